@@ -1,0 +1,133 @@
+"""The unit that flows through a pipeline: a record batch plus where it came from.
+
+A reader yields ``Chunk`` objects; transform stages map chunk to chunk; the
+writer commits them. Beside the batch a chunk carries the source row number of
+every batch row (so any stage can reject a row and still say which line it
+was), the rows rejected so far, and the reader's resume position.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+@dataclass
+class Reject:
+    """One row that did not load, with everything needed to find and fix it."""
+
+    file: str
+    row: int | None
+    reason: str
+    stage: str = "read"
+    column: str | None = None
+    line: int | None = None
+    raw: str | None = None
+    values: dict[str, Any] | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {k: v for k, v in dataclasses.asdict(self).items() if v is not None},
+            ensure_ascii=False,
+            default=str,
+        )
+
+
+@dataclass
+class Chunk:
+    """A batch of good rows and the bookkeeping that travels with it.
+
+    ``rows`` holds the 1-based source row number (header excluded) of each
+    batch row. ``last_row`` is the highest source row this chunk accounts for,
+    good or rejected; ``end`` is the reader's position after the chunk, which
+    a checkpoint stores so a rerun resumes there.
+    """
+
+    batch: pa.RecordBatch
+    file: str
+    rows: pa.Array
+    last_row: int
+    end: dict[str, Any]
+    rejects: list[Reject] = field(default_factory=list)
+    rows_read: int = 0
+    rows_filtered: int = 0
+    lines: pa.Array | None = None
+    bytes_read: int = 0
+
+    @property
+    def num_rows(self) -> int:
+        return self.batch.num_rows
+
+    def with_batch(self, batch: pa.RecordBatch) -> Chunk:
+        """Replace the batch, keeping row numbers (the row count must not change)."""
+        if batch.num_rows != self.batch.num_rows:
+            raise ValueError(
+                f"a stage changed the row count from {self.batch.num_rows} to "
+                f"{batch.num_rows}; use Chunk.keep() to drop rows"
+            )
+        return dataclasses.replace(self, batch=batch)
+
+    def keep(self, mask: pa.Array, *, filtered: bool = True) -> Chunk:
+        """Keep the rows where ``mask`` is true; the rest count as filtered out."""
+        mask = pc.fill_null(mask, False)
+        kept = self.batch.filter(mask)
+        dropped = self.batch.num_rows - kept.num_rows
+        if dropped == 0:
+            return self
+        return dataclasses.replace(
+            self,
+            batch=kept,
+            rows=self.rows.filter(mask),
+            lines=self.lines.filter(mask) if self.lines is not None else None,
+            rows_filtered=self.rows_filtered + (dropped if filtered else 0),
+        )
+
+    def reject(
+        self,
+        bad: pa.Array,
+        reason: str | list[str],
+        *,
+        stage: str,
+        column: str | None = None,
+    ) -> Chunk:
+        """Move the rows where ``bad`` is true to the rejects, with a reason.
+
+        ``reason`` is one text for all, or one per bad row in row order.
+        """
+        bad = pc.fill_null(bad, False)
+        idx = pc.indices_nonzero(bad).to_pylist()
+        if not idx:
+            return self
+        reasons = [reason] * len(idx) if isinstance(reason, str) else reason
+        rows = self.rows.to_pylist()
+        lines = self.lines.to_pylist() if self.lines is not None else None
+        bad_rows = self.batch.take(pa.array(idx, pa.int64())).to_pylist()
+        new = [
+            Reject(
+                file=self.file,
+                row=rows[i],
+                line=lines[i] if lines is not None else None,
+                stage=stage,
+                column=column,
+                reason=r,
+                values=values,
+            )
+            for i, r, values in zip(idx, reasons, bad_rows)
+        ]
+        out = self.keep(pc.invert(bad), filtered=False)
+        if out is self:  # pragma: no cover - idx non-empty means rows dropped
+            out = dataclasses.replace(self)
+        out.rejects = self.rejects + new
+        return out
+
+
+def batches(chunks: Iterator[Chunk]) -> Iterator[pa.RecordBatch]:
+    """The plain batch stream inside a chunk stream."""
+    for chunk in chunks:
+        yield chunk.batch

@@ -1,0 +1,206 @@
+"""Column conversion that never loses information silently.
+
+``infer_type`` picks a type for a column of text from a sample, refusing to
+guess a number where text would change (``007``, 20-digit ids, 17-digit
+decimals). ``convert`` turns one column of raw values into its target type
+column-wise with ``pyarrow.compute``; values that do not fit are not turned
+into nulls or rounded: they come back as a mask plus one reason each, so the
+caller can reject exactly those rows. The per-value path runs only for
+columns that actually hold a bad value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .types import type_name
+
+_INT = r"^[+-]?(?:0|[1-9][0-9]*)$"
+_FLOAT = r"^[+-]?(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+_BOOL = r"^(?:true|false|TRUE|FALSE|True|False)$"
+_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_TS = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?$"
+_TS_TZ = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})$"
+# A float64 keeps 15 significant decimal digits exactly; more may round.
+_FLOAT_DIGITS = 15
+
+
+@dataclass
+class Converted:
+    """A converted column; ``bad`` marks values that did not fit (with reasons)."""
+
+    array: pa.Array
+    bad: pa.Array | None = None
+    reasons: list[str] | None = None
+
+
+def _all(mask: pa.Array) -> bool:
+    return bool(pc.all(mask).as_py() is not False)
+
+
+def _too_precise(arr: pa.Array) -> pa.Array:
+    """True where a decimal text has more significant digits than float64 keeps."""
+    long = pc.greater(pc.utf8_length(arr), _FLOAT_DIGITS)
+    if not pc.any(long).as_py():
+        return pc.fill_null(long, False)
+    mantissa = pc.replace_substring_regex(arr, r"[eE].*$", "")
+    digits = pc.replace_substring(mantissa, ".", "")
+    pattern = "[1-9][0-9]{%d,}[1-9]" % (_FLOAT_DIGITS - 1)
+    return pc.fill_null(pc.and_(long, pc.match_substring_regex(digits, pattern)), False)
+
+
+def _leading_zero(arr: pa.Array, *, decimal: bool) -> pa.Array:
+    """True where a number has a leading zero that a numeric type would drop."""
+    unsigned = pc.replace_substring_regex(arr, r"^[+-]", "")
+    mask = pc.and_(pc.starts_with(unsigned, "0"), pc.greater(pc.utf8_length(unsigned), 1))
+    if decimal:
+        mask = pc.and_(mask, pc.invert(pc.starts_with(unsigned, "0.")))
+        mask = pc.and_(mask, pc.invert(pc.match_substring_regex(unsigned, "^0[eE]")))
+    return pc.fill_null(mask, False)
+
+
+def infer_type(sample: pa.Array) -> pa.DataType:
+    """The narrowest type that holds every value of a text sample without loss."""
+    values = sample.drop_null()
+    if len(values) == 0:
+        return pa.string()
+    if _all(pc.match_substring_regex(values, _BOOL)):
+        return pa.bool_()
+    if _all(pc.match_substring_regex(values, _INT)):
+        try:
+            pc.cast(values, pa.int64())
+            return pa.int64()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return pa.string()  # beyond int64: keep every digit as text
+    if _all(pc.match_substring_regex(values, _FLOAT)):
+        if pc.any(_leading_zero(values, decimal=True)).as_py():
+            return pa.string()
+        if pc.any(_too_precise(values)).as_py():
+            return pa.string()
+        return pa.float64()
+    for pattern, candidate in (
+        (_DATE, pa.date32()),
+        (_TS, pa.timestamp("us")),
+        (_TS_TZ, pa.timestamp("us", tz="UTC")),
+    ):
+        if _all(pc.match_substring_regex(values, pattern)):
+            try:
+                pc.cast(values, candidate)
+                return candidate
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                return pa.string()
+    return pa.string()
+
+
+def _merge(bad: pa.Array | None, reasons: list[str] | None, new_bad: pa.Array, why: list[str]) -> tuple[pa.Array, list[str]]:
+    """Combine two bad-masks; a row keeps the first reason it got."""
+    if bad is None:
+        return new_bad, why
+    out_reasons: list[str] = []
+    it_old = iter(reasons or [])
+    it_new = iter(why)
+    for old, new in zip(bad.to_pylist(), new_bad.to_pylist()):
+        if old and new:
+            out_reasons.append(next(it_old))
+            next(it_new)
+        elif old:
+            out_reasons.append(next(it_old))
+        elif new:
+            out_reasons.append(next(it_new))
+    return pc.or_(bad, new_bad), out_reasons
+
+
+def _value_text(value: object) -> str:
+    text = value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _mark(arr: pa.Array, mask: pa.Array, reason_of) -> tuple[pa.Array, list[str]]:  # type: ignore[no-untyped-def]
+    mask = pc.fill_null(mask, False)
+    idx = pc.indices_nonzero(mask).to_pylist()
+    values = arr.take(pa.array(idx, pa.int64())).to_pylist() if idx else []
+    return mask, [reason_of(v) for v in values]
+
+
+def _null_where(arr: pa.Array, mask: pa.Array) -> pa.Array:
+    return pc.if_else(mask, pa.scalar(None, arr.type), arr)
+
+
+def _cast_each(arr: pa.Array, target: pa.DataType) -> pa.Array:
+    """The slow path: which single values fail to cast."""
+    bad = []
+    for value in arr:
+        if not value.is_valid:
+            bad.append(False)
+            continue
+        try:
+            pc.cast(pa.array([value.as_py()], arr.type), target)
+            bad.append(False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OverflowError):
+            bad.append(True)
+    return pa.array(bad, pa.bool_())
+
+
+def convert(arr: pa.Array, target: pa.DataType, *, strict: bool = False) -> Converted:
+    """Convert ``arr`` to ``target``; values that do not fit are reported, not mangled.
+
+    Raw CSV columns arrive as binary: they are checked for valid UTF-8 and NUL
+    bytes first. ``strict`` (for inferred types) also refuses values a numeric
+    type would silently change: leading zeros, and decimals with more digits
+    than float64 keeps.
+    """
+    bad: pa.Array | None = None
+    reasons: list[str] | None = None
+
+    def add(mask: pa.Array, reason_of) -> None:  # type: ignore[no-untyped-def]
+        nonlocal bad, reasons, arr
+        if not pc.any(pc.fill_null(mask, False)).as_py():
+            return
+        mask, why = _mark(arr, mask, reason_of)
+        bad, reasons = _merge(bad, reasons, mask, why)
+        arr = _null_where(arr, mask)
+
+    if pa.types.is_binary(arr.type) and not pa.types.is_binary(target):
+        try:
+            arr = pc.cast(arr, pa.string())
+        except pa.ArrowInvalid:
+            invalid = []
+            for v in arr.to_pylist():
+                try:
+                    invalid.append(v is not None and (v.decode("utf-8") and False))
+                except UnicodeDecodeError:
+                    invalid.append(True)
+            add(pa.array(invalid, pa.bool_()), lambda v: f"invalid UTF-8 in {_value_text(v)!r}")
+            arr = pc.cast(arr, pa.string())
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        add(pc.match_substring(arr, "\x00"), lambda v: "NUL byte in value")
+        if pa.types.is_string(target) or pa.types.is_large_string(target):
+            return Converted(arr.cast(target), bad, reasons)
+        if strict and (pa.types.is_integer(target) or pa.types.is_floating(target)):
+            is_float = pa.types.is_floating(target)
+            name = type_name(target)
+            add(
+                _leading_zero(arr, decimal=is_float),
+                lambda v: f"{_value_text(v)!r} has a leading zero that {name} would drop "
+                "(declare the column as string to keep it)",
+            )
+            if is_float:
+                add(
+                    _too_precise(arr),
+                    lambda v: f"{_value_text(v)!r} has more digits than {name} keeps "
+                    "(declare the column as decimal(p, s) or string)",
+                )
+    elif arr.type.equals(target):
+        return Converted(arr, bad, reasons)
+    try:
+        return Converted(pc.cast(arr, target), bad, reasons)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        if isinstance(exc, pa.ArrowNotImplementedError) and len(arr) and pc.count(arr).as_py():
+            # No conversion exists at all: a config problem, not a row problem.
+            raise
+    name = type_name(target)
+    add(_cast_each(arr, target), lambda v: f"{_value_text(v)!r} is not a valid {name}")
+    return Converted(pc.cast(arr, target), bad, reasons)

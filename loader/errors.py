@@ -1,0 +1,118 @@
+"""One error family for the whole loader.
+
+Every error carries the stage, file, row and column it is about, so a single
+line can tell the user where to look. Each class also inherits the builtin it
+resembles (as pyarrow's ``ArrowInvalid(ValueError)``), so callers can catch
+either.
+"""
+
+from __future__ import annotations
+
+import signal
+
+# Exit codes, shared by the CLI and documented in the README.
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_REJECTS = 3
+EXIT_LOCKED = 75  # EX_TEMPFAIL: try again later
+
+
+def exit_code_for_signal(signum: int) -> int:
+    """The shell convention: 128 + the signal number (130 SIGINT, 143 SIGTERM)."""
+    return 128 + int(signum)
+
+
+class LoaderError(Exception):
+    """Base of every error the loader raises on purpose."""
+
+    exit_code = EXIT_FAILED
+    default_hint: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        stage: str | None = None,
+        file: str | None = None,
+        row: int | None = None,
+        line: int | None = None,
+        column: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.stage = stage
+        self.file = file
+        self.row = row
+        self.line = line
+        self.column = column
+        self.hint = hint if hint is not None else self.default_hint
+
+    def where(self) -> str:
+        parts = []
+        if self.file:
+            parts.append(str(self.file))
+        if self.line is not None:
+            parts.append(f"line {self.line}")
+        elif self.row is not None:
+            parts.append(f"row {self.row}")
+        if self.column:
+            parts.append(f"column {self.column!r}")
+        return ", ".join(parts)
+
+    def __str__(self) -> str:
+        where = self.where()
+        prefix = f"{self.stage}: " if self.stage else ""
+        return f"{prefix}{where}: {self.message}" if where else f"{prefix}{self.message}"
+
+
+class ConfigError(LoaderError, ValueError):
+    """A job file, flag or argument is wrong. Nothing was written."""
+
+    exit_code = EXIT_USAGE
+    default_hint = "check the job file or flags; `loader run --help` lists them"
+
+
+class SourceError(LoaderError, OSError):
+    """An input cannot be read at all (missing, unreadable, corrupt, empty)."""
+
+
+class SourceChangedError(SourceError):
+    """A checkpointed source file changed since it was (partly) loaded."""
+
+    default_hint = (
+        "set run.on_change to 'skip' (keep what was loaded) or 'reload', "
+        "or pass --restart to load everything again"
+    )
+
+
+class SinkError(LoaderError, RuntimeError):
+    """The target database refused a write or cannot be opened."""
+
+
+class RejectLimitError(LoaderError):
+    """More rows were rejected than run.max_rejects allows."""
+
+    exit_code = EXIT_REJECTS
+    default_hint = "committed rows are kept; fix the input and rerun to resume"
+
+
+class TargetLockedError(LoaderError):
+    """Another run holds the target."""
+
+    exit_code = EXIT_LOCKED
+    default_hint = "another loader run is writing this target; retry when it ends"
+
+
+class InterruptedLoad(LoaderError):
+    """Stopped by SIGTERM or SIGINT at a batch boundary, checkpoint committed."""
+
+    def __init__(self, signum: int, message: str | None = None) -> None:
+        name = signal.Signals(signum).name
+        super().__init__(
+            message or f"stopped by {name}; committed work is kept",
+            hint="run the same command again to resume where it stopped",
+        )
+        self.signum = signum
+        self.exit_code = exit_code_for_signal(signum)

@@ -1,0 +1,55 @@
+"""An advisory lock so two runs never write the same target at once.
+
+A cron schedule that overlaps itself is the common case: the second run
+waits up to ``run.lock_wait`` seconds, then exits with code 75. The lock is
+``flock`` on a sibling file ``<target>.lock``; the kernel releases it when
+the process dies, so a killed run never leaves a stale lock behind.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from typing import IO, Any
+
+from .errors import TargetLockedError
+
+
+def lock_path(target: str) -> str:
+    return target.rstrip("/\\") + ".lock"
+
+
+class TargetLock:
+    def __init__(self, target: str, wait: float = 0.0) -> None:
+        self.path = lock_path(target)
+        self.wait = wait
+        self._fh: IO[str] | None = None
+
+    def __enter__(self) -> TargetLock:
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        fh = open(self.path, "a+")  # noqa: SIM115 - held until __exit__
+        deadline = time.monotonic() + self.wait
+        while True:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    fh.close()
+                    raise TargetLockedError(
+                        "another loader run is writing this target", file=self.path.removesuffix(".lock")
+                    ) from None
+                time.sleep(min(0.5, max(0.01, deadline - time.monotonic())))
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        self._fh = fh
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._fh is not None:
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None

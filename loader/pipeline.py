@@ -1,0 +1,437 @@
+"""The pipeline: read, transform, write, checkpoint; the one ``run`` behind CLI and API.
+
+A run takes the target's lock, reads the job's checkpoint from the target,
+skips files already loaded, resumes a half-loaded one, and streams every
+other file chunk by chunk through the transform stages into the writer.
+Rows commit in batches together with the checkpoint (and after the rejects
+they produced are on disk), so a crash at any moment leaves a target that a
+rerun completes without duplicates or gaps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from .chunk import Chunk
+from .config import JobConfig, SinkConfig, SourceConfig, RunConfig, load_job
+from .errors import (
+    InterruptedLoad,
+    LoaderError,
+    RejectLimitError,
+    SourceChangedError,
+)
+from .lock import TargetLock
+from .prefetch import prefetch
+from .progress import Progress
+from .readers import expand_paths, open_reader
+from .rejects import RejectFile, default_rejects_path
+from .report import FileReport, RunReport
+from .state import FileState, JobState, file_key, identity, same_content
+from .transforms import Stage, apply, as_stage, build_stages
+from .types import type_name
+from .writers import open_writer
+from .writers.base import Writer
+
+Event = Callable[[str, dict[str, Any]], None]
+
+
+def default_table(paths: list[str]) -> str:
+    first = os.path.basename(paths[0]) if paths and paths[0] != "-" else "data"
+    stem = first.split(".")[0] if not first.startswith(".") else first
+    return stem or "data"
+
+
+@dataclass
+class Plan:
+    """What a run would do, without writing anything (``--dry-run``)."""
+
+    files: list[str]
+    schema: pa.Schema | None
+    sink: str
+    target: str
+    table: str | None
+    key: str | None
+    value: str | None
+    mode: str
+    stages: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"files ({len(self.files)}):"]
+        out += [f"  {f}" for f in self.files[:50]]
+        if len(self.files) > 50:
+            out.append(f"  ... and {len(self.files) - 50} more")
+        if self.stages:
+            out.append("transforms: " + " -> ".join(self.stages))
+        if self.schema is not None:
+            out.append("schema (after transforms):")
+            out += [f"  {f.name}: {type_name(f.type)}" for f in self.schema]
+        if self.sink == "sqlite":
+            out.append(f"target: sqlite {self.target}, table {self.table!r}, mode {self.mode}")
+        else:
+            out.append(f"target: leveldb {self.target}, key {self.key!r}, value {self.value!r}, mode {self.mode}")
+        return out
+
+
+class _Signals:
+    """SIGTERM/SIGINT ask for a stop at the next batch boundary; a second one stops now."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is not None:
+            raise InterruptedLoad(signum, "stopped at once by a second signal; committed work is kept")
+        self.signum = signum
+
+    def __enter__(self) -> _Signals:
+        if self.enabled:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No full collections during bulk work: chunks make no reference cycles,
+    and the collector would otherwise walk every live object again and again.
+    Young-generation collections still run at each commit."""
+    was = gc.isenabled()
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        if was:
+            gc.enable()
+
+
+class Pipeline:
+    """Reads a source, applies transform stages, writes a sink, and reports.
+
+    >>> Pipeline.from_config("configs/quickstart.toml").run()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        job: JobConfig,
+        *,
+        transforms: Sequence[Stage | Callable[[pa.RecordBatch], pa.RecordBatch]] = (),
+        handle_signals: bool = False,
+        progress: bool = False,
+        on_event: Event | None = None,
+    ) -> None:
+        self.job = job
+        self.stages: list[Stage] = build_stages(job.transform) + [as_stage(t) for t in transforms]
+        self.handle_signals = handle_signals
+        self.progress = progress
+        self.on_event = on_event
+
+    @classmethod
+    def from_config(
+        cls,
+        path: str | os.PathLike[str],
+        sets: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Pipeline:
+        return cls(load_job(path, sets, env), **kwargs)
+
+    # ------------------------------------------------------------ naming
+
+    @property
+    def table(self) -> str | None:
+        if self.job.sink.type != "sqlite":
+            return None
+        return self.job.sink.table or default_table(self.job.source.path)
+
+    @property
+    def job_name(self) -> str:
+        if self.job.run.job:
+            return self.job.run.job
+        return f"table:{self.table}" if self.job.sink.type == "sqlite" else f"key:{self.job.sink.key}"
+
+    @property
+    def rejects_path(self) -> str:
+        return self.job.run.rejects or default_rejects_path(self.job.sink.path)
+
+    def _emit(self, event: str, **data: Any) -> None:
+        if self.on_event is not None:
+            self.on_event(event, data)
+
+    # -------------------------------------------------------------- plan
+
+    def plan(self) -> Plan:
+        """Check the config and the sources and describe the run; writes nothing."""
+        src, sink = self.job.source, self.job.sink
+        files = expand_paths(src)
+        schema = None
+        if files and files[0] != "-":
+            with open_reader(files[0], src, chunk_size=self.job.run.chunk_size) as reader:
+                schema = self._output_schema(reader.schema, files[0])
+            writer = open_writer(sink, self.table)
+            if sink.type == "leveldb":
+                missing = writer.template.missing(schema.names)  # type: ignore[attr-defined]
+                if missing:
+                    from .errors import ConfigError
+
+                    raise ConfigError(
+                        f"sink.key: no column {missing[0]!r} in the data", hint="columns are: " + ", ".join(schema.names)
+                    )
+        self._check_paths(files)
+        return Plan(
+            files=files,
+            schema=schema,
+            sink=str(sink.type),
+            target=sink.path,
+            table=self.table,
+            key=sink.key,
+            value=sink.value if sink.type == "leveldb" else None,
+            mode=sink.mode,
+            stages=[s.name for s in self.stages],
+        )
+
+    def _output_schema(self, schema: pa.Schema, path: str) -> pa.Schema:
+        empty = Chunk(
+            batch=pa.RecordBatch.from_pylist([], schema=schema),
+            file=path,
+            rows=pa.array([], pa.int64()),
+            last_row=0,
+            end={},
+        )
+        for chunk in apply(self.stages, iter([empty])):
+            return chunk.batch.schema
+        return schema
+
+    def _check_paths(self, files: list[str]) -> None:
+        from .errors import ConfigError
+
+        target = os.path.abspath(self.job.sink.path)
+        if any(f != "-" and os.path.abspath(f) == target for f in files):
+            raise ConfigError(f"sink.path: the target {self.job.sink.path} is also an input file")
+        for key, path in (("run.report", self.job.run.report), ("run.rejects", self.job.run.rejects)):
+            if path and os.path.isdir(path):
+                raise ConfigError(f"{key}: {path} is a directory, expected a file path")
+
+    # --------------------------------------------------------------- run
+
+    def run(self) -> RunReport:
+        """Load everything not loaded yet; returns the report (also on failure, via ``error.report``)."""
+        report = RunReport(
+            job=self.job_name,
+            sink=str(self.job.sink.type),
+            target=self.job.sink.path,
+            table=self.table,
+            rejects_path=self.rejects_path,
+        )
+        report.start()
+        try:
+            self._run(report)
+        except LoaderError as exc:
+            status = {
+                InterruptedLoad: "interrupted",
+                RejectLimitError: "rejects_exceeded",
+            }.get(type(exc), "locked" if exc.exit_code == 75 else "failed")
+            report.error = str(exc)
+            report.exit_code = exc.exit_code
+            report.finish(status)
+            exc.report = report  # type: ignore[attr-defined]
+            self._emit("finish", report=report)
+            raise
+        except BaseException as exc:
+            report.error = f"{type(exc).__name__}: {exc}"
+            report.exit_code = 1
+            report.finish("failed")
+            exc.report = report  # type: ignore[attr-defined]
+            self._emit("finish", report=report)
+            raise
+        report.finish("ok")
+        self._emit("finish", report=report)
+        return report
+
+    def _run(self, report: RunReport) -> None:
+        job, run = self.job, self.job.run
+        files = expand_paths(job.source)
+        self._check_paths(files)
+        total = sum(os.path.getsize(f) for f in files if f != "-")
+        self._emit("start", job=self.job_name, files=len(files), bytes=total, target=job.sink.path)
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(TargetLock(job.sink.path, wait=run.lock_wait))
+            writer = stack.enter_context(open_writer(job.sink, self.table))
+            rejects = stack.enter_context(RejectFile(self.rejects_path))
+            signals = stack.enter_context(_Signals(self.handle_signals))
+            progress = stack.enter_context(Progress(total, enabled=self.progress and not run.quiet))
+            stack.enter_context(gc_paused())
+            for stage in self.stages:
+                if hasattr(stage, "close"):
+                    stack.callback(stage.close)
+
+            state = JobState.parse(writer.read_state(self.job_name))
+            if run.restart or (state.status != "running" and job.sink.mode == "replace"):
+                writer.clear_state(self.job_name)
+                state = JobState()
+            fresh = state.status != "running"
+            report.resumed = not fresh
+            # keep every committed reject (earlier runs' too); drop lines of uncommitted batches
+            rejects.start(state.rejects_bytes)
+            state.status = "running"
+            state.rejects_bytes = rejects.size
+            loop = _Loop(self, writer, rejects, signals, progress, state, report)
+            prepared = False
+            for path in files:
+                key = file_key(path)
+                ident = identity(path)
+                fs = state.files.get(key)
+                if fs is not None and path != "-":
+                    if not same_content(fs.identity, ident):
+                        if run.on_change == "error":
+                            raise SourceChangedError(
+                                "changed since it was loaded (size or content differ from the checkpoint)",
+                                file=path,
+                            )
+                        if run.on_change == "skip":
+                            report.files.append(FileReport(path, status="changed-skipped"))
+                            report.files_skipped += 1
+                            continue
+                        fs = None  # reload
+                    elif fs.done:
+                        report.files.append(FileReport(path, status="skipped"))
+                        report.files_skipped += 1
+                        self._emit("file", path=path, status="skipped")
+                        continue
+                resuming = fs is not None and not fs.done and bool(fs.position)
+                if fs is None or fs.done:
+                    fs = FileState(path=path, identity=ident)
+                    state.files[key] = fs
+                fr = FileReport(path, status="resumed" if resuming else "loaded")
+                report.files.append(fr)
+                with open_reader(path, job.source, chunk_size=loop.chunk_rows, resume=fs.position if resuming else None) as reader:
+                    writer.prepare(self._output_schema(reader.schema, path), fresh=fresh and not prepared)
+                    prepared = True
+                    self._emit("file", path=path, status=fr.status)
+                    loop.load(reader, key, fs, fr)
+                report.files_loaded += 1
+                self._emit("file_done", path=path, rows_read=fr.rows_read, rows_written=fr.rows_written, rows_rejected=fr.rows_rejected)
+            writer.finish()
+            state.status = "complete"
+            loop.commit(final=True)
+
+
+class _Loop:
+    """The hot loop for one run: stage chunks into the writer, commit in batches."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        writer: Writer,
+        rejects: RejectFile,
+        signals: _Signals,
+        progress: Progress,
+        state: JobState,
+        report: RunReport,
+    ) -> None:
+        self.p = pipeline
+        self.job = pipeline.job
+        self.writer = writer
+        self.rejects = rejects
+        self.signals = signals
+        self.progress = progress
+        self.state = state
+        self.report = report
+        self.batch_size = int(self.job.sink.batch_size or 50_000)
+        # A chunk never outgrows a transaction, so a commit always lands on a chunk boundary.
+        self.chunk_rows = min(self.job.run.chunk_size, self.batch_size)
+        self.pending = 0
+        self.dirty: dict[str, FileState] = {}
+
+    def load(self, reader: Any, key: str, fs: FileState, fr: FileReport) -> None:
+        chunks = prefetch(apply(self.p.stages, iter(reader)), self.job.run.read_ahead)
+        try:
+            for chunk in chunks:
+                chunk = self.writer.adapt(chunk)
+                self.rejects.write(chunk.rejects)
+                written = self.writer.write(chunk.batch)
+                n_rej = len(chunk.rejects)
+                for counts in (fs, fr, self.report):
+                    counts.rows_read += chunk.rows_read
+                    counts.rows_written += written
+                    counts.rows_rejected += n_rej
+                    counts.rows_filtered += chunk.rows_filtered
+                if chunk.end:
+                    fs.position = chunk.end
+                self.dirty[key] = fs
+                self.pending += chunk.rows_read
+                self.progress.update(chunk.bytes_read, chunk.rows_read)
+                over = self._over_limit()
+                if self.pending >= self.batch_size or self.signals.signum is not None or over:
+                    self.commit()
+                if over:
+                    raise RejectLimitError(
+                        f"{self.report.rows_rejected:,} rows rejected, more than max_rejects = {self.job.run.max_rejects}",
+                        file=chunk.file,
+                    )
+                if self.signals.signum is not None:
+                    raise InterruptedLoad(self.signals.signum)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        fs.done = True
+        self.dirty[key] = fs
+        self.commit()
+
+    def _over_limit(self) -> bool:
+        limit = self.job.run.max_rejects
+        rejected = self.report.rows_rejected
+        if limit is None or rejected == 0:
+            return False
+        if 0 < limit < 1:
+            # A fraction means something only once enough rows were seen.
+            return self.report.rows_read >= 1000 and rejected / self.report.rows_read > limit
+        return rejected > limit
+
+    def commit(self, final: bool = False) -> None:
+        self.state.rejects_bytes = self.rejects.sync()
+        entries = {key: fs.to_json() for key, fs in self.dirty.items()}
+        entries["job"] = self.state.job_entry()
+        self.writer.commit(self.p.job_name, entries)
+        self.dirty.clear()
+        self.pending = 0
+        gc.collect(0)
+
+
+def load(
+    source: str | list[str],
+    target: str,
+    *,
+    table: str | None = None,
+    key: str | None = None,
+    transforms: Sequence[Stage | Callable[[pa.RecordBatch], pa.RecordBatch]] = (),
+    source_options: dict[str, Any] | None = None,
+    sink_options: dict[str, Any] | None = None,
+    run_options: dict[str, Any] | None = None,
+) -> RunReport:
+    """Load files into a SQLite or LevelDB target in one call; returns the run report."""
+    paths = [source] if isinstance(source, str) else list(source)
+    job = JobConfig(
+        source=SourceConfig(path=paths, **(source_options or {})),
+        sink=SinkConfig(path=target, table=table, key=key, **(sink_options or {})),
+        run=RunConfig(**(run_options or {})),
+    )
+    return Pipeline(job, transforms=transforms).run()

@@ -1,0 +1,58 @@
+"""Readers: a schema plus an iterator of chunks, one file at a time.
+
+``expand_paths`` turns a source's paths and globs into the sorted list of
+files a run loads; ``open_reader`` opens one of them.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from typing import Any
+
+from ..config import SourceConfig, infer_format
+from ..errors import ConfigError, SourceError
+from .base import Reader, dedupe_names
+from .csv import CSVReader
+from .parquet import ParquetReader
+
+__all__ = ["CSVReader", "ParquetReader", "Reader", "dedupe_names", "expand_paths", "open_reader"]
+
+_GLOB_CHARS = set("*?[")
+
+
+def expand_paths(config: SourceConfig) -> list[str]:
+    """Every input file, in sorted order, each once."""
+    files: list[str] = []
+    for pattern in config.path:
+        if pattern == "-":
+            files.append("-")
+        elif _GLOB_CHARS & set(pattern):
+            matched = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+            if not matched and not config.allow_empty:
+                raise ConfigError(
+                    f"source.path: no file matches {pattern!r}",
+                    hint="check the pattern, or set source.allow_empty = true for scheduled runs",
+                )
+            files.extend(matched)
+        elif not os.path.exists(pattern):
+            raise SourceError("no such file", file=pattern)
+        else:
+            files.append(pattern)
+    seen: set[str] = set()
+    out = []
+    for f in sorted(files, key=lambda p: (p == "-", p)):
+        if f not in seen:
+            seen.add(f)
+            out.append(f)
+    return out
+
+
+def open_reader(path: str, config: SourceConfig, *, chunk_size: int = 65536, resume: dict[str, Any] | None = None) -> Reader:
+    """A reader for one file, chosen by ``config.format`` (or the file's extension)."""
+    fmt = config.format or infer_format(path)
+    if fmt == "parquet":
+        return ParquetReader(path, config, chunk_size=chunk_size, resume=resume)
+    if fmt == "csv":
+        return CSVReader(path, config, chunk_size=chunk_size, resume=resume)
+    raise ConfigError(f"source.format: cannot tell the format of {path}", hint='set source.format = "csv" or "parquet"')

@@ -1,0 +1,57 @@
+"""What every reader is: a schema plus an iterator of chunks, closed when done."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from ..chunk import Chunk
+
+
+class Reader(Protocol):
+    """One source file, read as a stream of chunks (like pyarrow's RecordBatchReader).
+
+    ``resume`` is the ``end`` position of the last committed chunk: a reader
+    started with it yields only rows after that point.
+    """
+
+    path: str
+    schema: pa.Schema
+    size: int | None
+
+    def __iter__(self) -> Iterator[Chunk]: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Reader: ...
+
+    def __exit__(self, *exc: Any) -> None: ...
+
+
+def file_size(path: str) -> int | None:
+    try:
+        return os.stat(path).st_size if path != "-" else None
+    except OSError:
+        return None
+
+
+def dedupe_names(names: list[str]) -> list[str]:
+    """Column names SQLite and LevelDB can both hold: none empty, none repeated.
+
+    An empty name becomes ``column_N`` (its 1-based position); a repeat gets
+    ``_2``, ``_3``... Names are otherwise kept exactly, quotes and all.
+    """
+    out: list[str] = []
+    seen: set[str] = set()
+    for i, name in enumerate(names, 1):
+        base = name if name.strip() else f"column_{i}"
+        candidate, n = base, 1
+        while candidate.lower() in seen:
+            n += 1
+            candidate = f"{base}_{n}"
+        seen.add(candidate.lower())
+        out.append(candidate)
+    return out

@@ -1,0 +1,516 @@
+"""Streaming CSV reader with loss-free type inference and row-level rejects.
+
+The file is cut into blocks at row boundaries by a quote-parity scan (so a
+quoted field may hold newlines), each block is parsed by pyarrow into raw
+binary columns, and each column is converted to its type by
+``loader.convert``. Owning the cutting means the reader always knows the byte
+offset, row number and line number at a block boundary: that is what makes
+exact resume possible, and what lets a reject name its line.
+
+Types are inferred from the first ``infer_rows`` rows (not one block), and a
+later value that does not fit its column is rejected with a reason instead
+of failing the load or being changed.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import os
+from collections.abc import Iterator
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from ..chunk import Chunk, Reject
+from ..config import SourceConfig
+from ..convert import convert, infer_type
+from ..errors import ConfigError, SourceError
+from ..types import parse_type
+from .base import dedupe_names, file_size
+
+BOM = b"\xef\xbb\xbf"
+# A row with an unbalanced quote would otherwise swallow the rest of the file:
+# past this many bytes without a quote-balanced newline, cut at a plain newline.
+MAX_ROW_BYTES = 64 << 20
+_COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
+
+
+class _Transcoder:
+    """A byte stream re-encoded to UTF-8; undecodable bytes pass through as-is
+    (surrogateescape) so the UTF-8 check rejects just their rows."""
+
+    def __init__(self, raw: IO[bytes], encoding: str) -> None:
+        self.raw = raw
+        self.decoder = codecs.getincrementaldecoder(encoding)(errors="surrogateescape")
+        self.buffer = b""
+        self.done = False
+
+    def read(self, n: int) -> bytes:
+        while len(self.buffer) < n and not self.done:
+            data = self.raw.read(max(n, 1 << 16))
+            self.done = not data
+            text = self.decoder.decode(data, final=self.done)
+            self.buffer += text.encode("utf-8", "surrogateescape")
+        out, self.buffer = self.buffer[:n], self.buffer[n:]
+        return out
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def open_stream(path: str, encoding: str) -> tuple[Any, bool]:
+    """The file as UTF-8 bytes, decompressed on the fly; also whether it can seek."""
+    try:
+        if path == "-":
+            import sys
+
+            raw: Any = sys.stdin.buffer
+            seekable = False
+        else:
+            if os.path.isdir(path):
+                raise SourceError("is a directory, not a file", file=path, hint="use a glob such as dir/*.csv")
+            suffix = os.path.splitext(path)[1].lower()
+            if suffix in _COMPRESSION:
+                raw = pa.input_stream(path, compression=_COMPRESSION[suffix])
+                seekable = False
+            else:
+                raw = open(path, "rb")  # noqa: SIM115 - closed by the reader
+                seekable = True
+    except FileNotFoundError:
+        raise SourceError("no such file", file=path) from None
+    except PermissionError:
+        raise SourceError("permission denied", file=path) from None
+    except OSError as exc:
+        raise SourceError(f"cannot open: {exc}", file=path) from None
+    if codecs.lookup(encoding).name != "utf-8":
+        return _Transcoder(raw, encoding), False
+    return raw, seekable
+
+
+def _quote_count(data: bytes, quote: bytes | None, escape: bytes | None, start: int = 0, end: int | None = None) -> int:
+    if quote is None:
+        return 0
+    n = data.count(quote, start, end)
+    if escape:
+        n -= data.count(escape + quote, start, end)
+    return n
+
+
+def safe_cut(buf: bytes, quote: bytes | None, escape: bytes | None) -> int:
+    """Index of the last newline in ``buf`` that ends a row (not inside quotes), or -1."""
+    pos = len(buf)
+    inside = _quote_count(buf, quote, escape)
+    while True:
+        nl = buf.rfind(b"\n", 0, pos)
+        if nl < 0:
+            return -1
+        inside -= _quote_count(buf, quote, escape, nl, pos)
+        if inside % 2 == 0:
+            return nl
+        pos = nl
+
+
+def first_row_end(buf: bytes, quote: bytes | None, escape: bytes | None) -> int:
+    """Index just past the first complete row of ``buf``, or -1."""
+    start = 0
+    inside = 0
+    while True:
+        nl = buf.find(b"\n", start)
+        if nl < 0:
+            return -1
+        inside += _quote_count(buf, quote, escape, start, nl)
+        if inside % 2 == 0:
+            return nl + 1
+        start = nl + 1
+
+
+class CSVReader:
+    """Reads one CSV file as chunks. Use as a context manager."""
+
+    def __init__(
+        self,
+        path: str,
+        config: SourceConfig,
+        *,
+        chunk_size: int = 65536,
+        resume: dict[str, Any] | None = None,
+    ) -> None:
+        self.path = path
+        self.config = config
+        self.chunk_size = chunk_size
+        self.resume = resume
+        self.size = file_size(path)
+        self.quote = config.quote_char.encode() if isinstance(config.quote_char, str) else None
+        self.escape = config.escape_char.encode() if isinstance(config.escape_char, str) else None
+        self._stream: Any = None
+        self._pending = b""  # bytes read past the header, not yet cut into blocks
+        self.data_offset = 0  # byte offset of the first data row
+        self.data_line = 1
+        self.raw_names: list[str] = []
+        self._sample: list[tuple[bytes, int, bool]] = []  # blocks kept for stdin, which cannot be re-read
+        self._open_and_read_header()
+        self.names = dedupe_names(self.raw_names)
+        self.declared = {n: parse_type(t, where=f"source.columns.{n}") for n, t in config.columns.items()}
+        unknown = sorted(set(self.declared) - set(self.names))
+        if unknown:
+            raise ConfigError(
+                f"source.columns: no column {unknown[0]!r} in {path}",
+                hint="columns are: " + ", ".join(self.names),
+            )
+        self.schema = self._infer_schema()
+
+    # ------------------------------------------------------------- opening
+
+    def _open_and_read_header(self) -> None:
+        self._stream, self.seekable = open_stream(self.path, self.config.encoding)
+        cfg = self.config
+        buf = self._read_at_least(1)
+        if buf.startswith(BOM):
+            buf = buf[len(BOM) :]
+            self.data_offset = len(BOM)
+        if not buf:
+            raise SourceError("file is empty (no header, no rows)", file=self.path)
+        pos = 0
+        for _ in range(cfg.skip_rows):
+            nl = buf.find(b"\n", pos)
+            while nl < 0:
+                more = self._stream.read(cfg.block_size)
+                if not more:
+                    raise SourceError(f"has fewer than skip_rows={cfg.skip_rows} lines", file=self.path)
+                buf += more
+                nl = buf.find(b"\n", pos)
+            pos = nl + 1
+        self.data_line = cfg.skip_rows + 1
+        if cfg.header:
+            end = first_row_end(buf[pos:], self.quote, self.escape)
+            while end < 0:
+                more = self._stream.read(cfg.block_size)
+                if not more:
+                    end = len(buf) - pos
+                    break
+                buf += more
+                end = first_row_end(buf[pos:], self.quote, self.escape)
+            header = buf[pos : pos + end]
+            self.data_line += header.count(b"\n")
+            pos += end
+            try:
+                text = header.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError:
+                raise SourceError("header is not valid text in the declared encoding", file=self.path, line=self.data_line - 1) from None
+            reader = self._csv_rows([text])
+            names = next(reader, [])
+            if not names or names == [""]:
+                raise SourceError("header row is empty", file=self.path, line=self.data_line - 1)
+            self.raw_names = names
+        self.data_offset += pos
+        self._pending = buf[pos:]
+        if cfg.column_names is not None:
+            if cfg.header and len(cfg.column_names) != len(self.raw_names):
+                raise ConfigError(
+                    f"source.column_names: {len(cfg.column_names)} names for {len(self.raw_names)} columns in {self.path}"
+                )
+            self.raw_names = list(cfg.column_names)
+        elif not cfg.header:
+            while b"\n" not in self._pending:
+                more = self._stream.read(cfg.block_size)
+                if not more:
+                    break
+                self._pending += more
+            end = first_row_end(self._pending, self.quote, self.escape)
+            row = self._pending[: end if end > 0 else len(self._pending)].decode("utf-8", "replace")
+            width = len(next(self._csv_rows([row.rstrip("\r\n")]), []))
+            self.raw_names = [f"f{i}" for i in range(width)]
+
+    def _csv_rows(self, lines: list[str]) -> Iterator[list[str]]:
+        cfg = self.config
+        quote = cfg.quote_char if isinstance(cfg.quote_char, str) else None
+        return csv.reader(
+            lines,
+            delimiter=cfg.delimiter,
+            quotechar=quote,
+            quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE,
+            escapechar=cfg.escape_char if isinstance(cfg.escape_char, str) else None,
+        )
+
+    def _read_at_least(self, n: int) -> bytes:
+        buf = self._stream.read(max(n, self.config.block_size))
+        return buf if isinstance(buf, bytes) else bytes(buf)
+
+    # ----------------------------------------------------------- inference
+
+    def _infer_schema(self) -> pa.Schema:
+        """Types from the first ``infer_rows`` rows; declared types win."""
+        need = [n for n in self.names if n not in self.declared]
+        columns: dict[str, list[pa.Array]] = {n: [] for n in need}
+        rows = 0
+        if need:
+            for _block, table, _invalid in self._blocks(self._head_blocks()):
+                for n in need:
+                    columns[n].append(table.column(n))
+                rows += table.num_rows
+                if rows >= self.config.infer_rows:
+                    break
+        fields = []
+        self.inferred: set[str] = set()
+        for n in self.names:
+            if n in self.declared:
+                fields.append(pa.field(n, self.declared[n]))
+                continue
+            parts = [c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c for c in columns[n]]
+            sample = pa.concat_arrays(parts) if parts else pa.array([], pa.binary())
+            sample = sample.slice(0, self.config.infer_rows)
+            try:
+                text = pc.cast(sample, pa.string())
+            except pa.ArrowInvalid:
+                fields.append(pa.field(n, pa.string()))
+                self.inferred.add(n)
+                continue
+            fields.append(pa.field(n, infer_type(text)))
+            self.inferred.add(n)
+        return pa.schema(fields)
+
+    def _head_blocks(self) -> Iterator[tuple[bytes, int, bool]]:
+        """Blocks from the first data row, for inference, without losing them for the main pass."""
+        if self.seekable or self.path != "-":
+            stream, _ = open_stream(self.path, self.config.encoding)
+            try:
+                self._skip(stream, self.data_offset)
+                yield from self._cut(stream, b"", self.data_offset)
+            finally:
+                stream.close()
+        else:  # stdin: keep what inference reads, replay it in the main pass
+            for item in self._cut(self._stream, self._pending, self.data_offset, keep=True):
+                yield item
+
+    # -------------------------------------------------------------- cutting
+
+    def _skip(self, stream: Any, n: int) -> None:
+        if hasattr(stream, "seek") and not isinstance(stream, _Transcoder) and isinstance(stream, io.BufferedReader):
+            stream.seek(n)
+            return
+        while n > 0:
+            got = stream.read(min(n, 1 << 20))
+            if not got:
+                break
+            n -= len(got)
+
+    def _cut(self, stream: Any, pending: bytes, offset: int, keep: bool = False) -> Iterator[tuple[bytes, int, bool]]:
+        """Blocks of whole rows, each with its byte offset and whether it ends inside
+        an open quote (an unterminated quoted field: its last row is malformed)."""
+        if keep:
+            for item in self._sample:
+                yield item
+                offset = item[1] + len(item[0])
+            pending = self._pending
+        carry = pending
+        size = self.config.block_size
+        while True:
+            data = stream.read(size)
+            if not isinstance(data, bytes):
+                data = bytes(data)
+            if not data:
+                if carry:
+                    item = (carry, offset, _quote_count(carry, self.quote, self.escape) % 2 == 1)
+                    if keep:
+                        self._sample.append(item)
+                        self._pending = b""
+                    yield item
+                return
+            buf = carry + data if carry else data
+            cut = safe_cut(buf, self.quote, self.escape)
+            open_quote = False
+            if cut < 0 and len(buf) > MAX_ROW_BYTES:
+                cut = buf.rfind(b"\n")
+                open_quote = True
+            if cut < 0:
+                carry = buf
+                continue
+            block, carry = buf[: cut + 1], buf[cut + 1 :]
+            item = (block, offset, open_quote)
+            if keep:
+                self._sample.append(item)
+                self._pending = carry
+            yield item
+            offset += len(block)
+
+    def _blocks(
+        self, blocks: Iterator[tuple[bytes, int, bool]]
+    ) -> Iterator[tuple[tuple[bytes, int, bool], pa.Table, list[Any]]]:
+        """Parse each block into raw binary columns; malformed rows are set aside."""
+        cfg = self.config
+        invalid: list[Any] = []
+
+        def on_invalid(row: Any) -> str:
+            invalid.append(row)
+            return "skip"
+
+        parse = pacsv.ParseOptions(
+            delimiter=cfg.delimiter,
+            quote_char=cfg.quote_char,
+            escape_char=cfg.escape_char,
+            newlines_in_values=self.quote is not None,
+            invalid_row_handler=on_invalid,
+        )
+        read = pacsv.ReadOptions(column_names=self.names, use_threads=False, block_size=max(cfg.block_size, 1 << 20) * 2)
+        conv = pacsv.ConvertOptions(
+            column_types={n: pa.binary() for n in self.names},
+            null_values=cfg.null_values,
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        )
+        for item in blocks:
+            invalid.clear()
+            try:
+                table = pacsv.read_csv(io.BytesIO(item[0]), read_options=read, parse_options=parse, convert_options=conv)
+            except pa.ArrowInvalid as exc:
+                raise SourceError(f"cannot parse: {exc}", file=self.path) from None
+            yield item, table, list(invalid)
+
+    # ------------------------------------------------------------- reading
+
+    def __iter__(self) -> Iterator[Chunk]:
+        resume = self.resume or {}
+        offset = int(resume.get("offset", self.data_offset))
+        row_base = int(resume.get("offset_row", 0))
+        line = int(resume.get("line", self.data_line))
+        done_row = int(resume.get("row", 0))
+        if self.path == "-":
+            blocks = self._cut(self._stream, self._pending, self.data_offset, keep=True)
+            self._sample_replay = True
+        elif resume:
+            self._stream.close()
+            self._stream, _ = open_stream(self.path, self.config.encoding)
+            self._skip(self._stream, offset)
+            blocks = self._cut(self._stream, b"", offset)
+        else:
+            blocks = self._cut(self._stream, self._pending, self.data_offset)
+        for (block, start, open_quote), table, invalid in self._blocks(blocks):
+            n_total = table.num_rows + len(invalid)
+            if row_base + n_total <= done_row:  # wholly committed before: skip
+                row_base += n_total
+                line += block.count(b"\n")
+                continue
+            newlines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+            simple = newlines == n_total  # one line per row: line numbers are exact
+            bad_numbers = {r.number for r in invalid}
+            numbers = [i for i in range(1, n_total + 1) if i not in bad_numbers] if invalid else None
+            rows = pa.array(numbers if numbers is not None else range(1, n_total + 1), pa.int64())
+            rows = pc.add(rows, row_base)
+            lines = pc.add(rows, line - row_base - 1) if simple else None
+            rejects = [
+                Reject(
+                    file=self.path,
+                    row=row_base + r.number,
+                    line=line + r.number - 1 if simple else None,
+                    reason=f"expected {r.expected_columns} fields, found {r.actual_columns}",
+                    raw=r.text,
+                )
+                for r in invalid
+                if row_base + r.number > done_row
+            ]
+            batch, bad, more = self._convert(table, rows, lines)
+            rejects.extend(r for r in more if (r.row or 0) > done_row)
+            rejects.sort(key=lambda r: r.row or 0)
+            chunk = Chunk(
+                batch=batch,
+                file=self.path,
+                rows=rows,
+                lines=lines,
+                last_row=row_base + n_total,
+                end={},
+                rejects=rejects,
+                bytes_read=len(block),
+            )
+            if bad is not None:
+                chunk = chunk.keep(pc.invert(bad), filtered=False)
+            if open_quote and chunk.num_rows and chunk.rows[-1].as_py() == row_base + n_total:
+                last = pc.equal(chunk.rows, row_base + n_total)
+                chunk = chunk.reject(last, "unterminated quoted field: a quote opened in this row is never closed", stage="read")
+            if done_row > row_base:  # resuming inside this block
+                chunk = chunk.keep(pc.greater(chunk.rows, done_row), filtered=False)
+            next_offset = start + len(block)
+            next_line = line + block.count(b"\n")
+            yield from self._split(chunk, start, row_base, line, next_offset, next_line, max(done_row, row_base))
+            row_base += n_total
+            line = next_line
+
+    def _split(self, chunk: Chunk, start: int, row_base: int, line: int, end: int, end_line: int, floor: int) -> Iterator[Chunk]:
+        """At most ``chunk_size`` rows per chunk; every piece knows where to resume."""
+        final = {"offset": end, "offset_row": chunk.last_row, "line": end_line, "row": chunk.last_row}
+        n = chunk.num_rows
+        if n <= self.chunk_size:
+            chunk.end = final
+            chunk.rows_read = chunk.last_row - floor
+            yield chunk
+            return
+        prev = floor
+        for lo in range(0, n, self.chunk_size):
+            hi = min(lo + self.chunk_size, n)
+            last = hi == n
+            upto = chunk.last_row if last else chunk.rows[hi - 1].as_py()
+            piece = Chunk(
+                batch=chunk.batch.slice(lo, hi - lo),
+                file=chunk.file,
+                rows=chunk.rows.slice(lo, hi - lo),
+                lines=chunk.lines.slice(lo, hi - lo) if chunk.lines is not None else None,
+                last_row=upto,
+                end=final if last else {"offset": start, "offset_row": row_base, "line": line, "row": upto},
+                rejects=[r for r in chunk.rejects if prev < (r.row or 0) <= upto],
+                bytes_read=chunk.bytes_read if last else 0,
+            )
+            piece.rows_read = upto - prev
+            prev = upto
+            yield piece
+
+    def _convert(
+        self, table: pa.Table, rows: pa.Array, lines: pa.Array | None
+    ) -> tuple[pa.RecordBatch, pa.Array | None, list[Reject]]:
+        """Every column to its type; also which rows failed, and why (first column wins)."""
+        arrays = []
+        bad: pa.Array | None = None
+        why: dict[int, tuple[str, str]] = {}
+        for field in self.schema:
+            col = table.column(field.name)
+            col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+            out = convert(col, field.type, strict=field.name in self.inferred)
+            arrays.append(out.array)
+            if out.bad is not None:
+                idx = pc.indices_nonzero(out.bad).to_pylist()
+                for i, reason in zip(idx, out.reasons or []):
+                    why.setdefault(i, (field.name, reason))
+                bad = out.bad if bad is None else pc.or_(bad, out.bad)
+        batch = pa.RecordBatch.from_arrays(arrays, schema=self.schema) if arrays else pa.RecordBatch.from_pylist([])
+        if bad is None:
+            return batch, None, []
+        row_list = rows.to_pylist()
+        line_list = lines.to_pylist() if lines is not None else None
+        raw = table.take(pa.array(sorted(why), pa.int64())).to_pylist()
+        rejects = [
+            Reject(
+                file=self.path,
+                row=row_list[i],
+                line=line_list[i] if line_list is not None else None,
+                column=column,
+                reason=reason,
+                values={k: (v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else v) for k, v in values.items()},
+            )
+            for (i, (column, reason)), values in zip(sorted(why.items()), raw)
+        ]
+        return batch, bad, rejects
+
+    # --------------------------------------------------------------- closing
+
+    def close(self) -> None:
+        if self._stream is not None and self.path != "-":
+            self._stream.close()
+        self._stream = None
+
+    def __enter__(self) -> CSVReader:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

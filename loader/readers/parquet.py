@@ -1,0 +1,133 @@
+"""Streaming Parquet reader: row group by row group, never the whole file.
+
+``pre_buffer`` is off because pyarrow's read-ahead buffering grows memory
+with file size; chunks come from ``iter_batches`` at ``chunk_size`` rows.
+Resuming skips whole row groups from the file's metadata and re-reads only
+the one that was half loaded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..chunk import Chunk, Reject
+from ..config import SourceConfig
+from ..convert import convert
+from ..errors import ConfigError, SourceError
+from ..types import parse_type
+from .base import dedupe_names, file_size
+
+
+class ParquetReader:
+    """Reads one Parquet file as chunks. Use as a context manager."""
+
+    def __init__(
+        self,
+        path: str,
+        config: SourceConfig,
+        *,
+        chunk_size: int = 65536,
+        resume: dict[str, Any] | None = None,
+    ) -> None:
+        self.path = path
+        self.chunk_size = chunk_size
+        self.resume = resume
+        self.size = file_size(path)
+        if path == "-":
+            raise ConfigError("source.path: Parquet cannot be read from standard input")
+        if os.path.isdir(path):
+            raise SourceError("is a directory, not a file", file=path, hint="use a glob such as dir/*.parquet")
+        if self.size == 0:
+            raise SourceError("file is empty", file=path)
+        try:
+            self.file = pq.ParquetFile(path, pre_buffer=False, memory_map=False)
+        except FileNotFoundError:
+            raise SourceError("no such file", file=path) from None
+        except PermissionError:
+            raise SourceError("permission denied", file=path) from None
+        except (pa.ArrowException, OSError) as exc:
+            raise SourceError(f"not a readable Parquet file ({exc})", file=path) from None
+        file_schema = self.file.schema_arrow
+        self.names = dedupe_names(list(file_schema.names))
+        self.declared = {n: parse_type(t, where=f"source.columns.{n}") for n, t in config.columns.items()}
+        unknown = sorted(set(self.declared) - set(self.names))
+        if unknown:
+            raise ConfigError(
+                f"source.columns: no column {unknown[0]!r} in {path}",
+                hint="columns are: " + ", ".join(self.names),
+            )
+        self.schema = pa.schema(
+            pa.field(n, self.declared.get(n, f.type)) for n, f in zip(self.names, file_schema)
+        )
+
+    def __iter__(self) -> Iterator[Chunk]:
+        meta = self.file.metadata
+        done = int((self.resume or {}).get("row", 0))
+        first_group, row_base = 0, 0
+        while first_group < meta.num_row_groups and row_base + meta.row_group(first_group).num_rows <= done:
+            row_base += meta.row_group(first_group).num_rows
+            first_group += 1
+        groups = list(range(first_group, meta.num_row_groups))
+        if not groups:
+            return
+        try:
+            batches = self.file.iter_batches(batch_size=self.chunk_size, row_groups=groups, use_threads=True)
+            for batch in batches:
+                n = batch.num_rows
+                rows = pa.array(range(row_base + 1, row_base + n + 1), pa.int64())
+                last = row_base + n
+                if last <= done:
+                    row_base = last
+                    continue
+                batch = batch.rename_columns(self.names)
+                chunk = self._convert(batch, rows, last)
+                if row_base < done:
+                    chunk = chunk.keep(pc.greater(chunk.rows, done), filtered=False)
+                    chunk.rejects = [r for r in chunk.rejects if (r.row or 0) > done]
+                chunk.rows_read = last - max(row_base, done)
+                chunk.bytes_read = int(self.size * n / meta.num_rows) if self.size and meta.num_rows else 0
+                row_base = last
+                yield chunk
+        except (pa.ArrowException, OSError) as exc:
+            raise SourceError(f"cannot read Parquet data near row {row_base + 1} ({exc})", file=self.path) from None
+
+    def _convert(self, batch: pa.RecordBatch, rows: pa.Array, last: int) -> Chunk:
+        arrays = []
+        bad: pa.Array | None = None
+        why: dict[int, tuple[str, str]] = {}
+        for field, col in zip(self.schema, batch.columns):
+            if field.name in self.declared and not col.type.equals(field.type):
+                out = convert(col, field.type)
+                col = out.array
+                if out.bad is not None:
+                    for i, reason in zip(pc.indices_nonzero(out.bad).to_pylist(), out.reasons or []):
+                        why.setdefault(i, (field.name, reason))
+                    bad = out.bad if bad is None else pc.or_(bad, out.bad)
+            arrays.append(col)
+        converted = pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+        chunk = Chunk(batch=converted, file=self.path, rows=rows, last_row=last, end={"row": last})
+        if bad is None:
+            return chunk
+        originals = batch.take(pa.array(sorted(why), pa.int64())).to_pylist()
+        rejects = [
+            Reject(file=self.path, row=rows[i].as_py(), column=column, reason=reason, values=values)
+            for (i, (column, reason)), values in zip(sorted(why.items()), originals)
+        ]
+        chunk = chunk.keep(pc.invert(bad), filtered=False)
+        chunk.rejects = rejects
+        return chunk
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __enter__(self) -> ParquetReader:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

@@ -1,0 +1,97 @@
+"""The run report: counts, timing and peak memory, as JSON and as one summary line."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB (from the OS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
+@dataclass
+class FileReport:
+    path: str
+    status: str = "loaded"  # loaded | resumed | skipped | changed-skipped
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_rejected: int = 0
+    rows_filtered: int = 0
+
+
+@dataclass
+class RunReport:
+    status: str = "running"  # ok | failed | interrupted | rejects_exceeded | locked | planned
+    job: str = ""
+    sink: str = ""
+    target: str = ""
+    table: str | None = None
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_rejected: int = 0
+    rows_filtered: int = 0
+    files: list[FileReport] = field(default_factory=list)
+    files_loaded: int = 0
+    files_skipped: int = 0
+    resumed: bool = False
+    rejects_path: str | None = None
+    started_at: str = ""
+    finished_at: str = ""
+    elapsed_s: float = 0.0
+    rows_per_s: float = 0.0
+    peak_rss_mb: float = 0.0
+    error: str | None = None
+    exit_code: int = 0
+    _t0: float = field(default=0.0, repr=False)
+
+    def start(self) -> None:
+        self._t0 = time.perf_counter()
+        self.started_at = _now()
+
+    def finish(self, status: str) -> None:
+        self.status = status
+        self.finished_at = _now()
+        self.elapsed_s = round(time.perf_counter() - self._t0, 3)
+        self.rows_per_s = round(self.rows_read / self.elapsed_s, 1) if self.elapsed_s > 0 else 0.0
+        self.peak_rss_mb = peak_rss_mb()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("_t0")
+        return data
+
+    def write(self, path: str) -> None:
+        parent = os.path.dirname(os.path.abspath(path))
+        os.makedirs(parent, exist_ok=True)
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(self.to_dict(), fh, indent=2)
+            fh.write("\n")
+        os.replace(tmp, path)
+
+    def summary(self) -> str:
+        where = f"{self.target} (table {self.table})" if self.table else self.target
+        files = f"{self.files_loaded} file{'s' if self.files_loaded != 1 else ''}"
+        if self.files_skipped:
+            files += f", {self.files_skipped} already loaded"
+        line = (
+            f"{self.status}: {self.rows_written:,} rows written to {where} from {files} "
+            f"in {self.elapsed_s:.1f}s ({self.rows_per_s:,.0f} rows/s, peak {self.peak_rss_mb:.0f} MB)"
+        )
+        if self.rows_filtered:
+            line += f"; {self.rows_filtered:,} filtered out"
+        if self.rows_rejected:
+            line += f"; WARNING {self.rows_rejected:,} rows rejected, see {self.rejects_path}"
+        return line
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

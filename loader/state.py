@@ -1,0 +1,80 @@
+"""Checkpoints: what a job has loaded, stored inside the target itself.
+
+Each source file has an entry keyed by its absolute path, holding its
+identity (size, modification time, and a fingerprint of its first and last
+64 KiB) and the reader position after the last committed chunk. A job entry
+holds the run status and how many bytes of the reject file belong to
+committed work. Writers store these as JSON text in the same transaction (or
+WriteBatch) as the rows they describe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+FINGERPRINT_BYTES = 64 << 10
+
+
+def identity(path: str) -> dict[str, Any] | None:
+    """Size, mtime and a content fingerprint; None for standard input."""
+    if path == "-":
+        return None
+    st = os.stat(path)
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        h.update(fh.read(FINGERPRINT_BYTES))
+        if st.st_size > FINGERPRINT_BYTES:
+            fh.seek(max(FINGERPRINT_BYTES, st.st_size - FINGERPRINT_BYTES))
+            h.update(fh.read(FINGERPRINT_BYTES))
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256_head_tail": h.hexdigest()}
+
+
+def same_content(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:
+    """Same size and fingerprint (a touched but unchanged file is the same)."""
+    if old is None or new is None:
+        return old is new
+    return bool(old.get("size") == new.get("size") and old.get("sha256_head_tail") == new.get("sha256_head_tail"))
+
+
+def file_key(path: str) -> str:
+    return "file:" + (path if path == "-" else os.path.abspath(path))
+
+
+@dataclass
+class FileState:
+    path: str
+    identity: dict[str, Any] | None = None
+    position: dict[str, Any] = field(default_factory=dict)
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_rejected: int = 0
+    rows_filtered: int = 0
+    done: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+@dataclass
+class JobState:
+    status: str = "new"  # new | running | complete
+    rejects_bytes: int = 0
+    files: dict[str, FileState] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, entries: dict[str, str]) -> JobState:
+        state = cls()
+        job = json.loads(entries.get("job", "{}"))
+        state.status = job.get("status", "new")
+        state.rejects_bytes = int(job.get("rejects_bytes", 0))
+        for key, value in entries.items():
+            if key.startswith("file:"):
+                state.files[key] = FileState(**json.loads(value))
+        return state
+
+    def job_entry(self) -> str:
+        return json.dumps({"status": self.status, "rejects_bytes": self.rejects_bytes})

@@ -1,0 +1,91 @@
+"""Type names used in job files, and the Arrow types they stand for.
+
+The same names serve ``[source] columns`` and the ``cast`` stage:
+``string``, ``int8`` … ``int64``, ``uint8`` … ``uint64``, ``int`` (int64),
+``float32``, ``float64`` (``float``, ``double``), ``bool``, ``date``,
+``timestamp`` (microseconds), ``timestamp[ms]``, ``timestamp[us, UTC]``,
+``decimal(p, s)``, ``binary``, ``json``-free on purpose: nested types come
+from Parquet only.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pyarrow as pa
+
+from .errors import ConfigError
+
+_ALIASES: dict[str, pa.DataType] = {
+    "string": pa.string(),
+    "str": pa.string(),
+    "text": pa.string(),
+    "utf8": pa.string(),
+    "large_string": pa.large_string(),
+    "int": pa.int64(),
+    "integer": pa.int64(),
+    "int8": pa.int8(),
+    "int16": pa.int16(),
+    "int32": pa.int32(),
+    "int64": pa.int64(),
+    "uint8": pa.uint8(),
+    "uint16": pa.uint16(),
+    "uint32": pa.uint32(),
+    "uint64": pa.uint64(),
+    "float": pa.float64(),
+    "double": pa.float64(),
+    "float32": pa.float32(),
+    "float64": pa.float64(),
+    "bool": pa.bool_(),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
+    "date32": pa.date32(),
+    "timestamp": pa.timestamp("us"),
+    "datetime": pa.timestamp("us"),
+    "binary": pa.binary(),
+    "bytes": pa.binary(),
+}
+
+_TIMESTAMP = re.compile(r"^timestamp\[\s*(s|ms|us|ns)\s*(?:,\s*(?:tz\s*=\s*)?([\w/+:-]+)\s*)?\]$")
+_DECIMAL = re.compile(r"^decimal(?:128)?\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)$")
+
+TYPE_NAMES = sorted(_ALIASES) + ["timestamp[unit, tz]", "decimal(precision, scale)"]
+
+
+def parse_type(name: str, *, where: str = "type") -> pa.DataType:
+    """Turn a type name from a job file into an Arrow type, or raise ConfigError."""
+    if not isinstance(name, str):
+        raise ConfigError(f"{where}: expected a type name, got {name!r}")
+    key = name.strip().lower()
+    if key in _ALIASES:
+        return _ALIASES[key]
+    m = _TIMESTAMP.match(key)
+    if m:
+        tz = name.strip()[name.lower().index(m.group(2)) :].rstrip("] ").strip() if m.group(2) else None
+        return pa.timestamp(m.group(1), tz=tz)
+    m = _DECIMAL.match(key)
+    if m:
+        precision, scale = int(m.group(1)), int(m.group(2) or 0)
+        if not 1 <= precision <= 76 or scale > precision:
+            raise ConfigError(f"{where}: decimal({precision}, {scale}) is out of range")
+        return (pa.decimal128 if precision <= 38 else pa.decimal256)(precision, scale)
+    raise ConfigError(
+        f"{where}: unknown type {name!r}",
+        hint="types: string, int64, float64, bool, date, timestamp, timestamp[us, UTC], "
+        "decimal(p, s), binary (and the other int/uint/float widths)",
+    )
+
+
+def type_name(t: pa.DataType) -> str:
+    """A short, readable name for an Arrow type (for plans and messages)."""
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "string"
+    if pa.types.is_date32(t):
+        return "date"
+    if pa.types.is_timestamp(t):
+        return f"timestamp[{t.unit}, {t.tz}]" if t.tz else f"timestamp[{t.unit}]"
+    if pa.types.is_decimal(t):
+        return f"decimal({t.precision}, {t.scale})"
+    if pa.types.is_boolean(t):
+        return "bool"
+    return str(t)

@@ -1,0 +1,42 @@
+"""What every writer is: a context manager that commits rows with a checkpoint.
+
+The pipeline calls, in order: ``read_state`` (checkpoints of earlier runs),
+``prepare`` (create the table, or wipe for replace), then for each chunk
+``adapt`` (reject rows the target cannot hold) and ``write`` (stage rows in
+the open transaction), and ``commit`` with the new checkpoint entries, which
+are written in the same atomic unit as the rows. ``finish`` runs after the
+last commit (indexes). On an exception ``__exit__`` rolls back what was not
+committed and re-raises.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from ..chunk import Chunk
+
+
+class Writer(Protocol):
+    target: str
+
+    def read_state(self, job: str) -> dict[str, str]: ...
+
+    def prepare(self, schema: pa.Schema, *, fresh: bool) -> None: ...
+
+    def adapt(self, chunk: Chunk) -> Chunk: ...
+
+    def write(self, batch: pa.RecordBatch) -> int: ...
+
+    def commit(self, job: str, state: dict[str, str]) -> None: ...
+
+    def clear_state(self, job: str) -> None: ...
+
+    def finish(self) -> None: ...
+
+    def describe(self) -> str: ...
+
+    def __enter__(self) -> Writer: ...
+
+    def __exit__(self, *exc: Any) -> None: ...

@@ -1,0 +1,279 @@
+"""Turning Arrow columns into what a database stores, column-wise.
+
+SQLite gets Python values per column (handed to ``executemany`` as an
+iterator of tuples, never a list of rows). LevelDB gets ready-made bytes: the
+JSON objects and the keys are built with ``pyarrow.compute`` for whole
+columns at once; only nested types and format specs take a per-value path.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import string
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import ConfigError
+
+INT64_MAX = (1 << 63) - 1
+
+
+def iso_text(arr: pa.Array) -> pa.Array:
+    """Dates, times and timestamps as ISO-8601 text (UTC timestamps end in ``Z``)."""
+    t = arr.type
+    if pa.types.is_timestamp(t):
+        if t.tz:
+            arr = pc.cast(arr, pa.timestamp(t.unit, "UTC"))
+            return pc.strftime(arr, format="%Y-%m-%dT%H:%M:%SZ")
+        return pc.strftime(arr, format="%Y-%m-%dT%H:%M:%S")
+    return pc.cast(arr, pa.string())
+
+
+def _plain(arr: pa.Array) -> pa.Array:
+    if pa.types.is_dictionary(arr.type):
+        return pc.cast(arr, arr.type.value_type)
+    if pa.types.is_float16(arr.type):
+        return pc.cast(arr, pa.float64())
+    return arr
+
+
+def is_nested(t: pa.DataType) -> bool:
+    return pa.types.is_nested(t) or pa.types.is_map(t)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    return str(value)
+
+
+def python_value(value: Any) -> Any:
+    """A nested value as JSON-ready Python (maps as objects)."""
+    if isinstance(value, list) and value and all(isinstance(v, tuple) and len(v) == 2 for v in value):
+        return {str(k): python_value(v) for k, v in value}
+    if isinstance(value, list):
+        return [python_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: python_value(v) for k, v in value.items()}
+    return value
+
+
+def nested_json(arr: pa.Array) -> list[str | None]:
+    return [
+        None if v is None else json.dumps(python_value(v), ensure_ascii=False, separators=(",", ":"), default=_json_default)
+        for v in arr.to_pylist()
+    ]
+
+
+# ------------------------------------------------------------------- SQLite
+
+
+def sqlite_type(t: pa.DataType) -> str:
+    """The declared SQLite type for an Arrow type (see the README's type mapping)."""
+    if pa.types.is_dictionary(t):
+        return sqlite_type(t.value_type)
+    if pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_duration(t):
+        return "INTEGER"
+    if pa.types.is_floating(t):
+        return "REAL"
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+        return "BLOB"
+    return "TEXT"  # strings, dates, times, timestamps, decimals (exact digits), nested as JSON
+
+
+def sqlite_column(arr: pa.Array) -> list[Any]:
+    """One column as values sqlite3 binds without loss."""
+    arr = _plain(arr)
+    t = arr.type
+    if pa.types.is_temporal(t) and not pa.types.is_duration(t):
+        return iso_text(arr).to_pylist()
+    if pa.types.is_duration(t):
+        return pc.cast(arr, pa.int64()).to_pylist()
+    if pa.types.is_decimal(t):
+        return pc.cast(arr, pa.string()).to_pylist()
+    if is_nested(t):
+        return nested_json(arr)
+    return arr.to_pylist()
+
+
+def uint64_overflow(arr: pa.Array) -> pa.Array | None:
+    """Where a uint64 value exceeds SQLite's signed 64-bit integers."""
+    if arr.type != pa.uint64():
+        return None
+    mask = pc.fill_null(pc.greater(arr, pa.scalar(INT64_MAX, pa.uint64())), False)
+    return mask if pc.any(mask).as_py() else None
+
+
+# ------------------------------------------------------------------ LevelDB
+
+
+def _json_strings(arr: pa.Array) -> pa.Array:
+    escaped = pc.replace_substring(pc.replace_substring(arr, "\\", "\\\\"), '"', '\\"')
+    control = pc.match_substring_regex(escaped, "[\\x00-\\x1f]")
+    if pc.any(control).as_py():  # rare: let json.dumps spell the escapes
+        slow = [None if v is None else json.dumps(v, ensure_ascii=False) for v in arr.to_pylist()]
+        return pc.if_else(control, pa.array(slow, pa.string()), pc.binary_join_element_wise('"', escaped, '"', ""))
+    return pc.binary_join_element_wise('"', escaped, '"', "")
+
+
+def json_fragment(arr: pa.Array) -> pa.Array:
+    """Each value of a column as JSON text (``null`` for nulls)."""
+    arr = _plain(arr)
+    t = arr.type
+    if pa.types.is_integer(t) or pa.types.is_decimal(t):
+        out = pc.cast(arr, pa.string())
+    elif pa.types.is_floating(t):
+        finite = pc.is_finite(arr)
+        out = pc.if_else(finite, pc.cast(arr, pa.string()), pa.scalar(None, pa.string()))
+    elif pa.types.is_boolean(t):
+        out = pc.if_else(arr, "true", "false")
+    elif pa.types.is_string(t) or pa.types.is_large_string(t):
+        out = _json_strings(pc.cast(arr, pa.string()))
+    elif pa.types.is_temporal(t) and not pa.types.is_duration(t):
+        out = _json_strings(iso_text(arr))
+    elif pa.types.is_duration(t):
+        out = pc.cast(pc.cast(arr, pa.int64()), pa.string())
+    elif pa.types.is_null(t):
+        out = pa.nulls(len(arr), pa.string())
+    else:
+        out = pa.array(
+            [None if v is None else json.dumps(python_value(v), ensure_ascii=False, separators=(",", ":"), default=_json_default) for v in arr.to_pylist()],
+            pa.string(),
+        )
+    return pc.fill_null(out, "null")
+
+
+def json_objects(batch: pa.RecordBatch) -> list[bytes]:
+    """A JSON object per row, built for the whole batch at once."""
+    if batch.num_rows == 0:
+        return []
+    parts: list[Any] = []
+    for i, (name, col) in enumerate(zip(batch.schema.names, batch.columns)):
+        parts.append(("{" if i == 0 else ",") + json.dumps(name, ensure_ascii=False) + ":")
+        parts.append(json_fragment(col))
+    parts.append("}")
+    if len(batch.schema.names) == 0:
+        return [b"{}"] * batch.num_rows
+    joined = pc.binary_join_element_wise(*parts, "")
+    return pc.cast(joined, pa.binary()).to_pylist()  # type: ignore[no-any-return]
+
+
+def raw_values(arr: pa.Array) -> list[bytes]:
+    """One column stored as the value: bytes as-is, text as UTF-8, others as text."""
+    arr = _plain(arr)
+    t = arr.type
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        out = arr
+    elif pa.types.is_string(t) or pa.types.is_large_string(t):
+        out = pc.cast(arr, pa.binary())
+    elif pa.types.is_temporal(t) and not pa.types.is_duration(t):
+        out = pc.cast(iso_text(arr), pa.binary())
+    elif is_nested(t):
+        out = pa.array([None if v is None else v.encode() for v in nested_json(arr)], pa.binary())
+    else:
+        out = pc.cast(pc.cast(arr, pa.string()), pa.binary())
+    return pc.fill_null(out, b"").to_pylist()  # type: ignore[no-any-return]
+
+
+# ------------------------------------------------------------ key templates
+
+_SPEC = re.compile(r"^(?:.?[<>=^])?[+\- ]?z?#?0?\d*[,_]?(?:\.\d+)?[bcdeEfFgGnosxX%]?$")
+_PAD_INT = re.compile(r"^0(\d+)d$")
+# Signed 64-bit integers as fixed-width text that sorts like the numbers do.
+SORTABLE_WIDTH = 20
+
+
+def sortable_int(arr: pa.Array) -> pa.Array:
+    """Integers as text whose byte order is numeric order.
+
+    Non-negative values are zero-padded to 20 digits; negative ones are
+    ``-`` followed by the 19-digit zero-padded value of ``n + 2**63``, so
+    every negative sorts before every non-negative (``-`` < ``0``) and in order.
+    """
+    arr = pc.cast(arr, pa.int64()) if arr.type != pa.uint64() else arr
+    if arr.type == pa.uint64():
+        return pc.utf8_lpad(pc.cast(arr, pa.string()), SORTABLE_WIDTH, "0")
+    positive = pc.utf8_lpad(pc.cast(arr, pa.string()), SORTABLE_WIDTH, "0")
+    negative_mask = pc.fill_null(pc.less(arr, 0), False)
+    if not pc.any(negative_mask).as_py():
+        return positive
+    # n + 2**63 for the negatives only (if_else discards the wrapped positives)
+    shifted = pc.cast(pc.subtract(arr, pa.scalar(-(1 << 63), pa.int64())), pa.string())
+    negative = pc.binary_join_element_wise("-", pc.utf8_lpad(shifted, SORTABLE_WIDTH - 1, "0"), "")
+    return pc.if_else(negative_mask, negative, positive)
+
+
+class KeyTemplate:
+    """A LevelDB key template such as ``user:{id}`` or ``{day}/{id:08d}``.
+
+    Fields name columns and may carry a format spec; attribute access,
+    indexing and conversions (``{a.b}``, ``{a[0]}``, ``{a!r}``) are refused,
+    so a template can never reach anything but a column's value.
+    """
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        self.parts: list[tuple[str, str | None, str]] = []
+        try:
+            parsed = list(string.Formatter().parse(template))
+        except ValueError as exc:
+            raise ConfigError(f"sink.key: {exc} in {template!r}") from None
+        for literal, name, spec, conversion in parsed:
+            if name is None:
+                self.parts.append((literal, None, ""))
+                continue
+            if not name or any(c in name for c in ".[]{}") or conversion:
+                raise ConfigError(
+                    f"sink.key: {{{name}{'!' + conversion if conversion else ''}}} in {template!r} is not a column name",
+                    hint="a key template names columns and format specs only, e.g. user:{id} or {id:08d}",
+                )
+            if spec and ("{" in spec or not _SPEC.match(spec)):
+                raise ConfigError(f"sink.key: {spec!r} is not a format spec (in {template!r})")
+            self.parts.append((literal, name, spec or ""))
+        self.columns = [n for _, n, _ in self.parts if n is not None]
+        if not self.columns:
+            raise ConfigError(f"sink.key: {template!r} names no column, so every row would get the same key")
+
+    def missing(self, names: list[str]) -> list[str]:
+        return [c for c in self.columns if c not in names]
+
+    def render(self, batch: pa.RecordBatch) -> pa.Array:
+        """The key of every row as text (null where a key column is null)."""
+        pieces: list[Any] = []
+        for literal, name, spec in self.parts:
+            if literal:
+                pieces.append(literal)
+            if name is not None:
+                pieces.append(self._field(batch.column(name), spec))
+        if len(pieces) == 1 and not isinstance(pieces[0], str):
+            return pieces[0]  # type: ignore[no-any-return]
+        return pc.binary_join_element_wise(*pieces, "")
+
+    def _field(self, arr: pa.Array, spec: str) -> pa.Array:
+        arr = _plain(arr)
+        t = arr.type
+        if not spec:
+            if pa.types.is_integer(t):
+                return sortable_int(arr)
+            if pa.types.is_temporal(t) and not pa.types.is_duration(t):
+                return iso_text(arr)
+            if pa.types.is_boolean(t):
+                return pc.if_else(arr, "true", "false")
+            if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+                return pc.cast(arr, pa.string())
+            if is_nested(t):
+                return pa.array(nested_json(arr), pa.string())
+            return pc.cast(arr, pa.string())
+        pad = _PAD_INT.match(spec)
+        if pad and pa.types.is_integer(t) and not pc.any(pc.fill_null(pc.less(arr, 0), False)).as_py():
+            return pc.utf8_lpad(pc.cast(arr, pa.string()), int(pad.group(1)), "0")
+        fmt: Callable[[Any], str] = ("{:" + spec + "}").format
+        try:
+            return pa.array([None if v is None else fmt(v) for v in arr.to_pylist()], pa.string())
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"sink.key: format spec {spec!r} does not fit column type {t}: {exc}") from None

@@ -1,0 +1,222 @@
+from __future__ import annotations
+
+import bz2
+import datetime as dt
+import gzip
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from loader.config import SourceConfig
+from loader.errors import ConfigError, SourceError
+from loader.readers import CSVReader, expand_paths, open_reader
+from tests.conftest import write_csv
+
+
+def cfg(path: Path | str, **kw: Any) -> SourceConfig:
+    return SourceConfig(path=[str(path)], format="csv", **kw)
+
+
+def read_all(path: Path | str, chunk_size: int = 65536, resume: dict[str, Any] | None = None, **kw: Any):
+    with open_reader(str(path), cfg(path, **kw), chunk_size=chunk_size, resume=resume) as r:
+        chunks = list(r)
+        return r, chunks
+
+
+def rows_of(chunks: list[Any]) -> list[dict[str, Any]]:
+    return [row for c in chunks for row in c.batch.to_pylist()]
+
+
+def test_types_are_inferred_without_loss(data_dir: Path) -> None:
+    r, chunks = read_all(data_dir / "types.csv")
+    types = {f.name: f.type for f in r.schema}
+    assert types == {
+        "id": pa.int64(),
+        "zip": pa.string(),  # leading zeros: stays text
+        "name": pa.string(),
+        "amount": pa.float64(),
+        "big": pa.string(),  # beyond int64: every digit kept as text
+        "precise": pa.string(),  # more digits than float64 keeps
+        "day": pa.date32(),
+        "at": pa.timestamp("us"),
+        "flag": pa.bool_(),
+    }
+    rows = rows_of(chunks)
+    assert [r["zip"] for r in rows] == ["0042", "1234", "9999"]
+    assert rows[0]["big"] == "12345678901234567890"
+    assert rows[1]["precise"] == "1.2345678901234567"
+    assert rows[1]["name"] == "Bo, Jr"
+    assert rows[2]["name"] == "ø ü 中"
+    assert rows[2]["amount"] == 300.0
+    assert rows[1]["day"] == dt.date(2024, 2, 29)
+    assert rows[1]["at"] == dt.datetime(2024, 2, 29, 23, 59, 59, 500000)
+    assert [r["flag"] for r in rows] == [True, False, None]
+
+
+def test_declared_types_win(data_dir: Path) -> None:
+    r, chunks = read_all(data_dir / "types.csv", columns={"zip": "int64", "amount": "decimal(10, 2)"})
+    assert r.schema.field("zip").type == pa.int64()
+    assert rows_of(chunks)[0]["zip"] == 42  # asked for explicitly
+    assert str(rows_of(chunks)[0]["amount"]) == "1.50"
+
+
+def test_declared_column_must_exist(data_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="source.columns: no column 'nope'"):
+        read_all(data_dir / "types.csv", columns={"nope": "int64"})
+
+
+def test_bad_rows_are_rejected_with_row_and_reason(data_dir: Path) -> None:
+    r, chunks = read_all(data_dir / "bad.csv", infer_rows=3)
+    rows = rows_of(chunks)
+    assert [x["id"] for x in rows] == [1, 2, 3, 7]
+    assert rows[2]["name"] == "gamma\nwith newline"
+    rejects = [rj for c in chunks for rj in c.rejects]
+    assert [(rj.row, rj.column, rj.reason) for rj in rejects] == [
+        (4, None, "expected 3 fields, found 2"),
+        (5, None, "expected 3 fields, found 4"),
+        (6, "score", "'abc' is not a valid int64"),
+    ]
+    assert rejects[0].raw == "4,delta"
+    assert rejects[2].values == {"id": "6", "name": "zeta", "score": "abc"}
+    assert all(rj.file == str(data_dir / "bad.csv") for rj in rejects)
+    # accounting: every source row is either in a batch or in the rejects
+    assert sum(c.rows_read for c in chunks) == 7 == len(rows) + len(rejects)
+
+
+def test_line_numbers_when_rows_are_single_lines(tmp_path: Path) -> None:
+    p = tmp_path / "x.csv"
+    p.write_text("a,b\n1,2\n3\n4,5\n")
+    _, chunks = read_all(p)
+    (rj,) = [rj for c in chunks for rj in c.rejects]
+    assert (rj.row, rj.line) == (2, 3)
+
+
+def test_late_value_that_does_not_fit_inferred_type_is_rejected_not_fatal(tmp_path: Path) -> None:
+    rows = [[i, f"{i:05d}" if i > 1 else "12345"] for i in range(1, 2001)]
+    rows[1500][0] = "n/a"
+    p = write_csv(tmp_path / "late.csv", ["id", "code"], rows)
+    r, chunks = read_all(p, infer_rows=100, block_size=4096)
+    assert r.schema.field("id").type == pa.int64()
+    rejects = [rj for c in chunks for rj in c.rejects]
+    assert [(rj.row, rj.column) for rj in rejects][0] == (1501, "id")
+    assert len(rows_of(chunks)) + len(rejects) == 2000
+
+
+def test_leading_zero_after_sample_is_not_silently_dropped(tmp_path: Path) -> None:
+    rows = [[str(10000 + i)] for i in range(500)] + [["01234"]]
+    p = write_csv(tmp_path / "zips.csv", ["zip"], rows)
+    r, chunks = read_all(p, infer_rows=100, block_size=1024)
+    assert r.schema.field("zip").type == pa.int64()
+    (rj,) = [rj for c in chunks for rj in c.rejects]
+    assert rj.row == 501
+    assert "leading zero" in rj.reason
+    # with a larger sample, inference sees it and keeps text
+    r2, chunks2 = read_all(p, infer_rows=1000, block_size=1024)
+    assert r2.schema.field("zip").type == pa.string()
+    assert rows_of(chunks2)[-1]["zip"] == "01234"
+
+
+def test_invalid_utf8_and_nul_are_rejected(tmp_path: Path) -> None:
+    p = tmp_path / "enc.csv"
+    p.write_bytes(b"a,b\n1,ok\n2,bad\xff\n3,nul\x00here\n4,fine\n")
+    _, chunks = read_all(p)
+    assert [x["a"] for x in rows_of(chunks)] == [1, 4]
+    reasons = {rj.row: rj.reason for c in chunks for rj in c.rejects}
+    assert reasons[2].startswith("invalid UTF-8")
+    assert reasons[3] == "NUL byte in value"
+
+
+def test_unterminated_quote_is_one_reject(tmp_path: Path) -> None:
+    p = tmp_path / "q.csv"
+    p.write_text('a,b\n1,x\n2,"never closed\n3,y\n')
+    _, chunks = read_all(p)
+    assert [x["a"] for x in rows_of(chunks)] == [1]
+    rejects = [rj for c in chunks for rj in c.rejects]
+    assert len(rejects) == 1 and rejects[0].row == 2
+    assert rejects[0].reason.startswith("unterminated quoted field")
+    assert "3,y" in rejects[0].values["b"]  # nothing lost: the swallowed line is in the reject
+    assert sum(c.rows_read for c in chunks) == 2
+
+
+def test_chunks_are_bounded_by_chunk_size(tmp_path: Path) -> None:
+    p = write_csv(tmp_path / "n.csv", ["n"], [[i] for i in range(1000)])
+    _, chunks = read_all(p, chunk_size=64)
+    assert max(c.num_rows for c in chunks) <= 64
+    assert [x["n"] for x in rows_of(chunks)] == list(range(1000))
+
+
+@pytest.mark.parametrize("block_size", [1024, 4096, 1 << 20])
+def test_resume_from_every_chunk_end_gives_exactly_the_rest(tmp_path: Path, block_size: int) -> None:
+    rows = [[i, f"name {i}", "multi\nline" if i % 7 == 0 else "x"] for i in range(1, 801)]
+    rows[100] = [101, "short"]  # a malformed row in the middle
+    p = write_csv(tmp_path / "r.csv", ["id", "name", "note"], rows)
+    _, full = read_all(p, chunk_size=50, block_size=block_size)
+    all_ids = [x["id"] for x in rows_of(full)]
+    for i, chunk in enumerate(full):
+        _, rest = read_all(p, chunk_size=50, block_size=block_size, resume=chunk.end)
+        expect = [x["id"] for c in full[i + 1 :] for x in c.batch.to_pylist()]
+        assert [x["id"] for x in rows_of(rest)] == expect
+        assert sum(c.rows_read for c in full[: i + 1]) + sum(c.rows_read for c in rest) == 800
+    assert len(all_ids) == 799
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".bz2", ".zst"])
+def test_compressed_inputs(tmp_path: Path, data_dir: Path, suffix: str) -> None:
+    raw = (data_dir / "small.csv").read_bytes()
+    p = tmp_path / f"small.csv{suffix}"
+    if suffix == ".gz":
+        p.write_bytes(gzip.compress(raw))
+    elif suffix == ".bz2":
+        p.write_bytes(bz2.compress(raw))
+    else:
+        with pa.output_stream(str(p), compression="zstd") as out:
+            out.write(raw)
+    _, chunks = read_all(p)
+    assert rows_of(chunks) == [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]
+
+
+def test_latin1_encoding(tmp_path: Path) -> None:
+    p = tmp_path / "l1.csv"
+    p.write_bytes("name,city\nJosé,Århus\n".encode("latin-1"))
+    _, chunks = read_all(p, encoding="latin-1")
+    assert rows_of(chunks) == [{"name": "José", "city": "Århus"}]
+
+
+def test_bom_tsv_skip_rows_and_no_header(tmp_path: Path) -> None:
+    p = tmp_path / "x.tsv"
+    p.write_bytes(b"\xef\xbb\xbfgenerated by a tool\n1\tx\n2\ty\n")
+    _, chunks = read_all(p, delimiter="\t", skip_rows=1, header=False)
+    assert rows_of(chunks) == [{"f0": 1, "f1": "x"}, {"f0": 2, "f1": "y"}]
+    _, chunks = read_all(p, delimiter="\t", skip_rows=1, header=False, column_names=["n", "s"])
+    assert rows_of(chunks)[0] == {"n": 1, "s": "x"}
+
+
+def test_header_only_has_schema_and_no_rows(data_dir: Path) -> None:
+    r, chunks = read_all(data_dir / "header_only.csv")
+    assert r.schema.names == ["a", "b"] and chunks == []
+
+
+def test_unreadable_inputs_are_source_errors(data_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="file is empty"):
+        read_all(data_dir / "empty.csv")
+    with pytest.raises(SourceError, match="no such file"):
+        read_all(tmp_path / "missing.csv")
+    with pytest.raises(SourceError, match="is a directory"):
+        CSVReader(str(tmp_path), cfg(tmp_path))
+
+
+def test_weird_header_names_are_kept_and_made_unique(data_dir: Path) -> None:
+    r, _ = read_all(data_dir / "weird_names.csv")
+    assert r.schema.names == ['"; DROP TABLE x; --', "select", "column_3", "dup", "dup_2", "naïve col", "with space"]
+
+
+def test_expand_paths_sorted_unique(tmp_path: Path) -> None:
+    for n in ("b.csv", "a.csv", "c.txt"):
+        (tmp_path / n).write_text("x\n1\n")
+    files = expand_paths(SourceConfig(path=[str(tmp_path / "*.csv"), str(tmp_path / "a.csv")]))
+    assert files == [str(tmp_path / "a.csv"), str(tmp_path / "b.csv")]
+    with pytest.raises(ConfigError, match="no file matches"):
+        expand_paths(SourceConfig(path=[str(tmp_path / "*.parquet")]))
+    assert expand_paths(SourceConfig(path=[str(tmp_path / "*.parquet")], allow_empty=True)) == []

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from loader.config import SourceConfig
+from loader.errors import SourceError
+from loader.readers import open_reader
+
+
+def make(tmp_path: Path, n: int = 1000, group: int = 300) -> Path:
+    p = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"id": range(n), "s": [str(i) if i % 10 else "x" for i in range(n)]}), p, row_group_size=group)
+    return p
+
+
+def read(p: Path, chunk_size: int = 128, resume=None, **kw):
+    with open_reader(str(p), SourceConfig(path=[str(p)], **kw), chunk_size=chunk_size, resume=resume) as r:
+        return r, list(r)
+
+
+def test_streams_in_chunks_with_row_numbers(tmp_path: Path) -> None:
+    r, chunks = read(make(tmp_path))
+    assert r.schema.names == ["id", "s"]
+    assert max(c.num_rows for c in chunks) <= 128
+    assert [i for c in chunks for i in c.batch.column("id").to_pylist()] == list(range(1000))
+    assert [i for c in chunks for i in c.rows.to_pylist()] == list(range(1, 1001))
+    assert sum(c.rows_read for c in chunks) == 1000
+
+
+@pytest.mark.parametrize("done", [0, 1, 299, 300, 301, 640, 999, 1000])
+def test_resume_skips_exactly_the_committed_rows(tmp_path: Path, done: int) -> None:
+    _, chunks = read(make(tmp_path), resume={"row": done})
+    assert [i for c in chunks for i in c.batch.column("id").to_pylist()] == list(range(done, 1000))
+    assert sum(c.rows_read for c in chunks) == 1000 - done
+
+
+def test_type_override_rejects_values_that_do_not_fit(tmp_path: Path) -> None:
+    _, chunks = read(make(tmp_path, 100, 50), columns={"s": "int64"})
+    rejects = [rj for c in chunks for rj in c.rejects]
+    assert [rj.row for rj in rejects] == list(range(1, 101, 10))
+    assert rejects[0].column == "s" and rejects[0].reason == "'x' is not a valid int64"
+    assert sum(c.num_rows for c in chunks) == 90
+
+
+def test_corrupt_and_truncated_files(tmp_path: Path) -> None:
+    p = make(tmp_path)
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"not parquet at all")
+    with pytest.raises(SourceError, match="not a readable Parquet file"):
+        read(bad)
+    cut = tmp_path / "cut.parquet"
+    cut.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
+    with pytest.raises(SourceError):
+        read(cut)
+    empty = tmp_path / "empty.parquet"
+    empty.write_bytes(b"")
+    with pytest.raises(SourceError, match="file is empty"):
+        read(empty)

@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from loader.cli import main
+from tests.conftest import sqlite_rows
+
+ROOT = Path(__file__).parents[1]
+
+
+def cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("LOADER_")}
+    full_env["PYTHONPATH"] = str(ROOT)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "loader", *args], capture_output=True, text=True, cwd=cwd or ROOT, env=full_env, timeout=120
+    )
+
+
+@pytest.mark.parametrize("command", [[], ["load"], ["run"], ["validate"], ["inspect"]])
+def test_every_command_has_help(command: list[str]) -> None:
+    p = cli(*command, "--help")
+    assert p.returncode == 0
+    assert p.stdout.startswith("usage: loader")
+
+
+def test_version() -> None:
+    p = cli("--version")
+    assert (p.returncode, p.stdout) == (0, "loader 0.1.0\n")
+
+
+def test_load_csv_to_sqlite(tmp_path: Path, data_dir: Path) -> None:
+    db = tmp_path / "s.db"
+    report = tmp_path / "r.json"
+    p = cli("load", str(data_dir / "small.csv"), str(db), "--table", "s", "--report", str(report))
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == ""
+    assert p.stderr.startswith(f"ok: 2 rows written to {db} (table s) from 1 file in ")
+    assert sqlite_rows(db, "SELECT a, b FROM s") == [(1, "x"), (2, "y")]
+    data = json.loads(report.read_text())
+    assert (data["status"], data["rows_read"], data["rows_written"], data["rows_rejected"]) == ("ok", 2, 2, 0)
+
+
+def test_quiet_prints_nothing(tmp_path: Path, data_dir: Path) -> None:
+    p = cli("load", str(data_dir / "small.csv"), str(tmp_path / "q.db"), "--quiet")
+    assert (p.returncode, p.stdout, p.stderr) == (0, "", "")
+
+
+def test_rejects_warn_but_succeed(tmp_path: Path, data_dir: Path) -> None:
+    db = tmp_path / "b.db"
+    p = cli("load", str(data_dir / "bad.csv"), str(db), "--infer-rows", "3")
+    assert p.returncode == 0
+    assert p.stderr.rstrip().endswith(f"WARNING 3 rows rejected, see {db}.rejects.jsonl")
+
+
+def test_strict_mode_exit_3(tmp_path: Path, data_dir: Path) -> None:
+    p = cli("load", str(data_dir / "bad.csv"), str(tmp_path / "b.db"), "--infer-rows", "3", "--max-rejects", "0")
+    assert p.returncode == 3
+    assert "loader: error: " in p.stderr and "more than max_rejects = 0" in p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_usage_error_exit_2(tmp_path: Path) -> None:
+    p = cli("load", "only-one-arg")
+    assert p.returncode == 2
+    assert p.stderr == "loader: error: load: expected one or more SOURCE files and a TARGET\n  hint: check the job file or flags; `loader run --help` lists them\n"
+    p = cli("load", "a.csv", "b.db", "--bogus")
+    assert p.returncode == 2 and p.stderr.endswith("loader: error: unrecognized arguments: --bogus\n")
+
+
+def test_config_error_names_key(tmp_path: Path) -> None:
+    job = tmp_path / "j.toml"
+    job.write_text('[source]\npath = "a.csv"\n[sink]\npath = "x.db"\nbatchsize = 1\n')
+    p = cli("run", str(job))
+    assert p.returncode == 2
+    assert p.stderr == "loader: error: sink.batchsize: unknown key\n  hint: did you mean 'batch_size'?\n"
+
+
+def test_missing_input_exit_1_one_line(tmp_path: Path) -> None:
+    p = cli("load", str(tmp_path / "nope.csv"), str(tmp_path / "x.db"))
+    assert p.returncode == 1
+    assert p.stderr == f"loader: error: {tmp_path / 'nope.csv'}: no such file\n"
+
+
+def test_corrupt_parquet_one_line_and_debug_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"PAR1 not really")
+    p = cli("load", str(bad), str(tmp_path / "x.db"))
+    assert p.returncode == 1
+    assert p.stderr.startswith(f"loader: error: {bad}: not a readable Parquet file")
+    assert p.stderr.count("\n") == 1
+    p = cli("load", str(bad), str(tmp_path / "x.db"), "--debug")
+    assert "Traceback" in p.stderr
+
+
+def test_run_with_set_and_env(tmp_path: Path, data_dir: Path) -> None:
+    job = tmp_path / "j.toml"
+    job.write_text(f'[source]\npath = "{data_dir / "small.csv"}"\n[sink]\npath = "${{OUT}}/a.db"\ntable = "a"\n')
+    p = cli("run", str(job), "--set", "sink.table=b", env={"OUT": str(tmp_path)})
+    assert p.returncode == 0, p.stderr
+    assert sqlite_rows(tmp_path / "a.db", "SELECT count(*) FROM b") == [(2,)]
+    p = cli("run", str(job), env={"OUT": str(tmp_path), "LOADER_SINK__TABLE": "c"})
+    assert sqlite_rows(tmp_path / "a.db", "SELECT count(*) FROM c") == [(2,)]
+
+
+def test_validate_and_dry_run(tmp_path: Path) -> None:
+    p = cli("validate", "configs/quickstart.toml", "--set", f"sink.path={tmp_path / 'v.db'}")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines()[0] == "files (1):"
+    assert "  zip: string" in p.stdout.splitlines()
+    assert p.stdout.rstrip().endswith("ok: configuration and sources are valid; nothing was written")
+    assert not (tmp_path / "v.db").exists()
+    p = cli("run", "configs/quickstart.toml", "--dry-run", "--set", f"sink.path={tmp_path / 'v.db'}")
+    assert p.returncode == 0 and not (tmp_path / "v.db").exists()
+
+
+def test_inspect(data_dir: Path) -> None:
+    p = cli("inspect", str(data_dir / "small.csv"), "--rows", "1")
+    assert p.returncode == 0
+    assert p.stdout == f"{data_dir / 'small.csv'}: 2 columns\n  a  int64\n  b  string\nfirst rows:\n  a=1, b='x'\n"
+
+
+def test_quickstart_and_leveldb_example(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    p = cli("run", "configs/quickstart.toml", "--set", f"sink.path={out / 'q.db'}", "--set", f"run.report={out / 'q.json'}")
+    assert p.returncode == 0, p.stderr
+    assert sqlite_rows(out / "q.db", "SELECT count(*), count(DISTINCT zip) > 100 FROM events") == [(1000, 1)]
+    assert sqlite_rows(out / "q.db", "SELECT zip, amount FROM events WHERE id = 2") == [("0614", "665.10")]
+    p = cli("run", "configs/parquet_to_leveldb.toml", "--set", f"sink.path={out / 'u.ldb'}", "--set", f"run.report={out / 'u.json'}")
+    assert p.returncode == 0, p.stderr
+    assert json.loads((out / "u.json").read_text())["rows_written"] == 500
+
+
+def test_main_returns_int_in_process(tmp_path: Path, data_dir: Path) -> None:
+    assert main(["load", str(data_dir / "small.csv"), str(tmp_path / "m.db"), "--quiet"]) == 0
+    assert main(["load", "x"]) == 2

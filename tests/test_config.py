@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loader.config import apply_overrides, job_from_dict, load_job
+from loader.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "job.toml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+BASIC = """
+[source]
+path = "in/*.csv"
+[sink]
+path = "out/x.db"
+table = "t"
+"""
+
+
+def test_job_file_defaults_and_inference(tmp_path: Path) -> None:
+    job = load_job(write(tmp_path, BASIC), env={})
+    assert job.source.format == "csv"
+    assert job.source.path == ["in/*.csv"]
+    assert job.sink.type == "sqlite"
+    assert job.sink.batch_size == 50_000
+    assert job.run.chunk_size == 65536
+
+
+def test_leveldb_defaults(tmp_path: Path) -> None:
+    job = job_from_dict({"source": {"path": "a.parquet"}, "sink": {"path": "o.ldb", "key": "k:{id}"}}, env={})
+    assert (job.sink.type, job.source.format, job.sink.batch_size) == ("leveldb", "parquet", 10_000)
+
+
+def test_tsv_defaults_to_tab() -> None:
+    job = job_from_dict({"source": {"path": "a.tsv"}, "sink": {"path": "o.db"}}, env={})
+    assert job.source.delimiter == "\t"
+
+
+def test_unknown_key_is_an_error_with_suggestion(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as e:
+        load_job(write(tmp_path, BASIC + 'tabel = "x"\n'), env={})
+    assert str(e.value) == "sink.tabel: unknown key"
+    assert e.value.hint == "did you mean 'table'?"
+    assert e.value.exit_code == 2
+
+
+def test_unknown_section(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"job.sinks: unknown key"):
+        load_job(write(tmp_path, BASIC + "[sinks]\na = 1\n"), env={})
+
+
+def test_wrong_type_names_key_and_expectation(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as e:
+        load_job(write(tmp_path, BASIC + 'batch_size = "many"\n'), env={})
+    assert str(e.value) == "sink.batch_size: expected an integer, got 'many'"
+
+
+def test_bad_literal_value(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"sink.mode: expected one of 'append', 'replace', 'upsert', 'ignore', got 'merge'"):
+        load_job(write(tmp_path, BASIC + 'mode = "merge"\n'), env={})
+
+
+def test_invalid_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_job(write(tmp_path, "[source\n"), env={})
+
+
+def test_missing_job_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such job file"):
+        load_job(tmp_path / "nope.toml", env={})
+
+
+def test_precedence_flag_over_env_over_file(tmp_path: Path) -> None:
+    p = write(tmp_path, BASIC + "batch_size = 10\n")
+    assert load_job(p, env={}).sink.batch_size == 10
+    assert load_job(p, env={"LOADER_SINK__BATCH_SIZE": "20"}).sink.batch_size == 20
+    assert load_job(p, ["sink.batch_size=30"], env={"LOADER_SINK__BATCH_SIZE": "20"}).sink.batch_size == 30
+
+
+def test_set_parses_toml_values(tmp_path: Path) -> None:
+    job = load_job(write(tmp_path, BASIC), ['sink.primary_key=["id"]', "sink.mode=upsert", "run.quiet=true"], env={})
+    assert job.sink.primary_key == ["id"]
+    assert job.sink.mode == "upsert"
+    assert job.run.quiet is True
+
+
+def test_env_interpolation_and_defaults(tmp_path: Path) -> None:
+    p = write(tmp_path, '[source]\npath = "${IN}/a.csv"\n[sink]\npath = "${OUT:-out}/x.db"\n')
+    job = load_job(p, env={"IN": "/data"})
+    assert job.source.path == ["/data/a.csv"]
+    assert job.sink.path == "out/x.db"
+
+
+def test_missing_env_variable(tmp_path: Path) -> None:
+    p = write(tmp_path, '[source]\npath = "${IN}/a.csv"\n[sink]\npath = "x.db"\n')
+    with pytest.raises(ConfigError) as e:
+        load_job(p, env={})
+    assert str(e.value) == "job.source.path: environment variable IN is not set"
+
+
+def test_secret_from_file_variable(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("/secret/target.db\n")
+    p = write(tmp_path, '[source]\npath = "a.csv"\n[sink]\npath = "${TARGET}"\n')
+    assert load_job(p, env={"TARGET_FILE": str(secret)}).sink.path == "/secret/target.db"
+    assert load_job(p, env={"LOADER_SINK__PATH_FILE": str(secret), "TARGET": "x.db"}).sink.path == "/secret/target.db"
+
+
+def test_env_override_unknown_key() -> None:
+    with pytest.raises(ConfigError, match="sink.pth: unknown key"):
+        job_from_dict(apply_overrides({"source": {"path": "a.csv"}, "sink": {"path": "x.db"}}, [], {"LOADER_SINK__PTH": "x"}), env={})
+
+
+@pytest.mark.parametrize(
+    ("sink", "message"),
+    [
+        ({"path": "x.ldb"}, "sink.key: a leveldb sink needs a key template"),
+        ({"path": "x.bin"}, "sink.type: cannot tell the database from 'x.bin'"),
+        ({"path": "x.db", "key": "{id}"}, "sink.key: applies to leveldb sinks, not sqlite"),
+        ({"path": "x.db", "mode": "upsert"}, "sink.primary_key: mode 'upsert' needs a primary key"),
+    ],
+)
+def test_cross_key_rules(sink: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("{", r"\{").replace("}", r"\}")):
+        job_from_dict({"source": {"path": "a.csv"}, "sink": sink}, env={})
+
+
+def test_unknown_format() -> None:
+    with pytest.raises(ConfigError, match="source.format: cannot tell the format of a.json"):
+        job_from_dict({"source": {"path": "a.json"}, "sink": {"path": "x.db"}}, env={})
+
+
+def test_reference_config_is_valid() -> None:
+    root = Path(__file__).parents[1]
+    for name in ("quickstart.toml", "parquet_to_leveldb.toml", "reference.toml"):
+        load_job(root / "configs" / name, env={"DATA_DIR": "data", "OUT_DIR": "out"})

@@ -1,0 +1,65 @@
+"""Peak memory depends on chunk size, not on input size."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+ROOT = Path(__file__).parents[1]
+
+
+def make_csv(path: Path, rows: int) -> None:
+    """Write a mixed-type CSV in slices, so the test itself stays small."""
+    with pacsv.CSVWriter(str(path), schema := pa.schema([("id", pa.int64()), ("name", pa.string()), ("amount", pa.float64()), ("zip", pa.string())])) as w:
+        step = 100_000
+        for lo in range(0, rows, step):
+            n = min(step, rows - lo)
+            ids = pa.array(range(lo, lo + n), pa.int64())
+            w.write_batch(
+                pa.record_batch(
+                    [ids, pa.array([f"name {i}" for i in range(lo, lo + n)]), pa.array([i * 0.25 for i in range(lo, lo + n)]), pa.array([f"{i % 10000:05d}" for i in range(lo, lo + n)])],
+                    schema=schema,
+                )
+            )
+
+
+def peak(src: Path, target: Path) -> float:
+    report = target.with_suffix(".json")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOADER_")}
+    env["PYTHONPATH"] = str(ROOT)
+    p = subprocess.run(
+        [sys.executable, "-m", "loader", "load", str(src), str(target), "--quiet", "--report", str(report), *(["--key", "{id}"] if target.suffix == ".ldb" else [])],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert p.returncode == 0, p.stderr
+    data = json.loads(report.read_text())
+    return float(data["peak_rss_mb"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt,sink", [("csv", ".db"), ("parquet", ".ldb")])
+def test_peak_rss_is_flat_for_8x_input(tmp_path: Path, fmt: str, sink: str) -> None:
+    small, large = 150_000, 1_200_000
+    paths = {}
+    for n in (small, large):
+        csv_path = tmp_path / f"in{n}.csv"
+        make_csv(csv_path, n)
+        if fmt == "parquet":
+            pq_path = tmp_path / f"in{n}.parquet"
+            with pacsv.open_csv(str(csv_path)) as reader, pq.ParquetWriter(str(pq_path), reader.schema) as w:
+                for batch in reader:
+                    w.write_batch(batch)
+            paths[n] = pq_path
+        else:
+            paths[n] = csv_path
+    p_small = peak(paths[small], tmp_path / f"small{sink}")
+    p_large = peak(paths[large], tmp_path / f"large{sink}")
+    assert p_large < p_small * 1.25, (p_small, p_large)

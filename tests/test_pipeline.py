@@ -1,0 +1,193 @@
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from pathlib import Path
+
+import plyvel
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from loader import JobConfig, Pipeline, RunConfig, SinkConfig, SourceConfig, load
+from loader.errors import LoaderError, RejectLimitError, SourceChangedError
+from tests.conftest import sqlite_rows, write_csv
+
+
+def job(src: Path | list[Path], target: Path, sink: dict | None = None, run: dict | None = None, **source) -> JobConfig:
+    paths = [str(p) for p in (src if isinstance(src, list) else [src])]
+    return JobConfig(
+        source=SourceConfig(path=paths, **source),
+        sink=SinkConfig(path=str(target), **(sink or {})),
+        run=RunConfig(**(run or {})),
+    )
+
+
+def test_csv_to_sqlite_round_trip_values_and_types(tmp_path: Path, data_dir: Path) -> None:
+    db = tmp_path / "t.db"
+    report = Pipeline(job(data_dir / "types.csv", db, {"table": "t"})).run()
+    assert (report.status, report.rows_read, report.rows_written, report.rows_rejected) == ("ok", 3, 3, 0)
+    rows = sqlite_rows(db, "SELECT id, zip, name, amount, big, precise, day, at, flag FROM t ORDER BY id")
+    assert rows[0] == (1, "0042", "Ann", 1.5, "12345678901234567890", "0.1", "2024-01-31", "2024-01-31T10:00:00.000000", 1)
+    assert rows[1][5] == "1.2345678901234567"
+    assert rows[2][2] == "ø ü 中" and rows[2][8] is None
+    assert sqlite_rows(db, "SELECT typeof(id), typeof(zip), typeof(amount) FROM t LIMIT 1") == [("integer", "text", "real")]
+
+
+def test_parquet_to_leveldb_round_trip(tmp_path: Path) -> None:
+    src = tmp_path / "u.parquet"
+    table = pa.table({"id": [3, 1, 2], "name": ["c", "a", "b"], "day": pa.array([dt.date(2024, 1, d) for d in (3, 1, 2)])})
+    pq.write_table(table, src)
+    target = tmp_path / "u.ldb"
+    report = load(str(src), str(target), key="user:{id}")
+    assert report.rows_written == 3
+    db = plyvel.DB(str(target))
+    items = [(k, json.loads(v)) for k, v in db if not k.startswith(b"\xff")]
+    db.close()
+    assert [k for k, _ in items] == [f"user:{i:020d}".encode() for i in (1, 2, 3)]
+    assert items[0][1] == {"id": 1, "name": "a", "day": "2024-01-01"}
+
+
+def test_accounting_invariant_and_reject_file(tmp_path: Path, data_dir: Path) -> None:
+    db = tmp_path / "b.db"
+    report = Pipeline(job(data_dir / "bad.csv", db, {"table": "t"}, infer_rows=3)).run()
+    assert report.rows_read == report.rows_written + report.rows_rejected + report.rows_filtered == 7
+    assert report.rows_rejected == 3
+    lines = [json.loads(x) for x in Path(report.rejects_path).read_text().splitlines()]
+    assert [(x["row"], x["reason"]) for x in lines] == [
+        (4, "expected 3 fields, found 2"),
+        (5, "expected 3 fields, found 4"),
+        (6, "'abc' is not a valid int64"),
+    ]
+    assert Path(report.rejects_path) == tmp_path / "b.db.rejects.jsonl"
+    assert sqlite_rows(db, "SELECT id FROM t ORDER BY id") == [(1,), (2,), (3,), (7,)]
+
+
+def test_rerun_skips_loaded_files_and_loads_new_ones(tmp_path: Path) -> None:
+    inp = tmp_path / "in"
+    inp.mkdir()
+    write_csv(inp / "a.csv", ["id"], [[1], [2]])
+    db = tmp_path / "x.db"
+    j = job(inp / "*.csv", db, {"table": "t"})
+    assert Pipeline(j).run().rows_written == 2
+    write_csv(inp / "b.csv", ["id"], [[3]])
+    r2 = Pipeline(job(inp / "*.csv", db, {"table": "t"})).run()
+    assert (r2.rows_written, r2.files_loaded, r2.files_skipped) == (1, 1, 1)
+    assert sqlite_rows(db, "SELECT id FROM t ORDER BY id") == [(1,), (2,), (3,)]
+    r3 = Pipeline(job(inp / "*.csv", db, {"table": "t"}, {"restart": True})).run()
+    assert r3.rows_written == 3
+    assert sqlite_rows(db, "SELECT count(*) FROM t") == [(6,)]
+
+
+class Boom(Exception):
+    pass
+
+
+def crash_after(n_chunks: int):
+    seen = {"n": 0}
+
+    def stage(batch: pa.RecordBatch) -> pa.RecordBatch:
+        seen["n"] += 1
+        if seen["n"] > n_chunks:
+            raise Boom("simulated crash")
+        return batch
+
+    return stage
+
+
+@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
+@pytest.mark.parametrize("crash_at", [0, 1, 3, 7])
+def test_resume_after_crash_is_exactly_once(tmp_path: Path, sink: str, crash_at: int) -> None:
+    rows = [[i, f"v{i}", "bad" if i % 97 == 0 else i * 2] for i in range(1, 3001)]
+    src = write_csv(tmp_path / "in.csv", ["id", "v", "n"], rows)
+    target = tmp_path / ("t.db" if sink == "sqlite" else "t.ldb")
+    sink_cfg = {"table": "t", "batch_size": 300} if sink == "sqlite" else {"key": "{id}", "batch_size": 300}
+    j = lambda: job(src, target, sink_cfg, {"chunk_size": 100, "read_ahead": 0}, block_size=2048, infer_rows=50)  # noqa: E731
+    with pytest.raises(LoaderError, match="simulated crash"):
+        Pipeline(j(), transforms=[crash_after(crash_at)]).run()
+    report = Pipeline(j()).run()
+    if crash_at >= 7:  # by then at least one batch of 300 rows had committed
+        assert report.resumed is True
+    if sink == "sqlite":
+        ids = [r[0] for r in sqlite_rows(target, "SELECT id FROM t ORDER BY id")]
+    else:
+        db = plyvel.DB(str(target))
+        ids = [json.loads(v)["id"] for k, v in db if not k.startswith(b"\xff")]
+        db.close()
+    expected = [i for i in range(1, 3001) if i % 97]
+    assert ids == expected
+    rejects = [json.loads(x)["row"] for x in Path(str(target) + ".rejects.jsonl").read_text().splitlines()]
+    assert rejects == [i for i in range(1, 3001) if i % 97 == 0]
+
+
+def test_max_rejects_stops_with_committed_work_kept(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "r.csv", ["id"], [[i] for i in range(1, 201)] + [["x"]] * 5)
+    db = tmp_path / "m.db"
+    with pytest.raises(RejectLimitError) as e:
+        Pipeline(job(src, db, {"table": "t"}, {"max_rejects": 2}, infer_rows=10)).run()
+    assert e.value.exit_code == 3
+    assert e.value.report.status == "rejects_exceeded"  # type: ignore[attr-defined]
+    assert sqlite_rows(db, "SELECT count(*) FROM t") == [(200,)]
+
+
+def test_strict_mode_zero_rejects(tmp_path: Path, data_dir: Path) -> None:
+    with pytest.raises(RejectLimitError):
+        Pipeline(job(data_dir / "bad.csv", tmp_path / "s.db", {"table": "t"}, {"max_rejects": 0}, infer_rows=3)).run()
+
+
+def test_changed_file_is_an_error_unless_told(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "c.csv", ["id"], [[1]])
+    db = tmp_path / "c.db"
+    sink = {"table": "t", "mode": "upsert", "primary_key": ["id"]}
+    Pipeline(job(src, db, sink)).run()
+    write_csv(src, ["id"], [[1], [2]])
+    with pytest.raises(SourceChangedError, match="changed since it was loaded") as e:
+        Pipeline(job(src, db, sink)).run()
+    assert "on_change" in (e.value.hint or "")
+    r = Pipeline(job(src, db, sink, {"on_change": "skip"})).run()
+    assert (r.rows_written, r.files_skipped) == (0, 1)
+    r = Pipeline(job(src, db, sink, {"on_change": "reload"})).run()
+    assert r.rows_written == 2
+    assert sqlite_rows(db, "SELECT id FROM t ORDER BY id") == [(1,), (2,)]
+
+
+def test_replace_mode_reloads_everything(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "r.csv", ["id"], [[1], [2]])
+    db = tmp_path / "r.db"
+    for _ in range(2):
+        Pipeline(job(src, db, {"table": "t", "mode": "replace"})).run()
+    assert sqlite_rows(db, "SELECT count(*) FROM t") == [(2,)]
+
+
+def test_header_only_file_creates_the_table(tmp_path: Path, data_dir: Path) -> None:
+    db = tmp_path / "h.db"
+    r = Pipeline(job(data_dir / "header_only.csv", db, {"table": "t"})).run()
+    assert r.rows_read == 0
+    assert sqlite_rows(db, "SELECT name FROM pragma_table_info('t')") == [("a",), ("b",)]
+
+
+def test_dry_run_plan_writes_nothing(tmp_path: Path, data_dir: Path) -> None:
+    db = tmp_path / "p.db"
+    plan = Pipeline(job(data_dir / "types.csv", db, {"table": "t"})).plan()
+    assert not db.exists()
+    lines = plan.lines()
+    assert lines[0] == "files (1):"
+    assert "  zip: string" in lines and "  id: int64" in lines
+    assert lines[-1] == f"target: sqlite {db}, table 't', mode append"
+
+
+def test_target_may_not_be_an_input(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "x.csv", ["id"], [[1]])
+    from loader.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="is also an input file"):
+        Pipeline(job(src, src, {"type": "sqlite", "table": "t"})).run()
+
+
+def test_report_fields(tmp_path: Path, data_dir: Path) -> None:
+    r = Pipeline(job(data_dir / "small.csv", tmp_path / "r.db")).run()
+    d = r.to_dict()
+    for key in ("status", "rows_read", "rows_written", "rows_rejected", "files", "elapsed_s", "rows_per_s", "peak_rss_mb"):
+        assert key in d
+    assert d["table"] == "small" and d["peak_rss_mb"] > 0 and d["files"][0]["rows_written"] == 2

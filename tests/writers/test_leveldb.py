@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import plyvel
+import pyarrow as pa
+import pytest
+
+from loader.chunk import Chunk
+from loader.config import SinkConfig
+from loader.errors import ConfigError
+from loader.writers import KeyTemplate, LevelDBWriter
+from loader.writers.leveldb import STATE_PREFIX
+
+
+def sink(path: Path, key: str = "k:{id}", **kw) -> SinkConfig:
+    return SinkConfig(path=str(path), type="leveldb", key=key, batch_size=100, **kw)
+
+
+def data_items(path: Path) -> list[tuple[bytes, bytes]]:
+    db = plyvel.DB(str(path))
+    try:
+        return [(k, v) for k, v in db if not k.startswith(b"\xff")]
+    finally:
+        db.close()
+
+
+def test_integer_keys_sort_numerically() -> None:
+    values = [5, -1, 10, 0, -(2**63), 2**63 - 1, -20, 100]
+    keys = KeyTemplate("{id}").render(pa.record_batch({"id": values})).to_pylist()
+    assert [v for _, v in sorted(zip(keys, values))] == sorted(values)
+    assert keys[0] == "00000000000000000005"
+
+
+def test_format_specs_and_literals() -> None:
+    batch = pa.record_batch({"id": [7], "day": pa.array([dt.date(2024, 5, 1)]), "x": [1.5]})
+    assert KeyTemplate("{day}/{id:08d}").render(batch).to_pylist() == ["2024-05-01/00000007"]
+    assert KeyTemplate("n:{id:d}|{x:.2f}").render(batch).to_pylist() == ["n:7|1.50"]
+
+
+@pytest.mark.parametrize("template", ["{a.__class__}", "{a[0]}", "{a!r}", "{}", "{a:{b}}", "plain", "{0}x{a"])
+def test_templates_reach_only_column_values(template: str) -> None:
+    with pytest.raises(ConfigError, match="sink.key"):
+        KeyTemplate(template)
+
+
+def test_values_round_trip_as_json(tmp_path: Path) -> None:
+    batch = pa.record_batch(
+        {
+            "id": [1, 2],
+            "name": ['quote " and \\ and \n', None],
+            "score": [0.1, float("nan")],
+            "ok": [True, False],
+            "day": pa.array([dt.date(2024, 1, 2), None]),
+            "tags": pa.array([["a"], []], pa.list_(pa.string())),
+        }
+    )
+    db = tmp_path / "v.ldb"
+    with LevelDBWriter(sink(db)) as w:
+        w.prepare(batch.schema, fresh=True)
+        w.write(batch)
+        w.commit("j", {"s": "1"})
+    items = data_items(db)
+    assert [k for k, _ in items] == [b"k:00000000000000000001", b"k:00000000000000000002"]
+    assert json.loads(items[0][1]) == {"id": 1, "name": 'quote " and \\ and \n', "score": 0.1, "ok": True, "day": "2024-01-02", "tags": ["a"]}
+    assert json.loads(items[1][1]) == {"id": 2, "name": None, "score": None, "ok": False, "day": None, "tags": []}
+
+
+def test_raw_value_column(tmp_path: Path) -> None:
+    db = tmp_path / "raw.ldb"
+    batch = pa.record_batch({"id": [1], "blob": pa.array([b"\x00\x01"], pa.binary())})
+    with LevelDBWriter(sink(db, value="blob")) as w:
+        w.prepare(batch.schema, fresh=True)
+        w.write(batch)
+        w.commit("j", {})
+    assert data_items(db) == [(b"k:00000000000000000001", b"\x00\x01")]
+
+
+def test_exception_writes_nothing_of_the_open_batch(tmp_path: Path) -> None:
+    db = tmp_path / "a.ldb"
+    with pytest.raises(RuntimeError):
+        with LevelDBWriter(sink(db)) as w:
+            w.prepare(pa.schema([("id", pa.int64())]), fresh=True)
+            w.write(pa.record_batch({"id": [1, 2, 3]}))
+            raise RuntimeError("crash before commit")
+    assert data_items(db) == []
+
+
+def test_state_is_stored_under_reserved_prefix(tmp_path: Path) -> None:
+    db = tmp_path / "s.ldb"
+    with LevelDBWriter(sink(db)) as w:
+        w.write(pa.record_batch({"id": [1]}))
+        w.commit("job1", {"file:x": '{"a": 1}'})
+        assert w.read_state("job1") == {"file:x": '{"a": 1}'}
+        assert w.read_state("job2") == {}
+    raw = plyvel.DB(str(db))
+    assert [k for k, _ in raw.iterator(prefix=STATE_PREFIX)] == [STATE_PREFIX + b"job1\x00file:x"]
+    raw.close()
+
+
+def test_null_keys_are_rejected(tmp_path: Path) -> None:
+    chunk = Chunk(batch=pa.record_batch({"id": [1, None]}), file="f", rows=pa.array([1, 2], pa.int64()), last_row=2, end={})
+    with LevelDBWriter(sink(tmp_path / "n.ldb")) as w:
+        out = w.adapt(chunk)
+    assert out.num_rows == 1
+    assert [(r.row, r.reason) for r in out.rejects] == [(2, "key column 'id' is null")]
+
+
+def test_missing_key_column(tmp_path: Path) -> None:
+    with LevelDBWriter(sink(tmp_path / "m.ldb", key="{nope}")) as w:
+        with pytest.raises(ConfigError, match="sink.key: no column 'nope' in the data"):
+            w.prepare(pa.schema([("id", pa.int64())]), fresh=True)
+
+
+def test_replace_wipes_data_but_not_state(tmp_path: Path) -> None:
+    db = tmp_path / "r.ldb"
+    with LevelDBWriter(sink(db)) as w:
+        w.write(pa.record_batch({"id": [1, 2]}))
+        w.commit("j", {"x": "1"})
+    with LevelDBWriter(sink(db, mode="replace")) as w:
+        w.prepare(pa.schema([("id", pa.int64())]), fresh=True)
+        w.write(pa.record_batch({"id": [3]}))
+        w.commit("j", {})
+        assert w.read_state("j") == {"x": "1"}
+    assert [k for k, _ in data_items(db)] == [b"k:00000000000000000003"]

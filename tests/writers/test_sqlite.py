@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import sqlite3
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from loader.chunk import Chunk
+from loader.config import SinkConfig
+from loader.errors import SinkError
+from loader.writers import SQLiteWriter, quote, sqlite_type
+
+
+def sink(path: Path, **kw) -> SinkConfig:
+    return SinkConfig(path=str(path), type="sqlite", batch_size=100, **kw)
+
+
+ALL_TYPES = pa.record_batch(
+    {
+        "i8": pa.array([-1, None], pa.int8()),
+        "i64": pa.array([2**63 - 1, -(2**63)], pa.int64()),
+        "u64": pa.array([2**63 - 1, 0], pa.uint64()),
+        "f": pa.array([0.1, None], pa.float64()),
+        "b": pa.array([True, False]),
+        "s": pa.array(["ø\"'; --", ""]),
+        "bin": pa.array([b"\x00\xff", None], pa.binary()),
+        "d": pa.array([dt.date(2024, 2, 29), None], pa.date32()),
+        "ts": pa.array([dt.datetime(2024, 1, 1, 12, 30, 0, 123456), None], pa.timestamp("us")),
+        "tsz": pa.array([dt.datetime(2024, 1, 1, 12, 0), None], pa.timestamp("ms", tz="UTC")),
+        "dec": pa.array([decimal.Decimal("12345678901234567890.123456789"), None], pa.decimal128(38, 9)),
+        "lst": pa.array([[1, 2], None], pa.list_(pa.int64())),
+        "st": pa.array([{"a": 1, "b": "x"}, None], pa.struct([("a", pa.int64()), ("b", pa.string())])),
+        "dic": pa.array(["x", "y"]).dictionary_encode(),
+    }
+)
+
+
+def test_type_mapping_round_trip(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    with SQLiteWriter(sink(db), "t") as w:
+        w.prepare(ALL_TYPES.schema, fresh=True)
+        assert w.write(ALL_TYPES) == 2
+        w.commit("j", {})
+    conn = sqlite3.connect(db)
+    declared = {r[1]: r[2] for r in conn.execute('PRAGMA table_info("t")')}
+    assert declared == {
+        "i8": "INTEGER", "i64": "INTEGER", "u64": "INTEGER", "f": "REAL", "b": "INTEGER", "s": "TEXT",
+        "bin": "BLOB", "d": "TEXT", "ts": "TEXT", "tsz": "TEXT", "dec": "TEXT", "lst": "TEXT", "st": "TEXT", "dic": "TEXT",
+    }
+    row = conn.execute("SELECT * FROM t ORDER BY rowid").fetchone()
+    assert row == (
+        -1, 2**63 - 1, 2**63 - 1, 0.1, 1, "ø\"'; --", b"\x00\xff", "2024-02-29", "2024-01-01T12:30:00.123456",
+        "2024-01-01T12:00:00.000Z", "12345678901234567890.123456789", "[1,2]", '{"a":1,"b":"x"}', "x",
+    )
+    types = conn.execute("SELECT typeof(i64), typeof(f), typeof(dec), typeof(bin) FROM t LIMIT 1").fetchone()
+    assert types == ("integer", "real", "text", "blob")
+    assert conn.execute("SELECT i8, f, bin, d FROM t WHERE rowid = 2").fetchone() == (None, None, None, None)
+
+
+def test_sqlite_type() -> None:
+    assert sqlite_type(pa.int32()) == "INTEGER"
+    assert sqlite_type(pa.decimal128(5, 2)) == "TEXT"  # NUMERIC affinity would round to REAL
+
+
+def test_uint64_beyond_int64_is_rejected_not_rounded(tmp_path: Path) -> None:
+    batch = pa.record_batch({"u": pa.array([1, 2**64 - 1], pa.uint64())})
+    chunk = Chunk(batch=batch, file="f", rows=pa.array([1, 2], pa.int64()), last_row=2, end={})
+    with SQLiteWriter(sink(tmp_path / "u.db"), "t") as w:
+        out = w.adapt(chunk)
+    assert out.batch.column("u").to_pylist() == [1]
+    assert [(r.row, r.column) for r in out.rejects] == [(2, "u")]
+
+
+def test_identifiers_cannot_inject(tmp_path: Path) -> None:
+    names = ['"; DROP TABLE x; --', "select", "naïve col", "a\"b"]
+    batch = pa.record_batch({n: [i] for i, n in enumerate(names)})
+    db = tmp_path / "q.db"
+    with SQLiteWriter(sink(db), 'tab"le; drop') as w:
+        w.prepare(batch.schema, fresh=True)
+        w.write(batch)
+        w.commit("j", {})
+    conn = sqlite3.connect(db)
+    assert [r[1] for r in conn.execute("PRAGMA table_info('tab\"le; drop')")] == names
+    assert conn.execute('SELECT * FROM "tab""le; drop"').fetchall() == [(0, 1, 2, 3)]
+    assert quote('a"b') == '"a""b"'
+
+
+def test_rollback_on_exception_keeps_only_committed(tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    batch = pa.record_batch({"id": [1, 2]})
+    with SQLiteWriter(sink(db), "t") as w:
+        w.prepare(batch.schema, fresh=True)
+        w.write(batch)
+        w.commit("j", {"k": "v1"})
+    with pytest.raises(RuntimeError, match="boom"):
+        with SQLiteWriter(sink(db), "t") as w:
+            w.prepare(batch.schema, fresh=False)
+            w.write(pa.record_batch({"id": [3, 4]}))
+            raise RuntimeError("boom")
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT id FROM t").fetchall() == [(1,), (2,)]
+    with SQLiteWriter(sink(db), "t") as w:
+        assert w.read_state("j") == {"k": "v1"}
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("upsert", [(1, "new"), (2, "b"), (3, "c")]),
+        ("ignore", [(1, "a"), (2, "b"), (3, "c")]),
+    ],
+)
+def test_upsert_and_ignore(tmp_path: Path, mode: str, expected: list) -> None:
+    db = tmp_path / "m.db"
+    first = pa.record_batch({"id": [1, 2], "v": ["a", "b"]})
+    second = pa.record_batch({"id": [1, 3], "v": ["new", "c"]})
+    with SQLiteWriter(sink(db, mode=mode, primary_key=["id"]), "t") as w:
+        w.prepare(first.schema, fresh=True)
+        w.write(first)
+        w.commit("j", {})
+        w.write(second)
+        w.commit("j", {})
+    assert sqlite3.connect(db).execute("SELECT id, v FROM t ORDER BY id").fetchall() == expected
+
+
+def test_append_duplicate_key_is_a_clear_error(tmp_path: Path) -> None:
+    batch = pa.record_batch({"id": [1, 1]})
+    with pytest.raises(SinkError, match="UNIQUE constraint failed") as e:
+        with SQLiteWriter(sink(tmp_path / "d.db", primary_key=["id"]), "t") as w:
+            w.prepare(batch.schema, fresh=True)
+            w.write(batch)
+    assert "upsert" in (e.value.hint or "")
+
+
+def test_replace_drops_on_fresh_run_only(tmp_path: Path) -> None:
+    db = tmp_path / "rep.db"
+    batch = pa.record_batch({"id": [1]})
+    for fresh in (True, True, False):
+        with SQLiteWriter(sink(db, mode="replace"), "t") as w:
+            w.prepare(batch.schema, fresh=fresh)
+            w.write(batch)
+            w.commit("j", {})
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM t").fetchone() == (2,)
+
+
+def test_new_column_needs_alter(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    with SQLiteWriter(sink(db), "t") as w:
+        w.prepare(pa.schema([("a", pa.int64())]), fresh=True)
+        with pytest.raises(SinkError, match="table 't' has no column 'b'"):
+            w.prepare(pa.schema([("a", pa.int64()), ("b", pa.string())]), fresh=False)
+    with SQLiteWriter(sink(db, alter=True), "t") as w:
+        w.prepare(pa.schema([("a", pa.int64()), ("b", pa.string())]), fresh=False)
+        w.write(pa.record_batch({"a": [1], "b": ["x"]}))
+        w.commit("j", {})
+    assert sqlite3.connect(db).execute("SELECT a, b FROM t").fetchall() == [(1, "x")]
+
+
+def test_indexes_are_created_after_load(tmp_path: Path) -> None:
+    db = tmp_path / "i.db"
+    with SQLiteWriter(sink(db, indexes=[["a", "b"]]), "t") as w:
+        w.prepare(pa.schema([("a", pa.int64()), ("b", pa.int64())]), fresh=True)
+        w.finish()
+    idx = sqlite3.connect(db).execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 't'").fetchall()
+    assert idx == [("idx_t_a_b",)]
