@@ -203,16 +203,25 @@ def _inspect(args: argparse.Namespace) -> int:
             print(f"  {f.name.ljust(width)}  {type_name(f.type)}")
         shown = 0
         if args.rows > 0:
-            print(f"first rows:")
+            print("first rows:")
             for chunk in reader:
                 for row in chunk.batch.to_pylist():
-                    print("  " + ", ".join(f"{k}={v!r}" for k, v in row.items()))
+                    print("  " + ", ".join(f"{k}={_show(v)}" for k, v in row.items()))
                     shown += 1
                     if shown >= args.rows:
                         break
                 if shown >= args.rows:
                     break
     return EXIT_OK
+
+
+def _show(value: Any) -> str:
+    """A value as a person reads it: text quoted, dates in ISO-8601, NULL as null."""
+    if value is None:
+        return "null"
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    return repr(value)
 
 
 def _print_error(exc: BaseException, debug: bool) -> None:

@@ -88,4 +88,6 @@ def type_name(t: pa.DataType) -> str:
         return f"decimal({t.precision}, {t.scale})"
     if pa.types.is_boolean(t):
         return "bool"
+    if pa.types.is_floating(t):
+        return f"float{t.bit_width}"
     return str(t)

@@ -1,0 +1,964 @@
+"""The small expression language of the ``filter`` and ``derive`` stages.
+
+Text such as ``age >= 18 and country in ('NO', 'SE')`` goes through a
+hand-written tokenizer and a Pratt (precedence-climbing) parser into a tiny
+AST. Binding the AST to a batch schema compiles it into nested closures that
+call ``pyarrow.compute`` kernels on whole columns, so evaluation is
+column-wise and costs a handful of Python calls per batch, not per row.
+
+Safety: the text is never handed to ``eval``/``exec``/``compile``. The
+grammar has no attribute access, indexing, lambdas or imports; a name is
+either a column or one of the fixed functions in ``FUNCTIONS``. Anything else
+is a ``ConfigError`` that names the key, the position and the expression.
+
+Grammar (lowest to highest precedence)::
+
+    expr     := or
+    or       := and ("or" and)*
+    and      := not ("and" not)*
+    not      := "not" not | compare
+    compare  := concat [ cmp_op concat
+                       | ["not"] "in" "(" literal ("," literal)* ")"
+                       | "is" ["not"] "null" ]
+    concat   := sum ("||" sum)*
+    sum      := product (("+" | "-") product)*
+    product  := unary (("*" | "/" | "%") unary)*
+    unary    := ("-" | "+") unary | primary
+    primary  := number | string | true | false | null
+              | name | `quoted name` | function "(" [expr ("," expr)*] ")"
+              | "(" expr ")"
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .convert import convert
+from .errors import ConfigError, LoaderError
+from .types import parse_type, type_name
+
+__all__ = [
+    "FUNCTIONS",
+    "BoundExpression",
+    "Expression",
+    "parse",
+]
+
+Value: TypeAlias = pa.Array | pa.Scalar
+Fn = Callable[[pa.RecordBatch], Value]
+
+KEYWORDS = frozenset({"and", "or", "not", "in", "is", "null", "true", "false"})
+_MAX_DEPTH = 100  # deeper nesting is surely not a hand-written expression
+
+# ---------------------------------------------------------------- tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    kind: str  # num, str, name, qname, kw, op, end
+    value: Any
+    pos: int  # 0-based offset into the text
+    text: str = ""
+
+
+_OPS = ("<=", ">=", "<>", "!=", "==", "||", "=", "<", ">", "+", "-", "*", "/", "%", "(", ")", ",")
+_NUMBER = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_NAME = re.compile(r"[^\W\d]\w*")
+
+
+@dataclass(frozen=True)
+class _Source:
+    """The expression text plus where it came from, for error messages."""
+
+    text: str
+    key: str
+    stage: str | None
+
+    def error(self, message: str, pos: int, tail: str = "") -> ConfigError:
+        """``key: message at position N in "text"`` plus an optional hint after it."""
+        return ConfigError(f'{self.key}: {message} at position {pos + 1} in "{self.text}"{tail}', stage=self.stage)
+
+
+def _tokenize(src: _Source) -> list[Token]:
+    text, i, out = src.text, 0, []
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch.isspace():
+            i += 1
+            continue
+        if ch.isdigit() or (ch == "." and i + 1 < n and text[i + 1].isdigit()):
+            m = _NUMBER.match(text, i)
+            assert m is not None
+            raw = m.group()
+            end = m.end()
+            if end < n and (text[end].isalnum() or text[end] in "_."):
+                raise src.error(f"invalid number {text[i : end + 1]!r}", i)
+            value: Any = float(raw) if any(c in raw for c in ".eE") else int(raw)
+            out.append(Token("num", value, i, raw))
+            i = end
+            continue
+        if ch in "'\"`":
+            j, parts = i + 1, []
+            while True:
+                k = text.find(ch, j)
+                if k < 0:
+                    what = "quoted name" if ch == "`" else "string"
+                    raise src.error(f"unterminated {what} (missing closing {ch})", i)
+                parts.append(text[j:k])
+                if k + 1 < n and text[k + 1] == ch:  # doubled quote = the quote itself
+                    parts.append(ch)
+                    j = k + 2
+                    continue
+                break
+            value = "".join(parts)
+            if ch == "`":
+                if not value:
+                    raise src.error("empty quoted name", i)
+                out.append(Token("qname", value, i, text[i : k + 1]))
+            else:
+                out.append(Token("str", value, i, text[i : k + 1]))
+            i = k + 1
+            continue
+        m = _NAME.match(text, i)
+        if m:
+            word = m.group()
+            if word.lower() in KEYWORDS:
+                out.append(Token("kw", word.lower(), i, word))
+            else:
+                out.append(Token("name", word, i, word))
+            i = m.end()
+            continue
+        for op in _OPS:
+            if text.startswith(op, i):
+                out.append(Token("op", op, i, op))
+                i += len(op)
+                break
+        else:
+            raise src.error(f"unexpected {ch!r}", i)
+    out.append(Token("end", None, n))
+    return out
+
+
+def _describe(t: Token) -> str:
+    if t.kind == "end":
+        return "end of expression"
+    if t.kind in ("name", "qname"):
+        return f"name {t.value!r}"
+    if t.kind == "num":
+        return f"number {t.text}"
+    if t.kind == "str":
+        return f"string {t.value!r}"
+    return f"{t.text or t.value!r}" if t.kind == "kw" else f"'{t.value}'"
+
+
+# ---------------------------------------------------------------- AST
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    pos: int
+
+
+@dataclass(frozen=True, slots=True)
+class Lit(Node):
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Col(Node):
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unary(Node):
+    op: str  # "not", "-", "+"
+    arg: Node
+
+
+@dataclass(frozen=True, slots=True)
+class Binary(Node):
+    op: str  # or and = != < <= > >= || + - * / %
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True, slots=True)
+class InList(Node):
+    arg: Node
+    values: tuple[Any, ...]
+    negated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class IsNull(Node):
+    arg: Node
+    negated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Node):
+    name: str
+    args: tuple[Node, ...]
+
+
+# ---------------------------------------------------------------- parser
+
+_CMP = {"=": "=", "==": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+_BP_OR, _BP_AND, _BP_NOT, _BP_CMP, _BP_CONCAT, _BP_SUM, _BP_PRODUCT, _BP_UNARY = (
+    10,
+    20,
+    25,
+    30,
+    40,
+    50,
+    60,
+    70,
+)
+_INFIX_BP = {
+    **{op: _BP_CMP for op in _CMP},
+    "||": _BP_CONCAT,
+    "+": _BP_SUM,
+    "-": _BP_SUM,
+    "*": _BP_PRODUCT,
+    "/": _BP_PRODUCT,
+    "%": _BP_PRODUCT,
+}
+
+
+class _Parser:
+    def __init__(self, src: _Source) -> None:
+        self.src = src
+        self.tokens = _tokenize(src)
+        self.i = 0
+        self.depth = 0
+
+    def peek(self, ahead: int = 0) -> Token:
+        return self.tokens[min(self.i + ahead, len(self.tokens) - 1)]
+
+    def next(self) -> Token:
+        t = self.tokens[self.i]
+        if t.kind != "end":
+            self.i += 1
+        return t
+
+    def accept(self, kind: str, value: Any) -> Token | None:
+        t = self.peek()
+        if t.kind == kind and t.value == value:
+            return self.next()
+        return None
+
+    def expect(self, kind: str, value: Any, what: str) -> Token:
+        t = self.peek()
+        if t.kind == kind and t.value == value:
+            return self.next()
+        raise self.src.error(f"expected {what}, found {_describe(t)}", t.pos)
+
+    def unexpected(self, t: Token) -> ConfigError:
+        return self.src.error(f"unexpected {_describe(t)}", t.pos)
+
+    def parse(self) -> Node:
+        if self.peek().kind == "end":
+            raise self.src.error("empty expression", 0)
+        node = self.expr(0)
+        t = self.peek()
+        if t.kind != "end":
+            raise self.unexpected(t)
+        return node
+
+    def lbp(self, t: Token) -> int:
+        if t.kind == "op":
+            return _INFIX_BP.get(t.value, 0)
+        if t.kind == "kw":
+            if t.value == "or":
+                return _BP_OR
+            if t.value == "and":
+                return _BP_AND
+            if t.value in ("in", "is"):
+                return _BP_CMP
+            if t.value == "not" and self.peek(1).kind == "kw" and self.peek(1).value == "in":
+                return _BP_CMP
+        return 0
+
+    def expr(self, rbp: int) -> Node:
+        self.depth += 1
+        if self.depth > _MAX_DEPTH:
+            raise self.src.error("expression is nested too deeply", self.peek().pos)
+        left = self.nud(self.next())
+        while rbp < self.lbp(self.peek()):
+            left = self.led(self.next(), left)
+        self.depth -= 1
+        return left
+
+    def nud(self, t: Token) -> Node:
+        if t.kind in ("num", "str"):
+            return Lit(t.pos, t.value)
+        if t.kind == "kw":
+            if t.value in ("true", "false", "null"):
+                return Lit(t.pos, {"true": True, "false": False, "null": None}[t.value])
+            if t.value == "not":
+                return Unary(t.pos, "not", self.expr(_BP_NOT))
+            raise self.unexpected(t)
+        if t.kind == "op":
+            if t.value in ("-", "+"):
+                arg = self.expr(_BP_UNARY)
+                if isinstance(arg, Lit) and _is_number(arg.value):
+                    return Lit(t.pos, -arg.value if t.value == "-" else arg.value)
+                return Unary(t.pos, t.value, arg)
+            if t.value == "(":
+                node = self.expr(0)
+                self.expect("op", ")", "')'")
+                return node
+            raise self.unexpected(t)
+        if t.kind == "qname":
+            return Col(t.pos, t.value)
+        if t.kind == "name":
+            if self.peek().kind == "op" and self.peek().value == "(":
+                return self.call(t)
+            return Col(t.pos, t.value)
+        raise self.unexpected(t)
+
+    def led(self, t: Token, left: Node) -> Node:
+        if t.kind == "op" and t.value in _CMP:
+            node: Node = Binary(t.pos, _CMP[t.value], left, self.expr(_BP_CMP))
+        elif t.kind == "op":
+            return Binary(t.pos, t.value, left, self.expr(_INFIX_BP[t.value]))
+        elif t.value in ("and", "or"):
+            return Binary(t.pos, t.value, left, self.expr(self.lbp(t)))
+        elif t.value == "in":
+            node = self.in_list(left, t, negated=False)
+        elif t.value == "not":
+            self.next()  # the "in" that lbp() saw
+            node = self.in_list(left, t, negated=True)
+        else:  # is [not] null
+            negated = self.accept("kw", "not") is not None
+            self.expect("kw", "null", "null after 'is'")
+            node = IsNull(t.pos, left, negated)
+        after = self.peek()
+        if self.lbp(after) == _BP_CMP:
+            raise self.src.error(
+                f"comparisons cannot be chained (found {_describe(after)}); join them with and",
+                after.pos,
+            )
+        return node
+
+    def in_list(self, left: Node, t: Token, *, negated: bool) -> Node:
+        self.expect("op", "(", "'(' after in")
+        values = []
+        while True:
+            item = self.expr(0)
+            if not isinstance(item, Lit):
+                raise self.src.error("in (...) takes literal values only", item.pos)
+            values.append(item.value)
+            if self.accept("op", ","):
+                continue
+            self.expect("op", ")", "',' or ')'")
+            return InList(t.pos, left, tuple(values), negated)
+
+    def call(self, t: Token) -> Node:
+        fname = t.value.lower()
+        spec = FUNCTIONS.get(fname)
+        if spec is None:
+            hint = _did_you_mean(t.value, FUNCTIONS)
+            raise self.src.error(
+                f"unknown function {t.value!r}", t.pos, f"{hint}; functions: {', '.join(sorted(FUNCTIONS))}"
+            )
+        self.expect("op", "(", "'('")
+        args: list[Node] = []
+        if not self.accept("op", ")"):
+            while True:
+                args.append(self.expr(0))
+                if self.accept("op", ","):
+                    continue
+                self.expect("op", ")", "',' or ')'")
+                break
+        lo, hi = spec.arity
+        if not lo <= len(args) <= (hi if hi >= 0 else len(args)):
+            want = str(lo) if lo == hi else (f"{lo} to {hi}" if hi >= 0 else f"at least {lo}")
+            raise self.src.error(f"{fname}() takes {want} arguments, got {len(args)}", t.pos)
+        for k, kind in spec.literal.items():
+            if k < len(args):
+                _check_literal(self.src, fname, k, args[k], kind)
+        return Call(t.pos, fname, tuple(args))
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _did_you_mean(word: str, options: Sequence[str] | dict[str, Any]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _check_literal(src: _Source, fname: str, k: int, node: Node, kind: str) -> None:
+    ok = isinstance(node, Lit) and (
+        isinstance(node.value, str)
+        if kind in ("str", "regex", "type")
+        else isinstance(node.value, int) and not isinstance(node.value, bool)
+    )
+    if not ok:
+        what = {"str": "string", "regex": "string", "type": "type name string", "int": "whole number"}[kind]
+        raise src.error(f"argument {k + 1} of {fname}() must be a {what} literal", node.pos)
+    assert isinstance(node, Lit)
+    if kind == "regex":
+        try:
+            pc.match_substring_regex(pa.array([""]), node.value)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise src.error(f"invalid regular expression {node.value!r} ({_first_line(exc)})", node.pos) from None
+    if kind == "type":
+        try:
+            parse_type(node.value, where="cast")
+        except ConfigError:
+            raise src.error(f"unknown type {node.value!r} in cast()", node.pos) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# ---------------------------------------------------------------- compiler
+
+
+@dataclass(slots=True)
+class _C:
+    """A compiled sub-expression: its closure and its Arrow result type."""
+
+    fn: Fn
+    type: pa.DataType
+    node: Node
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def _is_temporal(t: pa.DataType) -> bool:
+    return pa.types.is_date(t) or pa.types.is_timestamp(t)
+
+
+def _broadcast(value: Value, n: int) -> pa.Array:
+    if isinstance(value, pa.Scalar):
+        return pa.repeat(value, n)
+    return value
+
+
+def _as_array(value: Value) -> pa.Array:
+    return pa.array([value.as_py()], value.type) if isinstance(value, pa.Scalar) else value
+
+
+class _Compiler:
+    def __init__(self, src: _Source, schema: pa.Schema) -> None:
+        self.src = src
+        self.schema = schema
+        self.names = schema.names
+        self.empty = pa.RecordBatch.from_pylist([], schema=schema)
+
+    def describe(self, node: Node) -> str:
+        if isinstance(node, Binary):
+            return f"operator {node.op!r}" if node.op not in ("and", "or") else f"'{node.op}'"
+        if isinstance(node, Unary):
+            return f"operator {node.op!r}" if node.op != "not" else "'not'"
+        if isinstance(node, Call):
+            return f"{node.name}()"
+        if isinstance(node, InList):
+            return "'not in'" if node.negated else "'in'"
+        return "expression"
+
+    def guard(self, fn: Fn, node: Node, types: Sequence[pa.DataType]) -> _C:
+        """Type-check ``fn`` by running it on an empty batch; wrap runtime errors."""
+        src, what = self.src, self.describe(node)
+
+        def run(batch: pa.RecordBatch) -> Value:
+            try:
+                return fn(batch)
+            except (pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+                raise src.error(f"{what} failed: {_first_line(exc)}", node.pos) from None
+            except (pa.ArrowInvalid, OverflowError, ZeroDivisionError) as exc:
+                # A value problem (overflow, say), not a mistake in the text.
+                raise LoaderError(
+                    f'{src.key}: {what} failed: {_first_line(exc)} at position {node.pos + 1} in "{src.text}"',
+                    stage=src.stage,
+                ) from exc
+
+        try:
+            out = fn(self.empty)
+        except ConfigError:
+            raise
+        except LoaderError as exc:  # a constant part overflowed already
+            raise ConfigError(exc.message, stage=src.stage) from None
+        except (pa.ArrowInvalid, OverflowError) as exc:
+            raise src.error(f"{what} failed: {_first_line(exc)}", node.pos) from None
+        except (pa.ArrowException, TypeError, ValueError) as exc:
+            args = " and ".join(type_name(t) for t in types)
+            raise src.error(
+                f"{what} cannot be applied to {args}" if types else f"{what} failed",
+                node.pos,
+                f" ({_first_line(exc)})",
+            ) from None
+        return _C(run, out.type, node)
+
+    # -- nodes
+
+    def compile(self, node: Node) -> _C:
+        if isinstance(node, Lit):
+            return self.literal(node)
+        if isinstance(node, Col):
+            return self.column(node)
+        if isinstance(node, Unary):
+            return self.unary(node)
+        if isinstance(node, Binary):
+            return self.binary(node)
+        if isinstance(node, InList):
+            return self.in_list(node)
+        if isinstance(node, IsNull):
+            arg = self.compile(node.arg)
+            f, kernel = arg.fn, (pc.is_valid if node.negated else pc.is_null)
+            return self.guard(lambda b: kernel(f(b)), node, [arg.type])
+        if isinstance(node, Call):
+            return FUNCTIONS[node.name].compile(self, node, [self.compile(a) for a in node.args])
+        raise AssertionError(node)  # pragma: no cover
+
+    def literal(self, node: Lit) -> _C:
+        v = node.value
+        if isinstance(v, bool):
+            s = pa.scalar(v, pa.bool_())
+        elif isinstance(v, int):
+            if not -(2**63) <= v < 2**63:
+                raise self.src.error(f"integer {v} is out of range for int64", node.pos)
+            s = pa.scalar(v, pa.int64())
+        elif isinstance(v, float):
+            s = pa.scalar(v, pa.float64())
+        elif isinstance(v, str):
+            s = pa.scalar(v, pa.string())
+        else:
+            s = pa.scalar(None)
+        return _C(lambda b: s, s.type, node)
+
+    def column(self, node: Col) -> _C:
+        if node.name not in self.names:
+            hint = _did_you_mean(node.name, self.names)
+            raise self.src.error(
+                f"unknown column {node.name!r}", node.pos, f"{hint}; available: {', '.join(self.names) or '(none)'}"
+            )
+        if self.names.count(node.name) > 1:
+            raise self.src.error(f"column {node.name!r} appears more than once in the input", node.pos)
+        i = self.names.index(node.name)
+        return _C(lambda b: b.column(i), self.schema.field(i).type, node)
+
+    def boolean(self, c: _C, what: str) -> Fn:
+        if pa.types.is_boolean(c.type):
+            return c.fn
+        if pa.types.is_null(c.type):
+            f = c.fn
+            return lambda b: pc.cast(f(b), pa.bool_())
+        raise self.src.error(f"{what} needs true/false values, got {type_name(c.type)}", c.node.pos)
+
+    def text(self, c: _C, what: str, *, convert_any: bool = False) -> Fn:
+        f = c.fn
+        if _is_text(c.type):
+            return f
+        if pa.types.is_null(c.type) or convert_any:
+            return lambda b: pc.cast(f(b), pa.string())
+        raise self.src.error(f"{what} needs text, got {type_name(c.type)}", c.node.pos)
+
+    def unary(self, node: Unary) -> _C:
+        arg = self.compile(node.arg)
+        if node.op == "not":
+            f = self.boolean(arg, "'not'")
+            return self.guard(lambda b: pc.invert(f(b)), node, [arg.type])
+        if not (
+            pa.types.is_integer(arg.type)
+            or pa.types.is_floating(arg.type)
+            or pa.types.is_decimal(arg.type)
+            or pa.types.is_null(arg.type)
+        ):
+            raise self.src.error(f"unary {node.op!r} needs a number, got {type_name(arg.type)}", node.pos)
+        if node.op == "+":
+            return arg
+        f = arg.fn
+        return self.guard(lambda b: pc.negate_checked(f(b)), node, [arg.type])
+
+    def coerce_literal(self, c: _C, other: _C) -> _C:
+        """A string literal compared with a date/timestamp column becomes that type."""
+        if isinstance(c.node, Lit) and isinstance(c.node.value, str) and _is_temporal(other.type):
+            conv = convert(pa.array([c.node.value], pa.string()), other.type)
+            if conv.bad is not None:
+                raise self.src.error(f"{c.node.value!r} is not a valid {type_name(other.type)}", c.node.pos)
+            s = conv.array[0]
+            return _C(lambda b: s, s.type, c.node)
+        return c
+
+    def binary(self, node: Binary) -> _C:
+        left, right = self.compile(node.left), self.compile(node.right)
+        op = node.op
+        if op in ("and", "or"):
+            lf, rf = self.boolean(left, f"'{op}'"), self.boolean(right, f"'{op}'")
+            kernel = pc.and_kleene if op == "and" else pc.or_kleene
+            return self.guard(lambda b: kernel(lf(b), rf(b)), node, [left.type, right.type])
+        if op in ("=", "!=", "<", "<=", ">", ">="):
+            left, right = self.coerce_literal(left, right), self.coerce_literal(right, left)
+            kernel = {
+                "=": pc.equal,
+                "!=": pc.not_equal,
+                "<": pc.less,
+                "<=": pc.less_equal,
+                ">": pc.greater,
+                ">=": pc.greater_equal,
+            }[op]
+            lf, rf = left.fn, right.fn
+            return self.guard(lambda b: kernel(lf(b), rf(b)), node, [left.type, right.type])
+        if op == "||":
+            lf = self.text(left, "'||'", convert_any=True)
+            rf = self.text(right, "'||'", convert_any=True)
+            return self.guard(lambda b: pc.binary_join_element_wise(lf(b), rf(b), ""), node, [left.type, right.type])
+        if op == "+" and (_is_text(left.type) or _is_text(right.type)):
+            raise self.src.error("'+' does not join text; use || or concat()", node.pos)
+        lf, rf = left.fn, right.fn
+        if op in ("/", "%"):
+            if op == "/" and pa.types.is_integer(left.type) and pa.types.is_integer(right.type):
+                lf = _cast_fn(lf, pa.float64())  # '/' is true division, as in Python 3
+            kernel = pc.divide if op == "/" else pc.modulo
+            return self.guard(lambda b: kernel(lf(b), _null_zero(rf(b))), node, [left.type, right.type])
+        kernel = {"+": pc.add_checked, "-": pc.subtract_checked, "*": pc.multiply_checked}[op]
+        return self.guard(lambda b: kernel(lf(b), rf(b)), node, [left.type, right.type])
+
+    def in_list(self, node: InList) -> _C:
+        arg = self.compile(node.arg)
+        values = [v for v in node.values if v is not None]  # null never matches; use "is null"
+        try:
+            value_set = pa.array(values) if values else pa.array([], arg.type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+            raise self.src.error("in (...) values must all be of one type", node.pos) from None
+        if not value_set.type.equals(arg.type) and not pa.types.is_null(arg.type):
+            try:
+                conv = convert(value_set, arg.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                conv = None
+            if conv is None or conv.bad is not None:
+                raise self.src.error(
+                    f"in (...) values of type {type_name(value_set.type)} cannot be compared with "
+                    f"{type_name(arg.type)}",
+                    node.pos,
+                )
+            value_set = conv.array
+        f, negated = arg.fn, node.negated
+
+        def run(b: pa.RecordBatch) -> Value:
+            x = f(b)
+            hit = pc.is_in(x, value_set=value_set)
+            if negated:
+                hit = pc.invert(hit)
+            # SQL semantics: a null value is neither in nor not in the list.
+            if isinstance(x, pa.Scalar):
+                return hit if x.is_valid else pa.scalar(None, pa.bool_())
+            if x.null_count:
+                return pc.if_else(pc.is_valid(x), hit, pa.scalar(None, pa.bool_()))
+            return hit
+
+        return self.guard(run, node, [arg.type])
+
+
+def _cast_fn(f: Fn, t: pa.DataType) -> Fn:
+    return lambda b: pc.cast(f(b), t)
+
+
+def _null_zero(v: Value) -> Value:
+    """x / 0 and x % 0 give null (as in SQL), instead of an error for the whole batch."""
+    if isinstance(v, pa.Scalar):
+        return pa.scalar(None, v.type) if v.is_valid and v.as_py() == 0 else v
+    if pa.types.is_null(v.type):
+        return v
+    zero = pc.equal(v, pa.scalar(0, pa.int8()).cast(v.type))
+    if pc.any(zero).as_py():
+        return pc.if_else(zero, pa.scalar(None, v.type), v)
+    return v
+
+
+# ---------------------------------------------------------------- functions
+
+
+@dataclass(frozen=True)
+class _Function:
+    arity: tuple[int, int]  # (min, max); max -1 = any
+    literal: dict[int, str]  # argument index -> "str" | "int" | "regex" | "type"
+    compile: Callable[[_Compiler, Call, list[_C]], _C]
+    doc: str
+
+
+def _unary_text(kernel: Callable[[Value], Value]) -> Callable[[_Compiler, Call, list[_C]], _C]:
+    def build(c: _Compiler, node: Call, args: list[_C]) -> _C:
+        f = c.text(args[0], f"{node.name}()")
+        return c.guard(lambda b: kernel(f(b)), node, [args[0].type])
+
+    return build
+
+
+def _lit(node: Call, k: int) -> Any:
+    arg = node.args[k]
+    assert isinstance(arg, Lit)
+    return arg.value
+
+
+def _f_concat(c: _Compiler, node: Call, args: list[_C]) -> _C:
+    fs = [c.text(a, "concat()", convert_any=True) for a in args]
+    return c.guard(
+        lambda b: pc.binary_join_element_wise(*[f(b) for f in fs], "", null_handling="replace", null_replacement=""),
+        node,
+        [a.type for a in args],
+    )
+
+
+def _f_length(c: _Compiler, node: Call, args: list[_C]) -> _C:
+    a = args[0]
+    f = a.fn
+    if pa.types.is_binary(a.type) or pa.types.is_large_binary(a.type):
+        return c.guard(lambda b: pc.binary_length(f(b)), node, [a.type])
+    f = c.text(a, "length()")
+    return c.guard(lambda b: pc.utf8_length(f(b)), node, [a.type])
+
+
+def _f_substr(c: _Compiler, node: Call, args: list[_C]) -> _C:
+    f = c.text(args[0], "substr()")
+    start = _lit(node, 1)
+    length = _lit(node, 2) if len(args) > 2 else None
+    if length is not None and length < 0:
+        raise c.src.error("substr() length must not be negative", node.args[2].pos)
+    # SQL counts from 1; a negative start counts from the end.
+    begin = start - 1 if start > 0 else start
+    stop: int | None = None
+    if length is not None:
+        stop = begin + length
+        if begin < 0 <= stop:
+            stop = None
+    return c.guard(lambda b: pc.utf8_slice_codeunits(f(b), begin, stop), node, [args[0].type])
+
+
+def _f_coalesce(c: _Compiler, node: Call, args: list[_C]) -> _C:
+    fs = [a.fn for a in args]
+    return c.guard(lambda b: pc.coalesce(*[f(b) for f in fs]), node, [a.type for a in args])
+
+
+def _numeric(c: _Compiler, node: Call, a: _C) -> None:
+    t = a.type
+    if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_null(t)):
+        raise c.src.error(f"{node.name}() needs a number, got {type_name(t)}", a.node.pos)
+
+
+def _f_abs(c: _Compiler, node: Call, args: list[_C]) -> _C:
+    _numeric(c, node, args[0])
+    f = args[0].fn
+    return c.guard(lambda b: pc.abs_checked(f(b)), node, [args[0].type])
+
+
+def _f_round(c: _Compiler, node: Call, args: list[_C]) -> _C:
+    _numeric(c, node, args[0])
+    f = args[0].fn
+    digits = _lit(node, 1) if len(args) > 1 else 0
+    if pa.types.is_integer(args[0].type) and digits >= 0:
+        return args[0]
+    # Half away from zero, as SQL and spreadsheets round (2.5 -> 3, -2.5 -> -3).
+    return c.guard(lambda b: pc.round(f(b), digits, round_mode="half_towards_infinity"), node, [args[0].type])
+
+
+def _floor_ceil(kernel: Callable[[Value], Value]) -> Callable[[_Compiler, Call, list[_C]], _C]:
+    def build(c: _Compiler, node: Call, args: list[_C]) -> _C:
+        _numeric(c, node, args[0])
+        if pa.types.is_integer(args[0].type):
+            return args[0]
+        f = args[0].fn
+        return c.guard(lambda b: kernel(f(b)), node, [args[0].type])
+
+    return build
+
+
+def _to_date(v: Value) -> Value:
+    arr = _as_array(v)
+    if _is_text(arr.type):
+        # The date part of an ISO text: "2024-05-01" or "2024-05-01T10:00:00".
+        arr = convert(pc.utf8_slice_codeunits(arr, 0, 10), pa.date32()).array
+    else:
+        arr = pc.cast(arr, pa.date32())
+    return arr[0] if isinstance(v, pa.Scalar) else arr
+
+
+def _f_date(c: _Compiler, node: Call, args: list[_C]) -> _C:
+    a = args[0]
+    if not (_is_temporal(a.type) or _is_text(a.type) or pa.types.is_null(a.type)):
+        raise c.src.error(f"date() needs a timestamp, date or text, got {type_name(a.type)}", a.node.pos)
+    if pa.types.is_date32(a.type):
+        return a
+    f = a.fn
+    return c.guard(lambda b: _to_date(f(b)), node, [a.type])
+
+
+def _part(kernel: Callable[[Value], Value]) -> Callable[[_Compiler, Call, list[_C]], _C]:
+    def build(c: _Compiler, node: Call, args: list[_C]) -> _C:
+        a = args[0]
+        if not (_is_temporal(a.type) or pa.types.is_null(a.type)):
+            raise c.src.error(
+                f"{node.name}() needs a date or timestamp, got {type_name(a.type)} (use date(x) first)",
+                a.node.pos,
+            )
+        f = a.fn
+        return c.guard(lambda b: kernel(f(b)), node, [a.type])
+
+    return build
+
+
+def _pattern(kernel: Callable[..., Value]) -> Callable[[_Compiler, Call, list[_C]], _C]:
+    def build(c: _Compiler, node: Call, args: list[_C]) -> _C:
+        f = c.text(args[0], f"{node.name}()")
+        pattern = _lit(node, 1)
+        return c.guard(lambda b: kernel(f(b), pattern), node, [args[0].type])
+
+    return build
+
+
+def _replacer(kernel: Callable[..., Value]) -> Callable[[_Compiler, Call, list[_C]], _C]:
+    def build(c: _Compiler, node: Call, args: list[_C]) -> _C:
+        f = c.text(args[0], f"{node.name}()")
+        pattern, replacement = _lit(node, 1), _lit(node, 2)
+        return c.guard(lambda b: kernel(f(b), pattern, replacement), node, [args[0].type])
+
+    return build
+
+
+def _f_if(c: _Compiler, node: Call, args: list[_C]) -> _C:
+    cond = c.boolean(args[0], "if()")
+    a, b_ = args[1].fn, args[2].fn
+    # A null condition takes the else branch, as SQL's CASE WHEN does.
+    return c.guard(
+        lambda b: pc.if_else(pc.fill_null(cond(b), False), a(b), b_(b)),
+        node,
+        [args[1].type, args[2].type],
+    )
+
+
+def _f_cast(c: _Compiler, node: Call, args: list[_C]) -> _C:
+    target = parse_type(_lit(node, 1), where="cast")
+    f = args[0].fn
+
+    def run(b: pa.RecordBatch) -> Value:
+        v = f(b)
+        # Values that do not fit become null here; the cast stage can reject them instead.
+        out = convert(_as_array(v), target).array
+        return out[0] if isinstance(v, pa.Scalar) else out
+
+    return c.guard(run, node, [args[0].type])
+
+
+FUNCTIONS: dict[str, _Function] = {
+    "concat": _Function((1, -1), {}, _f_concat, "concat(a, b, ...): join as text; null counts as ''"),
+    "lower": _Function((1, 1), {}, _unary_text(pc.utf8_lower), "lower(s)"),
+    "upper": _Function((1, 1), {}, _unary_text(pc.utf8_upper), "upper(s)"),
+    "trim": _Function((1, 1), {}, _unary_text(pc.utf8_trim_whitespace), "trim(s): strip whitespace"),
+    "ltrim": _Function((1, 1), {}, _unary_text(pc.utf8_ltrim_whitespace), "ltrim(s)"),
+    "rtrim": _Function((1, 1), {}, _unary_text(pc.utf8_rtrim_whitespace), "rtrim(s)"),
+    "length": _Function((1, 1), {}, _f_length, "length(s): characters (bytes for binary)"),
+    "substr": _Function((2, 3), {1: "int", 2: "int"}, _f_substr, "substr(s, start[, length]): start at 1"),
+    "coalesce": _Function((1, -1), {}, _f_coalesce, "coalesce(a, b, ...): first non-null"),
+    "abs": _Function((1, 1), {}, _f_abs, "abs(x)"),
+    "round": _Function((1, 2), {1: "int"}, _f_round, "round(x[, digits]): half away from zero"),
+    "floor": _Function((1, 1), {}, _floor_ceil(pc.floor), "floor(x)"),
+    "ceil": _Function((1, 1), {}, _floor_ceil(pc.ceil), "ceil(x)"),
+    "date": _Function((1, 1), {}, _f_date, "date(x): timestamp or ISO text -> date"),
+    "year": _Function((1, 1), {}, _part(pc.year), "year(d)"),
+    "month": _Function((1, 1), {}, _part(pc.month), "month(d)"),
+    "day": _Function((1, 1), {}, _part(pc.day), "day(d)"),
+    "starts_with": _Function((2, 2), {1: "str"}, _pattern(pc.starts_with), "starts_with(s, 'prefix')"),
+    "ends_with": _Function((2, 2), {1: "str"}, _pattern(pc.ends_with), "ends_with(s, 'suffix')"),
+    "contains": _Function((2, 2), {1: "str"}, _pattern(pc.match_substring), "contains(s, 'text')"),
+    "matches": _Function((2, 2), {1: "regex"}, _pattern(pc.match_substring_regex), "matches(s, 'regex')"),
+    "replace": _Function((3, 3), {1: "str", 2: "str"}, _replacer(pc.replace_substring), "replace(s, 'old', 'new')"),
+    "regexp_replace": _Function(
+        (3, 3),
+        {1: "regex", 2: "str"},
+        _replacer(pc.replace_substring_regex),
+        "regexp_replace(s, 'regex', 'new')",
+    ),
+    "if": _Function((3, 3), {}, _f_if, "if(cond, a, b)"),
+    "cast": _Function((2, 2), {1: "type"}, _f_cast, "cast(x, 'type'): null where a value does not fit"),
+}
+
+
+# ---------------------------------------------------------------- public API
+
+
+class BoundExpression:
+    """An expression compiled for one schema: call it with a batch of that schema."""
+
+    def __init__(self, compiled: _C, schema: pa.Schema) -> None:
+        self._fn = compiled.fn
+        self.type: pa.DataType = compiled.type
+        self.schema = schema
+
+    def __call__(self, batch: pa.RecordBatch) -> Value:
+        return self._fn(batch)
+
+    def array(self, batch: pa.RecordBatch) -> pa.Array:
+        """The result as an array of ``batch.num_rows`` values (a constant is repeated)."""
+        return _broadcast(self._fn(batch), batch.num_rows)
+
+
+class Expression:
+    """A parsed expression. Parsing happens once; binding once per input schema.
+
+    ``key`` and ``stage`` only label error messages, e.g. ``where`` and
+    ``transform[2] (filter)``.
+    """
+
+    def __init__(self, text: str, *, key: str = "expression", stage: str | None = None) -> None:
+        if not isinstance(text, str):
+            raise ConfigError(f"{key}: expected an expression string, got {text!r}", stage=stage)
+        self.text = text
+        self._src = _Source(text, key, stage)
+        self.node = _Parser(self._src).parse()
+        self._bound: BoundExpression | None = None
+
+    def __repr__(self) -> str:
+        return f"Expression({self.text!r})"
+
+    @property
+    def columns(self) -> list[str]:
+        """The column names the expression reads, in order of first use."""
+        out: list[str] = []
+
+        def walk(n: Node) -> None:
+            if isinstance(n, Col) and n.name not in out:
+                out.append(n.name)
+            for child in (getattr(n, a) for a in ("arg", "left", "right") if hasattr(n, a)):
+                walk(child)
+            for child in getattr(n, "args", ()):
+                walk(child)
+
+        walk(self.node)
+        return out
+
+    def bind(self, schema: pa.Schema) -> BoundExpression:
+        """Compile for ``schema``: unknown columns and type errors surface here."""
+        return BoundExpression(_Compiler(self._src, schema).compile(self.node), schema)
+
+    def bound(self, schema: pa.Schema) -> BoundExpression:
+        """The compiled form for ``schema``, re-binding only when the schema changes."""
+        b = self._bound
+        if b is None or (b.schema is not schema and not b.schema.equals(schema)):
+            b = self._bound = self.bind(schema)
+        return b
+
+    def evaluate(self, batch: pa.RecordBatch) -> pa.Array:
+        """The value for every row of ``batch``."""
+        return self.bound(batch.schema).array(batch)
+
+
+def parse(text: str, *, key: str = "expression", stage: str | None = None) -> Expression:
+    """Parse ``text``; a ``ConfigError`` names the position of the first mistake."""
+    return Expression(text, key=key, stage=stage)

@@ -1,0 +1,170 @@
+"""Transform stages: chunk -> chunk, column-wise, from a job file or from Python.
+
+A job file lists ``[[transform]]`` tables; ``build_stages`` checks every key
+and builds the stages. From Python, build the same stages with keyword
+arguments that match the job-file keys::
+
+    from loader.transforms import Cast, Filter, Rename
+    stages = [Cast(columns={"age": "int64"}), Filter(where="age >= 18")]
+
+Rows a stage cannot process go to the chunk's rejects (``chunk.reject``);
+rows a stage drops on purpose (filter, dedupe, row functions returning
+None) count as filtered (``chunk.keep``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import pyarrow as pa
+
+from ..chunk import Chunk
+from ..errors import ConfigError
+from ._base import did_you_mean, job_keys
+from .basic import Drop, FillNull, Lower, Rename, Reorder, Replace, Select, Split, Trim, Upper
+from .cast import Cast, convert_with_format
+from .dedupe import Dedupe, KeyStore
+from .expr_stages import Derive, Filter
+from .python import Python
+from .validate import Validate
+
+__all__ = [
+    "STAGE_TYPES",
+    "Cast",
+    "Dedupe",
+    "Default",
+    "Derive",
+    "Drop",
+    "FillNull",
+    "Filter",
+    "KeyStore",
+    "Lower",
+    "Python",
+    "Rename",
+    "Reorder",
+    "Replace",
+    "Select",
+    "Split",
+    "Stage",
+    "Trim",
+    "Upper",
+    "Validate",
+    "apply",
+    "as_stage",
+    "build_stages",
+    "close_stages",
+    "convert_with_format",
+]
+
+
+@runtime_checkable
+class Stage(Protocol):
+    """Maps a chunk to a chunk. May also have ``close()``, called once at the end."""
+
+    name: str
+
+    def __call__(self, chunk: Chunk) -> Chunk: ...
+
+
+Default = FillNull  # job files may say type = "default"
+
+STAGE_TYPES: dict[str, type] = {
+    "select": Select,
+    "drop": Drop,
+    "rename": Rename,
+    "reorder": Reorder,
+    "cast": Cast,
+    "filter": Filter,
+    "derive": Derive,
+    "fill_null": FillNull,
+    "default": FillNull,
+    "trim": Trim,
+    "lower": Lower,
+    "upper": Upper,
+    "replace": Replace,
+    "split": Split,
+    "validate": Validate,
+    "dedupe": Dedupe,
+    "python": Python,
+}
+
+
+def build_stages(specs: Sequence[Mapping[str, Any]]) -> list[Stage]:
+    """Build stages from ``[[transform]]`` tables; any mistake is a ConfigError naming it.
+
+    Stages are named ``transform[N] (type)``, N counting from 1 in file order.
+    """
+    if not isinstance(specs, Sequence) or isinstance(specs, (str, bytes)):
+        raise ConfigError(f"transform: expected a list of [[transform]] tables, got {specs!r}")
+    stages: list[Stage] = []
+    for n, spec in enumerate(specs, start=1):
+        where = f"transform[{n}]"
+        if not isinstance(spec, Mapping):
+            raise ConfigError(f"{where}: expected a table, got {spec!r}", stage=where)
+        kind = spec.get("type")
+        if kind is None:
+            raise ConfigError(f"type: required key is missing (one of: {', '.join(STAGE_TYPES)})", stage=where)
+        if kind not in STAGE_TYPES:
+            raise ConfigError(
+                f"type: unknown transform type {kind!r}{did_you_mean(str(kind), STAGE_TYPES)}; "
+                f"types: {', '.join(STAGE_TYPES)}",
+                stage=where,
+            )
+        cls = STAGE_TYPES[kind]
+        label = f"{where} ({kind})"
+        keys, required = job_keys(cls)
+        options = {k: v for k, v in spec.items() if k != "type"}
+        for key in options:
+            if key not in keys:
+                raise ConfigError(
+                    f"{key}: unknown key{did_you_mean(key, keys)}; {kind} takes: {', '.join(keys)}",
+                    stage=label,
+                )
+        for key in required:
+            if key not in options:
+                raise ConfigError(f"{key}: required key is missing", stage=label)
+        stages.append(cls(**options, name=label))
+    return stages
+
+
+class _Callable:
+    """A plain ``RecordBatch -> RecordBatch`` function as a stage (same row count)."""
+
+    def __init__(self, fn: Callable[[pa.RecordBatch], pa.RecordBatch]) -> None:
+        self._stage = Python(function=fn, name=getattr(fn, "__name__", None) or "python")
+        self.name = self._stage.name
+
+    def __call__(self, chunk: Chunk) -> Chunk:
+        return self._stage(chunk)
+
+
+def as_stage(fn: Stage | Callable[[pa.RecordBatch], pa.RecordBatch]) -> Stage:
+    """A stage as is; a plain batch function wrapped as one.
+
+    Anything with a ``name`` attribute is taken to be a stage (it gets
+    chunks); any other callable gets the batch and must return a batch with
+    the same number of rows, else the run stops with a LoaderError.
+    """
+    if isinstance(getattr(fn, "name", None), str) and callable(fn):
+        return fn  # type: ignore[return-value]
+    if callable(fn):
+        return _Callable(fn)
+    raise ConfigError(f"transforms: expected a stage or a function of a RecordBatch, got {fn!r}")
+
+
+def apply(stages: Sequence[Stage], chunks: Iterable[Chunk]) -> Iterator[Chunk]:
+    """Lazily pass every chunk through every stage, in order (one chunk in memory at a time)."""
+    stages = list(stages)
+    for chunk in chunks:
+        for stage in stages:
+            chunk = stage(chunk)
+        yield chunk
+
+
+def close_stages(stages: Iterable[Stage]) -> None:
+    """Call ``close()`` on every stage that has one (temp files of dedupe/unique)."""
+    for stage in stages:
+        close = getattr(stage, "close", None)
+        if callable(close):
+            close()

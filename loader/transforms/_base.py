@@ -1,0 +1,187 @@
+"""Shared helpers for the stages: option checks, column lookup, ordered rejects."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..chunk import Chunk
+from ..errors import ConfigError, LoaderError
+
+ON_ERROR = ("reject", "null", "fail")
+
+
+def did_you_mean(word: str, options: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class StageBase:
+    """Common behaviour of the stage dataclasses (each defines ``name`` and ``kind``)."""
+
+    kind: ClassVar[str] = ""
+    name: str
+
+    def _label(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            self.name = self.kind
+
+    def error(self, message: str, **where: Any) -> ConfigError:
+        return ConfigError(message, stage=self.name, **where)
+
+    # ---- option checks (job files arrive as plain TOML values)
+
+    def names(self, key: str, value: Any, *, allow_empty: bool = False) -> list[str]:
+        if (
+            isinstance(value, str)
+            or not isinstance(value, Sequence)
+            or not all(isinstance(v, str) and v for v in value)
+        ):
+            raise self.error(f"{key}: expected a list of column names, got {value!r}")
+        if not value and not allow_empty:
+            raise self.error(f"{key}: the list is empty")
+        dup = sorted({v for v in value if list(value).count(v) > 1})
+        if dup:
+            raise self.error(f"{key}: column {dup[0]!r} is listed twice")
+        return list(value)
+
+    def mapping(self, key: str, value: Any, *, values: str = "str") -> dict[str, Any]:
+        if not isinstance(value, Mapping) or not value:
+            raise self.error(f"{key}: expected a table like {{ column = value }}, got {value!r}")
+        for k, v in value.items():
+            if not isinstance(k, str) or not k:
+                raise self.error(f"{key}: column names must be text, got {k!r}")
+            if values == "str" and not isinstance(v, str):
+                raise self.error(f"{key}.{k}: expected text, got {v!r}")
+        return dict(value)
+
+    def text(self, key: str, value: Any, *, allow_empty: bool = False) -> str:
+        if not isinstance(value, str) or (not value and not allow_empty):
+            raise self.error(f"{key}: expected {'text' if allow_empty else 'non-empty text'}, got {value!r}")
+        return value
+
+    def flag(self, key: str, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.error(f"{key}: expected true or false, got {value!r}")
+        return value
+
+    def choice(self, key: str, value: Any, options: Sequence[str]) -> str:
+        if value not in options:
+            hint = did_you_mean(str(value), options)
+            raise self.error(f"{key}: expected one of {', '.join(map(repr, options))}, got {value!r}{hint}")
+        return str(value)
+
+    # ---- columns
+
+    def require(self, schema: pa.Schema, columns: Iterable[str], key: str = "columns") -> None:
+        """A ConfigError naming the first missing column and the available ones."""
+        names = schema.names
+        for col in columns:
+            if col not in names:
+                raise self.error(
+                    f"{key}: column {col!r} not found{did_you_mean(col, names)}; "
+                    f"available: {', '.join(names) or '(none)'}",
+                    column=col,
+                )
+
+
+def job_keys(cls: type) -> tuple[list[str], list[str]]:
+    """(all keys, required keys) a job-file table may hold for a stage class."""
+    keys, required = [], []
+    for f in dataclasses.fields(cls):
+        if f.name == "name" or not f.init or f.name.startswith("_"):
+            continue
+        keys.append(f.name)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            required.append(f.name)
+    return keys, required
+
+
+def value_text(value: Any) -> str:
+    """A value as a reject reason shows it: null, numbers bare, text quoted, cut at 60."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value).decode("utf-8", "backslashreplace")
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def replace_columns(batch: pa.RecordBatch, new: Mapping[str, pa.Array]) -> pa.RecordBatch:
+    """``batch`` with some columns swapped (same position) or appended (at the end)."""
+    fields, arrays = list(batch.schema), list(batch.columns)
+    index = {f.name: i for i, f in enumerate(fields)}
+    for name, arr in new.items():
+        if name in index:
+            i = index[name]
+            fields[i], arrays[i] = fields[i].with_type(arr.type), arr
+        else:
+            index[name] = len(fields)
+            fields.append(pa.field(name, arr.type))
+            arrays.append(arr)
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields, metadata=batch.schema.metadata))
+
+
+Reasons = list[str] | Callable[[pa.Array], list[str]]
+
+
+def reject_in_order(
+    chunk: Chunk, failures: Sequence[tuple[pa.Array, Reasons, str | None]], *, stage: str
+) -> tuple[Chunk, pa.Array | None]:
+    """Reject rows failing any check; a row rejected once keeps its first reason.
+
+    Each failure is (mask over the chunk's rows, reasons, column). Reasons are
+    either one text per true mask entry or a function of the original row
+    indices of the rows actually rejected (so reasons are only built for
+    those). Returns the new chunk and the mask of surviving original rows
+    (None when nothing was rejected).
+    """
+    alive: pa.Array | None = None
+    for mask, reasons, column in failures:
+        mask = pc.fill_null(mask, False)
+        effective = mask if alive is None else pc.and_(mask, alive)
+        if not pc.any(effective).as_py():
+            continue
+        if callable(reasons):
+            why = reasons(pc.indices_nonzero(effective))
+        elif alive is None:
+            why = reasons
+        else:
+            keep = pc.filter(alive, mask).to_pylist()
+            why = [r for r, k in zip(reasons, keep, strict=True) if k]
+        local = effective if alive is None else effective.filter(alive)
+        chunk = chunk.reject(local, why, stage=stage, column=column)
+        alive = pc.invert(mask) if alive is None else pc.and_(alive, pc.invert(mask))
+    return chunk, alive
+
+
+def first_failure(chunk: Chunk, failures: Sequence[tuple[pa.Array, Reasons, str | None]], *, stage: str) -> None:
+    """For on_error = "fail": raise a LoaderError for the earliest failing row, if any."""
+    best: tuple[int, str, str | None] | None = None
+    for mask, reasons, column in failures:
+        mask = pc.fill_null(mask, False)
+        idx = pc.indices_nonzero(mask)
+        if len(idx) == 0:
+            continue
+        i = idx[0].as_py()
+        if best is None or i < best[0]:
+            why = reasons(idx.slice(0, 1))[0] if callable(reasons) else reasons[0]
+            best = (i, why, column)
+    if best is None:
+        return
+    i, why, column = best
+    raise LoaderError(
+        why,
+        stage=stage,
+        file=chunk.file,
+        row=chunk.rows[i].as_py(),
+        line=chunk.lines[i].as_py() if chunk.lines is not None else None,
+        column=column,
+    )

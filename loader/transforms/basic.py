@@ -1,0 +1,359 @@
+"""Column shaping and simple text stages: select, drop, rename, reorder,
+fill_null, trim, lower, upper, replace, split.
+
+All of them work on whole columns; missing columns are reported at the first
+chunk (and again whenever the input schema changes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..chunk import Chunk
+from ..types import type_name
+from ._base import StageBase, replace_columns
+
+
+class _SchemaCached(StageBase):
+    """Remembers the last input schema so per-schema checks run once."""
+
+    _schema: pa.Schema | None = None
+
+    def _changed(self, schema: pa.Schema) -> bool:
+        old = self._schema
+        if old is not None and (old is schema or old.equals(schema)):
+            return False
+        self._schema = schema
+        return True
+
+
+@dataclass(kw_only=True)
+class Select(_SchemaCached):
+    """Keep only ``columns``, in that order."""
+
+    kind: ClassVar[str] = "select"
+    columns: list[str]
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        self._label()
+        self.columns = self.names("columns", self.columns)
+
+    def __call__(self, chunk: Chunk) -> Chunk:
+        if self._changed(chunk.batch.schema):
+            self.require(chunk.batch.schema, self.columns)
+        return chunk.with_batch(chunk.batch.select(self.columns))
+
+
+@dataclass(kw_only=True)
+class Drop(_SchemaCached):
+    """Remove ``columns``."""
+
+    kind: ClassVar[str] = "drop"
+    columns: list[str]
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        self._label()
+        self.columns = self.names("columns", self.columns)
+
+    def __call__(self, chunk: Chunk) -> Chunk:
+        if self._changed(chunk.batch.schema):
+            self.require(chunk.batch.schema, self.columns)
+        return chunk.with_batch(chunk.batch.drop_columns(self.columns))
+
+
+@dataclass(kw_only=True)
+class Rename(_SchemaCached):
+    """Rename columns: ``columns = { old = "new" }``."""
+
+    kind: ClassVar[str] = "rename"
+    columns: dict[str, str]
+    name: str = ""
+    _names: list[str] = field(default_factory=list, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._label()
+        self.columns = self.mapping("columns", self.columns)
+        targets = list(self.columns.values())
+        dup = sorted({t for t in targets if targets.count(t) > 1 or not t})
+        if dup:
+            raise self.error(f"columns: two columns would be named {dup[0]!r}")
+
+    def __call__(self, chunk: Chunk) -> Chunk:
+        schema = chunk.batch.schema
+        if self._changed(schema):
+            self.require(schema, self.columns)
+            self._names = [self.columns.get(n, n) for n in schema.names]
+            for n in self._names:
+                if self._names.count(n) > 1:
+                    raise self.error(
+                        f"columns: renaming gives two columns named {n!r}; drop or rename the other one",
+                        column=n,
+                    )
+        return chunk.with_batch(chunk.batch.rename_columns(self._names))
+
+
+@dataclass(kw_only=True)
+class Reorder(_SchemaCached):
+    """Put ``columns`` first, in that order; the others follow in their order."""
+
+    kind: ClassVar[str] = "reorder"
+    columns: list[str]
+    name: str = ""
+    _order: list[str] = field(default_factory=list, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._label()
+        self.columns = self.names("columns", self.columns)
+
+    def __call__(self, chunk: Chunk) -> Chunk:
+        schema = chunk.batch.schema
+        if self._changed(schema):
+            self.require(schema, self.columns)
+            self._order = self.columns + [n for n in schema.names if n not in self.columns]
+        return chunk.with_batch(chunk.batch.select(self._order))
+
+
+@dataclass(kw_only=True)
+class FillNull(_SchemaCached):
+    """Replace nulls with a value per column, cast to the column's type."""
+
+    kind: ClassVar[str] = "fill_null"
+    columns: dict[str, Any]
+    name: str = ""
+    _values: dict[str, pa.Scalar] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._label()
+        self.columns = self.mapping("columns", self.columns, values="any")
+        for col, v in self.columns.items():
+            if v is None or isinstance(v, (dict, list)):
+                raise self.error(f"columns.{col}: expected a single value, got {v!r}")
+            try:
+                pa.scalar(v)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+                raise self.error(f"columns.{col}: cannot use {v!r} as a value") from None
+
+    def _bind(self, schema: pa.Schema) -> None:
+        self.require(schema, self.columns)
+        self._values = {}
+        for col, v in self.columns.items():
+            t = schema.field(col).type
+            raw = pa.scalar(v)
+            if pa.types.is_null(t):  # an all-null column takes the value's own type
+                self._values[col] = raw
+                continue
+            try:
+                self._values[col] = raw.cast(t)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+                raise self.error(f"columns.{col}: cannot use {v!r} as a {type_name(t)} value", column=col) from None
+
+    def __call__(self, chunk: Chunk) -> Chunk:
+        batch = chunk.batch
+        if self._changed(batch.schema):
+            self._bind(batch.schema)
+        new = {}
+        for col, value in self._values.items():
+            arr = batch.column(col)
+            if arr.null_count:
+                new[col] = pa.repeat(value, len(arr)) if pa.types.is_null(arr.type) else pc.fill_null(arr, value)
+        return chunk.with_batch(replace_columns(batch, new)) if new else chunk
+
+
+class _TextColumns(_SchemaCached):
+    """Apply one text kernel to each of ``columns``."""
+
+    columns: list[str]
+
+    def _kernel(self) -> Callable[[pa.Array], pa.Array]:
+        raise NotImplementedError
+
+    def _check(self, schema: pa.Schema) -> None:
+        self.require(schema, self.columns)
+        for col in self.columns:
+            t = schema.field(col).type
+            if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t)):
+                raise self.error(f"columns: {self.kind} needs a text column, but {col!r} is {type_name(t)}", column=col)
+
+    def __call__(self, chunk: Chunk) -> Chunk:
+        batch = chunk.batch
+        if self._changed(batch.schema):
+            self._check(batch.schema)
+        kernel = self._kernel()
+        new = {c: kernel(batch.column(c)) for c in self.columns if not pa.types.is_null(batch.schema.field(c).type)}
+        return chunk.with_batch(replace_columns(batch, new)) if new else chunk
+
+
+@dataclass(kw_only=True)
+class Trim(_TextColumns):
+    """Strip leading and trailing whitespace (or the given ``characters``)."""
+
+    kind: ClassVar[str] = "trim"
+    columns: list[str]
+    characters: str | None = None
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        self._label()
+        self.columns = self.names("columns", self.columns)
+        if self.characters is not None:
+            self.text("characters", self.characters)
+
+    def _kernel(self) -> Callable[[pa.Array], pa.Array]:
+        chars = self.characters
+        if chars is None:
+            return pc.utf8_trim_whitespace
+        return lambda a: pc.utf8_trim(a, chars)
+
+
+@dataclass(kw_only=True)
+class Lower(_TextColumns):
+    """Lower-case text (Unicode aware)."""
+
+    kind: ClassVar[str] = "lower"
+    columns: list[str]
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        self._label()
+        self.columns = self.names("columns", self.columns)
+
+    def _kernel(self) -> Callable[[pa.Array], pa.Array]:
+        return pc.utf8_lower
+
+
+@dataclass(kw_only=True)
+class Upper(_TextColumns):
+    """Upper-case text (Unicode aware)."""
+
+    kind: ClassVar[str] = "upper"
+    columns: list[str]
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        self._label()
+        self.columns = self.names("columns", self.columns)
+
+    def _kernel(self) -> Callable[[pa.Array], pa.Array]:
+        return pc.utf8_upper
+
+
+@dataclass(kw_only=True)
+class Replace(_TextColumns):
+    """Replace text in one column: literal by default, RE2 regex with ``regex = true``."""
+
+    kind: ClassVar[str] = "replace"
+    column: str
+    pattern: str
+    replacement: str
+    regex: bool = False
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        self._label()
+        self.text("column", self.column)
+        self.text("pattern", self.pattern)
+        self.text("replacement", self.replacement, allow_empty=True)
+        self.flag("regex", self.regex)
+        self.columns = [self.column]
+        if self.regex:
+            try:  # RE2 compiles the pattern on first use; check it now, not at row 1
+                pc.replace_substring_regex(pa.array([""]), self.pattern, self.replacement)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                first = str(exc).strip().splitlines()[0]
+                raise self.error(f"pattern: invalid regular expression {self.pattern!r} ({first})") from None
+
+    def _check(self, schema: pa.Schema) -> None:
+        self.require(schema, self.columns, key="column")
+        super()._check(schema)
+
+    def _kernel(self) -> Callable[[pa.Array], pa.Array]:
+        pattern, repl = self.pattern, self.replacement
+        if self.regex:
+            return lambda a: pc.replace_substring_regex(a, pattern, repl)
+        return lambda a: pc.replace_substring(a, pattern, repl)
+
+
+@dataclass(kw_only=True)
+class Split(_SchemaCached):
+    """Split one text column into several at ``separator``.
+
+    With n names in ``into`` the text is split at most n - 1 times, so the
+    last column keeps the rest; missing parts are null. The new columns go
+    where the source column is; ``keep = false`` removes the source.
+    """
+
+    kind: ClassVar[str] = "split"
+    column: str
+    into: list[str]
+    separator: str = ","
+    regex: bool = False
+    keep: bool = True
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        self._label()
+        self.text("column", self.column)
+        self.into = self.names("into", self.into)
+        self.text("separator", self.separator)
+        self.flag("regex", self.regex)
+        self.flag("keep", self.keep)
+        if self.keep and self.column in self.into:
+            raise self.error(f"into: {self.column!r} is the source column; set keep = false to replace it")
+        if self.regex:
+            try:
+                pc.split_pattern_regex(pa.array(["a"]), self.separator)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                first = str(exc).strip().splitlines()[0]
+                raise self.error(f"separator: invalid regular expression {self.separator!r} ({first})") from None
+
+    def _check(self, schema: pa.Schema) -> None:
+        self.require(schema, [self.column], key="column")
+        t = schema.field(self.column).type
+        if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+            raise self.error(
+                f"column: split needs a text column, but {self.column!r} is {type_name(t)}", column=self.column
+            )
+        for n in self.into:
+            if n in schema.names and n != self.column:
+                raise self.error(f"into: column {n!r} already exists", column=n)
+
+    def __call__(self, chunk: Chunk) -> Chunk:
+        batch = chunk.batch
+        if self._changed(batch.schema):
+            self._check(batch.schema)
+        src = batch.column(self.column)
+        # Nulls become "" for the split (so every row has a list), and null again after.
+        filled = pc.fill_null(src, "") if src.null_count else src
+        n = len(self.into)
+        if self.regex:
+            parts = pc.split_pattern_regex(filled, self.separator, max_splits=n - 1)
+        else:
+            parts = pc.split_pattern(filled, self.separator, max_splits=n - 1)
+        null = pa.scalar(None, src.type)
+        new_arrays = []
+        for i in range(n):
+            part = pc.list_slice(parts, i, i + 1, return_fixed_size_list=True).flatten()
+            if src.null_count:
+                part = pc.if_else(pc.is_valid(src), part, null)
+            new_arrays.append(part)
+        fields, arrays = [], []
+        for f, arr in zip(batch.schema, batch.columns, strict=True):
+            if f.name != self.column:
+                fields.append(f)
+                arrays.append(arr)
+                continue
+            if self.keep:
+                fields.append(f)
+                arrays.append(arr)
+            for name, part in zip(self.into, new_arrays, strict=True):
+                fields.append(pa.field(name, part.type))
+                arrays.append(part)
+        out = pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields, metadata=batch.schema.metadata))
+        return chunk.with_batch(out)

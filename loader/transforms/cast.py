@@ -1,0 +1,210 @@
+"""The ``cast`` stage: convert columns to declared types, reporting values that do not fit.
+
+Plain conversions go through ``loader.convert.convert`` (the one conversion
+path of the project). Two additions live here: text parsed with a
+``strptime`` format, and wall-clock times read in a time zone.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..chunk import Chunk
+from ..convert import Converted, convert
+from ..errors import ConfigError
+from ..types import parse_type, type_name
+from ._base import ON_ERROR, StageBase, first_failure, reject_in_order, replace_columns, value_text
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def _check_zone(tz: str) -> None:
+    pc.assume_timezone(pa.array([0], pa.timestamp("s")), tz)  # ArrowInvalid if unknown
+
+
+def convert_with_format(arr: pa.Array, target: pa.DataType, fmt: str) -> Converted:
+    """Parse text with a ``strptime`` format into a date or timestamp column.
+
+    Arrow's ``strptime`` rolls impossible dates over (31/02 becomes 02/03), so
+    a parsed value that does not print back to the same text is re-checked
+    with Python's ``datetime.strptime``; only those values take the slow path.
+    """
+    if pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type):
+        pre = convert(arr, pa.string())
+        arr, bad, reasons = pre.array, pre.bad, pre.reasons
+    else:
+        bad, reasons = None, None
+    unit = target.unit if pa.types.is_timestamp(target) else "s"
+    parsed = pc.strptime(arr, format=fmt, unit=unit, error_is_null=True)
+    failed = pc.and_(pc.is_valid(arr), pc.is_null(parsed))
+    try:
+        printed = pc.strftime(parsed, format=fmt)
+        suspect = pc.fill_null(pc.not_equal(printed, arr), False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        suspect = None  # a format strftime cannot print (say %z): trust strptime
+    if suspect is not None and pc.any(suspect).as_py():
+        idx = pc.indices_nonzero(suspect)
+        wrong = []
+        for i, text in zip(idx.to_pylist(), arr.take(idx).to_pylist(), strict=True):
+            try:
+                _dt.datetime.strptime(text, fmt)
+            except ValueError:
+                wrong.append(i)
+        if wrong:
+            failed = pc.or_(failed, pc.is_in(pa.array(range(len(arr)), pa.int64()), pa.array(wrong, pa.int64())))
+    if pc.any(failed).as_py():
+        values = arr.filter(failed).to_pylist()
+        what = "date" if pa.types.is_date(target) else "time"
+        why = [f"{value_text(v)} is not a valid {what} for format {fmt!r}" for v in values]
+        if bad is None:
+            bad, reasons = failed, why
+        else:  # values bad in the UTF-8 check are null by now, so the masks do not overlap
+            union = pc.or_(bad, failed)
+            from_old = bad.filter(union).to_pylist()
+            it_old, it_new = iter(reasons or []), iter(why)
+            reasons = [next(it_old) if o else next(it_new) for o in from_old]
+            bad = union
+        parsed = pc.if_else(failed, pa.scalar(None, parsed.type), parsed)
+    # An offset parsed with %z gives a UTC instant; the cast keeps the instant.
+    out = pc.cast(parsed, target)
+    return Converted(out, bad, reasons)
+
+
+def _localize(arr: pa.Array, tz: str) -> tuple[pa.Array, pa.Array | None, list[str]]:
+    """Read naive timestamps as wall-clock times in ``tz``; DST gaps/overlaps are reported."""
+    try:
+        return pc.assume_timezone(arr, tz), None, []
+    except pa.ArrowInvalid:
+        pass
+    bad, why = [], []
+    for value in arr:  # slow path: only for a batch holding an impossible local time
+        ok = True
+        if value.is_valid:
+            try:
+                pc.assume_timezone(pa.array([value.as_py()], arr.type), tz)
+            except pa.ArrowInvalid as exc:
+                ok = False
+                what = "is ambiguous" if "ambiguous" in str(exc) else "does not exist"
+                why.append(f"{value_text(str(value.as_py()))} {what} in time zone {tz}")
+        bad.append(not ok)
+    mask = pa.array(bad, pa.bool_())
+    fixed = pc.if_else(mask, pa.scalar(None, arr.type), arr)
+    return pc.assume_timezone(fixed, tz), mask, why
+
+
+@dataclass(kw_only=True)
+class Cast(StageBase):
+    """Convert columns to types: ``columns = { age = "int64", day = "date" }``.
+
+    ``formats`` gives strptime formats for date/timestamp columns parsed from
+    text; ``timezone`` (one zone, or a table per column) says in which zone
+    naive wall-clock times are. ``on_error``: ``reject`` (default) moves a
+    row whose value does not fit to the rejects, ``null`` nulls the value,
+    ``fail`` stops the run.
+    """
+
+    kind: ClassVar[str] = "cast"
+    columns: dict[str, str]
+    formats: dict[str, str] = field(default_factory=dict)
+    timezone: str | dict[str, str] | None = None
+    on_error: str = "reject"
+    name: str = ""
+    _types: dict[str, pa.DataType] = field(default_factory=dict, init=False, repr=False)
+    _zones: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    _schema: pa.Schema | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._label()
+        self.columns = self.mapping("columns", self.columns)
+        self.on_error = self.choice("on_error", self.on_error, ON_ERROR)
+        for col, tname in self.columns.items():
+            try:
+                self._types[col] = parse_type(tname, where=f"columns.{col}")
+            except ConfigError as exc:
+                raise ConfigError(exc.message, stage=self.name, hint=exc.hint, column=col) from None
+        if self.formats:
+            self.formats = self.mapping("formats", self.formats)
+        for col in self.formats:
+            if col not in self.columns:
+                raise self.error(f"formats.{col}: {col!r} is not in columns", column=col)
+            if not (pa.types.is_date(self._types[col]) or pa.types.is_timestamp(self._types[col])):
+                raise self.error(f"formats.{col}: a format applies to date and timestamp columns only", column=col)
+        if isinstance(self.timezone, str):
+            zones = {c: self.timezone for c, t in self._types.items() if pa.types.is_timestamp(t)}
+            where = {c: "timezone" for c in zones}
+        elif isinstance(self.timezone, Mapping):
+            zones = self.mapping("timezone", self.timezone)
+            where = {c: f"timezone.{c}" for c in zones}
+            for col in zones:
+                if col not in self.columns or not pa.types.is_timestamp(self._types[col]):
+                    raise self.error(f"timezone.{col}: {col!r} is not a timestamp column in columns", column=col)
+        elif self.timezone is None:
+            zones, where = {}, {}
+        else:
+            raise self.error(f"timezone: expected a zone name like 'Europe/Oslo', got {self.timezone!r}")
+        for col, tz in zones.items():
+            try:
+                _check_zone(tz)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                raise self.error(f"{where[col]}: unknown time zone {tz!r}", column=col) from None
+        self._zones = zones
+
+    def _bind(self, schema: pa.Schema) -> None:
+        self.require(schema, self.columns)
+        for col in self.formats:
+            t = schema.field(col).type
+            if not (_is_text(t) or pa.types.is_binary(t)):
+                raise self.error(f"formats.{col}: the column is {type_name(t)}; a format parses text", column=col)
+
+    def _convert(self, col: str, arr: pa.Array) -> tuple[pa.Array, list[tuple[pa.Array, list[str]]]]:
+        """Convert one column: the new array, and (bad mask, reasons) per step that found bad values."""
+        target = self._types[col]
+        fmt = self.formats.get(col)
+        tz = self._zones.get(col)
+        if tz and ((pa.types.is_timestamp(arr.type) and arr.type.tz is not None) or (fmt and "%z" in fmt)):
+            tz = None  # already instants (an offset in the text or the type): nothing to localize
+        # With a zone, values are read as naive wall-clock times first.
+        step_target = pa.timestamp(target.unit) if tz else target
+        try:
+            conv = convert_with_format(arr, step_target, fmt) if fmt else convert(arr, step_target)
+        except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            raise self.error(
+                f"columns.{col}: cannot convert {type_name(arr.type)} to {type_name(target)}", column=col
+            ) from None
+        out = conv.array
+        steps: list[tuple[pa.Array, list[str]]] = []
+        if conv.bad is not None:
+            steps.append((conv.bad, conv.reasons or []))
+        if tz:
+            out, bad, why = _localize(out, tz)
+            if bad is not None:
+                steps.append((bad, why))
+            out = out.cast(target if target.tz else pa.timestamp(target.unit, tz))
+        return out, steps
+
+    def __call__(self, chunk: Chunk) -> Chunk:
+        batch = chunk.batch
+        if self._schema is None or not (self._schema is batch.schema or self._schema.equals(batch.schema)):
+            self._bind(batch.schema)
+            self._schema = batch.schema
+        converted: dict[str, pa.Array] = {}
+        failures: list[tuple[pa.Array, list[str], str | None]] = []
+        for col in self.columns:
+            converted[col], steps = self._convert(col, batch.column(col))
+            failures.extend((mask, why, col) for mask, why in steps)
+        if failures and self.on_error == "fail":
+            first_failure(chunk, failures, stage=self.name)
+        if failures and self.on_error == "reject":
+            # Rejects carry the original values, so reject before swapping columns in.
+            chunk, alive = reject_in_order(chunk, failures, stage=self.name)
+            if alive is not None:
+                converted = {c: a.filter(alive) for c, a in converted.items()}
+        return chunk.with_batch(replace_columns(chunk.batch, converted))

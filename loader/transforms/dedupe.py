@@ -1,0 +1,237 @@
+"""The ``dedupe`` stage, and the key store it shares with ``validate``'s ``unique`` rule.
+
+Keys seen during a run live in a SQLite side table, not in a Python set, so
+memory stays bounded however many distinct keys a run has: SQLite keeps a
+fixed page cache (16 MB here) and the rest on disk. Per batch:
+
+1. duplicates inside the batch are found column-wise with an Arrow
+   ``group_by`` (the first row of each key wins);
+2. the remaining keys go into a small temp table with one ``executemany``;
+3. one ``LEFT JOIN`` against the keyed table (``PRIMARY KEY`` on the key
+   columns) finds which are new; ``INSERT OR IGNORE`` then records them.
+
+Each key remembers the (file, row) that claimed it first. When a resumed run
+reads that same row again, it is recognised as the owner and kept, so keys
+recorded just before a crash do not turn their own rows into duplicates.
+Without ``state_path`` the table lives in a temporary directory removed by
+``close()``; with ``state_path`` it is kept, so a resumed run remembers keys.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..chunk import Chunk
+from ..errors import ConfigError, LoaderError
+from ..types import type_name
+from ._base import StageBase
+
+_CACHE_KIB = 16 * 1024
+
+
+def _cleanup(conn: sqlite3.Connection, tmpdir: str | None) -> None:
+    try:
+        conn.close()
+    finally:
+        if tmpdir:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _sqlite_column(arr: pa.Array, *, stage: str, column: str) -> pa.Array:
+    """A key column in a form sqlite3 can bind: int64, text or bytes."""
+    t = arr.type
+    if pa.types.is_dictionary(t):
+        arr, t = arr.cast(t.value_type), t.value_type
+    if pa.types.is_boolean(t) or (pa.types.is_integer(t) and not pa.types.is_uint64(t)):
+        return arr.cast(pa.int64())
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return arr
+    try:
+        # Floats, dates, timestamps, decimals, uint64: exact text, one form per value.
+        return pc.cast(arr, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise ConfigError(
+            f"columns: key column {column!r} is {type_name(t)}; keys must be plain values", stage=stage, column=column
+        ) from None
+
+
+def _filler(t: pa.DataType) -> pa.Scalar:
+    """The fixed stand-in stored for a null key part (the nulls bitmask tells them apart)."""
+    if pa.types.is_integer(t):
+        return pa.scalar(0, t)
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return pa.scalar(b"", t)
+    return pa.scalar("", t)
+
+
+class KeyStore:
+    """Keys seen so far in a run, in SQLite, one table per key spec."""
+
+    def __init__(self, state_path: str | None, *, stage: str) -> None:
+        self.stage = stage
+        self._tmpdir: str | None = None
+        if state_path:
+            path = state_path
+            parent = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(parent):
+                raise ConfigError(f"state_path: directory {parent} does not exist", stage=stage)
+        else:
+            self._tmpdir = tempfile.mkdtemp(prefix="loader-keys-")
+            path = os.path.join(self._tmpdir, "keys.sqlite")
+        try:
+            self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            if state_path:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                self.conn.execute("PRAGMA synchronous=NORMAL")
+            else:  # scratch data: durability buys nothing
+                self.conn.execute("PRAGMA journal_mode=OFF")
+                self.conn.execute("PRAGMA synchronous=OFF")
+            self.conn.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
+            self.conn.execute(
+                "CREATE TABLE IF NOT EXISTS key_tables (id INTEGER PRIMARY KEY, spec TEXT UNIQUE NOT NULL, width INTEGER)"
+            )
+            self.conn.execute("CREATE TABLE IF NOT EXISTS files (id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL)")
+        except sqlite3.Error as exc:
+            if self._tmpdir:
+                shutil.rmtree(self._tmpdir, ignore_errors=True)
+            raise LoaderError(f"state_path: cannot open key store {path}: {exc}", stage=stage) from None
+        self._finalizer = weakref.finalize(self, _cleanup, self.conn, self._tmpdir)
+        self._tables: dict[str, tuple[str, int]] = {}
+        self._files: dict[str, int] = {}
+
+    def _table(self, spec: str, width: int) -> str:
+        if spec in self._tables:
+            return self._tables[spec][0]
+        c = self.conn
+        row = c.execute("SELECT id, width FROM key_tables WHERE spec = ?", (spec,)).fetchone()
+        if row is None:
+            c.execute("INSERT INTO key_tables (spec, width) VALUES (?, ?)", (spec, width))
+            row = c.execute("SELECT id, width FROM key_tables WHERE spec = ?", (spec,)).fetchone()
+        name = f"keys_{row[0]}"
+        ks = ", ".join(f"k{i}" for i in range(width))
+        # Untyped key columns keep values as bound; "nulls" is a bitmask of null key parts
+        # (their k column holds a filler), so null is a key value like any other.
+        c.execute(
+            f"CREATE TABLE IF NOT EXISTS {name} ({ks}, nulls INTEGER NOT NULL, src INTEGER, row INTEGER, "
+            f"PRIMARY KEY ({ks}, nulls)) WITHOUT ROWID"
+        )
+        c.execute(f"CREATE TEMP TABLE IF NOT EXISTS new_{name} (row INTEGER PRIMARY KEY, {ks}, nulls INTEGER)")
+        self._tables[spec] = (name, width)
+        return name
+
+    def _file_id(self, path: str) -> int:
+        if path not in self._files:
+            self.conn.execute("INSERT OR IGNORE INTO files (path) VALUES (?)", (path,))
+            self._files[path] = self.conn.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()[0]
+        return self._files[path]
+
+    def first_seen(
+        self, spec: str, keys: Sequence[pa.Array], rows: pa.Array, file: str, names: Sequence[str]
+    ) -> pa.Array:
+        """True for each row whose key is new to the run (or was claimed by this very row).
+
+        ``rows`` are the source row numbers (unique within a chunk); they order
+        the rows, so the first of equal keys in a batch wins.
+        """
+        n = len(rows)
+        if n == 0:
+            return pa.array([], pa.bool_())
+        # 1. Within the batch, column-wise: the first row of each distinct key.
+        cols = {f"k{i}": k for i, k in enumerate(keys)}
+        grouped = (
+            pa.table({**cols, "__row": rows}).group_by(list(cols), use_threads=False).aggregate([("__row", "min")])
+        )
+        firsts = grouped.column("__row_min").combine_chunks()
+        first_mask = pc.is_in(rows, value_set=firsts)
+        cand = first_mask if len(firsts) < n else None
+        cand_rows = rows.filter(cand) if cand is not None else rows
+        # 2. The candidates' keys, bindable, with nulls folded into a bitmask.
+        bound, nulls = [], None
+        for i, (k, name) in enumerate(zip(keys, names, strict=True)):
+            col = _sqlite_column(k.filter(cand) if cand is not None else k, stage=self.stage, column=name)
+            if col.null_count:
+                bit = pc.multiply(pc.cast(pc.is_null(col), pa.int64()), 1 << i)
+                nulls = bit if nulls is None else pc.add(nulls, bit)
+                col = pc.fill_null(col, _filler(col.type))
+            bound.append(col.to_pylist())
+        null_list = nulls.to_pylist() if nulls is not None else [0] * len(cand_rows)
+        table = self._table(spec, len(keys))
+        ks = ", ".join(f"k{i}" for i in range(len(keys)))
+        marks = ", ".join("?" for _ in range(len(keys) + 2))
+        on = " AND ".join(f"s.k{i} = b.k{i}" for i in range(len(keys)))
+        src = self._file_id(file)
+        c = self.conn
+        c.execute("BEGIN")
+        try:
+            c.executemany(
+                f"INSERT INTO new_{table} (row, {ks}, nulls) VALUES ({marks})",
+                zip(cand_rows.to_pylist(), *bound, null_list, strict=True),
+            )
+            # 3. New keys, or keys this same source row claimed before (a resumed run).
+            ok = [
+                r
+                for (r,) in c.execute(
+                    f"SELECT b.row FROM new_{table} b LEFT JOIN {table} s ON {on} AND s.nulls = b.nulls "
+                    f"WHERE s.nulls IS NULL OR (s.src = ? AND s.row = b.row)",
+                    (src,),
+                )
+            ]
+            c.execute(f"INSERT OR IGNORE INTO {table} SELECT {ks}, nulls, ?, row FROM new_{table}", (src,))
+            c.execute(f"DELETE FROM new_{table}")
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        if len(ok) == len(cand_rows):
+            return first_mask
+        return pc.and_(first_mask, pc.is_in(rows, value_set=pa.array(ok, pa.int64())))
+
+    def close(self) -> None:
+        self._finalizer()
+
+
+@dataclass(kw_only=True)
+class Dedupe(StageBase):
+    """Drop rows whose key (``columns``) was seen before in the run; they count as filtered.
+
+    Nulls in key columns compare equal (as in SQL ``DISTINCT``).
+    """
+
+    kind: ClassVar[str] = "dedupe"
+    columns: list[str]
+    state_path: str | None = None
+    name: str = ""
+    _store: KeyStore | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._label()
+        self.columns = self.names("columns", self.columns)
+        if self.state_path is not None:
+            self.text("state_path", self.state_path)
+
+    def __call__(self, chunk: Chunk) -> Chunk:
+        batch = chunk.batch
+        self.require(batch.schema, self.columns)
+        if batch.num_rows == 0:
+            return chunk
+        if self._store is None:  # opened lazily: building a plan must not create files
+            self._store = KeyStore(self.state_path, stage=self.name)
+        keys = [batch.column(c) for c in self.columns]
+        mask = self._store.first_seen("dedupe:" + json.dumps(self.columns), keys, chunk.rows, chunk.file, self.columns)
+        return chunk.keep(mask)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None

@@ -1,0 +1,76 @@
+"""Stages driven by expressions: ``filter`` and ``derive`` (see ``loader.expr``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import pyarrow as pa
+
+from ..chunk import Chunk
+from ..errors import LoaderError
+from ..expr import Expression
+from ..types import type_name
+from ._base import StageBase, replace_columns
+
+
+@dataclass(kw_only=True)
+class Filter(StageBase):
+    """Keep the rows where ``where`` is true; false or null rows count as filtered."""
+
+    kind: ClassVar[str] = "filter"
+    where: str
+    name: str = ""
+    _expr: Expression = field(init=False, repr=False)
+    _checked: object = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._label()
+        self.text("where", self.where)
+        self._expr = Expression(self.where, key="where", stage=self.name)
+
+    def __call__(self, chunk: Chunk) -> Chunk:
+        batch = chunk.batch
+        bound = self._expr.bound(batch.schema)
+        if bound is not self._checked:
+            if not (pa.types.is_boolean(bound.type) or pa.types.is_null(bound.type)):
+                raise self.error(
+                    f'where: the condition gives {type_name(bound.type)}, not true/false, in "{self.where}"'
+                )
+            self._checked = bound
+        try:
+            mask = bound.array(batch)
+        except LoaderError as exc:
+            exc.file = exc.file or chunk.file
+            raise
+        if pa.types.is_null(mask.type):
+            mask = mask.cast(pa.bool_())
+        return chunk.keep(mask)
+
+
+@dataclass(kw_only=True)
+class Derive(StageBase):
+    """Add or replace columns from expressions, in order (later ones see earlier ones)."""
+
+    kind: ClassVar[str] = "derive"
+    columns: dict[str, str]
+    name: str = ""
+    _exprs: dict[str, Expression] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._label()
+        self.columns = self.mapping("columns", self.columns)
+        self._exprs = {
+            col: Expression(text, key=f"columns.{col}", stage=self.name) for col, text in self.columns.items()
+        }
+
+    def __call__(self, chunk: Chunk) -> Chunk:
+        batch = chunk.batch
+        try:
+            for col, expr in self._exprs.items():
+                value = expr.evaluate(batch)
+                batch = replace_columns(batch, {col: value})
+        except LoaderError as exc:
+            exc.file = exc.file or chunk.file
+            raise
+        return chunk.with_batch(batch)

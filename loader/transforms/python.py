@@ -1,0 +1,165 @@
+"""The ``python`` stage: a user function, by import path or as a callable.
+
+``mode = "batch"`` (default, the fast path): ``fn(pyarrow.RecordBatch) ->
+RecordBatch`` with the same number of rows. ``mode = "row"`` (the slow path,
+one Python call per row): ``fn(dict) -> dict``, or ``None`` to drop the row;
+a row whose call raises goes to the rejects with the exception as reason.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from ..chunk import Chunk
+from ..errors import ConfigError, LoaderError
+from ._base import StageBase
+
+
+def import_function(path: str, *, stage: str, key: str = "function") -> Callable[..., Any]:
+    """Resolve ``"package.module:function"`` (or ``"package.module.function"``)."""
+    module_name, sep, attr = path.partition(":")
+    if not sep:
+        module_name, _, attr = path.rpartition(".")
+    if not module_name or not attr:
+        raise ConfigError(f'{key}: expected "package.module:function", got {path!r}', stage=stage)
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"{key}: cannot import {module_name!r} for {path!r}: {exc}", stage=stage) from None
+    except Exception as exc:  # the module itself failed while importing
+        raise ConfigError(
+            f"{key}: importing {module_name!r} for {path!r} failed: {type(exc).__name__}: {exc}", stage=stage
+        ) from None
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ConfigError(f"{key}: {module_name!r} has no {attr!r} (from {path!r})", stage=stage) from None
+    if not callable(obj):
+        raise ConfigError(f"{key}: {path!r} is not a function", stage=stage)
+    return obj  # type: ignore[no-any-return]
+
+
+def _exc_text(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@dataclass(kw_only=True)
+class Python(StageBase):
+    """Run a user function on each batch (``mode = "batch"``) or row (``mode = "row"``)."""
+
+    kind: ClassVar[str] = "python"
+    function: str | Callable[..., Any]
+    mode: str = "batch"
+    name: str = ""
+    _fn: Callable[..., Any] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._label()
+        self.mode = self.choice("mode", self.mode, ("batch", "row"))
+        if isinstance(self.function, str):
+            self._fn = import_function(self.function, stage=self.name)
+        elif callable(self.function):
+            self._fn = self.function
+        else:
+            raise self.error(f'function: expected "package.module:function" or a callable, got {self.function!r}')
+
+    def __call__(self, chunk: Chunk) -> Chunk:
+        return self._rows(chunk) if self.mode == "row" else self._batch(chunk)
+
+    def _batch(self, chunk: Chunk) -> Chunk:
+        try:
+            out = self._fn(chunk.batch)
+        except LoaderError:
+            raise
+        except Exception as exc:
+            raise LoaderError(f"the function raised {_exc_text(exc)}", stage=self.name, file=chunk.file) from exc
+        if isinstance(out, pa.Table):
+            parts = out.combine_chunks().to_batches()
+            out = parts[0] if parts else pa.RecordBatch.from_pylist([], schema=out.schema)
+        if not isinstance(out, pa.RecordBatch):
+            raise LoaderError(
+                f"the function returned {type(out).__name__}, expected a pyarrow.RecordBatch",
+                stage=self.name,
+                file=chunk.file,
+            )
+        if out.num_rows != chunk.num_rows:
+            raise LoaderError(
+                f"the function returned {out.num_rows} rows for {chunk.num_rows}; a batch function must keep "
+                'the row count (drop rows with a filter stage, or use mode = "row" and return None)',
+                stage=self.name,
+                file=chunk.file,
+            )
+        return chunk.with_batch(out)
+
+    def _rows(self, chunk: Chunk) -> Chunk:
+        batch = chunk.batch
+        if batch.num_rows == 0:
+            return chunk
+        out: list[dict[str, Any]] = []
+        failed: list[bool] = []
+        dropped: list[bool] = []
+        reasons: list[str] = []
+        for row in batch.to_pylist():
+            try:
+                result = self._fn(row)
+            except Exception as exc:
+                failed.append(True)
+                dropped.append(False)
+                reasons.append(_exc_text(exc))
+                continue
+            failed.append(False)
+            if result is None:
+                dropped.append(True)
+                continue
+            if not isinstance(result, dict):
+                raise LoaderError(
+                    f"the function returned {type(result).__name__} for a row; expected a dict or None",
+                    stage=self.name,
+                    file=chunk.file,
+                )
+            dropped.append(False)
+            out.append(result)
+        if any(failed):
+            chunk = chunk.reject(pa.array(failed, pa.bool_()), reasons, stage=self.name)
+        if any(dropped):
+            keep = pa.array([not d for d, f in zip(dropped, failed, strict=True) if not f], pa.bool_())
+            chunk = chunk.keep(keep)
+        return chunk.with_batch(self._to_batch(out, batch.schema, chunk))
+
+    def _to_batch(self, rows: list[dict[str, Any]], schema: pa.Schema, chunk: Chunk) -> pa.RecordBatch:
+        """Rows back to a batch: a column keeps its input type where the values allow."""
+        if not rows:
+            return pa.RecordBatch.from_pylist([], schema=schema)
+        names: dict[str, None] = {}
+        for r in rows:
+            for k in r:
+                names.setdefault(k, None)
+        arrays, fields = [], []
+        for n in names:
+            values = [r.get(n) for r in rows]
+            arr = None
+            if n in schema.names:
+                try:
+                    arr = pa.array(values, schema.field(n).type)
+                except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+                    arr = None
+            if arr is None:
+                try:
+                    arr = pa.array(values)
+                except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
+                    raise LoaderError(
+                        f"column {n!r} returned by the function has values of mixed types: {exc}",
+                        stage=self.name,
+                        file=chunk.file,
+                        column=n,
+                    ) from None
+            arrays.append(arr)
+            fields.append(pa.field(n, arr.type))
+        return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))

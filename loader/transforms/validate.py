@@ -1,0 +1,220 @@
+"""The ``validate`` stage: per-column rules; a failing row is rejected with the rule it broke."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..chunk import Chunk
+from ..types import type_name
+from ._base import StageBase, did_you_mean, first_failure, reject_in_order, value_text
+from .dedupe import KeyStore
+
+RULES = ("not_null", "regex", "min", "max", "allowed", "length", "unique")
+
+# (mask of failing rows) from a column; built once per input schema.
+Check = Callable[[pa.Array], pa.Array]
+
+
+def _rule_text(rule: str, spec: Any) -> str:
+    if isinstance(spec, bool):
+        spec = "true" if spec else "false"
+    elif isinstance(spec, str):
+        spec = repr(spec)
+    elif isinstance(spec, list):
+        spec = "[" + ", ".join(value_text(v) for v in spec) + "]"
+    return f"rule {rule}={spec}"
+
+
+def _as_text(arr: pa.Array) -> pa.Array:
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        return arr
+    return pc.cast(arr, pa.string())
+
+
+def _length_check(lo: int, hi: int) -> Check:
+    def check(a: pa.Array) -> pa.Array:
+        n = pc.utf8_length(_as_text(a))
+        return pc.or_(pc.less(n, lo), pc.greater(n, hi))
+
+    return check
+
+
+@dataclass(kw_only=True)
+class Validate(StageBase):
+    """Check rules per column: ``rules = { age = { min = 0, max = 150 } }``.
+
+    Rules: ``not_null``, ``regex`` (RE2, searched: anchor with ^ and $),
+    ``min``, ``max``, ``allowed`` (a list), ``length`` (n or [lo, hi]
+    characters) and ``unique`` (within the run, kept in a SQLite side table
+    like ``dedupe``; ``state_path`` keeps it for a resumed run). Rules other
+    than ``not_null`` pass null values. ``on_error``: ``reject`` or ``fail``.
+    """
+
+    kind: ClassVar[str] = "validate"
+    rules: dict[str, dict[str, Any]]
+    on_error: str = "reject"
+    state_path: str | None = None
+    name: str = ""
+    _schema: pa.Schema | None = field(default=None, init=False, repr=False)
+    _checks: list[tuple[str, str, Check]] = field(default_factory=list, init=False, repr=False)
+    _store: KeyStore | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._label()
+        self.on_error = self.choice("on_error", self.on_error, ("reject", "fail"))
+        if not isinstance(self.rules, Mapping) or not self.rules:
+            raise self.error(f"rules: expected a table like {{ age = {{ min = 0 }} }}, got {self.rules!r}")
+        if self.state_path is not None:
+            self.text("state_path", self.state_path)
+        for col, rules in self.rules.items():
+            where = f"rules.{col}"
+            if not isinstance(rules, Mapping) or not rules:
+                raise self.error(f"{where}: expected a table of rules like {{ not_null = true }}, got {rules!r}")
+            for rule, spec in rules.items():
+                if rule not in RULES:
+                    raise self.error(
+                        f"{where}: unknown rule {rule!r}{did_you_mean(rule, RULES)}; rules: {', '.join(RULES)}",
+                        column=col,
+                    )
+                self._check_spec(f"{where}.{rule}", rule, spec, col)
+
+    def _check_spec(self, where: str, rule: str, spec: Any, col: str) -> None:
+        ok = True
+        if rule in ("not_null", "unique"):
+            ok = isinstance(spec, bool)
+        elif rule == "regex":
+            ok = isinstance(spec, str)
+            if ok:
+                try:
+                    pc.match_substring_regex(pa.array([""]), spec)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                    first = str(exc).strip().splitlines()[0]
+                    raise self.error(f"{where}: invalid regular expression {spec!r} ({first})", column=col) from None
+        elif rule in ("min", "max"):
+            ok = spec is not None and not isinstance(spec, (bool, list, dict))
+        elif rule == "allowed":
+            ok = isinstance(spec, list) and len(spec) > 0
+        elif rule == "length":
+            ints = lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0  # noqa: E731
+            ok = ints(spec) or (
+                isinstance(spec, list) and len(spec) == 2 and all(map(ints, spec)) and spec[0] <= spec[1]
+            )
+        if not ok:
+            want = {
+                "not_null": "true or false",
+                "unique": "true or false",
+                "regex": "a regular expression",
+                "min": "a value",
+                "max": "a value",
+                "allowed": "a non-empty list of values",
+                "length": "a length n or [min, max]",
+            }[rule]
+            raise self.error(f"{where}: expected {want}, got {spec!r}", column=col)
+
+    # ---- binding: turn the rules into column checks for one schema
+
+    def _scalar(self, where: str, value: Any, t: pa.DataType, col: str) -> pa.Scalar:
+        text_col = pa.types.is_string(t) or pa.types.is_large_string(t)
+        numeric_col = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+        if (text_col and not isinstance(value, str)) or (numeric_col and isinstance(value, str)):
+            raise self.error(f"{where}: {value!r} cannot be compared with {type_name(t)} values", column=col)
+        try:
+            return pa.scalar(value).cast(t)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError):
+            raise self.error(f"{where}: {value!r} cannot be compared with {type_name(t)} values", column=col) from None
+
+    def _bind(self, schema: pa.Schema) -> None:
+        self.require(schema, self.rules, key="rules")
+        checks: list[tuple[str, str, Check]] = []
+        for col, rules in self.rules.items():
+            t = schema.field(col).type
+            for rule, spec in rules.items():
+                where = f"rules.{col}.{rule}"
+                check: Check | None = None
+                if rule == "not_null" and spec:
+                    check = pc.is_null
+                elif rule == "regex":
+                    check = lambda a, p=spec: pc.invert(pc.match_substring_regex(_as_text(a), p))  # noqa: E731
+                elif rule == "min":
+                    lo = self._scalar(where, spec, t, col)
+                    check = lambda a, lo=lo: pc.less(a, lo)  # noqa: E731
+                elif rule == "max":
+                    hi = self._scalar(where, spec, t, col)
+                    check = lambda a, hi=hi: pc.greater(a, hi)  # noqa: E731
+                elif rule == "allowed":
+                    try:
+                        values = pa.array(spec).cast(t)
+                    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError):
+                        raise self.error(f"{where}: {spec!r} are not all {type_name(t)} values", column=col) from None
+                    check = lambda a, v=values: pc.and_(pc.invert(pc.is_in(a, value_set=v)), pc.is_valid(a))  # noqa: E731
+                elif rule == "length":
+                    check = _length_check(*((spec, spec) if isinstance(spec, int) else spec))
+                if check is not None:
+                    try:  # a type mismatch (min on text, say) shows now, not at row 1
+                        check(pa.array([], t))
+                    except (pa.ArrowNotImplementedError, pa.ArrowTypeError, pa.ArrowInvalid) as exc:
+                        first = str(exc).strip().splitlines()[0]
+                        raise self.error(
+                            f"{where}: cannot apply to a {type_name(t)} column ({first})", column=col
+                        ) from None
+                    checks.append((col, rule, check))
+        self._checks = checks
+
+    def _reasons(self, batch: pa.RecordBatch, col: str, rule: str) -> Callable[[pa.Array], list[str]]:
+        head = _rule_text(rule, self.rules[col][rule])
+
+        def build(idx: pa.Array) -> list[str]:
+            return [f"{head} failed for {col}: {value_text(v)}" for v in batch.column(col).take(idx).to_pylist()]
+
+        return build
+
+    def __call__(self, chunk: Chunk) -> Chunk:
+        batch = chunk.batch
+        if self._schema is None or not (self._schema is batch.schema or self._schema.equals(batch.schema)):
+            self._bind(batch.schema)
+            self._schema = batch.schema
+        failures = []
+        for col, rule, check in self._checks:
+            failures.append((check(batch.column(col)), self._reasons(batch, col, rule), col))
+        if self.on_error == "fail":
+            first_failure(chunk, failures, stage=self.name)
+        elif failures:
+            chunk, _ = reject_in_order(chunk, failures, stage=self.name)
+        # unique last: a row rejected by another rule must not claim its key.
+        unique = [c for c, rules in self.rules.items() if rules.get("unique")]
+        if unique and chunk.num_rows:
+            if self._store is None:
+                self._store = KeyStore(self.state_path, stage=self.name)
+            batch = chunk.batch
+            for col in unique:
+                arr = batch.column(col)
+                present = pc.is_valid(arr)
+                some = arr.null_count > 0
+                seen = self._store.first_seen(
+                    "unique:" + json.dumps(col),
+                    [arr.filter(present) if some else arr],
+                    chunk.rows.filter(present) if some else chunk.rows,
+                    chunk.file,
+                    [col],
+                )
+                dup = pc.invert(seen)
+                if some:  # back to one flag per batch row; null keys are never duplicates
+                    dup = pc.replace_with_mask(pa.repeat(pa.scalar(False), len(arr)), present, dup)
+                failure = [(dup, self._reasons(batch, col, "unique"), col)]
+                if self.on_error == "fail":
+                    first_failure(chunk, failure, stage=self.name)
+                else:
+                    chunk, _ = reject_in_order(chunk, failure, stage=self.name)
+                batch = chunk.batch
+        return chunk
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None

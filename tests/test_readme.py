@@ -1,0 +1,45 @@
+"""The README is the front door: its commands and its Python example must work."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def block_after(marker: str) -> str:
+    m = re.search(re.escape(marker) + r"\s*```\w*\n(.*?)```", README, re.S)
+    assert m, f"no code block after {marker}"
+    return m.group(1)
+
+
+def test_python_example_runs(tmp_path: Path) -> None:
+    code = block_after("<!-- python-example -->")
+    # run from a copy of the sample configs so outputs land in tmp_path
+    (tmp_path / "configs").symlink_to(ROOT / "configs")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOADER_")}
+    env["PYTHONPATH"] = str(ROOT)
+    p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0].startswith("ok 1000 0 ")
+    assert (tmp_path / "out" / "example.db").exists() and (tmp_path / "out" / "example.ldb").is_dir()
+    assert lines[-1].startswith("ok: 1,000 rows written to out/example-quickstart.db (table events)")
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    command = block_after("<!-- test-command -->").strip()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "<!-- test-command -->" in ci  # .ci/run extracts and runs exactly that line
+    assert command.startswith("python3 -m venv .venv") and "pytest" in command
+
+
+def test_quickstart_command_names_the_bundled_job() -> None:
+    command = block_after("<!-- quickstart-command -->").strip()
+    assert command.endswith("loader run configs/quickstart.toml")
+    assert (ROOT / "configs" / "quickstart.toml").exists()

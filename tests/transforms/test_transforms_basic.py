@@ -1,0 +1,178 @@
+"""select, drop, rename, reorder, fill_null, trim/lower/upper, replace, split."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow as pa
+import pytest
+from transforms_testutil import chunk_of, col
+
+from loader.errors import ConfigError
+from loader.transforms import (
+    Default,
+    Drop,
+    FillNull,
+    Lower,
+    Rename,
+    Reorder,
+    Replace,
+    Select,
+    Split,
+    Trim,
+    Upper,
+)
+
+DATA = {"id": [1, 2, 3], "name": ["Åse", None, "bob"], "age": [30, None, 7]}
+
+
+def test_select_keeps_order_and_bookkeeping() -> None:
+    c = chunk_of(DATA)
+    out = Select(columns=["age", "id"])(c)
+    assert out.batch.schema.names == ["age", "id"]
+    assert col(out, "age") == [30, None, 7]
+    assert out.rows.to_pylist() == [1, 2, 3] and out.rows_filtered == 0
+
+
+def test_select_missing_column_names_it_and_the_available() -> None:
+    with pytest.raises(ConfigError) as info:
+        Select(columns=["id", "agee"], name="transform[1] (select)")(chunk_of(DATA))
+    assert str(info.value) == (
+        "transform[1] (select): column 'agee': columns: column 'agee' not found (did you mean 'age'?); "
+        "available: id, name, age"
+    )
+    assert info.value.stage == "transform[1] (select)" and info.value.column == "agee"
+
+
+def test_drop_and_empty_batch() -> None:
+    c = chunk_of(pa.record_batch(DATA).slice(0, 0))
+    out = Drop(columns=["name"])(c)
+    assert out.batch.schema.names == ["id", "age"] and out.num_rows == 0
+    with pytest.raises(ConfigError, match=r"column 'nope' not found"):
+        Drop(columns=["nope"])(c)
+
+
+def test_rename_and_swap() -> None:
+    out = Rename(columns={"name": "navn", "age": "alder"})(chunk_of(DATA))
+    assert out.batch.schema.names == ["id", "navn", "alder"]
+    assert col(out, "navn") == ["Åse", None, "bob"]
+    swapped = Rename(columns={"id": "age", "age": "id"})(chunk_of(DATA))
+    assert swapped.batch.schema.names == ["age", "name", "id"]
+    assert col(swapped, "age") == [1, 2, 3]
+
+
+def test_rename_collision_and_missing() -> None:
+    with pytest.raises(ConfigError, match=r"renaming gives two columns named 'id'"):
+        Rename(columns={"name": "id"})(chunk_of(DATA))
+    with pytest.raises(ConfigError, match=r"columns: two columns would be named 'x'"):
+        Rename(columns={"name": "x", "age": "x"})
+    with pytest.raises(ConfigError, match=r"column 'nam' not found \(did you mean 'name'\?\)"):
+        Rename(columns={"nam": "x"})(chunk_of(DATA))
+
+
+def test_reorder_puts_listed_first() -> None:
+    out = Reorder(columns=["age"])(chunk_of(DATA))
+    assert out.batch.schema.names == ["age", "id", "name"]
+    assert col(out, "age") == [30, None, 7]
+
+
+def test_fill_null_casts_value_to_column_type() -> None:
+    data = {
+        "country": ["SE", None],
+        "age": pa.array([None, 5], pa.int32()),
+        "price": [None, 1.5],
+        "day": pa.array([None, dt.date(2024, 1, 2)], pa.date32()),
+        "empty": pa.nulls(2),
+    }
+    stage = FillNull(columns={"country": "NO", "age": 0, "price": 0, "day": "2024-01-01", "empty": "x"})
+    out = stage(chunk_of(data))
+    assert col(out, "country") == ["SE", "NO"]
+    assert col(out, "age") == [0, 5] and out.batch.schema.field("age").type == pa.int32()
+    assert col(out, "price") == [0.0, 1.5] and out.batch.schema.field("price").type == pa.float64()
+    assert col(out, "day") == [dt.date(2024, 1, 1), dt.date(2024, 1, 2)]
+    assert col(out, "empty") == ["x", "x"]
+    assert Default is FillNull
+
+
+def test_fill_null_bad_value_for_type() -> None:
+    with pytest.raises(ConfigError) as info:
+        FillNull(columns={"age": "old"}, name="transform[3] (default)")(chunk_of(DATA))
+    assert "columns.age: cannot use 'old' as a int64 value" in str(info.value)
+    with pytest.raises(ConfigError, match=r"columns.age: expected a single value"):
+        FillNull(columns={"age": [1]})
+
+
+def test_trim_lower_upper_unicode_and_nulls() -> None:
+    c = chunk_of({"s": ["  Ærø  ", None, "\tÖlü\n", ""], "n": [1, 2, 3, 4]})
+    assert col(Trim(columns=["s"])(c), "s") == ["Ærø", None, "Ölü", ""]
+    assert col(Trim(columns=["s"], characters=" Æ")(c), "s") == ["rø", None, "\tÖlü\n", ""]
+    assert col(Lower(columns=["s"])(c), "s") == ["  ærø  ", None, "\tölü\n", ""]
+    assert col(Upper(columns=["s"])(c), "s") == ["  ÆRØ  ", None, "\tÖLÜ\n", ""]
+    with pytest.raises(ConfigError, match=r"lower needs a text column, but 'n' is int64"):
+        Lower(columns=["n"])(c)
+
+
+def test_replace_literal_and_regex() -> None:
+    c = chunk_of({"p": ["+47 123 45", None, "a.b.c"]})
+    assert col(Replace(column="p", pattern=" ", replacement="")(c), "p") == ["+4712345", None, "a.b.c"]
+    # Literal mode: "." is a dot, not "any character".
+    assert col(Replace(column="p", pattern=".", replacement="-")(c), "p") == ["+47 123 45", None, "a-b-c"]
+    assert col(Replace(column="p", pattern=r"[^0-9]", replacement="", regex=True)(c), "p") == ["4712345", None, ""]
+    assert col(Replace(column="p", pattern=r"(\w)\.", replacement=r"\1!", regex=True)(c), "p") == [
+        "+47 123 45",
+        None,
+        "a!b!c",
+    ]
+    with pytest.raises(ConfigError, match=r"pattern: invalid regular expression '\('"):
+        Replace(column="p", pattern="(", replacement="", regex=True)
+    with pytest.raises(ConfigError, match=r"column: column 'q' not found"):
+        Replace(column="q", pattern="a", replacement="b")(c)
+
+
+def test_split_into_columns() -> None:
+    c = chunk_of({"id": [1, 2, 3, 4, 5], "name": ["Ada Lovelace", "Plato", None, "Jean Paul Sartre", ""]})
+    out = Split(column="name", into=["first", "last"], separator=" ")(c)
+    assert out.batch.schema.names == ["id", "name", "first", "last"]
+    assert col(out, "first") == ["Ada", "Plato", None, "Jean", ""]
+    assert col(out, "last") == ["Lovelace", None, None, "Paul Sartre", None]  # the last part keeps the rest
+    dropped = Split(column="name", into=["first", "last"], separator=" ", keep=False)(c)
+    assert dropped.batch.schema.names == ["id", "first", "last"]
+    regex = Split(column="name", into=["a", "b", "c"], separator=r"\s+", regex=True)(
+        chunk_of({"name": ["x  y\tz", "ø"]})
+    )
+    assert col(regex, "a") == ["x", "ø"] and col(regex, "b") == ["y", None] and col(regex, "c") == ["z", None]
+
+
+def test_split_errors() -> None:
+    with pytest.raises(ConfigError, match=r"into: column 'id' already exists"):
+        Split(column="name", into=["id", "x"])(chunk_of(DATA))
+    with pytest.raises(ConfigError, match=r"split needs a text column, but 'age' is int64"):
+        Split(column="age", into=["a", "b"])(chunk_of(DATA))
+    with pytest.raises(ConfigError, match=r"set keep = false to replace it"):
+        Split(column="name", into=["name", "x"])
+    out = Split(column="name", into=["name", "rest"], separator="s", keep=False)(chunk_of(DATA))
+    assert out.batch.schema.names == ["id", "name", "rest", "age"]
+
+
+def test_split_empty_batch() -> None:
+    c = chunk_of(pa.record_batch({"s": pa.array([], pa.string())}))
+    out = Split(column="s", into=["a", "b"])(c)
+    assert out.batch.schema.names == ["s", "a", "b"] and out.num_rows == 0
+
+
+@pytest.mark.parametrize(
+    "make, fragment",
+    [
+        (lambda: Select(columns="id"), "columns: expected a list of column names, got 'id'"),
+        (lambda: Select(columns=[]), "columns: the list is empty"),
+        (lambda: Drop(columns=["a", "a"]), "columns: column 'a' is listed twice"),
+        (lambda: Rename(columns=["a"]), "columns: expected a table like { column = value }"),
+        (lambda: Rename(columns={"a": 1}), "columns.a: expected text, got 1"),
+        (lambda: Replace(column="a", pattern="x", replacement="y", regex="yes"), "regex: expected true or false"),
+        (lambda: Split(column="a", into=["b"], separator=""), "separator: expected non-empty text"),
+    ],
+)
+def test_option_checks(make, fragment: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError) as info:
+        make()
+    assert fragment in str(info.value)

@@ -1,0 +1,241 @@
+"""build_stages (job-file tables), as_stage, apply, close_stages."""
+
+from __future__ import annotations
+
+import tomllib
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from transforms_testutil import chunk_of, col
+
+from loader.chunk import Chunk
+from loader.errors import ConfigError, LoaderError
+from loader.transforms import (
+    STAGE_TYPES,
+    Cast,
+    Dedupe,
+    Derive,
+    FillNull,
+    Filter,
+    Rename,
+    Stage,
+    apply,
+    as_stage,
+    build_stages,
+    close_stages,
+)
+
+JOB = """
+[[transform]]
+type = "cast"
+columns = { age = "int64", price = "float64" }
+
+[[transform]]
+type = "filter"
+where = "age >= 18 and country in ('NO', 'SE')"
+
+[[transform]]
+type = "derive"
+columns = { total = "price * 2", label = "concat(name, ' (', country, ')')" }
+
+[[transform]]
+type = "rename"
+columns = { name = "navn" }
+
+[[transform]]
+type = "default"
+columns = { price = 0 }
+
+[[transform]]
+type = "dedupe"
+columns = ["navn"]
+"""
+
+
+def specs(text: str = JOB) -> list[dict[str, Any]]:
+    return tomllib.loads(text)["transform"]
+
+
+def test_job_file_chain() -> None:
+    stages = build_stages(specs())
+    assert [s.name for s in stages] == [
+        "transform[1] (cast)",
+        "transform[2] (filter)",
+        "transform[3] (derive)",
+        "transform[4] (rename)",
+        "transform[5] (default)",
+        "transform[6] (dedupe)",
+    ]
+    assert isinstance(stages[0], Cast) and isinstance(stages[4], FillNull)
+    assert all(isinstance(s, Stage) for s in stages)
+    c = chunk_of(
+        {
+            "name": ["Åse", "Bo", "Cy", "Åse", "Di"],
+            "age": ["34", "x", "17", "40", "20"],
+            "price": ["1.5", "2", "3", None, "4"],
+            "country": ["NO", "SE", "NO", "NO", "DK"],
+        }
+    )
+    [out] = list(apply(stages, [c]))
+    close_stages(stages)
+    assert out.batch.schema.names == ["navn", "age", "price", "country", "total", "label"]
+    assert col(out, "navn") == ["Åse"]
+    assert col(out, "label") == ["Åse (NO)"]
+    assert col(out, "total") == [3.0]
+    # 5 read = 1 written + 1 rejected (age 'x') + 3 filtered (age 17, DK, duplicate Åse)
+    assert len(out.rejects) == 1 and out.rejects[0].stage == "transform[1] (cast)"
+    assert out.rows_filtered == 3
+    assert out.rows_read == out.num_rows + len(out.rejects) + out.rows_filtered
+
+
+def test_python_equivalents_match_the_job_keys() -> None:
+    stages = [
+        Cast(columns={"age": "int64"}),
+        Filter(where="age >= 18"),
+        Derive(columns={"x": "age * 2"}),
+        Rename(columns={"x": "y"}),
+    ]
+    out = next(apply(stages, [chunk_of({"age": ["10", "20"]})]))
+    assert col(out, "y") == [40]
+    assert [s.name for s in stages] == ["cast", "filter", "derive", "rename"]
+
+
+def test_every_type_is_buildable_from_a_table() -> None:
+    minimal: dict[str, dict[str, Any]] = {
+        "select": {"columns": ["a"]},
+        "drop": {"columns": ["a"]},
+        "rename": {"columns": {"a": "b"}},
+        "reorder": {"columns": ["a"]},
+        "cast": {"columns": {"a": "int64"}},
+        "filter": {"where": "a > 1"},
+        "derive": {"columns": {"b": "a"}},
+        "fill_null": {"columns": {"a": 0}},
+        "default": {"columns": {"a": 0}},
+        "trim": {"columns": ["a"]},
+        "lower": {"columns": ["a"]},
+        "upper": {"columns": ["a"]},
+        "replace": {"column": "a", "pattern": "x", "replacement": "y"},
+        "split": {"column": "a", "into": ["b", "c"]},
+        "validate": {"rules": {"a": {"min": 0}}},
+        "dedupe": {"columns": ["a"]},
+        "python": {"function": "json:dumps"},
+    }
+    assert set(minimal) == set(STAGE_TYPES)
+    stages = build_stages([{"type": t, **opts} for t, opts in minimal.items()])
+    assert len(stages) == len(minimal)
+
+
+def error_of(spec_list: list[Any]) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        build_stages(spec_list)
+    return info.value
+
+
+def test_unknown_type() -> None:
+    e = error_of([{"type": "filter", "where": "true"}, {"type": "filtr", "where": "a"}])
+    assert str(e) == (
+        "transform[2]: type: unknown transform type 'filtr' (did you mean 'filter'?); types: "
+        "select, drop, rename, reorder, cast, filter, derive, fill_null, default, trim, lower, upper, replace, "
+        "split, validate, dedupe, python"
+    )
+    assert e.stage == "transform[2]"
+    assert "type: required key is missing" in str(error_of([{"where": "x"}]))
+    assert "transform[1]: expected a table" in str(error_of(["filter"]))
+
+
+def test_unknown_key_suggests() -> None:
+    e = error_of([{"type": "filter", "were": "age > 1"}])
+    assert str(e) == "transform[1] (filter): were: unknown key (did you mean 'where'?); filter takes: where"
+    assert e.stage == "transform[1] (filter)"
+    e = error_of([{"type": "cast", "columns": {"a": "int64"}, "on_eror": "null"}])
+    assert "on_eror: unknown key (did you mean 'on_error'?); cast takes: columns, formats, timezone, on_error" in str(e)
+    assert "name: unknown key" in str(error_of([{"type": "drop", "columns": ["a"], "name": "x"}]))
+
+
+def test_missing_key() -> None:
+    assert str(error_of([{"type": "filter"}])) == "transform[1] (filter): where: required key is missing"
+
+
+def test_bad_expression() -> None:
+    e = error_of([{"type": "select", "columns": ["a"]}, {"type": "filter", "where": "age >= 18)"}])
+    assert str(e) == "transform[2] (filter): where: unexpected ')' at position 10 in \"age >= 18)\""
+    e = error_of([{"type": "derive", "columns": {"x": "__import__('os').system('rm -rf /')"}}])
+    assert "transform[1] (derive): columns.x: unexpected '.' at position 17" in str(e)
+
+
+def test_bad_type_name() -> None:
+    e = error_of([{"type": "cast", "columns": {"age": "integer64"}}])
+    assert str(e).startswith("transform[1] (cast): column 'age': columns.age: unknown type 'integer64'")
+    assert e.stage == "transform[1] (cast)"
+    assert e.hint and "int64" in e.hint
+
+
+def test_bad_values() -> None:
+    assert "transform[1] (filter): where: expected non-empty text, got 3" in str(
+        error_of([{"type": "filter", "where": 3}])
+    )
+    assert "on_error: expected one of" in str(error_of([{"type": "cast", "columns": {"a": "int64"}, "on_error": "x"}]))
+    assert "transform: expected a list" in str(error_of("nope"))  # type: ignore[arg-type]
+
+
+def test_as_stage_wraps_batch_functions() -> None:
+    def double(batch: pa.RecordBatch) -> pa.RecordBatch:
+        return batch.set_column(0, "a", pc.multiply(batch.column(0), 2))
+
+    stage = as_stage(double)
+    assert stage.name == "double"
+    assert col(stage(chunk_of({"a": [1, 2]})), "a") == [2, 4]
+    f = Filter(where="a > 1")
+    assert as_stage(f) is f
+
+    bad = as_stage(lambda b: b.slice(1))
+    with pytest.raises(LoaderError, match=r"returned 1 rows for 2; a batch function must keep the row count"):
+        bad(chunk_of({"a": [1, 2]}))
+    with pytest.raises(ConfigError):
+        as_stage(42)  # type: ignore[arg-type]
+
+
+def test_apply_is_lazy() -> None:
+    seen: list[int] = []
+
+    def source():  # type: ignore[no-untyped-def]
+        for i in range(3):
+            seen.append(i)
+            yield chunk_of({"a": [i]}, first_row=i + 1)
+
+    it = apply([Derive(columns={"b": "a + 1"})], source())
+    assert seen == []
+    first = next(it)
+    assert seen == [0] and col(first, "b") == [1]
+    assert [col(c, "b") for c in it] == [[2], [3]]
+
+
+def test_close_stages_closes_dedupe() -> None:
+    d = Dedupe(columns=["a"])
+    list(apply([d], [chunk_of({"a": [1, 1]})]))
+    assert d._store is not None
+    close_stages([d, Filter(where="true")])
+    assert d._store is None
+
+
+def test_plan_style_empty_chunk_passes_every_stage() -> None:
+    # The pipeline runs an empty chunk through the stages to learn the output schema.
+    stages = build_stages(specs())
+    empty = Chunk(
+        batch=pa.RecordBatch.from_pylist(
+            [],
+            schema=pa.schema(
+                [("name", pa.string()), ("age", pa.string()), ("price", pa.string()), ("country", pa.string())]
+            ),
+        ),
+        file="x.csv",
+        rows=pa.array([], pa.int64()),
+        last_row=0,
+        end={},
+    )
+    [out] = list(apply(stages, [empty]))
+    assert out.batch.schema.names == ["navn", "age", "price", "country", "total", "label"]
+    assert out.batch.schema.field("age").type == pa.int64()
+    assert stages[-1]._store is None  # type: ignore[attr-defined]  # no temp file for a plan

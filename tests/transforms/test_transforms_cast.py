@@ -1,0 +1,181 @@
+"""The cast stage: types, formats, time zones, and the three on_error modes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pyarrow as pa
+import pytest
+from transforms_testutil import chunk_of, col
+
+from loader.errors import ConfigError, LoaderError
+from loader.transforms import Cast, convert_with_format
+
+UTC = dt.UTC
+
+
+def test_casts_text_to_each_type() -> None:
+    c = chunk_of(
+        {
+            "age": ["30", None, "7"],
+            "price": ["1.5", "2", None],
+            "amount": ["10.25", "0.10", "3"],
+            "ok": ["true", "false", None],
+            "day": ["2024-01-31", None, "2000-02-29"],
+            "at": ["2024-01-31 10:00:00", "2024-01-31T11:30:00", None],
+            "n": [1, 2, 3],
+        }
+    )
+    stage = Cast(
+        columns={
+            "age": "int64",
+            "price": "float64",
+            "amount": "decimal(10,2)",
+            "ok": "bool",
+            "day": "date",
+            "at": "timestamp",
+            "n": "string",
+        }
+    )
+    out = stage(c)
+    schema = out.batch.schema
+    assert schema.field("age").type == pa.int64() and col(out, "age") == [30, None, 7]
+    assert schema.field("price").type == pa.float64() and col(out, "price") == [1.5, 2.0, None]
+    assert schema.field("amount").type == pa.decimal128(10, 2)
+    assert col(out, "amount") == [Decimal("10.25"), Decimal("0.10"), Decimal("3.00")]
+    assert col(out, "ok") == [True, False, None]
+    assert col(out, "day") == [dt.date(2024, 1, 31), None, dt.date(2000, 2, 29)]
+    assert col(out, "at") == [dt.datetime(2024, 1, 31, 10), dt.datetime(2024, 1, 31, 11, 30), None]
+    assert col(out, "n") == ["1", "2", "3"]
+    assert schema.names == ["age", "price", "amount", "ok", "day", "at", "n"]  # positions kept
+    assert out.rejects == [] and out.num_rows == 3
+
+
+def test_reject_carries_file_row_stage_column_reason_and_original_values() -> None:
+    c = chunk_of({"id": [1, 2, 3, 4], "age": ["30", "abc", "7", "x"], "price": ["1", "2", "z", "w"]}, first_row=10)
+    out = Cast(columns={"age": "int64", "price": "float64"}, name="transform[1] (cast)")(c)
+    assert col(out, "id") == [1] and col(out, "age") == [30] and col(out, "price") == [1.0]
+    assert out.rows.to_pylist() == [10]
+    assert out.rows_filtered == 0
+    r = out.rejects
+    assert [(x.file, x.row, x.stage, x.column) for x in r] == [
+        ("t.csv", 11, "transform[1] (cast)", "age"),
+        ("t.csv", 13, "transform[1] (cast)", "age"),  # first failing column wins for row 13
+        ("t.csv", 12, "transform[1] (cast)", "price"),
+    ]
+    assert r[0].reason == "'abc' is not a valid int64"
+    assert r[1].reason == "'x' is not a valid int64"
+    assert r[2].reason == "'z' is not a valid float64"
+    assert r[0].values == {"id": 2, "age": "abc", "price": "2"}  # the value as read, not null
+
+
+def test_on_error_null() -> None:
+    out = Cast(columns={"age": "int64"}, on_error="null")(chunk_of({"age": ["1", "x", None]}))
+    assert col(out, "age") == [1, None, None] and out.rejects == []
+
+
+def test_on_error_fail_names_file_row_column_value() -> None:
+    c = chunk_of({"age": ["1", "2", "old"]}, file="people.csv")
+    with pytest.raises(LoaderError) as info:
+        Cast(columns={"age": "int64"}, on_error="fail", name="transform[1] (cast)")(c)
+    e = info.value
+    assert not isinstance(e, ConfigError)
+    assert (e.stage, e.file, e.row, e.column) == ("transform[1] (cast)", "people.csv", 3, "age")
+    assert str(e) == "transform[1] (cast): people.csv, row 3, column 'age': 'old' is not a valid int64"
+
+
+def test_format_dates_reject_impossible_ones() -> None:
+    c = chunk_of({"day": ["31/12/2024", "31/02/2024", "1/2/2024", "2024-01-01", None]})
+    out = Cast(columns={"day": "date"}, formats={"day": "%d/%m/%Y"})(c)
+    assert col(out, "day") == [dt.date(2024, 12, 31), dt.date(2024, 2, 1), None]
+    assert [(r.row, r.reason) for r in out.rejects] == [
+        (2, "'31/02/2024' is not a valid date for format '%d/%m/%Y'"),  # not rolled over to 2 March
+        (4, "'2024-01-01' is not a valid date for format '%d/%m/%Y'"),
+    ]
+
+
+def test_format_timestamp_in_time_zone() -> None:
+    c = chunk_of({"at": ["01.07.2024 12:00", "01.01.2024 12:00", None]})
+    out = Cast(columns={"at": "timestamp[us, UTC]"}, formats={"at": "%d.%m.%Y %H:%M"}, timezone="Europe/Oslo")(c)
+    assert out.batch.schema.field("at").type == pa.timestamp("us", "UTC")
+    assert col(out, "at") == [
+        dt.datetime(2024, 7, 1, 10, tzinfo=UTC),  # CEST, UTC+2
+        dt.datetime(2024, 1, 1, 11, tzinfo=UTC),  # CET, UTC+1
+        None,
+    ]
+
+
+def test_time_zone_per_column_and_naive_target_takes_the_zone() -> None:
+    c = chunk_of({"a": ["2024-01-01 00:00:00"], "b": ["2024-01-01 00:00:00"]})
+    out = Cast(columns={"a": "timestamp", "b": "timestamp"}, timezone={"a": "Asia/Tokyo"})(c)
+    assert out.batch.schema.field("a").type == pa.timestamp("us", "Asia/Tokyo")
+    assert out.batch.schema.field("b").type == pa.timestamp("us")
+    assert col(out, "a")[0].astimezone(UTC) == dt.datetime(2023, 12, 31, 15, tzinfo=UTC)
+
+
+def test_time_zone_gap_is_rejected_not_shifted() -> None:
+    c = chunk_of({"at": ["2024-03-31 02:30:00", "2024-03-31 03:30:00"]})
+    out = Cast(columns={"at": "timestamp[us, UTC]"}, timezone="Europe/Oslo")(c)
+    assert col(out, "at") == [dt.datetime(2024, 3, 31, 1, 30, tzinfo=UTC)]
+    assert out.rejects[0].row == 1
+    assert out.rejects[0].reason == "'2024-03-31 02:30:00' does not exist in time zone Europe/Oslo"
+
+
+def test_offsets_in_text_need_no_zone() -> None:
+    c = chunk_of({"at": ["2024-01-01T10:00:00+02:00", "2024-01-01T10:00:00Z"]})
+    out = Cast(columns={"at": "timestamp[us, UTC]"})(c)
+    assert col(out, "at") == [dt.datetime(2024, 1, 1, 8, tzinfo=UTC), dt.datetime(2024, 1, 1, 10, tzinfo=UTC)]
+
+
+def test_unicode_and_empty_batch() -> None:
+    out = Cast(columns={"n": "int64"})(chunk_of({"n": ["٣", "12", "１"]}))
+    assert col(out, "n") == [12] and len(out.rejects) == 2
+    empty = chunk_of(pa.record_batch({"n": pa.array([], pa.string())}))
+    out = Cast(columns={"n": "int64"})(empty)
+    assert out.num_rows == 0 and out.batch.schema.field("n").type == pa.int64()
+
+
+def test_numeric_narrowing_reports_values() -> None:
+    c = chunk_of({"x": pa.array([1.0, 2.5, None], pa.float64())})
+    out = Cast(columns={"x": "int32"})(c)
+    assert col(out, "x") == [1, None]
+    assert out.rejects[0].reason == "'2.5' is not a valid int32"
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"columns": {"age": "int65"}}, "columns.age: unknown type 'int65'"),
+        ({"columns": {"age": "int64"}, "on_error": "skip"}, "on_error: expected one of 'reject', 'null', 'fail'"),
+        ({"columns": {"d": "date"}, "formats": {"x": "%Y"}}, "formats.x: 'x' is not in columns"),
+        (
+            {"columns": {"age": "int64"}, "formats": {"age": "%Y"}},
+            "formats.age: a format applies to date and timestamp",
+        ),
+        ({"columns": {"t": "timestamp"}, "timezone": "Mars/Base"}, "timezone: unknown time zone 'Mars/Base'"),
+        ({"columns": {"t": "timestamp"}, "timezone": {"t": "Nowhere"}}, "timezone.t: unknown time zone 'Nowhere'"),
+        ({"columns": {"d": "date"}, "timezone": {"d": "UTC"}}, "timezone.d: 'd' is not a timestamp column"),
+    ],
+)
+def test_config_errors(kwargs: dict, fragment: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(ConfigError) as info:
+        Cast(name="transform[4] (cast)", **kwargs)
+    assert fragment in str(info.value)
+    assert info.value.stage == "transform[4] (cast)"
+
+
+def test_missing_and_impossible_columns_at_first_chunk() -> None:
+    with pytest.raises(ConfigError, match=r"columns: column 'agge' not found \(did you mean 'age'\?\); available: age"):
+        Cast(columns={"agge": "int64"})(chunk_of({"age": ["1"]}))
+    with pytest.raises(ConfigError, match=r"columns.d: cannot convert date to int64"):
+        Cast(columns={"d": "int64"})(chunk_of({"d": pa.array([dt.date(2024, 1, 1)])}))
+    with pytest.raises(ConfigError, match=r"formats.n: the column is int64; a format parses text"):
+        Cast(columns={"n": "date"}, formats={"n": "%Y"})(chunk_of({"n": [1]}))
+
+
+def test_convert_with_format_directly() -> None:
+    conv = convert_with_format(pa.array(["2024-05-01 08:00", "bad"]), pa.timestamp("ms"), "%Y-%m-%d %H:%M")
+    assert conv.array.to_pylist() == [dt.datetime(2024, 5, 1, 8), None]
+    assert conv.bad is not None and conv.bad.to_pylist() == [False, True]
+    assert conv.reasons == ["'bad' is not a valid time for format '%Y-%m-%d %H:%M'"]

@@ -1,0 +1,340 @@
+"""The expression language: grammar, precedence, null semantics, functions, safety."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow as pa
+import pytest
+
+from loader.errors import ConfigError, LoaderError
+from loader.expr import FUNCTIONS, Expression, parse
+
+BATCH = pa.record_batch(
+    {
+        "age": pa.array([10, 20, None, 30], pa.int64()),
+        "country": ["NO", "SE", "NO", None],
+        "first": ["Ann", "Bø", None, "Çé"],
+        "last": ["X", "Y", "Z", None],
+        "price": [1.5, 2.0, 3.25, None],
+        "qty": pa.array([2, 3, 4, 5], pa.int32()),
+        "created": pa.array(
+            [dt.datetime(2024, 5, 1, 10), dt.datetime(2023, 12, 31, 23, 59), None, dt.datetime(2024, 2, 29)],
+            pa.timestamp("us"),
+        ),
+        "day": pa.array([dt.date(2024, 1, 1), dt.date(2024, 6, 30), None, dt.date(2025, 1, 1)], pa.date32()),
+        "full name": ["a b", "c d", "e f", "g h"],
+        "flag": [True, False, None, True],
+    }
+)
+
+
+def ev(text: str) -> list[object]:
+    return Expression(text).evaluate(BATCH).to_pylist()
+
+
+def etype(text: str) -> pa.DataType:
+    return Expression(text).bound(BATCH.schema).type
+
+
+def config_error(text: str, key: str = "where", stage: str = "transform[2] (filter)") -> str:
+    with pytest.raises(ConfigError) as info:
+        Expression(text, key=key, stage=stage).evaluate(BATCH)
+    assert info.value.stage == stage
+    return str(info.value)
+
+
+# ---- literals, columns, arithmetic, precedence
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("1 + 2 * 3", 7),
+        ("(1 + 2) * 3", 9),
+        ("10 - 4 - 3", 3),  # left associative
+        ("2 * 3 % 4", 2),
+        ("-2 * 3", -6),
+        ("- (2 + 3)", -5),
+        ("7 / 2", 3.5),  # true division
+        ("7 % 3", 1),
+        ("-7 % 3", 2),  # Python's modulo: sign of the divisor
+        ("1.5e1 + .5", 15.5),
+        ("'a' || 'b' || 1", "ab1"),
+        ("'x' || 1 + 2", "x3"),  # + binds tighter than ||
+        ("1 + 2 = 3", True),
+        ("not 1 = 2", True),  # not is looser than comparison
+        ("true or false and false", True),  # and binds tighter than or
+        ("(true or false) and false", False),
+        ("not true or true", True),
+        ("'it''s'", "it's"),
+        ('"double ""q"""', 'double "q"'),
+        ("null is null", True),
+        ("TRUE AND NOT FALSE", True),  # keywords are case-insensitive
+    ],
+)
+def test_constant_expressions(text: str, expected: object) -> None:
+    assert ev(text) == [expected] * 4
+
+
+def test_column_arithmetic_keeps_nulls_and_types() -> None:
+    assert ev("price * qty") == [3.0, 6.0, 13.0, None]
+    assert etype("price * qty") == pa.float64()
+    assert ev("age + 1") == [11, 21, None, 31]
+    assert etype("age + 1") == pa.int64()
+    assert ev("age / 4") == [2.5, 5.0, None, 7.5]
+    assert ev("age / 0") == [None] * 4  # division by zero is null, not an error
+    assert ev("age % 0") == [None] * 4
+    assert ev("-age") == [-10, -20, None, -30]
+
+
+def test_comparisons_and_null_semantics() -> None:
+    assert ev("age >= 18") == [False, True, None, True]
+    assert ev("age = 20") == ev("age == 20") == [False, True, None, False]
+    assert ev("age != 20") == ev("age <> 20") == [True, False, None, True]
+    assert ev("age < 20 or age > 25") == [True, False, None, True]
+    # Kleene logic: null and false is false, null or true is true.
+    assert ev("age > 15 and false") == [False] * 4
+    assert ev("age > 15 or true") == [True] * 4
+    assert ev("flag") == [True, False, None, True]
+    assert ev("not flag") == [False, True, None, False]
+
+
+def test_in_and_not_in() -> None:
+    assert ev("country in ('NO', 'SE')") == [True, True, True, None]
+    assert ev("country not in ('NO')") == [False, True, False, None]
+    assert ev("not country in ('NO')") == [False, True, False, None]
+    assert ev("age in (10, 30)") == [True, False, None, True]
+    assert ev("age in (-1, 20)") == [False, True, None, False]
+    assert ev("price in (1.5, 3.25)") == [True, False, True, None]
+    assert ev("day in ('2024-01-01')") == [True, False, None, False]
+
+
+def test_is_null() -> None:
+    assert ev("age is null") == [False, False, True, False]
+    assert ev("age is not null") == [True, True, False, True]
+    assert ev("country is null or age is null") == [False, False, True, True]
+
+
+def test_string_concat_and_functions() -> None:
+    assert ev("first || ' ' || last") == ["Ann X", "Bø Y", None, None]
+    assert ev("concat(first, ' ', last)") == ["Ann X", "Bø Y", " Z", "Çé "]
+    assert ev("lower(first)") == ["ann", "bø", None, "çé"]
+    assert ev("upper(first)") == ["ANN", "BØ", None, "ÇÉ"]
+    assert ev("trim('  x ')") == ["x"] * 4
+    assert ev("length(first)") == [3, 2, None, 2]  # characters, not bytes
+    assert ev("substr(first, 2)") == ["nn", "ø", None, "é"]
+    assert ev("substr(first, 1, 1)") == ["A", "B", None, "Ç"]
+    assert ev("substr('hello', -3)") == ["llo"] * 4
+    assert ev("starts_with(first, 'A')") == [True, False, None, False]
+    assert ev("ends_with(last, 'Y')") == [False, True, False, None]
+    assert ev("contains(`full name`, ' ')") == [True] * 4
+    assert ev("matches(country, '^N')") == [True, False, True, None]
+    assert ev("replace(country, 'N', 'n')") == ["nO", "SE", "nO", None]
+    assert ev("regexp_replace(country, '[A-Z]$', '_')") == ["N_", "S_", "N_", None]
+
+
+def test_numeric_functions() -> None:
+    assert ev("coalesce(age, 0)") == [10, 20, 0, 30]
+    assert ev("coalesce(price, 0)") == [1.5, 2.0, 3.25, 0.0]
+    assert ev("abs(-age)") == [10, 20, None, 30]
+    assert ev("round(price)") == [2.0, 2.0, 3.0, None]  # half away from zero
+    assert ev("round(price, 1)") == [1.5, 2.0, 3.3, None]
+    assert ev("round(-2.5)") == [-3.0] * 4
+    assert ev("floor(price)") == [1.0, 2.0, 3.0, None]
+    assert ev("ceil(price)") == [2.0, 2.0, 4.0, None]
+    assert ev("floor(age)") == [10, 20, None, 30]
+    assert etype("floor(age)") == pa.int64()
+
+
+def test_date_functions() -> None:
+    assert ev("date(created)") == [dt.date(2024, 5, 1), dt.date(2023, 12, 31), None, dt.date(2024, 2, 29)]
+    assert etype("date(created)") == pa.date32()
+    assert ev("date('2024-03-01T10:00:00')") == [dt.date(2024, 3, 1)] * 4
+    assert ev("date('not a date')") == [None] * 4
+    assert ev("year(created)") == [2024, 2023, None, 2024]
+    assert ev("month(day)") == [1, 6, None, 1]
+    assert ev("day(day)") == [1, 30, None, 1]
+    assert ev("day >= '2024-06-01'") == [False, True, None, True]
+
+
+def test_if_and_cast() -> None:
+    assert ev("if(age >= 18, 'adult', 'minor')") == ["minor", "adult", "minor", "adult"]  # null -> else
+    assert ev("if(flag, price, 0)") == [1.5, 0.0, 0.0, None]
+    assert ev("cast(age, 'string')") == ["10", "20", None, "30"]
+    assert ev("cast(country, 'int64')") == [None] * 4  # values that do not fit become null
+    assert ev("cast('12', 'int64') + 1") == [13] * 4
+    assert etype("cast(qty, 'float64')") == pa.float64()
+
+
+def test_quoted_names_and_unicode() -> None:
+    b = pa.record_batch({"navn på by": ["Tromsø", "Å"], "høyde": [1, 2]})
+    assert Expression("`navn på by` || '!'").evaluate(b).to_pylist() == ["Tromsø!", "Å!"]
+    assert Expression("høyde * 2").evaluate(b).to_pylist() == [2, 4]
+    b2 = pa.record_batch({"a`b": [1]})
+    assert Expression("`a``b` + 1").evaluate(b2).to_pylist() == [2]
+
+
+def test_empty_batch_keeps_the_type() -> None:
+    empty = BATCH.slice(0, 0)
+    out = Expression("price * qty").evaluate(empty)
+    assert len(out) == 0 and out.type == pa.float64()
+
+
+def test_columns_property_and_rebind_on_schema_change() -> None:
+    e = parse("a + b * a")
+    assert e.columns == ["a", "b"]
+    assert e.evaluate(pa.record_batch({"a": [1], "b": [2]})).to_pylist() == [3]
+    # Same names, new types: re-bound, not reused.
+    assert e.evaluate(pa.record_batch({"a": [0.5], "b": [2.0]})).to_pylist() == [1.5]
+    first = e.bound(pa.schema([("a", pa.int64()), ("b", pa.int64())]))
+    assert e.bound(pa.schema([("a", pa.int64()), ("b", pa.int64())])) is first
+
+
+# ---- errors
+
+
+def test_syntax_error_names_key_position_and_text() -> None:
+    msg = config_error("age >= 18)")
+    assert msg == "transform[2] (filter): where: unexpected ')' at position 10 in \"age >= 18)\""
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("", "empty expression"),
+        ("age >=", "unexpected end of expression at position 7"),
+        ("(age", "expected ')', found end of expression"),
+        ("'abc", "unterminated string (missing closing ')"),
+        ("`abc", "unterminated quoted name"),
+        ("1 < 2 < 3", "comparisons cannot be chained"),
+        ("age is 3", "expected null after 'is', found number 3"),
+        ("age in 1", "expected '(' after in"),
+        ("age in (age)", "in (...) takes literal values only"),
+        ("age in ()", "unexpected ')'"),
+        ("12abc", "invalid number '12a'"),
+        ("age + 'x'", "'+' does not join text; use || or concat()"),
+        ("lower(age)", "lower() needs text, got int64"),
+        ("age and true", "'and' needs true/false values, got int64"),
+        ("substr(first, 'a')", "argument 2 of substr() must be a whole number literal"),
+        ("starts_with(first, last)", "argument 2 of starts_with() must be a string literal"),
+        ("cast(age, 'int65')", "unknown type 'int65' in cast()"),
+        ("matches(first, '(')", "invalid regular expression '('"),
+        ("round(1, 2, 3)", "round() takes 1 to 2 arguments, got 3"),
+        ("if(true, 1)", "if() takes 3 arguments, got 2"),
+        ("age > country", "operator '>' cannot be applied to int64 and string"),
+        ("year(country)", "year() needs a date or timestamp, got string (use date(x) first)"),
+        ("country in ('NO', 1)", "in (...) values must all be of one type"),
+        ("age in ('x')", "in (...) values of type string cannot be compared with int64"),
+        ("day > 'soon'", "'soon' is not a valid date"),
+        ("9223372036854775807 + 1", "operator '+' failed: overflow"),
+    ],
+)
+def test_error_messages(text: str, fragment: str) -> None:
+    msg = config_error(text)
+    assert fragment in msg
+    assert f'in "{text}"' in msg
+
+
+def test_unknown_column_is_named_with_the_available_ones() -> None:
+    msg = config_error("agee >= 18")
+    assert "unknown column 'agee' at position 1" in msg
+    assert "(did you mean 'age'?)" in msg
+    assert "available: age, country, first, last, price, qty, created, day, full name, flag" in msg
+
+
+def test_unknown_function_suggests_and_lists() -> None:
+    msg = config_error("lowr(country)")
+    assert "unknown function 'lowr' at position 1" in msg and "(did you mean 'lower'?)" in msg
+    assert "functions: abs, cast" in msg
+
+
+def test_function_list_has_the_documented_minimum() -> None:
+    need = {
+        "concat",
+        "lower",
+        "upper",
+        "trim",
+        "length",
+        "substr",
+        "coalesce",
+        "abs",
+        "round",
+        "floor",
+        "ceil",
+        "date",
+        "year",
+        "month",
+        "day",
+        "starts_with",
+        "ends_with",
+        "contains",
+        "replace",
+        "if",
+        "cast",
+    }
+    assert need <= set(FUNCTIONS)
+
+
+def test_runtime_overflow_is_a_loader_error_not_config() -> None:
+    with pytest.raises(LoaderError) as info:
+        Expression("age * 9223372036854775807", key="columns.x", stage="derive").evaluate(BATCH)
+    assert not isinstance(info.value, ConfigError)
+    assert "columns.x: operator '*' failed: overflow at position 5" in str(info.value)
+
+
+# ---- safety: the text is data, never Python
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("__import__('os').system('x')", "unexpected '.' at position 17"),
+        ("__import__('os')", "unknown function '__import__' at position 1"),
+        ("a.__class__", "unexpected '.' at position 2"),
+        ("age.__class__.__mro__", "unexpected '.' at position 4"),
+        ("x[0]", "unexpected '[' at position 2"),
+        ("lambda: 1", "unexpected ':' at position 7"),
+        ("lambda x: x", "unexpected ':' at position 9"),
+        ("eval('1')", "unknown function 'eval'"),
+        ("exec('import os')", "unknown function 'exec'"),
+        ("open('/etc/passwd')", "unknown function 'open'"),
+        ("getattr(age, 'real')", "unknown function 'getattr'"),
+        ("`a`'); import os; ('", "unexpected string '); import os; (' at position 4"),
+        ("`age` `x`", "unexpected name 'x' at position 7"),
+        ("`ag'e`", 'unknown column "ag\'e"'),
+        ("age; drop table t", "unexpected ';' at position 4"),
+        ("{'a': 1}", "unexpected '{'"),
+        ("age if age else 0", "unexpected name 'if'"),
+        ("f'{age}'", "unexpected string '{age}'"),
+        ("1 ** 2", "unexpected '*' at position 4"),
+        ("age @ 2", "unexpected '@'"),
+    ],
+)
+def test_injection_attempts_are_config_errors(text: str, fragment: str) -> None:
+    import builtins
+
+    calls: list[str] = []
+    saved = {n: getattr(builtins, n) for n in ("eval", "exec", "compile")}
+
+    def spy(name: str):  # type: ignore[no-untyped-def]
+        def fn(*args: object, **kwargs: object) -> object:
+            calls.append(name)
+            return saved[name](*args, **kwargs)
+
+        return fn
+
+    for n in saved:
+        setattr(builtins, n, spy(n))
+    try:
+        with pytest.raises(ConfigError) as info:
+            Expression(text, key="where", stage="transform[2] (filter)").evaluate(BATCH)
+    finally:
+        for n, f in saved.items():
+            setattr(builtins, n, f)
+    assert calls == []  # never handed to Python's eval/exec/compile
+    assert fragment in str(info.value)
+
+
+def test_deep_nesting_is_refused_cleanly() -> None:
+    assert "nested too deeply" in config_error("(" * 500 + "1" + ")" * 500)

@@ -1,0 +1,129 @@
+"""python: user functions by import path, batch (fast) and row (slow) modes."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from transforms_testutil import chunk_of, col
+
+from loader.errors import ConfigError, LoaderError
+from loader.transforms import Python
+
+MODULE = """
+import pyarrow as pa
+import pyarrow.compute as pc
+
+def normalise(batch):
+    i = batch.schema.get_field_index("name")
+    return batch.set_column(i, "name", pc.utf8_upper(batch.column("name")))
+
+def shrink(batch):
+    return batch.slice(0, 1)
+
+def explode(batch):
+    raise RuntimeError("bad batch")
+
+def not_a_batch(batch):
+    return [1]
+
+def per_row(row):
+    if row["age"] is None:
+        return None
+    if row["age"] < 0:
+        raise ValueError(f"negative age {row['age']}")
+    return {**row, "adult": row["age"] >= 18}
+
+NOT_CALLABLE = 3
+"""
+
+
+@pytest.fixture()
+def usermod(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    pkg = tmp_path / "mypkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "cleaning.py").write_text(textwrap.dedent(MODULE))
+    (pkg / "broken.py").write_text("raise ImportError('needs numpy')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield "mypkg.cleaning"
+    for name in [m for m in sys.modules if m.startswith("mypkg")]:
+        del sys.modules[name]
+
+
+def test_batch_mode_by_import_path(usermod: str) -> None:
+    stage = Python(function=f"{usermod}:normalise")
+    out = stage(chunk_of({"name": ["åse", None, "bo"]}))
+    assert col(out, "name") == ["ÅSE", None, "BO"]
+    assert out.rows.to_pylist() == [1, 2, 3]
+
+
+def test_batch_mode_row_count_must_not_change(usermod: str) -> None:
+    stage = Python(function=f"{usermod}:shrink", name="transform[1] (python)")
+    with pytest.raises(LoaderError) as info:
+        stage(chunk_of({"name": ["a", "b"]}, file="in.csv"))
+    assert info.value.file == "in.csv" and info.value.stage == "transform[1] (python)"
+    assert "returned 1 rows for 2; a batch function must keep the row count" in str(info.value)
+
+
+def test_batch_mode_exception_is_loader_error_naming_stage_and_file(usermod: str) -> None:
+    stage = Python(function=f"{usermod}:explode", name="transform[1] (python)")
+    with pytest.raises(LoaderError) as info:
+        stage(chunk_of({"name": ["a"]}, file="in.csv"))
+    assert str(info.value) == "transform[1] (python): in.csv: the function raised RuntimeError: bad batch"
+    assert isinstance(info.value.__cause__, RuntimeError)
+    with pytest.raises(LoaderError, match=r"returned list, expected a pyarrow.RecordBatch"):
+        Python(function=f"{usermod}:not_a_batch")(chunk_of({"name": ["a"]}))
+
+
+def test_row_mode_filters_rejects_and_adds_columns(usermod: str) -> None:
+    stage = Python(function=f"{usermod}:per_row", mode="row", name="transform[2] (python)")
+    c = chunk_of({"name": ["Åse", "Bo", "Cy", "Di"], "age": pa.array([30, None, -1, 12], pa.int32())})
+    out = stage(c)
+    assert col(out, "name") == ["Åse", "Di"]
+    assert col(out, "adult") == [True, False]
+    assert out.batch.schema.field("age").type == pa.int32()  # input type kept
+    assert out.rows.to_pylist() == [1, 4]
+    assert out.rows_filtered == 1
+    [r] = out.rejects
+    assert (r.file, r.row, r.stage, r.column) == ("t.csv", 3, "transform[2] (python)", None)
+    assert r.reason == "ValueError: negative age -1"
+    assert r.values == {"name": "Cy", "age": -1}
+
+
+def test_row_mode_all_dropped_and_empty(usermod: str) -> None:
+    stage = Python(function=lambda row: None, mode="row")
+    out = stage(chunk_of({"a": [1, 2]}))
+    assert out.num_rows == 0 and out.rows_filtered == 2 and out.batch.schema.names == ["a"]
+    empty = chunk_of(pa.record_batch({"a": pa.array([], pa.int64())}))
+    assert stage(empty).num_rows == 0
+
+
+def test_callable_from_python() -> None:
+    stage = Python(function=lambda b: b.set_column(0, "a", pc.multiply(b.column(0), 2)))
+    assert col(stage(chunk_of({"a": [1, 2]})), "a") == [2, 4]
+
+
+@pytest.mark.parametrize(
+    "path, fragment",
+    [
+        ("nosuchpkg.mod:fn", "function: cannot import 'nosuchpkg.mod' for 'nosuchpkg.mod:fn': No module named"),
+        ("mypkg.cleaning:nope", "function: 'mypkg.cleaning' has no 'nope' (from 'mypkg.cleaning:nope')"),
+        ("mypkg.cleaning:NOT_CALLABLE", "function: 'mypkg.cleaning:NOT_CALLABLE' is not a function"),
+        ("mypkg.broken:fn", "function: cannot import 'mypkg.broken' for 'mypkg.broken:fn': needs numpy"),
+        ("justaname", "function: expected \"package.module:function\", got 'justaname'"),
+    ],
+)
+def test_import_errors_are_config_errors(usermod: str, path: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Python(function=path, name="transform[1] (python)")
+    assert fragment in str(info.value)
+    assert info.value.stage == "transform[1] (python)"
+
+
+def test_mode_is_checked(usermod: str) -> None:
+    with pytest.raises(ConfigError, match=r"mode: expected one of 'batch', 'row', got 'rows' \(did you mean 'row'\?\)"):
+        Python(function=f"{usermod}:normalise", mode="rows")

@@ -1,0 +1,121 @@
+"""validate: rules per column, reasons, reject vs fail, unique within a run."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+from transforms_testutil import chunk_of, col
+
+from loader.errors import ConfigError, LoaderError
+from loader.transforms import Validate
+
+RULES = {
+    "email": {"not_null": True, "regex": "^.+@.+$"},
+    "age": {"min": 0, "max": 150},
+    "status": {"allowed": ["a", "b"]},
+    "code": {"length": [2, 3]},
+}
+
+
+def data() -> dict:  # type: ignore[type-arg]
+    return {
+        "email": ["a@x.no", None, "bob", "ø@å.no", "c@d", "e@f"],
+        "age": [30, 40, 50, -3, 151, None],
+        "status": ["a", "b", "a", "b", "c", None],
+        "code": ["NO", "SWE", "N", "DK", "XX", "ABCD"],
+    }
+
+
+def test_rejects_carry_the_rule_that_failed() -> None:
+    stage = Validate(rules=RULES, name="transform[5] (validate)")
+    out = stage(chunk_of(data(), first_row=100))
+    assert col(out, "email") == ["a@x.no"]
+    got = sorted((r.row, r.column, r.reason) for r in out.rejects)
+    assert got == [
+        (101, "email", "rule not_null=true failed for email: null"),
+        (102, "email", "rule regex='^.+@.+$' failed for email: 'bob'"),
+        (103, "age", "rule min=0 failed for age: -3"),
+        (104, "age", "rule max=150 failed for age: 151"),  # status 'c' fails too; the first rule wins
+        (105, "code", "rule length=[2, 3] failed for code: 'ABCD'"),  # null age/status pass
+    ]
+    assert {r.stage for r in out.rejects} == {"transform[5] (validate)"}
+    assert {r.file for r in out.rejects} == {"t.csv"}
+    assert out.rows_filtered == 0
+    assert out.rejects[0].values is not None
+
+
+def test_allowed_and_exact_length() -> None:
+    c = chunk_of({"s": ["a", "c", None], "k": ["abc", "ab", "xyz"]})
+    out = Validate(rules={"s": {"allowed": ["a", "b"]}, "k": {"length": 3}})(c)
+    assert col(out, "s") == ["a", None]
+    # Row 2 breaks both rules; it is rejected once, for the first.
+    assert [r.reason for r in out.rejects] == ["rule allowed=['a', 'b'] failed for s: 'c'"]
+
+
+def test_fail_mode_raises_for_the_first_bad_row() -> None:
+    c = chunk_of(data(), file="people.csv")
+    with pytest.raises(LoaderError) as info:
+        Validate(rules=RULES, on_error="fail", name="v")(c)
+    e = info.value
+    assert (e.file, e.row, e.column, e.stage) == ("people.csv", 2, "email", "v")
+    assert e.message == "rule not_null=true failed for email: null"
+
+
+def test_unique_within_a_run_across_chunks() -> None:
+    stage = Validate(rules={"id": {"unique": True}})
+    try:
+        a = stage(chunk_of({"id": [1, 2, 2, None, None]}, first_row=1))
+        b = stage(chunk_of({"id": [3, 1, None]}, first_row=6))
+    finally:
+        stage.close()
+    assert col(a, "id") == [1, 2, None, None]  # nulls are never duplicates
+    assert col(b, "id") == [3, None]
+    assert [(r.row, r.reason) for r in a.rejects + b.rejects] == [
+        (3, "rule unique=true failed for id: 2"),
+        (7, "rule unique=true failed for id: 1"),
+    ]
+
+
+def test_unique_ignores_rows_rejected_by_other_rules() -> None:
+    stage = Validate(rules={"id": {"min": 0, "unique": True}})
+    out = stage(chunk_of({"id": [-1, 5]}))
+    out2 = stage(chunk_of({"id": [-1]}, first_row=3))
+    stage.close()
+    assert [r.reason for r in out.rejects + out2.rejects] == [
+        "rule min=0 failed for id: -1",
+        "rule min=0 failed for id: -1",
+    ]
+
+
+def test_empty_batch_and_unicode() -> None:
+    empty = chunk_of(pa.record_batch(data()).slice(0, 0))
+    assert Validate(rules=RULES)(empty).num_rows == 0
+    out = Validate(rules={"s": {"length": [1, 2]}})(chunk_of({"s": ["ø", "øå", "øåæ"]}))
+    assert col(out, "s") == ["ø", "øå"]
+
+
+@pytest.mark.parametrize(
+    "rules, fragment",
+    [
+        ({"age": {"minn": 0}}, "rules.age: unknown rule 'minn' (did you mean 'min'?)"),
+        ({"age": {"min": [0]}}, "rules.age.min: expected a value, got [0]"),
+        ({"age": {"length": [3, 2]}}, "rules.age.length: expected a length n or [min, max]"),
+        ({"e": {"regex": "("}}, "rules.e.regex: invalid regular expression '('"),
+        ({"e": {"not_null": "yes"}}, "rules.e.not_null: expected true or false"),
+        ({"e": {"allowed": []}}, "rules.e.allowed: expected a non-empty list of values"),
+        ({"e": []}, "rules.e: expected a table of rules"),
+    ],
+)
+def test_rule_spec_errors(rules: dict, fragment: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(ConfigError) as info:
+        Validate(rules=rules, name="transform[1] (validate)")
+    assert fragment in str(info.value)
+
+
+def test_rule_type_mismatch_and_missing_column_at_first_chunk() -> None:
+    with pytest.raises(ConfigError, match=r"rules.age.min: 'x' cannot be compared with int64 values"):
+        Validate(rules={"age": {"min": "x"}})(chunk_of({"age": [1]}))
+    with pytest.raises(ConfigError, match=r"rules.name.max: 5 cannot be compared with string values"):
+        Validate(rules={"name": {"max": 5}})(chunk_of({"name": ["a"]}))
+    with pytest.raises(ConfigError, match=r"rules: column 'agee' not found \(did you mean 'age'\?\)"):
+        Validate(rules={"agee": {"min": 1}})(chunk_of({"age": [1]}))
