@@ -7,9 +7,9 @@ one with ``Pipeline.from_config``), then ``Pipeline(job).run()`` returns a
 
 __version__ = "0.1.0"
 
-from .chunk import Chunk, Reject  # noqa: E402
-from .config import JobConfig, RunConfig, SinkConfig, SourceConfig, load_job  # noqa: E402
-from .errors import (  # noqa: E402
+from .chunk import Chunk, Reject
+from .config import JobConfig, RunConfig, SinkConfig, SourceConfig, load_job
+from .errors import (
     ConfigError,
     InterruptedLoad,
     LoaderError,
@@ -19,8 +19,8 @@ from .errors import (  # noqa: E402
     SourceError,
     TargetLockedError,
 )
-from .pipeline import Pipeline, Plan, load  # noqa: E402
-from .report import RunReport  # noqa: E402
+from .pipeline import Pipeline, Plan, load
+from .report import RunReport
 
 __all__ = [
     "Chunk",

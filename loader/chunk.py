@@ -118,7 +118,7 @@ class Chunk:
                 reason=r,
                 values=values,
             )
-            for i, r, values in zip(idx, reasons, bad_rows)
+            for i, r, values in zip(idx, reasons, bad_rows, strict=True)
         ]
         out = self.keep(pc.invert(bad), filtered=False)
         if out is self:  # pragma: no cover - idx non-empty means rows dropped

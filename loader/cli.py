@@ -16,8 +16,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import __version__
-from .config import apply_overrides, job_from_dict, load_job, set_key
-from .errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ConfigError, LoaderError
+from .config import apply_overrides, job_from_dict, load_job, parse_value, set_key
+from .errors import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, ConfigError, LoaderError
+from .logs import JsonLog
+from .metrics import write_metrics
 from .pipeline import Pipeline
 from .report import RunReport
 
@@ -31,6 +33,9 @@ RUN_FLAGS = {
     "on_change": "run.on_change",
     "lock_wait": "run.lock_wait",
     "read_ahead": "run.read_ahead",
+    "max_memory": "run.max_memory",
+    "log_format": "run.log_format",
+    "metrics_file": "run.metrics_file",
     "batch_size": "sink.batch_size",
 }
 LOAD_FLAGS = {
@@ -69,7 +74,7 @@ def _max_rejects(text: str) -> int | float:
 
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("run options")
-    g.add_argument("--chunk-size", type=int, metavar="ROWS", help="rows per chunk: the memory bound (default 65536)")
+    g.add_argument("--chunk-size", type=int, metavar="ROWS", help="rows per chunk: the memory bound (default 8192)")
     g.add_argument("--batch-size", type=int, metavar="ROWS", help="rows per transaction / WriteBatch")
     g.add_argument("--report", metavar="PATH", help="write the run report as JSON")
     g.add_argument("--rejects", metavar="PATH", help="reject file (default TARGET.rejects.jsonl)")
@@ -78,6 +83,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--on-change", choices=["error", "skip", "reload"], help="when a loaded file changed")
     g.add_argument("--lock-wait", type=float, metavar="SECONDS", help="wait this long for another run on the target")
     g.add_argument("--read-ahead", type=int, metavar="CHUNKS", help="chunks parsed ahead in a thread (0: none)")
+    g.add_argument("--max-memory", metavar="SIZE", help="peak memory ceiling, e.g. 100MB: chunk and batch sizes shrink to fit")
+    g.add_argument("--log-format", choices=["text", "json"], help="text for people (default), json lines on stderr for log collectors")
+    g.add_argument("--metrics-file", metavar="PATH", help="write Prometheus metrics of the run here (node exporter textfile)")
     g.add_argument("--restart", action="store_true", default=None, help="ignore checkpoints and load everything again")
     g.add_argument("--dry-run", action="store_true", help="check config and sources, print the plan, write nothing")
     g.add_argument("-q", "--quiet", action="store_true", default=None, help="no progress bar, no summary line")
@@ -183,7 +191,7 @@ def job_for(args: argparse.Namespace, env: dict[str, str] | None = None) -> Any:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from .config import SourceConfig, finish as _finish  # noqa: F401
+    from .config import SourceConfig
     from .readers import open_reader
     from .types import type_name
 
@@ -237,6 +245,20 @@ def _print_error(exc: BaseException, debug: bool) -> None:
             print("  hint: run again with --debug to see the traceback", file=sys.stderr)
 
 
+def _early_log(args: argparse.Namespace) -> JsonLog | None:
+    """JSON logs as asked by ``--log-format`` or ``LOADER_RUN__LOG_FORMAT``, known before
+    the job file is read, so an error in the job file is logged as JSON too."""
+    fmt = getattr(args, "log_format", None) or parse_value(os.environ.get("LOADER_RUN__LOG_FORMAT", "text"))
+    return JsonLog(quiet=bool(getattr(args, "quiet", None))) if fmt == "json" else None
+
+
+def _fail(exc: BaseException, code: int, debug: bool, log: JsonLog | None) -> None:
+    if log is not None:
+        log.error(exc, code, debug)
+    else:
+        _print_error(exc, debug)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -246,14 +268,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = bool(getattr(args, "debug", False))
     report: RunReport | None = None
     report_path = None
+    metrics_path = None
     quiet = False
+    log = _early_log(args)
     try:
         if args.command == "inspect":
             return _inspect(args)
         job = job_for(args)
         report_path = job.run.report
+        metrics_path = job.run.metrics_file
         quiet = job.run.quiet
-        pipeline = Pipeline(job, handle_signals=True, progress=not quiet)
+        log = JsonLog(quiet=quiet) if job.run.log_format == "json" else None
+        pipeline = Pipeline(
+            job, handle_signals=True, progress=not quiet and log is None, on_event=log.on_event if log else None
+        )
         if args.command == "validate" or getattr(args, "dry_run", False):
             for line in pipeline.plan().lines():
                 print(line)
@@ -262,24 +290,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = pipeline.run()
         if report_path:
             report.write(report_path)
-        if not quiet:
+        if metrics_path:
+            write_metrics(metrics_path, report)
+        if not quiet and log is None:
             print(report.summary(), file=sys.stderr)
         return EXIT_OK
     except KeyboardInterrupt as exc:
-        _print_error(exc, debug)
+        _fail(exc, 130, debug, log)
         return 130
     except Exception as exc:  # one line for the user, the traceback behind --debug
+        code = exc.exit_code if isinstance(exc, LoaderError) else EXIT_FAILED
         report = getattr(exc, "report", None)
-        if report is not None and report_path:
+        # a usage error writes nothing: the report or metrics path may be the very mistake
+        if report is not None and report_path and not isinstance(exc, ConfigError):
             try:
                 report.write(report_path)
             except OSError:
                 pass
-        if report is not None and report.rows_read and not quiet:
+        # a run refused by the lock leaves the metrics file to the run that holds the lock
+        if report is not None and metrics_path and code != EXIT_LOCKED and not isinstance(exc, ConfigError):
+            try:
+                write_metrics(metrics_path, report)
+            except OSError:
+                pass
+        if report is not None and report.rows_read and not quiet and log is None:
             print(report.summary(), file=sys.stderr)  # what was committed before the stop
-        _print_error(exc, debug)
-        if isinstance(exc, LoaderError):
-            if exc.exit_code == EXIT_USAGE or exc.exit_code != EXIT_FAILED:
-                return exc.exit_code
-            return EXIT_FAILED
-        return EXIT_FAILED
+        _fail(exc, code, debug, log)
+        return code

@@ -84,11 +84,11 @@ class SinkConfig:
     indexes: list[list[str]] = field(default_factory=list)
     """Indexes to create after the load, each a list of columns (SQLite)."""
     batch_size: int | None = None
-    """Rows per transaction (SQLite, default 50000) or WriteBatch (LevelDB, default 10000)."""
+    """Rows per transaction (SQLite, default 50000) or WriteBatch (LevelDB, default 8192: one chunk)."""
     alter: bool = False
     """Add columns that later files bring (SQLite) instead of failing."""
     busy_timeout: float = 30.0
-    """Seconds to retry while another program holds a SQLite lock."""
+    """Seconds to retry while another program holds the target (SQLite lock or LevelDB LOCK), then exit 75."""
     key: str | None = None
     """LevelDB key template over columns, e.g. ``user:{id}`` or ``{day}/{id:08d}``."""
     value: str = "json"
@@ -105,8 +105,9 @@ class SinkConfig:
 class RunConfig:
     """How the run behaves (``[run]``)."""
 
-    chunk_size: int = 65536
-    """Rows per chunk: the memory bound."""
+    chunk_size: int = 8192
+    """Rows per chunk: the memory bound (each chunk in flight also exists as Python values
+    for the writer; 8192 measured as fast as 65536 with 70 MB less peak RSS on Parquet)."""
     report: str | None = None
     """Write the run report as JSON here (also ``--report``)."""
     rejects: str | None = None
@@ -125,6 +126,14 @@ class RunConfig:
     """Seconds to wait for another run on the same target before exiting with 75."""
     read_ahead: int = 2
     """Chunks parsed ahead in a background thread (0 reads in the writing thread)."""
+    max_memory: int | str | None = None
+    """Peak memory ceiling, e.g. ``"100MB"`` or ``"1GB"`` (a bare number is bytes). Chunk, batch,
+    CSV block and LevelDB write-buffer sizes shrink to fit under it; the report shows the sizes used."""
+    log_format: Literal["text", "json"] = "text"
+    """``text`` for people; ``json`` writes one JSON object per event on stderr for log collectors
+    (the container image sets ``LOADER_RUN__LOG_FORMAT=json``)."""
+    metrics_file: str | None = None
+    """Write Prometheus text-format metrics here after each run (for the node exporter's textfile collector)."""
 
 
 @dataclass
@@ -222,12 +231,24 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 def read_secret(name: str, env: Mapping[str, str]) -> str | None:
-    """``NAME``, else the file named by ``NAME_FILE``, else ``/run/secrets/NAME``."""
+    """``NAME``, else the file named by ``NAME_FILE``, else ``/run/secrets/NAME``.
+
+    A ``NAME_FILE`` that cannot be read is an error: falling through to a
+    default would hide a mount that went missing.
+    """
     if name in env:
         return env[name]
-    for path in (env.get(f"{name}_FILE"), os.path.join(SECRETS_DIR, name)):
-        if path and os.path.isfile(path):
-            return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    named = env.get(f"{name}_FILE")
+    if named:
+        try:
+            return Path(named).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise ConfigError(
+                f"{name}_FILE: cannot read {named}: {exc.strerror}", hint="mount the secret file or unset the variable"
+            ) from None
+    path = os.path.join(SECRETS_DIR, name)
+    if os.path.isfile(path):
+        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
     return None
 
 
@@ -280,6 +301,13 @@ def set_key(data: dict[str, Any], dotted: str, value: Any, origin: str) -> None:
     node[parts[-1]] = value
 
 
+def _is_key(dotted: str) -> bool:
+    """``run.metrics_file`` is a key of its own, not ``run.metrics`` read from a file."""
+    section, _, key = dotted.partition(".")
+    cls = SECTIONS.get(section)
+    return cls is not None and key in {f.name for f in dataclasses.fields(cls)}
+
+
 def env_overrides(env: Mapping[str, str]) -> list[tuple[str, Any]]:
     """``LOADER_SINK__PATH=x`` becomes ``("sink.path", "x")``; ``..._FILE`` reads the file."""
     out = []
@@ -287,7 +315,7 @@ def env_overrides(env: Mapping[str, str]) -> list[tuple[str, Any]]:
         if not name.startswith("LOADER_") or "__" not in name:
             continue
         dotted = name[len("LOADER_") :].lower().replace("__", ".")
-        if dotted.endswith("_file") and "." in dotted:
+        if dotted.endswith("_file") and "." in dotted and not _is_key(dotted):
             dotted = dotted[: -len("_file")]
             try:
                 raw = Path(env[name]).read_text(encoding="utf-8").rstrip("\r\n")
@@ -386,6 +414,24 @@ def infer_sink_type(path: str) -> str | None:
     return None
 
 
+_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?i?b?)\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(value: int | str, where: str) -> int:
+    """Bytes from ``104857600``, ``"100MB"``, ``"100MiB"`` or ``"1.5G"`` (units are powers of 1024)."""
+    if isinstance(value, int):
+        n = value
+    else:
+        m = _SIZE.match(value)
+        if m is None:
+            raise ConfigError(f"{where}: expected a size such as 100MB or 1GB, got {value!r}")
+        n = int(float(m.group(1)) * _UNITS[m.group(2).lower()[:1]])
+    if n < 1:
+        raise ConfigError(f"{where}: expected a positive size, got {value!r}")
+    return n
+
+
 def finish(job: JobConfig) -> None:
     """Fill in inferred values and check rules that span several keys."""
     src, sink, run = job.source, job.sink, job.run
@@ -423,6 +469,11 @@ def finish(job: JobConfig) -> None:
                 hint="use a .db/.sqlite/.sqlite3 or .ldb/.leveldb path, or set sink.type (--sink)",
             )
     if sink.type == "sqlite":
+        if sink.table is None and set("*?[") & set(src.path[0]):
+            raise ConfigError(
+                f"sink.table: needed when source.path is a glob ({src.path[0]!r})",
+                hint="set sink.table (--table); the table name is not guessed from a pattern",
+            )
         for key in ("key",):
             if getattr(sink, key) is not None:
                 raise ConfigError(f"sink.{key}: applies to leveldb sinks, not sqlite")
@@ -437,10 +488,12 @@ def finish(job: JobConfig) -> None:
         if sink.primary_key or sink.indexes:
             raise ConfigError("sink.primary_key/indexes: apply to sqlite sinks; leveldb keys come from sink.key")
     if sink.batch_size is None:
-        sink.batch_size = 50_000 if sink.type == "sqlite" else 10_000
+        sink.batch_size = 50_000 if sink.type == "sqlite" else 8_192
     if sink.batch_size < 1:
         raise ConfigError("sink.batch_size: expected 1 or more")
     if run.chunk_size < 1:
         raise ConfigError("run.chunk_size: expected 1 or more")
     if run.max_rejects is not None and run.max_rejects < 0:
         raise ConfigError("run.max_rejects: expected 0 or more (a count, or a fraction below 1)")
+    if run.max_memory is not None:
+        run.max_memory = parse_size(run.max_memory, "run.max_memory")

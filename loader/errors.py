@@ -77,6 +77,15 @@ class ConfigError(LoaderError, ValueError):
 class SourceError(LoaderError, OSError):
     """An input cannot be read at all (missing, unreadable, corrupt, empty)."""
 
+    @classmethod
+    def from_os(cls, exc: OSError, path: str, verb: str) -> SourceError:
+        """An input the OS refused, as one line (``verb``: what was being done)."""
+        if isinstance(exc, FileNotFoundError):
+            return cls("no such file", file=path)
+        if isinstance(exc, PermissionError):
+            return cls("permission denied", file=path)
+        return cls(f"cannot {verb}: {exc.strerror or exc}", file=path)
+
 
 class SourceChangedError(SourceError):
     """A checkpointed source file changed since it was (partly) loaded."""
@@ -95,7 +104,7 @@ class RejectLimitError(LoaderError):
     """More rows were rejected than run.max_rejects allows."""
 
     exit_code = EXIT_REJECTS
-    default_hint = "committed rows are kept; fix the input and rerun to resume"
+    default_hint = "committed rows are kept; read the reject file, then rerun with a higher --max-rejects to resume, or fix the input and rerun with --restart"
 
 
 class TargetLockedError(LoaderError):

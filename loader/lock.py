@@ -13,7 +13,7 @@ import os
 import time
 from typing import IO, Any
 
-from .errors import TargetLockedError
+from .errors import SinkError, TargetLockedError
 
 
 def lock_path(target: str) -> str:
@@ -27,8 +27,11 @@ class TargetLock:
         self._fh: IO[str] | None = None
 
     def __enter__(self) -> TargetLock:
-        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        fh = open(self.path, "a+")  # noqa: SIM115 - held until __exit__
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            fh = open(self.path, "a+")  # held until __exit__
+        except OSError as exc:
+            raise SinkError(f"cannot create the lock file {self.path}: {exc.strerror or exc}") from None
         deadline = time.monotonic() + self.wait
         while True:
             try:
@@ -41,15 +44,21 @@ class TargetLock:
                         "another loader run is writing this target", file=self.path.removesuffix(".lock")
                     ) from None
                 time.sleep(min(0.5, max(0.01, deadline - time.monotonic())))
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"{os.getpid()}\n")
-        fh.flush()
+        try:  # the pid is for people; a full disk must not stop the run here
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"{os.getpid()}\n")
+            fh.flush()
+        except OSError:
+            pass
         self._fh = fh
         return self
 
     def __exit__(self, *exc: Any) -> None:
         if self._fh is not None:
-            fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
-            self._fh.close()
-            self._fh = None
+            fh, self._fh = self._fh, None
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+                fh.close()
+            except OSError:
+                pass  # the kernel drops the lock with the descriptor anyway

@@ -11,6 +11,8 @@ rerun completes without duplicates or gaps.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import fnmatch
 import gc
 import os
 import signal
@@ -22,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 
 from .chunk import Chunk
-from .config import JobConfig, SinkConfig, SourceConfig, RunConfig, load_job
+from .config import JobConfig, RunConfig, SinkConfig, SourceConfig, load_job
 from .errors import (
     InterruptedLoad,
     LoaderError,
@@ -42,6 +44,25 @@ from .writers import open_writer
 from .writers.base import Writer
 
 Event = Callable[[str, dict[str, Any]], None]
+
+
+# Names LevelDB creates inside its directory; an input glob must not reach them.
+LEVELDB_FILES = ("CURRENT", "LOCK", "LOG", "LOG.old", "MANIFEST-000001", "000001.log", "000001.ldb", "000001.sst")
+
+
+def glob_could_match(pattern: str, path: str) -> bool:
+    """Whether ``glob(pattern, recursive=True)`` would list ``path`` once it exists."""
+
+    def match(pp: list[str], tp: list[str]) -> bool:
+        if not tp:
+            return not pp or pp == ["**"]
+        if not pp:
+            return False
+        if pp[0] == "**":
+            return any(match(pp[1:], tp[i:]) for i in range(len(tp) + 1))
+        return fnmatch.fnmatchcase(tp[0], pp[0]) and match(pp[1:], tp[1:])
+
+    return match(os.path.abspath(pattern).split(os.sep)[1:], os.path.abspath(path).split(os.sep)[1:])
 
 
 def default_table(paths: list[str]) -> str:
@@ -109,17 +130,77 @@ class _Signals:
 def gc_paused() -> Iterator[None]:
     """No full collections during bulk work: chunks make no reference cycles,
     and the collector would otherwise walk every live object again and again.
-    Young-generation collections still run at each commit."""
+    Young-generation collections still run at each commit.
+
+    Arrow allocates from jemalloc meanwhile (unless ARROW_DEFAULT_MEMORY_POOL
+    chooses): pyarrow's default, mimalloc, kept 30-80 MB more resident for the
+    same work in measurements (per-thread caches), and peak RSS is a target."""
     was = gc.isenabled()
     gc.collect()
     gc.freeze()
     gc.disable()
+    pool = pa.default_memory_pool()
+    if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
+        with contextlib.suppress(NotImplementedError):
+            pa.set_memory_pool(pa.jemalloc_memory_pool())
     try:
         yield
     finally:
+        pa.set_memory_pool(pool)
         gc.unfreeze()
         if was:
             gc.enable()
+
+
+# What the process holds before any data (Python, pyarrow's code and first-use
+# buffers, SQLite's page cache): measured 100-115 MB with the smallest sizes;
+# LevelDB adds ~20 MB of its own (table cache, compaction) beyond its write buffers.
+RUNTIME_MB = 96
+LEVELDB_MB = 20
+# Resident bytes per row in flight (Arrow columns plus the Python values made
+# from them), measured at 10 mixed columns: 23 MB more per 8192 more chunk rows.
+ROW_BYTES = 700
+LEVELDB_ROW_BYTES = 350  # a row's key and JSON value staged in a WriteBatch
+
+
+def current_rss_mb() -> float:
+    """Resident memory now (not the peak), from /proc where there is one."""
+    try:
+        with open("/proc/self/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / (1 << 20)
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def fit_memory(job: JobConfig) -> JobConfig:
+    """Shrink chunk, batch, CSV block and LevelDB write-buffer sizes to fit ``run.max_memory``.
+
+    The room above the runtime's own footprint is shared out: half to rows in
+    flight (a chunk being written, ``read_ahead`` queued, one being parsed),
+    the rest to the LevelDB WriteBatch and write buffers. Sizes only ever
+    shrink from what the job asked for. Below the runtime's footprint there is
+    nothing to shrink: the smallest sizes are used and the report's
+    ``peak_rss_mb`` shows the outcome.
+    """
+    limit = job.run.max_memory
+    if limit is None:
+        return job
+    assert isinstance(limit, int)  # finish() parsed it
+    floor = RUNTIME_MB + (LEVELDB_MB if job.sink.type == "leveldb" else 0)
+    spare = max(limit / (1 << 20) - floor, 4.0) * (1 << 20)
+    read_ahead = min(job.run.read_ahead, 2 if spare >= 40 << 20 else 1)
+    rows = int(spare * 0.5 / ((read_ahead + 2) * ROW_BYTES))
+    chunk = max(1024, min(job.run.chunk_size, rows))
+    batch = int(job.sink.batch_size or chunk)
+    source = dataclasses.replace(job.source, block_size=max(64 << 10, min(job.source.block_size, int(spare * 0.05))))
+    sink = job.sink
+    if sink.type == "leveldb":
+        batch = max(chunk, min(batch, int(spare * 0.2 / LEVELDB_ROW_BYTES)))
+        # LevelDB keeps up to two memtables of this size resident
+        buffer = max(1 << 20, min(sink.write_buffer_size, int(spare * 0.25 / 2)))
+        sink = dataclasses.replace(sink, batch_size=batch, write_buffer_size=buffer)
+    run = dataclasses.replace(job.run, chunk_size=chunk, read_ahead=read_ahead)
+    return dataclasses.replace(job, source=source, sink=sink, run=run)
 
 
 class Pipeline:
@@ -137,7 +218,7 @@ class Pipeline:
         progress: bool = False,
         on_event: Event | None = None,
     ) -> None:
-        self.job = job
+        self.job = fit_memory(job)
         self.stages: list[Stage] = build_stages(job.transform) + [as_stage(t) for t in transforms]
         self.handle_signals = handle_signals
         self.progress = progress
@@ -181,6 +262,7 @@ class Pipeline:
         """Check the config and the sources and describe the run; writes nothing."""
         src, sink = self.job.source, self.job.sink
         files = expand_paths(src)
+        self._check_paths(files)  # before any input is opened: the target may match the input glob
         schema = None
         if files and files[0] != "-":
             with open_reader(files[0], src, chunk_size=self.job.run.chunk_size) as reader:
@@ -194,7 +276,6 @@ class Pipeline:
                     raise ConfigError(
                         f"sink.key: no column {missing[0]!r} in the data", hint="columns are: " + ", ".join(schema.names)
                     )
-        self._check_paths(files)
         return Plan(
             files=files,
             schema=schema,
@@ -228,6 +309,25 @@ class Pipeline:
         for key, path in (("run.report", self.job.run.report), ("run.rejects", self.job.run.rejects)):
             if path and os.path.isdir(path):
                 raise ConfigError(f"{key}: {path} is a directory, expected a file path")
+        # What a run writes must never match an input glob, or the next run would read it back.
+        sink = self.job.sink.path.rstrip("/\\") or self.job.sink.path
+        written = [sink] + [sink + suffix for suffix in ("-wal", "-shm", "-journal", ".lock")]
+        if self.job.sink.type == "leveldb":
+            written += [os.path.join(sink, name) for name in LEVELDB_FILES]
+        checks: list[tuple[str, str | None, str | None]] = [("sink.path", sink, p) for p in written]
+        for key in ("rejects", "report", "metrics_file"):
+            path = self.rejects_path if key == "rejects" else getattr(self.job.run, key, None)
+            checks.append((f"run.{key}", path, path))
+        for pattern in self.job.source.path:
+            if pattern == "-" or not set("*?[") & set(pattern):
+                continue
+            for key, shown, path in checks:
+                if path and glob_could_match(pattern, path):
+                    what = "the target" if key == "sink.path" else "the file"
+                    raise ConfigError(
+                        f"{key}: {what} {shown} matches the input pattern {pattern!r}",
+                        hint="a later run would read it as input; write it outside the input directory or narrow the pattern",
+                    )
 
     # --------------------------------------------------------------- run
 
@@ -244,6 +344,7 @@ class Pipeline:
         try:
             self._run(report)
         except LoaderError as exc:
+            self._rewind(report)
             status = {
                 InterruptedLoad: "interrupted",
                 RejectLimitError: "rejects_exceeded",
@@ -255,6 +356,7 @@ class Pipeline:
             self._emit("finish", report=report)
             raise
         except BaseException as exc:
+            self._rewind(report)
             report.error = f"{type(exc).__name__}: {exc}"
             report.exit_code = 1
             report.finish("failed")
@@ -265,7 +367,14 @@ class Pipeline:
         self._emit("finish", report=report)
         return report
 
+    def _rewind(self, report: RunReport) -> None:
+        """After a failure the totals say what was committed: staged rows were rolled back."""
+        loop = getattr(self, "_loop", None)
+        if loop is not None:
+            report.rows_read, report.rows_written, report.rows_rejected, report.rows_filtered = loop.committed
+
     def _run(self, report: RunReport) -> None:
+        self._loop: _Loop | None = None
         job, run = self.job, self.job.run
         files = expand_paths(job.source)
         self._check_paths(files)
@@ -292,7 +401,7 @@ class Pipeline:
             rejects.start(state.rejects_bytes)
             state.status = "running"
             state.rejects_bytes = rejects.size
-            loop = _Loop(self, writer, rejects, signals, progress, state, report)
+            loop = self._loop = _Loop(self, writer, rejects, signals, progress, state, report)
             prepared = False
             for path in files:
                 key = file_key(path)
@@ -357,16 +466,43 @@ class _Loop:
         self.batch_size = int(self.job.sink.batch_size or 50_000)
         # A chunk never outgrows a transaction, so a commit always lands on a chunk boundary.
         self.chunk_rows = min(self.job.run.chunk_size, self.batch_size)
+        limit = self.job.run.max_memory
+        self.max_memory_mb = limit / (1 << 20) if isinstance(limit, int) else None
+        report.max_memory_mb = round(self.max_memory_mb, 1) if self.max_memory_mb else None
+        report.chunk_size, report.batch_size = self.chunk_rows, self.batch_size
         self.pending = 0
         self.dirty: dict[str, FileState] = {}
+        self.committed = (0, 0, 0, 0)  # run totals (read, written, rejected, filtered) at the last commit
 
-    def load(self, reader: Any, key: str, fs: FileState, fr: FileReport) -> None:
-        chunks = prefetch(apply(self.p.stages, iter(reader)), self.job.run.read_ahead)
+    def _staged(self, reader: Any) -> Iterator[tuple[Chunk, Any]]:
+        """Chunks through the stages, adapted and encoded for the writer. This runs
+        in the read-ahead thread: turning Arrow columns into Python values or bytes
+        is a third of the work, and it needs no database."""
+        encode = getattr(self.writer, "encode", None)
+        chunks = apply(self.p.stages, iter(reader))
         try:
             for chunk in chunks:
+                if encode is None:
+                    yield chunk, None
+                    continue
                 chunk = self.writer.adapt(chunk)
+                yield chunk, encode(chunk.batch) if chunk.batch.num_rows else None
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+    def load(self, reader: Any, key: str, fs: FileState, fr: FileReport) -> None:
+        chunks = prefetch(self._staged(reader), self.job.run.read_ahead)
+        write: Any = self.writer.write
+        encodes = hasattr(self.writer, "encode")
+        try:
+            for chunk, encoded in chunks:
+                if not encodes:
+                    chunk = self.writer.adapt(chunk)
                 self.rejects.write(chunk.rejects)
-                written = self.writer.write(chunk.batch)
+                written = write(chunk.batch) if encoded is None else write(chunk.batch, encoded)
+                del encoded  # a chunk's Python values live no longer than its write
                 n_rej = len(chunk.rejects)
                 for counts in (fs, fr, self.report):
                     counts.rows_read += chunk.rows_read
@@ -378,6 +514,8 @@ class _Loop:
                 self.dirty[key] = fs
                 self.pending += chunk.rows_read
                 self.progress.update(chunk.bytes_read, chunk.rows_read)
+                # per chunk; listeners that log (logs.JsonLog) throttle it to a bounded rate
+                self.p._emit("progress", path=fr.path, rows_read=fr.rows_read, rows_written=fr.rows_written, rows_rejected=fr.rows_rejected, run_rows_read=self.report.rows_read)
                 over = self._over_limit()
                 if self.pending >= self.batch_size or self.signals.signum is not None or over:
                     self.commit()
@@ -411,9 +549,17 @@ class _Loop:
         entries = {key: fs.to_json() for key, fs in self.dirty.items()}
         entries["job"] = self.state.job_entry()
         self.writer.commit(self.p.job_name, entries)
+        r = self.report
+        self.committed = (r.rows_read, r.rows_written, r.rows_rejected, r.rows_filtered)
         self.dirty.clear()
         self.pending = 0
         gc.collect(0)
+        pa.default_memory_pool().release_unused()  # hand freed Arrow buffers back between batches
+        if self.max_memory_mb is not None and self.job.sink.type == "leveldb" and current_rss_mb() > 0.9 * self.max_memory_mb:
+            # Near the ceiling: smaller WriteBatches (held whole in memory until written)
+            # from here on, never below a chunk. SQLite's page cache is bounded already.
+            self.batch_size = max(self.chunk_rows, self.batch_size // 2)
+            self.report.batch_size = self.batch_size
 
 
 def load(

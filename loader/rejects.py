@@ -14,7 +14,15 @@ from collections.abc import Iterable
 from typing import IO, Any
 
 from .chunk import Reject
-from .errors import ConfigError
+from .errors import ConfigError, SinkError
+
+
+def _write_error(path: str, exc: OSError) -> SinkError:
+    return SinkError(
+        f"cannot write the reject file: {exc.strerror or exc}",
+        file=path,
+        hint="committed work is kept; fix this and rerun the same command to resume",
+    )
 
 
 def default_rejects_path(target: str) -> str:
@@ -38,32 +46,44 @@ class RejectFile:
         if os.path.exists(self.path):
             current = os.path.getsize(self.path)
             if current > keep_bytes:
-                with open(self.path, "r+b") as fh:
-                    fh.truncate(keep_bytes)
+                try:
+                    with open(self.path, "r+b") as fh:
+                        fh.truncate(keep_bytes)
+                except OSError as exc:
+                    raise _write_error(self.path, exc) from None
             self.size = min(current, keep_bytes)
 
     def write(self, rejects: Iterable[Reject]) -> None:
-        for r in rejects:
-            if self._fh is None:
-                parent = os.path.dirname(os.path.abspath(self.path))
-                os.makedirs(parent, exist_ok=True)
-                self._fh = open(self.path, "ab")  # noqa: SIM115 - closed in close()
-            data = (r.to_json() + "\n").encode("utf-8")
-            self._fh.write(data)
-            self.size += len(data)
-            self.count += 1
+        try:
+            for r in rejects:
+                if self._fh is None:
+                    parent = os.path.dirname(os.path.abspath(self.path))
+                    os.makedirs(parent, exist_ok=True)
+                    self._fh = open(self.path, "ab")  # noqa: SIM115 - closed in close()
+                data = (r.to_json() + "\n").encode("utf-8")
+                self._fh.write(data)
+                self.size += len(data)
+                self.count += 1
+        except OSError as exc:
+            raise _write_error(self.path, exc) from None
 
     def sync(self) -> int:
         """Make written rejects durable; returns the committed length."""
         if self._fh is not None:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
+            try:
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+            except OSError as exc:
+                raise _write_error(self.path, exc) from None
         return self.size
 
     def close(self) -> None:
         if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+            fh, self._fh = self._fh, None
+            try:
+                fh.close()
+            except OSError:
+                pass  # unsynced lines belong to an uncommitted batch; the next run truncates them
 
     def __enter__(self) -> RejectFile:
         return self

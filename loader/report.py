@@ -48,6 +48,9 @@ class RunReport:
     elapsed_s: float = 0.0
     rows_per_s: float = 0.0
     peak_rss_mb: float = 0.0
+    max_memory_mb: float | None = None  # run.max_memory, when set
+    chunk_size: int = 0  # the sizes the run used (after fitting them under max_memory)
+    batch_size: int = 0
     error: str | None = None
     exit_code: int = 0
     _t0: float = field(default=0.0, repr=False)

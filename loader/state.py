@@ -16,6 +16,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .errors import SourceError
+
 FINGERPRINT_BYTES = 64 << 10
 
 
@@ -23,13 +25,19 @@ def identity(path: str) -> dict[str, Any] | None:
     """Size, mtime and a content fingerprint; None for standard input."""
     if path == "-":
         return None
-    st = os.stat(path)
+    # an input that vanished or is a directory is the user's error, reported in one line
+    if os.path.isdir(path):
+        raise SourceError("is a directory, not a file", file=path, hint="use a glob such as dir/*.csv")
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        h.update(fh.read(FINGERPRINT_BYTES))
-        if st.st_size > FINGERPRINT_BYTES:
-            fh.seek(max(FINGERPRINT_BYTES, st.st_size - FINGERPRINT_BYTES))
+    try:
+        st = os.stat(path)
+        with open(path, "rb") as fh:
             h.update(fh.read(FINGERPRINT_BYTES))
+            if st.st_size > FINGERPRINT_BYTES:
+                fh.seek(max(FINGERPRINT_BYTES, st.st_size - FINGERPRINT_BYTES))
+                h.update(fh.read(FINGERPRINT_BYTES))
+    except OSError as exc:
+        raise SourceError.from_os(exc, path, "read") from None
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256_head_tail": h.hexdigest()}
 
 

@@ -49,7 +49,7 @@ _ALIASES: dict[str, pa.DataType] = {
 _TIMESTAMP = re.compile(r"^timestamp\[\s*(s|ms|us|ns)\s*(?:,\s*(?:tz\s*=\s*)?([\w/+:-]+)\s*)?\]$")
 _DECIMAL = re.compile(r"^decimal(?:128)?\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)$")
 
-TYPE_NAMES = sorted(_ALIASES) + ["timestamp[unit, tz]", "decimal(precision, scale)"]
+TYPE_NAMES = [*sorted(_ALIASES), "timestamp[unit, tz]", "decimal(precision, scale)"]
 
 
 def parse_type(name: str, *, where: str = "type") -> pa.DataType:

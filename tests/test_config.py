@@ -29,12 +29,12 @@ def test_job_file_defaults_and_inference(tmp_path: Path) -> None:
     assert job.source.path == ["in/*.csv"]
     assert job.sink.type == "sqlite"
     assert job.sink.batch_size == 50_000
-    assert job.run.chunk_size == 65536
+    assert job.run.chunk_size == 8192
 
 
 def test_leveldb_defaults(tmp_path: Path) -> None:
     job = job_from_dict({"source": {"path": "a.parquet"}, "sink": {"path": "o.ldb", "key": "k:{id}"}}, env={})
-    assert (job.sink.type, job.source.format, job.sink.batch_size) == ("leveldb", "parquet", 10_000)
+    assert (job.sink.type, job.source.format, job.sink.batch_size) == ("leveldb", "parquet", 8_192)
 
 
 def test_tsv_defaults_to_tab() -> None:
@@ -113,7 +113,7 @@ def test_secret_from_file_variable(tmp_path: Path) -> None:
 
 
 def test_env_override_unknown_key() -> None:
-    with pytest.raises(ConfigError, match="sink.pth: unknown key"):
+    with pytest.raises(ConfigError, match=r"sink\.pth: unknown key"):
         job_from_dict(apply_overrides({"source": {"path": "a.csv"}, "sink": {"path": "x.db"}}, [], {"LOADER_SINK__PTH": "x"}), env={})
 
 
@@ -131,8 +131,14 @@ def test_cross_key_rules(sink: dict[str, str], message: str) -> None:
         job_from_dict({"source": {"path": "a.csv"}, "sink": sink}, env={})
 
 
+def test_glob_source_needs_a_table_name() -> None:
+    with pytest.raises(ConfigError) as e:
+        job_from_dict({"source": {"path": "in/*.csv"}, "sink": {"path": "x.db"}}, env={})
+    assert str(e.value) == "sink.table: needed when source.path is a glob ('in/*.csv')"
+
+
 def test_unknown_format() -> None:
-    with pytest.raises(ConfigError, match="source.format: cannot tell the format of a.json"):
+    with pytest.raises(ConfigError, match=r"source\.format: cannot tell the format of a\.json"):
         job_from_dict({"source": {"path": "a.json"}, "sink": {"path": "x.db"}}, env={})
 
 

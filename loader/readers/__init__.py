@@ -48,7 +48,7 @@ def expand_paths(config: SourceConfig) -> list[str]:
     return out
 
 
-def open_reader(path: str, config: SourceConfig, *, chunk_size: int = 65536, resume: dict[str, Any] | None = None) -> Reader:
+def open_reader(path: str, config: SourceConfig, *, chunk_size: int = 8192, resume: dict[str, Any] | None = None) -> Reader:
     """A reader for one file, chosen by ``config.format`` (or the file's extension)."""
     fmt = config.format or infer_format(path)
     if fmt == "parquet":

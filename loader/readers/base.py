@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import pyarrow as pa
 
 from ..chunk import Chunk
+from ..config import SourceConfig
+from ..errors import ConfigError
+from ..types import parse_type
 
 
 class Reader(Protocol):
@@ -55,3 +58,43 @@ def dedupe_names(names: list[str]) -> list[str]:
         seen.add(candidate.lower())
         out.append(candidate)
     return out
+
+
+def declared_types(config: SourceConfig, names: list[str], path: str) -> dict[str, pa.DataType]:
+    """The ``[source] columns`` overrides as Arrow types; each must name a column of the file."""
+    declared = {n: parse_type(t, where=f"source.columns.{n}") for n, t in config.columns.items()}
+    unknown = sorted(set(declared) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"source.columns: no column {unknown[0]!r} in {path}",
+            hint="columns are: " + ", ".join(names),
+        )
+    return declared
+
+
+
+class ReaderBase:
+    """What both readers share: where they read, how far they may resume, and closing."""
+
+    def __init__(
+        self,
+        path: str,
+        config: SourceConfig,
+        *,
+        chunk_size: int = 8192,
+        resume: dict[str, Any] | None = None,
+    ) -> None:
+        self.path = path
+        self.config = config
+        self.chunk_size = chunk_size
+        self.resume = resume
+        self.size = file_size(path)
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

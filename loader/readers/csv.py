@@ -18,7 +18,9 @@ import codecs
 import csv
 import io
 import os
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import IO, Any
 
 import pyarrow as pa
@@ -29,14 +31,14 @@ from ..chunk import Chunk, Reject
 from ..config import SourceConfig
 from ..convert import convert, infer_type
 from ..errors import ConfigError, SourceError
-from ..types import parse_type
-from .base import dedupe_names, file_size
+from .base import ReaderBase, declared_types, dedupe_names
 
 BOM = b"\xef\xbb\xbf"
 # A row with an unbalanced quote would otherwise swallow the rest of the file:
 # past this many bytes without a quote-balanced newline, cut at a plain newline.
 MAX_ROW_BYTES = 64 << 20
 _COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
+UNTERMINATED = "unterminated quoted field: a quote opened in this row is never closed"
 
 
 class _Transcoder:
@@ -80,12 +82,8 @@ def open_stream(path: str, encoding: str) -> tuple[Any, bool]:
             else:
                 raw = open(path, "rb")  # noqa: SIM115 - closed by the reader
                 seekable = True
-    except FileNotFoundError:
-        raise SourceError("no such file", file=path) from None
-    except PermissionError:
-        raise SourceError("permission denied", file=path) from None
     except OSError as exc:
-        raise SourceError(f"cannot open: {exc}", file=path) from None
+        raise SourceError.from_os(exc, path, "open") from None
     if codecs.lookup(encoding).name != "utf-8":
         return _Transcoder(raw, encoding), False
     return raw, seekable
@@ -128,7 +126,17 @@ def first_row_end(buf: bytes, quote: bytes | None, escape: bytes | None) -> int:
         start = nl + 1
 
 
-class CSVReader:
+@dataclass
+class _InvalidRow:
+    """A malformed row, as pyarrow's ``InvalidRow`` describes one."""
+
+    number: int
+    expected_columns: int
+    actual_columns: int
+    text: str
+
+
+class CSVReader(ReaderBase):
     """Reads one CSV file as chunks. Use as a context manager."""
 
     def __init__(
@@ -136,14 +144,10 @@ class CSVReader:
         path: str,
         config: SourceConfig,
         *,
-        chunk_size: int = 65536,
+        chunk_size: int = 8192,
         resume: dict[str, Any] | None = None,
     ) -> None:
-        self.path = path
-        self.config = config
-        self.chunk_size = chunk_size
-        self.resume = resume
-        self.size = file_size(path)
+        super().__init__(path, config, chunk_size=chunk_size, resume=resume)
         self.quote = config.quote_char.encode() if isinstance(config.quote_char, str) else None
         self.escape = config.escape_char.encode() if isinstance(config.escape_char, str) else None
         self._stream: Any = None
@@ -154,13 +158,7 @@ class CSVReader:
         self._sample: list[tuple[bytes, int, bool]] = []  # blocks kept for stdin, which cannot be re-read
         self._open_and_read_header()
         self.names = dedupe_names(self.raw_names)
-        self.declared = {n: parse_type(t, where=f"source.columns.{n}") for n, t in config.columns.items()}
-        unknown = sorted(set(self.declared) - set(self.names))
-        if unknown:
-            raise ConfigError(
-                f"source.columns: no column {unknown[0]!r} in {path}",
-                hint="columns are: " + ", ".join(self.names),
-            )
+        self.declared = declared_types(config, self.names, path)
         self.schema = self._infer_schema()
 
     # ------------------------------------------------------------- opening
@@ -250,8 +248,11 @@ class CSVReader:
         if need:
             for _block, table, _invalid in self._blocks(self._head_blocks()):
                 for n in need:
-                    columns[n].append(table.column(n))
+                    # a compact copy: the parsed table's buffers are sized for the whole
+                    # block, and keeping ~100 of them alive tripled inference's peak memory
+                    columns[n].append(pa.concat_arrays(table.column(n).chunks or [pa.array([], pa.binary())]))
                 rows += table.num_rows
+                del table
                 if rows >= self.config.infer_rows:
                     break
         fields = []
@@ -260,7 +261,7 @@ class CSVReader:
             if n in self.declared:
                 fields.append(pa.field(n, self.declared[n]))
                 continue
-            parts = [c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c for c in columns[n]]
+            parts = columns.pop(n)
             sample = pa.concat_arrays(parts) if parts else pa.array([], pa.binary())
             sample = sample.slice(0, self.config.infer_rows)
             try:
@@ -283,8 +284,7 @@ class CSVReader:
             finally:
                 stream.close()
         else:  # stdin: keep what inference reads, replay it in the main pass
-            for item in self._cut(self._stream, self._pending, self.data_offset, keep=True):
-                yield item
+            yield from self._cut(self._stream, self._pending, self.data_offset, keep=True)
 
     # -------------------------------------------------------------- cutting
 
@@ -308,11 +308,18 @@ class CSVReader:
             pending = self._pending
         carry = pending
         size = self.config.block_size
+        window = size
+        eof = False
         while True:
-            data = stream.read(size)
-            if not isinstance(data, bytes):
-                data = bytes(data)
-            if not data:
+            # A block depends only on the bytes from its start, never on how reads fell: a
+            # resumed run then cuts, and so parses stray quotes, exactly as the first run did.
+            while len(carry) <= window and not eof:
+                data = stream.read(max(size, window + 1 - len(carry)))
+                if not isinstance(data, bytes):
+                    data = bytes(data)
+                eof = not data
+                carry += data
+            if len(carry) <= window:  # the rest of the file fits: the last block
                 if carry:
                     item = (carry, offset, _quote_count(carry, self.quote, self.escape) % 2 == 1)
                     if keep:
@@ -320,16 +327,17 @@ class CSVReader:
                         self._pending = b""
                     yield item
                 return
-            buf = carry + data if carry else data
-            cut = safe_cut(buf, self.quote, self.escape)
+            head = carry[:window]
+            cut = safe_cut(head, self.quote, self.escape)
             open_quote = False
-            if cut < 0 and len(buf) > MAX_ROW_BYTES:
-                cut = buf.rfind(b"\n")
+            if cut < 0 and window >= MAX_ROW_BYTES:
+                cut = head.rfind(b"\n")
                 open_quote = True
             if cut < 0:
-                carry = buf
+                window *= 2
                 continue
-            block, carry = buf[: cut + 1], buf[cut + 1 :]
+            block, carry = carry[: cut + 1], carry[cut + 1 :]
+            window = size
             item = (block, offset, open_quote)
             if keep:
                 self._sample.append(item)
@@ -362,13 +370,62 @@ class CSVReader:
             strings_can_be_null=True,
             quoted_strings_can_be_null=True,
         )
+        undecodable: list[bool] = []
         for item in blocks:
             invalid.clear()
+            undecodable.clear()
+            previous = sys.unraisablehook
+
+            def hook(unraisable: Any, previous: Any = previous) -> None:
+                # pyarrow decodes a malformed row's text before calling on_invalid; bytes that
+                # are not UTF-8 fail there and the whole block with them
+                if unraisable.object is on_invalid and issubclass(unraisable.exc_type, UnicodeDecodeError):
+                    undecodable.append(True)
+                else:
+                    previous(unraisable)
+
+            sys.unraisablehook = hook
             try:
                 table = pacsv.read_csv(io.BytesIO(item[0]), read_options=read, parse_options=parse, convert_options=conv)
             except pa.ArrowInvalid as exc:
-                raise SourceError(f"cannot parse: {exc}", file=self.path) from None
+                if not undecodable:
+                    raise SourceError(f"cannot parse: {exc}", file=self.path) from None
+                table, found = self._parse_keeping_bytes(item[0])
+                yield item, table, found
+                continue
+            finally:
+                sys.unraisablehook = previous
             yield item, table, list(invalid)
+
+    def _parse_keeping_bytes(self, block: bytes) -> tuple[pa.Table, list[_InvalidRow]]:
+        """Parse a block holding a malformed row with non-UTF-8 bytes (which pyarrow cannot
+        report) with the csv module, every byte kept, so only the bad rows are rejected."""
+        width = len(self.names)
+        columns: list[list[bytes | None]] = [[] for _ in range(width)]
+        invalid: list[_InvalidRow] = []
+        nulls = set(self.config.null_values)
+        consumed: list[str] = []
+
+        def lines() -> Iterator[str]:
+            for line in io.StringIO(block.decode("utf-8", "surrogateescape"), newline=""):
+                consumed.append(line)
+                yield line
+
+        number = 0
+        for fields in self._csv_rows(lines()):  # type: ignore[arg-type]
+            raw = "".join(consumed).rstrip("\r\n")
+            consumed.clear()
+            if not fields:
+                continue  # an empty line is no row, as for pyarrow
+            number += 1
+            if len(fields) != width:
+                text = raw.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                invalid.append(_InvalidRow(number, width, len(fields), text))
+                continue
+            for col, value in zip(columns, fields, strict=True):
+                col.append(None if value in nulls else value.encode("utf-8", "surrogateescape"))
+        table = pa.table({n: pa.array(c, pa.binary()) for n, c in zip(self.names, columns, strict=True)})
+        return table, invalid
 
     # ------------------------------------------------------------- reading
 
@@ -406,7 +463,9 @@ class CSVReader:
                     file=self.path,
                     row=row_base + r.number,
                     line=line + r.number - 1 if simple else None,
-                    reason=f"expected {r.expected_columns} fields, found {r.actual_columns}",
+                    reason=UNTERMINATED
+                    if open_quote and r.number == n_total
+                    else f"expected {r.expected_columns} fields, found {r.actual_columns}",
                     raw=r.text,
                 )
                 for r in invalid
@@ -429,7 +488,7 @@ class CSVReader:
                 chunk = chunk.keep(pc.invert(bad), filtered=False)
             if open_quote and chunk.num_rows and chunk.rows[-1].as_py() == row_base + n_total:
                 last = pc.equal(chunk.rows, row_base + n_total)
-                chunk = chunk.reject(last, "unterminated quoted field: a quote opened in this row is never closed", stage="read")
+                chunk = chunk.reject(last, UNTERMINATED, stage="read")
             if done_row > row_base:  # resuming inside this block
                 chunk = chunk.keep(pc.greater(chunk.rows, done_row), filtered=False)
             next_offset = start + len(block)
@@ -480,7 +539,7 @@ class CSVReader:
             arrays.append(out.array)
             if out.bad is not None:
                 idx = pc.indices_nonzero(out.bad).to_pylist()
-                for i, reason in zip(idx, out.reasons or []):
+                for i, reason in zip(idx, out.reasons or [], strict=True):
                     why.setdefault(i, (field.name, reason))
                 bad = out.bad if bad is None else pc.or_(bad, out.bad)
         batch = pa.RecordBatch.from_arrays(arrays, schema=self.schema) if arrays else pa.RecordBatch.from_pylist([])
@@ -495,12 +554,19 @@ class CSVReader:
                 row=row_list[i],
                 line=line_list[i] if line_list is not None else None,
                 column=column,
-                reason=reason,
+                reason=self._in_encoding(reason),
                 values={k: (v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else v) for k, v in values.items()},
             )
-            for (i, (column, reason)), values in zip(sorted(why.items()), raw)
+            for (i, (column, reason)), values in zip(sorted(why.items()), raw, strict=True)
         ]
         return batch, bad, rejects
+
+    def _in_encoding(self, reason: str) -> str:
+        """Bytes that did not decode are invalid in the declared encoding, not in UTF-8."""
+        prefix = "invalid UTF-8 in "
+        if reason.startswith(prefix) and codecs.lookup(self.config.encoding).name != "utf-8":
+            return f"not valid {self.config.encoding} text: {reason[len(prefix):]}"
+        return reason
 
     # --------------------------------------------------------------- closing
 
@@ -508,9 +574,3 @@ class CSVReader:
         if self._stream is not None and self.path != "-":
             self._stream.close()
         self._stream = None
-
-    def __enter__(self) -> CSVReader:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()

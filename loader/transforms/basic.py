@@ -32,40 +32,51 @@ class _SchemaCached(StageBase):
         return True
 
 
+class _ColumnList(_SchemaCached):
+    """A stage over a list of ``columns`` that picks which columns to keep, in which order."""
+
+    columns: list[str]
+    _order: list[str]
+
+    def __post_init__(self) -> None:
+        self._label()
+        self.columns = self.names("columns", self.columns)
+
+    def _pick(self, names: list[str]) -> list[str]:
+        raise NotImplementedError
+
+    def __call__(self, chunk: Chunk) -> Chunk:
+        schema = chunk.batch.schema
+        if self._changed(schema):
+            self.require(schema, self.columns)
+            self._order = self._pick(schema.names)
+        return chunk.with_batch(chunk.batch.select(self._order))
+
+
 @dataclass(kw_only=True)
-class Select(_SchemaCached):
+class Select(_ColumnList):
     """Keep only ``columns``, in that order."""
 
     kind: ClassVar[str] = "select"
     columns: list[str]
     name: str = ""
+    _order: list[str] = field(default_factory=list, init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        self._label()
-        self.columns = self.names("columns", self.columns)
-
-    def __call__(self, chunk: Chunk) -> Chunk:
-        if self._changed(chunk.batch.schema):
-            self.require(chunk.batch.schema, self.columns)
-        return chunk.with_batch(chunk.batch.select(self.columns))
+    def _pick(self, names: list[str]) -> list[str]:
+        return self.columns
 
 
 @dataclass(kw_only=True)
-class Drop(_SchemaCached):
+class Drop(_ColumnList):
     """Remove ``columns``."""
 
     kind: ClassVar[str] = "drop"
     columns: list[str]
     name: str = ""
+    _order: list[str] = field(default_factory=list, init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        self._label()
-        self.columns = self.names("columns", self.columns)
-
-    def __call__(self, chunk: Chunk) -> Chunk:
-        if self._changed(chunk.batch.schema):
-            self.require(chunk.batch.schema, self.columns)
-        return chunk.with_batch(chunk.batch.drop_columns(self.columns))
+    def _pick(self, names: list[str]) -> list[str]:
+        return [n for n in names if n not in self.columns]
 
 
 @dataclass(kw_only=True)
@@ -100,7 +111,7 @@ class Rename(_SchemaCached):
 
 
 @dataclass(kw_only=True)
-class Reorder(_SchemaCached):
+class Reorder(_ColumnList):
     """Put ``columns`` first, in that order; the others follow in their order."""
 
     kind: ClassVar[str] = "reorder"
@@ -108,16 +119,8 @@ class Reorder(_SchemaCached):
     name: str = ""
     _order: list[str] = field(default_factory=list, init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        self._label()
-        self.columns = self.names("columns", self.columns)
-
-    def __call__(self, chunk: Chunk) -> Chunk:
-        schema = chunk.batch.schema
-        if self._changed(schema):
-            self.require(schema, self.columns)
-            self._order = self.columns + [n for n in schema.names if n not in self.columns]
-        return chunk.with_batch(chunk.batch.select(self._order))
+    def _pick(self, names: list[str]) -> list[str]:
+        return self.columns + [n for n in names if n not in self.columns]
 
 
 @dataclass(kw_only=True)
@@ -171,6 +174,10 @@ class _TextColumns(_SchemaCached):
 
     columns: list[str]
 
+    def __post_init__(self) -> None:
+        self._label()
+        self.columns = self.names("columns", self.columns)
+
     def _kernel(self) -> Callable[[pa.Array], pa.Array]:
         raise NotImplementedError
 
@@ -200,8 +207,7 @@ class Trim(_TextColumns):
     name: str = ""
 
     def __post_init__(self) -> None:
-        self._label()
-        self.columns = self.names("columns", self.columns)
+        super().__post_init__()
         if self.characters is not None:
             self.text("characters", self.characters)
 
@@ -220,10 +226,6 @@ class Lower(_TextColumns):
     columns: list[str]
     name: str = ""
 
-    def __post_init__(self) -> None:
-        self._label()
-        self.columns = self.names("columns", self.columns)
-
     def _kernel(self) -> Callable[[pa.Array], pa.Array]:
         return pc.utf8_lower
 
@@ -235,10 +237,6 @@ class Upper(_TextColumns):
     kind: ClassVar[str] = "upper"
     columns: list[str]
     name: str = ""
-
-    def __post_init__(self) -> None:
-        self._label()
-        self.columns = self.names("columns", self.columns)
 
     def _kernel(self) -> Callable[[pa.Array], pa.Array]:
         return pc.utf8_upper

@@ -18,6 +18,24 @@ import pyarrow as pa
 from ..chunk import Chunk
 
 
+class Transactional:
+    """The exit half of every writer: on an exception, roll back what is not
+    committed, close, and let the exception go on (never swallow it)."""
+
+    def rollback(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        try:
+            if exc_type is not None:
+                self.rollback()
+        finally:
+            self.close()
+
+
 class Writer(Protocol):
     target: str
 

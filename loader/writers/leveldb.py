@@ -19,17 +19,24 @@ import pyarrow.compute as pc
 from ..chunk import Chunk
 from ..config import SinkConfig
 from ..errors import ConfigError, SinkError, TargetLockedError
+from .base import Transactional
 from .encode import KeyTemplate, json_objects, raw_values
 
 STATE_PREFIX = b"\xffloader-state\x00"
-LOCK_RETRIES = 5
+RESUME_HINT = "committed work is kept; fix this and rerun the same command to resume"
+
+
+def _text(exc: BaseException) -> str:
+    """plyvel puts LevelDB's status text in bytes; show it as text."""
+    arg = exc.args[0] if exc.args else exc
+    return arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
 
 
 def state_key(job: str, key: str) -> bytes:
     return STATE_PREFIX + job.encode() + b"\x00" + key.encode()
 
 
-class LevelDBWriter:
+class LevelDBWriter(Transactional):
     """Loads batches into a LevelDB directory. Use as a context manager."""
 
     def __init__(self, config: SinkConfig) -> None:
@@ -42,8 +49,10 @@ class LevelDBWriter:
         self.columns: list[str] = []
 
     def __enter__(self) -> LevelDBWriter:
-        delay = 0.2
-        for attempt in range(LOCK_RETRIES + 1):
+        # another process holding LOCK: retry with a growing delay for up to sink.busy_timeout
+        deadline = time.monotonic() + self.config.busy_timeout
+        delay = 0.05
+        while True:
             try:
                 self.db = plyvel.DB(
                     self.config.path,
@@ -53,24 +62,20 @@ class LevelDBWriter:
                 )
                 return self
             except plyvel.IOError as exc:
-                if "lock" not in str(exc).lower():
-                    raise SinkError(f"cannot open LevelDB: {exc}", file=self.config.path) from None
-                if attempt == LOCK_RETRIES:
+                if "lock" not in _text(exc).lower():
+                    raise SinkError(f"cannot open LevelDB: {_text(exc)}", file=self.config.path) from None
+                left = deadline - time.monotonic()
+                if left <= 0:
                     raise TargetLockedError(
-                        "LevelDB is locked by another program", file=self.config.path
+                        "LevelDB is locked by another program "
+                        f"(still locked after sink.busy_timeout = {self.config.busy_timeout:g}s)",
+                        file=self.config.path,
+                        hint="another process has this LevelDB open; retry when it ends, or raise sink.busy_timeout",
                     ) from None
-                time.sleep(delay)
-                delay *= 2
+                time.sleep(min(delay, left))
+                delay = min(delay * 2, 1.0)
             except plyvel.Error as exc:
-                raise SinkError(f"cannot open LevelDB: {exc}", file=self.config.path) from None
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def __exit__(self, exc_type: Any, *exc: Any) -> None:
-        try:
-            if exc_type is not None:
-                self.rollback()
-        finally:
-            self.close()
+                raise SinkError(f"cannot open LevelDB: {_text(exc)}", file=self.config.path) from None
 
     def rollback(self) -> None:
         if self.wb is not None:
@@ -117,10 +122,9 @@ class LevelDBWriter:
     def _wipe(self) -> None:
         """``replace``: delete every data key (checkpoints live after them)."""
         wb = self.db.write_batch(transaction=True)
-        n = 0
-        for k in self.db.iterator(stop=b"\xff", include_value=False):
+        # a rerun after a crash mid-wipe wipes again, so bounded batches are safe
+        for n, k in enumerate(self.db.iterator(stop=b"\xff", include_value=False), 1):
             wb.delete(k)
-            n += 1
             if n % 100_000 == 0:
                 wb.write()
                 wb = self.db.write_batch(transaction=True)
@@ -136,24 +140,27 @@ class LevelDBWriter:
                 batch = chunk.batch
         return chunk
 
-    def write(self, batch: pa.RecordBatch) -> int:
+    def encode(self, batch: pa.RecordBatch) -> tuple[list[bytes], list[bytes]]:
+        """Keys and values as ready-made bytes. Touches no database, so the
+        pipeline runs it in the read-ahead thread, off the writing thread."""
+        keys = pc.cast(self.template.render(batch), pa.binary()).to_pylist()
+        value = self.config.value
+        return keys, json_objects(batch) if value == "json" else raw_values(batch.column(value))
+
+    def write(self, batch: pa.RecordBatch, encoded: tuple[list[bytes], list[bytes]] | None = None) -> int:
         if batch.num_rows == 0:
             return 0
-        keys = pc.cast(self.template.render(batch), pa.binary()).to_pylist()
-        if self.config.value == "json":
-            values = json_objects(batch)
-        else:
-            values = raw_values(batch.column(self.config.value))
+        keys, values = encoded if encoded is not None else self.encode(batch)
         if self.wb is None:
             self.wb = self.db.write_batch(transaction=True, sync=self.config.sync)
         put = self.wb.put
         if self.config.mode == "ignore":
             get = self.db.get
-            for k, v in zip(keys, values):
+            for k, v in zip(keys, values, strict=True):
                 if get(k) is None:
                     put(k, v)
         else:
-            for k, v in zip(keys, values):
+            for k, v in zip(keys, values, strict=True):
                 put(k, v)
         return batch.num_rows
 
@@ -165,7 +172,7 @@ class LevelDBWriter:
         try:
             self.wb.write()
         except plyvel.Error as exc:
-            raise SinkError(f"LevelDB write failed: {exc}", file=self.config.path) from None
+            raise SinkError(f"LevelDB write failed: {_text(exc)}", file=self.config.path, hint=RESUME_HINT) from None
         finally:
             self.wb = None
 

@@ -17,10 +17,30 @@ import pyarrow as pa
 
 from ..chunk import Chunk
 from ..config import SinkConfig
-from ..errors import SinkError
+from ..errors import LoaderError, SinkError, TargetLockedError
+from .base import Transactional
 from .encode import sqlite_column, sqlite_type, uint64_overflow
 
 STATE_TABLE = "_loader_state"
+RESUME_HINT = "committed work is kept; fix this and rerun the same command to resume"
+
+
+def db_error(exc: sqlite3.Error, path: str, busy_timeout: float, doing: str = "") -> LoaderError:
+    """A sqlite3 error as one the user can act on: locked (exit 75), disk full, read-only."""
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    if code in (5, 6):  # SQLITE_BUSY, SQLITE_LOCKED: another program holds the write lock
+        return TargetLockedError(
+            f"the database is locked by another program (still locked after sink.busy_timeout = {busy_timeout:g}s)",
+            file=path,
+            hint="another connection holds a write transaction on the target; retry when it ends, or raise sink.busy_timeout",
+        )
+    if code == 13:  # SQLITE_FULL
+        return SinkError("no space left on the device (SQLite: database or disk is full)", file=path, hint=RESUME_HINT)
+    if code == 8:  # SQLITE_READONLY
+        return SinkError(f"the target is read-only (SQLite: {exc})", file=path, hint=RESUME_HINT)
+    if code == 10:  # SQLITE_IOERR: the OS refused a read or write (a full or read-only file system, a failing disk)
+        return SinkError(f"the OS refused a read or write (SQLite: {exc})", file=path, hint=RESUME_HINT)
+    return SinkError(f"{exc}{doing}", file=path)
 
 
 def quote(name: str) -> str:
@@ -30,7 +50,7 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-class SQLiteWriter:
+class SQLiteWriter(Transactional):
     """Loads batches into one SQLite table. Use as a context manager."""
 
     def __init__(self, config: SinkConfig, table: str) -> None:
@@ -53,24 +73,25 @@ class SQLiteWriter:
             # WAL + NORMAL: a commit survives a killed process; the table and its
             # checkpoint always agree, which is what resume needs.
             self._execute("PRAGMA synchronous=NORMAL")
-            self._execute("PRAGMA cache_size=-32768")
+            # Appends touch only the right edge of each B-tree: a small page cache does
+            # (measured: 4 MiB loads as fast as 32 MiB and keeps 28 MB off the peak RSS).
+            self._execute("PRAGMA cache_size=-4096")
+            # Checkpoint every ~40 MB of WAL instead of 4 MB: fewer, larger copies into
+            # the database (~1.15x insert throughput here); close() truncates the WAL.
+            self._execute("PRAGMA wal_autocheckpoint=10000")
             self._execute("PRAGMA temp_store=MEMORY")
             self._execute(
                 f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} ("
                 "job TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, "
                 "updated_at TEXT NOT NULL, PRIMARY KEY (job, key))"
             )
+        except LoaderError:
+            self.close()
+            raise
         except sqlite3.Error as exc:
             self.close()
             raise SinkError(f"cannot open SQLite database: {exc}", file=self.config.path) from None
         return self
-
-    def __exit__(self, exc_type: Any, *exc: Any) -> None:
-        try:
-            if exc_type is not None:
-                self.rollback()
-        finally:
-            self.close()
 
     def close(self) -> None:
         if self.conn is not None:
@@ -95,7 +116,7 @@ class SQLiteWriter:
         try:
             return self.conn.execute(sql, params)
         except sqlite3.OperationalError as exc:
-            raise SinkError(f"{exc} (while running {sql[:80]!r})", file=self.config.path) from None
+            raise db_error(exc, self.config.path, self.config.busy_timeout, f" (while running {sql[:80]!r})") from None
 
     def describe(self) -> str:
         return f"{self.config.path} (table {self.table})"
@@ -172,13 +193,18 @@ class SQLiteWriter:
 
     def adapt(self, chunk: Chunk) -> Chunk:
         """Reject values SQLite cannot hold exactly (uint64 above 2**63-1)."""
-        for name, col in zip(chunk.batch.schema.names, chunk.batch.columns):
+        for name, col in zip(chunk.batch.schema.names, chunk.batch.columns, strict=True):
             mask = uint64_overflow(col)
             if mask is not None:
                 chunk = chunk.reject(mask, "value exceeds SQLite's 64-bit integer range", stage="write", column=name)
         return chunk
 
-    def write(self, batch: pa.RecordBatch) -> int:
+    def encode(self, batch: pa.RecordBatch) -> list[list[Any]]:
+        """The batch as per-column Python values. Touches no database, so the
+        pipeline runs it in the read-ahead thread, off the writing thread."""
+        return [sqlite_column(c) for c in batch.columns]
+
+    def write(self, batch: pa.RecordBatch, encoded: list[list[Any]] | None = None) -> int:
         """Stage a batch in the open transaction (begun here if needed)."""
         if batch.num_rows == 0:
             return 0
@@ -186,15 +212,15 @@ class SQLiteWriter:
         if self.columns and len(batch.schema) and not self._in_txn:
             self._check_columns(batch.schema)
         sql = self._insert_sql(tuple(batch.schema.names))
-        columns = [sqlite_column(c) for c in batch.columns]
+        columns = encoded if encoded is not None else self.encode(batch)
         if not self._in_txn:
             self._begin()
         try:
-            self.conn.executemany(sql, zip(*columns))
+            self.conn.executemany(sql, zip(*columns, strict=True))
         except sqlite3.IntegrityError as exc:
             raise SinkError(f"{exc}", file=self.config.path, hint="use mode = \"upsert\" or \"ignore\" for repeated keys") from None
         except sqlite3.Error as exc:
-            raise SinkError(f"{exc}", file=self.config.path) from None
+            raise db_error(exc, self.config.path, self.config.busy_timeout) from None
         return batch.num_rows
 
     def _begin(self) -> None:
@@ -207,11 +233,14 @@ class SQLiteWriter:
             self._begin()
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         assert self.conn is not None
-        self.conn.executemany(
-            f"INSERT INTO {STATE_TABLE} (job, key, value, updated_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (job, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            ((job, k, v, now) for k, v in state.items()),
-        )
+        try:
+            self.conn.executemany(
+                f"INSERT INTO {STATE_TABLE} (job, key, value, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (job, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                ((job, k, v, now) for k, v in state.items()),
+            )
+        except sqlite3.Error as exc:
+            raise db_error(exc, self.config.path, self.config.busy_timeout) from None
         self._execute("COMMIT")
         self._in_txn = False
 

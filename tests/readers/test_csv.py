@@ -63,12 +63,12 @@ def test_declared_types_win(data_dir: Path) -> None:
 
 
 def test_declared_column_must_exist(data_dir: Path) -> None:
-    with pytest.raises(ConfigError, match="source.columns: no column 'nope'"):
+    with pytest.raises(ConfigError, match=r"source\.columns: no column 'nope'"):
         read_all(data_dir / "types.csv", columns={"nope": "int64"})
 
 
 def test_bad_rows_are_rejected_with_row_and_reason(data_dir: Path) -> None:
-    r, chunks = read_all(data_dir / "bad.csv", infer_rows=3)
+    _r, chunks = read_all(data_dir / "bad.csv", infer_rows=3)
     rows = rows_of(chunks)
     assert [x["id"] for x in rows] == [1, 2, 3, 7]
     assert rows[2]["name"] == "gamma\nwith newline"
@@ -100,7 +100,7 @@ def test_late_value_that_does_not_fit_inferred_type_is_rejected_not_fatal(tmp_pa
     r, chunks = read_all(p, infer_rows=100, block_size=4096)
     assert r.schema.field("id").type == pa.int64()
     rejects = [rj for c in chunks for rj in c.rejects]
-    assert [(rj.row, rj.column) for rj in rejects][0] == (1501, "id")
+    assert next((rj.row, rj.column) for rj in rejects) == (1501, "id")
     assert len(rows_of(chunks)) + len(rejects) == 2000
 
 

@@ -30,7 +30,7 @@ def data_items(path: Path) -> list[tuple[bytes, bytes]]:
 def test_integer_keys_sort_numerically() -> None:
     values = [5, -1, 10, 0, -(2**63), 2**63 - 1, -20, 100]
     keys = KeyTemplate("{id}").render(pa.record_batch({"id": values})).to_pylist()
-    assert [v for _, v in sorted(zip(keys, values))] == sorted(values)
+    assert [v for _, v in sorted(zip(keys, values, strict=True))] == sorted(values)
     assert keys[0] == "00000000000000000005"
 
 
@@ -42,7 +42,7 @@ def test_format_specs_and_literals() -> None:
 
 @pytest.mark.parametrize("template", ["{a.__class__}", "{a[0]}", "{a!r}", "{}", "{a:{b}}", "plain", "{0}x{a"])
 def test_templates_reach_only_column_values(template: str) -> None:
-    with pytest.raises(ConfigError, match="sink.key"):
+    with pytest.raises(ConfigError, match=r"^sink\.key"):
         KeyTemplate(template)
 
 
@@ -80,11 +80,10 @@ def test_raw_value_column(tmp_path: Path) -> None:
 
 def test_exception_writes_nothing_of_the_open_batch(tmp_path: Path) -> None:
     db = tmp_path / "a.ldb"
-    with pytest.raises(RuntimeError):
-        with LevelDBWriter(sink(db)) as w:
-            w.prepare(pa.schema([("id", pa.int64())]), fresh=True)
-            w.write(pa.record_batch({"id": [1, 2, 3]}))
-            raise RuntimeError("crash before commit")
+    with pytest.raises(RuntimeError), LevelDBWriter(sink(db)) as w:
+        w.prepare(pa.schema([("id", pa.int64())]), fresh=True)
+        w.write(pa.record_batch({"id": [1, 2, 3]}))
+        raise RuntimeError("crash before commit")
     assert data_items(db) == []
 
 
@@ -109,9 +108,10 @@ def test_null_keys_are_rejected(tmp_path: Path) -> None:
 
 
 def test_missing_key_column(tmp_path: Path) -> None:
-    with LevelDBWriter(sink(tmp_path / "m.ldb", key="{nope}")) as w:
-        with pytest.raises(ConfigError, match="sink.key: no column 'nope' in the data"):
-            w.prepare(pa.schema([("id", pa.int64())]), fresh=True)
+    with LevelDBWriter(sink(tmp_path / "m.ldb", key="{nope}")) as w, pytest.raises(
+        ConfigError, match=r"sink\.key: no column 'nope' in the data"
+    ):
+        w.prepare(pa.schema([("id", pa.int64())]), fresh=True)
 
 
 def test_replace_wipes_data_but_not_state(tmp_path: Path) -> None:

@@ -95,11 +95,10 @@ def test_rollback_on_exception_keeps_only_committed(tmp_path: Path) -> None:
         w.prepare(batch.schema, fresh=True)
         w.write(batch)
         w.commit("j", {"k": "v1"})
-    with pytest.raises(RuntimeError, match="boom"):
-        with SQLiteWriter(sink(db), "t") as w:
-            w.prepare(batch.schema, fresh=False)
-            w.write(pa.record_batch({"id": [3, 4]}))
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), SQLiteWriter(sink(db), "t") as w:
+        w.prepare(batch.schema, fresh=False)
+        w.write(pa.record_batch({"id": [3, 4]}))
+        raise RuntimeError("boom")
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT id FROM t").fetchall() == [(1,), (2,)]
     with SQLiteWriter(sink(db), "t") as w:
@@ -128,10 +127,11 @@ def test_upsert_and_ignore(tmp_path: Path, mode: str, expected: list) -> None:
 
 def test_append_duplicate_key_is_a_clear_error(tmp_path: Path) -> None:
     batch = pa.record_batch({"id": [1, 1]})
-    with pytest.raises(SinkError, match="UNIQUE constraint failed") as e:
-        with SQLiteWriter(sink(tmp_path / "d.db", primary_key=["id"]), "t") as w:
-            w.prepare(batch.schema, fresh=True)
-            w.write(batch)
+    with pytest.raises(SinkError, match="UNIQUE constraint failed") as e, SQLiteWriter(
+        sink(tmp_path / "d.db", primary_key=["id"]), "t"
+    ) as w:
+        w.prepare(batch.schema, fresh=True)
+        w.write(batch)
     assert "upsert" in (e.value.hint or "")
 
 

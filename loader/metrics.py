@@ -1,0 +1,121 @@
+"""Prometheus text-format metrics of the last run, for the node exporter's textfile collector.
+
+``--metrics-file PATH`` (``run.metrics_file``) rewrites PATH after every run
+that got past the lock: a temp file in the same directory, then a rename, so
+the collector never reads half a file. Every value describes the last run,
+so every metric is a gauge labelled with the job name. The one value carried
+over from run to run is ``loader_last_success_timestamp_seconds``: a failed
+run keeps the previous file's value (0 when no run ever succeeded), so an
+alert on its age fires when loads stop succeeding, whatever the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable
+
+from .report import RunReport
+
+LAST_SUCCESS = "loader_last_success_timestamp_seconds"
+
+# name, help, value of the last run
+GAUGES: list[tuple[str, str, Callable[[RunReport], float]]] = [
+    ("loader_last_run_rows_read", "Rows read by the last run.", lambda r: r.rows_read),
+    ("loader_last_run_rows_written", "Rows written to the target by the last run.", lambda r: r.rows_written),
+    (
+        "loader_last_run_rows_rejected",
+        "Rows rejected (sent to the reject file) by the last run.",
+        lambda r: r.rows_rejected,
+    ),
+    ("loader_last_run_rows_filtered", "Rows dropped by filter transforms in the last run.", lambda r: r.rows_filtered),
+    ("loader_last_run_files_loaded", "Files loaded (or resumed) by the last run.", lambda r: r.files_loaded),
+    (
+        "loader_last_run_files_skipped",
+        "Files skipped by the last run because they were loaded before.",
+        lambda r: r.files_skipped,
+    ),
+    ("loader_last_run_duration_seconds", "Wall-clock duration of the last run.", lambda r: r.elapsed_s),
+    (
+        "loader_last_run_peak_memory_bytes",
+        "Peak resident memory of the last run.",
+        lambda r: int(r.peak_rss_mb * 1024 * 1024),
+    ),
+    (
+        "loader_last_run_success",
+        "1 when the last run loaded everything, else 0.",
+        lambda r: 1 if r.exit_code == 0 else 0,
+    ),
+    (
+        "loader_last_run_exit_code",
+        "Exit code of the last run (0 ok, 1 failed, 2 config, 3 rejects, 130/143 signal).",
+        lambda r: r.exit_code,
+    ),
+]
+
+
+def escape_label(value: str) -> str:
+    """A label value as the text format wants it: backslash, double quote and newline escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _number(value: float) -> str:
+    if isinstance(value, int) or float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
+
+
+def render(report: RunReport, *, now: float, last_success: float | None) -> str:
+    """The whole file for one run; ``last_success`` is the previous file's value."""
+    labels = f'{{job="{escape_label(report.job)}"}}'
+    rows: list[tuple[str, str, float]] = [(name, text, get(report)) for name, text, get in GAUGES]
+    rows.append(("loader_last_run_timestamp_seconds", "Unix time the last run finished.", round(now, 3)))
+    success = round(now, 3) if report.exit_code == 0 else (last_success or 0)
+    rows.append((LAST_SUCCESS, "Unix time the last successful run finished (0: none yet).", success))
+    out = []
+    for name, text, value in rows:
+        out += [f"# HELP {name} {text}", f"# TYPE {name} gauge", f"{name}{labels} {_number(value)}"]
+    return "\n".join(out) + "\n"
+
+
+def previous_success(path: str, job: str) -> float | None:
+    """The last success timestamp a previous run of ``job`` wrote to ``path``, if any."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError:
+        return None
+    pattern = re.compile(rf'^{LAST_SUCCESS}\{{job="{re.escape(escape_label(job))}"\}} (\S+)$', re.MULTILINE)
+    m = pattern.search(text)
+    if m is None:
+        return None
+    try:
+        return float(m.group(1))
+    except ValueError:
+        return None
+
+
+def write_metrics(path: str, report: RunReport, now: float | None = None) -> None:
+    """Replace ``path`` atomically with the metrics of ``report``."""
+    when = time.time() if now is None else now
+    last = None if report.exit_code == 0 else previous_success(path, report.job)
+    text = render(report, now=when, last_success=last)
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    # the temp name must not end in .prom: the collector would read it half-written
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the exporter often runs as another user
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
