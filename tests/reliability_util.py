@@ -1,0 +1,113 @@
+"""Helpers for the reliability tests: real `python -m loader` processes and target readers."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import plyvel
+
+ROOT = Path(__file__).parents[1]
+
+
+def env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    out = {k: v for k, v in os.environ.items() if not k.startswith("LOADER_")}
+    out["PYTHONPATH"] = str(ROOT)
+    out.update(extra or {})
+    return out
+
+
+def cli(*args: str, extra_env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "loader", *args], capture_output=True, text=True, cwd=ROOT, env=env(extra_env), timeout=timeout
+    )
+
+
+def popen(*args: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "loader", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env(extra_env),
+    )
+
+
+def toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(x)}" for k, x in v.items()) + " }"
+    return json.dumps(v)  # strings, numbers and lists are valid TOML as JSON
+
+
+def write_job(path: Path, **sections: dict[str, Any]) -> Path:
+    lines = []
+    for name, table in sections.items():
+        lines.append(f"[{name}]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in table.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def sqlite_table(db: Path, table: str = "t", order: str = "id") -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        exists = conn.execute("SELECT count(*) FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+        if not exists:
+            return []
+        return conn.execute(f'SELECT * FROM "{table}" ORDER BY {order}').fetchall()
+    finally:
+        conn.close()
+
+
+def sqlite_state(db: Path) -> dict[str, Any]:
+    """The checkpoint entries of every job in a SQLite target, parsed."""
+    if not db.exists():
+        return {}
+    conn = sqlite3.connect(db)
+    try:
+        if not conn.execute("SELECT count(*) FROM sqlite_master WHERE name = '_loader_state'").fetchone()[0]:
+            return {}
+        return {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM _loader_state")}
+    finally:
+        conn.close()
+
+
+def leveldb_items(path: Path) -> tuple[list[tuple[bytes, bytes]], dict[str, Any]]:
+    """Data pairs (in key order) and parsed checkpoint entries of a LevelDB target."""
+    if not path.exists():
+        return [], {}
+    db = plyvel.DB(str(path))
+    try:
+        data, state = [], {}
+        for k, v in db:
+            if k.startswith(b"\xff"):
+                state[k.rsplit(b"\x00", 1)[1].decode()] = json.loads(v)
+            else:
+                data.append((k, v))
+        return data, state
+    finally:
+        db.close()
+
+
+def file_totals(state: dict[str, Any]) -> dict[str, int]:
+    """Row counts summed over the checkpoint's file entries."""
+    out = {"rows_read": 0, "rows_written": 0, "rows_rejected": 0, "rows_filtered": 0}
+    for key, entry in state.items():
+        if key.startswith("file:"):
+            for name in out:
+                out[name] += entry[name]
+    return out
+
+
+def reject_lines(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n")[:-1]]

@@ -1,0 +1,261 @@
+"""SIGKILL real loads at random moments, rerun them, and compare with a clean load.
+
+Each trial starts `python -m loader run` on three CSV files (with bad rows,
+quoted newlines and small blocks, chunks and batches so that a commit happens
+every few milliseconds), kills it with SIGKILL one to three times, then runs
+it to the end. Kill moments come from two strategies, both seeded:
+
+* timed: a delay drawn across the duration of a calibration run (the clean
+  load), stratified over the trials so the start (parse, type inference, the
+  first batch), the middle and the end of the run are all hit;
+* commit: the test watches the loader's threads in /proc and kills while one
+  of them is blocked in a system call on the target or its reject file
+  (fsync of the rejects before a commit, LevelDB's log fdatasync with
+  ``sync = true``), that is, in the middle of a commit.
+
+After every kill the target must agree with its own checkpoint (rows present
+== rows the checkpoint counts, no duplicates, committed rejects on disk and a
+prefix of the clean load's reject file); after the final run it must equal
+the clean load: same rows, same reject file bytes, same checkpoint counts.
+The phase of every kill is recorded and each phase must have been hit.
+"""
+
+from __future__ import annotations
+
+import collections
+import glob
+import os
+import random
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.reliability_util import (
+    cli,
+    file_totals,
+    leveldb_items,
+    popen,
+    sqlite_state,
+    sqlite_table,
+    write_job,
+)
+
+FILES = 3
+ROWS_PER_FILE = 2500
+TRIALS = 20  # per sink; each has 1-3 kills
+SYSCALLS = {0: "read", 1: "write", 17: "pread64", 18: "pwrite64", 20: "writev", 74: "fsync", 75: "fdatasync"}
+
+
+def make_inputs(root: Path) -> Path:
+    """Three CSV files; every 37th row has a score that is not an integer, every
+    61st a missing field, every 29th a quoted note spanning two lines."""
+    inp = root / "in"
+    inp.mkdir()
+    row = 0
+    for f in range(1, FILES + 1):
+        lines = ["id,name,score,note"]
+        for _ in range(ROWS_PER_FILE):
+            row += 1
+            note = f'"line one, {row}\nline two"' if row % 29 == 0 else f"n{row}"
+            if row % 61 == 0:
+                lines.append(f"{row},name{row},{note}")
+            else:
+                score = "x" if row % 37 == 0 else str(row * 7)
+                lines.append(f"{row},name{row},{score},{note}")
+        (inp / f"part-{f}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return inp
+
+
+def job_file(root: Path, name: str, sink: str, inp: Path) -> tuple[Path, Path]:
+    target = root / (f"{name}.db" if sink == "sqlite" else f"{name}.ldb")
+    sink_table: dict[str, Any] = {"path": str(target), "batch_size": 100}
+    if sink == "sqlite":
+        sink_table["table"] = "t"
+    else:
+        sink_table.update(key="row:{id:08d}", sync=True)
+    job = write_job(
+        root / f"{name}.toml",
+        source={
+            "path": str(inp / "*.csv"),
+            "block_size": 1024,
+            "infer_rows": 200,
+            "columns": {"id": "int64", "score": "int64"},
+        },
+        sink=sink_table,
+        run={"chunk_size": 50, "quiet": True},
+    )
+    return job, target
+
+
+def snapshot(target: Path, sink: str) -> tuple[list[Any], dict[str, Any]]:
+    if sink == "sqlite":
+        return sqlite_table(target), sqlite_state(target)
+    return leveldb_items(target)
+
+
+def rejects_of(target: Path) -> Path:
+    return Path(str(target) + ".rejects.jsonl")
+
+
+def in_syscall_on_target(pid: int, target: Path) -> str | None:
+    """'fsync ...rejects.jsonl' when a thread of ``pid`` is blocked in a write-side
+    system call on a file of the target, else None. Linux only."""
+    for path in glob.glob(f"/proc/{pid}/task/*/syscall"):
+        try:
+            with open(path) as fh:
+                fields = fh.read().split()
+        except OSError:
+            continue
+        if not fields or not fields[0].lstrip("-").isdigit():
+            continue
+        name = SYSCALLS.get(int(fields[0]))
+        if name is None or name in ("read", "pread64"):
+            continue
+        try:
+            fd_path = os.readlink(f"/proc/{pid}/fd/{int(fields[1], 16)}")
+        except (OSError, ValueError, IndexError):
+            continue
+        if fd_path.startswith(str(target)):
+            return f"{name} {os.path.basename(fd_path)}"
+    return None
+
+
+def proc_readable() -> bool:
+    try:
+        with open(f"/proc/{os.getpid()}/syscall") as fh:
+            fh.read()
+        return True
+    except OSError:
+        return False
+
+
+class Trials:
+    """The clean load, and the runner that kills, checks and completes."""
+
+    def __init__(self, root: Path, sink: str) -> None:
+        self.root, self.sink = root, sink
+        self.inp = make_inputs(root)
+        job, target = job_file(root, "clean", sink, self.inp)
+        t0 = time.monotonic()
+        p = cli("run", str(job))
+        self.duration = time.monotonic() - t0  # calibration: how long one whole run takes here
+        assert p.returncode == 0, p.stderr
+        self.rows, self.state = snapshot(target, sink)
+        self.reject_bytes = rejects_of(target).read_bytes()
+        self.phases: collections.Counter[str] = collections.Counter()
+        self.kills = 0
+
+    def check_clean(self) -> None:
+        totals = file_totals(self.state)
+        expected_bad = sum(1 for r in range(1, FILES * ROWS_PER_FILE + 1) if r % 37 == 0 or r % 61 == 0)
+        assert totals == {
+            "rows_read": FILES * ROWS_PER_FILE,
+            "rows_written": FILES * ROWS_PER_FILE - expected_bad,
+            "rows_rejected": expected_bad,
+            "rows_filtered": 0,
+        }
+        assert len(self.rows) == totals["rows_written"]
+        assert len(self.reject_bytes.splitlines()) == expected_bad
+
+    def kill_once(self, job: Path, target: Path, rng: random.Random, fraction: float | None) -> bool:
+        """Start a run and SIGKILL it; False if it finished before the kill."""
+        proc = popen("run", str(job))
+        seen_syscall = None
+        try:
+            if fraction is None and proc_readable():
+                # commit strategy: kill while a thread is inside a write-side call on the target
+                skip = rng.randint(0, 25)
+                deadline = time.monotonic() + self.duration * 3
+                while proc.poll() is None and time.monotonic() < deadline:
+                    hit = in_syscall_on_target(proc.pid, target)
+                    if hit is not None:
+                        if skip == 0:
+                            seen_syscall = hit
+                            break
+                        skip -= 1
+                        time.sleep(rng.uniform(0, 0.01))
+            else:
+                delay = self.duration * (fraction if fraction is not None else rng.random()) * 1.05
+                deadline = time.monotonic() + delay
+                while proc.poll() is None and time.monotonic() < deadline:
+                    time.sleep(min(0.005, max(0.0, deadline - time.monotonic())))
+                seen_syscall = in_syscall_on_target(proc.pid, target) if proc.poll() is None else None
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+        finally:
+            _, err = proc.communicate(timeout=60)
+        if proc.returncode == 0:
+            self.phases["finished before the kill"] += 1
+            return False
+        assert proc.returncode == -signal.SIGKILL, err
+        self.kills += 1
+        phase = self.check_after_kill(target)
+        self.phases[phase] += 1
+        if seen_syscall is not None:
+            self.phases["mid-commit (" + seen_syscall.split(" ")[0] + ")"] += 1
+        return True
+
+    def check_after_kill(self, target: Path) -> str:
+        """The target agrees with its checkpoint; returns which phase the kill hit."""
+        rows, state = snapshot(target, self.sink)
+        keys = [r[0] for r in rows]
+        assert len(keys) == len(set(keys)), "duplicate rows after a kill"
+        assert set(rows) <= set(self.rows), "a row that the clean load does not have"
+        job = state.get("job")
+        on_disk = rejects_of(target).read_bytes() if rejects_of(target).exists() else b""
+        if job is None:
+            assert rows == [], "rows committed without a checkpoint"
+            return "before the first commit (parse, inference, first batch)"
+        committed = job["rejects_bytes"]
+        # every reject of a committed batch is on disk, and none is doubled or out of order
+        assert len(on_disk) >= committed
+        assert on_disk[:committed] == self.reject_bytes[:committed]
+        assert committed == 0 or on_disk[committed - 1 : committed] == b"\n"
+        totals = file_totals(state)
+        assert len(rows) == totals["rows_written"], "rows and checkpoint disagree"
+        assert totals["rows_read"] == totals["rows_written"] + totals["rows_rejected"] + totals["rows_filtered"]
+        assert len(self.reject_bytes[:committed].splitlines()) == totals["rows_rejected"]
+        if job["status"] == "complete":
+            return "after the final commit"
+        if len(on_disk) > committed:
+            return "mid-batch (rejects written, batch not committed)"
+        return "between commits (mid-file)"
+
+    def trial(self, n: int, seed: int) -> None:
+        rng = random.Random(seed)
+        job, target = job_file(self.root, f"trial{n}", self.sink, self.inp)
+        strategies: list[float | None] = []
+        for i in range(rng.randint(1, 3)):
+            if i == 0 and n % 3 != 2:
+                # stratified over trials, so early, middle and late moments all occur
+                strategies.append((n + rng.random()) / TRIALS)
+            else:
+                strategies.append(None if rng.random() < 0.5 else rng.random())
+        for fraction in strategies:
+            if not self.kill_once(job, target, rng, fraction):
+                break
+        p = cli("run", str(job))
+        assert p.returncode == 0, p.stderr
+        rows, state = snapshot(target, self.sink)
+        assert rows == self.rows, f"trial {n} (seed {seed}): rows differ from the clean load"
+        assert rejects_of(target).read_bytes() == self.reject_bytes, f"trial {n}: reject file differs"
+        assert file_totals(state) == file_totals(self.state)
+        assert state["job"] == {**self.state["job"], "status": "complete"}
+
+
+@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
+def test_sigkill_anywhere_then_rerun_equals_clean_load(tmp_path: Path, sink: str) -> None:
+    trials = Trials(tmp_path, sink)
+    trials.check_clean()
+    for n in range(TRIALS):
+        trials.trial(n, seed=1000 * (sink == "leveldb") + n)
+    print(f"{sink}: {trials.kills} kills over {TRIALS} trials; phases: {dict(trials.phases)}")
+    assert trials.kills >= TRIALS
+    hit = set(trials.phases)
+    assert "before the first commit (parse, inference, first batch)" in hit
+    assert hit & {"between commits (mid-file)", "mid-batch (rejects written, batch not committed)"}
+    if proc_readable():
+        assert any(p.startswith("mid-commit") for p in hit), trials.phases

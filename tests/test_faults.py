@@ -1,0 +1,280 @@
+"""Faults with real processes: a second run, a foreign program holding the database
+lock, a full disk, a read-only target. Each ends in one clear line and an exit code,
+leaves the target at its last checkpoint, and a rerun completes exactly once."""
+
+from __future__ import annotations
+
+import contextlib
+import resource
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.reliability_util import cli, env, file_totals, leveldb_items, popen, reject_lines, sqlite_state, sqlite_table
+
+RESUME_HINT = "  hint: committed work is kept; fix this and rerun the same command to resume"
+
+
+def make_input(path: Path, rows: int, bad_every: int = 500, width: int = 60) -> Path:
+    pad = "x" * width
+    lines = ["id,name,score"]
+    lines += [f"{i},{pad}{i},{'bad' if i % bad_every == 0 else i}" for i in range(1, rows + 1)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def expected_ids(rows: int, bad_every: int = 500) -> list[int]:
+    return [i for i in range(1, rows + 1) if i % bad_every]
+
+
+def target_ids(target: Path, sink: str) -> list[int]:
+    if sink == "sqlite":
+        return [r[0] for r in sqlite_table(target)]
+    data, _ = leveldb_items(target)
+    return sorted(int(k) for k, _ in data)
+
+
+def sink_args(target: Path, sink: str) -> list[str]:
+    # score is declared, so 'bad' scores are rejected (inference would make the column text)
+    return ["--columns", "score=int64", *(["--table", "t"] if sink == "sqlite" else ["--key", "{id}"])]
+
+
+def assert_at_checkpoint(target: Path, sink: str) -> int:
+    """Rows present are exactly the rows the checkpoint counts; returns that count."""
+    if sink == "sqlite":
+        rows, state = sqlite_table(target), sqlite_state(target)
+    else:
+        rows, state = leveldb_items(target)
+    ids = [r[0] for r in rows] if sink == "sqlite" else [int(k) for k, _ in rows]
+    assert len(ids) == len(set(ids))
+    committed = file_totals(state)["rows_written"] if state else 0
+    assert len(ids) == committed
+    return committed
+
+
+def assert_one_error(stderr: str, first: str, hint: str | None = None) -> None:
+    """The error is one line (plus its hint), after at most the summary line; no traceback."""
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if not line.startswith("failed: ")]
+    assert lines[0] == first, stderr
+    assert lines[1:] == ([hint] if hint else []), stderr
+
+
+# ------------------------------------------------------------------ two runs
+
+
+def test_second_run_on_same_target_exits_75_or_waits(tmp_path: Path) -> None:
+    rows = 20_000
+    src = make_input(tmp_path / "in.csv", rows, bad_every=100, width=4)
+    db = tmp_path / "t.db"
+    args = ["load", str(src), str(db), *sink_args(db, "sqlite"), "--batch-size", "100", "--chunk-size", "50"]
+    first = popen(*args)
+    rejects = Path(f"{db}.rejects.jsonl")
+    while first.poll() is None and not rejects.exists():
+        time.sleep(0.005)
+    first.send_signal(signal.SIGSTOP)  # paused mid-load, holding the lock, however fast this machine is
+    assert first.poll() is None, "the first run ended before the second started"
+    second = cli(*args)
+    assert second.returncode == 75
+    assert second.stderr == (
+        f"loader: error: {db}: another loader run is writing this target\n"
+        "  hint: another loader run is writing this target; retry when it ends\n"
+    )
+    waiting = popen(*args, "--lock-wait", "120")  # waits for the first run, then finds everything loaded
+    time.sleep(0.5)
+    first.send_signal(signal.SIGCONT)
+    assert first.wait(timeout=120) == 0
+    _, err = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0, err
+    assert err.startswith(f"ok: 0 rows written to {db} (table t) from 0 files, 1 already loaded in ")
+    assert target_ids(db, "sqlite") == expected_ids(rows, 100)
+    assert len(reject_lines(rejects)) == rows // 100
+
+
+# ------------------------------------------------------- foreign lock holders
+
+
+def test_sqlite_locked_by_another_connection_retries_then_exits_75(tmp_path: Path, data_dir: Path) -> None:
+    db = tmp_path / "t.db"
+    assert cli("load", str(data_dir / "small.csv"), str(db), "--table", "a").returncode == 0
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # a foreign write transaction
+    try:
+        p = cli("load", str(data_dir / "small.csv"), str(db), "--table", "b", extra_env={"LOADER_SINK__BUSY_TIMEOUT": "0.3"})
+        assert p.returncode == 75
+        assert_one_error(
+            p.stderr,
+            f"loader: error: {db}: the database is locked by another program "
+            "(still locked after sink.busy_timeout = 0.3s)",
+            "  hint: another connection holds a write transaction on the target; retry when it ends, or raise sink.busy_timeout",
+        )
+        # released while the loader retries: it goes on
+        late = popen("load", str(data_dir / "small.csv"), str(db), "--table", "b", extra_env={"LOADER_SINK__BUSY_TIMEOUT": "60"})
+        time.sleep(0.5)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    _, err = late.communicate(timeout=120)
+    assert late.returncode == 0, err
+    assert sqlite_table(db, "b", order="a") == [(1, "x"), (2, "y")]
+
+
+HOLD_LEVELDB = """
+import sys, plyvel
+db = plyvel.DB(sys.argv[1], create_if_missing=True)
+print("holding", flush=True)
+sys.stdin.read()
+db.close()
+"""
+
+
+@contextlib.contextmanager
+def leveldb_held(path: Path) -> Iterator[subprocess.Popen[str]]:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LEVELDB, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env()
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "holding\n"
+        yield holder
+    finally:
+        if holder.poll() is None:
+            holder.communicate(input="", timeout=30)
+
+
+def test_leveldb_locked_by_another_process_retries_then_exits_75(tmp_path: Path, data_dir: Path) -> None:
+    target = tmp_path / "t.ldb"
+    with leveldb_held(target) as holder:
+        p = cli("load", str(data_dir / "small.csv"), str(target), "--key", "{a}", extra_env={"LOADER_SINK__BUSY_TIMEOUT": "0.3"})
+        assert p.returncode == 75
+        assert_one_error(
+            p.stderr,
+            f"loader: error: {target}: LevelDB is locked by another program (still locked after sink.busy_timeout = 0.3s)",
+            "  hint: another process has this LevelDB open; retry when it ends, or raise sink.busy_timeout",
+        )
+        late = popen("load", str(data_dir / "small.csv"), str(target), "--key", "{a}", extra_env={"LOADER_SINK__BUSY_TIMEOUT": "60"})
+        time.sleep(0.5)
+        holder.communicate(input="", timeout=30)  # let go while the loader retries
+    _, err = late.communicate(timeout=120)
+    assert late.returncode == 0, err
+    assert [k for k, _ in leveldb_items(target)[0]] == [b"00000000000000000001", b"00000000000000000002"]
+
+
+# ------------------------------------------------------------ disk full, read-only
+
+
+@contextlib.contextmanager
+def small_tmpfs(where: Path, size: str) -> Iterator[Path]:
+    where.mkdir()
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({p.stderr.strip() or 'mount failed'}); the RLIMIT_FSIZE test covers this path")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def remount(where: Path, options: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,{options}", str(where)], check=True, capture_output=True)
+
+
+DISK_FULL_ERRORS = {
+    "sqlite": (
+        "no space left on the device (SQLite: database or disk is full)",
+        "the OS refused a read or write (SQLite: disk I/O error)",
+        "cannot write the reject file: No space left on device",
+    ),
+    "leveldb": ("LevelDB write failed: IO error: ", "cannot write the reject file: No space left on device"),
+}
+
+
+@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
+def test_disk_full_mid_load_then_rerun_with_space_completes_once(tmp_path: Path, sink: str) -> None:
+    """A real ENOSPC: the target lives on a 2 MB tmpfs that fills up mid-load."""
+    rows = 60_000
+    src = make_input(tmp_path / "in.csv", rows)
+    with small_tmpfs(tmp_path / "small", "2m") as small:
+        target = small / ("t.db" if sink == "sqlite" else "t.ldb")
+        args = ["load", str(src), str(target), *sink_args(target, sink), "--batch-size", "2000"]
+        p = cli(*args)
+        assert p.returncode == 1, p.stderr
+        assert "Traceback" not in p.stderr
+        error, hint = p.stderr.splitlines()[-2:]
+        prefix = f"loader: error: {target}: " if "reject file" not in error else f"loader: error: {target}.rejects.jsonl: "
+        assert error.startswith(prefix), error
+        assert error[len(prefix) :].startswith(DISK_FULL_ERRORS[sink]), error
+        assert hint == RESUME_HINT
+        remount(small, "size=64m")  # room again
+        committed = assert_at_checkpoint(target, sink)
+        assert 0 < committed < len(expected_ids(rows))
+        p = cli(*args)
+        assert p.returncode == 0, p.stderr
+        assert target_ids(target, sink) == expected_ids(rows)
+        assert [r["row"] for r in reject_lines(Path(f"{target}.rejects.jsonl"))] == list(range(500, rows + 1, 500))
+
+
+def no_bigger_than(limit: int):  # type: ignore[no-untyped-def]
+    def limit_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return limit_files
+
+
+def test_write_error_from_the_os_mid_load_then_rerun_completes_once(tmp_path: Path) -> None:
+    """The OS refuses a write mid-load (RLIMIT_FSIZE makes write(2) fail with EFBIG past
+    1 MB, like a full disk); works without mount permission."""
+    rows = 30_000
+    src = make_input(tmp_path / "in.csv", rows)
+    db = tmp_path / "t.db"
+    args = [sys.executable, "-m", "loader", "load", str(src), str(db), *sink_args(db, "sqlite"), "--batch-size", "2000"]
+    p = subprocess.run(args, capture_output=True, text=True, env=env(), preexec_fn=no_bigger_than(1 << 20), timeout=120)
+    assert p.returncode == 1, p.stderr
+    assert "Traceback" not in p.stderr
+    assert p.stderr.splitlines()[-2:] == [
+        f"loader: error: {db}: the OS refused a read or write (SQLite: disk I/O error)",
+        RESUME_HINT,
+    ]
+    committed = assert_at_checkpoint(db, "sqlite")
+    assert 0 < committed < len(expected_ids(rows))
+    p = cli(*args[3:])
+    assert p.returncode == 0, p.stderr
+    assert target_ids(db, "sqlite") == expected_ids(rows)
+    assert [r["row"] for r in reject_lines(Path(f"{db}.rejects.jsonl"))] == list(range(500, rows + 1, 500))
+
+
+@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
+def test_read_only_target_is_a_clear_error_and_rerun_resumes(tmp_path: Path, sink: str) -> None:
+    """The target's file system is remounted read-only between a stopped run and its rerun.
+    (Linux refuses to remount read-only while the loader holds files open for writing,
+    so the read-only state cannot begin mid-load; the disk-full tests cover mid-load.)"""
+    rows = 20_000
+    src = make_input(tmp_path / "in.csv", rows, width=4)
+    with small_tmpfs(tmp_path / "ro", "64m") as where:
+        target = where / ("t.db" if sink == "sqlite" else "t.ldb")
+        args = ["load", str(src), str(target), *sink_args(target, sink), "--batch-size", "100", "--chunk-size", "50"]
+        first = popen(*args)
+        rejects = Path(f"{target}.rejects.jsonl")
+        while first.poll() is None and not rejects.exists():
+            time.sleep(0.005)
+        first.send_signal(signal.SIGSTOP)  # so the stop lands mid-load however fast this machine is
+        first.send_signal(signal.SIGTERM)
+        first.send_signal(signal.SIGCONT)
+        assert first.wait(timeout=60) == 143
+        committed = assert_at_checkpoint(target, sink)
+        remount(where, "ro")
+        p = cli(*args)
+        assert p.returncode == 1
+        assert_one_error(p.stderr, f"loader: error: cannot create the lock file {target}.lock: Read-only file system")
+        remount(where, "rw")
+        assert assert_at_checkpoint(target, sink) == committed  # the refused run changed nothing
+        p = cli(*args)
+        assert p.returncode == 0, p.stderr
+        assert target_ids(target, sink) == expected_ids(rows)
+        assert [r["row"] for r in reject_lines(rejects)] == list(range(500, rows + 1, 500))

@@ -1,0 +1,352 @@
+"""Every class of bad input, through the CLI: the bad rows land in the reject file
+with file, row, line, column, reason and raw text or values; the good rows load;
+rows_read = rows_written + rows_rejected + rows_filtered on every run."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import sqlite_rows
+from tests.reliability_util import cli, leveldb_items, reject_lines, sqlite_state, sqlite_table, write_job
+
+
+def report_of(path: Path) -> dict[str, Any]:
+    data = json.loads(path.read_text())
+    assert data["rows_read"] == data["rows_written"] + data["rows_rejected"] + data["rows_filtered"]
+    for f in data["files"]:
+        assert f["rows_read"] == f["rows_written"] + f["rows_rejected"] + f["rows_filtered"]
+    return data
+
+
+# name, file bytes, extra flags, expected rows in the table, expected reject lines (without "file")
+CASES: list[tuple[str, bytes, list[str], list[tuple[Any, ...]], list[dict[str, Any]]]] = [
+    (
+        "field_count",
+        b"id,name,score\n1,a,10\n2,b\n3,c,30,extra\n4,d,40\n",
+        [],
+        [(1, "a", 10), (4, "d", 40)],
+        [
+            {"row": 2, "line": 3, "stage": "read", "reason": "expected 3 fields, found 2", "raw": "2,b"},
+            {"row": 3, "line": 4, "stage": "read", "reason": "expected 3 fields, found 4", "raw": "3,c,30,extra"},
+        ],
+    ),
+    (
+        "unterminated_quote",
+        b'id,name,score\n1,a,10\n2,b,20\n3,"never closed,30\n4,d,40\n',
+        [],
+        [(1, "a", 10), (2, "b", 20)],
+        [
+            {
+                "row": 3,
+                "stage": "read",
+                "reason": "unterminated quoted field: a quote opened in this row is never closed",
+                "raw": '3,"never closed,30\n4,d,40',
+            }
+        ],
+    ),
+    (
+        "invalid_utf8",
+        b"id,name,score\n1,a,10\n2,\xff\xfeb,20\n3,c,30\n",
+        [],
+        [(1, "a", 10), (3, "c", 30)],
+        [
+            {
+                "row": 2,
+                "line": 3,
+                "stage": "read",
+                "column": "name",
+                "reason": "invalid UTF-8 in '\\\\xff\\\\xfeb'",
+                "values": {"id": "2", "name": "\\xff\\xfeb", "score": "20"},
+            }
+        ],
+    ),
+    (
+        "invalid_in_declared_encoding",
+        b"id,name,score\n1,caf\xe9,10\n2,\x81x,20\n3,c,30\n",
+        ["--encoding", "cp1252"],
+        [(1, "caf\u00e9", 10), (3, "c", 30)],
+        [
+            {
+                "row": 2,
+                "line": 3,
+                "stage": "read",
+                "column": "name",
+                "reason": "not valid cp1252 text: '\\\\x81x'",
+                "values": {"id": "2", "name": "\\x81x", "score": "20"},
+            }
+        ],
+    ),
+    (
+        "field_count_and_invalid_utf8_in_one_row",  # pyarrow cannot report this row; it must not fail the load
+        b"id,name,score\n1,a,10\n2,b\xff\n3,c,30\n",
+        [],
+        [(1, "a", 10), (3, "c", 30)],
+        [{"row": 2, "line": 3, "stage": "read", "reason": "expected 3 fields, found 2", "raw": "2,b\\xff"}],
+    ),
+    (
+        "nul_byte",
+        b"id,name,score\n1,a,10\n2,b\x00c,20\n3,c,30\n",
+        [],
+        [(1, "a", 10), (3, "c", 30)],
+        [
+            {
+                "row": 2,
+                "line": 3,
+                "stage": "read",
+                "column": "name",
+                "reason": "NUL byte in value",
+                "values": {"id": "2", "name": "b\x00c", "score": "20"},
+            }
+        ],
+    ),
+    (
+        "type_mismatch",
+        b"id,name,score\n1,a,10\n2,b,x\n3,c,1.5\n4,d,99999999999999999999\n5,e,50\n",
+        ["--columns", "score=int64"],
+        [(1, "a", 10), (5, "e", 50)],
+        [
+            {"row": 2, "line": 3, "stage": "read", "column": "score", "reason": "'x' is not a valid int64",
+             "values": {"id": "2", "name": "b", "score": "x"}},
+            {"row": 3, "line": 4, "stage": "read", "column": "score", "reason": "'1.5' is not a valid int64",
+             "values": {"id": "3", "name": "c", "score": "1.5"}},
+            {"row": 4, "line": 5, "stage": "read", "column": "score",
+             "reason": "'99999999999999999999' is not a valid int64",
+             "values": {"id": "4", "name": "d", "score": "99999999999999999999"}},
+        ],
+    ),
+    (
+        "inferred_type_later_mismatch",  # types come from the first rows; a later misfit is rejected, not coerced
+        b"id,name,score\n1,a,10\n2,b,20\n3,c,oops\n",
+        ["--infer-rows", "2"],
+        [(1, "a", 10), (2, "b", 20)],
+        [
+            {"row": 3, "line": 4, "stage": "read", "column": "score", "reason": "'oops' is not a valid int64",
+             "values": {"id": "3", "name": "c", "score": "oops"}},
+        ],
+    ),
+    (
+        "beyond_sqlite_integer_range",
+        b"id,name,score\n1,a,10\n2,b,18446744073709551615\n",
+        ["--columns", "score=uint64"],
+        [(1, "a", 10)],
+        [
+            {"row": 2, "line": 3, "stage": "write", "column": "score",
+             "reason": "value exceeds SQLite's 64-bit integer range",
+             "values": {"id": 2, "name": "b", "score": 18446744073709551615}},
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize("name, data, flags, rows, rejects", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_rejected_with_reason_and_good_rows_load(
+    tmp_path: Path, name: str, data: bytes, flags: list[str], rows: list[tuple[Any, ...]], rejects: list[dict[str, Any]]
+) -> None:
+    src = tmp_path / f"{name}.csv"
+    src.write_bytes(data)
+    db = tmp_path / "t.db"
+    p = cli("load", str(src), str(db), "--table", "t", "--report", str(tmp_path / "r.json"), *flags)
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.rstrip().endswith(f"WARNING {len(rejects)} rows rejected, see {db}.rejects.jsonl")
+    assert sqlite_table(db) == rows
+    assert reject_lines(Path(f"{db}.rejects.jsonl")) == [{"file": str(src), **r} for r in rejects]
+    report = report_of(tmp_path / "r.json")
+    assert (report["rows_written"], report["rows_rejected"]) == (len(rows), len(rejects))
+
+
+def test_null_key_is_rejected_by_leveldb(tmp_path: Path) -> None:
+    src = tmp_path / "k.csv"
+    src.write_text("id,name\n1,a\n,b\n3,c\n")
+    target = tmp_path / "k.ldb"
+    p = cli("load", str(src), str(target), "--key", "{id}", "--report", str(tmp_path / "r.json"))
+    assert p.returncode == 0, p.stderr
+    data, _ = leveldb_items(target)
+    assert [k for k, _ in data] == [b"00000000000000000001", b"00000000000000000003"]
+    assert reject_lines(Path(f"{target}.rejects.jsonl")) == [
+        {"file": str(src), "row": 2, "line": 3, "stage": "write", "column": "id",
+         "reason": "key column 'id' is null", "values": {"id": None, "name": "b"}}
+    ]
+    assert report_of(tmp_path / "r.json")["rows_rejected"] == 1
+
+
+def test_reject_path_flag_job_file_and_default(tmp_path: Path, data_dir: Path) -> None:
+    bad = data_dir / "bad.csv"
+    p = cli("load", str(bad), str(tmp_path / "a.db"), "--infer-rows", "3", "--rejects", str(tmp_path / "sub" / "flag.jsonl"))
+    assert p.returncode == 0, p.stderr
+    assert len(reject_lines(tmp_path / "sub" / "flag.jsonl")) == 3
+    assert not (tmp_path / "a.db.rejects.jsonl").exists()
+    job = write_job(
+        tmp_path / "j.toml",
+        source={"path": str(bad), "infer_rows": 3},
+        sink={"path": str(tmp_path / "b.db")},
+        run={"rejects": str(tmp_path / "job.jsonl")},
+    )
+    assert cli("run", str(job)).returncode == 0
+    assert len(reject_lines(tmp_path / "job.jsonl")) == 3
+    assert cli("load", str(bad), str(tmp_path / "c.db"), "--infer-rows", "3").returncode == 0
+    assert len(reject_lines(tmp_path / "c.db.rejects.jsonl")) == 3
+    # a clean load leaves no empty reject file behind
+    assert cli("load", str(data_dir / "small.csv"), str(tmp_path / "d.db")).returncode == 0
+    assert not (tmp_path / "d.db.rejects.jsonl").exists()
+
+
+def many_rows(path: Path, n: int, bad_every: int) -> Path:
+    lines = ["id,score"] + [f"{i},{'x' if i % bad_every == 0 else i}" for i in range(1, n + 1)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_max_rejects_fraction_stops_with_exit_3_and_resumes_without_doubles(tmp_path: Path) -> None:
+    src = many_rows(tmp_path / "f.csv", 3000, bad_every=10)  # 10% bad
+    db = tmp_path / "f.db"
+    rejects = Path(f"{db}.rejects.jsonl")
+    args = ["load", str(src), str(db), "--table", "t", "--columns", "score=int64", "--batch-size", "200", "--chunk-size", "100"]
+    p = cli(*args, "--max-rejects", "0.05", "--report", str(tmp_path / "r.json"))
+    assert p.returncode == 3
+    # the fraction is judged once 1000 rows were read (chunks hold 100 good rows: 1111 read)
+    assert p.stderr.splitlines()[-2:] == [
+        f"loader: error: {src}: 111 rows rejected, more than max_rejects = 0.05",
+        "  hint: committed rows are kept; read the reject file, then rerun with a higher --max-rejects to resume, or fix the input and rerun with --restart",
+    ]
+    report = report_of(tmp_path / "r.json")
+    assert report["status"] == "rejects_exceeded" and report["exit_code"] == 3
+    state = sqlite_state(db)
+    # the stop commits what was read
+    assert state["job"]["status"] == "running"
+    assert (report["rows_read"], report["rows_rejected"]) == (1111, 111)
+    assert len(sqlite_table(db)) == report["rows_written"] == 1000
+    assert rejects.stat().st_size == state["job"]["rejects_bytes"]
+    # a line of an uncommitted batch (a crash between writing rejects and the commit) is dropped on resume
+    with open(rejects, "ab") as fh:
+        fh.write(b'{"uncommitted": true}\n')
+    p = cli(*args, "--max-rejects", "0.2")
+    assert p.returncode == 0, p.stderr
+    assert [r[0] for r in sqlite_table(db)] == [i for i in range(1, 3001) if i % 10]
+    assert [r["row"] for r in reject_lines(rejects)] == list(range(10, 3001, 10))
+
+
+def test_max_rejects_fraction_under_the_limit_succeeds(tmp_path: Path) -> None:
+    src = many_rows(tmp_path / "g.csv", 2000, bad_every=50)  # 2% bad
+    p = cli("load", str(src), str(tmp_path / "g.db"), "--columns", "score=int64", "--max-rejects", "0.05", "--report", str(tmp_path / "r.json"))
+    assert p.returncode == 0, p.stderr
+    assert report_of(tmp_path / "r.json")["rows_rejected"] == 40
+
+
+def test_max_rejects_count_stops_and_strict_zero(tmp_path: Path) -> None:
+    src = many_rows(tmp_path / "c.csv", 500, bad_every=100)
+    db = tmp_path / "c.db"
+    p = cli("load", str(src), str(db), "--columns", "score=int64", "--max-rejects", "3", "--batch-size", "50")
+    assert p.returncode == 3
+    assert "loader: error: " + str(src) + ": 4 rows rejected, more than max_rejects = 3" in p.stderr
+    committed = len(sqlite_table(db, "c"))
+    assert 396 <= committed < 500  # everything read up to the fourth bad row, committed
+    assert sqlite_state(db)["job"]["status"] == "running"
+    # strict, resuming: stops at the next bad row (row 500), committing the good rows before it
+    p = cli("load", str(src), str(db), "--columns", "score=int64", "--max-rejects", "0")
+    assert p.returncode == 3
+    assert "loader: error: " + str(src) + ": 1 rows rejected, more than max_rejects = 0" in p.stderr
+    assert len(sqlite_table(db, "c")) == 495
+    p = cli("load", str(src), str(db), "--columns", "score=int64")
+    assert p.returncode == 0, p.stderr
+    assert [r[0] for r in sqlite_table(db, "c")] == [i for i in range(1, 501) if i % 100]
+    assert [r["row"] for r in reject_lines(Path(f"{db}.rejects.jsonl"))] == [100, 200, 300, 400, 500]
+
+
+def test_header_only_loads_zero_rows_and_creates_the_table(tmp_path: Path, data_dir: Path) -> None:
+    db = tmp_path / "h.db"
+    p = cli("load", str(data_dir / "header_only.csv"), str(db), "--table", "t", "--report", str(tmp_path / "r.json"))
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.startswith(f"ok: 0 rows written to {db} (table t) from 1 file in ")
+    assert sqlite_table(db, order="a") == []
+    assert sqlite_rows(db, "SELECT name FROM pragma_table_info('t')") == [("a",), ("b",)]
+    assert report_of(tmp_path / "r.json")["rows_read"] == 0
+
+
+# ----------------------------------------------------------- unreadable files
+
+
+def _unreadable_cases(tmp_path: Path) -> list[tuple[str, Path, str]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    directory = tmp_path / "dir.csv"
+    directory.mkdir()
+    empty_csv = tmp_path / "empty.csv"
+    empty_csv.write_bytes(b"")
+    empty_pq = tmp_path / "empty.parquet"
+    empty_pq.write_bytes(b"")
+    good = tmp_path / "good.parquet"
+    pq.write_table(pa.table({"a": list(range(1000))}), good)
+    truncated = tmp_path / "truncated.parquet"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    not_parquet = tmp_path / "text.parquet"
+    not_parquet.write_bytes(b"id,name\n1,a\n")
+    no_magic = "Parquet magic bytes not found in footer. Either the file is corrupted or this is not a parquet file."
+    return [
+        ("directory", directory, f"loader: error: {directory}: is a directory, not a file\n  hint: use a glob such as dir/*.csv\n"),
+        ("empty_csv", empty_csv, f"loader: error: {empty_csv}: file is empty (no header, no rows)\n"),
+        ("empty_parquet", empty_pq, f"loader: error: {empty_pq}: file is empty\n"),
+        ("truncated_parquet", truncated, f"loader: error: {truncated}: not a readable Parquet file ({no_magic})\n"),
+        ("not_parquet", not_parquet, f"loader: error: {not_parquet}: not a readable Parquet file ({no_magic})\n"),
+    ]
+
+
+@pytest.mark.parametrize("case", ["directory", "empty_csv", "empty_parquet", "truncated_parquet", "not_parquet"])
+def test_unreadable_input_is_one_clear_line(tmp_path: Path, case: str) -> None:
+    (_, path, stderr), = [c for c in _unreadable_cases(tmp_path) if c[0] == case]
+    db = tmp_path / "out.db"
+    p = cli("load", str(path), str(db), "--table", "t")
+    assert (p.returncode, p.stdout, p.stderr) == (1, "", stderr)
+    p = cli("load", str(path), str(db), "--table", "t", "--debug")
+    assert p.returncode == 1 and "Traceback (most recent call last)" in p.stderr and p.stderr.endswith(stderr)
+
+
+def test_corrupt_parquet_data_mid_file_keeps_committed_rows(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "c.parquet"
+    pq.write_table(pa.table({"a": list(range(100_000)), "b": [str(i) for i in range(100_000)]}), src, row_group_size=10_000)
+    data = bytearray(src.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 5000] = b"\x07" * 5000  # page data, not the footer: found only when read
+    src.write_bytes(bytes(data))
+    db = tmp_path / "c.db"
+    p = cli("load", str(src), str(db), "--table", "t", "--batch-size", "10000", "--chunk-size", "10000")
+    assert p.returncode == 1
+    summary, error = p.stderr.splitlines()
+    committed = len(sqlite_table(db, order="a"))
+    assert summary.startswith(f"failed: {committed:,} rows written to {db} (table t) from 0 files in ")
+    assert error == f"loader: error: {src}: cannot read Parquet data near row {committed + 1} (Corrupt snappy compressed data.)"
+    assert 0 < committed < 100_000 and committed % 10_000 == 0
+
+
+def test_unreadable_for_permissions(data_dir: Path) -> None:
+    """chmod 000 does not stop root, so as root the loader runs as nobody (setpriv)."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    from tests.reliability_util import ROOT, env
+
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv: chmod 000 does not deny root reads")
+        prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chmod(tmp, 0o777)  # the unprivileged loader writes its target here
+        src = Path(tmp) / "secret.csv"
+        src.write_bytes((data_dir / "small.csv").read_bytes())
+        src.chmod(0)
+        p = subprocess.run(
+            [*prefix, sys.executable, "-m", "loader", "load", str(src), str(Path(tmp) / "out.db")],
+            capture_output=True, text=True, cwd=ROOT, env=env(), timeout=120,
+        )
+    assert (p.returncode, p.stderr) == (1, f"loader: error: {src}: permission denied\n")
