@@ -1,0 +1,27 @@
+"""The benchmark table's columns, importable without pyarrow.
+
+The runner stays a small process (its children inherit its peak RSS in the
+OS's accounting, so it must never load pyarrow itself).
+"""
+
+from __future__ import annotations
+
+# name, declared SQLite type (for the sqlite3 shell's pre-created table)
+COLUMNS = [
+    ("id", "INTEGER"),
+    ("customer_id", "INTEGER"),
+    ("amount", "REAL"),
+    ("name", "TEXT"),
+    ("signup_date", "TEXT"),
+    ("event_ts", "TEXT"),
+    ("zip", "TEXT"),
+    ("active", "INTEGER"),
+    ("score", "REAL"),
+    ("note", "TEXT"),
+]
+
+
+def data_path(out_dir: str, rows: int, fmt: str) -> str:
+    import os
+
+    return os.path.join(out_dir, f"bench_{rows}.{fmt}")

@@ -1,0 +1,300 @@
+"""Benchmark runner: ``loader`` against the sqlite3 shell and hand-written loops.
+
+Every case runs as its own process, timed from outside (wall clock) with
+peak RSS from the OS (``os.wait4``'s rusage of that child), several runs
+each, interleaved so that a slow moment on the machine hits every case
+alike; the table shows medians and ratios computed within this one run.
+
+    python bench/run.py                      # 1M rows, 3 runs, growth series 250k/1M/4M
+    python bench/run.py --quick              # 100k rows, 1 run, small series
+    python bench/run.py --out bench/results/latest.md
+
+The table is Markdown on stdout, ready for the README. Missing baselines
+(no ``sqlite3`` shell) are skipped with a note, never faked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+from columns import COLUMNS, data_path  # noqa: E402  (no pyarrow: see run_child)
+
+SQLITE3_SHELL = "/usr/bin/sqlite3"
+LEVELDB_KEY = "order:{id}"
+
+
+@dataclass
+class Case:
+    name: str
+    fmt: str  # input format
+    sink: str  # sqlite | leveldb
+    argv: Callable[[str, str], list[str]]  # (data path, target) -> command
+    setup: Callable[[str], None] | None = None  # untimed, before each run
+    group: str = "loader"  # loader | baseline
+    env: dict[str, str] = field(default_factory=dict)  # extra settings, as LOADER_* variables
+    times: list[float] = field(default_factory=list)
+    rss_mb: list[float] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class Result:
+    seconds: float
+    rss_mb: float
+
+
+def run_child(argv: list[str], env: dict[str, str] | None = None) -> Result:
+    """Run one process; wall time and its peak RSS as the OS counts it.
+
+    Linux carries a parent's peak RSS into a forked child's ``ru_maxrss``, so
+    this runner never imports pyarrow: it stays ~15 MB, below any child."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.stderr.close()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[:4])}... exited {proc.returncode}: {err.decode(errors='replace')[-500:]}")
+    rss = usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+    return Result(elapsed, rss)
+
+
+def clean(target: str) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal", ".lock", ".rejects.jsonl"):
+        path = target + suffix
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
+
+
+def loader_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOADER_")}
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def loader_argv(*extra: str) -> Callable[[str, str], list[str]]:
+    def argv(data: str, target: str) -> list[str]:
+        sink = ["--key", LEVELDB_KEY] if target.endswith(".ldb") else ["--table", "t"]
+        return [sys.executable, "-m", "loader", "load", data, target, *sink, "--quiet", *extra]
+
+    return argv
+
+
+def create_typed_table(target: str) -> None:
+    conn = sqlite3.connect(target)
+    cols = ", ".join(f'"{name}" {t}' for name, t in COLUMNS)
+    conn.execute(f"CREATE TABLE t ({cols})")
+    conn.commit()
+    conn.close()
+
+
+def cases(shell: str | None, stdlib: bool) -> tuple[list[Case], list[str]]:
+    notes: list[str] = []
+    out: list[Case] = []
+    if shell:
+        out.append(
+            Case(
+                "sqlite3 shell `.import` (typed table)",
+                "csv",
+                "sqlite",
+                lambda d, t: [shell, "-cmd", ".mode csv", t, f".import --skip 1 {d} t"],
+                setup=create_typed_table,
+                group="baseline",
+            )
+        )
+    else:
+        notes.append(f"sqlite3 shell not found at {SQLITE3_SHELL} (Debian package `sqlite3`): `.import` baseline skipped, no ratios to it")
+    py = sys.executable
+    out.append(Case("pyarrow open_csv thread -> executemany (hand-written)", "csv", "sqlite", lambda d, t: [py, os.path.join(HERE, "baselines", "pyarrow_sqlite.py"), d, t], group="baseline"))
+    if stdlib:
+        types = ",".join(t for _, t in COLUMNS)
+        out.append(Case("stdlib csv -> executemany", "csv", "sqlite", lambda d, t: [py, os.path.join(HERE, "baselines", "stdlib_sqlite.py"), d, t, types], group="baseline"))
+    out += [
+        Case("loader csv -> sqlite", "csv", "sqlite", loader_argv()),
+        Case("loader parquet -> sqlite", "parquet", "sqlite", loader_argv()),
+        Case("loader csv -> leveldb (json values)", "csv", "leveldb", loader_argv()),
+        Case("loader parquet -> leveldb (json values)", "parquet", "leveldb", loader_argv()),
+        Case(
+            "loader parquet -> leveldb, compression none",
+            "parquet",
+            "leveldb",
+            loader_argv(),
+            env={"LOADER_SINK__COMPRESSION": "none"},
+        ),
+        Case("loader csv -> sqlite, --max-memory 100MB", "csv", "sqlite", loader_argv("--max-memory", "100MB")),
+    ]
+    return out, notes
+
+
+def target_for(work: str, case_index: int, sink: str) -> str:
+    return os.path.join(work, f"case{case_index}" + (".db" if sink == "sqlite" else ".ldb"))
+
+
+def run_case(case: Case, data: str, target: str) -> None:
+    clean(target)
+    if case.setup is not None:
+        case.setup(target)
+    env = {**loader_env(), **case.env} if case.group == "loader" else None
+    try:
+        r = run_child(case.argv(data, target), env)
+    except RuntimeError as exc:
+        case.error = str(exc)
+        return
+    case.times.append(r.seconds)
+    case.rss_mb.append(r.rss_mb)
+    clean(target)
+
+
+def fmt_ratio(x: float | None) -> str:
+    return "" if x is None else f"{x:.2f}x"
+
+
+def main_table(all_cases: list[Case], rows: int) -> list[str]:
+    def median(c: Case) -> float | None:
+        return statistics.median(c.times) if c.times and c.error is None else None
+
+    imp = next((median(c) for c in all_cases if c.name.startswith("sqlite3 shell")), None)
+    loop = next((median(c) for c in all_cases if c.name.startswith("pyarrow open_csv")), None)
+    lines = [
+        "| case | rows | median s | rows/s | vs `.import` | vs pyarrow loop | peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in all_cases:
+        m = median(c)
+        if m is None:
+            lines.append(f"| {c.name} | {rows:,} | failed | | | | |")
+            continue
+        lines.append(
+            f"| {c.name} | {rows:,} | {m:.2f} | {rows / m:,.0f} | {fmt_ratio(imp / m if imp else None)} "
+            f"| {fmt_ratio(loop / m if loop else None)} | {statistics.median(c.rss_mb):.0f} |"
+        )
+    return lines
+
+
+def growth_table(series: list[int], results: dict[tuple[str, str], dict[int, Result | str]]) -> list[str]:
+    head = "| reader -> sink | " + " | ".join(f"{n:,} rows: rows/s, peak MB" for n in series) + " | RSS growth | speed change |"
+    lines = [head, "|---|" + "---:|" * (len(series) + 2)]
+    for (fmt, sink), per in results.items():
+        cells = []
+        for n in series:
+            r = per.get(n)
+            cells.append(f"{n / r.seconds:,.0f}, {r.rss_mb:.0f}" if isinstance(r, Result) else "failed")
+        a, b = per.get(series[0]), per.get(series[-1])
+        if isinstance(a, Result) and isinstance(b, Result):
+            growth = f"{b.rss_mb / a.rss_mb:.2f}x"
+            speed = f"{(series[-1] / b.seconds) / (series[0] / a.seconds):.2f}x"
+        else:
+            growth = speed = ""
+        lines.append(f"| {fmt} -> {sink} | " + " | ".join(cells) + f" | {growth} | {speed} |")
+    return lines
+
+
+def ensure_data(out_dir: str, rows: int) -> dict[str, str]:
+    """CSV and Parquet inputs of ``rows`` rows, generated (in a child process) once."""
+    paths = {fmt: data_path(out_dir, rows, fmt) for fmt in ("csv", "parquet")}
+    if not all(os.path.exists(p) for p in paths.values()):
+        subprocess.run([sys.executable, os.path.join(HERE, "gen.py"), "--rows", str(rows), "--out", out_dir], check=True)
+    return paths
+
+
+def environment() -> str:
+    from importlib.metadata import version
+
+    return (
+        f"{os.cpu_count()} cores, Python {platform.python_version()}, pyarrow {version('pyarrow')}, "
+        f"SQLite {sqlite3.sqlite_version} (Python module), {time.strftime('%Y-%m-%d')}"
+    )
+
+
+def parse_sizes(text: str) -> list[int]:
+    out = []
+    for part in text.split(","):
+        part = part.strip().lower().replace("_", "")
+        mult = 1_000_000 if part.endswith("m") else 1_000 if part.endswith("k") else 1
+        out.append(int(float(part.rstrip("mk")) * mult))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Benchmark loader against the sqlite3 shell and hand-written loops.")
+    ap.add_argument("--rows", type=parse_sizes, default=None, help="rows for the main table (default 1M; --quick 100k)")
+    ap.add_argument("--runs", type=int, default=None, help="runs per case, interleaved (default 3; --quick 1)")
+    ap.add_argument("--quick", action="store_true", help="100k rows, 1 run, series 50k,200k,800k")
+    ap.add_argument("--series", type=parse_sizes, default=None, help="memory-growth sizes (default 250k,1M,4M)")
+    ap.add_argument("--no-series", action="store_true", help="skip the memory-growth series")
+    ap.add_argument("--no-stdlib", action="store_true", help="skip the stdlib csv baseline")
+    ap.add_argument("--data", default=os.path.join(HERE, "data"), help="where generated inputs are kept")
+    ap.add_argument("--work", default=None, help="where targets are written (default: DATA/work)")
+    ap.add_argument("--out", help="also write the Markdown here (e.g. bench/results/latest.md)")
+    args = ap.parse_args(argv)
+    rows = (args.rows or [100_000 if args.quick else 1_000_000])[0]
+    runs = args.runs or (1 if args.quick else 3)
+    series = args.series or ([50_000, 200_000, 800_000] if args.quick else [250_000, 1_000_000, 4_000_000])
+    work = args.work or os.path.join(args.data, "work")
+    os.makedirs(work, exist_ok=True)
+
+    shell = SQLITE3_SHELL if os.access(SQLITE3_SHELL, os.X_OK) else shutil.which("sqlite3")
+    all_cases, notes = cases(shell, stdlib=not args.no_stdlib)
+    inputs = ensure_data(args.data, rows)
+    for run in range(runs):
+        for i, c in enumerate(all_cases):
+            if c.error is None:
+                print(f"run {run + 1}/{runs}: {c.name}", file=sys.stderr, flush=True)
+                run_case(c, inputs[c.fmt], target_for(work, i, c.sink))
+    out = [f"Benchmark: {rows:,} rows x {len(COLUMNS)} columns ({os.path.getsize(inputs['csv']) / 1e6:.0f} MB CSV, "
+           f"{os.path.getsize(inputs['parquet']) / 1e6:.0f} MB Parquet), median of {runs} run{'s' if runs != 1 else ''}; {environment()}.", ""]
+    out += main_table(all_cases, rows)
+    ran = [c.name for c in all_cases if c.group == "baseline" and c.error is None]
+    out += ["", "Baselines that ran: " + (", ".join(ran) if ran else "none") + "."]
+    for c in all_cases:
+        if c.error:
+            notes.append(f"{c.name} failed: {c.error}")
+    out += [f"Note: {n}" for n in notes]
+
+    if not args.no_series:
+        results: dict[tuple[str, str], dict[int, Result | str]] = {}
+        for n in series:
+            data = ensure_data(args.data, n)
+            for fmt in ("csv", "parquet"):
+                for sink in ("sqlite", "leveldb"):
+                    print(f"series {n:,}: {fmt} -> {sink}", file=sys.stderr, flush=True)
+                    target = os.path.join(work, f"series_{fmt}" + (".db" if sink == "sqlite" else ".ldb"))
+                    clean(target)
+                    try:
+                        results.setdefault((fmt, sink), {})[n] = run_child(loader_argv()(data[fmt], target), loader_env())
+                    except RuntimeError as exc:
+                        results.setdefault((fmt, sink), {})[n] = str(exc)
+                        print(exc, file=sys.stderr)
+                    clean(target)
+        out += ["", f"Memory growth at default settings, {series[0]:,} to {series[-1]:,} rows (one run each):", ""]
+        out += growth_table(series, results)
+    text = "\n".join(out) + "\n"
+    sys.stdout.write(text)
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""The benchmark suite runs end to end on tiny inputs: generator, runner, tables.
+
+No timing assertions: only that every case ran and produced positive numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).parents[2]
+BENCH = ROOT / "bench"
+
+
+def test_generator_is_deterministic_and_realistic(tmp_path: Path) -> None:
+    for out in (tmp_path / "a", tmp_path / "b"):
+        subprocess.run([sys.executable, str(BENCH / "gen.py"), "--rows", "500", "--out", str(out)], check=True, timeout=60)
+    a, b = tmp_path / "a" / "bench_500.csv", tmp_path / "b" / "bench_500.csv"
+    assert a.read_bytes() == b.read_bytes()
+    with open(a, newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    header, body = rows[0], rows[1:]
+    assert len(header) == 10 and len(body) == 500
+    col = {name: [r[i] for r in body] for i, name in enumerate(header)}
+    assert col["id"][:3] == ["1", "2", "3"]
+    assert any(z.startswith("0") for z in col["zip"]) and all(len(z) == 5 for z in col["zip"])
+    assert any("," in n for n in col["name"]) and any('"' in n for n in col["name"])
+    assert "" in col["score"] and "" in col["note"]  # nullable columns hold nulls
+    assert set(col["active"]) == {"true", "false"}
+    table = pq.read_table(tmp_path / "a" / "bench_500.parquet")
+    assert table.num_rows == 500 and table.column_names == header
+
+
+def test_runner_prints_both_tables(tmp_path: Path) -> None:
+    out = tmp_path / "latest.md"
+    p = subprocess.run(
+        [
+            sys.executable, str(BENCH / "run.py"),
+            "--rows", "2000", "--runs", "1", "--series", "1000,2000",
+            "--data", str(tmp_path / "data"), "--out", str(out),
+        ],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )
+    assert p.returncode == 0, p.stderr
+    text = out.read_text()
+    assert text == p.stdout
+    assert "failed" not in text, text
+
+    tables = [block.splitlines() for block in text.split("\n\n") if block.startswith("| ")]
+    assert len(tables) == 2, text
+    assert tables[0][0].startswith("| case | rows | median s | rows/s |")
+    main = tables[0][2:]
+    names = [line.split("|")[1].strip() for line in main]
+    for expected in (
+        "loader csv -> sqlite",
+        "loader parquet -> sqlite",
+        "loader csv -> leveldb (json values)",
+        "loader parquet -> leveldb (json values)",
+        "loader parquet -> leveldb, compression none",
+        "loader csv -> sqlite, --max-memory 100MB",
+        "pyarrow open_csv thread -> executemany (hand-written)",
+    ):
+        assert expected in names, names
+    shell = Path("/usr/bin/sqlite3").exists()
+    assert ("sqlite3 shell `.import` (typed table)" in names) == shell
+    if not shell:
+        assert "`.import` baseline skipped" in text
+    for line in main:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert len(cells) == 7, line
+        assert cells[1] == "2,000"
+        seconds, rate, rss = float(cells[2]), float(cells[3].replace(",", "")), float(cells[6])
+        assert seconds > 0 and rate > 0 and rss > 0, line
+        if shell:
+            assert re.fullmatch(r"\d+\.\d\dx", cells[4]), line
+
+    growth = tables[1][2:]
+    assert sorted(line.split("|")[1].strip() for line in growth) == [
+        "csv -> leveldb", "csv -> sqlite", "parquet -> leveldb", "parquet -> sqlite",
+    ]
+    for line in growth:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert len(cells) == 5, line  # pair, two sizes, RSS growth, speed change
+        for cell in cells[1:3]:
+            rate, rss = (float(x.replace(",", "")) for x in cell.split(", "))
+            assert rate > 0 and rss > 0
+        assert re.fullmatch(r"\d+\.\d\dx", cells[3]) and re.fullmatch(r"\d+\.\d\dx", cells[4])
