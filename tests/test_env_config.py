@@ -1,0 +1,151 @@
+"""Configuration from the environment and mounted files, as a scheduled container gets it.
+
+Precedence, strongest first: command-line flags (and --set) > LOADER_<SECTION>__<KEY>
+environment variables > the job file > the defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from loader import config
+from loader.config import env_overrides, load_job, read_secret
+from loader.errors import ConfigError
+from tests.conftest import sqlite_rows
+
+ROOT = Path(__file__).parents[1]
+
+
+def job_file(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "job.toml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_run_secrets_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "TARGET").write_text("/out/secret.db\n")
+    monkeypatch.setattr(config, "SECRETS_DIR", str(secrets))
+    p = job_file(tmp_path, '[source]\npath = "a.csv"\n[sink]\npath = "${TARGET}"\n')
+    assert load_job(p, env={}).sink.path == "/out/secret.db"
+    # a mounted secret beats the ${VAR:-default}
+    p = job_file(tmp_path, '[source]\npath = "a.csv"\n[sink]\npath = "${TARGET:-x.db}"\n')
+    assert load_job(p, env={}).sink.path == "/out/secret.db"
+
+
+def test_secret_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "NAME").write_text("from-run-secrets")
+    named = tmp_path / "named"
+    named.write_text("from-name-file\r\n")
+    monkeypatch.setattr(config, "SECRETS_DIR", str(secrets))
+    assert read_secret("NAME", {"NAME": "from-env", "NAME_FILE": str(named)}) == "from-env"
+    assert read_secret("NAME", {"NAME_FILE": str(named)}) == "from-name-file"
+    assert read_secret("NAME", {}) == "from-run-secrets"
+    assert read_secret("OTHER", {}) is None
+
+
+def test_name_file_that_cannot_be_read_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as e:
+        read_secret("TARGET", {"TARGET_FILE": str(tmp_path / "missing")})
+    assert str(e.value) == f"TARGET_FILE: cannot read {tmp_path / 'missing'}: No such file or directory"
+    p = job_file(tmp_path, '[source]\npath = "a.csv"\n[sink]\npath = "${TARGET:-x.db}"\n')
+    with pytest.raises(ConfigError, match="TARGET_FILE: cannot read"):
+        load_job(p, env={"TARGET_FILE": str(tmp_path / "missing")})
+
+
+def test_key_ending_in_file_is_a_plain_value(tmp_path: Path) -> None:
+    secret = tmp_path / "where"
+    secret.write_text("/out/from-file.prom\n")
+    assert env_overrides({"LOADER_RUN__METRICS_FILE": "/out/m.prom"}) == [("run.metrics_file", "/out/m.prom")]
+    assert env_overrides({"LOADER_RUN__METRICS_FILE_FILE": str(secret)}) == [
+        ("run.metrics_file", "/out/from-file.prom")
+    ]
+    assert env_overrides({"LOADER_SINK__PATH_FILE": str(secret)}) == [("sink.path", "/out/from-file.prom")]
+    with pytest.raises(ConfigError, match="LOADER_SINK__PATH_FILE: cannot read"):
+        env_overrides({"LOADER_SINK__PATH_FILE": str(tmp_path / "missing")})
+
+
+def test_new_run_keys_from_file_and_environment(tmp_path: Path) -> None:
+    p = job_file(
+        tmp_path,
+        '[source]\npath = "a.csv"\n[sink]\npath = "x.db"\n[run]\nlog_format = "json"\nmetrics_file = "a.prom"\n',
+    )
+    job = load_job(p, env={})
+    assert (job.run.log_format, job.run.metrics_file) == ("json", "a.prom")
+    job = load_job(p, env={"LOADER_RUN__LOG_FORMAT": "text", "LOADER_RUN__METRICS_FILE": "b.prom"})
+    assert (job.run.log_format, job.run.metrics_file) == ("text", "b.prom")
+    with pytest.raises(ConfigError, match=r"run\.log_format: expected one of 'text', 'json', got 'xml'"):
+        load_job(p, env={"LOADER_RUN__LOG_FORMAT": "xml"})
+
+
+# ------------------------------------------------------------------- CLI
+
+
+def cli(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("LOADER_")}
+    full_env["PYTHONPATH"] = str(ROOT)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "loader", *args], capture_output=True, text=True, cwd=cwd, env=full_env, timeout=120
+    )
+
+
+def test_cli_precedence_flag_env_file_default(tmp_path: Path, data_dir: Path) -> None:
+    """run.report names a file, so which layer won is visible on disk."""
+    base = f'[source]\npath = "{data_dir / "small.csv"}"\n[sink]\npath = "{tmp_path / "a.db"}"\n'
+    bare = job_file(tmp_path, base)
+    p = cli("run", str(bare), "--quiet", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert sorted(f.name for f in tmp_path.glob("*.json")) == []  # default: no report
+
+    with_report = tmp_path / "full.toml"
+    with_report.write_text(base + f'[run]\nreport = "{tmp_path / "file.json"}"\n')
+    env = {"LOADER_RUN__REPORT": str(tmp_path / "env.json")}
+    assert cli("run", str(with_report), "--quiet", "--restart").returncode == 0
+    assert cli("run", str(with_report), "--quiet", "--restart", env=env).returncode == 0
+    assert (
+        cli(
+            "run", str(with_report), "--quiet", "--restart", "--report", str(tmp_path / "flag.json"), env=env
+        ).returncode
+        == 0
+    )
+    assert (
+        cli(
+            "run", str(with_report), "--quiet", "--restart", "--set", f"run.report={tmp_path / 'set.json'}", env=env
+        ).returncode
+        == 0
+    )
+    assert sorted(f.name for f in tmp_path.glob("*.json")) == ["env.json", "file.json", "flag.json", "set.json"]
+    for name in ("env.json", "file.json", "flag.json", "set.json"):
+        assert json.loads((tmp_path / name).read_text())["rows_written"] == 2
+
+
+def test_cli_load_flag_beats_environment(tmp_path: Path, data_dir: Path) -> None:
+    db = tmp_path / "a.db"
+    env = {"LOADER_SINK__TABLE": "from_env"}
+    assert cli("load", str(data_dir / "small.csv"), str(db), "--quiet", env=env).returncode == 0
+    assert cli("load", str(data_dir / "small.csv"), str(db), "--quiet", "--table", "from_flag", env=env).returncode == 0
+    assert sqlite_rows(
+        db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'from%' ORDER BY name"
+    ) == [
+        ("from_env",),
+        ("from_flag",),
+    ]
+
+
+def test_cli_secret_file_for_the_target(tmp_path: Path, data_dir: Path) -> None:
+    secret = tmp_path / "sink-path"
+    secret.write_text(str(tmp_path / "secret.db") + "\n")
+    job = job_file(tmp_path, f'[source]\npath = "{data_dir / "small.csv"}"\n[sink]\ntable = "s"\n')
+    p = cli("run", str(job), "--quiet", env={"LOADER_SINK__PATH_FILE": str(secret)})
+    assert p.returncode == 0, p.stderr
+    assert sqlite_rows(tmp_path / "secret.db", "SELECT count(*) FROM s") == [(2,)]

@@ -1,0 +1,220 @@
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loader.config import job_from_dict
+from loader.errors import RejectLimitError, SourceError
+from loader.logs import JsonLog
+from loader.pipeline import Pipeline
+from loader.report import RunReport
+from tests.conftest import write_csv
+
+ROOT = Path(__file__).parents[1]
+
+
+def lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_every_line_has_ts_level_event_then_fields() -> None:
+    out = io.StringIO()
+    JsonLog(out).emit("file", path="a.csv", status="loaded")
+    text = out.getvalue()
+    assert text.endswith("}\n") and text.count("\n") == 1
+    (record,) = lines(out)
+    assert list(record) == ["ts", "level", "event", "path", "status"]
+    assert (record["level"], record["event"], record["path"], record["status"]) == ("info", "file", "a.csv", "loaded")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", record["ts"])
+    assert datetime.fromisoformat(record["ts"]).utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+
+
+def test_progress_is_bounded_by_the_interval() -> None:
+    out, clock = io.StringIO(), Clock()
+    log = JsonLog(out, progress_every=10, clock=clock)
+    seen = []
+    for step in range(31):  # a chunk every second for 30 seconds
+        clock.now = 100.0 + step
+        log.on_event(
+            "progress",
+            {"path": "a.csv", "rows_read": step, "rows_written": step, "rows_rejected": 0, "run_rows_read": step * 100},
+        )
+    for record in lines(out):
+        assert record["event"] == "progress"
+        seen.append(record["rows_read"])
+    assert seen == [10, 20, 30]
+    assert lines(out)[0]["rows_per_s"] == 100.0  # 1000 rows in the first 10 s
+
+
+def test_quiet_keeps_only_rejects_finish_and_error() -> None:
+    out = io.StringIO()
+    log = JsonLog(out, quiet=True, progress_every=0)
+    log.on_event("start", {"job": "j", "files": 1, "bytes": 1, "target": "t"})
+    log.on_event("file", {"path": "a", "status": "loaded"})
+    log.on_event("progress", {"path": "a", "rows_read": 1, "rows_written": 1, "rows_rejected": 0, "run_rows_read": 1})
+    report = RunReport(job="j", rows_read=3, rows_written=2, rows_rejected=1, rejects_path="r.jsonl")
+    report.finish("ok")
+    log.on_event("finish", {"report": report})
+    log.error(SourceError("no such file", file="a.csv"), 1)
+    assert [(r["event"], r["level"]) for r in lines(out)] == [
+        ("rejects", "warning"),
+        ("finish", "info"),
+        ("error", "error"),
+    ]
+
+
+def test_finish_carries_the_whole_report() -> None:
+    out = io.StringIO()
+    report = RunReport(job="j", sink="sqlite", target="t.db", table="t", rows_read=5, rows_written=5)
+    report.start()
+    report.finish("ok")
+    JsonLog(out).finish(report)
+    (record,) = lines(out)
+    assert {k: v for k, v in record.items() if k not in ("ts", "level", "event")} == json.loads(
+        json.dumps(report.to_dict())
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "level"),
+    [
+        ("ok", "info"),
+        ("locked", "warning"),
+        ("interrupted", "warning"),
+        ("failed", "error"),
+        ("rejects_exceeded", "error"),
+    ],
+)
+def test_finish_level_follows_the_status(status: str, level: str) -> None:
+    out = io.StringIO()
+    report = RunReport(job="j")
+    report.finish(status)
+    JsonLog(out).finish(report)
+    assert lines(out)[-1]["level"] == level
+
+
+def test_error_is_the_one_line_message_and_hint() -> None:
+    out = io.StringIO()
+    exc = RejectLimitError("3 rows rejected, more than max_rejects = 0", file="bad.csv")
+    JsonLog(out).error(exc, exc.exit_code)
+    (record,) = lines(out)
+    assert record["event"] == "error" and record["level"] == "error"
+    assert record["message"] == "bad.csv: 3 rows rejected, more than max_rejects = 0" == str(exc)
+    assert record["hint"] == "committed rows are kept; read the reject file, then rerun with a higher --max-rejects to resume, or fix the input and rerun with --restart"
+    assert (record["error"], record["exit_code"], record["file"]) == ("RejectLimitError", 3, "bad.csv")
+    assert "traceback" not in record
+
+
+def test_internal_error_and_debug_traceback() -> None:
+    out = io.StringIO()
+    try:
+        raise ZeroDivisionError("division by zero")
+    except ZeroDivisionError as exc:
+        JsonLog(out).error(exc, 1)
+        JsonLog(out).error(exc, 1, debug=True)
+    plain, debug = lines(out)
+    assert plain["message"] == "internal error: ZeroDivisionError: division by zero"
+    assert plain["hint"] == "run again with --debug to see the traceback"
+    assert debug["traceback"].startswith("Traceback (most recent call last):")
+    assert debug["traceback"].rstrip().endswith("ZeroDivisionError: division by zero")
+
+
+def test_pipeline_events_in_order_with_per_chunk_progress(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "a.csv", ["id", "n"], [[i, "x" if i == 4 else i] for i in range(10)])
+    job = job_from_dict(
+        {
+            "source": {"path": str(src), "columns": {"n": "int64"}},
+            "sink": {"path": str(tmp_path / "a.db"), "batch_size": 3},
+            "run": {"chunk_size": 3},
+        },
+        env={},
+    )
+    out = io.StringIO()
+    Pipeline(job, on_event=JsonLog(out, progress_every=0).on_event).run()
+    records = lines(out)
+    names = [r["event"] for r in records]
+    progress = [r for r in records if r["event"] == "progress"]
+    assert names == ["start", "file", *["progress"] * len(progress), "file_done", "rejects", "finish"]
+    # one per chunk of at most 3 rows kept, each with the running counts of the file
+    counts = [r["rows_read"] for r in progress]
+    assert len(counts) >= 3 and counts == sorted(set(counts)) and counts[-1] == 10
+    assert progress[-1]["rows_rejected"] == 1 and progress[-1]["rows_written"] == 9
+    finish = records[-1]
+    assert (finish["rows_read"], finish["rows_written"], finish["rows_rejected"]) == (10, 9, 1)
+    assert (
+        records[-2]["rows_rejected"] == 1 and records[-2]["rejects_path"] == str(tmp_path / "a.db") + ".rejects.jsonl"
+    )
+
+
+# ------------------------------------------------------------------- CLI
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("LOADER_")}
+    full_env["PYTHONPATH"] = str(ROOT)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "loader", *args], capture_output=True, text=True, cwd=ROOT, env=full_env, timeout=120
+    )
+
+
+def test_cli_json_logs_every_line_parses(tmp_path: Path, data_dir: Path) -> None:
+    db = tmp_path / "b.db"
+    p = cli("load", str(data_dir / "bad.csv"), str(db), "--infer-rows", "3", "--log-format", "json")
+    assert p.returncode == 0, p.stderr
+    records = [json.loads(line) for line in p.stderr.splitlines()]
+    assert [r["event"] for r in records] == ["start", "file", "file_done", "rejects", "finish"]
+    assert records[0]["target"] == str(db) and records[0]["files"] == 1
+    finish = records[-1]
+    assert finish["rows_read"] == finish["rows_written"] + finish["rows_rejected"] + finish["rows_filtered"] == 7
+    assert p.stdout == ""
+
+
+def test_cli_json_error_is_one_line_with_exit_code(tmp_path: Path) -> None:
+    p = cli("load", str(tmp_path / "nope.csv"), str(tmp_path / "x.db"), "--log-format", "json")
+    assert p.returncode == 1
+    records = [json.loads(line) for line in p.stderr.splitlines()]
+    assert [r["event"] for r in records] == ["finish", "error"]
+    assert records[0]["status"] == "failed"
+    assert (records[1]["message"], records[1]["exit_code"]) == (f"{tmp_path / 'nope.csv'}: no such file", 1)
+
+
+def test_log_format_precedence_flag_env_file(tmp_path: Path, data_dir: Path) -> None:
+    job = tmp_path / "j.toml"
+    job.write_text(
+        f'[source]\npath = "{data_dir / "small.csv"}"\n[sink]\npath = "{tmp_path / "a.db"}"\n[run]\nlog_format = "json"\n'
+    )
+
+    def first_char(*args: str, env: dict[str, str] | None = None) -> str:
+        p = cli("run", str(job), "--restart", *args, env=env)
+        assert p.returncode == 0, p.stderr
+        return p.stderr[0]
+
+    assert first_char() == "{"  # the job file
+    assert first_char(env={"LOADER_RUN__LOG_FORMAT": "text"}) == "o"  # environment beats the file
+    assert first_char("--log-format", "json", env={"LOADER_RUN__LOG_FORMAT": "text"}) == "{"  # the flag beats both
+
+
+def test_env_json_covers_a_job_file_that_does_not_load(tmp_path: Path) -> None:
+    p = cli("run", str(tmp_path / "missing.toml"), env={"LOADER_RUN__LOG_FORMAT": "json"})
+    assert p.returncode == 2
+    (record,) = [json.loads(line) for line in p.stderr.splitlines()]
+    assert record["message"] == f"{tmp_path / 'missing.toml'}: no such job file"
+    assert record["hint"] == "check the job file or flags; `loader run --help` lists them"
