@@ -18,7 +18,7 @@ NOTES = ["", "first visit", "paid, with coupon", 'said "hi"', "Ærøskøbing", "
 
 def main() -> None:
     rng = random.Random(7)
-    start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     with open(HERE / "events.csv", "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(["id", "user_id", "zip", "country", "event", "amount", "created_at", "note"])
