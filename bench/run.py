@@ -141,8 +141,30 @@ def cases(shell: str | None, stdlib: bool) -> tuple[list[Case], list[str]]:
             env={"LOADER_SINK__COMPRESSION": "none"},
         ),
         Case("loader csv -> sqlite, --max-memory 100MB", "csv", "sqlite", loader_argv("--max-memory", "100MB")),
+        Case(CHAIN, "csv", "sqlite", chain_argv),
     ]
     return out, notes
+
+
+CHAIN = "loader csv -> sqlite, 5 transform stages"
+PLAIN = "loader csv -> sqlite"
+
+
+def chain_argv(data: str, target: str) -> list[str]:
+    job = os.path.join(HERE, "transform_chain.toml")
+    return [sys.executable, "-m", "loader", "run", job, "--quiet", "--set", f"source.path={data}", "--set", f"sink.path={target}"]
+
+
+def chain_overhead(all_cases: list[Case]) -> str | None:
+    """The transform chain's cost as a share of the same load without it."""
+    times = {c.name: statistics.median(c.times) for c in all_cases if c.times and c.error is None}
+    if CHAIN not in times or PLAIN not in times:
+        return None
+    extra = times[CHAIN] / times[PLAIN] - 1
+    return (
+        f"Transform chain (cast, filter, derive, rename, fill_null; bench/transform_chain.toml): "
+        f"{extra:+.1%} time against the same load without it (target: under +15%)."
+    )
 
 
 def target_for(work: str, case_index: int, sink: str) -> str:
@@ -263,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     out = [f"Benchmark: {rows:,} rows x {len(COLUMNS)} columns ({os.path.getsize(inputs['csv']) / 1e6:.0f} MB CSV, "
            f"{os.path.getsize(inputs['parquet']) / 1e6:.0f} MB Parquet), median of {runs} run{'s' if runs != 1 else ''}; {environment()}.", ""]
     out += main_table(all_cases, rows)
+    overhead = chain_overhead(all_cases)
+    if overhead:
+        out += ["", overhead]
     ran = [c.name for c in all_cases if c.group == "baseline" and c.error is None]
     out += ["", "Baselines that ran: " + (", ".join(ran) if ran else "none") + "."]
     for c in all_cases:

@@ -11,7 +11,6 @@ rerun completes without duplicates or gaps.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fnmatch
 import gc
 import os
@@ -26,12 +25,14 @@ import pyarrow as pa
 from .chunk import Chunk
 from .config import JobConfig, RunConfig, SinkConfig, SourceConfig, load_job
 from .errors import (
+    ConfigError,
     InterruptedLoad,
     LoaderError,
     RejectLimitError,
     SourceChangedError,
 )
 from .lock import TargetLock
+from .memory import current_rss_mb, fit_memory, gc_paused
 from .prefetch import prefetch
 from .progress import Progress
 from .readers import expand_paths, open_reader
@@ -126,83 +127,6 @@ class _Signals:
             signal.signal(sig, old)
 
 
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """No full collections during bulk work: chunks make no reference cycles,
-    and the collector would otherwise walk every live object again and again.
-    Young-generation collections still run at each commit.
-
-    Arrow allocates from jemalloc meanwhile (unless ARROW_DEFAULT_MEMORY_POOL
-    chooses): pyarrow's default, mimalloc, kept 30-80 MB more resident for the
-    same work in measurements (per-thread caches), and peak RSS is a target."""
-    was = gc.isenabled()
-    gc.collect()
-    gc.freeze()
-    gc.disable()
-    pool = pa.default_memory_pool()
-    if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
-        with contextlib.suppress(NotImplementedError):
-            pa.set_memory_pool(pa.jemalloc_memory_pool())
-    try:
-        yield
-    finally:
-        pa.set_memory_pool(pool)
-        gc.unfreeze()
-        if was:
-            gc.enable()
-
-
-# What the process holds before any data (Python, pyarrow's code and first-use
-# buffers, SQLite's page cache): measured 100-115 MB with the smallest sizes;
-# LevelDB adds ~20 MB of its own (table cache, compaction) beyond its write buffers.
-RUNTIME_MB = 96
-LEVELDB_MB = 20
-# Resident bytes per row in flight (Arrow columns plus the Python values made
-# from them), measured at 10 mixed columns: 23 MB more per 8192 more chunk rows.
-ROW_BYTES = 700
-LEVELDB_ROW_BYTES = 350  # a row's key and JSON value staged in a WriteBatch
-
-
-def current_rss_mb() -> float:
-    """Resident memory now (not the peak), from /proc where there is one."""
-    try:
-        with open("/proc/self/statm", "rb") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / (1 << 20)
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
-def fit_memory(job: JobConfig) -> JobConfig:
-    """Shrink chunk, batch, CSV block and LevelDB write-buffer sizes to fit ``run.max_memory``.
-
-    The room above the runtime's own footprint is shared out: half to rows in
-    flight (a chunk being written, ``read_ahead`` queued, one being parsed),
-    the rest to the LevelDB WriteBatch and write buffers. Sizes only ever
-    shrink from what the job asked for. Below the runtime's footprint there is
-    nothing to shrink: the smallest sizes are used and the report's
-    ``peak_rss_mb`` shows the outcome.
-    """
-    limit = job.run.max_memory
-    if limit is None:
-        return job
-    assert isinstance(limit, int)  # finish() parsed it
-    floor = RUNTIME_MB + (LEVELDB_MB if job.sink.type == "leveldb" else 0)
-    spare = max(limit / (1 << 20) - floor, 4.0) * (1 << 20)
-    read_ahead = min(job.run.read_ahead, 2 if spare >= 40 << 20 else 1)
-    rows = int(spare * 0.5 / ((read_ahead + 2) * ROW_BYTES))
-    chunk = max(1024, min(job.run.chunk_size, rows))
-    batch = int(job.sink.batch_size or chunk)
-    source = dataclasses.replace(job.source, block_size=max(64 << 10, min(job.source.block_size, int(spare * 0.05))))
-    sink = job.sink
-    if sink.type == "leveldb":
-        batch = max(chunk, min(batch, int(spare * 0.2 / LEVELDB_ROW_BYTES)))
-        # LevelDB keeps up to two memtables of this size resident
-        buffer = max(1 << 20, min(sink.write_buffer_size, int(spare * 0.25 / 2)))
-        sink = dataclasses.replace(sink, batch_size=batch, write_buffer_size=buffer)
-    run = dataclasses.replace(job.run, chunk_size=chunk, read_ahead=read_ahead)
-    return dataclasses.replace(job, source=source, sink=sink, run=run)
-
-
 class Pipeline:
     """Reads a source, applies transform stages, writes a sink, and reports.
 
@@ -271,8 +195,6 @@ class Pipeline:
             if sink.type == "leveldb":
                 missing = writer.template.missing(schema.names)  # type: ignore[attr-defined]
                 if missing:
-                    from .errors import ConfigError
-
                     raise ConfigError(
                         f"sink.key: no column {missing[0]!r} in the data", hint="columns are: " + ", ".join(schema.names)
                     )
@@ -301,8 +223,6 @@ class Pipeline:
         return schema
 
     def _check_paths(self, files: list[str]) -> None:
-        from .errors import ConfigError
-
         target = os.path.abspath(self.job.sink.path)
         if any(f != "-" and os.path.abspath(f) == target for f in files):
             raise ConfigError(f"sink.path: the target {self.job.sink.path} is also an input file")
@@ -439,7 +359,7 @@ class Pipeline:
                 self._emit("file_done", path=path, rows_read=fr.rows_read, rows_written=fr.rows_written, rows_rejected=fr.rows_rejected)
             writer.finish()
             state.status = "complete"
-            loop.commit(final=True)
+            loop.commit()
 
 
 class _Loop:
@@ -478,15 +398,11 @@ class _Loop:
         """Chunks through the stages, adapted and encoded for the writer. This runs
         in the read-ahead thread: turning Arrow columns into Python values or bytes
         is a third of the work, and it needs no database."""
-        encode = getattr(self.writer, "encode", None)
         chunks = apply(self.p.stages, iter(reader))
         try:
             for chunk in chunks:
-                if encode is None:
-                    yield chunk, None
-                    continue
                 chunk = self.writer.adapt(chunk)
-                yield chunk, encode(chunk.batch) if chunk.batch.num_rows else None
+                yield chunk, self.writer.encode(chunk.batch) if chunk.batch.num_rows else None
         finally:
             close = getattr(chunks, "close", None)
             if close is not None:
@@ -494,14 +410,10 @@ class _Loop:
 
     def load(self, reader: Any, key: str, fs: FileState, fr: FileReport) -> None:
         chunks = prefetch(self._staged(reader), self.job.run.read_ahead)
-        write: Any = self.writer.write
-        encodes = hasattr(self.writer, "encode")
         try:
             for chunk, encoded in chunks:
-                if not encodes:
-                    chunk = self.writer.adapt(chunk)
                 self.rejects.write(chunk.rejects)
-                written = write(chunk.batch) if encoded is None else write(chunk.batch, encoded)
+                written = self.writer.write(chunk.batch, encoded)
                 del encoded  # a chunk's Python values live no longer than its write
                 n_rej = len(chunk.rejects)
                 for counts in (fs, fr, self.report):
@@ -544,7 +456,7 @@ class _Loop:
             return self.report.rows_read >= 1000 and rejected / self.report.rows_read > limit
         return rejected > limit
 
-    def commit(self, final: bool = False) -> None:
+    def commit(self) -> None:
         self.state.rejects_bytes = self.rejects.sync()
         entries = {key: fs.to_json() for key, fs in self.dirty.items()}
         entries["job"] = self.state.job_entry()

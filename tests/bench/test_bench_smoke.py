@@ -63,9 +63,11 @@ def test_runner_prints_both_tables(tmp_path: Path) -> None:
         "loader parquet -> leveldb (json values)",
         "loader parquet -> leveldb, compression none",
         "loader csv -> sqlite, --max-memory 100MB",
+        "loader csv -> sqlite, 5 transform stages",
         "pyarrow open_csv thread -> executemany (hand-written)",
     ):
         assert expected in names, names
+    assert re.search(r"^Transform chain \(cast, filter, derive, rename, fill_null; .*\): [+-]\d+\.\d% time ", text, re.M), text
     shell = Path("/usr/bin/sqlite3").exists()
     assert ("sqlite3 shell `.import` (typed table)" in names) == shell
     if not shell:
