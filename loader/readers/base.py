@@ -89,6 +89,11 @@ class ReaderBase:
         self.chunk_size = chunk_size
         self.resume = resume
         self.size = file_size(path)
+        self._open()
+
+    def _open(self) -> None:
+        """Open the file and settle its schema (``self.schema``)."""
+        raise NotImplementedError
 
     def close(self) -> None:
         raise NotImplementedError

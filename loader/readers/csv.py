@@ -28,7 +28,6 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..chunk import Chunk, Reject
-from ..config import SourceConfig
 from ..convert import convert, infer_type
 from ..errors import ConfigError, SourceError
 from .base import ReaderBase, declared_types, dedupe_names
@@ -139,15 +138,8 @@ class _InvalidRow:
 class CSVReader(ReaderBase):
     """Reads one CSV file as chunks. Use as a context manager."""
 
-    def __init__(
-        self,
-        path: str,
-        config: SourceConfig,
-        *,
-        chunk_size: int = 8192,
-        resume: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(path, config, chunk_size=chunk_size, resume=resume)
+    def _open(self) -> None:
+        config, path = self.config, self.path
         self.quote = config.quote_char.encode() if isinstance(config.quote_char, str) else None
         self.escape = config.escape_char.encode() if isinstance(config.escape_char, str) else None
         self._stream: Any = None

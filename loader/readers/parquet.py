@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..chunk import Chunk, Reject
-from ..config import SourceConfig
 from ..convert import convert
 from ..errors import ConfigError, SourceError
 from .base import ReaderBase, declared_types, dedupe_names
@@ -27,15 +25,8 @@ from .base import ReaderBase, declared_types, dedupe_names
 class ParquetReader(ReaderBase):
     """Reads one Parquet file as chunks. Use as a context manager."""
 
-    def __init__(
-        self,
-        path: str,
-        config: SourceConfig,
-        *,
-        chunk_size: int = 8192,
-        resume: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(path, config, chunk_size=chunk_size, resume=resume)
+    def _open(self) -> None:
+        config, path = self.config, self.path
         if path == "-":
             raise ConfigError("source.path: Parquet cannot be read from standard input")
         if os.path.isdir(path):
