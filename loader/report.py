@@ -12,7 +12,18 @@ from typing import Any
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MB (from the OS)."""
+    """Peak resident memory of this process so far, in MB (from the OS).
+
+    Linux's VmHWM comes first: ``ru_maxrss`` survives exec, so a loader started
+    by a large parent (a scheduler, a test runner) would report the parent's peak.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from loader.report import RunReport, peak_rss_mb
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_peak_rss_is_the_process_own_not_its_parents() -> None:
+    """A loader started by a large parent (scheduler, test runner) reports its own peak:
+    ru_maxrss alone would carry the parent's high-water mark across exec."""
+    ballast = bytearray(400 << 20)  # the parent holds 400 MB, touched
+    for i in range(0, len(ballast), 4096):
+        ballast[i] = 1
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    p = subprocess.run(
+        [sys.executable, "-c", "from loader.report import peak_rss_mb; print(peak_rss_mb())"],
+        capture_output=True, text=True, env=env, timeout=60, check=True,
+    )
+    child = float(p.stdout)
+    assert 5 < child < 200, child
+    assert peak_rss_mb() >= 400
+    del ballast
+
+
+def test_summary_line_and_counts() -> None:
+    r = RunReport(target="out/x.db", table="t", rejects_path="out/x.db.rejects.jsonl")
+    r.start()
+    r.rows_read, r.rows_written, r.rows_rejected, r.files_loaded = 10, 8, 2, 1
+    r.finish("ok")
+    line = r.summary()
+    assert line.startswith("ok: 8 rows written to out/x.db (table t) from 1 file in ")
+    assert line.endswith("; WARNING 2 rows rejected, see out/x.db.rejects.jsonl")
+    data = r.to_dict()
+    assert data["rows_read"] == 10 and data["status"] == "ok" and "_t0" not in data
