@@ -16,7 +16,8 @@ import argparse
 import datetime as dt
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -110,21 +111,22 @@ def batches(rows: int) -> Iterator[pa.RecordBatch]:
         yield make_batch(lo, min(SLICE, rows - lo))
 
 
-def write_csv(path: str, rows: int) -> None:
+def _write(path: str, rows: int, open_writer: Callable[[str], Any]) -> None:
+    """Stream the batches through a writer into a temp file, then rename: no half files."""
     tmp = path + ".tmp"
-    with pacsv.CSVWriter(tmp, SCHEMA) as w:
+    with open_writer(tmp) as w:
         for b in batches(rows):
             w.write_batch(b)
     os.replace(tmp, path)
+
+
+def write_csv(path: str, rows: int) -> None:
+    _write(path, rows, lambda p: pacsv.CSVWriter(p, SCHEMA))
 
 
 def write_parquet(path: str, rows: int) -> None:
-    tmp = path + ".tmp"
     # pyarrow's defaults (snappy, dictionary pages, row groups of up to 1Mi rows): what users get
-    with pq.ParquetWriter(tmp, SCHEMA) as w:
-        for b in batches(rows):
-            w.write_batch(b)
-    os.replace(tmp, path)
+    _write(path, rows, lambda p: pq.ParquetWriter(p, SCHEMA))
 
 
 def ensure(out_dir: str, rows: int, fmt: str) -> str:
