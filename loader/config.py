@@ -396,6 +396,11 @@ def _strip_compression(name: str) -> str:
     return name
 
 
+def is_glob(path: str) -> bool:
+    """Whether a source path is a pattern (``*``, ``?`` or ``[``) rather than a file."""
+    return bool(set("*?[") & set(path))
+
+
 def infer_format(path: str) -> str | None:
     name = _strip_compression(path.lower())
     if name.endswith(CSV_SUFFIXES) or path == "-":
@@ -469,7 +474,7 @@ def finish(job: JobConfig) -> None:
                 hint="use a .db/.sqlite/.sqlite3 or .ldb/.leveldb path, or set sink.type (--sink)",
             )
     if sink.type == "sqlite":
-        if sink.table is None and set("*?[") & set(src.path[0]):
+        if sink.table is None and is_glob(src.path[0]):
             raise ConfigError(
                 f"sink.table: needed when source.path is a glob ({src.path[0]!r})",
                 hint="set sink.table (--table); the table name is not guessed from a pattern",

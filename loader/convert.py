@@ -11,6 +11,7 @@ columns that actually hold a bad value.
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -142,13 +143,14 @@ def _cast_each(arr: pa.Array, target: pa.DataType) -> pa.Array:
     return pa.array(bad, pa.bool_())
 
 
-def convert(arr: pa.Array, target: pa.DataType, *, strict: bool = False) -> Converted:
+def convert(arr: pa.Array, target: pa.DataType, *, strict: bool = False, encoding: str = "utf-8") -> Converted:
     """Convert ``arr`` to ``target``; values that do not fit are reported, not mangled.
 
     Raw CSV columns arrive as binary: they are checked for valid UTF-8 and NUL
     bytes first. ``strict`` (for inferred types) also refuses values a numeric
     type would silently change: leading zeros, and decimals with more digits
-    than float64 keeps.
+    than float64 keeps. ``encoding`` names the source's text encoding in the
+    reason when its bytes were transcoded and some did not decode.
     """
     bad: pa.Array | None = None
     reasons: list[str] | None = None
@@ -171,7 +173,10 @@ def convert(arr: pa.Array, target: pa.DataType, *, strict: bool = False) -> Conv
                     invalid.append(v is not None and (v.decode("utf-8") and False))
                 except UnicodeDecodeError:
                     invalid.append(True)
-            add(pa.array(invalid, pa.bool_()), lambda v: f"invalid UTF-8 in {_value_text(v)!r}")
+            if codecs.lookup(encoding).name == "utf-8":
+                add(pa.array(invalid, pa.bool_()), lambda v: f"invalid UTF-8 in {_value_text(v)!r}")
+            else:  # the bytes came through a transcoder: they were invalid in the source encoding
+                add(pa.array(invalid, pa.bool_()), lambda v: f"not valid {encoding} text: {_value_text(v)!r}")
             arr = pc.cast(arr, pa.string())
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
         add(pc.match_substring(arr, "\x00"), lambda v: "NUL byte in value")

@@ -18,6 +18,10 @@ EXIT_REJECTS = 3
 EXIT_LOCKED = 75  # EX_TEMPFAIL: try again later
 
 
+# The hint for a failure that left committed work in place: the rerun picks it up.
+RESUME_HINT = "committed work is kept; fix this and rerun the same command to resume"
+
+
 def exit_code_for_signal(signum: int) -> int:
     """The shell convention: 128 + the signal number (130 SIGINT, 143 SIGTERM)."""
     return 128 + int(signum)

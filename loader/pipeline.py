@@ -23,7 +23,7 @@ from typing import Any
 import pyarrow as pa
 
 from .chunk import Chunk
-from .config import JobConfig, RunConfig, SinkConfig, SourceConfig, load_job
+from .config import JobConfig, RunConfig, SinkConfig, SourceConfig, is_glob, load_job
 from .errors import (
     ConfigError,
     InterruptedLoad,
@@ -239,7 +239,7 @@ class Pipeline:
             path = self.rejects_path if key == "rejects" else getattr(self.job.run, key, None)
             checks.append((f"run.{key}", path, path))
         for pattern in self.job.source.path:
-            if pattern == "-" or not set("*?[") & set(pattern):
+            if pattern == "-" or not is_glob(pattern):
                 continue
             for key, shown, path in checks:
                 if path and glob_could_match(pattern, path):

@@ -14,14 +14,14 @@ from collections.abc import Iterable
 from typing import IO, Any
 
 from .chunk import Reject
-from .errors import ConfigError, SinkError
+from .errors import RESUME_HINT, ConfigError, SinkError
 
 
 def _write_error(path: str, exc: OSError) -> SinkError:
     return SinkError(
         f"cannot write the reject file: {exc.strerror or exc}",
         file=path,
-        hint="committed work is kept; fix this and rerun the same command to resume",
+        hint=RESUME_HINT,
     )
 
 

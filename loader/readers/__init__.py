@@ -10,7 +10,7 @@ import glob
 import os
 from typing import Any
 
-from ..config import SourceConfig, infer_format
+from ..config import SourceConfig, infer_format, is_glob
 from ..errors import ConfigError, SourceError
 from .base import Reader, dedupe_names
 from .csv import CSVReader
@@ -18,16 +18,13 @@ from .parquet import ParquetReader
 
 __all__ = ["CSVReader", "ParquetReader", "Reader", "dedupe_names", "expand_paths", "open_reader"]
 
-_GLOB_CHARS = set("*?[")
-
-
 def expand_paths(config: SourceConfig) -> list[str]:
     """Every input file, in sorted order, each once."""
     files: list[str] = []
     for pattern in config.path:
         if pattern == "-":
             files.append("-")
-        elif _GLOB_CHARS & set(pattern):
+        elif is_glob(pattern):
             matched = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
             if not matched and not config.allow_empty:
                 raise ConfigError(

@@ -527,7 +527,7 @@ class CSVReader(ReaderBase):
         for field in self.schema:
             col = table.column(field.name)
             col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-            out = convert(col, field.type, strict=field.name in self.inferred)
+            out = convert(col, field.type, strict=field.name in self.inferred, encoding=self.config.encoding)
             arrays.append(out.array)
             if out.bad is not None:
                 idx = pc.indices_nonzero(out.bad).to_pylist()
@@ -546,19 +546,12 @@ class CSVReader(ReaderBase):
                 row=row_list[i],
                 line=line_list[i] if line_list is not None else None,
                 column=column,
-                reason=self._in_encoding(reason),
+                reason=reason,
                 values={k: (v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else v) for k, v in values.items()},
             )
             for (i, (column, reason)), values in zip(sorted(why.items()), raw, strict=True)
         ]
         return batch, bad, rejects
-
-    def _in_encoding(self, reason: str) -> str:
-        """Bytes that did not decode are invalid in the declared encoding, not in UTF-8."""
-        prefix = "invalid UTF-8 in "
-        if reason.startswith(prefix) and codecs.lookup(self.config.encoding).name != "utf-8":
-            return f"not valid {self.config.encoding} text: {reason[len(prefix):]}"
-        return reason
 
     # --------------------------------------------------------------- closing
 

@@ -18,12 +18,11 @@ import pyarrow.compute as pc
 
 from ..chunk import Chunk
 from ..config import SinkConfig
-from ..errors import ConfigError, SinkError, TargetLockedError
+from ..errors import RESUME_HINT, ConfigError, SinkError, TargetLockedError
 from .base import Transactional
 from .encode import KeyTemplate, json_objects, raw_values
 
 STATE_PREFIX = b"\xffloader-state\x00"
-RESUME_HINT = "committed work is kept; fix this and rerun the same command to resume"
 
 
 def _text(exc: BaseException) -> str:

@@ -17,12 +17,11 @@ import pyarrow as pa
 
 from ..chunk import Chunk
 from ..config import SinkConfig
-from ..errors import LoaderError, SinkError, TargetLockedError
+from ..errors import RESUME_HINT, LoaderError, SinkError, TargetLockedError
 from .base import Transactional
 from .encode import sqlite_column, sqlite_type, uint64_overflow
 
 STATE_TABLE = "_loader_state"
-RESUME_HINT = "committed work is kept; fix this and rerun the same command to resume"
 
 
 def db_error(exc: sqlite3.Error, path: str, busy_timeout: float, doing: str = "") -> LoaderError:
