@@ -82,7 +82,9 @@ def sqlite_state(db: Path) -> dict[str, Any]:
 
 def leveldb_items(path: Path) -> tuple[list[tuple[bytes, bytes]], dict[str, Any]]:
     """Data pairs (in key order) and parsed checkpoint entries of a LevelDB target."""
-    if not path.exists():
+    # a kill inside LevelDB's own creation (directory made, CURRENT not yet written)
+    # leaves a directory that holds no data
+    if not (path / "CURRENT").exists():
         return [], {}
     db = plyvel.DB(str(path))
     try:
