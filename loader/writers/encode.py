@@ -1,7 +1,7 @@
 """Turning Arrow columns into what a database stores, column-wise.
 
-SQLite gets Python values per column (handed to ``executemany`` as an
-iterator of tuples, never a list of rows). LevelDB gets ready-made bytes: the
+SQLite gets Arrow columns of the kinds it stores (integers, floats, text,
+blobs), which ADBC binds in C. LevelDB gets ready-made bytes: the
 JSON objects and the keys are built with ``pyarrow.compute`` for whole
 columns at once; only nested types and format specs take a per-value path.
 """
@@ -87,19 +87,24 @@ def sqlite_type(t: pa.DataType) -> str:
     return "TEXT"  # strings, dates, times, timestamps, decimals (exact digits), nested as JSON
 
 
-def sqlite_column(arr: pa.Array) -> list[Any]:
-    """One column as values sqlite3 binds without loss."""
+def sqlite_array(arr: pa.Array) -> pa.Array:
+    """One column as Arrow values SQLite stores without loss: integers, floats,
+    text and blobs (ADBC binds each kind directly)."""
     arr = _plain(arr)
     t = arr.type
     if pa.types.is_temporal(t) and not pa.types.is_duration(t):
-        return iso_text(arr).to_pylist()
-    if pa.types.is_duration(t):
-        return pc.cast(arr, pa.int64()).to_pylist()
+        return iso_text(arr)
+    if pa.types.is_duration(t) or pa.types.is_unsigned_integer(t):
+        return pc.cast(arr, pa.int64())  # adapt() has rejected uint64 above INT64_MAX
     if pa.types.is_decimal(t):
-        return pc.cast(arr, pa.string()).to_pylist()
+        return pc.cast(arr, pa.string())
     if is_nested(t):
-        return nested_json(arr)
-    return arr.to_pylist()
+        return pa.array(nested_json(arr), pa.string())
+    if pa.types.is_fixed_size_binary(t):
+        return pc.cast(arr, pa.binary())
+    if pa.types.is_null(t):
+        return pa.nulls(len(arr), pa.string())
+    return arr
 
 
 def uint64_overflow(arr: pa.Array) -> pa.Array | None:

@@ -1,45 +1,72 @@
-"""SQLite writer: one prepared INSERT through ``executemany``, one transaction per batch.
+"""SQLite writer: Arrow batches bound in C through ADBC, one transaction per batch.
 
-Rows reach ``executemany`` as an iterator of tuples zipped from per-column
-lists, so no list of rows is ever built. Every identifier is quoted, so any
-column name works and none can inject SQL. The checkpoint lives in the
-``_loader_state`` table and is written inside the same transaction as the
-rows it describes: after a crash, rows and checkpoint agree.
+Rows never become Python objects: the read-ahead thread turns each batch into
+SQLite-ready Arrow columns (``sqlite_array``) and ADBC's SQLite driver binds
+them column by column into one prepared INSERT, in C and without the GIL, so
+parsing the next block runs on the other core meanwhile. Every identifier is
+quoted, so any column name works and none can inject SQL. The checkpoint
+lives in the ``_loader_state`` table and is written inside the same
+transaction as the rows it describes: after a crash, rows and checkpoint agree.
+
+ADBC's driver carries its own SQLite library. Two SQLite libraries must never
+hold the same file open in one process (their POSIX locks would not see each
+other), so the loader opens its targets only through this writer.
 """
 
 from __future__ import annotations
 
-import sqlite3
+import os
+import re
 import time
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
+import adbc_driver_sqlite.dbapi as adbc
 import pyarrow as pa
+from adbc_driver_manager import Error as AdbcError
 
 from ..chunk import Chunk
 from ..config import SinkConfig
 from ..errors import RESUME_HINT, LoaderError, SinkError, TargetLockedError
 from .base import Transactional
-from .encode import sqlite_column, sqlite_type, uint64_overflow
+from .encode import sqlite_array, sqlite_type, uint64_overflow
+
+T = TypeVar("T")
 
 STATE_TABLE = "_loader_state"
+STAGE_TABLE = "_loader_stage"  # a TEMP table: rows on their way into an upsert or ignore
+
+# ADBC wraps SQLite's message in its own words ("IO: Failed to step query: ...",
+# "\nquery was: ..."); the user needs SQLite's part only.
+_ADBC_PREFIX = re.compile(r"^(?:[A-Z_]+: )?(?:\[SQLite\] )?(?:[Ff]ailed to (?:step query|execute|prepare query)(?: \([^)]*\))?: )?")
 
 
-def db_error(exc: sqlite3.Error, path: str, busy_timeout: float, doing: str = "") -> LoaderError:
-    """A sqlite3 error as one the user can act on: locked (exit 75), disk full, read-only."""
-    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
-    if code in (5, 6):  # SQLITE_BUSY, SQLITE_LOCKED: another program holds the write lock
+def sqlite_message(exc: BaseException) -> str:
+    """SQLite's own words from a driver error, on one line."""
+    text = str(exc).split("\n", 1)[0]
+    return _ADBC_PREFIX.sub("", text, count=1).strip() or type(exc).__name__
+
+
+def db_error(exc: BaseException, path: str, busy_timeout: float, doing: str = "") -> LoaderError:
+    """A SQLite error as one the user can act on: locked (exit 75), disk full, read-only."""
+    msg = sqlite_message(exc)
+    low = msg.lower()
+    if "database is locked" in low or "database table is locked" in low:
         return TargetLockedError(
             f"the database is locked by another program (still locked after sink.busy_timeout = {busy_timeout:g}s)",
             file=path,
             hint="another connection holds a write transaction on the target; retry when it ends, or raise sink.busy_timeout",
         )
-    if code == 13:  # SQLITE_FULL
+    if "database or disk is full" in low:
         return SinkError("no space left on the device (SQLite: database or disk is full)", file=path, hint=RESUME_HINT)
-    if code == 8:  # SQLITE_READONLY
-        return SinkError(f"the target is read-only (SQLite: {exc})", file=path, hint=RESUME_HINT)
-    if code == 10:  # SQLITE_IOERR: the OS refused a read or write (a full or read-only file system, a failing disk)
-        return SinkError(f"the OS refused a read or write (SQLite: {exc})", file=path, hint=RESUME_HINT)
-    return SinkError(f"{exc}{doing}", file=path)
+    if "readonly database" in low:
+        return SinkError(f"the target is read-only (SQLite: {msg})", file=path, hint=RESUME_HINT)
+    if "disk i/o error" in low:
+        return SinkError(f"the OS refused a read or write (SQLite: {msg})", file=path, hint=RESUME_HINT)
+    if "constraint failed" in low:
+        return SinkError(msg, file=path, hint='use mode = "upsert" or "ignore" for repeated keys')
+    return SinkError(f"{msg}{doing}", file=path)
 
 
 def quote(name: str) -> str:
@@ -56,18 +83,34 @@ class SQLiteWriter(Transactional):
         self.config = config
         self.target = config.path
         self.table = table
-        self.conn: sqlite3.Connection | None = None
+        self.conn: Any = None
+        self.cur: Any = None
         self.columns: list[str] = []
-        self._sql: dict[tuple[str, ...], str] = {}
+        self._merge: dict[tuple[str, ...], str] = {}
         self._in_txn = False
+        # Every database call runs on this one thread. On the main thread, ADBC
+        # answers SIGINT by cancelling the running statement; the loader wants
+        # SIGINT, like SIGTERM, to stop at the next batch boundary instead.
+        self._db: ThreadPoolExecutor | None = None
+
+    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        assert self._db is not None
+        return self._db.submit(fn, *args, **kwargs).result()
 
     # ----------------------------------------------------------- lifecycle
 
     def __enter__(self) -> SQLiteWriter:
+        path = self.config.path
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            raise SinkError(f"cannot open SQLite database: no directory {parent}", file=path)
         try:
-            self.conn = sqlite3.connect(
-                self.config.path, timeout=self.config.busy_timeout, isolation_level=None, check_same_thread=False
-            )
+            # autocommit on: the writer says BEGIN IMMEDIATE and COMMIT itself, so a
+            # batch and its checkpoint share one transaction and nothing else does.
+            self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loader-sqlite")
+            self.conn = self._call(adbc.connect, path, autocommit=True)
+            self.cur = self._call(self.conn.cursor)
+            self._execute(f"PRAGMA busy_timeout={int(self.config.busy_timeout * 1000)}")
             self._execute("PRAGMA journal_mode=WAL")
             # WAL + NORMAL: a commit survives a killed process; the table and its
             # checkpoint always agree, which is what resume needs.
@@ -87,35 +130,55 @@ class SQLiteWriter(Transactional):
         except LoaderError:
             self.close()
             raise
-        except sqlite3.Error as exc:
+        except AdbcError as exc:
             self.close()
-            raise SinkError(f"cannot open SQLite database: {exc}", file=self.config.path) from None
+            raise SinkError(f"cannot open SQLite database: {sqlite_message(exc)}", file=path) from None
         return self
 
     def close(self) -> None:
-        if self.conn is not None:
+        if self._db is None:
+            return
+        try:
+            if self.conn is not None:
+                self._call(self._close)
+        finally:
+            self._db.shutdown()
+            self._db = None
+
+    def _close(self) -> None:
+        try:
+            if self.cur is not None and not self._in_txn:
+                self.cur.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                self.cur.fetchall()
+        except AdbcError:
+            pass
+        finally:
             try:
-                if not self._in_txn:
-                    self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.Error:
-                pass
-            self.conn.close()
-            self.conn = None
+                if self.cur is not None:
+                    self.cur.close()
+            finally:
+                self.conn.close()
+                self.conn = self.cur = None
 
     def rollback(self) -> None:
-        if self.conn is not None and self._in_txn:
+        if self.cur is not None and self._in_txn:
             try:
-                self.conn.execute("ROLLBACK")
-            except sqlite3.Error:
+                self._call(self.cur.execute, "ROLLBACK")
+            except AdbcError:
                 pass
         self._in_txn = False
 
-    def _execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
-        assert self.conn is not None
+    def _execute(self, sql: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
+        """Run one statement; its rows, if any."""
         try:
-            return self.conn.execute(sql, params)
-        except sqlite3.OperationalError as exc:
+            return self._call(self._run, sql, params)
+        except AdbcError as exc:
             raise db_error(exc, self.config.path, self.config.busy_timeout, f" (while running {sql[:80]!r})") from None
+
+    def _run(self, sql: str, params: tuple[Any, ...] | None) -> list[tuple[Any, ...]]:
+        assert self.cur is not None
+        self.cur.execute(sql, params)
+        return list(self.cur.fetchall()) if self.cur.description else []
 
     def describe(self) -> str:
         return f"{self.config.path} (table {self.table})"
@@ -123,8 +186,7 @@ class SQLiteWriter(Transactional):
     # --------------------------------------------------------------- state
 
     def read_state(self, job: str) -> dict[str, str]:
-        rows = self._execute(f"SELECT key, value FROM {STATE_TABLE} WHERE job = ?", (job,)).fetchall()
-        return dict(rows)
+        return {k: v for k, v in self._execute(f"SELECT key, value FROM {STATE_TABLE} WHERE job = ?", (job,))}
 
     def clear_state(self, job: str) -> None:
         self._execute("BEGIN IMMEDIATE")
@@ -134,13 +196,12 @@ class SQLiteWriter(Transactional):
     # --------------------------------------------------------------- table
 
     def existing_columns(self) -> list[str]:
-        rows = self._execute(f"PRAGMA table_info({quote(self.table)})").fetchall()
-        return [r[1] for r in rows]
+        return [r[1] for r in self._execute(f"PRAGMA table_info({quote(self.table)})")]
 
     def prepare(self, schema: pa.Schema, *, fresh: bool) -> None:
         """Create the table (drop it first for ``replace`` on a fresh run)."""
-        if self.table == STATE_TABLE:
-            raise SinkError(f"table name {STATE_TABLE!r} is reserved for checkpoints")
+        if self.table in (STATE_TABLE, STAGE_TABLE):
+            raise SinkError(f"table name {self.table!r} is reserved for the loader's own use")
         if fresh and self.config.mode == "replace":
             self._execute(f"DROP TABLE IF EXISTS {quote(self.table)}")
         self.columns = self.existing_columns()
@@ -173,19 +234,21 @@ class SQLiteWriter(Transactional):
             self.columns.append(f.name)
             known.add(f.name.lower())
 
-    def _insert_sql(self, names: tuple[str, ...]) -> str:
-        sql = self._sql.get(names)
+    def _merge_sql(self, names: tuple[str, ...]) -> str:
+        """For ``ignore`` and ``upsert``: move the staged rows into the table, in
+        staging order (so the last of repeated keys wins, as row by row would)."""
+        sql = self._merge.get(names)
         if sql is None:
             cols = ", ".join(quote(n) for n in names)
-            marks = ", ".join("?" for _ in names)
             verb = "INSERT OR IGNORE" if self.config.mode == "ignore" else "INSERT"
-            sql = f"{verb} INTO {quote(self.table)} ({cols}) VALUES ({marks})"
+            # "WHERE true" tells SQLite's parser the ON CONFLICT belongs to the INSERT
+            sql = f"{verb} INTO main.{quote(self.table)} ({cols}) SELECT {cols} FROM temp.{STAGE_TABLE} WHERE true ORDER BY rowid"
             if self.config.mode == "upsert":
                 pk = {c.lower() for c in self.config.primary_key}
                 updates = [f"{quote(n)} = excluded.{quote(n)}" for n in names if n.lower() not in pk]
                 conflict = ", ".join(quote(c) for c in self.config.primary_key)
                 sql += f" ON CONFLICT ({conflict}) " + ("DO UPDATE SET " + ", ".join(updates) if updates else "DO NOTHING")
-            self._sql[names] = sql
+            self._merge[names] = sql
         return sql
 
     # ---------------------------------------------------------------- rows
@@ -198,27 +261,29 @@ class SQLiteWriter(Transactional):
                 chunk = chunk.reject(mask, "value exceeds SQLite's 64-bit integer range", stage="write", column=name)
         return chunk
 
-    def encode(self, batch: pa.RecordBatch) -> list[list[Any]]:
-        """The batch as per-column Python values. Touches no database, so the
-        pipeline runs it in the read-ahead thread, off the writing thread."""
-        return [sqlite_column(c) for c in batch.columns]
+    def encode(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """The batch with columns SQLite stores without loss. Touches no database,
+        so the pipeline runs it in the read-ahead thread, off the writing thread."""
+        return pa.RecordBatch.from_arrays([sqlite_array(c) for c in batch.columns], names=batch.schema.names)
 
-    def write(self, batch: pa.RecordBatch, encoded: list[list[Any]] | None = None) -> int:
+    def write(self, batch: pa.RecordBatch, encoded: pa.RecordBatch | None = None) -> int:
         """Stage a batch in the open transaction (begun here if needed)."""
         if batch.num_rows == 0:
             return 0
-        assert self.conn is not None
+        assert self.cur is not None
         if self.columns and len(batch.schema) and not self._in_txn:
             self._check_columns(batch.schema)
-        sql = self._insert_sql(tuple(batch.schema.names))
-        columns = encoded if encoded is not None else self.encode(batch)
+        rows = encoded if encoded is not None else self.encode(batch)
         if not self._in_txn:
             self._begin()
         try:
-            self.conn.executemany(sql, zip(*columns, strict=True))
-        except sqlite3.IntegrityError as exc:
-            raise SinkError(f"{exc}", file=self.config.path, hint="use mode = \"upsert\" or \"ignore\" for repeated keys") from None
-        except sqlite3.Error as exc:
+            if self.config.mode in ("ignore", "upsert"):
+                self._execute(f"DROP TABLE IF EXISTS temp.{STAGE_TABLE}")
+                self._call(self.cur.adbc_ingest, STAGE_TABLE, rows, mode="create", temporary=True)
+                self._execute(self._merge_sql(tuple(batch.schema.names)))
+            else:
+                self._call(self.cur.adbc_ingest, self.table, rows, mode="append")
+        except AdbcError as exc:
             raise db_error(exc, self.config.path, self.config.busy_timeout) from None
         return batch.num_rows
 
@@ -231,15 +296,12 @@ class SQLiteWriter(Transactional):
         if not self._in_txn:
             self._begin()
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        assert self.conn is not None
-        try:
-            self.conn.executemany(
+        for k, v in state.items():
+            self._execute(
                 f"INSERT INTO {STATE_TABLE} (job, key, value, updated_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (job, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                ((job, k, v, now) for k, v in state.items()),
+                (job, k, v, now),
             )
-        except sqlite3.Error as exc:
-            raise db_error(exc, self.config.path, self.config.busy_timeout) from None
         self._execute("COMMIT")
         self._in_txn = False
 
@@ -254,4 +316,4 @@ class SQLiteWriter(Transactional):
             )
 
     def count(self) -> int:
-        return int(self._execute(f"SELECT count(*) FROM {quote(self.table)}").fetchone()[0])
+        return int(self._execute(f"SELECT count(*) FROM {quote(self.table)}")[0][0])
