@@ -463,7 +463,7 @@ class CSVReader(ReaderBase):
                 for r in invalid
                 if row_base + r.number > done_row
             ]
-            batch, bad, more = self._convert(table, rows, lines)
+            batch, bad, more = self._convert(table, rows, lines, may_hold_nul=b"\x00" in block)
             rejects.extend(r for r in more if (r.row or 0) > done_row)
             rejects.sort(key=lambda r: r.row or 0)
             chunk = Chunk(
@@ -518,7 +518,7 @@ class CSVReader(ReaderBase):
             yield piece
 
     def _convert(
-        self, table: pa.Table, rows: pa.Array, lines: pa.Array | None
+        self, table: pa.Table, rows: pa.Array, lines: pa.Array | None, *, may_hold_nul: bool = True
     ) -> tuple[pa.RecordBatch, pa.Array | None, list[Reject]]:
         """Every column to its type; also which rows failed, and why (first column wins)."""
         arrays = []
@@ -527,7 +527,9 @@ class CSVReader(ReaderBase):
         for field in self.schema:
             col = table.column(field.name)
             col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-            out = convert(col, field.type, strict=field.name in self.inferred, encoding=self.config.encoding)
+            out = convert(
+                col, field.type, strict=field.name in self.inferred, encoding=self.config.encoding, may_hold_nul=may_hold_nul
+            )
             arrays.append(out.array)
             if out.bad is not None:
                 idx = pc.indices_nonzero(out.bad).to_pylist()

@@ -111,15 +111,20 @@ class SQLiteWriter(Transactional):
             self.conn = self._call(adbc.connect, path, autocommit=True)
             self.cur = self._call(self.conn.cursor)
             self._execute(f"PRAGMA busy_timeout={int(self.config.busy_timeout * 1000)}")
-            self._execute("PRAGMA journal_mode=WAL")
-            # WAL + NORMAL: a commit survives a killed process; the table and its
-            # checkpoint always agree, which is what resume needs.
+            # A rollback journal writes each new page once; WAL writes it twice (into the
+            # WAL, then back at each checkpoint): TRUNCATE loads ~12% faster here. A
+            # database already in WAL mode stays so: its owner chose readers that never
+            # block the writer. Either way a commit survives a killed process, and the
+            # table and its checkpoint always agree, which is what resume needs.
+            if self._execute("PRAGMA journal_mode")[0][0].lower() != "wal":
+                self._execute("PRAGMA journal_mode=TRUNCATE")
             self._execute("PRAGMA synchronous=NORMAL")
             # Appends touch only the right edge of each B-tree: a small page cache does
             # (measured: 4 MiB loads as fast as 32 MiB and keeps 28 MB off the peak RSS).
             self._execute("PRAGMA cache_size=-4096")
-            # Checkpoint every ~40 MB of WAL instead of 4 MB: fewer, larger copies into
-            # the database (~1.15x insert throughput here); close() truncates the WAL.
+            # In WAL mode: checkpoint every ~40 MB of WAL instead of 4 MB, fewer and
+            # larger copies into the database (~1.15x insert throughput); close()
+            # truncates the WAL.
             self._execute("PRAGMA wal_autocheckpoint=10000")
             self._execute("PRAGMA temp_store=MEMORY")
             self._execute(

@@ -166,3 +166,20 @@ def test_indexes_are_created_after_load(tmp_path: Path) -> None:
         w.finish()
     idx = sqlite3.connect(db).execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 't'").fetchall()
     assert idx == [("idx_t_a_b",)]
+
+
+def test_journal_mode_new_database_rollback_existing_wal_kept(tmp_path: Path) -> None:
+    batch = pa.record_batch({"a": [1, 2]})
+    fresh, wal = tmp_path / "fresh.db", tmp_path / "wal.db"
+    conn = sqlite3.connect(wal)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.close()
+    for db in (fresh, wal):
+        with SQLiteWriter(sink(db), "t") as w:
+            w.prepare(batch.schema, fresh=True)
+            w.write(batch)
+            w.commit("j", {"k": "v"})
+    modes = {db.name: sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone()[0] for db in (fresh, wal)}
+    assert modes == {"fresh.db": "delete", "wal.db": "wal"}
+    for db in (fresh, wal):
+        assert sqlite3.connect(db).execute("SELECT a FROM t ORDER BY a").fetchall() == [(1,), (2,)]
