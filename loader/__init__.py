@@ -7,20 +7,63 @@ one with ``Pipeline.from_config``), then ``Pipeline(job).run()`` returns a
 
 __version__ = "0.1.0"
 
-from .chunk import Chunk, Reject
-from .config import JobConfig, RunConfig, SinkConfig, SourceConfig, load_job
-from .errors import (
-    ConfigError,
-    InterruptedLoad,
-    LoaderError,
-    RejectLimitError,
-    SinkError,
-    SourceChangedError,
-    SourceError,
-    TargetLockedError,
-)
-from .pipeline import Pipeline, Plan, load
-from .report import RunReport
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .chunk import Chunk, Reject
+    from .config import JobConfig, RunConfig, SinkConfig, SourceConfig, load_job
+    from .errors import (
+        ConfigError,
+        InterruptedLoad,
+        LoaderError,
+        RejectLimitError,
+        SinkError,
+        SourceChangedError,
+        SourceError,
+        TargetLockedError,
+    )
+    from .pipeline import Pipeline, Plan, load
+    from .report import RunReport
+
+# Names are imported on first use: ``import loader`` alone does not load
+# pyarrow, which lets the CLI choose Arrow's memory pool before pyarrow starts.
+_MODULES = {
+    "Chunk": "chunk",
+    "Reject": "chunk",
+    "JobConfig": "config",
+    "RunConfig": "config",
+    "SinkConfig": "config",
+    "SourceConfig": "config",
+    "load_job": "config",
+    "ConfigError": "errors",
+    "InterruptedLoad": "errors",
+    "LoaderError": "errors",
+    "RejectLimitError": "errors",
+    "SinkError": "errors",
+    "SourceChangedError": "errors",
+    "SourceError": "errors",
+    "TargetLockedError": "errors",
+    "Pipeline": "pipeline",
+    "Plan": "pipeline",
+    "load": "pipeline",
+    "RunReport": "report",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'loader' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_MODULES])
+
 
 __all__ = [
     "Chunk",

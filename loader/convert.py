@@ -1,6 +1,7 @@
 """Column conversion that never loses information silently.
 
-``infer_type`` picks a type for a column of text from a sample, refusing to
+``infer_type`` (or ``TypeGuess``, fed block by block) picks a type for a
+column of text from a sample, refusing to
 guess a number where text would change (``007``, 20-digit ids, 17-digit
 decimals). ``convert`` turns one column of raw values into its target type
 column-wise with ``pyarrow.compute``; values that do not fit are not turned
@@ -71,37 +72,71 @@ def _leading_zero(arr: pa.Array, *, decimal: bool) -> pa.Array:
     return pc.fill_null(pc.match_substring_regex(arr, pattern), False)
 
 
+def _casts_to(target: pa.DataType):  # type: ignore[no-untyped-def]
+    def check(values: pa.Array) -> bool:
+        try:
+            pc.cast(values, target)
+            return True
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return False
+
+    return check
+
+
+def _float_exact(values: pa.Array) -> bool:
+    return not (pc.any(_leading_zero(values, decimal=True)).as_py() or pc.any(_too_precise(values)).as_py())
+
+
+# What inference tries, in order: a pattern every value must match, the type,
+# and what must also hold for that type to keep every value; when it does not
+# (an integer beyond int64, a float with a leading zero or 17 digits, an
+# impossible date), the column stays text.
+_CANDIDATES = (
+    (_BOOL, pa.bool_(), None),
+    (_INT, pa.int64(), _casts_to(pa.int64())),
+    (_FLOAT, pa.float64(), _float_exact),
+    (_DATE, pa.date32(), _casts_to(pa.date32())),
+    (_TS, pa.timestamp("us"), _casts_to(pa.timestamp("us"))),
+    (_TS_TZ, pa.timestamp("us", tz="UTC"), _casts_to(pa.timestamp("us", tz="UTC"))),
+)
+
+
+class TypeGuess:
+    """Infers a text column's type from a sample fed in pieces, so a reader
+    holds one block of the sample at a time, never the whole of it."""
+
+    def __init__(self) -> None:
+        self.matching = [True] * len(_CANDIDATES)  # every value so far matches the pattern
+        self.exact = [True] * len(_CANDIDATES)  # ... and converts without loss
+        self.values = 0
+
+    def add(self, sample: pa.Array) -> None:
+        values = sample.drop_null()
+        if len(values) == 0:
+            return
+        self.values += len(values)
+        for i, (pattern, _, lossless) in enumerate(_CANDIDATES):
+            if not self.matching[i]:
+                continue
+            if not _all_match(values, pattern):
+                self.matching[i] = False
+            elif self.exact[i] and lossless is not None and not lossless(values):
+                self.exact[i] = False
+
+    def result(self) -> pa.DataType:
+        """The narrowest type that holds every value seen without loss."""
+        if self.values:
+            for (_, candidate, _), matching, exact in zip(_CANDIDATES, self.matching, self.exact, strict=True):
+                if matching:
+                    return candidate if exact else pa.string()
+        return pa.string()
+
+
 def infer_type(sample: pa.Array) -> pa.DataType:
     """The narrowest type that holds every value of a text sample without loss."""
-    values = sample.drop_null()
-    if len(values) == 0:
-        return pa.string()
-    if _all_match(values, _BOOL):
-        return pa.bool_()
-    if _all_match(values, _INT):
-        try:
-            pc.cast(values, pa.int64())
-            return pa.int64()
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return pa.string()  # beyond int64: keep every digit as text
-    if _all_match(values, _FLOAT):
-        if pc.any(_leading_zero(values, decimal=True)).as_py():
-            return pa.string()
-        if pc.any(_too_precise(values)).as_py():
-            return pa.string()
-        return pa.float64()
-    for pattern, candidate in (
-        (_DATE, pa.date32()),
-        (_TS, pa.timestamp("us")),
-        (_TS_TZ, pa.timestamp("us", tz="UTC")),
-    ):
-        if _all_match(values, pattern):
-            try:
-                pc.cast(values, candidate)
-                return candidate
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                return pa.string()
-    return pa.string()
+    guess = TypeGuess()
+    guess.add(sample)
+    return guess.result()
 
 
 def _merge(bad: pa.Array | None, reasons: list[str] | None, new_bad: pa.Array, why: list[str]) -> tuple[pa.Array, list[str]]:

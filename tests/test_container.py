@@ -164,7 +164,7 @@ def test_image_runs_as_non_root_and_logs_json(image: dict[str, Any]) -> None:
 def test_entrypoint_is_the_console_script(image: dict[str, Any]) -> None:
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert image["entrypoint"] == ["loader"]
-    assert scripts["loader"] == "loader.cli:main"
+    assert scripts["loader"] == "loader.__main__:main"
     assert image["cmd"] == ["run", "/config/job.toml"]
     assert image["copies"]["/config/job.toml"] == "configs/container-job.toml"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from loader.convert import convert, infer_type
+from loader.convert import TypeGuess, convert, infer_type
 from tests.readers.test_csv import read_all
 
 
@@ -64,3 +64,24 @@ def test_nul_in_a_late_block_is_still_rejected(tmp_path: Path) -> None:
     reasons = {rj.row: rj.reason for c in chunks for rj in c.rejects}
     assert reasons == {400: "NUL byte in value"}
     assert sum(c.batch.num_rows for c in chunks) == 400
+
+
+@pytest.mark.parametrize(
+    "pieces, expected",
+    [
+        ([["1", "2"], ["99999999999999999999"]], pa.string()),  # beyond int64 in a later piece: text
+        ([["1", "2"], ["3"]], pa.int64()),
+        ([["1.5"], ["007.5"]], pa.string()),  # a leading zero later on
+        ([["1.5"], ["2"]], pa.float64()),
+        ([["true"], ["1"]], pa.string()),
+        ([["2024-02-28"], ["2024-02-30"]], pa.string()),  # matches the pattern, is no date
+        ([["2024-02-28"], [None]], pa.date32()),
+        ([[None], [None]], pa.string()),
+    ],
+)
+def test_type_guess_fed_in_pieces_equals_inference_on_the_whole(pieces: list[list[str | None]], expected: pa.DataType) -> None:
+    guess = TypeGuess()
+    for piece in pieces:
+        guess.add(pa.array(piece, pa.string()))
+    assert guess.result() == expected
+    assert infer_type(pa.array([v for piece in pieces for v in piece], pa.string())) == expected

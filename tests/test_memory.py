@@ -63,3 +63,21 @@ def test_peak_rss_is_flat_for_8x_input(tmp_path: Path, fmt: str, sink: str) -> N
     p_small = peak(paths[small], tmp_path / f"small{sink}")
     p_large = peak(paths[large], tmp_path / f"large{sink}")
     assert p_large < p_small * 1.25, (p_small, p_large)
+
+
+def test_the_command_asks_for_jemalloc_before_pyarrow_starts(tmp_path: Path) -> None:
+    """The loader command sets Arrow's pool before pyarrow is imported; a user's choice wins."""
+    probe = (
+        "import sys, contextlib, loader.__main__ as m\n"
+        "sys.argv = ['loader', 'validate', '--help']\n"
+        "with contextlib.suppress(SystemExit):\n"
+        "    m.main()\n"
+        "import pyarrow as pa\n"
+        "print(pa.default_memory_pool().backend_name)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split()[-1] == "jemalloc"
+    env["ARROW_DEFAULT_MEMORY_POOL"] = "system"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split()[-1] == "system"

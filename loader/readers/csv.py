@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..chunk import Chunk, Reject
-from ..convert import convert, infer_type
+from ..convert import TypeGuess, convert
 from ..errors import ConfigError, SourceError
 from .base import ReaderBase, declared_types, dedupe_names
 
@@ -233,37 +233,31 @@ class CSVReader(ReaderBase):
     # ----------------------------------------------------------- inference
 
     def _infer_schema(self) -> pa.Schema:
-        """Types from the first ``infer_rows`` rows; declared types win."""
+        """Types from the first ``infer_rows`` rows; declared types win. Each block
+        of the sample is checked and dropped: inference holds one block at a time."""
         need = [n for n in self.names if n not in self.declared]
-        columns: dict[str, list[pa.Array]] = {n: [] for n in need}
+        guesses: dict[str, TypeGuess | None] = {n: TypeGuess() for n in need}
         rows = 0
         if need:
             for _block, table, _invalid in self._blocks(self._head_blocks()):
+                take = min(table.num_rows, self.config.infer_rows - rows)
                 for n in need:
-                    # a compact copy: the parsed table's buffers are sized for the whole
-                    # block, and keeping ~100 of them alive tripled inference's peak memory
-                    columns[n].append(pa.concat_arrays(table.column(n).chunks or [pa.array([], pa.binary())]))
-                rows += table.num_rows
+                    guess = guesses[n]
+                    if guess is None:
+                        continue
+                    try:
+                        guess.add(pc.cast(table.column(n).slice(0, take), pa.string()))
+                    except pa.ArrowInvalid:  # not valid UTF-8: stays text (its rows are rejected)
+                        guesses[n] = None
+                rows += take
                 del table
                 if rows >= self.config.infer_rows:
                     break
+        self.inferred: set[str] = set(need)
         fields = []
-        self.inferred: set[str] = set()
         for n in self.names:
-            if n in self.declared:
-                fields.append(pa.field(n, self.declared[n]))
-                continue
-            parts = columns.pop(n)
-            sample = pa.concat_arrays(parts) if parts else pa.array([], pa.binary())
-            sample = sample.slice(0, self.config.infer_rows)
-            try:
-                text = pc.cast(sample, pa.string())
-            except pa.ArrowInvalid:
-                fields.append(pa.field(n, pa.string()))
-                self.inferred.add(n)
-                continue
-            fields.append(pa.field(n, infer_type(text)))
-            self.inferred.add(n)
+            guess = guesses.get(n)
+            fields.append(pa.field(n, self.declared[n] if n in self.declared else guess.result() if guess else pa.string()))
         return pa.schema(fields)
 
     def _head_blocks(self) -> Iterator[tuple[bytes, int, bool]]:
