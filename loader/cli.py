@@ -50,6 +50,7 @@ LOAD_FLAGS = {
     "mode": "sink.mode",
     "key": "sink.key",
     "value": "sink.value",
+    "compression": "sink.compression",
 }
 
 
@@ -122,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--key", metavar="TEMPLATE", help='LevelDB key template, e.g. "user:{id}"')
     g.add_argument("--value", metavar="json|COLUMN", help="LevelDB value encoding")
     g.add_argument("--sync", action="store_true", default=None, help="LevelDB: fsync each WriteBatch")
+    g.add_argument("--compression", choices=["none", "snappy"], help="LevelDB block compression (default none)")
     _common(p)
 
     p = sub.add_parser("run", help="run a job file", description="Run the job described in a TOML job file.")

@@ -12,6 +12,9 @@ from typing import Any
 
 import plyvel
 
+
+from loader.writers.leveldb import STATE_FILE
+
 ROOT = Path(__file__).parents[1]
 
 
@@ -88,15 +91,13 @@ def leveldb_items(path: Path) -> tuple[list[tuple[bytes, bytes]], dict[str, Any]
         return [], {}
     db = plyvel.DB(str(path))
     try:
-        data, state = [], {}
-        for k, v in db:
-            if k.startswith(b"\xff"):
-                state[k.rsplit(b"\x00", 1)[1].decode()] = json.loads(v)
-            else:
-                data.append((k, v))
-        return data, state
+        data = list(db)
     finally:
         db.close()
+    state_file = path / STATE_FILE
+    jobs = json.loads(state_file.read_text())["jobs"] if state_file.exists() else {}
+    state = {k: json.loads(v) for entries in jobs.values() for k, v in entries.items()}
+    return data, state
 
 
 def file_totals(state: dict[str, Any]) -> dict[str, int]:

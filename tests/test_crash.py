@@ -46,6 +46,8 @@ from tests.reliability_util import (
 FILES = 3
 ROWS_PER_FILE = 2500
 TRIALS = 20  # per sink; each has 1-3 kills
+BATCH = 100  # rows per commit: a batch closes at the first chunk that reaches it
+CHUNK = 50
 SYSCALLS = {0: "read", 1: "write", 17: "pread64", 18: "pwrite64", 20: "writev", 74: "fsync", 75: "fdatasync"}
 
 
@@ -71,7 +73,7 @@ def make_inputs(root: Path) -> Path:
 
 def job_file(root: Path, name: str, sink: str, inp: Path) -> tuple[Path, Path]:
     target = root / (f"{name}.db" if sink == "sqlite" else f"{name}.ldb")
-    sink_table: dict[str, Any] = {"path": str(target), "batch_size": 100}
+    sink_table: dict[str, Any] = {"path": str(target), "batch_size": BATCH}
     if sink == "sqlite":
         sink_table["table"] = "t"
     else:
@@ -85,7 +87,7 @@ def job_file(root: Path, name: str, sink: str, inp: Path) -> tuple[Path, Path]:
             "columns": {"id": "int64", "score": "int64"},
         },
         sink=sink_table,
-        run={"chunk_size": 50, "quiet": True},
+        run={"chunk_size": CHUNK, "quiet": True},
     )
     return job, target
 
@@ -206,8 +208,11 @@ class Trials:
         assert set(rows) <= set(self.rows), "a row that the clean load does not have"
         job = state.get("job")
         on_disk = rejects_of(target).read_bytes() if rejects_of(target).exists() else b""
+        # LevelDB writes a batch, then its checkpoint file: a kill between the two leaves
+        # that one batch ahead, and the rerun puts the same keys and values again
+        ahead = BATCH + CHUNK - 1 if self.sink == "leveldb" else 0
         if job is None:
-            assert rows == [], "rows committed without a checkpoint"
+            assert len(rows) <= ahead, "rows committed without a checkpoint"
             return "before the first commit (parse, inference, first batch)"
         committed = job["rejects_bytes"]
         # every reject of a committed batch is on disk, and none is doubled or out of order
@@ -215,7 +220,7 @@ class Trials:
         assert on_disk[:committed] == self.reject_bytes[:committed]
         assert committed == 0 or on_disk[committed - 1 : committed] == b"\n"
         totals = file_totals(state)
-        assert len(rows) == totals["rows_written"], "rows and checkpoint disagree"
+        assert totals["rows_written"] <= len(rows) <= totals["rows_written"] + ahead, "rows and checkpoint disagree"
         assert totals["rows_read"] == totals["rows_written"] + totals["rows_rejected"] + totals["rows_filtered"]
         assert len(self.reject_bytes[:committed].splitlines()) == totals["rows_rejected"]
         if job["status"] == "complete":

@@ -118,13 +118,32 @@ def uint64_overflow(arr: pa.Array) -> pa.Array | None:
 # ------------------------------------------------------------------ LevelDB
 
 
+def _value_bytes(arr: pa.Array) -> pa.Buffer | None:
+    """The bytes of a string array's values (of its slice only), without a copy."""
+    offsets_buf, data = arr.buffers()[1:3]
+    if data is None or len(arr) == 0:
+        return None
+    offsets = pa.Array.from_buffers(pa.int32(), len(arr) + 1, [None, offsets_buf], offset=arr.offset)
+    lo, hi = offsets[0].as_py(), offsets[-1].as_py()
+    return data.slice(lo, hi - lo)
+
+
 def _json_strings(arr: pa.Array) -> pa.Array:
-    if not pc.any(pc.match_substring_regex(arr, '[\\\\"\\x00-\\x1f]')).as_py():
-        # the usual case, nothing to escape: one scan instead of three
+    """Strings as JSON string literals. What needs escaping is decided once per
+    column from the raw bytes (a SIMD min and two memchr scans, ~10x cheaper
+    than a regex over every value); most columns need nothing but the quotes."""
+    data = _value_bytes(arr)
+    if data is None or data.size == 0:
         return pc.binary_join_element_wise('"', arr, '"', "")
-    escaped = pc.replace_substring(pc.replace_substring(arr, "\\", "\\\\"), '"', '\\"')
-    control = pc.match_substring_regex(escaped, "[\\x00-\\x1f]")
-    if pc.any(control).as_py():  # rare: let json.dumps spell the escapes
+    raw = data.to_pybytes()
+    escaped = arr
+    if b"\\" in raw:
+        escaped = pc.replace_substring(escaped, "\\", "\\\\")
+    if b'"' in raw:
+        escaped = pc.replace_substring(escaped, '"', '\\"')
+    lowest = pc.min(pa.Array.from_buffers(pa.uint8(), data.size, [None, data])).as_py()
+    if lowest < 0x20:  # rare: control characters; let json.dumps spell the escapes
+        control = pc.match_substring_regex(arr, "[\\x00-\\x1f]")
         slow = [None if v is None else json.dumps(v, ensure_ascii=False) for v in arr.to_pylist()]
         return pc.if_else(control, pa.array(slow, pa.string()), pc.binary_join_element_wise('"', escaped, '"', ""))
     return pc.binary_join_element_wise('"', escaped, '"', "")

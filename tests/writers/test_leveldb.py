@@ -10,9 +10,9 @@ import pytest
 
 from loader.chunk import Chunk
 from loader.config import SinkConfig
-from loader.errors import ConfigError
+from loader.errors import ConfigError, SinkError
 from loader.writers import KeyTemplate, LevelDBWriter
-from loader.writers.leveldb import STATE_PREFIX
+from loader.writers.leveldb import STATE_FILE
 
 
 def sink(path: Path, key: str = "k:{id}", **kw) -> SinkConfig:
@@ -87,7 +87,9 @@ def test_exception_writes_nothing_of_the_open_batch(tmp_path: Path) -> None:
     assert data_items(db) == []
 
 
-def test_state_is_stored_under_reserved_prefix(tmp_path: Path) -> None:
+def test_state_lives_beside_the_data_not_among_it(tmp_path: Path) -> None:
+    """Checkpoints go to loader-state.json in the LevelDB directory: a checkpoint key
+    in every batch made each flushed table span the whole key range."""
     db = tmp_path / "s.ldb"
     with LevelDBWriter(sink(db)) as w:
         w.write(pa.record_batch({"id": [1]}))
@@ -95,8 +97,24 @@ def test_state_is_stored_under_reserved_prefix(tmp_path: Path) -> None:
         assert w.read_state("job1") == {"file:x": '{"a": 1}'}
         assert w.read_state("job2") == {}
     raw = plyvel.DB(str(db))
-    assert [k for k, _ in raw.iterator(prefix=STATE_PREFIX)] == [STATE_PREFIX + b"job1\x00file:x"]
+    assert [k for k, _ in raw] == [b"k:00000000000000000001"]
     raw.close()
+    assert json.loads((db / STATE_FILE).read_text()) == {"format": 1, "jobs": {"job1": {"file:x": '{"a": 1}'}}}
+    assert not (db / (STATE_FILE + ".tmp")).exists()
+    with LevelDBWriter(sink(db)) as w:  # read back by the next run
+        assert w.read_state("job1") == {"file:x": '{"a": 1}'}
+        w.clear_state("job1")
+        assert w.read_state("job1") == {}
+
+
+def test_a_damaged_state_file_is_one_clear_error(tmp_path: Path) -> None:
+    db = tmp_path / "d.ldb"
+    with LevelDBWriter(sink(db)) as w:
+        w.commit("j", {"x": "1"})
+    (db / STATE_FILE).write_text("{not json")
+    with pytest.raises(SinkError, match="cannot read the checkpoint file loader-state.json") as e, LevelDBWriter(sink(db)):
+        pass
+    assert "--restart" in (e.value.hint or "")
 
 
 def test_null_keys_are_rejected(tmp_path: Path) -> None:
