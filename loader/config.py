@@ -97,8 +97,9 @@ class SinkConfig:
     """LevelDB: fsync every WriteBatch."""
     write_buffer_size: int = 8 << 20
     """LevelDB write buffer in bytes; it is held in memory, so it counts toward peak RSS."""
-    compression: Literal["snappy", "none"] = "snappy"
-    """LevelDB block compression."""
+    compression: Literal["none", "snappy"] = "none"
+    """LevelDB block compression. ``none`` loads ~1.6x faster than ``snappy``
+    (bench: 1M rows of JSON values) and takes ~2x the disk."""
 
 
 @dataclass

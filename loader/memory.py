@@ -16,18 +16,21 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
-from .config import JobConfig
+from .config import JobConfig, infer_format
 
 
 @contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
+def gc_paused(*, release_at_once: bool = False) -> Iterator[None]:
     """No full collections during bulk work: chunks make no reference cycles,
     and the collector would otherwise walk every live object again and again.
     Young-generation collections still run at each commit.
 
     Arrow allocates from jemalloc meanwhile (unless ARROW_DEFAULT_MEMORY_POOL
     chooses): pyarrow's default, mimalloc, kept 30-80 MB more resident for the
-    same work in measurements (per-thread caches), and peak RSS is a target."""
+    same work in measurements (per-thread caches), and peak RSS is a target.
+    ``release_at_once`` (under ``run.max_memory``) has jemalloc return freed
+    pages immediately instead of after its 1 s decay: Parquet -> SQLite at
+    100 MB peaked at 98 MB instead of 103 MB."""
     was = gc.isenabled()
     gc.collect()
     gc.freeze()
@@ -36,24 +39,37 @@ def gc_paused() -> Iterator[None]:
     if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
         with contextlib.suppress(NotImplementedError):
             pa.set_memory_pool(pa.jemalloc_memory_pool())
+    decay = release_at_once and pa.default_memory_pool().backend_name == "jemalloc"
+    if decay:
+        pa.jemalloc_set_decay_ms(0)
     try:
         yield
     finally:
+        if decay:
+            pa.jemalloc_set_decay_ms(JEMALLOC_DECAY_MS)
         pa.set_memory_pool(pool)
         gc.unfreeze()
         if was:
             gc.enable()
 
 
-# What the process holds before any data (Python, pyarrow's code and first-use
-# buffers, SQLite's page cache): measured 100-115 MB with the smallest sizes;
-# LevelDB adds ~20 MB of its own (table cache, compaction) beyond its write buffers.
-RUNTIME_MB = 96
-LEVELDB_MB = 20
-# Resident bytes per row in flight (Arrow columns plus the Python values made
-# from them), measured at 10 mixed columns: 23 MB more per 8192 more chunk rows.
-ROW_BYTES = 700
-LEVELDB_ROW_BYTES = 350  # a row's key and JSON value staged in a WriteBatch
+JEMALLOC_DECAY_MS = 1000  # Arrow's own setting for its jemalloc
+
+
+# What the process holds before any data, at the smallest sizes (Python, the
+# libraries' pages, SQLite's 4 MiB page cache), measured on the bench data with
+# jemalloc returning freed pages at once: 85-87 MB for CSV -> SQLite; Parquet's
+# page buffers and LevelDB's memtables add their own.
+RUNTIME_MB = 85
+PARQUET_MB = 10
+LEVELDB_MB = 5
+# Peak RSS per MiB of CSV block (raw bytes, the parsed table and its converted
+# columns are alive together): 64 KiB -> 87 MB, 256 KiB -> 95 MB, 512 KiB -> 105 MB.
+BLOCK_MB_PER_MIB = 40
+# Resident bytes per row in flight, at 10 mixed columns: Arrow columns plus what
+# the writer takes (Arrow columns for SQLite, Python bytes for LevelDB).
+ROW_BYTES = 250
+LEVELDB_ROW_BYTES = 600
 
 
 def current_rss_mb() -> float:
@@ -66,31 +82,37 @@ def current_rss_mb() -> float:
 
 
 def fit_memory(job: JobConfig) -> JobConfig:
-    """Shrink chunk, batch, CSV block and LevelDB write-buffer sizes to fit ``run.max_memory``.
+    """Shrink CSV block, chunk, batch and LevelDB write-buffer sizes to fit ``run.max_memory``.
 
-    The room above the runtime's own footprint is shared out: half to rows in
-    flight (a chunk being written, ``read_ahead`` queued, one being parsed),
-    the rest to the LevelDB WriteBatch and write buffers. Sizes only ever
-    shrink from what the job asked for. Below the runtime's footprint there is
-    nothing to shrink: the smallest sizes are used and the report's
+    The room above the runtime's own footprint is shared out by what each size
+    was measured to cost: the CSV block first (it dominates), then rows in
+    flight (a chunk being written, ``read_ahead`` queued, one being built), then
+    LevelDB's WriteBatch and memtables. Sizes only ever shrink from what the
+    job asked for, and the read-ahead depth stays while there is room for it
+    (without it the load ran 1.3x slower). Below the runtime's footprint there
+    is nothing to shrink: the smallest sizes are used and the report's
     ``peak_rss_mb`` shows the outcome.
     """
     limit = job.run.max_memory
     if limit is None:
         return job
     assert isinstance(limit, int)  # finish() parsed it
-    floor = RUNTIME_MB + (LEVELDB_MB if job.sink.type == "leveldb" else 0)
-    spare = max(limit / (1 << 20) - floor, 4.0) * (1 << 20)
-    read_ahead = min(job.run.read_ahead, 2 if spare >= 40 << 20 else 1)
-    rows = int(spare * 0.5 / ((read_ahead + 2) * ROW_BYTES))
+    leveldb = job.sink.type == "leveldb"
+    paths = job.source.path if isinstance(job.source.path, list) else [job.source.path]
+    parquet = (job.source.format or (infer_format(paths[0]) if paths else None)) == "parquet"
+    floor = RUNTIME_MB + (LEVELDB_MB if leveldb else 0) + (PARQUET_MB if parquet else 0)
+    spare = max(limit / (1 << 20) - floor, 2.0)  # MB
+    block = int(spare * 0.6 / BLOCK_MB_PER_MIB * (1 << 20))
+    source = dataclasses.replace(job.source, block_size=max(64 << 10, min(job.source.block_size, block)))
+    read_ahead = min(job.run.read_ahead, 2 if spare >= 8 else 1)
+    row_bytes = LEVELDB_ROW_BYTES if leveldb else ROW_BYTES
+    rows = int(spare * 0.3 * (1 << 20) / ((read_ahead + 2) * row_bytes))
     chunk = max(1024, min(job.run.chunk_size, rows))
-    batch = int(job.sink.batch_size or chunk)
-    source = dataclasses.replace(job.source, block_size=max(64 << 10, min(job.source.block_size, int(spare * 0.05))))
     sink = job.sink
-    if sink.type == "leveldb":
-        batch = max(chunk, min(batch, int(spare * 0.2 / LEVELDB_ROW_BYTES)))
+    if leveldb:
+        batch = max(chunk, min(int(sink.batch_size or chunk), int(spare * 0.2 * (1 << 20) / LEVELDB_ROW_BYTES)))
         # LevelDB keeps up to two memtables of this size resident
-        buffer = max(1 << 20, min(sink.write_buffer_size, int(spare * 0.25 / 2)))
+        buffer = max(1 << 20, min(sink.write_buffer_size, int(spare * 0.1 * (1 << 20))))
         sink = dataclasses.replace(sink, batch_size=batch, write_buffer_size=buffer)
     run = dataclasses.replace(job.run, chunk_size=chunk, read_ahead=read_ahead)
     return dataclasses.replace(job, source=source, sink=sink, run=run)

@@ -306,7 +306,7 @@ class Pipeline:
             rejects = stack.enter_context(RejectFile(self.rejects_path))
             signals = stack.enter_context(_Signals(self.handle_signals))
             progress = stack.enter_context(Progress(total, enabled=self.progress and not run.quiet))
-            stack.enter_context(gc_paused())
+            stack.enter_context(gc_paused(release_at_once=run.max_memory is not None))
             for stage in self.stages:
                 if hasattr(stage, "close"):
                     stack.callback(stage.close)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from tqdm import tqdm
-
 
 class Progress:
     def __init__(self, total_bytes: int | None, *, enabled: bool) -> None:
@@ -14,6 +12,8 @@ class Progress:
         self.rows = 0
         self.bar: Any = None
         if self.enabled:
+            from tqdm import tqdm  # only a terminal needs it (~20 ms of import)
+
             self.bar = tqdm(
                 total=total_bytes or None,
                 unit="B",

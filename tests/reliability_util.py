@@ -12,7 +12,6 @@ from typing import Any
 
 import plyvel
 
-
 from loader.writers.leveldb import STATE_FILE
 
 ROOT = Path(__file__).parents[1]

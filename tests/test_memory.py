@@ -31,17 +31,20 @@ def make_csv(path: Path, rows: int) -> None:
             )
 
 
-def peak(src: Path, target: Path) -> float:
+def peak(src: Path, target: Path, *extra: str) -> float:
+    return float(run_report(src, target, *extra)["peak_rss_mb"])
+
+
+def run_report(src: Path, target: Path, *extra: str) -> dict:
     report = target.with_suffix(".json")
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOADER_")}
     env["PYTHONPATH"] = str(ROOT)
     p = subprocess.run(
-        [sys.executable, "-m", "loader", "load", str(src), str(target), "--quiet", "--report", str(report), *(["--key", "{id}"] if target.suffix == ".ldb" else [])],
+        [sys.executable, "-m", "loader", "load", str(src), str(target), "--quiet", "--report", str(report), *(["--key", "{id}"] if target.suffix == ".ldb" else []), *extra],
         capture_output=True, text=True, env=env, timeout=600,
     )
     assert p.returncode == 0, p.stderr
-    data = json.loads(report.read_text())
-    return float(data["peak_rss_mb"])
+    return json.loads(report.read_text())  # type: ignore[no-any-return]
 
 
 @pytest.mark.slow
@@ -81,3 +84,22 @@ def test_the_command_asks_for_jemalloc_before_pyarrow_starts(tmp_path: Path) -> 
     env["ARROW_DEFAULT_MEMORY_POOL"] = "system"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.split()[-1] == "system"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt,sink", [("csv", ".db"), ("parquet", ".db"), ("csv", ".ldb"), ("parquet", ".ldb")])
+def test_default_peak_and_max_memory_ceiling(tmp_path: Path, fmt: str, sink: str) -> None:
+    """Every reader and sink pair stays under 150 MB at default settings, and under
+    the ceiling with --max-memory 100MB, which the report names with the sizes used."""
+    src = tmp_path / "in.csv"
+    make_csv(src, 400_000)
+    if fmt == "parquet":
+        pq.write_table(pacsv.read_csv(str(src)), str(tmp_path / "in.parquet"))
+        src = tmp_path / "in.parquet"
+    default = run_report(src, tmp_path / f"default{sink}")
+    fitted = run_report(src, tmp_path / f"fitted{sink}", "--max-memory", "100MB")
+    assert default["peak_rss_mb"] <= 150
+    assert fitted["peak_rss_mb"] <= 100
+    assert fitted["max_memory_mb"] == 100.0
+    assert fitted["chunk_size"] < default["chunk_size"]
+    assert fitted["rows_written"] == default["rows_written"] == 400_000

@@ -8,13 +8,28 @@ from __future__ import annotations
 
 import glob
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import SourceConfig, infer_format, is_glob
 from ..errors import ConfigError, SourceError
 from .base import Reader, dedupe_names
-from .csv import CSVReader
-from .parquet import ParquetReader
+
+if TYPE_CHECKING:
+    from .csv import CSVReader
+    from .parquet import ParquetReader
+
+
+def __getattr__(name: str) -> Any:
+    # each reader is imported when first used: a CSV load never loads libparquet
+    if name == "CSVReader":
+        from .csv import CSVReader
+
+        return CSVReader
+    if name == "ParquetReader":
+        from .parquet import ParquetReader
+
+        return ParquetReader
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["CSVReader", "ParquetReader", "Reader", "dedupe_names", "expand_paths", "open_reader"]
 
@@ -49,7 +64,11 @@ def open_reader(path: str, config: SourceConfig, *, chunk_size: int = 8192, resu
     """A reader for one file, chosen by ``config.format`` (or the file's extension)."""
     fmt = config.format or infer_format(path)
     if fmt == "parquet":
+        from .parquet import ParquetReader
+
         return ParquetReader(path, config, chunk_size=chunk_size, resume=resume)
     if fmt == "csv":
+        from .csv import CSVReader
+
         return CSVReader(path, config, chunk_size=chunk_size, resume=resume)
     raise ConfigError(f"source.format: cannot tell the format of {path}", hint='set source.format = "csv" or "parquet"')

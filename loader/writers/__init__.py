@@ -1,17 +1,41 @@
-"""Writers, one per database; ``open_writer`` picks one for a sink config."""
+"""Writers, one per database; ``open_writer`` picks one for a sink config.
+
+Each writer is imported when first used, so a SQLite load never loads LevelDB
+and the other way round.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from ..config import SinkConfig
 from .base import Writer
 from .encode import KeyTemplate, sqlite_type
-from .leveldb import LevelDBWriter
-from .sqlite import SQLiteWriter, quote
+
+if TYPE_CHECKING:
+    from .leveldb import LevelDBWriter
+    from .sqlite import SQLiteWriter, quote
 
 __all__ = ["KeyTemplate", "LevelDBWriter", "SQLiteWriter", "Writer", "open_writer", "quote", "sqlite_type"]
 
 
+def __getattr__(name: str) -> Any:
+    if name == "LevelDBWriter":
+        from .leveldb import LevelDBWriter
+
+        return LevelDBWriter
+    if name in ("SQLiteWriter", "quote"):
+        from . import sqlite
+
+        return getattr(sqlite, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def open_writer(config: SinkConfig, table: str | None = None) -> Writer:
     if config.type == "leveldb":
+        from .leveldb import LevelDBWriter
+
         return LevelDBWriter(config)
+    from .sqlite import SQLiteWriter
+
     return SQLiteWriter(config, table or config.table or "data")

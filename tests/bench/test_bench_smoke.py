@@ -61,7 +61,7 @@ def test_runner_prints_both_tables(tmp_path: Path) -> None:
         "loader parquet -> sqlite",
         "loader csv -> leveldb (json values)",
         "loader parquet -> leveldb (json values)",
-        "loader parquet -> leveldb, compression none",
+        "loader parquet -> leveldb, compression snappy",
         "loader csv -> sqlite, --max-memory 100MB",
         "loader csv -> sqlite, 5 transform stages",
         "pyarrow open_csv thread -> executemany (hand-written)",

@@ -112,7 +112,7 @@ def test_a_damaged_state_file_is_one_clear_error(tmp_path: Path) -> None:
     with LevelDBWriter(sink(db)) as w:
         w.commit("j", {"x": "1"})
     (db / STATE_FILE).write_text("{not json")
-    with pytest.raises(SinkError, match="cannot read the checkpoint file loader-state.json") as e, LevelDBWriter(sink(db)):
+    with pytest.raises(SinkError, match=r"cannot read the checkpoint file loader-state\.json") as e, LevelDBWriter(sink(db)):
         pass
     assert "--restart" in (e.value.hint or "")
 
