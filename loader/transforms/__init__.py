@@ -15,19 +15,66 @@ None) count as filtered (``chunk.keep``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
 from ..chunk import Chunk
 from ..errors import ConfigError
 from ._base import did_you_mean, job_keys
-from .basic import Drop, FillNull, Lower, Rename, Reorder, Replace, Select, Split, Trim, Upper
-from .cast import Cast, convert_with_format
-from .dedupe import Dedupe, KeyStore
-from .expr_stages import Derive, Filter
-from .python import Python
-from .validate import Validate
+
+if TYPE_CHECKING:
+    from .basic import Drop, FillNull, Lower, Rename, Reorder, Replace, Select, Split, Trim, Upper
+    from .cast import Cast, convert_with_format
+    from .dedupe import Dedupe, KeyStore
+    from .expr_stages import Derive, Filter
+    from .python import Python
+    from .validate import Validate
+
+    Default = FillNull
+
+# The stage classes are imported on first use: a load without transforms does
+# not pay for the expression parser and the stage modules (~45 ms at start).
+_MODULES = {
+    **dict.fromkeys(["Drop", "FillNull", "Lower", "Rename", "Reorder", "Replace", "Select", "Split", "Trim", "Upper"], "basic"),
+    **dict.fromkeys(["Cast", "convert_with_format"], "cast"),
+    **dict.fromkeys(["Dedupe", "KeyStore"], "dedupe"),
+    **dict.fromkeys(["Derive", "Filter"], "expr_stages"),
+    "Python": "python",
+    "Validate": "validate",
+}
+_TYPES = {
+    "select": "Select",
+    "drop": "Drop",
+    "rename": "Rename",
+    "reorder": "Reorder",
+    "cast": "Cast",
+    "filter": "Filter",
+    "derive": "Derive",
+    "fill_null": "FillNull",
+    "default": "FillNull",
+    "trim": "Trim",
+    "lower": "Lower",
+    "upper": "Upper",
+    "replace": "Replace",
+    "split": "Split",
+    "validate": "Validate",
+    "dedupe": "Dedupe",
+    "python": "Python",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Default":  # job files may say type = "default"
+        name = "FillNull"
+    if name == "STAGE_TYPES":
+        return {kind: __getattr__(cls) for kind, cls in _TYPES.items()}
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f".{module}", __name__), name)
 
 __all__ = [
     "STAGE_TYPES",
@@ -67,29 +114,6 @@ class Stage(Protocol):
     def __call__(self, chunk: Chunk) -> Chunk: ...
 
 
-Default = FillNull  # job files may say type = "default"
-
-STAGE_TYPES: dict[str, type] = {
-    "select": Select,
-    "drop": Drop,
-    "rename": Rename,
-    "reorder": Reorder,
-    "cast": Cast,
-    "filter": Filter,
-    "derive": Derive,
-    "fill_null": FillNull,
-    "default": FillNull,
-    "trim": Trim,
-    "lower": Lower,
-    "upper": Upper,
-    "replace": Replace,
-    "split": Split,
-    "validate": Validate,
-    "dedupe": Dedupe,
-    "python": Python,
-}
-
-
 def build_stages(specs: Sequence[Mapping[str, Any]]) -> list[Stage]:
     """Build stages from ``[[transform]]`` tables; any mistake is a ConfigError naming it.
 
@@ -97,6 +121,7 @@ def build_stages(specs: Sequence[Mapping[str, Any]]) -> list[Stage]:
     """
     if not isinstance(specs, Sequence) or isinstance(specs, (str, bytes)):
         raise ConfigError(f"transform: expected a list of [[transform]] tables, got {specs!r}")
+    stage_types = __getattr__("STAGE_TYPES")
     stages: list[Stage] = []
     for n, spec in enumerate(specs, start=1):
         where = f"transform[{n}]"
@@ -104,14 +129,14 @@ def build_stages(specs: Sequence[Mapping[str, Any]]) -> list[Stage]:
             raise ConfigError(f"{where}: expected a table, got {spec!r}", stage=where)
         kind = spec.get("type")
         if kind is None:
-            raise ConfigError(f"type: required key is missing (one of: {', '.join(STAGE_TYPES)})", stage=where)
-        if kind not in STAGE_TYPES:
+            raise ConfigError(f"type: required key is missing (one of: {', '.join(stage_types)})", stage=where)
+        if kind not in stage_types:
             raise ConfigError(
-                f"type: unknown transform type {kind!r}{did_you_mean(str(kind), STAGE_TYPES)}; "
-                f"types: {', '.join(STAGE_TYPES)}",
+                f"type: unknown transform type {kind!r}{did_you_mean(str(kind), stage_types)}; "
+                f"types: {', '.join(stage_types)}",
                 stage=where,
             )
-        cls = STAGE_TYPES[kind]
+        cls = stage_types[kind]
         label = f"{where} ({kind})"
         keys, required = job_keys(cls)
         options = {k: v for k, v in spec.items() if k != "type"}
@@ -132,6 +157,8 @@ class _Callable:
     """A plain ``RecordBatch -> RecordBatch`` function as a stage (same row count)."""
 
     def __init__(self, fn: Callable[[pa.RecordBatch], pa.RecordBatch]) -> None:
+        from .python import Python
+
         self._stage = Python(function=fn, name=getattr(fn, "__name__", None) or "python")
         self.name = self._stage.name
 

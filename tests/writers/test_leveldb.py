@@ -143,3 +143,28 @@ def test_replace_wipes_data_but_not_state(tmp_path: Path) -> None:
         w.commit("j", {})
         assert w.read_state("j") == {"x": "1"}
     assert [k for k, _ in data_items(db)] == [b"k:00000000000000000003"]
+
+
+@pytest.mark.parametrize("with_nulls", [False, True])
+def test_json_objects_parse_back_for_every_escape_and_null(with_nulls: bool) -> None:
+    """Text without nulls gets its quotes from the join's literals; with nulls, from its own pass."""
+    from loader.writers.encode import json_objects
+
+    texts = ['plain', 'q"uote', "back\\slash", "tab\there", "nl\nx", "ünïcode ☃"]
+    cols = {
+        "s": texts,
+        "f": [1.5, float("nan"), float("inf"), -0.25, 2.0, 3.0],
+        "b": [True, False, True, False, True, False],
+        "d": [dt.date(2024, 2, 29)] * 6,
+        "ts": [dt.datetime(2024, 1, 1, 12, 30)] * 6,
+    }
+    if with_nulls:
+        for values in cols.values():
+            values[1] = None
+    batch = pa.record_batch(cols)
+    parsed = [json.loads(v) for v in json_objects(batch)]
+    assert [p["s"] for p in parsed] == cols["s"]
+    assert [p["f"] for p in parsed] == [1.5, None, None, -0.25, 2.0, 3.0]
+    assert parsed[0]["d"] == "2024-02-29" and parsed[0]["ts"] == "2024-01-01T12:30:00.000000"
+    assert parsed[1]["b"] is None if with_nulls else parsed[1]["b"] is False
+    assert list(parsed[0]) == ["s", "f", "b", "d", "ts"]
