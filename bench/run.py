@@ -237,7 +237,8 @@ def environment() -> str:
 
     return (
         f"{os.cpu_count()} cores, Python {platform.python_version()}, pyarrow {version('pyarrow')}, "
-        f"SQLite {sqlite3.sqlite_version} (Python module), {time.strftime('%Y-%m-%d')}"
+        f"SQLite {sqlite3.sqlite_version} (Python's sqlite3: the baselines), "
+        f"adbc-driver-sqlite {version('adbc-driver-sqlite')} (loader), {time.strftime('%Y-%m-%d')}"
     )
 
 
