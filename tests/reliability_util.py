@@ -24,9 +24,12 @@ def env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return out
 
 
-def cli(*args: str, extra_env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, extra_env: dict[str, str] | None = None, cwd: Path = ROOT, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``python -m loader ARGS`` from this checkout, without the caller's LOADER_* variables."""
     return subprocess.run(
-        [sys.executable, "-m", "loader", *args], capture_output=True, text=True, cwd=ROOT, env=env(extra_env), timeout=timeout
+        [sys.executable, "-m", "loader", *args], capture_output=True, text=True, cwd=cwd, env=env(extra_env), timeout=timeout
     )
 
 

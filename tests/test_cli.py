@@ -1,26 +1,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from loader.cli import main
 from tests.conftest import sqlite_rows
+from tests.reliability_util import cli
 
 ROOT = Path(__file__).parents[1]
-
-
-def cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("LOADER_")}
-    full_env["PYTHONPATH"] = str(ROOT)
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "loader", *args], capture_output=True, text=True, cwd=cwd or ROOT, env=full_env, timeout=120
-    )
 
 
 @pytest.mark.parametrize("command", [[], ["load"], ["run"], ["validate"], ["inspect"]])
@@ -102,10 +91,10 @@ def test_corrupt_parquet_one_line_and_debug_traceback(tmp_path: Path) -> None:
 def test_run_with_set_and_env(tmp_path: Path, data_dir: Path) -> None:
     job = tmp_path / "j.toml"
     job.write_text(f'[source]\npath = "{data_dir / "small.csv"}"\n[sink]\npath = "${{OUT}}/a.db"\ntable = "a"\n')
-    p = cli("run", str(job), "--set", "sink.table=b", env={"OUT": str(tmp_path)})
+    p = cli("run", str(job), "--set", "sink.table=b", extra_env={"OUT": str(tmp_path)})
     assert p.returncode == 0, p.stderr
     assert sqlite_rows(tmp_path / "a.db", "SELECT count(*) FROM b") == [(2,)]
-    p = cli("run", str(job), env={"OUT": str(tmp_path), "LOADER_SINK__TABLE": "c"})
+    p = cli("run", str(job), extra_env={"OUT": str(tmp_path), "LOADER_SINK__TABLE": "c"})
     assert sqlite_rows(tmp_path / "a.db", "SELECT count(*) FROM c") == [(2,)]
 
 

@@ -7,9 +7,6 @@ environment variables > the job file > the defaults.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +15,7 @@ from loader import config
 from loader.config import env_overrides, load_job, read_secret
 from loader.errors import ConfigError
 from tests.conftest import sqlite_rows
+from tests.reliability_util import cli
 
 ROOT = Path(__file__).parents[1]
 
@@ -90,15 +88,6 @@ def test_new_run_keys_from_file_and_environment(tmp_path: Path) -> None:
 # ------------------------------------------------------------------- CLI
 
 
-def cli(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("LOADER_")}
-    full_env["PYTHONPATH"] = str(ROOT)
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "loader", *args], capture_output=True, text=True, cwd=cwd, env=full_env, timeout=120
-    )
-
-
 def test_cli_precedence_flag_env_file_default(tmp_path: Path, data_dir: Path) -> None:
     """run.report names a file, so which layer won is visible on disk."""
     base = f'[source]\npath = "{data_dir / "small.csv"}"\n[sink]\npath = "{tmp_path / "a.db"}"\n'
@@ -111,16 +100,16 @@ def test_cli_precedence_flag_env_file_default(tmp_path: Path, data_dir: Path) ->
     with_report.write_text(base + f'[run]\nreport = "{tmp_path / "file.json"}"\n')
     env = {"LOADER_RUN__REPORT": str(tmp_path / "env.json")}
     assert cli("run", str(with_report), "--quiet", "--restart").returncode == 0
-    assert cli("run", str(with_report), "--quiet", "--restart", env=env).returncode == 0
+    assert cli("run", str(with_report), "--quiet", "--restart", extra_env=env).returncode == 0
     assert (
         cli(
-            "run", str(with_report), "--quiet", "--restart", "--report", str(tmp_path / "flag.json"), env=env
+            "run", str(with_report), "--quiet", "--restart", "--report", str(tmp_path / "flag.json"), extra_env=env
         ).returncode
         == 0
     )
     assert (
         cli(
-            "run", str(with_report), "--quiet", "--restart", "--set", f"run.report={tmp_path / 'set.json'}", env=env
+            "run", str(with_report), "--quiet", "--restart", "--set", f"run.report={tmp_path / 'set.json'}", extra_env=env
         ).returncode
         == 0
     )
@@ -132,8 +121,8 @@ def test_cli_precedence_flag_env_file_default(tmp_path: Path, data_dir: Path) ->
 def test_cli_load_flag_beats_environment(tmp_path: Path, data_dir: Path) -> None:
     db = tmp_path / "a.db"
     env = {"LOADER_SINK__TABLE": "from_env"}
-    assert cli("load", str(data_dir / "small.csv"), str(db), "--quiet", env=env).returncode == 0
-    assert cli("load", str(data_dir / "small.csv"), str(db), "--quiet", "--table", "from_flag", env=env).returncode == 0
+    assert cli("load", str(data_dir / "small.csv"), str(db), "--quiet", extra_env=env).returncode == 0
+    assert cli("load", str(data_dir / "small.csv"), str(db), "--quiet", "--table", "from_flag", extra_env=env).returncode == 0
     assert sqlite_rows(
         db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'from%' ORDER BY name"
     ) == [
@@ -146,6 +135,6 @@ def test_cli_secret_file_for_the_target(tmp_path: Path, data_dir: Path) -> None:
     secret = tmp_path / "sink-path"
     secret.write_text(str(tmp_path / "secret.db") + "\n")
     job = job_file(tmp_path, f'[source]\npath = "{data_dir / "small.csv"}"\n[sink]\ntable = "s"\n')
-    p = cli("run", str(job), "--quiet", env={"LOADER_SINK__PATH_FILE": str(secret)})
+    p = cli("run", str(job), "--quiet", extra_env={"LOADER_SINK__PATH_FILE": str(secret)})
     assert p.returncode == 0, p.stderr
     assert sqlite_rows(tmp_path / "secret.db", "SELECT count(*) FROM s") == [(2,)]

@@ -2,10 +2,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +15,7 @@ from loader.logs import JsonLog
 from loader.pipeline import Pipeline
 from loader.report import RunReport
 from tests.conftest import write_csv
+from tests.reliability_util import cli
 
 ROOT = Path(__file__).parents[1]
 
@@ -166,15 +164,6 @@ def test_pipeline_events_in_order_with_per_chunk_progress(tmp_path: Path) -> Non
 # ------------------------------------------------------------------- CLI
 
 
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("LOADER_")}
-    full_env["PYTHONPATH"] = str(ROOT)
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "loader", *args], capture_output=True, text=True, cwd=ROOT, env=full_env, timeout=120
-    )
-
-
 def test_cli_json_logs_every_line_parses(tmp_path: Path, data_dir: Path) -> None:
     db = tmp_path / "b.db"
     p = cli("load", str(data_dir / "bad.csv"), str(db), "--infer-rows", "3", "--log-format", "json")
@@ -203,7 +192,7 @@ def test_log_format_precedence_flag_env_file(tmp_path: Path, data_dir: Path) -> 
     )
 
     def first_char(*args: str, env: dict[str, str] | None = None) -> str:
-        p = cli("run", str(job), "--restart", *args, env=env)
+        p = cli("run", str(job), "--restart", *args, extra_env=env)
         assert p.returncode == 0, p.stderr
         return p.stderr[0]
 
@@ -213,7 +202,7 @@ def test_log_format_precedence_flag_env_file(tmp_path: Path, data_dir: Path) -> 
 
 
 def test_env_json_covers_a_job_file_that_does_not_load(tmp_path: Path) -> None:
-    p = cli("run", str(tmp_path / "missing.toml"), env={"LOADER_RUN__LOG_FORMAT": "json"})
+    p = cli("run", str(tmp_path / "missing.toml"), extra_env={"LOADER_RUN__LOG_FORMAT": "json"})
     assert p.returncode == 2
     (record,) = [json.loads(line) for line in p.stderr.splitlines()]
     assert record["message"] == f"{tmp_path / 'missing.toml'}: no such job file"

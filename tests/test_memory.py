@@ -13,6 +13,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
+from tests.reliability_util import cli
+
 ROOT = Path(__file__).parents[1]
 
 
@@ -37,12 +39,7 @@ def peak(src: Path, target: Path, *extra: str) -> float:
 
 def run_report(src: Path, target: Path, *extra: str) -> dict:
     report = target.with_suffix(".json")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOADER_")}
-    env["PYTHONPATH"] = str(ROOT)
-    p = subprocess.run(
-        [sys.executable, "-m", "loader", "load", str(src), str(target), "--quiet", "--report", str(report), *(["--key", "{id}"] if target.suffix == ".ldb" else []), *extra],
-        capture_output=True, text=True, env=env, timeout=600,
-    )
+    p = cli("load", str(src), str(target), "--quiet", "--report", str(report), *(["--key", "{id}"] if target.suffix == ".ldb" else []), *extra, timeout=600)
     assert p.returncode == 0, p.stderr
     return json.loads(report.read_text())  # type: ignore[no-any-return]
 

@@ -2,13 +2,12 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 from loader.lock import TargetLock
 from loader.metrics import escape_label, previous_success, render, write_metrics
 from loader.report import RunReport
+from tests.reliability_util import cli
 
 ROOT = Path(__file__).parents[1]
 
@@ -121,14 +120,6 @@ def test_unreadable_previous_file_counts_as_no_success(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------- CLI
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOADER_")}
-    env["PYTHONPATH"] = str(ROOT)
-    return subprocess.run(
-        [sys.executable, "-m", "loader", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120
-    )
 
 
 def sample(text: str, name: str) -> float:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.reliability_util import env
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -22,9 +23,7 @@ def test_python_example_runs(tmp_path: Path) -> None:
     code = block_after("<!-- python-example -->")
     # run from a copy of the sample configs so outputs land in tmp_path
     (tmp_path / "configs").symlink_to(ROOT / "configs")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOADER_")}
-    env["PYTHONPATH"] = str(ROOT)
-    p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
+    p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env(), timeout=120)
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
     assert lines[0].startswith("ok 1000 0 ")
