@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable
 
+from .files import replace_file
 from .report import RunReport
 
 LAST_SUCCESS = "loader_last_success_timestamp_seconds"
@@ -102,20 +102,5 @@ def write_metrics(path: str, report: RunReport, now: float | None = None) -> Non
     when = time.time() if now is None else now
     last = None if report.exit_code == 0 else previous_success(path, report.job)
     text = render(report, now=when, last_success=last)
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    # the temp name must not end in .prom: the collector would read it half-written
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the exporter often runs as another user
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    replace_file(path, text, durable=True)

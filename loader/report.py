@@ -10,6 +10,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .files import replace_file
+
 
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MB (from the OS).
@@ -85,11 +87,7 @@ class RunReport:
     def write(self, path: str) -> None:
         parent = os.path.dirname(os.path.abspath(path))
         os.makedirs(parent, exist_ok=True)
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(self.to_dict(), fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, path)
+        replace_file(path, json.dumps(self.to_dict(), indent=2) + "\n", durable=False)
 
     def summary(self) -> str:
         where = f"{self.target} (table {self.table})" if self.table else self.target

@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 from ..chunk import Chunk
 from ..config import SinkConfig
 from ..errors import RESUME_HINT, ConfigError, SinkError, TargetLockedError
+from ..files import replace_file
 from .base import Transactional
 from .encode import KeyTemplate, json_objects, raw_values
 
@@ -114,22 +115,11 @@ class LevelDBWriter(Transactional):
         return {job: dict(entries) for job, entries in jobs.items()}
 
     def _save_state(self) -> None:
-        """Replace the checkpoint file atomically (temp file, then rename); with
-        ``sink.sync`` also fsync it, after the batch it describes was synced."""
-        tmp = self.state_path + ".tmp"
+        """Replace the checkpoint file atomically; with ``sink.sync`` also fsync it,
+        after the batch it describes was synced."""
+        text = json.dumps({"format": 1, "jobs": self._state}, separators=(",", ":"))
         try:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump({"format": 1, "jobs": self._state}, fh, separators=(",", ":"))
-                if self.config.sync:
-                    fh.flush()
-                    os.fsync(fh.fileno())
-            os.replace(tmp, self.state_path)
-            if self.config.sync:
-                fd = os.open(self.config.path, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+            replace_file(self.state_path, text, durable=self.config.sync)
         except OSError as exc:
             raise SinkError(f"cannot write the checkpoint file {STATE_FILE}: {exc.strerror}", file=self.config.path, hint=RESUME_HINT) from None
 

@@ -1,0 +1,38 @@
+"""Replacing a small file atomically: the run report, the metrics file, LevelDB's checkpoint."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+
+
+def replace_file(path: str, text: str, *, durable: bool) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``.
+
+    A reader sees the old file or the new one, never half of one. The temporary
+    name starts with a dot and ends in ``.tmp``, so a collector that reads
+    ``*.prom`` or ``*.json`` never picks it up. ``durable`` fsyncs the file
+    before the rename and the directory after it, so the new file survives a
+    power loss, not only a killed process.
+    """
+    parent = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; readers often run as another user
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if durable:
+        dir_fd = os.open(parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
