@@ -10,6 +10,7 @@ import glob
 import os
 from typing import TYPE_CHECKING, Any
 
+from .._lazy import lazy_attributes
 from ..config import SourceConfig, infer_format, is_glob
 from ..errors import ConfigError, SourceError
 from .base import Reader, dedupe_names
@@ -19,17 +20,8 @@ if TYPE_CHECKING:
     from .parquet import ParquetReader
 
 
-def __getattr__(name: str) -> Any:
-    # each reader is imported when first used: a CSV load never loads libparquet
-    if name == "CSVReader":
-        from .csv import CSVReader
-
-        return CSVReader
-    if name == "ParquetReader":
-        from .parquet import ParquetReader
-
-        return ParquetReader
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# each reader is imported when first used: a CSV load never loads libparquet
+__getattr__ = lazy_attributes(__name__, {"CSVReader": "csv", "ParquetReader": "parquet"})
 
 __all__ = ["CSVReader", "ParquetReader", "Reader", "dedupe_names", "expand_paths", "open_reader"]
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
+from .._lazy import lazy_attributes
 from ..chunk import Chunk
 from ..errors import ConfigError
 from ._base import did_you_mean, job_keys
@@ -64,17 +65,15 @@ _TYPES = {
 }
 
 
+_lazy = lazy_attributes(__name__, _MODULES)
+
+
 def __getattr__(name: str) -> Any:
     if name == "Default":  # job files may say type = "default"
-        name = "FillNull"
+        return _lazy("FillNull")
     if name == "STAGE_TYPES":
-        return {kind: __getattr__(cls) for kind, cls in _TYPES.items()}
-    module = _MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f".{module}", __name__), name)
+        return {kind: _lazy(cls) for kind, cls in _TYPES.items()}
+    return _lazy(name)
 
 __all__ = [
     "STAGE_TYPES",

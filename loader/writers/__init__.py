@@ -6,8 +6,9 @@ and the other way round.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .._lazy import lazy_attributes
 from ..config import SinkConfig
 from .base import Writer
 from .encode import KeyTemplate, sqlite_type
@@ -19,16 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["KeyTemplate", "LevelDBWriter", "SQLiteWriter", "Writer", "open_writer", "quote", "sqlite_type"]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "LevelDBWriter":
-        from .leveldb import LevelDBWriter
-
-        return LevelDBWriter
-    if name in ("SQLiteWriter", "quote"):
-        from . import sqlite
-
-        return getattr(sqlite, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, {"LevelDBWriter": "leveldb", "SQLiteWriter": "sqlite", "quote": "sqlite"})
 
 
 def open_writer(config: SinkConfig, table: str | None = None) -> Writer:
