@@ -192,12 +192,6 @@ def _json_value(arr: pa.Array) -> tuple[pa.Array, str]:
     return (pc.fill_null(out, _NULL) if out.null_count else out), ""
 
 
-def json_fragment(arr: pa.Array) -> pa.Array:
-    """Each value of a column as JSON text (``null`` for nulls)."""
-    out, quote = _json_value(arr)
-    return pc.binary_join_element_wise(quote, out, quote, "") if quote else out
-
-
 def json_objects(batch: pa.RecordBatch) -> list[bytes]:
     """A JSON object per row, built for the whole batch at once."""
     if batch.num_rows == 0:
