@@ -13,6 +13,7 @@ from typing import Any
 import plyvel
 
 from loader.writers.leveldb import STATE_FILE
+from loader.writers.statelog import read_state_log
 
 ROOT = Path(__file__).parents[1]
 
@@ -96,8 +97,7 @@ def leveldb_items(path: Path) -> tuple[list[tuple[bytes, bytes]], dict[str, Any]
         data = list(db)
     finally:
         db.close()
-    state_file = path / STATE_FILE
-    jobs = json.loads(state_file.read_text())["jobs"] if state_file.exists() else {}
+    jobs, _ = read_state_log(str(path / STATE_FILE))
     state = {k: json.loads(v) for entries in jobs.values() for k, v in entries.items()}
     return data, state
 

@@ -4,9 +4,9 @@ Keys come from a template over columns (see ``KeyTemplate``); values are a
 JSON object of the row's columns or one column's raw bytes, both built
 column-wise.
 
-Checkpoints live in ``loader-state.json`` inside the LevelDB directory (LevelDB
-leaves files it does not know alone), replaced atomically after each batch is
-written. Not in the database: one checkpoint key written with every batch made
+Checkpoints live in ``loader-state.jsonl`` inside the LevelDB directory
+(LevelDB leaves files it does not know alone), appended after each batch is
+written (see ``statelog``). Not in the database: one checkpoint key written with every batch made
 every table LevelDB flushed span the whole key range, so each compaction
 rewrote all of level 1 (a sorted load of 1M rows: 2.3x the time). Puts are
 idempotent, so the order "batch, then checkpoint" is enough: a crash between
@@ -15,9 +15,9 @@ the two replays that batch, which writes the same keys and values again.
 
 from __future__ import annotations
 
-import json
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import plyvel
@@ -27,11 +27,11 @@ import pyarrow.compute as pc
 from ..chunk import Chunk
 from ..config import SinkConfig
 from ..errors import RESUME_HINT, ConfigError, SinkError, TargetLockedError
-from ..files import replace_file
 from .base import Transactional
 from .encode import KeyTemplate, json_objects, raw_values
+from .statelog import StateLog, StateLogError
 
-STATE_FILE = "loader-state.json"
+STATE_FILE = "loader-state.jsonl"
 
 
 def _text(exc: BaseException) -> str:
@@ -52,7 +52,7 @@ class LevelDBWriter(Transactional):
         self.wb: Any = None
         self.columns: list[str] = []
         self.state_path = os.path.join(config.path, STATE_FILE)
-        self._state: dict[str, dict[str, str]] = {}
+        self._state: StateLog | None = None
 
     def __enter__(self) -> LevelDBWriter:
         # another process holding LOCK: retry with a growing delay for up to sink.busy_timeout
@@ -66,7 +66,7 @@ class LevelDBWriter(Transactional):
                     write_buffer_size=self.config.write_buffer_size,
                     compression=None if self.config.compression == "none" else "snappy",
                 )
-                self._state = self._load_state()
+                self._state = self._open_state()
                 return self
             except plyvel.IOError as exc:
                 if "lock" not in _text(exc).lower():
@@ -100,35 +100,30 @@ class LevelDBWriter(Transactional):
 
     # --------------------------------------------------------------- state
 
-    def _load_state(self) -> dict[str, dict[str, str]]:
+    def _open_state(self) -> StateLog:
         try:
-            with open(self.state_path, encoding="utf-8") as fh:
-                jobs = json.load(fh)["jobs"]
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            return StateLog(self.state_path, durable=self.config.sync)
+        except (OSError, StateLogError) as exc:
+            self.close()
             raise SinkError(
                 f"cannot read the checkpoint file {STATE_FILE}: {exc}",
                 file=self.config.path,
                 hint="delete it and load with --restart (puts are idempotent: the rows are written again)",
             ) from None
-        return {job: dict(entries) for job, entries in jobs.items()}
 
-    def _save_state(self) -> None:
-        """Replace the checkpoint file atomically; with ``sink.sync`` also fsync it,
-        after the batch it describes was synced."""
-        text = json.dumps({"format": 1, "jobs": self._state}, separators=(",", ":"))
+    def _write_state(self, change: Callable[[StateLog], None]) -> None:
+        assert self._state is not None
         try:
-            replace_file(self.state_path, text, durable=self.config.sync)
+            change(self._state)
         except OSError as exc:
             raise SinkError(f"cannot write the checkpoint file {STATE_FILE}: {exc.strerror}", file=self.config.path, hint=RESUME_HINT) from None
 
     def read_state(self, job: str) -> dict[str, str]:
-        return dict(self._state.get(job, {}))
+        assert self._state is not None
+        return dict(self._state.jobs.get(job, {}))
 
     def clear_state(self, job: str) -> None:
-        if self._state.pop(job, None) is not None:
-            self._save_state()
+        self._write_state(lambda log: log.clear(job))
 
     # ---------------------------------------------------------------- rows
 
@@ -200,8 +195,7 @@ class LevelDBWriter(Transactional):
                 raise SinkError(f"LevelDB write failed: {_text(exc)}", file=self.config.path, hint=RESUME_HINT) from None
             finally:
                 self.wb = None
-        self._state.setdefault(job, {}).update(state)
-        self._save_state()
+        self._write_state(lambda log: log.set(job, state))
 
     def finish(self) -> None:
         return None

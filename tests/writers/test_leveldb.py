@@ -88,7 +88,7 @@ def test_exception_writes_nothing_of_the_open_batch(tmp_path: Path) -> None:
 
 
 def test_state_lives_beside_the_data_not_among_it(tmp_path: Path) -> None:
-    """Checkpoints go to loader-state.json in the LevelDB directory: a checkpoint key
+    """Checkpoints go to loader-state.jsonl in the LevelDB directory: a checkpoint key
     in every batch made each flushed table span the whole key range."""
     db = tmp_path / "s.ldb"
     with LevelDBWriter(sink(db)) as w:
@@ -99,8 +99,9 @@ def test_state_lives_beside_the_data_not_among_it(tmp_path: Path) -> None:
     raw = plyvel.DB(str(db))
     assert [k for k, _ in raw] == [b"k:00000000000000000001"]
     raw.close()
-    assert json.loads((db / STATE_FILE).read_text()) == {"format": 1, "jobs": {"job1": {"file:x": '{"a": 1}'}}}
-    assert [p.name for p in db.iterdir() if p.name.endswith(".tmp")] == []  # no temp file left behind
+    assert [json.loads(line) for line in (db / STATE_FILE).read_text().splitlines()] == [
+        {"job": "job1", "set": {"file:x": '{"a": 1}'}}
+    ]
     with LevelDBWriter(sink(db)) as w:  # read back by the next run
         assert w.read_state("job1") == {"file:x": '{"a": 1}'}
         w.clear_state("job1")
@@ -111,8 +112,8 @@ def test_a_damaged_state_file_is_one_clear_error(tmp_path: Path) -> None:
     db = tmp_path / "d.ldb"
     with LevelDBWriter(sink(db)) as w:
         w.commit("j", {"x": "1"})
-    (db / STATE_FILE).write_text("{not json")
-    with pytest.raises(SinkError, match=r"cannot read the checkpoint file loader-state\.json") as e, LevelDBWriter(sink(db)):
+    (db / STATE_FILE).write_text("{not json\n")
+    with pytest.raises(SinkError, match=r"cannot read the checkpoint file loader-state\.jsonl: line 1") as e, LevelDBWriter(sink(db)):
         pass
     assert "--restart" in (e.value.hint or "")
 

@@ -1,0 +1,84 @@
+"""LevelDB's checkpoints: an append-only file of JSON lines beside the data.
+
+Each commit appends one line with only the entries it changed, so a commit
+costs the same whether the job has loaded ten files or ten thousand (rewriting
+the whole state each time cost 28 ms per commit at 10,000 files). A line
+written whole ends in a newline; a kill mid-append leaves a last line without
+one, which is ignored: it belonged to a commit that did not finish, and the
+batch it described is replayed (LevelDB puts are idempotent). When the log
+has grown to twice its compacted size it is rewritten, one line per job,
+atomically, so reading it stays proportional to the state itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ..files import replace_file
+
+COMPACT_MIN_BYTES = 1 << 20
+
+
+class StateLogError(ValueError):
+    """The file is not a checkpoint log (a line in the middle does not parse)."""
+
+
+def read_state_log(path: str) -> tuple[dict[str, dict[str, str]], bool]:
+    """The state the log describes, and whether its last line was torn."""
+    jobs: dict[str, dict[str, str]] = {}
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        return jobs, False
+    lines = text.split("\n")
+    torn = lines.pop() != ""  # text after the last newline: an append that did not finish
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+            job = record["job"]
+            if record.get("clear"):
+                jobs.pop(job, None)
+            else:
+                jobs.setdefault(job, {}).update(record["set"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StateLogError(f"line {number}: {exc}") from None
+    return jobs, torn
+
+
+class StateLog:
+    """Checkpoint entries per job, kept in ``path`` (see the module docstring)."""
+
+    def __init__(self, path: str, *, durable: bool) -> None:
+        self.path = path
+        self.durable = durable
+        self.jobs, torn = read_state_log(path)
+        self._compacted = 0
+        self._size = os.path.getsize(path) if os.path.exists(path) else 0
+        if torn:
+            self.compact()  # drop the torn line before anything is appended after it
+
+    def set(self, job: str, entries: dict[str, str]) -> None:
+        self.jobs.setdefault(job, {}).update(entries)
+        self._append({"job": job, "set": entries})
+
+    def clear(self, job: str) -> None:
+        if self.jobs.pop(job, None) is not None:
+            self._append({"job": job, "clear": True})
+
+    def _append(self, record: dict[str, object]) -> None:
+        line = (json.dumps(record, separators=(",", ":")) + "\n").encode("utf-8")
+        with open(self.path, "ab") as fh:
+            fh.write(line)
+            if self.durable:
+                fh.flush()
+                os.fsync(fh.fileno())
+        self._size += len(line)
+        if self._size >= max(COMPACT_MIN_BYTES, 2 * self._compacted):
+            self.compact()
+
+    def compact(self) -> None:
+        text = "".join(json.dumps({"job": job, "set": entries}, separators=(",", ":")) + "\n" for job, entries in self.jobs.items())
+        replace_file(self.path, text, durable=self.durable)
+        self._compacted = self._size = len(text.encode("utf-8"))

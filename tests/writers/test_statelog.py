@@ -1,0 +1,55 @@
+"""The checkpoint log LevelDB targets keep beside their data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loader.writers import statelog
+from loader.writers.statelog import StateLog, StateLogError, read_state_log
+
+
+def test_a_commit_appends_only_what_it_changed(tmp_path: Path) -> None:
+    path = str(tmp_path / "s.jsonl")
+    log = StateLog(path, durable=False)
+    log.set("j", {f"file:{i}": "x" * 100 for i in range(1000)})
+    size = (tmp_path / "s.jsonl").stat().st_size
+    log.set("j", {"job": "running"})
+    assert (tmp_path / "s.jsonl").stat().st_size - size == len('{"job":"j","set":{"job":"running"}}\n')
+    assert read_state_log(path)[0]["j"]["job"] == "running"
+    assert len(read_state_log(path)[0]["j"]) == 1001
+
+
+def test_a_torn_last_line_is_an_unfinished_commit(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    log = StateLog(str(path), durable=True)
+    log.set("j", {"a": "1"})
+    with open(path, "a") as fh:
+        fh.write('{"job":"j","set":{"a":"2"')  # killed mid-append
+    assert read_state_log(str(path)) == ({"j": {"a": "1"}}, True)
+    reopened = StateLog(str(path), durable=False)  # drops the torn line before appending after it
+    assert reopened.jobs == {"j": {"a": "1"}}
+    reopened.set("j", {"b": "3"})
+    assert read_state_log(str(path)) == ({"j": {"a": "1", "b": "3"}}, False)
+
+
+def test_a_broken_line_before_the_end_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"job":"j","set":{"a":"1"}}\nnot json\n{"job":"j","set":{"a":"2"}}\n')
+    with pytest.raises(StateLogError, match="line 2"):
+        read_state_log(str(path))
+
+
+def test_clear_and_compaction_keep_the_same_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(statelog, "COMPACT_MIN_BYTES", 200)
+    path = tmp_path / "s.jsonl"
+    log = StateLog(str(path), durable=False)
+    log.set("other", {"k": "v"})
+    for i in range(50):
+        log.set("j", {"row": str(i)})
+    log.clear("other")
+    lines = path.read_text().splitlines()
+    assert len(lines) < 20  # compacted along the way, not 52 lines
+    assert read_state_log(str(path))[0] == {"j": {"row": "49"}} == log.jobs
+    assert [p.name for p in tmp_path.iterdir()] == ["s.jsonl"]  # no temp file left behind
