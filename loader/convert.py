@@ -13,6 +13,7 @@ columns that actually hold a bad value.
 from __future__ import annotations
 
 import codecs
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -72,7 +73,7 @@ def _leading_zero(arr: pa.Array, *, decimal: bool) -> pa.Array:
     return pc.fill_null(pc.match_substring_regex(arr, pattern), False)
 
 
-def _casts_to(target: pa.DataType):  # type: ignore[no-untyped-def]
+def _casts_to(target: pa.DataType) -> Callable[[pa.Array], bool]:
     def check(values: pa.Array) -> bool:
         try:
             pc.cast(values, target)

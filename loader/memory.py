@@ -98,7 +98,7 @@ def fit_memory(job: JobConfig) -> JobConfig:
         return job
     assert isinstance(limit, int)  # finish() parsed it
     leveldb = job.sink.type == "leveldb"
-    paths = job.source.path if isinstance(job.source.path, list) else [job.source.path]
+    paths = job.source.path
     parquet = (job.source.format or (infer_format(paths[0]) if paths else None)) == "parquet"
     floor = RUNTIME_MB + (LEVELDB_MB if leveldb else 0) + (PARQUET_MB if parquet else 0)
     spare = max(limit / (1 << 20) - floor, 2.0)  # MB
