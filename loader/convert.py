@@ -258,3 +258,30 @@ def convert(
     name = type_name(target)
     add(_cast_each(arr, target), lambda v: f"{_value_text(v)!r} is not a valid {name}")
     return Converted(pc.cast(arr, target), bad, reasons)
+
+
+@dataclass
+class ConvertedBatch:
+    """A batch converted to its schema; ``why`` names each bad row's first failing column."""
+
+    batch: pa.RecordBatch
+    bad: pa.Array | None
+    why: dict[int, tuple[str, str]]  # row index -> (column, reason)
+
+
+def convert_columns(
+    columns: list[pa.Array], schema: pa.Schema, convert_one: Callable[[pa.Field, pa.Array], Converted]
+) -> ConvertedBatch:
+    """Every column through ``convert_one``; rows that failed anywhere, and why (first column wins)."""
+    arrays = []
+    bad: pa.Array | None = None
+    why: dict[int, tuple[str, str]] = {}
+    for field, col in zip(schema, columns, strict=True):
+        out = convert_one(field, col)
+        arrays.append(out.array)
+        if out.bad is not None:
+            for i, reason in zip(pc.indices_nonzero(out.bad).to_pylist(), out.reasons or [], strict=True):
+                why.setdefault(i, (field.name, reason))
+            bad = out.bad if bad is None else pc.or_(bad, out.bad)
+    batch = pa.RecordBatch.from_arrays(arrays, schema=schema) if arrays else pa.RecordBatch.from_pylist([])
+    return ConvertedBatch(batch, bad, why)

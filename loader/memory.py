@@ -102,7 +102,8 @@ def fit_memory(job: JobConfig) -> JobConfig:
     parquet = (job.source.format or (infer_format(paths[0]) if paths else None)) == "parquet"
     floor = RUNTIME_MB + (LEVELDB_MB if leveldb else 0) + (PARQUET_MB if parquet else 0)
     spare = max(limit / (1 << 20) - floor, 2.0)  # MB
-    block = int(spare * 0.6 / BLOCK_MB_PER_MIB * (1 << 20))
+    # each worker parses a block of its own
+    block = int(spare * 0.6 / BLOCK_MB_PER_MIB * (1 << 20) / job.run.workers)
     source = dataclasses.replace(job.source, block_size=max(64 << 10, min(job.source.block_size, block)))
     read_ahead = min(job.run.read_ahead, 2 if spare >= 8 else 1)
     row_bytes = LEVELDB_ROW_BYTES if leveldb else ROW_BYTES

@@ -350,7 +350,9 @@ class Pipeline:
                     state.files[key] = fs
                 fr = FileReport(path, status="resumed" if resuming else "loaded")
                 report.files.append(fr)
-                with open_reader(path, job.source, chunk_size=loop.chunk_rows, resume=fs.position if resuming else None) as reader:
+                with open_reader(
+                    path, job.source, chunk_size=loop.chunk_rows, resume=fs.position if resuming else None, workers=run.workers
+                ) as reader:
                     writer.prepare(self._output_schema(reader.schema, path), fresh=fresh and not prepared)
                     prepared = True
                     self._emit("file", path=path, status=fr.status)
@@ -390,6 +392,7 @@ class _Loop:
         self.max_memory_mb = limit / (1 << 20) if isinstance(limit, int) else None
         report.max_memory_mb = round(self.max_memory_mb, 1) if self.max_memory_mb else None
         report.chunk_size, report.batch_size = self.chunk_rows, self.batch_size
+        report.workers = self.job.run.workers
         self.pending = 0
         self.dirty: dict[str, FileState] = {}
         self.committed = (0, 0, 0, 0)  # run totals (read, written, rejected, filtered) at the last commit

@@ -8,12 +8,15 @@ chunks, which keeps memory bounded; closing the consumer stops the producer.
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 _DONE = object()
 
 
@@ -68,3 +71,29 @@ def prefetch(items: Iterator[T], depth: int) -> Iterator[T]:
                 q.get_nowait()
             except queue.Empty:
                 worker.join(timeout=0.05)
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterator[T], workers: int) -> Iterator[R]:
+    """``map(fn, items)`` on ``workers`` threads, results in input order.
+
+    For pure per-part work (parse a CSV block, encode a chunk) that pyarrow
+    runs mostly without the GIL: two threads keep both cores busy. At most
+    ``workers`` parts are in flight, so memory stays bounded; an exception
+    comes out at its part's place in the order, after every earlier result.
+    """
+    if workers <= 1:
+        yield from map(fn, items)
+        return
+    pending: collections.deque[concurrent.futures.Future[R]] = collections.deque()
+    pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="loader-worker")
+    try:
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True)

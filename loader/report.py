@@ -64,6 +64,7 @@ class RunReport:
     max_memory_mb: float | None = None  # run.max_memory, when set
     chunk_size: int = 0  # the sizes the run used (after fitting them under max_memory)
     batch_size: int = 0
+    workers: int = 1  # threads that parsed CSV blocks
     error: str | None = None
     exit_code: int = 0
     _t0: float = field(default=0.0, repr=False)

@@ -131,6 +131,11 @@ def test_cross_key_rules(sink: dict[str, str], message: str) -> None:
         job_from_dict({"source": {"path": "a.csv"}, "sink": sink}, env={})
 
 
+def test_workers_must_be_at_least_one() -> None:
+    with pytest.raises(ConfigError, match=r"^run\.workers: expected 1 or more$"):
+        job_from_dict({"source": {"path": "a.csv"}, "sink": {"path": "x.db"}, "run": {"workers": 0}}, env={})
+
+
 def test_glob_source_needs_a_table_name() -> None:
     with pytest.raises(ConfigError) as e:
         job_from_dict({"source": {"path": "in/*.csv"}, "sink": {"path": "x.db"}}, env={})

@@ -100,3 +100,17 @@ def test_default_peak_and_max_memory_ceiling(tmp_path: Path, fmt: str, sink: str
     assert fitted["max_memory_mb"] == 100.0
     assert fitted["chunk_size"] < default["chunk_size"]
     assert fitted["rows_written"] == default["rows_written"] == 400_000
+
+
+@pytest.mark.slow
+def test_parsing_workers_stay_under_both_ceilings(tmp_path: Path) -> None:
+    """Each worker holds a block of its own: the default run stays under 150 MB, and
+    --max-memory shrinks the blocks to keep every worker under the ceiling."""
+    src = tmp_path / "in.csv"
+    make_csv(src, 400_000)
+    default = run_report(src, tmp_path / "default.ldb", "--workers", "2")
+    fitted = run_report(src, tmp_path / "fitted.ldb", "--workers", "2", "--max-memory", "100MB")
+    assert default["workers"] == fitted["workers"] == 2
+    assert default["peak_rss_mb"] <= 150
+    assert fitted["peak_rss_mb"] <= 100
+    assert fitted["rows_written"] == default["rows_written"] == 400_000

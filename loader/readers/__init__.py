@@ -52,15 +52,17 @@ def expand_paths(config: SourceConfig) -> list[str]:
     return out
 
 
-def open_reader(path: str, config: SourceConfig, *, chunk_size: int = 8192, resume: dict[str, Any] | None = None) -> Reader:
+def open_reader(
+    path: str, config: SourceConfig, *, chunk_size: int = 8192, resume: dict[str, Any] | None = None, workers: int = 1
+) -> Reader:
     """A reader for one file, chosen by ``config.format`` (or the file's extension)."""
     fmt = config.format or infer_format(path)
     if fmt == "parquet":
         from .parquet import ParquetReader
 
-        return ParquetReader(path, config, chunk_size=chunk_size, resume=resume)
+        return ParquetReader(path, config, chunk_size=chunk_size, resume=resume, workers=workers)
     if fmt == "csv":
         from .csv import CSVReader
 
-        return CSVReader(path, config, chunk_size=chunk_size, resume=resume)
+        return CSVReader(path, config, chunk_size=chunk_size, resume=resume, workers=workers)
     raise ConfigError(f"source.format: cannot tell the format of {path}", hint='set source.format = "csv" or "parquet"')

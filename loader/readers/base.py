@@ -8,8 +8,9 @@ from typing import Any, Protocol, Self
 
 import pyarrow as pa
 
-from ..chunk import Chunk
+from ..chunk import Chunk, Reject
 from ..config import SourceConfig
+from ..convert import ConvertedBatch
 from ..errors import ConfigError
 from ..types import parse_type
 
@@ -72,6 +73,31 @@ def declared_types(config: SourceConfig, names: list[str], path: str) -> dict[st
     return declared
 
 
+def _text(value: Any) -> Any:
+    return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
+
+
+def bad_value_rejects(
+    path: str, converted: ConvertedBatch, source: pa.Table | pa.RecordBatch, rows: pa.Array, lines: pa.Array | None
+) -> list[Reject]:
+    """A reject for each row where a value failed to convert, with the row's values as read."""
+    index = pa.array(sorted(converted.why), pa.int64())
+    row_list = rows.take(index).to_pylist()
+    line_list = lines.take(index).to_pylist() if lines is not None else [None] * len(index)
+    return [
+        Reject(
+            file=path,
+            row=row,
+            line=line,
+            column=column,
+            reason=reason,
+            values={k: _text(v) for k, v in values.items()},
+        )
+        for (column, reason), row, line, values in zip(
+            (converted.why[i] for i in sorted(converted.why)), row_list, line_list, source.take(index).to_pylist(), strict=True
+        )
+    ]
+
 
 class ReaderBase:
     """What both readers share: where they read, how far they may resume, and closing."""
@@ -83,10 +109,12 @@ class ReaderBase:
         *,
         chunk_size: int = 8192,
         resume: dict[str, Any] | None = None,
+        workers: int = 1,
     ) -> None:
         self.path = path
         self.config = config
         self.chunk_size = chunk_size
+        self.workers = workers  # threads parsing and converting parts of the file at once
         self.resume = resume
         self.size = file_size(path)
         self._open()

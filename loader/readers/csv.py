@@ -15,10 +15,12 @@ of failing the load or being changed.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -28,9 +30,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..chunk import Chunk, Reject
-from ..convert import TypeGuess, convert
+from ..convert import Converted, ConvertedBatch, TypeGuess, convert, convert_columns
 from ..errors import ConfigError, SourceError
-from .base import ReaderBase, declared_types, dedupe_names
+from ..prefetch import ordered_map
+from .base import ReaderBase, bad_value_rejects, declared_types, dedupe_names
 
 BOM = b"\xef\xbb\xbf"
 # A row with an unbalanced quote would otherwise swallow the rest of the file:
@@ -125,6 +128,51 @@ def first_row_end(buf: bytes, quote: bytes | None, escape: bytes | None) -> int:
         start = nl + 1
 
 
+_hook_lock = threading.Lock()
+_hook_users = 0
+_hook_previous: Any = None
+
+
+def _route_unraisable(unraisable: Any) -> None:
+    # pyarrow decodes a malformed row's text before calling the invalid-row handler;
+    # bytes that are not UTF-8 fail there, unraisably, and the whole block with them
+    found = getattr(unraisable.object, "undecodable", None)
+    if isinstance(found, list) and issubclass(unraisable.exc_type, UnicodeDecodeError):
+        found.append(True)
+    else:
+        _hook_previous(unraisable)
+
+
+@contextlib.contextmanager
+def _undecodable_rows() -> Iterator[None]:
+    """Note undecodable malformed rows on their handler while blocks are parsed.
+    The hook is process-wide, so it stays installed while any thread parses."""
+    global _hook_users, _hook_previous
+    with _hook_lock:
+        if _hook_users == 0:
+            _hook_previous, sys.unraisablehook = sys.unraisablehook, _route_unraisable
+        _hook_users += 1
+    try:
+        yield
+    finally:
+        with _hook_lock:
+            _hook_users -= 1
+            if _hook_users == 0:
+                sys.unraisablehook, _hook_previous = _hook_previous, None
+
+
+@dataclass
+class _Block:
+    """A block cut at row boundaries, parsed and converted."""
+
+    data: bytes
+    offset: int  # byte offset of its first row
+    open_quote: bool  # ends inside an open quote: its last row is malformed
+    table: pa.Table  # raw values, for the rejects
+    invalid: list[Any]  # malformed rows, as pyarrow describes them
+    converted: ConvertedBatch
+
+
 @dataclass
 class _InvalidRow:
     """A malformed row, as pyarrow's ``InvalidRow`` describes one."""
@@ -151,6 +199,7 @@ class CSVReader(ReaderBase):
         self._open_and_read_header()
         self.names = dedupe_names(self.raw_names)
         self.declared = declared_types(config, self.names, path)
+        self._options = self._parse_options()
         self.schema = self._infer_schema()
 
     # ------------------------------------------------------------- opening
@@ -239,7 +288,7 @@ class CSVReader(ReaderBase):
         guesses: dict[str, TypeGuess | None] = {n: TypeGuess() for n in need}
         rows = 0
         if need:
-            for _block, table, _invalid in self._blocks(self._head_blocks()):
+            for table, _invalid in map(self._parse, self._head_blocks()):
                 take = min(table.num_rows, self.config.infer_rows - rows)
                 for n in need:
                     guess = guesses[n]
@@ -331,24 +380,8 @@ class CSVReader(ReaderBase):
             yield item
             offset += len(block)
 
-    def _blocks(
-        self, blocks: Iterator[tuple[bytes, int, bool]]
-    ) -> Iterator[tuple[tuple[bytes, int, bool], pa.Table, list[Any]]]:
-        """Parse each block into raw binary columns; malformed rows are set aside."""
+    def _parse_options(self) -> tuple[pacsv.ReadOptions, pacsv.ConvertOptions]:
         cfg = self.config
-        invalid: list[Any] = []
-
-        def on_invalid(row: Any) -> str:
-            invalid.append(row)
-            return "skip"
-
-        parse = pacsv.ParseOptions(
-            delimiter=cfg.delimiter,
-            quote_char=cfg.quote_char,
-            escape_char=cfg.escape_char,
-            newlines_in_values=self.quote is not None,
-            invalid_row_handler=on_invalid,
-        )
         read = pacsv.ReadOptions(column_names=self.names, use_threads=False, block_size=max(cfg.block_size, 1 << 20) * 2)
         conv = pacsv.ConvertOptions(
             column_types={n: pa.binary() for n in self.names},
@@ -356,32 +389,48 @@ class CSVReader(ReaderBase):
             strings_can_be_null=True,
             quoted_strings_can_be_null=True,
         )
-        undecodable: list[bool] = []
-        for item in blocks:
-            invalid.clear()
-            undecodable.clear()
-            previous = sys.unraisablehook
+        return read, conv
 
-            def hook(unraisable: Any, previous: Any = previous) -> None:
-                # pyarrow decodes a malformed row's text before calling on_invalid; bytes that
-                # are not UTF-8 fail there and the whole block with them
-                if unraisable.object is on_invalid and issubclass(unraisable.exc_type, UnicodeDecodeError):
-                    undecodable.append(True)
-                else:
-                    previous(unraisable)
+    def _parse(self, item: tuple[bytes, int, bool]) -> tuple[pa.Table, list[Any]]:
+        """One block as raw binary columns; malformed rows are set aside. Safe to run
+        on several threads at once: all its state is its own."""
+        cfg = self.config
+        invalid: list[Any] = []
 
-            sys.unraisablehook = hook
+        def on_invalid(row: Any) -> str:
+            invalid.append(row)
+            return "skip"
+
+        on_invalid.undecodable = []  # type: ignore[attr-defined]
+        parse = pacsv.ParseOptions(
+            delimiter=cfg.delimiter,
+            quote_char=cfg.quote_char,
+            escape_char=cfg.escape_char,
+            newlines_in_values=self.quote is not None,
+            invalid_row_handler=on_invalid,
+        )
+        read, conv = self._options
+        with _undecodable_rows():
             try:
                 table = pacsv.read_csv(io.BytesIO(item[0]), read_options=read, parse_options=parse, convert_options=conv)
             except pa.ArrowInvalid as exc:
-                if not undecodable:
+                if not on_invalid.undecodable:  # type: ignore[attr-defined]
                     raise SourceError(f"cannot parse: {exc}", file=self.path) from None
-                table, found = self._parse_keeping_bytes(item[0])
-                yield item, table, found
-                continue
-            finally:
-                sys.unraisablehook = previous
-            yield item, table, list(invalid)
+                return self._parse_keeping_bytes(item[0])
+        return table, invalid
+
+    def _prepare(self, item: tuple[bytes, int, bool]) -> _Block:
+        """Parse and convert one block: the pure part of reading, run on worker threads."""
+        table, invalid = self._parse(item)
+        may_hold_nul = b"\x00" in item[0]
+
+        def one(field: pa.Field, col: pa.Array) -> Converted:
+            return convert(
+                col, field.type, strict=field.name in self.inferred, encoding=self.config.encoding, may_hold_nul=may_hold_nul
+            )
+
+        columns = [c.combine_chunks() if c.num_chunks != 1 else c.chunk(0) for c in table.columns]
+        return _Block(*item, table=table, invalid=invalid, converted=convert_columns(columns, self.schema, one))
 
     def _parse_keeping_bytes(self, block: bytes) -> tuple[pa.Table, list[_InvalidRow]]:
         """Parse a block holding a malformed row with non-UTF-8 bytes (which pyarrow cannot
@@ -431,8 +480,9 @@ class CSVReader(ReaderBase):
             blocks = self._cut(self._stream, b"", offset)
         else:
             blocks = self._cut(self._stream, self._pending, self.data_offset)
-        for (block, start, open_quote), table, invalid in self._blocks(blocks):
-            n_total = table.num_rows + len(invalid)
+        for parsed in ordered_map(self._prepare, blocks, self.workers):
+            block, start, open_quote, invalid = parsed.data, parsed.offset, parsed.open_quote, parsed.invalid
+            n_total = parsed.table.num_rows + len(invalid)
             if row_base + n_total <= done_row:  # wholly committed before: skip
                 row_base += n_total
                 line += block.count(b"\n")
@@ -457,11 +507,13 @@ class CSVReader(ReaderBase):
                 for r in invalid
                 if row_base + r.number > done_row
             ]
-            batch, bad, more = self._convert(table, rows, lines, may_hold_nul=b"\x00" in block)
-            rejects.extend(r for r in more if (r.row or 0) > done_row)
-            rejects.sort(key=lambda r: r.row or 0)
+            converted = parsed.converted
+            if converted.bad is not None:
+                more = bad_value_rejects(self.path, converted, parsed.table, rows, lines)
+                rejects.extend(r for r in more if (r.row or 0) > done_row)
+                rejects.sort(key=lambda r: r.row or 0)
             chunk = Chunk(
-                batch=batch,
+                batch=converted.batch,
                 file=self.path,
                 rows=rows,
                 lines=lines,
@@ -470,8 +522,8 @@ class CSVReader(ReaderBase):
                 rejects=rejects,
                 bytes_read=len(block),
             )
-            if bad is not None:
-                chunk = chunk.keep(pc.invert(bad), filtered=False)
+            if converted.bad is not None:
+                chunk = chunk.keep(pc.invert(converted.bad), filtered=False)
             if open_quote and chunk.num_rows and chunk.rows[-1].as_py() == row_base + n_total:
                 last = pc.equal(chunk.rows, row_base + n_total)
                 chunk = chunk.reject(last, UNTERMINATED, stage="read")
@@ -510,44 +562,6 @@ class CSVReader(ReaderBase):
             piece.rows_read = upto - prev
             prev = upto
             yield piece
-
-    def _convert(
-        self, table: pa.Table, rows: pa.Array, lines: pa.Array | None, *, may_hold_nul: bool = True
-    ) -> tuple[pa.RecordBatch, pa.Array | None, list[Reject]]:
-        """Every column to its type; also which rows failed, and why (first column wins)."""
-        arrays = []
-        bad: pa.Array | None = None
-        why: dict[int, tuple[str, str]] = {}
-        for field in self.schema:
-            col = table.column(field.name)
-            col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-            out = convert(
-                col, field.type, strict=field.name in self.inferred, encoding=self.config.encoding, may_hold_nul=may_hold_nul
-            )
-            arrays.append(out.array)
-            if out.bad is not None:
-                idx = pc.indices_nonzero(out.bad).to_pylist()
-                for i, reason in zip(idx, out.reasons or [], strict=True):
-                    why.setdefault(i, (field.name, reason))
-                bad = out.bad if bad is None else pc.or_(bad, out.bad)
-        batch = pa.RecordBatch.from_arrays(arrays, schema=self.schema) if arrays else pa.RecordBatch.from_pylist([])
-        if bad is None:
-            return batch, None, []
-        row_list = rows.to_pylist()
-        line_list = lines.to_pylist() if lines is not None else None
-        raw = table.take(pa.array(sorted(why), pa.int64())).to_pylist()
-        rejects = [
-            Reject(
-                file=self.path,
-                row=row_list[i],
-                line=line_list[i] if line_list is not None else None,
-                column=column,
-                reason=reason,
-                values={k: (v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else v) for k, v in values.items()},
-            )
-            for (i, (column, reason)), values in zip(sorted(why.items()), raw, strict=True)
-        ]
-        return batch, bad, rejects
 
     # --------------------------------------------------------------- closing
 

@@ -16,10 +16,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..chunk import Chunk, Reject
-from ..convert import convert
+from ..chunk import Chunk
+from ..convert import Converted, convert, convert_columns
 from ..errors import ConfigError, SourceError
-from .base import ReaderBase, declared_types, dedupe_names
+from .base import ReaderBase, bad_value_rejects, declared_types, dedupe_names
 
 
 class ParquetReader(ReaderBase):
@@ -81,29 +81,17 @@ class ParquetReader(ReaderBase):
             raise SourceError(f"cannot read Parquet data near row {row_base + 1} ({exc})", file=self.path) from None
 
     def _convert(self, batch: pa.RecordBatch, rows: pa.Array, last: int) -> Chunk:
-        arrays = []
-        bad: pa.Array | None = None
-        why: dict[int, tuple[str, str]] = {}
-        for field, col in zip(self.schema, batch.columns, strict=True):
+        def one(field: pa.Field, col: pa.Array) -> Converted:
             if field.name in self.declared and not col.type.equals(field.type):
-                out = convert(col, field.type)
-                col = out.array
-                if out.bad is not None:
-                    for i, reason in zip(pc.indices_nonzero(out.bad).to_pylist(), out.reasons or [], strict=True):
-                        why.setdefault(i, (field.name, reason))
-                    bad = out.bad if bad is None else pc.or_(bad, out.bad)
-            arrays.append(col)
-        converted = pa.RecordBatch.from_arrays(arrays, schema=self.schema)
-        chunk = Chunk(batch=converted, file=self.path, rows=rows, last_row=last, end={"row": last})
-        if bad is None:
+                return convert(col, field.type)
+            return Converted(col)
+
+        out = convert_columns(batch.columns, self.schema, one)
+        chunk = Chunk(batch=out.batch, file=self.path, rows=rows, last_row=last, end={"row": last})
+        if out.bad is None:
             return chunk
-        originals = batch.take(pa.array(sorted(why), pa.int64())).to_pylist()
-        rejects = [
-            Reject(file=self.path, row=rows[i].as_py(), column=column, reason=reason, values=values)
-            for (i, (column, reason)), values in zip(sorted(why.items()), originals, strict=True)
-        ]
-        chunk = chunk.keep(pc.invert(bad), filtered=False)
-        chunk.rejects = rejects
+        chunk = chunk.keep(pc.invert(out.bad), filtered=False)
+        chunk.rejects = bad_value_rejects(self.path, out, batch, rows, None)
         return chunk
 
     def close(self) -> None:

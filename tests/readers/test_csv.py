@@ -3,6 +3,7 @@ from __future__ import annotations
 import bz2
 import datetime as dt
 import gzip
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,8 @@ def cfg(path: Path | str, **kw: Any) -> SourceConfig:
     return SourceConfig(path=[str(path)], format="csv", **kw)
 
 
-def read_all(path: Path | str, chunk_size: int = 65536, resume: dict[str, Any] | None = None, **kw: Any):
-    with open_reader(str(path), cfg(path, **kw), chunk_size=chunk_size, resume=resume) as r:
+def read_all(path: Path | str, chunk_size: int = 65536, resume: dict[str, Any] | None = None, workers: int = 1, **kw: Any):
+    with open_reader(str(path), cfg(path, **kw), chunk_size=chunk_size, resume=resume, workers=workers) as r:
         chunks = list(r)
         return r, chunks
 
@@ -128,6 +129,63 @@ def test_invalid_utf8_and_nul_are_rejected(tmp_path: Path) -> None:
     assert reasons[3] == "NUL byte in value"
 
 
+def test_malformed_row_with_undecodable_bytes_is_one_reject(tmp_path: Path) -> None:
+    # pyarrow cannot describe such a row (its text is not UTF-8): the block is parsed again, every byte kept
+    p = tmp_path / "m.csv"
+    p.write_bytes(b"a,b\n1,ok\n2,x\xff,extra\n3,fine\n")
+    hook = sys.unraisablehook
+    _, chunks = read_all(p)
+    assert sys.unraisablehook is hook
+    assert [x["a"] for x in rows_of(chunks)] == [1, 3]
+    (rj,) = [rj for c in chunks for rj in c.rejects]
+    assert (rj.row, rj.line, rj.reason) == (2, 3, "expected 2 fields, found 3")
+    assert rj.raw == "2,x\\xff,extra"
+
+
+def messy_csv(path: Path) -> Path:
+    """Every kind of bad row, spread over many small blocks."""
+    lines = [b"id,name,score"]
+    for i in range(1, 1201):
+        if i % 97 == 0:
+            lines.append(b"%d,short" % i)  # too few fields
+        elif i % 89 == 0:
+            lines.append(b"%d,x\xff,1,extra" % i)  # too many fields, and not UTF-8
+        elif i % 83 == 0:
+            lines.append(b"%d,n,not a number" % i)
+        elif i % 79 == 0:
+            lines.append(b"%d,bad\xfe,3" % i)
+        elif i % 13 == 0:
+            lines.append(b'%d,"two\nlines",%d' % (i, i))
+        else:
+            lines.append(b"%d,name %d,%d" % (i, i, i * 10))
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def described(chunks: list[Any]) -> tuple[list[Any], list[Any], list[Any]]:
+    rejects = [(r.row, r.line, r.column, r.reason, r.raw, r.values) for c in chunks for r in c.rejects]
+    ends = [(c.end, c.rows_read, c.bytes_read) for c in chunks]
+    return rows_of(chunks), rejects, ends
+
+
+@pytest.mark.parametrize("workers", [2, 4])
+def test_workers_read_exactly_what_one_thread_reads(tmp_path: Path, workers: int) -> None:
+    p = messy_csv(tmp_path / "messy.csv")
+    hook = sys.unraisablehook
+    _, one = read_all(p, chunk_size=100, block_size=1024, infer_rows=50)
+    _, many = read_all(p, chunk_size=100, block_size=1024, infer_rows=50, workers=workers)
+    assert sys.unraisablehook is hook
+    assert described(many) == described(one)
+    rows, rejects, _ = described(one)
+    assert len(rows) + len(rejects) == 1200 == sum(c.rows_read for c in many)
+    assert {r[3] for r in rejects} >= {
+        "expected 3 fields, found 2",
+        "expected 3 fields, found 4",
+        "'not a number' is not a valid int64",
+    }
+    assert any(r[3].startswith("invalid UTF-8") for r in rejects)
+
+
 def test_unterminated_quote_is_one_reject(tmp_path: Path) -> None:
     p = tmp_path / "q.csv"
     p.write_text('a,b\n1,x\n2,"never closed\n3,y\n')
@@ -147,15 +205,15 @@ def test_chunks_are_bounded_by_chunk_size(tmp_path: Path) -> None:
     assert [x["n"] for x in rows_of(chunks)] == list(range(1000))
 
 
-@pytest.mark.parametrize("block_size", [1024, 4096, 1 << 20])
-def test_resume_from_every_chunk_end_gives_exactly_the_rest(tmp_path: Path, block_size: int) -> None:
+@pytest.mark.parametrize(("block_size", "workers"), [(1024, 1), (1024, 3), (4096, 1), (1 << 20, 2)])
+def test_resume_from_every_chunk_end_gives_exactly_the_rest(tmp_path: Path, block_size: int, workers: int) -> None:
     rows = [[i, f"name {i}", "multi\nline" if i % 7 == 0 else "x"] for i in range(1, 801)]
     rows[100] = [101, "short"]  # a malformed row in the middle
     p = write_csv(tmp_path / "r.csv", ["id", "name", "note"], rows)
-    _, full = read_all(p, chunk_size=50, block_size=block_size)
+    _, full = read_all(p, chunk_size=50, block_size=block_size, workers=workers)
     all_ids = [x["id"] for x in rows_of(full)]
     for i, chunk in enumerate(full):
-        _, rest = read_all(p, chunk_size=50, block_size=block_size, resume=chunk.end)
+        _, rest = read_all(p, chunk_size=50, block_size=block_size, resume=chunk.end, workers=workers)
         expect = [x["id"] for c in full[i + 1 :] for x in c.batch.to_pylist()]
         assert [x["id"] for x in rows_of(rest)] == expect
         assert sum(c.rows_read for c in full[: i + 1]) + sum(c.rows_read for c in rest) == 800
