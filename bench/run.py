@@ -136,6 +136,7 @@ def cases(shell: str | None, stdlib: bool) -> tuple[list[Case], list[str]]:
         Case("loader parquet -> leveldb (json values)", "parquet", "leveldb", loader_argv()),
         Case("loader parquet -> leveldb, compression snappy", "parquet", "leveldb", loader_argv("--compression", "snappy")),
         Case("loader csv -> sqlite, --max-memory 100MB", "csv", "sqlite", loader_argv("--max-memory", "100MB")),
+        Case("loader csv -> leveldb, --max-memory 100MB", "csv", "leveldb", loader_argv("--max-memory", "100MB")),
         Case(CHAIN, "csv", "sqlite", chain_argv),
     ]
     return out, notes
