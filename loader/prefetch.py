@@ -1,9 +1,10 @@
-"""Read ahead in a background thread, through a bounded queue.
+"""Read ahead in a background thread; map over parts on several threads.
 
-pyarrow releases the GIL while it parses and computes, and sqlite3 releases
-it while stepping statements, so parsing the next chunk while the current
-one is written uses the second core. The queue holds at most ``depth``
-chunks, which keeps memory bounded; closing the consumer stops the producer.
+pyarrow releases the GIL while it parses and computes, and the writers'
+databases release it while they write, so parsing the next chunk while the
+current one is written uses the second core. The queue holds at most
+``depth`` chunks, which keeps memory bounded; closing the consumer stops the
+producer. ``ordered_map`` runs pure per-part work on a pool, in order.
 """
 
 from __future__ import annotations
@@ -76,10 +77,10 @@ def prefetch(items: Iterator[T], depth: int) -> Iterator[T]:
 def ordered_map(fn: Callable[[T], R], items: Iterator[T], workers: int) -> Iterator[R]:
     """``map(fn, items)`` on ``workers`` threads, results in input order.
 
-    For pure per-part work (parse a CSV block, encode a chunk) that pyarrow
-    runs mostly without the GIL: two threads keep both cores busy. At most
-    ``workers`` parts are in flight, so memory stays bounded; an exception
-    comes out at its part's place in the order, after every earlier result.
+    For pure per-part work that pyarrow runs mostly without the GIL (parsing
+    and converting a CSV block). At most ``workers`` parts are in flight, so
+    memory stays bounded; an exception comes out at its part's place in the
+    order, after every earlier result.
     """
     if workers <= 1:
         yield from map(fn, items)

@@ -81,21 +81,20 @@ def bad_value_rejects(
     path: str, converted: ConvertedBatch, source: pa.Table | pa.RecordBatch, rows: pa.Array, lines: pa.Array | None
 ) -> list[Reject]:
     """A reject for each row where a value failed to convert, with the row's values as read."""
-    index = pa.array(sorted(converted.why), pa.int64())
+    order = sorted(converted.why)
+    index = pa.array(order, pa.int64())
     row_list = rows.take(index).to_pylist()
-    line_list = lines.take(index).to_pylist() if lines is not None else [None] * len(index)
+    line_list = lines.take(index).to_pylist() if lines is not None else [None] * len(order)
     return [
         Reject(
             file=path,
             row=row,
             line=line,
-            column=column,
-            reason=reason,
+            column=converted.why[i][0],
+            reason=converted.why[i][1],
             values={k: _text(v) for k, v in values.items()},
         )
-        for (column, reason), row, line, values in zip(
-            (converted.why[i] for i in sorted(converted.why)), row_list, line_list, source.take(index).to_pylist(), strict=True
-        )
+        for i, row, line, values in zip(order, row_list, line_list, source.take(index).to_pylist(), strict=True)
     ]
 
 
@@ -114,7 +113,7 @@ class ReaderBase:
         self.path = path
         self.config = config
         self.chunk_size = chunk_size
-        self.workers = workers  # threads parsing and converting parts of the file at once
+        self.workers = workers  # threads parsing and converting parts at once (CSV blocks)
         self.resume = resume
         self.size = file_size(path)
         self._open()

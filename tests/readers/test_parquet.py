@@ -46,6 +46,15 @@ def test_type_override_rejects_values_that_do_not_fit(tmp_path: Path) -> None:
     assert sum(c.num_rows for c in chunks) == 90
 
 
+def test_rejected_row_values_show_bytes_as_text(tmp_path: Path) -> None:
+    p = tmp_path / "b.parquet"
+    pq.write_table(pa.table({"n": ["1", "two"], "blob": pa.array([b"ok", b"\x00\xff"], pa.binary())}), p)
+    _, chunks = read(p, columns={"n": "int64"})
+    (rj,) = [rj for c in chunks for rj in c.rejects]
+    assert (rj.row, rj.column) == (2, "n")
+    assert rj.values == {"n": "two", "blob": "\x00\\xff"}
+
+
 def test_corrupt_and_truncated_files(tmp_path: Path) -> None:
     p = make(tmp_path)
     bad = tmp_path / "bad.parquet"
