@@ -24,13 +24,15 @@ def make_input(path: Path) -> Path:
 
 @pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_signal_stops_at_batch_boundary_and_rerun_completes(tmp_path: Path, sink: str, signum: int, code: int) -> None:
+@pytest.mark.parametrize("workers", ["1", "3"])
+def test_signal_stops_at_batch_boundary_and_rerun_completes(tmp_path: Path, sink: str, signum: int, code: int, workers: str) -> None:
     src = make_input(tmp_path / "in.csv")
     target = tmp_path / ("t.db" if sink == "sqlite" else "t.ldb")
     rejects = Path(str(target) + ".rejects.jsonl")
-    args = ["load", str(src), str(target), "--batch-size", "100", "--chunk-size", "50", "--columns", "score=int64"]
+    args = ["load", str(src), str(target), "--batch-size", "100", "--chunk-size", "50", "--columns", "score=int64", "--workers", workers]
     args += ["--table", "t"] if sink == "sqlite" else ["--key", "{id}"]
-    proc = popen(*args)
+    small_blocks = {"LOADER_SOURCE__BLOCK_SIZE": "4096"}  # many blocks, for the workers to share
+    proc = popen(*args, extra_env=small_blocks)
     # signal once the load is under way: the first rejects are on disk, so batches are committing
     while proc.poll() is None and (not rejects.exists() or rejects.stat().st_size < 200):
         time.sleep(0.005)
@@ -64,7 +66,7 @@ def test_signal_stops_at_batch_boundary_and_rerun_completes(tmp_path: Path, sink
     assert rejects.stat().st_size == state["job"]["rejects_bytes"]
     assert len(reject_lines(rejects)) == totals["rows_rejected"]
 
-    again = cli(*args)
+    again = cli(*args, extra_env=small_blocks)
     assert again.returncode == 0, again.stderr
     expected = [i for i in range(1, ROWS + 1) if i % 50]
     if sink == "sqlite":
