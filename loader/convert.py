@@ -15,6 +15,7 @@ from __future__ import annotations
 import codecs
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -158,8 +159,13 @@ def _merge(bad: pa.Array | None, reasons: list[str] | None, new_bad: pa.Array, w
     return pc.or_(bad, new_bad), out_reasons
 
 
+def bytes_as_text(value: Any) -> Any:
+    """Bytes as text, those that are not UTF-8 shown as ``\\xNN``; anything else as it is."""
+    return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
+
+
 def _value_text(value: object) -> str:
-    text = value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else str(value)
+    text = str(bytes_as_text(value))
     return text if len(text) <= 60 else text[:57] + "..."
 
 

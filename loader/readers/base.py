@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from ..chunk import Chunk, Reject
 from ..config import SourceConfig
-from ..convert import ConvertedBatch
+from ..convert import ConvertedBatch, bytes_as_text
 from ..errors import ConfigError
 from ..types import parse_type
 
@@ -73,10 +73,6 @@ def declared_types(config: SourceConfig, names: list[str], path: str) -> dict[st
     return declared
 
 
-def _text(value: Any) -> Any:
-    return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
-
-
 def bad_value_rejects(
     path: str, converted: ConvertedBatch, source: pa.Table | pa.RecordBatch, rows: pa.Array, lines: pa.Array | None
 ) -> list[Reject]:
@@ -92,7 +88,7 @@ def bad_value_rejects(
             line=line,
             column=converted.why[i][0],
             reason=converted.why[i][1],
-            values={k: _text(v) for k, v in values.items()},
+            values={k: bytes_as_text(v) for k, v in values.items()},
         )
         for i, row, line, values in zip(order, row_list, line_list, source.take(index).to_pylist(), strict=True)
     ]
