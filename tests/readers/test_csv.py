@@ -13,6 +13,7 @@ import pytest
 from loader.config import SourceConfig
 from loader.errors import ConfigError, SourceError
 from loader.readers import CSVReader, expand_paths, open_reader
+from loader.readers.csv import row_numbers
 from tests.conftest import write_csv
 
 
@@ -278,3 +279,10 @@ def test_expand_paths_sorted_unique(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no file matches"):
         expand_paths(SourceConfig(path=[str(tmp_path / "*.parquet")]))
     assert expand_paths(SourceConfig(path=[str(tmp_path / "*.parquet")], allow_empty=True)) == []
+
+
+def test_row_numbers_count_on_from_the_base_less_the_malformed() -> None:
+    assert row_numbers(10, 5, set()).to_pylist() == [11, 12, 13, 14, 15]
+    assert row_numbers(10, 5, {2, 4}).to_pylist() == [11, 13, 15]
+    empty = row_numbers(7, 0, set())
+    assert (empty.type, len(empty)) == (pa.int64(), 0)
