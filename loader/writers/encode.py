@@ -148,16 +148,17 @@ def _escaped_text(arr: pa.Array) -> pa.Array | None:
 
 _QUOTE = pa.scalar('"')
 _EMPTY = pa.scalar("")
-_NULL = pa.scalar("null")
 _TRUE = pa.scalar("true")
 _FALSE = pa.scalar("false")
 
 
 def _json_value(arr: pa.Array) -> tuple[pa.Array, str]:
-    """A column as JSON text, and the quote still to be put around each value.
+    """A column as JSON text (null where the value is null), and the quote still
+    to be put around each value.
 
     Text without nulls comes back unquoted with ``'"'``: the quotes then go into
-    the literal parts of the object's join, one pass over the column fewer."""
+    the literal parts of the object's join, one pass over the column fewer.
+    Nulls are spelled ``null`` by that join too, not by a pass of their own."""
     arr = _plain(arr)
     t = arr.type
     text: pa.Array | None = None  # escaped text, to be quoted
@@ -188,8 +189,8 @@ def _json_value(arr: pa.Array) -> tuple[pa.Array, str]:
     if text is not None:
         if text.null_count == 0:
             return text, '"'
-        out = pc.binary_join_element_wise(_QUOTE, text, _QUOTE, _EMPTY)
-    return (pc.fill_null(out, _NULL) if out.null_count else out), ""
+        out = pc.binary_join_element_wise(_QUOTE, text, _QUOTE, _EMPTY)  # null stays null
+    return out, ""
 
 
 def json_objects(batch: pa.RecordBatch) -> list[bytes]:
@@ -206,7 +207,7 @@ def json_objects(batch: pa.RecordBatch) -> list[bytes]:
         parts.append(out)
         quote = opening
     parts.append(quote + "}")
-    joined = pc.binary_join_element_wise(*parts, _EMPTY)
+    joined = pc.binary_join_element_wise(*parts, _EMPTY, null_handling="replace", null_replacement="null")
     return pc.cast(joined, pa.binary()).to_pylist()  # type: ignore[no-any-return]
 
 
