@@ -120,7 +120,7 @@ def build_stages(specs: Sequence[Mapping[str, Any]]) -> list[Stage]:
     """
     if not isinstance(specs, Sequence) or isinstance(specs, (str, bytes)):
         raise ConfigError(f"transform: expected a list of [[transform]] tables, got {specs!r}")
-    stage_types = __getattr__("STAGE_TYPES")
+    stage_types = _TYPES  # names only: a stage's module is imported when a job uses it
     stages: list[Stage] = []
     for n, spec in enumerate(specs, start=1):
         where = f"transform[{n}]"
@@ -135,7 +135,7 @@ def build_stages(specs: Sequence[Mapping[str, Any]]) -> list[Stage]:
                 f"types: {', '.join(stage_types)}",
                 stage=where,
             )
-        cls = stage_types[kind]
+        cls = _lazy(stage_types[kind])
         label = f"{where} ({kind})"
         keys, required = job_keys(cls)
         options = {k: v for k, v in spec.items() if k != "type"}

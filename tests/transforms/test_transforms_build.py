@@ -239,3 +239,17 @@ def test_plan_style_empty_chunk_passes_every_stage() -> None:
     assert out.batch.schema.names == ["navn", "age", "price", "country", "total", "label"]
     assert out.batch.schema.field("age").type == pa.int64()
     assert stages[-1]._store is None  # type: ignore[attr-defined]  # no temp file for a plan
+
+
+def test_a_job_imports_only_the_stage_modules_it_uses() -> None:
+    """A load without transforms does not pay for the expression parser at start."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from loader.transforms import build_stages; "
+        "build_stages([]); assert 'loader.expr' not in sys.modules, 'imported early'; "
+        "build_stages([{'type': 'filter', 'where': 'a > 1'}]); assert 'loader.expr' in sys.modules"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
