@@ -87,6 +87,43 @@ def test_exception_writes_nothing_of_the_open_batch(tmp_path: Path) -> None:
     assert data_items(db) == []
 
 
+def test_chunks_staged_off_thread_commit_together_or_not_at_all(tmp_path: Path) -> None:
+    """encode() stages each chunk's puts in a WriteBatch of its own (the pipeline
+    does that in its read-ahead thread); the chunks of one commit are one Write."""
+    db = tmp_path / "s.ldb"
+    first, second = pa.record_batch({"id": [1, 2]}), pa.record_batch({"id": [3]})
+    with pytest.raises(RuntimeError), LevelDBWriter(sink(db, value="id")) as w:
+        w.prepare(first.schema, fresh=True)
+        staged = [w.encode(first), w.encode(second)]
+        w.write(first, staged[0])
+        w.write(second, staged[1])
+        raise RuntimeError("crash before commit")
+    assert data_items(db) == []
+    with LevelDBWriter(sink(db, value="id")) as w:
+        w.prepare(first.schema, fresh=True)
+        w.write(first, w.encode(first))
+        w.write(second, w.encode(second))
+        w.commit("j", {})
+    assert [v for _, v in data_items(db)] == [b"1", b"2", b"3"]
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("append", b"new"), ("upsert", b"new"), ("ignore", b"old")])
+def test_modes_on_existing_and_repeated_keys(tmp_path: Path, mode: str, expected: bytes) -> None:
+    """append and upsert overwrite a key; ignore keeps the first value, whether it
+    is stored already or staged earlier in the same batch."""
+    db = tmp_path / "m.ldb"
+    with LevelDBWriter(sink(db, value="v")) as w:
+        w.prepare(pa.schema([("id", pa.int64()), ("v", pa.string())]), fresh=True)
+        w.write(pa.record_batch({"id": [1], "v": ["old"]}))
+        w.commit("j", {})
+    with LevelDBWriter(sink(db, value="v", mode=mode)) as w:
+        w.prepare(pa.schema([("id", pa.int64()), ("v", pa.string())]), fresh=False)
+        w.write(pa.record_batch({"id": [1, 2, 2], "v": ["new", "first", "second"]}))
+        w.write(pa.record_batch({"id": [2], "v": ["third"]}))
+        w.commit("j", {})
+    assert [v for _, v in data_items(db)] == [expected, b"first" if mode == "ignore" else b"third"]
+
+
 def test_state_lives_beside_the_data_not_among_it(tmp_path: Path) -> None:
     """Checkpoints go to loader-state.jsonl in the LevelDB directory: a checkpoint key
     in every batch made each flushed table span the whole key range."""
