@@ -132,7 +132,7 @@ def cases(shell: str | None, stdlib: bool) -> tuple[list[Case], list[str]]:
         Case("loader csv -> sqlite", "csv", "sqlite", loader_argv()),
         Case("loader parquet -> sqlite", "parquet", "sqlite", loader_argv()),
         Case("loader csv -> leveldb (json values)", "csv", "leveldb", loader_argv()),
-        Case("loader csv -> leveldb, --workers 2", "csv", "leveldb", loader_argv("--workers", "2")),
+        Case("loader csv -> leveldb, --workers 1", "csv", "leveldb", loader_argv("--workers", "1")),
         Case("loader parquet -> leveldb (json values)", "parquet", "leveldb", loader_argv()),
         Case("loader parquet -> leveldb, compression snappy", "parquet", "leveldb", loader_argv("--compression", "snappy")),
         Case("loader csv -> sqlite, --max-memory 100MB", "csv", "sqlite", loader_argv("--max-memory", "100MB")),

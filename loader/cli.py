@@ -85,7 +85,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--on-change", choices=["error", "skip", "reload"], help="when a loaded file changed")
     g.add_argument("--lock-wait", type=float, metavar="SECONDS", help="wait this long for another run on the target")
     g.add_argument("--read-ahead", type=int, metavar="CHUNKS", help="chunks parsed ahead in a thread (0: none)")
-    g.add_argument("--workers", type=int, metavar="N", help="threads parsing CSV blocks at once (default 1)")
+    g.add_argument("--workers", type=int, metavar="N", help="threads parsing CSV blocks at once (default: 2 for CSV into LevelDB on 2+ cores, else 1)")
     g.add_argument("--max-memory", metavar="SIZE", help="peak memory ceiling, e.g. 100MB: chunk and batch sizes shrink to fit")
     g.add_argument("--log-format", choices=["text", "json"], help="text for people (default), json lines on stderr for log collectors")
     g.add_argument("--metrics-file", metavar="PATH", help="write Prometheus metrics of the run here (node exporter textfile)")

@@ -102,7 +102,7 @@ def fit_memory(job: JobConfig) -> JobConfig:
     floor = FLOOR_MB["parquet" if parquet else "csv", "leveldb" if leveldb else "sqlite"]
     spare = max(limit / (1 << 20) - floor, 2.0)  # MB
     # each worker parses a block of its own
-    block = int(spare * 0.6 / BLOCK_MB_PER_MIB * (1 << 20) / job.run.workers)
+    block = int(spare * 0.6 / BLOCK_MB_PER_MIB * (1 << 20) / (job.run.workers or 1))
     source = dataclasses.replace(job.source, block_size=max(64 << 10, min(job.source.block_size, block)))
     read_ahead = min(job.run.read_ahead, 2 if spare >= 8 else 1)
     row_bytes = LEVELDB_ROW_BYTES if leveldb else ROW_BYTES

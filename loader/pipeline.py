@@ -351,7 +351,7 @@ class Pipeline:
                 fr = FileReport(path, status="resumed" if resuming else "loaded")
                 report.files.append(fr)
                 with open_reader(
-                    path, job.source, chunk_size=loop.chunk_rows, resume=fs.position if resuming else None, workers=run.workers
+                    path, job.source, chunk_size=loop.chunk_rows, resume=fs.position if resuming else None, workers=run.workers or 1
                 ) as reader:
                     writer.prepare(self._output_schema(reader.schema, path), fresh=fresh and not prepared)
                     prepared = True
@@ -392,7 +392,7 @@ class _Loop:
         self.max_memory_mb = limit / (1 << 20) if isinstance(limit, int) else None
         report.max_memory_mb = round(self.max_memory_mb, 1) if self.max_memory_mb else None
         report.chunk_size, report.batch_size = self.chunk_rows, self.batch_size
-        report.workers = self.job.run.workers
+        report.workers = self.job.run.workers or 1
         self.pending = 0
         self.dirty: dict[str, FileState] = {}
         self.committed = (0, 0, 0, 0)  # run totals (read, written, rejected, filtered) at the last commit

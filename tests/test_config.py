@@ -136,6 +136,23 @@ def test_workers_must_be_at_least_one() -> None:
         job_from_dict({"source": {"path": "a.csv"}, "sink": {"path": "x.db"}, "run": {"workers": 0}}, env={})
 
 
+@pytest.mark.parametrize(
+    ("source", "sink", "cpus", "run", "workers"),
+    [
+        ("a.csv", "o.ldb", 2, {}, 2),  # the writer leaves a core free: parse on two threads
+        ("a.csv", "o.ldb", 1, {}, 1),
+        ("a.csv", "o.db", 8, {}, 1),  # SQLite's writer needs a core of its own
+        ("a.parquet", "o.ldb", 8, {}, 1),
+        ("a.csv", "o.ldb", 2, {"workers": 3}, 3),
+        ("a.csv", "o.db", 2, {"workers": 2}, 2),
+    ],
+)
+def test_workers_default_by_pair_and_cpus(monkeypatch: pytest.MonkeyPatch, source: str, sink: str, cpus: int, run: dict, workers: int) -> None:
+    monkeypatch.setattr("loader.config.usable_cpus", lambda: cpus)
+    job = job_from_dict({"source": {"path": source}, "sink": {"path": sink, "key": "k:{id}"} if sink.endswith(".ldb") else {"path": sink}, "run": run}, env={})
+    assert job.run.workers == workers
+
+
 def test_glob_source_needs_a_table_name() -> None:
     with pytest.raises(ConfigError) as e:
         job_from_dict({"source": {"path": "in/*.csv"}, "sink": {"path": "x.db"}}, env={})

@@ -60,7 +60,7 @@ def test_runner_prints_both_tables(tmp_path: Path) -> None:
         "loader csv -> sqlite",
         "loader parquet -> sqlite",
         "loader csv -> leveldb (json values)",
-        "loader csv -> leveldb, --workers 2",
+        "loader csv -> leveldb, --workers 1",
         "loader parquet -> leveldb (json values)",
         "loader parquet -> leveldb, compression snappy",
         "loader csv -> sqlite, --max-memory 100MB",
