@@ -21,6 +21,10 @@ COLUMNS = [
 ]
 
 
+# The transform chain's output (bench/transform_chain.toml applied by gen.py), as Parquet
+CHAIN_OUTPUT = "chain.parquet"
+
+
 def data_path(out_dir: str, rows: int, fmt: str) -> str:
     import os
 

@@ -25,7 +25,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from columns import COLUMNS, data_path
+from columns import CHAIN_OUTPUT, COLUMNS, data_path
 
 SLICE = 100_000  # rows generated at a time: keeps the generator's own memory small
 
@@ -106,16 +106,31 @@ def make_batch(start: int, n: int) -> pa.RecordBatch:
     )
 
 
-def batches(rows: int) -> Iterator[pa.RecordBatch]:
+def chain_output(b: pa.RecordBatch) -> pa.RecordBatch:
+    """What bench/transform_chain.toml makes of a batch (cast, filter, derive,
+    rename, fill_null), so that a load of the chain's output without the stages
+    can be timed beside the load with them."""
+    b = b.filter(pc.and_(pc.greater_equal(b["amount"], 0.0), pc.is_valid(b["id"])))
+    cols = dict(zip(b.schema.names, b.columns, strict=True))
+    cols["customer_id"] = pc.cast(cols["customer_id"], pa.int32())
+    cols["score"] = pc.fill_null(cols["score"], 0.0)
+    cols["amount_cents"] = pc.round(pc.multiply(cols["amount"], 100.0))
+    cols["label"] = pc.binary_join_element_wise(cols["name"], " ", cols["zip"], "")
+    names = ["comment" if n == "note" else n for n in cols]
+    return pa.record_batch(list(cols.values()), names=names)
+
+
+def batches(rows: int, transform: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None) -> Iterator[pa.RecordBatch]:
     for lo in range(0, rows, SLICE):
-        yield make_batch(lo, min(SLICE, rows - lo))
+        b = make_batch(lo, min(SLICE, rows - lo))
+        yield transform(b) if transform else b
 
 
-def _write(path: str, rows: int, open_writer: Callable[[str], Any]) -> None:
+def _write(path: str, rows: int, open_writer: Callable[[str], Any], transform: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None) -> None:
     """Stream the batches through a writer into a temp file, then rename: no half files."""
     tmp = path + ".tmp"
     with open_writer(tmp) as w:
-        for b in batches(rows):
+        for b in batches(rows, transform):
             w.write_batch(b)
     os.replace(tmp, path)
 
@@ -129,12 +144,20 @@ def write_parquet(path: str, rows: int) -> None:
     _write(path, rows, lambda p: pq.ParquetWriter(p, SCHEMA))
 
 
+def write_chain_output(path: str, rows: int) -> None:
+    schema = chain_output(make_batch(0, 1)).schema
+    _write(path, rows, lambda p: pq.ParquetWriter(p, schema), chain_output)
+
+
+WRITERS = {"csv": write_csv, "parquet": write_parquet, CHAIN_OUTPUT: write_chain_output}
+
+
 def ensure(out_dir: str, rows: int, fmt: str) -> str:
     """The data file for ``rows`` rows, generated once and reused."""
     os.makedirs(out_dir, exist_ok=True)
     path = data_path(out_dir, rows, fmt)
     if not os.path.exists(path):
-        (write_csv if fmt == "csv" else write_parquet)(path, rows)
+        WRITERS[fmt](path, rows)
     return path
 
 
@@ -142,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "data"))
-    ap.add_argument("--format", choices=["csv", "parquet", "both"], default="both")
+    ap.add_argument("--format", choices=["csv", "parquet", "both", CHAIN_OUTPUT], default="both",
+                    help=f"{CHAIN_OUTPUT}: the transform chain's output as Parquet (see chain_output)")
     args = ap.parse_args(argv)
     for fmt in ("csv", "parquet") if args.format == "both" else (args.format,):
         path = ensure(args.out, args.rows, fmt)

@@ -65,10 +65,13 @@ def test_runner_prints_both_tables(tmp_path: Path) -> None:
         "loader parquet -> leveldb, compression snappy",
         "loader csv -> sqlite, --max-memory 100MB",
         "loader csv -> sqlite, 5 transform stages",
+        "loader parquet -> sqlite, 5 transform stages",
+        "loader parquet -> sqlite, the chain's output as input, no stages",
         "pyarrow open_csv thread -> executemany (hand-written)",
     ):
         assert expected in names, names
     assert re.search(r"^Transform chain \(cast, filter, derive, rename, fill_null; .*\): [+-]\d+\.\d% time ", text, re.M), text
+    assert re.search(r" no stages, [+-]\d+\.\d% .*; so the stages themselves [+-]\d+\.\d%\.$", text, re.M), text
     shell = Path("/usr/bin/sqlite3").exists()
     assert ("sqlite3 shell `.import` (typed table)" in names) == shell
     if not shell:
@@ -93,3 +96,27 @@ def test_runner_prints_both_tables(tmp_path: Path) -> None:
             rate, rss = (float(x.replace(",", "")) for x in cell.split(", "))
             assert rate > 0 and rss > 0
         assert re.fullmatch(r"\d+\.\d\dx", cells[3]) and re.fullmatch(r"\d+\.\d\dx", cells[4])
+
+
+def test_chain_output_file_is_what_the_chain_loads(tmp_path: Path) -> None:
+    """The bench times a load of gen.py's chain output beside the chain itself; the
+    split it reports holds only if both put the same table into SQLite."""
+    import sqlite3
+
+    subprocess.run([sys.executable, str(BENCH / "gen.py"), "--rows", "500", "--out", str(tmp_path)], check=True, timeout=60)
+    gen = [sys.executable, str(BENCH / "gen.py"), "--rows", "500", "--out", str(tmp_path), "--format", "chain.parquet"]
+    subprocess.run(gen, check=True, timeout=60)
+    chained, direct = tmp_path / "chained.db", tmp_path / "direct.db"
+    job = ["run", str(BENCH / "transform_chain.toml"), "--set", f"source.path={tmp_path / 'bench_500.parquet'}", "--set", f"sink.path={chained}"]
+    for argv in (job, ["load", str(tmp_path / "bench_500.chain.parquet"), str(direct), "--table", "t"]):
+        done = subprocess.run([sys.executable, "-m", "loader", *argv, "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+
+    def table(path: Path) -> tuple[list[tuple[str, str]], list[tuple]]:
+        with sqlite3.connect(path) as conn:
+            cols = [(r[1], r[2]) for r in conn.execute("PRAGMA table_info(t)")]
+            return cols, conn.execute("SELECT * FROM t ORDER BY id").fetchall()
+
+    cols, rows = table(chained)
+    assert [c for c, _ in cols][-3:] == ["comment", "amount_cents", "label"] and len(rows) == 500
+    assert table(direct) == (cols, rows)
