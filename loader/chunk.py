@@ -76,10 +76,10 @@ class Chunk:
     def keep(self, mask: pa.Array, *, filtered: bool = True) -> Chunk:
         """Keep the rows where ``mask`` is true; the rest count as filtered out."""
         mask = pc.fill_null(mask, False)
+        if mask.true_count == self.batch.num_rows:  # usual for a filter: no copy of the columns
+            return self
         kept = self.batch.filter(mask)
         dropped = self.batch.num_rows - kept.num_rows
-        if dropped == 0:
-            return self
         return dataclasses.replace(
             self,
             batch=kept,
