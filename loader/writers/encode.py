@@ -23,6 +23,19 @@ from ..errors import ConfigError
 INT64_MAX = (1 << 63) - 1
 
 
+_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+# 0000-01-01 and 10000-01-01 in seconds since the epoch: the years the cast spells in 4 digits
+_YEAR_0, _YEAR_10000 = -62_167_219_200, 253_402_300_800
+
+
+def _four_digit_years(arr: pa.Array) -> bool:
+    low, high = pc.min_max(arr).values()
+    if not low.is_valid:
+        return True
+    per_second = _PER_SECOND[arr.type.unit]
+    return bool(_YEAR_0 * per_second <= low.value and high.value < _YEAR_10000 * per_second)
+
+
 def iso_text(arr: pa.Array) -> pa.Array:
     """Dates, times and timestamps as ISO-8601 text (UTC timestamps end in ``Z``)."""
     t = arr.type
@@ -31,7 +44,12 @@ def iso_text(arr: pa.Array) -> pa.Array:
             arr = pc.cast(arr, pa.timestamp(t.unit, "UTC"))
         # The cast spells "YYYY-MM-DD HH:MM:SS[.frac][Z]" exactly as strftime's
         # %Y-%m-%dT%H:%M:%S[Z] would, but ~4x faster: only the separator differs.
-        return pc.replace_substring(pc.cast(arr, pa.string()), " ", "T", max_replacements=1)
+        # With 4-digit years it is byte 10: replacing that slice is ~3x cheaper
+        # than searching for the space.
+        text = pc.cast(arr, pa.string())
+        if _four_digit_years(arr):
+            return pc.binary_replace_slice(text, 10, 11, "T")
+        return pc.replace_substring(text, " ", "T", max_replacements=1)
     return pc.cast(arr, pa.string())
 
 
