@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from loader.config import apply_overrides, job_from_dict, load_job
+from loader.config import apply_overrides, cgroup_cpu_quota, job_from_dict, load_job, usable_cpus
 from loader.errors import ConfigError
 
 
@@ -151,6 +151,32 @@ def test_workers_default_by_pair_and_cpus(monkeypatch: pytest.MonkeyPatch, sourc
     monkeypatch.setattr("loader.config.usable_cpus", lambda: cpus)
     job = job_from_dict({"source": {"path": source}, "sink": {"path": sink, "key": "k:{id}"} if sink.endswith(".ldb") else {"path": sink}, "run": run}, env={})
     assert job.run.workers == workers
+
+
+@pytest.mark.parametrize(
+    ("files", "quota"),
+    [
+        ({"cpu.max": "150000 100000\n"}, 1.5),  # cgroup v2, docker run --cpus 1.5
+        ({"cpu.max": "max 100000\n"}, None),
+        ({"cpu/cpu.cfs_quota_us": "200000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 2.0),  # cgroup v1
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+        ({"cpu.max": "garbage"}, None),
+        ({}, None),
+    ],
+)
+def test_cgroup_cpu_quota(tmp_path: Path, files: dict[str, str], quota: float | None) -> None:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert cgroup_cpu_quota(str(tmp_path)) == quota
+
+
+def test_usable_cpus_is_capped_by_the_quota_never_below_one(tmp_path: Path) -> None:
+    unlimited = usable_cpus(str(tmp_path))
+    (tmp_path / "cpu.max").write_text("50000 100000\n")  # half a CPU
+    assert usable_cpus(str(tmp_path)) == 1
+    (tmp_path / "cpu.max").write_text(f"{(unlimited + 4) * 100000} 100000\n")  # more than the machine has
+    assert usable_cpus(str(tmp_path)) == unlimited
 
 
 def test_glob_source_needs_a_table_name() -> None:
