@@ -83,6 +83,8 @@ def python_value(value: Any) -> Any:
 
 
 def nested_json(arr: pa.Array) -> list[str | None]:
+    """Each value as JSON text, one by one (maps as objects, bytes as base64): the
+    slow path, for nested values and for text holding control characters."""
     return [
         None if v is None else json.dumps(python_value(v), ensure_ascii=False, separators=(",", ":"), default=_json_default)
         for v in arr.to_pylist()
@@ -191,8 +193,7 @@ def _json_value(arr: pa.Array) -> tuple[pa.Array, str]:
     elif pa.types.is_string(t) or pa.types.is_large_string(t):
         text = _escaped_text(pc.cast(arr, pa.string()))
         if text is None:
-            slow = [None if v is None else json.dumps(v, ensure_ascii=False) for v in arr.to_pylist()]
-            out = pa.array(slow, pa.string())
+            out = pa.array(nested_json(arr), pa.string())
     elif pa.types.is_temporal(t) and not pa.types.is_duration(t):
         text = iso_text(arr)  # ISO text never needs escapes
     elif pa.types.is_duration(t):
@@ -200,10 +201,7 @@ def _json_value(arr: pa.Array) -> tuple[pa.Array, str]:
     elif pa.types.is_null(t):
         out = pa.nulls(len(arr), pa.string())
     else:
-        out = pa.array(
-            [None if v is None else json.dumps(python_value(v), ensure_ascii=False, separators=(",", ":"), default=_json_default) for v in arr.to_pylist()],
-            pa.string(),
-        )
+        out = pa.array(nested_json(arr), pa.string())
     if text is not None:
         if text.null_count == 0:
             return text, '"'
