@@ -14,9 +14,10 @@ def replace_file(path: str, text: str, *, durable: bool) -> None:
     name starts with a dot and ends in ``.tmp``, so a collector that reads
     ``*.prom`` or ``*.json`` never picks it up. ``durable`` fsyncs the file
     before the rename and the directory after it, so the new file survives a
-    power loss, not only a killed process.
+    power loss, not only a killed process. A missing directory is created.
     """
     parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

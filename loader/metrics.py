@@ -11,7 +11,6 @@ alert on its age fires when loads stop succeeding, whatever the reason.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Callable
@@ -102,5 +101,4 @@ def write_metrics(path: str, report: RunReport, now: float | None = None) -> Non
     when = time.time() if now is None else now
     last = None if report.exit_code == 0 else previous_success(path, report.job)
     text = render(report, now=when, last_success=last)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     replace_file(path, text, durable=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import resource
 import sys
 import time
@@ -86,8 +85,6 @@ class RunReport:
         return data
 
     def write(self, path: str) -> None:
-        parent = os.path.dirname(os.path.abspath(path))
-        os.makedirs(parent, exist_ok=True)
         replace_file(path, json.dumps(self.to_dict(), indent=2) + "\n", durable=False)
 
     def summary(self) -> str:

@@ -37,3 +37,15 @@ def test_summary_line_and_counts() -> None:
     assert line.endswith("; WARNING 2 rows rejected, see out/x.db.rejects.jsonl")
     data = r.to_dict()
     assert data["rows_read"] == 10 and data["status"] == "ok" and "_t0" not in data
+
+
+def test_write_creates_the_directory_and_leaves_no_temp_file(tmp_path: Path) -> None:
+    import json
+
+    r = RunReport(target="x.db")
+    r.start()
+    r.finish("ok")
+    path = tmp_path / "out" / "report.json"
+    r.write(str(path))
+    assert json.loads(path.read_text())["status"] == "ok"
+    assert os.listdir(path.parent) == ["report.json"]
