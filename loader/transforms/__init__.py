@@ -120,7 +120,6 @@ def build_stages(specs: Sequence[Mapping[str, Any]]) -> list[Stage]:
     """
     if not isinstance(specs, Sequence) or isinstance(specs, (str, bytes)):
         raise ConfigError(f"transform: expected a list of [[transform]] tables, got {specs!r}")
-    stage_types = _TYPES  # names only: a stage's module is imported when a job uses it
     stages: list[Stage] = []
     for n, spec in enumerate(specs, start=1):
         where = f"transform[{n}]"
@@ -128,14 +127,14 @@ def build_stages(specs: Sequence[Mapping[str, Any]]) -> list[Stage]:
             raise ConfigError(f"{where}: expected a table, got {spec!r}", stage=where)
         kind = spec.get("type")
         if kind is None:
-            raise ConfigError(f"type: required key is missing (one of: {', '.join(stage_types)})", stage=where)
-        if kind not in stage_types:
+            raise ConfigError(f"type: required key is missing (one of: {', '.join(_TYPES)})", stage=where)
+        if kind not in _TYPES:
             raise ConfigError(
-                f"type: unknown transform type {kind!r}{did_you_mean(str(kind), stage_types)}; "
-                f"types: {', '.join(stage_types)}",
+                f"type: unknown transform type {kind!r}{did_you_mean(str(kind), _TYPES)}; "
+                f"types: {', '.join(_TYPES)}",
                 stage=where,
             )
-        cls = _lazy(stage_types[kind])
+        cls = _lazy(_TYPES[kind])  # a stage's module is imported when a job uses it
         label = f"{where} ({kind})"
         keys, required = job_keys(cls)
         options = {k: v for k, v in spec.items() if k != "type"}
