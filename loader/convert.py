@@ -105,11 +105,13 @@ _CANDIDATES = (
 
 class TypeGuess:
     """Infers a text column's type from a sample fed in pieces, so a reader
-    holds one block of the sample at a time, never the whole of it."""
+    never holds the whole sample. Pieces may be guessed apart, on several
+    threads, and merged in order."""
 
-    def __init__(self) -> None:
-        self.matching = [True] * len(_CANDIDATES)  # every value so far matches the pattern
-        self.exact = [True] * len(_CANDIDATES)  # ... and converts without loss
+    def __init__(self, start: TypeGuess | None = None) -> None:
+        """``start``: begin from what another guess has ruled out already."""
+        self.matching: list[bool] = list(start.matching) if start else [True] * len(_CANDIDATES)  # every value so far matches the pattern
+        self.exact: list[bool] = list(start.exact) if start else [True] * len(_CANDIDATES)  # ... and converts without loss
         self.values = 0
 
     def add(self, sample: pa.Array) -> None:
@@ -124,6 +126,13 @@ class TypeGuess:
                 self.matching[i] = False
             elif self.exact[i] and lossless is not None and not lossless(values):
                 self.exact[i] = False
+
+    def merge(self, other: TypeGuess) -> TypeGuess:
+        """Fold in the guess from another part of the sample, as if fed here."""
+        self.matching = [a and b for a, b in zip(self.matching, other.matching, strict=True)]
+        self.exact = [a and b for a, b in zip(self.exact, other.exact, strict=True)]
+        self.values += other.values
+        return self
 
     def result(self) -> pa.DataType:
         """The narrowest type that holds every value seen without loss."""

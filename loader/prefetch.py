@@ -13,7 +13,7 @@ import collections
 import concurrent.futures
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -74,7 +74,7 @@ def prefetch(items: Iterator[T], depth: int) -> Iterator[T]:
                 worker.join(timeout=0.05)
 
 
-def ordered_map(fn: Callable[[T], R], items: Iterator[T], workers: int) -> Iterator[R]:
+def ordered_map(fn: Callable[[T], R], items: Iterator[T], workers: int) -> Generator[R, None, None]:
     """``map(fn, items)`` on ``workers`` threads, results in input order.
 
     For pure per-part work that pyarrow runs mostly without the GIL (parsing

@@ -85,3 +85,10 @@ def test_type_guess_fed_in_pieces_equals_inference_on_the_whole(pieces: list[lis
         guess.add(pa.array(piece, pa.string()))
     assert guess.result() == expected
     assert infer_type(pa.array([v for piece in pieces for v in piece], pa.string())) == expected
+    apart = [TypeGuess() for _ in pieces]  # each piece guessed alone, as on worker threads, then merged
+    for g, piece in zip(apart, pieces, strict=True):
+        g.add(pa.array(piece, pa.string()))
+    merged = apart[0]
+    for g in apart[1:]:
+        merged = merged.merge(g)
+    assert merged.result() == expected

@@ -21,7 +21,7 @@ import io
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -112,6 +112,21 @@ def safe_cut(buf: bytes, quote: bytes | None, escape: bytes | None, end: int | N
         if inside % 2 == 0:
             return nl
         pos = nl
+
+
+def _guess_column(values: pa.ChunkedArray, so_far: TypeGuess | None) -> TypeGuess | None:
+    """A guess from one part of the sample; None when it is not valid UTF-8 (the
+    column then stays text, and those rows are rejected). Candidates the parts
+    merged ``so_far`` have ruled out are not tried again (it may be a little
+    behind, which costs checks, never a wrong answer: merging ANDs)."""
+    if so_far is None:
+        return None
+    guess = TypeGuess(so_far)
+    try:
+        guess.add(pc.cast(values, pa.string()))
+    except pa.ArrowInvalid:
+        return None
+    return guess
 
 
 def row_numbers(base: int, n: int, skip: set[int]) -> pa.Array:
@@ -291,26 +306,30 @@ class CSVReader(ReaderBase):
     # ----------------------------------------------------------- inference
 
     def _infer_schema(self) -> pa.Schema:
-        """Types from the first ``infer_rows`` rows; declared types win. Each block
-        of the sample is checked and dropped: inference holds one block at a time."""
+        """Types from the first ``infer_rows`` rows; declared types win. Blocks of
+        the sample are parsed and checked on the workers, each into a guess of its
+        own, and folded in order; at most ``workers`` blocks are held at a time."""
         need = [n for n in self.names if n not in self.declared]
         guesses: dict[str, TypeGuess | None] = {n: TypeGuess() for n in need}
         rows = 0
         if need:
-            for table, _invalid in map(self._parse, self._head_blocks()):
-                take = min(table.num_rows, self.config.infer_rows - rows)
-                for n in need:
-                    guess = guesses[n]
-                    if guess is None:
-                        continue
-                    try:
-                        guess.add(pc.cast(table.column(n).slice(0, take), pa.string()))
-                    except pa.ArrowInvalid:  # not valid UTF-8: stays text (its rows are rejected)
-                        guesses[n] = None
-                rows += take
-                del table
-                if rows >= self.config.infer_rows:
-                    break
+
+            def guess_block(item: tuple[bytes, int, bool]) -> tuple[pa.Table, dict[str, TypeGuess | None]]:
+                table, _invalid = self._parse(item)
+                return table, {n: _guess_column(table.column(n), guesses[n]) for n in need}
+
+            with contextlib.closing(self._head_blocks()) as blocks, contextlib.closing(ordered_map(guess_block, blocks, self.workers)) as parts:
+                for table, found in parts:
+                    take = min(table.num_rows, self.config.infer_rows - rows)
+                    if take < table.num_rows:  # the sample ends inside this block: its head only
+                        found = {n: _guess_column(table.column(n).slice(0, take), guesses[n]) for n in need}
+                    for n in need:
+                        guess, more = guesses[n], found[n]
+                        guesses[n] = None if guess is None or more is None else guess.merge(more)
+                    rows += take
+                    del table
+                    if rows >= self.config.infer_rows:
+                        break
         self.inferred: set[str] = set(need)
         fields = []
         for n in self.names:
@@ -318,7 +337,7 @@ class CSVReader(ReaderBase):
             fields.append(pa.field(n, self.declared[n] if n in self.declared else guess.result() if guess else pa.string()))
         return pa.schema(fields)
 
-    def _head_blocks(self) -> Iterator[tuple[bytes, int, bool]]:
+    def _head_blocks(self) -> Generator[tuple[bytes, int, bool], None, None]:
         """Blocks from the first data row, for inference, without losing them for the main pass."""
         if self.seekable or self.path != "-":
             stream, _ = open_stream(self.path, self.config.encoding)

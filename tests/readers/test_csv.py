@@ -106,6 +106,26 @@ def test_late_value_that_does_not_fit_inferred_type_is_rejected_not_fatal(tmp_pa
     assert len(rows_of(chunks)) + len(rejects) == 2000
 
 
+@pytest.mark.parametrize("workers", [1, 3])
+def test_inference_on_workers_sees_exactly_the_first_infer_rows(tmp_path: Path, workers: int) -> None:
+    """The sample ends inside a block: a value just past it does not count, one
+    in a late block of the sample does, whether blocks are guessed in order or
+    on several threads and merged."""
+    lines = []
+    for i in range(1, 1001):
+        a = b"n/a" if i == 260 else b"%d" % i
+        b = b"1.5" if i == 240 else b"%d" % i
+        c = b"\xff" if i == 150 else b"%d" % i
+        lines.append(b",".join([a, b, c]))
+    p = tmp_path / "sample.csv"
+    p.write_bytes(b"a,b,c\n" + b"\n".join(lines) + b"\n")
+    r, chunks = read_all(p, infer_rows=250, block_size=1024, workers=workers)
+    assert [f.type for f in r.schema] == [pa.int64(), pa.float64(), pa.string()]
+    rejects = sorted((rj.row, rj.column) for c in chunks for rj in c.rejects)
+    assert rejects == [(150, "c"), (260, "a")]
+    assert len(rows_of(chunks)) == 998
+
+
 def test_leading_zero_after_sample_is_not_silently_dropped(tmp_path: Path) -> None:
     rows = [[str(10000 + i)] for i in range(500)] + [["01234"]]
     p = write_csv(tmp_path / "zips.csv", ["zip"], rows)
