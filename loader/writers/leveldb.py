@@ -157,12 +157,10 @@ class LevelDBWriter(Transactional):
 
     def adapt(self, chunk: Chunk) -> Chunk:
         """Rows whose key would be null cannot be stored: reject them."""
-        batch = chunk.batch
         for name in self.template.columns:
-            nulls = pc.is_null(batch.column(name))
-            if pc.any(nulls).as_py():
-                chunk = chunk.reject(nulls, f"key column {name!r} is null", stage="write", column=name)
-                batch = chunk.batch
+            column = chunk.batch.column(name)
+            if column.null_count:  # known without a pass over the column
+                chunk = chunk.reject(pc.is_null(column), f"key column {name!r} is null", stage="write", column=name)
         return chunk
 
     def encode(self, batch: pa.RecordBatch) -> Any:
