@@ -34,6 +34,28 @@ def test_integer_keys_sort_numerically() -> None:
     assert keys[0] == "00000000000000000005"
 
 
+def _sortable(n: int) -> str:
+    return f"{n:020d}" if n >= 0 else f"-{n + 2**63:019d}"
+
+
+@pytest.mark.parametrize(
+    ("values", "arrow_type"),
+    [
+        ([0, 7, 10**18 - 1, None], pa.int64()),  # every value below 10**18: the one-pass path
+        ([0, 7, 10**18], pa.int64()),  # one value at 10**18: padded, then joined
+        ([3, -5, None], pa.int64()),
+        ([1, 10**18 - 1], pa.uint64()),
+        ([1, 2**64 - 1], pa.uint64()),
+        ([9, 1], pa.int8()),
+    ],
+)
+def test_integer_keys_with_a_prefix_are_the_same_text_on_every_path(values: list[int | None], arrow_type: pa.DataType) -> None:
+    batch = pa.record_batch({"id": pa.array(values, arrow_type)})
+    expected = [None if v is None else f"order:{_sortable(v)}/x" for v in values]
+    assert KeyTemplate("order:{id}/x").render(batch).to_pylist() == expected
+    assert KeyTemplate("{id}").render(batch).to_pylist() == [None if v is None else _sortable(v) for v in values]
+
+
 def test_format_specs_and_literals() -> None:
     batch = pa.record_batch({"id": [7], "day": pa.array([dt.date(2024, 5, 1)]), "x": [1.5]})
     assert KeyTemplate("{day}/{id:08d}").render(batch).to_pylist() == ["2024-05-01/00000007"]
