@@ -5,7 +5,7 @@ peak RSS from the OS (``os.wait4``'s rusage of that child), several runs
 each, interleaved so that a slow moment on the machine hits every case
 alike; the table shows medians and ratios computed within this one run.
 
-    python bench/run.py                      # 1M rows, 3 runs, growth series 250k/1M/4M
+    python bench/run.py                      # 1M rows, 5 runs, growth series 250k/1M/4M
     python bench/run.py --quick              # 100k rows, 1 run, small series
     python bench/run.py --out bench/results/latest.md
 
@@ -286,7 +286,7 @@ def parse_sizes(text: str) -> list[int]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Benchmark loader against the sqlite3 shell and hand-written loops.")
     ap.add_argument("--rows", type=parse_sizes, default=None, help="rows for the main table (default 1M; --quick 100k)")
-    ap.add_argument("--runs", type=int, default=None, help="runs per case, interleaved (default 3; --quick 1)")
+    ap.add_argument("--runs", type=int, default=None, help="runs per case, interleaved (default 5; --quick 1)")
     ap.add_argument("--quick", action="store_true", help="100k rows, 1 run, series 50k,200k,800k")
     ap.add_argument("--series", type=parse_sizes, default=None, help="memory-growth sizes (default 250k,1M,4M)")
     ap.add_argument("--no-series", action="store_true", help="skip the memory-growth series")
@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="also write the Markdown here (e.g. bench/results/latest.md)")
     args = ap.parse_args(argv)
     rows = (args.rows or [100_000 if args.quick else 1_000_000])[0]
-    runs = args.runs or (1 if args.quick else 3)
+    runs = args.runs or (1 if args.quick else 5)
     series = args.series or ([50_000, 200_000, 800_000] if args.quick else [250_000, 1_000_000, 4_000_000])
     work = args.work or os.path.join(args.data, "work")
     os.makedirs(work, exist_ok=True)
