@@ -101,6 +101,7 @@ _CANDIDATES = (
     (_TS, pa.timestamp("us"), _casts_to(pa.timestamp("us"))),
     (_TS_TZ, pa.timestamp("us", tz="UTC"), _casts_to(pa.timestamp("us", tz="UTC"))),
 )
+_INT_AT, _FLOAT_AT = 1, 2  # positions in _CANDIDATES
 
 
 class TypeGuess:
@@ -115,16 +116,28 @@ class TypeGuess:
         self.values = 0
 
     def add(self, sample: pa.Array) -> None:
-        values = sample.drop_null()
-        if len(values) == 0:
+        count = len(sample) - sample.null_count
+        if count == 0:
             return
-        self.values += len(values)
+        self.values += count
+        if not any(self.matching):
+            return  # text already: nothing to check, and no copy without the nulls
+        values = sample.drop_null()
+        integers = False  # every value here matched the integer pattern
         for i, (pattern, _, lossless) in enumerate(_CANDIDATES):
             if not self.matching[i]:
                 continue
+            if i == _FLOAT_AT and integers:
+                # An integer's text matches the float pattern and has no leading zero
+                # a float drops: only its digit count can still lose (one scan, not three).
+                if self.exact[i] and pc.any(_too_precise(values)).as_py():
+                    self.exact[i] = False
+                continue
             if not _all_match(values, pattern):
                 self.matching[i] = False
-            elif self.exact[i] and lossless is not None and not lossless(values):
+                continue
+            integers = integers or i == _INT_AT
+            if self.exact[i] and lossless is not None and not lossless(values):
                 self.exact[i] = False
 
     def merge(self, other: TypeGuess) -> TypeGuess:

@@ -73,6 +73,9 @@ def test_nul_in_a_late_block_is_still_rejected(tmp_path: Path) -> None:
         ([["1", "2"], ["3"]], pa.int64()),
         ([["1.5"], ["007.5"]], pa.string()),  # a leading zero later on
         ([["1.5"], ["2"]], pa.float64()),
+        ([["123"], ["1.5"]], pa.float64()),  # integers, then a decimal: float
+        ([["12345678901234567"], ["1.5"]], pa.string()),  # 17 integer digits a float would round
+        ([["-0", "0"], ["0.5"]], pa.float64()),
         ([["true"], ["1"]], pa.string()),
         ([["2024-02-28"], ["2024-02-30"]], pa.string()),  # matches the pattern, is no date
         ([["2024-02-28"], [None]], pa.date32()),
