@@ -252,7 +252,8 @@ def _print_error(exc: BaseException, debug: bool) -> None:
 def _early_log(args: argparse.Namespace) -> JsonLog | None:
     """JSON logs as asked by ``--log-format`` or ``LOADER_RUN__LOG_FORMAT``, known before
     the job file is read, so an error in the job file is logged as JSON too."""
-    fmt = getattr(args, "log_format", None) or parse_value(os.environ.get("LOADER_RUN__LOG_FORMAT", "text"))
+    raw = os.environ.get("LOADER_RUN__LOG_FORMAT")
+    fmt = getattr(args, "log_format", None) or (parse_value(raw) if raw is not None else "text")
     return JsonLog(quiet=bool(getattr(args, "quiet", None))) if fmt == "json" else None
 
 

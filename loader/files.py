@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 
 
 def replace_file(path: str, text: str, *, durable: bool) -> None:
@@ -16,6 +15,8 @@ def replace_file(path: str, text: str, *, durable: bool) -> None:
     before the rename and the directory after it, so the new file survives a
     power loss, not only a killed process. A missing directory is created.
     """
+    import tempfile  # on first use: a run without a report never needs it (3 ms of every start)
+
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{os.path.basename(path)}.", suffix=".tmp")

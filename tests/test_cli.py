@@ -129,3 +129,19 @@ def test_quickstart_and_leveldb_example(tmp_path: Path) -> None:
 def test_main_returns_int_in_process(tmp_path: Path, data_dir: Path) -> None:
     assert main(["load", str(data_dir / "small.csv"), str(tmp_path / "m.db"), "--quiet"]) == 0
     assert main(["load", "x"]) == 2
+
+
+def test_a_plain_load_imports_no_toml_parser_nor_tempfile(tmp_path: Path, data_dir: Path) -> None:
+    """They serve job files, overrides and reports only: every start would pay ~7 ms for them.
+    (Into SQLite, the ADBC driver's lookup imports tempfile itself.)"""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from loader.cli import main; "
+        f"assert main(['load', {str(data_dir / 'small.csv')!r}, {str(tmp_path / 'p.ldb')!r}, '--key', '{{a}}', '--quiet']) == 0; "
+        "print(sorted({'tomllib', 'tempfile'} & set(sys.modules)))"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("LOADER_")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert (done.returncode, done.stdout) == (0, "[]\n"), done.stderr
