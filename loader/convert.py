@@ -52,9 +52,20 @@ def _all_match(values: pa.Array, pattern: str) -> bool:
     return _all(pc.match_substring_regex(head, pattern)) and _all(pc.match_substring_regex(values, pattern))
 
 
+def value_bytes(arr: pa.Array) -> pa.Buffer | None:
+    """The bytes of a string or binary array's values (of its slice only), without a copy."""
+    offsets_buf, data = arr.buffers()[1:3]
+    if data is None or len(arr) == 0:
+        return None
+    large = pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type)
+    offsets = pa.Array.from_buffers(pa.int64() if large else pa.int32(), len(arr) + 1, [None, offsets_buf], offset=arr.offset)
+    lo, hi = offsets[0].as_py(), offsets[-1].as_py()
+    return data.slice(lo, hi - lo)
+
+
 def _too_precise(arr: pa.Array) -> pa.Array:
     """True where a decimal text has more significant digits than float64 keeps."""
-    long = pc.greater(pc.utf8_length(arr), _FLOAT_DIGITS)
+    long = pc.greater(pc.binary_length(arr), _FLOAT_DIGITS)  # bytes: no decoding; the regex below decides
     if not pc.any(long).as_py():
         return pc.fill_null(long, False)
     mantissa = pc.replace_substring_regex(arr, r"[eE].*$", "")
@@ -68,10 +79,17 @@ def _leading_zero(arr: pa.Array, *, decimal: bool) -> pa.Array:
     after an optional sign, a ``0`` followed by anything (for decimals, anything
     but ``.``, ``e`` or ``E``)."""
     zero = pc.fill_null(pc.starts_with(arr, "0"), False)
-    if not (pc.any(zero).as_py() or pc.any(pc.starts_with(arr, "-0")).as_py() or pc.any(pc.starts_with(arr, "+0")).as_py()):
-        return zero  # the usual case, no value starts with a zero: three prefix scans, ~3x cheaper than the regex
+    data = value_bytes(arr)
+    raw = data.to_pybytes() if data is not None else b""
+    for sign in ("-", "+"):
+        if sign.encode() in raw:  # a memchr over the column's bytes rules out most columns
+            zero = pc.or_(zero, pc.fill_null(pc.starts_with(arr, sign + "0"), False))
+    if not pc.any(zero).as_py():
+        return zero  # the usual case, no value starts with a zero: one prefix scan, not the regex
+    # The regex only for the values that start with one (0.5 is common in a float
+    # column; over all of them it cost 50 ms per 1M values).
     pattern = r"(?s)^[+-]?0[^.eE]" if decimal else r"(?s)^[+-]?0."
-    return pc.fill_null(pc.match_substring_regex(arr, pattern), False)
+    return pc.replace_with_mask(zero, zero, pc.match_substring_regex(arr.filter(zero), pattern))
 
 
 def _casts_to(target: pa.DataType) -> Callable[[pa.Array], bool]:

@@ -121,11 +121,12 @@ def _guess_column(values: pa.ChunkedArray, so_far: TypeGuess | None) -> TypeGues
     behind, which costs checks, never a wrong answer: merging ANDs)."""
     if so_far is None:
         return None
-    guess = TypeGuess(so_far)
     try:
-        guess.add(pc.cast(values, pa.string()))
+        text = pc.cast(values.chunk(0) if values.num_chunks == 1 else values.combine_chunks(), pa.string())
     except pa.ArrowInvalid:
         return None
+    guess = TypeGuess(so_far)
+    guess.add(text)  # any other error is a bug to see, not a reason to call the column text
     return guess
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..convert import value_bytes
 from ..errors import ConfigError
 
 INT64_MAX = (1 << 63) - 1
@@ -138,22 +139,12 @@ def uint64_overflow(arr: pa.Array) -> pa.Array | None:
 # ------------------------------------------------------------------ LevelDB
 
 
-def _value_bytes(arr: pa.Array) -> pa.Buffer | None:
-    """The bytes of a string array's values (of its slice only), without a copy."""
-    offsets_buf, data = arr.buffers()[1:3]
-    if data is None or len(arr) == 0:
-        return None
-    offsets = pa.Array.from_buffers(pa.int32(), len(arr) + 1, [None, offsets_buf], offset=arr.offset)
-    lo, hi = offsets[0].as_py(), offsets[-1].as_py()
-    return data.slice(lo, hi - lo)
-
-
 def _escaped_text(arr: pa.Array) -> pa.Array | None:
     """Strings escaped for a JSON literal, without the quotes; None when a value
     holds a control character (rare: json.dumps then spells the escapes).
     What needs escaping is decided once per column from the raw bytes (a SIMD
     min and two memchr scans, ~10x cheaper than a regex over every value)."""
-    data = _value_bytes(arr)
+    data = value_bytes(arr)
     if data is None or data.size == 0:
         return arr
     if pc.min(pa.Array.from_buffers(pa.uint8(), data.size, [None, data])).as_py() < 0x20:

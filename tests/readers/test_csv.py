@@ -95,6 +95,18 @@ def test_line_numbers_when_rows_are_single_lines(tmp_path: Path) -> None:
     assert (rj.row, rj.line) == (2, 3)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_numbers_below_one_and_signed_zeros_keep_their_numeric_types(tmp_path: Path, workers: int) -> None:
+    """0.5, -0.25 and 0 start with a zero that no type drops; 007 and -01 do not fit."""
+    rows = [[f"0.{i}", f"-0.{i}", "0", "1.5"] for i in range(1, 300)] + [["0.5", "-0.5", "0", "007"], ["0.5", "-0.5", "-01", "2"]]
+    p = write_csv(tmp_path / "small.csv", ["f", "neg", "zero", "late"], rows)
+    r, chunks = read_all(p, infer_rows=100, block_size=1024, workers=workers)
+    assert [f.type for f in r.schema] == [pa.float64(), pa.float64(), pa.int64(), pa.float64()]
+    rejects = sorted((rj.row, rj.column) for c in chunks for rj in c.rejects)
+    assert rejects == [(300, "late"), (301, "zero")]
+    assert rows_of(chunks)[0] == {"f": 0.1, "neg": -0.1, "zero": 0, "late": 1.5}
+
+
 def test_late_value_that_does_not_fit_inferred_type_is_rejected_not_fatal(tmp_path: Path) -> None:
     rows = [[i, f"{i:05d}" if i > 1 else "12345"] for i in range(1, 2001)]
     rows[1500][0] = "n/a"
