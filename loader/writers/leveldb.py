@@ -93,6 +93,8 @@ class LevelDBWriter(Transactional):
 
     def close(self) -> None:
         self.wb = None
+        if self._state is not None:
+            self._state.close()
         if self.db is not None:
             self.db.close()
             self.db = None

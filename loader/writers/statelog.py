@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import BinaryIO
 
 from ..files import replace_file
 
@@ -56,6 +57,7 @@ class StateLog:
         self.jobs, torn = read_state_log(path)
         self._compacted = 0
         self._size = os.path.getsize(path) if os.path.exists(path) else 0
+        self._fh: BinaryIO | None = None  # open while appending: an open() per commit cost 0.5 ms here
         if torn:
             self.compact()  # drop the torn line before anything is appended after it
 
@@ -69,16 +71,22 @@ class StateLog:
 
     def _append(self, record: dict[str, object]) -> None:
         line = (json.dumps(record, separators=(",", ":")) + "\n").encode("utf-8")
-        with open(self.path, "ab") as fh:
-            fh.write(line)
-            if self.durable:
-                fh.flush()
-                os.fsync(fh.fileno())
+        if self._fh is None:
+            self._fh = open(self.path, "ab", buffering=0)  # noqa: SIM115 - closed by close() and compact()
+        self._fh.write(line)  # unbuffered: one write(2), in the OS before the commit returns
+        if self.durable:
+            os.fsync(self._fh.fileno())
         self._size += len(line)
         if self._size >= max(COMPACT_MIN_BYTES, 2 * self._compacted):
             self.compact()
 
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
     def compact(self) -> None:
+        self.close()  # the file is replaced: appends go to the new one
         text = "".join(json.dumps({"job": job, "set": entries}, separators=(",", ":")) + "\n" for job, entries in self.jobs.items())
         replace_file(self.path, text, durable=self.durable)
         self._compacted = self._size = len(text.encode("utf-8"))

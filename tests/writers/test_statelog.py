@@ -53,3 +53,18 @@ def test_clear_and_compaction_keep_the_same_state(tmp_path: Path, monkeypatch: p
     assert len(lines) < 20  # compacted along the way, not 52 lines
     assert read_state_log(str(path))[0] == {"j": {"row": "49"}} == log.jobs
     assert [p.name for p in tmp_path.iterdir()] == ["s.jsonl"]  # no temp file left behind
+
+
+def test_appends_after_a_compaction_land_in_the_new_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The log keeps its file open between commits; a compaction replaces the file."""
+    monkeypatch.setattr(statelog, "COMPACT_MIN_BYTES", 200)
+    path = tmp_path / "s.jsonl"
+    log = StateLog(str(path), durable=False)
+    compactions = 0
+    for i in range(30):
+        before = path.stat().st_ino if path.exists() else None
+        log.set("j", {"row": str(i)})
+        compactions += before is not None and path.stat().st_ino != before
+        assert read_state_log(str(path))[0] == {"j": {"row": str(i)}}  # on disk after every commit
+    log.close()
+    assert compactions >= 2
