@@ -209,8 +209,13 @@ def json_objects(batch: pa.RecordBatch) -> list[bytes]:
     parts: list[Any] = []
     quote = ""  # the closing quote the previous value still needs
     for i, (name, col) in enumerate(zip(batch.schema.names, batch.columns, strict=True)):
+        literal = quote + ("{" if i == 0 else ",") + json.dumps(name, ensure_ascii=False) + ":"
+        if pa.types.is_boolean(col.type) and col.null_count == 0:
+            parts.append(pc.if_else(col, literal + "true", literal + "false"))  # one piece fewer to join
+            quote = ""
+            continue
         out, opening = _json_value(col)
-        parts.append(quote + ("{" if i == 0 else ",") + json.dumps(name, ensure_ascii=False) + ":" + opening)
+        parts.append(literal + opening)
         parts.append(out)
         quote = opening
     parts.append(quote + "}")

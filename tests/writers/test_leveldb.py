@@ -228,3 +228,11 @@ def test_json_objects_parse_back_for_every_escape_and_null(with_nulls: bool) -> 
     assert parsed[0]["d"] == "2024-02-29" and parsed[0]["ts"] == "2024-01-01T12:30:00.000000"
     assert parsed[1]["b"] is None if with_nulls else parsed[1]["b"] is False
     assert list(parsed[0]) == ["s", "f", "b", "d", "ts"]
+
+
+def test_json_booleans_first_after_text_and_last() -> None:
+    """A boolean column without nulls carries the literal before it in its two spellings."""
+    from loader.writers.encode import json_objects
+
+    batch = pa.record_batch({"a": [True, False], "s": ['x"', "y"], "b": [False, True], "n": pa.array([None, True])})
+    assert json_objects(batch) == [b'{"a":true,"s":"x\\"","b":false,"n":null}', b'{"a":false,"s":"y","b":true,"n":true}']
