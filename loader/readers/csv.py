@@ -114,6 +114,11 @@ def safe_cut(buf: bytes, quote: bytes | None, escape: bytes | None, end: int | N
         pos = nl
 
 
+def _array(column: pa.ChunkedArray) -> pa.Array:
+    """A parsed column as one array, without a copy when it is one chunk (as a block's columns are)."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
 def _guess_column(values: pa.ChunkedArray, so_far: TypeGuess | None) -> TypeGuess | None:
     """A guess from one part of the sample; None when it is not valid UTF-8 (the
     column then stays text, and those rows are rejected). Candidates the parts
@@ -122,7 +127,7 @@ def _guess_column(values: pa.ChunkedArray, so_far: TypeGuess | None) -> TypeGues
     if so_far is None:
         return None
     try:
-        text = pc.cast(values.chunk(0) if values.num_chunks == 1 else values.combine_chunks(), pa.string())
+        text = pc.cast(_array(values), pa.string())
     except pa.ArrowInvalid:
         return None
     guess = TypeGuess(so_far)
@@ -457,7 +462,7 @@ class CSVReader(ReaderBase):
                 col, field.type, strict=field.name in self.inferred, encoding=self.config.encoding, may_hold_nul=may_hold_nul
             )
 
-        columns = [c.combine_chunks() if c.num_chunks != 1 else c.chunk(0) for c in table.columns]
+        columns = [_array(c) for c in table.columns]
         converted = convert_columns(columns, self.schema, one)
         return _Block(*item, newlines=item[0].count(b"\n"), table=table, invalid=invalid, converted=converted)
 
