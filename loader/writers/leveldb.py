@@ -50,7 +50,9 @@ class LevelDBWriter(Transactional):
         assert config.key is not None
         self.template = KeyTemplate(config.key)
         self.db: Any = None
-        self.wb: Any = None
+        # The open batch: staged WriteBatches, written in order at commit. Appending
+        # each to one WriteBatch copied every put again while holding the GIL.
+        self.staged: list[Any] = []
         self.columns: list[str] = []
         self.state_path = os.path.join(config.path, STATE_FILE)
         self._state: StateLog | None = None
@@ -87,13 +89,13 @@ class LevelDBWriter(Transactional):
                 raise SinkError(f"cannot open LevelDB: {_text(exc)}", file=self.config.path) from None
 
     def rollback(self) -> None:
-        if self.wb is not None:
-            self.wb.clear()  # staged puts are dropped, never half-written
-        self.wb = None
+        for wb in self.staged:
+            wb.clear()  # staged puts are dropped, never written
+        self.staged.clear()
         self._staged_keys.clear()
 
     def close(self) -> None:
-        self.wb = None
+        self.staged.clear()
         if self._state is not None:
             self._state.close()
         if self.db is not None:
@@ -189,15 +191,12 @@ class LevelDBWriter(Transactional):
             return 0
         if encoded is None:
             encoded = self.encode(batch)
-        if not isinstance(encoded, tuple):  # a staged WriteBatch: joins the open one
-            if self.wb is None:
-                self.wb = encoded
-            else:
-                self.wb.append(encoded)
+        if not isinstance(encoded, tuple):  # a staged WriteBatch: joins the open batch
+            self.staged.append(encoded)
             return batch.num_rows
-        if self.wb is None:
-            self.wb = self.db.write_batch(transaction=True, sync=self.config.sync)
-        put, get, staged = self.wb.put, self.db.get, self._staged_keys
+        wb = self.db.write_batch(transaction=True, sync=self.config.sync)
+        self.staged.append(wb)
+        put, get, staged = wb.put, self.db.get, self._staged_keys
         keys, values = encoded
         for k, v in zip(keys, values, strict=True):
             # the database does not see the open batch: its keys are remembered here
@@ -207,14 +206,16 @@ class LevelDBWriter(Transactional):
         return batch.num_rows
 
     def commit(self, job: str, state: dict[str, str]) -> None:
-        if self.wb is not None:
-            try:
-                self.wb.write()
-            except plyvel.Error as exc:
-                raise SinkError(f"LevelDB write failed: {_text(exc)}", file=self.config.path, hint=RESUME_HINT) from None
-            finally:
-                self.wb = None
-                self._staged_keys.clear()
+        try:
+            # One Write each, GIL released. A crash between two leaves rows without
+            # their checkpoint; the rerun puts them again, and puts are idempotent.
+            for wb in self.staged:
+                wb.write()
+        except plyvel.Error as exc:
+            raise SinkError(f"LevelDB write failed: {_text(exc)}", file=self.config.path, hint=RESUME_HINT) from None
+        finally:
+            self.staged.clear()
+            self._staged_keys.clear()
         self._write_state(lambda log: log.set(job, state))
 
     def finish(self) -> None:

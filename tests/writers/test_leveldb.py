@@ -27,6 +27,10 @@ def data_items(path: Path) -> list[tuple[bytes, bytes]]:
         db.close()
 
 
+def data_items_open(w: LevelDBWriter) -> list[tuple[bytes, bytes]]:
+    return [(k, v) for k, v in w.db if not k.startswith(b"\xff")]
+
+
 def test_integer_keys_sort_numerically() -> None:
     values = [5, -1, 10, 0, -(2**63), 2**63 - 1, -20, 100]
     keys = KeyTemplate("{id}").render(pa.record_batch({"id": values})).to_pylist()
@@ -109,24 +113,31 @@ def test_exception_writes_nothing_of_the_open_batch(tmp_path: Path) -> None:
     assert data_items(db) == []
 
 
-def test_chunks_staged_off_thread_commit_together_or_not_at_all(tmp_path: Path) -> None:
+def test_chunks_staged_off_thread_commit_in_order_or_not_at_all(tmp_path: Path) -> None:
     """encode() stages each chunk's puts in a WriteBatch of its own (the pipeline
-    does that in its read-ahead thread); the chunks of one commit are one Write."""
+    does that in its read-ahead thread); a commit writes them in order, so a key a
+    later chunk repeats ends with the later value, and a rollback writes none."""
     db = tmp_path / "s.ldb"
-    first, second = pa.record_batch({"id": [1, 2]}), pa.record_batch({"id": [3]})
-    with pytest.raises(RuntimeError), LevelDBWriter(sink(db, value="id")) as w:
+    first = pa.record_batch({"id": [1, 2], "v": ["a", "b"]})
+    second = pa.record_batch({"id": [1, 3], "v": ["c", "d"]})
+    with pytest.raises(RuntimeError), LevelDBWriter(sink(db, value="v")) as w:
         w.prepare(first.schema, fresh=True)
         staged = [w.encode(first), w.encode(second)]
         w.write(first, staged[0])
         w.write(second, staged[1])
         raise RuntimeError("crash before commit")
     assert data_items(db) == []
-    with LevelDBWriter(sink(db, value="id")) as w:
+    with LevelDBWriter(sink(db, value="v")) as w:
         w.prepare(first.schema, fresh=True)
         w.write(first, w.encode(first))
         w.write(second, w.encode(second))
+        w.rollback()
         w.commit("j", {})
-    assert [v for _, v in data_items(db)] == [b"1", b"2", b"3"]
+        assert data_items_open(w) == []
+        w.write(first, w.encode(first))
+        w.write(second, w.encode(second))
+        w.commit("j", {})
+    assert [v for _, v in data_items(db)] == [b"c", b"b", b"d"]
 
 
 @pytest.mark.parametrize(("mode", "expected"), [("append", b"new"), ("upsert", b"new"), ("ignore", b"old")])
