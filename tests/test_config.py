@@ -37,6 +37,12 @@ def test_leveldb_defaults(tmp_path: Path) -> None:
     assert (job.sink.type, job.source.format, job.sink.batch_size) == ("leveldb", "parquet", 8_192)
 
 
+def test_leveldb_block_size_is_checked() -> None:
+    sink = {"path": "o.ldb", "key": "k:{id}", "block_size": 512}
+    with pytest.raises(ConfigError, match=r"^sink\.block_size: expected at least 1024 bytes$"):
+        job_from_dict({"source": {"path": "a.parquet"}, "sink": sink}, env={})
+
+
 def test_tsv_defaults_to_tab() -> None:
     job = job_from_dict({"source": {"path": "a.tsv"}, "sink": {"path": "o.db"}}, env={})
     assert job.source.delimiter == "\t"

@@ -68,6 +68,7 @@ class LevelDBWriter(Transactional):
                     self.config.path,
                     create_if_missing=True,
                     write_buffer_size=self.config.write_buffer_size,
+                    block_size=self.config.block_size,
                     compression=None if self.config.compression == "none" else "snappy",
                 )
                 self._state = self._open_state()

@@ -31,6 +31,49 @@ def data_items_open(w: LevelDBWriter) -> list[tuple[bytes, bytes]]:
     return [(k, v) for k, v in w.db if not k.startswith(b"\xff")]
 
 
+def table_blocks(path: Path) -> int:
+    """Data blocks in the LevelDB table files: the index block has one entry
+    (and one restart point) per data block (see LevelDB's table_format.md)."""
+
+    def varint(buf: bytes, pos: int) -> tuple[int, int]:
+        n = shift = 0
+        while True:
+            b = buf[pos]
+            n |= (b & 0x7F) << shift
+            pos, shift = pos + 1, shift + 7
+            if b < 0x80:
+                return n, pos
+
+    blocks = 0
+    for table in path.glob("*.ldb"):
+        data = table.read_bytes()
+        _, pos = varint(data, len(data) - 48)  # the footer: metaindex handle, then index handle
+        _, pos = varint(data, pos)
+        offset, pos = varint(data, pos)
+        size, _ = varint(data, pos)
+        blocks += int.from_bytes(data[offset + size - 4 : offset + size], "little")
+    return blocks
+
+
+def test_table_block_size_is_applied(tmp_path: Path) -> None:
+    """The writer's own flushes (a 1 MiB write buffer, filled 4 times) cut blocks
+    of about sink.block_size bytes (a block closes at the first put past it)."""
+    rows = 40_000
+    batch = pa.record_batch({"id": list(range(rows)), "v": [f"{i:0100d}" for i in range(rows)]})
+    for size in (4096, 65536):
+        db = tmp_path / f"b{size}.ldb"
+        with LevelDBWriter(sink(db, value="v", block_size=size, write_buffer_size=1 << 20)) as w:
+            w.prepare(batch.schema, fresh=True)
+            for start in range(0, rows, 1000):  # a full memtable is flushed before the next write
+                part = batch.slice(start, 1000)
+                w.write(part)
+                w.commit("j", {})
+        tables = sum(t.stat().st_size for t in db.glob("*.ldb"))
+        assert tables > 3_000_000
+        per_block = tables / table_blocks(db)
+        assert 0.8 * size < per_block < 1.2 * size, per_block  # each table file ends in a shorter block
+
+
 def test_integer_keys_sort_numerically() -> None:
     values = [5, -1, 10, 0, -(2**63), 2**63 - 1, -20, 100]
     keys = KeyTemplate("{id}").render(pa.record_batch({"id": values})).to_pylist()
