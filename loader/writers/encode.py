@@ -200,12 +200,10 @@ def _json_value(arr: pa.Array) -> tuple[pa.Array, str]:
     return out, ""
 
 
-def json_objects(batch: pa.RecordBatch) -> list[bytes]:
-    """A JSON object per row, built for the whole batch at once."""
-    if batch.num_rows == 0:
-        return []
-    if len(batch.schema.names) == 0:
-        return [b"{}"] * batch.num_rows
+def json_objects(batch: pa.RecordBatch) -> pa.Array:
+    """A JSON object per row (binary), built for the whole batch at once."""
+    if len(batch.schema.names) == 0 or batch.num_rows == 0:
+        return pa.array([b"{}"] * batch.num_rows, pa.binary())
     parts: list[Any] = []
     quote = ""  # the closing quote the previous value still needs
     for i, (name, col) in enumerate(zip(batch.schema.names, batch.columns, strict=True)):
@@ -220,11 +218,11 @@ def json_objects(batch: pa.RecordBatch) -> list[bytes]:
         quote = opening
     parts.append(quote + "}")
     joined = pc.binary_join_element_wise(*parts, _EMPTY, null_handling="replace", null_replacement="null")
-    return pc.cast(joined, pa.binary()).to_pylist()  # type: ignore[no-any-return]
+    return pc.cast(joined, pa.binary())
 
 
-def raw_values(arr: pa.Array) -> list[bytes]:
-    """One column stored as the value: bytes as-is, text as UTF-8, others as text."""
+def raw_values(arr: pa.Array) -> pa.Array:
+    """One column stored as the value (binary): bytes as-is, text as UTF-8, others as text."""
     arr = _plain(arr)
     t = arr.type
     if pa.types.is_binary(t) or pa.types.is_large_binary(t):
@@ -237,7 +235,7 @@ def raw_values(arr: pa.Array) -> list[bytes]:
         out = pa.array([None if v is None else v.encode() for v in nested_json(arr)], pa.binary())
     else:
         out = pc.cast(pc.cast(arr, pa.string()), pa.binary())
-    return pc.fill_null(out, b"").to_pylist()  # type: ignore[no-any-return]
+    return pc.fill_null(out, b"")
 
 
 # ------------------------------------------------------------ key templates

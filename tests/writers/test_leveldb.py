@@ -12,7 +12,7 @@ from loader.chunk import Chunk
 from loader.config import SinkConfig
 from loader.errors import ConfigError, SinkError
 from loader.writers import KeyTemplate, LevelDBWriter
-from loader.writers.leveldb import STATE_FILE
+from loader.writers.leveldb import PUT_SLICE, STATE_FILE
 
 
 def sink(path: Path, key: str = "k:{id}", **kw) -> SinkConfig:
@@ -200,6 +200,23 @@ def test_modes_on_existing_and_repeated_keys(tmp_path: Path, mode: str, expected
     assert [v for _, v in data_items(db)] == [expected, b"first" if mode == "ignore" else b"third"]
 
 
+@pytest.mark.parametrize(("mode", "first"), [("append", b"last"), ("ignore", b"v0")])
+def test_a_chunk_longer_than_a_put_slice(tmp_path: Path, mode: str, first: bytes) -> None:
+    """Keys and values become Python bytes PUT_SLICE rows at a time: every row of a
+    longer chunk is put, in order, and ignore sees keys from earlier slices."""
+    n = 2 * PUT_SLICE + 5
+    batch = pa.record_batch({"id": [*range(n), 0], "v": [f"v{i}" for i in range(n)] + ["last"]})
+    db = tmp_path / "l.ldb"
+    with LevelDBWriter(sink(db, value="v", mode=mode)) as w:
+        w.prepare(batch.schema, fresh=True)
+        w.write(batch, w.encode(batch))
+        w.commit("j", {})
+    items = data_items(db)
+    assert len(items) == n
+    assert items[0] == (b"k:00000000000000000000", first)
+    assert items[-1] == (f"k:{n - 1:020d}".encode(), f"v{n - 1}".encode())
+
+
 def test_state_lives_beside_the_data_not_among_it(tmp_path: Path) -> None:
     """Checkpoints go to loader-state.jsonl in the LevelDB directory: a checkpoint key
     in every batch made each flushed table span the whole key range."""
@@ -276,7 +293,7 @@ def test_json_objects_parse_back_for_every_escape_and_null(with_nulls: bool) -> 
         for values in cols.values():
             values[1] = None
     batch = pa.record_batch(cols)
-    parsed = [json.loads(v) for v in json_objects(batch)]
+    parsed = [json.loads(v) for v in json_objects(batch).to_pylist()]
     assert [p["s"] for p in parsed] == cols["s"]
     assert [p["f"] for p in parsed] == [1.5, None, None, -0.25, 2.0, 3.0]
     assert parsed[0]["d"] == "2024-02-29" and parsed[0]["ts"] == "2024-01-01T12:30:00.000000"
@@ -289,4 +306,4 @@ def test_json_booleans_first_after_text_and_last() -> None:
     from loader.writers.encode import json_objects
 
     batch = pa.record_batch({"a": [True, False], "s": ['x"', "y"], "b": [False, True], "n": pa.array([None, True])})
-    assert json_objects(batch) == [b'{"a":true,"s":"x\\"","b":false,"n":null}', b'{"a":false,"s":"y","b":true,"n":true}']
+    assert json_objects(batch).to_pylist() == [b'{"a":true,"s":"x\\"","b":false,"n":null}', b'{"a":false,"s":"y","b":true,"n":true}']
