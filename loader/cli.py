@@ -77,7 +77,7 @@ def _max_rejects(text: str) -> int | float:
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("run options")
     g.add_argument("--chunk-size", type=int, metavar="ROWS", help="rows per chunk: the memory bound (default 8192)")
-    g.add_argument("--batch-size", type=int, metavar="ROWS", help="rows per transaction / WriteBatch")
+    g.add_argument("--batch-size", type=int, metavar="ROWS", help="rows per transaction (SQLite) or checkpoint (LevelDB)")
     g.add_argument("--report", metavar="PATH", help="write the run report as JSON")
     g.add_argument("--rejects", metavar="PATH", help="reject file (default TARGET.rejects.jsonl)")
     g.add_argument("--max-rejects", type=_max_rejects, metavar="N", help="stop with exit 3 past N rejects (or a fraction < 1); 0 is strict")

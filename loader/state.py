@@ -4,8 +4,9 @@ Each source file has an entry keyed by its absolute path, holding its
 identity (size, modification time, and a fingerprint of its first and last
 64 KiB) and the reader position after the last committed chunk. A job entry
 holds the run status and how many bytes of the reject file belong to
-committed work. Writers store these as JSON text in the same transaction (or
-WriteBatch) as the rows they describe.
+committed work. Writers store these as JSON text: SQLite in the same
+transaction as the rows they describe, LevelDB in a log beside the data, right
+after those rows are written.
 """
 
 from __future__ import annotations

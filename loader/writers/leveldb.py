@@ -1,4 +1,4 @@
-"""LevelDB writer: a ``WriteBatch`` per batch, then the checkpoint beside it.
+"""LevelDB writer: a ``WriteBatch`` per chunk, and after each batch of them the checkpoint beside it.
 
 Keys come from a template over columns (see ``KeyTemplate``); values are a
 JSON object of the row's columns or one column's raw bytes, both built
