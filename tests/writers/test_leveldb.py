@@ -19,16 +19,16 @@ def sink(path: Path, key: str = "k:{id}", **kw) -> SinkConfig:
     return SinkConfig(path=str(path), type="leveldb", key=key, batch_size=100, **kw)
 
 
+def items_of(db: plyvel.DB) -> list[tuple[bytes, bytes]]:
+    return [(k, v) for k, v in db if not k.startswith(b"\xff")]
+
+
 def data_items(path: Path) -> list[tuple[bytes, bytes]]:
     db = plyvel.DB(str(path))
     try:
-        return [(k, v) for k, v in db if not k.startswith(b"\xff")]
+        return items_of(db)
     finally:
         db.close()
-
-
-def data_items_open(w: LevelDBWriter) -> list[tuple[bytes, bytes]]:
-    return [(k, v) for k, v in w.db if not k.startswith(b"\xff")]
 
 
 def table_blocks(path: Path) -> int:
@@ -176,7 +176,7 @@ def test_chunks_staged_off_thread_commit_in_order_or_not_at_all(tmp_path: Path) 
         w.write(second, w.encode(second))
         w.rollback()
         w.commit("j", {})
-        assert data_items_open(w) == []
+        assert items_of(w.db) == []
         w.write(first, w.encode(first))
         w.write(second, w.encode(second))
         w.commit("j", {})
