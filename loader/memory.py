@@ -32,7 +32,8 @@ def gc_paused(*, release_at_once: bool = False) -> Iterator[None]:
     pages immediately instead of after its 1 s decay: Parquet -> SQLite at
     100 MB peaked at 98 MB instead of 103 MB."""
     was = gc.isenabled()
-    gc.collect()
+    # No collection first: after the imports it found nothing, and a library
+    # user's process may hold millions of objects for it to walk.
     gc.freeze()
     gc.disable()
     pool = pa.default_memory_pool()
