@@ -83,6 +83,24 @@ def test_the_command_asks_for_jemalloc_before_pyarrow_starts(tmp_path: Path) -> 
     assert out.stdout.split()[-1] == "system"
 
 
+def test_the_command_collects_nothing_while_it_imports_and_freezes_the_heap_at_the_end() -> None:
+    """No collection runs while the CLI and what it imports (pyarrow) load; the
+    collector is on again afterwards, and the heap is frozen when the command ends."""
+    probe = (
+        "import gc, sys, loader.__main__ as m\n"
+        "during = []\n"
+        "def note(phase, info):\n"
+        "    if phase == 'start' and not hasattr(sys.modules.get('loader.cli'), 'main'):\n"
+        "        during.append(info['generation'])\n"
+        "gc.callbacks.append(note)\n"
+        "sys.argv = ['loader', 'validate', '--help']\n"
+        "code = m.main()\n"
+        "print(code, len(during), gc.isenabled(), gc.get_freeze_count() > 0, 'pyarrow' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[-2] == "0 0 True True True"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt,sink", [("csv", ".db"), ("parquet", ".db"), ("csv", ".ldb"), ("parquet", ".ldb")])
 def test_default_peak_and_max_memory_ceiling(tmp_path: Path, fmt: str, sink: str) -> None:
