@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
+import threading
 from pathlib import Path
 
 import plyvel
@@ -118,6 +120,24 @@ def test_resume_after_crash_is_exactly_once(tmp_path: Path, sink: str, crash_at:
     assert ids == expected
     rejects = [json.loads(x)["row"] for x in Path(str(target) + ".rejects.jsonl").read_text().splitlines()]
     assert rejects == [i for i in range(1, 3001) if i % 97 == 0]
+
+
+@pytest.mark.parametrize("read_ahead", [0, 2])
+def test_a_failed_load_stops_its_parse_workers_without_a_collection(tmp_path: Path, read_ahead: int) -> None:
+    """A stage failing mid-file leaves no parse worker behind: the reader's iteration
+    is closed when the load fails, not when the collector reaches the exception's
+    traceback (it is off here, as in a run)."""
+    src = write_csv(tmp_path / "in.csv", ["id", "v"], [[i, f"v{i}"] for i in range(1, 3001)])
+    j = job(src, tmp_path / "t.db", {"table": "t"}, {"chunk_size": 100, "read_ahead": read_ahead, "workers": 2}, block_size=2048)
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        with pytest.raises(LoaderError, match="simulated crash"):
+            Pipeline(j, transforms=[crash_after(3)]).run()
+        assert [t.name for t in threading.enumerate() if t.name.startswith("loader-")] == []
+    finally:
+        if was:
+            gc.enable()
 
 
 def test_max_rejects_stops_with_committed_work_kept(tmp_path: Path) -> None:

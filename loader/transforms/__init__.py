@@ -181,10 +181,15 @@ def as_stage(fn: Stage | Callable[[pa.RecordBatch], pa.RecordBatch]) -> Stage:
 def apply(stages: Sequence[Stage], chunks: Iterable[Chunk]) -> Iterator[Chunk]:
     """Lazily pass every chunk through every stage, in order (one chunk in memory at a time)."""
     stages = list(stages)
-    for chunk in chunks:
-        for stage in stages:
-            chunk = stage(chunk)
-        yield chunk
+    try:
+        for chunk in chunks:
+            for stage in stages:
+                chunk = stage(chunk)
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()  # a reader's iteration holds worker threads: stop them now
 
 
 def close_stages(stages: Iterable[Stage]) -> None:
