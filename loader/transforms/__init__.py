@@ -179,7 +179,10 @@ def as_stage(fn: Stage | Callable[[pa.RecordBatch], pa.RecordBatch]) -> Stage:
 
 
 def apply(stages: Sequence[Stage], chunks: Iterable[Chunk]) -> Iterator[Chunk]:
-    """Lazily pass every chunk through every stage, in order (one chunk in memory at a time)."""
+    """Lazily pass every chunk through every stage, in order (one chunk in memory at a time).
+
+    Ending, by exhaustion, an error or ``close()``, closes ``chunks`` too: a reader's
+    iteration holds parse workers, which must not wait for a collection to stop."""
     stages = list(stages)
     try:
         for chunk in chunks:
@@ -189,7 +192,7 @@ def apply(stages: Sequence[Stage], chunks: Iterable[Chunk]) -> Iterator[Chunk]:
     finally:
         close = getattr(chunks, "close", None)
         if close is not None:
-            close()  # a reader's iteration holds worker threads: stop them now
+            close()
 
 
 def close_stages(stages: Iterable[Stage]) -> None:
