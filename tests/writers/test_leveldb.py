@@ -307,3 +307,18 @@ def test_json_booleans_first_after_text_and_last() -> None:
 
     batch = pa.record_batch({"a": [True, False], "s": ['x"', "y"], "b": [False, True], "n": pa.array([None, True])})
     assert json_objects(batch).to_pylist() == [b'{"a":true,"s":"x\\"","b":false,"n":null}', b'{"a":false,"s":"y","b":true,"n":true}']
+
+
+def test_json_objects_for_chunks_of_one_schema_with_and_without_nulls() -> None:
+    """The literal parts are made once per shape of chunk (names, and how each value
+    is quoted): chunks of one schema with and without nulls each get theirs."""
+    from loader.writers.encode import json_objects
+
+    dense = pa.record_batch({"s": ["x", "y"], "b": [True, False]})
+    sparse = pa.record_batch({"s": ["x", None], "b": pa.array([None, False])})
+    for batch, expected in [
+        (dense, [b'{"s":"x","b":true}', b'{"s":"y","b":false}']),
+        (sparse, [b'{"s":"x","b":null}', b'{"s":null,"b":false}']),
+        (dense, [b'{"s":"x","b":true}', b'{"s":"y","b":false}']),
+    ]:
+        assert json_objects(batch).to_pylist() == expected
