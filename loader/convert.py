@@ -45,13 +45,6 @@ def _all(mask: pa.Array) -> bool:
     return bool(pc.all(mask).as_py() is not False)
 
 
-def _all_match(values: pa.Array, pattern: str) -> bool:
-    """Every value matches; a text column usually fails on its first values,
-    so those are tried first and the full scan runs only for real candidates."""
-    head = values.slice(0, 256)
-    return _all(pc.match_substring_regex(head, pattern)) and _all(pc.match_substring_regex(values, pattern))
-
-
 def value_bytes(arr: pa.Array) -> pa.Buffer | None:
     """The bytes of a string or binary array's values (of its slice only), without a copy."""
     offsets_buf, data = arr.buffers()[1:3]
@@ -107,19 +100,53 @@ def _float_exact(values: pa.Array) -> bool:
     return not (pc.any(_leading_zero(values, decimal=True)).as_py() or pc.any(_too_precise(values)).as_py())
 
 
+# Proofs: cheaper checks that, when they pass, show that every value matches
+# the candidate's pattern and converts without loss. An RE2 pattern costs
+# 30-65 ns a value; a cast, a prefix scan or a set lookup 5-18 ns. A proof
+# that fails decides nothing: the pattern and the loss check then run as before.
+# Each rests on what Arrow's cast accepts (tested against the patterns):
+# integers: [-](digits | 0x hex), so with no leading zero the pattern holds;
+# floats: fast_float's grammar plus inf and nan, which the byte check keeps out;
+# dates: exactly YYYY-MM-DD; timestamps without zone: a date, then hh, hh:mm,
+# hh:mm:ss or hh:mm:ss.f{1,6}, of which the pattern takes 16 characters and up.
+
+_NUMBER_BYTES = b"0123456789.eE+-"
+_BOOL_TEXT = pa.array(["true", "false", "TRUE", "FALSE", "True", "False"])
+
+
+def _proves_int(values: pa.Array) -> bool:
+    return _casts_to(pa.int64())(values) and not pc.any(_leading_zero(values, decimal=False)).as_py()
+
+
+def _proves_float(values: pa.Array) -> bool:
+    data = value_bytes(values)
+    if data is not None and data.to_pybytes().translate(None, _NUMBER_BYTES):
+        return False  # a letter or sign of something else (inf, nan, 1_000): the pattern decides
+    return _casts_to(pa.float64())(values) and _float_exact(values)
+
+
+def _proves_timestamp(values: pa.Array) -> bool:
+    return _casts_to(pa.timestamp("us"))(values) and pc.min(pc.binary_length(values)).as_py() >= 16
+
+
+def _proves_bool(values: pa.Array) -> bool:
+    return _all(pc.is_in(values, value_set=_BOOL_TEXT))
+
+
 # What inference tries, in order: a pattern every value must match, the type,
-# and what must also hold for that type to keep every value; when it does not
-# (an integer beyond int64, a float with a leading zero or 17 digits, an
-# impossible date), the column stays text.
-_CANDIDATES = (
-    (_BOOL, pa.bool_(), None),
-    (_INT, pa.int64(), _casts_to(pa.int64())),
-    (_FLOAT, pa.float64(), _float_exact),
-    (_DATE, pa.date32(), _casts_to(pa.date32())),
-    (_TS, pa.timestamp("us"), _casts_to(pa.timestamp("us"))),
-    (_TS_TZ, pa.timestamp("us", tz="UTC"), _casts_to(pa.timestamp("us", tz="UTC"))),
+# what must also hold for that type to keep every value (when it does not: an
+# integer beyond int64, a float with a leading zero or 17 digits, an
+# impossible date; the column stays text), and a proof of both (see above).
+_CANDIDATES: tuple[tuple[str, pa.DataType, Callable[[pa.Array], bool] | None, Callable[[pa.Array], bool] | None], ...] = (
+    (_BOOL, pa.bool_(), None, _proves_bool),
+    (_INT, pa.int64(), _casts_to(pa.int64()), _proves_int),
+    (_FLOAT, pa.float64(), _float_exact, _proves_float),
+    (_DATE, pa.date32(), _casts_to(pa.date32()), _casts_to(pa.date32())),
+    (_TS, pa.timestamp("us"), _casts_to(pa.timestamp("us")), _proves_timestamp),
+    (_TS_TZ, pa.timestamp("us", tz="UTC"), _casts_to(pa.timestamp("us", tz="UTC")), None),
 )
 _INT_AT, _FLOAT_AT = 1, 2  # positions in _CANDIDATES
+_HEAD = 256  # a text column usually fails on its first values: the pattern tries those first
 
 
 class TypeGuess:
@@ -142,7 +169,7 @@ class TypeGuess:
             return  # text already: nothing to check, and no copy without the nulls
         values = sample.drop_null()
         integers = False  # every value here matched the integer pattern
-        for i, (pattern, _, lossless) in enumerate(_CANDIDATES):
+        for i, (pattern, _, lossless, proof) in enumerate(_CANDIDATES):
             if not self.matching[i]:
                 continue
             if i == _FLOAT_AT and integers:
@@ -151,7 +178,14 @@ class TypeGuess:
                 if self.exact[i] and pc.any(_too_precise(values)).as_py():
                     self.exact[i] = False
                 continue
-            if not _all_match(values, pattern):
+            head = values.slice(0, _HEAD)
+            if not _all(pc.match_substring_regex(head, pattern)):
+                self.matching[i] = False
+                continue
+            if proof is not None and proof(values):
+                integers = integers or i == _INT_AT
+                continue  # matching and exact hold for these values
+            if not _all(pc.match_substring_regex(values, pattern)):
                 self.matching[i] = False
                 continue
             integers = integers or i == _INT_AT
@@ -168,7 +202,7 @@ class TypeGuess:
     def result(self) -> pa.DataType:
         """The narrowest type that holds every value seen without loss."""
         if self.values:
-            for (_, candidate, _), matching, exact in zip(_CANDIDATES, self.matching, self.exact, strict=True):
+            for (_, candidate, _, _), matching, exact in zip(_CANDIDATES, self.matching, self.exact, strict=True):
                 if matching:
                     return candidate if exact else pa.string()
         return pa.string()

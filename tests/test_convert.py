@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
+from loader import convert as conv
 from loader.convert import TypeGuess, _leading_zero, convert, infer_type
 from tests.readers.test_csv import read_all
 
@@ -105,3 +107,62 @@ def test_leading_zeros_found_with_signs_in_a_slice(text_type: pa.DataType) -> No
     assert _leading_zero(arr, decimal=False).to_pylist() == [True, True, False, False, True, True, False]
     unsigned = pa.array(["-07", "1", "0.5"], text_type).slice(1)
     assert _leading_zero(unsigned, decimal=False).to_pylist() == [False, True]
+
+
+def _near_misses(n: int) -> list[str]:
+    """Values that look like numbers, booleans, dates and timestamps, or almost."""
+    rng = random.Random(5)
+    pieces = [
+        *"0123456789", "0", "00", "1", "7", ".", "e", "E", "+", "-", ":", " ", "T", "t", "Z", "x", "_", ",",
+        "inf", "nan", "NaN", "Infinity", "0x1f", "true", "True", "TRUE", "tRue", "false", "1e5", "1.5",
+        "2024-02-28", "2024-02-30", "2024-1-01", "0000-01-01", "12:30", "12:30:45", "23:59:60", "24:00",
+        ".5", ".123456", ".1234567", "+01:00", "+0100", "+01", "-05:00", "9223372036854775807", "99999999999999999999",
+        "12345678901234567", "\u0661",
+    ]
+    values = []
+    for _ in range(n):
+        v = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 4)))
+        if rng.random() < 0.3:  # a well-formed date or timestamp, then bent
+            v = rng.choice(["2024-02-28", "2024-02-28 12:30", "2024-02-28T12:30:45"]) + rng.choice(["", "", *pieces])
+        values.append(v)
+    return values
+
+
+def _state(values: list[str]) -> tuple[list[bool], list[bool], pa.DataType]:
+    guess = TypeGuess()
+    guess.add(pa.array(values, pa.string()))
+    return guess.matching, guess.exact, guess.result()
+
+
+def test_the_cheap_proofs_never_decide_other_than_the_patterns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every value alone and in small mixed groups: the guess with the proofs
+    (casts, prefix scans, set lookups) ends in the same state as the one that
+    runs every pattern over every value."""
+    monkeypatch.setattr(conv, "_HEAD", 0)  # no head check: every value goes to the proofs
+    values = _near_misses(2500)
+    groups = [[v] for v in values] + [values[i : i + 3] for i in range(0, 600, 3)]
+    fast = [_state(g) for g in groups]
+    monkeypatch.setattr(conv, "_CANDIDATES", tuple((p, t, lossless, None) for p, t, lossless, _ in conv._CANDIDATES))
+    slow = [_state(g) for g in groups]
+    differ = [(g, f, s) for g, f, s in zip(groups, fast, slow, strict=True) if f != s]
+    assert differ == []
+    found = {str(s[2]) for s in slow}  # the values reach every candidate, so every proof was put to the test
+    assert found >= {"bool", "int64", "double", "date32[day]", "timestamp[us]", "timestamp[us, tz=UTC]", "string"}
+
+
+@pytest.mark.parametrize(
+    "lead, values, expected",
+    [
+        ("1", ["-0", "0"], pa.int64()),
+        ("1", ["0x1f"], pa.string()),  # Arrow's cast reads hex; the pattern does not
+        ("1.5", ["inf"], pa.string()),
+        ("1.5", [".5", "5.", "-1e5"], pa.float64()),
+        ("2024-02-28 12:30", ["2024-02-28"], pa.string()),  # the cast takes a bare date; the pattern does not
+        ("2024-02-28 12:30", ["2024-02-28 12"], pa.string()),
+        ("2024-02-28 12:30", ["2024-02-28T12:30:45.123456"], pa.timestamp("us")),
+        ("True", ["false"], pa.bool_()),
+        ("True", ["yes"], pa.string()),
+    ],
+)
+def test_what_the_cast_takes_and_the_pattern_refuses_stays_refused(lead: str, values: list[str], expected: pa.DataType) -> None:
+    assert infer_type(pa.array([lead] * 256 + values, pa.string())) == expected  # past the head, where the proofs run
