@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
+
+from . import kernels as pc
 
 
 @dataclass
@@ -78,13 +79,13 @@ class Chunk:
         mask = pc.fill_null(mask, False)
         if mask.true_count == self.batch.num_rows:  # usual for a filter: no copy of the columns
             return self
-        kept = self.batch.filter(mask)
+        kept = pc.filter(self.batch, mask)
         dropped = self.batch.num_rows - kept.num_rows
         return dataclasses.replace(
             self,
             batch=kept,
-            rows=self.rows.filter(mask),
-            lines=self.lines.filter(mask) if self.lines is not None else None,
+            rows=pc.filter(self.rows, mask),
+            lines=pc.filter(self.lines, mask) if self.lines is not None else None,
             rows_filtered=self.rows_filtered + (dropped if filtered else 0),
         )
 
@@ -107,7 +108,7 @@ class Chunk:
         reasons = [reason] * len(idx) if isinstance(reason, str) else reason
         rows = self.rows.to_pylist()
         lines = self.lines.to_pylist() if self.lines is not None else None
-        bad_rows = self.batch.take(pa.array(idx, pa.int64())).to_pylist()
+        bad_rows = pc.take(self.batch, pa.array(idx, pa.int64())).to_pylist()
         new = [
             Reject(
                 file=self.file,

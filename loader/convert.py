@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from . import kernels as pc
 from .types import type_name
 
 _INT = r"^[+-]?(?:0|[1-9][0-9]*)$"
@@ -82,7 +82,7 @@ def _leading_zero(arr: pa.Array, *, decimal: bool) -> pa.Array:
     # The regex only for the values that start with one (0.5 is common in a float
     # column; over all of them it cost 50 ms per 1M values).
     pattern = r"(?s)^[+-]?0[^.eE]" if decimal else r"(?s)^[+-]?0."
-    return pc.replace_with_mask(zero, zero, pc.match_substring_regex(arr.filter(zero), pattern))
+    return pc.replace_with_mask(zero, zero, pc.match_substring_regex(pc.filter(arr, zero), pattern))
 
 
 def _casts_to(target: pa.DataType) -> Callable[[pa.Array], bool]:
@@ -167,7 +167,7 @@ class TypeGuess:
         self.values += count
         if not any(self.matching):
             return  # text already: nothing to check, and no copy without the nulls
-        values = sample.drop_null()
+        values = pc.drop_null(sample)
         integers = False  # every value here matched the integer pattern
         for i, (pattern, _, lossless, proof) in enumerate(_CANDIDATES):
             if not self.matching[i]:
@@ -246,7 +246,7 @@ def _value_text(value: object) -> str:
 def _mark(arr: pa.Array, mask: pa.Array, reason_of) -> tuple[pa.Array, list[str]]:  # type: ignore[no-untyped-def]
     mask = pc.fill_null(mask, False)
     idx = pc.indices_nonzero(mask).to_pylist()
-    values = arr.take(pa.array(idx, pa.int64())).to_pylist() if idx else []
+    values = pc.take(arr, pa.array(idx, pa.int64())).to_pylist() if idx else []
     return mask, [reason_of(v) for v in values]
 
 
@@ -312,7 +312,7 @@ def convert(
         if may_hold_nul:
             add(pc.match_substring(arr, "\x00"), lambda v: "NUL byte in value")
         if pa.types.is_string(target) or pa.types.is_large_string(target):
-            return Converted(arr.cast(target), bad, reasons)
+            return Converted(pc.cast(arr, target), bad, reasons)
         if strict and (pa.types.is_integer(target) or pa.types.is_floating(target)):
             is_float = pa.types.is_floating(target)
             name = type_name(target)

@@ -38,8 +38,8 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from . import kernels as pc
 from .convert import convert
 from .errors import ConfigError, LoaderError
 from .types import parse_type, type_name
@@ -677,7 +677,7 @@ def _null_zero(v: Value) -> Value:
         return pa.scalar(None, v.type) if v.is_valid and v.as_py() == 0 else v
     if pa.types.is_null(v.type):
         return v
-    zero = pc.equal(v, pa.scalar(0, pa.int8()).cast(v.type))
+    zero = pc.equal(v, pc.cast(pa.scalar(0, pa.int8()), v.type))
     if pc.any(zero).as_py():
         return pc.if_else(zero, pa.scalar(None, v.type), v)
     return v

@@ -8,6 +8,7 @@ from typing import Any, Protocol, Self
 
 import pyarrow as pa
 
+from .. import kernels as pc
 from ..chunk import Chunk, Reject
 from ..config import SourceConfig
 from ..convert import ConvertedBatch, bytes_as_text
@@ -79,8 +80,8 @@ def bad_value_rejects(
     """A reject for each row where a value failed to convert, with the row's values as read."""
     order = sorted(converted.why)
     index = pa.array(order, pa.int64())
-    row_list = rows.take(index).to_pylist()
-    line_list = lines.take(index).to_pylist() if lines is not None else [None] * len(order)
+    row_list = pc.take(rows, index).to_pylist()
+    line_list = pc.take(lines, index).to_pylist() if lines is not None else [None] * len(order)
     return [
         Reject(
             file=path,
@@ -90,7 +91,7 @@ def bad_value_rejects(
             reason=converted.why[i][1],
             values={k: bytes_as_text(v) for k, v in values.items()},
         )
-        for i, row, line, values in zip(order, row_list, line_list, source.take(index).to_pylist(), strict=True)
+        for i, row, line, values in zip(order, row_list, line_list, pc.take(source, index).to_pylist(), strict=True)
     ]
 
 

@@ -13,9 +13,9 @@ import os
 from collections.abc import Iterator
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from .. import kernels as pc
 from ..chunk import Chunk
 from ..convert import Converted, convert, convert_columns
 from ..errors import ConfigError, SourceError

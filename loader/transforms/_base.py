@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from .. import kernels as pc
 from ..chunk import Chunk
 from ..errors import ConfigError, LoaderError
 
@@ -156,7 +156,7 @@ def reject_in_order(
         else:
             keep = pc.filter(alive, mask).to_pylist()
             why = [r for r, k in zip(reasons, keep, strict=True) if k]
-        local = effective if alive is None else effective.filter(alive)
+        local = effective if alive is None else pc.filter(effective, alive)
         chunk = chunk.reject(local, why, stage=stage, column=column)
         alive = pc.invert(mask) if alive is None else pc.and_(alive, pc.invert(mask))
     return chunk, alive

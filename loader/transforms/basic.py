@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from .. import kernels as pc
 from ..chunk import Chunk
 from ..types import type_name
 from ._base import StageBase, replace_columns
@@ -153,7 +153,7 @@ class FillNull(_SchemaCached):
                 self._values[col] = raw
                 continue
             try:
-                self._values[col] = raw.cast(t)
+                self._values[col] = pc.cast(raw, t)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
                 raise self.error(f"columns.{col}: cannot use {v!r} as a {type_name(t)} value", column=col) from None
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from .. import kernels as pc
 from ..chunk import Chunk
 from ..convert import Converted, convert
 from ..errors import ConfigError
@@ -53,7 +53,7 @@ def convert_with_format(arr: pa.Array, target: pa.DataType, fmt: str) -> Convert
     if suspect is not None and pc.any(suspect).as_py():
         idx = pc.indices_nonzero(suspect)
         wrong = []
-        for i, text in zip(idx.to_pylist(), arr.take(idx).to_pylist(), strict=True):
+        for i, text in zip(idx.to_pylist(), pc.take(arr, idx).to_pylist(), strict=True):
             try:
                 _dt.datetime.strptime(text, fmt)
             except ValueError:
@@ -61,14 +61,14 @@ def convert_with_format(arr: pa.Array, target: pa.DataType, fmt: str) -> Convert
         if wrong:
             failed = pc.or_(failed, pc.is_in(pa.array(range(len(arr)), pa.int64()), pa.array(wrong, pa.int64())))
     if pc.any(failed).as_py():
-        values = arr.filter(failed).to_pylist()
+        values = pc.filter(arr, failed).to_pylist()
         what = "date" if pa.types.is_date(target) else "time"
         why = [f"{value_text(v)} is not a valid {what} for format {fmt!r}" for v in values]
         if bad is None:
             bad, reasons = failed, why
         else:  # values bad in the UTF-8 check are null by now, so the masks do not overlap
             union = pc.or_(bad, failed)
-            from_old = bad.filter(union).to_pylist()
+            from_old = pc.filter(bad, union).to_pylist()
             it_old, it_new = iter(reasons or []), iter(why)
             reasons = [next(it_old) if o else next(it_new) for o in from_old]
             bad = union
@@ -187,7 +187,7 @@ class Cast(StageBase):
             out, bad, why = _localize(out, tz)
             if bad is not None:
                 steps.append((bad, why))
-            out = out.cast(target if target.tz else pa.timestamp(target.unit, tz))
+            out = pc.cast(out, target if target.tz else pa.timestamp(target.unit, tz))
         return out, steps
 
     def __call__(self, chunk: Chunk) -> Chunk:
@@ -206,5 +206,5 @@ class Cast(StageBase):
             # Rejects carry the original values, so reject before swapping columns in.
             chunk, alive = reject_in_order(chunk, failures, stage=self.name)
             if alive is not None:
-                converted = {c: a.filter(alive) for c, a in converted.items()}
+                converted = {c: pc.filter(a, alive) for c, a in converted.items()}
         return chunk.with_batch(replace_columns(chunk.batch, converted))

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from .. import kernels as pc
 from ..chunk import Chunk
 from ..errors import ConfigError, LoaderError
 from ..types import type_name
@@ -52,9 +52,9 @@ def _sqlite_column(arr: pa.Array, *, stage: str, column: str) -> pa.Array:
     """A key column in a form sqlite3 can bind: int64, text or bytes."""
     t = arr.type
     if pa.types.is_dictionary(t):
-        arr, t = arr.cast(t.value_type), t.value_type
+        arr, t = pc.cast(arr, t.value_type), t.value_type
     if pa.types.is_boolean(t) or (pa.types.is_integer(t) and not pa.types.is_uint64(t)):
-        return arr.cast(pa.int64())
+        return pc.cast(arr, pa.int64())
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
         return arr
     try:
@@ -155,11 +155,11 @@ class KeyStore:
         firsts = grouped.column("__row_min").combine_chunks()
         first_mask = pc.is_in(rows, value_set=firsts)
         cand = first_mask if len(firsts) < n else None
-        cand_rows = rows.filter(cand) if cand is not None else rows
+        cand_rows = pc.filter(rows, cand) if cand is not None else rows
         # 2. The candidates' keys, bindable, with nulls folded into a bitmask.
         bound, nulls = [], None
         for i, (k, name) in enumerate(zip(keys, names, strict=True)):
-            col = _sqlite_column(k.filter(cand) if cand is not None else k, stage=self.stage, column=name)
+            col = _sqlite_column(pc.filter(k, cand) if cand is not None else k, stage=self.stage, column=name)
             if col.null_count:
                 bit = pc.multiply(pc.cast(pc.is_null(col), pa.int64()), 1 << i)
                 nulls = bit if nulls is None else pc.add(nulls, bit)

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 import pyarrow as pa
 
+from .. import kernels as pc
 from ..chunk import Chunk
 from ..errors import LoaderError
 from ..expr import Expression
@@ -44,7 +45,7 @@ class Filter(StageBase):
             exc.file = exc.file or chunk.file
             raise
         if pa.types.is_null(mask.type):
-            mask = mask.cast(pa.bool_())
+            mask = pc.cast(mask, pa.bool_())
         return chunk.keep(mask)
 
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from .. import kernels as pc
 from ..chunk import Chunk
 from ..types import type_name
 from ._base import StageBase, did_you_mean, first_failure, reject_in_order, value_text
@@ -125,7 +125,7 @@ class Validate(StageBase):
         if (text_col and not isinstance(value, str)) or (numeric_col and isinstance(value, str)):
             raise self.error(f"{where}: {value!r} cannot be compared with {type_name(t)} values", column=col)
         try:
-            return pa.scalar(value).cast(t)
+            return pc.cast(pa.scalar(value), t)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError):
             raise self.error(f"{where}: {value!r} cannot be compared with {type_name(t)} values", column=col) from None
 
@@ -149,7 +149,7 @@ class Validate(StageBase):
                     check = lambda a, hi=hi: pc.greater(a, hi)  # noqa: E731
                 elif rule == "allowed":
                     try:
-                        values = pa.array(spec).cast(t)
+                        values = pc.cast(pa.array(spec), t)
                     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError):
                         raise self.error(f"{where}: {spec!r} are not all {type_name(t)} values", column=col) from None
                     check = lambda a, v=values: pc.and_(pc.invert(pc.is_in(a, value_set=v)), pc.is_valid(a))  # noqa: E731
@@ -170,7 +170,7 @@ class Validate(StageBase):
         head = _rule_text(rule, self.rules[col][rule])
 
         def build(idx: pa.Array) -> list[str]:
-            return [f"{head} failed for {col}: {value_text(v)}" for v in batch.column(col).take(idx).to_pylist()]
+            return [f"{head} failed for {col}: {value_text(v)}" for v in pc.take(batch.column(col), idx).to_pylist()]
 
         return build
 
@@ -198,8 +198,8 @@ class Validate(StageBase):
                 some = arr.null_count > 0
                 seen = self._store.first_seen(
                     "unique:" + json.dumps(col),
-                    [arr.filter(present) if some else arr],
-                    chunk.rows.filter(present) if some else chunk.rows,
+                    [pc.filter(arr, present) if some else arr],
+                    pc.filter(chunk.rows, present) if some else chunk.rows,
                     chunk.file,
                     [col],
                 )

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from .. import kernels as pc
 from ..convert import value_bytes
 from ..errors import ConfigError
 

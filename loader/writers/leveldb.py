@@ -23,8 +23,8 @@ from typing import Any
 
 import plyvel
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from .. import kernels as pc
 from ..chunk import Chunk
 from ..config import SinkConfig
 from ..errors import RESUME_HINT, ConfigError, SinkError, TargetLockedError
