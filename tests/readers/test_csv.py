@@ -318,3 +318,22 @@ def test_row_numbers_count_on_from_the_base_less_the_malformed() -> None:
     assert row_numbers(10, 5, {2, 4}).to_pylist() == [11, 13, 15]
     empty = row_numbers(7, 0, set())
     assert (empty.type, len(empty)) == (pa.int64(), 0)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_blocks_cut_between_rows_when_many_fields_hold_quoted_newlines(tmp_path: Path, workers: int) -> None:
+    """Blocks of 64 KiB and more are cut where the quotes balance (counted in
+    Arrow from that size): every row comes back whole, in order."""
+    import csv as pycsv
+
+    path = tmp_path / "quoted.csv"
+    rows = [[str(i), f'line one of {i}\nline "two"\n{"x" * (i % 50)}' if i % 3 else f"plain {i}"] for i in range(6000)]
+    with path.open("w", newline="") as fh:
+        writer = pycsv.writer(fh, lineterminator="\n")
+        writer.writerow(["id", "text"])
+        writer.writerows(rows)
+    assert path.stat().st_size > 4 * (64 << 10)
+    _, chunks = read_all(path, block_size=64 << 10, workers=workers, chunk_size=1000)
+    got = rows_of(chunks)
+    assert [(str(r["id"]), r["text"]) for r in got] == [tuple(r) for r in rows]
+    assert [n for c in chunks for n in c.rows.to_pylist()] == list(range(1, 6001))
