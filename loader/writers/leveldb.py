@@ -64,6 +64,9 @@ class LevelDBWriter(Transactional):
         # The open batch: staged WriteBatches, written in order at commit. Appending
         # each to one WriteBatch copied every put again while holding the GIL.
         self.staged: list[Any] = []
+        # Written batches, cleared, for encode() to fill again: a cleared WriteBatch keeps
+        # its buffer, where a new one grows to a chunk's ~2 MB by doubling, copying each time.
+        self._spare: collections.deque[Any] = collections.deque()
         self.columns: list[str] = []
         self.state_path = os.path.join(config.path, STATE_FILE)
         self._state: StateLog | None = None
@@ -104,10 +107,12 @@ class LevelDBWriter(Transactional):
         for wb in self.staged:
             wb.clear()  # staged puts are dropped, never written
         self.staged.clear()
+        self._spare.clear()
         self._staged_keys.clear()
 
     def close(self) -> None:
         self.staged.clear()
+        self._spare.clear()
         if self._state is not None:
             self._state.close()
         if self.db is not None:
@@ -194,7 +199,10 @@ class LevelDBWriter(Transactional):
             raise ValueError(f"{len(keys)} keys for {len(values)} values")
         if self.config.mode == "ignore":
             return keys, values
-        staged = self.db.write_batch(transaction=True, sync=self.config.sync)
+        try:
+            staged = self._spare.popleft()  # deques are safe between threads
+        except IndexError:
+            staged = self.db.write_batch(transaction=True, sync=self.config.sync)
         for ks, vs in _as_bytes(keys, values):
             collections.deque(map(staged.put, ks, vs), maxlen=0)  # the loop in C: 4% less per put
         return staged
@@ -224,6 +232,8 @@ class LevelDBWriter(Transactional):
             # their checkpoint; the rerun puts them again, and puts are idempotent.
             for wb in self.staged:
                 wb.write()
+                wb.clear()
+                self._spare.append(wb)
         except plyvel.Error as exc:
             raise SinkError(f"LevelDB write failed: {_text(exc)}", file=self.config.path, hint=RESUME_HINT) from None
         finally:

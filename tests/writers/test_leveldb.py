@@ -183,6 +183,23 @@ def test_chunks_staged_off_thread_commit_in_order_or_not_at_all(tmp_path: Path) 
     assert [v for _, v in data_items(db)] == [b"c", b"b", b"d"]
 
 
+def test_a_written_batch_is_filled_again_empty(tmp_path: Path) -> None:
+    """After a commit the chunk's WriteBatch is cleared and staged again for the
+    next chunk (its buffer kept): the next commit writes that chunk's puts only."""
+    db = tmp_path / "r.ldb"
+    with LevelDBWriter(sink(db, value="v")) as w:
+        w.prepare(pa.schema([("id", pa.int64()), ("v", pa.string())]), fresh=True)
+        first = w.encode(pa.record_batch({"id": [1, 2], "v": ["a", "b"]}))
+        w.write(pa.record_batch({"id": [1, 2], "v": ["a", "b"]}), first)
+        w.commit("j", {})
+        w.db.delete(b"k:" + b"0" * 19 + b"1")  # gone from the database: must stay gone
+        second = w.encode(pa.record_batch({"id": [3], "v": ["c"]}))
+        assert second is first  # the same batch, reused
+        w.write(pa.record_batch({"id": [3], "v": ["c"]}), second)
+        w.commit("j", {})
+    assert [v for _, v in data_items(db)] == [b"b", b"c"]
+
+
 @pytest.mark.parametrize(("mode", "expected"), [("append", b"new"), ("upsert", b"new"), ("ignore", b"old")])
 def test_modes_on_existing_and_repeated_keys(tmp_path: Path, mode: str, expected: bytes) -> None:
     """append and upsert overwrite a key; ignore keeps the first value, whether it
