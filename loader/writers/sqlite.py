@@ -18,11 +18,10 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
-import adbc_driver_sqlite.dbapi as adbc
+import adbc_driver_manager as adbc
+import adbc_driver_sqlite
 import pyarrow as pa
 from adbc_driver_manager import Error as AdbcError
 
@@ -31,8 +30,6 @@ from ..config import SinkConfig
 from ..errors import RESUME_HINT, LoaderError, SinkError, TargetLockedError
 from .base import Transactional
 from .encode import sqlite_array, sqlite_type, uint64_overflow
-
-T = TypeVar("T")
 
 STATE_TABLE = "_loader_state"
 STAGE_TABLE = "_loader_stage"  # a TEMP table: rows on their way into an upsert or ignore
@@ -76,6 +73,53 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+class _Connection:
+    """ADBC's SQLite driver through ``adbc_driver_manager``'s own API, one
+    statement reused. Its DB-API module would import ``pyarrow.dataset`` (and so
+    ``pyarrow.compute``): ~44 ms of every SQLite run's start, for nothing the
+    writer uses. Autocommit is on, ADBC's default."""
+
+    def __init__(self, path: str) -> None:
+        self.db = adbc_driver_sqlite.connect(path)
+        try:
+            self.conn = adbc.AdbcConnection(self.db)
+            self.stmt = adbc.AdbcStatement(self.conn)
+        except BaseException:
+            self.close()
+            raise
+        self._sql: str | None = None
+
+    def execute(self, sql: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
+        """Run one statement with positional parameters; its rows."""
+        if sql != self._sql:
+            self.stmt.set_sql_query(sql)
+            self._sql = sql
+        if params:
+            self.stmt.bind(pa.record_batch([[p] for p in params], names=[str(i) for i in range(len(params))]))
+        stream, _ = self.stmt.execute_query()
+        result = pa.RecordBatchReader.from_stream(stream).read_all()
+        return list(zip(*(column.to_pylist() for column in result.columns), strict=True))
+
+    def ingest(self, table: str, rows: pa.RecordBatch, *, create: bool = False, temporary: bool = False) -> None:
+        """Insert a batch into ``table`` (made first with ``create``), bound in C."""
+        self.stmt.set_options(
+            **{
+                adbc.INGEST_OPTION_TARGET_TABLE: table,
+                adbc.INGEST_OPTION_MODE: adbc.INGEST_OPTION_MODE_CREATE if create else adbc.INGEST_OPTION_MODE_APPEND,
+                adbc.StatementOptions.INGEST_TEMPORARY.value: "true" if temporary else "false",
+            }
+        )
+        self._sql = None  # the statement is an ingest now, no longer the last query
+        self.stmt.bind(rows)
+        self.stmt.execute_update()
+
+    def close(self) -> None:
+        for handle in ("stmt", "conn", "db"):
+            resource = self.__dict__.pop(handle, None)
+            if resource is not None:
+                resource.close()
+
+
 class SQLiteWriter(Transactional):
     """Loads batches into one SQLite table. Use as a context manager."""
 
@@ -83,19 +127,10 @@ class SQLiteWriter(Transactional):
         self.config = config
         self.target = config.path
         self.table = table
-        self.conn: Any = None
-        self.cur: Any = None
+        self.conn: _Connection | None = None
         self.columns: list[str] = []
         self._merge: dict[tuple[str, ...], str] = {}
         self._in_txn = False
-        # Every database call runs on this one thread. On the main thread, ADBC
-        # answers SIGINT by cancelling the running statement; the loader wants
-        # SIGINT, like SIGTERM, to stop at the next batch boundary instead.
-        self._db: ThreadPoolExecutor | None = None
-
-    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        assert self._db is not None
-        return self._db.submit(fn, *args, **kwargs).result()
 
     # ----------------------------------------------------------- lifecycle
 
@@ -107,9 +142,7 @@ class SQLiteWriter(Transactional):
         try:
             # autocommit on: the writer says BEGIN IMMEDIATE and COMMIT itself, so a
             # batch and its checkpoint share one transaction and nothing else does.
-            self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loader-sqlite")
-            self.conn = self._call(adbc.connect, path, autocommit=True)
-            self.cur = self._call(self.conn.cursor)
+            self.conn = _Connection(path)
             self._execute(f"PRAGMA busy_timeout={int(self.config.busy_timeout * 1000)}")
             # A rollback journal writes each new page once; WAL writes it twice (into the
             # WAL, then back at each checkpoint): TRUNCATE loads ~12% faster here. A
@@ -141,34 +174,21 @@ class SQLiteWriter(Transactional):
         return self
 
     def close(self) -> None:
-        if self._db is None:
+        if self.conn is None:
             return
         try:
-            if self.conn is not None:
-                self._call(self._close)
-        finally:
-            self._db.shutdown()
-            self._db = None
-
-    def _close(self) -> None:
-        try:
-            if self.cur is not None and not self._in_txn:
-                self.cur.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                self.cur.fetchall()
+            if not self._in_txn:
+                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except AdbcError:
             pass
         finally:
-            try:
-                if self.cur is not None:
-                    self.cur.close()
-            finally:
-                self.conn.close()
-                self.conn = self.cur = None
+            self.conn.close()
+            self.conn = None
 
     def rollback(self) -> None:
-        if self.cur is not None and self._in_txn:
+        if self.conn is not None and self._in_txn:
             try:
-                self._call(self.cur.execute, "ROLLBACK")
+                self.conn.execute("ROLLBACK")
             except AdbcError:
                 pass
         self._in_txn = False
@@ -176,14 +196,10 @@ class SQLiteWriter(Transactional):
     def _execute(self, sql: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
         """Run one statement; its rows, if any."""
         try:
-            return self._call(self._run, sql, params)
+            assert self.conn is not None
+            return self.conn.execute(sql, params)
         except AdbcError as exc:
             raise db_error(exc, self.config.path, self.config.busy_timeout, f" (while running {sql[:80]!r})") from None
-
-    def _run(self, sql: str, params: tuple[Any, ...] | None) -> list[tuple[Any, ...]]:
-        assert self.cur is not None
-        self.cur.execute(sql, params)
-        return list(self.cur.fetchall()) if self.cur.description else []
 
     def describe(self) -> str:
         return f"{self.config.path} (table {self.table})"
@@ -275,7 +291,7 @@ class SQLiteWriter(Transactional):
         """Stage a batch in the open transaction (begun here if needed)."""
         if batch.num_rows == 0:
             return 0
-        assert self.cur is not None
+        assert self.conn is not None
         if self.columns and len(batch.schema) and not self._in_txn:
             self._check_columns(batch.schema)
         rows = encoded if encoded is not None else self.encode(batch)
@@ -284,10 +300,10 @@ class SQLiteWriter(Transactional):
         try:
             if self.config.mode in ("ignore", "upsert"):
                 self._execute(f"DROP TABLE IF EXISTS temp.{STAGE_TABLE}")
-                self._call(self.cur.adbc_ingest, STAGE_TABLE, rows, mode="create", temporary=True)
+                self.conn.ingest(STAGE_TABLE, rows, create=True, temporary=True)
                 self._execute(self._merge_sql(tuple(batch.schema.names)))
             else:
-                self._call(self.cur.adbc_ingest, self.table, rows, mode="append")
+                self.conn.ingest(self.table, rows)
         except AdbcError as exc:
             raise db_error(exc, self.config.path, self.config.busy_timeout) from None
         return batch.num_rows
