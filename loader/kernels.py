@@ -33,8 +33,10 @@ def _wrap(name: str) -> Callable[..., Any]:
     def call(*args: Any, options: Any = None, memory_pool: pa.MemoryPool | None = None, **kwargs: Any) -> Any:
         inputs, extra = (args, ()) if arity is Ellipsis else (args[:arity], args[arity:])
         if extra or kwargs:
-            if options_class is None or options is not None:
-                raise TypeError(f"{name}() takes {arity} inputs and {'no options' if options_class is None else 'options once'}")
+            if options_class is None:
+                raise TypeError(f"{name}() takes {arity} input(s) and no options")
+            if options is not None:
+                raise TypeError(f"{name}(): options given both as options= and as arguments")
             options = options_class(*extra, **kwargs)
         return func.call(inputs, options, memory_pool)
 
