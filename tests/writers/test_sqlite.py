@@ -3,6 +3,8 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -10,7 +12,7 @@ import pytest
 
 from loader.chunk import Chunk
 from loader.config import SinkConfig
-from loader.errors import SinkError
+from loader.errors import SinkError, TargetLockedError
 from loader.writers import SQLiteWriter, quote, sqlite_type
 
 
@@ -183,3 +185,28 @@ def test_journal_mode_new_database_rollback_existing_wal_kept(tmp_path: Path) ->
     assert modes == {"fresh.db": "delete", "wal.db": "wal"}
     for db in (fresh, wal):
         assert sqlite3.connect(db).execute("SELECT a FROM t ORDER BY a").fetchall() == [(1,), (2,)]
+
+
+def test_a_statement_that_failed_runs_again_once_it_can(tmp_path: Path) -> None:
+    """The writer keeps one ADBC statement: after BEGIN fails on another
+    process's lock, the same BEGIN succeeds once the lock is gone, and the
+    checkpoint it then commits is there. (Another process: Python's sqlite3 in
+    this one would not see the driver's locks.)"""
+    db = tmp_path / "l.db"
+    holder = (
+        "import sqlite3, sys\n"
+        "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "c.execute('BEGIN IMMEDIATE')\n"
+        "print('locked', flush=True)\n"
+        "sys.stdin.readline()\n"
+        "c.execute('ROLLBACK')\n"
+    )
+    with SQLiteWriter(sink(db, busy_timeout=0.05), "t") as w:
+        w.prepare(pa.schema([("id", pa.int64())]), fresh=True)
+        with subprocess.Popen([sys.executable, "-c", holder, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as other:
+            assert other.stdout is not None and other.stdout.readline() == "locked\n"
+            with pytest.raises(TargetLockedError):
+                w.commit("j", {"k": "1"})
+            other.communicate("go\n")
+        w.commit("j", {"k": "2"})
+        assert w.read_state("j") == {"k": "2"}
