@@ -199,13 +199,18 @@ class LevelDBWriter(Transactional):
             raise ValueError(f"{len(keys)} keys for {len(values)} values")
         if self.config.mode == "ignore":
             return keys, values
-        try:
-            staged = self._spare.popleft()  # deques are safe between threads
-        except IndexError:
-            staged = self.db.write_batch(transaction=True, sync=self.config.sync)
+        staged = self._batch()
         for ks, vs in _as_bytes(keys, values):
             collections.deque(map(staged.put, ks, vs), maxlen=0)  # the loop in C: 4% less per put
         return staged
+
+    def _batch(self) -> Any:
+        """An empty WriteBatch: a spare one if a commit has handed one back. Every
+        batch a commit writes is handed back, so every batch comes from here."""
+        try:
+            return self._spare.popleft()  # deques are safe between threads
+        except IndexError:
+            return self.db.write_batch(transaction=True, sync=self.config.sync)
 
     def write(self, batch: pa.RecordBatch, encoded: Any = None) -> int:
         if batch.num_rows == 0:
@@ -215,7 +220,7 @@ class LevelDBWriter(Transactional):
         if not isinstance(encoded, tuple):  # a staged WriteBatch: joins the open batch
             self.staged.append(encoded)
             return batch.num_rows
-        wb = self.db.write_batch(transaction=True, sync=self.config.sync)
+        wb = self._batch()
         self.staged.append(wb)
         put, get, staged = wb.put, self.db.get, self._staged_keys
         for ks, vs in _as_bytes(*encoded):

@@ -200,6 +200,21 @@ def test_a_written_batch_is_filled_again_empty(tmp_path: Path) -> None:
     assert [v for _, v in data_items(db)] == [b"b", b"c"]
 
 
+@pytest.mark.parametrize("mode", ["append", "ignore"])
+def test_written_batches_handed_back_stay_as_few_as_are_in_flight(tmp_path: Path, mode: str) -> None:
+    """A cleared WriteBatch keeps its buffer (~2 MB for a default chunk): however many
+    commits a load makes, the spares stay as few as the batches one commit wrote, in
+    ignore mode (whose batches the writer fills itself) as in the others."""
+    with LevelDBWriter(sink(tmp_path / "n.ldb", mode=mode)) as w:
+        w.prepare(pa.schema([("id", pa.int64())]), fresh=True)
+        for i in range(20):
+            batch = pa.record_batch({"id": list(range(i * 10, i * 10 + 10))})
+            w.write(batch, w.encode(batch))
+            w.commit("j", {})
+        assert len(w._spare) == 1
+    assert len(data_items(tmp_path / "n.ldb")) == 200
+
+
 @pytest.mark.parametrize(("mode", "expected"), [("append", b"new"), ("upsert", b"new"), ("ignore", b"old")])
 def test_modes_on_existing_and_repeated_keys(tmp_path: Path, mode: str, expected: bytes) -> None:
     """append and upsert overwrite a key; ignore keeps the first value, whether it
