@@ -3,6 +3,7 @@ from __future__ import annotations
 import bz2
 import datetime as dt
 import gzip
+import io
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from loader.config import SourceConfig
 from loader.errors import ConfigError, SourceError
 from loader.readers import CSVReader, expand_paths, open_reader
-from loader.readers.csv import row_numbers
+from loader.readers.csv import _fill, row_numbers
 from tests.conftest import write_csv
 
 
@@ -337,3 +338,52 @@ def test_blocks_cut_between_rows_when_many_fields_hold_quoted_newlines(tmp_path:
     got = rows_of(chunks)
     assert [(str(r["id"]), r["text"]) for r in got] == [tuple(r) for r in rows]
     assert [n for c in chunks for n in c.rows.to_pylist()] == list(range(1, 6001))
+
+
+class _Trickle(io.RawIOBase):
+    """A pipe-like stream: ``readinto`` gives at most 7 bytes a call."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = min(7, len(b), len(self.data) - self.pos)
+        b[:n] = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return n
+
+
+class _ReadOnly:
+    """A stream with ``read`` only (as the transcoder is), 5 bytes a call."""
+
+    def __init__(self, data: bytes) -> None:
+        self.f = io.BytesIO(data)
+
+    def read(self, n: int) -> bytes:
+        return self.f.read(min(n, 5))
+
+
+@pytest.mark.parametrize("stream", [_Trickle, _ReadOnly, io.BytesIO])
+def test_fill_reads_up_to_n_bytes_after_the_head_however_reads_fall(stream: Any) -> None:
+    data = bytes(range(40))
+    buf = _fill(stream(data), b"head", 20)
+    assert (type(buf), buf) == (bytearray, b"head" + data[:16])
+    rest = stream(data[30:])
+    assert _fill(rest, b"xy", 64) == b"xy" + data[30:]  # the stream's end: fewer
+    assert _fill(stream(data), b"0123456789", 4) == b"0123456789"  # the head alone is enough
+
+
+def test_blocks_do_not_depend_on_how_reads_fall(tmp_path: Path) -> None:
+    path = tmp_path / "rows.csv"
+    write_csv(path, ["id", "text"], [[i, f'a "quoted"\n{i}' if i % 4 else "x" * (i % 90)] for i in range(800)])
+    with open_reader(str(path), cfg(path, block_size=1024), chunk_size=100) as r:
+        with path.open("rb") as fh:
+            whole = list(r._cut(fh, b"", 0))
+        trickled = list(r._cut(_Trickle(path.read_bytes()), b"", 0))
+    assert len(whole) > 10
+    assert [(bytes(b), o, q) for b, o, q in trickled] == [(bytes(b), o, q) for b, o, q in whole]
+    assert b"".join(b for b, _, _ in whole) == path.read_bytes()
+    assert all(b.endswith(b"\n") and len(b) <= 1024 for b, _, _ in whole)
