@@ -351,7 +351,13 @@ class Pipeline:
                 fr = FileReport(path, status="resumed" if resuming else "loaded")
                 report.files.append(fr)
                 with open_reader(
-                    path, job.source, chunk_size=loop.chunk_rows, resume=fs.position if resuming else None, workers=run.workers or 1
+                    path,
+                    job.source,
+                    chunk_size=loop.chunk_rows,
+                    resume=fs.position if resuming else None,
+                    workers=run.workers or 1,
+                    # Stages change batches: only a stage-less job's writer can encode beside the parsing.
+                    premake=None if self.stages else writer.encode_columns,
                 ) as reader:
                     writer.prepare(self._output_schema(reader.schema, path), fresh=fresh and not prepared)
                     prepared = True
@@ -405,7 +411,9 @@ class _Loop:
         try:
             for chunk in chunks:
                 chunk = self.writer.adapt(chunk)
-                yield chunk, self.writer.encode(chunk.batch) if chunk.batch.num_rows else None
+                encoded = self.writer.encode(chunk.batch, chunk.premade) if chunk.batch.num_rows else None
+                chunk.premade = None  # encoded: no need to keep it while the chunk waits
+                yield chunk, encoded
         finally:
             close = getattr(chunks, "close", None)
             if close is not None:

@@ -210,3 +210,23 @@ def test_report_fields(tmp_path: Path, data_dir: Path) -> None:
     for key in ("status", "rows_read", "rows_written", "rows_rejected", "files", "elapsed_s", "rows_per_s", "peak_rss_mb"):
         assert key in d
     assert d["table"] == "small" and d["peak_rss_mb"] > 0 and d["files"][0]["rows_written"] == 2
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_leveldb_values_made_beside_the_parsing_fit_their_rows(tmp_path: Path, workers: int) -> None:
+    """With no stages, keys and JSON values are made per CSV block on the parse
+    workers and cut with the block; blocks with a bad value or a null key make
+    theirs after the rejects. Every stored value is its own row's."""
+    rows = [[i if i % 89 else "", f'n"{i}', "x" if i % 97 == 0 else i * 10] for i in range(1, 3001)]
+    src = write_csv(tmp_path / "in.csv", ["id", "name", "n"], rows)
+    target = tmp_path / "t.ldb"
+    run = {"chunk_size": 7, "workers": workers}
+    report = Pipeline(job(src, target, {"key": "k:{id}"}, run, block_size=1024, infer_rows=50)).run()
+    good = [i for i in range(1, 3001) if i % 89 and i % 97]
+    assert (report.rows_written, report.rows_rejected) == (len(good), 3000 - len(good))
+    db = plyvel.DB(str(target))
+    try:
+        items = [(k, json.loads(v)) for k, v in db]
+    finally:
+        db.close()
+    assert items == [(f"k:{i:020d}".encode(), {"id": i, "name": f'n"{i}', "n": i * 10}) for i in good]

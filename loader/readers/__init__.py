@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .._lazy import lazy_attributes
 from ..config import SourceConfig, infer_format, is_glob
 from ..errors import ConfigError, SourceError
-from .base import Reader, dedupe_names
+from .base import Premake, Reader, dedupe_names
 
 if TYPE_CHECKING:
     from .csv import CSVReader
@@ -53,16 +53,23 @@ def expand_paths(config: SourceConfig) -> list[str]:
 
 
 def open_reader(
-    path: str, config: SourceConfig, *, chunk_size: int = 8192, resume: dict[str, Any] | None = None, workers: int = 1
+    path: str,
+    config: SourceConfig,
+    *,
+    chunk_size: int = 8192,
+    resume: dict[str, Any] | None = None,
+    workers: int = 1,
+    premake: Premake | None = None,
 ) -> Reader:
-    """A reader for one file, chosen by ``config.format`` (or the file's extension)."""
+    """A reader for one file, chosen by ``config.format`` (or the file's extension).
+    ``premake`` runs on each batch on the parse workers, where the reader has them."""
     fmt = config.format or infer_format(path)
     if fmt == "parquet":
         from .parquet import ParquetReader
 
-        return ParquetReader(path, config, chunk_size=chunk_size, resume=resume, workers=workers)
+        return ParquetReader(path, config, chunk_size=chunk_size, resume=resume, workers=workers, premake=premake)
     if fmt == "csv":
         from .csv import CSVReader
 
-        return CSVReader(path, config, chunk_size=chunk_size, resume=resume, workers=workers)
+        return CSVReader(path, config, chunk_size=chunk_size, resume=resume, workers=workers, premake=premake)
     raise ConfigError(f"source.format: cannot tell the format of {path}", hint='set source.format = "csv" or "parquet"')

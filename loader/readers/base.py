@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol, Self
 
 import pyarrow as pa
@@ -14,6 +14,9 @@ from ..config import SourceConfig
 from ..convert import ConvertedBatch, bytes_as_text
 from ..errors import ConfigError
 from ..types import parse_type
+
+# The writer's Arrow-only encoding of a batch (``Writer.encode_columns``).
+Premake = Callable[[pa.RecordBatch], tuple[pa.Array, ...] | None]
 
 
 class Reader(Protocol):
@@ -106,11 +109,15 @@ class ReaderBase:
         chunk_size: int = 8192,
         resume: dict[str, Any] | None = None,
         workers: int = 1,
+        premake: Premake | None = None,
     ) -> None:
         self.path = path
         self.config = config
         self.chunk_size = chunk_size
         self.workers = workers  # threads parsing and converting parts at once (CSV blocks)
+        # Run on each part's batch beside the parsing, where a reader has workers (CSV);
+        # the result rides with the batch as ``Chunk.premade``.
+        self.premake = premake
         self.resume = resume
         self.size = file_size(path)
         self._open()

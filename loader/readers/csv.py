@@ -238,6 +238,7 @@ class _Block:
     table: pa.Table  # raw values, for the rejects
     invalid: list[Any]  # malformed rows, as pyarrow describes them
     converted: ConvertedBatch
+    premade: tuple[pa.Array, ...] | None  # the writer's encoding of the converted batch
 
 
 @dataclass
@@ -498,7 +499,9 @@ class CSVReader(ReaderBase):
 
         columns = [_array(c) for c in table.columns]
         converted = convert_columns(columns, self.schema, one)
-        return _Block(*item, newlines=item[0].count(b"\n"), table=table, invalid=invalid, converted=converted)
+        # A block with bad values loses rows before the writer sees it: nothing to premake.
+        premade = self.premake(converted.batch) if self.premake is not None and converted.bad is None else None
+        return _Block(*item, newlines=item[0].count(b"\n"), table=table, invalid=invalid, converted=converted, premade=premade)
 
     def _parse_keeping_bytes(self, block: bytearray) -> tuple[pa.Table, list[_InvalidRow]]:
         """Parse a block holding a malformed row with non-UTF-8 bytes (which pyarrow cannot
@@ -585,6 +588,7 @@ class CSVReader(ReaderBase):
                 end={},
                 rejects=rejects,
                 bytes_read=len(block),
+                premade=parsed.premade,
             )
             if converted.bad is not None:
                 chunk = chunk.keep(pc.invert(converted.bad), filtered=False)
@@ -622,6 +626,7 @@ class CSVReader(ReaderBase):
                 end=final if last else {"offset": start, "offset_row": row_base, "line": line, "row": upto},
                 rejects=[r for r in chunk.rejects if prev < (r.row or 0) <= upto],
                 bytes_read=chunk.bytes_read if last else 0,
+                premade=tuple(a.slice(lo, hi - lo) for a in chunk.premade) if chunk.premade is not None else None,
             )
             piece.rows_read = upto - prev
             prev = upto

@@ -45,8 +45,16 @@ class Writer(Protocol):
 
     def adapt(self, chunk: Chunk) -> Chunk: ...
 
-    def encode(self, batch: pa.RecordBatch) -> Any:
-        """What ``write`` needs, made from Arrow columns; runs off the writing thread."""
+    def encode_columns(self, batch: pa.RecordBatch) -> tuple[pa.Array, ...] | None:
+        """The part of ``encode`` that is Arrow kernels only: no database, no state,
+        safe on any thread. With no stages in the job, the CSV reader's parse workers
+        run it beside the parsing (``Chunk.premade``), before ``adapt``: for a batch
+        ``adapt`` would change it returns None rather than fail."""
+        ...
+
+    def encode(self, batch: pa.RecordBatch, premade: tuple[pa.Array, ...] | None = None) -> Any:
+        """What ``write`` needs, made from Arrow columns (from ``premade`` where
+        ``encode_columns`` has run already); runs off the writing thread."""
         ...
 
     def write(self, batch: pa.RecordBatch, encoded: Any = None) -> int: ...

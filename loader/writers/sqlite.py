@@ -282,10 +282,18 @@ class SQLiteWriter(Transactional):
                 chunk = chunk.reject(mask, "value exceeds SQLite's 64-bit integer range", stage="write", column=name)
         return chunk
 
-    def encode(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+    def encode_columns(self, batch: pa.RecordBatch) -> tuple[pa.Array, ...] | None:
+        """The columns as SQLite stores them without loss; None if ``adapt`` has
+        values to reject first."""
+        if any(uint64_overflow(c) is not None for c in batch.columns):
+            return None
+        return tuple(sqlite_array(c) for c in batch.columns)
+
+    def encode(self, batch: pa.RecordBatch, premade: tuple[pa.Array, ...] | None = None) -> pa.RecordBatch:
         """The batch with columns SQLite stores without loss. Touches no database,
         so the pipeline runs it in the read-ahead thread, off the writing thread."""
-        return pa.RecordBatch.from_arrays([sqlite_array(c) for c in batch.columns], names=batch.schema.names)
+        columns = premade if premade is not None else [sqlite_array(c) for c in batch.columns]
+        return pa.RecordBatch.from_arrays(list(columns), names=batch.schema.names)
 
     def write(self, batch: pa.RecordBatch, encoded: pa.RecordBatch | None = None) -> int:
         """Stage a batch in the open transaction (begun here if needed)."""
