@@ -415,3 +415,15 @@ def test_premade_columns_ride_with_each_chunk_and_fit_its_rows(tmp_path: Path, w
     bad = {r.row for c in chunks for r in c.rejects}
     assert bad == set(range(401, 2001, 401))
     assert all(c.premade is None for c in chunks if c.rejects)
+
+
+def test_line_numbers_stay_exact_after_blocks_counted_in_arrow(tmp_path: Path) -> None:
+    """Blocks of 64 KiB and more count their newlines in Arrow; a reject after
+    many of them, past rows that span two lines each, names its exact line."""
+    two_line = [[i, f"first\nsecond {i}"] for i in range(1, 6001)]
+    plain = [[i, "x"] for i in range(6001, 30001)]
+    plain[15000][0] = "not a number"  # row 21001, on line 1 + 2 * 6000 + 15001
+    path = write_csv(tmp_path / "lines.csv", ["id", "text"], two_line + plain)
+    _, chunks = read_all(path, block_size=64 << 10, infer_rows=100)
+    rejects = [r for c in chunks for r in c.rejects]
+    assert [(r.row, r.line, r.column) for r in rejects] == [(21001, 27002, "id")]
