@@ -78,9 +78,10 @@ def ordered_map(fn: Callable[[T], R], items: Iterator[T], workers: int) -> Gener
     """``map(fn, items)`` on ``workers`` threads, results in input order.
 
     For pure per-part work that pyarrow runs mostly without the GIL (parsing
-    and converting a CSV block). At most ``workers`` parts are in flight, so
-    memory stays bounded; an exception comes out at its part's place in the
-    order, after every earlier result.
+    and converting a CSV block). While the caller handles one result, the next
+    ``workers`` parts are in flight, one for each worker, and no more, so memory
+    stays bounded; an exception comes out at its part's place in the order,
+    after every earlier result.
     """
     if workers <= 1:
         yield from map(fn, items)
@@ -90,7 +91,7 @@ def ordered_map(fn: Callable[[T], R], items: Iterator[T], workers: int) -> Gener
     try:
         for item in items:
             pending.append(pool.submit(fn, item))
-            if len(pending) >= workers:
+            if len(pending) > workers:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()

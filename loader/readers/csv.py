@@ -235,13 +235,17 @@ def _undecodable_rows() -> Iterator[None]:
 
 @dataclass
 class _Block:
-    """A block cut at row boundaries, parsed and converted."""
+    """A block cut at row boundaries, parsed and converted. Neither its bytes nor
+    its raw values are kept past the worker unless a reject needs them: blocks in
+    flight are most of a load's memory."""
 
-    data: bytearray
+    size: int  # bytes
     offset: int  # byte offset of its first row
     open_quote: bool  # ends inside an open quote: its last row is malformed
     newlines: int  # counted here, on the worker thread
-    table: pa.Table  # raw values, for the rejects
+    last_line_ended: bool  # the block ends in a newline
+    parsed_rows: int
+    table: pa.Table | None  # raw values, for the rejects of bad values (None: there are none)
     invalid: list[Any]  # malformed rows, as pyarrow describes them
     converted: ConvertedBatch
     premade: tuple[pa.Array, ...] | None  # the writer's encoding of the converted batch
@@ -358,7 +362,7 @@ class CSVReader(ReaderBase):
     def _infer_schema(self) -> pa.Schema:
         """Types from the first ``infer_rows`` rows; declared types win. Blocks of
         the sample are parsed and checked on the workers, each into a guess of its
-        own, and folded in order; at most ``workers`` blocks are held at a time."""
+        own, and folded in order; at most ``workers`` + 1 blocks are held at a time."""
         need = [n for n in self.names if n not in self.declared]
         guesses: dict[str, TypeGuess | None] = {n: TypeGuess() for n in need}
         rows = 0
@@ -507,8 +511,19 @@ class CSVReader(ReaderBase):
         converted = convert_columns(columns, self.schema, one)
         # A block with bad values loses rows before the writer sees it: nothing to premake.
         premade = self.premake(converted.batch) if self.premake is not None and converted.bad is None else None
-        newlines = _byte_count(item[0], 10)
-        return _Block(*item, newlines=newlines, table=table, invalid=invalid, converted=converted, premade=premade)
+        block, offset, open_quote = item
+        return _Block(
+            size=len(block),
+            offset=offset,
+            open_quote=open_quote,
+            newlines=_byte_count(block, 10),
+            last_line_ended=block.endswith(b"\n"),
+            parsed_rows=table.num_rows,
+            table=table if converted.bad is not None else None,
+            invalid=invalid,
+            converted=converted,
+            premade=premade,
+        )
 
     def _parse_keeping_bytes(self, block: bytearray) -> tuple[pa.Table, list[_InvalidRow]]:
         """Parse a block holding a malformed row with non-UTF-8 bytes (which pyarrow cannot
@@ -559,13 +574,13 @@ class CSVReader(ReaderBase):
         else:
             blocks = self._cut(self._stream, self._pending, self.data_offset)
         for parsed in ordered_map(self._prepare, blocks, self.workers):
-            block, start, open_quote, invalid = parsed.data, parsed.offset, parsed.open_quote, parsed.invalid
-            n_total = parsed.table.num_rows + len(invalid)
+            start, open_quote, invalid = parsed.offset, parsed.open_quote, parsed.invalid
+            n_total = parsed.parsed_rows + len(invalid)
             if row_base + n_total <= done_row:  # wholly committed before: skip
                 row_base += n_total
                 line += parsed.newlines
                 continue
-            simple = parsed.newlines + (0 if block.endswith(b"\n") else 1) == n_total  # one line per row: line numbers are exact
+            simple = parsed.newlines + (0 if parsed.last_line_ended else 1) == n_total  # one line per row: line numbers are exact
             rows = row_numbers(row_base, n_total, {r.number for r in invalid})
             lines = pc.add(rows, line - row_base - 1) if simple else None
             rejects = [
@@ -583,6 +598,7 @@ class CSVReader(ReaderBase):
             ]
             converted = parsed.converted
             if converted.bad is not None:
+                assert parsed.table is not None
                 more = bad_value_rejects(self.path, converted, parsed.table, rows, lines)
                 rejects.extend(r for r in more if (r.row or 0) > done_row)
                 rejects.sort(key=lambda r: r.row or 0)
@@ -594,7 +610,7 @@ class CSVReader(ReaderBase):
                 last_row=row_base + n_total,
                 end={},
                 rejects=rejects,
-                bytes_read=len(block),
+                bytes_read=parsed.size,
                 premade=parsed.premade,
             )
             if converted.bad is not None:
@@ -604,7 +620,7 @@ class CSVReader(ReaderBase):
                 chunk = chunk.reject(last, UNTERMINATED, stage="read")
             if done_row > row_base:  # resuming inside this block
                 chunk = chunk.keep(pc.greater(chunk.rows, done_row), filtered=False)
-            next_offset = start + len(block)
+            next_offset = start + parsed.size
             next_line = line + parsed.newlines
             yield from self._split(chunk, start, row_base, line, next_offset, next_line, max(done_row, row_base))
             row_base += n_total
