@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .._lazy import lazy_attributes
 from ..config import SourceConfig, infer_format, is_glob
 from ..errors import ConfigError, SourceError
-from .base import Premake, Reader, dedupe_names
+from .base import Reader, dedupe_names
 
 if TYPE_CHECKING:
     from .csv import CSVReader
@@ -52,24 +52,17 @@ def expand_paths(config: SourceConfig) -> list[str]:
     return out
 
 
-def open_reader(
-    path: str,
-    config: SourceConfig,
-    *,
-    chunk_size: int = 8192,
-    resume: dict[str, Any] | None = None,
-    workers: int = 1,
-    premake: Premake | None = None,
-) -> Reader:
+def open_reader(path: str, config: SourceConfig, **options: Any) -> Reader:
     """A reader for one file, chosen by ``config.format`` (or the file's extension).
-    ``premake`` runs on each batch on the parse workers, where the reader has them."""
+    ``options`` are the reader's own: ``chunk_size``, ``resume``, ``workers`` and
+    ``premake`` (see ``ReaderBase``)."""
     fmt = config.format or infer_format(path)
     if fmt == "parquet":
         from .parquet import ParquetReader
 
-        return ParquetReader(path, config, chunk_size=chunk_size, resume=resume, workers=workers, premake=premake)
+        return ParquetReader(path, config, **options)
     if fmt == "csv":
         from .csv import CSVReader
 
-        return CSVReader(path, config, chunk_size=chunk_size, resume=resume, workers=workers, premake=premake)
+        return CSVReader(path, config, **options)
     raise ConfigError(f"source.format: cannot tell the format of {path}", hint='set source.format = "csv" or "parquet"')
