@@ -111,6 +111,7 @@ def _float_exact(values: pa.Array) -> bool:
 # hh:mm:ss or hh:mm:ss.f{1,6}, of which the pattern takes 16 characters and up.
 
 _NUMBER_BYTES = b"0123456789.eE+-"
+_CASTS_TO_DATE = _casts_to(pa.date32())  # for dates the loss check is its own proof
 _BOOL_TEXT = pa.array(["true", "false", "TRUE", "FALSE", "True", "False"])
 
 
@@ -141,7 +142,7 @@ _CANDIDATES: tuple[tuple[str, pa.DataType, Callable[[pa.Array], bool] | None, Ca
     (_BOOL, pa.bool_(), None, _proves_bool),
     (_INT, pa.int64(), _casts_to(pa.int64()), _proves_int),
     (_FLOAT, pa.float64(), _float_exact, _proves_float),
-    (_DATE, pa.date32(), _casts_to(pa.date32()), _casts_to(pa.date32())),
+    (_DATE, pa.date32(), _CASTS_TO_DATE, _CASTS_TO_DATE),
     (_TS, pa.timestamp("us"), _casts_to(pa.timestamp("us")), _proves_timestamp),
     (_TS_TZ, pa.timestamp("us", tz="UTC"), _casts_to(pa.timestamp("us", tz="UTC")), None),
 )
@@ -189,7 +190,8 @@ class TypeGuess:
                 self.matching[i] = False
                 continue
             integers = integers or i == _INT_AT
-            if self.exact[i] and lossless is not None and not lossless(values):
+            # A loss check that is also the proof has just failed: no second run.
+            if self.exact[i] and lossless is not None and (lossless is proof or not lossless(values)):
                 self.exact[i] = False
 
     def merge(self, other: TypeGuess) -> TypeGuess:
