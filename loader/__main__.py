@@ -17,6 +17,9 @@ def main() -> int:
     was = gc.isenabled()
     gc.disable()
     try:
+        from .compat import spare_pandas_import
+
+        spare_pandas_import()  # before the first Arrow conversion, which would import pandas
         from .cli import main as cli_main
     finally:
         if was:
