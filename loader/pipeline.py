@@ -16,6 +16,7 @@ import gc
 import os
 import signal
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,7 @@ from .errors import (
     ConfigError,
     InterruptedLoad,
     LoaderError,
+    NothingLoadedError,
     RejectLimitError,
     SourceChangedError,
 )
@@ -85,12 +87,15 @@ class Plan:
     value: str | None
     mode: str
     stages: list[str] = field(default_factory=list)
+    dialect: str | None = None  # the first file's CSV dialect, described
 
     def lines(self) -> list[str]:
         out = [f"files ({len(self.files)}):"]
         out += [f"  {f}" for f in self.files[:50]]
         if len(self.files) > 50:
             out.append(f"  ... and {len(self.files) - 50} more")
+        if self.dialect:
+            out.append(f"dialect ({self.files[0]}): {self.dialect}")
         if self.stages:
             out.append("transforms: " + " -> ".join(self.stages))
         if self.schema is not None:
@@ -188,15 +193,19 @@ class Pipeline:
         files = expand_paths(src)
         self._check_paths(files)  # before any input is opened: the target may match the input glob
         schema = None
+        dialect = None
         if files and files[0] != "-":
             with open_reader(files[0], src, chunk_size=self.job.run.chunk_size) as reader:
                 schema = self._output_schema(reader.schema, files[0])
+                found = getattr(reader, "dialect", None)
+                dialect = found.describe() if found is not None else None
             writer = open_writer(sink, self.table)
             if sink.type == "leveldb":
                 missing = writer.template.missing(schema.names)  # type: ignore[attr-defined]
                 if missing:
                     raise ConfigError(
-                        f"sink.key: no column {missing[0]!r} in the data", hint="columns are: " + ", ".join(schema.names)
+                        f"sink.key: no column {missing[0]!r} in the data",
+                        hint="columns are: " + ", ".join(schema.names),
                     )
         return Plan(
             files=files,
@@ -208,6 +217,7 @@ class Pipeline:
             value=sink.value if sink.type == "leveldb" else None,
             mode=sink.mode,
             stages=[s.name for s in self.stages],
+            dialect=dialect,
         )
 
     def _output_schema(self, schema: pa.Schema, path: str) -> pa.Schema:
@@ -268,6 +278,7 @@ class Pipeline:
             status = {
                 InterruptedLoad: "interrupted",
                 RejectLimitError: "rejects_exceeded",
+                NothingLoadedError: "nothing_loaded",
             }.get(type(exc), "locked" if exc.exit_code == 75 else "failed")
             report.error = str(exc)
             report.exit_code = exc.exit_code
@@ -359,15 +370,47 @@ class Pipeline:
                     # Stages change batches: only a stage-less job's writer can encode beside the parsing.
                     premake=None if self.stages else writer.encode_columns,
                 ) as reader:
+                    found = getattr(reader, "dialect", None)
+                    fr.dialect = found.to_json() if found is not None else None
                     writer.prepare(self._output_schema(reader.schema, path), fresh=fresh and not prepared)
                     prepared = True
                     self._emit("file", path=path, status=fr.status)
                     loop.load(reader, key, fs, fr)
                 report.files_loaded += 1
-                self._emit("file_done", path=path, rows_read=fr.rows_read, rows_written=fr.rows_written, rows_rejected=fr.rows_rejected)
+                self._emit(
+                    "file_done",
+                    path=path,
+                    rows_read=fr.rows_read,
+                    rows_written=fr.rows_written,
+                    rows_rejected=fr.rows_rejected,
+                )
             writer.finish()
             state.status = "complete"
             loop.commit()
+            if report.rows_read and not report.rows_written and not report.resumed:
+                raise self._nothing_loaded(report, loop)
+
+    def _nothing_loaded(self, report: RunReport, loop: _Loop) -> NothingLoadedError:
+        """Rows were read and none written: committed as such, but not a success."""
+        from .readers.dialect import nothing_loaded_cause
+
+        first = next((f for f in report.files if f.rows_read), None)
+        cause = nothing_loaded_cause(
+            report.rows_read,
+            report.rows_rejected,
+            report.rows_filtered,
+            loop.reasons,
+            first.path if first else None,
+            self.job.source,
+            first.dialect if first else None,
+        )
+        single = len([f for f in report.files if f.rows_read]) == 1
+        return NothingLoadedError(
+            f"nothing loaded: {cause}",
+            file=first.path if first and single else None,
+            hint=("rejected rows are in " + self.rejects_path + "; " if report.rows_rejected else "")
+            + "fix the cause and rerun with --restart (and --mode replace if this run created the table with the wrong columns)",
+        )
 
 
 class _Loop:
@@ -402,6 +445,7 @@ class _Loop:
         self.pending = 0
         self.dirty: dict[str, FileState] = {}
         self.committed = (0, 0, 0, 0)  # run totals (read, written, rejected, filtered) at the last commit
+        self.reasons: Counter[str] = Counter()  # why rows were rejected, while none has been written
 
     def _staged(self, reader: Any) -> Iterator[tuple[Chunk, Any]]:
         """Chunks through the stages, adapted and encoded for the writer. This runs
@@ -424,6 +468,8 @@ class _Loop:
         try:
             for chunk, encoded in chunks:
                 self.rejects.write(chunk.rejects)
+                if not self.report.rows_written:
+                    self.reasons.update(r.reason for r in chunk.rejects)
                 written = self.writer.write(chunk.batch, encoded)
                 del encoded  # a chunk's Python values live no longer than its write
                 n_rej = len(chunk.rejects)
@@ -438,7 +484,14 @@ class _Loop:
                 self.pending += chunk.rows_read
                 self.progress.update(chunk.bytes_read, chunk.rows_read)
                 # per chunk; listeners that log (logs.JsonLog) throttle it to a bounded rate
-                self.p._emit("progress", path=fr.path, rows_read=fr.rows_read, rows_written=fr.rows_written, rows_rejected=fr.rows_rejected, run_rows_read=self.report.rows_read)
+                self.p._emit(
+                    "progress",
+                    path=fr.path,
+                    rows_read=fr.rows_read,
+                    rows_written=fr.rows_written,
+                    rows_rejected=fr.rows_rejected,
+                    run_rows_read=self.report.rows_read,
+                )
                 over = self._over_limit()
                 if self.pending >= self.batch_size or self.signals.signum is not None or over:
                     self.commit()
@@ -478,7 +531,11 @@ class _Loop:
         self.pending = 0
         gc.collect(0)
         pa.default_memory_pool().release_unused()  # hand freed Arrow buffers back between batches
-        if self.max_memory_mb is not None and self.job.sink.type == "leveldb" and current_rss_mb() > 0.9 * self.max_memory_mb:
+        if (
+            self.max_memory_mb is not None
+            and self.job.sink.type == "leveldb"
+            and current_rss_mb() > 0.9 * self.max_memory_mb
+        ):
             # Near the ceiling: smaller WriteBatches (held whole in memory until written)
             # from here on, never below a chunk. SQLite's page cache is bounded already.
             self.batch_size = max(self.chunk_rows, self.batch_size // 2)

@@ -34,6 +34,7 @@ from ..convert import Converted, ConvertedBatch, TypeGuess, convert, convert_col
 from ..errors import ConfigError, SourceError
 from ..prefetch import ordered_map
 from .base import ReaderBase, bad_value_rejects, declared_types, dedupe_names
+from .dialect import SNIFF_BYTES, Dialect, sniff
 
 BOM = b"\xef\xbb\xbf"
 # A row with an unbalanced quote would otherwise swallow the rest of the file:
@@ -105,7 +106,9 @@ def _byte_count(data: bytes | bytearray, byte: int, start: int = 0, stop: int | 
     return int(pc.equal(octets, pa.scalar(byte, pa.uint8())).true_count)  # uint8: an int64 would widen every byte
 
 
-def _quote_count(data: bytes | bytearray, quote: bytes | None, escape: bytes | None, start: int = 0, end: int | None = None) -> int:
+def _quote_count(
+    data: bytes | bytearray, quote: bytes | None, escape: bytes | None, start: int = 0, end: int | None = None
+) -> int:
     if quote is None:
         return 0
     if not escape and len(quote) == 1 and start >= 0:
@@ -266,7 +269,8 @@ class CSVReader(ReaderBase):
 
     def _open(self) -> None:
         config, path = self.config, self.path
-        self.quote = config.quote_char.encode() if isinstance(config.quote_char, str) else None
+        self.dialect = Dialect(",", '"', True)  # settled from the head of the file while opening
+        self.quote: bytes | None = None
         self.escape = config.escape_char.encode() if isinstance(config.escape_char, str) else None
         self._stream: Any = None
         self._pending = b""  # bytes read past the header, not yet cut into blocks
@@ -302,7 +306,8 @@ class CSVReader(ReaderBase):
                 nl = buf.find(b"\n", pos)
             pos = nl + 1
         self.data_line = cfg.skip_rows + 1
-        if cfg.header:
+        buf = self._settle_dialect(buf, pos)
+        if self.dialect.header:
             end = first_row_end(buf[pos:], self.quote, self.escape)
             while end < 0:
                 more = self._stream.read(cfg.block_size)
@@ -317,7 +322,9 @@ class CSVReader(ReaderBase):
             try:
                 text = header.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError:
-                raise SourceError("header is not valid text in the declared encoding", file=self.path, line=self.data_line - 1) from None
+                raise SourceError(
+                    "header is not valid text in the declared encoding", file=self.path, line=self.data_line - 1
+                ) from None
             reader = self._csv_rows([text])
             names = next(reader, [])
             if not names or names == [""]:
@@ -326,12 +333,12 @@ class CSVReader(ReaderBase):
         self.data_offset += pos
         self._pending = buf[pos:]
         if cfg.column_names is not None:
-            if cfg.header and len(cfg.column_names) != len(self.raw_names):
+            if self.dialect.header and len(cfg.column_names) != len(self.raw_names):
                 raise ConfigError(
                     f"source.column_names: {len(cfg.column_names)} names for {len(self.raw_names)} columns in {self.path}"
                 )
             self.raw_names = list(cfg.column_names)
-        elif not cfg.header:
+        elif not self.dialect.header:
             while b"\n" not in self._pending:
                 more = self._stream.read(cfg.block_size)
                 if not more:
@@ -340,14 +347,32 @@ class CSVReader(ReaderBase):
             end = first_row_end(self._pending, self.quote, self.escape)
             row = self._pending[: end if end > 0 else len(self._pending)].decode("utf-8", "replace")
             width = len(next(self._csv_rows([row.rstrip("\r\n")]), []))
-            self.raw_names = [f"f{i}" for i in range(width)]
+            self.raw_names = [f"column_{i}" for i in range(1, width + 1)]
+
+    def _settle_dialect(self, buf: bytes, pos: int) -> bytes:
+        """The dialect from the job, the rest sniffed from the first ``SNIFF_BYTES`` of data
+        (read into ``buf``, which the reader goes on from: a pipe is read once). A resumed
+        file keeps the dialect its checkpoint recorded."""
+        recorded = (self.resume or {}).get("dialect")
+        if recorded:
+            self.dialect = Dialect.from_json(recorded)
+        else:
+            while len(buf) - pos < SNIFF_BYTES:
+                more = self._stream.read(SNIFF_BYTES)
+                if not more:
+                    break
+                buf += more
+            sample = buf[pos : pos + SNIFF_BYTES]
+            self.dialect = sniff(self.config, self.path, sample, complete=len(buf) - pos <= SNIFF_BYTES)
+        self.quote = self.dialect.quote.encode() if self.dialect.quote else None
+        return buf
 
     def _csv_rows(self, lines: list[str]) -> Iterator[list[str]]:
         cfg = self.config
-        quote = cfg.quote_char if isinstance(cfg.quote_char, str) else None
+        quote = self.dialect.quote
         return csv.reader(
             lines,
-            delimiter=cfg.delimiter,
+            delimiter=self.dialect.delimiter,
             quotechar=quote,
             quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE,
             escapechar=cfg.escape_char if isinstance(cfg.escape_char, str) else None,
@@ -372,7 +397,10 @@ class CSVReader(ReaderBase):
                 table, _invalid = self._parse(item)
                 return table, {n: _guess_column(table.column(n), guesses[n]) for n in need}
 
-            with contextlib.closing(self._head_blocks()) as blocks, contextlib.closing(ordered_map(guess_block, blocks, self.workers)) as parts:
+            with (
+                contextlib.closing(self._head_blocks()) as blocks,
+                contextlib.closing(ordered_map(guess_block, blocks, self.workers)) as parts,
+            ):
                 for table, found in parts:
                     take = min(table.num_rows, self.config.infer_rows - rows)
                     if take < table.num_rows:  # the sample ends inside this block: its head only
@@ -388,7 +416,9 @@ class CSVReader(ReaderBase):
         fields = []
         for n in self.names:
             guess = guesses.get(n)
-            fields.append(pa.field(n, self.declared[n] if n in self.declared else guess.result() if guess else pa.string()))
+            fields.append(
+                pa.field(n, self.declared[n] if n in self.declared else guess.result() if guess else pa.string())
+            )
         return pa.schema(fields)
 
     def _head_blocks(self) -> Generator[Block, None, None]:
@@ -460,7 +490,9 @@ class CSVReader(ReaderBase):
 
     def _parse_options(self) -> tuple[pacsv.ReadOptions, pacsv.ConvertOptions]:
         cfg = self.config
-        read = pacsv.ReadOptions(column_names=self.names, use_threads=False, block_size=max(cfg.block_size, 1 << 20) * 2)
+        read = pacsv.ReadOptions(
+            column_names=self.names, use_threads=False, block_size=max(cfg.block_size, 1 << 20) * 2
+        )
         conv = pacsv.ConvertOptions(
             column_types={n: pa.binary() for n in self.names},
             null_values=cfg.null_values,
@@ -481,8 +513,8 @@ class CSVReader(ReaderBase):
 
         on_invalid.undecodable = []  # type: ignore[attr-defined]
         parse = pacsv.ParseOptions(
-            delimiter=cfg.delimiter,
-            quote_char=cfg.quote_char,
+            delimiter=self.dialect.delimiter,
+            quote_char=self.dialect.quote or False,
             escape_char=cfg.escape_char,
             newlines_in_values=self.quote is not None,
             invalid_row_handler=on_invalid,
@@ -490,7 +522,9 @@ class CSVReader(ReaderBase):
         read, conv = self._options
         with _undecodable_rows():
             try:
-                table = pacsv.read_csv(pa.BufferReader(item[0]), read_options=read, parse_options=parse, convert_options=conv)
+                table = pacsv.read_csv(
+                    pa.BufferReader(item[0]), read_options=read, parse_options=parse, convert_options=conv
+                )
             except pa.ArrowInvalid as exc:
                 if not on_invalid.undecodable:  # type: ignore[attr-defined]
                     raise SourceError(f"cannot parse: {exc}", file=self.path) from None
@@ -504,7 +538,11 @@ class CSVReader(ReaderBase):
 
         def one(field: pa.Field, col: pa.Array) -> Converted:
             return convert(
-                col, field.type, strict=field.name in self.inferred, encoding=self.config.encoding, may_hold_nul=may_hold_nul
+                col,
+                field.type,
+                strict=field.name in self.inferred,
+                encoding=self.config.encoding,
+                may_hold_nul=may_hold_nul,
             )
 
         columns = [_array(c) for c in table.columns]
@@ -580,7 +618,9 @@ class CSVReader(ReaderBase):
                 row_base += n_total
                 line += parsed.newlines
                 continue
-            simple = parsed.newlines + (0 if parsed.last_line_ended else 1) == n_total  # one line per row: line numbers are exact
+            simple = (
+                parsed.newlines + (0 if parsed.last_line_ended else 1) == n_total
+            )  # one line per row: line numbers are exact
             rows = row_numbers(row_base, n_total, {r.number for r in invalid})
             lines = pc.add(rows, line - row_base - 1) if simple else None
             rejects = [
@@ -626,9 +666,18 @@ class CSVReader(ReaderBase):
             row_base += n_total
             line = next_line
 
-    def _split(self, chunk: Chunk, start: int, row_base: int, line: int, end: int, end_line: int, floor: int) -> Iterator[Chunk]:
+    def _split(
+        self, chunk: Chunk, start: int, row_base: int, line: int, end: int, end_line: int, floor: int
+    ) -> Iterator[Chunk]:
         """At most ``chunk_size`` rows per chunk; every piece knows where to resume."""
-        final = {"offset": end, "offset_row": chunk.last_row, "line": end_line, "row": chunk.last_row}
+        dialect = self.dialect.to_json()  # fixed for the file: a resumed run must not sniff again
+        final = {
+            "offset": end,
+            "offset_row": chunk.last_row,
+            "line": end_line,
+            "row": chunk.last_row,
+            "dialect": dialect,
+        }
         n = chunk.num_rows
         if n <= self.chunk_size:
             chunk.end = final
@@ -646,7 +695,9 @@ class CSVReader(ReaderBase):
                 rows=chunk.rows.slice(lo, hi - lo),
                 lines=chunk.lines.slice(lo, hi - lo) if chunk.lines is not None else None,
                 last_row=upto,
-                end=final if last else {"offset": start, "offset_row": row_base, "line": line, "row": upto},
+                end=final
+                if last
+                else {"offset": start, "offset_row": row_base, "line": line, "row": upto, "dialect": dialect},
                 rejects=[r for r in chunk.rejects if prev < (r.row or 0) <= upto],
                 bytes_read=chunk.bytes_read if last else 0,
                 premade=tuple(a.slice(lo, hi - lo) for a in chunk.premade) if chunk.premade is not None else None,
