@@ -33,6 +33,7 @@ from ..chunk import Chunk, Reject
 from ..convert import Converted, ConvertedBatch, TypeGuess, convert, convert_columns
 from ..errors import ConfigError, SourceError
 from ..prefetch import ordered_map
+from . import decimal_comma
 from .base import ReaderBase, bad_value_rejects, declared_types, dedupe_names
 from .dialect import SNIFF_BYTES, Dialect, sniff
 
@@ -283,6 +284,9 @@ class CSVReader(ReaderBase):
         self.declared = declared_types(config, self.names, path)
         self._options = self._parse_options()
         self.schema = self._infer_schema()
+        self.comma_columns: set[str] = set()
+        if config.decimal_separator == ",":
+            self._settle_decimal_commas()
 
     # ------------------------------------------------------------- opening
 
@@ -366,6 +370,25 @@ class CSVReader(ReaderBase):
             self.dialect = sniff(self.config, self.path, sample, complete=len(buf) - pos <= SNIFF_BYTES)
         self.quote = self.dialect.quote.encode() if self.dialect.quote else None
         return buf
+
+    def _settle_decimal_commas(self) -> None:
+        """Re-type inferred columns for decimal commas over the same sample; those that
+        end numeric (inferred or declared) convert from their comma text."""
+        inferred = [n for n in self.names if n in self.inferred]
+
+        def sample() -> Iterator[pa.Table]:
+            rows = 0
+            with contextlib.closing(self._head_blocks()) as blocks:
+                for item in blocks:
+                    table = self._parse(item)[0]
+                    yield table.slice(0, self.config.infer_rows - rows)
+                    rows += table.num_rows
+                    if rows >= self.config.infer_rows:
+                        return
+
+        if inferred:
+            self.schema = decimal_comma.guess_types(self.schema, inferred, sample())
+        self.comma_columns = {f.name for f in self.schema if decimal_comma.is_numeric(f.type)}
 
     def _csv_rows(self, lines: list[str]) -> Iterator[list[str]]:
         cfg = self.config
@@ -537,7 +560,8 @@ class CSVReader(ReaderBase):
         may_hold_nul = b"\x00" in item[0]
 
         def one(field: pa.Field, col: pa.Array) -> Converted:
-            return convert(
+            how = decimal_comma.convert_comma if field.name in self.comma_columns else convert
+            return how(
                 col,
                 field.type,
                 strict=field.name in self.inferred,
