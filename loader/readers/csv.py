@@ -348,8 +348,9 @@ class CSVReader(ReaderBase):
                 if not more:
                     break
                 self._pending += more
-            end = first_row_end(self._pending, self.quote, self.escape)
-            row = self._pending[: end if end > 0 else len(self._pending)].decode("utf-8", "replace")
+            first = len(self._pending) - len(self._pending.lstrip(b"\r\n"))  # pyarrow skips empty lines
+            end = first_row_end(self._pending[first:], self.quote, self.escape)
+            row = self._pending[first : first + end if end > 0 else len(self._pending)].decode("utf-8", "replace")
             width = len(next(self._csv_rows([row.rstrip("\r\n")]), []))
             self.raw_names = [f"column_{i}" for i in range(1, width + 1)]
 

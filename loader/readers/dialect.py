@@ -143,7 +143,8 @@ def sniff(config: SourceConfig, path: str, sample: bytes, complete: bool) -> Dia
         for k, given in (("delimiter", config.delimiter), ("quote", config.quote_char), ("header", config.header))
         if given is None
     )
-    header = config.header if config.header is not None else looks_like_header(rows)
+    # an empty first line is an empty header (an error), as it always was
+    header = config.header if config.header is not None else text.startswith(("\n", "\r")) or looks_like_header(rows)
     return Dialect(choice[0], choice[1], header, detected)
 
 
