@@ -15,7 +15,7 @@ import pytest
 
 from loader.cli import main
 from loader.config import SourceConfig
-from loader.errors import EXIT_NOTHING_LOADED
+from loader.errors import EXIT_NOTHING_LOADED, SourceError
 from loader.readers import open_reader
 from loader.readers.dialect import Dialect, nothing_loaded_cause, sniff
 from tests.conftest import sqlite_rows
@@ -75,6 +75,13 @@ def test_no_header_is_detected_and_columns_are_numbered(tmp_path: Path) -> None:
     r, rows, _ = read(p)
     assert (r.dialect.header, r.schema.names) == (False, ["column_1", "column_2", "column_3"])
     assert [row["column_1"] for row in rows] == [1, 2]
+
+
+def test_an_empty_first_line_is_still_an_empty_header(tmp_path: Path) -> None:
+    p = tmp_path / "e.csv"
+    p.write_text("\n1,2\n3,4\n")  # data-like rows after it must not make it a header-less file
+    with pytest.raises(SourceError, match="header row is empty"):
+        read(p)
 
 
 def test_header_over_numbers_is_a_header(tmp_path: Path) -> None:

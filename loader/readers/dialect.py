@@ -66,12 +66,13 @@ def default_delimiter(path: str) -> str:
     return "\t" if _strip_compression(path.lower()).endswith(".tsv") else ","
 
 
-def _rows(text: str, delimiter: str, quote: str | None, complete: bool) -> list[list[str]]:
+def _rows(text: str, delimiter: str, quote: str | None, complete: bool, escape: str | None = None) -> list[list[str]]:
     reader = csv.reader(
         io.StringIO(text, newline=""),
         delimiter=delimiter,
         quotechar=quote,
         quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE,
+        escapechar=escape,
     )
     rows: list[list[str]] = []
     try:
@@ -134,7 +135,9 @@ def sniff(config: SourceConfig, path: str, sample: bytes, complete: bool) -> Dia
     for rank, (delimiter, quote) in enumerate((d, q) for d in delimiters for q in quotes):
         if quote is not None and quote == delimiter:
             continue
-        found = _rows(text, delimiter, quote, complete)
+        found = _rows(
+            text, delimiter, quote, complete, config.escape_char if isinstance(config.escape_char, str) else None
+        )
         key = (round(_pattern_score(found), 6), -rank)
         if best is None or key > best:
             best, choice, rows = key, (delimiter, quote), found
