@@ -43,6 +43,7 @@ LOAD_FLAGS = {
     **RUN_FLAGS,
     "format": "source.format",
     "delimiter": "source.delimiter",
+    "decimal_separator": "source.decimal_separator",
     "encoding": "source.encoding",
     "skip_rows": "source.skip_rows",
     "infer_rows": "source.infer_rows",
@@ -100,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="loader",
         description="Stream CSV and Parquet files into SQLite or LevelDB with bounded memory.",
         epilog="exit codes: 0 ok, 1 load failed (rerun resumes), 2 usage or config error, "
-        "3 too many rejects, 75 target locked by another run, 130/143 stopped by SIGINT/SIGTERM",
+        "3 too many rejects, 4 rows read but none loaded, 75 target locked by another run, 130/143 stopped by SIGINT/SIGTERM",
     )
     parser.add_argument("--version", action="version", version=f"loader {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -109,8 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="SOURCE... TARGET", help="input files or globs ('-' for stdin), then the target")
     g = p.add_argument_group("source options")
     g.add_argument("--format", choices=["csv", "parquet"], help="input format (default: from the extension)")
-    g.add_argument("--delimiter", metavar="CHAR", help="CSV delimiter")
-    g.add_argument("--no-header", dest="header", action="store_false", default=None, help="CSV has no header row")
+    g.add_argument("--delimiter", metavar="CHAR", help="CSV delimiter (default: detected)")
+    g.add_argument(
+        "--no-header",
+        dest="header",
+        action="store_false",
+        default=None,
+        help="CSV has no header row (default: detected)",
+    )
+    g.add_argument("--decimal-separator", choices=[".", ","], help="',': numbers like 3,50 are numbers")
     g.add_argument("--encoding", metavar="NAME", help="CSV encoding (default utf-8)")
     g.add_argument("--skip-rows", type=int, metavar="N", help="lines to skip before the header")
     g.add_argument("--infer-rows", type=int, metavar="N", help="rows sampled for type inference")
@@ -144,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["csv", "parquet"])
     p.add_argument("--delimiter", metavar="CHAR")
     p.add_argument("--no-header", dest="header", action="store_false", default=None)
+    p.add_argument("--decimal-separator", choices=[".", ","])
     p.add_argument("--encoding", metavar="NAME")
     p.add_argument("--columns", type=_columns, metavar="NAME=TYPE,...")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -200,7 +209,7 @@ def _inspect(args: argparse.Namespace) -> int:
     from .types import type_name
 
     options: dict[str, Any] = {"path": [args.file]}
-    for key in ("format", "delimiter", "encoding", "header", "columns"):
+    for key in ("format", "delimiter", "encoding", "header", "columns", "decimal_separator"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
     source = SourceConfig(**options)
@@ -210,6 +219,9 @@ def _inspect(args: argparse.Namespace) -> int:
         source.format = infer_format(args.file)  # type: ignore[assignment]
     with open_reader(args.file, source, chunk_size=max(args.rows, 1)) as reader:
         print(f"{args.file}: {len(reader.schema)} columns")
+        dialect = getattr(reader, "dialect", None)
+        if dialect is not None:
+            print(f"dialect: {dialect.describe()}")
         width = max((len(n) for n in reader.schema.names), default=0)
         for f in reader.schema:
             print(f"  {f.name.ljust(width)}  {type_name(f.type)}")

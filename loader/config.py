@@ -39,20 +39,22 @@ class SourceConfig:
     """A path, a glob, or a list of them; ``-`` is standard input (CSV). Files load in sorted order."""
     format: Literal["csv", "parquet"] | None = None
     """``csv`` or ``parquet``; inferred from the file extension when omitted."""
-    delimiter: str = ","
-    """CSV field separator (a ``.tsv`` file defaults to a tab)."""
-    quote_char: str | bool = '"'
-    """CSV quote character, or ``false`` for none."""
+    delimiter: str | None = None
+    """CSV field separator; detected from the file when omitted (ties go to a tab for ``.tsv``, else a comma)."""
+    quote_char: str | bool | None = None
+    """CSV quote character, or ``false`` for none; detected (``"`` or ``'``) when omitted."""
     escape_char: str | bool = False
     """CSV escape character, or ``false`` (quotes are escaped by doubling)."""
-    header: bool = True
-    """Whether the first CSV row holds column names."""
+    header: bool | None = None
+    """Whether the first CSV row holds column names; detected when omitted. Without one, columns are ``column_1``..``column_N``."""
     column_names: list[str] | None = None
     """Column names for a CSV without a header (or to replace the header's)."""
     encoding: str = "utf-8"
     """CSV text encoding; other encodings are transcoded to UTF-8 on the fly."""
     null_values: list[str] = field(default_factory=lambda: [""])
     """CSV values read as NULL. By default only the empty field."""
+    decimal_separator: Literal[".", ","] = "."
+    """``","``: CSV numbers written ``3,50`` are numbers (float64 when exact, or a declared decimal); otherwise they stay text."""
     skip_rows: int = 0
     """Lines to skip before the header."""
     columns: dict[str, str] = field(default_factory=dict)
@@ -498,9 +500,7 @@ def finish(job: JobConfig) -> None:
                 hint='set source.format = "csv" or "parquet" (or --format)',
             )
         src.format = formats.pop()  # type: ignore[assignment]
-        if src.delimiter == "," and all(_strip_compression(p.lower()).endswith(".tsv") for p in src.path):
-            src.delimiter = "\t"
-    if len(src.delimiter) != 1:
+    if src.delimiter is not None and len(src.delimiter) != 1:
         raise ConfigError(f"source.delimiter: expected one character, got {src.delimiter!r}")
     for key in ("quote_char", "escape_char"):
         value = getattr(src, key)
@@ -512,8 +512,6 @@ def finish(job: JobConfig) -> None:
         raise ConfigError("source.infer_rows: expected 1 or more")
     if src.block_size < 1024:
         raise ConfigError("source.block_size: expected at least 1024 bytes")
-    if not src.header and src.column_names is None and src.format == "csv":
-        pass  # columns are named f0, f1, ...
     if sink.type is None:
         sink.type = infer_sink_type(sink.path)  # type: ignore[assignment]
         if sink.type is None:

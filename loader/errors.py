@@ -15,6 +15,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_REJECTS = 3
+EXIT_NOTHING_LOADED = 4  # input had rows, none was written
 EXIT_LOCKED = 75  # EX_TEMPFAIL: try again later
 
 
@@ -109,6 +110,12 @@ class RejectLimitError(LoaderError):
 
     exit_code = EXIT_REJECTS
     default_hint = "committed rows are kept; read the reject file, then rerun with a higher --max-rejects to resume, or fix the input and rerun with --restart"
+
+
+class NothingLoadedError(LoaderError):
+    """The input had rows and every one was rejected or filtered out."""
+
+    exit_code = EXIT_NOTHING_LOADED
 
 
 class TargetLockedError(LoaderError):

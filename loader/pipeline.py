@@ -16,6 +16,7 @@ import gc
 import os
 import signal
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,7 @@ from .errors import (
     ConfigError,
     InterruptedLoad,
     LoaderError,
+    NothingLoadedError,
     RejectLimitError,
     SourceChangedError,
 )
@@ -85,12 +87,15 @@ class Plan:
     value: str | None
     mode: str
     stages: list[str] = field(default_factory=list)
+    dialect: str | None = None  # the first file's CSV dialect, described
 
     def lines(self) -> list[str]:
         out = [f"files ({len(self.files)}):"]
         out += [f"  {f}" for f in self.files[:50]]
         if len(self.files) > 50:
             out.append(f"  ... and {len(self.files) - 50} more")
+        if self.dialect:
+            out.append(f"dialect ({self.files[0]}): {self.dialect}")
         if self.stages:
             out.append("transforms: " + " -> ".join(self.stages))
         if self.schema is not None:
@@ -188,9 +193,12 @@ class Pipeline:
         files = expand_paths(src)
         self._check_paths(files)  # before any input is opened: the target may match the input glob
         schema = None
+        dialect = None
         if files and files[0] != "-":
             with open_reader(files[0], src, chunk_size=self.job.run.chunk_size) as reader:
                 schema = self._output_schema(reader.schema, files[0])
+                found = getattr(reader, "dialect", None)
+                dialect = found.describe() if found is not None else None
             writer = open_writer(sink, self.table)
             if sink.type == "leveldb":
                 missing = writer.template.missing(schema.names)  # type: ignore[attr-defined]
@@ -208,6 +216,7 @@ class Pipeline:
             value=sink.value if sink.type == "leveldb" else None,
             mode=sink.mode,
             stages=[s.name for s in self.stages],
+            dialect=dialect,
         )
 
     def _output_schema(self, schema: pa.Schema, path: str) -> pa.Schema:
@@ -268,6 +277,7 @@ class Pipeline:
             status = {
                 InterruptedLoad: "interrupted",
                 RejectLimitError: "rejects_exceeded",
+                NothingLoadedError: "nothing_loaded",
             }.get(type(exc), "locked" if exc.exit_code == 75 else "failed")
             report.error = str(exc)
             report.exit_code = exc.exit_code
@@ -359,6 +369,8 @@ class Pipeline:
                     # Stages change batches: only a stage-less job's writer can encode beside the parsing.
                     premake=None if self.stages else writer.encode_columns,
                 ) as reader:
+                    found = getattr(reader, "dialect", None)
+                    fr.dialect = found.to_json() if found is not None else None
                     writer.prepare(self._output_schema(reader.schema, path), fresh=fresh and not prepared)
                     prepared = True
                     self._emit("file", path=path, status=fr.status)
@@ -368,6 +380,30 @@ class Pipeline:
             writer.finish()
             state.status = "complete"
             loop.commit()
+            if report.rows_read and not report.rows_written and not report.resumed:
+                raise self._nothing_loaded(report, loop)
+
+    def _nothing_loaded(self, report: RunReport, loop: _Loop) -> NothingLoadedError:
+        """Rows were read and none written: committed as such, but not a success."""
+        from .readers.dialect import nothing_loaded_cause
+
+        first = next((f for f in report.files if f.rows_read), None)
+        cause = nothing_loaded_cause(
+            report.rows_read,
+            report.rows_rejected,
+            report.rows_filtered,
+            loop.reasons,
+            first.path if first else None,
+            self.job.source,
+            first.dialect if first else None,
+        )
+        single = len([f for f in report.files if f.rows_read]) == 1
+        return NothingLoadedError(
+            f"nothing loaded: {cause}",
+            file=first.path if first and single else None,
+            hint=("rejected rows are in " + self.rejects_path + "; " if report.rows_rejected else "")
+            + "fix the cause and rerun with --restart (and --mode replace if this run created the table with the wrong columns)",
+        )
 
 
 class _Loop:
@@ -402,6 +438,7 @@ class _Loop:
         self.pending = 0
         self.dirty: dict[str, FileState] = {}
         self.committed = (0, 0, 0, 0)  # run totals (read, written, rejected, filtered) at the last commit
+        self.reasons: Counter[str] = Counter()  # why rows were rejected, while none has been written
 
     def _staged(self, reader: Any) -> Iterator[tuple[Chunk, Any]]:
         """Chunks through the stages, adapted and encoded for the writer. This runs
@@ -424,6 +461,8 @@ class _Loop:
         try:
             for chunk, encoded in chunks:
                 self.rejects.write(chunk.rejects)
+                if not self.report.rows_written:
+                    self.reasons.update(r.reason for r in chunk.rejects)
                 written = self.writer.write(chunk.batch, encoded)
                 del encoded  # a chunk's Python values live no longer than its write
                 n_rej = len(chunk.rejects)

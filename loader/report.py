@@ -37,6 +37,7 @@ class FileReport:
     rows_written: int = 0
     rows_rejected: int = 0
     rows_filtered: int = 0
+    dialect: dict[str, Any] | None = None  # a CSV file's delimiter, quote and header, and which were detected
 
 
 @dataclass

@@ -112,7 +112,10 @@ def test_validate_and_dry_run(tmp_path: Path) -> None:
 def test_inspect(data_dir: Path) -> None:
     p = cli("inspect", str(data_dir / "small.csv"), "--rows", "1")
     assert p.returncode == 0
-    assert p.stdout == f"{data_dir / 'small.csv'}: 2 columns\n  a  int64\n  b  string\nfirst rows:\n  a=1, b='x'\n"
+    assert (
+        p.stdout
+        == f"{data_dir / 'small.csv'}: 2 columns\ndialect: delimiter ',' (detected), quote '\"' (detected), header (detected)\n  a  int64\n  b  string\nfirst rows:\n  a=1, b='x'\n"
+    )
 
 
 def test_quickstart_and_leveldb_example(tmp_path: Path) -> None:

@@ -33,7 +33,9 @@ from ..chunk import Chunk, Reject
 from ..convert import Converted, ConvertedBatch, TypeGuess, convert, convert_columns
 from ..errors import ConfigError, SourceError
 from ..prefetch import ordered_map
+from . import decimal_comma
 from .base import ReaderBase, bad_value_rejects, declared_types, dedupe_names
+from .dialect import SNIFF_BYTES, Dialect, sniff
 
 BOM = b"\xef\xbb\xbf"
 # A row with an unbalanced quote would otherwise swallow the rest of the file:
@@ -266,7 +268,8 @@ class CSVReader(ReaderBase):
 
     def _open(self) -> None:
         config, path = self.config, self.path
-        self.quote = config.quote_char.encode() if isinstance(config.quote_char, str) else None
+        self.dialect = Dialect(",", '"', True)  # settled from the head of the file while opening
+        self.quote: bytes | None = None
         self.escape = config.escape_char.encode() if isinstance(config.escape_char, str) else None
         self._stream: Any = None
         self._pending = b""  # bytes read past the header, not yet cut into blocks
@@ -279,6 +282,9 @@ class CSVReader(ReaderBase):
         self.declared = declared_types(config, self.names, path)
         self._options = self._parse_options()
         self.schema = self._infer_schema()
+        self.comma_columns: set[str] = set()
+        if config.decimal_separator == ",":
+            self._settle_decimal_commas()
 
     # ------------------------------------------------------------- opening
 
@@ -302,7 +308,8 @@ class CSVReader(ReaderBase):
                 nl = buf.find(b"\n", pos)
             pos = nl + 1
         self.data_line = cfg.skip_rows + 1
-        if cfg.header:
+        buf = self._settle_dialect(buf, pos)
+        if self.dialect.header:
             end = first_row_end(buf[pos:], self.quote, self.escape)
             while end < 0:
                 more = self._stream.read(cfg.block_size)
@@ -326,28 +333,66 @@ class CSVReader(ReaderBase):
         self.data_offset += pos
         self._pending = buf[pos:]
         if cfg.column_names is not None:
-            if cfg.header and len(cfg.column_names) != len(self.raw_names):
+            if self.dialect.header and len(cfg.column_names) != len(self.raw_names):
                 raise ConfigError(
                     f"source.column_names: {len(cfg.column_names)} names for {len(self.raw_names)} columns in {self.path}"
                 )
             self.raw_names = list(cfg.column_names)
-        elif not cfg.header:
+        elif not self.dialect.header:
             while b"\n" not in self._pending:
                 more = self._stream.read(cfg.block_size)
                 if not more:
                     break
                 self._pending += more
-            end = first_row_end(self._pending, self.quote, self.escape)
-            row = self._pending[: end if end > 0 else len(self._pending)].decode("utf-8", "replace")
+            first = len(self._pending) - len(self._pending.lstrip(b"\r\n"))  # pyarrow skips empty lines
+            end = first_row_end(self._pending[first:], self.quote, self.escape)
+            row = self._pending[first : first + end if end > 0 else len(self._pending)].decode("utf-8", "replace")
             width = len(next(self._csv_rows([row.rstrip("\r\n")]), []))
-            self.raw_names = [f"f{i}" for i in range(width)]
+            self.raw_names = [f"column_{i}" for i in range(1, width + 1)]
+
+    def _settle_dialect(self, buf: bytes, pos: int) -> bytes:
+        """The dialect from the job, the rest sniffed from the first ``SNIFF_BYTES`` of data
+        (read into ``buf``, which the reader goes on from: a pipe is read once). A resumed
+        file keeps the dialect its checkpoint recorded."""
+        recorded = (self.resume or {}).get("dialect")
+        if recorded:
+            self.dialect = Dialect.from_json(recorded)
+        else:
+            while len(buf) - pos < SNIFF_BYTES:
+                more = self._stream.read(SNIFF_BYTES)
+                if not more:
+                    break
+                buf += more
+            sample = buf[pos : pos + SNIFF_BYTES]
+            self.dialect = sniff(self.config, self.path, sample, complete=len(buf) - pos <= SNIFF_BYTES)
+        self.quote = self.dialect.quote.encode() if self.dialect.quote else None
+        return buf
+
+    def _settle_decimal_commas(self) -> None:
+        """Re-type inferred columns for decimal commas over the same sample; those that
+        end numeric (inferred or declared) convert from their comma text."""
+        inferred = [n for n in self.names if n in self.inferred]
+
+        def sample() -> Iterator[pa.Table]:
+            rows = 0
+            with contextlib.closing(self._head_blocks()) as blocks:
+                for item in blocks:
+                    table = self._parse(item)[0]
+                    yield table.slice(0, self.config.infer_rows - rows)
+                    rows += table.num_rows
+                    if rows >= self.config.infer_rows:
+                        return
+
+        if inferred:
+            self.schema = decimal_comma.guess_types(self.schema, inferred, sample())
+        self.comma_columns = {f.name for f in self.schema if decimal_comma.is_numeric(f.type)}
 
     def _csv_rows(self, lines: list[str]) -> Iterator[list[str]]:
         cfg = self.config
-        quote = cfg.quote_char if isinstance(cfg.quote_char, str) else None
+        quote = self.dialect.quote
         return csv.reader(
             lines,
-            delimiter=cfg.delimiter,
+            delimiter=self.dialect.delimiter,
             quotechar=quote,
             quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE,
             escapechar=cfg.escape_char if isinstance(cfg.escape_char, str) else None,
@@ -481,8 +526,8 @@ class CSVReader(ReaderBase):
 
         on_invalid.undecodable = []  # type: ignore[attr-defined]
         parse = pacsv.ParseOptions(
-            delimiter=cfg.delimiter,
-            quote_char=cfg.quote_char,
+            delimiter=self.dialect.delimiter,
+            quote_char=self.dialect.quote or False,
             escape_char=cfg.escape_char,
             newlines_in_values=self.quote is not None,
             invalid_row_handler=on_invalid,
@@ -503,7 +548,8 @@ class CSVReader(ReaderBase):
         may_hold_nul = b"\x00" in item[0]
 
         def one(field: pa.Field, col: pa.Array) -> Converted:
-            return convert(
+            how = decimal_comma.convert_comma if field.name in self.comma_columns else convert
+            return how(
                 col, field.type, strict=field.name in self.inferred, encoding=self.config.encoding, may_hold_nul=may_hold_nul
             )
 
@@ -628,7 +674,14 @@ class CSVReader(ReaderBase):
 
     def _split(self, chunk: Chunk, start: int, row_base: int, line: int, end: int, end_line: int, floor: int) -> Iterator[Chunk]:
         """At most ``chunk_size`` rows per chunk; every piece knows where to resume."""
-        final = {"offset": end, "offset_row": chunk.last_row, "line": end_line, "row": chunk.last_row}
+        dialect = self.dialect.to_json()  # fixed for the file: a resumed run must not sniff again
+        final = {
+            "offset": end,
+            "offset_row": chunk.last_row,
+            "line": end_line,
+            "row": chunk.last_row,
+            "dialect": dialect,
+        }
         n = chunk.num_rows
         if n <= self.chunk_size:
             chunk.end = final
@@ -646,7 +699,9 @@ class CSVReader(ReaderBase):
                 rows=chunk.rows.slice(lo, hi - lo),
                 lines=chunk.lines.slice(lo, hi - lo) if chunk.lines is not None else None,
                 last_row=upto,
-                end=final if last else {"offset": start, "offset_row": row_base, "line": line, "row": upto},
+                end=final
+                if last
+                else {"offset": start, "offset_row": row_base, "line": line, "row": upto, "dialect": dialect},
                 rejects=[r for r in chunk.rejects if prev < (r.row or 0) <= upto],
                 bytes_read=chunk.bytes_read if last else 0,
                 premade=tuple(a.slice(lo, hi - lo) for a in chunk.premade) if chunk.premade is not None else None,

@@ -1,0 +1,81 @@
+"""Numbers written with a decimal comma (``3,50``), read when ``source.decimal_separator = ","``.
+
+A column is numeric only if every sampled value is a number once its comma is a
+point and no value holds a point (``1.500`` is a thousand in a comma locale, never
+1.5). Values are converted from the pointed text with the usual lossless rules;
+the file's own text is kept for rejects and for columns that stay text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pyarrow as pa
+
+from .. import kernels as pc
+from ..convert import Converted, TypeGuess, _mark, _merge, _value_text, convert
+
+_COMMA_NUMBER = r"^[+-]?(?:[0-9]+(?:,[0-9]*)?|,[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+
+
+def is_numeric(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+
+
+def pointed(raw: pa.Array) -> pa.Array:
+    """``raw`` (binary) with the comma of each comma-decimal number made a point."""
+    text = pc.cast(raw, pa.string())
+    number = pc.fill_null(pc.match_substring_regex(text, _COMMA_NUMBER), False)
+    return pc.cast(pc.if_else(number, pc.replace_substring(text, ",", "."), text), pa.binary())
+
+
+def has_point(raw: pa.Array) -> pa.Array:
+    return pc.fill_null(pc.match_substring(pc.cast(raw, pa.string()), "."), False)
+
+
+class CommaGuess:
+    """The type a column takes when its numbers use a decimal comma, fed piece by piece."""
+
+    def __init__(self) -> None:
+        self.guess = TypeGuess()
+        self.points = False
+
+    def add(self, raw: pa.Array) -> None:
+        try:
+            self.points = self.points or bool(pc.any(has_point(raw)).as_py())
+            if not self.points:
+                self.guess.add(pc.cast(pointed(raw), pa.string()))
+        except pa.ArrowInvalid:  # not UTF-8: text
+            self.points = True
+
+    def result(self, raw_type: pa.DataType) -> pa.DataType:
+        """The column's type, given what it was inferred as from its text as written."""
+        if not self.points:
+            found = self.guess.result()
+            if is_numeric(found):
+                return found
+        return pa.string() if is_numeric(raw_type) and self.points else raw_type
+
+
+def guess_types(schema: pa.Schema, names: list[str], tables: Iterable[pa.Table]) -> pa.Schema:
+    """``schema`` with the inferred ``names`` re-typed for decimal commas, over the sample ``tables``."""
+    guesses = {n: CommaGuess() for n in names}
+    for table in tables:
+        for n, g in guesses.items():
+            g.add(table.column(n).combine_chunks())
+    return pa.schema([pa.field(f.name, guesses[f.name].result(f.type)) if f.name in guesses else f for f in schema])
+
+
+def convert_comma(raw: pa.Array, target: pa.DataType, *, strict: bool, encoding: str, may_hold_nul: bool) -> Converted:
+    """``raw`` converted to a numeric ``target`` as decimal-comma text; a value with a point is rejected."""
+    try:
+        values = pointed(raw)
+    except pa.ArrowInvalid:  # not UTF-8: convert says so, value by value
+        return convert(raw, target, strict=strict, encoding=encoding, may_hold_nul=may_hold_nul)
+    out = convert(values, target, strict=strict, encoding=encoding, may_hold_nul=may_hold_nul)
+    points = has_point(raw)
+    if not pc.any(points).as_py():
+        return out
+    mask, why = _mark(raw, points, lambda v: f"{_value_text(v)!r} holds a '.' but source.decimal_separator is ','")
+    bad, reasons = _merge(out.bad, out.reasons, mask, why)
+    return Converted(out.array, bad, reasons)

@@ -1,0 +1,204 @@
+"""CSV dialect: the delimiter, quote character and header, as given or sniffed.
+
+What the job does not say is detected from the head of the file, as DuckDB's
+sniffer and clevercsv do: each candidate (delimiter, quote) parses the sample,
+and the one whose rows agree best on a field count of more than one wins
+(clevercsv's pattern score); ``'`` is a candidate quote only in a sample
+with no ``"``. Ties go to ``"``, to the extension's default (a tab for
+``.tsv``, else a comma), then to the order of ``DELIMITERS``. A header is
+assumed unless the first row looks like data: no column where it is text over
+numbers or dates, and at least one value that is a number or a date itself.
+The sample is the first ``SNIFF_BYTES`` of the data, so the same file always
+gives the same dialect.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import SourceConfig, _strip_compression
+
+SNIFF_BYTES = 64 << 10
+SNIFF_ROWS = 500
+DELIMITERS = (",", "\t", ";", "|")
+QUOTES = ('"', "'")
+_NUMBER = re.compile(r"[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}([T ][0-9:.+\-Z]*)?")
+
+
+@dataclass(frozen=True)
+class Dialect:
+    delimiter: str
+    quote: str | None  # None: no quoting
+    header: bool
+    detected: tuple[str, ...] = ()  # which of "delimiter", "quote", "header" were sniffed
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "delimiter": self.delimiter,
+            "quote": self.quote,
+            "header": self.header,
+            "detected": list(self.detected),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Dialect:
+        return cls(data["delimiter"], data["quote"], bool(data["header"]), tuple(data.get("detected", ())))
+
+    def describe(self) -> str:
+        """One line for people: ``delimiter ';' (detected), quote '"', header (detected)``."""
+
+        def how(key: str) -> str:
+            return " (detected)" if key in self.detected else ""
+
+        quote = repr(self.quote) if self.quote else "none"
+        header = "header" if self.header else "no header"
+        return f"delimiter {self.delimiter!r}{how('delimiter')}, quote {quote}{how('quote')}, {header}{how('header')}"
+
+
+def default_delimiter(path: str) -> str:
+    return "\t" if _strip_compression(path.lower()).endswith(".tsv") else ","
+
+
+def _rows(text: str, delimiter: str, quote: str | None, complete: bool, escape: str | None = None) -> list[list[str]]:
+    reader = csv.reader(
+        io.StringIO(text, newline=""),
+        delimiter=delimiter,
+        quotechar=quote,
+        quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE,
+        escapechar=escape,
+    )
+    rows: list[list[str]] = []
+    try:
+        for row in reader:
+            if row:
+                rows.append(row)
+            if len(rows) > SNIFF_ROWS:
+                complete = False
+                break
+    except csv.Error:
+        pass  # a quote left open at the sample's end (or a NUL): the rows before it count
+    if not complete and len(rows) > 1:
+        rows.pop()  # cut by the sample's end
+    return rows
+
+
+def _pattern_score(rows: list[list[str]]) -> float:
+    """clevercsv's pattern score on field counts: high when rows agree on many fields."""
+    if not rows:
+        return 0.0
+    counts = Counter(len(r) for r in rows)
+    return sum(n * max(width - 1, 0.01) / width for width, n in counts.items()) / len(counts)
+
+
+def _kind(value: str) -> str:
+    if _NUMBER.fullmatch(value):
+        return "number"
+    if _DATE.fullmatch(value):
+        return "date"
+    return "text"
+
+
+def looks_like_header(rows: list[list[str]]) -> bool:
+    """Whether the first row names columns rather than holding data."""
+    if len(rows) < 2:
+        return True  # one row: a header with no data
+    first, rest = rows[0], [r for r in rows[1:] if len(r) == len(rows[0])]
+    typed_first = False
+    for j, value in enumerate(first):
+        kinds = {_kind(r[j]) for r in rest if r[j] != ""}
+        head = _kind(value) if value != "" else None
+        if len(kinds) == 1 and kinds != {"text"} and head == "text":
+            return True  # a name over numbers or dates
+        typed_first = typed_first or head in ("number", "date")
+    return not typed_first
+
+
+def sniff(config: SourceConfig, path: str, sample: bytes, complete: bool) -> Dialect:
+    """The file's dialect: what ``config`` gives, the rest detected from ``sample``
+    (the head of the data, after any skipped lines; ``complete``: the whole of it)."""
+    text = sample.decode("utf-8", "replace")
+    given_quote = config.quote_char if isinstance(config.quote_char, str) else None
+    quote_given = config.quote_char is not None
+    delimiters = [config.delimiter] if config.delimiter is not None else _ordered(default_delimiter(path))
+    # A quote the sample holds is the quote; ' is tried only where " never appears
+    quotes = [given_quote] if quote_given else ['"'] if '"' in text else list(QUOTES)
+    best: tuple[float, int] | None = None
+    choice = (delimiters[0], quotes[0])
+    rows: list[list[str]] = []
+    for rank, (delimiter, quote) in enumerate((d, q) for d in delimiters for q in quotes):
+        if quote is not None and quote == delimiter:
+            continue
+        found = _rows(
+            text, delimiter, quote, complete, config.escape_char if isinstance(config.escape_char, str) else None
+        )
+        key = (round(_pattern_score(found), 6), -rank)
+        if best is None or key > best:
+            best, choice, rows = key, (delimiter, quote), found
+    detected = tuple(
+        k
+        for k, given in (("delimiter", config.delimiter), ("quote", config.quote_char), ("header", config.header))
+        if given is None
+    )
+    # an empty first line is an empty header (an error), as it always was
+    header = config.header if config.header is not None else text.startswith(("\n", "\r")) or looks_like_header(rows)
+    return Dialect(choice[0], choice[1], header, detected)
+
+
+def _ordered(first: str) -> list[str]:
+    return [first] + [d for d in DELIMITERS if d != first]
+
+
+def sniff_file(path: str, config: SourceConfig) -> Dialect | None:
+    """Sniff a file on disk afresh (for an error's hint), or None if it cannot be read."""
+    if path == "-" or not os.path.isfile(path):
+        return None
+    from .csv import open_stream
+
+    try:
+        stream, _ = open_stream(path, config.encoding)
+        try:
+            sample = stream.read(SNIFF_BYTES + 1)
+        finally:
+            stream.close()
+    except OSError:
+        return None
+    sample = bytes(sample)
+    free = SourceConfig(path=[path], format="csv", delimiter=None, quote_char=None, header=None)
+    return sniff(free, path, sample[:SNIFF_BYTES], len(sample) <= SNIFF_BYTES)
+
+
+_WIDTH = re.compile(r"expected (\d+) fields, found (\d+)")
+
+
+def nothing_loaded_cause(
+    rows: int,
+    rejected: int,
+    filtered: int,
+    reasons: Counter[str],
+    path: str | None,
+    config: SourceConfig,
+    dialect: dict[str, Any] | None,
+) -> str:
+    """Why ``rows`` rows gave none to write, in one line, with the fix a dialect sniff suggests."""
+    if filtered == rows:
+        return f"all {rows:,} rows were filtered out by the transforms"
+    if rejected < rows:
+        return f"{rows:,} rows read and none written: {rejected:,} rejected, {filtered:,} filtered out"
+    top, _ = reasons.most_common(1)[0] if reasons else ("see the reject file", 0)
+    width = _WIDTH.fullmatch(top)
+    if not (width and reasons[top] == rows):
+        return f"all {rows:,} rows were rejected ({top})"
+    named = "the header" if dialect is None or dialect.get("header") else "the first row"
+    cause = f"all {rows:,} rows have {width[2]} fields but {named} has {width[1]}"
+    fresh = sniff_file(path, config) if path else None
+    used = (dialect or {}).get("delimiter", config.delimiter)
+    if fresh is not None and fresh.delimiter != used:
+        cause += f"; the file looks {fresh.delimiter!r}-delimited: try --delimiter {fresh.delimiter!r}"
+    return cause

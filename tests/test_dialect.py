@@ -1,0 +1,314 @@
+"""CSV dialect detection, decimal commas, and the nothing-loaded exit (issue 17, items 3 and 4)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from loader.cli import main
+from loader.config import SourceConfig
+from loader.errors import EXIT_NOTHING_LOADED, SourceError
+from loader.readers import open_reader
+from loader.readers.dialect import Dialect, nothing_loaded_cause, sniff
+from tests.conftest import sqlite_rows
+from tests.reliability_util import cli, env
+
+
+def read(
+    path: Path, chunk_size: int = 65536, resume: dict[str, Any] | None = None, **kw: Any
+) -> tuple[Any, list[dict[str, Any]], list[Any]]:
+    config = SourceConfig(path=[str(path)], format="csv", **kw)
+    with open_reader(str(path), config, chunk_size=chunk_size, resume=resume) as r:
+        chunks = list(r)
+    return r, [row for c in chunks for row in c.batch.to_pylist()], chunks
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "delimiter"),
+    [
+        ("semi.csv", "id;name;price\n1;ann;3\n2;bob;4\n", ";"),
+        ("tab.txt", "id\tname\tprice\n1\tann\t3\n2\tbob\t4\n", "\t"),
+        ("pipe.csv", "id|name|price\n1|ann|3\n2|bob|4\n", "|"),
+        ("comma.csv", "id,name,price\n1,ann,3\n2,bob,4\n", ","),
+    ],
+)
+def test_delimiter_is_detected(tmp_path: Path, name: str, text: str, delimiter: str) -> None:
+    p = tmp_path / name
+    p.write_text(text)
+    r, rows, _ = read(p)
+    assert r.dialect == Dialect(delimiter, '"', True, ("delimiter", "quote", "header"))
+    assert rows == [{"id": 1, "name": "ann", "price": 3}, {"id": 2, "name": "bob", "price": 4}]
+
+
+def test_quoted_fields_holding_the_other_delimiters(tmp_path: Path) -> None:
+    p = tmp_path / "q.csv"
+    p.write_text('a;b;c\n"x,y|z";"1,5";"tab\there"\n"p,q";"2,5";"r|s"\n')
+    r, rows, _ = read(p)
+    assert r.dialect.delimiter == ";"
+    assert rows == [{"a": "x,y|z", "b": "1,5", "c": "tab\there"}, {"a": "p,q", "b": "2,5", "c": "r|s"}]
+    p.write_text('a,b\n"x;y;z",1\n"p;q;r",2\n"u;v;w",3\n')
+    r, rows, _ = read(p)
+    assert r.dialect.delimiter == "," and rows[0] == {"a": "x;y;z", "b": 1}
+
+
+def test_single_quote_is_detected_only_without_double_quotes(tmp_path: Path) -> None:
+    p = tmp_path / "s.csv"
+    p.write_text("name,n\n'Smith, J',1\n'Doe, A',2\n")
+    r, rows, _ = read(p)
+    assert r.dialect.quote == "'" and rows == [{"name": "Smith, J", "n": 1}, {"name": "Doe, A", "n": 2}]
+    p.write_text("name,n\nO'Brien,1\nD'Arcy,2\n")  # apostrophes inside fields are not quotes
+    r, rows, _ = read(p)
+    assert r.dialect.quote == '"' and rows[0] == {"name": "O'Brien", "n": 1}
+
+
+def test_no_header_is_detected_and_columns_are_numbered(tmp_path: Path) -> None:
+    p = tmp_path / "n.csv"
+    p.write_text("1,ann,2026-01-02\n2,bob,2026-01-03\n")
+    r, rows, _ = read(p)
+    assert (r.dialect.header, r.schema.names) == (False, ["column_1", "column_2", "column_3"])
+    assert [row["column_1"] for row in rows] == [1, 2]
+
+
+def test_an_empty_first_line_is_still_an_empty_header(tmp_path: Path) -> None:
+    p = tmp_path / "e.csv"
+    p.write_text("\n1,2\n3,4\n")  # data-like rows after it must not make it a header-less file
+    with pytest.raises(SourceError, match="header row is empty"):
+        read(p)
+
+
+def test_header_over_numbers_is_a_header(tmp_path: Path) -> None:
+    p = tmp_path / "h.csv"
+    p.write_text("id,2024\n1,5\n2,6\n")  # a numeric name, but 'id' is text over numbers
+    r, rows, _ = read(p)
+    assert r.dialect.header and r.schema.names == ["id", "2024"] and len(rows) == 2
+
+
+def test_given_dialect_is_never_overridden(tmp_path: Path) -> None:
+    p = tmp_path / "g.csv"
+    p.write_text("a;b\n1;2\n3;4\n")
+    r, rows, _ = read(p, delimiter=",")
+    assert r.dialect == Dialect(",", '"', True, ("quote", "header")) and rows == [{"a;b": "1;2"}, {"a;b": "3;4"}]
+    p.write_text("1,2\n3,4\n")
+    r, rows, _ = read(p, header=True, quote_char=False)
+    assert r.dialect == Dialect(",", None, True, ("delimiter",)) and rows == [{"1": 3, "2": 4}]
+
+
+def test_tsv_ties_go_to_a_tab_and_a_csv_to_a_comma(tmp_path: Path) -> None:
+    one = "name\nann\nbob\n"  # one column: every candidate ties
+    for name, expected in (("x.tsv", "\t"), ("x.tsv.gz", "\t"), ("x.csv", ",")):
+        p = tmp_path / name
+        p.write_bytes(gzip.compress(one.encode()) if name.endswith(".gz") else one.encode())
+        assert read(p)[0].dialect.delimiter == expected
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``loader ARGS`` in this process (as tests/test_cli.py's subprocess, at a fraction of the cost)."""
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_inspect_on_a_tsv_uses_the_tab(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "t.tsv"
+    p.write_text("id\tcity\n1\tOslo, NO\n2\tBergen\n")
+    code, out, err = run_cli(capsys, "inspect", str(p), "--rows", "1")
+    assert (code, err) == (0, "")
+    assert out == (
+        f"{p}: 2 columns\n"
+        "dialect: delimiter '\\t' (detected), quote '\"' (detected), header (detected)\n"
+        "  id    int64\n  city  string\nfirst rows:\n  id=1, city='Oslo, NO'\n"
+    )
+
+
+def test_detected_dialect_in_dry_run_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "semi.csv"
+    p.write_text("id;name\n1;ann\n2;bob\n")
+    db, report = tmp_path / "s.db", tmp_path / "r.json"
+    code, out, _ = run_cli(capsys, "load", str(p), str(db), "--dry-run")
+    assert code == 0
+    assert f"dialect ({p}): delimiter ';' (detected), quote '\"' (detected), header (detected)\n" in out
+    code, _, err = run_cli(capsys, "load", str(p), str(db), "--report", str(report))
+    assert code == 0, err
+    assert sqlite_rows(db, "SELECT id, name FROM semi") == [(1, "ann"), (2, "bob")]
+    entry = json.loads(report.read_text())["files"][0]["dialect"]
+    assert entry == {"delimiter": ";", "quote": '"', "header": True, "detected": ["delimiter", "quote", "header"]}
+
+
+def test_stdin_and_gzip_are_sniffed_from_what_is_read_once(tmp_path: Path) -> None:
+    text = "id;v\n" + "".join(f"{i};x{i}\n" for i in range(20000))  # > the 64 KiB sample
+    db = tmp_path / "in.db"
+    p = subprocess.run(
+        [sys.executable, "-m", "loader", "load", "-", str(db), "--table", "t", "-q"],
+        input=text,
+        capture_output=True,
+        text=True,
+        env=env(None),
+        cwd=Path(__file__).parents[1],
+        timeout=120,
+    )
+    assert p.returncode == 0, p.stderr
+    assert sqlite_rows(db, "SELECT count(*), sum(id), max(v) FROM t") == [(20000, 199990000, "x9999")]
+    gz = tmp_path / "g.csv.gz"
+    gz.write_bytes(gzip.compress(text.encode()))
+    r, rows, _ = read(gz)
+    assert r.dialect.delimiter == ";" and len(rows) == 20000
+
+
+def test_resume_keeps_the_recorded_dialect(tmp_path: Path) -> None:
+    p = tmp_path / "r.csv"
+    p.write_text("a;b\n" + "".join(f"{i};{i}\n" for i in range(10)))
+    _, rows, chunks = read(p, chunk_size=4)
+    end = chunks[0].end
+    assert end["dialect"] == {
+        "delimiter": ";",
+        "quote": '"',
+        "header": True,
+        "detected": ["delimiter", "quote", "header"],
+    }
+    _, rest, _ = read(p, chunk_size=4, resume=end)
+    assert rest == rows[4:]
+    # what the checkpoint says wins over a fresh sniff
+    forced = dict(end, dialect={"delimiter": ",", "quote": '"', "header": True, "detected": []})
+    r, _, _ = read(p, chunk_size=4, resume=forced)
+    assert r.schema.names == ["a;b"]
+
+
+def test_decimal_commas_stay_text_unless_declared(tmp_path: Path) -> None:
+    p = tmp_path / "d.csv"
+    p.write_text("id;price;label\n1;3,50;a.b\n2;4,25;x\n3;10;y,z\n")
+    r, rows, _ = read(p)
+    assert r.schema.field("price").type == pa.string() and rows[0]["price"] == "3,50"
+    r, rows, _ = read(p, decimal_separator=",")
+    assert {f.name: f.type for f in r.schema} == {"id": pa.int64(), "price": pa.float64(), "label": pa.string()}
+    assert rows == [
+        {"id": 1, "price": 3.5, "label": "a.b"},  # text columns keep their own characters
+        {"id": 2, "price": 4.25, "label": "x"},
+        {"id": 3, "price": 10.0, "label": "y,z"},
+    ]
+    r, rows, _ = read(p, decimal_separator=",", columns={"price": "decimal(10, 2)"})
+    assert [str(row["price"]) for row in rows] == ["3.50", "4.25", "10.00"]
+
+
+def test_decimal_comma_rejects_a_point_instead_of_reading_a_thousand_as_one(tmp_path: Path) -> None:
+    p = tmp_path / "t.csv"
+    p.write_text("id;amount\n1;1.500\n2;2,5\n")
+    r, rows, _ = read(p, decimal_separator=",")
+    assert r.schema.field("amount").type == pa.string()  # inferred: a '.' rules the number out
+    _, rows, chunks = read(p, decimal_separator=",", columns={"amount": "float64"})
+    assert rows == [{"id": 2, "amount": 2.5}]
+    [reject] = [j for c in chunks for j in c.rejects]
+    assert (reject.row, reject.column, reject.reason) == (
+        1,
+        "amount",
+        "'1.500' holds a '.' but source.decimal_separator is ','",
+    )
+
+
+def test_nothing_loaded_exits_4_naming_the_delimiter(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "eu.csv"
+    p.write_text("a;b\n1;3,50\n2;4,25\n3;1,5\n")
+    db, report = tmp_path / "eu.db", tmp_path / "r.json"
+    run = cli("load", str(p), str(db), "--delimiter", ",", "--report", str(report))  # a real process: the exit status
+    assert run.returncode == EXIT_NOTHING_LOADED == 4
+    assert run.stderr.splitlines()[-2:] == [
+        f"loader: error: {p}: nothing loaded: all 3 rows have 2 fields but the header has 1; "
+        "the file looks ';'-delimited: try --delimiter ';'",
+        f"  hint: rejected rows are in {db}.rejects.jsonl; fix the cause and rerun with --restart "
+        "(and --mode replace if this run created the table with the wrong columns)",
+    ]
+    data = json.loads(report.read_text())
+    assert (data["status"], data["exit_code"], data["rows_read"], data["rows_rejected"]) == ("nothing_loaded", 4, 3, 3)
+    again = run_cli(capsys, "load", str(p), str(db), "--delimiter", ",", "-q")  # everything already loaded: success
+    assert again == (0, "", "")
+    fixed = run_cli(capsys, "load", str(p), str(db), "--restart", "--mode", "replace", "--decimal-separator", ",", "-q")
+    assert fixed == (0, "", "")
+    assert sqlite_rows(db, "SELECT a, b FROM eu") == [(1, 3.5), (2, 4.25), (3, 1.5)]
+
+
+def test_empty_input_is_still_success(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "h.csv"
+    p.write_text("a;b\n")
+    assert run_cli(capsys, "load", str(p), str(tmp_path / "h.db"), "-q") == (0, "", "")
+
+
+def test_all_filtered_is_nothing_loaded(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "f.csv"
+    p.write_text("a,b\n1,x\n2,y\n")
+    job = tmp_path / "job.toml"
+    job.write_text(
+        f'[source]\npath = "{p}"\n[[transform]]\ntype = "filter"\nwhere = "a > 5"\n[sink]\npath = "{tmp_path / "f.db"}"\n'
+    )
+    run = cli("run", str(job), "-q")
+    assert run.returncode == 4
+    assert (
+        run.stderr.splitlines()[0]
+        == f"loader: error: {p}: nothing loaded: all 2 rows were filtered out by the transforms"
+    )
+
+
+def test_nothing_loaded_causes() -> None:
+    config = SourceConfig(path=["x.csv"])
+    assert (
+        nothing_loaded_cause(5, 2, 3, Counter(), None, config, None)
+        == "5 rows read and none written: 2 rejected, 3 filtered out"
+    )
+    why = Counter({"'x' is not a valid int64": 2})
+    assert (
+        nothing_loaded_cause(2, 2, 0, why, None, config, None) == "all 2 rows were rejected ('x' is not a valid int64)"
+    )
+    widths = Counter({"expected 3 fields, found 2": 4})
+    no_header = {"delimiter": ",", "header": False}
+    assert (
+        nothing_loaded_cause(4, 4, 0, widths, None, config, no_header)
+        == "all 4 rows have 2 fields but the first row has 3"
+    )
+
+
+def test_sniff_is_deterministic_and_cut_rows_do_not_count() -> None:
+    config = SourceConfig(path=["x.csv"])
+    head = b"a;b;c\n" + b"1;2;3\n" * 50 + b"4;5"  # the sample ends inside a row
+    assert sniff(config, "x.csv", head, complete=False) == sniff(config, "x.csv", head, complete=False)
+    assert sniff(config, "x.csv", head, complete=False).delimiter == ";"
+
+
+# csv-spectrum's tricky cases, rebuilt: (file text, the rows csv-spectrum's JSON expects)
+SPECTRUM = {
+    "comma_in_quotes": (
+        'first,last,address,city,zip\nJohn,Doe,120 any st.,"Anytown, WW",08123\n',
+        [{"first": "John", "last": "Doe", "address": "120 any st.", "city": "Anytown, WW", "zip": "08123"}],
+    ),
+    "escaped_quotes": ('a,b\n1,"ha ""ha"" ha"\n3,4\n', [{"a": "1", "b": 'ha "ha" ha'}, {"a": "3", "b": "4"}]),
+    "newlines": (
+        'a,b,c\n1,2,3\n"Once upon \na time",5,6\n7,8,9\n',
+        [
+            {"a": "1", "b": "2", "c": "3"},
+            {"a": "Once upon \na time", "b": "5", "c": "6"},
+            {"a": "7", "b": "8", "c": "9"},
+        ],
+    ),
+    "quotes_and_newlines": (
+        'a,b\n1,"ha \n""ha"" \nha"\n3,4\n',
+        [{"a": "1", "b": 'ha \n"ha" \nha'}, {"a": "3", "b": "4"}],
+    ),
+    "utf8": ("a,b,c\n1,2,3\n4,5,ʤ\n", [{"a": "1", "b": "2", "c": "3"}, {"a": "4", "b": "5", "c": "ʤ"}]),
+    "empty_crlf": ('a,b,c\r\n1,"",""\r\n2,3,4\r\n', [{"a": "1", "b": None, "c": None}, {"a": "2", "b": "3", "c": "4"}]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SPECTRUM))
+def test_csv_spectrum_cases(tmp_path: Path, case: str) -> None:
+    text, expected = SPECTRUM[case]
+    p = tmp_path / f"{case}.csv"
+    p.write_bytes(text.encode())
+    names = list(expected[0])
+    r, rows, _ = read(p, columns={n: "string" for n in names})  # every value as its text
+    assert (r.dialect.delimiter, r.dialect.quote, r.dialect.header) == (",", '"', True)
+    assert rows == expected  # an empty field is NULL (source.null_values), where the JSON has ""
