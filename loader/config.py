@@ -61,6 +61,8 @@ class SourceConfig:
     """CSV rows sampled to infer column types (types are never guessed from one block)."""
     block_size: int = 1 << 20
     """Bytes of CSV parsed at a time; a chunk holds up to ``run.chunk_size`` rows."""
+    max_row_bytes: int | str = 64 << 20
+    """Longest CSV row (bytes); a longer row, or a quote not closed within it, is rejected."""
     allow_empty: bool = False
     """A glob that matches no file is not an error (useful on a schedule)."""
 
@@ -512,6 +514,9 @@ def finish(job: JobConfig) -> None:
         raise ConfigError("source.infer_rows: expected 1 or more")
     if src.block_size < 1024:
         raise ConfigError("source.block_size: expected at least 1024 bytes")
+    src.max_row_bytes = parse_size(src.max_row_bytes, "source.max_row_bytes")
+    if src.max_row_bytes < 1024:
+        raise ConfigError("source.max_row_bytes: expected at least 1024 bytes")
     if not src.header and src.column_names is None and src.format == "csv":
         pass  # columns are named f0, f1, ...
     if sink.type is None:
@@ -534,7 +539,7 @@ def finish(job: JobConfig) -> None:
             raise ConfigError(f"sink.primary_key: mode {sink.mode!r} needs a primary key")
     else:
         if not sink.key:
-            raise ConfigError("sink.key: a leveldb sink needs a key template, e.g. \"user:{id}\"")
+            raise ConfigError('sink.key: a leveldb sink needs a key template, e.g. "user:{id}"')
         for key in ("table",):
             if getattr(sink, key) is not None:
                 raise ConfigError(f"sink.{key}: applies to sqlite sinks, not leveldb")
