@@ -31,7 +31,7 @@ import pyarrow.csv as pacsv
 from .. import kernels as pc
 from ..chunk import Chunk, Reject
 from ..convert import Converted, ConvertedBatch, TypeGuess, convert, convert_columns
-from ..errors import ConfigError, SourceError
+from ..errors import ConfigError, SourceError, one_line
 from ..prefetch import ordered_map
 from .base import ReaderBase, bad_value_rejects, declared_types, dedupe_names
 
@@ -46,8 +46,10 @@ class _Transcoder:
     """A byte stream re-encoded to UTF-8; undecodable bytes pass through as-is
     (surrogateescape) so the UTF-8 check rejects just their rows."""
 
-    def __init__(self, raw: IO[bytes], encoding: str) -> None:
+    def __init__(self, raw: IO[bytes], encoding: str, path: str) -> None:
         self.raw = raw
+        self.encoding = encoding
+        self.path = path
         self.decoder = codecs.getincrementaldecoder(encoding)(errors="surrogateescape")
         self.buffer = b""
         self.done = False
@@ -56,10 +58,47 @@ class _Transcoder:
         while len(self.buffer) < n and not self.done:
             data = self.raw.read(max(n, 1 << 16))
             self.done = not data
-            text = self.decoder.decode(data, final=self.done)
+            try:
+                text = self.decoder.decode(data, final=self.done)
+            except UnicodeError as exc:  # not a bad byte (those pass through) but a bad stream: UTF-16 without a BOM
+                raise SourceError(
+                    f"cannot read as {self.encoding}: {exc}",
+                    file=self.path,
+                    hint="for UTF-16 or UTF-32 without a byte order mark, name the byte order: utf-16-le, utf-16-be",
+                ) from None
             self.buffer += text.encode("utf-8", "surrogateescape")
         out, self.buffer = self.buffer[:n], self.buffer[n:]
         return out
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+class _Decompressing:
+    """A decompressing stream whose failures (a truncated or corrupt file) name the file."""
+
+    def __init__(self, raw: Any, path: str) -> None:
+        self.raw = raw
+        self.path = path
+
+    def read(self, n: int) -> bytes:
+        try:
+            return self.raw.read(n)  # type: ignore[no-any-return]
+        except OSError as exc:
+            raise self._error(exc) from None
+
+    def readinto(self, view: memoryview) -> int:
+        try:
+            return self.raw.readinto(view)  # type: ignore[no-any-return]
+        except OSError as exc:
+            raise self._error(exc) from None
+
+    def _error(self, exc: OSError) -> SourceError:
+        return SourceError(
+            f"compressed data is truncated or corrupt ({one_line(exc)})",
+            file=self.path,
+            hint="the file is incomplete or damaged: copy or download it again",
+        )
 
     def close(self) -> None:
         self.raw.close()
@@ -78,7 +117,7 @@ def open_stream(path: str, encoding: str) -> tuple[Any, bool]:
                 raise SourceError("is a directory, not a file", file=path, hint="use a glob such as dir/*.csv")
             suffix = os.path.splitext(path)[1].lower()
             if suffix in _COMPRESSION:
-                raw = pa.input_stream(path, compression=_COMPRESSION[suffix])
+                raw = _Decompressing(pa.input_stream(path, compression=_COMPRESSION[suffix]), path)
                 seekable = False
             else:
                 raw = open(path, "rb")  # noqa: SIM115 - closed by the reader
@@ -86,7 +125,7 @@ def open_stream(path: str, encoding: str) -> tuple[Any, bool]:
     except OSError as exc:
         raise SourceError.from_os(exc, path, "open") from None
     if codecs.lookup(encoding).name != "utf-8":
-        return _Transcoder(raw, encoding), False
+        return _Transcoder(raw, encoding, path), False
     return raw, seekable
 
 
