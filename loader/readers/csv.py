@@ -21,7 +21,7 @@ import io
 import os
 import sys
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -425,7 +425,7 @@ class CSVReader(ReaderBase):
                 hint="check source.delimiter, source.quote_char and source.skip_rows, or raise source.max_row_bytes",
             )
 
-    def _csv_rows(self, lines: list[str]) -> Iterator[list[str]]:
+    def _csv_rows(self, lines: Iterable[str], strict: bool = False) -> Iterator[list[str]]:
         cfg = self.config
         quote = cfg.quote_char if isinstance(cfg.quote_char, str) else None
         return csv.reader(
@@ -434,6 +434,7 @@ class CSVReader(ReaderBase):
             quotechar=quote,
             quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE,
             escapechar=cfg.escape_char if isinstance(cfg.escape_char, str) else None,
+            strict=strict,
         )
 
     def _read_at_least(self, n: int) -> bytes:
@@ -534,6 +535,8 @@ class CSVReader(ReaderBase):
                 cut = len(data) - 1
             else:
                 cut = safe_cut(data, self.quote, self.escape, len(data) if last else pos + window, pos)
+            if cut < 0:
+                cut = self._line_with_literal_quote(data, pos, last)
             if cut < 0 and not last and window < cap:
                 window = min(window * 2, cap)
                 continue
@@ -558,6 +561,20 @@ class CSVReader(ReaderBase):
                 self._pending = bytes(data[pos:])
             yield item
 
+    def _line_with_literal_quote(self, data: bytes | bytearray, pos: int, last: bool) -> int:
+        """The end of the line at ``data[pos]`` when it is one whole row whose odd quote
+        is text inside an unquoted field (``5,12" pipe``: the parser reads it so), else -1."""
+        nl = data.find(b"\n", pos, pos + self.max_row_bytes)
+        stop = len(data) if nl < 0 and last else nl + 1
+        if stop <= 0:
+            return -1
+        text = data[pos:stop].decode("utf-8", "surrogateescape")
+        try:
+            whole = len(list(self._csv_rows(io.StringIO(text, newline=""), strict=True))) == 1
+        except csv.Error:  # a quoted field opened and not closed on this line
+            return -1
+        return stop - 1 if whole else -1
+
     def _drop_row(
         self, stream: Any, data: bytes | bytearray, pos: int, offset: int, last: bool
     ) -> tuple[Block, bytes | bytearray, int]:
@@ -573,15 +590,7 @@ class CSVReader(ReaderBase):
                 if last
                 else f"unterminated quoted field: a quote opened in this line is not closed within {cap} bytes (source.max_row_bytes)"
             )
-            return (
-                (
-                    bytearray(data[pos : min(stop, pos + _KEPT_OF_LONG_ROW)]),
-                    offset,
-                    _Dropped(reason, stop - pos, nl >= 0),
-                ),
-                data,
-                stop,
-            )
+            return (bytearray(data[pos:stop]), offset, _Dropped(reason, stop - pos, nl >= 0)), data, stop
         reason = f"row longer than {cap} bytes (source.max_row_bytes)"
         kept = bytearray(data[pos : pos + _KEPT_OF_LONG_ROW])
         nl = data.find(b"\n", pos)
