@@ -131,42 +131,19 @@ def cases(shell: str | None, stdlib: bool) -> tuple[list[Case], list[str]]:
             )
         )
     else:
-        notes.append(
-            f"sqlite3 shell not found at {SQLITE3_SHELL} (Debian package `sqlite3`): `.import` baseline skipped, no ratios to it"
-        )
+        notes.append(f"sqlite3 shell not found at {SQLITE3_SHELL} (Debian package `sqlite3`): `.import` baseline skipped, no ratios to it")
     py = sys.executable
-    out.append(
-        Case(
-            "pyarrow open_csv thread -> executemany (hand-written)",
-            "csv",
-            "sqlite",
-            lambda d, t: [py, os.path.join(HERE, "baselines", "pyarrow_sqlite.py"), d, t],
-            group="baseline",
-        )
-    )
+    out.append(Case("pyarrow open_csv thread -> executemany (hand-written)", "csv", "sqlite", lambda d, t: [py, os.path.join(HERE, "baselines", "pyarrow_sqlite.py"), d, t], group="baseline"))
     if stdlib:
         types = ",".join(t for _, t in COLUMNS)
-        out.append(
-            Case(
-                "stdlib csv -> executemany",
-                "csv",
-                "sqlite",
-                lambda d, t: [py, os.path.join(HERE, "baselines", "stdlib_sqlite.py"), d, t, types],
-                group="baseline",
-            )
-        )
+        out.append(Case("stdlib csv -> executemany", "csv", "sqlite", lambda d, t: [py, os.path.join(HERE, "baselines", "stdlib_sqlite.py"), d, t, types], group="baseline"))
     out += [
         Case("loader csv -> sqlite", "csv", "sqlite", loader_argv()),
         Case("loader parquet -> sqlite", "parquet", "sqlite", loader_argv()),
         Case("loader csv -> leveldb (json values)", "csv", "leveldb", loader_argv()),
         Case("loader csv -> leveldb, --workers 1", "csv", "leveldb", loader_argv("--workers", "1")),
         Case("loader parquet -> leveldb (json values)", "parquet", "leveldb", loader_argv()),
-        Case(
-            "loader parquet -> leveldb, compression snappy",
-            "parquet",
-            "leveldb",
-            loader_argv("--compression", "snappy"),
-        ),
+        Case("loader parquet -> leveldb, compression snappy", "parquet", "leveldb", loader_argv("--compression", "snappy")),
         Case("loader csv -> sqlite, --max-memory 100MB", "csv", "sqlite", loader_argv("--max-memory", "100MB")),
         Case("loader csv -> leveldb, --max-memory 100MB", "csv", "leveldb", loader_argv("--max-memory", "100MB")),
         Case(CHAIN, "csv", "sqlite", chain_argv),
@@ -186,18 +163,7 @@ CHAIN_OUTPUT_LOAD = "loader parquet -> sqlite, the chain's output as input, no s
 
 def chain_argv(data: str, target: str) -> list[str]:
     job = os.path.join(HERE, "transform_chain.toml")
-    return [
-        sys.executable,
-        "-m",
-        "loader",
-        "run",
-        job,
-        "--quiet",
-        "--set",
-        f"source.path={data}",
-        "--set",
-        f"sink.path={target}",
-    ]
+    return [sys.executable, "-m", "loader", "run", job, "--quiet", "--set", f"source.path={data}", "--set", f"sink.path={target}"]
 
 
 def chain_overhead(all_cases: list[Case]) -> str | None:
@@ -267,11 +233,7 @@ def main_table(all_cases: list[Case], rows: int) -> list[str]:
 
 
 def growth_table(series: list[int], results: dict[tuple[str, str], dict[int, Result | str]]) -> list[str]:
-    head = (
-        "| reader -> sink | "
-        + " | ".join(f"{n:,} rows: rows/s, peak MB" for n in series)
-        + " | RSS growth | speed change |"
-    )
+    head = "| reader -> sink | " + " | ".join(f"{n:,} rows: rows/s, peak MB" for n in series) + " | RSS growth | speed change |"
     lines = [head, "|---|" + "---:|" * (len(series) + 2)]
     for (fmt, sink), per in results.items():
         cells = []
@@ -293,22 +255,11 @@ def ensure_data(out_dir: str, rows: int, chain: bool = False) -> dict[str, str]:
     if asked), generated (in a child process) once."""
     paths = {fmt: data_path(out_dir, rows, fmt) for fmt in ("csv", "parquet")}
     if not all(os.path.exists(p) for p in paths.values()):
-        subprocess.run(
-            [sys.executable, os.path.join(HERE, "gen.py"), "--rows", str(rows), "--out", out_dir], check=True
-        )
+        subprocess.run([sys.executable, os.path.join(HERE, "gen.py"), "--rows", str(rows), "--out", out_dir], check=True)
     if chain:
         paths[CHAIN_OUTPUT] = data_path(out_dir, rows, CHAIN_OUTPUT)
         if not os.path.exists(paths[CHAIN_OUTPUT]):
-            gen = [
-                sys.executable,
-                os.path.join(HERE, "gen.py"),
-                "--rows",
-                str(rows),
-                "--out",
-                out_dir,
-                "--format",
-                CHAIN_OUTPUT,
-            ]
+            gen = [sys.executable, os.path.join(HERE, "gen.py"), "--rows", str(rows), "--out", out_dir, "--format", CHAIN_OUTPUT]
             subprocess.run(gen, check=True)
     return paths
 
@@ -359,11 +310,8 @@ def main(argv: list[str] | None = None) -> int:
             if c.error is None:
                 print(f"run {run + 1}/{runs}: {c.name}", file=sys.stderr, flush=True)
                 run_case(c, inputs[c.fmt], target_for(work, i, c.sink))
-    out = [
-        f"Benchmark: {rows:,} rows x {len(COLUMNS)} columns ({os.path.getsize(inputs['csv']) / 1e6:.0f} MB CSV, "
-        f"{os.path.getsize(inputs['parquet']) / 1e6:.0f} MB Parquet), median of {runs} run{'s' if runs != 1 else ''}; {environment()}.",
-        "",
-    ]
+    out = [f"Benchmark: {rows:,} rows x {len(COLUMNS)} columns ({os.path.getsize(inputs['csv']) / 1e6:.0f} MB CSV, "
+           f"{os.path.getsize(inputs['parquet']) / 1e6:.0f} MB Parquet), median of {runs} run{'s' if runs != 1 else ''}; {environment()}.", ""]
     out += main_table(all_cases, rows)
     overhead = chain_overhead(all_cases)
     if overhead:
@@ -385,9 +333,7 @@ def main(argv: list[str] | None = None) -> int:
                     target = os.path.join(work, f"series_{fmt}" + (".db" if sink == "sqlite" else ".ldb"))
                     clean(target)
                     try:
-                        results.setdefault((fmt, sink), {})[n] = run_child(
-                            loader_argv()(data[fmt], target), loader_env()
-                        )
+                        results.setdefault((fmt, sink), {})[n] = run_child(loader_argv()(data[fmt], target), loader_env())
                     except RuntimeError as exc:
                         results.setdefault((fmt, sink), {})[n] = str(exc)
                         print(exc, file=sys.stderr)

@@ -196,8 +196,7 @@ class Pipeline:
                 missing = writer.template.missing(schema.names)  # type: ignore[attr-defined]
                 if missing:
                     raise ConfigError(
-                        f"sink.key: no column {missing[0]!r} in the data",
-                        hint="columns are: " + ", ".join(schema.names),
+                        f"sink.key: no column {missing[0]!r} in the data", hint="columns are: " + ", ".join(schema.names)
                     )
         return Plan(
             files=files,
@@ -365,13 +364,7 @@ class Pipeline:
                     self._emit("file", path=path, status=fr.status)
                     loop.load(reader, key, fs, fr)
                 report.files_loaded += 1
-                self._emit(
-                    "file_done",
-                    path=path,
-                    rows_read=fr.rows_read,
-                    rows_written=fr.rows_written,
-                    rows_rejected=fr.rows_rejected,
-                )
+                self._emit("file_done", path=path, rows_read=fr.rows_read, rows_written=fr.rows_written, rows_rejected=fr.rows_rejected)
             writer.finish()
             state.status = "complete"
             loop.commit()
@@ -445,14 +438,7 @@ class _Loop:
                 self.pending += chunk.rows_read
                 self.progress.update(chunk.bytes_read, chunk.rows_read)
                 # per chunk; listeners that log (logs.JsonLog) throttle it to a bounded rate
-                self.p._emit(
-                    "progress",
-                    path=fr.path,
-                    rows_read=fr.rows_read,
-                    rows_written=fr.rows_written,
-                    rows_rejected=fr.rows_rejected,
-                    run_rows_read=self.report.rows_read,
-                )
+                self.p._emit("progress", path=fr.path, rows_read=fr.rows_read, rows_written=fr.rows_written, rows_rejected=fr.rows_rejected, run_rows_read=self.report.rows_read)
                 over = self._over_limit()
                 if self.pending >= self.batch_size or self.signals.signum is not None or over:
                     self.commit()
@@ -492,11 +478,7 @@ class _Loop:
         self.pending = 0
         gc.collect(0)
         pa.default_memory_pool().release_unused()  # hand freed Arrow buffers back between batches
-        if (
-            self.max_memory_mb is not None
-            and self.job.sink.type == "leveldb"
-            and current_rss_mb() > 0.9 * self.max_memory_mb
-        ):
+        if self.max_memory_mb is not None and self.job.sink.type == "leveldb" and current_rss_mb() > 0.9 * self.max_memory_mb:
             # Near the ceiling: smaller WriteBatches (held whole in memory until written)
             # from here on, never below a chunk. SQLite's page cache is bounded already.
             self.batch_size = max(self.chunk_rows, self.batch_size // 2)

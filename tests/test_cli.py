@@ -58,10 +58,7 @@ def test_strict_mode_exit_3(tmp_path: Path, data_dir: Path) -> None:
 def test_usage_error_exit_2(tmp_path: Path) -> None:
     p = cli("load", "only-one-arg")
     assert p.returncode == 2
-    assert (
-        p.stderr
-        == "loader: error: load: expected one or more SOURCE files and a TARGET\n  hint: check the job file or flags; `loader run --help` lists them\n"
-    )
+    assert p.stderr == "loader: error: load: expected one or more SOURCE files and a TARGET\n  hint: check the job file or flags; `loader run --help` lists them\n"
     p = cli("load", "a.csv", "b.db", "--bogus")
     assert p.returncode == 2 and p.stderr.endswith("loader: error: unrecognized arguments: --bogus\n")
 
@@ -120,20 +117,11 @@ def test_inspect(data_dir: Path) -> None:
 
 def test_quickstart_and_leveldb_example(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    p = cli(
-        "run", "configs/quickstart.toml", "--set", f"sink.path={out / 'q.db'}", "--set", f"run.report={out / 'q.json'}"
-    )
+    p = cli("run", "configs/quickstart.toml", "--set", f"sink.path={out / 'q.db'}", "--set", f"run.report={out / 'q.json'}")
     assert p.returncode == 0, p.stderr
     assert sqlite_rows(out / "q.db", "SELECT count(*), count(DISTINCT zip) > 100 FROM events") == [(1000, 1)]
     assert sqlite_rows(out / "q.db", "SELECT zip, amount FROM events WHERE id = 2") == [("0614", "665.10")]
-    p = cli(
-        "run",
-        "configs/parquet_to_leveldb.toml",
-        "--set",
-        f"sink.path={out / 'u.ldb'}",
-        "--set",
-        f"run.report={out / 'u.json'}",
-    )
+    p = cli("run", "configs/parquet_to_leveldb.toml", "--set", f"sink.path={out / 'u.ldb'}", "--set", f"run.report={out / 'u.json'}")
     assert p.returncode == 0, p.stderr
     assert json.loads((out / "u.json").read_text())["rows_written"] == 500
 

@@ -22,11 +22,7 @@ TEXT = pa.array(["a", "bb", None, "a"])
     [
         ("is_in", (TEXT,), {"value_set": pa.array(["a"])}),  # options by keyword
         ("utf8_lpad", (TEXT, 4, "0"), {}),  # options positionally, after the inputs
-        (
-            "binary_join_element_wise",
-            (TEXT, TEXT, "-"),
-            {"null_handling": "replace", "null_replacement": "null"},
-        ),  # any number of inputs
+        ("binary_join_element_wise", (TEXT, TEXT, "-"), {"null_handling": "replace", "null_replacement": "null"}),  # any number of inputs
         ("and_", (pa.array([True, False]), pa.array([True, True])), {}),  # a Python keyword as name
         ("or_", (pa.array([True, False]), pa.array([False, False])), {}),
         ("if_else", (pa.array([True, False]), "x", "y"), {}),
@@ -41,9 +37,7 @@ TEXT = pa.array(["a", "bb", None, "a"])
         ("fill_null", (pa.array([1, None], pa.int32()), pa.scalar(7, pa.int64())), {}),  # a scalar of another type
     ],
 )
-def test_each_call_gives_what_pyarrow_compute_gives(
-    name: str, args: tuple[object, ...], kwargs: dict[str, object]
-) -> None:
+def test_each_call_gives_what_pyarrow_compute_gives(name: str, args: tuple[object, ...], kwargs: dict[str, object]) -> None:
     assert getattr(pc, name)(*args, **kwargs).equals(getattr(arrow_pc, name)(*args, **kwargs))
 
 
@@ -66,35 +60,13 @@ def test_a_load_never_imports_pyarrow_compute(tmp_path: Path) -> None:
     and Parquet, into LevelDB and into SQLite (whose driver is used without its
     DB-API module, which imports pyarrow.dataset): ~30 ms spared on every run."""
     csv = tmp_path / "in.csv"
-    csv.write_text(
-        "id,n,at,zip\n"
-        + "".join(f"{i},{i},2024-01-0{i % 9 + 1} 10:00,0{i}\n" for i in range(1, 300))
-        + "300,abc,2024-01-01 10:00,0\n"
-    )
+    csv.write_text("id,n,at,zip\n" + "".join(f"{i},{i},2024-01-0{i % 9 + 1} 10:00,0{i}\n" for i in range(1, 300)) + "300,abc,2024-01-01 10:00,0\n")
     pq.write_table(pa.table({"id": [1, 2], "v": [1.5, None]}), str(tmp_path / "in.parquet"))
     loads = [
-        [
-            str(csv),
-            str(tmp_path / "a.ldb"),
-            "--key",
-            "k:{id}",
-            "--infer-rows",
-            "10",
-            "--rejects",
-            str(tmp_path / "a.jsonl"),
-        ],
+        [str(csv), str(tmp_path / "a.ldb"), "--key", "k:{id}", "--infer-rows", "10", "--rejects", str(tmp_path / "a.jsonl")],
         [str(tmp_path / "in.parquet"), str(tmp_path / "b.ldb"), "--key", "k:{id}"],
         [str(csv), str(tmp_path / "c.db"), "--infer-rows", "10", "--rejects", str(tmp_path / "c.jsonl")],
-        [
-            str(tmp_path / "in.parquet"),
-            str(tmp_path / "d.db"),
-            "--table",
-            "d",
-            "--mode",
-            "upsert",
-            "--primary-key",
-            "id",
-        ],
+        [str(tmp_path / "in.parquet"), str(tmp_path / "d.db"), "--table", "d", "--mode", "upsert", "--primary-key", "id"],
     ]
     probe = (
         "import sys\n"

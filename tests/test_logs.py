@@ -115,10 +115,7 @@ def test_error_is_the_one_line_message_and_hint() -> None:
     (record,) = lines(out)
     assert record["event"] == "error" and record["level"] == "error"
     assert record["message"] == "bad.csv: 3 rows rejected, more than max_rejects = 0" == str(exc)
-    assert (
-        record["hint"]
-        == "committed rows are kept; read the reject file, then rerun with a higher --max-rejects to resume, or fix the input and rerun with --restart"
-    )
+    assert record["hint"] == "committed rows are kept; read the reject file, then rerun with a higher --max-rejects to resume, or fix the input and rerun with --restart"
     assert (record["error"], record["exit_code"], record["file"]) == ("RejectLimitError", 3, "bad.csv")
     assert "traceback" not in record
 

@@ -23,9 +23,7 @@ def test_python_example_runs(tmp_path: Path) -> None:
     code = block_after("<!-- python-example -->")
     # run from a copy of the sample configs so outputs land in tmp_path
     (tmp_path / "configs").symlink_to(ROOT / "configs")
-    p = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env(), timeout=120
-    )
+    p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env(), timeout=120)
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
     assert lines[0].startswith("ok 1000 0 ")

@@ -140,11 +140,7 @@ class LevelDBWriter(Transactional):
         try:
             change(self._state)
         except OSError as exc:
-            raise SinkError(
-                f"cannot write the checkpoint file {STATE_FILE}: {exc.strerror}",
-                file=self.config.path,
-                hint=RESUME_HINT,
-            ) from None
+            raise SinkError(f"cannot write the checkpoint file {STATE_FILE}: {exc.strerror}", file=self.config.path, hint=RESUME_HINT) from None
 
     def read_state(self, job: str) -> dict[str, str]:
         assert self._state is not None

@@ -37,9 +37,7 @@ STAGE_TABLE = "_loader_stage"  # a TEMP table: rows on their way into an upsert 
 
 # ADBC wraps SQLite's message in its own words ("IO: Failed to step query: ...",
 # "\nquery was: ..."); the user needs SQLite's part only.
-_ADBC_PREFIX = re.compile(
-    r"^(?:[A-Z_]+: )?(?:\[SQLite\] )?(?:[Ff]ailed to (?:step query|execute|prepare query)(?: \([^)]*\))?: )?"
-)
+_ADBC_PREFIX = re.compile(r"^(?:[A-Z_]+: )?(?:\[SQLite\] )?(?:[Ff]ailed to (?:step query|execute|prepare query)(?: \([^)]*\))?: )?")
 
 
 def sqlite_message(exc: BaseException) -> str:
@@ -287,9 +285,7 @@ class SQLiteWriter(Transactional):
                 pk = {c.lower() for c in self.config.primary_key}
                 updates = [f"{quote(n)} = excluded.{quote(n)}" for n in names if n.lower() not in pk]
                 conflict = ", ".join(quote(c) for c in self.config.primary_key)
-                sql += f" ON CONFLICT ({conflict}) " + (
-                    "DO UPDATE SET " + ", ".join(updates) if updates else "DO NOTHING"
-                )
+                sql += f" ON CONFLICT ({conflict}) " + ("DO UPDATE SET " + ", ".join(updates) if updates else "DO NOTHING")
             self._merge[names] = sql
         return sql
 

@@ -87,8 +87,6 @@ class StateLog:
 
     def compact(self) -> None:
         self.close()  # the file is replaced: appends go to the new one
-        text = "".join(
-            json.dumps({"job": job, "set": entries}, separators=(",", ":")) + "\n" for job, entries in self.jobs.items()
-        )
+        text = "".join(json.dumps({"job": job, "set": entries}, separators=(",", ":")) + "\n" for job, entries in self.jobs.items())
         replace_file(self.path, text, durable=self.durable)
         self._compacted = self._size = len(text.encode("utf-8"))
