@@ -207,6 +207,38 @@ def test_stray_quote_load_resumes_exactly(tmp_path: Path) -> None:
     assert len(rejects_of(tmp_path / "s.db")) == 2
 
 
+def test_dropped_rows_cut_and_resume_alike_however_reads_fall(tmp_path: Path) -> None:
+    """Blocks around dropped rows (too long, unterminated) and literal quotes depend only
+    on the bytes from their start: resuming from any chunk's checkpoint reads exactly
+    the rest, with the same rejects, and a stream read 7 bytes at a time cuts the same."""
+    from tests.readers.test_csv import _Trickle, read_all, rows_of
+
+    rows = [f"{i},row {i}" for i in range(600)]
+    rows[50] = '50,"never closed'
+    rows[120] = "120," + "z" * 9000  # past the cap
+    rows[200] = '200,12" pipe'
+    rows[599] = '599,"open at the end'
+    src = tmp_path / "d.csv"
+    src.write_text("id,txt\n" + "\n".join(rows) + "\n")
+    opts: dict[str, Any] = {"block_size": 1024, "max_row_bytes": 4096}
+    reader, full = read_all(src, chunk_size=40, **opts)
+    ids = [x["id"] for c in full for x in c.batch.to_pylist()]
+    assert ids == [i for i in range(600) if i not in (50, 120, 599)]
+    rejects = [(r.row, r.line, r.reason[:30]) for c in full for r in c.rejects]
+    assert rejects == [(51, 52, "unterminated quoted field: a q"), (121, 122, "row longer than 4096 bytes (so"), (600, 601, "unterminated quoted field: a q")]
+    for i, chunk in enumerate(full):
+        _, rest = read_all(src, chunk_size=40, resume=chunk.end, **opts)
+        assert [x["id"] for x in rows_of(rest)] == [x["id"] for c in full[i + 1 :] for x in c.batch.to_pylist()]
+        assert [r.row for c in rest for r in c.rejects] == [r.row for c in full[i + 1 :] for r in c.rejects]
+        assert sum(c.rows_read for c in full[: i + 1]) + sum(c.rows_read for c in rest) == 600
+    data = src.read_bytes()
+    with src.open("rb") as fh:
+        fh.seek(reader.data_offset)
+        whole = list(reader._cut(fh, b"", reader.data_offset))
+    trickled = list(reader._cut(_Trickle(data[reader.data_offset :]), b"", reader.data_offset))
+    assert [(bytes(b), o, d) for b, o, d in trickled] == [(bytes(b), o, d) for b, o, d in whole]
+
+
 # ------------------------------------------------ item 9: errors with a name
 
 

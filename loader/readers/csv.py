@@ -523,7 +523,7 @@ class CSVReader(ReaderBase):
             else:
                 cut = safe_cut(data, self.quote, self.escape, len(data) if last else pos + window, pos)
             if cut < 0:
-                cut = self._line_with_literal_quote(data, pos, last)
+                cut = self._line_with_literal_quote(data, pos, len(data) if last else pos + window, last)
             if cut < 0 and not last and window < cap:
                 window = min(window * 2, cap)
                 continue
@@ -548,10 +548,11 @@ class CSVReader(ReaderBase):
                 self._pending = bytes(data[pos:])
             yield item
 
-    def _line_with_literal_quote(self, data: bytes | bytearray, pos: int, last: bool) -> int:
-        """The end of the line at ``data[pos]`` when it is one whole row whose odd quote
-        is text inside an unquoted field (``5,12" pipe``: the parser reads it so), else -1."""
-        nl = data.find(b"\n", pos, pos + self.max_row_bytes)
+    def _line_with_literal_quote(self, data: bytes | bytearray, pos: int, end: int, last: bool) -> int:
+        """The end of the line at ``data[pos]`` (looked for before ``end``, the end of the
+        window, so that resumed runs cut alike; at the end of the file, ``last``) when it is one whole row whose odd quote is text inside an
+        unquoted field (``5,12" pipe``: the parser reads it so), else -1."""
+        nl = data.find(b"\n", pos, end)
         stop = len(data) if nl < 0 and last else nl + 1
         if stop <= 0:
             return -1
