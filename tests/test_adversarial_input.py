@@ -225,7 +225,11 @@ def test_dropped_rows_cut_and_resume_alike_however_reads_fall(tmp_path: Path) ->
     ids = [x["id"] for c in full for x in c.batch.to_pylist()]
     assert ids == [i for i in range(600) if i not in (50, 120, 599)]
     rejects = [(r.row, r.line, r.reason[:30]) for c in full for r in c.rejects]
-    assert rejects == [(51, 52, "unterminated quoted field: a q"), (121, 122, "row longer than 4096 bytes (so"), (600, 601, "unterminated quoted field: a q")]
+    assert rejects == [
+        (51, 52, "unterminated quoted field: a q"),
+        (121, 122, "row longer than 4096 bytes (so"),
+        (600, 601, "unterminated quoted field: a q"),
+    ]
     for i, chunk in enumerate(full):
         _, rest = read_all(src, chunk_size=40, resume=chunk.end, **opts)
         assert [x["id"] for x in rows_of(rest)] == [x["id"] for c in full[i + 1 :] for x in c.batch.to_pylist()]
