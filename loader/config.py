@@ -63,6 +63,8 @@ class SourceConfig:
     """CSV rows sampled to infer column types (types are never guessed from one block)."""
     block_size: int = 1 << 20
     """Bytes of CSV parsed at a time; a chunk holds up to ``run.chunk_size`` rows."""
+    max_row_bytes: int | str = 64 << 20
+    """Longest CSV row (bytes); a longer row, or a quote not closed within it, is rejected."""
     allow_empty: bool = False
     """A glob that matches no file is not an error (useful on a schedule)."""
 
@@ -402,6 +404,8 @@ def load_job(
         raise ConfigError(f"{path}: is a directory, expected a TOML job file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise ConfigError(f"{path}: not valid TOML: nested too deeply") from None
     environ = env if env is not None else os.environ
     return job_from_dict(apply_overrides(data, sets, environ), environ)
 
@@ -487,6 +491,19 @@ def usable_cpus(cgroup_root: str = "/sys/fs/cgroup") -> int:
     return cpus if quota is None else max(1, min(cpus, int(quota)))
 
 
+def _check_encoding(name: str) -> None:
+    import codecs
+
+    try:
+        text = getattr(codecs.lookup(name), "_is_text_encoding", True)  # not base64, zlib, ...
+    except LookupError:
+        text = False
+    if not text:
+        raise ConfigError(
+            f"source.encoding: {name!r} is not a text encoding Python knows", hint="e.g. utf-8, cp1252, latin-1, utf-16"
+        )
+
+
 def finish(job: JobConfig) -> None:
     """Fill in inferred values and check rules that span several keys."""
     src, sink, run = job.source, job.sink, job.run
@@ -512,6 +529,10 @@ def finish(job: JobConfig) -> None:
         raise ConfigError("source.infer_rows: expected 1 or more")
     if src.block_size < 1024:
         raise ConfigError("source.block_size: expected at least 1024 bytes")
+    src.max_row_bytes = parse_size(src.max_row_bytes, "source.max_row_bytes")
+    _check_encoding(src.encoding)
+    if src.max_row_bytes < 1024:
+        raise ConfigError("source.max_row_bytes: expected at least 1024 bytes")
     if sink.type is None:
         sink.type = infer_sink_type(sink.path)  # type: ignore[assignment]
         if sink.type is None:

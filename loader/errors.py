@@ -23,6 +23,13 @@ EXIT_LOCKED = 75  # EX_TEMPFAIL: try again later
 RESUME_HINT = "committed work is kept; fix this and rerun the same command to resume"
 
 
+def one_line(exc: BaseException) -> str:
+    """A library's message as one line: its line breaks and control characters
+    (some corrupt-file messages carry the bad byte) escaped."""
+    text = str(exc).strip()
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def exit_code_for_signal(signum: int) -> int:
     """The shell convention: 128 + the signal number (130 SIGINT, 143 SIGTERM)."""
     return 128 + int(signum)

@@ -82,8 +82,13 @@ def current_rss_mb() -> float:
         return 0.0
 
 
+# Copies of a long row alive at once while it loads (read buffer, parsed column,
+# converted batch, the bound SQLite value), with room for the read buffer's growth.
+ROW_COPIES = 8
+
+
 def fit_memory(job: JobConfig) -> JobConfig:
-    """Shrink CSV block, chunk, batch and LevelDB write-buffer sizes to fit ``run.max_memory``.
+    """Shrink the CSV row cap, CSV block, chunk, batch and LevelDB write-buffer sizes to fit ``run.max_memory``.
 
     The room above the runtime's own footprint is shared out by what each size
     was measured to cost: the CSV block first (it dominates), then rows in
@@ -105,7 +110,14 @@ def fit_memory(job: JobConfig) -> JobConfig:
     spare = max(limit / (1 << 20) - floor, 2.0)  # MB
     # each worker parses a block of its own
     block = int(spare * 0.6 / BLOCK_MB_PER_MIB * (1 << 20) / (job.run.workers or 1))
-    source = dataclasses.replace(job.source, block_size=max(64 << 10, min(job.source.block_size, block)))
+    # a long row is held as read, as parsed and as written, in each worker
+    longest = int(spare / ROW_COPIES * (1 << 20) / (job.run.workers or 1))
+    assert isinstance(job.source.max_row_bytes, int)  # finish() parsed it
+    source = dataclasses.replace(
+        job.source,
+        block_size=max(64 << 10, min(job.source.block_size, block)),
+        max_row_bytes=max(64 << 10, min(job.source.max_row_bytes, longest)),
+    )
     read_ahead = min(job.run.read_ahead, 2 if spare >= 8 else 1)
     row_bytes = LEVELDB_ROW_BYTES if leveldb else ROW_BYTES
     rows = int(spare * 0.3 * (1 << 20) / ((read_ahead + 2) * row_bytes))

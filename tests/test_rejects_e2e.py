@@ -39,13 +39,14 @@ CASES: list[tuple[str, bytes, list[str], list[tuple[Any, ...]], list[dict[str, A
         "unterminated_quote",
         b'id,name,score\n1,a,10\n2,b,20\n3,"never closed,30\n4,d,40\n',
         [],
-        [(1, "a", 10), (2, "b", 20)],
+        [(1, "a", 10), (2, "b", 20), (4, "d", 40)],
         [
             {
                 "row": 3,
+                "line": 4,
                 "stage": "read",
-                "reason": "unterminated quoted field: a quote opened in this row is never closed",
-                "raw": '3,"never closed,30\n4,d,40',
+                "reason": "unterminated quoted field: a quote opened in this line is never closed",
+                "raw": '3,"never closed,30',
             }
         ],
     ),

@@ -21,7 +21,7 @@ import io
 import os
 import sys
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -31,26 +31,27 @@ import pyarrow.csv as pacsv
 from .. import kernels as pc
 from ..chunk import Chunk, Reject
 from ..convert import Converted, ConvertedBatch, TypeGuess, convert, convert_columns
-from ..errors import ConfigError, SourceError
+from ..errors import ConfigError, SourceError, one_line
 from ..prefetch import ordered_map
 from . import decimal_comma
 from .base import ReaderBase, bad_value_rejects, declared_types, dedupe_names
 from .dialect import SNIFF_BYTES, Dialect, sniff
 
 BOM = b"\xef\xbb\xbf"
-# A row with an unbalanced quote would otherwise swallow the rest of the file:
-# past this many bytes without a quote-balanced newline, cut at a plain newline.
-MAX_ROW_BYTES = 64 << 20
 _COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
-UNTERMINATED = "unterminated quoted field: a quote opened in this row is never closed"
+UNTERMINATED = "unterminated quoted field: a quote opened in this line is never closed"
+# Of a row dropped for its length, the reject keeps this much (the rest is skipped unread into memory).
+_KEPT_OF_LONG_ROW = 1 << 10
 
 
 class _Transcoder:
     """A byte stream re-encoded to UTF-8; undecodable bytes pass through as-is
     (surrogateescape) so the UTF-8 check rejects just their rows."""
 
-    def __init__(self, raw: IO[bytes], encoding: str) -> None:
+    def __init__(self, raw: IO[bytes], encoding: str, path: str) -> None:
         self.raw = raw
+        self.encoding = encoding
+        self.path = path
         self.decoder = codecs.getincrementaldecoder(encoding)(errors="surrogateescape")
         self.buffer = b""
         self.done = False
@@ -59,10 +60,47 @@ class _Transcoder:
         while len(self.buffer) < n and not self.done:
             data = self.raw.read(max(n, 1 << 16))
             self.done = not data
-            text = self.decoder.decode(data, final=self.done)
+            try:
+                text = self.decoder.decode(data, final=self.done)
+            except UnicodeError as exc:  # not a bad byte (those pass through) but a bad stream: UTF-16 without a BOM
+                raise SourceError(
+                    f"cannot read as {self.encoding}: {exc}",
+                    file=self.path,
+                    hint="for UTF-16 or UTF-32 without a byte order mark, name the byte order: utf-16-le, utf-16-be",
+                ) from None
             self.buffer += text.encode("utf-8", "surrogateescape")
         out, self.buffer = self.buffer[:n], self.buffer[n:]
         return out
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+class _Decompressing:
+    """A decompressing stream whose failures (a truncated or corrupt file) name the file."""
+
+    def __init__(self, raw: Any, path: str) -> None:
+        self.raw = raw
+        self.path = path
+
+    def read(self, n: int) -> bytes:
+        try:
+            return self.raw.read(n)  # type: ignore[no-any-return]
+        except OSError as exc:
+            raise self._error(exc) from None
+
+    def readinto(self, view: memoryview) -> int:
+        try:
+            return self.raw.readinto(view)  # type: ignore[no-any-return]
+        except OSError as exc:
+            raise self._error(exc) from None
+
+    def _error(self, exc: OSError) -> SourceError:
+        return SourceError(
+            f"compressed data is truncated or corrupt ({one_line(exc)})",
+            file=self.path,
+            hint="the file is incomplete or damaged: copy or download it again",
+        )
 
     def close(self) -> None:
         self.raw.close()
@@ -81,7 +119,7 @@ def open_stream(path: str, encoding: str) -> tuple[Any, bool]:
                 raise SourceError("is a directory, not a file", file=path, hint="use a glob such as dir/*.csv")
             suffix = os.path.splitext(path)[1].lower()
             if suffix in _COMPRESSION:
-                raw = pa.input_stream(path, compression=_COMPRESSION[suffix])
+                raw = _Decompressing(pa.input_stream(path, compression=_COMPRESSION[suffix]), path)
                 seekable = False
             else:
                 raw = open(path, "rb")  # noqa: SIM115 - closed by the reader
@@ -89,7 +127,7 @@ def open_stream(path: str, encoding: str) -> tuple[Any, bool]:
     except OSError as exc:
         raise SourceError.from_os(exc, path, "open") from None
     if codecs.lookup(encoding).name != "utf-8":
-        return _Transcoder(raw, encoding), False
+        return _Transcoder(raw, encoding, path), False
     return raw, seekable
 
 
@@ -118,12 +156,21 @@ def _quote_count(data: bytes | bytearray, quote: bytes | None, escape: bytes | N
     return n
 
 
-def safe_cut(buf: bytes | bytearray, quote: bytes | None, escape: bytes | None, end: int | None = None) -> int:
-    """Index of the last newline in ``buf[:end]`` that ends a row (not inside quotes), or -1."""
+def safe_cut(
+    buf: bytes | bytearray, quote: bytes | None, escape: bytes | None, end: int | None = None, start: int = 0
+) -> int:
+    """Index of the last newline in ``buf[start:end]`` that ends a row (not inside
+    quotes, a row starting at ``start``), or -1."""
     pos = len(buf) if end is None else min(end, len(buf))
-    inside = _quote_count(buf, quote, escape, 0, pos)
+    inside = _quote_count(buf, quote, escape, start, pos)
     while True:
-        nl = buf.rfind(b"\n", 0, pos)
+        if inside % 2 and quote is not None and not escape:
+            # no newline after the last quote ends a row: go back past it, not newline by
+            # newline (a stray quote would cost a Python step for every line after it)
+            pos = buf.rfind(quote, start, pos)
+            inside -= 1
+            continue
+        nl = buf.rfind(b"\n", start, pos)
         if nl < 0:
             return -1
         inside -= _quote_count(buf, quote, escape, nl, pos)
@@ -132,11 +179,27 @@ def safe_cut(buf: bytes | bytearray, quote: bytes | None, escape: bytes | None, 
         pos = nl
 
 
-# A block: its bytes (a buffer of its own), its byte offset, whether it ends in an open quote.
-Block = tuple[bytearray, int, bool]
+@dataclass
+class _Dropped:
+    """A row rejected while cutting, unparsed: longer than the row cap, or its
+    quote never closes. Reading goes on at the line after it."""
+
+    reason: str
+    size: int  # bytes it spans in the file (its block holds only what the reject keeps)
+    ended: bool  # by a newline (not by the end of the file)
 
 
-def _fill(stream: Any, head: bytes | bytearray, n: int) -> bytearray:
+# A block: its bytes (a buffer of its own), its byte offset, and, for a row dropped
+# while cutting, why.
+Block = tuple[bytearray, int, _Dropped | None]
+
+
+def _span(item: Block) -> int:
+    """Bytes of the file a block covers."""
+    return item[2].size if item[2] is not None else len(item[0])
+
+
+def _fill(stream: Any, head: bytes | bytearray | memoryview, n: int) -> bytearray:
     """``head`` and then the stream's next bytes, up to ``n`` in all (fewer at its end),
     in a new buffer. The stream reads straight into it: joining ``head`` and a read
     and then slicing off a block copied each block twice, holding the GIL (~0.7 ms per MiB)."""
@@ -243,7 +306,7 @@ class _Block:
 
     size: int  # bytes
     offset: int  # byte offset of its first row
-    open_quote: bool  # ends inside an open quote: its last row is malformed
+    dropped: str | None  # a row dropped while cutting, and why: the block is its one malformed row
     newlines: int  # counted here, on the worker thread
     last_line_ended: bool  # the block ends in a newline
     parsed_rows: int
@@ -271,6 +334,8 @@ class CSVReader(ReaderBase):
         self.dialect = Dialect(",", '"', True)  # settled from the head of the file while opening
         self.quote: bytes | None = None
         self.escape = config.escape_char.encode() if isinstance(config.escape_char, str) else None
+        assert isinstance(config.max_row_bytes, int)  # finish() parsed it
+        self.max_row_bytes = config.max_row_bytes
         self._stream: Any = None
         self._pending = b""  # bytes read past the header, not yet cut into blocks
         self.data_offset = 0  # byte offset of the first data row
@@ -301,10 +366,11 @@ class CSVReader(ReaderBase):
         for _ in range(cfg.skip_rows):
             nl = buf.find(b"\n", pos)
             while nl < 0:
-                more = self._stream.read(cfg.block_size)
+                more = self._stream.read(max(cfg.block_size, len(buf)))  # doubling: a long line costs no rescans
                 if not more:
                     raise SourceError(f"has fewer than skip_rows={cfg.skip_rows} lines", file=self.path)
                 buf += more
+                self._check_head(len(buf) - pos, "a skipped line")
                 nl = buf.find(b"\n", pos)
             pos = nl + 1
         self.data_line = cfg.skip_rows + 1
@@ -312,11 +378,12 @@ class CSVReader(ReaderBase):
         if self.dialect.header:
             end = first_row_end(buf[pos:], self.quote, self.escape)
             while end < 0:
-                more = self._stream.read(cfg.block_size)
+                more = self._stream.read(max(cfg.block_size, len(buf)))
                 if not more:
                     end = len(buf) - pos
                     break
                 buf += more
+                self._check_head(len(buf) - pos, "the header")
                 end = first_row_end(buf[pos:], self.quote, self.escape)
             header = buf[pos : pos + end]
             self.data_line += header.count(b"\n")
@@ -340,10 +407,11 @@ class CSVReader(ReaderBase):
             self.raw_names = list(cfg.column_names)
         elif not self.dialect.header:
             while b"\n" not in self._pending:
-                more = self._stream.read(cfg.block_size)
+                more = self._stream.read(max(cfg.block_size, len(self._pending)))
                 if not more:
                     break
                 self._pending += more
+                self._check_head(len(self._pending), "the first row")
             first = len(self._pending) - len(self._pending.lstrip(b"\r\n"))  # pyarrow skips empty lines
             end = first_row_end(self._pending[first:], self.quote, self.escape)
             row = self._pending[first : first + end if end > 0 else len(self._pending)].decode("utf-8", "replace")
@@ -387,7 +455,16 @@ class CSVReader(ReaderBase):
             self.schema = decimal_comma.guess_types(self.schema, inferred, sample())
         self.comma_columns = {f.name for f in self.schema if decimal_comma.is_numeric(f.type)}
 
-    def _csv_rows(self, lines: list[str]) -> Iterator[list[str]]:
+    def _check_head(self, size: int, what: str) -> None:
+        """A line read before the rows (no reject file can take it) is past the row cap: stop."""
+        if size > self.max_row_bytes:
+            raise SourceError(
+                f"{what} is longer than {self.max_row_bytes} bytes (source.max_row_bytes) without ending",
+                file=self.path,
+                hint="check source.delimiter, source.quote_char and source.skip_rows, or raise source.max_row_bytes",
+            )
+
+    def _csv_rows(self, lines: Iterable[str], strict: bool = False) -> Iterator[list[str]]:
         cfg = self.config
         quote = self.dialect.quote
         return csv.reader(
@@ -396,6 +473,7 @@ class CSVReader(ReaderBase):
             quotechar=quote,
             quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE,
             escapechar=cfg.escape_char if isinstance(cfg.escape_char, str) else None,
+            strict=strict,
         )
 
     def _read_at_least(self, n: int) -> bytes:
@@ -417,7 +495,7 @@ class CSVReader(ReaderBase):
                 table, _invalid = self._parse(item)
                 return table, {n: _guess_column(table.column(n), guesses[n]) for n in need}
 
-            with contextlib.closing(self._head_blocks()) as blocks, contextlib.closing(ordered_map(guess_block, blocks, self.workers)) as parts:
+            with contextlib.closing(self._head_blocks()) as blocks, contextlib.closing(ordered_map(guess_block, (b for b in blocks if b[2] is None), self.workers)) as parts:
                 for table, found in parts:
                     take = min(table.num_rows, self.config.infer_rows - rows)
                     if take < table.num_rows:  # the sample ends inside this block: its head only
@@ -461,47 +539,105 @@ class CSVReader(ReaderBase):
             n -= len(got)
 
     def _cut(self, stream: Any, pending: bytes, offset: int, keep: bool = False) -> Iterator[Block]:
-        """Blocks of whole rows, each with its byte offset and whether it ends inside
-        an open quote (an unterminated quoted field: its last row is malformed)."""
+        """Blocks of whole rows, each with its byte offset. A row that does not end
+        within ``max_row_bytes`` (too long, or its quote is not closed) and a last row
+        whose quote never closes are dropped: a block of their own holding what the
+        reject keeps, and cutting goes on at the next line, as if that line were not there."""
         if keep:
             for item in self._sample:
                 yield item
-                offset = item[1] + len(item[0])
+                offset = item[1] + _span(item)
             pending = self._pending
-        carry: bytes | bytearray = pending
-        size = self.config.block_size
+        data: bytes | bytearray = pending
+        pos = 0  # data[pos:] is not cut yet; it starts a row, at ``offset`` in the file
+        cap = self.max_row_bytes
+        size = min(self.config.block_size, cap)
         window = size
         while True:
             # A block depends only on the bytes from its start, never on how reads fell: a
             # resumed run then cuts, and so parses stray quotes, exactly as the first run did.
-            buf = _fill(stream, carry, window + 1)
-            if len(buf) <= window:  # the rest of the file fits: the last block
-                if buf:
-                    item = (buf, offset, _quote_count(buf, self.quote, self.escape) % 2 == 1)
-                    if keep:
-                        self._sample.append(item)
-                        self._pending = b""
-                    yield item
+            if len(data) - pos <= window:
+                with memoryview(data) as view:
+                    data = _fill(stream, view[pos:], window + 1)
+                pos = 0
+            last = len(data) - pos <= window  # the rest of the file fits
+            if last and pos == len(data):
                 return
-            cut = safe_cut(buf, self.quote, self.escape, window)
-            open_quote = False
-            if cut < 0 and window >= MAX_ROW_BYTES:
-                cut = buf.rfind(b"\n", 0, window)
-                open_quote = True
+            if last and _quote_count(data, self.quote, self.escape, pos) % 2 == 0:
+                cut = len(data) - 1
+            else:
+                cut = safe_cut(data, self.quote, self.escape, len(data) if last else pos + window, pos)
             if cut < 0:
-                window *= 2
-                carry = buf
+                cut = self._line_with_literal_quote(data, pos, len(data) if last else pos + window, last)
+            if cut < 0 and not last and window < cap:
+                window = min(window * 2, cap)
                 continue
-            # The block is its buffer, trimmed: only the start of the next row is copied.
-            carry = bytes(buf[cut + 1 :])
-            del buf[cut + 1 :]
+            if cut < 0:  # the row at ``pos`` never ends, or not within the cap
+                item, data, pos = self._drop_row(stream, data, pos, offset, last)
+                offset += _span(item)
+            elif pos == 0 and len(data) - cut <= window:
+                # The block is its buffer, trimmed: only the start of the next row is copied.
+                block = data if isinstance(data, bytearray) else bytearray(data)
+                data = bytes(block[cut + 1 :])
+                del block[cut + 1 :]
+                item = (block, offset, None)
+                offset += len(block)
+            else:  # a long rest (after a long or dropped row): blocks are copied out of it
+                with memoryview(data) as view:
+                    item = (bytearray(view[pos : cut + 1]), offset, None)
+                pos = cut + 1
+                offset += len(item[0])
             window = size
-            item = (buf, offset, open_quote)
             if keep:
                 self._sample.append(item)
-                self._pending = carry
+                self._pending = bytes(data[pos:])
             yield item
-            offset += len(buf)
+
+    def _line_with_literal_quote(self, data: bytes | bytearray, pos: int, end: int, last: bool) -> int:
+        """The end of the line at ``data[pos]`` (looked for before ``end``, the end of the
+        window, so that resumed runs cut alike; at the end of the file, ``last``) when it is one whole row whose odd quote is text inside an
+        unquoted field (``5,12" pipe``: the parser reads it so), else -1."""
+        nl = data.find(b"\n", pos, end)
+        stop = len(data) if nl < 0 and last else nl + 1
+        if stop <= 0:
+            return -1
+        text = data[pos:stop].decode("utf-8", "surrogateescape")
+        try:
+            whole = len(list(self._csv_rows(io.StringIO(text, newline=""), strict=True))) == 1
+        except csv.Error:  # a quoted field opened and not closed on this line
+            return -1
+        return stop - 1 if whole else -1
+
+    def _drop_row(
+        self, stream: Any, data: bytes | bytearray, pos: int, offset: int, last: bool
+    ) -> tuple[Block, bytes | bytearray, int]:
+        """The row at ``data[pos]`` as a dropped block, and the bytes and position
+        after it. A quote never closed drops the line it opens in; a row with no
+        newline within the cap drops up to the next newline, read through and not kept."""
+        cap = self.max_row_bytes
+        nl = data.find(b"\n", pos, len(data) if last else pos + cap)
+        if nl >= 0 or last:
+            stop = len(data) if nl < 0 else nl + 1
+            reason = (
+                UNTERMINATED
+                if last
+                else f"unterminated quoted field: a quote opened in this line is not closed within {cap} bytes (source.max_row_bytes)"
+            )
+            return (bytearray(data[pos:stop]), offset, _Dropped(reason, stop - pos, nl >= 0)), data, stop
+        reason = f"row longer than {cap} bytes (source.max_row_bytes)"
+        kept = bytearray(data[pos : pos + _KEPT_OF_LONG_ROW])
+        nl = data.find(b"\n", pos)
+        if nl >= 0:
+            return (kept, offset, _Dropped(reason, nl + 1 - pos, True)), data, nl + 1
+        size = len(data) - pos
+        while True:
+            more = stream.read(1 << 20)
+            if not more:
+                return (kept, offset, _Dropped(reason, size, False)), b"", 0
+            nl = more.find(b"\n")
+            if nl >= 0:
+                return (kept, offset, _Dropped(reason, size + nl + 1, True)), bytes(more[nl + 1 :]), 0
+            size += len(more)
 
     def _parse_options(self) -> tuple[pacsv.ReadOptions, pacsv.ConvertOptions]:
         cfg = self.config
@@ -533,6 +669,8 @@ class CSVReader(ReaderBase):
             invalid_row_handler=on_invalid,
         )
         read, conv = self._options
+        if len(item[0]) >= read.block_size:  # a block grown for a long row: parsed in one piece
+            read = pacsv.ReadOptions(column_names=self.names, use_threads=False, block_size=len(item[0]) + 1)
         with _undecodable_rows():
             try:
                 table = pacsv.read_csv(pa.BufferReader(item[0]), read_options=read, parse_options=parse, convert_options=conv)
@@ -544,6 +682,9 @@ class CSVReader(ReaderBase):
 
     def _prepare(self, item: Block) -> _Block:
         """Parse and convert one block: the pure part of reading, run on worker threads."""
+        block, offset, dropped = item
+        if dropped is not None:
+            return self._dropped_block(item, dropped)
         table, invalid = self._parse(item)
         may_hold_nul = b"\x00" in item[0]
 
@@ -557,11 +698,10 @@ class CSVReader(ReaderBase):
         converted = convert_columns(columns, self.schema, one)
         # A block with bad values loses rows before the writer sees it: nothing to premake.
         premade = self.premake(converted.batch) if self.premake is not None and converted.bad is None else None
-        block, offset, open_quote = item
         return _Block(
             size=len(block),
             offset=offset,
-            open_quote=open_quote,
+            dropped=None,
             newlines=_byte_count(block, 10),
             last_line_ended=block.endswith(b"\n"),
             parsed_rows=table.num_rows,
@@ -569,6 +709,23 @@ class CSVReader(ReaderBase):
             invalid=invalid,
             converted=converted,
             premade=premade,
+        )
+
+    def _dropped_block(self, item: Block, dropped: _Dropped) -> _Block:
+        """A row dropped while cutting: no rows, one malformed row with its reason."""
+        text = item[0].decode("utf-8", "backslashreplace").rstrip("\r\n")
+        empty = pa.RecordBatch.from_pylist([], schema=self.schema)
+        return _Block(
+            size=dropped.size,
+            offset=item[1],
+            dropped=dropped.reason,
+            newlines=int(dropped.ended),
+            last_line_ended=dropped.ended,
+            parsed_rows=0,
+            table=None,
+            invalid=[_InvalidRow(1, len(self.names), 0, text)],
+            converted=ConvertedBatch(empty, None, {}),
+            premade=None,
         )
 
     def _parse_keeping_bytes(self, block: bytearray) -> tuple[pa.Table, list[_InvalidRow]]:
@@ -620,7 +777,7 @@ class CSVReader(ReaderBase):
         else:
             blocks = self._cut(self._stream, self._pending, self.data_offset)
         for parsed in ordered_map(self._prepare, blocks, self.workers):
-            start, open_quote, invalid = parsed.offset, parsed.open_quote, parsed.invalid
+            start, invalid = parsed.offset, parsed.invalid
             n_total = parsed.parsed_rows + len(invalid)
             if row_base + n_total <= done_row:  # wholly committed before: skip
                 row_base += n_total
@@ -634,9 +791,7 @@ class CSVReader(ReaderBase):
                     file=self.path,
                     row=row_base + r.number,
                     line=line + r.number - 1 if simple else None,
-                    reason=UNTERMINATED
-                    if open_quote and r.number == n_total
-                    else f"expected {r.expected_columns} fields, found {r.actual_columns}",
+                    reason=parsed.dropped or f"expected {r.expected_columns} fields, found {r.actual_columns}",
                     raw=r.text,
                 )
                 for r in invalid
@@ -661,9 +816,6 @@ class CSVReader(ReaderBase):
             )
             if converted.bad is not None:
                 chunk = chunk.keep(pc.invert(converted.bad), filtered=False)
-            if open_quote and chunk.num_rows and chunk.rows[-1].as_py() == row_base + n_total:
-                last = pc.equal(chunk.rows, row_base + n_total)
-                chunk = chunk.reject(last, UNTERMINATED, stage="read")
             if done_row > row_base:  # resuming inside this block
                 chunk = chunk.keep(pc.greater(chunk.rows, done_row), filtered=False)
             next_offset = start + parsed.size

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from .. import kernels as pc
 from ..chunk import Chunk
 from ..convert import Converted, convert, convert_columns
-from ..errors import ConfigError, SourceError
+from ..errors import ConfigError, SourceError, one_line
 from .base import ReaderBase, bad_value_rejects, declared_types, dedupe_names
 
 
@@ -39,7 +39,7 @@ class ParquetReader(ReaderBase):
         except (FileNotFoundError, PermissionError) as exc:
             raise SourceError.from_os(exc, path, "open") from None
         except (pa.ArrowException, OSError) as exc:
-            raise SourceError(f"not a readable Parquet file ({exc})", file=path) from None
+            raise SourceError(f"not a readable Parquet file ({one_line(exc)})", file=path) from None
         file_schema = self.file.schema_arrow
         self.names = dedupe_names(list(file_schema.names))
         self.declared = declared_types(config, self.names, path)
@@ -78,7 +78,9 @@ class ParquetReader(ReaderBase):
                 row_base = last
                 yield chunk
         except (pa.ArrowException, OSError) as exc:
-            raise SourceError(f"cannot read Parquet data near row {row_base + 1} ({exc})", file=self.path) from None
+            raise SourceError(
+                f"cannot read Parquet data near row {row_base + 1} ({one_line(exc)})", file=self.path
+            ) from None
 
     def _convert(self, batch: pa.RecordBatch, rows: pa.Array, last: int) -> Chunk:
         def one(field: pa.Field, col: pa.Array) -> Converted:

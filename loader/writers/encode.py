@@ -268,6 +268,8 @@ def raw_values(arr: pa.Array) -> pa.Array:
 
 # ------------------------------------------------------------ key templates
 
+# A key is a few dozen bytes; a width or precision past this only costs memory.
+MAX_SPEC_WIDTH = 1000
 _SPEC = re.compile(r"^(?:.?[<>=^])?[+\- ]?z?#?0?\d*[,_]?(?:\.\d+)?[bcdeEfFgGnosxX%]?$")
 _PAD_INT = re.compile(r"^0(\d+)d$")
 # Signed 64-bit integers as fixed-width text that sorts like the numbers do.
@@ -328,6 +330,10 @@ class KeyTemplate:
                 )
             if spec and ("{" in spec or not _SPEC.match(spec)):
                 raise ConfigError(f"sink.key: {spec!r} is not a format spec (in {template!r})")
+            if spec and max(int(n) for n in [*re.findall(r"\d+", spec), "0"]) > MAX_SPEC_WIDTH:
+                raise ConfigError(
+                    f"sink.key: {spec!r} asks for more than {MAX_SPEC_WIDTH} characters (in {template!r})"
+                )
             self.parts.append((literal, name, spec or ""))
         self.columns = [n for _, n, _ in self.parts if n is not None]
         if not self.columns:

@@ -15,6 +15,7 @@ other), so the loader opens its targets only through this writer.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import time
@@ -27,7 +28,7 @@ from adbc_driver_manager import Error as AdbcError
 
 from ..chunk import Chunk
 from ..config import SinkConfig
-from ..errors import RESUME_HINT, LoaderError, SinkError, TargetLockedError
+from ..errors import RESUME_HINT, ConfigError, LoaderError, SinkError, TargetLockedError
 from .base import Transactional
 from .encode import sqlite_array, sqlite_type, uint64_overflow
 
@@ -137,6 +138,10 @@ class SQLiteWriter(Transactional):
     def __enter__(self) -> SQLiteWriter:
         path = self.config.path
         parent = os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(path):
+            raise ConfigError(
+                f"sink.path: {path} is a directory, not a SQLite database file", hint="name a file, e.g. dir/out.db"
+            )
         if not os.path.isdir(parent):
             raise SinkError(f"cannot open SQLite database: no directory {parent}", file=path)
         try:
@@ -223,6 +228,7 @@ class SQLiteWriter(Transactional):
         """Create the table (drop it first for ``replace`` on a fresh run)."""
         if self.table in (STATE_TABLE, STAGE_TABLE):
             raise SinkError(f"table name {self.table!r} is reserved for the loader's own use")
+        self._check_indexes(schema)
         if fresh and self.config.mode == "replace":
             self._execute(f"DROP TABLE IF EXISTS {quote(self.table)}")
         self.columns = self.existing_columns()
@@ -239,6 +245,17 @@ class SQLiteWriter(Transactional):
             self._execute(f"CREATE TABLE {quote(self.table)} (" + ", ".join(cols) + ")")
             self.columns = list(schema.names)
         self._check_columns(schema)
+
+    def _check_indexes(self, schema: pa.Schema) -> None:
+        """Every index names columns of the data: an unknown name would index a string constant."""
+        for cols in self.config.indexes:
+            for c in cols:
+                if c not in schema.names:
+                    close = difflib.get_close_matches(c, schema.names, n=1)
+                    raise ConfigError(
+                        f"sink.indexes: no column {c!r} in the data",
+                        hint=f"did you mean {close[0]!r}?" if close else "columns are: " + ", ".join(schema.names),
+                    )
 
     def _check_columns(self, schema: pa.Schema) -> None:
         known = {c.lower() for c in self.columns}
