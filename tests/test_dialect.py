@@ -279,6 +279,15 @@ def test_sniff_is_deterministic_and_cut_rows_do_not_count() -> None:
     assert sniff(config, "x.csv", head, complete=False).delimiter == ";"
 
 
+def test_a_stray_quote_early_in_the_sample_keeps_the_delimiter() -> None:
+    """Quoted, the comma reading ends in one value that swallows the sample; the
+    one-column tab reading must not win over it: a stray quote is the reader's to reject."""
+    config = SourceConfig(path=["x.csv"])
+    head = b"id,txt\n" + b"".join(b'%d,"never closed\n' % i if i == 7 else b"%d,row %d\n" % (i, i) for i in range(2000))
+    dialect = sniff(config, "x.csv", head, complete=False)
+    assert (dialect.delimiter, dialect.quote, dialect.header) == (",", '"', True)
+
+
 # csv-spectrum's tricky cases, rebuilt: (file text, the rows csv-spectrum's JSON expects)
 SPECTRUM = {
     "comma_in_quotes": (

@@ -129,18 +129,25 @@ def sniff(config: SourceConfig, path: str, sample: bytes, complete: bool) -> Dia
     delimiters = [config.delimiter] if config.delimiter is not None else _ordered(default_delimiter(path))
     # A quote the sample holds is the quote; ' is tried only where " never appears
     quotes = [given_quote] if quote_given else ['"'] if '"' in text else list(QUOTES)
-    best: tuple[float, int] | None = None
+    escape = config.escape_char if isinstance(config.escape_char, str) else None
+    best: tuple[float, float, int] | None = None
     choice = (delimiters[0], quotes[0])
     rows: list[list[str]] = []
-    for rank, (delimiter, quote) in enumerate((d, q) for d in delimiters for q in quotes):
-        if quote is not None and quote == delimiter:
+    for rank, delimiter in enumerate(delimiters):
+        # The delimiter is also scored unquoted: one stray quote must not make a quoted
+        # parse swallow the sample and a one-column reading win. The quote stays a quote.
+        unquoted = [] if quote_given or delimiter in quotes else [None]
+        scored = []
+        for quote in [q for q in quotes if q != delimiter] + unquoted:
+            found = _rows(text, delimiter, quote, complete, escape)
+            scored.append((round(_pattern_score(found), 6), quote is not None, quote, found))
+        if not scored:
             continue
-        found = _rows(
-            text, delimiter, quote, complete, config.escape_char if isinstance(config.escape_char, str) else None
-        )
-        key = (round(_pattern_score(found), 6), -rank)
+        top = max(scored, key=lambda x: x[:2])
+        quoted = max((x for x in scored if x[2] is not None), key=lambda x: x[0], default=top)
+        key = (top[0], quoted[0], -rank)
         if best is None or key > best:
-            best, choice, rows = key, (delimiter, quote), found
+            best, choice, rows = key, (delimiter, quoted[2]), top[3]
     detected = tuple(
         k
         for k, given in (("delimiter", config.delimiter), ("quote", config.quote_char), ("header", config.header))
