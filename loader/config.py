@@ -534,7 +534,7 @@ def finish(job: JobConfig) -> None:
             raise ConfigError(f"sink.primary_key: mode {sink.mode!r} needs a primary key")
     else:
         if not sink.key:
-            raise ConfigError("sink.key: a leveldb sink needs a key template, e.g. \"user:{id}\"")
+            raise ConfigError('sink.key: a leveldb sink needs a key template, e.g. "user:{id}"')
         for key in ("table",):
             if getattr(sink, key) is not None:
                 raise ConfigError(f"sink.{key}: applies to sqlite sinks, not leveldb")
