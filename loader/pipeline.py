@@ -266,7 +266,9 @@ class Pipeline:
         """After a failure the totals say what was committed: staged rows were rolled back."""
         loop = getattr(self, "_loop", None)
         if loop is not None:
-            report.rows_read, report.rows_written, report.rows_rejected, report.rows_filtered, report.rows_ignored = loop.committed
+            report.rows_read, report.rows_written, report.rows_rejected, report.rows_filtered, report.rows_ignored = (
+                loop.committed
+            )
 
     def _run(self, report: RunReport) -> None:
         self._loop: _Loop | None = None

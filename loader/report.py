@@ -52,7 +52,8 @@ class RunReport:
     rows_written: int = 0
     rows_rejected: int = 0
     rows_filtered: int = 0
-    rows_ignored: int = 0  # mode ignore: rows whose key was already there (rows_read = written + rejected + filtered + ignored)
+    # mode ignore: rows whose key was already there; rows_read = written + rejected + filtered + ignored
+    rows_ignored: int = 0
     files: list[FileReport] = field(default_factory=list)
     files_loaded: int = 0
     files_skipped: int = 0  # already loaded

@@ -12,6 +12,7 @@ from typing import Any
 
 import plyvel
 
+from loader.rejects import default_rejects_path
 from loader.writers.leveldb import STATE_FILE
 from loader.writers.statelog import read_state_log
 
@@ -116,3 +117,8 @@ def reject_lines(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n")[:-1]]
+
+
+def rejects_of(target: Path | str, job: str = "table:t") -> Path:
+    """The default reject file of ``job`` on ``target``."""
+    return Path(default_rejects_path(str(target), job))
