@@ -34,9 +34,13 @@ def _write_error(path: str, exc: OSError) -> SinkError:
 
 
 def default_rejects_path(target: str, job: str) -> str:
-    """``<target>.<job>.rejects.jsonl``: one file per target and job (``table:t`` -> ``table-t``)."""
+    """``<target>.<job>.rejects.jsonl``: one file per target and job (``table:t`` -> ``table-t``),
+    beside the file a symlinked target points to, so every name of a target shares it."""
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", job).strip("-.") or "job"
-    return target.rstrip("/\\") + f".{name}.rejects.jsonl"
+    base = target.rstrip("/\\") or target
+    if os.path.islink(base):
+        base = os.path.realpath(base)
+    return base + f".{name}.rejects.jsonl"
 
 
 @dataclass
