@@ -114,7 +114,7 @@ class RunConfig:
     report: str | None = None
     """Write the run report as JSON here (also ``--report``)."""
     rejects: str | None = None
-    """Reject file (JSON lines); default ``<target>.rejects.jsonl`` next to the target."""
+    """Reject file (JSON lines); default ``<target>.<job>.rejects.jsonl`` next to the target."""
     max_rejects: int | float | None = None
     """Stop (exit 3) past this many rejected rows, or this fraction when below 1. ``0`` is strict."""
     job: str | None = None
