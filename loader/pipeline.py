@@ -211,10 +211,10 @@ class Pipeline:
         """Refuse a run that would write over its target, an input or another output."""
         run = self.job.run
         outputs: list[tuple[str, str | None]] = [
+            ("the lock file", lock_path(self.job.sink.path)),
             ("run.report", run.report),
             ("run.rejects", self.rejects_path),
             ("run.metrics_file", run.metrics_file),
-            ("the lock file", lock_path(self.job.sink.path)),
         ]
         outputs += [(f"{s.name}.state_path", getattr(s, "state_path", None)) for s in self.stages]
         check_paths(self.job.sink.path, str(self.job.sink.type), files, self.job.source.path, outputs)

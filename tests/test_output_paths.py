@@ -54,7 +54,7 @@ def test_18_1_rejects_path_on_target_is_refused(tmp_path: Path, capsys: pytest.C
         ),
         (
             ["--report", f"{db}.lock"],
-            f"the lock file: {db}.lock is also run.report ({db}.lock); each output needs a file of its own",
+            f"run.report: {db}.lock is also the lock file ({db}.lock); each output needs a file of its own",
         ),
     ]
     for flags, message in cases:
