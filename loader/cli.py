@@ -17,7 +17,7 @@ from typing import Any
 
 from . import __version__
 from .config import apply_overrides, job_from_dict, load_job, parse_value, set_key
-from .errors import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, ConfigError, LoaderError
+from .errors import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE, ConfigError, LoaderError
 from .logs import JsonLog
 from .metrics import write_metrics
 from .pipeline import Pipeline
@@ -78,18 +78,38 @@ def _max_rejects(text: str) -> int | float:
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("run options")
     g.add_argument("--chunk-size", type=int, metavar="ROWS", help="rows per chunk: the memory bound (default 8192)")
-    g.add_argument("--batch-size", type=int, metavar="ROWS", help="rows per transaction (SQLite) or checkpoint (LevelDB)")
+    g.add_argument(
+        "--batch-size", type=int, metavar="ROWS", help="rows per transaction (SQLite) or checkpoint (LevelDB)"
+    )
     g.add_argument("--report", metavar="PATH", help="write the run report as JSON")
-    g.add_argument("--rejects", metavar="PATH", help="reject file (default TARGET.rejects.jsonl)")
-    g.add_argument("--max-rejects", type=_max_rejects, metavar="N", help="stop with exit 3 past N rejects (or a fraction < 1); 0 is strict")
+    g.add_argument("--rejects", metavar="PATH", help="reject file (default TARGET.JOB.rejects.jsonl)")
+    g.add_argument(
+        "--max-rejects",
+        type=_max_rejects,
+        metavar="N",
+        help="stop with exit 3 past N rejects (or a fraction < 1); 0 is strict",
+    )
     g.add_argument("--job", metavar="NAME", help="name under which checkpoints are kept")
     g.add_argument("--on-change", choices=["error", "skip", "reload"], help="when a loaded file changed")
     g.add_argument("--lock-wait", type=float, metavar="SECONDS", help="wait this long for another run on the target")
     g.add_argument("--read-ahead", type=int, metavar="CHUNKS", help="chunks parsed ahead in a thread (0: none)")
-    g.add_argument("--workers", type=int, metavar="N", help="threads parsing CSV blocks at once (default: 2 for CSV into LevelDB on 2+ cores, else 1)")
-    g.add_argument("--max-memory", metavar="SIZE", help="peak memory ceiling, e.g. 100MB: chunk and batch sizes shrink to fit")
-    g.add_argument("--log-format", choices=["text", "json"], help="text for people (default), json lines on stderr for log collectors")
-    g.add_argument("--metrics-file", metavar="PATH", help="write Prometheus metrics of the run here (node exporter textfile)")
+    g.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="threads parsing CSV blocks at once (default: 2 for CSV into LevelDB on 2+ cores, else 1)",
+    )
+    g.add_argument(
+        "--max-memory", metavar="SIZE", help="peak memory ceiling, e.g. 100MB: chunk and batch sizes shrink to fit"
+    )
+    g.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help="text for people (default), json lines on stderr for log collectors",
+    )
+    g.add_argument(
+        "--metrics-file", metavar="PATH", help="write Prometheus metrics of the run here (node exporter textfile)"
+    )
     g.add_argument("--restart", action="store_true", default=None, help="ignore checkpoints and load everything again")
     g.add_argument("--dry-run", action="store_true", help="check config and sources, print the plan, write nothing")
     g.add_argument("-q", "--quiet", action="store_true", default=None, help="no progress bar, no summary line")
@@ -106,8 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"loader {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("load", help="load files into a target in one command", description="Load SOURCE files into TARGET (SQLite by .db/.sqlite/.sqlite3, LevelDB by .ldb/.leveldb).")
-    p.add_argument("paths", nargs="+", metavar="SOURCE... TARGET", help="input files or globs ('-' for stdin), then the target")
+    p = sub.add_parser(
+        "load",
+        help="load files into a target in one command",
+        description="Load SOURCE files into TARGET (SQLite by .db/.sqlite/.sqlite3, LevelDB by .ldb/.leveldb).",
+    )
+    p.add_argument(
+        "paths", nargs="+", metavar="SOURCE... TARGET", help="input files or globs ('-' for stdin), then the target"
+    )
     g = p.add_argument_group("source options")
     g.add_argument("--format", choices=["csv", "parquet"], help="input format (default: from the extension)")
     g.add_argument("--delimiter", metavar="CHAR", help="CSV delimiter (default: detected)")
@@ -122,7 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--encoding", metavar="NAME", help="CSV encoding (default utf-8)")
     g.add_argument("--skip-rows", type=int, metavar="N", help="lines to skip before the header")
     g.add_argument("--infer-rows", type=int, metavar="N", help="rows sampled for type inference")
-    g.add_argument("--columns", type=_columns, metavar="NAME=TYPE,...", help="type overrides, e.g. zip=string,amount=float64")
+    g.add_argument(
+        "--columns", type=_columns, metavar="NAME=TYPE,...", help="type overrides, e.g. zip=string,amount=float64"
+    )
     g = p.add_argument_group("sink options")
     g.add_argument("--sink", choices=["sqlite", "leveldb"], help="target type (default: from the suffix)")
     g.add_argument("--table", help="SQLite table (default: the first file's name)")
@@ -138,15 +166,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run a job file", description="Run the job described in a TOML job file.")
     p.add_argument("config", metavar="JOB.toml")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override any job-file key (repeatable)")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override any job-file key (repeatable)"
+    )
     _common(p)
 
-    p = sub.add_parser("validate", help="check a job file and its sources; write nothing", description="Same as run --dry-run.")
+    p = sub.add_parser(
+        "validate", help="check a job file and its sources; write nothing", description="Same as run --dry-run."
+    )
     p.add_argument("config", metavar="JOB.toml")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override any job-file key (repeatable)")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override any job-file key (repeatable)"
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
-    p = sub.add_parser("inspect", help="print the inferred schema and a few rows", description="Print the schema loader infers for FILE and its first rows.")
+    p = sub.add_parser(
+        "inspect",
+        help="print the inferred schema and a few rows",
+        description="Print the schema loader infers for FILE and its first rows.",
+    )
     p.add_argument("file", metavar="FILE")
     p.add_argument("--rows", type=int, default=5, metavar="N", help="rows to show (default 5)")
     p.add_argument("--format", choices=["csv", "parquet"])
@@ -318,14 +356,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # one line for the user, the traceback behind --debug
         code = exc.exit_code if isinstance(exc, LoaderError) else EXIT_FAILED
         report = getattr(exc, "report", None)
-        # a usage error writes nothing: the report or metrics path may be the very mistake
-        if report is not None and report_path and not isinstance(exc, ConfigError):
+        # a usage error writes nothing (the report or metrics path may be the very mistake);
+        # one raised after a commit has exit 1 and a report like any failure
+        if report is not None and report_path and code != EXIT_USAGE:
             try:
                 report.write(report_path)
             except OSError:
                 pass
         # a run refused by the lock leaves the metrics file to the run that holds the lock
-        if report is not None and metrics_path and code != EXIT_LOCKED and not isinstance(exc, ConfigError):
+        if report is not None and metrics_path and code not in (EXIT_LOCKED, EXIT_USAGE):
             try:
                 write_metrics(metrics_path, report)
             except OSError:

@@ -118,7 +118,7 @@ class RunConfig:
     report: str | None = None
     """Write the run report as JSON here (also ``--report``)."""
     rejects: str | None = None
-    """Reject file (JSON lines); default ``<target>.rejects.jsonl`` next to the target."""
+    """Reject file (JSON lines); default ``<target>.<job>.rejects.jsonl`` next to the target."""
     max_rejects: int | float | None = None
     """Stop (exit 3) past this many rejected rows, or this fraction when below 1. ``0`` is strict."""
     job: str | None = None
@@ -553,7 +553,7 @@ def finish(job: JobConfig) -> None:
             raise ConfigError(f"sink.primary_key: mode {sink.mode!r} needs a primary key")
     else:
         if not sink.key:
-            raise ConfigError("sink.key: a leveldb sink needs a key template, e.g. \"user:{id}\"")
+            raise ConfigError('sink.key: a leveldb sink needs a key template, e.g. "user:{id}"')
         for key in ("table",):
             if getattr(sink, key) is not None:
                 raise ConfigError(f"sink.{key}: applies to sqlite sinks, not leveldb")

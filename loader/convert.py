@@ -51,7 +51,9 @@ def value_bytes(arr: pa.Array) -> pa.Buffer | None:
     if data is None or len(arr) == 0:
         return None
     large = pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type)
-    offsets = pa.Array.from_buffers(pa.int64() if large else pa.int32(), len(arr) + 1, [None, offsets_buf], offset=arr.offset)
+    offsets = pa.Array.from_buffers(
+        pa.int64() if large else pa.int32(), len(arr) + 1, [None, offsets_buf], offset=arr.offset
+    )
     lo, hi = offsets[0].as_py(), offsets[-1].as_py()
     return data.slice(lo, hi - lo)
 
@@ -138,7 +140,9 @@ def _proves_bool(values: pa.Array) -> bool:
 # what must also hold for that type to keep every value (when it does not: an
 # integer beyond int64, a float with a leading zero or 17 digits, an
 # impossible date; the column stays text), and a proof of both (see above).
-_CANDIDATES: tuple[tuple[str, pa.DataType, Callable[[pa.Array], bool] | None, Callable[[pa.Array], bool] | None], ...] = (
+_CANDIDATES: tuple[
+    tuple[str, pa.DataType, Callable[[pa.Array], bool] | None, Callable[[pa.Array], bool] | None], ...
+] = (
     (_BOOL, pa.bool_(), None, _proves_bool),
     (_INT, pa.int64(), _casts_to(pa.int64()), _proves_int),
     (_FLOAT, pa.float64(), _float_exact, _proves_float),
@@ -157,8 +161,12 @@ class TypeGuess:
 
     def __init__(self, start: TypeGuess | None = None) -> None:
         """``start``: begin from what another guess has ruled out already."""
-        self.matching: list[bool] = list(start.matching) if start else [True] * len(_CANDIDATES)  # every value so far matches the pattern
-        self.exact: list[bool] = list(start.exact) if start else [True] * len(_CANDIDATES)  # ... and converts without loss
+        self.matching: list[bool] = (
+            list(start.matching) if start else [True] * len(_CANDIDATES)
+        )  # every value so far matches the pattern
+        self.exact: list[bool] = (
+            list(start.exact) if start else [True] * len(_CANDIDATES)
+        )  # ... and converts without loss
         self.values = 0
 
     def add(self, sample: pa.Array) -> None:
@@ -217,7 +225,9 @@ def infer_type(sample: pa.Array) -> pa.DataType:
     return guess.result()
 
 
-def _merge(bad: pa.Array | None, reasons: list[str] | None, new_bad: pa.Array, why: list[str]) -> tuple[pa.Array, list[str]]:
+def _merge(
+    bad: pa.Array | None, reasons: list[str] | None, new_bad: pa.Array, why: list[str]
+) -> tuple[pa.Array, list[str]]:
     """Combine two bad-masks; a row keeps the first reason it got."""
     if bad is None:
         return new_bad, why
@@ -320,14 +330,18 @@ def convert(
             name = type_name(target)
             add(
                 _leading_zero(arr, decimal=is_float),
-                lambda v: f"{_value_text(v)!r} has a leading zero that {name} would drop "
-                "(declare the column as string to keep it)",
+                lambda v: (
+                    f"{_value_text(v)!r} has a leading zero that {name} would drop "
+                    "(declare the column as string to keep it)"
+                ),
             )
             if is_float:
                 add(
                     _too_precise(arr),
-                    lambda v: f"{_value_text(v)!r} has more digits than {name} keeps "
-                    "(declare the column as decimal(p, s) or string)",
+                    lambda v: (
+                        f"{_value_text(v)!r} has more digits than {name} keeps "
+                        "(declare the column as decimal(p, s) or string)"
+                    ),
                 )
     elif arr.type.equals(target):
         return Converted(arr, bad, reasons)

@@ -103,8 +103,7 @@ class SourceChangedError(SourceError):
     """A checkpointed source file changed since it was (partly) loaded."""
 
     default_hint = (
-        "set run.on_change to 'skip' (keep what was loaded) or 'reload', "
-        "or pass --restart to load everything again"
+        "set run.on_change to 'skip' (keep what was loaded) or 'reload', or pass --restart to load everything again"
     )
 
 

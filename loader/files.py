@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterable
 
 
-def replace_file(path: str, text: str, *, durable: bool) -> None:
-    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``.
+def replace_file(path: str, text: str | Iterable[bytes], *, durable: bool) -> None:
+    """Write ``text`` (or byte strings in turn) to a temporary file beside ``path`` and rename it over ``path``.
 
     A reader sees the old file or the new one, never half of one. The temporary
     name starts with a dot and ends in ``.tmp``, so a collector that reads
@@ -21,8 +22,11 @@ def replace_file(path: str, text: str, *, durable: bool) -> None:
     os.makedirs(parent, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            if isinstance(text, str):
+                fh.write(text.encode("utf-8"))
+            else:
+                fh.writelines(text)
             if durable:
                 fh.flush()
                 os.fsync(fh.fileno())

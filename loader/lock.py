@@ -2,7 +2,8 @@
 
 A cron schedule that overlaps itself is the common case: the second run
 waits up to ``run.lock_wait`` seconds, then exits with code 75. The lock is
-``flock`` on a sibling file ``<target>.lock``; the kernel releases it when
+``flock`` on a sibling file ``<target>.lock`` of the resolved target (a
+symlink to the target shares its lock); the kernel releases it when
 the process dies, so a killed run never leaves a stale lock behind.
 """
 
@@ -14,14 +15,25 @@ import time
 from typing import IO, Any
 
 from .errors import SinkError, TargetLockedError
+from .paths import lock_path
 
 
-def lock_path(target: str) -> str:
-    return target.rstrip("/\\") + ".lock"
+def acquire(fh: IO[Any], wait: float) -> bool:
+    """``flock`` ``fh`` exclusively, retrying for up to ``wait`` seconds; False if still held."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(0.5, max(0.01, deadline - time.monotonic())))
 
 
 class TargetLock:
     def __init__(self, target: str, wait: float = 0.0) -> None:
+        self.target = target
         self.path = lock_path(target)
         self.wait = wait
         self._fh: IO[str] | None = None
@@ -32,18 +44,9 @@ class TargetLock:
             fh = open(self.path, "a+")  # held until __exit__
         except OSError as exc:
             raise SinkError(f"cannot create the lock file {self.path}: {exc.strerror or exc}") from None
-        deadline = time.monotonic() + self.wait
-        while True:
-            try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    fh.close()
-                    raise TargetLockedError(
-                        "another loader run is writing this target", file=self.path.removesuffix(".lock")
-                    ) from None
-                time.sleep(min(0.5, max(0.01, deadline - time.monotonic())))
+        if not acquire(fh, self.wait):
+            fh.close()
+            raise TargetLockedError("another loader run is writing this target", file=self.target)
         try:  # the pid is for people; a full disk must not stop the run here
             fh.seek(0)
             fh.truncate()

@@ -30,11 +30,21 @@ GAUGES: list[tuple[str, str, Callable[[RunReport], float]]] = [
         lambda r: r.rows_rejected,
     ),
     ("loader_last_run_rows_filtered", "Rows dropped by filter transforms in the last run.", lambda r: r.rows_filtered),
+    (
+        "loader_last_run_rows_ignored",
+        "Rows skipped by mode ignore in the last run because their key was already there.",
+        lambda r: r.rows_ignored,
+    ),
     ("loader_last_run_files_loaded", "Files loaded (or resumed) by the last run.", lambda r: r.files_loaded),
     (
         "loader_last_run_files_skipped",
         "Files skipped by the last run because they were loaded before.",
         lambda r: r.files_skipped,
+    ),
+    (
+        "loader_last_run_files_changed",
+        "Files skipped by the last run because they changed since loaded (on_change = skip).",
+        lambda r: r.files_changed,
     ),
     ("loader_last_run_duration_seconds", "Wall-clock duration of the last run.", lambda r: r.elapsed_s),
     (

@@ -11,7 +11,6 @@ rerun completes without duplicates or gaps.
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import gc
 import os
 import signal
@@ -24,8 +23,11 @@ from typing import Any
 import pyarrow as pa
 
 from .chunk import Chunk
-from .config import JobConfig, RunConfig, SinkConfig, SourceConfig, is_glob, load_job
+from .config import JobConfig, RunConfig, SinkConfig, SourceConfig, load_job
 from .errors import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    RESUME_HINT,
     ConfigError,
     InterruptedLoad,
     LoaderError,
@@ -35,10 +37,11 @@ from .errors import (
 )
 from .lock import TargetLock
 from .memory import current_rss_mb, fit_memory, gc_paused
+from .paths import check_paths, lock_path
 from .prefetch import prefetch
 from .progress import Progress
 from .readers import expand_paths, open_reader
-from .rejects import RejectFile, default_rejects_path
+from .rejects import Committed, RejectFile, default_rejects_path
 from .report import FileReport, RunReport
 from .state import FileState, JobState, file_key, identity, same_content
 from .transforms import Stage, apply, as_stage, build_stages
@@ -47,25 +50,6 @@ from .writers import open_writer
 from .writers.base import Writer
 
 Event = Callable[[str, dict[str, Any]], None]
-
-
-# Names LevelDB creates inside its directory; an input glob must not reach them.
-LEVELDB_FILES = ("CURRENT", "LOCK", "LOG", "LOG.old", "MANIFEST-000001", "000001.log", "000001.ldb", "000001.sst")
-
-
-def glob_could_match(pattern: str, path: str) -> bool:
-    """Whether ``glob(pattern, recursive=True)`` would list ``path`` once it exists."""
-
-    def match(pp: list[str], tp: list[str]) -> bool:
-        if not tp:
-            return not pp or pp == ["**"]
-        if not pp:
-            return False
-        if pp[0] == "**":
-            return any(match(pp[1:], tp[i:]) for i in range(len(tp) + 1))
-        return fnmatch.fnmatchcase(tp[0], pp[0]) and match(pp[1:], tp[1:])
-
-    return match(os.path.abspath(pattern).split(os.sep)[1:], os.path.abspath(path).split(os.sep)[1:])
 
 
 def default_table(paths: list[str]) -> str:
@@ -179,7 +163,7 @@ class Pipeline:
 
     @property
     def rejects_path(self) -> str:
-        return self.job.run.rejects or default_rejects_path(self.job.sink.path)
+        return self.job.run.rejects or default_rejects_path(self.job.sink.path, self.job_name)
 
     def _emit(self, event: str, **data: Any) -> None:
         if self.on_event is not None:
@@ -204,7 +188,8 @@ class Pipeline:
                 missing = writer.template.missing(schema.names)  # type: ignore[attr-defined]
                 if missing:
                     raise ConfigError(
-                        f"sink.key: no column {missing[0]!r} in the data", hint="columns are: " + ", ".join(schema.names)
+                        f"sink.key: no column {missing[0]!r} in the data",
+                        hint="columns are: " + ", ".join(schema.names),
                     )
         return Plan(
             files=files,
@@ -232,31 +217,16 @@ class Pipeline:
         return schema
 
     def _check_paths(self, files: list[str]) -> None:
-        target = os.path.abspath(self.job.sink.path)
-        if any(f != "-" and os.path.abspath(f) == target for f in files):
-            raise ConfigError(f"sink.path: the target {self.job.sink.path} is also an input file")
-        for key, path in (("run.report", self.job.run.report), ("run.rejects", self.job.run.rejects)):
-            if path and os.path.isdir(path):
-                raise ConfigError(f"{key}: {path} is a directory, expected a file path")
-        # What a run writes must never match an input glob, or the next run would read it back.
-        sink = self.job.sink.path.rstrip("/\\") or self.job.sink.path
-        written = [sink] + [sink + suffix for suffix in ("-wal", "-shm", "-journal", ".lock")]
-        if self.job.sink.type == "leveldb":
-            written += [os.path.join(sink, name) for name in LEVELDB_FILES]
-        checks: list[tuple[str, str | None, str | None]] = [("sink.path", sink, p) for p in written]
-        for key in ("rejects", "report", "metrics_file"):
-            path = self.rejects_path if key == "rejects" else getattr(self.job.run, key, None)
-            checks.append((f"run.{key}", path, path))
-        for pattern in self.job.source.path:
-            if pattern == "-" or not is_glob(pattern):
-                continue
-            for key, shown, path in checks:
-                if path and glob_could_match(pattern, path):
-                    what = "the target" if key == "sink.path" else "the file"
-                    raise ConfigError(
-                        f"{key}: {what} {shown} matches the input pattern {pattern!r}",
-                        hint="a later run would read it as input; write it outside the input directory or narrow the pattern",
-                    )
+        """Refuse a run that would write over its target, an input or another output."""
+        run = self.job.run
+        outputs: list[tuple[str, str | None]] = [
+            ("the lock file", lock_path(self.job.sink.path)),
+            ("run.report", run.report),
+            ("run.rejects", self.rejects_path),
+            ("run.metrics_file", run.metrics_file),
+        ]
+        outputs += [(f"{s.name}.state_path", getattr(s, "state_path", None)) for s in self.stages]
+        check_paths(self.job.sink.path, str(self.job.sink.type), files, self.job.source.path, outputs)
 
     # --------------------------------------------------------------- run
 
@@ -274,6 +244,11 @@ class Pipeline:
             self._run(report)
         except LoaderError as exc:
             self._rewind(report)
+            loop = getattr(self, "_loop", None)
+            if exc.exit_code == EXIT_USAGE and (report.resumed or (loop is not None and loop.commits)):
+                # "nothing was written" is no longer true: committed work stays, and a rerun resumes
+                exc.exit_code = EXIT_FAILED
+                exc.hint = f"{exc.hint}; {RESUME_HINT}" if exc.hint else RESUME_HINT
             status = {
                 InterruptedLoad: "interrupted",
                 RejectLimitError: "rejects_exceeded",
@@ -301,7 +276,9 @@ class Pipeline:
         """After a failure the totals say what was committed: staged rows were rolled back."""
         loop = getattr(self, "_loop", None)
         if loop is not None:
-            report.rows_read, report.rows_written, report.rows_rejected, report.rows_filtered = loop.committed
+            report.rows_read, report.rows_written, report.rows_rejected, report.rows_filtered, report.rows_ignored = (
+                loop.committed
+            )
 
     def _run(self, report: RunReport) -> None:
         self._loop: _Loop | None = None
@@ -313,7 +290,7 @@ class Pipeline:
         with contextlib.ExitStack() as stack:
             stack.enter_context(TargetLock(job.sink.path, wait=run.lock_wait))
             writer = stack.enter_context(open_writer(job.sink, self.table))
-            rejects = stack.enter_context(RejectFile(self.rejects_path))
+            rejects = stack.enter_context(RejectFile(self.rejects_path, self.job_name, run.lock_wait))
             signals = stack.enter_context(_Signals(self.handle_signals))
             progress = stack.enter_context(Progress(total, enabled=self.progress and not run.quiet))
             stack.enter_context(gc_paused(release_at_once=run.max_memory is not None))
@@ -327,10 +304,10 @@ class Pipeline:
                 state = JobState()
             fresh = state.status != "running"
             report.resumed = not fresh
-            # keep every committed reject (earlier runs' too); drop lines of uncommitted batches
-            rejects.start(state.rejects_bytes)
+            # keep every committed reject (earlier runs' and other jobs' too); drop lines of uncommitted batches
+            rejects.start(Committed(state.rejects_bytes, state.rejects_lines, state.rejects_inode))
             state.status = "running"
-            state.rejects_bytes = rejects.size
+            state.set_rejects(rejects.committed())
             loop = self._loop = _Loop(self, writer, rejects, signals, progress, state, report)
             prepared = False
             for path in files:
@@ -345,8 +322,9 @@ class Pipeline:
                                 file=path,
                             )
                         if run.on_change == "skip":
-                            report.files.append(FileReport(path, status="changed-skipped"))
-                            report.files_skipped += 1
+                            report.files.append(FileReport(path, status="changed-skipped", rows_kept=fs.rows_written))
+                            report.files_changed += 1
+                            self._emit("file", path=path, status="changed-skipped")
                             continue
                         fs = None  # reload
                     elif fs.done:
@@ -376,11 +354,17 @@ class Pipeline:
                     self._emit("file", path=path, status=fr.status)
                     loop.load(reader, key, fs, fr)
                 report.files_loaded += 1
-                self._emit("file_done", path=path, rows_read=fr.rows_read, rows_written=fr.rows_written, rows_rejected=fr.rows_rejected)
+                self._emit(
+                    "file_done",
+                    path=path,
+                    rows_read=fr.rows_read,
+                    rows_written=fr.rows_written,
+                    rows_rejected=fr.rows_rejected,
+                )
             writer.finish()
             state.status = "complete"
             loop.commit()
-            if report.rows_read and not report.rows_written and not report.resumed:
+            if report.rows_read and not report.rows_written and not report.rows_ignored and not report.resumed:
                 raise self._nothing_loaded(report, loop)
 
     def _nothing_loaded(self, report: RunReport, loop: _Loop) -> NothingLoadedError:
@@ -437,7 +421,8 @@ class _Loop:
         report.workers = self.job.run.workers or 1
         self.pending = 0
         self.dirty: dict[str, FileState] = {}
-        self.committed = (0, 0, 0, 0)  # run totals (read, written, rejected, filtered) at the last commit
+        self.committed = (0, 0, 0, 0, 0)  # run totals (read, written, rejected, filtered, ignored) at the last commit
+        self.commits = 0
         self.reasons: Counter[str] = Counter()  # why rows were rejected, while none has been written
 
     def _staged(self, reader: Any) -> Iterator[tuple[Chunk, Any]]:
@@ -471,13 +456,21 @@ class _Loop:
                     counts.rows_written += written
                     counts.rows_rejected += n_rej
                     counts.rows_filtered += chunk.rows_filtered
+                    counts.rows_ignored += chunk.batch.num_rows - written  # mode ignore: keys already there
                 if chunk.end:
                     fs.position = chunk.end
                 self.dirty[key] = fs
                 self.pending += chunk.rows_read
                 self.progress.update(chunk.bytes_read, chunk.rows_read)
                 # per chunk; listeners that log (logs.JsonLog) throttle it to a bounded rate
-                self.p._emit("progress", path=fr.path, rows_read=fr.rows_read, rows_written=fr.rows_written, rows_rejected=fr.rows_rejected, run_rows_read=self.report.rows_read)
+                self.p._emit(
+                    "progress",
+                    path=fr.path,
+                    rows_read=fr.rows_read,
+                    rows_written=fr.rows_written,
+                    rows_rejected=fr.rows_rejected,
+                    run_rows_read=self.report.rows_read,
+                )
                 over = self._over_limit()
                 if self.pending >= self.batch_size or self.signals.signum is not None or over:
                     self.commit()
@@ -507,17 +500,22 @@ class _Loop:
         return rejected > limit
 
     def commit(self) -> None:
-        self.state.rejects_bytes = self.rejects.sync()
+        self.state.set_rejects(self.rejects.sync())
         entries = {key: fs.to_json() for key, fs in self.dirty.items()}
         entries["job"] = self.state.job_entry()
         self.writer.commit(self.p.job_name, entries)
         r = self.report
-        self.committed = (r.rows_read, r.rows_written, r.rows_rejected, r.rows_filtered)
+        self.committed = (r.rows_read, r.rows_written, r.rows_rejected, r.rows_filtered, r.rows_ignored)
+        self.commits += 1
         self.dirty.clear()
         self.pending = 0
         gc.collect(0)
         pa.default_memory_pool().release_unused()  # hand freed Arrow buffers back between batches
-        if self.max_memory_mb is not None and self.job.sink.type == "leveldb" and current_rss_mb() > 0.9 * self.max_memory_mb:
+        if (
+            self.max_memory_mb is not None
+            and self.job.sink.type == "leveldb"
+            and current_rss_mb() > 0.9 * self.max_memory_mb
+        ):
             # Near the ceiling: smaller WriteBatches (held whole in memory until written)
             # from here on, never below a chunk. SQLite's page cache is bounded already.
             self.batch_size = max(self.chunk_rows, self.batch_size // 2)

@@ -1,20 +1,28 @@
 """The reject file: one JSON object per line, for every row that did not load.
 
-Each line names the source file, the row (1-based, header excluded), the
-line where known, the stage and column, the reason, and the raw text or
-values. Lines are flushed and fsynced before the batch they belong to
-commits; a resumed run first truncates the file to the length recorded in
-the checkpoint, so no reject is written twice and none goes missing.
+Each line names the job, the source file, the row (1-based, header
+excluded), the line where known, the stage and column, the reason, and the
+raw text or values. Lines are flushed and fsynced before the batch they
+belong to commits, and the checkpoint records how many of the job's lines
+are committed. A run starts by dropping its own job's uncommitted lines and
+a torn last line, never another job's lines, so a file shared by several
+jobs stays whole: no reject is written twice and none goes missing.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import IO, Any
 
 from .chunk import Reject
-from .errors import RESUME_HINT, ConfigError, SinkError
+from .errors import RESUME_HINT, ConfigError, SinkError, TargetLockedError
+from .files import replace_file
+from .lock import acquire
 
 
 def _write_error(path: str, exc: OSError) -> SinkError:
@@ -25,65 +33,157 @@ def _write_error(path: str, exc: OSError) -> SinkError:
     )
 
 
-def default_rejects_path(target: str) -> str:
-    return target.rstrip("/\\") + ".rejects.jsonl"
+def default_rejects_path(target: str, job: str) -> str:
+    """``<target>.<job>.rejects.jsonl``: one file per target and job (``table:t`` -> ``table-t``),
+    beside the file a symlinked target points to, so every name of a target shares it."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", job).strip("-.") or "job"
+    base = target.rstrip("/\\") or target
+    if os.path.islink(base):
+        base = os.path.realpath(base)
+    return base + f".{name}.rejects.jsonl"
+
+
+@dataclass
+class Committed:
+    """The checkpoint's view of the reject file: its length and this job's line count at
+    the last commit, and which file that was (a rewrite by another job makes a new one)."""
+
+    size: int = 0
+    lines: int | None = None  # None: a checkpoint from before lines were counted
+    inode: int | None = None
 
 
 class RejectFile:
-    """Appends rejects; opened lazily so a clean run leaves no empty file."""
+    """Appends the job's rejects; opened lazily so a clean run leaves no empty file.
 
-    def __init__(self, path: str) -> None:
+    The open file is ``flock``ed, so two runs that share a reject file (jobs of
+    different targets) take turns rather than interleave.
+    """
+
+    def __init__(self, path: str, job: str = "", wait: float = 0.0) -> None:
         if os.path.isdir(path):
             raise ConfigError(f"run.rejects: {path} is a directory, expected a file path")
         self.path = path
+        self.job = job
+        self.wait = wait
+        # each line starts with its job, so a start-up scan tells lines apart without parsing them
+        self._head = '{"job": ' + json.dumps(job, ensure_ascii=False) + ", "
+        self._tag = self._head.encode("utf-8")
         self._fh: IO[bytes] | None = None
         self.count = 0
         self.size = 0
+        self.lines = 0  # this job's lines in the file, committed or staged
 
-    def start(self, keep_bytes: int) -> None:
-        """Keep the first ``keep_bytes`` (committed rejects of a resumed run), drop the rest."""
-        self.size = 0
-        if os.path.exists(self.path):
-            current = os.path.getsize(self.path)
-            if current > keep_bytes:
-                try:
-                    with open(self.path, "r+b") as fh:
-                        fh.truncate(keep_bytes)
-                except OSError as exc:
-                    raise _write_error(self.path, exc) from None
-            self.size = min(current, keep_bytes)
+    def committed(self) -> Committed:
+        inode = os.fstat(self._fh.fileno()).st_ino if self._fh is not None else None
+        return Committed(self.size, self.lines, inode)
+
+    def _open(self) -> IO[bytes]:
+        """The file, opened for appending and locked (created on the first reject)."""
+        while self._fh is None:
+            try:
+                parent = os.path.dirname(os.path.abspath(self.path))
+                os.makedirs(parent, exist_ok=True)
+                fh = open(self.path, "ab")  # noqa: SIM115 - closed in close()
+                if not acquire(fh, self.wait):
+                    fh.close()
+                    raise TargetLockedError("another loader run is writing this reject file", file=self.path)
+                if os.fstat(fh.fileno()).st_ino != os.stat(self.path).st_ino:
+                    fh.close()  # replaced by a repair while this run waited: lock the new file
+                    continue
+            except OSError as exc:
+                raise _write_error(self.path, exc) from None
+            self._fh = fh
+        return self._fh
+
+    def start(self, keep: Committed) -> None:
+        """Keep every committed line (this job's first ``keep.lines``, every other job's);
+        drop this job's uncommitted lines and a torn last line."""
+        self.size = self.lines = 0
+        if not os.path.exists(self.path):
+            return
+        fh = self._open()
+        st = os.fstat(fh.fileno())
+        if keep.lines is None:  # an older checkpoint: the file is this job's alone
+            self._truncate(min(st.st_size, keep.size))
+            self._repair(None)
+        elif st.st_size != keep.size or st.st_ino != keep.inode:
+            if st.st_ino == keep.inode and st.st_size > keep.size and self._tail_is_own(keep.size):
+                self._truncate(keep.size)  # only this job wrote since its commit: the usual resume
+                self.lines = keep.lines
+            else:
+                self._repair(keep.lines)
+        else:
+            self.lines = keep.lines
+        self.size = os.fstat(self._open().fileno()).st_size
+
+    def _tail_is_own(self, offset: int) -> bool:
+        with open(self.path, "rb") as fh:
+            fh.seek(offset)
+            return all(line.startswith(self._tag) or not line.endswith(b"\n") for line in fh)
+
+    def _truncate(self, size: int) -> None:
+        try:
+            self._open().truncate(size)
+        except OSError as exc:
+            raise _write_error(self.path, exc) from None
+
+    def _repair(self, keep_lines: int | None) -> None:
+        """Rewrite the file without this job's lines past ``keep_lines`` (None: keep all)
+        and without a torn last line; atomic, and only when something must go."""
+        counts = [0, 0]
+        for _ in self._keep(keep_lines, counts):
+            pass  # a first pass only counts: most files need no rewrite
+        own, dropped = counts
+        self.lines = own
+        if not dropped:
+            return
+        try:
+            replace_file(self.path, self._keep(keep_lines, [0, 0]), durable=True)
+        except OSError as exc:
+            raise _write_error(self.path, exc) from None
+        self.close()  # the lock was on the old file; take it on the new one
+        self._open()
+
+    def _keep(self, keep_lines: int | None, counts: list[int]) -> Iterator[bytes]:
+        """The lines to keep, streamed; ``counts`` gets [this job's kept, dropped]."""
+        with open(self.path, "rb") as src:
+            for line in src:
+                if not line.endswith(b"\n"):
+                    counts[1] += 1  # torn by a kill mid-write: never part of a commit
+                elif line.startswith(self._tag) and keep_lines is not None and counts[0] >= keep_lines:
+                    counts[1] += 1
+                else:
+                    counts[0] += line.startswith(self._tag)
+                    yield line
 
     def write(self, rejects: Iterable[Reject]) -> None:
         try:
             for r in rejects:
-                if self._fh is None:
-                    parent = os.path.dirname(os.path.abspath(self.path))
-                    os.makedirs(parent, exist_ok=True)
-                    self._fh = open(self.path, "ab")  # noqa: SIM115 - closed in close()
-                data = (r.to_json() + "\n").encode("utf-8")
-                self._fh.write(data)
+                fh = self._fh or self._open()
+                data = (self._head + r.to_json()[1:] + "\n").encode("utf-8")
+                fh.write(data)
                 self.size += len(data)
                 self.count += 1
+                self.lines += 1
         except OSError as exc:
             raise _write_error(self.path, exc) from None
 
-    def sync(self) -> int:
-        """Make written rejects durable; returns the committed length."""
+    def sync(self) -> Committed:
+        """Make written rejects durable; returns what is committed with the batch."""
         if self._fh is not None:
             try:
                 self._fh.flush()
                 os.fsync(self._fh.fileno())
             except OSError as exc:
                 raise _write_error(self.path, exc) from None
-        return self.size
+        return self.committed()
 
     def close(self) -> None:
         if self._fh is not None:
             fh, self._fh = self._fh, None
-            try:
-                fh.close()
-            except OSError:
-                pass  # unsynced lines belong to an uncommitted batch; the next run truncates them
+            with contextlib.suppress(OSError):
+                fh.close()  # unsynced lines belong to an uncommitted batch; the next run drops them
 
     def __enter__(self) -> RejectFile:
         return self

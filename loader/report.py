@@ -38,6 +38,8 @@ class FileReport:
     rows_rejected: int = 0
     rows_filtered: int = 0
     dialect: dict[str, Any] | None = None  # a CSV file's delimiter, quote and header, and which were detected
+    rows_ignored: int = 0
+    rows_kept: int | None = None  # changed-skipped: rows an earlier run committed from it, left in place
 
 
 @dataclass
@@ -51,9 +53,12 @@ class RunReport:
     rows_written: int = 0
     rows_rejected: int = 0
     rows_filtered: int = 0
+    # mode ignore: rows whose key was already there; rows_read = written + rejected + filtered + ignored
+    rows_ignored: int = 0
     files: list[FileReport] = field(default_factory=list)
     files_loaded: int = 0
-    files_skipped: int = 0
+    files_skipped: int = 0  # already loaded
+    files_changed: int = 0  # changed since loaded, skipped by on_change = "skip"
     resumed: bool = False
     rejects_path: str | None = None
     started_at: str = ""
@@ -93,12 +98,17 @@ class RunReport:
         files = f"{self.files_loaded} file{'s' if self.files_loaded != 1 else ''}"
         if self.files_skipped:
             files += f", {self.files_skipped} already loaded"
+        if self.files_changed:
+            kept = sum(f.rows_kept or 0 for f in self.files if f.status == "changed-skipped")
+            files += f", {self.files_changed} changed since loaded and skipped ({kept:,} committed rows kept)"
         line = (
             f"{self.status}: {self.rows_written:,} rows written to {where} from {files} "
             f"in {self.elapsed_s:.1f}s ({self.rows_per_s:,.0f} rows/s, peak {self.peak_rss_mb:.0f} MB)"
         )
         if self.rows_filtered:
             line += f"; {self.rows_filtered:,} filtered out"
+        if self.rows_ignored:
+            line += f"; {self.rows_ignored:,} ignored (key already there)"
         if self.rows_rejected:
             line += f"; WARNING {self.rows_rejected:,} rows rejected, see {self.rejects_path}"
         return line

@@ -3,8 +3,8 @@
 Each source file has an entry keyed by its absolute path, holding its
 identity (size, modification time, and a fingerprint of its first and last
 64 KiB) and the reader position after the last committed chunk. A job entry
-holds the run status and how many bytes of the reject file belong to
-committed work. Writers store these as JSON text: SQLite in the same
+holds the run status and what of the reject file belongs to committed work
+(its length, this job's line count, and the file's inode). Writers store these as JSON text: SQLite in the same
 transaction as the rows they describe, LevelDB in a log beside the data, right
 after those rows are written.
 """
@@ -15,9 +15,12 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import SourceError
+
+if TYPE_CHECKING:
+    from .rejects import Committed
 
 FINGERPRINT_BYTES = 64 << 10
 
@@ -62,6 +65,7 @@ class FileState:
     rows_written: int = 0
     rows_rejected: int = 0
     rows_filtered: int = 0
+    rows_ignored: int = 0
     done: bool = False
 
     def to_json(self) -> str:
@@ -73,6 +77,10 @@ class FileState:
 class JobState:
     status: str = "new"  # new | running | complete
     rejects_bytes: int = 0
+    rejects_lines: int | None = (
+        0  # this job's committed reject lines (None: a checkpoint from before they were counted)
+    )
+    rejects_inode: int | None = None
     files: dict[str, FileState] = field(default_factory=dict)
 
     @classmethod
@@ -81,10 +89,22 @@ class JobState:
         job = json.loads(entries.get("job", "{}"))
         state.status = job.get("status", "new")
         state.rejects_bytes = int(job.get("rejects_bytes", 0))
+        state.rejects_lines = job.get("rejects_lines", 0 if "job" not in entries else None)
+        state.rejects_inode = job.get("rejects_inode")
         for key, value in entries.items():
             if key.startswith("file:"):
                 state.files[key] = FileState(**json.loads(value))
         return state
 
+    def set_rejects(self, committed: Committed) -> None:
+        self.rejects_bytes, self.rejects_lines, self.rejects_inode = committed.size, committed.lines, committed.inode
+
     def job_entry(self) -> str:
-        return json.dumps({"status": self.status, "rejects_bytes": self.rejects_bytes})
+        return json.dumps(
+            {
+                "status": self.status,
+                "rejects_bytes": self.rejects_bytes,
+                "rejects_lines": self.rejects_lines,
+                "rejects_inode": self.rejects_inode,
+            }
+        )

@@ -12,6 +12,7 @@ from typing import Any
 
 import plyvel
 
+from loader.rejects import default_rejects_path
 from loader.writers.leveldb import STATE_FILE
 from loader.writers.statelog import read_state_log
 
@@ -73,15 +74,16 @@ def sqlite_table(db: Path, table: str = "t", order: str = "id") -> list[tuple[An
         conn.close()
 
 
-def sqlite_state(db: Path) -> dict[str, Any]:
-    """The checkpoint entries of every job in a SQLite target, parsed."""
+def sqlite_state(db: Path, job: str | None = None) -> dict[str, Any]:
+    """The checkpoint entries of every job (or of ``job``) in a SQLite target, parsed."""
     if not db.exists():
         return {}
     conn = sqlite3.connect(db)
     try:
         if not conn.execute("SELECT count(*) FROM sqlite_master WHERE name = '_loader_state'").fetchone()[0]:
             return {}
-        return {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM _loader_state")}
+        where, params = ("WHERE job = ?", (job,)) if job is not None else ("", ())
+        return {k: json.loads(v) for k, v in conn.execute(f"SELECT key, value FROM _loader_state {where}", params)}
     finally:
         conn.close()
 
@@ -116,3 +118,8 @@ def reject_lines(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n")[:-1]]
+
+
+def rejects_of(target: Path | str, job: str = "table:t") -> Path:
+    """The default reject file of ``job`` on ``target``."""
+    return Path(default_rejects_path(str(target), job))

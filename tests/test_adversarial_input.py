@@ -21,7 +21,7 @@ from loader.config import JobConfig, SinkConfig, SourceConfig, finish
 from loader.errors import ConfigError
 from loader.memory import fit_memory
 from tests.conftest import sqlite_rows, write_csv
-from tests.reliability_util import cli
+from tests.reliability_util import cli, rejects_of
 
 MiB = 1 << 20
 
@@ -43,8 +43,8 @@ def run_job(job: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]
     return p, json.loads(report.read_text()) if report.exists() else {}
 
 
-def rejects_of(target: Path) -> list[dict[str, Any]]:
-    path = Path(f"{target}.rejects.jsonl")
+def rejects_in(target: Path) -> list[dict[str, Any]]:
+    path = rejects_of(target)
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
@@ -79,7 +79,7 @@ def test_row_without_newline_is_rejected_in_bounded_memory(tmp_path: Path, suffi
     assert p.returncode == 0, p.stderr
     assert sqlite_rows(tmp_path / "bomb.db", "SELECT id, txt FROM t ORDER BY id") == [(1, "a"), (3, "c")]
     assert counts(report) == (3, 2, 1)
-    [reject] = rejects_of(tmp_path / "bomb.db")
+    [reject] = rejects_in(tmp_path / "bomb.db")
     assert (reject["row"], reject["line"], reject["reason"]) == (
         2,
         3,
@@ -133,7 +133,7 @@ def test_rows_around_the_block_size_and_the_cap(tmp_path: Path) -> None:
     got = sqlite_rows(tmp_path / "long.db", "SELECT id, length(txt) FROM t ORDER BY id")
     assert got == [(i, n) for i, n in enumerate(sizes)] + [(i, 4) for i in range(10, 15)] + [(200, 13 + 3 * MiB)]
     assert counts(report) == (12, 11, 1)
-    [reject] = rejects_of(tmp_path / "long.db")
+    [reject] = rejects_in(tmp_path / "long.db")
     assert (reject["row"], reject["line"], reject["reason"]) == (
         5,
         8,
@@ -149,7 +149,7 @@ def test_rows_at_the_cap_load_and_one_byte_more_is_rejected(tmp_path: Path, bloc
     p, report = run_job(job_file(tmp_path, src, tmp_path / "edge.db", max_row_bytes=cap, block_size=block))
     assert p.returncode == 0, p.stderr
     assert sqlite_rows(tmp_path / "edge.db", "SELECT id FROM t ORDER BY id") == [(1,), (3,)]
-    assert [(r["row"], r["line"]) for r in rejects_of(tmp_path / "edge.db")] == [(2, 3)]
+    assert [(r["row"], r["line"]) for r in rejects_in(tmp_path / "edge.db")] == [(2, 3)]
     assert counts(report) == (3, 2, 1)
 
 
@@ -185,7 +185,7 @@ def test_stray_quote_mid_file_rejects_its_line_and_the_rest_loads(
     assert sqlite_rows(tmp_path / "stray.db", "SELECT id FROM t WHERE txt = '12\" pipe' ORDER BY id") == [
         (i,) for i in literal
     ]
-    rejects = rejects_of(tmp_path / "stray.db")
+    rejects = rejects_in(tmp_path / "stray.db")
     assert [(r["row"], r["line"], r["raw"]) for r in rejects] == [
         (i + 1, i + 2, f'{i},"never closed') for i in unterminated
     ]
@@ -204,7 +204,7 @@ def test_stray_quote_load_resumes_exactly(tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr
     assert report["rows_read"] == 0
     assert sqlite_rows(tmp_path / "s.db", "SELECT count(*) FROM t") == [(4998,)]
-    assert len(rejects_of(tmp_path / "s.db")) == 2
+    assert len(rejects_in(tmp_path / "s.db")) == 2
 
 
 def test_dropped_rows_cut_and_resume_alike_however_reads_fall(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from loader.cli import main
 from tests.conftest import sqlite_rows
-from tests.reliability_util import cli
+from tests.reliability_util import cli, rejects_of
 
 ROOT = Path(__file__).parents[1]
 
@@ -45,7 +45,7 @@ def test_rejects_warn_but_succeed(tmp_path: Path, data_dir: Path) -> None:
     db = tmp_path / "b.db"
     p = cli("load", str(data_dir / "bad.csv"), str(db), "--infer-rows", "3")
     assert p.returncode == 0
-    assert p.stderr.rstrip().endswith(f"WARNING 3 rows rejected, see {db}.rejects.jsonl")
+    assert p.stderr.rstrip().endswith(f"WARNING 3 rows rejected, see {rejects_of(db, 'table:bad')}")
 
 
 def test_strict_mode_exit_3(tmp_path: Path, data_dir: Path) -> None:

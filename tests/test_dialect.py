@@ -221,7 +221,7 @@ def test_nothing_loaded_exits_4_naming_the_delimiter(tmp_path: Path, capsys: pyt
     assert run.stderr.splitlines()[-2:] == [
         f"loader: error: {p}: nothing loaded: all 3 rows have 2 fields but the header has 1; "
         "the file looks ';'-delimited: try --delimiter ';'",
-        f"  hint: rejected rows are in {db}.rejects.jsonl; fix the cause and rerun with --restart "
+        f"  hint: rejected rows are in {db}.table-eu.rejects.jsonl; fix the cause and rerun with --restart "
         "(and --mode replace if this run created the table with the wrong columns)",
     ]
     data = json.loads(report.read_text())

@@ -16,7 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability_util import cli, env, file_totals, leveldb_items, popen, reject_lines, sqlite_state, sqlite_table
+from tests.reliability_util import (
+    cli,
+    env,
+    file_totals,
+    leveldb_items,
+    popen,
+    reject_lines,
+    rejects_of,
+    sqlite_state,
+    sqlite_table,
+)
 
 RESUME_HINT = "  hint: committed work is kept; fix this and rerun the same command to resume"
 
@@ -43,6 +53,10 @@ def target_ids(target: Path, sink: str) -> list[int]:
 def sink_args(target: Path, sink: str) -> list[str]:
     # score is declared, so 'bad' scores are rejected (inference would make the column text)
     return ["--columns", "score=int64", *(["--table", "t"] if sink == "sqlite" else ["--key", "{id}"])]
+
+
+def job_of(sink: str) -> str:
+    return "table:t" if sink == "sqlite" else "key:{id}"
 
 
 def assert_at_checkpoint(target: Path, sink: str) -> int:
@@ -75,7 +89,7 @@ def test_second_run_on_same_target_exits_75_or_waits(tmp_path: Path) -> None:
     db = tmp_path / "t.db"
     args = ["load", str(src), str(db), *sink_args(db, "sqlite"), "--batch-size", "100", "--chunk-size", "50"]
     first = popen(*args)
-    rejects = Path(f"{db}.rejects.jsonl")
+    rejects = rejects_of(db)
     while first.poll() is None and not rejects.exists():
         time.sleep(0.005)
     first.send_signal(signal.SIGSTOP)  # paused mid-load, holding the lock, however fast this machine is
@@ -206,7 +220,7 @@ def test_disk_full_mid_load_then_rerun_with_space_completes_once(tmp_path: Path,
         assert p.returncode == 1, p.stderr
         assert "Traceback" not in p.stderr
         error, hint = p.stderr.splitlines()[-2:]
-        prefix = f"loader: error: {target}: " if "reject file" not in error else f"loader: error: {target}.rejects.jsonl: "
+        prefix = f"loader: error: {target}: " if "reject file" not in error else f"loader: error: {rejects_of(target, job_of(sink))}: "
         assert error.startswith(prefix), error
         assert error[len(prefix) :].startswith(DISK_FULL_ERRORS[sink]), error
         assert hint == RESUME_HINT
@@ -216,7 +230,7 @@ def test_disk_full_mid_load_then_rerun_with_space_completes_once(tmp_path: Path,
         p = cli(*args)
         assert p.returncode == 0, p.stderr
         assert target_ids(target, sink) == expected_ids(rows)
-        assert [r["row"] for r in reject_lines(Path(f"{target}.rejects.jsonl"))] == list(range(500, rows + 1, 500))
+        assert [r["row"] for r in reject_lines(rejects_of(target, job_of(sink)))] == list(range(500, rows + 1, 500))
 
 
 def no_bigger_than(limit: int):  # type: ignore[no-untyped-def]
@@ -246,7 +260,7 @@ def test_write_error_from_the_os_mid_load_then_rerun_completes_once(tmp_path: Pa
     p = cli(*args[3:])
     assert p.returncode == 0, p.stderr
     assert target_ids(db, "sqlite") == expected_ids(rows)
-    assert [r["row"] for r in reject_lines(Path(f"{db}.rejects.jsonl"))] == list(range(500, rows + 1, 500))
+    assert [r["row"] for r in reject_lines(rejects_of(db))] == list(range(500, rows + 1, 500))
 
 
 @pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
@@ -260,7 +274,7 @@ def test_read_only_target_is_a_clear_error_and_rerun_resumes(tmp_path: Path, sin
         target = where / ("t.db" if sink == "sqlite" else "t.ldb")
         args = ["load", str(src), str(target), *sink_args(target, sink), "--batch-size", "100", "--chunk-size", "50"]
         first = popen(*args)
-        rejects = Path(f"{target}.rejects.jsonl")
+        rejects = rejects_of(target, job_of(sink))
         while first.poll() is None and not rejects.exists():
             time.sleep(0.005)
         first.send_signal(signal.SIGSTOP)  # so the stop lands mid-load however fast this machine is

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from loader import JobConfig, Pipeline, RunConfig, SinkConfig, SourceConfig
 from loader.errors import LoaderError, NothingLoadedError
 from loader.readers import CSVReader
+from tests.reliability_util import rejects_of
 
 
 def fuzz(max_examples: int) -> settings:
@@ -78,7 +79,7 @@ def table_rows(db: Path) -> list[tuple[Any, ...]]:
 
 
 def reject_file(db: Path) -> list[str]:
-    path = Path(f"{db}.rejects.jsonl")
+    path = rejects_of(db)
     # JSON lines end in "\n" only: a value may hold U+2028 or U+0085, which splitlines() would split on
     return path.read_text(encoding="utf-8").split("\n")[:-1] if path.exists() else []
 

@@ -157,7 +157,7 @@ def test_pipeline_events_in_order_with_per_chunk_progress(tmp_path: Path) -> Non
     finish = records[-1]
     assert (finish["rows_read"], finish["rows_written"], finish["rows_rejected"]) == (10, 9, 1)
     assert (
-        records[-2]["rows_rejected"] == 1 and records[-2]["rejects_path"] == str(tmp_path / "a.db") + ".rejects.jsonl"
+        records[-2]["rows_rejected"] == 1 and records[-2]["rejects_path"] == str(tmp_path / "a.db") + ".table-a.rejects.jsonl"
     )
 
 

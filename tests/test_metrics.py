@@ -42,12 +42,18 @@ loader_last_run_rows_rejected{job="events"} 7
 # HELP loader_last_run_rows_filtered Rows dropped by filter transforms in the last run.
 # TYPE loader_last_run_rows_filtered gauge
 loader_last_run_rows_filtered{job="events"} 3
+# HELP loader_last_run_rows_ignored Rows skipped by mode ignore in the last run because their key was already there.
+# TYPE loader_last_run_rows_ignored gauge
+loader_last_run_rows_ignored{job="events"} 0
 # HELP loader_last_run_files_loaded Files loaded (or resumed) by the last run.
 # TYPE loader_last_run_files_loaded gauge
 loader_last_run_files_loaded{job="events"} 2
 # HELP loader_last_run_files_skipped Files skipped by the last run because they were loaded before.
 # TYPE loader_last_run_files_skipped gauge
 loader_last_run_files_skipped{job="events"} 5
+# HELP loader_last_run_files_changed Files skipped by the last run because they changed since loaded (on_change = skip).
+# TYPE loader_last_run_files_changed gauge
+loader_last_run_files_changed{job="events"} 0
 # HELP loader_last_run_duration_seconds Wall-clock duration of the last run.
 # TYPE loader_last_run_duration_seconds gauge
 loader_last_run_duration_seconds{job="events"} 12.5
@@ -88,7 +94,7 @@ def test_label_values_are_escaped() -> None:
     assert escape_label('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
     text = render(report(job='we"ird\\job\n2'), now=1, last_success=None)
     assert 'loader_last_run_rows_read{job="we\\"ird\\\\job\\n2"} 1000\n' in text
-    assert text.count("\n") == 36  # the newline in the label did not split a sample line
+    assert text.count("\n") == 42  # the newline in the label did not split a sample line
 
 
 def test_write_is_atomic_and_carries_last_success_across_failures(tmp_path: Path) -> None:

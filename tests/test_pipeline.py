@@ -14,6 +14,7 @@ import pytest
 from loader import JobConfig, Pipeline, RunConfig, SinkConfig, SourceConfig, load
 from loader.errors import LoaderError, RejectLimitError, SourceChangedError
 from tests.conftest import sqlite_rows, write_csv
+from tests.reliability_util import rejects_of
 
 
 def job(src: Path | list[Path], target: Path, sink: dict | None = None, run: dict | None = None, **source) -> JobConfig:
@@ -61,7 +62,7 @@ def test_accounting_invariant_and_reject_file(tmp_path: Path, data_dir: Path) ->
         (5, "expected 3 fields, found 4"),
         (6, "'abc' is not a valid int64"),
     ]
-    assert Path(report.rejects_path) == tmp_path / "b.db.rejects.jsonl"
+    assert Path(report.rejects_path) == tmp_path / "b.db.table-t.rejects.jsonl"
     assert sqlite_rows(db, "SELECT id FROM t ORDER BY id") == [(1,), (2,), (3,), (7,)]
 
 
@@ -118,7 +119,7 @@ def test_resume_after_crash_is_exactly_once(tmp_path: Path, sink: str, crash_at:
         db.close()
     expected = [i for i in range(1, 3001) if i % 97]
     assert ids == expected
-    rejects = [json.loads(x)["row"] for x in Path(str(target) + ".rejects.jsonl").read_text().splitlines()]
+    rejects = [json.loads(x)["row"] for x in rejects_of(target, "table:t" if sink == "sqlite" else "key:{id}").read_text().splitlines()]
     assert rejects == [i for i in range(1, 3001) if i % 97 == 0]
 
 
@@ -165,7 +166,7 @@ def test_changed_file_is_an_error_unless_told(tmp_path: Path) -> None:
         Pipeline(job(src, db, sink)).run()
     assert "on_change" in (e.value.hint or "")
     r = Pipeline(job(src, db, sink, {"on_change": "skip"})).run()
-    assert (r.rows_written, r.files_skipped) == (0, 1)
+    assert (r.rows_written, r.files_skipped, r.files_changed) == (0, 0, 1)
     r = Pipeline(job(src, db, sink, {"on_change": "reload"})).run()
     assert r.rows_written == 2
     assert sqlite_rows(db, "SELECT id FROM t ORDER BY id") == [(1,), (2,)]

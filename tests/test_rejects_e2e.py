@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import sqlite_rows
-from tests.reliability_util import cli, leveldb_items, reject_lines, sqlite_state, sqlite_table, write_job
+from tests.reliability_util import cli, leveldb_items, reject_lines, rejects_of, sqlite_state, sqlite_table, write_job
 
 
 def report_of(path: Path) -> dict[str, Any]:
@@ -153,9 +153,9 @@ def test_bad_input_is_rejected_with_reason_and_good_rows_load(
     db = tmp_path / "t.db"
     p = cli("load", str(src), str(db), "--table", "t", "--report", str(tmp_path / "r.json"), *flags)
     assert p.returncode == 0, p.stderr
-    assert p.stderr.rstrip().endswith(f"WARNING {len(rejects)} rows rejected, see {db}.rejects.jsonl")
+    assert p.stderr.rstrip().endswith(f"WARNING {len(rejects)} rows rejected, see {rejects_of(db)}")
     assert sqlite_table(db) == rows
-    assert reject_lines(Path(f"{db}.rejects.jsonl")) == [{"file": str(src), **r} for r in rejects]
+    assert reject_lines(rejects_of(db)) == [{"job": "table:t", "file": str(src), **r} for r in rejects]
     report = report_of(tmp_path / "r.json")
     assert (report["rows_written"], report["rows_rejected"]) == (len(rows), len(rejects))
 
@@ -168,8 +168,8 @@ def test_null_key_is_rejected_by_leveldb(tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr
     data, _ = leveldb_items(target)
     assert [k for k, _ in data] == [b"00000000000000000001", b"00000000000000000003"]
-    assert reject_lines(Path(f"{target}.rejects.jsonl")) == [
-        {"file": str(src), "row": 2, "line": 3, "stage": "write", "column": "id",
+    assert reject_lines(rejects_of(target, "key:{id}")) == [
+        {"job": "key:{id}", "file": str(src), "row": 2, "line": 3, "stage": "write", "column": "id",
          "reason": "key column 'id' is null", "values": {"id": None, "name": "b"}}
     ]
     assert report_of(tmp_path / "r.json")["rows_rejected"] == 1
@@ -180,7 +180,7 @@ def test_reject_path_flag_job_file_and_default(tmp_path: Path, data_dir: Path) -
     p = cli("load", str(bad), str(tmp_path / "a.db"), "--infer-rows", "3", "--rejects", str(tmp_path / "sub" / "flag.jsonl"))
     assert p.returncode == 0, p.stderr
     assert len(reject_lines(tmp_path / "sub" / "flag.jsonl")) == 3
-    assert not (tmp_path / "a.db.rejects.jsonl").exists()
+    assert not rejects_of(tmp_path / "a.db", "table:bad").exists()
     job = write_job(
         tmp_path / "j.toml",
         source={"path": str(bad), "infer_rows": 3},
@@ -190,10 +190,10 @@ def test_reject_path_flag_job_file_and_default(tmp_path: Path, data_dir: Path) -
     assert cli("run", str(job)).returncode == 0
     assert len(reject_lines(tmp_path / "job.jsonl")) == 3
     assert cli("load", str(bad), str(tmp_path / "c.db"), "--infer-rows", "3").returncode == 0
-    assert len(reject_lines(tmp_path / "c.db.rejects.jsonl")) == 3
+    assert len(reject_lines(rejects_of(tmp_path / "c.db", "table:bad"))) == 3
     # a clean load leaves no empty reject file behind
     assert cli("load", str(data_dir / "small.csv"), str(tmp_path / "d.db")).returncode == 0
-    assert not (tmp_path / "d.db.rejects.jsonl").exists()
+    assert not rejects_of(tmp_path / "d.db", "table:small").exists()
 
 
 def many_rows(path: Path, n: int, bad_every: int) -> Path:
@@ -205,7 +205,7 @@ def many_rows(path: Path, n: int, bad_every: int) -> Path:
 def test_max_rejects_fraction_stops_with_exit_3_and_resumes_without_doubles(tmp_path: Path) -> None:
     src = many_rows(tmp_path / "f.csv", 3000, bad_every=10)  # 10% bad
     db = tmp_path / "f.db"
-    rejects = Path(f"{db}.rejects.jsonl")
+    rejects = rejects_of(db)
     args = ["load", str(src), str(db), "--table", "t", "--columns", "score=int64", "--batch-size", "200", "--chunk-size", "100"]
     p = cli(*args, "--max-rejects", "0.05", "--report", str(tmp_path / "r.json"))
     assert p.returncode == 3
@@ -224,7 +224,7 @@ def test_max_rejects_fraction_stops_with_exit_3_and_resumes_without_doubles(tmp_
     assert rejects.stat().st_size == state["job"]["rejects_bytes"]
     # a line of an uncommitted batch (a crash between writing rejects and the commit) is dropped on resume
     with open(rejects, "ab") as fh:
-        fh.write(b'{"uncommitted": true}\n')
+        fh.write(b'{"job": "table:t", "uncommitted": true}\n')
     p = cli(*args, "--max-rejects", "0.2")
     assert p.returncode == 0, p.stderr
     assert [r[0] for r in sqlite_table(db)] == [i for i in range(1, 3001) if i % 10]
@@ -255,7 +255,7 @@ def test_max_rejects_count_stops_and_strict_zero(tmp_path: Path) -> None:
     p = cli("load", str(src), str(db), "--columns", "score=int64")
     assert p.returncode == 0, p.stderr
     assert [r[0] for r in sqlite_table(db, "c")] == [i for i in range(1, 501) if i % 100]
-    assert [r["row"] for r in reject_lines(Path(f"{db}.rejects.jsonl"))] == [100, 200, 300, 400, 500]
+    assert [r["row"] for r in reject_lines(rejects_of(db, "table:c"))] == [100, 200, 300, 400, 500]
 
 
 def test_header_only_loads_zero_rows_and_creates_the_table(tmp_path: Path, data_dir: Path) -> None:

@@ -9,7 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability_util import cli, file_totals, leveldb_items, popen, reject_lines, sqlite_state, sqlite_table
+from tests.reliability_util import (
+    cli,
+    file_totals,
+    leveldb_items,
+    popen,
+    reject_lines,
+    rejects_of,
+    sqlite_state,
+    sqlite_table,
+)
 
 ROWS = 20_000
 
@@ -28,7 +37,7 @@ def make_input(path: Path) -> Path:
 def test_signal_stops_at_batch_boundary_and_rerun_completes(tmp_path: Path, sink: str, signum: int, code: int, workers: str) -> None:
     src = make_input(tmp_path / "in.csv")
     target = tmp_path / ("t.db" if sink == "sqlite" else "t.ldb")
-    rejects = Path(str(target) + ".rejects.jsonl")
+    rejects = rejects_of(target, "table:t" if sink == "sqlite" else "key:{id}")
     args = ["load", str(src), str(target), "--batch-size", "100", "--chunk-size", "50", "--columns", "score=int64", "--workers", workers]
     args += ["--table", "t"] if sink == "sqlite" else ["--key", "{id}"]
     small_blocks = {"LOADER_SOURCE__BLOCK_SIZE": "4096"}  # many blocks, for the workers to share

@@ -25,6 +25,7 @@ __getattr__ = lazy_attributes(__name__, {"CSVReader": "csv", "ParquetReader": "p
 
 __all__ = ["CSVReader", "ParquetReader", "Reader", "dedupe_names", "expand_paths", "open_reader"]
 
+
 def expand_paths(config: SourceConfig) -> list[str]:
     """Every input file, in sorted order, each once."""
     files: list[str] = []

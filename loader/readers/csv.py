@@ -145,7 +145,9 @@ def _byte_count(data: bytes | bytearray, byte: int, start: int = 0, stop: int | 
     return int(pc.equal(octets, pa.scalar(byte, pa.uint8())).true_count)  # uint8: an int64 would widen every byte
 
 
-def _quote_count(data: bytes | bytearray, quote: bytes | None, escape: bytes | None, start: int = 0, end: int | None = None) -> int:
+def _quote_count(
+    data: bytes | bytearray, quote: bytes | None, escape: bytes | None, start: int = 0, end: int | None = None
+) -> int:
     if quote is None:
         return 0
     if not escape and len(quote) == 1 and start >= 0:
@@ -391,7 +393,9 @@ class CSVReader(ReaderBase):
             try:
                 text = header.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError:
-                raise SourceError("header is not valid text in the declared encoding", file=self.path, line=self.data_line - 1) from None
+                raise SourceError(
+                    "header is not valid text in the declared encoding", file=self.path, line=self.data_line - 1
+                ) from None
             reader = self._csv_rows([text])
             names = next(reader, [])
             if not names or names == [""]:
@@ -511,7 +515,9 @@ class CSVReader(ReaderBase):
         fields = []
         for n in self.names:
             guess = guesses.get(n)
-            fields.append(pa.field(n, self.declared[n] if n in self.declared else guess.result() if guess else pa.string()))
+            fields.append(
+                pa.field(n, self.declared[n] if n in self.declared else guess.result() if guess else pa.string())
+            )
         return pa.schema(fields)
 
     def _head_blocks(self) -> Generator[Block, None, None]:
@@ -641,7 +647,9 @@ class CSVReader(ReaderBase):
 
     def _parse_options(self) -> tuple[pacsv.ReadOptions, pacsv.ConvertOptions]:
         cfg = self.config
-        read = pacsv.ReadOptions(column_names=self.names, use_threads=False, block_size=max(cfg.block_size, 1 << 20) * 2)
+        read = pacsv.ReadOptions(
+            column_names=self.names, use_threads=False, block_size=max(cfg.block_size, 1 << 20) * 2
+        )
         conv = pacsv.ConvertOptions(
             column_types={n: pa.binary() for n in self.names},
             null_values=cfg.null_values,
@@ -673,7 +681,9 @@ class CSVReader(ReaderBase):
             read = pacsv.ReadOptions(column_names=self.names, use_threads=False, block_size=len(item[0]) + 1)
         with _undecodable_rows():
             try:
-                table = pacsv.read_csv(pa.BufferReader(item[0]), read_options=read, parse_options=parse, convert_options=conv)
+                table = pacsv.read_csv(
+                    pa.BufferReader(item[0]), read_options=read, parse_options=parse, convert_options=conv
+                )
             except pa.ArrowInvalid as exc:
                 if not on_invalid.undecodable:  # type: ignore[attr-defined]
                     raise SourceError(f"cannot parse: {exc}", file=self.path) from None
@@ -783,7 +793,9 @@ class CSVReader(ReaderBase):
                 row_base += n_total
                 line += parsed.newlines
                 continue
-            simple = parsed.newlines + (0 if parsed.last_line_ended else 1) == n_total  # one line per row: line numbers are exact
+            simple = (
+                parsed.newlines + (0 if parsed.last_line_ended else 1) == n_total
+            )  # one line per row: line numbers are exact
             rows = row_numbers(row_base, n_total, {r.number for r in invalid})
             lines = pc.add(rows, line - row_base - 1) if simple else None
             rejects = [
@@ -824,7 +836,9 @@ class CSVReader(ReaderBase):
             row_base += n_total
             line = next_line
 
-    def _split(self, chunk: Chunk, start: int, row_base: int, line: int, end: int, end_line: int, floor: int) -> Iterator[Chunk]:
+    def _split(
+        self, chunk: Chunk, start: int, row_base: int, line: int, end: int, end_line: int, floor: int
+    ) -> Iterator[Chunk]:
         """At most ``chunk_size`` rows per chunk; every piece knows where to resume."""
         dialect = self.dialect.to_json()  # fixed for the file: a resumed run must not sniff again
         final = {

@@ -37,7 +37,9 @@ if TYPE_CHECKING:
 # The stage classes are imported on first use: a load without transforms does
 # not pay for the expression parser and the stage modules (~45 ms at start).
 _MODULES = {
-    **dict.fromkeys(["Drop", "FillNull", "Lower", "Rename", "Reorder", "Replace", "Select", "Split", "Trim", "Upper"], "basic"),
+    **dict.fromkeys(
+        ["Drop", "FillNull", "Lower", "Rename", "Reorder", "Replace", "Select", "Split", "Trim", "Upper"], "basic"
+    ),
     **dict.fromkeys(["Cast", "convert_with_format"], "cast"),
     **dict.fromkeys(["Dedupe", "KeyStore"], "dedupe"),
     **dict.fromkeys(["Derive", "Filter"], "expr_stages"),
@@ -74,6 +76,7 @@ def __getattr__(name: str) -> Any:
     if name == "STAGE_TYPES":
         return {kind: _lazy(cls) for kind, cls in _TYPES.items()}
     return _lazy(name)
+
 
 __all__ = [
     "STAGE_TYPES",
@@ -130,8 +133,7 @@ def build_stages(specs: Sequence[Mapping[str, Any]]) -> list[Stage]:
             raise ConfigError(f"type: required key is missing (one of: {', '.join(_TYPES)})", stage=where)
         if kind not in _TYPES:
             raise ConfigError(
-                f"type: unknown transform type {kind!r}{did_you_mean(str(kind), _TYPES)}; "
-                f"types: {', '.join(_TYPES)}",
+                f"type: unknown transform type {kind!r}{did_you_mean(str(kind), _TYPES)}; types: {', '.join(_TYPES)}",
                 stage=where,
             )
         cls = _lazy(_TYPES[kind])  # a stage's module is imported when a job uses it

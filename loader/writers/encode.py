@@ -88,7 +88,9 @@ def nested_json(arr: pa.Array) -> list[str | None]:
     """Each value as JSON text, one by one (maps as objects, bytes as base64): the
     slow path, for nested values and for text holding control characters."""
     return [
-        None if v is None else json.dumps(python_value(v), ensure_ascii=False, separators=(",", ":"), default=_json_default)
+        None
+        if v is None
+        else json.dumps(python_value(v), ensure_ascii=False, separators=(",", ":"), default=_json_default)
         for v in arr.to_pylist()
     ]
 

@@ -37,7 +37,9 @@ STAGE_TABLE = "_loader_stage"  # a TEMP table: rows on their way into an upsert 
 
 # ADBC wraps SQLite's message in its own words ("IO: Failed to step query: ...",
 # "\nquery was: ..."); the user needs SQLite's part only.
-_ADBC_PREFIX = re.compile(r"^(?:[A-Z_]+: )?(?:\[SQLite\] )?(?:[Ff]ailed to (?:step query|execute|prepare query)(?: \([^)]*\))?: )?")
+_ADBC_PREFIX = re.compile(
+    r"^(?:[A-Z_]+: )?(?:\[SQLite\] )?(?:[Ff]ailed to (?:step query|execute|prepare query)(?: \([^)]*\))?: )?"
+)
 
 
 def sqlite_message(exc: BaseException) -> str:
@@ -226,7 +228,7 @@ class SQLiteWriter(Transactional):
 
     def prepare(self, schema: pa.Schema, *, fresh: bool) -> None:
         """Create the table (drop it first for ``replace`` on a fresh run)."""
-        if self.table in (STATE_TABLE, STAGE_TABLE):
+        if self.table.lower() in (STATE_TABLE, STAGE_TABLE):  # SQLite's identifiers ignore case
             raise SinkError(f"table name {self.table!r} is reserved for the loader's own use")
         self._check_indexes(schema)
         if fresh and self.config.mode == "replace":
@@ -285,7 +287,9 @@ class SQLiteWriter(Transactional):
                 pk = {c.lower() for c in self.config.primary_key}
                 updates = [f"{quote(n)} = excluded.{quote(n)}" for n in names if n.lower() not in pk]
                 conflict = ", ".join(quote(c) for c in self.config.primary_key)
-                sql += f" ON CONFLICT ({conflict}) " + ("DO UPDATE SET " + ", ".join(updates) if updates else "DO NOTHING")
+                sql += f" ON CONFLICT ({conflict}) " + (
+                    "DO UPDATE SET " + ", ".join(updates) if updates else "DO NOTHING"
+                )
             self._merge[names] = sql
         return sql
 
@@ -313,7 +317,8 @@ class SQLiteWriter(Transactional):
         return pa.RecordBatch.from_arrays(list(columns), names=batch.schema.names)
 
     def write(self, batch: pa.RecordBatch, encoded: pa.RecordBatch | None = None) -> int:
-        """Stage a batch in the open transaction (begun here if needed)."""
+        """Stage a batch in the open transaction (begun here if needed); the rows written
+        (for ``ignore``, those whose key was not there yet)."""
         if batch.num_rows == 0:
             return 0
         assert self.conn is not None
@@ -327,6 +332,8 @@ class SQLiteWriter(Transactional):
                 self._execute(f"DROP TABLE IF EXISTS temp.{STAGE_TABLE}")
                 self.conn.ingest(STAGE_TABLE, rows, create=True, temporary=True)
                 self._execute(self._merge_sql(tuple(batch.schema.names)))
+                if self.config.mode == "ignore":  # rows whose key was there are counted apart
+                    return int(self._execute("SELECT changes()")[0][0])
             else:
                 self.conn.ingest(self.table, rows)
         except AdbcError as exc:

@@ -87,6 +87,8 @@ class StateLog:
 
     def compact(self) -> None:
         self.close()  # the file is replaced: appends go to the new one
-        text = "".join(json.dumps({"job": job, "set": entries}, separators=(",", ":")) + "\n" for job, entries in self.jobs.items())
+        text = "".join(
+            json.dumps({"job": job, "set": entries}, separators=(",", ":")) + "\n" for job, entries in self.jobs.items()
+        )
         replace_file(self.path, text, durable=self.durable)
         self._compacted = self._size = len(text.encode("utf-8"))

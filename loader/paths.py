@@ -1,0 +1,128 @@
+"""What a run reads and writes, and the one check that no write can destroy data.
+
+Every path is compared resolved (``os.path.realpath``: symlinks, ``..``), so
+two names for one file are one file. A path loader writes (report, rejects,
+metrics, lock, a stage's key store) must not be, or lie inside, the target
+(a SQLite file with its journal files, or a LevelDB directory), an input, or
+another output; an input must not be the target or inside it; and nothing
+written may match an input glob, or the next run would read it back.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Iterable, Sequence
+
+from .config import is_glob
+from .errors import ConfigError
+
+# Names LevelDB creates inside its directory; an input glob must not reach them.
+LEVELDB_FILES = ("CURRENT", "LOCK", "LOG", "LOG.old", "MANIFEST-000001", "000001.log", "000001.ldb", "000001.sst")
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+GLOB_CHARS = "*?["
+
+HINT = "write it outside the target and the inputs; nothing was written"
+
+
+def glob_could_match(pattern: str, path: str) -> bool:
+    """Whether ``glob(pattern, recursive=True)`` would list ``path`` once it exists."""
+
+    def match(pp: list[str], tp: list[str]) -> bool:
+        if not tp:
+            return not pp or pp == ["**"]
+        if not pp:
+            return False
+        if pp[0] == "**":
+            return any(match(pp[1:], tp[i:]) for i in range(len(tp) + 1))
+        return fnmatch.fnmatchcase(tp[0], pp[0]) and match(pp[1:], tp[1:])
+
+    return match(os.path.abspath(pattern).split(os.sep)[1:], os.path.abspath(path).split(os.sep)[1:])
+
+
+def resolved_pattern(pattern: str) -> str:
+    """The glob with its literal leading directories resolved (a symlinked input directory)."""
+    parts = os.path.abspath(pattern).split(os.sep)
+    literal = next((i for i, p in enumerate(parts) if any(c in p for c in GLOB_CHARS)), len(parts))
+    head = os.path.realpath(os.sep.join(parts[:literal]) or os.sep)
+    return os.path.join(head, *parts[literal:])
+
+
+def lock_path(target: str) -> str:
+    """The lock beside the resolved target: ``t.db`` and a symlink to it share one lock."""
+    return os.path.realpath(target.rstrip("/\\") or target) + ".lock"
+
+
+def within(path: str, root: str) -> bool:
+    """``path`` is ``root`` or lies inside it (both resolved)."""
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def target_paths(target: str, sink_type: str) -> list[str]:
+    """The target and what its database writes beside it, as typed and resolved."""
+    base = target.rstrip("/\\") or target
+    out = [base, os.path.realpath(base)]
+    if sink_type == "sqlite":
+        out += [p + suffix for p in out[:2] for suffix in SQLITE_SIDE_FILES]
+    return out
+
+
+def check_paths(
+    target: str,
+    sink_type: str,
+    inputs: Sequence[str],
+    patterns: Sequence[str],
+    outputs: Iterable[tuple[str, str | None]],
+) -> None:
+    """Refuse (exit 2, before anything is written) a run whose writes could destroy data.
+
+    ``outputs`` are (config key, path) pairs of everything the run may write
+    besides the target itself; ``inputs`` the expanded input files.
+    """
+    written = [(k, p) for k, p in outputs if p]
+    for key, path in written:
+        if os.path.isdir(path):
+            raise ConfigError(f"{key}: {path} is a directory, expected a file path")
+    owned = {os.path.realpath(p) for p in target_paths(target, sink_type)}
+    real_target = os.path.realpath(target)
+    files = {os.path.realpath(f): f for f in inputs if f != "-"}
+    for real, shown in files.items():
+        if real == real_target:
+            raise ConfigError(f"sink.path: the target {target} is also an input file")
+        if real in owned or within(real, real_target):
+            raise ConfigError(f"sink.path: the input {shown} belongs to the target {target}", hint=HINT)
+    seen: dict[str, tuple[str, str]] = {}
+    for key, path in written:
+        real = os.path.realpath(path)
+        if real in owned or within(real, real_target):
+            raise ConfigError(f"{key}: writing {path} would overwrite the target {target}", hint=HINT)
+        if real in files:
+            raise ConfigError(f"{key}: writing {path} would overwrite the input {files[real]}", hint=HINT)
+        if real in seen:
+            other_key, other = seen[real]
+            raise ConfigError(
+                f"{key}: {path} is also {other_key} ({other}); each output needs a file of its own", hint=HINT
+            )
+        seen[real] = (key, path)
+    _check_globs(target, sink_type, patterns, written)
+
+
+def _check_globs(target: str, sink_type: str, patterns: Sequence[str], written: list[tuple[str, str]]) -> None:
+    """What a run writes must never match an input glob, or the next run would read it back."""
+    sink = target.rstrip("/\\") or target
+    checks = [("sink.path", sink, p) for p in target_paths(target, sink_type)]
+    if sink_type == "leveldb":
+        checks += [("sink.path", sink, os.path.join(os.path.realpath(sink), name)) for name in LEVELDB_FILES]
+    for key, path in written:
+        checks += [(key, path, path), (key, path, os.path.realpath(path))]
+    for pattern in patterns:
+        if pattern == "-" or not is_glob(pattern):
+            continue
+        forms = {pattern, resolved_pattern(pattern)}
+        for key, shown, path in checks:
+            if any(glob_could_match(form, path) for form in forms):
+                what = "the target" if key == "sink.path" else "the file"
+                raise ConfigError(
+                    f"{key}: {what} {shown} matches the input pattern {pattern!r}",
+                    hint="a later run would read it as input; write it outside the input directory or narrow the pattern",
+                )

@@ -1,0 +1,227 @@
+"""Issue 18, items 1, 2, 3 and 8: output paths that could destroy data, reject files shared by
+jobs, the lock through a symlink, and exit codes and reports that say what happened."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loader.cli import main
+from loader.lock import TargetLock
+from tests.conftest import sqlite_rows, write_csv
+from tests.reliability_util import reject_lines, sqlite_state
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = main(list(args))
+    return code, capsys.readouterr().err
+
+
+def shop(tmp_path: Path, rows: int = 1000) -> tuple[Path, Path]:
+    """A CSV input and a database it was loaded into."""
+    src = write_csv(tmp_path / "in.csv", ["id", "name"], [[i, f"n{i}"] for i in range(rows)])
+    db = tmp_path / "shop.db"
+    assert main(["load", str(src), str(db), "--table", "t", "-q"]) == 0
+    return src, db
+
+
+def test_18_1_rejects_path_on_target_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src, db = shop(tmp_path)
+    (tmp_path / "link.db").symlink_to(db)
+    ldb = tmp_path / "t.ldb"
+    assert main(["load", str(src), str(ldb), "--key", "k:{id}", "-q"]) == 0
+    before = {p: p.read_bytes() for p in (src, db)}
+    cases = [
+        (["--rejects", str(db)], f"run.rejects: writing {db} would overwrite the target {db}"),
+        (["--report", str(db)], f"run.report: writing {db} would overwrite the target {db}"),
+        (
+            ["--report", str(tmp_path / "link.db")],
+            f"run.report: writing {tmp_path}/link.db would overwrite the target {db}",
+        ),
+        (
+            ["--metrics-file", f"{db}-journal"],
+            f"run.metrics_file: writing {db}-journal would overwrite the target {db}",
+        ),
+        (["--rejects", str(src)], f"run.rejects: writing {src} would overwrite the input {src}"),
+        (["--report", str(src)], f"run.report: writing {src} would overwrite the input {src}"),
+        (["--metrics-file", str(src)], f"run.metrics_file: writing {src} would overwrite the input {src}"),
+        (
+            ["--report", str(tmp_path / "x.json"), "--metrics-file", str(tmp_path / "x.json")],
+            f"run.metrics_file: {tmp_path}/x.json is also run.report ({tmp_path}/x.json); each output needs a file of its own",
+        ),
+        (
+            ["--report", f"{db}.lock"],
+            f"run.report: {db}.lock is also the lock file ({db}.lock); each output needs a file of its own",
+        ),
+    ]
+    for flags, message in cases:
+        code, err = run(capsys, "load", str(src), str(db), "--table", "t", *flags)
+        assert (code, err.splitlines()[0]) == (2, f"loader: error: {message}"), flags
+        assert {p: p.read_bytes() for p in (src, db)} == before, flags
+    assert sqlite_rows(db, "SELECT count(*) FROM t") == [(1000,)]
+    # inside a LevelDB directory
+    code, err = run(capsys, "load", str(src), str(ldb), "--key", "k:{id}", "--report", str(ldb / "CURRENT"))
+    assert (code, err.splitlines()[0]) == (
+        2,
+        f"loader: error: run.report: writing {ldb}/CURRENT would overwrite the target {ldb}",
+    )
+    assert (ldb / "CURRENT").read_text().startswith("MANIFEST-")
+
+
+def test_18_2_two_jobs_in_one_database_keep_their_own_rejects(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "shop.db"
+    a = write_csv(tmp_path / "a.csv", ["id", "n"], [[1, 1], [2, "x"], [3, "y"]] + [[i, i] for i in range(4, 60)])
+    b = write_csv(tmp_path / "b.csv", ["id", "n"], [[1, 1], [2, "z"]] + [[i, i] for i in range(3, 60)])
+    for src, table in ((a, "a"), (b, "b"), (a, "a")):
+        assert main(["load", str(src), str(db), "--table", table, "--columns", "n=int64", "-q"]) == 0
+    assert [r["row"] for r in reject_lines(Path(f"{db}.table-a.rejects.jsonl"))] == [2, 3]
+    assert [r["row"] for r in reject_lines(Path(f"{db}.table-b.rejects.jsonl"))] == [2]
+    assert reject_lines(Path(f"{db}.table-b.rejects.jsonl"))[0]["job"] == "table:b"
+
+
+def test_18_2_a_shared_reject_file_keeps_other_jobs_lines_and_repairs_a_torn_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db, shared = tmp_path / "shop.db", tmp_path / "shared.jsonl"
+    a1 = write_csv(tmp_path / "a1.csv", ["id", "n"], [[1, "x"], [2, 2]])
+    a2 = write_csv(tmp_path / "a2.csv", ["id", "n"], [[3, "y"], [4, 4]])
+    b = write_csv(tmp_path / "b.csv", ["id", "n"], [[1, "z"], [2, 2]])
+
+    def load(src: Path, table: str) -> None:
+        flags = ["--table", table, "--columns", "n=int64", "--rejects", str(shared), "-q"]
+        assert main(["load", str(src), str(db), *flags]) == 0
+
+    load(a1, "a")
+    # job a is killed after writing a reject it never committed, then b runs, then a tears a line
+    with open(shared, "a", encoding="utf-8") as fh:
+        fh.write('{"job": "table:a", "file": "a1.csv", "row": 9, "reason": "uncommitted"}\n')
+    load(b, "b")
+    with open(shared, "a", encoding="utf-8") as fh:
+        fh.write('{"job": "table:a", "file": "a1.csv", "row": 10, "rea')
+    load(a2, "a")
+    assert [(r["job"], r["file"], r["row"]) for r in reject_lines(shared)] == [
+        ("table:a", str(a1), 1),
+        ("table:b", str(b), 1),
+        ("table:a", str(a2), 1),
+    ]
+    load(b, "b")  # b's checkpoint predates a's rewrite: it keeps its line and adds none
+    assert len(reject_lines(shared)) == 3
+
+
+def test_18_3_lock_is_taken_on_the_resolved_target(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = write_csv(tmp_path / "in.csv", ["id"], [[1], [2]])
+    db, link = tmp_path / "t.db", tmp_path / "link.db"
+    link.symlink_to(db)
+    with TargetLock(str(db)):
+        code, err = run(capsys, "load", str(src), str(link), "--table", "t")
+    assert (code, err.splitlines()[0]) == (75, f"loader: error: {link}: another loader run is writing this target")
+    assert not db.exists()
+    assert not (tmp_path / "link.db.lock").exists()
+
+
+def test_18_3_symlinked_input_directory_cannot_reach_the_target(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    write_csv(data / "a.csv", ["id"], [[1]])
+    (tmp_path / "link").symlink_to(data)
+    code, err = run(capsys, "load", f"{tmp_path}/link/*", str(data / "out.db"), "--format", "csv", "--table", "t")
+    assert (code, err.splitlines()[0]) == (
+        2,
+        f"loader: error: sink.path: the target {data}/out.db matches the input pattern '{tmp_path}/link/*'",
+    )
+    assert not (data / "out.db").exists()
+
+
+def report_of(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def test_18_8_a_config_error_after_a_commit_exits_1_with_a_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inp = tmp_path / "in"
+    inp.mkdir()
+    write_csv(inp / "1.csv", ["id", "v"], [[1, "a"], [2, "b"]])
+    write_csv(inp / "2.csv", ["v"], [["c"]])  # lacks the key column
+    target, report = tmp_path / "t.ldb", tmp_path / "r.json"
+    code, err = run(capsys, "load", f"{inp}/*.csv", str(target), "--key", "k:{id}", "--report", str(report))
+    assert code == 1
+    assert err.splitlines()[-2] == "loader: error: sink.key: no column 'id' in the data"
+    assert (
+        err.splitlines()[-1]
+        == "  hint: columns are: v; committed work is kept; fix this and rerun the same command to resume"
+    )
+    data = report_of(report)
+    assert (data["status"], data["exit_code"], data["rows_written"], data["files_loaded"]) == ("failed", 1, 2, 1)
+
+
+def test_18_8_reserved_table_name_is_refused_in_any_case(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src, db = shop(tmp_path)
+    code, err = run(capsys, "load", str(src), str(db), "--table", "_LOADER_STATE", "--mode", "replace")
+    assert (code, err.splitlines()[0]) == (
+        1,
+        "loader: error: table name '_LOADER_STATE' is reserved for the loader's own use",
+    )
+    assert "file:" + str(src) in sqlite_state(db)  # the other job's checkpoint is still there
+    assert sqlite_rows(db, "SELECT count(*) FROM t") == [(1000,)]
+
+
+def test_18_8_a_changed_half_loaded_file_is_reported_as_skipped_because_changed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows: list[list[Any]] = [[i, i] for i in range(1, 101)]
+    rows[59][1] = "bad"
+    src = write_csv(tmp_path / "in.csv", ["id", "n"], rows)
+    db, report = tmp_path / "t.db", tmp_path / "r.json"
+    flags = ["--table", "t", "--columns", "n=int64", "--chunk-size", "10", "--batch-size", "10"]
+    assert main(["load", str(src), str(db), *flags, "--max-rejects", "0", "-q"]) == 3
+    committed = sqlite_rows(db, "SELECT count(*) FROM t")[0][0]
+    assert 0 < committed < 99
+    capsys.readouterr()
+    with open(src, "a", encoding="utf-8") as fh:
+        fh.write("101,101\n")
+    code, err = run(capsys, "load", str(src), str(db), *flags, "--on-change", "skip", "--report", str(report))
+    assert code == 0
+    assert err.startswith(
+        f"ok: 0 rows written to {db} (table t) from 0 files, 1 changed since loaded and skipped ({committed:,} committed rows kept) in "
+    )
+    data = report_of(report)
+    assert (data["files_skipped"], data["files_changed"]) == (0, 1)
+    assert [(f["status"], f["rows_kept"]) for f in data["files"]] == [("changed-skipped", committed)]
+    assert sqlite_rows(db, "SELECT count(*) FROM t") == [(committed,)]
+
+
+@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
+def test_18_8_ignored_duplicates_are_counted_apart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], sink: str
+) -> None:
+    first = write_csv(tmp_path / "a.csv", ["id", "v"], [[1, "a"], [2, "b"], [3, "c"]])
+    second = write_csv(tmp_path / "b.csv", ["id", "v"], [[2, "B"], [3, "C"], [4, "d"], [5, "e"]])
+    target, report = tmp_path / ("t.db" if sink == "sqlite" else "t.ldb"), tmp_path / "r.json"
+    flags = ["--table", "t", "--primary-key", "id"] if sink == "sqlite" else ["--key", "k:{id}"]
+    for src in (first, second):
+        code, err = run(
+            capsys, "load", str(src), str(target), *flags, "--mode", "ignore", "--report", str(report), "--job", "j"
+        )
+        assert code == 0, err
+    assert "; 2 ignored (key already there)" in err
+    data = report_of(report)
+    counts = [data[k] for k in ("rows_read", "rows_written", "rows_rejected", "rows_filtered", "rows_ignored")]
+    assert counts == [4, 2, 0, 0, 2]
+    assert data["files"][0]["rows_ignored"] == 2
+    if sink == "sqlite":
+        assert sqlite_rows(target, "SELECT id, v FROM t ORDER BY id") == [
+            (1, "a"),
+            (2, "b"),
+            (3, "c"),
+            (4, "d"),
+            (5, "e"),
+        ]
