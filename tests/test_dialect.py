@@ -239,6 +239,18 @@ def test_empty_input_is_still_success(tmp_path: Path, capsys: pytest.CaptureFixt
     assert run_cli(capsys, "load", str(p), str(tmp_path / "h.db"), "-q") == (0, "", "")
 
 
+def test_every_row_an_ignored_duplicate_is_not_nothing_loaded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a.csv").write_text("id,v\n1,x\n2,y\n")
+    (tmp_path / "b.csv").write_text("id,v\n1,z\n2,w\n")
+    db = tmp_path / "i.db"
+    flags = ("--table", "t", "--mode", "ignore", "--primary-key", "id", "-q")
+    assert run_cli(capsys, "load", str(tmp_path / "a.csv"), str(db), *flags) == (0, "", "")
+    assert run_cli(capsys, "load", str(tmp_path / "b.csv"), str(db), *flags) == (0, "", "")
+    assert sqlite_rows(db, "SELECT id, v FROM t ORDER BY id") == [(1, "x"), (2, "y")]
+
+
 def test_all_filtered_is_nothing_loaded(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     p = tmp_path / "f.csv"
     p.write_text("a,b\n1,x\n2,y\n")
