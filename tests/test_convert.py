@@ -252,3 +252,11 @@ def test_cast_failures_marks_exactly_the_values_that_fail(target: pa.DataType) -
         assert pc.indices_nonzero(cast_failures(arr, target)).to_pylist() == sorted(
             i for i in bad_at if values[i] is not None
         )
+
+
+def test_a_declared_float_takes_every_spelling_of_infinity_and_nan() -> None:
+    values = ["Infinity", "-inf", "INF", "NaN", "nan", "1.5"]
+    out = convert(pa.array(values), pa.float64())
+    assert out.bad is None
+    got = out.array.to_pylist()
+    assert got[:3] == [float("inf"), float("-inf"), float("inf")] and all(v != v for v in got[3:5]) and got[5] == 1.5
