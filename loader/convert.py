@@ -85,7 +85,10 @@ def float_loses(arr: pa.Array) -> pa.Array:
     if not pc.any(maybe).as_py():
         return maybe
     text = pc.filter(arr, maybe)
-    floats = pc.cast(_null_where(text, cast_failures(text, pa.float64())), pa.float64())
+    try:
+        floats = pc.cast(text, pa.float64())
+    except pa.ArrowInvalid:
+        floats = pc.cast(_null_where(text, cast_failures(text, pa.float64(), known_to_fail=True)), pa.float64())
     back = pc.cast(floats, pa.string())
     differ = pc.fill_null(pc.not_equal(text, back), False)  # most texts are already the shortest form
     if pc.any(differ).as_py():
