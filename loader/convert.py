@@ -318,14 +318,12 @@ def cast_failures(arr: pa.Array, target: pa.DataType, *, known_to_fail: bool = F
 
 
 def _mask_of(indices: list[int], n: int) -> pa.Array:
-    """A mask of ``n`` values true at the sorted ``indices``, in runs (no list of ``n``)."""
-    runs: list[pa.Array] = []
-    at = 0
+    """A mask of ``n`` values true at ``indices``, from a bitmap (no list of ``n``;
+    ``pa.repeat`` would import ``pyarrow.compute``)."""
+    bitmap = bytearray((n + 7) // 8)
     for i in indices:
-        runs += [pa.repeat(pa.scalar(False), i - at), pa.repeat(pa.scalar(True), 1)]
-        at = i + 1
-    runs.append(pa.repeat(pa.scalar(False), n - at))
-    return pa.concat_arrays(runs)
+        bitmap[i >> 3] |= 1 << (i & 7)
+    return pa.Array.from_buffers(pa.bool_(), n, [None, pa.py_buffer(bitmap)])
 
 
 def convert(
