@@ -2,9 +2,9 @@
 
 ``infer_type`` (or ``TypeGuess``, fed block by block) picks a type for a
 column of text from a sample, refusing to
-guess a number where text would change (``007``, 20-digit ids, 17-digit
-decimals). ``convert`` turns one column of raw values into its target type
-column-wise with ``pyarrow.compute``; values that do not fit are not turned
+guess a number where text would change (``007``, 20-digit ids, decimals
+that float64 would round). ``convert`` turns one column of raw values into
+its target type column-wise with ``pyarrow.compute``; values that do not fit are not turned
 into nulls or rounded: they come back as a mask plus one reason each, so the
 caller can reject exactly those rows. The per-value path runs only for
 columns that actually hold a bad value.
@@ -23,12 +23,13 @@ from . import kernels as pc
 from .types import type_name
 
 _INT = r"^[+-]?(?:0|[1-9][0-9]*)$"
-_FLOAT = r"^[+-]?(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+_FLOAT = r"^[+-]?(?:(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|(?i:inf|infinity|nan))$"
 _BOOL = r"^(?:true|false|TRUE|FALSE|True|False)$"
 _DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _TS = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?$"
 _TS_TZ = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})$"
-# A float64 keeps 15 significant decimal digits exactly; more may round.
+# Any decimal text of at most 15 significant digits and no exponent (so within
+# float64's normal range) reads back from a float64 as the same number.
 _FLOAT_DIGITS = 15
 
 
@@ -58,15 +59,45 @@ def value_bytes(arr: pa.Array) -> pa.Buffer | None:
     return data.slice(lo, hi - lo)
 
 
-def _too_precise(arr: pa.Array) -> pa.Array:
-    """True where a decimal text has more significant digits than float64 keeps."""
-    long = pc.greater(pc.binary_length(arr), _FLOAT_DIGITS)  # bytes: no decoding; the regex below decides
-    if not pc.any(long).as_py():
-        return pc.fill_null(long, False)
-    mantissa = pc.replace_substring_regex(arr, r"[eE].*$", "")
-    digits = pc.replace_substring(mantissa, ".", "")
-    pattern = f"[1-9][0-9]{{{_FLOAT_DIGITS - 1},}}[1-9]"
-    return pc.fill_null(pc.and_(long, pc.match_substring_regex(digits, pattern)), False)
+def _digits(arr: pa.Array) -> pa.Array:
+    """A decimal text's significant digits: no sign, exponent, point, or leading and trailing zeros."""
+    data = value_bytes(arr)
+    raw = data.to_pybytes() if data is not None else b""
+    if b"e" in raw or b"E" in raw:
+        arr = pc.replace_substring_regex(arr, r"[eE].*$", "")
+    return pc.ascii_trim(pc.replace_substring(arr, ".", ""), "+-0")
+
+
+def float_loses(arr: pa.Array) -> pa.Array:
+    """True where a decimal text is not the same number as its float64's shortest
+    representation (``0.10000000000000000001``, a 20-digit integer, ``1e400``).
+
+    Two texts that round to the same float64 and share their significant digits
+    are the same number (a power of ten apart, both could not round to it), so
+    the digits are all that is compared. Only values longer than 15 bytes or with
+    an exponent can lose anything; values that are no float at all are not
+    marked here (the cast reports them).
+    """
+    maybe = pc.greater(pc.binary_length(arr), _FLOAT_DIGITS)  # bytes: no decoding
+    data = value_bytes(arr)
+    raw = data.to_pybytes() if data is not None else b""
+    if b"e" in raw or b"E" in raw:
+        maybe = pc.or_(maybe, pc.match_substring(arr, "e", ignore_case=True))
+    maybe = pc.fill_null(maybe, False)
+    if not pc.any(maybe).as_py():
+        return maybe
+    text = pc.filter(arr, maybe)
+    try:
+        floats = pc.cast(text, pa.float64())
+    except pa.ArrowInvalid:
+        floats = pc.cast(_null_where(text, cast_failures(text, pa.float64(), known_to_fail=True)), pa.float64())
+    back = pc.cast(floats, pa.string())
+    differ = pc.fill_null(pc.not_equal(text, back), False)  # most texts are already the shortest form
+    if pc.any(differ).as_py():
+        same = pc.equal(_digits(pc.filter(text, differ)), _digits(pc.filter(back, differ)))
+        differ = pc.replace_with_mask(differ, differ, pc.fill_null(pc.invert(same), False))
+    lost = differ
+    return pc.replace_with_mask(maybe, maybe, lost)
 
 
 def _leading_zero(arr: pa.Array, *, decimal: bool) -> pa.Array:
@@ -99,7 +130,7 @@ def _casts_to(target: pa.DataType) -> Callable[[pa.Array], bool]:
 
 
 def _float_exact(values: pa.Array) -> bool:
-    return not (pc.any(_leading_zero(values, decimal=True)).as_py() or pc.any(_too_precise(values)).as_py())
+    return not (pc.any(_leading_zero(values, decimal=True)).as_py() or pc.any(float_loses(values)).as_py())
 
 
 # Proofs: cheaper checks that, when they pass, show that every value matches
@@ -108,7 +139,8 @@ def _float_exact(values: pa.Array) -> bool:
 # that fails decides nothing: the pattern and the loss check then run as before.
 # Each rests on what Arrow's cast accepts (tested against the patterns):
 # integers: [-](digits | 0x hex), so with no leading zero the pattern holds;
-# floats: fast_float's grammar plus inf and nan, which the byte check keeps out;
+# floats: fast_float's grammar plus inf, infinity and nan, which the byte check
+# leaves to the pattern;
 # dates: exactly YYYY-MM-DD; timestamps without zone: a date, then hh, hh:mm,
 # hh:mm:ss or hh:mm:ss.f{1,6}, of which the pattern takes 16 characters and up.
 
@@ -138,11 +170,9 @@ def _proves_bool(values: pa.Array) -> bool:
 
 # What inference tries, in order: a pattern every value must match, the type,
 # what must also hold for that type to keep every value (when it does not: an
-# integer beyond int64, a float with a leading zero or 17 digits, an
-# impossible date; the column stays text), and a proof of both (see above).
-_CANDIDATES: tuple[
-    tuple[str, pa.DataType, Callable[[pa.Array], bool] | None, Callable[[pa.Array], bool] | None], ...
-] = (
+# integer beyond int64, a float with a leading zero or that float64 would
+# round, an impossible date; the column stays text), and a proof of both (see above).
+_CANDIDATES: tuple[tuple[str, pa.DataType, Callable[[pa.Array], bool] | None, Callable[[pa.Array], bool] | None], ...] = (
     (_BOOL, pa.bool_(), None, _proves_bool),
     (_INT, pa.int64(), _casts_to(pa.int64()), _proves_int),
     (_FLOAT, pa.float64(), _float_exact, _proves_float),
@@ -183,8 +213,8 @@ class TypeGuess:
                 continue
             if i == _FLOAT_AT and integers:
                 # An integer's text matches the float pattern and has no leading zero
-                # a float drops: only its digit count can still lose (one scan, not three).
-                if self.exact[i] and pc.any(_too_precise(values)).as_py():
+                # a float drops: only rounding can still lose (one check, not three).
+                if self.exact[i] and pc.any(float_loses(values)).as_py():
                     self.exact[i] = False
                 continue
             head = values.slice(0, _HEAD)
@@ -266,19 +296,42 @@ def _null_where(arr: pa.Array, mask: pa.Array) -> pa.Array:
     return pc.if_else(mask, pa.scalar(None, arr.type), arr)
 
 
-def _cast_each(arr: pa.Array, target: pa.DataType) -> pa.Array:
-    """The slow path: which single values fail to cast."""
-    bad = []
-    for value in arr:
-        if not value.is_valid:
-            bad.append(False)
-            continue
+_ONE_BY_ONE = 16  # below this many values, bisecting costs more than casting each
+
+
+def cast_failures(arr: pa.Array, target: pa.DataType, *, known_to_fail: bool = False) -> pa.Array:
+    """Which values fail to cast to ``target``: halves that cast are cleared whole,
+    so the per-value casts run near the failing values only."""
+    bad: list[int] = []
+
+    def fails(values: pa.Array) -> bool:
         try:
-            pc.cast(pa.array([value.as_py()], arr.type), target)
-            bad.append(False)
+            pc.cast(values, target)
+            return False
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OverflowError):
-            bad.append(True)
-    return pa.array(bad, pa.bool_())
+            return True
+
+    def visit(lo: int, hi: int) -> None:
+        if hi - lo > _ONE_BY_ONE:
+            mid = (lo + hi) // 2
+            for a, b in ((lo, mid), (mid, hi)):
+                if fails(arr.slice(a, b - a)):
+                    visit(a, b)
+            return
+        bad.extend(i for i in range(lo, hi) if arr[i].is_valid and fails(arr.slice(i, 1)))
+
+    if known_to_fail or fails(arr):
+        visit(0, len(arr))
+    return _mask_of(bad, len(arr))
+
+
+def _mask_of(indices: list[int], n: int) -> pa.Array:
+    """A mask of ``n`` values true at ``indices``, from a bitmap (no list of ``n``;
+    ``pa.repeat`` would import ``pyarrow.compute``)."""
+    bitmap = bytearray((n + 7) // 8)
+    for i in indices:
+        bitmap[i >> 3] |= 1 << (i & 7)
+    return pa.Array.from_buffers(pa.bool_(), n, [None, pa.py_buffer(bitmap)])
 
 
 def convert(
@@ -288,8 +341,8 @@ def convert(
 
     Raw CSV columns arrive as binary: they are checked for valid UTF-8 and NUL
     bytes first. ``strict`` (for inferred types) also refuses values a numeric
-    type would silently change: leading zeros, and decimals with more digits
-    than float64 keeps. ``encoding`` names the source's text encoding in the
+    type would silently change: leading zeros, and decimals that float64
+    would round. ``encoding`` names the source's text encoding in the
     reason when its bytes were transcoded and some did not decode.
     ``may_hold_nul=False`` skips the NUL scan (the caller saw no NUL byte in
     the block the column came from).
@@ -309,16 +362,11 @@ def convert(
         try:
             arr = pc.cast(arr, pa.string())
         except pa.ArrowInvalid:
-            invalid = []
-            for v in arr.to_pylist():
-                try:
-                    invalid.append(v is not None and (v.decode("utf-8") and False))
-                except UnicodeDecodeError:
-                    invalid.append(True)
+            invalid = cast_failures(arr, pa.string(), known_to_fail=True)
             if codecs.lookup(encoding).name == "utf-8":
-                add(pa.array(invalid, pa.bool_()), lambda v: f"invalid UTF-8 in {_value_text(v)!r}")
+                add(invalid, lambda v: f"invalid UTF-8 in {_value_text(v)!r}")
             else:  # the bytes came through a transcoder: they were invalid in the source encoding
-                add(pa.array(invalid, pa.bool_()), lambda v: f"not valid {encoding} text: {_value_text(v)!r}")
+                add(invalid, lambda v: f"not valid {encoding} text: {_value_text(v)!r}")
             arr = pc.cast(arr, pa.string())
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
         if may_hold_nul:
@@ -337,11 +385,9 @@ def convert(
             )
             if is_float:
                 add(
-                    _too_precise(arr),
-                    lambda v: (
-                        f"{_value_text(v)!r} has more digits than {name} keeps "
-                        "(declare the column as decimal(p, s) or string)"
-                    ),
+                    float_loses(arr),
+                    lambda v: f"{_value_text(v)!r} would be stored as {float(v)!r} by {name} "
+                    "(declare the column as decimal(p, s) or string)",
                 )
     elif arr.type.equals(target):
         return Converted(arr, bad, reasons)
@@ -352,7 +398,7 @@ def convert(
             # No conversion exists at all: a config problem, not a row problem.
             raise
     name = type_name(target)
-    add(_cast_each(arr, target), lambda v: f"{_value_text(v)!r} is not a valid {name}")
+    add(cast_failures(arr, target, known_to_fail=True), lambda v: f"{_value_text(v)!r} is not a valid {name}")
     return Converted(pc.cast(arr, target), bad, reasons)
 
 

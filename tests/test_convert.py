@@ -6,10 +6,11 @@ import random
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from loader import convert as conv
-from loader.convert import TypeGuess, _leading_zero, convert, infer_type
+from loader.convert import TypeGuess, _leading_zero, cast_failures, convert, float_loses, infer_type
 from tests.readers.test_csv import read_all
 
 
@@ -155,7 +156,9 @@ def test_the_cheap_proofs_never_decide_other_than_the_patterns(monkeypatch: pyte
     [
         ("1", ["-0", "0"], pa.int64()),
         ("1", ["0x1f"], pa.string()),  # Arrow's cast reads hex; the pattern does not
-        ("1.5", ["inf"], pa.string()),
+        ("1.5", ["inf"], pa.float64()),  # as pandas and numpy write it
+        ("1.5", ["-Infinity", "NaN", "INF", "+nan"], pa.float64()),
+        ("1.5", ["infinite"], pa.string()),
         ("1.5", [".5", "5.", "-1e5"], pa.float64()),
         ("2024-02-28 12:30", ["2024-02-28"], pa.string()),  # the cast takes a bare date; the pattern does not
         ("2024-02-28 12:30", ["2024-02-28 12"], pa.string()),
@@ -166,3 +169,94 @@ def test_the_cheap_proofs_never_decide_other_than_the_patterns(monkeypatch: pyte
 )
 def test_what_the_cast_takes_and_the_pattern_refuses_stays_refused(lead: str, values: list[str], expected: pa.DataType) -> None:
     assert infer_type(pa.array([lead] * 256 + values, pa.string())) == expected  # past the head, where the proofs run
+
+
+KEPT = [
+    "0.6369616873214543",
+    "100.10",
+    "1e-7",
+    "-0.0",
+    "2.8251599147121498",
+    "1.5E3",
+    "0.30000000000000004",
+    "5e-324",
+    "1.7976931348623157e308",
+    "+12345678.125",
+    "1000000000000000000000",
+    "0.000000000000000000000000012",
+]
+ROUNDED = [
+    "0.10000000000000000001",
+    "12345678901234567890",
+    "1e400",
+    "-1e400",
+    "1e-400",
+    "0.1000000000000000055511151231257827",
+    "9007199254740993",
+    "2.82515991471214981",
+]
+
+
+def test_a_float_is_a_decimal_that_reads_back_as_the_same_number() -> None:
+    values = KEPT + ROUNDED + [None, "x", "inf", "nan", "this is no number at all", "e"]  # no float: the cast says so
+    mask = float_loses(pa.array(values, pa.string())).to_pylist()
+    assert [v for v, lost in zip(values, mask, strict=True) if lost] == ROUNDED
+    assert infer_type(pa.array(KEPT, pa.string())) == pa.float64()
+    for v in ROUNDED:
+        assert infer_type(pa.array(["1.5", v], pa.string())) == pa.string(), v
+    assert infer_type(pa.array(["1", "12345678901234567890"], pa.string())) == pa.string()
+    assert infer_type(pa.array(["0.6369616873214543", "100.10"], pa.string())) == pa.float64()
+
+
+def test_the_round_trip_agrees_with_python_on_random_spellings() -> None:
+    """Against an oracle that parses with Python and compares exact decimals."""
+    from decimal import Decimal
+
+    rng = random.Random(7)
+    values = []
+    for _ in range(3000):
+        x = rng.choice(
+            [rng.random(), rng.uniform(-1e6, 1e6), 10 ** rng.uniform(-30, 30), float(rng.randint(0, 10**18))]
+        )
+        spelling = rng.choice(["{!r}", "{:.17g}", "{:.16g}", "{:.15e}", "{:.20f}", "{:.18E}", "{!r}0", "{:.1f}"])
+        values.append(spelling.format(x) if "!r" not in spelling else repr(x) + spelling[4:])
+    mask = float_loses(pa.array(values, pa.string())).to_pylist()
+    expected = [Decimal(v) != Decimal(repr(float(v))) for v in values]
+    assert mask == expected
+    assert 100 < sum(expected) < 2900  # both outcomes were put to the test
+
+
+def test_a_later_value_is_checked_by_the_same_round_trip() -> None:
+    out = convert(
+        pa.array(["1.5", "2.8251599147121498", "0.10000000000000000001", "inf", "-Infinity", "NaN"]),
+        pa.float64(),
+        strict=True,
+    )
+    assert out.bad is not None and out.bad.to_pylist() == [False, False, True, False, False, False]
+    assert out.reasons == [
+        "'0.10000000000000000001' would be stored as 0.1 by float64 (declare the column as decimal(p, s) or string)"
+    ]
+    assert out.array.to_pylist()[:2] == [1.5, 2.8251599147121498]
+    assert out.array.to_pylist()[3:5] == [float("inf"), float("-inf")]
+
+
+@pytest.mark.parametrize("target", [pa.int64(), pa.float64(), pa.date32(), pa.string()])
+def test_cast_failures_marks_exactly_the_values_that_fail(target: pa.DataType) -> None:
+    rng = random.Random(3)
+    good = {pa.int64(): "12", pa.float64(): "1.5", pa.date32(): "2024-02-29", pa.string(): b"ok"}[target]
+    for n, bad_at in [(1, {0}), (17, {16}), (1000, {0, 999}), (5000, set(rng.sample(range(5000), 40))), (300, set())]:
+        values: list[object] = [None if i % 97 == 5 else good for i in range(n)]
+        for i in bad_at:
+            values[i] = b"\xff" if target == pa.string() else "2024-02-30" if target == pa.date32() else "x"
+        arr = pa.array(values, pa.binary() if target == pa.string() else pa.string())
+        assert pc.indices_nonzero(cast_failures(arr, target)).to_pylist() == sorted(
+            i for i in bad_at if values[i] is not None
+        )
+
+
+def test_a_declared_float_takes_every_spelling_of_infinity_and_nan() -> None:
+    values = ["Infinity", "-inf", "INF", "NaN", "nan", "1.5"]
+    out = convert(pa.array(values), pa.float64())
+    assert out.bad is None
+    got = out.array.to_pylist()
+    assert got[:3] == [float("inf"), float("-inf"), float("inf")] and all(v != v for v in got[3:5]) and got[5] == 1.5

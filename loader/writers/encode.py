@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import math
 import re
 import string
 from collections.abc import Callable
@@ -73,24 +74,64 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def python_value(value: Any) -> Any:
-    """A nested value as JSON-ready Python (maps as objects)."""
-    if isinstance(value, list) and value and all(isinstance(v, tuple) and len(v) == 2 for v in value):
-        return {str(k): python_value(v) for k, v in value}
-    if isinstance(value, list):
-        return [python_value(v) for v in value]
-    if isinstance(value, dict):
-        return {k: python_value(v) for k, v in value.items()}
+_INFINITY = {math.inf: "Infinity", -math.inf: "-Infinity"}  # JSON has no infinity: the spelling JSON libraries read
+
+
+def _is_date_or_time(t: pa.DataType) -> bool:
+    return pa.types.is_temporal(t) and not pa.types.is_duration(t)
+
+
+def _leaves(t: pa.DataType, leaf: Callable[[pa.DataType], pa.DataType]) -> pa.DataType:
+    """``t`` with every leaf type mapped through ``leaf``, the nesting kept."""
+    if pa.types.is_struct(t):
+        return pa.struct([f.with_type(_leaves(f.type, leaf)) for f in t])
+    if pa.types.is_map(t):
+        return pa.map_(_leaves(t.key_type, leaf), t.item_field.with_type(_leaves(t.item_type, leaf)))
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        field = t.value_field.with_type(_leaves(t.value_type, leaf))
+        if pa.types.is_fixed_size_list(t):
+            return pa.list_(field, t.list_size)
+        return pa.large_list(field) if pa.types.is_large_list(t) else pa.list_(field)
+    return leaf(t)
+
+
+def _utc(t: pa.DataType) -> pa.DataType:
+    return pa.timestamp(t.unit, "UTC") if pa.types.is_timestamp(t) and t.tz else t
+
+
+def _text(t: pa.DataType) -> pa.DataType:
+    return pa.string() if _is_date_or_time(t) else t
+
+
+def python_value(value: Any, t: pa.DataType) -> Any:
+    """A value of Arrow type ``t`` as JSON-ready Python: maps as objects (an empty
+    one too), infinities as ``"Infinity"``/``"-Infinity"``, NaN as None, dates and
+    times (already Arrow's text, see ``nested_json``) in ISO form."""
+    if value is None:
+        return None
+    if pa.types.is_map(t):
+        return {str(python_value(k, t.key_type)): python_value(v, t.item_type) for k, v in value}
+    if pa.types.is_struct(t):
+        return {f.name: python_value(value.get(f.name), f.type) for f in t}
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return [python_value(v, t.value_type) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return _INFINITY.get(value)
+    if pa.types.is_timestamp(t):
+        return value.replace(" ", "T", 1)
     return value
 
 
 def nested_json(arr: pa.Array) -> list[str | None]:
     """Each value as JSON text, one by one (maps as objects, bytes as base64): the
-    slow path, for nested values and for text holding control characters."""
+    slow path, for nested values and for text holding control characters.
+    Dates and times are turned into text by Arrow's cast before any value reaches
+    Python, so years outside Python's 1..9999 keep their exact value."""
+    t = arr.type
+    if _leaves(t, _text) != t:
+        arr = pc.cast(pc.cast(arr, _leaves(t, _utc)), _leaves(t, _text))
     return [
-        None
-        if v is None
-        else json.dumps(python_value(v), ensure_ascii=False, separators=(",", ":"), default=_json_default)
+        None if v is None else json.dumps(python_value(v, t), ensure_ascii=False, separators=(",", ":"), default=_json_default)
         for v in arr.to_pylist()
     ]
 
@@ -181,7 +222,8 @@ def _json_value(arr: pa.Array) -> tuple[pa.Array, str]:
     elif pa.types.is_floating(t):
         out = pc.cast(arr, pa.string())
         if not pc.all(pc.is_finite(arr)).as_py():  # NaN and infinities are no JSON numbers
-            out = pc.if_else(pc.is_finite(arr), out, pa.scalar(None, pa.string()))
+            infinity = pc.if_else(pc.greater(arr, 0), '"Infinity"', '"-Infinity"')
+            out = pc.if_else(pc.is_finite(arr), out, pc.if_else(pc.is_inf(arr), infinity, pa.scalar(None, pa.string())))
     elif pa.types.is_boolean(t):
         out = pc.if_else(arr, _TRUE, _FALSE)
     elif pa.types.is_string(t) or pa.types.is_large_string(t):

@@ -42,7 +42,7 @@ def test_types_are_inferred_without_loss(data_dir: Path) -> None:
         "name": pa.string(),
         "amount": pa.float64(),
         "big": pa.string(),  # beyond int64: every digit kept as text
-        "precise": pa.string(),  # more digits than float64 keeps
+        "precise": pa.string(),  # float64 would round it to 0.1
         "day": pa.date32(),
         "at": pa.timestamp("us"),
         "flag": pa.bool_(),
@@ -50,7 +50,7 @@ def test_types_are_inferred_without_loss(data_dir: Path) -> None:
     rows = rows_of(chunks)
     assert [r["zip"] for r in rows] == ["0042", "1234", "9999"]
     assert rows[0]["big"] == "12345678901234567890"
-    assert rows[1]["precise"] == "1.2345678901234567"
+    assert rows[1]["precise"] == "0.10000000000000000001"
     assert rows[1]["name"] == "Bo, Jr"
     assert rows[2]["name"] == "ø ü 中"
     assert rows[2]["amount"] == 300.0
