@@ -131,7 +131,9 @@ def nested_json(arr: pa.Array) -> list[str | None]:
     if _leaves(t, _text) != t:
         arr = pc.cast(pc.cast(arr, _leaves(t, _utc)), _leaves(t, _text))
     return [
-        None if v is None else json.dumps(python_value(v, t), ensure_ascii=False, separators=(",", ":"), default=_json_default)
+        None
+        if v is None
+        else json.dumps(python_value(v, t), ensure_ascii=False, separators=(",", ":"), default=_json_default)
         for v in arr.to_pylist()
     ]
 
@@ -348,6 +350,10 @@ def sortable_int(arr: pa.Array, prefix: str = "") -> pa.Array:
     return pc.binary_join_element_wise(prefix, out, "") if prefix else out
 
 
+def _is_bytes(t: pa.DataType) -> bool:
+    return pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t)
+
+
 class KeyTemplate:
     """A LevelDB key template such as ``user:{id}`` or ``{day}/{id:08d}``.
 
@@ -400,6 +406,12 @@ class KeyTemplate:
                 pieces.append(self._field(arr, spec))
         if len(pieces) == 1 and not isinstance(pieces[0], str):
             return pieces[0]  # type: ignore[no-any-return]
+        if any(isinstance(p, pa.Array) and _is_bytes(p.type) for p in pieces):
+            # a bytes field goes in as it is (it need not be UTF-8), so the key is bytes throughout
+            pieces = [
+                pa.scalar(p.encode(), pa.binary()) if isinstance(p, str) else pc.cast(p, pa.binary()) for p in pieces
+            ]
+            return pc.binary_join_element_wise(*pieces, pa.scalar(b"", pa.binary()))
         return pc.binary_join_element_wise(*pieces, "")
 
     def _field(self, arr: pa.Array, spec: str) -> pa.Array:
@@ -410,8 +422,8 @@ class KeyTemplate:
                 return iso_text(arr)
             if pa.types.is_boolean(t):
                 return pc.if_else(arr, "true", "false")
-            if pa.types.is_binary(t) or pa.types.is_large_binary(t):
-                return pc.cast(arr, pa.string())
+            if _is_bytes(t):
+                return pc.cast(arr, pa.binary())
             if is_nested(t):
                 return pa.array(nested_json(arr), pa.string())
             return pc.cast(arr, pa.string())

@@ -109,6 +109,20 @@ def test_format_specs_and_literals() -> None:
     assert KeyTemplate("n:{id:d}|{x:.2f}").render(batch).to_pylist() == ["n:7|1.50"]
 
 
+def test_bytes_fields_go_into_keys_as_they_are() -> None:
+    """Bytes need not be UTF-8 (a Parquet fixed_len_byte_array id, a hash): they used to fail
+    the cast to text with 'Invalid UTF8 payload'; now the key holds them byte for byte."""
+    raw = [b"\x00\x00\x03\xe8", None, b"\xff\xfe\x01\x02"]
+    for t in (pa.binary(), pa.large_binary(), pa.binary(4)):
+        batch = pa.record_batch({"h": pa.array(raw, t), "n": [1, 2, 3]})
+        assert KeyTemplate("{h}").render(batch).to_pylist() == raw
+        assert KeyTemplate("k:{h}/{n}").render(batch).to_pylist() == [
+            b"k:\x00\x00\x03\xe8/00000000000000000001",
+            None,
+            b"k:\xff\xfe\x01\x02/00000000000000000003",
+        ]
+
+
 @pytest.mark.parametrize("template", ["{a.__class__}", "{a[0]}", "{a!r}", "{}", "{a:{b}}", "plain", "{0}x{a"])
 def test_templates_reach_only_column_values(template: str) -> None:
     with pytest.raises(ConfigError, match=r"^sink\.key"):
