@@ -104,7 +104,30 @@ def check_paths(
                 f"{key}: {path} is also {other_key} ({other}); each output needs a file of its own", hint=HINT
             )
         seen[real] = (key, path)
+        _check_not_foreign(key, path)
     _check_globs(target, sink_type, patterns, written)
+
+
+# How the files loader writes begin: an existing file that begins otherwise is someone's data.
+_OWN_START = {"run.report": b"{", "run.rejects": b"{", "run.metrics_file": b"#"}
+
+
+def _check_not_foreign(key: str, path: str) -> None:
+    """A report, reject or metrics path that holds another kind of file (a database, a
+    CSV) is refused: the run would replace or cut it."""
+    start = _OWN_START.get(key)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return  # not there yet (or unreadable: the write will say so)
+    if start is None or not head or head.lstrip()[:1] == start:
+        return
+    what = "a SQLite database" if head.startswith(b"SQLite format 3\x00") else "not a file loader wrote"
+    raise ConfigError(
+        f"{key}: {path} exists and is {what}; the run would overwrite it",
+        hint="name a new file (or remove this one if it is loader's own); nothing was written",
+    )
 
 
 def _check_globs(target: str, sink_type: str, patterns: Sequence[str], written: list[tuple[str, str]]) -> None:

@@ -62,6 +62,43 @@ def test_18_1_rejects_path_on_target_is_refused(tmp_path: Path, capsys: pytest.C
         assert (code, err.splitlines()[0]) == (2, f"loader: error: {message}"), flags
         assert {p: p.read_bytes() for p in (src, db)} == before, flags
     assert sqlite_rows(db, "SELECT count(*) FROM t") == [(1000,)]
+    # another database, or a file that is no output of loader's
+    other = tmp_path / "other.db"
+    assert main(["load", str(src), str(other), "--table", "t", "-q"]) == 0
+    notes = tmp_path / "notes.csv"
+    notes.write_text("keep,me\n1,2")
+    kept = {p: p.read_bytes() for p in (other, notes)}
+    for flags, message in [
+        (
+            ["--rejects", str(other)],
+            f"run.rejects: {other} exists and is a SQLite database; the run would overwrite it",
+        ),
+        (["--report", str(other)], f"run.report: {other} exists and is a SQLite database; the run would overwrite it"),
+        (
+            ["--rejects", str(notes)],
+            f"run.rejects: {notes} exists and is not a file loader wrote; the run would overwrite it",
+        ),
+        (
+            ["--metrics-file", str(notes)],
+            f"run.metrics_file: {notes} exists and is not a file loader wrote; the run would overwrite it",
+        ),
+    ]:
+        code, err = run(capsys, "load", str(src), str(tmp_path / "fresh.db"), "--table", "t", *flags)
+        assert (code, err.splitlines()[0]) == (2, f"loader: error: {message}"), flags
+        assert {p: p.read_bytes() for p in (other, notes)} == kept, flags
+    assert not (tmp_path / "fresh.db").exists()
+    # its own report, rejects and metrics from an earlier run are replaced as always
+    own = [
+        "--report",
+        str(tmp_path / "r.json"),
+        "--rejects",
+        str(tmp_path / "r.jsonl"),
+        "--metrics-file",
+        str(tmp_path / "m.prom"),
+    ]
+    assert run(capsys, "load", str(src), str(tmp_path / "fresh.db"), "--table", "t", *own)[0] == 0
+    (tmp_path / "r.jsonl").write_text('{"job": "table:t"}\n')
+    assert run(capsys, "load", str(src), str(tmp_path / "fresh.db"), "--table", "t", "--restart", *own)[0] == 0
     # inside a LevelDB directory
     code, err = run(capsys, "load", str(src), str(ldb), "--key", "k:{id}", "--report", str(ldb / "CURRENT"))
     assert (code, err.splitlines()[0]) == (
