@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from typing import Any
 
@@ -33,6 +34,7 @@ from .encode import sqlite_array, sqlite_type, uint64_overflow
 
 STATE_TABLE = "_loader_state"
 STAGE_TABLE = "_loader_stage"  # a TEMP table: rows on their way into an upsert or ignore
+_TEMP_DIR_LOCK = threading.Lock()
 
 # ADBC wraps SQLite's message in its own words ("IO: Failed to step query: ...",
 # "\nquery was: ..."); the user needs SQLite's part only.
@@ -336,6 +338,8 @@ class SQLiteWriter(Transactional):
 
     def finish(self) -> None:
         """Indexes are built once, after the load: cheaper than maintaining them per row."""
+        if self.config.indexes:
+            self._sort_on_disk()
         for cols in self.config.indexes:
             name = "idx_" + self.table + "_" + "_".join(cols)
             self._execute(
@@ -343,6 +347,21 @@ class SQLiteWriter(Transactional):
                 + ", ".join(quote(c) for c in cols)
                 + ")"
             )
+
+    def _sort_on_disk(self) -> None:
+        """CREATE INDEX sorts the whole column: in memory (temp_store=MEMORY) that grows with
+        the table, past any --max-memory. On disk, SQLite keeps a sort run of about
+        cache_size in memory and merges runs from temp files, which it puts next to the
+        target: /tmp may be small or RAM (a container's emptyDir), and the target's
+        filesystem holds the index anyway. Switching temp_store drops the TEMP schema
+        (the upsert stage table), which the load no longer needs here."""
+        directory = os.path.dirname(os.path.abspath(self.config.path))
+        # temp_store_directory is process-wide in SQLite: set it only when it changes,
+        # under a lock, so writers in one process never race on it.
+        with _TEMP_DIR_LOCK:
+            if self._execute("PRAGMA temp_store_directory") != [(directory,)]:
+                self._execute(f"PRAGMA temp_store_directory = '{directory.replace(chr(39), chr(39) * 2)}'")
+        self._execute("PRAGMA temp_store=FILE")
 
     def count(self) -> int:
         return int(self._execute(f"SELECT count(*) FROM {quote(self.table)}")[0][0])
