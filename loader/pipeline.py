@@ -203,6 +203,8 @@ class Pipeline:
             with open_reader(files[0], src, chunk_size=self.job.run.chunk_size) as reader:
                 schema = self._output_schema(reader.schema, files[0])
             writer = open_writer(sink, self.table)
+            if self._deferred() is None:
+                self._check_width(schema, files[0])
             if sink.type == "leveldb" and self._deferred() is None:
                 missing = writer.template.missing(schema.names)  # type: ignore[attr-defined]
                 if missing:
@@ -221,6 +223,13 @@ class Pipeline:
             stages=[s.name for s in self.stages],
             deferred=self._deferred(),
         )
+
+    def _check_width(self, schema: pa.Schema, path: str) -> None:
+        """A table too wide for the sink is a config error before any row is read."""
+        if self.job.sink.type == "sqlite":
+            from .writers.sqlite import check_width
+
+            check_width(len(schema), path)
 
     def _deferred(self) -> str | None:
         return next((s.name for s in self.stages if getattr(s, "resolved", True) is False), None)
@@ -380,7 +389,9 @@ class Pipeline:
                     # Stages change batches: only a stage-less job's writer can encode beside the parsing.
                     premake=None if self.stages else writer.encode_columns,
                 ) as reader:
-                    writer.prepare(self._output_schema(reader.schema, path), fresh=fresh and not prepared)
+                    schema = self._output_schema(reader.schema, path)
+                    self._check_width(schema, path)
+                    writer.prepare(schema, fresh=fresh and not prepared)
                     prepared = True
                     self._emit("file", path=path, status=fr.status)
                     loop.load(reader, key, fs, fr)

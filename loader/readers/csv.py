@@ -39,6 +39,11 @@ BOM = b"\xef\xbb\xbf"
 # A row with an unbalanced quote would otherwise swallow the rest of the file:
 # past this many bytes without a quote-balanced newline, cut at a plain newline.
 MAX_ROW_BYTES = 64 << 20
+# Every block costs a few kernel calls per column (parse, infer, convert, encode). A wide
+# file's block must hold about as many rows as one WIDE_COLUMNS wide, or that cost per cell
+# grows with the width (quadratic in it): the block grows with the width, up to 16 blocks.
+WIDE_COLUMNS = 256
+WIDE_BLOCK_FACTOR = 16
 _COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
 UNTERMINATED = "unterminated quoted field: a quote opened in this row is never closed"
 
@@ -155,6 +160,13 @@ def _fill(stream: Any, head: bytes | bytearray, n: int) -> bytearray:
             got += k
     del buf[got:]
     return buf
+
+
+def block_bytes(block_size: int, columns: int) -> int:
+    """Bytes per block for a file this wide, in proportion to ``block_size`` (which
+    ``--max-memory`` may have shrunk). A function of the config and the header only, so
+    a resumed run cuts the file where the first run did."""
+    return block_size * max(1, min(columns // WIDE_COLUMNS, WIDE_BLOCK_FACTOR))
 
 
 def _array(column: pa.ChunkedArray) -> pa.Array:
@@ -276,6 +288,7 @@ class CSVReader(ReaderBase):
         self._sample: list[Block] = []  # blocks kept for stdin, which cannot be re-read
         self._open_and_read_header()
         self.names = dedupe_names(self.raw_names)
+        self.block_bytes = block_bytes(config.block_size, len(self.names))
         self.declared = declared_types(config, self.names, path)
         self._options = self._parse_options()
         self.schema = self._infer_schema()
@@ -424,7 +437,7 @@ class CSVReader(ReaderBase):
                 offset = item[1] + len(item[0])
             pending = self._pending
         carry: bytes | bytearray = pending
-        size = self.config.block_size
+        size = self.block_bytes
         window = size
         while True:
             # A block depends only on the bytes from its start, never on how reads fell: a
@@ -460,7 +473,7 @@ class CSVReader(ReaderBase):
 
     def _parse_options(self) -> tuple[pacsv.ReadOptions, pacsv.ConvertOptions]:
         cfg = self.config
-        read = pacsv.ReadOptions(column_names=self.names, use_threads=False, block_size=max(cfg.block_size, 1 << 20) * 2)
+        read = pacsv.ReadOptions(column_names=self.names, use_threads=False, block_size=max(self.block_bytes, 1 << 20) * 2)
         conv = pacsv.ConvertOptions(
             column_types={n: pa.binary() for n in self.names},
             null_values=cfg.null_values,

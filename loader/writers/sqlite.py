@@ -28,11 +28,12 @@ from adbc_driver_manager import Error as AdbcError
 
 from ..chunk import Chunk
 from ..config import SinkConfig
-from ..errors import RESUME_HINT, LoaderError, SinkError, TargetLockedError
+from ..errors import RESUME_HINT, ConfigError, LoaderError, SinkError, TargetLockedError
 from .base import Transactional
 from .encode import sqlite_array, sqlite_type, uint64_overflow
 
 STATE_TABLE = "_loader_state"
+MAX_COLUMNS = 2000  # SQLITE_MAX_COLUMN as the SQLite inside ADBC's driver is built (its default)
 STAGE_TABLE = "_loader_stage"  # a TEMP table: rows on their way into an upsert or ignore
 _TEMP_DIR_LOCK = threading.Lock()
 
@@ -66,6 +67,16 @@ def db_error(exc: BaseException, path: str, busy_timeout: float, doing: str = ""
     if "constraint failed" in low:
         return SinkError(msg, file=path, hint='use mode = "upsert" or "ignore" for repeated keys')
     return SinkError(f"{msg}{doing}", file=path)
+
+
+def check_width(columns: int, file: str | None = None) -> None:
+    """A table wider than SQLite's limit fails at CREATE TABLE; say so before reading any rows."""
+    if columns > MAX_COLUMNS:
+        raise ConfigError(
+            f"{columns:,} columns, more than a SQLite table can hold ({MAX_COLUMNS:,}, SQLITE_MAX_COLUMN)",
+            file=file,
+            hint="keep the columns you need with a select or drop transform, or load into LevelDB",
+        )
 
 
 def quote(name: str) -> str:
@@ -158,8 +169,7 @@ class SQLiteWriter(Transactional):
             # (measured: 4 MiB loads as fast as 32 MiB and keeps 28 MB off the peak RSS).
             self._execute("PRAGMA cache_size=-4096")
             # In WAL mode: checkpoint every ~40 MB of WAL instead of 4 MB, fewer and
-            # larger copies into the database (~1.15x insert throughput); close()
-            # truncates the WAL.
+            # larger copies into the database (~1.15x insert throughput).
             self._execute("PRAGMA wal_autocheckpoint=10000")
             self._execute("PRAGMA temp_store=MEMORY")
             self._execute(
@@ -180,7 +190,11 @@ class SQLiteWriter(Transactional):
             return
         try:
             if not self._in_txn:
-                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                # PASSIVE copies what no reader still needs and never waits: TRUNCATE would
+                # wait out busy_timeout behind any open read transaction, and the rows are
+                # committed already. What is left in the WAL, a later checkpoint (the
+                # next run's autocheckpoint, or the last connection to close) copies.
+                self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         except AdbcError:
             pass
         finally:
