@@ -99,3 +99,19 @@ def test_wal_load_does_not_wait_for_a_long_reader(tmp_path: Path) -> None:
     assert with_reader < 3 * clean, (clean, with_reader)
     assert sqlite_rows(db, "SELECT count(*) FROM t") == [(20_001,)]
     assert sqlite_rows(db, "PRAGMA journal_mode") == [("wal",)]
+
+
+def test_a_header_of_one_name_repeated_is_named_in_linear_time() -> None:
+    from loader.readers.base import dedupe_names
+
+    assert dedupe_names(["a", "A", "a", "a_2", "", "a"]) == ["a", "A_2", "a_3", "a_2_2", "column_5", "a_4"]
+
+    def cost(n: int) -> float:
+        start = time.perf_counter()
+        names = dedupe_names(["x"] * n)
+        elapsed = time.perf_counter() - start
+        assert names[-1] == f"x_{n}" and len(set(names)) == n
+        return elapsed
+
+    small, large = min(cost(4_000) for _ in range(3)), min(cost(16_000) for _ in range(3))
+    assert large < 8 * small, (small, large)  # 4x the names: 4x the time, not 16x

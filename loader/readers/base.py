@@ -54,12 +54,16 @@ def dedupe_names(names: list[str]) -> list[str]:
     """
     out: list[str] = []
     seen: set[str] = set()
+    last: dict[str, int] = {}  # the suffix a base last got: a header of one name repeated stays linear
     for i, name in enumerate(names, 1):
         base = name if name.strip() else f"column_{i}"
-        candidate, n = base, 1
+        candidate, n = base, last.get(base.lower(), 1)
+        if n > 1:
+            candidate = f"{base}_{n}"
         while candidate.lower() in seen:
             n += 1
             candidate = f"{base}_{n}"
+        last[base.lower()] = n
         seen.add(candidate.lower())
         out.append(candidate)
     return out

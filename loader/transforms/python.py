@@ -169,10 +169,11 @@ class Python(StageBase):
             for k in r:
                 names.setdefault(k, None)
         arrays, fields = [], []
+        known = set(schema.names)
         for n in names:
             values = [r.get(n) for r in rows]
             arr = None
-            if n in schema.names:
+            if n in known:
                 try:
                     arr = pa.array(values, schema.field(n).type)
                 except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
