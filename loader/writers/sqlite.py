@@ -371,7 +371,7 @@ class SQLiteWriter(Transactional):
         (the upsert stage table), which the load no longer needs here."""
         directory = os.path.dirname(os.path.abspath(self.config.path))
         # temp_store_directory is process-wide in SQLite: set it only when it changes,
-        # under a lock, so writers in one process never race on it.
+        # under a lock, so two writers in one process never set it at once.
         with _TEMP_DIR_LOCK:
             if self._execute("PRAGMA temp_store_directory") != [(directory,)]:
                 self._execute(f"PRAGMA temp_store_directory = '{directory.replace(chr(39), chr(39) * 2)}'")
