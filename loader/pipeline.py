@@ -200,7 +200,7 @@ class Pipeline:
         self._check_paths(files)  # before any input is opened: the target may match the input glob
         schema = None
         if files and files[0] != "-":
-            with open_reader(files[0], src, chunk_size=self.job.run.chunk_size) as reader:
+            with open_reader(files[0], src, chunk_size=self.job.run.chunk_size, check_width=self._header_check()) as reader:
                 schema = self._output_schema(reader.schema, files[0])
             writer = open_writer(sink, self.table)
             if self._deferred() is None:
@@ -226,10 +226,18 @@ class Pipeline:
 
     def _check_width(self, schema: pa.Schema, path: str) -> None:
         """A table too wide for the sink is a config error before any row is read."""
-        if self.job.sink.type == "sqlite":
-            from .writers.sqlite import check_width
+        check = self._header_check(stages=False)
+        if check is not None:
+            check(len(schema), path)
 
-            check_width(len(schema), path)
+    def _header_check(self, *, stages: bool = True) -> Callable[[int, str], None] | None:
+        """The sink's column limit, for a reader to check on the header; not where stages
+        may change the columns (then the output schema is checked)."""
+        if self.job.sink.type != "sqlite" or (stages and self.stages):
+            return None
+        from .writers.sqlite import check_width
+
+        return check_width
 
     def _deferred(self) -> str | None:
         return next((s.name for s in self.stages if getattr(s, "resolved", True) is False), None)
@@ -388,6 +396,7 @@ class Pipeline:
                     workers=run.workers or 1,
                     # Stages change batches: only a stage-less job's writer can encode beside the parsing.
                     premake=None if self.stages else writer.encode_columns,
+                    check_width=self._header_check(),
                 ) as reader:
                     schema = self._output_schema(reader.schema, path)
                     self._check_width(schema, path)

@@ -64,6 +64,13 @@ def test_a_table_too_wide_for_sqlite_is_refused_before_loading(tmp_path: Path) -
         p = cli("load", str(src), str(db), "--table", "t", "-q", *extra)
         assert (p.returncode, p.stderr) == (2, expected)
     assert sqlite_rows(db, "SELECT count(*) FROM sqlite_master WHERE name = 't'") == [(0,)]
+    # a stage that keeps it within the limit lets it load (the stages' output is checked)
+    from loader.transforms import Select
+
+    keep = Select(columns=[f"c{i}" for i in range(0, MAX_COLUMNS + 1, 2)])
+    report = load(str(src), str(tmp_path / "narrowed.db"), table="t", transforms=[keep], run_options={"quiet": True})
+    assert report.rows_written == 3
+    assert sqlite_rows(tmp_path / "narrowed.db", "SELECT count(*) FROM pragma_table_info('t')") == [(1001,)]
 
 
 def _wal_db(path: Path) -> Path:

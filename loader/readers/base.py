@@ -114,8 +114,12 @@ class ReaderBase:
         resume: dict[str, Any] | None = None,
         workers: int = 1,
         premake: Premake | None = None,
+        check_width: Callable[[int, str], None] | None = None,
     ) -> None:
         self.path = path
+        # Called with the column count once the header is read, before the sample is
+        # inferred: a file too wide for the sink fails in a moment, not after inference.
+        self.check_width = check_width
         self.config = config
         self.chunk_size = chunk_size
         self.workers = workers  # threads parsing and converting parts at once (CSV blocks)

@@ -289,6 +289,8 @@ class CSVReader(ReaderBase):
         self._open_and_read_header()
         self.names = dedupe_names(self.raw_names)
         self.block_bytes = block_bytes(config.block_size, len(self.names))
+        if self.check_width is not None:
+            self.check_width(len(self.names), path)
         self.declared = declared_types(config, self.names, path)
         self._options = self._parse_options()
         self.schema = self._infer_schema()
