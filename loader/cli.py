@@ -75,6 +75,14 @@ def _max_rejects(text: str) -> int | float:
     return int(value) if value >= 1 or value == 0 else value
 
 
+def _allow_python(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--allow-python",
+        action="store_true",
+        help="let the job's python stages import and run the code they name (also LOADER_ALLOW_PYTHON=1)",
+    )
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("run options")
     g.add_argument("--chunk-size", type=int, metavar="ROWS", help="rows per chunk: the memory bound (default 8192)")
@@ -166,18 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run a job file", description="Run the job described in a TOML job file.")
     p.add_argument("config", metavar="JOB.toml")
-    p.add_argument(
-        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override any job-file key (repeatable)"
-    )
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override any job-file key (repeatable)")
+    _allow_python(p)
     _common(p)
 
-    p = sub.add_parser(
-        "validate", help="check a job file and its sources; write nothing", description="Same as run --dry-run."
-    )
+    p = sub.add_parser("validate", help="check a job file and its sources; write nothing, import nothing", description="Same as run --dry-run.")
     p.add_argument("config", metavar="JOB.toml")
-    p.add_argument(
-        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override any job-file key (repeatable)"
-    )
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override any job-file key (repeatable)")
+    _allow_python(p)
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
     p = sub.add_parser(
@@ -335,7 +339,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         quiet = job.run.quiet
         log = JsonLog(quiet=quiet) if job.run.log_format == "json" else None
         pipeline = Pipeline(
-            job, handle_signals=True, progress=not quiet and log is None, on_event=log.on_event if log else None
+            job,
+            handle_signals=True,
+            progress=not quiet and log is None,
+            on_event=log.on_event if log else None,
+            allow_python=True if getattr(args, "allow_python", False) else None,  # None: LOADER_ALLOW_PYTHON decides
         )
         if args.command == "validate" or getattr(args, "dry_run", False):
             for line in pipeline.plan().lines():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import os
 import signal
 import threading
@@ -72,6 +73,7 @@ class Plan:
     mode: str
     stages: list[str] = field(default_factory=list)
     dialect: str | None = None  # the first file's CSV dialect, described
+    deferred: str | None = None  # the first stage whose code is imported only at run time
 
     def lines(self) -> list[str]:
         out = [f"files ({len(self.files)}):"]
@@ -82,8 +84,10 @@ class Plan:
             out.append(f"dialect ({self.files[0]}): {self.dialect}")
         if self.stages:
             out.append("transforms: " + " -> ".join(self.stages))
+        if self.deferred is not None:
+            out.append(f"{self.deferred}: function syntax checked, not imported; it is imported at run time")
         if self.schema is not None:
-            out.append("schema (after transforms):")
+            out.append(f"schema (before {self.deferred}):" if self.deferred else "schema (after transforms):")
             out += [f"  {f.name}: {type_name(f.type)}" for f in self.schema]
         if self.sink == "sqlite":
             out.append(f"target: sqlite {self.target}, table {self.table!r}, mode {self.mode}")
@@ -130,9 +134,16 @@ class Pipeline:
         handle_signals: bool = False,
         progress: bool = False,
         on_event: Event | None = None,
+        allow_python: bool | None = None,
     ) -> None:
+        """``allow_python`` lets the job's ``python`` stages import and run the code they
+        name (None: when ``LOADER_ALLOW_PYTHON=1``); ``transforms`` passed here are trusted."""
         self.job = fit_memory(job)
-        self.stages: list[Stage] = build_stages(job.transform) + [as_stage(t) for t in transforms]
+        if allow_python is None:
+            allow_python = os.environ.get("LOADER_ALLOW_PYTHON") == "1"
+        # imported by run() before it writes anything; plan() imports nothing
+        job_stages = build_stages(job.transform, allow_code=allow_python, defer_imports=True)
+        self.stages: list[Stage] = job_stages + [as_stage(t) for t in transforms]
         self.handle_signals = handle_signals
         self.progress = progress
         self.on_event = on_event
@@ -179,12 +190,14 @@ class Pipeline:
         schema = None
         dialect = None
         if files and files[0] != "-":
-            with open_reader(files[0], src, chunk_size=self.job.run.chunk_size) as reader:
+            with open_reader(files[0], src, chunk_size=self.job.run.chunk_size, check_width=self._header_check()) as reader:
                 schema = self._output_schema(reader.schema, files[0])
                 found = getattr(reader, "dialect", None)
                 dialect = found.describe() if found is not None else None
             writer = open_writer(sink, self.table)
-            if sink.type == "leveldb":
+            if self._deferred() is None:
+                self._check_width(schema, files[0])
+            if sink.type == "leveldb" and self._deferred() is None:
                 missing = writer.template.missing(schema.names)  # type: ignore[attr-defined]
                 if missing:
                     raise ConfigError(
@@ -202,9 +215,29 @@ class Pipeline:
             mode=sink.mode,
             stages=[s.name for s in self.stages],
             dialect=dialect,
+            deferred=self._deferred(),
         )
 
+    def _check_width(self, schema: pa.Schema, path: str) -> None:
+        """A table too wide for the sink is a config error before any row is read."""
+        check = self._header_check(stages=False)
+        if check is not None:
+            check(len(schema), path)
+
+    def _header_check(self, *, stages: bool = True) -> Callable[[int, str], None] | None:
+        """The sink's column limit, for a reader to check on the header; not where stages
+        may change the columns (then the output schema is checked)."""
+        if self.job.sink.type != "sqlite" or (stages and self.stages):
+            return None
+        from .writers.sqlite import check_width
+
+        return check_width
+
+    def _deferred(self) -> str | None:
+        return next((s.name for s in self.stages if getattr(s, "resolved", True) is False), None)
+
     def _output_schema(self, schema: pa.Schema, path: str) -> pa.Schema:
+        """The schema the stages make of ``schema``; up to the first stage not imported yet."""
         empty = Chunk(
             batch=pa.RecordBatch.from_pylist([], schema=schema),
             file=path,
@@ -212,7 +245,8 @@ class Pipeline:
             last_row=0,
             end={},
         )
-        for chunk in apply(self.stages, iter([empty])):
+        ready = list(itertools.takewhile(lambda s: getattr(s, "resolved", True) is not False, self.stages))
+        for chunk in apply(ready, iter([empty])):
             return chunk.batch.schema
         return schema
 
@@ -283,6 +317,10 @@ class Pipeline:
     def _run(self, report: RunReport) -> None:
         self._loop: _Loop | None = None
         job, run = self.job, self.job.run
+        for stage in self.stages:  # a job file's code is imported now, before anything is written
+            resolve = getattr(stage, "resolve", None)
+            if callable(resolve):
+                resolve()
         files = expand_paths(job.source)
         self._check_paths(files)
         total = sum(os.path.getsize(f) for f in files if f != "-")
@@ -346,10 +384,13 @@ class Pipeline:
                     workers=run.workers or 1,
                     # Stages change batches: only a stage-less job's writer can encode beside the parsing.
                     premake=None if self.stages else writer.encode_columns,
+                    check_width=self._header_check(),
                 ) as reader:
                     found = getattr(reader, "dialect", None)
                     fr.dialect = found.to_json() if found is not None else None
-                    writer.prepare(self._output_schema(reader.schema, path), fresh=fresh and not prepared)
+                    schema = self._output_schema(reader.schema, path)
+                    self._check_width(schema, path)
+                    writer.prepare(schema, fresh=fresh and not prepared)
                     prepared = True
                     self._emit("file", path=path, status=fr.status)
                     loop.load(reader, key, fs, fr)
@@ -533,7 +574,9 @@ def load(
     sink_options: dict[str, Any] | None = None,
     run_options: dict[str, Any] | None = None,
 ) -> RunReport:
-    """Load files into a SQLite or LevelDB target in one call; returns the run report."""
+    """Load files into a SQLite or LevelDB target in one call; returns the run report.
+
+    ``transforms`` are stage objects or batch functions: the caller's own code, trusted."""
     paths = [source] if isinstance(source, str) else list(source)
     job = JobConfig(
         source=SourceConfig(path=paths, **(source_options or {})),

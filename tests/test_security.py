@@ -135,3 +135,87 @@ def test_reject_or_report_path_that_is_a_directory(tmp_path: Path, data_dir: Pat
         "  hint: check the job file or flags; `loader run --help` lists them\n"
     )
     assert not db.exists()
+
+
+# ---------------------------------------------------------------- a job file's code runs only when allowed
+
+TRUST_HINT = (
+    "  hint: if you trust this job file, allow its code: --allow-python, LOADER_ALLOW_PYTHON=1, "
+    "or Pipeline(..., allow_python=True)\n"
+)
+
+
+def _code_job(tmp_path: Path, function: str) -> tuple[Path, Path, Path]:
+    """A job whose row-mode python stage is ``function``; its CSV header is ``touch,<marker>``,
+    so ``subprocess:call`` on a row runs ``touch <marker>``."""
+    marker = tmp_path / "ran"
+    src = write_csv(tmp_path / "in.csv", ["touch", str(marker)], [[1, 2]])
+    job = write_job(
+        tmp_path / "job.toml",
+        source={"path": str(src)},
+        transform={"type": "python", "function": function, "mode": "row"},
+        sink={"path": str(tmp_path / "out.db"), "table": "t"},
+    )
+    job.write_text(job.read_text().replace("[transform]", "[[transform]]"))
+    return job, marker, tmp_path / "out.db"
+
+
+def test_python_stage_in_a_job_file_runs_only_when_allowed(tmp_path: Path) -> None:
+    job, marker, db = _code_job(tmp_path, "subprocess:call")
+    refused = (
+        "loader: error: transform[1] (python): function: 'subprocess:call' is code to import and run; "
+        "a job file may run code only when allowed\n" + TRUST_HINT
+    )
+    for command in ("run", "validate"):
+        p = cli(command, str(job))
+        assert (p.returncode, p.stdout, p.stderr) == (2, "", refused)
+    assert not marker.exists() and not db.exists()
+    # each opt-in lets the job run its code: here the header as a command line (the call's
+    # int result then stops the run)
+    returned_int = "the function returned int for a row; expected a dict or None\n"
+    for opt_in, extra in (("--allow-python", {}), ("--quiet", {"LOADER_ALLOW_PYTHON": "1"})):
+        p = cli("run", str(job), opt_in, extra_env=extra)
+        assert p.returncode == 1 and p.stderr.endswith(returned_int), p.stderr
+        assert marker.exists()
+        marker.unlink()
+
+
+def test_validate_imports_nothing(tmp_path: Path) -> None:
+    (tmp_path / "sideeffect.py").write_text(
+        f"open({str(tmp_path / 'imported')!r}, 'w').close()\n\ndef fn(row):\n    return row\n"
+    )
+    job, _, db = _code_job(tmp_path, "sideeffect:fn")
+    pythonpath = {"PYTHONPATH": f"{Path(__file__).parents[1]}{':'}{tmp_path}"}
+    p = cli("validate", str(job), "--allow-python", extra_env=pythonpath)
+    assert p.returncode == 0, p.stderr
+    assert "transform[1] (python): function syntax checked, not imported; it is imported at run time\n" in p.stdout
+    assert not (tmp_path / "imported").exists() and not db.exists()
+    # a run imports it, before anything is written
+    assert cli("run", str(job), "--allow-python", "-q", extra_env=pythonpath).returncode == 0
+    assert (tmp_path / "imported").exists()
+    assert sqlite_rows(db, "SELECT count(*) FROM t") == [(1,)]
+
+
+def test_python_callers_opt_in_or_pass_their_own_stages(tmp_path: Path) -> None:
+    from loader import ConfigError, JobConfig, Pipeline, RunConfig, SinkConfig, SourceConfig
+    from loader.transforms import Python
+
+    src = write_csv(tmp_path / "in.csv", ["a"], [[1], [2]])
+
+    def job(**extra: object) -> JobConfig:
+        return JobConfig(
+            source=SourceConfig(path=[str(src)]),
+            sink=SinkConfig(path=str(tmp_path / "out.db"), table="t"),
+            run=RunConfig(quiet=True, restart=True),
+            **extra,  # type: ignore[arg-type]
+        )
+
+    spec = [{"type": "python", "function": "json:dumps", "mode": "row"}]
+    with pytest.raises(ConfigError) as info:
+        Pipeline(job(transform=spec), allow_python=False)
+    assert info.value.hint is not None and "allow_python=True" in info.value.hint
+    spec = [{"type": "python", "function": "copy:copy", "mode": "row"}]
+    assert Pipeline(job(transform=spec), allow_python=True).run().rows_written == 2
+    # stage objects built in Python are the caller's own code
+    own = Python(function="copy:copy", mode="row")
+    assert Pipeline(job(), transforms=[own], allow_python=False).run().rows_written == 2

@@ -54,12 +54,16 @@ def dedupe_names(names: list[str]) -> list[str]:
     """
     out: list[str] = []
     seen: set[str] = set()
+    last: dict[str, int] = {}  # the suffix a base last got: a header of one name repeated stays linear
     for i, name in enumerate(names, 1):
         base = name if name.strip() else f"column_{i}"
-        candidate, n = base, 1
+        candidate, n = base, last.get(base.lower(), 1)
+        if n > 1:
+            candidate = f"{base}_{n}"
         while candidate.lower() in seen:
             n += 1
             candidate = f"{base}_{n}"
+        last[base.lower()] = n
         seen.add(candidate.lower())
         out.append(candidate)
     return out
@@ -110,8 +114,12 @@ class ReaderBase:
         resume: dict[str, Any] | None = None,
         workers: int = 1,
         premake: Premake | None = None,
+        check_width: Callable[[int, str], None] | None = None,
     ) -> None:
         self.path = path
+        # Called with the column count once the header is read, before the sample is
+        # inferred: a file too wide for the sink fails in a moment, not after inference.
+        self.check_width = check_width
         self.config = config
         self.chunk_size = chunk_size
         self.workers = workers  # threads parsing and converting parts at once (CSV blocks)

@@ -38,6 +38,11 @@ from .base import ReaderBase, bad_value_rejects, declared_types, dedupe_names
 from .dialect import SNIFF_BYTES, Dialect, sniff
 
 BOM = b"\xef\xbb\xbf"
+# Every block costs a few kernel calls per column (parse, infer, convert, encode). A wide
+# file's block must hold about as many rows as one WIDE_COLUMNS wide, or that cost per cell
+# grows with the width (quadratic in it): the block grows with the width, up to 16 blocks.
+WIDE_COLUMNS = 256
+WIDE_BLOCK_FACTOR = 16
 _COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
 UNTERMINATED = "unterminated quoted field: a quote opened in this line is never closed"
 # Of a row dropped for its length, the reject keeps this much (the rest is skipped unread into memory).
@@ -224,6 +229,13 @@ def _fill(stream: Any, head: bytes | bytearray | memoryview, n: int) -> bytearra
     return buf
 
 
+def block_bytes(block_size: int, columns: int) -> int:
+    """Bytes per block for a file this wide, in proportion to ``block_size`` (which
+    ``--max-memory`` may have shrunk). A function of the config and the header only, so
+    a resumed run cuts the file where the first run did."""
+    return block_size * max(1, min(columns // WIDE_COLUMNS, WIDE_BLOCK_FACTOR))
+
+
 def _array(column: pa.ChunkedArray) -> pa.Array:
     """A parsed column as one array, without a copy when it is one chunk (as a block's columns are)."""
     return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
@@ -346,6 +358,9 @@ class CSVReader(ReaderBase):
         self._sample: list[Block] = []  # blocks kept for stdin, which cannot be re-read
         self._open_and_read_header()
         self.names = dedupe_names(self.raw_names)
+        self.block_bytes = block_bytes(config.block_size, len(self.names))
+        if self.check_width is not None:
+            self.check_width(len(self.names), path)
         self.declared = declared_types(config, self.names, path)
         self._options = self._parse_options()
         self.schema = self._infer_schema()
@@ -557,7 +572,7 @@ class CSVReader(ReaderBase):
         data: bytes | bytearray = pending
         pos = 0  # data[pos:] is not cut yet; it starts a row, at ``offset`` in the file
         cap = self.max_row_bytes
-        size = min(self.config.block_size, cap)
+        size = min(self.block_bytes, cap)
         window = size
         while True:
             # A block depends only on the bytes from its start, never on how reads fell: a
@@ -647,9 +662,7 @@ class CSVReader(ReaderBase):
 
     def _parse_options(self) -> tuple[pacsv.ReadOptions, pacsv.ConvertOptions]:
         cfg = self.config
-        read = pacsv.ReadOptions(
-            column_names=self.names, use_threads=False, block_size=max(cfg.block_size, 1 << 20) * 2
-        )
+        read = pacsv.ReadOptions(column_names=self.names, use_threads=False, block_size=max(self.block_bytes, 1 << 20) * 2)
         conv = pacsv.ConvertOptions(
             column_types={n: pa.binary() for n in self.names},
             null_values=cfg.null_values,

@@ -116,10 +116,23 @@ class Stage(Protocol):
     def __call__(self, chunk: Chunk) -> Chunk: ...
 
 
-def build_stages(specs: Sequence[Mapping[str, Any]]) -> list[Stage]:
+# Stage types whose job-file table names code to import and run.
+CODE_TYPES = ("python",)
+ALLOW_CODE_HINT = (
+    "if you trust this job file, allow its code: --allow-python, LOADER_ALLOW_PYTHON=1, "
+    "or Pipeline(..., allow_python=True)"
+)
+
+
+def build_stages(
+    specs: Sequence[Mapping[str, Any]], *, allow_code: bool = True, defer_imports: bool = False
+) -> list[Stage]:
     """Build stages from ``[[transform]]`` tables; any mistake is a ConfigError naming it.
 
     Stages are named ``transform[N] (type)``, N counting from 1 in file order.
+    A stage that names code (``python`` by import path) is refused unless
+    ``allow_code``; with ``defer_imports`` its function is checked for syntax
+    only and imported by the stage's ``resolve()``.
     """
     if not isinstance(specs, Sequence) or isinstance(specs, (str, bytes)):
         raise ConfigError(f"transform: expected a list of [[transform]] tables, got {specs!r}")
@@ -149,6 +162,15 @@ def build_stages(specs: Sequence[Mapping[str, Any]]) -> list[Stage]:
         for key in required:
             if key not in options:
                 raise ConfigError(f"{key}: required key is missing", stage=label)
+        if kind in CODE_TYPES and isinstance(options.get("function"), str):
+            if not allow_code:
+                raise ConfigError(
+                    f"function: {options['function']!r} is code to import and run; a job file may run code only when allowed",
+                    stage=label,
+                    hint=ALLOW_CODE_HINT,
+                )
+            if defer_imports:
+                options["defer_import"] = True
         stages.append(cls(**options, name=label))
     return stages
 

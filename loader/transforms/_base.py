@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import difflib
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -45,7 +46,7 @@ class StageBase:
             raise self.error(f"{key}: expected a list of column names, got {value!r}")
         if not value and not allow_empty:
             raise self.error(f"{key}: the list is empty")
-        dup = sorted({v for v in value if list(value).count(v) > 1})
+        dup = sorted(v for v, n in collections.Counter(value).items() if n > 1)
         if dup:
             raise self.error(f"{key}: column {dup[0]!r} is listed twice")
         return list(value)

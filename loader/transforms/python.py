@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -20,13 +20,20 @@ from ..errors import ConfigError, LoaderError
 from ._base import StageBase
 
 
-def import_function(path: str, *, stage: str, key: str = "function") -> Callable[..., Any]:
-    """Resolve ``"package.module:function"`` (or ``"package.module.function"``)."""
+def split_function(path: str, *, stage: str, key: str = "function") -> tuple[str, str]:
+    """``"package.module:function"`` (or ``"package.module.function"``) as (module, attribute),
+    checked without importing anything."""
     module_name, sep, attr = path.partition(":")
     if not sep:
         module_name, _, attr = path.rpartition(".")
     if not module_name or not attr:
         raise ConfigError(f'{key}: expected "package.module:function", got {path!r}', stage=stage)
+    return module_name, attr
+
+
+def import_function(path: str, *, stage: str, key: str = "function") -> Callable[..., Any]:
+    """Resolve ``"package.module:function"`` (or ``"package.module.function"``)."""
+    module_name, attr = split_function(path, stage=stage, key=key)
     try:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
@@ -52,28 +59,47 @@ def _exc_text(exc: BaseException) -> str:
 
 @dataclass(kw_only=True)
 class Python(StageBase):
-    """Run a user function on each batch (``mode = "batch"``) or row (``mode = "row"``)."""
+    """Run a user function on each batch (``mode = "batch"``) or row (``mode = "row"``).
+
+    A function named by import path is imported at once, unless built with
+    ``defer_import=True`` (job files: ``loader validate`` imports nothing, and a
+    run imports through ``resolve()`` before it writes anything)."""
 
     kind: ClassVar[str] = "python"
     function: str | Callable[..., Any]
     mode: str = "batch"
     name: str = ""
-    _fn: Callable[..., Any] = field(init=False, repr=False)
+    defer_import: InitVar[bool] = False
+    _fn: Callable[..., Any] | None = field(init=False, repr=False, default=None)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, defer_import: bool) -> None:
         self._label()
         self.mode = self.choice("mode", self.mode, ("batch", "row"))
         if isinstance(self.function, str):
-            self._fn = import_function(self.function, stage=self.name)
+            split_function(self.function, stage=self.name)
+            if not defer_import:
+                self.resolve()
         elif callable(self.function):
             self._fn = self.function
         else:
             raise self.error(f'function: expected "package.module:function" or a callable, got {self.function!r}')
 
+    @property
+    def resolved(self) -> bool:
+        """Whether the function is imported (a deferred stage cannot run, or show its output schema, yet)."""
+        return self._fn is not None
+
+    def resolve(self) -> None:
+        """Import the function named by path; a ConfigError naming it if that fails."""
+        if self._fn is None:
+            self._fn = import_function(str(self.function), stage=self.name)
+
     def __call__(self, chunk: Chunk) -> Chunk:
+        self.resolve()
         return self._rows(chunk) if self.mode == "row" else self._batch(chunk)
 
     def _batch(self, chunk: Chunk) -> Chunk:
+        assert self._fn is not None
         try:
             out = self._fn(chunk.batch)
         except LoaderError:
@@ -102,6 +128,7 @@ class Python(StageBase):
         batch = chunk.batch
         if batch.num_rows == 0:
             return chunk
+        assert self._fn is not None
         out: list[dict[str, Any]] = []
         failed: list[bool] = []
         dropped: list[bool] = []
@@ -142,10 +169,11 @@ class Python(StageBase):
             for k in r:
                 names.setdefault(k, None)
         arrays, fields = [], []
+        known = set(schema.names)
         for n in names:
             values = [r.get(n) for r in rows]
             arr = None
-            if n in schema.names:
+            if n in known:
                 try:
                     arr = pa.array(values, schema.field(n).type)
                 except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import threading
 import time
 from typing import Any
 
@@ -33,7 +34,9 @@ from .base import Transactional
 from .encode import sqlite_array, sqlite_type, uint64_overflow
 
 STATE_TABLE = "_loader_state"
+MAX_COLUMNS = 2000  # SQLITE_MAX_COLUMN as the SQLite inside ADBC's driver is built (its default)
 STAGE_TABLE = "_loader_stage"  # a TEMP table: rows on their way into an upsert or ignore
+_TEMP_DIR_LOCK = threading.Lock()
 
 # ADBC wraps SQLite's message in its own words ("IO: Failed to step query: ...",
 # "\nquery was: ..."); the user needs SQLite's part only.
@@ -67,6 +70,16 @@ def db_error(exc: BaseException, path: str, busy_timeout: float, doing: str = ""
     if "constraint failed" in low:
         return SinkError(msg, file=path, hint='use mode = "upsert" or "ignore" for repeated keys')
     return SinkError(f"{msg}{doing}", file=path)
+
+
+def check_width(columns: int, file: str | None = None) -> None:
+    """A table wider than SQLite's limit fails at CREATE TABLE; say so before reading any rows."""
+    if columns > MAX_COLUMNS:
+        raise ConfigError(
+            f"{columns:,} columns, more than a SQLite table can hold ({MAX_COLUMNS:,}, SQLITE_MAX_COLUMN)",
+            file=file,
+            hint="keep the columns you need with a select or drop transform, or load into LevelDB",
+        )
 
 
 def quote(name: str) -> str:
@@ -163,8 +176,7 @@ class SQLiteWriter(Transactional):
             # (measured: 4 MiB loads as fast as 32 MiB and keeps 28 MB off the peak RSS).
             self._execute("PRAGMA cache_size=-4096")
             # In WAL mode: checkpoint every ~40 MB of WAL instead of 4 MB, fewer and
-            # larger copies into the database (~1.15x insert throughput); close()
-            # truncates the WAL.
+            # larger copies into the database (~1.15x insert throughput).
             self._execute("PRAGMA wal_autocheckpoint=10000")
             self._execute("PRAGMA temp_store=MEMORY")
             self._execute(
@@ -185,7 +197,11 @@ class SQLiteWriter(Transactional):
             return
         try:
             if not self._in_txn:
-                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                # PASSIVE copies what no reader still needs and never waits: TRUNCATE would
+                # wait out busy_timeout behind any open read transaction, and the rows are
+                # committed already. What is left in the WAL, a later checkpoint (the
+                # next run's autocheckpoint, or the last connection to close) copies.
+                self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         except AdbcError:
             pass
         finally:
@@ -360,6 +376,8 @@ class SQLiteWriter(Transactional):
 
     def finish(self) -> None:
         """Indexes are built once, after the load: cheaper than maintaining them per row."""
+        if self.config.indexes:
+            self._sort_on_disk()
         for cols in self.config.indexes:
             name = "idx_" + self.table + "_" + "_".join(cols)
             self._execute(
@@ -367,6 +385,21 @@ class SQLiteWriter(Transactional):
                 + ", ".join(quote(c) for c in cols)
                 + ")"
             )
+
+    def _sort_on_disk(self) -> None:
+        """CREATE INDEX sorts the whole column: in memory (temp_store=MEMORY) that grows with
+        the table, past any --max-memory. On disk, SQLite keeps a sort run of about
+        cache_size in memory and merges runs from temp files, which it puts next to the
+        target: /tmp may be small or RAM (a container's emptyDir), and the target's
+        filesystem holds the index anyway. Switching temp_store drops the TEMP schema
+        (the upsert stage table), which the load no longer needs here."""
+        directory = os.path.dirname(os.path.abspath(self.config.path))
+        # temp_store_directory is process-wide in SQLite: set it only when it changes,
+        # under a lock, so two writers in one process never set it at once.
+        with _TEMP_DIR_LOCK:
+            if self._execute("PRAGMA temp_store_directory") != [(directory,)]:
+                self._execute(f"PRAGMA temp_store_directory = '{directory.replace(chr(39), chr(39) * 2)}'")
+        self._execute("PRAGMA temp_store=FILE")
 
     def count(self) -> int:
         return int(self._execute(f"SELECT count(*) FROM {quote(self.table)}")[0][0])

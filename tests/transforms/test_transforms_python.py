@@ -127,3 +127,35 @@ def test_import_errors_are_config_errors(usermod: str, path: str, fragment: str)
 def test_mode_is_checked(usermod: str) -> None:
     with pytest.raises(ConfigError, match=r"mode: expected one of 'batch', 'row', got 'rows' \(did you mean 'row'\?\)"):
         Python(function=f"{usermod}:normalise", mode="rows")
+
+
+def test_job_file_code_is_refused_unless_allowed(usermod: str) -> None:
+    from loader.transforms import build_stages
+
+    spec = [{"type": "trim", "columns": ["a"]}, {"type": "python", "function": f"{usermod}:normalise"}]
+    with pytest.raises(ConfigError) as info:
+        build_stages(spec, allow_code=False)
+    assert str(info.value) == (
+        "transform[2] (python): function: 'mypkg.cleaning:normalise' is code to import and run; "
+        "a job file may run code only when allowed"
+    )
+    assert info.value.hint == (
+        "if you trust this job file, allow its code: --allow-python, LOADER_ALLOW_PYTHON=1, "
+        "or Pipeline(..., allow_python=True)"
+    )
+    assert "mypkg.cleaning" not in sys.modules
+
+
+def test_deferred_import_checks_syntax_only(usermod: str) -> None:
+    from loader.transforms import build_stages
+
+    [stage] = build_stages([{"type": "python", "function": f"{usermod}:normalise"}], defer_imports=True)
+    assert "mypkg.cleaning" not in sys.modules and stage.resolved is False  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError, match=r'function: expected "package.module:function", got \'justaname\''):
+        build_stages([{"type": "python", "function": "justaname"}], defer_imports=True)
+    [missing] = build_stages([{"type": "python", "function": "nosuchpkg.mod:fn"}], defer_imports=True)
+    with pytest.raises(ConfigError, match=r"cannot import 'nosuchpkg\.mod'"):
+        missing.resolve()  # type: ignore[attr-defined]
+    stage.resolve()  # type: ignore[attr-defined]
+    assert "mypkg.cleaning" in sys.modules and stage.resolved is True  # type: ignore[attr-defined]
+    assert col(stage(chunk_of({"name": ["a"]})), "name") == ["A"]

@@ -1,0 +1,124 @@
+"""Wide files and long readers: per-column work stays linear, a too-wide table is refused
+before any row is read, and a WAL reader never stalls the end of a load."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from loader import load
+from loader.writers.sqlite import MAX_COLUMNS
+from tests.conftest import sqlite_rows
+from tests.reliability_util import cli
+
+
+def write_table(path: Path, columns: int, rows: int) -> Path:
+    """Integers in every third column, text elsewhere: inference has work on each."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(",".join(f"c{i}" for i in range(columns)) + "\n")
+        for r in range(rows):
+            f.write(",".join(str(r * columns + i) if i % 3 else f"x{r}_{i}" for i in range(columns)) + "\n")
+    return path
+
+
+def seconds(src: Path, target: Path) -> float:
+    options = {"key": "{c0}"} if target.suffix == ".ldb" else {"table": "t"}
+    start = time.perf_counter()
+    report = load(str(src), str(target), run_options={"quiet": True}, **options)  # type: ignore[arg-type]
+    elapsed = time.perf_counter() - start
+    assert report.rows_written == report.rows_read > 0
+    return elapsed
+
+
+@pytest.mark.parametrize("sink", [".db", ".ldb"])
+def test_wide_files_cost_the_same_per_cell_as_narrow_ones(tmp_path: Path, sink: str) -> None:
+    """Cost per cell relative to a narrow file of as many cells, at two widths 4x apart:
+    linear work gives the same ratio at both; work per column per block (blocks held
+    a fixed number of bytes, so a wider file had more blocks) grew it with the width."""
+    rows, narrow = 300, 10
+    per_cell = {}
+    for width in (500, MAX_COLUMNS):
+        wide_csv = write_table(tmp_path / f"w{width}.csv", width, rows)
+        narrow_csv = write_table(tmp_path / f"n{width}.csv", narrow, rows * width // narrow)
+        t_wide = seconds(wide_csv, tmp_path / f"w{width}{sink}")
+        t_narrow = seconds(narrow_csv, tmp_path / f"n{width}{sink}")
+        per_cell[width] = t_wide / t_narrow
+    assert per_cell[MAX_COLUMNS] < 2.0 * per_cell[500], per_cell
+    if sink == ".db":
+        assert sqlite_rows(tmp_path / f"w{MAX_COLUMNS}.db", f"SELECT count(*), sum(c1), max(c{MAX_COLUMNS - 1}) FROM t") == [
+            (rows, sum(r * MAX_COLUMNS + 1 for r in range(rows)), (rows - 1) * MAX_COLUMNS + MAX_COLUMNS - 1)
+        ]
+
+
+def test_a_table_too_wide_for_sqlite_is_refused_before_loading(tmp_path: Path) -> None:
+    src = write_table(tmp_path / "wide.csv", MAX_COLUMNS + 1, 3)
+    db = tmp_path / "wide.db"
+    expected = (
+        f"loader: error: {src}: 2,001 columns, more than a SQLite table can hold (2,000, SQLITE_MAX_COLUMN)\n"
+        "  hint: keep the columns you need with a select or drop transform, or load into LevelDB\n"
+    )
+    for extra in (["--dry-run"], []):
+        p = cli("load", str(src), str(db), "--table", "t", "-q", *extra)
+        assert (p.returncode, p.stderr) == (2, expected)
+    assert sqlite_rows(db, "SELECT count(*) FROM sqlite_master WHERE name = 't'") == [(0,)]
+    # a stage that keeps it within the limit lets it load (the stages' output is checked)
+    from loader.transforms import Select
+
+    keep = Select(columns=[f"c{i}" for i in range(0, MAX_COLUMNS + 1, 2)])
+    report = load(str(src), str(tmp_path / "narrowed.db"), table="t", transforms=[keep], run_options={"quiet": True})
+    assert report.rows_written == 3
+    assert sqlite_rows(tmp_path / "narrowed.db", "SELECT count(*) FROM pragma_table_info('t')") == [(1001,)]
+
+
+def _wal_db(path: Path) -> Path:
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE t (c0 INTEGER, c1 INTEGER, c2 INTEGER)")
+    conn.execute("INSERT INTO t VALUES (1, 2, 3)")
+    conn.commit()
+    conn.close()
+    return path
+
+
+def test_wal_load_does_not_wait_for_a_long_reader(tmp_path: Path) -> None:
+    src = write_table(tmp_path / "in.csv", 3, 20_000)
+
+    def load_seconds(db: Path) -> float:
+        start = time.perf_counter()
+        p = cli("load", str(src), str(db), "--table", "t", "-q", timeout=60)
+        assert p.returncode == 0, p.stderr
+        return time.perf_counter() - start
+
+    clean = load_seconds(_wal_db(tmp_path / "clean.db"))
+    db = _wal_db(tmp_path / "read.db")
+    reader = sqlite3.connect(db, isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT count(*) FROM t").fetchone() == (1,)  # holds its snapshot open
+        with_reader = load_seconds(db)
+        assert reader.execute("SELECT count(*) FROM t").fetchone() == (1,)
+    finally:
+        reader.execute("COMMIT")
+        reader.close()
+    assert with_reader < 3 * clean, (clean, with_reader)
+    assert sqlite_rows(db, "SELECT count(*) FROM t") == [(20_001,)]
+    assert sqlite_rows(db, "PRAGMA journal_mode") == [("wal",)]
+
+
+def test_a_header_of_one_name_repeated_is_named_in_linear_time() -> None:
+    from loader.readers.base import dedupe_names
+
+    assert dedupe_names(["a", "A", "a", "a_2", "", "a"]) == ["a", "A_2", "a_3", "a_2_2", "column_5", "a_4"]
+
+    def cost(n: int) -> float:
+        start = time.perf_counter()
+        names = dedupe_names(["x"] * n)
+        elapsed = time.perf_counter() - start
+        assert names[-1] == f"x_{n}" and len(set(names)) == n
+        return elapsed
+
+    small, large = min(cost(4_000) for _ in range(3)), min(cost(16_000) for _ in range(3))
+    assert large < 8 * small, (small, large)  # 4x the names: 4x the time, not 16x
