@@ -17,7 +17,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
@@ -38,9 +38,10 @@ from .progress import Progress
 from .readers import expand_paths, open_reader
 from .rejects import RejectFile, default_rejects_path
 from .report import FileReport, RunReport
+from .schema import Sample, decode_types, encode_types, rows_per_file, sqlite_pins, unify
 from .state import FileState, JobState, file_key, identity, same_content
 from .transforms import Stage, apply, as_stage, build_stages
-from .types import type_name
+from .types import parse_type, type_name
 from .writers import open_writer
 from .writers.base import Writer
 
@@ -189,7 +190,8 @@ class Pipeline:
         self._check_paths(files)  # before any input is opened: the target may match the input glob
         schema = None
         if files and files[0] != "-":
-            with open_reader(files[0], src, chunk_size=self.job.run.chunk_size) as reader:
+            types = self._settle_types(files, {})
+            with open_reader(files[0], src, chunk_size=self.job.run.chunk_size, types=types) as reader:
                 schema = self._output_schema(reader.schema, files[0])
             writer = open_writer(sink, self.table)
             if sink.type == "leveldb":
@@ -221,6 +223,48 @@ class Pipeline:
         for chunk in apply(self.stages, iter([empty])):
             return chunk.batch.schema
         return schema
+
+    def _settle_types(self, files: list[str], fixed: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
+        """The column types every file of this load is read with: ``fixed`` ones (from
+        earlier runs), and for the rest, what each file's head holds, unified. Only
+        heads are read, together at most ``TOTAL_SAMPLES`` x ``infer_rows`` rows."""
+        paths = [f for f in files if f != "-"]  # standard input is sampled as it is read
+        if not paths:
+            return dict(fixed)
+        src = replace(self.job.source, infer_rows=rows_per_file(self.job.source.infer_rows, len(paths)))
+        samples = []
+        for path in paths:
+            try:
+                with open_reader(path, src, chunk_size=self.job.run.chunk_size, types=fixed) as reader:
+                    samples.append(Sample(reader.schema, reader.guesses))
+            except LoaderError:
+                continue  # the file fails the same way when its turn comes, after the files before it
+        return unify(samples) | fixed
+
+    def _load_types(self, files: list[str], state: JobState, writer: Writer, fresh: bool) -> dict[str, pa.DataType]:
+        """The settled types of this run: those earlier runs recorded with the checkpoint,
+        the files' own for the rest, and over both, what an existing SQLite table's columns hold
+        without loss (when rows go in as read: with no stages between)."""
+        if fresh and self.job.sink.mode == "replace":
+            return self._settle_types(files, {})  # the table or keys are wiped: nothing earlier binds this load
+        recorded = decode_types(state.schema)
+        self._check_declared(recorded)
+        todo = [f for f in files if not getattr(state.files.get(file_key(f)), "done", False)]
+        types = self._settle_types(todo, recorded)
+        if self.stages:
+            return types
+        return types | sqlite_pins(writer.column_types(), types)
+
+    def _check_declared(self, recorded: dict[str, pa.DataType]) -> None:
+        """A column keeps one type across runs (one JSON type, one key format): a
+        declaration may not change what earlier runs wrote."""
+        for name, t in recorded.items():
+            spelled = self.job.source.columns.get(name)
+            if spelled is not None and not parse_type(spelled, where=f"source.columns.{name}").equals(t):
+                raise ConfigError(
+                    f"source.columns.{name}: declared {spelled}, but earlier runs of job {self.job_name!r} loaded it as {type_name(t)}",
+                    hint=f'declare {name} = "{type_name(t)}", or reload every file as {spelled} with --restart and mode = "replace"',
+                )
 
     def _check_paths(self, files: list[str]) -> None:
         target = os.path.abspath(self.job.sink.path)
@@ -322,6 +366,7 @@ class Pipeline:
             state.status = "running"
             state.rejects_bytes = rejects.size
             loop = self._loop = _Loop(self, writer, rejects, signals, progress, state, report)
+            types = self._load_types(files, state, writer, fresh)
             prepared = False
             for path in files:
                 key = file_key(path)
@@ -358,7 +403,12 @@ class Pipeline:
                     workers=run.workers or 1,
                     # Stages change batches: only a stage-less job's writer can encode beside the parsing.
                     premake=None if self.stages else writer.encode_columns,
+                    types=types,
                 ) as reader:
+                    types |= {f.name: f.type for f in reader.schema if f.name not in types}  # standard input's
+                    schema = encode_types(types)
+                    if schema != state.schema:
+                        state.schema = loop.dirty["schema"] = schema  # committed with the first rows read this way
                     writer.prepare(self._output_schema(reader.schema, path), fresh=fresh and not prepared)
                     prepared = True
                     self._emit("file", path=path, status=fr.status)
@@ -400,7 +450,7 @@ class _Loop:
         report.chunk_size, report.batch_size = self.chunk_rows, self.batch_size
         report.workers = self.job.run.workers or 1
         self.pending = 0
-        self.dirty: dict[str, FileState] = {}
+        self.dirty: dict[str, FileState | str] = {}  # checkpoint entries to commit: files' states, the types
         self.committed = (0, 0, 0, 0)  # run totals (read, written, rejected, filtered) at the last commit
 
     def _staged(self, reader: Any) -> Iterator[tuple[Chunk, Any]]:
@@ -469,7 +519,7 @@ class _Loop:
 
     def commit(self) -> None:
         self.state.rejects_bytes = self.rejects.sync()
-        entries = {key: fs.to_json() for key, fs in self.dirty.items()}
+        entries = {key: fs if isinstance(fs, str) else fs.to_json() for key, fs in self.dirty.items()}
         entries["job"] = self.state.job_entry()
         self.writer.commit(self.p.job_name, entries)
         r = self.report

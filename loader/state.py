@@ -4,9 +4,10 @@ Each source file has an entry keyed by its absolute path, holding its
 identity (size, modification time, and a fingerprint of its first and last
 64 KiB) and the reader position after the last committed chunk. A job entry
 holds the run status and how many bytes of the reject file belong to
-committed work. Writers store these as JSON text: SQLite in the same
-transaction as the rows they describe, LevelDB in a log beside the data, right
-after those rows are written.
+committed work, and a schema entry the column types its files are read with.
+Writers store these as JSON text: SQLite in the same transaction as the rows
+they describe, LevelDB in a log beside the data, right after those rows are
+written.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ class JobState:
     status: str = "new"  # new | running | complete
     rejects_bytes: int = 0
     files: dict[str, FileState] = field(default_factory=dict)
+    schema: str | None = None  # the column types the job's loads were read with (``loader.schema``)
 
     @classmethod
     def parse(cls, entries: dict[str, str]) -> JobState:
@@ -81,6 +83,7 @@ class JobState:
         job = json.loads(entries.get("job", "{}"))
         state.status = job.get("status", "new")
         state.rejects_bytes = int(job.get("rejects_bytes", 0))
+        state.schema = entries.get("schema")
         for key, value in entries.items():
             if key.startswith("file:"):
                 state.files[key] = FileState(**json.loads(value))

@@ -33,7 +33,7 @@ from ..chunk import Chunk, Reject
 from ..convert import Converted, ConvertedBatch, TypeGuess, convert, convert_columns
 from ..errors import ConfigError, SourceError
 from ..prefetch import ordered_map
-from .base import ReaderBase, bad_value_rejects, declared_types, dedupe_names
+from .base import ReaderBase, bad_value_rejects, declared_types, dedupe_names, strict_columns
 
 BOM = b"\xef\xbb\xbf"
 # A row with an unbalanced quote would otherwise swallow the rest of the file:
@@ -360,10 +360,11 @@ class CSVReader(ReaderBase):
     # ----------------------------------------------------------- inference
 
     def _infer_schema(self) -> pa.Schema:
-        """Types from the first ``infer_rows`` rows; declared types win. Blocks of
+        """Types from the first ``infer_rows`` rows; the load's settled types and
+        declared types win (those columns are not sampled). Blocks of
         the sample are parsed and checked on the workers, each into a guess of its
         own, and folded in order; at most ``workers`` + 1 blocks are held at a time."""
-        need = [n for n in self.names if n not in self.declared]
+        need = [n for n in self.names if n not in self.declared and n not in self.types]
         guesses: dict[str, TypeGuess | None] = {n: TypeGuess() for n in need}
         rows = 0
         if need:
@@ -384,11 +385,13 @@ class CSVReader(ReaderBase):
                     del table
                     if rows >= self.config.infer_rows:
                         break
-        self.inferred: set[str] = set(need)
+        self.guesses = guesses
+        self.strict = strict_columns(self.names, self.types, self.declared)
         fields = []
         for n in self.names:
             guess = guesses.get(n)
-            fields.append(pa.field(n, self.declared[n] if n in self.declared else guess.result() if guess else pa.string()))
+            known = self.types.get(n, self.declared.get(n))
+            fields.append(pa.field(n, known if known is not None else guess.result() if guess else pa.string()))
         return pa.schema(fields)
 
     def _head_blocks(self) -> Generator[Block, None, None]:
@@ -504,7 +507,7 @@ class CSVReader(ReaderBase):
 
         def one(field: pa.Field, col: pa.Array) -> Converted:
             return convert(
-                col, field.type, strict=field.name in self.inferred, encoding=self.config.encoding, may_hold_nul=may_hold_nul
+                col, field.type, strict=field.name in self.strict, encoding=self.config.encoding, may_hold_nul=may_hold_nul
             )
 
         columns = [_array(c) for c in table.columns]
