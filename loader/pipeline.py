@@ -235,7 +235,7 @@ class Pipeline:
         samples = []
         for path in paths:
             try:
-                with open_reader(path, src, chunk_size=self.job.run.chunk_size, types=fixed) as reader:
+                with open_reader(path, src, chunk_size=self.job.run.chunk_size, workers=self.job.run.workers or 1, types=fixed) as reader:
                     samples.append(Sample(reader.schema, reader.guesses))
             except LoaderError:
                 continue  # the file fails the same way when its turn comes, after the files before it

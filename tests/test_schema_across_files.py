@@ -7,12 +7,13 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from loader import load
 from loader.cli import main
 from loader.errors import ConfigError
-from loader.schema import rows_per_file
+from loader.schema import rows_per_file, sqlite_pins
 from tests.conftest import sqlite_rows
 from tests.reliability_util import cli, leveldb_items, reject_lines, sqlite_state
 
@@ -276,3 +277,11 @@ def test_leveldb_key_format_recorded_with_the_checkpoint_binds_later_runs(tmp_pa
         {"id": "007", "name": "g"},
     )
     assert reject["reason"].startswith("'007' has a leading zero that int64 would drop")
+
+
+def test_sqlite_affinity_decides_what_an_existing_column_takes() -> None:
+    declared = {"a": "BIGINT", "b": "VARCHAR(10)", "c": "DOUBLE PRECISION", "d": "NUMERIC", "e": "", "F": "int"}
+    types = {n: pa.string() for n in "abcde"} | {"f": pa.float64()}
+    assert sqlite_pins(declared, types) == {"a": pa.int64(), "c": pa.float64(), "f": pa.int64()}
+    numbers = {"a": pa.int64(), "b": pa.float64(), "c": pa.int64(), "d": pa.bool_()}
+    assert sqlite_pins(declared, numbers) == {"b": pa.string()}
