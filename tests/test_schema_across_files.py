@@ -12,7 +12,7 @@ import pytest
 
 from loader import load
 from loader.cli import main
-from loader.errors import ConfigError
+from loader.errors import ConfigError, LoaderError
 from loader.schema import rows_per_file, sqlite_pins
 from tests.conftest import sqlite_rows
 from tests.reliability_util import cli, leveldb_items, reject_lines, sqlite_state
@@ -285,3 +285,26 @@ def test_sqlite_affinity_decides_what_an_existing_column_takes() -> None:
     assert sqlite_pins(declared, types) == {"a": pa.int64(), "c": pa.float64(), "f": pa.int64()}
     numbers = {"a": pa.int64(), "b": pa.float64(), "c": pa.int64(), "d": pa.bool_()}
     assert sqlite_pins(declared, numbers) == {"b": pa.string()}
+
+
+def test_a_rerun_after_a_failure_reads_the_rest_with_the_first_runs_types(tmp_path: Path) -> None:
+    """The first file was committed with the load's types (ids as text, for ``007``);
+    the rerun loads only the second, whose ids alone would be integers: its keys
+    still take the text format, never ``user:00000000000000000003``."""
+    write(tmp_path / "h1.csv", "id,name\n007,g\n")
+    write(tmp_path / "h2.csv", "id,name\n3,c\n")
+    target = tmp_path / "h.ldb"
+
+    def fail_on_second_file(batch: pa.RecordBatch) -> pa.RecordBatch:
+        if "3" in batch.column("id").to_pylist():
+            raise RuntimeError("stopped mid-load")
+        return batch
+
+    with pytest.raises(LoaderError, match="the function raised RuntimeError: stopped mid-load"):
+        load(str(tmp_path / "h*.csv"), str(target), key="user:{id}", transforms=[fail_on_second_file])
+    items, state = leveldb_items(target)
+    assert (items, state["job"]["status"]) == ([(b"user:007", b'{"id":"007","name":"g"}')], "running")
+    report = load(str(tmp_path / "h*.csv"), str(target), key="user:{id}")
+    assert (report.resumed, report.files_skipped, report.rows_written) == (True, 1, 1)
+    items, _ = leveldb_items(target)
+    assert [k for k, _ in items] == [b"user:007", b"user:3"]
