@@ -227,7 +227,7 @@ class Pipeline:
     def _settle_types(self, files: list[str], fixed: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
         """The column types every file of this load is read with: ``fixed`` ones (from
         earlier runs), and for the rest, what each file's head holds, unified. Only
-        heads are read, together at most ``TOTAL_SAMPLES`` x ``infer_rows`` rows."""
+        heads are read, fewer rows of each as files add up (``rows_per_file``)."""
         paths = [f for f in files if f != "-"]  # standard input is sampled as it is read
         if not paths:
             return dict(fixed)
