@@ -148,6 +148,7 @@ class Pipeline:
         self.handle_signals = handle_signals
         self.progress = progress
         self.on_event = on_event
+        self.type_notes: dict[str, str] = {}  # column -> why its type was fixed before this run
 
     @classmethod
     def from_config(
@@ -235,7 +236,9 @@ class Pipeline:
         samples = []
         for path in paths:
             try:
-                with open_reader(path, src, chunk_size=self.job.run.chunk_size, workers=self.job.run.workers or 1, types=fixed) as reader:
+                with open_reader(
+                    path, src, chunk_size=self.job.run.chunk_size, workers=self.job.run.workers or 1, types=fixed
+                ) as reader:
                     samples.append(Sample(reader.schema, reader.guesses))
             except LoaderError:
                 continue  # the file fails the same way when its turn comes, after the files before it
@@ -246,14 +249,19 @@ class Pipeline:
         the files' own for the rest, and over both, what an existing SQLite table's columns hold
         without loss (when rows go in as read: with no stages between)."""
         if fresh and self.job.sink.mode == "replace":
+            self.type_notes = {}
             return self._settle_types(files, {})  # the table or keys are wiped: nothing earlier binds this load
         recorded = decode_types(state.schema)
         self._check_declared(recorded)
         todo = [f for f in files if not getattr(state.files.get(file_key(f)), "done", False)]
         types = self._settle_types(todo, recorded)
-        if self.stages:
-            return types
-        return types | sqlite_pins(writer.column_types(), types)
+        pins = {} if self.stages else sqlite_pins(writer.column_types(), types)
+        # A value rejected for a type fixed before this run says where that type comes from.
+        change = 'to change it, declare the type and reload every file with --restart and mode = "replace"'
+        notes = {n: f"; {n} is {type_name(t)} since an earlier run of this job: {change}" for n, t in recorded.items()}
+        notes |= {n: f"; the table's column {n} holds {type_name(t)} values only: {change}" for n, t in pins.items()}
+        self.type_notes = {n: note for n, note in notes.items() if not pa.types.is_string((recorded | pins)[n])}
+        return types | pins
 
     def _check_declared(self, recorded: dict[str, pa.DataType]) -> None:
         """A column keeps one type across runs (one JSON type, one key format): a
@@ -473,6 +481,8 @@ class _Loop:
         chunks = prefetch(self._staged(reader), self.job.run.read_ahead)
         try:
             for chunk, encoded in chunks:
+                if self.p.type_notes and chunk.rejects:
+                    self._explain(chunk)
                 self.rejects.write(chunk.rejects)
                 written = self.writer.write(chunk.batch, encoded)
                 del encoded  # a chunk's Python values live no longer than its write
@@ -506,6 +516,12 @@ class _Loop:
         fs.done = True
         self.dirty[key] = fs
         self.commit()
+
+    def _explain(self, chunk: Chunk) -> None:
+        for r in chunk.rejects:
+            note = self.p.type_notes.get(r.column or "") if r.stage == "read" else None
+            if note:
+                r.reason += note
 
     def _over_limit(self) -> bool:
         limit = self.job.run.max_rejects

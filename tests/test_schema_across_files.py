@@ -145,7 +145,11 @@ def test_a_scheduled_run_never_stores_a_leading_zero_as_an_integer(
     assert typed(db, "zip") == [(12345, "integer"), (54321, "integer")]
     [reject] = reject_lines(Path(f"{db}.rejects.jsonl"))
     assert (Path(reject["file"]).name, reject["row"], reject["column"]) == ("day2.csv", 1, "zip")
-    assert "'007' has a leading zero that int64 would drop" in reject["reason"]
+    assert reject["reason"] == (
+        "'007' has a leading zero that int64 would drop (declare the column as string to keep it); "
+        "zip is int64 since an earlier run of this job: "
+        'to change it, declare the type and reload every file with --restart and mode = "replace"'
+    )
     # the types are those of the first run, recorded with its checkpoint
     assert sqlite_state(db)["schema"] == {"id": "int64", "zip": "int64"}
 
@@ -178,7 +182,11 @@ def test_appending_to_a_table_made_elsewhere_checks_its_declared_types(tmp_path:
     assert sqlite_rows(db, "SELECT price, typeof(price), ok FROM t WHERE id = 2") == [("100.10", "text", "false")]
     [reject] = reject_lines(Path(f"{db}.rejects.jsonl"))
     assert (reject["row"], reject["column"]) == (1, "zip")
-    assert reject["reason"].startswith("'01234' has a leading zero that int64 would drop")
+    assert reject["reason"] == (
+        "'01234' has a leading zero that int64 would drop (declare the column as string to keep it); "
+        "the table's column zip holds int64 values only: "
+        'to change it, declare the type and reload every file with --restart and mode = "replace"'
+    )
 
 
 def test_a_text_column_takes_a_later_files_integers_as_source_text(tmp_path: Path) -> None:
