@@ -316,3 +316,20 @@ def test_a_rerun_after_a_failure_reads_the_rest_with_the_first_runs_types(tmp_pa
     assert (report.resumed, report.files_skipped, report.rows_written) == (True, 1, 1)
     items, _ = leveldb_items(target)
     assert [k for k, _ in items] == [b"user:007", b"user:3"]
+
+
+def test_parquet_files_unify_their_own_types_and_a_later_run_rejects_what_does_not_fit(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": [1, 2], "v": pa.array([1, 2], pa.int32())}), tmp_path / "p1.parquet")
+    pq.write_table(pa.table({"id": [3], "v": [2.5]}), tmp_path / "p2.parquet")
+    db = tmp_path / "p.db"
+    load(str(tmp_path / "p*.parquet"), str(db), table="t")
+    assert typed(db, "v") == [(1.0, "real"), (2.0, "real"), (2.5, "real")]
+    pq.write_table(pa.table({"id": [4, 5], "v": ["7", "x"]}), tmp_path / "p3.parquet")
+    report = load(str(tmp_path / "p*.parquet"), str(db), table="t")
+    assert (report.rows_written, report.rows_rejected) == (1, 1)
+    assert typed(db, "v")[-1] == (7.0, "real")
+    [reject] = reject_lines(Path(f"{db}.rejects.jsonl"))
+    assert (reject["row"], reject["column"], reject["values"]) == (2, "v", {"id": 5, "v": "x"})
+    assert reject["reason"].startswith("'x' is not a valid float64; v is float64 since an earlier run of this job")
