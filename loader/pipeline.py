@@ -254,11 +254,13 @@ class Pipeline:
         recorded = decode_types(state.schema)
         self._check_declared(recorded)
         todo = [f for f in files if not getattr(state.files.get(file_key(f)), "done", False)]
+        if fresh and todo:
+            state.fixed = sorted(recorded)  # kept by a resumed run: its rejects read as the first attempt's
         types = self._settle_types(todo, recorded)
         pins = {} if self.stages else sqlite_pins(writer.column_types(), types)
         # A value rejected for a type fixed before this run says where that type comes from.
         change = 'to change it, declare the type and reload every file with --restart and mode = "replace"'
-        notes = {n: f"; {n} is {type_name(t)} since an earlier run of this job: {change}" for n, t in recorded.items()}
+        notes = {n: f"; {n} is {type_name(t)} since an earlier run of this job: {change}" for n, t in recorded.items() if n in state.fixed}
         notes |= {n: f"; the table's column {n} holds {type_name(t)} values only: {change}" for n, t in pins.items()}
         self.type_notes = {n: note for n, note in notes.items() if not pa.types.is_string((recorded | pins)[n])}
         return types | pins

@@ -76,6 +76,7 @@ class JobState:
     rejects_bytes: int = 0
     files: dict[str, FileState] = field(default_factory=dict)
     schema: str | None = None  # the column types the job's loads were read with (``loader.schema``)
+    fixed: list[str] = field(default_factory=list)  # columns whose type was recorded before this load began
 
     @classmethod
     def parse(cls, entries: dict[str, str]) -> JobState:
@@ -84,10 +85,14 @@ class JobState:
         state.status = job.get("status", "new")
         state.rejects_bytes = int(job.get("rejects_bytes", 0))
         state.schema = entries.get("schema")
+        state.fixed = list(job.get("fixed", []))
         for key, value in entries.items():
             if key.startswith("file:"):
                 state.files[key] = FileState(**json.loads(value))
         return state
 
     def job_entry(self) -> str:
-        return json.dumps({"status": self.status, "rejects_bytes": self.rejects_bytes})
+        entry: dict[str, Any] = {"status": self.status, "rejects_bytes": self.rejects_bytes}
+        if self.fixed:
+            entry["fixed"] = self.fixed
+        return json.dumps(entry)
