@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import pyarrow as pa
 
@@ -30,12 +31,12 @@ def rows_per_file(infer_rows: int, files: int) -> int:
     return min(infer_rows, max(_MIN_ROWS, TOTAL_SAMPLES * infer_rows // max(files, 1)))
 
 
+@dataclass
 class Sample:
     """One file's types and, for the columns it inferred, the guesses behind them."""
 
-    def __init__(self, schema: pa.Schema, guesses: dict[str, TypeGuess | None]) -> None:
-        self.schema = schema
-        self.guesses = guesses
+    schema: pa.Schema
+    guesses: dict[str, TypeGuess | None]
 
 
 _DATED = (pa.date32(), pa.timestamp("us"))
