@@ -18,7 +18,7 @@ import signal
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
@@ -44,9 +44,10 @@ from .progress import Progress
 from .readers import expand_paths, open_reader
 from .rejects import Committed, RejectFile, default_rejects_path
 from .report import FileReport, RunReport
+from .schema import Sample, decode_types, encode_types, rows_per_file, sqlite_pins, unify
 from .state import FileState, JobState, file_key, identity, same_content
 from .transforms import Stage, apply, as_stage, build_stages
-from .types import type_name
+from .types import parse_type, type_name
 from .writers import open_writer
 from .writers.base import Writer
 
@@ -147,6 +148,7 @@ class Pipeline:
         self.handle_signals = handle_signals
         self.progress = progress
         self.on_event = on_event
+        self.type_notes: dict[str, str] = {}  # column -> why its type was fixed before this run
 
     @classmethod
     def from_config(
@@ -190,7 +192,10 @@ class Pipeline:
         schema = None
         dialect = None
         if files and files[0] != "-":
-            with open_reader(files[0], src, chunk_size=self.job.run.chunk_size, check_width=self._header_check()) as reader:
+            types = self._settle_types(files, {})
+            with open_reader(
+                files[0], src, chunk_size=self.job.run.chunk_size, check_width=self._header_check(), types=types
+            ) as reader:
                 schema = self._output_schema(reader.schema, files[0])
                 found = getattr(reader, "dialect", None)
                 dialect = found.describe() if found is not None else None
@@ -249,6 +254,57 @@ class Pipeline:
         for chunk in apply(ready, iter([empty])):
             return chunk.batch.schema
         return schema
+
+    def _settle_types(self, files: list[str], fixed: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
+        """The column types every file of this load is read with: ``fixed`` ones (from
+        earlier runs), and for the rest, what each file's head holds, unified. Only
+        heads are read, fewer rows of each as files add up (``rows_per_file``)."""
+        paths = [f for f in files if f != "-"]  # standard input is sampled as it is read
+        if not paths:
+            return dict(fixed)
+        src = replace(self.job.source, infer_rows=rows_per_file(self.job.source.infer_rows, len(paths)))
+        samples = []
+        for path in paths:
+            try:
+                with open_reader(
+                    path, src, chunk_size=self.job.run.chunk_size, workers=self.job.run.workers or 1, types=fixed
+                ) as reader:
+                    samples.append(Sample(reader.schema, reader.guesses))
+            except LoaderError:
+                continue  # the file fails the same way when its turn comes, after the files before it
+        return unify(samples) | fixed
+
+    def _load_types(self, files: list[str], state: JobState, writer: Writer, fresh: bool) -> dict[str, pa.DataType]:
+        """The settled types of this run: those earlier runs recorded with the checkpoint,
+        the files' own for the rest, and over both, what an existing SQLite table's columns hold
+        without loss (when rows go in as read: with no stages between)."""
+        if fresh and self.job.sink.mode == "replace":
+            self.type_notes = {}
+            return self._settle_types(files, {})  # the table or keys are wiped: nothing earlier binds this load
+        recorded = decode_types(state.schema)
+        self._check_declared(recorded)
+        todo = [f for f in files if not getattr(state.files.get(file_key(f)), "done", False)]
+        if fresh and todo:
+            state.fixed = sorted(recorded)  # kept by a resumed run: its rejects read as the first attempt's
+        types = self._settle_types(todo, recorded)
+        pins = {} if self.stages else sqlite_pins(writer.column_types(), types)
+        # A value rejected for a type fixed before this run says where that type comes from.
+        change = 'to change it, declare the type and reload every file with --restart and mode = "replace"'
+        notes = {n: f"; {n} is {type_name(t)} since an earlier run of this job: {change}" for n, t in recorded.items() if n in state.fixed}
+        notes |= {n: f"; the table's column {n} holds {type_name(t)} values only: {change}" for n, t in pins.items()}
+        self.type_notes = {n: note for n, note in notes.items() if not pa.types.is_string((recorded | pins)[n])}
+        return types | pins
+
+    def _check_declared(self, recorded: dict[str, pa.DataType]) -> None:
+        """A column keeps one type across runs (one JSON type, one key format): a
+        declaration may not change what earlier runs wrote."""
+        for name, t in recorded.items():
+            spelled = self.job.source.columns.get(name)
+            if spelled is not None and not parse_type(spelled, where=f"source.columns.{name}").equals(t):
+                raise ConfigError(
+                    f"source.columns.{name}: declared {spelled}, but earlier runs of job {self.job_name!r} loaded it as {type_name(t)}",
+                    hint=f'declare {name} = "{type_name(t)}", or reload every file as {spelled} with --restart and mode = "replace"',
+                )
 
     def _check_paths(self, files: list[str]) -> None:
         """Refuse a run that would write over its target, an input or another output."""
@@ -347,6 +403,7 @@ class Pipeline:
             state.status = "running"
             state.set_rejects(rejects.committed())
             loop = self._loop = _Loop(self, writer, rejects, signals, progress, state, report)
+            types = self._load_types(files, state, writer, fresh)
             prepared = False
             for path in files:
                 key = file_key(path)
@@ -385,9 +442,14 @@ class Pipeline:
                     # Stages change batches: only a stage-less job's writer can encode beside the parsing.
                     premake=None if self.stages else writer.encode_columns,
                     check_width=self._header_check(),
+                    types=types,
                 ) as reader:
                     found = getattr(reader, "dialect", None)
                     fr.dialect = found.to_json() if found is not None else None
+                    types |= {f.name: f.type for f in reader.schema if f.name not in types}  # standard input's
+                    encoded_types = encode_types(types)
+                    if encoded_types != state.schema:
+                        state.schema = loop.dirty["schema"] = encoded_types  # committed with the first rows read this way
                     schema = self._output_schema(reader.schema, path)
                     self._check_width(schema, path)
                     writer.prepare(schema, fresh=fresh and not prepared)
@@ -461,7 +523,7 @@ class _Loop:
         report.chunk_size, report.batch_size = self.chunk_rows, self.batch_size
         report.workers = self.job.run.workers or 1
         self.pending = 0
-        self.dirty: dict[str, FileState] = {}
+        self.dirty: dict[str, FileState | str] = {}  # checkpoint entries to commit: files' states, the types
         self.committed = (0, 0, 0, 0, 0)  # run totals (read, written, rejected, filtered, ignored) at the last commit
         self.commits = 0
         self.reasons: Counter[str] = Counter()  # why rows were rejected, while none has been written
@@ -486,6 +548,8 @@ class _Loop:
         chunks = prefetch(self._staged(reader), self.job.run.read_ahead)
         try:
             for chunk, encoded in chunks:
+                if self.p.type_notes and chunk.rejects:
+                    self._explain(chunk)
                 self.rejects.write(chunk.rejects)
                 if not self.report.rows_written:
                     self.reasons.update(r.reason for r in chunk.rejects)
@@ -530,6 +594,12 @@ class _Loop:
         self.dirty[key] = fs
         self.commit()
 
+    def _explain(self, chunk: Chunk) -> None:
+        for r in chunk.rejects:
+            note = self.p.type_notes.get(r.column or "") if r.stage == "read" else None
+            if note:
+                r.reason += note
+
     def _over_limit(self) -> bool:
         limit = self.job.run.max_rejects
         rejected = self.report.rows_rejected
@@ -542,7 +612,7 @@ class _Loop:
 
     def commit(self) -> None:
         self.state.set_rejects(self.rejects.sync())
-        entries = {key: fs.to_json() for key, fs in self.dirty.items()}
+        entries = {key: fs if isinstance(fs, str) else fs.to_json() for key, fs in self.dirty.items()}
         entries["job"] = self.state.job_entry()
         self.writer.commit(self.p.job_name, entries)
         r = self.report

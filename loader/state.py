@@ -3,10 +3,12 @@
 Each source file has an entry keyed by its absolute path, holding its
 identity (size, modification time, and a fingerprint of its first and last
 64 KiB) and the reader position after the last committed chunk. A job entry
-holds the run status and what of the reject file belongs to committed work
-(its length, this job's line count, and the file's inode). Writers store these as JSON text: SQLite in the same
-transaction as the rows they describe, LevelDB in a log beside the data, right
-after those rows are written.
+holds the run status, what of the reject file belongs to committed work (its
+length, this job's line count, and the file's inode), and which columns had a
+recorded type before this load began; a schema entry holds the column types
+the job's files are read with. Writers store these as JSON text: SQLite in the
+same transaction as the rows they describe, LevelDB in a log beside the data,
+right after those rows are written.
 """
 
 from __future__ import annotations
@@ -82,6 +84,8 @@ class JobState:
     )
     rejects_inode: int | None = None
     files: dict[str, FileState] = field(default_factory=dict)
+    schema: str | None = None  # the column types the job's loads were read with (``loader.schema``)
+    fixed: list[str] = field(default_factory=list)  # columns whose type was recorded before this load began
 
     @classmethod
     def parse(cls, entries: dict[str, str]) -> JobState:
@@ -91,6 +95,8 @@ class JobState:
         state.rejects_bytes = int(job.get("rejects_bytes", 0))
         state.rejects_lines = job.get("rejects_lines", 0 if "job" not in entries else None)
         state.rejects_inode = job.get("rejects_inode")
+        state.schema = entries.get("schema")
+        state.fixed = list(job.get("fixed", []))
         for key, value in entries.items():
             if key.startswith("file:"):
                 state.files[key] = FileState(**json.loads(value))
@@ -100,11 +106,12 @@ class JobState:
         self.rejects_bytes, self.rejects_lines, self.rejects_inode = committed.size, committed.lines, committed.inode
 
     def job_entry(self) -> str:
-        return json.dumps(
-            {
-                "status": self.status,
-                "rejects_bytes": self.rejects_bytes,
-                "rejects_lines": self.rejects_lines,
-                "rejects_inode": self.rejects_inode,
-            }
-        )
+        entry: dict[str, Any] = {
+            "status": self.status,
+            "rejects_bytes": self.rejects_bytes,
+            "rejects_lines": self.rejects_lines,
+            "rejects_inode": self.rejects_inode,
+        }
+        if self.fixed:
+            entry["fixed"] = self.fixed
+        return json.dumps(entry)

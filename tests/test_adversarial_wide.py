@@ -35,20 +35,18 @@ def seconds(src: Path, target: Path) -> float:
 
 @pytest.mark.parametrize("sink", [".db", ".ldb"])
 def test_wide_files_cost_the_same_per_cell_as_narrow_ones(tmp_path: Path, sink: str) -> None:
-    """Cost per cell relative to a narrow file of as many cells, at two widths 4x apart:
-    linear work gives the same ratio at both; work per column per block (blocks held
-    a fixed number of bytes, so a wider file had more blocks) grew it with the width."""
-    rows, narrow = 300, 10
-    per_cell = {}
+    """The same rows at two widths 4x apart: linear work takes at most ~4x as long (less, as
+    a run's fixed costs are shared); work per column per block (blocks held a fixed number of
+    bytes, so a wider file had more blocks) made it ~16x. A narrow file of as many cells is
+    no baseline here: its own fixed costs dominate at this size."""
+    rows = 300
+    took = {}
     for width in (500, MAX_COLUMNS):
         wide_csv = write_table(tmp_path / f"w{width}.csv", width, rows)
-        narrow_csv = write_table(tmp_path / f"n{width}.csv", narrow, rows * width // narrow)
-        t_wide = seconds(wide_csv, tmp_path / f"w{width}{sink}")
-        t_narrow = seconds(narrow_csv, tmp_path / f"n{width}{sink}")
-        per_cell[width] = t_wide / t_narrow
-    assert per_cell[MAX_COLUMNS] < 2.0 * per_cell[500], per_cell
+        took[width] = min(seconds(wide_csv, tmp_path / f"w{width}-{i}{sink}") for i in range(2))
+    assert took[MAX_COLUMNS] < 6.0 * took[500], took
     if sink == ".db":
-        assert sqlite_rows(tmp_path / f"w{MAX_COLUMNS}.db", f"SELECT count(*), sum(c1), max(c{MAX_COLUMNS - 1}) FROM t") == [
+        assert sqlite_rows(tmp_path / f"w{MAX_COLUMNS}-0.db", f"SELECT count(*), sum(c1), max(c{MAX_COLUMNS - 1}) FROM t") == [
             (rows, sum(r * MAX_COLUMNS + 1 for r in range(rows)), (rows - 1) * MAX_COLUMNS + MAX_COLUMNS - 1)
         ]
 
@@ -76,8 +74,8 @@ def test_a_table_too_wide_for_sqlite_is_refused_before_loading(tmp_path: Path) -
 def _wal_db(path: Path) -> Path:
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("CREATE TABLE t (c0 INTEGER, c1 INTEGER, c2 INTEGER)")
-    conn.execute("INSERT INTO t VALUES (1, 2, 3)")
+    conn.execute("CREATE TABLE t (c0 TEXT, c1 INTEGER, c2 INTEGER)")  # c0 holds text (write_table)
+    conn.execute("INSERT INTO t VALUES ('x', 2, 3)")
     conn.commit()
     conn.close()
     return path

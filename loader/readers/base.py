@@ -29,6 +29,7 @@ class Reader(Protocol):
     path: str
     schema: pa.Schema
     size: int | None
+    guesses: dict[str, Any]  # column -> the ``TypeGuess`` behind its inferred type
 
     def __iter__(self) -> Iterator[Chunk]: ...
 
@@ -81,6 +82,11 @@ def declared_types(config: SourceConfig, names: list[str], path: str) -> dict[st
     return declared
 
 
+def strict_columns(names: list[str], types: dict[str, pa.DataType], declared: dict[str, pa.DataType]) -> set[str]:
+    """Columns converted under the lossless rule: all but those read as declared."""
+    return {n for n in names if n not in declared or (n in types and not types[n].equals(declared[n]))}
+
+
 def bad_value_rejects(
     path: str, converted: ConvertedBatch, source: pa.Table | pa.RecordBatch, rows: pa.Array, lines: pa.Array | None
 ) -> list[Reject]:
@@ -115,6 +121,7 @@ class ReaderBase:
         workers: int = 1,
         premake: Premake | None = None,
         check_width: Callable[[int, str], None] | None = None,
+        types: dict[str, pa.DataType] | None = None,
     ) -> None:
         self.path = path
         # Called with the column count once the header is read, before the sample is
@@ -127,6 +134,11 @@ class ReaderBase:
         # the result rides with the batch as ``Chunk.premade``.
         self.premake = premake
         self.resume = resume
+        # Column types settled for the whole load (see ``loader.schema``): not inferred
+        # here, and a value that does not fit is rejected as for an inferred type.
+        self.types = types or {}
+        # The guesses behind this file's inferred types (CSV), for the load to merge.
+        self.guesses: dict[str, Any] = {}
         self.size = file_size(path)
         self._open()
 

@@ -34,7 +34,7 @@ from ..convert import Converted, ConvertedBatch, TypeGuess, convert, convert_col
 from ..errors import ConfigError, SourceError, one_line
 from ..prefetch import ordered_map
 from . import decimal_comma
-from .base import ReaderBase, bad_value_rejects, declared_types, dedupe_names
+from .base import ReaderBase, bad_value_rejects, declared_types, dedupe_names, strict_columns
 from .dialect import SNIFF_BYTES, Dialect, sniff
 
 BOM = b"\xef\xbb\xbf"
@@ -473,6 +473,10 @@ class CSVReader(ReaderBase):
         if inferred:
             self.schema = decimal_comma.guess_types(self.schema, inferred, sample())
         self.comma_columns = {f.name for f in self.schema if decimal_comma.is_numeric(f.type)}
+        for name in self.comma_columns:
+            # their text guess ('3,50' is no number to it) must not outvote the comma reading
+            # when the load unifies the files' types (loader.schema)
+            self.guesses.pop(name, None)
 
     def _check_head(self, size: int, what: str) -> None:
         """A line read before the rows (no reject file can take it) is past the row cap: stop."""
@@ -502,10 +506,11 @@ class CSVReader(ReaderBase):
     # ----------------------------------------------------------- inference
 
     def _infer_schema(self) -> pa.Schema:
-        """Types from the first ``infer_rows`` rows; declared types win. Blocks of
+        """Types from the first ``infer_rows`` rows; the load's settled types and
+        declared types win (those columns are not sampled). Blocks of
         the sample are parsed and checked on the workers, each into a guess of its
         own, and folded in order; at most ``workers`` + 1 blocks are held at a time."""
-        need = [n for n in self.names if n not in self.declared]
+        need = [n for n in self.names if n not in self.declared and n not in self.types]
         guesses: dict[str, TypeGuess | None] = {n: TypeGuess() for n in need}
         rows = 0
         if need:
@@ -526,13 +531,14 @@ class CSVReader(ReaderBase):
                     del table
                     if rows >= self.config.infer_rows:
                         break
+        self.guesses = guesses
         self.inferred: set[str] = set(need)
+        self.strict = strict_columns(self.names, self.types, self.declared)
         fields = []
         for n in self.names:
             guess = guesses.get(n)
-            fields.append(
-                pa.field(n, self.declared[n] if n in self.declared else guess.result() if guess else pa.string())
-            )
+            known = self.types.get(n, self.declared.get(n))
+            fields.append(pa.field(n, known if known is not None else guess.result() if guess else pa.string()))
         return pa.schema(fields)
 
     def _head_blocks(self) -> Generator[Block, None, None]:
@@ -714,7 +720,7 @@ class CSVReader(ReaderBase):
         def one(field: pa.Field, col: pa.Array) -> Converted:
             how = decimal_comma.convert_comma if field.name in self.comma_columns else convert
             return how(
-                col, field.type, strict=field.name in self.inferred, encoding=self.config.encoding, may_hold_nul=may_hold_nul
+                col, field.type, strict=field.name in self.strict, encoding=self.config.encoding, may_hold_nul=may_hold_nul
             )
 
         columns = [_array(c) for c in table.columns]

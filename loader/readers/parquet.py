@@ -19,7 +19,7 @@ from .. import kernels as pc
 from ..chunk import Chunk
 from ..convert import Converted, convert, convert_columns
 from ..errors import ConfigError, SourceError, one_line
-from .base import ReaderBase, bad_value_rejects, declared_types, dedupe_names
+from .base import ReaderBase, bad_value_rejects, declared_types, dedupe_names, strict_columns
 
 
 class ParquetReader(ReaderBase):
@@ -44,8 +44,10 @@ class ParquetReader(ReaderBase):
         self.names = dedupe_names(list(file_schema.names))
         self.declared = declared_types(config, self.names, path)
         self.schema = pa.schema(
-            pa.field(n, self.declared.get(n, f.type)) for n, f in zip(self.names, file_schema, strict=True)
+            pa.field(n, self.types.get(n, self.declared.get(n, f.type)))
+            for n, f in zip(self.names, file_schema, strict=True)
         )
+        self.strict = strict_columns(self.names, self.types, self.declared) & set(self.types)
 
     def __iter__(self) -> Iterator[Chunk]:
         meta = self.file.metadata
@@ -84,8 +86,8 @@ class ParquetReader(ReaderBase):
 
     def _convert(self, batch: pa.RecordBatch, rows: pa.Array, last: int) -> Chunk:
         def one(field: pa.Field, col: pa.Array) -> Converted:
-            if field.name in self.declared and not col.type.equals(field.type):
-                return convert(col, field.type)
+            if not col.type.equals(field.type):
+                return convert(col, field.type, strict=field.name in self.strict)
             return Converted(col)
 
         out = convert_columns(batch.columns, self.schema, one)

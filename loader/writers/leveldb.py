@@ -153,6 +153,10 @@ class LevelDBWriter(Transactional):
     def clear_state(self, job: str) -> None:
         self._write_state(lambda log: log.clear(job))
 
+    def column_types(self) -> dict[str, str]:
+        """Keys and values declare no column types (the checkpoint records the load's)."""
+        return {}
+
     # ---------------------------------------------------------------- rows
 
     def prepare(self, schema: pa.Schema, *, fresh: bool) -> None:

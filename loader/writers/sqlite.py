@@ -240,7 +240,11 @@ class SQLiteWriter(Transactional):
     # --------------------------------------------------------------- table
 
     def existing_columns(self) -> list[str]:
-        return [r[1] for r in self._execute(f"PRAGMA table_info({quote(self.table)})")]
+        return list(self.column_types())
+
+    def column_types(self) -> dict[str, str]:
+        """The existing table's columns and their declared types (none if there is no table)."""
+        return {r[1]: r[2] or "" for r in self._execute(f"PRAGMA table_info({quote(self.table)})")}
 
     def prepare(self, schema: pa.Schema, *, fresh: bool) -> None:
         """Create the table (drop it first for ``replace`` on a fresh run)."""

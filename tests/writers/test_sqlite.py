@@ -210,3 +210,16 @@ def test_a_statement_that_failed_runs_again_once_it_can(tmp_path: Path) -> None:
             other.communicate("go\n")
         w.commit("j", {"k": "2"})
         assert w.read_state("j") == {"k": "2"}
+
+
+def test_a_table_the_writer_made_binds_no_type_of_its_own_on_the_next_run(tmp_path: Path) -> None:
+    """``column_types`` reads the declared types back, and every Arrow type fits the column made for it."""
+    from loader.schema import sqlite_pins
+
+    db = tmp_path / "t.db"
+    with SQLiteWriter(sink(db), "t") as w:
+        assert w.column_types() == {}
+        w.prepare(ALL_TYPES.schema, fresh=True)
+        declared = w.column_types()
+    assert declared == {f.name: sqlite_type(f.type) for f in ALL_TYPES.schema}
+    assert sqlite_pins(declared, {f.name: f.type for f in ALL_TYPES.schema}) == {}

@@ -1,0 +1,144 @@
+"""One schema per load: the column types every file of a load is read with.
+
+Each file's head is sampled (``TypeGuess`` per column, as for one file) and
+the guesses are merged, so several files give the type one file holding all
+their values would get: int64 + a leading-zero text is text, int64 + float64
+is float64, anything + text is text; a date column and a timestamp column
+make a timestamp. Types fixed before (recorded with the job's checkpoint, or
+declared by an existing SQLite table) are kept: a later value that does not
+fit is rejected, never coerced.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from .convert import TypeGuess
+from .errors import ConfigError
+from .types import parse_type, type_name
+
+# A multi-file load samples at most this many infer_rows' worth in all, and each file at least _MIN_ROWS.
+TOTAL_SAMPLES = 10
+_MIN_ROWS = 1000
+
+
+def rows_per_file(infer_rows: int, files: int) -> int:
+    """Rows sampled from each file's head so that the whole sample stays bounded."""
+    return min(infer_rows, max(_MIN_ROWS, TOTAL_SAMPLES * infer_rows // max(files, 1)))
+
+
+@dataclass
+class Sample:
+    """One file's types and, for the columns it inferred, the guesses behind them."""
+
+    schema: pa.Schema
+    guesses: dict[str, TypeGuess | None]
+
+
+_DATED = (pa.date32(), pa.timestamp("us"))
+
+
+def _text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def _unify_two(a: pa.DataType, b: pa.DataType) -> pa.DataType:
+    """The narrowest type holding both types' values (types known, not guessed: Parquet, declared)."""
+    if a.equals(b):
+        return a
+    if pa.types.is_integer(a) and pa.types.is_integer(b):
+        return pa.int64() if pa.uint64() not in (a, b) else pa.string()
+    if {pa.types.is_integer(a) or pa.types.is_floating(a), pa.types.is_integer(b) or pa.types.is_floating(b)} == {True}:
+        return pa.float64()
+    if a in _DATED and b in _DATED:
+        return pa.timestamp("us")
+    return pa.string()
+
+
+def _unify_column(types: list[pa.DataType], guesses: list[TypeGuess | None]) -> pa.DataType:
+    if not types:
+        return pa.string()  # no file has a value here in its head: text holds whatever comes
+    if len(guesses) == len(types):  # every file guessed from text: merge what they ruled out
+        if any(g is None for g in guesses):
+            return pa.string()  # a file's sample is not valid UTF-8: that column is text there
+        merged = TypeGuess()
+        for g in guesses:
+            merged.merge(g)  # type: ignore[arg-type]
+        found = merged.result()
+        # The guesses have no date-or-timestamp candidate: files of dates and files of timestamps.
+        return pa.timestamp("us") if _text(found) and set(types) == set(_DATED) else found
+    out = types[0]
+    for t in types[1:]:
+        out = _unify_two(out, t)
+    return out
+
+
+def unify(samples: Iterable[Sample]) -> dict[str, pa.DataType]:
+    """Each column's type over every sampled file; a file without values in a column has no say."""
+    types: dict[str, list[pa.DataType]] = {}
+    guesses: dict[str, list[TypeGuess | None]] = {}
+    for sample in samples:
+        for f in sample.schema:
+            seen = types.setdefault(f.name, [])
+            if f.name not in sample.guesses:
+                seen.append(f.type)  # a known type: declared, or Parquet's
+                continue
+            guess = sample.guesses[f.name]
+            if guess is not None and not guess.values:
+                continue  # all null in this file's head: no say
+            seen.append(f.type)
+            guesses.setdefault(f.name, []).append(guess)
+    return {n: _unify_column(ts, guesses.get(n, [])) for n, ts in types.items()}
+
+
+def sqlite_pins(declared: dict[str, str], types: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
+    """Types an existing table's declared column types impose on a load's columns.
+
+    An INTEGER or REAL column takes only values that its type holds without loss
+    (``01234`` is rejected, not stored as 1234); a TEXT column takes numbers and
+    booleans as their source text (``1.50``, not 1.5)."""
+    pins: dict[str, pa.DataType] = {}
+    by_lower = {n.lower(): _affinity(d.upper()) for n, d in declared.items()}
+    for name, t in types.items():
+        affinity = by_lower.get(name.lower())
+        number = pa.types.is_integer(t) or pa.types.is_floating(t)
+        if affinity == "INTEGER" and not (pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_duration(t)):
+            pins[name] = pa.int64()
+        elif affinity == "TEXT" and (number or pa.types.is_boolean(t)):
+            pins[name] = pa.string()
+        elif affinity == "REAL" and not number:
+            pins[name] = pa.float64()
+    return pins
+
+
+def _affinity(declared: str) -> str:
+    """SQLite's column affinity for a declared type, by its rules in their order."""
+    if "INT" in declared:
+        return "INTEGER"
+    if any(s in declared for s in ("CHAR", "CLOB", "TEXT")):
+        return "TEXT"
+    if "BLOB" in declared or not declared:
+        return "BLOB"
+    return "REAL" if any(s in declared for s in ("REAL", "FLOA", "DOUB")) else "NUMERIC"
+
+
+def encode_types(types: dict[str, pa.DataType]) -> str:
+    """The types as checkpoint text (those a job file can name: nested Parquet types are left out)."""
+    out = {}
+    for name, t in types.items():
+        try:
+            if parse_type(type_name(t)).equals(t):
+                out[name] = type_name(t)
+        except ConfigError:
+            continue
+    return json.dumps(out, sort_keys=True)
+
+
+def decode_types(text: str | None) -> dict[str, pa.DataType]:
+    if not text:
+        return {}
+    return {name: parse_type(t) for name, t in json.loads(text).items()}

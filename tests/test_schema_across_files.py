@@ -1,0 +1,335 @@
+"""One schema per load: every file of a multi-file load, and every later run or
+append, is read with the same column types, and a value that does not fit is
+rejected, never coerced (issue 17, item 2)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from loader import load
+from loader.cli import main
+from loader.errors import ConfigError, LoaderError
+from loader.schema import rows_per_file, sqlite_pins
+from tests.conftest import sqlite_rows
+from tests.reliability_util import cli, leveldb_items, reject_lines, rejects_of, sqlite_state
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def typed(db: Path, column: str, table: str = "t") -> list[tuple[object, str]]:
+    return sqlite_rows(db, f"SELECT {column}, typeof({column}) FROM {table} ORDER BY rowid")
+
+
+def declared(db: Path, table: str = "t") -> dict[str, str]:
+    return {r[1]: r[2] for r in sqlite_rows(db, f"PRAGMA table_info({table})")}
+
+
+# ------------------------------------------------------------ one load, many files
+
+
+def test_glob_with_a_leading_zero_in_a_later_file_keeps_every_zip_as_text(tmp_path: Path) -> None:
+    write(tmp_path / "b1.csv", "id,zip\n1,12345\n")
+    write(tmp_path / "b2.csv", "id,zip\n2,01234\n")
+    db = tmp_path / "b.db"
+    p = cli("load", str(tmp_path / "b*.csv"), str(db), "--table", "z", "-q")
+    assert (p.returncode, p.stderr) == (0, "")
+    assert typed(db, "zip", "z") == [("12345", "text"), ("01234", "text")]
+    assert declared(db, "z") == {"id": "INTEGER", "zip": "TEXT"}
+    assert sqlite_state(db)["schema"] == {"id": "int64", "zip": "string"}
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "sql_type", "stored"),
+    [
+        ("1", "2.5", "REAL", [(1.0, "real"), (2.5, "real")]),  # int64 + float64 = float64
+        (
+            "2024-01-01",
+            "2024-01-02 10:30:00",
+            "TEXT",
+            [("2024-01-01T00:00:00.000000", "text"), ("2024-01-02T10:30:00.000000", "text")],
+        ),
+        ("true", "maybe", "TEXT", [("true", "text"), ("maybe", "text")]),  # anything + text = text
+        ("7", "", "INTEGER", [(7, "integer"), (None, "null")]),  # a file with no value has no say
+    ],
+    ids=["int+float", "date+timestamp", "bool+text", "int+null"],
+)
+def test_files_unify_to_the_narrowest_type_holding_all(
+    tmp_path: Path, first: str, second: str, sql_type: str, stored: list[tuple[object, str]]
+) -> None:
+    (tmp_path / "in").mkdir()
+    write(tmp_path / "in" / "a.csv", f"id,v\n1,{first}\n")
+    write(tmp_path / "in" / "b.csv", f"id,v\n2,{second}\n")
+    db = tmp_path / "t.db"
+    report = load(str(tmp_path / "in" / "*.csv"), str(db), table="t")
+    assert (report.rows_written, report.rows_rejected) == (2, 0)
+    assert declared(db)["v"] == sql_type
+    assert typed(db, "v") == stored
+
+
+def test_the_dry_run_plan_shows_the_unified_schema(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(tmp_path / "b1.csv", "id,zip\n1,12345\n")
+    write(tmp_path / "b2.csv", "id,zip\n2,01234\n")
+    assert main(["load", str(tmp_path / "b*.csv"), str(tmp_path / "b.db"), "--table", "z", "--dry-run"]) == 0
+    assert "  id: int64\n  zip: string\n" in capsys.readouterr().out
+    assert not (tmp_path / "b.db").exists()
+
+
+def test_a_later_value_past_a_files_sample_is_rejected_with_its_reason(tmp_path: Path) -> None:
+    write(tmp_path / "a1.csv", "id,zip\n1,12345\n2,23456\n")
+    write(tmp_path / "a2.csv", "id,zip\n3,34567\n4,45678\n5,01234\n6,56789\n")  # row 3 is past a 2-row sample
+    db = tmp_path / "a.db"
+    report = load(str(tmp_path / "a*.csv"), str(db), table="t", source_options={"infer_rows": 2})
+    assert (report.rows_read, report.rows_written, report.rows_rejected) == (6, 5, 1)
+    assert typed(db, "zip") == [
+        (12345, "integer"),
+        (23456, "integer"),
+        (34567, "integer"),
+        (45678, "integer"),
+        (56789, "integer"),
+    ]
+    [reject] = reject_lines(rejects_of(db))
+    assert (Path(reject["file"]).name, reject["row"], reject["line"], reject["column"]) == ("a2.csv", 3, 4, "zip")
+    assert (
+        reject["reason"] == "'01234' has a leading zero that int64 would drop (declare the column as string to keep it)"
+    )
+    assert reject["values"] == {"id": "5", "zip": "01234"}
+
+
+def test_the_sample_of_a_many_file_load_stays_bounded() -> None:
+    assert rows_per_file(100_000, 1) == 100_000  # one file: its whole infer_rows
+    assert rows_per_file(100_000, 20) == 50_000  # ten infer_rows' worth in all
+    assert rows_per_file(100_000, 1000) == 1000  # and at least a thousand rows of each file
+    assert rows_per_file(500, 1000) == 500  # never more than infer_rows
+
+
+def test_each_file_head_is_sampled_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The load pass reads with the settled types: no file's head is inferred twice."""
+    from loader.readers.csv import CSVReader
+
+    for i in range(5):
+        write(tmp_path / f"f{i}.csv", f"id,v\n{i},{i}.5\n")
+    sampled: list[str] = []
+    real = CSVReader._head_blocks
+
+    def counting(self: CSVReader) -> object:
+        sampled.append(Path(self.path).name)
+        return real(self)
+
+    monkeypatch.setattr(CSVReader, "_head_blocks", counting)
+    load(str(tmp_path / "f*.csv"), str(tmp_path / "f.db"), table="t")
+    assert sampled == [f"f{i}.csv" for i in range(5)]
+    assert typed(tmp_path / "f.db", "v")[0] == (0.5, "real")
+
+
+# ------------------------------------------------------- appends and later runs
+
+
+def test_a_scheduled_run_never_stores_a_leading_zero_as_an_integer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write(inbox / "day1.csv", "id,zip\n1,12345\n")
+    db = tmp_path / "s.db"
+    assert main(["load", str(inbox / "*.csv"), str(db), "--table", "t", "-q"]) == 0
+    write(inbox / "day2.csv", "id,zip\n2,007\n3,54321\n")  # tomorrow's file
+    assert main(["load", str(inbox / "*.csv"), str(db), "--table", "t"]) == 0
+    assert "WARNING 1 rows rejected" in capsys.readouterr().err
+    assert typed(db, "zip") == [(12345, "integer"), (54321, "integer")]
+    [reject] = reject_lines(rejects_of(db))
+    assert (Path(reject["file"]).name, reject["row"], reject["column"]) == ("day2.csv", 1, "zip")
+    assert reject["reason"] == (
+        "'007' has a leading zero that int64 would drop (declare the column as string to keep it); "
+        "zip is int64 since an earlier run of this job: "
+        'to change it, declare the type and reload every file with --restart and mode = "replace"'
+    )
+    # the types are those of the first run, recorded with its checkpoint
+    assert sqlite_state(db)["schema"] == {"id": "int64", "zip": "int64"}
+
+
+def test_every_type_a_first_run_creates_takes_the_next_runs_values(tmp_path: Path) -> None:
+    row = "1,true,2.5,2024-02-29,2024-02-29 23:59:59,x\n"
+    write(tmp_path / "g1.csv", "i,b,f,d,ts,s\n" + row)
+    db = tmp_path / "g.db"
+    load(str(tmp_path / "g*.csv"), str(db), table="t")
+    write(tmp_path / "g2.csv", "i,b,f,d,ts,s\n" + row.replace("true", "false"))
+    report = load(str(tmp_path / "g*.csv"), str(db), table="t")
+    assert (report.rows_written, report.rows_rejected) == (1, 0)
+    assert sqlite_rows(db, "SELECT * FROM t") == [
+        (1, b, 2.5, "2024-02-29", "2024-02-29T23:59:59.000000", "x") for b in (1, 0)
+    ]
+
+
+def test_appending_to_a_table_made_elsewhere_checks_its_declared_types(tmp_path: Path) -> None:
+    db = tmp_path / "x.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE t (id INTEGER, zip INTEGER, price TEXT, ok TEXT)")
+    conn.execute("INSERT INTO t VALUES (0, 11111, 'n/a', 'n/a')")
+    conn.commit()
+    conn.close()
+    write(tmp_path / "new.csv", "id,zip,price,ok\n1,01234,1.50,true\n2,22222,100.10,false\n")
+    report = load(str(tmp_path / "new.csv"), str(db), table="t")
+    assert (report.rows_written, report.rows_rejected) == (1, 1)
+    assert typed(db, "zip") == [(11111, "integer"), (22222, "integer")]  # never 1234
+    # numbers and booleans go into TEXT columns as their source text
+    assert sqlite_rows(db, "SELECT price, typeof(price), ok FROM t WHERE id = 2") == [("100.10", "text", "false")]
+    [reject] = reject_lines(rejects_of(db))
+    assert (reject["row"], reject["column"]) == (1, "zip")
+    assert reject["reason"] == (
+        "'01234' has a leading zero that int64 would drop (declare the column as string to keep it); "
+        "the table's column zip holds int64 values only: "
+        'to change it, declare the type and reload every file with --restart and mode = "replace"'
+    )
+
+
+def test_a_text_column_takes_a_later_files_integers_as_source_text(tmp_path: Path) -> None:
+    write(tmp_path / "d1.csv", "id,code\n1,007\n")
+    db = tmp_path / "d.db"
+    load(str(tmp_path / "d1.csv"), str(db), table="t")
+    write(tmp_path / "d2.csv", "id,code\n2,7\n3,8.50\n")  # inferred float64 on its own
+    report = load([str(tmp_path / "d1.csv"), str(tmp_path / "d2.csv")], str(db), table="t")
+    assert (report.rows_written, report.rows_rejected) == (2, 0)
+    assert typed(db, "code") == [("007", "text"), ("7", "text"), ("8.50", "text")]
+
+
+def test_a_declaration_may_not_change_a_type_earlier_runs_wrote(tmp_path: Path) -> None:
+    write(tmp_path / "e1.csv", "id,zip\n1,12345\n")
+    write(tmp_path / "e2.csv", "id,zip\n2,01234\n")
+    db = tmp_path / "e.db"
+    load(str(tmp_path / "e1.csv"), str(db), table="t")
+    with pytest.raises(ConfigError) as info:
+        load(
+            [str(tmp_path / "e1.csv"), str(tmp_path / "e2.csv")],
+            str(db),
+            table="t",
+            source_options={"columns": {"zip": "string"}},
+        )
+    assert str(info.value).startswith(
+        "source.columns.zip: declared string, but earlier runs of job 'table:t' loaded it as int64"
+    )
+    assert (
+        info.value.hint == 'declare zip = "int64", or reload every file as string with --restart and mode = "replace"'
+    )
+    assert typed(db, "zip") == [(12345, "integer")]
+    # replace starts over: the declaration is the new table's type
+    load(
+        str(tmp_path / "e*.csv"),
+        str(db),
+        table="t",
+        sink_options={"mode": "replace"},
+        run_options={"restart": True},
+        source_options={"columns": {"zip": "string"}},
+    )
+    assert typed(db, "zip") == [("12345", "text"), ("01234", "text")]
+
+
+# ------------------------------------------------------------------ LevelDB
+
+
+def test_leveldb_json_values_have_one_type_per_column_across_files_and_runs(tmp_path: Path) -> None:
+    write(tmp_path / "u1.csv", "id,zip\n1,12345\n")
+    write(tmp_path / "u2.csv", "id,zip\n2,01234\n")
+    target = tmp_path / "u.ldb"
+    load(str(tmp_path / "u*.csv"), str(target), key="user:{id}")
+    items, state = leveldb_items(target)
+    assert items == [
+        (b"user:00000000000000000001", b'{"id":1,"zip":"12345"}'),
+        (b"user:00000000000000000002", b'{"id":2,"zip":"01234"}'),
+    ]
+    assert state["schema"] == {"id": "int64", "zip": "string"}
+    write(tmp_path / "u3.csv", "id,zip\n3,34567\n")  # alone it would be a number
+    load(str(tmp_path / "u*.csv"), str(target), key="user:{id}")
+    items, _ = leveldb_items(target)
+    assert items[-1] == (b"user:00000000000000000003", b'{"id":3,"zip":"34567"}')
+
+
+def test_leveldb_key_format_is_fixed_for_a_load_with_a_text_id_in_a_later_file(tmp_path: Path) -> None:
+    write(tmp_path / "k1.csv", "id,name\n1,a\n3,c\n")
+    write(tmp_path / "k2.csv", "id,name\n007,g\n")
+    target = tmp_path / "k.ldb"
+    load(str(tmp_path / "k*.csv"), str(target), key="user:{id}")
+    items, _ = leveldb_items(target)
+    assert [k for k, _ in items] == [
+        b"user:007",
+        b"user:1",
+        b"user:3",
+    ]  # one format: text, never user:0...01 beside user:007
+    assert items[0][1] == b'{"id":"007","name":"g"}'
+
+
+def test_leveldb_key_format_recorded_with_the_checkpoint_binds_later_runs(tmp_path: Path) -> None:
+    write(tmp_path / "r1.csv", "id,name\n1,a\n2,b\n")
+    target = tmp_path / "r.ldb"
+    assert main(["load", str(tmp_path / "r*.csv"), str(target), "--key", "user:{id}", "-q"]) == 0
+    write(tmp_path / "r2.csv", "id,name\n3,c\n007,g\n")  # tomorrow's file: alone, ids would be text
+    assert main(["load", str(tmp_path / "r*.csv"), str(target), "--key", "user:{id}", "--mode", "upsert", "-q"]) == 0
+    items, state = leveldb_items(target)
+    assert [k for k, _ in items] == [
+        b"user:00000000000000000001",
+        b"user:00000000000000000002",
+        b"user:00000000000000000003",
+    ]
+    assert state["schema"]["id"] == "int64"
+    [reject] = reject_lines(rejects_of(target, "key-user:{id}"))
+    assert (Path(reject["file"]).name, reject["row"], reject["column"], reject["values"]) == (
+        "r2.csv",
+        2,
+        "id",
+        {"id": "007", "name": "g"},
+    )
+    assert reject["reason"].startswith("'007' has a leading zero that int64 would drop")
+
+
+def test_sqlite_affinity_decides_what_an_existing_column_takes() -> None:
+    declared = {"a": "BIGINT", "b": "VARCHAR(10)", "c": "DOUBLE PRECISION", "d": "NUMERIC", "e": "", "F": "int"}
+    types = {n: pa.string() for n in "abcde"} | {"f": pa.float64()}
+    assert sqlite_pins(declared, types) == {"a": pa.int64(), "c": pa.float64(), "f": pa.int64()}
+    numbers = {"a": pa.int64(), "b": pa.float64(), "c": pa.int64(), "d": pa.bool_()}
+    assert sqlite_pins(declared, numbers) == {"b": pa.string()}
+
+
+def test_a_rerun_after_a_failure_reads_the_rest_with_the_first_runs_types(tmp_path: Path) -> None:
+    """The first file was committed with the load's types (ids as text, for ``007``);
+    the rerun loads only the second, whose ids alone would be integers: its keys
+    still take the text format, never ``user:00000000000000000003``."""
+    write(tmp_path / "h1.csv", "id,name\n007,g\n")
+    write(tmp_path / "h2.csv", "id,name\n3,c\n")
+    target = tmp_path / "h.ldb"
+
+    def fail_on_second_file(batch: pa.RecordBatch) -> pa.RecordBatch:
+        if "3" in batch.column("id").to_pylist():
+            raise RuntimeError("stopped mid-load")
+        return batch
+
+    with pytest.raises(LoaderError, match="the function raised RuntimeError: stopped mid-load"):
+        load(str(tmp_path / "h*.csv"), str(target), key="user:{id}", transforms=[fail_on_second_file])
+    items, state = leveldb_items(target)
+    assert (items, state["job"]["status"]) == ([(b"user:007", b'{"id":"007","name":"g"}')], "running")
+    report = load(str(tmp_path / "h*.csv"), str(target), key="user:{id}")
+    assert (report.resumed, report.files_skipped, report.rows_written) == (True, 1, 1)
+    items, _ = leveldb_items(target)
+    assert [k for k, _ in items] == [b"user:007", b"user:3"]
+
+
+def test_parquet_files_unify_their_own_types_and_a_later_run_rejects_what_does_not_fit(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": [1, 2], "v": pa.array([1, 2], pa.int32())}), tmp_path / "p1.parquet")
+    pq.write_table(pa.table({"id": [3], "v": [2.5]}), tmp_path / "p2.parquet")
+    db = tmp_path / "p.db"
+    load(str(tmp_path / "p*.parquet"), str(db), table="t")
+    assert typed(db, "v") == [(1.0, "real"), (2.0, "real"), (2.5, "real")]
+    pq.write_table(pa.table({"id": [4, 5], "v": ["7", "x"]}), tmp_path / "p3.parquet")
+    report = load(str(tmp_path / "p*.parquet"), str(db), table="t")
+    assert (report.rows_written, report.rows_rejected) == (1, 1)
+    assert typed(db, "v")[-1] == (7.0, "real")
+    [reject] = reject_lines(rejects_of(db))
+    assert (reject["row"], reject["column"], reject["values"]) == (2, "v", {"id": 5, "v": "x"})
+    assert reject["reason"].startswith("'x' is not a valid float64; v is float64 since an earlier run of this job")
