@@ -184,6 +184,10 @@ def sniff_file(path: str, config: SourceConfig) -> Dialect | None:
 _WIDTH = re.compile(r"expected (\d+) fields, found (\d+)")
 
 
+def _all_rows(rows: int) -> str:
+    return "the one row was" if rows == 1 else f"all {rows:,} rows were"
+
+
 def nothing_loaded_cause(
     rows: int,
     rejected: int,
@@ -195,13 +199,13 @@ def nothing_loaded_cause(
 ) -> str:
     """Why ``rows`` rows gave none to write, in one line, with the fix a dialect sniff suggests."""
     if filtered == rows:
-        return f"all {rows:,} rows were filtered out by the transforms"
+        return f"{_all_rows(rows)} filtered out by the transforms"
     if rejected < rows:
         return f"{rows:,} rows read and none written: {rejected:,} rejected, {filtered:,} filtered out"
     top, _ = reasons.most_common(1)[0] if reasons else ("see the reject file", 0)
     width = _WIDTH.fullmatch(top)
     if not (width and reasons[top] == rows):
-        return f"all {rows:,} rows were rejected ({top})"
+        return f"{_all_rows(rows)} rejected ({top})"
     named = "the header" if dialect is None or dialect.get("header") else "the first row"
     cause = f"all {rows:,} rows have {width[2]} fields but {named} has {width[1]}"
     fresh = sniff_file(path, config) if path else None
