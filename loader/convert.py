@@ -212,6 +212,14 @@ def _na_first(na: tuple[str, ...], target: pa.DataType, strict: bool) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=64)
+def _na_typed(na: tuple[str, ...]) -> bool:
+    """Whether some ``na`` spelling matches a typed candidate's pattern (``-999``)."""
+    guess = TypeGuess()
+    guess.add(_na_array(na))
+    return any(guess.matching)
+
+
 class TypeGuess:
     """Infers a text column's type from a sample fed in pieces, so a reader
     never holds the whole sample. Pieces may be guessed apart, on several
@@ -240,13 +248,32 @@ class TypeGuess:
             self.values += count
             return  # text already: nothing to check, and no copy without the nulls
         values = pc.drop_null(sample)
-        if self.na:
-            missing = _is_na(values, self.na)
-            if pc.any(missing).as_py():
-                values = pc.filter(values, pc.invert(missing))
+        if self.na and _na_typed(self.na):
+            values = self._without_na(values)  # a spelling passes some check: set aside first
+        elif self.na:
+            # No spelling matches a pattern, so a piece holding one rules a candidate out:
+            # a clean piece of a typed column needs no lookup.
+            before = (list(self.matching), list(self.exact))
+            self._check(values)
+            if (self.matching, self.exact) == before:
+                self.values += len(values)
+                return
+            without = self._without_na(values)
+            if len(without) == len(values):
+                self.values += len(values)
+                return
+            self.matching, self.exact = before
+            values = without
         self.values += len(values)
-        if not len(values):
-            return  # only missing values: no say in the type
+        if len(values):
+            self._check(values)  # with only missing values a piece has no say in the type
+
+    def _without_na(self, values: pa.Array) -> pa.Array:
+        missing = _is_na(values, self.na)
+        return pc.filter(values, pc.invert(missing)) if pc.any(missing).as_py() else values
+
+    def _check(self, values: pa.Array) -> None:
+        """Rule out the candidates some of ``values`` (no nulls) do not fit."""
         integers = False  # every value here matched the integer pattern
         for i, (pattern, _, lossless, proof) in enumerate(_CANDIDATES):
             if not self.matching[i]:

@@ -133,6 +133,23 @@ def test_convert_looks_for_na_only_after_a_failed_cast() -> None:
     assert (guess.result(), guess.values) == (pa.int64(), 1)
 
 
+@pytest.mark.parametrize(
+    ("pieces", "expected"),
+    [
+        ([["1", "2"], ["NA", "3"], ["4.5", "N/A"]], pa.float64()),  # NA in pieces after the type settled
+        ([["true"], ["NULL", "false"]], pa.bool_()),
+        ([["1"], ["NA", "007"]], pa.string()),  # a leading zero still makes it text
+        ([["NA"], ["x", "1"]], pa.string()),
+    ],
+)
+def test_guess_fed_in_pieces_sets_na_aside_wherever_it_falls(pieces: list[list[str]], expected: pa.DataType) -> None:
+    guess = TypeGuess(na=NA_VALUES)
+    for piece in pieces:
+        guess.add(pa.array(piece))
+    assert guess.result() == expected
+    assert guess.values == sum(v not in NA_VALUES for p in pieces for v in p)
+
+
 # ------------------------------------------------------------------ many files, one schema
 
 
