@@ -29,6 +29,8 @@ CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".zst")
 SECRETS_DIR = "/run/secrets"
+# pandas' missing-value spellings less the NaN ones (those are floats already).
+NA_VALUES = ("NA", "N/A", "n/a", "#N/A", "#N/A N/A", "#NA", "<NA>", "NULL", "null", "None")
 
 
 @dataclass
@@ -53,6 +55,9 @@ class SourceConfig:
     """CSV text encoding; other encodings are transcoded to UTF-8 on the fly."""
     null_values: list[str] = field(default_factory=lambda: [""])
     """CSV values read as NULL. By default only the empty field."""
+    na_values: list[str] = field(default_factory=lambda: list(NA_VALUES))
+    """CSV values read as NULL in a column whose other values are all numbers, booleans,
+    dates or timestamps (or one declared so); in a text column they stay text. ``[]``: none."""
     decimal_separator: Literal[".", ","] = "."
     """``","``: CSV numbers written ``3,50`` are numbers (float64 when exact, or a declared decimal); otherwise they stay text."""
     skip_rows: int = 0

@@ -13,7 +13,8 @@ columns that actually hold a bad value.
 from __future__ import annotations
 
 import codecs
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,13 +185,53 @@ _INT_AT, _FLOAT_AT = 1, 2  # positions in _CANDIDATES
 _HEAD = 256  # a text column usually fails on its first values: the pattern tries those first
 
 
+@functools.lru_cache(maxsize=64)
+def _na_array(na: tuple[str, ...]) -> pa.Array:
+    return pa.array(na, pa.string())
+
+
+def _is_na(arr: pa.Array, na: tuple[str, ...]) -> pa.Array:
+    """Where a text column holds one of the ``na`` spellings (a hash lookup a value)."""
+    return pc.is_in(arr, value_set=pc.cast(_na_array(na), arr.type))
+
+
+@functools.lru_cache(maxsize=256)
+def _na_first(na: tuple[str, ...], target: pa.DataType, strict: bool) -> bool:
+    """Whether ``na`` spellings must be nulled before converting to ``target``: some
+    spelling would convert (``-999``) or be rejected by a strict check (``007``).
+    Otherwise a clean column needs no lookup at all: only a failed cast looks for them."""
+    values = _na_array(na)
+    if not _all(cast_failures(values, target)):
+        return True
+    numeric = pa.types.is_integer(target) or pa.types.is_floating(target)
+    if not (strict and numeric):
+        return False
+    floating = pa.types.is_floating(target)
+    return bool(
+        pc.any(_leading_zero(values, decimal=floating)).as_py() or (floating and pc.any(float_loses(values)).as_py())
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _na_typed(na: tuple[str, ...]) -> bool:
+    """Whether some ``na`` spelling matches a typed candidate's pattern (``-999``)."""
+    guess = TypeGuess()
+    guess.add(_na_array(na))
+    return any(guess.matching)
+
+
 class TypeGuess:
     """Infers a text column's type from a sample fed in pieces, so a reader
     never holds the whole sample. Pieces may be guessed apart, on several
-    threads, and merged in order."""
+    threads, and merged in order.
 
-    def __init__(self, start: TypeGuess | None = None) -> None:
-        """``start``: begin from what another guess has ruled out already."""
+    Values spelled as in ``na`` (``NA``, ``N/A``) are set aside: a column that is
+    typed but for them takes that type (they load as NULL); any other text makes
+    it text, and they stay text."""
+
+    def __init__(self, start: TypeGuess | None = None, *, na: Sequence[str] = ()) -> None:
+        """``start``: begin from what another guess has ruled out already (and its ``na``)."""
+        self.na: tuple[str, ...] = start.na if start is not None else tuple(na)
         self.matching: list[bool] = (
             list(start.matching) if start else [True] * len(_CANDIDATES)
         )  # every value so far matches the pattern
@@ -203,10 +244,36 @@ class TypeGuess:
         count = len(sample) - sample.null_count
         if count == 0:
             return
-        self.values += count
         if not any(self.matching):
+            self.values += count
             return  # text already: nothing to check, and no copy without the nulls
         values = pc.drop_null(sample)
+        if self.na and _na_typed(self.na):
+            values = self._without_na(values)  # a spelling passes some check: set aside first
+        elif self.na:
+            # No spelling matches a pattern, so a piece holding one rules a candidate out:
+            # a clean piece of a typed column needs no lookup.
+            before = (list(self.matching), list(self.exact))
+            self._check(values)
+            if (self.matching, self.exact) == before:
+                self.values += len(values)
+                return
+            without = self._without_na(values)
+            if len(without) == len(values):
+                self.values += len(values)
+                return
+            self.matching, self.exact = before
+            values = without
+        self.values += len(values)
+        if len(values):
+            self._check(values)  # with only missing values a piece has no say in the type
+
+    def _without_na(self, values: pa.Array) -> pa.Array:
+        missing = _is_na(values, self.na)
+        return pc.filter(values, pc.invert(missing)) if pc.any(missing).as_py() else values
+
+    def _check(self, values: pa.Array) -> None:
+        """Rule out the candidates some of ``values`` (no nulls) do not fit."""
         integers = False  # every value here matched the integer pattern
         for i, (pattern, _, lossless, proof) in enumerate(_CANDIDATES):
             if not self.matching[i]:
@@ -335,7 +402,13 @@ def _mask_of(indices: list[int], n: int) -> pa.Array:
 
 
 def convert(
-    arr: pa.Array, target: pa.DataType, *, strict: bool = False, encoding: str = "utf-8", may_hold_nul: bool = True
+    arr: pa.Array,
+    target: pa.DataType,
+    *,
+    strict: bool = False,
+    encoding: str = "utf-8",
+    may_hold_nul: bool = True,
+    na: tuple[str, ...] = (),
 ) -> Converted:
     """Convert ``arr`` to ``target``; values that do not fit are reported, not mangled.
 
@@ -345,7 +418,8 @@ def convert(
     would round. ``encoding`` names the source's text encoding in the
     reason when its bytes were transcoded and some did not decode.
     ``may_hold_nul=False`` skips the NUL scan (the caller saw no NUL byte in
-    the block the column came from).
+    the block the column came from). Text in ``na`` (``NA``, ``N/A``) converts to
+    NULL for any target but text.
     """
     bad: pa.Array | None = None
     reasons: list[str] | None = None
@@ -373,6 +447,9 @@ def convert(
             add(pc.match_substring(arr, "\x00"), lambda v: "NUL byte in value")
         if pa.types.is_string(target) or pa.types.is_large_string(target):
             return Converted(pc.cast(arr, target), bad, reasons)
+        if na and _na_first(na, target, strict):
+            arr = _null_where(arr, _is_na(arr, na))
+            na = ()
         if strict and (pa.types.is_integer(target) or pa.types.is_floating(target)):
             is_float = pa.types.is_floating(target)
             name = type_name(target)
@@ -397,6 +474,15 @@ def convert(
         if isinstance(exc, pa.ArrowNotImplementedError) and len(arr) and pc.count(arr).as_py():
             # No conversion exists at all: a config problem, not a row problem.
             raise
+    if na and (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        # No spelling in ``na`` converts: the cast failed on them, or on a bad value.
+        missing = _is_na(arr, na)
+        if pc.any(missing).as_py():
+            arr = _null_where(arr, missing)
+            try:
+                return Converted(pc.cast(arr, target), bad, reasons)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pass
     name = type_name(target)
     add(cast_failures(arr, target, known_to_fail=True), lambda v: f"{_value_text(v)!r} is not a valid {name}")
     return Converted(pc.cast(arr, target), bad, reasons)

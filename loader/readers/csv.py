@@ -471,7 +471,7 @@ class CSVReader(ReaderBase):
                         return
 
         if inferred:
-            self.schema = decimal_comma.guess_types(self.schema, inferred, sample())
+            self.schema = decimal_comma.guess_types(self.schema, inferred, sample(), self.config.na_values)
         self.comma_columns = {f.name for f in self.schema if decimal_comma.is_numeric(f.type)}
         for name in self.comma_columns:
             # their text guess ('3,50' is no number to it) must not outvote the comma reading
@@ -511,7 +511,7 @@ class CSVReader(ReaderBase):
         the sample are parsed and checked on the workers, each into a guess of its
         own, and folded in order; at most ``workers`` + 1 blocks are held at a time."""
         need = [n for n in self.names if n not in self.declared and n not in self.types]
-        guesses: dict[str, TypeGuess | None] = {n: TypeGuess() for n in need}
+        guesses: dict[str, TypeGuess | None] = {n: TypeGuess(na=self.config.na_values) for n in need}
         rows = 0
         if need:
 
@@ -716,11 +716,17 @@ class CSVReader(ReaderBase):
             return self._dropped_block(item, dropped)
         table, invalid = self._parse(item)
         may_hold_nul = b"\x00" in item[0]
+        na = tuple(self.config.na_values)
 
         def one(field: pa.Field, col: pa.Array) -> Converted:
             how = decimal_comma.convert_comma if field.name in self.comma_columns else convert
             return how(
-                col, field.type, strict=field.name in self.strict, encoding=self.config.encoding, may_hold_nul=may_hold_nul
+                col,
+                field.type,
+                strict=field.name in self.strict,
+                encoding=self.config.encoding,
+                may_hold_nul=may_hold_nul,
+                na=na,
             )
 
         columns = [_array(c) for c in table.columns]

@@ -8,7 +8,7 @@ the file's own text is kept for rejects and for columns that stay text.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import pyarrow as pa
 
@@ -36,8 +36,8 @@ def has_point(raw: pa.Array) -> pa.Array:
 class CommaGuess:
     """The type a column takes when its numbers use a decimal comma, fed piece by piece."""
 
-    def __init__(self) -> None:
-        self.guess = TypeGuess()
+    def __init__(self, na: Sequence[str] = ()) -> None:
+        self.guess = TypeGuess(na=na)
         self.points = False
 
     def add(self, raw: pa.Array) -> None:
@@ -57,22 +57,25 @@ class CommaGuess:
         return pa.string() if is_numeric(raw_type) and self.points else raw_type
 
 
-def guess_types(schema: pa.Schema, names: list[str], tables: Iterable[pa.Table]) -> pa.Schema:
-    """``schema`` with the inferred ``names`` re-typed for decimal commas, over the sample ``tables``."""
-    guesses = {n: CommaGuess() for n in names}
+def guess_types(schema: pa.Schema, names: list[str], tables: Iterable[pa.Table], na: Sequence[str] = ()) -> pa.Schema:
+    """``schema`` with the inferred ``names`` re-typed for decimal commas, over the sample ``tables``
+    (``na``: missing-value spellings, as for ``TypeGuess``)."""
+    guesses = {n: CommaGuess(na) for n in names}
     for table in tables:
         for n, g in guesses.items():
             g.add(table.column(n).combine_chunks())
     return pa.schema([pa.field(f.name, guesses[f.name].result(f.type)) if f.name in guesses else f for f in schema])
 
 
-def convert_comma(raw: pa.Array, target: pa.DataType, *, strict: bool, encoding: str, may_hold_nul: bool) -> Converted:
+def convert_comma(
+    raw: pa.Array, target: pa.DataType, *, strict: bool, encoding: str, may_hold_nul: bool, na: tuple[str, ...] = ()
+) -> Converted:
     """``raw`` converted to a numeric ``target`` as decimal-comma text; a value with a point is rejected."""
     try:
         values = pointed(raw)
     except pa.ArrowInvalid:  # not UTF-8: convert says so, value by value
-        return convert(raw, target, strict=strict, encoding=encoding, may_hold_nul=may_hold_nul)
-    out = convert(values, target, strict=strict, encoding=encoding, may_hold_nul=may_hold_nul)
+        return convert(raw, target, strict=strict, encoding=encoding, may_hold_nul=may_hold_nul, na=na)
+    out = convert(values, target, strict=strict, encoding=encoding, may_hold_nul=may_hold_nul, na=na)
     points = has_point(raw)
     if not pc.any(points).as_py():
         return out

@@ -111,7 +111,7 @@ def test_numbers_below_one_and_signed_zeros_keep_their_numeric_types(tmp_path: P
 
 def test_late_value_that_does_not_fit_inferred_type_is_rejected_not_fatal(tmp_path: Path) -> None:
     rows = [[i, f"{i:05d}" if i > 1 else "12345"] for i in range(1, 2001)]
-    rows[1500][0] = "n/a"
+    rows[1500][0] = "unknown"
     p = write_csv(tmp_path / "late.csv", ["id", "code"], rows)
     r, chunks = read_all(p, infer_rows=100, block_size=4096)
     assert r.schema.field("id").type == pa.int64()
@@ -127,7 +127,7 @@ def test_inference_on_workers_sees_exactly_the_first_infer_rows(tmp_path: Path, 
     on several threads and merged."""
     lines = []
     for i in range(1, 1001):
-        a = b"n/a" if i == 260 else b"%d" % i
+        a = b"unknown" if i == 260 else b"%d" % i
         b = b"1.5" if i == 240 else b"%d" % i
         c = b"\xff" if i == 150 else b"%d" % i
         lines.append(b",".join([a, b, c]))

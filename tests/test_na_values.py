@@ -1,0 +1,189 @@
+"""source.na_values: ``NA``, ``N/A``, ``NULL``... are NULL in a column that is typed
+but for them, and stay text in a text column (nothing is lost either way)."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from loader import load
+from loader.config import NA_VALUES
+from loader.convert import TypeGuess, convert
+from tests.conftest import sqlite_rows
+from tests.readers.test_csv import read_all, rows_of
+from tests.reliability_util import cli
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def read(path: Path, **kw: Any) -> tuple[dict[str, pa.DataType], list[dict[str, Any]], list[Any]]:
+    r, chunks = read_all(path, **kw)
+    return {f.name: f.type for f in r.schema}, rows_of(chunks), [rj for c in chunks for rj in c.rejects]
+
+
+# ------------------------------------------------------------------ the real file
+
+
+def test_palmerpenguins_loads_its_na_as_null_in_number_columns_and_as_text_in_sex(tmp_path: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    palmerpenguins = pytest.importorskip("palmerpenguins")
+    src = Path(palmerpenguins.__file__).parent / "data" / "penguins.csv"
+    db = tmp_path / "p.db"
+    report = load(str(src), str(db), table="p")
+    assert (report.status, report.rows_read, report.rows_written, report.rows_rejected) == ("ok", 344, 344, 0)
+    types = {r[1]: r[2] for r in sqlite_rows(db, "PRAGMA table_info(p)")}
+    assert types == {
+        "species": "TEXT",
+        "island": "TEXT",
+        "bill_length_mm": "REAL",
+        "bill_depth_mm": "REAL",
+        "flipper_length_mm": "INTEGER",  # whole numbers in the file: no reason to make them floats
+        "body_mass_g": "INTEGER",
+        "sex": "TEXT",
+        "year": "INTEGER",
+    }
+    numbers = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
+    nulls = sqlite_rows(db, "SELECT " + ", ".join(f"sum({c} IS NULL)" for c in numbers) + " FROM p")
+    assert nulls == [(2, 2, 2, 2)]
+    assert sqlite_rows(db, "SELECT sum(sex = 'NA'), sum(sex IS NULL), count(DISTINCT sex) FROM p") == [(11, 0, 3)]
+    # every number as pandas reads it, NULL where pandas has NaN
+    frame = pd.read_csv(src)
+    stored = sqlite_rows(db, "SELECT " + ", ".join(numbers) + " FROM p ORDER BY rowid")
+    for name, column in zip(numbers, zip(*stored, strict=True), strict=True):
+        expected = [None if math.isnan(v) else v for v in frame[name]]
+        assert list(column) == expected, name
+
+
+# ------------------------------------------------------------------ the rule
+
+
+def test_integers_with_na_are_int64_with_nulls(tmp_path: Path) -> None:
+    types, rows, rejects = read(
+        write(tmp_path / "a.csv", "n,f,b,d\n1,1.5,true,2024-01-01\nNA,N/A,NULL,#N/A\n3,,None,n/a\n")
+    )
+    assert types == {"n": pa.int64(), "f": pa.float64(), "b": pa.bool_(), "d": pa.date32()}
+    assert [r["n"] for r in rows] == [1, None, 3]
+    assert [r["f"] for r in rows] == [1.5, None, None]
+    assert [r["b"] for r in rows] == [True, None, None]
+    assert [str(r["d"]) for r in rows] == ["2024-01-01", "None", "None"]
+    assert rejects == []
+
+
+def test_text_with_na_stays_text_and_keeps_na(tmp_path: Path) -> None:
+    types, rows, _ = read(write(tmp_path / "c.csv", "country,n\nNA,1\nFR,2\nNULL,3\n"))
+    assert types == {"country": pa.string(), "n": pa.int64()}
+    assert [r["country"] for r in rows] == ["NA", "FR", "NULL"]
+
+
+def test_a_column_of_only_na_stays_text(tmp_path: Path) -> None:
+    types, rows, _ = read(write(tmp_path / "o.csv", "x\nNA\nNA\n"))
+    assert types == {"x": pa.string()} and [r["x"] for r in rows] == ["NA", "NA"]
+
+
+def test_declared_float_takes_na_as_null_and_declared_string_keeps_it(tmp_path: Path) -> None:
+    p = write(tmp_path / "d.csv", "x,s\n1.5,N/A\nN/A,b\n")
+    types, rows, rejects = read(p, columns={"x": "float64", "s": "string"})
+    assert types == {"x": pa.float64(), "s": pa.string()}
+    assert rows == [{"x": 1.5, "s": "N/A"}, {"x": None, "s": "b"}] and rejects == []
+
+
+def test_na_past_the_sample_is_null_and_other_text_is_rejected(tmp_path: Path) -> None:
+    lines = [str(i) for i in range(1, 501)]
+    lines[300], lines[400] = "NA", "unknown"
+    types, rows, rejects = read(
+        write(tmp_path / "late.csv", "n\n" + "\n".join(lines) + "\n"), infer_rows=100, block_size=1024
+    )
+    assert types == {"n": pa.int64()}
+    assert [(rj.row, rj.column) for rj in rejects] == [(401, "n")]
+    assert len(rows) == 499 and rows[300] == {"n": None} and rows[299] == {"n": 300}
+
+
+def test_na_values_off_keeps_text_as_before(tmp_path: Path) -> None:
+    types, rows, _ = read(write(tmp_path / "off.csv", "n\n1\nNA\n"), na_values=[])
+    assert types == {"n": pa.string()} and [r["n"] for r in rows] == ["1", "NA"]
+
+
+def test_a_spelling_that_is_a_number_is_null_too(tmp_path: Path) -> None:
+    types, rows, _ = read(write(tmp_path / "s.csv", "n\n5\n-999\n"), na_values=["-999"])
+    assert types == {"n": pa.int64()} and [r["n"] for r in rows] == [5, None]
+
+
+def test_null_values_still_null_everywhere(tmp_path: Path) -> None:
+    types, rows, _ = read(write(tmp_path / "nv.csv", "n,s\n1,a\n-,-\n"), null_values=["-"])
+    assert types == {"n": pa.int64(), "s": pa.string()} and rows[1] == {"n": None, "s": None}
+
+
+def test_convert_looks_for_na_only_after_a_failed_cast() -> None:
+    """Clean columns pay no lookup; the answer is the same either way."""
+    clean = convert(pa.array(["1", "2"]), pa.int64(), strict=True, na=NA_VALUES)
+    assert clean.array.to_pylist() == [1, 2] and clean.bad is None
+    mixed = convert(pa.array(["1", "None", "x", "007"]), pa.int64(), strict=True, na=NA_VALUES)
+    assert mixed.array.to_pylist() == [1, None, None, None]
+    assert mixed.bad is not None and mixed.bad.to_pylist() == [False, False, True, True]
+    guess = TypeGuess(na=NA_VALUES)
+    guess.add(pa.array(["1", "NA", None]))
+    assert (guess.result(), guess.values) == (pa.int64(), 1)
+
+
+@pytest.mark.parametrize(
+    ("pieces", "expected"),
+    [
+        ([["1", "2"], ["NA", "3"], ["4.5", "N/A"]], pa.float64()),  # NA in pieces after the type settled
+        ([["true"], ["NULL", "false"]], pa.bool_()),
+        ([["1"], ["NA", "007"]], pa.string()),  # a leading zero still makes it text
+        ([["NA"], ["x", "1"]], pa.string()),
+    ],
+)
+def test_guess_fed_in_pieces_sets_na_aside_wherever_it_falls(pieces: list[list[str]], expected: pa.DataType) -> None:
+    guess = TypeGuess(na=NA_VALUES)
+    for piece in pieces:
+        guess.add(pa.array(piece))
+    assert guess.result() == expected
+    assert guess.values == sum(v not in NA_VALUES for p in pieces for v in p)
+
+
+# ------------------------------------------------------------------ many files, one schema
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "sql_type", "stored"),
+    [
+        ("1\nNA\n", "NA\n2\n", "INTEGER", [1, None, None, 2]),
+        ("NA\nNA\n", "2.5\n", "REAL", [None, None, 2.5]),  # only NA in a file's head: no say
+        ("1\nNA\n", "NA\nNamibia\n", "TEXT", ["1", "NA", "NA", "Namibia"]),  # text somewhere: NA is text everywhere
+    ],
+)
+def test_files_unify_as_one_file_holding_all_rows(
+    tmp_path: Path, first: str, second: str, sql_type: str, stored: list[object]
+) -> None:
+    write(tmp_path / "f1.csv", "x\n" + first)
+    write(tmp_path / "f2.csv", "x\n" + second)
+    write(tmp_path / "one.csv", "x\n" + first + second)
+    for name, src in (("many", str(tmp_path / "f*.csv")), ("one", str(tmp_path / "one.csv"))):
+        db = tmp_path / f"{name}.db"
+        assert load(src, str(db), table="t").rows_rejected == 0
+        assert sqlite_rows(db, "PRAGMA table_info(t)")[0][2] == sql_type, name
+        assert [r[0] for r in sqlite_rows(db, "SELECT x FROM t ORDER BY rowid")] == stored, name
+
+
+def test_job_file_turns_na_values_off(tmp_path: Path) -> None:
+    src = write(tmp_path / "j.csv", "n\n1\nNA\n")
+    job = write(
+        tmp_path / "job.toml",
+        f'[source]\npath = "{src}"\nna_values = []\n\n[sink]\npath = "{tmp_path / "j.db"}"\ntable = "t"\n',
+    )
+    p = cli("run", str(job), "-q")
+    assert (p.returncode, p.stderr) == (0, "")
+    conn = sqlite3.connect(tmp_path / "j.db")
+    try:
+        assert conn.execute("SELECT n, typeof(n) FROM t ORDER BY rowid").fetchall() == [("1", "text"), ("NA", "text")]
+    finally:
+        conn.close()
