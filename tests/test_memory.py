@@ -23,27 +23,15 @@ ROOT = Path(__file__).parents[1]
 def make_csv(path: Path, rows: int, *, scrambled: bool = False) -> None:
     """Write a mixed-type CSV in slices, so the test itself stays small. ``scrambled``:
     unique ids in no order, ``(i + 1) * 2654435761 mod 2**32``, as hashed ids arrive."""
-    with pacsv.CSVWriter(
-        str(path),
-        schema := pa.schema(
-            [("id", pa.int64()), ("name", pa.string()), ("amount", pa.float64()), ("zip", pa.string())]
-        ),
-    ) as w:
+    with pacsv.CSVWriter(str(path), schema := pa.schema([("id", pa.int64()), ("name", pa.string()), ("amount", pa.float64()), ("zip", pa.string())])) as w:
         step = 100_000
         for lo in range(0, rows, step):
             n = min(step, rows - lo)
-            ids = pa.array(
-                [(i + 1) * 2654435761 % 2**32 for i in range(lo, lo + n)] if scrambled else range(lo, lo + n),
-                pa.int64(),
-            )
+            order = [(i + 1) * 2654435761 % 2**32 for i in range(lo, lo + n)] if scrambled else range(lo, lo + n)
+            ids = pa.array(order, pa.int64())
             w.write_batch(
                 pa.record_batch(
-                    [
-                        ids,
-                        pa.array([f"name {i}" for i in range(lo, lo + n)]),
-                        pa.array([i * 0.25 for i in range(lo, lo + n)]),
-                        pa.array([f"{i % 10000:05d}" for i in range(lo, lo + n)]),
-                    ],
+                    [ids, pa.array([f"name {i}" for i in range(lo, lo + n)]), pa.array([i * 0.25 for i in range(lo, lo + n)]), pa.array([f"{i % 10000:05d}" for i in range(lo, lo + n)])],
                     schema=schema,
                 )
             )
@@ -55,17 +43,7 @@ def peak(src: Path, target: Path, *extra: str) -> float:
 
 def run_report(src: Path, target: Path, *extra: str) -> dict[str, Any]:
     report = target.with_suffix(".json")
-    p = cli(
-        "load",
-        str(src),
-        str(target),
-        "--quiet",
-        "--report",
-        str(report),
-        *(["--key", "{id}"] if target.suffix == ".ldb" else []),
-        *extra,
-        timeout=600,
-    )
+    p = cli("load", str(src), str(target), "--quiet", "--report", str(report), *(["--key", "{id}"] if target.suffix == ".ldb" else []), *extra, timeout=600)
     assert p.returncode == 0, p.stderr
     return json.loads(report.read_text())  # type: ignore[no-any-return]
 
