@@ -25,7 +25,11 @@ COLUMNS = [
 CHAIN_OUTPUT = "chain.parquet"
 
 
-def data_path(out_dir: str, rows: int, fmt: str) -> str:
+# The id column's order and form (see gen.py); the first is the default
+IDS = ("scrambled", "sorted", "uuid")
+
+
+def data_path(out_dir: str, rows: int, fmt: str, ids: str = "scrambled") -> str:
     import os
 
-    return os.path.join(out_dir, f"bench_{rows}.{fmt}")
+    return os.path.join(out_dir, f"bench_{rows}_{ids}.{fmt}")

@@ -7,7 +7,13 @@ number (a multiplicative hash computed with ``pyarrow.compute``), so the
 same ``--rows`` always gives byte-identical files, and millions of rows take
 seconds, not minutes.
 
+The ``id`` column is unique in every mode: ``scrambled`` (the default,
+``(row * 2654435761) mod 2**32``: keys arrive in no order, as hashed or
+allocated ids do), ``sorted`` (1, 2, 3, ...: an LSM store's best case) or
+``uuid`` (random-looking UUID text).
+
     python bench/gen.py --rows 1000000 --out bench/data
+    python bench/gen.py --rows 1000000 --ids sorted
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from columns import CHAIN_OUTPUT, COLUMNS, data_path
+from columns import CHAIN_OUTPUT, COLUMNS, IDS, data_path
 
 SLICE = 100_000  # rows generated at a time: keeps the generator's own memory small
 
@@ -61,14 +67,31 @@ EPOCH_DAY = (dt.date(2015, 1, 1) - dt.date(1970, 1, 1)).days
 EPOCH_S = EPOCH_DAY * 86400
 
 
-def _hash(ids: pa.Array, salt: int) -> pa.Array:
-    """A well-mixed non-negative int64 per row (splitmix-style, wrapping uint64)."""
+def _mix(ids: pa.Array, salt: int) -> pa.Array:
+    """A well-mixed uint64 per row (splitmix-style, wrapping uint64); one-to-one for a given salt."""
     x = pc.cast(ids, pa.uint64())
     x = pc.multiply(pc.add(x, pa.scalar(salt * 0x9E3779B97F4A7C15 % (1 << 64), pa.uint64())), pa.scalar(0xBF58476D1CE4E5B9, pa.uint64()))
     x = pc.bit_wise_xor(x, pc.shift_right(x, pa.scalar(31, pa.uint64())))
     x = pc.multiply(x, pa.scalar(0x94D049BB133111EB, pa.uint64()))
-    x = pc.bit_wise_xor(x, pc.shift_right(x, pa.scalar(29, pa.uint64())))
-    return pc.cast(pc.shift_right(x, pa.scalar(2, pa.uint64())), pa.int64())
+    return pc.bit_wise_xor(x, pc.shift_right(x, pa.scalar(29, pa.uint64())))
+
+
+def _hash(ids: pa.Array, salt: int) -> pa.Array:
+    """A well-mixed non-negative int64 per row."""
+    return pc.cast(pc.shift_right(_mix(ids, salt), pa.scalar(2, pa.uint64())), pa.int64())
+
+
+def _ids(rows: pa.Array, mode: str) -> pa.Array:
+    """The ``id`` column for row numbers ``rows`` (from 1): unique in every mode."""
+    if mode == "sorted":
+        return rows
+    if mode == "scrambled":  # an odd multiplier modulo 2**32: one-to-one below 2**32 rows
+        product = pc.multiply(pc.cast(rows, pa.uint64()), pa.scalar(2654435761, pa.uint64()))
+        return pc.cast(pc.bit_wise_and(product, pa.scalar(0xFFFFFFFF, pa.uint64())), pa.int64())
+    # uuid: the first 64 bits are a one-to-one mix of the row number, so no two rows share one
+    hi, lo = _mix(rows, 11).to_pylist(), _mix(rows, 12).to_pylist()
+    hexes = (f"{a:016x}{b:016x}" for a, b in zip(hi, lo, strict=True))
+    return pa.array([f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}" for h in hexes], pa.string())
 
 
 def _mod(h: pa.Array, m: int) -> pa.Array:
@@ -79,10 +102,11 @@ def _pick(words: list[str], h: pa.Array) -> pa.Array:
     return pa.array(words, pa.string()).take(_mod(h, len(words)))
 
 
-def make_batch(start: int, n: int) -> pa.RecordBatch:
-    """Rows ``start + 1 .. start + n``."""
-    ids = pa.array(range(start + 1, start + n + 1), pa.int64())
-    h = [_hash(ids, s) for s in range(10)]
+def make_batch(start: int, n: int, ids_mode: str = "scrambled") -> pa.RecordBatch:
+    """Rows ``start + 1 .. start + n``; every column but ``id`` depends on the row number only."""
+    rows = pa.array(range(start + 1, start + n + 1), pa.int64())
+    h = [_hash(rows, s) for s in range(10)]
+    ids = _ids(rows, ids_mode)
     name = pc.binary_join_element_wise(_pick(FIRST, h[3]), " ", _pick(LAST, h[4]), _pick(SUFFIX, h[5]), "")
     days = pc.add(_mod(h[1], 3650), EPOCH_DAY)
     secs = pc.add(_mod(h[2], 3650 * 86400), EPOCH_S)
@@ -102,7 +126,7 @@ def make_batch(start: int, n: int) -> pa.RecordBatch:
             pc.if_else(score_null, pa.scalar(None, pa.float64()), score),
             pc.if_else(note_null, pa.scalar(None, pa.string()), _pick(NOTES, h[8])),
         ],
-        schema=SCHEMA,
+        schema=SCHEMA if ids_mode != "uuid" else SCHEMA.set(0, pa.field("id", pa.string())),
     )
 
 
@@ -120,44 +144,45 @@ def chain_output(b: pa.RecordBatch) -> pa.RecordBatch:
     return pa.record_batch(list(cols.values()), names=names)
 
 
-def batches(rows: int, transform: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None) -> Iterator[pa.RecordBatch]:
+def batches(rows: int, ids_mode: str, transform: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None) -> Iterator[pa.RecordBatch]:
     for lo in range(0, rows, SLICE):
-        b = make_batch(lo, min(SLICE, rows - lo))
+        b = make_batch(lo, min(SLICE, rows - lo), ids_mode)
         yield transform(b) if transform else b
 
 
-def _write(path: str, rows: int, open_writer: Callable[[str], Any], transform: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None) -> None:
+def _write(path: str, rows: int, ids_mode: str, open_writer: Callable[[str, pa.Schema], Any], transform: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None) -> None:
     """Stream the batches through a writer into a temp file, then rename: no half files."""
     tmp = path + ".tmp"
-    with open_writer(tmp) as w:
-        for b in batches(rows, transform):
+    first = make_batch(0, 1, ids_mode)
+    schema = (transform(first) if transform else first).schema
+    with open_writer(tmp, schema) as w:
+        for b in batches(rows, ids_mode, transform):
             w.write_batch(b)
     os.replace(tmp, path)
 
 
-def write_csv(path: str, rows: int) -> None:
-    _write(path, rows, lambda p: pacsv.CSVWriter(p, SCHEMA))
+def write_csv(path: str, rows: int, ids_mode: str) -> None:
+    _write(path, rows, ids_mode, pacsv.CSVWriter)
 
 
-def write_parquet(path: str, rows: int) -> None:
+def write_parquet(path: str, rows: int, ids_mode: str) -> None:
     # pyarrow's defaults (snappy, dictionary pages, row groups of up to 1Mi rows): what users get
-    _write(path, rows, lambda p: pq.ParquetWriter(p, SCHEMA))
+    _write(path, rows, ids_mode, pq.ParquetWriter)
 
 
-def write_chain_output(path: str, rows: int) -> None:
-    schema = chain_output(make_batch(0, 1)).schema
-    _write(path, rows, lambda p: pq.ParquetWriter(p, schema), chain_output)
+def write_chain_output(path: str, rows: int, ids_mode: str) -> None:
+    _write(path, rows, ids_mode, pq.ParquetWriter, chain_output)
 
 
 WRITERS = {"csv": write_csv, "parquet": write_parquet, CHAIN_OUTPUT: write_chain_output}
 
 
-def ensure(out_dir: str, rows: int, fmt: str) -> str:
+def ensure(out_dir: str, rows: int, fmt: str, ids_mode: str = "scrambled") -> str:
     """The data file for ``rows`` rows, generated once and reused."""
     os.makedirs(out_dir, exist_ok=True)
-    path = data_path(out_dir, rows, fmt)
+    path = data_path(out_dir, rows, fmt, ids_mode)
     if not os.path.exists(path):
-        WRITERS[fmt](path, rows)
+        WRITERS[fmt](path, rows, ids_mode)
     return path
 
 
@@ -167,9 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "data"))
     ap.add_argument("--format", choices=["csv", "parquet", "both", CHAIN_OUTPUT], default="both",
                     help=f"{CHAIN_OUTPUT}: the transform chain's output as Parquet (see chain_output)")
+    ap.add_argument("--ids", choices=IDS, default="scrambled", help="order and form of the unique id column")
     args = ap.parse_args(argv)
     for fmt in ("csv", "parquet") if args.format == "both" else (args.format,):
-        path = ensure(args.out, args.rows, fmt)
+        path = ensure(args.out, args.rows, fmt, args.ids)
         print(f"{path}: {os.path.getsize(path) / 1e6:.1f} MB", file=sys.stderr)
     return 0
 

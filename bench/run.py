@@ -5,9 +5,13 @@ peak RSS from the OS (``os.wait4``'s rusage of that child), several runs
 each, interleaved so that a slow moment on the machine hits every case
 alike; the table shows medians and ratios computed within this one run.
 
-    python bench/run.py                      # 1M rows, 5 runs, growth series 250k/1M/4M
+    python bench/run.py                      # 1M rows, 5 runs, growth series 1M/4M
     python bench/run.py --quick              # 100k rows, 1 run, small series
+    python bench/run.py --with-16m           # the growth series goes on to 16M rows
     python bench/run.py --out bench/results/latest.md
+
+Ids are scrambled (unique, in no order, as hashed or allocated ids arrive), so
+LevelDB sees real key order; sorted ids and UUID keys are extra, labelled cases.
 
 The table is Markdown on stdout, ready for the README. Missing baselines
 (no ``sqlite3`` shell) are skipped with a note, never faked.
@@ -31,10 +35,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
-from columns import CHAIN_OUTPUT, COLUMNS, data_path  # noqa: E402  (no pyarrow: see run_child)
+from columns import CHAIN_OUTPUT, COLUMNS, IDS, data_path  # noqa: E402  (no pyarrow: see run_child)
 
 SQLITE3_SHELL = "/usr/bin/sqlite3"
-LEVELDB_KEY = "order:{id}"
+LEVELDB_KEY = "{id}"
 
 
 @dataclass
@@ -46,6 +50,7 @@ class Case:
     setup: Callable[[str], None] | None = None  # untimed, before each run
     group: str = "loader"  # loader | baseline
     env: dict[str, str] = field(default_factory=dict)  # extra settings, as LOADER_* variables
+    ids: str = IDS[0]  # the input's id column: scrambled, sorted or uuid (see gen.py)
     times: list[float] = field(default_factory=list)
     rss_mb: list[float] = field(default_factory=list)
     error: str | None = None
@@ -144,8 +149,12 @@ def cases(shell: str | None, stdlib: bool) -> tuple[list[Case], list[str]]:
         Case("loader csv -> leveldb, --workers 1", "csv", "leveldb", loader_argv("--workers", "1")),
         Case("loader parquet -> leveldb (json values)", "parquet", "leveldb", loader_argv()),
         Case("loader parquet -> leveldb, compression snappy", "parquet", "leveldb", loader_argv("--compression", "snappy")),
+        Case("loader csv -> leveldb, UUID keys", "csv", "leveldb", loader_argv(), ids="uuid"),
+        Case("loader csv -> leveldb, sorted ids (extra: LevelDB's best case)", "csv", "leveldb", loader_argv(), ids="sorted"),
+        Case("loader parquet -> leveldb, sorted ids (extra)", "parquet", "leveldb", loader_argv(), ids="sorted"),
         Case("loader csv -> sqlite, --max-memory 100MB", "csv", "sqlite", loader_argv("--max-memory", "100MB")),
-        Case("loader csv -> leveldb, --max-memory 100MB", "csv", "leveldb", loader_argv("--max-memory", "100MB")),
+        Case("loader csv -> leveldb, --max-memory 125MB", "csv", "leveldb", loader_argv("--max-memory", "125MB")),
+        Case("loader parquet -> leveldb, --max-memory 140MB", "parquet", "leveldb", loader_argv("--max-memory", "140MB")),
         Case(CHAIN, "csv", "sqlite", chain_argv),
         Case(CHAIN_PARQUET, "parquet", "sqlite", chain_argv),
         Case(CHAIN_OUTPUT_LOAD, CHAIN_OUTPUT, "sqlite", loader_argv()),
@@ -239,29 +248,38 @@ def growth_table(series: list[int], results: dict[tuple[str, str], dict[int, Res
         cells = []
         for n in series:
             r = per.get(n)
-            cells.append(f"{n / r.seconds:,.0f}, {r.rss_mb:.0f}" if isinstance(r, Result) else "failed")
-        a, b = per.get(series[0]), per.get(series[-1])
+            cells.append(f"{n / r.seconds:,.0f}, {r.rss_mb:.0f}" if isinstance(r, Result) else "failed" if r else "-")
+        ran = [n for n in series if isinstance(per.get(n), Result)]
+        a, b = (per.get(ran[0]), per.get(ran[-1])) if ran else (None, None)
         if isinstance(a, Result) and isinstance(b, Result):
             growth = f"{b.rss_mb / a.rss_mb:.2f}x"
-            speed = f"{(series[-1] / b.seconds) / (series[0] / a.seconds):.2f}x"
+            speed = f"{(ran[-1] / b.seconds) / (ran[0] / a.seconds):.2f}x"
         else:
             growth = speed = ""
         lines.append(f"| {fmt} -> {sink} | " + " | ".join(cells) + f" | {growth} | {speed} |")
     return lines
 
 
-def ensure_data(out_dir: str, rows: int, chain: bool = False) -> dict[str, str]:
+def ensure_data(out_dir: str, rows: int, chain: bool = False, ids: str = IDS[0]) -> dict[str, str]:
     """CSV and Parquet inputs of ``rows`` rows (and the transform chain's output,
     if asked), generated (in a child process) once."""
-    paths = {fmt: data_path(out_dir, rows, fmt) for fmt in ("csv", "parquet")}
+    gen = [sys.executable, os.path.join(HERE, "gen.py"), "--rows", str(rows), "--out", out_dir, "--ids", ids]
+    paths = {fmt: data_path(out_dir, rows, fmt, ids) for fmt in ("csv", "parquet")}
     if not all(os.path.exists(p) for p in paths.values()):
-        subprocess.run([sys.executable, os.path.join(HERE, "gen.py"), "--rows", str(rows), "--out", out_dir], check=True)
+        subprocess.run(gen, check=True)
     if chain:
-        paths[CHAIN_OUTPUT] = data_path(out_dir, rows, CHAIN_OUTPUT)
+        paths[CHAIN_OUTPUT] = data_path(out_dir, rows, CHAIN_OUTPUT, ids)
         if not os.path.exists(paths[CHAIN_OUTPUT]):
-            gen = [sys.executable, os.path.join(HERE, "gen.py"), "--rows", str(rows), "--out", out_dir, "--format", CHAIN_OUTPUT]
-            subprocess.run(gen, check=True)
+            subprocess.run([*gen, "--format", CHAIN_OUTPUT], check=True)
     return paths
+
+
+def load_average() -> str:
+    """The 1-minute load average: other work on the machine slows every case alike, not the ratios."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "unknown"
 
 
 def environment() -> str:
@@ -288,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=parse_sizes, default=None, help="rows for the main table (default 1M; --quick 100k)")
     ap.add_argument("--runs", type=int, default=None, help="runs per case, interleaved (default 5; --quick 1)")
     ap.add_argument("--quick", action="store_true", help="100k rows, 1 run, series 50k,200k,800k")
-    ap.add_argument("--series", type=parse_sizes, default=None, help="memory-growth sizes (default 250k,1M,4M)")
+    ap.add_argument("--series", type=parse_sizes, default=None, help="growth sizes (default 1M,4M)")
+    ap.add_argument("--with-16m", action="store_true", help="extend the growth series to 16M rows (LevelDB pairs only; ~2 GB CSV)")
     ap.add_argument("--no-series", action="store_true", help="skip the memory-growth series")
     ap.add_argument("--no-stdlib", action="store_true", help="skip the stdlib csv baseline")
     ap.add_argument("--data", default=os.path.join(HERE, "data"), help="where generated inputs are kept")
@@ -297,21 +316,26 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     rows = (args.rows or [100_000 if args.quick else 1_000_000])[0]
     runs = args.runs or (1 if args.quick else 5)
-    series = args.series or ([50_000, 200_000, 800_000] if args.quick else [250_000, 1_000_000, 4_000_000])
+    series = args.series or ([50_000, 200_000, 800_000] if args.quick else [1_000_000, 4_000_000])
+    huge = [16_000_000] if args.with_16m else []
     work = args.work or os.path.join(args.data, "work")
     os.makedirs(work, exist_ok=True)
 
     shell = SQLITE3_SHELL if os.access(SQLITE3_SHELL, os.X_OK) else shutil.which("sqlite3")
     all_cases, notes = cases(shell, stdlib=not args.no_stdlib)
-    inputs = ensure_data(args.data, rows, chain=True)
+    inputs = {ids: ensure_data(args.data, rows, chain=ids == IDS[0], ids=ids) for ids in sorted({c.ids for c in all_cases})}
     compile_package()
+    load = load_average()
     for run in range(runs):
         for i, c in enumerate(all_cases):
             if c.error is None:
                 print(f"run {run + 1}/{runs}: {c.name}", file=sys.stderr, flush=True)
-                run_case(c, inputs[c.fmt], target_for(work, i, c.sink))
-    out = [f"Benchmark: {rows:,} rows x {len(COLUMNS)} columns ({os.path.getsize(inputs['csv']) / 1e6:.0f} MB CSV, "
-           f"{os.path.getsize(inputs['parquet']) / 1e6:.0f} MB Parquet), median of {runs} run{'s' if runs != 1 else ''}; {environment()}.", ""]
+                run_case(c, inputs[c.ids][c.fmt], target_for(work, i, c.sink))
+    main_inputs = inputs[IDS[0]]
+    out = [f"Benchmark: {rows:,} rows x {len(COLUMNS)} columns ({os.path.getsize(main_inputs['csv']) / 1e6:.0f} MB CSV, "
+           f"{os.path.getsize(main_inputs['parquet']) / 1e6:.0f} MB Parquet), ids scrambled unless the case says otherwise, "
+           f"LevelDB key `{LEVELDB_KEY}`, median of {runs} run{'s' if runs != 1 else ''}; {environment()}; "
+           f"load average {load} at the start, {load_average()} at the end.", ""]
     out += main_table(all_cases, rows)
     overhead = chain_overhead(all_cases)
     if overhead:
@@ -325,10 +349,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.no_series:
         results: dict[tuple[str, str], dict[int, Result | str]] = {}
-        for n in series:
+        for n in series + huge:
             data = ensure_data(args.data, n)
             for fmt in ("csv", "parquet"):
-                for sink in ("sqlite", "leveldb"):
+                for sink in ("sqlite", "leveldb") if n not in huge else ("leveldb",):
                     print(f"series {n:,}: {fmt} -> {sink}", file=sys.stderr, flush=True)
                     target = os.path.join(work, f"series_{fmt}" + (".db" if sink == "sqlite" else ".ldb"))
                     clean(target)
@@ -338,8 +362,8 @@ def main(argv: list[str] | None = None) -> int:
                         results.setdefault((fmt, sink), {})[n] = str(exc)
                         print(exc, file=sys.stderr)
                     clean(target)
-        out += ["", f"Memory growth at default settings, {series[0]:,} to {series[-1]:,} rows (one run each):", ""]
-        out += growth_table(series, results)
+        out += ["", f"Growth at default settings, {series[0]:,} to {(series + huge)[-1]:,} rows, scrambled ids (one run each):", ""]
+        out += growth_table(series + huge, results)
     text = "\n".join(out) + "\n"
     sys.stdout.write(text)
     if args.out:

@@ -103,7 +103,17 @@ class SinkConfig:
     sync: bool = False
     """LevelDB: fsync every WriteBatch."""
     write_buffer_size: int = 8 << 20
-    """LevelDB write buffer in bytes; it is held in memory, so it counts toward peak RSS."""
+    """LevelDB write buffer (memtable) in bytes. Two are held in memory, and each becomes a
+    level-0 table that compaction maps into memory: it counts toward peak RSS, and
+    ``run.max_memory`` shrinks it."""
+    max_file_size: int = 2 << 20
+    """LevelDB table file size in bytes. Compaction maps its input tables into memory whole
+    (with keys in no order, a table and the ~10 it overlaps one level down), so the memory
+    ``run.max_memory`` shrinks it like ``write_buffer_size``."""
+    max_open_files: int = 1000
+    """LevelDB files kept open at once (LevelDB's minimum is 74)."""
+    lru_cache_size: int = 8 << 20
+    """LevelDB block cache in bytes; ``run.max_memory`` shrinks it."""
     block_size: int = 64 << 10
     """LevelDB table block in bytes (LevelDB's own default is 4 KiB). A flush writes a
     table one block per write call: 64 KiB made 1M-row loads ~4% faster (57k write calls

@@ -33,7 +33,7 @@ PROGRESS_EVERY = 10.0
 """Seconds between two ``progress`` lines: enough to see a long load move, few enough to keep logs small."""
 
 # How loud each final status is: a refused overlap or a stop by signal is not a failure of the data.
-FINISH_LEVEL = {"ok": "info", "locked": "warning", "interrupted": "warning"}
+FINISH_LEVEL = {"ok": "info", "locked": "warning", "interrupted": "warning", "memory_exceeded": "warning"}
 CHATTY = frozenset({"start", "file", "progress", "file_done"})
 
 

@@ -37,7 +37,7 @@ from .errors import (
     SourceChangedError,
 )
 from .lock import TargetLock
-from .memory import current_rss_mb, fit_memory, gc_paused
+from .memory import chosen_sizes, current_rss_mb, fit_memory, gc_paused
 from .paths import check_paths, lock_path
 from .prefetch import prefetch
 from .progress import Progress
@@ -521,6 +521,7 @@ class _Loop:
         self.max_memory_mb = limit / (1 << 20) if isinstance(limit, int) else None
         report.max_memory_mb = round(self.max_memory_mb, 1) if self.max_memory_mb else None
         report.chunk_size, report.batch_size = self.chunk_rows, self.batch_size
+        report.sizes = chosen_sizes(self.job)
         report.workers = self.job.run.workers or 1
         self.pending = 0
         self.dirty: dict[str, FileState | str] = {}  # checkpoint entries to commit: files' states, the types

@@ -44,7 +44,7 @@ class FileReport:
 
 @dataclass
 class RunReport:
-    status: str = "running"  # ok | failed | interrupted | rejects_exceeded | locked | planned
+    status: str = "running"  # ok | memory_exceeded | failed | interrupted | rejects_exceeded | locked | planned
     job: str = ""
     sink: str = ""
     target: str = ""
@@ -67,8 +67,10 @@ class RunReport:
     rows_per_s: float = 0.0
     peak_rss_mb: float = 0.0
     max_memory_mb: float | None = None  # run.max_memory, when set
+    memory_exceeded: bool = False  # the peak went past run.max_memory (status memory_exceeded when the load succeeded)
     chunk_size: int = 0  # the sizes the run used (after fitting them under max_memory)
     batch_size: int = 0
+    sizes: dict[str, int] = field(default_factory=dict)  # the other sizes memory depends on (CSV block, LevelDB's)
     workers: int = 1  # threads that parsed CSV blocks
     error: str | None = None
     exit_code: int = 0
@@ -84,6 +86,9 @@ class RunReport:
         self.elapsed_s = round(time.perf_counter() - self._t0, 3)
         self.rows_per_s = round(self.rows_read / self.elapsed_s, 1) if self.elapsed_s > 0 else 0.0
         self.peak_rss_mb = peak_rss_mb()
+        self.memory_exceeded = self.max_memory_mb is not None and self.peak_rss_mb > self.max_memory_mb
+        if self.memory_exceeded and status == "ok":
+            self.status = "memory_exceeded"  # everything loaded, but not within the ceiling
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -111,6 +116,8 @@ class RunReport:
             line += f"; {self.rows_ignored:,} ignored (key already there)"
         if self.rows_rejected:
             line += f"; WARNING {self.rows_rejected:,} rows rejected, see {self.rejects_path}"
+        if self.memory_exceeded:
+            line += f"; WARNING peak memory {self.peak_rss_mb:.0f} MB went past --max-memory {self.max_memory_mb:g} MB"
         return line
 
 

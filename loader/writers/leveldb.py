@@ -82,6 +82,9 @@ class LevelDBWriter(Transactional):
                     self.config.path,
                     create_if_missing=True,
                     write_buffer_size=self.config.write_buffer_size,
+                    max_file_size=self.config.max_file_size,
+                    max_open_files=self.config.max_open_files,
+                    lru_cache_size=self.config.lru_cache_size,
                     block_size=self.config.block_size,
                     compression=None if self.config.compression == "none" else "snappy",
                 )

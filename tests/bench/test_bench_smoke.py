@@ -20,19 +20,32 @@ BENCH = ROOT / "bench"
 def test_generator_is_deterministic_and_realistic(tmp_path: Path) -> None:
     for out in (tmp_path / "a", tmp_path / "b"):
         subprocess.run([sys.executable, str(BENCH / "gen.py"), "--rows", "500", "--out", str(out)], check=True, timeout=60)
-    a, b = tmp_path / "a" / "bench_500.csv", tmp_path / "b" / "bench_500.csv"
+    a, b = tmp_path / "a" / "bench_500_scrambled.csv", tmp_path / "b" / "bench_500_scrambled.csv"
     assert a.read_bytes() == b.read_bytes()
     with open(a, newline="", encoding="utf-8") as fh:
         rows = list(csv.reader(fh))
     header, body = rows[0], rows[1:]
     assert len(header) == 10 and len(body) == 500
     col = {name: [r[i] for r in body] for i, name in enumerate(header)}
-    assert col["id"][:3] == ["1", "2", "3"]
+    ids = [int(i) for i in col["id"]]
+    assert ids[:3] == [2654435761, 1013904226, 3668339987] and len(set(ids)) == 500  # scrambled, unique
+    other = tmp_path / "other"
+    for ids_mode in ("sorted", "uuid"):
+        gen = [sys.executable, str(BENCH / "gen.py"), "--rows", "500", "--out", str(other), "--ids", ids_mode, "--format", "csv"]
+        subprocess.run(gen, check=True, timeout=60)
+    with open(other / "bench_500_sorted.csv", newline="", encoding="utf-8") as fh:
+        sorted_rows = list(csv.reader(fh))[1:]
+    assert [r[0] for r in sorted_rows[:3]] == ["1", "2", "3"]
+    assert [r[1:] for r in sorted_rows] == [r[1:] for r in body]  # only the id differs
+    with open(other / "bench_500_uuid.csv", newline="", encoding="utf-8") as fh:
+        uuids = [r[0] for r in list(csv.reader(fh))[1:]]
+    assert len(set(uuids)) == 500
+    assert all(re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", u) for u in uuids)
     assert any(z.startswith("0") for z in col["zip"]) and all(len(z) == 5 for z in col["zip"])
     assert any("," in n for n in col["name"]) and any('"' in n for n in col["name"])
     assert "" in col["score"] and "" in col["note"]  # nullable columns hold nulls
     assert set(col["active"]) == {"true", "false"}
-    table = pq.read_table(tmp_path / "a" / "bench_500.parquet")
+    table = pq.read_table(tmp_path / "a" / "bench_500_scrambled.parquet")
     assert table.num_rows == 500 and table.column_names == header
 
 
@@ -63,7 +76,12 @@ def test_runner_prints_both_tables(tmp_path: Path) -> None:
         "loader csv -> leveldb, --workers 1",
         "loader parquet -> leveldb (json values)",
         "loader parquet -> leveldb, compression snappy",
+        "loader csv -> leveldb, UUID keys",
+        "loader csv -> leveldb, sorted ids (extra: LevelDB's best case)",
+        "loader parquet -> leveldb, sorted ids (extra)",
         "loader csv -> sqlite, --max-memory 100MB",
+        "loader csv -> leveldb, --max-memory 125MB",
+        "loader parquet -> leveldb, --max-memory 140MB",
         "loader csv -> sqlite, 5 transform stages",
         "loader parquet -> sqlite, 5 transform stages",
         "loader parquet -> sqlite, the chain's output as input, no stages",
@@ -107,8 +125,8 @@ def test_chain_output_file_is_what_the_chain_loads(tmp_path: Path) -> None:
     gen = [sys.executable, str(BENCH / "gen.py"), "--rows", "500", "--out", str(tmp_path), "--format", "chain.parquet"]
     subprocess.run(gen, check=True, timeout=60)
     chained, direct = tmp_path / "chained.db", tmp_path / "direct.db"
-    job = ["run", str(BENCH / "transform_chain.toml"), "--set", f"source.path={tmp_path / 'bench_500.parquet'}", "--set", f"sink.path={chained}"]
-    for argv in (job, ["load", str(tmp_path / "bench_500.chain.parquet"), str(direct), "--table", "t"]):
+    job = ["run", str(BENCH / "transform_chain.toml"), "--set", f"source.path={tmp_path / 'bench_500_scrambled.parquet'}", "--set", f"sink.path={chained}"]
+    for argv in (job, ["load", str(tmp_path / "bench_500_scrambled.chain.parquet"), str(direct), "--table", "t"]):
         done = subprocess.run([sys.executable, "-m", "loader", *argv, "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
 
