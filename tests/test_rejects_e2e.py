@@ -144,11 +144,50 @@ CASES: list[tuple[str, bytes, list[str], list[tuple[Any, ...]], list[dict[str, A
 ]
 
 
+# The same for JSON Lines: the names start with "jsonl" (the file's suffix).
+CASES += [
+    (
+        "jsonl_malformed_line",
+        b'{"id": 1, "name": "a", "score": 10}\n{"id": 2, "name": "b", "score": 20\n\n{"id": 3, "name": "c", "score": 30}\n',
+        [],
+        [(1, "a", 10), (3, "c", 30)],
+        [
+            {"row": 2, "line": 2, "stage": "read",
+             "reason": "not valid JSON: Expecting ',' delimiter: line 1 column 35 (char 34)",
+             "raw": '{"id": 2, "name": "b", "score": 20'},
+        ],
+    ),
+    (
+        "jsonl_inferred_type_later_mismatch",
+        b'{"id": 1, "name": "a", "score": 10}\n{"id": 2, "name": "b", "score": 20}\n{"id": 3, "name": "c", "score": "oops"}\n'
+        b'{"id": 4, "name": "d", "score": 1e400}\n',
+        ["--infer-rows", "2"],
+        [(1, "a", 10), (2, "b", 20)],
+        [
+            {"row": 3, "line": 3, "stage": "read", "column": "score", "reason": "'oops' is a JSON string, not a number",
+             "raw": '{"id": 3, "name": "c", "score": "oops"}'},
+            {"row": 4, "line": 4, "stage": "read", "column": "score", "reason": "'1e400' is not a valid int64",
+             "raw": '{"id": 4, "name": "d", "score": 1e400}'},
+        ],
+    ),
+    (
+        "jsonl_declared_type",
+        b'{"id": 1, "name": "a", "score": "10"}\n{"id": 2, "name": "b", "score": "x"}\n{"id": 3, "name": "c", "score": 30}\n',
+        ["--columns", "score=int64"],
+        [(1, "a", 10), (3, "c", 30)],
+        [
+            {"row": 2, "line": 2, "stage": "read", "column": "score", "reason": "'x' is not a valid int64",
+             "raw": '{"id": 2, "name": "b", "score": "x"}'},
+        ],
+    ),
+]
+
+
 @pytest.mark.parametrize("name, data, flags, rows, rejects", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_rejected_with_reason_and_good_rows_load(
     tmp_path: Path, name: str, data: bytes, flags: list[str], rows: list[tuple[Any, ...]], rejects: list[dict[str, Any]]
 ) -> None:
-    src = tmp_path / f"{name}.csv"
+    src = tmp_path / f"{name}.{'jsonl' if name.startswith('jsonl') else 'csv'}"
     src.write_bytes(data)
     db = tmp_path / "t.db"
     p = cli("load", str(src), str(db), "--table", "t", "--report", str(tmp_path / "r.json"), *flags)

@@ -1,8 +1,8 @@
 """Streaming Arrow IPC reader (the file format, Feather v2 included, and the stream format).
 
-The file is memory-mapped and read record batch by record batch, never as a
-table: a batch's buffers are pages of the map, so memory holds what the
-writer has in hand, not the file. Resuming skips whole batches (by index in
+The file is read record batch by record batch, never as a table, with plain
+reads rather than a memory map (mapped pages that were read count as the
+process's memory until the kernel drops them), so memory holds one batch. Resuming skips whole batches (by index in
 the file format, by reading past them in the stream format) and re-reads only
 the one that was half loaded.
 """
@@ -34,7 +34,7 @@ class ArrowReader(ReaderBase):
         if self.size == 0:
             raise SourceError("file is empty", file=path)
         try:
-            self.source = pa.memory_map(path)
+            self.source = pa.OSFile(path)
         except (FileNotFoundError, PermissionError) as exc:
             raise SourceError.from_os(exc, path, "open") from None
         self.file: ipc.RecordBatchFileReader | None = None
@@ -43,6 +43,7 @@ class ArrowReader(ReaderBase):
             file_schema = self.file.schema
         except (pa.ArrowInvalid, OSError):
             try:  # not the file format: the stream format, read in order
+                self.source.seek(0)
                 file_schema = ipc.open_stream(self.source).schema
             except (pa.ArrowInvalid, OSError) as exc:
                 self.source.close()
@@ -65,7 +66,7 @@ class ArrowReader(ReaderBase):
             return
         self.source.seek(0)
         for i, batch in enumerate(ipc.open_stream(self.source)):
-            if i >= first:  # earlier batches are read past: their buffers are the map's, not copies
+            if i >= first:  # earlier batches are read past, one at a time
                 yield batch
 
     def __iter__(self) -> Iterator[Chunk]:

@@ -40,6 +40,21 @@ from .csv import open_stream, row_numbers
 _KEPT_OF_LONG_ROW = 1 << 10
 # Texts that could be a number float64 rounds: 16 characters or more, or a 3-digit exponent.
 _LONG_NUMBER = re.compile(rb"-?[0-9][0-9.eE+-]{15,}|[0-9][eE][+-]?[0-9]{3,}")
+# A first look without a regex (bytes.translate and find run at memory speed, a regex
+# search at a small fraction of it): number characters as "0", or with the exponent kept.
+_AS_DIGITS = bytes(48 if chr(b) in "0123456789.eE+-" else 32 for b in range(256))
+_AS_EXPONENT = bytes(
+    48 if chr(b).isdigit() else 101 if chr(b) in "eE" else 43 if chr(b) in "+-" else 32 for b in range(256)
+)
+
+
+def _may_round(data: bytes) -> bool:
+    """Whether the block holds a number text that float64 would round."""
+    exponents = data.translate(_AS_EXPONENT)
+    if b"0" * 16 not in data.translate(_AS_DIGITS) and b"0e000" not in exponents and b"0e+000" not in exponents:
+        return False
+    found = _LONG_NUMBER.findall(data)
+    return bool(found) and bool(pc.any(float_loses(pa.array([t.decode("ascii", "replace") for t in found]))).as_py())
 
 
 class _Number(str):
@@ -112,7 +127,9 @@ class _Guess:
     kinds: set[str] = field(default_factory=set)
     numbers: TypeGuess = field(default_factory=TypeGuess)
     texts: list[str] = field(default_factory=list)  # numbers not yet fed to ``numbers``
+    floats: bool = False  # pyarrow read floats, none of them one float64 rounds
     nested: list[Any] = field(default_factory=list)
+    nested_types: list[pa.DataType] = field(default_factory=list)
 
     def add(self, value: Any) -> None:
         kind = _kind(value)
@@ -124,23 +141,60 @@ class _Guess:
         elif kind == "nested":
             self.nested.append(_plain(value))
 
+    def add_parsed(self, column: pa.ChunkedArray) -> None:
+        """A column as pyarrow parsed it (from a block holding no number float64 rounds)."""
+        t = column.type
+        if column.null_count == len(column) or pa.types.is_null(t):
+            return
+        if pa.types.is_integer(t):
+            self.kinds.add("number")
+            self.numbers.add(pc.cast(pc.drop_null(column.combine_chunks()), pa.string()))
+        elif pa.types.is_floating(t):
+            self.kinds.add("number")
+            self.floats = True
+        else:
+            self.kinds.add(_kind_of_type(t))
+            if pa.types.is_struct(t) or pa.types.is_list(t):
+                self.nested_types.append(t)
+
     def flush(self) -> None:
         if self.texts:
             self.numbers.add(pa.array(self.texts, pa.string()))
             self.texts = []
+        if self.nested:
+            try:
+                self.nested_types.append(pa.array(self.nested).type)
+            except (pa.ArrowException, OverflowError):
+                self.kinds.add("mixed")  # objects beside arrays, or values no one type holds
+            self.nested = []
 
     def result(self) -> pa.DataType:
         self.flush()
         if self.kinds == {"number"}:
-            return self.numbers.result()
+            found = self.numbers.result() if self.numbers.values else pa.float64()
+            return pa.float64() if self.floats and found.equals(pa.int64()) else found
         if self.kinds == {"bool"}:
             return pa.bool_()
         if self.kinds == {"nested"}:
             try:
-                return pa.array(self.nested).type
-            except (pa.ArrowException, OverflowError):
-                pass  # objects beside arrays, or values no one type holds: kept as JSON text
+                unified = pa.unify_schemas(
+                    [pa.schema([("v", t)]) for t in self.nested_types], promote_options="permissive"
+                )
+                return unified.field("v").type
+            except (pa.ArrowException, TypeError):
+                pass  # kept as JSON text
         return pa.string()
+
+
+def _kind_of_type(t: pa.DataType) -> str:
+    """The JSON kind a column of Arrow type ``t`` holds."""
+    if pa.types.is_integer(t) or pa.types.is_floating(t):
+        return "number"
+    if pa.types.is_boolean(t):
+        return "bool"
+    if pa.types.is_string(t):
+        return "string"
+    return "nested"
 
 
 @dataclass
@@ -181,21 +235,11 @@ class JSONLReader(ReaderBase):
         # Columns pyarrow cannot parse straight into their type (numbers kept as text,
         # JSON text of mixed values, declared conversions): those files are read line by line.
         self.by_line = any(
-            n in self.declared or guesses[n].kinds - {self._kind_of(f.type)}
+            n in self.declared or guesses[n].kinds - {_kind_of_type(f.type)}
             for n, f in zip(self.names, self.schema, strict=True)
         )
         self.checks_floats = any(pa.types.is_floating(f.type) for f in self.schema)
         self._parse_options = pajson.ParseOptions(explicit_schema=self.schema, unexpected_field_behavior="error")
-
-    @staticmethod
-    def _kind_of(t: pa.DataType) -> str:
-        if pa.types.is_integer(t) or pa.types.is_floating(t):
-            return "number"
-        if pa.types.is_boolean(t):
-            return "bool"
-        if pa.types.is_string(t):
-            return "string"
-        return "nested"
 
     def _sample(self) -> dict[str, _Guess]:
         """What each key holds over the first ``infer_rows`` parsable rows, keys in order of first use."""
@@ -204,27 +248,48 @@ class JSONLReader(ReaderBase):
         stream, _ = open_stream(self.path, self.config.encoding)
         try:
             for data, _offset, dropped, _span in self._cut(stream):
-                if dropped is not None:
-                    continue
-                for line in data.split(b"\n"):
-                    if _blank(line):
-                        continue
-                    try:
-                        obj = _loads(line)
-                    except ValueError:
-                        continue  # a malformed line is rejected when it is read, and says nothing of types
-                    if not isinstance(obj, dict):
-                        continue
-                    for k, v in obj.items():
-                        guess = guesses.setdefault(k, _Guess())
-                        if v is not None:
-                            guess.add(v)
-                    rows += 1
+                if dropped is None:
+                    rows += self._sample_block(data, guesses, self.config.infer_rows - rows)
                     if rows >= self.config.infer_rows:
-                        return guesses
+                        break
         finally:
             stream.close()
         return guesses
+
+    def _sample_block(self, data: bytes, guesses: dict[str, _Guess], most: int) -> int:
+        """Rows of one block (at most ``most``) folded into ``guesses``; how many.
+        Parsed by pyarrow unless it refuses the block or a number in it would round:
+        then line by line, with every number's text."""
+        if not _may_round(data):
+            try:
+                table = pajson.read_json(
+                    pa.BufferReader(data), read_options=pajson.ReadOptions(use_threads=False, block_size=len(data) + 1)
+                )
+            except pa.ArrowInvalid:
+                pass
+            else:
+                table = table.slice(0, most)
+                for name in table.column_names:
+                    guesses.setdefault(name, _Guess()).add_parsed(table.column(name))
+                return table.num_rows
+        rows = 0
+        for line in data.split(b"\n"):
+            if rows >= most:
+                break
+            if _blank(line):
+                continue
+            try:
+                obj = _loads(line)
+            except (ValueError, RecursionError):
+                continue  # a malformed line is rejected when it is read, and says nothing of types
+            if not isinstance(obj, dict):
+                continue
+            for k, v in obj.items():
+                guess = guesses.setdefault(k, _Guess())
+                if v is not None:
+                    guess.add(v)
+            rows += 1
+        return rows
 
     # ------------------------------------------------------------- cutting
 
@@ -268,7 +333,7 @@ class JSONLReader(ReaderBase):
             text = data.decode("utf-8", "backslashreplace")
             empty = pa.RecordBatch.from_pylist([], schema=self.schema)
             return _Block(offset, span, newlines, 1, empty, [], [], [(1, 1, dropped, None, text)])
-        if not self.by_line and not self._may_round(data):
+        if not self.by_line and not (self.checks_floats and _may_round(data)):
             try:
                 table = pajson.read_json(
                     pa.BufferReader(data),
@@ -288,15 +353,6 @@ class JSONLReader(ReaderBase):
                 lines = None if n == lines_here else [i for i, ln in enumerate(data.split(b"\n"), 1) if not _blank(ln)]
                 return _Block(offset, span, newlines, n, batch, list(range(1, n + 1)), lines, [])
         return self._by_line(data, offset, span, newlines)
-
-    def _may_round(self, data: bytes) -> bool:
-        """Whether the block holds a number text that float64 would round (then it is read line by line)."""
-        if not self.checks_floats:
-            return False
-        found = _LONG_NUMBER.findall(data)
-        return bool(found) and bool(
-            pc.any(float_loses(pa.array([t.decode("ascii", "replace") for t in found]))).as_py()
-        )
 
     def _by_line(self, data: bytes, offset: int, span: int, newlines: int) -> _Block:
         """The block parsed one line at a time: exactly the lines that do not fit are rejected."""
@@ -361,7 +417,7 @@ class JSONLReader(ReaderBase):
         failed: dict[int, str] = {}
         if pa.types.is_string(t) and f.name not in self.declared:
             return pa.array([None if v is None else _json_text(v) for v in values], t), failed
-        if self._kind_of(t) == "nested":
+        if _kind_of_type(t) == "nested":
             out: list[Any] = []
             for i, v in enumerate(values):
                 if v is not None and not _fits_nested(v, t):
