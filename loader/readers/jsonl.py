@@ -33,7 +33,7 @@ from ..convert import TypeGuess, convert, float_loses
 from ..errors import ConfigError, SourceError, one_line
 from ..prefetch import ordered_map
 from ..types import type_name
-from .base import ReaderBase, declared_types
+from .base import ReaderBase, declared_types, split_chunk
 from .csv import open_stream, row_numbers
 
 # Of a line dropped for its length, the reject keeps this much.
@@ -525,30 +525,8 @@ class JSONLReader(ReaderBase):
     ) -> Iterator[Chunk]:
         """At most ``chunk_size`` rows per chunk; every piece knows where to resume."""
         final = {"offset": end, "offset_row": chunk.last_row, "line": end_line, "row": chunk.last_row}
-        n = chunk.num_rows
-        if n <= self.chunk_size:
-            chunk.end = final
-            chunk.rows_read = chunk.last_row - floor
-            yield chunk
-            return
-        prev = floor
-        for lo in range(0, n, self.chunk_size):
-            hi = min(lo + self.chunk_size, n)
-            last = hi == n
-            upto = chunk.last_row if last else chunk.rows[hi - 1].as_py()
-            piece = Chunk(
-                batch=chunk.batch.slice(lo, hi - lo),
-                file=chunk.file,
-                rows=chunk.rows.slice(lo, hi - lo),
-                lines=chunk.lines.slice(lo, hi - lo) if chunk.lines is not None else None,
-                last_row=upto,
-                end=final if last else {"offset": start, "offset_row": row_base, "line": line, "row": upto},
-                rejects=[r for r in chunk.rejects if prev < (r.row or 0) <= upto],
-                bytes_read=chunk.bytes_read if last else 0,
-            )
-            piece.rows_read = upto - prev
-            prev = upto
-            yield piece
+        within = {"offset": start, "offset_row": row_base, "line": line}
+        return split_chunk(chunk, self.chunk_size, floor, final, within)
 
     def close(self) -> None:
         if self._stream is not None:
