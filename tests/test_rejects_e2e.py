@@ -312,6 +312,7 @@ def test_header_only_loads_zero_rows_and_creates_the_table(tmp_path: Path, data_
 
 def _unreadable_cases(tmp_path: Path) -> list[tuple[str, Path, str]]:
     import pyarrow as pa
+    import pyarrow.feather
     import pyarrow.parquet as pq
 
     directory = tmp_path / "dir.csv"
@@ -326,6 +327,12 @@ def _unreadable_cases(tmp_path: Path) -> list[tuple[str, Path, str]]:
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     not_parquet = tmp_path / "text.parquet"
     not_parquet.write_bytes(b"id,name\n1,a\n")
+    empty_jsonl = tmp_path / "empty.jsonl"
+    empty_jsonl.write_bytes(b"")
+    feather = tmp_path / "good.feather"
+    pa.feather.write_feather(pa.table({"a": list(range(1000))}), str(feather), compression="uncompressed")
+    truncated_arrow = tmp_path / "truncated.arrow"
+    truncated_arrow.write_bytes(feather.read_bytes()[: feather.stat().st_size // 2])
     no_magic = "Parquet magic bytes not found in footer. Either the file is corrupted or this is not a parquet file."
     return [
         ("directory", directory, f"loader: error: {directory}: is a directory, not a file\n  hint: use a glob such as dir/*.csv\n"),
@@ -333,10 +340,19 @@ def _unreadable_cases(tmp_path: Path) -> list[tuple[str, Path, str]]:
         ("empty_parquet", empty_pq, f"loader: error: {empty_pq}: file is empty\n"),
         ("truncated_parquet", truncated, f"loader: error: {truncated}: not a readable Parquet file ({no_magic})\n"),
         ("not_parquet", not_parquet, f"loader: error: {not_parquet}: not a readable Parquet file ({no_magic})\n"),
+        ("empty_jsonl", empty_jsonl, f"loader: error: {empty_jsonl}: file is empty\n"),
+        (
+            "truncated_arrow",
+            truncated_arrow,
+            f"loader: error: {truncated_arrow}: not a readable Arrow IPC file (Not an Arrow file)\n"
+            "  hint: the file is incomplete or damaged, or not Arrow IPC\n",
+        ),
     ]
 
 
-@pytest.mark.parametrize("case", ["directory", "empty_csv", "empty_parquet", "truncated_parquet", "not_parquet"])
+@pytest.mark.parametrize(
+    "case", ["directory", "empty_csv", "empty_parquet", "truncated_parquet", "not_parquet", "empty_jsonl", "truncated_arrow"]
+)
 def test_unreadable_input_is_one_clear_line(tmp_path: Path, case: str) -> None:
     (_, path, stderr), = [c for c in _unreadable_cases(tmp_path) if c[0] == case]
     db = tmp_path / "out.db"

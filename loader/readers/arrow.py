@@ -38,20 +38,23 @@ class ArrowReader(ReaderBase):
         except (FileNotFoundError, PermissionError) as exc:
             raise SourceError.from_os(exc, path, "open") from None
         self.file: ipc.RecordBatchFileReader | None = None
+        magic = self.source.read(6)
+        self.source.seek(0)
         try:
-            self.file = ipc.open_file(self.source)
-            file_schema = self.file.schema
-        except (pa.ArrowInvalid, OSError):
-            try:  # not the file format: the stream format, read in order
-                self.source.seek(0)
+            if magic == b"ARROW1":  # the file format (Feather v2); anything else is read as a stream
+                self.file = ipc.open_file(self.source)
+                file_schema = self.file.schema
+            else:
                 file_schema = ipc.open_stream(self.source).schema
-            except (pa.ArrowInvalid, OSError) as exc:
-                self.source.close()
-                raise SourceError(
-                    f"not a readable Arrow IPC file or stream ({one_line(exc)})",
-                    file=path,
-                    hint="Feather v1 files are not read: rewrite them with pyarrow.feather.write_feather",
-                ) from None
+        except (pa.ArrowInvalid, OSError) as exc:
+            self.source.close()
+            kind = "file" if magic == b"ARROW1" else "file or stream"
+            hint = (
+                "Feather v1 files are not read: rewrite them with pyarrow.feather.write_feather"
+                if magic[:4] == b"FEA1"
+                else "the file is incomplete or damaged, or not Arrow IPC"
+            )
+            raise SourceError(f"not a readable Arrow IPC {kind} ({one_line(exc)})", file=path, hint=hint) from None
         self.names = dedupe_names(list(file_schema.names))
         self.declared = declared_types(config, self.names, path)
         self.schema = pa.schema(

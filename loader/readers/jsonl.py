@@ -19,6 +19,7 @@ and reason, and the rest of the block loads.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -221,6 +222,10 @@ class JSONLReader(ReaderBase):
     def _open(self) -> None:
         if self.path == "-":
             raise ConfigError("source.path: JSON Lines is read from files, not standard input")
+        if os.path.isdir(self.path):
+            raise SourceError("is a directory, not a file", file=self.path, hint="use a glob such as dir/*.jsonl")
+        if self.size == 0:
+            raise SourceError("file is empty", file=self.path)
         assert isinstance(self.config.max_row_bytes, int)  # finish() parsed it
         self.max_row_bytes = self.config.max_row_bytes
         self._stream: Any = None

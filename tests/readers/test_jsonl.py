@@ -16,7 +16,7 @@ import pytest
 from loader import load
 from loader.config import SourceConfig
 from loader.readers import open_reader
-from tests.reliability_util import leveldb_items, reject_lines, rejects_of, sqlite_table
+from tests.reliability_util import cli, leveldb_items, reject_lines, rejects_of, sqlite_table
 
 LINES = [
     {
@@ -178,3 +178,20 @@ def test_json_a_data_package_ships_loads_end_to_end(tmp_path: Path) -> None:
     load(str(src), str(tmp_path / "cars.ldb"), key="car:{Name}:{Year}:{Origin}:{Weight_in_lbs}")
     items, _ = leveldb_items(tmp_path / "cars.ldb")
     assert sorted(json.loads(v)["Weight_in_lbs"] for _, v in items) == sorted(c["Weight_in_lbs"] for c in cars)
+
+
+def test_inspect_shows_the_inferred_schema(tmp_path: Path) -> None:
+    src = write_lines(tmp_path / "a.jsonl", LINES)
+    p = cli("inspect", str(src))
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines()[:9] == [
+        f"{src}: 7 columns",
+        "  id     int64",
+        "  zip    string",
+        "  big    string",
+        "  price  float64",
+        "  tags   list<item: string>",
+        "  at     struct<x: int64>",
+        "  ok     bool",
+        "first rows:",
+    ]
