@@ -305,7 +305,8 @@ class JSONLReader(ReaderBase):
         size, cap = self.config.block_size, self.max_row_bytes
         data = b""
         while True:
-            more = stream.read(max(size, len(data)))  # doubling: a long line costs no rescans
+            # doubling (a long line costs no rescans), and never past the cap unlooked at
+            more = stream.read(min(max(size, len(data)), cap + 1 - len(data)))
             if not more:
                 if data:
                     yield data, offset, None, len(data)
@@ -316,7 +317,7 @@ class JSONLReader(ReaderBase):
                 block, data = data[: nl + 1], data[nl + 1 :]
                 yield block, offset, None, len(block)
                 offset += len(block)
-            elif nl < 0 and len(data) > cap:
+            elif len(data) > cap:
                 kept, span = data[:_KEPT_OF_LONG_ROW], len(data)
                 while True:
                     more = stream.read(1 << 20)

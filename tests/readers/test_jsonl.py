@@ -133,11 +133,12 @@ def test_a_float_that_would_round_later_is_rejected_not_coerced(tmp_path: Path) 
     assert (bad["line"], bad["column"]) == (4, "p") and "would be stored as 0.1 by float64" in bad["reason"]
 
 
-def test_a_line_longer_than_the_cap_is_rejected_and_reading_goes_on(tmp_path: Path) -> None:
+@pytest.mark.parametrize("block_size", [1024, 1 << 20])  # the long line within one read, or across reads
+def test_a_line_longer_than_the_cap_is_rejected_and_reading_goes_on(tmp_path: Path, block_size: int) -> None:
     long = json.dumps({"id": 2, "text": "x" * 5000})
     src = write_lines(tmp_path / "a.jsonl", [{"id": 1, "text": "a"}], [long, '{"id": 3, "text": "c"}'])
     db = tmp_path / "t.db"
-    load(str(src), str(db), table="t", source_options={"max_row_bytes": 1024, "block_size": 1024})
+    load(str(src), str(db), table="t", source_options={"max_row_bytes": 1024, "block_size": block_size})
     assert sqlite_table(db) == [(1, "a"), (3, "c")]
     (bad,) = reject_lines(rejects_of(db))
     assert (bad["row"], bad["line"], bad["reason"]) == (2, 2, "line longer than 1024 bytes (source.max_row_bytes)")
