@@ -171,6 +171,17 @@ CASES += [
         ],
     ),
     (
+        "jsonl_invalid_utf8",
+        b'{"id": 1, "name": "a", "score": 10}\n{"id": 2, "name": "b\xff", "score": 20}\n{"id": 3, "name": "c", "score": 30}\n',
+        [],
+        [(1, "a", 10), (3, "c", 30)],
+        [
+            {"row": 2, "line": 2, "stage": "read",
+             "reason": "not valid JSON: 'utf-8' codec can't decode byte 0xff in position 20: invalid start byte",
+             "raw": '{"id": 2, "name": "b\\xff", "score": 20}'},
+        ],
+    ),
+    (
         "jsonl_declared_type",
         b'{"id": 1, "name": "a", "score": "10"}\n{"id": 2, "name": "b", "score": "x"}\n{"id": 3, "name": "c", "score": 30}\n',
         ["--columns", "score=int64"],

@@ -34,7 +34,7 @@ from ..convert import TypeGuess, convert, float_loses
 from ..errors import ConfigError, SourceError, one_line
 from ..prefetch import ordered_map
 from ..types import type_name
-from .base import ReaderBase, declared_types, split_chunk
+from .base import ReaderBase, declared_types, dedupe_names, split_chunk
 from .csv import open_stream, row_numbers
 
 # Of a line dropped for its length, the reject keeps this much.
@@ -232,19 +232,22 @@ class JSONLReader(ReaderBase):
         guesses = self._sample()
         if not guesses:
             raise SourceError("holds no JSON object in its first rows", file=self.path)
-        self.names = list(guesses)
+        self.keys = list(guesses)  # as in the file; the columns' names are those SQLite and LevelDB can hold
+        self.names = dedupe_names(self.keys)
         self.declared = declared_types(self.config, self.names, self.path)
         self.schema = pa.schema(
-            pa.field(n, self.declared[n] if n in self.declared else guesses[n].result()) for n in self.names
+            pa.field(n, self.declared[n] if n in self.declared else guesses[k].result())
+            for n, k in zip(self.names, self.keys, strict=True)
         )
         # Columns pyarrow cannot parse straight into their type (numbers kept as text,
         # JSON text of mixed values, declared conversions): those files are read line by line.
         self.by_line = any(
-            n in self.declared or guesses[n].kinds - {_kind_of_type(f.type)}
-            for n, f in zip(self.names, self.schema, strict=True)
+            n in self.declared or guesses[k].kinds - {_kind_of_type(f.type)}
+            for n, k, f in zip(self.names, self.keys, self.schema, strict=True)
         )
         self.checks_floats = any(pa.types.is_floating(f.type) for f in self.schema)
-        self._parse_options = pajson.ParseOptions(explicit_schema=self.schema, unexpected_field_behavior="error")
+        by_key = pa.schema(f.with_name(k) for k, f in zip(self.keys, self.schema, strict=True))
+        self._parse_options = pajson.ParseOptions(explicit_schema=by_key, unexpected_field_behavior="error")
 
     def _sample(self) -> dict[str, _Guess]:
         """What each key holds over the first ``infer_rows`` parsable rows, keys in order of first use."""
@@ -346,11 +349,12 @@ class JSONLReader(ReaderBase):
                     read_options=pajson.ReadOptions(use_threads=False, block_size=len(data) + 1),
                     parse_options=self._parse_options,
                 )
+                table.validate(full=True)  # pyarrow does not check UTF-8: a bad byte is read line by line
             except pa.ArrowInvalid:
                 pass  # a line that does not fit: read line by line
             else:
                 batch = (
-                    table.combine_chunks().to_batches()[0]
+                    table.combine_chunks().to_batches()[0].rename_columns(self.names)
                     if table.num_rows
                     else pa.RecordBatch.from_pylist([], schema=self.schema)
                 )
@@ -362,7 +366,7 @@ class JSONLReader(ReaderBase):
 
     def _by_line(self, data: bytes, offset: int, span: int, newlines: int) -> _Block:
         """The block parsed one line at a time: exactly the lines that do not fit are rejected."""
-        names = set(self.names)
+        names = set(self.keys)
         objects: list[dict[str, Any]] = []
         numbers: list[int] = []
         lines: list[int] = []
@@ -400,8 +404,8 @@ class JSONLReader(ReaderBase):
             raws.append(line)
         columns, bad = [], [False] * len(objects)
         why: dict[int, tuple[str, str]] = {}
-        for f in self.schema:
-            array, failed = self._column(f, [o.get(f.name) for o in objects])
+        for key, f in zip(self.keys, self.schema, strict=True):
+            array, failed = self._column(f, [o.get(key) for o in objects])
             columns.append(array)
             for i, reason in failed.items():
                 bad[i] = True

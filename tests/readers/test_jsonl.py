@@ -196,3 +196,12 @@ def test_inspect_shows_the_inferred_schema(tmp_path: Path) -> None:
         "  ok     bool",
         "first rows:",
     ]
+
+
+def test_keys_become_names_sqlite_can_hold(tmp_path: Path) -> None:
+    src = write_lines(tmp_path / "a.jsonl", [{"": 1, "ID": 2, "id": 3}, {"": 4, "ID": 5, "id": 6}])
+    db = tmp_path / "t.db"
+    load(str(src), str(db), table="t")
+    assert sqlite_table(db, order="rowid") == [(1, 2, 3), (4, 5, 6)]
+    with open_reader(str(src), source(src)) as r:
+        assert r.schema.names == ["column_1", "ID", "id_2"]
