@@ -76,6 +76,7 @@ class ArrowReader(ReaderBase):
         resume = self.resume or {}
         index, row_base = int(resume.get("batch", 0)), int(resume.get("batch_row", 0))
         done = int(resume.get("row", 0))
+        position = self._position(index - 1) if index else 0  # bytes of the file read so far, for progress
         try:
             for batch in self._batches(index):
                 n = batch.num_rows
@@ -99,7 +100,9 @@ class ArrowReader(ReaderBase):
                         "row": last,
                     }
                     chunk.rows_read = last - max(row_base + lo, done)
-                    chunk.bytes_read = piece.nbytes
+                    if whole:
+                        now = self._position(index)
+                        chunk.bytes_read, position = max(now - position, 0), now
                     yield chunk
                 row_base += n
                 index += 1
@@ -107,6 +110,12 @@ class ArrowReader(ReaderBase):
             raise SourceError(
                 f"cannot read Arrow record batch {index} near row {row_base + 1} ({one_line(exc)})", file=self.path
             ) from None
+
+    def _position(self, index: int) -> int:
+        """About how many bytes of the file lie before the end of batch ``index``."""
+        if self.file is None:
+            return self.source.tell()  # the stream format reads in order
+        return (self.size or 0) * (index + 1) // max(self.file.num_record_batches, 1)  # read at offsets: no position
 
     def _convert(self, batch: pa.RecordBatch, rows: pa.Array, last: int) -> Chunk:
         def one(field: pa.Field, col: pa.Array) -> Converted:

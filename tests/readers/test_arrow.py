@@ -75,6 +75,7 @@ def test_resume_from_every_checkpoint_reads_exactly_the_rest(tmp_path: Path, kin
     with open_reader(str(src), config, chunk_size=3) as r:
         chunks = list(r)
     assert [c.end["batch"] for c in chunks] == [0, 1, 1, 2, 3]  # batches of 4, 4, 2 rows; chunks of at most 3
+    assert src.stat().st_size - 16 <= sum(c.bytes_read for c in chunks) <= src.stat().st_size  # progress ends at 100%
     for cut, chunk in enumerate(chunks):
         with open_reader(str(src), config, chunk_size=3, resume=chunk.end) as r:
             rest = list(r)
