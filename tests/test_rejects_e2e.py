@@ -164,7 +164,7 @@ CASES += [
         ["--infer-rows", "2"],
         [(1, "a", 10), (2, "b", 20)],
         [
-            {"row": 3, "line": 3, "stage": "read", "column": "score", "reason": "'oops' is a JSON string, not a number",
+            {"row": 3, "line": 3, "stage": "read", "column": "score", "reason": "'oops' is a string, not a number",
              "raw": '{"id": 3, "name": "c", "score": "oops"}'},
             {"row": 4, "line": 4, "stage": "read", "column": "score", "reason": "'1e400' is not a valid int64",
              "raw": '{"id": 4, "name": "d", "score": 1e400}'},

@@ -88,6 +88,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _what(value: Any) -> str:
+    """A JSON value's kind, for a reason: ``an object``, ``an array``, ``a string``..."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    return {"number": "a number", "bool": "a boolean", "string": "a string"}[_kind(value)]
+
+
 def _kind(value: Any) -> str:
     if isinstance(value, _Number):
         return "number"
@@ -383,7 +392,7 @@ class JSONLReader(ReaderBase):
                 rejects.append((row, line_no, f"not valid JSON: {one_line(exc)}", None, _text(line)))
                 continue
             if not isinstance(obj, dict):
-                what = "an array" if isinstance(obj, list) else f"the {_kind(obj)} {_json_text(obj)[:40]!r}"
+                what = _what(obj) if isinstance(obj, list) else f"{_what(obj)}, {_json_text(obj)[:40]!r}"
                 rejects.append((row, line_no, f"a JSON Lines row is an object, not {what}", None, _text(line)))
                 continue
             extra = [k for k in obj if k not in names]
@@ -459,7 +468,7 @@ class JSONLReader(ReaderBase):
             elif isinstance(v, _Number) or (declared and isinstance(v, str) and not isinstance(v, bool)):
                 texts.append(str.__str__(v))
             else:
-                failed[i] = f"{_json_text(v)[:60]!r} is a JSON {_kind(v)}, not a number"
+                failed[i] = f"{_json_text(v)[:60]!r} is {_what(v)}, not a number"
                 texts.append(None)
         converted = convert(pa.array(texts, pa.string()), t, strict=not declared)
         if converted.bad is not None:

@@ -110,7 +110,7 @@ def test_bad_lines_are_rejected_with_line_numbers_and_the_rest_loads(tmp_path: P
     got = [(r["row"], r["line"], r.get("column"), r["reason"]) for r in reject_lines(rejects_of(db))]
     assert got == [
         (4, 4, None, "not valid JSON: Expecting ',' delimiter: line 1 column 35 (char 34)"),
-        (5, 6, "score", "'x' is a JSON string, not a number"),
+        (5, 6, "score", "'x' is a string, not a number"),
         (6, 7, "score", "'1.5' is not a valid int64"),
         (7, 8, "score", "'99999999999999999999' is not a valid int64"),
         (8, 9, None, "a JSON Lines row is an object, not an array"),
