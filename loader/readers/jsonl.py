@@ -49,13 +49,35 @@ _AS_EXPONENT = bytes(
 )
 
 
-def _may_round(data: bytes) -> bool:
-    """Whether the block holds a number text that float64 would round."""
+def _rounding(data: bytes) -> str | None:
+    """Whether the block holds number texts that float64 would round: None, ``"integers"``
+    (only integers, which round only beyond 2**53, so a parse can tell whether one reached
+    a float column), or ``"other"``."""
     exponents = data.translate(_AS_EXPONENT)
     if b"0" * 16 not in data.translate(_AS_DIGITS) and b"0e000" not in exponents and b"0e+000" not in exponents:
-        return False
+        return None
     found = _LONG_NUMBER.findall(data)
-    return bool(found) and bool(pc.any(float_loses(pa.array([t.decode("ascii", "replace") for t in found]))).as_py())
+    if not found:
+        return None
+    texts = pa.array([t.decode("ascii", "replace") for t in found])
+    lost = float_loses(texts)
+    if not pc.any(lost).as_py():
+        return None
+    return "integers" if _all_match(pc.filter(texts, lost), r"^-?[0-9]+$") else "other"
+
+
+def _all_match(texts: pa.Array, pattern: str) -> bool:
+    return bool(pc.all(pc.match_substring_regex(texts, pattern)).as_py())
+
+
+def _floats_exact(table: pa.Table) -> bool:
+    """No float column holds a value of 2**53 or more: no integer text rounded into one."""
+    for column in table.columns:
+        if pa.types.is_floating(column.type) and column.null_count < len(column):
+            top = pc.max(pc.abs(column)).as_py()
+            if top is not None and not top < 2.0**53:
+                return False
+    return True
 
 
 class _Number(str):
@@ -277,14 +299,15 @@ class JSONLReader(ReaderBase):
         """Rows of one block (at most ``most``) folded into ``guesses``; how many.
         Parsed by pyarrow unless it refuses the block or a number in it would round:
         then line by line, with every number's text."""
-        if not _may_round(data):
+        rounding = _rounding(data)
+        if rounding != "other":
             try:
                 table = pajson.read_json(
                     pa.BufferReader(data), read_options=pajson.ReadOptions(use_threads=False, block_size=len(data) + 1)
                 )
             except pa.ArrowInvalid:
-                pass
-            else:
+                table = None
+            if table is not None and (rounding is None or _floats_exact(table)):
                 table = table.slice(0, most)
                 for name in table.column_names:
                     guesses.setdefault(name, _Guess()).add_parsed(table.column(name))
@@ -351,7 +374,8 @@ class JSONLReader(ReaderBase):
             text = data.decode("utf-8", "backslashreplace")
             empty = pa.RecordBatch.from_pylist([], schema=self.schema)
             return _Block(offset, span, newlines, 1, empty, [], [], [(1, 1, dropped, None, text)])
-        if not self.by_line and not (self.checks_floats and _may_round(data)):
+        rounding = _rounding(data) if self.checks_floats else None
+        if not self.by_line and rounding != "other":
             try:
                 table = pajson.read_json(
                     pa.BufferReader(data),
@@ -362,16 +386,21 @@ class JSONLReader(ReaderBase):
             except pa.ArrowInvalid:
                 pass  # a line that does not fit: read line by line
             else:
-                batch = (
-                    table.combine_chunks().to_batches()[0].rename_columns(self.names)
-                    if table.num_rows
-                    else pa.RecordBatch.from_pylist([], schema=self.schema)
-                )
-                n = table.num_rows
-                lines_here = newlines + (0 if data.endswith(b"\n") else 1)
-                lines = None if n == lines_here else [i for i, ln in enumerate(data.split(b"\n"), 1) if not _blank(ln)]
-                return _Block(offset, span, newlines, n, batch, list(range(1, n + 1)), lines, [])
+                if rounding is None or _floats_exact(table):
+                    return self._parsed_block(table, data, offset, span, newlines)
         return self._by_line(data, offset, span, newlines)
+
+    def _parsed_block(self, table: pa.Table, data: bytes, offset: int, span: int, newlines: int) -> _Block:
+        """A block pyarrow parsed whole, with each row's line."""
+        n = table.num_rows
+        batch = (
+            table.combine_chunks().to_batches()[0].rename_columns(self.names)
+            if n
+            else pa.RecordBatch.from_pylist([], schema=self.schema)
+        )
+        lines_here = newlines + (0 if data.endswith(b"\n") else 1)
+        lines = None if n == lines_here else [i for i, ln in enumerate(data.split(b"\n"), 1) if not _blank(ln)]
+        return _Block(offset, span, newlines, n, batch, list(range(1, n + 1)), lines, [])
 
     def _by_line(self, data: bytes, offset: int, span: int, newlines: int) -> _Block:
         """The block parsed one line at a time: exactly the lines that do not fit are rejected."""

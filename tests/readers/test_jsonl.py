@@ -205,3 +205,13 @@ def test_keys_become_names_sqlite_can_hold(tmp_path: Path) -> None:
     assert sqlite_table(db, order="rowid") == [(1, 2, 3), (4, 5, 6)]
     with open_reader(str(src), source(src)) as r:
         assert r.schema.names == ["column_1", "ID", "id_2"]
+
+
+def test_long_integer_ids_beside_floats_load_and_a_rounding_integer_is_still_caught(tmp_path: Path) -> None:
+    lines = [{"id": 1234567890123456789 + i, "x": i + 0.5} for i in range(5)]
+    src = write_lines(tmp_path / "a.jsonl", lines, ['{"id": 7, "x": 12345678901234567}'])
+    db = tmp_path / "t.db"
+    load(str(src), str(db), table="t", source_options={"infer_rows": 5})
+    assert sqlite_table(db, order="rowid") == [(e["id"], e["x"]) for e in lines]
+    (bad,) = reject_lines(rejects_of(db))
+    assert (bad["line"], bad["column"]) == (6, "x") and "would be stored as 1.2345678901234568e+16" in bad["reason"]
