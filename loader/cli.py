@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         "paths", nargs="+", metavar="SOURCE... TARGET", help="input files or globs ('-' for stdin), then the target"
     )
     g = p.add_argument_group("source options")
-    g.add_argument("--format", choices=["csv", "parquet"], help="input format (default: from the extension)")
+    g.add_argument("--format", choices=["csv", "parquet", "jsonl", "arrow"], help="input format (default: from the extension)")
     g.add_argument("--delimiter", metavar="CHAR", help="CSV delimiter (default: detected)")
     g.add_argument(
         "--no-header",
@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("file", metavar="FILE")
     p.add_argument("--rows", type=int, default=5, metavar="N", help="rows to show (default 5)")
-    p.add_argument("--format", choices=["csv", "parquet"])
+    p.add_argument("--format", choices=["csv", "parquet", "jsonl", "arrow"])
     p.add_argument("--delimiter", metavar="CHAR")
     p.add_argument("--no-header", dest="header", action="store_false", default=None)
     p.add_argument("--decimal-separator", choices=[".", ","])

@@ -27,6 +27,8 @@ SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 LEVELDB_SUFFIXES = (".ldb", ".leveldb")
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+ARROW_SUFFIXES = (".arrow", ".feather", ".ipc")
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".zst")
 SECRETS_DIR = "/run/secrets"
 # pandas' missing-value spellings less the NaN ones (those are floats already).
@@ -39,8 +41,8 @@ class SourceConfig:
 
     path: list[str]
     """A path, a glob, or a list of them; ``-`` is standard input (CSV). Files load in sorted order."""
-    format: Literal["csv", "parquet"] | None = None
-    """``csv`` or ``parquet``; inferred from the file extension when omitted."""
+    format: Literal["csv", "parquet", "jsonl", "arrow"] | None = None
+    """``csv``, ``parquet``, ``jsonl`` (JSON Lines) or ``arrow`` (Arrow IPC / Feather); inferred from the file extension when omitted."""
     delimiter: str | None = None
     """CSV field separator; detected from the file when omitted (ties go to a tab for ``.tsv``, else a comma)."""
     quote_char: str | bool | None = None
@@ -446,6 +448,10 @@ def infer_format(path: str) -> str | None:
         return "csv"
     if name.endswith(PARQUET_SUFFIXES):
         return "parquet"
+    if name.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    if name.endswith(ARROW_SUFFIXES):
+        return "arrow"
     return None
 
 
@@ -529,7 +535,7 @@ def finish(job: JobConfig) -> None:
         if len(formats) != 1 or None in formats:
             raise ConfigError(
                 f"source.format: cannot tell the format of {', '.join(src.path)}",
-                hint='set source.format = "csv" or "parquet" (or --format)',
+                hint='set source.format = "csv", "parquet", "jsonl" or "arrow" (or --format)',
             )
         src.format = formats.pop()  # type: ignore[assignment]
     if src.delimiter is not None and len(src.delimiter) != 1:

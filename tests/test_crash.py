@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import collections
 import glob
+import json
 import os
 import random
 import signal
@@ -31,6 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from tests.reliability_util import (
@@ -52,28 +54,46 @@ CHUNK = 50
 SYSCALLS = {0: "read", 1: "write", 17: "pread64", 18: "pwrite64", 20: "writev", 74: "fsync", 75: "fdatasync"}
 
 
-def make_inputs(root: Path) -> Path:
+def make_inputs(root: Path, fmt: str = "csv") -> Path:
     """Three CSV files; every 37th row has a score that is not an integer, every
-    61st a missing field, every 29th a quoted note spanning two lines."""
+    61st a missing field, every 29th a quoted note spanning two lines. As JSON
+    Lines, the 61st row is a malformed line; as Arrow, its score is 1.5."""
     inp = root / "in"
     inp.mkdir()
     row = 0
     for f in range(1, FILES + 1):
         lines = ["id,name,score,note"]
+        objects: list[dict[str, Any]] = []
         for _ in range(ROWS_PER_FILE):
             row += 1
             note = f'"line one, {row}\nline two"' if row % 29 == 0 else f"n{row}"
+            score = "x" if row % 37 == 0 else str(row * 7)
             if row % 61 == 0:
                 lines.append(f"{row},name{row},{note}")
             else:
-                score = "x" if row % 37 == 0 else str(row * 7)
                 lines.append(f"{row},name{row},{score},{note}")
-        (inp / f"part-{f}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+            text = f"line one, {row}\nline two" if row % 29 == 0 else f"n{row}"
+            objects.append({"id": row, "name": f"name{row}", "score": "1.5" if row % 61 == 0 else score, "note": text})
+        if fmt == "csv":
+            (inp / f"part-{f}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        elif fmt == "jsonl":
+            out = [
+                f'{{"id": {o["id"]}, "name": "{o["name"]}", "note": '
+                if o["id"] % 61 == 0
+                else json.dumps({**o, "score": "x" if o["score"] == "x" else int(o["score"])})
+                for o in objects
+            ]
+            (inp / f"part-{f}.jsonl").write_text("\n".join(out) + "\n", encoding="utf-8")
+        else:
+            table = pa.Table.from_pylist(objects)
+            with pa.ipc.new_file(str(inp / f"part-{f}.arrow"), table.schema) as w:
+                for batch in table.to_batches(max_chunksize=70):
+                    w.write_batch(batch)
     return inp
 
 
 def job_file(
-    root: Path, name: str, sink: str, inp: Path, table: str = "t", target: Path | None = None, **run: Any
+    root: Path, name: str, sink: str, inp: Path, table: str = "t", target: Path | None = None, fmt: str = "csv", **run: Any
 ) -> tuple[Path, Path]:
     target = target or root / (f"{name}.db" if sink == "sqlite" else f"{name}.ldb")
     sink_table: dict[str, Any] = {"path": str(target), "batch_size": BATCH}
@@ -83,11 +103,13 @@ def job_file(
         sink_table.update(key="row:{id:08d}", sync=True)
     job = write_job(
         root / f"{name}.toml",
+        # JSON Lines infers score from rows that are all integers (each file's first
+        # misfit is after its 10th row), so misfits are found while parsing
         source={
-            "path": str(inp / "*.csv"),
+            "path": str(inp / f"*.{fmt}"),
             "block_size": 1024,
-            "infer_rows": 200,
-            "columns": {"id": "int64", "score": "int64"},
+            "infer_rows": 10 if fmt == "jsonl" else 200,
+            "columns": {} if fmt == "jsonl" else {"id": "int64", "score": "int64"},
         },
         sink=sink_table,
         run={"chunk_size": CHUNK, "quiet": True, **run},
@@ -140,10 +162,10 @@ def proc_readable() -> bool:
 class Trials:
     """The clean load, and the runner that kills, checks and completes."""
 
-    def __init__(self, root: Path, sink: str) -> None:
-        self.root, self.sink = root, sink
-        self.inp = make_inputs(root)
-        job, target = job_file(root, "clean", sink, self.inp)
+    def __init__(self, root: Path, sink: str, fmt: str = "csv", trials: int = TRIALS) -> None:
+        self.root, self.sink, self.fmt, self.trials = root, sink, fmt, trials
+        self.inp = make_inputs(root, fmt)
+        job, target = job_file(root, "clean", sink, self.inp, fmt=fmt)
         t0 = time.monotonic()
         p = cli("run", str(job))
         self.duration = time.monotonic() - t0  # calibration: how long one whole run takes here
@@ -234,12 +256,12 @@ class Trials:
 
     def trial(self, n: int, seed: int) -> None:
         rng = random.Random(seed)
-        job, target = job_file(self.root, f"trial{n}", self.sink, self.inp)
+        job, target = job_file(self.root, f"trial{n}", self.sink, self.inp, fmt=self.fmt)
         strategies: list[float | None] = []
         for i in range(rng.randint(1, 3)):
             if i == 0 and n % 3 != 2:
                 # stratified over trials, so early, middle and late moments all occur
-                strategies.append((n + rng.random()) / TRIALS)
+                strategies.append((n + rng.random()) / self.trials)
             else:
                 strategies.append(None if rng.random() < 0.5 else rng.random())
         for fraction in strategies:
@@ -269,6 +291,17 @@ def test_sigkill_anywhere_then_rerun_equals_clean_load(tmp_path: Path, sink: str
     assert hit & {"between commits (mid-file)", "mid-batch (rejects written, batch not committed)"}
     if proc_readable():
         assert any(p.startswith("mid-commit") for p in hit), trials.phases
+
+
+@pytest.mark.parametrize("fmt,sink", [("jsonl", "sqlite"), ("arrow", "leveldb")])
+def test_other_inputs_killed_then_rerun_equal_a_clean_load(tmp_path: Path, fmt: str, sink: str) -> None:
+    """The same trials, fewer of them, for JSON Lines (resumed by byte offset) and
+    Arrow IPC (resumed by record batch)."""
+    trials = Trials(tmp_path, sink, fmt, trials=2)
+    trials.check_clean()
+    for n in range(trials.trials):
+        trials.trial(n, seed=2000 + n)
+    assert trials.kills >= 1, trials.phases
 
 
 SHARED_ROUNDS = 2  # each kills job a and job b once, in turn

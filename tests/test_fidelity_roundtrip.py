@@ -130,3 +130,44 @@ def test_pandas_to_csv_loads_without_loss(tmp_path: Path, na_rep: str) -> None:
     finally:
         conn.close()
     assert over == int((frame["price"] > 500).sum())  # compared as numbers, not as text
+
+
+def test_pandas_json_lines_load_without_loss(tmp_path: Path) -> None:
+    """JSON Lines as pandas writes them: every stored SQLite value is the number or
+    string of the file, compared exactly (numbers as decimals, from their text)."""
+    import json
+
+    np = pytest.importorskip("numpy")
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(23)
+    n = 400
+    price = rng.random(n) * 1000
+    price[::37] = np.nan
+    frame = pd.DataFrame(
+        {
+            "id": range(n),
+            "price": price,
+            "big": [str(10**20 + i) for i in range(n)],  # as text: pandas has no integer that wide
+            "zip": [f"{int(z):05d}" for z in rng.integers(0, 99999, n)],
+            "flag": rng.random(n) > 0.5,
+            "tags": [["a"] * (i % 3) for i in range(n)],
+        }
+    )
+    src = tmp_path / "frame.jsonl"
+    frame.to_json(src, orient="records", lines=True)  # pandas' default: 10 digits after the point
+    report = load(str(src), str(tmp_path / "t.db"), table="t")
+    assert (report.status, report.rows_rejected) == ("ok", 0)
+    conn = sqlite3.connect(tmp_path / "t.db")
+    try:
+        stored = conn.execute("SELECT * FROM t ORDER BY rowid").fetchall()
+        types = [r[2] for r in conn.execute("PRAGMA table_info(t)")]
+    finally:
+        conn.close()
+    assert types == ["INTEGER", "REAL", "TEXT", "TEXT", "INTEGER", "TEXT"]
+    lines = src.read_text(encoding="utf-8").splitlines()
+    for line, back in zip(lines, stored, strict=True):
+        source = json.loads(line, parse_float=Decimal, parse_int=Decimal)
+        expected = [source["id"], source["price"], source["big"], source["zip"], source["flag"], source["tags"]]
+        assert back[0] == expected[0] and back[2:4] == tuple(expected[2:4]) and back[4] == expected[4]
+        assert (back[1] is None) if expected[1] is None else Decimal(repr(back[1])) == expected[1]
+        assert json.loads(back[5]) == expected[5]

@@ -144,11 +144,61 @@ CASES: list[tuple[str, bytes, list[str], list[tuple[Any, ...]], list[dict[str, A
 ]
 
 
+# The same for JSON Lines: the names start with "jsonl" (the file's suffix).
+CASES += [
+    (
+        "jsonl_malformed_line",
+        b'{"id": 1, "name": "a", "score": 10}\n{"id": 2, "name": "b", "score": 20\n\n{"id": 3, "name": "c", "score": 30}\n',
+        [],
+        [(1, "a", 10), (3, "c", 30)],
+        [
+            {"row": 2, "line": 2, "stage": "read",
+             "reason": "not valid JSON: Expecting ',' delimiter: line 1 column 35 (char 34)",
+             "raw": '{"id": 2, "name": "b", "score": 20'},
+        ],
+    ),
+    (
+        "jsonl_inferred_type_later_mismatch",
+        b'{"id": 1, "name": "a", "score": 10}\n{"id": 2, "name": "b", "score": 20}\n{"id": 3, "name": "c", "score": "oops"}\n'
+        b'{"id": 4, "name": "d", "score": 1e400}\n',
+        ["--infer-rows", "2"],
+        [(1, "a", 10), (2, "b", 20)],
+        [
+            {"row": 3, "line": 3, "stage": "read", "column": "score", "reason": "'oops' is a string, not a number",
+             "raw": '{"id": 3, "name": "c", "score": "oops"}'},
+            {"row": 4, "line": 4, "stage": "read", "column": "score", "reason": "'1e400' is not a valid int64",
+             "raw": '{"id": 4, "name": "d", "score": 1e400}'},
+        ],
+    ),
+    (
+        "jsonl_invalid_utf8",
+        b'{"id": 1, "name": "a", "score": 10}\n{"id": 2, "name": "b\xff", "score": 20}\n{"id": 3, "name": "c", "score": 30}\n',
+        [],
+        [(1, "a", 10), (3, "c", 30)],
+        [
+            {"row": 2, "line": 2, "stage": "read",
+             "reason": "not valid JSON: 'utf-8' codec can't decode byte 0xff in position 20: invalid start byte",
+             "raw": '{"id": 2, "name": "b\\xff", "score": 20}'},
+        ],
+    ),
+    (
+        "jsonl_declared_type",
+        b'{"id": 1, "name": "a", "score": "10"}\n{"id": 2, "name": "b", "score": "x"}\n{"id": 3, "name": "c", "score": 30}\n',
+        ["--columns", "score=int64"],
+        [(1, "a", 10), (3, "c", 30)],
+        [
+            {"row": 2, "line": 2, "stage": "read", "column": "score", "reason": "'x' is not a valid int64",
+             "raw": '{"id": 2, "name": "b", "score": "x"}'},
+        ],
+    ),
+]
+
+
 @pytest.mark.parametrize("name, data, flags, rows, rejects", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_rejected_with_reason_and_good_rows_load(
     tmp_path: Path, name: str, data: bytes, flags: list[str], rows: list[tuple[Any, ...]], rejects: list[dict[str, Any]]
 ) -> None:
-    src = tmp_path / f"{name}.csv"
+    src = tmp_path / f"{name}.{'jsonl' if name.startswith('jsonl') else 'csv'}"
     src.write_bytes(data)
     db = tmp_path / "t.db"
     p = cli("load", str(src), str(db), "--table", "t", "--report", str(tmp_path / "r.json"), *flags)
@@ -273,6 +323,7 @@ def test_header_only_loads_zero_rows_and_creates_the_table(tmp_path: Path, data_
 
 def _unreadable_cases(tmp_path: Path) -> list[tuple[str, Path, str]]:
     import pyarrow as pa
+    import pyarrow.feather
     import pyarrow.parquet as pq
 
     directory = tmp_path / "dir.csv"
@@ -287,6 +338,12 @@ def _unreadable_cases(tmp_path: Path) -> list[tuple[str, Path, str]]:
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     not_parquet = tmp_path / "text.parquet"
     not_parquet.write_bytes(b"id,name\n1,a\n")
+    empty_jsonl = tmp_path / "empty.jsonl"
+    empty_jsonl.write_bytes(b"")
+    feather = tmp_path / "good.feather"
+    pa.feather.write_feather(pa.table({"a": list(range(1000))}), str(feather), compression="uncompressed")
+    truncated_arrow = tmp_path / "truncated.arrow"
+    truncated_arrow.write_bytes(feather.read_bytes()[: feather.stat().st_size // 2])
     no_magic = "Parquet magic bytes not found in footer. Either the file is corrupted or this is not a parquet file."
     return [
         ("directory", directory, f"loader: error: {directory}: is a directory, not a file\n  hint: use a glob such as dir/*.csv\n"),
@@ -294,10 +351,19 @@ def _unreadable_cases(tmp_path: Path) -> list[tuple[str, Path, str]]:
         ("empty_parquet", empty_pq, f"loader: error: {empty_pq}: file is empty\n"),
         ("truncated_parquet", truncated, f"loader: error: {truncated}: not a readable Parquet file ({no_magic})\n"),
         ("not_parquet", not_parquet, f"loader: error: {not_parquet}: not a readable Parquet file ({no_magic})\n"),
+        ("empty_jsonl", empty_jsonl, f"loader: error: {empty_jsonl}: file is empty\n"),
+        (
+            "truncated_arrow",
+            truncated_arrow,
+            f"loader: error: {truncated_arrow}: not a readable Arrow IPC file (Not an Arrow file)\n"
+            "  hint: the file is incomplete or damaged, or not Arrow IPC\n",
+        ),
     ]
 
 
-@pytest.mark.parametrize("case", ["directory", "empty_csv", "empty_parquet", "truncated_parquet", "not_parquet"])
+@pytest.mark.parametrize(
+    "case", ["directory", "empty_csv", "empty_parquet", "truncated_parquet", "not_parquet", "empty_jsonl", "truncated_arrow"]
+)
 def test_unreadable_input_is_one_clear_line(tmp_path: Path, case: str) -> None:
     (_, path, stderr), = [c for c in _unreadable_cases(tmp_path) if c[0] == case]
     db = tmp_path / "out.db"

@@ -333,3 +333,26 @@ def test_parquet_files_unify_their_own_types_and_a_later_run_rejects_what_does_n
     [reject] = reject_lines(rejects_of(db))
     assert (reject["row"], reject["column"], reject["values"]) == (2, "v", {"id": 5, "v": "x"})
     assert reject["reason"].startswith("'x' is not a valid float64; v is float64 since an earlier run of this job")
+
+
+def test_json_lines_and_arrow_files_unify_like_csv(tmp_path: Path) -> None:
+    """The settled types bind every reader: a JSON Lines or Arrow file whose own type is
+    narrower is read with the load's (zip text in every file, id float where one file has 2.5)."""
+    write(tmp_path / "j1.jsonl", '{"id": 1, "zip": 12345}\n')
+    write(tmp_path / "j2.jsonl", '{"id": 2.5, "zip": "01234"}\n')
+    (tmp_path / "out").mkdir()
+    db = tmp_path / "out" / "j.db"  # beside the inputs, its reject file would match *.jsonl
+    report = load(str(tmp_path / "j*.jsonl"), str(db), table="t")
+    assert (report.rows_read, report.rows_written, report.rows_rejected) == (2, 2, 0)
+    assert declared(db) == {"id": "REAL", "zip": "TEXT"}
+    assert typed(db, "zip") == [("12345", "text"), ("01234", "text")]
+    assert typed(db, "id") == [(1.0, "real"), (2.5, "real")]
+
+    import pyarrow.feather as feather
+
+    feather.write_feather(pa.table({"id": pa.array([1], pa.int32()), "zip": [12345]}), str(tmp_path / "a1.arrow"))
+    feather.write_feather(pa.table({"id": pa.array([2], pa.int32()), "zip": ["01234"]}), str(tmp_path / "a2.arrow"))
+    db = tmp_path / "a.db"
+    report = load(str(tmp_path / "a*.arrow"), str(db), table="t")
+    assert (report.rows_read, report.rows_written, report.rows_rejected) == (2, 2, 0)
+    assert typed(db, "zip") == [("12345", "text"), ("01234", "text")]

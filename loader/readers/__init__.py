@@ -16,14 +16,27 @@ from ..errors import ConfigError, SourceError
 from .base import Reader, dedupe_names
 
 if TYPE_CHECKING:
+    from .arrow import ArrowReader
     from .csv import CSVReader
+    from .jsonl import JSONLReader
     from .parquet import ParquetReader
 
 
 # each reader is imported when first used: a CSV load never loads libparquet
-__getattr__ = lazy_attributes(__name__, {"CSVReader": "csv", "ParquetReader": "parquet"})
+__getattr__ = lazy_attributes(
+    __name__, {"CSVReader": "csv", "ParquetReader": "parquet", "JSONLReader": "jsonl", "ArrowReader": "arrow"}
+)
 
-__all__ = ["CSVReader", "ParquetReader", "Reader", "dedupe_names", "expand_paths", "open_reader"]
+__all__ = [
+    "ArrowReader",
+    "CSVReader",
+    "JSONLReader",
+    "ParquetReader",
+    "Reader",
+    "dedupe_names",
+    "expand_paths",
+    "open_reader",
+]
 
 
 def expand_paths(config: SourceConfig) -> list[str]:
@@ -66,4 +79,15 @@ def open_reader(path: str, config: SourceConfig, **options: Any) -> Reader:
         from .csv import CSVReader
 
         return CSVReader(path, config, **options)
-    raise ConfigError(f"source.format: cannot tell the format of {path}", hint='set source.format = "csv" or "parquet"')
+    if fmt == "jsonl":
+        from .jsonl import JSONLReader
+
+        return JSONLReader(path, config, **options)
+    if fmt == "arrow":
+        from .arrow import ArrowReader
+
+        return ArrowReader(path, config, **options)
+    raise ConfigError(
+        f"source.format: cannot tell the format of {path}",
+        hint='set source.format = "csv", "parquet", "jsonl" or "arrow"',
+    )

@@ -108,6 +108,39 @@ def bad_value_rejects(
     ]
 
 
+def split_chunk(
+    chunk: Chunk, size: int, floor: int, final: dict[str, Any], within: dict[str, Any]
+) -> Iterator[Chunk]:
+    """At most ``size`` rows per chunk, each knowing where to resume: the last piece
+    at ``final`` (after the block), the others at ``within`` (the block's start) plus
+    the row they end at. ``floor`` is the last row accounted for before ``chunk``."""
+    n = chunk.num_rows
+    if n <= size:
+        chunk.end = final
+        chunk.rows_read = chunk.last_row - floor
+        yield chunk
+        return
+    prev = floor
+    for lo in range(0, n, size):
+        hi = min(lo + size, n)
+        last = hi == n
+        upto = chunk.last_row if last else chunk.rows[hi - 1].as_py()
+        piece = Chunk(
+            batch=chunk.batch.slice(lo, hi - lo),
+            file=chunk.file,
+            rows=chunk.rows.slice(lo, hi - lo),
+            lines=chunk.lines.slice(lo, hi - lo) if chunk.lines is not None else None,
+            last_row=upto,
+            end=final if last else {**within, "row": upto},
+            rejects=[r for r in chunk.rejects if prev < (r.row or 0) <= upto],
+            bytes_read=chunk.bytes_read if last else 0,
+            premade=tuple(a.slice(lo, hi - lo) for a in chunk.premade) if chunk.premade is not None else None,
+        )
+        piece.rows_read = upto - prev
+        prev = upto
+        yield piece
+
+
 class ReaderBase:
     """What both readers share: where they read, how far they may resume, and closing."""
 

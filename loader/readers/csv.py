@@ -34,7 +34,7 @@ from ..convert import Converted, ConvertedBatch, TypeGuess, convert, convert_col
 from ..errors import ConfigError, SourceError, one_line
 from ..prefetch import ordered_map
 from . import decimal_comma
-from .base import ReaderBase, bad_value_rejects, declared_types, dedupe_names, strict_columns
+from .base import ReaderBase, bad_value_rejects, declared_types, dedupe_names, split_chunk, strict_columns
 from .dialect import SNIFF_BYTES, Dialect, sniff
 
 BOM = b"\xef\xbb\xbf"
@@ -866,40 +866,9 @@ class CSVReader(ReaderBase):
     ) -> Iterator[Chunk]:
         """At most ``chunk_size`` rows per chunk; every piece knows where to resume."""
         dialect = self.dialect.to_json()  # fixed for the file: a resumed run must not sniff again
-        final = {
-            "offset": end,
-            "offset_row": chunk.last_row,
-            "line": end_line,
-            "row": chunk.last_row,
-            "dialect": dialect,
-        }
-        n = chunk.num_rows
-        if n <= self.chunk_size:
-            chunk.end = final
-            chunk.rows_read = chunk.last_row - floor
-            yield chunk
-            return
-        prev = floor
-        for lo in range(0, n, self.chunk_size):
-            hi = min(lo + self.chunk_size, n)
-            last = hi == n
-            upto = chunk.last_row if last else chunk.rows[hi - 1].as_py()
-            piece = Chunk(
-                batch=chunk.batch.slice(lo, hi - lo),
-                file=chunk.file,
-                rows=chunk.rows.slice(lo, hi - lo),
-                lines=chunk.lines.slice(lo, hi - lo) if chunk.lines is not None else None,
-                last_row=upto,
-                end=final
-                if last
-                else {"offset": start, "offset_row": row_base, "line": line, "row": upto, "dialect": dialect},
-                rejects=[r for r in chunk.rejects if prev < (r.row or 0) <= upto],
-                bytes_read=chunk.bytes_read if last else 0,
-                premade=tuple(a.slice(lo, hi - lo) for a in chunk.premade) if chunk.premade is not None else None,
-            )
-            piece.rows_read = upto - prev
-            prev = upto
-            yield piece
+        final = {"offset": end, "offset_row": chunk.last_row, "line": end_line, "row": chunk.last_row, "dialect": dialect}
+        within = {"offset": start, "offset_row": row_base, "line": line, "dialect": dialect}
+        return split_chunk(chunk, self.chunk_size, floor, final, within)
 
     # --------------------------------------------------------------- closing
 

@@ -1,0 +1,140 @@
+"""Streaming Arrow IPC reader (the file format, Feather v2 included, and the stream format).
+
+The file is read record batch by record batch, never as a table, with plain
+reads rather than a memory map (mapped pages that were read count as the
+process's memory until the kernel drops them), so memory holds one batch. Resuming skips whole batches (by index in
+the file format, by reading past them in the stream format) and re-reads only
+the one that was half loaded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from .. import kernels as pc
+from ..chunk import Chunk
+from ..convert import Converted, convert, convert_columns
+from ..errors import ConfigError, SourceError, one_line
+from .base import ReaderBase, bad_value_rejects, declared_types, dedupe_names, strict_columns
+
+
+class ArrowReader(ReaderBase):
+    """Reads one Arrow IPC file or stream as chunks. Use as a context manager."""
+
+    def _open(self) -> None:
+        config, path = self.config, self.path
+        if path == "-":
+            raise ConfigError("source.path: Arrow files cannot be read from standard input")
+        if os.path.isdir(path):
+            raise SourceError("is a directory, not a file", file=path, hint="use a glob such as dir/*.arrow")
+        if self.size == 0:
+            raise SourceError("file is empty", file=path)
+        try:
+            self.source = pa.OSFile(path)
+        except (FileNotFoundError, PermissionError) as exc:
+            raise SourceError.from_os(exc, path, "open") from None
+        self.file: ipc.RecordBatchFileReader | None = None
+        magic = self.source.read(6)
+        self.source.seek(0)
+        try:
+            if magic == b"ARROW1":  # the file format (Feather v2); anything else is read as a stream
+                self.file = ipc.open_file(self.source)
+                file_schema = self.file.schema
+            else:
+                file_schema = ipc.open_stream(self.source).schema
+        except (pa.ArrowInvalid, OSError) as exc:
+            self.source.close()
+            kind = "file" if magic == b"ARROW1" else "file or stream"
+            hint = (
+                "Feather v1 files are not read: rewrite them with pyarrow.feather.write_feather"
+                if magic[:4] == b"FEA1"
+                else "the file is incomplete or damaged, or not Arrow IPC"
+            )
+            raise SourceError(f"not a readable Arrow IPC {kind} ({one_line(exc)})", file=path, hint=hint) from None
+        self.names = dedupe_names(list(file_schema.names))
+        self.declared = declared_types(config, self.names, path)
+        self.schema = pa.schema(
+            pa.field(n, self.types.get(n, self.declared.get(n, f.type)))
+            for n, f in zip(self.names, file_schema, strict=True)
+        )
+        # a type the load settled (other files, earlier runs) converts under the lossless rule
+        self.strict = strict_columns(self.names, self.types, self.declared) & set(self.types)
+
+    def _batches(self, first: int) -> Iterator[pa.RecordBatch]:
+        """Record batches from index ``first`` on."""
+        if self.file is not None:
+            for i in range(first, self.file.num_record_batches):
+                yield self.file.get_batch(i)
+            return
+        self.source.seek(0)
+        for i, batch in enumerate(ipc.open_stream(self.source)):
+            if i >= first:  # earlier batches are read past, one at a time
+                yield batch
+
+    def __iter__(self) -> Iterator[Chunk]:
+        resume = self.resume or {}
+        index, row_base = int(resume.get("batch", 0)), int(resume.get("batch_row", 0))
+        done = int(resume.get("row", 0))
+        position = self._position(index - 1) if index else 0  # bytes of the file read so far, for progress
+        try:
+            for batch in self._batches(index):
+                n = batch.num_rows
+                for lo in range(0, n, self.chunk_size):
+                    hi = min(lo + self.chunk_size, n)
+                    last = row_base + hi
+                    if last <= done:
+                        continue
+                    rows = pc.cumulative_sum(
+                        pa.repeat(pa.scalar(1, pa.int64()), hi - lo), start=pa.scalar(row_base + lo, pa.int64())
+                    )
+                    piece = batch.slice(lo, hi - lo).rename_columns(self.names)
+                    chunk = self._convert(piece, rows, last)
+                    if row_base + lo < done:
+                        chunk = chunk.keep(pc.greater(chunk.rows, done), filtered=False)
+                        chunk.rejects = [r for r in chunk.rejects if (r.row or 0) > done]
+                    whole = hi == n
+                    chunk.end = {
+                        "batch": index + 1 if whole else index,
+                        "batch_row": last if whole else row_base,
+                        "row": last,
+                    }
+                    chunk.rows_read = last - max(row_base + lo, done)
+                    if whole:
+                        now = self._position(index)
+                        chunk.bytes_read, position = max(now - position, 0), now
+                    yield chunk
+                row_base += n
+                index += 1
+        except (pa.ArrowException, OSError) as exc:
+            raise SourceError(
+                f"cannot read Arrow record batch {index} near row {row_base + 1} ({one_line(exc)})", file=self.path
+            ) from None
+
+    def _position(self, index: int) -> int:
+        """About how many bytes of the file lie before the end of batch ``index``."""
+        if self.file is None:
+            return self.source.tell()  # the stream format reads in order
+        return (self.size or 0) * (index + 1) // max(self.file.num_record_batches, 1)  # read at offsets: no position
+
+    def _convert(self, batch: pa.RecordBatch, rows: pa.Array, last: int) -> Chunk:
+        def one(field: pa.Field, col: pa.Array) -> Converted:
+            if not col.type.equals(field.type):
+                if pa.types.is_dictionary(col.type):
+                    col = col.dictionary_decode()
+                return convert(col, field.type, strict=field.name in self.strict)
+            return Converted(col)
+
+        out = convert_columns(batch.columns, self.schema, one)
+        chunk = Chunk(batch=out.batch, file=self.path, rows=rows, last_row=last, end={"row": last})
+        if out.bad is None:
+            return chunk
+        chunk = chunk.keep(pc.invert(out.bad), filtered=False)
+        chunk.rejects = bad_value_rejects(self.path, out, batch, rows, None)
+        return chunk
+
+    def close(self) -> None:
+        self.source.close()

@@ -1,0 +1,587 @@
+"""Streaming JSON Lines reader: one JSON object per line, read in blocks.
+
+The byte stream is cut into blocks at newlines (a raw newline cannot occur
+inside a JSON value), so the reader knows the byte offset, row and line of
+every block boundary: that is what resume and the rejects' line numbers rest
+on. A line longer than ``max_row_bytes`` is dropped unread into memory.
+
+Types come from the first ``infer_rows`` rows, read with the number texts
+kept: a column of JSON numbers is ``int64`` or ``float64`` by the same
+lossless rules as CSV text (``loader.convert``), and stays text when float64
+would round one; JSON strings stay strings; objects and arrays keep their
+nested Arrow type. A block is parsed by ``pyarrow.json`` against that
+schema; a block it refuses (a malformed line, a value that does not fit, a
+new key) or that holds a number float64 would round is read line by line, so
+exactly the lines that do not fit are rejected, each with its line number
+and reason, and the rest of the block loads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.json as pajson
+
+from .. import kernels as pc
+from ..chunk import Chunk, Reject
+from ..convert import TypeGuess, convert, float_loses
+from ..errors import ConfigError, SourceError, one_line
+from ..prefetch import ordered_map
+from ..types import type_name
+from .base import ReaderBase, declared_types, dedupe_names, split_chunk
+from .csv import open_stream, row_numbers
+
+# Of a line dropped for its length, the reject keeps this much.
+_KEPT_OF_LONG_ROW = 1 << 10
+# Texts that could be a number float64 rounds: 16 characters or more, or a 3-digit exponent.
+_LONG_NUMBER = re.compile(rb"-?[0-9][0-9.eE+-]{15,}|[0-9][eE][+-]?[0-9]{3,}")
+# A first look without a regex (bytes.translate and find run at memory speed, a regex
+# search at a small fraction of it): number characters as "0", or with the exponent kept.
+_AS_DIGITS = bytes(48 if chr(b) in "0123456789.eE+-" else 32 for b in range(256))
+_AS_EXPONENT = bytes(
+    48 if chr(b).isdigit() else 101 if chr(b) in "eE" else 43 if chr(b) in "+-" else 32 for b in range(256)
+)
+
+
+def _rounding(data: bytes) -> str | None:
+    """Whether the block holds number texts that float64 would round: None, ``"integers"``
+    (only integers, which round only beyond 2**53, so a parse can tell whether one reached
+    a float column), or ``"other"``."""
+    exponents = data.translate(_AS_EXPONENT)
+    if b"0" * 16 not in data.translate(_AS_DIGITS) and b"0e000" not in exponents and b"0e+000" not in exponents:
+        return None
+    found = _LONG_NUMBER.findall(data)
+    if not found:
+        return None
+    texts = pa.array([t.decode("ascii", "replace") for t in found])
+    lost = float_loses(texts)
+    if not pc.any(lost).as_py():
+        return None
+    return "integers" if _all_match(pc.filter(texts, lost), r"^-?[0-9]+$") else "other"
+
+
+def _all_match(texts: pa.Array, pattern: str) -> bool:
+    return bool(pc.all(pc.match_substring_regex(texts, pattern)).as_py())
+
+
+def _floats_exact(table: pa.Table) -> bool:
+    """No float column holds a value of 2**53 or more: no integer text rounded into one."""
+    for column in table.columns:
+        if pa.types.is_floating(column.type) and column.null_count < len(column):
+            top = pc.max(pc.abs(column)).as_py()
+            if top is not None and not top < 2.0**53:
+                return False
+    return True
+
+
+class _Number(str):
+    """A JSON number, as the text it was written with."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise ValueError(f"key {twice!r} appears twice in one object")
+    return out
+
+
+def _loads(line: bytes) -> Any:
+    return json.loads(
+        line, parse_int=_Number, parse_float=_Number, parse_constant=_Number, object_pairs_hook=_no_duplicates
+    )
+
+
+def _plain(value: Any) -> Any:
+    """A parsed value with its numbers as Python numbers (inside objects and arrays)."""
+    if isinstance(value, _Number):
+        return int(value) if re.fullmatch(r"-?[0-9]+", value) else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _what(value: Any) -> str:
+    """A JSON value's kind, for a reason: ``an object``, ``an array``, ``a string``..."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    return {"number": "a number", "bool": "a boolean", "string": "a string"}[_kind(value)]
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, _Number):
+        return "number"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, str):
+        return "string"
+    return "nested"
+
+
+def _fits_nested(value: Any, t: pa.DataType) -> bool:
+    """Whether an object or array fits ``t`` with nothing left out (pyarrow drops unknown keys)."""
+    if value is None:
+        return True
+    if pa.types.is_struct(t):
+        names = {t.field(i).name: t.field(i).type for i in range(t.num_fields)}
+        return isinstance(value, dict) and all(k in names and _fits_nested(v, names[k]) for k, v in value.items())
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return isinstance(value, list) and all(_fits_nested(v, t.value_type) for v in value)
+    return not isinstance(value, (dict, list))
+
+
+def _json_text(value: Any) -> str:
+    """Any JSON value as text, numbers exactly as written."""
+    if isinstance(value, str) and not isinstance(value, _Number):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, _Number):
+        return str.__str__(value)
+    return json.dumps(_plain(value), ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass
+class _Guess:
+    """What the sample showed of one key."""
+
+    kinds: set[str] = field(default_factory=set)
+    numbers: TypeGuess = field(default_factory=TypeGuess)
+    texts: list[str] = field(default_factory=list)  # numbers not yet fed to ``numbers``
+    floats: bool = False  # pyarrow read floats, none of them one float64 rounds
+    nested: list[Any] = field(default_factory=list)
+    nested_types: list[pa.DataType] = field(default_factory=list)
+
+    def add(self, value: Any) -> None:
+        kind = _kind(value)
+        self.kinds.add(kind)
+        if kind == "number":
+            self.texts.append(str.__str__(value))
+            if len(self.texts) >= 8192:
+                self.flush()
+        elif kind == "nested":
+            self.nested.append(_plain(value))
+
+    def add_parsed(self, column: pa.ChunkedArray) -> None:
+        """A column as pyarrow parsed it (from a block holding no number float64 rounds)."""
+        t = column.type
+        if column.null_count == len(column) or pa.types.is_null(t):
+            return
+        if pa.types.is_integer(t):
+            self.kinds.add("number")
+            self.numbers.add(pc.cast(pc.drop_null(column.combine_chunks()), pa.string()))
+        elif pa.types.is_floating(t):
+            self.kinds.add("number")
+            self.floats = True
+        else:
+            self.kinds.add(_kind_of_type(t))
+            if pa.types.is_struct(t) or pa.types.is_list(t):
+                self.nested_types.append(t)
+
+    def flush(self) -> None:
+        if self.texts:
+            self.numbers.add(pa.array(self.texts, pa.string()))
+            self.texts = []
+        if self.nested:
+            try:
+                self.nested_types.append(pa.array(self.nested).type)
+            except (pa.ArrowException, OverflowError):
+                self.kinds.add("mixed")  # objects beside arrays, or values no one type holds
+            self.nested = []
+
+    def result(self) -> pa.DataType:
+        self.flush()
+        if self.kinds == {"number"}:
+            found = self.numbers.result() if self.numbers.values else pa.float64()
+            return pa.float64() if self.floats and found.equals(pa.int64()) else found
+        if self.kinds == {"bool"}:
+            return pa.bool_()
+        if self.kinds == {"nested"}:
+            try:
+                unified = pa.unify_schemas(
+                    [pa.schema([("v", t)]) for t in self.nested_types], promote_options="permissive"
+                )
+                return unified.field("v").type
+            except (pa.ArrowException, TypeError):
+                pass  # kept as JSON text
+        return pa.string()
+
+
+def _kind_of_type(t: pa.DataType) -> str:
+    """The JSON kind a column of Arrow type ``t`` holds."""
+    if pa.types.is_integer(t) or pa.types.is_floating(t):
+        return "number"
+    if pa.types.is_boolean(t):
+        return "bool"
+    if pa.types.is_string(t):
+        return "string"
+    return "nested"
+
+
+@dataclass
+class _Block:
+    """A block of whole lines, parsed: its good rows and the lines it rejects."""
+
+    offset: int
+    size: int  # bytes of the file it spans
+    newlines: int
+    rows: int  # non-blank lines
+    batch: pa.RecordBatch
+    numbers: list[int]  # block-relative row number of each batch row
+    lines: list[int] | None  # block-relative line of each batch row (None: row i is line i)
+    rejects: list[tuple[int, int, str, str | None, str]]  # row, line, reason, column, raw
+
+
+def _blank(line: bytes) -> bool:
+    return not line.strip()
+
+
+class JSONLReader(ReaderBase):
+    """Reads one JSON Lines file as chunks. Use as a context manager."""
+
+    def _open(self) -> None:
+        if self.path == "-":
+            raise ConfigError("source.path: JSON Lines is read from files, not standard input")
+        if os.path.isdir(self.path):
+            raise SourceError("is a directory, not a file", file=self.path, hint="use a glob such as dir/*.jsonl")
+        if self.size == 0:
+            raise SourceError("file is empty", file=self.path)
+        assert isinstance(self.config.max_row_bytes, int)  # finish() parsed it
+        self.max_row_bytes = self.config.max_row_bytes
+        self._stream: Any = None
+        guesses = self._sample()
+        if not guesses:
+            raise SourceError("holds no JSON object in its first rows", file=self.path)
+        self.keys = list(guesses)  # as in the file; the columns' names are those SQLite and LevelDB can hold
+        self.names = dedupe_names(self.keys)
+        self.declared = declared_types(self.config, self.names, self.path)
+        self.schema = pa.schema(
+            # a type the load settled (other files, earlier runs) wins, then a declared one
+            pa.field(n, self.types.get(n, self.declared.get(n)) or guesses[k].result())
+            for n, k in zip(self.names, self.keys, strict=True)
+        )
+        # Columns pyarrow cannot parse straight into their type (numbers kept as text,
+        # JSON text of mixed values, declared conversions): those files are read line by line.
+        self.by_line = any(
+            n in self.declared or guesses[k].kinds - {_kind_of_type(f.type)}
+            for n, k, f in zip(self.names, self.keys, self.schema, strict=True)
+        )
+        self.checks_floats = any(pa.types.is_floating(f.type) for f in self.schema)
+        by_key = pa.schema(f.with_name(k) for k, f in zip(self.keys, self.schema, strict=True))
+        self._parse_options = pajson.ParseOptions(explicit_schema=by_key, unexpected_field_behavior="error")
+
+    def _sample(self) -> dict[str, _Guess]:
+        """What each key holds over the first ``infer_rows`` parsable rows, keys in order of first use."""
+        guesses: dict[str, _Guess] = {}
+        rows = 0
+        stream, _ = open_stream(self.path, self.config.encoding)
+        try:
+            for data, _offset, dropped, _span in self._cut(stream):
+                if dropped is None:
+                    rows += self._sample_block(data, guesses, self.config.infer_rows - rows)
+                    if rows >= self.config.infer_rows:
+                        break
+        finally:
+            stream.close()
+        return guesses
+
+    def _sample_block(self, data: bytes, guesses: dict[str, _Guess], most: int) -> int:
+        """Rows of one block (at most ``most``) folded into ``guesses``; how many.
+        Parsed by pyarrow unless it refuses the block or a number in it would round:
+        then line by line, with every number's text."""
+        rounding = _rounding(data)
+        if rounding != "other":
+            try:
+                table = pajson.read_json(
+                    pa.BufferReader(data), read_options=pajson.ReadOptions(use_threads=False, block_size=len(data) + 1)
+                )
+            except pa.ArrowInvalid:
+                table = None
+            if table is not None and (rounding is None or _floats_exact(table)):
+                table = table.slice(0, most)
+                for name in table.column_names:
+                    guesses.setdefault(name, _Guess()).add_parsed(table.column(name))
+                return table.num_rows
+        rows = 0
+        for line in data.split(b"\n"):
+            if rows >= most:
+                break
+            if _blank(line):
+                continue
+            try:
+                obj = _loads(line)
+            except (ValueError, RecursionError):
+                continue  # a malformed line is rejected when it is read, and says nothing of types
+            if not isinstance(obj, dict):
+                continue
+            for k, v in obj.items():
+                guess = guesses.setdefault(k, _Guess())
+                if v is not None:
+                    guess.add(v)
+            rows += 1
+        return rows
+
+    # ------------------------------------------------------------- cutting
+
+    def _cut(self, stream: Any, offset: int = 0) -> Iterator[tuple[bytes, int, str | None, int]]:
+        """Blocks of whole lines: bytes, byte offset, why a line was dropped (or None),
+        and bytes of the file spanned. A line with no newline within ``max_row_bytes``
+        is read through, not kept."""
+        size, cap = self.config.block_size, self.max_row_bytes
+        data = b""
+        while True:
+            # doubling (a long line costs no rescans), and never past the cap unlooked at
+            more = stream.read(min(max(size, len(data)), cap + 1 - len(data)))
+            if not more:
+                if data:
+                    yield data, offset, None, len(data)
+                return
+            data += more
+            nl = data.rfind(b"\n")
+            if nl >= 0:
+                block, data = data[: nl + 1], data[nl + 1 :]
+                yield block, offset, None, len(block)
+                offset += len(block)
+            elif len(data) > cap:
+                kept, span = data[:_KEPT_OF_LONG_ROW], len(data)
+                while True:
+                    more = stream.read(1 << 20)
+                    nl = more.find(b"\n")
+                    if not more or nl >= 0:
+                        span += nl + 1 if nl >= 0 else 0
+                        data = more[nl + 1 :] if nl >= 0 else b""
+                        break
+                    span += len(more)
+                yield kept, offset, f"line longer than {cap} bytes (source.max_row_bytes)", span
+                offset += span
+
+    # ------------------------------------------------------------- parsing
+
+    def _prepare(self, item: tuple[bytes, int, str | None, int]) -> _Block:
+        data, offset, dropped, span = item
+        newlines = data.count(b"\n") if dropped is None else 1
+        if dropped is not None:
+            text = data.decode("utf-8", "backslashreplace")
+            empty = pa.RecordBatch.from_pylist([], schema=self.schema)
+            return _Block(offset, span, newlines, 1, empty, [], [], [(1, 1, dropped, None, text)])
+        rounding = _rounding(data) if self.checks_floats else None
+        if not self.by_line and rounding != "other":
+            try:
+                table = pajson.read_json(
+                    pa.BufferReader(data),
+                    read_options=pajson.ReadOptions(use_threads=False, block_size=len(data) + 1),
+                    parse_options=self._parse_options,
+                )
+                table.validate(full=True)  # pyarrow does not check UTF-8: a bad byte is read line by line
+            except pa.ArrowInvalid:
+                pass  # a line that does not fit: read line by line
+            else:
+                if rounding is None or _floats_exact(table):
+                    return self._parsed_block(table, data, offset, span, newlines)
+        return self._by_line(data, offset, span, newlines)
+
+    def _parsed_block(self, table: pa.Table, data: bytes, offset: int, span: int, newlines: int) -> _Block:
+        """A block pyarrow parsed whole, with each row's line."""
+        n = table.num_rows
+        batch = (
+            table.combine_chunks().to_batches()[0].rename_columns(self.names)
+            if n
+            else pa.RecordBatch.from_pylist([], schema=self.schema)
+        )
+        lines_here = newlines + (0 if data.endswith(b"\n") else 1)
+        lines = None if n == lines_here else [i for i, ln in enumerate(data.split(b"\n"), 1) if not _blank(ln)]
+        return _Block(offset, span, newlines, n, batch, list(range(1, n + 1)), lines, [])
+
+    def _by_line(self, data: bytes, offset: int, span: int, newlines: int) -> _Block:
+        """The block parsed one line at a time: exactly the lines that do not fit are rejected."""
+        names = set(self.keys)
+        objects: list[dict[str, Any]] = []
+        numbers: list[int] = []
+        lines: list[int] = []
+        raws: list[bytes] = []
+        rejects: list[tuple[int, int, str, str | None, str]] = []
+        row = 0
+        for line_no, line in enumerate(data.split(b"\n"), 1):
+            if _blank(line):
+                continue
+            row += 1
+            try:
+                obj = _loads(line)
+            except (ValueError, RecursionError) as exc:
+                rejects.append((row, line_no, f"not valid JSON: {one_line(exc)}", None, _text(line)))
+                continue
+            if not isinstance(obj, dict):
+                what = _what(obj) if isinstance(obj, list) else f"{_what(obj)}, {_json_text(obj)[:40]!r}"
+                rejects.append((row, line_no, f"a JSON Lines row is an object, not {what}", None, _text(line)))
+                continue
+            extra = [k for k in obj if k not in names]
+            if extra:
+                rejects.append(
+                    (
+                        row,
+                        line_no,
+                        f"key {extra[0]!r} is not a column (columns come from the first {self.config.infer_rows} rows, source.infer_rows)",
+                        extra[0],
+                        _text(line),
+                    )
+                )
+                continue
+            objects.append(obj)
+            numbers.append(row)
+            lines.append(line_no)
+            raws.append(line)
+        columns, bad = [], [False] * len(objects)
+        why: dict[int, tuple[str, str]] = {}
+        for key, f in zip(self.keys, self.schema, strict=True):
+            array, failed = self._column(f, [o.get(key) for o in objects])
+            columns.append(array)
+            for i, reason in failed.items():
+                bad[i] = True
+                why.setdefault(i, (f.name, reason))
+        batch = pa.RecordBatch.from_arrays(columns, schema=self.schema)
+        if why:
+            for i in sorted(why):
+                rejects.append((numbers[i], lines[i], why[i][1], why[i][0], _text(raws[i])))
+            keep = [not b for b in bad]
+            batch = batch.filter(pa.array(keep))
+            numbers = [n for n, k in zip(numbers, keep, strict=True) if k]
+            lines = [n for n, k in zip(lines, keep, strict=True) if k]
+        rejects.sort()
+        return _Block(offset, span, newlines, row, batch, numbers, lines, rejects)
+
+    def _column(self, f: pa.Field, values: list[Any]) -> tuple[pa.Array, dict[int, str]]:
+        """One column of a block's objects in its type; the rows that do not fit, and why."""
+        t, name = f.type, type_name(f.type)
+        failed: dict[int, str] = {}
+        if pa.types.is_string(t) and f.name not in self.declared:
+            return pa.array([None if v is None else _json_text(v) for v in values], t), failed
+        if _kind_of_type(t) == "nested":
+            out: list[Any] = []
+            for i, v in enumerate(values):
+                if v is not None and not _fits_nested(v, t):
+                    failed[i] = f"{_json_text(v)[:60]!r} does not fit {name}"
+                    v = None
+                out.append(_plain(v) if v is not None else None)
+            try:
+                return pa.array(out, t), failed
+            except (pa.ArrowException, OverflowError):
+                pass
+            for i, v in enumerate(out):
+                try:
+                    pa.array([v], t)
+                except (pa.ArrowException, OverflowError) as exc:
+                    failed[i] = f"{_json_text(v)[:60]!r} does not fit {name} ({one_line(exc)})"
+                    out[i] = None
+            return pa.array(out, t), failed
+        if pa.types.is_boolean(t):
+            for i, v in enumerate(values):
+                if v is not None and not isinstance(v, bool):
+                    failed[i] = f"{_json_text(v)[:60]!r} is not a JSON true or false"
+            return pa.array([v if i not in failed else None for i, v in enumerate(values)], t), failed
+        # numbers, and declared types: converted from their text by the CSV rules
+        declared = f.name in self.declared
+        texts: list[str | None] = []
+        for i, v in enumerate(values):
+            if v is None:
+                texts.append(None)
+            elif isinstance(v, _Number) or (declared and isinstance(v, str) and not isinstance(v, bool)):
+                texts.append(str.__str__(v))
+            else:
+                failed[i] = f"{_json_text(v)[:60]!r} is {_what(v)}, not a number"
+                texts.append(None)
+        converted = convert(pa.array(texts, pa.string()), t, strict=not declared)
+        if converted.bad is not None:
+            for i, reason in zip(pc.indices_nonzero(converted.bad).to_pylist(), converted.reasons or [], strict=True):
+                failed.setdefault(i, reason)
+        return converted.array, failed
+
+    # ------------------------------------------------------------- reading
+
+    def __iter__(self) -> Iterator[Chunk]:
+        resume = self.resume or {}
+        offset = int(resume.get("offset", 0))
+        row_base = int(resume.get("offset_row", 0))
+        line = int(resume.get("line", 1))
+        done = int(resume.get("row", 0))
+        self._stream, seekable = open_stream(self.path, self.config.encoding)
+        if offset:
+            if seekable:
+                self._stream.seek(offset)
+            else:
+                left = offset
+                while left > 0:
+                    got = self._stream.read(min(left, 1 << 20))
+                    if not got:
+                        break
+                    left -= len(got)
+        for block in ordered_map(self._prepare, self._cut(self._stream, offset), self.workers):
+            if row_base + block.rows <= done:  # wholly committed before
+                row_base += block.rows
+                line += block.newlines
+                continue
+            rows = (
+                pc.add(pa.array(block.numbers, pa.int64()), row_base)
+                if block.numbers
+                else row_numbers(row_base, 0, set())
+            )
+            lines = (
+                pc.add(rows, line - row_base - 1)
+                if block.lines is None
+                else pa.array([line + n - 1 for n in block.lines], pa.int64())
+            )
+            rejects = [
+                Reject(file=self.path, row=row_base + r, line=line + ln - 1, reason=reason, column=column, raw=raw)
+                for r, ln, reason, column, raw in block.rejects
+                if row_base + r > done
+            ]
+            chunk = Chunk(
+                batch=block.batch,
+                file=self.path,
+                rows=rows,
+                lines=lines,
+                last_row=row_base + block.rows,
+                end={},
+                rejects=rejects,
+                bytes_read=block.size,
+            )
+            if done > row_base:
+                chunk = chunk.keep(pc.greater(chunk.rows, done), filtered=False)
+            yield from self._split(
+                chunk,
+                block.offset,
+                row_base,
+                line,
+                block.offset + block.size,
+                line + block.newlines,
+                max(done, row_base),
+            )
+            row_base += block.rows
+            line += block.newlines
+
+    def _split(
+        self, chunk: Chunk, start: int, row_base: int, line: int, end: int, end_line: int, floor: int
+    ) -> Iterator[Chunk]:
+        """At most ``chunk_size`` rows per chunk; every piece knows where to resume."""
+        final = {"offset": end, "offset_row": chunk.last_row, "line": end_line, "row": chunk.last_row}
+        within = {"offset": start, "offset_row": row_base, "line": line}
+        return split_chunk(chunk, self.chunk_size, floor, final, within)
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+        self._stream = None
+
+
+def _text(line: bytes) -> str:
+    return line.decode("utf-8", "backslashreplace").rstrip("\r")

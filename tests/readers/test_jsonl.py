@@ -1,0 +1,217 @@
+"""JSON Lines: types by the lossless rules, nested values kept, bad lines rejected
+with their line number, compressed files, resume by byte offset, and JSON that
+a data package on PyPI ships."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loader import load
+from loader.config import SourceConfig
+from loader.readers import open_reader
+from tests.reliability_util import cli, leveldb_items, reject_lines, rejects_of, sqlite_table
+
+LINES = [
+    {
+        "id": 1,
+        "zip": "01234",
+        "big": 123456789012345678901,
+        "price": 0.6369616873214543,
+        "tags": ["a", "b"],
+        "at": {"x": 1},
+        "ok": True,
+    },
+    {"id": 2, "zip": "12345", "big": 5, "price": 100.10, "tags": [], "at": {"x": None}, "ok": False},
+    {"id": 3, "zip": None, "big": None, "price": -0.0, "tags": None, "at": None, "ok": None},
+    {"id": 4, "zip": "007", "big": 9, "price": 1e-7, "tags": ["c"], "at": {"x": 9}, "ok": True},
+]
+
+
+def write_lines(path: Path, lines: list[Any], raw: list[str] | None = None) -> Path:
+    text = "".join(json.dumps(x) + "\n" for x in lines) + "".join(r + "\n" for r in raw or [])
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wt", encoding="utf-8") as fh:  # type: ignore[operator]
+        fh.write(text)
+    return path
+
+
+def source(path: Path, **kw: Any) -> SourceConfig:
+    return SourceConfig(path=[str(path)], **kw)
+
+
+def test_types_follow_the_lossless_rules(tmp_path: Path) -> None:
+    src = write_lines(tmp_path / "a.jsonl", LINES, ['{"id": 5, "price": 0.10000000000000000001}'])
+    with open_reader(str(src), source(src, infer_rows=4)) as r:
+        types = {f.name: str(f.type) for f in r.schema}
+    # big stays text (beyond int64), zip stays a string (JSON strings stay strings)
+    assert types == {
+        "id": "int64",
+        "zip": "string",
+        "big": "string",
+        "price": "double",
+        "tags": "list<item: string>",
+        "at": "struct<x: int64>",
+        "ok": "bool",
+    }
+    with open_reader(str(src), source(src)) as r:  # the rounding value in the sample: the column is text
+        assert str(r.schema.field("price").type) == "string"
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".ndjson.gz"])
+def test_sqlite_and_leveldb_hold_the_source_values(tmp_path: Path, suffix: str) -> None:
+    src = write_lines(tmp_path / f"a{suffix}", LINES)
+    load(str(src), str(tmp_path / "t.db"), table="t")
+    stored = sqlite_table(tmp_path / "t.db")
+    assert stored == [
+        (1, "01234", "123456789012345678901", 0.6369616873214543, '["a","b"]', '{"x":1}', 1),
+        (2, "12345", "5", 100.1, "[]", '{"x":null}', 0),
+        (3, None, None, -0.0, None, None, None),
+        (4, "007", "9", 1e-7, '["c"]', '{"x":9}', 1),
+    ]
+    load(str(src), str(tmp_path / "t.ldb"), key="row:{id}")
+    items, _ = leveldb_items(tmp_path / "t.ldb")
+    values = {json.loads(v)["id"]: json.loads(v, parse_float=Decimal) for _, v in items}
+    assert values[1] == {
+        "id": 1,
+        "zip": "01234",
+        "big": "123456789012345678901",
+        "price": Decimal("0.6369616873214543"),
+        "tags": ["a", "b"],
+        "at": {"x": 1},
+        "ok": True,
+    }
+    assert values[4]["price"] == Decimal("1E-7") and values[3]["tags"] is None
+
+
+def test_bad_lines_are_rejected_with_line_numbers_and_the_rest_loads(tmp_path: Path) -> None:
+    good = [{"id": i, "name": f"n{i}", "score": i * 10} for i in range(1, 4)]
+    raw = [
+        '{"id": 4, "name": "d", "score": 40',  # line 4: malformed
+        "",  # line 5: blank, no row
+        '{"id": 5, "name": "e", "score": "x"}',  # a string in a number column
+        '{"id": 6, "name": "f", "score": 1.5}',  # not an integer
+        '{"id": 7, "name": "g", "score": 99999999999999999999}',  # beyond int64
+        '[7, "g"]',
+        '{"id": 8, "name": "h", "score": 80, "extra": 1}',
+        '{"id": 9, "name": "i", "score": 90, "name": "j"}',
+        '{"id": 10, "name": "k", "score": 100}',
+    ]
+    src = write_lines(tmp_path / "a.jsonl", good, raw)
+    db = tmp_path / "t.db"
+    report = load(str(src), str(db), table="t", source_options={"infer_rows": 3})
+    assert sqlite_table(db) == [(1, "n1", 10), (2, "n2", 20), (3, "n3", 30), (10, "k", 100)]
+    got = [(r["row"], r["line"], r.get("column"), r["reason"]) for r in reject_lines(rejects_of(db))]
+    assert got == [
+        (4, 4, None, "not valid JSON: Expecting ',' delimiter: line 1 column 35 (char 34)"),
+        (5, 6, "score", "'x' is a string, not a number"),
+        (6, 7, "score", "'1.5' is not a valid int64"),
+        (7, 8, "score", "'99999999999999999999' is not a valid int64"),
+        (8, 9, None, "a JSON Lines row is an object, not an array"),
+        (9, 10, "extra", "key 'extra' is not a column (columns come from the first 3 rows, source.infer_rows)"),
+        (10, 11, None, "not valid JSON: key 'name' appears twice in one object"),
+    ]
+    assert reject_lines(rejects_of(db))[0]["raw"] == raw[0]
+    assert (report.rows_read, report.rows_written, report.rows_rejected) == (11, 4, 7)
+
+
+def test_a_float_that_would_round_later_is_rejected_not_coerced(tmp_path: Path) -> None:
+    lines = [{"id": i, "p": i + 0.5} for i in range(1, 4)]
+    src = write_lines(
+        tmp_path / "a.jsonl", lines, ['{"id": 4, "p": 0.10000000000000000001}', '{"id": 5, "p": 2.8251599147121498}']
+    )
+    db = tmp_path / "t.db"
+    load(str(src), str(db), table="t", source_options={"infer_rows": 3})
+    assert sqlite_table(db) == [(1, 1.5), (2, 2.5), (3, 3.5), (5, 2.8251599147121498)]
+    (bad,) = reject_lines(rejects_of(db))
+    assert (bad["line"], bad["column"]) == (4, "p") and "would be stored as 0.1 by float64" in bad["reason"]
+
+
+@pytest.mark.parametrize("block_size", [1024, 1 << 20])  # the long line within one read, or across reads
+def test_a_line_longer_than_the_cap_is_rejected_and_reading_goes_on(tmp_path: Path, block_size: int) -> None:
+    long = json.dumps({"id": 2, "text": "x" * 5000})
+    src = write_lines(tmp_path / "a.jsonl", [{"id": 1, "text": "a"}], [long, '{"id": 3, "text": "c"}'])
+    db = tmp_path / "t.db"
+    load(str(src), str(db), table="t", source_options={"max_row_bytes": 1024, "block_size": block_size})
+    assert sqlite_table(db) == [(1, "a"), (3, "c")]
+    (bad,) = reject_lines(rejects_of(db))
+    assert (bad["row"], bad["line"], bad["reason"]) == (2, 2, "line longer than 1024 bytes (source.max_row_bytes)")
+    assert len(bad["raw"]) == 1024
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz"])
+def test_resume_from_every_checkpoint_reads_exactly_the_rest(tmp_path: Path, suffix: str) -> None:
+    lines = [{"id": i, "v": f"value {i}"} for i in range(1, 301)]
+    raw = ['{"id": 301, "v": oops}', '{"id": 302, "v": "last"}']
+    src = write_lines(tmp_path / f"a{suffix}", lines, raw)
+    cfg = source(src, block_size=1024, infer_rows=50)
+    with open_reader(str(src), cfg, chunk_size=7) as r:
+        chunks = list(r)
+    everything = [row for c in chunks for row in c.batch.column("id").to_pylist()]
+    assert everything == [*range(1, 301), 302]
+    for cut in range(0, len(chunks), 5):
+        with open_reader(str(src), cfg, chunk_size=7, resume=chunks[cut].end) as r:
+            rest = list(r)
+        assert [row for c in rest for row in c.batch.column("id").to_pylist()] == [
+            row for c in chunks[cut + 1 :] for row in c.batch.column("id").to_pylist()
+        ]
+        assert sum(c.rows_read for c in rest) == 302 - chunks[cut].end["row"]
+        assert [rj.line for c in rest for rj in c.rejects] == ([301] if chunks[cut].end["row"] < 301 else [])
+    assert [rj.line for c in chunks for rj in c.rejects] == [301]
+
+
+def test_json_a_data_package_ships_loads_end_to_end(tmp_path: Path) -> None:
+    vega = pytest.importorskip("vega_datasets")
+    cars = json.loads((Path(os.path.dirname(vega.__file__)) / "_data" / "cars.json").read_text())
+    src = write_lines(tmp_path / "cars.jsonl", cars)
+    db = tmp_path / "cars.db"
+    report = load(str(src), str(db), table="t")
+    assert (report.rows_written, report.rows_rejected) == (len(cars), 0) == (406, 0)
+    stored = sqlite_table(db, order="rowid")
+    names = list(cars[0])
+    assert [dict(zip(names, row, strict=True)) for row in stored] == cars
+    load(str(src), str(tmp_path / "cars.ldb"), key="car:{Name}:{Year}:{Origin}:{Weight_in_lbs}")
+    items, _ = leveldb_items(tmp_path / "cars.ldb")
+    assert sorted(json.loads(v)["Weight_in_lbs"] for _, v in items) == sorted(c["Weight_in_lbs"] for c in cars)
+
+
+def test_inspect_shows_the_inferred_schema(tmp_path: Path) -> None:
+    src = write_lines(tmp_path / "a.jsonl", LINES)
+    p = cli("inspect", str(src))
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines()[:9] == [
+        f"{src}: 7 columns",
+        "  id     int64",
+        "  zip    string",
+        "  big    string",
+        "  price  float64",
+        "  tags   list<item: string>",
+        "  at     struct<x: int64>",
+        "  ok     bool",
+        "first rows:",
+    ]
+
+
+def test_keys_become_names_sqlite_can_hold(tmp_path: Path) -> None:
+    src = write_lines(tmp_path / "a.jsonl", [{"": 1, "ID": 2, "id": 3}, {"": 4, "ID": 5, "id": 6}])
+    db = tmp_path / "t.db"
+    load(str(src), str(db), table="t")
+    assert sqlite_table(db, order="rowid") == [(1, 2, 3), (4, 5, 6)]
+    with open_reader(str(src), source(src)) as r:
+        assert r.schema.names == ["column_1", "ID", "id_2"]
+
+
+def test_long_integer_ids_beside_floats_load_and_a_rounding_integer_is_still_caught(tmp_path: Path) -> None:
+    lines = [{"id": 1234567890123456789 + i, "x": i + 0.5} for i in range(5)]
+    src = write_lines(tmp_path / "a.jsonl", lines, ['{"id": 7, "x": 12345678901234567}'])
+    db = tmp_path / "t.db"
+    load(str(src), str(db), table="t", source_options={"infer_rows": 5})
+    assert sqlite_table(db, order="rowid") == [(e["id"], e["x"]) for e in lines]
+    (bad,) = reject_lines(rejects_of(db))
+    assert (bad["line"], bad["column"]) == (6, "x") and "would be stored as 1.2345678901234568e+16" in bad["reason"]
