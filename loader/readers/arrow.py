@@ -9,7 +9,6 @@ the one that was half loaded.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pyarrow as pa
@@ -17,22 +16,19 @@ import pyarrow.ipc as ipc
 
 from .. import kernels as pc
 from ..chunk import Chunk
-from ..convert import Converted, convert, convert_columns
-from ..errors import ConfigError, SourceError, one_line
-from .base import ReaderBase, bad_value_rejects, declared_types, dedupe_names, strict_columns
+from ..errors import SourceError, one_line
+from .base import TypedFileReader
 
 
-class ArrowReader(ReaderBase):
+class ArrowReader(TypedFileReader):
     """Reads one Arrow IPC file or stream as chunks. Use as a context manager."""
 
+    KIND = "Arrow files"
+    GLOB = "dir/*.arrow"
+
     def _open(self) -> None:
-        config, path = self.config, self.path
-        if path == "-":
-            raise ConfigError("source.path: Arrow files cannot be read from standard input")
-        if os.path.isdir(path):
-            raise SourceError("is a directory, not a file", file=path, hint="use a glob such as dir/*.arrow")
-        if self.size == 0:
-            raise SourceError("file is empty", file=path)
+        path = self.path
+        self._check_path()
         try:
             self.source = pa.OSFile(path)
         except (FileNotFoundError, PermissionError) as exc:
@@ -55,14 +51,7 @@ class ArrowReader(ReaderBase):
                 else "the file is incomplete or damaged, or not Arrow IPC"
             )
             raise SourceError(f"not a readable Arrow IPC {kind} ({one_line(exc)})", file=path, hint=hint) from None
-        self.names = dedupe_names(list(file_schema.names))
-        self.declared = declared_types(config, self.names, path)
-        self.schema = pa.schema(
-            pa.field(n, self.types.get(n, self.declared.get(n, f.type)))
-            for n, f in zip(self.names, file_schema, strict=True)
-        )
-        # a type the load settled (other files, earlier runs) converts under the lossless rule
-        self.strict = strict_columns(self.names, self.types, self.declared) & set(self.types)
+        self._settle_schema(file_schema)
 
     def _batches(self, first: int) -> Iterator[pa.RecordBatch]:
         """Record batches from index ``first`` on."""
@@ -92,10 +81,7 @@ class ArrowReader(ReaderBase):
                         pa.repeat(pa.scalar(1, pa.int64()), hi - lo), start=pa.scalar(row_base + lo, pa.int64())
                     )
                     piece = batch.slice(lo, hi - lo).rename_columns(self.names)
-                    chunk = self._convert(piece, rows, last)
-                    if row_base + lo < done:
-                        chunk = chunk.keep(pc.greater(chunk.rows, done), filtered=False)
-                        chunk.rejects = [r for r in chunk.rejects if (r.row or 0) > done]
+                    chunk = self._convert(piece, rows, last, done, row_base + lo)
                     whole = hi == n
                     chunk.end = {
                         "batch": index + 1 if whole else index,
@@ -119,22 +105,6 @@ class ArrowReader(ReaderBase):
         if self.file is None:
             return self.source.tell()  # the stream format reads in order
         return (self.size or 0) * (index + 1) // max(self.file.num_record_batches, 1)  # read at offsets: no position
-
-    def _convert(self, batch: pa.RecordBatch, rows: pa.Array, last: int) -> Chunk:
-        def one(field: pa.Field, col: pa.Array) -> Converted:
-            if not col.type.equals(field.type):
-                if pa.types.is_dictionary(col.type):
-                    col = col.dictionary_decode()
-                return convert(col, field.type, strict=field.name in self.strict)
-            return Converted(col)
-
-        out = convert_columns(batch.columns, self.schema, one)
-        chunk = Chunk(batch=out.batch, file=self.path, rows=rows, last_row=last, end={"row": last})
-        if out.bad is None:
-            return chunk
-        chunk = chunk.keep(pc.invert(out.bad), filtered=False)
-        chunk.rejects = bad_value_rejects(self.path, out, batch, rows, None)
-        return chunk
 
     def close(self) -> None:
         self.source.close()

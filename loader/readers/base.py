@@ -11,8 +11,8 @@ import pyarrow as pa
 from .. import kernels as pc
 from ..chunk import Chunk, Reject
 from ..config import SourceConfig
-from ..convert import ConvertedBatch, bytes_as_text
-from ..errors import ConfigError
+from ..convert import Converted, ConvertedBatch, bytes_as_text, convert, convert_columns
+from ..errors import ConfigError, SourceError
 from ..types import parse_type
 
 # The writer's Arrow-only encoding of a batch (``Writer.encode_columns``).
@@ -187,3 +187,52 @@ class ReaderBase:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+class TypedFileReader(ReaderBase):
+    """What the readers of files that carry their own types (Parquet, Arrow IPC) share:
+    the checks before opening, the schema (settled, declared, or the file's), and the
+    conversion of each batch to it."""
+
+    KIND = ""  # "Parquet", for messages
+    GLOB = ""  # "dir/*.parquet", for the hint on a directory
+
+    def _check_path(self) -> None:
+        if self.path == "-":
+            raise ConfigError(f"source.path: {self.KIND} cannot be read from standard input")
+        if os.path.isdir(self.path):
+            raise SourceError("is a directory, not a file", file=self.path, hint=f"use a glob such as {self.GLOB}")
+        if self.size == 0:
+            raise SourceError("file is empty", file=self.path)
+
+    def _settle_schema(self, file_schema: pa.Schema) -> None:
+        self.names = dedupe_names(list(file_schema.names))
+        self.declared = declared_types(self.config, self.names, self.path)
+        self.schema = pa.schema(
+            pa.field(n, self.types.get(n, self.declared.get(n, f.type)))
+            for n, f in zip(self.names, file_schema, strict=True)
+        )
+        # a type the load settled (other files, earlier runs) converts under the lossless rule
+        self.strict = strict_columns(self.names, self.types, self.declared) & set(self.types)
+
+    def _convert(self, batch: pa.RecordBatch, rows: pa.Array, last: int, done: int, first: int) -> Chunk:
+        """``batch`` (rows ``first``+1 on) in the schema's types, its bad values rejected,
+        without the rows up to ``done`` that an earlier run committed."""
+
+        def one(field: pa.Field, col: pa.Array) -> Converted:
+            if not col.type.equals(field.type):
+                if pa.types.is_dictionary(col.type):
+                    col = col.dictionary_decode()
+                return convert(col, field.type, strict=field.name in self.strict)
+            return Converted(col)
+
+        out = convert_columns(batch.columns, self.schema, one)
+        chunk = Chunk(batch=out.batch, file=self.path, rows=rows, last_row=last, end={"row": last})
+        if out.bad is not None:
+            chunk = chunk.keep(pc.invert(out.bad), filtered=False)
+            chunk.rejects = bad_value_rejects(self.path, out, batch, rows, None)
+        if first < done:
+            chunk = chunk.keep(pc.greater(chunk.rows, done), filtered=False)
+            chunk.rejects = [r for r in chunk.rejects if (r.row or 0) > done]
+        return chunk
+

@@ -9,30 +9,25 @@ the one that was half loaded.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .. import kernels as pc
 from ..chunk import Chunk
-from ..convert import Converted, convert, convert_columns
-from ..errors import ConfigError, SourceError, one_line
-from .base import ReaderBase, bad_value_rejects, declared_types, dedupe_names, strict_columns
+from ..errors import SourceError, one_line
+from .base import TypedFileReader
 
 
-class ParquetReader(ReaderBase):
+class ParquetReader(TypedFileReader):
     """Reads one Parquet file as chunks. Use as a context manager."""
 
+    KIND = "Parquet"
+    GLOB = "dir/*.parquet"
+
     def _open(self) -> None:
-        config, path = self.config, self.path
-        if path == "-":
-            raise ConfigError("source.path: Parquet cannot be read from standard input")
-        if os.path.isdir(path):
-            raise SourceError("is a directory, not a file", file=path, hint="use a glob such as dir/*.parquet")
-        if self.size == 0:
-            raise SourceError("file is empty", file=path)
+        path = self.path
+        self._check_path()
         try:
             # buffer_size streams each column chunk in 64 KiB reads instead of holding it whole
             self.file = pq.ParquetFile(path, pre_buffer=False, memory_map=False, buffer_size=1 << 16)
@@ -40,14 +35,7 @@ class ParquetReader(ReaderBase):
             raise SourceError.from_os(exc, path, "open") from None
         except (pa.ArrowException, OSError) as exc:
             raise SourceError(f"not a readable Parquet file ({one_line(exc)})", file=path) from None
-        file_schema = self.file.schema_arrow
-        self.names = dedupe_names(list(file_schema.names))
-        self.declared = declared_types(config, self.names, path)
-        self.schema = pa.schema(
-            pa.field(n, self.types.get(n, self.declared.get(n, f.type)))
-            for n, f in zip(self.names, file_schema, strict=True)
-        )
-        self.strict = strict_columns(self.names, self.types, self.declared) & set(self.types)
+        self._settle_schema(self.file.schema_arrow)
 
     def __iter__(self) -> Iterator[Chunk]:
         meta = self.file.metadata
@@ -71,10 +59,7 @@ class ParquetReader(ReaderBase):
                     row_base = last
                     continue
                 batch = batch.rename_columns(self.names)
-                chunk = self._convert(batch, rows, last)
-                if row_base < done:
-                    chunk = chunk.keep(pc.greater(chunk.rows, done), filtered=False)
-                    chunk.rejects = [r for r in chunk.rejects if (r.row or 0) > done]
+                chunk = self._convert(batch, rows, last, done, row_base)
                 chunk.rows_read = last - max(row_base, done)
                 chunk.bytes_read = int(self.size * n / meta.num_rows) if self.size and meta.num_rows else 0
                 row_base = last
@@ -83,20 +68,6 @@ class ParquetReader(ReaderBase):
             raise SourceError(
                 f"cannot read Parquet data near row {row_base + 1} ({one_line(exc)})", file=self.path
             ) from None
-
-    def _convert(self, batch: pa.RecordBatch, rows: pa.Array, last: int) -> Chunk:
-        def one(field: pa.Field, col: pa.Array) -> Converted:
-            if not col.type.equals(field.type):
-                return convert(col, field.type, strict=field.name in self.strict)
-            return Converted(col)
-
-        out = convert_columns(batch.columns, self.schema, one)
-        chunk = Chunk(batch=out.batch, file=self.path, rows=rows, last_row=last, end={"row": last})
-        if out.bad is None:
-            return chunk
-        chunk = chunk.keep(pc.invert(out.bad), filtered=False)
-        chunk.rejects = bad_value_rejects(self.path, out, batch, rows, None)
-        return chunk
 
     def close(self) -> None:
         self.file.close()
