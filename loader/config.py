@@ -528,6 +528,11 @@ def _check_encoding(name: str) -> None:
 def finish(job: JobConfig) -> None:
     """Fill in inferred values and check rules that span several keys."""
     src, sink, run = job.source, job.sink, job.run
+    # Python callers may pass pathlib.Path (any os.PathLike) where a job file has text
+    if isinstance(src.path, (str, os.PathLike)):
+        src.path = [src.path]  # type: ignore[list-item]
+    src.path = [os.fspath(p) for p in src.path]
+    sink.path = os.fspath(sink.path)
     if not src.path:
         raise ConfigError("source.path: expected at least one path")
     if src.format is None:

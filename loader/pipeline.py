@@ -11,6 +11,7 @@ rerun completes without duplicates or gaps.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import itertools
 import os
@@ -24,7 +25,7 @@ from typing import Any
 import pyarrow as pa
 
 from .chunk import Chunk
-from .config import JobConfig, RunConfig, SinkConfig, SourceConfig, load_job
+from .config import JobConfig, RunConfig, SinkConfig, SourceConfig, load_job, unknown_key
 from .errors import (
     EXIT_FAILED,
     EXIT_USAGE,
@@ -635,8 +636,8 @@ class _Loop:
 
 
 def load(
-    source: str | list[str],
-    target: str,
+    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    target: str | os.PathLike[str],
     *,
     table: str | None = None,
     key: str | None = None,
@@ -647,11 +648,24 @@ def load(
 ) -> RunReport:
     """Load files into a SQLite or LevelDB target in one call; returns the run report.
 
-    ``transforms`` are stage objects or batch functions: the caller's own code, trusted."""
-    paths = [source] if isinstance(source, str) else list(source)
+    ``source`` is a path, a glob, or a list of them, and ``target`` the database (text or
+    ``pathlib.Path``). ``source_options``, ``sink_options`` and ``run_options`` take the
+    keys of the job file's ``[source]``, ``[sink]`` and ``[run]`` tables; an unknown key is
+    a ``ConfigError`` with a did-you-mean, as in a job file. ``transforms`` are stage
+    objects or batch functions: the caller's own code, trusted."""
+    paths = [source] if isinstance(source, (str, os.PathLike)) else list(source)
     job = JobConfig(
-        source=SourceConfig(path=paths, **(source_options or {})),
-        sink=SinkConfig(path=target, table=table, key=key, **(sink_options or {})),
-        run=RunConfig(**(run_options or {})),
+        source=_section(SourceConfig, "source_options", source_options, path=paths),
+        sink=_section(SinkConfig, "sink_options", sink_options, path=target, table=table, key=key),
+        run=_section(RunConfig, "run_options", run_options),
     )
     return Pipeline(job, transforms=transforms).run()
+
+
+def _section(cls: type[Any], where: str, options: dict[str, Any] | None, **given: Any) -> Any:
+    """A config section from keyword options, with the job file's check of their names."""
+    known = [f.name for f in dataclasses.fields(cls)]
+    for key in options or {}:
+        if key not in known:
+            raise unknown_key(where, key, known)
+    return cls(**given, **(options or {}))

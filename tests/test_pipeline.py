@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from loader import JobConfig, Pipeline, RunConfig, SinkConfig, SourceConfig, load
-from loader.errors import LoaderError, RejectLimitError, SourceChangedError
+from loader.errors import ConfigError, LoaderError, RejectLimitError, SourceChangedError
 from tests.conftest import sqlite_rows, write_csv
 from tests.reliability_util import rejects_of
 
@@ -231,3 +231,34 @@ def test_leveldb_values_made_beside_the_parsing_fit_their_rows(tmp_path: Path, w
     finally:
         db.close()
     assert items == [(f"k:{i:020d}".encode(), {"id": i, "name": f'n"{i}', "n": i * 10}) for i in good]
+
+
+def test_paths_may_be_pathlib_paths(tmp_path: Path, data_dir: Path) -> None:
+    """load() and the config classes take os.PathLike wherever a path goes."""
+    src = data_dir / "small.csv"
+    assert load(src, tmp_path / "a.db", table="t", run_options={"quiet": True}).rows_written == 2
+    assert load([src], tmp_path / "a.ldb", key="{a}", run_options={"quiet": True}).rows_written == 2
+    job = JobConfig(
+        source=SourceConfig(path=[src]),  # type: ignore[list-item]
+        sink=SinkConfig(path=tmp_path / "b.db", table="t"),  # type: ignore[arg-type]
+        run=RunConfig(quiet=True),
+    )
+    assert Pipeline(job).run().rows_written == 2
+    assert sqlite_rows(tmp_path / "b.db", "SELECT count(*) FROM t") == [(2,)]
+
+
+@pytest.mark.parametrize(
+    ("options", "message", "hint"),
+    [
+        ({"sink_options": {"mdoe": "replace"}}, "sink_options.mdoe: unknown key", "did you mean 'mode'?"),
+        ({"source_options": {"delimter": ";"}}, "source_options.delimter: unknown key", "did you mean 'delimiter'?"),
+        ({"run_options": {"chunksize": 10}}, "run_options.chunksize: unknown key", "did you mean 'chunk_size'?"),
+    ],
+)
+def test_unknown_option_names_get_the_job_files_did_you_mean(
+    tmp_path: Path, data_dir: Path, options: dict[str, dict[str, object]], message: str, hint: str
+) -> None:
+    with pytest.raises(ConfigError) as e:
+        load(data_dir / "small.csv", tmp_path / "x.db", **options)  # type: ignore[arg-type]
+    assert (str(e.value), e.value.hint) == (message, hint)
+    assert not (tmp_path / "x.db").exists()
