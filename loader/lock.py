@@ -5,6 +5,11 @@ waits up to ``run.lock_wait`` seconds, then exits with code 75. The lock is
 ``flock`` on a sibling file ``<target>.lock`` of the resolved target (a
 symlink to the target shares its lock); the kernel releases it when
 the process dies, so a killed run never leaves a stale lock behind.
+
+A run that ends removes the file while it still holds the lock. A run that
+was waiting on it then holds a lock on a removed file, so after locking it
+checks that the path still names the file it locked, and starts over if not:
+two runs never hold locks on two different files of the same name.
 """
 
 from __future__ import annotations
@@ -39,14 +44,15 @@ class TargetLock:
         self._fh: IO[str] | None = None
 
     def __enter__(self) -> TargetLock:
-        try:
-            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-            fh = open(self.path, "a+")  # held until __exit__
-        except OSError as exc:
-            raise SinkError(f"cannot create the lock file {self.path}: {exc.strerror or exc}") from None
-        if not acquire(fh, self.wait):
-            fh.close()
-            raise TargetLockedError("another loader run is writing this target", file=self.target)
+        deadline = time.monotonic() + self.wait
+        while True:
+            fh = self._open()
+            if not acquire(fh, max(0.0, deadline - time.monotonic())):
+                fh.close()
+                raise TargetLockedError("another loader run is writing this target", file=self.target)
+            if self._still_named(fh):
+                break
+            fh.close()  # the run before removed it as it ended: lock the file the path names now
         try:  # the pid is for people; a full disk must not stop the run here
             fh.seek(0)
             fh.truncate()
@@ -57,9 +63,26 @@ class TargetLock:
         self._fh = fh
         return self
 
+    def _open(self) -> IO[str]:
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            return open(self.path, "a+")  # held until __exit__
+        except OSError as exc:
+            raise SinkError(f"cannot create the lock file {self.path}: {exc.strerror or exc}") from None
+
+    def _still_named(self, fh: IO[str]) -> bool:
+        try:
+            return os.stat(self.path).st_ino == os.fstat(fh.fileno()).st_ino
+        except FileNotFoundError:
+            return False
+
     def __exit__(self, *exc: Any) -> None:
         if self._fh is not None:
             fh, self._fh = self._fh, None
+            try:
+                os.unlink(self.path)  # still holding the lock: no target is left with a stray file
+            except OSError:
+                pass  # a read-only directory: the file stays, and the next run locks it as before
             try:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
                 fh.close()

@@ -147,6 +147,7 @@ class SQLiteWriter(Transactional):
         self.columns: list[str] = []
         self._merge: dict[tuple[str, ...], str] = {}
         self._in_txn = False
+        self._truncating = False  # journal_mode=TRUNCATE set by this writer (put back to DELETE at close)
 
     # ----------------------------------------------------------- lifecycle
 
@@ -171,6 +172,7 @@ class SQLiteWriter(Transactional):
             # table and its checkpoint always agree, which is what resume needs.
             if self._execute("PRAGMA journal_mode")[0][0].lower() != "wal":
                 self._execute("PRAGMA journal_mode=TRUNCATE")
+                self._truncating = True
             self._execute("PRAGMA synchronous=NORMAL")
             # Appends touch only the right edge of each B-tree: a small page cache does
             # (measured: 4 MiB loads as fast as 32 MiB and keeps 28 MB off the peak RSS).
@@ -202,6 +204,10 @@ class SQLiteWriter(Transactional):
                 # committed already. What is left in the WAL, a later checkpoint (the
                 # next run's autocheckpoint, or the last connection to close) copies.
                 self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                if self._truncating:
+                    # TRUNCATE leaves an empty -journal beside the database; leaving the mode
+                    # for DELETE has SQLite remove it under its own locks
+                    self.conn.execute("PRAGMA journal_mode=DELETE")
         except AdbcError:
             pass
         finally:

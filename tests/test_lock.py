@@ -1,0 +1,50 @@
+"""loader.lock: one run per target, and no lock file left behind."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from loader.errors import TargetLockedError
+from loader.lock import TargetLock
+from tests.conftest import write_csv
+from tests.reliability_util import cli
+
+
+def test_a_run_that_ends_removes_its_lock_file(tmp_path: Path) -> None:
+    target = tmp_path / "t.db"
+    with TargetLock(str(target)):
+        assert (tmp_path / "t.db.lock").exists()
+    assert not (tmp_path / "t.db.lock").exists()
+
+
+def test_a_waiting_run_locks_the_file_the_path_names_after_the_holder_removed_it(tmp_path: Path) -> None:
+    """The waiter opened the old file before the holder removed it: it must not keep a lock
+    on that removed file, or a third run would create a new one and run beside it."""
+    target = str(tmp_path / "t.db")
+    first = TargetLock(target).__enter__()
+    second = TargetLock(target, wait=30)
+    entered = threading.Event()
+    thread = threading.Thread(target=lambda: (second.__enter__(), entered.set()))
+    thread.start()
+    time.sleep(0.2)  # the second run has opened the lock file and waits on it
+    assert not entered.is_set()
+    first.__exit__(None, None, None)
+    assert entered.wait(30)
+    thread.join()
+    assert (tmp_path / "t.db.lock").exists()
+    with pytest.raises(TargetLockedError):
+        TargetLock(target).__enter__()  # a third run is kept out
+    second.__exit__(None, None, None)
+    assert not (tmp_path / "t.db.lock").exists()
+
+
+@pytest.mark.parametrize("target", ["t.db", "t.ldb"])
+def test_a_clean_run_leaves_only_the_target_beside_its_input(tmp_path: Path, target: str) -> None:
+    src = write_csv(tmp_path / "in.csv", ["id", "v"], [[1, "a"], [2, "b"]])
+    flags = ["--table", "t"] if target.endswith(".db") else ["--key", "{id}"]
+    assert cli("load", str(src), str(tmp_path / target), *flags, "-q").returncode == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in.csv", target])
