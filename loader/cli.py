@@ -46,6 +46,9 @@ LOAD_FLAGS = {
     "decimal_separator": "source.decimal_separator",
     "encoding": "source.encoding",
     "skip_rows": "source.skip_rows",
+    "quote_char": "source.quote_char",
+    "escape_char": "source.escape_char",
+    "max_row_bytes": "source.max_row_bytes",
     "infer_rows": "source.infer_rows",
     "sink": "sink.type",
     "table": "sink.table",
@@ -153,6 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="CSV has no header row (default: detected)",
     )
     g.add_argument("--decimal-separator", choices=[".", ","], help="',': numbers like 3,50 are numbers")
+    g.add_argument("--quote-char", metavar="CHAR", help="CSV quote character (default: detected)")
+    g.add_argument("--escape-char", metavar="CHAR", help="CSV escape character (default: none)")
+    g.add_argument(
+        "--null-values", action="append", metavar="TEXT", help="text read as NULL in every column (repeatable)"
+    )
+    g.add_argument(
+        "--na-values", action="append", metavar="TEXT", help="text read as NULL in typed columns only (repeatable)"
+    )
+    g.add_argument("--max-row-bytes", metavar="SIZE", help="longest CSV row, e.g. 16MiB (default 64MiB)")
     g.add_argument("--encoding", metavar="NAME", help="CSV encoding (default utf-8)")
     g.add_argument("--skip-rows", type=int, metavar="N", help="lines to skip before the header")
     g.add_argument("--infer-rows", type=int, metavar="N", help="rows sampled for type inference")
@@ -170,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--value", metavar="json|COLUMN", help="LevelDB value encoding")
     g.add_argument("--sync", action="store_true", default=None, help="LevelDB: fsync each WriteBatch")
     g.add_argument("--compression", choices=["none", "snappy"], help="LevelDB block compression (default none)")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="set any job-file key (repeatable)"
+    )
     _common(p)
 
     p = sub.add_parser("run", help="run a job file", description="Run the job described in a TOML job file.")
@@ -217,8 +232,11 @@ def job_for(args: argparse.Namespace, env: dict[str, str] | None = None) -> Any:
             raise ConfigError("load: expected one or more SOURCE files and a TARGET")
         *sources, target = args.paths
         data: dict[str, Any] = {"source": {"path": sources}, "sink": {"path": target}}
-        apply_overrides(data, [], environ)
+        apply_overrides(data, args.set, environ)
         pairs = _flag_pairs(args, LOAD_FLAGS)
+        for dest in ("null_values", "na_values"):
+            if getattr(args, dest) is not None:
+                pairs.append((f"source.{dest}", getattr(args, dest)))
         if args.header is not None:
             pairs.append(("source.header", args.header))
         if args.columns:

@@ -153,3 +153,27 @@ def test_a_plain_load_imports_no_toml_parser_nor_tempfile(tmp_path: Path, data_d
     dateutil_imports_it = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip()
     expected = "['tempfile']\n" if dateutil_imports_it == "True" else "[]\n"
     assert (done.returncode, done.stdout) == (0, expected), done.stderr
+
+
+def test_load_takes_the_csv_keys_as_flags_and_any_key_with_set(tmp_path: Path) -> None:
+    """--quote-char, --escape-char, --null-values, --na-values, --max-row-bytes, and --set for
+    the rest, as `run` takes it (flags win over --set)."""
+    src = tmp_path / "q.csv"
+    src.write_text("id;name;n\n1;'a;b';NA\n2;-;7\n3;'c';\n")
+    db = tmp_path / "q.db"
+    args = ["load", str(src), str(db), "--table", "t", "--delimiter", ";", "--quote-char", "'"]
+    nulls = ["--null-values", "-", "--null-values", ""]
+    assert main([*args, *nulls, "--na-values", "NA", "--max-row-bytes", "4KiB", "-q"]) == 0
+    assert sqlite_rows(db, "SELECT id, name, n, typeof(n) FROM t ORDER BY id") == [
+        (1, "a;b", None, "null"),
+        (2, None, 7, "integer"),
+        (3, "c", None, "null"),
+    ]
+    # --set reaches keys without a flag of their own; a flag beats --set
+    assert main([*args, "--set", "sink.mode=replace", "--set", "sink.table=ignored", "--restart", "-q"]) == 0
+    assert sqlite_rows(db, "SELECT count(*) FROM t") == [(3,)]
+    bad = cli("load", str(src), str(db), "--set", "sink.mdoe=replace")
+    assert (bad.returncode, bad.stderr) == (
+        2,
+        "loader: error: sink.mdoe: unknown key\n  hint: did you mean 'mode'?\n",
+    )
