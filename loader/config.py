@@ -2,7 +2,7 @@
 
 A job is four parts: ``[source]``, ``[[transform]]`` (zero or more),
 ``[sink]`` and ``[run]``. Every field below is documented where it is
-declared, and the README's job-file reference mirrors them. Precedence, from
+declared, and docs/job-files.md mirrors them. Precedence, from
 strongest: command-line flags and ``--set`` > ``LOADER_<SECTION>__<KEY>``
 environment variables > the job file > the defaults here.
 
@@ -154,7 +154,7 @@ class RunConfig:
     """Threads that parse and convert CSV blocks at once, results kept in order. Unset:
     2 for CSV into LevelDB when ``usable_cpus()`` (affinity, cgroup quota) is 2 or more, else 1. Measured on
     2 cores: CSV -> LevelDB 8% faster with 2 for ~16 MB more; CSV -> SQLite 10% slower,
-    its writer needing a core of its own (see the README's Performance section)."""
+    its writer needing a core of its own (see docs/performance.md)."""
     max_memory: int | str | None = None
     """Peak memory ceiling, e.g. ``"100MB"`` or ``"1GB"`` (a bare number is bytes). Chunk, batch,
     CSV block and LevelDB write-buffer sizes shrink to fit under it; the report shows the sizes used."""

@@ -2,8 +2,8 @@
 trimmed, and sizes fitted to ``run.max_memory``.
 
 Peak RSS is a product target (the report carries it), so every technique
-here was kept because a measurement showed it paid; see the README's
-Performance section for the numbers.
+here was kept because a measurement showed it paid; see docs/performance.md
+for the numbers.
 """
 
 from __future__ import annotations

@@ -42,3 +42,29 @@ def test_quickstart_command_names_the_bundled_job() -> None:
     command = block_after("<!-- quickstart-command -->").strip()
     assert command.endswith("loader run configs/quickstart.toml")
     assert (ROOT / "configs" / "quickstart.toml").exists()
+
+
+def _slug(heading: str) -> str:
+    return re.sub(r"[^\w\- ]", "", heading.lstrip("#").strip().lower()).replace(" ", "-")
+
+
+def test_links_between_the_readme_and_docs_resolve() -> None:
+    """Every relative link of the README and docs/ names a file that exists, and a heading
+    in it where it names an anchor (sections moved between files must not leave dead links)."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    assert len(pages) > 1
+    dead = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text(encoding="utf-8")):
+            if re.match(r"[a-z]+://", target):
+                continue
+            path, _, anchor = target.partition("#")
+            file = (page.parent / path).resolve() if path else page
+            if not file.exists():
+                dead.append(f"{page.name}: {target}")
+                continue
+            if anchor and file.suffix == ".md":
+                headings = {_slug(line) for line in file.read_text(encoding="utf-8").splitlines() if line.startswith("#")}
+                if anchor not in headings:
+                    dead.append(f"{page.name}: {target}")
+    assert dead == []

@@ -142,7 +142,7 @@ def nested_json(arr: pa.Array) -> list[str | None]:
 
 
 def sqlite_type(t: pa.DataType) -> str:
-    """The declared SQLite type for an Arrow type (see the README's type mapping)."""
+    """The declared SQLite type for an Arrow type (see the type mapping in docs/types.md)."""
     if pa.types.is_dictionary(t):
         return sqlite_type(t.value_type)
     if pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_duration(t):
