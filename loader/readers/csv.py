@@ -46,7 +46,7 @@ WIDE_BLOCK_FACTOR = 16
 _COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
 UNTERMINATED = "unterminated quoted field: a quote opened in this line is never closed"
 # Of a row dropped for its length, the reject keeps this much (the rest is skipped unread into memory).
-_KEPT_OF_LONG_ROW = 1 << 10
+KEPT_OF_LONG_ROW = 1 << 10
 
 
 class _Transcoder:
@@ -255,6 +255,20 @@ def _guess_column(values: pa.ChunkedArray, so_far: TypeGuess | None) -> TypeGues
     guess = TypeGuess(so_far)
     guess.add(text)  # any other error is a bug to see, not a reason to call the column text
     return guess
+
+
+def read_past_line(stream: Any, size: int) -> tuple[int, bytes, bool]:
+    """Read on to the end of a line too long to keep, holding none of it: the bytes it
+    spans (``size`` of them read already), the bytes read past its newline, and whether
+    it had one (or ran to the end of the stream)."""
+    while True:
+        more = stream.read(1 << 20)
+        if not more:
+            return size, b"", False
+        nl = more.find(b"\n")
+        if nl >= 0:
+            return size + nl + 1, bytes(more[nl + 1 :]), True
+        size += len(more)
 
 
 def row_numbers(base: int, n: int, skip: set[int]) -> pa.Array:
@@ -652,19 +666,12 @@ class CSVReader(ReaderBase):
             )
             return (bytearray(data[pos:stop]), offset, _Dropped(reason, stop - pos, nl >= 0)), data, stop
         reason = f"row longer than {cap} bytes (source.max_row_bytes)"
-        kept = bytearray(data[pos : pos + _KEPT_OF_LONG_ROW])
+        kept = bytearray(data[pos : pos + KEPT_OF_LONG_ROW])
         nl = data.find(b"\n", pos)
         if nl >= 0:
             return (kept, offset, _Dropped(reason, nl + 1 - pos, True)), data, nl + 1
-        size = len(data) - pos
-        while True:
-            more = stream.read(1 << 20)
-            if not more:
-                return (kept, offset, _Dropped(reason, size, False)), b"", 0
-            nl = more.find(b"\n")
-            if nl >= 0:
-                return (kept, offset, _Dropped(reason, size + nl + 1, True)), bytes(more[nl + 1 :]), 0
-            size += len(more)
+        size, rest, ended = read_past_line(stream, len(data) - pos)
+        return (kept, offset, _Dropped(reason, size, ended)), rest, 0
 
     def _parse_options(self) -> tuple[pacsv.ReadOptions, pacsv.ConvertOptions]:
         cfg = self.config

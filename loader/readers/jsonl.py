@@ -35,10 +35,9 @@ from ..errors import ConfigError, SourceError, one_line
 from ..prefetch import ordered_map
 from ..types import type_name
 from .base import ReaderBase, declared_types, dedupe_names, split_chunk
-from .csv import open_stream, row_numbers
+from .csv import KEPT_OF_LONG_ROW, open_stream, read_past_line, row_numbers
 
 # Of a line dropped for its length, the reject keeps this much.
-_KEPT_OF_LONG_ROW = 1 << 10
 # Texts that could be a number float64 rounds: 16 characters or more, or a 3-digit exponent.
 _LONG_NUMBER = re.compile(rb"-?[0-9][0-9.eE+-]{15,}|[0-9][eE][+-]?[0-9]{3,}")
 # A first look without a regex (bytes.translate and find run at memory speed, a regex
@@ -354,15 +353,8 @@ class JSONLReader(ReaderBase):
                 yield block, offset, None, len(block)
                 offset += len(block)
             elif len(data) > cap:
-                kept, span = data[:_KEPT_OF_LONG_ROW], len(data)
-                while True:
-                    more = stream.read(1 << 20)
-                    nl = more.find(b"\n")
-                    if not more or nl >= 0:
-                        span += nl + 1 if nl >= 0 else 0
-                        data = more[nl + 1 :] if nl >= 0 else b""
-                        break
-                    span += len(more)
+                kept = data[:KEPT_OF_LONG_ROW]
+                span, data, _ = read_past_line(stream, len(data))
                 yield kept, offset, f"line longer than {cap} bytes (source.max_row_bytes)", span
                 offset += span
 
