@@ -55,6 +55,11 @@ from .writers.base import Writer
 Event = Callable[[str, dict[str, Any]], None]
 
 
+def _imported(stage: Stage) -> bool:
+    """False for a job file's python stage whose code is not imported yet (see ``plan``)."""
+    return getattr(stage, "resolved", True) is not False
+
+
 def default_table(paths: list[str]) -> str:
     first = os.path.basename(paths[0]) if paths and paths[0] != "-" else "data"
     stem = first.split(".")[0] if not first.startswith(".") else first
@@ -240,7 +245,7 @@ class Pipeline:
         return check_width
 
     def _deferred(self) -> str | None:
-        return next((s.name for s in self.stages if getattr(s, "resolved", True) is False), None)
+        return next((s.name for s in self.stages if not _imported(s)), None)
 
     def _output_schema(self, schema: pa.Schema, path: str) -> pa.Schema:
         """The schema the stages make of ``schema``; up to the first stage not imported yet."""
@@ -251,7 +256,7 @@ class Pipeline:
             last_row=0,
             end={},
         )
-        ready = list(itertools.takewhile(lambda s: getattr(s, "resolved", True) is not False, self.stages))
+        ready = list(itertools.takewhile(_imported, self.stages))
         for chunk in apply(ready, iter([empty])):
             return chunk.batch.schema
         return schema
