@@ -24,6 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from . import storage
 from .chunk import Chunk
 from .config import JobConfig, RunConfig, SinkConfig, SourceConfig, load_job, unknown_key
 from .errors import (
@@ -385,7 +386,7 @@ class Pipeline:
                 resolve()
         files = expand_paths(job.source)
         self._check_paths(files)
-        total = sum(os.path.getsize(f) for f in files if f != "-")
+        total = sum(storage.size(f) or 0 for f in files)
         self._emit("start", job=self.job_name, files=len(files), bytes=total, target=job.sink.path)
         with contextlib.ExitStack() as stack:
             stack.enter_context(TargetLock(job.sink.path, wait=run.lock_wait))

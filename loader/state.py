@@ -13,38 +13,16 @@ right after those rows are written.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
-from .errors import SourceError
+from . import storage
 
 if TYPE_CHECKING:
     from .rejects import Committed
 
-FINGERPRINT_BYTES = 64 << 10
-
-
-def identity(path: str) -> dict[str, Any] | None:
-    """Size, mtime and a content fingerprint; None for standard input."""
-    if path == "-":
-        return None
-    # an input that vanished or is a directory is the user's error, reported in one line
-    if os.path.isdir(path):
-        raise SourceError("is a directory, not a file", file=path, hint="use a glob such as dir/*.csv")
-    h = hashlib.sha256()
-    try:
-        st = os.stat(path)
-        with open(path, "rb") as fh:
-            h.update(fh.read(FINGERPRINT_BYTES))
-            if st.st_size > FINGERPRINT_BYTES:
-                fh.seek(max(FINGERPRINT_BYTES, st.st_size - FINGERPRINT_BYTES))
-                h.update(fh.read(FINGERPRINT_BYTES))
-    except OSError as exc:
-        raise SourceError.from_os(exc, path, "read") from None
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256_head_tail": h.hexdigest()}
+identity = storage.identity
 
 
 def same_content(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:
@@ -54,8 +32,7 @@ def same_content(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool
     return bool(old.get("size") == new.get("size") and old.get("sha256_head_tail") == new.get("sha256_head_tail"))
 
 
-def file_key(path: str) -> str:
-    return "file:" + (path if path == "-" else os.path.abspath(path))
+file_key = storage.key
 
 
 @dataclass

@@ -6,10 +6,9 @@ files a run loads; ``open_reader`` opens one of them.
 
 from __future__ import annotations
 
-import glob
-import os
 from typing import TYPE_CHECKING, Any
 
+from .. import storage
 from .._lazy import lazy_attributes
 from ..config import SourceConfig, infer_format, is_glob
 from ..errors import ConfigError, SourceError
@@ -46,14 +45,14 @@ def expand_paths(config: SourceConfig) -> list[str]:
         if pattern == "-":
             files.append("-")
         elif is_glob(pattern):
-            matched = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+            matched = storage.glob(pattern)
             if not matched and not config.allow_empty:
                 raise ConfigError(
                     f"source.path: no file matches {pattern!r}",
                     hint="check the pattern, or set source.allow_empty = true for scheduled runs",
                 )
             files.extend(matched)
-        elif not os.path.exists(pattern):
+        elif not storage.exists(pattern):
             raise SourceError("no such file", file=pattern)
         else:
             files.append(pattern)

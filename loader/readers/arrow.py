@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from .. import kernels as pc
+from .. import storage
 from ..chunk import Chunk
 from ..errors import SourceError, one_line
 from .base import TypedFileReader
@@ -29,10 +30,7 @@ class ArrowReader(TypedFileReader):
     def _open(self) -> None:
         path = self.path
         self._check_path()
-        try:
-            self.source = pa.OSFile(path)
-        except (FileNotFoundError, PermissionError) as exc:
-            raise SourceError.from_os(exc, path, "open") from None
+        self.source = storage.open_arrow(path)
         self.file: ipc.RecordBatchFileReader | None = None
         magic = self.source.read(6)
         self.source.seek(0)

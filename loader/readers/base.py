@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol, Self
 
 import pyarrow as pa
 
 from .. import kernels as pc
+from .. import storage
 from ..chunk import Chunk, Reject
 from ..config import SourceConfig
 from ..convert import Converted, ConvertedBatch, bytes_as_text, convert, convert_columns
@@ -38,13 +38,6 @@ class Reader(Protocol):
     def __enter__(self) -> Reader: ...
 
     def __exit__(self, *exc: Any) -> None: ...
-
-
-def file_size(path: str) -> int | None:
-    try:
-        return os.stat(path).st_size if path != "-" else None
-    except OSError:
-        return None
 
 
 def dedupe_names(names: list[str]) -> list[str]:
@@ -172,7 +165,7 @@ class ReaderBase:
         self.types = types or {}
         # The guesses behind this file's inferred types (CSV), for the load to merge.
         self.guesses: dict[str, Any] = {}
-        self.size = file_size(path)
+        self.size = storage.size(path)
         self._open()
 
     def _open(self) -> None:
@@ -200,8 +193,7 @@ class TypedFileReader(ReaderBase):
     def _check_path(self) -> None:
         if self.path == "-":
             raise ConfigError(f"source.path: {self.KIND} cannot be read from standard input")
-        if os.path.isdir(self.path):
-            raise SourceError("is a directory, not a file", file=self.path, hint=f"use a glob such as {self.GLOB}")
+        storage.check_file(self.path, self.GLOB)
         if self.size == 0:
             raise SourceError("file is empty", file=self.path)
 

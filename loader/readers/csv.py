@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from .. import kernels as pc
+from .. import storage
 from ..chunk import Chunk, Reject
 from ..convert import Converted, ConvertedBatch, TypeGuess, convert, convert_columns
 from ..errors import ConfigError, SourceError, one_line
@@ -120,14 +121,13 @@ def open_stream(path: str, encoding: str) -> tuple[Any, bool]:
             raw: Any = sys.stdin.buffer
             seekable = False
         else:
-            if os.path.isdir(path):
-                raise SourceError("is a directory, not a file", file=path, hint="use a glob such as dir/*.csv")
+            storage.check_file(path, "dir/*.csv")
             suffix = os.path.splitext(path)[1].lower()
             if suffix in _COMPRESSION:
-                raw = _Decompressing(pa.input_stream(path, compression=_COMPRESSION[suffix]), path)
+                raw = _Decompressing(storage.open_arrow(path, _COMPRESSION[suffix]), path)
                 seekable = False
             else:
-                raw = open(path, "rb")  # noqa: SIM115 - closed by the reader
+                raw = storage.open_input(path)
                 seekable = True
     except OSError as exc:
         raise SourceError.from_os(exc, path, "open") from None

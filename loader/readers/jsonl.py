@@ -19,7 +19,6 @@ and reason, and the rest of the block loads.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ import pyarrow as pa
 import pyarrow.json as pajson
 
 from .. import kernels as pc
+from .. import storage
 from ..chunk import Chunk, Reject
 from ..convert import TypeGuess, convert, float_loses
 from ..errors import ConfigError, SourceError, one_line
@@ -252,8 +252,7 @@ class JSONLReader(ReaderBase):
     def _open(self) -> None:
         if self.path == "-":
             raise ConfigError("source.path: JSON Lines is read from files, not standard input")
-        if os.path.isdir(self.path):
-            raise SourceError("is a directory, not a file", file=self.path, hint="use a glob such as dir/*.jsonl")
+        storage.check_file(self.path, "dir/*.jsonl")
         if self.size == 0:
             raise SourceError("file is empty", file=self.path)
         assert isinstance(self.config.max_row_bytes, int)  # finish() parsed it
