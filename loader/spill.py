@@ -1,0 +1,194 @@
+"""Sorted runs on disk and their streaming merge: how keys that arrive in any order reach
+a sorted store in order, with memory bounded by one run.
+
+A run is the keys and values of a stretch of the input, sorted by key (Arrow's stable
+sort, in C) with duplicate keys resolved, in an Arrow IPC file. The merge reads every
+run a batch at a time and yields key-ordered batches in which each key appears once:
+the last value in input order (``keep="last"``) or the first (``keep="first"``). Runs
+are numbered in input order, which is what breaks ties between runs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.ipc as ipc
+
+Keep = Literal["last", "first"]
+SCHEMA = pa.schema([("key", pa.binary()), ("value", pa.binary())])
+MERGE_BATCH_ROWS = 16_384  # rows read from each run at a time
+
+
+def is_sorted(keys: pa.Array) -> bool:
+    """Whether ``keys`` are in strictly increasing order (no duplicates)."""
+    n = len(keys)
+    if n < 2:
+        return True
+    return bool(pc.all(pc.less(keys.slice(0, n - 1), keys.slice(1))).as_py())
+
+
+def _last_of_each(keys: pa.Array, keep: Keep) -> pa.Array:
+    """For sorted keys, a mask of the one row to keep from each group of equal keys."""
+    n = len(keys)
+    if n < 2:
+        return pa.array([True] * n)
+    differs = pc.not_equal(keys.slice(0, n - 1), keys.slice(1))
+    if keep == "last":  # row i is kept if the next key differs, and the last row always
+        return pa.concat_arrays([differs, pa.array([True])])
+    return pa.concat_arrays([pa.array([True]), differs])
+
+
+def sort_unique(table: pa.Table, keep: Keep) -> pa.Table:
+    """Rows sorted by ``key`` (stable: equal keys stay in input order), one per key."""
+    if table.num_rows == 0:
+        return table
+    ordered = table.take(pc.sort_indices(table, sort_keys=[("key", "ascending")]))
+    keys = ordered.column("key").combine_chunks()
+    mask = _last_of_each(keys, keep)
+    if pc.all(mask).as_py():
+        return ordered
+    return ordered.filter(mask)
+
+
+def write_run(path: str, table: pa.Table, *, durable: bool = True) -> None:
+    """One sorted run in an IPC file, written whole before it is renamed into place."""
+    tmp = path + ".partial"
+    with pa.OSFile(tmp, "wb") as sink, ipc.new_file(sink, SCHEMA) as out:
+        for batch in table.to_batches(max_chunksize=MERGE_BATCH_ROWS):
+            out.write_batch(batch)
+    if durable:
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    os.replace(tmp, path)
+
+
+@dataclass
+class RunSpiller:
+    """Collects keys and values; ``spill`` sorts what it holds into the next run file."""
+
+    directory: str
+    prefix: str
+    keep: Keep = "last"
+    runs: list[str] = field(default_factory=list)
+    _held: list[pa.RecordBatch] = field(default_factory=list)
+    held_rows: int = 0
+    held_bytes: int = 0
+
+    def add(self, keys: pa.Array, values: pa.Array) -> None:
+        batch = pa.RecordBatch.from_arrays([keys.cast(pa.binary()), values.cast(pa.binary())], schema=SCHEMA)
+        self._held.append(batch)
+        self.held_rows += batch.num_rows
+        self.held_bytes += batch.nbytes
+
+    def spill(self) -> str | None:
+        """Sort and write what is held as a run; its path (None when nothing is held)."""
+        if not self._held:
+            return None
+        table = sort_unique(pa.Table.from_batches(self._held, schema=SCHEMA), self.keep)
+        self._held.clear()
+        self.held_rows = self.held_bytes = 0
+        path = os.path.join(self.directory, f"{self.prefix}{len(self.runs):06d}.arrow")
+        write_run(path, table)
+        self.runs.append(path)
+        return path
+
+
+class _Cursor:
+    """One run read a batch at a time; ``rest`` is what of the current batch is unmerged."""
+
+    def __init__(self, path: str, number: int) -> None:
+        self.source = pa.memory_map(path, "r")
+        self.reader = ipc.open_file(self.source)
+        self.number = number
+        self.next_batch = 0
+        self.rest: pa.RecordBatch | None = None
+        self._advance()
+
+    def _advance(self) -> None:
+        self.rest = None
+        while self.rest is None and self.next_batch < self.reader.num_record_batches:
+            batch = self.reader.get_batch(self.next_batch)
+            self.next_batch += 1
+            if batch.num_rows:
+                self.rest = batch
+
+    def last_key(self) -> bytes:
+        assert self.rest is not None
+        return self.rest.column(0)[-1].as_py()  # type: ignore[no-any-return]
+
+    def take_through(self, bound: bytes) -> pa.RecordBatch:
+        """The rows up to and including ``bound`` (a prefix, the run being sorted)."""
+        assert self.rest is not None
+        n = pc.sum(pc.less_equal(self.rest.column(0), pa.scalar(bound, pa.binary()))).as_py() or 0
+        taken = self.rest.slice(0, n)
+        if n == self.rest.num_rows:
+            self._advance()
+        else:
+            self.rest = self.rest.slice(n)
+        return taken
+
+    def close(self) -> None:
+        self.source.close()
+
+
+def merge_runs(paths: Sequence[str], keep: Keep = "last", after: bytes | None = None) -> Iterator[pa.Table]:
+    """Key-ordered tables of ``key``/``value``, each key once over all runs (later runs
+    win for ``keep="last"``). ``after``: only keys greater than it (a merge resumed).
+
+    Each step takes, from every run, the rows up to the smallest last key among the
+    runs' current batches, so every step finishes at least one batch. Rows whose key
+    equals the step's largest key wait for the next step: a later batch may hold it too.
+    """
+    cursors = [_Cursor(p, i) for i, p in enumerate(paths)]
+    carry: pa.Table | None = None
+    try:
+        while True:
+            live = [c for c in cursors if c.rest is not None]
+            if not live:
+                break
+            bound = min(c.last_key() for c in live)
+            parts = [] if carry is None else [carry]
+            for c in live:
+                taken = c.take_through(bound)
+                if taken.num_rows:
+                    parts.append(_numbered(taken, c.number))
+            table = pa.concat_tables(parts)
+            table = _unique_by_run(table, keep)
+            last = table.num_rows - 1
+            # the rows of the largest key wait: another run's next batch may hold that key too
+            carry = table.slice(last)
+            out = table.slice(0, last)
+            if out.num_rows:
+                yield _after(out.drop_columns(["run"]), after)
+        if carry is not None and carry.num_rows:
+            yield _after(carry.drop_columns(["run"]), after)
+    finally:
+        for c in cursors:
+            c.close()
+
+
+def _numbered(batch: pa.RecordBatch, number: int) -> pa.Table:
+    table = pa.Table.from_batches([batch])
+    return table.append_column("run", pa.array([number] * batch.num_rows, pa.int32()))
+
+
+def _unique_by_run(table: pa.Table, keep: Keep) -> pa.Table:
+    order = pc.sort_indices(table, sort_keys=[("key", "ascending"), ("run", "ascending")])
+    ordered = table.take(order)
+    keys = ordered.column("key").combine_chunks()
+    mask = _last_of_each(keys, keep)
+    return ordered if pc.all(mask).as_py() else ordered.filter(mask)
+
+
+def _after(table: pa.Table, after: bytes | None) -> pa.Table:
+    if after is None or table.num_rows == 0:
+        return table
+    return table.filter(pc.greater(table.column("key"), pa.scalar(after, pa.binary())))

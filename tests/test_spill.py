@@ -1,0 +1,85 @@
+"""Sorted runs and their merge, against a dict that applies the same rules row by row."""
+
+from __future__ import annotations
+
+import random
+
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loader.spill import RunSpiller, is_sorted, merge_runs
+
+
+def _oracle(rows: list[tuple[bytes, bytes]], keep: str) -> list[tuple[bytes, bytes]]:
+    seen: dict[bytes, bytes] = {}
+    for k, v in rows:
+        if keep == "last" or k not in seen:
+            seen[k] = v
+    return sorted(seen.items())
+
+
+def _load(tmp_path, rows, keep, run_rows, batch_rows=7):
+    spiller = RunSpiller(str(tmp_path), "t-", keep=keep)
+    for start in range(0, len(rows), batch_rows):
+        part = rows[start : start + batch_rows]
+        spiller.add(pa.array([k for k, _ in part], pa.binary()), pa.array([v for _, v in part], pa.binary()))
+        if spiller.held_rows >= run_rows:
+            spiller.spill()
+    spiller.spill()
+    return spiller.runs
+
+
+def _merged(runs, keep, after=None):
+    out = []
+    for table in merge_runs(runs, keep, after=after):
+        assert is_sorted(table.column("key").combine_chunks())
+        out += zip(table.column("key").to_pylist(), table.column("value").to_pylist(), strict=True)
+    return out
+
+
+@pytest.mark.parametrize("keep", ["last", "first"])
+@settings(max_examples=25, deadline=None)
+@given(
+    rows=st.lists(st.tuples(st.binary(max_size=3), st.binary(max_size=4)), max_size=200),
+    run_rows=st.integers(1, 60),
+)
+def test_the_merge_holds_each_key_once_with_the_value_input_order_chose(tmp_path_factory, keep, rows, run_rows):
+    tmp = tmp_path_factory.mktemp("runs")
+    runs = _load(tmp, rows, keep, run_rows)
+    merged = _merged(runs, keep)
+    assert merged == _oracle(rows, keep)
+    assert len({k for k, _ in merged}) == len(merged)
+
+
+def test_a_key_repeated_across_batches_of_one_run_and_across_runs_is_resolved(tmp_path, monkeypatch):
+    import loader.spill as spill
+
+    monkeypatch.setattr(spill, "MERGE_BATCH_ROWS", 2)  # runs of several batches, a key spanning two of them
+    rows = [(b"k%02d" % (i % 5), b"v%d" % i) for i in range(40)]
+    random.Random(1).shuffle(rows)
+    runs = _load(tmp_path, rows, "last", run_rows=9, batch_rows=3)
+    assert len(runs) == 5
+    assert _merged(runs, "last") == _oracle(rows, "last")
+
+
+def test_a_resumed_merge_starts_after_the_last_key_written(tmp_path):
+    rows = [(b"%05d" % ((i * 7919) % 1000), b"v%d" % i) for i in range(1000)]
+    runs = _load(tmp_path, rows, "last", run_rows=300, batch_rows=50)
+    everything = _merged(runs, "last")
+    assert len(everything) == 1000
+    assert _merged(runs, "last", after=b"00499") == everything[500:]
+
+
+def test_a_run_is_written_whole_or_not_at_all(tmp_path):
+    runs = _load(tmp_path, [(b"b", b"2"), (b"a", b"1")], "last", run_rows=10)
+    assert [p.name for p in tmp_path.iterdir()] == ["t-000000.arrow"]
+    assert runs == [str(tmp_path / "t-000000.arrow")]
+
+
+def test_is_sorted_means_strictly_increasing():
+    assert is_sorted(pa.array([b"a", b"b", b"c"]))
+    assert not is_sorted(pa.array([b"a", b"a"]))
+    assert not is_sorted(pa.array([b"b", b"a"]))
+    assert is_sorted(pa.array([], pa.binary()))
