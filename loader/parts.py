@@ -1,0 +1,146 @@
+"""A load cut into parts that can run anywhere: whole files, byte ranges of CSV and JSON
+Lines files cut at row boundaries, and row-group ranges of Parquet files.
+
+A part has a stable id made from its file's identity and its range, so a rerun, another
+process or another machine names the same part the same way. A CSV file is cut only
+where the cut is provably between rows: the quote characters before the cut are even
+in number (a newline inside a quoted value follows an odd count). A file that cannot
+be cut safely (compressed, read from standard input, escapes with a backslash) is one
+part, and the plan says why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from . import storage
+
+Unit = Literal["file", "bytes", "row_groups"]
+PART_BYTES = 64 << 20  # a part's size, to balance work across workers
+_BLOCK = 4 << 20  # bytes scanned at a time for quotes and newlines
+_COMPRESSED = (".gz", ".bz2", ".zst", ".zstd", ".lz4", ".xz", ".br")
+
+
+@dataclass(frozen=True)
+class Part:
+    """One piece of a load: ``path`` from ``start`` to ``end`` (bytes, or row groups)."""
+
+    path: str
+    unit: Unit = "file"
+    start: int = 0
+    end: int | None = None
+    size: int = 0  # bytes of input, for balancing and progress
+    fingerprint: str = ""  # the file's identity when planned
+
+    @property
+    def id(self) -> str:
+        text = json.dumps([storage.key(self.path), self.fingerprint, self.unit, self.start, self.end])
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def describe(self) -> str:
+        if self.unit == "file":
+            return self.path
+        what = "bytes" if self.unit == "bytes" else "row groups"
+        return f"{self.path} {what} {self.start}-{self.end}"
+
+
+@dataclass(frozen=True)
+class FilePlan:
+    """How one file is cut, and why when it is not."""
+
+    parts: tuple[Part, ...]
+    note: str = ""
+
+
+def _fingerprint(path: str) -> str:
+    ident = storage.identity(path)
+    return "" if ident is None else f"{ident.get('size')}:{ident.get('sha256_head_tail', ident.get('etag', ''))}"
+
+
+def plan_file(
+    path: str,
+    fmt: str,
+    *,
+    part_bytes: int = PART_BYTES,
+    quote: str | None = '"',
+    escape: str | None = None,
+) -> FilePlan:
+    """The parts of one input file."""
+    size = storage.size(path) or 0
+    whole = Part(path, size=size, fingerprint=_fingerprint(path) if path != storage.STDIN else "")
+    if path == storage.STDIN:
+        return FilePlan((whole,), "standard input is read whole")
+    if path.lower().endswith(_COMPRESSED):
+        return FilePlan((whole,), "compressed: read whole")
+    if fmt == "parquet":
+        return _parquet(path, whole, part_bytes)
+    if size <= part_bytes or fmt not in ("csv", "jsonl"):
+        return FilePlan((whole,))
+    if fmt == "csv" and escape:
+        return FilePlan((whole,), f"escape character {escape!r}: quote parity cannot find row boundaries, read whole")
+    cuts = list(row_boundaries(path, part_bytes, quote.encode() if fmt == "csv" and quote else None))
+    bounds = [0, *cuts, size]
+    parts = tuple(
+        Part(path, "bytes", a, b, size=b - a, fingerprint=whole.fingerprint)
+        for a, b in itertools.pairwise(bounds)
+        if b > a
+    )
+    return FilePlan(parts, f"{len(parts)} byte ranges cut at row boundaries")
+
+
+def row_boundaries(path: str, every: int, quote: bytes | None) -> Iterator[int]:
+    """Offsets just past a newline that ends a row, one at or after each multiple of
+    ``every``: with ``quote``, only a newline preceded by an even number of quotes."""
+    want = every
+    offset = 0
+    quotes = 0
+    with storage.open_input(path) as fh:
+        while True:
+            block = fh.read(_BLOCK)
+            if not block:
+                return
+            end = offset + len(block)
+            while want < end:
+                cut = _cut_in(block, max(0, want - offset), quote, quotes)
+                if cut is None:
+                    break
+                yield offset + cut
+                want = offset + cut + every
+            if quote:
+                quotes += block.count(quote)
+            offset = end
+
+
+def _cut_in(block: bytes, start: int, quote: bytes | None, quotes_before: int) -> int | None:
+    """The offset in ``block`` just past the first row-ending newline at or after ``start``."""
+    pos = start
+    while True:
+        nl = block.find(b"\n", pos)
+        if nl < 0:
+            return None
+        if quote is None or (quotes_before + block.count(quote, 0, nl)) % 2 == 0:
+            return nl + 1
+        pos = nl + 1
+
+
+def _parquet(path: str, whole: Part, part_bytes: int) -> FilePlan:
+    import pyarrow.parquet as pq
+
+    with storage.open_arrow(path) as source:
+        meta = pq.ParquetFile(source).metadata
+    groups = [meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)]
+    if len(groups) < 2 or sum(groups) <= part_bytes:
+        return FilePlan((whole,))
+    parts: list[Part] = []
+    first, acc = 0, 0
+    for i, nbytes in enumerate(groups):
+        acc += nbytes
+        if acc >= part_bytes or i == len(groups) - 1:
+            parts.append(Part(path, "row_groups", first, i + 1, size=acc, fingerprint=whole.fingerprint))
+            first, acc = i + 1, 0
+    return FilePlan(tuple(parts), f"{len(parts)} row-group ranges")

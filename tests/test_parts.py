@@ -1,0 +1,102 @@
+"""Plans of parts: byte ranges cut between rows (quoted newlines included), row-group
+ranges, whole files where a cut is not safe, and ids that name the same part the same way."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import random
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from loader.parts import plan_file
+
+
+def _csv_with_quoted_newlines(path, rows=3000):
+    rnd = random.Random(7)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["id", "note", "n"])
+    expected = []
+    for i in range(rows):
+        note = rnd.choice(["plain", 'say "hi"\nthen go', "a,b", "multi\nline\nvalue", ""])
+        expected.append([str(i), note, str(rnd.randint(0, 99))])
+        w.writerow(expected[-1])
+    path.write_text(buf.getvalue())
+    return expected
+
+
+def _rows(data: bytes, header: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO((header + data).decode())))[1:]
+
+
+def test_csv_byte_ranges_end_between_rows_even_with_quoted_newlines(tmp_path):
+    path = tmp_path / "q.csv"
+    expected = _csv_with_quoted_newlines(path)
+    data = path.read_bytes()
+    plan = plan_file(str(path), "csv", part_bytes=4096)
+    assert len(plan.parts) > 10 and "byte ranges" in plan.note
+    assert plan.parts[0].start == 0 and plan.parts[-1].end == len(data)
+    header = data[: data.index(b"\n") + 1]
+    got = []
+    for i, part in enumerate(plan.parts):
+        assert part.unit == "bytes" and part.size == part.end - part.start
+        piece = data[part.start : part.end]
+        got += _rows(piece, b"") if i == 0 else _rows(piece, header)
+        if i:
+            assert plan.parts[i - 1].end == part.start
+    assert got == expected
+
+
+def test_a_newline_inside_quotes_is_never_a_cut(tmp_path):
+    path = tmp_path / "q.csv"
+    path.write_bytes(b'a,b\n1,"' + b"x\n" * 5000 + b'"\n2,y\n')
+    plan = plan_file(str(path), "csv", part_bytes=1000)
+    cuts = [p.start for p in plan.parts[1:]]
+    assert cuts == [len(b'a,b\n1,"' + b"x\n" * 5000 + b'"\n')]
+
+
+def test_files_that_cannot_be_cut_are_one_part_and_the_plan_says_why(tmp_path):
+    small = tmp_path / "s.csv"
+    small.write_text("a\n1\n")
+    assert [p.unit for p in plan_file(str(small), "csv").parts] == ["file"]
+    gz = tmp_path / "big.csv.gz"
+    gz.write_bytes(gzip.compress(b"a\n" + b"1\n" * 100_000))
+    plan = plan_file(str(gz), "csv", part_bytes=1000)
+    assert len(plan.parts) == 1 and plan.note == "compressed: read whole"
+    esc = tmp_path / "e.csv"
+    esc.write_text("a\n" + "x\\\ny\n" * 2000)
+    plan = plan_file(str(esc), "csv", part_bytes=1000, escape="\\")
+    assert len(plan.parts) == 1 and "escape character" in plan.note
+
+
+def test_json_lines_cut_at_any_newline(tmp_path):
+    path = tmp_path / "e.jsonl"
+    path.write_text("".join(f'{{"id": {i}, "s": "v{i}"}}\n' for i in range(2000)))
+    plan = plan_file(str(path), "jsonl", part_bytes=2000)
+    data = path.read_bytes()
+    assert len(plan.parts) > 5
+    assert all(data[p.start - 1 : p.start] == b"\n" for p in plan.parts[1:])
+
+
+def test_parquet_is_cut_in_row_group_ranges(tmp_path):
+    path = tmp_path / "t.parquet"
+    pq.write_table(
+        pa.table({"id": list(range(10_000)), "s": [f"v{i}" for i in range(10_000)]}), path, row_group_size=1000
+    )
+    plan = plan_file(str(path), "parquet", part_bytes=20_000)
+    assert [p.unit for p in plan.parts] == ["row_groups"] * len(plan.parts)
+    assert plan.parts[0].start == 0 and plan.parts[-1].end == 10
+    assert all(a.end == b.start for a, b in zip(plan.parts, plan.parts[1:], strict=False))
+
+
+def test_part_ids_are_stable_and_change_with_the_file(tmp_path):
+    path = tmp_path / "q.csv"
+    _csv_with_quoted_newlines(path)
+    ids = [p.id for p in plan_file(str(path), "csv", part_bytes=4096).parts]
+    assert ids == [p.id for p in plan_file(str(path), "csv", part_bytes=4096).parts]
+    assert len(set(ids)) == len(ids)
+    path.write_text(path.read_text().replace("plain", "PLAIN", 1))
+    assert plan_file(str(path), "csv", part_bytes=4096).parts[0].id != ids[0]
