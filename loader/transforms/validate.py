@@ -136,35 +136,44 @@ class Validate(StageBase):
             t = schema.field(col).type
             for rule, spec in rules.items():
                 where = f"rules.{col}.{rule}"
-                check: Check | None = None
-                if rule == "not_null" and spec:
-                    check = pc.is_null
-                elif rule == "regex":
-                    check = lambda a, p=spec: pc.invert(pc.match_substring_regex(_as_text(a), p))  # noqa: E731
-                elif rule == "min":
-                    lo = self._scalar(where, spec, t, col)
-                    check = lambda a, lo=lo: pc.less(a, lo)  # noqa: E731
-                elif rule == "max":
-                    hi = self._scalar(where, spec, t, col)
-                    check = lambda a, hi=hi: pc.greater(a, hi)  # noqa: E731
-                elif rule == "allowed":
-                    try:
-                        values = pc.cast(pa.array(spec), t)
-                    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError):
-                        raise self.error(f"{where}: {spec!r} are not all {type_name(t)} values", column=col) from None
-                    check = lambda a, v=values: pc.and_(pc.invert(pc.is_in(a, value_set=v)), pc.is_valid(a))  # noqa: E731
-                elif rule == "length":
-                    check = _length_check(*((spec, spec) if isinstance(spec, int) else spec))
+                check = self._check(rule, where, spec, t, col)
                 if check is not None:
-                    try:  # a type mismatch (min on text, say) shows now, not at row 1
-                        check(pa.array([], t))
-                    except (pa.ArrowNotImplementedError, pa.ArrowTypeError, pa.ArrowInvalid) as exc:
-                        first = str(exc).strip().splitlines()[0]
-                        raise self.error(
-                            f"{where}: cannot apply to a {type_name(t)} column ({first})", column=col
-                        ) from None
+                    self._try(check, where, t, col)
                     checks.append((col, rule, check))
         self._checks = checks
+
+    def _check(self, rule: str, where: str, spec: Any, t: pa.DataType, col: str) -> Check | None:
+        """The check of one rule on a column of type ``t``; None for a rule that checks nothing here."""
+        if rule == "not_null":
+            return pc.is_null if spec else None
+        if rule == "regex":
+            return lambda a: pc.invert(pc.match_substring_regex(_as_text(a), spec))
+        if rule == "min":
+            lo = self._scalar(where, spec, t, col)
+            return lambda a: pc.less(a, lo)
+        if rule == "max":
+            hi = self._scalar(where, spec, t, col)
+            return lambda a: pc.greater(a, hi)
+        if rule == "allowed":
+            values = self._values(where, spec, t, col)
+            return lambda a: pc.and_(pc.invert(pc.is_in(a, value_set=values)), pc.is_valid(a))
+        if rule == "length":
+            return _length_check(*((spec, spec) if isinstance(spec, int) else spec))
+        return None  # unique: checked against the key store, not per batch
+
+    def _values(self, where: str, spec: list[Any], t: pa.DataType, col: str) -> pa.Array:
+        try:
+            return pc.cast(pa.array(spec), t)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError):
+            raise self.error(f"{where}: {spec!r} are not all {type_name(t)} values", column=col) from None
+
+    def _try(self, check: Check, where: str, t: pa.DataType, col: str) -> None:
+        """A type mismatch (min on text, say) shows now, not at row 1."""
+        try:
+            check(pa.array([], t))
+        except (pa.ArrowNotImplementedError, pa.ArrowTypeError, pa.ArrowInvalid) as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise self.error(f"{where}: cannot apply to a {type_name(t)} column ({first})", column=col) from None
 
     def _reasons(self, batch: pa.RecordBatch, col: str, rule: str) -> Callable[[pa.Array], list[str]]:
         head = _rule_text(rule, self.rules[col][rule])
