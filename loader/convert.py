@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 
 from . import kernels as pc
-from .types import type_name
+from .types import is_text, type_name
 
 _INT = r"^[+-]?(?:0|[1-9][0-9]*)$"
 _FLOAT = r"^[+-]?(?:(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|(?i:inf|infinity|nan))$"
@@ -456,10 +456,6 @@ class _Column:
         return Converted(array, self.bad, self.reasons)
 
 
-def _is_text(t: pa.DataType) -> bool:
-    return pa.types.is_string(t) or pa.types.is_large_string(t)
-
-
 def convert(
     arr: pa.Array,
     target: pa.DataType,
@@ -483,10 +479,10 @@ def convert(
     col = _Column(arr)
     if pa.types.is_binary(arr.type) and not pa.types.is_binary(target):
         _decode(col, encoding)
-    if _is_text(col.arr.type):
+    if is_text(col.arr.type):
         if may_hold_nul:
             col.reject(pc.match_substring(col.arr, "\x00"), lambda v: "NUL byte in value")
-        if _is_text(target):
+        if is_text(target):
             return col.done(pc.cast(col.arr, target))
         if na and _na_first(na, target, strict):
             col.arr = _null_where(col.arr, _is_na(col.arr, na))
@@ -542,7 +538,7 @@ def _cast(col: _Column, target: pa.DataType, na: tuple[str, ...]) -> Converted:
         if isinstance(exc, pa.ArrowNotImplementedError) and len(col.arr) and pc.count(col.arr).as_py():
             # No conversion exists at all: a config problem, not a row problem.
             raise
-    if na and _is_text(col.arr.type):
+    if na and is_text(col.arr.type):
         cast = _cast_without_na(col, target, na)
         if cast is not None:
             return cast

@@ -42,7 +42,7 @@ import pyarrow as pa
 from . import kernels as pc
 from .convert import convert
 from .errors import ConfigError, LoaderError
-from .types import parse_type, type_name
+from .types import is_text, parse_type, type_name
 
 __all__ = [
     "FUNCTIONS",
@@ -449,12 +449,8 @@ class _C:
     node: Node
 
 
-def _is_text(t: pa.DataType) -> bool:
-    return pa.types.is_string(t) or pa.types.is_large_string(t)
-
-
 def _is_temporal(t: pa.DataType) -> bool:
-    return pa.types.is_date(t) or pa.types.is_timestamp(t)
+    return bool(pa.types.is_date(t) or pa.types.is_timestamp(t))
 
 
 def _broadcast(value: Value, n: int) -> pa.Array:
@@ -576,7 +572,7 @@ class _Compiler:
 
     def text(self, c: _C, what: str, *, convert_any: bool = False) -> Fn:
         f = c.fn
-        if _is_text(c.type):
+        if is_text(c.type):
             return f
         if pa.types.is_null(c.type) or convert_any:
             return lambda b: pc.cast(f(b), pa.string())
@@ -632,7 +628,7 @@ class _Compiler:
             lf = self.text(left, "'||'", convert_any=True)
             rf = self.text(right, "'||'", convert_any=True)
             return self.guard(lambda b: pc.binary_join_element_wise(lf(b), rf(b), ""), node, [left.type, right.type])
-        if op == "+" and (_is_text(left.type) or _is_text(right.type)):
+        if op == "+" and (is_text(left.type) or is_text(right.type)):
             raise self.src.error("'+' does not join text; use || or concat()", node.pos)
         lf, rf = left.fn, right.fn
         if op in ("/", "%"):
@@ -794,7 +790,7 @@ def _floor_ceil(kernel: Callable[[Value], Value]) -> Callable[[_Compiler, Call, 
 
 def _to_date(v: Value) -> Value:
     arr = _as_array(v)
-    if _is_text(arr.type):
+    if is_text(arr.type):
         # The date part of an ISO text: "2024-05-01" or "2024-05-01T10:00:00".
         arr = convert(pc.utf8_slice_codeunits(arr, 0, 10), pa.date32()).array
     else:
@@ -804,7 +800,7 @@ def _to_date(v: Value) -> Value:
 
 def _f_date(c: _Compiler, node: Call, args: list[_C]) -> _C:
     a = args[0]
-    if not (_is_temporal(a.type) or _is_text(a.type) or pa.types.is_null(a.type)):
+    if not (_is_temporal(a.type) or is_text(a.type) or pa.types.is_null(a.type)):
         raise c.src.error(f"date() needs a timestamp, date or text, got {type_name(a.type)}", a.node.pos)
     if pa.types.is_date32(a.type):
         return a

@@ -15,7 +15,7 @@ None) count as filtered (``chunk.keep``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, runtime_checkable
 
 import pyarrow as pa
 
@@ -205,6 +205,10 @@ class _Callable:
         return self._stage(chunk)
 
 
+def _is_stage(fn: object) -> TypeGuard[Stage]:
+    return isinstance(getattr(fn, "name", None), str) and callable(fn)
+
+
 def as_stage(fn: Stage | Callable[[pa.RecordBatch], pa.RecordBatch]) -> Stage:
     """A stage as is; a plain batch function wrapped as one.
 
@@ -212,8 +216,8 @@ def as_stage(fn: Stage | Callable[[pa.RecordBatch], pa.RecordBatch]) -> Stage:
     chunks); any other callable gets the batch and must return a batch with
     the same number of rows, else the run stops with a LoaderError.
     """
-    if isinstance(getattr(fn, "name", None), str) and callable(fn):
-        return fn  # type: ignore[return-value]
+    if _is_stage(fn):
+        return fn
     if callable(fn):
         return _Callable(fn)
     raise ConfigError(f"transforms: expected a stage or a function of a RecordBatch, got {fn!r}")

@@ -18,12 +18,8 @@ from .. import kernels as pc
 from ..chunk import Chunk
 from ..convert import Converted, convert
 from ..errors import ConfigError
-from ..types import parse_type, type_name
+from ..types import is_text, parse_type, type_name
 from ._base import ON_ERROR, StageBase, first_failure, reject_in_order, replace_columns, value_text
-
-
-def _is_text(t: pa.DataType) -> bool:
-    return pa.types.is_string(t) or pa.types.is_large_string(t)
 
 
 def _check_zone(tz: str) -> None:
@@ -170,7 +166,7 @@ class Cast(StageBase):
         self.require(schema, self.columns)
         for col in self.formats:
             t = schema.field(col).type
-            if not (_is_text(t) or pa.types.is_binary(t)):
+            if not (is_text(t) or pa.types.is_binary(t)):
                 raise self.error(f"formats.{col}: the column is {type_name(t)}; a format parses text", column=col)
 
     def _convert(self, col: str, arr: pa.Array) -> tuple[pa.Array, list[tuple[pa.Array, list[str]]]]:

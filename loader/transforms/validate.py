@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from .. import kernels as pc
 from ..chunk import Chunk
-from ..types import type_name
+from ..types import is_text, type_name
 from ._base import StageBase, did_you_mean, first_failure, reject_in_order, value_text
 from .dedupe import KeyStore
 
@@ -32,9 +32,13 @@ def _rule_text(rule: str, spec: Any) -> str:
 
 
 def _as_text(arr: pa.Array) -> pa.Array:
-    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+    if is_text(arr.type):
         return arr
     return pc.cast(arr, pa.string())
+
+
+def _is_length(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
 def _length_check(lo: int, hi: int) -> Check:
@@ -101,9 +105,8 @@ class Validate(StageBase):
         elif rule == "allowed":
             ok = isinstance(spec, list) and len(spec) > 0
         elif rule == "length":
-            ints = lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0  # noqa: E731
-            ok = ints(spec) or (
-                isinstance(spec, list) and len(spec) == 2 and all(map(ints, spec)) and spec[0] <= spec[1]
+            ok = _is_length(spec) or (
+                isinstance(spec, list) and len(spec) == 2 and all(map(_is_length, spec)) and spec[0] <= spec[1]
             )
         if not ok:
             want = {
@@ -120,7 +123,7 @@ class Validate(StageBase):
     # ---- binding: turn the rules into column checks for one schema
 
     def _scalar(self, where: str, value: Any, t: pa.DataType, col: str) -> pa.Scalar:
-        text_col = pa.types.is_string(t) or pa.types.is_large_string(t)
+        text_col = is_text(t)
         numeric_col = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
         if (text_col and not isinstance(value, str)) or (numeric_col and isinstance(value, str)):
             raise self.error(f"{where}: {value!r} cannot be compared with {type_name(t)} values", column=col)
