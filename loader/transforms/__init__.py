@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     Default = FillNull
 
 # The stage classes are imported on first use: a load without transforms does
-# not pay for the expression parser and the stage modules (~45 ms at start).
+# not pay at start for the expression parser and the stage modules.
 _MODULES = {
     **dict.fromkeys(
         ["Drop", "FillNull", "Lower", "Rename", "Reorder", "Replace", "Select", "Split", "Trim", "Upper"], "basic"
