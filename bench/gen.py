@@ -51,7 +51,20 @@ SCHEMA = pa.schema(
 )
 assert SCHEMA.names == [name for name, _ in COLUMNS]
 
-FIRST = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Margaret", "Linus", "Radia", "Dennis"]
+FIRST = [
+    "Ada",
+    "Grace",
+    "Alan",
+    "Edsger",
+    "Barbara",
+    "Donald",
+    "Frances",
+    "Ken",
+    "Margaret",
+    "Linus",
+    "Radia",
+    "Dennis",
+]
 LAST = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Hamilton", "Torvalds"]
 SUFFIX = ["", "", "", ", Jr.", ' "the Ace"', ", PhD", " O'Brien"]
 NOTES = [
@@ -70,7 +83,10 @@ EPOCH_S = EPOCH_DAY * 86400
 def _mix(ids: pa.Array, salt: int) -> pa.Array:
     """A well-mixed uint64 per row (splitmix-style, wrapping uint64); one-to-one for a given salt."""
     x = pc.cast(ids, pa.uint64())
-    x = pc.multiply(pc.add(x, pa.scalar(salt * 0x9E3779B97F4A7C15 % (1 << 64), pa.uint64())), pa.scalar(0xBF58476D1CE4E5B9, pa.uint64()))
+    x = pc.multiply(
+        pc.add(x, pa.scalar(salt * 0x9E3779B97F4A7C15 % (1 << 64), pa.uint64())),
+        pa.scalar(0xBF58476D1CE4E5B9, pa.uint64()),
+    )
     x = pc.bit_wise_xor(x, pc.shift_right(x, pa.scalar(31, pa.uint64())))
     x = pc.multiply(x, pa.scalar(0x94D049BB133111EB, pa.uint64()))
     return pc.bit_wise_xor(x, pc.shift_right(x, pa.scalar(29, pa.uint64())))
@@ -144,13 +160,21 @@ def chain_output(b: pa.RecordBatch) -> pa.RecordBatch:
     return pa.record_batch(list(cols.values()), names=names)
 
 
-def batches(rows: int, ids_mode: str, transform: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None) -> Iterator[pa.RecordBatch]:
+def batches(
+    rows: int, ids_mode: str, transform: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None
+) -> Iterator[pa.RecordBatch]:
     for lo in range(0, rows, SLICE):
         b = make_batch(lo, min(SLICE, rows - lo), ids_mode)
         yield transform(b) if transform else b
 
 
-def _write(path: str, rows: int, ids_mode: str, open_writer: Callable[[str, pa.Schema], Any], transform: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None) -> None:
+def _write(
+    path: str,
+    rows: int,
+    ids_mode: str,
+    open_writer: Callable[[str, pa.Schema], Any],
+    transform: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None,
+) -> None:
     """Stream the batches through a writer into a temp file, then rename: no half files."""
     tmp = path + ".tmp"
     first = make_batch(0, 1, ids_mode)
@@ -190,8 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "data"))
-    ap.add_argument("--format", choices=["csv", "parquet", "both", CHAIN_OUTPUT], default="both",
-                    help=f"{CHAIN_OUTPUT}: the transform chain's output as Parquet (see chain_output)")
+    ap.add_argument(
+        "--format",
+        choices=["csv", "parquet", "both", CHAIN_OUTPUT],
+        default="both",
+        help=f"{CHAIN_OUTPUT}: the transform chain's output as Parquet (see chain_output)",
+    )
     ap.add_argument("--ids", choices=IDS, default="scrambled", help="order and form of the unique id column")
     args = ap.parse_args(argv)
     for fmt in ("csv", "parquet") if args.format == "both" else (args.format,):

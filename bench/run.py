@@ -136,25 +136,56 @@ def cases(shell: str | None, stdlib: bool) -> tuple[list[Case], list[str]]:
             )
         )
     else:
-        notes.append(f"sqlite3 shell not found at {SQLITE3_SHELL} (Debian package `sqlite3`): `.import` baseline skipped, no ratios to it")
+        notes.append(
+            f"sqlite3 shell not found at {SQLITE3_SHELL} (Debian package `sqlite3`): `.import` baseline skipped, no ratios to it"
+        )
     py = sys.executable
-    out.append(Case("pyarrow open_csv thread -> executemany (hand-written)", "csv", "sqlite", lambda d, t: [py, os.path.join(HERE, "baselines", "pyarrow_sqlite.py"), d, t], group="baseline"))
+    out.append(
+        Case(
+            "pyarrow open_csv thread -> executemany (hand-written)",
+            "csv",
+            "sqlite",
+            lambda d, t: [py, os.path.join(HERE, "baselines", "pyarrow_sqlite.py"), d, t],
+            group="baseline",
+        )
+    )
     if stdlib:
         types = ",".join(t for _, t in COLUMNS)
-        out.append(Case("stdlib csv -> executemany", "csv", "sqlite", lambda d, t: [py, os.path.join(HERE, "baselines", "stdlib_sqlite.py"), d, t, types], group="baseline"))
+        out.append(
+            Case(
+                "stdlib csv -> executemany",
+                "csv",
+                "sqlite",
+                lambda d, t: [py, os.path.join(HERE, "baselines", "stdlib_sqlite.py"), d, t, types],
+                group="baseline",
+            )
+        )
     out += [
         Case("loader csv -> sqlite", "csv", "sqlite", loader_argv()),
         Case("loader parquet -> sqlite", "parquet", "sqlite", loader_argv()),
         Case("loader csv -> leveldb (json values)", "csv", "leveldb", loader_argv()),
         Case("loader csv -> leveldb, --workers 1", "csv", "leveldb", loader_argv("--workers", "1")),
         Case("loader parquet -> leveldb (json values)", "parquet", "leveldb", loader_argv()),
-        Case("loader parquet -> leveldb, compression snappy", "parquet", "leveldb", loader_argv("--compression", "snappy")),
+        Case(
+            "loader parquet -> leveldb, compression snappy",
+            "parquet",
+            "leveldb",
+            loader_argv("--compression", "snappy"),
+        ),
         Case("loader csv -> leveldb, UUID keys", "csv", "leveldb", loader_argv(), ids="uuid"),
-        Case("loader csv -> leveldb, sorted ids (extra: LevelDB's best case)", "csv", "leveldb", loader_argv(), ids="sorted"),
+        Case(
+            "loader csv -> leveldb, sorted ids (extra: LevelDB's best case)",
+            "csv",
+            "leveldb",
+            loader_argv(),
+            ids="sorted",
+        ),
         Case("loader parquet -> leveldb, sorted ids (extra)", "parquet", "leveldb", loader_argv(), ids="sorted"),
         Case("loader csv -> sqlite, --max-memory 100MB", "csv", "sqlite", loader_argv("--max-memory", "100MB")),
         Case("loader csv -> leveldb, --max-memory 125MB", "csv", "leveldb", loader_argv("--max-memory", "125MB")),
-        Case("loader parquet -> leveldb, --max-memory 140MB", "parquet", "leveldb", loader_argv("--max-memory", "140MB")),
+        Case(
+            "loader parquet -> leveldb, --max-memory 140MB", "parquet", "leveldb", loader_argv("--max-memory", "140MB")
+        ),
         Case(CHAIN, "csv", "sqlite", chain_argv),
         Case(CHAIN_PARQUET, "parquet", "sqlite", chain_argv),
         Case(CHAIN_OUTPUT_LOAD, CHAIN_OUTPUT, "sqlite", loader_argv()),
@@ -172,7 +203,18 @@ CHAIN_OUTPUT_LOAD = "loader parquet -> sqlite, the chain's output as input, no s
 
 def chain_argv(data: str, target: str) -> list[str]:
     job = os.path.join(HERE, "transform_chain.toml")
-    return [sys.executable, "-m", "loader", "run", job, "--quiet", "--set", f"source.path={data}", "--set", f"sink.path={target}"]
+    return [
+        sys.executable,
+        "-m",
+        "loader",
+        "run",
+        job,
+        "--quiet",
+        "--set",
+        f"source.path={data}",
+        "--set",
+        f"sink.path={target}",
+    ]
 
 
 def chain_overhead(all_cases: list[Case]) -> str | None:
@@ -242,7 +284,11 @@ def main_table(all_cases: list[Case], rows: int) -> list[str]:
 
 
 def growth_table(series: list[int], results: dict[tuple[str, str], dict[int, Result | str]]) -> list[str]:
-    head = "| reader -> sink | " + " | ".join(f"{n:,} rows: rows/s, peak MB" for n in series) + " | RSS growth | speed change |"
+    head = (
+        "| reader -> sink | "
+        + " | ".join(f"{n:,} rows: rows/s, peak MB" for n in series)
+        + " | RSS growth | speed change |"
+    )
     lines = [head, "|---|" + "---:|" * (len(series) + 2)]
     for (fmt, sink), per in results.items():
         cells = []
@@ -301,29 +347,50 @@ def parse_sizes(text: str) -> list[int]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description="Benchmark loader against the sqlite3 shell and hand-written loops.")
     ap.add_argument("--rows", type=parse_sizes, default=None, help="rows for the main table (default 1M; --quick 100k)")
     ap.add_argument("--runs", type=int, default=None, help="runs per case, interleaved (default 5; --quick 1)")
     ap.add_argument("--quick", action="store_true", help="100k rows, 1 run, series 50k,200k,800k")
     ap.add_argument("--series", type=parse_sizes, default=None, help="growth sizes (default 1M,4M)")
-    ap.add_argument("--with-16m", action="store_true", help="extend the growth series to 16M rows (LevelDB pairs only; ~2 GB CSV)")
+    ap.add_argument(
+        "--with-16m", action="store_true", help="extend the growth series to 16M rows (LevelDB pairs only; ~2 GB CSV)"
+    )
     ap.add_argument("--no-series", action="store_true", help="skip the memory-growth series")
     ap.add_argument("--no-stdlib", action="store_true", help="skip the stdlib csv baseline")
     ap.add_argument("--data", default=os.path.join(HERE, "data"), help="where generated inputs are kept")
     ap.add_argument("--work", default=None, help="where targets are written (default: DATA/work)")
     ap.add_argument("--out", help="also write the Markdown here (e.g. bench/results/latest.md)")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     rows = (args.rows or [100_000 if args.quick else 1_000_000])[0]
     runs = args.runs or (1 if args.quick else 5)
     series = args.series or ([50_000, 200_000, 800_000] if args.quick else [1_000_000, 4_000_000])
     huge = [16_000_000] if args.with_16m else []
     work = args.work or os.path.join(args.data, "work")
     os.makedirs(work, exist_ok=True)
+    out = run_main_table(args, rows, runs, work)
+    if not args.no_series:
+        out += run_series(args.data, work, series, huge)
+    text = "\n".join(out) + "\n"
+    sys.stdout.write(text)
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    return 0
 
+
+def run_main_table(args: argparse.Namespace, rows: int, runs: int, work: str) -> list[str]:
+    """Every case ``runs`` times, interleaved; the main table's lines with its notes."""
     shell = SQLITE3_SHELL if os.access(SQLITE3_SHELL, os.X_OK) else shutil.which("sqlite3")
     all_cases, notes = cases(shell, stdlib=not args.no_stdlib)
-    inputs = {ids: ensure_data(args.data, rows, chain=ids == IDS[0], ids=ids) for ids in sorted({c.ids for c in all_cases})}
+    inputs = {
+        ids: ensure_data(args.data, rows, chain=ids == IDS[0], ids=ids) for ids in sorted({c.ids for c in all_cases})
+    }
     compile_package()
     load = load_average()
     for run in range(runs):
@@ -332,45 +399,47 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"run {run + 1}/{runs}: {c.name}", file=sys.stderr, flush=True)
                 run_case(c, inputs[c.ids][c.fmt], target_for(work, i, c.sink))
     main_inputs = inputs[IDS[0]]
-    out = [f"Benchmark: {rows:,} rows x {len(COLUMNS)} columns ({os.path.getsize(main_inputs['csv']) / 1e6:.0f} MB CSV, "
-           f"{os.path.getsize(main_inputs['parquet']) / 1e6:.0f} MB Parquet), ids scrambled unless the case says otherwise, "
-           f"LevelDB key `{LEVELDB_KEY}`, median of {runs} run{'s' if runs != 1 else ''}; {environment()}; "
-           f"load average {load} at the start, {load_average()} at the end.", ""]
+    out = [
+        f"Benchmark: {rows:,} rows x {len(COLUMNS)} columns ({os.path.getsize(main_inputs['csv']) / 1e6:.0f} MB CSV, "
+        f"{os.path.getsize(main_inputs['parquet']) / 1e6:.0f} MB Parquet), ids scrambled unless the case says otherwise, "
+        f"LevelDB key `{LEVELDB_KEY}`, median of {runs} run{'s' if runs != 1 else ''}; {environment()}; "
+        f"load average {load} at the start, {load_average()} at the end.",
+        "",
+    ]
     out += main_table(all_cases, rows)
     overhead = chain_overhead(all_cases)
     if overhead:
         out += ["", overhead]
     ran = [c.name for c in all_cases if c.group == "baseline" and c.error is None]
     out += ["", "Baselines that ran: " + (", ".join(ran) if ran else "none") + "."]
-    for c in all_cases:
-        if c.error:
-            notes.append(f"{c.name} failed: {c.error}")
-    out += [f"Note: {n}" for n in notes]
+    notes += [f"{c.name} failed: {c.error}" for c in all_cases if c.error]
+    return out + [f"Note: {n}" for n in notes]
 
-    if not args.no_series:
-        results: dict[tuple[str, str], dict[int, Result | str]] = {}
-        for n in series + huge:
-            data = ensure_data(args.data, n)
-            for fmt in ("csv", "parquet"):
-                for sink in ("sqlite", "leveldb") if n not in huge else ("leveldb",):
-                    print(f"series {n:,}: {fmt} -> {sink}", file=sys.stderr, flush=True)
-                    target = os.path.join(work, f"series_{fmt}" + (".db" if sink == "sqlite" else ".ldb"))
-                    clean(target)
-                    try:
-                        results.setdefault((fmt, sink), {})[n] = run_child(loader_argv()(data[fmt], target), loader_env())
-                    except RuntimeError as exc:
-                        results.setdefault((fmt, sink), {})[n] = str(exc)
-                        print(exc, file=sys.stderr)
-                    clean(target)
-        out += ["", f"Growth at default settings, {series[0]:,} to {(series + huge)[-1]:,} rows, scrambled ids (one run each):", ""]
-        out += growth_table(series + huge, results)
-    text = "\n".join(out) + "\n"
-    sys.stdout.write(text)
-    if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    return 0
+
+def run_series(data_dir: str, work: str, series: list[int], huge: list[int]) -> list[str]:
+    """The memory-growth series (one run each; ``huge`` sizes into LevelDB only) and its table's lines."""
+    results: dict[tuple[str, str], dict[int, Result | str]] = {}
+    for n in series + huge:
+        data = ensure_data(data_dir, n)
+        for fmt in ("csv", "parquet"):
+            for sink in ("sqlite", "leveldb") if n not in huge else ("leveldb",):
+                print(f"series {n:,}: {fmt} -> {sink}", file=sys.stderr, flush=True)
+                target = os.path.join(work, f"series_{fmt}" + (".db" if sink == "sqlite" else ".ldb"))
+                results.setdefault((fmt, sink), {})[n] = series_point(data[fmt], target)
+    head = f"Growth at default settings, {series[0]:,} to {(series + huge)[-1]:,} rows, scrambled ids (one run each):"
+    return ["", head, "", *growth_table(series + huge, results)]
+
+
+def series_point(data: str, target: str) -> Result | str:
+    """One load of the growth series into a fresh ``target``: its result, or why it failed."""
+    clean(target)
+    try:
+        return run_child(loader_argv()(data, target), loader_env())
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
+        return str(exc)
+    finally:
+        clean(target)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 
 from . import kernels as pc
-from .types import type_name
+from .types import is_text, type_name
 
 _INT = r"^[+-]?(?:0|[1-9][0-9]*)$"
 _FLOAT = r"^[+-]?(?:(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|(?i:inf|infinity|nan))$"
@@ -144,7 +144,7 @@ def _leading_zero(arr: pa.Array, *, decimal: bool) -> pa.Array:
     if not pc.any(zero).as_py():
         return zero  # the usual case, no value starts with a zero: one prefix scan, not the regex
     # The regex only for the values that start with one (0.5 is common in a float
-    # column; over all of them it cost 50 ms per 1M values).
+    # column; over every value the regex costs far more than the prefix scan).
     pattern = r"(?s)^[+-]?0[^.eE]" if decimal else r"(?s)^[+-]?0."
     return pc.replace_with_mask(zero, zero, pc.match_substring_regex(pc.filter(arr, zero), pattern))
 
@@ -166,7 +166,7 @@ def _float_exact(values: pa.Array) -> bool:
 
 # Proofs: cheaper checks that, when they pass, show that every value matches
 # the candidate's pattern and converts without loss. An RE2 pattern costs
-# 30-65 ns a value; a cast, a prefix scan or a set lookup 5-18 ns. A proof
+# several times what a cast, a prefix scan or a set lookup costs a value. A proof
 # that fails decides nothing: the pattern and the loss check then run as before.
 # Each rests on what Arrow's cast accepts (tested against the patterns):
 # integers: [-](digits | 0x hex), so with no leading zero the pattern holds;
@@ -203,7 +203,9 @@ def _proves_bool(values: pa.Array) -> bool:
 # what must also hold for that type to keep every value (when it does not: an
 # integer beyond int64, a float with a leading zero or that float64 would
 # round, an impossible date; the column stays text), and a proof of both (see above).
-_CANDIDATES: tuple[tuple[str, pa.DataType, Callable[[pa.Array], bool] | None, Callable[[pa.Array], bool] | None], ...] = (
+_CANDIDATES: tuple[
+    tuple[str, pa.DataType, Callable[[pa.Array], bool] | None, Callable[[pa.Array], bool] | None], ...
+] = (
     (_BOOL, pa.bool_(), None, _proves_bool),
     (_INT, pa.int64(), _casts_to(pa.int64()), _proves_int),
     (_FLOAT, pa.float64(), _float_exact, _proves_float),
@@ -382,7 +384,10 @@ def _value_text(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _mark(arr: pa.Array, mask: pa.Array, reason_of) -> tuple[pa.Array, list[str]]:  # type: ignore[no-untyped-def]
+ReasonOf = Callable[[Any], str]  # a bad value -> why it is bad
+
+
+def _mark(arr: pa.Array, mask: pa.Array, reason_of: ReasonOf) -> tuple[pa.Array, list[str]]:
     mask = pc.fill_null(mask, False)
     idx = pc.indices_nonzero(mask).to_pylist()
     values = pc.take(arr, pa.array(idx, pa.int64())).to_pylist() if idx else []
@@ -431,6 +436,26 @@ def _mask_of(indices: list[int], n: int) -> pa.Array:
     return pa.Array.from_buffers(pa.bool_(), n, [None, pa.py_buffer(bitmap)])
 
 
+@dataclass
+class _Column:
+    """A column on its way to its target type: values found bad so far are nulled in ``arr``."""
+
+    arr: pa.Array
+    bad: pa.Array | None = None
+    reasons: list[str] | None = None
+
+    def reject(self, mask: pa.Array, reason_of: ReasonOf) -> None:
+        """Mark the values under ``mask`` bad, each with ``reason_of(value)``, and null them."""
+        if not pc.any(pc.fill_null(mask, False)).as_py():
+            return
+        mask, why = _mark(self.arr, mask, reason_of)
+        self.bad, self.reasons = _merge(self.bad, self.reasons, mask, why)
+        self.arr = _null_where(self.arr, mask)
+
+    def done(self, array: pa.Array) -> Converted:
+        return Converted(array, self.bad, self.reasons)
+
+
 def convert(
     arr: pa.Array,
     target: pa.DataType,
@@ -451,71 +476,89 @@ def convert(
     the block the column came from). Text in ``na`` (``NA``, ``N/A``) converts to
     NULL for any target but text.
     """
-    bad: pa.Array | None = None
-    reasons: list[str] | None = None
-
-    def add(mask: pa.Array, reason_of) -> None:  # type: ignore[no-untyped-def]
-        nonlocal bad, reasons, arr
-        if not pc.any(pc.fill_null(mask, False)).as_py():
-            return
-        mask, why = _mark(arr, mask, reason_of)
-        bad, reasons = _merge(bad, reasons, mask, why)
-        arr = _null_where(arr, mask)
-
+    col = _Column(arr)
     if pa.types.is_binary(arr.type) and not pa.types.is_binary(target):
-        try:
-            arr = pc.cast(arr, pa.string())
-        except pa.ArrowInvalid:
-            invalid = cast_failures(arr, pa.string(), known_to_fail=True)
-            if codecs.lookup(encoding).name == "utf-8":
-                add(invalid, lambda v: f"invalid UTF-8 in {_value_text(v)!r}")
-            else:  # the bytes came through a transcoder: they were invalid in the source encoding
-                add(invalid, lambda v: f"not valid {encoding} text: {_value_text(v)!r}")
-            arr = pc.cast(arr, pa.string())
-    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        _decode(col, encoding)
+    if is_text(col.arr.type):
         if may_hold_nul:
-            add(pc.match_substring(arr, "\x00"), lambda v: "NUL byte in value")
-        if pa.types.is_string(target) or pa.types.is_large_string(target):
-            return Converted(pc.cast(arr, target), bad, reasons)
+            col.reject(pc.match_substring(col.arr, "\x00"), lambda v: "NUL byte in value")
+        if is_text(target):
+            return col.done(pc.cast(col.arr, target))
         if na and _na_first(na, target, strict):
-            arr = _null_where(arr, _is_na(arr, na))
+            col.arr = _null_where(col.arr, _is_na(col.arr, na))
             na = ()
-        if strict and (pa.types.is_integer(target) or pa.types.is_floating(target)):
-            is_float = pa.types.is_floating(target)
-            name = type_name(target)
-            add(
-                _leading_zero(arr, decimal=is_float),
-                lambda v: (
-                    f"{_value_text(v)!r} has a leading zero that {name} would drop "
-                    "(declare the column as string to keep it)"
-                ),
-            )
-            if is_float:
-                add(
-                    float_loses(arr),
-                    lambda v: f"{_value_text(v)!r} would be stored as {float(v)!r} by {name} "
-                    "(declare the column as decimal(p, s) or string)",
-                )
-    elif arr.type.equals(target):
-        return Converted(arr, bad, reasons)
+        if strict:
+            _refuse_silent_changes(col, target)
+    elif col.arr.type.equals(target):
+        return col.done(col.arr)
+    return _cast(col, target, na)
+
+
+def _decode(col: _Column, encoding: str) -> None:
+    """Binary to text; values that are not valid text are rejected."""
     try:
-        return Converted(pc.cast(arr, target), bad, reasons)
+        col.arr = pc.cast(col.arr, pa.string())
+        return
+    except pa.ArrowInvalid:
+        invalid = cast_failures(col.arr, pa.string(), known_to_fail=True)
+    if codecs.lookup(encoding).name == "utf-8":
+        col.reject(invalid, lambda v: f"invalid UTF-8 in {_value_text(v)!r}")
+    else:  # the bytes came through a transcoder: they were invalid in the source encoding
+        col.reject(invalid, lambda v: f"not valid {encoding} text: {_value_text(v)!r}")
+    col.arr = pc.cast(col.arr, pa.string())
+
+
+def _refuse_silent_changes(col: _Column, target: pa.DataType) -> None:
+    """Reject text a numeric ``target`` would change: leading zeros, decimals float64 rounds."""
+    is_float = pa.types.is_floating(target)
+    if not (is_float or pa.types.is_integer(target)):
+        return
+    name = type_name(target)
+    col.reject(
+        _leading_zero(col.arr, decimal=is_float),
+        lambda v: (
+            f"{_value_text(v)!r} has a leading zero that {name} would drop (declare the column as string to keep it)"
+        ),
+    )
+    if is_float:
+        col.reject(
+            float_loses(col.arr),
+            lambda v: (
+                f"{_value_text(v)!r} would be stored as {float(v)!r} by {name} "
+                "(declare the column as decimal(p, s) or string)"
+            ),
+        )
+
+
+def _cast(col: _Column, target: pa.DataType, na: tuple[str, ...]) -> Converted:
+    """Cast the column; when that fails, the values that do not cast are rejected one by one."""
+    try:
+        return col.done(pc.cast(col.arr, target))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        if isinstance(exc, pa.ArrowNotImplementedError) and len(arr) and pc.count(arr).as_py():
+        if isinstance(exc, pa.ArrowNotImplementedError) and len(col.arr) and pc.count(col.arr).as_py():
             # No conversion exists at all: a config problem, not a row problem.
             raise
-    if na and (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-        # No spelling in ``na`` converts: the cast failed on them, or on a bad value.
-        missing = _is_na(arr, na)
-        if pc.any(missing).as_py():
-            arr = _null_where(arr, missing)
-            try:
-                return Converted(pc.cast(arr, target), bad, reasons)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                pass
+    if na and is_text(col.arr.type):
+        cast = _cast_without_na(col, target, na)
+        if cast is not None:
+            return cast
     name = type_name(target)
-    add(cast_failures(arr, target, known_to_fail=True), lambda v: f"{_value_text(v)!r} is not a valid {name}")
-    return Converted(pc.cast(arr, target), bad, reasons)
+    col.reject(
+        cast_failures(col.arr, target, known_to_fail=True), lambda v: f"{_value_text(v)!r} is not a valid {name}"
+    )
+    return col.done(pc.cast(col.arr, target))
+
+
+def _cast_without_na(col: _Column, target: pa.DataType, na: tuple[str, ...]) -> Converted | None:
+    """No spelling in ``na`` converts: the cast failed on them, or on a bad value. Null them and retry."""
+    missing = _is_na(col.arr, na)
+    if not pc.any(missing).as_py():
+        return None
+    col.arr = _null_where(col.arr, missing)
+    try:
+        return col.done(pc.cast(col.arr, target))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
 
 
 @dataclass

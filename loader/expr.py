@@ -42,7 +42,7 @@ import pyarrow as pa
 from . import kernels as pc
 from .convert import convert
 from .errors import ConfigError, LoaderError
-from .types import parse_type, type_name
+from .types import is_text, parse_type, type_name
 
 __all__ = [
     "FUNCTIONS",
@@ -87,64 +87,69 @@ class _Source:
 
 
 def _tokenize(src: _Source) -> list[Token]:
-    text, i, out = src.text, 0, []
-    n = len(text)
+    text, n = src.text, len(src.text)
+    out: list[Token] = []
+    i = 0
     while i < n:
-        ch = text[i]
-        if ch.isspace():
+        if text[i].isspace():
             i += 1
             continue
-        if ch.isdigit() or (ch == "." and i + 1 < n and text[i + 1].isdigit()):
-            m = _NUMBER.match(text, i)
-            assert m is not None
-            raw = m.group()
-            end = m.end()
-            if end < n and (text[end].isalnum() or text[end] in "_."):
-                raise src.error(f"invalid number {text[i : end + 1]!r}", i)
-            value: Any = float(raw) if any(c in raw for c in ".eE") else int(raw)
-            out.append(Token("num", value, i, raw))
-            i = end
-            continue
-        if ch in "'\"`":
-            j, parts = i + 1, []
-            while True:
-                k = text.find(ch, j)
-                if k < 0:
-                    what = "quoted name" if ch == "`" else "string"
-                    raise src.error(f"unterminated {what} (missing closing {ch})", i)
-                parts.append(text[j:k])
-                if k + 1 < n and text[k + 1] == ch:  # doubled quote = the quote itself
-                    parts.append(ch)
-                    j = k + 2
-                    continue
-                break
-            value = "".join(parts)
-            if ch == "`":
-                if not value:
-                    raise src.error("empty quoted name", i)
-                out.append(Token("qname", value, i, text[i : k + 1]))
-            else:
-                out.append(Token("str", value, i, text[i : k + 1]))
-            i = k + 1
-            continue
-        m = _NAME.match(text, i)
-        if m:
-            word = m.group()
-            if word.lower() in KEYWORDS:
-                out.append(Token("kw", word.lower(), i, word))
-            else:
-                out.append(Token("name", word, i, word))
-            i = m.end()
-            continue
-        for op in _OPS:
-            if text.startswith(op, i):
-                out.append(Token("op", op, i, op))
-                i += len(op)
-                break
-        else:
-            raise src.error(f"unexpected {ch!r}", i)
+        token, i = _token_at(src, i)
+        out.append(token)
     out.append(Token("end", None, n))
     return out
+
+
+def _token_at(src: _Source, i: int) -> tuple[Token, int]:
+    """The token that starts at ``i`` (not a space), and where the next one may start."""
+    text = src.text
+    ch = text[i]
+    if ch.isdigit() or (ch == "." and text[i + 1 : i + 2].isdigit()):
+        return _number_at(src, i)
+    if ch in "'\"`":
+        return _quoted_at(src, i)
+    m = _NAME.match(text, i)
+    if m:
+        word = m.group()
+        kw = word.lower()
+        return (Token("kw", kw, i, word) if kw in KEYWORDS else Token("name", word, i, word)), m.end()
+    op = next((op for op in _OPS if text.startswith(op, i)), None)
+    if op is None:
+        raise src.error(f"unexpected {ch!r}", i)
+    return Token("op", op, i, op), i + len(op)
+
+
+def _number_at(src: _Source, i: int) -> tuple[Token, int]:
+    text = src.text
+    m = _NUMBER.match(text, i)
+    assert m is not None
+    raw, end = m.group(), m.end()
+    if end < len(text) and (text[end].isalnum() or text[end] in "_."):
+        raise src.error(f"invalid number {text[i : end + 1]!r}", i)
+    value: int | float = float(raw) if any(c in raw for c in ".eE") else int(raw)
+    return Token("num", value, i, raw), end
+
+
+def _quoted_at(src: _Source, i: int) -> tuple[Token, int]:
+    """A 'string' or a `quoted name`; a doubled quote stands for the quote itself."""
+    text, quote = src.text, src.text[i]
+    j, parts = i + 1, []
+    while True:
+        k = text.find(quote, j)
+        if k < 0:
+            what = "quoted name" if quote == "`" else "string"
+            raise src.error(f"unterminated {what} (missing closing {quote})", i)
+        parts.append(text[j:k])
+        if not text.startswith(quote, k + 1):
+            break
+        parts.append(quote)
+        j = k + 2
+    value = "".join(parts)
+    if quote != "`":
+        return Token("str", value, i, text[i : k + 1]), k + 1
+    if not value:
+        raise src.error("empty quoted name", i)
+    return Token("qname", value, i, text[i : k + 1]), k + 1
 
 
 def _describe(t: Token) -> str:
@@ -233,6 +238,9 @@ _INFIX_BP = {
 }
 
 
+_KEYWORD_VALUES = {"true": True, "false": False, "null": None}
+
+
 class _Parser:
     def __init__(self, src: _Source) -> None:
         self.src = src
@@ -301,28 +309,32 @@ class _Parser:
         if t.kind in ("num", "str"):
             return Lit(t.pos, t.value)
         if t.kind == "kw":
-            if t.value in ("true", "false", "null"):
-                return Lit(t.pos, {"true": True, "false": False, "null": None}[t.value])
-            if t.value == "not":
-                return Unary(t.pos, "not", self.expr(_BP_NOT))
-            raise self.unexpected(t)
+            return self.prefix_keyword(t)
         if t.kind == "op":
-            if t.value in ("-", "+"):
-                arg = self.expr(_BP_UNARY)
-                if isinstance(arg, Lit) and _is_number(arg.value):
-                    return Lit(t.pos, -arg.value if t.value == "-" else arg.value)
-                return Unary(t.pos, t.value, arg)
-            if t.value == "(":
-                node = self.expr(0)
-                self.expect("op", ")", "')'")
-                return node
-            raise self.unexpected(t)
-        if t.kind == "qname":
+            return self.prefix_operator(t)
+        if t.kind == "name" and self.peek().kind == "op" and self.peek().value == "(":
+            return self.call(t)
+        if t.kind in ("name", "qname"):
             return Col(t.pos, t.value)
-        if t.kind == "name":
-            if self.peek().kind == "op" and self.peek().value == "(":
-                return self.call(t)
-            return Col(t.pos, t.value)
+        raise self.unexpected(t)
+
+    def prefix_keyword(self, t: Token) -> Node:
+        if t.value in _KEYWORD_VALUES:
+            return Lit(t.pos, _KEYWORD_VALUES[t.value])
+        if t.value == "not":
+            return Unary(t.pos, "not", self.expr(_BP_NOT))
+        raise self.unexpected(t)
+
+    def prefix_operator(self, t: Token) -> Node:
+        if t.value in ("-", "+"):
+            arg = self.expr(_BP_UNARY)
+            if isinstance(arg, Lit) and _is_number(arg.value):
+                return Lit(t.pos, -arg.value if t.value == "-" else arg.value)
+            return Unary(t.pos, t.value, arg)
+        if t.value == "(":
+            node = self.expr(0)
+            self.expect("op", ")", "')'")
+            return node
         raise self.unexpected(t)
 
     def led(self, t: Token, left: Node) -> Node:
@@ -437,12 +449,8 @@ class _C:
     node: Node
 
 
-def _is_text(t: pa.DataType) -> bool:
-    return pa.types.is_string(t) or pa.types.is_large_string(t)
-
-
 def _is_temporal(t: pa.DataType) -> bool:
-    return pa.types.is_date(t) or pa.types.is_timestamp(t)
+    return bool(pa.types.is_date(t) or pa.types.is_timestamp(t))
 
 
 def _broadcast(value: Value, n: int) -> pa.Array:
@@ -564,7 +572,7 @@ class _Compiler:
 
     def text(self, c: _C, what: str, *, convert_any: bool = False) -> Fn:
         f = c.fn
-        if _is_text(c.type):
+        if is_text(c.type):
             return f
         if pa.types.is_null(c.type) or convert_any:
             return lambda b: pc.cast(f(b), pa.string())
@@ -620,7 +628,7 @@ class _Compiler:
             lf = self.text(left, "'||'", convert_any=True)
             rf = self.text(right, "'||'", convert_any=True)
             return self.guard(lambda b: pc.binary_join_element_wise(lf(b), rf(b), ""), node, [left.type, right.type])
-        if op == "+" and (_is_text(left.type) or _is_text(right.type)):
+        if op == "+" and (is_text(left.type) or is_text(right.type)):
             raise self.src.error("'+' does not join text; use || or concat()", node.pos)
         lf, rf = left.fn, right.fn
         if op in ("/", "%"):
@@ -782,7 +790,7 @@ def _floor_ceil(kernel: Callable[[Value], Value]) -> Callable[[_Compiler, Call, 
 
 def _to_date(v: Value) -> Value:
     arr = _as_array(v)
-    if _is_text(arr.type):
+    if is_text(arr.type):
         # The date part of an ISO text: "2024-05-01" or "2024-05-01T10:00:00".
         arr = convert(pc.utf8_slice_codeunits(arr, 0, 10), pa.date32()).array
     else:
@@ -792,7 +800,7 @@ def _to_date(v: Value) -> Value:
 
 def _f_date(c: _Compiler, node: Call, args: list[_C]) -> _C:
     a = args[0]
-    if not (_is_temporal(a.type) or _is_text(a.type) or pa.types.is_null(a.type)):
+    if not (_is_temporal(a.type) or is_text(a.type) or pa.types.is_null(a.type)):
         raise c.src.error(f"date() needs a timestamp, date or text, got {type_name(a.type)}", a.node.pos)
     if pa.types.is_date32(a.type):
         return a

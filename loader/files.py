@@ -16,7 +16,7 @@ def replace_file(path: str, text: str | Iterable[bytes], *, durable: bool) -> No
     before the rename and the directory after it, so the new file survives a
     power loss, not only a killed process. A missing directory is created.
     """
-    import tempfile  # on first use: a run without a report never needs it (3 ms of every start)
+    import tempfile  # on first use: a run without a report never needs it, and it slows every start
 
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from .convert import TypeGuess
 from .errors import ConfigError
-from .types import parse_type, type_name
+from .types import is_text, parse_type, type_name
 
 # A multi-file load samples at most this many infer_rows' worth in all, and each file at least _MIN_ROWS.
 TOTAL_SAMPLES = 10
@@ -42,10 +42,6 @@ class Sample:
 _DATED = (pa.date32(), pa.timestamp("us"))
 
 
-def _text(t: pa.DataType) -> bool:
-    return pa.types.is_string(t) or pa.types.is_large_string(t)
-
-
 def _unify_two(a: pa.DataType, b: pa.DataType) -> pa.DataType:
     """The narrowest type holding both types' values (types known, not guessed: Parquet, declared)."""
     if a.equals(b):
@@ -63,14 +59,15 @@ def _unify_column(types: list[pa.DataType], guesses: list[TypeGuess | None]) -> 
     if not types:
         return pa.string()  # no file has a value here in its head: text holds whatever comes
     if len(guesses) == len(types):  # every file guessed from text: merge what they ruled out
-        if any(g is None for g in guesses):
+        known = [g for g in guesses if g is not None]
+        if len(known) < len(guesses):
             return pa.string()  # a file's sample is not valid UTF-8: that column is text there
         merged = TypeGuess()
-        for g in guesses:
-            merged.merge(g)  # type: ignore[arg-type]
+        for g in known:
+            merged.merge(g)
         found = merged.result()
         # The guesses have no date-or-timestamp candidate: files of dates and files of timestamps.
-        return pa.timestamp("us") if _text(found) and set(types) == set(_DATED) else found
+        return pa.timestamp("us") if is_text(found) and set(types) == set(_DATED) else found
     out = types[0]
     for t in types[1:]:
         out = _unify_two(out, t)

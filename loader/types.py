@@ -76,9 +76,14 @@ def parse_type(name: str, *, where: str = "type") -> pa.DataType:
     )
 
 
+def is_text(t: pa.DataType) -> bool:
+    """A string or large_string type."""
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
+
+
 def type_name(t: pa.DataType) -> str:
     """A short, readable name for an Arrow type (for plans and messages)."""
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
+    if is_text(t):
         return "string"
     if pa.types.is_date32(t):
         return "date"

@@ -31,7 +31,12 @@ def cli(
 ) -> subprocess.CompletedProcess[str]:
     """``python -m loader ARGS`` from this checkout, without the caller's LOADER_* variables."""
     return subprocess.run(
-        [sys.executable, "-m", "loader", *args], capture_output=True, text=True, cwd=cwd, env=env(extra_env), timeout=timeout
+        [sys.executable, "-m", "loader", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env(extra_env),
+        timeout=timeout,
     )
 
 

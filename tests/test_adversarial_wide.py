@@ -46,9 +46,9 @@ def test_wide_files_cost_the_same_per_cell_as_narrow_ones(tmp_path: Path, sink: 
         took[width] = min(seconds(wide_csv, tmp_path / f"w{width}-{i}{sink}") for i in range(2))
     assert took[MAX_COLUMNS] < 6.0 * took[500], took
     if sink == ".db":
-        assert sqlite_rows(tmp_path / f"w{MAX_COLUMNS}-0.db", f"SELECT count(*), sum(c1), max(c{MAX_COLUMNS - 1}) FROM t") == [
-            (rows, sum(r * MAX_COLUMNS + 1 for r in range(rows)), (rows - 1) * MAX_COLUMNS + MAX_COLUMNS - 1)
-        ]
+        assert sqlite_rows(
+            tmp_path / f"w{MAX_COLUMNS}-0.db", f"SELECT count(*), sum(c1), max(c{MAX_COLUMNS - 1}) FROM t"
+        ) == [(rows, sum(r * MAX_COLUMNS + 1 for r in range(rows)), (rows - 1) * MAX_COLUMNS + MAX_COLUMNS - 1)]
 
 
 def test_a_table_too_wide_for_sqlite_is_refused_before_loading(tmp_path: Path) -> None:

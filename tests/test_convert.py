@@ -85,7 +85,9 @@ def test_nul_in_a_late_block_is_still_rejected(tmp_path: Path) -> None:
         ([[None], [None]], pa.string()),
     ],
 )
-def test_type_guess_fed_in_pieces_equals_inference_on_the_whole(pieces: list[list[str | None]], expected: pa.DataType) -> None:
+def test_type_guess_fed_in_pieces_equals_inference_on_the_whole(
+    pieces: list[list[str | None]], expected: pa.DataType
+) -> None:
     guess = TypeGuess()
     for piece in pieces:
         guess.add(pa.array(piece, pa.string()))
@@ -114,11 +116,55 @@ def _near_misses(n: int) -> list[str]:
     """Values that look like numbers, booleans, dates and timestamps, or almost."""
     rng = random.Random(5)
     pieces = [
-        *"0123456789", "0", "00", "1", "7", ".", "e", "E", "+", "-", ":", " ", "T", "t", "Z", "x", "_", ",",
-        "inf", "nan", "NaN", "Infinity", "0x1f", "true", "True", "TRUE", "tRue", "false", "1e5", "1.5",
-        "2024-02-28", "2024-02-30", "2024-1-01", "0000-01-01", "12:30", "12:30:45", "23:59:60", "24:00",
-        ".5", ".123456", ".1234567", "+01:00", "+0100", "+01", "-05:00", "9223372036854775807", "99999999999999999999",
-        "12345678901234567", "\u0661",
+        *"0123456789",
+        "0",
+        "00",
+        "1",
+        "7",
+        ".",
+        "e",
+        "E",
+        "+",
+        "-",
+        ":",
+        " ",
+        "T",
+        "t",
+        "Z",
+        "x",
+        "_",
+        ",",
+        "inf",
+        "nan",
+        "NaN",
+        "Infinity",
+        "0x1f",
+        "true",
+        "True",
+        "TRUE",
+        "tRue",
+        "false",
+        "1e5",
+        "1.5",
+        "2024-02-28",
+        "2024-02-30",
+        "2024-1-01",
+        "0000-01-01",
+        "12:30",
+        "12:30:45",
+        "23:59:60",
+        "24:00",
+        ".5",
+        ".123456",
+        ".1234567",
+        "+01:00",
+        "+0100",
+        "+01",
+        "-05:00",
+        "9223372036854775807",
+        "99999999999999999999",
+        "12345678901234567",
+        "\u0661",
     ]
     values = []
     for _ in range(n):
@@ -167,7 +213,9 @@ def test_the_cheap_proofs_never_decide_other_than_the_patterns(monkeypatch: pyte
         ("True", ["yes"], pa.string()),
     ],
 )
-def test_what_the_cast_takes_and_the_pattern_refuses_stays_refused(lead: str, values: list[str], expected: pa.DataType) -> None:
+def test_what_the_cast_takes_and_the_pattern_refuses_stays_refused(
+    lead: str, values: list[str], expected: pa.DataType
+) -> None:
     assert infer_type(pa.array([lead] * 256 + values, pa.string())) == expected  # past the head, where the proofs run
 
 

@@ -93,7 +93,14 @@ def make_inputs(root: Path, fmt: str = "csv") -> Path:
 
 
 def job_file(
-    root: Path, name: str, sink: str, inp: Path, table: str = "t", target: Path | None = None, fmt: str = "csv", **run: Any
+    root: Path,
+    name: str,
+    sink: str,
+    inp: Path,
+    table: str = "t",
+    target: Path | None = None,
+    fmt: str = "csv",
+    **run: Any,
 ) -> tuple[Path, Path]:
     target = target or root / (f"{name}.db" if sink == "sqlite" else f"{name}.ldb")
     sink_table: dict[str, Any] = {"path": str(target), "batch_size": BATCH}

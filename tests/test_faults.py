@@ -120,7 +120,9 @@ def test_sqlite_locked_by_another_connection_retries_then_exits_75(tmp_path: Pat
     holder = sqlite3.connect(db, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # a foreign write transaction
     try:
-        p = cli("load", str(data_dir / "small.csv"), str(db), "--table", "b", extra_env={"LOADER_SINK__BUSY_TIMEOUT": "0.3"})
+        p = cli(
+            "load", str(data_dir / "small.csv"), str(db), "--table", "b", extra_env={"LOADER_SINK__BUSY_TIMEOUT": "0.3"}
+        )
         assert p.returncode == 75
         assert_one_error(
             p.stderr,
@@ -129,7 +131,9 @@ def test_sqlite_locked_by_another_connection_retries_then_exits_75(tmp_path: Pat
             "  hint: another connection holds a write transaction on the target; retry when it ends, or raise sink.busy_timeout",
         )
         # released while the loader retries: it goes on
-        late = popen("load", str(data_dir / "small.csv"), str(db), "--table", "b", extra_env={"LOADER_SINK__BUSY_TIMEOUT": "60"})
+        late = popen(
+            "load", str(data_dir / "small.csv"), str(db), "--table", "b", extra_env={"LOADER_SINK__BUSY_TIMEOUT": "60"}
+        )
         time.sleep(0.5)
     finally:
         holder.execute("ROLLBACK")
@@ -151,7 +155,11 @@ db.close()
 @contextlib.contextmanager
 def leveldb_held(path: Path) -> Iterator[subprocess.Popen[str]]:
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LEVELDB, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env()
+        [sys.executable, "-c", HOLD_LEVELDB, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env(),
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "holding\n"
@@ -164,14 +172,28 @@ def leveldb_held(path: Path) -> Iterator[subprocess.Popen[str]]:
 def test_leveldb_locked_by_another_process_retries_then_exits_75(tmp_path: Path, data_dir: Path) -> None:
     target = tmp_path / "t.ldb"
     with leveldb_held(target) as holder:
-        p = cli("load", str(data_dir / "small.csv"), str(target), "--key", "{a}", extra_env={"LOADER_SINK__BUSY_TIMEOUT": "0.3"})
+        p = cli(
+            "load",
+            str(data_dir / "small.csv"),
+            str(target),
+            "--key",
+            "{a}",
+            extra_env={"LOADER_SINK__BUSY_TIMEOUT": "0.3"},
+        )
         assert p.returncode == 75
         assert_one_error(
             p.stderr,
             f"loader: error: {target}: LevelDB is locked by another program (still locked after sink.busy_timeout = 0.3s)",
             "  hint: another process has this LevelDB open; retry when it ends, or raise sink.busy_timeout",
         )
-        late = popen("load", str(data_dir / "small.csv"), str(target), "--key", "{a}", extra_env={"LOADER_SINK__BUSY_TIMEOUT": "60"})
+        late = popen(
+            "load",
+            str(data_dir / "small.csv"),
+            str(target),
+            "--key",
+            "{a}",
+            extra_env={"LOADER_SINK__BUSY_TIMEOUT": "60"},
+        )
         time.sleep(0.5)
         holder.communicate(input="", timeout=30)  # let go while the loader retries
     _, err = late.communicate(timeout=120)
@@ -185,9 +207,13 @@ def test_leveldb_locked_by_another_process_retries_then_exits_75(tmp_path: Path,
 @contextlib.contextmanager
 def small_tmpfs(where: Path, size: str) -> Iterator[Path]:
     where.mkdir()
-    p = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True, text=True)
+    p = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True, text=True
+    )
     if p.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here ({p.stderr.strip() or 'mount failed'}); the RLIMIT_FSIZE test covers this path")
+        pytest.skip(
+            f"cannot mount a small tmpfs here ({p.stderr.strip() or 'mount failed'}); the RLIMIT_FSIZE test covers this path"
+        )
     try:
         yield where
     finally:
@@ -220,7 +246,11 @@ def test_disk_full_mid_load_then_rerun_with_space_completes_once(tmp_path: Path,
         assert p.returncode == 1, p.stderr
         assert "Traceback" not in p.stderr
         error, hint = p.stderr.splitlines()[-2:]
-        prefix = f"loader: error: {target}: " if "reject file" not in error else f"loader: error: {rejects_of(target, job_of(sink))}: "
+        prefix = (
+            f"loader: error: {target}: "
+            if "reject file" not in error
+            else f"loader: error: {rejects_of(target, job_of(sink))}: "
+        )
         assert error.startswith(prefix), error
         assert error[len(prefix) :].startswith(DISK_FULL_ERRORS[sink]), error
         assert hint == RESUME_HINT

@@ -27,8 +27,14 @@ from tests.reliability_util import rejects_of
 
 def fuzz(max_examples: int) -> settings:
     return settings(
-        max_examples=max_examples, derandomize=True, phases=[Phase.explicit, Phase.reuse, Phase.generate], deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        max_examples=max_examples,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.reuse, Phase.generate],
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
     )
+
 
 # the file-level errors these inputs can earn: a header of one empty name, and
 # nothing at all (that header with no line end)
@@ -39,15 +45,21 @@ FIELD = st.one_of(
     st.integers(-(10**20), 10**20).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.text(max_size=12),
-    st.sampled_from(['"', '""', '"a,b"', '"x\ny"', '"unterminated', "a\x00b", "\r", "", " ", "NaN", "1e400", "true", "2024-02-30"]),
+    st.sampled_from(
+        ['"', '""', '"a,b"', '"x\ny"', '"unterminated', "a\x00b", "\r", "", " ", "NaN", "1e400", "true", "2024-02-30"]
+    ),
 )
-RAW_BYTES = st.sampled_from([b"\xff", b"\xfe\xff", b"\xc3", b"\xe2\x82", b"\x00", b"\r\n", b'"', b"\n\n", b"\xef\xbb\xbf"])
+RAW_BYTES = st.sampled_from(
+    [b"\xff", b"\xfe\xff", b"\xc3", b"\xe2\x82", b"\x00", b"\r\n", b'"', b"\n\n", b"\xef\xbb\xbf"]
+)
 
 
 @st.composite
 def malformed_csv(draw: st.DrawFn) -> bytes:
     width = draw(st.integers(1, 4))
-    header = ",".join(draw(st.lists(st.sampled_from(["id", "a", "b", "id", "", "x y", "ü"]), min_size=width, max_size=width)))
+    header = ",".join(
+        draw(st.lists(st.sampled_from(["id", "a", "b", "id", "", "x y", "ü"]), min_size=width, max_size=width))
+    )
     lines = [header.encode()]
     for _ in range(draw(st.integers(0, 40))):
         n = draw(st.sampled_from([width, width, width, width - 1, width + 1, 0]))
@@ -60,7 +72,9 @@ def malformed_csv(draw: st.DrawFn) -> bytes:
     return b"\n".join(lines) + end
 
 
-def job(src: Path, db: Path, block_size: int, chunk: int, batch: int, read_ahead: int, workers: int = 1, **source: Any) -> JobConfig:
+def job(
+    src: Path, db: Path, block_size: int, chunk: int, batch: int, read_ahead: int, workers: int = 1, **source: Any
+) -> JobConfig:
     return JobConfig(
         source=SourceConfig(path=[str(src)], block_size=block_size, infer_rows=10, **source),
         sink=SinkConfig(path=str(db), table="t", batch_size=batch),
@@ -91,7 +105,9 @@ def test_reader_accounts_for_every_row(data: bytes, block: int, chunk: int) -> N
         src = Path(tmp) / "f.csv"
         src.write_bytes(data)
         try:
-            with CSVReader(str(src), SourceConfig(path=[str(src)], block_size=block, infer_rows=10), chunk_size=chunk) as reader:
+            with CSVReader(
+                str(src), SourceConfig(path=[str(src)], block_size=block, infer_rows=10), chunk_size=chunk
+            ) as reader:
                 last = 0
                 for c in reader:
                     assert c.rows_read == c.num_rows + len(c.rejects) + c.rows_filtered

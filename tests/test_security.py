@@ -25,18 +25,23 @@ def test_hostile_column_and_table_names_load_as_plain_names(tmp_path: Path, data
     p = cli("load", str(data_dir / "weird_names.csv"), str(db), "--table", table)
     assert p.returncode == 0, p.stderr
     # header: "; DROP TABLE x; --, select, (empty), dup, dup, naïve col, with space
-    names = [r[0] for r in sqlite_rows(db, f"SELECT name FROM pragma_table_info('{table.replace(chr(39), chr(39) * 2)}')")]
+    names = [
+        r[0] for r in sqlite_rows(db, f"SELECT name FROM pragma_table_info('{table.replace(chr(39), chr(39) * 2)}')")
+    ]
     assert names == ['"; DROP TABLE x; --', "select", "column_3", "dup", "dup_2", "naïve col", "with space"]
     rows = sqlite_rows(db, 'SELECT * FROM "x""; DROP TABLE y; --" ORDER BY "select"')
     assert rows == [(1, 2, 3, 4, 5, 6, 7), (8, 9, 10, 11, 12, 13, 14)]
-    assert sqlite_rows(db, 'SELECT """; DROP TABLE x; --", "naïve col" FROM "x""; DROP TABLE y; --"') == [(1, 6), (8, 13)]
+    assert sqlite_rows(db, 'SELECT """; DROP TABLE x; --", "naïve col" FROM "x""; DROP TABLE y; --"') == [
+        (1, 6),
+        (8, 13),
+    ]
     # the tables the names talk about are untouched
     assert sqlite_rows(db, "SELECT keep FROM x") == [(42,)]
     assert sqlite_rows(db, "SELECT count(*) FROM y") == [(0,)]
 
 
 def test_hostile_values_are_data(tmp_path: Path) -> None:
-    evil = ["'); DROP TABLE t; --", "\" OR 1=1 --", "{id.__class__}", "${HOME}", "$(rm -rf /)"]
+    evil = ["'); DROP TABLE t; --", '" OR 1=1 --', "{id.__class__}", "${HOME}", "$(rm -rf /)"]
     src = write_csv(tmp_path / "v.csv", ["id", "text"], [[i, v] for i, v in enumerate(evil, 1)])
     db = tmp_path / "v.db"
     p = cli("load", str(src), str(db), "--table", "t")
@@ -61,7 +66,10 @@ def test_hostile_names_in_a_leveldb_key(tmp_path: Path, data_dir: Path) -> None:
 @pytest.mark.parametrize(
     "template, stderr",
     [
-        ("{a.__class__}", "loader: error: sink.key: {a.__class__} in '{a.__class__}' is not a column name\n" + KEY_HINT),
+        (
+            "{a.__class__}",
+            "loader: error: sink.key: {a.__class__} in '{a.__class__}' is not a column name\n" + KEY_HINT,
+        ),
         ("{a!r}", "loader: error: sink.key: {a!r} in '{a!r}' is not a column name\n" + KEY_HINT),
         ("{a[0]}", "loader: error: sink.key: {a[0]} in '{a[0]}' is not a column name\n" + KEY_HINT),
         ("{}", "loader: error: sink.key: {} in '{}' is not a column name\n" + KEY_HINT),
@@ -94,11 +102,36 @@ def test_target_inside_the_input_glob_is_refused_before_writing(tmp_path: Path, 
     data.mkdir()
     (data / "a.csv").write_bytes((data_dir / "small.csv").read_bytes())
     cases = [
-        (["load", f"{data}/*", f"{data}/out.db", "--format", "csv", "--table", "t"], f"sink.path: the target {data}/out.db matches the input pattern '{data}/*'"),
-        (["load", f"{data}/*.csv", f"{data}/out.csv", "--sink", "sqlite", "--table", "t"], f"sink.path: the target {data}/out.csv matches the input pattern '{data}/*.csv'"),
-        (["load", f"{tmp_path}/**", f"{data}/deep/out.ldb", "--key", "{a}", "--format", "csv"], f"sink.path: the target {data}/deep/out.ldb matches the input pattern '{tmp_path}/**'"),
-        (["load", f"{data}/*", f"{tmp_path}/o.db", "--format", "csv", "--table", "t", "--rejects", f"{data}/bad.jsonl"], f"run.rejects: the file {data}/bad.jsonl matches the input pattern '{data}/*'"),
-        (["load", f"{data}/*", f"{tmp_path}/o.db", "--format", "csv", "--table", "t", "--report", f"{data}/r.json"], f"run.report: the file {data}/r.json matches the input pattern '{data}/*'"),
+        (
+            ["load", f"{data}/*", f"{data}/out.db", "--format", "csv", "--table", "t"],
+            f"sink.path: the target {data}/out.db matches the input pattern '{data}/*'",
+        ),
+        (
+            ["load", f"{data}/*.csv", f"{data}/out.csv", "--sink", "sqlite", "--table", "t"],
+            f"sink.path: the target {data}/out.csv matches the input pattern '{data}/*.csv'",
+        ),
+        (
+            ["load", f"{tmp_path}/**", f"{data}/deep/out.ldb", "--key", "{a}", "--format", "csv"],
+            f"sink.path: the target {data}/deep/out.ldb matches the input pattern '{tmp_path}/**'",
+        ),
+        (
+            [
+                "load",
+                f"{data}/*",
+                f"{tmp_path}/o.db",
+                "--format",
+                "csv",
+                "--table",
+                "t",
+                "--rejects",
+                f"{data}/bad.jsonl",
+            ],
+            f"run.rejects: the file {data}/bad.jsonl matches the input pattern '{data}/*'",
+        ),
+        (
+            ["load", f"{data}/*", f"{tmp_path}/o.db", "--format", "csv", "--table", "t", "--report", f"{data}/r.json"],
+            f"run.report: the file {data}/r.json matches the input pattern '{data}/*'",
+        ),
     ]
     for args, message in cases:
         p = cli(*args)

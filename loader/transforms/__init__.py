@@ -15,7 +15,7 @@ None) count as filtered (``chunk.keep``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, runtime_checkable
 
 import pyarrow as pa
 
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     Default = FillNull
 
 # The stage classes are imported on first use: a load without transforms does
-# not pay for the expression parser and the stage modules (~45 ms at start).
+# not pay at start for the expression parser and the stage modules.
 _MODULES = {
     **dict.fromkeys(
         ["Drop", "FillNull", "Lower", "Rename", "Reorder", "Replace", "Select", "Split", "Trim", "Upper"], "basic"
@@ -136,43 +136,60 @@ def build_stages(
     """
     if not isinstance(specs, Sequence) or isinstance(specs, (str, bytes)):
         raise ConfigError(f"transform: expected a list of [[transform]] tables, got {specs!r}")
-    stages: list[Stage] = []
-    for n, spec in enumerate(specs, start=1):
-        where = f"transform[{n}]"
-        if not isinstance(spec, Mapping):
-            raise ConfigError(f"{where}: expected a table, got {spec!r}", stage=where)
-        kind = spec.get("type")
-        if kind is None:
-            raise ConfigError(f"type: required key is missing (one of: {', '.join(_TYPES)})", stage=where)
-        if kind not in _TYPES:
+    return [
+        _build_stage(n, spec, allow_code=allow_code, defer_imports=defer_imports)
+        for n, spec in enumerate(specs, start=1)
+    ]
+
+
+def _build_stage(n: int, spec: object, *, allow_code: bool, defer_imports: bool) -> Stage:
+    """The stage of the ``n``-th ``[[transform]]`` table."""
+    where = f"transform[{n}]"
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"{where}: expected a table, got {spec!r}", stage=where)
+    kind = _stage_type(where, spec.get("type"))
+    cls = _lazy(_TYPES[kind])  # a stage's module is imported when a job uses it
+    label = f"{where} ({kind})"
+    options = {k: v for k, v in spec.items() if k != "type"}
+    _check_keys(cls, kind, label, options)
+    if kind in CODE_TYPES and isinstance(options.get("function"), str):
+        _check_code(label, options["function"], allow_code=allow_code)
+        if defer_imports:
+            options["defer_import"] = True
+    stage: Stage = cls(**options, name=label)
+    return stage
+
+
+def _stage_type(where: str, kind: object) -> str:
+    if kind is None:
+        raise ConfigError(f"type: required key is missing (one of: {', '.join(_TYPES)})", stage=where)
+    if not isinstance(kind, str) or kind not in _TYPES:
+        raise ConfigError(
+            f"type: unknown transform type {kind!r}{did_you_mean(str(kind), _TYPES)}; types: {', '.join(_TYPES)}",
+            stage=where,
+        )
+    return kind
+
+
+def _check_keys(cls: type, kind: str, label: str, options: Mapping[str, Any]) -> None:
+    keys, required = job_keys(cls)
+    for key in options:
+        if key not in keys:
             raise ConfigError(
-                f"type: unknown transform type {kind!r}{did_you_mean(str(kind), _TYPES)}; types: {', '.join(_TYPES)}",
-                stage=where,
+                f"{key}: unknown key{did_you_mean(key, keys)}; {kind} takes: {', '.join(keys)}", stage=label
             )
-        cls = _lazy(_TYPES[kind])  # a stage's module is imported when a job uses it
-        label = f"{where} ({kind})"
-        keys, required = job_keys(cls)
-        options = {k: v for k, v in spec.items() if k != "type"}
-        for key in options:
-            if key not in keys:
-                raise ConfigError(
-                    f"{key}: unknown key{did_you_mean(key, keys)}; {kind} takes: {', '.join(keys)}",
-                    stage=label,
-                )
-        for key in required:
-            if key not in options:
-                raise ConfigError(f"{key}: required key is missing", stage=label)
-        if kind in CODE_TYPES and isinstance(options.get("function"), str):
-            if not allow_code:
-                raise ConfigError(
-                    f"function: {options['function']!r} is code to import and run; a job file may run code only when allowed",
-                    stage=label,
-                    hint=ALLOW_CODE_HINT,
-                )
-            if defer_imports:
-                options["defer_import"] = True
-        stages.append(cls(**options, name=label))
-    return stages
+    for key in required:
+        if key not in options:
+            raise ConfigError(f"{key}: required key is missing", stage=label)
+
+
+def _check_code(label: str, function: str, *, allow_code: bool) -> None:
+    if not allow_code:
+        raise ConfigError(
+            f"function: {function!r} is code to import and run; a job file may run code only when allowed",
+            stage=label,
+            hint=ALLOW_CODE_HINT,
+        )
 
 
 class _Callable:
@@ -188,6 +205,10 @@ class _Callable:
         return self._stage(chunk)
 
 
+def _is_stage(fn: object) -> TypeGuard[Stage]:
+    return isinstance(getattr(fn, "name", None), str) and callable(fn)
+
+
 def as_stage(fn: Stage | Callable[[pa.RecordBatch], pa.RecordBatch]) -> Stage:
     """A stage as is; a plain batch function wrapped as one.
 
@@ -195,8 +216,8 @@ def as_stage(fn: Stage | Callable[[pa.RecordBatch], pa.RecordBatch]) -> Stage:
     chunks); any other callable gets the batch and must return a batch with
     the same number of rows, else the run stops with a LoaderError.
     """
-    if isinstance(getattr(fn, "name", None), str) and callable(fn):
-        return fn  # type: ignore[return-value]
+    if _is_stage(fn):
+        return fn
     if callable(fn):
         return _Callable(fn)
     raise ConfigError(f"transforms: expected a stage or a function of a RecordBatch, got {fn!r}")

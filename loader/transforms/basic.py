@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from .. import kernels as pc
 from ..chunk import Chunk
-from ..types import type_name
+from ..types import is_text, type_name
 from ._base import StageBase, replace_columns
 
 
@@ -185,7 +185,7 @@ class _TextColumns(_SchemaCached):
         self.require(schema, self.columns)
         for col in self.columns:
             t = schema.field(col).type
-            if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t)):
+            if not (is_text(t) or pa.types.is_null(t)):
                 raise self.error(f"columns: {self.kind} needs a text column, but {col!r} is {type_name(t)}", column=col)
 
     def __call__(self, chunk: Chunk) -> Chunk:
@@ -314,7 +314,7 @@ class Split(_SchemaCached):
     def _check(self, schema: pa.Schema) -> None:
         self.require(schema, [self.column], key="column")
         t = schema.field(self.column).type
-        if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+        if not is_text(t):
             raise self.error(
                 f"column: split needs a text column, but {self.column!r} is {type_name(t)}", column=self.column
             )

@@ -18,12 +18,8 @@ from .. import kernels as pc
 from ..chunk import Chunk
 from ..convert import Converted, convert
 from ..errors import ConfigError
-from ..types import parse_type, type_name
+from ..types import is_text, parse_type, type_name
 from ._base import ON_ERROR, StageBase, first_failure, reject_in_order, replace_columns, value_text
-
-
-def _is_text(t: pa.DataType) -> bool:
-    return pa.types.is_string(t) or pa.types.is_large_string(t)
 
 
 def _check_zone(tz: str) -> None:
@@ -125,11 +121,17 @@ class Cast(StageBase):
         self._label()
         self.columns = self.mapping("columns", self.columns)
         self.on_error = self.choice("on_error", self.on_error, ON_ERROR)
-        for col, tname in self.columns.items():
-            try:
-                self._types[col] = parse_type(tname, where=f"columns.{col}")
-            except ConfigError as exc:
-                raise ConfigError(exc.message, stage=self.name, hint=exc.hint, column=col) from None
+        self._types = {col: self._parse_type(col, tname) for col, tname in self.columns.items()}
+        self._check_formats()
+        self._zones = self._time_zones()
+
+    def _parse_type(self, col: str, tname: str) -> pa.DataType:
+        try:
+            return parse_type(tname, where=f"columns.{col}")
+        except ConfigError as exc:
+            raise ConfigError(exc.message, stage=self.name, hint=exc.hint, column=col) from None
+
+    def _check_formats(self) -> None:
         if self.formats:
             self.formats = self.mapping("formats", self.formats)
         for col in self.formats:
@@ -137,9 +139,12 @@ class Cast(StageBase):
                 raise self.error(f"formats.{col}: {col!r} is not in columns", column=col)
             if not (pa.types.is_date(self._types[col]) or pa.types.is_timestamp(self._types[col])):
                 raise self.error(f"formats.{col}: a format applies to date and timestamp columns only", column=col)
+
+    def _time_zones(self) -> dict[str, str]:
+        """The zone of each timestamp column read as wall-clock time, each checked to exist."""
         if isinstance(self.timezone, str):
             zones = {c: self.timezone for c, t in self._types.items() if pa.types.is_timestamp(t)}
-            where = {c: "timezone" for c in zones}
+            where = dict.fromkeys(zones, "timezone")
         elif isinstance(self.timezone, Mapping):
             zones = self.mapping("timezone", self.timezone)
             where = {c: f"timezone.{c}" for c in zones}
@@ -147,7 +152,7 @@ class Cast(StageBase):
                 if col not in self.columns or not pa.types.is_timestamp(self._types[col]):
                     raise self.error(f"timezone.{col}: {col!r} is not a timestamp column in columns", column=col)
         elif self.timezone is None:
-            zones, where = {}, {}
+            return {}
         else:
             raise self.error(f"timezone: expected a zone name like 'Europe/Oslo', got {self.timezone!r}")
         for col, tz in zones.items():
@@ -155,13 +160,13 @@ class Cast(StageBase):
                 _check_zone(tz)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 raise self.error(f"{where[col]}: unknown time zone {tz!r}", column=col) from None
-        self._zones = zones
+        return zones
 
     def _bind(self, schema: pa.Schema) -> None:
         self.require(schema, self.columns)
         for col in self.formats:
             t = schema.field(col).type
-            if not (_is_text(t) or pa.types.is_binary(t)):
+            if not (is_text(t) or pa.types.is_binary(t)):
                 raise self.error(f"formats.{col}: the column is {type_name(t)}; a format parses text", column=col)
 
     def _convert(self, col: str, arr: pa.Array) -> tuple[pa.Array, list[tuple[pa.Array, list[str]]]]:

@@ -49,7 +49,8 @@ def import_function(path: str, *, stage: str, key: str = "function") -> Callable
             raise ConfigError(f"{key}: {module_name!r} has no {attr!r} (from {path!r})", stage=stage) from None
     if not callable(obj):
         raise ConfigError(f"{key}: {path!r} is not a function", stage=stage)
-    return obj  # type: ignore[no-any-return]
+    function: Callable[..., Any] = obj
+    return function
 
 
 def _exc_text(exc: BaseException) -> str:

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from .. import kernels as pc
 from ..chunk import Chunk
-from ..types import type_name
+from ..types import is_text, type_name
 from ._base import StageBase, did_you_mean, first_failure, reject_in_order, value_text
 from .dedupe import KeyStore
 
@@ -32,9 +32,13 @@ def _rule_text(rule: str, spec: Any) -> str:
 
 
 def _as_text(arr: pa.Array) -> pa.Array:
-    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+    if is_text(arr.type):
         return arr
     return pc.cast(arr, pa.string())
+
+
+def _is_length(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
 def _length_check(lo: int, hi: int) -> Check:
@@ -101,9 +105,8 @@ class Validate(StageBase):
         elif rule == "allowed":
             ok = isinstance(spec, list) and len(spec) > 0
         elif rule == "length":
-            ints = lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0  # noqa: E731
-            ok = ints(spec) or (
-                isinstance(spec, list) and len(spec) == 2 and all(map(ints, spec)) and spec[0] <= spec[1]
+            ok = _is_length(spec) or (
+                isinstance(spec, list) and len(spec) == 2 and all(map(_is_length, spec)) and spec[0] <= spec[1]
             )
         if not ok:
             want = {
@@ -120,7 +123,7 @@ class Validate(StageBase):
     # ---- binding: turn the rules into column checks for one schema
 
     def _scalar(self, where: str, value: Any, t: pa.DataType, col: str) -> pa.Scalar:
-        text_col = pa.types.is_string(t) or pa.types.is_large_string(t)
+        text_col = is_text(t)
         numeric_col = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
         if (text_col and not isinstance(value, str)) or (numeric_col and isinstance(value, str)):
             raise self.error(f"{where}: {value!r} cannot be compared with {type_name(t)} values", column=col)
@@ -136,35 +139,44 @@ class Validate(StageBase):
             t = schema.field(col).type
             for rule, spec in rules.items():
                 where = f"rules.{col}.{rule}"
-                check: Check | None = None
-                if rule == "not_null" and spec:
-                    check = pc.is_null
-                elif rule == "regex":
-                    check = lambda a, p=spec: pc.invert(pc.match_substring_regex(_as_text(a), p))  # noqa: E731
-                elif rule == "min":
-                    lo = self._scalar(where, spec, t, col)
-                    check = lambda a, lo=lo: pc.less(a, lo)  # noqa: E731
-                elif rule == "max":
-                    hi = self._scalar(where, spec, t, col)
-                    check = lambda a, hi=hi: pc.greater(a, hi)  # noqa: E731
-                elif rule == "allowed":
-                    try:
-                        values = pc.cast(pa.array(spec), t)
-                    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError):
-                        raise self.error(f"{where}: {spec!r} are not all {type_name(t)} values", column=col) from None
-                    check = lambda a, v=values: pc.and_(pc.invert(pc.is_in(a, value_set=v)), pc.is_valid(a))  # noqa: E731
-                elif rule == "length":
-                    check = _length_check(*((spec, spec) if isinstance(spec, int) else spec))
+                check = self._check(rule, where, spec, t, col)
                 if check is not None:
-                    try:  # a type mismatch (min on text, say) shows now, not at row 1
-                        check(pa.array([], t))
-                    except (pa.ArrowNotImplementedError, pa.ArrowTypeError, pa.ArrowInvalid) as exc:
-                        first = str(exc).strip().splitlines()[0]
-                        raise self.error(
-                            f"{where}: cannot apply to a {type_name(t)} column ({first})", column=col
-                        ) from None
+                    self._try(check, where, t, col)
                     checks.append((col, rule, check))
         self._checks = checks
+
+    def _check(self, rule: str, where: str, spec: Any, t: pa.DataType, col: str) -> Check | None:
+        """The check of one rule on a column of type ``t``; None for a rule that checks nothing here."""
+        if rule == "not_null":
+            return pc.is_null if spec else None
+        if rule == "regex":
+            return lambda a: pc.invert(pc.match_substring_regex(_as_text(a), spec))
+        if rule == "min":
+            lo = self._scalar(where, spec, t, col)
+            return lambda a: pc.less(a, lo)
+        if rule == "max":
+            hi = self._scalar(where, spec, t, col)
+            return lambda a: pc.greater(a, hi)
+        if rule == "allowed":
+            values = self._values(where, spec, t, col)
+            return lambda a: pc.and_(pc.invert(pc.is_in(a, value_set=values)), pc.is_valid(a))
+        if rule == "length":
+            return _length_check(*((spec, spec) if isinstance(spec, int) else spec))
+        return None  # unique: checked against the key store, not per batch
+
+    def _values(self, where: str, spec: list[Any], t: pa.DataType, col: str) -> pa.Array:
+        try:
+            return pc.cast(pa.array(spec), t)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError):
+            raise self.error(f"{where}: {spec!r} are not all {type_name(t)} values", column=col) from None
+
+    def _try(self, check: Check, where: str, t: pa.DataType, col: str) -> None:
+        """A type mismatch (min on text, say) shows now, not at row 1."""
+        try:
+            check(pa.array([], t))
+        except (pa.ArrowNotImplementedError, pa.ArrowTypeError, pa.ArrowInvalid) as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise self.error(f"{where}: cannot apply to a {type_name(t)} column ({first})", column=col) from None
 
     def _reasons(self, batch: pa.RecordBatch, col: str, rule: str) -> Callable[[pa.Array], list[str]]:
         head = _rule_text(rule, self.rules[col][rule])

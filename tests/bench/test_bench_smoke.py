@@ -19,7 +19,9 @@ BENCH = ROOT / "bench"
 
 def test_generator_is_deterministic_and_realistic(tmp_path: Path) -> None:
     for out in (tmp_path / "a", tmp_path / "b"):
-        subprocess.run([sys.executable, str(BENCH / "gen.py"), "--rows", "500", "--out", str(out)], check=True, timeout=60)
+        subprocess.run(
+            [sys.executable, str(BENCH / "gen.py"), "--rows", "500", "--out", str(out)], check=True, timeout=60
+        )
     a, b = tmp_path / "a" / "bench_500_scrambled.csv", tmp_path / "b" / "bench_500_scrambled.csv"
     assert a.read_bytes() == b.read_bytes()
     with open(a, newline="", encoding="utf-8") as fh:
@@ -31,7 +33,18 @@ def test_generator_is_deterministic_and_realistic(tmp_path: Path) -> None:
     assert ids[:3] == [2654435761, 1013904226, 3668339987] and len(set(ids)) == 500  # scrambled, unique
     other = tmp_path / "other"
     for ids_mode in ("sorted", "uuid"):
-        gen = [sys.executable, str(BENCH / "gen.py"), "--rows", "500", "--out", str(other), "--ids", ids_mode, "--format", "csv"]
+        gen = [
+            sys.executable,
+            str(BENCH / "gen.py"),
+            "--rows",
+            "500",
+            "--out",
+            str(other),
+            "--ids",
+            ids_mode,
+            "--format",
+            "csv",
+        ]
         subprocess.run(gen, check=True, timeout=60)
     with open(other / "bench_500_sorted.csv", newline="", encoding="utf-8") as fh:
         sorted_rows = list(csv.reader(fh))[1:]
@@ -53,11 +66,23 @@ def test_runner_prints_both_tables(tmp_path: Path) -> None:
     out = tmp_path / "latest.md"
     p = subprocess.run(
         [
-            sys.executable, str(BENCH / "run.py"),
-            "--rows", "2000", "--runs", "1", "--series", "1000,2000",
-            "--data", str(tmp_path / "data"), "--out", str(out),
+            sys.executable,
+            str(BENCH / "run.py"),
+            "--rows",
+            "2000",
+            "--runs",
+            "1",
+            "--series",
+            "1000,2000",
+            "--data",
+            str(tmp_path / "data"),
+            "--out",
+            str(out),
         ],
-        capture_output=True, text=True, timeout=120, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
     )
     assert p.returncode == 0, p.stderr
     text = out.read_text()
@@ -88,7 +113,9 @@ def test_runner_prints_both_tables(tmp_path: Path) -> None:
         "pyarrow open_csv thread -> executemany (hand-written)",
     ):
         assert expected in names, names
-    assert re.search(r"^Transform chain \(cast, filter, derive, rename, fill_null; .*\): [+-]\d+\.\d% time ", text, re.M), text
+    assert re.search(
+        r"^Transform chain \(cast, filter, derive, rename, fill_null; .*\): [+-]\d+\.\d% time ", text, re.M
+    ), text
     assert re.search(r" no stages, [+-]\d+\.\d% .*; so the stages themselves [+-]\d+\.\d%\.$", text, re.M), text
     shell = Path("/usr/bin/sqlite3").exists()
     assert ("sqlite3 shell `.import` (typed table)" in names) == shell
@@ -105,7 +132,10 @@ def test_runner_prints_both_tables(tmp_path: Path) -> None:
 
     growth = tables[1][2:]
     assert sorted(line.split("|")[1].strip() for line in growth) == [
-        "csv -> leveldb", "csv -> sqlite", "parquet -> leveldb", "parquet -> sqlite",
+        "csv -> leveldb",
+        "csv -> sqlite",
+        "parquet -> leveldb",
+        "parquet -> sqlite",
     ]
     for line in growth:
         cells = [c.strip() for c in line.strip("|").split("|")]
@@ -121,13 +151,24 @@ def test_chain_output_file_is_what_the_chain_loads(tmp_path: Path) -> None:
     split it reports holds only if both put the same table into SQLite."""
     import sqlite3
 
-    subprocess.run([sys.executable, str(BENCH / "gen.py"), "--rows", "500", "--out", str(tmp_path)], check=True, timeout=60)
+    subprocess.run(
+        [sys.executable, str(BENCH / "gen.py"), "--rows", "500", "--out", str(tmp_path)], check=True, timeout=60
+    )
     gen = [sys.executable, str(BENCH / "gen.py"), "--rows", "500", "--out", str(tmp_path), "--format", "chain.parquet"]
     subprocess.run(gen, check=True, timeout=60)
     chained, direct = tmp_path / "chained.db", tmp_path / "direct.db"
-    job = ["run", str(BENCH / "transform_chain.toml"), "--set", f"source.path={tmp_path / 'bench_500_scrambled.parquet'}", "--set", f"sink.path={chained}"]
+    job = [
+        "run",
+        str(BENCH / "transform_chain.toml"),
+        "--set",
+        f"source.path={tmp_path / 'bench_500_scrambled.parquet'}",
+        "--set",
+        f"sink.path={chained}",
+    ]
     for argv in (job, ["load", str(tmp_path / "bench_500_scrambled.chain.parquet"), str(direct), "--table", "t"]):
-        done = subprocess.run([sys.executable, "-m", "loader", *argv, "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "loader", *argv, "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 0, done.stderr
 
     def table(path: Path) -> tuple[list[tuple[str, str]], list[tuple]]:
