@@ -9,17 +9,20 @@ alike; the table shows medians and ratios computed within this one run.
     python bench/run.py --quick              # 100k rows, 1 run, small series
     python bench/run.py --with-16m           # the growth series goes on to 16M rows
     python bench/run.py --out bench/results/latest.md
+    python bench/plot.py                     # the plots of docs/performance.md, from latest.json
 
 Ids are scrambled (unique, in no order, as hashed or allocated ids arrive), so
 LevelDB sees real key order; sorted ids and UUID keys are extra, labelled cases.
 
-The table is Markdown on stdout, ready for the README. Missing baselines
+The table is Markdown on stdout, ready for the README; ``--json`` (by default beside
+``--out``) keeps every measurement for ``bench/plot.py``. Missing baselines
 (no ``sqlite3`` shell) are skipped with a note, never faked.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -292,6 +295,35 @@ def environment() -> str:
     )
 
 
+def results_json(rows: int, runs: int, env: str, all_cases: list[Case], series: list[dict[str, object]]) -> str:
+    """Every measurement of this run, machine-readable: the main cases and the growth series."""
+    main = [
+        {"name": c.name, "group": c.group, "format": c.fmt, "sink": c.sink, "ids": c.ids, "rows": rows,
+         "seconds": c.times, "rss_mb": c.rss_mb, "error": c.error}
+        for c in all_cases
+    ]
+    return json.dumps({"environment": env, "rows": rows, "runs": runs, "cases": main, "series": series}, indent=1) + "\n"
+
+
+def series_point(name: str, group: str, fmt: str, sink: str, rows: int, r: Result | str) -> dict[str, object]:
+    point: dict[str, object] = {"name": name, "group": group, "format": fmt, "sink": sink, "rows": rows}
+    point.update({"seconds": r.seconds, "rss_mb": r.rss_mb} if isinstance(r, Result) else {"error": r})
+    return point
+
+
+def run_baseline(case: Case, data: str, target: str) -> Result | str:
+    """One run of a baseline for the growth series, its setup untimed."""
+    clean(target)
+    if case.setup is not None:
+        case.setup(target)
+    try:
+        return run_child(case.argv(data, target))
+    except RuntimeError as exc:
+        return str(exc)
+    finally:
+        clean(target)
+
+
 def parse_sizes(text: str) -> list[int]:
     out = []
     for part in text.split(","):
@@ -313,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default=os.path.join(HERE, "data"), help="where generated inputs are kept")
     ap.add_argument("--work", default=None, help="where targets are written (default: DATA/work)")
     ap.add_argument("--out", help="also write the Markdown here (e.g. bench/results/latest.md)")
+    ap.add_argument("--json", help="write every measurement as JSON here (default: --out with .json, for bench/plot.py)")
     args = ap.parse_args(argv)
     rows = (args.rows or [100_000 if args.quick else 1_000_000])[0]
     runs = args.runs or (1 if args.quick else 5)
@@ -347,8 +380,10 @@ def main(argv: list[str] | None = None) -> int:
             notes.append(f"{c.name} failed: {c.error}")
     out += [f"Note: {n}" for n in notes]
 
+    points: list[dict[str, object]] = []
     if not args.no_series:
         results: dict[tuple[str, str], dict[int, Result | str]] = {}
+        baselines = [c for c in all_cases if c.group == "baseline" and c.error is None]
         for n in series + huge:
             data = ensure_data(args.data, n)
             for fmt in ("csv", "parquet"):
@@ -362,6 +397,10 @@ def main(argv: list[str] | None = None) -> int:
                         results.setdefault((fmt, sink), {})[n] = str(exc)
                         print(exc, file=sys.stderr)
                     clean(target)
+                    points.append(series_point(f"loader {fmt} -> {sink}", "loader", fmt, sink, n, results[(fmt, sink)][n]))
+            for c in baselines if n not in huge else []:
+                print(f"series {n:,}: {c.name}", file=sys.stderr, flush=True)
+                points.append(series_point(c.name, c.group, c.fmt, c.sink, n, run_baseline(c, data[c.fmt], os.path.join(work, "series_baseline.db"))))
         out += ["", f"Growth at default settings, {series[0]:,} to {(series + huge)[-1]:,} rows, scrambled ids (one run each):", ""]
         out += growth_table(series + huge, results)
     text = "\n".join(out) + "\n"
@@ -370,6 +409,11 @@ def main(argv: list[str] | None = None) -> int:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "w", encoding="utf-8") as fh:
             fh.write(text)
+    json_path = args.json or (os.path.splitext(args.out)[0] + ".json" if args.out else None)
+    if json_path:
+        os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
+        with open(json_path, "w", encoding="utf-8") as fh:
+            fh.write(results_json(rows, runs, environment(), all_cases, points))
     return 0
 
 
