@@ -18,6 +18,7 @@ import re
 import sys
 import types
 import typing
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,9 @@ def _default(f: dataclasses.Field[Any]) -> str:
         return "(required)"
     if value is None:
         return "unset"
-    return f"`{json.dumps(value) if not isinstance(value, bool) else str(value).lower()}`"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    return f"`{json.dumps(dict(value) if isinstance(value, Mapping) else value)}`"  # tuples print as lists
 
 
 def toml_type(hint: Any) -> str:
@@ -79,9 +82,9 @@ def toml_type(hint: Any) -> str:
         return " or ".join(toml_type(h) for h in args if h is not type(None))
     if origin is typing.Literal:
         return " \\| ".join(f"`{json.dumps(a)}`" for a in args)
-    if origin is list:
+    if origin in (list, tuple, Sequence):
         return f"list of {toml_type(args[0])}"
-    if origin is dict:
+    if origin in (dict, Mapping):
         return f"table of {toml_type(args[1])}"
     return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(
         hint, getattr(hint, "__name__", str(hint))

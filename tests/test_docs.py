@@ -120,7 +120,9 @@ def test_readme_shell_blocks_run(tmp_path: Path) -> None:
     pq.write_table(pacsv.read_csv(sample), repo / "data" / "events.parquet")
     (repo / "data" / "events-1.csv.gz").write_bytes(gzip.compress(sample.read_bytes()))
     shutil.copy(sample, repo / "rows.csv")
-    shutil.copy(ROOT / "configs" / "quickstart.toml", repo / "job.toml")
+    # beside the paths it names, so they resolve the same from the job file and from the current directory
+    job = '[source]\npath = "configs/sample/events.csv"\n[sink]\npath = "out/job.db"\ntable = "events"\n'
+    (repo / "job.toml").write_text(job)
     run_blocks(blocks, repo, run_env)
     assert count(repo / "out" / "events.db", "events") == 1000
     assert count(repo / "out" / "all.db", "events") == 1000
