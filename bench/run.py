@@ -9,17 +9,20 @@ alike; the table shows medians and ratios computed within this one run.
     python bench/run.py --quick              # 100k rows, 1 run, small series
     python bench/run.py --with-16m           # the growth series goes on to 16M rows
     python bench/run.py --out bench/results/latest.md
+    python bench/plot.py                     # the plots of docs/performance.md, from latest.json
 
 Ids are scrambled (unique, in no order, as hashed or allocated ids arrive), so
 LevelDB sees real key order; sorted ids and UUID keys are extra, labelled cases.
 
-The table is Markdown on stdout, ready for the README. Missing baselines
+The table is Markdown on stdout, ready for the README; ``--json`` (by default beside
+``--out``) keeps every measurement for ``bench/plot.py``. Missing baselines
 (no ``sqlite3`` shell) are skipped with a note, never faked.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -347,6 +350,46 @@ def parse_sizes(text: str) -> list[int]:
     return out
 
 
+def results_json(rows: int, runs: int, env: str, all_cases: list[Case], series: list[dict[str, object]]) -> str:
+    """Every measurement of this run, machine-readable: the main cases and the growth series."""
+    main = [
+        {
+            "name": c.name,
+            "group": c.group,
+            "format": c.fmt,
+            "sink": c.sink,
+            "ids": c.ids,
+            "rows": rows,
+            "seconds": c.times,
+            "rss_mb": c.rss_mb,
+            "error": c.error,
+        }
+        for c in all_cases
+    ]
+    return (
+        json.dumps({"environment": env, "rows": rows, "runs": runs, "cases": main, "series": series}, indent=1) + "\n"
+    )
+
+
+def point_json(name: str, group: str, fmt: str, sink: str, rows: int, r: Result | str) -> dict[str, object]:
+    point: dict[str, object] = {"name": name, "group": group, "format": fmt, "sink": sink, "rows": rows}
+    point.update({"seconds": r.seconds, "rss_mb": r.rss_mb} if isinstance(r, Result) else {"error": r})
+    return point
+
+
+def run_baseline(case: Case, data: str, target: str) -> Result | str:
+    """One run of a baseline for the growth series, its setup untimed."""
+    clean(target)
+    if case.setup is not None:
+        case.setup(target)
+    try:
+        return run_child(case.argv(data, target))
+    except RuntimeError as exc:
+        return str(exc)
+    finally:
+        clean(target)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description="Benchmark loader against the sqlite3 shell and hand-written loops.")
     ap.add_argument("--rows", type=parse_sizes, default=None, help="rows for the main table (default 1M; --quick 100k)")
@@ -361,6 +404,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--data", default=os.path.join(HERE, "data"), help="where generated inputs are kept")
     ap.add_argument("--work", default=None, help="where targets are written (default: DATA/work)")
     ap.add_argument("--out", help="also write the Markdown here (e.g. bench/results/latest.md)")
+    ap.add_argument(
+        "--json", help="write every measurement as JSON here (default: --out with .json, for bench/plot.py)"
+    )
     return ap.parse_args(argv)
 
 
@@ -372,19 +418,25 @@ def main(argv: list[str] | None = None) -> int:
     huge = [16_000_000] if args.with_16m else []
     work = args.work or os.path.join(args.data, "work")
     os.makedirs(work, exist_ok=True)
-    out = run_main_table(args, rows, runs, work)
+    out, all_cases = run_main_table(args, rows, runs, work)
+    points: list[dict[str, object]] = []
     if not args.no_series:
-        out += run_series(args.data, work, series, huge)
+        out += run_series(args.data, work, series, huge, all_cases, points)
     text = "\n".join(out) + "\n"
     sys.stdout.write(text)
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "w", encoding="utf-8") as fh:
             fh.write(text)
+    json_path = args.json or (os.path.splitext(args.out)[0] + ".json" if args.out else None)
+    if json_path:
+        os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
+        with open(json_path, "w", encoding="utf-8") as fh:
+            fh.write(results_json(rows, runs, environment(), all_cases, points))
     return 0
 
 
-def run_main_table(args: argparse.Namespace, rows: int, runs: int, work: str) -> list[str]:
+def run_main_table(args: argparse.Namespace, rows: int, runs: int, work: str) -> tuple[list[str], list[Case]]:
     """Every case ``runs`` times, interleaved; the main table's lines with its notes."""
     shell = SQLITE3_SHELL if os.access(SQLITE3_SHELL, os.X_OK) else shutil.which("sqlite3")
     all_cases, notes = cases(shell, stdlib=not args.no_stdlib)
@@ -413,11 +465,15 @@ def run_main_table(args: argparse.Namespace, rows: int, runs: int, work: str) ->
     ran = [c.name for c in all_cases if c.group == "baseline" and c.error is None]
     out += ["", "Baselines that ran: " + (", ".join(ran) if ran else "none") + "."]
     notes += [f"{c.name} failed: {c.error}" for c in all_cases if c.error]
-    return out + [f"Note: {n}" for n in notes]
+    return out + [f"Note: {n}" for n in notes], all_cases
 
 
-def run_series(data_dir: str, work: str, series: list[int], huge: list[int]) -> list[str]:
-    """The memory-growth series (one run each; ``huge`` sizes into LevelDB only) and its table's lines."""
+def run_series(
+    data_dir: str, work: str, series: list[int], huge: list[int], all_cases: list[Case], points: list[dict[str, object]]
+) -> list[str]:
+    """The memory-growth series (one run each; ``huge`` sizes into LevelDB only) and its table's lines;
+    every measurement, the baselines' too, is appended to ``points``."""
+    baselines = [c for c in all_cases if c.group == "baseline" and c.error is None]
     results: dict[tuple[str, str], dict[int, Result | str]] = {}
     for n in series + huge:
         data = ensure_data(data_dir, n)
@@ -426,6 +482,11 @@ def run_series(data_dir: str, work: str, series: list[int], huge: list[int]) -> 
                 print(f"series {n:,}: {fmt} -> {sink}", file=sys.stderr, flush=True)
                 target = os.path.join(work, f"series_{fmt}" + (".db" if sink == "sqlite" else ".ldb"))
                 results.setdefault((fmt, sink), {})[n] = series_point(data[fmt], target)
+                points.append(point_json(f"loader {fmt} -> {sink}", "loader", fmt, sink, n, results[(fmt, sink)][n]))
+        for c in baselines if n not in huge else []:
+            print(f"series {n:,}: {c.name}", file=sys.stderr, flush=True)
+            result = run_baseline(c, data[c.fmt], os.path.join(work, "series_baseline.db"))
+            points.append(point_json(c.name, c.group, c.fmt, c.sink, n, result))
     head = f"Growth at default settings, {series[0]:,} to {(series + huge)[-1]:,} rows, scrambled ids (one run each):"
     return ["", head, "", *growth_table(series + huge, results)]
 

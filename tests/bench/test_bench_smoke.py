@@ -6,6 +6,7 @@ No timing assertions: only that every case ran and produced positive numbers.
 from __future__ import annotations
 
 import csv
+import json
 import re
 import subprocess
 import sys
@@ -91,6 +92,14 @@ def test_runner_prints_both_tables(tmp_path: Path) -> None:
 
     tables = [block.splitlines() for block in text.split("\n\n") if block.startswith("| ")]
     assert len(tables) == 2, text
+    results = json.loads(out.with_suffix(".json").read_text())  # what bench/plot.py draws from
+    assert {(s["name"], s["rows"]) for s in results["series"] if s.get("seconds", 0) > 0 and s.get("rss_mb", 0) > 0} == {
+        (name, n)
+        for n in (1000, 2000)
+        for name in ("loader csv -> sqlite", "loader csv -> leveldb", "loader parquet -> sqlite", "loader parquet -> leveldb",
+                     *(c["name"] for c in results["cases"] if c["group"] == "baseline"))
+    }
+    assert len(results["cases"]) == len(tables[0]) - 2
     assert tables[0][0].startswith("| case | rows | median s | rows/s |")
     main = tables[0][2:]
     names = [line.split("|")[1].strip() for line in main]
