@@ -93,11 +93,18 @@ def test_runner_prints_both_tables(tmp_path: Path) -> None:
     tables = [block.splitlines() for block in text.split("\n\n") if block.startswith("| ")]
     assert len(tables) == 2, text
     results = json.loads(out.with_suffix(".json").read_text())  # what bench/plot.py draws from
-    assert {(s["name"], s["rows"]) for s in results["series"] if s.get("seconds", 0) > 0 and s.get("rss_mb", 0) > 0} == {
+    assert {
+        (s["name"], s["rows"]) for s in results["series"] if s.get("seconds", 0) > 0 and s.get("rss_mb", 0) > 0
+    } == {
         (name, n)
         for n in (1000, 2000)
-        for name in ("loader csv -> sqlite", "loader csv -> leveldb", "loader parquet -> sqlite", "loader parquet -> leveldb",
-                     *(c["name"] for c in results["cases"] if c["group"] == "baseline"))
+        for name in (
+            "loader csv -> sqlite",
+            "loader csv -> leveldb",
+            "loader parquet -> sqlite",
+            "loader parquet -> leveldb",
+            *(c["name"] for c in results["cases"] if c["group"] == "baseline"),
+        )
     }
     assert len(results["cases"]) == len(tables[0]) - 2
     assert tables[0][0].startswith("| case | rows | median s | rows/s |")
