@@ -124,6 +124,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--restart", action="store_true", default=None, help="ignore checkpoints and load everything again")
     g.add_argument("--dry-run", action="store_true", help="check config and sources, print the plan, write nothing")
     g.add_argument("-q", "--quiet", action="store_true", default=None, help="no progress bar, no summary line")
+    g.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show the progress line on stderr, or not (default: when stderr is a terminal and not --quiet)",
+    )
     g.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
@@ -321,6 +327,14 @@ def _print_error(exc: BaseException, debug: bool) -> None:
             print("  hint: run again with --debug to see the traceback", file=sys.stderr)
 
 
+def _show_progress(args: argparse.Namespace, quiet: bool, log: JsonLog | None) -> bool:
+    """``--progress`` / ``--no-progress`` decide; else a terminal that text logs go to, unless quiet."""
+    forced = getattr(args, "progress", None)
+    if forced is not None:
+        return bool(forced)
+    return not quiet and log is None and sys.stderr.isatty()
+
+
 def _early_log(args: argparse.Namespace) -> JsonLog | None:
     """JSON logs as asked by ``--log-format`` or ``LOADER_RUN__LOG_FORMAT``, known before
     the job file is read, so an error in the job file is logged as JSON too."""
@@ -359,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pipeline = Pipeline(
             job,
             handle_signals=True,
-            progress=not quiet and log is None,
+            progress=_show_progress(args, quiet, log),
             on_event=log.on_event if log else None,
             allow_python=True if getattr(args, "allow_python", False) else None,  # None: LOADER_ALLOW_PYTHON decides
         )

@@ -393,7 +393,6 @@ class Pipeline:
             writer = stack.enter_context(open_writer(job.sink, self.table))
             rejects = stack.enter_context(RejectFile(self.rejects_path, self.job_name, run.lock_wait))
             signals = stack.enter_context(_Signals(self.handle_signals))
-            progress = stack.enter_context(Progress(total, enabled=self.progress and not run.quiet))
             stack.enter_context(gc_paused(release_at_once=run.max_memory is not None))
             for stage in self.stages:
                 if hasattr(stage, "close"):
@@ -405,6 +404,8 @@ class Pipeline:
                 state = JobState()
             fresh = state.status != "running"
             report.resumed = not fresh
+            todo = sum(storage.size(f) or 0 for f in files if not getattr(state.files.get(file_key(f)), "done", False))
+            progress = stack.enter_context(Progress(todo, enabled=self.progress))
             # keep every committed reject (earlier runs' and other jobs' too); drop lines of uncommitted batches
             rejects.start(Committed(state.rejects_bytes, state.rejects_lines, state.rejects_inode))
             state.status = "running"
