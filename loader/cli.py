@@ -137,8 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="loader",
         description="Stream CSV and Parquet files into SQLite or LevelDB with bounded memory.",
-        epilog="exit codes: 0 ok, 1 load failed (rerun resumes), 2 usage or config error, "
-        "3 too many rejects, 4 rows read but none loaded, 75 target locked by another run, 130/143 stopped by SIGINT/SIGTERM",
+        epilog="exit codes: 0 ok; rerun and it resumes: 1 I/O error, 75 target locked, 130/143 SIGINT/SIGTERM; "
+        "fix something, then rerun: 2 usage or config, 3 too many rejects, 4 none loaded, 65 data to fix, "
+        "66 missing input, 78 config error after a commit",
     )
     parser.add_argument("--version", action="version", version=f"loader {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

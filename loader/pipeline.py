@@ -28,9 +28,9 @@ from . import storage
 from .chunk import Chunk
 from .config import JobConfig, RunConfig, SinkConfig, SourceConfig, load_job, unknown_key
 from .errors import (
-    EXIT_FAILED,
+    EXIT_CONFIG,
     EXIT_USAGE,
-    RESUME_HINT,
+    THEN_RESUME,
     ConfigError,
     InterruptedLoad,
     LoaderError,
@@ -344,8 +344,8 @@ class Pipeline:
             loop = getattr(self, "_loop", None)
             if exc.exit_code == EXIT_USAGE and (report.resumed or (loop is not None and loop.commits)):
                 # "nothing was written" is no longer true: committed work stays, and a rerun resumes
-                exc.exit_code = EXIT_FAILED
-                exc.hint = f"{exc.hint}; {RESUME_HINT}" if exc.hint else RESUME_HINT
+                exc.exit_code = EXIT_CONFIG
+                exc.hint = f"{exc.hint}; {THEN_RESUME}" if exc.hint else f"fix this, {THEN_RESUME}"
             status = {
                 InterruptedLoad: "interrupted",
                 RejectLimitError: "rejects_exceeded",
