@@ -31,11 +31,13 @@ DISPLAY = ("percent", "bytes", "rows", "mb_s", "rows_s", "eta", "rss")  # left t
 
 
 def _size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+    if n < 1024:
+        return f"{n:.0f} B"
+    for unit in ("KB", "MB"):
         n /= 1024
-    raise AssertionError("unreachable")
+        if n < 1024:
+            return f"{n:.1f} {unit}"
+    return f"{n / 1024:.1f} GB"
 
 
 def _duration(seconds: float) -> str:
@@ -69,12 +71,9 @@ def layout(parts: dict[str, str], width: int) -> str:
     terminals): the most important fields that fit, a bar when ten or more columns are left."""
     room = max(width - 1, 1)
     keep = [k for k in ORDER if k in parts]
-    while keep:
-        text = "  ".join(parts[k] for k in sorted(keep, key=_display_order))
-        if len(text) <= room or len(keep) == 1:
-            break
+    while len(keep) > 1 and len(_join(parts, keep)) > room:
         keep.pop()
-    text = "  ".join(parts[k] for k in sorted(keep, key=_display_order))[:room]
+    text = _join(parts, keep)[:room]
     bar = min(room - len(text) - 3, MAX_BAR)  # "[", "]" and a space
     if "percent" in parts and bar >= MIN_BAR:
         fill = round(bar * float(parts["percent"].rstrip("%")) / 100)
@@ -82,8 +81,8 @@ def layout(parts: dict[str, str], width: int) -> str:
     return text
 
 
-def _display_order(key: str) -> int:
-    return DISPLAY.index(key)
+def _join(parts: dict[str, str], keep: list[str]) -> str:
+    return "  ".join(parts[k] for k in DISPLAY if k in keep)
 
 
 class Progress:
