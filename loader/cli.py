@@ -124,6 +124,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--restart", action="store_true", default=None, help="ignore checkpoints and load everything again")
     g.add_argument("--dry-run", action="store_true", help="check config and sources, print the plan, write nothing")
     g.add_argument("-q", "--quiet", action="store_true", default=None, help="no progress bar, no summary line")
+    g.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show the progress line on stderr, or not (default: when stderr is a terminal and not --quiet)",
+    )
     g.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
@@ -131,8 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="loader",
         description="Stream CSV and Parquet files into SQLite or LevelDB with bounded memory.",
-        epilog="exit codes: 0 ok, 1 load failed (rerun resumes), 2 usage or config error, "
-        "3 too many rejects, 4 rows read but none loaded, 75 target locked by another run, 130/143 stopped by SIGINT/SIGTERM",
+        epilog="exit codes: 0 ok; rerun and it resumes: 1 I/O error, 75 target locked, 130/143 SIGINT/SIGTERM; "
+        "fix something, then rerun: 2 usage or config, 3 too many rejects, 4 none loaded, 65 data to fix, "
+        "66 missing input, 78 config error after a commit",
     )
     parser.add_argument("--version", action="version", version=f"loader {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -321,6 +328,14 @@ def _print_error(exc: BaseException, debug: bool) -> None:
             print("  hint: run again with --debug to see the traceback", file=sys.stderr)
 
 
+def _show_progress(args: argparse.Namespace, quiet: bool, log: JsonLog | None) -> bool:
+    """``--progress`` / ``--no-progress`` decide; else a terminal that text logs go to, unless quiet."""
+    forced = getattr(args, "progress", None)
+    if forced is not None:
+        return bool(forced)
+    return not quiet and log is None and sys.stderr.isatty()
+
+
 def _early_log(args: argparse.Namespace) -> JsonLog | None:
     """JSON logs as asked by ``--log-format`` or ``LOADER_RUN__LOG_FORMAT``, known before
     the job file is read, so an error in the job file is logged as JSON too."""
@@ -359,7 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pipeline = Pipeline(
             job,
             handle_signals=True,
-            progress=not quiet and log is None,
+            progress=_show_progress(args, quiet, log),
             on_event=log.on_event if log else None,
             allow_python=True if getattr(args, "allow_python", False) else None,  # None: LOADER_ALLOW_PYTHON decides
         )

@@ -10,17 +10,50 @@ from __future__ import annotations
 
 import signal
 
-# Exit codes, shared by the CLI and documented in the README.
+# Exit codes, shared by the CLI and documented in docs/reliability.md. Codes past 4
+# follow sysexits.h. Each says what an operator does next: FIX something, then rerun
+# (an automatic retry repeats the failure), or RERUN and it resumes.
 EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_REJECTS = 3
+EXIT_FAILED = 1  # an I/O error, a full disk, a crash: committed work is kept, a rerun resumes
+EXIT_USAGE = 2  # bad flags or job file, found before anything was written
+EXIT_REJECTS = 3  # more rejects than run.max_rejects
 EXIT_NOTHING_LOADED = 4  # input had rows, none was written
+EXIT_DATAERR = 65  # EX_DATAERR: the input or the target's schema must change first
+EXIT_NOINPUT = 66  # EX_NOINPUT: an input file is missing or cannot be opened
 EXIT_LOCKED = 75  # EX_TEMPFAIL: try again later
+EXIT_CONFIG = 78  # EX_CONFIG: a configuration error found after rows were committed
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+FIX = "fix"
+RERUN = "rerun"
+OK = "ok"
+
+EXIT_CLASS = {
+    EXIT_OK: OK,
+    EXIT_FAILED: RERUN,
+    EXIT_USAGE: FIX,
+    EXIT_REJECTS: FIX,
+    EXIT_NOTHING_LOADED: FIX,
+    EXIT_DATAERR: FIX,
+    EXIT_NOINPUT: FIX,
+    EXIT_LOCKED: RERUN,
+    EXIT_CONFIG: FIX,
+    EXIT_SIGINT: RERUN,
+    EXIT_SIGTERM: RERUN,
+}
+
+
+def exit_class(code: int) -> str:
+    """``ok``, ``fix`` (fix something, then rerun: a retry would fail the same way) or
+    ``rerun`` (a rerun resumes where this one stopped); another signal's 128+N is a rerun."""
+    return EXIT_CLASS.get(code, RERUN if code > 128 else FIX)
 
 
 # The hint for a failure that left committed work in place: the rerun picks it up.
 RESUME_HINT = "committed work is kept; fix this and rerun the same command to resume"
+# Added to a fix-first error's own hint once rows were committed before it.
+THEN_RESUME = "then rerun: committed work is kept and the rerun resumes"
 
 
 def one_line(exc: BaseException) -> str:
@@ -87,28 +120,54 @@ class ConfigError(LoaderError, ValueError):
 
 
 class SourceError(LoaderError, OSError):
-    """An input cannot be read at all (missing, unreadable, corrupt, empty)."""
+    """An input cannot be read as data (empty, corrupt, not in its format or encoding):
+    a rerun reads the same bytes, so the file must change first."""
+
+    exit_code = EXIT_DATAERR
+    default_hint = "fix or replace the file, then rerun: the files before it stay loaded"
 
     @classmethod
     def from_os(cls, exc: OSError, path: str, verb: str) -> SourceError:
         """An input the OS refused, as one line (``verb``: what was being done)."""
         if isinstance(exc, FileNotFoundError):
-            return cls("no such file", file=path)
+            return MissingInputError("no such file", file=path)
         if isinstance(exc, PermissionError):
-            return cls("permission denied", file=path)
-        return cls(f"cannot {verb}: {exc.strerror or exc}", file=path)
+            return MissingInputError("permission denied", file=path)
+        return SourceReadError(f"cannot {verb}: {exc.strerror or exc}", file=path)
+
+
+class MissingInputError(SourceError):
+    """An input file is not there, or the OS does not let the loader open it."""
+
+    exit_code = EXIT_NOINPUT
+    default_hint = "fix the path or the file's permissions, then rerun: the files before it stay loaded"
+
+
+class SourceReadError(SourceError):
+    """The OS failed a read of an input (an I/O error): the data may be fine."""
+
+    exit_code = EXIT_FAILED
+    default_hint = RESUME_HINT
 
 
 class SourceChangedError(SourceError):
     """A checkpointed source file changed since it was (partly) loaded."""
 
     default_hint = (
-        "set run.on_change to 'skip' (keep what was loaded) or 'reload', or pass --restart to load everything again"
+        "set run.on_change to 'skip' (keep what was loaded) or 'reload', or pass --restart "
+        "to load everything again, then rerun"
     )
 
 
 class SinkError(LoaderError, RuntimeError):
     """The target database refused a write or cannot be opened."""
+
+
+class SchemaMismatchError(SinkError):
+    """The rows do not fit the target's table as it is (a column it does not have)."""
+
+    exit_code = EXIT_DATAERR
+    default_hint = "set sink.alter = true (--alter) to add new columns, then rerun"
 
 
 class RejectLimitError(LoaderError):

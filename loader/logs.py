@@ -11,7 +11,8 @@ Every line has ``ts`` (ISO-8601 UTC), ``level``, ``event``, then the event's
 fields. Events, in order: ``start``; per file ``file`` and ``file_done``;
 ``progress`` at most once every ``progress_every`` seconds; ``rejects``
 (a warning, when rows were rejected); ``finish`` with every field of the run
-report; ``error`` with the one-line message, its hint and the exit code.
+report; ``error`` with the one-line message, its hint, the exit code and
+its class (``fix`` or ``rerun``, see ``errors.exit_class``).
 ``--quiet`` keeps only ``rejects``, ``finish`` and ``error``.
 """
 
@@ -26,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from . import __version__
-from .errors import EXIT_LOCKED, LoaderError
+from .errors import EXIT_LOCKED, LoaderError, exit_class
 from .report import RunReport
 
 PROGRESS_EVERY = 10.0
@@ -94,11 +95,16 @@ class JsonLog:
                 rows_read=report.rows_read,
                 rejects_path=report.rejects_path,
             )
-        self.emit("finish", FINISH_LEVEL.get(report.status, "error"), **report.to_dict())
+        fields = report.to_dict() | {"exit_class": exit_class(report.exit_code)}
+        self.emit("finish", FINISH_LEVEL.get(report.status, "error"), **fields)
 
     def error(self, exc: BaseException, exit_code: int, debug: bool = False) -> None:
         """The JSON twin of ``loader: error: <message>`` and ``  hint: <hint>``."""
-        fields: dict[str, Any] = {"error": type(exc).__name__, "exit_code": exit_code}
+        fields: dict[str, Any] = {
+            "error": type(exc).__name__,
+            "exit_code": exit_code,
+            "exit_class": exit_class(exit_code),
+        }
         if isinstance(exc, LoaderError):
             fields["message"] = str(exc)
             fields["hint"] = exc.hint

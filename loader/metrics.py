@@ -7,6 +7,9 @@ so every metric is a gauge labelled with the job name. The one value carried
 over from run to run is ``loader_last_success_timestamp_seconds``: a failed
 run keeps the previous file's value (0 when no run ever succeeded), so an
 alert on its age fires when loads stop succeeding, whatever the reason.
+``loader_last_run_exit_class`` says what the exit code asks of an operator
+(label ``class``: ``ok``, ``fix`` something then rerun, or ``rerun`` and it
+resumes), so an alert can page on ``fix`` and let a schedule retry the rest.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import re
 import time
 from collections.abc import Callable
 
+from .errors import exit_class
 from .files import replace_file
 from .report import RunReport
 
@@ -59,7 +63,7 @@ GAUGES: list[tuple[str, str, Callable[[RunReport], float]]] = [
     ),
     (
         "loader_last_run_exit_code",
-        "Exit code of the last run (0 ok, 1 failed, 2 config, 3 rejects, 130/143 signal).",
+        "Exit code of the last run (the table is in docs/reliability.md).",
         lambda r: r.exit_code,
     ),
 ]
@@ -86,7 +90,16 @@ def render(report: RunReport, *, now: float, last_success: float | None) -> str:
     out = []
     for name, text, value in rows:
         out += [f"# HELP {name} {text}", f"# TYPE {name} gauge", f"{name}{labels} {_number(value)}"]
+        if name == "loader_last_run_exit_code":
+            out += _exit_class(report)
     return "\n".join(out) + "\n"
+
+
+def _exit_class(report: RunReport) -> list[str]:
+    name = "loader_last_run_exit_class"
+    labels = f'{{job="{escape_label(report.job)}",class="{exit_class(report.exit_code)}"}}'
+    text = "What the last exit code asks for: ok, fix (fix something, then rerun) or rerun (a rerun resumes)."
+    return [f"# HELP {name} {text}", f"# TYPE {name} gauge", f"{name}{labels} 1"]
 
 
 def previous_success(path: str, job: str) -> float | None:

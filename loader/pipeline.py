@@ -28,9 +28,9 @@ from . import storage
 from .chunk import Chunk
 from .config import JobConfig, RunConfig, SinkConfig, SourceConfig, load_job, unknown_key
 from .errors import (
-    EXIT_FAILED,
+    EXIT_CONFIG,
     EXIT_USAGE,
-    RESUME_HINT,
+    THEN_RESUME,
     ConfigError,
     InterruptedLoad,
     LoaderError,
@@ -344,8 +344,8 @@ class Pipeline:
             loop = getattr(self, "_loop", None)
             if exc.exit_code == EXIT_USAGE and (report.resumed or (loop is not None and loop.commits)):
                 # "nothing was written" is no longer true: committed work stays, and a rerun resumes
-                exc.exit_code = EXIT_FAILED
-                exc.hint = f"{exc.hint}; {RESUME_HINT}" if exc.hint else RESUME_HINT
+                exc.exit_code = EXIT_CONFIG
+                exc.hint = f"{exc.hint}; {THEN_RESUME}" if exc.hint else f"fix this, {THEN_RESUME}"
             status = {
                 InterruptedLoad: "interrupted",
                 RejectLimitError: "rejects_exceeded",
@@ -393,7 +393,6 @@ class Pipeline:
             writer = stack.enter_context(open_writer(job.sink, self.table))
             rejects = stack.enter_context(RejectFile(self.rejects_path, self.job_name, run.lock_wait))
             signals = stack.enter_context(_Signals(self.handle_signals))
-            progress = stack.enter_context(Progress(total, enabled=self.progress and not run.quiet))
             stack.enter_context(gc_paused(release_at_once=run.max_memory is not None))
             for stage in self.stages:
                 if hasattr(stage, "close"):
@@ -405,6 +404,8 @@ class Pipeline:
                 state = JobState()
             fresh = state.status != "running"
             report.resumed = not fresh
+            todo = sum(storage.size(f) or 0 for f in files if not getattr(state.files.get(file_key(f)), "done", False))
+            progress = stack.enter_context(Progress(todo, enabled=self.progress))
             # keep every committed reject (earlier runs' and other jobs' too); drop lines of uncommitted batches
             rejects.start(Committed(state.rejects_bytes, state.rejects_lines, state.rejects_inode))
             state.status = "running"

@@ -71,19 +71,22 @@ def test_config_error_names_key(tmp_path: Path) -> None:
     assert p.stderr == "loader: error: sink.batchsize: unknown key\n  hint: did you mean 'batch_size'?\n"
 
 
-def test_missing_input_exit_1_one_line(tmp_path: Path) -> None:
+def test_missing_input_exit_66_one_line(tmp_path: Path) -> None:
     p = cli("load", str(tmp_path / "nope.csv"), str(tmp_path / "x.db"))
-    assert p.returncode == 1
-    assert p.stderr == f"loader: error: {tmp_path / 'nope.csv'}: no such file\n"
+    assert p.returncode == 66
+    assert p.stderr == (
+        f"loader: error: {tmp_path / 'nope.csv'}: no such file\n"
+        "  hint: fix the path or the file's permissions, then rerun: the files before it stay loaded\n"
+    )
 
 
 def test_corrupt_parquet_one_line_and_debug_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.parquet"
     bad.write_bytes(b"PAR1 not really")
     p = cli("load", str(bad), str(tmp_path / "x.db"))
-    assert p.returncode == 1
+    assert p.returncode == 65
     assert p.stderr.startswith(f"loader: error: {bad}: not a readable Parquet file")
-    assert p.stderr.count("\n") == 1
+    assert p.stderr.endswith(")\n  hint: fix or replace the file, then rerun: the files before it stay loaded\n") and p.stderr.count("\n") == 2
     p = cli("load", str(bad), str(tmp_path / "x.db"), "--debug")
     assert "Traceback" in p.stderr
 

@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 from loader.config import load_job
+from loader.errors import EXIT_CLASS, FIX, RERUN
 from loader.lock import TargetLock
 from tests.conftest import sqlite_rows, write_csv
 
@@ -352,7 +353,7 @@ def test_cronjob_forbids_overlap_and_runs_the_image_command(image: dict[str, Any
     assert str(pod["securityContext"]["runAsUser"]) == image["user"].split(":")[0]
     assert box["resources"]["requests"]["memory"] == "256Mi" and box["resources"]["limits"]["memory"] == "512Mi"
     fail_fast = [r for r in job["podFailurePolicy"]["rules"] if r["action"] == "FailJob"]
-    assert fail_fast[0]["onExitCodes"]["values"] == [2, 3]
+    assert fail_fast[0]["onExitCodes"]["values"] == sorted(c for c, k in EXIT_CLASS.items() if k == FIX)
     mounts = {m["mountPath"]: m["name"] for m in box["volumeMounts"]}
     assert {"/data", "/out", "/config"} <= set(mounts)
     volumes = {v["name"]: v for v in pod["volumes"]}
@@ -384,9 +385,12 @@ def test_crontab_line_runs_the_image_default_command(image: dict[str, Any]) -> N
         if ln.strip() and not ln.startswith("#")
     ]
     (line,) = lines
-    words = shlex.split(line.split(">>")[0])
-    schedule, command = words[:5], words[5:]
-    assert schedule == ["*/15", "*", "*", "*", "*"]
+    loop = re.fullmatch(r"(\S+ \S+ \S+ \S+ \S+) for try in 1 2 3; do (.+?) >>(.+); case \$rc in ([\d|]+)\) .*", line)
+    assert loop is not None, line
+    assert loop.group(1).split() == ["*/15", "*", "*", "*", "*"]
+    # the codes retried are those a rerun resumes after
+    assert sorted(map(int, loop.group(4).split("|"))) == sorted(c for c, k in EXIT_CLASS.items() if k == RERUN)
+    command = shlex.split(loop.group(2))
     assert command[:3] == ["docker", "run", "--rm"]
     assert command[command.index("--user") + 1] == image["user"]
     mounts = {command[i + 1].split(":")[1] for i, w in enumerate(command) if w == "-v"}

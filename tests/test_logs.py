@@ -87,7 +87,7 @@ def test_finish_carries_the_whole_report() -> None:
     (record,) = lines(out)
     assert {k: v for k, v in record.items() if k not in ("ts", "level", "event")} == json.loads(
         json.dumps(report.to_dict())
-    )
+    ) | {"exit_class": "ok"}
 
 
 @pytest.mark.parametrize(
@@ -115,8 +115,16 @@ def test_error_is_the_one_line_message_and_hint() -> None:
     (record,) = lines(out)
     assert record["event"] == "error" and record["level"] == "error"
     assert record["message"] == "bad.csv: 3 rows rejected, more than max_rejects = 0" == str(exc)
-    assert record["hint"] == "committed rows are kept; read the reject file, then rerun with a higher --max-rejects to resume, or fix the input and rerun with --restart"
-    assert (record["error"], record["exit_code"], record["file"]) == ("RejectLimitError", 3, "bad.csv")
+    assert (
+        record["hint"]
+        == "committed rows are kept; read the reject file, then rerun with a higher --max-rejects to resume, or fix the input and rerun with --restart"
+    )
+    assert (record["error"], record["exit_code"], record["exit_class"], record["file"]) == (
+        "RejectLimitError",
+        3,
+        "fix",
+        "bad.csv",
+    )
     assert "traceback" not in record
 
 
@@ -130,6 +138,7 @@ def test_internal_error_and_debug_traceback() -> None:
     plain, debug = lines(out)
     assert plain["message"] == "internal error: ZeroDivisionError: division by zero"
     assert plain["hint"] == "run again with --debug to see the traceback"
+    assert (plain["exit_code"], plain["exit_class"]) == (1, "rerun")
     assert debug["traceback"].startswith("Traceback (most recent call last):")
     assert debug["traceback"].rstrip().endswith("ZeroDivisionError: division by zero")
 
@@ -157,7 +166,8 @@ def test_pipeline_events_in_order_with_per_chunk_progress(tmp_path: Path) -> Non
     finish = records[-1]
     assert (finish["rows_read"], finish["rows_written"], finish["rows_rejected"]) == (10, 9, 1)
     assert (
-        records[-2]["rows_rejected"] == 1 and records[-2]["rejects_path"] == str(tmp_path / "a.db") + ".table-a.rejects.jsonl"
+        records[-2]["rows_rejected"] == 1
+        and records[-2]["rejects_path"] == str(tmp_path / "a.db") + ".table-a.rejects.jsonl"
     )
 
 
@@ -178,11 +188,11 @@ def test_cli_json_logs_every_line_parses(tmp_path: Path, data_dir: Path) -> None
 
 def test_cli_json_error_is_one_line_with_exit_code(tmp_path: Path) -> None:
     p = cli("load", str(tmp_path / "nope.csv"), str(tmp_path / "x.db"), "--log-format", "json")
-    assert p.returncode == 1
+    assert p.returncode == 66
     records = [json.loads(line) for line in p.stderr.splitlines()]
     assert [r["event"] for r in records] == ["finish", "error"]
     assert records[0]["status"] == "failed"
-    assert (records[1]["message"], records[1]["exit_code"]) == (f"{tmp_path / 'nope.csv'}: no such file", 1)
+    assert (records[1]["message"], records[1]["exit_code"]) == (f"{tmp_path / 'nope.csv'}: no such file", 66)
 
 
 def test_log_format_precedence_flag_env_file(tmp_path: Path, data_dir: Path) -> None:

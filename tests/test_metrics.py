@@ -63,9 +63,12 @@ loader_last_run_peak_memory_bytes{job="events"} 157810688
 # HELP loader_last_run_success 1 when the last run loaded everything, else 0.
 # TYPE loader_last_run_success gauge
 loader_last_run_success{job="events"} 1
-# HELP loader_last_run_exit_code Exit code of the last run (0 ok, 1 failed, 2 config, 3 rejects, 130/143 signal).
+# HELP loader_last_run_exit_code Exit code of the last run (the table is in docs/reliability.md).
 # TYPE loader_last_run_exit_code gauge
 loader_last_run_exit_code{job="events"} 0
+# HELP loader_last_run_exit_class What the last exit code asks for: ok, fix (fix something, then rerun) or rerun (a rerun resumes).
+# TYPE loader_last_run_exit_class gauge
+loader_last_run_exit_class{job="events",class="ok"} 1
 # HELP loader_last_run_timestamp_seconds Unix time the last run finished.
 # TYPE loader_last_run_timestamp_seconds gauge
 loader_last_run_timestamp_seconds{job="events"} 1700000000.25
@@ -83,18 +86,20 @@ def test_failed_run_keeps_the_previous_success() -> None:
     text = render(report(exit_code=3, status="rejects_exceeded"), now=1700000600, last_success=1700000000.25)
     assert 'loader_last_run_success{job="events"} 0\n' in text
     assert 'loader_last_run_exit_code{job="events"} 3\n' in text
+    assert 'loader_last_run_exit_class{job="events",class="fix"} 1\n' in text
     assert 'loader_last_run_timestamp_seconds{job="events"} 1700000600\n' in text
     assert text.endswith('loader_last_success_timestamp_seconds{job="events"} 1700000000.25\n')
     # never succeeded: 0, so an alert on its age fires at once
     text = render(report(exit_code=1, status="failed"), now=1700000600, last_success=None)
     assert text.endswith('loader_last_success_timestamp_seconds{job="events"} 0\n')
+    assert 'loader_last_run_exit_class{job="events",class="rerun"} 1\n' in text
 
 
 def test_label_values_are_escaped() -> None:
     assert escape_label('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
     text = render(report(job='we"ird\\job\n2'), now=1, last_success=None)
     assert 'loader_last_run_rows_read{job="we\\"ird\\\\job\\n2"} 1000\n' in text
-    assert text.count("\n") == 42  # the newline in the label did not split a sample line
+    assert text.count("\n") == 45  # the newline in the label did not split a sample line
 
 
 def test_write_is_atomic_and_carries_last_success_across_failures(tmp_path: Path) -> None:
@@ -148,6 +153,7 @@ def test_cli_metrics_across_success_failure_and_lock(tmp_path: Path, data_dir: P
     assert cli(*base, "--restart", "--max-rejects", "0").returncode == 3
     failed = prom.read_text()
     assert (sample(failed, "loader_last_run_exit_code"), sample(failed, "loader_last_run_success")) == (3, 0)
+    assert 'loader_last_run_exit_class{job="table:bad",class="fix"} 1' in failed
     assert sample(failed, "loader_last_success_timestamp_seconds") == succeeded
 
     with TargetLock(str(db)):

@@ -320,6 +320,8 @@ def test_header_only_loads_zero_rows_and_creates_the_table(tmp_path: Path, data_
 
 # ----------------------------------------------------------- unreadable files
 
+FIX = "  hint: fix or replace the file, then rerun: the files before it stay loaded\n"  # an input to fix: exit 65
+
 
 def _unreadable_cases(tmp_path: Path) -> list[tuple[str, Path, str]]:
     import pyarrow as pa
@@ -347,11 +349,11 @@ def _unreadable_cases(tmp_path: Path) -> list[tuple[str, Path, str]]:
     no_magic = "Parquet magic bytes not found in footer. Either the file is corrupted or this is not a parquet file."
     return [
         ("directory", directory, f"loader: error: {directory}: is a directory, not a file\n  hint: use a glob such as dir/*.csv\n"),
-        ("empty_csv", empty_csv, f"loader: error: {empty_csv}: file is empty (no header, no rows)\n"),
-        ("empty_parquet", empty_pq, f"loader: error: {empty_pq}: file is empty\n"),
-        ("truncated_parquet", truncated, f"loader: error: {truncated}: not a readable Parquet file ({no_magic})\n"),
-        ("not_parquet", not_parquet, f"loader: error: {not_parquet}: not a readable Parquet file ({no_magic})\n"),
-        ("empty_jsonl", empty_jsonl, f"loader: error: {empty_jsonl}: file is empty\n"),
+        ("empty_csv", empty_csv, f"loader: error: {empty_csv}: file is empty (no header, no rows)\n{FIX}"),
+        ("empty_parquet", empty_pq, f"loader: error: {empty_pq}: file is empty\n{FIX}"),
+        ("truncated_parquet", truncated, f"loader: error: {truncated}: not a readable Parquet file ({no_magic})\n{FIX}"),
+        ("not_parquet", not_parquet, f"loader: error: {not_parquet}: not a readable Parquet file ({no_magic})\n{FIX}"),
+        ("empty_jsonl", empty_jsonl, f"loader: error: {empty_jsonl}: file is empty\n{FIX}"),
         (
             "truncated_arrow",
             truncated_arrow,
@@ -368,9 +370,9 @@ def test_unreadable_input_is_one_clear_line(tmp_path: Path, case: str) -> None:
     (_, path, stderr), = [c for c in _unreadable_cases(tmp_path) if c[0] == case]
     db = tmp_path / "out.db"
     p = cli("load", str(path), str(db), "--table", "t")
-    assert (p.returncode, p.stdout, p.stderr) == (1, "", stderr)
+    assert (p.returncode, p.stdout, p.stderr) == (65, "", stderr)
     p = cli("load", str(path), str(db), "--table", "t", "--debug")
-    assert p.returncode == 1 and "Traceback (most recent call last)" in p.stderr and p.stderr.endswith(stderr)
+    assert p.returncode == 65 and "Traceback (most recent call last)" in p.stderr and p.stderr.endswith(stderr)
 
 
 def test_corrupt_parquet_data_mid_file_keeps_committed_rows(tmp_path: Path) -> None:
@@ -385,11 +387,12 @@ def test_corrupt_parquet_data_mid_file_keeps_committed_rows(tmp_path: Path) -> N
     src.write_bytes(bytes(data))
     db = tmp_path / "c.db"
     p = cli("load", str(src), str(db), "--table", "t", "--batch-size", "10000", "--chunk-size", "10000")
-    assert p.returncode == 1
-    summary, error = p.stderr.splitlines()
+    assert p.returncode == 65
+    summary, error, hint = p.stderr.splitlines()
     committed = len(sqlite_table(db, order="a"))
     assert summary.startswith(f"failed: {committed:,} rows written to {db} (table t) from 0 files in ")
     assert error == f"loader: error: {src}: cannot read Parquet data near row {committed + 1} (Corrupt snappy compressed data.)"
+    assert hint == FIX.rstrip("\n")
     assert 0 < committed < 100_000 and committed % 10_000 == 0
 
 
@@ -416,4 +419,8 @@ def test_unreadable_for_permissions(data_dir: Path) -> None:
             [*prefix, sys.executable, "-m", "loader", "load", str(src), str(Path(tmp) / "out.db")],
             capture_output=True, text=True, cwd=ROOT, env=env(), timeout=120,
         )
-    assert (p.returncode, p.stderr) == (1, f"loader: error: {src}: permission denied\n")
+    assert (p.returncode, p.stderr) == (
+        66,
+        f"loader: error: {src}: permission denied\n"
+        "  hint: fix the path or the file's permissions, then rerun: the files before it stay loaded\n",
+    )

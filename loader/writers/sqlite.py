@@ -29,7 +29,7 @@ from adbc_driver_manager import Error as AdbcError
 
 from ..chunk import Chunk
 from ..config import SinkConfig
-from ..errors import RESUME_HINT, ConfigError, LoaderError, SinkError, TargetLockedError
+from ..errors import RESUME_HINT, ConfigError, LoaderError, SchemaMismatchError, SinkError, TargetLockedError
 from .base import Transactional
 from .encode import sqlite_array, sqlite_type, uint64_overflow
 
@@ -291,10 +291,10 @@ class SQLiteWriter(Transactional):
             if f.name.lower() in known:
                 continue
             if not self.config.alter:
-                raise SinkError(
+                raise SchemaMismatchError(
                     f"table {self.table!r} has no column {f.name!r}",
                     column=f.name,
-                    hint="set sink.alter = true (--alter) to add new columns",
+                    hint="set sink.alter = true (--alter) to add new columns, then rerun",
                 )
             self._execute(f"ALTER TABLE {quote(self.table)} ADD COLUMN {quote(f.name)} {sqlite_type(f.type)}")
             self.columns.append(f.name)

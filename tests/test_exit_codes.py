@@ -1,0 +1,149 @@
+"""Exit codes that say what to do: fix something, then rerun, or rerun and it resumes."""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from loader.cli import main
+from loader.errors import (
+    EXIT_CLASS,
+    EXIT_CONFIG,
+    EXIT_DATAERR,
+    EXIT_FAILED,
+    EXIT_LOCKED,
+    EXIT_NOINPUT,
+    EXIT_USAGE,
+    FIX,
+    RERUN,
+    RESUME_HINT,
+    ConfigError,
+    InterruptedLoad,
+    MissingInputError,
+    SchemaMismatchError,
+    SinkError,
+    SourceChangedError,
+    SourceError,
+    TargetLockedError,
+    exit_class,
+)
+from tests.conftest import write_csv
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str]]:
+    code = main(list(args))
+    return code, capsys.readouterr().err.splitlines()
+
+
+def test_a_new_column_without_alter_is_a_data_error_to_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "t.db")
+    write_csv(tmp_path / "a.csv", ["id", "name"], [[1, "x"]])
+    assert run(capsys, "load", str(tmp_path / "a.csv"), db, "--table", "t", "-q")[0] == 0
+    write_csv(tmp_path / "b.csv", ["id", "name", "extra"], [[2, "y", "z"]])
+    code, err = run(capsys, "load", str(tmp_path / "b.csv"), db, "--table", "t", "-q")
+    assert code == EXIT_DATAERR == 65
+    assert err == [
+        "loader: error: column 'extra': table 't' has no column 'extra'",
+        "  hint: set sink.alter = true (--alter) to add new columns, then rerun",
+    ]
+    assert run(capsys, "load", str(tmp_path / "b.csv"), db, "--table", "t", "-q", "--alter")[0] == 0
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM t").fetchone() == (2,)
+
+
+def test_a_changed_source_is_a_data_error_to_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src, db = tmp_path / "a.csv", str(tmp_path / "t.db")
+    write_csv(src, ["id"], [[1], [2]])
+    assert run(capsys, "load", str(src), db, "-q")[0] == 0
+    write_csv(src, ["id"], [[1], [2], [3]])
+    code, err = run(capsys, "load", str(src), db, "-q")
+    assert code == 65
+    assert err == [
+        f"loader: error: {src}: changed since it was loaded (size or content differ from the checkpoint)",
+        "  hint: set run.on_change to 'skip' (keep what was loaded) or 'reload', or pass --restart "
+        "to load everything again, then rerun",
+    ]
+    assert run(capsys, "load", str(src), db, "-q")[0] == 65  # a plain rerun repeats it
+    assert run(capsys, "load", str(src), db, "-q", "--on-change", "skip")[0] == 0
+
+
+def test_a_missing_input_is_no_input_and_keeps_the_files_before_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_csv(tmp_path / "a.csv", ["id"], [[1]])
+    db, missing = str(tmp_path / "t.db"), tmp_path / "nope.csv"
+    code, err = run(capsys, "load", str(missing), db)
+    assert code == EXIT_NOINPUT == 66
+    assert err == [
+        f"loader: error: {missing}: no such file",
+        "  hint: fix the path or the file's permissions, then rerun: the files before it stay loaded",
+    ]
+
+
+def test_an_empty_input_is_a_data_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty.csv").write_text("")
+    code, err = run(capsys, "load", str(tmp_path / "empty.csv"), str(tmp_path / "t.db"))
+    assert code == 65
+    assert err == [
+        f"loader: error: {tmp_path / 'empty.csv'}: file is empty (no header, no rows)",
+        "  hint: fix or replace the file, then rerun: the files before it stay loaded",
+    ]
+
+
+def test_bad_config_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_csv(tmp_path / "a.csv", ["id"], [[1]])
+    code, err = run(capsys, "load", str(tmp_path / "a.csv"), str(tmp_path / "t.db"), "--set", "sink.mdoe=append")
+    assert code == EXIT_USAGE == 2
+    assert err == ["loader: error: sink.mdoe: unknown key", "  hint: did you mean 'mode'?"]
+
+
+def test_a_config_error_after_a_commit_is_a_config_error_to_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inp = tmp_path / "in"
+    inp.mkdir()
+    write_csv(inp / "1.csv", ["id", "v"], [[1, "a"], [2, "b"]])
+    write_csv(inp / "2.csv", ["v"], [["c"]])  # lacks the key column
+    code, err = run(capsys, "load", f"{inp}/*.csv", str(tmp_path / "t.ldb"), "--key", "k:{id}")
+    assert code == EXIT_CONFIG == 78
+    assert err[-2:] == [
+        "loader: error: sink.key: no column 'id' in the data",
+        "  hint: columns are: v; then rerun: committed work is kept and the rerun resumes",
+    ]
+
+
+def test_every_error_class_carries_its_code_and_class() -> None:
+    cases = [
+        (ConfigError("x"), 2, FIX),
+        (SourceError("file is empty", file="a.csv"), 65, FIX),
+        (SourceChangedError("changed", file="a.csv"), 65, FIX),
+        (SchemaMismatchError("no column"), 65, FIX),
+        (SourceError.from_os(FileNotFoundError(errno.ENOENT, "x"), "a.csv", "open"), 66, FIX),
+        (SourceError.from_os(PermissionError(errno.EACCES, "x"), "a.csv", "open"), 66, FIX),
+        (SourceError.from_os(OSError(errno.EIO, "Input/output error"), "a.csv", "read"), 1, RERUN),
+        (SinkError("no space left on the device", hint=RESUME_HINT), EXIT_FAILED, RERUN),
+        (TargetLockedError("locked"), EXIT_LOCKED, RERUN),
+        (InterruptedLoad(15), 143, RERUN),
+        (InterruptedLoad(2), 130, RERUN),
+    ]
+    for exc, code, kind in cases:
+        assert (exc.exit_code, exit_class(exc.exit_code)) == (code, kind), exc
+        assert exc.hint, exc
+    assert isinstance(cases[4][0], MissingInputError)
+    assert str(cases[6][0]) == "a.csv: cannot read: Input/output error"
+    # every documented code has a class, and only signals are outside the table
+    assert sorted(EXIT_CLASS) == [0, 1, 2, 3, 4, 65, 66, 75, 78, 130, 143]
+    assert exit_class(137) == RERUN  # SIGKILL, as a shell reports it
+
+
+def test_docs_table_lists_every_code_with_its_class() -> None:
+    text = (Path(__file__).parents[1] / "docs" / "reliability.md").read_text(encoding="utf-8")
+    table = text[text.index("## Exit codes") :]
+    rows = [line.split("|")[1:3] for line in table.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    documented = {}
+    for codes, kind in rows:
+        for code in codes.split("/"):
+            documented[int(code)] = kind.strip()
+    assert documented == EXIT_CLASS
