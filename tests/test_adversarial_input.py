@@ -345,4 +345,7 @@ def test_corrupt_parquet_footer_is_one_line(tmp_path: Path) -> None:
     p = cli("load", str(bad), str(tmp_path / "x.db"))
     assert p.returncode == 65
     assert p.stderr.startswith(f"loader: error: {bad}: not a readable Parquet file (Couldn't deserialize thrift: ")
-    assert p.stderr.endswith(")\n  hint: fix or replace the file, then rerun: the files before it stay loaded\n") and p.stderr.count("\n") == 2
+    assert (
+        p.stderr.endswith(")\n  hint: fix or replace the file, then rerun: the files before it stay loaded\n")
+        and p.stderr.count("\n") == 2
+    )
