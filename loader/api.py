@@ -129,7 +129,8 @@ def load(
         run_options: Keys of the job file's ``[run]`` table (``RunOptions``).
 
     Returns:
-        The ``RunReport``: rows read, written, rejected and filtered, files, sizes used.
+        The ``RunReport``: rows read, written, rejected and filtered, files, sizes used
+        (also written to ``run_options["report"]`` and ``["metrics_file"]`` when given).
 
     Raises:
         ConfigError: An unknown option name (with a did-you-mean), a value of the wrong
@@ -144,7 +145,15 @@ def load(
         sink=_table(SinkConfig, "sink_options", sink_options, {"path": os.fspath(target), "table": table, "key": key}),
         run=_table(RunConfig, "run_options", run_options, {}),
     )
-    return Pipeline(resolve(job), transforms=transforms).run()
+    job = resolve(job)
+    report = Pipeline(job, transforms=transforms).run()
+    if job.run.report:  # as the CLI writes them
+        report.write(job.run.report)
+    if job.run.metrics_file:
+        from .metrics import write_metrics
+
+        write_metrics(job.run.metrics_file, report)
+    return report
 
 
 __all__ = ["RunOptions", "SinkOptions", "SourceOptions", "load"]

@@ -11,11 +11,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import os
 import re
 import sys
 import traceback
 import typing
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -153,11 +155,20 @@ def _flag_options(f: dataclasses.Field[Any], hint: Any) -> dict[str, Any]:
     return _scalar(hint)
 
 
+@functools.cache
+def _shared_keys() -> frozenset[str]:
+    """Keys that stand in more than one section (their flags name the section)."""
+    seen = Counter(f.name for cls in SECTIONS.values() for f in dataclasses.fields(cls))
+    return frozenset(name for name, n in seen.items() if n > 1)
+
+
+_hints = functools.cache(typing.get_type_hints)
+
+
 def _flag_name(section: str, name: str) -> str:
     if (section, name) in _FLAG_NAMES:
         return _FLAG_NAMES[section, name]
-    shared = sum(name in {f.name for f in dataclasses.fields(cls)} for cls in SECTIONS.values()) > 1
-    return "--" + (f"{section}_{name}" if shared else name).replace("_", "-")
+    return "--" + (f"{section}_{name}" if name in _shared_keys() else name).replace("_", "-")
 
 
 def _wanted(dotted: str, keys: set[str] | None) -> bool:
@@ -174,7 +185,7 @@ def add_config_flags(p: argparse.ArgumentParser, keys: set[str] | None, helps: b
     """One flag per config key (``keys``: which; None: every key that fits a command line),
     grouped by section; the flag's dest is the dotted key."""
     for section, cls in SECTIONS.items():
-        hints = typing.get_type_hints(cls)
+        hints = _hints(cls)
         docs = field_docs(cls) if helps else {}
         group = p.add_argument_group(f"{section} options")
         for f in dataclasses.fields(cls):

@@ -130,11 +130,10 @@ class SinkConfig:
     """LevelDB block cache in bytes; ``run.max_memory`` shrinks it."""
     block_size: int = 64 << 10
     """LevelDB table block in bytes (LevelDB's own default is 4 KiB). A flush writes a
-    table one block per write call: 64 KiB made 1M-row loads ~4% faster (57k write calls
-    fewer), with random reads as fast and scans ~8% faster."""
+    table one block per write call, so larger blocks mean fewer calls (bench/NOTES.md)."""
     compression: Literal["none", "snappy"] = "none"
-    """LevelDB block compression. ``none`` loads ~1.6x faster than ``snappy``
-    (bench: 1M rows of JSON values) and takes ~2x the disk."""
+    """LevelDB block compression. ``none`` loads faster than ``snappy`` and takes more
+    disk (bench/NOTES.md)."""
 
 
 @dataclass(frozen=True)
@@ -143,7 +142,7 @@ class RunConfig:
 
     chunk_size: int = 8192
     """Rows per chunk: the memory bound (each chunk in flight also exists as Python values
-    for the writer; 8192 measured as fast as 65536 with 70 MB less peak RSS on Parquet)."""
+    for the writer; bench/NOTES.md has why 8192)."""
     report: str | None = field(default=None, metadata=PATH)
     """Write the run report as JSON here (also ``--report``)."""
     rejects: str | None = field(default=None, metadata=PATH)
@@ -164,9 +163,8 @@ class RunConfig:
     """Chunks parsed ahead in a background thread (0 reads in the writing thread)."""
     workers: int | None = None
     """Threads that parse and convert CSV blocks at once, results kept in order. Unset:
-    2 for CSV into LevelDB when ``usable_cpus()`` (affinity, cgroup quota) is 2 or more, else 1. Measured on
-    2 cores: CSV -> LevelDB 8% faster with 2 for ~16 MB more; CSV -> SQLite 10% slower,
-    its writer needing a core of its own (see docs/performance.md)."""
+    2 for CSV into LevelDB when 2 or more CPUs are usable (affinity, cgroup quota), else 1:
+    the SQLite writer needs a core of its own (bench/NOTES.md, docs/performance.md)."""
     max_memory: int | None = field(default=None, metadata=SIZE)
     """Peak memory ceiling, e.g. ``"100MB"`` or ``"1GB"`` (a bare number is bytes). Chunk, batch,
     CSV block and LevelDB write-buffer sizes shrink to fit under it; the report shows the sizes used."""
