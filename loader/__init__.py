@@ -2,7 +2,7 @@
 
 The Python API and the CLI are the same thing: build a ``JobConfig`` (or read
 one with ``Pipeline.from_config``), then ``Pipeline(job).run()`` returns a
-``RunReport``. ``load()`` does both in one call.
+``RunReport``. ``load()`` does both in one call (``loader/api.py``).
 """
 
 __version__ = "0.1.0"
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from ._lazy import lazy_attributes
 
 if TYPE_CHECKING:
+    from .api import RunOptions, SinkOptions, SourceOptions, load
     from .chunk import Chunk, Reject
     from .config import JobConfig, RunConfig, SinkConfig, SourceConfig, load_job
     from .errors import (
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
         SourceError,
         TargetLockedError,
     )
-    from .pipeline import Pipeline, Plan, load
+    from .pipeline import Pipeline, Plan
     from .report import RunReport
 
 # Names are imported on first use: ``import loader`` alone does not load
@@ -47,7 +48,10 @@ _MODULES = {
     "TargetLockedError": "errors",
     "Pipeline": "pipeline",
     "Plan": "pipeline",
-    "load": "pipeline",
+    "load": "api",
+    "RunOptions": "api",
+    "SinkOptions": "api",
+    "SourceOptions": "api",
     "RunReport": "report",
 }
 
@@ -70,12 +74,15 @@ __all__ = [
     "Reject",
     "RejectLimitError",
     "RunConfig",
+    "RunOptions",
     "RunReport",
     "SinkConfig",
     "SinkError",
+    "SinkOptions",
     "SourceChangedError",
     "SourceConfig",
     "SourceError",
+    "SourceOptions",
     "TargetLockedError",
     "load",
     "load_job",

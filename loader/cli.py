@@ -9,53 +9,84 @@ and a hint; ``--debug`` shows the traceback. Exit codes are in ``errors``.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
+import functools
 import os
+import re
 import sys
 import traceback
-from collections.abc import Sequence
+import typing
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import __version__
-from .config import apply_overrides, job_from_dict, load_job, parse_value, set_key
+from .config import (
+    SECTIONS,
+    JobConfig,
+    apply_overrides,
+    field_docs,
+    interpolate,
+    job_from_tables,
+    load_job,
+    parse_value,
+)
 from .errors import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE, ConfigError, LoaderError
 from .logs import JsonLog
 from .metrics import write_metrics
 from .pipeline import Pipeline
 from .report import RunReport
+from .suggest import closest, did_you_mean
 
-# flag dest -> config key; a flag given on the command line beats the job file and the environment
-RUN_FLAGS = {
-    "chunk_size": "run.chunk_size",
-    "report": "run.report",
-    "rejects": "run.rejects",
-    "max_rejects": "run.max_rejects",
-    "job": "run.job",
-    "on_change": "run.on_change",
-    "lock_wait": "run.lock_wait",
-    "read_ahead": "run.read_ahead",
-    "workers": "run.workers",
-    "max_memory": "run.max_memory",
-    "log_format": "run.log_format",
-    "metrics_file": "run.metrics_file",
-    "batch_size": "sink.batch_size",
+# Flags are generated from the config classes: ``sink.batch_size`` is ``--batch-size``,
+# its type and help come from the field. A key in two sections names its section
+# (``--source-block-size``); the paths are the positional arguments.
+_NOT_FLAGS = {("source", "path"), ("sink", "path")}
+_FLAG_NAMES = {("sink", "type"): "--sink", ("sink", "indexes"): "--index"}
+_COMMA_LISTS = {"primary_key", "column_names"}  # one flag, COL,COL; other lists repeat the flag
+_METAVARS = {
+    "key": "TEMPLATE",
+    "table": "NAME",
+    "delimiter": "CHAR",
+    "value": "json|COLUMN",
+    "columns": "NAME=TYPE,...",
+    "primary_key": "COL,...",
+    "indexes": "COL,...",
+    "column_names": "NAME,...",
+    "encoding": "NAME",
+    "job": "NAME",
 }
-LOAD_FLAGS = {
-    **RUN_FLAGS,
-    "format": "source.format",
-    "delimiter": "source.delimiter",
-    "decimal_separator": "source.decimal_separator",
-    "encoding": "source.encoding",
-    "skip_rows": "source.skip_rows",
-    "quote_char": "source.quote_char",
-    "escape_char": "source.escape_char",
-    "max_row_bytes": "source.max_row_bytes",
-    "infer_rows": "source.infer_rows",
-    "sink": "sink.type",
-    "table": "sink.table",
-    "mode": "sink.mode",
-    "key": "sink.key",
-    "value": "sink.value",
-    "compression": "sink.compression",
+# the keys `run` and `validate` take as flags (the job file holds the rest; --set reaches any key)
+RUN_KEYS = {"run.*", "sink.batch_size"}
+INSPECT_KEYS = {
+    "source.format",
+    "source.delimiter",
+    "source.header",
+    "source.decimal_separator",
+    "source.encoding",
+    "source.columns",
+}
+
+EXAMPLES = {
+    "load": """examples:
+  loader load events.csv out.db                        # table "events", types inferred
+  loader load 'logs/*.csv.gz' out.db --table logs      # a glob needs --table
+  loader load users.parquet users.ldb --key 'user:{id}'
+  loader load data.csv out.db --mode upsert --primary-key id --set run.max_rejects=0""",
+    "run": """examples:
+  loader run configs/quickstart.toml
+  loader run job.toml --set sink.path=/tmp/test.db --dry-run
+  LOADER_SINK__PATH=/data/out.db loader run job.toml   # environment overrides
+
+relative paths in the job file are relative to its directory;
+those in flags, --set and the environment to the current one""",
+    "validate": """examples:
+  loader validate configs/quickstart.toml
+  loader validate job.toml --set source.path=sample.csv""",
+    "inspect": """examples:
+  loader inspect events.csv
+  loader inspect data.txt --delimiter '|' --no-header --rows 20""",
 }
 
 
@@ -70,12 +101,109 @@ def _columns(text: str) -> dict[str, str]:
     return out
 
 
+def _comma_list(text: str) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
 def _max_rejects(text: str) -> int | float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a count or a fraction, got {text!r}") from None
     return int(value) if value >= 1 or value == 0 else value
+
+
+def _char_or_false(text: str) -> str | bool:
+    return False if text.lower() in ("false", "none") else text
+
+
+def _scalar(hint: Any) -> dict[str, Any]:
+    """argparse options for a field of this (non-list) type."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) is typing.Literal:
+        return {"choices": list(typing.get_args(hint))}
+    if args and len(args) == 1:
+        return _scalar(args[0])
+    if args and set(args) == {int, float}:
+        return {"type": _max_rejects, "metavar": "N"}
+    if bool in args:  # a character, or false for none
+        return {"type": _char_or_false, "metavar": "CHAR|false"}
+    if hint is int:
+        return {"type": int, "metavar": "N"}
+    if hint is float:
+        return {"type": float, "metavar": "SECONDS"}
+    if hint == dict[str, str]:
+        return {"type": _columns}
+    return {}
+
+
+def _flag_options(f: dataclasses.Field[Any], hint: Any) -> dict[str, Any]:
+    """argparse options (action, type, metavar, choices) for one config field."""
+    inner = [a for a in typing.get_args(hint) if a is not type(None)]
+    if type(None) in typing.get_args(hint) and len(inner) == 1:  # Optional: None is the flag's absence
+        hint = inner[0]
+    if hint is bool:
+        return {"action": argparse.BooleanOptionalAction}
+    if hint == list[list[str]]:
+        return {"action": "append", "type": _comma_list}
+    if typing.get_origin(hint) is list:
+        return {"type": _comma_list} if f.name in _COMMA_LISTS else {"action": "append", "metavar": "TEXT"}
+    if f.metadata.get("size"):
+        return {"metavar": "SIZE"}
+    if f.metadata.get("path"):
+        return {"metavar": "PATH"}
+    return _scalar(hint)
+
+
+@functools.cache
+def _shared_keys() -> frozenset[str]:
+    """Keys that stand in more than one section (their flags name the section)."""
+    seen = Counter(f.name for cls in SECTIONS.values() for f in dataclasses.fields(cls))
+    return frozenset(name for name, n in seen.items() if n > 1)
+
+
+_hints = functools.cache(typing.get_type_hints)
+
+
+def _flag_name(section: str, name: str) -> str:
+    if (section, name) in _FLAG_NAMES:
+        return _FLAG_NAMES[section, name]
+    return "--" + (f"{section}_{name}" if name in _shared_keys() else name).replace("_", "-")
+
+
+def _wanted(dotted: str, keys: set[str] | None) -> bool:
+    return keys is None or dotted in keys or f"{dotted.split('.')[0]}.*" in keys
+
+
+def _short_help(text: str, repeat: bool) -> str:
+    """A field's docstring up to its first sentence's end, as argparse help."""
+    first = re.split(r"(?<=[a-z)])\. (?=[A-Z])", text)[0].rstrip(".")
+    return first.replace("``", "").replace("%", "%%") + (" (repeatable)" if repeat else "")
+
+
+def add_config_flags(p: argparse.ArgumentParser, keys: set[str] | None, helps: bool) -> None:
+    """One flag per config key (``keys``: which; None: every key that fits a command line),
+    grouped by section; the flag's dest is the dotted key."""
+    for section, cls in SECTIONS.items():
+        hints = _hints(cls)
+        docs = field_docs(cls) if helps else {}
+        group = p.add_argument_group(f"{section} options")
+        for f in dataclasses.fields(cls):
+            dotted = f"{section}.{f.name}"
+            if (section, f.name) in _NOT_FLAGS or not _wanted(dotted, keys):
+                continue
+            options = {"metavar": _METAVARS.get(f.name, f.name.upper()), **_flag_options(f, hints[f.name])}
+            if "choices" in options or options.get("action") is argparse.BooleanOptionalAction:
+                options.pop("metavar")
+            names = ["-q", "--quiet"] if dotted == "run.quiet" else [_flag_name(section, f.name)]
+            help_text = _short_help(docs[f.name], options.get("action") == "append") if f.name in docs else None
+            group.add_argument(*names, dest=dotted, default=None, help=help_text, **options)
+
+
+def _set_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="set any job-file key (repeatable)"
+    )
 
 
 def _allow_python(p: argparse.ArgumentParser) -> None:
@@ -87,43 +215,8 @@ def _allow_python(p: argparse.ArgumentParser) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("run options")
-    g.add_argument("--chunk-size", type=int, metavar="ROWS", help="rows per chunk: the memory bound (default 8192)")
-    g.add_argument(
-        "--batch-size", type=int, metavar="ROWS", help="rows per transaction (SQLite) or checkpoint (LevelDB)"
-    )
-    g.add_argument("--report", metavar="PATH", help="write the run report as JSON")
-    g.add_argument("--rejects", metavar="PATH", help="reject file (default TARGET.JOB.rejects.jsonl)")
-    g.add_argument(
-        "--max-rejects",
-        type=_max_rejects,
-        metavar="N",
-        help="stop with exit 3 past N rejects (or a fraction < 1); 0 is strict",
-    )
-    g.add_argument("--job", metavar="NAME", help="name under which checkpoints are kept")
-    g.add_argument("--on-change", choices=["error", "skip", "reload"], help="when a loaded file changed")
-    g.add_argument("--lock-wait", type=float, metavar="SECONDS", help="wait this long for another run on the target")
-    g.add_argument("--read-ahead", type=int, metavar="CHUNKS", help="chunks parsed ahead in a thread (0: none)")
-    g.add_argument(
-        "--workers",
-        type=int,
-        metavar="N",
-        help="threads parsing CSV blocks at once (default: 2 for CSV into LevelDB on 2+ cores, else 1)",
-    )
-    g.add_argument(
-        "--max-memory", metavar="SIZE", help="peak memory ceiling, e.g. 100MB: chunk and batch sizes shrink to fit"
-    )
-    g.add_argument(
-        "--log-format",
-        choices=["text", "json"],
-        help="text for people (default), json lines on stderr for log collectors",
-    )
-    g.add_argument(
-        "--metrics-file", metavar="PATH", help="write Prometheus metrics of the run here (node exporter textfile)"
-    )
-    g.add_argument("--restart", action="store_true", default=None, help="ignore checkpoints and load everything again")
+    g = p.add_argument_group("command options")
     g.add_argument("--dry-run", action="store_true", help="check config and sources, print the plan, write nothing")
-    g.add_argument("-q", "--quiet", action="store_true", default=None, help="no progress bar, no summary line")
     g.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
@@ -133,7 +226,15 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command(sub: Any, name: str, usage: str | None, **kwargs: Any) -> argparse.ArgumentParser:
+    return sub.add_parser(  # type: ignore[no-any-return]
+        name, usage=usage, epilog=EXAMPLES.get(name), formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs
+    )
+
+
+def build_parser(helps: bool = True) -> argparse.ArgumentParser:
+    """The command line. ``helps=False`` skips reading the flags' help from the config
+    fields' docstrings (only ``--help`` shows it)."""
     parser = argparse.ArgumentParser(
         prog="loader",
         description="Stream CSV and Parquet files into SQLite or LevelDB with bounded memory.",
@@ -144,146 +245,84 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"loader {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "load",
+        "%(prog)s [options] SOURCE [SOURCE ...] TARGET",
         help="load files into a target in one command",
-        description="Load SOURCE files into TARGET (SQLite by .db/.sqlite/.sqlite3, LevelDB by .ldb/.leveldb).",
+        description="Load SOURCE files into TARGET (SQLite by .db/.sqlite/.sqlite3, LevelDB by .ldb/.leveldb).\n"
+        "Every job-file key is a flag (sink.batch_size is --batch-size); --set reaches any key.",
     )
     p.add_argument(
-        "paths", nargs="+", metavar="SOURCE... TARGET", help="input files or globs ('-' for stdin), then the target"
+        "paths", nargs="+", metavar="SOURCE ... TARGET", help="input files or globs ('-' for stdin), then the target"
     )
-    g = p.add_argument_group("source options")
-    g.add_argument("--format", choices=["csv", "parquet", "jsonl", "arrow"], help="input format (default: from the extension)")
-    g.add_argument("--delimiter", metavar="CHAR", help="CSV delimiter (default: detected)")
-    g.add_argument(
-        "--no-header",
-        dest="header",
-        action="store_false",
-        default=None,
-        help="CSV has no header row (default: detected)",
-    )
-    g.add_argument("--decimal-separator", choices=[".", ","], help="',': numbers like 3,50 are numbers")
-    g.add_argument("--quote-char", metavar="CHAR", help="CSV quote character (default: detected)")
-    g.add_argument("--escape-char", metavar="CHAR", help="CSV escape character (default: none)")
-    g.add_argument(
-        "--null-values", action="append", metavar="TEXT", help="text read as NULL in every column (repeatable)"
-    )
-    g.add_argument(
-        "--na-values", action="append", metavar="TEXT", help="text read as NULL in typed columns only (repeatable)"
-    )
-    g.add_argument("--max-row-bytes", metavar="SIZE", help="longest CSV row, e.g. 16MiB (default 64MiB)")
-    g.add_argument("--encoding", metavar="NAME", help="CSV encoding (default utf-8)")
-    g.add_argument("--skip-rows", type=int, metavar="N", help="lines to skip before the header")
-    g.add_argument("--infer-rows", type=int, metavar="N", help="rows sampled for type inference")
-    g.add_argument(
-        "--columns", type=_columns, metavar="NAME=TYPE,...", help="type overrides, e.g. zip=string,amount=float64"
-    )
-    g = p.add_argument_group("sink options")
-    g.add_argument("--sink", choices=["sqlite", "leveldb"], help="target type (default: from the suffix)")
-    g.add_argument("--table", help="SQLite table (default: the first file's name)")
-    g.add_argument("--mode", choices=["append", "replace", "upsert", "ignore"], help="how rows meet existing ones")
-    g.add_argument("--primary-key", metavar="COL,...", help="primary-key columns (SQLite)")
-    g.add_argument("--index", action="append", metavar="COL,...", help="create an index after the load (repeatable)")
-    g.add_argument("--alter", action="store_true", default=None, help="add columns that later files bring")
-    g.add_argument("--key", metavar="TEMPLATE", help='LevelDB key template, e.g. "user:{id}"')
-    g.add_argument("--value", metavar="json|COLUMN", help="LevelDB value encoding")
-    g.add_argument("--sync", action="store_true", default=None, help="LevelDB: fsync each WriteBatch")
-    g.add_argument("--compression", choices=["none", "snappy"], help="LevelDB block compression (default none)")
-    p.add_argument(
-        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="set any job-file key (repeatable)"
-    )
+    add_config_flags(p, None, helps)
+    _set_flag(p)
     _common(p)
 
-    p = sub.add_parser("run", help="run a job file", description="Run the job described in a TOML job file.")
+    p = _command(
+        sub,
+        "run",
+        "%(prog)s JOB.toml [options]",
+        help="run a job file",
+        description="Run the job described in a TOML job file.",
+    )
     p.add_argument("config", metavar="JOB.toml")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override any job-file key (repeatable)")
+    add_config_flags(p, RUN_KEYS, helps)
+    _set_flag(p)
     _allow_python(p)
     _common(p)
 
-    p = sub.add_parser("validate", help="check a job file and its sources; write nothing, import nothing", description="Same as run --dry-run.")
+    p = _command(
+        sub,
+        "validate",
+        "%(prog)s JOB.toml [options]",
+        help="check a job file and its sources; write nothing, import nothing",
+        description="Same as run --dry-run.",
+    )
     p.add_argument("config", metavar="JOB.toml")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override any job-file key (repeatable)")
+    _set_flag(p)
     _allow_python(p)
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "inspect",
+        "%(prog)s FILE [options]",
         help="print the inferred schema and a few rows",
         description="Print the schema loader infers for FILE and its first rows.",
     )
     p.add_argument("file", metavar="FILE")
     p.add_argument("--rows", type=int, default=5, metavar="N", help="rows to show (default 5)")
-    p.add_argument("--format", choices=["csv", "parquet", "jsonl", "arrow"])
-    p.add_argument("--delimiter", metavar="CHAR")
-    p.add_argument("--no-header", dest="header", action="store_false", default=None)
-    p.add_argument("--decimal-separator", choices=[".", ","])
-    p.add_argument("--encoding", metavar="NAME")
-    p.add_argument("--columns", type=_columns, metavar="NAME=TYPE,...")
+    add_config_flags(p, INSPECT_KEYS, helps)
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
 
-def _flag_pairs(args: argparse.Namespace, table: dict[str, str]) -> list[tuple[str, Any]]:
-    pairs = [(key, getattr(args, dest)) for dest, key in table.items() if getattr(args, dest, None) is not None]
-    for dest, key in (("restart", "run.restart"), ("quiet", "run.quiet")):
-        if getattr(args, dest, None):
-            pairs.append((key, True))
-    return pairs
+def flag_pairs(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """``(dotted key, value)`` for every config flag given on the command line."""
+    return [(k, v) for k, v in vars(args).items() if "." in k and v is not None]
 
 
-def job_for(args: argparse.Namespace, env: dict[str, str] | None = None) -> Any:
-    """The JobConfig a command line describes: flags > --set > environment > job file."""
-    environ = dict(os.environ) if env is None else env
-    if args.command == "load":
-        if len(args.paths) < 2:
-            raise ConfigError("load: expected one or more SOURCE files and a TARGET")
-        *sources, target = args.paths
-        data: dict[str, Any] = {"source": {"path": sources}, "sink": {"path": target}}
-        apply_overrides(data, args.set, environ)
-        pairs = _flag_pairs(args, LOAD_FLAGS)
-        for dest in ("null_values", "na_values"):
-            if getattr(args, dest) is not None:
-                pairs.append((f"source.{dest}", getattr(args, dest)))
-        if args.header is not None:
-            pairs.append(("source.header", args.header))
-        if args.columns:
-            pairs.append(("source.columns", args.columns))
-        if args.primary_key:
-            pairs.append(("sink.primary_key", [c.strip() for c in args.primary_key.split(",") if c.strip()]))
-        if args.index:
-            pairs.append(("sink.indexes", [[c.strip() for c in i.split(",") if c.strip()] for i in args.index]))
-        for dest in ("alter", "sync"):
-            if getattr(args, dest):
-                pairs.append((f"sink.{dest}", True))
-        for dotted, value in pairs:
-            set_key(data, dotted, value, "--" + dotted.split(".")[1].replace("_", "-"))
-        return job_from_dict(data, environ)
-    job = load_job(args.config, args.set, environ)
-    if args.command == "run":
-        for dotted, value in _flag_pairs(args, RUN_FLAGS):
-            section, key = dotted.split(".")
-            setattr(getattr(job, section), key, value)
-        # re-check rules that span keys after flags changed them
-        from .config import finish
-
-        finish(job)
-    return job
+def job_for(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> JobConfig:
+    """The resolved job a command line describes: flags > --set > environment > job file."""
+    environ = os.environ if env is None else env
+    if args.command != "load":
+        return load_job(args.config, args.set, environ, flag_pairs(args))
+    if len(args.paths) < 2:
+        raise ConfigError("load: expected one or more SOURCE files and a TARGET")
+    *sources, target = args.paths
+    data: dict[str, Any] = {"source": {"path": sources}, "sink": {"path": target}}
+    return job_from_tables(apply_overrides(interpolate(data, environ, "job"), args.set, environ, flag_pairs(args)))
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from .config import SourceConfig
+    from .config import SourceConfig, build_section, resolve_source
     from .readers import open_reader
     from .types import type_name
 
-    options: dict[str, Any] = {"path": [args.file]}
-    for key in ("format", "delimiter", "encoding", "header", "columns", "decimal_separator"):
-        if getattr(args, key) is not None:
-            options[key] = getattr(args, key)
-    source = SourceConfig(**options)
-    if source.format is None:
-        from .config import infer_format
-
-        source.format = infer_format(args.file)  # type: ignore[assignment]
+    table = {"path": [args.file], **{dotted.split(".")[1]: v for dotted, v in flag_pairs(args)}}
+    source = resolve_source(build_section(SourceConfig, table, "source"))
     with open_reader(args.file, source, chunk_size=max(args.rows, 1)) as reader:
         print(f"{args.file}: {len(reader.schema)} columns")
         dialect = getattr(reader, "dialect", None)
@@ -340,41 +379,66 @@ def _early_log(args: argparse.Namespace) -> JsonLog | None:
     """JSON logs as asked by ``--log-format`` or ``LOADER_RUN__LOG_FORMAT``, known before
     the job file is read, so an error in the job file is logged as JSON too."""
     raw = os.environ.get("LOADER_RUN__LOG_FORMAT")
-    fmt = getattr(args, "log_format", None) or (parse_value(raw) if raw is not None else "text")
-    return JsonLog(quiet=bool(getattr(args, "quiet", None))) if fmt == "json" else None
+    given = vars(args)
+    fmt = given.get("run.log_format") or (parse_value(raw) if raw is not None else "text")
+    return JsonLog(quiet=bool(given.get("run.quiet"))) if fmt == "json" else None
 
 
 def _fail(exc: BaseException, code: int, debug: bool, log: JsonLog | None) -> None:
+    if isinstance(exc, ConfigError) and exc.hint == ConfigError.default_hint:
+        exc.hint = ConfigError.cli_hint  # the Python API's hint does not fit a command line
     if log is not None:
         log.error(exc, code, debug)
     else:
         _print_error(exc, debug)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse: --help is 0, bad usage is 2
-        return int(exc.code or 0)
-    debug = bool(getattr(args, "debug", False))
-    report: RunReport | None = None
-    report_path = None
-    metrics_path = None
-    quiet = False
-    log = _early_log(args)
-    try:
+def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """argparse, with a did-you-mean for a mistyped command or flag (exits 2 like argparse)."""
+    commands = _commands(parser)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first is not None and first not in commands and not {"-h", "--help", "--version"} & set(argv):
+        guess = did_you_mean(first, commands)
+        parser.error(f"unknown command {first!r}; " + (guess or "commands: " + ", ".join(commands)))
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        sub = commands[args.command]
+        names = [o[2:] for action in sub._actions for o in action.option_strings if o.startswith("--")]
+        unknown = next((e.split("=")[0] for e in extras if e.startswith("--")), None)
+        guess = closest(unknown[2:], names) if unknown else None  # compared without the dashes
+        sub.error(f"unrecognized arguments: {' '.join(extras)}" + (f" (did you mean --{guess}?)" if guess else ""))
+    return args
+
+
+class _Command:
+    """One command's run: the job, where its report and metrics go, how it logs."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.debug = bool(getattr(args, "debug", False))
+        self.report_path: str | None = None
+        self.metrics_path: str | None = None
+        self.quiet = False
+        self.log = _early_log(args)
+
+    def execute(self) -> int:
+        args = self.args
         if args.command == "inspect":
             return _inspect(args)
         job = job_for(args)
-        report_path = job.run.report
-        metrics_path = job.run.metrics_file
-        quiet = job.run.quiet
-        log = JsonLog(quiet=quiet) if job.run.log_format == "json" else None
+        self.report_path, self.metrics_path, self.quiet = job.run.report, job.run.metrics_file, job.run.quiet
+        self.log = log = JsonLog(quiet=self.quiet) if job.run.log_format == "json" else None
         pipeline = Pipeline(
             job,
             handle_signals=True,
-            progress=_show_progress(args, quiet, log),
+            progress=_show_progress(args, self.quiet, log),
             on_event=log.on_event if log else None,
             allow_python=True if getattr(args, "allow_python", False) else None,  # None: LOADER_ALLOW_PYTHON decides
         )
@@ -384,33 +448,44 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("ok: configuration and sources are valid; nothing was written")
             return EXIT_OK
         report = pipeline.run()
-        if report_path:
-            report.write(report_path)
-        if metrics_path:
-            write_metrics(metrics_path, report)
-        if not quiet and log is None:
+        if self.report_path:
+            report.write(self.report_path)
+        if self.metrics_path:
+            write_metrics(self.metrics_path, report)
+        if not self.quiet and log is None:
             print(report.summary(), file=sys.stderr)
         return EXIT_OK
-    except KeyboardInterrupt as exc:
-        _fail(exc, 130, debug, log)
-        return 130
-    except Exception as exc:  # one line for the user, the traceback behind --debug
+
+    def failed(self, exc: Exception) -> int:
         code = exc.exit_code if isinstance(exc, LoaderError) else EXIT_FAILED
-        report = getattr(exc, "report", None)
+        report: RunReport | None = getattr(exc, "report", None)
         # a usage error writes nothing (the report or metrics path may be the very mistake);
         # one raised after a commit has exit 1 and a report like any failure
-        if report is not None and report_path and code != EXIT_USAGE:
-            try:
-                report.write(report_path)
-            except OSError:
-                pass
+        if report is not None and self.report_path and code != EXIT_USAGE:
+            with contextlib.suppress(OSError):
+                report.write(self.report_path)
         # a run refused by the lock leaves the metrics file to the run that holds the lock
-        if report is not None and metrics_path and code not in (EXIT_LOCKED, EXIT_USAGE):
-            try:
-                write_metrics(metrics_path, report)
-            except OSError:
-                pass
-        if report is not None and report.rows_read and not quiet and log is None:
+        if report is not None and self.metrics_path and code not in (EXIT_LOCKED, EXIT_USAGE):
+            with contextlib.suppress(OSError):
+                write_metrics(self.metrics_path, report)
+        if report is not None and report.rows_read and not self.quiet and self.log is None:
             print(report.summary(), file=sys.stderr)  # what was committed before the stop
-        _fail(exc, code, debug, log)
+        _fail(exc, code, self.debug, self.log)
         return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(helps=bool({"-h", "--help"} & set(argv)))
+    try:
+        args = parse(parser, argv)
+    except SystemExit as exc:  # argparse: --help is 0, bad usage is 2
+        return int(exc.code or 0)
+    command = _Command(args)
+    try:
+        return command.execute()
+    except KeyboardInterrupt as exc:
+        _fail(exc, 130, command.debug, command.log)
+        return 130
+    except Exception as exc:  # one line for the user, the traceback behind --debug
+        return command.failed(exc)

@@ -12,16 +12,22 @@ Unknown keys are errors (with a did-you-mean), never silently ignored.
 from __future__ import annotations
 
 import dataclasses
-import difflib
+import functools
 import os
 import re
 import types
 import typing
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal, Union
 
+from . import cpus
 from .errors import ConfigError
+from .suggest import did_you_mean
+
+if TYPE_CHECKING:
+    import ast
 
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 LEVELDB_SUFFIXES = (".ldb", ".leveldb")
@@ -33,15 +39,21 @@ COMPRESSED_SUFFIXES = (".gz", ".bz2", ".zst")
 SECRETS_DIR = "/run/secrets"
 # pandas' missing-value spellings less the NaN ones (those are floats already).
 NA_VALUES = ("NA", "N/A", "n/a", "#N/A", "#N/A N/A", "#NA", "<NA>", "NULL", "null", "None")
+# Field metadata. SIZE: text such as "100MB" is parsed into bytes by resolve().
+# PATH: a relative path in a job file resolves against the job file's directory.
+Format = Literal["csv", "parquet", "jsonl", "arrow"]
+SinkType = Literal["sqlite", "leveldb"]
+SIZE: Mapping[str, Any] = MappingProxyType({"size": True})
+PATH: Mapping[str, Any] = MappingProxyType({"path": True})
 
 
-@dataclass
+@dataclass(frozen=True)
 class SourceConfig:
     """Where rows come from (``[source]``)."""
 
-    path: list[str]
+    path: list[str] = field(metadata=PATH)
     """A path, a glob, or a list of them; ``-`` is standard input (CSV). Files load in sorted order."""
-    format: Literal["csv", "parquet", "jsonl", "arrow"] | None = None
+    format: Format | None = None
     """``csv``, ``parquet``, ``jsonl`` (JSON Lines) or ``arrow`` (Arrow IPC / Feather); inferred from the file extension when omitted."""
     delimiter: str | None = None
     """CSV field separator; detected from the file when omitted (ties go to a tab for ``.tsv``, else a comma)."""
@@ -70,19 +82,19 @@ class SourceConfig:
     """CSV rows sampled to infer column types (types are never guessed from one block)."""
     block_size: int = 1 << 20
     """Bytes of CSV parsed at a time; a chunk holds up to ``run.chunk_size`` rows."""
-    max_row_bytes: int | str = 64 << 20
+    max_row_bytes: int = field(default=64 << 20, metadata=SIZE)
     """Longest CSV row (bytes); a longer row, or a quote not closed within it, is rejected."""
     allow_empty: bool = False
     """A glob that matches no file is not an error (useful on a schedule)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class SinkConfig:
     """Where rows go (``[sink]``)."""
 
-    path: str
+    path: str = field(metadata=PATH)
     """The target: a SQLite file or a LevelDB directory."""
-    type: Literal["sqlite", "leveldb"] | None = None
+    type: SinkType | None = None
     """``sqlite`` or ``leveldb``; inferred from the path's suffix when omitted."""
     table: str | None = None
     """SQLite table (default: the first source file's name without extension)."""
@@ -118,23 +130,22 @@ class SinkConfig:
     """LevelDB block cache in bytes; ``run.max_memory`` shrinks it."""
     block_size: int = 64 << 10
     """LevelDB table block in bytes (LevelDB's own default is 4 KiB). A flush writes a
-    table one block per write call: 64 KiB made 1M-row loads ~4% faster (57k write calls
-    fewer), with random reads as fast and scans ~8% faster."""
+    table one block per write call, so larger blocks mean fewer calls (bench/NOTES.md)."""
     compression: Literal["none", "snappy"] = "none"
-    """LevelDB block compression. ``none`` loads ~1.6x faster than ``snappy``
-    (bench: 1M rows of JSON values) and takes ~2x the disk."""
+    """LevelDB block compression. ``none`` loads faster than ``snappy`` and takes more
+    disk (bench/NOTES.md)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunConfig:
     """How the run behaves (``[run]``)."""
 
     chunk_size: int = 8192
     """Rows per chunk: the memory bound (each chunk in flight also exists as Python values
-    for the writer; 8192 measured as fast as 65536 with 70 MB less peak RSS on Parquet)."""
-    report: str | None = None
+    for the writer; bench/NOTES.md has why 8192)."""
+    report: str | None = field(default=None, metadata=PATH)
     """Write the run report as JSON here (also ``--report``)."""
-    rejects: str | None = None
+    rejects: str | None = field(default=None, metadata=PATH)
     """Reject file (JSON lines); default ``<target>.<job>.rejects.jsonl`` next to the target."""
     max_rejects: int | float | None = None
     """Stop (exit 3) past this many rejected rows, or this fraction when below 1. ``0`` is strict."""
@@ -152,20 +163,19 @@ class RunConfig:
     """Chunks parsed ahead in a background thread (0 reads in the writing thread)."""
     workers: int | None = None
     """Threads that parse and convert CSV blocks at once, results kept in order. Unset:
-    2 for CSV into LevelDB when ``usable_cpus()`` (affinity, cgroup quota) is 2 or more, else 1. Measured on
-    2 cores: CSV -> LevelDB 8% faster with 2 for ~16 MB more; CSV -> SQLite 10% slower,
-    its writer needing a core of its own (see docs/performance.md)."""
-    max_memory: int | str | None = None
+    2 for CSV into LevelDB when 2 or more CPUs are usable (affinity, cgroup quota), else 1:
+    the SQLite writer needs a core of its own (bench/NOTES.md, docs/performance.md)."""
+    max_memory: int | None = field(default=None, metadata=SIZE)
     """Peak memory ceiling, e.g. ``"100MB"`` or ``"1GB"`` (a bare number is bytes). Chunk, batch,
     CSV block and LevelDB write-buffer sizes shrink to fit under it; the report shows the sizes used."""
     log_format: Literal["text", "json"] = "text"
     """``text`` for people; ``json`` writes one JSON object per event on stderr for log collectors
     (the container image sets ``LOADER_RUN__LOG_FORMAT=json``)."""
-    metrics_file: str | None = None
+    metrics_file: str | None = field(default=None, metadata=PATH)
     """Write Prometheus text-format metrics here after each run (for the node exporter's textfile collector)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class JobConfig:
     """A whole job: source, transform stages, sink, run settings."""
 
@@ -173,9 +183,8 @@ class JobConfig:
     sink: SinkConfig
     transform: list[dict[str, Any]] = field(default_factory=list)
     run: RunConfig = field(default_factory=RunConfig)
-
-    def __post_init__(self) -> None:
-        finish(self)
+    resolved: bool = field(default=False, repr=False, compare=False)
+    """Set by ``resolve()``: inferred values are filled in and every rule was checked."""
 
 
 SECTIONS: dict[str, type] = {"source": SourceConfig, "sink": SinkConfig, "run": RunConfig}
@@ -184,24 +193,28 @@ SECTIONS: dict[str, type] = {"source": SourceConfig, "sink": SinkConfig, "run": 
 # ---------------------------------------------------------------- validation
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+_SCALARS: dict[Any, Callable[[Any], bool]] = {
+    Any: lambda v: True,
+    type(None): lambda v: v is None,
+    bool: lambda v: isinstance(v, bool),
+    int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+    float: _is_number,
+    str: lambda v: isinstance(v, str),
+}
+
+
 def _type_ok(value: Any, hint: Any) -> bool:
     origin = typing.get_origin(hint)
-    if hint is Any:
-        return True
+    if hint in _SCALARS:
+        return _SCALARS[hint](value)
     if origin in (Union, types.UnionType):
         return any(_type_ok(value, h) for h in typing.get_args(hint))
     if origin is Literal:
         return value in typing.get_args(hint)
-    if hint is type(None):
-        return value is None
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is str:
-        return isinstance(value, str)
     if origin is list:
         (inner,) = typing.get_args(hint)
         return isinstance(value, list) and all(_type_ok(v, inner) for v in value)
@@ -209,6 +222,13 @@ def _type_ok(value: Any, hint: Any) -> bool:
         k, v = typing.get_args(hint)
         return isinstance(value, dict) and all(_type_ok(a, k) and _type_ok(b, v) for a, b in value.items())
     return isinstance(value, hint)
+
+
+def describe(f: dataclasses.Field[Any], hint: Any) -> str:
+    """What a key takes, in words (for errors and the job-file reference)."""
+    if f.metadata.get("size"):
+        return "a size such as 100MB or a number of bytes"
+    return _describe(hint)
 
 
 def _describe(hint: Any) -> str:
@@ -227,20 +247,25 @@ def _describe(hint: Any) -> str:
 
 
 def unknown_key(where: str, key: str, known: list[str]) -> ConfigError:
-    guess = difflib.get_close_matches(key, known, n=1)
-    hint = f"did you mean {guess[0]!r}?" if guess else "known keys: " + ", ".join(sorted(known))
+    """The error for a name that is not one of ``known``: a did-you-mean, else the list."""
+    hint = did_you_mean(key, known) or "known keys: " + ", ".join(sorted(known))
     return ConfigError(f"{where}.{key}: unknown key", hint=hint)
 
 
+def check_names(where: str, given: Iterable[str], known: list[str]) -> None:
+    for key in given:
+        if key not in known:
+            raise unknown_key(where, key, known)
+
+
 def build_section(cls: type, data: Mapping[str, Any], where: str) -> Any:
-    """Check a table against a dataclass: unknown keys, missing keys, value types."""
+    """Check a table against a dataclass: unknown keys, missing keys, value types.
+    A size may be given as text (``"100MB"``): it is parsed into bytes here."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where}: expected a table, got {data!r}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key in data:
-        if key not in fields:
-            raise unknown_key(where, key, list(fields))
+    check_names(where, data, list(fields))
     values = dict(data)
     if cls is SourceConfig and isinstance(values.get("path"), str):
         values["path"] = [values["path"]]
@@ -249,8 +274,10 @@ def build_section(cls: type, data: Mapping[str, Any], where: str) -> Any:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise ConfigError(f"{where}.{name}: required key is missing")
             continue
+        if f.metadata.get("size") and isinstance(values[name], str):
+            values[name] = parse_size(values[name], f"{where}.{name}")
         if not _type_ok(values[name], hints[name]):
-            raise ConfigError(f"{where}.{name}: expected {_describe(hints[name])}, got {values[name]!r}")
+            raise ConfigError(f"{where}.{name}: expected {describe(f, hints[name])}, got {values[name]!r}")
     return cls(**values)
 
 
@@ -315,7 +342,7 @@ def interpolate(value: Any, env: Mapping[str, str], where: str) -> Any:
 
 def parse_value(raw: str) -> Any:
     """A TOML value when it parses as one (``50000``, ``true``, ``["id"]``), else the text."""
-    import tomllib  # here and in load_job only: a plain load never parses TOML (4 ms of every start)
+    import tomllib  # here and in load_job only: a plain load never parses TOML (start-up time)
 
     try:
         return tomllib.loads(f"v = {raw}")["v"]
@@ -365,56 +392,92 @@ def env_overrides(env: Mapping[str, str]) -> list[tuple[str, Any]]:
 
 
 def apply_overrides(
-    data: dict[str, Any], sets: list[str] | None = None, env: Mapping[str, str] | None = None
+    data: dict[str, Any],
+    sets: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    flags: Sequence[tuple[str, Any]] = (),
 ) -> dict[str, Any]:
-    """Environment first, then ``--set`` pairs, so flags win."""
-    for dotted, value in env_overrides(env if env is not None else os.environ):
-        set_key(data, dotted, value, f"environment LOADER_{dotted.upper().replace('.', '__')}")
+    """Environment first, then ``--set`` pairs, then flags (``("sink.table", "t")``), so flags win.
+    Their values are interpolated; relative paths among them stay relative to the current directory."""
+    environ = env if env is not None else os.environ
+    pairs: list[tuple[str, Any, str]] = []
+    for dotted, value in env_overrides(environ):
+        pairs.append((dotted, value, f"environment LOADER_{dotted.upper().replace('.', '__')}"))
     for pair in sets or []:
         if "=" not in pair:
             raise ConfigError(f"--set {pair}: expected SECTION.KEY=VALUE")
         dotted, raw = pair.split("=", 1)
-        set_key(data, dotted.strip(), parse_value(raw), f"--set {dotted.strip()}")
+        pairs.append((dotted.strip(), parse_value(raw), f"--set {dotted.strip()}"))
+    for dotted, value in flags:
+        pairs.append((dotted, value, "--" + dotted.split(".")[-1].replace("_", "-")))
+    for dotted, value, origin in pairs:
+        set_key(data, dotted, interpolate(value, environ, origin), origin)
     return data
 
 
 # --------------------------------------------------------------- job files
 
 
-def job_from_dict(data: Mapping[str, Any], env: Mapping[str, str] | None = None) -> JobConfig:
-    """Build and check a job from the raw tables of a job file."""
-    data = interpolate(dict(data), env if env is not None else os.environ, "job")
-    for key in data:
-        if key not in (*SECTIONS, "transform"):
-            raise unknown_key("job", key, [*SECTIONS, "transform"])
-    if "source" not in data:
-        raise ConfigError("job: the [source] table is missing")
-    if "sink" not in data:
-        raise ConfigError("job: the [sink] table is missing")
+def _rebase(value: Any, base: str) -> Any:
+    """A relative path (or each of a list) joined to ``base``; ``-``, URLs and absolute paths as they are."""
+    if isinstance(value, list):
+        return [_rebase(v, base) for v in value]
+    if not isinstance(value, str) or value == "-" or "://" in value or os.path.isabs(value):
+        return value
+    return os.path.normpath(os.path.join(base, os.path.expanduser(value)))
+
+
+def rebase_paths(data: dict[str, Any], base: str) -> dict[str, Any]:
+    """A job file's relative paths, made relative to the directory ``base`` it was read from."""
+    if not base:
+        return data
+    for section, cls in SECTIONS.items():
+        table = data.get(section)
+        if not isinstance(table, dict):
+            continue
+        for f in dataclasses.fields(cls):
+            if f.metadata.get("path") and f.name in table:
+                table[f.name] = _rebase(table[f.name], base)
+    return data
+
+
+def _transforms(data: Mapping[str, Any]) -> list[dict[str, Any]]:
     transforms = data.get("transform", [])
     if isinstance(transforms, dict):
         transforms = [transforms]
     if not isinstance(transforms, list) or not all(isinstance(t, dict) for t in transforms):
         raise ConfigError("transform: expected [[transform]] tables")
-    return JobConfig(
-        source=build_section(SourceConfig, data["source"], "source"),
-        sink=build_section(SinkConfig, data["sink"], "sink"),
-        transform=list(transforms),
-        run=build_section(RunConfig, data.get("run", {}), "run"),
+    return list(transforms)
+
+
+def job_from_tables(data: Mapping[str, Any]) -> JobConfig:
+    """Build, check and resolve a job from tables whose values are final (interpolated)."""
+    check_names("job", data, [*SECTIONS, "transform"])
+    if "source" not in data:
+        raise ConfigError("job: the [source] table is missing")
+    if "sink" not in data:
+        raise ConfigError("job: the [sink] table is missing")
+    return resolve(
+        JobConfig(
+            source=build_section(SourceConfig, data["source"], "source"),
+            sink=build_section(SinkConfig, data["sink"], "sink"),
+            transform=_transforms(data),
+            run=build_section(RunConfig, data.get("run", {}), "run"),
+        )
     )
 
 
-def load_job(
-    path: str | os.PathLike[str],
-    sets: list[str] | None = None,
-    env: Mapping[str, str] | None = None,
-) -> JobConfig:
-    """Read a TOML job file, apply environment and ``--set`` overrides, check it."""
+def job_from_dict(data: Mapping[str, Any], env: Mapping[str, str] | None = None) -> JobConfig:
+    """Build, check and resolve a job from the raw tables of a job file (``${VAR}`` not yet replaced)."""
+    return job_from_tables(interpolate(dict(data), env if env is not None else os.environ, "job"))
+
+
+def read_job_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     import tomllib
 
     try:
         with open(path, "rb") as fh:
-            data = tomllib.load(fh)
+            return tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such job file") from None
     except IsADirectoryError:
@@ -423,8 +486,22 @@ def load_job(
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     except RecursionError:  # tomllib parses nested arrays and tables recursively
         raise ConfigError(f"{path}: not valid TOML: nested too deeply") from None
+
+
+def load_job(
+    path: str | os.PathLike[str],
+    sets: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    flags: Sequence[tuple[str, Any]] = (),
+) -> JobConfig:
+    """Read a TOML job file, apply environment, ``--set`` and flag overrides, resolve it.
+
+    Relative paths in the file are relative to the file's directory; those given by
+    overrides are relative to the current directory."""
     environ = env if env is not None else os.environ
-    return job_from_dict(apply_overrides(data, sets, environ), environ)
+    data = interpolate(read_job_file(path), environ, "job")
+    rebase_paths(data, os.path.dirname(os.fspath(path)))
+    return job_from_tables(apply_overrides(data, sets, environ, flags))
 
 
 # ----------------------------------------------------------------- defaults
@@ -442,7 +519,7 @@ def is_glob(path: str) -> bool:
     return bool(set("*?[") & set(path))
 
 
-def infer_format(path: str) -> str | None:
+def infer_format(path: str) -> Format | None:
     name = _strip_compression(path.lower())
     if name.endswith(CSV_SUFFIXES) or path == "-":
         return "csv"
@@ -455,7 +532,7 @@ def infer_format(path: str) -> str | None:
     return None
 
 
-def infer_sink_type(path: str) -> str | None:
+def infer_sink_type(path: str) -> SinkType | None:
     name = path.lower().rstrip("/")
     if name.endswith(SQLITE_SUFFIXES):
         return "sqlite"
@@ -482,36 +559,6 @@ def parse_size(value: int | str, where: str) -> int:
     return n
 
 
-def cgroup_cpu_quota(root: str = "/sys/fs/cgroup") -> float | None:
-    """The CPUs a cgroup quota allows (``docker run --cpus``, a Kubernetes CPU
-    limit), or None when there is none: cgroup v2's ``cpu.max``, else v1's CFS files."""
-    try:
-        with open(os.path.join(root, "cpu.max"), encoding="ascii") as fh:
-            quota, period = fh.read().split()[:2]
-        return None if quota == "max" else int(quota) / int(period)
-    except (OSError, ValueError):
-        pass
-    try:
-        with open(os.path.join(root, "cpu", "cpu.cfs_quota_us"), encoding="ascii") as fh:
-            quota_us = int(fh.read())
-        with open(os.path.join(root, "cpu", "cpu.cfs_period_us"), encoding="ascii") as fh:
-            period_us = int(fh.read())
-    except (OSError, ValueError):
-        return None
-    return quota_us / period_us if quota_us > 0 and period_us > 0 else None
-
-
-def usable_cpus(cgroup_root: str = "/sys/fs/cgroup") -> int:
-    """Whole CPUs this process may keep busy: its affinity mask (a cpuset), capped
-    by a cgroup CPU quota (a container's CPU limit)."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    quota = cgroup_cpu_quota(cgroup_root)
-    return cpus if quota is None else max(1, min(cpus, int(quota)))
-
-
 def _check_encoding(name: str) -> None:
     import codecs
 
@@ -525,79 +572,150 @@ def _check_encoding(name: str) -> None:
         )
 
 
-def finish(job: JobConfig) -> None:
-    """Fill in inferred values and check rules that span several keys."""
-    src, sink, run = job.source, job.sink, job.run
+def _one_char(where: str, value: str | bool | None, *, or_false: bool) -> None:
+    if value is True or (isinstance(value, str) and len(value) != 1):
+        raise ConfigError(f"{where}: expected one character{' or false' if or_false else ''}, got {value!r}")
+
+
+# (key, lowest allowed value, what the error says)
+_SOURCE_FLOORS = (
+    ("skip_rows", 0, "expected 0 or more"),
+    ("infer_rows", 1, "expected 1 or more"),
+    ("block_size", 1024, "expected at least 1024 bytes"),
+    ("max_row_bytes", 1024, "expected at least 1024 bytes"),
+)
+_RUN_FLOORS = (("chunk_size", 1, "expected 1 or more"), ("workers", 1, "expected 1 or more"))
+
+
+def _floors(section: Any, where: str, floors: tuple[tuple[str, int, str], ...]) -> None:
+    for key, lowest, message in floors:
+        if getattr(section, key) < lowest:
+            raise ConfigError(f"{where}.{key}: {message}")
+
+
+def _sizes(section: Any, where: str) -> dict[str, Any]:
+    """Every size field's value in bytes (text such as ``"100MB"`` parsed); None stays unset."""
+    return {
+        f.name: parse_size(getattr(section, f.name), f"{where}.{f.name}")
+        for f in dataclasses.fields(section)
+        if f.metadata.get("size") and getattr(section, f.name) is not None
+    }
+
+
+def _source_format(paths: list[str]) -> Format:
+    formats = {infer_format(p) for p in paths}
+    found = formats.pop() if len(formats) == 1 else None
+    if found is None:
+        raise ConfigError(
+            f"source.format: cannot tell the format of {', '.join(paths)}",
+            hint='set source.format = "csv", "parquet", "jsonl" or "arrow" (or --format)',
+        )
+    return found
+
+
+def resolve_source(src: SourceConfig) -> SourceConfig:
     # Python callers may pass pathlib.Path (any os.PathLike) where a job file has text
-    if isinstance(src.path, (str, os.PathLike)):
-        src.path = [src.path]  # type: ignore[list-item]
-    src.path = [os.fspath(p) for p in src.path]
-    sink.path = os.fspath(sink.path)
-    if not src.path:
+    given: Any = src.path
+    paths = [os.fspath(p) for p in ([given] if isinstance(given, (str, os.PathLike)) else given)]
+    if not paths:
         raise ConfigError("source.path: expected at least one path")
-    if src.format is None:
-        formats = {infer_format(p) for p in src.path}
-        if len(formats) != 1 or None in formats:
-            raise ConfigError(
-                f"source.format: cannot tell the format of {', '.join(src.path)}",
-                hint='set source.format = "csv", "parquet", "jsonl" or "arrow" (or --format)',
-            )
-        src.format = formats.pop()  # type: ignore[assignment]
-    if src.delimiter is not None and len(src.delimiter) != 1:
-        raise ConfigError(f"source.delimiter: expected one character, got {src.delimiter!r}")
-    for key in ("quote_char", "escape_char"):
-        value = getattr(src, key)
-        if value is True or (isinstance(value, str) and len(value) != 1):
-            raise ConfigError(f"source.{key}: expected one character or false, got {value!r}")
-    if src.skip_rows < 0:
-        raise ConfigError("source.skip_rows: expected 0 or more")
-    if src.infer_rows < 1:
-        raise ConfigError("source.infer_rows: expected 1 or more")
-    if src.block_size < 1024:
-        raise ConfigError("source.block_size: expected at least 1024 bytes")
-    src.max_row_bytes = parse_size(src.max_row_bytes, "source.max_row_bytes")
+    if src.delimiter is not None:
+        _one_char("source.delimiter", src.delimiter, or_false=False)
+    _one_char("source.quote_char", src.quote_char, or_false=True)
+    _one_char("source.escape_char", src.escape_char, or_false=True)
+    src = replace(src, path=paths, format=src.format or _source_format(paths), **_sizes(src, "source"))
+    _floors(src, "source", _SOURCE_FLOORS)
     _check_encoding(src.encoding)
-    if src.max_row_bytes < 1024:
-        raise ConfigError("source.max_row_bytes: expected at least 1024 bytes")
+    return src
+
+
+def _check_sqlite_sink(src: SourceConfig, sink: SinkConfig) -> None:
+    if sink.table is None and is_glob(src.path[0]):
+        raise ConfigError(
+            f"sink.table: needed when source.path is a glob ({src.path[0]!r})",
+            hint="set sink.table (--table); the table name is not guessed from a pattern",
+        )
+    if sink.key is not None:
+        raise ConfigError("sink.key: applies to leveldb sinks, not sqlite")
+    if sink.mode in ("upsert", "ignore") and not sink.primary_key:
+        raise ConfigError(f"sink.primary_key: mode {sink.mode!r} needs a primary key")
+
+
+def _check_leveldb_sink(src: SourceConfig, sink: SinkConfig) -> None:
+    if not sink.key:
+        raise ConfigError('sink.key: a leveldb sink needs a key template, e.g. "user:{id}"')
+    if sink.table is not None:
+        raise ConfigError("sink.table: applies to sqlite sinks, not leveldb")
+    if sink.primary_key or sink.indexes:
+        raise ConfigError("sink.primary_key/indexes: apply to sqlite sinks; leveldb keys come from sink.key")
+
+
+def resolve_sink(src: SourceConfig, sink: SinkConfig) -> SinkConfig:
+    sink = replace(sink, path=os.fspath(sink.path))
     if sink.type is None:
-        sink.type = infer_sink_type(sink.path)  # type: ignore[assignment]
+        sink = replace(sink, type=infer_sink_type(sink.path))
         if sink.type is None:
             raise ConfigError(
                 f"sink.type: cannot tell the database from {sink.path!r}",
                 hint="use a .db/.sqlite/.sqlite3 or .ldb/.leveldb path, or set sink.type (--sink)",
             )
-    if sink.type == "sqlite":
-        if sink.table is None and is_glob(src.path[0]):
-            raise ConfigError(
-                f"sink.table: needed when source.path is a glob ({src.path[0]!r})",
-                hint="set sink.table (--table); the table name is not guessed from a pattern",
-            )
-        for key in ("key",):
-            if getattr(sink, key) is not None:
-                raise ConfigError(f"sink.{key}: applies to leveldb sinks, not sqlite")
-        if sink.mode in ("upsert", "ignore") and not sink.primary_key:
-            raise ConfigError(f"sink.primary_key: mode {sink.mode!r} needs a primary key")
-    else:
-        if not sink.key:
-            raise ConfigError('sink.key: a leveldb sink needs a key template, e.g. "user:{id}"')
-        for key in ("table",):
-            if getattr(sink, key) is not None:
-                raise ConfigError(f"sink.{key}: applies to sqlite sinks, not leveldb")
-        if sink.primary_key or sink.indexes:
-            raise ConfigError("sink.primary_key/indexes: apply to sqlite sinks; leveldb keys come from sink.key")
+    (_check_sqlite_sink if sink.type == "sqlite" else _check_leveldb_sink)(src, sink)
     if sink.block_size < 1024:
         raise ConfigError("sink.block_size: expected at least 1024 bytes")
     if sink.batch_size is None:
-        sink.batch_size = 50_000 if sink.type == "sqlite" else 8_192
+        sink = replace(sink, batch_size=50_000 if sink.type == "sqlite" else 8_192)
+    assert sink.batch_size is not None
     if sink.batch_size < 1:
         raise ConfigError("sink.batch_size: expected 1 or more")
-    if run.chunk_size < 1:
-        raise ConfigError("run.chunk_size: expected 1 or more")
+    return sink
+
+
+def resolve_run(src: SourceConfig, sink: SinkConfig, run: RunConfig) -> RunConfig:
     if run.workers is None:
-        run.workers = 2 if src.format == "csv" and sink.type == "leveldb" and usable_cpus() >= 2 else 1
-    if run.workers < 1:
-        raise ConfigError("run.workers: expected 1 or more")
+        parallel = src.format == "csv" and sink.type == "leveldb" and cpus.usable_cpus() >= 2
+        run = replace(run, workers=2 if parallel else 1)
+    run = replace(run, **_sizes(run, "run"))
+    _floors(run, "run", _RUN_FLOORS)
     if run.max_rejects is not None and run.max_rejects < 0:
         raise ConfigError("run.max_rejects: expected 0 or more (a count, or a fraction below 1)")
-    if run.max_memory is not None:
-        run.max_memory = parse_size(run.max_memory, "run.max_memory")
+    return run
+
+
+def resolve(job: JobConfig) -> JobConfig:
+    """The job with every inferred value filled in (format, sink type, batch size,
+    workers, sizes in bytes) and every rule that spans keys checked.
+
+    Pure: returns a new ``JobConfig`` marked ``resolved`` and returns a resolved one as
+    it is, so each entry point (job file, environment, flags, Python) resolves exactly once."""
+    if job.resolved:
+        return job
+    source = resolve_source(job.source)
+    sink = resolve_sink(source, job.sink)
+    run = resolve_run(source, sink, job.run)
+    return JobConfig(source=source, sink=sink, transform=list(job.transform), run=run, resolved=True)
+
+
+# ---------------------------------------------------------------- reference
+
+
+@functools.cache
+def _module_tree() -> ast.Module:
+    import ast
+
+    with open(__file__, encoding="utf-8") as fh:
+        return ast.parse(fh.read())
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Each field's attribute docstring (the string under it), as one line.
+
+    Parsed from this module's source on demand: only ``--help`` and the docs ask."""
+    import ast
+
+    (body,) = [n for n in _module_tree().body if isinstance(n, ast.ClassDef) and n.name == cls.__name__]
+    docs: dict[str, str] = {}
+    for node, after in zip(body.body, body.body[1:], strict=False):
+        text = after.value.value if isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant) else None
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(text, str):
+            docs[node.target.id] = " ".join(text.split())
+    return docs

@@ -116,7 +116,8 @@ class ConfigError(LoaderError, ValueError):
     """A job file, flag or argument is wrong. Nothing was written."""
 
     exit_code = EXIT_USAGE
-    default_hint = "check the job file or flags; `loader run --help` lists them"
+    default_hint = "check the job file or the keyword options; docs/job-files.md lists every key"
+    cli_hint = "check the job file or flags; `loader run --help` lists them"  # the CLI shows this one
 
 
 class SourceError(LoaderError, OSError):

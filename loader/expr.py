@@ -31,7 +31,6 @@ Grammar (lowest to highest precedence)::
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from typing import Any, TypeAlias
 import pyarrow as pa
 
 from . import kernels as pc
+from . import suggest
 from .convert import convert
 from .errors import ConfigError, LoaderError
 from .types import is_text, parse_type, type_name
@@ -406,8 +406,8 @@ def _is_number(v: Any) -> bool:
 
 
 def _did_you_mean(word: str, options: Sequence[str] | dict[str, Any]) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    guess = suggest.did_you_mean(word, options)
+    return f" ({guess})" if guess else ""
 
 
 def _check_literal(src: _Source, fname: str, k: int, node: Node, kind: str) -> None:

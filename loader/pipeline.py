@@ -11,7 +11,6 @@ rerun completes without duplicates or gaps.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import gc
 import itertools
 import os
@@ -26,7 +25,7 @@ import pyarrow as pa
 
 from . import storage
 from .chunk import Chunk
-from .config import JobConfig, RunConfig, SinkConfig, SourceConfig, load_job, unknown_key
+from .config import JobConfig, load_job, resolve
 from .errors import (
     EXIT_CONFIG,
     EXIT_USAGE,
@@ -146,7 +145,7 @@ class Pipeline:
     ) -> None:
         """``allow_python`` lets the job's ``python`` stages import and run the code they
         name (None: when ``LOADER_ALLOW_PYTHON=1``); ``transforms`` passed here are trusted."""
-        self.job = fit_memory(job)
+        self.job = fit_memory(resolve(job))  # a JobConfig built in Python is resolved here, once
         if allow_python is None:
             allow_python = os.environ.get("LOADER_ALLOW_PYTHON") == "1"
         # imported by run() before it writes anything; plan() imports nothing
@@ -640,39 +639,3 @@ class _Loop:
             # from here on, never below a chunk. SQLite's page cache is bounded already.
             self.batch_size = max(self.chunk_rows, self.batch_size // 2)
             self.report.batch_size = self.batch_size
-
-
-def load(
-    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-    target: str | os.PathLike[str],
-    *,
-    table: str | None = None,
-    key: str | None = None,
-    transforms: Sequence[Stage | Callable[[pa.RecordBatch], pa.RecordBatch]] = (),
-    source_options: dict[str, Any] | None = None,
-    sink_options: dict[str, Any] | None = None,
-    run_options: dict[str, Any] | None = None,
-) -> RunReport:
-    """Load files into a SQLite or LevelDB target in one call; returns the run report.
-
-    ``source`` is a path, a glob, or a list of them, and ``target`` the database (text or
-    ``pathlib.Path``). ``source_options``, ``sink_options`` and ``run_options`` take the
-    keys of the job file's ``[source]``, ``[sink]`` and ``[run]`` tables; an unknown key is
-    a ``ConfigError`` with a did-you-mean, as in a job file. ``transforms`` are stage
-    objects or batch functions: the caller's own code, trusted."""
-    paths = [source] if isinstance(source, (str, os.PathLike)) else list(source)
-    job = JobConfig(
-        source=_section(SourceConfig, "source_options", source_options, path=paths),
-        sink=_section(SinkConfig, "sink_options", sink_options, path=target, table=table, key=key),
-        run=_section(RunConfig, "run_options", run_options),
-    )
-    return Pipeline(job, transforms=transforms).run()
-
-
-def _section(cls: type[Any], where: str, options: dict[str, Any] | None, **given: Any) -> Any:
-    """A config section from keyword options, with the job file's check of their names."""
-    known = [f.name for f in dataclasses.fields(cls)]
-    for key in options or {}:
-        if key not in known:
-            raise unknown_key(where, key, known)
-    return cls(**given, **(options or {}))

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from loader.config import JobConfig, SinkConfig, SourceConfig, finish
+from loader.config import JobConfig, SinkConfig, SourceConfig, job_from_dict, resolve
 from loader.errors import ConfigError
 from loader.memory import fit_memory
 from tests.conftest import sqlite_rows, write_csv
@@ -104,14 +104,12 @@ def test_header_past_the_cap_is_a_one_line_error(tmp_path: Path) -> None:
 
 
 def test_row_cap_is_a_size_bounded_by_max_memory() -> None:
-    job = JobConfig(source=SourceConfig(path=["a.csv"], max_row_bytes="32MiB"), sink=SinkConfig(path="a.db"))
-    job.run.max_memory = "150MB"
-    finish(job)
+    job = job_from_dict({"source": {"path": "a.csv", "max_row_bytes": "32MiB"}, "sink": {"path": "a.db"}, "run": {"max_memory": "150MB"}})
     assert job.source.max_row_bytes == 32 * MiB
     fitted = fit_memory(job)
     assert 64 << 10 <= fitted.source.max_row_bytes < 16 * MiB  # type: ignore[operator]
     with pytest.raises(ConfigError, match=r"^source\.max_row_bytes: expected at least 1024 bytes$"):
-        JobConfig(source=SourceConfig(path=["a.csv"], max_row_bytes=10), sink=SinkConfig(path="a.db"))
+        resolve(JobConfig(source=SourceConfig(path=["a.csv"], max_row_bytes=10), sink=SinkConfig(path="a.db")))
 
 
 # -------------------------------------------------------- item 5: long rows

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -60,7 +61,75 @@ def test_usage_error_exit_2(tmp_path: Path) -> None:
     assert p.returncode == 2
     assert p.stderr == "loader: error: load: expected one or more SOURCE files and a TARGET\n  hint: check the job file or flags; `loader run --help` lists them\n"
     p = cli("load", "a.csv", "b.db", "--bogus")
-    assert p.returncode == 2 and p.stderr.endswith("loader: error: unrecognized arguments: --bogus\n")
+    assert (p.returncode, p.stderr) == (
+        2,
+        "usage: loader load [options] SOURCE [SOURCE ...] TARGET\nloader load: error: unrecognized arguments: --bogus\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "stderr"),
+    [
+        (
+            ["load", "a.csv", "b.db", "--tabel", "t"],
+            "usage: loader load [options] SOURCE [SOURCE ...] TARGET\n"
+            "loader load: error: unrecognized arguments: --tabel t (did you mean --table?)\n",
+        ),
+        (
+            ["run", "job.toml", "--chunk-sise", "5"],
+            "usage: loader run JOB.toml [options]\nloader run: error: unrecognized arguments: --chunk-sise 5 (did you mean --chunk-size?)\n",
+        ),
+        (
+            ["inspect", "f.csv", "--delimter=,"],
+            "usage: loader inspect FILE [options]\nloader inspect: error: unrecognized arguments: --delimter=, (did you mean --delimiter?)\n",
+        ),
+        (["lod", "a.csv", "b.db"], "usage: loader [-h] [--version] COMMAND ...\nloader: error: unknown command 'lod'; did you mean 'load'?\n"),
+        (["xyzzy"], "usage: loader [-h] [--version] COMMAND ...\nloader: error: unknown command 'xyzzy'; commands: load, run, validate, inspect\n"),
+    ],
+)
+def test_mistyped_flags_and_commands_get_a_did_you_mean(argv: list[str], stderr: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    out = capsys.readouterr()
+    assert (out.out, out.err) == ("", stderr)
+
+
+@pytest.mark.parametrize("command", ["load", "run", "validate", "inspect"])
+def test_help_shows_a_usage_that_says_what_it_means_and_examples(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([command, "--help"]) == 0
+    text = capsys.readouterr().out
+    usage = {"load": "[options] SOURCE [SOURCE ...] TARGET", "inspect": "FILE [options]"}.get(command, "JOB.toml [options]")
+    assert text.startswith(f"usage: loader {command} {usage}\n")
+    assert f"examples:\n  loader {command} " in text
+
+
+def test_every_job_file_key_is_a_load_flag_with_the_fields_help(capsys: pytest.CaptureFixture[str]) -> None:
+    from loader.cli import _flag_name
+    from loader.config import SECTIONS, field_docs
+
+    assert main(["load", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            if f.name != "path":
+                assert _flag_name(section, f.name) in text, f"{section}.{f.name} has no flag"
+    assert "--source-block-size N Bytes of CSV parsed at a time" in text
+    assert "--sink-block-size N LevelDB table block in bytes" in text
+    assert field_docs(SECTIONS["sink"])["alter"].rstrip(".") in text
+
+
+def test_generated_flags_reach_their_keys(tmp_path: Path, data_dir: Path) -> None:
+    from loader.cli import build_parser, job_for
+
+    db = tmp_path / "f.db"
+    argv = ["load", str(data_dir / "small.csv"), str(db), "--column-names", "x,y", "--no-header", "--sink-block-size", "4096"]
+    argv += ["--source-block-size", "65536", "--max-memory", "200MB", "--busy-timeout", "2.5", "--escape-char", "\\"]
+    argv += ["--allow-empty", "--index", "x", "--index", "x,y", "--quote-char", "false", "--no-quiet"]
+    job = job_for(build_parser().parse_args(argv), env={})
+    src, sink, run = job.source, job.sink, job.run
+    assert (src.column_names, src.header, src.block_size, src.escape_char, src.allow_empty, src.quote_char) == (
+        ["x", "y"], False, 65536, "\\", True, False,
+    )
+    assert (sink.block_size, sink.busy_timeout, sink.indexes, run.max_memory, run.quiet) == (4096, 2.5, [["x"], ["x", "y"]], 200 << 20, False)
 
 
 def test_config_error_names_key(tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from loader.config import apply_overrides, cgroup_cpu_quota, job_from_dict, load_job, usable_cpus
+from loader.config import apply_overrides, job_from_dict, load_job
+from loader.cpus import cgroup_cpu_quota, usable_cpus
 from loader.errors import ConfigError
 
 
@@ -26,7 +27,7 @@ table = "t"
 def test_job_file_defaults_and_inference(tmp_path: Path) -> None:
     job = load_job(write(tmp_path, BASIC), env={})
     assert job.source.format == "csv"
-    assert job.source.path == ["in/*.csv"]
+    assert job.source.path == [str(tmp_path / "in/*.csv")]  # relative to the job file
     assert job.sink.type == "sqlite"
     assert job.sink.batch_size == 50_000
     assert job.run.chunk_size == 8192
@@ -101,7 +102,7 @@ def test_env_interpolation_and_defaults(tmp_path: Path) -> None:
     p = write(tmp_path, '[source]\npath = "${IN}/a.csv"\n[sink]\npath = "${OUT:-out}/x.db"\n')
     job = load_job(p, env={"IN": "/data"})
     assert job.source.path == ["/data/a.csv"]
-    assert job.sink.path == "out/x.db"
+    assert job.sink.path == str(tmp_path / "out/x.db")  # relative to the job file
 
 
 def test_missing_env_variable(tmp_path: Path) -> None:
@@ -155,7 +156,7 @@ def test_workers_must_be_at_least_one() -> None:
     ],
 )
 def test_workers_default_by_pair_and_cpus(monkeypatch: pytest.MonkeyPatch, source: str, sink: str, cpus: int, run: dict, workers: int) -> None:
-    monkeypatch.setattr("loader.config.usable_cpus", lambda: cpus)
+    monkeypatch.setattr("loader.cpus.usable_cpus", lambda: cpus)
     job = job_from_dict({"source": {"path": source}, "sink": {"path": sink, "key": "k:{id}"} if sink.endswith(".ldb") else {"path": sink}, "run": run}, env={})
     assert job.run.workers == workers
 

@@ -78,9 +78,9 @@ def test_new_run_keys_from_file_and_environment(tmp_path: Path) -> None:
         '[source]\npath = "a.csv"\n[sink]\npath = "x.db"\n[run]\nlog_format = "json"\nmetrics_file = "a.prom"\n',
     )
     job = load_job(p, env={})
-    assert (job.run.log_format, job.run.metrics_file) == ("json", "a.prom")
+    assert (job.run.log_format, job.run.metrics_file) == ("json", str(tmp_path / "a.prom"))  # next to the job file
     job = load_job(p, env={"LOADER_RUN__LOG_FORMAT": "text", "LOADER_RUN__METRICS_FILE": "b.prom"})
-    assert (job.run.log_format, job.run.metrics_file) == ("text", "b.prom")
+    assert (job.run.log_format, job.run.metrics_file) == ("text", "b.prom")  # the environment's: the current directory
     with pytest.raises(ConfigError, match=r"run\.log_format: expected one of 'text', 'json', got 'xml'"):
         load_job(p, env={"LOADER_RUN__LOG_FORMAT": "xml"})
 

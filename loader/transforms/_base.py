@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import difflib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import pyarrow as pa
 
 from .. import kernels as pc
+from .. import suggest
 from ..chunk import Chunk
 from ..errors import ConfigError, LoaderError
 
@@ -18,8 +18,8 @@ ON_ERROR = ("reject", "null", "fail")
 
 
 def did_you_mean(word: str, options: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    guess = suggest.did_you_mean(word, options)
+    return f" ({guess})" if guess else ""
 
 
 class StageBase:

@@ -15,7 +15,6 @@ other), so the loader opens its targets only through this writer.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import threading
@@ -27,6 +26,7 @@ import adbc_driver_sqlite
 import pyarrow as pa
 from adbc_driver_manager import Error as AdbcError
 
+from .. import suggest
 from ..chunk import Chunk
 from ..config import SinkConfig
 from ..errors import RESUME_HINT, ConfigError, LoaderError, SchemaMismatchError, SinkError, TargetLockedError
@@ -279,10 +279,9 @@ class SQLiteWriter(Transactional):
         for cols in self.config.indexes:
             for c in cols:
                 if c not in schema.names:
-                    close = difflib.get_close_matches(c, schema.names, n=1)
                     raise ConfigError(
                         f"sink.indexes: no column {c!r} in the data",
-                        hint=f"did you mean {close[0]!r}?" if close else "columns are: " + ", ".join(schema.names),
+                        hint=suggest.did_you_mean(c, schema.names) or "columns are: " + ", ".join(schema.names),
                     )
 
     def _check_columns(self, schema: pa.Schema) -> None:

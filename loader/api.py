@@ -1,0 +1,159 @@
+"""The one-call Python API: ``load(source, target, ...)``.
+
+It builds the same resolved ``JobConfig`` a job file does (same key names, same
+checks, same did-you-mean for a mistyped name) and runs it. The option dicts
+are typed: ``SourceOptions``, ``SinkOptions`` and ``RunOptions`` list the keys of
+the job file's ``[source]``, ``[sink]`` and ``[run]`` tables (docs/job-files.md
+describes each one).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
+
+from .config import JobConfig, RunConfig, SinkConfig, SourceConfig, build_section, check_names, resolve
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from .report import RunReport
+    from .transforms import Stage
+
+PathLike = str | os.PathLike[str]
+
+
+class SourceOptions(TypedDict, total=False):
+    """Keys of ``[source]`` (all but ``path``, which is ``load()``'s first argument)."""
+
+    format: Literal["csv", "parquet", "jsonl", "arrow"]
+    delimiter: str
+    quote_char: str | bool
+    escape_char: str | bool
+    header: bool
+    column_names: list[str]
+    encoding: str
+    null_values: list[str]
+    na_values: list[str]
+    decimal_separator: Literal[".", ","]
+    skip_rows: int
+    columns: dict[str, str]
+    infer_rows: int
+    block_size: int
+    max_row_bytes: int | str
+    allow_empty: bool
+
+
+class SinkOptions(TypedDict, total=False):
+    """Keys of ``[sink]`` (all but ``path``, which is ``load()``'s ``target``)."""
+
+    type: Literal["sqlite", "leveldb"]
+    table: str
+    mode: Literal["append", "replace", "upsert", "ignore"]
+    primary_key: list[str]
+    indexes: list[list[str]]
+    batch_size: int
+    alter: bool
+    busy_timeout: float
+    key: str
+    value: str
+    sync: bool
+    write_buffer_size: int
+    max_file_size: int
+    max_open_files: int
+    lru_cache_size: int
+    block_size: int
+    compression: Literal["none", "snappy"]
+
+
+class RunOptions(TypedDict, total=False):
+    """Keys of ``[run]``."""
+
+    chunk_size: int
+    report: PathLike
+    rejects: PathLike
+    max_rejects: int | float
+    job: str
+    on_change: Literal["error", "skip", "reload"]
+    restart: bool
+    quiet: bool
+    lock_wait: float
+    read_ahead: int
+    workers: int
+    max_memory: int | str
+    log_format: Literal["text", "json"]
+    metrics_file: PathLike
+
+
+def _table(cls: type, where: str, options: Mapping[str, Any] | None, given: Mapping[str, Any]) -> Any:
+    """A config section from keyword options: the job file's name and type checks,
+    with errors named after the argument (``sink_options.mdoe``)."""
+    options = dict(options or {})
+    given = {k: v for k, v in given.items() if v is not None}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    check_names(where, options, [name for name in fields if name not in given])
+    table = {**options, **given}
+    for name, value in table.items():  # os.PathLike where a job file has text
+        if fields[name].metadata.get("path") and isinstance(value, os.PathLike):
+            table[name] = os.fspath(value)
+    return build_section(cls, table, where)
+
+
+def load(
+    source: PathLike | Sequence[PathLike],
+    target: PathLike,
+    *,
+    table: str | None = None,
+    key: str | None = None,
+    transforms: Sequence[Stage | Callable[[pa.RecordBatch], pa.RecordBatch]] = (),
+    source_options: SourceOptions | None = None,
+    sink_options: SinkOptions | None = None,
+    run_options: RunOptions | None = None,
+) -> RunReport:
+    """Load files into a SQLite or LevelDB target in one call; returns the run report.
+
+    Args:
+        source: A path, a glob, or a list of them (text or ``os.PathLike``); ``"-"`` is
+            standard input. The format comes from the extension unless
+            ``source_options["format"]`` says it.
+        target: The database: a SQLite file (``.db``, ``.sqlite``, ``.sqlite3``) or a
+            LevelDB directory (``.ldb``, ``.leveldb``); ``sink_options["type"]`` for others.
+        table: SQLite table (default: the first source file's name without extension).
+        key: LevelDB key template over columns, e.g. ``"user:{id}"`` (required for LevelDB).
+        transforms: Stage objects or ``RecordBatch -> RecordBatch`` functions, applied in
+            order; the caller's own code, trusted.
+        source_options: Keys of the job file's ``[source]`` table (``SourceOptions``).
+        sink_options: Keys of the job file's ``[sink]`` table (``SinkOptions``).
+        run_options: Keys of the job file's ``[run]`` table (``RunOptions``).
+
+    Returns:
+        The ``RunReport``: rows read, written, rejected and filtered, files, sizes used
+        (also written to ``run_options["report"]`` and ``["metrics_file"]`` when given).
+
+    Raises:
+        ConfigError: An unknown option name (with a did-you-mean), a value of the wrong
+            type, or options that do not fit together; nothing is written.
+        LoaderError: The load failed; committed work is kept and a rerun resumes it.
+    """
+    from .pipeline import Pipeline  # pyarrow and the readers load on the first call
+
+    paths = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+    job = JobConfig(
+        source=_table(SourceConfig, "source_options", source_options, {"path": [os.fspath(p) for p in paths]}),
+        sink=_table(SinkConfig, "sink_options", sink_options, {"path": os.fspath(target), "table": table, "key": key}),
+        run=_table(RunConfig, "run_options", run_options, {}),
+    )
+    job = resolve(job)
+    report = Pipeline(job, transforms=transforms).run()
+    if job.run.report:  # as the CLI writes them
+        report.write(job.run.report)
+    if job.run.metrics_file:
+        from .metrics import write_metrics
+
+        write_metrics(job.run.metrics_file, report)
+    return report
+
+
+__all__ = ["RunOptions", "SinkOptions", "SourceOptions", "load"]

@@ -1,0 +1,21 @@
+"""Did-you-mean suggestions, built the same way for every name a user can mistype."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+def closest(word: str, known: Iterable[str]) -> str | None:
+    """The known name nearest to ``word``, or None when none is close."""
+    import difflib  # only when a name is wrong: it costs start-up time otherwise
+
+    found = difflib.get_close_matches(word, list(known), n=1)
+    return found[0] if found else None
+
+
+def did_you_mean(word: str, known: Iterable[str], *, quote: bool = True) -> str | None:
+    """``did you mean 'table'?`` (``quote=False``: ``did you mean --table?``), or None."""
+    found = closest(word, known)
+    if found is None:
+        return None
+    return f"did you mean {found!r}?" if quote else f"did you mean {found}?"

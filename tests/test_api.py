@@ -1,0 +1,104 @@
+"""The resolved job (frozen, resolved once), relative paths in job files, and the typed Python API."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+import typing
+from pathlib import Path
+
+import pytest
+
+import loader
+from loader import JobConfig, Pipeline, RunConfig, SinkConfig, SourceConfig, load
+from loader.api import RunOptions, SinkOptions, SourceOptions
+from loader.config import SECTIONS, job_from_dict, resolve
+from loader.errors import ConfigError
+from tests.conftest import sqlite_rows
+from tests.reliability_util import cli
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_a_resolved_job_is_frozen_and_resolved_once() -> None:
+    job = job_from_dict({"source": {"path": "a.csv"}, "sink": {"path": "o.db"}, "run": {"max_memory": "1GiB"}}, env={})
+    assert job.resolved and (job.source.format, job.sink.type, job.sink.batch_size, job.run.max_memory) == (
+        "csv",
+        "sqlite",
+        50_000,
+        1 << 30,
+    )
+    assert resolve(job) is job  # a second resolve is the identity, not a second pass
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        job.run.quiet = True  # type: ignore[misc]
+    built = JobConfig(source=SourceConfig(path=["a.csv"]), sink=SinkConfig(path="o.db"), run=RunConfig(workers=1))
+    assert not built.resolved and built.source.format is None  # built in Python: resolved by Pipeline
+    assert Pipeline(built).job.source.format == "csv"
+
+
+@pytest.mark.parametrize(
+    ("section", "options"), [("source", SourceOptions), ("sink", SinkOptions), ("run", RunOptions)]
+)
+def test_typed_options_name_every_key(section: str, options: type) -> None:
+    keys = {f.name for f in dataclasses.fields(SECTIONS[section])} - {"path"}
+    assert set(typing.get_type_hints(options)) == keys
+
+
+def test_load_documents_each_parameter() -> None:
+    doc = inspect.getdoc(load) or ""
+    for name in inspect.signature(load).parameters:
+        assert f"\n    {name}: " in doc, name
+
+
+def test_option_errors_from_python_carry_a_python_hint(tmp_path: Path, data_dir: Path) -> None:
+    with pytest.raises(ConfigError) as e:
+        load(data_dir / "small.csv", tmp_path / "x.db", run_options={"chunk_size": "big"})  # type: ignore[typeddict-item]
+    assert (str(e.value), e.value.hint) == (
+        "run_options.chunk_size: expected an integer, got 'big'",
+        "check the job file or the keyword options; docs/job-files.md lists every key",
+    )
+    with pytest.raises(ConfigError, match=r"^sink_options\.table: unknown key$"):
+        load(data_dir / "small.csv", tmp_path / "x.db", table="t", sink_options={"table": "u"})
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_load_takes_sizes_as_text_and_paths_as_pathlib(tmp_path: Path, data_dir: Path) -> None:
+    report = load(
+        data_dir / "small.csv",
+        tmp_path / "s.db",
+        source_options={"max_row_bytes": "1MiB"},
+        run_options={"max_memory": "500MB", "quiet": True, "report": tmp_path / "r.json"},
+    )
+    assert report.rows_written == 2 and (tmp_path / "r.json").exists()
+
+
+def test_job_file_paths_are_relative_to_the_job_file(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    (project / "configs" / "data").mkdir(parents=True)
+    (project / "configs" / "data" / "a.csv").write_text("id,name\n1,x\n2,y\n")
+    job = project / "configs" / "job.toml"
+    job.write_text(
+        '[source]\npath = "data/*.csv"\n[sink]\npath = "../out/a.db"\ntable = "a"\n[run]\nreport = "../out/a.json"\n'
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    p = cli("run", str(job), "-q", cwd=elsewhere)
+    assert (p.returncode, p.stderr) == (0, "")
+    assert sqlite_rows(project / "out" / "a.db", "SELECT count(*) FROM a") == [(2,)]
+    assert (project / "out" / "a.json").exists()
+    # flags and --set are relative to the current directory
+    p = cli("run", str(job), "-q", "--set", "sink.path=here.db", "--report", "here.json", cwd=elsewhere)
+    assert (p.returncode, p.stderr) == (0, "")
+    assert sorted(x.name for x in elsewhere.iterdir() if not x.name.startswith("here.db.")) == ["here.db", "here.json"]
+
+
+def test_lazy_names_have_type_checking_imports() -> None:
+    """Go-to-definition works: each lazily imported name is imported under TYPE_CHECKING too."""
+    tree = ast.parse(Path(loader.__file__).read_text())
+    (block,) = [n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING"]
+    imported = {a.name: n.module for n in block.body if isinstance(n, ast.ImportFrom) for a in n.names}
+    lazy = loader._MODULES  # type: ignore[attr-defined]
+    assert imported == lazy
+    for name in lazy:
+        assert getattr(loader, name) is not None
