@@ -104,7 +104,13 @@ def test_header_past_the_cap_is_a_one_line_error(tmp_path: Path) -> None:
 
 
 def test_row_cap_is_a_size_bounded_by_max_memory() -> None:
-    job = job_from_dict({"source": {"path": "a.csv", "max_row_bytes": "32MiB"}, "sink": {"path": "a.db"}, "run": {"max_memory": "150MB"}})
+    job = job_from_dict(
+        {
+            "source": {"path": "a.csv", "max_row_bytes": "32MiB"},
+            "sink": {"path": "a.db"},
+            "run": {"max_memory": "150MB"},
+        }
+    )
     assert job.source.max_row_bytes == 32 * MiB
     fitted = fit_memory(job)
     assert 64 << 10 <= fitted.source.max_row_bytes < 16 * MiB  # type: ignore[operator]
