@@ -706,13 +706,14 @@ def _module_tree() -> ast.Module:
         return ast.parse(fh.read())
 
 
-def field_docs(cls: type) -> dict[str, str]:
+def field_docs(cls: type, tree: ast.Module | None = None) -> dict[str, str]:
     """Each field's attribute docstring (the string under it), as one line.
 
-    Parsed from this module's source on demand: only ``--help`` and the docs ask."""
+    Parsed from this module's source (or ``tree``) on demand: only ``--help`` and the docs ask."""
     import ast
 
-    (body,) = [n for n in _module_tree().body if isinstance(n, ast.ClassDef) and n.name == cls.__name__]
+    module = tree if tree is not None else _module_tree()
+    (body,) = [n for n in module.body if isinstance(n, ast.ClassDef) and n.name == cls.__name__]
     docs: dict[str, str] = {}
     for node, after in zip(body.body, body.body[1:], strict=False):
         text = after.value.value if isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant) else None

@@ -59,8 +59,15 @@ def test_every_job_file_key_has_a_docstring() -> None:
 
 
 def test_a_key_without_a_docstring_is_found() -> None:
+    import ast
+
+    from loader import config
+
+    class C:
+        pass
+
     source = 'class C:\n    a: int = 1\n    """Documented."""\n    b: int = 2\n    c: str = ""\n    """Also."""\n'
-    assert gen_reference.field_docs(source, "C") == {"a": "Documented.", "c": "Also."}
+    assert config.field_docs(C, ast.parse(source)) == {"a": "Documented.", "c": "Also."}
 
 
 def shell_blocks(text: str) -> list[str]:
