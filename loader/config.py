@@ -226,7 +226,17 @@ def _describe(hint: Any) -> str:
     return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(hint, str(hint))
 
 
+# Keys that would hold a credential: refused by name, so a secret never sits in a job file.
+_SECRET_KEY = re.compile(r"secret|passw|token|credential|access_key|private_key|api_key", re.IGNORECASE)
+
+
 def unknown_key(where: str, key: str, known: list[str]) -> ConfigError:
+    if _SECRET_KEY.search(key):
+        return ConfigError(
+            f"{where}.{key}: credentials are never read from the job file",
+            hint="set them in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), "
+            "as NAME_FILE naming a file, or in /run/secrets/NAME",
+        )
     guess = difflib.get_close_matches(key, known, n=1)
     hint = f"did you mean {guess[0]!r}?" if guess else "known keys: " + ", ".join(sorted(known))
     return ConfigError(f"{where}.{key}: unknown key", hint=hint)

@@ -156,7 +156,7 @@ def _info(loc: Remote, uri: str) -> Any:
     try:
         return loc.fs.get_file_info(loc.path)
     except (OSError, pa.ArrowException) as exc:
-        raise remote_error(exc, uri, "stat") from None
+        raise remote_error(exc, uri, "read") from None
 
 
 def check_file(path: str, glob_hint: str = "dir/*.csv") -> None:
@@ -220,7 +220,10 @@ def glob(pattern: str) -> list[str]:
         raise remote_error(exc, loc.uri(base), "list") from None
     pattern_path = "/" + loc.path.lstrip("/")
     found = (i.path for i in infos if i.type == pafs.FileType.File)
-    return sorted(loc.uri(p) for p in found if glob_could_match(pattern_path, "/" + p.lstrip("/")))
+    matched = sorted(loc.uri(p) for p in found if glob_could_match(pattern_path, "/" + p.lstrip("/")))
+    if not matched and missing(loc.uri(base + "/")).message == "no such bucket":
+        raise SourceError("cannot list: no such bucket", file=loc.uri(base), hint=_AWS_ERRORS["NO_SUCH_BUCKET"][1])
+    return matched
 
 
 def open_input(path: str) -> IO[bytes]:
