@@ -119,11 +119,17 @@ def _filesystem(scheme: str, authority: str, settings: tuple[tuple[str, str], ..
     if cls is None:
         raise ConfigError(f"source.path: this pyarrow cannot read {scheme}:// (no {SCHEMES[scheme]})")
     try:
-        if scheme == "s3":
-            return cls(**dict(settings))
-        return pafs.FileSystem.from_uri(f"{scheme}://{authority}/")[0]
+        if scheme == "hdfs":
+            return pafs.FileSystem.from_uri(f"hdfs://{authority}/")[0]
+        return cls(**dict(settings))
     except (OSError, pa.ArrowException) as exc:
-        raise SourceError(f"cannot connect to {scheme}://{authority} ({one_line(exc)})") from None
+        reason = one_line(exc).split("\\n")[0]  # libhdfs lists every place it looked for a JVM
+        raise SourceError(
+            f"cannot connect to {scheme}://{authority}: {reason}",
+            hint="hdfs:// needs a JVM and libhdfs (JAVA_HOME, HADOOP_HOME, ARROW_LIBHDFS_DIR)"
+            if scheme == "hdfs"
+            else None,
+        ) from None
 
 
 def remote_error(exc: Exception, uri: str, verb: str) -> SourceError:
@@ -163,15 +169,21 @@ def check_file(path: str, glob_hint: str = "dir/*.csv") -> None:
     """A one-line error for an input that is a directory (the user meant a glob)."""
     loc = remote(path) if path != STDIN else None
     if loc is not None:
-        import pyarrow.fs as pafs
-
-        kind = _info(loc, path).type
-        if kind == pafs.FileType.Directory:
-            raise SourceError("is a prefix, not an object", file=path, hint=f"use a glob such as {path.rstrip('/')}/*")
-        if kind == pafs.FileType.NotFound:
-            raise remote_error(FileNotFoundError(path), path, "open")
+        _object_info(loc, path)
     elif path != STDIN and os.path.isdir(path):
         raise SourceError("is a directory, not a file", file=path, hint=f"use a glob such as {glob_hint}")
+
+
+def _object_info(loc: Remote, uri: str) -> Any:
+    """The FileInfo of an object that is there (not missing, not a prefix), else a one-line error."""
+    import pyarrow.fs as pafs
+
+    info = _info(loc, uri)
+    if info.type == pafs.FileType.Directory:
+        raise SourceError("is a prefix, not an object", file=uri, hint=f"use a glob such as {uri.rstrip('/')}/*")
+    if info.type == pafs.FileType.NotFound:
+        raise missing(uri)
+    return info
 
 
 def size(path: str) -> int | None:
@@ -267,10 +279,10 @@ def identity(path: str) -> dict[str, Any] | None:
     A remote object's: size, mtime and ETag (None where the store gives none), unread."""
     if path == STDIN:
         return None
-    check_file(path)  # an input that vanished or is a directory is the user's error, in one line
     loc = remote(path)
     if loc is not None:
         return _remote_identity(loc, path)
+    check_file(path)  # an input that vanished or is a directory is the user's error, in one line
     h = hashlib.sha256()
     try:
         st = os.stat(path)
@@ -285,7 +297,7 @@ def identity(path: str) -> dict[str, Any] | None:
 
 
 def _remote_identity(loc: Remote, uri: str) -> dict[str, Any]:
-    info = _info(loc, uri)
+    info = _object_info(loc, uri)
     etag = None
     try:
         with loc.fs.open_input_file(loc.path) as fh:  # S3 answers with the object's headers, no data read

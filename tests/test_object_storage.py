@@ -247,3 +247,16 @@ def test_credentials_are_refused_in_a_uri_or_the_job_file(tmp_path: Path, s3: Bu
     assert p.stderr.splitlines()[0] == (
         "loader: error: source.aws_secret_access_key: credentials are never read from the job file"
     )
+
+
+def test_gs_and_hdfs_uris_name_their_filesystems() -> None:
+    gs = storage.remote("gs://bucket/exports/a.csv")
+    assert gs is not None and type(gs.fs).__name__ == "GcsFileSystem"
+    assert (gs.path, gs.uri(gs.path)) == ("bucket/exports/a.csv", "gs://bucket/exports/a.csv")
+    with pytest.raises(ConfigError, match=r"no filesystem for ftp://"):
+        storage.remote("ftp://host/a.csv")
+    # without a JVM and libhdfs (or a name node at that address): one line, not libhdfs's list of paths tried
+    with pytest.raises(SourceError) as err:
+        storage.exists("hdfs://namenode.invalid:8020/data/a.csv")
+    assert str(err.value).startswith("cannot connect to hdfs://namenode.invalid:8020")
+    assert "\n" not in str(err.value)
