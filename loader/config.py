@@ -52,7 +52,7 @@ class SourceConfig:
     """Where rows come from (``[source]``)."""
 
     path: list[str] = field(metadata=PATH)
-    """A path, a glob, or a list of them; ``-`` is standard input (CSV). Files load in sorted order."""
+    """A path, a glob, or a list of them; ``-`` is standard input (CSV). ``s3://``, ``gs://`` and ``hdfs://`` URIs read from object storage (see Object storage). Files load in sorted order."""
     format: Format | None = None
     """``csv``, ``parquet``, ``jsonl`` (JSON Lines) or ``arrow`` (Arrow IPC / Feather); inferred from the file extension when omitted."""
     delimiter: str | None = None
@@ -246,8 +246,17 @@ def _describe(hint: Any) -> str:
     return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(hint, str(hint))
 
 
+# Keys that would hold a credential: refused by name, so a secret never sits in a job file.
+_SECRET_KEY = re.compile(r"secret|passw|token|credential|access_key|private_key|api_key", re.IGNORECASE)
+
+
 def unknown_key(where: str, key: str, known: list[str]) -> ConfigError:
-    """The error for a name that is not one of ``known``: a did-you-mean, else the list."""
+    if _SECRET_KEY.search(key):
+        return ConfigError(
+            f"{where}.{key}: credentials are never read from the job file",
+            hint="set them in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), "
+            "as NAME_FILE naming a file, or in /run/secrets/NAME",
+        )
     hint = did_you_mean(key, known) or "known keys: " + ", ".join(sorted(known))
     return ConfigError(f"{where}.{key}: unknown key", hint=hint)
 

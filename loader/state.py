@@ -25,13 +25,7 @@ if TYPE_CHECKING:
 identity = storage.identity
 
 
-def same_content(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:
-    """Same size and fingerprint (a touched but unchanged file is the same)."""
-    if old is None or new is None:
-        return old is new
-    return bool(old.get("size") == new.get("size") and old.get("sha256_head_tail") == new.get("sha256_head_tail"))
-
-
+same_content = storage.same_content
 file_key = storage.key
 
 

@@ -1,29 +1,191 @@
 """Where input files live: the one place that opens, sizes, lists and identifies them.
 
 Readers, the planner and checkpoints go through these functions and never call ``open``
-or ``os.stat`` on an input themselves, so a new location (object storage) is added here
-once. ``-`` is standard input everywhere.
+or ``os.stat`` on an input themselves. ``-`` is standard input everywhere.
+
+An input may also be a URI in object storage, read through ``pyarrow.fs``:
+``s3://bucket/key`` (and S3-compatible servers), ``gs://bucket/key`` and
+``hdfs://host:port/path`` where pyarrow was built with them. S3 credentials come from
+the environment as the AWS SDKs read them, or from the secrets mechanism
+(``NAME_FILE``, ``/run/secrets/NAME``: see ``config.read_secret``), never from the job
+file. Remote objects are read with ranged reads, never downloaded whole, and can seek
+(resume by byte offset). A remote object's identity is its size, modification time and
+ETag (where the store gives one): a changed object is noticed without reading it.
 """
 
 from __future__ import annotations
 
+import functools
 import glob as _glob
 import hashlib
 import os
-from typing import IO, Any
+import re
+from typing import IO, Any, NamedTuple
 
 import pyarrow as pa
 
-from .errors import SourceError
+from .config import read_secret
+from .errors import ConfigError, MissingInputError, SourceError, SourceReadError, one_line
 
 STDIN = "-"
 FINGERPRINT_BYTES = 64 << 10
+_URI = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://([^/]*)(.*)$")
+# Schemes pyarrow reads: each maps to the pyarrow.fs class it needs (absent in some builds).
+SCHEMES = {"s3": "S3FileSystem", "gs": "GcsFileSystem", "gcs": "GcsFileSystem", "hdfs": "HadoopFileSystem"}
+CREDENTIALS_HINT = (
+    "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or their _FILE forms, or /run/secrets), "
+    "and AWS_ENDPOINT_URL for an S3-compatible server"
+)
+# AWS error codes (as pyarrow reports them) and what they mean to the user.
+_AWS_ERRORS = {
+    "NO_SUCH_BUCKET": ("no such bucket", "check the bucket name in the URI"),
+    "RESOURCE_NOT_FOUND": (
+        "no such object",
+        "check the URI; a glob such as s3://bucket/prefix/*.csv lists what exists",
+    ),
+    "ACCESS_DENIED": ("access denied", CREDENTIALS_HINT),
+    "INVALID_ACCESS_KEY_ID": ("the access key is not valid", CREDENTIALS_HINT),
+    "SIGNATURE_DOES_NOT_MATCH": ("the secret key does not match the access key", CREDENTIALS_HINT),
+    "NETWORK_CONNECTION": (
+        "cannot reach the storage service",
+        "check AWS_ENDPOINT_URL (or AWS_REGION) and the network",
+    ),
+}
+_AWS_CODE = re.compile(r"AWS Error (\w+)|HTTP status (\d+)")
+
+
+class Remote(NamedTuple):
+    """A URI as its filesystem names it: ``fs.open_input_file(path)``; ``uri(p)`` maps back."""
+
+    fs: Any  # pyarrow.fs.FileSystem
+    path: str
+    prefix: str  # what goes before a filesystem path to make the URI
+
+    def uri(self, path: str) -> str:
+        return self.prefix + path
+
+
+def is_remote(path: str) -> bool:
+    """Whether ``path`` is a URI (``s3://...``) rather than a local path."""
+    return _URI.match(path) is not None
+
+
+def remote(uri: str) -> Remote | None:
+    """The filesystem and path of a URI; None for a local path or standard input."""
+    m = _URI.match(uri)
+    if m is None:
+        return None
+    scheme, authority, rest = m.group(1).lower(), m.group(2), m.group(3)
+    if ":" in authority.partition("@")[0] and "@" in authority:
+        raise ConfigError(
+            f"source.path: {scheme}://…@{authority.partition('@')[2]}{rest}: credentials are never read from a URI",
+            hint=CREDENTIALS_HINT,
+        )
+    if scheme in ("s3", "gs", "gcs"):
+        return Remote(
+            _filesystem(scheme, "", _s3_settings() if scheme == "s3" else ()), authority + rest, f"{scheme}://"
+        )
+    if scheme == "hdfs":
+        return Remote(_filesystem(scheme, authority, ()), rest or "/", f"{scheme}://{authority}")
+    raise ConfigError(
+        f"source.path: {uri}: no filesystem for {scheme}://",
+        hint="loader reads local paths, s3://, gs:// and hdfs:// (where pyarrow has them)",
+    )
+
+
+def _s3_settings() -> tuple[tuple[str, str], ...]:
+    """The S3 client's settings from the environment (and secrets), as the AWS SDKs name them."""
+    env = os.environ
+    key, secret = read_secret("AWS_ACCESS_KEY_ID", env), read_secret("AWS_SECRET_ACCESS_KEY", env)
+    if (key is None) != (secret is None):
+        missing = "AWS_SECRET_ACCESS_KEY" if secret is None else "AWS_ACCESS_KEY_ID"
+        raise ConfigError(f"{missing} is not set, but its pair is", hint=CREDENTIALS_HINT)
+    settings: dict[str, str | None] = {"access_key": key, "secret_key": secret}
+    settings["session_token"] = read_secret("AWS_SESSION_TOKEN", env)
+    settings["region"] = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        scheme, _, host = endpoint.rpartition("://")
+        settings["endpoint_override"], settings["scheme"] = host.rstrip("/"), scheme or "https"
+    return tuple((k, v) for k, v in settings.items() if v)
+
+
+@functools.lru_cache(maxsize=16)
+def _filesystem(scheme: str, authority: str, settings: tuple[tuple[str, str], ...]) -> Any:
+    """One filesystem per scheme and settings (a client holds connections worth reusing)."""
+    import pyarrow.fs as pafs
+
+    cls = getattr(pafs, SCHEMES[scheme], None)
+    if cls is None:
+        raise ConfigError(f"source.path: this pyarrow cannot read {scheme}:// (no {SCHEMES[scheme]})")
+    try:
+        if scheme == "hdfs":
+            return pafs.FileSystem.from_uri(f"hdfs://{authority}/")[0]
+        return cls(**dict(settings))
+    except (OSError, pa.ArrowException) as exc:
+        reason = one_line(exc).split("\\n")[0]  # libhdfs lists every place it looked for a JVM
+        raise SourceError(
+            f"cannot connect to {scheme}://{authority}: {reason}",
+            hint="hdfs:// needs a JVM and libhdfs (JAVA_HOME, HADOOP_HOME, ARROW_LIBHDFS_DIR)"
+            if scheme == "hdfs"
+            else None,
+        ) from None
+
+
+def remote_error(exc: Exception, uri: str, verb: str) -> SourceError:
+    """A storage service's failure as one line naming the URI, with a hint."""
+    if isinstance(exc, FileNotFoundError):
+        return MissingInputError("no such object", file=uri, hint=_AWS_ERRORS["RESOURCE_NOT_FOUND"][1])
+    m = _AWS_CODE.search(str(exc))
+    code = (m.group(1) or {"403": "ACCESS_DENIED", "404": "RESOURCE_NOT_FOUND"}.get(m.group(2), "")) if m else ""
+    if code in _AWS_ERRORS:
+        what, hint = _AWS_ERRORS[code]
+        # an unreachable service may come back (rerun resumes); a name or a key must be fixed
+        kind = SourceReadError if code == "NETWORK_CONNECTION" else MissingInputError
+        return kind(f"cannot {verb}: {what}", file=uri, hint=hint)
+    return SourceReadError(f"cannot {verb} ({one_line(exc)})", file=uri)
+
+
+def missing(path: str) -> SourceError:
+    """The error for an input that is not there: for a remote one, whether the bucket is."""
+    loc = remote(path) if path != STDIN else None
+    if loc is None or "/" not in loc.path.strip("/") or loc.prefix.startswith("hdfs"):
+        return MissingInputError("no such file", file=path)
+    import pyarrow.fs as pafs
+
+    bucket = loc.path.strip("/").split("/")[0]
+    if _info(Remote(loc.fs, bucket, loc.prefix), loc.uri(bucket)).type == pafs.FileType.NotFound:
+        return MissingInputError("no such bucket", file=path, hint=_AWS_ERRORS["NO_SUCH_BUCKET"][1])
+    return remote_error(FileNotFoundError(path), path, "open")
+
+
+def _info(loc: Remote, uri: str) -> Any:
+    """The object's pyarrow FileInfo (type, size, mtime)."""
+    try:
+        return loc.fs.get_file_info(loc.path)
+    except (OSError, pa.ArrowException) as exc:
+        raise remote_error(exc, uri, "read") from None
 
 
 def check_file(path: str, glob_hint: str = "dir/*.csv") -> None:
     """A one-line error for an input that is a directory (the user meant a glob)."""
-    if path != STDIN and os.path.isdir(path):
+    loc = remote(path) if path != STDIN else None
+    if loc is not None:
+        _object_info(loc, path)
+    elif path != STDIN and os.path.isdir(path):
         raise SourceError("is a directory, not a file", file=path, hint=f"use a glob such as {glob_hint}")
+
+
+def _object_info(loc: Remote, uri: str) -> Any:
+    """The FileInfo of an object that is there (not missing, not a prefix), else a one-line error."""
+    import pyarrow.fs as pafs
+
+    info = _info(loc, uri)
+    if info.type == pafs.FileType.Directory:
+        raise SourceError("is a prefix, not an object", file=uri, hint=f"use a glob such as {uri.rstrip('/')}/*")
+    if info.type == pafs.FileType.NotFound:
+        raise missing(uri)
+    return info
 
 
 def size(path: str) -> int | None:
@@ -31,42 +193,97 @@ def size(path: str) -> int | None:
     if path == STDIN:
         return None
     try:
+        loc = remote(path)
+        if loc is not None:
+            found = _info(loc, path).size
+            return int(found) if found is not None else None
         return os.stat(path).st_size
     except OSError:
         return None
 
 
 def exists(path: str) -> bool:
-    return path == STDIN or os.path.exists(path)
+    """Whether the input is there (a remote one that cannot be asked about raises SourceError)."""
+    if path == STDIN:
+        return True
+    loc = remote(path)
+    if loc is not None:
+        import pyarrow.fs as pafs
+
+        return bool(_info(loc, path).type != pafs.FileType.NotFound)
+    return os.path.exists(path)
 
 
 def glob(pattern: str) -> list[str]:
-    """The files a glob matches (``**`` recurses), sorted."""
-    return sorted(p for p in _glob.glob(pattern, recursive=True) if os.path.isfile(p))
+    """The files a glob matches (``**`` recurses), sorted; a remote glob lists its prefix."""
+    loc = remote(pattern)
+    if loc is None:
+        return sorted(p for p in _glob.glob(pattern, recursive=True) if os.path.isfile(p))
+    import pyarrow.fs as pafs
+
+    from .paths import glob_could_match
+
+    parts = loc.path.split("/")
+    literal = next(i for i, p in enumerate(parts) if set("*?[") & set(p))
+    base = "/".join(parts[:literal])
+    recursive = literal < len(parts) - 1 or "**" in parts[literal]
+    selector = pafs.FileSelector(base, recursive=recursive, allow_not_found=True)
+    try:
+        infos = loc.fs.get_file_info(selector)
+    except (OSError, pa.ArrowException) as exc:
+        raise remote_error(exc, loc.uri(base), "list") from None
+    pattern_path = "/" + loc.path.lstrip("/")
+    found = (i.path for i in infos if i.type == pafs.FileType.File)
+    matched = sorted(loc.uri(p) for p in found if glob_could_match(pattern_path, "/" + p.lstrip("/")))
+    if not matched and missing(loc.uri(base + "/")).message == "no such bucket":
+        raise SourceError("cannot list: no such bucket", file=loc.uri(base), hint=_AWS_ERRORS["NO_SUCH_BUCKET"][1])
+    return matched
 
 
 def open_input(path: str) -> IO[bytes]:
     """The input's bytes as a seekable binary file; the caller closes it."""
+    loc = remote(path)
+    if loc is not None:
+        try:
+            return loc.fs.open_input_file(loc.path)  # type: ignore[no-any-return]
+        except (OSError, pa.ArrowException) as exc:
+            raise remote_error(exc, path, "open") from None
     try:
         return open(path, "rb")
     except OSError as exc:
         raise SourceError.from_os(exc, path, "open") from None
 
 
+# A compressed remote object is read in pieces this large (each piece is one request).
+REMOTE_READ_BYTES = 1 << 20
+
+
 def open_arrow(path: str, compression: str | None = None) -> pa.NativeFile:
     """The input as an Arrow file (``compression``: decompressed on the fly, not seekable)."""
+    loc = remote(path)
     try:
+        if loc is not None:
+            if compression is None:
+                return loc.fs.open_input_file(loc.path)
+            raw = pa.BufferedInputStream(loc.fs.open_input_stream(loc.path), REMOTE_READ_BYTES)
+            return pa.CompressedInputStream(raw, compression)
         if compression is not None:
             return pa.input_stream(path, compression=compression)
         return pa.OSFile(path)
-    except OSError as exc:
+    except (OSError, pa.ArrowException) as exc:
+        if loc is not None:
+            raise remote_error(exc, path, "open") from None
         raise SourceError.from_os(exc, path, "open") from None
 
 
 def identity(path: str) -> dict[str, Any] | None:
-    """Size, mtime and a content fingerprint (head and tail); None for standard input."""
+    """Size, mtime and a content fingerprint (head and tail); None for standard input.
+    A remote object's: size, mtime and ETag (None where the store gives none), unread."""
     if path == STDIN:
         return None
+    loc = remote(path)
+    if loc is not None:
+        return _remote_identity(loc, path)
     check_file(path)  # an input that vanished or is a directory is the user's error, in one line
     h = hashlib.sha256()
     try:
@@ -81,6 +298,30 @@ def identity(path: str) -> dict[str, Any] | None:
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256_head_tail": h.hexdigest()}
 
 
+def _remote_identity(loc: Remote, uri: str) -> dict[str, Any]:
+    info = _object_info(loc, uri)
+    etag = None
+    try:
+        with loc.fs.open_input_file(loc.path) as fh:  # S3 answers with the object's headers, no data read
+            meta = fh.metadata() or {}
+            tag = meta.get("ETag") or meta.get(b"ETag")
+            etag = tag.decode() if isinstance(tag, bytes) else tag
+    except (OSError, pa.ArrowException) as exc:
+        raise remote_error(exc, uri, "open") from None
+    return {"size": info.size, "mtime_ns": info.mtime_ns, "etag": etag}
+
+
+def same_content(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:
+    """Same size and fingerprint (a touched but unchanged file is the same). A remote
+    object (its identity has ``etag``): same size and ETag, or mtime where there is no ETag."""
+    if old is None or new is None:
+        return old is new
+    if "etag" in old or "etag" in new:
+        tag = "etag" if old.get("etag") and new.get("etag") else "mtime_ns"
+        return bool(old.get("size") == new.get("size") and old.get(tag) == new.get(tag))
+    return bool(old.get("size") == new.get("size") and old.get("sha256_head_tail") == new.get("sha256_head_tail"))
+
+
 def key(path: str) -> str:
-    """The checkpoint's name for an input: its absolute path."""
-    return "file:" + (path if path == STDIN else os.path.abspath(path))
+    """The checkpoint's name for an input: its absolute path, or its URI as written."""
+    return "file:" + (path if path == STDIN or is_remote(path) else os.path.abspath(path))

@@ -45,6 +45,7 @@ from tests.reliability_util import (
     write_job,
 )
 from tests.reliability_util import rejects_of as default_rejects_of
+from tests.s3_server import Bucket
 
 FILES = 3
 ROWS_PER_FILE = 2500
@@ -96,7 +97,7 @@ def job_file(
     root: Path,
     name: str,
     sink: str,
-    inp: Path,
+    inp: Path | str,
     table: str = "t",
     target: Path | None = None,
     fmt: str = "csv",
@@ -113,7 +114,7 @@ def job_file(
         # JSON Lines infers score from rows that are all integers (each file's first
         # misfit is after its 10th row), so misfits are found while parsing
         source={
-            "path": str(inp / f"*.{fmt}"),
+            "path": f"{inp}/*.{fmt}",
             "block_size": 1024,
             "infer_rows": 10 if fmt == "jsonl" else 200,
             "columns": {} if fmt == "jsonl" else {"id": "int64", "score": "int64"},
@@ -169,12 +170,19 @@ def proc_readable() -> bool:
 class Trials:
     """The clean load, and the runner that kills, checks and completes."""
 
-    def __init__(self, root: Path, sink: str, fmt: str = "csv", trials: int = TRIALS) -> None:
+    def __init__(
+        self, root: Path, sink: str, fmt: str = "csv", trials: int = TRIALS, remote: Bucket | None = None
+    ) -> None:
         self.root, self.sink, self.fmt, self.trials = root, sink, fmt, trials
-        self.inp = make_inputs(root, fmt)
+        self.inp: Path | str = make_inputs(root, fmt)
+        self.env = None
+        if remote is not None:  # the same files as objects of a local S3-compatible server
+            for path in sorted(Path(self.inp).iterdir()):
+                remote.upload(path, f"in/{path.name}")
+            self.inp, self.env = remote.uri("in"), remote.env
         job, target = job_file(root, "clean", sink, self.inp, fmt=fmt)
         t0 = time.monotonic()
-        p = cli("run", str(job))
+        p = cli("run", str(job), extra_env=self.env)
         self.duration = time.monotonic() - t0  # calibration: how long one whole run takes here
         assert p.returncode == 0, p.stderr
         self.rows, self.state = snapshot(target, sink)
@@ -196,7 +204,7 @@ class Trials:
 
     def kill_once(self, job: Path, target: Path, rng: random.Random, fraction: float | None) -> bool:
         """Start a run and SIGKILL it; False if it finished before the kill."""
-        proc = popen("run", str(job))
+        proc = popen("run", str(job), extra_env=self.env)
         seen_syscall = None
         try:
             if fraction is None and proc_readable():
@@ -274,7 +282,7 @@ class Trials:
         for fraction in strategies:
             if not self.kill_once(job, target, rng, fraction):
                 break
-        p = cli("run", str(job))
+        p = cli("run", str(job), extra_env=self.env)
         assert p.returncode == 0, p.stderr
         rows, state = snapshot(target, self.sink)
         assert rows == self.rows, f"trial {n} (seed {seed}): rows differ from the clean load"
@@ -300,11 +308,17 @@ def test_sigkill_anywhere_then_rerun_equals_clean_load(tmp_path: Path, sink: str
         assert any(p.startswith("mid-commit") for p in hit), trials.phases
 
 
-@pytest.mark.parametrize("fmt,sink", [("jsonl", "sqlite"), ("arrow", "leveldb")])
-def test_other_inputs_killed_then_rerun_equal_a_clean_load(tmp_path: Path, fmt: str, sink: str) -> None:
-    """The same trials, fewer of them, for JSON Lines (resumed by byte offset) and
-    Arrow IPC (resumed by record batch)."""
-    trials = Trials(tmp_path, sink, fmt, trials=2)
+@pytest.mark.parametrize(
+    "fmt,sink,where", [("jsonl", "sqlite", "local"), ("arrow", "leveldb", "local"), ("csv", "sqlite", "s3")]
+)
+def test_other_inputs_killed_then_rerun_equal_a_clean_load(
+    tmp_path: Path, fmt: str, sink: str, where: str, request: pytest.FixtureRequest
+) -> None:
+    """The same trials, fewer of them, for JSON Lines (resumed by byte offset), Arrow
+    IPC (resumed by record batch) and CSV objects in S3 (resumed by byte offset, by a
+    ranged read)."""
+    remote = request.getfixturevalue("s3") if where == "s3" else None
+    trials = Trials(tmp_path, sink, fmt, trials=2, remote=remote)
     trials.check_clean()
     for n in range(trials.trials):
         trials.trial(n, seed=2000 + n)

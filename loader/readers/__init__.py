@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from .. import storage
 from .._lazy import lazy_attributes
 from ..config import SourceConfig, infer_format, is_glob
-from ..errors import ConfigError, MissingInputError
+from ..errors import ConfigError
 from .base import Reader, dedupe_names
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def expand_paths(config: SourceConfig) -> list[str]:
                 )
             files.extend(matched)
         elif not storage.exists(pattern):
-            raise MissingInputError("no such file", file=pattern)
+            raise storage.missing(pattern)
         else:
             files.append(pattern)
     seen: set[str] = set()

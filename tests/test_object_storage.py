@@ -1,0 +1,262 @@
+"""Inputs in object storage: s3:// URIs read from a real S3-compatible server on localhost.
+
+The server is moto in server mode (``tests/s3_server.py``); the loader reaches it over
+HTTP through pyarrow's S3 client, configured only by the AWS_* environment.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import plyvel
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from loader import storage
+from loader.errors import ConfigError, SourceChangedError, SourceError
+from loader.pipeline import load
+from tests.conftest import sqlite_rows
+from tests.reliability_util import cli, sqlite_state, write_job
+from tests.s3_server import Bucket, S3Server
+
+ROWS = [
+    {"id": 1, "name": "Zoë", "zip": "00501", "amount": 3.25},
+    {"id": 2, "name": 'a, "quoted" name', "zip": "10001", "amount": None},
+    {"id": 3, "name": "two\nlines", "zip": "02134", "amount": -0.5},
+    {"id": 9007199254740993, "name": "big", "zip": "99999", "amount": 1e-7},
+]
+SCHEMA = pa.schema([("id", pa.int64()), ("name", pa.string()), ("zip", pa.string()), ("amount", pa.float64())])
+
+
+def encode(rows: list[dict[str, Any]], fmt: str) -> bytes:
+    """``rows`` as the bytes of a ``fmt`` file."""
+    table = pa.Table.from_pylist(rows, schema=SCHEMA)
+    out = io.BytesIO()
+    if fmt in ("csv", "csv.gz"):
+        lines = ["id,name,zip,amount"]
+        for r in rows:
+            name = '"' + r["name"].replace('"', '""') + '"' if set(',"\n') & set(r["name"]) else r["name"]
+            amount = "" if r["amount"] is None else repr(r["amount"])
+            lines.append(f"{r['id']},{name},{r['zip']},{amount}")
+        text = ("\n".join(lines) + "\n").encode()
+        return gzip.compress(text) if fmt == "csv.gz" else text
+    if fmt == "jsonl":
+        return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
+    if fmt == "parquet":
+        pq.write_table(table, out)
+    else:
+        with pa.ipc.new_file(out, SCHEMA) as w:
+            w.write_table(table)
+    return out.getvalue()
+
+
+def leveldb_values(path: Path) -> list[dict[str, Any]]:
+    db = plyvel.DB(str(path))
+    try:
+        return [json.loads(v) for k, v in db if not k.startswith(b"\x00")]
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize(
+    "fmt,sink",
+    [
+        *[(fmt, "sqlite") for fmt in ("csv", "csv.gz", "parquet", "jsonl", "arrow")],
+        *[(fmt, "leveldb") for fmt in ("csv", "parquet", "jsonl")],
+    ],
+)
+def test_each_format_loads_from_s3_with_its_values(tmp_path: Path, s3: Bucket, fmt: str, sink: str) -> None:
+    uri = s3.put(f"exports/data.{fmt}", encode(ROWS, fmt))
+    if sink == "sqlite":
+        report = load(uri, tmp_path / "t.db", table="t")
+        got = sqlite_rows(tmp_path / "t.db", "SELECT id, name, zip, amount FROM t ORDER BY id")
+        assert got == [(r["id"], r["name"], r["zip"], r["amount"]) for r in ROWS]
+    else:
+        report = load(uri, tmp_path / "t.ldb", key="{id:020d}")
+        assert leveldb_values(tmp_path / "t.ldb") == ROWS
+    assert (report.rows_read, report.rows_written, report.rows_rejected) == (4, 4, 0)
+    assert [f.path for f in report.files] == [uri]
+
+
+def test_a_glob_lists_the_prefix_and_double_star_recurses(tmp_path: Path, s3: Bucket) -> None:
+    s3.put("in/a.csv", encode(ROWS[:1], "csv"))
+    s3.put("in/2026/b.csv", encode(ROWS[1:2], "csv"))
+    s3.put("in/2026/12/c.csv", encode(ROWS[2:3], "csv"))
+    s3.put("in/notes.txt", b"not data\n")
+    s3.put("other/d.csv", encode(ROWS[3:], "csv"))
+    assert storage.glob(s3.uri("in/*.csv")) == [s3.uri("in/a.csv")]
+    assert storage.glob(s3.uri("in/*/*.csv")) == [s3.uri("in/2026/b.csv")]
+    everything = [s3.uri("in/2026/12/c.csv"), s3.uri("in/2026/b.csv"), s3.uri("in/a.csv")]
+    assert storage.glob(s3.uri("in/**/*.csv")) == everything
+    assert storage.glob(s3.uri("in/[ab].csv")) == [s3.uri("in/a.csv")]
+    assert storage.glob(s3.uri("nothing/*.csv")) == []
+    report = load(s3.uri("in/**/*.csv"), tmp_path / "t.db", table="t")
+    assert [f.path for f in report.files] == everything
+    assert sqlite_rows(tmp_path / "t.db", "SELECT id FROM t ORDER BY id") == [(1,), (2,), (3,)]
+
+
+def test_scheduled_runs_load_only_new_objects_and_notice_changed_ones(tmp_path: Path, s3: Bucket) -> None:
+    """A CronJob's runs over one prefix: objects arrive between runs, one is rewritten."""
+    target = tmp_path / "t.db"
+    pattern = s3.uri("drop/*.csv")
+
+    def run(on_change: str = "error") -> Any:
+        return load(
+            pattern,
+            target,
+            table="t",
+            source_options={"allow_empty": True},
+            sink_options={"mode": "upsert", "primary_key": ["id"]},
+            run_options={"on_change": on_change},
+        )
+
+    assert run().files == []  # the prefix is empty before the first export arrives
+    s3.put("drop/1.csv", b"id,v\n1,a\n2,b\n")
+    s3.put("drop/2.csv", b"id,v\n3,c\n")
+    first = run()
+    assert [(f.path, f.status) for f in first.files] == [
+        (pattern[:-5] + "1.csv", "loaded"),
+        (pattern[:-5] + "2.csv", "loaded"),
+    ]
+    s3.put("drop/3.csv", b"id,v\n4,d\n5,e\n")
+    second = run()
+    assert [f.status for f in second.files] == ["skipped", "skipped", "loaded"]
+    assert (second.rows_read, second.rows_written) == (2, 2)
+    assert sqlite_rows(target, "SELECT id, v FROM t ORDER BY id") == [(1, "a"), (2, "b"), (3, "c"), (4, "d"), (5, "e")]
+
+    # same size, same second: only the ETag tells the new object from the old one
+    s3.put("drop/2.csv", b"id,v\n3,C\n")
+    with pytest.raises(SourceChangedError) as err:
+        run("error")
+    assert (
+        str(err.value)
+        == f"{s3.uri('drop/2.csv')}: changed since it was loaded (size or content differ from the checkpoint)"
+    )
+    skipped = run("skip")
+    assert [f.status for f in skipped.files] == ["skipped", "changed-skipped", "skipped"]
+    reloaded = run("reload")
+    assert [f.status for f in reloaded.files] == ["skipped", "loaded", "skipped"]
+    assert sqlite_rows(target, "SELECT v FROM t WHERE id = 3") == [("C",)]
+    assert run().files[1].status == "skipped"  # the reloaded object is the checkpoint's now
+
+
+def test_a_remote_checkpoint_keeps_the_uri_and_the_objects_etag(tmp_path: Path, s3: Bucket) -> None:
+    uri = s3.put("k/x.csv", b"id\n1\n")
+    assert storage.key(uri) == "file:" + uri
+    ident = storage.identity(uri)
+    assert ident is not None and ident["size"] == 5 and ident["etag"].startswith('"')
+    assert ident["mtime_ns"] > 0
+    load(uri, tmp_path / "t.db", table="t")
+    entry = sqlite_state(tmp_path / "t.db")["file:" + uri]
+    assert entry["identity"] == ident and entry["path"] == uri and entry["done"]
+
+
+def test_memory_stays_flat_reading_a_large_remote_object(tmp_path: Path, s3: Bucket) -> None:
+    """Objects are read in ranged pieces, never whole: a 12x larger object (23 MB) peaks
+    where the small one does, well short of the difference in size."""
+    peaks, sizes = {}, {}
+    for name, rows in (("small", 1_000), ("large", 12_000)):
+        src = tmp_path / f"{name}.csv"
+        with open(src, "w", encoding="utf-8") as fh:
+            fh.write("id,pad\n")
+            fh.writelines(f"{i},{'x' * 2000}\n" for i in range(rows))
+        sizes[name] = src.stat().st_size / 2**20
+        uri = s3.upload(src, f"big/{name}.csv")
+        report = tmp_path / f"{name}.json"
+        p = cli(
+            "load",
+            uri,
+            str(tmp_path / f"{name}.db"),
+            "--table",
+            "t",
+            "--quiet",
+            "--report",
+            str(report),
+            extra_env=s3.env,
+        )
+        assert p.returncode == 0, p.stderr
+        data = json.loads(report.read_text())
+        assert data["rows_written"] == rows
+        peaks[name] = data["peak_rss_mb"]
+    grown = sizes["large"] - sizes["small"]
+    assert grown > 20
+    assert peaks["large"] < peaks["small"] + grown / 2, (peaks, sizes)
+
+
+def test_a_missing_object_or_bucket_is_one_line_naming_the_uri(tmp_path: Path, s3: Bucket) -> None:
+    s3.put("in/a.csv", b"id\n1\n")
+    with pytest.raises(SourceError) as err:
+        load(s3.uri("in/b.csv"), tmp_path / "t.db", table="t")
+    assert str(err.value) == f"{s3.uri('in/b.csv')}: no such object"
+    assert err.value.hint is not None and "glob" in err.value.hint
+    with pytest.raises(SourceError) as err:
+        load("s3://no-such-bucket-here/in/a.csv", tmp_path / "t.db", table="t")
+    assert str(err.value) == "s3://no-such-bucket-here/in/a.csv: no such bucket"
+    assert err.value.hint == "check the bucket name in the URI"
+    with pytest.raises(SourceError) as err:
+        load("s3://no-such-bucket-here/in/*.csv", tmp_path / "t.db", table="t")
+    assert str(err.value) == "s3://no-such-bucket-here/in: cannot list: no such bucket"
+    assert not (tmp_path / "t.db").exists()
+
+
+def test_bad_credentials_fail_in_one_line_with_a_hint(tmp_path: Path, s3: Bucket, s3_server: S3Server) -> None:
+    uri = s3.put("in/a.csv", b"id\n1\n")
+    env = {**s3.env, "AWS_ACCESS_KEY_ID": "AKIAWRONGWRONGWRONG0", "AWS_SECRET_ACCESS_KEY": "wrong"}
+    with s3_server.authenticating():
+        p = cli("load", uri, str(tmp_path / "t.db"), "--table", "t", extra_env=env)
+    assert p.returncode == 1
+    lines = p.stderr.strip().splitlines()
+    assert lines[0] == f"loader: error: {uri}: cannot read: access denied", p.stderr
+    assert lines[1].startswith("  hint: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+    assert len(lines) == 2
+
+
+def test_credentials_come_from_secret_files_and_the_s3_endpoint_wins(
+    tmp_path: Path, s3: Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "secret").write_text("from-a-file\n")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY_FILE", str(tmp_path / "secret"))
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3.env["AWS_ENDPOINT_URL"])
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
+    settings = dict(storage._s3_settings())
+    assert settings["secret_key"] == "from-a-file"
+    assert settings["endpoint_override"] == s3.env["AWS_ENDPOINT_URL"].removeprefix("http://")
+    assert settings["scheme"] == "http"
+    load(s3.put("in/a.csv", b"id\n7\n"), tmp_path / "t.db", table="t")
+    assert sqlite_rows(tmp_path / "t.db", "SELECT id FROM t") == [(7,)]
+
+
+def test_credentials_are_refused_in_a_uri_or_the_job_file(tmp_path: Path, s3: Bucket) -> None:
+    with pytest.raises(ConfigError) as err:
+        load("s3://AKIAX:topsecret@bucket/in/a.csv", tmp_path / "t.db", table="t")
+    assert "topsecret" not in str(err.value) and "credentials are never read from a URI" in str(err.value)
+    job = write_job(
+        tmp_path / "job.toml",
+        source={"path": s3.uri("in/*.csv"), "aws_secret_access_key": "topsecret"},
+        sink={"path": str(tmp_path / "t.db"), "table": "t"},
+    )
+    p = cli("run", str(job), extra_env=s3.env)
+    assert p.returncode == 2
+    assert "topsecret" not in p.stderr
+    assert p.stderr.splitlines()[0] == (
+        "loader: error: source.aws_secret_access_key: credentials are never read from the job file"
+    )
+
+
+def test_gs_and_hdfs_uris_name_their_filesystems() -> None:
+    gs = storage.remote("gs://bucket/exports/a.csv")
+    assert gs is not None and type(gs.fs).__name__ == "GcsFileSystem"
+    assert (gs.path, gs.uri(gs.path)) == ("bucket/exports/a.csv", "gs://bucket/exports/a.csv")
+    with pytest.raises(ConfigError, match=r"no filesystem for ftp://"):
+        storage.remote("ftp://host/a.csv")
+    # without a JVM and libhdfs (or a name node at that address): one line, not libhdfs's list of paths tried
+    with pytest.raises(SourceError) as err:
+        storage.exists("hdfs://namenode.invalid:8020/data/a.csv")
+    assert str(err.value).startswith("cannot connect to hdfs://namenode.invalid:8020")
+    assert "\n" not in str(err.value)
