@@ -23,8 +23,6 @@ from typing import Any, Literal, Union
 
 from .errors import ConfigError
 
-SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
-LEVELDB_SUFFIXES = (".ldb", ".leveldb")
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -456,12 +454,10 @@ def infer_format(path: str) -> str | None:
 
 
 def infer_sink_type(path: str) -> str | None:
-    name = path.lower().rstrip("/")
-    if name.endswith(SQLITE_SUFFIXES):
-        return "sqlite"
-    if name.endswith(LEVELDB_SUFFIXES):
-        return "leveldb"
-    return None
+    from . import sinks
+
+    sink = sinks.for_path(path)
+    return sink.name if sink is not None else None
 
 
 _SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?i?b?)\s*$", re.IGNORECASE)
@@ -559,6 +555,8 @@ def finish(job: JobConfig) -> None:
     _check_encoding(src.encoding)
     if src.max_row_bytes < 1024:
         raise ConfigError("source.max_row_bytes: expected at least 1024 bytes")
+    from . import sinks
+
     if sink.type is None:
         sink.type = infer_sink_type(sink.path)  # type: ignore[assignment]
         if sink.type is None:
@@ -566,35 +564,15 @@ def finish(job: JobConfig) -> None:
                 f"sink.type: cannot tell the database from {sink.path!r}",
                 hint="use a .db/.sqlite/.sqlite3 or .ldb/.leveldb path, or set sink.type (--sink)",
             )
-    if sink.type == "sqlite":
-        if sink.table is None and is_glob(src.path[0]):
-            raise ConfigError(
-                f"sink.table: needed when source.path is a glob ({src.path[0]!r})",
-                hint="set sink.table (--table); the table name is not guessed from a pattern",
-            )
-        for key in ("key",):
-            if getattr(sink, key) is not None:
-                raise ConfigError(f"sink.{key}: applies to leveldb sinks, not sqlite")
-        if sink.mode in ("upsert", "ignore") and not sink.primary_key:
-            raise ConfigError(f"sink.primary_key: mode {sink.mode!r} needs a primary key")
-    else:
-        if not sink.key:
-            raise ConfigError('sink.key: a leveldb sink needs a key template, e.g. "user:{id}"')
-        for key in ("table",):
-            if getattr(sink, key) is not None:
-                raise ConfigError(f"sink.{key}: applies to sqlite sinks, not leveldb")
-        if sink.primary_key or sink.indexes:
-            raise ConfigError("sink.primary_key/indexes: apply to sqlite sinks; leveldb keys come from sink.key")
+    job.sink = sink = sinks.get(sink.type).resolve(sink, src)
     if sink.block_size < 1024:
         raise ConfigError("sink.block_size: expected at least 1024 bytes")
-    if sink.batch_size is None:
-        sink.batch_size = 50_000 if sink.type == "sqlite" else 8_192
-    if sink.batch_size < 1:
+    if sink.batch_size is None or sink.batch_size < 1:
         raise ConfigError("sink.batch_size: expected 1 or more")
     if run.chunk_size < 1:
         raise ConfigError("run.chunk_size: expected 1 or more")
     if run.workers is None:
-        run.workers = 2 if src.format == "csv" and sink.type == "leveldb" and usable_cpus() >= 2 else 1
+        run.workers = sinks.get(sink.type).default_workers(src.format, usable_cpus())
     if run.workers < 1:
         raise ConfigError("run.workers: expected 1 or more")
     if run.max_rejects is not None and run.max_rejects < 0:

@@ -24,7 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from . import storage
+from . import sinks, storage
 from .chunk import Chunk
 from .config import JobConfig, RunConfig, SinkConfig, SourceConfig, load_job, unknown_key
 from .errors import (
@@ -41,16 +41,17 @@ from .errors import (
 from .lock import TargetLock
 from .memory import chosen_sizes, current_rss_mb, fit_memory, gc_paused
 from .paths import check_paths, lock_path
-from .prefetch import prefetch
+from .prefetch import ordered_map, prefetch
 from .progress import Progress
 from .readers import expand_paths, open_reader
 from .rejects import Committed, RejectFile, default_rejects_path
 from .report import FileReport, RunReport
-from .schema import Sample, decode_types, encode_types, rows_per_file, sqlite_pins, unify
+from .schema import Sample, decode_types, encode_types, rows_per_file, unify
+from .schema import sqlite_pins as declared_pins
+from .sinks import Encoded, Encoder, Sink
 from .state import FileState, JobState, file_key, identity, same_content
 from .transforms import Stage, apply, as_stage, build_stages
 from .types import parse_type, type_name
-from .writers import open_writer
 from .writers.base import Writer
 
 Event = Callable[[str, dict[str, Any]], None]
@@ -59,12 +60,6 @@ Event = Callable[[str, dict[str, Any]], None]
 def _imported(stage: Stage) -> bool:
     """False for a job file's python stage whose code is not imported yet (see ``plan``)."""
     return getattr(stage, "resolved", True) is not False
-
-
-def default_table(paths: list[str]) -> str:
-    first = os.path.basename(paths[0]) if paths and paths[0] != "-" else "data"
-    stem = first.split(".")[0] if not first.startswith(".") else first
-    return stem or "data"
 
 
 @dataclass
@@ -76,12 +71,11 @@ class Plan:
     sink: str
     target: str
     table: str | None
-    key: str | None
-    value: str | None
     mode: str
     stages: list[str] = field(default_factory=list)
     dialect: str | None = None  # the first file's CSV dialect, described
     deferred: str | None = None  # the first stage whose code is imported only at run time
+    target_line: str = ""  # the sink's own description of its target
 
     def lines(self) -> list[str]:
         out = [f"files ({len(self.files)}):"]
@@ -97,10 +91,7 @@ class Plan:
         if self.schema is not None:
             out.append(f"schema (before {self.deferred}):" if self.deferred else "schema (after transforms):")
             out += [f"  {f.name}: {type_name(f.type)}" for f in self.schema]
-        if self.sink == "sqlite":
-            out.append(f"target: sqlite {self.target}, table {self.table!r}, mode {self.mode}")
-        else:
-            out.append(f"target: leveldb {self.target}, key {self.key!r}, value {self.value!r}, mode {self.mode}")
+        out.append(self.target_line)
         return out
 
 
@@ -147,6 +138,7 @@ class Pipeline:
         """``allow_python`` lets the job's ``python`` stages import and run the code they
         name (None: when ``LOADER_ALLOW_PYTHON=1``); ``transforms`` passed here are trusted."""
         self.job = fit_memory(job)
+        self.sink: Sink = sinks.get(str(self.job.sink.type))
         if allow_python is None:
             allow_python = os.environ.get("LOADER_ALLOW_PYTHON") == "1"
         # imported by run() before it writes anything; plan() imports nothing
@@ -171,15 +163,11 @@ class Pipeline:
 
     @property
     def table(self) -> str | None:
-        if self.job.sink.type != "sqlite":
-            return None
-        return self.job.sink.table or default_table(self.job.source.path)
+        return self.sink.table(self.job.sink, self.job.source.path)
 
     @property
     def job_name(self) -> str:
-        if self.job.run.job:
-            return self.job.run.job
-        return f"table:{self.table}" if self.job.sink.type == "sqlite" else f"key:{self.job.sink.key}"
+        return self.job.run.job or self.sink.job_name(self.job.sink, self.job.source.path)
 
     @property
     def rejects_path(self) -> str:
@@ -206,28 +194,21 @@ class Pipeline:
                 schema = self._output_schema(reader.schema, files[0])
                 found = getattr(reader, "dialect", None)
                 dialect = found.describe() if found is not None else None
-            writer = open_writer(sink, self.table)
+            self.sink.open_writer(sink, src.path)  # checks its settings (a key template); opens nothing
             if self._deferred() is None:
                 self._check_width(schema, files[0])
-            if sink.type == "leveldb" and self._deferred() is None:
-                missing = writer.template.missing(schema.names)  # type: ignore[attr-defined]
-                if missing:
-                    raise ConfigError(
-                        f"sink.key: no column {missing[0]!r} in the data",
-                        hint="columns are: " + ", ".join(schema.names),
-                    )
+                self.sink.check_schema(sink, schema.names)
         return Plan(
             files=files,
             schema=schema,
             sink=str(sink.type),
             target=sink.path,
             table=self.table,
-            key=sink.key,
-            value=sink.value if sink.type == "leveldb" else None,
             mode=sink.mode,
             stages=[s.name for s in self.stages],
             dialect=dialect,
             deferred=self._deferred(),
+            target_line=self.sink.plan_line(sink, src.path),
         )
 
     def _check_width(self, schema: pa.Schema, path: str) -> None:
@@ -239,11 +220,7 @@ class Pipeline:
     def _header_check(self, *, stages: bool = True) -> Callable[[int, str], None] | None:
         """The sink's column limit, for a reader to check on the header; not where stages
         may change the columns (then the output schema is checked)."""
-        if self.job.sink.type != "sqlite" or (stages and self.stages):
-            return None
-        from .writers.sqlite import check_width
-
-        return check_width
+        return None if stages and self.stages else self.sink.width_check()
 
     def _deferred(self) -> str | None:
         return next((s.name for s in self.stages if not _imported(s)), None)
@@ -294,10 +271,14 @@ class Pipeline:
         if fresh and todo:
             state.fixed = sorted(recorded)  # kept by a resumed run: its rejects read as the first attempt's
         types = self._settle_types(todo, recorded)
-        pins = {} if self.stages else sqlite_pins(writer.column_types(), types)
+        pins = {} if self.stages else declared_pins(writer.column_types(), types)
         # A value rejected for a type fixed before this run says where that type comes from.
         change = 'to change it, declare the type and reload every file with --restart and mode = "replace"'
-        notes = {n: f"; {n} is {type_name(t)} since an earlier run of this job: {change}" for n, t in recorded.items() if n in state.fixed}
+        notes = {
+            n: f"; {n} is {type_name(t)} since an earlier run of this job: {change}"
+            for n, t in recorded.items()
+            if n in state.fixed
+        }
         notes |= {n: f"; the table's column {n} holds {type_name(t)} values only: {change}" for n, t in pins.items()}
         self.type_notes = {n: note for n, note in notes.items() if not pa.types.is_string((recorded | pins)[n])}
         return types | pins
@@ -390,7 +371,7 @@ class Pipeline:
         self._emit("start", job=self.job_name, files=len(files), bytes=total, target=job.sink.path)
         with contextlib.ExitStack() as stack:
             stack.enter_context(TargetLock(job.sink.path, wait=run.lock_wait))
-            writer = stack.enter_context(open_writer(job.sink, self.table))
+            writer = stack.enter_context(self.sink.open_writer(job.sink, job.source.path))
             rejects = stack.enter_context(RejectFile(self.rejects_path, self.job_name, run.lock_wait))
             signals = stack.enter_context(_Signals(self.handle_signals))
             progress = stack.enter_context(Progress(total, enabled=self.progress and not run.quiet))
@@ -446,8 +427,6 @@ class Pipeline:
                     chunk_size=loop.chunk_rows,
                     resume=fs.position if resuming else None,
                     workers=run.workers or 1,
-                    # Stages change batches: only a stage-less job's writer can encode beside the parsing.
-                    premake=None if self.stages else writer.encode_columns,
                     check_width=self._header_check(),
                     types=types,
                 ) as reader:
@@ -456,7 +435,9 @@ class Pipeline:
                     types |= {f.name: f.type for f in reader.schema if f.name not in types}  # standard input's
                     encoded_types = encode_types(types)
                     if encoded_types != state.schema:
-                        state.schema = loop.dirty["schema"] = encoded_types  # committed with the first rows read this way
+                        state.schema = loop.dirty["schema"] = (
+                            encoded_types  # committed with the first rows read this way
+                        )
                     schema = self._output_schema(reader.schema, path)
                     self._check_width(schema, path)
                     writer.prepare(schema, fresh=fresh and not prepared)
@@ -516,6 +497,7 @@ class _Loop:
         self.p = pipeline
         self.job = pipeline.job
         self.writer = writer
+        self.encoder: Encoder = pipeline.sink.encoder(self.job.sink, writer)
         self.rejects = rejects
         self.signals = signals
         self.progress = progress
@@ -536,33 +518,30 @@ class _Loop:
         self.commits = 0
         self.reasons: Counter[str] = Counter()  # why rows were rejected, while none has been written
 
-    def _staged(self, reader: Any) -> Iterator[tuple[Chunk, Any]]:
-        """Chunks through the stages, adapted and encoded for the writer. This runs
-        in the read-ahead thread: turning Arrow columns into Python values or bytes
-        is a third of the work, and it needs no database."""
+    def _encoded(self, reader: Any) -> Iterator[Encoded]:
+        """Chunks through the stages and the sink's encoder. This runs in the read-ahead
+        thread; the encoder, pure, on a pool of ``run.workers`` threads: turning Arrow
+        columns into what the target stores is a third of the work, and needs no database."""
         chunks = apply(self.p.stages, iter(reader))
         try:
-            for chunk in chunks:
-                chunk = self.writer.adapt(chunk)
-                encoded = self.writer.encode(chunk.batch, chunk.premade) if chunk.batch.num_rows else None
-                chunk.premade = None  # encoded: no need to keep it while the chunk waits
-                yield chunk, encoded
+            yield from ordered_map(self.encoder, chunks, self.job.run.workers or 1)
         finally:
             close = getattr(chunks, "close", None)
             if close is not None:
                 close()
 
     def load(self, reader: Any, key: str, fs: FileState, fr: FileReport) -> None:
-        chunks = prefetch(self._staged(reader), self.job.run.read_ahead)
+        batches = prefetch(self._encoded(reader), self.job.run.read_ahead)
         try:
-            for chunk, encoded in chunks:
+            for encoded in batches:
+                chunk = encoded.chunk
                 if self.p.type_notes and chunk.rejects:
                     self._explain(chunk)
                 self.rejects.write(chunk.rejects)
                 if not self.report.rows_written:
                     self.reasons.update(r.reason for r in chunk.rejects)
-                written = self.writer.write(chunk.batch, encoded)
-                del encoded  # a chunk's Python values live no longer than its write
+                written = self.writer.write(encoded)
+                del encoded  # a chunk's encoded values live no longer than its write
                 n_rej = len(chunk.rejects)
                 for counts in (fs, fr, self.report):
                     counts.rows_read += chunk.rows_read
@@ -595,7 +574,7 @@ class _Loop:
                 if self.signals.signum is not None:
                     raise InterruptedLoad(self.signals.signum)
         finally:
-            close = getattr(chunks, "close", None)
+            close = getattr(batches, "close", None)
             if close is not None:
                 close()
         fs.done = True
@@ -632,7 +611,7 @@ class _Loop:
         pa.default_memory_pool().release_unused()  # hand freed Arrow buffers back between batches
         if (
             self.max_memory_mb is not None
-            and self.job.sink.type == "leveldb"
+            and self.p.sink.memory.batches_in_memory
             and current_rss_mb() > 0.9 * self.max_memory_mb
         ):
             # Near the ceiling: smaller WriteBatches (held whole in memory until written)

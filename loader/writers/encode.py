@@ -392,6 +392,12 @@ class KeyTemplate:
     def missing(self, names: list[str]) -> list[str]:
         return [c for c in self.columns if c not in names]
 
+    def require(self, names: list[str]) -> None:
+        """Refuse data without a column the template names."""
+        missing = self.missing(names)
+        if missing:
+            raise ConfigError(f"sink.key: no column {missing[0]!r} in the data", hint="columns are: " + ", ".join(names))
+
     def render(self, batch: pa.RecordBatch) -> pa.Array:
         """The key of every row as text (null where a key column is null)."""
         pieces: list[Any] = []
