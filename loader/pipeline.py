@@ -29,6 +29,7 @@ from .chunk import Chunk
 from .config import JobConfig, RunConfig, SinkConfig, SourceConfig, load_job, unknown_key
 from .errors import (
     EXIT_FAILED,
+    EXIT_LOCKED,
     EXIT_USAGE,
     RESUME_HINT,
     ConfigError,
@@ -49,8 +50,8 @@ from .report import FileReport, RunReport
 from .schema import Sample, decode_types, encode_types, rows_per_file, unify
 from .schema import sqlite_pins as declared_pins
 from .sinks import Encoded, Encoder, Sink
-from .state import FileState, JobState, file_key, identity, same_content
-from .transforms import Stage, apply, as_stage, build_stages
+from .state import FilePlan, FileState, JobState, Ledger, Tally, file_key, plan_files
+from .transforms import Stage, apply, as_stage, build_stages, close_stages
 from .types import parse_type, type_name
 from .writers.base import Writer
 
@@ -323,7 +324,7 @@ class Pipeline:
         except LoaderError as exc:
             self._rewind(report)
             loop = getattr(self, "_loop", None)
-            if exc.exit_code == EXIT_USAGE and (report.resumed or (loop is not None and loop.commits)):
+            if exc.exit_code == EXIT_USAGE and (report.resumed or (loop is not None and loop.ledger.commits)):
                 # "nothing was written" is no longer true: committed work stays, and a rerun resumes
                 exc.exit_code = EXIT_FAILED
                 exc.hint = f"{exc.hint}; {RESUME_HINT}" if exc.hint else RESUME_HINT
@@ -331,11 +332,11 @@ class Pipeline:
                 InterruptedLoad: "interrupted",
                 RejectLimitError: "rejects_exceeded",
                 NothingLoadedError: "nothing_loaded",
-            }.get(type(exc), "locked" if exc.exit_code == 75 else "failed")
+            }.get(type(exc), "locked" if exc.exit_code == EXIT_LOCKED else "failed")
             report.error = str(exc)
             report.exit_code = exc.exit_code
             report.finish(status)
-            exc.report = report  # type: ignore[attr-defined]
+            exc.report = report
             self._emit("finish", report=report)
             raise
         except BaseException as exc:
@@ -343,7 +344,7 @@ class Pipeline:
             report.error = f"{type(exc).__name__}: {exc}"
             report.exit_code = 1
             report.finish("failed")
-            exc.report = report  # type: ignore[attr-defined]
+            exc.report = report  # type: ignore[attr-defined]  # any exception: the CLI still writes the report
             self._emit("finish", report=report)
             raise
         report.finish("ok")
@@ -354,9 +355,7 @@ class Pipeline:
         """After a failure the totals say what was committed: staged rows were rolled back."""
         loop = getattr(self, "_loop", None)
         if loop is not None:
-            report.rows_read, report.rows_written, report.rows_rejected, report.rows_filtered, report.rows_ignored = (
-                loop.committed
-            )
+            loop.ledger.rewind()
 
     def _run(self, report: RunReport) -> None:
         self._loop: _Loop | None = None
@@ -367,96 +366,119 @@ class Pipeline:
                 resolve()
         files = expand_paths(job.source)
         self._check_paths(files)
-        total = sum(storage.size(f) or 0 for f in files)
-        self._emit("start", job=self.job_name, files=len(files), bytes=total, target=job.sink.path)
+        self._emit(
+            "start",
+            job=self.job_name,
+            files=len(files),
+            bytes=sum(storage.size(f) or 0 for f in files),
+            target=job.sink.path,
+        )
         with contextlib.ExitStack() as stack:
             stack.enter_context(TargetLock(job.sink.path, wait=run.lock_wait))
             writer = stack.enter_context(self.sink.open_writer(job.sink, job.source.path))
             rejects = stack.enter_context(RejectFile(self.rejects_path, self.job_name, run.lock_wait))
             signals = stack.enter_context(_Signals(self.handle_signals))
-            progress = stack.enter_context(Progress(total, enabled=self.progress and not run.quiet))
             stack.enter_context(gc_paused(release_at_once=run.max_memory is not None))
-            for stage in self.stages:
-                if hasattr(stage, "close"):
-                    stack.callback(stage.close)
-
-            state = JobState.parse(writer.read_state(self.job_name))
-            if run.restart or (state.status != "running" and job.sink.mode == "replace"):
-                writer.clear_state(self.job_name)
-                state = JobState()
-            fresh = state.status != "running"
-            report.resumed = not fresh
-            # keep every committed reject (earlier runs' and other jobs' too); drop lines of uncommitted batches
-            rejects.start(Committed(state.rejects_bytes, state.rejects_lines, state.rejects_inode))
-            state.status = "running"
-            state.set_rejects(rejects.committed())
-            loop = self._loop = _Loop(self, writer, rejects, signals, progress, state, report)
+            stack.callback(close_stages, self.stages)
+            state, fresh = self._start_state(writer, rejects, report)
+            plans = plan_files(files, state, run.on_change)
+            total = sum(storage.size(p.path) or 0 for p in plans if p.reads)
+            progress = stack.enter_context(Progress(total, enabled=self.progress and not run.quiet))
             types = self._load_types(files, state, writer, fresh)
+            loop = self._loop = _Loop(
+                self.job,
+                writer,
+                self.sink.encoder(job.sink, writer),
+                Ledger(state, report),
+                stages=self.stages,
+                rejects=rejects,
+                signals=signals,
+                progress=progress,
+                emit=self._emit,
+                job_name=self.job_name,
+                type_notes=self.type_notes,
+                shrink_batches=self.sink.memory.batches_in_memory,
+            )
             prepared = False
-            for path in files:
-                key = file_key(path)
-                ident = identity(path)
-                fs = state.files.get(key)
-                if fs is not None and path != "-":
-                    if not same_content(fs.identity, ident):
-                        if run.on_change == "error":
-                            raise SourceChangedError(
-                                "changed since it was loaded (size or content differ from the checkpoint)",
-                                file=path,
-                            )
-                        if run.on_change == "skip":
-                            report.files.append(FileReport(path, status="changed-skipped", rows_kept=fs.rows_written))
-                            report.files_changed += 1
-                            self._emit("file", path=path, status="changed-skipped")
-                            continue
-                        fs = None  # reload
-                    elif fs.done:
-                        report.files.append(FileReport(path, status="skipped"))
-                        report.files_skipped += 1
-                        self._emit("file", path=path, status="skipped")
-                        continue
-                resuming = fs is not None and not fs.done and bool(fs.position)
-                if fs is None or fs.done:
-                    fs = FileState(path=path, identity=ident)
-                    state.files[key] = fs
-                fr = FileReport(path, status="resumed" if resuming else "loaded")
-                report.files.append(fr)
-                with open_reader(
-                    path,
-                    job.source,
-                    chunk_size=loop.chunk_rows,
-                    resume=fs.position if resuming else None,
-                    workers=run.workers or 1,
-                    check_width=self._header_check(),
-                    types=types,
-                ) as reader:
-                    found = getattr(reader, "dialect", None)
-                    fr.dialect = found.to_json() if found is not None else None
-                    types |= {f.name: f.type for f in reader.schema if f.name not in types}  # standard input's
-                    encoded_types = encode_types(types)
-                    if encoded_types != state.schema:
-                        state.schema = loop.dirty["schema"] = (
-                            encoded_types  # committed with the first rows read this way
-                        )
-                    schema = self._output_schema(reader.schema, path)
-                    self._check_width(schema, path)
-                    writer.prepare(schema, fresh=fresh and not prepared)
-                    prepared = True
-                    self._emit("file", path=path, status=fr.status)
-                    loop.load(reader, key, fs, fr)
-                report.files_loaded += 1
-                self._emit(
-                    "file_done",
-                    path=path,
-                    rows_read=fr.rows_read,
-                    rows_written=fr.rows_written,
-                    rows_rejected=fr.rows_rejected,
-                )
+            for plan in plans:
+                if not plan.reads:
+                    self._skip(plan, report)
+                    continue
+                assert plan.state is not None
+                state.files[plan.key] = plan.state
+                types = self._load_file(plan, types, loop, writer, fresh=fresh and not prepared)
+                prepared = True
             writer.finish()
             state.status = "complete"
             loop.commit()
             if report.rows_read and not report.rows_written and not report.rows_ignored and not report.resumed:
                 raise self._nothing_loaded(report, loop)
+
+    def _start_state(self, writer: Writer, rejects: RejectFile, report: RunReport) -> tuple[JobState, bool]:
+        """The job's checkpoint (none after --restart or for a new replace); whether this run is fresh."""
+        state = JobState.parse(writer.read_state(self.job_name))
+        if self.job.run.restart or (state.status != "running" and self.job.sink.mode == "replace"):
+            writer.clear_state(self.job_name)
+            state = JobState()
+        fresh = state.status != "running"
+        report.resumed = not fresh
+        # keep every committed reject (earlier runs' and other jobs' too); drop lines of uncommitted batches
+        rejects.start(Committed(state.rejects_bytes, state.rejects_lines, state.rejects_inode))
+        state.status = "running"
+        state.set_rejects(rejects.committed())
+        return state, fresh
+
+    def _skip(self, plan: FilePlan, report: RunReport) -> None:
+        """A file loaded already, or changed since (refused, or skipped by ``run.on_change``)."""
+        if plan.status == "changed":
+            raise SourceChangedError(
+                "changed since it was loaded (size or content differ from the checkpoint)", file=plan.path
+            )
+        if plan.status == "changed-skipped":
+            report.files.append(FileReport(plan.path, status=plan.status, rows_kept=plan.kept))
+            report.files_changed += 1
+        else:
+            report.files.append(FileReport(plan.path, status=plan.status))
+            report.files_skipped += 1
+        self._emit("file", path=plan.path, status=plan.status)
+
+    def _load_file(
+        self, plan: FilePlan, types: dict[str, pa.DataType], loop: _Loop, writer: Writer, *, fresh: bool
+    ) -> dict[str, pa.DataType]:
+        """Stream one file into the writer; the settled types, with standard input's added."""
+        fs = plan.state
+        assert fs is not None
+        fr = FileReport(plan.path, status=plan.status)
+        loop.report.files.append(fr)
+        with open_reader(
+            plan.path,
+            self.job.source,
+            chunk_size=loop.chunk_rows,
+            resume=fs.position if plan.status == "resumed" else None,
+            workers=self.job.run.workers or 1,
+            check_width=self._header_check(),
+            types=types,
+        ) as reader:
+            found = getattr(reader, "dialect", None)
+            fr.dialect = found.to_json() if found is not None else None
+            types = types | {f.name: f.type for f in reader.schema if f.name not in types}  # standard input's
+            encoded_types = encode_types(types)
+            if encoded_types != loop.ledger.state.schema:
+                loop.ledger.set_schema(encoded_types)
+            schema = self._output_schema(reader.schema, plan.path)
+            self._check_width(schema, plan.path)
+            writer.prepare(schema, fresh=fresh)
+            self._emit("file", path=plan.path, status=fr.status)
+            loop.load(reader, plan.key, fs, fr)
+        loop.report.files_loaded += 1
+        self._emit(
+            "file_done",
+            path=plan.path,
+            rows_read=fr.rows_read,
+            rows_written=fr.rows_written,
+            rows_rejected=fr.rows_rejected,
+        )
+        return types
 
     def _nothing_loaded(self, report: RunReport, loop: _Loop) -> NothingLoadedError:
         """Rows were read and none written: committed as such, but not a success."""
@@ -482,47 +504,54 @@ class Pipeline:
 
 
 class _Loop:
-    """The hot loop for one run: stage chunks into the writer, commit in batches."""
+    """The hot loop for one run: staged, encoded chunks into the writer, committed in batches."""
 
     def __init__(
         self,
-        pipeline: Pipeline,
+        job: JobConfig,
         writer: Writer,
+        encoder: Encoder,
+        ledger: Ledger,
+        *,
+        stages: list[Stage],
         rejects: RejectFile,
         signals: _Signals,
         progress: Progress,
-        state: JobState,
-        report: RunReport,
+        emit: Callable[..., None],
+        job_name: str,
+        type_notes: dict[str, str],
+        shrink_batches: bool,
     ) -> None:
-        self.p = pipeline
-        self.job = pipeline.job
+        self.job = job
         self.writer = writer
-        self.encoder: Encoder = pipeline.sink.encoder(self.job.sink, writer)
+        self.encoder = encoder
+        self.ledger = ledger
+        self.report = ledger.run
+        self.stages = stages
         self.rejects = rejects
         self.signals = signals
         self.progress = progress
-        self.state = state
-        self.report = report
-        self.batch_size = int(self.job.sink.batch_size or 50_000)
+        self.emit = emit
+        self.job_name = job_name
+        self.type_notes = type_notes  # column -> why its type was fixed before this run
+        self.shrink_batches = shrink_batches  # near the memory ceiling: the sink holds open batches in memory
+        self.batch_size = int(job.sink.batch_size or 50_000)
         # A chunk never outgrows a transaction, so a commit always lands on a chunk boundary.
-        self.chunk_rows = min(self.job.run.chunk_size, self.batch_size)
-        limit = self.job.run.max_memory
+        self.chunk_rows = min(job.run.chunk_size, self.batch_size)
+        limit = job.run.max_memory
         self.max_memory_mb = limit / (1 << 20) if isinstance(limit, int) else None
+        report = self.report
         report.max_memory_mb = round(self.max_memory_mb, 1) if self.max_memory_mb else None
         report.chunk_size, report.batch_size = self.chunk_rows, self.batch_size
-        report.sizes = chosen_sizes(self.job)
-        report.workers = self.job.run.workers or 1
-        self.pending = 0
-        self.dirty: dict[str, FileState | str] = {}  # checkpoint entries to commit: files' states, the types
-        self.committed = (0, 0, 0, 0, 0)  # run totals (read, written, rejected, filtered, ignored) at the last commit
-        self.commits = 0
+        report.sizes = chosen_sizes(job)
+        report.workers = job.run.workers or 1
         self.reasons: Counter[str] = Counter()  # why rows were rejected, while none has been written
 
     def _encoded(self, reader: Any) -> Iterator[Encoded]:
         """Chunks through the stages and the sink's encoder. This runs in the read-ahead
         thread; the encoder, pure, on a pool of ``run.workers`` threads: turning Arrow
         columns into what the target stores is a third of the work, and needs no database."""
-        chunks = apply(self.p.stages, iter(reader))
+        chunks = apply(self.stages, iter(reader))
         try:
             yield from ordered_map(self.encoder, chunks, self.job.run.workers or 1)
         finally:
@@ -535,27 +564,24 @@ class _Loop:
         try:
             for encoded in batches:
                 chunk = encoded.chunk
-                if self.p.type_notes and chunk.rejects:
+                if self.type_notes and chunk.rejects:
                     self._explain(chunk)
                 self.rejects.write(chunk.rejects)
                 if not self.report.rows_written:
                     self.reasons.update(r.reason for r in chunk.rejects)
                 written = self.writer.write(encoded)
                 del encoded  # a chunk's encoded values live no longer than its write
-                n_rej = len(chunk.rejects)
-                for counts in (fs, fr, self.report):
-                    counts.rows_read += chunk.rows_read
-                    counts.rows_written += written
-                    counts.rows_rejected += n_rej
-                    counts.rows_filtered += chunk.rows_filtered
-                    counts.rows_ignored += chunk.batch.num_rows - written  # mode ignore: keys already there
-                if chunk.end:
-                    fs.position = chunk.end
-                self.dirty[key] = fs
-                self.pending += chunk.rows_read
+                tally = Tally(
+                    rows_read=chunk.rows_read,
+                    rows_written=written,
+                    rows_rejected=len(chunk.rejects),
+                    rows_filtered=chunk.rows_filtered,
+                    rows_ignored=chunk.batch.num_rows - written,  # mode ignore: keys already there
+                )
+                self.ledger.count(key, fs, fr, tally, chunk.end)
                 self.progress.update(chunk.bytes_read, chunk.rows_read)
                 # per chunk; listeners that log (logs.JsonLog) throttle it to a bounded rate
-                self.p._emit(
+                self.emit(
                     "progress",
                     path=fr.path,
                     rows_read=fr.rows_read,
@@ -564,7 +590,7 @@ class _Loop:
                     run_rows_read=self.report.rows_read,
                 )
                 over = self._over_limit()
-                if self.pending >= self.batch_size or self.signals.signum is not None or over:
+                if self.ledger.pending >= self.batch_size or self.signals.signum is not None or over:
                     self.commit()
                 if over:
                     raise RejectLimitError(
@@ -577,13 +603,12 @@ class _Loop:
             close = getattr(batches, "close", None)
             if close is not None:
                 close()
-        fs.done = True
-        self.dirty[key] = fs
+        self.ledger.file_done(key, fs)
         self.commit()
 
     def _explain(self, chunk: Chunk) -> None:
         for r in chunk.rejects:
-            note = self.p.type_notes.get(r.column or "") if r.stage == "read" else None
+            note = self.type_notes.get(r.column or "") if r.stage == "read" else None
             if note:
                 r.reason += note
 
@@ -598,22 +623,11 @@ class _Loop:
         return rejected > limit
 
     def commit(self) -> None:
-        self.state.set_rejects(self.rejects.sync())
-        entries = {key: fs if isinstance(fs, str) else fs.to_json() for key, fs in self.dirty.items()}
-        entries["job"] = self.state.job_entry()
-        self.writer.commit(self.p.job_name, entries)
-        r = self.report
-        self.committed = (r.rows_read, r.rows_written, r.rows_rejected, r.rows_filtered, r.rows_ignored)
-        self.commits += 1
-        self.dirty.clear()
-        self.pending = 0
+        self.writer.commit(self.job_name, self.ledger.checkpoint(self.rejects.sync()))
+        self.ledger.committed_now()
         gc.collect(0)
         pa.default_memory_pool().release_unused()  # hand freed Arrow buffers back between batches
-        if (
-            self.max_memory_mb is not None
-            and self.p.sink.memory.batches_in_memory
-            and current_rss_mb() > 0.9 * self.max_memory_mb
-        ):
+        if self.max_memory_mb is not None and self.shrink_batches and current_rss_mb() > 0.9 * self.max_memory_mb:
             # Near the ceiling: smaller WriteBatches (held whole in memory until written)
             # from here on, never below a chunk. SQLite's page cache is bounded already.
             self.batch_size = max(self.chunk_rows, self.batch_size // 2)
