@@ -63,7 +63,7 @@ class Chunk:
 
     @property
     def num_rows(self) -> int:
-        return self.batch.num_rows
+        return int(self.batch.num_rows)
 
     def with_batch(self, batch: pa.RecordBatch) -> Chunk:
         """Replace the batch, keeping row numbers (the row count must not change)."""

@@ -21,6 +21,7 @@ from . import storage
 
 if TYPE_CHECKING:
     from .rejects import Committed
+    from .report import FileReport, RunReport
 
 identity = storage.identity
 
@@ -124,7 +125,7 @@ class Ledger:
     """A run's bookkeeping: counts per file (checkpoint and report) and for the run,
     and the checkpoint entries the next commit writes with its rows."""
 
-    def __init__(self, state: JobState, run: Any) -> None:
+    def __init__(self, state: JobState, run: RunReport) -> None:
         self.state = state
         self.run = run  # the run's report: its totals
         self.entries: dict[str, FileState | str] = {}  # files' states and the types, changed since the last commit
@@ -132,7 +133,7 @@ class Ledger:
         self.commits = 0
         self.pending = 0  # rows read since the last commit
 
-    def count(self, key: str, fs: FileState, file_report: Any, tally: Tally, end: dict[str, Any]) -> None:
+    def count(self, key: str, fs: FileState, file_report: FileReport, tally: Tally, end: dict[str, Any]) -> None:
         for holder in (fs, file_report, self.run):
             tally.add_to(holder)
         if end:

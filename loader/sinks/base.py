@@ -31,7 +31,7 @@ class Encoded:
 
     @property
     def num_rows(self) -> int:
-        return self.chunk.batch.num_rows
+        return int(self.chunk.batch.num_rows)
 
 
 Encoder = Callable[[Chunk], Encoded]

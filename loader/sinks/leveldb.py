@@ -81,8 +81,17 @@ class LevelDBEncoder:
 class LevelDBSink(SinkBase):
     default_batch_size = 8_192
     name = "leveldb"
-    suffixes = (".ldb", ".leveldb")
-    inner_files = ("CURRENT", "LOCK", "LOG", "LOG.old", "MANIFEST-000001", "000001.log", "000001.ldb", "000001.sst")
+    suffixes: tuple[str, ...] = (".ldb", ".leveldb")
+    inner_files: tuple[str, ...] = (
+        "CURRENT",
+        "LOCK",
+        "LOG",
+        "LOG.old",
+        "MANIFEST-000001",
+        "000001.log",
+        "000001.ldb",
+        "000001.sst",
+    )
     # Floors with scrambled keys at the smallest sizes (1 MiB write buffer, 256 KiB tables,
     # 74 open files): compaction maps every table it merges (bench/NOTES.md).
     memory = MemoryProfile(

@@ -43,8 +43,8 @@ class SQLiteEncoder:
 
 class SQLiteSink(SinkBase):
     name = "sqlite"
-    suffixes = (".db", ".sqlite", ".sqlite3")
-    side_files = ("-wal", "-shm", "-journal")
+    suffixes: tuple[str, ...] = (".db", ".sqlite", ".sqlite3")
+    side_files: tuple[str, ...] = ("-wal", "-shm", "-journal")
     # Floors per reader: Python, the libraries' pages, SQLite's 4 MiB page cache (bench/NOTES.md).
     memory = MemoryProfile({"csv": 75, "parquet": 91}, row_bytes=250)
 
