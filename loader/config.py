@@ -572,7 +572,7 @@ def finish(job: JobConfig) -> None:
     if run.chunk_size < 1:
         raise ConfigError("run.chunk_size: expected 1 or more")
     if run.workers is None:
-        run.workers = sinks.get(sink.type).default_workers(src.format, usable_cpus())
+        run.workers = sinks.get(str(sink.type)).default_workers(src.format, usable_cpus())
     if run.workers < 1:
         raise ConfigError("run.workers: expected 1 or more")
     if run.max_rejects is not None and run.max_rejects < 0:
