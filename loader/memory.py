@@ -29,11 +29,10 @@ def gc_paused(*, release_at_once: bool = False) -> Iterator[None]:
     Young-generation collections still run at each commit.
 
     Arrow allocates from jemalloc meanwhile (unless ARROW_DEFAULT_MEMORY_POOL
-    chooses): pyarrow's default, mimalloc, kept 30-80 MB more resident for the
+    chooses): pyarrow's default, mimalloc, kept more resident for the
     same work in measurements (per-thread caches), and peak RSS is a target.
     ``release_at_once`` (under ``run.max_memory``) has jemalloc return freed
-    pages immediately instead of after its 1 s decay: Parquet -> SQLite at
-    100 MB peaked at 98 MB instead of 103 MB."""
+    pages immediately instead of after its decay (bench/NOTES.md)."""
     was = gc.isenabled()
     # No collection first: after the imports it found nothing, and a library
     # user's process may hold millions of objects for it to walk.
@@ -103,7 +102,7 @@ def fit_memory(job: JobConfig) -> JobConfig:
     flight (a chunk being written, ``read_ahead`` queued, one being built), then
     LevelDB's WriteBatch, memtables and the tables its compaction maps. Sizes
     only ever shrink from what the job asked for, and the read-ahead depth stays
-    while there is room for it (without it the load ran 1.3x slower). A ceiling
+    while there is room for it (without it the load ran slower). A ceiling
     below the runtime's footprint is refused before anything is read.
     """
     limit = job.run.max_memory

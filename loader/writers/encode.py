@@ -46,9 +46,9 @@ def iso_text(arr: pa.Array) -> pa.Array:
         if t.tz:
             arr = pc.cast(arr, pa.timestamp(t.unit, "UTC"))
         # The cast spells "YYYY-MM-DD HH:MM:SS[.frac][Z]" exactly as strftime's
-        # %Y-%m-%dT%H:%M:%S[Z] would, but ~4x faster: only the separator differs.
-        # With 4-digit years it is byte 10: replacing that slice is ~3x cheaper
-        # than searching for the space.
+        # %Y-%m-%dT%H:%M:%S[Z] would, but faster: only the separator differs.
+        # With 4-digit years it is byte 10: replacing that slice is cheaper
+        # than searching for the space (bench/NOTES.md).
         text = pc.cast(arr, pa.string())
         if _four_digit_years(arr):
             return pc.binary_replace_slice(text, 10, 11, "T")
@@ -189,7 +189,7 @@ def _escaped_text(arr: pa.Array) -> pa.Array | None:
     """Strings escaped for a JSON literal, without the quotes; None when a value
     holds a control character (rare: json.dumps then spells the escapes).
     What needs escaping is decided once per column from the raw bytes (a SIMD
-    min and two memchr scans, ~10x cheaper than a regex over every value)."""
+    min and two memchr scans, far cheaper than a regex over every value)."""
     data = value_bytes(arr)
     if data is None or data.size == 0:
         return arr

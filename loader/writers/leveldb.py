@@ -8,7 +8,7 @@ Checkpoints live in ``loader-state.jsonl`` inside the LevelDB directory
 (LevelDB leaves files it does not know alone), appended after each batch is
 written (see ``statelog``). Not in the database: one checkpoint key written with every batch made
 every table LevelDB flushed span the whole key range, so each compaction
-rewrote all of level 1 (a sorted load of 1M rows: 2.3x the time). Puts are
+rewrote all of level 1 (bench/NOTES.md). Puts are
 idempotent, so the order "batch, then checkpoint" is enough: a crash between
 the two replays that batch, which writes the same keys and values again.
 """

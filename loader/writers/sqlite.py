@@ -92,7 +92,7 @@ def quote(name: str) -> str:
 class _Connection:
     """ADBC's SQLite driver through ``adbc_driver_manager``'s own API, one
     statement reused. Its DB-API module would import ``pyarrow.dataset`` (and so
-    ``pyarrow.compute``): ~44 ms of every SQLite run's start, for nothing the
+    ``pyarrow.compute``) at every SQLite run's start, for nothing the
     writer uses. Autocommit is on, ADBC's default."""
 
     def __init__(self, path: str) -> None:
@@ -166,7 +166,7 @@ class SQLiteWriter(Transactional):
             self.conn = _Connection(path)
             self._execute(f"PRAGMA busy_timeout={int(self.config.busy_timeout * 1000)}")
             # A rollback journal writes each new page once; WAL writes it twice (into the
-            # WAL, then back at each checkpoint): TRUNCATE loads ~12% faster here. A
+            # WAL, then back at each checkpoint): TRUNCATE loads faster (bench/NOTES.md). A
             # database already in WAL mode stays so: its owner chose readers that never
             # block the writer. Either way a commit survives a killed process, and the
             # table and its checkpoint always agree, which is what resume needs.
@@ -175,10 +175,10 @@ class SQLiteWriter(Transactional):
                 self._truncating = True
             self._execute("PRAGMA synchronous=NORMAL")
             # Appends touch only the right edge of each B-tree: a small page cache does
-            # (measured: 4 MiB loads as fast as 32 MiB and keeps 28 MB off the peak RSS).
+            # (as fast as a large one, and smaller peak RSS: bench/NOTES.md).
             self._execute("PRAGMA cache_size=-4096")
             # In WAL mode: checkpoint every ~40 MB of WAL instead of 4 MB, fewer and
-            # larger copies into the database (~1.15x insert throughput).
+            # larger copies into the database (bench/NOTES.md).
             self._execute("PRAGMA wal_autocheckpoint=10000")
             self._execute("PRAGMA temp_store=MEMORY")
             self._execute(
