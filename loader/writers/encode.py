@@ -162,7 +162,7 @@ def sqlite_array(arr: pa.Array) -> pa.Array:
     if pa.types.is_temporal(t) and not pa.types.is_duration(t):
         return iso_text(arr)
     if pa.types.is_duration(t) or pa.types.is_unsigned_integer(t):
-        return pc.cast(arr, pa.int64())  # adapt() has rejected uint64 above INT64_MAX
+        return pc.cast(arr, pa.int64())  # the SQLite encoder has rejected uint64 above INT64_MAX
     if pa.types.is_decimal(t):
         return pc.cast(arr, pa.string())
     if is_nested(t):
