@@ -261,7 +261,7 @@ class Pipeline:
 
     def _load_types(self, files: list[str], state: JobState, writer: Writer, fresh: bool) -> dict[str, pa.DataType]:
         """The settled types of this run: those earlier runs recorded with the checkpoint,
-        the files' own for the rest, and over both, what an existing SQLite table's columns hold
+        the files' own for the rest, and over both, what an existing table's declared columns hold
         without loss (when rows go in as read: with no stages between)."""
         if fresh and self.job.sink.mode == "replace":
             self.type_notes = {}
@@ -628,8 +628,8 @@ class _Loop:
         gc.collect(0)
         pa.default_memory_pool().release_unused()  # hand freed Arrow buffers back between batches
         if self.max_memory_mb is not None and self.shrink_batches and current_rss_mb() > 0.9 * self.max_memory_mb:
-            # Near the ceiling: smaller WriteBatches (held whole in memory until written)
-            # from here on, never below a chunk. SQLite's page cache is bounded already.
+            # Near the ceiling, for a sink that holds its open batch whole in memory
+            # until written: smaller batches from here on, never below a chunk.
             self.batch_size = max(self.chunk_rows, self.batch_size // 2)
             self.report.batch_size = self.batch_size
 
