@@ -60,13 +60,10 @@ class Chunk:
     rows_filtered: int = 0
     lines: pa.Array | None = None
     bytes_read: int = 0
-    # The writer's Arrow-only encoding of ``batch`` (``Writer.encode_columns``), made
-    # on a parse worker; valid only for this batch, so a chunk whose rows change drops it.
-    premade: tuple[pa.Array, ...] | None = None
 
     @property
     def num_rows(self) -> int:
-        return self.batch.num_rows
+        return int(self.batch.num_rows)
 
     def with_batch(self, batch: pa.RecordBatch) -> Chunk:
         """Replace the batch, keeping row numbers (the row count must not change)."""
@@ -75,7 +72,7 @@ class Chunk:
                 f"a stage changed the row count from {self.batch.num_rows} to "
                 f"{batch.num_rows}; use Chunk.keep() to drop rows"
             )
-        return dataclasses.replace(self, batch=batch, premade=None)
+        return dataclasses.replace(self, batch=batch)
 
     def keep(self, mask: pa.Array, *, filtered: bool = True) -> Chunk:
         """Keep the rows where ``mask`` is true; the rest count as filtered out."""
@@ -90,7 +87,6 @@ class Chunk:
             rows=pc.filter(self.rows, mask),
             lines=pc.filter(self.lines, mask) if self.lines is not None else None,
             rows_filtered=self.rows_filtered + (dropped if filtered else 0),
-            premade=None,
         )
 
     def reject(

@@ -29,8 +29,6 @@ from .suggest import did_you_mean
 if TYPE_CHECKING:
     import ast
 
-SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
-LEVELDB_SUFFIXES = (".ldb", ".leveldb")
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -542,12 +540,10 @@ def infer_format(path: str) -> Format | None:
 
 
 def infer_sink_type(path: str) -> SinkType | None:
-    name = path.lower().rstrip("/")
-    if name.endswith(SQLITE_SUFFIXES):
-        return "sqlite"
-    if name.endswith(LEVELDB_SUFFIXES):
-        return "leveldb"
-    return None
+    from . import sinks
+
+    sink = sinks.for_path(path)
+    return typing.cast("SinkType", sink.name) if sink is not None else None
 
 
 _SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?i?b?)\s*$", re.IGNORECASE)
@@ -638,28 +634,9 @@ def resolve_source(src: SourceConfig) -> SourceConfig:
     return src
 
 
-def _check_sqlite_sink(src: SourceConfig, sink: SinkConfig) -> None:
-    if sink.table is None and is_glob(src.path[0]):
-        raise ConfigError(
-            f"sink.table: needed when source.path is a glob ({src.path[0]!r})",
-            hint="set sink.table (--table); the table name is not guessed from a pattern",
-        )
-    if sink.key is not None:
-        raise ConfigError("sink.key: applies to leveldb sinks, not sqlite")
-    if sink.mode in ("upsert", "ignore") and not sink.primary_key:
-        raise ConfigError(f"sink.primary_key: mode {sink.mode!r} needs a primary key")
-
-
-def _check_leveldb_sink(src: SourceConfig, sink: SinkConfig) -> None:
-    if not sink.key:
-        raise ConfigError('sink.key: a leveldb sink needs a key template, e.g. "user:{id}"')
-    if sink.table is not None:
-        raise ConfigError("sink.table: applies to sqlite sinks, not leveldb")
-    if sink.primary_key or sink.indexes:
-        raise ConfigError("sink.primary_key/indexes: apply to sqlite sinks; leveldb keys come from sink.key")
-
-
 def resolve_sink(src: SourceConfig, sink: SinkConfig) -> SinkConfig:
+    from . import sinks
+
     sink = replace(sink, path=os.fspath(sink.path))
     if sink.type is None:
         sink = replace(sink, type=infer_sink_type(sink.path))
@@ -668,21 +645,19 @@ def resolve_sink(src: SourceConfig, sink: SinkConfig) -> SinkConfig:
                 f"sink.type: cannot tell the database from {sink.path!r}",
                 hint="use a .db/.sqlite/.sqlite3 or .ldb/.leveldb path, or set sink.type (--sink)",
             )
-    (_check_sqlite_sink if sink.type == "sqlite" else _check_leveldb_sink)(src, sink)
+    sink = sinks.get(str(sink.type)).resolve(sink, src)
     if sink.block_size < 1024:
         raise ConfigError("sink.block_size: expected at least 1024 bytes")
-    if sink.batch_size is None:
-        sink = replace(sink, batch_size=50_000 if sink.type == "sqlite" else 8_192)
-    assert sink.batch_size is not None
-    if sink.batch_size < 1:
+    if sink.batch_size is None or sink.batch_size < 1:
         raise ConfigError("sink.batch_size: expected 1 or more")
     return sink
 
 
 def resolve_run(src: SourceConfig, sink: SinkConfig, run: RunConfig) -> RunConfig:
     if run.workers is None:
-        parallel = src.format == "csv" and sink.type == "leveldb" and cpus.usable_cpus() >= 2
-        run = replace(run, workers=2 if parallel else 1)
+        from . import sinks
+
+        run = replace(run, workers=sinks.get(str(sink.type)).default_workers(src.format, cpus.usable_cpus()))
     run = replace(run, **_sizes(run, "run"))
     _floors(run, "run", _RUN_FLOORS)
     if run.max_rejects is not None and run.max_rejects < 0:

@@ -9,6 +9,10 @@ either.
 from __future__ import annotations
 
 import signal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .report import RunReport
 
 # Exit codes, shared by the CLI and documented in docs/reliability.md. Codes past 4
 # follow sysexits.h. Each says what an operator does next: FIX something, then rerun
@@ -73,6 +77,8 @@ class LoaderError(Exception):
 
     exit_code = EXIT_FAILED
     default_hint: str | None = None
+    report: RunReport | None = None
+    """The run's report, set when a ``Pipeline.run`` fails with this error."""
 
     def __init__(
         self,

@@ -14,12 +14,10 @@ import fnmatch
 import os
 from collections.abc import Iterable, Sequence
 
+from . import sinks
 from .config import is_glob
 from .errors import ConfigError
 
-# Names LevelDB creates inside its directory; an input glob must not reach them.
-LEVELDB_FILES = ("CURRENT", "LOCK", "LOG", "LOG.old", "MANIFEST-000001", "000001.log", "000001.ldb", "000001.sst")
-SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 GLOB_CHARS = "*?["
 
 HINT = "write it outside the target and the inputs; nothing was written"
@@ -62,8 +60,7 @@ def target_paths(target: str, sink_type: str) -> list[str]:
     """The target and what its database writes beside it, as typed and resolved."""
     base = target.rstrip("/\\") or target
     out = [base, os.path.realpath(base)]
-    if sink_type == "sqlite":
-        out += [p + suffix for p in out[:2] for suffix in SQLITE_SIDE_FILES]
+    out += [p + suffix for p in out[:2] for suffix in sinks.get(sink_type).side_files]
     return out
 
 
@@ -134,8 +131,8 @@ def _check_globs(target: str, sink_type: str, patterns: Sequence[str], written: 
     """What a run writes must never match an input glob, or the next run would read it back."""
     sink = target.rstrip("/\\") or target
     checks = [("sink.path", sink, p) for p in target_paths(target, sink_type)]
-    if sink_type == "leveldb":
-        checks += [("sink.path", sink, os.path.join(os.path.realpath(sink), name)) for name in LEVELDB_FILES]
+    inner = sinks.get(sink_type).inner_files
+    checks += [("sink.path", sink, os.path.join(os.path.realpath(sink), name)) for name in inner]
     for key, path in written:
         checks += [(key, path, path), (key, path, os.path.realpath(path))]
     for pattern in patterns:

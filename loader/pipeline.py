@@ -23,11 +23,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from . import storage
+from . import sinks, storage
 from .chunk import Chunk
 from .config import JobConfig, load_job, resolve
 from .errors import (
     EXIT_CONFIG,
+    EXIT_LOCKED,
     EXIT_USAGE,
     THEN_RESUME,
     ConfigError,
@@ -40,16 +41,17 @@ from .errors import (
 from .lock import TargetLock
 from .memory import chosen_sizes, current_rss_mb, fit_memory, gc_paused
 from .paths import check_paths, lock_path
-from .prefetch import prefetch
+from .prefetch import ordered_map, prefetch
 from .progress import Progress
 from .readers import expand_paths, open_reader
 from .rejects import Committed, RejectFile, default_rejects_path
 from .report import FileReport, RunReport
-from .schema import Sample, decode_types, encode_types, rows_per_file, sqlite_pins, unify
-from .state import FileState, JobState, file_key, identity, same_content
-from .transforms import Stage, apply, as_stage, build_stages
+from .schema import Sample, decode_types, encode_types, rows_per_file, unify
+from .schema import sqlite_pins as declared_pins
+from .sinks import Encoded, Encoder, Sink
+from .state import FilePlan, FileState, JobState, Ledger, Tally, file_key, plan_files
+from .transforms import Stage, apply, as_stage, build_stages, close_stages
 from .types import parse_type, type_name
-from .writers import open_writer
 from .writers.base import Writer
 
 Event = Callable[[str, dict[str, Any]], None]
@@ -58,12 +60,6 @@ Event = Callable[[str, dict[str, Any]], None]
 def _imported(stage: Stage) -> bool:
     """False for a job file's python stage whose code is not imported yet (see ``plan``)."""
     return getattr(stage, "resolved", True) is not False
-
-
-def default_table(paths: list[str]) -> str:
-    first = os.path.basename(paths[0]) if paths and paths[0] != "-" else "data"
-    stem = first.split(".")[0] if not first.startswith(".") else first
-    return stem or "data"
 
 
 @dataclass
@@ -75,12 +71,11 @@ class Plan:
     sink: str
     target: str
     table: str | None
-    key: str | None
-    value: str | None
     mode: str
     stages: list[str] = field(default_factory=list)
     dialect: str | None = None  # the first file's CSV dialect, described
     deferred: str | None = None  # the first stage whose code is imported only at run time
+    target_line: str = ""  # the sink's own description of its target
 
     def lines(self) -> list[str]:
         out = [f"files ({len(self.files)}):"]
@@ -96,10 +91,7 @@ class Plan:
         if self.schema is not None:
             out.append(f"schema (before {self.deferred}):" if self.deferred else "schema (after transforms):")
             out += [f"  {f.name}: {type_name(f.type)}" for f in self.schema]
-        if self.sink == "sqlite":
-            out.append(f"target: sqlite {self.target}, table {self.table!r}, mode {self.mode}")
-        else:
-            out.append(f"target: leveldb {self.target}, key {self.key!r}, value {self.value!r}, mode {self.mode}")
+        out.append(self.target_line)
         return out
 
 
@@ -146,6 +138,7 @@ class Pipeline:
         """``allow_python`` lets the job's ``python`` stages import and run the code they
         name (None: when ``LOADER_ALLOW_PYTHON=1``); ``transforms`` passed here are trusted."""
         self.job = fit_memory(resolve(job))  # a JobConfig built in Python is resolved here, once
+        self.sink: Sink = sinks.get(str(self.job.sink.type))
         if allow_python is None:
             allow_python = os.environ.get("LOADER_ALLOW_PYTHON") == "1"
         # imported by run() before it writes anything; plan() imports nothing
@@ -170,15 +163,11 @@ class Pipeline:
 
     @property
     def table(self) -> str | None:
-        if self.job.sink.type != "sqlite":
-            return None
-        return self.job.sink.table or default_table(self.job.source.path)
+        return self.sink.table(self.job.sink, self.job.source.path)
 
     @property
     def job_name(self) -> str:
-        if self.job.run.job:
-            return self.job.run.job
-        return f"table:{self.table}" if self.job.sink.type == "sqlite" else f"key:{self.job.sink.key}"
+        return self.job.run.job or self.sink.job_name(self.job.sink, self.job.source.path)
 
     @property
     def rejects_path(self) -> str:
@@ -205,28 +194,21 @@ class Pipeline:
                 schema = self._output_schema(reader.schema, files[0])
                 found = getattr(reader, "dialect", None)
                 dialect = found.describe() if found is not None else None
-            writer = open_writer(sink, self.table)
+            self.sink.open_writer(sink, src.path)  # checks its settings (a key template); opens nothing
             if self._deferred() is None:
                 self._check_width(schema, files[0])
-            if sink.type == "leveldb" and self._deferred() is None:
-                missing = writer.template.missing(schema.names)  # type: ignore[attr-defined]
-                if missing:
-                    raise ConfigError(
-                        f"sink.key: no column {missing[0]!r} in the data",
-                        hint="columns are: " + ", ".join(schema.names),
-                    )
+                self.sink.check_schema(sink, schema.names)
         return Plan(
             files=files,
             schema=schema,
             sink=str(sink.type),
             target=sink.path,
             table=self.table,
-            key=sink.key,
-            value=sink.value if sink.type == "leveldb" else None,
             mode=sink.mode,
             stages=[s.name for s in self.stages],
             dialect=dialect,
             deferred=self._deferred(),
+            target_line=self.sink.plan_line(sink, src.path),
         )
 
     def _check_width(self, schema: pa.Schema, path: str) -> None:
@@ -238,11 +220,7 @@ class Pipeline:
     def _header_check(self, *, stages: bool = True) -> Callable[[int, str], None] | None:
         """The sink's column limit, for a reader to check on the header; not where stages
         may change the columns (then the output schema is checked)."""
-        if self.job.sink.type != "sqlite" or (stages and self.stages):
-            return None
-        from .writers.sqlite import check_width
-
-        return check_width
+        return None if stages and self.stages else self.sink.width_check()
 
     def _deferred(self) -> str | None:
         return next((s.name for s in self.stages if not _imported(s)), None)
@@ -282,7 +260,7 @@ class Pipeline:
 
     def _load_types(self, files: list[str], state: JobState, writer: Writer, fresh: bool) -> dict[str, pa.DataType]:
         """The settled types of this run: those earlier runs recorded with the checkpoint,
-        the files' own for the rest, and over both, what an existing SQLite table's columns hold
+        the files' own for the rest, and over both, what an existing table's declared columns hold
         without loss (when rows go in as read: with no stages between)."""
         if fresh and self.job.sink.mode == "replace":
             self.type_notes = {}
@@ -293,10 +271,14 @@ class Pipeline:
         if fresh and todo:
             state.fixed = sorted(recorded)  # kept by a resumed run: its rejects read as the first attempt's
         types = self._settle_types(todo, recorded)
-        pins = {} if self.stages else sqlite_pins(writer.column_types(), types)
+        pins = {} if self.stages else declared_pins(writer.column_types(), types)
         # A value rejected for a type fixed before this run says where that type comes from.
         change = 'to change it, declare the type and reload every file with --restart and mode = "replace"'
-        notes = {n: f"; {n} is {type_name(t)} since an earlier run of this job: {change}" for n, t in recorded.items() if n in state.fixed}
+        notes = {
+            n: f"; {n} is {type_name(t)} since an earlier run of this job: {change}"
+            for n, t in recorded.items()
+            if n in state.fixed
+        }
         notes |= {n: f"; the table's column {n} holds {type_name(t)} values only: {change}" for n, t in pins.items()}
         self.type_notes = {n: note for n, note in notes.items() if not pa.types.is_string((recorded | pins)[n])}
         return types | pins
@@ -341,7 +323,7 @@ class Pipeline:
         except LoaderError as exc:
             self._rewind(report)
             loop = getattr(self, "_loop", None)
-            if exc.exit_code == EXIT_USAGE and (report.resumed or (loop is not None and loop.commits)):
+            if exc.exit_code == EXIT_USAGE and (report.resumed or (loop is not None and loop.ledger.commits)):
                 # "nothing was written" is no longer true: committed work stays, and a rerun resumes
                 exc.exit_code = EXIT_CONFIG
                 exc.hint = f"{exc.hint}; {THEN_RESUME}" if exc.hint else f"fix this, {THEN_RESUME}"
@@ -349,11 +331,11 @@ class Pipeline:
                 InterruptedLoad: "interrupted",
                 RejectLimitError: "rejects_exceeded",
                 NothingLoadedError: "nothing_loaded",
-            }.get(type(exc), "locked" if exc.exit_code == 75 else "failed")
+            }.get(type(exc), "locked" if exc.exit_code == EXIT_LOCKED else "failed")
             report.error = str(exc)
             report.exit_code = exc.exit_code
             report.finish(status)
-            exc.report = report  # type: ignore[attr-defined]
+            exc.report = report
             self._emit("finish", report=report)
             raise
         except BaseException as exc:
@@ -361,7 +343,7 @@ class Pipeline:
             report.error = f"{type(exc).__name__}: {exc}"
             report.exit_code = 1
             report.finish("failed")
-            exc.report = report  # type: ignore[attr-defined]
+            exc.report = report  # type: ignore[attr-defined]  # any exception: the CLI still writes the report
             self._emit("finish", report=report)
             raise
         report.finish("ok")
@@ -372,9 +354,7 @@ class Pipeline:
         """After a failure the totals say what was committed: staged rows were rolled back."""
         loop = getattr(self, "_loop", None)
         if loop is not None:
-            report.rows_read, report.rows_written, report.rows_rejected, report.rows_filtered, report.rows_ignored = (
-                loop.committed
-            )
+            loop.ledger.rewind()
 
     def _run(self, report: RunReport) -> None:
         self._loop: _Loop | None = None
@@ -385,97 +365,119 @@ class Pipeline:
                 resolve()
         files = expand_paths(job.source)
         self._check_paths(files)
-        total = sum(storage.size(f) or 0 for f in files)
-        self._emit("start", job=self.job_name, files=len(files), bytes=total, target=job.sink.path)
+        self._emit(
+            "start",
+            job=self.job_name,
+            files=len(files),
+            bytes=sum(storage.size(f) or 0 for f in files),
+            target=job.sink.path,
+        )
         with contextlib.ExitStack() as stack:
             stack.enter_context(TargetLock(job.sink.path, wait=run.lock_wait))
-            writer = stack.enter_context(open_writer(job.sink, self.table))
+            writer = stack.enter_context(self.sink.open_writer(job.sink, job.source.path))
             rejects = stack.enter_context(RejectFile(self.rejects_path, self.job_name, run.lock_wait))
             signals = stack.enter_context(_Signals(self.handle_signals))
             stack.enter_context(gc_paused(release_at_once=run.max_memory is not None))
-            for stage in self.stages:
-                if hasattr(stage, "close"):
-                    stack.callback(stage.close)
-
-            state = JobState.parse(writer.read_state(self.job_name))
-            if run.restart or (state.status != "running" and job.sink.mode == "replace"):
-                writer.clear_state(self.job_name)
-                state = JobState()
-            fresh = state.status != "running"
-            report.resumed = not fresh
-            todo = sum(storage.size(f) or 0 for f in files if not getattr(state.files.get(file_key(f)), "done", False))
-            progress = stack.enter_context(Progress(todo, enabled=self.progress))
-            # keep every committed reject (earlier runs' and other jobs' too); drop lines of uncommitted batches
-            rejects.start(Committed(state.rejects_bytes, state.rejects_lines, state.rejects_inode))
-            state.status = "running"
-            state.set_rejects(rejects.committed())
-            loop = self._loop = _Loop(self, writer, rejects, signals, progress, state, report)
+            stack.callback(close_stages, self.stages)
+            state, fresh = self._start_state(writer, rejects, report)
+            plans = plan_files(files, state, run.on_change)
+            total = sum(storage.size(p.path) or 0 for p in plans if p.reads)
+            progress = stack.enter_context(Progress(total, enabled=self.progress))
             types = self._load_types(files, state, writer, fresh)
+            loop = self._loop = _Loop(
+                self.job,
+                writer,
+                self.sink.encoder(job.sink, writer),
+                Ledger(state, report),
+                stages=self.stages,
+                rejects=rejects,
+                signals=signals,
+                progress=progress,
+                emit=self._emit,
+                job_name=self.job_name,
+                type_notes=self.type_notes,
+                shrink_batches=self.sink.memory.batches_in_memory,
+            )
             prepared = False
-            for path in files:
-                key = file_key(path)
-                ident = identity(path)
-                fs = state.files.get(key)
-                if fs is not None and path != "-":
-                    if not same_content(fs.identity, ident):
-                        if run.on_change == "error":
-                            raise SourceChangedError(
-                                "changed since it was loaded (size or content differ from the checkpoint)",
-                                file=path,
-                            )
-                        if run.on_change == "skip":
-                            report.files.append(FileReport(path, status="changed-skipped", rows_kept=fs.rows_written))
-                            report.files_changed += 1
-                            self._emit("file", path=path, status="changed-skipped")
-                            continue
-                        fs = None  # reload
-                    elif fs.done:
-                        report.files.append(FileReport(path, status="skipped"))
-                        report.files_skipped += 1
-                        self._emit("file", path=path, status="skipped")
-                        continue
-                resuming = fs is not None and not fs.done and bool(fs.position)
-                if fs is None or fs.done:
-                    fs = FileState(path=path, identity=ident)
-                    state.files[key] = fs
-                fr = FileReport(path, status="resumed" if resuming else "loaded")
-                report.files.append(fr)
-                with open_reader(
-                    path,
-                    job.source,
-                    chunk_size=loop.chunk_rows,
-                    resume=fs.position if resuming else None,
-                    workers=run.workers or 1,
-                    # Stages change batches: only a stage-less job's writer can encode beside the parsing.
-                    premake=None if self.stages else writer.encode_columns,
-                    check_width=self._header_check(),
-                    types=types,
-                ) as reader:
-                    found = getattr(reader, "dialect", None)
-                    fr.dialect = found.to_json() if found is not None else None
-                    types |= {f.name: f.type for f in reader.schema if f.name not in types}  # standard input's
-                    encoded_types = encode_types(types)
-                    if encoded_types != state.schema:
-                        state.schema = loop.dirty["schema"] = encoded_types  # committed with the first rows read this way
-                    schema = self._output_schema(reader.schema, path)
-                    self._check_width(schema, path)
-                    writer.prepare(schema, fresh=fresh and not prepared)
-                    prepared = True
-                    self._emit("file", path=path, status=fr.status)
-                    loop.load(reader, key, fs, fr)
-                report.files_loaded += 1
-                self._emit(
-                    "file_done",
-                    path=path,
-                    rows_read=fr.rows_read,
-                    rows_written=fr.rows_written,
-                    rows_rejected=fr.rows_rejected,
-                )
+            for plan in plans:
+                if not plan.reads:
+                    self._skip(plan, report)
+                    continue
+                assert plan.state is not None
+                state.files[plan.key] = plan.state
+                types = self._load_file(plan, types, loop, writer, fresh=fresh and not prepared)
+                prepared = True
             writer.finish()
             state.status = "complete"
             loop.commit()
             if report.rows_read and not report.rows_written and not report.rows_ignored and not report.resumed:
                 raise self._nothing_loaded(report, loop)
+
+    def _start_state(self, writer: Writer, rejects: RejectFile, report: RunReport) -> tuple[JobState, bool]:
+        """The job's checkpoint (none after --restart or for a new replace); whether this run is fresh."""
+        state = JobState.parse(writer.read_state(self.job_name))
+        if self.job.run.restart or (state.status != "running" and self.job.sink.mode == "replace"):
+            writer.clear_state(self.job_name)
+            state = JobState()
+        fresh = state.status != "running"
+        report.resumed = not fresh
+        # keep every committed reject (earlier runs' and other jobs' too); drop lines of uncommitted batches
+        rejects.start(Committed(state.rejects_bytes, state.rejects_lines, state.rejects_inode))
+        state.status = "running"
+        state.set_rejects(rejects.committed())
+        return state, fresh
+
+    def _skip(self, plan: FilePlan, report: RunReport) -> None:
+        """A file loaded already, or changed since (refused, or skipped by ``run.on_change``)."""
+        if plan.status == "changed":
+            raise SourceChangedError(
+                "changed since it was loaded (size or content differ from the checkpoint)", file=plan.path
+            )
+        if plan.status == "changed-skipped":
+            report.files.append(FileReport(plan.path, status=plan.status, rows_kept=plan.kept))
+            report.files_changed += 1
+        else:
+            report.files.append(FileReport(plan.path, status=plan.status))
+            report.files_skipped += 1
+        self._emit("file", path=plan.path, status=plan.status)
+
+    def _load_file(
+        self, plan: FilePlan, types: dict[str, pa.DataType], loop: _Loop, writer: Writer, *, fresh: bool
+    ) -> dict[str, pa.DataType]:
+        """Stream one file into the writer; the settled types, with standard input's added."""
+        fs = plan.state
+        assert fs is not None
+        fr = FileReport(plan.path, status=plan.status)
+        loop.report.files.append(fr)
+        with open_reader(
+            plan.path,
+            self.job.source,
+            chunk_size=loop.chunk_rows,
+            resume=fs.position if plan.status == "resumed" else None,
+            workers=self.job.run.workers or 1,
+            check_width=self._header_check(),
+            types=types,
+        ) as reader:
+            found = getattr(reader, "dialect", None)
+            fr.dialect = found.to_json() if found is not None else None
+            types = types | {f.name: f.type for f in reader.schema if f.name not in types}  # standard input's
+            encoded_types = encode_types(types)
+            if encoded_types != loop.ledger.state.schema:
+                loop.ledger.set_schema(encoded_types)
+            schema = self._output_schema(reader.schema, plan.path)
+            self._check_width(schema, plan.path)
+            writer.prepare(schema, fresh=fresh)
+            self._emit("file", path=plan.path, status=fr.status)
+            loop.load(reader, plan.key, fs, fr)
+        loop.report.files_loaded += 1
+        self._emit(
+            "file_done",
+            path=plan.path,
+            rows_read=fr.rows_read,
+            rows_written=fr.rows_written,
+            rows_rejected=fr.rows_rejected,
+        )
+        return types
 
     def _nothing_loaded(self, report: RunReport, loop: _Loop) -> NothingLoadedError:
         """Rows were read and none written: committed as such, but not a success."""
@@ -501,82 +503,84 @@ class Pipeline:
 
 
 class _Loop:
-    """The hot loop for one run: stage chunks into the writer, commit in batches."""
+    """The hot loop for one run: staged, encoded chunks into the writer, committed in batches."""
 
     def __init__(
         self,
-        pipeline: Pipeline,
+        job: JobConfig,
         writer: Writer,
+        encoder: Encoder,
+        ledger: Ledger,
+        *,
+        stages: list[Stage],
         rejects: RejectFile,
         signals: _Signals,
         progress: Progress,
-        state: JobState,
-        report: RunReport,
+        emit: Callable[..., None],
+        job_name: str,
+        type_notes: dict[str, str],
+        shrink_batches: bool,
     ) -> None:
-        self.p = pipeline
-        self.job = pipeline.job
+        self.job = job
         self.writer = writer
+        self.encoder = encoder
+        self.ledger = ledger
+        self.report = ledger.run
+        self.stages = stages
         self.rejects = rejects
         self.signals = signals
         self.progress = progress
-        self.state = state
-        self.report = report
-        self.batch_size = int(self.job.sink.batch_size or 50_000)
+        self.emit = emit
+        self.job_name = job_name
+        self.type_notes = type_notes  # column -> why its type was fixed before this run
+        self.shrink_batches = shrink_batches  # near the memory ceiling: the sink holds open batches in memory
+        self.batch_size = int(job.sink.batch_size or 50_000)
         # A chunk never outgrows a transaction, so a commit always lands on a chunk boundary.
-        self.chunk_rows = min(self.job.run.chunk_size, self.batch_size)
-        limit = self.job.run.max_memory
+        self.chunk_rows = min(job.run.chunk_size, self.batch_size)
+        limit = job.run.max_memory
         self.max_memory_mb = limit / (1 << 20) if isinstance(limit, int) else None
+        report = self.report
         report.max_memory_mb = round(self.max_memory_mb, 1) if self.max_memory_mb else None
         report.chunk_size, report.batch_size = self.chunk_rows, self.batch_size
-        report.sizes = chosen_sizes(self.job)
-        report.workers = self.job.run.workers or 1
-        self.pending = 0
-        self.dirty: dict[str, FileState | str] = {}  # checkpoint entries to commit: files' states, the types
-        self.committed = (0, 0, 0, 0, 0)  # run totals (read, written, rejected, filtered, ignored) at the last commit
-        self.commits = 0
+        report.sizes = chosen_sizes(job)
+        report.workers = job.run.workers or 1
         self.reasons: Counter[str] = Counter()  # why rows were rejected, while none has been written
 
-    def _staged(self, reader: Any) -> Iterator[tuple[Chunk, Any]]:
-        """Chunks through the stages, adapted and encoded for the writer. This runs
-        in the read-ahead thread: turning Arrow columns into Python values or bytes
-        is a third of the work, and it needs no database."""
-        chunks = apply(self.p.stages, iter(reader))
+    def _encoded(self, reader: Any) -> Iterator[Encoded]:
+        """Chunks through the stages and the sink's encoder. This runs in the read-ahead
+        thread; the encoder, pure, on a pool of ``run.workers`` threads: turning Arrow
+        columns into what the target stores is a third of the work, and needs no database."""
+        chunks = apply(self.stages, iter(reader))
         try:
-            for chunk in chunks:
-                chunk = self.writer.adapt(chunk)
-                encoded = self.writer.encode(chunk.batch, chunk.premade) if chunk.batch.num_rows else None
-                chunk.premade = None  # encoded: no need to keep it while the chunk waits
-                yield chunk, encoded
+            yield from ordered_map(self.encoder, chunks, self.job.run.workers or 1)
         finally:
             close = getattr(chunks, "close", None)
             if close is not None:
                 close()
 
     def load(self, reader: Any, key: str, fs: FileState, fr: FileReport) -> None:
-        chunks = prefetch(self._staged(reader), self.job.run.read_ahead)
+        batches = prefetch(self._encoded(reader), self.job.run.read_ahead)
         try:
-            for chunk, encoded in chunks:
-                if self.p.type_notes and chunk.rejects:
+            for encoded in batches:
+                chunk = encoded.chunk
+                if self.type_notes and chunk.rejects:
                     self._explain(chunk)
                 self.rejects.write(chunk.rejects)
                 if not self.report.rows_written:
                     self.reasons.update(r.reason for r in chunk.rejects)
-                written = self.writer.write(chunk.batch, encoded)
-                del encoded  # a chunk's Python values live no longer than its write
-                n_rej = len(chunk.rejects)
-                for counts in (fs, fr, self.report):
-                    counts.rows_read += chunk.rows_read
-                    counts.rows_written += written
-                    counts.rows_rejected += n_rej
-                    counts.rows_filtered += chunk.rows_filtered
-                    counts.rows_ignored += chunk.batch.num_rows - written  # mode ignore: keys already there
-                if chunk.end:
-                    fs.position = chunk.end
-                self.dirty[key] = fs
-                self.pending += chunk.rows_read
+                written = self.writer.write(encoded)
+                del encoded  # a chunk's encoded values live no longer than its write
+                tally = Tally(
+                    rows_read=chunk.rows_read,
+                    rows_written=written,
+                    rows_rejected=len(chunk.rejects),
+                    rows_filtered=chunk.rows_filtered,
+                    rows_ignored=chunk.batch.num_rows - written,  # mode ignore: keys already there
+                )
+                self.ledger.count(key, fs, fr, tally, chunk.end)
                 self.progress.update(chunk.bytes_read, chunk.rows_read)
                 # per chunk; listeners that log (logs.JsonLog) throttle it to a bounded rate
-                self.p._emit(
+                self.emit(
                     "progress",
                     path=fr.path,
                     rows_read=fr.rows_read,
@@ -585,7 +589,7 @@ class _Loop:
                     run_rows_read=self.report.rows_read,
                 )
                 over = self._over_limit()
-                if self.pending >= self.batch_size or self.signals.signum is not None or over:
+                if self.ledger.pending >= self.batch_size or self.signals.signum is not None or over:
                     self.commit()
                 if over:
                     raise RejectLimitError(
@@ -595,16 +599,15 @@ class _Loop:
                 if self.signals.signum is not None:
                     raise InterruptedLoad(self.signals.signum)
         finally:
-            close = getattr(chunks, "close", None)
+            close = getattr(batches, "close", None)
             if close is not None:
                 close()
-        fs.done = True
-        self.dirty[key] = fs
+        self.ledger.file_done(key, fs)
         self.commit()
 
     def _explain(self, chunk: Chunk) -> None:
         for r in chunk.rejects:
-            note = self.p.type_notes.get(r.column or "") if r.stage == "read" else None
+            note = self.type_notes.get(r.column or "") if r.stage == "read" else None
             if note:
                 r.reason += note
 
@@ -619,23 +622,12 @@ class _Loop:
         return rejected > limit
 
     def commit(self) -> None:
-        self.state.set_rejects(self.rejects.sync())
-        entries = {key: fs if isinstance(fs, str) else fs.to_json() for key, fs in self.dirty.items()}
-        entries["job"] = self.state.job_entry()
-        self.writer.commit(self.p.job_name, entries)
-        r = self.report
-        self.committed = (r.rows_read, r.rows_written, r.rows_rejected, r.rows_filtered, r.rows_ignored)
-        self.commits += 1
-        self.dirty.clear()
-        self.pending = 0
+        self.writer.commit(self.job_name, self.ledger.checkpoint(self.rejects.sync()))
+        self.ledger.committed_now()
         gc.collect(0)
         pa.default_memory_pool().release_unused()  # hand freed Arrow buffers back between batches
-        if (
-            self.max_memory_mb is not None
-            and self.job.sink.type == "leveldb"
-            and current_rss_mb() > 0.9 * self.max_memory_mb
-        ):
-            # Near the ceiling: smaller WriteBatches (held whole in memory until written)
-            # from here on, never below a chunk. SQLite's page cache is bounded already.
+        if self.max_memory_mb is not None and self.shrink_batches and current_rss_mb() > 0.9 * self.max_memory_mb:
+            # Near the ceiling, for a sink that holds its open batch whole in memory
+            # until written: smaller batches from here on, never below a chunk.
             self.batch_size = max(self.chunk_rows, self.batch_size // 2)
             self.report.batch_size = self.batch_size

@@ -21,6 +21,7 @@ from . import storage
 
 if TYPE_CHECKING:
     from .rejects import Committed
+    from .report import FileReport, RunReport
 
 identity = storage.identity
 
@@ -42,7 +43,7 @@ class FileState:
     done: bool = False
 
     def to_json(self) -> str:
-        # not asdict(): its deep copies cost 0.1 ms per file at every commit
+        # not asdict(): its deep copies cost time per file at every commit (bench/NOTES.md)
         return json.dumps({f.name: getattr(self, f.name) for f in fields(self)}, sort_keys=True)
 
 
@@ -86,3 +87,115 @@ class JobState:
         if self.fixed:
             entry["fixed"] = self.fixed
         return json.dumps(entry)
+
+
+COUNTS = ("rows_read", "rows_written", "rows_rejected", "rows_filtered", "rows_ignored")
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Row counts: what one chunk adds, or a run's totals at a commit."""
+
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_rejected: int = 0
+    rows_filtered: int = 0
+    rows_ignored: int = 0
+
+    @classmethod
+    def of(cls, holder: Any) -> Tally:
+        return cls(*(getattr(holder, name) for name in COUNTS))
+
+    def add_to(self, holder: Any) -> None:
+        for name in COUNTS:
+            setattr(holder, name, getattr(holder, name) + getattr(self, name))
+
+    def set_on(self, holder: Any) -> None:
+        for name in COUNTS:
+            setattr(holder, name, getattr(self, name))
+
+
+class Ledger:
+    """A run's bookkeeping: counts per file (checkpoint and report) and for the run,
+    and the checkpoint entries the next commit writes with its rows."""
+
+    def __init__(self, state: JobState, run: RunReport) -> None:
+        self.state = state
+        self.run = run  # the run's report: its totals
+        self.entries: dict[str, FileState | str] = {}  # files' states and the types, changed since the last commit
+        self.committed = Tally()  # the run's totals at the last commit
+        self.commits = 0
+        self.pending = 0  # rows read since the last commit
+
+    def count(self, key: str, fs: FileState, file_report: FileReport, tally: Tally, end: dict[str, Any]) -> None:
+        for holder in (fs, file_report, self.run):
+            tally.add_to(holder)
+        if end:
+            fs.position = end
+        self.entries[key] = fs
+        self.pending += tally.rows_read
+
+    def file_done(self, key: str, fs: FileState) -> None:
+        fs.done = True
+        self.entries[key] = fs
+
+    def set_schema(self, encoded: str) -> None:
+        """The column types files are read with, committed with the first rows read so."""
+        self.state.schema = self.entries["schema"] = encoded
+
+    def checkpoint(self, rejects: Committed) -> dict[str, str]:
+        """The entries to commit now, with the reject file's committed length."""
+        self.state.set_rejects(rejects)
+        out = {key: fs if isinstance(fs, str) else fs.to_json() for key, fs in self.entries.items()}
+        out["job"] = self.state.job_entry()
+        return out
+
+    def committed_now(self) -> None:
+        self.committed = Tally.of(self.run)
+        self.commits += 1
+        self.entries.clear()
+        self.pending = 0
+
+    def rewind(self) -> None:
+        """After a failure the run's totals say what was committed: staged rows were rolled back."""
+        self.committed.set_on(self.run)
+
+
+@dataclass
+class FilePlan:
+    """What a run does with one input: load it (from ``resume``), or skip it."""
+
+    path: str
+    key: str
+    status: str  # loaded | resumed | skipped | changed-skipped | changed (on_change = "error")
+    state: FileState | None = None  # the checkpoint entry the load counts into
+    kept: int = 0  # changed-skipped: the rows an earlier run committed from it
+
+    @property
+    def reads(self) -> bool:
+        return self.status in ("loaded", "resumed")
+
+
+def plan_files(files: list[str], state: JobState, on_change: str) -> list[FilePlan]:
+    """Each file against its checkpoint: loaded already (skip), half-loaded (resume),
+    changed since (``run.on_change``: error, skip or reload), or new."""
+    out = []
+    for path in files:
+        key = file_key(path)
+        ident = identity(path)
+        fs = state.files.get(key)
+        if fs is not None and path != "-":
+            if not same_content(fs.identity, ident):
+                if on_change != "reload":
+                    status = "changed" if on_change == "error" else "changed-skipped"
+                    out.append(FilePlan(path, key, status, kept=fs.rows_written))
+                    continue
+                fs = None
+            elif fs.done:
+                out.append(FilePlan(path, key, "skipped"))
+                continue
+        resuming = fs is not None and not fs.done and bool(fs.position)
+        if fs is None or fs.done:
+            fs = FileState(path=path, identity=ident)
+        out.append(FilePlan(path, key, "resumed" if resuming else "loaded", fs))
+    return out

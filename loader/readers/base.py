@@ -127,7 +127,6 @@ def split_chunk(
             end=final if last else {**within, "row": upto},
             rejects=[r for r in chunk.rejects if prev < (r.row or 0) <= upto],
             bytes_read=chunk.bytes_read if last else 0,
-            premade=tuple(a.slice(lo, hi - lo) for a in chunk.premade) if chunk.premade is not None else None,
         )
         piece.rows_read = upto - prev
         prev = upto

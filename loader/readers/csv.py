@@ -856,7 +856,6 @@ class CSVReader(ReaderBase):
                 end={},
                 rejects=rejects,
                 bytes_read=parsed.size,
-                premade=parsed.premade,
             )
             if converted.bad is not None:
                 chunk = chunk.keep(pc.invert(converted.bad), filtered=False)

@@ -6,6 +6,7 @@ and the other way round.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from .._lazy import lazy_attributes
@@ -24,10 +25,8 @@ __getattr__ = lazy_attributes(__name__, {"LevelDBWriter": "leveldb", "SQLiteWrit
 
 
 def open_writer(config: SinkConfig, table: str | None = None) -> Writer:
-    if config.type == "leveldb":
-        from .leveldb import LevelDBWriter
+    """The writer of ``config``'s sink (``table`` names a SQLite table)."""
+    from .. import sinks
 
-        return LevelDBWriter(config)
-    from .sqlite import SQLiteWriter
-
-    return SQLiteWriter(config, table or config.table or "data")
+    config = dataclasses.replace(config, table=table) if table else config
+    return sinks.get(str(config.type)).open_writer(config, [])

@@ -2,9 +2,10 @@
 
 The pipeline calls, in order: ``read_state`` (checkpoints of earlier runs),
 ``prepare`` (create the table, or wipe for replace), then for each chunk
-``adapt`` (reject rows the target cannot hold) and ``write`` (stage rows in
-the open transaction), and ``commit`` with the new checkpoint entries, which
-are written in the same atomic unit as the rows. ``finish`` runs after the
+``write`` of what the sink's encoder made of it (``loader.sinks``: rows the
+target cannot hold are rejected there) to stage it in the open transaction,
+and ``commit`` with the new checkpoint entries, which are written in the same
+atomic unit as the rows. ``finish`` runs after the
 last commit (indexes). On an exception ``__exit__`` rolls back what was not
 committed and re-raises.
 """
@@ -15,7 +16,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from ..chunk import Chunk
+from ..sinks.base import Encoded
 
 
 class Transactional:
@@ -47,21 +48,10 @@ class Writer(Protocol):
 
     def prepare(self, schema: pa.Schema, *, fresh: bool) -> None: ...
 
-    def adapt(self, chunk: Chunk) -> Chunk: ...
-
-    def encode_columns(self, batch: pa.RecordBatch) -> tuple[pa.Array, ...] | None:
-        """The part of ``encode`` that is Arrow kernels only: no database, no state,
-        safe on any thread. With no stages in the job, the CSV reader's parse workers
-        run it beside the parsing (``Chunk.premade``), before ``adapt``: for a batch
-        ``adapt`` would change it returns None rather than fail."""
+    def write(self, encoded: Encoded) -> int:
+        """Stage an encoded chunk in the open transaction; the rows written (for
+        ``ignore``, those whose key was not there yet)."""
         ...
-
-    def encode(self, batch: pa.RecordBatch, premade: tuple[pa.Array, ...] | None = None) -> Any:
-        """What ``write`` needs, made from Arrow columns (from ``premade`` where
-        ``encode_columns`` has run already); runs off the writing thread."""
-        ...
-
-    def write(self, batch: pa.RecordBatch, encoded: Any = None) -> int: ...
 
     def commit(self, job: str, state: dict[str, str]) -> None: ...
 

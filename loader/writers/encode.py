@@ -46,9 +46,9 @@ def iso_text(arr: pa.Array) -> pa.Array:
         if t.tz:
             arr = pc.cast(arr, pa.timestamp(t.unit, "UTC"))
         # The cast spells "YYYY-MM-DD HH:MM:SS[.frac][Z]" exactly as strftime's
-        # %Y-%m-%dT%H:%M:%S[Z] would, but ~4x faster: only the separator differs.
-        # With 4-digit years it is byte 10: replacing that slice is ~3x cheaper
-        # than searching for the space.
+        # %Y-%m-%dT%H:%M:%S[Z] would, but faster: only the separator differs.
+        # With 4-digit years it is byte 10: replacing that slice is cheaper
+        # than searching for the space (bench/NOTES.md).
         text = pc.cast(arr, pa.string())
         if _four_digit_years(arr):
             return pc.binary_replace_slice(text, 10, 11, "T")
@@ -65,7 +65,7 @@ def _plain(arr: pa.Array) -> pa.Array:
 
 
 def is_nested(t: pa.DataType) -> bool:
-    return pa.types.is_nested(t) or pa.types.is_map(t)
+    return bool(pa.types.is_nested(t) or pa.types.is_map(t))
 
 
 def _json_default(value: Any) -> Any:
@@ -162,7 +162,7 @@ def sqlite_array(arr: pa.Array) -> pa.Array:
     if pa.types.is_temporal(t) and not pa.types.is_duration(t):
         return iso_text(arr)
     if pa.types.is_duration(t) or pa.types.is_unsigned_integer(t):
-        return pc.cast(arr, pa.int64())  # adapt() has rejected uint64 above INT64_MAX
+        return pc.cast(arr, pa.int64())  # the SQLite encoder has rejected uint64 above INT64_MAX
     if pa.types.is_decimal(t):
         return pc.cast(arr, pa.string())
     if is_nested(t):
@@ -189,7 +189,7 @@ def _escaped_text(arr: pa.Array) -> pa.Array | None:
     """Strings escaped for a JSON literal, without the quotes; None when a value
     holds a control character (rare: json.dumps then spells the escapes).
     What needs escaping is decided once per column from the raw bytes (a SIMD
-    min and two memchr scans, ~10x cheaper than a regex over every value)."""
+    min and two memchr scans, far cheaper than a regex over every value)."""
     data = value_bytes(arr)
     if data is None or data.size == 0:
         return arr
@@ -222,10 +222,7 @@ def _json_value(arr: pa.Array) -> tuple[pa.Array, str]:
     if pa.types.is_integer(t) or pa.types.is_decimal(t):
         out = pc.cast(arr, pa.string())
     elif pa.types.is_floating(t):
-        out = pc.cast(arr, pa.string())
-        if not pc.all(pc.is_finite(arr)).as_py():  # NaN and infinities are no JSON numbers
-            infinity = pc.if_else(pc.greater(arr, 0), '"Infinity"', '"-Infinity"')
-            out = pc.if_else(pc.is_finite(arr), out, pc.if_else(pc.is_inf(arr), infinity, pa.scalar(None, pa.string())))
+        out = _json_float(arr)
     elif pa.types.is_boolean(t):
         out = pc.if_else(arr, _TRUE, _FALSE)
     elif pa.types.is_string(t) or pa.types.is_large_string(t):
@@ -240,11 +237,22 @@ def _json_value(arr: pa.Array) -> tuple[pa.Array, str]:
         out = pa.nulls(len(arr), pa.string())
     else:
         out = pa.array(nested_json(arr), pa.string())
-    if text is not None:
-        if text.null_count == 0:
-            return text, '"'
-        out = pc.binary_join_element_wise(_QUOTE, text, _QUOTE, _EMPTY)  # null stays null
-    return out, ""
+    return (out, "") if text is None else _quoted(text)
+
+
+def _json_float(arr: pa.Array) -> pa.Array:
+    out = pc.cast(arr, pa.string())
+    if not pc.all(pc.is_finite(arr)).as_py():  # NaN and infinities are no JSON numbers
+        infinity = pc.if_else(pc.greater(arr, 0), '"Infinity"', '"-Infinity"')
+        out = pc.if_else(pc.is_finite(arr), out, pc.if_else(pc.is_inf(arr), infinity, pa.scalar(None, pa.string())))
+    return out
+
+
+def _quoted(text: pa.Array) -> tuple[pa.Array, str]:
+    """Escaped text: as it is with the quote still to put around it, or quoted where it has nulls."""
+    if text.null_count == 0:
+        return text, '"'
+    return pc.binary_join_element_wise(_QUOTE, text, _QUOTE, _EMPTY), ""  # null stays null
 
 
 _BOOL = "bool"  # a boolean column without nulls: its literal goes into the two values
@@ -351,7 +359,7 @@ def sortable_int(arr: pa.Array, prefix: str = "") -> pa.Array:
 
 
 def _is_bytes(t: pa.DataType) -> bool:
-    return pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t)
+    return bool(pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t))
 
 
 class KeyTemplate:
@@ -392,6 +400,14 @@ class KeyTemplate:
     def missing(self, names: list[str]) -> list[str]:
         return [c for c in self.columns if c not in names]
 
+    def require(self, names: list[str]) -> None:
+        """Refuse data without a column the template names."""
+        missing = self.missing(names)
+        if missing:
+            raise ConfigError(
+                f"sink.key: no column {missing[0]!r} in the data", hint="columns are: " + ", ".join(names)
+            )
+
     def render(self, batch: pa.RecordBatch) -> pa.Array:
         """The key of every row as text (null where a key column is null)."""
         pieces: list[Any] = []
@@ -405,7 +421,7 @@ class KeyTemplate:
             if arr is not None:
                 pieces.append(self._field(arr, spec))
         if len(pieces) == 1 and not isinstance(pieces[0], str):
-            return pieces[0]  # type: ignore[no-any-return]
+            return pieces[0]
         if any(isinstance(p, pa.Array) and _is_bytes(p.type) for p in pieces):
             # a bytes field goes in as it is (it need not be UTF-8), so the key is bytes throughout
             pieces = [

@@ -8,7 +8,7 @@ Checkpoints live in ``loader-state.jsonl`` inside the LevelDB directory
 (LevelDB leaves files it does not know alone), appended after each batch is
 written (see ``statelog``). Not in the database: one checkpoint key written with every batch made
 every table LevelDB flushed span the whole key range, so each compaction
-rewrote all of level 1 (a sorted load of 1M rows: 2.3x the time). Puts are
+rewrote all of level 1 (bench/NOTES.md). Puts are
 idempotent, so the order "batch, then checkpoint" is enough: a crash between
 the two replays that batch, which writes the same keys and values again.
 """
@@ -18,18 +18,18 @@ from __future__ import annotations
 import collections
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import plyvel
 import pyarrow as pa
 
-from .. import kernels as pc
-from ..chunk import Chunk
 from ..config import SinkConfig
 from ..errors import RESUME_HINT, ConfigError, SinkError, TargetLockedError
+from ..sinks.base import Encoded
+from ..sinks.leveldb import as_bytes
 from .base import Transactional
-from .encode import KeyTemplate, json_objects, raw_values
+from .encode import KeyTemplate
 from .statelog import StateLog, StateLogError
 
 STATE_FILE = "loader-state.jsonl"
@@ -39,17 +39,6 @@ def _text(exc: BaseException) -> str:
     """plyvel puts LevelDB's status text in bytes; show it as text."""
     arg = exc.args[0] if exc.args else exc
     return arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
-
-
-# Rows turned into Python bytes at a time. A whole chunk's (2+ MB) took fresh
-# pymalloc arenas every chunk, each page faulted in with the GIL held (~30k
-# faults per 1M rows); a slice this size reuses the arena the last one freed.
-PUT_SLICE = 1024
-
-
-def _as_bytes(keys: pa.Array, values: pa.Array) -> Iterator[tuple[list[bytes], list[bytes]]]:
-    for start in range(0, len(keys), PUT_SLICE):
-        yield keys.slice(start, PUT_SLICE).to_pylist(), values.slice(start, PUT_SLICE).to_pylist()
 
 
 class LevelDBWriter(Transactional):
@@ -64,13 +53,13 @@ class LevelDBWriter(Transactional):
         # The open batch: staged WriteBatches, written in order at commit. Appending
         # each to one WriteBatch copied every put again while holding the GIL.
         self.staged: list[Any] = []
-        # Written batches, cleared, for encode() to fill again: a cleared WriteBatch keeps
-        # its buffer, where a new one grows to a chunk's ~2 MB by doubling, copying each time.
+        # Written batches, cleared, for the encoder to fill again (``empty_batch``).
         self._spare: collections.deque[Any] = collections.deque()
         self.columns: list[str] = []
         self.state_path = os.path.join(config.path, STATE_FILE)
         self._state: StateLog | None = None
         self._staged_keys: set[bytes] = set()  # mode ignore: keys put in the open batch
+        self.write: Callable[[Encoded], int] = self._write_new_keys if config.mode == "ignore" else self._write_staged
 
     def __enter__(self) -> LevelDBWriter:
         # another process holding LOCK: retry with a growing delay for up to sink.busy_timeout
@@ -163,12 +152,7 @@ class LevelDBWriter(Transactional):
     # ---------------------------------------------------------------- rows
 
     def prepare(self, schema: pa.Schema, *, fresh: bool) -> None:
-        missing = self.template.missing(schema.names)
-        if missing:
-            raise ConfigError(
-                f"sink.key: no column {missing[0]!r} in the data",
-                hint="columns are: " + ", ".join(schema.names),
-            )
+        self.template.require(schema.names)
         if self.config.value != "json" and self.config.value not in schema.names:
             raise ConfigError(
                 f"sink.value: expected 'json' or a column name, got {self.config.value!r}",
@@ -188,67 +172,39 @@ class LevelDBWriter(Transactional):
                 wb = self.db.write_batch(transaction=True)
         wb.write()
 
-    def adapt(self, chunk: Chunk) -> Chunk:
-        """Rows whose key would be null cannot be stored: reject them."""
-        for name in self.template.columns:
-            column = chunk.batch.column(name)
-            if column.null_count:  # known without a pass over the column
-                chunk = chunk.reject(pc.is_null(column), f"key column {name!r} is null", stage="write", column=name)
-        return chunk
-
-    def encode_columns(self, batch: pa.RecordBatch) -> tuple[pa.Array, pa.Array]:
-        """Each row's key and value as binary arrays (nulls as keys where ``adapt``
-        will reject the row, which drops these)."""
-        keys = pc.cast(self.template.render(batch), pa.binary())
-        value = self.config.value
-        values = json_objects(batch) if value == "json" else raw_values(batch.column(value))
-        if not len(keys) == len(values) == batch.num_rows:
-            raise ValueError(f"{len(keys)} keys and {len(values)} values for {batch.num_rows} rows")
-        return keys, values
-
-    def encode(self, batch: pa.RecordBatch, premade: tuple[pa.Array, ...] | None = None) -> Any:
-        """The chunk's puts, staged in a WriteBatch of its own. Touches no stored
-        data, so the pipeline runs it in the read-ahead thread: plyvel drops and
-        retakes the GIL on every put, and on the writing thread each retake
-        waited for the encoding thread (a 1M-row load spent 0.9 s of wall time
-        on 0.2 s of puts). ``ignore`` must look up each key when it writes, so
-        for it this is the keys and values only."""
-        keys, values = premade if premade is not None else self.encode_columns(batch)
-        if self.config.mode == "ignore":
-            return keys, values
-        staged = self._batch()
-        for ks, vs in _as_bytes(keys, values):
-            collections.deque(map(staged.put, ks, vs), maxlen=0)  # the loop in C: 4% less per put
-        return staged
-
-    def _batch(self) -> Any:
-        """An empty WriteBatch: a spare one if a commit has handed one back. Every
-        batch a commit writes is handed back, so every batch comes from here."""
+    def empty_batch(self) -> Any:
+        """An empty WriteBatch for the encoder to stage a chunk's puts in: a spare one
+        if a commit has handed one back (a cleared WriteBatch keeps its buffer, where a
+        new one grows by doubling). Called from encoding threads: deques are thread-safe."""
         try:
-            return self._spare.popleft()  # deques are safe between threads
+            return self._spare.popleft()
         except IndexError:
             return self.db.write_batch(transaction=True, sync=self.config.sync)
 
-    def write(self, batch: pa.RecordBatch, encoded: Any = None) -> int:
-        if batch.num_rows == 0:
+    def _write_staged(self, encoded: Encoded) -> int:
+        """A WriteBatch staged by the encoder joins the open batch."""
+        if encoded.payload is None:
             return 0
-        if encoded is None:
-            encoded = self.encode(batch)
-        if not isinstance(encoded, tuple):  # a staged WriteBatch: joins the open batch
-            self.staged.append(encoded)
-            return batch.num_rows
-        wb = self._batch()
+        self.staged.append(encoded.payload)
+        return encoded.num_rows
+
+    def _write_new_keys(self, encoded: Encoded) -> int:
+        """``ignore``: put only keys that are neither stored nor in the open batch;
+        rows whose key was there are counted apart."""
+        if encoded.payload is None:
+            return 0
+        wb = self.empty_batch()
         self.staged.append(wb)
         put, get, staged = wb.put, self.db.get, self._staged_keys
         written = 0
-        for ks, vs in _as_bytes(*encoded):
+        for ks, vs in as_bytes(*encoded.payload):
             for k, v in zip(ks, vs, strict=True):
                 # the database does not see the open batch: its keys are remembered here
                 if k not in staged and get(k) is None:
                     staged.add(k)
                     put(k, v)
                     written += 1
-        return written  # mode ignore: rows whose key was there are counted apart
+        return written
 
     def commit(self, job: str, state: dict[str, str]) -> None:
         try:

@@ -1,7 +1,7 @@
 """SQLite writer: Arrow batches bound in C through ADBC, one transaction per batch.
 
-Rows never become Python objects: the read-ahead thread turns each batch into
-SQLite-ready Arrow columns (``sqlite_array``) and ADBC's SQLite driver binds
+Rows never become Python objects: the sink's encoder (``loader.sinks.sqlite``) turns
+each batch into SQLite-ready Arrow columns (``sqlite_array``) off this thread, and ADBC's SQLite driver binds
 them column by column into one prepared INSERT, in C and without the GIL, so
 parsing the next block runs on the other core meanwhile. Every identifier is
 quoted, so any column name works and none can inject SQL. The checkpoint
@@ -27,11 +27,11 @@ import pyarrow as pa
 from adbc_driver_manager import Error as AdbcError
 
 from .. import suggest
-from ..chunk import Chunk
 from ..config import SinkConfig
 from ..errors import RESUME_HINT, ConfigError, LoaderError, SchemaMismatchError, SinkError, TargetLockedError
+from ..sinks.base import Encoded
 from .base import Transactional
-from .encode import sqlite_array, sqlite_type, uint64_overflow
+from .encode import sqlite_type
 
 STATE_TABLE = "_loader_state"
 MAX_COLUMNS = 2000  # SQLITE_MAX_COLUMN as the SQLite inside ADBC's driver is built (its default)
@@ -92,7 +92,7 @@ def quote(name: str) -> str:
 class _Connection:
     """ADBC's SQLite driver through ``adbc_driver_manager``'s own API, one
     statement reused. Its DB-API module would import ``pyarrow.dataset`` (and so
-    ``pyarrow.compute``): ~44 ms of every SQLite run's start, for nothing the
+    ``pyarrow.compute``) at every SQLite run's start, for nothing the
     writer uses. Autocommit is on, ADBC's default."""
 
     def __init__(self, path: str) -> None:
@@ -166,7 +166,7 @@ class SQLiteWriter(Transactional):
             self.conn = _Connection(path)
             self._execute(f"PRAGMA busy_timeout={int(self.config.busy_timeout * 1000)}")
             # A rollback journal writes each new page once; WAL writes it twice (into the
-            # WAL, then back at each checkpoint): TRUNCATE loads ~12% faster here. A
+            # WAL, then back at each checkpoint): TRUNCATE loads faster (bench/NOTES.md). A
             # database already in WAL mode stays so: its owner chose readers that never
             # block the writer. Either way a commit survives a killed process, and the
             # table and its checkpoint always agree, which is what resume needs.
@@ -175,10 +175,10 @@ class SQLiteWriter(Transactional):
                 self._truncating = True
             self._execute("PRAGMA synchronous=NORMAL")
             # Appends touch only the right edge of each B-tree: a small page cache does
-            # (measured: 4 MiB loads as fast as 32 MiB and keeps 28 MB off the peak RSS).
+            # (as fast as a large one, and smaller peak RSS: bench/NOTES.md).
             self._execute("PRAGMA cache_size=-4096")
             # In WAL mode: checkpoint every ~40 MB of WAL instead of 4 MB, fewer and
-            # larger copies into the database (~1.15x insert throughput).
+            # larger copies into the database (bench/NOTES.md).
             self._execute("PRAGMA wal_autocheckpoint=10000")
             self._execute("PRAGMA temp_store=MEMORY")
             self._execute(
@@ -320,50 +320,29 @@ class SQLiteWriter(Transactional):
 
     # ---------------------------------------------------------------- rows
 
-    def adapt(self, chunk: Chunk) -> Chunk:
-        """Reject values SQLite cannot hold exactly (uint64 above 2**63-1)."""
-        for name, col in zip(chunk.batch.schema.names, chunk.batch.columns, strict=True):
-            mask = uint64_overflow(col)
-            if mask is not None:
-                chunk = chunk.reject(mask, "value exceeds SQLite's 64-bit integer range", stage="write", column=name)
-        return chunk
-
-    def encode_columns(self, batch: pa.RecordBatch) -> tuple[pa.Array, ...] | None:
-        """The columns as SQLite stores them without loss; None if ``adapt`` has
-        values to reject first."""
-        if any(uint64_overflow(c) is not None for c in batch.columns):
-            return None
-        return tuple(sqlite_array(c) for c in batch.columns)
-
-    def encode(self, batch: pa.RecordBatch, premade: tuple[pa.Array, ...] | None = None) -> pa.RecordBatch:
-        """The batch with columns SQLite stores without loss. Touches no database,
-        so the pipeline runs it in the read-ahead thread, off the writing thread."""
-        columns = premade if premade is not None else [sqlite_array(c) for c in batch.columns]
-        return pa.RecordBatch.from_arrays(list(columns), names=batch.schema.names)
-
-    def write(self, batch: pa.RecordBatch, encoded: pa.RecordBatch | None = None) -> int:
-        """Stage a batch in the open transaction (begun here if needed); the rows written
-        (for ``ignore``, those whose key was not there yet)."""
-        if batch.num_rows == 0:
+    def write(self, encoded: Encoded) -> int:
+        """Stage an encoded chunk in the open transaction (begun here if needed); the rows
+        written (for ``ignore``, those whose key was not there yet)."""
+        rows = encoded.payload
+        if rows is None or rows.num_rows == 0:
             return 0
         assert self.conn is not None
-        if self.columns and len(batch.schema) and not self._in_txn:
-            self._check_columns(batch.schema)
-        rows = encoded if encoded is not None else self.encode(batch)
+        if self.columns and len(rows.schema) and not self._in_txn:
+            self._check_columns(rows.schema)
         if not self._in_txn:
             self._begin()
         try:
             if self.config.mode in ("ignore", "upsert"):
                 self._execute(f"DROP TABLE IF EXISTS temp.{STAGE_TABLE}")
                 self.conn.ingest(STAGE_TABLE, rows, create=True, temporary=True)
-                self._execute(self._merge_sql(tuple(batch.schema.names)))
+                self._execute(self._merge_sql(tuple(rows.schema.names)))
                 if self.config.mode == "ignore":  # rows whose key was there are counted apart
                     return int(self._execute("SELECT changes()")[0][0])
             else:
                 self.conn.ingest(self.table, rows)
         except AdbcError as exc:
             raise db_error(exc, self.config.path, self.config.busy_timeout) from None
-        return batch.num_rows
+        return int(rows.num_rows)
 
     def _begin(self) -> None:
         self._execute("BEGIN IMMEDIATE")

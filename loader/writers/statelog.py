@@ -2,7 +2,7 @@
 
 Each commit appends one line with only the entries it changed, so a commit
 costs the same whether the job has loaded ten files or ten thousand (rewriting
-the whole state each time cost 28 ms per commit at 10,000 files). A line
+the whole state each time grew with the files: bench/NOTES.md). A line
 written whole ends in a newline; a kill mid-append leaves a last line without
 one, which is ignored: it belonged to a commit that did not finish, and the
 batch it described is replayed (LevelDB puts are idempotent). When the log
@@ -57,7 +57,7 @@ class StateLog:
         self.jobs, torn = read_state_log(path)
         self._compacted = 0
         self._size = os.path.getsize(path) if os.path.exists(path) else 0
-        self._fh: BinaryIO | None = None  # open while appending: an open() per commit cost 0.5 ms here
+        self._fh: BinaryIO | None = None  # open while appending: an open() per commit is measurable
         if torn:
             self.compact()  # drop the torn line before anything is appended after it
 

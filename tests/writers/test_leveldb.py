@@ -8,15 +8,37 @@ import plyvel
 import pyarrow as pa
 import pytest
 
+from loader import sinks
 from loader.chunk import Chunk
 from loader.config import SinkConfig
 from loader.errors import ConfigError, SinkError
+from loader.sinks import Encoded
+from loader.sinks.leveldb import PUT_SLICE
 from loader.writers import KeyTemplate, LevelDBWriter
-from loader.writers.leveldb import PUT_SLICE, STATE_FILE
+from loader.writers.base import Writer
+from loader.writers.leveldb import STATE_FILE
 
 
 def sink(path: Path, key: str = "k:{id}", **kw) -> SinkConfig:
     return SinkConfig(path=str(path), type="leveldb", key=key, batch_size=100, **kw)
+
+
+def as_chunk(batch: pa.RecordBatch) -> Chunk:
+    return Chunk(batch=batch, file="f", rows=pa.array(range(1, batch.num_rows + 1), pa.int64()), last_row=batch.num_rows, end={})
+
+
+def encode(w: Writer, batch: pa.RecordBatch) -> Encoded:
+    """What the pipeline hands the writer for ``batch``: its sink's encoder's output."""
+    return sinks.get(str(w.config.type)).encoder(w.config, w)(as_chunk(batch))
+
+
+def put(w: Writer, batch: pa.RecordBatch) -> int:
+    return w.write(encode(w, batch))
+
+
+def adapt(w: Writer, chunk: Chunk) -> Chunk:
+    """The chunk as the encoder leaves it: rows the target cannot hold moved to the rejects."""
+    return sinks.get(str(w.config.type)).encoder(w.config, w)(chunk).chunk
 
 
 def items_of(db: plyvel.DB) -> list[tuple[bytes, bytes]]:
@@ -66,7 +88,7 @@ def test_table_block_size_is_applied(tmp_path: Path) -> None:
             w.prepare(batch.schema, fresh=True)
             for start in range(0, rows, 1000):  # a full memtable is flushed before the next write
                 part = batch.slice(start, 1000)
-                w.write(part)
+                put(w, part)
                 w.commit("j", {})
         tables = sum(t.stat().st_size for t in db.glob("*.ldb"))
         assert tables > 3_000_000
@@ -143,7 +165,7 @@ def test_values_round_trip_as_json(tmp_path: Path) -> None:
     db = tmp_path / "v.ldb"
     with LevelDBWriter(sink(db)) as w:
         w.prepare(batch.schema, fresh=True)
-        w.write(batch)
+        put(w, batch)
         w.commit("j", {"s": "1"})
     items = data_items(db)
     assert [k for k, _ in items] == [b"k:00000000000000000001", b"k:00000000000000000002"]
@@ -156,7 +178,7 @@ def test_raw_value_column(tmp_path: Path) -> None:
     batch = pa.record_batch({"id": [1], "blob": pa.array([b"\x00\x01"], pa.binary())})
     with LevelDBWriter(sink(db, value="blob")) as w:
         w.prepare(batch.schema, fresh=True)
-        w.write(batch)
+        put(w, batch)
         w.commit("j", {})
     assert data_items(db) == [(b"k:00000000000000000001", b"\x00\x01")]
 
@@ -165,34 +187,34 @@ def test_exception_writes_nothing_of_the_open_batch(tmp_path: Path) -> None:
     db = tmp_path / "a.ldb"
     with pytest.raises(RuntimeError), LevelDBWriter(sink(db)) as w:
         w.prepare(pa.schema([("id", pa.int64())]), fresh=True)
-        w.write(pa.record_batch({"id": [1, 2, 3]}))
+        put(w, pa.record_batch({"id": [1, 2, 3]}))
         raise RuntimeError("crash before commit")
     assert data_items(db) == []
 
 
 def test_chunks_staged_off_thread_commit_in_order_or_not_at_all(tmp_path: Path) -> None:
-    """encode() stages each chunk's puts in a WriteBatch of its own (the pipeline
-    does that in its read-ahead thread); a commit writes them in order, so a key a
+    """The encoder stages each chunk's puts in a WriteBatch of its own (the pipeline
+    runs it on its encoding threads); a commit writes them in order, so a key a
     later chunk repeats ends with the later value, and a rollback writes none."""
     db = tmp_path / "s.ldb"
     first = pa.record_batch({"id": [1, 2], "v": ["a", "b"]})
     second = pa.record_batch({"id": [1, 3], "v": ["c", "d"]})
     with pytest.raises(RuntimeError), LevelDBWriter(sink(db, value="v")) as w:
         w.prepare(first.schema, fresh=True)
-        staged = [w.encode(first), w.encode(second)]
-        w.write(first, staged[0])
-        w.write(second, staged[1])
+        staged = [encode(w, first), encode(w, second)]
+        w.write(staged[0])
+        w.write(staged[1])
         raise RuntimeError("crash before commit")
     assert data_items(db) == []
     with LevelDBWriter(sink(db, value="v")) as w:
         w.prepare(first.schema, fresh=True)
-        w.write(first, w.encode(first))
-        w.write(second, w.encode(second))
+        put(w, first)
+        put(w, second)
         w.rollback()
         w.commit("j", {})
         assert items_of(w.db) == []
-        w.write(first, w.encode(first))
-        w.write(second, w.encode(second))
+        put(w, first)
+        put(w, second)
         w.commit("j", {})
     assert [v for _, v in data_items(db)] == [b"c", b"b", b"d"]
 
@@ -203,13 +225,13 @@ def test_a_written_batch_is_filled_again_empty(tmp_path: Path) -> None:
     db = tmp_path / "r.ldb"
     with LevelDBWriter(sink(db, value="v")) as w:
         w.prepare(pa.schema([("id", pa.int64()), ("v", pa.string())]), fresh=True)
-        first = w.encode(pa.record_batch({"id": [1, 2], "v": ["a", "b"]}))
-        w.write(pa.record_batch({"id": [1, 2], "v": ["a", "b"]}), first)
+        first = encode(w, pa.record_batch({"id": [1, 2], "v": ["a", "b"]}))
+        w.write(first)
         w.commit("j", {})
         w.db.delete(b"k:" + b"0" * 19 + b"1")  # gone from the database: must stay gone
-        second = w.encode(pa.record_batch({"id": [3], "v": ["c"]}))
-        assert second is first  # the same batch, reused
-        w.write(pa.record_batch({"id": [3], "v": ["c"]}), second)
+        second = encode(w, pa.record_batch({"id": [3], "v": ["c"]}))
+        assert second.payload is first.payload  # the same batch, reused
+        w.write(second)
         w.commit("j", {})
     assert [v for _, v in data_items(db)] == [b"b", b"c"]
 
@@ -223,7 +245,7 @@ def test_written_batches_handed_back_stay_as_few_as_are_in_flight(tmp_path: Path
         w.prepare(pa.schema([("id", pa.int64())]), fresh=True)
         for i in range(20):
             batch = pa.record_batch({"id": list(range(i * 10, i * 10 + 10))})
-            w.write(batch, w.encode(batch))
+            put(w, batch)
             w.commit("j", {})
         assert len(w._spare) == 1
     assert len(data_items(tmp_path / "n.ldb")) == 200
@@ -236,12 +258,12 @@ def test_modes_on_existing_and_repeated_keys(tmp_path: Path, mode: str, expected
     db = tmp_path / "m.ldb"
     with LevelDBWriter(sink(db, value="v")) as w:
         w.prepare(pa.schema([("id", pa.int64()), ("v", pa.string())]), fresh=True)
-        w.write(pa.record_batch({"id": [1], "v": ["old"]}))
+        put(w, pa.record_batch({"id": [1], "v": ["old"]}))
         w.commit("j", {})
     with LevelDBWriter(sink(db, value="v", mode=mode)) as w:
         w.prepare(pa.schema([("id", pa.int64()), ("v", pa.string())]), fresh=False)
-        w.write(pa.record_batch({"id": [1, 2, 2], "v": ["new", "first", "second"]}))
-        w.write(pa.record_batch({"id": [2], "v": ["third"]}))
+        put(w, pa.record_batch({"id": [1, 2, 2], "v": ["new", "first", "second"]}))
+        put(w, pa.record_batch({"id": [2], "v": ["third"]}))
         w.commit("j", {})
     assert [v for _, v in data_items(db)] == [expected, b"first" if mode == "ignore" else b"third"]
 
@@ -255,7 +277,7 @@ def test_a_chunk_longer_than_a_put_slice(tmp_path: Path, mode: str, first: bytes
     db = tmp_path / "l.ldb"
     with LevelDBWriter(sink(db, value="v", mode=mode)) as w:
         w.prepare(batch.schema, fresh=True)
-        w.write(batch, w.encode(batch))
+        put(w, batch)
         w.commit("j", {})
     items = data_items(db)
     assert len(items) == n
@@ -268,7 +290,7 @@ def test_state_lives_beside_the_data_not_among_it(tmp_path: Path) -> None:
     in every batch made each flushed table span the whole key range."""
     db = tmp_path / "s.ldb"
     with LevelDBWriter(sink(db)) as w:
-        w.write(pa.record_batch({"id": [1]}))
+        put(w, pa.record_batch({"id": [1]}))
         w.commit("job1", {"file:x": '{"a": 1}'})
         assert w.read_state("job1") == {"file:x": '{"a": 1}'}
         assert w.read_state("job2") == {}
@@ -297,7 +319,7 @@ def test_a_damaged_state_file_is_one_clear_error(tmp_path: Path) -> None:
 def test_null_keys_are_rejected(tmp_path: Path) -> None:
     chunk = Chunk(batch=pa.record_batch({"id": [1, None]}), file="f", rows=pa.array([1, 2], pa.int64()), last_row=2, end={})
     with LevelDBWriter(sink(tmp_path / "n.ldb")) as w:
-        out = w.adapt(chunk)
+        out = adapt(w, chunk)
     assert out.num_rows == 1
     assert [(r.row, r.reason) for r in out.rejects] == [(2, "key column 'id' is null")]
 
@@ -312,11 +334,11 @@ def test_missing_key_column(tmp_path: Path) -> None:
 def test_replace_wipes_data_but_not_state(tmp_path: Path) -> None:
     db = tmp_path / "r.ldb"
     with LevelDBWriter(sink(db)) as w:
-        w.write(pa.record_batch({"id": [1, 2]}))
+        put(w, pa.record_batch({"id": [1, 2]}))
         w.commit("j", {"x": "1"})
     with LevelDBWriter(sink(db, mode="replace")) as w:
         w.prepare(pa.schema([("id", pa.int64())]), fresh=True)
-        w.write(pa.record_batch({"id": [3]}))
+        put(w, pa.record_batch({"id": [3]}))
         w.commit("j", {})
         assert w.read_state("j") == {"x": "1"}
     assert [k for k, _ in data_items(db)] == [b"k:00000000000000000003"]

@@ -1,0 +1,50 @@
+"""The sinks a load can write, by name: each one module, registered here.
+
+A new sink is a module with a ``Sink`` object (see ``base``) and one
+``register(...)`` line; the pipeline, the memory fitting and the path checks
+ask it and never name a type.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from ..errors import ConfigError
+from .base import Encoded, Encoder, MemoryProfile, Sink, SinkBase
+from .leveldb import LevelDBSink
+from .sqlite import SQLiteSink
+
+__all__ = ["Encoded", "Encoder", "MemoryProfile", "Sink", "SinkBase", "for_path", "get", "names", "register"]
+
+_SINKS: dict[str, Sink] = {}
+
+
+def register(sink: Sink) -> Sink:
+    """Make ``sink`` available by its name and path suffixes (a later one with the same name wins)."""
+    _SINKS[sink.name] = sink
+    return sink
+
+
+def names() -> list[str]:
+    return list(_SINKS)
+
+
+def get(name: str) -> Sink:
+    try:
+        return _SINKS[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, names(), n=1)
+        raise ConfigError(
+            f"sink.type: no sink {name!r}",
+            hint=f"did you mean {close[0]!r}?" if close else "sinks are: " + ", ".join(names()),
+        ) from None
+
+
+def for_path(path: str) -> Sink | None:
+    """The sink whose suffix ends ``path`` (a directory's trailing slash ignored)."""
+    name = path.lower().rstrip("/")
+    return next((s for s in _SINKS.values() if name.endswith(s.suffixes)), None)
+
+
+register(SQLiteSink())
+register(LevelDBSink())

@@ -1,0 +1,147 @@
+"""What a sink is: one object that owns every fact about one kind of target.
+
+A sink names its type and the path suffixes that choose it, checks and fills in
+its ``[sink]`` keys, says which files its database writes beside or inside the
+target, names a job, describes its target in a plan, states what its writer
+costs in memory, hands out the encoder the pipeline maps over chunks, and opens
+its writer. The pipeline asks these questions and never branches on the type
+(see ``docs/architecture.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..chunk import Chunk
+
+if TYPE_CHECKING:
+    from ..config import SinkConfig, SourceConfig
+    from ..writers.base import Writer
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """A chunk made ready for one sink: its rows the target can hold (rows it cannot
+    hold moved to the chunk's rejects) and the sink's payload for those rows."""
+
+    chunk: Chunk
+    payload: Any = None
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.chunk.batch.num_rows)
+
+
+Encoder = Callable[[Chunk], Encoded]
+"""Pure: no database handle and no shared state, safe on any thread of a pool."""
+
+
+@dataclass(frozen=True)
+class MemoryProfile:
+    """What a sink's writer costs in memory, for ``memory.fit_memory``."""
+
+    floor_mb: dict[str, int]
+    """Resident MB at the smallest sizes before any data, per reader ("csv" or "parquet")."""
+    row_bytes: int
+    """Resident bytes per row in flight: Arrow columns plus what the encoder makes of them."""
+    holds: str = ""
+    """What besides the runtime the floor holds, for the refusal of a lower ceiling."""
+    batches_in_memory: bool = False
+    """An open batch is held whole in memory until its commit: halve it near the ceiling."""
+
+
+class Sink(Protocol):
+    """One kind of target. Registered in ``loader.sinks``; a new one is one module."""
+
+    name: str
+    suffixes: tuple[str, ...]
+    """Path suffixes (lower case) that choose this sink when ``sink.type`` is not set."""
+    side_files: tuple[str, ...]
+    """Suffixes of files the database writes beside the target (``out.db-wal``)."""
+    inner_files: tuple[str, ...]
+    """Names of files the database writes inside a target directory."""
+    memory: MemoryProfile
+
+    def resolve(self, sink: SinkConfig, source: SourceConfig) -> SinkConfig:
+        """The ``[sink]`` keys checked and their defaults filled in, as a new config."""
+        ...
+
+    def default_workers(self, source_format: str | None, cpus: int) -> int:
+        """``run.workers`` when it is not set."""
+        ...
+
+    def table(self, sink: SinkConfig, paths: list[str]) -> str | None:
+        """The table rows go to, for sinks that have tables."""
+        ...
+
+    def job_name(self, sink: SinkConfig, paths: list[str]) -> str:
+        """A job's default name: what its checkpoint is stored under."""
+        ...
+
+    def plan_line(self, sink: SinkConfig, paths: list[str]) -> str:
+        """The ``target:`` line of ``--dry-run``."""
+        ...
+
+    def check_schema(self, sink: SinkConfig, schema_names: list[str]) -> None:
+        """Refuse, before a row is read, data the keys cannot be made from."""
+        ...
+
+    def width_check(self) -> Callable[[int, str], None] | None:
+        """A limit on the column count, checked on a header; None for none."""
+        ...
+
+    def fit_memory(self, sink: SinkConfig, chunk: int, spare_mb: float) -> SinkConfig:
+        """The sink's own sizes within its share of ``spare_mb``."""
+        ...
+
+    def sizes(self, sink: SinkConfig) -> dict[str, int]:
+        """The sink's own sizes a run uses, for its report."""
+        ...
+
+    def encoder(self, sink: SinkConfig, writer: Writer) -> Encoder:
+        """The function the pipeline maps over chunks before ``writer.write``."""
+        ...
+
+    def open_writer(self, sink: SinkConfig, paths: list[str]) -> Writer:
+        """The writer for this target (a context manager)."""
+        ...
+
+
+class SinkBase:
+    """Defaults for a sink with no tables, no extra files and no sizes of its own."""
+
+    name: str = ""
+    suffixes: tuple[str, ...] = ()
+    side_files: tuple[str, ...] = ()
+    inner_files: tuple[str, ...] = ()
+    memory: MemoryProfile = MemoryProfile({"csv": 75, "parquet": 91}, 250)
+    default_batch_size: int = 50_000
+
+    def resolve(self, sink: SinkConfig, source: SourceConfig) -> SinkConfig:
+        return sink if sink.batch_size is not None else replace(sink, batch_size=self.default_batch_size)
+
+    def default_workers(self, source_format: str | None, cpus: int) -> int:
+        return 1
+
+    def table(self, sink: SinkConfig, paths: list[str]) -> str | None:
+        return None
+
+    def job_name(self, sink: SinkConfig, paths: list[str]) -> str:
+        return f"{self.name}:{sink.path}"
+
+    def plan_line(self, sink: SinkConfig, paths: list[str]) -> str:
+        return f"target: {self.name} {sink.path}, mode {sink.mode}"
+
+    def check_schema(self, sink: SinkConfig, schema_names: list[str]) -> None:
+        return None
+
+    def width_check(self) -> Callable[[int, str], None] | None:
+        return None
+
+    def fit_memory(self, sink: SinkConfig, chunk: int, spare_mb: float) -> SinkConfig:
+        return sink
+
+    def sizes(self, sink: SinkConfig) -> dict[str, int]:
+        return {}

@@ -1,0 +1,162 @@
+"""The LevelDB sink: a key per row from a template, values as JSON or one raw column."""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from .. import kernels as pc
+from ..chunk import Chunk
+from ..errors import ConfigError
+from .base import Encoded, MemoryProfile, SinkBase
+
+if TYPE_CHECKING:
+    from ..config import SinkConfig, SourceConfig
+    from ..writers.base import Writer
+    from ..writers.encode import KeyTemplate
+
+# LevelDB's sizes above the smallest (what the floors were measured with): each MiB of
+# write buffer is two memtables plus a level-0 table in each compaction that maps
+# them all (up to 8); each MiB of table file is ~11 tables one compaction maps (a
+# table and the ~10 it overlaps one level down). Figures in bench/NOTES.md.
+MIN_BUFFER = 1 << 20
+MIN_FILE = 256 << 10
+MB_PER_BUFFER_MIB = 10
+MB_PER_FILE_MIB = 12
+# Each open table is mapped, and opening it faults in its index and the pages around it.
+MIN_OPEN_FILES = 74
+OPEN_FILES_PER_MB = 16
+ROW_BYTES = 600
+
+# Rows turned into Python bytes at a time: a slice this size reuses the pymalloc
+# arena the last one freed, where a whole chunk's took fresh ones (bench/NOTES.md).
+PUT_SLICE = 1024
+
+
+def as_bytes(keys: pa.Array, values: pa.Array) -> Iterator[tuple[list[bytes], list[bytes]]]:
+    for start in range(0, len(keys), PUT_SLICE):
+        yield keys.slice(start, PUT_SLICE).to_pylist(), values.slice(start, PUT_SLICE).to_pylist()
+
+
+class LevelDBEncoder:
+    """Each row's key and value as bytes; rows whose key would be null go to the rejects.
+
+    With ``buffers`` (every mode but ``ignore``) the puts are staged in an empty
+    WriteBatch taken from it: an in-memory buffer, written only by the writer's
+    commit. Staging here, off the writing thread, keeps plyvel's GIL release and
+    retake on every put away from the writer (bench/NOTES.md). ``ignore`` must look
+    up each key as it writes: for it the payload is the keys and values."""
+
+    def __init__(self, template: KeyTemplate, value: str, buffers: Callable[[], Any] | None) -> None:
+        self.template = template
+        self.value = value
+        self.buffers = buffers
+
+    def __call__(self, chunk: Chunk) -> Encoded:
+        from ..writers.encode import json_objects, raw_values
+
+        for name in self.template.columns:
+            column = chunk.batch.column(name)
+            if column.null_count:  # known without a pass over the column
+                chunk = chunk.reject(pc.is_null(column), f"key column {name!r} is null", stage="write", column=name)
+        batch = chunk.batch
+        if not batch.num_rows:
+            return Encoded(chunk)
+        keys = pc.cast(self.template.render(batch), pa.binary())
+        values = json_objects(batch) if self.value == "json" else raw_values(batch.column(self.value))
+        if not len(keys) == len(values) == batch.num_rows:
+            raise ValueError(f"{len(keys)} keys and {len(values)} values for {batch.num_rows} rows")
+        if self.buffers is None:
+            return Encoded(chunk, (keys, values))
+        staged = self.buffers()
+        for ks, vs in as_bytes(keys, values):
+            collections.deque(map(staged.put, ks, vs), maxlen=0)  # the loop in C
+        return Encoded(chunk, staged)
+
+
+class LevelDBSink(SinkBase):
+    default_batch_size = 8_192
+    name = "leveldb"
+    suffixes: tuple[str, ...] = (".ldb", ".leveldb")
+    inner_files: tuple[str, ...] = (
+        "CURRENT",
+        "LOCK",
+        "LOG",
+        "LOG.old",
+        "MANIFEST-000001",
+        "000001.log",
+        "000001.ldb",
+        "000001.sst",
+    )
+    # Floors with scrambled keys at the smallest sizes (1 MiB write buffer, 256 KiB tables,
+    # 74 open files): compaction maps every table it merges (bench/NOTES.md).
+    memory = MemoryProfile(
+        {"csv": 117, "parquet": 132},
+        row_bytes=ROW_BYTES,
+        holds="LevelDB's memtables and compaction",
+        batches_in_memory=True,
+    )
+
+    def resolve(self, sink: SinkConfig, source: SourceConfig) -> SinkConfig:
+        if not sink.key:
+            raise ConfigError('sink.key: a leveldb sink needs a key template, e.g. "user:{id}"')
+        if sink.table is not None:
+            raise ConfigError("sink.table: applies to sqlite sinks, not leveldb")
+        if sink.primary_key or sink.indexes:
+            raise ConfigError("sink.primary_key/indexes: apply to sqlite sinks; leveldb keys come from sink.key")
+        return super().resolve(sink, source)
+
+    def default_workers(self, source_format: str | None, cpus: int) -> int:
+        # CSV parsing and building keys and values keep two cores busy
+        return 2 if source_format == "csv" and cpus >= 2 else 1
+
+    def job_name(self, sink: SinkConfig, paths: list[str]) -> str:
+        return f"key:{sink.key}"
+
+    def plan_line(self, sink: SinkConfig, paths: list[str]) -> str:
+        return f"target: leveldb {sink.path}, key {sink.key!r}, value {sink.value!r}, mode {sink.mode}"
+
+    def check_schema(self, sink: SinkConfig, schema_names: list[str]) -> None:
+        from ..writers.encode import KeyTemplate
+
+        assert sink.key is not None
+        KeyTemplate(sink.key).require(schema_names)
+
+    def fit_memory(self, sink: SinkConfig, chunk: int, spare_mb: float) -> SinkConfig:
+        """The WriteBatch, write buffer, table file, open tables and block cache within their share."""
+        batch = max(chunk, min(int(sink.batch_size or chunk), int(spare_mb * 0.2 * (1 << 20) / ROW_BYTES)))
+        buffer = MIN_BUFFER + int(spare_mb * 0.1 / MB_PER_BUFFER_MIB * (1 << 20))
+        table = MIN_FILE + int(spare_mb * 0.1 / MB_PER_FILE_MIB * (1 << 20))
+        open_files = MIN_OPEN_FILES + int(spare_mb * 0.05 * OPEN_FILES_PER_MB)
+        return replace(
+            sink,
+            batch_size=batch,
+            write_buffer_size=max(MIN_BUFFER, min(sink.write_buffer_size, buffer)),
+            max_file_size=max(MIN_FILE, min(sink.max_file_size, table)),
+            max_open_files=max(MIN_OPEN_FILES, min(sink.max_open_files, open_files)),
+            lru_cache_size=max(64 << 10, min(sink.lru_cache_size, int(spare_mb * 0.05 * (1 << 20)))),
+        )
+
+    def sizes(self, sink: SinkConfig) -> dict[str, int]:
+        return {
+            "write_buffer_size": sink.write_buffer_size,
+            "max_file_size": sink.max_file_size,
+            "max_open_files": sink.max_open_files,
+            "lru_cache_size": sink.lru_cache_size,
+        }
+
+    def encoder(self, sink: SinkConfig, writer: Writer) -> LevelDBEncoder:
+        from ..writers.leveldb import LevelDBWriter
+
+        assert isinstance(writer, LevelDBWriter)
+        buffers = None if sink.mode == "ignore" else writer.empty_batch
+        return LevelDBEncoder(writer.template, sink.value, buffers)
+
+    def open_writer(self, sink: SinkConfig, paths: list[str]) -> Writer:
+        from ..writers.leveldb import LevelDBWriter
+
+        return LevelDBWriter(sink)

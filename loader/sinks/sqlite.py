@@ -1,0 +1,85 @@
+"""The SQLite sink: a table in one database file, rows bound as Arrow columns."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from ..chunk import Chunk
+from ..errors import ConfigError
+from .base import Encoded, MemoryProfile, SinkBase
+
+if TYPE_CHECKING:
+    from ..config import SinkConfig, SourceConfig
+    from ..writers.base import Writer
+
+
+def default_table(paths: list[str]) -> str:
+    first = os.path.basename(paths[0]) if paths and paths[0] != "-" else "data"
+    stem = first.split(".")[0] if not first.startswith(".") else first
+    return stem or "data"
+
+
+class SQLiteEncoder:
+    """A chunk's columns as SQLite stores them without loss; rows with a uint64 value
+    above SQLite's signed 64-bit range go to the rejects. No database: any thread."""
+
+    def __call__(self, chunk: Chunk) -> Encoded:
+        from ..writers.encode import sqlite_array, uint64_overflow
+
+        for name, col in zip(chunk.batch.schema.names, chunk.batch.columns, strict=True):
+            mask = uint64_overflow(col)
+            if mask is not None:
+                chunk = chunk.reject(mask, "value exceeds SQLite's 64-bit integer range", stage="write", column=name)
+        batch = chunk.batch
+        if not batch.num_rows:
+            return Encoded(chunk)
+        rows = pa.RecordBatch.from_arrays([sqlite_array(c) for c in batch.columns], names=batch.schema.names)
+        return Encoded(chunk, rows)
+
+
+class SQLiteSink(SinkBase):
+    name = "sqlite"
+    suffixes: tuple[str, ...] = (".db", ".sqlite", ".sqlite3")
+    side_files: tuple[str, ...] = ("-wal", "-shm", "-journal")
+    # Floors per reader: Python, the libraries' pages, SQLite's 4 MiB page cache (bench/NOTES.md).
+    memory = MemoryProfile({"csv": 75, "parquet": 91}, row_bytes=250)
+
+    def resolve(self, sink: SinkConfig, source: SourceConfig) -> SinkConfig:
+        from ..config import is_glob
+
+        if sink.table is None and is_glob(source.path[0]):
+            raise ConfigError(
+                f"sink.table: needed when source.path is a glob ({source.path[0]!r})",
+                hint="set sink.table (--table); the table name is not guessed from a pattern",
+            )
+        if sink.key is not None:
+            raise ConfigError("sink.key: applies to leveldb sinks, not sqlite")
+        if sink.mode in ("upsert", "ignore") and not sink.primary_key:
+            raise ConfigError(f"sink.primary_key: mode {sink.mode!r} needs a primary key")
+        return super().resolve(sink, source)
+
+    def table(self, sink: SinkConfig, paths: list[str]) -> str:
+        return sink.table or default_table(paths)
+
+    def job_name(self, sink: SinkConfig, paths: list[str]) -> str:
+        return f"table:{self.table(sink, paths)}"
+
+    def plan_line(self, sink: SinkConfig, paths: list[str]) -> str:
+        return f"target: sqlite {sink.path}, table {self.table(sink, paths)!r}, mode {sink.mode}"
+
+    def width_check(self) -> Callable[[int, str], None]:
+        from ..writers.sqlite import check_width
+
+        return check_width
+
+    def encoder(self, sink: SinkConfig, writer: Writer) -> SQLiteEncoder:
+        return SQLiteEncoder()
+
+    def open_writer(self, sink: SinkConfig, paths: list[str]) -> Writer:
+        from ..writers.sqlite import SQLiteWriter
+
+        return SQLiteWriter(sink, self.table(sink, paths))
