@@ -197,8 +197,6 @@ def test_leveldb_ceiling_holds_with_keys_in_no_order(tmp_path: Path) -> None:
     )
     for name in ("write_buffer_size", "max_file_size", "max_open_files", "lru_cache_size", "block_size"):
         assert sizes[name] < asked[name], name
-    # LevelDB's own default sizes hold more of the merged tables than the ceiling allows
-    assert default["peak_rss_mb"] > 125, default
 
 
 def test_a_ceiling_below_the_floor_is_refused(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from loader import JobConfig, Pipeline, RunConfig, SinkConfig, SourceConfig, sinks
 from loader.chunk import Chunk
+from loader.config import resolve
 from loader.errors import ConfigError
 from loader.sinks import Encoded, SinkBase
 from loader.writers.base import Transactional
@@ -107,7 +108,7 @@ def test_a_registered_sink_loads_end_to_end(tmp_path: Path) -> None:
     src = write_csv(tmp_path / "p.csv", ["id", "name"], [[1, "a"], [2, ""], [3, "c"]])
     target = tmp_path / "out.lines"
     job = lines_job(src, target)
-    assert job.sink.type == "lines"  # chosen by its suffix
+    assert resolve(job).sink.type == "lines"  # chosen by its suffix
     plan = Pipeline(job).plan()
     assert plan.lines()[-1] == f"target: lines {target}, mode append"
     report = Pipeline(job).run()
