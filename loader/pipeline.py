@@ -446,8 +446,6 @@ class Pipeline:
                     chunk_size=loop.chunk_rows,
                     resume=fs.position if resuming else None,
                     workers=run.workers or 1,
-                    # Stages change batches: only a stage-less job's writer can encode beside the parsing.
-                    premake=None if self.stages else writer.encode_columns,
                     check_width=self._header_check(),
                     types=types,
                 ) as reader:

@@ -15,9 +15,6 @@ from ..convert import Converted, ConvertedBatch, bytes_as_text, convert, convert
 from ..errors import ConfigError, SourceError
 from ..types import parse_type
 
-# The writer's Arrow-only encoding of a batch (``Writer.encode_columns``).
-Premake = Callable[[pa.RecordBatch], tuple[pa.Array, ...] | None]
-
 
 class Reader(Protocol):
     """One source file, read as a stream of chunks (like pyarrow's RecordBatchReader).
@@ -127,7 +124,6 @@ def split_chunk(
             end=final if last else {**within, "row": upto},
             rejects=[r for r in chunk.rejects if prev < (r.row or 0) <= upto],
             bytes_read=chunk.bytes_read if last else 0,
-            premade=tuple(a.slice(lo, hi - lo) for a in chunk.premade) if chunk.premade is not None else None,
         )
         piece.rows_read = upto - prev
         prev = upto
@@ -145,7 +141,6 @@ class ReaderBase:
         chunk_size: int = 8192,
         resume: dict[str, Any] | None = None,
         workers: int = 1,
-        premake: Premake | None = None,
         check_width: Callable[[int, str], None] | None = None,
         types: dict[str, pa.DataType] | None = None,
     ) -> None:
@@ -156,9 +151,6 @@ class ReaderBase:
         self.config = config
         self.chunk_size = chunk_size
         self.workers = workers  # threads parsing and converting parts at once (CSV blocks)
-        # Run on each part's batch beside the parsing, where a reader has workers (CSV);
-        # the result rides with the batch as ``Chunk.premade``.
-        self.premake = premake
         self.resume = resume
         # Column types settled for the whole load (see ``loader.schema``): not inferred
         # here, and a value that does not fit is rejected as for an inferred type.

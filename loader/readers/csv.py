@@ -341,7 +341,6 @@ class _Block:
     table: pa.Table | None  # raw values, for the rejects of bad values (None: there are none)
     invalid: list[Any]  # malformed rows, as pyarrow describes them
     converted: ConvertedBatch
-    premade: tuple[pa.Array, ...] | None  # the writer's encoding of the converted batch
 
 
 @dataclass
@@ -738,8 +737,6 @@ class CSVReader(ReaderBase):
 
         columns = [_array(c) for c in table.columns]
         converted = convert_columns(columns, self.schema, one)
-        # A block with bad values loses rows before the writer sees it: nothing to premake.
-        premade = self.premake(converted.batch) if self.premake is not None and converted.bad is None else None
         return _Block(
             size=len(block),
             offset=offset,
@@ -750,7 +747,6 @@ class CSVReader(ReaderBase):
             table=table if converted.bad is not None else None,
             invalid=invalid,
             converted=converted,
-            premade=premade,
         )
 
     def _dropped_block(self, item: Block, dropped: _Dropped) -> _Block:
@@ -767,7 +763,6 @@ class CSVReader(ReaderBase):
             table=None,
             invalid=[_InvalidRow(1, len(self.names), 0, text)],
             converted=ConvertedBatch(empty, None, {}),
-            premade=None,
         )
 
     def _parse_keeping_bytes(self, block: bytearray) -> tuple[pa.Table, list[_InvalidRow]]:
@@ -856,7 +851,6 @@ class CSVReader(ReaderBase):
                 end={},
                 rejects=rejects,
                 bytes_read=parsed.size,
-                premade=parsed.premade,
             )
             if converted.bad is not None:
                 chunk = chunk.keep(pc.invert(converted.bad), filtered=False)

@@ -11,7 +11,6 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from loader import kernels as pc
 from loader.config import SourceConfig
 from loader.errors import ConfigError, SourceError
 from loader.readers import CSVReader, expand_paths, open_reader
@@ -389,31 +388,11 @@ def test_blocks_do_not_depend_on_how_reads_fall(tmp_path: Path) -> None:
     assert all(b.endswith(b"\n") and len(b) <= 1024 for b, _, _ in whole)
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_premade_columns_ride_with_each_chunk_and_fit_its_rows(tmp_path: Path, workers: int) -> None:
-    """``premake`` runs per block on the workers; each chunk (a block cut into
-    pieces of 7 rows here) carries its own slice. A block with a bad value
-    loses rows before the writer sees them, so it carries none."""
-    path = write_csv(tmp_path / "p.csv", ["id", "n"], [[i, "x" if i % 401 == 0 else i * 10] for i in range(1, 2001)])
-    calls: list[int] = []
-
-    def premake(batch: pa.RecordBatch) -> tuple[pa.Array, ...]:
-        calls.append(batch.num_rows)
-        return (pc.cast(batch.column("n"), pa.string()), pc.cast(batch.column("id"), pa.string()))
-
-    config = cfg(path, block_size=1024, infer_rows=50)
-    with open_reader(str(path), config, chunk_size=7, workers=workers, premake=premake) as r:
-        chunks = list(r)
-    carrying = [c for c in chunks if c.premade is not None]
-    assert len(calls) > 10 and 0 < len(carrying) < len(chunks)
-    assert sum(c.num_rows for c in carrying) == sum(calls)  # every block premade in full, then cut
-    for c in carrying:
-        assert c.premade is not None and c.num_rows <= 7
-        assert c.premade[0].to_pylist() == [str(v) for v in c.batch.column("n").to_pylist()]
-        assert c.premade[1].to_pylist() == [str(v) for v in c.batch.column("id").to_pylist()]
-    bad = {r.row for c in chunks for r in c.rejects}
-    assert bad == set(range(401, 2001, 401))
-    assert all(c.premade is None for c in chunks if c.rejects)
+def test_the_reader_takes_no_writer_code(tmp_path: Path) -> None:
+    """Encoding for a sink is a pipeline stage: a reader has no hook to run it."""
+    path = write_csv(tmp_path / "p.csv", ["id"], [[1], [2]])
+    with pytest.raises(TypeError, match="premake"):
+        open_reader(str(path), cfg(path), premake=lambda batch: None)
 
 
 def test_line_numbers_stay_exact_after_blocks_counted_in_arrow(tmp_path: Path) -> None:
