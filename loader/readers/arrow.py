@@ -101,8 +101,10 @@ class ArrowReader(TypedFileReader):
     def _position(self, index: int) -> int:
         """About how many bytes of the file lie before the end of batch ``index``."""
         if self.file is None:
-            return self.source.tell()  # the stream format reads in order
-        return (self.size or 0) * (index + 1) // max(self.file.num_record_batches, 1)  # read at offsets: no position
+            return int(self.source.tell())  # the stream format reads in order
+        return int(
+            (self.size or 0) * (index + 1) // max(self.file.num_record_batches, 1)
+        )  # read at offsets: no position
 
     def close(self) -> None:
         self.source.close()

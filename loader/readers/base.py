@@ -98,9 +98,15 @@ def bad_value_rejects(
     ]
 
 
-def split_chunk(
-    chunk: Chunk, size: int, floor: int, final: dict[str, Any], within: dict[str, Any]
-) -> Iterator[Chunk]:
+def row_numbers(base: int, n: int, skip: set[int]) -> pa.Array:
+    """``base + 1 .. base + n`` as int64, less the block-relative numbers in ``skip``.
+    Built by a kernel, not from a ``range`` of Python ints (which holds the GIL)."""
+    if skip:
+        return pa.array([base + i for i in range(1, n + 1) if i not in skip], pa.int64())
+    return pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), n), start=pa.scalar(base, pa.int64()))
+
+
+def split_chunk(chunk: Chunk, size: int, floor: int, final: dict[str, Any], within: dict[str, Any]) -> Iterator[Chunk]:
     """At most ``size`` rows per chunk, each knowing where to resume: the last piece
     at ``final`` (after the block), the others at ``within`` (the block's start) plus
     the row they end at. ``floor`` is the last row accounted for before ``chunk``."""
@@ -219,4 +225,3 @@ class TypedFileReader(ReaderBase):
             chunk = chunk.keep(pc.greater(chunk.rows, done), filtered=False)
             chunk.rejects = [r for r in chunk.rejects if (r.row or 0) > done]
         return chunk
-

@@ -34,8 +34,8 @@ from ..convert import TypeGuess, convert, float_loses
 from ..errors import ConfigError, SourceError, one_line
 from ..prefetch import ordered_map
 from ..types import type_name
-from .base import ReaderBase, declared_types, dedupe_names, split_chunk
-from .csv import KEPT_OF_LONG_ROW, open_stream, read_past_line, row_numbers
+from .base import ReaderBase, declared_types, dedupe_names, row_numbers, split_chunk
+from .stream import KEPT_OF_LONG_ROW, open_stream, read_past_line
 
 # Of a line dropped for its length, the reject keeps this much.
 # Texts that could be a number float64 rounds: 16 characters or more, or a 3-digit exponent.
@@ -310,7 +310,7 @@ class JSONLReader(ReaderBase):
                 table = table.slice(0, most)
                 for name in table.column_names:
                     guesses.setdefault(name, _Guess()).add_parsed(table.column(name))
-                return table.num_rows
+                return int(table.num_rows)
         rows = 0
         for line in data.split(b"\n"):
             if rows >= most:

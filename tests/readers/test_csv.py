@@ -22,7 +22,9 @@ def cfg(path: Path | str, **kw: Any) -> SourceConfig:
     return SourceConfig(path=[str(path)], format="csv", **kw)
 
 
-def read_all(path: Path | str, chunk_size: int = 65536, resume: dict[str, Any] | None = None, workers: int = 1, **kw: Any):
+def read_all(
+    path: Path | str, chunk_size: int = 65536, resume: dict[str, Any] | None = None, workers: int = 1, **kw: Any
+):
     with open_reader(str(path), cfg(path, **kw), chunk_size=chunk_size, resume=resume, workers=workers) as r:
         chunks = list(r)
         return r, chunks
@@ -99,7 +101,10 @@ def test_line_numbers_when_rows_are_single_lines(tmp_path: Path) -> None:
 @pytest.mark.parametrize("workers", [1, 2])
 def test_numbers_below_one_and_signed_zeros_keep_their_numeric_types(tmp_path: Path, workers: int) -> None:
     """0.5, -0.25 and 0 start with a zero that no type drops; 007 and -01 do not fit."""
-    rows = [[f"0.{i}", f"-0.{i}", "0", "1.5"] for i in range(1, 300)] + [["0.5", "-0.5", "0", "007"], ["0.5", "-0.5", "-01", "2"]]
+    rows = [[f"0.{i}", f"-0.{i}", "0", "1.5"] for i in range(1, 300)] + [
+        ["0.5", "-0.5", "0", "007"],
+        ["0.5", "-0.5", "-01", "2"],
+    ]
     p = write_csv(tmp_path / "small.csv", ["f", "neg", "zero", "late"], rows)
     r, chunks = read_all(p, infer_rows=100, block_size=1024, workers=workers)
     assert [f.type for f in r.schema] == [pa.float64(), pa.float64(), pa.int64(), pa.float64()]
