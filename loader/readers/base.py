@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol, Self
 
 import pyarrow as pa
@@ -96,6 +97,20 @@ def bad_value_rejects(
         )
         for i, row, line, values in zip(order, row_list, line_list, pc.take(source, index).to_pylist(), strict=True)
     ]
+
+
+@dataclass
+class Position:
+    """Where a reader of cut blocks stands: the next block's first row (less one) and
+    line; rows up to ``done`` were committed by an earlier run."""
+
+    row_base: int
+    line: int
+    done: int
+
+    def past(self, rows: int, newlines: int) -> None:
+        self.row_base += rows
+        self.line += newlines
 
 
 def row_numbers(base: int, n: int, skip: set[int]) -> pa.Array:

@@ -8,16 +8,19 @@ that is not the count of bytes it gave (a compressed or re-encoded input).
 from __future__ import annotations
 
 import codecs
+import collections
 import io
 import os
 import sys
-from typing import IO, Any
+from collections.abc import Iterator
+from typing import IO, Any, TypeVar
 
 import pyarrow as pa
 
 from .. import storage
 from ..errors import SourceError, one_line
 
+T = TypeVar("T")
 COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
 # Of a row dropped for its length, the reject keeps this much (the rest is skipped unread into memory).
 KEPT_OF_LONG_ROW = 1 << 10
@@ -123,6 +126,32 @@ def disk_position(stream: Any) -> int | None:
     or re-encodes it; None for one whose bytes are the file's (count those)."""
     position = getattr(stream, "disk_position", None)
     return position() if position is not None else None
+
+
+class DiskProgress:
+    """Bytes of the file on disk each block moved past, for a stream that decompresses or
+    re-encodes the file (its blocks count other bytes); a block's own size otherwise."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.last = disk_position(stream)
+        self.ends: collections.deque[int] = collections.deque()
+
+    def tag(self, blocks: Iterator[T]) -> Iterator[T]:
+        """``blocks`` as they are cut, noting how far the stream stood at each (they are
+        parsed and come back in this order)."""
+        for item in blocks:
+            if self.last is not None:
+                self.ends.append(disk_position(self.stream) or 0)
+            yield item
+
+    def bytes_read(self, size: int) -> int:
+        """For the next block back (of ``size`` bytes as cut)."""
+        if self.last is None:
+            return size
+        end = self.ends.popleft()
+        n, self.last = max(end - self.last, 0), end
+        return n
 
 
 def skip(stream: IO[bytes] | Any, n: int) -> None:

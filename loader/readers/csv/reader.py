@@ -14,61 +14,31 @@ of failing the load or being changed.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 from collections.abc import Generator, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from ... import kernels, storage
 from ...chunk import Chunk, Reject
 from ...prefetch import ordered_map
 from .. import decimal_comma
-from ..base import ReaderBase, bad_value_rejects, declared_types, dedupe_names, row_numbers, split_chunk, strict_columns
+from ..base import (
+    Position,
+    ReaderBase,
+    bad_value_rejects,
+    declared_types,
+    dedupe_names,
+    row_numbers,
+    split_chunk,
+    strict_columns,
+)
 from ..dialect import Dialect, csv_rows
-from ..stream import disk_position, open_stream, skip
+from ..stream import DiskProgress, open_stream, skip
 from .cut import Cutter, Kept, block_bytes
 from .header import read_head
 from .infer import sample_guesses, sample_tables, schema_of
 from .long_rows import Block
 from .parse import BlockParser, Conversion, ParsedBlock
-
-
-@dataclass
-class _At:
-    """Where reading stands: the next block's first row (less one) and line; rows up
-    to ``done`` were committed by an earlier run."""
-
-    row_base: int
-    line: int
-    done: int
-
-    def past(self, parsed: ParsedBlock, rows: int) -> None:
-        self.row_base += rows
-        self.line += parsed.newlines
-
-
-class _DiskProgress:
-    """Bytes of the file on disk each block moved past, for a stream that decompresses or
-    re-encodes the file (its blocks count other bytes); a block's own size otherwise."""
-
-    def __init__(self, stream: Any) -> None:
-        self.stream = stream
-        self.last = disk_position(stream)
-        self.ends: collections.deque[int] = collections.deque()
-
-    def tag(self, blocks: Iterator[Block]) -> Iterator[Block]:
-        for item in blocks:
-            if self.last is not None:  # where the cut stands now: blocks come out in this order
-                self.ends.append(disk_position(self.stream) or 0)
-            yield item
-
-    def bytes_read(self, size: int) -> int:
-        if self.last is None:
-            return size
-        end = self.ends.popleft()
-        n, self.last = max(end - self.last, 0), end
-        return n
 
 
 class CSVReader(ReaderBase):
@@ -159,19 +129,21 @@ class CSVReader(ReaderBase):
 
     def __iter__(self) -> Iterator[Chunk]:
         resume = self.resume or {}
-        at = _At(int(resume.get("offset_row", 0)), int(resume.get("line", self.data_line)), int(resume.get("row", 0)))
+        at = Position(
+            int(resume.get("offset_row", 0)), int(resume.get("line", self.data_line)), int(resume.get("row", 0))
+        )
         blocks = self._blocks(int(resume.get("offset", self.data_offset)))
-        disk = _DiskProgress(self._stream)
+        disk = DiskProgress(self._stream)
         for parsed in ordered_map(self._prepare, disk.tag(blocks), self.workers):
             n_total = parsed.parsed_rows + len(parsed.invalid)
             bytes_read = disk.bytes_read(parsed.size)
             if at.row_base + n_total <= at.done:  # wholly committed before: skip
-                at.past(parsed, n_total)
+                at.past(n_total, parsed.newlines)
                 continue
             chunk = self._chunk(parsed, n_total, at, bytes_read)
             end, end_line = parsed.offset + parsed.size, at.line + parsed.newlines
             yield from self._split(chunk, parsed.offset, at.row_base, at.line, end, end_line, max(at.done, at.row_base))
-            at.past(parsed, n_total)
+            at.past(n_total, parsed.newlines)
 
     def _blocks(self, offset: int) -> Iterator[Block]:
         """The main pass's blocks, from ``offset`` (where a resumed run goes on)."""
@@ -185,7 +157,7 @@ class CSVReader(ReaderBase):
             return self.cutter.cut(self._stream, b"", offset)
         return self.cutter.cut(self._stream, self._pending, self.data_offset)
 
-    def _chunk(self, parsed: ParsedBlock, n_total: int, at: _At, bytes_read: int) -> Chunk:
+    def _chunk(self, parsed: ParsedBlock, n_total: int, at: Position, bytes_read: int) -> Chunk:
         """A parsed block as a chunk: its rows and lines numbered, malformed rows and bad
         values rejected, rows an earlier run committed left out."""
         invalid = parsed.invalid
