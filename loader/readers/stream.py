@@ -132,9 +132,13 @@ class DiskProgress:
     """Bytes of the file on disk each block moved past, for a stream that decompresses or
     re-encodes the file (its blocks count other bytes); a block's own size otherwise."""
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: Any, start: int | None = None) -> None:
+        """``start``: where the count begins (0: the file's head, read before, counts
+        with the first block); by default where the stream stands."""
         self.stream = stream
         self.last = disk_position(stream)
+        if self.last is not None and start is not None:
+            self.last = start
         self.ends: collections.deque[int] = collections.deque()
 
     def tag(self, blocks: Iterator[T]) -> Iterator[T]:

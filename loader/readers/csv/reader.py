@@ -133,7 +133,7 @@ class CSVReader(ReaderBase):
             int(resume.get("offset_row", 0)), int(resume.get("line", self.data_line)), int(resume.get("row", 0))
         )
         blocks = self._blocks(int(resume.get("offset", self.data_offset)))
-        disk = DiskProgress(self._stream)
+        disk = DiskProgress(self._stream, None if self.resume else 0)  # after _blocks: a resumed run reopens it
         for parsed in ordered_map(self._prepare, disk.tag(blocks), self.workers):
             n_total = parsed.parsed_rows + len(parsed.invalid)
             bytes_read = disk.bytes_read(parsed.size)
