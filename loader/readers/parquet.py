@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .. import storage
 from ..chunk import Chunk
 from ..errors import SourceError, one_line
 from .base import TypedFileReader
@@ -28,12 +29,12 @@ class ParquetReader(TypedFileReader):
     def _open(self) -> None:
         path = self.path
         self._check_path()
+        self.source = storage.open_arrow(path)
         try:
             # buffer_size streams each column chunk in 64 KiB reads instead of holding it whole
-            self.file = pq.ParquetFile(path, pre_buffer=False, memory_map=False, buffer_size=1 << 16)
-        except (FileNotFoundError, PermissionError) as exc:
-            raise SourceError.from_os(exc, path, "open") from None
+            self.file = pq.ParquetFile(self.source, pre_buffer=False, buffer_size=1 << 16)
         except (pa.ArrowException, OSError) as exc:
+            self.source.close()
             raise SourceError(f"not a readable Parquet file ({one_line(exc)})", file=path) from None
         self._settle_schema(self.file.schema_arrow)
 
@@ -71,3 +72,4 @@ class ParquetReader(TypedFileReader):
 
     def close(self) -> None:
         self.file.close()
+        self.source.close()  # opened here: the Parquet reader leaves a file it was given open
