@@ -43,8 +43,8 @@ class _PandasProbeFinder:
 
     pyarrow probes for pandas on its first Python-to-Arrow conversion (``pa.array``,
     ``pa.scalar``, and its C++ sequence converter on every call until pandas is
-    imported), and importing pandas adds ~55 MB to the peak RSS of a run that never
-    uses it. User code (a ``python`` stage, ``Table.to_pandas``) imports it as usual.
+    imported), and importing pandas adds much to the peak RSS of a run that never
+    uses it (bench/NOTES.md). User code (a ``python`` stage, ``Table.to_pandas``) imports it as usual.
     """
 
     def find_spec(

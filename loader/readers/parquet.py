@@ -50,7 +50,7 @@ class ParquetReader(TypedFileReader):
             return
         try:
             # One decoding thread: the pipeline already reads in a thread of its own, and
-            # Arrow's thread pool cost ~30 MB of allocator caches for no gain on 2 cores.
+            # Arrow's thread pool costs allocator caches for no gain on 2 cores (bench/NOTES.md).
             batches = self.file.iter_batches(batch_size=self.chunk_size, row_groups=groups, use_threads=False)
             for batch in batches:
                 n = batch.num_rows
