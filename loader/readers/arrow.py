@@ -14,8 +14,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from .. import kernels as pc
-from .. import storage
+from .. import kernels, storage
 from ..chunk import Chunk
 from ..errors import SourceError, one_line
 from .base import TypedFileReader
@@ -75,7 +74,7 @@ class ArrowReader(TypedFileReader):
                     last = row_base + hi
                     if last <= done:
                         continue
-                    rows = pc.cumulative_sum(
+                    rows = kernels.cumulative_sum(
                         pa.repeat(pa.scalar(1, pa.int64()), hi - lo), start=pa.scalar(row_base + lo, pa.int64())
                     )
                     piece = batch.slice(lo, hi - lo).rename_columns(self.names)

@@ -8,8 +8,7 @@ from typing import Any, Protocol, Self
 
 import pyarrow as pa
 
-from .. import kernels as pc
-from .. import storage
+from .. import kernels, storage
 from ..chunk import Chunk, Reject
 from ..config import SourceConfig
 from ..convert import Converted, ConvertedBatch, bytes_as_text, convert, convert_columns
@@ -84,8 +83,8 @@ def bad_value_rejects(
     """A reject for each row where a value failed to convert, with the row's values as read."""
     order = sorted(converted.why)
     index = pa.array(order, pa.int64())
-    row_list = pc.take(rows, index).to_pylist()
-    line_list = pc.take(lines, index).to_pylist() if lines is not None else [None] * len(order)
+    row_list = kernels.take(rows, index).to_pylist()
+    line_list = kernels.take(lines, index).to_pylist() if lines is not None else [None] * len(order)
     return [
         Reject(
             file=path,
@@ -95,7 +94,9 @@ def bad_value_rejects(
             reason=converted.why[i][1],
             values={k: bytes_as_text(v) for k, v in values.items()},
         )
-        for i, row, line, values in zip(order, row_list, line_list, pc.take(source, index).to_pylist(), strict=True)
+        for i, row, line, values in zip(
+            order, row_list, line_list, kernels.take(source, index).to_pylist(), strict=True
+        )
     ]
 
 
@@ -118,7 +119,7 @@ def row_numbers(base: int, n: int, skip: set[int]) -> pa.Array:
     Built by a kernel, not from a ``range`` of Python ints (which holds the GIL)."""
     if skip:
         return pa.array([base + i for i in range(1, n + 1) if i not in skip], pa.int64())
-    return pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), n), start=pa.scalar(base, pa.int64()))
+    return kernels.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), n), start=pa.scalar(base, pa.int64()))
 
 
 def split_chunk(chunk: Chunk, size: int, floor: int, final: dict[str, Any], within: dict[str, Any]) -> Iterator[Chunk]:
@@ -234,9 +235,9 @@ class TypedFileReader(ReaderBase):
         out = convert_columns(batch.columns, self.schema, one)
         chunk = Chunk(batch=out.batch, file=self.path, rows=rows, last_row=last, end={"row": last})
         if out.bad is not None:
-            chunk = chunk.keep(pc.invert(out.bad), filtered=False)
+            chunk = chunk.keep(kernels.invert(out.bad), filtered=False)
             chunk.rejects = bad_value_rejects(self.path, out, batch, rows, None)
         if first < done:
-            chunk = chunk.keep(pc.greater(chunk.rows, done), filtered=False)
+            chunk = chunk.keep(kernels.greater(chunk.rows, done), filtered=False)
             chunk.rejects = [r for r in chunk.rejects if (r.row or 0) > done]
         return chunk

@@ -27,8 +27,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.json as pajson
 
-from .. import kernels as pc
-from .. import storage
+from .. import kernels, storage
 from ..chunk import Chunk, Reject
 from ..convert import TypeGuess, convert, float_loses
 from ..errors import ConfigError, SourceError, one_line
@@ -37,7 +36,6 @@ from ..types import type_name
 from .base import Position, ReaderBase, declared_types, dedupe_names, row_numbers, split_chunk
 from .stream import KEPT_OF_LONG_ROW, DiskProgress, open_stream, read_past_line, skip
 
-# Of a line dropped for its length, the reject keeps this much.
 # Texts that could be a number float64 rounds: 16 characters or more, or a 3-digit exponent.
 _LONG_NUMBER = re.compile(rb"-?[0-9][0-9.eE+-]{15,}|[0-9][eE][+-]?[0-9]{3,}")
 # A first look without a regex (bytes.translate and find run at memory speed, a regex
@@ -60,20 +58,20 @@ def _rounding(data: bytes) -> str | None:
         return None
     texts = pa.array([t.decode("ascii", "replace") for t in found])
     lost = float_loses(texts)
-    if not pc.any(lost).as_py():
+    if not kernels.any(lost).as_py():
         return None
-    return "integers" if _all_match(pc.filter(texts, lost), r"^-?[0-9]+$") else "other"
+    return "integers" if _all_match(kernels.filter(texts, lost), r"^-?[0-9]+$") else "other"
 
 
 def _all_match(texts: pa.Array, pattern: str) -> bool:
-    return bool(pc.all(pc.match_substring_regex(texts, pattern)).as_py())
+    return bool(kernels.all(kernels.match_substring_regex(texts, pattern)).as_py())
 
 
 def _floats_exact(table: pa.Table) -> bool:
     """No float column holds a value of 2**53 or more: no integer text rounded into one."""
     for column in table.columns:
         if pa.types.is_floating(column.type) and column.null_count < len(column):
-            top = pc.max(pc.abs(column)).as_py()
+            top = kernels.max(kernels.abs(column)).as_py()
             if top is not None and not top < 2.0**53:
                 return False
     return True
@@ -179,7 +177,7 @@ class _Guess:
             return
         if pa.types.is_integer(t):
             self.kinds.add("number")
-            self.numbers.add(pc.cast(pc.drop_null(column.combine_chunks()), pa.string()))
+            self.numbers.add(kernels.cast(kernels.drop_null(column.combine_chunks()), pa.string()))
         elif pa.types.is_floating(t):
             self.kinds.add("number")
             self.floats = True
@@ -497,11 +495,11 @@ class JSONLReader(ReaderBase):
     def _chunk(self, block: _Block, at: Position, bytes_read: int) -> Chunk:
         """A parsed block as a chunk, its rows and lines numbered, without the rows an earlier run committed."""
         if block.numbers:
-            rows = pc.add(pa.array(block.numbers, pa.int64()), at.row_base)
+            rows = kernels.add(pa.array(block.numbers, pa.int64()), at.row_base)
         else:
             rows = row_numbers(at.row_base, 0, set())
         if block.lines is None:
-            lines = pc.add(rows, at.line - at.row_base - 1)
+            lines = kernels.add(rows, at.line - at.row_base - 1)
         else:
             lines = pa.array([at.line + n - 1 for n in block.lines], pa.int64())
         rejects = [
@@ -520,7 +518,7 @@ class JSONLReader(ReaderBase):
             bytes_read=bytes_read,
         )
         if at.done > at.row_base:
-            chunk = chunk.keep(pc.greater(chunk.rows, at.done), filtered=False)
+            chunk = chunk.keep(kernels.greater(chunk.rows, at.done), filtered=False)
         return chunk
 
     def _split(
@@ -573,7 +571,7 @@ def _number_column(t: pa.DataType, values: list[Any], declared: bool) -> tuple[p
             texts.append(None)
     converted = convert(pa.array(texts, pa.string()), t, strict=not declared)
     if converted.bad is not None:
-        for i, reason in zip(pc.indices_nonzero(converted.bad).to_pylist(), converted.reasons or [], strict=True):
+        for i, reason in zip(kernels.indices_nonzero(converted.bad).to_pylist(), converted.reasons or [], strict=True):
             failed.setdefault(i, reason)
     return converted.array, failed
 
