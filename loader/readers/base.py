@@ -155,6 +155,8 @@ def split_chunk(chunk: Chunk, size: int, floor: int, final: dict[str, Any], with
 class ReaderBase:
     """What both readers share: where they read, how far they may resume, and closing."""
 
+    PARTS = ""  # what ``part`` ranges over, where a reader reads parts of a file
+
     def __init__(
         self,
         path: str,
@@ -165,8 +167,14 @@ class ReaderBase:
         workers: int = 1,
         check_width: Callable[[int, str], None] | None = None,
         types: dict[str, pa.DataType] | None = None,
+        part: tuple[int, int] | None = None,
     ) -> None:
         self.path = path
+        if part is not None and not self.PARTS:
+            raise ConfigError(f"{path}: this format is read whole, not in parts", hint="read it without a part")
+        # Read only this part of the file (``PARTS``: CSV byte ranges, Parquet row groups),
+        # ``[start, end)``; rows are numbered from 1 within a CSV part.
+        self.part = part
         # Called with the column count once the header is read, before the sample is
         # inferred: a file too wide for the sink fails in a moment, not after inference.
         self.check_width = check_width

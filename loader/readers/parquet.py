@@ -24,6 +24,7 @@ class ParquetReader(TypedFileReader):
     """Reads one Parquet file as chunks. Use as a context manager."""
 
     KIND = "Parquet"
+    PARTS = "row groups"
     GLOB = "dir/*.parquet"
 
     def _open(self) -> None:
@@ -41,11 +42,13 @@ class ParquetReader(TypedFileReader):
     def __iter__(self) -> Iterator[Chunk]:
         meta = self.file.metadata
         done = int((self.resume or {}).get("row", 0))
-        first_group, row_base = 0, 0
-        while first_group < meta.num_row_groups and row_base + meta.row_group(first_group).num_rows <= done:
+        first_group, stop = self.part or (0, meta.num_row_groups)
+        first_group, stop = max(first_group, 0), min(stop, meta.num_row_groups)
+        row_base = sum(meta.row_group(g).num_rows for g in range(first_group))  # rows keep their numbers in the file
+        while first_group < stop and row_base + meta.row_group(first_group).num_rows <= done:
             row_base += meta.row_group(first_group).num_rows
             first_group += 1
-        groups = list(range(first_group, meta.num_row_groups))
+        groups = list(range(first_group, stop))
         if not groups:
             return
         try:

@@ -34,6 +34,7 @@ from ..base import (
 )
 from ..dialect import Dialect, csv_rows
 from ..stream import DiskProgress, open_stream, skip
+from . import parts
 from .cut import Cutter, Kept, block_bytes
 from .header import read_head
 from .infer import sample_guesses, sample_tables, schema_of
@@ -43,6 +44,8 @@ from .parse import BlockParser, Conversion, ParsedBlock
 
 class CSVReader(ReaderBase):
     """Reads one CSV file as chunks. Use as a context manager."""
+
+    PARTS = "bytes"
 
     def _open(self) -> None:
         config, path = self.config, self.path
@@ -63,6 +66,8 @@ class CSVReader(ReaderBase):
         if self.check_width is not None:
             self.check_width(len(self.names), path)
         self.declared = declared_types(config, self.names, path)
+        if self.part is not None:
+            parts.check(self)
         self.cutter = Cutter(self.quote, self.escape, self.max_row_bytes, self.block_bytes, self._csv_rows)
         self.parser = BlockParser(path, config, self.dialect, self.names, self.block_bytes)
         self._infer_schema()
@@ -129,10 +134,10 @@ class CSVReader(ReaderBase):
 
     def __iter__(self) -> Iterator[Chunk]:
         resume = self.resume or {}
-        at = Position(
-            int(resume.get("offset_row", 0)), int(resume.get("line", self.data_line)), int(resume.get("row", 0))
-        )
-        blocks = self._blocks(int(resume.get("offset", self.data_offset)))
+        part = parts.bounds(self, *self.part) if self.part is not None else None
+        first_line, start = (part.line, part.start) if part is not None else (self.data_line, self.data_offset)
+        at = Position(int(resume.get("offset_row", 0)), int(resume.get("line", first_line)), int(resume.get("row", 0)))
+        blocks = self._blocks(int(resume.get("offset", start)), part)
         disk = DiskProgress(self._stream, None if self.resume else 0)  # after _blocks: a resumed run reopens it
         for parsed in ordered_map(self._prepare, disk.tag(blocks), self.workers):
             n_total = parsed.parsed_rows + len(parsed.invalid)
@@ -145,8 +150,14 @@ class CSVReader(ReaderBase):
             yield from self._split(chunk, parsed.offset, at.row_base, at.line, end, end_line, max(at.done, at.row_base))
             at.past(n_total, parsed.newlines)
 
-    def _blocks(self, offset: int) -> Iterator[Block]:
-        """The main pass's blocks, from ``offset`` (where a resumed run goes on)."""
+    def _blocks(self, offset: int, part: parts.Bounds | None) -> Iterator[Block]:
+        """The main pass's blocks, from ``offset`` (where a resumed run goes on or a part starts)."""
+        if part is not None:
+            self._stream.close()
+            stream, _ = open_stream(self.path, self.config.encoding)
+            skip(stream, offset)
+            self._stream = parts.Limited(stream, part.end - offset)
+            return self.cutter.cut(self._stream, b"", offset)
         if self._kept is not None:
             self._kept.final = True
             return self.cutter.cut(self._stream, b"", self.data_offset, self._kept)
