@@ -1,4 +1,12 @@
-"""Work-arounds that lean on a library's internals, each checked by tests/test_compat.py.
+"""Everything that leans on a library's internals or works around them, each checked
+by tests/test_compat.py.
+
+- pyarrow's pandas probe (``spare_pandas_import``);
+- Arrow's compute functions from pyarrow's private ``_compute`` module, without
+  importing ``pyarrow.compute`` (``compute_function``, ``call_function``,
+  ``cast_options``; ``loader.kernels`` builds on them);
+- a malformed CSV row pyarrow cannot decode, which it reports only to
+  ``sys.unraisablehook`` (``invalid_csv_rows``).
 
 Checked with pyarrow 16-26 (``CHECKED_PYARROW``); the test fails on another
 major version until it is checked again.
@@ -6,8 +14,11 @@ major version until it is checked again.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from importlib.machinery import ModuleSpec
 from types import ModuleType
 from typing import Any
@@ -32,8 +43,8 @@ class _PandasProbeFinder:
 
     pyarrow probes for pandas on its first Python-to-Arrow conversion (``pa.array``,
     ``pa.scalar``, and its C++ sequence converter on every call until pandas is
-    imported), and importing pandas adds ~55 MB to the peak RSS of a run that never
-    uses it. User code (a ``python`` stage, ``Table.to_pandas``) imports it as usual.
+    imported), and importing pandas adds much to the peak RSS of a run that never
+    uses it (bench/NOTES.md). User code (a ``python`` stage, ``Table.to_pandas``) imports it as usual.
     """
 
     def find_spec(
@@ -53,3 +64,93 @@ def spare_pandas_import() -> None:
     if "pandas" in sys.modules or _FINDER in sys.meta_path:
         return
     sys.meta_path.insert(0, _FINDER)
+
+
+# ------------------------------------------------------- Arrow's compute functions
+
+
+@functools.cache
+def _compute() -> ModuleType:
+    # pyarrow.compute wraps every one of Arrow's ~300 functions (signature, docstring) on
+    # import; its private _compute module holds the registry and options classes it wraps
+    import importlib
+
+    return importlib.import_module("pyarrow._compute")
+
+
+def compute_function(name: str) -> tuple[Any, Callable[..., Any] | None, Any]:
+    """Arrow's compute function ``name`` (``pa.ArrowKeyError`` if none): the function,
+    its options class (None: it takes none) and its arity (Ellipsis: any number of inputs)."""
+    module = _compute()
+    func = module.function_registry().get_function(name)
+    options_name = func._doc.options_class
+    return func, (getattr(module, options_name) if options_name else None), func.arity
+
+
+def call_function(name: str, args: Sequence[Any], options: Any = None) -> Any:
+    """``pyarrow.compute.call_function``."""
+    return _compute().call_function(name, list(args), options)
+
+
+def cast_options(target_type: Any, safe: bool) -> Any:
+    """``pyarrow.compute.CastOptions.safe`` or ``.unsafe``."""
+    options = _compute().CastOptions
+    return options.safe(target_type) if safe else options.unsafe(target_type)
+
+
+# ------------------------------------------------ CSV rows pyarrow cannot decode
+
+
+class InvalidRows:
+    """pyarrow.csv's ``invalid_row_handler``: keeps each malformed row (skipped from the
+    table) and notes a malformed row that was not UTF-8. pyarrow decodes a malformed
+    row's text before calling the handler; when that fails it reports the error only
+    to ``sys.unraisablehook`` (naming this handler) and fails the whole block."""
+
+    def __init__(self) -> None:
+        self.rows: list[Any] = []
+        self.undecodable = False
+
+    def __call__(self, row: Any) -> str:
+        self.rows.append(row)
+        return "skip"
+
+
+class _UnraisableRouter:
+    """Installed as ``sys.unraisablehook`` while any thread parses CSV (the hook is
+    process-wide); passes every other unraisable error on to the hook it replaced."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.users = 0
+        self.previous: Callable[[Any], object] | None = None
+
+    def __call__(self, unraisable: Any) -> None:
+        handler = unraisable.object
+        if isinstance(handler, InvalidRows) and issubclass(unraisable.exc_type, UnicodeDecodeError):
+            handler.undecodable = True
+        elif self.previous is not None:
+            self.previous(unraisable)
+
+    def __enter__(self) -> None:
+        with self.lock:
+            if self.users == 0:
+                self.previous, sys.unraisablehook = sys.unraisablehook, self
+            self.users += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self.lock:
+            self.users -= 1
+            if self.users == 0 and self.previous is not None:
+                sys.unraisablehook, self.previous = self.previous, None
+
+
+_ROUTER = _UnraisableRouter()
+
+
+@contextlib.contextmanager
+def invalid_csv_rows() -> Iterator[InvalidRows]:
+    """A handler for one ``pyarrow.csv`` parse (``ParseOptions(invalid_row_handler=...)``),
+    with undecodable malformed rows noted on it while the block is parsed."""
+    with _ROUTER:
+        yield InvalidRows()

@@ -1,15 +1,15 @@
 """Arrow's compute functions, as ``pyarrow.compute`` offers them, at a fraction of its import.
 
 Importing ``pyarrow.compute`` makes a Python wrapper, a signature and a
-docstring (parsed from numpydoc text) for each of Arrow's ~300 functions:
-~30 ms before a run can start, 2% of a 1M-row load. Here a function's wrapper
-is made when the loader first asks for it, from the same registry and options
-classes (``pyarrow._compute``), and it is called the same way: inputs first,
-then the options positionally or by keyword (``pc.is_in(a, value_set=s)``).
+docstring (parsed from numpydoc text) for each of Arrow's ~300 functions
+before a run can start. Here a function's wrapper is made when the loader
+first asks for it (from ``loader.compat.compute_function``), and it is called
+the same way: inputs first, then the options positionally or by keyword
+(``kernels.is_in(a, value_set=s)``).
 
-Use it as ``from loader import kernels as pc``. pyarrow's own methods that
-compute (``Array.filter``, ``.cast``, ``.take``, ``.drop_null``) import
-``pyarrow.compute`` on first use; the loader calls these functions instead.
+pyarrow's own methods that compute (``Array.filter``, ``.cast``, ``.take``,
+``.drop_null``) import ``pyarrow.compute`` on first use; the loader calls
+these functions instead.
 """
 
 from __future__ import annotations
@@ -18,17 +18,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
-from pyarrow import _compute
 
-_REGISTRY = _compute.function_registry()
+from .compat import call_function, cast_options, compute_function
+
 _KEYWORDS = {"and_": "and", "or_": "or"}  # pyarrow's names for functions that are Python keywords
 
 
 def _wrap(name: str) -> Callable[..., Any]:
-    func = _REGISTRY.get_function(_KEYWORDS.get(name, name))
-    options_name = func._doc.options_class
-    options_class = getattr(_compute, options_name) if options_name else None
-    arity = func.arity  # Ellipsis for functions of any number of inputs
+    func, options_class, arity = compute_function(_KEYWORDS.get(name, name))
 
     def call(*args: Any, options: Any = None, memory_pool: pa.MemoryPool | None = None, **kwargs: Any) -> Any:
         inputs, extra = (args, ()) if arity is Ellipsis else (args[:arity], args[arity:])
@@ -59,8 +56,7 @@ def __getattr__(name: str) -> Callable[..., Any]:
 
 
 def cast(arr: Any, target_type: pa.DataType, safe: bool = True) -> Any:
-    options = _compute.CastOptions.safe(target_type) if safe else _compute.CastOptions.unsafe(target_type)
-    return _compute.call_function("cast", [arr], options)
+    return call_function("cast", [arr], cast_options(target_type, safe))
 
 
 def fill_null(values: Any, fill_value: Any) -> Any:
@@ -68,4 +64,4 @@ def fill_null(values: Any, fill_value: Any) -> Any:
         fill_value = pa.scalar(fill_value, type=values.type)
     elif values.type != fill_value.type:
         fill_value = pa.scalar(fill_value.as_py(), type=values.type)
-    return _compute.call_function("coalesce", [values, fill_value])
+    return call_function("coalesce", [values, fill_value])

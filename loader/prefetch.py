@@ -26,52 +26,63 @@ class _Failed:
         self.exc = exc
 
 
-def prefetch(items: Iterator[T], depth: int) -> Iterator[T]:
-    if depth <= 0:
-        yield from items
-        return
-    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
+class _ReadAhead:
+    """The producer's side: a thread that puts items on a bounded queue until told to stop."""
 
-    def put(item: Any) -> bool:
-        while not stop.is_set():
+    def __init__(self, items: Iterator[Any], depth: int) -> None:
+        self.items = items
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._produce, name="loader-read-ahead", daemon=True)
+
+    def _put(self, item: Any) -> bool:
+        while not self.stop.is_set():
             try:
-                q.put(item, timeout=0.1)
+                self.queue.put(item, timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def produce() -> None:
+    def _produce(self) -> None:
         try:
-            for item in items:
-                if not put(item):
+            for item in self.items:
+                if not self._put(item):
                     return
-            put(_DONE)
+            self._put(_DONE)
         except BaseException as exc:  # handed to the consumer, never lost
-            put(_Failed(exc))
+            self._put(_Failed(exc))
         finally:
-            close = getattr(items, "close", None)
+            close = getattr(self.items, "close", None)
             if close is not None:
                 close()
 
-    worker = threading.Thread(target=produce, name="loader-read-ahead", daemon=True)
-    worker.start()
+    def finish(self) -> None:
+        """Stop the producer, emptying the queue so that a blocked put returns."""
+        self.stop.set()
+        while self.thread.is_alive():
+            try:
+                self.queue.get_nowait()
+            except queue.Empty:
+                self.thread.join(timeout=0.05)
+
+
+def prefetch(items: Iterator[T], depth: int) -> Iterator[T]:
+    if depth <= 0:
+        yield from items
+        return
+    ahead = _ReadAhead(items, depth)
+    ahead.thread.start()
     try:
         while True:
-            item = q.get()
+            item = ahead.queue.get()
             if item is _DONE:
                 return
             if isinstance(item, _Failed):
                 raise item.exc
             yield item
     finally:
-        stop.set()
-        while worker.is_alive():
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                worker.join(timeout=0.05)
+        ahead.finish()
 
 
 def ordered_map(fn: Callable[[T], R], items: Iterator[T], workers: int) -> Generator[R, None, None]:

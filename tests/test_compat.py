@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pytest
 
-from loader.compat import CHECKED_PYARROW
+from loader.compat import CHECKED_PYARROW, InvalidRows, call_function, cast_options, compute_function, invalid_csv_rows
 
 ROOT = Path(__file__).parents[1]
 
@@ -48,3 +49,52 @@ def test_without_the_command_pyarrow_imports_pandas_as_before() -> None:
     (if this starts failing, pyarrow stopped probing and loader.compat can go)."""
     pytest.importorskip("pandas")
     assert _run("import sys, pyarrow as pa; pa.array([1]); print('pandas' in sys.modules)") == ["True"]
+
+
+def test_compute_functions_come_from_the_registry_with_their_options_and_arity() -> None:
+    import pyarrow.compute as arrow_pc
+
+    func, options, arity = compute_function("utf8_lpad")
+    assert (options, arity) == (arrow_pc.PadOptions, 1)
+    assert func.call([pa.array(["a"])], options(3, "0")).to_pylist() == ["00a"]
+    assert compute_function("binary_join_element_wise")[1:] == (arrow_pc.JoinOptions, Ellipsis)
+    assert compute_function("invert")[1] is None
+    with pytest.raises(pa.ArrowKeyError):
+        compute_function("no_such_kernel")
+    assert call_function("add", [pa.array([1]), pa.array([2])]).to_pylist() == [3]
+    assert cast_options(pa.int8(), safe=False) == arrow_pc.CastOptions.unsafe(pa.int8())
+    assert cast_options(pa.int8(), safe=True) == arrow_pc.CastOptions.safe(pa.int8()) != cast_options(pa.int8(), False)
+
+
+def _parse(data: bytes, handler: InvalidRows) -> pa.Table:
+    parse = pacsv.ParseOptions(invalid_row_handler=handler)
+    convert = pacsv.ConvertOptions(column_types={"a": pa.binary(), "b": pa.binary()})
+    return pacsv.read_csv(pa.BufferReader(data), parse_options=parse, convert_options=convert)
+
+
+def test_pyarrow_tells_of_an_undecodable_malformed_row_only_through_the_unraisable_hook() -> None:
+    """A malformed row of UTF-8 reaches the handler; one that is not UTF-8 fails the whole
+    parse, and only the unraisable hook hears why (if pyarrow starts handing such rows to
+    the handler, invalid_csv_rows can go)."""
+    hook = sys.unraisablehook
+    with invalid_csv_rows() as invalid:
+        assert sys.unraisablehook is not hook
+        table = _parse(b"a,b\n1,2\n3,4,5\n6,7\n", invalid)
+    assert table.num_rows == 2 and [r.text for r in invalid.rows] == ["3,4,5"] and not invalid.undecodable
+    with invalid_csv_rows() as invalid, pytest.raises(pa.ArrowInvalid):
+        _parse(b"a,b\n1,2\n3,\xff4,5\n6,7\n", invalid)
+    assert invalid.undecodable and invalid.rows == []
+    assert sys.unraisablehook is hook
+
+
+def test_other_unraisable_errors_still_reach_the_hook_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    heard: list[type[BaseException]] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: heard.append(u.exc_type))
+
+    class Broken:
+        def __del__(self) -> None:
+            raise KeyError("in __del__")
+
+    with invalid_csv_rows(), invalid_csv_rows():  # nested, as parse workers are
+        Broken()
+    assert heard == [KeyError]

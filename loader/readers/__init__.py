@@ -67,8 +67,8 @@ def expand_paths(config: SourceConfig) -> list[str]:
 
 def open_reader(path: str, config: SourceConfig, **options: Any) -> Reader:
     """A reader for one file, chosen by ``config.format`` (or the file's extension).
-    ``options`` are the reader's own: ``chunk_size``, ``resume``, ``workers`` and
-    ``premake`` (see ``ReaderBase``)."""
+    ``options`` are the reader's own: ``chunk_size``, ``resume``, ``workers``,
+    ``check_width``, ``types`` and ``part`` (see ``ReaderBase``)."""
     fmt = config.format or infer_format(path)
     if fmt == "parquet":
         from .parquet import ParquetReader

@@ -14,8 +14,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from .. import kernels as pc
-from .. import storage
+from .. import kernels, storage
 from ..chunk import Chunk
 from ..errors import SourceError, one_line
 from .base import TypedFileReader
@@ -75,7 +74,7 @@ class ArrowReader(TypedFileReader):
                     last = row_base + hi
                     if last <= done:
                         continue
-                    rows = pc.cumulative_sum(
+                    rows = kernels.cumulative_sum(
                         pa.repeat(pa.scalar(1, pa.int64()), hi - lo), start=pa.scalar(row_base + lo, pa.int64())
                     )
                     piece = batch.slice(lo, hi - lo).rename_columns(self.names)
@@ -101,8 +100,10 @@ class ArrowReader(TypedFileReader):
     def _position(self, index: int) -> int:
         """About how many bytes of the file lie before the end of batch ``index``."""
         if self.file is None:
-            return self.source.tell()  # the stream format reads in order
-        return (self.size or 0) * (index + 1) // max(self.file.num_record_batches, 1)  # read at offsets: no position
+            return int(self.source.tell())  # the stream format reads in order
+        return int(
+            (self.size or 0) * (index + 1) // max(self.file.num_record_batches, 1)
+        )  # read at offsets: no position
 
     def close(self) -> None:
         self.source.close()

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol, Self
 
 import pyarrow as pa
 
-from .. import kernels as pc
-from .. import storage
+from .. import kernels, storage
 from ..chunk import Chunk, Reject
 from ..config import SourceConfig
 from ..convert import Converted, ConvertedBatch, bytes_as_text, convert, convert_columns
 from ..errors import ConfigError, SourceError
 from ..types import parse_type
-
-# The writer's Arrow-only encoding of a batch (``Writer.encode_columns``).
-Premake = Callable[[pa.RecordBatch], tuple[pa.Array, ...] | None]
 
 
 class Reader(Protocol):
@@ -86,8 +83,8 @@ def bad_value_rejects(
     """A reject for each row where a value failed to convert, with the row's values as read."""
     order = sorted(converted.why)
     index = pa.array(order, pa.int64())
-    row_list = pc.take(rows, index).to_pylist()
-    line_list = pc.take(lines, index).to_pylist() if lines is not None else [None] * len(order)
+    row_list = kernels.take(rows, index).to_pylist()
+    line_list = kernels.take(lines, index).to_pylist() if lines is not None else [None] * len(order)
     return [
         Reject(
             file=path,
@@ -97,13 +94,35 @@ def bad_value_rejects(
             reason=converted.why[i][1],
             values={k: bytes_as_text(v) for k, v in values.items()},
         )
-        for i, row, line, values in zip(order, row_list, line_list, pc.take(source, index).to_pylist(), strict=True)
+        for i, row, line, values in zip(
+            order, row_list, line_list, kernels.take(source, index).to_pylist(), strict=True
+        )
     ]
 
 
-def split_chunk(
-    chunk: Chunk, size: int, floor: int, final: dict[str, Any], within: dict[str, Any]
-) -> Iterator[Chunk]:
+@dataclass
+class Position:
+    """Where a reader of cut blocks stands: the next block's first row (less one) and
+    line; rows up to ``done`` were committed by an earlier run."""
+
+    row_base: int
+    line: int
+    done: int
+
+    def past(self, rows: int, newlines: int) -> None:
+        self.row_base += rows
+        self.line += newlines
+
+
+def row_numbers(base: int, n: int, skip: set[int]) -> pa.Array:
+    """``base + 1 .. base + n`` as int64, less the block-relative numbers in ``skip``.
+    Built by a kernel, not from a ``range`` of Python ints (which holds the GIL)."""
+    if skip:
+        return pa.array([base + i for i in range(1, n + 1) if i not in skip], pa.int64())
+    return kernels.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), n), start=pa.scalar(base, pa.int64()))
+
+
+def split_chunk(chunk: Chunk, size: int, floor: int, final: dict[str, Any], within: dict[str, Any]) -> Iterator[Chunk]:
     """At most ``size`` rows per chunk, each knowing where to resume: the last piece
     at ``final`` (after the block), the others at ``within`` (the block's start) plus
     the row they end at. ``floor`` is the last row accounted for before ``chunk``."""
@@ -136,6 +155,8 @@ def split_chunk(
 class ReaderBase:
     """What both readers share: where they read, how far they may resume, and closing."""
 
+    PARTS = ""  # what ``part`` ranges over, where a reader reads parts of a file
+
     def __init__(
         self,
         path: str,
@@ -144,20 +165,22 @@ class ReaderBase:
         chunk_size: int = 8192,
         resume: dict[str, Any] | None = None,
         workers: int = 1,
-        premake: Premake | None = None,
         check_width: Callable[[int, str], None] | None = None,
         types: dict[str, pa.DataType] | None = None,
+        part: tuple[int, int] | None = None,
     ) -> None:
         self.path = path
+        if part is not None and not self.PARTS:
+            raise ConfigError(f"{path}: this format is read whole, not in parts", hint="read it without a part")
+        # Read only this part of the file (``PARTS``: CSV byte ranges, Parquet row groups),
+        # ``[start, end)``; rows are numbered from 1 within a CSV part.
+        self.part = part
         # Called with the column count once the header is read, before the sample is
         # inferred: a file too wide for the sink fails in a moment, not after inference.
         self.check_width = check_width
         self.config = config
         self.chunk_size = chunk_size
         self.workers = workers  # threads parsing and converting parts at once (CSV blocks)
-        # Run on each part's batch beside the parsing, where a reader has workers (CSV);
-        # the result rides with the batch as ``Chunk.premade``.
-        self.premake = premake
         self.resume = resume
         # Column types settled for the whole load (see ``loader.schema``): not inferred
         # here, and a value that does not fit is rejected as for an inferred type.
@@ -220,10 +243,9 @@ class TypedFileReader(ReaderBase):
         out = convert_columns(batch.columns, self.schema, one)
         chunk = Chunk(batch=out.batch, file=self.path, rows=rows, last_row=last, end={"row": last})
         if out.bad is not None:
-            chunk = chunk.keep(pc.invert(out.bad), filtered=False)
+            chunk = chunk.keep(kernels.invert(out.bad), filtered=False)
             chunk.rejects = bad_value_rejects(self.path, out, batch, rows, None)
         if first < done:
-            chunk = chunk.keep(pc.greater(chunk.rows, done), filtered=False)
+            chunk = chunk.keep(kernels.greater(chunk.rows, done), filtered=False)
             chunk.rejects = [r for r in chunk.rejects if (r.row or 0) > done]
         return chunk
-

@@ -12,25 +12,25 @@ from collections.abc import Iterable, Sequence
 
 import pyarrow as pa
 
-from .. import kernels as pc
+from .. import kernels
 from ..convert import Converted, TypeGuess, _mark, _merge, _value_text, convert
 
 _COMMA_NUMBER = r"^[+-]?(?:[0-9]+(?:,[0-9]*)?|,[0-9]+)(?:[eE][+-]?[0-9]+)?$"
 
 
 def is_numeric(t: pa.DataType) -> bool:
-    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+    return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
 
 
 def pointed(raw: pa.Array) -> pa.Array:
     """``raw`` (binary) with the comma of each comma-decimal number made a point."""
-    text = pc.cast(raw, pa.string())
-    number = pc.fill_null(pc.match_substring_regex(text, _COMMA_NUMBER), False)
-    return pc.cast(pc.if_else(number, pc.replace_substring(text, ",", "."), text), pa.binary())
+    text = kernels.cast(raw, pa.string())
+    number = kernels.fill_null(kernels.match_substring_regex(text, _COMMA_NUMBER), False)
+    return kernels.cast(kernels.if_else(number, kernels.replace_substring(text, ",", "."), text), pa.binary())
 
 
 def has_point(raw: pa.Array) -> pa.Array:
-    return pc.fill_null(pc.match_substring(pc.cast(raw, pa.string()), "."), False)
+    return kernels.fill_null(kernels.match_substring(kernels.cast(raw, pa.string()), "."), False)
 
 
 class CommaGuess:
@@ -42,9 +42,9 @@ class CommaGuess:
 
     def add(self, raw: pa.Array) -> None:
         try:
-            self.points = self.points or bool(pc.any(has_point(raw)).as_py())
+            self.points = self.points or bool(kernels.any(has_point(raw)).as_py())
             if not self.points:
-                self.guess.add(pc.cast(pointed(raw), pa.string()))
+                self.guess.add(kernels.cast(pointed(raw), pa.string()))
         except pa.ArrowInvalid:  # not UTF-8: text
             self.points = True
 
@@ -77,7 +77,7 @@ def convert_comma(
         return convert(raw, target, strict=strict, encoding=encoding, may_hold_nul=may_hold_nul, na=na)
     out = convert(values, target, strict=strict, encoding=encoding, may_hold_nul=may_hold_nul, na=na)
     points = has_point(raw)
-    if not pc.any(points).as_py():
+    if not kernels.any(points).as_py():
         return out
     mask, why = _mark(raw, points, lambda v: f"{_value_text(v)!r} holds a '.' but source.decimal_separator is ','")
     bad, reasons = _merge(out.bad, out.reasons, mask, why)

@@ -19,6 +19,7 @@ import io
 import os
 import re
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +61,20 @@ class Dialect:
         quote = repr(self.quote) if self.quote else "none"
         header = "header" if self.header else "no header"
         return f"delimiter {self.delimiter!r}{how('delimiter')}, quote {quote}{how('quote')}, {header}{how('header')}"
+
+
+def csv_rows(dialect: Dialect, escape_char: Any, lines: Iterable[str], strict: bool = False) -> Iterator[list[str]]:
+    """``lines`` read as rows by Python's csv module in ``dialect`` (``escape_char`` as
+    ``source.escape_char`` gives it; ``strict``: a quote left open is an error)."""
+    quote = dialect.quote
+    return csv.reader(
+        lines,
+        delimiter=dialect.delimiter,
+        quotechar=quote,
+        quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE,
+        escapechar=escape_char if isinstance(escape_char, str) else None,
+        strict=strict,
+    )
 
 
 def default_delimiter(path: str) -> str:
@@ -166,7 +181,7 @@ def sniff_file(path: str, config: SourceConfig) -> Dialect | None:
     """Sniff a file on disk afresh (for an error's hint), or None if it cannot be read."""
     if path == "-" or not os.path.isfile(path):
         return None
-    from .csv import open_stream
+    from .stream import open_stream
 
     try:
         stream, _ = open_stream(path, config.encoding)

@@ -27,17 +27,15 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.json as pajson
 
-from .. import kernels as pc
-from .. import storage
+from .. import kernels, storage
 from ..chunk import Chunk, Reject
 from ..convert import TypeGuess, convert, float_loses
 from ..errors import ConfigError, SourceError, one_line
 from ..prefetch import ordered_map
 from ..types import type_name
-from .base import ReaderBase, declared_types, dedupe_names, split_chunk
-from .csv import KEPT_OF_LONG_ROW, open_stream, read_past_line, row_numbers
+from .base import Position, ReaderBase, declared_types, dedupe_names, row_numbers, split_chunk
+from .stream import KEPT_OF_LONG_ROW, DiskProgress, open_stream, read_past_line, skip
 
-# Of a line dropped for its length, the reject keeps this much.
 # Texts that could be a number float64 rounds: 16 characters or more, or a 3-digit exponent.
 _LONG_NUMBER = re.compile(rb"-?[0-9][0-9.eE+-]{15,}|[0-9][eE][+-]?[0-9]{3,}")
 # A first look without a regex (bytes.translate and find run at memory speed, a regex
@@ -60,20 +58,20 @@ def _rounding(data: bytes) -> str | None:
         return None
     texts = pa.array([t.decode("ascii", "replace") for t in found])
     lost = float_loses(texts)
-    if not pc.any(lost).as_py():
+    if not kernels.any(lost).as_py():
         return None
-    return "integers" if _all_match(pc.filter(texts, lost), r"^-?[0-9]+$") else "other"
+    return "integers" if _all_match(kernels.filter(texts, lost), r"^-?[0-9]+$") else "other"
 
 
 def _all_match(texts: pa.Array, pattern: str) -> bool:
-    return bool(pc.all(pc.match_substring_regex(texts, pattern)).as_py())
+    return bool(kernels.all(kernels.match_substring_regex(texts, pattern)).as_py())
 
 
 def _floats_exact(table: pa.Table) -> bool:
     """No float column holds a value of 2**53 or more: no integer text rounded into one."""
     for column in table.columns:
         if pa.types.is_floating(column.type) and column.null_count < len(column):
-            top = pc.max(pc.abs(column)).as_py()
+            top = kernels.max(kernels.abs(column)).as_py()
             if top is not None and not top < 2.0**53:
                 return False
     return True
@@ -179,7 +177,7 @@ class _Guess:
             return
         if pa.types.is_integer(t):
             self.kinds.add("number")
-            self.numbers.add(pc.cast(pc.drop_null(column.combine_chunks()), pa.string()))
+            self.numbers.add(kernels.cast(kernels.drop_null(column.combine_chunks()), pa.string()))
         elif pa.types.is_floating(t):
             self.kinds.add("number")
             self.floats = True
@@ -246,6 +244,46 @@ def _blank(line: bytes) -> bool:
     return not line.strip()
 
 
+def _parsed_exactly(data: bytes, rounding: str | None, options: pajson.ParseOptions | None) -> pa.Table | None:
+    """The block as pyarrow parses it, or None where it refuses the block (a line that
+    does not fit, a byte that is not UTF-8) or a number in it would round."""
+    if rounding == "other":
+        return None
+    try:
+        table = pajson.read_json(
+            pa.BufferReader(data),
+            read_options=pajson.ReadOptions(use_threads=False, block_size=len(data) + 1),
+            parse_options=options,
+        )
+        if options is not None:
+            table.validate(full=True)  # pyarrow does not check UTF-8: a bad byte is read line by line
+    except pa.ArrowInvalid:
+        return None
+    return table if rounding is None or _floats_exact(table) else None
+
+
+def _sample_lines(data: bytes, guesses: dict[str, _Guess], most: int) -> int:
+    """Rows of one block (at most ``most``) folded into ``guesses`` line by line; how many."""
+    rows = 0
+    for line in data.split(b"\n"):
+        if rows >= most:
+            break
+        if _blank(line):
+            continue
+        try:
+            obj = _loads(line)
+        except (ValueError, RecursionError):
+            continue  # a malformed line is rejected when it is read, and says nothing of types
+        if not isinstance(obj, dict):
+            continue
+        for k, v in obj.items():
+            guess = guesses.setdefault(k, _Guess())
+            if v is not None:
+                guess.add(v)
+        rows += 1
+    return rows
+
+
 class JSONLReader(ReaderBase):
     """Reads one JSON Lines file as chunks. Use as a context manager."""
 
@@ -263,6 +301,7 @@ class JSONLReader(ReaderBase):
             raise SourceError("holds no JSON object in its first rows", file=self.path)
         self.keys = list(guesses)  # as in the file; the columns' names are those SQLite and LevelDB can hold
         self.names = dedupe_names(self.keys)
+        self._columns = set(self.keys)
         self.declared = declared_types(self.config, self.names, self.path)
         self.schema = pa.schema(
             # a type the load settled (other files, earlier runs) wins, then a declared one
@@ -298,37 +337,13 @@ class JSONLReader(ReaderBase):
         """Rows of one block (at most ``most``) folded into ``guesses``; how many.
         Parsed by pyarrow unless it refuses the block or a number in it would round:
         then line by line, with every number's text."""
-        rounding = _rounding(data)
-        if rounding != "other":
-            try:
-                table = pajson.read_json(
-                    pa.BufferReader(data), read_options=pajson.ReadOptions(use_threads=False, block_size=len(data) + 1)
-                )
-            except pa.ArrowInvalid:
-                table = None
-            if table is not None and (rounding is None or _floats_exact(table)):
-                table = table.slice(0, most)
-                for name in table.column_names:
-                    guesses.setdefault(name, _Guess()).add_parsed(table.column(name))
-                return table.num_rows
-        rows = 0
-        for line in data.split(b"\n"):
-            if rows >= most:
-                break
-            if _blank(line):
-                continue
-            try:
-                obj = _loads(line)
-            except (ValueError, RecursionError):
-                continue  # a malformed line is rejected when it is read, and says nothing of types
-            if not isinstance(obj, dict):
-                continue
-            for k, v in obj.items():
-                guess = guesses.setdefault(k, _Guess())
-                if v is not None:
-                    guess.add(v)
-            rows += 1
-        return rows
+        table = _parsed_exactly(data, _rounding(data), None)
+        if table is None:
+            return _sample_lines(data, guesses, most)
+        table = table.slice(0, most)
+        for name in table.column_names:
+            guesses.setdefault(name, _Guess()).add_parsed(table.column(name))
+        return int(table.num_rows)
 
     # ------------------------------------------------------------- cutting
 
@@ -366,20 +381,11 @@ class JSONLReader(ReaderBase):
             text = data.decode("utf-8", "backslashreplace")
             empty = pa.RecordBatch.from_pylist([], schema=self.schema)
             return _Block(offset, span, newlines, 1, empty, [], [], [(1, 1, dropped, None, text)])
-        rounding = _rounding(data) if self.checks_floats else None
-        if not self.by_line and rounding != "other":
-            try:
-                table = pajson.read_json(
-                    pa.BufferReader(data),
-                    read_options=pajson.ReadOptions(use_threads=False, block_size=len(data) + 1),
-                    parse_options=self._parse_options,
-                )
-                table.validate(full=True)  # pyarrow does not check UTF-8: a bad byte is read line by line
-            except pa.ArrowInvalid:
-                pass  # a line that does not fit: read line by line
-            else:
-                if rounding is None or _floats_exact(table):
-                    return self._parsed_block(table, data, offset, span, newlines)
+        if not self.by_line:
+            rounding = _rounding(data) if self.checks_floats else None
+            table = _parsed_exactly(data, rounding, self._parse_options)
+            if table is not None:
+                return self._parsed_block(table, data, offset, span, newlines)
         return self._by_line(data, offset, span, newlines)
 
     def _parsed_block(self, table: pa.Table, data: bytes, offset: int, span: int, newlines: int) -> _Block:
@@ -396,9 +402,8 @@ class JSONLReader(ReaderBase):
 
     def _by_line(self, data: bytes, offset: int, span: int, newlines: int) -> _Block:
         """The block parsed one line at a time: exactly the lines that do not fit are rejected."""
-        names = set(self.keys)
         objects: list[dict[str, Any]] = []
-        numbers: list[int] = []
+        numbers: list[int] = []  # block-relative row, line and text of each object
         lines: list[int] = []
         raws: list[bytes] = []
         rejects: list[tuple[int, int, str, str | None, str]] = []
@@ -407,158 +412,114 @@ class JSONLReader(ReaderBase):
             if _blank(line):
                 continue
             row += 1
-            try:
-                obj = _loads(line)
-            except (ValueError, RecursionError) as exc:
-                rejects.append((row, line_no, f"not valid JSON: {one_line(exc)}", None, _text(line)))
-                continue
-            if not isinstance(obj, dict):
-                what = _what(obj) if isinstance(obj, list) else f"{_what(obj)}, {_json_text(obj)[:40]!r}"
-                rejects.append((row, line_no, f"a JSON Lines row is an object, not {what}", None, _text(line)))
-                continue
-            extra = [k for k in obj if k not in names]
-            if extra:
-                rejects.append(
-                    (
-                        row,
-                        line_no,
-                        f"key {extra[0]!r} is not a column (columns come from the first {self.config.infer_rows} rows, source.infer_rows)",
-                        extra[0],
-                        _text(line),
-                    )
-                )
+            obj = self._object(line)
+            if isinstance(obj, tuple):
+                rejects.append((row, line_no, obj[0], obj[1], _text(line)))
                 continue
             objects.append(obj)
             numbers.append(row)
             lines.append(line_no)
             raws.append(line)
-        columns, bad = [], [False] * len(objects)
-        why: dict[int, tuple[str, str]] = {}
-        for key, f in zip(self.keys, self.schema, strict=True):
-            array, failed = self._column(f, [o.get(key) for o in objects])
-            columns.append(array)
-            for i, reason in failed.items():
-                bad[i] = True
-                why.setdefault(i, (f.name, reason))
-        batch = pa.RecordBatch.from_arrays(columns, schema=self.schema)
+        batch, why = self._batch(objects)
         if why:
             for i in sorted(why):
                 rejects.append((numbers[i], lines[i], why[i][1], why[i][0], _text(raws[i])))
-            keep = [not b for b in bad]
+            keep = [i not in why for i in range(len(objects))]
             batch = batch.filter(pa.array(keep))
             numbers = [n for n, k in zip(numbers, keep, strict=True) if k]
             lines = [n for n, k in zip(lines, keep, strict=True) if k]
         rejects.sort()
         return _Block(offset, span, newlines, row, batch, numbers, lines, rejects)
 
+    def _object(self, line: bytes) -> dict[str, Any] | tuple[str, str | None]:
+        """One line's object, or why it is rejected (and the column to blame)."""
+        try:
+            obj = _loads(line)
+        except (ValueError, RecursionError) as exc:
+            return f"not valid JSON: {one_line(exc)}", None
+        if not isinstance(obj, dict):
+            what = _what(obj) if isinstance(obj, list) else f"{_what(obj)}, {_json_text(obj)[:40]!r}"
+            return f"a JSON Lines row is an object, not {what}", None
+        extra = [k for k in obj if k not in self._columns]
+        if extra:
+            why = f"key {extra[0]!r} is not a column (columns come from the first {self.config.infer_rows} rows, source.infer_rows)"
+            return why, extra[0]
+        return obj
+
+    def _batch(self, objects: list[dict[str, Any]]) -> tuple[pa.RecordBatch, dict[int, tuple[str, str]]]:
+        """The objects as a batch in the schema, and for each object that does not fit, the first column and reason."""
+        columns = []
+        why: dict[int, tuple[str, str]] = {}
+        for key, f in zip(self.keys, self.schema, strict=True):
+            array, failed = self._column(f, [o.get(key) for o in objects])
+            columns.append(array)
+            for i, reason in failed.items():
+                why.setdefault(i, (f.name, reason))
+        return pa.RecordBatch.from_arrays(columns, schema=self.schema), why
+
     def _column(self, f: pa.Field, values: list[Any]) -> tuple[pa.Array, dict[int, str]]:
         """One column of a block's objects in its type; the rows that do not fit, and why."""
-        t, name = f.type, type_name(f.type)
-        failed: dict[int, str] = {}
+        t = f.type
         if pa.types.is_string(t) and f.name not in self.declared:
-            return pa.array([None if v is None else _json_text(v) for v in values], t), failed
+            return pa.array([None if v is None else _json_text(v) for v in values], t), {}
         if _kind_of_type(t) == "nested":
-            out: list[Any] = []
-            for i, v in enumerate(values):
-                if v is not None and not _fits_nested(v, t):
-                    failed[i] = f"{_json_text(v)[:60]!r} does not fit {name}"
-                    v = None
-                out.append(_plain(v) if v is not None else None)
-            try:
-                return pa.array(out, t), failed
-            except (pa.ArrowException, OverflowError):
-                pass
-            for i, v in enumerate(out):
-                try:
-                    pa.array([v], t)
-                except (pa.ArrowException, OverflowError) as exc:
-                    failed[i] = f"{_json_text(v)[:60]!r} does not fit {name} ({one_line(exc)})"
-                    out[i] = None
-            return pa.array(out, t), failed
+            return _nested_column(t, values)
         if pa.types.is_boolean(t):
-            for i, v in enumerate(values):
-                if v is not None and not isinstance(v, bool):
-                    failed[i] = f"{_json_text(v)[:60]!r} is not a JSON true or false"
+            failed = {
+                i: f"{_json_text(v)[:60]!r} is not a JSON true or false"
+                for i, v in enumerate(values)
+                if v is not None and not isinstance(v, bool)
+            }
             return pa.array([v if i not in failed else None for i, v in enumerate(values)], t), failed
-        # numbers, and declared types: converted from their text by the CSV rules
-        declared = f.name in self.declared
-        texts: list[str | None] = []
-        for i, v in enumerate(values):
-            if v is None:
-                texts.append(None)
-            elif isinstance(v, _Number) or (declared and isinstance(v, str) and not isinstance(v, bool)):
-                texts.append(str.__str__(v))
-            else:
-                failed[i] = f"{_json_text(v)[:60]!r} is {_what(v)}, not a number"
-                texts.append(None)
-        converted = convert(pa.array(texts, pa.string()), t, strict=not declared)
-        if converted.bad is not None:
-            for i, reason in zip(pc.indices_nonzero(converted.bad).to_pylist(), converted.reasons or [], strict=True):
-                failed.setdefault(i, reason)
-        return converted.array, failed
+        return _number_column(t, values, declared=f.name in self.declared)
 
     # ------------------------------------------------------------- reading
 
     def __iter__(self) -> Iterator[Chunk]:
         resume = self.resume or {}
         offset = int(resume.get("offset", 0))
-        row_base = int(resume.get("offset_row", 0))
-        line = int(resume.get("line", 1))
-        done = int(resume.get("row", 0))
-        self._stream, seekable = open_stream(self.path, self.config.encoding)
-        if offset:
-            if seekable:
-                self._stream.seek(offset)
-            else:
-                left = offset
-                while left > 0:
-                    got = self._stream.read(min(left, 1 << 20))
-                    if not got:
-                        break
-                    left -= len(got)
-        for block in ordered_map(self._prepare, self._cut(self._stream, offset), self.workers):
-            if row_base + block.rows <= done:  # wholly committed before
-                row_base += block.rows
-                line += block.newlines
+        at = Position(int(resume.get("offset_row", 0)), int(resume.get("line", 1)), int(resume.get("row", 0)))
+        self._stream, _ = open_stream(self.path, self.config.encoding)
+        skip(self._stream, offset)
+        disk = DiskProgress(self._stream)
+        for block in ordered_map(self._prepare, disk.tag(self._cut(self._stream, offset)), self.workers):
+            bytes_read = disk.bytes_read(block.size)
+            if at.row_base + block.rows <= at.done:  # wholly committed before
+                at.past(block.rows, block.newlines)
                 continue
-            rows = (
-                pc.add(pa.array(block.numbers, pa.int64()), row_base)
-                if block.numbers
-                else row_numbers(row_base, 0, set())
-            )
-            lines = (
-                pc.add(rows, line - row_base - 1)
-                if block.lines is None
-                else pa.array([line + n - 1 for n in block.lines], pa.int64())
-            )
-            rejects = [
-                Reject(file=self.path, row=row_base + r, line=line + ln - 1, reason=reason, column=column, raw=raw)
-                for r, ln, reason, column, raw in block.rejects
-                if row_base + r > done
-            ]
-            chunk = Chunk(
-                batch=block.batch,
-                file=self.path,
-                rows=rows,
-                lines=lines,
-                last_row=row_base + block.rows,
-                end={},
-                rejects=rejects,
-                bytes_read=block.size,
-            )
-            if done > row_base:
-                chunk = chunk.keep(pc.greater(chunk.rows, done), filtered=False)
-            yield from self._split(
-                chunk,
-                block.offset,
-                row_base,
-                line,
-                block.offset + block.size,
-                line + block.newlines,
-                max(done, row_base),
-            )
-            row_base += block.rows
-            line += block.newlines
+            chunk = self._chunk(block, at, bytes_read)
+            end, end_line = block.offset + block.size, at.line + block.newlines
+            yield from self._split(chunk, block.offset, at.row_base, at.line, end, end_line, max(at.done, at.row_base))
+            at.past(block.rows, block.newlines)
+
+    def _chunk(self, block: _Block, at: Position, bytes_read: int) -> Chunk:
+        """A parsed block as a chunk, its rows and lines numbered, without the rows an earlier run committed."""
+        if block.numbers:
+            rows = kernels.add(pa.array(block.numbers, pa.int64()), at.row_base)
+        else:
+            rows = row_numbers(at.row_base, 0, set())
+        if block.lines is None:
+            lines = kernels.add(rows, at.line - at.row_base - 1)
+        else:
+            lines = pa.array([at.line + n - 1 for n in block.lines], pa.int64())
+        rejects = [
+            Reject(file=self.path, row=at.row_base + r, line=at.line + ln - 1, reason=reason, column=column, raw=raw)
+            for r, ln, reason, column, raw in block.rejects
+            if at.row_base + r > at.done
+        ]
+        chunk = Chunk(
+            batch=block.batch,
+            file=self.path,
+            rows=rows,
+            lines=lines,
+            last_row=at.row_base + block.rows,
+            end={},
+            rejects=rejects,
+            bytes_read=bytes_read,
+        )
+        if at.done > at.row_base:
+            chunk = chunk.keep(kernels.greater(chunk.rows, at.done), filtered=False)
+        return chunk
 
     def _split(
         self, chunk: Chunk, start: int, row_base: int, line: int, end: int, end_line: int, floor: int
@@ -572,6 +533,47 @@ class JSONLReader(ReaderBase):
         if self._stream is not None:
             self._stream.close()
         self._stream = None
+
+
+def _nested_column(t: pa.DataType, values: list[Any]) -> tuple[pa.Array, dict[int, str]]:
+    """Objects and arrays in their nested type; those that do not fit it, and why."""
+    failed: dict[int, str] = {}
+    out: list[Any] = []
+    for i, v in enumerate(values):
+        if v is not None and not _fits_nested(v, t):
+            failed[i] = f"{_json_text(v)[:60]!r} does not fit {type_name(t)}"
+            v = None
+        out.append(_plain(v) if v is not None else None)
+    try:
+        return pa.array(out, t), failed
+    except (pa.ArrowException, OverflowError):
+        pass
+    for i, v in enumerate(out):
+        try:
+            pa.array([v], t)
+        except (pa.ArrowException, OverflowError) as exc:
+            failed[i] = f"{_json_text(v)[:60]!r} does not fit {type_name(t)} ({one_line(exc)})"
+            out[i] = None
+    return pa.array(out, t), failed
+
+
+def _number_column(t: pa.DataType, values: list[Any], declared: bool) -> tuple[pa.Array, dict[int, str]]:
+    """Numbers, and declared types: converted from their text by the CSV rules."""
+    failed: dict[int, str] = {}
+    texts: list[str | None] = []
+    for i, v in enumerate(values):
+        if v is None:
+            texts.append(None)
+        elif isinstance(v, _Number) or (declared and isinstance(v, str) and not isinstance(v, bool)):
+            texts.append(str.__str__(v))
+        else:
+            failed[i] = f"{_json_text(v)[:60]!r} is {_what(v)}, not a number"
+            texts.append(None)
+    converted = convert(pa.array(texts, pa.string()), t, strict=not declared)
+    if converted.bad is not None:
+        for i, reason in zip(kernels.indices_nonzero(converted.bad).to_pylist(), converted.reasons or [], strict=True):
+            failed.setdefault(i, reason)
+    return converted.array, failed
 
 
 def _text(line: bytes) -> str:

@@ -24,6 +24,7 @@ class ParquetReader(TypedFileReader):
     """Reads one Parquet file as chunks. Use as a context manager."""
 
     KIND = "Parquet"
+    PARTS = "row groups"
     GLOB = "dir/*.parquet"
 
     def _open(self) -> None:
@@ -32,7 +33,7 @@ class ParquetReader(TypedFileReader):
         self.source = storage.open_arrow(path)
         try:
             # buffer_size streams each column chunk in 64 KiB reads instead of holding it whole
-            self.file = pq.ParquetFile(self.source, pre_buffer=False, memory_map=False, buffer_size=1 << 16)
+            self.file = pq.ParquetFile(self.source, pre_buffer=False, buffer_size=1 << 16)
         except (pa.ArrowException, OSError) as exc:
             self.source.close()
             raise SourceError(f"not a readable Parquet file ({one_line(exc)})", file=path) from None
@@ -41,16 +42,18 @@ class ParquetReader(TypedFileReader):
     def __iter__(self) -> Iterator[Chunk]:
         meta = self.file.metadata
         done = int((self.resume or {}).get("row", 0))
-        first_group, row_base = 0, 0
-        while first_group < meta.num_row_groups and row_base + meta.row_group(first_group).num_rows <= done:
+        first_group, stop = self.part or (0, meta.num_row_groups)
+        first_group, stop = max(first_group, 0), min(stop, meta.num_row_groups)
+        row_base = sum(meta.row_group(g).num_rows for g in range(first_group))  # rows keep their numbers in the file
+        while first_group < stop and row_base + meta.row_group(first_group).num_rows <= done:
             row_base += meta.row_group(first_group).num_rows
             first_group += 1
-        groups = list(range(first_group, meta.num_row_groups))
+        groups = list(range(first_group, stop))
         if not groups:
             return
         try:
             # One decoding thread: the pipeline already reads in a thread of its own, and
-            # Arrow's thread pool cost ~30 MB of allocator caches for no gain on 2 cores.
+            # Arrow's thread pool costs allocator caches for no gain on 2 cores (bench/NOTES.md).
             batches = self.file.iter_batches(batch_size=self.chunk_size, row_groups=groups, use_threads=False)
             for batch in batches:
                 n = batch.num_rows
@@ -72,4 +75,4 @@ class ParquetReader(TypedFileReader):
 
     def close(self) -> None:
         self.file.close()
-        self.source.close()
+        self.source.close()  # opened here: the Parquet reader leaves a file it was given open

@@ -4,6 +4,7 @@ import bz2
 import datetime as dt
 import gzip
 import io
+import random
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,9 @@ def cfg(path: Path | str, **kw: Any) -> SourceConfig:
     return SourceConfig(path=[str(path)], format="csv", **kw)
 
 
-def read_all(path: Path | str, chunk_size: int = 65536, resume: dict[str, Any] | None = None, workers: int = 1, **kw: Any):
+def read_all(
+    path: Path | str, chunk_size: int = 65536, resume: dict[str, Any] | None = None, workers: int = 1, **kw: Any
+):
     with open_reader(str(path), cfg(path, **kw), chunk_size=chunk_size, resume=resume, workers=workers) as r:
         chunks = list(r)
         return r, chunks
@@ -99,7 +102,10 @@ def test_line_numbers_when_rows_are_single_lines(tmp_path: Path) -> None:
 @pytest.mark.parametrize("workers", [1, 2])
 def test_numbers_below_one_and_signed_zeros_keep_their_numeric_types(tmp_path: Path, workers: int) -> None:
     """0.5, -0.25 and 0 start with a zero that no type drops; 007 and -01 do not fit."""
-    rows = [[f"0.{i}", f"-0.{i}", "0", "1.5"] for i in range(1, 300)] + [["0.5", "-0.5", "0", "007"], ["0.5", "-0.5", "-01", "2"]]
+    rows = [[f"0.{i}", f"-0.{i}", "0", "1.5"] for i in range(1, 300)] + [
+        ["0.5", "-0.5", "0", "007"],
+        ["0.5", "-0.5", "-01", "2"],
+    ]
     p = write_csv(tmp_path / "small.csv", ["f", "neg", "zero", "late"], rows)
     r, chunks = read_all(p, infer_rows=100, block_size=1024, workers=workers)
     assert [f.type for f in r.schema] == [pa.float64(), pa.float64(), pa.int64(), pa.float64()]
@@ -388,6 +394,13 @@ def test_blocks_do_not_depend_on_how_reads_fall(tmp_path: Path) -> None:
     assert all(b.endswith(b"\n") and len(b) <= 1024 for b, _, _ in whole)
 
 
+def test_the_reader_takes_no_writer_code(tmp_path: Path) -> None:
+    """Encoding for a sink is a pipeline stage: a reader has no hook to run it."""
+    path = write_csv(tmp_path / "p.csv", ["id"], [[1], [2]])
+    with pytest.raises(TypeError, match="premake"):
+        open_reader(str(path), cfg(path), premake=lambda batch: None)
+
+
 def test_line_numbers_stay_exact_after_blocks_counted_in_arrow(tmp_path: Path) -> None:
     """Blocks of 64 KiB and more count their newlines in Arrow; a reject after
     many of them, past rows that span two lines each, names its exact line."""
@@ -398,3 +411,36 @@ def test_line_numbers_stay_exact_after_blocks_counted_in_arrow(tmp_path: Path) -
     _, chunks = read_all(path, block_size=64 << 10, infer_rows=100)
     rejects = [r for c in chunks for r in c.rejects]
     assert [(r.row, r.line, r.column) for r in rejects] == [(21001, 27002, "id")]
+
+
+def _compressible_rows(rows: int) -> bytes:
+    rng = random.Random(7)
+    body = "".join(f"{i},{rng.getrandbits(64):x},{rng.choice(['red', 'green', 'blue'])}\n" for i in range(rows))
+    return ("id,hash,colour\n" + body).encode()
+
+
+@pytest.mark.parametrize("suffix, codec", [(".gz", "gzip"), (".bz2", "bz2"), (".zst", "zstd")])
+def test_bytes_read_of_a_compressed_file_count_the_file_on_disk(tmp_path: Path, suffix: str, codec: str) -> None:
+    """Progress compares bytes read with the file's size: for a compressed file they are
+    bytes of the compressed file (its position), not the more bytes it decompresses to."""
+    data = _compressible_rows(30_000)
+    path = tmp_path / f"rows.csv{suffix}"
+    with pa.output_stream(str(path), compression=codec) as out:
+        out.write(data)
+    size = path.stat().st_size
+    assert len(data) > 1.5 * size  # counting decompressed bytes would overshoot the size
+    for workers in (1, 2):
+        _, chunks = read_all(path, chunk_size=1000, block_size=1 << 16, workers=workers)
+        assert sum(c.num_rows for c in chunks) == 30_000
+        counts = [c.bytes_read for c in chunks]
+        assert sum(counts) == size and min(counts) >= 0
+        if codec != "bz2":  # bz2 decompresses nothing before a whole block of 900 kB of text is read
+            assert sum(1 for n in counts if n > 0) > 5  # it grows along the file, not all at the end
+
+
+def test_bytes_read_of_a_re_encoded_file_count_the_file_on_disk(tmp_path: Path) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_bytes(_compressible_rows(5_000).decode().encode("utf-16"))  # twice the bytes of its UTF-8
+    _, chunks = read_all(path, chunk_size=1000, block_size=1 << 14, encoding="utf-16")
+    assert sum(c.num_rows for c in chunks) == 5_000
+    assert sum(c.bytes_read for c in chunks) == path.stat().st_size

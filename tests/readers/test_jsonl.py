@@ -215,3 +215,15 @@ def test_long_integer_ids_beside_floats_load_and_a_rounding_integer_is_still_cau
     assert sqlite_table(db, order="rowid") == [(e["id"], e["x"]) for e in lines]
     (bad,) = reject_lines(rejects_of(db))
     assert (bad["line"], bad["column"]) == (6, "x") and "would be stored as 1.2345678901234568e+16" in bad["reason"]
+
+
+def test_bytes_read_of_a_compressed_file_count_the_file_on_disk(tmp_path: Path) -> None:
+    """Progress compares bytes read with the file's size: compressed bytes for a .gz."""
+    text = "".join(json.dumps({"id": i, "tag": f"{i * 2654435761 % 2**32:x}"}) + "\n" for i in range(20_000))
+    path = tmp_path / "rows.jsonl.gz"
+    path.write_bytes(gzip.compress(text.encode()))
+    with open_reader(str(path), source(path, block_size=1 << 16), chunk_size=1000) as r:
+        chunks = list(r)
+    assert sum(c.num_rows for c in chunks) == 20_000
+    assert sum(c.bytes_read for c in chunks) == path.stat().st_size < len(text) / 2
+    assert sum(1 for c in chunks if c.bytes_read > 0) > 1  # it grows along the file (read 64 KiB at a time)

@@ -1,0 +1,227 @@
+"""Cutting a CSV byte stream into blocks of whole rows, by quote parity.
+
+A quoted field may hold newlines, so a newline ends a row only where the quotes
+before it (from the block's start) are balanced. A block depends only on the
+bytes from its start, never on how reads fell: a resumed run cuts, and so
+parses stray quotes, exactly as the first run did.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from ... import kernels
+from .long_rows import Block, drop_row, span
+
+# Every block costs a few kernel calls per column (parse, infer, convert, encode). A wide
+# file's block must hold about as many rows as one WIDE_COLUMNS wide, or that cost per cell
+# grows with the width (quadratic in it): the block grows with the width, up to 16 blocks.
+WIDE_COLUMNS = 256
+WIDE_BLOCK_FACTOR = 16
+# Above this many bytes a count runs in Arrow (a compare and a popcount, without the GIL,
+# so the other threads run meanwhile); below it, bytes.count.
+_ARROW_COUNT_FROM = 64 << 10
+
+CsvRows = Callable[[Iterable[str], bool], Iterator[list[str]]]  # lines -> rows (strict: an open quote fails)
+
+
+def byte_count(data: bytes | bytearray, byte: int, start: int = 0, stop: int | None = None) -> int:
+    stop = len(data) if stop is None else min(stop, len(data))
+    if stop - start < _ARROW_COUNT_FROM:
+        return data.count(byte, start, stop)
+    octets = pa.Array.from_buffers(pa.uint8(), stop - start, [None, pa.py_buffer(data)], offset=start)
+    return int(kernels.equal(octets, pa.scalar(byte, pa.uint8())).true_count)  # uint8: an int64 would widen every byte
+
+
+def quote_count(
+    data: bytes | bytearray, quote: bytes | None, escape: bytes | None, start: int = 0, end: int | None = None
+) -> int:
+    if quote is None:
+        return 0
+    if not escape and len(quote) == 1 and start >= 0:
+        return byte_count(data, quote[0], start, end)
+    n = data.count(quote, start, end)
+    if escape:
+        n -= data.count(escape + quote, start, end)
+    return n
+
+
+def safe_cut(
+    buf: bytes | bytearray, quote: bytes | None, escape: bytes | None, end: int | None = None, start: int = 0
+) -> int:
+    """Index of the last newline in ``buf[start:end]`` that ends a row (not inside
+    quotes, a row starting at ``start``), or -1."""
+    pos = len(buf) if end is None else min(end, len(buf))
+    inside = quote_count(buf, quote, escape, start, pos)
+    while True:
+        if inside % 2 and quote is not None and not escape:
+            # no newline after the last quote ends a row: go back past it, not newline by
+            # newline (a stray quote would cost a Python step for every line after it)
+            pos = buf.rfind(quote, start, pos)
+            inside -= 1
+            continue
+        nl = buf.rfind(b"\n", start, pos)
+        if nl < 0:
+            return -1
+        inside -= quote_count(buf, quote, escape, nl, pos)
+        if inside % 2 == 0:
+            return nl
+        pos = nl
+
+
+def first_row_end(buf: bytes, quote: bytes | None, escape: bytes | None) -> int:
+    """Index just past the first complete row of ``buf``, or -1."""
+    start = 0
+    inside = 0
+    while True:
+        nl = buf.find(b"\n", start)
+        if nl < 0:
+            return -1
+        inside += quote_count(buf, quote, escape, start, nl)
+        if inside % 2 == 0:
+            return nl + 1
+        start = nl + 1
+
+
+def fill(stream: Any, head: bytes | bytearray | memoryview, n: int) -> bytearray:
+    """``head`` and then the stream's next bytes, up to ``n`` in all (fewer at its end),
+    in a new buffer. The stream reads straight into it: joining ``head`` and a read
+    and then slicing off a block would copy each block twice, holding the GIL."""
+    buf = bytearray(max(n, len(head)))
+    buf[: len(head)] = head
+    got = len(head)
+    readinto = getattr(stream, "readinto", None)
+    with memoryview(buf) as view:
+        while got < n:
+            if readinto is not None:
+                k = readinto(view[got:n])
+            else:  # a transcoding stream: one copy
+                data = stream.read(n - got)
+                k = len(data)
+                view[got : got + k] = data
+            if not k:
+                break
+            got += k
+    del buf[got:]
+    return buf
+
+
+def block_bytes(block_size: int, columns: int) -> int:
+    """Bytes per block for a file this wide, in proportion to ``block_size`` (which
+    ``--max-memory`` may have shrunk). A function of the config and the header only, so
+    a resumed run cuts the file where the first run did."""
+    return block_size * max(1, min(columns // WIDE_COLUMNS, WIDE_BLOCK_FACTOR))
+
+
+@dataclass
+class Kept:
+    """What sampling cut of standard input (which cannot be read twice), for the next
+    pass to replay. The main pass (``final``) replays it once and keeps nothing more."""
+
+    rest: bytes  # read and not cut yet
+    blocks: list[Block] = field(default_factory=list)
+    final: bool = False
+
+    def replay(self) -> Iterator[Block]:
+        if self.final:
+            while self.blocks:
+                yield self.blocks.pop(0)
+        else:
+            yield from list(self.blocks)
+
+    def note(self, item: Block, data: bytes | bytearray, pos: int) -> None:
+        if not self.final:
+            self.blocks.append(item)
+            self.rest = bytes(data[pos:])
+
+
+class Cutter:
+    """Cuts one file's bytes into blocks of about ``size`` bytes. A row that does not end
+    within ``cap`` bytes (too long, or its quote is not closed) and a last row whose
+    quote never closes are dropped: a block of their own holding what the reject keeps,
+    and cutting goes on at the next line, as if that line were not there."""
+
+    def __init__(self, quote: bytes | None, escape: bytes | None, cap: int, size: int, rows: CsvRows) -> None:
+        self.quote = quote
+        self.escape = escape
+        self.cap = cap
+        self.size = min(size, cap)
+        self.rows = rows
+
+    def cut(self, stream: Any, pending: bytes, offset: int, kept: Kept | None = None) -> Iterator[Block]:
+        """Blocks of whole rows from ``stream`` (after ``pending``), each with its byte offset."""
+        if kept is not None:
+            for item in kept.replay():
+                yield item
+                offset = item[1] + span(item)
+            pending = kept.rest
+        data: bytes | bytearray = pending
+        pos = 0  # data[pos:] is not cut yet; it starts a row, at ``offset`` in the file
+        window = self.size
+        while True:
+            if len(data) - pos <= window:
+                with memoryview(data) as view:
+                    data = fill(stream, view[pos:], window + 1)
+                pos = 0
+            last = len(data) - pos <= window  # the rest of the file fits
+            if last and pos == len(data):
+                return
+            cut = self._find_cut(data, pos, len(data) if last else pos + window, last)
+            if cut < 0 and not last and window < self.cap:
+                window = min(window * 2, self.cap)
+                continue
+            item, data, pos = self._take(stream, data, pos, cut, offset, window, last)
+            offset += span(item)
+            window = self.size
+            if kept is not None:
+                kept.note(item, data, pos)
+            yield item
+
+    def _find_cut(self, data: bytes | bytearray, pos: int, end: int, last: bool) -> int:
+        """The newline that ends the block starting at ``pos`` (looked for before ``end``), or -1."""
+        if last and quote_count(data, self.quote, self.escape, pos) % 2 == 0:
+            return len(data) - 1
+        cut = safe_cut(data, self.quote, self.escape, end, pos)
+        if cut < 0:
+            cut = self._line_with_literal_quote(data, pos, end, last)
+        return cut
+
+    def _take(
+        self, stream: Any, data: bytes | bytearray, pos: int, cut: int, offset: int, window: int, last: bool
+    ) -> tuple[Block, bytes | bytearray, int]:
+        """The block ``data[pos : cut + 1]`` (cut < 0: the row at ``pos`` dropped), and the
+        bytes and position after it."""
+        if cut < 0:  # the row at ``pos`` never ends, or not within the cap
+            return drop_row(stream, data, pos, offset, last, self.cap)
+        if pos == 0 and len(data) - cut <= window:
+            # The block is its buffer, trimmed: only the start of the next row is copied.
+            block = data if isinstance(data, bytearray) else bytearray(data)
+            rest = bytes(block[cut + 1 :])
+            del block[cut + 1 :]
+            return (block, offset, None), rest, 0
+        # a long rest (after a long or dropped row): blocks are copied out of it
+        with memoryview(data) as view:
+            item = (bytearray(view[pos : cut + 1]), offset, None)
+        return item, data, cut + 1
+
+    def _line_with_literal_quote(self, data: bytes | bytearray, pos: int, end: int, last: bool) -> int:
+        """The end of the line at ``data[pos]`` (looked for before ``end``, the end of the
+        window, so that resumed runs cut alike; at the end of the file, ``last``) when it is
+        one whole row whose odd quote is text inside an unquoted field (``5,12" pipe``: the
+        parser reads it so), else -1."""
+        nl = data.find(b"\n", pos, end)
+        stop = len(data) if nl < 0 and last else nl + 1
+        if stop <= 0:
+            return -1
+        text = data[pos:stop].decode("utf-8", "surrogateescape")
+        try:
+            whole = len(list(self.rows(io.StringIO(text, newline=""), True))) == 1
+        except csv.Error:  # a quoted field opened and not closed on this line
+            return -1
+        return stop - 1 if whole else -1

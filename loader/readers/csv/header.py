@@ -1,0 +1,150 @@
+"""The head of a CSV file: skipped lines, the dialect, and the column names.
+
+What is read here is kept (``Head.pending``) for the rows: standard input is read once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ...config import SourceConfig
+from ...errors import ConfigError, SourceError
+from ..dialect import SNIFF_BYTES, Dialect, csv_rows, sniff
+from ..stream import open_stream
+from .cut import first_row_end
+
+BOM = b"\xef\xbb\xbf"
+
+
+@dataclass
+class Head:
+    stream: Any  # open, past what ``pending`` holds
+    seekable: bool
+    dialect: Dialect
+    data_offset: int  # byte offset of the first data row
+    data_line: int
+    raw_names: list[str]  # as the header (or ``source.column_names``) gives them
+    pending: bytes  # read past the header, not yet cut into blocks
+
+
+class _HeadReader:
+    def __init__(self, path: str, config: SourceConfig, cap: int) -> None:
+        self.path = path
+        self.config = config
+        self.cap = cap
+        self.stream, self.seekable = open_stream(path, config.encoding)
+
+    def more(self, buf: bytes, start: int, what: str) -> bytes | None:
+        """``buf`` and the next read (doubling: a long line costs no rescans); None at the
+        end. A line read before the rows (no reject file can take it) is past the cap: stop."""
+        more = self.stream.read(max(self.config.block_size, len(buf)))
+        if not more:
+            return None
+        buf += more
+        if len(buf) - start > self.cap:
+            raise SourceError(
+                f"{what} is longer than {self.cap} bytes (source.max_row_bytes) without ending",
+                file=self.path,
+                hint="check source.delimiter, source.quote_char and source.skip_rows, or raise source.max_row_bytes",
+            )
+        return buf
+
+    def skip_lines(self, buf: bytes) -> tuple[bytes, int]:
+        """Past ``source.skip_rows`` lines: the bytes read, and where the data starts in them."""
+        pos = 0
+        for _ in range(self.config.skip_rows):
+            nl = buf.find(b"\n", pos)
+            while nl < 0:
+                grown = self.more(buf, pos, "a skipped line")
+                if grown is None:
+                    raise SourceError(f"has fewer than skip_rows={self.config.skip_rows} lines", file=self.path)
+                buf = grown
+                nl = buf.find(b"\n", pos)
+            pos = nl + 1
+        return buf, pos
+
+    def settle_dialect(self, buf: bytes, pos: int, recorded: dict[str, Any] | None) -> tuple[bytes, Dialect]:
+        """The dialect from the job, the rest sniffed from the first ``SNIFF_BYTES`` of data
+        (read into ``buf``, which the reader goes on from: a pipe is read once). A resumed
+        file keeps the dialect its checkpoint recorded."""
+        if recorded:
+            return buf, Dialect.from_json(recorded)
+        while len(buf) - pos < SNIFF_BYTES:
+            more = self.stream.read(SNIFF_BYTES)
+            if not more:
+                break
+            buf += more
+        sample = buf[pos : pos + SNIFF_BYTES]
+        return buf, sniff(self.config, self.path, sample, complete=len(buf) - pos <= SNIFF_BYTES)
+
+    def header(self, buf: bytes, pos: int, dialect: Dialect, line: int) -> tuple[bytes, int, list[str]]:
+        """The header row at ``buf[pos]``: the bytes read, the position after it, its names."""
+        quote, escape = _quote_and_escape(dialect, self.config)
+        end = first_row_end(buf[pos:], quote, escape)
+        while end < 0:
+            grown = self.more(buf, pos, "the header")
+            if grown is None:
+                end = len(buf) - pos
+                break
+            buf = grown
+            end = first_row_end(buf[pos:], quote, escape)
+        header = buf[pos : pos + end]
+        line += header.count(b"\n") - 1
+        try:
+            text = header.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise SourceError("header is not valid text in the declared encoding", file=self.path, line=line) from None
+        names = next(csv_rows(dialect, self.config.escape_char, [text]), [])
+        if not names or names == [""]:
+            raise SourceError("header row is empty", file=self.path, line=line)
+        return buf, pos + end, names
+
+    def first_row_width(self, pending: bytes, dialect: Dialect) -> tuple[bytes, int]:
+        """With no header: the bytes read and the field count of the first row."""
+        while b"\n" not in pending:
+            grown = self.more(pending, 0, "the first row")
+            if grown is None:
+                break
+            pending = grown
+        quote, escape = _quote_and_escape(dialect, self.config)
+        first = len(pending) - len(pending.lstrip(b"\r\n"))  # pyarrow skips empty lines
+        end = first_row_end(pending[first:], quote, escape)
+        row = pending[first : first + end if end > 0 else len(pending)].decode("utf-8", "replace")
+        return pending, len(next(csv_rows(dialect, self.config.escape_char, [row.rstrip("\r\n")]), []))
+
+
+def _quote_and_escape(dialect: Dialect, config: SourceConfig) -> tuple[bytes | None, bytes | None]:
+    quote = dialect.quote.encode() if dialect.quote else None
+    return quote, config.escape_char.encode() if isinstance(config.escape_char, str) else None
+
+
+def read_head(path: str, config: SourceConfig, cap: int, recorded: dict[str, Any] | None) -> Head:
+    """Open ``path`` and read up to its first data row (``recorded``: the dialect a
+    checkpoint kept; ``cap``: ``source.max_row_bytes``)."""
+    reader = _HeadReader(path, config, cap)
+    buf = reader.stream.read(config.block_size)
+    buf = buf if isinstance(buf, bytes) else bytes(buf)
+    offset = len(BOM) if buf.startswith(BOM) else 0
+    buf = buf[offset:]
+    if not buf:
+        raise SourceError("file is empty (no header, no rows)", file=path)
+    buf, pos = reader.skip_lines(buf)
+    buf, dialect = reader.settle_dialect(buf, pos, recorded)
+    line = config.skip_rows + 1
+    names: list[str] = []
+    if dialect.header:
+        before = pos
+        buf, pos, names = reader.header(buf, pos, dialect, line)
+        line += buf[before:pos].count(b"\n")
+    pending = buf[pos:]
+    if config.column_names is not None:
+        if dialect.header and len(config.column_names) != len(names):
+            raise ConfigError(
+                f"source.column_names: {len(config.column_names)} names for {len(names)} columns in {path}"
+            )
+        names = list(config.column_names)
+    elif not dialect.header:
+        pending, width = reader.first_row_width(pending, dialect)
+        names = [f"column_{i}" for i in range(1, width + 1)]
+    return Head(reader.stream, reader.seekable, dialect, offset + pos, line, names, pending)

@@ -1,0 +1,96 @@
+"""Types from the first ``infer_rows`` rows of a CSV file (not one block).
+
+Blocks of the sample are parsed and checked on the workers, each into a guess of
+its own, and folded in order; at most ``workers`` + 1 blocks are held at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from ... import kernels
+from ...convert import TypeGuess
+from ...prefetch import ordered_map
+from .long_rows import Block
+from .parse import array
+
+Guesses = dict[str, TypeGuess | None]  # None: not valid UTF-8, the column stays text
+
+
+def guess_column(values: pa.ChunkedArray, so_far: TypeGuess | None) -> TypeGuess | None:
+    """A guess from one part of the sample; None when it is not valid UTF-8 (the
+    column then stays text, and those rows are rejected). Candidates the parts
+    merged ``so_far`` have ruled out are not tried again (it may be a little
+    behind, which costs checks, never a wrong answer: merging ANDs)."""
+    if so_far is None:
+        return None
+    try:
+        text = kernels.cast(array(values), pa.string())
+    except pa.ArrowInvalid:
+        return None
+    guess = TypeGuess(so_far)
+    guess.add(text)  # any other error is a bug to see, not a reason to call the column text
+    return guess
+
+
+def sample_guesses(
+    need: list[str],
+    blocks: Iterator[Block],
+    parse: Callable[[bytearray], tuple[pa.Table, Any]],
+    infer_rows: int,
+    workers: int,
+    na: Sequence[str],
+) -> Guesses:
+    """A guess for each column in ``need`` over the first ``infer_rows`` rows of ``blocks``."""
+    guesses: Guesses = {n: TypeGuess(na=na) for n in need}
+    if not need:
+        return guesses
+
+    def guess_block(item: Block) -> tuple[pa.Table, Guesses]:
+        table = parse(item[0])[0]
+        return table, {n: guess_column(table.column(n), guesses[n]) for n in need}
+
+    rows = 0
+    whole = (b for b in blocks if b[2] is None)
+    with contextlib.closing(ordered_map(guess_block, whole, workers)) as parts:
+        for table, found in parts:
+            take = min(table.num_rows, infer_rows - rows)
+            if take < table.num_rows:  # the sample ends inside this block: its head only
+                found = {n: guess_column(table.column(n).slice(0, take), guesses[n]) for n in need}
+            for n in need:
+                guess, more = guesses[n], found[n]
+                guesses[n] = None if guess is None or more is None else guess.merge(more)
+            rows += take
+            del table
+            if rows >= infer_rows:
+                break
+    return guesses
+
+
+def schema_of(
+    names: list[str], guesses: Guesses, types: dict[str, pa.DataType], declared: dict[str, pa.DataType]
+) -> pa.Schema:
+    """The load's settled types and declared types win; the rest as guessed (text when unsure)."""
+    fields = []
+    for n in names:
+        guess = guesses.get(n)
+        known = types.get(n, declared.get(n))
+        fields.append(pa.field(n, known if known is not None else guess.result() if guess else pa.string()))
+    return pa.schema(fields)
+
+
+def sample_tables(
+    blocks: Iterator[Block], parse: Callable[[bytearray], tuple[pa.Table, Any]], infer_rows: int
+) -> Iterator[pa.Table]:
+    """The sample's raw tables, block by block, up to ``infer_rows`` rows (decimal commas)."""
+    rows = 0
+    for item in blocks:
+        table = parse(item[0])[0]
+        yield table.slice(0, infer_rows - rows)
+        rows += table.num_rows
+        if rows >= infer_rows:
+            return

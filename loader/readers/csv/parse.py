@@ -1,0 +1,176 @@
+"""Parsing a block of whole rows into raw binary columns, and converting them to
+the schema's types. Runs on the worker threads: all its state is the block's own,
+and neither the block's bytes nor its raw values outlive the worker unless a reject
+needs them (blocks in flight are most of a load's memory)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from ... import compat
+from ...config import SourceConfig
+from ...convert import Converted, ConvertedBatch, convert, convert_columns
+from ...errors import SourceError
+from .. import decimal_comma
+from ..dialect import Dialect, csv_rows
+from .cut import byte_count
+from .long_rows import Block, Dropped
+
+
+@dataclass
+class ParsedBlock:
+    """A block cut at row boundaries, parsed and converted."""
+
+    size: int  # bytes
+    offset: int  # byte offset of its first row
+    dropped: str | None  # a row dropped while cutting, and why: the block is its one malformed row
+    newlines: int  # counted here, on the worker thread
+    last_line_ended: bool  # the block ends in a newline
+    parsed_rows: int
+    table: pa.Table | None  # raw values, for the rejects of bad values (None: there are none)
+    invalid: list[Any]  # malformed rows, as pyarrow describes them
+    converted: ConvertedBatch
+
+
+@dataclass
+class InvalidRow:
+    """A malformed row, as pyarrow's ``InvalidRow`` describes one."""
+
+    number: int
+    expected_columns: int
+    actual_columns: int
+    text: str
+
+
+def array(column: pa.ChunkedArray) -> pa.Array:
+    """A parsed column as one array, without a copy when it is one chunk (as a block's columns are)."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
+class BlockParser:
+    """Parses blocks of one file (its dialect and column names) into raw binary columns."""
+
+    def __init__(self, path: str, config: SourceConfig, dialect: Dialect, names: list[str], block_bytes: int) -> None:
+        self.path = path
+        self.config = config
+        self.dialect = dialect
+        self.names = names
+        self.read = pacsv.ReadOptions(column_names=names, use_threads=False, block_size=max(block_bytes, 1 << 20) * 2)
+        self.convert = pacsv.ConvertOptions(
+            column_types={n: pa.binary() for n in names},
+            null_values=config.null_values,
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        )
+
+    def parse(self, block: bytearray) -> tuple[pa.Table, list[Any]]:
+        """One block as raw binary columns; malformed rows are set aside."""
+        read = self.read
+        if len(block) >= read.block_size:  # a block grown for a long row: parsed in one piece
+            read = pacsv.ReadOptions(column_names=self.names, use_threads=False, block_size=len(block) + 1)
+        with compat.invalid_csv_rows() as invalid:
+            parse = pacsv.ParseOptions(
+                delimiter=self.dialect.delimiter,
+                quote_char=self.dialect.quote or False,
+                escape_char=self.config.escape_char,
+                newlines_in_values=bool(self.dialect.quote),
+                invalid_row_handler=invalid,
+            )
+            try:
+                table = pacsv.read_csv(
+                    pa.BufferReader(block), read_options=read, parse_options=parse, convert_options=self.convert
+                )
+            except pa.ArrowInvalid as exc:
+                if not invalid.undecodable:
+                    raise SourceError(f"cannot parse: {exc}", file=self.path) from None
+                return self._parse_keeping_bytes(block)
+        return table, invalid.rows
+
+    def _parse_keeping_bytes(self, block: bytearray) -> tuple[pa.Table, list[Any]]:
+        """Parse a block holding a malformed row with non-UTF-8 bytes (which pyarrow cannot
+        report) with the csv module, every byte kept, so only the bad rows are rejected."""
+        width = len(self.names)
+        columns: list[list[bytes | None]] = [[] for _ in range(width)]
+        invalid: list[Any] = []
+        nulls = set(self.config.null_values)
+        consumed: list[str] = []
+
+        def lines() -> Iterator[str]:
+            for line in io.StringIO(block.decode("utf-8", "surrogateescape"), newline=""):
+                consumed.append(line)
+                yield line
+
+        number = 0
+        for fields in csv_rows(self.dialect, self.config.escape_char, lines()):
+            raw = "".join(consumed).rstrip("\r\n")
+            consumed.clear()
+            if not fields:
+                continue  # an empty line is no row, as for pyarrow
+            number += 1
+            if len(fields) != width:
+                text = raw.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                invalid.append(InvalidRow(number, width, len(fields), text))
+                continue
+            for col, value in zip(columns, fields, strict=True):
+                col.append(None if value in nulls else value.encode("utf-8", "surrogateescape"))
+        table = pa.table({n: pa.array(c, pa.binary()) for n, c in zip(self.names, columns, strict=True)})
+        return table, invalid
+
+
+@dataclass
+class Conversion:
+    """How a parsed block's raw columns become the schema's types."""
+
+    schema: pa.Schema
+    strict: set[str]  # converted under the lossless rule
+    comma_columns: set[str]  # numbers written with a decimal comma
+    encoding: str
+    na: tuple[str, ...]
+
+    def prepare(self, parser: BlockParser, item: Block) -> ParsedBlock:
+        """Parse and convert one block: the pure part of reading, run on worker threads."""
+        block, offset, dropped = item
+        if dropped is not None:
+            return self.dropped_block(item, dropped)
+        table, invalid = parser.parse(block)
+        may_hold_nul = b"\x00" in block
+
+        def one(field: pa.Field, col: pa.Array) -> Converted:
+            how = decimal_comma.convert_comma if field.name in self.comma_columns else convert
+            strict = field.name in self.strict
+            return how(col, field.type, strict=strict, encoding=self.encoding, may_hold_nul=may_hold_nul, na=self.na)
+
+        converted = convert_columns([array(c) for c in table.columns], self.schema, one)
+        return ParsedBlock(
+            size=len(block),
+            offset=offset,
+            dropped=None,
+            newlines=byte_count(block, 10),
+            last_line_ended=block.endswith(b"\n"),
+            parsed_rows=table.num_rows,
+            table=table if converted.bad is not None else None,
+            invalid=invalid,
+            converted=converted,
+        )
+
+    def dropped_block(self, item: Block, dropped: Dropped) -> ParsedBlock:
+        """A row dropped while cutting: no rows, one malformed row with its reason."""
+        text = item[0].decode("utf-8", "backslashreplace").rstrip("\r\n")
+        empty = pa.RecordBatch.from_pylist([], schema=self.schema)
+        return ParsedBlock(
+            size=dropped.size,
+            offset=item[1],
+            dropped=dropped.reason,
+            newlines=int(dropped.ended),
+            last_line_ended=dropped.ended,
+            parsed_rows=0,
+            table=None,
+            invalid=[InvalidRow(1, len(self.schema), 0, text)],
+            converted=ConvertedBatch(empty, None, {}),
+        )

@@ -1,0 +1,132 @@
+"""Byte-range parts of a plain CSV file: the rows that start in ``[start, end)``.
+
+A cut point moves forward to the next row boundary: a newline after which the
+quotes since the first data row are balanced (so a quoted field may hold newlines).
+The same point always moves to the same boundary, so parts cut at the same points
+share out the rows of the file, each row to exactly one part. Finding a boundary
+counts quotes and newlines from the first data row on (Arrow counts, no parsing),
+which also gives the part's first line number. A file with an escape character,
+compressed or re-encoded, cannot be cut so and its part is refused.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from ... import storage
+from ...errors import ConfigError
+from .. import stream as streams
+from .cut import byte_count, quote_count
+
+_PIECE = 1 << 20
+
+
+@dataclass(frozen=True)
+class Bounds:
+    start: int  # the first row starting at or after the range's start
+    end: int  # the first row starting at or after the range's end (or the file's end)
+    line: int  # the line ``start`` is on
+
+
+class _Scan:
+    """Reads a file from its first data row, keeping the quote parity and the line."""
+
+    def __init__(self, path: str, offset: int, line: int, quote: bytes | None) -> None:
+        self.file = streams.open_stream(path, "utf-8")[0]
+        streams.skip(self.file, offset)
+        self.pos, self.line, self.quote = offset, line, quote
+        self.inside = False  # in a quoted field
+        self.prev = b"\n"  # the byte before ``pos`` (the header ends in a newline)
+
+    def advance(self, target: int) -> None:
+        """Count quotes and newlines up to ``target``."""
+        while self.pos < target:
+            data = self.file.read(min(_PIECE, target - self.pos))
+            if not data:
+                return
+            self._count(data)
+
+    def _count(self, data: bytes) -> None:
+        self.line += byte_count(data, 10)
+        self.inside ^= quote_count(data, self.quote, None) % 2 == 1
+        self.pos += len(data)
+        self.prev = data[-1:]
+
+    def row_start(self) -> int:
+        """The first row boundary at or after where the scan stands."""
+        while not (self.prev == b"\n" and not self.inside):
+            data = self.file.read(_PIECE)
+            if not data:
+                return self.pos
+            nl = self._first_boundary(data)
+            self._count(data[: nl + 1] if nl >= 0 else data)
+            if nl >= 0:
+                self.file.seek(self.pos)  # read past the boundary: back to it
+        return self.pos
+
+    def _first_boundary(self, data: bytes) -> int:
+        """Index of the first newline in ``data`` that ends a row, or -1."""
+        inside, start = self.inside, 0
+        while True:
+            nl = data.find(b"\n", start)
+            if nl < 0:
+                return -1
+            inside ^= quote_count(data, self.quote, None, start, nl) % 2 == 1
+            if not inside:
+                return nl
+            start = nl + 1
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def bounds(reader: Any, start: int, end: int) -> Bounds:
+    """Where the part ``[start, end)`` of ``reader``'s file begins and ends, on row boundaries."""
+    check(reader)
+    scan = _Scan(reader.path, reader.data_offset, reader.data_line, reader.quote)
+    try:
+        scan.advance(max(start, reader.data_offset))
+        first = scan.row_start()
+        line = scan.line
+        scan.advance(max(end, first))
+        return Bounds(first, scan.row_start(), line)
+    finally:
+        scan.close()
+
+
+def check(reader: Any) -> None:
+    """Refuse a part where a cut point cannot be moved to a row boundary by quote parity."""
+    why = None
+    if reader.path == storage.STDIN:
+        why = "standard input cannot be read in parts"
+    elif os.path.splitext(reader.path)[1].lower() in streams.COMPRESSION:
+        why = "a compressed file cannot be read in byte ranges"
+    elif codecs.lookup(reader.config.encoding).name != "utf-8":
+        why = "only a UTF-8 file can be read in byte ranges"
+    elif reader.escape is not None:
+        why = "a file with source.escape_char cannot be cut by quote parity"
+    if why is not None:
+        raise ConfigError(f"{reader.path}: {why}", hint="read it whole (no part)")
+
+
+class Limited:
+    """A stream that ends after ``n`` more bytes (the end of a part)."""
+
+    def __init__(self, raw: Any, n: int) -> None:
+        self.raw, self.left = raw, n
+
+    def read(self, n: int) -> bytes:
+        data: bytes = self.raw.read(min(n, self.left))
+        self.left -= len(data)
+        return data
+
+    def readinto(self, view: memoryview) -> int:
+        k: int = self.raw.readinto(view[: self.left])
+        self.left -= k
+        return k
+
+    def close(self) -> None:
+        self.raw.close()

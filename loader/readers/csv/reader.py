@@ -1,0 +1,231 @@
+"""Streaming CSV reader with loss-free type inference and row-level rejects.
+
+The file is cut into blocks at row boundaries by a quote-parity scan (so a
+quoted field may hold newlines; ``cut``), each block is parsed by pyarrow into
+raw binary columns, and each column is converted to its type by
+``loader.convert`` (``parse``). Owning the cutting means the reader always knows
+the byte offset, row number and line number at a block boundary: that is what
+makes exact resume possible, and what lets a reject name its line.
+
+Types are inferred from the first ``infer_rows`` rows (not one block; ``infer``),
+and a later value that does not fit its column is rejected with a reason instead
+of failing the load or being changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Generator, Iterable, Iterator
+from typing import Any
+
+from ... import kernels, storage
+from ...chunk import Chunk, Reject
+from ...prefetch import ordered_map
+from .. import decimal_comma
+from ..base import (
+    Position,
+    ReaderBase,
+    bad_value_rejects,
+    declared_types,
+    dedupe_names,
+    row_numbers,
+    split_chunk,
+    strict_columns,
+)
+from ..dialect import Dialect, csv_rows
+from ..stream import DiskProgress, open_stream, skip
+from . import parts
+from .cut import Cutter, Kept, block_bytes
+from .header import read_head
+from .infer import sample_guesses, sample_tables, schema_of
+from .long_rows import Block
+from .parse import BlockParser, Conversion, ParsedBlock
+
+
+class CSVReader(ReaderBase):
+    """Reads one CSV file as chunks. Use as a context manager."""
+
+    PARTS = "bytes"
+
+    def _open(self) -> None:
+        config, path = self.config, self.path
+        assert isinstance(config.max_row_bytes, int)  # finish() parsed it
+        self.max_row_bytes = config.max_row_bytes
+        head = read_head(path, config, self.max_row_bytes, (self.resume or {}).get("dialect"))
+        self._stream: Any = head.stream
+        self.seekable = head.seekable
+        self.dialect: Dialect = head.dialect
+        self.quote = self.dialect.quote.encode() if self.dialect.quote else None
+        self.escape = config.escape_char.encode() if isinstance(config.escape_char, str) else None
+        self.data_offset, self.data_line = head.data_offset, head.data_line
+        self.raw_names = head.raw_names
+        self._pending = head.pending  # read past the header, not yet cut into blocks
+        self._kept = Kept(head.pending) if path == storage.STDIN else None  # standard input is read once
+        self.names = dedupe_names(self.raw_names)
+        self.block_bytes = block_bytes(config.block_size, len(self.names))
+        if self.check_width is not None:
+            self.check_width(len(self.names), path)
+        self.declared = declared_types(config, self.names, path)
+        if self.part is not None:
+            parts.check(self)
+        self.cutter = Cutter(self.quote, self.escape, self.max_row_bytes, self.block_bytes, self._csv_rows)
+        self.parser = BlockParser(path, config, self.dialect, self.names, self.block_bytes)
+        self._infer_schema()
+        self.conversion = Conversion(
+            self.schema, self.strict, self.comma_columns, config.encoding, tuple(config.na_values)
+        )
+
+    def _csv_rows(self, lines: Iterable[str], strict: bool = False) -> Iterator[list[str]]:
+        return csv_rows(self.dialect, self.config.escape_char, lines, strict)
+
+    # ----------------------------------------------------------- inference
+
+    def _infer_schema(self) -> None:
+        """Types from the first ``infer_rows`` rows; the load's settled types and
+        declared types win (those columns are not sampled)."""
+        cfg = self.config
+        need = [n for n in self.names if n not in self.declared and n not in self.types]
+        if need:
+            with contextlib.closing(self._head_blocks()) as blocks:
+                self.guesses = sample_guesses(
+                    need, blocks, self.parser.parse, cfg.infer_rows, self.workers, cfg.na_values
+                )
+        self.inferred: set[str] = set(need)
+        self.strict = strict_columns(self.names, self.types, self.declared)
+        self.schema = schema_of(self.names, self.guesses, self.types, self.declared)
+        self.comma_columns: set[str] = set()
+        if cfg.decimal_separator == ",":
+            self._settle_decimal_commas()
+
+    def _settle_decimal_commas(self) -> None:
+        """Re-type inferred columns for decimal commas over the same sample; those that
+        end numeric (inferred or declared) convert from their comma text."""
+        inferred = [n for n in self.names if n in self.inferred]
+        if inferred:
+            with contextlib.closing(self._head_blocks()) as blocks:
+                tables = sample_tables(blocks, self.parser.parse, self.config.infer_rows)
+                self.schema = decimal_comma.guess_types(self.schema, inferred, tables, self.config.na_values)
+        self.comma_columns = {f.name for f in self.schema if decimal_comma.is_numeric(f.type)}
+        for name in self.comma_columns:
+            # their text guess ('3,50' is no number to it) must not outvote the comma reading
+            # when the load unifies the files' types (loader.schema)
+            self.guesses.pop(name, None)
+
+    def _head_blocks(self) -> Generator[Block, None, None]:
+        """Blocks from the first data row, for inference, without losing them for the main pass."""
+        if self._kept is not None:  # standard input: what inference reads is replayed in the main pass
+            yield from self.cutter.cut(self._stream, b"", self.data_offset, self._kept)
+            return
+        stream, _ = open_stream(self.path, self.config.encoding)
+        try:
+            skip(stream, self.data_offset)
+            yield from self.cutter.cut(stream, b"", self.data_offset)
+        finally:
+            stream.close()
+
+    def _cut(self, stream: Any, pending: bytes, offset: int, keep: bool = False) -> Iterator[Block]:
+        """Blocks of whole rows, each with its byte offset (see ``Cutter.cut``)."""
+        return self.cutter.cut(stream, pending, offset, self._kept if keep else None)
+
+    def _prepare(self, item: Block) -> ParsedBlock:
+        return self.conversion.prepare(self.parser, item)
+
+    # ------------------------------------------------------------- reading
+
+    def __iter__(self) -> Iterator[Chunk]:
+        resume = self.resume or {}
+        part = parts.bounds(self, *self.part) if self.part is not None else None
+        first_line, start = (part.line, part.start) if part is not None else (self.data_line, self.data_offset)
+        at = Position(int(resume.get("offset_row", 0)), int(resume.get("line", first_line)), int(resume.get("row", 0)))
+        blocks = self._blocks(int(resume.get("offset", start)), part)
+        disk = DiskProgress(self._stream, None if self.resume else 0)  # after _blocks: a resumed run reopens it
+        for parsed in ordered_map(self._prepare, disk.tag(blocks), self.workers):
+            n_total = parsed.parsed_rows + len(parsed.invalid)
+            bytes_read = disk.bytes_read(parsed.size)
+            if at.row_base + n_total <= at.done:  # wholly committed before: skip
+                at.past(n_total, parsed.newlines)
+                continue
+            chunk = self._chunk(parsed, n_total, at, bytes_read)
+            end, end_line = parsed.offset + parsed.size, at.line + parsed.newlines
+            yield from self._split(chunk, parsed.offset, at.row_base, at.line, end, end_line, max(at.done, at.row_base))
+            at.past(n_total, parsed.newlines)
+
+    def _blocks(self, offset: int, part: parts.Bounds | None) -> Iterator[Block]:
+        """The main pass's blocks, from ``offset`` (where a resumed run goes on or a part starts)."""
+        if part is not None:
+            self._stream.close()
+            stream, _ = open_stream(self.path, self.config.encoding)
+            skip(stream, offset)
+            self._stream = parts.Limited(stream, part.end - offset)
+            return self.cutter.cut(self._stream, b"", offset)
+        if self._kept is not None:
+            self._kept.final = True
+            return self.cutter.cut(self._stream, b"", self.data_offset, self._kept)
+        if self.resume:
+            self._stream.close()
+            self._stream, _ = open_stream(self.path, self.config.encoding)
+            skip(self._stream, offset)
+            return self.cutter.cut(self._stream, b"", offset)
+        return self.cutter.cut(self._stream, self._pending, self.data_offset)
+
+    def _chunk(self, parsed: ParsedBlock, n_total: int, at: Position, bytes_read: int) -> Chunk:
+        """A parsed block as a chunk: its rows and lines numbered, malformed rows and bad
+        values rejected, rows an earlier run committed left out."""
+        invalid = parsed.invalid
+        simple = parsed.newlines + (0 if parsed.last_line_ended else 1) == n_total  # one line per row: exact lines
+        rows = row_numbers(at.row_base, n_total, {r.number for r in invalid})
+        lines = kernels.add(rows, at.line - at.row_base - 1) if simple else None
+        rejects = [
+            Reject(
+                file=self.path,
+                row=at.row_base + r.number,
+                line=at.line + r.number - 1 if simple else None,
+                reason=parsed.dropped or f"expected {r.expected_columns} fields, found {r.actual_columns}",
+                raw=r.text,
+            )
+            for r in invalid
+            if at.row_base + r.number > at.done
+        ]
+        converted = parsed.converted
+        if converted.bad is not None:
+            assert parsed.table is not None
+            more = bad_value_rejects(self.path, converted, parsed.table, rows, lines)
+            rejects.extend(r for r in more if (r.row or 0) > at.done)
+            rejects.sort(key=lambda r: r.row or 0)
+        chunk = Chunk(
+            batch=converted.batch,
+            file=self.path,
+            rows=rows,
+            lines=lines,
+            last_row=at.row_base + n_total,
+            end={},
+            rejects=rejects,
+            bytes_read=bytes_read,
+        )
+        if converted.bad is not None:
+            chunk = chunk.keep(kernels.invert(converted.bad), filtered=False)
+        if at.done > at.row_base:  # resuming inside this block
+            chunk = chunk.keep(kernels.greater(chunk.rows, at.done), filtered=False)
+        return chunk
+
+    def _split(
+        self, chunk: Chunk, start: int, row_base: int, line: int, end: int, end_line: int, floor: int
+    ) -> Iterator[Chunk]:
+        """At most ``chunk_size`` rows per chunk; every piece knows where to resume."""
+        dialect = self.dialect.to_json()  # fixed for the file: a resumed run must not sniff again
+        final = {
+            "offset": end,
+            "offset_row": chunk.last_row,
+            "line": end_line,
+            "row": chunk.last_row,
+            "dialect": dialect,
+        }
+        within = {"offset": start, "offset_row": row_base, "line": line, "dialect": dialect}
+        return split_chunk(chunk, self.chunk_size, floor, final, within)
+
+    # --------------------------------------------------------------- closing
+
+    def close(self) -> None:
+        if self._stream is not None and self.path != storage.STDIN:
+            self._stream.close()
+        self._stream = None

@@ -1,0 +1,184 @@
+"""A CSV or JSON Lines input as UTF-8 bytes: decompressed and re-encoded on the fly.
+
+Both readers cut the bytes themselves, so they read through these streams;
+``disk_position`` says how far into the file on disk a stream has read, where
+that is not the count of bytes it gave (a compressed or re-encoded input).
+"""
+
+from __future__ import annotations
+
+import codecs
+import collections
+import io
+import os
+import sys
+from collections.abc import Iterator
+from typing import IO, Any, TypeVar
+
+import pyarrow as pa
+
+from .. import storage
+from ..errors import SourceError, one_line
+
+T = TypeVar("T")
+COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
+# Of a row dropped for its length, the reject keeps this much (the rest is skipped unread into memory).
+KEPT_OF_LONG_ROW = 1 << 10
+
+
+class Transcoder:
+    """A byte stream re-encoded to UTF-8; undecodable bytes pass through as-is
+    (surrogateescape) so the UTF-8 check rejects just their rows."""
+
+    def __init__(self, raw: Any, encoding: str, path: str) -> None:
+        self.raw = raw
+        self.encoding = encoding
+        self.path = path
+        self.decoder = codecs.getincrementaldecoder(encoding)(errors="surrogateescape")
+        self.buffer = b""
+        self.done = False
+
+    def read(self, n: int) -> bytes:
+        while len(self.buffer) < n and not self.done:
+            data = self.raw.read(max(n, 1 << 16))
+            self.done = not data
+            try:
+                text = self.decoder.decode(data, final=self.done)
+            except UnicodeError as exc:  # not a bad byte (those pass through) but a bad stream: UTF-16 without a BOM
+                raise SourceError(
+                    f"cannot read as {self.encoding}: {exc}",
+                    file=self.path,
+                    hint="for UTF-16 or UTF-32 without a byte order mark, name the byte order: utf-16-le, utf-16-be",
+                ) from None
+            self.buffer += text.encode("utf-8", "surrogateescape")
+        out, self.buffer = self.buffer[:n], self.buffer[n:]
+        return out
+
+    def disk_position(self) -> int | None:
+        inner = disk_position(self.raw)
+        if inner is not None or self.path == storage.STDIN:
+            return inner
+        return int(self.raw.tell())
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+class Decompressing:
+    """A file decompressed as it is read, whose failures (a truncated or corrupt file)
+    name the file; it knows how far into the compressed file it has read."""
+
+    def __init__(self, path: str, compression: str) -> None:
+        self.path = path
+        self.file = storage.open_arrow(path)
+        try:
+            self.raw = pa.CompressedInputStream(self.file, compression)
+        except (pa.ArrowException, OSError) as exc:
+            self.file.close()
+            raise self._error(exc) from None
+
+    def read(self, n: int) -> bytes:
+        try:
+            return bytes(self.raw.read(n))
+        except OSError as exc:
+            raise self._error(exc) from None
+
+    def readinto(self, view: memoryview) -> int:
+        try:
+            return int(self.raw.readinto(view))
+        except OSError as exc:
+            raise self._error(exc) from None
+
+    def disk_position(self) -> int:
+        return int(self.file.tell())
+
+    def _error(self, exc: Exception) -> SourceError:
+        return SourceError(
+            f"compressed data is truncated or corrupt ({one_line(exc)})",
+            file=self.path,
+            hint="the file is incomplete or damaged: copy or download it again",
+        )
+
+    def close(self) -> None:
+        self.raw.close()
+        self.file.close()
+
+
+def open_stream(path: str, encoding: str, glob_hint: str = "dir/*.csv") -> tuple[Any, bool]:
+    """The file as UTF-8 bytes, decompressed on the fly; also whether it can seek."""
+    raw: Any
+    if path == storage.STDIN:
+        raw, seekable = sys.stdin.buffer, False
+    else:
+        storage.check_file(path, glob_hint)
+        suffix = os.path.splitext(path)[1].lower()
+        if suffix in COMPRESSION:
+            raw, seekable = Decompressing(path, COMPRESSION[suffix]), False
+        else:
+            raw, seekable = storage.open_input(path), True
+    if codecs.lookup(encoding).name != "utf-8":
+        return Transcoder(raw, encoding, path), False
+    return raw, seekable
+
+
+def disk_position(stream: Any) -> int | None:
+    """How far into the file on disk ``stream`` has read, for a stream that decompresses
+    or re-encodes it; None for one whose bytes are the file's (count those)."""
+    position = getattr(stream, "disk_position", None)
+    return position() if position is not None else None
+
+
+class DiskProgress:
+    """Bytes of the file on disk each block moved past, for a stream that decompresses or
+    re-encodes the file (its blocks count other bytes); a block's own size otherwise."""
+
+    def __init__(self, stream: Any, start: int | None = None) -> None:
+        """``start``: where the count begins (0: the file's head, read before, counts
+        with the first block); by default where the stream stands."""
+        self.stream = stream
+        self.last = disk_position(stream)
+        if self.last is not None and start is not None:
+            self.last = start
+        self.ends: collections.deque[int] = collections.deque()
+
+    def tag(self, blocks: Iterator[T]) -> Iterator[T]:
+        """``blocks`` as they are cut, noting how far the stream stood at each (they are
+        parsed and come back in this order)."""
+        for item in blocks:
+            if self.last is not None:
+                self.ends.append(disk_position(self.stream) or 0)
+            yield item
+
+    def bytes_read(self, size: int) -> int:
+        """For the next block back (of ``size`` bytes as cut)."""
+        if self.last is None:
+            return size
+        end = self.ends.popleft()
+        n, self.last = max(end - self.last, 0), end
+        return n
+
+
+def skip(stream: IO[bytes] | Any, n: int) -> None:
+    """Move ``n`` bytes on from the start: a seek where the stream is a plain file."""
+    if isinstance(stream, io.BufferedReader):
+        stream.seek(n)
+        return
+    while n > 0:
+        got = stream.read(min(n, 1 << 20))
+        if not got:
+            break
+        n -= len(got)
+
+
+def read_past_line(stream: Any, size: int) -> tuple[int, bytes, bool]:
+    """Read on to the end of a line too long to keep, holding none of it: the bytes it
+    spans (``size`` of them read already), the bytes read past its newline, and whether
+    it had one (or ran to the end of the stream)."""
+    while True:
+        more = stream.read(1 << 20)
+        if not more:
+            return size, b"", False
+        nl = more.find(b"\n")
+        if nl >= 0:
+            return size + nl + 1, bytes(more[nl + 1 :]), True
+        size += len(more)

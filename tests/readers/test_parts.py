@@ -1,0 +1,119 @@
+"""Parts of one file (issue 21): CSV byte ranges cut at row boundaries, Parquet row groups."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import itertools
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from loader.config import SourceConfig
+from loader.errors import ConfigError
+from loader.readers import open_reader
+
+
+def quoted_csv(path: Path, rows: int = 400) -> bytes:
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["id", "note", "n"])
+    for i in range(rows):
+        note = f'line one\nline "two" of {i}\n' if i % 3 == 0 else f"plain {i}"
+        w.writerow([i, note, "bad" if i % 97 == 5 else i * 10])
+    data = out.getvalue().encode()
+    path.write_bytes(data)
+    return data
+
+
+def read(path: Path, part: tuple[int, int] | None = None, **kw: Any) -> list[Any]:
+    config = SourceConfig(path=[str(path)], block_size=kw.pop("block_size", 512), infer_rows=1000)
+    types = {"id": pa.int64(), "note": pa.string(), "n": pa.int64()} if path.suffix == ".csv" else None
+    with open_reader(str(path), config, chunk_size=kw.pop("chunk_size", 50), part=part, types=types, **kw) as r:
+        return list(r)
+
+
+def described(chunks: list[Any]) -> tuple[list[Any], list[Any], list[Any]]:
+    """Rows, rejects (reason and values) and rows read."""
+    rows = [x for c in chunks for x in c.batch.to_pylist()]
+    rejects = [(r.reason, r.values) for c in chunks for r in c.rejects]
+    return rows, rejects, [c.rows_read for c in chunks]
+
+
+def lines_of(chunks: list[Any]) -> dict[int, int]:
+    """Each row's line in the file, where the reader knows it exactly (one line per row)."""
+    return {
+        x["id"]: line
+        for c in chunks
+        if c.lines is not None
+        for x, line in zip(c.batch.to_pylist(), c.lines.to_pylist(), strict=True)
+    }
+
+
+@pytest.mark.parametrize("step", [61, 1000, 4096])
+def test_csv_parts_share_out_every_row_once_with_quoted_newlines_across_the_cuts(tmp_path: Path, step: int) -> None:
+    path = tmp_path / "q.csv"
+    data = quoted_csv(path)
+    inside = data.index(b"line one\n") + 5  # a cut inside a quoted field, before its newline
+    cuts = sorted({0, inside, *range(step, len(data), step), len(data)})
+    whole = read(path)
+    whole_rows, whole_rejects, _ = described(whole)
+    rows: list[Any] = []
+    rejects: list[Any] = []
+    lines: dict[int, int] = {}
+    read_counts = 0
+    for start, end in itertools.pairwise(cuts):
+        chunks = read(path, (start, end), workers=2)
+        got, bad, counts = described(chunks)
+        rows += got
+        rejects += bad
+        lines |= lines_of(chunks)
+        read_counts += sum(counts)
+    assert rows == whole_rows  # in order, each once
+    assert rejects == whole_rejects and len(rejects) == 5
+    assert read_counts == 400
+    assert all(whole_line == lines[i] for i, whole_line in lines_of(whole).items() if i in lines)
+    if step == 61:  # small parts hold one-line rows only: their lines are known
+        assert len(lines) > 30 and lines[2] == 6  # after the header and row 0's three lines
+
+
+def test_a_part_resumes_from_each_of_its_checkpoints(tmp_path: Path) -> None:
+    path = tmp_path / "q.csv"
+    data = quoted_csv(path)
+    part = (len(data) // 3, 2 * len(data) // 3)
+    full = read(path, part, chunk_size=20)
+    assert len(full) > 3
+    for i, chunk in enumerate(full[:-1]):
+        rest = read(path, part, chunk_size=20, resume=chunk.end)
+        assert described(rest)[0] == described(full[i + 1 :])[0]
+
+
+def test_parts_the_csv_cannot_be_cut_by_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "q.csv.gz"
+    path.write_bytes(gzip.compress(b"a,b\n1,2\n"))
+    with pytest.raises(ConfigError, match="compressed file cannot be read in byte ranges"):
+        read(path, (0, 4))
+    esc = tmp_path / "e.csv"
+    esc.write_bytes(b"a,b\n1,2\n")
+    with pytest.raises(ConfigError, match="escape_char"):
+        open_reader(str(esc), SourceConfig(path=[str(esc)], escape_char="\\"), part=(0, 4))
+    jsonl = tmp_path / "r.jsonl"
+    jsonl.write_text('{"a": 1}\n')
+    with pytest.raises(ConfigError, match="read whole, not in parts"):
+        open_reader(str(jsonl), SourceConfig(path=[str(jsonl)]), part=(0, 4))
+
+
+def test_parquet_parts_are_row_group_ranges_and_keep_the_file_s_row_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "g.parquet"
+    pq.write_table(pa.table({"id": list(range(50)), "v": [f"v{i}" for i in range(50)]}), path, row_group_size=10)
+    whole = read(path)
+    pieces = [read(path, (0, 2)), read(path, (2, 3)), read(path, (3, 9))]
+    ids = [x["id"] for p in pieces for c in p for x in c.batch.to_pylist()]
+    assert ids == [x["id"] for c in whole for x in c.batch.to_pylist()] == list(range(50))
+    assert [r for c in pieces[1] for r in c.rows.to_pylist()] == list(range(21, 31))
+    rest = read(path, (2, 5), chunk_size=4, resume={"row": 24})
+    assert [x["id"] for c in rest for x in c.batch.to_pylist()] == list(range(24, 50))
