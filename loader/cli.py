@@ -200,6 +200,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
     p = sub.add_parser(
+        "replay",
+        help="load the rows of a reject file again, once each",
+        description="Load the (fixed) rows of REJECTS.jsonl through the job's stages into its target, once each; "
+        "rows that fail again go to REJECTS.replay.jsonl.",
+    )
+    p.add_argument("rejects_file", metavar="REJECTS.jsonl")
+    p.add_argument("--job", dest="config", required=True, metavar="JOB.toml", help="the job that wrote the reject file")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override any job-file key (repeatable)")
+    _allow_python(p)
+    p.add_argument("--report", metavar="PATH", help="write the run report as JSON")
+    p.add_argument("--lock-wait", type=float, metavar="SECONDS", help="wait this long for another run on the target")
+    p.add_argument("-q", "--quiet", action="store_true", default=None, help="no summary line")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    p = sub.add_parser(
         "inspect",
         help="print the inferred schema and a few rows",
         description="Print the schema loader infers for FILE and its first rows.",
@@ -252,7 +267,7 @@ def job_for(args: argparse.Namespace, env: dict[str, str] | None = None) -> Any:
             set_key(data, dotted, value, "--" + dotted.split(".")[1].replace("_", "-"))
         return job_from_dict(data, environ)
     job = load_job(args.config, args.set, environ)
-    if args.command == "run":
+    if args.command in ("run", "replay"):
         for dotted, value in _flag_pairs(args, RUN_FLAGS):
             section, key = dotted.split(".")
             setattr(getattr(job, section), key, value)
@@ -368,7 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(line)
             print("ok: configuration and sources are valid; nothing was written")
             return EXIT_OK
-        report = pipeline.run()
+        report = pipeline.replay(args.rejects_file) if args.command == "replay" else pipeline.run()
         if report_path:
             report.write(report_path)
         if metrics_path:
