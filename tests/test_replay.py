@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +14,7 @@ import pytest
 from loader.errors import ConfigError, RejectLimitError
 from loader.pipeline import Pipeline
 from loader.replay import ReplayReport
-from tests.reliability_util import cli, leveldb_items, reject_lines, sqlite_table, write_job
+from tests.reliability_util import cli, leveldb_items, popen, reject_lines, sqlite_state, sqlite_table, write_job
 
 CSV = "id,name,amount\n1,a,10\n2,b,abc\n3,c,30\n4,d\n5,e,x5\n"
 
@@ -159,3 +162,98 @@ def test_reject_file_of_another_job(tmp_path: Path) -> None:
     p = cli("replay", str(rejects), "--job", str(job))
     assert p.returncode == 2
     assert p.stderr.startswith(f"loader: error: {rejects}: no line of job 'table:t'")
+
+
+def test_rows_reenter_the_stages_where_they_left(tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    src.write_text("id,name,amount\n1,a,10\n2,b,abc\n3,c,-5\n4,d,-7\n", encoding="utf-8")
+    db = tmp_path / "out.db"
+    job = tmp_path / "job.toml"
+    job.write_text(
+        f'[source]\npath = "{src}"\ncolumns = {{ amount = "int64" }}\n'
+        f'[sink]\ntype = "sqlite"\npath = "{db}"\ntable = "t"\n'
+        '[[transform]]\ntype = "rename"\ncolumns = { name = "label" }\n'
+        '[[transform]]\ntype = "validate"\nrules = { amount = { min = 0 } }\n',
+        encoding="utf-8",
+    )
+    rejects = Path(Pipeline.from_config(job).run().rejects_path or "")
+    stages = [(x["row"], x["stage"], x["values"]) for x in reject_lines(rejects)]
+    assert stages == [
+        (2, "read", {"id": "2", "name": "b", "amount": "abc"}),
+        (3, "transform[2] (validate)", {"id": 3, "label": "c", "amount": -5}),
+        (4, "transform[2] (validate)", {"id": 4, "label": "d", "amount": -7}),
+    ]
+    # row 2 enters before rename; rows 3 and 4 at the validate stage, after it; row 4 breaks the rule again
+    edit(
+        rejects,
+        {2: {"values": {"id": "2", "name": "b", "amount": "20"}}, 3: {"values": {"id": 3, "label": "c", "amount": 5}}},
+    )
+    r = Pipeline.from_config(job).replay(rejects)
+    assert (r.rows_written, r.rows_rejected) == (2, 1)
+    assert sqlite_table(db) == [(1, "a", 10), (2, "b", 20), (3, "c", 5)]
+    [again] = reject_lines(Path(r.rejects_path or ""))
+    assert (again["row"], again["line"], again["stage"], again["reason"]) == (
+        4,
+        5,
+        "transform[2] (validate)",
+        "rule min=0 failed for amount: -7",
+    )
+
+
+def test_target_rejects_go_straight_to_the_target(tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    src.write_text("id,name\n1,a\n,b\n3,c\n", encoding="utf-8")
+    target = tmp_path / "out.ldb"
+    job = write_job(
+        tmp_path / "job.toml", source={"path": str(src)}, sink={"type": "leveldb", "path": str(target), "key": "{id}"}
+    )
+    rejects = Path(Pipeline.from_config(job).run().rejects_path or "")
+    [line] = reject_lines(rejects)
+    assert (line["stage"], line["values"]) == ("write", {"id": None, "name": "b"})
+    edit(rejects, {2: {"values": {"id": 2, "name": "b"}}})
+    r = Pipeline.from_config(job).replay(rejects)
+    assert (r.rows_written, r.rows_rejected) == (1, 0)
+    data, state = leveldb_items(target)
+    assert [(k, json.loads(v)) for k, v in data] == [
+        (f"{1:020d}".encode(), {"id": 1, "name": "a"}),
+        (f"{2:020d}".encode(), {"id": 2, "name": "b"}),
+        (f"{3:020d}".encode(), {"id": 3, "name": "c"}),
+    ]
+    assert state[f"replayed:{src}#2"] == {"line": 3}
+
+
+def test_killed_replay_rerun_adds_each_row_once(tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    n = 400
+    src.write_text(
+        "id,amount\n" + "".join(f"{i},{i * 10 if i % 2 else f'x{i}'}\n" for i in range(1, n + 1)), encoding="utf-8"
+    )
+    db = tmp_path / "out.db"
+    job = write_job(
+        tmp_path / "job.toml",
+        source={"path": str(src), "columns": {"amount": "int64"}},
+        sink={"type": "sqlite", "path": str(db), "table": "t"},
+    )
+    rejects = Path(Pipeline.from_config(job).run().rejects_path or "")
+    edit(rejects, {i: {"values": {"id": str(i), "amount": str(i * 10)}} for i in range(2, n + 1, 2)})
+    # a commit per row: the kill lands between two of them, or inside one
+    args = ("replay", str(rejects), "--job", str(job), "--set", "sink.batch_size=1", "--set", "run.chunk_size=1")
+    proc = popen(*args)
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            if any(k.startswith("replayed:") for k in sqlite_state(db, "table:t")):
+                break
+        except sqlite3.OperationalError:
+            pass  # locked by the replay's commit
+        time.sleep(0.005)
+    proc.kill()
+    proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    marked = sum(k.startswith("replayed:") for k in sqlite_state(db, "table:t"))
+    assert 0 < marked < n // 2
+    assert len(sqlite_table(db)) == n // 2 + marked  # the marks and the rows committed together
+
+    r = Pipeline.from_config(job).replay(rejects)
+    assert (r.rows_written, r.rows_already, r.rows_rejected) == (n // 2 - marked, marked, 0)
+    assert sqlite_table(db) == [(i, i * 10) for i in range(1, n + 1)]
