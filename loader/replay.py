@@ -249,7 +249,6 @@ class Rows:
         self.p = p
         self.src = p.job.source
         self.entries = entries
-        self.state = state
         self.done = done  # marks of rows replayed before
         self.chunk_rows = chunk_rows
         self.types = decode_types(state.schema)
@@ -465,8 +464,9 @@ def _schema_after(stages: Sequence[Stage], schema: pa.Schema) -> pa.Schema:
 
 
 def replay_pipeline(p: Pipeline, path: str | os.PathLike[str]) -> Pipeline:
-    """A pipeline like ``p`` that replays ``path``: same job name, stages and target, never
-    wiping it, and its rows that fail again in ``<path>.replay.jsonl``."""
+    """A pipeline like ``p`` that replays ``path``: same job name, stages and target (never
+    wiped: the target is prepared as for a resumed run), and its rows that fail again in
+    ``<path>.replay.jsonl``."""
     from .pipeline import Pipeline
 
     class Replay(Pipeline):
@@ -477,12 +477,11 @@ def replay_pipeline(p: Pipeline, path: str | os.PathLike[str]) -> Pipeline:
 
     text = os.fspath(path)
     job = p.job
-    sink = dataclasses.replace(job.sink, mode="append" if job.sink.mode == "replace" else job.sink.mode)
     run = dataclasses.replace(job.run, job=p.job_name, rejects=replay_rejects_path(text), restart=False)
     source = dataclasses.replace(job.source, path=[text])
     out = Replay.__new__(Replay)
     out.__dict__.update(p.__dict__)
-    out.job = dataclasses.replace(job, source=source, sink=sink, run=run)
+    out.job = dataclasses.replace(job, source=source, run=run)
     out.stages = [_Entered(s, i) for i, s in enumerate(p.stages)]
     out.type_notes = {}
     return out

@@ -19,7 +19,9 @@ from tests.reliability_util import cli, leveldb_items, popen, reject_lines, sqli
 CSV = "id,name,amount\n1,a,10\n2,b,abc\n3,c,30\n4,d\n5,e,x5\n"
 
 
-def setup(tmp_path: Path, sink: str, batch_size: int | None = None, **run: Any) -> tuple[Path, Path, Path]:
+def setup(
+    tmp_path: Path, sink: str, batch_size: int | None = None, mode: str = "append", **run: Any
+) -> tuple[Path, Path, Path]:
     """A load with three rejects (rows 2, 4, 5); the job file, the target, the reject file."""
     src = tmp_path / "in.csv"
     src.write_text(CSV, encoding="utf-8")
@@ -29,6 +31,7 @@ def setup(tmp_path: Path, sink: str, batch_size: int | None = None, **run: Any) 
         sink_table = {"type": "leveldb", "path": str(target), "key": "{id}"}
     if batch_size:
         sink_table["batch_size"] = batch_size
+    sink_table["mode"] = mode
     job = write_job(
         tmp_path / "job.toml",
         source={"path": str(src), "columns": {"amount": "int64"}},
@@ -257,3 +260,12 @@ def test_killed_replay_rerun_adds_each_row_once(tmp_path: Path) -> None:
     r = Pipeline.from_config(job).replay(rejects)
     assert (r.rows_written, r.rows_already, r.rows_rejected) == (n // 2 - marked, marked, 0)
     assert sqlite_table(db) == [(i, i * 10) for i in range(1, n + 1)]
+
+
+@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
+def test_replay_never_wipes_a_replace_target(tmp_path: Path, sink: str) -> None:
+    job, target, rejects = setup(tmp_path, sink, mode="replace")
+    edit(rejects, {2: {"values": {"id": "2", "name": "b", "amount": "20"}}})
+    r = Pipeline.from_config(job).replay(rejects)
+    assert (r.rows_written, r.rows_rejected) == (1, 2)
+    assert rows_of(target) == [(1, "a", 10), (2, "b", 20), (3, "c", 30)]
