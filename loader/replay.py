@@ -182,9 +182,8 @@ class _Marking:
     row get its original file, row and line back, and each commit writes a mark for
     every row that reached the target, in the same commit as the rows."""
 
-    def __init__(self, inner: Writer, entries: dict[int, Entry], report: ReplayReport) -> None:
+    def __init__(self, inner: Writer, report: ReplayReport) -> None:
         self.inner = inner
-        self.entries = entries
         self.report = report
         self.queue: deque[tuple[dict[str, str], list[dict[str, Any]], int]] = deque()  # adapted, not written
         self.marks: dict[str, str] = {}
@@ -196,19 +195,21 @@ class _Marking:
 
     def adapt(self, chunk: Chunk) -> Chunk:
         chunk = self.inner.adapt(chunk)
-        outcome = dict.fromkeys(chunk.end.get("numbers", ()), "filtered")
+        # the chunk's rows by reject line: (file, row, line) where they were first read
+        origin: dict[int, tuple[str, int | None, int | None]] = chunk.end.get("origin", {})
+        outcome = dict.fromkeys(origin, "filtered")
         for r in chunk.rejects:
-            e = self.entries[r.row or 0]
-            r.row, r.line = e.row, e.line
-            outcome[e.number] = "rejected"
+            number = r.row or 0
+            _, r.row, r.line = origin[number]
+            outcome[number] = "rejected"
         marks = {}
         for number in chunk.rows.to_pylist():
-            e = self.entries[number]
-            assert e.row is not None
-            marks[mark_key(e.file, e.row)] = json.dumps({"line": e.line})
+            file, row, line = origin[number]
+            assert row is not None  # a row without a number is rejected before the stages
+            marks[mark_key(file, row)] = json.dumps({"line": line})
             outcome[number] = "loaded"
         rows = [
-            {"file": self.entries[n].file, "row": self.entries[n].row, "line": self.entries[n].line, "status": s}
+            dict(zip(("file", "row", "line", "status"), (*origin[n], s), strict=True))
             for n, s in sorted(outcome.items())
         ]
         self.queue.append((marks, rows, int(chunk.end.get("already", 0))))
@@ -245,10 +246,10 @@ class Rows:
     """The reject file's lines of one job as chunks of typed rows, each chunk one
     original file's rows entering the stages at the same place."""
 
-    def __init__(self, p: Pipeline, entries: list[Entry], state: JobState, done: set[str], chunk_rows: int) -> None:
+    def __init__(self, p: Pipeline, path: str, state: JobState, done: set[str], chunk_rows: int) -> None:
         self.p = p
         self.src = p.job.source
-        self.entries = entries
+        self.path = path
         self.done = done  # marks of rows replayed before
         self.chunk_rows = chunk_rows
         self.types = decode_types(state.schema)
@@ -271,7 +272,9 @@ class Rows:
     def __iter__(self) -> Iterator[Chunk]:
         group: list[tuple[Entry, dict[str, Any] | str]] = []
         already = 0
-        for e in self.entries:
+        for e in read_entries(self.path):
+            if e.job not in (None, self.p.job_name):
+                continue
             values = self._values(e)
             mark = mark_key(e.file, e.row) if e.row is not None else None
             if mark is not None and mark in self.done:
@@ -337,7 +340,7 @@ class Rows:
         names = list(values) if isinstance(values, dict) else []
         unknown = [n for n in names if n not in schema.names]
         numbers = [e.number for e, _ in group]
-        end = {"entry": at, "numbers": numbers, "already": already}
+        end = {"entry": at, "origin": {e.number: (e.file, e.row, e.line) for e, _ in group}, "already": already}
         if not group or isinstance(values, str) or unknown:
             why = values if isinstance(values, str) else f"no column {unknown[0]!r} in the job's columns"
             return self._rejected(group, schema, why, end)
@@ -371,7 +374,7 @@ class Rows:
         self, group: list[tuple[Entry, dict[str, Any] | str]], schema: pa.Schema, why: str, end: dict[str, Any]
     ) -> Chunk:
         """A chunk whose rows are all rejected again, for ``why``."""
-        numbers = end["numbers"]
+        numbers = list(end["origin"])
         return Chunk(
             batch=pa.RecordBatch.from_pylist([], schema=schema),
             file=group[0][0].file if group else "",
@@ -397,17 +400,18 @@ class Rows:
         )
 
 
-def check_jobs(path: str, job: str, entries: Sequence[Entry]) -> list[Entry]:
-    """This job's lines (and lines without a job); refuses a file with none of them."""
-    mine = [e for e in entries if e.job in (None, job)]
-    if entries and not mine:
-        jobs = Counter(e.job for e in entries)
+def other_jobs(path: str, job: str) -> int:
+    """The lines of other jobs (a line without a job is this job's); refuses a file
+    that has lines and none of this job."""
+    jobs = Counter(e.job for e in read_entries(path))
+    others = sum(n for j, n in jobs.items() if j not in (None, job))
+    if others and others == jobs.total():
         named = ", ".join(f"{j!r} ({n} rows)" for j, n in jobs.most_common(3))
         raise ConfigError(
             f"{path}: no line of job {job!r}; the file holds rows of {named}",
             hint="replay it with the job file of that job (run.job names a job)",
         )
-    return mine
+    return others
 
 
 def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
@@ -421,14 +425,11 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
         if callable(resolve):
             resolve()
     p._check_paths([path])
-    every = list(read_entries(path))
-    entries = check_jobs(path, p.job_name, every)
+    report.rows_other_job = other_jobs(path, p.job_name)  # a first pass, also checking every line
     report.replayed_from = path
-    report.rows_other_job = len(every) - len(entries)
     with contextlib.ExitStack() as stack:
         stack.enter_context(TargetLock(job.sink.path, wait=run.lock_wait))
-        by_number = {e.number: e for e in entries}
-        writer = stack.enter_context(_Marking(open_writer(job.sink, p.table), by_number, report))
+        writer = stack.enter_context(_Marking(open_writer(job.sink, p.table), report))
         rejects = stack.enter_context(RejectFile(p.rejects_path, p.job_name, run.lock_wait))
         signals = stack.enter_context(_Signals(p.handle_signals))
         progress = stack.enter_context(Progress(0, enabled=False))
@@ -445,7 +446,7 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
             )
         rejects.start(Committed(0, 0, None))  # each replay writes its rows that fail again anew
         loop = p._loop = _Loop(p, writer, rejects, signals, progress, state, report)
-        rows = Rows(p, entries, state, {k for k in found if k.startswith(MARK)}, loop.chunk_rows)
+        rows = Rows(p, path, state, {k for k in found if k.startswith(MARK)}, loop.chunk_rows)
         writer.prepare(rows.schemas[-1], fresh=False)
         fr = FileReport(path, status="replayed")
         report.files.append(fr)
