@@ -341,8 +341,8 @@ class Rows:
         unknown = [n for n in names if n not in schema.names]
         numbers = [e.number for e, _ in group]
         end = {"entry": at, "origin": {e.number: (e.file, e.row, e.line) for e, _ in group}, "already": already}
-        if not group or isinstance(values, str) or unknown:
-            why = values if isinstance(values, str) else f"no column {unknown[0]!r} in the job's columns"
+        why = values if isinstance(values, str) else f"no column {unknown[0]!r} in the job's columns" if unknown else ""
+        if not group or why:  # no row left to convert (only rows replayed before), or none that can be
             return self._rejected(group, schema, why, end)
         target = pa.schema([schema.field(n) for n in names])
         comma = at == 0 and self.src.decimal_separator == ","

@@ -109,6 +109,11 @@ def test_fixed_rows_load_once_with_their_types(tmp_path: Path, sink: str) -> Non
     third = Pipeline.from_config(job).replay(again)
     assert (third.rows_written, third.rows_rejected) == (1, 0)
     assert rows_of(target)[-1] == (5, "e", 50)
+    # every row of both files replayed: nothing left to do, and nothing done twice
+    for path in (rejects, again):
+        last = Pipeline.from_config(job).replay(path)
+        assert (last.rows_written, last.rows_rejected, last.rows_already) == (0, 0, last.rows_read)
+    assert len(rows_of(target)) == 5
 
 
 @pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
