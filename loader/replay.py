@@ -8,8 +8,8 @@ where it was rejected: a ``read`` reject through every stage, a stage's reject
 from that stage on, a ``write`` reject straight to the target. Rows go into the
 same target by the normal run loop.
 
-Exactly once: each row that reaches the target leaves a ``replayed:<file>#<row>``
-entry in the job's checkpoint, committed with the row (SQLite: one transaction;
+Exactly once: each row that reaches the target is recorded in the job's checkpoint
+(``replayed:<file>#<first>-<last>`` entries listing rows), committed with the row (SQLite: one transaction;
 LevelDB: right after it, puts being idempotent). A later replay, or a rerun of
 one that was stopped, counts such rows as already replayed. Rows that fail again
 go to ``<rejects>.replay.jsonl``, rewritten by each replay, with their original
@@ -60,9 +60,30 @@ def replay_rejects_path(path: str) -> str:
     return (path[: -len(".jsonl")] if path.endswith(".jsonl") else path) + ".replay.jsonl"
 
 
-def mark_key(file: str, row: int) -> str:
-    """The checkpoint entry that says a row was replayed: its original file and row."""
-    return MARK + file_key(file).removeprefix("file:") + f"#{row}"
+def row_id(file: str, row: int) -> str:
+    """A replayed row's name in the checkpoint: its original file (absolute) and row."""
+    return file_key(file).removeprefix("file:") + f"#{row}"
+
+
+def mark_entries(ids: Sequence[str]) -> dict[str, str]:
+    """Checkpoint entries for rows replayed in one commit: one per file,
+    ``replayed:<file>#<first>-<last>`` listing the rows (an entry per row cost
+    an INSERT per row at commit)."""
+    rows: dict[str, list[int]] = {}
+    for i in ids:
+        file, row = i.rsplit("#", 1)
+        rows.setdefault(file, []).append(int(row))
+    return {f"{MARK}{f}#{min(r)}-{max(r)}": json.dumps(sorted(r)) for f, r in rows.items()}
+
+
+def replayed(entries: dict[str, str]) -> set[str]:
+    """The rows that earlier replays committed, from the job's checkpoint entries."""
+    out: set[str] = set()
+    for key, value in entries.items():
+        if key.startswith(MARK):
+            file = key[len(MARK) :].rsplit("#", 1)[0]
+            out.update(f"{file}#{row}" for row in json.loads(value))
+    return out
 
 
 @dataclass
@@ -185,8 +206,8 @@ class _Marking:
     def __init__(self, inner: Writer, report: ReplayReport) -> None:
         self.inner = inner
         self.report = report
-        self.queue: deque[tuple[dict[str, str], list[dict[str, Any]], int]] = deque()  # adapted, not written
-        self.marks: dict[str, str] = {}
+        self.queue: deque[tuple[list[str], list[dict[str, Any]], int]] = deque()  # adapted, not written
+        self.marks: list[str] = []
         self.outcomes: list[dict[str, Any]] = []
         self.already = 0
 
@@ -202,11 +223,11 @@ class _Marking:
             number = r.row or 0
             _, r.row, r.line = origin[number]
             outcome[number] = "rejected"
-        marks = {}
+        marks = []
         for number in chunk.rows.to_pylist():
-            file, row, line = origin[number]
+            file, row, _ = origin[number]
             assert row is not None  # a row without a number is rejected before the stages
-            marks[mark_key(file, row)] = json.dumps({"line": line})
+            marks.append(row_id(file, row))
             outcome[number] = "loaded"
         rows = [
             dict(zip(("file", "row", "line", "status"), (*origin[n], s), strict=True))
@@ -217,18 +238,18 @@ class _Marking:
 
     def write(self, batch: pa.RecordBatch, encoded: Any = None) -> int:
         marks, rows, already = self.queue.popleft()  # one adapt per write, in order
-        self.marks.update(marks)
+        self.marks += marks
         self.outcomes += rows
         self.already += already
         return int(self.inner.write(batch, encoded))
 
     def commit(self, job: str, state: dict[str, str]) -> None:
-        self.inner.commit(job, self.marks)  # only the marks: the job's own checkpoint stays as it is
+        self.inner.commit(job, mark_entries(self.marks))  # only the marks: the job's own checkpoint stays as it is
         r = self.report
         r.rows += self.outcomes
         r.rows_read += self.already
         r.rows_already += self.already
-        self.marks, self.outcomes, self.already = {}, [], 0
+        self.marks, self.outcomes, self.already = [], [], 0
 
     def __enter__(self) -> _Marking:
         self.inner.__enter__()
@@ -250,6 +271,7 @@ class Rows:
         self.p = p
         self.src = p.job.source
         self.path = path
+        self.others: Counter[str | None] = Counter()  # lines of other jobs, by job
         self.done = done  # marks of rows replayed before
         self.chunk_rows = chunk_rows
         self.types = decode_types(state.schema)
@@ -272,22 +294,27 @@ class Rows:
     def __iter__(self) -> Iterator[Chunk]:
         group: list[tuple[Entry, dict[str, Any] | str]] = []
         already = 0
+        mine = 0
         for e in read_entries(self.path):
             if e.job not in (None, self.p.job_name):
+                self.others[e.job] += 1
                 continue
-            values = self._values(e)
-            mark = mark_key(e.file, e.row) if e.row is not None else None
+            mine += 1
+            mark = row_id(e.file, e.row) if e.row is not None else None
             if mark is not None and mark in self.done:
                 already += 1
                 continue
             if mark is not None:
                 self.done.add(mark)  # a second line of the same row counts as already replayed
+            values = self._values(e)
             if group and (len(group) >= self.chunk_rows or not self._same(group[0], e, values)):
                 yield self._chunk(group, already)
                 group, already = [], 0
             group.append((e, values))
         if group or already:
             yield self._chunk(group, already)
+        if self.others and not mine:
+            raise _wrong_job(self.path, self.p.job_name, self.others)
 
     def _same(self, first: tuple[Entry, dict[str, Any] | str], e: Entry, values: dict[str, Any] | str) -> bool:
         a, av = first
@@ -400,18 +427,13 @@ class Rows:
         )
 
 
-def other_jobs(path: str, job: str) -> int:
-    """The lines of other jobs (a line without a job is this job's); refuses a file
-    that has lines and none of this job."""
-    jobs = Counter(e.job for e in read_entries(path))
-    others = sum(n for j, n in jobs.items() if j not in (None, job))
-    if others and others == jobs.total():
-        named = ", ".join(f"{j!r} ({n} rows)" for j, n in jobs.most_common(3))
-        raise ConfigError(
-            f"{path}: no line of job {job!r}; the file holds rows of {named}",
-            hint="replay it with the job file of that job (run.job names a job)",
-        )
-    return others
+def _wrong_job(path: str, job: str, others: Counter[str | None]) -> ConfigError:
+    """A reject file with no line of the job: most likely replayed with the wrong job file."""
+    named = ", ".join(f"{j!r} ({n} rows)" for j, n in others.most_common(3))
+    return ConfigError(
+        f"{path}: no line of job {job!r}; the file holds rows of {named}",
+        hint="replay it with the job file of that job (run.job names a job)",
+    )
 
 
 def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
@@ -425,7 +447,6 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
         if callable(resolve):
             resolve()
     p._check_paths([path])
-    report.rows_other_job = other_jobs(path, p.job_name)  # a first pass, also checking every line
     report.replayed_from = path
     with contextlib.ExitStack() as stack:
         stack.enter_context(TargetLock(job.sink.path, wait=run.lock_wait))
@@ -446,11 +467,12 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
             )
         rejects.start(Committed(0, 0, None))  # each replay writes its rows that fail again anew
         loop = p._loop = _Loop(p, writer, rejects, signals, progress, state, report)
-        rows = Rows(p, path, state, {k for k in found if k.startswith(MARK)}, loop.chunk_rows)
+        rows = Rows(p, path, state, replayed(found), loop.chunk_rows)
         writer.prepare(rows.schemas[-1], fresh=False)
         fr = FileReport(path, status="replayed")
         report.files.append(fr)
         loop.load(rows, "replay", FileState(path=path), fr)
+        report.rows_other_job = rows.others.total()
         report.files_loaded = 1
 
 
