@@ -274,3 +274,8 @@ def test_replay_never_wipes_a_replace_target(tmp_path: Path, sink: str) -> None:
     r = Pipeline.from_config(job).replay(rejects)
     assert (r.rows_written, r.rows_rejected) == (1, 2)
     assert rows_of(target) == [(1, "a", 10), (2, "b", 20), (3, "c", 30)]
+    # the next load replaces the target and forgets what was replayed into the old one
+    assert Pipeline.from_config(job).run().rows_written == 2
+    edit(rejects, {2: {"values": {"id": "2", "name": "b", "amount": "20"}}})
+    assert Pipeline.from_config(job).replay(rejects).rows_written == 1
+    assert rows_of(target) == [(1, "a", 10), (2, "b", 20), (3, "c", 30)]
