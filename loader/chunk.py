@@ -18,6 +18,8 @@ import pyarrow as pa
 
 from . import kernels as pc
 
+REJECT_FORMAT = 1  # the reject file's format version, written as "v" on each line (docs/reliability.md)
+
 
 @dataclass
 class Reject:
@@ -34,7 +36,7 @@ class Reject:
 
     def to_json(self) -> str:
         return json.dumps(
-            {k: v for k, v in dataclasses.asdict(self).items() if v is not None},
+            {"v": REJECT_FORMAT} | {k: v for k, v in dataclasses.asdict(self).items() if v is not None},
             ensure_ascii=False,
             default=str,
         )

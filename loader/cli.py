@@ -59,6 +59,7 @@ _METAVARS = {
 }
 # the keys `run` and `validate` take as flags (the job file holds the rest; --set reaches any key)
 RUN_KEYS = {"run.*", "sink.batch_size"}
+REPLAY_KEYS = {"run.report", "run.lock_wait", "run.quiet", "run.log_format", "run.metrics_file"}
 INSPECT_KEYS = {
     "source.format",
     "source.delimiter",
@@ -74,6 +75,11 @@ EXAMPLES = {
   loader load 'logs/*.csv.gz' out.db --table logs      # a glob needs --table
   loader load users.parquet users.ldb --key 'user:{id}'
   loader load data.csv out.db --mode upsert --primary-key id --set run.max_rejects=0""",
+    "replay": """examples:
+  loader replay out/events.db.table:events.rejects.jsonl --job job.toml
+  loader replay fixed.jsonl --job job.toml --report replay.json
+
+rows that fail again go to REJECTS.replay.jsonl; a row already replayed is not loaded twice""",
     "run": """examples:
   loader run configs/quickstart.toml
   loader run job.toml --set sink.path=/tmp/test.db --dry-run
@@ -287,6 +293,21 @@ def build_parser(helps: bool = True) -> argparse.ArgumentParser:
 
     p = _command(
         sub,
+        "replay",
+        "%(prog)s REJECTS.jsonl --job JOB.toml [options]",
+        help="load the rows of a reject file again, once each",
+        description="Load the (fixed) rows of REJECTS.jsonl through the job's stages into its target, once each; "
+        "rows that fail again go to REJECTS.replay.jsonl.",
+    )
+    p.add_argument("rejects_file", metavar="REJECTS.jsonl")
+    p.add_argument("--job", dest="config", required=True, metavar="JOB.toml", help="the job that wrote the reject file")
+    add_config_flags(p, REPLAY_KEYS, helps)
+    _set_flag(p)
+    _allow_python(p)
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    p = _command(
+        sub,
         "inspect",
         "%(prog)s FILE [options]",
         help="print the inferred schema and a few rows",
@@ -447,7 +468,7 @@ class _Command:
                 print(line)
             print("ok: configuration and sources are valid; nothing was written")
             return EXIT_OK
-        report = pipeline.run()
+        report = pipeline.replay(args.rejects_file) if args.command == "replay" else pipeline.run()
         if self.report_path:
             report.write(self.report_path)
         if self.metrics_path:

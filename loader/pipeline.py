@@ -125,6 +125,8 @@ class Pipeline:
     >>> Pipeline.from_config("configs/quickstart.toml").run()  # doctest: +SKIP
     """
 
+    report_class: type[RunReport] = RunReport  # a replay's run reports more
+
     def __init__(
         self,
         job: JobConfig,
@@ -310,7 +312,7 @@ class Pipeline:
 
     def run(self) -> RunReport:
         """Load everything not loaded yet; returns the report (also on failure, via ``error.report``)."""
-        report = RunReport(
+        report = self.report_class(
             job=self.job_name,
             sink=str(self.job.sink.type),
             target=self.job.sink.path,
@@ -349,6 +351,12 @@ class Pipeline:
         report.finish("ok")
         self._emit("finish", report=report)
         return report
+
+    def replay(self, path: str | os.PathLike[str]) -> RunReport:
+        """Load the rows of a reject file of this job again, once each (see ``loader.replay``)."""
+        from .replay import replay_pipeline
+
+        return replay_pipeline(self, path).run()
 
     def _rewind(self, report: RunReport) -> None:
         """After a failure the totals say what was committed: staged rows were rolled back."""

@@ -1,0 +1,538 @@
+"""Replay of a reject file: the rows a load rejected, fixed by hand, loaded once more.
+
+``loader replay REJECTS.jsonl --job job.toml`` (``Pipeline.replay``) reads the
+reject file's lines of that job, turns each back into a row (its ``values``,
+or its ``raw`` text split with the file's dialect), converts it to the column
+types the job's checkpoint recorded, and runs it through the job's stages from
+where it was rejected: a ``read`` reject through every stage, a stage's reject
+from that stage on, a ``write`` reject straight to the target. Rows go into the
+same target by the normal run loop.
+
+Exactly once: each row that reaches the target is recorded in the job's checkpoint
+(``replayed:<file>#<first>-<last>`` entries listing rows), committed with the row (SQLite: one transaction;
+LevelDB: right after it, puts being idempotent). A later replay, or a rerun of
+one that was stopped, counts such rows as already replayed. Rows that fail again
+go to ``<rejects>.replay.jsonl``, rewritten by each replay, with their original
+file, row and line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import io
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+
+import pyarrow as pa
+
+from . import kernels
+from .chunk import REJECT_FORMAT, Chunk, Reject
+from .convert import Converted, convert, convert_columns
+from .errors import ConfigError, LoaderError, SourceError
+from .lock import TargetLock
+from .memory import gc_paused
+from .progress import Progress
+from .readers import open_reader
+from .readers.decimal_comma import convert_comma, is_numeric
+from .rejects import Committed, RejectFile
+from .report import FileReport, RunReport
+from .schema import decode_types
+from .sinks.base import Encoded, Encoder
+from .state import FileState, JobState, Ledger, file_key
+from .transforms import Stage, apply, close_stages
+from .types import parse_type
+from .writers.base import Writer
+
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
+
+MARK = "replayed:"
+
+
+def replay_rejects_path(path: str) -> str:
+    """Where rows that fail again go: ``x.rejects.jsonl`` -> ``x.rejects.replay.jsonl``."""
+    return (path[: -len(".jsonl")] if path.endswith(".jsonl") else path) + ".replay.jsonl"
+
+
+def row_id(file: str, row: int) -> str:
+    """A replayed row's name in the checkpoint: its original file (absolute) and row."""
+    return file_key(file).removeprefix("file:") + f"#{row}"
+
+
+def mark_entries(ids: Sequence[str]) -> dict[str, str]:
+    """Checkpoint entries for rows replayed in one commit: one per file,
+    ``replayed:<file>#<first>-<last>`` listing the rows (an entry per row cost
+    an INSERT per row at commit)."""
+    rows: dict[str, list[int]] = {}
+    for i in ids:
+        file, row = i.rsplit("#", 1)
+        rows.setdefault(file, []).append(int(row))
+    return {f"{MARK}{f}#{min(r)}-{max(r)}": json.dumps(sorted(r)) for f, r in rows.items()}
+
+
+def replayed(entries: dict[str, str]) -> set[str]:
+    """The rows that earlier replays committed, from the job's checkpoint entries."""
+    out: set[str] = set()
+    for key, value in entries.items():
+        if key.startswith(MARK):
+            file = key[len(MARK) :].rsplit("#", 1)[0]
+            out.update(f"{file}#{row}" for row in json.loads(value))
+    return out
+
+
+@dataclass
+class Entry:
+    """One line of a reject file."""
+
+    number: int  # the line in the reject file, 1-based
+    file: str
+    row: int | None
+    line: int | None
+    stage: str
+    values: dict[str, Any] | None
+    raw: str | None
+    job: str | None
+
+
+def read_entries(path: str) -> Iterator[Entry]:
+    """The reject file's lines, split on ``\\n`` only (a value may hold U+2028)."""
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise SourceError(f"cannot read the reject file: {exc.strerror or exc}", file=path) from None
+    with fh:
+        for number, data in enumerate(fh, 1):
+            if data.strip():
+                yield _entry(path, number, data)
+
+
+def _entry(path: str, number: int, data: bytes) -> Entry:
+    try:
+        obj = json.loads(data)
+    except ValueError as exc:
+        raise SourceError(f"not a JSON object: {exc}", file=path, line=number) from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("file"), str):
+        raise SourceError('not a reject line: expected a JSON object with a "file"', file=path, line=number)
+    version = obj.get("v", 1)
+    if not isinstance(version, int) or version > REJECT_FORMAT:
+        raise SourceError(
+            f"reject format v{version} is newer than this loader reads (v{REJECT_FORMAT})",
+            file=path,
+            line=number,
+            hint="replay it with the loader version that wrote it, or a newer one",
+        )
+    values = obj.get("values")
+    if values is not None and not isinstance(values, dict):
+        raise SourceError('"values" must be a JSON object of column: value', file=path, line=number)
+    raw = obj.get("raw")
+    return Entry(
+        number=number,
+        file=obj["file"],
+        row=obj.get("row") if isinstance(obj.get("row"), int) else None,
+        line=obj.get("line") if isinstance(obj.get("line"), int) else None,
+        stage=str(obj.get("stage") or "read"),
+        values=values,
+        raw=raw if isinstance(raw, str) else None,
+        job=obj.get("job") if isinstance(obj.get("job"), str) else None,
+    )
+
+
+def _text(value: Any, comma: bool) -> str | None:
+    """A JSON value as the text a reader would have read (``comma``: a number's point as ',')."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        text = repr(value)
+        return text.replace(".", ",") if comma else text
+    return json.dumps(value, ensure_ascii=False)
+
+
+@dataclass
+class ReplayReport(RunReport):
+    """A run report with what only a replay has: rows already replayed before, rows of
+    other jobs, and each replayed row's original file, row, line and outcome."""
+
+    replayed_from: str = ""
+    rows_already: int = (
+        0  # replayed by an earlier replay: rows_read = written + rejected + filtered + ignored + already
+    )
+    rows_other_job: int = 0  # lines of other jobs in the reject file, skipped (not counted as read)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        where = f"{self.target} (table {self.table})" if self.table else self.target
+        parts = [f"{self.rows_written:,} written", f"{self.rows_rejected:,} rejected again"]
+        parts += [f"{self.rows_filtered:,} filtered out"] if self.rows_filtered else []
+        parts += [f"{self.rows_ignored:,} ignored (key already there)"] if self.rows_ignored else []
+        parts.append(f"{self.rows_already:,} already replayed")
+        line = f"{self.status}: replayed {self.rows_read:,} rows from {self.replayed_from} into {where}: " + ", ".join(
+            parts
+        )
+        if self.rows_other_job:
+            line += f"; {self.rows_other_job:,} rows of other jobs skipped"
+        if self.rows_rejected:
+            line += f"; WARNING {self.rows_rejected:,} rows rejected again, see {self.rejects_path}"
+        return line
+
+
+class _Entered:
+    """A stage that leaves alone the chunks whose rows enter the pipeline after it."""
+
+    def __init__(self, stage: Stage, index: int) -> None:
+        self.stage = stage
+        self.index = index
+        self.name = stage.name
+
+    def __call__(self, chunk: Chunk) -> Chunk:
+        return chunk if chunk.end.get("entry", 0) > self.index else self.stage(chunk)
+
+    def __getattr__(self, name: str) -> Any:  # resolve, close, state_path
+        return getattr(self.stage, name)
+
+
+@dataclass(frozen=True)
+class _Marked(Encoded):
+    """An encoded chunk of replayed rows, with the marks of the rows that reach the target,
+    each row's outcome, and how many rows of the chunk were replayed before."""
+
+    marks: list[str] = field(default_factory=list)
+    outcomes: list[dict[str, Any]] = field(default_factory=list)
+    already: int = 0
+
+
+def marking(encoder: Encoder) -> Encoder:
+    """The sink's encoder, plus the replay's bookkeeping: the rejects of a replayed row get
+    its original file, row and line back, and the rows the target will hold are marked.
+    Pure like the encoder it wraps: everything it learns travels with the chunk."""
+
+    def encode(chunk: Chunk) -> Encoded:
+        encoded = encoder(chunk)
+        chunk = encoded.chunk
+        # the chunk's rows by reject line: (file, row, line) where they were first read
+        origin: dict[int, tuple[str, int | None, int | None]] = chunk.end.get("origin", {})
+        outcome = dict.fromkeys(origin, "filtered")
+        for r in chunk.rejects:
+            number = r.row or 0
+            _, r.row, r.line = origin[number]
+            outcome[number] = "rejected"
+        marks = []
+        for number in chunk.rows.to_pylist():
+            file, row, _ = origin[number]
+            assert row is not None  # a row without a number is rejected before the stages
+            marks.append(row_id(file, row))
+            outcome[number] = "loaded"
+        rows = [
+            dict(zip(("file", "row", "line", "status"), (*origin[n], s), strict=True))
+            for n, s in sorted(outcome.items())
+        ]
+        return _Marked(chunk, encoded.payload, marks, rows, int(chunk.end.get("already", 0)))
+
+    return encode
+
+
+class _Marking:
+    """The target's writer, plus the replay's bookkeeping: each commit writes a mark for
+    every row that reached the target, in the same commit as the rows."""
+
+    def __init__(self, inner: Writer, report: ReplayReport) -> None:
+        self.inner = inner
+        self.report = report
+        self.marks: list[str] = []
+        self.outcomes: list[dict[str, Any]] = []
+        self.already = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def write(self, encoded: Encoded) -> int:
+        assert isinstance(encoded, _Marked)
+        self.marks += encoded.marks
+        self.outcomes += encoded.outcomes
+        self.already += encoded.already
+        return int(self.inner.write(encoded))
+
+    def commit(self, job: str, state: dict[str, str]) -> None:
+        self.inner.commit(job, mark_entries(self.marks))  # only the marks: the job's own checkpoint stays as it is
+        r = self.report
+        r.rows += self.outcomes
+        r.rows_read += self.already
+        r.rows_already += self.already
+        self.marks, self.outcomes, self.already = [], [], 0
+
+    def __enter__(self) -> _Marking:
+        self.inner.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.inner.__exit__(*exc)
+
+
+def _keys(values: dict[str, Any] | str) -> tuple[str, ...] | None:
+    return tuple(values) if isinstance(values, dict) else None
+
+
+class Rows:
+    """The reject file's lines of one job as chunks of typed rows, each chunk one
+    original file's rows entering the stages at the same place."""
+
+    def __init__(self, p: Pipeline, path: str, state: JobState, done: set[str], chunk_rows: int) -> None:
+        self.p = p
+        self.src = p.job.source
+        self.path = path
+        self.others: Counter[str | None] = Counter()  # lines of other jobs, by job
+        self.done = done  # marks of rows replayed before
+        self.chunk_rows = chunk_rows
+        self.types = decode_types(state.schema)
+        base = pa.schema([pa.field(n, t) for n, t in self.types.items()])
+        self.schemas = [base]  # the rows' schema before each stage, and after the last
+        for i in range(len(p.stages)):
+            self.schemas.append(_schema_after(p.stages[: i + 1], base))
+        self.entry_of = {s.name: i for i, s in reversed(list(enumerate(p.stages)))}
+        declared = {n: parse_type(t, where=f"source.columns.{n}") for n, t in self.src.columns.items()}
+        self.lenient = {n for n, t in declared.items() if n in self.types and self.types[n].equals(t)}
+        self.headers: dict[str, tuple[list[str], Any] | str] = {}
+
+    def entry(self, e: Entry) -> int:
+        if e.stage == "read":
+            return 0
+        if e.stage == "write":
+            return len(self.p.stages)
+        return self.entry_of.get(e.stage, 0)  # a stage no longer in the job: through every stage
+
+    def __iter__(self) -> Iterator[Chunk]:
+        group: list[tuple[Entry, dict[str, Any] | str]] = []
+        already = 0
+        mine = 0
+        for e in read_entries(self.path):
+            if e.job not in (None, self.p.job_name):
+                self.others[e.job] += 1
+                continue
+            mine += 1
+            mark = row_id(e.file, e.row) if e.row is not None else None
+            if mark is not None and mark in self.done:
+                already += 1
+                continue
+            if mark is not None:
+                self.done.add(mark)  # a second line of the same row counts as already replayed
+            values = self._values(e)
+            if group and (len(group) >= self.chunk_rows or not self._same(group[0], e, values)):
+                yield self._chunk(group, already)
+                group, already = [], 0
+            group.append((e, values))
+        if group or already:
+            yield self._chunk(group, already)
+        if self.others and not mine:
+            raise _wrong_job(self.path, self.p.job_name, self.others)
+
+    def _same(self, first: tuple[Entry, dict[str, Any] | str], e: Entry, values: dict[str, Any] | str) -> bool:
+        a, av = first
+        return a.file == e.file and self.entry(a) == self.entry(e) and _keys(av) == _keys(values)
+
+    def _values(self, e: Entry) -> dict[str, Any] | str:
+        """The row's values by column, or why there are none."""
+        if e.row is None:
+            return "no row number: the row cannot be told apart, so it is not replayed"
+        if e.values is not None:
+            return e.values
+        if e.raw is None:
+            return 'neither "values" nor "raw": nothing to replay'
+        header = self._header(e.file)
+        if isinstance(header, str):
+            return header
+        names, dialect = header
+        fields = list(csv.reader(io.StringIO(e.raw, newline=""), **dialect))
+        if len(fields) != 1 or len(fields[0]) != len(names):
+            found = sum(len(f) for f in fields) if len(fields) == 1 else f"{len(fields)} rows"
+            return f"expected {len(names)} fields, found {found}"
+        nulls = set(self.src.null_values)
+        return {n: None if v in nulls else v for n, v in zip(names, fields[0], strict=True)}
+
+    def _header(self, file: str) -> tuple[list[str], Any] | str:
+        """The original file's column names and how to split its raw lines."""
+        if file not in self.headers:
+            try:
+                with open_reader(file, self.src, types=self.types) as reader:
+                    names = list(reader.schema.names)
+                    found = getattr(reader, "dialect", None)
+            except LoaderError as exc:
+                self.headers[file] = f'raw text cannot be split ({exc.message}): write the row\'s fields in "values"'
+            else:
+                quote = found.quote if found is not None else '"'
+                dialect = {
+                    "delimiter": found.delimiter if found is not None else ",",
+                    "quotechar": quote or None,
+                    "quoting": csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE,
+                    "escapechar": self.src.escape_char if isinstance(self.src.escape_char, str) else None,
+                }
+                self.headers[file] = (names, dialect)
+        return self.headers[file]
+
+    def _chunk(self, group: list[tuple[Entry, dict[str, Any] | str]], already: int) -> Chunk:
+        first = group[0][0] if group else None
+        at = self.entry(first) if first is not None else len(self.p.stages)
+        schema = self.schemas[at]
+        values = group[0][1] if group else {}
+        names = list(values) if isinstance(values, dict) else []
+        unknown = [n for n in names if n not in schema.names]
+        numbers = [e.number for e, _ in group]
+        end = {"entry": at, "origin": {e.number: (e.file, e.row, e.line) for e, _ in group}, "already": already}
+        why = values if isinstance(values, str) else f"no column {unknown[0]!r} in the job's columns" if unknown else ""
+        if not group or why:  # no row left to convert (only rows replayed before), or none that can be
+            return self._rejected(group, schema, why, end)
+        target = pa.schema([schema.field(n) for n in names])
+        comma = at == 0 and self.src.decimal_separator == ","
+        columns = [pa.array([_text(v[n], comma) for _, v in group if isinstance(v, dict)], pa.string()) for n in names]
+        na = tuple(self.src.na_values) if at == 0 else ()
+
+        def one(f: pa.Field, col: pa.Array) -> Converted:
+            how = convert_comma if comma and is_numeric(f.type) else convert
+            return how(col, f.type, strict=f.name not in self.lenient, encoding="utf-8", may_hold_nul=True, na=na)
+
+        out = convert_columns(columns, target, one)
+        chunk = Chunk(
+            batch=out.batch,
+            file=first.file if first else "",
+            rows=pa.array(numbers, pa.int64()),
+            lines=pa.array([e.line for e, _ in group], pa.int64()),
+            last_row=max(numbers),
+            end=end,
+            rows_read=len(group),
+        )
+        if out.bad is not None:
+            chunk = chunk.keep(kernels.invert(out.bad), filtered=False)
+            chunk.rejects = [
+                self._reject(group[i][0], column, reason) for i, (column, reason) in sorted(out.why.items())
+            ]
+        return chunk
+
+    def _rejected(
+        self, group: list[tuple[Entry, dict[str, Any] | str]], schema: pa.Schema, why: str, end: dict[str, Any]
+    ) -> Chunk:
+        """A chunk whose rows are all rejected again, for ``why``."""
+        numbers = list(end["origin"])
+        return Chunk(
+            batch=pa.RecordBatch.from_pylist([], schema=schema),
+            file=group[0][0].file if group else "",
+            rows=pa.array([], pa.int64()),
+            last_row=max(numbers, default=0),
+            end=end,
+            rows_read=len(group),
+            rejects=[self._reject(e, None, why) for e, _ in group],
+        )
+
+    @staticmethod
+    def _reject(e: Entry, column: str | None, reason: str) -> Reject:
+        # the row is the reject line's number until the writer gives the original back
+        return Reject(
+            file=e.file,
+            row=e.number,
+            line=e.line,
+            stage="read",
+            column=column,
+            reason=reason,
+            values=e.values,
+            raw=e.raw if e.values is None else None,
+        )
+
+
+def _wrong_job(path: str, job: str, others: Counter[str | None]) -> ConfigError:
+    """A reject file with no line of the job: most likely replayed with the wrong job file."""
+    named = ", ".join(f"{j!r} ({n} rows)" for j, n in others.most_common(3))
+    return ConfigError(
+        f"{path}: no line of job {job!r}; the file holds rows of {named}",
+        hint="replay it with the job file of that job (run.job names a job)",
+    )
+
+
+def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
+    """The body of a replay run (``Pipeline.run`` wraps it as it wraps a load)."""
+    assert isinstance(report, ReplayReport)
+    from .pipeline import _Loop, _Signals
+
+    job, run = p.job, p.job.run
+    for stage in p.stages:
+        resolve = getattr(stage, "resolve", None)
+        if callable(resolve):
+            resolve()
+    p._check_paths([path])
+    report.replayed_from = path
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(TargetLock(job.sink.path, wait=run.lock_wait))
+        inner = stack.enter_context(p.sink.open_writer(job.sink, job.source.path))
+        writer = _Marking(inner, report)
+        rejects = stack.enter_context(RejectFile(p.rejects_path, p.job_name, run.lock_wait))
+        signals = stack.enter_context(_Signals(p.handle_signals))
+        progress = stack.enter_context(Progress(0, enabled=False))
+        stack.enter_context(gc_paused(release_at_once=run.max_memory is not None))
+        stack.callback(close_stages, p.stages)
+        found = writer.read_state(p.job_name)
+        state = JobState.parse(found)
+        if not state.schema:
+            raise ConfigError(
+                f"job {p.job_name!r} has no checkpoint in {job.sink.path}: there is no load to replay into",
+                hint="load the job first; replay takes the column types that load settled",
+            )
+        rejects.start(Committed(0, 0, None))  # each replay writes its rows that fail again anew
+        loop = p._loop = _Loop(
+            job,
+            cast("Writer", writer),
+            marking(p.sink.encoder(job.sink, inner)),
+            Ledger(state, report),
+            stages=p.stages,
+            rejects=rejects,
+            signals=signals,
+            progress=progress,
+            emit=p._emit,
+            job_name=p.job_name,
+            type_notes={},
+            shrink_batches=p.sink.memory.batches_in_memory,
+        )
+        rows = Rows(p, path, state, replayed(found), loop.chunk_rows)
+        writer.prepare(rows.schemas[-1], fresh=False)
+        fr = FileReport(path, status="replayed")
+        report.files.append(fr)
+        loop.load(rows, "replay", FileState(path=path), fr)
+        report.rows_other_job = rows.others.total()
+        report.files_loaded = 1
+
+
+def _schema_after(stages: Sequence[Stage], schema: pa.Schema) -> pa.Schema:
+    """The schema ``stages`` make of rows of ``schema``."""
+    empty = Chunk(
+        batch=pa.RecordBatch.from_pylist([], schema=schema), file="", rows=pa.array([], pa.int64()), last_row=0, end={}
+    )
+    for chunk in apply(stages, iter([empty])):
+        return chunk.batch.schema
+    return schema
+
+
+def replay_pipeline(p: Pipeline, path: str | os.PathLike[str]) -> Pipeline:
+    """A pipeline like ``p`` that replays ``path``: same job name, stages and target (never
+    wiped: the target is prepared as for a resumed run), and its rows that fail again in
+    ``<path>.replay.jsonl``."""
+    from .pipeline import Pipeline
+
+    class Replay(Pipeline):
+        report_class = ReplayReport
+
+        def _run(self, report: RunReport) -> None:
+            replay_run(self, text, report)
+
+    text = os.fspath(path)
+    job = p.job
+    run = dataclasses.replace(job.run, job=p.job_name, rejects=replay_rejects_path(text), restart=False)
+    source = dataclasses.replace(job.source, path=[text])
+    out = Replay.__new__(Replay)
+    out.__dict__.update(p.__dict__)
+    out.job = dataclasses.replace(job, source=source, run=run)
+    out.stages = [_Entered(s, i) for i, s in enumerate(p.stages)]
+    out.type_notes = {}
+    return out

@@ -1,0 +1,281 @@
+"""Replay of a fixed reject file: exactly once, into real SQLite and LevelDB targets."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loader.errors import ConfigError, RejectLimitError
+from loader.pipeline import Pipeline
+from loader.replay import ReplayReport
+from tests.reliability_util import cli, leveldb_items, popen, reject_lines, sqlite_state, sqlite_table, write_job
+
+CSV = "id,name,amount\n1,a,10\n2,b,abc\n3,c,30\n4,d\n5,e,x5\n"
+
+
+def setup(
+    tmp_path: Path, sink: str, batch_size: int | None = None, mode: str = "append", **run: Any
+) -> tuple[Path, Path, Path]:
+    """A load with three rejects (rows 2, 4, 5); the job file, the target, the reject file."""
+    src = tmp_path / "in.csv"
+    src.write_text(CSV, encoding="utf-8")
+    target = tmp_path / ("out.db" if sink == "sqlite" else "out.ldb")
+    sink_table: dict[str, Any] = {"type": "sqlite", "path": str(target), "table": "t"}
+    if sink == "leveldb":
+        sink_table = {"type": "leveldb", "path": str(target), "key": "{id}"}
+    if batch_size:
+        sink_table["batch_size"] = batch_size
+    sink_table["mode"] = mode
+    job = write_job(
+        tmp_path / "job.toml",
+        source={"path": str(src), "columns": {"amount": "int64"}},
+        sink=sink_table,
+        run=run,
+    )
+    report = Pipeline.from_config(job).run()
+    assert (report.rows_written, report.rows_rejected) == (2, 3)
+    return job, target, Path(report.rejects_path or "")
+
+
+def edit(rejects: Path, fixes: dict[int, dict[str, Any]]) -> None:
+    """Rewrite reject lines by row: what the user does by hand."""
+    lines = reject_lines(rejects)
+    for line in lines:
+        line.update(fixes.get(line["row"], {}))
+    rejects.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+
+
+def rows_of(target: Path) -> list[Any]:
+    if target.suffix == ".db":
+        return sqlite_table(target)
+    data, _ = leveldb_items(target)
+    return sorted((json.loads(v)["id"], json.loads(v)["name"], json.loads(v)["amount"]) for _, v in data)
+
+
+def accounted(r: ReplayReport) -> bool:
+    return r.rows_read == r.rows_written + r.rows_rejected + r.rows_filtered + r.rows_ignored + r.rows_already
+
+
+@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
+def test_fixed_rows_load_once_with_their_types(tmp_path: Path, sink: str) -> None:
+    job, target, rejects = setup(tmp_path, sink)
+    assert [x["v"] for x in reject_lines(rejects)] == [1, 1, 1]
+    # row 2: a fixed value (a JSON number); row 4: fixed raw text; row 5 still bad, in the old format (no "v")
+    edit(rejects, {2: {"values": {"id": "2", "name": "b", "amount": 20}}, 4: {"raw": "4,d,40"}})
+    old = rejects.read_text(encoding="utf-8").replace('"v": 1, ', "", 1)
+    rejects.write_text(old, encoding="utf-8")
+
+    r = Pipeline.from_config(job).replay(rejects)
+    assert isinstance(r, ReplayReport)
+    assert (r.status, r.rows_read, r.rows_written, r.rows_rejected, r.rows_already) == ("ok", 3, 2, 1, 0)
+    assert accounted(r)
+    assert rows_of(target) == [(1, "a", 10), (2, "b", 20), (3, "c", 30), (4, "d", 40)]
+    assert r.rows == [
+        {"file": str(tmp_path / "in.csv"), "row": 2, "line": 3, "status": "loaded"},
+        {"file": str(tmp_path / "in.csv"), "row": 4, "line": 5, "status": "loaded"},
+        {"file": str(tmp_path / "in.csv"), "row": 5, "line": 6, "status": "rejected"},
+    ]
+    again = Path(str(rejects)[: -len(".jsonl")] + ".replay.jsonl")
+    assert r.rejects_path == str(again)
+    job_name = "table:t" if sink == "sqlite" else "key:{id}"
+    assert reject_lines(again) == [
+        {
+            "job": job_name,
+            "v": 1,
+            "file": str(tmp_path / "in.csv"),
+            "row": 5,
+            "reason": "'x5' is not a valid int64",
+            "stage": "read",
+            "column": "amount",
+            "line": 6,
+            "values": {"id": "5", "name": "e", "amount": "x5"},
+        }
+    ]
+
+    second = Pipeline.from_config(job).replay(rejects)
+    assert (second.rows_read, second.rows_written, second.rows_rejected, second.rows_already) == (3, 0, 1, 2)
+    assert accounted(second)
+    assert rows_of(target) == [(1, "a", 10), (2, "b", 20), (3, "c", 30), (4, "d", 40)]
+    assert len(reject_lines(again)) == 1  # rewritten by each replay, not appended to
+
+    # the last bad row, fixed in the replay's own reject file, replays from there
+    edit(again, {5: {"values": {"id": "5", "name": "e", "amount": "50"}}})
+    third = Pipeline.from_config(job).replay(again)
+    assert (third.rows_written, third.rows_rejected) == (1, 0)
+    assert rows_of(target)[-1] == (5, "e", 50)
+    # every row of both files replayed: nothing left to do, and nothing done twice
+    for path in (rejects, again):
+        last = Pipeline.from_config(job).replay(path)
+        assert (last.rows_written, last.rows_rejected, last.rows_already) == (0, 0, last.rows_read)
+    assert len(rows_of(target)) == 5
+
+
+@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
+def test_stopped_replay_rerun_adds_each_row_once(tmp_path: Path, sink: str) -> None:
+    job, target, rejects = setup(tmp_path, sink, chunk_size=1, batch_size=1)
+    # row 4 stays bad: the replay stops there (max_rejects = 0) after row 2 committed
+    edit(
+        rejects,
+        {
+            2: {"values": {"id": "2", "name": "b", "amount": "20"}},
+            5: {"values": {"id": "5", "name": "e", "amount": "50"}},
+        },
+    )
+    with pytest.raises(RejectLimitError) as stop:
+        Pipeline.from_config(job, ["run.max_rejects=0"]).replay(rejects)
+    assert stop.value.report.rows_written == 1  # type: ignore[attr-defined]
+    assert [r[0] for r in rows_of(target)] == [1, 2, 3]
+
+    edit(rejects, {4: {"raw": "4,d,40"}})
+    r = Pipeline.from_config(job, ["run.max_rejects=0"]).replay(rejects)
+    assert (r.rows_written, r.rows_rejected, r.rows_already) == (2, 0, 1)
+    assert rows_of(target) == [(1, "a", 10), (2, "b", 20), (3, "c", 30), (4, "d", 40), (5, "e", 50)]
+
+
+def test_cli_replay_line_and_exit_code(tmp_path: Path) -> None:
+    job, target, rejects = setup(tmp_path, "sqlite")
+    edit(rejects, {2: {"values": {"id": "2", "name": "b", "amount": "20"}}})
+    p = cli("replay", str(rejects), "--job", str(job), "--report", str(tmp_path / "r.json"))
+    assert p.returncode == 0, p.stderr
+    again = str(rejects)[: -len(".jsonl")] + ".replay.jsonl"
+    assert p.stderr.splitlines() == [
+        f"ok: replayed 3 rows from {rejects} into {target} (table t): 1 written, 2 rejected again, "
+        f"0 already replayed; WARNING 2 rows rejected again, see {again}"
+    ]
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert (report["rows_written"], report["rows_already"], report["replayed_from"]) == (1, 0, str(rejects))
+
+
+def test_reject_file_of_another_job(tmp_path: Path) -> None:
+    job, target, rejects = setup(tmp_path, "sqlite")
+    edit(rejects, {2: {"values": {"id": "2", "name": "b", "amount": "20"}}, 4: {"job": "table:other"}})
+    # some lines of this job: the others are skipped and counted
+    r = Pipeline.from_config(job).replay(rejects)
+    assert (r.rows_read, r.rows_written, r.rows_rejected, r.rows_other_job) == (2, 1, 1, 1)
+    assert "; 1 rows of other jobs skipped" in r.summary()
+    # none of this job: refused, nothing written
+    edit(rejects, {2: {"job": "table:other"}, 5: {"job": "table:other"}})
+    before = sqlite_table(target)
+    with pytest.raises(
+        ConfigError, match="no line of job 'table:t'; the file holds rows of 'table:other' \\(3 rows\\)"
+    ):
+        Pipeline.from_config(job).replay(rejects)
+    assert sqlite_table(target) == before
+    p = cli("replay", str(rejects), "--job", str(job))
+    assert p.returncode == 2
+    assert p.stderr.startswith(f"loader: error: {rejects}: no line of job 'table:t'")
+
+
+def test_rows_reenter_the_stages_where_they_left(tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    src.write_text("id,name,amount\n1,a,10\n2,b,abc\n3,c,-5\n4,d,-7\n", encoding="utf-8")
+    db = tmp_path / "out.db"
+    job = tmp_path / "job.toml"
+    job.write_text(
+        f'[source]\npath = "{src}"\ncolumns = {{ amount = "int64" }}\n'
+        f'[sink]\ntype = "sqlite"\npath = "{db}"\ntable = "t"\n'
+        '[[transform]]\ntype = "rename"\ncolumns = { name = "label" }\n'
+        '[[transform]]\ntype = "validate"\nrules = { amount = { min = 0 } }\n',
+        encoding="utf-8",
+    )
+    rejects = Path(Pipeline.from_config(job).run().rejects_path or "")
+    stages = [(x["row"], x["stage"], x["values"]) for x in reject_lines(rejects)]
+    assert stages == [
+        (2, "read", {"id": "2", "name": "b", "amount": "abc"}),
+        (3, "transform[2] (validate)", {"id": 3, "label": "c", "amount": -5}),
+        (4, "transform[2] (validate)", {"id": 4, "label": "d", "amount": -7}),
+    ]
+    # row 2 enters before rename; rows 3 and 4 at the validate stage, after it; row 4 breaks the rule again
+    edit(
+        rejects,
+        {2: {"values": {"id": "2", "name": "b", "amount": "20"}}, 3: {"values": {"id": 3, "label": "c", "amount": 5}}},
+    )
+    r = Pipeline.from_config(job).replay(rejects)
+    assert (r.rows_written, r.rows_rejected) == (2, 1)
+    assert sqlite_table(db) == [(1, "a", 10), (2, "b", 20), (3, "c", 5)]
+    [again] = reject_lines(Path(r.rejects_path or ""))
+    assert (again["row"], again["line"], again["stage"], again["reason"]) == (
+        4,
+        5,
+        "transform[2] (validate)",
+        "rule min=0 failed for amount: -7",
+    )
+
+
+def test_target_rejects_go_straight_to_the_target(tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    src.write_text("id,name\n1,a\n,b\n3,c\n", encoding="utf-8")
+    target = tmp_path / "out.ldb"
+    job = write_job(
+        tmp_path / "job.toml", source={"path": str(src)}, sink={"type": "leveldb", "path": str(target), "key": "{id}"}
+    )
+    rejects = Path(Pipeline.from_config(job).run().rejects_path or "")
+    [line] = reject_lines(rejects)
+    assert (line["stage"], line["values"]) == ("write", {"id": None, "name": "b"})
+    edit(rejects, {2: {"values": {"id": 2, "name": "b"}}})
+    r = Pipeline.from_config(job).replay(rejects)
+    assert (r.rows_written, r.rows_rejected) == (1, 0)
+    data, state = leveldb_items(target)
+    assert [(k, json.loads(v)) for k, v in data] == [
+        (f"{1:020d}".encode(), {"id": 1, "name": "a"}),
+        (f"{2:020d}".encode(), {"id": 2, "name": "b"}),
+        (f"{3:020d}".encode(), {"id": 3, "name": "c"}),
+    ]
+    assert state[f"replayed:{src}#2-2"] == [2]  # the rows replayed in one commit, per file
+
+
+def test_killed_replay_rerun_adds_each_row_once(tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    n = 400
+    src.write_text(
+        "id,amount\n" + "".join(f"{i},{i * 10 if i % 2 else f'x{i}'}\n" for i in range(1, n + 1)), encoding="utf-8"
+    )
+    db = tmp_path / "out.db"
+    job = write_job(
+        tmp_path / "job.toml",
+        source={"path": str(src), "columns": {"amount": "int64"}},
+        sink={"type": "sqlite", "path": str(db), "table": "t"},
+    )
+    rejects = Path(Pipeline.from_config(job).run().rejects_path or "")
+    edit(rejects, {i: {"values": {"id": str(i), "amount": str(i * 10)}} for i in range(2, n + 1, 2)})
+    # a commit per row: the kill lands between two of them, or inside one
+    args = ("replay", str(rejects), "--job", str(job), "--set", "sink.batch_size=1", "--set", "run.chunk_size=1")
+    proc = popen(*args)
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            if any(k.startswith("replayed:") for k in sqlite_state(db, "table:t")):
+                break
+        except sqlite3.OperationalError:
+            pass  # locked by the replay's commit
+        time.sleep(0.005)
+    proc.kill()
+    proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    marked = sum(len(v) for k, v in sqlite_state(db, "table:t").items() if k.startswith("replayed:"))
+    assert 0 < marked < n // 2
+    assert len(sqlite_table(db)) == n // 2 + marked  # the marks and the rows committed together
+
+    r = Pipeline.from_config(job).replay(rejects)
+    assert (r.rows_written, r.rows_already, r.rows_rejected) == (n // 2 - marked, marked, 0)
+    assert sqlite_table(db) == [(i, i * 10) for i in range(1, n + 1)]
+
+
+@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
+def test_replay_never_wipes_a_replace_target(tmp_path: Path, sink: str) -> None:
+    job, target, rejects = setup(tmp_path, sink, mode="replace")
+    edit(rejects, {2: {"values": {"id": "2", "name": "b", "amount": "20"}}})
+    r = Pipeline.from_config(job).replay(rejects)
+    assert (r.rows_written, r.rows_rejected) == (1, 2)
+    assert rows_of(target) == [(1, "a", 10), (2, "b", 20), (3, "c", 30)]
+    # the next load replaces the target and forgets what was replayed into the old one
+    assert Pipeline.from_config(job).run().rows_written == 2
+    edit(rejects, {2: {"values": {"id": "2", "name": "b", "amount": "20"}}})
+    assert Pipeline.from_config(job).replay(rejects).rows_written == 1
+    assert rows_of(target) == [(1, "a", 10), (2, "b", 20), (3, "c", 30)]
