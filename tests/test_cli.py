@@ -84,7 +84,7 @@ def test_usage_error_exit_2(tmp_path: Path) -> None:
             "usage: loader inspect FILE [options]\nloader inspect: error: unrecognized arguments: --delimter=, (did you mean --delimiter?)\n",
         ),
         (["lod", "a.csv", "b.db"], "usage: loader [-h] [--version] COMMAND ...\nloader: error: unknown command 'lod'; did you mean 'load'?\n"),
-        (["xyzzy"], "usage: loader [-h] [--version] COMMAND ...\nloader: error: unknown command 'xyzzy'; commands: load, run, validate, inspect\n"),
+        (["xyzzy"], "usage: loader [-h] [--version] COMMAND ...\nloader: error: unknown command 'xyzzy'; commands: load, run, validate, replay, inspect\n"),
     ],
 )
 def test_mistyped_flags_and_commands_get_a_did_you_mean(argv: list[str], stderr: str, capsys: pytest.CaptureFixture[str]) -> None:
