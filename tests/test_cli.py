@@ -59,7 +59,10 @@ def test_strict_mode_exit_3(tmp_path: Path, data_dir: Path) -> None:
 def test_usage_error_exit_2(tmp_path: Path) -> None:
     p = cli("load", "only-one-arg")
     assert p.returncode == 2
-    assert p.stderr == "loader: error: load: expected one or more SOURCE files and a TARGET\n  hint: check the job file or flags; `loader run --help` lists them\n"
+    assert (
+        p.stderr
+        == "loader: error: load: expected one or more SOURCE files and a TARGET\n  hint: check the job file or flags; `loader run --help` lists them\n"
+    )
     p = cli("load", "a.csv", "b.db", "--bogus")
     assert (p.returncode, p.stderr) == (
         2,
@@ -83,21 +86,33 @@ def test_usage_error_exit_2(tmp_path: Path) -> None:
             ["inspect", "f.csv", "--delimter=,"],
             "usage: loader inspect FILE [options]\nloader inspect: error: unrecognized arguments: --delimter=, (did you mean --delimiter?)\n",
         ),
-        (["lod", "a.csv", "b.db"], "usage: loader [-h] [--version] COMMAND ...\nloader: error: unknown command 'lod'; did you mean 'load'?\n"),
-        (["xyzzy"], "usage: loader [-h] [--version] COMMAND ...\nloader: error: unknown command 'xyzzy'; commands: load, run, validate, replay, inspect\n"),
+        (
+            ["lod", "a.csv", "b.db"],
+            "usage: loader [-h] [--version] COMMAND ...\nloader: error: unknown command 'lod'; did you mean 'load'?\n",
+        ),
+        (
+            ["xyzzy"],
+            "usage: loader [-h] [--version] COMMAND ...\nloader: error: unknown command 'xyzzy'; commands: load, run, validate, replay, inspect\n",
+        ),
     ],
 )
-def test_mistyped_flags_and_commands_get_a_did_you_mean(argv: list[str], stderr: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_mistyped_flags_and_commands_get_a_did_you_mean(
+    argv: list[str], stderr: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(argv) == 2
     out = capsys.readouterr()
     assert (out.out, out.err) == ("", stderr)
 
 
 @pytest.mark.parametrize("command", ["load", "run", "validate", "inspect"])
-def test_help_shows_a_usage_that_says_what_it_means_and_examples(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_help_shows_a_usage_that_says_what_it_means_and_examples(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main([command, "--help"]) == 0
     text = capsys.readouterr().out
-    usage = {"load": "[options] SOURCE [SOURCE ...] TARGET", "inspect": "FILE [options]"}.get(command, "JOB.toml [options]")
+    usage = {"load": "[options] SOURCE [SOURCE ...] TARGET", "inspect": "FILE [options]"}.get(
+        command, "JOB.toml [options]"
+    )
     assert text.startswith(f"usage: loader {command} {usage}\n")
     assert f"examples:\n  loader {command} " in text
 
@@ -121,15 +136,35 @@ def test_generated_flags_reach_their_keys(tmp_path: Path, data_dir: Path) -> Non
     from loader.cli import build_parser, job_for
 
     db = tmp_path / "f.db"
-    argv = ["load", str(data_dir / "small.csv"), str(db), "--column-names", "x,y", "--no-header", "--sink-block-size", "4096"]
+    argv = [
+        "load",
+        str(data_dir / "small.csv"),
+        str(db),
+        "--column-names",
+        "x,y",
+        "--no-header",
+        "--sink-block-size",
+        "4096",
+    ]
     argv += ["--source-block-size", "65536", "--max-memory", "200MB", "--busy-timeout", "2.5", "--escape-char", "\\"]
     argv += ["--allow-empty", "--index", "x", "--index", "x,y", "--quote-char", "false", "--no-quiet"]
     job = job_for(build_parser().parse_args(argv), env={})
     src, sink, run = job.source, job.sink, job.run
     assert (src.column_names, src.header, src.block_size, src.escape_char, src.allow_empty, src.quote_char) == (
-        ["x", "y"], False, 65536, "\\", True, False,
+        ["x", "y"],
+        False,
+        65536,
+        "\\",
+        True,
+        False,
     )
-    assert (sink.block_size, sink.busy_timeout, sink.indexes, run.max_memory, run.quiet) == (4096, 2.5, [["x"], ["x", "y"]], 200 << 20, False)
+    assert (sink.block_size, sink.busy_timeout, sink.indexes, run.max_memory, run.quiet) == (
+        4096,
+        2.5,
+        [["x"], ["x", "y"]],
+        200 << 20,
+        False,
+    )
 
 
 def test_config_error_names_key(tmp_path: Path) -> None:
@@ -155,7 +190,10 @@ def test_corrupt_parquet_one_line_and_debug_traceback(tmp_path: Path) -> None:
     p = cli("load", str(bad), str(tmp_path / "x.db"))
     assert p.returncode == 65
     assert p.stderr.startswith(f"loader: error: {bad}: not a readable Parquet file")
-    assert p.stderr.endswith(")\n  hint: fix or replace the file, then rerun: the files before it stay loaded\n") and p.stderr.count("\n") == 2
+    assert (
+        p.stderr.endswith(")\n  hint: fix or replace the file, then rerun: the files before it stay loaded\n")
+        and p.stderr.count("\n") == 2
+    )
     p = cli("load", str(bad), str(tmp_path / "x.db"), "--debug")
     assert "Traceback" in p.stderr
 
@@ -192,11 +230,20 @@ def test_inspect(data_dir: Path) -> None:
 
 def test_quickstart_and_leveldb_example(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    p = cli("run", "configs/quickstart.toml", "--set", f"sink.path={out / 'q.db'}", "--set", f"run.report={out / 'q.json'}")
+    p = cli(
+        "run", "configs/quickstart.toml", "--set", f"sink.path={out / 'q.db'}", "--set", f"run.report={out / 'q.json'}"
+    )
     assert p.returncode == 0, p.stderr
     assert sqlite_rows(out / "q.db", "SELECT count(*), count(DISTINCT zip) > 100 FROM events") == [(1000, 1)]
     assert sqlite_rows(out / "q.db", "SELECT zip, amount FROM events WHERE id = 2") == [("0614", "665.10")]
-    p = cli("run", "configs/parquet_to_leveldb.toml", "--set", f"sink.path={out / 'u.ldb'}", "--set", f"run.report={out / 'u.json'}")
+    p = cli(
+        "run",
+        "configs/parquet_to_leveldb.toml",
+        "--set",
+        f"sink.path={out / 'u.ldb'}",
+        "--set",
+        f"run.report={out / 'u.json'}",
+    )
     assert p.returncode == 0, p.stderr
     assert json.loads((out / "u.json").read_text())["rows_written"] == 500
 

@@ -70,7 +70,9 @@ def test_wrong_type_names_key_and_expectation(tmp_path: Path) -> None:
 
 
 def test_bad_literal_value(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"sink.mode: expected one of 'append', 'replace', 'upsert', 'ignore', got 'merge'"):
+    with pytest.raises(
+        ConfigError, match=r"sink.mode: expected one of 'append', 'replace', 'upsert', 'ignore', got 'merge'"
+    ):
         load_job(write(tmp_path, BASIC + 'mode = "merge"\n'), env={})
 
 
@@ -122,7 +124,10 @@ def test_secret_from_file_variable(tmp_path: Path) -> None:
 
 def test_env_override_unknown_key() -> None:
     with pytest.raises(ConfigError, match=r"sink\.pth: unknown key"):
-        job_from_dict(apply_overrides({"source": {"path": "a.csv"}, "sink": {"path": "x.db"}}, [], {"LOADER_SINK__PTH": "x"}), env={})
+        job_from_dict(
+            apply_overrides({"source": {"path": "a.csv"}, "sink": {"path": "x.db"}}, [], {"LOADER_SINK__PTH": "x"}),
+            env={},
+        )
 
 
 @pytest.mark.parametrize(
@@ -155,9 +160,18 @@ def test_workers_must_be_at_least_one() -> None:
         ("a.csv", "o.db", 2, {"workers": 2}, 2),
     ],
 )
-def test_workers_default_by_pair_and_cpus(monkeypatch: pytest.MonkeyPatch, source: str, sink: str, cpus: int, run: dict, workers: int) -> None:
+def test_workers_default_by_pair_and_cpus(
+    monkeypatch: pytest.MonkeyPatch, source: str, sink: str, cpus: int, run: dict, workers: int
+) -> None:
     monkeypatch.setattr("loader.cpus.usable_cpus", lambda: cpus)
-    job = job_from_dict({"source": {"path": source}, "sink": {"path": sink, "key": "k:{id}"} if sink.endswith(".ldb") else {"path": sink}, "run": run}, env={})
+    job = job_from_dict(
+        {
+            "source": {"path": source},
+            "sink": {"path": sink, "key": "k:{id}"} if sink.endswith(".ldb") else {"path": sink},
+            "run": run,
+        },
+        env={},
+    )
     assert job.run.workers == workers
 
 

@@ -277,8 +277,12 @@ def test_nothing_loaded_causes() -> None:
         nothing_loaded_cause(2, 2, 0, why, None, config, None) == "all 2 rows were rejected ('x' is not a valid int64)"
     )
     one = Counter({"'x' is not a valid int64": 1})
-    assert nothing_loaded_cause(1, 1, 0, one, None, config, None) == "the one row was rejected ('x' is not a valid int64)"
-    assert nothing_loaded_cause(1, 0, 1, Counter(), None, config, None) == "the one row was filtered out by the transforms"
+    assert (
+        nothing_loaded_cause(1, 1, 0, one, None, config, None) == "the one row was rejected ('x' is not a valid int64)"
+    )
+    assert (
+        nothing_loaded_cause(1, 0, 1, Counter(), None, config, None) == "the one row was filtered out by the transforms"
+    )
     widths = Counter({"expected 3 fields, found 2": 4})
     no_header = {"delimiter": ",", "header": False}
     assert (

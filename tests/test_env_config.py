@@ -109,7 +109,13 @@ def test_cli_precedence_flag_env_file_default(tmp_path: Path, data_dir: Path) ->
     )
     assert (
         cli(
-            "run", str(with_report), "--quiet", "--restart", "--set", f"run.report={tmp_path / 'set.json'}", extra_env=env
+            "run",
+            str(with_report),
+            "--quiet",
+            "--restart",
+            "--set",
+            f"run.report={tmp_path / 'set.json'}",
+            extra_env=env,
         ).returncode
         == 0
     )
@@ -122,7 +128,10 @@ def test_cli_load_flag_beats_environment(tmp_path: Path, data_dir: Path) -> None
     db = tmp_path / "a.db"
     env = {"LOADER_SINK__TABLE": "from_env"}
     assert cli("load", str(data_dir / "small.csv"), str(db), "--quiet", extra_env=env).returncode == 0
-    assert cli("load", str(data_dir / "small.csv"), str(db), "--quiet", "--table", "from_flag", extra_env=env).returncode == 0
+    assert (
+        cli("load", str(data_dir / "small.csv"), str(db), "--quiet", "--table", "from_flag", extra_env=env).returncode
+        == 0
+    )
     assert sqlite_rows(
         db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'from%' ORDER BY name"
     ) == [

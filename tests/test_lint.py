@@ -1,8 +1,5 @@
-"""The code stays clean: ruff format, ruff check and mypy --strict, as configured in pyproject.toml.
-
-Files still exempt (``[tool.ruff.format] exclude``, ``[tool.ruff.lint.per-file-ignores]``) must
-still need their exemption: once a file is clean, its line comes off the list.
-"""
+"""The code stays clean: ruff format, ruff check (with the complexity rules) and mypy --strict,
+as configured in pyproject.toml, with no file exempt."""
 
 from __future__ import annotations
 
@@ -58,21 +55,11 @@ def test_complexity_rules_are_on() -> None:
     assert set(COMPLEXITY) <= set(_ruff_config()["lint"]["select"])
 
 
-def test_format_exclusions_are_still_needed() -> None:
-    excluded = _ruff_config()["format"]["exclude"]
-    p = _run("ruff", "format", "--check", "--output-format", "concise", *excluded)
-    unformatted = {path for path, _ in _flagged(p.stdout)}
-    clean = [f for f in excluded if f not in unformatted]
-    assert clean == [], f"formatted now (or gone): remove from [tool.ruff.format] exclude: {clean}\n{p.stderr}"
-
-
-def test_complexity_exemptions_are_still_needed() -> None:
-    ignores: dict[str, list[str]] = _ruff_config()["lint"].get("per-file-ignores", {})
-    exempt = {(path, rule) for path, rules in ignores.items() for rule in rules if rule in COMPLEXITY}
-    if not exempt:
-        return
-    # --isolated: the rules with their default limits, without the exemptions under test.
-    files = sorted({path for path, _ in exempt})
-    p = _run("ruff", "check", "--isolated", "--select", ",".join(COMPLEXITY), "--output-format", "concise", *files)
-    unused = sorted(exempt - _flagged(p.stdout))
-    assert unused == [], f"no longer needed: remove from [tool.ruff.lint.per-file-ignores]: {unused}\n{p.stderr}"
+def test_nothing_is_exempt() -> None:
+    """Every file is formatted and held to the same rules: no exclusions, no per-file
+    ignores, no relaxed mypy modules."""
+    with open(ROOT / "pyproject.toml", "rb") as fh:
+        tool: dict[str, Any] = tomllib.load(fh)["tool"]
+    assert "exclude" not in tool["ruff"].get("format", {})
+    assert "per-file-ignores" not in tool["ruff"]["lint"]
+    assert tool["mypy"]["strict"] is True and "overrides" not in tool["mypy"]

@@ -24,7 +24,12 @@ ROOT = Path(__file__).parents[1]
 def make_csv(path: Path, rows: int, *, scrambled: bool = False) -> None:
     """Write a mixed-type CSV in slices, so the test itself stays small. ``scrambled``:
     unique ids in no order, ``(i + 1) * 2654435761 mod 2**32``, as hashed ids arrive."""
-    with pacsv.CSVWriter(str(path), schema := pa.schema([("id", pa.int64()), ("name", pa.string()), ("amount", pa.float64()), ("zip", pa.string())])) as w:
+    with pacsv.CSVWriter(
+        str(path),
+        schema := pa.schema(
+            [("id", pa.int64()), ("name", pa.string()), ("amount", pa.float64()), ("zip", pa.string())]
+        ),
+    ) as w:
         step = 100_000
         for lo in range(0, rows, step):
             n = min(step, rows - lo)
@@ -32,7 +37,12 @@ def make_csv(path: Path, rows: int, *, scrambled: bool = False) -> None:
             ids = pa.array(order, pa.int64())
             w.write_batch(
                 pa.record_batch(
-                    [ids, pa.array([f"name {i}" for i in range(lo, lo + n)]), pa.array([i * 0.25 for i in range(lo, lo + n)]), pa.array([f"{i % 10000:05d}" for i in range(lo, lo + n)])],
+                    [
+                        ids,
+                        pa.array([f"name {i}" for i in range(lo, lo + n)]),
+                        pa.array([i * 0.25 for i in range(lo, lo + n)]),
+                        pa.array([f"{i % 10000:05d}" for i in range(lo, lo + n)]),
+                    ],
                     schema=schema,
                 )
             )
@@ -44,7 +54,17 @@ def peak(src: Path, target: Path, *extra: str) -> float:
 
 def run_report(src: Path, target: Path, *extra: str) -> dict[str, Any]:
     report = target.with_suffix(".json")
-    p = cli("load", str(src), str(target), "--quiet", "--report", str(report), *(["--key", "{id}"] if target.suffix == ".ldb" else []), *extra, timeout=600)
+    p = cli(
+        "load",
+        str(src),
+        str(target),
+        "--quiet",
+        "--report",
+        str(report),
+        *(["--key", "{id}"] if target.suffix == ".ldb" else []),
+        *extra,
+        timeout=600,
+    )
     assert p.returncode == 0, p.stderr
     return json.loads(report.read_text())  # type: ignore[no-any-return]
 
@@ -55,7 +75,9 @@ def convert_csv(csv_path: Path, fmt: str) -> Path:
     if fmt == "csv":
         return csv_path
     out = csv_path.with_suffix({"parquet": ".parquet", "jsonl": ".jsonl", "arrow": ".arrow"}[fmt])
-    with pacsv.open_csv(str(csv_path), convert_options=pacsv.ConvertOptions(column_types={"zip": pa.string()})) as reader:
+    with pacsv.open_csv(
+        str(csv_path), convert_options=pacsv.ConvertOptions(column_types={"zip": pa.string()})
+    ) as reader:
         if fmt == "parquet":
             with pq.ParquetWriter(str(out), reader.schema) as w:
                 for batch in reader:
@@ -93,8 +115,14 @@ def test_index_build_stays_in_the_memory_budget(tmp_path: Path) -> None:
     for n in (small, large):
         make_csv(tmp_path / f"in{n}.csv", n)
         target = tmp_path / f"idx{n}.db"
-        peaks[n] = peak(tmp_path / f"in{n}.csv", target, "--table", "t", "--index", "name,zip,amount", "--max-memory", "170MB")
-        [(name,)] = sqlite3.connect(target).execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 't'").fetchall()
+        peaks[n] = peak(
+            tmp_path / f"in{n}.csv", target, "--table", "t", "--index", "name,zip,amount", "--max-memory", "170MB"
+        )
+        [(name,)] = (
+            sqlite3.connect(target)
+            .execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 't'")
+            .fetchall()
+        )
         assert name == "idx_t_name_zip_amount"
     assert peaks[large] < peaks[small] * 1.12, peaks
     assert peaks[large] < 170, peaks

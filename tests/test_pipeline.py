@@ -31,15 +31,29 @@ def test_csv_to_sqlite_round_trip_values_and_types(tmp_path: Path, data_dir: Pat
     report = Pipeline(job(data_dir / "types.csv", db, {"table": "t"})).run()
     assert (report.status, report.rows_read, report.rows_written, report.rows_rejected) == ("ok", 3, 3, 0)
     rows = sqlite_rows(db, "SELECT id, zip, name, amount, big, precise, day, at, flag FROM t ORDER BY id")
-    assert rows[0] == (1, "0042", "Ann", 1.5, "12345678901234567890", "0.1", "2024-01-31", "2024-01-31T10:00:00.000000", 1)
+    assert rows[0] == (
+        1,
+        "0042",
+        "Ann",
+        1.5,
+        "12345678901234567890",
+        "0.1",
+        "2024-01-31",
+        "2024-01-31T10:00:00.000000",
+        1,
+    )
     assert rows[1][5] == "0.10000000000000000001"
     assert rows[2][2] == "ø ü 中" and rows[2][8] is None
-    assert sqlite_rows(db, "SELECT typeof(id), typeof(zip), typeof(amount) FROM t LIMIT 1") == [("integer", "text", "real")]
+    assert sqlite_rows(db, "SELECT typeof(id), typeof(zip), typeof(amount) FROM t LIMIT 1") == [
+        ("integer", "text", "real")
+    ]
 
 
 def test_parquet_to_leveldb_round_trip(tmp_path: Path) -> None:
     src = tmp_path / "u.parquet"
-    table = pa.table({"id": [3, 1, 2], "name": ["c", "a", "b"], "day": pa.array([dt.date(2024, 1, d) for d in (3, 1, 2)])})
+    table = pa.table(
+        {"id": [3, 1, 2], "name": ["c", "a", "b"], "day": pa.array([dt.date(2024, 1, d) for d in (3, 1, 2)])}
+    )
     pq.write_table(table, src)
     target = tmp_path / "u.ldb"
     report = load(str(src), str(target), key="user:{id}")
@@ -119,7 +133,10 @@ def test_resume_after_crash_is_exactly_once(tmp_path: Path, sink: str, crash_at:
         db.close()
     expected = [i for i in range(1, 3001) if i % 97]
     assert ids == expected
-    rejects = [json.loads(x)["row"] for x in rejects_of(target, "table:t" if sink == "sqlite" else "key:{id}").read_text().splitlines()]
+    rejects = [
+        json.loads(x)["row"]
+        for x in rejects_of(target, "table:t" if sink == "sqlite" else "key:{id}").read_text().splitlines()
+    ]
     assert rejects == [i for i in range(1, 3001) if i % 97 == 0]
 
 
@@ -129,7 +146,13 @@ def test_a_failed_load_stops_its_parse_workers_without_a_collection(tmp_path: Pa
     is closed when the load fails, not when the collector reaches the exception's
     traceback (it is off here, as in a run)."""
     src = write_csv(tmp_path / "in.csv", ["id", "v"], [[i, f"v{i}"] for i in range(1, 3001)])
-    j = job(src, tmp_path / "t.db", {"table": "t"}, {"chunk_size": 100, "read_ahead": read_ahead, "workers": 2}, block_size=2048)
+    j = job(
+        src,
+        tmp_path / "t.db",
+        {"table": "t"},
+        {"chunk_size": 100, "read_ahead": read_ahead, "workers": 2},
+        block_size=2048,
+    )
     was = gc.isenabled()
     gc.disable()
     try:
@@ -208,7 +231,16 @@ def test_target_may_not_be_an_input(tmp_path: Path) -> None:
 def test_report_fields(tmp_path: Path, data_dir: Path) -> None:
     r = Pipeline(job(data_dir / "small.csv", tmp_path / "r.db")).run()
     d = r.to_dict()
-    for key in ("status", "rows_read", "rows_written", "rows_rejected", "files", "elapsed_s", "rows_per_s", "peak_rss_mb"):
+    for key in (
+        "status",
+        "rows_read",
+        "rows_written",
+        "rows_rejected",
+        "files",
+        "elapsed_s",
+        "rows_per_s",
+        "peak_rss_mb",
+    ):
         assert key in d
     assert d["table"] == "small" and d["peak_rss_mb"] > 0 and d["files"][0]["rows_written"] == 2
 

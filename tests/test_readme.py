@@ -23,7 +23,9 @@ def test_python_example_runs(tmp_path: Path) -> None:
     code = block_after("<!-- python-example -->")
     # run from a copy of the sample configs so outputs land in tmp_path
     (tmp_path / "configs").symlink_to(ROOT / "configs")
-    p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env(), timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env(), timeout=120
+    )
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
     assert lines[0].startswith("ok 1000 0 ")
@@ -64,7 +66,9 @@ def test_links_between_the_readme_and_docs_resolve() -> None:
                 dead.append(f"{page.name}: {target}")
                 continue
             if anchor and file.suffix == ".md":
-                headings = {_slug(line) for line in file.read_text(encoding="utf-8").splitlines() if line.startswith("#")}
+                headings = {
+                    _slug(line) for line in file.read_text(encoding="utf-8").splitlines() if line.startswith("#")
+                }
                 if anchor not in headings:
                     dead.append(f"{page.name}: {target}")
     assert dead == []

@@ -111,13 +111,30 @@ CASES: list[tuple[str, bytes, list[str], list[tuple[Any, ...]], list[dict[str, A
         ["--columns", "score=int64"],
         [(1, "a", 10), (5, "e", 50)],
         [
-            {"row": 2, "line": 3, "stage": "read", "column": "score", "reason": "'x' is not a valid int64",
-             "values": {"id": "2", "name": "b", "score": "x"}},
-            {"row": 3, "line": 4, "stage": "read", "column": "score", "reason": "'1.5' is not a valid int64",
-             "values": {"id": "3", "name": "c", "score": "1.5"}},
-            {"row": 4, "line": 5, "stage": "read", "column": "score",
-             "reason": "'99999999999999999999' is not a valid int64",
-             "values": {"id": "4", "name": "d", "score": "99999999999999999999"}},
+            {
+                "row": 2,
+                "line": 3,
+                "stage": "read",
+                "column": "score",
+                "reason": "'x' is not a valid int64",
+                "values": {"id": "2", "name": "b", "score": "x"},
+            },
+            {
+                "row": 3,
+                "line": 4,
+                "stage": "read",
+                "column": "score",
+                "reason": "'1.5' is not a valid int64",
+                "values": {"id": "3", "name": "c", "score": "1.5"},
+            },
+            {
+                "row": 4,
+                "line": 5,
+                "stage": "read",
+                "column": "score",
+                "reason": "'99999999999999999999' is not a valid int64",
+                "values": {"id": "4", "name": "d", "score": "99999999999999999999"},
+            },
         ],
     ),
     (
@@ -126,8 +143,14 @@ CASES: list[tuple[str, bytes, list[str], list[tuple[Any, ...]], list[dict[str, A
         ["--infer-rows", "2"],
         [(1, "a", 10), (2, "b", 20)],
         [
-            {"row": 3, "line": 4, "stage": "read", "column": "score", "reason": "'oops' is not a valid int64",
-             "values": {"id": "3", "name": "c", "score": "oops"}},
+            {
+                "row": 3,
+                "line": 4,
+                "stage": "read",
+                "column": "score",
+                "reason": "'oops' is not a valid int64",
+                "values": {"id": "3", "name": "c", "score": "oops"},
+            },
         ],
     ),
     (
@@ -136,9 +159,14 @@ CASES: list[tuple[str, bytes, list[str], list[tuple[Any, ...]], list[dict[str, A
         ["--columns", "score=uint64"],
         [(1, "a", 10)],
         [
-            {"row": 2, "line": 3, "stage": "write", "column": "score",
-             "reason": "value exceeds SQLite's 64-bit integer range",
-             "values": {"id": 2, "name": "b", "score": 18446744073709551615}},
+            {
+                "row": 2,
+                "line": 3,
+                "stage": "write",
+                "column": "score",
+                "reason": "value exceeds SQLite's 64-bit integer range",
+                "values": {"id": 2, "name": "b", "score": 18446744073709551615},
+            },
         ],
     ),
 ]
@@ -152,9 +180,13 @@ CASES += [
         [],
         [(1, "a", 10), (3, "c", 30)],
         [
-            {"row": 2, "line": 2, "stage": "read",
-             "reason": "not valid JSON: Expecting ',' delimiter: line 1 column 35 (char 34)",
-             "raw": '{"id": 2, "name": "b", "score": 20'},
+            {
+                "row": 2,
+                "line": 2,
+                "stage": "read",
+                "reason": "not valid JSON: Expecting ',' delimiter: line 1 column 35 (char 34)",
+                "raw": '{"id": 2, "name": "b", "score": 20',
+            },
         ],
     ),
     (
@@ -164,10 +196,22 @@ CASES += [
         ["--infer-rows", "2"],
         [(1, "a", 10), (2, "b", 20)],
         [
-            {"row": 3, "line": 3, "stage": "read", "column": "score", "reason": "'oops' is a string, not a number",
-             "raw": '{"id": 3, "name": "c", "score": "oops"}'},
-            {"row": 4, "line": 4, "stage": "read", "column": "score", "reason": "'1e400' is not a valid int64",
-             "raw": '{"id": 4, "name": "d", "score": 1e400}'},
+            {
+                "row": 3,
+                "line": 3,
+                "stage": "read",
+                "column": "score",
+                "reason": "'oops' is a string, not a number",
+                "raw": '{"id": 3, "name": "c", "score": "oops"}',
+            },
+            {
+                "row": 4,
+                "line": 4,
+                "stage": "read",
+                "column": "score",
+                "reason": "'1e400' is not a valid int64",
+                "raw": '{"id": 4, "name": "d", "score": 1e400}',
+            },
         ],
     ),
     (
@@ -176,9 +220,13 @@ CASES += [
         [],
         [(1, "a", 10), (3, "c", 30)],
         [
-            {"row": 2, "line": 2, "stage": "read",
-             "reason": "not valid JSON: 'utf-8' codec can't decode byte 0xff in position 20: invalid start byte",
-             "raw": '{"id": 2, "name": "b\\xff", "score": 20}'},
+            {
+                "row": 2,
+                "line": 2,
+                "stage": "read",
+                "reason": "not valid JSON: 'utf-8' codec can't decode byte 0xff in position 20: invalid start byte",
+                "raw": '{"id": 2, "name": "b\\xff", "score": 20}',
+            },
         ],
     ),
     (
@@ -187,8 +235,14 @@ CASES += [
         ["--columns", "score=int64"],
         [(1, "a", 10), (3, "c", 30)],
         [
-            {"row": 2, "line": 2, "stage": "read", "column": "score", "reason": "'x' is not a valid int64",
-             "raw": '{"id": 2, "name": "b", "score": "x"}'},
+            {
+                "row": 2,
+                "line": 2,
+                "stage": "read",
+                "column": "score",
+                "reason": "'x' is not a valid int64",
+                "raw": '{"id": 2, "name": "b", "score": "x"}',
+            },
         ],
     ),
 ]
@@ -219,15 +273,26 @@ def test_null_key_is_rejected_by_leveldb(tmp_path: Path) -> None:
     data, _ = leveldb_items(target)
     assert [k for k, _ in data] == [b"00000000000000000001", b"00000000000000000003"]
     assert reject_lines(rejects_of(target, "key:{id}")) == [
-        {"job": "key:{id}", "v": 1, "file": str(src), "row": 2, "line": 3, "stage": "write", "column": "id",
-         "reason": "key column 'id' is null", "values": {"id": None, "name": "b"}}
+        {
+            "job": "key:{id}",
+            "v": 1,
+            "file": str(src),
+            "row": 2,
+            "line": 3,
+            "stage": "write",
+            "column": "id",
+            "reason": "key column 'id' is null",
+            "values": {"id": None, "name": "b"},
+        }
     ]
     assert report_of(tmp_path / "r.json")["rows_rejected"] == 1
 
 
 def test_reject_path_flag_job_file_and_default(tmp_path: Path, data_dir: Path) -> None:
     bad = data_dir / "bad.csv"
-    p = cli("load", str(bad), str(tmp_path / "a.db"), "--infer-rows", "3", "--rejects", str(tmp_path / "sub" / "flag.jsonl"))
+    p = cli(
+        "load", str(bad), str(tmp_path / "a.db"), "--infer-rows", "3", "--rejects", str(tmp_path / "sub" / "flag.jsonl")
+    )
     assert p.returncode == 0, p.stderr
     assert len(reject_lines(tmp_path / "sub" / "flag.jsonl")) == 3
     assert not rejects_of(tmp_path / "a.db", "table:bad").exists()
@@ -256,7 +321,19 @@ def test_max_rejects_fraction_stops_with_exit_3_and_resumes_without_doubles(tmp_
     src = many_rows(tmp_path / "f.csv", 3000, bad_every=10)  # 10% bad
     db = tmp_path / "f.db"
     rejects = rejects_of(db)
-    args = ["load", str(src), str(db), "--table", "t", "--columns", "score=int64", "--batch-size", "200", "--chunk-size", "100"]
+    args = [
+        "load",
+        str(src),
+        str(db),
+        "--table",
+        "t",
+        "--columns",
+        "score=int64",
+        "--batch-size",
+        "200",
+        "--chunk-size",
+        "100",
+    ]
     p = cli(*args, "--max-rejects", "0.05", "--report", str(tmp_path / "r.json"))
     assert p.returncode == 3
     # the fraction is judged once 1000 rows were read (chunks hold 100 good rows: 1111 read)
@@ -283,7 +360,17 @@ def test_max_rejects_fraction_stops_with_exit_3_and_resumes_without_doubles(tmp_
 
 def test_max_rejects_fraction_under_the_limit_succeeds(tmp_path: Path) -> None:
     src = many_rows(tmp_path / "g.csv", 2000, bad_every=50)  # 2% bad
-    p = cli("load", str(src), str(tmp_path / "g.db"), "--columns", "score=int64", "--max-rejects", "0.05", "--report", str(tmp_path / "r.json"))
+    p = cli(
+        "load",
+        str(src),
+        str(tmp_path / "g.db"),
+        "--columns",
+        "score=int64",
+        "--max-rejects",
+        "0.05",
+        "--report",
+        str(tmp_path / "r.json"),
+    )
     assert p.returncode == 0, p.stderr
     assert report_of(tmp_path / "r.json")["rows_rejected"] == 40
 
@@ -348,10 +435,18 @@ def _unreadable_cases(tmp_path: Path) -> list[tuple[str, Path, str]]:
     truncated_arrow.write_bytes(feather.read_bytes()[: feather.stat().st_size // 2])
     no_magic = "Parquet magic bytes not found in footer. Either the file is corrupted or this is not a parquet file."
     return [
-        ("directory", directory, f"loader: error: {directory}: is a directory, not a file\n  hint: use a glob such as dir/*.csv\n"),
+        (
+            "directory",
+            directory,
+            f"loader: error: {directory}: is a directory, not a file\n  hint: use a glob such as dir/*.csv\n",
+        ),
         ("empty_csv", empty_csv, f"loader: error: {empty_csv}: file is empty (no header, no rows)\n{FIX}"),
         ("empty_parquet", empty_pq, f"loader: error: {empty_pq}: file is empty\n{FIX}"),
-        ("truncated_parquet", truncated, f"loader: error: {truncated}: not a readable Parquet file ({no_magic})\n{FIX}"),
+        (
+            "truncated_parquet",
+            truncated,
+            f"loader: error: {truncated}: not a readable Parquet file ({no_magic})\n{FIX}",
+        ),
         ("not_parquet", not_parquet, f"loader: error: {not_parquet}: not a readable Parquet file ({no_magic})\n{FIX}"),
         ("empty_jsonl", empty_jsonl, f"loader: error: {empty_jsonl}: file is empty\n{FIX}"),
         (
@@ -364,10 +459,11 @@ def _unreadable_cases(tmp_path: Path) -> list[tuple[str, Path, str]]:
 
 
 @pytest.mark.parametrize(
-    "case", ["directory", "empty_csv", "empty_parquet", "truncated_parquet", "not_parquet", "empty_jsonl", "truncated_arrow"]
+    "case",
+    ["directory", "empty_csv", "empty_parquet", "truncated_parquet", "not_parquet", "empty_jsonl", "truncated_arrow"],
 )
 def test_unreadable_input_is_one_clear_line(tmp_path: Path, case: str) -> None:
-    (_, path, stderr), = [c for c in _unreadable_cases(tmp_path) if c[0] == case]
+    ((_, path, stderr),) = [c for c in _unreadable_cases(tmp_path) if c[0] == case]
     db = tmp_path / "out.db"
     p = cli("load", str(path), str(db), "--table", "t")
     assert (p.returncode, p.stdout, p.stderr) == (65, "", stderr)
@@ -380,7 +476,9 @@ def test_corrupt_parquet_data_mid_file_keeps_committed_rows(tmp_path: Path) -> N
     import pyarrow.parquet as pq
 
     src = tmp_path / "c.parquet"
-    pq.write_table(pa.table({"a": list(range(100_000)), "b": [str(i) for i in range(100_000)]}), src, row_group_size=10_000)
+    pq.write_table(
+        pa.table({"a": list(range(100_000)), "b": [str(i) for i in range(100_000)]}), src, row_group_size=10_000
+    )
     data = bytearray(src.read_bytes())
     middle = len(data) // 2
     data[middle : middle + 5000] = b"\x07" * 5000  # page data, not the footer: found only when read
@@ -391,7 +489,10 @@ def test_corrupt_parquet_data_mid_file_keeps_committed_rows(tmp_path: Path) -> N
     summary, error, hint = p.stderr.splitlines()
     committed = len(sqlite_table(db, order="a"))
     assert summary.startswith(f"failed: {committed:,} rows written to {db} (table t) from 0 files in ")
-    assert error == f"loader: error: {src}: cannot read Parquet data near row {committed + 1} (Corrupt snappy compressed data.)"
+    assert (
+        error
+        == f"loader: error: {src}: cannot read Parquet data near row {committed + 1} (Corrupt snappy compressed data.)"
+    )
     assert hint == FIX.rstrip("\n")
     assert 0 < committed < 100_000 and committed % 10_000 == 0
 
@@ -417,7 +518,11 @@ def test_unreadable_for_permissions(data_dir: Path) -> None:
         src.chmod(0)
         p = subprocess.run(
             [*prefix, sys.executable, "-m", "loader", "load", str(src), str(Path(tmp) / "out.db")],
-            capture_output=True, text=True, cwd=ROOT, env=env(), timeout=120,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=env(),
+            timeout=120,
         )
     assert (p.returncode, p.stderr) == (
         66,

@@ -19,7 +19,11 @@ def test_peak_rss_is_the_process_own_not_its_parents() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     p = subprocess.run(
         [sys.executable, "-c", "from loader.report import peak_rss_mb; print(peak_rss_mb())"],
-        capture_output=True, text=True, env=env, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
     )
     child = float(p.stdout)
     assert 5 < child < 200, child

@@ -34,11 +34,25 @@ def make_input(path: Path) -> Path:
 @pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 @pytest.mark.parametrize("workers", ["1", "3"])
-def test_signal_stops_at_batch_boundary_and_rerun_completes(tmp_path: Path, sink: str, signum: int, code: int, workers: str) -> None:
+def test_signal_stops_at_batch_boundary_and_rerun_completes(
+    tmp_path: Path, sink: str, signum: int, code: int, workers: str
+) -> None:
     src = make_input(tmp_path / "in.csv")
     target = tmp_path / ("t.db" if sink == "sqlite" else "t.ldb")
     rejects = rejects_of(target, "table:t" if sink == "sqlite" else "key:{id}")
-    args = ["load", str(src), str(target), "--batch-size", "100", "--chunk-size", "50", "--columns", "score=int64", "--workers", workers]
+    args = [
+        "load",
+        str(src),
+        str(target),
+        "--batch-size",
+        "100",
+        "--chunk-size",
+        "50",
+        "--columns",
+        "score=int64",
+        "--workers",
+        workers,
+    ]
     args += ["--table", "t"] if sink == "sqlite" else ["--key", "{id}"]
     small_blocks = {"LOADER_SOURCE__BLOCK_SIZE": "4096"}  # many blocks, for the workers to share
     proc = popen(*args, extra_env=small_blocks)

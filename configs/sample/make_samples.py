@@ -25,26 +25,30 @@ def main() -> None:
         for i in range(1, 1001):
             ts = start + dt.timedelta(seconds=rng.randrange(0, 90 * 86400))
             amount = f"{rng.randrange(0, 100000) / 100:.2f}" if rng.random() < 0.9 else ""
-            w.writerow([
-                i,
-                rng.randrange(1, 200),
-                f"{rng.randrange(0, 10000):04d}",
-                rng.choice(COUNTRIES),
-                rng.choice(EVENTS),
-                amount,
-                ts.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                rng.choice(NOTES),
-            ])
+            w.writerow(
+                [
+                    i,
+                    rng.randrange(1, 200),
+                    f"{rng.randrange(0, 10000):04d}",
+                    rng.choice(COUNTRIES),
+                    rng.choice(EVENTS),
+                    amount,
+                    ts.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    rng.choice(NOTES),
+                ]
+            )
     n = 500
-    users = pa.table({
-        "id": pa.array(range(1, n + 1), pa.int64()),
-        "name": [f"user{i:03d}" for i in range(1, n + 1)],
-        "email": [f"user{i:03d}@example.org" for i in range(1, n + 1)],
-        "signup_date": pa.array([dt.date(2025, 1, 1) + dt.timedelta(days=i % 365) for i in range(n)], pa.date32()),
-        "score": pa.array([round(rng.random() * 100, 3) for _ in range(n)], pa.float64()),
-        "active": [i % 3 != 0 for i in range(n)],
-        "tags": [["a", "b"][: i % 3] for i in range(n)],
-    })
+    users = pa.table(
+        {
+            "id": pa.array(range(1, n + 1), pa.int64()),
+            "name": [f"user{i:03d}" for i in range(1, n + 1)],
+            "email": [f"user{i:03d}@example.org" for i in range(1, n + 1)],
+            "signup_date": pa.array([dt.date(2025, 1, 1) + dt.timedelta(days=i % 365) for i in range(n)], pa.date32()),
+            "score": pa.array([round(rng.random() * 100, 3) for _ in range(n)], pa.float64()),
+            "active": [i % 3 != 0 for i in range(n)],
+            "tags": [["a", "b"][: i % 3] for i in range(n)],
+        }
+    )
     pq.write_table(users, HERE / "users.parquet", row_group_size=200)
 
 

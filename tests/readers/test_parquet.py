@@ -13,7 +13,9 @@ from loader.readers import open_reader
 
 def make(tmp_path: Path, n: int = 1000, group: int = 300) -> Path:
     p = tmp_path / "t.parquet"
-    pq.write_table(pa.table({"id": range(n), "s": [str(i) if i % 10 else "x" for i in range(n)]}), p, row_group_size=group)
+    pq.write_table(
+        pa.table({"id": range(n), "s": [str(i) if i % 10 else "x" for i in range(n)]}), p, row_group_size=group
+    )
     return p
 
 

@@ -24,7 +24,9 @@ def sink(path: Path, key: str = "k:{id}", **kw) -> SinkConfig:
 
 
 def as_chunk(batch: pa.RecordBatch) -> Chunk:
-    return Chunk(batch=batch, file="f", rows=pa.array(range(1, batch.num_rows + 1), pa.int64()), last_row=batch.num_rows, end={})
+    return Chunk(
+        batch=batch, file="f", rows=pa.array(range(1, batch.num_rows + 1), pa.int64()), last_row=batch.num_rows, end={}
+    )
 
 
 def encode(w: Writer, batch: pa.RecordBatch) -> Encoded:
@@ -118,7 +120,9 @@ def _sortable(n: int) -> str:
         ([9, 1], pa.int8()),
     ],
 )
-def test_integer_keys_with_a_prefix_are_the_same_text_on_every_path(values: list[int | None], arrow_type: pa.DataType) -> None:
+def test_integer_keys_with_a_prefix_are_the_same_text_on_every_path(
+    values: list[int | None], arrow_type: pa.DataType
+) -> None:
     batch = pa.record_batch({"id": pa.array(values, arrow_type)})
     expected = [None if v is None else f"order:{_sortable(v)}/x" for v in values]
     assert KeyTemplate("order:{id}/x").render(batch).to_pylist() == expected
@@ -169,7 +173,14 @@ def test_values_round_trip_as_json(tmp_path: Path) -> None:
         w.commit("j", {"s": "1"})
     items = data_items(db)
     assert [k for k, _ in items] == [b"k:00000000000000000001", b"k:00000000000000000002"]
-    assert json.loads(items[0][1]) == {"id": 1, "name": 'quote " and \\ and \n', "score": 0.1, "ok": True, "day": "2024-01-02", "tags": ["a"]}
+    assert json.loads(items[0][1]) == {
+        "id": 1,
+        "name": 'quote " and \\ and \n',
+        "score": 0.1,
+        "ok": True,
+        "day": "2024-01-02",
+        "tags": ["a"],
+    }
     assert json.loads(items[1][1]) == {"id": 2, "name": None, "score": None, "ok": False, "day": None, "tags": []}
 
 
@@ -311,13 +322,18 @@ def test_a_damaged_state_file_is_one_clear_error(tmp_path: Path) -> None:
     with LevelDBWriter(sink(db)) as w:
         w.commit("j", {"x": "1"})
     (db / STATE_FILE).write_text("{not json\n")
-    with pytest.raises(SinkError, match=r"cannot read the checkpoint file loader-state\.jsonl: line 1") as e, LevelDBWriter(sink(db)):
+    with (
+        pytest.raises(SinkError, match=r"cannot read the checkpoint file loader-state\.jsonl: line 1") as e,
+        LevelDBWriter(sink(db)),
+    ):
         pass
     assert "--restart" in (e.value.hint or "")
 
 
 def test_null_keys_are_rejected(tmp_path: Path) -> None:
-    chunk = Chunk(batch=pa.record_batch({"id": [1, None]}), file="f", rows=pa.array([1, 2], pa.int64()), last_row=2, end={})
+    chunk = Chunk(
+        batch=pa.record_batch({"id": [1, None]}), file="f", rows=pa.array([1, 2], pa.int64()), last_row=2, end={}
+    )
     with LevelDBWriter(sink(tmp_path / "n.ldb")) as w:
         out = adapt(w, chunk)
     assert out.num_rows == 1
@@ -325,8 +341,9 @@ def test_null_keys_are_rejected(tmp_path: Path) -> None:
 
 
 def test_missing_key_column(tmp_path: Path) -> None:
-    with LevelDBWriter(sink(tmp_path / "m.ldb", key="{nope}")) as w, pytest.raises(
-        ConfigError, match=r"sink\.key: no column 'nope' in the data"
+    with (
+        LevelDBWriter(sink(tmp_path / "m.ldb", key="{nope}")) as w,
+        pytest.raises(ConfigError, match=r"sink\.key: no column 'nope' in the data"),
     ):
         w.prepare(pa.schema([("id", pa.int64())]), fresh=True)
 
@@ -349,7 +366,7 @@ def test_json_objects_parse_back_for_every_escape_and_null(with_nulls: bool) -> 
     """Text without nulls gets its quotes from the join's literals; with nulls, from its own pass."""
     from loader.writers.encode import json_objects
 
-    texts = ['plain', 'q"uote', "back\\slash", "tab\there", "nl\nx", "ünïcode ☃"]
+    texts = ["plain", 'q"uote', "back\\slash", "tab\there", "nl\nx", "ünïcode ☃"]
     cols = {
         "s": texts,
         "f": [1.5, float("nan"), float("inf"), -0.25, 2.0, 3.0],
@@ -374,7 +391,10 @@ def test_json_booleans_first_after_text_and_last() -> None:
     from loader.writers.encode import json_objects
 
     batch = pa.record_batch({"a": [True, False], "s": ['x"', "y"], "b": [False, True], "n": pa.array([None, True])})
-    assert json_objects(batch).to_pylist() == [b'{"a":true,"s":"x\\"","b":false,"n":null}', b'{"a":false,"s":"y","b":true,"n":true}']
+    assert json_objects(batch).to_pylist() == [
+        b'{"a":true,"s":"x\\"","b":false,"n":null}',
+        b'{"a":false,"s":"y","b":true,"n":true}',
+    ]
 
 
 def test_json_objects_for_chunks_of_one_schema_with_and_without_nulls() -> None:

@@ -24,7 +24,9 @@ def sink(path: Path, **kw) -> SinkConfig:
 
 
 def as_chunk(batch: pa.RecordBatch) -> Chunk:
-    return Chunk(batch=batch, file="f", rows=pa.array(range(1, batch.num_rows + 1), pa.int64()), last_row=batch.num_rows, end={})
+    return Chunk(
+        batch=batch, file="f", rows=pa.array(range(1, batch.num_rows + 1), pa.int64()), last_row=batch.num_rows, end={}
+    )
 
 
 def encode(w: Writer, batch: pa.RecordBatch) -> Encoded:
@@ -70,13 +72,37 @@ def test_type_mapping_round_trip(tmp_path: Path) -> None:
     conn = sqlite3.connect(db)
     declared = {r[1]: r[2] for r in conn.execute('PRAGMA table_info("t")')}
     assert declared == {
-        "i8": "INTEGER", "i64": "INTEGER", "u64": "INTEGER", "f": "REAL", "b": "INTEGER", "s": "TEXT",
-        "bin": "BLOB", "d": "TEXT", "ts": "TEXT", "tsz": "TEXT", "dec": "TEXT", "lst": "TEXT", "st": "TEXT", "dic": "TEXT",
+        "i8": "INTEGER",
+        "i64": "INTEGER",
+        "u64": "INTEGER",
+        "f": "REAL",
+        "b": "INTEGER",
+        "s": "TEXT",
+        "bin": "BLOB",
+        "d": "TEXT",
+        "ts": "TEXT",
+        "tsz": "TEXT",
+        "dec": "TEXT",
+        "lst": "TEXT",
+        "st": "TEXT",
+        "dic": "TEXT",
     }
     row = conn.execute("SELECT * FROM t ORDER BY rowid").fetchone()
     assert row == (
-        -1, 2**63 - 1, 2**63 - 1, 0.1, 1, "ø\"'; --", b"\x00\xff", "2024-02-29", "2024-01-01T12:30:00.123456",
-        "2024-01-01T12:00:00.000Z", "12345678901234567890.123456789", "[1,2]", '{"a":1,"b":"x"}', "x",
+        -1,
+        2**63 - 1,
+        2**63 - 1,
+        0.1,
+        1,
+        "ø\"'; --",
+        b"\x00\xff",
+        "2024-02-29",
+        "2024-01-01T12:30:00.123456",
+        "2024-01-01T12:00:00.000Z",
+        "12345678901234567890.123456789",
+        "[1,2]",
+        '{"a":1,"b":"x"}',
+        "x",
     )
     types = conn.execute("SELECT typeof(i64), typeof(f), typeof(dec), typeof(bin) FROM t LIMIT 1").fetchone()
     assert types == ("integer", "real", "text", "blob")
@@ -98,7 +124,7 @@ def test_uint64_beyond_int64_is_rejected_not_rounded(tmp_path: Path) -> None:
 
 
 def test_identifiers_cannot_inject(tmp_path: Path) -> None:
-    names = ['"; DROP TABLE x; --', "select", "naïve col", "a\"b"]
+    names = ['"; DROP TABLE x; --', "select", "naïve col", 'a"b']
     batch = pa.record_batch({n: [i] for i, n in enumerate(names)})
     db = tmp_path / "q.db"
     with SQLiteWriter(sink(db), 'tab"le; drop') as w:
@@ -150,9 +176,10 @@ def test_upsert_and_ignore(tmp_path: Path, mode: str, expected: list) -> None:
 
 def test_append_duplicate_key_is_a_clear_error(tmp_path: Path) -> None:
     batch = pa.record_batch({"id": [1, 1]})
-    with pytest.raises(SinkError, match="UNIQUE constraint failed") as e, SQLiteWriter(
-        sink(tmp_path / "d.db", primary_key=["id"]), "t"
-    ) as w:
+    with (
+        pytest.raises(SinkError, match="UNIQUE constraint failed") as e,
+        SQLiteWriter(sink(tmp_path / "d.db", primary_key=["id"]), "t") as w,
+    ):
         w.prepare(batch.schema, fresh=True)
         put(w, batch)
     assert "upsert" in (e.value.hint or "")
@@ -187,7 +214,9 @@ def test_indexes_are_created_after_load(tmp_path: Path) -> None:
     with SQLiteWriter(sink(db, indexes=[["a", "b"]]), "t") as w:
         w.prepare(pa.schema([("a", pa.int64()), ("b", pa.int64())]), fresh=True)
         w.finish()
-    idx = sqlite3.connect(db).execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 't'").fetchall()
+    idx = (
+        sqlite3.connect(db).execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 't'").fetchall()
+    )
     assert idx == [("idx_t_a_b",)]
 
 
@@ -224,7 +253,9 @@ def test_a_statement_that_failed_runs_again_once_it_can(tmp_path: Path) -> None:
     )
     with SQLiteWriter(sink(db, busy_timeout=0.05), "t") as w:
         w.prepare(pa.schema([("id", pa.int64())]), fresh=True)
-        with subprocess.Popen([sys.executable, "-c", holder, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as other:
+        with subprocess.Popen(
+            [sys.executable, "-c", holder, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        ) as other:
             assert other.stdout is not None and other.stdout.readline() == "locked\n"
             with pytest.raises(TargetLockedError):
                 w.commit("j", {"k": "1"})
