@@ -16,7 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from . import kernels as pc
+from . import kernels
 
 REJECT_FORMAT = 1  # the reject file's format version, written as "v" on each line (docs/reliability.md)
 
@@ -78,16 +78,16 @@ class Chunk:
 
     def keep(self, mask: pa.Array, *, filtered: bool = True) -> Chunk:
         """Keep the rows where ``mask`` is true; the rest count as filtered out."""
-        mask = pc.fill_null(mask, False)
+        mask = kernels.fill_null(mask, False)
         if mask.true_count == self.batch.num_rows:  # usual for a filter: no copy of the columns
             return self
-        kept = pc.filter(self.batch, mask)
+        kept = kernels.filter(self.batch, mask)
         dropped = self.batch.num_rows - kept.num_rows
         return dataclasses.replace(
             self,
             batch=kept,
-            rows=pc.filter(self.rows, mask),
-            lines=pc.filter(self.lines, mask) if self.lines is not None else None,
+            rows=kernels.filter(self.rows, mask),
+            lines=kernels.filter(self.lines, mask) if self.lines is not None else None,
             rows_filtered=self.rows_filtered + (dropped if filtered else 0),
         )
 
@@ -103,14 +103,14 @@ class Chunk:
 
         ``reason`` is one text for all, or one per bad row in row order.
         """
-        bad = pc.fill_null(bad, False)
-        idx = pc.indices_nonzero(bad).to_pylist()
+        bad = kernels.fill_null(bad, False)
+        idx = kernels.indices_nonzero(bad).to_pylist()
         if not idx:
             return self
         reasons = [reason] * len(idx) if isinstance(reason, str) else reason
         rows = self.rows.to_pylist()
         lines = self.lines.to_pylist() if self.lines is not None else None
-        bad_rows = pc.take(self.batch, pa.array(idx, pa.int64())).to_pylist()
+        bad_rows = kernels.take(self.batch, pa.array(idx, pa.int64())).to_pylist()
         new = [
             Reject(
                 file=self.file,
@@ -123,7 +123,7 @@ class Chunk:
             )
             for i, r, values in zip(idx, reasons, bad_rows, strict=True)
         ]
-        out = self.keep(pc.invert(bad), filtered=False)
+        out = self.keep(kernels.invert(bad), filtered=False)
         if out is self:  # pragma: no cover - idx non-empty means rows dropped
             out = dataclasses.replace(self)
         out.rejects = self.rejects + new

@@ -23,7 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from . import kernels as pc
+from . import kernels
 from .types import is_text, type_name
 
 _INT = r"^[+-]?(?:0|[1-9][0-9]*)$"
@@ -47,7 +47,7 @@ class Converted:
 
 
 def _all(mask: pa.Array) -> bool:
-    return bool(pc.all(mask).as_py() is not False)
+    return bool(kernels.all(mask).as_py() is not False)
 
 
 def value_bytes(arr: pa.Array) -> pa.Buffer | None:
@@ -68,8 +68,8 @@ def _digits(arr: pa.Array) -> pa.Array:
     data = value_bytes(arr)
     raw = data.to_pybytes() if data is not None else b""
     if b"e" in raw or b"E" in raw:
-        arr = pc.replace_substring_regex(arr, r"[eE].*$", "")
-    return pc.ascii_trim(pc.replace_substring(arr, ".", ""), "+-0")
+        arr = kernels.replace_substring_regex(arr, r"[eE].*$", "")
+    return kernels.ascii_trim(kernels.replace_substring(arr, ".", ""), "+-0")
 
 
 def float_loses(arr: pa.Array) -> pa.Array:
@@ -82,27 +82,27 @@ def float_loses(arr: pa.Array) -> pa.Array:
     an exponent can lose anything; values that are no float at all are not
     marked here (the cast reports them).
     """
-    maybe = pc.greater(pc.binary_length(arr), _FLOAT_DIGITS)  # bytes: no decoding
+    maybe = kernels.greater(kernels.binary_length(arr), _FLOAT_DIGITS)  # bytes: no decoding
     data = value_bytes(arr)
     raw = data.to_pybytes() if data is not None else b""
     if b"e" in raw or b"E" in raw:
-        maybe = pc.or_(maybe, pc.match_substring(arr, "e", ignore_case=True))
-    maybe = pc.fill_null(maybe, False)
-    if not pc.any(maybe).as_py():
+        maybe = kernels.or_(maybe, kernels.match_substring(arr, "e", ignore_case=True))
+    maybe = kernels.fill_null(maybe, False)
+    if not kernels.any(maybe).as_py():
         return maybe
-    text = pc.filter(arr, maybe)
+    text = kernels.filter(arr, maybe)
     try:
-        floats = pc.cast(text, pa.float64())
+        floats = kernels.cast(text, pa.float64())
     except pa.ArrowInvalid:
-        floats = pc.cast(_null_where(text, cast_failures(text, pa.float64(), known_to_fail=True)), pa.float64())
-    back = pc.cast(floats, pa.string())
-    differ = pc.fill_null(pc.not_equal(text, back), False)  # most texts are already the shortest form
-    if pc.any(differ).as_py():
-        same = pc.equal(_digits(pc.filter(text, differ)), _digits(pc.filter(back, differ)))
-        differ = pc.replace_with_mask(differ, differ, pc.fill_null(pc.invert(same), False))
-    if pc.any(differ).as_py():
+        floats = kernels.cast(_null_where(text, cast_failures(text, pa.float64(), known_to_fail=True)), pa.float64())
+    back = kernels.cast(floats, pa.string())
+    differ = kernels.fill_null(kernels.not_equal(text, back), False)  # most texts are already the shortest form
+    if kernels.any(differ).as_py():
+        same = kernels.equal(_digits(kernels.filter(text, differ)), _digits(kernels.filter(back, differ)))
+        differ = kernels.replace_with_mask(differ, differ, kernels.fill_null(kernels.invert(same), False))
+    if kernels.any(differ).as_py():
         differ = _printed_to_its_digits(text, floats, differ)
-    return pc.replace_with_mask(maybe, maybe, differ)
+    return kernels.replace_with_mask(maybe, maybe, differ)
 
 
 def _printed_to_its_digits(text: pa.Array, floats: pa.Array, differ: pa.Array) -> pa.Array:
@@ -110,12 +110,12 @@ def _printed_to_its_digits(text: pa.Array, floats: pa.Array, differ: pa.Array) -
     printed to as many significant digits as they have (at most 17: C's ``%.17g``, R's
     ``digits = 17``, ``8.3945900000000009``) lose nothing either: printing the stored float
     to that precision gives them back. Checked one by one, on these values only."""
-    where = pc.indices_nonzero(differ)
+    where = kernels.indices_nonzero(differ)
     lost = [
         not _same_at_its_digits(t, f)
-        for t, f in zip(pc.take(text, where).to_pylist(), pc.take(floats, where).to_pylist(), strict=True)
+        for t, f in zip(kernels.take(text, where).to_pylist(), kernels.take(floats, where).to_pylist(), strict=True)
     ]
-    return pc.replace_with_mask(differ, differ, pa.array(lost, pa.bool_()))
+    return kernels.replace_with_mask(differ, differ, pa.array(lost, pa.bool_()))
 
 
 def _same_at_its_digits(text: str | None, value: float | None) -> bool:
@@ -135,24 +135,24 @@ def _leading_zero(arr: pa.Array, *, decimal: bool) -> pa.Array:
     """True where a number has a leading zero that a numeric type would drop:
     after an optional sign, a ``0`` followed by anything (for decimals, anything
     but ``.``, ``e`` or ``E``)."""
-    zero = pc.fill_null(pc.starts_with(arr, "0"), False)
+    zero = kernels.fill_null(kernels.starts_with(arr, "0"), False)
     data = value_bytes(arr)
     raw = data.to_pybytes() if data is not None else b""
     for sign in ("-", "+"):
         if sign.encode() in raw:  # a memchr over the column's bytes rules out most columns
-            zero = pc.or_(zero, pc.fill_null(pc.starts_with(arr, sign + "0"), False))
-    if not pc.any(zero).as_py():
+            zero = kernels.or_(zero, kernels.fill_null(kernels.starts_with(arr, sign + "0"), False))
+    if not kernels.any(zero).as_py():
         return zero  # the usual case, no value starts with a zero: one prefix scan, not the regex
     # The regex only for the values that start with one (0.5 is common in a float
     # column; over every value the regex costs far more than the prefix scan).
     pattern = r"(?s)^[+-]?0[^.eE]" if decimal else r"(?s)^[+-]?0."
-    return pc.replace_with_mask(zero, zero, pc.match_substring_regex(pc.filter(arr, zero), pattern))
+    return kernels.replace_with_mask(zero, zero, kernels.match_substring_regex(kernels.filter(arr, zero), pattern))
 
 
 def _casts_to(target: pa.DataType) -> Callable[[pa.Array], bool]:
     def check(values: pa.Array) -> bool:
         try:
-            pc.cast(values, target)
+            kernels.cast(values, target)
             return True
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return False
@@ -161,7 +161,7 @@ def _casts_to(target: pa.DataType) -> Callable[[pa.Array], bool]:
 
 
 def _float_exact(values: pa.Array) -> bool:
-    return not (pc.any(_leading_zero(values, decimal=True)).as_py() or pc.any(float_loses(values)).as_py())
+    return not (kernels.any(_leading_zero(values, decimal=True)).as_py() or kernels.any(float_loses(values)).as_py())
 
 
 # Proofs: cheaper checks that, when they pass, show that every value matches
@@ -181,7 +181,7 @@ _BOOL_TEXT = pa.array(["true", "false", "TRUE", "FALSE", "True", "False"])
 
 
 def _proves_int(values: pa.Array) -> bool:
-    return _casts_to(pa.int64())(values) and not pc.any(_leading_zero(values, decimal=False)).as_py()
+    return _casts_to(pa.int64())(values) and not kernels.any(_leading_zero(values, decimal=False)).as_py()
 
 
 def _proves_float(values: pa.Array) -> bool:
@@ -192,11 +192,11 @@ def _proves_float(values: pa.Array) -> bool:
 
 
 def _proves_timestamp(values: pa.Array) -> bool:
-    return _casts_to(pa.timestamp("us"))(values) and pc.min(pc.binary_length(values)).as_py() >= 16
+    return _casts_to(pa.timestamp("us"))(values) and kernels.min(kernels.binary_length(values)).as_py() >= 16
 
 
 def _proves_bool(values: pa.Array) -> bool:
-    return _all(pc.is_in(values, value_set=_BOOL_TEXT))
+    return _all(kernels.is_in(values, value_set=_BOOL_TEXT))
 
 
 # What inference tries, in order: a pattern every value must match, the type,
@@ -224,7 +224,7 @@ def _na_array(na: tuple[str, ...]) -> pa.Array:
 
 def _is_na(arr: pa.Array, na: tuple[str, ...]) -> pa.Array:
     """Where a text column holds one of the ``na`` spellings (a hash lookup a value)."""
-    return pc.is_in(arr, value_set=pc.cast(_na_array(na), arr.type))
+    return kernels.is_in(arr, value_set=kernels.cast(_na_array(na), arr.type))
 
 
 @functools.lru_cache(maxsize=256)
@@ -240,7 +240,8 @@ def _na_first(na: tuple[str, ...], target: pa.DataType, strict: bool) -> bool:
         return False
     floating = pa.types.is_floating(target)
     return bool(
-        pc.any(_leading_zero(values, decimal=floating)).as_py() or (floating and pc.any(float_loses(values)).as_py())
+        kernels.any(_leading_zero(values, decimal=floating)).as_py()
+        or (floating and kernels.any(float_loses(values)).as_py())
     )
 
 
@@ -279,7 +280,7 @@ class TypeGuess:
         if not any(self.matching):
             self.values += count
             return  # text already: nothing to check, and no copy without the nulls
-        values = pc.drop_null(sample)
+        values = kernels.drop_null(sample)
         if self.na and _na_typed(self.na):
             values = self._without_na(values)  # a spelling passes some check: set aside first
         elif self.na:
@@ -302,7 +303,7 @@ class TypeGuess:
 
     def _without_na(self, values: pa.Array) -> pa.Array:
         missing = _is_na(values, self.na)
-        return pc.filter(values, pc.invert(missing)) if pc.any(missing).as_py() else values
+        return kernels.filter(values, kernels.invert(missing)) if kernels.any(missing).as_py() else values
 
     def _check(self, values: pa.Array) -> None:
         """Rule out the candidates some of ``values`` (no nulls) do not fit."""
@@ -313,17 +314,17 @@ class TypeGuess:
             if i == _FLOAT_AT and integers:
                 # An integer's text matches the float pattern and has no leading zero
                 # a float drops: only rounding can still lose (one check, not three).
-                if self.exact[i] and pc.any(float_loses(values)).as_py():
+                if self.exact[i] and kernels.any(float_loses(values)).as_py():
                     self.exact[i] = False
                 continue
             head = values.slice(0, _HEAD)
-            if not _all(pc.match_substring_regex(head, pattern)):
+            if not _all(kernels.match_substring_regex(head, pattern)):
                 self.matching[i] = False
                 continue
             if proof is not None and proof(values):
                 integers = integers or i == _INT_AT
                 continue  # matching and exact hold for these values
-            if not _all(pc.match_substring_regex(values, pattern)):
+            if not _all(kernels.match_substring_regex(values, pattern)):
                 self.matching[i] = False
                 continue
             integers = integers or i == _INT_AT
@@ -371,7 +372,7 @@ def _merge(
             out_reasons.append(next(it_old))
         elif new:
             out_reasons.append(next(it_new))
-    return pc.or_(bad, new_bad), out_reasons
+    return kernels.or_(bad, new_bad), out_reasons
 
 
 def bytes_as_text(value: Any) -> Any:
@@ -388,14 +389,14 @@ ReasonOf = Callable[[Any], str]  # a bad value -> why it is bad
 
 
 def _mark(arr: pa.Array, mask: pa.Array, reason_of: ReasonOf) -> tuple[pa.Array, list[str]]:
-    mask = pc.fill_null(mask, False)
-    idx = pc.indices_nonzero(mask).to_pylist()
-    values = pc.take(arr, pa.array(idx, pa.int64())).to_pylist() if idx else []
+    mask = kernels.fill_null(mask, False)
+    idx = kernels.indices_nonzero(mask).to_pylist()
+    values = kernels.take(arr, pa.array(idx, pa.int64())).to_pylist() if idx else []
     return mask, [reason_of(v) for v in values]
 
 
 def _null_where(arr: pa.Array, mask: pa.Array) -> pa.Array:
-    return pc.if_else(mask, pa.scalar(None, arr.type), arr)
+    return kernels.if_else(mask, pa.scalar(None, arr.type), arr)
 
 
 _ONE_BY_ONE = 16  # below this many values, bisecting costs more than casting each
@@ -408,7 +409,7 @@ def cast_failures(arr: pa.Array, target: pa.DataType, *, known_to_fail: bool = F
 
     def fails(values: pa.Array) -> bool:
         try:
-            pc.cast(values, target)
+            kernels.cast(values, target)
             return False
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OverflowError):
             return True
@@ -446,7 +447,7 @@ class _Column:
 
     def reject(self, mask: pa.Array, reason_of: ReasonOf) -> None:
         """Mark the values under ``mask`` bad, each with ``reason_of(value)``, and null them."""
-        if not pc.any(pc.fill_null(mask, False)).as_py():
+        if not kernels.any(kernels.fill_null(mask, False)).as_py():
             return
         mask, why = _mark(self.arr, mask, reason_of)
         self.bad, self.reasons = _merge(self.bad, self.reasons, mask, why)
@@ -481,9 +482,9 @@ def convert(
         _decode(col, encoding)
     if is_text(col.arr.type):
         if may_hold_nul:
-            col.reject(pc.match_substring(col.arr, "\x00"), lambda v: "NUL byte in value")
+            col.reject(kernels.match_substring(col.arr, "\x00"), lambda v: "NUL byte in value")
         if is_text(target):
-            return col.done(pc.cast(col.arr, target))
+            return col.done(kernels.cast(col.arr, target))
         if na and _na_first(na, target, strict):
             col.arr = _null_where(col.arr, _is_na(col.arr, na))
             na = ()
@@ -497,7 +498,7 @@ def convert(
 def _decode(col: _Column, encoding: str) -> None:
     """Binary to text; values that are not valid text are rejected."""
     try:
-        col.arr = pc.cast(col.arr, pa.string())
+        col.arr = kernels.cast(col.arr, pa.string())
         return
     except pa.ArrowInvalid:
         invalid = cast_failures(col.arr, pa.string(), known_to_fail=True)
@@ -505,7 +506,7 @@ def _decode(col: _Column, encoding: str) -> None:
         col.reject(invalid, lambda v: f"invalid UTF-8 in {_value_text(v)!r}")
     else:  # the bytes came through a transcoder: they were invalid in the source encoding
         col.reject(invalid, lambda v: f"not valid {encoding} text: {_value_text(v)!r}")
-    col.arr = pc.cast(col.arr, pa.string())
+    col.arr = kernels.cast(col.arr, pa.string())
 
 
 def _refuse_silent_changes(col: _Column, target: pa.DataType) -> None:
@@ -533,9 +534,9 @@ def _refuse_silent_changes(col: _Column, target: pa.DataType) -> None:
 def _cast(col: _Column, target: pa.DataType, na: tuple[str, ...]) -> Converted:
     """Cast the column; when that fails, the values that do not cast are rejected one by one."""
     try:
-        return col.done(pc.cast(col.arr, target))
+        return col.done(kernels.cast(col.arr, target))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        if isinstance(exc, pa.ArrowNotImplementedError) and len(col.arr) and pc.count(col.arr).as_py():
+        if isinstance(exc, pa.ArrowNotImplementedError) and len(col.arr) and kernels.count(col.arr).as_py():
             # No conversion exists at all: a config problem, not a row problem.
             raise
     if na and is_text(col.arr.type):
@@ -546,17 +547,17 @@ def _cast(col: _Column, target: pa.DataType, na: tuple[str, ...]) -> Converted:
     col.reject(
         cast_failures(col.arr, target, known_to_fail=True), lambda v: f"{_value_text(v)!r} is not a valid {name}"
     )
-    return col.done(pc.cast(col.arr, target))
+    return col.done(kernels.cast(col.arr, target))
 
 
 def _cast_without_na(col: _Column, target: pa.DataType, na: tuple[str, ...]) -> Converted | None:
     """No spelling in ``na`` converts: the cast failed on them, or on a bad value. Null them and retry."""
     missing = _is_na(col.arr, na)
-    if not pc.any(missing).as_py():
+    if not kernels.any(missing).as_py():
         return None
     col.arr = _null_where(col.arr, missing)
     try:
-        return col.done(pc.cast(col.arr, target))
+        return col.done(kernels.cast(col.arr, target))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
 
@@ -581,8 +582,8 @@ def convert_columns(
         out = convert_one(field, col)
         arrays.append(out.array)
         if out.bad is not None:
-            for i, reason in zip(pc.indices_nonzero(out.bad).to_pylist(), out.reasons or [], strict=True):
+            for i, reason in zip(kernels.indices_nonzero(out.bad).to_pylist(), out.reasons or [], strict=True):
                 why.setdefault(i, (field.name, reason))
-            bad = out.bad if bad is None else pc.or_(bad, out.bad)
+            bad = out.bad if bad is None else kernels.or_(bad, out.bad)
     batch = pa.RecordBatch.from_arrays(arrays, schema=schema) if arrays else pa.RecordBatch.from_pylist([])
     return ConvertedBatch(batch, bad, why)

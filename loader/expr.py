@@ -38,8 +38,7 @@ from typing import Any, TypeAlias
 
 import pyarrow as pa
 
-from . import kernels as pc
-from . import suggest
+from . import kernels, suggest
 from .convert import convert
 from .errors import ConfigError, LoaderError
 from .types import is_text, parse_type, type_name
@@ -422,7 +421,7 @@ def _check_literal(src: _Source, fname: str, k: int, node: Node, kind: str) -> N
     assert isinstance(node, Lit)
     if kind == "regex":
         try:
-            pc.match_substring_regex(pa.array([""]), node.value)
+            kernels.match_substring_regex(pa.array([""]), node.value)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise src.error(f"invalid regular expression {node.value!r} ({_first_line(exc)})", node.pos) from None
     if kind == "type":
@@ -529,7 +528,7 @@ class _Compiler:
             return self.in_list(node)
         if isinstance(node, IsNull):
             arg = self.compile(node.arg)
-            f, kernel = arg.fn, (pc.is_valid if node.negated else pc.is_null)
+            f, kernel = arg.fn, (kernels.is_valid if node.negated else kernels.is_null)
             return self.guard(lambda b: kernel(f(b)), node, [arg.type])
         if isinstance(node, Call):
             return FUNCTIONS[node.name].compile(self, node, [self.compile(a) for a in node.args])
@@ -567,7 +566,7 @@ class _Compiler:
             return c.fn
         if pa.types.is_null(c.type):
             f = c.fn
-            return lambda b: pc.cast(f(b), pa.bool_())
+            return lambda b: kernels.cast(f(b), pa.bool_())
         raise self.src.error(f"{what} needs true/false values, got {type_name(c.type)}", c.node.pos)
 
     def text(self, c: _C, what: str, *, convert_any: bool = False) -> Fn:
@@ -575,14 +574,14 @@ class _Compiler:
         if is_text(c.type):
             return f
         if pa.types.is_null(c.type) or convert_any:
-            return lambda b: pc.cast(f(b), pa.string())
+            return lambda b: kernels.cast(f(b), pa.string())
         raise self.src.error(f"{what} needs text, got {type_name(c.type)}", c.node.pos)
 
     def unary(self, node: Unary) -> _C:
         arg = self.compile(node.arg)
         if node.op == "not":
             f = self.boolean(arg, "'not'")
-            return self.guard(lambda b: pc.invert(f(b)), node, [arg.type])
+            return self.guard(lambda b: kernels.invert(f(b)), node, [arg.type])
         if not (
             pa.types.is_integer(arg.type)
             or pa.types.is_floating(arg.type)
@@ -593,7 +592,7 @@ class _Compiler:
         if node.op == "+":
             return arg
         f = arg.fn
-        return self.guard(lambda b: pc.negate_checked(f(b)), node, [arg.type])
+        return self.guard(lambda b: kernels.negate_checked(f(b)), node, [arg.type])
 
     def coerce_literal(self, c: _C, other: _C) -> _C:
         """A string literal compared with a date/timestamp column becomes that type."""
@@ -610,33 +609,35 @@ class _Compiler:
         op = node.op
         if op in ("and", "or"):
             lf, rf = self.boolean(left, f"'{op}'"), self.boolean(right, f"'{op}'")
-            kernel = pc.and_kleene if op == "and" else pc.or_kleene
+            kernel = kernels.and_kleene if op == "and" else kernels.or_kleene
             return self.guard(lambda b: kernel(lf(b), rf(b)), node, [left.type, right.type])
         if op in ("=", "!=", "<", "<=", ">", ">="):
             left, right = self.coerce_literal(left, right), self.coerce_literal(right, left)
             kernel = {
-                "=": pc.equal,
-                "!=": pc.not_equal,
-                "<": pc.less,
-                "<=": pc.less_equal,
-                ">": pc.greater,
-                ">=": pc.greater_equal,
+                "=": kernels.equal,
+                "!=": kernels.not_equal,
+                "<": kernels.less,
+                "<=": kernels.less_equal,
+                ">": kernels.greater,
+                ">=": kernels.greater_equal,
             }[op]
             lf, rf = left.fn, right.fn
             return self.guard(lambda b: kernel(lf(b), rf(b)), node, [left.type, right.type])
         if op == "||":
             lf = self.text(left, "'||'", convert_any=True)
             rf = self.text(right, "'||'", convert_any=True)
-            return self.guard(lambda b: pc.binary_join_element_wise(lf(b), rf(b), ""), node, [left.type, right.type])
+            return self.guard(
+                lambda b: kernels.binary_join_element_wise(lf(b), rf(b), ""), node, [left.type, right.type]
+            )
         if op == "+" and (is_text(left.type) or is_text(right.type)):
             raise self.src.error("'+' does not join text; use || or concat()", node.pos)
         lf, rf = left.fn, right.fn
         if op in ("/", "%"):
             if op == "/" and pa.types.is_integer(left.type) and pa.types.is_integer(right.type):
                 lf = _cast_fn(lf, pa.float64())  # '/' is true division, as in Python 3
-            kernel = pc.divide if op == "/" else pc.modulo
+            kernel = kernels.divide if op == "/" else kernels.modulo
             return self.guard(lambda b: kernel(lf(b), _null_zero(rf(b))), node, [left.type, right.type])
-        kernel = {"+": pc.add_checked, "-": pc.subtract_checked, "*": pc.multiply_checked}[op]
+        kernel = {"+": kernels.add_checked, "-": kernels.subtract_checked, "*": kernels.multiply_checked}[op]
         return self.guard(lambda b: kernel(lf(b), rf(b)), node, [left.type, right.type])
 
     def in_list(self, node: InList) -> _C:
@@ -662,21 +663,21 @@ class _Compiler:
 
         def run(b: pa.RecordBatch) -> Value:
             x = f(b)
-            hit = pc.is_in(x, value_set=value_set)
+            hit = kernels.is_in(x, value_set=value_set)
             if negated:
-                hit = pc.invert(hit)
+                hit = kernels.invert(hit)
             # SQL semantics: a null value is neither in nor not in the list.
             if isinstance(x, pa.Scalar):
                 return hit if x.is_valid else pa.scalar(None, pa.bool_())
             if x.null_count:
-                return pc.if_else(pc.is_valid(x), hit, pa.scalar(None, pa.bool_()))
+                return kernels.if_else(kernels.is_valid(x), hit, pa.scalar(None, pa.bool_()))
             return hit
 
         return self.guard(run, node, [arg.type])
 
 
 def _cast_fn(f: Fn, t: pa.DataType) -> Fn:
-    return lambda b: pc.cast(f(b), t)
+    return lambda b: kernels.cast(f(b), t)
 
 
 def _null_zero(v: Value) -> Value:
@@ -685,9 +686,9 @@ def _null_zero(v: Value) -> Value:
         return pa.scalar(None, v.type) if v.is_valid and v.as_py() == 0 else v
     if pa.types.is_null(v.type):
         return v
-    zero = pc.equal(v, pc.cast(pa.scalar(0, pa.int8()), v.type))
-    if pc.any(zero).as_py():
-        return pc.if_else(zero, pa.scalar(None, v.type), v)
+    zero = kernels.equal(v, kernels.cast(pa.scalar(0, pa.int8()), v.type))
+    if kernels.any(zero).as_py():
+        return kernels.if_else(zero, pa.scalar(None, v.type), v)
     return v
 
 
@@ -719,7 +720,9 @@ def _lit(node: Call, k: int) -> Any:
 def _f_concat(c: _Compiler, node: Call, args: list[_C]) -> _C:
     fs = [c.text(a, "concat()", convert_any=True) for a in args]
     return c.guard(
-        lambda b: pc.binary_join_element_wise(*[f(b) for f in fs], "", null_handling="replace", null_replacement=""),
+        lambda b: kernels.binary_join_element_wise(
+            *[f(b) for f in fs], "", null_handling="replace", null_replacement=""
+        ),
         node,
         [a.type for a in args],
     )
@@ -729,9 +732,9 @@ def _f_length(c: _Compiler, node: Call, args: list[_C]) -> _C:
     a = args[0]
     f = a.fn
     if pa.types.is_binary(a.type) or pa.types.is_large_binary(a.type):
-        return c.guard(lambda b: pc.binary_length(f(b)), node, [a.type])
+        return c.guard(lambda b: kernels.binary_length(f(b)), node, [a.type])
     f = c.text(a, "length()")
-    return c.guard(lambda b: pc.utf8_length(f(b)), node, [a.type])
+    return c.guard(lambda b: kernels.utf8_length(f(b)), node, [a.type])
 
 
 def _f_substr(c: _Compiler, node: Call, args: list[_C]) -> _C:
@@ -747,12 +750,12 @@ def _f_substr(c: _Compiler, node: Call, args: list[_C]) -> _C:
         stop = begin + length
         if begin < 0 <= stop:
             stop = None
-    return c.guard(lambda b: pc.utf8_slice_codeunits(f(b), begin, stop), node, [args[0].type])
+    return c.guard(lambda b: kernels.utf8_slice_codeunits(f(b), begin, stop), node, [args[0].type])
 
 
 def _f_coalesce(c: _Compiler, node: Call, args: list[_C]) -> _C:
     fs = [a.fn for a in args]
-    return c.guard(lambda b: pc.coalesce(*[f(b) for f in fs]), node, [a.type for a in args])
+    return c.guard(lambda b: kernels.coalesce(*[f(b) for f in fs]), node, [a.type for a in args])
 
 
 def _numeric(c: _Compiler, node: Call, a: _C) -> None:
@@ -764,7 +767,7 @@ def _numeric(c: _Compiler, node: Call, a: _C) -> None:
 def _f_abs(c: _Compiler, node: Call, args: list[_C]) -> _C:
     _numeric(c, node, args[0])
     f = args[0].fn
-    return c.guard(lambda b: pc.abs_checked(f(b)), node, [args[0].type])
+    return c.guard(lambda b: kernels.abs_checked(f(b)), node, [args[0].type])
 
 
 def _f_round(c: _Compiler, node: Call, args: list[_C]) -> _C:
@@ -774,7 +777,7 @@ def _f_round(c: _Compiler, node: Call, args: list[_C]) -> _C:
     if pa.types.is_integer(args[0].type) and digits >= 0:
         return args[0]
     # Half away from zero, as SQL and spreadsheets round (2.5 -> 3, -2.5 -> -3).
-    return c.guard(lambda b: pc.round(f(b), digits, round_mode="half_towards_infinity"), node, [args[0].type])
+    return c.guard(lambda b: kernels.round(f(b), digits, round_mode="half_towards_infinity"), node, [args[0].type])
 
 
 def _floor_ceil(kernel: Callable[[Value], Value]) -> Callable[[_Compiler, Call, list[_C]], _C]:
@@ -792,9 +795,9 @@ def _to_date(v: Value) -> Value:
     arr = _as_array(v)
     if is_text(arr.type):
         # The date part of an ISO text: "2024-05-01" or "2024-05-01T10:00:00".
-        arr = convert(pc.utf8_slice_codeunits(arr, 0, 10), pa.date32()).array
+        arr = convert(kernels.utf8_slice_codeunits(arr, 0, 10), pa.date32()).array
     else:
-        arr = pc.cast(arr, pa.date32())
+        arr = kernels.cast(arr, pa.date32())
     return arr[0] if isinstance(v, pa.Scalar) else arr
 
 
@@ -845,7 +848,7 @@ def _f_if(c: _Compiler, node: Call, args: list[_C]) -> _C:
     a, b_ = args[1].fn, args[2].fn
     # A null condition takes the else branch, as SQL's CASE WHEN does.
     return c.guard(
-        lambda b: pc.if_else(pc.fill_null(cond(b), False), a(b), b_(b)),
+        lambda b: kernels.if_else(kernels.fill_null(cond(b), False), a(b), b_(b)),
         node,
         [args[1].type, args[2].type],
     )
@@ -866,31 +869,33 @@ def _f_cast(c: _Compiler, node: Call, args: list[_C]) -> _C:
 
 FUNCTIONS: dict[str, _Function] = {
     "concat": _Function((1, -1), {}, _f_concat, "concat(a, b, ...): join as text; null counts as ''"),
-    "lower": _Function((1, 1), {}, _unary_text(pc.utf8_lower), "lower(s)"),
-    "upper": _Function((1, 1), {}, _unary_text(pc.utf8_upper), "upper(s)"),
-    "trim": _Function((1, 1), {}, _unary_text(pc.utf8_trim_whitespace), "trim(s): strip whitespace"),
-    "ltrim": _Function((1, 1), {}, _unary_text(pc.utf8_ltrim_whitespace), "ltrim(s)"),
-    "rtrim": _Function((1, 1), {}, _unary_text(pc.utf8_rtrim_whitespace), "rtrim(s)"),
+    "lower": _Function((1, 1), {}, _unary_text(kernels.utf8_lower), "lower(s)"),
+    "upper": _Function((1, 1), {}, _unary_text(kernels.utf8_upper), "upper(s)"),
+    "trim": _Function((1, 1), {}, _unary_text(kernels.utf8_trim_whitespace), "trim(s): strip whitespace"),
+    "ltrim": _Function((1, 1), {}, _unary_text(kernels.utf8_ltrim_whitespace), "ltrim(s)"),
+    "rtrim": _Function((1, 1), {}, _unary_text(kernels.utf8_rtrim_whitespace), "rtrim(s)"),
     "length": _Function((1, 1), {}, _f_length, "length(s): characters (bytes for binary)"),
     "substr": _Function((2, 3), {1: "int", 2: "int"}, _f_substr, "substr(s, start[, length]): start at 1"),
     "coalesce": _Function((1, -1), {}, _f_coalesce, "coalesce(a, b, ...): first non-null"),
     "abs": _Function((1, 1), {}, _f_abs, "abs(x)"),
     "round": _Function((1, 2), {1: "int"}, _f_round, "round(x[, digits]): half away from zero"),
-    "floor": _Function((1, 1), {}, _floor_ceil(pc.floor), "floor(x)"),
-    "ceil": _Function((1, 1), {}, _floor_ceil(pc.ceil), "ceil(x)"),
+    "floor": _Function((1, 1), {}, _floor_ceil(kernels.floor), "floor(x)"),
+    "ceil": _Function((1, 1), {}, _floor_ceil(kernels.ceil), "ceil(x)"),
     "date": _Function((1, 1), {}, _f_date, "date(x): timestamp or ISO text -> date"),
-    "year": _Function((1, 1), {}, _part(pc.year), "year(d)"),
-    "month": _Function((1, 1), {}, _part(pc.month), "month(d)"),
-    "day": _Function((1, 1), {}, _part(pc.day), "day(d)"),
-    "starts_with": _Function((2, 2), {1: "str"}, _pattern(pc.starts_with), "starts_with(s, 'prefix')"),
-    "ends_with": _Function((2, 2), {1: "str"}, _pattern(pc.ends_with), "ends_with(s, 'suffix')"),
-    "contains": _Function((2, 2), {1: "str"}, _pattern(pc.match_substring), "contains(s, 'text')"),
-    "matches": _Function((2, 2), {1: "regex"}, _pattern(pc.match_substring_regex), "matches(s, 'regex')"),
-    "replace": _Function((3, 3), {1: "str", 2: "str"}, _replacer(pc.replace_substring), "replace(s, 'old', 'new')"),
+    "year": _Function((1, 1), {}, _part(kernels.year), "year(d)"),
+    "month": _Function((1, 1), {}, _part(kernels.month), "month(d)"),
+    "day": _Function((1, 1), {}, _part(kernels.day), "day(d)"),
+    "starts_with": _Function((2, 2), {1: "str"}, _pattern(kernels.starts_with), "starts_with(s, 'prefix')"),
+    "ends_with": _Function((2, 2), {1: "str"}, _pattern(kernels.ends_with), "ends_with(s, 'suffix')"),
+    "contains": _Function((2, 2), {1: "str"}, _pattern(kernels.match_substring), "contains(s, 'text')"),
+    "matches": _Function((2, 2), {1: "regex"}, _pattern(kernels.match_substring_regex), "matches(s, 'regex')"),
+    "replace": _Function(
+        (3, 3), {1: "str", 2: "str"}, _replacer(kernels.replace_substring), "replace(s, 'old', 'new')"
+    ),
     "regexp_replace": _Function(
         (3, 3),
         {1: "regex", 2: "str"},
-        _replacer(pc.replace_substring_regex),
+        _replacer(kernels.replace_substring_regex),
         "regexp_replace(s, 'regex', 'new')",
     ),
     "if": _Function((3, 3), {}, _f_if, "if(cond, a, b)"),

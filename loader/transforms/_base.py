@@ -9,8 +9,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from .. import kernels as pc
-from .. import suggest
+from .. import kernels, suggest
 from ..chunk import Chunk
 from ..errors import ConfigError, LoaderError
 
@@ -146,20 +145,20 @@ def reject_in_order(
     """
     alive: pa.Array | None = None
     for mask, reasons, column in failures:
-        mask = pc.fill_null(mask, False)
-        effective = mask if alive is None else pc.and_(mask, alive)
-        if not pc.any(effective).as_py():
+        mask = kernels.fill_null(mask, False)
+        effective = mask if alive is None else kernels.and_(mask, alive)
+        if not kernels.any(effective).as_py():
             continue
         if callable(reasons):
-            why = reasons(pc.indices_nonzero(effective))
+            why = reasons(kernels.indices_nonzero(effective))
         elif alive is None:
             why = reasons
         else:
-            keep = pc.filter(alive, mask).to_pylist()
+            keep = kernels.filter(alive, mask).to_pylist()
             why = [r for r, k in zip(reasons, keep, strict=True) if k]
-        local = effective if alive is None else pc.filter(effective, alive)
+        local = effective if alive is None else kernels.filter(effective, alive)
         chunk = chunk.reject(local, why, stage=stage, column=column)
-        alive = pc.invert(mask) if alive is None else pc.and_(alive, pc.invert(mask))
+        alive = kernels.invert(mask) if alive is None else kernels.and_(alive, kernels.invert(mask))
     return chunk, alive
 
 
@@ -167,8 +166,8 @@ def first_failure(chunk: Chunk, failures: Sequence[tuple[pa.Array, Reasons, str 
     """For on_error = "fail": raise a LoaderError for the earliest failing row, if any."""
     best: tuple[int, str, str | None] | None = None
     for mask, reasons, column in failures:
-        mask = pc.fill_null(mask, False)
-        idx = pc.indices_nonzero(mask)
+        mask = kernels.fill_null(mask, False)
+        idx = kernels.indices_nonzero(mask)
         if len(idx) == 0:
             continue
         i = idx[0].as_py()

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from .. import kernels as pc
+from .. import kernels
 from ..chunk import Chunk
 from ..types import is_text, type_name
 from ._base import StageBase, replace_columns
@@ -153,7 +153,7 @@ class FillNull(_SchemaCached):
                 self._values[col] = raw
                 continue
             try:
-                self._values[col] = pc.cast(raw, t)
+                self._values[col] = kernels.cast(raw, t)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
                 raise self.error(f"columns.{col}: cannot use {v!r} as a {type_name(t)} value", column=col) from None
 
@@ -165,7 +165,7 @@ class FillNull(_SchemaCached):
         for col, value in self._values.items():
             arr = batch.column(col)
             if arr.null_count:
-                new[col] = pa.repeat(value, len(arr)) if pa.types.is_null(arr.type) else pc.fill_null(arr, value)
+                new[col] = pa.repeat(value, len(arr)) if pa.types.is_null(arr.type) else kernels.fill_null(arr, value)
         return chunk.with_batch(replace_columns(batch, new)) if new else chunk
 
 
@@ -214,8 +214,8 @@ class Trim(_TextColumns):
     def _kernel(self) -> Callable[[pa.Array], pa.Array]:
         chars = self.characters
         if chars is None:
-            return pc.utf8_trim_whitespace
-        return lambda a: pc.utf8_trim(a, chars)
+            return kernels.utf8_trim_whitespace
+        return lambda a: kernels.utf8_trim(a, chars)
 
 
 @dataclass(kw_only=True)
@@ -227,7 +227,7 @@ class Lower(_TextColumns):
     name: str = ""
 
     def _kernel(self) -> Callable[[pa.Array], pa.Array]:
-        return pc.utf8_lower
+        return kernels.utf8_lower
 
 
 @dataclass(kw_only=True)
@@ -239,7 +239,7 @@ class Upper(_TextColumns):
     name: str = ""
 
     def _kernel(self) -> Callable[[pa.Array], pa.Array]:
-        return pc.utf8_upper
+        return kernels.utf8_upper
 
 
 @dataclass(kw_only=True)
@@ -262,7 +262,7 @@ class Replace(_TextColumns):
         self.columns = [self.column]
         if self.regex:
             try:  # RE2 compiles the pattern on first use; check it now, not at row 1
-                pc.replace_substring_regex(pa.array([""]), self.pattern, self.replacement)
+                kernels.replace_substring_regex(pa.array([""]), self.pattern, self.replacement)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
                 first = str(exc).strip().splitlines()[0]
                 raise self.error(f"pattern: invalid regular expression {self.pattern!r} ({first})") from None
@@ -274,8 +274,8 @@ class Replace(_TextColumns):
     def _kernel(self) -> Callable[[pa.Array], pa.Array]:
         pattern, repl = self.pattern, self.replacement
         if self.regex:
-            return lambda a: pc.replace_substring_regex(a, pattern, repl)
-        return lambda a: pc.replace_substring(a, pattern, repl)
+            return lambda a: kernels.replace_substring_regex(a, pattern, repl)
+        return lambda a: kernels.replace_substring(a, pattern, repl)
 
 
 @dataclass(kw_only=True)
@@ -306,7 +306,7 @@ class Split(_SchemaCached):
             raise self.error(f"into: {self.column!r} is the source column; set keep = false to replace it")
         if self.regex:
             try:
-                pc.split_pattern_regex(pa.array(["a"]), self.separator)
+                kernels.split_pattern_regex(pa.array(["a"]), self.separator)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
                 first = str(exc).strip().splitlines()[0]
                 raise self.error(f"separator: invalid regular expression {self.separator!r} ({first})") from None
@@ -328,18 +328,18 @@ class Split(_SchemaCached):
             self._check(batch.schema)
         src = batch.column(self.column)
         # Nulls become "" for the split (so every row has a list), and null again after.
-        filled = pc.fill_null(src, "") if src.null_count else src
+        filled = kernels.fill_null(src, "") if src.null_count else src
         n = len(self.into)
         if self.regex:
-            parts = pc.split_pattern_regex(filled, self.separator, max_splits=n - 1)
+            parts = kernels.split_pattern_regex(filled, self.separator, max_splits=n - 1)
         else:
-            parts = pc.split_pattern(filled, self.separator, max_splits=n - 1)
+            parts = kernels.split_pattern(filled, self.separator, max_splits=n - 1)
         null = pa.scalar(None, src.type)
         new_arrays = []
         for i in range(n):
-            part = pc.list_slice(parts, i, i + 1, return_fixed_size_list=True).flatten()
+            part = kernels.list_slice(parts, i, i + 1, return_fixed_size_list=True).flatten()
             if src.null_count:
-                part = pc.if_else(pc.is_valid(src), part, null)
+                part = kernels.if_else(kernels.is_valid(src), part, null)
             new_arrays.append(part)
         fields, arrays = [], []
         for f, arr in zip(batch.schema, batch.columns, strict=True):

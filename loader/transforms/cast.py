@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import pyarrow as pa
 
-from .. import kernels as pc
+from .. import kernels
 from ..chunk import Chunk
 from ..convert import Converted, convert
 from ..errors import ConfigError
@@ -23,7 +23,7 @@ from ._base import ON_ERROR, StageBase, first_failure, reject_in_order, replace_
 
 
 def _check_zone(tz: str) -> None:
-    pc.assume_timezone(pa.array([0], pa.timestamp("s")), tz)  # ArrowInvalid if unknown
+    kernels.assume_timezone(pa.array([0], pa.timestamp("s")), tz)  # ArrowInvalid if unknown
 
 
 def convert_with_format(arr: pa.Array, target: pa.DataType, fmt: str) -> Converted:
@@ -39,45 +39,47 @@ def convert_with_format(arr: pa.Array, target: pa.DataType, fmt: str) -> Convert
     else:
         bad, reasons = None, None
     unit = target.unit if pa.types.is_timestamp(target) else "s"
-    parsed = pc.strptime(arr, format=fmt, unit=unit, error_is_null=True)
-    failed = pc.and_(pc.is_valid(arr), pc.is_null(parsed))
+    parsed = kernels.strptime(arr, format=fmt, unit=unit, error_is_null=True)
+    failed = kernels.and_(kernels.is_valid(arr), kernels.is_null(parsed))
     try:
-        printed = pc.strftime(parsed, format=fmt)
-        suspect = pc.fill_null(pc.not_equal(printed, arr), False)
+        printed = kernels.strftime(parsed, format=fmt)
+        suspect = kernels.fill_null(kernels.not_equal(printed, arr), False)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         suspect = None  # a format strftime cannot print (say %z): trust strptime
-    if suspect is not None and pc.any(suspect).as_py():
-        idx = pc.indices_nonzero(suspect)
+    if suspect is not None and kernels.any(suspect).as_py():
+        idx = kernels.indices_nonzero(suspect)
         wrong = []
-        for i, text in zip(idx.to_pylist(), pc.take(arr, idx).to_pylist(), strict=True):
+        for i, text in zip(idx.to_pylist(), kernels.take(arr, idx).to_pylist(), strict=True):
             try:
                 _dt.datetime.strptime(text, fmt)
             except ValueError:
                 wrong.append(i)
         if wrong:
-            failed = pc.or_(failed, pc.is_in(pa.array(range(len(arr)), pa.int64()), pa.array(wrong, pa.int64())))
-    if pc.any(failed).as_py():
-        values = pc.filter(arr, failed).to_pylist()
+            failed = kernels.or_(
+                failed, kernels.is_in(pa.array(range(len(arr)), pa.int64()), pa.array(wrong, pa.int64()))
+            )
+    if kernels.any(failed).as_py():
+        values = kernels.filter(arr, failed).to_pylist()
         what = "date" if pa.types.is_date(target) else "time"
         why = [f"{value_text(v)} is not a valid {what} for format {fmt!r}" for v in values]
         if bad is None:
             bad, reasons = failed, why
         else:  # values bad in the UTF-8 check are null by now, so the masks do not overlap
-            union = pc.or_(bad, failed)
-            from_old = pc.filter(bad, union).to_pylist()
+            union = kernels.or_(bad, failed)
+            from_old = kernels.filter(bad, union).to_pylist()
             it_old, it_new = iter(reasons or []), iter(why)
             reasons = [next(it_old) if o else next(it_new) for o in from_old]
             bad = union
-        parsed = pc.if_else(failed, pa.scalar(None, parsed.type), parsed)
+        parsed = kernels.if_else(failed, pa.scalar(None, parsed.type), parsed)
     # An offset parsed with %z gives a UTC instant; the cast keeps the instant.
-    out = pc.cast(parsed, target)
+    out = kernels.cast(parsed, target)
     return Converted(out, bad, reasons)
 
 
 def _localize(arr: pa.Array, tz: str) -> tuple[pa.Array, pa.Array | None, list[str]]:
     """Read naive timestamps as wall-clock times in ``tz``; DST gaps/overlaps are reported."""
     try:
-        return pc.assume_timezone(arr, tz), None, []
+        return kernels.assume_timezone(arr, tz), None, []
     except pa.ArrowInvalid:
         pass
     bad, why = [], []
@@ -85,15 +87,15 @@ def _localize(arr: pa.Array, tz: str) -> tuple[pa.Array, pa.Array | None, list[s
         ok = True
         if value.is_valid:
             try:
-                pc.assume_timezone(pa.array([value.as_py()], arr.type), tz)
+                kernels.assume_timezone(pa.array([value.as_py()], arr.type), tz)
             except pa.ArrowInvalid as exc:
                 ok = False
                 what = "is ambiguous" if "ambiguous" in str(exc) else "does not exist"
                 why.append(f"{value_text(str(value.as_py()))} {what} in time zone {tz}")
         bad.append(not ok)
     mask = pa.array(bad, pa.bool_())
-    fixed = pc.if_else(mask, pa.scalar(None, arr.type), arr)
-    return pc.assume_timezone(fixed, tz), mask, why
+    fixed = kernels.if_else(mask, pa.scalar(None, arr.type), arr)
+    return kernels.assume_timezone(fixed, tz), mask, why
 
 
 @dataclass(kw_only=True)
@@ -192,7 +194,7 @@ class Cast(StageBase):
             out, bad, why = _localize(out, tz)
             if bad is not None:
                 steps.append((bad, why))
-            out = pc.cast(out, target if target.tz else pa.timestamp(target.unit, tz))
+            out = kernels.cast(out, target if target.tz else pa.timestamp(target.unit, tz))
         return out, steps
 
     def __call__(self, chunk: Chunk) -> Chunk:
@@ -211,5 +213,5 @@ class Cast(StageBase):
             # Rejects carry the original values, so reject before swapping columns in.
             chunk, alive = reject_in_order(chunk, failures, stage=self.name)
             if alive is not None:
-                converted = {c: pc.filter(a, alive) for c, a in converted.items()}
+                converted = {c: kernels.filter(a, alive) for c, a in converted.items()}
         return chunk.with_batch(replace_columns(chunk.batch, converted))

@@ -31,7 +31,7 @@ from typing import ClassVar
 
 import pyarrow as pa
 
-from .. import kernels as pc
+from .. import kernels
 from ..chunk import Chunk
 from ..errors import ConfigError, LoaderError
 from ..types import type_name
@@ -52,14 +52,14 @@ def _sqlite_column(arr: pa.Array, *, stage: str, column: str) -> pa.Array:
     """A key column in a form sqlite3 can bind: int64, text or bytes."""
     t = arr.type
     if pa.types.is_dictionary(t):
-        arr, t = pc.cast(arr, t.value_type), t.value_type
+        arr, t = kernels.cast(arr, t.value_type), t.value_type
     if pa.types.is_boolean(t) or (pa.types.is_integer(t) and not pa.types.is_uint64(t)):
-        return pc.cast(arr, pa.int64())
+        return kernels.cast(arr, pa.int64())
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
         return arr
     try:
         # Floats, dates, timestamps, decimals, uint64: exact text, one form per value.
-        return pc.cast(arr, pa.string())
+        return kernels.cast(arr, pa.string())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         raise ConfigError(
             f"columns: key column {column!r} is {type_name(t)}; keys must be plain values", stage=stage, column=column
@@ -153,17 +153,17 @@ class KeyStore:
             pa.table({**cols, "__row": rows}).group_by(list(cols), use_threads=False).aggregate([("__row", "min")])
         )
         firsts = grouped.column("__row_min").combine_chunks()
-        first_mask = pc.is_in(rows, value_set=firsts)
+        first_mask = kernels.is_in(rows, value_set=firsts)
         cand = first_mask if len(firsts) < n else None
-        cand_rows = pc.filter(rows, cand) if cand is not None else rows
+        cand_rows = kernels.filter(rows, cand) if cand is not None else rows
         # 2. The candidates' keys, bindable, with nulls folded into a bitmask.
         bound, nulls = [], None
         for i, (k, name) in enumerate(zip(keys, names, strict=True)):
-            col = _sqlite_column(pc.filter(k, cand) if cand is not None else k, stage=self.stage, column=name)
+            col = _sqlite_column(kernels.filter(k, cand) if cand is not None else k, stage=self.stage, column=name)
             if col.null_count:
-                bit = pc.multiply(pc.cast(pc.is_null(col), pa.int64()), 1 << i)
-                nulls = bit if nulls is None else pc.add(nulls, bit)
-                col = pc.fill_null(col, _filler(col.type))
+                bit = kernels.multiply(kernels.cast(kernels.is_null(col), pa.int64()), 1 << i)
+                nulls = bit if nulls is None else kernels.add(nulls, bit)
+                col = kernels.fill_null(col, _filler(col.type))
             bound.append(col.to_pylist())
         null_list = nulls.to_pylist() if nulls is not None else [0] * len(cand_rows)
         table = self._table(spec, len(keys))
@@ -195,7 +195,7 @@ class KeyStore:
             raise
         if len(ok) == len(cand_rows):
             return first_mask
-        return pc.and_(first_mask, pc.is_in(rows, value_set=pa.array(ok, pa.int64())))
+        return kernels.and_(first_mask, kernels.is_in(rows, value_set=pa.array(ok, pa.int64())))
 
     def close(self) -> None:
         self._finalizer()

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import pyarrow as pa
 
-from .. import kernels as pc
+from .. import kernels
 from ..chunk import Chunk
 from ..errors import LoaderError
 from ..expr import Expression
@@ -45,7 +45,7 @@ class Filter(StageBase):
             exc.file = exc.file or chunk.file
             raise
         if pa.types.is_null(mask.type):
-            mask = pc.cast(mask, pa.bool_())
+            mask = kernels.cast(mask, pa.bool_())
         return chunk.keep(mask)
 
 

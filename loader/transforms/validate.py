@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from .. import kernels as pc
+from .. import kernels
 from ..chunk import Chunk
 from ..types import is_text, type_name
 from ._base import StageBase, did_you_mean, first_failure, reject_in_order, value_text
@@ -34,7 +34,7 @@ def _rule_text(rule: str, spec: Any) -> str:
 def _as_text(arr: pa.Array) -> pa.Array:
     if is_text(arr.type):
         return arr
-    return pc.cast(arr, pa.string())
+    return kernels.cast(arr, pa.string())
 
 
 def _is_length(v: object) -> bool:
@@ -43,8 +43,8 @@ def _is_length(v: object) -> bool:
 
 def _length_check(lo: int, hi: int) -> Check:
     def check(a: pa.Array) -> pa.Array:
-        n = pc.utf8_length(_as_text(a))
-        return pc.or_(pc.less(n, lo), pc.greater(n, hi))
+        n = kernels.utf8_length(_as_text(a))
+        return kernels.or_(kernels.less(n, lo), kernels.greater(n, hi))
 
     return check
 
@@ -96,7 +96,7 @@ class Validate(StageBase):
             ok = isinstance(spec, str)
             if ok:
                 try:
-                    pc.match_substring_regex(pa.array([""]), spec)
+                    kernels.match_substring_regex(pa.array([""]), spec)
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
                     first = str(exc).strip().splitlines()[0]
                     raise self.error(f"{where}: invalid regular expression {spec!r} ({first})", column=col) from None
@@ -128,7 +128,7 @@ class Validate(StageBase):
         if (text_col and not isinstance(value, str)) or (numeric_col and isinstance(value, str)):
             raise self.error(f"{where}: {value!r} cannot be compared with {type_name(t)} values", column=col)
         try:
-            return pc.cast(pa.scalar(value), t)
+            return kernels.cast(pa.scalar(value), t)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError):
             raise self.error(f"{where}: {value!r} cannot be compared with {type_name(t)} values", column=col) from None
 
@@ -148,25 +148,25 @@ class Validate(StageBase):
     def _check(self, rule: str, where: str, spec: Any, t: pa.DataType, col: str) -> Check | None:
         """The check of one rule on a column of type ``t``; None for a rule that checks nothing here."""
         if rule == "not_null":
-            return pc.is_null if spec else None
+            return kernels.is_null if spec else None
         if rule == "regex":
-            return lambda a: pc.invert(pc.match_substring_regex(_as_text(a), spec))
+            return lambda a: kernels.invert(kernels.match_substring_regex(_as_text(a), spec))
         if rule == "min":
             lo = self._scalar(where, spec, t, col)
-            return lambda a: pc.less(a, lo)
+            return lambda a: kernels.less(a, lo)
         if rule == "max":
             hi = self._scalar(where, spec, t, col)
-            return lambda a: pc.greater(a, hi)
+            return lambda a: kernels.greater(a, hi)
         if rule == "allowed":
             values = self._values(where, spec, t, col)
-            return lambda a: pc.and_(pc.invert(pc.is_in(a, value_set=values)), pc.is_valid(a))
+            return lambda a: kernels.and_(kernels.invert(kernels.is_in(a, value_set=values)), kernels.is_valid(a))
         if rule == "length":
             return _length_check(*((spec, spec) if isinstance(spec, int) else spec))
         return None  # unique: checked against the key store, not per batch
 
     def _values(self, where: str, spec: list[Any], t: pa.DataType, col: str) -> pa.Array:
         try:
-            return pc.cast(pa.array(spec), t)
+            return kernels.cast(pa.array(spec), t)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError):
             raise self.error(f"{where}: {spec!r} are not all {type_name(t)} values", column=col) from None
 
@@ -182,7 +182,9 @@ class Validate(StageBase):
         head = _rule_text(rule, self.rules[col][rule])
 
         def build(idx: pa.Array) -> list[str]:
-            return [f"{head} failed for {col}: {value_text(v)}" for v in pc.take(batch.column(col), idx).to_pylist()]
+            return [
+                f"{head} failed for {col}: {value_text(v)}" for v in kernels.take(batch.column(col), idx).to_pylist()
+            ]
 
         return build
 
@@ -206,18 +208,18 @@ class Validate(StageBase):
             batch = chunk.batch
             for col in unique:
                 arr = batch.column(col)
-                present = pc.is_valid(arr)
+                present = kernels.is_valid(arr)
                 some = arr.null_count > 0
                 seen = self._store.first_seen(
                     "unique:" + json.dumps(col),
-                    [pc.filter(arr, present) if some else arr],
-                    pc.filter(chunk.rows, present) if some else chunk.rows,
+                    [kernels.filter(arr, present) if some else arr],
+                    kernels.filter(chunk.rows, present) if some else chunk.rows,
                     chunk.file,
                     [col],
                 )
-                dup = pc.invert(seen)
+                dup = kernels.invert(seen)
                 if some:  # back to one flag per batch row; null keys are never duplicates
-                    dup = pc.replace_with_mask(pa.repeat(pa.scalar(False), len(arr)), present, dup)
+                    dup = kernels.replace_with_mask(pa.repeat(pa.scalar(False), len(arr)), present, dup)
                 failure = [(dup, self._reasons(batch, col, "unique"), col)]
                 if self.on_error == "fail":
                     first_failure(chunk, failure, stage=self.name)

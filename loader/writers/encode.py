@@ -19,7 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from .. import kernels as pc
+from .. import kernels
 from ..convert import value_bytes
 from ..errors import ConfigError
 
@@ -32,7 +32,7 @@ _YEAR_0, _YEAR_10000 = -62_167_219_200, 253_402_300_800
 
 
 def _four_digit_years(arr: pa.Array) -> bool:
-    low, high = pc.min_max(arr).values()
+    low, high = kernels.min_max(arr).values()
     if not low.is_valid:
         return True
     per_second = _PER_SECOND[arr.type.unit]
@@ -44,23 +44,23 @@ def iso_text(arr: pa.Array) -> pa.Array:
     t = arr.type
     if pa.types.is_timestamp(t):
         if t.tz:
-            arr = pc.cast(arr, pa.timestamp(t.unit, "UTC"))
+            arr = kernels.cast(arr, pa.timestamp(t.unit, "UTC"))
         # The cast spells "YYYY-MM-DD HH:MM:SS[.frac][Z]" exactly as strftime's
         # %Y-%m-%dT%H:%M:%S[Z] would, but faster: only the separator differs.
         # With 4-digit years it is byte 10: replacing that slice is cheaper
         # than searching for the space (bench/NOTES.md).
-        text = pc.cast(arr, pa.string())
+        text = kernels.cast(arr, pa.string())
         if _four_digit_years(arr):
-            return pc.binary_replace_slice(text, 10, 11, "T")
-        return pc.replace_substring(text, " ", "T", max_replacements=1)
-    return pc.cast(arr, pa.string())
+            return kernels.binary_replace_slice(text, 10, 11, "T")
+        return kernels.replace_substring(text, " ", "T", max_replacements=1)
+    return kernels.cast(arr, pa.string())
 
 
 def _plain(arr: pa.Array) -> pa.Array:
     if pa.types.is_dictionary(arr.type):
-        return pc.cast(arr, arr.type.value_type)
+        return kernels.cast(arr, arr.type.value_type)
     if pa.types.is_float16(arr.type):
-        return pc.cast(arr, pa.float64())
+        return kernels.cast(arr, pa.float64())
     return arr
 
 
@@ -129,7 +129,7 @@ def nested_json(arr: pa.Array) -> list[str | None]:
     Python, so years outside Python's 1..9999 keep their exact value."""
     t = arr.type
     if _leaves(t, _text) != t:
-        arr = pc.cast(pc.cast(arr, _leaves(t, _utc)), _leaves(t, _text))
+        arr = kernels.cast(kernels.cast(arr, _leaves(t, _utc)), _leaves(t, _text))
     return [
         None
         if v is None
@@ -162,13 +162,13 @@ def sqlite_array(arr: pa.Array) -> pa.Array:
     if pa.types.is_temporal(t) and not pa.types.is_duration(t):
         return iso_text(arr)
     if pa.types.is_duration(t) or pa.types.is_unsigned_integer(t):
-        return pc.cast(arr, pa.int64())  # the SQLite encoder has rejected uint64 above INT64_MAX
+        return kernels.cast(arr, pa.int64())  # the SQLite encoder has rejected uint64 above INT64_MAX
     if pa.types.is_decimal(t):
-        return pc.cast(arr, pa.string())
+        return kernels.cast(arr, pa.string())
     if is_nested(t):
         return pa.array(nested_json(arr), pa.string())
     if pa.types.is_fixed_size_binary(t):
-        return pc.cast(arr, pa.binary())
+        return kernels.cast(arr, pa.binary())
     if pa.types.is_null(t):
         return pa.nulls(len(arr), pa.string())
     return arr
@@ -178,8 +178,8 @@ def uint64_overflow(arr: pa.Array) -> pa.Array | None:
     """Where a uint64 value exceeds SQLite's signed 64-bit integers."""
     if arr.type != pa.uint64():
         return None
-    mask = pc.fill_null(pc.greater(arr, pa.scalar(INT64_MAX, pa.uint64())), False)
-    return mask if pc.any(mask).as_py() else None
+    mask = kernels.fill_null(kernels.greater(arr, pa.scalar(INT64_MAX, pa.uint64())), False)
+    return mask if kernels.any(mask).as_py() else None
 
 
 # ------------------------------------------------------------------ LevelDB
@@ -193,13 +193,13 @@ def _escaped_text(arr: pa.Array) -> pa.Array | None:
     data = value_bytes(arr)
     if data is None or data.size == 0:
         return arr
-    if pc.min(pa.Array.from_buffers(pa.uint8(), data.size, [None, data])).as_py() < 0x20:
+    if kernels.min(pa.Array.from_buffers(pa.uint8(), data.size, [None, data])).as_py() < 0x20:
         return None
     raw = data.to_pybytes()
     if b"\\" in raw:
-        arr = pc.replace_substring(arr, "\\", "\\\\")
+        arr = kernels.replace_substring(arr, "\\", "\\\\")
     if b'"' in raw:
-        arr = pc.replace_substring(arr, '"', '\\"')
+        arr = kernels.replace_substring(arr, '"', '\\"')
     return arr
 
 
@@ -220,19 +220,19 @@ def _json_value(arr: pa.Array) -> tuple[pa.Array, str]:
     t = arr.type
     text: pa.Array | None = None  # escaped text, to be quoted
     if pa.types.is_integer(t) or pa.types.is_decimal(t):
-        out = pc.cast(arr, pa.string())
+        out = kernels.cast(arr, pa.string())
     elif pa.types.is_floating(t):
         out = _json_float(arr)
     elif pa.types.is_boolean(t):
-        out = pc.if_else(arr, _TRUE, _FALSE)
+        out = kernels.if_else(arr, _TRUE, _FALSE)
     elif pa.types.is_string(t) or pa.types.is_large_string(t):
-        text = _escaped_text(pc.cast(arr, pa.string()))
+        text = _escaped_text(kernels.cast(arr, pa.string()))
         if text is None:
             out = pa.array(nested_json(arr), pa.string())
     elif pa.types.is_temporal(t) and not pa.types.is_duration(t):
         text = iso_text(arr)  # ISO text never needs escapes
     elif pa.types.is_duration(t):
-        out = pc.cast(pc.cast(arr, pa.int64()), pa.string())
+        out = kernels.cast(kernels.cast(arr, pa.int64()), pa.string())
     elif pa.types.is_null(t):
         out = pa.nulls(len(arr), pa.string())
     else:
@@ -241,10 +241,12 @@ def _json_value(arr: pa.Array) -> tuple[pa.Array, str]:
 
 
 def _json_float(arr: pa.Array) -> pa.Array:
-    out = pc.cast(arr, pa.string())
-    if not pc.all(pc.is_finite(arr)).as_py():  # NaN and infinities are no JSON numbers
-        infinity = pc.if_else(pc.greater(arr, 0), '"Infinity"', '"-Infinity"')
-        out = pc.if_else(pc.is_finite(arr), out, pc.if_else(pc.is_inf(arr), infinity, pa.scalar(None, pa.string())))
+    out = kernels.cast(arr, pa.string())
+    if not kernels.all(kernels.is_finite(arr)).as_py():  # NaN and infinities are no JSON numbers
+        infinity = kernels.if_else(kernels.greater(arr, 0), '"Infinity"', '"-Infinity"')
+        out = kernels.if_else(
+            kernels.is_finite(arr), out, kernels.if_else(kernels.is_inf(arr), infinity, pa.scalar(None, pa.string()))
+        )
     return out
 
 
@@ -252,7 +254,7 @@ def _quoted(text: pa.Array) -> tuple[pa.Array, str]:
     """Escaped text: as it is with the quote still to put around it, or quoted where it has nulls."""
     if text.null_count == 0:
         return text, '"'
-    return pc.binary_join_element_wise(_QUOTE, text, _QUOTE, _EMPTY), ""  # null stays null
+    return kernels.binary_join_element_wise(_QUOTE, text, _QUOTE, _EMPTY), ""  # null stays null
 
 
 _BOOL = "bool"  # a boolean column without nulls: its literal goes into the two values
@@ -294,13 +296,13 @@ def json_objects(batch: pa.RecordBatch) -> pa.Array:
     parts: list[Any] = []
     for value, opening, literal in zip(values, openings, literals[:-1], strict=True):
         if opening == _BOOL:
-            parts.append(pc.if_else(value, *literal))  # one piece fewer to join
+            parts.append(kernels.if_else(value, *literal))  # one piece fewer to join
         else:
             parts.append(literal)
             parts.append(value)
     parts.append(literals[-1])
-    joined = pc.binary_join_element_wise(*parts, _EMPTY, null_handling="replace", null_replacement="null")
-    return pc.cast(joined, pa.binary())
+    joined = kernels.binary_join_element_wise(*parts, _EMPTY, null_handling="replace", null_replacement="null")
+    return kernels.cast(joined, pa.binary())
 
 
 def raw_values(arr: pa.Array) -> pa.Array:
@@ -310,14 +312,14 @@ def raw_values(arr: pa.Array) -> pa.Array:
     if pa.types.is_binary(t) or pa.types.is_large_binary(t):
         out = arr
     elif pa.types.is_string(t) or pa.types.is_large_string(t):
-        out = pc.cast(arr, pa.binary())
+        out = kernels.cast(arr, pa.binary())
     elif pa.types.is_temporal(t) and not pa.types.is_duration(t):
-        out = pc.cast(iso_text(arr), pa.binary())
+        out = kernels.cast(iso_text(arr), pa.binary())
     elif is_nested(t):
         out = pa.array([None if v is None else v.encode() for v in nested_json(arr)], pa.binary())
     else:
-        out = pc.cast(pc.cast(arr, pa.string()), pa.binary())
-    return pc.fill_null(out, b"")
+        out = kernels.cast(kernels.cast(arr, pa.string()), pa.binary())
+    return kernels.fill_null(out, b"")
 
 
 # ------------------------------------------------------------ key templates
@@ -340,22 +342,22 @@ def sortable_int(arr: pa.Array, prefix: str = "") -> pa.Array:
     ``-`` followed by the 19-digit zero-padded value of ``n + 2**63``, so
     every negative sorts before every non-negative (``-`` < ``0``) and in order.
     """
-    arr = pc.cast(arr, pa.int64()) if arr.type != pa.uint64() else arr
-    low, high = pc.min_max(arr).values()
+    arr = kernels.cast(arr, pa.int64()) if arr.type != pa.uint64() else arr
+    low, high = kernels.min_max(arr).values()
     if low.is_valid and low.as_py() >= 0 and high.as_py() < _SMALL:
         # The usual keys: one cast of n + 10**18, its leading "1" replaced by the
         # prefix and "00". A third of the cost of padding and then joining the prefix.
-        shifted = pc.cast(pc.add(arr, pa.scalar(_SMALL, arr.type)), pa.string())
-        return pc.binary_replace_slice(shifted, 0, 1, prefix + "0" * (SORTABLE_WIDTH - 18))
-    positive = pc.utf8_lpad(pc.cast(arr, pa.string()), SORTABLE_WIDTH, "0")
+        shifted = kernels.cast(kernels.add(arr, pa.scalar(_SMALL, arr.type)), pa.string())
+        return kernels.binary_replace_slice(shifted, 0, 1, prefix + "0" * (SORTABLE_WIDTH - 18))
+    positive = kernels.utf8_lpad(kernels.cast(arr, pa.string()), SORTABLE_WIDTH, "0")
     if arr.type == pa.uint64() or not (low.is_valid and low.as_py() < 0):
         out = positive
     else:
         # n + 2**63 for the negatives only (if_else discards the wrapped positives)
-        shifted = pc.cast(pc.subtract(arr, pa.scalar(-(1 << 63), pa.int64())), pa.string())
-        negative = pc.binary_join_element_wise("-", pc.utf8_lpad(shifted, SORTABLE_WIDTH - 1, "0"), "")
-        out = pc.if_else(pc.less(arr, 0), negative, positive)
-    return pc.binary_join_element_wise(prefix, out, "") if prefix else out
+        shifted = kernels.cast(kernels.subtract(arr, pa.scalar(-(1 << 63), pa.int64())), pa.string())
+        negative = kernels.binary_join_element_wise("-", kernels.utf8_lpad(shifted, SORTABLE_WIDTH - 1, "0"), "")
+        out = kernels.if_else(kernels.less(arr, 0), negative, positive)
+    return kernels.binary_join_element_wise(prefix, out, "") if prefix else out
 
 
 def _is_bytes(t: pa.DataType) -> bool:
@@ -425,10 +427,11 @@ class KeyTemplate:
         if any(isinstance(p, pa.Array) and _is_bytes(p.type) for p in pieces):
             # a bytes field goes in as it is (it need not be UTF-8), so the key is bytes throughout
             pieces = [
-                pa.scalar(p.encode(), pa.binary()) if isinstance(p, str) else pc.cast(p, pa.binary()) for p in pieces
+                pa.scalar(p.encode(), pa.binary()) if isinstance(p, str) else kernels.cast(p, pa.binary())
+                for p in pieces
             ]
-            return pc.binary_join_element_wise(*pieces, pa.scalar(b"", pa.binary()))
-        return pc.binary_join_element_wise(*pieces, "")
+            return kernels.binary_join_element_wise(*pieces, pa.scalar(b"", pa.binary()))
+        return kernels.binary_join_element_wise(*pieces, "")
 
     def _field(self, arr: pa.Array, spec: str) -> pa.Array:
         """One field, other than a spec-less integer (``sortable_int``)."""
@@ -437,15 +440,15 @@ class KeyTemplate:
             if pa.types.is_temporal(t) and not pa.types.is_duration(t):
                 return iso_text(arr)
             if pa.types.is_boolean(t):
-                return pc.if_else(arr, "true", "false")
+                return kernels.if_else(arr, "true", "false")
             if _is_bytes(t):
-                return pc.cast(arr, pa.binary())
+                return kernels.cast(arr, pa.binary())
             if is_nested(t):
                 return pa.array(nested_json(arr), pa.string())
-            return pc.cast(arr, pa.string())
+            return kernels.cast(arr, pa.string())
         pad = _PAD_INT.match(spec)
-        if pad and pa.types.is_integer(t) and not pc.any(pc.fill_null(pc.less(arr, 0), False)).as_py():
-            return pc.utf8_lpad(pc.cast(arr, pa.string()), int(pad.group(1)), "0")
+        if pad and pa.types.is_integer(t) and not kernels.any(kernels.fill_null(kernels.less(arr, 0), False)).as_py():
+            return kernels.utf8_lpad(kernels.cast(arr, pa.string()), int(pad.group(1)), "0")
         fmt: Callable[[Any], str] = ("{:" + spec + "}").format
         try:
             return pa.array([None if v is None else fmt(v) for v in arr.to_pylist()], pa.string())
