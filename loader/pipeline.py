@@ -137,8 +137,23 @@ class Pipeline:
         on_event: Event | None = None,
         allow_python: bool | None = None,
     ) -> None:
-        """``allow_python`` lets the job's ``python`` stages import and run the code they
-        name (None: when ``LOADER_ALLOW_PYTHON=1``); ``transforms`` passed here are trusted."""
+        """A load of ``job``, ready to ``plan()`` (check, write nothing) or ``run()``.
+
+        Args:
+            job: the job, as a job file, the CLI or ``load()`` build it (``load_job``,
+                ``JobConfig``); resolved here if it is not yet.
+            transforms: stages run after the job's own ``[[transform]]`` stages: stage objects
+                or plain ``RecordBatch -> RecordBatch`` functions. The caller's code, trusted.
+            handle_signals: stop at the next batch boundary on SIGTERM/SIGINT, with the
+                checkpoint committed (``InterruptedLoad``, exit 143/130). Main thread only.
+            progress: draw the progress line on stderr.
+            on_event: called as ``on_event(name, data)`` for ``start``, ``file``,
+                ``progress``, ``file_done`` and ``finish`` (see ``loader.logs``).
+            allow_python: let the job's ``python`` stages import and run the code they name;
+                None: when ``LOADER_ALLOW_PYTHON=1``.
+
+        Raises:
+            ConfigError: the job is invalid (with a did-you-mean for a misspelt key)."""
         self.job = fit_memory(resolve(job))  # a JobConfig built in Python is resolved here, once
         self.sink: Sink = sinks.get(str(self.job.sink.type))
         if allow_python is None:

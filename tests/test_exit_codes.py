@@ -147,3 +147,16 @@ def test_docs_table_lists_every_code_with_its_class() -> None:
         for code in codes.split("/"):
             documented[int(code)] = kind.strip()
     assert documented == EXIT_CLASS
+
+
+def test_a_primary_key_the_data_lacks_is_a_config_error_with_a_suggestion(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_csv(tmp_path / "a.csv", ["user_id", "name"], [[1, "x"]])
+    db = tmp_path / "t.db"
+    code, err = run(capsys, "load", str(tmp_path / "a.csv"), str(db), "--table", "t", "--primary-key", "userid", "-q")
+    assert code == EXIT_USAGE
+    assert err == [
+        "loader: error: sink.primary_key: no column 'userid' in the data",
+        "  hint: did you mean 'user_id'?",
+    ]

@@ -255,7 +255,9 @@ class SQLiteWriter(Transactional):
     def prepare(self, schema: pa.Schema, *, fresh: bool) -> None:
         """Create the table (drop it first for ``replace`` on a fresh run)."""
         if self.table.lower() in (STATE_TABLE, STAGE_TABLE):  # SQLite's identifiers ignore case
-            raise SinkError(f"table name {self.table!r} is reserved for the loader's own use")
+            raise ConfigError(
+                f"sink.table: {self.table!r} is reserved for the loader's own use", hint="name another table (--table)"
+            )
         self._check_indexes(schema)
         if fresh and self.config.mode == "replace":
             self._execute(f"DROP TABLE IF EXISTS {quote(self.table)}")
@@ -263,9 +265,9 @@ class SQLiteWriter(Transactional):
         if not self.columns:
             missing = [c for c in self.config.primary_key if c not in schema.names]
             if missing:
-                raise SinkError(
+                raise ConfigError(
                     f"sink.primary_key: no column {missing[0]!r} in the data",
-                    hint="columns are: " + ", ".join(schema.names),
+                    hint=suggest.did_you_mean(missing[0], schema.names) or "columns are: " + ", ".join(schema.names),
                 )
             cols = [f"{quote(f.name)} {sqlite_type(f.type)}" for f in schema]
             if self.config.primary_key:
