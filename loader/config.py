@@ -40,7 +40,6 @@ NA_VALUES = ("NA", "N/A", "n/a", "#N/A", "#N/A N/A", "#NA", "<NA>", "NULL", "nul
 # Field metadata. SIZE: text such as "100MB" is parsed into bytes by resolve().
 # PATH: a relative path in a job file resolves against the job file's directory.
 Format = Literal["csv", "parquet", "jsonl", "arrow"]
-SinkType = Literal["sqlite", "leveldb"]
 SIZE: Mapping[str, Any] = MappingProxyType({"size": True})
 PATH: Mapping[str, Any] = MappingProxyType({"path": True})
 
@@ -92,8 +91,8 @@ class SinkConfig:
 
     path: str = field(metadata=PATH)
     """The target: a SQLite file or a LevelDB directory."""
-    type: SinkType | None = None
-    """``sqlite`` or ``leveldb``; inferred from the path's suffix when omitted."""
+    type: str | None = None
+    """``sqlite`` or ``leveldb`` (or a sink registered in ``loader.sinks``); inferred from the path's suffix when omitted."""
     table: str | None = None
     """SQLite table (default: the first source file's name without extension)."""
     mode: Literal["append", "replace", "upsert", "ignore"] = "append"
@@ -539,11 +538,11 @@ def infer_format(path: str) -> Format | None:
     return None
 
 
-def infer_sink_type(path: str) -> SinkType | None:
+def infer_sink_type(path: str) -> str | None:
     from . import sinks
 
     sink = sinks.for_path(path)
-    return typing.cast("SinkType", sink.name) if sink is not None else None
+    return sink.name if sink is not None else None
 
 
 _SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?i?b?)\s*$", re.IGNORECASE)
@@ -643,7 +642,7 @@ def resolve_sink(src: SourceConfig, sink: SinkConfig) -> SinkConfig:
         if sink.type is None:
             raise ConfigError(
                 f"sink.type: cannot tell the database from {sink.path!r}",
-                hint="use a .db/.sqlite/.sqlite3 or .ldb/.leveldb path, or set sink.type (--sink)",
+                hint=f"use a path ending in {sinks.suffix_list()}, or set sink.type (--sink)",
             )
     sink = sinks.get(str(sink.type)).resolve(sink, src)
     if sink.block_size < 1024:

@@ -46,8 +46,7 @@ from .progress import Progress
 from .readers import expand_paths, open_reader
 from .rejects import Committed, RejectFile, default_rejects_path
 from .report import FileReport, RunReport
-from .schema import Sample, decode_types, encode_types, rows_per_file, unify
-from .schema import sqlite_pins as declared_pins
+from .schema import Sample, declared_pins, decode_types, encode_types, rows_per_file, unify
 from .sinks import Encoded, Encoder, Sink
 from .state import FilePlan, FileState, JobState, Ledger, Tally, file_key, plan_files
 from .transforms import Stage, apply, as_stage, build_stages, close_stages

@@ -92,7 +92,7 @@ def unify(samples: Iterable[Sample]) -> dict[str, pa.DataType]:
     return {n: _unify_column(ts, guesses.get(n, [])) for n, ts in types.items()}
 
 
-def sqlite_pins(declared: dict[str, str], types: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
+def declared_pins(declared: dict[str, str], types: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
     """Types an existing table's declared column types impose on a load's columns.
 
     An INTEGER or REAL column takes only values that its type holds without loss

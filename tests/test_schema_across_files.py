@@ -13,7 +13,7 @@ import pytest
 from loader import load
 from loader.cli import main
 from loader.errors import ConfigError, LoaderError
-from loader.schema import rows_per_file, sqlite_pins
+from loader.schema import declared_pins, rows_per_file
 from tests.conftest import sqlite_rows
 from tests.reliability_util import cli, leveldb_items, reject_lines, rejects_of, sqlite_state
 
@@ -290,9 +290,9 @@ def test_leveldb_key_format_recorded_with_the_checkpoint_binds_later_runs(tmp_pa
 def test_sqlite_affinity_decides_what_an_existing_column_takes() -> None:
     declared = {"a": "BIGINT", "b": "VARCHAR(10)", "c": "DOUBLE PRECISION", "d": "NUMERIC", "e": "", "F": "int"}
     types = {n: pa.string() for n in "abcde"} | {"f": pa.float64()}
-    assert sqlite_pins(declared, types) == {"a": pa.int64(), "c": pa.float64(), "f": pa.int64()}
+    assert declared_pins(declared, types) == {"a": pa.int64(), "c": pa.float64(), "f": pa.int64()}
     numbers = {"a": pa.int64(), "b": pa.float64(), "c": pa.int64(), "d": pa.bool_()}
-    assert sqlite_pins(declared, numbers) == {"b": pa.string()}
+    assert declared_pins(declared, numbers) == {"b": pa.string()}
 
 
 def test_a_rerun_after_a_failure_reads_the_rest_with_the_first_runs_types(tmp_path: Path) -> None:

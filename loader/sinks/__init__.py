@@ -29,6 +29,11 @@ def names() -> list[str]:
     return list(_SINKS)
 
 
+def suffix_list() -> str:
+    """The path suffixes that choose a sink, for messages: ``.db/.sqlite (sqlite) or .ldb (leveldb)``."""
+    return " or ".join(f"{'/'.join(s.suffixes)} ({s.name})" for s in _SINKS.values() if s.suffixes)
+
+
 def get(name: str) -> Sink:
     try:
         return _SINKS[name]

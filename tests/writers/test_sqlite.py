@@ -266,7 +266,7 @@ def test_a_statement_that_failed_runs_again_once_it_can(tmp_path: Path) -> None:
 
 def test_a_table_the_writer_made_binds_no_type_of_its_own_on_the_next_run(tmp_path: Path) -> None:
     """``column_types`` reads the declared types back, and every Arrow type fits the column made for it."""
-    from loader.schema import sqlite_pins
+    from loader.schema import declared_pins
 
     db = tmp_path / "t.db"
     with SQLiteWriter(sink(db), "t") as w:
@@ -274,4 +274,4 @@ def test_a_table_the_writer_made_binds_no_type_of_its_own_on_the_next_run(tmp_pa
         w.prepare(ALL_TYPES.schema, fresh=True)
         declared = w.column_types()
     assert declared == {f.name: sqlite_type(f.type) for f in ALL_TYPES.schema}
-    assert sqlite_pins(declared, {f.name: f.type for f in ALL_TYPES.schema}) == {}
+    assert declared_pins(declared, {f.name: f.type for f in ALL_TYPES.schema}) == {}
