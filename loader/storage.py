@@ -254,26 +254,26 @@ def open_input(path: str) -> IO[bytes]:
         raise SourceError.from_os(exc, path, "open") from None
 
 
-# A compressed remote object is read in pieces this large (each piece is one request).
-REMOTE_READ_BYTES = 1 << 20
+# A file read front to back (a compressed one) is read in pieces this large: for a remote
+# object each piece is one request.
+SEQUENTIAL_READ_BYTES = 1 << 20
 
 
-def open_arrow(path: str, compression: str | None = None) -> pa.NativeFile:
-    """The input as an Arrow file (``compression``: decompressed on the fly, not seekable)."""
+def open_arrow(path: str) -> pa.NativeFile:
+    """The input as a random-access Arrow file (ranged reads for a remote object)."""
     loc = remote(path)
     try:
-        if loc is not None:
-            if compression is None:
-                return loc.fs.open_input_file(loc.path)
-            raw = pa.BufferedInputStream(loc.fs.open_input_stream(loc.path), REMOTE_READ_BYTES)
-            return pa.CompressedInputStream(raw, compression)
-        if compression is not None:
-            return pa.input_stream(path, compression=compression)
-        return pa.OSFile(path)
+        return loc.fs.open_input_file(loc.path) if loc is not None else pa.OSFile(path)
     except (OSError, pa.ArrowException) as exc:
         if loc is not None:
             raise remote_error(exc, path, "open") from None
         raise SourceError.from_os(exc, path, "open") from None
+
+
+def sequential(path: str, file: pa.NativeFile) -> pa.NativeFile:
+    """``file`` (opened by ``open_arrow``) to be read front to back: a remote object
+    through a buffer of ``SEQUENTIAL_READ_BYTES``, so each request fetches that much."""
+    return pa.BufferedInputStream(file, SEQUENTIAL_READ_BYTES) if remote(path) is not None else file
 
 
 def identity(path: str) -> dict[str, Any] | None:

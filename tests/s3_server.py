@@ -87,12 +87,12 @@ class Bucket:
         return f"s3://{self.name}/{key}"
 
     def put(self, key: str, data: bytes) -> str:
-        with self.server.fs.open_output_stream(f"{self.name}/{key}") as out:
+        with self.server.fs.open_output_stream(f"{self.name}/{key}", compression=None) as out:
             out.write(data)
         return self.uri(key)
 
     def upload(self, path: Path, key: str) -> str:
-        with open(path, "rb") as src, self.server.fs.open_output_stream(f"{self.name}/{key}") as out:
+        with open(path, "rb") as src, self.server.fs.open_output_stream(f"{self.name}/{key}", compression=None) as out:
             while block := src.read(1 << 20):
                 out.write(block)
         return self.uri(key)

@@ -72,7 +72,7 @@ class Decompressing:
         self.path = path
         self.file = storage.open_arrow(path)
         try:
-            self.raw = pa.CompressedInputStream(self.file, compression)
+            self.raw = pa.CompressedInputStream(storage.sequential(path, self.file), compression)
         except (pa.ArrowException, OSError) as exc:
             self.file.close()
             raise self._error(exc) from None
