@@ -39,19 +39,18 @@ from .stream import KEPT_OF_LONG_ROW, DiskProgress, open_stream, read_past_line,
 # Texts that could be a number float64 rounds: 16 characters or more, or a 3-digit exponent.
 _LONG_NUMBER = re.compile(rb"-?[0-9][0-9.eE+-]{15,}|[0-9][eE][+-]?[0-9]{3,}")
 # A first look without a regex (bytes.translate and find run at memory speed, a regex
-# search at a small fraction of it): number characters as "0", or with the exponent kept.
-_AS_DIGITS = bytes(48 if chr(b) in "0123456789.eE+-" else 32 for b in range(256))
-_AS_EXPONENT = bytes(
-    48 if chr(b).isdigit() else 101 if chr(b) in "eE" else 43 if chr(b) in "+-" else 32 for b in range(256)
-)
+# search at a small fraction of it): digits and points as "0", exponent marks as "e", signs
+# deleted. A number float64 rounds has 16 significant digits or more (a run of 16 "0") or a
+# 3-digit exponent ("0e000"); deleting signs only joins runs, so none is missed.
+_AS_NUMBER = bytes(48 if chr(b) in "0123456789." else 101 if chr(b) in "eE" else b for b in range(256))
 
 
 def _rounding(data: bytes) -> str | None:
     """Whether the block holds number texts that float64 would round: None, ``"integers"``
     (only integers, which round only beyond 2**53, so a parse can tell whether one reached
     a float column), or ``"other"``."""
-    exponents = data.translate(_AS_EXPONENT)
-    if b"0" * 16 not in data.translate(_AS_DIGITS) and b"0e000" not in exponents and b"0e+000" not in exponents:
+    shape = data.translate(_AS_NUMBER, b"+-")
+    if b"0" * 16 not in shape and b"0e000" not in shape:
         return None
     found = _LONG_NUMBER.findall(data)
     if not found:
@@ -181,6 +180,8 @@ class _Guess:
         elif pa.types.is_floating(t):
             self.kinds.add("number")
             self.floats = True
+        elif pa.types.is_temporal(t):
+            self.kinds.add("string")  # pyarrow reads ISO-looking strings as timestamps; they stay strings
         else:
             self.kinds.add(_kind_of_type(t))
             if pa.types.is_struct(t) or pa.types.is_list(t):

@@ -227,3 +227,32 @@ def test_bytes_read_of_a_compressed_file_count_the_file_on_disk(tmp_path: Path) 
     assert sum(c.num_rows for c in chunks) == 20_000
     assert sum(c.bytes_read for c in chunks) == path.stat().st_size < len(text) / 2
     assert sum(1 for c in chunks if c.bytes_read > 0) > 1  # it grows along the file (read 64 KiB at a time)
+
+
+def test_date_and_time_strings_stay_strings_and_the_file_is_parsed_in_blocks(tmp_path: Path) -> None:
+    """pyarrow reads ISO-looking strings as timestamps while sampling; they are JSON strings,
+    kept as written, and the file still goes through pyarrow's block parser, not line by line."""
+    lines = [{"id": i, "day": f"2024-01-{i:02d}", "at": f"2024-01-{i:02d} 10:00:0{i % 10}"} for i in range(1, 21)]
+    src = write_lines(tmp_path / "a.jsonl", lines)
+    with open_reader(str(src), source(src)) as r:
+        assert [str(f.type) for f in r.schema] == ["int64", "string", "string"]
+        assert not r.by_line
+    load(str(src), str(tmp_path / "t.db"), table="t")
+    assert sqlite_table(tmp_path / "t.db") == [(e["id"], e["day"], e["at"]) for e in lines]
+
+
+@pytest.mark.parametrize(
+    "line,found",
+    [
+        (b'{"p": 1.25, "d": "2024-01-01", "t": "e-1000"}', None),
+        (b'{"p": 1.5e+300, "q": -2.5E-99}', None),
+        (b'{"p": 1e-400}', "other"),
+        (b'{"p": 2E+400}', "other"),
+        (b'{"p": -0.10000000000000000001}', "other"),
+        (b'{"p": -12345678901234567891}', "integers"),
+    ],
+)
+def test_the_first_look_finds_every_number_float64_would_round(line: bytes, found: str | None) -> None:
+    from loader.readers.jsonl import _rounding
+
+    assert _rounding(line + b"\n") == found
