@@ -285,6 +285,10 @@ def _sample_lines(data: bytes, guesses: dict[str, _Guess], most: int) -> int:
     return rows
 
 
+# The last sample read: (path, identity and sampling settings), and its guesses.
+_LAST_SAMPLE: list[tuple[tuple[Any, ...], dict[str, _Guess]]] = []
+
+
 class JSONLReader(ReaderBase):
     """Reads one JSON Lines file as chunks. Use as a context manager."""
 
@@ -320,7 +324,28 @@ class JSONLReader(ReaderBase):
         self._parse_options = pajson.ParseOptions(explicit_schema=by_key, unexpected_field_behavior="error")
 
     def _sample(self) -> dict[str, _Guess]:
-        """What each key holds over the first ``infer_rows`` parsable rows, keys in order of first use."""
+        """What each key holds over the first ``infer_rows`` parsable rows, keys in order of first use.
+        A load opens a file twice (to settle its types, then to read it): the second open of
+        an unchanged file reuses the first one's sample."""
+        c = self.config
+        key = (
+            self.path,
+            json.dumps(storage.identity(self.path)),
+            c.infer_rows,
+            c.block_size,
+            c.encoding,
+            c.max_row_bytes,
+        )
+        last = _LAST_SAMPLE[0] if _LAST_SAMPLE else None
+        if last is not None and last[0] == key:
+            return last[1]
+        guesses = self._read_sample()
+        for guess in guesses.values():
+            guess.flush()  # nothing left to change in a guess readers share
+        _LAST_SAMPLE[:] = [(key, guesses)]
+        return guesses
+
+    def _read_sample(self) -> dict[str, _Guess]:
         guesses: dict[str, _Guess] = {}
         rows = 0
         stream, _ = open_stream(self.path, self.config.encoding)

@@ -256,3 +256,27 @@ def test_the_first_look_finds_every_number_float64_would_round(line: bytes, foun
     from loader.readers.jsonl import _rounding
 
     assert _rounding(line + b"\n") == found
+
+
+def test_a_second_open_reuses_the_sample_until_the_file_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A load opens each file twice (types, then rows): the head is sampled once. A file
+    rewritten in place, even at the same size, is sampled again."""
+    from loader.readers.jsonl import JSONLReader
+
+    reads: list[str] = []
+    real = JSONLReader._read_sample
+    monkeypatch.setattr(JSONLReader, "_read_sample", lambda self: reads.append(self.path) or real(self))
+    src = tmp_path / "a.jsonl"
+    src.write_text('{"a": 1.5}\n', encoding="utf-8")
+    for _ in range(2):
+        with open_reader(str(src), source(src)) as r:
+            assert str(r.schema.field("a").type) == "double"
+    assert len(reads) == 1
+    src.write_text('{"a":"15"}\n', encoding="utf-8")  # the same size, maybe the same mtime
+    with open_reader(str(src), source(src)) as r:
+        assert str(r.schema.field("a").type) == "string"
+    with open_reader(str(src), source(src, infer_rows=5)) as r:
+        assert str(r.schema.field("a").type) == "string"
+    assert len(reads) == 3
