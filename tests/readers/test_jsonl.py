@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import sqlite3
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -280,3 +281,36 @@ def test_a_second_open_reuses_the_sample_until_the_file_changes(
     with open_reader(str(src), source(src, infer_rows=5)) as r:
         assert str(r.schema.field("a").type) == "string"
     assert len(reads) == 3
+
+
+# Where loader's type differs from pandas' default reading, and why: JSON strings stay strings
+# (pandas makes numbers of them), a number column with nulls stays integer (pandas: float64 with
+# NaN), and 10.0 is a float (pandas: int64 when every float is whole).
+PANDAS_DIFFERS = {("wheat", "year"): "TEXT", ("cars", "Horsepower"): "INTEGER", ("anscombe", "X"): "REAL"}
+
+
+@pytest.mark.parametrize("name", ["cars", "ohlc", "anscombe", "wheat", "burtin"])
+def test_a_data_package_table_as_json_lines_loads_as_pandas_reads_it(tmp_path: Path, name: str) -> None:
+    """A vega-datasets JSON table (from PyPI) as JSON Lines: every SQLite value equals the value
+    pandas' read_json(lines=True) reads, and every column type matches pandas' dtype but where
+    the JSON types say otherwise (PANDAS_DIFFERS)."""
+    vega = pytest.importorskip("vega_datasets")
+    pd = pytest.importorskip("pandas")
+    records = json.loads((Path(os.path.dirname(vega.__file__)) / "_data" / f"{name}.json").read_text())
+    src = write_lines(tmp_path / f"{name}.jsonl", records)
+    db = tmp_path / "t.db"
+    report = load(str(src), str(db), table="t")
+    assert (report.rows_written, report.rows_rejected) == (len(records), 0)
+    inferred = pd.read_json(src, lines=True, precise_float=True)
+    as_parsed = pd.read_json(src, lines=True, precise_float=True, dtype=False)  # JSON's own types, no coercion
+    conn = sqlite3.connect(db)
+    try:
+        types = {r[1]: r[2] for r in conn.execute("PRAGMA table_info(t)")}
+        stored = conn.execute("SELECT * FROM t ORDER BY rowid").fetchall()
+    finally:
+        conn.close()
+    sqlite_of = {"int64": "INTEGER", "float64": "REAL", "bool": "INTEGER"}
+    expected = {c: PANDAS_DIFFERS.get((name, c), sqlite_of.get(str(t), "TEXT")) for c, t in inferred.dtypes.items()}
+    assert types == expected
+    values = [[None if pd.isna(v) else v for v in row] for row in as_parsed.itertuples(index=False)]
+    assert [list(row) for row in stored] == values
