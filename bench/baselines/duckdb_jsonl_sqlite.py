@@ -21,7 +21,7 @@ BATCH = 65536
 def main(src: str, target: str) -> int:
     con = duckdb.connect()
     rel = con.sql("SELECT * FROM read_json(?, format = 'newline_delimited')", params=[src])
-    reader = rel.fetch_record_batch(BATCH)
+    reader = rel.to_arrow_reader(BATCH)
     with adbc.connect(target) as conn:
         with conn.cursor() as cur:
             cur.adbc_ingest("t", reader, mode="create")

@@ -38,19 +38,22 @@ from .stream import KEPT_OF_LONG_ROW, DiskProgress, open_stream, read_past_line,
 
 # Texts that could be a number float64 rounds: 16 characters or more, or a 3-digit exponent.
 _LONG_NUMBER = re.compile(rb"-?[0-9][0-9.eE+-]{15,}|[0-9][eE][+-]?[0-9]{3,}")
-# A first look without a regex (bytes.translate and find run at memory speed, a regex
-# search at a small fraction of it): digits and points as "0", exponent marks as "e", signs
-# deleted. A number float64 rounds has 16 significant digits or more (a run of 16 "0") or a
-# 3-digit exponent ("0e000"); deleting signs only joins runs, so none is missed.
-_AS_NUMBER = bytes(48 if chr(b) in "0123456789." else 101 if chr(b) in "eE" else b for b in range(256))
+# A first look over the whole block, in RE2 without the GIL: a number float64 rounds has 16
+# significant digits or more (16 digits and points in a row) or a 3-digit exponent.
+_MAY_ROUND = r"[0-9.]{16}|[0-9][eE][+-]?[0-9]{3}"
+
+
+def _as_array(data: bytes) -> pa.Array:
+    """The block as one binary value, not copied."""
+    offsets = pa.array([0, len(data)], pa.int64()).buffers()[1]
+    return pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)])
 
 
 def _rounding(data: bytes) -> str | None:
     """Whether the block holds number texts that float64 would round: None, ``"integers"``
     (only integers, which round only beyond 2**53, so a parse can tell whether one reached
     a float column), or ``"other"``."""
-    shape = data.translate(_AS_NUMBER, b"+-")
-    if b"0" * 16 not in shape and b"0e000" not in shape:
+    if not kernels.match_substring_regex(_as_array(data), _MAY_ROUND)[0].as_py():
         return None
     found = _LONG_NUMBER.findall(data)
     if not found:
