@@ -266,6 +266,22 @@ def _parsed_exactly(data: bytes, rounding: str | None, options: pajson.ParseOpti
     return table if rounding is None or _floats_exact(table) else None
 
 
+def _parse_sample(data: bytes) -> tuple[bytes, pa.Table | None]:
+    """A block of the sample as pyarrow parses it, or None where it refuses the block or
+    a number in it would round (then it is read line by line, with every number's text)."""
+    return data, _parsed_exactly(data, _rounding(data), None)
+
+
+def _sample_block(data: bytes, table: pa.Table | None, guesses: dict[str, _Guess], most: int) -> int:
+    """Rows of one block (at most ``most``) folded into ``guesses``; how many."""
+    if table is None:
+        return _sample_lines(data, guesses, most)
+    table = table.slice(0, most)
+    for name in table.column_names:
+        guesses.setdefault(name, _Guess()).add_parsed(table.column(name))
+    return int(table.num_rows)
+
+
 def _sample_lines(data: bytes, guesses: dict[str, _Guess], most: int) -> int:
     """Rows of one block (at most ``most``) folded into ``guesses`` line by line; how many."""
     rows = 0
@@ -352,27 +368,18 @@ class JSONLReader(ReaderBase):
         guesses: dict[str, _Guess] = {}
         rows = 0
         stream, _ = open_stream(self.path, self.config.encoding)
+        blocks = (data for data, _offset, dropped, _span in self._cut(stream) if dropped is None)
+        # blocks parse on the workers, and fold into the guesses in order
+        parsed = ordered_map(_parse_sample, blocks, self.workers)
         try:
-            for data, _offset, dropped, _span in self._cut(stream):
-                if dropped is None:
-                    rows += self._sample_block(data, guesses, self.config.infer_rows - rows)
-                    if rows >= self.config.infer_rows:
-                        break
+            for data, table in parsed:
+                rows += _sample_block(data, table, guesses, self.config.infer_rows - rows)
+                if rows >= self.config.infer_rows:
+                    break
         finally:
+            parsed.close()
             stream.close()
         return guesses
-
-    def _sample_block(self, data: bytes, guesses: dict[str, _Guess], most: int) -> int:
-        """Rows of one block (at most ``most``) folded into ``guesses``; how many.
-        Parsed by pyarrow unless it refuses the block or a number in it would round:
-        then line by line, with every number's text."""
-        table = _parsed_exactly(data, _rounding(data), None)
-        if table is None:
-            return _sample_lines(data, guesses, most)
-        table = table.slice(0, most)
-        for name in table.column_names:
-            guesses.setdefault(name, _Guess()).add_parsed(table.column(name))
-        return int(table.num_rows)
 
     # ------------------------------------------------------------- cutting
 
