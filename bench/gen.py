@@ -1,4 +1,4 @@
-"""Deterministic benchmark data: CSV and Parquet of any row count.
+"""Deterministic benchmark data: CSV, Parquet and JSON Lines of any row count.
 
 Ten columns with the mix real exports have: integers, floats, text holding
 quotes and commas, dates, timestamps, zip codes with leading zeros,
@@ -14,6 +14,7 @@ allocated ids do), ``sorted`` (1, 2, 3, ...: an LSM store's best case) or
 
     python bench/gen.py --rows 1000000 --out bench/data
     python bench/gen.py --rows 1000000 --ids sorted
+    python bench/gen.py --rows 1000000 --format jsonl
 """
 
 from __future__ import annotations
@@ -198,7 +199,30 @@ def write_chain_output(path: str, rows: int, ids_mode: str) -> None:
     _write(path, rows, ids_mode, pq.ParquetWriter, chain_output)
 
 
-WRITERS = {"csv": write_csv, "parquet": write_parquet, CHAIN_OUTPUT: write_chain_output}
+class _JSONLWriter:
+    """JSON Lines as pandas writes them (``to_json(orient="records", lines=True)``):
+    dates and timestamps as their ISO text, missing values as null."""
+
+    def __init__(self, path: str, schema: pa.Schema) -> None:
+        self.fh = open(path, "w", encoding="utf-8")  # noqa: SIM115  (closed in __exit__)
+
+    def __enter__(self) -> _JSONLWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.fh.close()
+
+    def write_batch(self, b: pa.RecordBatch) -> None:
+        columns = [pc.cast(c, pa.string()) if pa.types.is_temporal(c.type) else c for c in b.columns]
+        frame = pa.record_batch(columns, names=b.schema.names).to_pandas()
+        frame.to_json(self.fh, orient="records", lines=True)
+
+
+def write_jsonl(path: str, rows: int, ids_mode: str) -> None:
+    _write(path, rows, ids_mode, _JSONLWriter)
+
+
+WRITERS = {"csv": write_csv, "jsonl": write_jsonl, "parquet": write_parquet, CHAIN_OUTPUT: write_chain_output}
 
 
 def ensure(out_dir: str, rows: int, fmt: str, ids_mode: str = "scrambled") -> str:
@@ -216,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "data"))
     ap.add_argument(
         "--format",
-        choices=["csv", "parquet", "both", CHAIN_OUTPUT],
+        choices=["csv", "parquet", "jsonl", "both", CHAIN_OUTPUT],
         default="both",
         help=f"{CHAIN_OUTPUT}: the transform chain's output as Parquet (see chain_output)",
     )

@@ -9,6 +9,7 @@ alike; the table shows medians and ratios computed within this one run.
     python bench/run.py --quick              # 100k rows, 1 run, small series
     python bench/run.py --with-16m           # the growth series goes on to 16M rows
     python bench/run.py --out bench/results/latest.md
+    python bench/run.py --jsonl              # JSON Lines -> SQLite against DuckDB and pandas only
     python bench/plot.py                     # the plots of docs/performance.md, from latest.json
 
 Ids are scrambled (unique, in no order, as hashed or allocated ids arrive), so
@@ -309,6 +310,64 @@ def growth_table(series: list[int], results: dict[tuple[str, str], dict[int, Res
     return lines
 
 
+JSONL_BASELINES = [
+    # (name, module it needs, script in bench/baselines)
+    ("DuckDB read_json -> Arrow batches -> ADBC SQLite ingest", "duckdb", "duckdb_jsonl_sqlite.py"),
+    ("pandas read_json(lines=True, chunksize=65536) -> to_sql", "pandas", "pandas_jsonl_sqlite.py"),
+]
+
+
+def jsonl_cases() -> tuple[list[Case], list[str]]:
+    """JSON Lines -> SQLite: loader, DuckDB's reader and pandas' (each skipped with a note if not installed)."""
+    from importlib.util import find_spec  # finds without importing: the runner stays small
+
+    out, notes = [], []
+    for name, module, script in JSONL_BASELINES:
+        if find_spec(module) is None:
+            notes.append(f"{module} is not installed: {name!r} skipped")
+            continue
+        path = os.path.join(HERE, "baselines", script)
+        out.append(
+            Case(name, "jsonl", "sqlite", lambda d, t, path=path: [sys.executable, path, d, t], group="baseline")
+        )
+    return [*out, Case("loader jsonl -> sqlite", "jsonl", "sqlite", loader_argv())], notes
+
+
+def run_jsonl_table(args: argparse.Namespace, rows: int, runs: int, work: str) -> tuple[list[str], list[Case]]:
+    """The JSON Lines section: every case ``runs`` times, interleaved, rows/s and peak RSS against DuckDB's."""
+    all_cases, notes = jsonl_cases()
+    data = data_path(args.data, rows, "jsonl")
+    if not os.path.exists(data):
+        gen = [sys.executable, os.path.join(HERE, "gen.py"), "--rows", str(rows), "--out", args.data]
+        subprocess.run([*gen, "--format", "jsonl"], check=True)
+    compile_package()
+    load = load_average()
+    for run in range(runs):
+        for i, c in enumerate(all_cases):
+            if c.error is None:
+                print(f"run {run + 1}/{runs}: {c.name}", file=sys.stderr, flush=True)
+                run_case(c, data, target_for(work, i, c.sink))
+    medians = {c.name: statistics.median(c.times) for c in all_cases if c.times and c.error is None}
+    duck = medians.get(JSONL_BASELINES[0][0])
+    out = [
+        f"JSON Lines -> SQLite: {rows:,} rows x {len(COLUMNS)} columns ({os.path.getsize(data) / 1e6:.0f} MB, "
+        f"as pandas' to_json writes them), median of {runs} run{'s' if runs != 1 else ''}; {environment()}; "
+        f"load average {load} at the start, {load_average()} at the end.",
+        "",
+        "| case | rows | median s | rows/s | vs DuckDB | peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for c in all_cases:
+        m = medians.get(c.name)
+        if m is None:
+            out.append(f"| {c.name} | {rows:,} | failed | | | |")
+            continue
+        ratio = fmt_ratio(duck / m if duck else None)
+        out.append(f"| {c.name} | {rows:,} | {m:.2f} | {rows / m:,.0f} | {ratio} | {statistics.median(c.rss_mb):.0f} |")
+    notes += [f"{c.name} failed: {c.error}" for c in all_cases if c.error]
+    return out + [f"Note: {n}" for n in notes], all_cases
+
+
 def ensure_data(out_dir: str, rows: int, chain: bool = False, ids: str = IDS[0]) -> dict[str, str]:
     """CSV and Parquet inputs of ``rows`` rows (and the transform chain's output,
     if asked), generated (in a child process) once."""
@@ -401,6 +460,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     ap.add_argument("--no-series", action="store_true", help="skip the memory-growth series")
     ap.add_argument("--no-stdlib", action="store_true", help="skip the stdlib csv baseline")
+    ap.add_argument(
+        "--jsonl",
+        action="store_true",
+        help="only the JSON Lines section: loader against DuckDB's read_json and pandas' read_json, into SQLite",
+    )
     ap.add_argument("--data", default=os.path.join(HERE, "data"), help="where generated inputs are kept")
     ap.add_argument("--work", default=None, help="where targets are written (default: DATA/work)")
     ap.add_argument("--out", help="also write the Markdown here (e.g. bench/results/latest.md)")
@@ -418,9 +482,10 @@ def main(argv: list[str] | None = None) -> int:
     huge = [16_000_000] if args.with_16m else []
     work = args.work or os.path.join(args.data, "work")
     os.makedirs(work, exist_ok=True)
-    out, all_cases = run_main_table(args, rows, runs, work)
+    main_section = run_jsonl_table if args.jsonl else run_main_table
+    out, all_cases = main_section(args, rows, runs, work)
     points: list[dict[str, object]] = []
-    if not args.no_series:
+    if not args.no_series and not args.jsonl:
         out += run_series(args.data, work, series, huge, all_cases, points)
     text = "\n".join(out) + "\n"
     sys.stdout.write(text)

@@ -159,9 +159,10 @@ class RunConfig:
     read_ahead: int = 2
     """Chunks parsed ahead in a background thread (0 reads in the writing thread)."""
     workers: int | None = None
-    """Threads that parse and convert CSV blocks at once, results kept in order. Unset:
-    2 for CSV into LevelDB when 2 or more CPUs are usable (affinity, cgroup quota), else 1:
-    the SQLite writer needs a core of its own (bench/NOTES.md, docs/performance.md)."""
+    """Threads that parse and convert CSV and JSON Lines blocks at once, results kept in order.
+    Unset: 2 for CSV into LevelDB and JSON Lines into SQLite when 2 or more CPUs are usable
+    (affinity, cgroup quota), else 1: the SQLite writer needs a core of its own beside CSV
+    parsing (bench/NOTES.md, docs/performance.md)."""
     max_memory: int | None = field(default=None, metadata=SIZE)
     """Peak memory ceiling, e.g. ``"100MB"`` or ``"1GB"`` (a bare number is bytes). Chunk, batch,
     CSV block and LevelDB write-buffer sizes shrink to fit under it; the report shows the sizes used."""

@@ -156,6 +156,8 @@ def test_workers_must_be_at_least_one() -> None:
         ("a.csv", "o.ldb", 1, {}, 1),
         ("a.csv", "o.db", 8, {}, 1),  # SQLite's writer needs a core of its own
         ("a.parquet", "o.ldb", 8, {}, 1),
+        ("a.jsonl", "o.db", 2, {}, 2),  # JSON Lines blocks parse beside SQLite's writer
+        ("a.jsonl.gz", "o.db", 1, {}, 1),
         ("a.csv", "o.ldb", 2, {"workers": 3}, 3),
         ("a.csv", "o.db", 2, {"workers": 2}, 2),
     ],

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import collections
 import glob
+import gzip
 import json
 import os
 import random
@@ -58,7 +59,8 @@ SYSCALLS = {0: "read", 1: "write", 17: "pread64", 18: "pwrite64", 20: "writev", 
 def make_inputs(root: Path, fmt: str = "csv") -> Path:
     """Three CSV files; every 37th row has a score that is not an integer, every
     61st a missing field, every 29th a quoted note spanning two lines. As JSON
-    Lines, the 61st row is a malformed line; as Arrow, its score is 1.5."""
+    Lines (``jsonl``, ``jsonl.gz``), the 61st row is a malformed line; as Arrow (``arrow``:
+    the IPC file format, ``ipc``: the stream format), its score is 1.5."""
     inp = root / "in"
     inp.mkdir()
     row = 0
@@ -77,17 +79,20 @@ def make_inputs(root: Path, fmt: str = "csv") -> Path:
             objects.append({"id": row, "name": f"name{row}", "score": "1.5" if row % 61 == 0 else score, "note": text})
         if fmt == "csv":
             (inp / f"part-{f}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        elif fmt == "jsonl":
+        elif fmt.startswith("jsonl"):
             out = [
                 f'{{"id": {o["id"]}, "name": "{o["name"]}", "note": '
                 if o["id"] % 61 == 0
                 else json.dumps({**o, "score": "x" if o["score"] == "x" else int(o["score"])})
                 for o in objects
             ]
-            (inp / f"part-{f}.jsonl").write_text("\n".join(out) + "\n", encoding="utf-8")
+            text = ("\n".join(out) + "\n").encode()
+            (inp / f"part-{f}.{fmt}").write_bytes(gzip.compress(text) if fmt.endswith(".gz") else text)
         else:
             table = pa.Table.from_pylist(objects)
-            with pa.ipc.new_file(str(inp / f"part-{f}.arrow"), table.schema) as w:
+            with (pa.ipc.new_file if fmt == "arrow" else pa.ipc.new_stream)(
+                str(inp / f"part-{f}.{fmt}"), table.schema
+            ) as w:
                 for batch in table.to_batches(max_chunksize=70):
                     w.write_batch(batch)
     return inp
@@ -116,8 +121,8 @@ def job_file(
         source={
             "path": f"{inp}/*.{fmt}",
             "block_size": 1024,
-            "infer_rows": 10 if fmt == "jsonl" else 200,
-            "columns": {} if fmt == "jsonl" else {"id": "int64", "score": "int64"},
+            "infer_rows": 10 if fmt.startswith("jsonl") else 200,
+            "columns": {} if fmt.startswith("jsonl") else {"id": "int64", "score": "int64"},
         },
         sink=sink_table,
         run={"chunk_size": CHUNK, "quiet": True, **run},
@@ -309,14 +314,21 @@ def test_sigkill_anywhere_then_rerun_equals_clean_load(tmp_path: Path, sink: str
 
 
 @pytest.mark.parametrize(
-    "fmt,sink,where", [("jsonl", "sqlite", "local"), ("arrow", "leveldb", "local"), ("csv", "sqlite", "s3")]
+    "fmt,sink,where",
+    [
+        ("jsonl", "sqlite", "local"),
+        ("jsonl.gz", "leveldb", "local"),
+        ("arrow", "leveldb", "local"),
+        ("ipc", "sqlite", "local"),
+        ("csv", "sqlite", "s3"),
+    ],
 )
 def test_other_inputs_killed_then_rerun_equal_a_clean_load(
     tmp_path: Path, fmt: str, sink: str, where: str, request: pytest.FixtureRequest
 ) -> None:
-    """The same trials, fewer of them, for JSON Lines (resumed by byte offset), Arrow
-    IPC (resumed by record batch) and CSV objects in S3 (resumed by byte offset, by a
-    ranged read)."""
+    """The same trials, fewer of them, for JSON Lines, plain and gzipped (resumed by byte
+    offset), Arrow IPC files and streams (resumed by record batch) and CSV objects in S3
+    (resumed by byte offset, by a ranged read)."""
     remote = request.getfixturevalue("s3") if where == "s3" else None
     trials = Trials(tmp_path, sink, fmt, trials=2, remote=remote)
     trials.check_clean()

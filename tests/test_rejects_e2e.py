@@ -4,11 +4,14 @@ rows_read = rows_written + rows_rejected + rows_filtered on every run."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.ipc as ipc
 import pytest
 
 from tests.conftest import sqlite_rows
@@ -248,12 +251,75 @@ CASES += [
 ]
 
 
+# The JSON Lines cases again, gzipped: "jsonlgz" names are written as .jsonl.gz.
+CASES += [("jsonlgz" + c[0][len("jsonl") :], *c[1:]) for c in CASES if c[0].startswith("jsonl_")]
+
+
+def arrow_bytes(table: pa.Table, kind: str) -> bytes:
+    """``table`` as an Arrow IPC file or stream, in batches of two rows."""
+    sink = pa.BufferOutputStream()
+    with (ipc.new_file if kind == "file" else ipc.new_stream)(sink, table.schema) as w:
+        for batch in table.to_batches(max_chunksize=2):
+            w.write_batch(batch)
+    return bytes(sink.getvalue())
+
+
+# Arrow IPC (file and stream): a declared type a value does not fit, and a uint64 SQLite cannot hold.
+ARROW_TABLE = pa.table(
+    {
+        "id": [1, 2, 3, 4, 5],
+        "score": ["10", "x", "30", "4.5", "50"],
+        "big": pa.array([1, 2, 3, 4, 2**64 - 1], pa.uint64()),
+    }
+)
+CASES += [
+    (
+        f"arrow_{kind}",
+        arrow_bytes(ARROW_TABLE, kind),
+        ["--columns", "score=int64"],
+        [(1, 10, 1), (3, 30, 3)],
+        [
+            {
+                "row": 2,
+                "reason": "'x' is not a valid int64",
+                "stage": "read",
+                "column": "score",
+                "values": {"id": 2, "score": "x", "big": 2},
+            },
+            {
+                "row": 4,
+                "reason": "'4.5' is not a valid int64",
+                "stage": "read",
+                "column": "score",
+                "values": {"id": 4, "score": "4.5", "big": 4},
+            },
+            {
+                "row": 5,
+                "reason": "value exceeds SQLite's 64-bit integer range",
+                "stage": "write",
+                "column": "big",
+                "values": {"id": 5, "score": 50, "big": 2**64 - 1},
+            },
+        ],
+    )
+    for kind in ("file", "stream")
+]
+
+
+SUFFIXES = [("jsonlgz", ".jsonl.gz"), ("jsonl", ".jsonl"), ("arrow", ".arrow")]
+
+
+def suffix_of(name: str) -> str:
+    """A case's file suffix, from its name."""
+    return next((s for p, s in SUFFIXES if name.startswith(p)), ".csv")
+
+
 @pytest.mark.parametrize("name, data, flags, rows, rejects", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_rejected_with_reason_and_good_rows_load(
     tmp_path: Path, name: str, data: bytes, flags: list[str], rows: list[tuple[Any, ...]], rejects: list[dict[str, Any]]
 ) -> None:
-    src = tmp_path / f"{name}.{'jsonl' if name.startswith('jsonl') else 'csv'}"
-    src.write_bytes(data)
+    src = tmp_path / f"{name}{suffix_of(name)}"
+    src.write_bytes(gzip.compress(data) if src.suffix == ".gz" else data)
     db = tmp_path / "t.db"
     p = cli("load", str(src), str(db), "--table", "t", "--report", str(tmp_path / "r.json"), *flags)
     assert p.returncode == 0, p.stderr

@@ -38,20 +38,22 @@ from .stream import KEPT_OF_LONG_ROW, DiskProgress, open_stream, read_past_line,
 
 # Texts that could be a number float64 rounds: 16 characters or more, or a 3-digit exponent.
 _LONG_NUMBER = re.compile(rb"-?[0-9][0-9.eE+-]{15,}|[0-9][eE][+-]?[0-9]{3,}")
-# A first look without a regex (bytes.translate and find run at memory speed, a regex
-# search at a small fraction of it): number characters as "0", or with the exponent kept.
-_AS_DIGITS = bytes(48 if chr(b) in "0123456789.eE+-" else 32 for b in range(256))
-_AS_EXPONENT = bytes(
-    48 if chr(b).isdigit() else 101 if chr(b) in "eE" else 43 if chr(b) in "+-" else 32 for b in range(256)
-)
+# A first look over the whole block, in RE2 without the GIL: a number float64 rounds has 16
+# significant digits or more (16 digits and points in a row) or a 3-digit exponent.
+_MAY_ROUND = r"[0-9.]{16}|[0-9][eE][+-]?[0-9]{3}"
+
+
+def _as_array(data: bytes) -> pa.Array:
+    """The block as one binary value, not copied."""
+    offsets = pa.array([0, len(data)], pa.int64()).buffers()[1]
+    return pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)])
 
 
 def _rounding(data: bytes) -> str | None:
     """Whether the block holds number texts that float64 would round: None, ``"integers"``
     (only integers, which round only beyond 2**53, so a parse can tell whether one reached
     a float column), or ``"other"``."""
-    exponents = data.translate(_AS_EXPONENT)
-    if b"0" * 16 not in data.translate(_AS_DIGITS) and b"0e000" not in exponents and b"0e+000" not in exponents:
+    if not kernels.match_substring_regex(_as_array(data), _MAY_ROUND)[0].as_py():
         return None
     found = _LONG_NUMBER.findall(data)
     if not found:
@@ -181,6 +183,8 @@ class _Guess:
         elif pa.types.is_floating(t):
             self.kinds.add("number")
             self.floats = True
+        elif pa.types.is_temporal(t):
+            self.kinds.add("string")  # pyarrow reads ISO-looking strings as timestamps; they stay strings
         else:
             self.kinds.add(_kind_of_type(t))
             if pa.types.is_struct(t) or pa.types.is_list(t):
@@ -262,6 +266,22 @@ def _parsed_exactly(data: bytes, rounding: str | None, options: pajson.ParseOpti
     return table if rounding is None or _floats_exact(table) else None
 
 
+def _parse_sample(data: bytes) -> tuple[bytes, pa.Table | None]:
+    """A block of the sample as pyarrow parses it, or None where it refuses the block or
+    a number in it would round (then it is read line by line, with every number's text)."""
+    return data, _parsed_exactly(data, _rounding(data), None)
+
+
+def _sample_block(data: bytes, table: pa.Table | None, guesses: dict[str, _Guess], most: int) -> int:
+    """Rows of one block (at most ``most``) folded into ``guesses``; how many."""
+    if table is None:
+        return _sample_lines(data, guesses, most)
+    table = table.slice(0, most)
+    for name in table.column_names:
+        guesses.setdefault(name, _Guess()).add_parsed(table.column(name))
+    return int(table.num_rows)
+
+
 def _sample_lines(data: bytes, guesses: dict[str, _Guess], most: int) -> int:
     """Rows of one block (at most ``most``) folded into ``guesses`` line by line; how many."""
     rows = 0
@@ -282,6 +302,10 @@ def _sample_lines(data: bytes, guesses: dict[str, _Guess], most: int) -> int:
                 guess.add(v)
         rows += 1
     return rows
+
+
+# The last sample read: (path, identity and sampling settings), and its guesses.
+_LAST_SAMPLE: list[tuple[tuple[Any, ...], dict[str, _Guess]]] = []
 
 
 class JSONLReader(ReaderBase):
@@ -319,31 +343,43 @@ class JSONLReader(ReaderBase):
         self._parse_options = pajson.ParseOptions(explicit_schema=by_key, unexpected_field_behavior="error")
 
     def _sample(self) -> dict[str, _Guess]:
-        """What each key holds over the first ``infer_rows`` parsable rows, keys in order of first use."""
+        """What each key holds over the first ``infer_rows`` parsable rows, keys in order of first use.
+        A load opens a file twice (to settle its types, then to read it): the second open of
+        an unchanged file reuses the first one's sample."""
+        c = self.config
+        key = (
+            self.path,
+            json.dumps(storage.identity(self.path)),
+            c.infer_rows,
+            c.block_size,
+            c.encoding,
+            c.max_row_bytes,
+        )
+        last = _LAST_SAMPLE[0] if _LAST_SAMPLE else None
+        if last is not None and last[0] == key:
+            return last[1]
+        guesses = self._read_sample()
+        for guess in guesses.values():
+            guess.flush()  # nothing left to change in a guess readers share
+        _LAST_SAMPLE[:] = [(key, guesses)]
+        return guesses
+
+    def _read_sample(self) -> dict[str, _Guess]:
         guesses: dict[str, _Guess] = {}
         rows = 0
         stream, _ = open_stream(self.path, self.config.encoding)
+        blocks = (data for data, _offset, dropped, _span in self._cut(stream) if dropped is None)
+        # blocks parse on the workers, and fold into the guesses in order
+        parsed = ordered_map(_parse_sample, blocks, self.workers)
         try:
-            for data, _offset, dropped, _span in self._cut(stream):
-                if dropped is None:
-                    rows += self._sample_block(data, guesses, self.config.infer_rows - rows)
-                    if rows >= self.config.infer_rows:
-                        break
+            for data, table in parsed:
+                rows += _sample_block(data, table, guesses, self.config.infer_rows - rows)
+                if rows >= self.config.infer_rows:
+                    break
         finally:
+            parsed.close()
             stream.close()
         return guesses
-
-    def _sample_block(self, data: bytes, guesses: dict[str, _Guess], most: int) -> int:
-        """Rows of one block (at most ``most``) folded into ``guesses``; how many.
-        Parsed by pyarrow unless it refuses the block or a number in it would round:
-        then line by line, with every number's text."""
-        table = _parsed_exactly(data, _rounding(data), None)
-        if table is None:
-            return _sample_lines(data, guesses, most)
-        table = table.slice(0, most)
-        for name in table.column_names:
-            guesses.setdefault(name, _Guess()).add_parsed(table.column(name))
-        return int(table.num_rows)
 
     # ------------------------------------------------------------- cutting
 

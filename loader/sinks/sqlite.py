@@ -62,6 +62,10 @@ class SQLiteSink(SinkBase):
             raise ConfigError(f"sink.primary_key: mode {sink.mode!r} needs a primary key")
         return super().resolve(sink, source)
 
+    def default_workers(self, source_format: str | None, cpus: int) -> int:
+        # JSON Lines blocks parse on a second worker while the writer keeps its own core
+        return 2 if source_format == "jsonl" and cpus >= 2 else 1
+
     def table(self, sink: SinkConfig, paths: list[str]) -> str:
         return sink.table or default_table(paths)
 

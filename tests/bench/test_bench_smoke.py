@@ -195,3 +195,45 @@ def test_chain_output_file_is_what_the_chain_loads(tmp_path: Path) -> None:
     cols, rows = table(chained)
     assert [c for c, _ in cols][-3:] == ["comment", "amount_cents", "label"] and len(rows) == 500
     assert table(direct) == (cols, rows)
+
+
+def test_jsonl_section_runs_loader_duckdb_and_pandas_into_the_same_table(tmp_path: Path) -> None:
+    """``--jsonl``: one table, loader against DuckDB's read_json and pandas' read_json, every
+    case measured; the JSON Lines gen.py writes load into SQLite as the CSV does."""
+    import sqlite3
+
+    p = subprocess.run(
+        [sys.executable, str(BENCH / "run.py"), "--jsonl", "--rows", "500", "--runs", "1", "--data", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert p.returncode == 0, p.stderr
+    (table,) = [block.splitlines() for block in p.stdout.split("\n\n") if block.startswith("| ")]
+    assert table[0] == "| case | rows | median s | rows/s | vs DuckDB | peak RSS MB |"
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in table[2:]]
+    assert [r[0] for r in rows] == [
+        "DuckDB read_json -> Arrow batches -> ADBC SQLite ingest",
+        "pandas read_json(lines=True, chunksize=65536) -> to_sql",
+        "loader jsonl -> sqlite",
+    ]
+    for cells in rows:
+        assert cells[1] == "500" and float(cells[2]) > 0 and float(cells[5]) > 0, cells
+        assert re.fullmatch(r"\d+\.\d\dx", cells[4]), cells
+    jsonl, csv_path = tmp_path / "bench_500_scrambled.jsonl", tmp_path / "bench_500_scrambled.csv"
+    subprocess.run([sys.executable, str(BENCH / "gen.py"), "--rows", "500", "--out", str(tmp_path)], check=True)
+    for src in (jsonl, csv_path):
+        done = subprocess.run(
+            [sys.executable, "-m", "loader", "load", str(src), str(src.with_suffix(".db")), "--table", "t", "--quiet"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+    with sqlite3.connect(jsonl.with_suffix(".db")) as a, sqlite3.connect(csv_path.with_suffix(".db")) as b:
+        got, want = (c.execute("SELECT * FROM t ORDER BY rowid").fetchall() for c in (a, b))
+    # the same values; event_ts is text in JSON ("2019-08-18 11:51:35"), a timestamp in CSV (ISO with T)
+    assert [r[:5] + r[6:] for r in got] == [r[:5] + r[6:] for r in want]
+    assert [r[5] for r in got] == [r[5].replace("T", " ")[:19] for r in want]

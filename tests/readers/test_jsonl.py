@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import sqlite3
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -227,3 +228,89 @@ def test_bytes_read_of_a_compressed_file_count_the_file_on_disk(tmp_path: Path) 
     assert sum(c.num_rows for c in chunks) == 20_000
     assert sum(c.bytes_read for c in chunks) == path.stat().st_size < len(text) / 2
     assert sum(1 for c in chunks if c.bytes_read > 0) > 1  # it grows along the file (read 64 KiB at a time)
+
+
+def test_date_and_time_strings_stay_strings_and_the_file_is_parsed_in_blocks(tmp_path: Path) -> None:
+    """pyarrow reads ISO-looking strings as timestamps while sampling; they are JSON strings,
+    kept as written, and the file still goes through pyarrow's block parser, not line by line."""
+    lines = [{"id": i, "day": f"2024-01-{i:02d}", "at": f"2024-01-{i:02d} 10:00:0{i % 10}"} for i in range(1, 21)]
+    src = write_lines(tmp_path / "a.jsonl", lines)
+    with open_reader(str(src), source(src)) as r:
+        assert [str(f.type) for f in r.schema] == ["int64", "string", "string"]
+        assert not r.by_line
+    load(str(src), str(tmp_path / "t.db"), table="t")
+    assert sqlite_table(tmp_path / "t.db") == [(e["id"], e["day"], e["at"]) for e in lines]
+
+
+@pytest.mark.parametrize(
+    "line,found",
+    [
+        (b'{"p": 1.25, "d": "2024-01-01", "t": "e-1000"}', None),
+        (b'{"p": 1.5e+300, "q": -2.5E-99}', None),
+        (b'{"p": 1e-400}', "other"),
+        (b'{"p": 2E+400}', "other"),
+        (b'{"p": -0.10000000000000000001}', "other"),
+        (b'{"p": -12345678901234567891}', "integers"),
+    ],
+)
+def test_the_first_look_finds_every_number_float64_would_round(line: bytes, found: str | None) -> None:
+    from loader.readers.jsonl import _rounding
+
+    assert _rounding(line + b"\n") == found
+
+
+def test_a_second_open_reuses_the_sample_until_the_file_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A load opens each file twice (types, then rows): the head is sampled once. A file
+    rewritten in place, even at the same size, is sampled again."""
+    from loader.readers.jsonl import JSONLReader
+
+    reads: list[str] = []
+    real = JSONLReader._read_sample
+    monkeypatch.setattr(JSONLReader, "_read_sample", lambda self: reads.append(self.path) or real(self))
+    src = tmp_path / "a.jsonl"
+    src.write_text('{"a": 1.5}\n', encoding="utf-8")
+    for _ in range(2):
+        with open_reader(str(src), source(src)) as r:
+            assert str(r.schema.field("a").type) == "double"
+    assert len(reads) == 1
+    src.write_text('{"a":"15"}\n', encoding="utf-8")  # the same size, maybe the same mtime
+    with open_reader(str(src), source(src)) as r:
+        assert str(r.schema.field("a").type) == "string"
+    with open_reader(str(src), source(src, infer_rows=5)) as r:
+        assert str(r.schema.field("a").type) == "string"
+    assert len(reads) == 3
+
+
+# Where loader's type differs from pandas' default reading, and why: JSON strings stay strings
+# (pandas makes numbers of them), a number column with nulls stays integer (pandas: float64 with
+# NaN), and 10.0 is a float (pandas: int64 when every float is whole).
+PANDAS_DIFFERS = {("wheat", "year"): "TEXT", ("cars", "Horsepower"): "INTEGER", ("anscombe", "X"): "REAL"}
+
+
+@pytest.mark.parametrize("name", ["cars", "ohlc", "anscombe", "wheat", "burtin"])
+def test_a_data_package_table_as_json_lines_loads_as_pandas_reads_it(tmp_path: Path, name: str) -> None:
+    """A vega-datasets JSON table (from PyPI) as JSON Lines: every SQLite value equals the value
+    pandas' read_json(lines=True) reads, and every column type matches pandas' dtype but where
+    the JSON types say otherwise (PANDAS_DIFFERS)."""
+    vega = pytest.importorskip("vega_datasets")
+    pd = pytest.importorskip("pandas")
+    records = json.loads((Path(os.path.dirname(vega.__file__)) / "_data" / f"{name}.json").read_text())
+    src = write_lines(tmp_path / f"{name}.jsonl", records)
+    db = tmp_path / "t.db"
+    report = load(str(src), str(db), table="t")
+    assert (report.rows_written, report.rows_rejected) == (len(records), 0)
+    inferred = pd.read_json(src, lines=True, precise_float=True)
+    as_parsed = pd.read_json(src, lines=True, precise_float=True, dtype=False)  # JSON's own types, no coercion
+    conn = sqlite3.connect(db)
+    try:
+        types = {r[1]: r[2] for r in conn.execute("PRAGMA table_info(t)")}
+        stored = conn.execute("SELECT * FROM t ORDER BY rowid").fetchall()
+    finally:
+        conn.close()
+    sqlite_of = {"int64": "INTEGER", "float64": "REAL", "bool": "INTEGER"}
+    expected = {c: PANDAS_DIFFERS.get((name, c), sqlite_of.get(str(t), "TEXT")) for c, t in inferred.dtypes.items()}
+    assert types == expected
+    values = [[None if pd.isna(v) else v for v in row] for row in as_parsed.itertuples(index=False)]
+    assert [list(row) for row in stored] == values
