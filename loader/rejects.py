@@ -169,6 +169,19 @@ class RejectFile:
         except OSError as exc:
             raise _write_error(self.path, exc) from None
 
+    def append_from(self, path: str) -> None:
+        """Append this job's lines written elsewhere (a part's rejects), as they are."""
+        try:
+            with open(path, "rb") as src:
+                for line in src:
+                    fh = self._fh or self._open()
+                    fh.write(line)
+                    self.size += len(line)
+                    self.count += 1
+                    self.lines += 1
+        except OSError as exc:
+            raise _write_error(self.path, exc) from None
+
     def sync(self) -> Committed:
         """Make written rejects durable; returns what is committed with the batch."""
         if self._fh is not None:
