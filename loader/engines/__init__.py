@@ -110,8 +110,10 @@ def plan_parts(pipeline: Pipeline, plans: list[FilePlan]) -> list[Part]:
                 f"{plan.path}: half loaded by an earlier run with run.engine = 'threads'",
                 hint="finish that load with --engine threads, or reload it with --restart",
             )
-        fmt = src.format or "csv"
-        out += plan_file(plan.path, str(fmt), part_bytes=int(run.part_size), quote=quote, escape=escape).parts
+        fmt = str(src.format or "csv")
+        # the readers that read a part of a file; the others' files are one part each
+        how = fmt if fmt in ("csv", "parquet") else "whole"
+        out += plan_file(plan.path, how, part_bytes=int(run.part_size), quote=quote, escape=escape).parts
     return out
 
 
@@ -266,7 +268,7 @@ class Coordinator:
         key = storage.key(task.part.path)
         f = self.files[key]
         if result.rejects:
-            self.rejects.append_from(result.rejects)
+            self.rejects.append_from(result.rejects, row_offset=f.state.rows_read)  # earlier parts committed first
         committed = self.rejects.sync()
         self.state.set_rejects(committed)
         f.left -= 1
