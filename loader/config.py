@@ -179,7 +179,7 @@ class RunConfig:
     scheduler: str | None = None
     """For ``engine = "dask"``: the scheduler's address (``tcp://host:8786``), or ``local``
     (the default) to start a ``LocalCluster`` of one single-threaded worker per usable CPU."""
-    part_size: int = field(default=64 << 20, metadata=SIZE)
+    part_size: int = field(default=32 << 20, metadata=SIZE)
     """With ``processes`` or ``dask``: input bytes per part (CSV and JSON Lines byte ranges
     cut between rows, Parquet row-group ranges); a smaller file is one part."""
     spill_dir: str | None = field(default=None, metadata=PATH)

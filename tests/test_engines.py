@@ -215,3 +215,28 @@ def test_a_dask_worker_killed_mid_load_loses_and_doubles_nothing(tmp_path: Path,
     expected = Pipeline(job(paths, tmp_path / "clean.db", "threads")).run()
     assert contents(target, "sqlite") == contents(tmp_path / "clean.db", "sqlite")
     assert report.rows_written == expected.rows_written and report.rows_rejected == expected.rows_rejected
+
+
+@pytest.mark.parametrize("mode", ["upsert", "ignore"])
+def test_upsert_and_ignore_treat_repeated_keys_across_parts_as_threads_do(tmp_path: Path, mode: str) -> None:
+    paths = csv_files(tmp_path, files=1, rows=3000)
+    again = tmp_path / "in1.csv"  # the same ids with new values: the second file updates or is ignored
+    again.write_text(paths[0].read_text(encoding="utf-8").replace("plain", "PLAIN"), encoding="utf-8")
+    results = []
+    for engine in ("threads", "processes"):
+        config = job([paths[0], again], tmp_path / f"{engine}.db", engine)
+        config = JobConfig(
+            config.source,
+            SinkConfig(path=config.sink.path, table="t", mode=mode, primary_key=["id"]),
+            config.transform,
+            config.run,
+        )
+        report = Pipeline(config).run()
+        assert (
+            report.rows_read == report.rows_written + report.rows_rejected + report.rows_filtered + report.rows_ignored
+        )
+        results.append((contents(tmp_path / f"{engine}.db", "sqlite"), report.rows_written, report.rows_ignored))
+    assert results[0] == results[1]
+    rows = results[0][0]
+    assert any(r[1] == ("PLAIN" if mode == "upsert" else "plain") for r in rows)
+    assert not any(r[1] == ("plain" if mode == "upsert" else "PLAIN") for r in rows)

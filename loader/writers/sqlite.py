@@ -370,8 +370,14 @@ class SQLiteWriter(Transactional):
         self._execute("ATTACH DATABASE ? AS part", (path,))
         try:
             names = tuple(r[1] for r in self._execute(f"PRAGMA part.table_info({quote(self.table)})"))
+            source = f"part.{quote(self.table)}"
+            if self.config.mode in ("append", "replace") and list(names) == self.existing_columns():
+                # SQLite's transfer optimization: records copied as they are, in rowid order
+                sql = f"INSERT INTO main.{quote(self.table)} SELECT * FROM {source}"
+            else:
+                sql = self._merge_sql(names, source)
             self._begin()
-            self._execute(self._merge_sql(names, f"part.{quote(self.table)}"))
+            self._execute(sql)
             written = int(self._execute("SELECT changes()")[0][0])
             self.commit(job, entries(written, rows - written))
         except BaseException:
