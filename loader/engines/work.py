@@ -32,7 +32,7 @@ from ..schema import decode_types
 from ..sinks.base import Encoded
 from ..transforms import Stage, apply, build_stages, close_stages
 
-SPILL_ROWS = 200_000  # LevelDB keys and values held before a sorted run is written
+SPILL_ROWS = 400_000  # LevelDB keys and values held before a sorted run is written (a part's, mostly)
 
 
 @dataclass(frozen=True)

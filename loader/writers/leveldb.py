@@ -19,11 +19,12 @@ import collections
 import itertools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import plyvel
 import pyarrow as pa
+import pyarrow.ipc
 
 from ..config import SinkConfig
 from ..errors import RESUME_HINT, ConfigError, SinkError, TargetLockedError
@@ -226,13 +227,11 @@ class LevelDBWriter(Transactional):
         """A part's sorted runs (``files``, in input order) merged into key-ordered
         WriteBatches, then the checkpoint ``entries(written, ignored)``. A crash between
         the two puts the part again: puts are idempotent."""
-        from ..spill import merge_runs
-
         ignore = self.config.mode == "ignore"
         written = 0 if ignore else rows
         get = self.db.get
         try:
-            for table in merge_runs(files, "first" if ignore else "last"):
+            for table in _sorted(files, "first" if ignore else "last"):
                 wb = self.db.write_batch(transaction=True, sync=self.config.sync)
                 for ks, vs in as_bytes(table.column("key").combine_chunks(), table.column("value").combine_chunks()):
                     if ignore:  # keys already stored keep their value
@@ -248,3 +247,16 @@ class LevelDBWriter(Transactional):
 
     def finish(self) -> None:
         return None
+
+
+def _sorted(runs: list[str], keep: Any) -> Iterator[pa.Table]:
+    """The runs' keys and values in key order, each key once; one run is that already."""
+    from ..spill import merge_runs
+
+    if len(runs) != 1:
+        yield from merge_runs(runs, keep)
+        return
+    with pa.memory_map(runs[0], "r") as source:
+        reader = pa.ipc.open_file(source)
+        for i in range(reader.num_record_batches):
+            yield pa.Table.from_batches([reader.get_batch(i)])
