@@ -25,7 +25,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from loader import JobConfig, Pipeline, RunConfig, SinkConfig, SourceConfig
+from loader.engines.work import PartTask, run_part
 from loader.errors import ConfigError
+from loader.parts import plan_file
+from loader.schema import encode_types
 
 distributed = pytest.importorskip("dask.distributed")
 
@@ -240,3 +243,20 @@ def test_upsert_and_ignore_treat_repeated_keys_across_parts_as_threads_do(tmp_pa
     rows = results[0][0]
     assert any(r[1] == ("PLAIN" if mode == "upsert" else "plain") for r in rows)
     assert not any(r[1] == ("plain" if mode == "upsert" else "PLAIN") for r in rows)
+
+
+def test_a_part_finished_before_the_run_is_reused_not_read_again(tmp_path: Path) -> None:
+    paths = csv_files(tmp_path, files=1)
+    target = tmp_path / "t.db"
+    config = job(paths, target, "processes")
+    pipe = Pipeline(config)
+    types = encode_types(pipe._settle_types([str(p) for p in paths], {}))
+    parts = plan_file(str(paths[0]), "csv", part_bytes=16_000).parts
+    spill = str(target) + ".parts"
+    here = run_part(PartTask(pipe.job, pipe.job_name, pipe.table, parts[1], types, spill))  # as a worker would
+    report = Pipeline(config).run()
+    assert [p["id"] for p in report.parts] == [p.id for p in parts]
+    assert report.parts[1]["worker"] == here.worker  # this process made it; the run reused it
+    assert all(p["worker"] != here.worker for i, p in enumerate(report.parts) if i != 1)
+    Pipeline(job(paths, tmp_path / "clean.db", "threads")).run()
+    assert contents(target, "sqlite") == contents(tmp_path / "clean.db", "sqlite")

@@ -13,6 +13,7 @@ manifest is finished, whichever worker did it and however often it was retried.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import socket
@@ -49,7 +50,10 @@ class PartTask:
 
     @property
     def prefix(self) -> str:
-        return os.path.join(self.spill_dir, self.part.id)
+        """The part's result files' common name: its id and what decides its contents
+        (types, stages, sink), so a result made under other settings is never reused."""
+        what = json.dumps([self.types, self.job.transform, repr(self.job.sink)], sort_keys=True, default=str)
+        return os.path.join(self.spill_dir, f"{self.part.id}-{hashlib.sha256(what.encode()).hexdigest()[:8]}")
 
 
 @dataclass
@@ -238,7 +242,7 @@ class LevelDBSide(SideWriter):
         self.encode = LevelDBEncoder(template, sink.value, None)  # type: ignore[method-assign]
         # ``ignore`` keeps a key's first row, as the writer does; the others its last
         keep: Any = "first" if sink.mode == "ignore" else "last"
-        self.spiller = RunSpiller(task.spill_dir, f"{task.part.id}.run", keep=keep)
+        self.spiller = RunSpiller(task.spill_dir, os.path.basename(task.prefix) + ".run", keep=keep)
 
     def write(self, encoded: Encoded) -> int:
         if encoded.payload is None:
