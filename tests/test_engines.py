@@ -122,6 +122,7 @@ def test_every_engine_loads_the_same_rows(tmp_path: Path, cluster: Any, sink: st
         if engine != "threads":
             assert len(report.parts) > 3  # byte ranges or row-group ranges, not whole files
             assert sum(p["rows_read"] for p in report.parts) == report.rows_read
+            assert all(40 < p["worker_peak_rss_mb"] < 400 for p in report.parts)  # measured in the worker
             assert not (tmp_path / f"{engine}{suffix}.parts").exists()  # side results removed once committed
         rejects = reject_lines(report.rejects_path) if report.rows_rejected else []
         results[engine] = (contents(target, sink), report.rows_read, report.rows_written, report.rows_rejected, rejects)

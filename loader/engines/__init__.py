@@ -281,6 +281,7 @@ class Coordinator:
             "rows_filtered": result.rows_filtered,
             "worker": result.worker,
             "seconds": result.seconds,
+            "worker_peak_rss_mb": result.peak_rss_mb,
         }
 
         def entries(written: int, ignored: int) -> dict[str, str]:

@@ -29,6 +29,7 @@ from ..errors import ConfigError
 from ..parts import Part
 from ..readers import open_reader
 from ..rejects import RejectFile
+from ..report import peak_rss_mb
 from ..schema import decode_types
 from ..sinks.base import Encoded
 from ..transforms import Stage, apply, build_stages, close_stages
@@ -70,6 +71,7 @@ class PartResult:
     bytes_read: int = 0
     worker: str = ""
     seconds: float = 0.0
+    peak_rss_mb: float = 0.0  # the worker process's peak so far
 
     @classmethod
     def load(cls, path: str) -> PartResult:
@@ -145,6 +147,7 @@ def run_part(task: PartTask) -> PartResult:
         os.replace(rejects_tmp, result.rejects)
     result.bytes_read = task.part.size
     result.seconds = round(time.monotonic() - t0, 3)
+    result.peak_rss_mb = peak_rss_mb()
     _write_manifest(manifest_path(task.prefix), result)
     return result
 
