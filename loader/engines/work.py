@@ -34,7 +34,7 @@ from ..schema import decode_types
 from ..sinks.base import Encoded
 from ..transforms import Stage, apply, build_stages, close_stages
 
-SPILL_ROWS = 400_000  # LevelDB keys and values held before a sorted run is written (a part's, mostly)
+SPILL_BYTES = 8 << 20  # LevelDB keys and values held before a sorted run is written
 
 
 @dataclass(frozen=True)
@@ -252,7 +252,7 @@ class LevelDBSide(SideWriter):
             return 0
         keys, values = encoded.payload
         self.spiller.add(keys, values)
-        if self.spiller.held_rows >= SPILL_ROWS:
+        if self.spiller.held_bytes >= SPILL_BYTES:
             self.spiller.spill()
         return encoded.num_rows
 
