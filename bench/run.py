@@ -86,7 +86,7 @@ def run_child(argv: list[str], env: dict[str, str] | None = None) -> Result:
 
 
 def clean(target: str) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal", ".lock", ".rejects.jsonl"):
+    for suffix in ("", "-wal", "-shm", "-journal", ".lock", ".rejects.jsonl", ".parts"):
         path = target + suffix
         if os.path.isdir(path):
             shutil.rmtree(path)
@@ -190,11 +190,22 @@ def cases(shell: str | None, stdlib: bool) -> tuple[list[Case], list[str]]:
         Case(
             "loader parquet -> leveldb, --max-memory 140MB", "parquet", "leveldb", loader_argv("--max-memory", "140MB")
         ),
+        *engine_cases(),
         Case(CHAIN, "csv", "sqlite", chain_argv),
         Case(CHAIN_PARQUET, "parquet", "sqlite", chain_argv),
         Case(CHAIN_OUTPUT_LOAD, CHAIN_OUTPUT, "sqlite", loader_argv()),
     ]
     return out, notes
+
+
+def engine_cases() -> list[Case]:
+    """The engines against threads (the cases above): a process pool, and a Dask
+    LocalCluster started by the run (its start-up is in the time)."""
+    return [
+        Case(f"loader csv -> {sink}, --engine {engine}", "csv", sink, loader_argv("--engine", engine))
+        for sink in ("sqlite", "leveldb")
+        for engine in ("processes", "dask")
+    ]
 
 
 CHAIN = "loader csv -> sqlite, 5 transform stages"
@@ -459,6 +470,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--with-16m", action="store_true", help="extend the growth series to 16M rows (LevelDB pairs only; ~2 GB CSV)"
     )
     ap.add_argument("--no-series", action="store_true", help="skip the memory-growth series")
+    ap.add_argument("--engines", action="store_true", help="only `.import` and CSV loads on each run.engine")
     ap.add_argument("--no-stdlib", action="store_true", help="skip the stdlib csv baseline")
     ap.add_argument(
         "--jsonl",
@@ -505,6 +517,9 @@ def run_main_table(args: argparse.Namespace, rows: int, runs: int, work: str) ->
     """Every case ``runs`` times, interleaved; the main table's lines with its notes."""
     shell = SQLITE3_SHELL if os.access(SQLITE3_SHELL, os.X_OK) else shutil.which("sqlite3")
     all_cases, notes = cases(shell, stdlib=not args.no_stdlib)
+    if args.engines:  # the engines, threads and `.import` only
+        keep = {"loader csv -> sqlite", "loader csv -> leveldb (json values)"} | {c.name for c in engine_cases()}
+        all_cases = [c for c in all_cases if c.name in keep or c.name.startswith("sqlite3 shell")]
     inputs = {
         ids: ensure_data(args.data, rows, chain=ids == IDS[0], ids=ids) for ids in sorted({c.ids for c in all_cases})
     }

@@ -85,6 +85,10 @@ class RunOptions(TypedDict, total=False):
     max_memory: int | str
     log_format: Literal["text", "json"]
     metrics_file: PathLike
+    engine: Literal["threads", "processes", "dask"]
+    scheduler: str
+    part_size: int | str
+    spill_dir: PathLike
 
 
 def _table(cls: type, where: str, options: Mapping[str, Any] | None, given: Mapping[str, Any]) -> Any:

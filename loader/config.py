@@ -171,6 +171,20 @@ class RunConfig:
     (the container image sets ``LOADER_RUN__LOG_FORMAT=json``)."""
     metrics_file: str | None = field(default=None, metadata=PATH)
     """Write Prometheus text-format metrics here after each run (for the node exporter's textfile collector)."""
+    engine: Literal["threads", "processes", "dask"] = "threads"
+    """Where the work runs: ``threads`` in this process; ``processes``, parts of the load on a
+    local process pool sized to the usable CPUs; ``dask``, parts on a Dask cluster
+    (``run.scheduler``; needs ``loader[dask]``). One process writes the target either way
+    (docs/engines.md)."""
+    scheduler: str | None = None
+    """For ``engine = "dask"``: the scheduler's address (``tcp://host:8786``), or ``local``
+    (the default) to start a ``LocalCluster`` of one single-threaded worker per usable CPU."""
+    part_size: int = field(default=32 << 20, metadata=SIZE)
+    """With ``processes`` or ``dask``: input bytes per part (CSV and JSON Lines byte ranges
+    cut between rows, Parquet row-group ranges); a smaller file is one part."""
+    spill_dir: str | None = field(default=None, metadata=PATH)
+    """Where parts' results wait for their commit (a directory every worker and this process
+    can reach); default ``<target>.parts`` beside the target."""
 
 
 @dataclass(frozen=True)

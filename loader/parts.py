@@ -22,7 +22,6 @@ from . import storage
 
 Unit = Literal["file", "bytes", "row_groups"]
 PART_BYTES = 64 << 20  # a part's size, to balance work across workers
-_BLOCK = 4 << 20  # bytes scanned at a time for quotes and newlines
 _COMPRESSED = (".gz", ".bz2", ".zst", ".zstd", ".lz4", ".xz", ".br")
 
 
@@ -94,38 +93,12 @@ def plan_file(
 
 
 def row_boundaries(path: str, every: int, quote: bytes | None) -> Iterator[int]:
-    """Offsets just past a newline that ends a row, one at or after each multiple of
-    ``every``: with ``quote``, only a newline preceded by an even number of quotes."""
-    want = every
-    offset = 0
-    quotes = 0
-    with storage.open_input(path) as fh:
-        while True:
-            block = fh.read(_BLOCK)
-            if not block:
-                return
-            end = offset + len(block)
-            while want < end:
-                cut = _cut_in(block, max(0, want - offset), quote, quotes)
-                if cut is None:
-                    break
-                yield offset + cut
-                want = offset + cut + every
-            if quote:
-                quotes += block.count(quote)
-            offset = end
+    """Offsets just past a newline that ends a row, one at or after each ``every`` bytes:
+    with ``quote``, only a newline after balanced quotes. The CSV reader's own scan
+    (``readers.csv.parts``), so a planned cut is where the reader puts it too."""
+    from .readers.csv.parts import row_starts
 
-
-def _cut_in(block: bytes, start: int, quote: bytes | None, quotes_before: int) -> int | None:
-    """The offset in ``block`` just past the first row-ending newline at or after ``start``."""
-    pos = start
-    while True:
-        nl = block.find(b"\n", pos)
-        if nl < 0:
-            return None
-        if quote is None or (quotes_before + block.count(quote, 0, nl)) % 2 == 0:
-            return nl + 1
-        pos = nl + 1
+    return row_starts(path, every, quote)
 
 
 def _parquet(path: str, whole: Part, part_bytes: int) -> FilePlan:

@@ -160,6 +160,7 @@ class Pipeline:
         # imported by run() before it writes anything; plan() imports nothing
         job_stages = build_stages(job.transform, allow_code=allow_python, defer_imports=True)
         self.stages: list[Stage] = job_stages + [as_stage(t) for t in transforms]
+        self.allow_python, self.code_transforms = allow_python, bool(transforms)  # for engines' workers
         self.handle_signals = handle_signals
         self.progress = progress
         self.on_event = on_event
@@ -406,6 +407,15 @@ class Pipeline:
             total = sum(storage.size(p.path) or 0 for p in plans if p.reads)
             progress = stack.enter_context(Progress(total, enabled=self.progress))
             types = self._load_types(files, state, writer, fresh)
+            if run.engine != "threads":  # parts on other processes or machines (loader.engines)
+                from .engines import load_parts
+
+                reads = [p for p in plans if p.reads]
+                for plan in plans:
+                    if not plan.reads:
+                        self._skip(plan, report)
+                load_parts(self, writer, rejects, state, report, signals, progress, reads, types, fresh)
+                return
             loop = self._loop = _Loop(
                 self.job,
                 writer,

@@ -169,6 +169,25 @@ class RejectFile:
         except OSError as exc:
             raise _write_error(self.path, exc) from None
 
+    def append_from(self, path: str, row_offset: int = 0) -> None:
+        """Append this job's lines written elsewhere (a part's rejects); ``row_offset``:
+        the file's rows before the part, which the part's row numbers start after."""
+        try:
+            with open(path, "rb") as src:
+                for line in src:
+                    if row_offset:
+                        entry = json.loads(line)
+                        if isinstance(entry.get("row"), int):
+                            entry["row"] += row_offset
+                        line = (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+                    fh = self._fh or self._open()
+                    fh.write(line)
+                    self.size += len(line)
+                    self.count += 1
+                    self.lines += 1
+        except OSError as exc:
+            raise _write_error(self.path, exc) from None
+
     def sync(self) -> Committed:
         """Make written rejects durable; returns what is committed with the batch."""
         if self._fh is not None:

@@ -71,7 +71,10 @@ class RunReport:
     chunk_size: int = 0  # the sizes the run used (after fitting them under max_memory)
     batch_size: int = 0
     sizes: dict[str, int] = field(default_factory=dict)  # the other sizes memory depends on (CSV block, LevelDB's)
-    workers: int = 1  # threads that parsed CSV blocks
+    workers: int = 1  # threads that parsed CSV blocks (engines: parts run at once)
+    engine: str = "threads"
+    parts: list[dict[str, Any]] = field(default_factory=list)  # engines: each part's counts, worker and seconds
+    parts_seconds: float = 0.0
     error: str | None = None
     exit_code: int = 0
     _t0: float = field(default=0.0, repr=False)

@@ -16,13 +16,15 @@ the two replays that batch, which writes the same keys and values again.
 from __future__ import annotations
 
 import collections
+import itertools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import plyvel
 import pyarrow as pa
+import pyarrow.ipc
 
 from ..config import SinkConfig
 from ..errors import RESUME_HINT, ConfigError, SinkError, TargetLockedError
@@ -221,5 +223,40 @@ class LevelDBWriter(Transactional):
             self._staged_keys.clear()
         self._write_state(lambda log: log.set(job, state))
 
+    def merge_part(self, files: list[str], rows: int, job: str, entries: Callable[[int, int], dict[str, str]]) -> None:
+        """A part's sorted runs (``files``, in input order) merged into key-ordered
+        WriteBatches, then the checkpoint ``entries(written, ignored)``. A crash between
+        the two puts the part again: puts are idempotent."""
+        ignore = self.config.mode == "ignore"
+        written = 0 if ignore else rows
+        get = self.db.get
+        try:
+            for table in _sorted(files, "first" if ignore else "last"):
+                wb = self.db.write_batch(transaction=True, sync=self.config.sync)
+                for ks, vs in as_bytes(table.column("key").combine_chunks(), table.column("value").combine_chunks()):
+                    if ignore:  # keys already stored keep their value
+                        new = [(k, v) for k, v in zip(ks, vs, strict=True) if get(k) is None]
+                        written += len(new)
+                        collections.deque(itertools.starmap(wb.put, new), maxlen=0)
+                    else:
+                        collections.deque(map(wb.put, ks, vs), maxlen=0)
+                wb.write()
+        except plyvel.Error as exc:
+            raise SinkError(f"LevelDB write failed: {_text(exc)}", file=self.config.path, hint=RESUME_HINT) from None
+        self.commit(job, entries(written, rows - written))
+
     def finish(self) -> None:
         return None
+
+
+def _sorted(runs: list[str], keep: Any) -> Iterator[pa.Table]:
+    """The runs' keys and values in key order, each key once; one run is that already."""
+    from ..spill import merge_runs
+
+    if len(runs) != 1:
+        yield from merge_runs(runs, keep)
+        return
+    with pa.memory_map(runs[0], "r") as source:
+        reader = pa.ipc.open_file(source)
+        for i in range(reader.num_record_batches):
+            yield pa.Table.from_batches([reader.get_batch(i)])

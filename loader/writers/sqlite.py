@@ -19,6 +19,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import adbc_driver_manager as adbc
@@ -301,15 +302,15 @@ class SQLiteWriter(Transactional):
             self.columns.append(f.name)
             known.add(f.name.lower())
 
-    def _merge_sql(self, names: tuple[str, ...]) -> str:
-        """For ``ignore`` and ``upsert``: move the staged rows into the table, in
-        staging order (so the last of repeated keys wins, as row by row would)."""
-        sql = self._merge.get(names)
+    def _merge_sql(self, names: tuple[str, ...], source: str = f"temp.{STAGE_TABLE}") -> str:
+        """Move rows from ``source`` into the table by the mode's rules (``ignore``,
+        ``upsert``), in their order (so the last of repeated keys wins, as row by row would)."""
+        sql = self._merge.get((source, *names))
         if sql is None:
             cols = ", ".join(quote(n) for n in names)
             verb = "INSERT OR IGNORE" if self.config.mode == "ignore" else "INSERT"
             # "WHERE true" tells SQLite's parser the ON CONFLICT belongs to the INSERT
-            sql = f"{verb} INTO main.{quote(self.table)} ({cols}) SELECT {cols} FROM temp.{STAGE_TABLE} WHERE true ORDER BY rowid"
+            sql = f"{verb} INTO main.{quote(self.table)} ({cols}) SELECT {cols} FROM {source} WHERE true ORDER BY rowid"
             if self.config.mode == "upsert":
                 pk = {c.lower() for c in self.config.primary_key}
                 updates = [f"{quote(n)} = excluded.{quote(n)}" for n in names if n.lower() not in pk]
@@ -317,7 +318,7 @@ class SQLiteWriter(Transactional):
                 sql += f" ON CONFLICT ({conflict}) " + (
                     "DO UPDATE SET " + ", ".join(updates) if updates else "DO NOTHING"
                 )
-            self._merge[names] = sql
+            self._merge[(source, *names)] = sql
         return sql
 
     # ---------------------------------------------------------------- rows
@@ -363,6 +364,29 @@ class SQLiteWriter(Transactional):
             )
         self._execute("COMMIT")
         self._in_txn = False
+
+    def merge_part(self, files: list[str], rows: int, job: str, entries: Callable[[int, int], dict[str, str]]) -> None:
+        """A part's side database (``files``: one, the same table) copied into the table by
+        SQLite, committed with the checkpoint ``entries(written, ignored)``: one transaction."""
+        (path,) = files
+        self._execute("ATTACH DATABASE ? AS part", (path,))
+        try:
+            names = tuple(r[1] for r in self._execute(f"PRAGMA part.table_info({quote(self.table)})"))
+            source = f"part.{quote(self.table)}"
+            if self.config.mode in ("append", "replace") and list(names) == self.existing_columns():
+                # SQLite's transfer optimization: records copied as they are, in rowid order
+                sql = f"INSERT INTO main.{quote(self.table)} SELECT * FROM {source}"
+            else:
+                sql = self._merge_sql(names, source)
+            self._begin()
+            self._execute(sql)
+            written = int(self._execute("SELECT changes()")[0][0])
+            self.commit(job, entries(written, rows - written))
+        except BaseException:
+            self.rollback()
+            raise
+        finally:
+            self._execute("DETACH DATABASE part")
 
     def finish(self) -> None:
         """Indexes are built once, after the load: cheaper than maintaining them per row."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,6 +94,23 @@ def bounds(reader: Any, start: int, end: int) -> Bounds:
         line = scan.line
         scan.advance(max(end, first))
         return Bounds(first, scan.row_start(), line)
+    finally:
+        scan.close()
+
+
+def row_starts(path: str, every: int, quote: bytes | None, offset: int = 0, line: int = 1) -> Iterator[int]:
+    """Row boundaries from ``offset`` on, one at or after each ``every`` bytes past the last:
+    the cut points a plan of parts uses (``loader.parts``), found as ``bounds`` finds them."""
+    scan = _Scan(path, offset, line, quote)
+    try:
+        cut = offset
+        while True:
+            scan.advance(cut + every)
+            nxt = scan.row_start()
+            if nxt <= cut or scan.prev != b"\n":
+                return  # the end of the file: the last part runs to it
+            yield nxt
+            cut = nxt
     finally:
         scan.close()
 

@@ -1,0 +1,366 @@
+"""Engines: where the parts of a load run. ``threads`` is the pipeline's own loop (one
+process); ``processes`` (a local process pool) and ``dask`` (a ``dask.distributed``
+cluster) run ``work.run_part`` on every part and leave the results in ``run.spill_dir``.
+
+The target has one writer: this process. It commits finished parts in plan order, each
+part's rows with its checkpoint entry (``part:<id>`` and its counts) in one transaction
+(SQLite: the side database attached and copied in by SQLite; LevelDB: the part's sorted
+runs merged into WriteBatches, then the checkpoint). A rerun skips committed parts and
+reuses finished results still in the spill directory; a part whose worker died runs
+again, and its half-written files are never read (see ``work``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .. import storage
+from ..cpus import usable_cpus
+from ..errors import ConfigError, InterruptedLoad, RejectLimitError
+from ..parts import Part, plan_file
+from ..progress import Progress
+from ..report import FileReport, RunReport
+from ..schema import encode_types
+from ..state import FilePlan, FileState, JobState
+from .work import PartResult, PartTask, finished, manifest_path, output_schema, run_part
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from ..pipeline import Pipeline
+    from ..rejects import RejectFile
+    from ..writers.base import Writer
+
+PART_KEY = "part:"
+
+
+class Result(Protocol):
+    def result(self) -> PartResult: ...
+
+
+Submit = Callable[[PartTask], Result]
+
+
+@contextlib.contextmanager
+def open_engine(engine: str, scheduler: str | None) -> Iterator[tuple[Submit, int]]:
+    """A function that starts a part somewhere, and how many run at once."""
+    if engine == "processes":
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        workers = usable_cpus()
+        # spawn: the coordinator has threads (read-ahead, signals), which fork does not copy safely
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            yield (lambda task: pool.submit(run_part, task)), workers
+        return
+    if engine == "dask":
+        with _dask_client(scheduler) as client:
+            workers = max(1, sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()))
+            # a key per part: Dask runs a part that a dead worker held again, elsewhere
+            yield (lambda task: client.submit(run_part, task, key=f"loader-part-{task.part.id}", pure=False)), workers
+        return
+    raise ConfigError(f"run.engine: {engine!r} does not run parts", hint="use 'processes' or 'dask'")
+
+
+@contextlib.contextmanager
+def _dask_client(scheduler: str | None) -> Iterator[Any]:
+    import importlib
+
+    try:
+        distributed: Any = importlib.import_module("dask.distributed")  # an optional extra, untyped
+    except ImportError:
+        raise ConfigError("run.engine = 'dask' needs dask.distributed", hint="pip install 'loader[dask]'") from None
+    if scheduler in (None, "local"):
+        cluster = distributed.LocalCluster(
+            n_workers=usable_cpus(), threads_per_worker=1, processes=True, dashboard_address=None
+        )
+        with cluster, distributed.Client(cluster) as client:
+            yield client
+        return
+    with distributed.Client(scheduler) as client:
+        yield client
+
+
+def spill_dir(pipeline: Pipeline) -> str:
+    return pipeline.job.run.spill_dir or pipeline.job.sink.path.rstrip("/\\") + ".parts"
+
+
+def plan_parts(pipeline: Pipeline, plans: list[FilePlan]) -> list[Part]:
+    """Every part of the files this run loads, in plan order."""
+    src, run = pipeline.job.source, pipeline.job.run
+    quote = src.quote_char if isinstance(src.quote_char, str) else ('"' if src.quote_char is None else None)
+    escape = src.escape_char if isinstance(src.escape_char, str) else None
+    out: list[Part] = []
+    for plan in plans:
+        if plan.path == storage.STDIN:
+            raise ConfigError(
+                f"run.engine = {run.engine!r}: standard input cannot be read in parts",
+                hint="use run.engine = 'threads'",
+            )
+        if plan.status == "resumed":
+            raise ConfigError(
+                f"{plan.path}: half loaded by an earlier run with run.engine = 'threads'",
+                hint="finish that load with --engine threads, or reload it with --restart",
+            )
+        fmt = str(src.format or "csv")
+        # the readers that read a part of a file; the others' files are one part each
+        how = fmt if fmt in ("csv", "parquet") else "whole"
+        out += plan_file(plan.path, how, part_bytes=int(run.part_size), quote=quote, escape=escape).parts
+    return out
+
+
+@dataclass
+class _File:
+    """A file's counts over its parts, for its checkpoint entry and its report line."""
+
+    state: FileState
+    report: FileReport
+    left: int  # parts not committed yet
+
+
+@dataclass
+class Coordinator:
+    """Runs the parts on an engine and commits them into the target, in plan order."""
+
+    pipeline: Pipeline
+    writer: Writer
+    rejects: RejectFile
+    state: JobState
+    report: RunReport
+    signals: Any
+    progress: Progress
+    files: dict[str, _File] = field(default_factory=dict)
+    schema_entry: str | None = None
+
+    def run(self, plans: list[FilePlan], types: dict[str, pa.DataType], fresh: bool) -> None:
+        pipe = self.pipeline
+        run = pipe.job.run
+        self._check_stages()
+        parts = plan_parts(pipe, plans)
+        self._prepare(plans, types, fresh)
+        entries = self.writer.read_state(pipe.job_name)
+        committed = {k[len(PART_KEY) :]: json.loads(v) for k, v in entries.items() if k.startswith(PART_KEY)}
+        directory = spill_dir(pipe)
+        encoded = encode_types(types)
+        if encoded != self.state.schema:
+            self.state.schema = self.schema_entry = encoded
+        tasks = [
+            PartTask(pipe.job, pipe.job_name, pipe.table, p, encoded, directory, getattr(pipe, "allow_python", False))
+            for p in parts
+        ]
+        self._check_plan(tasks, committed)
+        for task in tasks:
+            self._count_parts(task.part, committed)
+        todo = [t for t in tasks if t.part.id not in committed]
+        for task in tasks:
+            if task.part.id in committed:
+                _remove_results(task.prefix)  # committed by a run that stopped before it cleaned up
+        if todo:
+            os.makedirs(directory, exist_ok=True)
+            with open_engine(str(run.engine), run.scheduler) as (submit, workers):
+                self.report.workers = workers
+                self._commit_in_order(todo, submit, 2 * workers)
+        self.writer.finish()
+        self.state.status = "complete"
+        self.writer.commit(pipe.job_name, self._entries())
+        with contextlib.suppress(OSError):
+            os.rmdir(directory)  # left when it holds anything not this run's
+
+    def _check_stages(self) -> None:
+        pipe = self.pipeline
+        merge = getattr(self.writer, "merge_part", None)
+        if merge is None:
+            raise ConfigError(
+                f"run.engine = {pipe.job.run.engine!r}: a {pipe.job.sink.type} sink cannot take parts yet",
+                hint="use run.engine = 'threads'",
+            )
+        self._merge: Callable[..., None] = merge
+        if getattr(pipe, "code_transforms", False):
+            raise ConfigError(
+                f"run.engine = {pipe.job.run.engine!r}: transforms passed in Python cannot travel to workers",
+                hint="name the stages in the job file ([[transform]]), or use run.engine = 'threads'",
+            )
+        for stage in pipe.stages:
+            if stage.name.split(":")[0] == "dedupe" or getattr(stage, "state_path", None):
+                raise ConfigError(
+                    f"run.engine = {pipe.job.run.engine!r}: stage {stage.name} remembers rows across the load, "
+                    "and each part would see only its own",
+                    hint="use run.engine = 'threads' for this job",
+                )
+
+    def _check_plan(self, tasks: list[PartTask], committed: dict[str, dict[str, Any]]) -> None:
+        """A half-loaded file goes on in the parts it was cut into: other cuts would load
+        rows of its committed parts again."""
+        planned = {t.part.id for t in tasks}
+        paths = {storage.key(t.part.path) for t in tasks}
+        for pid, entry in committed.items():
+            if pid not in planned and storage.key(str(entry.get("path", ""))) in paths:
+                raise ConfigError(
+                    f"{entry['path']}: half loaded in parts of run.part_size = {entry.get('part_size')}, "
+                    f"now cut at {self.pipeline.job.run.part_size}",
+                    hint=f"rerun with run.part_size = {entry.get('part_size')}, or reload it with --restart",
+                )
+
+    def _prepare(self, plans: list[FilePlan], types: dict[str, pa.DataType], fresh: bool) -> None:
+        """The target's table or keys made ready, from the first file's schema after the stages."""
+        from ..readers import open_reader
+
+        pipe = self.pipeline
+        for plan in plans:
+            with open_reader(plan.path, pipe.job.source, chunk_size=pipe.job.run.chunk_size, types=types) as reader:
+                schema = output_schema(pipe.stages, reader.schema, plan.path)
+            pipe.sink.check_schema(pipe.job.sink, schema.names)
+            self.writer.prepare(schema, fresh=fresh)
+            return
+
+    def _count_parts(self, part: Part, committed: dict[str, dict[str, Any]]) -> None:
+        key = storage.key(part.path)
+        f = self.files.get(key)
+        if f is None:
+            fs = self.state.files.get(key)
+            if fs is None or fs.done:
+                fs = FileState(path=part.path, identity=storage.identity(part.path))
+            f = self.files[key] = _File(fs, FileReport(part.path), 0)
+            self.report.files.append(f.report)
+        if part.id not in committed:
+            f.left += 1
+            f.report.status = "loaded"
+        else:  # its counts stay in the file's checkpoint entry
+            f.report.status = "resumed"
+            self.report.resumed = True
+            for name in ("rows_read", "rows_written", "rows_rejected", "rows_filtered", "rows_ignored"):
+                setattr(f.state, name, getattr(f.state, name) + int(committed[part.id].get(name, 0)))
+
+    def _commit_in_order(self, todo: list[PartTask], submit: Submit, window: int) -> None:
+        """Keep ``window`` parts running; commit each as its turn comes."""
+        queue = iter(todo)
+        running: deque[tuple[PartTask, Result | None]] = deque()
+
+        def top_up() -> None:
+            while len(running) < window:
+                task = next(queue, None)
+                if task is None:
+                    return
+                running.append((task, None if finished(task) else submit(task)))
+
+        top_up()
+        while running:
+            task, future = running.popleft()
+            result = finished(task) if future is None else future.result()
+            assert result is not None
+            top_up()
+            self._commit(task, result)
+            if self.signals.signum is not None:
+                raise InterruptedLoad(self.signals.signum)
+            self._check_rejects(task)
+
+    def _commit(self, task: PartTask, result: PartResult) -> None:
+        """One part's rows and its checkpoint entry, in one atomic unit."""
+        pipe = self.pipeline
+        key = storage.key(task.part.path)
+        f = self.files[key]
+        if result.rejects:
+            self.rejects.append_from(result.rejects, row_offset=f.state.rows_read)  # earlier parts committed first
+        committed = self.rejects.sync()
+        self.state.set_rejects(committed)
+        f.left -= 1
+        counts = {
+            "path": task.part.path,
+            "range": [task.part.unit, task.part.start, task.part.end],
+            "part_size": pipe.job.run.part_size,
+            "rows_read": result.rows_read,
+            "rows_rejected": result.rows_rejected,
+            "rows_filtered": result.rows_filtered,
+            "worker": result.worker,
+            "seconds": result.seconds,
+            "worker_peak_rss_mb": result.peak_rss_mb,
+        }
+
+        def entries(written: int, ignored: int) -> dict[str, str]:
+            counts["rows_written"], counts["rows_ignored"] = written, ignored
+            self._add(f, result, written, ignored)
+            return self._entries({PART_KEY + task.part.id: json.dumps(counts)}, key if f.left == 0 else None)
+
+        try:
+            self._merge(result.files, result.rows_written, pipe.job_name, entries)
+        except BaseException:
+            self._undo(f, result, counts)
+            raise
+        self.report.parts.append(dict(counts, id=task.part.id))
+        self.progress.update(result.bytes_read, result.rows_read)
+        pipe._emit("progress", path=task.part.path, rows_read=f.report.rows_read, run_rows_read=self.report.rows_read)
+        _remove_results(task.prefix)
+
+    def _add(self, f: _File, result: PartResult, written: int, ignored: int, sign: int = 1) -> None:
+        for holder in (f.state, f.report, self.report):
+            holder.rows_read += sign * result.rows_read
+            holder.rows_written += sign * written
+            holder.rows_rejected += sign * result.rows_rejected
+            holder.rows_filtered += sign * result.rows_filtered
+            holder.rows_ignored += sign * ignored
+        if f.left == 0 and sign > 0:
+            f.state.done = True
+            self.report.files_loaded += 1
+
+    def _undo(self, f: _File, result: PartResult, counts: dict[str, Any]) -> None:
+        """The commit failed: the counts say what is committed."""
+        if "rows_written" in counts:
+            self._add(f, result, counts["rows_written"], counts["rows_ignored"], sign=-1)
+            if f.left == 0:
+                f.state.done = False
+                self.report.files_loaded -= 1
+        f.left += 1
+
+    def _entries(self, extra: dict[str, str] | None = None, done_file: str | None = None) -> dict[str, str]:
+        out = dict(extra or {})
+        if done_file is not None:
+            out[done_file] = self.files[done_file].state.to_json()
+        if self.schema_entry is not None:
+            out["schema"] = self.schema_entry
+            self.schema_entry = None
+        out["job"] = self.state.job_entry()
+        return out
+
+    def _check_rejects(self, task: PartTask) -> None:
+        limit = self.pipeline.job.run.max_rejects
+        rejected, read = self.report.rows_rejected, self.report.rows_read
+        if limit is None or rejected == 0:
+            return
+        over = (read >= 1000 and rejected / read > limit) if 0 < limit < 1 else rejected > limit
+        if over:
+            raise RejectLimitError(f"{rejected:,} rows rejected, more than max_rejects = {limit}", file=task.part.path)
+
+
+def _remove_results(prefix: str) -> None:
+    for path in glob.glob(glob.escape(prefix) + ".*"):
+        with contextlib.suppress(OSError):
+            os.remove(path)
+    with contextlib.suppress(OSError):
+        os.remove(manifest_path(prefix))
+
+
+def load_parts(
+    pipeline: Pipeline,
+    writer: Writer,
+    rejects: RejectFile,
+    state: JobState,
+    report: RunReport,
+    signals: Any,
+    progress: Progress,
+    plans: list[FilePlan],
+    types: dict[str, pa.DataType],
+    fresh: bool,
+) -> None:
+    """Load ``plans`` (files to read) in parts on ``run.engine``; commit them here."""
+    report.engine = str(pipeline.job.run.engine)
+    t0 = time.monotonic()
+    Coordinator(pipeline, writer, rejects, state, report, signals, progress).run(plans, types, fresh)
+    report.parts_seconds = round(time.monotonic() - t0, 3)

@@ -1,0 +1,277 @@
+"""One part of a load, on a worker: read it, run the stages, encode for the sink, and
+leave the result in the spill directory for the coordinator to commit.
+
+``run_part`` is a top-level function of plain, picklable arguments, so a process pool
+or a Dask worker on another machine runs it the same way. Its results travel through
+files, not through the scheduler: a side SQLite database holding the part's rows (the
+target's table, same columns and types) or sorted runs of LevelDB keys and values, the
+part's rejects, and last a manifest with the counts. Every file is written under a
+temporary name and renamed when whole, and the manifest comes last, so a part with a
+manifest is finished, whichever worker did it and however often it was retried.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import pyarrow as pa
+
+from ..chunk import Chunk
+from ..config import JobConfig
+from ..errors import ConfigError
+from ..parts import Part
+from ..readers import open_reader
+from ..rejects import RejectFile
+from ..report import peak_rss_mb
+from ..schema import decode_types
+from ..sinks.base import Encoded
+from ..transforms import Stage, apply, build_stages, close_stages
+
+SPILL_BYTES = 8 << 20  # LevelDB keys and values held before a sorted run is written
+
+
+@dataclass(frozen=True)
+class PartTask:
+    """Everything a worker needs for one part (picklable)."""
+
+    job: JobConfig  # resolved
+    job_name: str
+    table: str | None
+    part: Part
+    types: str  # the settled column types (``schema.encode_types``)
+    spill_dir: str
+    allow_python: bool = False
+
+    @property
+    def prefix(self) -> str:
+        """The part's result files' common name: its id and what decides its contents
+        (types, stages, sink), so a result made under other settings is never reused."""
+        what = json.dumps([self.types, self.job.transform, repr(self.job.sink)], sort_keys=True, default=str)
+        return os.path.join(self.spill_dir, f"{self.part.id}-{hashlib.sha256(what.encode()).hexdigest()[:8]}")
+
+
+@dataclass
+class PartResult:
+    """What a finished part holds: its files and counts, who made it and how long it took."""
+
+    id: str
+    files: list[str] = field(default_factory=list)  # the side database, or the sorted runs
+    rejects: str | None = None  # the part's reject lines (this job's format)
+    rows_read: int = 0
+    rows_written: int = 0  # rows in the side results (for ``ignore``, before the target's keys are seen)
+    rows_rejected: int = 0
+    rows_filtered: int = 0
+    bytes_read: int = 0
+    worker: str = ""
+    seconds: float = 0.0
+    peak_rss_mb: float = 0.0  # the worker process's peak so far
+
+    @classmethod
+    def load(cls, path: str) -> PartResult:
+        with open(path, encoding="utf-8") as fh:
+            return cls(**json.load(fh))
+
+
+def manifest_path(prefix: str) -> str:
+    return prefix + ".json"
+
+
+def finished(task: PartTask) -> PartResult | None:
+    """The part's result when a worker finished it already and its files are all there."""
+    path = manifest_path(task.prefix)
+    try:
+        result = PartResult.load(path)
+    except (OSError, ValueError, TypeError):
+        return None
+    needed = [*result.files, *([result.rejects] if result.rejects else [])]
+    return result if all(os.path.exists(f) for f in needed) else None
+
+
+def run_part(task: PartTask) -> PartResult:
+    """Read, transform and encode one part into its side results; reuses a finished one."""
+    done = finished(task)
+    if done is not None:
+        return done
+    os.makedirs(task.spill_dir, exist_ok=True)
+    t0 = time.monotonic()
+    stages = build_stages(task.job.transform, allow_code=task.allow_python)
+    for stage in stages:
+        resolve = getattr(stage, "resolve", None)
+        if callable(resolve):
+            resolve()
+    result = PartResult(id=task.part.id, worker=f"{socket.gethostname()}:{os.getpid()}")
+    part = None if task.part.unit == "file" else (task.part.start, task.part.end)
+    rejects_tmp = task.prefix + ".rejects.jsonl.partial"
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(rejects_tmp)
+    run = task.job.run
+    chunk_rows = min(run.chunk_size, int(task.job.sink.batch_size or run.chunk_size))
+    try:
+        with (
+            open_reader(
+                task.part.path,
+                task.job.source,
+                chunk_size=chunk_rows,
+                workers=1,
+                types=decode_types(task.types),
+                part=part,
+            ) as reader,
+            RejectFile(rejects_tmp, task.job_name) as rejects,
+        ):
+            out = side_writer(task, output_schema(stages, reader.schema, task.part.path))
+            try:
+                for encoded in (out.encode(c) for c in apply(stages, iter(reader))):
+                    chunk = encoded.chunk
+                    rejects.write(chunk.rejects)
+                    result.rows_written += out.write(encoded)
+                    result.rows_read += chunk.rows_read
+                    result.rows_rejected += len(chunk.rejects)
+                    result.rows_filtered += chunk.rows_filtered
+                result.files = out.close()
+            except BaseException:
+                out.abort()
+                raise
+            rejects.sync()
+            wrote_rejects = rejects.lines > 0
+    finally:
+        close_stages(stages)
+    if wrote_rejects:
+        result.rejects = task.prefix + ".rejects.jsonl"
+        os.replace(rejects_tmp, result.rejects)
+    result.bytes_read = task.part.size
+    result.seconds = round(time.monotonic() - t0, 3)
+    result.peak_rss_mb = peak_rss_mb()
+    _write_manifest(manifest_path(task.prefix), result)
+    return result
+
+
+def _write_manifest(path: str, result: PartResult) -> None:
+    tmp = path + ".partial"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(asdict(result), fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def output_schema(stages: list[Stage], schema: pa.Schema, path: str) -> pa.Schema:
+    """The schema the stages make of the reader's (an empty chunk through them)."""
+    empty = Chunk(
+        batch=pa.RecordBatch.from_pylist([], schema=schema),
+        file=path,
+        rows=pa.array([], pa.int64()),
+        last_row=0,
+        end={},
+    )
+    for chunk in apply(stages, iter([empty])):
+        return chunk.batch.schema
+    return schema
+
+
+class SideWriter:
+    """A part's results on disk for one sink."""
+
+    def encode(self, chunk: Chunk) -> Encoded:
+        raise NotImplementedError
+
+    def write(self, encoded: Encoded) -> int:
+        raise NotImplementedError
+
+    def close(self) -> list[str]:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+
+class SQLiteSide(SideWriter):
+    """The part's rows in a side database: the target's table, with no keys or indexes
+    (the target's own constraints apply when the coordinator copies them in)."""
+
+    def __init__(self, task: PartTask, schema: pa.Schema) -> None:
+        from ..sinks.sqlite import SQLiteEncoder
+        from ..writers.sqlite import SQLiteWriter
+
+        self.path = task.prefix + ".db"
+        self.tmp = self.path + ".partial"
+        for stale in (self.tmp, self.tmp + "-journal", self.tmp + "-wal"):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(stale)
+        assert task.table is not None
+        config = replace(task.job.sink, path=self.tmp, mode="append", primary_key=[], indexes=[], alter=False)
+        self.writer = SQLiteWriter(config, task.table).__enter__()
+        self.writer.prepare(schema, fresh=True)
+        self.encode = SQLiteEncoder()  # type: ignore[method-assign]
+        self.batch = int(task.job.sink.batch_size or 50_000)
+        self.pending = 0
+
+    def write(self, encoded: Encoded) -> int:
+        n = self.writer.write(encoded)
+        self.pending += n
+        if self.pending >= self.batch:
+            self.writer.commit("part", {})
+            self.pending = 0
+        return n
+
+    def close(self) -> list[str]:
+        self.writer.commit("part", {})
+        self.writer.__exit__(None, None, None)
+        os.replace(self.tmp, self.path)
+        return [self.path]
+
+    def abort(self) -> None:
+        self.writer.__exit__(RuntimeError, None, None)
+
+
+class LevelDBSide(SideWriter):
+    """The part's keys and values in sorted runs (``loader.spill``), each key once per run."""
+
+    def __init__(self, task: PartTask, schema: pa.Schema) -> None:
+        from ..sinks.leveldb import LevelDBEncoder
+        from ..spill import RunSpiller
+        from ..writers.encode import KeyTemplate
+
+        sink = task.job.sink
+        assert sink.key is not None
+        template = KeyTemplate(sink.key)
+        template.require(schema.names)
+        self.encode = LevelDBEncoder(template, sink.value, None)  # type: ignore[method-assign]
+        # ``ignore`` keeps a key's first row, as the writer does; the others its last
+        keep: Any = "first" if sink.mode == "ignore" else "last"
+        self.spiller = RunSpiller(task.spill_dir, os.path.basename(task.prefix) + ".run", keep=keep)
+
+    def write(self, encoded: Encoded) -> int:
+        if encoded.payload is None:
+            return 0
+        keys, values = encoded.payload
+        self.spiller.add(keys, values)
+        if self.spiller.held_bytes >= SPILL_BYTES:
+            self.spiller.spill()
+        return encoded.num_rows
+
+    def close(self) -> list[str]:
+        self.spiller.spill()
+        return list(self.spiller.runs)
+
+    def abort(self) -> None:
+        return None
+
+
+SIDES: dict[str, type[SideWriter]] = {"sqlite": SQLiteSide, "leveldb": LevelDBSide}
+
+
+def side_writer(task: PartTask, schema: pa.Schema) -> SideWriter:
+    side = SIDES.get(str(task.job.sink.type))
+    if side is None:
+        raise ConfigError(
+            f"run.engine: parts cannot be loaded into a {task.job.sink.type} sink yet",
+            hint="use run.engine = 'threads'",
+        )
+    return side(task, schema)  # type: ignore[call-arg]

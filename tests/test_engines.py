@@ -1,0 +1,263 @@
+"""Engines (issue 21): the same load on threads, a local process pool and a Dask
+LocalCluster gives the same target, and a worker or coordinator killed mid-load loses
+and doubles nothing.
+
+One LocalCluster (2 single-threaded worker processes) serves the whole module."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import plyvel
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from loader import JobConfig, Pipeline, RunConfig, SinkConfig, SourceConfig
+from loader.engines.work import PartTask, run_part
+from loader.errors import ConfigError
+from loader.parts import plan_file
+from loader.schema import encode_types
+
+distributed = pytest.importorskip("dask.distributed")
+
+ENGINES = ["threads", "processes", "dask"]
+NOTES = ["plain", 'say "hi"\nthen go', "a,b", "multi\nline\nvalue", ""]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as local:
+        yield local
+
+
+def csv_files(directory: Path, files: int = 2, rows: int = 3000) -> list[Path]:
+    """CSV files whose quoted values hold newlines (so byte-range cuts land inside them)
+    and some of whose rows are rejected (``n`` declared int64)."""
+    rnd = random.Random(5)
+    paths = []
+    for f in range(files):
+        path = directory / f"in{f}.csv"
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh, lineterminator="\n")
+            w.writerow(["id", "note", "n"])
+            for i in range(rows):
+                n = "bad" if i % 211 == 7 else str(rnd.randint(0, 999))
+                w.writerow([f * rows + i, rnd.choice(NOTES), n])
+        paths.append(path)
+    return paths
+
+
+def parquet_file(directory: Path, rows: int = 6000) -> list[Path]:
+    path = directory / "in.parquet"
+    table = pa.table(
+        {"id": list(range(rows)), "note": [NOTES[i % 5] for i in range(rows)], "n": [i * 3 for i in range(rows)]}
+    )
+    pq.write_table(table, path, row_group_size=500)
+    return [path]
+
+
+def job(
+    paths: list[Path],
+    target: Path,
+    engine: str,
+    scheduler: str | None = None,
+    sink: str = "sqlite",
+    part_size: int = 16_000,
+) -> JobConfig:
+    sink_config = (
+        SinkConfig(path=str(target), table="t") if sink == "sqlite" else SinkConfig(path=str(target), key="r:{id}")
+    )
+    return JobConfig(
+        source=SourceConfig(path=[str(p) for p in paths], columns={"n": "int64"}),
+        sink=sink_config,
+        transform=[{"type": "filter", "where": "id % 13 != 0"}],
+        run=RunConfig(engine=engine, scheduler=scheduler, part_size=part_size),  # type: ignore[arg-type]
+    )
+
+
+def contents(target: Path, sink: str) -> list[Any]:
+    if sink == "sqlite":
+        conn = sqlite3.connect(target)
+        try:
+            return conn.execute("SELECT id, note, n FROM t ORDER BY id").fetchall()
+        finally:
+            conn.close()
+    db = plyvel.DB(str(target))
+    try:
+        return list(db)
+    finally:
+        db.close()
+
+
+def reject_lines(path: str) -> list[str]:
+    """The reject file's lines, in order (file, row and line numbers, reasons, values)."""
+    with open(path, encoding="utf-8") as fh:
+        return fh.readlines()
+
+
+@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
+@pytest.mark.parametrize("make", [csv_files, parquet_file], ids=["csv", "parquet"])
+def test_every_engine_loads_the_same_rows(tmp_path: Path, cluster: Any, sink: str, make: Any) -> None:
+    paths = make(tmp_path)
+    suffix = ".db" if sink == "sqlite" else ".ldb"
+    results = {}
+    for engine in ENGINES:
+        target = tmp_path / f"{engine}{suffix}"
+        report = Pipeline(job(paths, target, engine, cluster.scheduler_address, sink)).run()
+        assert report.status == "ok"
+        assert report.rows_read == report.rows_written + report.rows_rejected + report.rows_filtered
+        assert report.rows_filtered > 0
+        if engine != "threads":
+            assert len(report.parts) > 3  # byte ranges or row-group ranges, not whole files
+            assert sum(p["rows_read"] for p in report.parts) == report.rows_read
+            assert all(40 < p["worker_peak_rss_mb"] < 400 for p in report.parts)  # measured in the worker
+            assert not (tmp_path / f"{engine}{suffix}.parts").exists()  # side results removed once committed
+        rejects = reject_lines(report.rejects_path) if report.rows_rejected else []
+        results[engine] = (contents(target, sink), report.rows_read, report.rows_written, report.rows_rejected, rejects)
+    assert results["processes"] == results["threads"]
+    assert results["dask"] == results["threads"]
+    rows = results["threads"][0]
+    assert len(rows) == results["threads"][2] > 0
+    if make is csv_files:
+        assert results["threads"][3] == 2 * 15  # the rows whose n is "bad" (i % 211 == 7 over 3000 rows, per file)
+        newline = "\n" if sink == "sqlite" else b"\\n"  # JSON values escape it
+        assert any(newline in (r[1] or "") for r in rows)
+
+
+def test_a_rerun_skips_committed_parts_and_loads_nothing_twice(tmp_path: Path) -> None:
+    paths = csv_files(tmp_path, files=1)
+    target = tmp_path / "t.db"
+    first = Pipeline(job(paths, target, "processes")).run()
+    again = Pipeline(job(paths, target, "processes")).run()
+    assert again.files_skipped == 1 and again.rows_read == 0
+    assert len(contents(target, "sqlite")) == first.rows_written
+
+
+def test_killing_the_coordinator_between_part_commits_then_rerunning_loads_each_row_once(tmp_path: Path) -> None:
+    paths = csv_files(tmp_path, files=2, rows=20_000)
+    target = tmp_path / "t.db"
+    job_file = tmp_path / "job.toml"
+    job_file.write_text(
+        f'[source]\npath = {json.dumps([str(p) for p in paths])}\ncolumns = {{ n = "int64" }}\n'
+        f'[sink]\npath = "{target}"\ntable = "t"\n'
+        '[[transform]]\ntype = "filter"\nwhere = "id % 13 != 0"\n'
+        '[run]\nengine = "processes"\npart_size = 40000\n'
+    )
+    cmd = [sys.executable, "-m", "loader", "run", str(job_file)]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    committed = 0
+    while committed < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+        committed = _parts_committed(target)
+    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+    os.killpg(proc.pid, signal.SIGKILL)  # the coordinator and its pool's processes
+    proc.wait()
+    assert len(contents(target, "sqlite")) > 0
+    with pytest.raises(ConfigError, match=r"half loaded in parts of run\.part_size = 40000, now cut at 16000"):
+        Pipeline(job(paths, target, "processes")).run()
+    report = Pipeline(job(paths, target, "processes", part_size=40_000)).run()
+    assert report.resumed and report.status == "ok"
+    expected = Pipeline(job(paths, tmp_path / "clean.db", "threads")).run()
+    assert contents(target, "sqlite") == contents(tmp_path / "clean.db", "sqlite")
+    assert len(contents(target, "sqlite")) == expected.rows_written
+    with open(report.rejects_path, encoding="utf-8") as fh:
+        assert sum(1 for _ in fh) == expected.rows_rejected  # each reject once too
+
+
+def _parts_committed(target: Path) -> int:
+    if not target.exists():
+        return 0
+    try:
+        conn = sqlite3.connect(f"file:{target}?mode=ro", uri=True, timeout=0.1)
+        try:
+            return int(conn.execute("SELECT count(*) FROM _loader_state WHERE key LIKE 'part:%'").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
+
+
+def test_transforms_passed_in_python_are_refused_clearly(tmp_path: Path) -> None:
+    paths = csv_files(tmp_path, files=1, rows=10)
+    with pytest.raises(ConfigError, match="transforms passed in Python cannot travel to workers"):
+        Pipeline(job(paths, tmp_path / "t.db", "processes"), transforms=[lambda b: b]).run()
+
+
+def test_a_dask_worker_killed_mid_load_loses_and_doubles_nothing(tmp_path: Path, cluster: Any) -> None:
+    paths = csv_files(tmp_path, files=2, rows=20_000)
+    target = tmp_path / "t.db"
+    client = distributed.Client(cluster)
+    killed: list[int] = []
+
+    def kill_one(event: str, data: dict[str, Any]) -> None:
+        if event == "progress" and not killed:  # the first part is committed, others are running
+            pids = client.run(os.getpid)
+            killed.append(next(iter(pids.values())))
+            os.kill(killed[0], signal.SIGKILL)
+
+    try:
+        config = job(paths, target, "dask", cluster.scheduler_address)
+        report = Pipeline(config, on_event=kill_one).run()
+    finally:
+        client.close()
+    assert killed
+    assert report.status == "ok"
+    expected = Pipeline(job(paths, tmp_path / "clean.db", "threads")).run()
+    assert contents(target, "sqlite") == contents(tmp_path / "clean.db", "sqlite")
+    assert report.rows_written == expected.rows_written and report.rows_rejected == expected.rows_rejected
+
+
+@pytest.mark.parametrize("mode", ["upsert", "ignore"])
+def test_upsert_and_ignore_treat_repeated_keys_across_parts_as_threads_do(tmp_path: Path, mode: str) -> None:
+    paths = csv_files(tmp_path, files=1, rows=3000)
+    again = tmp_path / "in1.csv"  # the same ids with new values: the second file updates or is ignored
+    again.write_text(paths[0].read_text(encoding="utf-8").replace("plain", "PLAIN"), encoding="utf-8")
+    results = []
+    for engine in ("threads", "processes"):
+        config = job([paths[0], again], tmp_path / f"{engine}.db", engine)
+        config = JobConfig(
+            config.source,
+            SinkConfig(path=config.sink.path, table="t", mode=mode, primary_key=["id"]),
+            config.transform,
+            config.run,
+        )
+        report = Pipeline(config).run()
+        assert (
+            report.rows_read == report.rows_written + report.rows_rejected + report.rows_filtered + report.rows_ignored
+        )
+        results.append((contents(tmp_path / f"{engine}.db", "sqlite"), report.rows_written, report.rows_ignored))
+    assert results[0] == results[1]
+    rows = results[0][0]
+    assert any(r[1] == ("PLAIN" if mode == "upsert" else "plain") for r in rows)
+    assert not any(r[1] == ("plain" if mode == "upsert" else "PLAIN") for r in rows)
+
+
+def test_a_part_finished_before_the_run_is_reused_not_read_again(tmp_path: Path) -> None:
+    paths = csv_files(tmp_path, files=1)
+    target = tmp_path / "t.db"
+    config = job(paths, target, "processes")
+    pipe = Pipeline(config)
+    types = encode_types(pipe._settle_types([str(p) for p in paths], {}))
+    parts = plan_file(str(paths[0]), "csv", part_bytes=16_000).parts
+    spill = str(target) + ".parts"
+    here = run_part(PartTask(pipe.job, pipe.job_name, pipe.table, parts[1], types, spill))  # as a worker would
+    report = Pipeline(config).run()
+    assert [p["id"] for p in report.parts] == [p.id for p in parts]
+    assert report.parts[1]["worker"] == here.worker  # this process made it; the run reused it
+    assert all(p["worker"] != here.worker for i, p in enumerate(report.parts) if i != 1)
+    Pipeline(job(paths, tmp_path / "clean.db", "threads")).run()
+    assert contents(target, "sqlite") == contents(tmp_path / "clean.db", "sqlite")
