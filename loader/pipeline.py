@@ -416,19 +416,8 @@ class Pipeline:
                         self._skip(plan, report)
                 load_parts(self, writer, rejects, state, report, signals, progress, reads, types, fresh)
                 return
-            loop = self._loop = _Loop(
-                self.job,
-                writer,
-                self.sink.encoder(job.sink, writer),
-                Ledger(state, report),
-                stages=self.stages,
-                rejects=rejects,
-                signals=signals,
-                progress=progress,
-                emit=self._emit,
-                job_name=self.job_name,
-                type_notes=self.type_notes,
-                shrink_batches=self.sink.memory.batches_in_memory,
+            loop = self._new_loop(
+                writer, self.sink.encoder(job.sink, writer), Ledger(state, report), rejects, signals, progress
             )
             prepared = False
             for plan in plans:
@@ -510,6 +499,32 @@ class Pipeline:
             rows_rejected=fr.rows_rejected,
         )
         return types
+
+    def _new_loop(
+        self,
+        writer: Writer,
+        encoder: Encoder,
+        ledger: Ledger,
+        rejects: RejectFile,
+        signals: _Signals,
+        progress: Progress,
+    ) -> _Loop:
+        """The run loop over this pipeline's stages, events and type notes (a load's or a replay's)."""
+        self._loop = _Loop(
+            self.job,
+            writer,
+            encoder,
+            ledger,
+            stages=self.stages,
+            rejects=rejects,
+            signals=signals,
+            progress=progress,
+            emit=self._emit,
+            job_name=self.job_name,
+            type_notes=self.type_notes,
+            shrink_batches=self.sink.memory.batches_in_memory,
+        )
+        return self._loop
 
     def _nothing_loaded(self, report: RunReport, loop: _Loop) -> NothingLoadedError:
         """Rows were read and none written: committed as such, but not a success."""

@@ -455,7 +455,7 @@ def _wrong_job(path: str, job: str, others: Counter[str | None]) -> ConfigError:
 def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
     """The body of a replay run (``Pipeline.run`` wraps it as it wraps a load)."""
     assert isinstance(report, ReplayReport)
-    from .pipeline import _Loop, _Signals
+    from .pipeline import _Signals
 
     job, run = p.job, p.job.run
     for stage in p.stages:
@@ -481,19 +481,13 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
                 hint="load the job first; replay takes the column types that load settled",
             )
         rejects.start(Committed(0, 0, None))  # each replay writes its rows that fail again anew
-        loop = p._loop = _Loop(
-            job,
+        loop = p._new_loop(
             cast("Writer", writer),
             marking(p.sink.encoder(job.sink, inner)),
             Ledger(state, report),
-            stages=p.stages,
-            rejects=rejects,
-            signals=signals,
-            progress=progress,
-            emit=p._emit,
-            job_name=p.job_name,
-            type_notes={},
-            shrink_batches=p.sink.memory.batches_in_memory,
+            rejects,
+            signals,
+            progress,
         )
         rows = Rows(p, path, state, replayed(found), loop.chunk_rows)
         writer.prepare(rows.schemas[-1], fresh=False)
