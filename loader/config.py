@@ -132,6 +132,13 @@ class SinkConfig:
     compression: Literal["none", "snappy"] = "none"
     """LevelDB block compression. ``none`` loads faster than ``snappy`` and takes more
     disk (bench/NOTES.md)."""
+    sort: Literal["auto", "always", "never"] = "auto"
+    """LevelDB: hand keys to LevelDB in key order. ``auto`` writes directly while keys arrive
+    in order and sorts the rest from the first chunk out of order (runs sorted in memory,
+    spilled to ``run.temp_dir``, merged at the end); ``always`` sorts from the first row;
+    ``never`` writes in input order. Mode ``ignore`` always writes in input order."""
+    sort_run_size: int = 32 << 20
+    """LevelDB: bytes of keys and values sorted in memory per run when sorting (``sink.sort``); ``run.max_memory`` shrinks it."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +178,9 @@ class RunConfig:
     (the container image sets ``LOADER_RUN__LOG_FORMAT=json``)."""
     metrics_file: str | None = field(default=None, metadata=PATH)
     """Write Prometheus text-format metrics here after each run (for the node exporter's textfile collector)."""
+    temp_dir: str | None = field(default=None, metadata=PATH)
+    """Where sorted runs are spilled (LevelDB ``sink.sort``); default ``<target>.runs`` beside the target.
+    Removed when the load ends."""
 
 
 @dataclass(frozen=True)

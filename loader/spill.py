@@ -88,13 +88,18 @@ class RunSpiller:
         self.held_rows += batch.num_rows
         self.held_bytes += batch.nbytes
 
+    def take_sorted(self) -> pa.Table:
+        """What is held, sorted with duplicates resolved; nothing is held after."""
+        table = sort_unique(pa.Table.from_batches(self._held, schema=SCHEMA), self.keep)
+        self._held.clear()
+        self.held_rows = self.held_bytes = 0
+        return table
+
     def spill(self) -> str | None:
         """Sort and write what is held as a run; its path (None when nothing is held)."""
         if not self._held:
             return None
-        table = sort_unique(pa.Table.from_batches(self._held, schema=SCHEMA), self.keep)
-        self._held.clear()
-        self.held_rows = self.held_bytes = 0
+        table = self.take_sorted()
         path = os.path.join(self.directory, f"{self.prefix}{len(self.runs):06d}.arrow")
         write_run(path, table)
         self.runs.append(path)
@@ -105,7 +110,8 @@ class _Cursor:
     """One run read a batch at a time; ``rest`` is what of the current batch is unmerged."""
 
     def __init__(self, path: str, number: int) -> None:
-        self.source = pa.memory_map(path, "r")
+        # read, not mapped: pages of a mapped run stay resident (and count in RSS) once read
+        self.source = pa.OSFile(path, "rb")
         self.reader = ipc.open_file(self.source)
         self.number = number
         self.next_batch = 0
