@@ -137,7 +137,7 @@ class SinkConfig:
     in order and sorts the rest from the first chunk out of order (runs sorted in memory,
     spilled to ``run.temp_dir``, merged at the end); ``always`` sorts from the first row;
     ``never`` writes in input order. Mode ``ignore`` always writes in input order."""
-    sort_run_size: int = 32 << 20
+    sort_run_size: int = 16 << 20
     """LevelDB: bytes of keys and values sorted in memory per run when sorting (``sink.sort``); ``run.max_memory`` shrinks it."""
 
 

@@ -21,7 +21,11 @@ import pyarrow.ipc as ipc
 
 Keep = Literal["last", "first"]
 SCHEMA = pa.schema([("key", pa.binary()), ("value", pa.binary())])
-MERGE_BATCH_ROWS = 16_384  # rows read from each run at a time
+MERGE_BATCH_BYTES = 256 << 10  # bytes read from each run at a time: the merge holds one batch of each run
+MIN_BATCH_ROWS = 64
+# Batches per run at least: the merge holds a batch of every run, so with small runs
+# (a low memory ceiling, many runs) its batches shrink with them.
+RUN_BATCHES = 64
 
 
 def is_sorted(keys: pa.Array) -> bool:
@@ -58,8 +62,10 @@ def sort_unique(table: pa.Table, keep: Keep) -> pa.Table:
 def write_run(path: str, table: pa.Table, *, durable: bool = True) -> None:
     """One sorted run in an IPC file, written whole before it is renamed into place."""
     tmp = path + ".partial"
+    batch_bytes = min(MERGE_BATCH_BYTES, table.nbytes // RUN_BATCHES)
+    rows = max(MIN_BATCH_ROWS, batch_bytes * table.num_rows // max(table.nbytes, 1))
     with pa.OSFile(tmp, "wb") as sink, ipc.new_file(sink, SCHEMA) as out:
-        for batch in table.to_batches(max_chunksize=MERGE_BATCH_ROWS):
+        for batch in table.to_batches(max_chunksize=rows):
             out.write_batch(batch)
     if durable:
         fd = os.open(tmp, os.O_RDONLY)

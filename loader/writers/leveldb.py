@@ -36,7 +36,7 @@ from .leveldb_sort import SORT_ENTRY, Sorter
 from .statelog import StateLog, StateLogError
 
 STATE_FILE = "loader-state.jsonl"
-MERGE_ROWS = 16_384  # rows per WriteBatch when held rows are written sorted without a run
+MERGE_ROWS = 16_384  # rows per WriteBatch written in key order (held rows, or the merge's)
 
 
 def _text(exc: BaseException) -> str:
@@ -116,6 +116,9 @@ class LevelDBWriter(Transactional):
         self.staged.clear()
         self._spare.clear()
         self._staged_keys.clear()
+        self._pending.clear()
+        if self.sorter is not None:
+            self.sorter.drop_held()
 
     def close(self) -> None:
         self.staged.clear()
@@ -311,7 +314,8 @@ class LevelDBWriter(Transactional):
     def _merge(self, sorter: Sorter) -> None:
         """The runs merged into the store in key order, the last key written checkpointed
         with each WriteBatch; a rerun resumes after it."""
-        staged = ((self._staged(t), t.column(0)[-1].as_py()) for t in sorter.merged() if t.num_rows)
+        pieces = (b for t in sorter.merged() for b in t.to_batches(max_chunksize=MERGE_ROWS))
+        staged = ((self._staged(b), b.column(0)[-1].as_py()) for b in pieces if b.num_rows)
         for wb, last in prefetch(staged, 2):  # merged and staged in a thread, written here
             self._write_batches([wb])
             sorter.state.after = last

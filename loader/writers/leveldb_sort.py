@@ -124,6 +124,13 @@ class Sorter:
                 hint="free space or set run.temp_dir to a larger disk (or sink.sort = never), then rerun",
             )
 
+    def drop_held(self) -> None:
+        """A rollback: held rows are not committed (a rerun reads them again)."""
+        if self.spiller is not None:
+            self.spiller.take_sorted()
+            if not self.spiller.runs:
+                self.state.phase, self.spiller = "direct", None
+
     def add(self, keys: pa.Array, values: pa.Array) -> None:
         assert self.spiller is not None
         self.spiller.add(keys, values)
