@@ -3,6 +3,7 @@ compared key by key with loads in input order and with what the input says."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -15,7 +16,6 @@ from loader import SinkConfig, sinks
 from loader.chunk import Chunk
 from loader.errors import SinkError
 from loader.writers.leveldb import LevelDBWriter
-
 from tests.reliability_util import cli, leveldb_items
 
 SMALL_RUN = str(256 << 10)  # the smallest run: many runs from a few thousand rows
@@ -154,7 +154,6 @@ def test_restart_removes_the_runs_of_an_abandoned_load(tmp_path: Path) -> None:
     stale = runs_dir(target)
     stale.mkdir()
     job = "key:{id}"
-    import hashlib
 
     prefix = "run-" + hashlib.sha1(job.encode()).hexdigest()[:10] + "-"
     (stale / f"{prefix}000000.arrow.partial").write_bytes(b"half")
