@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import sqlite3
 import statistics
@@ -85,7 +86,7 @@ def run_child(argv: list[str], env: dict[str, str] | None = None) -> Result:
 
 
 def clean(target: str) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal", ".lock", ".rejects.jsonl"):
+    for suffix in ("", "-wal", "-shm", "-journal", ".lock", ".rejects.jsonl", ".runs"):
         path = target + suffix
         if os.path.isdir(path):
             shutil.rmtree(path)
@@ -167,8 +168,10 @@ def cases(shell: str | None, stdlib: bool) -> tuple[list[Case], list[str]]:
         Case("loader csv -> sqlite", "csv", "sqlite", loader_argv()),
         Case("loader parquet -> sqlite", "parquet", "sqlite", loader_argv()),
         Case("loader csv -> leveldb (json values)", "csv", "leveldb", loader_argv()),
+        Case("loader csv -> leveldb, --sort never", "csv", "leveldb", loader_argv("--sort", "never")),
         Case("loader csv -> leveldb, --workers 1", "csv", "leveldb", loader_argv("--workers", "1")),
         Case("loader parquet -> leveldb (json values)", "parquet", "leveldb", loader_argv()),
+        Case("loader parquet -> leveldb, --sort never", "parquet", "leveldb", loader_argv("--sort", "never")),
         Case(
             "loader parquet -> leveldb, compression snappy",
             "parquet",
@@ -401,6 +404,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     ap.add_argument("--no-series", action="store_true", help="skip the memory-growth series")
     ap.add_argument("--no-stdlib", action="store_true", help="skip the stdlib csv baseline")
+    ap.add_argument(
+        "--only",
+        default=None,
+        help="run only the loader cases whose name matches this regular expression (and the baselines)",
+    )
     ap.add_argument("--data", default=os.path.join(HERE, "data"), help="where generated inputs are kept")
     ap.add_argument("--work", default=None, help="where targets are written (default: DATA/work)")
     ap.add_argument("--out", help="also write the Markdown here (e.g. bench/results/latest.md)")
@@ -440,6 +448,8 @@ def run_main_table(args: argparse.Namespace, rows: int, runs: int, work: str) ->
     """Every case ``runs`` times, interleaved; the main table's lines with its notes."""
     shell = SQLITE3_SHELL if os.access(SQLITE3_SHELL, os.X_OK) else shutil.which("sqlite3")
     all_cases, notes = cases(shell, stdlib=not args.no_stdlib)
+    if args.only:
+        all_cases = [c for c in all_cases if c.group == "baseline" or re.search(args.only, c.name)]
     inputs = {
         ids: ensure_data(args.data, rows, chain=ids == IDS[0], ids=ids) for ids in sorted({c.ids for c in all_cases})
     }
