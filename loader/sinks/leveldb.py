@@ -35,6 +35,7 @@ ROW_BYTES = 600
 # Sorted runs: the smallest, and the share of the room above the floor a run may take
 # (held, then sorted into a copy: twice its size at the sort).
 MIN_RUN = 256 << 10
+MIN_AUTO_RUN = 4 << 20  # under a ceiling, ``auto`` sorts only with runs at least this size
 RUN_SHARE = 0.15
 
 # Rows turned into Python bytes at a time: a slice this size reuses the pymalloc
@@ -166,6 +167,7 @@ class LevelDBSink(SinkBase):
         buffer = MIN_BUFFER + int(spare_mb * 0.1 / MB_PER_BUFFER_MIB * (1 << 20))
         table = MIN_FILE + int(spare_mb * 0.1 / MB_PER_FILE_MIB * (1 << 20))
         open_files = MIN_OPEN_FILES + int(spare_mb * 0.05 * OPEN_FILES_PER_MB)
+        run = int(spare_mb * RUN_SHARE * (1 << 20))
         return replace(
             sink,
             batch_size=batch,
@@ -173,7 +175,9 @@ class LevelDBSink(SinkBase):
             max_file_size=max(MIN_FILE, min(sink.max_file_size, table)),
             max_open_files=max(MIN_OPEN_FILES, min(sink.max_open_files, open_files)),
             lru_cache_size=max(64 << 10, min(sink.lru_cache_size, int(spare_mb * 0.05 * (1 << 20)))),
-            sort_run_size=max(MIN_RUN, min(sink.sort_run_size, int(spare_mb * RUN_SHARE * (1 << 20)))),
+            sort_run_size=max(MIN_RUN, min(sink.sort_run_size, run)),
+            # runs this small make a merge of hundreds of files, slower than LevelDB's compaction
+            sort="never" if sink.sort == "auto" and run < MIN_AUTO_RUN else sink.sort,
         )
 
     def sizes(self, sink: SinkConfig) -> dict[str, int]:
