@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.ipc as ipc
+
+from . import kernels as pc  # without pyarrow.compute's import: order checks run on every LevelDB load
 
 Keep = Literal["last", "first"]
 SCHEMA = pa.schema([("key", pa.binary()), ("value", pa.binary())])
