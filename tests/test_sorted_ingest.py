@@ -171,3 +171,16 @@ def test_sort_on_a_store_written_through_plyvel_keeps_its_keys(tmp_path: Path, s
     load(src, target, "--sort", sort, "--set", f"sink.sort_run_size={SMALL_RUN}")
     items = dict(data(target))
     assert items[b"zzz-other"] == b"kept" and len(items) == 2_001
+
+
+def test_a_ceiling_too_low_for_useful_runs_writes_in_input_order(tmp_path: Path) -> None:
+    """At the lowest ceiling a run would be 256 KiB (hundreds of runs per million rows,
+    slower than LevelDB's compaction): ``auto`` writes in input order, ``always`` still sorts."""
+    src = scrambled_csv(tmp_path / "in.csv", 5_000)
+    for sort in ("auto", "always"):
+        target = tmp_path / f"{sort}.ldb"
+        report = load(src, target, "--max-memory", "125MB", "--sort", sort)
+        assert report["sizes"]["sort_run_size"] == 256 << 10  # type: ignore[index]
+        log = (target / "loader-state.jsonl").read_text()
+        assert ('"sort"' in log) == (sort == "always")
+        assert data(target) == data(tmp_path / "auto.ldb")
