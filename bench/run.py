@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import sqlite3
 import statistics
@@ -86,7 +87,7 @@ def run_child(argv: list[str], env: dict[str, str] | None = None) -> Result:
 
 
 def clean(target: str) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal", ".lock", ".rejects.jsonl", ".parts"):
+    for suffix in ("", "-wal", "-shm", "-journal", ".lock", ".rejects.jsonl", ".parts", ".runs"):
         path = target + suffix
         if os.path.isdir(path):
             shutil.rmtree(path)
@@ -168,8 +169,10 @@ def cases(shell: str | None, stdlib: bool) -> tuple[list[Case], list[str]]:
         Case("loader csv -> sqlite", "csv", "sqlite", loader_argv()),
         Case("loader parquet -> sqlite", "parquet", "sqlite", loader_argv()),
         Case("loader csv -> leveldb (json values)", "csv", "leveldb", loader_argv()),
+        Case("loader csv -> leveldb, --sort never", "csv", "leveldb", loader_argv("--sort", "never")),
         Case("loader csv -> leveldb, --workers 1", "csv", "leveldb", loader_argv("--workers", "1")),
         Case("loader parquet -> leveldb (json values)", "parquet", "leveldb", loader_argv()),
+        Case("loader parquet -> leveldb, --sort never", "parquet", "leveldb", loader_argv("--sort", "never")),
         Case(
             "loader parquet -> leveldb, compression snappy",
             "parquet",
@@ -477,6 +480,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="only the JSON Lines section: loader against DuckDB's read_json and pandas' read_json, into SQLite",
     )
+    ap.add_argument(
+        "--only",
+        default=None,
+        help="run only the loader cases whose name matches this regular expression (and the baselines)",
+    )
     ap.add_argument("--data", default=os.path.join(HERE, "data"), help="where generated inputs are kept")
     ap.add_argument("--work", default=None, help="where targets are written (default: DATA/work)")
     ap.add_argument("--out", help="also write the Markdown here (e.g. bench/results/latest.md)")
@@ -520,6 +528,8 @@ def run_main_table(args: argparse.Namespace, rows: int, runs: int, work: str) ->
     if args.engines:  # the engines, threads and `.import` only
         keep = {"loader csv -> sqlite", "loader csv -> leveldb (json values)"} | {c.name for c in engine_cases()}
         all_cases = [c for c in all_cases if c.name in keep or c.name.startswith("sqlite3 shell")]
+    if args.only:
+        all_cases = [c for c in all_cases if c.group == "baseline" or re.search(args.only, c.name)]
     inputs = {
         ids: ensure_data(args.data, rows, chain=ids == IDS[0], ids=ids) for ids in sorted({c.ids for c in all_cases})
     }

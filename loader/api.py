@@ -66,6 +66,8 @@ class SinkOptions(TypedDict, total=False):
     lru_cache_size: int
     block_size: int
     compression: Literal["none", "snappy"]
+    sort: Literal["auto", "always", "never"]
+    sort_run_size: int
 
 
 class RunOptions(TypedDict, total=False):
@@ -89,6 +91,7 @@ class RunOptions(TypedDict, total=False):
     scheduler: str
     part_size: int | str
     spill_dir: PathLike
+    temp_dir: PathLike
 
 
 def _table(cls: type, where: str, options: Mapping[str, Any] | None, given: Mapping[str, Any]) -> Any:

@@ -131,6 +131,13 @@ class SinkConfig:
     compression: Literal["none", "snappy"] = "none"
     """LevelDB block compression. ``none`` loads faster than ``snappy`` and takes more
     disk (bench/NOTES.md)."""
+    sort: Literal["auto", "always", "never"] = "auto"
+    """LevelDB: hand keys to LevelDB in key order. ``auto`` writes directly while keys arrive
+    in order and sorts the rest from the first chunk out of order (runs sorted in memory,
+    spilled to ``run.temp_dir``, merged at the end); ``always`` sorts from the first row;
+    ``never`` writes in input order. Mode ``ignore`` always writes in input order."""
+    sort_run_size: int = 16 << 20
+    """LevelDB: bytes of keys and values sorted in memory per run when sorting (``sink.sort``); ``run.max_memory`` shrinks it."""
 
 
 @dataclass(frozen=True)
@@ -185,6 +192,9 @@ class RunConfig:
     spill_dir: str | None = field(default=None, metadata=PATH)
     """Where parts' results wait for their commit (a directory every worker and this process
     can reach); default ``<target>.parts`` beside the target."""
+    temp_dir: str | None = field(default=None, metadata=PATH)
+    """Where sorted runs are spilled (LevelDB ``sink.sort``); default ``<target>.runs`` beside the target.
+    Removed when the load ends."""
 
 
 @dataclass(frozen=True)

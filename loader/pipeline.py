@@ -397,7 +397,7 @@ class Pipeline:
         )
         with contextlib.ExitStack() as stack:
             stack.enter_context(TargetLock(job.sink.path, wait=run.lock_wait))
-            writer = stack.enter_context(self.sink.open_writer(job.sink, job.source.path))
+            writer = stack.enter_context(self.sink.open_writer(job.sink, job.source.path, job.run))
             rejects = stack.enter_context(RejectFile(self.rejects_path, self.job_name, run.lock_wait))
             signals = stack.enter_context(_Signals(self.handle_signals))
             stack.enter_context(gc_paused(release_at_once=run.max_memory is not None))

@@ -16,12 +16,17 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.ipc as ipc
+
+from . import kernels as pc  # without pyarrow.compute's import: order checks run on every LevelDB load
 
 Keep = Literal["last", "first"]
 SCHEMA = pa.schema([("key", pa.binary()), ("value", pa.binary())])
-MERGE_BATCH_ROWS = 16_384  # rows read from each run at a time
+MERGE_BATCH_BYTES = 256 << 10  # bytes read from each run at a time: the merge holds one batch of each run
+MIN_BATCH_ROWS = 64
+# Batches per run at least: the merge holds a batch of every run, so with small runs
+# (a low memory ceiling, many runs) its batches shrink with them.
+RUN_BATCHES = 64
 
 
 def is_sorted(keys: pa.Array) -> bool:
@@ -58,8 +63,10 @@ def sort_unique(table: pa.Table, keep: Keep) -> pa.Table:
 def write_run(path: str, table: pa.Table, *, durable: bool = True) -> None:
     """One sorted run in an IPC file, written whole before it is renamed into place."""
     tmp = path + ".partial"
+    batch_bytes = min(MERGE_BATCH_BYTES, table.nbytes // RUN_BATCHES)
+    rows = max(MIN_BATCH_ROWS, batch_bytes * table.num_rows // max(table.nbytes, 1))
     with pa.OSFile(tmp, "wb") as sink, ipc.new_file(sink, SCHEMA) as out:
-        for batch in table.to_batches(max_chunksize=MERGE_BATCH_ROWS):
+        for batch in table.to_batches(max_chunksize=rows):
             out.write_batch(batch)
     if durable:
         fd = os.open(tmp, os.O_RDONLY)
@@ -88,13 +95,18 @@ class RunSpiller:
         self.held_rows += batch.num_rows
         self.held_bytes += batch.nbytes
 
+    def take_sorted(self) -> pa.Table:
+        """What is held, sorted with duplicates resolved; nothing is held after."""
+        table = sort_unique(pa.Table.from_batches(self._held, schema=SCHEMA), self.keep)
+        self._held.clear()
+        self.held_rows = self.held_bytes = 0
+        return table
+
     def spill(self) -> str | None:
         """Sort and write what is held as a run; its path (None when nothing is held)."""
         if not self._held:
             return None
-        table = sort_unique(pa.Table.from_batches(self._held, schema=SCHEMA), self.keep)
-        self._held.clear()
-        self.held_rows = self.held_bytes = 0
+        table = self.take_sorted()
         path = os.path.join(self.directory, f"{self.prefix}{len(self.runs):06d}.arrow")
         write_run(path, table)
         self.runs.append(path)
@@ -105,7 +117,8 @@ class _Cursor:
     """One run read a batch at a time; ``rest`` is what of the current batch is unmerged."""
 
     def __init__(self, path: str, number: int) -> None:
-        self.source = pa.memory_map(path, "r")
+        # read, not mapped: pages of a mapped run stay resident (and count in RSS) once read
+        self.source = pa.OSFile(path, "rb")
         self.reader = ipc.open_file(self.source)
         self.number = number
         self.next_batch = 0

@@ -402,3 +402,76 @@ def test_runs_through_a_symlink_and_its_target_exclude_each_other(tmp_path: Path
     ids = [r[0] for r in sqlite_table(db)]
     assert len(ids) == len(set(ids)) == file_totals(sqlite_state(db))["rows_written"] > 0
     assert rejects_of(link) == rejects_of(db)  # one reject file for every name of the target
+
+
+def _sort_phase(target: Path) -> dict[str, Any]:
+    """The last sort entry the target's checkpoint log holds ({} when none yet)."""
+    try:
+        text = (target / "loader-state.jsonl").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    found: dict[str, Any] = {}
+    for line in text.split("\n")[:-1]:  # a torn last line belongs to no commit
+        entry = json.loads(line).get("set", {}).get("sort")
+        if entry is not None:
+            found = json.loads(entry)
+    return found
+
+
+@pytest.mark.parametrize("phase", ["spill", "merge"])
+def test_sorted_ingest_killed_in_each_phase_then_rerun_equals_clean_load(tmp_path: Path, phase: str) -> None:
+    """LevelDB with scrambled keys sorts through runs: SIGKILL once the checkpoint says
+    the load is in ``phase`` (two runs complete, or the merge begun), then rerun. The
+    killed target holds only rows of the clean load; the rerun reuses the complete
+    runs or resumes the merge after its last key, and ends equal to the clean load
+    with its runs removed."""
+    inp = tmp_path / "in"
+    inp.mkdir()
+    for f in range(2):
+        lines = ["id,v"] + [f"{(f * 20_000 + i + 1) * 2654435761 % 2**32},{f}-{i}" for i in range(20_000)]
+        (inp / f"p{f}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    sink = {"key": "{id}", "sync": True, "sort_run_size": 256 << 10}
+
+    def job(name: str) -> tuple[Path, Path]:
+        target = tmp_path / f"{name}.ldb"
+        path = write_job(
+            tmp_path / f"{name}.toml",
+            source={"path": f"{inp}/*.csv"},
+            sink={"path": str(target), **sink},
+            run={"quiet": True},
+        )
+        return path, target
+
+    clean_job, clean = job("clean")
+    assert cli("run", str(clean_job)).returncode == 0
+    expected, clean_state = leveldb_items(clean)
+    assert len(expected) == 40_000
+
+    killed_job, target = job("killed")
+    proc = popen("run", str(killed_job))
+    try:
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            now = _sort_phase(target)
+            if now.get("phase") == phase and (phase == "merge" or len(now["runs"]) >= 2):
+                proc.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.001)
+    finally:
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, f"the load ended before a kill in the {phase} phase: {err}"
+    at_kill = _sort_phase(target)
+    assert at_kill["phase"] == phase
+    assert all(Path(r).exists() for r in at_kill["runs"])  # the complete runs the checkpoint names
+    rows, _ = leveldb_items(target)
+    assert set(rows) <= set(expected)  # values written are final ones, never an earlier duplicate's
+    if phase == "spill":
+        assert rows == []  # every key was held for the runs: none written before the merge
+
+    p = cli("run", str(killed_job))
+    assert p.returncode == 0, p.stderr
+    rows, state = leveldb_items(target)
+    assert rows == expected
+    assert file_totals(state) == file_totals(clean_state)
+    assert state["sort"] == {}
+    assert not (tmp_path / "killed.ldb.runs").exists()

@@ -233,9 +233,9 @@ def test_parsing_workers_stay_under_both_ceilings(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_leveldb_ceiling_holds_with_keys_in_no_order(tmp_path: Path) -> None:
-    """Scrambled ids make LevelDB's compaction merge overlapping tables, whose pages it
-    maps: the lowest ceiling CSV -> LevelDB accepts still holds as the OS measures the
-    peak, and the report names the LevelDB sizes chosen for it."""
+    """Scrambled ids are sorted through runs (``sink.sort = auto``) before LevelDB sees
+    them: the lowest ceiling CSV -> LevelDB accepts still holds as the OS measures the
+    peak, with the run size and LevelDB sizes chosen for it in the report."""
     src = tmp_path / "in.csv"
     make_csv(src, 300_000, scrambled=True)
     default = run_report(src, tmp_path / "default.ldb")
@@ -248,7 +248,14 @@ def test_leveldb_ceiling_holds_with_keys_in_no_order(tmp_path: Path) -> None:
     assert (
         asked["write_buffer_size"] == 8 << 20 and asked["max_file_size"] == 2 << 20 and asked["max_open_files"] == 1000
     )
-    for name in ("write_buffer_size", "max_file_size", "max_open_files", "lru_cache_size", "block_size"):
+    for name in (
+        "write_buffer_size",
+        "max_file_size",
+        "max_open_files",
+        "lru_cache_size",
+        "block_size",
+        "sort_run_size",
+    ):
         assert sizes[name] < asked[name], name
 
 

@@ -93,7 +93,7 @@ class LinesSink(SinkBase):
     def encoder(self, sink: SinkConfig, writer: Any) -> LinesEncoder:
         return LinesEncoder()
 
-    def open_writer(self, sink: SinkConfig, paths: list[str]) -> LinesWriter:
+    def open_writer(self, sink: SinkConfig, paths: list[str], run: RunConfig | None = None) -> LinesWriter:
         return LinesWriter(sink)
 
 

@@ -56,7 +56,8 @@ def test_the_merge_holds_each_key_once_with_the_value_input_order_chose(tmp_path
 def test_a_key_repeated_across_batches_of_one_run_and_across_runs_is_resolved(tmp_path, monkeypatch):
     import loader.spill as spill
 
-    monkeypatch.setattr(spill, "MERGE_BATCH_ROWS", 2)  # runs of several batches, a key spanning two of them
+    monkeypatch.setattr(spill, "MERGE_BATCH_BYTES", 1)  # runs of several batches, a key spanning two of them
+    monkeypatch.setattr(spill, "MIN_BATCH_ROWS", 2)
     rows = [(b"k%02d" % (i % 5), b"v%d" % i) for i in range(40)]
     random.Random(1).shuffle(rows)
     runs = _load(tmp_path, rows, "last", run_rows=9, batch_rows=3)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..chunk import Chunk
 
 if TYPE_CHECKING:
-    from ..config import SinkConfig, SourceConfig
+    from ..config import RunConfig, SinkConfig, SourceConfig
     from ..writers.base import Writer
 
 
@@ -104,8 +104,8 @@ class Sink(Protocol):
         """The function the pipeline maps over chunks before ``writer.write``."""
         ...
 
-    def open_writer(self, sink: SinkConfig, paths: list[str]) -> Writer:
-        """The writer for this target (a context manager)."""
+    def open_writer(self, sink: SinkConfig, paths: list[str], run: RunConfig | None = None) -> Writer:
+        """The writer for this target (a context manager); ``run``: the run's settings, when loading."""
         ...
 
 

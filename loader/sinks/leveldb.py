@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -12,10 +12,11 @@ import pyarrow as pa
 from .. import kernels as pc
 from ..chunk import Chunk
 from ..errors import ConfigError
+from ..spill import is_sorted
 from .base import Encoded, MemoryProfile, SinkBase
 
 if TYPE_CHECKING:
-    from ..config import SinkConfig, SourceConfig
+    from ..config import RunConfig, SinkConfig, SourceConfig
     from ..writers.base import Writer
     from ..writers.encode import KeyTemplate
 
@@ -31,6 +32,11 @@ MB_PER_FILE_MIB = 12
 MIN_OPEN_FILES = 74
 OPEN_FILES_PER_MB = 16
 ROW_BYTES = 600
+# Sorted runs: the smallest, and the share of the room above the floor a run may take
+# (held, then sorted into a copy: twice its size at the sort).
+MIN_RUN = 256 << 10
+MIN_AUTO_RUN = 4 << 20  # under a ceiling, ``auto`` sorts only with runs at least this size
+RUN_SHARE = 0.15
 
 # Rows turned into Python bytes at a time: a slice this size reuses the pymalloc
 # arena the last one freed, where a whole chunk's took fresh ones (bench/NOTES.md).
@@ -42,19 +48,42 @@ def as_bytes(keys: pa.Array, values: pa.Array) -> Iterator[tuple[list[bytes], li
         yield keys.slice(start, PUT_SLICE).to_pylist(), values.slice(start, PUT_SLICE).to_pylist()
 
 
+def stage(batch: Any, keys: pa.Array, values: pa.Array) -> Any:
+    """``batch`` (a WriteBatch) with a put of each key and value."""
+    for ks, vs in as_bytes(keys, values):
+        collections.deque(map(batch.put, ks, vs), maxlen=0)  # the loop in C
+    return batch
+
+
+@dataclass(frozen=True, slots=True)
+class Puts:
+    """A chunk's keys and values, their puts staged in a WriteBatch (None where the writer
+    will not write them directly), and whether the keys ascend within the chunk."""
+
+    keys: pa.Array
+    values: pa.Array
+    staged: Any
+    ascending: bool
+
+
 class LevelDBEncoder:
     """Each row's key and value as bytes; rows whose key would be null go to the rejects.
 
     With ``buffers`` (every mode but ``ignore``) the puts are staged in an empty
     WriteBatch taken from it: an in-memory buffer, written only by the writer's
     commit. Staging here, off the writing thread, keeps plyvel's GIL release and
-    retake on every put away from the writer (bench/NOTES.md). ``ignore`` must look
-    up each key as it writes: for it the payload is the keys and values."""
+    retake on every put away from the writer (bench/NOTES.md). ``buffers`` gives
+    None while the writer sorts (the keys and values go to a run instead), and
+    ``ignore`` must look up each key as it writes: neither stages. ``check_order``
+    (``sink.sort = auto``) says whether the chunk's keys ascend."""
 
-    def __init__(self, template: KeyTemplate, value: str, buffers: Callable[[], Any] | None) -> None:
+    def __init__(
+        self, template: KeyTemplate, value: str, buffers: Callable[[], Any] | None, check_order: bool = False
+    ) -> None:
         self.template = template
         self.value = value
         self.buffers = buffers
+        self.check_order = check_order
 
     def __call__(self, chunk: Chunk) -> Encoded:
         from ..writers.encode import json_objects, raw_values
@@ -70,12 +99,11 @@ class LevelDBEncoder:
         values = json_objects(batch) if self.value == "json" else raw_values(batch.column(self.value))
         if not len(keys) == len(values) == batch.num_rows:
             raise ValueError(f"{len(keys)} keys and {len(values)} values for {batch.num_rows} rows")
-        if self.buffers is None:
-            return Encoded(chunk, (keys, values))
-        staged = self.buffers()
-        for ks, vs in as_bytes(keys, values):
-            collections.deque(map(staged.put, ks, vs), maxlen=0)  # the loop in C
-        return Encoded(chunk, staged)
+        ascending = self.check_order and is_sorted(keys)
+        staged = self.buffers() if self.buffers is not None else None
+        if staged is not None:
+            stage(staged, keys, values)
+        return Encoded(chunk, Puts(keys, values, staged, ascending))
 
 
 class LevelDBSink(SinkBase):
@@ -108,6 +136,13 @@ class LevelDBSink(SinkBase):
             raise ConfigError("sink.table: applies to sqlite sinks, not leveldb")
         if sink.primary_key or sink.indexes:
             raise ConfigError("sink.primary_key/indexes: apply to sqlite sinks; leveldb keys come from sink.key")
+        if sink.mode == "ignore" and sink.sort == "always":
+            raise ConfigError(
+                'sink.sort: "always" does not apply to mode ignore',
+                hint="ignore looks up each key in the store as it writes, in input order; use sort = auto or never",
+            )
+        if sink.sort_run_size < MIN_RUN:
+            raise ConfigError(f"sink.sort_run_size: expected at least {MIN_RUN} bytes")
         return super().resolve(sink, source)
 
     def default_workers(self, source_format: str | None, cpus: int) -> int:
@@ -132,6 +167,7 @@ class LevelDBSink(SinkBase):
         buffer = MIN_BUFFER + int(spare_mb * 0.1 / MB_PER_BUFFER_MIB * (1 << 20))
         table = MIN_FILE + int(spare_mb * 0.1 / MB_PER_FILE_MIB * (1 << 20))
         open_files = MIN_OPEN_FILES + int(spare_mb * 0.05 * OPEN_FILES_PER_MB)
+        run = int(spare_mb * RUN_SHARE * (1 << 20))
         return replace(
             sink,
             batch_size=batch,
@@ -139,6 +175,9 @@ class LevelDBSink(SinkBase):
             max_file_size=max(MIN_FILE, min(sink.max_file_size, table)),
             max_open_files=max(MIN_OPEN_FILES, min(sink.max_open_files, open_files)),
             lru_cache_size=max(64 << 10, min(sink.lru_cache_size, int(spare_mb * 0.05 * (1 << 20)))),
+            sort_run_size=max(MIN_RUN, min(sink.sort_run_size, run)),
+            # runs this small make a merge of hundreds of files, slower than LevelDB's compaction
+            sort="never" if sink.sort == "auto" and run < MIN_AUTO_RUN else sink.sort,
         )
 
     def sizes(self, sink: SinkConfig) -> dict[str, int]:
@@ -147,16 +186,33 @@ class LevelDBSink(SinkBase):
             "max_file_size": sink.max_file_size,
             "max_open_files": sink.max_open_files,
             "lru_cache_size": sink.lru_cache_size,
+            "sort_run_size": sink.sort_run_size,
         }
 
     def encoder(self, sink: SinkConfig, writer: Writer) -> LevelDBEncoder:
         from ..writers.leveldb import LevelDBWriter
 
         assert isinstance(writer, LevelDBWriter)
-        buffers = None if sink.mode == "ignore" else writer.empty_batch
-        return LevelDBEncoder(writer.template, sink.value, buffers)
+        buffers = None if sink.mode == "ignore" else writer.encoder_batch
+        return LevelDBEncoder(writer.template, sink.value, buffers, check_order=writer.sorts == "auto")
 
-    def open_writer(self, sink: SinkConfig, paths: list[str]) -> Writer:
+    def open_writer(self, sink: SinkConfig, paths: list[str], run: RunConfig | None = None) -> Writer:
         from ..writers.leveldb import LevelDBWriter
 
-        return LevelDBWriter(sink)
+        temp_dir = run.temp_dir if run is not None and run.temp_dir else sink.path.rstrip("/\\") + ".runs"
+        return LevelDBWriter(sink, temp_dir=temp_dir, input_bytes=_input_bytes(paths))
+
+
+def _input_bytes(paths: list[str]) -> int:
+    """The inputs' size on disk, as far as it can be known (0 for standard input)."""
+    from .. import storage
+    from ..config import is_glob
+
+    total = 0
+    for pattern in paths:
+        try:
+            found = storage.glob(pattern) if is_glob(pattern) else [pattern]
+        except Exception:  # a size for a free-space estimate is never a reason to fail
+            continue
+        total += sum(storage.size(p) or 0 for p in found)
+    return total

@@ -13,7 +13,7 @@ from ..errors import ConfigError
 from .base import Encoded, MemoryProfile, SinkBase
 
 if TYPE_CHECKING:
-    from ..config import SinkConfig, SourceConfig
+    from ..config import RunConfig, SinkConfig, SourceConfig
     from ..writers.base import Writer
 
 
@@ -83,7 +83,7 @@ class SQLiteSink(SinkBase):
     def encoder(self, sink: SinkConfig, writer: Writer) -> SQLiteEncoder:
         return SQLiteEncoder()
 
-    def open_writer(self, sink: SinkConfig, paths: list[str]) -> Writer:
+    def open_writer(self, sink: SinkConfig, paths: list[str], run: RunConfig | None = None) -> Writer:
         from ..writers.sqlite import SQLiteWriter
 
         return SQLiteWriter(sink, self.table(sink, paths))

@@ -28,13 +28,17 @@ import pyarrow.ipc
 
 from ..config import SinkConfig
 from ..errors import RESUME_HINT, ConfigError, SinkError, TargetLockedError
+from ..prefetch import prefetch
 from ..sinks.base import Encoded
-from ..sinks.leveldb import as_bytes
+from ..sinks.leveldb import Puts, as_bytes, stage
+from ..spill import Keep
 from .base import Transactional
 from .encode import KeyTemplate
+from .leveldb_sort import SORT_ENTRY, Sorter
 from .statelog import StateLog, StateLogError
 
 STATE_FILE = "loader-state.jsonl"
+MERGE_ROWS = 16_384  # rows per WriteBatch written in key order (held rows, or the merge's)
 
 
 def _text(exc: BaseException) -> str:
@@ -46,7 +50,7 @@ def _text(exc: BaseException) -> str:
 class LevelDBWriter(Transactional):
     """Loads batches into a LevelDB directory. Use as a context manager."""
 
-    def __init__(self, config: SinkConfig) -> None:
+    def __init__(self, config: SinkConfig, *, temp_dir: str | None = None, input_bytes: int = 0) -> None:
         self.config = config
         self.target = config.path
         assert config.key is not None
@@ -62,6 +66,17 @@ class LevelDBWriter(Transactional):
         self._state: StateLog | None = None
         self._staged_keys: set[bytes] = set()  # mode ignore: keys put in the open batch
         self.write: Callable[[Encoded], int] = self._write_new_keys if config.mode == "ignore" else self._write_staged
+        # Sorted ingest (``sink.sort``; see leveldb_sort). Every mode but ignore has a
+        # sorter, to finish a merge a killed run began even under ``sort = never``.
+        self.sorts = "never" if config.mode == "ignore" else config.sort
+        self.sorter: Sorter | None = None
+        if config.mode != "ignore":
+            keep: Keep = "last"  # append, upsert, replace: the last value in input order
+            runs = temp_dir or config.path.rstrip("/") + ".runs"
+            self.sorter = Sorter(runs, keep, config.sort_run_size, input_bytes)
+        self._job = ""
+        self._last_key: bytes | None = None  # the last key written directly (``sort = auto``)
+        self._pending: dict[str, str] = {}  # checkpoint entries waiting for the next run to be complete
 
     def __enter__(self) -> LevelDBWriter:
         # another process holding LOCK: retry with a growing delay for up to sink.busy_timeout
@@ -103,6 +118,9 @@ class LevelDBWriter(Transactional):
         self.staged.clear()
         self._spare.clear()
         self._staged_keys.clear()
+        self._pending.clear()
+        if self.sorter is not None:
+            self.sorter.drop_held()
 
     def close(self) -> None:
         self.staged.clear()
@@ -142,9 +160,15 @@ class LevelDBWriter(Transactional):
 
     def read_state(self, job: str) -> dict[str, str]:
         assert self._state is not None
-        return dict(self._state.jobs.get(job, {}))
+        entries = dict(self._state.jobs.get(job, {}))
+        self._job = job
+        if self.sorter is not None:
+            self.sorter.resume(job, entries.get(SORT_ENTRY))
+        return entries
 
     def clear_state(self, job: str) -> None:
+        if self.sorter is not None:
+            self.sorter.resume(job, None)  # a restart: the runs of the load it abandons go
         self._write_state(lambda log: log.clear(job))
 
     def column_types(self) -> dict[str, str]:
@@ -174,6 +198,12 @@ class LevelDBWriter(Transactional):
                 wb = self.db.write_batch(transaction=True)
         wb.write()
 
+    def encoder_batch(self) -> Any:
+        """An empty WriteBatch for the encoder, or None while rows go to sorted runs."""
+        if self.sorts == "always" or (self.sorter is not None and self.sorter.spilling):
+            return None
+        return self.empty_batch()
+
     def empty_batch(self) -> Any:
         """An empty WriteBatch for the encoder to stage a chunk's puts in: a spare one
         if a commit has handed one back (a cleared WriteBatch keeps its buffer, where a
@@ -184,22 +214,48 @@ class LevelDBWriter(Transactional):
             return self.db.write_batch(transaction=True, sync=self.config.sync)
 
     def _write_staged(self, encoded: Encoded) -> int:
-        """A WriteBatch staged by the encoder joins the open batch."""
-        if encoded.payload is None:
+        """A WriteBatch staged by the encoder joins the open batch; or, once keys came
+        out of order (``sink.sort``), the keys and values join the sorter's run."""
+        puts: Puts | None = encoded.payload
+        if puts is None:
             return 0
-        self.staged.append(encoded.payload)
+        sorter = self.sorter
+        if sorter is not None and self.sorts != "never":
+            sorter.seen(puts.keys.nbytes + puts.values.nbytes, encoded.chunk.bytes_read)
+            if sorter.spilling or not self._ascends(puts):
+                self._hold(sorter, puts)
+                return encoded.num_rows
+            self._last_key = puts.keys[-1].as_py()
+        self.staged.append(
+            puts.staged if puts.staged is not None else stage(self.empty_batch(), puts.keys, puts.values)
+        )
         return encoded.num_rows
+
+    def _ascends(self, puts: Puts) -> bool:
+        """Whether the chunk's keys continue the ascending order of those written directly."""
+        if self.sorts == "always" or not puts.ascending:
+            return False
+        return self._last_key is None or puts.keys[0].as_py() > self._last_key
+
+    def _hold(self, sorter: Sorter, puts: Puts) -> None:
+        if not sorter.spilling:
+            sorter.start()
+        if puts.staged is not None:  # staged before the writer began to sort
+            puts.staged.clear()
+            self._spare.append(puts.staged)
+        sorter.add(puts.keys, puts.values)
 
     def _write_new_keys(self, encoded: Encoded) -> int:
         """``ignore``: put only keys that are neither stored nor in the open batch;
         rows whose key was there are counted apart."""
-        if encoded.payload is None:
+        puts: Puts | None = encoded.payload
+        if puts is None:
             return 0
         wb = self.empty_batch()
         self.staged.append(wb)
         put, get, staged = wb.put, self.db.get, self._staged_keys
         written = 0
-        for ks, vs in as_bytes(*encoded.payload):
+        for ks, vs in as_bytes(puts.keys, puts.values):
             for k, v in zip(ks, vs, strict=True):
                 # the database does not see the open batch: its keys are remembered here
                 if k not in staged and get(k) is None:
@@ -209,19 +265,31 @@ class LevelDBWriter(Transactional):
         return written
 
     def commit(self, job: str, state: dict[str, str]) -> None:
+        self._write_batches(self.staged)
+        sorter = self.sorter
+        if sorter is not None and sorter.spilling:
+            # Held rows are committed with the run that holds them: until it is
+            # complete, the checkpoint entries wait (a rerun reads those rows again).
+            self._pending.update(state)
+            if not sorter.full():
+                return
+            sorter.spill()
+            state, self._pending = self._pending | sorter.state.entry(), {}
+        self._write_state(lambda log: log.set(job, state))
+
+    def _write_batches(self, batches: list[Any]) -> None:
         try:
             # One Write each, GIL released. A crash between two leaves rows without
             # their checkpoint; the rerun puts them again, and puts are idempotent.
-            for wb in self.staged:
+            for wb in batches:
                 wb.write()
                 wb.clear()
                 self._spare.append(wb)
         except plyvel.Error as exc:
             raise SinkError(f"LevelDB write failed: {_text(exc)}", file=self.config.path, hint=RESUME_HINT) from None
         finally:
-            self.staged.clear()
+            batches.clear()
             self._staged_keys.clear()
-        self._write_state(lambda log: log.set(job, state))
 
     def merge_part(self, files: list[str], rows: int, job: str, entries: Callable[[int, int], dict[str, str]]) -> None:
         """A part's sorted runs (``files``, in input order) merged into key-ordered
@@ -246,7 +314,38 @@ class LevelDBWriter(Transactional):
         self.commit(job, entries(written, rows - written))
 
     def finish(self) -> None:
-        return None
+        """The input is done: rows held for sorting are written in key order (directly
+        when they never filled a run, else through the merge of the runs)."""
+        sorter = self.sorter
+        if sorter is None:
+            return
+        if sorter.spilling and not sorter.state.runs:
+            assert sorter.spiller is not None
+            table = sorter.spiller.take_sorted()
+            self._write_batches([self._staged(t) for t in table.to_batches(max_chunksize=MERGE_ROWS)])
+            sorter.finished()
+            self._write_state(lambda log: log.set(self._job, self._pending | sorter.state.entry()))
+        elif sorter.spilling:
+            sorter.end_spill()
+            self._write_state(lambda log: log.set(self._job, self._pending | sorter.state.entry()))
+        self._pending = {}
+        if sorter.state.phase == "merge":
+            self._merge(sorter)
+
+    def _staged(self, rows: pa.Table | pa.RecordBatch) -> Any:
+        return stage(self.empty_batch(), rows.column(0), rows.column(1))
+
+    def _merge(self, sorter: Sorter) -> None:
+        """The runs merged into the store in key order, the last key written checkpointed
+        with each WriteBatch; a rerun resumes after it."""
+        pieces = (b for t in sorter.merged() for b in t.to_batches(max_chunksize=MERGE_ROWS))
+        staged = ((self._staged(b), b.column(0)[-1].as_py()) for b in pieces if b.num_rows)
+        for wb, last in prefetch(staged, 2):  # merged and staged in a thread, written here
+            self._write_batches([wb])
+            sorter.state.after = last
+            self._write_state(lambda log: log.set(self._job, sorter.state.entry()))
+        sorter.finished()
+        self._write_state(lambda log: log.set(self._job, sorter.state.entry()))
 
 
 def _sorted(runs: list[str], keep: Any) -> Iterator[pa.Table]:
@@ -256,7 +355,7 @@ def _sorted(runs: list[str], keep: Any) -> Iterator[pa.Table]:
     if len(runs) != 1:
         yield from merge_runs(runs, keep)
         return
-    with pa.memory_map(runs[0], "r") as source:
+    with pa.OSFile(runs[0], "r") as source:  # read, not mapped: mapped pages stay in RSS
         reader = pa.ipc.open_file(source)
         for i in range(reader.num_record_batches):
             yield pa.Table.from_batches([reader.get_batch(i)])

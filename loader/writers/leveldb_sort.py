@@ -1,0 +1,187 @@
+"""Sorted ingest for LevelDB: rows whose keys arrive out of order reach the store in
+key order, through sorted runs on disk and their merge (``loader.spill``).
+
+A load goes through phases, recorded in the job's checkpoint under ``sort``:
+
+- ``direct`` (no entry): rows are written as they come, while their keys ascend;
+- ``spill``: rows are held and sorted into runs; each run is fsynced, then the
+  checkpoint names every complete run together with the input positions they cover;
+- ``merge``: every row is in a run; the merge writes them in key order, and the
+  checkpoint records the last key written.
+
+A rerun reuses the complete runs (and removes partial ones) and resumes the input
+after them, or resumes the merge after the last key written. LevelDB's later writes
+win, so rows written directly before the first run stay correct under ``append``
+and ``upsert``: any value for the same key in a run came later in the input.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from ..errors import RESUME_HINT, SinkError
+from ..spill import Keep, RunSpiller, merge_runs
+
+SORT_ENTRY = "sort"
+# Encoded bytes per input byte assumed before any row was seen (JSON values of a
+# CSV row take about twice its bytes; compressed Parquet more).
+DEFAULT_GROWTH = 3.0
+
+
+@dataclass
+class SortState:
+    """What the checkpoint says of the sort: its phase, its complete runs, the merge's last key."""
+
+    phase: str = "direct"
+    runs: list[str] = field(default_factory=list)
+    after: bytes | None = None
+
+    @classmethod
+    def parse(cls, entry: str | None) -> SortState:
+        found = json.loads(entry) if entry else {}
+        after = found.get("after")
+        return cls(found.get("phase", "direct"), list(found.get("runs", [])), bytes.fromhex(after) if after else None)
+
+    def entry(self) -> dict[str, str]:
+        if self.phase == "direct":
+            return {SORT_ENTRY: "{}"}
+        out: dict[str, object] = {"phase": self.phase, "runs": self.runs}
+        if self.after is not None:
+            out["after"] = self.after.hex()
+        return {SORT_ENTRY: json.dumps(out)}
+
+
+class Sorter:
+    """Holds rows in memory up to ``run_bytes``, spills them as sorted runs in
+    ``directory``, and merges the runs; the phases are in ``state``."""
+
+    def __init__(self, directory: str, keep: Keep, run_bytes: int, input_bytes: int) -> None:
+        self.directory = directory
+        self.keep = keep
+        self.run_bytes = run_bytes
+        self.input_bytes = input_bytes  # for the free-space check; 0 when unknown
+        self.state = SortState()
+        self.spiller: RunSpiller | None = None
+        self.prefix = "run-"
+        self.encoded_bytes = 0  # encoded bytes and input bytes seen so far: how runs grow with the input
+        self.read_bytes = 0
+
+    @property
+    def spilling(self) -> bool:
+        return self.state.phase == "spill"
+
+    def resume(self, job: str, entry: str | None) -> None:
+        """Take up the phase a killed run of ``job`` reached; remove files it left half written."""
+        self.prefix = "run-" + hashlib.sha1(job.encode("utf-8")).hexdigest()[:10] + "-"
+        self.state = SortState.parse(entry)
+        if self.state.phase == "spill":
+            self._open_spiller()
+        self._remove_stale(keep=set(self.state.runs))
+
+    def seen(self, encoded: int, read: int) -> None:
+        self.encoded_bytes += encoded
+        self.read_bytes += read
+
+    def start(self) -> None:
+        """Enter the spill phase: rows are held from here on (on disk once a run fills)."""
+        self.state.phase = "spill"
+        self._open_spiller()
+
+    def _make_directory(self) -> None:
+        """Before the first run: the directory made and its free space checked."""
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+        except OSError as exc:
+            raise SinkError(
+                f"cannot create the run directory: {exc.strerror}",
+                file=self.directory,
+                hint="set run.temp_dir to a writable directory, or sink.sort = never",
+            ) from None
+        self._check_space()
+
+    def _open_spiller(self) -> None:
+        self.spiller = RunSpiller(self.directory, self.prefix, self.keep, runs=list(self.state.runs))
+
+    def needed_bytes(self) -> int:
+        growth = self.encoded_bytes / self.read_bytes if self.read_bytes else DEFAULT_GROWTH
+        return int(self.input_bytes * growth)
+
+    def _check_space(self) -> None:
+        need = self.needed_bytes()
+        free = shutil.disk_usage(self.directory).free
+        if need > free:
+            raise SinkError(
+                f"not enough free space for sorted runs: about {need / 1e6:,.0f} MB needed, {free / 1e6:,.0f} MB free",
+                file=self.directory,
+                hint="free space or set run.temp_dir to a larger disk (or sink.sort = never), then rerun",
+            )
+
+    def drop_held(self) -> None:
+        """A rollback: held rows are not committed (a rerun reads them again)."""
+        if self.spiller is not None:
+            self.spiller.take_sorted()
+            if not self.spiller.runs:
+                self.state.phase, self.spiller = "direct", None
+
+    def add(self, keys: pa.Array, values: pa.Array) -> None:
+        assert self.spiller is not None
+        self.spiller.add(keys, values)
+
+    def full(self) -> bool:
+        return self.spiller is not None and self.spiller.held_bytes >= self.run_bytes
+
+    def spill(self) -> None:
+        """What is held, sorted into a complete run (fsynced)."""
+        assert self.spiller is not None
+        if not self.spiller.runs:
+            self._make_directory()
+        try:
+            self.spiller.spill()
+        except OSError as exc:
+            self._remove_stale(keep=set(self.spiller.runs))
+            full = exc.errno == errno.ENOSPC
+            raise SinkError(
+                "the run directory is full" if full else f"cannot write a sorted run: {exc.strerror}",
+                file=self.directory,
+                hint=("free space or set run.temp_dir to a larger disk; " if full else "") + RESUME_HINT,
+            ) from None
+        self.state.runs = list(self.spiller.runs)
+
+    def end_spill(self) -> None:
+        """The input is done: the last run written, the merge begins."""
+        if self.spilling:
+            self.spill()
+            self.spiller = None
+            self.state.phase = "merge"
+
+    def merged(self) -> Iterator[pa.Table]:
+        return merge_runs(self.state.runs, self.keep, after=self.state.after)
+
+    def finished(self) -> None:
+        """Every run merged: the runs removed, the phase back to direct."""
+        self.state = SortState()
+        self._remove_stale(keep=set())
+
+    def _remove_stale(self, keep: set[str]) -> None:
+        """Run files of this job other than ``keep`` (partial ones, or after the merge all)."""
+        try:
+            names = os.listdir(self.directory)
+        except FileNotFoundError:
+            return
+        for name in names:
+            path = os.path.join(self.directory, name)
+            if name.startswith(self.prefix) and path not in keep:
+                os.remove(path)
+        if not keep:
+            try:
+                os.rmdir(self.directory)
+            except OSError:
+                pass  # not empty: another job's runs, or the user's files

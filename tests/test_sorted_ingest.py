@@ -1,0 +1,186 @@
+"""LevelDB sorted ingest (``sink.sort``): real loads through the CLI into real LevelDB,
+compared key by key with loads in input order and with what the input says."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import plyvel
+import pyarrow as pa
+import pytest
+
+from loader import SinkConfig, sinks
+from loader.chunk import Chunk
+from loader.errors import SinkError
+from loader.writers.leveldb import LevelDBWriter
+from tests.reliability_util import cli, leveldb_items
+
+SMALL_RUN = str(256 << 10)  # the smallest run: many runs from a few thousand rows
+
+
+def scrambled_csv(path: Path, n: int, *, dup_every: int = 0, start: int = 0) -> Path:
+    """Rows with scrambled unique ids; with ``dup_every``, every such row repeats an
+    earlier id with a new value (the last value in input order must win)."""
+    lines = ["id,name,v"]
+    for i in range(start, start + n):
+        ident = (i + 1) * 2654435761 % 2**32
+        if dup_every and i % dup_every == dup_every - 1:
+            ident = (i // 2 + 1) * 2654435761 % 2**32  # an id seen earlier (or later in another run)
+        lines.append(f"{ident},name{i},{i}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def load(src: Path, target: Path, *args: str) -> dict[str, object]:
+    report = target.parent / (target.name + ".report.json")
+    p = cli("load", str(src), str(target), "--key", "{id}", "--report", str(report), "-q", *args)
+    assert p.returncode == 0, p.stderr
+    return dict(json.loads(report.read_text()))
+
+
+def data(target: Path) -> list[tuple[bytes, bytes]]:
+    return leveldb_items(target)[0]
+
+
+def expected_last(src: Path) -> dict[int, int]:
+    """id -> v of the last row with that id, from the CSV itself."""
+    out: dict[int, int] = {}
+    for line in src.read_text().splitlines()[1:]:
+        ident, _, v = line.split(",")
+        out[int(ident)] = int(v)
+    return out
+
+
+def runs_dir(target: Path) -> Path:
+    return target.parent / (target.name + ".runs")
+
+
+def test_scrambled_keys_spill_and_load_the_same_store_as_input_order(tmp_path: Path) -> None:
+    """Duplicates within a run and across runs: the last value in input order wins,
+    sorted or not; the runs are gone at the end."""
+    src = scrambled_csv(tmp_path / "in.csv", 20_000, dup_every=7)
+    seen: list[str] = []
+    never = load(src, tmp_path / "never.ldb", "--sort", "never")
+    auto = load(src, tmp_path / "auto.ldb", "--sort", "auto", "--set", f"sink.sort_run_size={SMALL_RUN}")
+    for line in (tmp_path / "auto.ldb" / "loader-state.jsonl").read_text().splitlines():
+        sort = json.loads(line)["set"].get("sort")
+        if sort and sort != "{}":
+            seen.append(json.loads(sort)["phase"])
+    assert "spill" in seen and "merge" in seen  # it sorted, through several runs
+    assert data(tmp_path / "auto.ldb") == data(tmp_path / "never.ldb")
+    values = {int(k): json.loads(v)["v"] for k, v in data(tmp_path / "auto.ldb")}
+    assert values == expected_last(src)
+    assert auto["rows_written"] == never["rows_written"] == 20_000
+    assert auto["sizes"]["sort_run_size"] == 256 << 10  # type: ignore[index]
+    assert not runs_dir(tmp_path / "auto.ldb").exists()
+
+
+def test_sorted_input_never_spills(tmp_path: Path) -> None:
+    """Keys that arrive in order are written directly: no run file is ever made."""
+    src = tmp_path / "in.csv"
+    src.write_text("id,v\n" + "".join(f"{i},{i}\n" for i in range(30_000)), encoding="utf-8")
+    target = tmp_path / "s.ldb"
+    load(src, target, "--set", f"sink.sort_run_size={SMALL_RUN}")
+    assert not runs_dir(target).exists()
+    log = (target / "loader-state.jsonl").read_text()
+    assert '"sort"' not in log
+    assert len(data(target)) == 30_000
+
+
+def test_keys_already_in_the_store_are_overwritten_by_the_sorted_load(tmp_path: Path) -> None:
+    """append/upsert against keys already there: the new load's values win, as in input order."""
+    first = scrambled_csv(tmp_path / "a.csv", 5_000)
+    second = scrambled_csv(tmp_path / "b.csv", 8_000, start=2_000)  # 3000 ids of the first load again
+    for mode in ("append", "upsert"):
+        for sort in ("never", "always"):
+            target = tmp_path / f"{mode}-{sort}.ldb"
+            extra = ("--mode", mode, "--sort", sort, "--set", f"sink.sort_run_size={SMALL_RUN}")
+            load(first, target, *extra, "--job", "a")
+            load(second, target, *extra, "--job", "b")
+        assert data(tmp_path / f"{mode}-never.ldb") == data(tmp_path / f"{mode}-always.ldb")
+        values = {int(k): json.loads(v)["v"] for k, v in data(tmp_path / f"{mode}-always.ldb")}
+        assert values == expected_last(first) | expected_last(second)
+        assert len(values) == 10_000
+
+
+def test_ignore_keeps_input_order_and_refuses_always(tmp_path: Path) -> None:
+    src = scrambled_csv(tmp_path / "in.csv", 3_000, dup_every=5)
+    target = tmp_path / "i.ldb"
+    load(src, target, "--mode", "ignore", "--set", f"sink.sort_run_size={SMALL_RUN}")
+    assert not runs_dir(target).exists()
+    first: dict[int, int] = {}
+    for line in src.read_text().splitlines()[1:]:
+        ident, _, v = line.split(",")
+        first.setdefault(int(ident), int(v))
+    assert {int(k): json.loads(v)["v"] for k, v in data(target)} == first
+    p = cli("load", str(src), str(tmp_path / "x.ldb"), "--key", "{id}", "--mode", "ignore", "--sort", "always")
+    assert p.returncode == 2
+    assert 'sink.sort: "always" does not apply to mode ignore' in p.stderr
+
+
+def test_too_little_free_space_for_the_runs_is_one_clear_line(tmp_path: Path) -> None:
+    """The free-space check before the first run, with an input estimated far larger
+    than the disk: a SinkError (exit 1, a rerun resumes) that names the run directory
+    and the sizes, and no run file."""
+    target, runs = tmp_path / "f.ldb", tmp_path / "runs"
+    config = SinkConfig(path=str(target), type="leveldb", key="{id}", batch_size=100, sort_run_size=256 << 10)
+    free = shutil.disk_usage(tmp_path).free
+    with pytest.raises(SinkError) as caught, LevelDBWriter(config, temp_dir=str(runs), input_bytes=4 * free) as w:
+        w.read_state("j")
+        batch = pa.record_batch({"id": [(i * 2654435761) % 2**32 for i in range(20_000)]})
+        w.prepare(batch.schema, fresh=True)
+        w.write(sinks.get("leveldb").encoder(config, w)(_chunk(batch)))
+        w.commit("j", {})
+    err = caught.value
+    assert err.exit_code == 1
+    assert str(err).startswith(f"{runs}: not enough free space for sorted runs: about ")
+    assert "MB needed" in str(err) and "\n" not in str(err)
+    assert "run.temp_dir" in (err.hint or "")
+    assert not list(runs.glob("*"))
+
+
+def _chunk(batch: pa.RecordBatch) -> Chunk:
+    return Chunk(batch=batch, file="f", rows=pa.array(range(1, batch.num_rows + 1)), last_row=batch.num_rows, end={})
+
+
+def test_restart_removes_the_runs_of_an_abandoned_load(tmp_path: Path) -> None:
+    """Runs a killed load left are removed by a --restart, which loads everything again."""
+    src = scrambled_csv(tmp_path / "in.csv", 3_000)
+    target = tmp_path / "r.ldb"
+    load(src, target)
+    stale = runs_dir(target)
+    stale.mkdir()
+    job = "key:{id}"
+
+    prefix = "run-" + hashlib.sha1(job.encode()).hexdigest()[:10] + "-"
+    (stale / f"{prefix}000000.arrow.partial").write_bytes(b"half")
+    load(src, target, "--restart")
+    assert not stale.exists()
+
+
+@pytest.mark.parametrize("sort", ["auto", "always"])
+def test_sort_on_a_store_written_through_plyvel_keeps_its_keys(tmp_path: Path, sort: str) -> None:
+    target = tmp_path / "p.ldb"
+    db = plyvel.DB(str(target), create_if_missing=True)
+    db.put(b"zzz-other", b"kept")
+    db.close()
+    src = scrambled_csv(tmp_path / "in.csv", 2_000)
+    load(src, target, "--sort", sort, "--set", f"sink.sort_run_size={SMALL_RUN}")
+    items = dict(data(target))
+    assert items[b"zzz-other"] == b"kept" and len(items) == 2_001
+
+
+def test_a_ceiling_too_low_for_useful_runs_writes_in_input_order(tmp_path: Path) -> None:
+    """At the lowest ceiling a run would be 256 KiB (hundreds of runs per million rows,
+    slower than LevelDB's compaction): ``auto`` writes in input order, ``always`` still sorts."""
+    src = scrambled_csv(tmp_path / "in.csv", 5_000)
+    for sort in ("auto", "always"):
+        target = tmp_path / f"{sort}.ldb"
+        report = load(src, target, "--max-memory", "125MB", "--sort", sort)
+        assert report["sizes"]["sort_run_size"] == 256 << 10  # type: ignore[index]
+        log = (target / "loader-state.jsonl").read_text()
+        assert ('"sort"' in log) == (sort == "always")
+        assert data(target) == data(tmp_path / "auto.ldb")
