@@ -250,8 +250,8 @@ class LevelDBSide(SideWriter):
     def write(self, encoded: Encoded) -> int:
         if encoded.payload is None:
             return 0
-        keys, values = encoded.payload
-        self.spiller.add(keys, values)
+        puts = encoded.payload
+        self.spiller.add(puts.keys, puts.values)
         if self.spiller.held_bytes >= SPILL_BYTES:
             self.spiller.spill()
         return encoded.num_rows
