@@ -37,8 +37,13 @@ def replace_file(path: str, text: str | Iterable[bytes], *, durable: bool) -> No
             os.unlink(tmp)
         raise
     if durable:
-        dir_fd = os.open(parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        fsync_path(parent)
+
+
+def fsync_path(path: str) -> None:
+    """Flush a file, or a directory's entries (a rename into it), to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

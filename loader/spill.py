@@ -18,7 +18,8 @@ from typing import Literal
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from . import kernels as pc  # without pyarrow.compute's import: order checks run on every LevelDB load
+from . import kernels  # without pyarrow.compute's import: order checks run on every LevelDB load
+from .files import fsync_path
 
 Keep = Literal["last", "first"]
 SCHEMA = pa.schema([("key", pa.binary()), ("value", pa.binary())])
@@ -34,7 +35,7 @@ def is_sorted(keys: pa.Array) -> bool:
     n = len(keys)
     if n < 2:
         return True
-    return bool(pc.all(pc.less(keys.slice(0, n - 1), keys.slice(1))).as_py())
+    return bool(kernels.all(kernels.less(keys.slice(0, n - 1), keys.slice(1))).as_py())
 
 
 def _last_of_each(keys: pa.Array, keep: Keep) -> pa.Array:
@@ -42,7 +43,7 @@ def _last_of_each(keys: pa.Array, keep: Keep) -> pa.Array:
     n = len(keys)
     if n < 2:
         return pa.array([True] * n)
-    differs = pc.not_equal(keys.slice(0, n - 1), keys.slice(1))
+    differs = kernels.not_equal(keys.slice(0, n - 1), keys.slice(1))
     if keep == "last":  # row i is kept if the next key differs, and the last row always
         return pa.concat_arrays([differs, pa.array([True])])
     return pa.concat_arrays([pa.array([True]), differs])
@@ -52,10 +53,10 @@ def sort_unique(table: pa.Table, keep: Keep) -> pa.Table:
     """Rows sorted by ``key`` (stable: equal keys stay in input order), one per key."""
     if table.num_rows == 0:
         return table
-    ordered = table.take(pc.sort_indices(table, sort_keys=[("key", "ascending")]))
+    ordered = table.take(kernels.sort_indices(table, sort_keys=[("key", "ascending")]))
     keys = ordered.column("key").combine_chunks()
     mask = _last_of_each(keys, keep)
-    if pc.all(mask).as_py():
+    if kernels.all(mask).as_py():
         return ordered
     return ordered.filter(mask)
 
@@ -69,12 +70,10 @@ def write_run(path: str, table: pa.Table, *, durable: bool = True) -> None:
         for batch in table.to_batches(max_chunksize=rows):
             out.write_batch(batch)
     if durable:
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_path(tmp)
     os.replace(tmp, path)
+    if durable:
+        fsync_path(os.path.dirname(os.path.abspath(path)))  # the rename too
 
 
 @dataclass
@@ -140,7 +139,7 @@ class _Cursor:
     def take_through(self, bound: bytes) -> pa.RecordBatch:
         """The rows up to and including ``bound`` (a prefix, the run being sorted)."""
         assert self.rest is not None
-        n = pc.sum(pc.less_equal(self.rest.column(0), pa.scalar(bound, pa.binary()))).as_py() or 0
+        n = kernels.sum(kernels.less_equal(self.rest.column(0), pa.scalar(bound, pa.binary()))).as_py() or 0
         taken = self.rest.slice(0, n)
         if n == self.rest.num_rows:
             self._advance()
@@ -194,14 +193,14 @@ def _numbered(batch: pa.RecordBatch, number: int) -> pa.Table:
 
 
 def _unique_by_run(table: pa.Table, keep: Keep) -> pa.Table:
-    order = pc.sort_indices(table, sort_keys=[("key", "ascending"), ("run", "ascending")])
+    order = kernels.sort_indices(table, sort_keys=[("key", "ascending"), ("run", "ascending")])
     ordered = table.take(order)
     keys = ordered.column("key").combine_chunks()
     mask = _last_of_each(keys, keep)
-    return ordered if pc.all(mask).as_py() else ordered.filter(mask)
+    return ordered if kernels.all(mask).as_py() else ordered.filter(mask)
 
 
 def _after(table: pa.Table, after: bytes | None) -> pa.Table:
     if after is None or table.num_rows == 0:
         return table
-    return table.filter(pc.greater(table.column("key"), pa.scalar(after, pa.binary())))
+    return table.filter(kernels.greater(table.column("key"), pa.scalar(after, pa.binary())))

@@ -6,8 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
+from loader import sinks
+from loader.chunk import Chunk
+from loader.sinks import Encoded
+from loader.writers.base import Writer
 from tests.s3_server import Bucket, S3Server
 
 DATA = Path(__file__).parent / "data"
@@ -50,3 +55,26 @@ def s3(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> Bucket:
     for name, value in s3_server.env.items():
         monkeypatch.setenv(name, value)
     return Bucket(s3_server)
+
+
+# The writer tests' way in: what the pipeline hands a writer, made by the sink's own encoder.
+
+
+def as_chunk(batch: pa.RecordBatch) -> Chunk:
+    return Chunk(
+        batch=batch, file="f", rows=pa.array(range(1, batch.num_rows + 1), pa.int64()), last_row=batch.num_rows, end={}
+    )
+
+
+def encode(w: Writer, batch: pa.RecordBatch) -> Encoded:
+    """What the pipeline hands the writer for ``batch``: its sink's encoder's output."""
+    return sinks.get(str(w.config.type)).encoder(w.config, w)(as_chunk(batch))
+
+
+def put(w: Writer, batch: pa.RecordBatch) -> int:
+    return w.write(encode(w, batch))
+
+
+def adapt(w: Writer, chunk: Chunk) -> Chunk:
+    """The chunk as the encoder leaves it: rows the target cannot hold moved to the rejects."""
+    return sinks.get(str(w.config.type)).encoder(w.config, w)(chunk).chunk

@@ -26,6 +26,7 @@ import pyarrow as pa
 from ..chunk import Chunk
 from ..config import JobConfig
 from ..errors import ConfigError
+from ..files import replace_file
 from ..parts import Part
 from ..readers import open_reader
 from ..rejects import RejectFile
@@ -153,12 +154,7 @@ def run_part(task: PartTask) -> PartResult:
 
 
 def _write_manifest(path: str, result: PartResult) -> None:
-    tmp = path + ".partial"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(asdict(result), fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    replace_file(path, json.dumps(asdict(result)), durable=True)  # written last: the part is whole
 
 
 def output_schema(stages: list[Stage], schema: pa.Schema, path: str) -> pa.Schema:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from .. import kernels as pc
+from .. import kernels
 from ..chunk import Chunk
 from ..errors import ConfigError
 from ..spill import is_sorted
@@ -91,11 +91,13 @@ class LevelDBEncoder:
         for name in self.template.columns:
             column = chunk.batch.column(name)
             if column.null_count:  # known without a pass over the column
-                chunk = chunk.reject(pc.is_null(column), f"key column {name!r} is null", stage="write", column=name)
+                chunk = chunk.reject(
+                    kernels.is_null(column), f"key column {name!r} is null", stage="write", column=name
+                )
         batch = chunk.batch
         if not batch.num_rows:
             return Encoded(chunk)
-        keys = pc.cast(self.template.render(batch), pa.binary())
+        keys = kernels.cast(self.template.render(batch), pa.binary())
         values = json_objects(batch) if self.value == "json" else raw_values(batch.column(self.value))
         if not len(keys) == len(values) == batch.num_rows:
             raise ValueError(f"{len(keys)} keys and {len(values)} values for {batch.num_rows} rows")

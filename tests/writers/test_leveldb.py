@@ -8,15 +8,13 @@ import plyvel
 import pyarrow as pa
 import pytest
 
-from loader import sinks
 from loader.chunk import Chunk
 from loader.config import SinkConfig
 from loader.errors import ConfigError, SinkError
-from loader.sinks import Encoded
 from loader.sinks.leveldb import PUT_SLICE
 from loader.writers import KeyTemplate, LevelDBWriter
-from loader.writers.base import Writer
 from loader.writers.leveldb import STATE_FILE
+from tests.conftest import adapt, encode, put
 
 
 def sink(path: Path, key: str = "k:{id}", **kw) -> SinkConfig:
@@ -24,26 +22,6 @@ def sink(path: Path, key: str = "k:{id}", **kw) -> SinkConfig:
     ``finish``, which these tests of the direct path do not call."""
     kw.setdefault("sort", "never")
     return SinkConfig(path=str(path), type="leveldb", key=key, batch_size=100, **kw)
-
-
-def as_chunk(batch: pa.RecordBatch) -> Chunk:
-    return Chunk(
-        batch=batch, file="f", rows=pa.array(range(1, batch.num_rows + 1), pa.int64()), last_row=batch.num_rows, end={}
-    )
-
-
-def encode(w: Writer, batch: pa.RecordBatch) -> Encoded:
-    """What the pipeline hands the writer for ``batch``: its sink's encoder's output."""
-    return sinks.get(str(w.config.type)).encoder(w.config, w)(as_chunk(batch))
-
-
-def put(w: Writer, batch: pa.RecordBatch) -> int:
-    return w.write(encode(w, batch))
-
-
-def adapt(w: Writer, chunk: Chunk) -> Chunk:
-    """The chunk as the encoder leaves it: rows the target cannot hold moved to the rejects."""
-    return sinks.get(str(w.config.type)).encoder(w.config, w)(chunk).chunk
 
 
 def items_of(db: plyvel.DB) -> list[tuple[bytes, bytes]]:

@@ -10,37 +10,15 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from loader import sinks
 from loader.chunk import Chunk
 from loader.config import SinkConfig
 from loader.errors import SinkError, TargetLockedError
-from loader.sinks import Encoded
 from loader.writers import SQLiteWriter, quote, sqlite_type
-from loader.writers.base import Writer
+from tests.conftest import adapt, put
 
 
 def sink(path: Path, **kw) -> SinkConfig:
     return SinkConfig(path=str(path), type="sqlite", batch_size=100, **kw)
-
-
-def as_chunk(batch: pa.RecordBatch) -> Chunk:
-    return Chunk(
-        batch=batch, file="f", rows=pa.array(range(1, batch.num_rows + 1), pa.int64()), last_row=batch.num_rows, end={}
-    )
-
-
-def encode(w: Writer, batch: pa.RecordBatch) -> Encoded:
-    """What the pipeline hands the writer for ``batch``: its sink's encoder's output."""
-    return sinks.get(str(w.config.type)).encoder(w.config, w)(as_chunk(batch))
-
-
-def put(w: Writer, batch: pa.RecordBatch) -> int:
-    return w.write(encode(w, batch))
-
-
-def adapt(w: Writer, chunk: Chunk) -> Chunk:
-    """The chunk as the encoder leaves it: rows the target cannot hold moved to the rejects."""
-    return sinks.get(str(w.config.type)).encoder(w.config, w)(chunk).chunk
 
 
 ALL_TYPES = pa.record_batch(
