@@ -49,7 +49,7 @@ from .report import FileReport, RunReport
 from .schema import Sample, declared_pins, decode_types, encode_types, rows_per_file, unify
 from .sinks import Encoded, Encoder, Sink
 from .state import FilePlan, FileState, JobState, Ledger, Tally, file_key, plan_files
-from .transforms import Stage, apply, as_stage, build_stages, close_stages
+from .transforms import Stage, apply, as_stage, build_stages, close_stages, output_schema
 from .types import parse_type, type_name
 from .writers.base import Writer
 
@@ -244,17 +244,7 @@ class Pipeline:
 
     def _output_schema(self, schema: pa.Schema, path: str) -> pa.Schema:
         """The schema the stages make of ``schema``; up to the first stage not imported yet."""
-        empty = Chunk(
-            batch=pa.RecordBatch.from_pylist([], schema=schema),
-            file=path,
-            rows=pa.array([], pa.int64()),
-            last_row=0,
-            end={},
-        )
-        ready = list(itertools.takewhile(_imported, self.stages))
-        for chunk in apply(ready, iter([empty])):
-            return chunk.batch.schema
-        return schema
+        return output_schema(list(itertools.takewhile(_imported, self.stages)), schema, path)
 
     def _settle_types(self, files: list[str], fixed: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
         """The column types every file of this load is read with: ``fixed`` ones (from

@@ -45,7 +45,7 @@ from .report import FileReport, RunReport
 from .schema import decode_types
 from .sinks.base import Encoded, Encoder
 from .state import FileState, JobState, Ledger, file_key
-from .transforms import Stage, apply, close_stages
+from .transforms import Stage, close_stages, output_schema
 from .types import parse_type
 from .writers.base import Writer
 
@@ -294,7 +294,7 @@ class Rows:
         base = pa.schema([pa.field(n, t) for n, t in self.types.items()])
         self.schemas = [base]  # the rows' schema before each stage, and after the last
         for i in range(len(p.stages)):
-            self.schemas.append(_schema_after(p.stages[: i + 1], base))
+            self.schemas.append(output_schema(p.stages[: i + 1], base))
         self.entry_of = {s.name: i for i, s in reversed(list(enumerate(p.stages)))}
         declared = {n: parse_type(t, where=f"source.columns.{n}") for n, t in self.src.columns.items()}
         self.lenient = {n for n, t in declared.items() if n in self.types and self.types[n].equals(t)}
@@ -496,16 +496,6 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
         loop.load(rows, "replay", FileState(path=path), fr)
         report.rows_other_job = rows.others.total()
         report.files_loaded = 1
-
-
-def _schema_after(stages: Sequence[Stage], schema: pa.Schema) -> pa.Schema:
-    """The schema ``stages`` make of rows of ``schema``."""
-    empty = Chunk(
-        batch=pa.RecordBatch.from_pylist([], schema=schema), file="", rows=pa.array([], pa.int64()), last_row=0, end={}
-    )
-    for chunk in apply(stages, iter([empty])):
-        return chunk.batch.schema
-    return schema
 
 
 def replay_pipeline(p: Pipeline, path: str | os.PathLike[str]) -> Pipeline:

@@ -30,7 +30,8 @@ from ..progress import Progress
 from ..report import FileReport, RunReport
 from ..schema import encode_types
 from ..state import FilePlan, FileState, JobState
-from .work import PartResult, PartTask, finished, manifest_path, output_schema, run_part
+from ..transforms import output_schema
+from .work import PartResult, PartTask, finished, manifest_path, run_part
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -33,7 +33,7 @@ from ..rejects import RejectFile
 from ..report import peak_rss_mb
 from ..schema import decode_types
 from ..sinks.base import Encoded
-from ..transforms import Stage, apply, build_stages, close_stages
+from ..transforms import apply, build_stages, close_stages, output_schema
 
 SPILL_BYTES = 8 << 20  # LevelDB keys and values held before a sorted run is written
 
@@ -155,20 +155,6 @@ def run_part(task: PartTask) -> PartResult:
 
 def _write_manifest(path: str, result: PartResult) -> None:
     replace_file(path, json.dumps(asdict(result)), durable=True)  # written last: the part is whole
-
-
-def output_schema(stages: list[Stage], schema: pa.Schema, path: str) -> pa.Schema:
-    """The schema the stages make of the reader's (an empty chunk through them)."""
-    empty = Chunk(
-        batch=pa.RecordBatch.from_pylist([], schema=schema),
-        file=path,
-        rows=pa.array([], pa.int64()),
-        last_row=0,
-        end={},
-    )
-    for chunk in apply(stages, iter([empty])):
-        return chunk.batch.schema
-    return schema
 
 
 class SideWriter:

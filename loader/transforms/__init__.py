@@ -104,6 +104,7 @@ __all__ = [
     "build_stages",
     "close_stages",
     "convert_with_format",
+    "output_schema",
 ]
 
 
@@ -221,6 +222,20 @@ def as_stage(fn: Stage | Callable[[pa.RecordBatch], pa.RecordBatch]) -> Stage:
     if callable(fn):
         return _Callable(fn)
     raise ConfigError(f"transforms: expected a stage or a function of a RecordBatch, got {fn!r}")
+
+
+def output_schema(stages: Sequence[Stage], schema: pa.Schema, path: str = "") -> pa.Schema:
+    """The schema ``stages`` make of rows of ``schema`` (an empty chunk through them)."""
+    empty = Chunk(
+        batch=pa.RecordBatch.from_pylist([], schema=schema),
+        file=path,
+        rows=pa.array([], pa.int64()),
+        last_row=0,
+        end={},
+    )
+    for chunk in apply(stages, iter([empty])):
+        return chunk.batch.schema
+    return schema
 
 
 def apply(stages: Sequence[Stage], chunks: Iterable[Chunk]) -> Iterator[Chunk]:
