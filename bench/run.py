@@ -356,11 +356,7 @@ def run_jsonl_table(args: argparse.Namespace, rows: int, runs: int, work: str) -
         subprocess.run([*gen, "--format", "jsonl"], check=True)
     compile_package()
     load = load_average()
-    for run in range(runs):
-        for i, c in enumerate(all_cases):
-            if c.error is None:
-                print(f"run {run + 1}/{runs}: {c.name}", file=sys.stderr, flush=True)
-                run_case(c, data, target_for(work, i, c.sink))
+    run_interleaved(all_cases, runs, work, lambda c: data)
     medians = {c.name: statistics.median(c.times) for c in all_cases if c.times and c.error is None}
     duck = medians.get(JSONL_BASELINES[0][0])
     out = [
@@ -521,6 +517,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run_interleaved(all_cases: list[Case], runs: int, work: str, data_for: Callable[[Case], str]) -> None:
+    """Every case that can run, ``runs`` times, the cases interleaved so drift hits them alike."""
+    for run in range(runs):
+        for i, c in enumerate(all_cases):
+            if c.error is None:
+                print(f"run {run + 1}/{runs}: {c.name}", file=sys.stderr, flush=True)
+                run_case(c, data_for(c), target_for(work, i, c.sink))
+
+
 def run_main_table(args: argparse.Namespace, rows: int, runs: int, work: str) -> tuple[list[str], list[Case]]:
     """Every case ``runs`` times, interleaved; the main table's lines with its notes."""
     shell = SQLITE3_SHELL if os.access(SQLITE3_SHELL, os.X_OK) else shutil.which("sqlite3")
@@ -535,11 +540,7 @@ def run_main_table(args: argparse.Namespace, rows: int, runs: int, work: str) ->
     }
     compile_package()
     load = load_average()
-    for run in range(runs):
-        for i, c in enumerate(all_cases):
-            if c.error is None:
-                print(f"run {run + 1}/{runs}: {c.name}", file=sys.stderr, flush=True)
-                run_case(c, inputs[c.ids][c.fmt], target_for(work, i, c.sink))
+    run_interleaved(all_cases, runs, work, lambda c: inputs[c.ids][c.fmt])
     main_inputs = inputs[IDS[0]]
     out = [
         f"Benchmark: {rows:,} rows x {len(COLUMNS)} columns ({os.path.getsize(main_inputs['csv']) / 1e6:.0f} MB CSV, "

@@ -238,6 +238,13 @@ def _command(sub: Any, name: str, usage: str | None, **kwargs: Any) -> argparse.
     )
 
 
+def _job_flags(p: argparse.ArgumentParser) -> None:
+    """What every command that reads a job file takes besides its own flags."""
+    _set_flag(p)
+    _allow_python(p)
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
 def build_parser(helps: bool = True) -> argparse.ArgumentParser:
     """The command line. ``helps=False`` skips reading the flags' help from the config
     fields' docstrings (only ``--help`` shows it)."""
@@ -287,9 +294,7 @@ def build_parser(helps: bool = True) -> argparse.ArgumentParser:
         description="Same as run --dry-run.",
     )
     p.add_argument("config", metavar="JOB.toml")
-    _set_flag(p)
-    _allow_python(p)
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    _job_flags(p)
 
     p = _command(
         sub,
@@ -302,9 +307,7 @@ def build_parser(helps: bool = True) -> argparse.ArgumentParser:
     p.add_argument("rejects_file", metavar="REJECTS.jsonl")
     p.add_argument("--job", dest="config", required=True, metavar="JOB.toml", help="the job that wrote the reject file")
     add_config_flags(p, REPLAY_KEYS, helps)
-    _set_flag(p)
-    _allow_python(p)
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    _job_flags(p)
 
     p = _command(
         sub,
