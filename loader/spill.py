@@ -10,11 +10,13 @@ are numbered in input order, which is what breaks ties between runs.
 
 from __future__ import annotations
 
+import bisect
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
@@ -23,7 +25,10 @@ from .files import fsync_path
 
 Keep = Literal["last", "first"]
 SCHEMA = pa.schema([("key", pa.binary()), ("value", pa.binary())])
-MERGE_BATCH_BYTES = 256 << 10  # bytes read from each run at a time: the merge holds one batch of each run
+MERGE_BATCH_BYTES = 256 << 10  # bytes of a run's IPC batches: a read of a run holds one at least
+# Bytes the merge reads ahead over all runs together: with few runs, each read takes
+# several batches (fewer merge steps); with many, one batch each.
+MERGE_HELD_BYTES = 16 << 20
 MIN_BATCH_ROWS = 64
 # Batches per run at least: the merge holds a batch of every run, so with small runs
 # (a low memory ceiling, many runs) its batches shrink with them.
@@ -49,31 +54,52 @@ def _last_of_each(keys: pa.Array, keep: Keep) -> pa.Array:
     return pa.concat_arrays([pa.array([True]), differs])
 
 
+def _unique_order(table: pa.Table, keep: Keep) -> pa.Array:
+    """Indices of ``table``'s rows sorted by ``key`` (stable: equal keys stay in input
+    order), one per key."""
+    order = kernels.sort_indices(table, sort_keys=[("key", "ascending")])
+    keys = kernels.take(table.column("key"), order)
+    keys = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
+    mask = _last_of_each(keys, keep)
+    return order if kernels.all(mask).as_py() else kernels.filter(order, mask)
+
+
 def sort_unique(table: pa.Table, keep: Keep) -> pa.Table:
     """Rows sorted by ``key`` (stable: equal keys stay in input order), one per key."""
     if table.num_rows == 0:
         return table
-    ordered = table.take(kernels.sort_indices(table, sort_keys=[("key", "ascending")]))
-    keys = ordered.column("key").combine_chunks()
-    mask = _last_of_each(keys, keep)
-    if kernels.all(mask).as_py():
-        return ordered
-    return ordered.filter(mask)
+    return table.take(_unique_order(table, keep))
 
 
-def write_run(path: str, table: pa.Table, *, durable: bool = True) -> None:
-    """One sorted run in an IPC file, written whole before it is renamed into place."""
+def write_run(path: str, table: pa.Table, *, order: pa.Array | None = None, durable: bool = True) -> None:
+    """One sorted run in an IPC file, written whole before it is renamed into place:
+    ``table``'s rows, or with ``order`` the rows it lists, taken a batch at a time (no
+    sorted copy of the whole run is made)."""
     tmp = path + ".partial"
+    rows_out = table.num_rows if order is None else len(order)
     batch_bytes = min(MERGE_BATCH_BYTES, table.nbytes // RUN_BATCHES)
     rows = max(MIN_BATCH_ROWS, batch_bytes * table.num_rows // max(table.nbytes, 1))
     with pa.OSFile(tmp, "wb") as sink, ipc.new_file(sink, SCHEMA) as out:
-        for batch in table.to_batches(max_chunksize=rows):
-            out.write_batch(batch)
+        if order is None:
+            for batch in table.to_batches(max_chunksize=rows):
+                out.write_batch(batch)
+        else:
+            whole = table.combine_chunks().to_batches()
+            source = whole[0] if whole else pa.RecordBatch.from_pylist([], schema=SCHEMA)
+            for start in range(0, rows_out, rows):
+                out.write_batch(kernels.take(source, order.slice(start, rows)))
     if durable:
         fsync_path(tmp)
     os.replace(tmp, path)
     if durable:
         fsync_path(os.path.dirname(os.path.abspath(path)))  # the rename too
+
+
+def write_sorted_run(path: str, held: list[pa.RecordBatch], keep: Keep) -> None:
+    """Held rows sorted by key with duplicates resolved, written as the run ``path``."""
+    table = pa.Table.from_batches(held, schema=SCHEMA).combine_chunks()
+    held.clear()  # the combined copy replaces them
+    write_run(path, table, order=_unique_order(table, keep))
 
 
 @dataclass
@@ -96,41 +122,64 @@ class RunSpiller:
 
     def take_sorted(self) -> pa.Table:
         """What is held, sorted with duplicates resolved; nothing is held after."""
-        table = sort_unique(pa.Table.from_batches(self._held, schema=SCHEMA), self.keep)
-        self._held.clear()
+        return sort_unique(pa.Table.from_batches(self.take_held(), schema=SCHEMA), self.keep)
+
+    def take_held(self) -> list[pa.RecordBatch]:
+        """What is held, in input order; nothing is held after."""
+        held, self._held = self._held, []
         self.held_rows = self.held_bytes = 0
-        return table
+        return held
+
+    def next_path(self) -> str:
+        return os.path.join(self.directory, f"{self.prefix}{len(self.runs):06d}.arrow")
 
     def spill(self) -> str | None:
         """Sort and write what is held as a run; its path (None when nothing is held)."""
         if not self._held:
             return None
-        table = self.take_sorted()
-        path = os.path.join(self.directory, f"{self.prefix}{len(self.runs):06d}.arrow")
-        write_run(path, table)
+        path = self.next_path()
+        write_sorted_run(path, self.take_held(), self.keep)
         self.runs.append(path)
         return path
 
 
-class _Cursor:
-    """One run read a batch at a time; ``rest`` is what of the current batch is unmerged."""
+def run_bounds(paths: Sequence[str]) -> tuple[bytes, bytes]:
+    """The smallest and the largest key over sorted runs (their first and last rows)."""
+    firsts, lasts = [], []
+    for path in paths:
+        with pa.OSFile(path, "rb") as source:
+            reader = ipc.open_file(source)
+            batches = [reader.get_batch(i) for i in (0, reader.num_record_batches - 1)]
+            firsts.append(batches[0].column(0)[0].as_py())
+            lasts.append(batches[1].column(0)[-1].as_py())
+    return min(firsts), max(lasts)
 
-    def __init__(self, path: str, number: int) -> None:
+
+class _Cursor:
+    """One run read ``batches`` IPC batches at a time; ``rest`` is what of them is unmerged."""
+
+    def __init__(self, path: str, number: int, batches: int = 1) -> None:
         # read, not mapped: pages of a mapped run stay resident (and count in RSS) once read
         self.source = pa.OSFile(path, "rb")
         self.reader = ipc.open_file(self.source)
         self.number = number
+        self.batches = batches
         self.next_batch = 0
         self.rest: pa.RecordBatch | None = None
         self._advance()
 
     def _advance(self) -> None:
         self.rest = None
-        while self.rest is None and self.next_batch < self.reader.num_record_batches:
-            batch = self.reader.get_batch(self.next_batch)
-            self.next_batch += 1
-            if batch.num_rows:
-                self.rest = batch
+        end = min(self.next_batch + self.batches, self.reader.num_record_batches)
+        read = [self.reader.get_batch(i) for i in range(self.next_batch, end)]
+        self.next_batch = end
+        read = [b for b in read if b.num_rows]
+        if len(read) > 1:
+            self.rest = pa.Table.from_batches(read).combine_chunks().to_batches()[0]
+        elif read:
+            self.rest = read[0]
+        elif self.next_batch < self.reader.num_record_batches:
+            self._advance()
 
     def last_key(self) -> bytes:
         assert self.rest is not None
@@ -139,7 +188,8 @@ class _Cursor:
     def take_through(self, bound: bytes) -> pa.RecordBatch:
         """The rows up to and including ``bound`` (a prefix, the run being sorted)."""
         assert self.rest is not None
-        n = kernels.sum(kernels.less_equal(self.rest.column(0), pa.scalar(bound, pa.binary()))).as_py() or 0
+        keys = self.rest.column(0)
+        n = bisect.bisect_right(_Keys(keys), bound)
         taken = self.rest.slice(0, n)
         if n == self.rest.num_rows:
             self._advance()
@@ -151,6 +201,19 @@ class _Cursor:
         self.source.close()
 
 
+class _Keys:
+    """Sorted keys seen as a sequence of bytes, for ``bisect`` (a few lookups per search)."""
+
+    def __init__(self, keys: pa.Array) -> None:
+        self.keys = keys
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, i: int) -> bytes:
+        return self.keys[i].as_py()  # type: ignore[no-any-return]
+
+
 def merge_runs(paths: Sequence[str], keep: Keep = "last", after: bytes | None = None) -> Iterator[pa.Table]:
     """Key-ordered tables of ``key``/``value``, each key once over all runs (later runs
     win for ``keep="last"``). ``after``: only keys greater than it (a merge resumed).
@@ -159,7 +222,8 @@ def merge_runs(paths: Sequence[str], keep: Keep = "last", after: bytes | None = 
     runs' current batches, so every step finishes at least one batch. Rows whose key
     equals the step's largest key wait for the next step: a later batch may hold it too.
     """
-    cursors = [_Cursor(p, i) for i, p in enumerate(paths)]
+    per_run = max(1, MERGE_HELD_BYTES // max(len(paths), 1))
+    cursors = [_Cursor(p, i, max(1, per_run // _batch_bytes(p))) for i, p in enumerate(paths)]
     carry: pa.Table | None = None
     try:
         while True:
@@ -189,7 +253,18 @@ def merge_runs(paths: Sequence[str], keep: Keep = "last", after: bytes | None = 
 
 def _numbered(batch: pa.RecordBatch, number: int) -> pa.Table:
     table = pa.Table.from_batches([batch])
-    return table.append_column("run", pa.array([number] * batch.num_rows, pa.int32()))
+    # from a buffer: pa.array() of a NumPy array imports pandas
+    run = pa.Array.from_buffers(
+        pa.int32(), batch.num_rows, [None, pa.py_buffer(np.full(batch.num_rows, number, np.int32))]
+    )
+    return table.append_column("run", run)
+
+
+def _batch_bytes(path: str) -> int:
+    """The bytes of a run's first batch: what one read of it holds."""
+    with pa.OSFile(path, "rb") as source:
+        reader = ipc.open_file(source)
+        return max(1, reader.get_batch(0).nbytes) if reader.num_record_batches else 1
 
 
 def _unique_by_run(table: pa.Table, keep: Keep) -> pa.Table:

@@ -19,7 +19,7 @@ import collections
 import itertools
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import plyvel
@@ -31,7 +31,8 @@ from ..errors import RESUME_HINT, ConfigError, SinkError, TargetLockedError
 from ..prefetch import prefetch
 from ..sinks.base import Encoded
 from ..sinks.leveldb import Puts, as_bytes, stage
-from ..spill import Keep
+from ..spill import Keep, run_bounds
+from . import leveldb_tables
 from .base import Transactional
 from .encode import KeyTemplate
 from .leveldb_sort import SORT_ENTRY, Sorter
@@ -39,6 +40,14 @@ from .statelog import StateLog, StateLogError
 
 STATE_FILE = "loader-state.jsonl"
 MERGE_ROWS = 16_384  # rows per WriteBatch written in key order (held rows, or the merge's)
+
+
+def _locked_error(config: SinkConfig) -> TargetLockedError:
+    return TargetLockedError(
+        f"LevelDB is locked by another program (still locked after sink.busy_timeout = {config.busy_timeout:g}s)",
+        file=config.path,
+        hint="another process has this LevelDB open; retry when it ends, or raise sink.busy_timeout",
+    )
 
 
 def _text(exc: BaseException) -> str:
@@ -79,6 +88,11 @@ class LevelDBWriter(Transactional):
         self._pending: dict[str, str] = {}  # checkpoint entries waiting for the next run to be complete
 
     def __enter__(self) -> LevelDBWriter:
+        self._open_db()
+        self._state = self._open_state()
+        return self
+
+    def _open_db(self) -> None:
         # another process holding LOCK: retry with a growing delay for up to sink.busy_timeout
         deadline = time.monotonic() + self.config.busy_timeout
         delay = 0.05
@@ -94,19 +108,13 @@ class LevelDBWriter(Transactional):
                     block_size=self.config.block_size,
                     compression=None if self.config.compression == "none" else "snappy",
                 )
-                self._state = self._open_state()
-                return self
+                return
             except plyvel.IOError as exc:
                 if "lock" not in _text(exc).lower():
                     raise SinkError(f"cannot open LevelDB: {_text(exc)}", file=self.config.path) from None
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TargetLockedError(
-                        "LevelDB is locked by another program "
-                        f"(still locked after sink.busy_timeout = {self.config.busy_timeout:g}s)",
-                        file=self.config.path,
-                        hint="another process has this LevelDB open; retry when it ends, or raise sink.busy_timeout",
-                    ) from None
+                    raise _locked_error(self.config) from None
                 time.sleep(min(delay, left))
                 delay = min(delay * 2, 1.0)
             except plyvel.Error as exc:
@@ -123,6 +131,8 @@ class LevelDBWriter(Transactional):
             self.sorter.drop_held()
 
     def close(self) -> None:
+        if self.sorter is not None:
+            self.sorter.close()
         self.staged.clear()
         self._spare.clear()
         if self._state is not None:
@@ -146,6 +156,9 @@ class LevelDBWriter(Transactional):
                 file=self.config.path,
                 hint="delete it and load with --restart (puts are idempotent: the rows are written again)",
             ) from None
+
+    def _set_state(self, entries: dict[str, str]) -> None:
+        self._write_state(lambda log: log.set(self._job, entries))
 
     def _write_state(self, change: Callable[[StateLog], None]) -> None:
         assert self._state is not None
@@ -273,8 +286,11 @@ class LevelDBWriter(Transactional):
             self._pending.update(state)
             if not sorter.full():
                 return
-            sorter.spill()
-            state, self._pending = self._pending | sorter.state.entry(), {}
+            done = sorter.spill(self._pending)
+            self._pending = {}
+            if done is None:
+                return
+            state = done
         self._write_state(lambda log: log.set(job, state))
 
     def _write_batches(self, batches: list[Any]) -> None:
@@ -315,37 +331,80 @@ class LevelDBWriter(Transactional):
 
     def finish(self) -> None:
         """The input is done: rows held for sorting are written in key order (directly
-        when they never filled a run, else through the merge of the runs)."""
+        when they never filled a run, else through the merge of the runs): as table
+        files beside the store's own when it holds nothing in their key range
+        (``leveldb_tables``), else through WriteBatches."""
         sorter = self.sorter
         if sorter is None:
             return
-        if sorter.spilling and not sorter.state.runs:
+        if sorter.spilling and not sorter.has_runs:
             assert sorter.spiller is not None
             table = sorter.spiller.take_sorted()
-            self._write_batches([self._staged(t) for t in table.to_batches(max_chunksize=MERGE_ROWS)])
+            keys, batches = table.column(0), table.to_batches(max_chunksize=MERGE_ROWS)
+            if batches and not self._ingest(batches, keys[0].as_py(), keys[-1].as_py()):
+                self._write_batches([self._staged(b) for b in batches])
             sorter.finished()
-            self._write_state(lambda log: log.set(self._job, self._pending | sorter.state.entry()))
+            self._set_state(self._pending | sorter.state.entry())
         elif sorter.spilling:
-            sorter.end_spill()
-            self._write_state(lambda log: log.set(self._job, self._pending | sorter.state.entry()))
+            for entries in sorter.end_spill(self._pending):
+                self._set_state(entries)
         self._pending = {}
         if sorter.state.phase == "merge":
-            self._merge(sorter)
+            whole = sorter.state.after is None  # a merge through WriteBatches resumes after its last key
+            if not (whole and self._ingest(sorter.merged(), *run_bounds(sorter.state.runs))):
+                self._merge(sorter)
+            sorter.finished()
+            self._set_state(sorter.state.entry())
+
+    def _ingest(self, rows: Iterable[pa.Table | pa.RecordBatch], lo: bytes, hi: bytes) -> bool:
+        """Sorted, unique ``rows`` added to the store as bottom-level table files, if the
+        store holds nothing between their first and last keys ``lo`` and ``hi``; False,
+        with nothing written, if it does. The store is closed meanwhile and its LOCK
+        held by this process."""
+        self._spare.clear()  # WriteBatches belong to the DB object that is closed here
+        self.db.close()
+        self.db = None
+        try:
+            with leveldb_tables.locked(self.target):
+                version = leveldb_tables.plan(self.target, lo, hi)
+                if version is None:
+                    return False
+                columns = ((_combined(t, 0), _combined(t, 1)) for t in rows)
+                leveldb_tables.ingest(
+                    self.target,
+                    version,
+                    prefetch(columns, 2),  # merged in a thread, written here
+                    block_size=self.config.block_size,
+                    file_size=self.config.max_file_size,
+                    compression=leveldb_tables.SNAPPY if self.config.compression == "snappy" else 0,
+                )
+                return True
+        except BlockingIOError:
+            raise _locked_error(self.config) from None
+        except OSError as exc:
+            raise SinkError(
+                f"cannot write LevelDB table files: {exc.strerror}", file=self.target, hint=RESUME_HINT
+            ) from None
+        finally:
+            self._open_db()
 
     def _staged(self, rows: pa.Table | pa.RecordBatch) -> Any:
         return stage(self.empty_batch(), rows.column(0), rows.column(1))
 
     def _merge(self, sorter: Sorter) -> None:
-        """The runs merged into the store in key order, the last key written checkpointed
-        with each WriteBatch; a rerun resumes after it."""
+        """The runs merged into the store through WriteBatches in key order, the last
+        key written checkpointed with each; a rerun resumes after it."""
         pieces = (b for t in sorter.merged() for b in t.to_batches(max_chunksize=MERGE_ROWS))
         staged = ((self._staged(b), b.column(0)[-1].as_py()) for b in pieces if b.num_rows)
         for wb, last in prefetch(staged, 2):  # merged and staged in a thread, written here
             self._write_batches([wb])
             sorter.state.after = last
-            self._write_state(lambda log: log.set(self._job, sorter.state.entry()))
-        sorter.finished()
-        self._write_state(lambda log: log.set(self._job, sorter.state.entry()))
+            self._set_state(sorter.state.entry())
+
+
+def _combined(rows: pa.Table | pa.RecordBatch, i: int) -> pa.Array:
+    column = rows.column(i)
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
 
 
 def _sorted(runs: list[str], keep: Any) -> Iterator[pa.Table]:

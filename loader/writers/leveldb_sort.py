@@ -23,12 +23,13 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 
 from ..errors import RESUME_HINT, SinkError
-from ..spill import Keep, RunSpiller, merge_runs
+from ..spill import Keep, RunSpiller, merge_runs, write_sorted_run
 
 SORT_ENTRY = "sort"
 # Encoded bytes per input byte assumed before any row was seen (JSON values of a
@@ -73,10 +74,18 @@ class Sorter:
         self.prefix = "run-"
         self.encoded_bytes = 0  # encoded bytes and input bytes seen so far: how runs grow with the input
         self.read_bytes = 0
+        # The run being sorted and written by a thread: its future, path and checkpoint entries.
+        self._flight: tuple[Future[None], str, dict[str, str]] | None = None
+        self._executor: ThreadPoolExecutor | None = None
 
     @property
     def spilling(self) -> bool:
         return self.state.phase == "spill"
+
+    @property
+    def has_runs(self) -> bool:
+        """Whether a run is complete or being written."""
+        return bool(self.state.runs) or self._flight is not None
 
     def resume(self, job: str, entry: str | None) -> None:
         """Take up the phase a killed run of ``job`` reached; remove files it left half written."""
@@ -125,9 +134,11 @@ class Sorter:
             )
 
     def drop_held(self) -> None:
-        """A rollback: held rows are not committed (a rerun reads them again)."""
+        """A rollback: held rows are not committed (a rerun reads them again), nor is a
+        run still in flight."""
+        self.close()
         if self.spiller is not None:
-            self.spiller.take_sorted()
+            self.spiller.take_held()
             if not self.spiller.runs:
                 self.state.phase, self.spiller = "direct", None
 
@@ -138,13 +149,31 @@ class Sorter:
     def full(self) -> bool:
         return self.spiller is not None and self.spiller.held_bytes >= self.run_bytes
 
-    def spill(self) -> None:
-        """What is held, sorted into a complete run (fsynced)."""
+    def spill(self, entries: dict[str, str]) -> dict[str, str] | None:
+        """What is held, handed to a thread that sorts it into the next run and fsyncs
+        it; ``entries`` (the checkpoint of the rows held) are written once it is complete.
+        The run before it is waited for first: returned are its entries, now durable,
+        with the sort's (None if no run was in flight)."""
         assert self.spiller is not None
-        if not self.spiller.runs:
+        done = self.wait()
+        if not self.spiller.runs and self._flight is None:
             self._make_directory()
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="loader-spill")
+        path = self.spiller.next_path()
+        held = self.spiller.take_held()
+        self._flight = (self._executor.submit(write_sorted_run, path, held, self.keep), path, entries)
+        return done
+
+    def wait(self) -> dict[str, str] | None:
+        """The run in flight, complete: its checkpoint entries with the sort's (None if none)."""
+        if self._flight is None:
+            return None
+        future, path, entries = self._flight
+        self._flight = None
+        assert self.spiller is not None
         try:
-            self.spiller.spill()
+            future.result()
         except OSError as exc:
             self._remove_stale(keep=set(self.spiller.runs))
             full = exc.errno == errno.ENOSPC
@@ -153,14 +182,34 @@ class Sorter:
                 file=self.directory,
                 hint=("free space or set run.temp_dir to a larger disk; " if full else "") + RESUME_HINT,
             ) from None
+        self.spiller.runs.append(path)
         self.state.runs = list(self.spiller.runs)
+        return entries | self.state.entry()
 
-    def end_spill(self) -> None:
-        """The input is done: the last run written, the merge begins."""
-        if self.spilling:
-            self.spill()
-            self.spiller = None
-            self.state.phase = "merge"
+    def end_spill(self, entries: dict[str, str]) -> Iterator[dict[str, str]]:
+        """The input is done: the last run written, the merge begins. Yields the
+        checkpoint entries that become durable, in order (the last names the merge)."""
+        if not self.spilling:
+            return
+        assert self.spiller is not None
+        if self.spiller.held_rows:
+            done = self.spill(entries)
+            entries = {}
+            if done is not None:
+                yield done
+        last = self.wait() or {}
+        self.spiller = None
+        self.state.phase = "merge"
+        yield last | entries | self.state.entry()
+
+    def close(self) -> None:
+        """A run in flight is waited for (not recorded: a rerun removes it)."""
+        if self._flight is not None:
+            self._flight[0].exception()
+            self._flight = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
     def merged(self) -> Iterator[pa.Table]:
         return merge_runs(self.state.runs, self.keep, after=self.state.after)
