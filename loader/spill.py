@@ -28,7 +28,7 @@ SCHEMA = pa.schema([("key", pa.binary()), ("value", pa.binary())])
 MERGE_BATCH_BYTES = 256 << 10  # bytes of a run's IPC batches: a read of a run holds one at least
 # Bytes the merge reads ahead over all runs together: with few runs, each read takes
 # several batches (fewer merge steps); with many, one batch each.
-MERGE_HELD_BYTES = 16 << 20
+MERGE_HELD_BYTES = 8 << 20
 MIN_BATCH_ROWS = 64
 # Batches per run at least: the merge holds a batch of every run, so with small runs
 # (a low memory ceiling, many runs) its batches shrink with them.
@@ -84,8 +84,8 @@ def write_run(path: str, table: pa.Table, *, order: pa.Array | None = None, dura
             for batch in table.to_batches(max_chunksize=rows):
                 out.write_batch(batch)
         else:
-            whole = table.combine_chunks().to_batches()
-            source = whole[0] if whole else pa.RecordBatch.from_pylist([], schema=SCHEMA)
+            chunks = table.combine_chunks().to_batches()  # one chunk: taken from without resolving chunks
+            source = chunks[0] if chunks else pa.RecordBatch.from_pylist([], schema=SCHEMA)
             for start in range(0, rows_out, rows):
                 out.write_batch(kernels.take(source, order.slice(start, rows)))
     if durable:
@@ -97,9 +97,12 @@ def write_run(path: str, table: pa.Table, *, order: pa.Array | None = None, dura
 
 def write_sorted_run(path: str, held: list[pa.RecordBatch], keep: Keep) -> None:
     """Held rows sorted by key with duplicates resolved, written as the run ``path``."""
-    table = pa.Table.from_batches(held, schema=SCHEMA).combine_chunks()
-    held.clear()  # the combined copy replaces them
-    write_run(path, table, order=_unique_order(table, keep))
+    table = pa.Table.from_batches(held, schema=SCHEMA)
+    held.clear()
+    order = _unique_order(table, keep)
+    whole = table.combine_chunks()
+    del table  # the chunks go: the combined copy replaces them
+    write_run(path, whole, order=order)
 
 
 @dataclass

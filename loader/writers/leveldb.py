@@ -40,6 +40,7 @@ from .statelog import StateLog, StateLogError
 
 STATE_FILE = "loader-state.jsonl"
 MERGE_ROWS = 16_384  # rows per WriteBatch written in key order (held rows, or the merge's)
+INGEST_ROWS = 4_096  # rows turned into table entries at a time
 
 
 def _locked_error(config: SinkConfig) -> TargetLockedError:
@@ -340,9 +341,9 @@ class LevelDBWriter(Transactional):
         if sorter.spilling and not sorter.has_runs:
             assert sorter.spiller is not None
             table = sorter.spiller.take_sorted()
-            keys, batches = table.column(0), table.to_batches(max_chunksize=MERGE_ROWS)
-            if batches and not self._ingest(batches, keys[0].as_py(), keys[-1].as_py()):
-                self._write_batches([self._staged(b) for b in batches])
+            keys = table.column(0)
+            if table.num_rows and not self._ingest([table], keys[0].as_py(), keys[-1].as_py()):
+                self._write_batches([self._staged(b) for b in table.to_batches(max_chunksize=MERGE_ROWS)])
             sorter.finished()
             self._set_state(self._pending | sorter.state.entry())
         elif sorter.spilling:
@@ -356,24 +357,27 @@ class LevelDBWriter(Transactional):
             sorter.finished()
             self._set_state(sorter.state.entry())
 
-    def _ingest(self, rows: Iterable[pa.Table | pa.RecordBatch], lo: bytes, hi: bytes) -> bool:
+    def _ingest(self, rows: Iterable[pa.Table], lo: bytes, hi: bytes) -> bool:
         """Sorted, unique ``rows`` added to the store as bottom-level table files, if the
         store holds nothing between their first and last keys ``lo`` and ``hi``; False,
         with nothing written, if it does. The store is closed meanwhile and its LOCK
         held by this process."""
         self._spare.clear()  # WriteBatches belong to the DB object that is closed here
         self.db.close()
+        pa.default_memory_pool().release_unused()  # the reading's buffers, before the merge's
         self.db = None
         try:
             with leveldb_tables.locked(self.target):
                 version = leveldb_tables.plan(self.target, lo, hi)
                 if version is None:
                     return False
-                columns = ((_combined(t, 0), _combined(t, 1)) for t in rows)
+                # in slices: the copies made downstream (entries, blocks) stay small
+                pieces = (b for t in rows for b in t.to_batches(max_chunksize=INGEST_ROWS))
+                columns = ((b.column(0), b.column(1)) for b in pieces if b.num_rows)
                 leveldb_tables.ingest(
                     self.target,
                     version,
-                    prefetch(columns, 2),  # merged in a thread, written here
+                    prefetch(columns, 1),  # merged in a thread, written here
                     block_size=self.config.block_size,
                     file_size=self.config.max_file_size,
                     compression=leveldb_tables.SNAPPY if self.config.compression == "snappy" else 0,
@@ -400,11 +404,6 @@ class LevelDBWriter(Transactional):
             self._write_batches([wb])
             sorter.state.after = last
             self._set_state(sorter.state.entry())
-
-
-def _combined(rows: pa.Table | pa.RecordBatch, i: int) -> pa.Array:
-    column = rows.column(i)
-    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
 
 
 def _sorted(runs: list[str], keep: Any) -> Iterator[pa.Table]:
