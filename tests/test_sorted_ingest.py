@@ -76,6 +76,18 @@ def test_scrambled_keys_spill_and_load_the_same_store_as_input_order(tmp_path: P
     assert auto["rows_written"] == never["rows_written"] == 20_000
     assert auto["sizes"]["sort_run_size"] == 256 << 10  # type: ignore[index]
     assert not runs_dir(tmp_path / "auto.ldb").exists()
+    # into the fresh store the merge wrote bottom-level table files, not WriteBatches
+    assert files_by_level(tmp_path / "auto.ldb") == {6: len(list((tmp_path / "auto.ldb").glob("*.ldb")))}
+    assert 6 not in files_by_level(tmp_path / "never.ldb")
+
+
+def files_by_level(target: Path) -> dict[int, int]:
+    db = plyvel.DB(str(target))
+    try:
+        counts = {level: int(db.get_property(f"leveldb.num-files-at-level{level}".encode())) for level in range(7)}
+    finally:
+        db.close()
+    return {level: n for level, n in counts.items() if n}
 
 
 def test_sorted_input_never_spills(tmp_path: Path) -> None:
@@ -104,6 +116,8 @@ def test_keys_already_in_the_store_are_overwritten_by_the_sorted_load(tmp_path: 
         values = {int(k): json.loads(v)["v"] for k, v in data(tmp_path / f"{mode}-always.ldb")}
         assert values == expected_last(first) | expected_last(second)
         assert len(values) == 10_000
+        # the first load's table files, then the second's WriteBatches over the same keys
+        assert set(files_by_level(tmp_path / f"{mode}-always.ldb")) > {6}
 
 
 def test_ignore_keeps_input_order_and_refuses_always(tmp_path: Path) -> None:
