@@ -170,7 +170,7 @@ def cases(shell: str | None, stdlib: bool) -> tuple[list[Case], list[str]]:
         Case("loader parquet -> sqlite", "parquet", "sqlite", loader_argv()),
         Case("loader csv -> leveldb (json values)", "csv", "leveldb", loader_argv()),
         Case("loader csv -> leveldb, --sort never", "csv", "leveldb", loader_argv("--sort", "never")),
-        Case("loader csv -> leveldb, --workers 1", "csv", "leveldb", loader_argv("--workers", "1")),
+        Case("loader csv -> leveldb, --workers 2", "csv", "leveldb", loader_argv("--workers", "2")),
         Case("loader parquet -> leveldb (json values)", "parquet", "leveldb", loader_argv()),
         Case("loader parquet -> leveldb, --sort never", "parquet", "leveldb", loader_argv("--sort", "never")),
         Case(
@@ -189,9 +189,9 @@ def cases(shell: str | None, stdlib: bool) -> tuple[list[Case], list[str]]:
         ),
         Case("loader parquet -> leveldb, sorted ids (extra)", "parquet", "leveldb", loader_argv(), ids="sorted"),
         Case("loader csv -> sqlite, --max-memory 100MB", "csv", "sqlite", loader_argv("--max-memory", "100MB")),
-        Case("loader csv -> leveldb, --max-memory 125MB", "csv", "leveldb", loader_argv("--max-memory", "125MB")),
+        Case("loader csv -> leveldb, --max-memory 104MB", "csv", "leveldb", loader_argv("--max-memory", "104MB")),
         Case(
-            "loader parquet -> leveldb, --max-memory 140MB", "parquet", "leveldb", loader_argv("--max-memory", "140MB")
+            "loader parquet -> leveldb, --max-memory 108MB", "parquet", "leveldb", loader_argv("--max-memory", "108MB")
         ),
         *engine_cases(),
         Case(CHAIN, "csv", "sqlite", chain_argv),

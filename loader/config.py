@@ -136,7 +136,7 @@ class SinkConfig:
     in order and sorts the rest from the first chunk out of order (runs sorted in memory,
     spilled to ``run.temp_dir``, merged at the end); ``always`` sorts from the first row;
     ``never`` writes in input order. Mode ``ignore`` always writes in input order."""
-    sort_run_size: int = 16 << 20
+    sort_run_size: int = 8 << 20
     """LevelDB: bytes of keys and values sorted in memory per run when sorting (``sink.sort``); ``run.max_memory`` shrinks it."""
 
 
@@ -167,9 +167,10 @@ class RunConfig:
     """Chunks parsed ahead in a background thread (0 reads in the writing thread)."""
     workers: int | None = None
     """Threads that parse and convert CSV and JSON Lines blocks at once, results kept in order.
-    Unset: 2 for CSV into LevelDB and JSON Lines into SQLite when 2 or more CPUs are usable
-    (affinity, cgroup quota), else 1: the SQLite writer needs a core of its own beside CSV
-    parsing (bench/NOTES.md, docs/performance.md)."""
+    Unset: 2 for JSON Lines into SQLite when 2 or more CPUs are usable (affinity, cgroup
+    quota), else 1: the SQLite writer needs a core of its own beside CSV parsing, and
+    LevelDB's sorted ingest sorts and writes its runs on a thread of its own
+    (bench/NOTES.md, docs/performance.md)."""
     max_memory: int | None = field(default=None, metadata=SIZE)
     """Peak memory ceiling, e.g. ``"100MB"`` or ``"1GB"`` (a bare number is bytes). Chunk, batch,
     CSV block and LevelDB write-buffer sizes shrink to fit under it; the report shows the sizes used."""

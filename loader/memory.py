@@ -59,7 +59,7 @@ def gc_paused(*, release_at_once: bool = False) -> Iterator[None]:
 JEMALLOC_DECAY_MS = 1000  # Arrow's own setting for its jemalloc
 
 
-# Room above a sink's floor (``MemoryProfile.floor_mb``) kept for run-to-run
+# Room above a sink's floor (``Sink.floor_mb``) kept for run-to-run
 # variation (LevelDB's compaction timing): never shared out among the sizes.
 FLOOR_MARGIN_MB = 8
 # Peak RSS per MiB of CSV block (raw bytes, the parsed table and its converted
@@ -77,7 +77,7 @@ def pair(job: JobConfig) -> tuple[str, Sink]:
 def lowest_ceiling_mb(job: JobConfig) -> int:
     """The lowest ``run.max_memory`` this job's reader and sink can keep to."""
     fmt, sink = pair(job)
-    return sink.memory.floor_mb[fmt] + FLOOR_MARGIN_MB
+    return sink.floor_mb(job.sink, fmt) + FLOOR_MARGIN_MB
 
 
 def current_rss_mb() -> float:

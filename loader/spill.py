@@ -25,14 +25,17 @@ from .files import fsync_path
 
 Keep = Literal["last", "first"]
 SCHEMA = pa.schema([("key", pa.binary()), ("value", pa.binary())])
-MERGE_BATCH_BYTES = 256 << 10  # bytes of a run's IPC batches: a read of a run holds one at least
+MERGE_BATCH_BYTES = 128 << 10  # bytes of a run's IPC batches: a read of a run holds one at least
 # Bytes the merge reads ahead over all runs together: with few runs, each read takes
 # several batches (fewer merge steps); with many, one batch each.
-MERGE_HELD_BYTES = 8 << 20
+MERGE_HELD_BYTES = 2 << 20
 MIN_BATCH_ROWS = 64
+# Runs merged at once at most: the merge's steps cost a Python call per run, and its
+# read-ahead a batch per run, so more runs are first merged in groups into longer runs.
+MAX_FAN_IN = 48
 # Batches per run at least: the merge holds a batch of every run, so with small runs
 # (a low memory ceiling, many runs) its batches shrink with them.
-RUN_BATCHES = 64
+RUN_BATCHES = 128
 
 
 def is_sorted(keys: pa.Array) -> bool:
@@ -93,6 +96,21 @@ def write_run(path: str, table: pa.Table, *, order: pa.Array | None = None, dura
     os.replace(tmp, path)
     if durable:
         fsync_path(os.path.dirname(os.path.abspath(path)))  # the rename too
+
+
+def write_merged_run(path: str, tables: Iterator[pa.Table], *, durable: bool = True) -> None:
+    """Key-ordered tables (a merge of runs) written as one run, renamed into place whole."""
+    tmp = path + ".partial"
+    with pa.OSFile(tmp, "wb") as sink, ipc.new_file(sink, SCHEMA) as out:
+        for table in tables:
+            rows = max(MIN_BATCH_ROWS, MERGE_BATCH_BYTES * table.num_rows // max(table.nbytes, 1))
+            for batch in table.to_batches(max_chunksize=rows):
+                out.write_batch(batch)
+    if durable:
+        fsync_path(tmp)
+    os.replace(tmp, path)
+    if durable:
+        fsync_path(os.path.dirname(os.path.abspath(path)))
 
 
 def write_sorted_run(path: str, held: list[pa.RecordBatch], keep: Keep) -> None:
@@ -159,30 +177,36 @@ def run_bounds(paths: Sequence[str]) -> tuple[bytes, bytes]:
 
 
 class _Cursor:
-    """One run read ``batches`` IPC batches at a time; ``rest`` is what of them is unmerged."""
+    """One run read ahead about ``read_bytes`` at a time; ``rest`` is what of it is unmerged.
 
-    def __init__(self, path: str, number: int, batches: int = 1) -> None:
+    The read-ahead is topped up whenever less than half of it is left, so every run
+    always offers a wide key range: were a run refilled only once empty, its small
+    remainders would make each merge step end at a nearby key, and the merge would take
+    a step per batch of every run."""
+
+    def __init__(self, path: str, number: int, read_bytes: int) -> None:
         # read, not mapped: pages of a mapped run stay resident (and count in RSS) once read
         self.source = pa.OSFile(path, "rb")
         self.reader = ipc.open_file(self.source)
         self.number = number
-        self.batches = batches
+        self.read_bytes = read_bytes
         self.next_batch = 0
         self.rest: pa.RecordBatch | None = None
-        self._advance()
+        self._fill()
 
-    def _advance(self) -> None:
-        self.rest = None
-        end = min(self.next_batch + self.batches, self.reader.num_record_batches)
-        read = [self.reader.get_batch(i) for i in range(self.next_batch, end)]
-        self.next_batch = end
-        read = [b for b in read if b.num_rows]
-        if len(read) > 1:
-            self.rest = pa.Table.from_batches(read).combine_chunks().to_batches()[0]
-        elif read:
-            self.rest = read[0]
-        elif self.next_batch < self.reader.num_record_batches:
-            self._advance()
+    def _fill(self) -> None:
+        held = [self.rest] if self.rest is not None and self.rest.num_rows else []
+        size = sum(b.nbytes for b in held)
+        while self.next_batch < self.reader.num_record_batches and (not held or size < self.read_bytes):
+            batch = self.reader.get_batch(self.next_batch)
+            self.next_batch += 1
+            if batch.num_rows:
+                held.append(batch)
+                size += batch.nbytes
+        if len(held) > 1:
+            self.rest = pa.Table.from_batches(held).combine_chunks().to_batches()[0]
+        else:
+            self.rest = held[0] if held else None
 
     def last_key(self) -> bytes:
         assert self.rest is not None
@@ -191,13 +215,11 @@ class _Cursor:
     def take_through(self, bound: bytes) -> pa.RecordBatch:
         """The rows up to and including ``bound`` (a prefix, the run being sorted)."""
         assert self.rest is not None
-        keys = self.rest.column(0)
-        n = bisect.bisect_right(_Keys(keys), bound)
+        n = bisect.bisect_right(_Keys(self.rest.column(0)), bound)
         taken = self.rest.slice(0, n)
-        if n == self.rest.num_rows:
-            self._advance()
-        else:
-            self.rest = self.rest.slice(n)
+        self.rest = self.rest.slice(n)
+        if self.rest.nbytes < self.read_bytes // 2:
+            self._fill()
         return taken
 
     def close(self) -> None:
@@ -217,16 +239,19 @@ class _Keys:
         return self.keys[i].as_py()  # type: ignore[no-any-return]
 
 
-def merge_runs(paths: Sequence[str], keep: Keep = "last", after: bytes | None = None) -> Iterator[pa.Table]:
+def merge_runs(
+    paths: Sequence[str], keep: Keep = "last", after: bytes | None = None, held_bytes: int = MERGE_HELD_BYTES
+) -> Iterator[pa.Table]:
     """Key-ordered tables of ``key``/``value``, each key once over all runs (later runs
     win for ``keep="last"``). ``after``: only keys greater than it (a merge resumed).
 
     Each step takes, from every run, the rows up to the smallest last key among the
-    runs' current batches, so every step finishes at least one batch. Rows whose key
+    runs' current batches, so every step finishes at least one batch. ``held_bytes``: how
+    much to read ahead over all runs together (at least a batch of each). Rows whose key
     equals the step's largest key wait for the next step: a later batch may hold it too.
     """
-    per_run = max(1, MERGE_HELD_BYTES // max(len(paths), 1))
-    cursors = [_Cursor(p, i, max(1, per_run // _batch_bytes(p))) for i, p in enumerate(paths)]
+    per_run = max(1, held_bytes // max(len(paths), 1))
+    cursors = [_Cursor(p, i, per_run) for i, p in enumerate(paths)]
     carry: pa.Table | None = None
     try:
         while True:
@@ -261,13 +286,6 @@ def _numbered(batch: pa.RecordBatch, number: int) -> pa.Table:
         pa.int32(), batch.num_rows, [None, pa.py_buffer(np.full(batch.num_rows, number, np.int32))]
     )
     return table.append_column("run", run)
-
-
-def _batch_bytes(path: str) -> int:
-    """The bytes of a run's first batch: what one read of it holds."""
-    with pa.OSFile(path, "rb") as source:
-        reader = ipc.open_file(source)
-        return max(1, reader.get_batch(0).nbytes) if reader.num_record_batches else 1
 
 
 def _unique_by_run(table: pa.Table, keep: Keep) -> pa.Table:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import plyvel
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import pytest
 
 from loader import SinkConfig, sinks
@@ -52,6 +54,10 @@ def expected_last(src: Path) -> dict[int, int]:
         ident, _, v = line.split(",")
         out[int(ident)] = int(v)
     return out
+
+
+def as_binary(column: pa.Array) -> pa.Array:
+    return pc.cast(pc.cast(column, pa.string()), pa.binary())
 
 
 def runs_dir(target: Path) -> Path:
@@ -187,14 +193,55 @@ def test_sort_on_a_store_written_through_plyvel_keeps_its_keys(tmp_path: Path, s
     assert items[b"zzz-other"] == b"kept" and len(items) == 2_001
 
 
-def test_a_ceiling_too_low_for_useful_runs_writes_in_input_order(tmp_path: Path) -> None:
-    """At the lowest ceiling a run would be 256 KiB (hundreds of runs per million rows,
-    slower than LevelDB's compaction): ``auto`` writes in input order, ``always`` still sorts."""
-    src = scrambled_csv(tmp_path / "in.csv", 5_000)
-    for sort in ("auto", "always"):
-        target = tmp_path / f"{sort}.ldb"
-        report = load(src, target, "--max-memory", "125MB", "--sort", sort)
-        assert report["sizes"]["sort_run_size"] == 256 << 10  # type: ignore[index]
-        log = (target / "loader-state.jsonl").read_text()
-        assert ('"sort"' in log) == (sort == "always")
-        assert data(target) == data(tmp_path / "auto.ldb")
+def test_a_ceiling_sorts_with_small_runs_and_input_order_needs_more(tmp_path: Path) -> None:
+    """Under ``--max-memory`` the sorted path keeps LevelDB out of compaction, so its lowest
+    ceiling is below that of input order: at 104 MB ``auto`` sorts in runs of the smallest
+    size (merged in groups when there are many), while ``never`` is refused before loading."""
+    src = scrambled_csv(tmp_path / "in.csv", 30_000, dup_every=5)
+    report = load(src, tmp_path / "auto.ldb", "--max-memory", "104MB")
+    assert report["sizes"]["sort_run_size"] == 256 << 10  # type: ignore[index]
+    log = (tmp_path / "auto.ldb" / "loader-state.jsonl").read_text()
+    assert '"phase\\": \\"merge' in log  # it sorted through runs
+    load(src, tmp_path / "plain.ldb", "--sort", "never")
+    assert data(tmp_path / "auto.ldb") == data(tmp_path / "plain.ldb")
+
+    p = cli("load", str(src), str(tmp_path / "never.ldb"), "--key", "{id}", "--sort", "never", "--max-memory", "104MB")
+    assert p.returncode == 2
+    assert "set --max-memory 125MB or more" in p.stderr
+
+
+def test_many_runs_merge_in_groups_and_a_rerun_resumes_between_groups(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More runs than the merge takes at once are merged in groups first; a load stopped
+    between two groups resumes from the checkpoint and ends with the same store."""
+    from loader.writers import leveldb_sort
+
+    monkeypatch.setattr(leveldb_sort, "MAX_FAN_IN", 3)
+    src = scrambled_csv(tmp_path / "in.csv", 20_000, dup_every=7)
+    expected = load(src, tmp_path / "clean.ldb", "--sort", "never")
+    sorter = leveldb_sort.Sorter(str(tmp_path / "runs"), "last", 16 << 10, 0)
+    sorter.resume("job", None)
+    sorter.start()
+    for batch in pa_csv.read_csv(src).to_batches(max_chunksize=1000):
+        sorter.add(as_binary(batch.column("id")), as_binary(batch.column("v")))
+        if sorter.full():
+            sorter.spill({})
+    entries = list(sorter.end_spill({}))
+    assert len(sorter.state.runs) > 9
+    groups = sorter.merge_groups()
+    checkpoint = next(groups)  # one group merged, then the load stops
+    groups.close()
+
+    again = leveldb_sort.Sorter(str(tmp_path / "runs"), "last", 16 << 10, 0)
+    again.resume("job", checkpoint[leveldb_sort.SORT_ENTRY])
+    assert len(again.state.runs) == len(sorter.state.runs)
+    for _ in again.merge_groups():
+        pass
+    assert len(again.state.runs) <= 3
+    merged = {
+        k: v for t in again.merged() for k, v in zip(t.column(0).to_pylist(), t.column(1).to_pylist(), strict=True)
+    }
+    assert {int(k): int(v) for k, v in merged.items()} == expected_last(src)
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted(Path(r).name for r in again.state.runs)
+    assert entries and expected["rows_written"] == 20_000

@@ -80,6 +80,11 @@ class Sink(Protocol):
         """A job's default name: what its checkpoint is stored under."""
         ...
 
+    def floor_mb(self, sink: SinkConfig, reader: str) -> int:
+        """Resident MB at the smallest sizes before any data, for ``reader`` ("csv" or
+        "parquet"): ``memory.floor_mb`` unless the sink's settings change it."""
+        ...
+
     def plan_line(self, sink: SinkConfig, paths: list[str]) -> str:
         """The ``target:`` line of ``--dry-run``."""
         ...
@@ -130,6 +135,9 @@ class SinkBase:
 
     def job_name(self, sink: SinkConfig, paths: list[str]) -> str:
         return f"{self.name}:{sink.path}"
+
+    def floor_mb(self, sink: SinkConfig, reader: str) -> int:
+        return self.memory.floor_mb[reader]
 
     def plan_line(self, sink: SinkConfig, paths: list[str]) -> str:
         return f"target: {self.name} {sink.path}, mode {sink.mode}"

@@ -35,8 +35,8 @@ ROW_BYTES = 600
 # Sorted runs: the smallest, and the share of the room above the floor a run may take
 # (held, then sorted into a copy: twice its size at the sort).
 MIN_RUN = 256 << 10
-MIN_AUTO_RUN = 4 << 20  # under a ceiling, ``auto`` sorts only with runs at least this size
 RUN_SHARE = 0.15
+SORTED_FLOOR_MB = {"csv": 96, "parquet": 100}
 
 # Rows turned into Python bytes at a time: a slice this size reuses the pymalloc
 # arena the last one freed, where a whole chunk's took fresh ones (bench/NOTES.md).
@@ -127,7 +127,7 @@ class LevelDBSink(SinkBase):
     memory = MemoryProfile(
         {"csv": 117, "parquet": 132},
         row_bytes=ROW_BYTES,
-        holds="LevelDB's memtables and compaction",
+        holds="LevelDB's memtables and compaction, or the sorted runs and their merge",
         batches_in_memory=True,
     )
 
@@ -147,9 +147,11 @@ class LevelDBSink(SinkBase):
             raise ConfigError(f"sink.sort_run_size: expected at least {MIN_RUN} bytes")
         return super().resolve(sink, source)
 
-    def default_workers(self, source_format: str | None, cpus: int) -> int:
-        # CSV parsing and building keys and values keep two cores busy
-        return 2 if source_format == "csv" and cpus >= 2 else 1
+    def floor_mb(self, sink: SinkConfig, reader: str) -> int:
+        # Sorted, LevelDB is written only by the merge, through table files or (into a
+        # store with keys in the range) WriteBatches of sorted keys: no compaction of
+        # scrambled tables to hold.
+        return self.memory.floor_mb[reader] if sink.sort == "never" else SORTED_FLOOR_MB[reader]
 
     def job_name(self, sink: SinkConfig, paths: list[str]) -> str:
         return f"key:{sink.key}"
@@ -178,8 +180,6 @@ class LevelDBSink(SinkBase):
             max_open_files=max(MIN_OPEN_FILES, min(sink.max_open_files, open_files)),
             lru_cache_size=max(64 << 10, min(sink.lru_cache_size, int(spare_mb * 0.05 * (1 << 20)))),
             sort_run_size=max(MIN_RUN, min(sink.sort_run_size, run)),
-            # runs this small make a merge of hundreds of files, slower than LevelDB's compaction
-            sort="never" if sink.sort == "auto" and run < MIN_AUTO_RUN else sink.sort,
         )
 
     def sizes(self, sink: SinkConfig) -> dict[str, int]:

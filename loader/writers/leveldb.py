@@ -351,6 +351,8 @@ class LevelDBWriter(Transactional):
                 self._set_state(entries)
         self._pending = {}
         if sorter.state.phase == "merge":
+            for entries in sorter.merge_groups():
+                self._set_state(entries)
             whole = sorter.state.after is None  # a merge through WriteBatches resumes after its last key
             if not (whole and self._ingest(sorter.merged(), *run_bounds(sorter.state.runs))):
                 self._merge(sorter)
@@ -377,9 +379,10 @@ class LevelDBWriter(Transactional):
                 leveldb_tables.ingest(
                     self.target,
                     version,
-                    prefetch(columns, 1),  # merged in a thread, written here
+                    columns,  # merged and written in this thread: a second one only contended for the GIL
                     block_size=self.config.block_size,
-                    file_size=self.config.max_file_size,
+                    # not below LevelDB's default: a ceiling shrinks what its compaction maps, and these are never compacted
+                    file_size=max(self.config.max_file_size, 2 << 20),
                     compression=leveldb_tables.SNAPPY if self.config.compression == "snappy" else 0,
                 )
                 return True

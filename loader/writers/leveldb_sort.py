@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from ..errors import RESUME_HINT, SinkError
-from ..spill import Keep, RunSpiller, merge_runs, write_sorted_run
+from ..spill import MAX_FAN_IN, MERGE_HELD_BYTES, Keep, RunSpiller, merge_runs, write_merged_run, write_sorted_run
 
 SORT_ENTRY = "sort"
 # Encoded bytes per input byte assumed before any row was seen (JSON values of a
@@ -176,15 +176,18 @@ class Sorter:
             future.result()
         except OSError as exc:
             self._remove_stale(keep=set(self.spiller.runs))
-            full = exc.errno == errno.ENOSPC
-            raise SinkError(
-                "the run directory is full" if full else f"cannot write a sorted run: {exc.strerror}",
-                file=self.directory,
-                hint=("free space or set run.temp_dir to a larger disk; " if full else "") + RESUME_HINT,
-            ) from None
+            raise self._spill_error(exc) from None
         self.spiller.runs.append(path)
         self.state.runs = list(self.spiller.runs)
         return entries | self.state.entry()
+
+    def _spill_error(self, exc: OSError) -> SinkError:
+        full = exc.errno == errno.ENOSPC
+        return SinkError(
+            "the run directory is full" if full else f"cannot write a sorted run: {exc.strerror}",
+            file=self.directory,
+            hint=("free space or set run.temp_dir to a larger disk; " if full else "") + RESUME_HINT,
+        )
 
     def end_spill(self, entries: dict[str, str]) -> Iterator[dict[str, str]]:
         """The input is done: the last run written, the merge begins. Yields the
@@ -211,8 +214,37 @@ class Sorter:
             self._executor.shutdown(wait=True)
             self._executor = None
 
+    def merge_groups(self) -> Iterator[dict[str, str]]:
+        """While there are more runs than the merge takes at once, consecutive groups of
+        ``MAX_FAN_IN`` are merged into longer runs in their place (input order kept, so
+        ties resolve as before). Yields the checkpoint entries after each group (the new
+        run durable, the group's runs removed after)."""
+        while len(self.state.runs) > MAX_FAN_IN:
+            runs, done = self.state.runs, []
+            for start in range(0, len(runs), MAX_FAN_IN):
+                group = runs[start : start + MAX_FAN_IN]
+                if len(group) > 1:
+                    path = self._merged_path(group[0])
+                    try:
+                        write_merged_run(path, merge_runs(group, self.keep, held_bytes=self._merge_held()))
+                    except OSError as exc:
+                        raise self._spill_error(exc) from None
+                    group = [path]
+                done += group
+                self.state.runs = done + runs[start + MAX_FAN_IN :]
+                yield self.state.entry()
+                self._remove_stale(keep=set(self.state.runs))
+
+    def _merged_path(self, first: str) -> str:
+        """A name for a merged group that sorts with the runs' and is new."""
+        name = os.path.basename(first)[len(self.prefix) :].removesuffix(".arrow")
+        return os.path.join(self.directory, f"{self.prefix}{name}m.arrow")
+
+    def _merge_held(self) -> int:
+        return min(self.run_bytes, MERGE_HELD_BYTES)
+
     def merged(self) -> Iterator[pa.Table]:
-        return merge_runs(self.state.runs, self.keep, after=self.state.after)
+        return merge_runs(self.state.runs, self.keep, after=self.state.after, held_bytes=self._merge_held())
 
     def finished(self) -> None:
         """Every run merged: the runs removed, the phase back to direct."""

@@ -52,7 +52,7 @@ FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
 # VersionEdit tags
 COMPARATOR_TAG, LOG_NUMBER, NEXT_FILE, LAST_SEQUENCE, COMPACT_POINTER, DELETED_FILE, NEW_FILE = 1, 2, 3, 4, 5, 6, 7
 PREV_LOG_NUMBER = 9
-PENDING_BYTES = 2 << 20  # entry bytes gathered before blocks are cut from them
+PENDING_BYTES = 512 << 10  # entry bytes gathered before blocks are cut from them
 
 _EMPTY = pa.scalar(b"", pa.binary())
 
