@@ -29,10 +29,11 @@ MERGE_BATCH_BYTES = 128 << 10  # bytes of a run's IPC batches: a read of a run h
 # Bytes the merge reads ahead over all runs together: with few runs, each read takes
 # several batches (fewer merge steps); with many, one batch each.
 MERGE_HELD_BYTES = 2 << 20
+MERGE_RUN_READ = 128 << 10  # read ahead per run when many are merged (a few of their batches)
 MIN_BATCH_ROWS = 64
 # Runs merged at once at most: the merge's steps cost a Python call per run, and its
 # read-ahead a batch per run, so more runs are first merged in groups into longer runs.
-MAX_FAN_IN = 48
+MAX_FAN_IN = 16
 # Batches per run at least: the merge holds a batch of every run, so with small runs
 # (a low memory ceiling, many runs) its batches shrink with them.
 RUN_BATCHES = 128

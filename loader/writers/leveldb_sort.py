@@ -29,7 +29,16 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from ..errors import RESUME_HINT, SinkError
-from ..spill import MAX_FAN_IN, MERGE_HELD_BYTES, Keep, RunSpiller, merge_runs, write_merged_run, write_sorted_run
+from ..spill import (
+    MAX_FAN_IN,
+    MERGE_HELD_BYTES,
+    MERGE_RUN_READ,
+    Keep,
+    RunSpiller,
+    merge_runs,
+    write_merged_run,
+    write_sorted_run,
+)
 
 SORT_ENTRY = "sort"
 # Encoded bytes per input byte assumed before any row was seen (JSON values of a
@@ -215,23 +224,27 @@ class Sorter:
             self._executor = None
 
     def merge_groups(self) -> Iterator[dict[str, str]]:
-        """While there are more runs than the merge takes at once, consecutive groups of
-        ``MAX_FAN_IN`` are merged into longer runs in their place (input order kept, so
-        ties resolve as before). Yields the checkpoint entries after each group (the new
-        run durable, the group's runs removed after)."""
+        """More runs than the merge takes at once (``MAX_FAN_IN``): consecutive runs from
+        the first are merged into longer runs in their place (input order kept, so ties
+        resolve as before), no more of them than it takes to bring the count down to
+        ``MAX_FAN_IN``. Yields the checkpoint entries after each group (the new run
+        durable; the group's runs are removed after)."""
         while len(self.state.runs) > MAX_FAN_IN:
-            runs, done = self.state.runs, []
-            for start in range(0, len(runs), MAX_FAN_IN):
-                group = runs[start : start + MAX_FAN_IN]
-                if len(group) > 1:
-                    path = self._merged_path(group[0])
-                    try:
-                        write_merged_run(path, merge_runs(group, self.keep, held_bytes=self._merge_held()))
-                    except OSError as exc:
-                        raise self._spill_error(exc) from None
-                    group = [path]
-                done += group
-                self.state.runs = done + runs[start + MAX_FAN_IN :]
+            runs = self.state.runs
+            size = min(MAX_FAN_IN, len(runs) - MAX_FAN_IN + 1)
+            done: list[str] = []
+            start = 0
+            while start < len(runs) and len(done) + len(runs) - start > MAX_FAN_IN:
+                group = runs[start : start + size]
+                path = self._merged_path(group[0])
+                try:
+                    write_merged_run(path, merge_runs(group, self.keep, held_bytes=self._merge_held(len(group))))
+                except OSError as exc:
+                    raise self._spill_error(exc) from None
+                done.append(path)
+                start += len(group)
+                size = min(MAX_FAN_IN, len(done) + len(runs) - start - MAX_FAN_IN + 1)
+                self.state.runs = done + runs[start:]
                 yield self.state.entry()
                 self._remove_stale(keep=set(self.state.runs))
 
@@ -240,11 +253,14 @@ class Sorter:
         name = os.path.basename(first)[len(self.prefix) :].removesuffix(".arrow")
         return os.path.join(self.directory, f"{self.prefix}{name}m.arrow")
 
-    def _merge_held(self) -> int:
-        return min(self.run_bytes, MERGE_HELD_BYTES)
+    def _merge_held(self, runs: int) -> int:
+        """What the merge of ``runs`` reads ahead: a few batches of each run (fewer made
+        each merge step end early), within what one run held while the input was read."""
+        return min(self.run_bytes, max(MERGE_HELD_BYTES, runs * MERGE_RUN_READ))
 
     def merged(self) -> Iterator[pa.Table]:
-        return merge_runs(self.state.runs, self.keep, after=self.state.after, held_bytes=self._merge_held())
+        held = self._merge_held(len(self.state.runs))
+        return merge_runs(self.state.runs, self.keep, after=self.state.after, held_bytes=held)
 
     def finished(self) -> None:
         """Every run merged: the runs removed, the phase back to direct."""
