@@ -245,3 +245,49 @@ def test_many_runs_merge_in_groups_and_a_rerun_resumes_between_groups(
     assert {int(k): int(v) for k, v in merged.items()} == expected_last(src)
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted(Path(r).name for r in again.state.runs)
     assert entries and expected["rows_written"] == 20_000
+
+
+def _parts_in_state(target: Path) -> int:
+    """Parts whose runs the coordinator has taken in (their checkpoint entries)."""
+    try:
+        text = (target / "loader-state.jsonl").read_text()
+    except OSError:
+        return 0
+    return sum(key.startswith("part:") for line in text.splitlines() for key in json.loads(line).get("set", {}))
+
+
+def test_engine_parts_become_runs_of_one_merge_and_a_killed_coordinator_reruns_to_the_same_store(
+    tmp_path: Path,
+) -> None:
+    """With ``run.engine = processes`` each part's sorted runs join the sorted ingest as
+    runs, checkpointed with the part; the merge at the end writes the store. SIGKILL the
+    coordinator once parts are in, rerun: the store equals a load with threads."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src = scrambled_csv(tmp_path / "in.csv", 60_000, dup_every=9)
+    clean = tmp_path / "clean.ldb"
+    load(src, clean)
+    target = tmp_path / "t.ldb"
+    args = ["load", str(src), str(target), "--key", "{id}", "-q", "--engine", "processes"]
+    args += ["--set", "run.part_size=200000"]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    proc = subprocess.Popen([sys.executable, "-m", "loader", *args], env=env, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while _parts_in_state(target) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    assert proc.poll() is None, "the load ended before two parts were in"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    state = json.loads(json.loads((target / "loader-state.jsonl").read_text().splitlines()[-1])["set"]["sort"])
+    assert state["phase"] == "spill" and len(state["runs"]) >= 2  # parts in as runs, nothing merged yet
+    assert data(target) == []
+
+    p = cli(*args)
+    assert p.returncode == 0, p.stderr
+    assert data(target) == data(clean)
+    assert files_by_level(target) == {6: len(list(target.glob("*.ldb")))}
+    assert not runs_dir(target).exists()

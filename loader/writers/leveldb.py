@@ -309,9 +309,16 @@ class LevelDBWriter(Transactional):
             self._staged_keys.clear()
 
     def merge_part(self, files: list[str], rows: int, job: str, entries: Callable[[int, int], dict[str, str]]) -> None:
-        """A part's sorted runs (``files``, in input order) merged into key-ordered
-        WriteBatches, then the checkpoint ``entries(written, ignored)``. A crash between
-        the two puts the part again: puts are idempotent."""
+        """A part's sorted runs (``files``, in input order), with the checkpoint
+        ``entries(written, ignored)``: taken in as runs of the sorted ingest, merged with
+        every other part's when the load ends (``finish``); under ``sort = never`` or
+        ``ignore``, merged into key-ordered WriteBatches at once, then the checkpoint (a
+        crash between the two puts the part again: puts are idempotent)."""
+        sorter = self.sorter
+        if sorter is not None and self.sorts != "never":
+            sorter.adopt(files)
+            self._write_state(lambda log: log.set(job, entries(rows, 0) | sorter.state.entry()))
+            return
         ignore = self.config.mode == "ignore"
         written = 0 if ignore else rows
         get = self.db.get

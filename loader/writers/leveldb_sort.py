@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from ..errors import RESUME_HINT, SinkError
+from ..files import fsync_path
 from ..spill import (
     MAX_FAN_IN,
     MERGE_HELD_BYTES,
@@ -112,6 +113,27 @@ class Sorter:
         """Enter the spill phase: rows are held from here on (on disk once a run fills)."""
         self.state.phase = "spill"
         self._open_spiller()
+
+    def adopt(self, paths: list[str]) -> None:
+        """Complete runs made elsewhere (an engine's part, in input order), moved in as
+        the next runs; the caller checkpoints them (``state.entry()``)."""
+        if not self.spilling:
+            self.start()
+        assert self.spiller is not None
+        if not self.spiller.runs and self._flight is None:
+            self._make_directory()
+        for path in paths:
+            target = self.spiller.next_path()
+            try:
+                os.replace(path, target)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise self._spill_error(exc) from None
+                shutil.copyfile(path, target)  # run.spill_dir on another file system
+                fsync_path(target)
+                os.remove(path)
+            self.spiller.runs.append(target)
+        self.state.runs = list(self.spiller.runs)
 
     def _make_directory(self) -> None:
         """Before the first run: the directory made and its free space checked."""
