@@ -162,6 +162,36 @@ def test_too_little_free_space_for_the_runs_is_one_clear_line(tmp_path: Path) ->
     assert not list(runs.glob("*"))
 
 
+def test_a_full_run_directory_stops_with_one_line_and_keeps_the_complete_runs(tmp_path: Path) -> None:
+    """ENOSPC while a run is written (its file is /dev/full, which fails every write with
+    ENOSPC): a SinkError (exit 1, a rerun resumes) with one line naming the directory; the
+    complete run stays in the checkpoint and on disk, the partial one goes."""
+    target, runs = tmp_path / "f.ldb", tmp_path / "runs"
+    config = SinkConfig(path=str(target), type="leveldb", key="{id}", batch_size=100, sort_run_size=256 << 10)
+    encoder_of = sinks.get("leveldb").encoder
+    with pytest.raises(SinkError) as caught, LevelDBWriter(config, temp_dir=str(runs)) as w:
+        w.read_state("j")
+        runs.mkdir()
+        prefix = w.sorter.prefix if w.sorter else ""
+        (runs / f"{prefix}000001.arrow.partial").symlink_to("/dev/full")
+        for start in range(0, 200_000, 10_000):
+            batch = pa.record_batch({"id": [(i * 2654435761) % 2**32 for i in range(start, start + 10_000)]})
+            w.prepare(batch.schema, fresh=start == 0)
+            w.write(encoder_of(config, w)(_chunk(batch)))
+            w.commit("j", {"file": str(start)})
+    err = caught.value
+    assert (err.exit_code, str(err)) == (1, f"{runs}: the run directory is full")
+    assert (err.hint or "").startswith("free space or set run.temp_dir to a larger disk; ")
+    kept = sorted(x.name for x in runs.iterdir())
+    assert kept == [f"{prefix}000000.arrow"]  # the partial run removed at once
+
+    with LevelDBWriter(config, temp_dir=str(runs)) as again:
+        entries = again.read_state("j")
+        assert json.loads(entries["sort"]) == {"phase": "spill", "runs": [str(runs / kept[0])]}
+        assert entries["file"] != "190000"  # the rows after the complete run are read again
+    assert sorted(x.name for x in runs.iterdir()) == [kept[0]]
+
+
 def _chunk(batch: pa.RecordBatch) -> Chunk:
     return Chunk(batch=batch, file="f", rows=pa.array(range(1, batch.num_rows + 1)), last_row=batch.num_rows, end={})
 
