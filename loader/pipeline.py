@@ -418,7 +418,7 @@ class Pipeline:
                 state.files[plan.key] = plan.state
                 types = self._load_file(plan, types, loop, writer, fresh=fresh and not prepared)
                 prepared = True
-            writer.finish()
+            writer.finish(stop=lambda: signals.signum)
             state.status = "complete"
             loop.commit()
             if report.rows_read and not report.rows_written and not report.rows_ignored and not report.resumed:

@@ -99,3 +99,48 @@ def test_signal_stops_at_batch_boundary_and_rerun_completes(
         assert sorted(int(k) for k, _ in data) == expected
     assert [r["row"] for r in reject_lines(rejects)] == list(range(50, ROWS + 1, 50))
     assert again.stderr.startswith(f"ok: {ROWS - ROWS // 50 - written:,} rows written")
+
+
+def test_sigterm_during_the_sorted_merge_stops_it_and_a_rerun_merges_again(tmp_path: Path) -> None:
+    """LevelDB with scrambled keys: SIGTERM once the checkpoint says the merge began. The
+    merge stops at its next commit point (between groups of runs, or before the next
+    table file) with exit 143; the runs stay, and the rerun merges them into the store
+    a clean load makes."""
+    import json
+
+    src = tmp_path / "in.csv"
+    lines = ["id,v"] + [f"{(i + 1) * 2654435761 % 2**32},{i}" for i in range(150_000)]
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    args = ["load", str(src), "--key", "{id}", "--set", f"sink.sort_run_size={256 << 10}"]
+    clean = cli(args[0], args[1], str(tmp_path / "clean.ldb"), *args[2:])
+    assert clean.returncode == 0, clean.stderr
+
+    target = tmp_path / "t.ldb"
+    state_log = target / "loader-state.jsonl"
+
+    def phase() -> str:
+        try:
+            text = state_log.read_text()
+        except OSError:
+            return ""
+        sorts = [json.loads(line)["set"].get("sort") for line in text.splitlines() if line.strip()]
+        found = [json.loads(s).get("phase", "") for s in sorts if s]
+        return found[-1] if found else ""
+
+    proc = popen(args[0], args[1], str(target), *args[2:])
+    while proc.poll() is None and phase() != "merge":
+        time.sleep(0.001)
+    proc.send_signal(signal.SIGSTOP)
+    assert proc.poll() is None, "the load finished before the merge could be interrupted"
+    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGCONT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert err.splitlines()[-2] == "loader: error: stopped by SIGTERM; committed work is kept"
+    assert phase() == "merge"
+    assert (tmp_path / "t.ldb.runs").exists()
+
+    again = cli(args[0], args[1], str(target), *args[2:])
+    assert again.returncode == 0, again.stderr
+    assert leveldb_items(target)[0] == leveldb_items(tmp_path / "clean.ldb")[0]
+    assert not (tmp_path / "t.ldb.runs").exists()

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.ipc
 
 from ..config import SinkConfig
-from ..errors import RESUME_HINT, ConfigError, SinkError, TargetLockedError
+from ..errors import RESUME_HINT, ConfigError, InterruptedLoad, SinkError, TargetLockedError
 from ..prefetch import prefetch
 from ..sinks.base import Encoded
 from ..sinks.leveldb import Puts, as_bytes, stage
@@ -337,7 +337,7 @@ class LevelDBWriter(Transactional):
             raise SinkError(f"LevelDB write failed: {_text(exc)}", file=self.config.path, hint=RESUME_HINT) from None
         self.commit(job, entries(written, rows - written))
 
-    def finish(self) -> None:
+    def finish(self, stop: Callable[[], int | None] = lambda: None) -> None:
         """The input is done: rows held for sorting are written in key order (directly
         when they never filled a run, else through the merge of the runs): as table
         files beside the store's own when it holds nothing in their key range
@@ -360,9 +360,10 @@ class LevelDBWriter(Transactional):
         if sorter.state.phase == "merge":
             for entries in sorter.merge_groups():
                 self._set_state(entries)
+                _stop_if(stop)
             whole = sorter.state.after is None  # a merge through WriteBatches resumes after its last key
-            if not (whole and self._ingest(sorter.merged(), *run_bounds(sorter.state.runs))):
-                self._merge(sorter)
+            if not (whole and self._ingest(_stopping(sorter.merged(), stop), *run_bounds(sorter.state.runs))):
+                self._merge(sorter, stop)
             sorter.finished()
             self._set_state(sorter.state.entry())
 
@@ -405,7 +406,7 @@ class LevelDBWriter(Transactional):
     def _staged(self, rows: pa.Table | pa.RecordBatch) -> Any:
         return stage(self.empty_batch(), rows.column(0), rows.column(1))
 
-    def _merge(self, sorter: Sorter) -> None:
+    def _merge(self, sorter: Sorter, stop: Callable[[], int | None]) -> None:
         """The runs merged into the store through WriteBatches in key order, the last
         key written checkpointed with each; a rerun resumes after it."""
         pieces = (b for t in sorter.merged() for b in t.to_batches(max_chunksize=MERGE_ROWS))
@@ -414,6 +415,21 @@ class LevelDBWriter(Transactional):
             self._write_batches([wb])
             sorter.state.after = last
             self._set_state(sorter.state.entry())
+            _stop_if(stop)
+
+
+def _stop_if(stop: Callable[[], int | None]) -> None:
+    signum = stop()
+    if signum is not None:
+        raise InterruptedLoad(signum)
+
+
+def _stopping(tables: Iterator[pa.Table], stop: Callable[[], int | None]) -> Iterator[pa.Table]:
+    """``tables``, checking ``stop`` before each (the merge writing table files: a stop
+    abandons them, and the rerun writes them again)."""
+    for table in tables:
+        _stop_if(stop)
+        yield table
 
 
 def _sorted(runs: list[str], keep: Any) -> Iterator[pa.Table]:
