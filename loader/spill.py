@@ -16,7 +16,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
@@ -33,7 +32,7 @@ MERGE_RUN_READ = 128 << 10  # read ahead per run when many are merged (a few of 
 MIN_BATCH_ROWS = 64
 # Runs merged at once at most: the merge's steps cost a Python call per run, and its
 # read-ahead a batch per run, so more runs are first merged in groups into longer runs.
-MAX_FAN_IN = 16
+MAX_FAN_IN = 32
 # Batches per run at least: the merge holds a batch of every run, so with small runs
 # (a low memory ceiling, many runs) its batches shrink with them.
 RUN_BATCHES = 128
@@ -185,11 +184,10 @@ class _Cursor:
     remainders would make each merge step end at a nearby key, and the merge would take
     a step per batch of every run."""
 
-    def __init__(self, path: str, number: int, read_bytes: int) -> None:
+    def __init__(self, path: str, read_bytes: int) -> None:
         # read, not mapped: pages of a mapped run stay resident (and count in RSS) once read
         self.source = pa.OSFile(path, "rb")
         self.reader = ipc.open_file(self.source)
-        self.number = number
         self.read_bytes = read_bytes
         self.next_batch = 0
         self.rest: pa.RecordBatch | None = None
@@ -247,51 +245,31 @@ def merge_runs(
     win for ``keep="last"``). ``after``: only keys greater than it (a merge resumed).
 
     Each step takes, from every run, the rows up to the smallest last key among the
-    runs' current batches, so every step finishes at least one batch. ``held_bytes``: how
-    much to read ahead over all runs together (at least a batch of each). Rows whose key
-    equals the step's largest key wait for the next step: a later batch may hold it too.
+    runs' read-ahead (``held_bytes`` over all runs together, at least a batch of each):
+    no run holds a row at or below that key any more, since each run's keys are unique
+    and ascending. The pieces, concatenated in run order, are sorted by key with a stable
+    sort, so of equal keys the later run's row comes last.
     """
     per_run = max(1, held_bytes // max(len(paths), 1))
-    cursors = [_Cursor(p, i, per_run) for i, p in enumerate(paths)]
-    carry: pa.Table | None = None
+    cursors = [_Cursor(p, per_run) for p in paths]
     try:
         while True:
             live = [c for c in cursors if c.rest is not None]
             if not live:
                 break
             bound = min(c.last_key() for c in live)
-            parts = [] if carry is None else [carry]
-            for c in live:
-                taken = c.take_through(bound)
-                if taken.num_rows:
-                    parts.append(_numbered(taken, c.number))
-            table = pa.concat_tables(parts)
-            table = _unique_by_run(table, keep)
-            last = table.num_rows - 1
-            # the rows of the largest key wait: another run's next batch may hold that key too
-            carry = table.slice(last)
-            out = table.slice(0, last)
-            if out.num_rows:
-                yield _after(out.drop_columns(["run"]), after)
-        if carry is not None and carry.num_rows:
-            yield _after(carry.drop_columns(["run"]), after)
+            parts = [taken for c in live if (taken := c.take_through(bound)).num_rows]
+            if len(parts) == 1:  # one run's rows: already sorted, each key once
+                yield _after(pa.Table.from_batches(parts), after)
+            elif parts:
+                yield _after(_unique(pa.Table.from_batches(parts), keep), after)
     finally:
         for c in cursors:
             c.close()
 
 
-def _numbered(batch: pa.RecordBatch, number: int) -> pa.Table:
-    table = pa.Table.from_batches([batch])
-    # from a buffer: pa.array() of a NumPy array imports pandas
-    run = pa.Array.from_buffers(
-        pa.int32(), batch.num_rows, [None, pa.py_buffer(np.full(batch.num_rows, number, np.int32))]
-    )
-    return table.append_column("run", run)
-
-
-def _unique_by_run(table: pa.Table, keep: Keep) -> pa.Table:
-    order = kernels.sort_indices(table, sort_keys=[("key", "ascending"), ("run", "ascending")])
-    ordered = table.take(order)
+def _unique(table: pa.Table, keep: Keep) -> pa.Table:
+    ordered = table.take(kernels.sort_indices(table, sort_keys=[("key", "ascending")]))
     keys = ordered.column("key").combine_chunks()
     mask = _last_of_each(keys, keep)
     return ordered if kernels.all(mask).as_py() else ordered.filter(mask)
