@@ -113,7 +113,9 @@ def job_file(
     if sink == "sqlite":
         sink_table["table"] = table
     else:
-        sink_table.update(key="row:{id:08d}", sync=True)
+        # input order through WriteBatches, committed per batch (the moments this test
+        # aims at); keys in order into table files have their own kill test below
+        sink_table.update(key="row:{id:08d}", sync=True, sort="never")
     job = write_job(
         root / f"{name}.toml",
         # JSON Lines infers score from rows that are all integers (each file's first
@@ -475,3 +477,45 @@ def test_sorted_ingest_killed_in_each_phase_then_rerun_equals_clean_load(tmp_pat
     assert file_totals(state) == file_totals(clean_state)
     assert state["sort"] == {}
     assert not (tmp_path / "killed.ldb.runs").exists()
+
+
+def test_keys_in_order_into_table_files_killed_anywhere_then_rerun_equals_clean_load(tmp_path: Path) -> None:
+    """Keys in order into an empty LevelDB go into table files, each commit a new MANIFEST
+    and then the checkpoint of its rows. SIGKILL at moments spread over the load: the
+    store holds only rows of the clean load, at least those its checkpoint counts and
+    at most a commit more; the rerun ends equal to the clean load."""
+    src = tmp_path / "in.csv"
+    src.write_text("id,v\n" + "".join(f"{i},{'x' * 60}{i}\n" for i in range(150_000)), encoding="utf-8")
+
+    def job(name: str) -> tuple[Path, Path]:
+        target = tmp_path / f"{name}.ldb"
+        sink = {"path": str(target), "key": "{id}", "sort_run_size": 256 << 10, "sync": True}
+        return write_job(tmp_path / f"{name}.toml", source={"path": str(src)}, sink=sink, run={"quiet": True}), target
+
+    clean_job, clean = job("clean")
+    t0 = time.monotonic()
+    assert cli("run", str(clean_job)).returncode == 0
+    duration = time.monotonic() - t0
+    expected, _ = leveldb_items(clean)
+    rows_per_commit = (256 << 10) // 80 + 1000  # a commit's bytes over the smallest row, and a chunk
+
+    killed_job, target = job("killed")
+    kills = 0
+    for fraction in (0.5, 0.35, 0.25, 0.2):  # each rerun has less left to do
+        proc = popen("run", str(killed_job))
+        deadline = time.monotonic() + duration * fraction
+        while proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+        if proc.returncode != -signal.SIGKILL:
+            break  # it finished
+        kills += 1
+        rows, state = leveldb_items(target)
+        assert set(rows) <= set(expected)
+        written = file_totals(state)["rows_written"] if state.get("job") else 0
+        assert written <= len(rows) <= written + rows_per_commit, "rows and checkpoint disagree"
+    assert kills >= 2
+    p = cli("run", str(killed_job))
+    assert p.returncode == 0, p.stderr
+    assert leveldb_items(target)[0] == expected

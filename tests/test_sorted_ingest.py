@@ -16,7 +16,7 @@ import pytest
 
 from loader import SinkConfig, sinks
 from loader.chunk import Chunk
-from loader.errors import SinkError
+from loader.errors import LoaderError, SinkError
 from loader.writers.leveldb import LevelDBWriter
 from tests.reliability_util import cli, leveldb_items
 
@@ -97,7 +97,8 @@ def files_by_level(target: Path) -> dict[int, int]:
 
 
 def test_sorted_input_never_spills(tmp_path: Path) -> None:
-    """Keys that arrive in order are written directly: no run file is ever made."""
+    """Keys that arrive in order into an empty store are written straight into table
+    files on the bottom level: no run file is ever made, no WriteBatch written."""
     src = tmp_path / "in.csv"
     src.write_text("id,v\n" + "".join(f"{i},{i}\n" for i in range(30_000)), encoding="utf-8")
     target = tmp_path / "s.ldb"
@@ -106,6 +107,55 @@ def test_sorted_input_never_spills(tmp_path: Path) -> None:
     log = (target / "loader-state.jsonl").read_text()
     assert '"sort"' not in log
     assert len(data(target)) == 30_000
+    assert files_by_level(target) == {6: len(list(target.glob("*.ldb")))}
+    assert not list(target.glob("*.log")) or all(p.stat().st_size == 0 for p in target.glob("*.log"))
+
+
+def test_keys_in_order_then_out_of_order_load_what_input_order_loads(tmp_path: Path) -> None:
+    """A sorted stretch goes into table files; from the first chunk out of order the rest
+    is sorted through runs, whose merge (the range now holds keys) writes WriteBatches."""
+    src = tmp_path / "in.csv"
+    ordered = [f"{i},{i}" for i in range(20_000)]
+    scrambled = [f"{(i * 2654435761) % 40_000},{i}" for i in range(20_000, 40_000)]  # some ids again
+    src.write_text("id,v\n" + "\n".join(ordered + scrambled) + "\n", encoding="utf-8")
+    load(src, tmp_path / "mixed.ldb", "--set", f"sink.sort_run_size={SMALL_RUN}")
+    load(src, tmp_path / "never.ldb", "--sort", "never")
+    assert data(tmp_path / "mixed.ldb") == data(tmp_path / "never.ldb")
+    assert set(files_by_level(tmp_path / "mixed.ldb")) > {6}  # table files, then LevelDB's own
+
+
+def test_a_load_stopped_between_table_commits_resumes_exactly_once(tmp_path: Path) -> None:
+    """Keys in order, committed as table files every ``sort_run_size`` bytes: a failure
+    mid-load keeps what was committed (rows and checkpoint agree), and the rerun finishes."""
+    from loader import JobConfig, Pipeline, RunConfig, SourceConfig
+
+    src = tmp_path / "in.csv"
+    src.write_text("id,v\n" + "".join(f"{i},{'x' * 40}{i}\n" for i in range(60_000)), encoding="utf-8")
+    target = tmp_path / "t.ldb"
+    job = JobConfig(
+        source=SourceConfig(path=[str(src)]),
+        sink=SinkConfig(path=str(target), type="leveldb", key="{id}", batch_size=1000, sort_run_size=256 << 10),
+        run=RunConfig(chunk_size=1000, quiet=True),
+    )
+    seen = [0]
+
+    def fails_late(batch: pa.RecordBatch) -> pa.RecordBatch:
+        seen[0] += batch.num_rows
+        if seen[0] > 45_000:
+            raise RuntimeError("stopped")
+        return batch
+
+    with pytest.raises(LoaderError, match="the function raised RuntimeError: stopped"):
+        Pipeline(job, transforms=[fails_late]).run()
+    rows, state = leveldb_items(target)
+    written = sum(int(v.get("rows_written", 0)) for v in state.values() if isinstance(v, dict))
+    assert 0 < len(rows) == written < 45_000  # committed table files and their checkpoint agree
+
+    report = Pipeline(job).run()
+    assert report.status == "ok" and report.resumed
+    rows, _ = leveldb_items(target)
+    assert [int(k) for k, _ in rows] == sorted(range(60_000), key=lambda i: f"{i:020d}")
+    assert len(rows) == 60_000
 
 
 def test_keys_already_in_the_store_are_overwritten_by_the_sorted_load(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ the two replays that batch, which writes the same keys and values again.
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import os
 import time
@@ -87,6 +88,12 @@ class LevelDBWriter(Transactional):
         self._job = ""
         self._last_key: bytes | None = None  # the last key written directly (``sort = auto``)
         self._pending: dict[str, str] = {}  # checkpoint entries waiting for the next run to be complete
+        # Keys in order into an empty store go straight into table files (``_arm_tables``):
+        # the store's version while armed, the files being written once rows come.
+        self._armed: leveldb_tables.Version | None = None
+        self._tables: leveldb_tables.TableLoad | None = None
+        self._lock: contextlib.AbstractContextManager[None] | None = None
+        self._arm_tried = False
 
     def __enter__(self) -> LevelDBWriter:
         self._open_db()
@@ -128,10 +135,12 @@ class LevelDBWriter(Transactional):
         self._spare.clear()
         self._staged_keys.clear()
         self._pending.clear()
+        self._abandon_tables()
         if self.sorter is not None:
             self.sorter.drop_held()
 
     def close(self) -> None:
+        self._abandon_tables()  # after a commit or a rollback: nothing left to lose
         if self.sorter is not None:
             self.sorter.close()
         self.staged.clear()
@@ -200,6 +209,97 @@ class LevelDBWriter(Transactional):
             )
         if fresh and self.config.mode == "replace":
             self._wipe()
+        if self.sorts == "auto" and not self._arm_tried:  # prepare runs for every file
+            self._arm_tried = True
+            self._arm_tables()
+
+    # ------------------------------------------------------ keys in order, into tables
+
+    def _arm_tables(self) -> None:
+        """An empty store (no table file, nothing in its log): while keys come in order
+        they are written as table files, committed every ``sink.sort_run_size``; the
+        store stays closed (its LOCK held) until they stop (``_end_tables``). Decided
+        before any chunk is encoded, so no WriteBatch is staged for a closed store."""
+        self._close_db()
+        try:
+            self._lock = self._take_lock()
+            self._armed = leveldb_tables.plan(self.target, b"", None)
+        finally:
+            if self._armed is None:
+                self._release_lock()
+                self._open_db()
+
+    def _take_lock(self) -> contextlib.AbstractContextManager[None]:
+        lock = leveldb_tables.locked(self.target)
+        try:
+            lock.__enter__()
+        except BlockingIOError:
+            raise _locked_error(self.config) from None
+        return lock
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.__exit__(None, None, None)
+            self._lock = None
+
+    def _close_db(self) -> None:
+        self._spare.clear()  # WriteBatches belong to the DB object that is closed here
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+
+    def _add_to_tables(self, puts: Puts) -> None:
+        if self._tables is None:
+            assert self._armed is not None
+            self._tables = leveldb_tables.TableLoad(
+                self.target,
+                self._armed,
+                block_size=self.config.block_size,
+                file_size=self._table_file_size(),
+                compression=self._table_compression(),
+            )
+            self._armed = None
+        self._tables.add(puts.keys, puts.values)
+
+    def _commit_tables(self, job: str) -> None:
+        """The table files so far in the store's version, then the checkpoint of their rows."""
+        assert self._tables is not None
+        try:
+            self._tables.commit()
+        except OSError as exc:
+            raise SinkError(
+                f"cannot write LevelDB table files: {exc.strerror}", file=self.target, hint=RESUME_HINT
+            ) from None
+        if self._pending:
+            pending, self._pending = self._pending, {}
+            self._write_state(lambda log: log.set(job, pending))
+
+    def _end_tables(self) -> None:
+        """Keys stopped coming in order, or the input is done: the table files committed
+        with their checkpoint, the store opened again."""
+        if self._tables is not None:
+            self._commit_tables(self._job)
+            self._tables.__exit__(None, None, None)
+            self._tables = None
+        if self._armed is not None or self._lock is not None:
+            self._armed = None
+            self._release_lock()
+            self._open_db()
+
+    def _abandon_tables(self) -> None:
+        """A rollback: table files not yet committed are left out of any version."""
+        if self._tables is not None:
+            self._tables.__exit__(RuntimeError, None, None)
+            self._tables = None
+        self._armed = None
+        self._release_lock()
+
+    def _table_file_size(self) -> int:
+        # not below LevelDB's default: a ceiling shrinks what its compaction maps, and these are never compacted
+        return max(self.config.max_file_size, 2 << 20)
+
+    def _table_compression(self) -> int:
+        return leveldb_tables.SNAPPY if self.config.compression == "snappy" else leveldb_tables.NO_COMPRESSION
 
     def _wipe(self) -> None:
         """``replace``: delete every key (checkpoints live in their own file)."""
@@ -213,8 +313,9 @@ class LevelDBWriter(Transactional):
         wb.write()
 
     def encoder_batch(self) -> Any:
-        """An empty WriteBatch for the encoder, or None while rows go to sorted runs."""
-        if self.sorts == "always" or (self.sorter is not None and self.sorter.spilling):
+        """An empty WriteBatch for the encoder, or None while rows go to sorted runs or
+        table files."""
+        if self.sorts == "always" or (self.sorter is not None and self.sorter.spilling) or self.db is None:
             return None
         return self.empty_batch()
 
@@ -237,9 +338,13 @@ class LevelDBWriter(Transactional):
         if sorter is not None and self.sorts != "never":
             sorter.seen(puts.keys.nbytes + puts.values.nbytes, encoded.chunk.bytes_read)
             if sorter.spilling or not self._ascends(puts):
+                self._end_tables()
                 self._hold(sorter, puts)
                 return encoded.num_rows
             self._last_key = puts.keys[-1].as_py()
+            if self.db is None:
+                self._add_to_tables(puts)
+                return encoded.num_rows
         self.staged.append(
             puts.staged if puts.staged is not None else stage(self.empty_batch(), puts.keys, puts.values)
         )
@@ -256,7 +361,6 @@ class LevelDBWriter(Transactional):
             sorter.start()
         if puts.staged is not None:  # staged before the writer began to sort
             puts.staged.clear()
-            self._spare.append(puts.staged)
         sorter.add(puts.keys, puts.values)
 
     def _write_new_keys(self, encoded: Encoded) -> int:
@@ -280,6 +384,13 @@ class LevelDBWriter(Transactional):
 
     def commit(self, job: str, state: dict[str, str]) -> None:
         self._write_batches(self.staged)
+        if self._tables is not None:
+            # rows in table files are committed with the next MANIFEST: until then their
+            # checkpoint entries wait (a rerun reads those rows again)
+            self._pending.update(state)
+            if self._tables.unsaved >= self.config.sort_run_size:
+                self._commit_tables(job)
+            return
         sorter = self.sorter
         if sorter is not None and sorter.spilling:
             # Held rows are committed with the run that holds them: until it is
@@ -342,6 +453,7 @@ class LevelDBWriter(Transactional):
         when they never filled a run, else through the merge of the runs): as table
         files beside the store's own when it holds nothing in their key range
         (``leveldb_tables``), else through WriteBatches."""
+        self._end_tables()
         sorter = self.sorter
         if sorter is None:
             return
@@ -372,10 +484,8 @@ class LevelDBWriter(Transactional):
         store holds nothing between their first and last keys ``lo`` and ``hi``; False,
         with nothing written, if it does. The store is closed meanwhile and its LOCK
         held by this process."""
-        self._spare.clear()  # WriteBatches belong to the DB object that is closed here
-        self.db.close()
+        self._close_db()
         pa.default_memory_pool().release_unused()  # the reading's buffers, before the merge's
-        self.db = None
         try:
             with leveldb_tables.locked(self.target):
                 version = leveldb_tables.plan(self.target, lo, hi)
@@ -389,9 +499,8 @@ class LevelDBWriter(Transactional):
                     version,
                     columns,  # merged and written in this thread: a second one only contended for the GIL
                     block_size=self.config.block_size,
-                    # not below LevelDB's default: a ceiling shrinks what its compaction maps, and these are never compacted
-                    file_size=max(self.config.max_file_size, 2 << 20),
-                    compression=leveldb_tables.SNAPPY if self.config.compression == "snappy" else 0,
+                    file_size=self._table_file_size(),
+                    compression=self._table_compression(),
                 )
                 return True
         except BlockingIOError:

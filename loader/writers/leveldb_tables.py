@@ -159,8 +159,8 @@ class TableFile:
     smallest: bytes
     largest: bytes
 
-    def overlaps(self, lo: bytes, hi: bytes) -> bool:
-        return self.smallest[:-8] <= hi and self.largest[:-8] >= lo
+    def overlaps(self, lo: bytes, hi: bytes | None) -> bool:
+        return (hi is None or self.smallest[:-8] <= hi) and self.largest[:-8] >= lo
 
 
 class _Table:
@@ -225,8 +225,8 @@ class _Table:
 class TableWriter:
     """Writes sorted, unique keys with their values as LevelDB table files in ``directory``,
     numbered from ``first_number``, every entry with sequence number ``sequence``.
-    ``add`` takes keys in ascending order, each greater than all before; ``close`` ends
-    the last file and returns every file written (fsynced)."""
+    ``add`` takes keys in ascending order, each greater than all before; ``flush`` ends
+    the file being written and returns the files finished (fsynced)."""
 
     def __init__(
         self,
@@ -271,14 +271,17 @@ class TableWriter:
         if self._pending >= PENDING_BYTES:
             self._cut(final=False)
 
-    def close(self) -> list[TableFile]:
-        """The last file finished; every file synced."""
+    def flush(self) -> list[TableFile]:
+        """The file being written finished, and every file synced: those finished since
+        the last flush. The next ``add`` starts a new file."""
         self._cut(final=True)
         if self._table is not None:
             self._finish(self._table)
         for done in self._synced:
             done.result()  # an fsync's error, raised here
-        return self.files
+        self._synced.clear()
+        new, self.files = self.files, []
+        return new
 
     def _finish(self, table: _Table) -> None:
         self.files.append(table.finish())
@@ -481,9 +484,10 @@ def _log_is_empty(directory: str, version: Version) -> bool:
     return True
 
 
-def plan(directory: str, lo: bytes, hi: bytes) -> Version | None:
-    """The store's version if keys ``lo``..``hi`` can be added as bottom-level table files:
-    the store (closed) holds no table file that overlaps them and nothing in its log."""
+def plan(directory: str, lo: bytes, hi: bytes | None) -> Version | None:
+    """The store's version if keys ``lo``..``hi`` (``None``: no upper bound) can be added
+    as bottom-level table files: the store (closed) holds no table file that overlaps
+    them and nothing in its log."""
     try:
         version = read_version(directory)
     except (OSError, FormatError):
@@ -516,6 +520,56 @@ def remove_orphans(directory: str, version: Version) -> None:
             os.remove(os.path.join(directory, name))
 
 
+class TableLoad:
+    """Sorted, unique keys and values added to the closed store at ``directory`` (whose
+    ``version`` ``plan`` returned) as table files, committed in steps: ``commit`` ends the
+    file being written and points ``CURRENT`` at a new MANIFEST listing every file so far.
+    Files written after the last commit are in no version (LevelDB deletes them)."""
+
+    def __init__(
+        self, directory: str, version: Version, *, block_size: int, file_size: int, compression: int = NO_COMPRESSION
+    ) -> None:
+        remove_orphans(directory, version)
+        self.directory = directory
+        self.version = version
+        self.sequence = version.last_sequence + 1
+        self.writer = TableWriter(
+            directory,
+            version.next_file,
+            self.sequence,
+            block_size=block_size,
+            file_size=file_size,
+            compression=compression,
+        )
+        self.added: list[TableFile] = []
+        self.unsaved = 0  # bytes of keys and values added since the last commit
+
+    def __enter__(self) -> TableLoad:
+        return self
+
+    def __exit__(self, kind: object, exc: object, tb: object) -> None:
+        self.writer.__exit__(kind, exc, tb)
+
+    def add(self, keys: pa.Array, values: pa.Array) -> None:
+        self.writer.add(keys, values)
+        self.unsaved += keys.nbytes + values.nbytes
+
+    def commit(self) -> None:
+        files = self.writer.flush()
+        self.unsaved = 0
+        if not files:
+            return
+        manifest = self.writer.next_number
+        self.writer.next_number += 1
+        for f in files:
+            self.version.files[f.number] = f
+        self.version.next_file = self.writer.next_number
+        self.version.last_sequence = self.sequence
+        fsync_path(self.directory)  # the table files' names, before CURRENT can name them
+        write_version(self.directory, self.version, manifest)
+        self.added += files
+
+
 def ingest(
     directory: str,
     version: Version,
@@ -526,20 +580,9 @@ def ingest(
     compression: int = NO_COMPRESSION,
 ) -> list[TableFile]:
     """Sorted, unique keys and values (in ``batches``) added to the closed store at
-    ``directory`` whose ``version`` ``plan`` returned; the files it added."""
-    remove_orphans(directory, version)
-    sequence = version.last_sequence + 1
-    with TableWriter(
-        directory, version.next_file, sequence, block_size=block_size, file_size=file_size, compression=compression
-    ) as writer:
+    ``directory`` whose ``version`` ``plan`` returned, in one commit; the files it added."""
+    with TableLoad(directory, version, block_size=block_size, file_size=file_size, compression=compression) as load:
         for keys, values in batches:
-            writer.add(keys, values)
-        added = writer.close()
-        manifest = writer.next_number
-    for f in added:
-        version.files[f.number] = f
-    version.next_file = manifest + 1
-    version.last_sequence = sequence
-    fsync_path(directory)  # the table files' names, before CURRENT can name them
-    write_version(directory, version, manifest)
-    return added
+            load.add(keys, values)
+        load.commit()
+        return load.added
