@@ -28,6 +28,7 @@ from loader import JobConfig, Pipeline, RunConfig, SinkConfig, SourceConfig
 from loader.engines.work import PartTask, run_part
 from loader.errors import ConfigError
 from loader.parts import plan_file
+from loader.readers import open_reader
 from loader.schema import encode_types
 
 distributed = pytest.importorskip("dask.distributed")
@@ -189,6 +190,30 @@ def _parts_committed(target: Path) -> int:
             conn.close()
     except sqlite3.Error:
         return 0
+
+
+def test_a_part_reads_whole_while_a_profiler_holds_the_frames_it_sampled(tmp_path: Path) -> None:
+    """A Dask worker's sampling profiler holds the frames it sampled, and so their locals,
+    past their return: views of the reader's buffers that outlive the calls that made them.
+    Emulated here for every frame, deterministically, in the thread that reads."""
+    path = tmp_path / "in.csv"
+    path.write_text("id,note\n" + "".join(f"{i},note {i}\n" for i in range(60_000)), encoding="utf-8")
+    config = SourceConfig(path=[str(path)])
+    held: list[Any] = []
+
+    def sample(frame: Any, event: str, arg: Any) -> None:
+        if event == "return":
+            held.append(frame)
+            del held[:-100]
+
+    sys.setprofile(sample)
+    try:
+        with open_reader(str(path), config, chunk_size=10_000, workers=1, part=(0, path.stat().st_size)) as reader:
+            ids = [i for chunk in reader for i in chunk.batch.column("id").to_pylist()]
+    finally:
+        sys.setprofile(None)
+    assert len(held) == 100
+    assert ids == list(range(60_000))
 
 
 def test_transforms_passed_in_python_are_refused_clearly(tmp_path: Path) -> None:
