@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,11 @@ import pytest
 
 from loader import JobConfig, Pipeline, RunConfig, SinkConfig, SourceConfig
 from loader.engines.work import PartTask, run_part
-from loader.errors import ConfigError
+from loader.errors import EXIT_NOTHING_LOADED, ConfigError, NothingLoadedError
 from loader.parts import plan_file
 from loader.readers import open_reader
 from loader.schema import encode_types
+from tests.reliability_util import cli
 
 distributed = pytest.importorskip("dask.distributed")
 
@@ -214,6 +216,46 @@ def test_a_part_reads_whole_while_a_profiler_holds_the_frames_it_sampled(tmp_pat
         sys.setprofile(None)
     assert len(held) == 100
     assert ids == list(range(60_000))
+
+
+@pytest.mark.parametrize("engine", ["processes", "dask"])
+def test_nothing_loaded_ends_as_with_threads(tmp_path: Path, cluster: Any, engine: str) -> None:
+    p = tmp_path / "eu.csv"
+    p.write_text("a;b\n1;3,50\n2;4,25\n3;1,5\n")
+    ended = {}
+    for name in ("threads", engine):
+        db, report = tmp_path / f"{name}.db", tmp_path / f"{name}.json"
+        flags = ["--engine", name] + (["--scheduler", cluster.scheduler_address] if name == "dask" else [])
+        run = cli("load", str(p), str(db), "--delimiter", ",", "--report", str(report), *flags)
+        data = json.loads(report.read_text())
+        counts = [data[k] for k in ("status", "exit_code", "rows_read", "rows_written", "rows_rejected")]
+        counts.append(data["files"][0]["dialect"])
+        ended[name] = (run.returncode, run.stderr.replace(name, "ENGINE").splitlines()[-2:], counts)
+    assert ended[engine] == ended["threads"]
+    assert ended[engine][0] == EXIT_NOTHING_LOADED == 4
+    assert ended[engine][1][0] == (
+        f"loader: error: {p}: nothing loaded: all 3 rows have 2 fields but the header has 1; "
+        "the file looks ';'-delimited: try --delimiter ';'"
+    )
+    assert ended[engine][2][:5] == ["nothing_loaded", 4, 3, 0, 3]
+    assert ended[engine][2][5]["delimiter"] == ","
+
+    paths = csv_files(tmp_path, files=2)  # every row rejected or filtered out, over many parts
+    errors = {}
+    for name in ("threads", engine):
+        config = job(paths, tmp_path / f"all-{name}.db", name, cluster.scheduler_address)
+        config = replace(config, transform=[{"type": "filter", "where": "id < 0"}])
+        with pytest.raises(NothingLoadedError) as caught:
+            Pipeline(config).run()
+        r = caught.value.report
+        assert r.rows_read == r.rows_rejected + r.rows_filtered > 0 and r.rows_written == 0
+        errors[name] = (str(caught.value).replace(name, "ENGINE"), r.rows_read, r.rows_rejected, r.status)
+        assert name == "threads" or len(r.parts) > 3
+    assert errors[engine] == errors["threads"]
+    assert (
+        errors[engine][0]
+        == f"nothing loaded: {errors[engine][1]:,} rows read and none written: 30 rejected, {errors[engine][1] - 30:,} filtered out"
+    )
 
 
 def test_transforms_passed_in_python_are_refused_clearly(tmp_path: Path) -> None:

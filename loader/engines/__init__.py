@@ -17,7 +17,7 @@ import glob
 import json
 import os
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -140,6 +140,7 @@ class Coordinator:
     progress: Progress
     files: dict[str, _File] = field(default_factory=dict)
     schema_entry: str | None = None
+    reasons: Counter[str] = field(default_factory=Counter)  # the parts' reject reasons, while none wrote
 
     def run(self, plans: list[FilePlan], types: dict[str, pa.DataType], fresh: bool) -> None:
         pipe = self.pipeline
@@ -296,6 +297,9 @@ class Coordinator:
             self._undo(f, result, counts)
             raise
         self.report.parts.append(dict(counts, id=task.part.id))
+        self.reasons.update(result.reasons)
+        if f.report.dialect is None:
+            f.report.dialect = result.dialect
         self.progress.update(result.bytes_read, result.rows_read)
         pipe._emit("progress", path=task.part.path, rows_read=f.report.rows_read, run_rows_read=self.report.rows_read)
         _remove_results(task.prefix)
@@ -359,9 +363,12 @@ def load_parts(
     plans: list[FilePlan],
     types: dict[str, pa.DataType],
     fresh: bool,
-) -> None:
-    """Load ``plans`` (files to read) in parts on ``run.engine``; commit them here."""
+) -> Counter[str]:
+    """Load ``plans`` (files to read) in parts on ``run.engine``; commit them here. Returns
+    the commonest reasons rows were rejected (for "nothing loaded")."""
     report.engine = str(pipeline.job.run.engine)
     t0 = time.monotonic()
-    Coordinator(pipeline, writer, rejects, state, report, signals, progress).run(plans, types, fresh)
+    coordinator = Coordinator(pipeline, writer, rejects, state, report, signals, progress)
+    coordinator.run(plans, types, fresh)
     report.parts_seconds = round(time.monotonic() - t0, 3)
+    return coordinator.reasons

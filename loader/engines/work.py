@@ -18,6 +18,7 @@ import json
 import os
 import socket
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -36,6 +37,7 @@ from ..sinks.base import Encoded
 from ..transforms import apply, build_stages, close_stages, output_schema
 
 SPILL_BYTES = 8 << 20  # LevelDB keys and values held before a sorted run is written
+REASONS_KEPT = 10  # a part's reject reasons in its manifest, for "nothing loaded" (only the commonest counts)
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,8 @@ class PartResult:
     worker: str = ""
     seconds: float = 0.0
     peak_rss_mb: float = 0.0  # the worker process's peak so far
+    dialect: dict[str, Any] | None = None  # the CSV dialect the part was read with
+    reasons: dict[str, int] = field(default_factory=dict)  # the commonest reject reasons, while it wrote nothing
 
     @classmethod
     def load(cls, path: str) -> PartResult:
@@ -126,11 +130,16 @@ def run_part(task: PartTask) -> PartResult:
             ) as reader,
             RejectFile(rejects_tmp, task.job_name) as rejects,
         ):
+            found = getattr(reader, "dialect", None)
+            result.dialect = found.to_json() if found is not None else None
             out = side_writer(task, output_schema(stages, reader.schema, task.part.path))
+            reasons: Counter[str] = Counter()
             try:
                 for encoded in (out.encode(c) for c in apply(stages, iter(reader))):
                     chunk = encoded.chunk
                     rejects.write(chunk.rejects)
+                    if not result.rows_written:
+                        reasons.update(r.reason for r in chunk.rejects)
                     result.rows_written += out.write(encoded)
                     result.rows_read += chunk.rows_read
                     result.rows_rejected += len(chunk.rejects)
@@ -139,6 +148,8 @@ def run_part(task: PartTask) -> PartResult:
             except BaseException:
                 out.abort()
                 raise
+            if not result.rows_written:
+                result.reasons = dict(reasons.most_common(REASONS_KEPT))
             rejects.sync()
             wrote_rejects = rejects.lines > 0
     finally:
