@@ -147,7 +147,8 @@ class Pipeline:
                 checkpoint committed (``InterruptedLoad``, exit 143/130). Main thread only.
             progress: draw the progress line on stderr.
             on_event: called as ``on_event(name, data)`` for ``start``, ``file``,
-                ``progress``, ``file_done`` and ``finish`` (see ``loader.logs``).
+                ``progress``, ``file_done``, ``part`` (engines: a worker finished a part)
+                and ``finish`` (see ``loader.logs``).
             allow_python: let the job's ``python`` stages import and run the code they name;
                 None: when ``LOADER_ALLOW_PYTHON=1``.
 

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from loader import JobConfig, Pipeline, RunConfig, SinkConfig, SourceConfig
-from loader.engines.work import PartTask, run_part
+from loader.engines.work import PartTask, note_start, run_part
 from loader.errors import EXIT_NOTHING_LOADED, ConfigError, NothingLoadedError
 from loader.parts import plan_file
 from loader.readers import open_reader
@@ -256,6 +256,58 @@ def test_nothing_loaded_ends_as_with_threads(tmp_path: Path, cluster: Any, engin
         errors[engine][0]
         == f"nothing loaded: {errors[engine][1]:,} rows read and none written: 30 rejected, {errors[engine][1] - 30:,} filtered out"
     )
+
+
+@pytest.mark.parametrize("engine", ["processes", "dask"])
+def test_progress_counts_each_part_when_its_worker_finishes_it(tmp_path: Path, cluster: Any, engine: str) -> None:
+    """The first file's part waits (a python stage) until the coordinator has reported the
+    three parts after it finished: so the progress must move before the first commit."""
+    marker = tmp_path / "the-others-are-counted"
+    paths = []
+    for f in range(4):
+        path = tmp_path / f"in{f}.csv"
+        hold = str(marker) if f == 0 else ""
+        path.write_text("id,hold\n" + "".join(f"{f * 100 + i},{hold}\n" for i in range(100)), encoding="utf-8")
+        paths.append(path)
+    events: list[tuple[str, dict[str, Any]]] = []
+
+    def watch(name: str, data: dict[str, Any]) -> None:
+        events.append((name, data))
+        if sum(1 for n, _ in events if n == "part") == 3:
+            marker.touch()
+
+    config = JobConfig(
+        source=SourceConfig(path=[str(p) for p in paths]),
+        sink=SinkConfig(path=str(tmp_path / "t.db"), table="t"),
+        transform=[{"type": "python", "function": "tests.engine_stages:hold_while_unmarked"}],
+        run=RunConfig(engine=engine, scheduler=cluster.scheduler_address),  # type: ignore[arg-type]
+    )
+    report = Pipeline(config, on_event=watch, allow_python=True).run()
+    assert report.rows_written == 400
+    order = [(n, Path(d["path"]).name) for n, d in events if n in ("part", "progress")]
+    assert sorted(order[:3]) == [("part", "in1.csv"), ("part", "in2.csv"), ("part", "in3.csv")]
+    assert order[3:5] == [("part", "in0.csv"), ("progress", "in0.csv")]  # then the commits, in plan order
+    finished = [d for n, d in events if n == "part"]
+    sizes = [d["bytes"] for d in finished]
+    assert sizes == [paths[int(Path(d["path"]).stem[2:])].stat().st_size for d in finished]
+    assert [d["run_bytes_done"] for d in finished] == [sum(sizes[: i + 1]) for i in range(4)]
+    assert [(p["rows_read"], p["retries"]) for p in report.parts] == [(100, 0)] * 4
+    assert {p["worker"] for p in report.parts} == {d["worker"] for d in finished}
+
+
+def test_a_part_started_before_by_a_worker_that_died_counts_a_retry(tmp_path: Path) -> None:
+    paths = csv_files(tmp_path, files=1)
+    target = tmp_path / "t.db"
+    config = job(paths, target, "processes")
+    pipe = Pipeline(config)
+    types = encode_types(pipe._settle_types([str(p) for p in paths], {}))
+    parts = plan_file(str(paths[0]), "csv", part_bytes=16_000).parts
+    task = PartTask(pipe.job, pipe.job_name, pipe.table, parts[2], types, str(target) + ".parts")
+    os.makedirs(task.spill_dir)
+    assert note_start(task) == 1  # as a worker killed in the middle of the part left it
+    report = Pipeline(config).run()
+    assert [p["retries"] for p in report.parts] == [0, 0, 1] + [0] * (len(parts) - 3)
+    assert not os.path.exists(task.spill_dir)
 
 
 def test_transforms_passed_in_python_are_refused_clearly(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import contextlib
 import glob
 import json
 import os
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
@@ -44,7 +45,13 @@ PART_KEY = "part:"
 
 
 class Result(Protocol):
+    """A running part: a ``concurrent.futures`` or a ``dask.distributed`` future."""
+
     def result(self) -> PartResult: ...
+
+    def done(self) -> bool: ...
+
+    def add_done_callback(self, fn: Callable[[Any], None]) -> None: ...
 
 
 Submit = Callable[[PartTask], Result]
@@ -141,6 +148,7 @@ class Coordinator:
     files: dict[str, _File] = field(default_factory=dict)
     schema_entry: str | None = None
     reasons: Counter[str] = field(default_factory=Counter)  # the parts' reject reasons, while none wrote
+    counted: set[str] = field(default_factory=set)  # parts finished and counted in the progress
 
     def run(self, plans: list[FilePlan], types: dict[str, pa.DataType], fresh: bool) -> None:
         pipe = self.pipeline
@@ -245,24 +253,61 @@ class Coordinator:
         """Keep ``window`` parts running; commit each as its turn comes."""
         queue = iter(todo)
         running: deque[tuple[PartTask, Result | None]] = deque()
+        wake = threading.Event()  # set by a worker's part finishing
 
         def top_up() -> None:
             while len(running) < window:
                 task = next(queue, None)
                 if task is None:
                     return
-                running.append((task, None if finished(task) else submit(task)))
+                future = None if finished(task) else submit(task)
+                if future is not None:
+                    future.add_done_callback(lambda _: wake.set())
+                running.append((task, future))
 
         top_up()
         while running:
             task, future = running.popleft()
+            if future is not None:
+                self._await(future, [(task, future), *running], wake)
             result = finished(task) if future is None else future.result()
             assert result is not None
             top_up()
+            self._finished(task, result)
             self._commit(task, result)
             if self.signals.signum is not None:
                 raise InterruptedLoad(self.signals.signum)
             self._check_rejects(task)
+
+    def _await(self, head: Result, running: list[tuple[PartTask, Result | None]], wake: threading.Event) -> None:
+        """Wait for ``head``, counting every part that finishes meanwhile, in whatever order."""
+        while True:
+            wake.clear()
+            for task, future in running:
+                if future is not None and task.part.id not in self.counted and future.done():
+                    with contextlib.suppress(Exception):  # a failed part raises when its turn comes
+                        self._finished(task, future.result())
+            if head.done():
+                return
+            wake.wait(1.0)
+
+    def _finished(self, task: PartTask, result: PartResult) -> None:
+        """A worker finished the part: its bytes count in the progress now, before its commit."""
+        if task.part.id in self.counted:
+            return
+        self.counted.add(task.part.id)
+        self.progress.update(result.bytes_read, result.rows_read)
+        self.pipeline._emit(
+            "part",
+            id=task.part.id,
+            path=task.part.path,
+            bytes=result.bytes_read,
+            rows_read=result.rows_read,
+            worker=result.worker,
+            retries=result.retries,
+            seconds=result.seconds,
+            run_bytes_done=self.progress.done,
+        )
 
     def _commit(self, task: PartTask, result: PartResult) -> None:
         """One part's rows and its checkpoint entry, in one atomic unit."""
@@ -282,6 +327,7 @@ class Coordinator:
             "rows_rejected": result.rows_rejected,
             "rows_filtered": result.rows_filtered,
             "worker": result.worker,
+            "retries": result.retries,
             "seconds": result.seconds,
             "worker_peak_rss_mb": result.peak_rss_mb,
         }
@@ -300,7 +346,6 @@ class Coordinator:
         self.reasons.update(result.reasons)
         if f.report.dialect is None:
             f.report.dialect = result.dialect
-        self.progress.update(result.bytes_read, result.rows_read)
         pipe._emit("progress", path=task.part.path, rows_read=f.report.rows_read, run_rows_read=self.report.rows_read)
         _remove_results(task.prefix)
 

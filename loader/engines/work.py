@@ -75,6 +75,7 @@ class PartResult:
     worker: str = ""
     seconds: float = 0.0
     peak_rss_mb: float = 0.0  # the worker process's peak so far
+    retries: int = 0  # starts before the one that finished it (a worker died, Dask ran it again)
     dialect: dict[str, Any] | None = None  # the CSV dialect the part was read with
     reasons: dict[str, int] = field(default_factory=dict)  # the commonest reject reasons, while it wrote nothing
 
@@ -106,12 +107,13 @@ def run_part(task: PartTask) -> PartResult:
         return done
     os.makedirs(task.spill_dir, exist_ok=True)
     t0 = time.monotonic()
+    starts = note_start(task)
     stages = build_stages(task.job.transform, allow_code=task.allow_python)
     for stage in stages:
         resolve = getattr(stage, "resolve", None)
         if callable(resolve):
             resolve()
-    result = PartResult(id=task.part.id, worker=f"{socket.gethostname()}:{os.getpid()}")
+    result = PartResult(id=task.part.id, worker=worker_name(), retries=starts - 1)
     part = None if task.part.unit == "file" else (task.part.start, task.part.end)
     rejects_tmp = task.prefix + ".rejects.jsonl.partial"
     with contextlib.suppress(FileNotFoundError):
@@ -162,6 +164,19 @@ def run_part(task: PartTask) -> PartResult:
     result.peak_rss_mb = peak_rss_mb()
     _write_manifest(manifest_path(task.prefix), result)
     return result
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def note_start(task: PartTask) -> int:
+    """Note that a worker starts the part; how many times it was started, this one too."""
+    path = task.prefix + ".starts"
+    with open(path, "a", encoding="utf-8") as fh:  # one short append per start: whole lines
+        fh.write(worker_name() + "\n")
+    with open(path, encoding="utf-8") as fh:
+        return sum(1 for _ in fh)
 
 
 def _write_manifest(path: str, result: PartResult) -> None:
