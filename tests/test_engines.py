@@ -310,6 +310,15 @@ def test_a_part_started_before_by_a_worker_that_died_counts_a_retry(tmp_path: Pa
     assert not os.path.exists(task.spill_dir)
 
 
+def test_run_workers_sizes_the_local_pool(tmp_path: Path) -> None:
+    paths = csv_files(tmp_path, files=1)
+    config = job(paths, tmp_path / "t.db", "processes")
+    report = Pipeline(replace(config, run=replace(config.run, workers=1))).run()
+    assert report.workers == 1 and len(report.parts) > 3
+    assert len({p["worker"] for p in report.parts}) == 1
+    assert all(p["commit_seconds"] > 0 for p in report.parts)
+
+
 def test_transforms_passed_in_python_are_refused_clearly(tmp_path: Path) -> None:
     paths = csv_files(tmp_path, files=1, rows=10)
     with pytest.raises(ConfigError, match="transforms passed in Python cannot travel to workers"):

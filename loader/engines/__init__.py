@@ -58,19 +58,20 @@ Submit = Callable[[PartTask], Result]
 
 
 @contextlib.contextmanager
-def open_engine(engine: str, scheduler: str | None) -> Iterator[tuple[Submit, int]]:
-    """A function that starts a part somewhere, and how many run at once."""
+def open_engine(engine: str, scheduler: str | None, local_workers: int | None) -> Iterator[tuple[Submit, int]]:
+    """A function that starts a part somewhere, and how many run at once. ``local_workers``:
+    the processes of a local pool or cluster (by default one per usable CPU)."""
     if engine == "processes":
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        workers = usable_cpus()
+        workers = local_workers or usable_cpus()
         # spawn: the coordinator has threads (read-ahead, signals), which fork does not copy safely
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             yield (lambda task: pool.submit(run_part, task)), workers
         return
     if engine == "dask":
-        with _dask_client(scheduler) as client:
+        with _dask_client(scheduler, local_workers or usable_cpus()) as client:
             workers = max(1, sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()))
             # a key per part: Dask runs a part that a dead worker held again, elsewhere
             yield (lambda task: client.submit(run_part, task, key=f"loader-part-{task.part.id}", pure=False)), workers
@@ -79,7 +80,7 @@ def open_engine(engine: str, scheduler: str | None) -> Iterator[tuple[Submit, in
 
 
 @contextlib.contextmanager
-def _dask_client(scheduler: str | None) -> Iterator[Any]:
+def _dask_client(scheduler: str | None, local_workers: int) -> Iterator[Any]:
     import importlib
 
     try:
@@ -88,7 +89,7 @@ def _dask_client(scheduler: str | None) -> Iterator[Any]:
         raise ConfigError("run.engine = 'dask' needs dask.distributed", hint="pip install 'loader[dask]'") from None
     if scheduler in (None, "local"):
         cluster = distributed.LocalCluster(
-            n_workers=usable_cpus(), threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=local_workers, threads_per_worker=1, processes=True, dashboard_address=None
         )
         with cluster, distributed.Client(cluster) as client:
             yield client
@@ -175,7 +176,7 @@ class Coordinator:
                 _remove_results(task.prefix)  # committed by a run that stopped before it cleaned up
         if todo:
             os.makedirs(directory, exist_ok=True)
-            with open_engine(str(run.engine), run.scheduler) as (submit, workers):
+            with open_engine(str(run.engine), run.scheduler, run.workers) as (submit, workers):
                 self.report.workers = workers
                 self._commit_in_order(todo, submit, 2 * workers)
         self.writer.finish()
@@ -337,12 +338,14 @@ class Coordinator:
             self._add(f, result, written, ignored)
             return self._entries({PART_KEY + task.part.id: json.dumps(counts)}, key if f.left == 0 else None)
 
+        t0 = time.monotonic()
         try:
             self._merge(result.files, result.rows_written, pipe.job_name, entries)
         except BaseException:
             self._undo(f, result, counts)
             raise
-        self.report.parts.append(dict(counts, id=task.part.id))
+        # the single writer's share: the ceiling however many workers read (docs/engines.md)
+        self.report.parts.append(dict(counts, id=task.part.id, commit_seconds=round(time.monotonic() - t0, 4)))
         self.reasons.update(result.reasons)
         if f.report.dialect is None:
             f.report.dialect = result.dialect
