@@ -30,6 +30,7 @@ from loader.engines.work import PartTask, note_start, run_part
 from loader.errors import EXIT_NOTHING_LOADED, ConfigError, NothingLoadedError
 from loader.parts import plan_file
 from loader.readers import open_reader
+from loader.readers.csv.parts import bounds
 from loader.schema import encode_types
 from tests.reliability_util import cli
 
@@ -317,6 +318,17 @@ def test_run_workers_sizes_the_local_pool(tmp_path: Path) -> None:
     assert report.workers == 1 and len(report.parts) > 3
     assert len({p["worker"] for p in report.parts}) == 1
     assert all(p["commit_seconds"] > 0 for p in report.parts)
+
+
+def test_a_planned_part_is_where_the_readers_scan_puts_it_so_its_worker_scans_nothing(tmp_path: Path) -> None:
+    [path] = csv_files(tmp_path, files=1)
+    planned = plan_file(str(path), "csv", part_bytes=16_000).parts
+    assert len(planned) > 3 and all(p.line > 0 for p in planned)
+    config = SourceConfig(path=[str(path)])
+    with open_reader(str(path), config, workers=1, part=(0, 1)) as reader:
+        for p in planned:
+            assert p.end is not None
+            assert bounds(reader, p.start, p.end, p.line) == bounds(reader, p.start, p.end)  # the plan's, the scan's
 
 
 def test_transforms_passed_in_python_are_refused_clearly(tmp_path: Path) -> None:

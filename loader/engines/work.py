@@ -19,6 +19,7 @@ import os
 import socket
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -27,7 +28,7 @@ import pyarrow as pa
 from ..chunk import Chunk
 from ..config import JobConfig
 from ..errors import ConfigError
-from ..files import replace_file
+from ..files import fsync_path, replace_file
 from ..parts import Part
 from ..readers import open_reader
 from ..rejects import RejectFile
@@ -114,7 +115,7 @@ def run_part(task: PartTask) -> PartResult:
         if callable(resolve):
             resolve()
     result = PartResult(id=task.part.id, worker=worker_name(), retries=starts - 1)
-    part = None if task.part.unit == "file" else (task.part.start, task.part.end)
+    part = _reader_part(task.part)
     rejects_tmp = task.prefix + ".rejects.jsonl.partial"
     with contextlib.suppress(FileNotFoundError):
         os.remove(rejects_tmp)
@@ -135,23 +136,12 @@ def run_part(task: PartTask) -> PartResult:
             found = getattr(reader, "dialect", None)
             result.dialect = found.to_json() if found is not None else None
             out = side_writer(task, output_schema(stages, reader.schema, task.part.path))
-            reasons: Counter[str] = Counter()
             try:
-                for encoded in (out.encode(c) for c in apply(stages, iter(reader))):
-                    chunk = encoded.chunk
-                    rejects.write(chunk.rejects)
-                    if not result.rows_written:
-                        reasons.update(r.reason for r in chunk.rejects)
-                    result.rows_written += out.write(encoded)
-                    result.rows_read += chunk.rows_read
-                    result.rows_rejected += len(chunk.rejects)
-                    result.rows_filtered += chunk.rows_filtered
+                _write_chunks(out, apply(stages, iter(reader)), rejects, result)
                 result.files = out.close()
             except BaseException:
                 out.abort()
                 raise
-            if not result.rows_written:
-                result.reasons = dict(reasons.most_common(REASONS_KEPT))
             rejects.sync()
             wrote_rejects = rejects.lines > 0
     finally:
@@ -164,6 +154,31 @@ def run_part(task: PartTask) -> PartResult:
     result.peak_rss_mb = peak_rss_mb()
     _write_manifest(manifest_path(task.prefix), result)
     return result
+
+
+def _reader_part(part: Part) -> tuple[int, ...] | None:
+    if part.unit == "file":
+        return None
+    assert part.end is not None  # a range's end
+    if part.line:  # where the plan found its rows: the reader scans nothing to find them
+        return (part.start, part.end, part.line)
+    return (part.start, part.end)
+
+
+def _write_chunks(out: SideWriter, chunks: Iterator[Chunk], rejects: RejectFile, result: PartResult) -> None:
+    """The part's chunks encoded into ``out``, their rejects into ``rejects``, counted in ``result``."""
+    reasons: Counter[str] = Counter()
+    for encoded in (out.encode(c) for c in chunks):
+        chunk = encoded.chunk
+        rejects.write(chunk.rejects)
+        if not result.rows_written:
+            reasons.update(r.reason for r in chunk.rejects)
+        result.rows_written += out.write(encoded)
+        result.rows_read += chunk.rows_read
+        result.rows_rejected += len(chunk.rejects)
+        result.rows_filtered += chunk.rows_filtered
+    if not result.rows_written:
+        result.reasons = dict(reasons.most_common(REASONS_KEPT))
 
 
 def worker_name() -> str:
@@ -215,6 +230,11 @@ class SQLiteSide(SideWriter):
         assert task.table is not None
         config = replace(task.job.sink, path=self.tmp, mode="append", primary_key=[], indexes=[], alter=False)
         self.writer = SQLiteWriter(config, task.table).__enter__()
+        # a side database is whole or thrown away (its temporary name): no journal, no sync
+        # per commit; one fsync before its rename, and the manifest after that
+        assert self.writer.conn is not None
+        self.writer.conn.execute("PRAGMA journal_mode=OFF")
+        self.writer.conn.execute("PRAGMA synchronous=OFF")
         self.writer.prepare(schema, fresh=True)
         self.encode = SQLiteEncoder()  # type: ignore[method-assign]
         self.batch = int(task.job.sink.batch_size or 50_000)
@@ -231,6 +251,7 @@ class SQLiteSide(SideWriter):
     def close(self) -> list[str]:
         self.writer.commit("part", {})
         self.writer.__exit__(None, None, None)
+        fsync_path(self.tmp)
         os.replace(self.tmp, self.path)
         return [self.path]
 
