@@ -4,6 +4,7 @@ on their path as on the test's)."""
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import pyarrow as pa
@@ -17,4 +18,12 @@ def hold_while_unmarked(batch: pa.RecordBatch) -> pa.RecordBatch:
     for path in {p for p in batch.column("hold").to_pylist() if p}:
         while not os.path.exists(path) and time.monotonic() < deadline:
             time.sleep(0.01)
+    return batch
+
+
+def refuse_pandas(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The batch, where loader's work has not imported pandas in this process (an empty
+    batch is the coordinator's, which finds the stages' output schema)."""
+    if batch.num_rows and "pandas" in sys.modules:
+        raise RuntimeError("pandas is imported in this worker")
     return batch

@@ -331,6 +331,17 @@ def test_a_planned_part_is_where_the_readers_scan_puts_it_so_its_worker_scans_no
             assert bounds(reader, p.start, p.end, p.line) == bounds(reader, p.start, p.end)  # the plan's, the scan's
 
 
+@pytest.mark.parametrize("engine", ["processes", "dask"])
+def test_workers_do_not_import_pandas_for_loaders_own_conversions(tmp_path: Path, cluster: Any, engine: str) -> None:
+    """As the command keeps pyarrow's pandas probe from importing it (loader.compat): the
+    workers are where the memory goes."""
+    paths = csv_files(tmp_path, files=1, rows=500)
+    config = job(paths, tmp_path / "t.db", engine, cluster.scheduler_address)
+    config = replace(config, transform=[{"type": "python", "function": "tests.engine_stages:refuse_pandas"}])
+    report = Pipeline(config, allow_python=True).run()
+    assert report.status == "ok" and report.rows_written == 500 - 3  # three rows' n is "bad"
+
+
 def test_transforms_passed_in_python_are_refused_clearly(tmp_path: Path) -> None:
     paths = csv_files(tmp_path, files=1, rows=10)
     with pytest.raises(ConfigError, match="transforms passed in Python cannot travel to workers"):

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import storage
+from ..compat import spare_pandas_import
 from ..cpus import usable_cpus
 from ..errors import ConfigError, InterruptedLoad, RejectLimitError
 from ..parts import Part, plan_file
@@ -67,11 +68,15 @@ def open_engine(engine: str, scheduler: str | None, local_workers: int | None) -
 
         workers = local_workers or usable_cpus()
         # spawn: the coordinator has threads (read-ahead, signals), which fork does not copy safely
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=spawn, initializer=spare_pandas_import) as pool:
             yield (lambda task: pool.submit(run_part, task)), workers
         return
     if engine == "dask":
         with _dask_client(scheduler, local_workers or usable_cpus()) as client:
+            # on every worker, before loader is imported there; the finder turns away only
+            # loader's own imports of pandas, so other tasks on a shared worker import it as usual
+            client.register_worker_callbacks(setup=spare_pandas_import)
             workers = max(1, sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()))
             # a key per part: Dask runs a part that a dead worker held again, elsewhere
             yield (lambda task: client.submit(run_part, task, key=f"loader-part-{task.part.id}", pure=False)), workers
