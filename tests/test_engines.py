@@ -182,6 +182,41 @@ def test_killing_the_coordinator_between_part_commits_then_rerunning_loads_each_
         assert sum(1 for _ in fh) == expected.rows_rejected  # each reject once too
 
 
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_to_the_whole_process_group_stops_cleanly_between_commits(
+    tmp_path: Path, signum: int, code: int
+) -> None:
+    """Ctrl-C reaches the coordinator and its pool's workers at once (SIGTERM too, from a
+    supervisor that signals the group): the load stops as with threads, and a rerun ends it."""
+    paths = csv_files(tmp_path, files=2, rows=20_000)
+    target = tmp_path / "t.db"
+    args = ["load", *map(str, paths), str(target), "--table", "t", "--columns", "n=int64"]
+    args += ["--engine", "processes", "--part-size", "40000"]
+    cmd = [sys.executable, "-m", "loader", *args]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while _parts_committed(target) < 1 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGSTOP)  # so the signal lands mid-load however fast this machine is
+    assert proc.poll() is None, "the load finished before it could be interrupted"
+    os.killpg(proc.pid, signum)
+    os.killpg(proc.pid, signal.SIGCONT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert err.splitlines()[-2:] == [
+        f"loader: error: stopped by {signal.Signals(signum).name}; committed work is kept",
+        "  hint: run the same command again to resume where it stopped",
+    ]
+    assert 0 < len(contents(target, "sqlite")) < 40_000
+    again = cli(*args)
+    assert again.returncode == 0, again.stderr
+    clean = tmp_path / "clean.db"
+    assert cli(*[clean.name if a == str(target) else a for a in args[:-4]], cwd=tmp_path).returncode == 0  # threads
+    assert contents(target, "sqlite") == contents(clean, "sqlite")
+    assert len(contents(clean, "sqlite")) == 40_000 - 2 * 95  # the rows whose n is "bad" are rejected
+
+
 def _parts_committed(target: Path) -> int:
     if not target.exists():
         return 0

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .. import storage
+from .. import pool_worker, storage
 from ..compat import spare_pandas_import
 from ..cpus import usable_cpus
 from ..errors import ConfigError, InterruptedLoad, RejectLimitError
@@ -69,8 +69,12 @@ def open_engine(engine: str, scheduler: str | None, local_workers: int | None) -
         workers = local_workers or usable_cpus()
         # spawn: the coordinator has threads (read-ahead, signals), which fork does not copy safely
         spawn = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=spawn, initializer=spare_pandas_import) as pool:
-            yield (lambda task: pool.submit(run_part, task)), workers
+        with ProcessPoolExecutor(workers, mp_context=spawn, initializer=pool_worker.setup) as pool:
+            try:
+                yield (lambda task: pool.submit(run_part, task)), workers
+            except BaseException:
+                pool.shutdown(cancel_futures=True)  # parts not started are not run; running ones end
+                raise
         return
     if engine == "dask":
         with _dask_client(scheduler, local_workers or usable_cpus()) as client:
@@ -276,7 +280,7 @@ class Coordinator:
             task, future = running.popleft()
             if future is not None:
                 self._await(future, [(task, future), *running], wake)
-            result = finished(task) if future is None else future.result()
+            result = finished(task) if future is None else self._result(future)
             assert result is not None
             top_up()
             self._finished(task, result)
@@ -288,6 +292,8 @@ class Coordinator:
     def _await(self, head: Result, running: list[tuple[PartTask, Result | None]], wake: threading.Event) -> None:
         """Wait for ``head``, counting every part that finishes meanwhile, in whatever order."""
         while True:
+            if self.signals.signum is not None:  # between two commits: stop now, not after the next part
+                raise InterruptedLoad(self.signals.signum)
             wake.clear()
             for task, future in running:
                 if future is not None and task.part.id not in self.counted and future.done():
@@ -296,6 +302,14 @@ class Coordinator:
             if head.done():
                 return
             wake.wait(1.0)
+
+    def _result(self, future: Result) -> PartResult:
+        try:
+            return future.result()
+        except BaseException:
+            if self.signals.signum is not None:  # the signal reached the workers too, and stopped them
+                raise InterruptedLoad(self.signals.signum) from None
+            raise
 
     def _finished(self, task: PartTask, result: PartResult) -> None:
         """A worker finished the part: its bytes count in the progress now, before its commit."""
