@@ -10,6 +10,7 @@ alike; the table shows medians and ratios computed within this one run.
     python bench/run.py --with-16m           # the growth series goes on to 16M rows
     python bench/run.py --out bench/results/latest.md
     python bench/run.py --jsonl              # JSON Lines -> SQLite against DuckDB and pandas only
+    python bench/run.py --scaling --rows 1M  # the engines with 1 and 2 workers (docs/engines.md)
     python bench/plot.py                     # the plots of docs/performance.md, from latest.json
 
 Ids are scrambled (unique, in no order, as hashed or allocated ids arrive), so
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import re
@@ -209,6 +211,116 @@ def engine_cases() -> list[Case]:
         for sink in ("sqlite", "leveldb")
         for engine in ("processes", "dask")
     ]
+
+
+SCALING_WORKERS = (1, 2)
+SCALING_PARTS = 16  # the file's parts: enough to keep every worker busy to the end
+PROJECTED_WORKERS = (8, 32)
+
+
+def scaling_cases() -> list[Case]:
+    """CSV -> SQLite on a process pool and on a Dask LocalCluster (started by the run) of 1
+    and 2 workers, the file in ``SCALING_PARTS`` parts; each run writes its report, whose
+    parts hold the workers' and the coordinator's seconds."""
+
+    def argv(engine: str, n: int) -> Callable[[str, str], list[str]]:
+        def make(data: str, target: str) -> list[str]:
+            part = str(max(1 << 20, os.path.getsize(data) // SCALING_PARTS + 1))
+            flags = ("--engine", engine, "--workers", str(n), "--part-size", part, "--report", target + ".report.json")
+            return loader_argv(*flags)(data, target)
+
+        return make
+
+    return [
+        Case(f"loader csv -> sqlite, --engine {engine} --workers {n}", "csv", "sqlite", argv(engine, n))
+        for engine in ("processes", "dask")
+        for n in SCALING_WORKERS
+    ]
+
+
+@dataclass
+class Scaling:
+    """One scaling case's runs, from their reports."""
+
+    engine: str
+    workers: int
+    busy_rows_s: list[float] = field(default_factory=list)  # rows / the workers' seconds on parts
+    commit_rows_s: list[float] = field(default_factory=list)  # rows / the coordinator's seconds committing
+
+
+def run_scaling_table(args: argparse.Namespace, rows: int, runs: int, work: str) -> tuple[list[str], list[Case]]:
+    """The engines' scaling: 1 and 2 workers, rows/s per worker as a ratio to 1 worker, the
+    workers' rate while busy and the single writer's while committing (its ceiling)."""
+    all_cases = [Case(PLAIN, "csv", "sqlite", loader_argv()), *scaling_cases()]
+    data = ensure_data(args.data, rows)["csv"]
+    compile_package()
+    load = load_average()
+    scaling = {c.name: Scaling(c.name.split()[-3], int(c.name.split()[-1])) for c in all_cases[1:]}
+    for run in range(runs):
+        for i, c in enumerate(all_cases):
+            if c.error is None:
+                print(f"run {run + 1}/{runs}: {c.name}", file=sys.stderr, flush=True)
+                target = target_for(work, i, c.sink)
+                run_case(c, data, target)
+                if c.name in scaling and c.error is None:
+                    note_scaling(scaling[c.name], target + ".report.json")
+    out = [
+        f"Engine scaling: CSV -> SQLite, {rows:,} rows ({os.path.getsize(data) / 1e6:.0f} MB), median of {runs} "
+        f"run{'s' if runs != 1 else ''}; {environment()}; load average {load} at the start, {load_average()} at the end.",
+        "",
+        *scaling_table(all_cases, scaling, rows),
+    ]
+    notes = [f"{c.name} failed: {c.error}" for c in all_cases if c.error]
+    return out + [f"Note: {n}" for n in notes], all_cases
+
+
+def note_scaling(into: Scaling, report_path: str) -> None:
+    with open(report_path, encoding="utf-8") as fh:
+        report = json.load(fh)
+    os.remove(report_path)
+    parts = report["parts"]
+    into.busy_rows_s.append(report["rows_read"] / max(sum(p["seconds"] for p in parts), 1e-9))
+    into.commit_rows_s.append(report["rows_written"] / max(sum(p["commit_seconds"] for p in parts), 1e-9))
+
+
+def scaling_table(all_cases: list[Case], scaling: dict[str, Scaling], rows: int) -> list[str]:
+    lines = [
+        "| case | median s | rows/s | rows/s per worker | per worker vs 1 worker "
+        "| a worker's rows/s while busy | the writer's rows/s while committing |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    one: dict[str, float] = {}
+    ceilings = []
+    for c in all_cases:
+        if not c.times or c.error is not None:
+            lines.append(f"| {c.name} | failed | | | | | |")
+            continue
+        rate = rows / statistics.median(c.times)
+        s = scaling.get(c.name)
+        if s is None:  # threads: the reference
+            lines.append(f"| {c.name} | {statistics.median(c.times):.2f} | {rate:,.0f} | | | | |")
+            continue
+        per = rate / s.workers
+        one.setdefault(s.engine, per)
+        ceilings.append(statistics.median(s.commit_rows_s))
+        lines.append(
+            f"| {c.name} | {statistics.median(c.times):.2f} | {rate:,.0f} | {per:,.0f} | {fmt_ratio(per / one[s.engine])} "
+            f"| {statistics.median(s.busy_rows_s):,.0f} | {ceilings[-1]:,.0f} |"
+        )
+    if ceilings:
+        lines += ["", projection(scaling, statistics.median(ceilings))]
+    return lines
+
+
+def projection(scaling: dict[str, Scaling], ceiling: float) -> str:
+    """Rows/s for more workers: each adds a worker's rate while busy, up to the writer's ceiling."""
+    busy = statistics.median(r for s in scaling.values() for r in s.busy_rows_s)
+    guesses = ", ".join(f"{n} workers ~{min(n * busy, ceiling):,.0f} rows/s" for n in PROJECTED_WORKERS)
+    return (
+        f"Projection (docs/engines.md): a worker's rate while busy {busy:,.0f} rows/s, the single writer's "
+        f"ceiling {ceiling:,.0f} rows/s (medians over the cases), reached from {math.ceil(ceiling / busy)} "
+        f"workers on; {guesses}."
+    )
 
 
 CHAIN = "loader csv -> sqlite, 5 transform stages"
@@ -470,6 +582,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     ap.add_argument("--no-series", action="store_true", help="skip the memory-growth series")
     ap.add_argument("--engines", action="store_true", help="only `.import` and CSV loads on each run.engine")
+    ap.add_argument("--scaling", action="store_true", help="the engines' scaling table only (1 and 2 workers)")
     ap.add_argument("--no-stdlib", action="store_true", help="skip the stdlib csv baseline")
     ap.add_argument(
         "--jsonl",
@@ -498,10 +611,10 @@ def main(argv: list[str] | None = None) -> int:
     huge = [16_000_000] if args.with_16m else []
     work = args.work or os.path.join(args.data, "work")
     os.makedirs(work, exist_ok=True)
-    main_section = run_jsonl_table if args.jsonl else run_main_table
+    main_section = run_jsonl_table if args.jsonl else run_scaling_table if args.scaling else run_main_table
     out, all_cases = main_section(args, rows, runs, work)
     points: list[dict[str, object]] = []
-    if not args.no_series and not args.jsonl:
+    if not args.no_series and not args.jsonl and not args.scaling:
         out += run_series(args.data, work, series, huge, all_cases, points)
     text = "\n".join(out) + "\n"
     sys.stdout.write(text)

@@ -170,7 +170,8 @@ class RunConfig:
     Unset: 2 for JSON Lines into SQLite when 2 or more CPUs are usable (affinity, cgroup
     quota), else 1: the SQLite writer needs a core of its own beside CSV parsing, and
     LevelDB's sorted ingest sorts and writes its runs on a thread of its own
-    (bench/NOTES.md, docs/performance.md)."""
+    (bench/NOTES.md, docs/performance.md). With ``processes`` or a local ``dask``
+    cluster: the worker processes, unset one per usable CPU."""
     max_memory: int | None = field(default=None, metadata=SIZE)
     """Peak memory ceiling, e.g. ``"100MB"`` or ``"1GB"`` (a bare number is bytes). Chunk, batch,
     CSV block and LevelDB write-buffer sizes shrink to fit under it; the report shows the sizes used."""
@@ -619,7 +620,8 @@ _RUN_FLOORS = (("chunk_size", 1, "expected 1 or more"), ("workers", 1, "expected
 
 def _floors(section: Any, where: str, floors: tuple[tuple[str, int, str], ...]) -> None:
     for key, lowest, message in floors:
-        if getattr(section, key) < lowest:
+        value = getattr(section, key)
+        if value is not None and value < lowest:
             raise ConfigError(f"{where}.{key}: {message}")
 
 
@@ -679,7 +681,7 @@ def resolve_sink(src: SourceConfig, sink: SinkConfig) -> SinkConfig:
 
 
 def resolve_run(src: SourceConfig, sink: SinkConfig, run: RunConfig) -> RunConfig:
-    if run.workers is None:
+    if run.workers is None and run.engine == "threads":  # the engines' default: one per usable CPU
         from . import sinks
 
         run = replace(run, workers=sinks.get(str(sink.type)).default_workers(src.format, cpus.usable_cpus()))

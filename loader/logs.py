@@ -35,7 +35,7 @@ PROGRESS_EVERY = 10.0
 
 # How loud each final status is: a refused overlap or a stop by signal is not a failure of the data.
 FINISH_LEVEL = {"ok": "info", "locked": "warning", "interrupted": "warning", "memory_exceeded": "warning"}
-CHATTY = frozenset({"start", "file", "progress", "file_done"})
+CHATTY = frozenset({"start", "file", "progress", "file_done", "part"})
 
 
 def utc_now() -> str:

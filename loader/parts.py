@@ -35,6 +35,7 @@ class Part:
     end: int | None = None
     size: int = 0  # bytes of input, for balancing and progress
     fingerprint: str = ""  # the file's identity when planned
+    line: int = 0  # CSV byte ranges: the line ``start`` is on (1 for the first part), as the plan found it
 
     @property
     def id(self) -> str:
@@ -83,19 +84,19 @@ def plan_file(
     if fmt == "csv" and escape:
         return FilePlan((whole,), f"escape character {escape!r}: quote parity cannot find row boundaries, read whole")
     cuts = list(row_boundaries(path, part_bytes, quote.encode() if fmt == "csv" and quote else None))
-    bounds = [0, *cuts, size]
+    bounds = [(0, 1), *cuts, (size, 0)]
     parts = tuple(
-        Part(path, "bytes", a, b, size=b - a, fingerprint=whole.fingerprint)
-        for a, b in itertools.pairwise(bounds)
+        Part(path, "bytes", a, b, size=b - a, fingerprint=whole.fingerprint, line=line if fmt == "csv" else 0)
+        for (a, line), (b, _) in itertools.pairwise(bounds)
         if b > a
     )
     return FilePlan(parts, f"{len(parts)} byte ranges cut at row boundaries")
 
 
-def row_boundaries(path: str, every: int, quote: bytes | None) -> Iterator[int]:
-    """Offsets just past a newline that ends a row, one at or after each ``every`` bytes:
-    with ``quote``, only a newline after balanced quotes. The CSV reader's own scan
-    (``readers.csv.parts``), so a planned cut is where the reader puts it too."""
+def row_boundaries(path: str, every: int, quote: bytes | None) -> Iterator[tuple[int, int]]:
+    """Offsets just past a newline that ends a row, one at or after each ``every`` bytes,
+    each with its line: with ``quote``, only a newline after balanced quotes. The CSV
+    reader's own scan (``readers.csv.parts``), so a planned cut is where the reader puts it too."""
     from .readers.csv.parts import row_starts
 
     return row_starts(path, every, quote)

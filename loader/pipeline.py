@@ -147,7 +147,8 @@ class Pipeline:
                 checkpoint committed (``InterruptedLoad``, exit 143/130). Main thread only.
             progress: draw the progress line on stderr.
             on_event: called as ``on_event(name, data)`` for ``start``, ``file``,
-                ``progress``, ``file_done`` and ``finish`` (see ``loader.logs``).
+                ``progress``, ``file_done``, ``part`` (engines: a worker finished a part)
+                and ``finish`` (see ``loader.logs``).
             allow_python: let the job's ``python`` stages import and run the code they name;
                 None: when ``LOADER_ALLOW_PYTHON=1``.
 
@@ -404,7 +405,8 @@ class Pipeline:
                 for plan in plans:
                     if not plan.reads:
                         self._skip(plan, report)
-                load_parts(self, writer, rejects, state, report, signals, progress, reads, types, fresh)
+                reasons = load_parts(self, writer, rejects, state, report, signals, progress, reads, types, fresh)
+                self._check_loaded(report, reasons)
                 return
             loop = self._new_loop(
                 writer, self.sink.encoder(job.sink, writer), Ledger(state, report), rejects, signals, progress
@@ -421,8 +423,7 @@ class Pipeline:
             writer.finish(stop=lambda: signals.signum)
             state.status = "complete"
             loop.commit()
-            if report.rows_read and not report.rows_written and not report.rows_ignored and not report.resumed:
-                raise self._nothing_loaded(report, loop)
+            self._check_loaded(report, loop.reasons)
 
     def _start_state(self, writer: Writer, rejects: RejectFile, report: RunReport) -> tuple[JobState, bool]:
         """The job's checkpoint (none after --restart or for a new replace); whether this run is fresh."""
@@ -516,8 +517,12 @@ class Pipeline:
         )
         return self._loop
 
-    def _nothing_loaded(self, report: RunReport, loop: _Loop) -> NothingLoadedError:
+    def _check_loaded(self, report: RunReport, reasons: Counter[str]) -> None:
         """Rows were read and none written: committed as such, but not a success."""
+        if report.rows_read and not report.rows_written and not report.rows_ignored and not report.resumed:
+            raise self._nothing_loaded(report, reasons)
+
+    def _nothing_loaded(self, report: RunReport, reasons: Counter[str]) -> NothingLoadedError:
         from .readers.dialect import nothing_loaded_cause
 
         first = next((f for f in report.files if f.rows_read), None)
@@ -525,7 +530,7 @@ class Pipeline:
             report.rows_read,
             report.rows_rejected,
             report.rows_filtered,
-            loop.reasons,
+            reasons,
             first.path if first else None,
             self.job.source,
             first.dialect if first else None,

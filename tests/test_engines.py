@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from loader import JobConfig, Pipeline, RunConfig, SinkConfig, SourceConfig
-from loader.engines.work import PartTask, run_part
-from loader.errors import ConfigError
+from loader.engines.work import PartTask, note_start, run_part
+from loader.errors import EXIT_NOTHING_LOADED, ConfigError, NothingLoadedError
 from loader.parts import plan_file
+from loader.readers import open_reader
+from loader.readers.csv.parts import bounds
 from loader.schema import encode_types
+from tests.reliability_util import cli
 
 distributed = pytest.importorskip("dask.distributed")
 
@@ -178,6 +182,41 @@ def test_killing_the_coordinator_between_part_commits_then_rerunning_loads_each_
         assert sum(1 for _ in fh) == expected.rows_rejected  # each reject once too
 
 
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_to_the_whole_process_group_stops_cleanly_between_commits(
+    tmp_path: Path, signum: int, code: int
+) -> None:
+    """Ctrl-C reaches the coordinator and its pool's workers at once (SIGTERM too, from a
+    supervisor that signals the group): the load stops as with threads, and a rerun ends it."""
+    paths = csv_files(tmp_path, files=2, rows=20_000)
+    target = tmp_path / "t.db"
+    args = ["load", *map(str, paths), str(target), "--table", "t", "--columns", "n=int64"]
+    args += ["--engine", "processes", "--part-size", "40000"]
+    cmd = [sys.executable, "-m", "loader", *args]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while _parts_committed(target) < 1 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGSTOP)  # so the signal lands mid-load however fast this machine is
+    assert proc.poll() is None, "the load finished before it could be interrupted"
+    os.killpg(proc.pid, signum)
+    os.killpg(proc.pid, signal.SIGCONT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert err.splitlines()[-2:] == [
+        f"loader: error: stopped by {signal.Signals(signum).name}; committed work is kept",
+        "  hint: run the same command again to resume where it stopped",
+    ]
+    assert 0 < len(contents(target, "sqlite")) < 40_000
+    again = cli(*args)
+    assert again.returncode == 0, again.stderr
+    clean = tmp_path / "clean.db"
+    assert cli(*[clean.name if a == str(target) else a for a in args[:-4]], cwd=tmp_path).returncode == 0  # threads
+    assert contents(target, "sqlite") == contents(clean, "sqlite")
+    assert len(contents(clean, "sqlite")) == 40_000 - 2 * 95  # the rows whose n is "bad" are rejected
+
+
 def _parts_committed(target: Path) -> int:
     if not target.exists():
         return 0
@@ -189,6 +228,153 @@ def _parts_committed(target: Path) -> int:
             conn.close()
     except sqlite3.Error:
         return 0
+
+
+def test_a_part_reads_whole_while_a_profiler_holds_the_frames_it_sampled(tmp_path: Path) -> None:
+    """A Dask worker's sampling profiler holds the frames it sampled, and so their locals,
+    past their return: views of the reader's buffers that outlive the calls that made them.
+    Emulated here for every frame, deterministically, in the thread that reads."""
+    path = tmp_path / "in.csv"
+    path.write_text("id,note\n" + "".join(f"{i},note {i}\n" for i in range(60_000)), encoding="utf-8")
+    config = SourceConfig(path=[str(path)])
+    held: list[Any] = []
+
+    def sample(frame: Any, event: str, arg: Any) -> None:
+        if event == "return":
+            held.append(frame)
+            del held[:-100]
+
+    sys.setprofile(sample)
+    try:
+        with open_reader(str(path), config, chunk_size=10_000, workers=1, part=(0, path.stat().st_size)) as reader:
+            ids = [i for chunk in reader for i in chunk.batch.column("id").to_pylist()]
+    finally:
+        sys.setprofile(None)
+    assert len(held) == 100
+    assert ids == list(range(60_000))
+
+
+@pytest.mark.parametrize("engine", ["processes", "dask"])
+def test_nothing_loaded_ends_as_with_threads(tmp_path: Path, cluster: Any, engine: str) -> None:
+    p = tmp_path / "eu.csv"
+    p.write_text("a;b\n1;3,50\n2;4,25\n3;1,5\n")
+    ended = {}
+    for name in ("threads", engine):
+        db, report = tmp_path / f"{name}.db", tmp_path / f"{name}.json"
+        flags = ["--engine", name] + (["--scheduler", cluster.scheduler_address] if name == "dask" else [])
+        run = cli("load", str(p), str(db), "--delimiter", ",", "--report", str(report), *flags)
+        data = json.loads(report.read_text())
+        counts = [data[k] for k in ("status", "exit_code", "rows_read", "rows_written", "rows_rejected")]
+        counts.append(data["files"][0]["dialect"])
+        ended[name] = (run.returncode, run.stderr.replace(name, "ENGINE").splitlines()[-2:], counts)
+    assert ended[engine] == ended["threads"]
+    assert ended[engine][0] == EXIT_NOTHING_LOADED == 4
+    assert ended[engine][1][0] == (
+        f"loader: error: {p}: nothing loaded: all 3 rows have 2 fields but the header has 1; "
+        "the file looks ';'-delimited: try --delimiter ';'"
+    )
+    assert ended[engine][2][:5] == ["nothing_loaded", 4, 3, 0, 3]
+    assert ended[engine][2][5]["delimiter"] == ","
+
+    paths = csv_files(tmp_path, files=2)  # every row rejected or filtered out, over many parts
+    errors = {}
+    for name in ("threads", engine):
+        config = job(paths, tmp_path / f"all-{name}.db", name, cluster.scheduler_address)
+        config = replace(config, transform=[{"type": "filter", "where": "id < 0"}])
+        with pytest.raises(NothingLoadedError) as caught:
+            Pipeline(config).run()
+        r = caught.value.report
+        assert r.rows_read == r.rows_rejected + r.rows_filtered > 0 and r.rows_written == 0
+        errors[name] = (str(caught.value).replace(name, "ENGINE"), r.rows_read, r.rows_rejected, r.status)
+        assert name == "threads" or len(r.parts) > 3
+    assert errors[engine] == errors["threads"]
+    assert (
+        errors[engine][0]
+        == f"nothing loaded: {errors[engine][1]:,} rows read and none written: 30 rejected, {errors[engine][1] - 30:,} filtered out"
+    )
+
+
+@pytest.mark.parametrize("engine", ["processes", "dask"])
+def test_progress_counts_each_part_when_its_worker_finishes_it(tmp_path: Path, cluster: Any, engine: str) -> None:
+    """The first file's part waits (a python stage) until the coordinator has reported the
+    three parts after it finished: so the progress must move before the first commit."""
+    marker = tmp_path / "the-others-are-counted"
+    paths = []
+    for f in range(4):
+        path = tmp_path / f"in{f}.csv"
+        hold = str(marker) if f == 0 else ""
+        path.write_text("id,hold\n" + "".join(f"{f * 100 + i},{hold}\n" for i in range(100)), encoding="utf-8")
+        paths.append(path)
+    events: list[tuple[str, dict[str, Any]]] = []
+
+    def watch(name: str, data: dict[str, Any]) -> None:
+        events.append((name, data))
+        if sum(1 for n, _ in events if n == "part") == 3:
+            marker.touch()
+
+    config = JobConfig(
+        source=SourceConfig(path=[str(p) for p in paths]),
+        sink=SinkConfig(path=str(tmp_path / "t.db"), table="t"),
+        transform=[{"type": "python", "function": "tests.engine_stages:hold_while_unmarked"}],
+        run=RunConfig(engine=engine, scheduler=cluster.scheduler_address),  # type: ignore[arg-type]
+    )
+    report = Pipeline(config, on_event=watch, allow_python=True).run()
+    assert report.rows_written == 400
+    order = [(n, Path(d["path"]).name) for n, d in events if n in ("part", "progress")]
+    assert sorted(order[:3]) == [("part", "in1.csv"), ("part", "in2.csv"), ("part", "in3.csv")]
+    assert order[3:5] == [("part", "in0.csv"), ("progress", "in0.csv")]  # then the commits, in plan order
+    finished = [d for n, d in events if n == "part"]
+    sizes = [d["bytes"] for d in finished]
+    assert sizes == [paths[int(Path(d["path"]).stem[2:])].stat().st_size for d in finished]
+    assert [d["run_bytes_done"] for d in finished] == [sum(sizes[: i + 1]) for i in range(4)]
+    assert [(p["rows_read"], p["retries"]) for p in report.parts] == [(100, 0)] * 4
+    assert {p["worker"] for p in report.parts} == {d["worker"] for d in finished}
+
+
+def test_a_part_started_before_by_a_worker_that_died_counts_a_retry(tmp_path: Path) -> None:
+    paths = csv_files(tmp_path, files=1)
+    target = tmp_path / "t.db"
+    config = job(paths, target, "processes")
+    pipe = Pipeline(config)
+    types = encode_types(pipe._settle_types([str(p) for p in paths], {}))
+    parts = plan_file(str(paths[0]), "csv", part_bytes=16_000).parts
+    task = PartTask(pipe.job, pipe.job_name, pipe.table, parts[2], types, str(target) + ".parts")
+    os.makedirs(task.spill_dir)
+    assert note_start(task) == 1  # as a worker killed in the middle of the part left it
+    report = Pipeline(config).run()
+    assert [p["retries"] for p in report.parts] == [0, 0, 1] + [0] * (len(parts) - 3)
+    assert not os.path.exists(task.spill_dir)
+
+
+def test_run_workers_sizes_the_local_pool(tmp_path: Path) -> None:
+    paths = csv_files(tmp_path, files=1)
+    config = job(paths, tmp_path / "t.db", "processes")
+    report = Pipeline(replace(config, run=replace(config.run, workers=1))).run()
+    assert report.workers == 1 and len(report.parts) > 3
+    assert len({p["worker"] for p in report.parts}) == 1
+    assert all(p["commit_seconds"] > 0 for p in report.parts)
+
+
+def test_a_planned_part_is_where_the_readers_scan_puts_it_so_its_worker_scans_nothing(tmp_path: Path) -> None:
+    [path] = csv_files(tmp_path, files=1)
+    planned = plan_file(str(path), "csv", part_bytes=16_000).parts
+    assert len(planned) > 3 and all(p.line > 0 for p in planned)
+    config = SourceConfig(path=[str(path)])
+    with open_reader(str(path), config, workers=1, part=(0, 1)) as reader:
+        for p in planned:
+            assert p.end is not None
+            assert bounds(reader, p.start, p.end, p.line) == bounds(reader, p.start, p.end)  # the plan's, the scan's
+
+
+@pytest.mark.parametrize("engine", ["processes", "dask"])
+def test_workers_do_not_import_pandas_for_loaders_own_conversions(tmp_path: Path, cluster: Any, engine: str) -> None:
+    """As the command keeps pyarrow's pandas probe from importing it (loader.compat): the
+    workers are where the memory goes."""
+    paths = csv_files(tmp_path, files=1, rows=500)
+    config = job(paths, tmp_path / "t.db", engine, cluster.scheduler_address)
+    config = replace(config, transform=[{"type": "python", "function": "tests.engine_stages:refuse_pandas"}])
+    report = Pipeline(config, allow_python=True).run()
+    assert report.status == "ok" and report.rows_written == 500 - 3  # three rows' n is "bad"
 
 
 def test_transforms_passed_in_python_are_refused_clearly(tmp_path: Path) -> None:

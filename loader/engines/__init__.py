@@ -16,13 +16,15 @@ import contextlib
 import glob
 import json
 import os
+import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .. import storage
+from .. import pool_worker, storage
+from ..compat import spare_pandas_import
 from ..cpus import usable_cpus
 from ..errors import ConfigError, InterruptedLoad, RejectLimitError
 from ..parts import Part, plan_file
@@ -44,26 +46,41 @@ PART_KEY = "part:"
 
 
 class Result(Protocol):
+    """A running part: a ``concurrent.futures`` or a ``dask.distributed`` future."""
+
     def result(self) -> PartResult: ...
+
+    def done(self) -> bool: ...
+
+    def add_done_callback(self, fn: Callable[[Any], None]) -> None: ...
 
 
 Submit = Callable[[PartTask], Result]
 
 
 @contextlib.contextmanager
-def open_engine(engine: str, scheduler: str | None) -> Iterator[tuple[Submit, int]]:
-    """A function that starts a part somewhere, and how many run at once."""
+def open_engine(engine: str, scheduler: str | None, local_workers: int | None) -> Iterator[tuple[Submit, int]]:
+    """A function that starts a part somewhere, and how many run at once. ``local_workers``:
+    the processes of a local pool or cluster (by default one per usable CPU)."""
     if engine == "processes":
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        workers = usable_cpus()
+        workers = local_workers or usable_cpus()
         # spawn: the coordinator has threads (read-ahead, signals), which fork does not copy safely
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            yield (lambda task: pool.submit(run_part, task)), workers
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=spawn, initializer=pool_worker.setup) as pool:
+            try:
+                yield (lambda task: pool.submit(run_part, task)), workers
+            except BaseException:
+                pool.shutdown(cancel_futures=True)  # parts not started are not run; running ones end
+                raise
         return
     if engine == "dask":
-        with _dask_client(scheduler) as client:
+        with _dask_client(scheduler, local_workers or usable_cpus()) as client:
+            # on every worker, before loader is imported there; the finder turns away only
+            # loader's own imports of pandas, so other tasks on a shared worker import it as usual
+            client.register_worker_callbacks(setup=spare_pandas_import)
             workers = max(1, sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()))
             # a key per part: Dask runs a part that a dead worker held again, elsewhere
             yield (lambda task: client.submit(run_part, task, key=f"loader-part-{task.part.id}", pure=False)), workers
@@ -72,7 +89,7 @@ def open_engine(engine: str, scheduler: str | None) -> Iterator[tuple[Submit, in
 
 
 @contextlib.contextmanager
-def _dask_client(scheduler: str | None) -> Iterator[Any]:
+def _dask_client(scheduler: str | None, local_workers: int) -> Iterator[Any]:
     import importlib
 
     try:
@@ -81,7 +98,7 @@ def _dask_client(scheduler: str | None) -> Iterator[Any]:
         raise ConfigError("run.engine = 'dask' needs dask.distributed", hint="pip install 'loader[dask]'") from None
     if scheduler in (None, "local"):
         cluster = distributed.LocalCluster(
-            n_workers=usable_cpus(), threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=local_workers, threads_per_worker=1, processes=True, dashboard_address=None
         )
         with cluster, distributed.Client(cluster) as client:
             yield client
@@ -140,6 +157,8 @@ class Coordinator:
     progress: Progress
     files: dict[str, _File] = field(default_factory=dict)
     schema_entry: str | None = None
+    reasons: Counter[str] = field(default_factory=Counter)  # the parts' reject reasons, while none wrote
+    counted: set[str] = field(default_factory=set)  # parts finished and counted in the progress
 
     def run(self, plans: list[FilePlan], types: dict[str, pa.DataType], fresh: bool) -> None:
         pipe = self.pipeline
@@ -166,10 +185,10 @@ class Coordinator:
                 _remove_results(task.prefix)  # committed by a run that stopped before it cleaned up
         if todo:
             os.makedirs(directory, exist_ok=True)
-            with open_engine(str(run.engine), run.scheduler) as (submit, workers):
+            with open_engine(str(run.engine), run.scheduler, run.workers) as (submit, workers):
                 self.report.workers = workers
                 self._commit_in_order(todo, submit, 2 * workers)
-        self.writer.finish()
+        self.writer.finish(stop=lambda: self.signals.signum)
         self.state.status = "complete"
         self.writer.commit(pipe.job_name, self._entries())
         with contextlib.suppress(OSError):
@@ -244,24 +263,71 @@ class Coordinator:
         """Keep ``window`` parts running; commit each as its turn comes."""
         queue = iter(todo)
         running: deque[tuple[PartTask, Result | None]] = deque()
+        wake = threading.Event()  # set by a worker's part finishing
 
         def top_up() -> None:
             while len(running) < window:
                 task = next(queue, None)
                 if task is None:
                     return
-                running.append((task, None if finished(task) else submit(task)))
+                future = None if finished(task) else submit(task)
+                if future is not None:
+                    future.add_done_callback(lambda _: wake.set())
+                running.append((task, future))
 
         top_up()
         while running:
             task, future = running.popleft()
-            result = finished(task) if future is None else future.result()
+            if future is not None:
+                self._await(future, [(task, future), *running], wake)
+            result = finished(task) if future is None else self._result(future)
             assert result is not None
             top_up()
+            self._finished(task, result)
             self._commit(task, result)
             if self.signals.signum is not None:
                 raise InterruptedLoad(self.signals.signum)
             self._check_rejects(task)
+
+    def _await(self, head: Result, running: list[tuple[PartTask, Result | None]], wake: threading.Event) -> None:
+        """Wait for ``head``, counting every part that finishes meanwhile, in whatever order."""
+        while True:
+            if self.signals.signum is not None:  # between two commits: stop now, not after the next part
+                raise InterruptedLoad(self.signals.signum)
+            wake.clear()
+            for task, future in running:
+                if future is not None and task.part.id not in self.counted and future.done():
+                    with contextlib.suppress(Exception):  # a failed part raises when its turn comes
+                        self._finished(task, future.result())
+            if head.done():
+                return
+            wake.wait(1.0)
+
+    def _result(self, future: Result) -> PartResult:
+        try:
+            return future.result()
+        except BaseException:
+            if self.signals.signum is not None:  # the signal reached the workers too, and stopped them
+                raise InterruptedLoad(self.signals.signum) from None
+            raise
+
+    def _finished(self, task: PartTask, result: PartResult) -> None:
+        """A worker finished the part: its bytes count in the progress now, before its commit."""
+        if task.part.id in self.counted:
+            return
+        self.counted.add(task.part.id)
+        self.progress.update(result.bytes_read, result.rows_read)
+        self.pipeline._emit(
+            "part",
+            id=task.part.id,
+            path=task.part.path,
+            bytes=result.bytes_read,
+            rows_read=result.rows_read,
+            worker=result.worker,
+            retries=result.retries,
+            seconds=result.seconds,
+            run_bytes_done=self.progress.done,
+        )
 
     def _commit(self, task: PartTask, result: PartResult) -> None:
         """One part's rows and its checkpoint entry, in one atomic unit."""
@@ -281,6 +347,7 @@ class Coordinator:
             "rows_rejected": result.rows_rejected,
             "rows_filtered": result.rows_filtered,
             "worker": result.worker,
+            "retries": result.retries,
             "seconds": result.seconds,
             "worker_peak_rss_mb": result.peak_rss_mb,
         }
@@ -290,13 +357,17 @@ class Coordinator:
             self._add(f, result, written, ignored)
             return self._entries({PART_KEY + task.part.id: json.dumps(counts)}, key if f.left == 0 else None)
 
+        t0 = time.monotonic()
         try:
             self._merge(result.files, result.rows_written, pipe.job_name, entries)
         except BaseException:
             self._undo(f, result, counts)
             raise
-        self.report.parts.append(dict(counts, id=task.part.id))
-        self.progress.update(result.bytes_read, result.rows_read)
+        # the single writer's share: the ceiling however many workers read (docs/engines.md)
+        self.report.parts.append(dict(counts, id=task.part.id, commit_seconds=round(time.monotonic() - t0, 4)))
+        self.reasons.update(result.reasons)
+        if f.report.dialect is None:
+            f.report.dialect = result.dialect
         pipe._emit("progress", path=task.part.path, rows_read=f.report.rows_read, run_rows_read=self.report.rows_read)
         _remove_results(task.prefix)
 
@@ -359,9 +430,12 @@ def load_parts(
     plans: list[FilePlan],
     types: dict[str, pa.DataType],
     fresh: bool,
-) -> None:
-    """Load ``plans`` (files to read) in parts on ``run.engine``; commit them here."""
+) -> Counter[str]:
+    """Load ``plans`` (files to read) in parts on ``run.engine``; commit them here. Returns
+    the commonest reasons rows were rejected (for "nothing loaded")."""
     report.engine = str(pipeline.job.run.engine)
     t0 = time.monotonic()
-    Coordinator(pipeline, writer, rejects, state, report, signals, progress).run(plans, types, fresh)
+    coordinator = Coordinator(pipeline, writer, rejects, state, report, signals, progress)
+    coordinator.run(plans, types, fresh)
     report.parts_seconds = round(time.monotonic() - t0, 3)
+    return coordinator.reasons

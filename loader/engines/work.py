@@ -18,6 +18,8 @@ import json
 import os
 import socket
 import time
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -26,7 +28,7 @@ import pyarrow as pa
 from ..chunk import Chunk
 from ..config import JobConfig
 from ..errors import ConfigError
-from ..files import replace_file
+from ..files import fsync_path, replace_file
 from ..parts import Part
 from ..readers import open_reader
 from ..rejects import RejectFile
@@ -36,6 +38,7 @@ from ..sinks.base import Encoded
 from ..transforms import apply, build_stages, close_stages, output_schema
 
 SPILL_BYTES = 8 << 20  # LevelDB keys and values held before a sorted run is written
+REASONS_KEPT = 10  # a part's reject reasons in its manifest, for "nothing loaded" (only the commonest counts)
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,9 @@ class PartResult:
     worker: str = ""
     seconds: float = 0.0
     peak_rss_mb: float = 0.0  # the worker process's peak so far
+    retries: int = 0  # starts before the one that finished it (a worker died, Dask ran it again)
+    dialect: dict[str, Any] | None = None  # the CSV dialect the part was read with
+    reasons: dict[str, int] = field(default_factory=dict)  # the commonest reject reasons, while it wrote nothing
 
     @classmethod
     def load(cls, path: str) -> PartResult:
@@ -102,13 +108,14 @@ def run_part(task: PartTask) -> PartResult:
         return done
     os.makedirs(task.spill_dir, exist_ok=True)
     t0 = time.monotonic()
+    starts = note_start(task)
     stages = build_stages(task.job.transform, allow_code=task.allow_python)
     for stage in stages:
         resolve = getattr(stage, "resolve", None)
         if callable(resolve):
             resolve()
-    result = PartResult(id=task.part.id, worker=f"{socket.gethostname()}:{os.getpid()}")
-    part = None if task.part.unit == "file" else (task.part.start, task.part.end)
+    result = PartResult(id=task.part.id, worker=worker_name(), retries=starts - 1)
+    part = _reader_part(task.part)
     rejects_tmp = task.prefix + ".rejects.jsonl.partial"
     with contextlib.suppress(FileNotFoundError):
         os.remove(rejects_tmp)
@@ -126,15 +133,11 @@ def run_part(task: PartTask) -> PartResult:
             ) as reader,
             RejectFile(rejects_tmp, task.job_name) as rejects,
         ):
+            found = getattr(reader, "dialect", None)
+            result.dialect = found.to_json() if found is not None else None
             out = side_writer(task, output_schema(stages, reader.schema, task.part.path))
             try:
-                for encoded in (out.encode(c) for c in apply(stages, iter(reader))):
-                    chunk = encoded.chunk
-                    rejects.write(chunk.rejects)
-                    result.rows_written += out.write(encoded)
-                    result.rows_read += chunk.rows_read
-                    result.rows_rejected += len(chunk.rejects)
-                    result.rows_filtered += chunk.rows_filtered
+                _write_chunks(out, apply(stages, iter(reader)), rejects, result)
                 result.files = out.close()
             except BaseException:
                 out.abort()
@@ -151,6 +154,44 @@ def run_part(task: PartTask) -> PartResult:
     result.peak_rss_mb = peak_rss_mb()
     _write_manifest(manifest_path(task.prefix), result)
     return result
+
+
+def _reader_part(part: Part) -> tuple[int, ...] | None:
+    if part.unit == "file":
+        return None
+    assert part.end is not None  # a range's end
+    if part.line:  # where the plan found its rows: the reader scans nothing to find them
+        return (part.start, part.end, part.line)
+    return (part.start, part.end)
+
+
+def _write_chunks(out: SideWriter, chunks: Iterator[Chunk], rejects: RejectFile, result: PartResult) -> None:
+    """The part's chunks encoded into ``out``, their rejects into ``rejects``, counted in ``result``."""
+    reasons: Counter[str] = Counter()
+    for encoded in (out.encode(c) for c in chunks):
+        chunk = encoded.chunk
+        rejects.write(chunk.rejects)
+        if not result.rows_written:
+            reasons.update(r.reason for r in chunk.rejects)
+        result.rows_written += out.write(encoded)
+        result.rows_read += chunk.rows_read
+        result.rows_rejected += len(chunk.rejects)
+        result.rows_filtered += chunk.rows_filtered
+    if not result.rows_written:
+        result.reasons = dict(reasons.most_common(REASONS_KEPT))
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def note_start(task: PartTask) -> int:
+    """Note that a worker starts the part; how many times it was started, this one too."""
+    path = task.prefix + ".starts"
+    with open(path, "a", encoding="utf-8") as fh:  # one short append per start: whole lines
+        fh.write(worker_name() + "\n")
+    with open(path, encoding="utf-8") as fh:
+        return sum(1 for _ in fh)
 
 
 def _write_manifest(path: str, result: PartResult) -> None:
@@ -189,6 +230,11 @@ class SQLiteSide(SideWriter):
         assert task.table is not None
         config = replace(task.job.sink, path=self.tmp, mode="append", primary_key=[], indexes=[], alter=False)
         self.writer = SQLiteWriter(config, task.table).__enter__()
+        # a side database is whole or thrown away (its temporary name): no journal, no sync
+        # per commit; one fsync before its rename, and the manifest after that
+        assert self.writer.conn is not None
+        self.writer.conn.execute("PRAGMA journal_mode=OFF")
+        self.writer.conn.execute("PRAGMA synchronous=OFF")
         self.writer.prepare(schema, fresh=True)
         self.encode = SQLiteEncoder()  # type: ignore[method-assign]
         self.batch = int(task.job.sink.batch_size or 50_000)
@@ -205,6 +251,7 @@ class SQLiteSide(SideWriter):
     def close(self) -> list[str]:
         self.writer.commit("part", {})
         self.writer.__exit__(None, None, None)
+        fsync_path(self.tmp)
         os.replace(self.tmp, self.path)
         return [self.path]
 

@@ -167,13 +167,14 @@ class ReaderBase:
         workers: int = 1,
         check_width: Callable[[int, str], None] | None = None,
         types: dict[str, pa.DataType] | None = None,
-        part: tuple[int, int] | None = None,
+        part: tuple[int, ...] | None = None,
     ) -> None:
         self.path = path
         if part is not None and not self.PARTS:
             raise ConfigError(f"{path}: this format is read whole, not in parts", hint="read it without a part")
         # Read only this part of the file (``PARTS``: CSV byte ranges, Parquet row groups),
-        # ``[start, end)``; rows are numbered from 1 within a CSV part.
+        # ``[start, end)``; rows are numbered from 1 within a CSV part. A CSV part may add the
+        # line ``start`` is on, when the plan found ``start`` and ``end`` (``csv.parts.bounds``).
         self.part = part
         # Called with the column count once the header is read, before the sample is
         # inferred: a file too wide for the sink fails in a moment, not after inference.

@@ -108,7 +108,17 @@ def fill(stream: Any, head: bytes | bytearray | memoryview, n: int) -> bytearray
             if not k:
                 break
             got += k
-    del buf[got:]
+    return trimmed(buf, got)
+
+
+def trimmed(buf: bytearray, n: int) -> bytearray:
+    """``buf[:n]``, cut short in place where nothing else holds a view of ``buf``, else
+    copied. A view may outlive the call that made it: a sampling profiler (every Dask
+    worker runs one) holds frames it sampled after they return, and their locals with them."""
+    try:
+        del buf[n:]
+    except BufferError:
+        return buf[:n]
     return buf
 
 
@@ -203,8 +213,7 @@ class Cutter:
             # The block is its buffer, trimmed: only the start of the next row is copied.
             block = data if isinstance(data, bytearray) else bytearray(data)
             rest = bytes(block[cut + 1 :])
-            del block[cut + 1 :]
-            return (block, offset, None), rest, 0
+            return (trimmed(block, cut + 1), offset, None), rest, 0
         # a long rest (after a long or dropped row): blocks are copied out of it
         with memoryview(data) as view:
             item = (bytearray(view[pos : cut + 1]), offset, None)

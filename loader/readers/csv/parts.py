@@ -84,9 +84,16 @@ class _Scan:
         self.file.close()
 
 
-def bounds(reader: Any, start: int, end: int) -> Bounds:
-    """Where the part ``[start, end)`` of ``reader``'s file begins and ends, on row boundaries."""
+def bounds(reader: Any, start: int, end: int, line: int = 0) -> Bounds:
+    """Where the part ``[start, end)`` of ``reader``'s file begins and ends, on row boundaries.
+    With ``line`` (the line ``start`` is on), ``start`` and ``end`` are such boundaries
+    already, found by the plan (``row_starts``): nothing is scanned, so a part's reader
+    reads its own range only, not the file up to it."""
     check(reader)
+    if line:
+        if start <= reader.data_offset:
+            return Bounds(reader.data_offset, max(end, reader.data_offset), reader.data_line)
+        return Bounds(start, end, line)
     scan = _Scan(reader.path, reader.data_offset, reader.data_line, reader.quote)
     try:
         scan.advance(max(start, reader.data_offset))
@@ -98,9 +105,10 @@ def bounds(reader: Any, start: int, end: int) -> Bounds:
         scan.close()
 
 
-def row_starts(path: str, every: int, quote: bytes | None, offset: int = 0, line: int = 1) -> Iterator[int]:
-    """Row boundaries from ``offset`` on, one at or after each ``every`` bytes past the last:
-    the cut points a plan of parts uses (``loader.parts``), found as ``bounds`` finds them."""
+def row_starts(path: str, every: int, quote: bytes | None, offset: int = 0, line: int = 1) -> Iterator[tuple[int, int]]:
+    """Row boundaries from ``offset`` on, one at or after each ``every`` bytes past the last,
+    each with its line: the cut points a plan of parts uses (``loader.parts``), found as
+    ``bounds`` finds them."""
     scan = _Scan(path, offset, line, quote)
     try:
         cut = offset
@@ -109,7 +117,7 @@ def row_starts(path: str, every: int, quote: bytes | None, offset: int = 0, line
             nxt = scan.row_start()
             if nxt <= cut or scan.prev != b"\n":
                 return  # the end of the file: the last part runs to it
-            yield nxt
+            yield nxt, scan.line
             cut = nxt
     finally:
         scan.close()

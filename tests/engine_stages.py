@@ -1,0 +1,29 @@
+"""A ``python`` stage for tests/test_engines.py, importable by the workers (the checkout is
+on their path as on the test's)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import pyarrow as pa
+
+HOLD_AT_MOST = 20.0  # seconds: a run whose coordinator never marks the file still ends
+
+
+def hold_while_unmarked(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The batch, once the file its ``hold`` column names exists (a null holds nothing)."""
+    deadline = time.monotonic() + HOLD_AT_MOST
+    for path in {p for p in batch.column("hold").to_pylist() if p}:
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    return batch
+
+
+def refuse_pandas(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The batch, where loader's work has not imported pandas in this process (an empty
+    batch is the coordinator's, which finds the stages' output schema)."""
+    if batch.num_rows and "pandas" in sys.modules:
+        raise RuntimeError("pandas is imported in this worker")
+    return batch
