@@ -133,9 +133,10 @@ class SinkConfig:
     disk (bench/NOTES.md)."""
     sort: Literal["auto", "always", "never"] = "auto"
     """LevelDB: hand keys to LevelDB in key order. ``auto`` writes directly while keys arrive
-    in order and sorts the rest from the first chunk out of order (runs sorted in memory,
-    spilled to ``run.temp_dir``, merged at the end); ``always`` sorts from the first row;
-    ``never`` writes in input order. Mode ``ignore`` always writes in input order."""
+    in order (into an empty store, as table files) and sorts the rest from the first chunk
+    out of order (runs sorted in memory, spilled to ``run.temp_dir``, merged at the end);
+    ``always`` sorts from the first row; ``never`` writes in input order. Mode ``ignore``
+    always writes in input order."""
     sort_run_size: int = 8 << 20
     """LevelDB: bytes of keys and values sorted in memory per run when sorting (``sink.sort``); ``run.max_memory`` shrinks it."""
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from . import sinks, storage
+from . import sinks, stopping, storage
 from .chunk import Chunk
 from .config import JobConfig, load_job, resolve
 from .errors import (
@@ -106,6 +106,7 @@ class _Signals:
         if self.signum is not None:
             raise InterruptedLoad(signum, "stopped at once by a second signal; committed work is kept")
         self.signum = signum
+        stopping.request(signum)
 
     def __enter__(self) -> _Signals:
         if self.enabled:
@@ -116,6 +117,7 @@ class _Signals:
     def __exit__(self, *exc: Any) -> None:
         for sig, old in self._old.items():
             signal.signal(sig, old)
+        stopping.request(None)
 
 
 class Pipeline:
@@ -420,7 +422,7 @@ class Pipeline:
                 state.files[plan.key] = plan.state
                 types = self._load_file(plan, types, loop, writer, fresh=fresh and not prepared)
                 prepared = True
-            writer.finish(stop=lambda: signals.signum)
+            writer.finish()
             state.status = "complete"
             loop.commit()
             self._check_loaded(report, loop.reasons)

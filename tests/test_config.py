@@ -152,7 +152,7 @@ def test_workers_must_be_at_least_one() -> None:
 @pytest.mark.parametrize(
     ("source", "sink", "cpus", "run", "workers"),
     [
-        ("a.csv", "o.ldb", 2, {}, 2),  # the writer leaves a core free: parse on two threads
+        ("a.csv", "o.ldb", 2, {}, 1),  # the sorted ingest sorts its runs on a thread of its own
         ("a.csv", "o.ldb", 1, {}, 1),
         ("a.csv", "o.db", 8, {}, 1),  # SQLite's writer needs a core of its own
         ("a.parquet", "o.ldb", 8, {}, 1),

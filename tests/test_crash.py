@@ -113,9 +113,7 @@ def job_file(
     if sink == "sqlite":
         sink_table["table"] = table
     else:
-        # input order through WriteBatches, committed per batch (the moments this test
-        # aims at); keys in order into table files have their own kill test below
-        sink_table.update(key="row:{id:08d}", sync=True, sort="never")
+        sink_table.update(key="row:{id:08d}", sync=True)
     job = write_job(
         root / f"{name}.toml",
         # JSON Lines infers score from rows that are all integers (each file's first
@@ -480,16 +478,16 @@ def test_sorted_ingest_killed_in_each_phase_then_rerun_equals_clean_load(tmp_pat
 
 
 def test_keys_in_order_into_table_files_killed_anywhere_then_rerun_equals_clean_load(tmp_path: Path) -> None:
-    """Keys in order into an empty LevelDB go into table files, each commit a new MANIFEST
-    and then the checkpoint of its rows. SIGKILL at moments spread over the load: the
-    store holds only rows of the clean load, at least those its checkpoint counts and
-    at most a commit more; the rerun ends equal to the clean load."""
+    """Keys in order into an empty LevelDB go into table files, each batch a new MANIFEST
+    and then the checkpoint of its rows. SIGKILL at moments spread over the load (default
+    batch and chunk sizes): the store holds only rows of the clean load, at least those its
+    checkpoint counts and at most a batch more; the rerun ends equal to the clean load."""
     src = tmp_path / "in.csv"
     src.write_text("id,v\n" + "".join(f"{i},{'x' * 60}{i}\n" for i in range(150_000)), encoding="utf-8")
 
     def job(name: str) -> tuple[Path, Path]:
         target = tmp_path / f"{name}.ldb"
-        sink = {"path": str(target), "key": "{id}", "sort_run_size": 256 << 10, "sync": True}
+        sink = {"path": str(target), "key": "{id}", "sync": True}
         return write_job(tmp_path / f"{name}.toml", source={"path": str(src)}, sink=sink, run={"quiet": True}), target
 
     clean_job, clean = job("clean")
@@ -497,7 +495,7 @@ def test_keys_in_order_into_table_files_killed_anywhere_then_rerun_equals_clean_
     assert cli("run", str(clean_job)).returncode == 0
     duration = time.monotonic() - t0
     expected, _ = leveldb_items(clean)
-    rows_per_commit = (256 << 10) // 80 + 1000  # a commit's bytes over the smallest row, and a chunk
+    rows_per_commit = 2 * 8192  # a batch, closed by the chunk that reaches it
 
     killed_job, target = job("killed")
     kills = 0

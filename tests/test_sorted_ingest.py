@@ -125,8 +125,8 @@ def test_keys_in_order_then_out_of_order_load_what_input_order_loads(tmp_path: P
 
 
 def test_a_load_stopped_between_table_commits_resumes_exactly_once(tmp_path: Path) -> None:
-    """Keys in order, committed as table files every ``sort_run_size`` bytes: a failure
-    mid-load keeps what was committed (rows and checkpoint agree), and the rerun finishes."""
+    """Keys in order, committed as table files with each batch: a failure mid-load keeps
+    what was committed (rows and checkpoint agree), and the rerun finishes."""
     from loader import JobConfig, Pipeline, RunConfig, SourceConfig
 
     src = tmp_path / "in.csv"
@@ -134,7 +134,7 @@ def test_a_load_stopped_between_table_commits_resumes_exactly_once(tmp_path: Pat
     target = tmp_path / "t.ldb"
     job = JobConfig(
         source=SourceConfig(path=[str(src)]),
-        sink=SinkConfig(path=str(target), type="leveldb", key="{id}", batch_size=1000, sort_run_size=256 << 10),
+        sink=SinkConfig(path=str(target), type="leveldb", key="{id}", batch_size=1000),
         run=RunConfig(chunk_size=1000, quiet=True),
     )
     seen = [0]

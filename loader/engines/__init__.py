@@ -188,7 +188,7 @@ class Coordinator:
             with open_engine(str(run.engine), run.scheduler, run.workers) as (submit, workers):
                 self.report.workers = workers
                 self._commit_in_order(todo, submit, 2 * workers)
-        self.writer.finish(stop=lambda: self.signals.signum)
+        self.writer.finish()
         self.state.status = "complete"
         self.writer.commit(pipe.job_name, self._entries())
         with contextlib.suppress(OSError):

@@ -12,7 +12,6 @@ committed and re-raises.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -58,10 +57,9 @@ class Writer(Protocol):
 
     def clear_state(self, job: str) -> None: ...
 
-    def finish(self, stop: Callable[[], int | None] = lambda: None) -> None:
-        """Work left when the input is done (indexes, a sorted merge). ``stop`` returns the
-        number of a signal that asked the load to stop, if any: long work checks it at its
-        own commit points and raises ``InterruptedLoad``."""
+    def finish(self) -> None:
+        """Work left when the input is done (indexes, a sorted merge). Long work checks
+        ``loader.stopping.requested()`` at its own commit points and raises ``InterruptedLoad``."""
         ...
 
     def describe(self) -> str: ...

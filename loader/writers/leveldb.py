@@ -27,6 +27,7 @@ import plyvel
 import pyarrow as pa
 import pyarrow.ipc
 
+from .. import stopping
 from ..config import SinkConfig
 from ..errors import RESUME_HINT, ConfigError, InterruptedLoad, SinkError, TargetLockedError
 from ..prefetch import prefetch
@@ -217,7 +218,7 @@ class LevelDBWriter(Transactional):
 
     def _arm_tables(self) -> None:
         """An empty store (no table file, nothing in its log): while keys come in order
-        they are written as table files, committed every ``sink.sort_run_size``; the
+        they are written as table files, committed with each batch's checkpoint; the
         store stays closed (its LOCK held) until they stop (``_end_tables``). Decided
         before any chunk is encoded, so no WriteBatch is staged for a closed store."""
         self._close_db()
@@ -259,7 +260,12 @@ class LevelDBWriter(Transactional):
                 compression=self._table_compression(),
             )
             self._armed = None
-        self._tables.add(puts.keys, puts.values)
+        try:
+            self._tables.add(puts.keys, puts.values)
+        except OSError as exc:
+            raise SinkError(
+                f"LevelDB write failed: IO error: {exc.strerror}", file=self.target, hint=RESUME_HINT
+            ) from None
 
     def _commit_tables(self, job: str) -> None:
         """The table files so far in the store's version, then the checkpoint of their rows."""
@@ -268,7 +274,7 @@ class LevelDBWriter(Transactional):
             self._tables.commit()
         except OSError as exc:
             raise SinkError(
-                f"cannot write LevelDB table files: {exc.strerror}", file=self.target, hint=RESUME_HINT
+                f"LevelDB write failed: IO error: {exc.strerror}", file=self.target, hint=RESUME_HINT
             ) from None
         if self._pending:
             pending, self._pending = self._pending, {}
@@ -388,8 +394,7 @@ class LevelDBWriter(Transactional):
             # rows in table files are committed with the next MANIFEST: until then their
             # checkpoint entries wait (a rerun reads those rows again)
             self._pending.update(state)
-            if self._tables.unsaved >= self.config.sort_run_size:
-                self._commit_tables(job)
+            self._commit_tables(job)
             return
         sorter = self.sorter
         if sorter is not None and sorter.spilling:
@@ -448,7 +453,7 @@ class LevelDBWriter(Transactional):
             raise SinkError(f"LevelDB write failed: {_text(exc)}", file=self.config.path, hint=RESUME_HINT) from None
         self.commit(job, entries(written, rows - written))
 
-    def finish(self, stop: Callable[[], int | None] = lambda: None) -> None:
+    def finish(self) -> None:
         """The input is done: rows held for sorting are written in key order (directly
         when they never filled a run, else through the merge of the runs): as table
         files beside the store's own when it holds nothing in their key range
@@ -472,10 +477,10 @@ class LevelDBWriter(Transactional):
         if sorter.state.phase == "merge":
             for entries in sorter.merge_groups():
                 self._set_state(entries)
-                _stop_if(stop)
+                _stop_if_asked()
             whole = sorter.state.after is None  # a merge through WriteBatches resumes after its last key
-            if not (whole and self._ingest(_stopping(sorter.merged(), stop), *run_bounds(sorter.state.runs))):
-                self._merge(sorter, stop)
+            if not (whole and self._ingest(_stopping(sorter.merged()), *run_bounds(sorter.state.runs))):
+                self._merge(sorter)
             sorter.finished()
             self._set_state(sorter.state.entry())
 
@@ -515,7 +520,7 @@ class LevelDBWriter(Transactional):
     def _staged(self, rows: pa.Table | pa.RecordBatch) -> Any:
         return stage(self.empty_batch(), rows.column(0), rows.column(1))
 
-    def _merge(self, sorter: Sorter, stop: Callable[[], int | None]) -> None:
+    def _merge(self, sorter: Sorter) -> None:
         """The runs merged into the store through WriteBatches in key order, the last
         key written checkpointed with each; a rerun resumes after it."""
         pieces = (b for t in sorter.merged() for b in t.to_batches(max_chunksize=MERGE_ROWS))
@@ -524,20 +529,20 @@ class LevelDBWriter(Transactional):
             self._write_batches([wb])
             sorter.state.after = last
             self._set_state(sorter.state.entry())
-            _stop_if(stop)
+            _stop_if_asked()
 
 
-def _stop_if(stop: Callable[[], int | None]) -> None:
-    signum = stop()
+def _stop_if_asked() -> None:
+    signum = stopping.requested()
     if signum is not None:
         raise InterruptedLoad(signum)
 
 
-def _stopping(tables: Iterator[pa.Table], stop: Callable[[], int | None]) -> Iterator[pa.Table]:
-    """``tables``, checking ``stop`` before each (the merge writing table files: a stop
+def _stopping(tables: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    """``tables``, checking for a stop before each (the merge writing table files: a stop
     abandons them, and the rerun writes them again)."""
     for table in tables:
-        _stop_if(stop)
+        _stop_if_asked()
         yield table
 
 

@@ -388,7 +388,7 @@ class SQLiteWriter(Transactional):
         finally:
             self._execute("DETACH DATABASE part")
 
-    def finish(self, stop: Callable[[], int | None] = lambda: None) -> None:
+    def finish(self) -> None:
         """Indexes are built once, after the load: cheaper than maintaining them per row."""
         if self.config.indexes:
             self._sort_on_disk()

@@ -1,0 +1,17 @@
+"""A stop that a signal asked for, for long work deep in a writer (a sorted merge) to check
+at its own commit points. Signals are the process's, so this is too: ``Pipeline`` sets it
+while it handles SIGTERM and SIGINT and clears it when the run ends."""
+
+from __future__ import annotations
+
+_signum: int | None = None
+
+
+def requested() -> int | None:
+    """The signal that asked the load to stop, if any."""
+    return _signum
+
+
+def request(signum: int | None) -> None:
+    global _signum
+    _signum = signum
