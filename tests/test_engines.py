@@ -331,13 +331,19 @@ def test_progress_counts_each_part_when_its_worker_finishes_it(tmp_path: Path, c
     assert {p["worker"] for p in report.parts} == {d["worker"] for d in finished}
 
 
-def test_a_part_started_before_by_a_worker_that_died_counts_a_retry(tmp_path: Path) -> None:
+def planned(tmp_path: Path) -> tuple[JobConfig, Path, Any, list[Any]]:
+    """A processes job over one CSV file, and the parts its plan cuts (as a worker gets them)."""
     paths = csv_files(tmp_path, files=1)
     target = tmp_path / "t.db"
     config = job(paths, target, "processes")
     pipe = Pipeline(config)
     types = encode_types(pipe._settle_types([str(p) for p in paths], {}))
     parts = plan_file(str(paths[0]), "csv", part_bytes=16_000).parts
+    return config, target, (pipe, types), parts
+
+
+def test_a_part_started_before_by_a_worker_that_died_counts_a_retry(tmp_path: Path) -> None:
+    config, target, (pipe, types), parts = planned(tmp_path)
     task = PartTask(pipe.job, pipe.job_name, pipe.table, parts[2], types, str(target) + ".parts")
     os.makedirs(task.spill_dir)
     assert note_start(task) == 1  # as a worker killed in the middle of the part left it
@@ -433,17 +439,12 @@ def test_upsert_and_ignore_treat_repeated_keys_across_parts_as_threads_do(tmp_pa
 
 
 def test_a_part_finished_before_the_run_is_reused_not_read_again(tmp_path: Path) -> None:
-    paths = csv_files(tmp_path, files=1)
-    target = tmp_path / "t.db"
-    config = job(paths, target, "processes")
-    pipe = Pipeline(config)
-    types = encode_types(pipe._settle_types([str(p) for p in paths], {}))
-    parts = plan_file(str(paths[0]), "csv", part_bytes=16_000).parts
+    config, target, (pipe, types), parts = planned(tmp_path)
     spill = str(target) + ".parts"
     here = run_part(PartTask(pipe.job, pipe.job_name, pipe.table, parts[1], types, spill))  # as a worker would
     report = Pipeline(config).run()
     assert [p["id"] for p in report.parts] == [p.id for p in parts]
     assert report.parts[1]["worker"] == here.worker  # this process made it; the run reused it
     assert all(p["worker"] != here.worker for i, p in enumerate(report.parts) if i != 1)
-    Pipeline(job(paths, tmp_path / "clean.db", "threads")).run()
+    Pipeline(job([Path(p) for p in config.source.path], tmp_path / "clean.db", "threads")).run()
     assert contents(target, "sqlite") == contents(tmp_path / "clean.db", "sqlite")
