@@ -53,6 +53,11 @@ def _locked_error(config: SinkConfig) -> TargetLockedError:
     )
 
 
+def _write_error(config: SinkConfig, exc: OSError) -> SinkError:
+    """Writing table files failed (a full disk, say): the words of LevelDB's own write errors."""
+    return SinkError(f"LevelDB write failed: IO error: {exc.strerror}", file=config.path, hint=RESUME_HINT)
+
+
 def _text(exc: BaseException) -> str:
     """plyvel puts LevelDB's status text in bytes; show it as text."""
     arg = exc.args[0] if exc.args else exc
@@ -263,9 +268,7 @@ class LevelDBWriter(Transactional):
         try:
             self._tables.add(puts.keys, puts.values)
         except OSError as exc:
-            raise SinkError(
-                f"LevelDB write failed: IO error: {exc.strerror}", file=self.target, hint=RESUME_HINT
-            ) from None
+            raise _write_error(self.config, exc) from None
 
     def _commit_tables(self, job: str) -> None:
         """The table files so far in the store's version, then the checkpoint of their rows."""
@@ -273,9 +276,7 @@ class LevelDBWriter(Transactional):
         try:
             self._tables.commit()
         except OSError as exc:
-            raise SinkError(
-                f"LevelDB write failed: IO error: {exc.strerror}", file=self.target, hint=RESUME_HINT
-            ) from None
+            raise _write_error(self.config, exc) from None
         if self._pending:
             pending, self._pending = self._pending, {}
             self._write_state(lambda log: log.set(job, pending))
@@ -492,29 +493,26 @@ class LevelDBWriter(Transactional):
         self._close_db()
         pa.default_memory_pool().release_unused()  # the reading's buffers, before the merge's
         try:
-            with leveldb_tables.locked(self.target):
-                version = leveldb_tables.plan(self.target, lo, hi)
-                if version is None:
-                    return False
-                # in slices: the copies made downstream (entries, blocks) stay small
-                pieces = (b for t in rows for b in t.to_batches(max_chunksize=INGEST_ROWS))
-                columns = ((b.column(0), b.column(1)) for b in pieces if b.num_rows)
-                leveldb_tables.ingest(
-                    self.target,
-                    version,
-                    columns,  # merged and written in this thread: a second one only contended for the GIL
-                    block_size=self.config.block_size,
-                    file_size=self._table_file_size(),
-                    compression=self._table_compression(),
-                )
-                return True
-        except BlockingIOError:
-            raise _locked_error(self.config) from None
+            self._lock = self._take_lock()
+            version = leveldb_tables.plan(self.target, lo, hi)
+            if version is None:
+                return False
+            # in slices: the copies made downstream (entries, blocks) stay small
+            pieces = (b for t in rows for b in t.to_batches(max_chunksize=INGEST_ROWS))
+            columns = ((b.column(0), b.column(1)) for b in pieces if b.num_rows)
+            leveldb_tables.ingest(
+                self.target,
+                version,
+                columns,  # merged and written in this thread: a second one only contended for the GIL
+                block_size=self.config.block_size,
+                file_size=self._table_file_size(),
+                compression=self._table_compression(),
+            )
+            return True
         except OSError as exc:
-            raise SinkError(
-                f"cannot write LevelDB table files: {exc.strerror}", file=self.target, hint=RESUME_HINT
-            ) from None
+            raise _write_error(self.config, exc) from None
         finally:
+            self._release_lock()
             self._open_db()
 
     def _staged(self, rows: pa.Table | pa.RecordBatch) -> Any:
