@@ -191,7 +191,7 @@ def cases(shell: str | None, stdlib: bool) -> tuple[list[Case], list[str]]:
         ),
         Case("loader parquet -> leveldb, sorted ids (extra)", "parquet", "leveldb", loader_argv(), ids="sorted"),
         Case("loader csv -> sqlite, --max-memory 100MB", "csv", "sqlite", loader_argv("--max-memory", "100MB")),
-        Case("loader csv -> leveldb, --max-memory 104MB", "csv", "leveldb", loader_argv("--max-memory", "104MB")),
+        Case("loader csv -> leveldb, --max-memory 108MB", "csv", "leveldb", loader_argv("--max-memory", "108MB")),
         Case(
             "loader parquet -> leveldb, --max-memory 108MB", "parquet", "leveldb", loader_argv("--max-memory", "108MB")
         ),

@@ -121,7 +121,7 @@ def test_runner_prints_both_tables(tmp_path: Path) -> None:
         "loader csv -> leveldb, sorted ids (extra: LevelDB's best case)",
         "loader parquet -> leveldb, sorted ids (extra)",
         "loader csv -> sqlite, --max-memory 100MB",
-        "loader csv -> leveldb, --max-memory 104MB",
+        "loader csv -> leveldb, --max-memory 108MB",
         "loader parquet -> leveldb, --max-memory 108MB",
         "loader csv -> sqlite, 5 transform stages",
         "loader parquet -> sqlite, 5 transform stages",
