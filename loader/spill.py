@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import os
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -78,11 +79,10 @@ def write_run(path: str, table: pa.Table, *, order: pa.Array | None = None, dura
     """One sorted run in an IPC file, written whole before it is renamed into place:
     ``table``'s rows, or with ``order`` the rows it lists, taken a batch at a time (no
     sorted copy of the whole run is made)."""
-    tmp = path + ".partial"
     rows_out = table.num_rows if order is None else len(order)
     batch_bytes = min(MERGE_BATCH_BYTES, table.nbytes // RUN_BATCHES)
     rows = max(MIN_BATCH_ROWS, batch_bytes * table.num_rows // max(table.nbytes, 1))
-    with pa.OSFile(tmp, "wb") as sink, ipc.new_file(sink, SCHEMA) as out:
+    with _run_file(path, durable) as out:
         if order is None:
             for batch in table.to_batches(max_chunksize=rows):
                 out.write_batch(batch)
@@ -91,21 +91,24 @@ def write_run(path: str, table: pa.Table, *, order: pa.Array | None = None, dura
             source = chunks[0] if chunks else pa.RecordBatch.from_pylist([], schema=SCHEMA)
             for start in range(0, rows_out, rows):
                 out.write_batch(kernels.take(source, order.slice(start, rows)))
-    if durable:
-        fsync_path(tmp)
-    os.replace(tmp, path)
-    if durable:
-        fsync_path(os.path.dirname(os.path.abspath(path)))  # the rename too
 
 
 def write_merged_run(path: str, tables: Iterator[pa.Table], *, durable: bool = True) -> None:
     """Key-ordered tables (a merge of runs) written as one run, renamed into place whole."""
-    tmp = path + ".partial"
-    with pa.OSFile(tmp, "wb") as sink, ipc.new_file(sink, SCHEMA) as out:
+    with _run_file(path, durable) as out:
         for table in tables:
             rows = max(MIN_BATCH_ROWS, MERGE_BATCH_BYTES * table.num_rows // max(table.nbytes, 1))
             for batch in table.to_batches(max_chunksize=rows):
                 out.write_batch(batch)
+
+
+@contextmanager
+def _run_file(path: str, durable: bool) -> Iterator[ipc.RecordBatchFileWriter]:
+    """An IPC file written under a temporary name, renamed to ``path`` once whole (with
+    ``durable``, fsynced first, and the rename too)."""
+    tmp = path + ".partial"
+    with pa.OSFile(tmp, "wb") as sink, ipc.new_file(sink, SCHEMA) as out:
+        yield out
     if durable:
         fsync_path(tmp)
     os.replace(tmp, path)
