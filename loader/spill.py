@@ -75,27 +75,9 @@ def sort_unique(table: pa.Table, keep: Keep) -> pa.Table:
     return table.take(_unique_order(table, keep))
 
 
-def write_run(path: str, table: pa.Table, *, order: pa.Array | None = None, durable: bool = True) -> None:
-    """One sorted run in an IPC file, written whole before it is renamed into place:
-    ``table``'s rows, or with ``order`` the rows it lists, taken a batch at a time (no
-    sorted copy of the whole run is made)."""
-    rows_out = table.num_rows if order is None else len(order)
-    batch_bytes = min(MERGE_BATCH_BYTES, table.nbytes // RUN_BATCHES)
-    rows = max(MIN_BATCH_ROWS, batch_bytes * table.num_rows // max(table.nbytes, 1))
-    with _run_file(path, durable) as out:
-        if order is None:
-            for batch in table.to_batches(max_chunksize=rows):
-                out.write_batch(batch)
-        else:
-            chunks = table.combine_chunks().to_batches()  # one chunk: taken from without resolving chunks
-            source = chunks[0] if chunks else pa.RecordBatch.from_pylist([], schema=SCHEMA)
-            for start in range(0, rows_out, rows):
-                out.write_batch(kernels.take(source, order.slice(start, rows)))
-
-
-def write_merged_run(path: str, tables: Iterator[pa.Table], *, durable: bool = True) -> None:
+def write_merged_run(path: str, tables: Iterator[pa.Table]) -> None:
     """Key-ordered tables (a merge of runs) written as one run, renamed into place whole."""
-    with _run_file(path, durable) as out:
+    with _run_file(path) as out:
         for table in tables:
             rows = max(MIN_BATCH_ROWS, MERGE_BATCH_BYTES * table.num_rows // max(table.nbytes, 1))
             for batch in table.to_batches(max_chunksize=rows):
@@ -103,27 +85,32 @@ def write_merged_run(path: str, tables: Iterator[pa.Table], *, durable: bool = T
 
 
 @contextmanager
-def _run_file(path: str, durable: bool) -> Iterator[ipc.RecordBatchFileWriter]:
-    """An IPC file written under a temporary name, renamed to ``path`` once whole (with
-    ``durable``, fsynced first, and the rename too)."""
+def _run_file(path: str) -> Iterator[ipc.RecordBatchFileWriter]:
+    """An IPC file written under a temporary name, fsynced, and renamed to ``path`` once
+    whole (the rename fsynced too)."""
     tmp = path + ".partial"
     with pa.OSFile(tmp, "wb") as sink, ipc.new_file(sink, SCHEMA) as out:
         yield out
-    if durable:
-        fsync_path(tmp)
+    fsync_path(tmp)
     os.replace(tmp, path)
-    if durable:
-        fsync_path(os.path.dirname(os.path.abspath(path)))
+    fsync_path(os.path.dirname(os.path.abspath(path)))
 
 
 def write_sorted_run(path: str, held: list[pa.RecordBatch], keep: Keep) -> None:
-    """Held rows sorted by key with duplicates resolved, written as the run ``path``."""
+    """Held rows sorted by key with duplicates resolved, written as the run ``path``: taken
+    in sorted order a batch at a time from one combined copy (no sorted copy of the run)."""
     table = pa.Table.from_batches(held, schema=SCHEMA)
     held.clear()
     order = _unique_order(table, keep)
-    whole = table.combine_chunks()
+    chunks = table.combine_chunks().to_batches()  # one chunk: taken from without resolving chunks
     del table  # the chunks go: the combined copy replaces them
-    write_run(path, whole, order=order)
+    if not chunks:
+        chunks = [pa.RecordBatch.from_pylist([], schema=SCHEMA)]
+    batch_bytes = min(MERGE_BATCH_BYTES, chunks[0].nbytes // RUN_BATCHES)
+    rows = max(MIN_BATCH_ROWS, batch_bytes * chunks[0].num_rows // max(chunks[0].nbytes, 1))
+    with _run_file(path) as out:
+        for start in range(0, len(order), rows):
+            out.write_batch(kernels.take(chunks[0], order.slice(start, rows)))
 
 
 @dataclass
