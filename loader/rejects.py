@@ -160,12 +160,7 @@ class RejectFile:
     def write(self, rejects: Iterable[Reject]) -> None:
         try:
             for r in rejects:
-                fh = self._fh or self._open()
-                data = (self._head + r.to_json()[1:] + "\n").encode("utf-8")
-                fh.write(data)
-                self.size += len(data)
-                self.count += 1
-                self.lines += 1
+                self._append((self._head + r.to_json()[1:] + "\n").encode("utf-8"))
         except OSError as exc:
             raise _write_error(self.path, exc) from None
 
@@ -180,13 +175,17 @@ class RejectFile:
                         if isinstance(entry.get("row"), int):
                             entry["row"] += row_offset
                         line = (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode("utf-8")
-                    fh = self._fh or self._open()
-                    fh.write(line)
-                    self.size += len(line)
-                    self.count += 1
-                    self.lines += 1
+                    self._append(line)
         except OSError as exc:
             raise _write_error(self.path, exc) from None
+
+    def _append(self, line: bytes) -> None:
+        """One reject line written (the file opened at the first)."""
+        fh = self._fh or self._open()
+        fh.write(line)
+        self.size += len(line)
+        self.count += 1
+        self.lines += 1
 
     def sync(self) -> Committed:
         """Make written rejects durable; returns what is committed with the batch."""

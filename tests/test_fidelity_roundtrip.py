@@ -13,6 +13,7 @@ import re
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -105,17 +106,22 @@ def source_texts(src: Path) -> tuple[list[str], list[list[str]]]:
     return list(objects[0]), [[text(v) for v in o.values()] for o in objects]
 
 
+def stored_rows(db: Path) -> tuple[list[tuple[Any, ...]], list[str]]:
+    """Table ``t``'s rows in load order and its declared column types."""
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT * FROM t ORDER BY rowid").fetchall()
+        return rows, [r[2] for r in conn.execute("PRAGMA table_info(t)")]
+    finally:
+        conn.close()
+
+
 def assert_lossless(src: Path, db: Path) -> list[str]:
     """Load ``src`` into SQLite; compare every stored value with the source text. Returns the column types."""
     report = load(str(src), str(db), table="t")
     assert (report.status, report.rows_rejected) == ("ok", 0)
     header, rows = source_texts(src)
-    conn = sqlite3.connect(db)
-    try:
-        stored = conn.execute("SELECT * FROM t ORDER BY rowid").fetchall()
-        types = [r[2] for r in conn.execute("PRAGMA table_info(t)")]
-    finally:
-        conn.close()
+    stored, types = stored_rows(db)
     assert len(stored) == len(rows)
     arrow_types = sqlite_state(db)["schema"]
     typed = [arrow_types[name] not in ("string", "binary") for name in header]
@@ -211,12 +217,7 @@ def test_pandas_json_lines_load_without_loss(tmp_path: Path, suffix: str) -> Non
     frame.to_json(src, orient="records", lines=True)  # pandas' default: 10 digits after the point; .gz compressed
     report = load(str(src), str(tmp_path / "t.db"), table="t")
     assert (report.status, report.rows_rejected) == ("ok", 0)
-    conn = sqlite3.connect(tmp_path / "t.db")
-    try:
-        stored = conn.execute("SELECT * FROM t ORDER BY rowid").fetchall()
-        types = [r[2] for r in conn.execute("PRAGMA table_info(t)")]
-    finally:
-        conn.close()
+    stored, types = stored_rows(tmp_path / "t.db")
     assert types == ["INTEGER", "REAL", "TEXT", "TEXT", "INTEGER", "TEXT"]
     lines = (
         gzip.decompress(src.read_bytes()).decode().splitlines()
@@ -267,12 +268,7 @@ def test_pandas_arrow_files_load_without_loss(tmp_path: Path, kind: str) -> None
                 w.write_batch(batch)
     report = load(str(src), str(tmp_path / "t.db"), table="t")
     assert (report.status, report.rows_written, report.rows_rejected) == ("ok", n, 0)
-    conn = sqlite3.connect(tmp_path / "t.db")
-    try:
-        stored = conn.execute("SELECT * FROM t ORDER BY rowid").fetchall()
-        types = [r[2] for r in conn.execute("PRAGMA table_info(t)")]
-    finally:
-        conn.close()
+    stored, types = stored_rows(tmp_path / "t.db")
     assert types == ["INTEGER", "TEXT", "TEXT", "REAL", "REAL", "INTEGER", "TEXT", "TEXT"]
     for i, back in enumerate(stored):
         row = frame.iloc[i]
