@@ -150,12 +150,9 @@ class LevelDBWriter(Transactional):
         if self.sorter is not None:
             self.sorter.close()
         self.staged.clear()
-        self._spare.clear()
         if self._state is not None:
             self._state.close()
-        if self.db is not None:
-            self.db.close()
-            self.db = None
+        self._close_db()
 
     def describe(self) -> str:
         return f"{self.config.path} (key {self.config.key})"

@@ -542,7 +542,6 @@ class TableLoad:
             compression=compression,
         )
         self.added: list[TableFile] = []
-        self.unsaved = 0  # bytes of keys and values added since the last commit
 
     def __enter__(self) -> TableLoad:
         return self
@@ -552,11 +551,9 @@ class TableLoad:
 
     def add(self, keys: pa.Array, values: pa.Array) -> None:
         self.writer.add(keys, values)
-        self.unsaved += keys.nbytes + values.nbytes
 
     def commit(self) -> None:
         files = self.writer.flush()
-        self.unsaved = 0
         if not files:
             return
         manifest = self.writer.next_number
