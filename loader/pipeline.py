@@ -399,15 +399,22 @@ class Pipeline:
             plans = plan_files(files, state, run.on_change)
             total = sum(storage.size(p.path) or 0 for p in plans if p.reads)
             progress = stack.enter_context(Progress(total, enabled=self.progress))
-            types = self._load_types(files, state, writer, fresh)
+            engine = None
             if run.engine != "threads":  # parts on other processes or machines (loader.engines)
+                from .engines import started
+
+                engine = stack.enter_context(started(self, writer, plans))
+            types = self._load_types(files, state, writer, fresh)
+            if run.engine != "threads":
                 from .engines import load_parts
 
                 reads = [p for p in plans if p.reads]
                 for plan in plans:
                     if not plan.reads:
                         self._skip(plan, report)
-                reasons = load_parts(self, writer, rejects, state, report, signals, progress, reads, types, fresh)
+                reasons = load_parts(
+                    self, writer, rejects, state, report, signals, progress, reads, types, fresh, engine
+                )
                 self._check_loaded(report, reasons)
                 return
             loop = self._new_loop(

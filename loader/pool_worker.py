@@ -16,3 +16,9 @@ def setup() -> None:
     commit (exit 130), and the pool's workers leave the signal to it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     spare_pandas_import()
+
+
+def warm() -> None:
+    """Import what a part needs, while the coordinator plans the load."""
+    from .engines import work  # noqa: F401
+    from .readers import csv, parquet  # noqa: F401

@@ -413,8 +413,8 @@ def test_a_dask_worker_killed_mid_load_loses_and_doubles_nothing(tmp_path: Path,
     assert report.rows_written == expected.rows_written and report.rows_rejected == expected.rows_rejected
 
 
-@pytest.mark.parametrize("mode", ["upsert", "ignore"])
-def test_upsert_and_ignore_treat_repeated_keys_across_parts_as_threads_do(tmp_path: Path, mode: str) -> None:
+@pytest.mark.parametrize("mode", ["append", "upsert", "ignore"])
+def test_every_mode_treats_repeated_keys_across_parts_as_threads_do(tmp_path: Path, mode: str) -> None:
     paths = csv_files(tmp_path, files=1, rows=3000)
     again = tmp_path / "in1.csv"  # the same ids with new values: the second file updates or is ignored
     again.write_text(paths[0].read_text(encoding="utf-8").replace("plain", "PLAIN"), encoding="utf-8")
@@ -423,9 +423,9 @@ def test_upsert_and_ignore_treat_repeated_keys_across_parts_as_threads_do(tmp_pa
         config = job([paths[0], again], tmp_path / f"{engine}.db", engine)
         config = JobConfig(
             config.source,
-            SinkConfig(path=config.sink.path, table="t", mode=mode, primary_key=["id"]),
+            SinkConfig(path=config.sink.path, table="t", mode=mode, primary_key=[] if mode == "append" else ["id"]),
             config.transform,
-            config.run,
+            replace(config.run, chunk_size=64),  # many chunks per part, each its own batch in the part's file
         )
         report = Pipeline(config).run()
         assert (
@@ -434,6 +434,9 @@ def test_upsert_and_ignore_treat_repeated_keys_across_parts_as_threads_do(tmp_pa
         results.append((contents(tmp_path / f"{engine}.db", "sqlite"), report.rows_written, report.rows_ignored))
     assert results[0] == results[1]
     rows = results[0][0]
+    if mode == "append":
+        assert len(rows) == 2 * len({r[0] for r in rows})  # both files' rows, each once
+        return
     assert any(r[1] == ("PLAIN" if mode == "upsert" else "plain") for r in rows)
     assert not any(r[1] == ("plain" if mode == "upsert" else "PLAIN") for r in rows)
 
@@ -448,3 +451,35 @@ def test_a_part_finished_before_the_run_is_reused_not_read_again(tmp_path: Path)
     assert all(p["worker"] != here.worker for i, p in enumerate(report.parts) if i != 1)
     Pipeline(job([Path(p) for p in config.source.path], tmp_path / "clean.db", "threads")).run()
     assert contents(target, "sqlite") == contents(tmp_path / "clean.db", "sqlite")
+
+
+def test_a_part_whose_batches_change_schema_goes_to_a_file_per_schema_and_loads_whole(tmp_path: Path) -> None:
+    from loader.engines.work import SQLiteSide
+    from loader.writers.sqlite import SQLiteWriter
+    from tests.conftest import as_chunk
+
+    config, target, (pipe, types), parts = planned(tmp_path)
+    task = PartTask(pipe.job, pipe.job_name, pipe.table, parts[0], types, str(target) + ".parts")
+    os.makedirs(task.spill_dir)
+    schema = pa.schema({"id": pa.int64(), "note": pa.string()})
+    side = SQLiteSide(task, schema)
+    batches = [
+        pa.record_batch({"id": [1, 2], "note": ["a", "b"]}),
+        pa.record_batch({"id": [3], "note": [7]}),  # a stage's output typed by its values
+        pa.record_batch({"id": [4], "note": ["d"]}),
+    ]
+    assert sum(side.write(side.encode(as_chunk(b))) for b in batches) == 4
+    files = side.close()
+    assert len(files) == 3 and all(f.endswith(".arrow") and os.path.exists(f) for f in files)
+    with SQLiteWriter(replace(config.sink, path=str(target)), "t") as writer:
+        writer.prepare(schema, fresh=True)
+        writer.merge_part(files, 4, "j", lambda written, ignored: {"done": f"{written},{ignored}"})
+        assert writer.read_state("j") == {"done": "4,0"}
+    conn = sqlite3.connect(target)
+    assert conn.execute("SELECT id, note FROM t ORDER BY id").fetchall() == [
+        (1, "a"),
+        (2, "b"),
+        (3, "7"),
+        (4, "d"),
+    ]  # TEXT affinity
+    conn.close()

@@ -4,10 +4,10 @@ cluster) run ``work.run_part`` on every part and leave the results in ``run.spil
 
 The target has one writer: this process. It commits finished parts in plan order, each
 part's rows with its checkpoint entry (``part:<id>`` and its counts) in one transaction
-(SQLite: the side database attached and copied in by SQLite; LevelDB: the part's sorted
-runs merged into WriteBatches, then the checkpoint). A rerun skips committed parts and
-reuses finished results still in the spill directory; a part whose worker died runs
-again, and its half-written files are never read (see ``work``).
+(SQLite: the part's encoded batches bound into the table; LevelDB: the part's sorted runs
+taken in as runs of the load's sorted ingest, with the checkpoint). A rerun skips
+committed parts and reuses finished results still in the spill directory; a part whose
+worker died runs again, and its half-written files are never read (see ``work``).
 """
 
 from __future__ import annotations
@@ -70,6 +70,8 @@ def open_engine(engine: str, scheduler: str | None, local_workers: int | None) -
         # spawn: the coordinator has threads (read-ahead, signals), which fork does not copy safely
         spawn = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=spawn, initializer=pool_worker.setup) as pool:
+            for _ in range(workers):  # a process starts per task waiting: all start now, and import loader
+                pool.submit(pool_worker.warm)
             try:
                 yield (lambda task: pool.submit(run_part, task)), workers
             except BaseException:
@@ -111,13 +113,25 @@ def spill_dir(pipeline: Pipeline) -> str:
     return pipeline.job.run.spill_dir or pipeline.job.sink.path.rstrip("/\\") + ".parts"
 
 
-def plan_parts(pipeline: Pipeline, plans: list[FilePlan]) -> list[Part]:
-    """Every part of the files this run loads, in plan order."""
-    src, run = pipeline.job.source, pipeline.job.run
-    quote = src.quote_char if isinstance(src.quote_char, str) else ('"' if src.quote_char is None else None)
-    escape = src.escape_char if isinstance(src.escape_char, str) else None
-    out: list[Part] = []
-    for plan in plans:
+@dataclass(frozen=True)
+class Engine:
+    """A started engine: how to start a part, how many run at once, and how to end it
+    (once the parts are in: the writer's last step needs no workers)."""
+
+    submit: Submit
+    workers: int
+    stop: Callable[[], None]
+
+
+@contextlib.contextmanager
+def started(pipeline: Pipeline, writer: Writer, plans: list[FilePlan]) -> Iterator[Engine | None]:
+    """``run.engine``, once the job is known to load in parts, started before the load's
+    types are sampled: a process pool's workers import loader meanwhile. None when no
+    file is to be read."""
+    check_job(pipeline, writer)
+    run = pipeline.job.run
+    reads = [p for p in plans if p.reads]
+    for plan in reads:
         if plan.path == storage.STDIN:
             raise ConfigError(
                 f"run.engine = {run.engine!r}: standard input cannot be read in parts",
@@ -128,6 +142,44 @@ def plan_parts(pipeline: Pipeline, plans: list[FilePlan]) -> list[Part]:
                 f"{plan.path}: half loaded by an earlier run with run.engine = 'threads'",
                 hint="finish that load with --engine threads, or reload it with --restart",
             )
+    if not reads:
+        yield None
+        return
+    with contextlib.ExitStack() as stack:
+        submit, workers = stack.enter_context(open_engine(str(run.engine), run.scheduler, run.workers))
+        yield Engine(submit, workers, stack.close)
+
+
+def check_job(pipeline: Pipeline, writer: Writer) -> None:
+    """What keeps a job from loading in parts: a sink that takes no parts, stages that
+    cannot travel or that remember rows across the load."""
+    engine = pipeline.job.run.engine
+    if getattr(writer, "merge_part", None) is None:
+        raise ConfigError(
+            f"run.engine = {engine!r}: a {pipeline.job.sink.type} sink cannot take parts yet",
+            hint="use run.engine = 'threads'",
+        )
+    if getattr(pipeline, "code_transforms", False):
+        raise ConfigError(
+            f"run.engine = {engine!r}: transforms passed in Python cannot travel to workers",
+            hint="name the stages in the job file ([[transform]]), or use run.engine = 'threads'",
+        )
+    for stage in pipeline.stages:
+        if stage.name.split(":")[0] == "dedupe" or getattr(stage, "state_path", None):
+            raise ConfigError(
+                f"run.engine = {engine!r}: stage {stage.name} remembers rows across the load, "
+                "and each part would see only its own",
+                hint="use run.engine = 'threads' for this job",
+            )
+
+
+def plan_parts(pipeline: Pipeline, plans: list[FilePlan]) -> list[Part]:
+    """Every part of the files this run loads, in plan order."""
+    src, run = pipeline.job.source, pipeline.job.run
+    quote = src.quote_char if isinstance(src.quote_char, str) else ('"' if src.quote_char is None else None)
+    escape = src.escape_char if isinstance(src.escape_char, str) else None
+    out: list[Part] = []
+    for plan in plans:
         fmt = str(src.format or "csv")
         # the readers that read a part of a file; the others' files are one part each
         how = fmt if fmt in ("csv", "parquet") else "whole"
@@ -160,10 +212,9 @@ class Coordinator:
     reasons: Counter[str] = field(default_factory=Counter)  # the parts' reject reasons, while none wrote
     counted: set[str] = field(default_factory=set)  # parts finished and counted in the progress
 
-    def run(self, plans: list[FilePlan], types: dict[str, pa.DataType], fresh: bool) -> None:
+    def run(self, plans: list[FilePlan], types: dict[str, pa.DataType], fresh: bool, engine: Engine | None) -> None:
         pipe = self.pipeline
-        run = pipe.job.run
-        self._check_stages()
+        self._merge: Callable[..., None] = getattr(self.writer, "merge_part")  # noqa: B009  (check_job saw it)
         parts = plan_parts(pipe, plans)
         self._prepare(plans, types, fresh)
         entries = self.writer.read_state(pipe.job_name)
@@ -184,37 +235,17 @@ class Coordinator:
             if task.part.id in committed:
                 _remove_results(task.prefix)  # committed by a run that stopped before it cleaned up
         if todo:
+            assert engine is not None  # started for the files that read
             os.makedirs(directory, exist_ok=True)
-            with open_engine(str(run.engine), run.scheduler, run.workers) as (submit, workers):
-                self.report.workers = workers
-                self._commit_in_order(todo, submit, 2 * workers)
+            self.report.workers = engine.workers
+            self._commit_in_order(todo, engine.submit, 2 * engine.workers)
+        if engine is not None:
+            engine.stop()
         self.writer.finish()
         self.state.status = "complete"
         self.writer.commit(pipe.job_name, self._entries())
         with contextlib.suppress(OSError):
             os.rmdir(directory)  # left when it holds anything not this run's
-
-    def _check_stages(self) -> None:
-        pipe = self.pipeline
-        merge = getattr(self.writer, "merge_part", None)
-        if merge is None:
-            raise ConfigError(
-                f"run.engine = {pipe.job.run.engine!r}: a {pipe.job.sink.type} sink cannot take parts yet",
-                hint="use run.engine = 'threads'",
-            )
-        self._merge: Callable[..., None] = merge
-        if getattr(pipe, "code_transforms", False):
-            raise ConfigError(
-                f"run.engine = {pipe.job.run.engine!r}: transforms passed in Python cannot travel to workers",
-                hint="name the stages in the job file ([[transform]]), or use run.engine = 'threads'",
-            )
-        for stage in pipe.stages:
-            if stage.name.split(":")[0] == "dedupe" or getattr(stage, "state_path", None):
-                raise ConfigError(
-                    f"run.engine = {pipe.job.run.engine!r}: stage {stage.name} remembers rows across the load, "
-                    "and each part would see only its own",
-                    hint="use run.engine = 'threads' for this job",
-                )
 
     def _check_plan(self, tasks: list[PartTask], committed: dict[str, dict[str, Any]]) -> None:
         """A half-loaded file goes on in the parts it was cut into: other cuts would load
@@ -430,12 +461,13 @@ def load_parts(
     plans: list[FilePlan],
     types: dict[str, pa.DataType],
     fresh: bool,
+    engine: Engine | None,
 ) -> Counter[str]:
-    """Load ``plans`` (files to read) in parts on ``run.engine``; commit them here. Returns
-    the commonest reasons rows were rejected (for "nothing loaded")."""
+    """Load ``plans`` (files to read) in parts on ``engine`` (``started``); commit them
+    here. Returns the commonest reasons rows were rejected (for "nothing loaded")."""
     report.engine = str(pipeline.job.run.engine)
     t0 = time.monotonic()
     coordinator = Coordinator(pipeline, writer, rejects, state, report, signals, progress)
-    coordinator.run(plans, types, fresh)
+    coordinator.run(plans, types, fresh, engine)
     report.parts_seconds = round(time.monotonic() - t0, 3)
     return coordinator.reasons

@@ -3,8 +3,8 @@ leave the result in the spill directory for the coordinator to commit.
 
 ``run_part`` is a top-level function of plain, picklable arguments, so a process pool
 or a Dask worker on another machine runs it the same way. Its results travel through
-files, not through the scheduler: a side SQLite database holding the part's rows (the
-target's table, same columns and types) or sorted runs of LevelDB keys and values, the
+files, not through the scheduler: Arrow IPC files of the part's rows as SQLite stores
+them, or sorted runs of LevelDB keys and values, the
 part's rejects, and last a manifest with the counts. Every file is written under a
 temporary name and renamed when whole, and the manifest comes last, so a part with a
 manifest is finished, whichever worker did it and however often it was retried.
@@ -20,7 +20,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -66,7 +66,7 @@ class PartResult:
     """What a finished part holds: its files and counts, who made it and how long it took."""
 
     id: str
-    files: list[str] = field(default_factory=list)  # the side database, or the sorted runs
+    files: list[str] = field(default_factory=list)  # the rows' Arrow IPC files, or the sorted runs
     rejects: str | None = None  # the part's reject lines (this job's format)
     rows_read: int = 0
     rows_written: int = 0  # rows in the side results (for ``ignore``, before the target's keys are seen)
@@ -215,48 +215,59 @@ class SideWriter:
 
 
 class SQLiteSide(SideWriter):
-    """The part's rows in a side database: the target's table, with no keys or indexes
-    (the target's own constraints apply when the coordinator copies them in)."""
+    """The part's rows as SQLite stores them (the encoder's batches) in Arrow IPC files,
+    which the coordinator binds into the target in C: the part is written to SQLite
+    once, by the single writer (a side database would be written twice). A new file
+    starts where a stage changes the batches' schema."""
 
     def __init__(self, task: PartTask, schema: pa.Schema) -> None:
         from ..sinks.sqlite import SQLiteEncoder
-        from ..writers.sqlite import SQLiteWriter
 
-        self.path = task.prefix + ".db"
-        self.tmp = self.path + ".partial"
-        for stale in (self.tmp, self.tmp + "-journal", self.tmp + "-wal"):
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(stale)
-        assert task.table is not None
-        config = replace(task.job.sink, path=self.tmp, mode="append", primary_key=[], indexes=[], alter=False)
-        self.writer = SQLiteWriter(config, task.table).__enter__()
-        # a side database is whole or thrown away (its temporary name): no journal, no sync
-        # per commit; one fsync before its rename, and the manifest after that
-        assert self.writer.conn is not None
-        self.writer.conn.execute("PRAGMA journal_mode=OFF")
-        self.writer.conn.execute("PRAGMA synchronous=OFF")
-        self.writer.prepare(schema, fresh=True)
+        self.prefix = task.prefix
         self.encode = SQLiteEncoder()  # type: ignore[method-assign]
-        self.batch = int(task.job.sink.batch_size or 50_000)
-        self.pending = 0
+        self.files: list[str] = []
+        self.out: pa.ipc.RecordBatchFileWriter | None = None
+        self.sink: pa.OSFile | None = None
+        self.schema: pa.Schema | None = None
+
+    def _tmp(self) -> str:
+        return f"{self.prefix}.{len(self.files)}.arrow.partial"
 
     def write(self, encoded: Encoded) -> int:
-        n = self.writer.write(encoded)
-        self.pending += n
-        if self.pending >= self.batch:
-            self.writer.commit("part", {})
-            self.pending = 0
-        return n
+        rows = encoded.payload
+        if rows is None or not rows.num_rows:
+            return 0
+        if self.out is not None and not rows.schema.equals(self.schema):
+            self._end_file()
+        if self.out is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self._tmp())  # a dead worker's
+            self.sink = pa.OSFile(self._tmp(), "wb")
+            self.out, self.schema = pa.ipc.new_file(self.sink, rows.schema), rows.schema
+        self.out.write_batch(rows)
+        return int(rows.num_rows)
+
+    def _end_file(self) -> None:
+        assert self.out is not None and self.sink is not None
+        self.out.close()
+        self.sink.close()
+        self.out = self.sink = None
+        tmp = self._tmp()
+        fsync_path(tmp)
+        self.files.append(tmp.removesuffix(".partial"))
+        os.replace(tmp, self.files[-1])
 
     def close(self) -> list[str]:
-        self.writer.commit("part", {})
-        self.writer.__exit__(None, None, None)
-        fsync_path(self.tmp)
-        os.replace(self.tmp, self.path)
-        return [self.path]
+        if self.out is not None:
+            self._end_file()
+        return self.files
 
     def abort(self) -> None:
-        self.writer.__exit__(RuntimeError, None, None)
+        if self.out is not None:
+            with contextlib.suppress(Exception):
+                self.out.close()
+        if self.sink is not None:
+            self.sink.close()
 
 
 class LevelDBSide(SideWriter):

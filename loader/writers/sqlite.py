@@ -19,7 +19,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import adbc_driver_manager as adbc
@@ -117,8 +117,11 @@ class _Connection:
         result = pa.RecordBatchReader.from_stream(stream).read_all()
         return list(zip(*(column.to_pylist() for column in result.columns), strict=True))
 
-    def ingest(self, table: str, rows: pa.RecordBatch, *, create: bool = False, temporary: bool = False) -> None:
-        """Insert a batch into ``table`` (made first with ``create``), bound in C."""
+    def ingest(
+        self, table: str, rows: pa.RecordBatch | pa.RecordBatchReader, *, create: bool = False, temporary: bool = False
+    ) -> int:
+        """Insert a batch or a stream of them into ``table`` (made first with ``create``),
+        bound in C; the rows inserted."""
         self.stmt.set_options(
             **{
                 adbc.INGEST_OPTION_TARGET_TABLE: table,
@@ -127,8 +130,11 @@ class _Connection:
             }
         )
         self._sql = None  # the statement is an ingest now, no longer the last query
-        self.stmt.bind(rows)
-        self.stmt.execute_update()
+        if isinstance(rows, pa.RecordBatchReader):
+            self.stmt.bind_stream(rows)
+        else:
+            self.stmt.bind(rows)
+        return int(self.stmt.execute_update())
 
     def close(self) -> None:
         for handle in ("stmt", "conn", "db"):
@@ -329,6 +335,11 @@ class SQLiteWriter(Transactional):
         rows = encoded.payload
         if rows is None or rows.num_rows == 0:
             return 0
+        return self._write_rows(rows)
+
+    def _write_rows(self, rows: pa.RecordBatch | pa.RecordBatchReader) -> int:
+        """``rows`` (a batch, or in ``append`` and ``replace`` a stream of them, bound in
+        one call) in the open transaction (begun here if needed); the rows written."""
         assert self.conn is not None
         if self.columns and len(rows.schema) and not self._in_txn:
             self._check_columns(rows.schema)
@@ -342,7 +353,7 @@ class SQLiteWriter(Transactional):
                 if self.config.mode == "ignore":  # rows whose key was there are counted apart
                     return int(self._execute("SELECT changes()")[0][0])
             else:
-                self.conn.ingest(self.table, rows)
+                return self.conn.ingest(self.table, rows)
         except AdbcError as exc:
             raise db_error(exc, self.config.path, self.config.busy_timeout) from None
         return int(rows.num_rows)
@@ -366,27 +377,24 @@ class SQLiteWriter(Transactional):
         self._in_txn = False
 
     def merge_part(self, files: list[str], rows: int, job: str, entries: Callable[[int, int], dict[str, str]]) -> None:
-        """A part's side database (``files``: one, the same table) copied into the table by
-        SQLite, committed with the checkpoint ``entries(written, ignored)``: one transaction."""
-        (path,) = files
-        self._execute("ATTACH DATABASE ? AS part", (path,))
+        """A part's rows (``files``: Arrow IPC files of encoded batches) written as the
+        load writes chunks, committed with the checkpoint ``entries(written, ignored)``:
+        one transaction. Read from the files, not mapped: mapped pages would count in
+        the peak RSS."""
+        written = 0
         try:
-            names = tuple(r[1] for r in self._execute(f"PRAGMA part.table_info({quote(self.table)})"))
-            source = f"part.{quote(self.table)}"
-            if self.config.mode in ("append", "replace") and list(names) == self.existing_columns():
-                # SQLite's transfer optimization: records copied as they are, in rowid order
-                sql = f"INSERT INTO main.{quote(self.table)} SELECT * FROM {source}"
-            else:
-                sql = self._merge_sql(names, source)
-            self._begin()
-            self._execute(sql)
-            written = int(self._execute("SELECT changes()")[0][0])
+            for path in files:
+                with pa.OSFile(path) as source:
+                    part = pa.ipc.open_file(source)
+                    if self.config.mode in ("append", "replace"):
+                        # one stream bound in C; a staged merge stays per batch (its stage table)
+                        written += self._write_rows(pa.RecordBatchReader.from_batches(part.schema, _batches(part)))
+                    else:
+                        written += sum(self._write_rows(b) for b in _batches(part))
             self.commit(job, entries(written, rows - written))
         except BaseException:
             self.rollback()
             raise
-        finally:
-            self._execute("DETACH DATABASE part")
 
     def finish(self) -> None:
         """Indexes are built once, after the load: cheaper than maintaining them per row."""
@@ -417,3 +425,7 @@ class SQLiteWriter(Transactional):
 
     def count(self) -> int:
         return int(self._execute(f"SELECT count(*) FROM {quote(self.table)}")[0][0])
+
+
+def _batches(part: pa.ipc.RecordBatchFileReader) -> Iterator[pa.RecordBatch]:
+    return (part.get_batch(i) for i in range(part.num_record_batches))
