@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import os
+from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,18 +26,37 @@ from .files import fsync_path
 
 Keep = Literal["last", "first"]
 SCHEMA = pa.schema([("key", pa.binary()), ("value", pa.binary())])
-MERGE_BATCH_BYTES = 128 << 10  # bytes of a run's IPC batches: a read of a run holds one at least
+MERGE_BATCH_BYTES = 16 << 10  # bytes of a run's IPC batches: a read of a run holds one at least
+WRITE_BUFFER = 1 << 20
 # Bytes the merge reads ahead over all runs together: with few runs, each read takes
 # several batches (fewer merge steps); with many, one batch each.
 MERGE_HELD_BYTES = 2 << 20
 MERGE_RUN_READ = 128 << 10  # read ahead per run when many are merged (a few of their batches)
 MIN_BATCH_ROWS = 64
-# Runs merged at once at most: the merge's steps cost a Python call per run, and its
-# read-ahead a batch per run, so more runs are first merged in groups into longer runs.
-MAX_FAN_IN = 32
 # Batches per run at least: the merge holds a batch of every run, so with small runs
 # (a low memory ceiling, many runs) its batches shrink with them.
-RUN_BATCHES = 128
+RUN_BATCHES = 512
+MIN_FAN_IN = 8
+MAX_FAN_IN = 512  # a step costs a Python call per run
+
+
+def max_fan_in(run_bytes: int) -> int:
+    """Runs of about ``run_bytes`` merged at once at most: the merge holds a batch or two
+    of each, a batch of each within about a run's bytes. More runs are first merged in
+    groups into longer runs, which writes their data once more."""
+    batch = max(MIN_BATCH_ROWS * 256, min(MERGE_BATCH_BYTES, run_bytes // RUN_BATCHES))  # rows of ~256 bytes
+    return max(MIN_FAN_IN, min(run_bytes // batch, MAX_FAN_IN, _open_files() // 4))
+
+
+def _open_files() -> int:
+    """The files this process may have open (a run open per merged run, and LevelDB's)."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        return 1024
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20
 
 
 def is_sorted(keys: pa.Array) -> bool:
@@ -89,7 +109,12 @@ def _run_file(path: str) -> Iterator[ipc.RecordBatchFileWriter]:
     """An IPC file written under a temporary name, fsynced, and renamed to ``path`` once
     whole (the rename fsynced too)."""
     tmp = path + ".partial"
-    with pa.OSFile(tmp, "wb") as sink, ipc.new_file(sink, SCHEMA) as out:
+    # buffered: an IPC batch is several small writes, a system call each unbuffered
+    with (
+        pa.OSFile(tmp, "wb") as raw,
+        pa.BufferedOutputStream(raw, WRITE_BUFFER) as sink,
+        ipc.new_file(sink, SCHEMA) as out,
+    ):
         yield out
     fsync_path(tmp)
     os.replace(tmp, path)
@@ -167,7 +192,8 @@ def run_bounds(paths: Sequence[str]) -> tuple[bytes, bytes]:
 
 
 class _Cursor:
-    """One run read ahead about ``read_bytes`` at a time; ``rest`` is what of it is unmerged.
+    """One run read ahead about ``read_bytes`` at a time, as the batches it was written in
+    (never copied into one); ``held`` is what of them is unmerged, each with its last key.
 
     The read-ahead is topped up whenever less than half of it is left, so every run
     always offers a wide key range: were a run refilled only once empty, its small
@@ -178,38 +204,42 @@ class _Cursor:
         # read, not mapped: pages of a mapped run stay resident (and count in RSS) once read
         self.source = pa.OSFile(path, "rb")
         self.reader = ipc.open_file(self.source)
-        self.read_bytes = read_bytes
         self.next_batch = 0
-        self.rest: pa.RecordBatch | None = None
+        self.held: deque[tuple[pa.RecordBatch, bytes]] = deque()  # each with its last key
+        self.want = 1
         self._fill()
+        if self.held:  # a run's batches are of about one size: the read-ahead counted in them
+            self.want = max(2, -(-read_bytes // max(1, self.held[0][0].nbytes)))
+            self._fill()
 
     def _fill(self) -> None:
-        held = [self.rest] if self.rest is not None and self.rest.num_rows else []
-        size = sum(b.nbytes for b in held)
-        while self.next_batch < self.reader.num_record_batches and (not held or size < self.read_bytes):
+        count = self.reader.num_record_batches
+        while self.next_batch < count and len(self.held) < self.want:
             batch = self.reader.get_batch(self.next_batch)
             self.next_batch += 1
             if batch.num_rows:
-                held.append(batch)
-                size += batch.nbytes
-        if len(held) > 1:
-            self.rest = pa.Table.from_batches(held).combine_chunks().to_batches()[0]
-        else:
-            self.rest = held[0] if held else None
+                self.held.append((batch, batch.column(0)[-1].as_py()))
 
     def last_key(self) -> bytes:
-        assert self.rest is not None
-        return self.rest.column(0)[-1].as_py()  # type: ignore[no-any-return]
+        return self.held[-1][1]
 
-    def take_through(self, bound: bytes) -> pa.RecordBatch:
-        """The rows up to and including ``bound`` (a prefix, the run being sorted)."""
-        assert self.rest is not None
-        n = bisect.bisect_right(_Keys(self.rest.column(0)), bound)
-        taken = self.rest.slice(0, n)
-        self.rest = self.rest.slice(n)
-        if self.rest.nbytes < self.read_bytes // 2:
+    def take_through(self, bound: bytes, taken: list[pa.RecordBatch]) -> None:
+        """The rows up to and including ``bound`` (a prefix, the run being sorted) added
+        to ``taken``: whole batches, and a slice of the batch ``bound`` falls in."""
+        held = self.held
+        while held:
+            batch, last = held[0]
+            if last <= bound:
+                taken.append(batch)
+                held.popleft()
+                continue
+            n = bisect.bisect_right(_Keys(batch.column(0)), bound)
+            if n:
+                taken.append(batch.slice(0, n))
+                held[0] = (batch.slice(n), last)
+            break
+        if len(held) <= self.want // 2:
             self._fill()
-        return taken
 
     def close(self) -> None:
         self.source.close()
@@ -244,12 +274,17 @@ def merge_runs(
     cursors = [_Cursor(p, per_run) for p in paths]
     try:
         while True:
-            live = [c for c in cursors if c.rest is not None]
+            live = [c for c in cursors if c.held]
             if not live:
                 break
             bound = min(c.last_key() for c in live)
-            parts = [taken for c in live if (taken := c.take_through(bound)).num_rows]
-            if len(parts) == 1:  # one run's rows: already sorted, each key once
+            parts: list[pa.RecordBatch] = []
+            runs = 0
+            for c in live:
+                had = len(parts)
+                c.take_through(bound, parts)
+                runs += len(parts) > had
+            if runs == 1:  # one run's rows: already sorted, each key once
                 yield _after(pa.Table.from_batches(parts), after)
             elif parts:
                 yield _after(_unique(pa.Table.from_batches(parts), keep), after)
@@ -259,6 +294,7 @@ def merge_runs(
 
 
 def _unique(table: pa.Table, keep: Keep) -> pa.Table:
+    table = table.combine_chunks()  # a piece of each run: sorting and taking across them cost more
     ordered = table.take(kernels.sort_indices(table, sort_keys=[("key", "ascending")]))
     keys = ordered.column("key").combine_chunks()
     mask = _last_of_each(keys, keep)

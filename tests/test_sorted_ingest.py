@@ -297,7 +297,7 @@ def test_many_runs_merge_in_groups_and_a_rerun_resumes_between_groups(
     between two groups resumes from the checkpoint and ends with the same store."""
     from loader.writers import leveldb_sort
 
-    monkeypatch.setattr(leveldb_sort, "MAX_FAN_IN", 3)
+    monkeypatch.setattr(leveldb_sort, "max_fan_in", lambda held: 3)
     src = scrambled_csv(tmp_path / "in.csv", 20_000, dup_every=7)
     expected = load(src, tmp_path / "clean.ldb", "--sort", "never")
     sorter = leveldb_sort.Sorter(str(tmp_path / "runs"), "last", 16 << 10, 0)

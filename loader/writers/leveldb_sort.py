@@ -31,11 +31,11 @@ import pyarrow as pa
 from ..errors import RESUME_HINT, SinkError
 from ..files import fsync_path
 from ..spill import (
-    MAX_FAN_IN,
     MERGE_HELD_BYTES,
     MERGE_RUN_READ,
     Keep,
     RunSpiller,
+    max_fan_in,
     merge_runs,
     write_merged_run,
     write_sorted_run,
@@ -246,17 +246,18 @@ class Sorter:
             self._executor = None
 
     def merge_groups(self) -> Iterator[dict[str, str]]:
-        """More runs than the merge takes at once (``MAX_FAN_IN``): consecutive runs from
-        the first are merged into longer runs in their place (input order kept, so ties
-        resolve as before), no more of them than it takes to bring the count down to
-        ``MAX_FAN_IN``. Yields the checkpoint entries after each group (the new run
-        durable; the group's runs are removed after)."""
-        while len(self.state.runs) > MAX_FAN_IN:
+        """More runs than the merge takes at once (``max_fan_in`` of a run's bytes):
+        consecutive runs from the first are merged into longer runs in their place (input
+        order kept, so ties resolve as before), no more of them than it takes to bring the
+        count down to the fan-in. Yields the checkpoint entries after each group (the new
+        run durable; the group's runs are removed after)."""
+        fan_in = max_fan_in(self.run_bytes)
+        while len(self.state.runs) > fan_in:
             runs = self.state.runs
-            size = min(MAX_FAN_IN, len(runs) - MAX_FAN_IN + 1)
+            size = min(fan_in, len(runs) - fan_in + 1)
             done: list[str] = []
             start = 0
-            while start < len(runs) and len(done) + len(runs) - start > MAX_FAN_IN:
+            while start < len(runs) and len(done) + len(runs) - start > fan_in:
                 group = runs[start : start + size]
                 path = self._merged_path(group[0])
                 try:
@@ -265,7 +266,7 @@ class Sorter:
                     raise self._spill_error(exc) from None
                 done.append(path)
                 start += len(group)
-                size = min(MAX_FAN_IN, len(done) + len(runs) - start - MAX_FAN_IN + 1)
+                size = min(fan_in, len(done) + len(runs) - start - fan_in + 1)
                 self.state.runs = done + runs[start:]
                 yield self.state.entry()
                 self._remove_stale(keep=set(self.state.runs))
@@ -276,9 +277,9 @@ class Sorter:
         return os.path.join(self.directory, f"{self.prefix}{name}m.arrow")
 
     def _merge_held(self, runs: int) -> int:
-        """What the merge of ``runs`` reads ahead: a few batches of each run (fewer made
-        each merge step end early), within what one run held while the input was read."""
-        return min(self.run_bytes, max(MERGE_HELD_BYTES, runs * MERGE_RUN_READ))
+        """What the merge of ``runs`` reads ahead: a couple of batches of each run (fewer
+        made each merge step end early), within what one run held while the input was read."""
+        return min(self.run_bytes // 2, max(MERGE_HELD_BYTES, runs * MERGE_RUN_READ))
 
     def merged(self) -> Iterator[pa.Table]:
         held = self._merge_held(len(self.state.runs))
