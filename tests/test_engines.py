@@ -483,3 +483,16 @@ def test_a_part_whose_batches_change_schema_goes_to_a_file_per_schema_and_loads_
         (4, "d"),
     ]  # TEXT affinity
     conn.close()
+
+
+def test_a_local_cluster_loader_starts_runs_its_workers_without_the_sampling_profiler() -> None:
+    import dask
+
+    from loader.engines import _dask_client
+
+    def profiling() -> bool:
+        return bool(dask.config.get("distributed.worker.profile.enabled"))
+
+    with _dask_client("local", 1) as client:
+        assert list(client.run(profiling).values()) == [False]
+    assert profiling()  # this process's configuration is as it was

@@ -99,9 +99,13 @@ def _dask_client(scheduler: str | None, local_workers: int) -> Iterator[Any]:
     except ImportError:
         raise ConfigError("run.engine = 'dask' needs dask.distributed", hint="pip install 'loader[dask]'") from None
     if scheduler in (None, "local"):
-        cluster = distributed.LocalCluster(
-            n_workers=local_workers, threads_per_worker=1, processes=True, dashboard_address=None
-        )
+        dask: Any = importlib.import_module("dask")
+        # no dashboard, so nobody sees the workers' sampling profiler: off, it leaves the
+        # parts its CPU (the nannies hand this configuration to the workers they start)
+        with dask.config.set({"distributed.worker.profile.enabled": False}):
+            cluster = distributed.LocalCluster(
+                n_workers=local_workers, threads_per_worker=1, processes=True, dashboard_address=None
+            )
         with cluster, distributed.Client(cluster) as client:
             yield client
         return
