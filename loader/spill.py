@@ -42,10 +42,10 @@ MAX_FAN_IN = 512  # a step costs a Python call per run
 
 def max_fan_in(run_bytes: int) -> int:
     """Runs of about ``run_bytes`` merged at once at most: the merge holds a batch or two
-    of each, a batch of each within about a run's bytes. More runs are first merged in
+    of each, a batch of each within about two runs' bytes. More runs are first merged in
     groups into longer runs, which writes their data once more."""
     batch = max(MIN_BATCH_ROWS * 256, min(MERGE_BATCH_BYTES, run_bytes // RUN_BATCHES))  # rows of ~256 bytes
-    return max(MIN_FAN_IN, min(run_bytes // batch, MAX_FAN_IN, _open_files() // 4))
+    return max(MIN_FAN_IN, min(2 * run_bytes // batch, MAX_FAN_IN, _open_files() // 4))
 
 
 def _open_files() -> int:
