@@ -37,7 +37,7 @@ MIN_BATCH_ROWS = 64
 # (a low memory ceiling, many runs) its batches shrink with them.
 RUN_BATCHES = 512
 MIN_FAN_IN = 8
-MAX_FAN_IN = 512  # a step costs a Python call per run
+MAX_FAN_IN = 256  # a step costs a Python call per run
 
 
 def max_fan_in(run_bytes: int) -> int:
@@ -265,13 +265,17 @@ def merge_runs(
     win for ``keep="last"``). ``after``: only keys greater than it (a merge resumed).
 
     Each step takes, from every run, the rows up to the smallest last key among the
-    runs' read-ahead (``held_bytes`` over all runs together, at least a batch of each):
+    runs' read-ahead (``held_bytes`` over all runs together by their sizes, at least a
+    batch of each):
     no run holds a row at or below that key any more, since each run's keys are unique
     and ascending. The pieces, concatenated in run order, are sorted by key with a stable
     sort, so of equal keys the later run's row comes last.
     """
-    per_run = max(1, held_bytes // max(len(paths), 1))
-    cursors = [_Cursor(p, per_run) for p in paths]
+    # each run's share by its size: a run many times longer than the others (a merged
+    # group) with an equal share would cover a narrow range of keys, and end every step early
+    sizes = [max(1, os.path.getsize(p)) for p in paths]
+    total = sum(sizes)
+    cursors = [_Cursor(p, max(1, held_bytes * size // total)) for p, size in zip(paths, sizes, strict=True)]
     try:
         while True:
             live = [c for c in cursors if c.held]

@@ -84,3 +84,22 @@ def test_is_sorted_means_strictly_increasing():
     assert not is_sorted(pa.array([b"a", b"a"]))
     assert not is_sorted(pa.array([b"b", b"a"]))
     assert is_sorted(pa.array([], pa.binary()))
+
+
+def test_a_run_far_longer_than_the_others_gets_its_share_of_the_read_ahead(tmp_path, monkeypatch):
+    """A merged group beside short runs: with an equal share its few held rows would span
+    a narrow range of keys and end every step after a handful of rows."""
+    import loader.spill as spill
+
+    monkeypatch.setattr(spill, "MERGE_BATCH_BYTES", 1)
+    monkeypatch.setattr(spill, "MIN_BATCH_ROWS", 16)
+    rnd = random.Random(3)
+    keys = [b"%08d" % k for k in rnd.sample(range(10**8), 6000)]
+    (tmp_path / "long").mkdir()
+    (tmp_path / "short").mkdir()
+    long_run = _load(tmp_path / "long", [(k, b"L") for k in keys[:4000]], "last", run_rows=4000)
+    short = _load(tmp_path / "short", [(k, b"S") for k in keys[4000:]], "last", run_rows=100)
+    assert len(long_run) == 1 and len(short) == 20
+    steps = list(merge_runs(long_run + short, "last", held_bytes=64 << 10))
+    assert sum(t.num_rows for t in steps) == 6000
+    assert len(steps) <= 25  # 22; by equal shares 41
