@@ -72,14 +72,19 @@ def sort_unique(table: pa.Table, keep: Keep) -> pa.Table:
     """Rows sorted by ``key`` (stable: equal keys stay in input order), one per key."""
     if table.num_rows == 0:
         return table
-    return table.take(_unique_order(table, keep))
+    return kernels.take(table, _unique_order(table, keep))
 
 
-def write_merged_run(path: str, tables: Iterator[pa.Table]) -> None:
-    """Key-ordered tables (a merge of runs) written as one run, renamed into place whole."""
+def _binary(arr: pa.Array) -> pa.Array:
+    return arr if arr.type == pa.binary() else kernels.cast(arr, pa.binary())
+
+
+def write_merged_run(path: str, tables: Iterator[pa.Table], batch_bytes: int = MERGE_BATCH_BYTES) -> None:
+    """Key-ordered tables (a merge of runs) written as one run in batches of about
+    ``batch_bytes``, renamed into place whole."""
     with _run_file(path) as out:
         for table in tables:
-            rows = max(MIN_BATCH_ROWS, MERGE_BATCH_BYTES * table.num_rows // max(table.nbytes, 1))
+            rows = max(MIN_BATCH_ROWS, batch_bytes * table.num_rows // max(table.nbytes, 1))
             for batch in table.to_batches(max_chunksize=rows):
                 out.write_batch(batch)
 
@@ -126,7 +131,7 @@ class RunSpiller:
     held_bytes: int = 0
 
     def add(self, keys: pa.Array, values: pa.Array) -> None:
-        batch = pa.RecordBatch.from_arrays([keys.cast(pa.binary()), values.cast(pa.binary())], schema=SCHEMA)
+        batch = pa.RecordBatch.from_arrays([_binary(keys), _binary(values)], schema=SCHEMA)
         self._held.append(batch)
         self.held_rows += batch.num_rows
         self.held_bytes += batch.nbytes
@@ -259,13 +264,13 @@ def merge_runs(
 
 
 def _unique(table: pa.Table, keep: Keep) -> pa.Table:
-    ordered = table.take(kernels.sort_indices(table, sort_keys=[("key", "ascending")]))
+    ordered = kernels.take(table, kernels.sort_indices(table, sort_keys=[("key", "ascending")]))
     keys = ordered.column("key").combine_chunks()
     mask = _last_of_each(keys, keep)
-    return ordered if kernels.all(mask).as_py() else ordered.filter(mask)
+    return ordered if kernels.all(mask).as_py() else kernels.filter(ordered, mask)
 
 
 def _after(table: pa.Table, after: bytes | None) -> pa.Table:
     if after is None or table.num_rows == 0:
         return table
-    return table.filter(kernels.greater(table.column("key"), pa.scalar(after, pa.binary())))
+    return kernels.filter(table, kernels.greater(table.column("key"), pa.scalar(after, pa.binary())))

@@ -250,7 +250,8 @@ class Sorter:
         the first are merged into longer runs in their place (input order kept, so ties
         resolve as before), no more of them than it takes to bring the count down to
         ``MAX_FAN_IN``. Yields the checkpoint entries after each group (the new run
-        durable; the group's runs are removed after)."""
+        durable; the group's runs are removed after). A merged run's batches are no larger
+        than what the last merge reads ahead of each run: it holds a batch of every run."""
         while len(self.state.runs) > MAX_FAN_IN:
             runs = self.state.runs
             size = min(MAX_FAN_IN, len(runs) - MAX_FAN_IN + 1)
@@ -260,7 +261,8 @@ class Sorter:
                 group = runs[start : start + size]
                 path = self._merged_path(group[0])
                 try:
-                    write_merged_run(path, merge_runs(group, self.keep, held_bytes=self._merge_held(len(group))))
+                    merged = merge_runs(group, self.keep, held_bytes=self._merge_held(len(group)))
+                    write_merged_run(path, merged, batch_bytes=self._merge_held(MAX_FAN_IN) // MAX_FAN_IN)
                 except OSError as exc:
                     raise self._spill_error(exc) from None
                 done.append(path)
