@@ -156,21 +156,23 @@ def test_index_build_stays_in_the_memory_budget(tmp_path: Path) -> None:
 
 
 def test_the_command_asks_for_jemalloc_before_pyarrow_starts(tmp_path: Path) -> None:
-    """The loader command sets Arrow's pool before pyarrow is imported; a user's choice wins."""
+    """The loader command sets Arrow's pool and its jemalloc's settings before pyarrow is
+    imported; a user's choices win."""
     probe = (
-        "import sys, contextlib, loader.__main__ as m\n"
+        "import os, sys, contextlib, loader.__main__ as m\n"
         "sys.argv = ['loader', 'validate', '--help']\n"
         "with contextlib.suppress(SystemExit):\n"
         "    m.main()\n"
         "import pyarrow as pa\n"
-        "print(pa.default_memory_pool().backend_name)\n"
+        "print(pa.default_memory_pool().backend_name, os.environ['JE_ARROW_MALLOC_CONF'])\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    env = {k: v for k, v in os.environ.items() if k not in ("ARROW_DEFAULT_MEMORY_POOL", "JE_ARROW_MALLOC_CONF")}
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
-    assert out.stdout.split()[-1] == "jemalloc"
+    assert out.stdout.split()[-2:] == ["jemalloc", "narenas:1,dirty_decay_ms:250,muzzy_decay_ms:0"]
     env["ARROW_DEFAULT_MEMORY_POOL"] = "system"
+    env["JE_ARROW_MALLOC_CONF"] = "narenas:2"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
-    assert out.stdout.split()[-1] == "system"
+    assert out.stdout.split()[-2:] == ["system", "narenas:2"]
 
 
 def test_the_command_collects_nothing_while_it_imports_and_freezes_the_heap_at_the_end() -> None:
