@@ -6,7 +6,9 @@ by tests/test_compat.py.
   importing ``pyarrow.compute`` (``compute_function``, ``call_function``,
   ``cast_options``; ``loader.kernels`` builds on them);
 - a malformed CSV row pyarrow cannot decode, which it reports only to
-  ``sys.unraisablehook`` (``invalid_csv_rows``).
+  ``sys.unraisablehook`` (``invalid_csv_rows``);
+- Parquet read through pyarrow's private ``_parquet`` module, without importing
+  ``pyarrow.parquet`` (``parquet_reader``).
 
 Checked with pyarrow 16-26 (``CHECKED_PYARROW``); the test fails on another
 major version until it is checked again.
@@ -96,6 +98,21 @@ def cast_options(target_type: Any, safe: bool) -> Any:
     """``pyarrow.compute.CastOptions.safe`` or ``.unsafe``."""
     options = _compute().CastOptions
     return options.safe(target_type) if safe else options.unsafe(target_type)
+
+
+# ------------------------------------------------------ Parquet without pyarrow.fs
+
+
+def parquet_reader(source: Any, *, buffer_size: int) -> Any:
+    """``source`` opened by ``pyarrow._parquet.ParquetReader``, what ``pyarrow.parquet.ParquetFile``
+    wraps: importing ``pyarrow.parquet`` imports ``pyarrow.fs`` and the S3 filesystem's
+    libraries with it, resident in every Parquet load (bench/NOTES.md). No ``pre_buffer``:
+    its read-ahead grows with the file."""
+    import importlib
+
+    reader = importlib.import_module("pyarrow._parquet").ParquetReader()
+    reader.open(source, buffer_size=buffer_size, pre_buffer=False)
+    return reader
 
 
 # ------------------------------------------------ CSV rows pyarrow cannot decode

@@ -32,7 +32,8 @@ def gc_paused(*, release_at_once: bool = False) -> Iterator[None]:
     chooses): pyarrow's default, mimalloc, kept more resident for the
     same work in measurements (per-thread caches), and peak RSS is a target.
     ``release_at_once`` (under ``run.max_memory``) has jemalloc return freed
-    pages immediately instead of after its decay (bench/NOTES.md)."""
+    pages immediately instead of after its decay: in arenas made from here on,
+    so not in the one arena the ``loader`` command asks for (bench/NOTES.md)."""
     was = gc.isenabled()
     # No collection first: after the imports it found nothing, and a library
     # user's process may hold millions of objects for it to walk.

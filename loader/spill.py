@@ -92,7 +92,11 @@ def sort_unique(table: pa.Table, keep: Keep) -> pa.Table:
     """Rows sorted by ``key`` (stable: equal keys stay in input order), one per key."""
     if table.num_rows == 0:
         return table
-    return table.take(_unique_order(table, keep))
+    return kernels.take(table, _unique_order(table, keep))
+
+
+def _binary(arr: pa.Array) -> pa.Array:
+    return arr if arr.type == pa.binary() else kernels.cast(arr, pa.binary())
 
 
 def write_merged_run(path: str, tables: Iterator[pa.Table]) -> None:
@@ -151,7 +155,7 @@ class RunSpiller:
     held_bytes: int = 0
 
     def add(self, keys: pa.Array, values: pa.Array) -> None:
-        batch = pa.RecordBatch.from_arrays([keys.cast(pa.binary()), values.cast(pa.binary())], schema=SCHEMA)
+        batch = pa.RecordBatch.from_arrays([_binary(keys), _binary(values)], schema=SCHEMA)
         self._held.append(batch)
         self.held_rows += batch.num_rows
         self.held_bytes += batch.nbytes
@@ -299,13 +303,13 @@ def merge_runs(
 
 def _unique(table: pa.Table, keep: Keep) -> pa.Table:
     table = table.combine_chunks()  # a piece of each run: sorting and taking across them cost more
-    ordered = table.take(kernels.sort_indices(table, sort_keys=[("key", "ascending")]))
+    ordered = kernels.take(table, kernels.sort_indices(table, sort_keys=[("key", "ascending")]))
     keys = ordered.column("key").combine_chunks()
     mask = _last_of_each(keys, keep)
-    return ordered if kernels.all(mask).as_py() else ordered.filter(mask)
+    return ordered if kernels.all(mask).as_py() else kernels.filter(ordered, mask)
 
 
 def _after(table: pa.Table, after: bytes | None) -> pa.Table:
     if after is None or table.num_rows == 0:
         return table
-    return table.filter(kernels.greater(table.column("key"), pa.scalar(after, pa.binary())))
+    return kernels.filter(table, kernels.greater(table.column("key"), pa.scalar(after, pa.binary())))

@@ -98,3 +98,21 @@ def test_other_unraisable_errors_still_reach_the_hook_before(monkeypatch: pytest
     with invalid_csv_rows(), invalid_csv_rows():  # nested, as parse workers are
         Broken()
     assert heard == [KeyError]
+
+
+def test_parquet_is_read_without_pyarrow_parquet_and_its_filesystems(tmp_path: Path) -> None:
+    """A Parquet load imports neither ``pyarrow.parquet`` nor ``pyarrow.fs`` (whose S3
+    libraries stay resident), and reads every row and the schema through ``_parquet``."""
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": list(range(5000)), "s": ["x"] * 5000}), tmp_path / "in.parquet", row_group_size=1000)
+    code = (
+        "import sys, sqlite3\n"
+        "from loader import __main__ as command\n"
+        f"sys.argv = ['loader', 'load', {str(tmp_path / 'in.parquet')!r}, {str(tmp_path / 'o.ldb')!r}, '--key', '{{id}}', '--quiet']\n"
+        "code = command.main()\n"
+        "import plyvel\n"
+        f"db = plyvel.DB({str(tmp_path / 'o.ldb')!r})\n"
+        "print(code, 'pyarrow.parquet' in sys.modules, 'pyarrow.fs' in sys.modules, sum(1 for _ in db), db.get(b'4999'.rjust(20, b'0')))\n"
+    )
+    assert _run(code) == ["0", "False", "False", "5000", """b'{"id":4999,"s":"x"}'"""]

@@ -275,17 +275,17 @@ def test_sort_on_a_store_written_through_plyvel_keeps_its_keys(tmp_path: Path, s
 
 def test_a_ceiling_sorts_with_small_runs_and_input_order_needs_more(tmp_path: Path) -> None:
     """Under ``--max-memory`` the sorted path keeps LevelDB out of compaction, so its lowest
-    ceiling is below that of input order: at 108 MB ``auto`` sorts in runs of the smallest
+    ceiling is below that of input order: at 100 MB ``auto`` sorts in runs of the smallest
     size (merged in groups when there are many), while ``never`` is refused before loading."""
     src = scrambled_csv(tmp_path / "in.csv", 30_000, dup_every=5)
-    report = load(src, tmp_path / "auto.ldb", "--max-memory", "108MB")
+    report = load(src, tmp_path / "auto.ldb", "--max-memory", "100MB")
     assert report["sizes"]["sort_run_size"] == 256 << 10  # type: ignore[index]
     log = (tmp_path / "auto.ldb" / "loader-state.jsonl").read_text()
     assert '"phase\\": \\"merge' in log  # it sorted through runs
     load(src, tmp_path / "plain.ldb", "--sort", "never")
     assert data(tmp_path / "auto.ldb") == data(tmp_path / "plain.ldb")
 
-    p = cli("load", str(src), str(tmp_path / "never.ldb"), "--key", "{id}", "--sort", "never", "--max-memory", "108MB")
+    p = cli("load", str(src), str(tmp_path / "never.ldb"), "--key", "{id}", "--sort", "never", "--max-memory", "100MB")
     assert p.returncode == 2
     assert "set --max-memory 125MB or more" in p.stderr
 

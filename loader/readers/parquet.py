@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from .. import storage
+from .. import compat, storage
 from ..chunk import Chunk
 from ..errors import SourceError, one_line
 from .base import TypedFileReader
@@ -33,7 +32,7 @@ class ParquetReader(TypedFileReader):
         self.source = storage.open_arrow(path)
         try:
             # buffer_size streams each column chunk in 64 KiB reads instead of holding it whole
-            self.file = pq.ParquetFile(self.source, pre_buffer=False, buffer_size=1 << 16)
+            self.file = compat.parquet_reader(self.source, buffer_size=1 << 16)
         except (pa.ArrowException, OSError) as exc:
             self.source.close()
             raise SourceError(f"not a readable Parquet file ({one_line(exc)})", file=path) from None

@@ -261,7 +261,8 @@ class Sorter:
                 group = runs[start : start + size]
                 path = self._merged_path(group[0])
                 try:
-                    write_merged_run(path, merge_runs(group, self.keep, held_bytes=self._merge_held(len(group))))
+                    merged = merge_runs(group, self.keep, held_bytes=self._merge_held(len(group)))
+                    write_merged_run(path, merged)
                 except OSError as exc:
                     raise self._spill_error(exc) from None
                 done.append(path)
