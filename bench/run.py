@@ -225,19 +225,29 @@ def scaling_cases() -> list[Case]:
     and 2 workers, the file in ``SCALING_PARTS`` parts; each run writes its report, whose
     parts hold the workers' and the coordinator's seconds."""
 
-    def argv(engine: str, n: int) -> Callable[[str, str], list[str]]:
+    def argv(engine: str, n: int, side: str) -> Callable[[str, str], list[str]]:
         def make(data: str, target: str) -> list[str]:
             part = str(max(1 << 20, os.path.getsize(data) // SCALING_PARTS + 1))
             flags = ("--engine", engine, "--workers", str(n), "--part-size", part, "--report", target + ".report.json")
-            return loader_argv(*flags)(data, target)
+            return loader_argv(*flags, "--set", f"run.part_results={side}")(data, target)
 
         return make
 
+    # the parts' results as a local pool sends them (Arrow), and as a remote cluster does
+    # (side databases: the writer's ceiling for a larger cluster)
     return [
-        Case(f"loader csv -> sqlite, --engine {engine} --workers {n}", "csv", "sqlite", argv(engine, n))
-        for engine in ("processes", "dask")
+        Case(
+            f"loader csv -> sqlite,{SIDE_NAMES[side]} --engine {engine} --workers {n}",
+            "csv",
+            "sqlite",
+            argv(engine, n, side),
+        )
+        for engine, side in (("processes", "arrow"), ("processes", "database"), ("dask", "arrow"))
         for n in SCALING_WORKERS
     ]
+
+
+SIDE_NAMES = {"arrow": "", "database": " parts as side databases,"}
 
 
 @dataclass
@@ -246,6 +256,7 @@ class Scaling:
 
     engine: str
     workers: int
+    side: str
     busy_rows_s: list[float] = field(default_factory=list)  # rows / the workers' seconds on parts
     commit_rows_s: list[float] = field(default_factory=list)  # rows / the coordinator's seconds committing
 
@@ -257,7 +268,10 @@ def run_scaling_table(args: argparse.Namespace, rows: int, runs: int, work: str)
     data = ensure_data(args.data, rows)["csv"]
     compile_package()
     load = load_average()
-    scaling = {c.name: Scaling(c.name.split()[-3], int(c.name.split()[-1])) for c in all_cases[1:]}
+    scaling = {
+        c.name: Scaling(c.name.split()[-3], int(c.name.split()[-1]), "database" if "databases" in c.name else "arrow")
+        for c in all_cases[1:]
+    }
     for run in range(runs):
         for i, c in enumerate(all_cases):
             if c.error is None:
@@ -292,7 +306,6 @@ def scaling_table(all_cases: list[Case], scaling: dict[str, Scaling], rows: int)
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     one: dict[str, float] = {}
-    ceilings = []
     for c in all_cases:
         if not c.times or c.error is not None:
             lines.append(f"| {c.name} | failed | | | | | |")
@@ -303,25 +316,28 @@ def scaling_table(all_cases: list[Case], scaling: dict[str, Scaling], rows: int)
             lines.append(f"| {c.name} | {statistics.median(c.times):.2f} | {rate:,.0f} | | | | |")
             continue
         per = rate / s.workers
-        one.setdefault(s.engine, per)
-        ceilings.append(statistics.median(s.commit_rows_s))
+        one.setdefault(c.name.rsplit(" --workers", 1)[0], per)
         lines.append(
-            f"| {c.name} | {statistics.median(c.times):.2f} | {rate:,.0f} | {per:,.0f} | {fmt_ratio(per / one[s.engine])} "
-            f"| {statistics.median(s.busy_rows_s):,.0f} | {ceilings[-1]:,.0f} |"
+            f"| {c.name} | {statistics.median(c.times):.2f} | {rate:,.0f} | {per:,.0f} "
+            f"| {fmt_ratio(per / one[c.name.rsplit(' --workers', 1)[0]])} "
+            f"| {statistics.median(s.busy_rows_s):,.0f} | {statistics.median(s.commit_rows_s):,.0f} |"
         )
-    if ceilings:
-        lines += ["", projection(scaling, statistics.median(ceilings))]
+    for side in ("arrow", "database"):
+        measured = [s for s in scaling.values() if s.side == side and s.commit_rows_s]
+        if measured:
+            lines += ["", projection(measured, side)]
     return lines
 
 
-def projection(scaling: dict[str, Scaling], ceiling: float) -> str:
+def projection(scaling: list[Scaling], side: str) -> str:
     """Rows/s for more workers: each adds a worker's rate while busy, up to the writer's ceiling."""
-    busy = statistics.median(r for s in scaling.values() for r in s.busy_rows_s)
+    busy = statistics.median(r for s in scaling for r in s.busy_rows_s)
+    ceiling = statistics.median(r for s in scaling for r in s.commit_rows_s)
     guesses = ", ".join(f"{n} workers ~{min(n * busy, ceiling):,.0f} rows/s" for n in PROJECTED_WORKERS)
     return (
-        f"Projection (docs/engines.md): a worker's rate while busy {busy:,.0f} rows/s, the single writer's "
-        f"ceiling {ceiling:,.0f} rows/s (medians over the cases), reached from {math.ceil(ceiling / busy)} "
-        f"workers on; {guesses}."
+        f"Projection (docs/engines.md), parts as {'Arrow files' if side == 'arrow' else 'side databases'}: "
+        f"a worker's rate while busy {busy:,.0f} rows/s, the single writer's ceiling {ceiling:,.0f} rows/s "
+        f"(medians over the cases), reached from {math.ceil(ceiling / busy)} workers on; {guesses}."
     )
 
 

@@ -192,6 +192,12 @@ class RunConfig:
     part_size: int = field(default=32 << 20, metadata=SIZE)
     """With ``processes`` or ``dask``: input bytes per part (CSV and JSON Lines byte ranges
     cut between rows, Parquet row-group ranges); a smaller file is one part."""
+    part_results: Literal["auto", "arrow", "database"] = "auto"
+    """With ``processes`` or ``dask`` into SQLite: how a part's rows reach this process.
+    ``arrow`` (Arrow IPC files, bound into the target here) is the least work in all;
+    ``database`` (a side SQLite database the target copies records from as they are) is the
+    least work for this process, the single writer. ``auto``: ``arrow`` where the workers
+    share this machine's cores (a pool, a ``LocalCluster``), ``database`` on a remote cluster."""
     spill_dir: str | None = field(default=None, metadata=PATH)
     """Where parts' results wait for their commit (a directory every worker and this process
     can reach); default ``<target>.parts`` beside the target."""

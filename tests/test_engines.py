@@ -413,14 +413,18 @@ def test_a_dask_worker_killed_mid_load_loses_and_doubles_nothing(tmp_path: Path,
     assert report.rows_written == expected.rows_written and report.rows_rejected == expected.rows_rejected
 
 
+@pytest.mark.parametrize("engine", ["processes", "dask"])  # parts as Arrow files; as side databases
 @pytest.mark.parametrize("mode", ["append", "upsert", "ignore"])
-def test_every_mode_treats_repeated_keys_across_parts_as_threads_do(tmp_path: Path, mode: str) -> None:
+def test_every_mode_treats_repeated_keys_across_parts_as_threads_do(
+    tmp_path: Path, cluster: Any, mode: str, engine: str
+) -> None:
+    parts_engine = engine
     paths = csv_files(tmp_path, files=1, rows=3000)
     again = tmp_path / "in1.csv"  # the same ids with new values: the second file updates or is ignored
     again.write_text(paths[0].read_text(encoding="utf-8").replace("plain", "PLAIN"), encoding="utf-8")
     results = []
-    for engine in ("threads", "processes"):
-        config = job([paths[0], again], tmp_path / f"{engine}.db", engine)
+    for engine in ("threads", parts_engine):
+        config = job([paths[0], again], tmp_path / f"{engine}.db", engine, cluster.scheduler_address)
         config = JobConfig(
             config.source,
             SinkConfig(path=config.sink.path, table="t", mode=mode, primary_key=[] if mode == "append" else ["id"]),
@@ -454,7 +458,7 @@ def test_a_part_finished_before_the_run_is_reused_not_read_again(tmp_path: Path)
 
 
 def test_a_part_whose_batches_change_schema_goes_to_a_file_per_schema_and_loads_whole(tmp_path: Path) -> None:
-    from loader.engines.work import SQLiteSide
+    from loader.engines.work import SQLiteArrowSide
     from loader.writers.sqlite import SQLiteWriter
     from tests.conftest import as_chunk
 
@@ -462,7 +466,7 @@ def test_a_part_whose_batches_change_schema_goes_to_a_file_per_schema_and_loads_
     task = PartTask(pipe.job, pipe.job_name, pipe.table, parts[0], types, str(target) + ".parts")
     os.makedirs(task.spill_dir)
     schema = pa.schema({"id": pa.int64(), "note": pa.string()})
-    side = SQLiteSide(task, schema)
+    side = SQLiteArrowSide(task, schema)
     batches = [
         pa.record_batch({"id": [1, 2], "note": ["a", "b"]}),
         pa.record_batch({"id": [3], "note": [7]}),  # a stage's output typed by its values
@@ -496,3 +500,25 @@ def test_a_local_cluster_loader_starts_runs_its_workers_without_the_sampling_pro
     with _dask_client("local", 1) as client:
         assert list(client.run(profiling).values()) == [False]
     assert profiling()  # this process's configuration is as it was
+
+
+def test_parts_on_this_machines_cores_travel_as_arrow_and_from_a_remote_cluster_as_databases() -> None:
+    from loader.engines import result_side
+
+    assert result_side("processes", None) == "arrow"
+    assert result_side("dask", None) == result_side("dask", "local") == "arrow"
+    assert result_side("dask", "tcp://scheduler:8786") == "database"
+    assert result_side("processes", None, "database") == "database"
+    assert result_side("dask", "tcp://scheduler:8786", "arrow") == "arrow"
+
+
+def test_side_databases_on_a_local_pool_load_the_same_rows(tmp_path: Path) -> None:
+    paths = csv_files(tmp_path, files=1)
+    threads = Pipeline(job(paths, tmp_path / "threads.db", "threads")).run()
+    config = job(paths, tmp_path / "db.db", "processes")
+    report = Pipeline(replace(config, run=replace(config.run, part_results="database"))).run()
+    assert len(report.parts) > 3
+    assert contents(tmp_path / "db.db", "sqlite") == contents(tmp_path / "threads.db", "sqlite")
+    assert (report.rows_written, report.rows_rejected) == (threads.rows_written, threads.rows_rejected)
+    p = cli("load", str(paths[0]), str(tmp_path / "x.db"), "--engine", "processes", "--set", "run.part_results=sql")
+    assert p.returncode == 2 and "run.part_results" in p.stderr

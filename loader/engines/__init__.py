@@ -113,6 +113,15 @@ def _dask_client(scheduler: str | None, local_workers: int) -> Iterator[Any]:
         yield client
 
 
+def result_side(engine: str | None, scheduler: str | None, chosen: str = "auto") -> str:
+    """How parts leave their results (``run.part_results``): by default with the least work
+    in all where the workers share this machine's cores (a local pool or cluster), with the
+    least work for this process, the single writer, where they have cores of their own."""
+    if chosen != "auto":
+        return chosen
+    return "database" if engine == "dask" and scheduler not in (None, "local") else "arrow"
+
+
 def spill_dir(pipeline: Pipeline) -> str:
     return pipeline.job.run.spill_dir or pipeline.job.sink.path.rstrip("/\\") + ".parts"
 
@@ -227,9 +236,11 @@ class Coordinator:
         encoded = encode_types(types)
         if encoded != self.state.schema:
             self.state.schema = self.schema_entry = encoded
+        run = pipe.job.run
+        side = result_side(run.engine, run.scheduler, str(run.part_results))
+        allow_python = getattr(pipe, "allow_python", False)
         tasks = [
-            PartTask(pipe.job, pipe.job_name, pipe.table, p, encoded, directory, getattr(pipe, "allow_python", False))
-            for p in parts
+            PartTask(pipe.job, pipe.job_name, pipe.table, p, encoded, directory, allow_python, side) for p in parts
         ]
         self._check_plan(tasks, committed)
         for task in tasks:

@@ -3,8 +3,8 @@ leave the result in the spill directory for the coordinator to commit.
 
 ``run_part`` is a top-level function of plain, picklable arguments, so a process pool
 or a Dask worker on another machine runs it the same way. Its results travel through
-files, not through the scheduler: Arrow IPC files of the part's rows as SQLite stores
-them, or sorted runs of LevelDB keys and values, the
+files, not through the scheduler: the part's rows as SQLite stores them (Arrow IPC files,
+or a side database), or sorted runs of LevelDB keys and values, the
 part's rejects, and last a manifest with the counts. Every file is written under a
 temporary name and renamed when whole, and the manifest comes last, so a part with a
 manifest is finished, whichever worker did it and however often it was retried.
@@ -20,7 +20,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
@@ -52,12 +52,15 @@ class PartTask:
     types: str  # the settled column types (``schema.encode_types``)
     spill_dir: str
     allow_python: bool = False
+    # "arrow": results the coordinator has the least work with in all (workers on its own
+    # cores); "database": those it has the least work with itself (workers elsewhere)
+    side: str = "arrow"
 
     @property
     def prefix(self) -> str:
         """The part's result files' common name: its id and what decides its contents
         (types, stages, sink), so a result made under other settings is never reused."""
-        what = json.dumps([self.types, self.job.transform, repr(self.job.sink)], sort_keys=True, default=str)
+        what = json.dumps([self.types, self.job.transform, repr(self.job.sink), self.side], sort_keys=True, default=str)
         return os.path.join(self.spill_dir, f"{self.part.id}-{hashlib.sha256(what.encode()).hexdigest()[:8]}")
 
 
@@ -66,7 +69,7 @@ class PartResult:
     """What a finished part holds: its files and counts, who made it and how long it took."""
 
     id: str
-    files: list[str] = field(default_factory=list)  # the rows' Arrow IPC files, or the sorted runs
+    files: list[str] = field(default_factory=list)  # the rows' Arrow IPC files or database, or the sorted runs
     rejects: str | None = None  # the part's reject lines (this job's format)
     rows_read: int = 0
     rows_written: int = 0  # rows in the side results (for ``ignore``, before the target's keys are seen)
@@ -214,11 +217,11 @@ class SideWriter:
         raise NotImplementedError
 
 
-class SQLiteSide(SideWriter):
+class SQLiteArrowSide(SideWriter):
     """The part's rows as SQLite stores them (the encoder's batches) in Arrow IPC files,
     which the coordinator binds into the target in C: the part is written to SQLite
-    once, by the single writer (a side database would be written twice). A new file
-    starts where a stage changes the batches' schema."""
+    once, by the single writer, the least work in all. A new file starts where a stage
+    changes the batches' schema."""
 
     def __init__(self, task: PartTask, schema: pa.Schema) -> None:
         from ..sinks.sqlite import SQLiteEncoder
@@ -270,6 +273,53 @@ class SQLiteSide(SideWriter):
             self.sink.close()
 
 
+class SQLiteDatabaseSide(SideWriter):
+    """The part's rows in a side database: the target's table, with no keys or indexes
+    (the target's own constraints apply when the coordinator copies them in). More work
+    in all than Arrow files, but the least for the single writer: SQLite copies the
+    records as they are."""
+
+    def __init__(self, task: PartTask, schema: pa.Schema) -> None:
+        from ..sinks.sqlite import SQLiteEncoder
+        from ..writers.sqlite import SQLiteWriter
+
+        self.path = task.prefix + ".db"
+        self.tmp = self.path + ".partial"
+        for stale in (self.tmp, self.tmp + "-journal", self.tmp + "-wal"):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(stale)
+        assert task.table is not None
+        config = replace(task.job.sink, path=self.tmp, mode="append", primary_key=[], indexes=[], alter=False)
+        self.writer = SQLiteWriter(config, task.table).__enter__()
+        # a side database is whole or thrown away (its temporary name): no journal, no sync
+        # per commit; one fsync before its rename, and the manifest after that
+        assert self.writer.conn is not None
+        self.writer.conn.execute("PRAGMA journal_mode=OFF")
+        self.writer.conn.execute("PRAGMA synchronous=OFF")
+        self.writer.prepare(schema, fresh=True)
+        self.encode = SQLiteEncoder()  # type: ignore[method-assign]
+        self.batch = int(task.job.sink.batch_size or 50_000)
+        self.pending = 0
+
+    def write(self, encoded: Encoded) -> int:
+        n = self.writer.write(encoded)
+        self.pending += n
+        if self.pending >= self.batch:
+            self.writer.commit("part", {})
+            self.pending = 0
+        return n
+
+    def close(self) -> list[str]:
+        self.writer.commit("part", {})
+        self.writer.__exit__(None, None, None)
+        fsync_path(self.tmp)
+        os.replace(self.tmp, self.path)
+        return [self.path]
+
+    def abort(self) -> None:
+        self.writer.__exit__(RuntimeError, None, None)
+
+
 class LevelDBSide(SideWriter):
     """The part's keys and values in sorted runs (``loader.spill``), each key once per run."""
 
@@ -304,11 +354,16 @@ class LevelDBSide(SideWriter):
         return None
 
 
-SIDES: dict[str, type[SideWriter]] = {"sqlite": SQLiteSide, "leveldb": LevelDBSide}
+SIDES: dict[tuple[str, str], type[SideWriter]] = {
+    ("sqlite", "arrow"): SQLiteArrowSide,
+    ("sqlite", "database"): SQLiteDatabaseSide,
+    ("leveldb", "arrow"): LevelDBSide,
+    ("leveldb", "database"): LevelDBSide,
+}
 
 
 def side_writer(task: PartTask, schema: pa.Schema) -> SideWriter:
-    side = SIDES.get(str(task.job.sink.type))
+    side = SIDES.get((str(task.job.sink.type), task.side))
     if side is None:
         raise ConfigError(
             f"run.engine: parts cannot be loaded into a {task.job.sink.type} sink yet",

@@ -377,13 +377,15 @@ class SQLiteWriter(Transactional):
         self._in_txn = False
 
     def merge_part(self, files: list[str], rows: int, job: str, entries: Callable[[int, int], dict[str, str]]) -> None:
-        """A part's rows (``files``: Arrow IPC files of encoded batches) written as the
-        load writes chunks, committed with the checkpoint ``entries(written, ignored)``:
-        one transaction. Read from the files, not mapped: mapped pages would count in
-        the peak RSS."""
+        """A part's rows (``files``: Arrow IPC files of encoded batches, or one side
+        database of the same table) written into the table, committed with the checkpoint
+        ``entries(written, ignored)``: one transaction."""
+        if len(files) == 1 and files[0].endswith(".db"):
+            self._copy_part(files[0], rows, job, entries)
+            return
         written = 0
         try:
-            for path in files:
+            for path in files:  # read, not mapped: mapped pages would count in the peak RSS
                 with pa.OSFile(path) as source:
                     part = pa.ipc.open_file(source)
                     if self.config.mode in ("append", "replace"):
@@ -395,6 +397,27 @@ class SQLiteWriter(Transactional):
         except BaseException:
             self.rollback()
             raise
+
+    def _copy_part(self, path: str, rows: int, job: str, entries: Callable[[int, int], dict[str, str]]) -> None:
+        """A side database's table copied in by SQLite, in the transaction of the checkpoint."""
+        self._execute("ATTACH DATABASE ? AS part", (path,))
+        try:
+            names = tuple(r[1] for r in self._execute(f"PRAGMA part.table_info({quote(self.table)})"))
+            source = f"part.{quote(self.table)}"
+            if self.config.mode in ("append", "replace") and list(names) == self.existing_columns():
+                # SQLite's transfer optimization: records copied as they are, in rowid order
+                sql = f"INSERT INTO main.{quote(self.table)} SELECT * FROM {source}"
+            else:
+                sql = self._merge_sql(names, source)
+            self._begin()
+            self._execute(sql)
+            written = int(self._execute("SELECT changes()")[0][0])
+            self.commit(job, entries(written, rows - written))
+        except BaseException:
+            self.rollback()
+            raise
+        finally:
+            self._execute("DETACH DATABASE part")
 
     def finish(self) -> None:
         """Indexes are built once, after the load: cheaper than maintaining them per row."""
