@@ -4,8 +4,9 @@ cluster) run ``work.run_part`` on every part and leave the results in ``run.spil
 
 The target has one writer: this process. It commits finished parts in plan order, each
 part's rows with its checkpoint entry (``part:<id>`` and its counts) in one transaction
-(SQLite: the part's encoded batches bound into the table; LevelDB: the part's sorted runs
-taken in as runs of the load's sorted ingest, with the checkpoint). A rerun skips
+(SQLite: the part's encoded batches bound into the table, or its side database's records
+copied in; LevelDB: the part's sorted runs taken in as runs of the load's sorted ingest,
+with the checkpoint). A rerun skips
 committed parts and reuses finished results still in the spill directory; a part whose
 worker died runs again, and its half-written files are never read (see ``work``).
 """
