@@ -90,6 +90,7 @@ class RunOptions(TypedDict, total=False):
     engine: Literal["threads", "processes", "dask"]
     scheduler: str
     part_size: int | str
+    part_results: Literal["auto", "arrow", "database"]
     spill_dir: PathLike
     temp_dir: PathLike
 
