@@ -44,8 +44,18 @@ def max_fan_in(run_bytes: int) -> int:
     """Runs of about ``run_bytes`` merged at once at most: the merge holds a batch or two
     of each, a batch of each within about two runs' bytes. More runs are first merged in
     groups into longer runs, which writes their data once more."""
-    batch = max(MIN_BATCH_ROWS * 256, min(MERGE_BATCH_BYTES, run_bytes // RUN_BATCHES))  # rows of ~256 bytes
+    batch = max(MIN_BATCH_ROWS * 256, _batch_bytes(run_bytes))  # rows of ~256 bytes
     return max(MIN_FAN_IN, min(2 * run_bytes // batch, MAX_FAN_IN, _open_files() // 4))
+
+
+def _batch_bytes(run_bytes: int) -> int:
+    """The bytes of a sorted run's IPC batches, for a run of ``run_bytes``."""
+    return min(MERGE_BATCH_BYTES, run_bytes // RUN_BATCHES)
+
+
+def _batch_rows(data: pa.Table | pa.RecordBatch, batch_bytes: int) -> int:
+    """Rows of ``data`` in about ``batch_bytes``."""
+    return max(MIN_BATCH_ROWS, int(batch_bytes * data.num_rows // max(data.nbytes, 1)))
 
 
 def _open_files() -> int:
@@ -103,8 +113,7 @@ def write_merged_run(path: str, tables: Iterator[pa.Table]) -> None:
     """Key-ordered tables (a merge of runs) written as one run, renamed into place whole."""
     with _run_file(path) as out:
         for table in tables:
-            rows = max(MIN_BATCH_ROWS, MERGE_BATCH_BYTES * table.num_rows // max(table.nbytes, 1))
-            for batch in table.to_batches(max_chunksize=rows):
+            for batch in table.to_batches(max_chunksize=_batch_rows(table, MERGE_BATCH_BYTES)):
                 out.write_batch(batch)
 
 
@@ -135,8 +144,7 @@ def write_sorted_run(path: str, held: list[pa.RecordBatch], keep: Keep) -> None:
     del table  # the chunks go: the combined copy replaces them
     if not chunks:
         chunks = [pa.RecordBatch.from_pylist([], schema=SCHEMA)]
-    batch_bytes = min(MERGE_BATCH_BYTES, chunks[0].nbytes // RUN_BATCHES)
-    rows = max(MIN_BATCH_ROWS, batch_bytes * chunks[0].num_rows // max(chunks[0].nbytes, 1))
+    rows = _batch_rows(chunks[0], _batch_bytes(chunks[0].nbytes))
     with _run_file(path) as out:
         for start in range(0, len(order), rows):
             out.write_batch(kernels.take(chunks[0], order.slice(start, rows)))
@@ -295,18 +303,11 @@ def merge_runs(
             if runs == 1:  # one run's rows: already sorted, each key once
                 yield _after(pa.Table.from_batches(parts), after)
             elif parts:
-                yield _after(_unique(pa.Table.from_batches(parts), keep), after)
+                # combined first: sorting and taking across a piece of each run cost more
+                yield _after(sort_unique(pa.Table.from_batches(parts).combine_chunks(), keep), after)
     finally:
         for c in cursors:
             c.close()
-
-
-def _unique(table: pa.Table, keep: Keep) -> pa.Table:
-    table = table.combine_chunks()  # a piece of each run: sorting and taking across them cost more
-    ordered = kernels.take(table, kernels.sort_indices(table, sort_keys=[("key", "ascending")]))
-    keys = ordered.column("key").combine_chunks()
-    mask = _last_of_each(keys, keep)
-    return ordered if kernels.all(mask).as_py() else kernels.filter(ordered, mask)
 
 
 def _after(table: pa.Table, after: bytes | None) -> pa.Table:

@@ -522,3 +522,23 @@ def test_side_databases_on_a_local_pool_load_the_same_rows(tmp_path: Path) -> No
     assert (report.rows_written, report.rows_rejected) == (threads.rows_written, threads.rows_rejected)
     p = cli("load", str(paths[0]), str(tmp_path / "x.db"), "--engine", "processes", "--set", "run.part_results=sql")
     assert p.returncode == 2 and "run.part_results" in p.stderr
+
+
+@pytest.mark.parametrize("sink_settings", [{"sort": "never"}, {"mode": "ignore"}], ids=["never", "ignore"])
+def test_leveldb_parts_written_at_their_commit_hold_what_threads_writes(
+    tmp_path: Path, sink_settings: dict[str, str]
+) -> None:
+    """Under ``sort = never`` or ``ignore`` a part's runs are merged into WriteBatches when
+    it commits (not adopted into one merge at the end)."""
+    paths = csv_files(tmp_path, files=1)
+    results = []
+    for engine in ("threads", "processes"):
+        config = job(paths, tmp_path / f"{engine}.ldb", engine, sink="leveldb")
+        config = replace(config, sink=replace(config.sink, **sink_settings))
+        report = Pipeline(config).run()
+        assert report.rows_read == (
+            report.rows_written + report.rows_rejected + report.rows_filtered + report.rows_ignored
+        )
+        results.append((contents(tmp_path / f"{engine}.ldb", "leveldb"), report.rows_written, report.rows_ignored))
+    assert results[0] == results[1]
+    assert len(results[0][0]) > 2000

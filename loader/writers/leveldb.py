@@ -33,7 +33,7 @@ from ..errors import RESUME_HINT, ConfigError, InterruptedLoad, SinkError, Targe
 from ..prefetch import prefetch
 from ..sinks.base import Encoded
 from ..sinks.leveldb import Puts, as_bytes, stage
-from ..spill import Keep, run_bounds
+from ..spill import Keep, merge_runs, run_bounds
 from . import leveldb_tables
 from .base import Transactional
 from .encode import KeyTemplate
@@ -437,7 +437,7 @@ class LevelDBWriter(Transactional):
         written = 0 if ignore else rows
         get = self.db.get
         try:
-            for table in _sorted(files, "first" if ignore else "last"):
+            for table in merge_runs(files, "first" if ignore else "last"):  # one run: its batches as they are
                 wb = self.db.write_batch(transaction=True, sync=self.config.sync)
                 for ks, vs in as_bytes(table.column("key").combine_chunks(), table.column("value").combine_chunks()):
                     if ignore:  # keys already stored keep their value
@@ -539,16 +539,3 @@ def _stopping(tables: Iterator[pa.Table]) -> Iterator[pa.Table]:
     for table in tables:
         _stop_if_asked()
         yield table
-
-
-def _sorted(runs: list[str], keep: Any) -> Iterator[pa.Table]:
-    """The runs' keys and values in key order, each key once; one run is that already."""
-    from ..spill import merge_runs
-
-    if len(runs) != 1:
-        yield from merge_runs(runs, keep)
-        return
-    with pa.OSFile(runs[0], "r") as source:  # read, not mapped: mapped pages stay in RSS
-        reader = pa.ipc.open_file(source)
-        for i in range(reader.num_record_batches):
-            yield pa.Table.from_batches([reader.get_batch(i)])
