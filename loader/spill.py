@@ -111,22 +111,22 @@ def _binary(arr: pa.Array) -> pa.Array:
 
 def write_merged_run(path: str, tables: Iterator[pa.Table]) -> None:
     """Key-ordered tables (a merge of runs) written as one run, renamed into place whole."""
-    with _run_file(path) as out:
+    with ipc_file(path) as out:
         for table in tables:
             for batch in table.to_batches(max_chunksize=_batch_rows(table, MERGE_BATCH_BYTES)):
                 out.write_batch(batch)
 
 
 @contextmanager
-def _run_file(path: str) -> Iterator[ipc.RecordBatchFileWriter]:
-    """An IPC file written under a temporary name, fsynced, and renamed to ``path`` once
-    whole (the rename fsynced too)."""
+def ipc_file(path: str, schema: pa.Schema = SCHEMA) -> Iterator[ipc.RecordBatchFileWriter]:
+    """An IPC file written under a temporary name (a dead writer's replaced), fsynced, and
+    renamed to ``path`` once whole (the rename fsynced too); left unnamed on an error."""
     tmp = path + ".partial"
     # buffered: an IPC batch is several small writes, a system call each unbuffered
     with (
         pa.OSFile(tmp, "wb") as raw,
         pa.BufferedOutputStream(raw, WRITE_BUFFER) as sink,
-        ipc.new_file(sink, SCHEMA) as out,
+        ipc.new_file(sink, schema) as out,
     ):
         yield out
     fsync_path(tmp)
@@ -145,7 +145,7 @@ def write_sorted_run(path: str, held: list[pa.RecordBatch], keep: Keep) -> None:
     if not chunks:
         chunks = [pa.RecordBatch.from_pylist([], schema=SCHEMA)]
     rows = _batch_rows(chunks[0], _batch_bytes(chunks[0].nbytes))
-    with _run_file(path) as out:
+    with ipc_file(path) as out:
         for start in range(0, len(order), rows):
             out.write_batch(kernels.take(chunks[0], order.slice(start, rows)))
 

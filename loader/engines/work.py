@@ -35,6 +35,7 @@ from ..rejects import RejectFile
 from ..report import peak_rss_mb
 from ..schema import decode_types
 from ..sinks.base import Encoded
+from ..spill import ipc_file
 from ..transforms import apply, build_stages, close_stages, output_schema
 
 SPILL_BYTES = 8 << 20  # LevelDB keys and values held before a sorted run is written
@@ -229,48 +230,41 @@ class SQLiteArrowSide(SideWriter):
         self.prefix = task.prefix
         self.encode = SQLiteEncoder()  # type: ignore[method-assign]
         self.files: list[str] = []
+        self.file: contextlib.ExitStack | None = None  # the file being written, until whole
         self.out: pa.ipc.RecordBatchFileWriter | None = None
-        self.sink: pa.OSFile | None = None
         self.schema: pa.Schema | None = None
-
-    def _tmp(self) -> str:
-        return f"{self.prefix}.{len(self.files)}.arrow.partial"
 
     def write(self, encoded: Encoded) -> int:
         rows = encoded.payload
         if rows is None or not rows.num_rows:
             return 0
-        if self.out is not None and not rows.schema.equals(self.schema):
+        if self.file is not None and not rows.schema.equals(self.schema):
             self._end_file()
-        if self.out is None:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(self._tmp())  # a dead worker's
-            self.sink = pa.OSFile(self._tmp(), "wb")
-            self.out, self.schema = pa.ipc.new_file(self.sink, rows.schema), rows.schema
+        if self.file is None:
+            self.file = contextlib.ExitStack()
+            self.out = self.file.enter_context(ipc_file(self._path(), rows.schema))
+            self.schema = rows.schema
+        assert self.out is not None
         self.out.write_batch(rows)
         return int(rows.num_rows)
 
+    def _path(self) -> str:
+        return f"{self.prefix}.{len(self.files)}.arrow"
+
     def _end_file(self) -> None:
-        assert self.out is not None and self.sink is not None
-        self.out.close()
-        self.sink.close()
-        self.out = self.sink = None
-        tmp = self._tmp()
-        fsync_path(tmp)
-        self.files.append(tmp.removesuffix(".partial"))
-        os.replace(tmp, self.files[-1])
+        assert self.file is not None
+        self.file.close()  # whole: fsynced and renamed
+        self.file = self.out = None
+        self.files.append(self._path())
 
     def close(self) -> list[str]:
-        if self.out is not None:
+        if self.file is not None:
             self._end_file()
         return self.files
 
     def abort(self) -> None:
-        if self.out is not None:
-            with contextlib.suppress(Exception):
-                self.out.close()
-        if self.sink is not None:
-            self.sink.close()
+        if self.file is not None:
+            self.file.__exit__(RuntimeError, RuntimeError("part aborted"), None)  # left unnamed
 
 
 class SQLiteDatabaseSide(SideWriter):
