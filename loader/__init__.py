@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .config import JobConfig, RunConfig, SinkConfig, SourceConfig, load_job
     from .errors import (
         ConfigError,
+        EngineError,
         InterruptedLoad,
         LoaderError,
         RejectLimitError,
@@ -46,6 +47,7 @@ _MODULES = {
     "SourceChangedError": "errors",
     "SourceError": "errors",
     "TargetLockedError": "errors",
+    "EngineError": "errors",
     "Pipeline": "pipeline",
     "Plan": "pipeline",
     "load": "api",
@@ -66,6 +68,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "Chunk",
     "ConfigError",
+    "EngineError",
     "InterruptedLoad",
     "JobConfig",
     "LoaderError",

@@ -197,6 +197,13 @@ class TargetLockedError(LoaderError):
     default_hint = "another loader run is writing this target; retry when it ends"
 
 
+class EngineError(LoaderError, ConnectionError):
+    """The engine did not start: a Dask scheduler (``run.scheduler``) out of reach. Nothing
+    was written; a rerun starts the load."""
+
+    default_hint = "start the scheduler and its workers (docs/engines.md), or check run.scheduler"
+
+
 class InterruptedLoad(LoaderError):
     """Stopped by SIGTERM or SIGINT at a batch boundary, checkpoint committed."""
 

@@ -27,7 +27,7 @@ import pytest
 
 from loader import JobConfig, Pipeline, RunConfig, SinkConfig, SourceConfig
 from loader.engines.work import PartTask, note_start, run_part
-from loader.errors import EXIT_NOTHING_LOADED, ConfigError, NothingLoadedError
+from loader.errors import EXIT_NOTHING_LOADED, ConfigError, EngineError, NothingLoadedError
 from loader.parts import plan_file
 from loader.readers import open_reader
 from loader.readers.csv.parts import bounds
@@ -542,3 +542,41 @@ def test_leveldb_parts_written_at_their_commit_hold_what_threads_writes(
         results.append((contents(tmp_path / f"{engine}.ldb", "leveldb"), report.rows_written, report.rows_ignored))
     assert results[0] == results[1]
     assert len(results[0][0]) > 2000
+
+
+def test_a_dask_engine_starts_on_a_thread_while_the_load_goes_on_and_ends_on_that_thread() -> None:
+    import contextlib
+    import threading
+
+    from loader.engines import _in_background
+
+    seen: list[tuple[str, int]] = []
+    go = threading.Event()
+
+    @contextlib.contextmanager
+    def slow_start() -> Iterator[int]:
+        go.wait(10)
+        seen.append(("entered", threading.get_ident()))
+        yield 42
+        seen.append(("exited", threading.get_ident()))
+
+    with _in_background(slow_start) as ready:
+        seen.append(("caller went on", threading.get_ident()))
+        go.set()
+        assert ready() == 42
+    assert [what for what, _ in seen] == ["caller went on", "entered", "exited"]
+    assert seen[1][1] == seen[2][1] != seen[0][1]
+
+
+def test_a_dask_engine_that_fails_to_start_says_so_at_its_first_use() -> None:
+    import dask
+
+    from loader.engines import open_engine
+
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+        open_engine("dask", "tcp://127.0.0.1:9", None) as (_, workers),  # nothing listens there
+        pytest.raises(EngineError, match=r"^cannot reach the Dask scheduler tcp://127\.0\.0\.1:9: ") as caught,
+    ):
+        workers()
+    assert caught.value.exit_code == 1 and isinstance(caught.value, ConnectionError)

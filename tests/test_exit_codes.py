@@ -21,6 +21,7 @@ from loader.errors import (
     RERUN,
     RESUME_HINT,
     ConfigError,
+    EngineError,
     InterruptedLoad,
     MissingInputError,
     SchemaMismatchError,
@@ -125,6 +126,7 @@ def test_every_error_class_carries_its_code_and_class() -> None:
         (SourceError.from_os(OSError(errno.EIO, "Input/output error"), "a.csv", "read"), 1, RERUN),
         (SinkError("no space left on the device", hint=RESUME_HINT), EXIT_FAILED, RERUN),
         (TargetLockedError("locked"), EXIT_LOCKED, RERUN),
+        (EngineError("no scheduler"), EXIT_FAILED, RERUN),
         (InterruptedLoad(15), 143, RERUN),
         (InterruptedLoad(2), 130, RERUN),
     ]

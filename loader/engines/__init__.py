@@ -15,19 +15,22 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import importlib
+import importlib.util
 import json
 import os
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .. import pool_worker, storage
 from ..compat import spare_pandas_import
 from ..cpus import usable_cpus
-from ..errors import ConfigError, InterruptedLoad, RejectLimitError
+from ..errors import ConfigError, EngineError, InterruptedLoad, RejectLimitError
 from ..parts import Part, plan_file
 from ..progress import Progress
 from ..report import FileReport, RunReport
@@ -60,9 +63,11 @@ Submit = Callable[[PartTask], Result]
 
 
 @contextlib.contextmanager
-def open_engine(engine: str, scheduler: str | None, local_workers: int | None) -> Iterator[tuple[Submit, int]]:
-    """A function that starts a part somewhere, and how many run at once. ``local_workers``:
-    the processes of a local pool or cluster (by default one per usable CPU)."""
+def open_engine(
+    engine: str, scheduler: str | None, local_workers: int | None
+) -> Iterator[tuple[Submit, Callable[[], int]]]:
+    """A function that starts a part somewhere, and one that says how many run at once.
+    ``local_workers``: the processes of a local pool or cluster (by default one per usable CPU)."""
     if engine == "processes":
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
@@ -74,31 +79,68 @@ def open_engine(engine: str, scheduler: str | None, local_workers: int | None) -
             for _ in range(workers):  # a process starts per task waiting: all start now, and import loader
                 pool.submit(pool_worker.warm)
             try:
-                yield (lambda task: pool.submit(run_part, task)), workers
+                yield (lambda task: pool.submit(run_part, task)), (lambda: workers)
             except BaseException:
                 pool.shutdown(cancel_futures=True)  # parts not started are not run; running ones end
                 raise
         return
     if engine == "dask":
-        with _dask_client(scheduler, local_workers or usable_cpus()) as client:
-            # on every worker, before loader is imported there; the finder turns away only
-            # loader's own imports of pandas, so other tasks on a shared worker import it as usual
-            client.register_worker_callbacks(setup=spare_pandas_import)
-            workers = max(1, sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()))
+        _require_distributed()  # a missing extra is said now, not at the first part
+        # the client (and a LocalCluster's processes) come up on a thread while the types are sampled
+        with _in_background(lambda: _dask_session(scheduler, local_workers or usable_cpus())) as session:
             # a key per part: Dask runs a part that a dead worker held again, elsewhere
-            yield (lambda task: client.submit(run_part, task, key=f"loader-part-{task.part.id}", pure=False)), workers
+            yield (
+                (lambda task: session()[0].submit(run_part, task, key=f"loader-part-{task.part.id}", pure=False)),
+                (lambda: session()[1]),
+            )
         return
     raise ConfigError(f"run.engine: {engine!r} does not run parts", hint="use 'processes' or 'dask'")
 
 
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def _in_background(start: Callable[[], contextlib.AbstractContextManager[T]]) -> Iterator[Callable[[], T]]:
+    """``start()`` entered on a thread while the caller goes on; the function handed out
+    waits for what it gives (and raises what it raised). Exited on the same thread (a
+    Dask client's context variables are that thread's), once entered."""
+    stack = contextlib.ExitStack()
+    with ThreadPoolExecutor(1, thread_name_prefix="loader-engine") as pool:
+        future = pool.submit(lambda: stack.enter_context(start()))
+        try:
+            yield future.result
+        finally:
+            future.exception()  # waited for: nothing is left starting behind the load's back
+            pool.submit(stack.close).result()
+
+
+def _require_distributed() -> None:
+    if importlib.util.find_spec("distributed") is None:
+        raise _no_dask()
+
+
+def _no_dask() -> ConfigError:
+    return ConfigError("run.engine = 'dask' needs dask.distributed", hint="pip install 'loader[dask]'")
+
+
+@contextlib.contextmanager
+def _dask_session(scheduler: str | None, local_workers: int) -> Iterator[tuple[Any, int]]:
+    """A client ready for parts, and how many threads its workers have in all."""
+    with _dask_client(scheduler, local_workers) as client:
+        # on every worker, before loader is imported there; the finder turns away only
+        # loader's own imports of pandas, so other tasks on a shared worker import it as usual
+        client.register_worker_callbacks(setup=spare_pandas_import)
+        client.run(pool_worker.warm)  # the workers import what a part needs, as a pool's do
+        yield client, max(1, sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()))
+
+
 @contextlib.contextmanager
 def _dask_client(scheduler: str | None, local_workers: int) -> Iterator[Any]:
-    import importlib
-
     try:
         distributed: Any = importlib.import_module("dask.distributed")  # an optional extra, untyped
     except ImportError:
-        raise ConfigError("run.engine = 'dask' needs dask.distributed", hint="pip install 'loader[dask]'") from None
+        raise _no_dask() from None
     if scheduler in (None, "local"):
         dask: Any = importlib.import_module("dask")
         # no dashboard, so nobody sees the workers' sampling profiler: off, it leaves the
@@ -110,7 +152,11 @@ def _dask_client(scheduler: str | None, local_workers: int) -> Iterator[Any]:
         with cluster, distributed.Client(cluster) as client:
             yield client
         return
-    with distributed.Client(scheduler) as client:
+    try:
+        client = distributed.Client(scheduler)
+    except OSError as exc:  # out of reach (the connect timed out): nothing was written yet
+        raise EngineError(f"cannot reach the Dask scheduler {scheduler}: {exc}") from None
+    with client:
         yield client
 
 
@@ -129,12 +175,17 @@ def spill_dir(pipeline: Pipeline) -> str:
 
 @dataclass(frozen=True)
 class Engine:
-    """A started engine: how to start a part, how many run at once, and how to end it
-    (once the parts are in: the writer's last step needs no workers)."""
+    """A started engine: how to start a part, how many run at once (once it is up: a
+    cluster starts in the background), and how to end it (once the parts are in: the
+    writer's last step needs no workers)."""
 
     submit: Submit
-    workers: int
+    count: Callable[[], int]
     stop: Callable[[], None]
+
+    @property
+    def workers(self) -> int:
+        return self.count()
 
 
 @contextlib.contextmanager
