@@ -191,7 +191,8 @@ class RunConfig:
     (the default) to start a ``LocalCluster`` of one single-threaded worker per usable CPU."""
     part_size: int = field(default=32 << 20, metadata=SIZE)
     """With ``processes`` or ``dask``: input bytes per part (CSV and JSON Lines byte ranges
-    cut between rows, Parquet row-group ranges); a smaller file is one part."""
+    cut between rows, Parquet row-group ranges); a smaller file is one part, and a longer
+    one starts with parts of an eighth, a quarter and a half of it (the writer starts sooner)."""
     part_results: Literal["auto", "arrow", "database"] = "auto"
     """With ``processes`` or ``dask`` into SQLite: how a part's rows reach this process.
     ``arrow`` (Arrow IPC files, bound into the target here) is the least work in all;

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -22,6 +22,9 @@ from . import storage
 
 Unit = Literal["file", "bytes", "row_groups"]
 PART_BYTES = 64 << 20  # a part's size, to balance work across workers
+# A file longer than a part starts with smaller ones (part_bytes divided by these), so the
+# single writer has a first part to commit soon after the workers start, not a whole part later.
+RAMP = (8, 4, 2)
 _COMPRESSED = (".gz", ".bz2", ".zst", ".zstd", ".lz4", ".xz", ".br")
 
 
@@ -57,6 +60,14 @@ class FilePlan:
     note: str = ""
 
 
+def part_sizes(part_bytes: int) -> Iterator[int]:
+    """The size of each part of a file longer than ``part_bytes``, in turn: the ``RAMP``, then
+    ``part_bytes``."""
+    for share in RAMP:
+        yield max(1, part_bytes // share)
+    yield from itertools.repeat(part_bytes)
+
+
 def _fingerprint(path: str) -> str:
     ident = storage.identity(path)
     return "" if ident is None else f"{ident.get('size')}:{ident.get('sha256_head_tail', ident.get('etag', ''))}"
@@ -83,7 +94,7 @@ def plan_file(
         return FilePlan((whole,))
     if fmt == "csv" and escape:
         return FilePlan((whole,), f"escape character {escape!r}: quote parity cannot find row boundaries, read whole")
-    cuts = list(row_boundaries(path, part_bytes, quote.encode() if fmt == "csv" and quote else None))
+    cuts = list(row_boundaries(path, part_sizes(part_bytes), quote.encode() if fmt == "csv" and quote else None))
     bounds = [(0, 1), *cuts, (size, 0)]
     parts = tuple(
         Part(path, "bytes", a, b, size=b - a, fingerprint=whole.fingerprint, line=line if fmt == "csv" else 0)
@@ -93,9 +104,9 @@ def plan_file(
     return FilePlan(parts, f"{len(parts)} byte ranges cut at row boundaries")
 
 
-def row_boundaries(path: str, every: int, quote: bytes | None) -> Iterator[tuple[int, int]]:
-    """Offsets just past a newline that ends a row, one at or after each ``every`` bytes,
-    each with its line: with ``quote``, only a newline after balanced quotes. The CSV
+def row_boundaries(path: str, every: Iterable[int], quote: bytes | None) -> Iterator[tuple[int, int]]:
+    """Offsets just past a newline that ends a row, one at or after each of ``every``'s sizes
+    in turn, each with its line: with ``quote``, only a newline after balanced quotes. The CSV
     reader's own scan (``readers.csv.parts``), so a planned cut is where the reader puts it too."""
     from .readers.csv.parts import row_starts
 
@@ -112,9 +123,11 @@ def _parquet(path: str, whole: Part, part_bytes: int) -> FilePlan:
         return FilePlan((whole,))
     parts: list[Part] = []
     first, acc = 0, 0
+    sizes = part_sizes(part_bytes)
+    target = next(sizes)
     for i, nbytes in enumerate(groups):
         acc += nbytes
-        if acc >= part_bytes or i == len(groups) - 1:
+        if acc >= target or i == len(groups) - 1:
             parts.append(Part(path, "row_groups", first, i + 1, size=acc, fingerprint=whole.fingerprint))
-            first, acc = i + 1, 0
+            first, acc, target = i + 1, 0, next(sizes)
     return FilePlan(tuple(parts), f"{len(parts)} row-group ranges")

@@ -100,3 +100,31 @@ def test_part_ids_are_stable_and_change_with_the_file(tmp_path):
     assert len(set(ids)) == len(ids)
     path.write_text(path.read_text().replace("plain", "PLAIN", 1))
     assert plan_file(str(path), "csv", part_bytes=4096).parts[0].id != ids[0]
+
+
+def test_a_file_longer_than_a_part_starts_with_smaller_parts_so_the_writer_starts_soon(tmp_path):
+    path = tmp_path / "q.csv"
+    _csv_with_quoted_newlines(path, rows=20_000)
+    sizes = [p.size for p in plan_file(str(path), "csv", part_bytes=64_000).parts]
+    # an eighth, a quarter, a half, then whole parts (each ends at the next row boundary)
+    assert [s // 1000 for s in sizes[:4]] == [8, 16, 32, 64]
+    assert all(64_000 <= s < 65_000 for s in sizes[3:-1]) and sizes[-1] <= 65_000
+    parquet = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"id": list(range(64_000))}), parquet, row_group_size=1000)
+    groups = [p.end - p.start for p in plan_file(str(parquet), "parquet", part_bytes=64_000).parts]
+    per_group = pq.ParquetFile(parquet).metadata.row_group(0).total_byte_size
+    assert groups[:4] == [-(-64_000 // d // per_group) for d in (8, 4, 2, 1)]
+    # a file no longer than a part stays one
+    assert [p.unit for p in plan_file(str(path), "csv", part_bytes=path.stat().st_size).parts] == ["file"]
+
+
+def test_counting_newlines_and_quotes_in_slices_counts_every_byte_once():
+    from loader.readers.csv import cut
+
+    rnd = random.Random(3)
+    data = bytes(rnd.choice(b'ab"\n,') for _ in range(3 * cut._COUNT_SLICE + 12345))
+    for start, stop in [(0, None), (1, None), (70_000, cut._COUNT_SLICE + 1), (5, 2 * cut._COUNT_SLICE)]:
+        for byte in (10, 34):
+            want = data.count(byte, start, len(data) if stop is None else stop)
+            assert cut.byte_count(data, byte, start, stop) == want
+            assert cut.byte_count(bytearray(data), byte, start, stop) == want

@@ -14,9 +14,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import pyarrow as pa
+import numpy as np
 
-from ... import kernels
 from .long_rows import Block, drop_row, span
 
 # Every block costs a few kernel calls per column (parse, infer, convert, encode). A wide
@@ -24,19 +23,21 @@ from .long_rows import Block, drop_row, span
 # grows with the width (quadratic in it): the block grows with the width, up to 16 blocks.
 WIDE_COLUMNS = 256
 WIDE_BLOCK_FACTOR = 16
-# Above this many bytes a count runs in Arrow (a compare and a popcount, without the GIL,
-# so the other threads run meanwhile); below it, bytes.count.
-_ARROW_COUNT_FROM = 64 << 10
+# Above this many bytes a count runs in numpy (a vectorised compare, without the GIL, and
+# a count of the matches: several times Arrow's compare to a bitmap and popcount), a slice
+# at a time (the compare's booleans stay small); below it, bytes.count.
+_NUMPY_COUNT_FROM = 64 << 10
+_COUNT_SLICE = 1 << 20
 
 CsvRows = Callable[[Iterable[str], bool], Iterator[list[str]]]  # lines -> rows (strict: an open quote fails)
 
 
 def byte_count(data: bytes | bytearray, byte: int, start: int = 0, stop: int | None = None) -> int:
     stop = len(data) if stop is None else min(stop, len(data))
-    if stop - start < _ARROW_COUNT_FROM:
+    if stop - start < _NUMPY_COUNT_FROM:
         return data.count(byte, start, stop)
-    octets = pa.Array.from_buffers(pa.uint8(), stop - start, [None, pa.py_buffer(data)], offset=start)
-    return int(kernels.equal(octets, pa.scalar(byte, pa.uint8())).true_count)  # uint8: an int64 would widen every byte
+    octets = np.frombuffer(data, np.uint8, stop - start, start)
+    return sum(int(np.count_nonzero(octets[i : i + _COUNT_SLICE] == byte)) for i in range(0, len(octets), _COUNT_SLICE))
 
 
 def quote_count(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import codecs
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,15 +105,17 @@ def bounds(reader: Any, start: int, end: int, line: int = 0) -> Bounds:
         scan.close()
 
 
-def row_starts(path: str, every: int, quote: bytes | None, offset: int = 0, line: int = 1) -> Iterator[tuple[int, int]]:
-    """Row boundaries from ``offset`` on, one at or after each ``every`` bytes past the last,
-    each with its line: the cut points a plan of parts uses (``loader.parts``), found as
-    ``bounds`` finds them."""
+def row_starts(
+    path: str, every: Iterable[int], quote: bytes | None, offset: int = 0, line: int = 1
+) -> Iterator[tuple[int, int]]:
+    """Row boundaries from ``offset`` on, one at or after each of ``every``'s sizes in turn
+    past the last, each with its line: the cut points a plan of parts uses
+    (``loader.parts``), found as ``bounds`` finds them."""
     scan = _Scan(path, offset, line, quote)
     try:
         cut = offset
-        while True:
-            scan.advance(cut + every)
+        for size in every:
+            scan.advance(cut + size)
             nxt = scan.row_start()
             if nxt <= cut or scan.prev != b"\n":
                 return  # the end of the file: the last part runs to it
