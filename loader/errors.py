@@ -198,8 +198,8 @@ class TargetLockedError(LoaderError):
 
 
 class EngineError(LoaderError, ConnectionError):
-    """The engine did not start: a Dask scheduler (``run.scheduler``) out of reach. Nothing
-    was written; a rerun starts the load."""
+    """The engine did not start: a Dask scheduler (``run.scheduler``) out of reach. This run
+    wrote nothing; a rerun once the scheduler is up goes on with the load."""
 
     default_hint = "start the scheduler and its workers (docs/engines.md), or check run.scheduler"
 
