@@ -8,7 +8,8 @@ by tests/test_compat.py.
 - a malformed CSV row pyarrow cannot decode, which it reports only to
   ``sys.unraisablehook`` (``invalid_csv_rows``);
 - Parquet read through pyarrow's private ``_parquet`` module, without importing
-  ``pyarrow.parquet`` (``parquet_reader``).
+  ``pyarrow.parquet`` (``parquet_reader``);
+- SHA-256 and SHA-1 from CPython's own modules, without ``hashlib`` (``sha256``, ``sha1``).
 
 Checked with pyarrow 16-26 (``CHECKED_PYARROW``); the test fails on another
 major version until it is checked again.
@@ -28,6 +29,32 @@ from typing import Any
 CHECKED_PYARROW = range(16, 27)
 
 _OWN_PACKAGES = ("loader",)
+
+
+# ------------------------------------------------------------- digests
+
+# ``import hashlib`` maps OpenSSL's libcrypto (3.6 MB of RSS in every run, part of every
+# memory floor) for digests that CPython's own modules compute alike: ``_sha256`` up to
+# Python 3.11, ``_sha2`` from 3.12, ``_sha1``. hashlib only where a build has neither.
+
+
+def sha256(data: bytes = b"") -> Any:
+    """``hashlib.sha256(data)``: the same digests."""
+    for name in ("_sha2", "_sha256"):
+        with contextlib.suppress(ImportError):
+            return __import__(name).sha256(data)
+    import hashlib
+
+    return hashlib.sha256(data)
+
+
+def sha1(data: bytes = b"") -> Any:
+    """``hashlib.sha1(data)``: the same digests."""
+    try:
+        module: Any = __import__("_sha1")
+    except ImportError:
+        import hashlib as module
+    return module.sha1(data)
 
 
 def _importer_is_own(frame: Any) -> bool:

@@ -11,7 +11,6 @@ part, and the plan says why.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 from collections.abc import Iterable, Iterator
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from . import storage
+from .compat import sha256
 
 Unit = Literal["file", "bytes", "row_groups"]
 PART_BYTES = 64 << 20  # a part's size, to balance work across workers
@@ -43,7 +43,7 @@ class Part:
     @property
     def id(self) -> str:
         text = json.dumps([storage.key(self.path), self.fingerprint, self.unit, self.start, self.end])
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return str(sha256(text.encode()).hexdigest()[:16])
 
     def describe(self) -> str:
         if self.unit == "file":

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import functools
 import glob as _glob
-import hashlib
 import os
 import re
 from typing import IO, Any, NamedTuple
 
 import pyarrow as pa
 
+from .compat import sha256
 from .config import read_secret
 from .errors import ConfigError, MissingInputError, SourceError, SourceReadError, one_line
 
@@ -285,7 +285,7 @@ def identity(path: str) -> dict[str, Any] | None:
     if loc is not None:
         return _remote_identity(loc, path)
     check_file(path)  # an input that vanished or is a directory is the user's error, in one line
-    h = hashlib.sha256()
+    h = sha256()
     try:
         st = os.stat(path)
         with open(path, "rb") as fh:

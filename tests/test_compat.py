@@ -116,3 +116,25 @@ def test_parquet_is_read_without_pyarrow_parquet_and_its_filesystems(tmp_path: P
         "print(code, 'pyarrow.parquet' in sys.modules, 'pyarrow.fs' in sys.modules, sum(1 for _ in db), db.get(b'4999'.rjust(20, b'0')))\n"
     )
     assert _run(code) == ["0", "False", "False", "5000", """b'{"id":4999,"s":"x"}'"""]
+
+
+def test_digests_come_from_cpythons_own_modules_alike_and_a_load_maps_no_libcrypto(tmp_path: Path) -> None:
+    import hashlib
+
+    from loader.compat import sha1, sha256
+
+    for data in (b"", b"abc", bytes(range(256)) * 1000):
+        assert sha256(data).hexdigest() == hashlib.sha256(data).hexdigest()
+        assert sha1(data).hexdigest() == hashlib.sha1(data).hexdigest()
+    h = sha256()
+    h.update(b"ab")
+    h.update(b"c")
+    assert h.hexdigest() == hashlib.sha256(b"abc").hexdigest()
+    (tmp_path / "in.csv").write_text("id,v\n3,x\n1,y\n2,z\n")
+    code = (
+        "import sys\n"
+        "from loader import __main__ as command\n"
+        f"sys.argv = ['loader', 'load', {str(tmp_path / 'in.csv')!r}, {str(tmp_path / 'o.ldb')!r}, '--key', '{{id}}', '--quiet']\n"
+        "print(command.main(), '_hashlib' in sys.modules)\n"
+    )
+    assert _run(code) == ["0", "False"]  # the file's fingerprint and the sort's run names were made

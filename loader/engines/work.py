@@ -13,7 +13,6 @@ manifest is finished, whichever worker did it and however often it was retried.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import socket
@@ -26,6 +25,7 @@ from typing import Any
 import pyarrow as pa
 
 from ..chunk import Chunk
+from ..compat import sha256
 from ..config import JobConfig
 from ..errors import ConfigError
 from ..files import fsync_path, replace_file
@@ -62,7 +62,7 @@ class PartTask:
         """The part's result files' common name: its id and what decides its contents
         (types, stages, sink), so a result made under other settings is never reused."""
         what = json.dumps([self.types, self.job.transform, repr(self.job.sink), self.side], sort_keys=True, default=str)
-        return os.path.join(self.spill_dir, f"{self.part.id}-{hashlib.sha256(what.encode()).hexdigest()[:8]}")
+        return os.path.join(self.spill_dir, f"{self.part.id}-{sha256(what.encode()).hexdigest()[:8]}")
 
 
 @dataclass

@@ -18,7 +18,6 @@ and ``upsert``: any value for the same key in a run came later in the input.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -28,6 +27,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from ..compat import sha1
 from ..errors import RESUME_HINT, SinkError
 from ..files import fsync_path
 from ..spill import (
@@ -99,7 +99,7 @@ class Sorter:
 
     def resume(self, job: str, entry: str | None) -> None:
         """Take up the phase a killed run of ``job`` reached; remove files it left half written."""
-        self.prefix = "run-" + hashlib.sha1(job.encode("utf-8")).hexdigest()[:10] + "-"
+        self.prefix = "run-" + sha1(job.encode("utf-8")).hexdigest()[:10] + "-"
         self.state = SortState.parse(entry)
         if self.state.phase == "spill":
             self._open_spiller()
