@@ -332,6 +332,20 @@ def test_arguments_replace_the_default_command(container: Container) -> None:
     assert p.stderr.startswith(f"ok: 2 rows written to {container.root / 'out' / 'x.db'} (table a) from 1 file in ")
 
 
+def test_the_image_loads_leveldb_with_keys_in_no_order(container: Container) -> None:
+    """What the image installs covers the sorted ingest too (its table files need numpy)."""
+    import plyvel
+
+    write_csv(container.root / "data" / "k.csv", ["id", "v"], [[3, "c"], [1, "a"], [2, "b"]])
+    p = container.run("load", "/data/k.csv", "/out/k.ldb", "--key", "{id}", "--sort", "always", "--log-format", "text")
+    assert p.returncode == 0, p.stderr
+    db = plyvel.DB(str(container.root / "out" / "k.ldb"))
+    try:
+        assert [v for _, v in db.iterator(prefix=b"0")] == [b'{"id":1,"v":"a"}', b'{"id":2,"v":"b"}', b'{"id":3,"v":"c"}']
+    finally:
+        db.close()
+
+
 # ------------------------------------------------------ schedulers' configuration
 
 
