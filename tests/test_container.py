@@ -341,7 +341,11 @@ def test_the_image_loads_leveldb_with_keys_in_no_order(container: Container) -> 
     assert p.returncode == 0, p.stderr
     db = plyvel.DB(str(container.root / "out" / "k.ldb"))
     try:
-        assert [v for _, v in db.iterator(prefix=b"0")] == [b'{"id":1,"v":"a"}', b'{"id":2,"v":"b"}', b'{"id":3,"v":"c"}']
+        assert [v for _, v in db.iterator(prefix=b"0")] == [
+            b'{"id":1,"v":"a"}',
+            b'{"id":2,"v":"b"}',
+            b'{"id":3,"v":"c"}',
+        ]
     finally:
         db.close()
 
