@@ -104,9 +104,14 @@ def leveldb_items(path: Path) -> tuple[list[tuple[bytes, bytes]], dict[str, Any]
         data = list(db)
     finally:
         db.close()
+    return data, {k: json.loads(v) for k, v in leveldb_state(path).items()}
+
+
+def leveldb_state(path: Path) -> dict[str, str]:
+    """The checkpoint entries a LevelDB target's log holds, as the loader reads it: whole
+    lines only (a running load may be appending one)."""
     jobs, _ = read_state_log(str(path / STATE_FILE))
-    state = {k: json.loads(v) for entries in jobs.values() for k, v in entries.items()}
-    return data, state
+    return {k: v for entries in jobs.values() for k, v in entries.items()}
 
 
 def file_totals(state: dict[str, Any]) -> dict[str, int]:

@@ -40,6 +40,7 @@ from tests.reliability_util import (
     cli,
     file_totals,
     leveldb_items,
+    leveldb_state,
     popen,
     sqlite_state,
     sqlite_table,
@@ -406,16 +407,8 @@ def test_runs_through_a_symlink_and_its_target_exclude_each_other(tmp_path: Path
 
 def _sort_phase(target: Path) -> dict[str, Any]:
     """The last sort entry the target's checkpoint log holds ({} when none yet)."""
-    try:
-        text = (target / "loader-state.jsonl").read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    found: dict[str, Any] = {}
-    for line in text.split("\n")[:-1]:  # a torn last line belongs to no commit
-        entry = json.loads(line).get("set", {}).get("sort")
-        if entry is not None:
-            found = json.loads(entry)
-    return found
+    entry = leveldb_state(target).get("sort")
+    return {} if entry is None else dict(json.loads(entry))
 
 
 @pytest.mark.parametrize("phase", ["spill", "merge"])

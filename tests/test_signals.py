@@ -13,6 +13,7 @@ from tests.reliability_util import (
     cli,
     file_totals,
     leveldb_items,
+    leveldb_state,
     popen,
     reject_lines,
     rejects_of,
@@ -116,16 +117,10 @@ def test_sigterm_during_the_sorted_merge_stops_it_and_a_rerun_merges_again(tmp_p
     assert clean.returncode == 0, clean.stderr
 
     target = tmp_path / "t.ldb"
-    state_log = target / "loader-state.jsonl"
 
     def phase() -> str:
-        try:
-            text = state_log.read_text()
-        except OSError:
-            return ""
-        sorts = [json.loads(line)["set"].get("sort") for line in text.splitlines() if line.strip()]
-        found = [json.loads(s).get("phase", "") for s in sorts if s]
-        return found[-1] if found else ""
+        entry = leveldb_state(target).get("sort")
+        return "" if entry is None else str(json.loads(entry).get("phase", ""))
 
     proc = popen(args[0], args[1], str(target), *args[2:])
     while proc.poll() is None and phase() != "merge":

@@ -18,7 +18,7 @@ from loader import SinkConfig, sinks
 from loader.chunk import Chunk
 from loader.errors import LoaderError, SinkError
 from loader.writers.leveldb import LevelDBWriter
-from tests.reliability_util import cli, leveldb_items
+from tests.reliability_util import cli, leveldb_items, leveldb_state
 
 SMALL_RUN = str(256 << 10)  # the smallest run: many runs from a few thousand rows
 
@@ -329,11 +329,7 @@ def test_many_runs_merge_in_groups_and_a_rerun_resumes_between_groups(
 
 def _parts_in_state(target: Path) -> int:
     """Parts whose runs the coordinator has taken in (their checkpoint entries)."""
-    try:
-        text = (target / "loader-state.jsonl").read_text()
-    except OSError:
-        return 0
-    return sum(key.startswith("part:") for line in text.splitlines() for key in json.loads(line).get("set", {}))
+    return sum(key.startswith("part:") for key in leveldb_state(target))
 
 
 def test_engine_parts_become_runs_of_one_merge_and_a_killed_coordinator_reruns_to_the_same_store(
