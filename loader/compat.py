@@ -38,23 +38,28 @@ _OWN_PACKAGES = ("loader",)
 # Python 3.11, ``_sha2`` from 3.12, ``_sha1``. hashlib only where a build has neither.
 
 
-def sha256(data: bytes = b"") -> Any:
-    """``hashlib.sha256(data)``: the same digests."""
-    for name in ("_sha2", "_sha256"):
+@functools.cache
+def _digest(name: str) -> Callable[..., Any]:
+    """CPython's own constructor of digest ``name``, found once (a failed import searches
+    the path again on every try)."""
+    import importlib
+
+    for module in {"sha256": ("_sha2", "_sha256"), "sha1": ("_sha1",)}[name]:
         with contextlib.suppress(ImportError):
-            return __import__(name).sha256(data)
+            return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
     import hashlib
 
-    return hashlib.sha256(data)
+    return getattr(hashlib, name)  # type: ignore[no-any-return]
+
+
+def sha256(data: bytes = b"") -> Any:
+    """``hashlib.sha256(data)``: the same digests."""
+    return _digest("sha256")(data)
 
 
 def sha1(data: bytes = b"") -> Any:
     """``hashlib.sha1(data)``: the same digests."""
-    try:
-        module: Any = __import__("_sha1")
-    except ImportError:
-        import hashlib as module
-    return module.sha1(data)
+    return _digest("sha1")(data)
 
 
 def _importer_is_own(frame: Any) -> bool:
