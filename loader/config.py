@@ -188,7 +188,7 @@ class RunConfig:
     (docs/engines.md)."""
     scheduler: str | None = None
     """For ``engine = "dask"``: the scheduler's address (``tcp://host:8786``), or ``local``
-    (the default) to start a ``LocalCluster`` of one single-threaded worker per usable CPU."""
+    (the default) to start a local cluster of one single-threaded worker per usable CPU (docs/engines.md)."""
     part_size: int = field(default=32 << 20, metadata=SIZE)
     """With ``processes`` or ``dask``: input bytes per part (CSV and JSON Lines byte ranges
     cut between rows, Parquet row-group ranges); a smaller file is one part, and a longer
@@ -198,7 +198,7 @@ class RunConfig:
     ``arrow`` (Arrow IPC files, bound into the target here) is the least work in all;
     ``database`` (a side SQLite database the target copies records from as they are) is the
     least work for this process, the single writer. ``auto``: ``arrow`` where the workers
-    share this machine's cores (a pool, a ``LocalCluster``), ``database`` on a remote cluster."""
+    share this machine's cores (a pool, a local cluster), ``database`` on a remote cluster."""
     spill_dir: str | None = field(default=None, metadata=PATH)
     """Where parts' results wait for their commit (a directory every worker and this process
     can reach); default ``<target>.parts`` beside the target."""

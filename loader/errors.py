@@ -198,8 +198,9 @@ class TargetLockedError(LoaderError):
 
 
 class EngineError(LoaderError, ConnectionError):
-    """The engine did not start: a Dask scheduler (``run.scheduler``) out of reach. This run
-    wrote nothing; a rerun once the scheduler is up goes on with the load."""
+    """The engine cannot run parts: a Dask scheduler (``run.scheduler``) out of reach (this
+    run wrote nothing), or a local cluster whose workers all ended (its committed parts
+    are kept). A rerun goes on with the load."""
 
     default_hint = "start the scheduler and its workers (docs/engines.md), or check run.scheduler"
 

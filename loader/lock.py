@@ -14,13 +14,17 @@ two runs never hold locks on two different files of the same name.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import time
+import weakref
 from typing import IO, Any
 
 from .errors import SinkError, TargetLockedError
 from .paths import lock_path
+
+_held: weakref.WeakSet[IO[Any]] = weakref.WeakSet()
 
 
 def acquire(fh: IO[Any], wait: float) -> bool:
@@ -29,11 +33,29 @@ def acquire(fh: IO[Any], wait: float) -> bool:
     while True:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _held.add(fh)
             return True
         except BlockingIOError:
             if time.monotonic() >= deadline:
                 return False
             time.sleep(min(0.5, max(0.01, deadline - time.monotonic())))
+
+
+def _let_go_in_child() -> None:
+    """A forked child (a local Dask worker) shares the open files this process locked, and
+    ``flock`` lasts while any process holds one: it would keep a killed run's lock. The
+    child's descriptors are pointed at /dev/null instead (closing them could let its
+    copies of the files' buffers write there, unlocking would free the parent's lock)."""
+    if not _held:
+        return
+    null = os.open(os.devnull, os.O_RDWR)
+    for fh in list(_held):
+        with contextlib.suppress(OSError, ValueError):  # ValueError: closed already
+            os.dup2(null, fh.fileno())
+    os.close(null)
+
+
+os.register_at_fork(after_in_child=_let_go_in_child)
 
 
 class TargetLock:

@@ -6,6 +6,7 @@ One LocalCluster (2 single-threaded worker processes) serves the whole module.""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -182,16 +183,17 @@ def test_killing_the_coordinator_between_part_commits_then_rerunning_loads_each_
         assert sum(1 for _ in fh) == expected.rows_rejected  # each reject once too
 
 
+@pytest.mark.parametrize("engine", ["processes", "dask"])  # a pool; a local cluster's forked workers
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_to_the_whole_process_group_stops_cleanly_between_commits(
-    tmp_path: Path, signum: int, code: int
+    tmp_path: Path, signum: int, code: int, engine: str
 ) -> None:
-    """Ctrl-C reaches the coordinator and its pool's workers at once (SIGTERM too, from a
+    """Ctrl-C reaches the coordinator and its workers at once (SIGTERM too, from a
     supervisor that signals the group): the load stops as with threads, and a rerun ends it."""
     paths = csv_files(tmp_path, files=2, rows=20_000)
     target = tmp_path / "t.db"
     args = ["load", *map(str, paths), str(target), "--table", "t", "--columns", "n=int64"]
-    args += ["--engine", "processes", "--part-size", "40000"]
+    args += ["--engine", engine, "--part-size", "40000"]
     cmd = [sys.executable, "-m", "loader", *args]
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True)
@@ -215,6 +217,119 @@ def test_a_signal_to_the_whole_process_group_stops_cleanly_between_commits(
     assert cli(*[clean.name if a == str(target) else a for a in args[:-4]], cwd=tmp_path).returncode == 0  # threads
     assert contents(target, "sqlite") == contents(clean, "sqlite")
     assert len(contents(clean, "sqlite")) == 40_000 - 2 * 95  # the rows whose n is "bad" are rejected
+
+
+def test_a_local_clusters_workers_are_forked_from_the_coordinator_and_end_with_the_engine() -> None:
+    script = (
+        "import json, os\n"
+        "from loader.engines import _dask_client\n"
+        "from loader.engines.forked import can_fork, forked_workers\n"
+        "assert can_fork()\n"
+        "with forked_workers(2) as forked, _dask_client('local', 2, forked) as client:\n"
+        "    names = sorted(w['name'] for w in client.scheduler_info()['workers'].values())\n"
+        "    print(json.dumps([os.getpid(), list(client.run(os.getppid).values()), names, list(client.run(os.getpid).values())]))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    coordinator, parents, names, pids = json.loads(out.stdout)
+    assert parents == [coordinator] * 2
+    assert names == ["loader-0", "loader-1"]
+    assert not any(_running(pid) for pid in pids)  # waited for by the engine's end
+
+
+def test_with_threads_about_a_local_cluster_starts_as_dask_starts_it() -> None:
+    """A fork copies no other thread, and any lock one holds stays locked in the child:
+    a library user's process with threads gets Dask's own spawned workers."""
+    import threading
+
+    from loader.engines.forked import can_fork
+
+    assert can_fork() == (threading.active_count() == 1)
+    go = threading.Event()
+    other = threading.Thread(target=go.wait)
+    other.start()
+    try:
+        assert not can_fork()
+    finally:
+        go.set()
+        other.join()
+
+
+def test_a_local_clusters_workers_end_when_their_coordinator_is_killed(tmp_path: Path) -> None:
+    paths = csv_files(tmp_path, files=2, rows=20_000)
+    target = tmp_path / "t.db"
+    args = ["load", *map(str, paths), str(target), "--table", "t", "--columns", "n=int64"]
+    args += ["--engine", "dask", "--part-size", "40000"]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    proc = subprocess.Popen([sys.executable, "-m", "loader", *args], env=env, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while _parts_committed(target) < 1 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    assert proc.poll() is None, "the load finished before it could be killed"
+    proc.kill()  # the coordinator alone
+    proc.wait()
+    spill = Path(str(target) + ".parts")
+    workers = {int(line.rsplit(":", 1)[1]) for f in spill.glob("*.starts") for line in f.read_text().split()}
+    assert workers
+    deadline = time.monotonic() + 30
+    while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_running(pid) for pid in workers)  # their pipe from the coordinator closed
+    again = cli(*args)
+    assert again.returncode == 0, again.stderr
+    clean = tmp_path / "clean.db"
+    assert cli(*[clean.name if a == str(target) else a for a in args[:-4]], cwd=tmp_path).returncode == 0  # threads
+    assert contents(target, "sqlite") == contents(clean, "sqlite")
+
+
+def test_a_load_whose_local_workers_all_died_stops_with_an_engine_error_and_a_rerun_ends_it(tmp_path: Path) -> None:
+    """Nothing restarts a forked worker (a nanny would restart a spawned one): with none
+    left the load stops with a clear error instead of waiting for ever."""
+    paths = csv_files(tmp_path, files=2, rows=20_000)
+    target = tmp_path / "t.db"
+    args = ["load", *map(str, paths), str(target), "--table", "t", "--columns", "n=int64"]
+    args += ["--engine", "dask", "--part-size", "40000"]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    proc = subprocess.Popen([sys.executable, "-m", "loader", *args], env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while _parts_committed(target) < 1 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGSTOP)  # mid-load, however fast this machine is
+    assert proc.poll() is None, "the load finished before its workers could be killed"
+    workers = _children(proc.pid)
+    assert len(workers) == 2
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    os.kill(proc.pid, signal.SIGCONT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    error, hint = err.splitlines()[-2:]
+    assert error.startswith("loader: error: every local Dask worker ended (pids ")
+    assert sorted(map(int, error.split("(pids ")[1].rstrip(")").split(", "))) == workers
+    assert hint == "  hint: committed parts are kept: run the same command again to load the rest"
+    again = cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert len(contents(target, "sqlite")) == 40_000 - 2 * 95  # the rows whose n is "bad" are rejected
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{entry}/stat", encoding="ascii") as fh:
+                if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(entry))
+    return sorted(out)
+
+
+def _running(pid: int) -> bool:
+    """A process that exists and is not a zombie (one its reparenting init has not reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def _parts_committed(target: Path) -> int:
@@ -575,7 +690,7 @@ def test_a_dask_engine_that_fails_to_start_says_so_at_its_first_use() -> None:
 
     with (
         dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
-        open_engine("dask", "tcp://127.0.0.1:9", None) as (_, workers),  # nothing listens there
+        open_engine("dask", "tcp://127.0.0.1:9", None) as (_, workers, _),  # nothing listens there
         pytest.raises(EngineError, match=r"^cannot reach the Dask scheduler tcp://127\.0\.0\.1:9: ") as caught,
     ):
         workers()

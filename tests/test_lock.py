@@ -48,3 +48,39 @@ def test_a_clean_run_leaves_only_the_target_beside_its_input(tmp_path: Path, tar
     flags = ["--table", "t"] if target.endswith(".db") else ["--key", "{id}"]
     assert cli("load", str(src), str(tmp_path / target), *flags, "-q").returncode == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in.csv", target])
+
+
+def test_a_process_forked_from_a_run_does_not_keep_its_lock_when_the_run_dies(tmp_path: Path) -> None:
+    """flock belongs to the open file, which a forked child (a local Dask worker) shares:
+    the child must let go of it, or a killed run's lock outlives the run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    target = str(tmp_path / "t.db")
+    script = (
+        "import os, sys, time\n"
+        "from loader.lock import TargetLock\n"
+        f"held = TargetLock({target!r}).__enter__()\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    null = os.open(os.devnull, os.O_WRONLY)\n"
+        "    os.dup2(null, 1)\n"  # so the parent's output ends with the parent
+        "    os.dup2(null, 2)\n"
+        "    time.sleep(60)\n"
+        "    os._exit(0)\n"
+        "print(pid, flush=True)\n"
+        "os._exit(0)\n"  # the run dies holding the lock; its child lives on
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=root, timeout=60, check=True
+    ).stdout
+    child = int(out)
+    try:
+        os.kill(child, 0)  # still running
+        with TargetLock(target):  # the lock went with the run
+            pass
+    finally:
+        os.kill(child, signal.SIGKILL)

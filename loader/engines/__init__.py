@@ -37,6 +37,7 @@ from ..report import FileReport, RunReport
 from ..schema import encode_types
 from ..state import FilePlan, FileState, JobState
 from ..transforms import output_schema
+from .forked import ForkedWorkers, can_fork, forked_workers, wait_for
 from .work import PartResult, PartTask, finished, manifest_path, run_part
 
 if TYPE_CHECKING:
@@ -47,6 +48,9 @@ if TYPE_CHECKING:
     from ..writers.base import Writer
 
 PART_KEY = "part:"
+# a scheduler's HTTP routes (health, metrics) on a free port, not Dask's 8787: two loads
+# at once would warn that it is taken
+QUIET_SCHEDULER = {"dashboard_address": "127.0.0.1:0"}
 
 
 class Result(Protocol):
@@ -62,11 +66,16 @@ class Result(Protocol):
 Submit = Callable[[PartTask], Result]
 
 
+def _no_check() -> None:
+    pass
+
+
 @contextlib.contextmanager
 def open_engine(
     engine: str, scheduler: str | None, local_workers: int | None
-) -> Iterator[tuple[Submit, Callable[[], int]]]:
-    """A function that starts a part somewhere, and one that says how many run at once.
+) -> Iterator[tuple[Submit, Callable[[], int], Callable[[], None]]]:
+    """A function that starts a part somewhere, one that says how many run at once, and one
+    that raises ``EngineError`` once no worker is left to run one.
     ``local_workers``: the processes of a local pool or cluster (by default one per usable CPU)."""
     if engine == "processes":
         import multiprocessing
@@ -79,19 +88,28 @@ def open_engine(
             for _ in range(workers):  # a process starts per task waiting: all start now, and import loader
                 pool.submit(pool_worker.warm)
             try:
-                yield (lambda task: pool.submit(run_part, task)), (lambda: workers)
+                # a pool's dead worker breaks it: its parts raise BrokenProcessPool
+                yield (lambda task: pool.submit(run_part, task)), (lambda: workers), _no_check
             except BaseException:
                 pool.shutdown(cancel_futures=True)  # parts not started are not run; running ones end
                 raise
         return
     if engine == "dask":
         _require_distributed()  # a missing extra is said now, not at the first part
-        # the client (and a LocalCluster's processes) come up on a thread while the types are sampled
-        with _in_background(lambda: _dask_session(scheduler, local_workers or usable_cpus())) as session:
+        count = local_workers or usable_cpus()
+        with contextlib.ExitStack() as stack:
+            forked = None
+            if scheduler in (None, "local") and can_fork():  # before this process has a thread of its own
+                importlib.import_module("dask.distributed")  # imported once, here, for every worker
+                forked = stack.enter_context(forked_workers(count))
+            # the client (and a LocalCluster) come up on a thread while the types are sampled
+            session = stack.enter_context(_in_background(lambda: _dask_session(scheduler, count, forked)))
             # a key per part: Dask runs a part that a dead worker held again, elsewhere
             yield (
                 (lambda task: session()[0].submit(run_part, task, key=f"loader-part-{task.part.id}", pure=False)),
                 (lambda: session()[1]),
+                # nothing restarts a forked worker; a nanny restarts a spawned one
+                forked.check if forked is not None else _no_check,
             )
         return
     raise ConfigError(f"run.engine: {engine!r} does not run parts", hint="use 'processes' or 'dask'")
@@ -125,9 +143,11 @@ def _no_dask() -> ConfigError:
 
 
 @contextlib.contextmanager
-def _dask_session(scheduler: str | None, local_workers: int) -> Iterator[tuple[Any, int]]:
+def _dask_session(
+    scheduler: str | None, local_workers: int, forked: ForkedWorkers | None = None
+) -> Iterator[tuple[Any, int]]:
     """A client ready for parts, and how many threads its workers have in all."""
-    with _dask_client(scheduler, local_workers) as client:
+    with _dask_client(scheduler, local_workers, forked) as client:
         # on every worker, before loader is imported there; the finder turns away only
         # loader's own imports of pandas, so other tasks on a shared worker import it as usual
         client.register_worker_callbacks(setup=spare_pandas_import)
@@ -136,18 +156,34 @@ def _dask_session(scheduler: str | None, local_workers: int) -> Iterator[tuple[A
 
 
 @contextlib.contextmanager
-def _dask_client(scheduler: str | None, local_workers: int) -> Iterator[Any]:
+def _dask_client(scheduler: str | None, local_workers: int, forked: ForkedWorkers | None = None) -> Iterator[Any]:
     try:
         distributed: Any = importlib.import_module("dask.distributed")  # an optional extra, untyped
     except ImportError:
         raise _no_dask() from None
+    if forked is not None:  # a scheduler here, for the workers forked at the start
+        with (
+            distributed.LocalCluster(n_workers=0, dashboard_address=None, scheduler_kwargs=QUIET_SCHEDULER) as cluster,
+            distributed.Client(cluster) as client,
+        ):
+            forked.start(cluster.scheduler_address)
+            try:
+                wait_for(client, forked, local_workers)
+                yield client
+            finally:
+                forked.close()  # the workers leave before their scheduler ends
+        return
     if scheduler in (None, "local"):
         dask: Any = importlib.import_module("dask")
         # no dashboard, so nobody sees the workers' sampling profiler: off, it leaves the
         # parts its CPU (the nannies hand this configuration to the workers they start)
         with dask.config.set({"distributed.worker.profile.enabled": False}):
             cluster = distributed.LocalCluster(
-                n_workers=local_workers, threads_per_worker=1, processes=True, dashboard_address=None
+                n_workers=local_workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                scheduler_kwargs=QUIET_SCHEDULER,
             )
         with cluster, distributed.Client(cluster) as client:
             yield client
@@ -181,6 +217,7 @@ class Engine:
 
     submit: Submit
     count: Callable[[], int]
+    check: Callable[[], None]
     stop: Callable[[], None]
 
     @property
@@ -211,8 +248,8 @@ def started(pipeline: Pipeline, writer: Writer, plans: list[FilePlan]) -> Iterat
         yield None
         return
     with contextlib.ExitStack() as stack:
-        submit, workers = stack.enter_context(open_engine(str(run.engine), run.scheduler, run.workers))
-        yield Engine(submit, workers, stack.close)
+        submit, workers, check = stack.enter_context(open_engine(str(run.engine), run.scheduler, run.workers))
+        yield Engine(submit, workers, check, stack.close)
 
 
 def check_job(pipeline: Pipeline, writer: Writer) -> None:
@@ -305,7 +342,7 @@ class Coordinator:
             assert engine is not None  # started for the files that read
             os.makedirs(directory, exist_ok=True)
             self.report.workers = engine.workers
-            self._commit_in_order(todo, engine.submit, 2 * engine.workers)
+            self._commit_in_order(todo, engine, 2 * engine.workers)
         if engine is not None:
             engine.stop()
         self.writer.finish()
@@ -357,7 +394,7 @@ class Coordinator:
             for name in ("rows_read", "rows_written", "rows_rejected", "rows_filtered", "rows_ignored"):
                 setattr(f.state, name, getattr(f.state, name) + int(committed[part.id].get(name, 0)))
 
-    def _commit_in_order(self, todo: list[PartTask], submit: Submit, window: int) -> None:
+    def _commit_in_order(self, todo: list[PartTask], engine: Engine, window: int) -> None:
         """Keep ``window`` parts running; commit each as its turn comes."""
         queue = iter(todo)
         running: deque[tuple[PartTask, Result | None]] = deque()
@@ -368,7 +405,7 @@ class Coordinator:
                 task = next(queue, None)
                 if task is None:
                     return
-                future = None if finished(task) else submit(task)
+                future = None if finished(task) else engine.submit(task)
                 if future is not None:
                     future.add_done_callback(lambda _: wake.set())
                 running.append((task, future))
@@ -377,9 +414,8 @@ class Coordinator:
         while running:
             task, future = running.popleft()
             if future is not None:
-                self._await(future, [(task, future), *running], wake)
-            result = finished(task) if future is None else self._result(future)
-            assert result is not None
+                self._await(future, [(task, future), *running], wake, engine.check)
+            result = self._result(task, future)
             top_up()
             self._finished(task, result)
             self._commit(task, result)
@@ -387,7 +423,13 @@ class Coordinator:
                 raise InterruptedLoad(self.signals.signum)
             self._check_rejects(task)
 
-    def _await(self, head: Result, running: list[tuple[PartTask, Result | None]], wake: threading.Event) -> None:
+    def _await(
+        self,
+        head: Result,
+        running: list[tuple[PartTask, Result | None]],
+        wake: threading.Event,
+        check: Callable[[], None],
+    ) -> None:
         """Wait for ``head``, counting every part that finishes meanwhile, in whatever order."""
         while True:
             if self.signals.signum is not None:  # between two commits: stop now, not after the next part
@@ -395,13 +437,21 @@ class Coordinator:
             wake.clear()
             for task, future in running:
                 if future is not None and task.part.id not in self.counted and future.done():
-                    with contextlib.suppress(Exception):  # a failed part raises when its turn comes
-                        self._finished(task, future.result())
+                    done = finished(task)  # a failed part has none, and raises when its turn comes
+                    if done is not None:
+                        self._finished(task, done)
             if head.done():
                 return
+            check()
             wake.wait(1.0)
 
-    def _result(self, future: Result) -> PartResult:
+    def _result(self, task: PartTask, future: Result | None) -> PartResult:
+        """The finished part's result, from its manifest: a Dask worker that died after the
+        part took the future's copy with it (and ``result()`` would wait for a rerun)."""
+        done = finished(task)
+        if done is not None:
+            return done
+        assert future is not None  # a part without a future was finished before
         try:
             return future.result()
         except BaseException:

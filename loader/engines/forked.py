@@ -1,0 +1,167 @@
+"""The workers of ``run.scheduler = "local"``, forked from the coordinator before it has
+a thread of its own.
+
+A ``LocalCluster``'s nannies spawn fresh interpreters, each importing Dask and loader
+again: most of a small load's start on two cores. A fork copies what this process has
+already imported. It is safe only while no other Python thread can hold a lock the
+child would inherit, so the fork happens first thing, on the main thread, while that
+is still so (``can_fork``); otherwise the cluster starts as Dask's own does. The native
+threads that may exist by then (jemalloc's background thread, OpenBLAS's pool) are
+reset by those libraries' own fork handlers.
+
+Each child waits on a pipe for the scheduler's address, runs one single-threaded Dask
+worker, and ends when the pipe closes: when the coordinator ends the engine, or dies,
+so no worker outlives it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+from ..errors import EngineError
+
+START_TIMEOUT = 60.0  # seconds for the workers to reach the scheduler
+
+
+def can_fork() -> bool:
+    """No Python thread but this one, the main thread (a library user's own threads count)."""
+    return (
+        hasattr(os, "fork") and threading.active_count() == 1 and threading.current_thread() is threading.main_thread()
+    )
+
+
+class ForkedWorkers:
+    """``count`` processes forked now, each starting a Dask worker once given the
+    scheduler's address (``start``), and ending when ``close`` closes their pipe."""
+
+    def __init__(self, count: int) -> None:
+        self.pids: list[int] = []
+        self._pipes: list[int] = []
+        try:
+            for i in range(count):
+                self._fork(i)
+        except BaseException:
+            self.close()
+            raise
+
+    def _fork(self, index: int) -> None:
+        read, write = os.pipe()
+        with warnings.catch_warnings():
+            # Python 3.12+ warns on any fork with native threads; the ones here reset themselves
+            warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:  # the child never returns from here
+            os.close(write)
+            for fd in self._pipes:  # its siblings' pipes, which would keep them open
+                os.close(fd)
+            _child(read, index)
+        os.close(read)
+        self.pids.append(pid)
+        self._pipes.append(write)
+
+    def start(self, address: str) -> None:
+        for fd in self._pipes:
+            os.write(fd, address.encode() + b"\n")
+
+    def check(self) -> None:
+        """Raise ``EngineError`` once every worker has ended (nothing forks new ones)."""
+        if self.pids and not any(_running(pid) for pid in self.pids):
+            raise EngineError(
+                f"every local Dask worker ended (pids {', '.join(map(str, self.pids))})",
+                hint="committed parts are kept: run the same command again to load the rest",
+            )
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Tell every worker to end (their pipes close), and wait for them; SIGKILL any
+        still there after ``timeout`` seconds."""
+        pipes, self._pipes = self._pipes, []
+        for fd in pipes:
+            os.close(fd)
+        deadline = time.monotonic() + timeout
+        for pid in self.pids:
+            while _running(pid):
+                if time.monotonic() > deadline:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                    with contextlib.suppress(ChildProcessError):
+                        os.waitpid(pid, 0)
+                    break
+                time.sleep(0.01)
+        self.pids = []
+
+
+def _running(pid: int) -> bool:
+    try:
+        return os.waitpid(pid, os.WNOHANG) == (0, 0)
+    except ChildProcessError:  # reaped already
+        return False
+
+
+def _child(read: int, index: int) -> None:
+    code = 1
+    try:
+        # Ctrl-C reaches the whole process group: the coordinator stops at a commit. SIGTERM
+        # ends a worker as it would a spawned one, not through the coordinator's handler.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        with os.fdopen(read, "rb", buffering=0, closefd=False) as pipe:
+            address = pipe.readline().decode().strip()
+        if address:
+            import asyncio
+
+            asyncio.run(_serve(address, read, index))
+        code = 0
+    finally:
+        os._exit(code)  # nothing of the coordinator's (buffers, atexit) runs twice
+
+
+async def _serve(address: str, read: int, index: int) -> None:
+    import asyncio
+    import logging
+
+    import dask
+    from distributed import Worker
+
+    from ..compat import spare_pandas_import
+
+    spare_pandas_import()
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # as LocalCluster's workers
+    # no dashboard, so nobody sees the sampling profiler: off, it leaves the parts its CPU
+    dask.config.set({"distributed.worker.profile.enabled": False})
+    worker: Any = await Worker(address, nthreads=1, name=f"loader-{index}")
+    loop = asyncio.get_running_loop()
+    gone = asyncio.Event()
+    loop.add_reader(read, gone.set)  # readable at EOF only: nothing more is written
+    waits = [asyncio.ensure_future(gone.wait()), asyncio.ensure_future(worker.finished())]
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)  # the coordinator or the scheduler ended
+    loop.remove_reader(read)
+    await worker.close(reason="the coordinator ended the engine")
+
+
+@contextlib.contextmanager
+def forked_workers(count: int) -> Iterator[ForkedWorkers]:
+    workers = ForkedWorkers(count)
+    try:
+        yield workers
+    finally:
+        workers.close()
+
+
+def wait_for(client: Any, workers: ForkedWorkers, count: int) -> None:
+    """Until ``count`` workers reached the scheduler; a worker that died starting says so."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        with contextlib.suppress(TimeoutError):
+            client.wait_for_workers(count, timeout=0.5)
+            return
+        if not all(_running(pid) for pid in workers.pids):
+            raise EngineError("a local Dask worker ended as it started")
+        if time.monotonic() > deadline:
+            raise EngineError(f"the local Dask workers did not reach the scheduler in {START_TIMEOUT:.0f} s")
