@@ -6,16 +6,35 @@ loader's modules, whose first Arrow conversion would import pandas (``loader.com
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 
 from .compat import spare_pandas_import
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
-def setup() -> None:
+
+def setup(coordinator: int) -> None:
     """Ctrl-C reaches the terminal's whole process group: the coordinator stops at a part's
-    commit (exit 130), and the pool's workers leave the signal to it."""
+    commit (exit 130), and the pool's workers leave the signal to it. SIGTERM ends a
+    worker (a forked one would otherwise run the coordinator's handler). A worker dies
+    with the coordinator (``coordinator``, its pid), however that dies."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    die_with(coordinator)
     spare_pandas_import()
+
+
+def die_with(parent: int) -> None:
+    """On Linux the kernel kills this process when ``parent`` dies, SIGKILL included: a
+    pool's worker would otherwise wait on its task queue for ever, an orphan."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before the kernel was asked
+        os._exit(1)
 
 
 def warm() -> None:

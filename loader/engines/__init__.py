@@ -37,7 +37,7 @@ from ..report import FileReport, RunReport
 from ..schema import encode_types
 from ..state import FilePlan, FileState, JobState
 from ..transforms import output_schema
-from .forked import ForkedWorkers, can_fork, forked_workers, wait_for
+from .forked import ForkedWorkers, can_fork, forked_workers, quiet_fork, wait_for
 from .work import PartResult, PartTask, finished, manifest_path, run_part
 
 if TYPE_CHECKING:
@@ -82,11 +82,15 @@ def open_engine(
         from concurrent.futures import ProcessPoolExecutor
 
         workers = local_workers or usable_cpus()
-        # spawn: the coordinator has threads (read-ahead, signals), which fork does not copy safely
-        spawn = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=spawn, initializer=pool_worker.setup) as pool:
-            for _ in range(workers):  # a process starts per task waiting: all start now, and import loader
-                pool.submit(pool_worker.warm)
+        # forked, while this process has no other thread to hold a lock the copy would keep
+        # (the workers start with loader imported); spawned otherwise (forked.py)
+        context = multiprocessing.get_context("fork" if can_fork() else "spawn")
+        with ProcessPoolExecutor(
+            workers, mp_context=context, initializer=pool_worker.setup, initargs=(os.getpid(),)
+        ) as pool:
+            with quiet_fork():
+                for _ in range(workers):  # all start now (forked at the first), and import loader
+                    pool.submit(pool_worker.warm)
             try:
                 # a pool's dead worker breaks it: its parts raise BrokenProcessPool
                 yield (lambda task: pool.submit(run_part, task)), (lambda: workers), _no_check

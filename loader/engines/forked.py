@@ -30,6 +30,15 @@ from ..errors import EngineError
 START_TIMEOUT = 60.0  # seconds for the workers to reach the scheduler
 
 
+@contextlib.contextmanager
+def quiet_fork() -> Iterator[None]:
+    """Python 3.12+ warns on a fork with any thread, native ones too: those here (jemalloc's,
+    OpenBLAS's) reset themselves in the child."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
+        yield
+
+
 def can_fork() -> bool:
     """No Python thread but this one, the main thread (a library user's own threads count)."""
     return (
@@ -53,9 +62,7 @@ class ForkedWorkers:
 
     def _fork(self, index: int) -> None:
         read, write = os.pipe()
-        with warnings.catch_warnings():
-            # Python 3.12+ warns on any fork with native threads; the ones here reset themselves
-            warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
+        with quiet_fork():
             pid = os.fork()
         if pid == 0:  # the child never returns from here
             os.close(write)
