@@ -256,6 +256,22 @@ def test_with_threads_about_a_local_cluster_starts_as_dask_starts_it() -> None:
         other.join()
 
 
+def test_a_fork_waits_for_no_native_thread_but_those_known_to_survive_one(tmp_path: Path) -> None:
+    from loader.engines.forked import foreign_threads
+
+    def task(tid: int, name: str) -> None:
+        (tmp_path / str(tid)).mkdir()
+        (tmp_path / str(tid) / "comm").write_text(name + "\n")
+
+    task(os.getpid(), "python")
+    task(1_000_001, "python")  # unnamed: OpenBLAS's pool, Arrow's
+    task(1_000_002, "jemalloc_bg_thd")
+    assert foreign_threads(str(tmp_path)) == []
+    task(1_000_003, "AwsEventLoop1")  # an S3 client's, once a remote input was read
+    assert foreign_threads(str(tmp_path)) == ["AwsEventLoop1"]
+    assert foreign_threads(str(tmp_path / "gone")) == ["?"]
+
+
 @pytest.mark.parametrize("engine", ["processes", "dask"])
 def test_local_workers_end_when_their_coordinator_is_killed(tmp_path: Path, engine: str) -> None:
     """No orphans: a pool's workers would wait on their task queue for ever, a forked Dask

@@ -83,6 +83,27 @@ def test_each_format_loads_from_s3_with_its_values(tmp_path: Path, s3: Bucket, f
     assert [f.path for f in report.files] == [uri]
 
 
+@pytest.mark.parametrize("engine", ["processes", "dask"])
+def test_an_object_loads_in_parts_on_local_workers_as_with_threads(
+    tmp_path: Path, s3: Bucket, s3_server: S3Server, engine: str
+) -> None:
+    """The coordinator has read the object's size and head through the S3 client, whose
+    event-loop thread does not survive a fork: its local workers are spawned instead."""
+    lines = ["id,name,amount"] + [f"{i},name {i},{i * 0.25}" for i in range(30_000)]
+    uri = s3.put("parts/big.csv", ("\n".join(lines) + "\n").encode())
+
+    def load_into(target: Path, *flags: str) -> Any:
+        args = ["load", uri, str(target), "--table", "t", "--quiet", "--part-size", "200000", *flags]
+        return cli(*args, extra_env=s3_server.env)
+
+    threads = load_into(tmp_path / "threads.db")
+    parts = load_into(tmp_path / "parts.db", "--engine", engine)
+    assert threads.returncode == parts.returncode == 0, parts.stderr
+    sql = "SELECT id, name, amount FROM t ORDER BY id"
+    got = sqlite_rows(tmp_path / "parts.db", sql)
+    assert got == sqlite_rows(tmp_path / "threads.db", sql) and len(got) == 30_000
+
+
 def test_a_glob_lists_the_prefix_and_double_star_recurses(tmp_path: Path, s3: Bucket) -> None:
     s3.put("in/a.csv", encode(ROWS[:1], "csv"))
     s3.put("in/2026/b.csv", encode(ROWS[1:2], "csv"))

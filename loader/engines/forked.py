@@ -5,9 +5,10 @@ A ``LocalCluster``'s nannies spawn fresh interpreters, each importing Dask and l
 again: most of a small load's start on two cores. A fork copies what this process has
 already imported. It is safe only while no other Python thread can hold a lock the
 child would inherit, so the fork happens first thing, on the main thread, while that
-is still so (``can_fork``); otherwise the cluster starts as Dask's own does. The native
-threads that may exist by then (jemalloc's background thread, OpenBLAS's pool) are
-reset by those libraries' own fork handlers.
+is still so and no native thread of an unknown library runs (``can_fork``); otherwise
+the cluster starts as Dask's own does. The native threads that may exist by then
+(jemalloc's background thread, OpenBLAS's pool) are reset by those libraries' own fork
+handlers.
 
 Each child waits on a pipe for the scheduler's address, runs one single-threaded Dask
 worker, and ends when the pipe closes: when the coordinator ends the engine, or dies,
@@ -19,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -39,11 +41,33 @@ def quiet_fork() -> Iterator[None]:
         yield
 
 
-def can_fork() -> bool:
-    """No Python thread but this one, the main thread (a library user's own threads count)."""
-    return (
-        hasattr(os, "fork") and threading.active_count() == 1 and threading.current_thread() is threading.main_thread()
-    )
+# Native threads known to reset themselves in a forked child (jemalloc's background
+# thread; OpenBLAS's and Arrow's pools are unnamed, so they carry the process's name).
+FORK_SAFE_THREADS = frozenset({"jemalloc_bg_thd"})
+
+
+def can_fork(tasks: str = "/proc/self/task") -> bool:
+    """On Linux, no Python thread but this one, the main thread (a library user's own
+    threads count), and no native thread of a library not known to survive a fork: an
+    S3 or GCS client's event loop (``AwsEventLoop1``), say, once a remote input was read."""
+    if not sys.platform.startswith("linux") or threading.active_count() != 1:
+        return False
+    return threading.current_thread() is threading.main_thread() and not foreign_threads(tasks)
+
+
+def foreign_threads(tasks: str = "/proc/self/task") -> list[str]:
+    """The names of this process's native threads that are neither unnamed (the process's
+    own name) nor in ``FORK_SAFE_THREADS``; every name when they cannot be read."""
+    try:
+        names = []
+        for tid in os.listdir(tasks):
+            with open(os.path.join(tasks, tid, "comm"), encoding="utf-8", errors="replace") as fh:
+                names.append(fh.read().strip())
+        with open(os.path.join(tasks, str(os.getpid()), "comm"), encoding="utf-8", errors="replace") as fh:
+            own = fh.read().strip()
+    except OSError:
+        return ["?"]
+    return sorted(n for n in names if n != own and n not in FORK_SAFE_THREADS)
 
 
 class ForkedWorkers:
