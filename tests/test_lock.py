@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -53,11 +57,6 @@ def test_a_clean_run_leaves_only_the_target_beside_its_input(tmp_path: Path, tar
 def test_a_process_forked_from_a_run_does_not_keep_its_lock_when_the_run_dies(tmp_path: Path) -> None:
     """flock belongs to the open file, which a forked child (a local Dask worker) shares:
     the child must let go of it, or a killed run's lock outlives the run."""
-    import os
-    import signal
-    import subprocess
-    import sys
-
     target = str(tmp_path / "t.db")
     script = (
         "import os, sys, time\n"

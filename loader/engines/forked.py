@@ -1,5 +1,5 @@
-"""The workers of ``run.scheduler = "local"``, forked from the coordinator before it has
-a thread of its own.
+"""Local workers forked from the coordinator before it has a thread of its own: the
+processes of ``run.scheduler = "local"`` (here) and of a local pool (``open_engine``).
 
 A ``LocalCluster``'s nannies spawn fresh interpreters, each importing Dask and loader
 again: most of a small load's start on two cores. A fork copies what this process has
