@@ -37,7 +37,7 @@ from ..report import FileReport, RunReport
 from ..schema import encode_types
 from ..state import FilePlan, FileState, JobState
 from ..transforms import output_schema
-from .forked import ForkedWorkers, can_fork, forked_workers, quiet_fork, wait_for
+from .forked import QUIET_LOGS, ForkedWorkers, can_fork, forked_workers, quiet_fork, wait_for
 from .work import PartResult, PartTask, finished, manifest_path, run_part
 
 if TYPE_CHECKING:
@@ -167,7 +167,9 @@ def _dask_client(scheduler: str | None, local_workers: int, forked: ForkedWorker
         raise _no_dask() from None
     if forked is not None:  # a scheduler here, for the workers forked at the start
         with (
-            distributed.LocalCluster(n_workers=0, dashboard_address=None, scheduler_kwargs=QUIET_SCHEDULER) as cluster,
+            distributed.LocalCluster(
+                n_workers=0, dashboard_address=None, scheduler_kwargs=QUIET_SCHEDULER, silence_logs=QUIET_LOGS
+            ) as cluster,
             distributed.Client(cluster) as client,
         ):
             forked.start(cluster.scheduler_address)
@@ -188,6 +190,7 @@ def _dask_client(scheduler: str | None, local_workers: int, forked: ForkedWorker
                 processes=True,
                 dashboard_address=None,
                 scheduler_kwargs=QUIET_SCHEDULER,
+                silence_logs=QUIET_LOGS,
             )
         with cluster, distributed.Client(cluster) as client:
             yield client

@@ -18,6 +18,7 @@ so no worker outlives it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -30,6 +31,10 @@ from typing import Any
 from ..errors import EngineError
 
 START_TIMEOUT = 60.0  # seconds for the workers to reach the scheduler
+# Dask's own warnings of a local cluster are not the user's business: a part's results
+# are on disk, so "lost computed tasks" when a worker dies loses nothing, and a worker
+# left when its coordinator was killed has nobody to tell
+QUIET_LOGS = logging.ERROR
 
 
 @contextlib.contextmanager
@@ -155,7 +160,6 @@ def _child(read: int, index: int) -> None:
 
 async def _serve(address: str, read: int, index: int) -> None:
     import asyncio
-    import logging
 
     import dask
     from distributed import Worker
@@ -163,7 +167,7 @@ async def _serve(address: str, read: int, index: int) -> None:
     from ..compat import spare_pandas_import
 
     spare_pandas_import()
-    logging.getLogger("distributed").setLevel(logging.WARNING)  # as LocalCluster's workers
+    logging.getLogger("distributed").setLevel(QUIET_LOGS)
     # no dashboard, so nobody sees the sampling profiler: off, it leaves the parts its CPU
     dask.config.set({"distributed.worker.profile.enabled": False})
     worker: Any = await Worker(address, nthreads=1, name=f"loader-{index}")
