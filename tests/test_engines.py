@@ -141,6 +141,51 @@ def test_every_engine_loads_the_same_rows(tmp_path: Path, cluster: Any, sink: st
         assert any(newline in (r[1] or "") for r in rows)
 
 
+THIRD_PARTY = {  # files data packages on the package index ship, and the first row each loads as
+    "airports": ("vega_datasets", "_data/airports.csv", ("00M", "Thigpen", "Bay Springs", "MS", "USA", 31.95376472)),
+    "penguins-raw": (  # quoted commas, NA, free text
+        "palmerpenguins",
+        "data/penguins-raw.csv",
+        ("PAL0708", 1, "Adelie Penguin (Pygoscelis adeliae)", "Anvers", "Torgersen", "Adult, 1 Egg Stage"),
+    ),
+    "sf-temps": ("vega_datasets", "_data/sf-temps.csv", (47.8, "2010/01/01 00:00:00")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(THIRD_PARTY))
+def test_every_engine_loads_a_third_party_file_as_threads_does(tmp_path: Path, cluster: Any, name: str) -> None:
+    """Cut in byte ranges of 16 KB, each worker reads its own: the same rows, values and
+    declared types as one pass of ``threads``, in the file's order."""
+    package, relative, first = THIRD_PARTY[name]
+    module = pytest.importorskip(package)
+    path = Path(module.__file__).parent / relative
+    loaded = {}
+    for engine in ENGINES:
+        target = tmp_path / f"{engine}.db"
+        config = JobConfig(
+            source=SourceConfig(path=[str(path)]),
+            sink=SinkConfig(path=str(target), table="t"),
+            run=RunConfig(engine=engine, scheduler=cluster.scheduler_address, part_size=16_000),  # type: ignore[arg-type]
+        )
+        report = Pipeline(config).run()
+        assert report.status == "ok" and report.rows_rejected == 0
+        if engine != "threads":
+            assert len(report.parts) > 4
+        conn = sqlite3.connect(target)
+        try:
+            types = conn.execute("SELECT name, type FROM pragma_table_info('t')").fetchall()
+            rows = conn.execute("SELECT * FROM t ORDER BY rowid").fetchall()
+        finally:
+            conn.close()
+        loaded[engine] = (types, rows)
+    assert loaded["processes"] == loaded["threads"]
+    assert loaded["dask"] == loaded["threads"]
+    rows = loaded["threads"][1]
+    assert rows[0][: len(first)] == first
+    with open(path, encoding="utf-8", newline="") as fh:
+        assert len(rows) == sum(1 for _ in csv.reader(fh)) - 1  # every record, once
+
+
 def test_a_rerun_skips_committed_parts_and_loads_nothing_twice(tmp_path: Path) -> None:
     paths = csv_files(tmp_path, files=1)
     target = tmp_path / "t.db"
