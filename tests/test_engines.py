@@ -347,13 +347,9 @@ def test_local_workers_end_when_their_coordinator_is_killed(tmp_path: Path, engi
     assert contents(target, "sqlite") == contents(clean, "sqlite")
 
 
-def test_a_load_whose_local_workers_all_died_stops_with_an_engine_error_and_a_rerun_ends_it(tmp_path: Path) -> None:
-    """Nothing restarts a forked worker (a nanny would restart a spawned one): with none
-    left the load stops with a clear error instead of waiting for ever."""
-    paths = csv_files(tmp_path, files=2, rows=20_000)
+def _kill_local_workers(tmp_path: Path, args: list[str], count: int) -> tuple[subprocess.Popen[str], list[int], str]:
+    """Start the load, kill ``count`` of its forked Dask workers mid-load; the load's end."""
     target = tmp_path / "t.db"
-    args = ["load", *map(str, paths), str(target), "--table", "t", "--columns", "n=int64"]
-    args += ["--engine", "dask", "--part-size", "40000"]
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     proc = subprocess.Popen([sys.executable, "-m", "loader", *args], env=env, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
@@ -363,10 +359,33 @@ def test_a_load_whose_local_workers_all_died_stops_with_an_engine_error_and_a_re
     assert proc.poll() is None, "the load finished before its workers could be killed"
     workers = _children(proc.pid)
     assert len(workers) == 2
-    for pid in workers:
+    for pid in workers[:count]:
         os.kill(pid, signal.SIGKILL)
     os.kill(proc.pid, signal.SIGCONT)
     _, err = proc.communicate(timeout=60)
+    return proc, workers[:count], err
+
+
+def test_a_forked_local_worker_killed_mid_load_leaves_its_parts_to_the_other(tmp_path: Path) -> None:
+    paths = csv_files(tmp_path, files=2, rows=20_000)
+    target = tmp_path / "t.db"
+    args = ["load", *map(str, paths), str(target), "--table", "t", "--columns", "n=int64"]
+    proc, _, err = _kill_local_workers(tmp_path, [*args, "--engine", "dask", "--part-size", "40000"], 1)
+    assert proc.returncode == 0, err
+    clean = tmp_path / "clean.db"
+    assert cli(*[clean.name if a == str(target) else a for a in args], cwd=tmp_path).returncode == 0  # threads
+    assert contents(target, "sqlite") == contents(clean, "sqlite")
+    assert len(contents(target, "sqlite")) == 40_000 - 2 * 95  # the rows whose n is "bad" are rejected
+
+
+def test_a_load_whose_local_workers_all_died_stops_with_an_engine_error_and_a_rerun_ends_it(tmp_path: Path) -> None:
+    """Nothing restarts a forked worker (a nanny would restart a spawned one): with none
+    left the load stops with a clear error instead of waiting for ever."""
+    paths = csv_files(tmp_path, files=2, rows=20_000)
+    target = tmp_path / "t.db"
+    args = ["load", *map(str, paths), str(target), "--table", "t", "--columns", "n=int64"]
+    args += ["--engine", "dask", "--part-size", "40000"]
+    proc, workers, err = _kill_local_workers(tmp_path, args, 2)
     assert proc.returncode == 1, err
     error, hint = err.splitlines()[-2:]
     assert error.startswith("loader: error: every local Dask worker ended (pids ")
