@@ -91,6 +91,9 @@ class ForkedWorkers:
 
     def _fork(self, index: int) -> None:
         read, write = os.pipe()
+        for stream in (sys.stdout, sys.stderr):  # as multiprocessing does: no text written twice
+            with contextlib.suppress(AttributeError, ValueError, OSError):
+                stream.flush()
         with quiet_fork():
             pid = os.fork()
         if pid == 0:  # the child never returns from here
