@@ -91,6 +91,7 @@ class RunOptions(TypedDict, total=False):
     scheduler: str
     part_size: int | str
     part_results: Literal["auto", "arrow", "database"]
+    fork_workers: bool
     spill_dir: PathLike
     temp_dir: PathLike
 

@@ -199,6 +199,10 @@ class RunConfig:
     ``database`` (a side SQLite database the target copies records from as they are) is the
     least work for this process, the single writer. ``auto``: ``arrow`` where the workers
     share this machine's cores (a pool, a local cluster), ``database`` on a remote cluster."""
+    fork_workers: bool = True
+    """With ``processes`` or a local ``dask`` cluster: fork the worker processes from this
+    one where that is safe (on Linux, while this process has no other thread: docs/engines.md),
+    so they start with loader already imported; ``false`` always starts fresh interpreters."""
     spill_dir: str | None = field(default=None, metadata=PATH)
     """Where parts' results wait for their commit (a directory every worker and this process
     can reach); default ``<target>.parts`` beside the target."""

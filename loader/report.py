@@ -73,6 +73,7 @@ class RunReport:
     sizes: dict[str, int] = field(default_factory=dict)  # the other sizes memory depends on (CSV block, LevelDB's)
     workers: int = 1  # threads that parsed CSV blocks (engines: parts run at once)
     engine: str = "threads"
+    worker_start: str | None = None  # engines: "forked" or "spawned" local workers, "remote" a cluster's
     parts: list[dict[str, Any]] = field(default_factory=list)  # engines: each part's counts, worker and seconds
     parts_seconds: float = 0.0
     error: str | None = None

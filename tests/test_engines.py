@@ -122,6 +122,9 @@ def test_every_engine_loads_the_same_rows(tmp_path: Path, cluster: Any, sink: st
         target = tmp_path / f"{engine}{suffix}"
         report = Pipeline(job(paths, target, engine, cluster.scheduler_address, sink)).run()
         assert report.status == "ok"
+        assert (
+            report.worker_start in {"threads": {None}, "processes": {"forked", "spawned"}, "dask": {"remote"}}[engine]
+        )
         assert report.rows_read == report.rows_written + report.rows_rejected + report.rows_filtered
         assert report.rows_filtered > 0
         if engine != "threads":
@@ -283,6 +286,20 @@ def test_a_local_clusters_workers_are_forked_from_the_coordinator_and_end_with_t
     assert not any(_running(pid) for pid in pids)  # waited for by the engine's end
 
 
+@pytest.mark.parametrize("engine", ["processes", "dask"])
+def test_local_workers_are_forked_unless_told_not_to_and_load_the_same_rows(tmp_path: Path, engine: str) -> None:
+    paths = csv_files(tmp_path, files=1)
+    loaded = {}
+    for how, flags in (("forked", []), ("spawned", ["--no-fork-workers"])):
+        target, report = tmp_path / f"{how}.db", tmp_path / f"{how}.json"
+        args = ["load", str(paths[0]), str(target), "--table", "t", "--columns", "n=int64", "--quiet"]
+        p = cli(*args, "--engine", engine, "--part-size", "16000", "--report", str(report), *flags)
+        assert p.returncode == 0, p.stderr
+        assert json.loads(report.read_text())["worker_start"] == how
+        loaded[how] = contents(target, "sqlite")
+    assert loaded["forked"] == loaded["spawned"] and len(loaded["forked"]) == 3000 - 15
+
+
 def test_with_threads_about_a_local_cluster_starts_as_dask_starts_it() -> None:
     """A fork copies no other thread, and any lock one holds stays locked in the child:
     a library user's process with threads gets Dask's own spawned workers."""
@@ -348,7 +365,7 @@ def test_local_workers_end_when_their_coordinator_is_killed(tmp_path: Path, engi
 
 
 def _kill_local_workers(tmp_path: Path, args: list[str], count: int) -> tuple[subprocess.Popen[str], list[int], str]:
-    """Start the load, kill ``count`` of its forked Dask workers mid-load; the load's end."""
+    """Start the load, kill ``count`` of its forked workers mid-load; the load's end."""
     target = tmp_path / "t.db"
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     proc = subprocess.Popen([sys.executable, "-m", "loader", *args], env=env, stderr=subprocess.PIPE, text=True)
@@ -375,6 +392,27 @@ def test_a_forked_local_worker_killed_mid_load_leaves_its_parts_to_the_other(tmp
     clean = tmp_path / "clean.db"
     assert cli(*[clean.name if a == str(target) else a for a in args], cwd=tmp_path).returncode == 0  # threads
     assert contents(target, "sqlite") == contents(clean, "sqlite")
+    assert len(contents(target, "sqlite")) == 40_000 - 2 * 95  # the rows whose n is "bad" are rejected
+
+
+def test_a_pool_worker_killed_mid_load_stops_the_load_with_an_engine_error_and_a_rerun_ends_it(
+    tmp_path: Path,
+) -> None:
+    """A process pool whose worker died fails every part it holds (BrokenProcessPool): said
+    as the engine's error, not an internal one, and the committed parts are kept."""
+    paths = csv_files(tmp_path, files=2, rows=20_000)
+    target = tmp_path / "t.db"
+    args = ["load", *map(str, paths), str(target), "--table", "t", "--columns", "n=int64"]
+    args += ["--engine", "processes", "--part-size", "40000"]
+    proc, _, err = _kill_local_workers(tmp_path, args, 1)
+    assert proc.returncode == 1, err
+    assert err.splitlines()[-2:] == [
+        "loader: error: a worker process of the local pool ended before its part was done",
+        "  hint: committed parts are kept: run the same command again to load the rest",
+    ]
+    assert _parts_committed(target) >= 1
+    again = cli(*args)
+    assert again.returncode == 0, again.stderr
     assert len(contents(target, "sqlite")) == 40_000 - 2 * 95  # the rows whose n is "bad" are rejected
 
 
@@ -773,7 +811,7 @@ def test_a_dask_engine_that_fails_to_start_says_so_at_its_first_use() -> None:
 
     with (
         dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
-        open_engine("dask", "tcp://127.0.0.1:9", None) as (_, workers, _),  # nothing listens there
+        open_engine("dask", "tcp://127.0.0.1:9", None) as (_, workers, _, _),  # nothing listens there
         pytest.raises(EngineError, match=r"^cannot reach the Dask scheduler tcp://127\.0\.0\.1:9: ") as caught,
     ):
         workers()

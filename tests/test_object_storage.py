@@ -94,11 +94,12 @@ def test_an_object_loads_in_parts_on_local_workers_as_with_threads(
 
     def load_into(target: Path, *flags: str) -> Any:
         args = ["load", uri, str(target), "--table", "t", "--quiet", "--part-size", "200000", *flags]
-        return cli(*args, extra_env=s3_server.env)
+        return cli(*args, "--report", str(target) + ".json", extra_env=s3_server.env)
 
     threads = load_into(tmp_path / "threads.db")
     parts = load_into(tmp_path / "parts.db", "--engine", engine)
     assert threads.returncode == parts.returncode == 0, parts.stderr
+    assert json.loads((tmp_path / "parts.db.json").read_text())["worker_start"] == "spawned"
     sql = "SELECT id, name, amount FROM t ORDER BY id"
     got = sqlite_rows(tmp_path / "parts.db", sql)
     assert got == sqlite_rows(tmp_path / "threads.db", sql) and len(got) == 30_000

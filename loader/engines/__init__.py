@@ -72,11 +72,13 @@ def _no_check() -> None:
 
 @contextlib.contextmanager
 def open_engine(
-    engine: str, scheduler: str | None, local_workers: int | None
-) -> Iterator[tuple[Submit, Callable[[], int], Callable[[], None]]]:
-    """A function that starts a part somewhere, one that says how many run at once, and one
-    that raises ``EngineError`` once no worker is left to run one.
-    ``local_workers``: the processes of a local pool or cluster (by default one per usable CPU)."""
+    engine: str, scheduler: str | None, local_workers: int | None, fork: bool = True
+) -> Iterator[tuple[Submit, Callable[[], int], Callable[[], None], str]]:
+    """A function that starts a part somewhere, one that says how many run at once, one
+    that raises ``EngineError`` once no worker is left to run one, and how the workers
+    started (``forked``, ``spawned``, or ``remote``: a cluster's own).
+    ``local_workers``: the processes of a local pool or cluster (by default one per usable CPU);
+    ``fork``: fork them where that is safe (``can_fork``)."""
     if engine == "processes":
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
@@ -84,7 +86,8 @@ def open_engine(
         workers = local_workers or usable_cpus()
         # forked, while this process has no other thread to hold a lock the copy would keep
         # (the workers start with loader imported); spawned otherwise (forked.py)
-        context = multiprocessing.get_context("fork" if can_fork() else "spawn")
+        forking = fork and can_fork()
+        context = multiprocessing.get_context("fork" if forking else "spawn")
         with ProcessPoolExecutor(
             workers, mp_context=context, initializer=pool_worker.setup, initargs=(os.getpid(),)
         ) as pool:
@@ -93,7 +96,8 @@ def open_engine(
                     pool.submit(pool_worker.warm)
             try:
                 # a pool's dead worker breaks it: its parts raise BrokenProcessPool
-                yield (lambda task: pool.submit(run_part, task)), (lambda: workers), _no_check
+                start = "forked" if forking else "spawned"
+                yield (lambda task: pool.submit(run_part, task)), (lambda: workers), _no_check, start
             except BaseException:
                 pool.shutdown(cancel_futures=True)  # parts not started are not run; running ones end
                 raise
@@ -103,7 +107,8 @@ def open_engine(
         count = local_workers or usable_cpus()
         with contextlib.ExitStack() as stack:
             forked = None
-            if scheduler in (None, "local") and can_fork():  # before this process has a thread of its own
+            local = scheduler in (None, "local")
+            if local and fork and can_fork():  # before this process has a thread of its own
                 importlib.import_module("dask.distributed")  # imported once, here, for every worker
                 forked = stack.enter_context(forked_workers(count))
             # the client (and a LocalCluster) come up on a thread while the types are sampled
@@ -114,6 +119,7 @@ def open_engine(
                 (lambda: session()[1]),
                 # nothing restarts a forked worker; a nanny restarts a spawned one
                 forked.check if forked is not None else _no_check,
+                "forked" if forked is not None else "spawned" if local else "remote",
             )
         return
     raise ConfigError(f"run.engine: {engine!r} does not run parts", hint="use 'processes' or 'dask'")
@@ -226,6 +232,7 @@ class Engine:
     count: Callable[[], int]
     check: Callable[[], None]
     stop: Callable[[], None]
+    start: str = ""  # how its workers started (``open_engine``)
 
     @property
     def workers(self) -> int:
@@ -255,8 +262,10 @@ def started(pipeline: Pipeline, writer: Writer, plans: list[FilePlan]) -> Iterat
         yield None
         return
     with contextlib.ExitStack() as stack:
-        submit, workers, check = stack.enter_context(open_engine(str(run.engine), run.scheduler, run.workers))
-        yield Engine(submit, workers, check, stack.close)
+        submit, workers, check, start = stack.enter_context(
+            open_engine(str(run.engine), run.scheduler, run.workers, run.fork_workers)
+        )
+        yield Engine(submit, workers, check, stack.close, start)
 
 
 def check_job(pipeline: Pipeline, writer: Writer) -> None:
@@ -349,6 +358,7 @@ class Coordinator:
             assert engine is not None  # started for the files that read
             os.makedirs(directory, exist_ok=True)
             self.report.workers = engine.workers
+            self.report.worker_start = engine.start
             self._commit_in_order(todo, engine, 2 * engine.workers)
         if engine is not None:
             engine.stop()
@@ -412,7 +422,8 @@ class Coordinator:
                 task = next(queue, None)
                 if task is None:
                     return
-                future = None if finished(task) else engine.submit(task)
+                with self._lost_workers():
+                    future = None if finished(task) else engine.submit(task)
                 if future is not None:
                     future.add_done_callback(lambda _: wake.set())
                 running.append((task, future))
@@ -459,11 +470,26 @@ class Coordinator:
         if done is not None:
             return done
         assert future is not None  # a part without a future was finished before
-        try:
+        with self._lost_workers():
             return future.result()
-        except BaseException:
-            if self.signals.signum is not None:  # the signal reached the workers too, and stopped them
+
+    @contextlib.contextmanager
+    def _lost_workers(self) -> Iterator[None]:
+        """A pool whose worker died fails every part, running or submitted: a signal that
+        reached the workers too stops the load as at a commit; a worker killed on its own
+        (the OOM killer) is the engine's error, committed parts kept."""
+        try:
+            yield
+        except BaseException as exc:
+            if self.signals.signum is not None:
                 raise InterruptedLoad(self.signals.signum) from None
+            from concurrent.futures.process import BrokenProcessPool
+
+            if isinstance(exc, BrokenProcessPool):
+                raise EngineError(
+                    "a worker process of the local pool ended before its part was done",
+                    hint="committed parts are kept: run the same command again to load the rest",
+                ) from exc
             raise
 
     def _finished(self, task: PartTask, result: PartResult) -> None:
