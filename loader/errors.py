@@ -199,8 +199,8 @@ class TargetLockedError(LoaderError):
 
 class EngineError(LoaderError, ConnectionError):
     """The engine cannot run parts: a Dask scheduler (``run.scheduler``) out of reach (this
-    run wrote nothing), or a local cluster whose workers all ended (its committed parts
-    are kept). A rerun goes on with the load."""
+    run wrote nothing), a local pool's worker that died, or a local cluster whose workers
+    all ended (the committed parts are kept). A rerun goes on with the load."""
 
     default_hint = "start the scheduler and its workers (docs/engines.md), or check run.scheduler"
 

@@ -238,10 +238,7 @@ def test_a_signal_to_the_whole_process_group_stops_cleanly_between_commits(
 ) -> None:
     """Ctrl-C reaches the coordinator and its workers at once (SIGTERM too, from a
     supervisor that signals the group): the load stops as with threads, and a rerun ends it."""
-    paths = csv_files(tmp_path, files=2, rows=20_000)
-    target = tmp_path / "t.db"
-    args = ["load", *map(str, paths), str(target), "--table", "t", "--columns", "n=int64"]
-    args += ["--engine", engine, "--part-size", "40000"]
+    target, args = _load_args(tmp_path, engine)
     cmd = [sys.executable, "-m", "loader", *args]
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True)
@@ -261,10 +258,9 @@ def test_a_signal_to_the_whole_process_group_stops_cleanly_between_commits(
     assert 0 < len(contents(target, "sqlite")) < 40_000
     again = cli(*args)
     assert again.returncode == 0, again.stderr
-    clean = tmp_path / "clean.db"
-    assert cli(*[clean.name if a == str(target) else a for a in args[:-4]], cwd=tmp_path).returncode == 0  # threads
-    assert contents(target, "sqlite") == contents(clean, "sqlite")
-    assert len(contents(clean, "sqlite")) == 40_000 - 2 * 95  # the rows whose n is "bad" are rejected
+    loaded = contents(target, "sqlite")
+    assert loaded == _threads_load(tmp_path, target, args)
+    assert len(loaded) == 40_000 - 2 * 95  # the rows whose n is "bad" are rejected
 
 
 def test_a_local_clusters_workers_are_forked_from_the_coordinator_and_end_with_the_engine() -> None:
@@ -338,10 +334,7 @@ def test_a_fork_waits_for_no_native_thread_but_those_known_to_survive_one(tmp_pa
 def test_local_workers_end_when_their_coordinator_is_killed(tmp_path: Path, engine: str) -> None:
     """No orphans: a pool's workers would wait on their task queue for ever, a forked Dask
     worker on its scheduler."""
-    paths = csv_files(tmp_path, files=2, rows=20_000)
-    target = tmp_path / "t.db"
-    args = ["load", *map(str, paths), str(target), "--table", "t", "--columns", "n=int64"]
-    args += ["--engine", engine, "--part-size", "40000"]
+    target, args = _load_args(tmp_path, engine)
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     proc = subprocess.Popen([sys.executable, "-m", "loader", *args], env=env, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
@@ -359,9 +352,7 @@ def test_local_workers_end_when_their_coordinator_is_killed(tmp_path: Path, engi
     assert not any(_running(pid) for pid in workers)
     again = cli(*args)
     assert again.returncode == 0, again.stderr
-    clean = tmp_path / "clean.db"
-    assert cli(*[clean.name if a == str(target) else a for a in args[:-4]], cwd=tmp_path).returncode == 0  # threads
-    assert contents(target, "sqlite") == contents(clean, "sqlite")
+    assert contents(target, "sqlite") == _threads_load(tmp_path, target, args)
 
 
 def _kill_local_workers(tmp_path: Path, args: list[str], count: int) -> tuple[subprocess.Popen[str], list[int], str]:
@@ -384,30 +375,32 @@ def _kill_local_workers(tmp_path: Path, args: list[str], count: int) -> tuple[su
 
 
 def test_a_forked_local_worker_killed_mid_load_leaves_its_parts_to_the_other(tmp_path: Path) -> None:
-    paths = csv_files(tmp_path, files=2, rows=20_000)
-    target = tmp_path / "t.db"
-    args = ["load", *map(str, paths), str(target), "--table", "t", "--columns", "n=int64"]
-    proc, _, err = _kill_local_workers(tmp_path, [*args, "--engine", "dask", "--part-size", "40000"], 1)
+    target, args = _load_args(tmp_path, "dask")
+    proc, _, err = _kill_local_workers(tmp_path, args, 1)
     assert proc.returncode == 0, err
-    clean = tmp_path / "clean.db"
-    assert cli(*[clean.name if a == str(target) else a for a in args], cwd=tmp_path).returncode == 0  # threads
-    assert contents(target, "sqlite") == contents(clean, "sqlite")
+    assert contents(target, "sqlite") == _threads_load(tmp_path, target, args)
     assert len(contents(target, "sqlite")) == 40_000 - 2 * 95  # the rows whose n is "bad" are rejected
 
 
-def test_a_pool_worker_killed_mid_load_stops_the_load_with_an_engine_error_and_a_rerun_ends_it(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    "engine, killed, error",
+    [
+        # a pool whose worker died fails every part it holds (BrokenProcessPool)
+        ("processes", 1, "a worker process of the local pool ended before its part was done"),
+        # nothing restarts a forked Dask worker (a nanny would restart a spawned one)
+        ("dask", 2, "every local Dask worker ended (pids {pids})"),
+    ],
+)
+def test_local_workers_killed_mid_load_stop_it_with_an_engine_error_and_a_rerun_ends_it(
+    tmp_path: Path, engine: str, killed: int, error: str
 ) -> None:
-    """A process pool whose worker died fails every part it holds (BrokenProcessPool): said
-    as the engine's error, not an internal one, and the committed parts are kept."""
-    paths = csv_files(tmp_path, files=2, rows=20_000)
-    target = tmp_path / "t.db"
-    args = ["load", *map(str, paths), str(target), "--table", "t", "--columns", "n=int64"]
-    args += ["--engine", "processes", "--part-size", "40000"]
-    proc, _, err = _kill_local_workers(tmp_path, args, 1)
+    """Said as the engine's error (exit 1), not an internal one, instead of waiting for ever;
+    the committed parts are kept."""
+    target, args = _load_args(tmp_path, engine)
+    proc, workers, err = _kill_local_workers(tmp_path, args, killed)
     assert proc.returncode == 1, err
     assert err.splitlines()[-2:] == [
-        "loader: error: a worker process of the local pool ended before its part was done",
+        "loader: error: " + error.format(pids=", ".join(map(str, workers))),
         "  hint: committed parts are kept: run the same command again to load the rest",
     ]
     assert _parts_committed(target) >= 1
@@ -416,22 +409,20 @@ def test_a_pool_worker_killed_mid_load_stops_the_load_with_an_engine_error_and_a
     assert len(contents(target, "sqlite")) == 40_000 - 2 * 95  # the rows whose n is "bad" are rejected
 
 
-def test_a_load_whose_local_workers_all_died_stops_with_an_engine_error_and_a_rerun_ends_it(tmp_path: Path) -> None:
-    """Nothing restarts a forked worker (a nanny would restart a spawned one): with none
-    left the load stops with a clear error instead of waiting for ever."""
+def _threads_load(tmp_path: Path, target: Path, args: list[str]) -> list[Any]:
+    """What ``args`` (from ``_load_args``) load with ``threads`` into a target of their own."""
+    clean = tmp_path / "clean.db"
+    p = cli(*[clean.name if a == str(target) else a for a in args[:-4]], cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    return contents(clean, "sqlite")
+
+
+def _load_args(tmp_path: Path, engine: str) -> tuple[Path, list[str]]:
+    """Two CSV files of 20,000 rows each, loaded in parts of 40 KB on ``engine``."""
     paths = csv_files(tmp_path, files=2, rows=20_000)
     target = tmp_path / "t.db"
     args = ["load", *map(str, paths), str(target), "--table", "t", "--columns", "n=int64"]
-    args += ["--engine", "dask", "--part-size", "40000"]
-    proc, workers, err = _kill_local_workers(tmp_path, args, 2)
-    assert proc.returncode == 1, err
-    error, hint = err.splitlines()[-2:]
-    assert error.startswith("loader: error: every local Dask worker ended (pids ")
-    assert sorted(map(int, error.split("(pids ")[1].rstrip(")").split(", "))) == workers
-    assert hint == "  hint: committed parts are kept: run the same command again to load the rest"
-    again = cli(*args)
-    assert again.returncode == 0, again.stderr
-    assert len(contents(target, "sqlite")) == 40_000 - 2 * 95  # the rows whose n is "bad" are rejected
+    return target, [*args, "--engine", engine, "--part-size", "40000"]
 
 
 def _children(pid: int) -> list[int]:
