@@ -16,14 +16,20 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def setup(coordinator: int) -> None:
-    """Ctrl-C reaches the terminal's whole process group: the coordinator stops at a part's
-    commit (exit 130), and the pool's workers leave the signal to it. SIGTERM ends a
-    worker (a forked one would otherwise run the coordinator's handler). A worker dies
-    with the coordinator (``coordinator``, its pid), however that dies."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    """A pool's worker leaves signals to the coordinator (``leave_signals``) and dies with
+    it (``coordinator``, its pid), however that dies."""
+    leave_signals()
     die_with(coordinator)
     spare_pandas_import()
+
+
+def leave_signals() -> None:
+    """Ctrl-C reaches the terminal's whole process group: the coordinator stops at a part's
+    commit (exit 130), and a local worker (a pool's, or a local Dask cluster's) leaves the
+    signal to it. SIGTERM ends the worker (a forked one would otherwise run the
+    coordinator's handler)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def die_with(parent: int) -> None:

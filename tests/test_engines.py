@@ -33,7 +33,7 @@ from loader.parts import plan_file
 from loader.readers import open_reader
 from loader.readers.csv.parts import bounds
 from loader.schema import encode_types
-from tests.reliability_util import cli
+from tests.reliability_util import cli, popen
 
 distributed = pytest.importorskip("dask.distributed")
 
@@ -335,12 +335,7 @@ def test_local_workers_end_when_their_coordinator_is_killed(tmp_path: Path, engi
     """No orphans: a pool's workers would wait on their task queue for ever, a forked Dask
     worker on its scheduler."""
     target, args = _load_args(tmp_path, engine)
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    proc = subprocess.Popen([sys.executable, "-m", "loader", *args], env=env, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while _parts_committed(target) < 1 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.01)
-    assert proc.poll() is None, "the load finished before it could be killed"
+    proc = _one_part_in(target, args)
     proc.kill()  # the coordinator alone
     proc.wait()
     spill = Path(str(target) + ".parts")
@@ -355,14 +350,19 @@ def test_local_workers_end_when_their_coordinator_is_killed(tmp_path: Path, engi
     assert contents(target, "sqlite") == _threads_load(tmp_path, target, args)
 
 
-def _kill_local_workers(tmp_path: Path, args: list[str], count: int) -> tuple[subprocess.Popen[str], list[int], str]:
-    """Start the load, kill ``count`` of its forked workers mid-load; the load's end."""
-    target = tmp_path / "t.db"
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    proc = subprocess.Popen([sys.executable, "-m", "loader", *args], env=env, stderr=subprocess.PIPE, text=True)
+def _one_part_in(target: Path, args: list[str]) -> subprocess.Popen[str]:
+    """The load of ``args`` started, once it has committed a part and is still running."""
+    proc = popen(*args)
     deadline = time.monotonic() + 60
     while _parts_committed(target) < 1 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.01)
+    assert proc.poll() is None, "the load finished before it could be stopped"
+    return proc
+
+
+def _kill_local_workers(tmp_path: Path, args: list[str], count: int) -> tuple[subprocess.Popen[str], list[int], str]:
+    """Start the load, kill ``count`` of its forked workers mid-load; the load's end."""
+    proc = _one_part_in(tmp_path / "t.db", args)
     os.kill(proc.pid, signal.SIGSTOP)  # mid-load, however fast this machine is
     assert proc.poll() is None, "the load finished before its workers could be killed"
     workers = _children(proc.pid)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from .. import pool_worker, storage
 from ..compat import spare_pandas_import
 from ..cpus import usable_cpus
-from ..errors import ConfigError, EngineError, InterruptedLoad, RejectLimitError
+from ..errors import PARTS_KEPT_HINT, ConfigError, EngineError, InterruptedLoad, RejectLimitError
 from ..parts import Part, plan_file
 from ..progress import Progress
 from ..report import FileReport, RunReport
@@ -48,9 +48,13 @@ if TYPE_CHECKING:
     from ..writers.base import Writer
 
 PART_KEY = "part:"
-# a scheduler's HTTP routes (health, metrics) on a free port, not Dask's 8787: two loads
-# at once would warn that it is taken
-QUIET_SCHEDULER = {"dashboard_address": "127.0.0.1:0"}
+# Every local cluster: no dashboard; the scheduler's HTTP routes (health, metrics) on a
+# free port, not Dask's 8787 (two loads at once would warn that it is taken); errors only
+LOCAL_CLUSTER: dict[str, Any] = {
+    "dashboard_address": None,
+    "scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"},
+    "silence_logs": QUIET_LOGS,
+}
 
 
 class Result(Protocol):
@@ -173,9 +177,7 @@ def _dask_client(scheduler: str | None, local_workers: int, forked: ForkedWorker
         raise _no_dask() from None
     if forked is not None:  # a scheduler here, for the workers forked at the start
         with (
-            distributed.LocalCluster(
-                n_workers=0, dashboard_address=None, scheduler_kwargs=QUIET_SCHEDULER, silence_logs=QUIET_LOGS
-            ) as cluster,
+            distributed.LocalCluster(n_workers=0, **LOCAL_CLUSTER) as cluster,
             distributed.Client(cluster) as client,
         ):
             forked.start(cluster.scheduler_address)
@@ -191,12 +193,7 @@ def _dask_client(scheduler: str | None, local_workers: int, forked: ForkedWorker
         # parts its CPU (the nannies hand this configuration to the workers they start)
         with dask.config.set({"distributed.worker.profile.enabled": False}):
             cluster = distributed.LocalCluster(
-                n_workers=local_workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                scheduler_kwargs=QUIET_SCHEDULER,
-                silence_logs=QUIET_LOGS,
+                n_workers=local_workers, threads_per_worker=1, processes=True, **LOCAL_CLUSTER
             )
         with cluster, distributed.Client(cluster) as client:
             yield client
@@ -488,7 +485,7 @@ class Coordinator:
             if isinstance(exc, BrokenProcessPool):
                 raise EngineError(
                     "a worker process of the local pool ended before its part was done",
-                    hint="committed parts are kept: run the same command again to load the rest",
+                    hint=PARTS_KEPT_HINT,
                 ) from exc
             raise
 

@@ -28,7 +28,8 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-from ..errors import EngineError
+from ..errors import PARTS_KEPT_HINT, EngineError
+from ..pool_worker import leave_signals
 
 START_TIMEOUT = 60.0  # seconds for the workers to reach the scheduler
 # Dask's own warnings of a local cluster are not the user's business: a part's results
@@ -114,7 +115,7 @@ class ForkedWorkers:
         if self.pids and not any(_running(pid) for pid in self.pids):
             raise EngineError(
                 f"every local Dask worker ended (pids {', '.join(map(str, self.pids))})",
-                hint="committed parts are kept: run the same command again to load the rest",
+                hint=PARTS_KEPT_HINT,
             )
 
     def close(self, timeout: float = 10.0) -> None:
@@ -146,10 +147,7 @@ def _running(pid: int) -> bool:
 def _child(read: int, index: int) -> None:
     code = 1
     try:
-        # Ctrl-C reaches the whole process group: the coordinator stops at a commit. SIGTERM
-        # ends a worker as it would a spawned one, not through the coordinator's handler.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        leave_signals()
         with os.fdopen(read, "rb", buffering=0, closefd=False) as pipe:
             address = pipe.readline().decode().strip()
         if address:
