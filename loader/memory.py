@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import math
 import os
 from collections.abc import Iterator
 
@@ -68,6 +69,45 @@ FLOOR_MARGIN_MB = 8
 BLOCK_MB_PER_MIB = 40
 
 
+# What the Parquet floors hold of the reader's memory: ``parquet_pages.file_layout`` of
+# the files they were measured with (the benchmark's: pyarrow, 100k-row groups, 1 MB
+# pages, 10 columns; 11.1 MB from 1M to 16M rows), rounded up. Each column past those 10 adds its share of the rows in flight at
+# the smallest chunk (1024 rows), measured on a 200-column file into LevelDB (more than
+# into SQLite: a row's JSON value holds every column again).
+FLOOR_READER_MB = 12
+FLOOR_COLUMNS = 10
+COLUMN_IN_FLIGHT_MB = 96 / 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class ReaderNeed:
+    """The input file whose reading needs the most memory beyond the floor: its pages
+    and dictionaries (MB) and its columns."""
+
+    path: str
+    pages_mb: float
+    columns: int
+
+    @property
+    def mb(self) -> float:
+        return self.pages_mb + max(0, self.columns - FLOOR_COLUMNS) * COLUMN_IN_FLIGHT_MB
+
+    @property
+    def extra_mb(self) -> int:
+        return max(0, math.ceil(self.mb) - FLOOR_READER_MB)
+
+
+def reader_need(job: JobConfig, files: list[str]) -> ReaderNeed | None:
+    """For Parquet input, the file among ``files`` that needs the most memory to read:
+    how it was written (pages, dictionaries, ``parquet_pages``) and how wide it is."""
+    if pair(job)[0] != "parquet":
+        return None
+    from .readers.parquet_pages import file_layout
+
+    needs = [ReaderNeed(f, *file_layout(f)) for f in files if f != "-"]
+    return max(needs, key=lambda n: n.mb, default=None)
+
+
 def pair(job: JobConfig) -> tuple[str, Sink]:
     """The job's reader ("csv" or "parquet", as the floors name them) and its sink."""
     paths = job.source.path
@@ -75,10 +115,11 @@ def pair(job: JobConfig) -> tuple[str, Sink]:
     return "parquet" if parquet else "csv", sinks.get(str(job.sink.type))
 
 
-def lowest_ceiling_mb(job: JobConfig) -> int:
-    """The lowest ``run.max_memory`` this job's reader and sink can keep to."""
+def lowest_ceiling_mb(job: JobConfig, need: ReaderNeed | None = None) -> int:
+    """The lowest ``run.max_memory`` this job's reader and sink can keep to (with ``need``:
+    for the input files it names the most demanding of)."""
     fmt, sink = pair(job)
-    return sink.floor_mb(job.sink, fmt) + FLOOR_MARGIN_MB
+    return sink.floor_mb(job.sink, fmt) + FLOOR_MARGIN_MB + (need.extra_mb if need else 0)
 
 
 def current_rss_mb() -> float:
@@ -95,7 +136,7 @@ def current_rss_mb() -> float:
 ROW_COPIES = 8
 
 
-def fit_memory(job: JobConfig) -> JobConfig:
+def fit_memory(job: JobConfig, need: ReaderNeed | None = None) -> JobConfig:
     """Shrink the CSV row cap, CSV block, chunk, batch and LevelDB sizes to fit ``run.max_memory``.
 
     The room above the runtime's own footprint is shared out by what each size
@@ -104,19 +145,27 @@ def fit_memory(job: JobConfig) -> JobConfig:
     LevelDB's WriteBatch, memtables and the tables its compaction maps. Sizes
     only ever shrink from what the job asked for, and the read-ahead depth stays
     while there is room for it (without it the load ran slower). A ceiling
-    below the runtime's footprint is refused before anything is read.
+    below the runtime's footprint is refused before anything is read. ``need``: the
+    input's most demanding Parquet file (``reader_need``), once the files are known.
     """
     limit = job.run.max_memory
     if limit is None:
         return job
     fmt, sink = pair(job)
     assert isinstance(limit, int)  # finish() parsed it
-    lowest = lowest_ceiling_mb(job)
+    lowest = lowest_ceiling_mb(job, need)
     if limit < lowest << 20:
+        pages = (
+            f", and {need.mb:.0f} MB to read {need.path} as it was written ({need.columns} columns,"
+            f" {need.pages_mb:.0f} MB of pages and dictionaries)"
+            if need is not None and need.extra_mb
+            else ""
+        )
         raise ConfigError(
             f"run.max_memory: {limit / (1 << 20):g} MB is below what {fmt} -> {sink.name} needs at its smallest sizes "
             f"({lowest} MB: the runtime and its libraries"
             + (f", {sink.memory.holds}" if sink.memory.holds else "")
+            + pages
             + ")",
             hint=f"set --max-memory {lowest}MB or more",
         )

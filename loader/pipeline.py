@@ -39,7 +39,7 @@ from .errors import (
     SourceChangedError,
 )
 from .lock import TargetLock
-from .memory import chosen_sizes, current_rss_mb, fit_memory, gc_paused
+from .memory import chosen_sizes, current_rss_mb, fit_memory, gc_paused, reader_need
 from .paths import check_paths, lock_path
 from .prefetch import ordered_map, prefetch
 from .progress import Progress
@@ -156,7 +156,8 @@ class Pipeline:
 
         Raises:
             ConfigError: the job is invalid (with a did-you-mean for a misspelt key)."""
-        self.job = fit_memory(resolve(job))  # a JobConfig built in Python is resolved here, once
+        self._resolved = resolve(job)  # a JobConfig built in Python is resolved here, once
+        self.job = fit_memory(self._resolved)
         self.sink: Sink = sinks.get(str(self.job.sink.type))
         if allow_python is None:
             allow_python = os.environ.get("LOADER_ALLOW_PYTHON") == "1"
@@ -204,6 +205,7 @@ class Pipeline:
         src, sink = self.job.source, self.job.sink
         files = expand_paths(src)
         self._check_paths(files)  # before any input is opened: the target may match the input glob
+        self._fit_files(files)
         schema = None
         dialect = None
         if files and files[0] != "-":
@@ -230,6 +232,15 @@ class Pipeline:
             deferred=self._deferred(),
             target_line=self.sink.plan_line(sink, src.path),
         )
+
+    def _fit_files(self, files: list[str]) -> JobConfig:
+        """The job's sizes fitted again to ``run.max_memory`` once its input files are
+        known: a Parquet file's own pages may need more than the floors hold."""
+        if self.job.run.max_memory is not None:
+            need = reader_need(self._resolved, files)
+            if need is not None and need.extra_mb:
+                self.job = fit_memory(self._resolved, need)
+        return self.job
 
     def _check_width(self, schema: pa.Schema, path: str) -> None:
         """A table too wide for the sink is a config error before any row is read."""
@@ -381,6 +392,7 @@ class Pipeline:
                 resolve()
         files = expand_paths(job.source)
         self._check_paths(files)
+        job, run = self._fit_files(files), self.job.run
         self._emit(
             "start",
             job=self.job_name,

@@ -32,7 +32,10 @@ WRITE_BUFFER = 1 << 20
 # several batches (fewer merge steps); with many, one batch each.
 MERGE_HELD_BYTES = 2 << 20
 MERGE_RUN_READ = 128 << 10  # read ahead per run when many are merged (a few of their batches)
-MIN_BATCH_ROWS = 64
+# A run's IPC batches hold this many bytes at least (64 rows of ~256 bytes): smaller ones
+# cost a call each for little memory. In bytes, not rows: the merge holds a batch or two of
+# every run, and a floor in rows would hold 64 rows of every run however wide they are.
+MIN_BATCH_BYTES = 16 << 10
 # Batches per run at least: the merge holds a batch of every run, so with small runs
 # (a low memory ceiling, many runs) its batches shrink with them.
 RUN_BATCHES = 512
@@ -44,7 +47,7 @@ def max_fan_in(run_bytes: int) -> int:
     """Runs of about ``run_bytes`` merged at once at most: the merge holds a batch or two
     of each, a batch of each within about two runs' bytes. More runs are first merged in
     groups into longer runs, which writes their data once more."""
-    batch = max(MIN_BATCH_ROWS * 256, _batch_bytes(run_bytes))  # rows of ~256 bytes
+    batch = max(MIN_BATCH_BYTES, _batch_bytes(run_bytes))
     return max(MIN_FAN_IN, min(2 * run_bytes // batch, MAX_FAN_IN, _open_files() // 4))
 
 
@@ -55,7 +58,7 @@ def _batch_bytes(run_bytes: int) -> int:
 
 def _batch_rows(data: pa.Table | pa.RecordBatch, batch_bytes: int) -> int:
     """Rows of ``data`` in about ``batch_bytes``."""
-    return max(MIN_BATCH_ROWS, int(batch_bytes * data.num_rows // max(data.nbytes, 1)))
+    return max(1, int(max(batch_bytes, MIN_BATCH_BYTES) * data.num_rows // max(data.nbytes, 1)))
 
 
 def _open_files() -> int:

@@ -57,7 +57,7 @@ def test_a_key_repeated_across_batches_of_one_run_and_across_runs_is_resolved(tm
     import loader.spill as spill
 
     monkeypatch.setattr(spill, "MERGE_BATCH_BYTES", 1)  # runs of several batches, a key spanning two of them
-    monkeypatch.setattr(spill, "MIN_BATCH_ROWS", 2)
+    monkeypatch.setattr(spill, "MIN_BATCH_BYTES", 1)
     rows = [(b"k%02d" % (i % 5), b"v%d" % i) for i in range(40)]
     random.Random(1).shuffle(rows)
     runs = _load(tmp_path, rows, "last", run_rows=9, batch_rows=3)
@@ -92,7 +92,7 @@ def test_a_run_far_longer_than_the_others_gets_its_share_of_the_read_ahead(tmp_p
     import loader.spill as spill
 
     monkeypatch.setattr(spill, "MERGE_BATCH_BYTES", 1)
-    monkeypatch.setattr(spill, "MIN_BATCH_ROWS", 16)
+    monkeypatch.setattr(spill, "MIN_BATCH_BYTES", 16 * 17)  # 16 rows: 8-byte keys, 1-byte values, offsets
     rnd = random.Random(3)
     keys = [b"%08d" % k for k in rnd.sample(range(10**8), 6000)]
     (tmp_path / "long").mkdir()
@@ -103,3 +103,22 @@ def test_a_run_far_longer_than_the_others_gets_its_share_of_the_read_ahead(tmp_p
     steps = list(merge_runs(long_run + short, "last", held_bytes=64 << 10))
     assert sum(t.num_rows for t in steps) == 6000
     assert len(steps) <= 25  # 22; by equal shares 41
+
+
+def test_runs_of_wide_rows_are_written_in_batches_of_bytes_not_rows(tmp_path):
+    """The merge holds a batch or two of every run: a batch of 64 rows of 5 KB values
+    (200 columns as JSON) at each of 32 runs was 20 MB over a 97 MB ceiling."""
+    import pyarrow.ipc as ipc
+
+    import loader.spill as spill
+
+    rows = [(b"%08d" % ((i * 7919) % 10_000), b"v" * 5000) for i in range(400)]
+    runs = _load(tmp_path, rows, "last", run_rows=200)
+    with pa.OSFile(runs[0]) as source:
+        batches = [b.num_rows for b in ipc.open_file(source).read_all().to_batches()]
+    assert max(batches) <= -(-spill.MIN_BATCH_BYTES // 5000) + 1  # 4 rows of 5 KB, not 64
+    assert sum(batches) >= 200  # the first run: spilled once it held 200 rows
+    (tmp_path / "narrow").mkdir()
+    narrow = _load(tmp_path / "narrow", [(b"%08d" % i, b"v") for i in range(400)], "last", run_rows=400)
+    with pa.OSFile(narrow[0]) as source:
+        assert max(b.num_rows for b in ipc.open_file(source).read_all().to_batches()) >= 64  # small rows: as before

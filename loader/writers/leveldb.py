@@ -41,8 +41,18 @@ from .leveldb_sort import SORT_ENTRY, Sorter
 from .statelog import StateLog, StateLogError
 
 STATE_FILE = "loader-state.jsonl"
-MERGE_ROWS = 16_384  # rows per WriteBatch written in key order (held rows, or the merge's)
-INGEST_ROWS = 4_096  # rows turned into table entries at a time
+# Rows per WriteBatch written in key order (held rows, or the merge's), and rows turned
+# into table entries at a time: counts for rows of the benchmark's width, and bytes that
+# keep wider rows (a JSON value per row of hundreds of columns) to the same memory.
+MERGE_ROWS, MERGE_BYTES = 16_384, 4 << 20
+INGEST_ROWS, INGEST_BYTES = 4_096, 1 << 20
+
+
+def slices(table: pa.Table, rows: int, nbytes: int) -> list[pa.RecordBatch]:
+    """``table`` in batches of at most ``rows`` rows and, by its mean row, ``nbytes`` bytes."""
+    per_row = table.nbytes / max(1, table.num_rows)
+    batches: list[pa.RecordBatch] = table.to_batches(max_chunksize=max(1, min(rows, int(nbytes / max(1.0, per_row)))))
+    return batches
 
 
 def _locked_error(config: SinkConfig) -> TargetLockedError:
@@ -465,7 +475,7 @@ class LevelDBWriter(Transactional):
             table = sorter.spiller.take_sorted()
             keys = table.column(0)
             if table.num_rows and not self._ingest([table], keys[0].as_py(), keys[-1].as_py()):
-                self._write_batches([self._staged(b) for b in table.to_batches(max_chunksize=MERGE_ROWS)])
+                self._write_batches([self._staged(b) for b in slices(table, MERGE_ROWS, MERGE_BYTES)])
             sorter.finished()
             self._set_state(self._pending | sorter.state.entry())
         elif sorter.spilling:
@@ -495,7 +505,7 @@ class LevelDBWriter(Transactional):
             if version is None:
                 return False
             # in slices: the copies made downstream (entries, blocks) stay small
-            pieces = (b for t in rows for b in t.to_batches(max_chunksize=INGEST_ROWS))
+            pieces = (b for t in rows for b in slices(t, INGEST_ROWS, INGEST_BYTES))
             columns = ((b.column(0), b.column(1)) for b in pieces if b.num_rows)
             leveldb_tables.ingest(
                 self.target,
@@ -518,7 +528,7 @@ class LevelDBWriter(Transactional):
     def _merge(self, sorter: Sorter) -> None:
         """The runs merged into the store through WriteBatches in key order, the last
         key written checkpointed with each; a rerun resumes after it."""
-        pieces = (b for t in sorter.merged() for b in t.to_batches(max_chunksize=MERGE_ROWS))
+        pieces = (b for t in sorter.merged() for b in slices(t, MERGE_ROWS, MERGE_BYTES))
         staged = ((self._staged(b), b.column(0)[-1].as_py()) for b in pieces if b.num_rows)
         for wb, last in prefetch(staged, 2):  # merged and staged in a thread, written here
             self._write_batches([wb])

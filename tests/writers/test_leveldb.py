@@ -391,3 +391,22 @@ def test_json_objects_for_chunks_of_one_schema_with_and_without_nulls() -> None:
         (dense, [b'{"s":"x","b":true}', b'{"s":"y","b":false}']),
     ]:
         assert json_objects(batch).to_pylist() == expected
+
+
+def test_key_ordered_writes_are_cut_by_bytes_for_wide_rows() -> None:
+    """A WriteBatch or a slice of table entries holds as many rows of the benchmark's
+    width as before, and as many bytes of wider rows (not 16,384 values of 5 KB)."""
+    import pyarrow as pa
+
+    from loader.writers.leveldb import INGEST_BYTES, INGEST_ROWS, MERGE_BYTES, MERGE_ROWS, slices
+
+    def table(rows: int, value: int) -> pa.Table:
+        keys = pa.array([b"%020d" % i for i in range(rows)], pa.binary())
+        return pa.table({"key": keys, "value": pa.array([b"v" * value] * rows, pa.binary())})
+
+    narrow, wide = table(40_000, 200), table(2_000, 5_000)
+    assert [b.num_rows for b in slices(narrow, MERGE_ROWS, MERGE_BYTES)] == [16_384, 16_384, 7_232]
+    assert max(b.num_rows for b in slices(narrow, INGEST_ROWS, INGEST_BYTES)) == INGEST_ROWS
+    cut = slices(wide, MERGE_ROWS, MERGE_BYTES)
+    assert sum(b.num_rows for b in cut) == 2_000 and max(b.nbytes for b in cut) <= MERGE_BYTES
+    assert max(b.nbytes for b in slices(wide, INGEST_ROWS, INGEST_BYTES)) <= INGEST_BYTES

@@ -1,0 +1,277 @@
+"""The page sizes of a Parquet file, read from its page headers before it is loaded.
+
+Arrow's Parquet reader holds, for every column it reads, the page it is decoding
+(decompressed) and the column's dictionary, and reads each compressed page whole:
+so the memory a Parquet load needs is set by how the file was written (its page size,
+compression, dictionaries and column count), not by loader's sizes. A file written
+with pandas' defaults (one row group, 1 MB pages, 1 MB dictionaries) needs more than
+the benchmark's; one written with a page per column chunk needs whole column chunks.
+``run.max_memory`` is checked against what the file needs (``reader_mb``).
+
+The footer's metadata gives each column chunk's place and total size but not its
+pages, so their headers are read: a Thrift compact-protocol struct before each page
+(``parquet.thrift``'s ``PageHeader``), of which three integers are used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+DICTIONARY_PAGE = 2
+HEADER_READ = 256  # bytes read for a header first; longer ones (large statistics) are read again
+MAX_HEADER = 1 << 20
+# Headers read per column chunk: a writer cuts pages at one size, so the first pages
+# (the dictionary among them) show the largest; a read each, a request each in object storage.
+MAX_PAGES = 64
+# What Arrow holds per column besides pages and dictionary (record reader, levels,
+# builders), at most and per row of a row group; and per dictionary value of a string
+# column (a pointer and a length).
+COLUMN_BYTES = 128 << 10
+COLUMN_ROW_BYTES = 128
+STRING_DICTIONARY_VALUE_BYTES = 16
+
+
+class PageHeaderError(ValueError):
+    """Bytes that are not a Parquet page header."""
+
+
+class _Short(Exception):
+    """The header runs past the bytes read."""
+
+
+# ------------------------------------------------------------ Thrift compact protocol
+
+
+class _Cursor:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def byte(self) -> int:
+        if self.pos >= len(self.data):
+            raise _Short
+        b = self.data[self.pos]
+        self.pos += 1
+        return b
+
+    def varint(self) -> int:
+        shift = out = 0
+        while True:
+            b = self.byte()
+            out |= (b & 0x7F) << shift
+            if b < 0x80:
+                return out
+            shift += 7
+            if shift > 63:
+                raise PageHeaderError("varint too long")
+
+    def zigzag(self) -> int:
+        n = self.varint()
+        return (n >> 1) ^ -(n & 1)
+
+    def skip(self, n: int) -> None:
+        if n < 0:
+            raise PageHeaderError("negative length")
+        self.pos += n
+        if self.pos > len(self.data):
+            raise _Short
+
+    def fields(self) -> Iterator[tuple[int, int]]:
+        """A struct's (field id, type), each value to be read or skipped by the caller."""
+        last = 0
+        while True:
+            head = self.byte()
+            if head == 0:
+                return
+            kind, delta = head & 0x0F, head >> 4
+            last = last + delta if delta else self.zigzag()
+            yield last, kind
+
+    def skip_value(self, kind: int, depth: int = 0) -> None:
+        if depth > 32:
+            raise PageHeaderError("nested too deeply")
+        if kind in _FIXED:
+            self.skip(_FIXED[kind])
+        elif kind in (4, 5, 6):  # integers: varints
+            self.varint()
+        elif kind == 8:  # binary
+            self.skip(self.varint())
+        elif kind in (9, 10):
+            self._skip_list(depth)
+        elif kind == 11:
+            self._skip_map(depth)
+        elif kind == 12:
+            for _, inner in self.fields():
+                self.skip_value(inner, depth + 1)
+        else:
+            raise PageHeaderError(f"unknown Thrift type {kind}")
+
+    def _skip_list(self, depth: int) -> None:
+        head = self.byte()
+        size, element = head >> 4, head & 0x0F
+        if size == 15:
+            size = self.varint()
+        for _ in range(size):
+            # a boolean element is a byte of its own (in a struct its value is its type)
+            self.skip(1) if element in (1, 2) else self.skip_value(element, depth + 1)
+
+    def _skip_map(self, depth: int) -> None:
+        size = self.varint()
+        if size:
+            head = self.byte()
+            for _ in range(size):
+                self.skip_value(head >> 4, depth + 1)
+                self.skip_value(head & 0x0F, depth + 1)
+
+
+# bytes of the fixed-size Thrift compact types: booleans (their value is their type),
+# byte, double, uuid
+_FIXED = {1: 0, 2: 0, 3: 1, 7: 8, 13: 16}
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page: its type, sizes in bytes, and (a dictionary page) how many values."""
+
+    kind: int
+    compressed: int
+    uncompressed: int
+    values: int
+    header: int  # the header's own length
+
+
+def parse_header(data: bytes) -> Page:
+    """The page header at the start of ``data``; ``_Short`` if it runs past it."""
+    cur = _Cursor(data)
+    kind = compressed = uncompressed = values = -1
+    for fid, ftype in cur.fields():
+        if fid == 1 and ftype == 5:
+            kind = cur.zigzag()
+        elif fid == 2 and ftype == 5:
+            uncompressed = cur.zigzag()
+        elif fid == 3 and ftype == 5:
+            compressed = cur.zigzag()
+        elif fid == 7 and ftype == 12:  # DictionaryPageHeader: num_values first
+            for inner, itype in cur.fields():
+                if inner == 1 and itype == 5:
+                    values = cur.zigzag()
+                else:
+                    cur.skip_value(itype)
+        else:
+            cur.skip_value(ftype)
+    if kind < 0 or compressed < 0 or uncompressed < 0:
+        raise PageHeaderError("a page header without its type or sizes")
+    return Page(kind, compressed, uncompressed, max(values, 0), cur.pos)
+
+
+def _header_at(source: Any, offset: int) -> Page:
+    size = HEADER_READ
+    while True:
+        data = source.read_at(size, offset)
+        try:
+            return parse_header(data)
+        except _Short:
+            if len(data) < size or size >= MAX_HEADER:
+                raise PageHeaderError("a page header runs past the end of the file") from None
+            size *= 4
+
+
+def chunk_pages(source: Any, column: Any, limit: int | None = None) -> list[Page]:
+    """The pages of one column chunk (``ColumnChunkMetaData``), at most ``limit`` (``MAX_PAGES``)."""
+    limit = MAX_PAGES if limit is None else limit
+    start = column.data_page_offset
+    if column.has_dictionary_page and 0 < column.dictionary_page_offset < start:
+        start = column.dictionary_page_offset
+    end = start + column.total_compressed_size
+    pages: list[Page] = []
+    pos = start
+    while pos < end and len(pages) < limit:
+        page = _header_at(source, pos)
+        pages.append(page)
+        pos += page.header + page.compressed
+    return pages
+
+
+@dataclass(frozen=True)
+class ColumnNeed:
+    """What Arrow holds to read one column: its largest page (compressed, decompressed)
+    and its dictionary (decompressed, and how many values)."""
+
+    page_compressed: int = 0
+    page_uncompressed: int = 0
+    dictionary: int = 0
+    dictionary_values: int = 0
+    strings: bool = False
+    compressed: bool = True
+    rows: int = 1 << 20
+
+    @property
+    def held(self) -> int:
+        """Held while the column is read: the decompressed page (its buffer is reused, so
+        the larger of a data page and the dictionary page), the decoded dictionary, and
+        for strings the room their builder reserves for the rest of a page's values."""
+        decoded = self.dictionary
+        if self.strings:
+            decoded += STRING_DICTIONARY_VALUE_BYTES * self.dictionary_values + self.page_uncompressed
+        return max(self.page_uncompressed, self.dictionary) + decoded + min(COLUMN_BYTES, COLUMN_ROW_BYTES * self.rows)
+
+
+def column_need(source: Any, column: Any, rows: int) -> ColumnNeed:
+    """One column chunk's (of a row group of ``rows``) need from its page headers; from
+    its totals (one page) when they cannot be read."""
+    strings = column.physical_type in ("BYTE_ARRAY", "FIXED_LEN_BYTE_ARRAY")
+    compressed = column.compression != "UNCOMPRESSED"
+    try:
+        pages = chunk_pages(source, column) if column.num_values else []
+    except (PageHeaderError, OSError, ValueError):
+        return ColumnNeed(column.total_compressed_size, column.total_uncompressed_size, 0, 0, strings, compressed, rows)
+    data = [p for p in pages if p.kind != DICTIONARY_PAGE]
+    dictionary = [p for p in pages if p.kind == DICTIONARY_PAGE]
+    return ColumnNeed(
+        page_compressed=max((p.compressed for p in pages), default=0),
+        page_uncompressed=max((p.uncompressed for p in data), default=0),
+        dictionary=sum(p.uncompressed for p in dictionary),
+        dictionary_values=sum(p.values for p in dictionary),
+        strings=strings,
+        compressed=compressed,
+        rows=rows,
+    )
+
+
+def column_needs(source: Any, metadata: Any) -> list[ColumnNeed]:
+    """Per column, the need in the file's largest row group (by compressed size): one
+    writer's settings make its row groups alike, and the largest holds the largest
+    dictionaries."""
+    if metadata.num_row_groups == 0:
+        return []
+    groups = [metadata.row_group(i) for i in range(metadata.num_row_groups)]
+    group = max(groups, key=lambda g: sum(g.column(c).total_compressed_size for c in range(g.num_columns)))
+    return [column_need(source, group.column(c), group.num_rows) for c in range(group.num_columns)]
+
+
+def reader_bytes(needs: list[ColumnNeed]) -> int:
+    """Arrow memory the reader holds at most: every column's pages and dictionary, and
+    one compressed page being read (columns are read one after another)."""
+    reading = max((n.page_compressed for n in needs if n.compressed), default=0)
+    return sum(n.held for n in needs) + reading
+
+
+def file_layout(path: str) -> tuple[float, int]:
+    """What reading the Parquet file ``path`` (local or in object storage) holds: MB of
+    pages and dictionaries (``reader_bytes``), and its columns. Nothing for a file that
+    cannot be read as Parquet (the load reports that, with its reason, when it opens it)."""
+    from .. import compat, storage
+    from ..errors import LoaderError
+
+    try:
+        source = storage.open_arrow(path)
+    except LoaderError:
+        return 0.0, 0
+    with source:
+        try:
+            metadata = compat.parquet_reader(source, buffer_size=1 << 16).metadata
+        except (OSError, ValueError):  # ArrowInvalid is a ValueError
+            return 0.0, 0
+        return reader_bytes(column_needs(source, metadata)) / (1 << 20), metadata.num_columns

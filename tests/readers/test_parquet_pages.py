@@ -1,0 +1,165 @@
+"""Page headers read before a load, and the memory they say a Parquet file needs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from loader.readers import parquet_pages
+from loader.readers.parquet_pages import DICTIONARY_PAGE, chunk_pages, column_needs, file_layout, reader_bytes
+
+DATA = Path(__file__).parents[1] / "data" / "parquet-testing"
+# files whose column chunks do not end where their headers say (Arrow reads them all)
+ODD = {
+    "nation.dict-malformed.parquet",  # a dictionary page the metadata does not count
+    "column_chunk_key_value_metadata.parquet",  # no rows: data_page_offset 0 points at the magic
+}
+
+
+def _chunks(path: Path):  # type: ignore[no-untyped-def]
+    meta = pq.ParquetFile(path).metadata
+    for g in range(meta.num_row_groups):
+        for c in range(meta.num_columns):
+            yield meta.row_group(g).column(c)
+
+
+def _walk_matches(path: Path) -> None:
+    with pa.OSFile(str(path)) as source:
+        for column in _chunks(path):
+            pages = chunk_pages(source, column, limit=10**9)
+            assert sum(p.header + p.compressed for p in pages) == column.total_compressed_size, (path.name, column)
+            assert pages and pages[-1].kind != DICTIONARY_PAGE
+            assert sum(p.uncompressed + p.header for p in pages) == column.total_uncompressed_size, path.name
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in DATA.glob("*.parquet")))
+def test_the_page_headers_of_third_party_files_add_up_to_their_column_chunks(name: str) -> None:
+    """apache/parquet-testing's files (parquet-mr, arrow-rs, Arrow C++; data page v1 and
+    v2, delta and byte-stream-split encodings, checksums, 216 nested columns)."""
+    path = DATA / name
+    if name in ODD:
+        with pa.OSFile(str(path)) as source:
+            needs = column_needs(source, pq.ParquetFile(path).metadata)  # read without an error
+        assert len(needs) == pq.ParquetFile(path).metadata.num_columns
+        return
+    _walk_matches(path)
+
+
+def test_the_page_headers_of_duckdb_pandas_and_pyarrow_files_add_up(tmp_path: Path) -> None:
+    """Writers other than loader's own bench: DuckDB, pandas (pyarrow's defaults), and
+    pyarrow with page statistics longer than the first read of a header."""
+    table = pa.table(
+        {
+            "id": pa.array(range(20_000), pa.int64()),
+            "name": [f"name {i % 700}" for i in range(20_000)],
+            "long": ["x" * 3000 + str(i) for i in range(20_000)],  # min/max statistics of 3 KB in each header
+        }
+    )
+    pq.write_table(table, tmp_path / "pyarrow_v2.parquet", data_page_version="2.0", row_group_size=5_000)
+    pq.write_table(table, tmp_path / "plain_zstd.parquet", compression="zstd", use_dictionary=False)
+    table.to_pandas().to_parquet(tmp_path / "pandas.parquet")
+    duckdb.from_arrow(table).write_parquet(str(tmp_path / "duckdb.parquet"))
+    for name in ("pyarrow_v2", "plain_zstd", "pandas", "duckdb"):
+        _walk_matches(tmp_path / f"{name}.parquet")
+
+
+def test_a_header_that_cannot_be_read_falls_back_to_the_column_chunk_totals(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"a": list(range(1000))}), path, compression="none")
+    meta = pq.ParquetFile(path).metadata
+    column = meta.row_group(0).column(0)
+    data = bytearray(path.read_bytes())
+    data[column.data_page_offset] = 0x0E  # a field of an unknown Thrift type where the header starts
+    path.write_bytes(bytes(data))
+    with pa.OSFile(str(path)) as source:
+        (need,) = column_needs(source, meta)
+    assert (need.page_compressed, need.page_uncompressed) == (
+        column.total_compressed_size,
+        column.total_uncompressed_size,
+    )
+
+
+def test_a_file_that_is_not_parquet_needs_nothing_here(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    path.write_bytes(b"not parquet at all")
+    assert file_layout(str(path)) == (0.0, 0)
+
+
+_ALLOCATED = """
+import json, os, sys
+os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "jemalloc"
+import pyarrow as pa
+from loader import compat
+reader = compat.parquet_reader(pa.OSFile(sys.argv[1]), buffer_size=1 << 16)
+groups = list(range(reader.metadata.num_row_groups))
+for batch in reader.iter_batches(batch_size=1024, row_groups=groups, use_threads=False):
+    pass
+print(json.dumps(pa.default_memory_pool().max_memory()))
+"""
+
+
+def _allocated(path: Path) -> int:
+    """What Arrow allocated at most reading ``path`` as the Parquet reader does (a fresh process)."""
+    p = subprocess.run([sys.executable, "-c", _ALLOCATED, str(path)], capture_output=True, text=True, check=True)
+    return int(json.loads(p.stdout))
+
+
+def _mixed(rows: int, columns: int = 8) -> pa.Table:
+    arrays = {}
+    for c in range(columns):
+        kind = c % 4
+        if kind == 0:
+            arrays[f"c{c}"] = pa.array([(i * 2654435761) % 2**32 for i in range(rows)], pa.int64())
+        elif kind == 1:
+            arrays[f"c{c}"] = pa.array([i * 0.37 for i in range(rows)])
+        elif kind == 2:
+            arrays[f"c{c}"] = pa.array([f"customer {i % 5000:05d}" for i in range(rows)])
+        else:
+            arrays[f"c{c}"] = pa.array([f"note {i}" for i in range(rows)])
+    return pa.table(arrays)
+
+
+def test_the_estimate_covers_what_arrow_allocates_for_each_layout(tmp_path: Path) -> None:
+    """However the file was written, the estimate is at least what Arrow's reader holds,
+    and not far above it."""
+    table = _mixed(300_000)
+    files = {
+        "pandas_defaults": lambda p: table.to_pandas().to_parquet(p),  # one row group, 1 MB pages
+        "page_per_chunk": lambda p: pq.write_table(table, p, data_page_size=1 << 30, row_group_size=100_000),
+        "uncompressed": lambda p: pq.write_table(table, p, compression="none", row_group_size=50_000),
+        "zstd_plain": lambda p: pq.write_table(table, p, compression="zstd", use_dictionary=False),
+        "duckdb": lambda p: duckdb.from_arrow(table).write_parquet(str(p)),
+    }
+    for name, write in files.items():
+        path = tmp_path / f"{name}.parquet"
+        write(path)
+        with pa.OSFile(str(path)) as source:
+            estimate = reader_bytes(column_needs(source, pq.ParquetFile(path).metadata))
+        actual = _allocated(path)
+        assert actual <= estimate <= actual * 1.6 + (1 << 20), (name, actual, estimate)
+
+
+def test_headers_are_read_for_the_largest_row_group_and_a_few_pages_of_each_column(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "t.parquet"
+    table = pd.DataFrame({"a": range(50_000), "b": [f"v{i}" for i in range(50_000)]})
+    pq.write_table(pa.Table.from_pandas(table), path, row_group_size=10_000, data_page_size=4096)
+    offsets = []
+    real = parquet_pages._header_at
+
+    def counted(source, offset):  # type: ignore[no-untyped-def]
+        offsets.append(offset)
+        return real(source, offset)
+
+    monkeypatch.setattr(parquet_pages, "_header_at", counted)
+    monkeypatch.setattr(parquet_pages, "MAX_PAGES", 5)
+    with pa.OSFile(str(path)) as source:
+        needs = column_needs(source, pq.ParquetFile(path).metadata)
+    assert len(needs) == 2 and len(offsets) == 10  # 5 headers of each column, of one row group
