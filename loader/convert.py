@@ -16,7 +16,7 @@ import codecs
 import functools
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -571,19 +571,66 @@ class ConvertedBatch:
     why: dict[int, tuple[str, str]]  # row index -> (column, reason)
 
 
+# A column costs a few dozen kernel calls however few its rows: below this many rows
+# (a block of a wide CSV file), columns that convert alike are converted as one array,
+# their values end to end, and cut apart after.
+GROUP_ROWS = 2048
+
+
 def convert_columns(
-    columns: list[pa.Array], schema: pa.Schema, convert_one: Callable[[pa.Field, pa.Array], Converted]
+    columns: list[pa.Array],
+    schema: pa.Schema,
+    convert_one: Callable[[pa.Field, pa.Array], Converted],
+    alike: Callable[[pa.Field], Hashable] | None = None,
 ) -> ConvertedBatch:
-    """Every column through ``convert_one``; rows that failed anywhere, and why (first column wins)."""
+    """Every column through ``convert_one``; rows that failed anywhere, and why (first
+    column wins). ``alike``: a key under which fields convert the same way (value by
+    value): with few rows, columns of one type that share it are converted together."""
+    done: dict[int, Converted] = {}
+    if alike is not None and columns and len(columns[0]) < GROUP_ROWS:
+        for group in _alike(columns, schema, alike):
+            together = _convert_together([columns[i] for i in group], schema.field(group[0]), convert_one)
+            done.update(zip(group, together, strict=True))
     arrays = []
     bad: pa.Array | None = None
     why: dict[int, tuple[str, str]] = {}
-    for field, col in zip(schema, columns, strict=True):
-        out = convert_one(field, col)
+    for i, (field, col) in enumerate(zip(schema, columns, strict=True)):
+        out = done.pop(i, None) or convert_one(field, col)
         arrays.append(out.array)
         if out.bad is not None:
-            for i, reason in zip(kernels.indices_nonzero(out.bad).to_pylist(), out.reasons or [], strict=True):
-                why.setdefault(i, (field.name, reason))
+            for row, reason in zip(kernels.indices_nonzero(out.bad).to_pylist(), out.reasons or [], strict=True):
+                why.setdefault(row, (field.name, reason))
             bad = out.bad if bad is None else kernels.or_(bad, out.bad)
     batch = pa.RecordBatch.from_arrays(arrays, schema=schema) if arrays else pa.RecordBatch.from_pylist([])
     return ConvertedBatch(batch, bad, why)
+
+
+def _alike(columns: list[pa.Array], schema: pa.Schema, alike: Callable[[pa.Field], Hashable]) -> list[list[int]]:
+    """Positions of columns to convert together: two or more of one type and one key."""
+    groups: dict[tuple[str, Hashable], list[int]] = {}
+    for i, (field, col) in enumerate(zip(schema, columns, strict=True)):
+        groups.setdefault((str(col.type), alike(field)), []).append(i)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def _convert_together(
+    columns: list[pa.Array], field: pa.Field, convert_one: Callable[[pa.Field, pa.Array], Converted]
+) -> list[Converted]:
+    """Columns of equal length converted as one array (as ``field``), then cut apart:
+    each column's values, bad marks and reasons."""
+    n = len(columns[0])
+    out = convert_one(field, pa.concat_arrays(columns))
+    bad_rows: list[list[int]] = [[] for _ in columns]
+    reasons: list[list[str]] = [[] for _ in columns]
+    if out.bad is not None:
+        for at, reason in zip(kernels.indices_nonzero(out.bad).to_pylist(), out.reasons or [], strict=True):
+            bad_rows[at // n].append(at % n)
+            reasons[at // n].append(reason)
+    return [
+        Converted(
+            out.array.slice(j * n, n),
+            out.bad.slice(j * n, n) if out.bad is not None and bad_rows[j] else None,
+            reasons[j] or None,
+        )
+        for j in range(len(columns))
+    ]

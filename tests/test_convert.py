@@ -316,3 +316,48 @@ def test_a_declared_float_takes_every_spelling_of_infinity_and_nan() -> None:
     assert out.bad is None
     got = out.array.to_pylist()
     assert got[:3] == [float("inf"), float("-inf"), float("inf")] and all(v != v for v in got[3:5]) and got[5] == 1.5
+
+
+def test_columns_of_a_short_block_converted_together_give_what_each_alone_gives() -> None:
+    """A wide file's block: 40 columns of 300 rows, bad values here and there; converted
+    in groups of one type and rule (one call each) or one by one, the same batch, the
+    same bad rows and the same first failing column and reason for each."""
+    from loader.convert import convert_columns
+
+    rows = 300
+    columns, fields = [], []
+    for c in range(40):
+        kind = c % 4
+        if kind == 0:
+            values = [str(i * 7) for i in range(rows)]
+        elif kind == 1:
+            values = [f"{i * 0.25}" for i in range(rows)]
+        elif kind == 2:
+            values = [f"2024-01-{1 + i % 28:02d}" for i in range(rows)]
+        else:
+            values = [f"text {i}" for i in range(rows)]
+        if kind != 3:
+            values[(c * 37) % rows] = "oops"
+        if kind == 0:
+            values[(c * 11) % rows] = "0042"  # a leading zero: refused under the lossless rule
+        columns.append(pa.array([v.encode() for v in values], pa.binary()))
+        typ = [pa.int64(), pa.float64(), pa.date32(), pa.string()][kind]
+        fields.append(pa.field(f"c{c}", typ))
+    schema = pa.schema(fields)
+    strict = {f"c{c}" for c in range(0, 40, 8)}  # some int columns under the rule, some not
+    calls = []
+
+    def one(field: pa.Field, col: pa.Array):  # type: ignore[no-untyped-def]
+        calls.append(field.name)
+        return convert(col, field.type, strict=field.name in strict)
+
+    alone = convert_columns(columns, schema, one)
+    assert len(calls) == 40
+    calls.clear()
+    together = convert_columns(columns, schema, one, alike=lambda f: (str(f.type), f.name in strict))
+    assert len(calls) == 5  # int strict, int, float, date, text
+    assert together.batch.equals(alone.batch)
+    assert together.bad is not None and alone.bad is not None and together.bad.equals(alone.bad)
+    assert together.why == alone.why
+    assert alone.why[0][0] == "c0" and "0042" in alone.why[0][1]  # c0's leading zero, row 0
+    assert {column for column, _ in alone.why.values()} >= {"c1", "c2", "c4"}

@@ -444,3 +444,39 @@ def test_bytes_read_of_a_re_encoded_file_count_the_file_on_disk(tmp_path: Path) 
     _, chunks = read_all(path, chunk_size=1000, block_size=1 << 14, encoding="utf-16")
     assert sum(c.num_rows for c in chunks) == 5_000
     assert sum(c.bytes_read for c in chunks) == path.stat().st_size
+
+
+def test_a_wide_files_blocks_are_guessed_a_few_at_a_time_with_the_same_types(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """60 columns, blocks of ~20 rows: each guess takes up to 16 blocks (enough for a
+    couple of thousand rows if they held more), and the types are those of one guess over every row (a float column
+    whose only decimal is on the last row, a text column whose only letter is late)."""
+    import loader.readers.csv.infer as infer
+
+    rows = 3000
+    lines = [",".join(f"c{c}" for c in range(60))]
+    for i in range(rows):
+        values = []
+        for c in range(60):
+            if c % 3 == 0:
+                values.append(str(i * c))
+            elif c % 3 == 1:
+                values.append(f"{i}.5" if i == rows - 1 else str(i))
+            else:
+                values.append("x" if i == 2500 else str(i % 7))
+        lines.append(",".join(values))
+    path = tmp_path / "wide.csv"
+    path.write_text("\n".join(lines) + "\n")
+    guessed = []
+    real = infer.guess_column
+
+    def counted(values, so_far):  # type: ignore[no-untyped-def]
+        guessed.append(len(values))
+        return real(values, so_far)
+
+    monkeypatch.setattr(infer, "guess_column", counted)
+    reader, chunks = read_all(path, block_size=4096)
+    types = {str(f.type) for f in reader.schema}
+    assert types == {"int64", "double", "string"}
+    assert [str(reader.schema.field(f"c{c}").type) for c in (3, 4, 5)] == ["int64", "double", "string"]
+    assert sum(c.batch.num_rows for c in chunks) == rows
+    assert max(guessed) >= 16 * 15 and len(guessed) <= 60 * 20  # block by block: 60 x ~150

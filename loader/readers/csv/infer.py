@@ -1,7 +1,8 @@
 """Types from the first ``infer_rows`` rows of a CSV file (not one block).
 
-Blocks of the sample are parsed and checked on the workers, each into a guess of
-its own, and folded in order; at most ``workers`` + 1 blocks are held at a time.
+Blocks of the sample are parsed and checked on the workers, a few at a time when
+they hold few rows (a wide file's), each group into a guess of its own, and folded
+in order; at most ``workers`` + 1 groups are held at a time.
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ from typing import Any
 import pyarrow as pa
 
 from ... import kernels
-from ...convert import TypeGuess
+from ...convert import GROUP_ROWS, TypeGuess
 from ...prefetch import ordered_map
 from .long_rows import Block
 from .parse import array
+
+# Blocks guessed together at most: a wide file's blocks hold few rows, and a guess costs
+# kernel calls per column however few (``convert.GROUP_ROWS``), but each block is held.
+MAX_GROUP = 16
 
 Guesses = dict[str, TypeGuess | None]  # None: not valid UTF-8, the column stays text
 
@@ -50,16 +55,20 @@ def sample_guesses(
     if not need:
         return guesses
 
-    def guess_block(item: Block) -> tuple[pa.Table, Guesses]:
-        table = parse(item[0])[0]
+    def guess_blocks(items: list[Block]) -> tuple[pa.Table, Guesses]:
+        tables = [parse(item[0])[0] for item in items]
+        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
         return table, {n: guess_column(table.column(n), guesses[n]) for n in need}
 
     rows = 0
-    whole = (b for b in blocks if b[2] is None)
-    with contextlib.closing(ordered_map(guess_block, whole, workers)) as parts:
+    group = [1]  # blocks per guess: after the first, enough for GROUP_ROWS rows (a wide file's are few)
+    whole = _grouped((b for b in blocks if b[2] is None), group)
+    with contextlib.closing(ordered_map(guess_blocks, whole, workers)) as parts:
         for table, found in parts:
+            if rows == 0 and table.num_rows:
+                group[0] = max(1, min(MAX_GROUP, -(-GROUP_ROWS * group[0] // table.num_rows)))
             take = min(table.num_rows, infer_rows - rows)
-            if take < table.num_rows:  # the sample ends inside this block: its head only
+            if take < table.num_rows:  # the sample ends inside these blocks: their head only
                 found = {n: guess_column(table.column(n).slice(0, take), guesses[n]) for n in need}
             for n in need:
                 guess, more = guesses[n], found[n]
@@ -69,6 +78,18 @@ def sample_guesses(
             if rows >= infer_rows:
                 break
     return guesses
+
+
+def _grouped(blocks: Iterator[Block], size: list[int]) -> Iterator[list[Block]]:
+    """``blocks`` in lists of ``size[0]`` (read as each list is made: it may change)."""
+    group: list[Block] = []
+    for block in blocks:
+        group.append(block)
+        if len(group) >= size[0]:
+            yield group
+            group = []
+    if group:
+        yield group
 
 
 def schema_of(

@@ -6,7 +6,7 @@ needs them (blocks in flight are most of a load's memory)."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,7 +146,7 @@ class Conversion:
             strict = field.name in self.strict
             return how(col, field.type, strict=strict, encoding=self.encoding, may_hold_nul=may_hold_nul, na=self.na)
 
-        converted = convert_columns([array(c) for c in table.columns], self.schema, one)
+        converted = convert_columns([array(c) for c in table.columns], self.schema, one, alike=self._alike)
         return ParsedBlock(
             size=len(block),
             offset=offset,
@@ -158,6 +158,10 @@ class Conversion:
             invalid=invalid,
             converted=converted,
         )
+
+    def _alike(self, field: pa.Field) -> Hashable:
+        """Fields ``prepare`` converts the same way: one type, one rule, one reading of commas."""
+        return (str(field.type), field.name in self.strict, field.name in self.comma_columns)
 
     def dropped_block(self, item: Block, dropped: Dropped) -> ParsedBlock:
         """A row dropped while cutting: no rows, one malformed row with its reason."""
