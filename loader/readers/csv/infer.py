@@ -19,9 +19,10 @@ from ...prefetch import ordered_map
 from .long_rows import Block
 from .parse import array
 
-# Blocks guessed together at most: a wide file's blocks hold few rows, and a guess costs
-# kernel calls per column however few (``convert.GROUP_ROWS``), but each block is held.
-MAX_GROUP = 16
+# Blocks guessed together at most, and what they may hold parsed: a wide file's blocks
+# hold few rows, and a guess costs kernel calls per column however few
+# (``convert.GROUP_ROWS``), but a group is held whole on each worker.
+MAX_GROUP, GROUP_BYTES = 16, 8 << 20
 
 Guesses = dict[str, TypeGuess | None]  # None: not valid UTF-8, the column stays text
 
@@ -66,7 +67,9 @@ def sample_guesses(
     with contextlib.closing(ordered_map(guess_blocks, whole, workers)) as parts:
         for table, found in parts:
             if rows == 0 and table.num_rows:
-                group[0] = max(1, min(MAX_GROUP, -(-GROUP_ROWS * group[0] // table.num_rows)))
+                per_block = table.nbytes / group[0]
+                wanted = -(-GROUP_ROWS * group[0] // table.num_rows)
+                group[0] = max(1, min(wanted, MAX_GROUP, int(GROUP_BYTES // per_block)))
             take = min(table.num_rows, infer_rows - rows)
             if take < table.num_rows:  # the sample ends inside these blocks: their head only
                 found = {n: guess_column(table.column(n).slice(0, take), guesses[n]) for n in need}
