@@ -71,9 +71,10 @@ BLOCK_MB_PER_MIB = 40
 
 # What the Parquet floors hold of the reader's memory: ``parquet_pages.file_layout`` of
 # the files they were measured with (the benchmark's: pyarrow, 100k-row groups, 1 MB
-# pages, 10 columns; 11.1 MB from 1M to 16M rows), rounded up. Each column past those 10 adds its share of the rows in flight at
-# the smallest chunk (1024 rows), measured on a 200-column file into LevelDB (more than
-# into SQLite: a row's JSON value holds every column again).
+# pages, 10 columns; 11.1 MB from 1M to 16M rows), rounded up. Each column past those
+# 10 adds its share of the rows in flight at the smallest chunk (1024 rows), measured on
+# a 200-column file into LevelDB (more than into SQLite: a row's JSON value holds every
+# column again).
 FLOOR_READER_MB = 12
 FLOOR_COLUMNS = 10
 COLUMN_IN_FLIGHT_MB = 96 / 1024

@@ -6,11 +6,12 @@ so the memory a Parquet load needs is set by how the file was written (its page 
 compression, dictionaries and column count), not by loader's sizes. A file written
 with pandas' defaults (one row group, 1 MB pages, 1 MB dictionaries) needs more than
 the benchmark's; one written with a page per column chunk needs whole column chunks.
-``run.max_memory`` is checked against what the file needs (``reader_mb``).
+``run.max_memory`` is checked against what the file needs (``file_layout``).
 
 The footer's metadata gives each column chunk's place and total size but not its
 pages, so their headers are read: a Thrift compact-protocol struct before each page
-(``parquet.thrift``'s ``PageHeader``), of which three integers are used.
+(``parquet.thrift``'s ``PageHeader``), of which the page type, its two sizes and a
+dictionary page's value count are used.
 """
 
 from __future__ import annotations
