@@ -102,7 +102,8 @@ class SinkConfig:
     indexes: list[list[str]] = field(default_factory=list)
     """Indexes to create after the load, each a list of columns (SQLite)."""
     batch_size: int | None = None
-    """Rows per transaction (SQLite, default 50000) or checkpoint (LevelDB, default 8192; each chunk is one WriteBatch)."""
+    """Rows per transaction (SQLite, default 50000) or checkpoint (LevelDB, default 8192; each chunk is one WriteBatch,
+    and a LevelDB checkpoint also comes once its rows hold 512 bytes each of keys and values, or fill a sorted run)."""
     alter: bool = False
     """Add columns that later files bring (SQLite) instead of failing."""
     busy_timeout: float = 30.0

@@ -652,7 +652,12 @@ class _Loop:
                     run_rows_read=self.report.rows_read,
                 )
                 over = self._over_limit()
-                if self.ledger.pending >= self.batch_size or self.signals.signum is not None or over:
+                if (
+                    self.ledger.pending >= self.batch_size
+                    or self.writer.full()
+                    or self.signals.signum is not None
+                    or over
+                ):
                     self.commit()
                 if over:
                     raise RejectLimitError(

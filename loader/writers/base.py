@@ -26,6 +26,11 @@ class Transactional:
     def rollback(self) -> None:
         raise NotImplementedError
 
+    def full(self) -> bool:
+        """The open transaction holds as much as it should: commit now, whatever its row
+        count (``sink.batch_size`` counts rows, and rows can be wide). Never, by default."""
+        return False
+
     def close(self) -> None:
         raise NotImplementedError
 
@@ -54,6 +59,11 @@ class Writer(Protocol):
         ...
 
     def commit(self, job: str, state: dict[str, str]) -> None: ...
+
+    def full(self) -> bool:
+        """Commit now, before ``sink.batch_size`` rows: the open transaction holds its
+        bytes' worth (``Transactional.full``: never)."""
+        ...
 
     def clear_state(self, job: str) -> None: ...
 

@@ -46,6 +46,10 @@ STATE_FILE = "loader-state.jsonl"
 # keep wider rows (a JSON value per row of hundreds of columns) to the same memory.
 MERGE_ROWS, MERGE_BYTES = 16_384, 4 << 20
 INGEST_ROWS, INGEST_BYTES = 4_096, 1 << 20
+# The open batch is committed at ``sink.batch_size`` rows or at this many bytes of keys and
+# values per row of it, whichever comes first: the benchmark's rows (~250 bytes) commit by
+# their count, and rows of hundreds of columns (a 5 KB JSON value each) by their bytes.
+BATCH_ROW_BYTES = 512
 
 
 def slices(table: pa.Table, rows: int, nbytes: int) -> list[pa.RecordBatch]:
@@ -86,6 +90,8 @@ class LevelDBWriter(Transactional):
         # The open batch: staged WriteBatches, written in order at commit. Appending
         # each to one WriteBatch copied every put again while holding the GIL.
         self.staged: list[Any] = []
+        self._staged_bytes = 0
+        self._batch_bytes = (config.batch_size or 1) * BATCH_ROW_BYTES
         # Written batches, cleared, for the encoder to fill again (``empty_batch``).
         self._spare: collections.deque[Any] = collections.deque()
         self.columns: list[str] = []
@@ -148,6 +154,7 @@ class LevelDBWriter(Transactional):
         for wb in self.staged:
             wb.clear()  # staged puts are dropped, never written
         self.staged.clear()
+        self._staged_bytes = 0
         self._spare.clear()
         self._staged_keys.clear()
         self._pending.clear()
@@ -362,7 +369,15 @@ class LevelDBWriter(Transactional):
         self.staged.append(
             puts.staged if puts.staged is not None else stage(self.empty_batch(), puts.keys, puts.values)
         )
+        self._staged_bytes += puts.keys.nbytes + puts.values.nbytes
         return encoded.num_rows
+
+    def full(self) -> bool:
+        """The sorter's run is full, or the staged WriteBatches hold ``batch_size`` rows'
+        worth of bytes (``BATCH_ROW_BYTES`` each)."""
+        if self.sorter is not None and self.sorter.spilling:
+            return self.sorter.full()
+        return self._staged_bytes >= self._batch_bytes
 
     def _ascends(self, puts: Puts) -> bool:
         """Whether the chunk's keys continue the ascending order of those written directly."""
@@ -385,6 +400,7 @@ class LevelDBWriter(Transactional):
             return 0
         wb = self.empty_batch()
         self.staged.append(wb)
+        self._staged_bytes += puts.keys.nbytes + puts.values.nbytes
         put, get, staged = wb.put, self.db.get, self._staged_keys
         written = 0
         for ks, vs in as_bytes(puts.keys, puts.values):
@@ -430,6 +446,7 @@ class LevelDBWriter(Transactional):
             raise SinkError(f"LevelDB write failed: {_text(exc)}", file=self.config.path, hint=RESUME_HINT) from None
         finally:
             batches.clear()
+            self._staged_bytes = 0
             self._staged_keys.clear()
 
     def merge_part(self, files: list[str], rows: int, job: str, entries: Callable[[int, int], dict[str, str]]) -> None:

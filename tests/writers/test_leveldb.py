@@ -410,3 +410,57 @@ def test_key_ordered_writes_are_cut_by_bytes_for_wide_rows() -> None:
     cut = slices(wide, MERGE_ROWS, MERGE_BYTES)
     assert sum(b.num_rows for b in cut) == 2_000 and max(b.nbytes for b in cut) <= MERGE_BYTES
     assert max(b.nbytes for b in slices(wide, INGEST_ROWS, INGEST_BYTES)) <= INGEST_BYTES
+
+
+def _wide_csv(path: Path, rows: int) -> None:
+    """Rows of ~4 KB in no key order (a JSON value each of about that size)."""
+    lines = ["id,note"] + [f"{(i + 1) * 2654435761 % 2**32},{'n' * 4000}{i}" for i in range(rows)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_a_run_of_wide_rows_is_spilled_at_its_size_not_at_batch_size_rows(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Held rows are committed (and sorted into a run) once they fill ``sort_run_size``:
+    8,192 rows of 4 KB would have been one 32 MB run in memory at a 1 MiB run size."""
+    import loader.writers.leveldb_sort as leveldb_sort
+    from loader import load
+    from tests.reliability_util import leveldb_items
+
+    src = tmp_path / "wide.csv"
+    _wide_csv(src, 3000)
+    held: list[int] = []
+    real = leveldb_sort.write_sorted_run
+
+    def counted(path, rows, keep):  # type: ignore[no-untyped-def]
+        held.append(sum(b.nbytes for b in rows))
+        return real(path, rows, keep)
+
+    monkeypatch.setattr(leveldb_sort, "write_sorted_run", counted)
+    report = load(
+        str(src), str(tmp_path / "t.ldb"), key="{id}", sink_options={"sort": "always", "sort_run_size": 1 << 20}
+    )
+    assert (report.status, report.rows_written) == ("ok", 3000)
+    assert len(held) >= 10 and max(held) < 2 << 20, held  # ~12 MB in runs of about 1 MiB
+    items, _ = leveldb_items(tmp_path / "t.ldb")
+    assert len(items) == 3000 and [k for k, _ in items] == sorted(k for k, _ in items)
+
+
+def test_wide_rows_in_writebatches_commit_by_their_bytes(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``sort = never``: the open WriteBatches are committed at ``batch_size`` rows or
+    ``batch_size`` x 512 bytes, whichever comes first (8,192 rows of 4 KB: 32 MB held)."""
+    from loader import load
+    from loader.writers.leveldb import BATCH_ROW_BYTES
+
+    src = tmp_path / "wide.csv"
+    _wide_csv(src, 3000)
+    staged: list[int] = []
+    real = LevelDBWriter.commit
+
+    def counted(self, job, state):  # type: ignore[no-untyped-def]
+        staged.append(self._staged_bytes)
+        return real(self, job, state)
+
+    monkeypatch.setattr(LevelDBWriter, "commit", counted)
+    report = load(str(src), str(tmp_path / "t.ldb"), key="{id}", sink_options={"sort": "never"})
+    assert (report.status, report.rows_written, report.batch_size) == ("ok", 3000, 8192)
+    limit = 8192 * BATCH_ROW_BYTES
+    assert len(staged) >= 3 and max(staged) < limit + 2 * 1024 * 4100, staged  # at most a chunk past it
