@@ -72,41 +72,69 @@ BLOCK_MB_PER_MIB = 40
 # What the Parquet floors hold of the reader's memory: ``parquet_pages.file_layout`` of
 # the files they were measured with (the benchmark's: pyarrow, 100k-row groups, 1 MB
 # pages, 10 columns; 11.1 MB from 1M to 16M rows), rounded up. Each column past those
-# 10 adds its share of the rows in flight at the smallest chunk (1024 rows), measured on
-# a 200-column file into LevelDB (more than into SQLite: a row's JSON value holds every
-# column again).
+# 10 adds its share of what is in flight at the smallest sizes, measured on a 200-column
+# file into LevelDB (more than into SQLite: a row's JSON value holds every column again):
+# rows of a Parquet chunk (1024 rows, however wide), or a CSV block's per-column arrays
+# (its rows are cut by bytes).
 FLOOR_READER_MB = 12
 FLOOR_COLUMNS = 10
-COLUMN_IN_FLIGHT_MB = 96 / 1024
+COLUMN_IN_FLIGHT_MB = {"parquet": 96 / 1024, "csv": 32 / 1024}
 
 
 @dataclasses.dataclass(frozen=True)
 class ReaderNeed:
-    """The input file whose reading needs the most memory beyond the floor: its pages
-    and dictionaries (MB) and its columns."""
+    """The input file whose reading needs the most memory beyond the floor: its columns
+    and (Parquet) the MB of its pages and dictionaries."""
 
     path: str
     pages_mb: float
     columns: int
+    reader: str = "parquet"
 
     @property
     def mb(self) -> float:
-        return self.pages_mb + max(0, self.columns - FLOOR_COLUMNS) * COLUMN_IN_FLIGHT_MB
+        return self.pages_mb + max(0, self.columns - FLOOR_COLUMNS) * COLUMN_IN_FLIGHT_MB[self.reader]
 
     @property
     def extra_mb(self) -> int:
-        return max(0, math.ceil(self.mb) - FLOOR_READER_MB)
+        held = FLOOR_READER_MB if self.reader == "parquet" else 0
+        return max(0, math.ceil(self.mb) - held)
+
+    def describe(self) -> str:
+        if self.reader == "parquet":
+            return (
+                f"{self.mb:.0f} MB to read {self.path} as it was written ({self.columns} columns,"
+                f" {self.pages_mb:.0f} MB of pages and dictionaries)"
+            )
+        return f"{self.mb:.0f} MB for the {self.columns} columns of {self.path}"
 
 
 def reader_need(job: JobConfig, files: list[str]) -> ReaderNeed | None:
-    """For Parquet input, the file among ``files`` that needs the most memory to read:
-    how it was written (pages, dictionaries, ``parquet_pages``) and how wide it is."""
-    if pair(job)[0] != "parquet":
-        return None
-    from .readers.parquet_pages import file_layout
+    """The file among ``files`` that needs the most memory to read: how wide it is, and
+    for Parquet how it was written (pages, dictionaries: ``parquet_pages``)."""
+    reader = pair(job)[0]
+    paths = [f for f in files if f != "-"]
+    if reader == "parquet":
+        from .readers.parquet_pages import file_layout
 
-    needs = [ReaderNeed(f, *file_layout(f)) for f in files if f != "-"]
+        needs = [ReaderNeed(f, *file_layout(f)) for f in paths]
+    else:
+        needs = [ReaderNeed(f, 0.0, _csv_columns(job, f), "csv") for f in paths]
     return max(needs, key=lambda n: n.mb, default=None)
+
+
+def _csv_columns(job: JobConfig, path: str) -> int:
+    """The columns of a CSV file's header (0 where it cannot be read: the load says why)."""
+    from .errors import LoaderError
+    from .readers.csv.header import read_head
+
+    assert isinstance(job.source.max_row_bytes, int)
+    try:
+        head = read_head(path, job.source, job.source.max_row_bytes, None)
+    except (LoaderError, OSError, UnicodeError):
+        return 0
+    head.stream.close()
+    return len(head.raw_names)
 
 
 def pair(job: JobConfig) -> tuple[str, Sink]:
@@ -156,17 +184,12 @@ def fit_memory(job: JobConfig, need: ReaderNeed | None = None) -> JobConfig:
     assert isinstance(limit, int)  # finish() parsed it
     lowest = lowest_ceiling_mb(job, need)
     if limit < lowest << 20:
-        pages = (
-            f", and {need.mb:.0f} MB to read {need.path} as it was written ({need.columns} columns,"
-            f" {need.pages_mb:.0f} MB of pages and dictionaries)"
-            if need is not None and need.extra_mb
-            else ""
-        )
+        reading = f", and {need.describe()}" if need is not None and need.extra_mb else ""
         raise ConfigError(
             f"run.max_memory: {limit / (1 << 20):g} MB is below what {fmt} -> {sink.name} needs at its smallest sizes "
             f"({lowest} MB: the runtime and its libraries"
             + (f", {sink.memory.holds}" if sink.memory.holds else "")
-            + pages
+            + reading
             + ")",
             hint=f"set --max-memory {lowest}MB or more",
         )

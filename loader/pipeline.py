@@ -235,7 +235,7 @@ class Pipeline:
 
     def _fit_files(self, files: list[str]) -> JobConfig:
         """The job's sizes fitted again to ``run.max_memory`` once its input files are
-        known: a Parquet file's own pages may need more than the floors hold."""
+        known: a wide file, or a Parquet file's own pages, may need more than the floors hold."""
         if self.job.run.max_memory is not None:
             need = reader_need(self._resolved, files)
             if need is not None and need.extra_mb:

@@ -340,3 +340,30 @@ def test_a_parquet_file_with_pandas_row_groups_gets_the_ceiling_it_needs(tmp_pat
     fitted = run_report(src, tmp_path / "t.db", "--max-memory", f"{lowest}MB")
     assert (fitted["status"], fitted["rows_written"], fitted["max_memory_mb"]) == ("ok", 400_000, int(lowest))
     assert fitted["peak_rss_mb"] <= int(lowest)
+
+
+def test_a_wide_csv_file_gets_the_ceiling_its_columns_need(tmp_path: Path) -> None:
+    """200 columns: each costs arrays in flight whatever the block's bytes, so the lowest
+    ceiling grows with the header's width; a lower one is refused naming the file, and
+    the figure named holds."""
+    src = tmp_path / "wide.csv"
+    header = ",".join(f"c{c}" for c in range(200))
+    rows = [
+        ",".join(str((i * 7 + c) % 1000) if c % 2 else f"{i * c * 0.37:.3f}" for c in range(200)) for i in range(3000)
+    ]
+    src.write_text(header + "\n" + "\n".join(rows) + "\n")
+    p = cli("load", str(src), str(tmp_path / "t.db"), "--max-memory", "83MB")
+    assert p.returncode == 2, p.stderr
+    match = re.fullmatch(
+        r"loader: error: run\.max_memory: 83 MB is below what csv -> sqlite needs at its smallest sizes "
+        r"\((\d+) MB: the runtime and its libraries, and (\d+) MB for the 200 columns of (.+)\)\n"
+        r"  hint: set --max-memory (\d+)MB or more\n",
+        p.stderr,
+    )
+    assert match, p.stderr
+    lowest, columns_mb, path, hinted = match.groups()
+    assert (path, lowest, int(lowest)) == (str(src), hinted, 83 + int(columns_mb)) and int(columns_mb) >= 5
+    assert not (tmp_path / "t.db").exists()
+    fitted = run_report(src, tmp_path / "t.db", "--max-memory", f"{lowest}MB")
+    assert (fitted["status"], fitted["rows_written"]) == ("ok", 3000)
+    assert fitted["peak_rss_mb"] <= int(lowest)
