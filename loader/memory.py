@@ -112,14 +112,16 @@ class ReaderNeed:
 def reader_need(job: JobConfig, files: list[str]) -> ReaderNeed | None:
     """The file among ``files`` that needs the most memory to read: how wide it is, and
     for Parquet how it was written (pages, dictionaries: ``parquet_pages``)."""
-    reader = pair(job)[0]
     paths = [f for f in files if f != "-"]
-    if reader == "parquet":
+    fmt = job.source.format or (infer_format(paths[0]) if paths else None)
+    if fmt == "parquet":
         from .readers.parquet_pages import file_layout
 
         needs = [ReaderNeed(f, *file_layout(f)) for f in paths]
-    else:
+    elif fmt == "csv":
         needs = [ReaderNeed(f, 0.0, _csv_columns(job, f), "csv") for f in paths]
+    else:  # JSON Lines and Arrow IPC: measured at the benchmark's width only
+        return None
     return max(needs, key=lambda n: n.mb, default=None)
 
 
