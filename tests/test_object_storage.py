@@ -282,3 +282,24 @@ def test_gs_and_hdfs_uris_name_their_filesystems() -> None:
         storage.exists("hdfs://namenode.invalid:8020/data/a.csv")
     assert str(err.value).startswith("cannot connect to hdfs://namenode.invalid:8020")
     assert "\n" not in str(err.value)
+
+
+def test_a_parquet_objects_page_headers_set_its_memory_ceiling_as_on_disk(tmp_path: Path, s3: Bucket) -> None:
+    """The page headers of an object are read with ranged requests before the load: a
+    file written with pandas' defaults names the same lowest ceiling from S3 as on disk."""
+    rows = 300_000
+    table = pa.table(
+        {f"c{c}": pa.array([(i * (2 * c + 1) * 2654435761) % 2**40 for i in range(rows)]) for c in range(8)}
+    )
+    src = tmp_path / "pandas.parquet"
+    table.to_pandas().to_parquet(src)
+    uri = s3.upload(src, "in/pandas.parquet")
+    lowest = {}
+    for where, path in (("disk", str(src)), ("s3", uri)):
+        p = cli("load", path, str(tmp_path / f"{where}.db"), "--max-memory", "99MB", extra_env=s3.env)
+        assert p.returncode == 2, p.stderr
+        first, hint = p.stderr.splitlines()
+        assert f" MB to read {path} as it was written (8 columns, " in first, first
+        lowest[where] = hint
+        assert not (tmp_path / f"{where}.db").exists()
+    assert lowest["s3"] == lowest["disk"] and lowest["disk"] != "  hint: set --max-memory 99MB or more"
