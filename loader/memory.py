@@ -21,6 +21,7 @@ from . import sinks
 from .config import JobConfig, infer_format
 from .errors import ConfigError
 from .sinks import Sink
+from .sinks.base import FLOOR_MARGIN_MB
 
 
 @contextlib.contextmanager
@@ -61,9 +62,6 @@ def gc_paused(*, release_at_once: bool = False) -> Iterator[None]:
 JEMALLOC_DECAY_MS = 1000  # Arrow's own setting for its jemalloc
 
 
-# Room above a sink's floor (``Sink.floor_mb``) kept for run-to-run
-# variation (LevelDB's compaction timing): never shared out among the sizes.
-FLOOR_MARGIN_MB = 8
 # Peak RSS per MiB of CSV block (raw bytes, the parsed table and its converted
 # columns are alive together); figures in bench/NOTES.md.
 BLOCK_MB_PER_MIB = 40
@@ -150,7 +148,7 @@ def lowest_ceiling_mb(job: JobConfig, need: ReaderNeed | None = None) -> int:
     """The lowest ``run.max_memory`` this job's reader and sink can keep to (with ``need``:
     for the input files it names the most demanding of)."""
     fmt, sink = pair(job)
-    return sink.floor_mb(job.sink, fmt) + FLOOR_MARGIN_MB + (need.extra_mb if need else 0)
+    return sink.floor_mb(job.sink, fmt) + sink.margin_mb(job.sink) + (need.extra_mb if need else 0)
 
 
 def current_rss_mb() -> float:
@@ -195,7 +193,9 @@ def fit_memory(job: JobConfig, need: ReaderNeed | None = None) -> JobConfig:
             + ")",
             hint=f"set --max-memory {lowest}MB or more",
         )
-    spare = limit / (1 << 20) - lowest  # MB
+    # the room shared out keeps the full margin: a sink whose floors vary less accepts a
+    # lower ceiling (``Sink.margin_mb``), at the smallest sizes until that margin is met
+    spare = max(0.0, limit / (1 << 20) - lowest - (FLOOR_MARGIN_MB - sink.margin_mb(job.sink)))  # MB
     # each worker parses a block of its own
     block = int(spare * 0.6 / BLOCK_MB_PER_MIB * (1 << 20) / (job.run.workers or 1))
     # a long row is held as read, as parsed and as written, in each worker

@@ -38,6 +38,11 @@ Encoder = Callable[[Chunk], Encoded]
 """Pure: no database handle and no shared state, safe on any thread of a pool."""
 
 
+# Room above a sink's floor (``Sink.floor_mb``) kept for run-to-run variation (LevelDB's
+# compaction timing, a floor measured on fewer runs): never shared out among the sizes.
+FLOOR_MARGIN_MB = 8
+
+
 @dataclass(frozen=True)
 class MemoryProfile:
     """What a sink's writer costs in memory, for ``memory.fit_memory``."""
@@ -83,6 +88,10 @@ class Sink(Protocol):
     def floor_mb(self, sink: SinkConfig, reader: str) -> int:
         """Resident MB at the smallest sizes before any data, for ``reader`` ("csv" or
         "parquet"): ``memory.floor_mb`` unless the sink's settings change it."""
+        ...
+
+    def margin_mb(self, sink: SinkConfig) -> int:
+        """Room kept above the floor for run-to-run variation: never shared out among the sizes."""
         ...
 
     def plan_line(self, sink: SinkConfig, paths: list[str]) -> str:
@@ -138,6 +147,9 @@ class SinkBase:
 
     def floor_mb(self, sink: SinkConfig, reader: str) -> int:
         return self.memory.floor_mb[reader]
+
+    def margin_mb(self, sink: SinkConfig) -> int:
+        return FLOOR_MARGIN_MB
 
     def plan_line(self, sink: SinkConfig, paths: list[str]) -> str:
         return f"target: {self.name} {sink.path}, mode {sink.mode}"
