@@ -406,9 +406,14 @@ def test_runs_through_a_symlink_and_its_target_exclude_each_other(tmp_path: Path
 
 
 def _sort_phase(target: Path) -> dict[str, Any]:
-    """The last sort entry the target's checkpoint log holds ({} when none yet)."""
+    """The last sort entry the target's checkpoint log holds ({} when none yet), its runs
+    as paths."""
+    from loader.writers.leveldb_sort import SortState
+
     entry = leveldb_state(target).get("sort")
-    return {} if entry is None else dict(json.loads(entry))
+    if entry is None:
+        return {}
+    return {**json.loads(entry), "runs": SortState.parse(entry).runs}
 
 
 @pytest.mark.parametrize("phase", ["spill", "merge"])

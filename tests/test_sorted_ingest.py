@@ -18,6 +18,7 @@ from loader import SinkConfig, sinks
 from loader.chunk import Chunk
 from loader.errors import LoaderError, SinkError
 from loader.writers.leveldb import LevelDBWriter
+from loader.writers.leveldb_sort import SortState
 from tests.reliability_util import cli, leveldb_items, leveldb_state
 
 SMALL_RUN = str(256 << 10)  # the smallest run: many runs from a few thousand rows
@@ -237,7 +238,7 @@ def test_a_full_run_directory_stops_with_one_line_and_keeps_the_complete_runs(tm
 
     with LevelDBWriter(config, temp_dir=str(runs)) as again:
         entries = again.read_state("j")
-        assert json.loads(entries["sort"]) == {"phase": "spill", "runs": [str(runs / kept[0])]}
+        assert json.loads(entries["sort"]) == {"phase": "spill", "dir": str(runs), "runs": [[kept[0], 1]]}
         assert entries["file"] != "190000"  # the rows after the complete run are read again
     assert sorted(x.name for x in runs.iterdir()) == [kept[0]]
 
@@ -358,8 +359,8 @@ def test_engine_parts_become_runs_of_one_merge_and_a_killed_coordinator_reruns_t
     assert proc.poll() is None, "the load ended before two parts were in"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    state = json.loads(json.loads((target / "loader-state.jsonl").read_text().splitlines()[-1])["set"]["sort"])
-    assert state["phase"] == "spill" and len(state["runs"]) >= 2  # parts in as runs, nothing merged yet
+    state = SortState.parse(json.loads((target / "loader-state.jsonl").read_text().splitlines()[-1])["set"]["sort"])
+    assert state.phase == "spill" and len(state.runs) >= 2  # parts in as runs, nothing merged yet
     assert data(target) == []
 
     p = cli(*args)
@@ -367,3 +368,25 @@ def test_engine_parts_become_runs_of_one_merge_and_a_killed_coordinator_reruns_t
     assert data(target) == data(clean)
     assert files_by_level(target) == {6: len(list(target.glob("*.ldb")))}
     assert not runs_dir(target).exists()
+
+
+def test_the_checkpoint_names_consecutive_runs_as_one_span() -> None:
+    """Tens of thousands of small runs (a low ceiling, a large input) fit in a short entry,
+    written at every commit; an older checkpoint's full paths still parse."""
+    import json
+
+    from loader.writers.leveldb_sort import SORT_ENTRY
+
+    d = "/data/t.ldb.runs"
+    runs = [f"{d}/run-abc-{i:06d}.arrow" for i in range(16_500)]
+    merged = [f"{d}/run-abc-000000m.arrow", f"{d}/run-abc-000032m.arrow"]
+    elsewhere = ["/other/run-abc-000001.arrow"]
+    for paths in (runs, merged + runs[64:], runs[:3] + elsewhere + runs[5:9], []):
+        state = SortState("spill", list(paths), b"\x00k")
+        entry = state.entry()[SORT_ENTRY]
+        assert len(entry) < 400
+        back = SortState.parse(entry)
+        assert (back.phase, back.runs, back.after) == ("spill", paths, b"\x00k")
+    assert json.loads(SortState("merge", runs).entry()[SORT_ENTRY])["runs"] == [["run-abc-000000.arrow", 16_500]]
+    old = json.dumps({"phase": "merge", "runs": runs[:3], "after": "6b"})
+    assert SortState.parse(old).runs == runs[:3] and SortState.parse(old).after == b"k"

@@ -5,7 +5,8 @@ A load goes through phases, recorded in the job's checkpoint under ``sort``:
 
 - ``direct`` (no entry): rows are written as they come, while their keys ascend;
 - ``spill``: rows are held and sorted into runs; each run is fsynced, then the
-  checkpoint names every complete run together with the input positions they cover;
+  checkpoint names every complete run (consecutive ones as one span) together with the
+  input positions they cover;
 - ``merge``: every row is in a run; the merge writes them in key order, and the
   checkpoint records the last key written.
 
@@ -20,10 +21,12 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
@@ -59,15 +62,62 @@ class SortState:
     def parse(cls, entry: str | None) -> SortState:
         found = json.loads(entry) if entry else {}
         after = found.get("after")
-        return cls(found.get("phase", "direct"), list(found.get("runs", [])), bytes.fromhex(after) if after else None)
+        runs = _unfold(found.get("dir", ""), found.get("runs", []))
+        return cls(found.get("phase", "direct"), runs, bytes.fromhex(after) if after else None)
 
     def entry(self) -> dict[str, str]:
         if self.phase == "direct":
             return {SORT_ENTRY: "{}"}
-        out: dict[str, object] = {"phase": self.phase, "runs": self.runs}
+        directory = os.path.dirname(self.runs[0]) if self.runs else ""
+        out: dict[str, object] = {"phase": self.phase, "dir": directory, "runs": _fold(directory, self.runs)}
         if self.after is not None:
             out["after"] = self.after.hex()
         return {SORT_ENTRY: json.dumps(out)}
+
+
+# A run's name: a prefix, its number, ".arrow". Consecutive numbers are checkpointed as one
+# [first name, count] span: a low ceiling makes tens of thousands of small runs, and their
+# list written out whole at every commit grew each commit and its memory with the input.
+_NUMBERED = re.compile(r"^(.*?)(\d+)(\.arrow)$")
+
+
+def _fold(directory: str, paths: list[str]) -> list[object]:
+    """``paths`` as names in ``directory``, consecutive numbers folded into [name, count]."""
+    out: list[object] = []
+    last: tuple[str, int, int, str] | None = None  # stem, number, width, suffix of the open span
+    for path in paths:
+        name = os.path.basename(path)
+        found = _NUMBERED.match(name) if os.path.dirname(path) == directory else None
+        if found is None:
+            out.append(path)  # a path as it is (elsewhere, or not numbered)
+            last = None
+            continue
+        stem, digits, suffix = found.groups()
+        span = out[-1] if out else None
+        if last is not None and isinstance(span, list) and last == (stem, int(digits) - 1, len(digits), suffix):
+            span[1] += 1
+        else:
+            out.append([name, 1])
+        last = (stem, int(digits), len(digits), suffix)
+    return out
+
+
+def _unfold(directory: str, runs: list[Any]) -> list[str]:
+    """The paths ``_fold`` made its list of; a full path (an older checkpoint's) as it is."""
+    paths: list[str] = []
+    for item in runs:
+        if isinstance(item, str):
+            paths.append(item)
+            continue
+        name, count = str(item[0]), int(item[1])
+        found = _NUMBERED.match(name)
+        if found is None or count == 1:
+            paths.append(os.path.join(directory, name))
+            continue
+        stem, digits, suffix = found.groups()
+        first = int(digits)
+        paths.extend(os.path.join(directory, f"{stem}{first + i:0{len(digits)}d}{suffix}") for i in range(count))
+    return paths
 
 
 class Sorter:
@@ -209,7 +259,7 @@ class Sorter:
             self._remove_stale(keep=set(self.spiller.runs))
             raise self._spill_error(exc) from None
         self.spiller.runs.append(path)
-        self.state.runs = list(self.spiller.runs)
+        self.state.runs = self.spiller.runs  # one list: a copy per run grew with the runs
         return entries | self.state.entry()
 
     def _spill_error(self, exc: OSError) -> SinkError:
