@@ -390,3 +390,21 @@ def test_the_checkpoint_names_consecutive_runs_as_one_span() -> None:
     assert json.loads(SortState("merge", runs).entry()[SORT_ENTRY])["runs"] == [["run-abc-000000.arrow", 16_500]]
     old = json.dumps({"phase": "merge", "runs": runs[:3], "after": "6b"})
     assert SortState.parse(old).runs == runs[:3] and SortState.parse(old).after == b"k"
+
+
+def test_the_span_entry_follows_runs_added_one_by_one_and_a_list_replaced() -> None:
+    """Runs join at the end between commits (only the new ones are folded), and merged
+    groups replace the list: each entry is what a fresh state would write."""
+    from loader.writers.leveldb_sort import SortState
+
+    d = "/data/t.ldb.runs"
+    state = SortState("spill")
+    for i in range(40):
+        state.runs.append(f"{d}/run-abc-{i:06d}.arrow")
+        if i % 7 == 0:
+            assert state.entry() == SortState("spill", list(state.runs)).entry()
+    state.runs = [f"{d}/run-abc-000000m.arrow", *state.runs[32:]]
+    assert state.entry() == SortState("spill", list(state.runs)).entry()
+    assert SortState.parse(state.entry()["sort"]).runs == state.runs
+    state.runs = [f"{d}/run-abc-{i:06d}.arrow" for i in (0, 1, 5)]  # as long as before, other paths
+    assert SortState.parse(state.entry()["sort"]).runs == state.runs

@@ -57,6 +57,7 @@ class SortState:
     phase: str = "direct"
     runs: list[str] = field(default_factory=list)
     after: bytes | None = None
+    _folded: _Folded | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def parse(cls, entry: str | None) -> SortState:
@@ -69,7 +70,11 @@ class SortState:
         if self.phase == "direct":
             return {SORT_ENTRY: "{}"}
         directory = os.path.dirname(self.runs[0]) if self.runs else ""
-        out: dict[str, object] = {"phase": self.phase, "dir": directory, "runs": _fold(directory, self.runs)}
+        folded = self._folded
+        if folded is None or not folded.extends(directory, self.runs):
+            folded = self._folded = _Folded(directory)
+        folded.add(self.runs)
+        out: dict[str, object] = {"phase": self.phase, "dir": directory, "runs": folded.spans}
         if self.after is not None:
             out["after"] = self.after.hex()
         return {SORT_ENTRY: json.dumps(out)}
@@ -81,25 +86,43 @@ class SortState:
 _NUMBERED = re.compile(r"^(.*?)(\d+)(\.arrow)$")
 
 
-def _fold(directory: str, paths: list[str]) -> list[object]:
-    """``paths`` as names in ``directory``, consecutive numbers folded into [name, count]."""
-    out: list[object] = []
-    last: tuple[str, int, int, str] | None = None  # stem, number, width, suffix of the open span
-    for path in paths:
+class _Folded:
+    """Paths in ``directory`` as spans, consecutive numbers folded into [name, count]
+    (others as the paths they are); runs only ever join at the end between two commits,
+    so only the new ones are folded each time."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        self.spans: list[object] = []
+        self.count = 0  # paths folded
+        self.first_path = self.last_path = ""
+        self.last: tuple[str, int, int, str] | None = None  # stem, number, width, suffix of the open span
+
+    def extends(self, directory: str, paths: list[str]) -> bool:
+        """Whether ``paths`` are the paths folded so far and maybe more."""
+        ok = directory == self.directory and len(paths) >= self.count
+        return ok and (self.count == 0 or (paths[0], paths[self.count - 1]) == (self.first_path, self.last_path))
+
+    def add(self, paths: list[str]) -> None:
+        for path in paths[self.count :]:
+            self._add(path)
+        self.count = len(paths)
+        self.first_path, self.last_path = (paths[0], paths[-1]) if paths else ("", "")
+
+    def _add(self, path: str) -> None:
         name = os.path.basename(path)
-        found = _NUMBERED.match(name) if os.path.dirname(path) == directory else None
+        found = _NUMBERED.match(name) if os.path.dirname(path) == self.directory else None
         if found is None:
-            out.append(path)  # a path as it is (elsewhere, or not numbered)
-            last = None
-            continue
+            self.spans.append(path)
+            self.last = None
+            return
         stem, digits, suffix = found.groups()
-        span = out[-1] if out else None
-        if last is not None and isinstance(span, list) and last == (stem, int(digits) - 1, len(digits), suffix):
+        span = self.spans[-1] if self.spans else None
+        if self.last == (stem, int(digits) - 1, len(digits), suffix) and isinstance(span, list):
             span[1] += 1
         else:
-            out.append([name, 1])
-        last = (stem, int(digits), len(digits), suffix)
-    return out
+            self.spans.append([name, 1])
+        self.last = (stem, int(digits), len(digits), suffix)
 
 
 def _unfold(directory: str, runs: list[Any]) -> list[str]:
