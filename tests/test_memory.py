@@ -312,6 +312,26 @@ def test_a_peak_past_the_ceiling_is_not_plain_ok() -> None:
     assert "WARNING" not in plain.summary()
 
 
+def refused_then_held(src: Path, target: Path, asked: int, detail: str, rows: int) -> tuple[int, list[str]]:
+    """``src`` refused at ``asked`` MB, nothing created, with the lowest ceiling named and
+    what the file needs (``detail``, a pattern); then loaded within that lowest ceiling.
+    The lowest ceiling and the groups of ``detail``."""
+    p = cli("load", str(src), str(target), "--max-memory", f"{asked}MB")
+    assert p.returncode == 2, p.stderr
+    match = re.fullmatch(
+        rf"loader: error: run\.max_memory: {asked} MB is below what [a-z]+ -> [a-z]+ needs at its smallest sizes "
+        rf"\((\d+) MB: the runtime and its libraries, and {detail}\)\n  hint: set --max-memory (\d+)MB or more\n",
+        p.stderr,
+    )
+    assert match, p.stderr
+    lowest, *named, hinted = match.groups()
+    assert lowest == hinted and not target.exists()
+    fitted = run_report(src, target, "--max-memory", f"{lowest}MB")
+    assert (fitted["status"], fitted["rows_written"], fitted["max_memory_mb"]) == ("ok", rows, int(lowest))
+    assert fitted["peak_rss_mb"] <= int(lowest)
+    return int(lowest), named
+
+
 @pytest.mark.slow
 def test_a_parquet_file_with_pandas_row_groups_gets_the_ceiling_it_needs(tmp_path: Path) -> None:
     """pandas (pyarrow's defaults: one row group of up to 1Mi rows, 1 MB dictionaries)
@@ -324,22 +344,10 @@ def test_a_parquet_file_with_pandas_row_groups_gets_the_ceiling_it_needs(tmp_pat
     wide = pa.table({f"{name}_{i}": table.column(name) for i in range(3) for name in table.column_names})
     src = tmp_path / "pandas.parquet"
     wide.to_pandas().to_parquet(src)
-    p = cli("load", str(src), str(tmp_path / "t.db"), "--max-memory", "99MB")
-    assert p.returncode == 2, p.stderr
-    match = re.fullmatch(
-        r"loader: error: run\.max_memory: 99 MB is below what parquet -> sqlite needs at its smallest sizes "
-        r"\((\d+) MB: the runtime and its libraries, and (\d+) MB to read (.+) as it was written "
-        r"\(12 columns, (\d+) MB of pages and dictionaries\)\)\n  hint: set --max-memory (\d+)MB or more\n",
-        p.stderr,
-    )
-    assert match, p.stderr
-    lowest, reading, path, pages, hinted = match.groups()
-    assert (path, lowest) == (str(src), hinted)
-    assert int(lowest) > 99 + 8 and int(pages) >= 20 and int(reading) >= int(pages)
-    assert not (tmp_path / "t.db").exists()
-    fitted = run_report(src, tmp_path / "t.db", "--max-memory", f"{lowest}MB")
-    assert (fitted["status"], fitted["rows_written"], fitted["max_memory_mb"]) == ("ok", 400_000, int(lowest))
-    assert fitted["peak_rss_mb"] <= int(lowest)
+    detail = r"(\d+) MB to read (.+) as it was written \(12 columns, (\d+) MB of pages and dictionaries\)"
+    lowest, (reading, path, pages) = refused_then_held(src, tmp_path / "t.db", 99, detail, 400_000)
+    assert path == str(src)
+    assert lowest > 99 + 8 and int(pages) >= 20 and int(reading) >= int(pages)
 
 
 def test_a_wide_csv_file_gets_the_ceiling_its_columns_need(tmp_path: Path) -> None:
@@ -352,18 +360,7 @@ def test_a_wide_csv_file_gets_the_ceiling_its_columns_need(tmp_path: Path) -> No
         ",".join(str((i * 7 + c) % 1000) if c % 2 else f"{i * c * 0.37:.3f}" for c in range(200)) for i in range(3000)
     ]
     src.write_text(header + "\n" + "\n".join(rows) + "\n")
-    p = cli("load", str(src), str(tmp_path / "t.db"), "--max-memory", "83MB")
-    assert p.returncode == 2, p.stderr
-    match = re.fullmatch(
-        r"loader: error: run\.max_memory: 83 MB is below what csv -> sqlite needs at its smallest sizes "
-        r"\((\d+) MB: the runtime and its libraries, and (\d+) MB for the 200 columns of (.+)\)\n"
-        r"  hint: set --max-memory (\d+)MB or more\n",
-        p.stderr,
+    lowest, (columns_mb, path) = refused_then_held(
+        src, tmp_path / "t.db", 83, r"(\d+) MB for the 200 columns of (.+)", 3000
     )
-    assert match, p.stderr
-    lowest, columns_mb, path, hinted = match.groups()
-    assert (path, lowest, int(lowest)) == (str(src), hinted, 83 + int(columns_mb)) and int(columns_mb) >= 5
-    assert not (tmp_path / "t.db").exists()
-    fitted = run_report(src, tmp_path / "t.db", "--max-memory", f"{lowest}MB")
-    assert (fitted["status"], fitted["rows_written"]) == ("ok", 3000)
-    assert fitted["peak_rss_mb"] <= int(lowest)
+    assert path == str(src) and lowest == 83 + int(columns_mb) and int(columns_mb) >= 5

@@ -40,7 +40,8 @@ RUN_SHARE = 0.15
 # per column (bench/NOTES.md).
 SORTED_FLOOR_MB = {"csv": 89, "parquet": 95}
 # Sorted, the floors are the highest peaks measured, and no compaction of scrambled
-# tables makes them vary: peaks at the smallest sizes spread over 2.2 MB (bench/NOTES.md).
+# tables makes them vary: peaks at the smallest sizes spread over 3.6 MB from 1M to 16M
+# rows (bench/NOTES.md).
 SORTED_MARGIN_MB = 5
 
 # Rows turned into Python bytes at a time: a slice this size reuses the pymalloc
