@@ -123,7 +123,7 @@ def test_runner_prints_both_tables(tmp_path: Path) -> None:
         "loader csv -> sqlite, --max-memory 100MB",
         "loader parquet -> sqlite, --max-memory 100MB",
         "loader csv -> leveldb, --max-memory 100MB",
-        "loader parquet -> leveldb, --max-memory 103MB",
+        "loader parquet -> leveldb, --max-memory 100MB",
         "loader csv -> sqlite, 5 transform stages",
         "loader parquet -> sqlite, 5 transform stages",
         "loader parquet -> sqlite, the chain's output as input, no stages",
