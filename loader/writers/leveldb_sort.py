@@ -126,7 +126,7 @@ class _Folded:
 
 
 def _unfold(directory: str, runs: list[Any]) -> list[str]:
-    """The paths ``_fold`` made its list of; a full path (an older checkpoint's) as it is."""
+    """The paths ``_Folded`` made its spans of; a full path (an older checkpoint's) as it is."""
     paths: list[str] = []
     for item in runs:
         if isinstance(item, str):
