@@ -620,16 +620,14 @@ def _convert_together(
     each column's values, bad marks and reasons."""
     n = len(columns[0])
     out = convert_one(field, pa.concat_arrays(columns))
-    bad_rows: list[list[int]] = [[] for _ in columns]
-    reasons: list[list[str]] = [[] for _ in columns]
+    reasons: list[list[str]] = [[] for _ in columns]  # each column's, in row order
     if out.bad is not None:
         for at, reason in zip(kernels.indices_nonzero(out.bad).to_pylist(), out.reasons or [], strict=True):
-            bad_rows[at // n].append(at % n)
             reasons[at // n].append(reason)
     return [
         Converted(
             out.array.slice(j * n, n),
-            out.bad.slice(j * n, n) if out.bad is not None and bad_rows[j] else None,
+            out.bad.slice(j * n, n) if out.bad is not None and reasons[j] else None,
             reasons[j] or None,
         )
         for j in range(len(columns))

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from . import sinks
 from .config import JobConfig, infer_format
-from .errors import ConfigError
+from .errors import ConfigError, LoaderError
 from .sinks import Sink
 from .sinks.base import FLOOR_MARGIN_MB
 
@@ -125,7 +125,6 @@ def reader_need(job: JobConfig, files: list[str]) -> ReaderNeed | None:
 
 def _csv_columns(job: JobConfig, path: str) -> int:
     """The columns of a CSV file's header (0 where it cannot be read: the load says why)."""
-    from .errors import LoaderError
     from .readers.csv.header import read_head
 
     assert isinstance(job.source.max_row_bytes, int)

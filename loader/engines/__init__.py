@@ -37,7 +37,7 @@ from ..report import FileReport, RunReport
 from ..schema import encode_types
 from ..state import FilePlan, FileState, JobState
 from ..transforms import output_schema
-from .forked import QUIET_LOGS, ForkedWorkers, can_fork, forked_workers, quiet_fork, wait_for
+from .forked import QUIET_LOGS, WORKER_CONFIG, ForkedWorkers, can_fork, forked_workers, quiet_fork, wait_for
 from .work import PartResult, PartTask, finished, manifest_path, run_part
 
 if TYPE_CHECKING:
@@ -189,9 +189,7 @@ def _dask_client(scheduler: str | None, local_workers: int, forked: ForkedWorker
         return
     if scheduler in (None, "local"):
         dask: Any = importlib.import_module("dask")
-        # no dashboard, so nobody sees the workers' sampling profiler: off, it leaves the
-        # parts its CPU (the nannies hand this configuration to the workers they start)
-        with dask.config.set({"distributed.worker.profile.enabled": False}):
+        with dask.config.set(WORKER_CONFIG):  # the nannies hand it to the workers they start
             cluster = distributed.LocalCluster(
                 n_workers=local_workers, threads_per_worker=1, processes=True, **LOCAL_CLUSTER
             )

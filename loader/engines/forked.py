@@ -36,6 +36,9 @@ START_TIMEOUT = 60.0  # seconds for the workers to reach the scheduler
 # are on disk, so "lost computed tasks" when a worker dies loses nothing, and a worker
 # left when its coordinator was killed has nobody to tell
 QUIET_LOGS = logging.ERROR
+# Every local worker's Dask configuration: no dashboard, so nobody sees the sampling
+# profiler; off, it leaves the parts its CPU
+WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
 
 
 @contextlib.contextmanager
@@ -169,8 +172,7 @@ async def _serve(address: str, read: int, index: int) -> None:
 
     spare_pandas_import()
     logging.getLogger("distributed").setLevel(QUIET_LOGS)
-    # no dashboard, so nobody sees the sampling profiler: off, it leaves the parts its CPU
-    dask.config.set({"distributed.worker.profile.enabled": False})
+    dask.config.set(WORKER_CONFIG)
     worker: Any = await Worker(address, nthreads=1, name=f"loader-{index}")
     loop = asyncio.get_running_loop()
     gone = asyncio.Event()

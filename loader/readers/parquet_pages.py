@@ -20,6 +20,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .. import compat, storage
+from ..errors import LoaderError
+
 DICTIONARY_PAGE = 2
 HEADER_READ = 256  # bytes read for a header first; longer ones (large statistics) are read again
 MAX_HEADER = 1 << 20
@@ -263,9 +266,6 @@ def file_layout(path: str) -> tuple[float, int]:
     """What reading the Parquet file ``path`` (local or in object storage) holds: MB of
     pages and dictionaries (``reader_bytes``), and its columns. Nothing for a file that
     cannot be read as Parquet (the load reports that, with its reason, when it opens it)."""
-    from .. import compat, storage
-    from ..errors import LoaderError
-
     try:
         source = storage.open_arrow(path)
     except LoaderError:
