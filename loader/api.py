@@ -57,6 +57,7 @@ class SinkOptions(TypedDict, total=False):
     batch_size: int
     alter: bool
     busy_timeout: float
+    page_size: int | str
     key: str
     value: str
     sync: bool

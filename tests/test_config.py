@@ -44,6 +44,19 @@ def test_leveldb_block_size_is_checked() -> None:
         job_from_dict({"source": {"path": "a.parquet"}, "sink": sink}, env={})
 
 
+@pytest.mark.parametrize("given", [256, 3000, 131072])
+def test_sqlite_page_size_is_a_power_of_two_sqlite_takes(given: int) -> None:
+    with pytest.raises(
+        ConfigError, match=rf"^sink\.page_size: expected a power of two from 512 to 65536 bytes, got {given}$"
+    ):
+        job_from_dict({"source": {"path": "a.csv"}, "sink": {"path": "o.db", "page_size": given}}, env={})
+
+
+def test_sqlite_page_size_takes_a_size() -> None:
+    job = job_from_dict({"source": {"path": "a.csv"}, "sink": {"path": "o.db", "page_size": "4KiB"}}, env={})
+    assert job.sink.page_size == 4096
+
+
 def test_dialect_is_left_to_the_reader() -> None:
     # the reader sniffs it, for load and inspect alike (.tsv ties go to a tab: tests/test_dialect.py)
     job = job_from_dict({"source": {"path": "a.tsv"}, "sink": {"path": "o.db"}}, env={})

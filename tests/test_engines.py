@@ -742,10 +742,18 @@ def test_parts_on_this_machines_cores_travel_as_arrow_and_from_a_remote_cluster_
 def test_side_databases_on_a_local_pool_load_the_same_rows(tmp_path: Path) -> None:
     paths = csv_files(tmp_path, files=1)
     threads = Pipeline(job(paths, tmp_path / "threads.db", "threads")).run()
+    conn = sqlite3.connect(tmp_path / "db.db")
+    conn.execute("CREATE TABLE other (x)")  # a target of SQLite's default page size; the side databases take 32 KiB
+    conn.close()
     config = job(paths, tmp_path / "db.db", "processes")
     report = Pipeline(replace(config, run=replace(config.run, part_results="database"))).run()
     assert len(report.parts) > 3
     assert contents(tmp_path / "db.db", "sqlite") == contents(tmp_path / "threads.db", "sqlite")
+    pages = {}
+    for name in ("db.db", "threads.db"):
+        with contextlib.closing(sqlite3.connect(tmp_path / name)) as conn:
+            pages[name] = conn.execute("PRAGMA page_size").fetchone()[0]
+    assert pages == {"db.db": 4096, "threads.db": 32768}
     assert (report.rows_written, report.rows_rejected) == (threads.rows_written, threads.rows_rejected)
     p = cli("load", str(paths[0]), str(tmp_path / "x.db"), "--engine", "processes", "--set", "run.part_results=sql")
     assert p.returncode == 2 and "run.part_results" in p.stderr

@@ -172,6 +172,8 @@ class SQLiteWriter(Transactional):
             # batch and its checkpoint share one transaction and nothing else does.
             self.conn = _Connection(path)
             self._execute(f"PRAGMA busy_timeout={int(self.config.busy_timeout * 1000)}")
+            # before anything writes a page: a new database takes it, an existing one keeps its own
+            self._execute(f"PRAGMA page_size={int(self.config.page_size)}")
             # A rollback journal writes each new page once; WAL writes it twice (into the
             # WAL, then back at each checkpoint): TRUNCATE loads faster (bench/NOTES.md). A
             # database already in WAL mode stays so: its owner chose readers that never

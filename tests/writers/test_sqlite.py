@@ -215,6 +215,29 @@ def test_journal_mode_new_database_rollback_existing_wal_kept(tmp_path: Path) ->
         assert sqlite3.connect(db).execute("SELECT a FROM t ORDER BY a").fetchall() == [(1,), (2,)]
 
 
+def _page_size(db: Path) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        return int(conn.execute("PRAGMA page_size").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_a_new_database_takes_the_page_size_and_an_existing_one_keeps_its_own(tmp_path: Path) -> None:
+    batch = pa.record_batch({"a": [1, 2]})
+    fresh, small, existing = tmp_path / "fresh.db", tmp_path / "small.db", tmp_path / "existing.db"
+    conn = sqlite3.connect(existing)
+    conn.execute("CREATE TABLE other (x)")  # SQLite's default page size, fixed once a page is written
+    conn.close()
+    for db, config in ((fresh, sink(fresh)), (small, sink(small, page_size=4096)), (existing, sink(existing))):
+        with SQLiteWriter(config, "t") as w:
+            w.prepare(batch.schema, fresh=True)
+            put(w, batch)
+            w.commit("j", {"k": "v"})
+        assert sqlite3.connect(db).execute("SELECT a FROM t ORDER BY a").fetchall() == [(1,), (2,)]
+    assert [_page_size(db) for db in (fresh, small, existing)] == [32768, 4096, 4096]
+
+
 def test_a_statement_that_failed_runs_again_once_it_can(tmp_path: Path) -> None:
     """The writer keeps one ADBC statement: after BEGIN fails on another
     process's lock, the same BEGIN succeeds once the lock is gone, and the
