@@ -201,10 +201,9 @@ class RunConfig:
     one starts with parts of an eighth, a quarter and a half of it (the writer starts sooner)."""
     part_results: Literal["auto", "arrow", "database"] = "auto"
     """With ``processes`` or ``dask`` into SQLite: how a part's rows reach this process.
-    ``arrow`` (Arrow IPC files, bound into the target here) is the least work in all;
     ``database`` (a side SQLite database the target copies records from as they are) is the
-    least work for this process, the single writer. ``auto``: ``arrow`` where the workers
-    share this machine's cores (a pool, a local cluster), ``database`` on a remote cluster."""
+    least work for this process, the single writer; ``arrow`` (Arrow IPC files, bound into
+    the target here) moves that work from the workers to it. ``auto``: ``database``."""
     fork_workers: bool = True
     """With ``processes`` or a local ``dask`` cluster: fork the worker processes from this
     one where that is safe (on Linux, while this process has no other thread: docs/engines.md),

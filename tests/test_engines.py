@@ -640,7 +640,7 @@ def test_a_dask_worker_killed_mid_load_loses_and_doubles_nothing(tmp_path: Path,
     assert report.rows_written == expected.rows_written and report.rows_rejected == expected.rows_rejected
 
 
-@pytest.mark.parametrize("engine", ["processes", "dask"])  # parts as Arrow files; as side databases
+@pytest.mark.parametrize("engine", ["processes", "dask"])  # parts as Arrow files; as side databases (the default)
 @pytest.mark.parametrize("mode", ["append", "upsert", "ignore"])
 def test_every_mode_treats_repeated_keys_across_parts_as_threads_do(
     tmp_path: Path, cluster: Any, mode: str, engine: str
@@ -656,7 +656,8 @@ def test_every_mode_treats_repeated_keys_across_parts_as_threads_do(
             config.source,
             SinkConfig(path=config.sink.path, table="t", mode=mode, primary_key=[] if mode == "append" else ["id"]),
             config.transform,
-            replace(config.run, chunk_size=64),  # many chunks per part, each its own batch in the part's file
+            # many chunks per part, each its own batch in the part's file
+            replace(config.run, chunk_size=64, part_results="arrow" if engine == "processes" else "auto"),
         )
         report = Pipeline(config).run()
         assert (
@@ -729,24 +730,22 @@ def test_a_local_cluster_loader_starts_runs_its_workers_without_the_sampling_pro
     assert profiling()  # this process's configuration is as it was
 
 
-def test_parts_on_this_machines_cores_travel_as_arrow_and_from_a_remote_cluster_as_databases() -> None:
+def test_parts_travel_as_side_databases_unless_told_to_travel_as_arrow() -> None:
     from loader.engines import result_side
 
-    assert result_side("processes", None) == "arrow"
-    assert result_side("dask", None) == result_side("dask", "local") == "arrow"
-    assert result_side("dask", "tcp://scheduler:8786") == "database"
-    assert result_side("processes", None, "database") == "database"
-    assert result_side("dask", "tcp://scheduler:8786", "arrow") == "arrow"
+    assert result_side() == result_side("auto") == result_side("database") == "database"
+    assert result_side("arrow") == "arrow"
 
 
-def test_side_databases_on_a_local_pool_load_the_same_rows(tmp_path: Path) -> None:
+@pytest.mark.parametrize("side", ["database", "arrow"])
+def test_parts_as_side_databases_or_arrow_files_load_the_same_rows(tmp_path: Path, side: str) -> None:
     paths = csv_files(tmp_path, files=1)
     threads = Pipeline(job(paths, tmp_path / "threads.db", "threads")).run()
     conn = sqlite3.connect(tmp_path / "db.db")
-    conn.execute("CREATE TABLE other (x)")  # a target of SQLite's default page size; the side databases take 32 KiB
+    conn.execute("CREATE TABLE other (x)")  # a target of SQLite's default page size; side databases take 32 KiB
     conn.close()
     config = job(paths, tmp_path / "db.db", "processes")
-    report = Pipeline(replace(config, run=replace(config.run, part_results="database"))).run()
+    report = Pipeline(replace(config, run=replace(config.run, part_results=side))).run()  # type: ignore[arg-type]
     assert len(report.parts) > 3
     assert contents(tmp_path / "db.db", "sqlite") == contents(tmp_path / "threads.db", "sqlite")
     pages = {}

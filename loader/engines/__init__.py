@@ -204,13 +204,11 @@ def _dask_client(scheduler: str | None, local_workers: int, forked: ForkedWorker
         yield client
 
 
-def result_side(engine: str | None, scheduler: str | None, chosen: str = "auto") -> str:
-    """How parts leave their results (``run.part_results``): by default with the least work
-    in all where the workers share this machine's cores (a local pool or cluster), with the
-    least work for this process, the single writer, where they have cores of their own."""
-    if chosen != "auto":
-        return chosen
-    return "database" if engine == "dask" and scheduler not in (None, "local") else "arrow"
+def result_side(chosen: str = "auto") -> str:
+    """How parts leave their results (``run.part_results``): by default as side databases,
+    the least work for this process, the single writer, and no more in all than Arrow files
+    (bench/NOTES.md, "loader/engines/")."""
+    return "database" if chosen == "auto" else chosen
 
 
 def spill_dir(pipeline: Pipeline) -> str:
@@ -337,7 +335,7 @@ class Coordinator:
         if encoded != self.state.schema:
             self.state.schema = self.schema_entry = encoded
         run = pipe.job.run
-        side = result_side(run.engine, run.scheduler, str(run.part_results))
+        side = result_side(str(run.part_results))
         allow_python = getattr(pipe, "allow_python", False)
         tasks = [
             PartTask(pipe.job, pipe.job_name, pipe.table, p, encoded, directory, allow_python, side) for p in parts

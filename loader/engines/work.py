@@ -53,9 +53,8 @@ class PartTask:
     types: str  # the settled column types (``schema.encode_types``)
     spill_dir: str
     allow_python: bool = False
-    # "arrow": results the coordinator has the least work with in all (workers on its own
-    # cores); "database": those it has the least work with itself (workers elsewhere)
-    side: str = "arrow"
+    # "database": results the coordinator copies in as they are; "arrow": rows it binds
+    side: str = "database"
 
     @property
     def prefix(self) -> str:
@@ -221,8 +220,7 @@ class SideWriter:
 class SQLiteArrowSide(SideWriter):
     """The part's rows as SQLite stores them (the encoder's batches) in Arrow IPC files,
     which the coordinator binds into the target in C: the part is written to SQLite
-    once, by the single writer, the least work in all. A new file starts where a stage
-    changes the batches' schema."""
+    once, by the single writer. A new file starts where a stage changes the batches' schema."""
 
     def __init__(self, task: PartTask, schema: pa.Schema) -> None:
         from ..sinks.sqlite import SQLiteEncoder
@@ -269,9 +267,8 @@ class SQLiteArrowSide(SideWriter):
 
 class SQLiteDatabaseSide(SideWriter):
     """The part's rows in a side database: the target's table, with no keys or indexes
-    (the target's own constraints apply when the coordinator copies them in). More work
-    in all than Arrow files, but the least for the single writer: SQLite copies the
-    records as they are."""
+    (the target's own constraints apply when the coordinator copies them in). The least
+    work for the single writer: SQLite copies the records as they are."""
 
     def __init__(self, task: PartTask, schema: pa.Schema) -> None:
         from ..sinks.sqlite import SQLiteEncoder
