@@ -232,8 +232,8 @@ def scaling_cases() -> list[Case]:
 
         return make
 
-    # the parts' results as a local pool sends them (Arrow), and as a remote cluster does
-    # (side databases: the writer's ceiling for a larger cluster)
+    # the parts' results as side databases (the default: the writer's ceiling for a larger
+    # cluster), and as Arrow files (the writer binds every row)
     return [
         Case(
             f"loader csv -> sqlite,{SIDE_NAMES[side]} --engine {engine} --workers {n}",
@@ -241,12 +241,12 @@ def scaling_cases() -> list[Case]:
             "sqlite",
             argv(engine, n, side),
         )
-        for engine, side in (("processes", "arrow"), ("processes", "database"), ("dask", "arrow"))
+        for engine, side in (("processes", "database"), ("processes", "arrow"), ("dask", "database"))
         for n in SCALING_WORKERS
     ]
 
 
-SIDE_NAMES = {"arrow": "", "database": " parts as side databases,"}
+SIDE_NAMES = {"database": "", "arrow": " parts as Arrow files,"}
 
 
 @dataclass
@@ -268,7 +268,7 @@ def run_scaling_table(args: argparse.Namespace, rows: int, runs: int, work: str)
     compile_package()
     load = load_average()
     scaling = {
-        c.name: Scaling(c.name.split()[-3], int(c.name.split()[-1]), "database" if "databases" in c.name else "arrow")
+        c.name: Scaling(c.name.split()[-3], int(c.name.split()[-1]), "arrow" if "Arrow files" in c.name else "database")
         for c in all_cases[1:]
     }
     for run in range(runs):
@@ -321,7 +321,7 @@ def scaling_table(all_cases: list[Case], scaling: dict[str, Scaling], rows: int)
             f"| {fmt_ratio(per / one[c.name.rsplit(' --workers', 1)[0]])} "
             f"| {statistics.median(s.busy_rows_s):,.0f} | {statistics.median(s.commit_rows_s):,.0f} |"
         )
-    for side in ("arrow", "database"):
+    for side in ("database", "arrow"):
         measured = [s for s in scaling.values() if s.side == side and s.commit_rows_s]
         if measured:
             lines += ["", projection(measured, side)]
