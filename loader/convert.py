@@ -572,9 +572,9 @@ class ConvertedBatch:
 
 
 # A column costs a few dozen kernel calls however few its rows: below this many rows
-# (a block of a wide CSV file), columns that convert alike are converted as one array,
-# their values end to end, and cut apart after.
-GROUP_ROWS = 2048
+# (a block of a wide CSV file, or one a memory ceiling shrank), columns that convert alike
+# are converted as one array, their values end to end, and cut apart after.
+GROUP_ROWS = 4096
 
 
 def convert_columns(
