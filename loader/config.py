@@ -694,7 +694,7 @@ def resolve_sink(src: SourceConfig, sink: SinkConfig) -> SinkConfig:
         raise ConfigError("sink.block_size: expected at least 1024 bytes")
     if not MIN_PAGE_SIZE <= sink.page_size <= MAX_PAGE_SIZE or sink.page_size & (sink.page_size - 1):
         raise ConfigError(
-            f"sink.page_size: expected a power of two from 512 to 65536 bytes, got {sink.page_size}",
+            f"sink.page_size: expected a power of two from {MIN_PAGE_SIZE} to {MAX_PAGE_SIZE} bytes, got {sink.page_size}",
             hint="e.g. 4096 (SQLite's default) or 32768",
         )
     if sink.batch_size is None or sink.batch_size < 1:

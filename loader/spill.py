@@ -36,9 +36,6 @@ MERGE_RUN_READ = 128 << 10  # read ahead per run when many are merged (a few of 
 # cost a call each for little memory. In bytes, not rows: the merge holds a batch or two of
 # every run, and a floor in rows would hold 64 rows of every run however wide they are.
 MIN_BATCH_BYTES = 16 << 10
-# Batches per run at least: the merge holds a batch of every run, so with small runs
-# (a low memory ceiling, many runs) its batches shrink with them.
-RUN_BATCHES = 512
 MIN_FAN_IN = 8
 MAX_FAN_IN = 256  # a step costs a Python call per run
 
@@ -47,13 +44,8 @@ def max_fan_in(run_bytes: int) -> int:
     """Runs of about ``run_bytes`` merged at once at most: the merge holds a batch or two
     of each, a batch of each within about two runs' bytes. More runs are first merged in
     groups into longer runs, which writes their data once more."""
-    batch = max(MIN_BATCH_BYTES, _batch_bytes(run_bytes))
+    batch = max(MIN_BATCH_BYTES, MERGE_BATCH_BYTES)
     return max(MIN_FAN_IN, min(2 * run_bytes // batch, MAX_FAN_IN, _open_files() // 4))
-
-
-def _batch_bytes(run_bytes: int) -> int:
-    """The bytes of a sorted run's IPC batches, for a run of ``run_bytes``."""
-    return min(MERGE_BATCH_BYTES, run_bytes // RUN_BATCHES)
 
 
 def _batch_rows(data: pa.Table | pa.RecordBatch, batch_bytes: int) -> int:
@@ -147,7 +139,7 @@ def write_sorted_run(path: str, held: list[pa.RecordBatch], keep: Keep) -> None:
     del table  # the chunks go: the combined copy replaces them
     if not chunks:
         chunks = [pa.RecordBatch.from_pylist([], schema=SCHEMA)]
-    rows = _batch_rows(chunks[0], _batch_bytes(chunks[0].nbytes))
+    rows = _batch_rows(chunks[0], MERGE_BATCH_BYTES)
     with ipc_file(path) as out:
         for start in range(0, len(order), rows):
             out.write_batch(kernels.take(chunks[0], order.slice(start, rows)))
