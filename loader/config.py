@@ -198,7 +198,8 @@ class RunConfig:
     part_size: int = field(default=32 << 20, metadata=SIZE)
     """With ``processes`` or ``dask``: input bytes per part (CSV and JSON Lines byte ranges
     cut between rows, Parquet row-group ranges); a smaller file is one part, and a longer
-    one starts with parts of an eighth, a quarter and a half of it (the writer starts sooner)."""
+    one starts with parts of an eighth, a quarter and a half of it (the writer starts sooner)
+    and ends with them in reverse (the writer waits less at the end)."""
     part_results: Literal["auto", "arrow", "database"] = "auto"
     """With ``processes`` or ``dask`` into SQLite: how a part's rows reach this process.
     ``database`` (a side SQLite database the target copies records from as they are) is the

@@ -60,11 +60,25 @@ class FilePlan:
     note: str = ""
 
 
-def part_sizes(part_bytes: int) -> Iterator[int]:
+def part_sizes(part_bytes: int, total: int | None = None) -> Iterator[int]:
     """The size of each part of a file longer than ``part_bytes``, in turn: the ``RAMP``, then
-    ``part_bytes``."""
-    for share in RAMP:
-        yield max(1, part_bytes // share)
+    ``part_bytes``. For a file of ``total`` bytes, its last parts take the ``RAMP`` in reverse
+    too, as much of it as fits (the writer waits less for the last part), and the parts
+    between share the rest evenly."""
+    ups = [max(1, part_bytes // share) for share in RAMP]
+    yield from ups
+    if total is not None:
+        rest = total - sum(ups)
+        downs: list[int] = []  # from the last part back
+        for size in ups:
+            if rest <= size:
+                break
+            downs.append(size)
+            rest -= size
+        if rest > 0:
+            count = -(-rest // part_bytes)
+            yield from [rest // count] * count
+        yield from reversed(downs)
     yield from itertools.repeat(part_bytes)
 
 
@@ -94,7 +108,7 @@ def plan_file(
         return FilePlan((whole,))
     if fmt == "csv" and escape:
         return FilePlan((whole,), f"escape character {escape!r}: quote parity cannot find row boundaries, read whole")
-    cuts = list(row_boundaries(path, part_sizes(part_bytes), quote.encode() if fmt == "csv" and quote else None))
+    cuts = list(row_boundaries(path, part_sizes(part_bytes, size), quote.encode() if fmt == "csv" and quote else None))
     bounds = [(0, 1), *cuts, (size, 0)]
     parts = tuple(
         Part(path, "bytes", a, b, size=b - a, fingerprint=whole.fingerprint, line=line if fmt == "csv" else 0)
@@ -122,12 +136,16 @@ def _parquet(path: str, whole: Part, part_bytes: int) -> FilePlan:
     if len(groups) < 2 or sum(groups) <= part_bytes:
         return FilePlan((whole,))
     parts: list[Part] = []
-    first, acc = 0, 0
-    sizes = part_sizes(part_bytes)
-    target = next(sizes)
+    first, start, done = 0, 0, 0
+    # cut where the sizes add up to, not a size after each cut: a row group can be much
+    # larger than a part of the ramps, and each part's excess would eat into the next
+    ends = itertools.accumulate(part_sizes(part_bytes, sum(groups)))
+    end = next(ends)
     for i, nbytes in enumerate(groups):
-        acc += nbytes
-        if acc >= target or i == len(groups) - 1:
-            parts.append(Part(path, "row_groups", first, i + 1, size=acc, fingerprint=whole.fingerprint))
-            first, acc, target = i + 1, 0, next(sizes)
+        done += nbytes
+        if done >= end or i == len(groups) - 1:
+            parts.append(Part(path, "row_groups", first, i + 1, size=done - start, fingerprint=whole.fingerprint))
+            first, start = i + 1, done
+            while end <= done:
+                end = next(ends)
     return FilePlan(tuple(parts), f"{len(parts)} row-group ranges")

@@ -102,20 +102,33 @@ def test_part_ids_are_stable_and_change_with_the_file(tmp_path):
     assert plan_file(str(path), "csv", part_bytes=4096).parts[0].id != ids[0]
 
 
-def test_a_file_longer_than_a_part_starts_with_smaller_parts_so_the_writer_starts_soon(tmp_path):
+def test_a_file_longer_than_a_part_starts_and_ends_with_smaller_parts(tmp_path):
     path = tmp_path / "q.csv"
     _csv_with_quoted_newlines(path, rows=20_000)
+    size = path.stat().st_size
     sizes = [p.size for p in plan_file(str(path), "csv", part_bytes=64_000).parts]
-    # an eighth, a quarter, a half, then whole parts (each ends at the next row boundary)
-    assert [s // 1000 for s in sizes[:4]] == [8, 16, 32, 64]
-    assert all(64_000 <= s < 65_000 for s in sizes[3:-1]) and sizes[-1] <= 65_000
+    # an eighth, a quarter, a half, whole parts, then a half, a quarter, an eighth (each part
+    # ends at the next row boundary, so it is its size or a row longer)
+    assert [s // 1000 for s in sizes[:3]] == [8, 16, 32]
+    assert [s // 1000 for s in sizes[-3:]] in ([32, 16, 8], [32, 16, 7])
+    body = size - 2 * (8_000 + 16_000 + 32_000)
+    count = -(-body // 64_000)
+    assert len(sizes) == 6 + count
+    assert all(body // count <= s < body // count + 1000 for s in sizes[3:-3])
+    assert sum(sizes) == size
     parquet = tmp_path / "t.parquet"
-    pq.write_table(pa.table({"id": list(range(64_000))}), parquet, row_group_size=1000)
+    pq.write_table(pa.table({"id": list(range(64_000))}), parquet, row_group_size=250)
     groups = [p.end - p.start for p in plan_file(str(parquet), "parquet", part_bytes=64_000).parts]
     per_group = pq.ParquetFile(parquet).metadata.row_group(0).total_byte_size
-    assert groups[:4] == [-(-64_000 // d // per_group) for d in (8, 4, 2, 1)]
+    # cut at the first row group boundary past where the sizes add up to
+    assert all(abs(n * per_group - 64_000 // d) < 2 * per_group for n, d in zip(groups[:3], (8, 4, 2), strict=True))
+    assert all(abs(n * per_group - 64_000 // d) < 2 * per_group for n, d in zip(groups[-3:], (2, 4, 8), strict=True))
+    assert sum(groups) == 256
+    # a file with no room for a whole ramp at its end takes what fits
+    short = plan_file(str(path), "csv", part_bytes=size * 2 // 3)
+    assert [round(p.size * 8 / (size * 2 // 3)) for p in short.parts] == [1, 2, 4, 2, 2, 1]
     # a file no longer than a part stays one
-    assert [p.unit for p in plan_file(str(path), "csv", part_bytes=path.stat().st_size).parts] == ["file"]
+    assert [p.unit for p in plan_file(str(path), "csv", part_bytes=size).parts] == ["file"]
 
 
 def test_counting_newlines_and_quotes_in_slices_counts_every_byte_once():
