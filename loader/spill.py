@@ -113,9 +113,10 @@ def write_merged_run(path: str, tables: Iterator[pa.Table]) -> None:
 
 
 @contextmanager
-def ipc_file(path: str, schema: pa.Schema = SCHEMA) -> Iterator[ipc.RecordBatchFileWriter]:
+def ipc_file(path: str, schema: pa.Schema = SCHEMA, durable: bool = True) -> Iterator[ipc.RecordBatchFileWriter]:
     """An IPC file written under a temporary name (a dead writer's replaced), fsynced, and
-    renamed to ``path`` once whole (the rename fsynced too); left unnamed on an error."""
+    renamed to ``path`` once whole (the rename fsynced too); left unnamed on an error.
+    ``durable=False``: renamed without either fsync (``make_durable`` does them later)."""
     tmp = path + ".partial"
     # buffered: an IPC batch is several small writes, a system call each unbuffered
     with (
@@ -124,14 +125,24 @@ def ipc_file(path: str, schema: pa.Schema = SCHEMA) -> Iterator[ipc.RecordBatchF
         ipc.new_file(sink, schema) as out,
     ):
         yield out
-    fsync_path(tmp)
+    if durable:
+        fsync_path(tmp)
     os.replace(tmp, path)
+    if durable:
+        fsync_path(os.path.dirname(os.path.abspath(path)))
+
+
+def make_durable(path: str) -> None:
+    """A file written with ``durable=False`` made what ``ipc_file`` makes: its bytes and
+    its name on disk."""
+    fsync_path(path)
     fsync_path(os.path.dirname(os.path.abspath(path)))
 
 
-def write_sorted_run(path: str, held: list[pa.RecordBatch], keep: Keep) -> None:
+def write_sorted_run(path: str, held: list[pa.RecordBatch], keep: Keep, durable: bool = True) -> None:
     """Held rows sorted by key with duplicates resolved, written as the run ``path``: taken
-    in sorted order a batch at a time from one combined copy (no sorted copy of the run)."""
+    in sorted order a batch at a time from one combined copy (no sorted copy of the run).
+    ``durable``: as ``ipc_file``'s."""
     table = pa.Table.from_batches(held, schema=SCHEMA)
     held.clear()
     order = _unique_order(table, keep)
@@ -140,7 +151,7 @@ def write_sorted_run(path: str, held: list[pa.RecordBatch], keep: Keep) -> None:
     if not chunks:
         chunks = [pa.RecordBatch.from_pylist([], schema=SCHEMA)]
     rows = _batch_rows(chunks[0], MERGE_BATCH_BYTES)
-    with ipc_file(path) as out:
+    with ipc_file(path, durable=durable) as out:
         for start in range(0, len(order), rows):
             out.write_batch(kernels.take(chunks[0], order.slice(start, rows)))
 
@@ -173,8 +184,9 @@ class RunSpiller:
         self.held_rows = self.held_bytes = 0
         return held
 
-    def next_path(self) -> str:
-        return os.path.join(self.directory, f"{self.prefix}{len(self.runs):06d}.arrow")
+    def next_path(self, ahead: int = 0) -> str:
+        """The next run's path, after ``ahead`` runs being written."""
+        return os.path.join(self.directory, f"{self.prefix}{len(self.runs) + ahead:06d}.arrow")
 
     def spill(self) -> str | None:
         """Sort and write what is held as a run; its path (None when nothing is held)."""

@@ -187,6 +187,19 @@ class LevelDBWriter(Transactional):
                 hint="delete it and load with --restart (puts are idempotent: the rows are written again)",
             ) from None
 
+    @contextlib.contextmanager
+    def _salvaging(self, job: str) -> Iterator[None]:
+        """A spill that fails: the runs before it that were complete are checkpointed
+        (a rerun keeps them) before the error goes on."""
+        try:
+            yield
+        except SinkError:
+            assert self.sorter is not None
+            saved, self.sorter.salvaged = self.sorter.salvaged, None
+            if saved:
+                self._write_state(lambda log: log.set(job, saved))
+            raise
+
     def _set_state(self, entries: dict[str, str]) -> None:
         self._write_state(lambda log: log.set(self._job, entries))
 
@@ -427,7 +440,8 @@ class LevelDBWriter(Transactional):
             self._pending.update(state)
             if not sorter.full():
                 return
-            done = sorter.spill(self._pending)
+            with self._salvaging(job):
+                done = sorter.spill(self._pending)
             self._pending = {}
             if done is None:
                 return
@@ -496,8 +510,9 @@ class LevelDBWriter(Transactional):
             sorter.finished()
             self._set_state(self._pending | sorter.state.entry())
         elif sorter.spilling:
-            for entries in sorter.end_spill(self._pending):
-                self._set_state(entries)
+            with self._salvaging(self._job):
+                for entries in sorter.end_spill(self._pending):
+                    self._set_state(entries)
         self._pending = {}
         if sorter.state.phase == "merge":
             for entries in sorter.merge_groups():

@@ -4,9 +4,9 @@ key order, through sorted runs on disk and their merge (``loader.spill``).
 A load goes through phases, recorded in the job's checkpoint under ``sort``:
 
 - ``direct`` (no entry): rows are written as they come, while their keys ascend;
-- ``spill``: rows are held and sorted into runs; each run is fsynced, then the
-  checkpoint names every complete run (consecutive ones as one span) together with the
-  input positions they cover;
+- ``spill``: rows are held and sorted into runs; once a run is fsynced (by a thread of
+  its own, while the next run is sorted), the checkpoint names every complete run
+  (consecutive ones as one span) together with the input positions they cover;
 - ``merge``: every row is in a run; the merge writes them in key order, and the
   checkpoint records the last key written.
 
@@ -23,10 +23,11 @@ import json
 import os
 import re
 import shutil
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import pyarrow as pa
 
@@ -38,6 +39,7 @@ from ..spill import (
     MERGE_RUN_READ,
     Keep,
     RunSpiller,
+    make_durable,
     max_fan_in,
     merge_runs,
     write_merged_run,
@@ -157,9 +159,14 @@ class Sorter:
         self.prefix = "run-"
         self.encoded_bytes = 0  # encoded bytes and input bytes seen so far: how runs grow with the input
         self.read_bytes = 0
-        # The run being sorted and written by a thread: its future, path and checkpoint entries.
-        self._flight: tuple[Future[None], str, dict[str, str]] | None = None
+        # The run being sorted and written by a thread: its future (which gives the future of
+        # its fsync), path and checkpoint entries; then the runs written, being fsynced.
+        self._flight: tuple[Future[Future[None]], str, dict[str, str]] | None = None
+        self._syncing: deque[tuple[Future[None], str, dict[str, str]]] = deque()
         self._executor: ThreadPoolExecutor | None = None
+        self._syncer: ThreadPoolExecutor | None = None
+        # A failed spill's runs before it that were durable: their checkpoint entries, to write
+        self.salvaged: dict[str, str] | None = None
 
     @property
     def spilling(self) -> bool:
@@ -168,7 +175,12 @@ class Sorter:
     @property
     def has_runs(self) -> bool:
         """Whether a run is complete or being written."""
-        return bool(self.state.runs) or self._flight is not None
+        return bool(self.state.runs) or self._in_flight > 0
+
+    @property
+    def _in_flight(self) -> int:
+        """Runs being written or fsynced."""
+        return (self._flight is not None) + len(self._syncing)
 
     def resume(self, job: str, entry: str | None) -> None:
         """Take up the phase a killed run of ``job`` reached; remove files it left half written."""
@@ -193,7 +205,7 @@ class Sorter:
         if not self.spilling:
             self.start()
         assert self.spiller is not None
-        if not self.spiller.runs and self._flight is None:
+        if not self.spiller.runs and not self._in_flight:
             self._make_directory()
         for path in paths:
             target = self.spiller.next_path()
@@ -254,36 +266,78 @@ class Sorter:
         return self.spiller is not None and self.spiller.held_bytes >= self.run_bytes
 
     def spill(self, entries: dict[str, str]) -> dict[str, str] | None:
-        """What is held, handed to a thread that sorts it into the next run and fsyncs
-        it; ``entries`` (the checkpoint of the rows held) are written once it is complete.
-        The run before it is waited for first: returned are its entries, now durable,
-        with the sort's (None if no run was in flight)."""
+        """What is held, handed to a thread that sorts it into the next run, and then to
+        another that fsyncs it; ``entries`` (the checkpoint of the rows held) are written
+        once it is durable. The run before it is waited for until written, and the one
+        before that until durable: returned are the entries of the runs now durable, with
+        the sort's (None if none is yet)."""
         assert self.spiller is not None
-        done = self.wait()
-        if not self.spiller.runs and self._flight is None:
+        self._written()
+        if not self.spiller.runs and not self._in_flight:
             self._make_directory()
-        if self._executor is None:
+        if self._executor is None or self._syncer is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="loader-spill")
-        path = self.spiller.next_path()
+            self._syncer = ThreadPoolExecutor(1, thread_name_prefix="loader-spill-sync")
+        path = self.spiller.next_path(ahead=self._in_flight)
         held = self.spiller.take_held()
-        self._flight = (self._executor.submit(write_sorted_run, path, held, self.keep), path, entries)
-        return done
+        self._flight = (self._executor.submit(self._write_run, self._syncer, path, held), path, entries)
+        return self._durable(left=1)
+
+    def _write_run(self, syncer: ThreadPoolExecutor, path: str, held: list[pa.RecordBatch]) -> Future[None]:
+        # fsynced by the other thread: the next run is sorted meanwhile
+        write_sorted_run(path, held, self.keep, durable=False)
+        return syncer.submit(make_durable, path)
 
     def wait(self) -> dict[str, str] | None:
-        """The run in flight, complete: its checkpoint entries with the sort's (None if none)."""
+        """Every run in flight, durable: their checkpoint entries with the sort's (None if none)."""
+        self._written()
+        return self._durable(left=0)
+
+    def _written(self) -> None:
+        """The run being written, waited for: it joins the runs being fsynced."""
         if self._flight is None:
-            return None
+            return
         future, path, entries = self._flight
         self._flight = None
-        assert self.spiller is not None
         try:
-            future.result()
+            synced = future.result()
         except OSError as exc:
-            self._remove_stale(keep=set(self.spiller.runs))
-            raise self._spill_error(exc) from None
-        self.spiller.runs.append(path)
-        self.state.runs = self.spiller.runs  # one list: a copy per run grew with the runs
-        return entries | self.state.entry()
+            self._failed(exc)
+        self._syncing.append((synced, path, entries))
+
+    def _durable(self, left: int) -> dict[str, str] | None:
+        """The runs fsynced, in order, added to the complete runs (waited for until no
+        more than ``left`` are still being fsynced): their checkpoint entries with the
+        sort's (None if none)."""
+        assert self.spiller is not None
+        done: dict[str, str] | None = None
+        while self._syncing and (len(self._syncing) > left or self._syncing[0][0].done()):
+            future, path, entries = self._syncing.popleft()
+            try:
+                future.result()
+            except OSError as exc:
+                self._failed(exc)
+            self.spiller.runs.append(path)
+            self.state.runs = self.spiller.runs  # one list: a copy per run grew with the runs
+            done = (done or {}) | entries
+        return None if done is None else done | self.state.entry()
+
+    def _failed(self, exc: OSError) -> NoReturn:
+        """A run not written or not fsynced: the runs before it that are durable are
+        complete (their checkpoint entries in ``salvaged``), the others removed, and the
+        error raised."""
+        assert self.spiller is not None
+        if self._flight is not None:
+            self._flight[0].exception()
+            self._flight = None
+        while self._syncing and self._syncing[0][0].exception() is None:
+            _, path, entries = self._syncing.popleft()
+            self.spiller.runs.append(path)
+            self.state.runs = self.spiller.runs
+            self.salvaged = (self.salvaged or {}) | entries | self.state.entry()
+        self.close()
+        self._remove_stale(keep=set(self.spiller.runs))
+        raise self._spill_error(exc) from None
 
     def _spill_error(self, exc: OSError) -> SinkError:
         full = exc.errno == errno.ENOSPC
@@ -310,13 +364,15 @@ class Sorter:
         yield last | entries | self.state.entry()
 
     def close(self) -> None:
-        """A run in flight is waited for (not recorded: a rerun removes it)."""
+        """Runs in flight are waited for (not recorded: a rerun removes them)."""
         if self._flight is not None:
             self._flight[0].exception()
             self._flight = None
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        for executor in (self._executor, self._syncer):
+            if executor is not None:
+                executor.shutdown(wait=True)
+        self._executor = self._syncer = None
+        self._syncing.clear()
 
     def merge_groups(self) -> Iterator[dict[str, str]]:
         """More runs than the merge takes at once (``max_fan_in`` of a run's bytes):

@@ -430,9 +430,9 @@ def test_a_run_of_wide_rows_is_spilled_at_its_size_not_at_batch_size_rows(tmp_pa
     held: list[int] = []
     real = leveldb_sort.write_sorted_run
 
-    def counted(path, rows, keep):  # type: ignore[no-untyped-def]
+    def counted(path, rows, keep, **options):  # type: ignore[no-untyped-def]
         held.append(sum(b.nbytes for b in rows))
-        return real(path, rows, keep)
+        return real(path, rows, keep, **options)
 
     monkeypatch.setattr(leveldb_sort, "write_sorted_run", counted)
     report = load(
