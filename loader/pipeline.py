@@ -535,6 +535,7 @@ class Pipeline:
             job_name=self.job_name,
             type_notes=self.type_notes,
             shrink_batches=self.sink.memory.batches_in_memory,
+            encoder_thread=self.sink.encoder_thread,
         )
         return self._loop
 
@@ -583,6 +584,7 @@ class _Loop:
         job_name: str,
         type_notes: dict[str, str],
         shrink_batches: bool,
+        encoder_thread: bool = False,
     ) -> None:
         self.job = job
         self.writer = writer
@@ -604,6 +606,8 @@ class _Loop:
         self.max_memory_mb = limit / (1 << 20) if isinstance(limit, int) else None
         report = self.report
         report.max_memory_mb = round(self.max_memory_mb, 1) if self.max_memory_mb else None
+        # under a ceiling the sizes count the chunks in flight without the encoder's own
+        self.encoder_thread = encoder_thread and self.max_memory_mb is None
         report.chunk_size, report.batch_size = self.chunk_rows, self.batch_size
         report.sizes = chosen_sizes(job)
         report.workers = job.run.workers or 1
@@ -612,11 +616,16 @@ class _Loop:
     def _encoded(self, reader: Any) -> Iterator[Encoded]:
         """Chunks through the stages and the sink's encoder. This runs in the read-ahead
         thread; the encoder, pure, on a pool of ``run.workers`` threads: turning Arrow
-        columns into what the target stores is a third of the work, and needs no database."""
+        columns into what the target stores is a third of the work, and needs no database.
+        With the sink's ``encoder_thread``, the reading and the stages run on one more
+        thread, a chunk ahead of the encoder."""
         chunks = apply(self.stages, iter(reader))
+        reading = prefetch(chunks, 1) if self.encoder_thread else None
         try:
-            yield from ordered_map(self.encoder, chunks, self.job.run.workers or 1)
+            yield from ordered_map(self.encoder, reading or chunks, self.job.run.workers or 1)
         finally:
+            if reading is not None:
+                reading.close()  # its thread stopped first: the chunks are its to close
             close = getattr(chunks, "close", None)
             if close is not None:
                 close()

@@ -67,7 +67,7 @@ class _ReadAhead:
                 self.thread.join(timeout=0.05)
 
 
-def prefetch(items: Iterator[T], depth: int) -> Iterator[T]:
+def prefetch(items: Iterator[T], depth: int) -> Generator[T, None, None]:
     if depth <= 0:
         yield from items
         return

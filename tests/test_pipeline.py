@@ -140,16 +140,18 @@ def test_resume_after_crash_is_exactly_once(tmp_path: Path, sink: str, crash_at:
     assert rejects == [i for i in range(1, 3001) if i % 97 == 0]
 
 
+@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
 @pytest.mark.parametrize("read_ahead", [0, 2])
-def test_a_failed_load_stops_its_parse_workers_without_a_collection(tmp_path: Path, read_ahead: int) -> None:
+def test_a_failed_load_stops_its_parse_workers_without_a_collection(tmp_path: Path, read_ahead: int, sink: str) -> None:
     """A stage failing mid-file leaves no parse worker behind: the reader's iteration
     is closed when the load fails, not when the collector reaches the exception's
-    traceback (it is off here, as in a run)."""
+    traceback (it is off here, as in a run). LevelDB's reading has a thread of its own
+    (its sink's ``encoder_thread``): stopped too."""
     src = write_csv(tmp_path / "in.csv", ["id", "v"], [[i, f"v{i}"] for i in range(1, 3001)])
     j = job(
         src,
-        tmp_path / "t.db",
-        {"table": "t"},
+        tmp_path / ("t.db" if sink == "sqlite" else "t.ldb"),
+        {"table": "t"} if sink == "sqlite" else {"key": "{id}"},
         {"chunk_size": 100, "read_ahead": read_ahead, "workers": 2},
         block_size=2048,
     )
@@ -162,6 +164,48 @@ def test_a_failed_load_stops_its_parse_workers_without_a_collection(tmp_path: Pa
     finally:
         if was:
             gc.enable()
+
+
+@pytest.mark.parametrize(
+    ("target", "ceiling", "apart"), [("t.ldb", None, True), ("t.ldb", "200MB", False), ("t.db", None, False)]
+)
+def test_a_heavy_encoder_gets_a_thread_of_its_own_unless_a_ceiling_is_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str, ceiling: str | None, apart: bool
+) -> None:
+    """LevelDB's encoder (JSON values, keys) runs on one thread, the reading and the
+    stages on another; SQLite's light one, or any under a memory ceiling (whose sizes
+    count one chunk fewer in flight), where the rows are read."""
+    import loader.pipeline as pipeline_module
+
+    reading: set[int] = set()
+    encoding: set[int] = set()
+    real_apply, real_map = pipeline_module.apply, pipeline_module.ordered_map
+
+    def apply(stages, chunks):  # type: ignore[no-untyped-def]
+        for chunk in real_apply(stages, chunks):
+            reading.add(threading.get_ident())
+            yield chunk
+
+    def ordered_map(fn, items, workers):  # type: ignore[no-untyped-def]
+        def encode(chunk):  # type: ignore[no-untyped-def]
+            encoding.add(threading.get_ident())
+            return fn(chunk)
+
+        return real_map(encode, items, workers)
+
+    monkeypatch.setattr(pipeline_module, "apply", apply)
+    monkeypatch.setattr(pipeline_module, "ordered_map", ordered_map)
+    src = write_csv(tmp_path / "in.csv", ["id", "v"], [[(i * 7919) % 5000, f"v{i}"] for i in range(5000)])
+    report = load(
+        str(src),
+        str(tmp_path / target),
+        key="{id}" if target.endswith(".ldb") else None,
+        run_options={"chunk_size": 500, "max_memory": ceiling} if ceiling else {"chunk_size": 500},
+    )
+    assert (report.status, report.rows_written) == ("ok", 5000)
+    assert reading and encoding
+    assert reading.isdisjoint(encoding) == apart
+    assert len(reading) == len(encoding) == 1
 
 
 def test_max_rejects_stops_with_committed_work_kept(tmp_path: Path) -> None:

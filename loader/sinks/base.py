@@ -68,6 +68,10 @@ class Sink(Protocol):
     inner_files: tuple[str, ...]
     """Names of files the database writes inside a target directory."""
     memory: MemoryProfile
+    encoder_thread: bool
+    """The encoder is a large share of a load's work (LevelDB's JSON values and keys): it
+    runs on a thread of its own between the reading and the writer, unless a memory
+    ceiling is set (one more chunk in flight). A light one runs where the rows are read."""
 
     def resolve(self, sink: SinkConfig, source: SourceConfig) -> SinkConfig:
         """The ``[sink]`` keys checked and their defaults filled in, as a new config."""
@@ -131,6 +135,7 @@ class SinkBase:
     side_files: tuple[str, ...] = ()
     inner_files: tuple[str, ...] = ()
     memory: MemoryProfile = MemoryProfile({"csv": 75, "parquet": 91}, 250)
+    encoder_thread: bool = False
     default_batch_size: int = 50_000
 
     def resolve(self, sink: SinkConfig, source: SourceConfig) -> SinkConfig:
