@@ -243,6 +243,54 @@ def test_a_full_run_directory_stops_with_one_line_and_keeps_the_complete_runs(tm
     assert sorted(x.name for x in runs.iterdir()) == [kept[0]]
 
 
+def test_a_run_whose_fsync_fails_keeps_the_runs_before_it_and_none_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs are fsynced by a thread of their own while the next is sorted: when one's fsync
+    fails, the runs before it are checkpointed (returned by ``spill``, or ``salvaged`` for
+    the writer to write) and no run after it is, though written, so no input position
+    past the failed run is ever recorded."""
+    import errno
+    import time
+
+    from loader.writers import leveldb_sort
+
+    real = leveldb_sort.make_durable
+
+    def failing(path: str) -> None:
+        if path.endswith("000002.arrow"):
+            time.sleep(0.3)  # still being fsynced when the next run is handed over
+            raise OSError(errno.EIO, "Input/output error")
+        real(path)
+
+    monkeypatch.setattr(leveldb_sort, "make_durable", failing)
+    sorter = leveldb_sort.Sorter(str(tmp_path / "runs"), "last", 16 << 10, 0)
+    sorter.resume("job", None)
+    sorter.start()
+    checkpoints: list[dict[str, str]] = []
+    spilled: list[str] = []  # the position given with each run
+    with pytest.raises(SinkError, match="cannot write a sorted run: Input/output error"):
+        for start in range(0, 20_000, 500):
+            ids = range(start, start + 500)
+            sorter.add(pa.array([b"%010d" % ((i * 7919) % 20_000) for i in ids]), pa.array([b"v%d" % i for i in ids]))
+            if sorter.full():
+                spilled.append(str(start + 500))
+                done = sorter.spill({"position": spilled[-1]})
+                if done is not None:
+                    checkpoints.append(done)
+        checkpoints += sorter.end_spill({"position": "20000"})
+    assert len(spilled) >= 4  # a run after the failed one was handed over too
+    assert sorter.salvaged is not None or checkpoints
+    last = sorter.salvaged or checkpoints[-1]
+    assert last["position"] == spilled[1]  # the rows of runs 0 and 1, and no more
+    runs = [Path(p).name for p in SortState.parse(last["sort"]).runs]
+    assert runs == [f"{sorter.prefix}{n:06d}.arrow" for n in (0, 1)]
+    assert all(
+        Path(p).name in runs for entry in checkpoints for p in SortState.parse(entry["sort"]).runs
+    )  # no checkpoint named a later run
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == runs
+
+
 def _chunk(batch: pa.RecordBatch) -> Chunk:
     return Chunk(batch=batch, file="f", rows=pa.array(range(1, batch.num_rows + 1)), last_row=batch.num_rows, end={})
 

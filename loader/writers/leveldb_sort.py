@@ -316,16 +316,17 @@ class Sorter:
             try:
                 future.result()
             except OSError as exc:
-                self._failed(exc)
+                self._syncing.clear()  # the runs after it are not complete either
+                self._failed(exc, done)
             self.spiller.runs.append(path)
             self.state.runs = self.spiller.runs  # one list: a copy per run grew with the runs
             done = (done or {}) | entries
         return None if done is None else done | self.state.entry()
 
-    def _failed(self, exc: OSError) -> NoReturn:
+    def _failed(self, exc: OSError, done: dict[str, str] | None = None) -> NoReturn:
         """A run not written or not fsynced: the runs before it that are durable are
-        complete (their checkpoint entries in ``salvaged``), the others removed, and the
-        error raised."""
+        complete (their checkpoint entries, with ``done``, those of runs already found
+        durable, in ``salvaged``), the others removed, and the error raised."""
         assert self.spiller is not None
         if self._flight is not None:
             self._flight[0].exception()
@@ -334,7 +335,8 @@ class Sorter:
             _, path, entries = self._syncing.popleft()
             self.spiller.runs.append(path)
             self.state.runs = self.spiller.runs
-            self.salvaged = (self.salvaged or {}) | entries | self.state.entry()
+            done = (done or {}) | entries
+        self.salvaged = None if done is None else done | self.state.entry()
         self.close()
         self._remove_stale(keep=set(self.spiller.runs))
         raise self._spill_error(exc) from None
