@@ -215,13 +215,13 @@ def engine_cases() -> list[Case]:
 
 
 SCALING_WORKERS = (1, 2)
-SCALING_PARTS = 16  # the file's parts: enough to keep every worker busy to the end
+SCALING_PARTS = 16  # run.part_size a 16th of the file (21 parts with the ramps): every worker busy to the end
 PROJECTED_WORKERS = (8, 32)
 
 
 def scaling_cases() -> list[Case]:
     """CSV -> SQLite on a process pool and on a Dask LocalCluster (started by the run) of 1
-    and 2 workers, the file in ``SCALING_PARTS`` parts; each run writes its report, whose
+    and 2 workers, ``run.part_size`` a ``SCALING_PARTS``th of the file; each run writes its report, whose
     parts hold the workers' and the coordinator's seconds."""
 
     def argv(engine: str, n: int, side: str) -> Callable[[str, str], list[str]]:
