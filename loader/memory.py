@@ -169,7 +169,8 @@ def fit_memory(job: JobConfig, need: ReaderNeed | None = None) -> JobConfig:
 
     The room above the runtime's own footprint is shared out by what each size
     was measured to cost: the CSV block first (it dominates), then rows in
-    flight (a chunk being written, ``read_ahead`` queued, one being built), then
+    flight (a chunk being written, ``read_ahead`` queued, one being built, and one
+    read ahead of the encoder where the sink gives it a thread of its own), then
     LevelDB's WriteBatch, memtables and the tables its compaction maps. Sizes
     only ever shrink from what the job asked for, and the read-ahead depth stays
     while there is room for it (without it the load ran slower). A ceiling
@@ -206,7 +207,10 @@ def fit_memory(job: JobConfig, need: ReaderNeed | None = None) -> JobConfig:
         max_row_bytes=max(64 << 10, min(job.source.max_row_bytes, longest)),
     )
     read_ahead = min(job.run.read_ahead, 2 if spare >= 8 else 1)
-    rows = int(spare * 0.3 * (1 << 20) / ((read_ahead + 2) * sink.memory.row_bytes))
+    # a chunk being written, the queued ones, one being encoded, and one being read
+    # ahead of the encoder where it has a thread of its own (``Sink.encoder_thread``)
+    in_flight = read_ahead + 2 + sink.encoder_thread
+    rows = int(spare * 0.3 * (1 << 20) / (in_flight * sink.memory.row_bytes))
     chunk = max(1024, min(job.run.chunk_size, rows))
     run = dataclasses.replace(job.run, chunk_size=chunk, read_ahead=read_ahead)
     return dataclasses.replace(job, source=source, sink=sink.fit_memory(job.sink, chunk, spare), run=run)

@@ -606,8 +606,7 @@ class _Loop:
         self.max_memory_mb = limit / (1 << 20) if isinstance(limit, int) else None
         report = self.report
         report.max_memory_mb = round(self.max_memory_mb, 1) if self.max_memory_mb else None
-        # under a ceiling the sizes count the chunks in flight without the encoder's own
-        self.encoder_thread = encoder_thread and self.max_memory_mb is None
+        self.encoder_thread = encoder_thread  # its chunk counted under a ceiling (``memory.fit_memory``)
         report.chunk_size, report.batch_size = self.chunk_rows, self.batch_size
         report.sizes = chosen_sizes(job)
         report.workers = job.run.workers or 1

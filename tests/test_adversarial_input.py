@@ -118,6 +118,24 @@ def test_row_cap_is_a_size_bounded_by_max_memory() -> None:
         resolve(JobConfig(source=SourceConfig(path=["a.csv"], max_row_bytes=10), sink=SinkConfig(path="a.db")))
 
 
+def test_a_ceiling_counts_the_chunk_read_ahead_of_an_encoder_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LevelDB's encoder has a thread of its own (``Sink.encoder_thread``): one more chunk
+    is in flight, so under a ceiling its chunks are smaller than they would be without."""
+    from loader import sinks
+
+    def chunk() -> int:
+        job = job_from_dict(
+            {"source": {"path": "a.csv"}, "sink": {"path": "a.ldb", "key": "{id}"}, "run": {"max_memory": "140MB"}}
+        )
+        return fit_memory(job).run.chunk_size
+
+    with_thread = chunk()
+    monkeypatch.setattr(type(sinks.get("leveldb")), "encoder_thread", False)
+    without = chunk()
+    assert 1024 < with_thread < without < 8192  # read_ahead 2: 4 chunks in flight against 5
+    assert abs(with_thread / without - 4 / 5) < 0.01
+
+
 # -------------------------------------------------------- item 5: long rows
 
 

@@ -167,15 +167,15 @@ def test_a_failed_load_stops_its_parse_workers_without_a_collection(tmp_path: Pa
 
 
 @pytest.mark.parametrize(
-    ("target", "ceiling", "apart"), [("t.ldb", None, True), ("t.ldb", "4GB", False), ("t.db", None, False)]
+    ("target", "ceiling", "apart"), [("t.ldb", None, True), ("t.ldb", "4GB", True), ("t.db", None, False)]
 )
-def test_a_heavy_encoder_gets_a_thread_of_its_own_unless_a_ceiling_is_set(
+def test_a_heavy_encoder_gets_a_thread_of_its_own(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str, ceiling: str | None, apart: bool
 ) -> None:
     """LevelDB's encoder (JSON values, keys) runs on one thread, the reading and the
-    stages on another; SQLite's light one, or any under a memory ceiling (whose sizes
-    count one chunk fewer in flight), where the rows are read. (The ceiling is far above
-    this test process, which holds the whole suite's imports.)"""
+    stages on another, under a memory ceiling too (which counts the chunk read ahead of
+    it); SQLite's light one where the rows are read. (The ceiling is far above this test
+    process, which holds the whole suite's imports.)"""
     import loader.pipeline as pipeline_module
 
     reading: set[int] = set()

@@ -70,8 +70,8 @@ class Sink(Protocol):
     memory: MemoryProfile
     encoder_thread: bool
     """The encoder is a large share of a load's work (LevelDB's JSON values and keys): it
-    runs on a thread of its own between the reading and the writer, unless a memory
-    ceiling is set (one more chunk in flight). A light one runs where the rows are read."""
+    runs on a thread of its own between the reading and the writer (one more chunk in
+    flight, which ``memory.fit_memory`` counts). A light one runs where the rows are read."""
 
     def resolve(self, sink: SinkConfig, source: SourceConfig) -> SinkConfig:
         """The ``[sink]`` keys checked and their defaults filled in, as a new config."""
