@@ -132,7 +132,7 @@ def test_a_ceiling_counts_the_chunk_read_ahead_of_an_encoder_thread(monkeypatch:
     with_thread = chunk()
     monkeypatch.setattr(type(sinks.get("leveldb")), "encoder_thread", False)
     without = chunk()
-    assert 1024 < with_thread < without < 8192  # read_ahead 2: 4 chunks in flight against 5
+    assert 1024 < with_thread < without < 8192  # read_ahead 2: 5 chunks in flight against 4
     assert abs(with_thread / without - 4 / 5) < 0.01
 
 
