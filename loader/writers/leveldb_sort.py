@@ -318,10 +318,15 @@ class Sorter:
             except OSError as exc:
                 self._syncing.clear()  # the runs after it are not complete either
                 self._failed(exc, done)
-            self.spiller.runs.append(path)
-            self.state.runs = self.spiller.runs  # one list: a copy per run grew with the runs
-            done = (done or {}) | entries
+            done = self._complete(path, entries, done)
         return None if done is None else done | self.state.entry()
+
+    def _complete(self, path: str, entries: dict[str, str], done: dict[str, str] | None) -> dict[str, str]:
+        """A durable run added to the complete runs; its checkpoint entries over ``done``."""
+        assert self.spiller is not None
+        self.spiller.runs.append(path)
+        self.state.runs = self.spiller.runs  # one list: a copy per run grew with the runs
+        return (done or {}) | entries
 
     def _failed(self, exc: OSError, done: dict[str, str] | None = None) -> NoReturn:
         """A run not written or not fsynced: the runs before it that are durable are
@@ -333,9 +338,7 @@ class Sorter:
             self._flight = None
         while self._syncing and self._syncing[0][0].exception() is None:
             _, path, entries = self._syncing.popleft()
-            self.spiller.runs.append(path)
-            self.state.runs = self.spiller.runs
-            done = (done or {}) | entries
+            done = self._complete(path, entries, done)
         self.salvaged = None if done is None else done | self.state.entry()
         self.close()
         self._remove_stale(keep=set(self.spiller.runs))
