@@ -62,11 +62,6 @@ def gc_paused(*, release_at_once: bool = False) -> Iterator[None]:
 JEMALLOC_DECAY_MS = 1000  # Arrow's own setting for its jemalloc
 
 
-# Peak RSS per MiB of CSV block (raw bytes, the parsed table and its converted
-# columns are alive together); figures in bench/NOTES.md.
-BLOCK_MB_PER_MIB = 40
-
-
 # What the Parquet floors hold of the reader's memory: ``parquet_pages.file_layout`` of
 # the files they were measured with (the benchmark's: pyarrow, 100k-row groups, 1 MB
 # pages, 10 columns; 11.1 MB from 1M to 16M rows), rounded up. Each column past those
@@ -197,7 +192,7 @@ def fit_memory(job: JobConfig, need: ReaderNeed | None = None) -> JobConfig:
     # lower ceiling (``Sink.margin_mb``), at the smallest sizes until that margin is met
     spare = max(0.0, limit / (1 << 20) - lowest - (FLOOR_MARGIN_MB - sink.margin_mb(job.sink)))  # MB
     # each worker parses a block of its own
-    block = int(spare * 0.6 / BLOCK_MB_PER_MIB * (1 << 20) / (job.run.workers or 1))
+    block = int(spare * 0.6 / sink.block_mb_per_mib(job.sink) * (1 << 20) / (job.run.workers or 1))
     # a long row is held as read, as parsed and as written, in each worker
     longest = int(spare / ROW_COPIES * (1 << 20) / (job.run.workers or 1))
     assert isinstance(job.source.max_row_bytes, int)  # finish() parsed it

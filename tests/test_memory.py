@@ -235,6 +235,29 @@ def test_parsing_workers_stay_under_both_ceilings(tmp_path: Path) -> None:
     assert fitted["rows_written"] == default["rows_written"] == 400_000
 
 
+def make_long_rows(path: Path, rows: int) -> None:
+    """Scrambled ids with 0.5-3 KB of text each: a CSV block holds few rows, each costly."""
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write("id,n,text\n")
+        for i in range(rows):
+            fh.write(f"{(i + 1) * 2654435761 % 2**32},{i},{'word ' * (100 + (i * 7919) % 500)}\n")
+
+
+@pytest.mark.slow
+def test_long_rows_hold_the_ceiling_whichever_way_leveldb_is_written(tmp_path: Path) -> None:
+    """A CSV block costs what its rows turn into: sorted, bytes soon in a run; with
+    ``--sort never``, LevelDB's memtables and compactions too. So a sorted load parses
+    larger blocks under the same room, and both hold their ceilings on long rows."""
+    src = tmp_path / "long.csv"
+    make_long_rows(src, 60_000)
+    for sort, ceiling in (("auto", 110), ("never", 150)):
+        fitted = run_report(src, tmp_path / f"{sort}.ldb", "--sort", sort, "--max-memory", f"{ceiling}MB")
+        assert fitted["peak_rss_mb"] <= ceiling, (sort, fitted)
+        assert (fitted["status"], fitted["rows_written"]) == ("ok", 60_000), (sort, fitted)
+        if sort == "auto":  # priced at 16 MB per MiB of block, not 40: 0.49 MiB, not 0.2
+            assert fitted["workers"] == 1 and fitted["sizes"]["block_size"] > 400 << 10, fitted
+
+
 @pytest.mark.slow
 def test_leveldb_ceiling_holds_with_keys_in_no_order(tmp_path: Path) -> None:
     """Scrambled ids are sorted through runs (``sink.sort = auto``) before LevelDB sees

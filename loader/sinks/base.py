@@ -41,6 +41,9 @@ Encoder = Callable[[Chunk], Encoded]
 # Room above a sink's floor (``Sink.floor_mb``) kept for run-to-run variation (LevelDB's
 # compaction timing, a floor measured on fewer runs): never shared out among the sizes.
 FLOOR_MARGIN_MB = 8
+# Peak resident MB per MiB of CSV block a parsing worker reads: the raw bytes, the parsed
+# table and its converted columns, and what the writer then holds of its rows (bench/NOTES.md).
+BLOCK_MB_PER_MIB = 40
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,11 @@ class Sink(Protocol):
 
     def margin_mb(self, sink: SinkConfig) -> int:
         """Room kept above the floor for run-to-run variation: never shared out among the sizes."""
+        ...
+
+    def block_mb_per_mib(self, sink: SinkConfig) -> int:
+        """Peak resident MB per MiB of CSV block (each parsing worker's), for sharing out
+        the room above the floor."""
         ...
 
     def plan_line(self, sink: SinkConfig, paths: list[str]) -> str:
@@ -155,6 +163,9 @@ class SinkBase:
 
     def margin_mb(self, sink: SinkConfig) -> int:
         return FLOOR_MARGIN_MB
+
+    def block_mb_per_mib(self, sink: SinkConfig) -> int:
+        return BLOCK_MB_PER_MIB
 
     def plan_line(self, sink: SinkConfig, paths: list[str]) -> str:
         return f"target: {self.name} {sink.path}, mode {sink.mode}"

@@ -43,6 +43,10 @@ SORTED_FLOOR_MB = {"csv": 89, "parquet": 95}
 # tables makes them vary: peaks at the smallest sizes spread over 3.6 MB from 1M to 16M
 # rows (bench/NOTES.md).
 SORTED_MARGIN_MB = 5
+# Sorted, a CSV block's rows are soon encoded bytes in a run (the run's own share), and
+# LevelDB holds none of them: under half the cost of a block at the base rate, measured
+# up to 150 MB on 10, 200 and 3-column (2 KB text) files (bench/NOTES.md).
+SORTED_BLOCK_MB_PER_MIB = 16
 
 # Rows turned into Python bytes at a time: a slice this size reuses the pymalloc
 # arena the last one freed, where a whole chunk's took fresh ones (bench/NOTES.md).
@@ -162,6 +166,9 @@ class LevelDBSink(SinkBase):
 
     def margin_mb(self, sink: SinkConfig) -> int:
         return super().margin_mb(sink) if sink.sort == "never" else SORTED_MARGIN_MB
+
+    def block_mb_per_mib(self, sink: SinkConfig) -> int:
+        return super().block_mb_per_mib(sink) if sink.sort == "never" else SORTED_BLOCK_MB_PER_MIB
 
     def job_name(self, sink: SinkConfig, paths: list[str]) -> str:
         return f"key:{sink.key}"
