@@ -38,14 +38,24 @@ MERGE_RUN_READ = 128 << 10  # read ahead per run when many are merged (a few of 
 MIN_BATCH_BYTES = 16 << 10
 MIN_FAN_IN = 8
 MAX_FAN_IN = 256  # a step costs a Python call per run
+# Resident bytes the merge holds per run it takes at once: two read-ahead batches, and
+# the run's piece of each step, copied by the concatenation, the sort and the block
+# entries (130-150 KB a run measured with 16 KB batches; bench/NOTES.md).
+MERGE_RUN_BYTES = 128 << 10
+# The merge's memory in runs' bytes: a run is a share of the room under a ceiling (the
+# CSV block's and the rows in flight, free once the input is read, are larger).
+MERGE_RUNS = 3
+# What the LevelDB floors already hold of a merge: 32 runs at once of their smallest
+# runs (256 KiB), beyond ``MERGE_RUNS`` of those runs' bytes.
+FLOOR_MERGE_BYTES = 32 * MERGE_RUN_BYTES - MERGE_RUNS * (256 << 10)
 
 
 def max_fan_in(run_bytes: int) -> int:
-    """Runs of about ``run_bytes`` merged at once at most: the merge holds a batch or two
-    of each, a batch of each within about two runs' bytes. More runs are first merged in
+    """Runs of about ``run_bytes`` merged at once at most: the merge's memory within
+    ``MERGE_RUNS`` runs' bytes beyond what the floors hold. More runs are first merged in
     groups into longer runs, which writes their data once more."""
-    batch = max(MIN_BATCH_BYTES, MERGE_BATCH_BYTES)
-    return max(MIN_FAN_IN, min(2 * run_bytes // batch, MAX_FAN_IN, _open_files() // 4))
+    fan_in = (MERGE_RUNS * run_bytes + FLOOR_MERGE_BYTES) // MERGE_RUN_BYTES
+    return max(MIN_FAN_IN, min(fan_in, MAX_FAN_IN, _open_files() // 4))
 
 
 def _batch_rows(data: pa.Table | pa.RecordBatch, batch_bytes: int) -> int:

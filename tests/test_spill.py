@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from loader.__main__ import JEMALLOC_CONF
 from loader.spill import RunSpiller, is_sorted, merge_runs
 
 
@@ -122,3 +127,51 @@ def test_runs_of_wide_rows_are_written_in_batches_of_bytes_not_rows(tmp_path):
     narrow = _load(tmp_path / "narrow", [(b"%08d" % i, b"v") for i in range(400)], "last", run_rows=400)
     with pa.OSFile(narrow[0]) as source:
         assert max(b.num_rows for b in ipc.open_file(source).read_all().to_batches()) >= 64  # small rows: as before
+
+
+MERGE_MEMORY = """
+import os, random, sys
+import pyarrow as pa
+from loader import spill
+
+run_bytes, directory = int(sys.argv[1]), sys.argv[2]
+rng = random.Random(1)
+rows = run_bytes // 250
+paths = []
+for r in range(spill.max_fan_in(run_bytes)):
+    keys = [str(rng.randrange(1 << 32)).encode() for _ in range(rows)]
+    values = [b'{"n":%d,"text":"' % i + b"x" * 230 + b'"}' for i in range(rows)]
+    paths.append(os.path.join(directory, f"run-{r:06d}.arrow"))
+    batch = pa.record_batch([pa.array(keys, pa.binary()), pa.array(values, pa.binary())], schema=spill.SCHEMA)
+    spill.write_sorted_run(paths[-1], [batch], "last", durable=False)
+    pa.default_memory_pool().release_unused()
+
+
+def peak_mb() -> float:
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM")) / 1024
+
+
+before = peak_mb()
+spill.write_merged_run(os.path.join(directory, "merged.arrow"), spill.merge_runs(paths, "last"))
+print(len(paths), peak_mb() - before)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="VmHWM is Linux's")
+def test_the_merge_takes_no_more_runs_at_once_than_its_memory_allows(tmp_path: Path) -> None:
+    """Each run costs the merge its read-ahead and its piece of every step (copied by the
+    concatenation and the sort): ~135 KB, not the 16 KB batch. With 1 MiB runs (a
+    ceiling's), the fan-in is 50 and the merge's peak grows by ~10 MB; at the old
+    fan-in (128: a batch of each within two runs' bytes) it grew by 20-21 MB."""
+    p = subprocess.run(
+        [sys.executable, "-c", MERGE_MEMORY, str(1 << 20), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ARROW_DEFAULT_MEMORY_POOL": "jemalloc", "JE_ARROW_MALLOC_CONF": JEMALLOC_CONF},
+        timeout=300,
+    )
+    assert p.returncode == 0, p.stderr
+    runs, grew = p.stdout.split()
+    assert int(runs) == 50 and float(grew) <= 15, p.stdout
