@@ -138,11 +138,23 @@ def pair(job: JobConfig) -> tuple[str, Sink]:
     return "parquet" if parquet else "csv", sinks.get(str(job.sink.type))
 
 
+# What ``run.engine = "dask"`` adds to every process under the ceiling: the coordinator
+# imports Dask's client (30 MB resident), and local workers are forked from it. Peaks of
+# CSV -> LevelDB under the same ceiling, dask against threads: +25 to +31 MB (bench/NOTES.md).
+DASK_MB = 32
+
+
+def engine_mb(job: JobConfig) -> int:
+    """Resident MB the job's engine adds to the floor of each of its processes."""
+    return DASK_MB if job.run.engine == "dask" else 0
+
+
 def lowest_ceiling_mb(job: JobConfig, need: ReaderNeed | None = None) -> int:
-    """The lowest ``run.max_memory`` this job's reader and sink can keep to (with ``need``:
-    for the input files it names the most demanding of)."""
+    """The lowest ``run.max_memory`` this job's reader, sink and engine can keep to (with
+    ``need``: for the input files it names the most demanding of)."""
     fmt, sink = pair(job)
-    return sink.floor_mb(job.sink, fmt) + sink.margin_mb(job.sink) + (need.extra_mb if need else 0)
+    floor = sink.floor_mb(job.sink, fmt) + sink.margin_mb(job.sink) + engine_mb(job)
+    return floor + (need.extra_mb if need else 0)
 
 
 def current_rss_mb() -> float:
@@ -184,6 +196,7 @@ def fit_memory(job: JobConfig, need: ReaderNeed | None = None) -> JobConfig:
             f"run.max_memory: {limit / (1 << 20):g} MB is below what {fmt} -> {sink.name} needs at its smallest sizes "
             f"({lowest} MB: the runtime and its libraries"
             + (f", {sink.memory.holds}" if sink.memory.holds else "")
+            + (f", Dask's client in every process ({DASK_MB} MB)" if engine_mb(job) else "")
             + reading
             + ")",
             hint=f"set --max-memory {lowest}MB or more",

@@ -605,7 +605,7 @@ class _Loop:
         limit = job.run.max_memory
         self.max_memory_mb = limit / (1 << 20) if isinstance(limit, int) else None
         report = self.report
-        report.max_memory_mb = round(self.max_memory_mb, 1) if self.max_memory_mb else None
+        report.set_ceiling(limit if isinstance(limit, int) else None)
         self.encoder_thread = encoder_thread  # its chunk counted under a ceiling (``memory.fit_memory``)
         report.chunk_size, report.batch_size = self.chunk_rows, self.batch_size
         report.sizes = chosen_sizes(job)

@@ -67,7 +67,8 @@ class RunReport:
     rows_per_s: float = 0.0
     peak_rss_mb: float = 0.0
     max_memory_mb: float | None = None  # run.max_memory, when set
-    memory_exceeded: bool = False  # the peak went past run.max_memory (status memory_exceeded when the load succeeded)
+    memory_exceeded: bool = False  # a peak went past run.max_memory (status memory_exceeded when the load succeeded)
+    worker_peak_rss_mb: float | None = None  # engines: the highest peak of a worker process (each held to the ceiling)
     chunk_size: int = 0  # the sizes the run used (after fitting them under max_memory)
     batch_size: int = 0
     sizes: dict[str, int] = field(default_factory=dict)  # the other sizes memory depends on (CSV block, LevelDB's)
@@ -90,9 +91,19 @@ class RunReport:
         self.elapsed_s = round(time.perf_counter() - self._t0, 3)
         self.rows_per_s = round(self.rows_read / self.elapsed_s, 1) if self.elapsed_s > 0 else 0.0
         self.peak_rss_mb = peak_rss_mb()
-        self.memory_exceeded = self.max_memory_mb is not None and self.peak_rss_mb > self.max_memory_mb
+        self.memory_exceeded = self.max_memory_mb is not None and self._highest_peak()[0] > self.max_memory_mb
         if self.memory_exceeded and status == "ok":
             self.status = "memory_exceeded"  # everything loaded, but not within the ceiling
+
+    def set_ceiling(self, limit: int | None) -> None:
+        """``run.max_memory`` (bytes, or None) as the report states it."""
+        self.max_memory_mb = round(limit / (1 << 20), 1) if limit else None
+
+    def _highest_peak(self) -> tuple[float, str]:
+        """The highest peak of the load's processes, and which it was."""
+        if self.worker_peak_rss_mb is not None and self.worker_peak_rss_mb > self.peak_rss_mb:
+            return self.worker_peak_rss_mb, " (a worker's)"
+        return self.peak_rss_mb, ""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -121,7 +132,8 @@ class RunReport:
         if self.rows_rejected:
             line += f"; WARNING {self.rows_rejected:,} rows rejected, see {self.rejects_path}"
         if self.memory_exceeded:
-            line += f"; WARNING peak memory {self.peak_rss_mb:.0f} MB went past --max-memory {self.max_memory_mb:g} MB"
+            peak, whose = self._highest_peak()
+            line += f"; WARNING peak memory {peak:.0f} MB{whose} went past --max-memory {self.max_memory_mb:g} MB"
         return line
 
 

@@ -17,7 +17,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from loader.report import RunReport
+from loader.report import RunReport, peak_rss_mb
 from tests.reliability_util import cli
 
 ROOT = Path(__file__).parents[1]
@@ -333,6 +333,56 @@ def test_a_peak_past_the_ceiling_is_not_plain_ok() -> None:
     plain.finish("ok")
     assert (plain.status, plain.memory_exceeded) == ("ok", False)
     assert "WARNING" not in plain.summary()
+
+
+def test_a_workers_peak_past_the_ceiling_is_not_plain_ok() -> None:
+    """With an engine every process keeps to the ceiling: a worker's peak past it makes the
+    status memory_exceeded, and the warning says whose it was."""
+    ceiling = float(round(peak_rss_mb()) + 100)  # above this process's own peak
+    over = RunReport(max_memory_mb=ceiling, worker_peak_rss_mb=ceiling + 1, target="t.db")
+    over.start()
+    over.finish("ok")
+    assert (over.status, over.memory_exceeded) == ("memory_exceeded", True)
+    assert over.summary().endswith(
+        f"; WARNING peak memory {ceiling + 1:.0f} MB (a worker's) went past --max-memory {ceiling:g} MB"
+    )
+    within = RunReport(max_memory_mb=ceiling, worker_peak_rss_mb=ceiling - 1)
+    within.start()
+    within.finish("ok")
+    assert (within.status, within.memory_exceeded) == ("ok", False)
+
+
+def test_dask_is_refused_a_ceiling_below_its_client_and_the_pair(tmp_path: Path) -> None:
+    """The coordinator imports Dask's client (30 MB) and local workers are forked from it:
+    the lowest ceiling counts it, named, before a cluster is started or a file made."""
+    src = tmp_path / "in.csv"
+    make_csv(src, 100)
+    p = cli("load", str(src), str(tmp_path / "t.db"), "--engine", "dask", "--max-memory", "100MB")
+    assert p.returncode == 2, p.stderr
+    assert p.stderr == (
+        "loader: error: run.max_memory: 100 MB is below what csv -> sqlite needs at its smallest sizes "
+        "(115 MB: the runtime and its libraries, Dask's client in every process (32 MB))\n"
+        "  hint: set --max-memory 115MB or more\n"
+    )
+    assert sorted(os.listdir(tmp_path)) == ["in.csv"]
+
+
+@pytest.mark.slow
+def test_processes_hold_the_ceiling_in_every_process_and_report_it(tmp_path: Path) -> None:
+    """--max-memory with a local pool: the sizes are fitted for every process, the report
+    states the ceiling and the highest worker's peak, and both peaks are under it."""
+    src = tmp_path / "in.csv"
+    make_csv(src, 300_000, scrambled=True)
+    fitted = run_report(
+        src, tmp_path / "t.ldb", "--engine", "processes", "--set", "run.part_size=4MB", "--max-memory", "100MB"
+    )
+    assert (fitted["status"], fitted["rows_written"], fitted["engine"]) == ("ok", 300_000, "processes")
+    assert fitted["max_memory_mb"] == 100.0 and fitted["memory_exceeded"] is False
+    assert len(fitted["parts"]) > 1 and fitted["worker_peak_rss_mb"] == max(
+        p["worker_peak_rss_mb"] for p in fitted["parts"]
+    )
+    assert 0 < fitted["worker_peak_rss_mb"] <= 100 and fitted["peak_rss_mb"] <= 100, fitted
+    assert fitted["chunk_size"] < 8192 and fitted["sizes"]["sort_run_size"] < 8 << 20, fitted
 
 
 def refused_then_held(src: Path, target: Path, asked: int, detail: str, rows: int) -> tuple[int, list[str]]:

@@ -31,6 +31,7 @@ from .. import pool_worker, storage
 from ..compat import spare_pandas_import
 from ..cpus import usable_cpus
 from ..errors import PARTS_KEPT_HINT, ConfigError, EngineError, InterruptedLoad, RejectLimitError
+from ..memory import chosen_sizes
 from ..parts import Part, plan_file
 from ..progress import Progress
 from ..report import FileReport, RunReport
@@ -539,6 +540,7 @@ class Coordinator:
             raise
         # the single writer's share: the ceiling however many workers read (docs/engines.md)
         self.report.parts.append(dict(counts, id=task.part.id, commit_seconds=round(time.monotonic() - t0, 4)))
+        self.report.worker_peak_rss_mb = max(self.report.worker_peak_rss_mb or 0.0, result.peak_rss_mb)
         self.reasons.update(result.reasons)
         if f.report.dialect is None:
             f.report.dialect = result.dialect
@@ -608,7 +610,12 @@ def load_parts(
 ) -> Counter[str]:
     """Load ``plans`` (files to read) in parts on ``engine`` (``started``); commit them
     here. Returns the commonest reasons rows were rejected (for "nothing loaded")."""
-    report.engine = str(pipeline.job.run.engine)
+    job = pipeline.job
+    report.engine = str(job.run.engine)
+    # the sizes every worker and the coordinator use, fitted under the ceiling each process keeps to
+    report.set_ceiling(job.run.max_memory if isinstance(job.run.max_memory, int) else None)
+    report.chunk_size, report.batch_size = job.run.chunk_size, int(job.sink.batch_size or 0)
+    report.sizes = chosen_sizes(job)
     t0 = time.monotonic()
     coordinator = Coordinator(pipeline, writer, rejects, state, report, signals, progress)
     coordinator.run(plans, types, fresh, engine)
