@@ -68,7 +68,7 @@ class RunReport:
     peak_rss_mb: float = 0.0
     max_memory_mb: float | None = None  # run.max_memory, when set
     memory_exceeded: bool = False  # a peak went past run.max_memory (status memory_exceeded when the load succeeded)
-    worker_peak_rss_mb: float | None = None  # engines: the highest peak of a worker process (each held to the ceiling)
+    worker_peak_rss_mb: float | None = None  # engines: the highest peak of a local worker (each held to the ceiling)
     chunk_size: int = 0  # the sizes the run used (after fitting them under max_memory)
     batch_size: int = 0
     sizes: dict[str, int] = field(default_factory=dict)  # the other sizes memory depends on (CSV block, LevelDB's)

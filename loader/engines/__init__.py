@@ -540,7 +540,8 @@ class Coordinator:
             raise
         # the single writer's share: the ceiling however many workers read (docs/engines.md)
         self.report.parts.append(dict(counts, id=task.part.id, commit_seconds=round(time.monotonic() - t0, 4)))
-        self.report.worker_peak_rss_mb = max(self.report.worker_peak_rss_mb or 0.0, result.peak_rss_mb)
+        if self.report.worker_start != "remote":  # a cluster's own worker: its peak spans its life, other jobs too
+            self.report.worker_peak_rss_mb = max(self.report.worker_peak_rss_mb or 0.0, result.peak_rss_mb)
         self.reasons.update(result.reasons)
         if f.report.dialect is None:
             f.report.dialect = result.dialect
