@@ -20,6 +20,7 @@ import pyarrow as pa
 from . import sinks
 from .config import JobConfig, infer_format
 from .errors import ConfigError, LoaderError
+from .report import RunReport
 from .sinks import Sink
 from .sinks.base import FLOOR_MARGIN_MB
 
@@ -224,9 +225,12 @@ def fit_memory(job: JobConfig, need: ReaderNeed | None = None) -> JobConfig:
     return dataclasses.replace(job, source=source, sink=sink.fit_memory(job.sink, chunk, spare), run=run)
 
 
-def chosen_sizes(job: JobConfig) -> dict[str, int]:
-    """The sizes a run uses (after ``fit_memory``), for its report."""
+def report_sizes(report: RunReport, job: JobConfig, chunk_size: int, batch_size: int) -> None:
+    """The ceiling and the sizes a run uses (after ``fit_memory``), in its report."""
+    limit = job.run.max_memory
+    report.max_memory_mb = round(limit / (1 << 20), 1) if isinstance(limit, int) and limit else None
+    report.chunk_size, report.batch_size = chunk_size, batch_size
     assert isinstance(job.source.max_row_bytes, int)
     sizes = {"block_size": job.source.block_size, "read_ahead": job.run.read_ahead}
     sizes["max_row_bytes"] = job.source.max_row_bytes
-    return sizes | sinks.get(str(job.sink.type)).sizes(job.sink)
+    report.sizes = sizes | sinks.get(str(job.sink.type)).sizes(job.sink)

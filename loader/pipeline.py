@@ -39,7 +39,7 @@ from .errors import (
     SourceChangedError,
 )
 from .lock import TargetLock
-from .memory import chosen_sizes, current_rss_mb, fit_memory, gc_paused, reader_need
+from .memory import current_rss_mb, fit_memory, gc_paused, reader_need, report_sizes
 from .paths import check_paths, lock_path
 from .prefetch import ordered_map, prefetch
 from .progress import Progress
@@ -605,10 +605,8 @@ class _Loop:
         limit = job.run.max_memory
         self.max_memory_mb = limit / (1 << 20) if isinstance(limit, int) else None
         report = self.report
-        report.set_ceiling(limit if isinstance(limit, int) else None)
         self.encoder_thread = encoder_thread  # its chunk counted under a ceiling (``memory.fit_memory``)
-        report.chunk_size, report.batch_size = self.chunk_rows, self.batch_size
-        report.sizes = chosen_sizes(job)
+        report_sizes(report, job, self.chunk_rows, self.batch_size)
         report.workers = job.run.workers or 1
         self.reasons: Counter[str] = Counter()  # why rows were rejected, while none has been written
 

@@ -95,10 +95,6 @@ class RunReport:
         if self.memory_exceeded and status == "ok":
             self.status = "memory_exceeded"  # everything loaded, but not within the ceiling
 
-    def set_ceiling(self, limit: int | None) -> None:
-        """``run.max_memory`` (bytes, or None) as the report states it."""
-        self.max_memory_mb = round(limit / (1 << 20), 1) if limit else None
-
     def _highest_peak(self) -> tuple[float, str]:
         """The highest peak of the load's processes, and which it was."""
         if self.worker_peak_rss_mb is not None and self.worker_peak_rss_mb > self.peak_rss_mb:

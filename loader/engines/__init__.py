@@ -31,7 +31,7 @@ from .. import pool_worker, storage
 from ..compat import spare_pandas_import
 from ..cpus import usable_cpus
 from ..errors import PARTS_KEPT_HINT, ConfigError, EngineError, InterruptedLoad, RejectLimitError
-from ..memory import chosen_sizes
+from ..memory import report_sizes
 from ..parts import Part, plan_file
 from ..progress import Progress
 from ..report import FileReport, RunReport
@@ -614,9 +614,7 @@ def load_parts(
     job = pipeline.job
     report.engine = str(job.run.engine)
     # the sizes every worker and the coordinator use, fitted under the ceiling each process keeps to
-    report.set_ceiling(job.run.max_memory if isinstance(job.run.max_memory, int) else None)
-    report.chunk_size, report.batch_size = job.run.chunk_size, int(job.sink.batch_size or 0)
-    report.sizes = chosen_sizes(job)
+    report_sizes(report, job, job.run.chunk_size, int(job.sink.batch_size or 0))
     t0 = time.monotonic()
     coordinator = Coordinator(pipeline, writer, rejects, state, report, signals, progress)
     coordinator.run(plans, types, fresh, engine)
