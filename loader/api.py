@@ -69,6 +69,7 @@ class SinkOptions(TypedDict, total=False):
     compression: Literal["none", "snappy"]
     sort: Literal["auto", "always", "never"]
     sort_run_size: int
+    merge_processes: int
 
 
 class RunOptions(TypedDict, total=False):

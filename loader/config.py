@@ -145,6 +145,11 @@ class SinkConfig:
     always writes in input order."""
     sort_run_size: int = 8 << 20
     """LevelDB: bytes of keys and values sorted in memory per run when sorting (``sink.sort``); ``run.max_memory`` shrinks it."""
+    merge_processes: int | None = None
+    """LevelDB: processes that merge the sorted runs at once, each a range of keys written as
+    table files of its own, forked from this one (on Linux, while it has no other thread).
+    Unset: one per usable CPU, or 1 under ``run.max_memory`` (each process holds a merge's
+    memory, and each keeps to the ceiling)."""
 
 
 @dataclass(frozen=True)

@@ -442,6 +442,7 @@ class Pipeline:
                 types = self._load_file(plan, types, loop, writer, fresh=fresh and not prepared)
                 prepared = True
             writer.finish()
+            report.add_worker_peak(writer.worker_peak_rss_mb)
             state.status = "complete"
             loop.commit()
             self._check_loaded(report, loop.reasons)

@@ -68,7 +68,9 @@ class RunReport:
     peak_rss_mb: float = 0.0
     max_memory_mb: float | None = None  # run.max_memory, when set
     memory_exceeded: bool = False  # a peak went past run.max_memory (status memory_exceeded when the load succeeded)
-    worker_peak_rss_mb: float | None = None  # engines: the highest peak of a local worker (each held to the ceiling)
+    worker_peak_rss_mb: float | None = (
+        None  # the highest peak of a local worker or merge process (each held to the ceiling)
+    )
     chunk_size: int = 0  # the sizes the run used (after fitting them under max_memory)
     batch_size: int = 0
     sizes: dict[str, int] = field(default_factory=dict)  # the other sizes memory depends on (CSV block, LevelDB's)
@@ -94,6 +96,11 @@ class RunReport:
         self.memory_exceeded = self.max_memory_mb is not None and self._highest_peak()[0] > self.max_memory_mb
         if self.memory_exceeded and status == "ok":
             self.status = "memory_exceeded"  # everything loaded, but not within the ceiling
+
+    def add_worker_peak(self, mb: float | None) -> None:
+        """Another process of the load peaked at ``mb`` (None: there was none)."""
+        if mb is not None:
+            self.worker_peak_rss_mb = max(self.worker_peak_rss_mb or 0.0, mb)
 
     def _highest_peak(self) -> tuple[float, str]:
         """The highest peak of the load's processes, and which it was."""

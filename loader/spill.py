@@ -37,6 +37,7 @@ MERGE_RUN_READ = 128 << 10  # read ahead per run when many are merged (a few of 
 # every run, and a floor in rows would hold 64 rows of every run however wide they are.
 MIN_BATCH_BYTES = 16 << 10
 MIN_FAN_IN = 8
+SPLIT_SAMPLES = 16  # keys sampled per run to cut a merge into key ranges of about equal bytes
 MAX_FAN_IN = 256  # a step costs a Python call per run
 # Resident bytes the merge holds per run it takes at once: two read-ahead batches, and
 # the run's piece of each step, copied by the concatenation, the sort and the block
@@ -220,6 +221,40 @@ def run_bounds(paths: Sequence[str]) -> tuple[bytes, bytes]:
     return min(firsts), max(lasts)
 
 
+def split_keys(paths: Sequence[str], parts: int, samples: int = SPLIT_SAMPLES) -> list[bytes]:
+    """Up to ``parts - 1`` ascending keys that cut the runs' keys into ranges of about
+    equal bytes: quantiles of the first keys of ``samples`` evenly spaced batches of each
+    run, each weighted by its run's bytes per sample. Fewer where the keys are few."""
+    sampled: list[tuple[bytes, float]] = []
+    for path in paths:
+        with pa.OSFile(path, "rb") as source:
+            reader = ipc.open_file(source)
+            count = reader.num_record_batches
+            picks = sorted({int((i + 0.5) * count / samples) for i in range(samples)})
+            weight = os.path.getsize(path) / max(1, len(picks))
+            for i in picks:
+                keys = reader.get_batch(i).column(0)
+                if len(keys):
+                    sampled.append((keys[0].as_py(), weight))
+    sampled.sort()
+    total = sum(w for _, w in sampled)
+    cuts: list[bytes] = []
+    seen, part = 0.0, 1
+    for key, weight in sampled:
+        seen += weight
+        while part < parts and seen >= total * part / parts:
+            if not cuts or key > cuts[-1]:
+                cuts.append(key)
+            part += 1
+    return cuts
+
+
+def key_ranges(cuts: Sequence[bytes]) -> list[tuple[bytes | None, bytes | None]]:
+    """The ranges ``split_keys``' cuts make, as ``merge_runs``' ``(after, through)``."""
+    ends: list[bytes | None] = [*cuts, None]
+    return [(None if i == 0 else cuts[i - 1], end) for i, end in enumerate(ends)]
+
+
 class _Cursor:
     """One run read ahead about ``read_bytes`` at a time, as the batches it was written in
     (never copied into one); ``held`` is what of them is unmerged, each with its last key.
@@ -229,11 +264,11 @@ class _Cursor:
     remainders would make each merge step end at a nearby key, and the merge would take
     a step per batch of every run."""
 
-    def __init__(self, path: str, read_bytes: int) -> None:
+    def __init__(self, path: str, read_bytes: int, after: bytes | None = None) -> None:
         # read, not mapped: pages of a mapped run stay resident (and count in RSS) once read
         self.source = pa.OSFile(path, "rb")
         self.reader = ipc.open_file(self.source)
-        self.next_batch = 0
+        self.next_batch = 0 if after is None else self._first_after(after)
         self.held: deque[tuple[pa.RecordBatch, bytes]] = deque()  # each with its last key
         self.want = 1
         self._fill()
@@ -248,6 +283,19 @@ class _Cursor:
             self.next_batch += 1
             if batch.num_rows:
                 self.held.append((batch, batch.column(0)[-1].as_py()))
+
+    def _first_after(self, after: bytes) -> int:
+        """The first batch whose last key is greater than ``after`` (a binary search
+        reading a batch per probe): the batches before it hold nothing to merge."""
+        lo, hi = 0, self.reader.num_record_batches
+        while lo < hi:
+            mid = (lo + hi) // 2
+            batch = self.reader.get_batch(mid)
+            if batch.num_rows and batch.column(0)[-1].as_py() > after:
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
 
     def last_key(self) -> bytes:
         return self.held[-1][1]
@@ -288,10 +336,16 @@ class _Keys:
 
 
 def merge_runs(
-    paths: Sequence[str], keep: Keep = "last", after: bytes | None = None, held_bytes: int = MERGE_HELD_BYTES
+    paths: Sequence[str],
+    keep: Keep = "last",
+    after: bytes | None = None,
+    held_bytes: int = MERGE_HELD_BYTES,
+    through: bytes | None = None,
 ) -> Iterator[pa.Table]:
     """Key-ordered tables of ``key``/``value``, each key once over all runs (later runs
-    win for ``keep="last"``). ``after``: only keys greater than it (a merge resumed).
+    win for ``keep="last"``). ``after``: only keys greater than it (a merge resumed, or
+    a key range's lower end); the batches of each run below it are skipped unread.
+    ``through``: only keys up to it (a key range's upper end).
 
     Each step takes, from every run, the rows up to the smallest last key among the
     runs' read-ahead (``held_bytes`` over all runs together by their sizes, at least a
@@ -304,13 +358,17 @@ def merge_runs(
     # group) with an equal share would cover a narrow range of keys, and end every step early
     sizes = [max(1, os.path.getsize(p)) for p in paths]
     total = sum(sizes)
-    cursors = [_Cursor(p, max(1, held_bytes * size // total)) for p, size in zip(paths, sizes, strict=True)]
+    cursors = [_Cursor(p, max(1, held_bytes * size // total), after) for p, size in zip(paths, sizes, strict=True)]
+    opened = list(cursors)
     try:
         while True:
             live = [c for c in cursors if c.held]
             if not live:
                 break
             bound = min(c.last_key() for c in live)
+            if through is not None and bound >= through:
+                bound = through
+                cursors = []  # this step is the last
             parts: list[pa.RecordBatch] = []
             runs = 0
             for c in live:
@@ -323,7 +381,7 @@ def merge_runs(
                 # combined first: sorting and taking across a piece of each run cost more
                 yield _after(sort_unique(pa.Table.from_batches(parts).combine_chunks(), keep), after)
     finally:
-        for c in cursors:
+        for c in opened:
             c.close()
 
 

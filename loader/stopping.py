@@ -15,3 +15,11 @@ def requested() -> int | None:
 def request(signum: int | None) -> None:
     global _signum
     _signum = signum
+
+
+def check() -> None:
+    """Raise ``InterruptedLoad`` if a signal asked the load to stop."""
+    if _signum is not None:
+        from .errors import InterruptedLoad
+
+        raise InterruptedLoad(_signum)

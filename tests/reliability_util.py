@@ -133,3 +133,11 @@ def reject_lines(path: Path) -> list[dict[str, Any]]:
 def rejects_of(target: Path | str, job: str = "table:t") -> Path:
     """The default reject file of ``job`` on ``target``."""
     return Path(default_rejects_path(str(target), job))
+
+
+def process_alive(pid: int) -> bool:
+    """Running, not a zombie left for a parent (or an init that may never reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

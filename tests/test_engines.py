@@ -270,7 +270,8 @@ def test_a_local_clusters_workers_are_forked_from_the_coordinator_and_end_with_t
     script = (
         "import json, os\n"
         "from loader.engines import _dask_client\n"
-        "from loader.engines.forked import can_fork, forked_workers\n"
+        "from loader.engines.forked import forked_workers\n"
+        "from loader.forking import can_fork\n"
         "assert can_fork()\n"
         "with forked_workers(2) as forked, _dask_client('local', 2, forked) as client:\n"
         "    names = sorted(w['name'] for w in client.scheduler_info()['workers'].values())\n"
@@ -297,40 +298,6 @@ def test_local_workers_are_forked_unless_told_not_to_and_load_the_same_rows(tmp_
         assert json.loads(report.read_text())["worker_start"] == how
         loaded[how] = contents(target, "sqlite")
     assert loaded["forked"] == loaded["spawned"] and len(loaded["forked"]) == 3000 - 15
-
-
-def test_with_threads_about_a_local_cluster_starts_as_dask_starts_it() -> None:
-    """A fork copies no other thread, and any lock one holds stays locked in the child:
-    a library user's process with threads gets Dask's own spawned workers."""
-    import threading
-
-    from loader.engines.forked import can_fork
-
-    assert can_fork() == (threading.active_count() == 1)
-    go = threading.Event()
-    other = threading.Thread(target=go.wait)
-    other.start()
-    try:
-        assert not can_fork()
-    finally:
-        go.set()
-        other.join()
-
-
-def test_a_fork_waits_for_no_native_thread_but_those_known_to_survive_one(tmp_path: Path) -> None:
-    from loader.engines.forked import foreign_threads
-
-    def task(tid: int, name: str) -> None:
-        (tmp_path / str(tid)).mkdir()
-        (tmp_path / str(tid) / "comm").write_text(name + "\n")
-
-    task(os.getpid(), "python")
-    task(1_000_001, "python")  # unnamed: OpenBLAS's pool, Arrow's
-    task(1_000_002, "jemalloc_bg_thd")
-    assert foreign_threads(str(tmp_path)) == []
-    task(1_000_003, "AwsEventLoop1")  # an S3 client's, once a remote input was read
-    assert foreign_threads(str(tmp_path)) == ["AwsEventLoop1"]
-    assert foreign_threads(str(tmp_path / "gone")) == ["?"]
 
 
 @pytest.mark.parametrize("engine", ["processes", "dask"])

@@ -19,7 +19,7 @@ from loader.chunk import Chunk
 from loader.errors import LoaderError, SinkError
 from loader.writers.leveldb import LevelDBWriter
 from loader.writers.leveldb_sort import SortState
-from tests.reliability_util import cli, leveldb_items, leveldb_state
+from tests.reliability_util import cli, leveldb_items, leveldb_state, process_alive
 
 SMALL_RUN = str(256 << 10)  # the smallest run: many runs from a few thousand rows
 
@@ -456,3 +456,142 @@ def test_the_span_entry_follows_runs_added_one_by_one_and_a_list_replaced() -> N
     assert SortState.parse(state.entry()["sort"]).runs == state.runs
     state.runs = [f"{d}/run-abc-{i:06d}.arrow" for i in (0, 1, 5)]  # as long as before, other paths
     assert SortState.parse(state.entry()["sort"]).runs == state.runs
+
+
+# The merge split over processes, as it runs on inputs of hundreds of MB: every run's
+# bytes worth a split, and groups of at most 6 runs. MARKS: a line per fork_map, naming
+# the phase; SLOW: seconds a forked process of phase SLOW_PHASE waits after its work,
+# before its result.
+SPLIT_SCRIPT = """
+import os, sys, time
+from loader import forking
+from loader.writers import leveldb_sort
+leveldb_sort.SPLIT_MERGE_BYTES = 0
+leveldb_sort.max_fan_in = lambda run_bytes: 6
+marks, slow = os.environ.get("MARKS"), float(os.environ.get("SLOW", "0"))
+
+def marked(phase, real):
+    wait = slow if os.environ.get("SLOW_PHASE") == phase else 0.0
+    def fork_map(fn, items, *, check):
+        if marks:
+            with open(marks, "a") as out:
+                out.write(phase + "\\n")
+        def work(item):
+            result = fn(item)
+            time.sleep(wait)
+            return result
+        return real(work, items, check=check)
+    return fork_map
+
+leveldb_sort.fork_map = marked("group", leveldb_sort.fork_map)
+forking.fork_map = marked("final", forking.fork_map)
+from loader.__main__ import main
+sys.argv = ["loader", *sys.argv[1:]]
+sys.exit(main())
+"""
+
+
+def split_load(src: Path, target: Path, *args: str, extra: dict[str, str] | None = None) -> list[str]:
+    """The argv of a load of ``src`` whose merge splits (SPLIT_SCRIPT), small runs."""
+    import sys
+
+    return [sys.executable, "-c", SPLIT_SCRIPT, "load", str(src), str(target), "--key", "{id}", "-q",
+            "--set", f"sink.sort_run_size={SMALL_RUN}", *args]  # fmt: skip
+
+
+def only_versioned_tables(target: Path) -> None:
+    """Every table file in the store is in its version: none left by a killed process."""
+    from loader.writers.leveldb_tables import read_version
+
+    numbers = {int(p.stem) for p in target.glob("*.ldb")}
+    assert numbers and numbers == set(read_version(str(target)).files)
+
+
+def test_the_merge_split_over_processes_loads_what_one_process_loads(tmp_path: Path) -> None:
+    """Groups of runs and the final merge, each cut into key ranges merged by 2 forked
+    processes: the same store as one process's merge and as input order, duplicates
+    across runs and ranges resolved; the processes' peak is in the report."""
+    import os
+    import subprocess
+
+    src = scrambled_csv(tmp_path / "in.csv", 60_000, dup_every=7)
+    never = tmp_path / "never.ldb"
+    load(src, never, "--sort", "never")
+    marks = tmp_path / "marks"
+    for processes in (2, 1):
+        target, report = tmp_path / f"split{processes}.ldb", tmp_path / f"split{processes}.json"
+        argv = split_load(src, target, "--report", str(report), "--set", f"sink.merge_processes={processes}")
+        p = subprocess.run(argv, capture_output=True, text=True, env=dict(os.environ, MARKS=str(marks), PYTHONPATH=str(Path(__file__).resolve().parents[1])), timeout=120)  # fmt: skip
+        assert p.returncode == 0, p.stderr
+        assert data(target) == data(never)
+        made = json.loads(report.read_text())
+        assert made["rows_written"] == 60_000 and made["status"] == "ok"
+        if processes == 2:
+            phases = marks.read_text().split()
+            assert phases == ["group", "final"], phases  # a group of the runs, then the rest
+            assert 10 < made["worker_peak_rss_mb"] < 300
+        else:
+            assert made["worker_peak_rss_mb"] is None
+        assert files_by_level(target) == {6: len(list(target.glob("*.ldb")))}
+        only_versioned_tables(target)
+        assert not runs_dir(target).exists()
+    assert {int(k): json.loads(v)["v"] for k, v in data(tmp_path / "split2.ldb")} == expected_last(src)
+
+
+@pytest.mark.parametrize(("phase", "how"), [("group", "kill"), ("final", "kill"), ("final", "term")])
+def test_a_coordinator_killed_while_its_processes_merge_reruns_to_the_same_store(
+    tmp_path: Path, phase: str, how: str
+) -> None:
+    """SIGKILL the coordinator once its merge processes have written their runs or table
+    files, before it takes them in (or SIGTERM the whole process group, as Ctrl-C or a
+    container's stop reaches it): the processes end with it, and the rerun (merging in
+    one process) ends with the store a clean load makes, and no table file outside it."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    src = scrambled_csv(tmp_path / "in.csv", 60_000, dup_every=7)
+    never = tmp_path / "never.ldb"
+    load(src, never, "--sort", "never")
+    target, marks = tmp_path / "t.ldb", tmp_path / "marks"
+    env = dict(
+        os.environ, MARKS=str(marks), SLOW="30", SLOW_PHASE=phase, PYTHONPATH=str(Path(__file__).resolve().parents[1])
+    )
+    proc = subprocess.Popen(
+        split_load(src, target, "--set", "sink.merge_processes=2"),
+        env=env,
+        start_new_session=True,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while phase not in (marks.read_text() if marks.exists() else "") and time.monotonic() < deadline:
+        assert proc.poll() is None, "the load ended before its merge forked"
+        time.sleep(0.01)
+    children_of = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    while len(children_of.read_text().split()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    children = [int(pid) for pid in children_of.read_text().split()]
+    time.sleep(1.0)  # their work done, each waits to hand over its result
+    if how == "kill":
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait() == -signal.SIGKILL
+    else:
+        os.killpg(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=30) == 143
+        assert proc.stderr is not None
+        assert proc.stderr.read().splitlines()[-2:] == [
+            "loader: error: stopped by SIGTERM; committed work is kept",
+            "  hint: run the same command again to resume where it stopped",
+        ]
+    time.sleep(0.2)
+    assert not [pid for pid in children if process_alive(pid)]  # died with it
+    state = SortState.parse(json.loads((target / "loader-state.jsonl").read_text().splitlines()[-1])["set"]["sort"])
+    assert state.phase == "merge"
+
+    p = cli("load", str(src), str(target), "--key", "{id}", "-q", "--set", f"sink.sort_run_size={SMALL_RUN}")
+    assert p.returncode == 0, p.stderr
+    assert data(target) == data(never)
+    only_versioned_tables(target)
+    assert not runs_dir(target).exists()

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loader.__main__ import JEMALLOC_CONF
-from loader.spill import RunSpiller, is_sorted, merge_runs
+from loader.spill import RunSpiller, is_sorted, key_ranges, merge_runs, split_keys
 
 
 def _oracle(rows: list[tuple[bytes, bytes]], keep: str) -> list[tuple[bytes, bytes]]:
@@ -34,6 +34,10 @@ def _load(tmp_path, rows, keep, run_rows, batch_rows=7):
             spiller.spill()
     spiller.spill()
     return spiller.runs
+
+
+def _rows(table):
+    return list(zip(table.column("key").to_pylist(), table.column("value").to_pylist(), strict=True))
 
 
 def _merged(runs, keep, after=None):
@@ -56,6 +60,58 @@ def test_the_merge_holds_each_key_once_with_the_value_input_order_chose(tmp_path
     merged = _merged(runs, keep)
     assert merged == _oracle(rows, keep)
     assert len({k for k, _ in merged}) == len(merged)
+
+
+@pytest.mark.parametrize("keep", ["last", "first"])
+@settings(max_examples=25, deadline=None)
+@given(
+    rows=st.lists(st.tuples(st.binary(max_size=3), st.binary(max_size=4)), max_size=200),
+    run_rows=st.integers(1, 60),
+    parts=st.integers(2, 5),
+)
+def test_key_ranges_merged_apart_hold_what_the_whole_merge_holds(tmp_path_factory, keep, rows, run_rows, parts):
+    """Each range is merged by a process of its own: together, in order, they are the whole
+    merge (a key's every row falls in one range, so ties resolve as in one merge)."""
+    runs = _load(tmp_path_factory.mktemp("runs"), rows, keep, run_rows)
+    cuts = split_keys(runs, parts, samples=4)
+    assert cuts == sorted(set(cuts)) and len(cuts) < parts
+    pieces = []
+    for after, through in key_ranges(cuts):
+        piece = [kv for t in merge_runs(runs, keep, after=after, through=through) for kv in _rows(t)]
+        assert all((after is None or k > after) and (through is None or k <= through) for k, _ in piece)
+        pieces += piece
+    assert pieces == _oracle(rows, keep)
+
+
+def test_split_keys_cut_the_runs_bytes_about_evenly(tmp_path):
+    rng = random.Random(5)
+    rows = [(rng.randbytes(8), b"v" * rng.randint(0, 200)) for _ in range(20_000)]
+    runs = _load(tmp_path, rows, "last", 2_000, batch_rows=500)
+    cuts = split_keys(runs, 3)
+    assert len(cuts) == 2
+    sizes = [
+        sum(len(k) + len(v) for k, v in rows if (a is None or k > a) and (b is None or k <= b))
+        for a, b in key_ranges(cuts)
+    ]
+    assert max(sizes) < 1.15 * min(sizes)  # measured within 5%
+    assert key_ranges([]) == [(None, None)]
+
+
+def test_a_merge_from_a_key_reads_no_batch_wholly_below_it(tmp_path, monkeypatch):
+    """A range's process, or a resumed merge, skips the batches below its start unread."""
+    from loader import spill
+
+    rows = [(b"%06d" % i, b"v") for i in range(5_000)]
+    table = pa.Table.from_pylist([{"key": k, "value": v} for k, v in rows], schema=spill.SCHEMA)
+    with spill.ipc_file(str(tmp_path / "run.arrow")) as out:
+        for batch in table.to_batches(max_chunksize=50):
+            out.write_batch(batch)
+    read = []
+    real = pa.ipc.RecordBatchFileReader.get_batch
+    monkeypatch.setattr(pa.ipc.RecordBatchFileReader, "get_batch", lambda self, i: read.append(i) or real(self, i))
+    merged = [kv for t in merge_runs([str(tmp_path / "run.arrow")], "last", after=b"004900") for kv in _rows(t)]
+    assert merged == rows[4901:]
+    assert len(read) < 15  # a binary search over 100 batches, then the last two
 
 
 def test_a_key_repeated_across_batches_of_one_run_and_across_runs_is_resolved(tmp_path, monkeypatch):

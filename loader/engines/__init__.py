@@ -31,6 +31,7 @@ from .. import pool_worker, storage
 from ..compat import spare_pandas_import
 from ..cpus import usable_cpus
 from ..errors import PARTS_KEPT_HINT, ConfigError, EngineError, InterruptedLoad, RejectLimitError
+from ..forking import can_fork, quiet_fork
 from ..memory import report_sizes
 from ..parts import Part, plan_file
 from ..progress import Progress
@@ -38,7 +39,7 @@ from ..report import FileReport, RunReport
 from ..schema import encode_types
 from ..state import FilePlan, FileState, JobState
 from ..transforms import output_schema
-from .forked import QUIET_LOGS, WORKER_CONFIG, ForkedWorkers, can_fork, forked_workers, quiet_fork, wait_for
+from .forked import QUIET_LOGS, WORKER_CONFIG, ForkedWorkers, forked_workers, wait_for
 from .work import PartResult, PartTask, finished, manifest_path, run_part
 
 if TYPE_CHECKING:
@@ -357,6 +358,7 @@ class Coordinator:
         if engine is not None:
             engine.stop()
         self.writer.finish()
+        self.report.add_worker_peak(self.writer.worker_peak_rss_mb)
         self.state.status = "complete"
         self.writer.commit(pipe.job_name, self._entries())
         with contextlib.suppress(OSError):
@@ -541,7 +543,7 @@ class Coordinator:
         # the single writer's share: the ceiling however many workers read (docs/engines.md)
         self.report.parts.append(dict(counts, id=task.part.id, commit_seconds=round(time.monotonic() - t0, 4)))
         if self.report.worker_start != "remote":  # a cluster's own worker: its peak spans its life, other jobs too
-            self.report.worker_peak_rss_mb = max(self.report.worker_peak_rss_mb or 0.0, result.peak_rss_mb)
+            self.report.add_worker_peak(result.peak_rss_mb)
         self.reasons.update(result.reasons)
         if f.report.dialect is None:
             f.report.dialect = result.dialect

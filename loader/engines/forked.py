@@ -22,13 +22,12 @@ import logging
 import os
 import signal
 import sys
-import threading
 import time
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
 from ..errors import PARTS_KEPT_HINT, EngineError
+from ..forking import quiet_fork
 from ..pool_worker import leave_signals
 
 START_TIMEOUT = 60.0  # seconds for the workers to reach the scheduler
@@ -39,44 +38,6 @@ QUIET_LOGS = logging.ERROR
 # Every local worker's Dask configuration: no dashboard, so nobody sees the sampling
 # profiler; off, it leaves the parts its CPU
 WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
-
-
-@contextlib.contextmanager
-def quiet_fork() -> Iterator[None]:
-    """Python 3.12+ warns on a fork with any thread, native ones too: those here (jemalloc's,
-    OpenBLAS's) reset themselves in the child."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
-        yield
-
-
-# Native threads known to reset themselves in a forked child (jemalloc's background
-# thread; OpenBLAS's and Arrow's pools are unnamed, so they carry the process's name).
-FORK_SAFE_THREADS = frozenset({"jemalloc_bg_thd"})
-
-
-def can_fork(tasks: str = "/proc/self/task") -> bool:
-    """On Linux, no Python thread but this one, the main thread (a library user's own
-    threads count), and no native thread of a library not known to survive a fork: an
-    S3 or GCS client's event loop (``AwsEventLoop1``), say, once a remote input was read."""
-    if not sys.platform.startswith("linux") or threading.active_count() != 1:
-        return False
-    return threading.current_thread() is threading.main_thread() and not foreign_threads(tasks)
-
-
-def foreign_threads(tasks: str = "/proc/self/task") -> list[str]:
-    """The names of this process's native threads that are neither unnamed (the process's
-    own name) nor in ``FORK_SAFE_THREADS``; every name when they cannot be read."""
-    try:
-        names = []
-        for tid in os.listdir(tasks):
-            with open(os.path.join(tasks, tid, "comm"), encoding="utf-8", errors="replace") as fh:
-                names.append(fh.read().strip())
-        with open(os.path.join(tasks, str(os.getpid()), "comm"), encoding="utf-8", errors="replace") as fh:
-            own = fh.read().strip()
-    except OSError:
-        return ["?"]
-    return sorted(n for n in names if n != own and n not in FORK_SAFE_THREADS)
 
 
 class ForkedWorkers:

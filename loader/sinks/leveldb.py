@@ -154,6 +154,8 @@ class LevelDBSink(SinkBase):
                 'sink.sort: "always" does not apply to mode ignore',
                 hint="ignore looks up each key in the store as it writes, in input order; use sort = auto or never",
             )
+        if sink.merge_processes is not None and sink.merge_processes < 1:
+            raise ConfigError("sink.merge_processes: expected 1 or more")
         if sink.sort_run_size < MIN_RUN:
             raise ConfigError(f"sink.sort_run_size: expected at least {MIN_RUN} bytes")
         return super().resolve(sink, source)
@@ -219,7 +221,20 @@ class LevelDBSink(SinkBase):
         from ..writers.leveldb import LevelDBWriter
 
         temp_dir = run.temp_dir if run is not None and run.temp_dir else sink.path.rstrip("/\\") + ".runs"
-        return LevelDBWriter(sink, temp_dir=temp_dir, input_bytes=_input_bytes(paths))
+        return LevelDBWriter(
+            sink, temp_dir=temp_dir, input_bytes=_input_bytes(paths), merge_processes=merge_processes(sink, run)
+        )
+
+
+def merge_processes(sink: SinkConfig, run: RunConfig | None) -> int:
+    """``sink.merge_processes``, or unset one per usable CPU, 1 under a ceiling."""
+    if sink.merge_processes is not None:
+        return sink.merge_processes
+    if run is not None and run.max_memory is not None:
+        return 1
+    from ..cpus import usable_cpus
+
+    return usable_cpus()
 
 
 def _input_bytes(paths: list[str]) -> int:

@@ -23,6 +23,8 @@ class Transactional:
     """The exit half of every writer: on an exception, roll back what is not
     committed, close, and let the exception go on (never swallow it)."""
 
+    worker_peak_rss_mb: float | None = None  # the highest peak of processes the writer forked, if any
+
     def rollback(self) -> None:
         raise NotImplementedError
 
@@ -44,6 +46,11 @@ class Transactional:
 
 class Writer(Protocol):
     target: str
+
+    @property
+    def worker_peak_rss_mb(self) -> float | None:
+        """The highest peak of processes the writer forked, if any."""
+        ...
 
     def read_state(self, job: str) -> dict[str, str]: ...
 

@@ -27,9 +27,9 @@ import plyvel
 import pyarrow as pa
 import pyarrow.ipc
 
-from .. import stopping
+from .. import forking, spill, stopping
 from ..config import SinkConfig
-from ..errors import RESUME_HINT, ConfigError, InterruptedLoad, SinkError, TargetLockedError
+from ..errors import RESUME_HINT, ConfigError, SinkError, TargetLockedError
 from ..prefetch import prefetch
 from ..sinks.base import Encoded
 from ..sinks.leveldb import Puts, as_bytes, stage
@@ -37,7 +37,7 @@ from ..spill import Keep, merge_runs, run_bounds
 from . import leveldb_tables
 from .base import Transactional
 from .encode import KeyTemplate
-from .leveldb_sort import SORT_ENTRY, Sorter
+from .leveldb_sort import SORT_ENTRY, Sorter, split_ranges
 from .statelog import StateLog, StateLogError
 
 STATE_FILE = "loader-state.jsonl"
@@ -81,8 +81,11 @@ def _text(exc: BaseException) -> str:
 class LevelDBWriter(Transactional):
     """Loads batches into a LevelDB directory. Use as a context manager."""
 
-    def __init__(self, config: SinkConfig, *, temp_dir: str | None = None, input_bytes: int = 0) -> None:
+    def __init__(
+        self, config: SinkConfig, *, temp_dir: str | None = None, input_bytes: int = 0, merge_processes: int = 1
+    ) -> None:
         self.config = config
+        self.merge_processes = merge_processes
         self.target = config.path
         assert config.key is not None
         self.template = KeyTemplate(config.key)
@@ -116,6 +119,11 @@ class LevelDBWriter(Transactional):
         self._tables: leveldb_tables.TableLoad | None = None
         self._lock: contextlib.AbstractContextManager[None] | None = None
         self._arm_tried = False
+
+    @property
+    def worker_peak_rss_mb(self) -> float | None:  # type: ignore[override]
+        """The highest peak of the processes the merge forked, if any."""
+        return self.sorter.worker_peak_rss_mb if self.sorter is not None else None
 
     def __enter__(self) -> LevelDBWriter:
         self._open_db()
@@ -515,11 +523,11 @@ class LevelDBWriter(Transactional):
                     self._set_state(entries)
         self._pending = {}
         if sorter.state.phase == "merge":
-            for entries in sorter.merge_groups():
+            for entries in sorter.merge_groups(self.merge_processes):
                 self._set_state(entries)
-                _stop_if_asked()
+                stopping.check()
             whole = sorter.state.after is None  # a merge through WriteBatches resumes after its last key
-            if not (whole and self._ingest(_stopping(sorter.merged()), *run_bounds(sorter.state.runs))):
+            if not (whole and self._ingest_merged(sorter)):
                 self._merge(sorter)
             sorter.finished()
             self._set_state(sorter.state.entry())
@@ -527,8 +535,54 @@ class LevelDBWriter(Transactional):
     def _ingest(self, rows: Iterable[pa.Table], lo: bytes, hi: bytes) -> bool:
         """Sorted, unique ``rows`` added to the store as bottom-level table files, if the
         store holds nothing between their first and last keys ``lo`` and ``hi``; False,
-        with nothing written, if it does. The store is closed meanwhile and its LOCK
-        held by this process."""
+        with nothing written, if it does."""
+
+        def write(version: leveldb_tables.Version) -> None:
+            leveldb_tables.ingest(self.target, version, _columns(rows), **self._table_options())
+
+        return self._into_tables(lo, hi, write)
+
+    def _ingest_merged(self, sorter: Sorter) -> bool:
+        """The runs merged into bottom-level table files, as ``_ingest``; split into key
+        ranges merged at once by ``merge_processes`` forked processes where that is safe
+        and the runs are worth it (the merge is Python's work, one core's, GIL held)."""
+        runs = sorter.state.runs
+        ranges = split_ranges(runs, self.merge_processes)
+        if not ranges:
+            return self._ingest(_stopping(sorter.merged()), *run_bounds(runs))
+        held = sorter.merge_held_bytes()
+        span = leveldb_tables.numbers_needed(sum(os.path.getsize(p) for p in runs), self._table_file_size())
+
+        def write(version: leveldb_tables.Version) -> None:
+            leveldb_tables.remove_orphans(self.target, version)
+            sequence = version.last_sequence + 1
+
+            def merge_range(i: int) -> list[leveldb_tables.TableFile]:  # in a process of its own, its own file numbers
+                after, through = ranges[i]
+                merged = spill.merge_runs(runs, sorter.keep, after=after, through=through, held_bytes=held)
+                first = version.next_file + i * span
+                return leveldb_tables.write_tables(
+                    self.target, first, sequence, _columns(merged), **self._table_options()
+                )
+
+            done = forking.fork_map(merge_range, range(len(ranges)), check=stopping.check)
+            sorter.add_worker_peak(max(peak for _, peak in done))
+            files = [f for written, _ in done for f in written]
+            leveldb_tables.commit_files(self.target, version, files, sequence, version.next_file + len(ranges) * span)
+
+        return self._into_tables(*run_bounds(runs), write)
+
+    def _table_options(self) -> dict[str, int]:
+        return {
+            "block_size": self.config.block_size,
+            "file_size": self._table_file_size(),
+            "compression": self._table_compression(),
+        }
+
+    def _into_tables(self, lo: bytes, hi: bytes, write: Callable[[leveldb_tables.Version], None]) -> bool:
+        """``write`` run with the store's version, if the store holds nothing between ``lo``
+        and ``hi``; False, with nothing written, if it does. The store is closed meanwhile
+        and its LOCK held by this process."""
         self._close_db()
         pa.default_memory_pool().release_unused()  # the reading's buffers, before the merge's
         try:
@@ -536,17 +590,7 @@ class LevelDBWriter(Transactional):
             version = leveldb_tables.plan(self.target, lo, hi)
             if version is None:
                 return False
-            # in slices: the copies made downstream (entries, blocks) stay small
-            pieces = (b for t in rows for b in slices(t, INGEST_ROWS, INGEST_BYTES))
-            columns = ((b.column(0), b.column(1)) for b in pieces if b.num_rows)
-            leveldb_tables.ingest(
-                self.target,
-                version,
-                columns,  # merged and written in this thread: a second one only contended for the GIL
-                block_size=self.config.block_size,
-                file_size=self._table_file_size(),
-                compression=self._table_compression(),
-            )
+            write(version)
             return True
         except OSError as exc:
             raise _write_error(self.config, exc) from None
@@ -566,18 +610,22 @@ class LevelDBWriter(Transactional):
             self._write_batches([wb])
             sorter.state.after = last
             self._set_state(sorter.state.entry())
-            _stop_if_asked()
+            stopping.check()
 
 
-def _stop_if_asked() -> None:
-    signum = stopping.requested()
-    if signum is not None:
-        raise InterruptedLoad(signum)
+def _columns(tables: Iterable[pa.Table]) -> Iterator[tuple[pa.Array, pa.Array]]:
+    """Keys and values of sorted tables, in slices: the copies made downstream (table
+    entries, blocks) stay small. Merged and written in one thread: a second one only
+    contended for the GIL."""
+    for table in tables:
+        for b in slices(table, INGEST_ROWS, INGEST_BYTES):
+            if b.num_rows:
+                yield b.column(0), b.column(1)
 
 
 def _stopping(tables: Iterator[pa.Table]) -> Iterator[pa.Table]:
     """``tables``, checking for a stop before each (the merge writing table files: a stop
     abandons them, and the rerun writes them again)."""
     for table in tables:
-        _stop_if_asked()
+        stopping.check()
         yield table

@@ -31,22 +31,29 @@ from typing import Any, NoReturn
 
 import pyarrow as pa
 
+from .. import stopping
 from ..compat import sha1
 from ..errors import RESUME_HINT, SinkError
 from ..files import fsync_path
+from ..forking import can_fork, fork_map
 from ..spill import (
     MERGE_HELD_BYTES,
     MERGE_RUN_READ,
     Keep,
     RunSpiller,
+    key_ranges,
     make_durable,
     max_fan_in,
     merge_runs,
+    split_keys,
     write_merged_run,
     write_sorted_run,
 )
 
 SORT_ENTRY = "sort"
+# Runs' bytes from which their merge is split over processes: below, the fork and the
+# key sampling cost more than they save.
+SPLIT_MERGE_BYTES = 64 << 20
 # Encoded bytes per input byte assumed before any row was seen (JSON values of a
 # CSV row take about twice its bytes; compressed Parquet more).
 DEFAULT_GROWTH = 3.0
@@ -127,6 +134,17 @@ class _Folded:
         self.last = (stem, int(digits), len(digits), suffix)
 
 
+def split_ranges(runs: list[str], processes: int) -> list[tuple[bytes | None, bytes | None]]:
+    """Key ranges (``merge_runs``' ``after``, ``through``) of about equal bytes to merge
+    ``runs`` in at once, one per process; none where that does not pay (one process, or
+    runs under ``SPLIT_MERGE_BYTES``) or a fork is not safe (``forking.can_fork``). The
+    merge is Python's work, one core's with the GIL held, whichever thread runs it."""
+    if processes < 2 or sum(os.path.getsize(p) for p in runs) < SPLIT_MERGE_BYTES or not can_fork():
+        return []
+    ranges = key_ranges(split_keys(runs, processes))
+    return ranges if len(ranges) > 1 else []
+
+
 def _unfold(directory: str, runs: list[Any]) -> list[str]:
     """The paths ``_Folded`` made its spans of; a full path (an older checkpoint's) as it is."""
     paths: list[str] = []
@@ -167,6 +185,7 @@ class Sorter:
         self._syncer: ThreadPoolExecutor | None = None
         # A failed spill's runs before it that were durable: their checkpoint entries, to write
         self.salvaged: dict[str, str] | None = None
+        self.worker_peak_rss_mb: float | None = None  # the highest peak of a forked merge process
 
     @property
     def spilling(self) -> bool:
@@ -364,6 +383,7 @@ class Sorter:
             if done is not None:
                 yield done
         last = self.wait() or {}
+        self._end_threads()  # every run is durable; and a merge forks only without other threads
         self.spiller = None
         self.state.phase = "merge"
         yield last | entries | self.state.entry()
@@ -373,52 +393,78 @@ class Sorter:
         if self._flight is not None:
             self._flight[0].exception()
             self._flight = None
+        self._end_threads()
+        self._syncing.clear()
+
+    def _end_threads(self) -> None:
         for executor in (self._executor, self._syncer):
             if executor is not None:
                 executor.shutdown(wait=True)
         self._executor = self._syncer = None
-        self._syncing.clear()
 
-    def merge_groups(self) -> Iterator[dict[str, str]]:
+    def merge_groups(self, processes: int = 1) -> Iterator[dict[str, str]]:
         """More runs than the merge takes at once (``max_fan_in`` of a run's bytes):
         consecutive runs from the first are merged into longer runs in their place (input
         order kept, so ties resolve as before), no more of them than it takes to bring the
-        count down to the fan-in. Yields the checkpoint entries after each group (the new
-        run durable; the group's runs are removed after)."""
+        count down to the fan-in. A group is merged by up to ``processes`` forked processes
+        at once (``split_ranges``), into a run per key range. Yields the checkpoint entries
+        after each group (the new runs durable; the group's runs are removed after)."""
         fan_in = max_fan_in(self.run_bytes)
         while len(self.state.runs) > fan_in:
             runs = self.state.runs
-            size = min(fan_in, len(runs) - fan_in + 1)
+            size = min(fan_in, len(runs) - fan_in + processes)
             done: list[str] = []
             start = 0
             while start < len(runs) and len(done) + len(runs) - start > fan_in:
                 group = runs[start : start + size]
-                path = self._merged_path(group[0])
                 try:
-                    merged = merge_runs(group, self.keep, held_bytes=self._merge_held(len(group)))
-                    write_merged_run(path, merged)
+                    done += self._merge_group(group, processes if len(group) > processes else 1)
                 except OSError as exc:
                     raise self._spill_error(exc) from None
-                done.append(path)
                 start += len(group)
-                size = min(fan_in, len(done) + len(runs) - start - fan_in + 1)
+                size = min(fan_in, len(done) + len(runs) - start - fan_in + processes)
                 self.state.runs = done + runs[start:]
                 yield self.state.entry()
                 self._remove_stale(keep=set(self.state.runs))
 
-    def _merged_path(self, first: str) -> str:
-        """A name for a merged group that sorts with the runs' and is new."""
+    def _merge_group(self, group: list[str], processes: int) -> list[str]:
+        """``group`` merged into one run, or into a run per key range by forked processes
+        (runs of disjoint keys: their order among the others does not matter)."""
+        held = self._merge_held(len(group))
+        ranges = split_ranges(group, processes)
+        if not ranges:
+            path = self._merged_path(group[0])
+            write_merged_run(path, merge_runs(group, self.keep, held_bytes=held))
+            return [path]
+        paths = [self._merged_path(group[0], str(i)) for i in range(len(ranges))]
+
+        def merge_range(i: int) -> None:
+            after, through = ranges[i]
+            write_merged_run(paths[i], merge_runs(group, self.keep, after=after, through=through, held_bytes=held))
+
+        done = fork_map(merge_range, range(len(ranges)), check=stopping.check)
+        self.add_worker_peak(max(peak for _, peak in done))
+        return paths
+
+    def add_worker_peak(self, mb: float) -> None:
+        self.worker_peak_rss_mb = max(self.worker_peak_rss_mb or 0.0, mb)
+
+    def _merged_path(self, first: str, piece: str = "") -> str:
+        """A name for a merged group (or its ``piece``) that sorts with the runs' and is new."""
         name = os.path.basename(first)[len(self.prefix) :].removesuffix(".arrow")
-        return os.path.join(self.directory, f"{self.prefix}{name}m.arrow")
+        return os.path.join(self.directory, f"{self.prefix}{name}m{piece}.arrow")
 
     def _merge_held(self, runs: int) -> int:
         """What the merge of ``runs`` reads ahead: a couple of batches of each run (fewer
         made each merge step end early), within what one run held while the input was read."""
         return min(self.run_bytes // 2, max(MERGE_HELD_BYTES, runs * MERGE_RUN_READ))
 
+    def merge_held_bytes(self) -> int:
+        """What the merge of every run reads ahead."""
+        return self._merge_held(len(self.state.runs))
+
     def merged(self) -> Iterator[pa.Table]:
-        held = self._merge_held(len(self.state.runs))
-        return merge_runs(self.state.runs, self.keep, after=self.state.after, held_bytes=held)
+        return merge_runs(self.state.runs, self.keep, after=self.state.after, held_bytes=self.merge_held_bytes())
 
     def finished(self) -> None:
         """Every run merged: the runs removed, the phase back to direct."""

@@ -558,13 +558,47 @@ class TableLoad:
             return
         manifest = self.writer.next_number
         self.writer.next_number += 1
-        for f in files:
-            self.version.files[f.number] = f
-        self.version.next_file = self.writer.next_number
-        self.version.last_sequence = self.sequence
-        fsync_path(self.directory)  # the table files' names, before CURRENT can name them
-        write_version(self.directory, self.version, manifest)
+        commit_files(self.directory, self.version, files, self.sequence, manifest)
         self.added += files
+
+
+def commit_files(directory: str, version: Version, files: list[TableFile], sequence: int, manifest: int) -> None:
+    """Table files written (synced) added to ``version`` on the bottom level, committed as
+    MANIFEST-``manifest``; file numbers from then on start after it."""
+    for f in files:
+        version.files[f.number] = f
+    version.next_file = manifest + 1
+    version.last_sequence = sequence
+    fsync_path(directory)  # the table files' names, before CURRENT can name them
+    write_version(directory, version, manifest)
+
+
+def write_tables(
+    directory: str,
+    first_number: int,
+    sequence: int,
+    batches: Iterable[tuple[pa.Array, pa.Array]],
+    *,
+    block_size: int,
+    file_size: int,
+    compression: int = NO_COMPRESSION,
+) -> list[TableFile]:
+    """Sorted, unique keys and values (in ``batches``) written as table files numbered from
+    ``first_number``, synced, in no version yet (``commit_files`` adds them)."""
+    with TableWriter(
+        directory, first_number, sequence, block_size=block_size, file_size=file_size, compression=compression
+    ) as writer:
+        for keys, values in batches:
+            writer.add(keys, values)
+        return writer.flush()
+
+
+def numbers_needed(data_bytes: int, file_size: int) -> int:
+    """File numbers that table files of keys and values that took ``data_bytes`` in sorted
+    runs can use at most: entries add at most 15 bytes a row to a run's bytes (three
+    varints and the trailer, against the run's two 4-byte offsets), so at most three times
+    its bytes, and every file but the last holds ``file_size`` bytes or more."""
+    return 3 * data_bytes // file_size + 2
 
 
 def ingest(

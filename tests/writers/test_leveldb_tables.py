@@ -94,6 +94,45 @@ def test_ingested_tables_read_back_checked_and_survive_compaction(tmp_path: Path
     assert len(read_all(store)) == len(expected) - 1
 
 
+def test_ranges_written_apart_and_committed_together_read_as_one_store(tmp_path: Path) -> None:
+    """The merge's processes each write a key range's tables under numbers of their own
+    (``numbers_needed`` apart); one commit lists them all."""
+    from loader import spill
+
+    store = tmp_path / "s.ldb"
+    make_store(store, {b"a-before": b"1"})
+    keys, values = rows(3000, seed=4)
+    run = tmp_path / "run.arrow"
+    spill.write_merged_run(
+        str(run), iter([pa.table({"key": pa.array(keys, pa.binary()), "value": pa.array(values, pa.binary())})])
+    )
+    span = lt.numbers_needed(run.stat().st_size, 16 << 10)
+    version = lt.plan(str(store), keys[0], keys[-1])
+    assert version is not None
+    sequence, half = version.last_sequence + 1, len(keys) // 2
+    files = []
+    for i, (lo, hi) in enumerate([(0, half), (half, len(keys))]):
+        written = lt.write_tables(str(store), version.next_file + i * span, sequence, batches(keys[lo:hi], values[lo:hi]), block_size=4096, file_size=16 << 10)  # fmt: skip
+        assert 5 < len(written) <= span
+        files += written
+    lt.commit_files(str(store), version, files, sequence, version.next_file + 2 * span)
+    assert read_all(store) == sorted([(b"a-before", b"1"), *zip(keys, values, strict=True)])
+
+
+def test_numbers_needed_bounds_the_files_of_the_narrowest_rows(tmp_path: Path) -> None:
+    """A table entry adds at most 15 bytes to what a row takes in a run: one-byte keys and
+    empty values, the most entry per run byte, still fit the numbers set aside."""
+    from loader import spill
+
+    keys = [bytes([a, b]) for a in range(1, 256) for b in range(256)][:20_000]
+    run = tmp_path / "run.arrow"
+    table = pa.table({"key": pa.array(keys, pa.binary()), "value": pa.array([b""] * len(keys), pa.binary())})
+    spill.write_merged_run(str(run), iter([table]))
+    files = lt.write_tables(str(tmp_path), 1, 1, batches(keys, [b""] * len(keys)), block_size=1024, file_size=4096)
+    assert len(files) <= lt.numbers_needed(run.stat().st_size, 4096)
+    assert len(files) > 0.3 * lt.numbers_needed(run.stat().st_size, 4096)  # not a bound far too loose to matter
+
+
 def test_a_manifest_longer_than_a_log_block_is_written_in_fragments(tmp_path: Path) -> None:
     store = tmp_path / "s.ldb"
     make_store(store, {})
