@@ -40,6 +40,16 @@ def quiet_fork() -> Iterator[None]:
         yield
 
 
+def fork() -> int:
+    """``os.fork()``, the standard streams flushed first (as multiprocessing does: no text
+    written twice)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            stream.flush()
+    with quiet_fork():
+        return os.fork()
+
+
 def can_fork(tasks: str = "/proc/self/task") -> bool:
     """On Linux, no Python thread but this one, the main thread (a library user's own
     threads count), and no native thread of a library not known to survive a fork: an
@@ -80,11 +90,7 @@ def fork_map(fn: Callable[[T], R], items: Sequence[T], *, check: Callable[[], No
     try:
         for item in items:
             read, write = os.pipe()
-            for stream in (sys.stdout, sys.stderr):  # as multiprocessing does: no text written twice
-                with contextlib.suppress(AttributeError, ValueError, OSError):
-                    stream.flush()
-            with quiet_fork():
-                pid = os.fork()
+            pid = fork()
             if pid == 0:  # the child never returns from here
                 os.close(read)
                 leave_signals()

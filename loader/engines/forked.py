@@ -21,13 +21,12 @@ import contextlib
 import logging
 import os
 import signal
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
 from ..errors import PARTS_KEPT_HINT, EngineError
-from ..forking import quiet_fork
+from ..forking import fork
 from ..pool_worker import leave_signals
 
 START_TIMEOUT = 60.0  # seconds for the workers to reach the scheduler
@@ -56,11 +55,7 @@ class ForkedWorkers:
 
     def _fork(self, index: int) -> None:
         read, write = os.pipe()
-        for stream in (sys.stdout, sys.stderr):  # as multiprocessing does: no text written twice
-            with contextlib.suppress(AttributeError, ValueError, OSError):
-                stream.flush()
-        with quiet_fork():
-            pid = os.fork()
+        pid = fork()
         if pid == 0:  # the child never returns from here
             os.close(write)
             for fd in self._pipes:  # its siblings' pipes, which would keep them open

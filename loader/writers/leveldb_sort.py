@@ -410,6 +410,7 @@ class Sorter:
         at once (``split_ranges``), into a run per key range. Yields the checkpoint entries
         after each group (the new runs durable; the group's runs are removed after)."""
         fan_in = max_fan_in(self.run_bytes)
+        processes = processes if processes > 1 and can_fork() else 1  # the runs a group becomes, at most
         while len(self.state.runs) > fan_in:
             runs = self.state.runs
             size = min(fan_in, len(runs) - fan_in + processes)
