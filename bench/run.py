@@ -73,7 +73,11 @@ def run_child(argv: list[str], env: dict[str, str] | None = None) -> Result:
     """Run one process; wall time and its peak RSS as the OS counts it.
 
     Linux carries a parent's peak RSS into a forked child's ``ru_maxrss``, so
-    this runner never imports pyarrow: it stays ~15 MB, below any child."""
+    this runner never imports pyarrow: it stays ~15 MB, below any child. The disk is
+    synced first, untimed: an earlier run's writes still going out (gigabytes at 16M rows)
+    would slow whichever case ran next."""
+    if hasattr(os, "sync"):
+        os.sync()
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
     assert proc.stderr is not None
