@@ -461,7 +461,7 @@ def test_the_span_entry_follows_runs_added_one_by_one_and_a_list_replaced() -> N
 # The merge split over processes, as it runs on inputs of hundreds of MB: every run's
 # bytes worth a split, and groups of at most 6 runs. MARKS: a line per fork_map, naming
 # the phase; SLOW: seconds a forked process of phase SLOW_PHASE waits after its work,
-# before its result.
+# before its result; FULL: a path made /dev/full as the group merge's processes start.
 SPLIT_SCRIPT = """
 import os, sys, time
 from loader import forking
@@ -476,6 +476,8 @@ def marked(phase, real):
         if marks:
             with open(marks, "a") as out:
                 out.write(phase + "\\n")
+        if phase == "group" and os.environ.get("FULL"):  # the disk fills as the processes start
+            os.symlink("/dev/full", os.environ["FULL"])
         def work(item):
             result = fn(item)
             time.sleep(wait)
@@ -595,3 +597,33 @@ def test_a_coordinator_killed_while_its_processes_merge_reruns_to_the_same_store
     assert data(target) == data(never)
     only_versioned_tables(target)
     assert not runs_dir(target).exists()
+
+
+def test_a_full_disk_under_a_merge_process_is_one_line_and_the_rerun_finishes(tmp_path: Path) -> None:
+    """ENOSPC in a forked merge process (the second key range's run of the first group is
+    /dev/full): the load stops with the line a full run directory gives, exit 1; freed,
+    the rerun finishes with the store a clean load makes."""
+    import hashlib as _hashlib
+    import os
+    import subprocess
+
+    src = scrambled_csv(tmp_path / "in.csv", 60_000, dup_every=7)
+    never = tmp_path / "never.ldb"
+    load(src, never, "--sort", "never")
+    target = tmp_path / "t.ldb"
+    runs = runs_dir(target)
+    prefix = "run-" + _hashlib.sha1(b"key:{id}").hexdigest()[:10] + "-"
+    full = runs / f"{prefix}000000m1.arrow.partial"
+    env = dict(os.environ, FULL=str(full), PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    p = subprocess.run(split_load(src, target, "--set", "sink.merge_processes=2"), capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    assert p.returncode == 1, p.stderr
+    assert p.stderr.splitlines()[-2:] == [
+        f"loader: error: {runs}: the run directory is full",
+        "  hint: free space or set run.temp_dir to a larger disk; committed work is kept; fix this and rerun the same command to resume",
+    ]
+    assert full.is_symlink()  # left for the rerun, which removes it with any partial run
+
+    again = cli("load", str(src), str(target), "--key", "{id}", "-q", "--set", f"sink.sort_run_size={SMALL_RUN}")
+    assert again.returncode == 0, again.stderr
+    assert data(target) == data(never)
+    assert not runs.exists()
