@@ -26,9 +26,9 @@ def test_fork_map_returns_each_childs_result_in_order_with_its_peak() -> None:
     out = run_script(
         "def work(n):\n"
         "    time.sleep(0.2 * (3 - n))  # the last to start ends first\n"
-        "    return [os.getpid(), os.getppid(), n * n, bytes(n * 1_000_000)[:1]]\n"
+        "    return [os.getpid(), os.getppid(), n * n]\n"
         "done = fork_map(work, [1, 2, 3], check=lambda: None)\n"
-        "print(json.dumps([os.getpid(), [[r[0], r[1], r[2], peak] for r, peak in done]]))\n"
+        "print(json.dumps([os.getpid(), [[*r, peak] for r, peak in done]]))\n"
     )
     assert out.returncode == 0, out.stderr
     parent, results = json.loads(out.stdout)
