@@ -27,7 +27,7 @@ import plyvel
 import pyarrow as pa
 import pyarrow.ipc
 
-from .. import forking, spill, stopping
+from .. import forking, stopping
 from ..config import SinkConfig
 from ..errors import RESUME_HINT, ConfigError, SinkError, TargetLockedError
 from ..prefetch import prefetch
@@ -559,7 +559,7 @@ class LevelDBWriter(Transactional):
 
             def merge_range(i: int) -> list[leveldb_tables.TableFile]:  # in a process of its own, its own file numbers
                 after, through = ranges[i]
-                merged = spill.merge_runs(runs, sorter.keep, after=after, through=through, held_bytes=held)
+                merged = merge_runs(runs, sorter.keep, after=after, through=through, held_bytes=held)
                 first = version.next_file + i * span
                 return leveldb_tables.write_tables(
                     self.target, first, sequence, _columns(merged), **self._table_options()
