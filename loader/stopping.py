@@ -7,11 +7,6 @@ from __future__ import annotations
 _signum: int | None = None
 
 
-def requested() -> int | None:
-    """The signal that asked the load to stop, if any."""
-    return _signum
-
-
 def request(signum: int | None) -> None:
     global _signum
     _signum = signum

@@ -76,7 +76,7 @@ class Writer(Protocol):
 
     def finish(self) -> None:
         """Work left when the input is done (indexes, a sorted merge). Long work checks
-        ``loader.stopping.requested()`` at its own commit points and raises ``InterruptedLoad``."""
+        ``loader.stopping.check()`` at its own commit points, which raises ``InterruptedLoad``."""
         ...
 
     def describe(self) -> str: ...
