@@ -359,16 +359,15 @@ def merge_runs(
     sizes = [max(1, os.path.getsize(p)) for p in paths]
     total = sum(sizes)
     cursors = [_Cursor(p, max(1, held_bytes * size // total), after) for p, size in zip(paths, sizes, strict=True)]
-    opened = list(cursors)
     try:
-        while True:
+        last = False
+        while not last:
             live = [c for c in cursors if c.held]
             if not live:
                 break
             bound = min(c.last_key() for c in live)
             if through is not None and bound >= through:
-                bound = through
-                cursors = []  # this step is the last
+                bound, last = through, True  # this step is the range's last
             parts: list[pa.RecordBatch] = []
             runs = 0
             for c in live:
@@ -381,7 +380,7 @@ def merge_runs(
                 # combined first: sorting and taking across a piece of each run cost more
                 yield _after(sort_unique(pa.Table.from_batches(parts).combine_chunks(), keep), after)
     finally:
-        for c in opened:
+        for c in cursors:
             c.close()
 
 
