@@ -68,9 +68,8 @@ class RunReport:
     peak_rss_mb: float = 0.0
     max_memory_mb: float | None = None  # run.max_memory, when set
     memory_exceeded: bool = False  # a peak went past run.max_memory (status memory_exceeded when the load succeeded)
-    worker_peak_rss_mb: float | None = (
-        None  # the highest peak of a local worker or merge process (each held to the ceiling)
-    )
+    # the highest peak of a local worker or of a merge process (each held to the ceiling)
+    worker_peak_rss_mb: float | None = None
     chunk_size: int = 0  # the sizes the run used (after fitting them under max_memory)
     batch_size: int = 0
     sizes: dict[str, int] = field(default_factory=dict)  # the other sizes memory depends on (CSV block, LevelDB's)
