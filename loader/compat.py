@@ -9,10 +9,12 @@ by tests/test_compat.py.
   ``sys.unraisablehook`` (``invalid_csv_rows``);
 - Parquet read through pyarrow's private ``_parquet`` module, without importing
   ``pyarrow.parquet`` (``parquet_reader``);
-- SHA-256 and SHA-1 from CPython's own modules, without ``hashlib`` (``sha256``, ``sha1``).
+- SHA-256 and SHA-1 from CPython's own modules, without ``hashlib`` (``sha256``, ``sha1``);
+- the threads of a ``ThreadPoolExecutor`` waiting for work, from CPython's loop of its
+  workers (``idle_pool_threads``).
 
-Checked with pyarrow 16-26 (``CHECKED_PYARROW``); the test fails on another
-major version until it is checked again.
+Checked with pyarrow 16-26 (``CHECKED_PYARROW``) and CPython 3.11-3.13
+(``CHECKED_PYTHON``); the test fails on another major version until it is checked again.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from types import ModuleType
 from typing import Any
 
 CHECKED_PYARROW = range(16, 27)
+CHECKED_PYTHON = range(11, 14)  # 3.x
 
 _OWN_PACKAGES = ("loader",)
 
@@ -203,3 +206,19 @@ def invalid_csv_rows() -> Iterator[InvalidRows]:
     with undecodable malformed rows noted on it while the block is parsed."""
     with _ROUTER:
         yield InvalidRows()
+
+
+# ------------------------------------------------------------- idle pools
+
+
+def idle_pool_threads() -> set[int]:
+    """The idents of ``ThreadPoolExecutor`` workers waiting for work: the innermost frame
+    of each is the pool's own loop (``concurrent.futures.thread._worker``), blocked on its
+    queue or between two tasks, so it runs no task and holds no lock of one. A thread
+    running a task has the task's frames above that loop, and is not here."""
+    from concurrent.futures import thread as pool
+
+    loop = getattr(getattr(pool, "_worker", None), "__code__", None)
+    if loop is None:
+        return set()
+    return {ident for ident, frame in sys._current_frames().items() if frame.f_code is loop}

@@ -20,6 +20,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
+from .compat import idle_pool_threads
 from .errors import RESUME_HINT, SinkError
 
 T = TypeVar("T")
@@ -50,26 +51,39 @@ def fork() -> int:
         return os.fork()
 
 
-def can_fork(tasks: str = "/proc/self/task") -> bool:
-    """On Linux, no Python thread but this one, the main thread (a library user's own
-    threads count), and no native thread of a library not known to survive a fork: an
-    S3 or GCS client's event loop (``AwsEventLoop1``), say, once a remote input was read."""
-    if not sys.platform.startswith("linux") or threading.active_count() != 1:
+def can_fork(tasks: str = "/proc/self/task", *, idle_pools: bool = False) -> bool:
+    """On Linux, on the main thread, no other Python thread (a library user's own count)
+    and no native thread of a library not known to survive a fork: an S3 or GCS client's
+    event loop (``AwsEventLoop1``), say, once a remote input was read.
+
+    ``idle_pools``: for a child that runs loader's own code and nothing else (a merge),
+    the workers of a ``ThreadPoolExecutor`` that wait for work may stay: they hold no lock,
+    and the child hands their pools no work (in the child a pool has no thread to run it).
+    A Dask client leaves two such threads behind when it closes."""
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
         return False
-    return threading.current_thread() is threading.main_thread() and not foreign_threads(tasks)
+    me = threading.get_ident()
+    others = {t.ident: t for t in threading.enumerate() if t.ident != me}
+    idents = set(others) | (set(sys._current_frames()) - {me})  # threads not started by ``threading`` too
+    if idents and not (idle_pools and idents <= idle_pool_threads()):
+        return False
+    return not foreign_threads(tasks, {t.native_id for t in others.values() if t.native_id is not None})
 
 
-def foreign_threads(tasks: str = "/proc/self/task") -> list[str]:
+def foreign_threads(tasks: str = "/proc/self/task", python: set[int] | frozenset[int] = frozenset()) -> list[str]:
     """The names of this process's native threads that are neither unnamed (the process's
-    own name) nor in ``FORK_SAFE_THREADS``; every name when they cannot be read."""
+    own name), in ``FORK_SAFE_THREADS``, nor ``python`` (the native ids of Python threads
+    already vetted: from Python 3.14 they carry their names); every name when they cannot be read."""
     try:
         names = []
         for tid in os.listdir(tasks):
+            if int(tid) in python:
+                continue
             with open(os.path.join(tasks, tid, "comm"), encoding="utf-8", errors="replace") as fh:
                 names.append(fh.read().strip())
         with open(os.path.join(tasks, str(os.getpid()), "comm"), encoding="utf-8", errors="replace") as fh:
             own = fh.read().strip()
-    except OSError:
+    except (OSError, ValueError):
         return ["?"]
     return sorted(n for n in names if n != own and n not in FORK_SAFE_THREADS)
 

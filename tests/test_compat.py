@@ -10,7 +10,15 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 
-from loader.compat import CHECKED_PYARROW, InvalidRows, call_function, cast_options, compute_function, invalid_csv_rows
+from loader.compat import (
+    CHECKED_PYARROW,
+    CHECKED_PYTHON,
+    InvalidRows,
+    call_function,
+    cast_options,
+    compute_function,
+    invalid_csv_rows,
+)
 
 ROOT = Path(__file__).parents[1]
 
@@ -20,6 +28,45 @@ def test_pyarrow_version_was_checked() -> None:
     assert major in CHECKED_PYARROW, (
         f"pyarrow {pa.__version__}: check loader/compat.py again, then widen CHECKED_PYARROW"
     )
+
+
+def test_python_version_was_checked() -> None:
+    assert sys.version_info[0] == 3 and sys.version_info[1] in CHECKED_PYTHON, (
+        f"Python {sys.version.split()[0]}: check idle_pool_threads in loader/compat.py again, then widen CHECKED_PYTHON"
+    )
+
+
+def test_idle_pool_threads_are_a_pools_workers_waiting_for_work_and_no_others() -> None:
+    """A pool's worker between tasks is idle; one running a task, and a plain thread
+    waiting on the same kind of lock, are not."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from loader.compat import idle_pool_threads
+
+    go = threading.Event()
+    plain = threading.Thread(target=go.wait)
+    plain.start()
+    with ThreadPoolExecutor(2) as pool:
+        try:
+            pool.submit(lambda: None).result()
+            workers = {t.ident for t in pool._threads}
+            for _ in range(200):  # the worker goes back to its queue after the task's result is set
+                if workers <= idle_pool_threads():
+                    break
+                threading.Event().wait(0.01)
+            assert workers <= idle_pool_threads()
+            assert plain.ident not in idle_pool_threads()
+            assert threading.get_ident() not in idle_pool_threads()
+            started = threading.Event()
+            busy = pool.submit(lambda: (started.set(), go.wait()))
+            assert started.wait(10)
+            running = {t.ident for t in pool._threads} - idle_pool_threads()
+            assert len(running) == 1 and running <= {t.ident for t in pool._threads}
+        finally:
+            go.set()
+            plain.join()
+        busy.result()
 
 
 def _run(code: str) -> list[str]:

@@ -133,6 +133,38 @@ def test_with_threads_about_a_local_cluster_starts_as_dask_starts_it() -> None:
         other.join()
 
 
+def test_a_merges_fork_may_leave_idle_pools_behind_but_no_other_thread() -> None:
+    """A child that runs loader's merge alone is forked beside a pool's idle workers (a Dask
+    client leaves two when it closes), not beside a pool running a task nor a thread
+    started without ``threading``; the strict rule (a Dask worker's fork) takes none."""
+    out = run_script(
+        "import _thread, threading\n"
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "def settle():\n"
+        "    for _ in range(200):\n"
+        "        if can_fork(idle_pools=True): return True\n"
+        "        time.sleep(0.01)\n"
+        "    return False\n"
+        "pool = ThreadPoolExecutor(2)\n"
+        "pool.submit(lambda: None).result()\n"
+        "seen = [settle(), can_fork()]\n"
+        "go, started = threading.Event(), threading.Event()\n"
+        "busy = pool.submit(lambda: (started.set(), go.wait()))\n"
+        "started.wait(10)\n"
+        "seen.append(can_fork(idle_pools=True))\n"
+        "go.set(); busy.result()\n"
+        "seen.append(settle())\n"
+        "gone = threading.Event()\n"
+        "_thread.start_new_thread(gone.wait, ())\n"
+        "time.sleep(0.1)\n"
+        "seen.append(can_fork(idle_pools=True))\n"
+        "gone.set()\n"
+        "print(json.dumps(seen))\n"
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == [True, False, False, True, False]
+
+
 def test_a_fork_waits_for_no_native_thread_but_those_known_to_survive_one(tmp_path: Path) -> None:
 
     def task(tid: int, name: str) -> None:
@@ -145,4 +177,6 @@ def test_a_fork_waits_for_no_native_thread_but_those_known_to_survive_one(tmp_pa
     assert foreign_threads(str(tmp_path)) == []
     task(1_000_003, "AwsEventLoop1")  # an S3 client's, once a remote input was read
     assert foreign_threads(str(tmp_path)) == ["AwsEventLoop1"]
+    task(1_000_004, "Dask-Offload_0")  # a Python thread named by Python 3.14+, vetted already
+    assert foreign_threads(str(tmp_path), {1_000_004}) == ["AwsEventLoop1"]
     assert foreign_threads(str(tmp_path / "gone")) == ["?"]

@@ -461,9 +461,11 @@ def test_the_span_entry_follows_runs_added_one_by_one_and_a_list_replaced() -> N
 # The merge split over processes, as it runs on inputs of hundreds of MB: every run's
 # bytes worth a split, and groups of at most 6 runs. MARKS: a line per fork_map, naming
 # the phase; SLOW: seconds a forked process of phase SLOW_PHASE waits after its work,
-# before its result; FULL: a path made /dev/full as the group merge's processes start.
+# before its result; FULL: a path made /dev/full as the group merge's processes start;
+# IDLE_POOL: a thread pool that ran a task waits idle beside the load, as a program's may.
 SPLIT_SCRIPT = """
 import os, sys, time
+from concurrent.futures import ThreadPoolExecutor
 from loader import forking
 from loader.writers import leveldb_sort
 leveldb_sort.SPLIT_MERGE_BYTES = 0
@@ -487,6 +489,9 @@ def marked(phase, real):
 
 leveldb_sort.fork_map = marked("group", leveldb_sort.fork_map)
 forking.fork_map = marked("final", forking.fork_map)
+if os.environ.get("IDLE_POOL"):
+    pool = ThreadPoolExecutor(2)
+    pool.submit(time.sleep, 0).result()
 from loader.__main__ import main
 sys.argv = ["loader", *sys.argv[1:]]
 sys.exit(main())
@@ -538,6 +543,30 @@ def test_the_merge_split_over_processes_loads_what_one_process_loads(tmp_path: P
         only_versioned_tables(target)
         assert not runs_dir(target).exists()
     assert {int(k): json.loads(v)["v"] for k, v in data(tmp_path / "split2.ldb")} == expected_last(src)
+
+
+@pytest.mark.parametrize("beside", ["idle pool", "dask"])
+def test_the_merge_splits_beside_the_idle_threads_of_a_program_or_of_dask(tmp_path: Path, beside: str) -> None:
+    """A program whose thread pool waits idle, and a Dask engine's client (it leaves two
+    idle pool threads when it closes), still merge on every core: the same store."""
+    import os
+    import subprocess
+
+    src = scrambled_csv(tmp_path / "in.csv", 30_000, dup_every=7)
+    never = tmp_path / "never.ldb"
+    load(src, never, "--sort", "never")
+    marks, target, report = tmp_path / "marks", tmp_path / "split.ldb", tmp_path / "split.json"
+    args = ["--engine", "dask", "--workers", "2"] if beside == "dask" else []
+    env = dict(os.environ, MARKS=str(marks), PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    if beside == "idle pool":
+        env["IDLE_POOL"] = "1"
+    argv = split_load(src, target, "--report", str(report), "--set", "sink.merge_processes=2", *args)
+    p = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=180)
+    assert p.returncode == 0, p.stderr
+    assert "final" in marks.read_text().split()
+    assert data(target) == data(never)
+    assert json.loads(report.read_text())["worker_peak_rss_mb"] > 10
+    only_versioned_tables(target)
 
 
 @pytest.mark.parametrize(("phase", "how"), [("group", "kill"), ("final", "kill"), ("final", "term")])

@@ -137,9 +137,10 @@ class _Folded:
 def split_ranges(runs: list[str], processes: int) -> list[tuple[bytes | None, bytes | None]]:
     """Key ranges (``merge_runs``' ``after``, ``through``) of about equal bytes to merge
     ``runs`` in at once, one per process; none where that does not pay (one process, or
-    runs under ``SPLIT_MERGE_BYTES``) or a fork is not safe (``forking.can_fork``). The
-    merge is Python's work, one core's with the GIL held, whichever thread runs it."""
-    if processes < 2 or sum(os.path.getsize(p) for p in runs) < SPLIT_MERGE_BYTES or not can_fork():
+    runs under ``SPLIT_MERGE_BYTES``) or a fork is not safe (``forking.can_fork``: idle
+    pools' threads may stay, as the processes run the merge alone). The merge is Python's
+    work, one core's with the GIL held, whichever thread runs it."""
+    if processes < 2 or sum(os.path.getsize(p) for p in runs) < SPLIT_MERGE_BYTES or not can_fork(idle_pools=True):
         return []
     ranges = key_ranges(split_keys(runs, processes))
     return ranges if len(ranges) > 1 else []
@@ -410,7 +411,7 @@ class Sorter:
         at once (``split_ranges``), into a run per key range. Yields the checkpoint entries
         after each group (the new runs durable; the group's runs are removed after)."""
         fan_in = max_fan_in(self.run_bytes)
-        processes = processes if processes > 1 and can_fork() else 1  # the runs a group becomes, at most
+        processes = processes if processes > 1 and can_fork(idle_pools=True) else 1  # the runs a group becomes, at most
         while len(self.state.runs) > fan_in:
             runs = self.state.runs
             size = min(fan_in, len(runs) - fan_in + processes)
