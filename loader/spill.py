@@ -199,12 +199,13 @@ class RunSpiller:
         """The next run's path, after ``ahead`` runs being written."""
         return os.path.join(self.directory, f"{self.prefix}{len(self.runs) + ahead:06d}.arrow")
 
-    def spill(self) -> str | None:
-        """Sort and write what is held as a run; its path (None when nothing is held)."""
+    def spill(self, durable: bool = True) -> str | None:
+        """Sort and write what is held as a run; its path (None when nothing is held).
+        ``durable``: as ``ipc_file``'s."""
         if not self._held:
             return None
         path = self.next_path()
-        write_sorted_run(path, self.take_held(), self.keep)
+        write_sorted_run(path, self.take_held(), self.keep, durable)
         self.runs.append(path)
         return path
 

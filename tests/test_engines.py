@@ -784,3 +784,80 @@ def test_a_dask_engine_that_fails_to_start_says_so_at_its_first_use() -> None:
     ):
         workers()
     assert caught.value.exit_code == 1 and isinstance(caught.value, ConnectionError)
+
+
+def _one_part(tmp_path: Path, sink: str) -> PartTask:
+    """The whole of a CSV file as one part, its results in small pieces: side database
+    commits of 500 rows, sorted runs of 4 KiB."""
+    paths = csv_files(tmp_path, files=1)
+    config = job(paths, tmp_path / ("t.db" if sink == "sqlite" else "t.ldb"), "processes", sink=sink)
+    config = replace(config, sink=replace(config.sink, batch_size=500))
+    pipe = Pipeline(config)
+    types = encode_types(pipe._settle_types([str(p) for p in paths], {}))
+    (part,) = plan_file(str(paths[0]), "csv", part_bytes=1 << 30).parts
+    return PartTask(pipe.job, pipe.job_name, pipe.table, part, types, str(tmp_path / "spill"))
+
+
+@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
+def test_a_parts_files_are_fsynced_on_a_thread_and_all_durable_before_its_manifest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sink: str
+) -> None:
+    import threading
+
+    from loader.engines import work
+
+    task = _one_part(tmp_path, sink)
+    events: list[tuple[str, str, bool]] = []  # (what, file, on the part's own thread)
+    me = threading.get_ident()
+
+    def synced(real: Any) -> Any:
+        def sync(path: str) -> None:
+            real(path)
+            events.append(("sync", os.path.basename(path), threading.get_ident() == me))
+
+        return sync
+
+    def manifest(path: str, result: Any) -> None:
+        events.append(("manifest", os.path.basename(path), True))
+        real_manifest(path, result)
+
+    real_manifest = work._write_manifest
+    monkeypatch.setattr(work, "fsync_path", synced(work.fsync_path))
+    monkeypatch.setattr(work, "make_durable", synced(work.make_durable))
+    monkeypatch.setattr(work, "_write_manifest", manifest)
+    monkeypatch.setattr(work, "SPILL_BYTES", 4096)
+    result = run_part(task)
+    assert events[-1][0] == "manifest" and all(e[0] == "sync" for e in events[:-1])
+    background = [f for what, f, here in events if what == "sync" and not here]
+    if sink == "sqlite":
+        assert background and set(background) == {os.path.basename(result.files[0]) + ".partial"}
+        assert events[-2] == ("sync", background[0], True)  # the whole file, before its rename
+    else:
+        assert len(result.files) > 5 and sorted(background) == sorted(os.path.basename(f) for f in result.files)
+    assert work.finished(task) is not None
+
+
+@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
+def test_a_failed_fsync_on_the_parts_thread_fails_the_part_and_leaves_no_manifest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sink: str
+) -> None:
+    import errno
+    import threading
+
+    from loader.engines import work
+
+    task = _one_part(tmp_path, sink)
+    me = threading.get_ident()
+
+    def failing(path: str) -> None:
+        if threading.get_ident() != me:  # the background fsync: Linux reports a lost writeback once
+            raise OSError(errno.EIO, "Input/output error", path)
+
+    monkeypatch.setattr(work, "fsync_path", failing)
+    monkeypatch.setattr(work, "make_durable", failing)
+    monkeypatch.setattr(work, "SPILL_BYTES", 4096)
+    with pytest.raises(OSError) as caught:
+        run_part(task)
+    assert caught.value.errno == errno.EIO
+    assert work.finished(task) is None
+    assert not os.path.exists(work.manifest_path(task.prefix))
