@@ -1,10 +1,12 @@
-"""Replacing a small file atomically: the run report, the metrics file, LevelDB's checkpoint."""
+"""Replacing a small file atomically (the run report, the metrics file, LevelDB's checkpoint),
+and fsyncs: of a path, and early ones of a file while it is written (``EarlyFsync``)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 
 def replace_file(path: str, text: str | Iterable[bytes], *, durable: bool) -> None:
@@ -47,3 +49,47 @@ def fsync_path(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class EarlyFsync:
+    """fsyncs of a file while it is written, each started on a thread of its own when
+    ``start`` is called and none is running: its bytes reach the disk as it grows, so the
+    fsync that makes it whole waits for little. Each one's error is raised (at the next
+    ``start``, or by ``close``): Linux reports a failed writeback once, and that last
+    fsync might not see it again."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._pool: ThreadPoolExecutor | None = None
+        self._running: Future[None] | None = None
+
+    def start(self) -> None:
+        if self._running is not None:
+            if not self._running.done():
+                return
+            done, self._running = self._running, None
+            done.result()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="loader-early-fsync")
+        self._running = self._pool.submit(fsync_path, self.path)
+
+    def close(self) -> None:
+        """Wait for the one running; its error is raised."""
+        running, self._running = self._running, None
+        try:
+            if running is not None:
+                running.result()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+
+    def __enter__(self) -> EarlyFsync:
+        return self
+
+    def __exit__(self, kind: object, exc: object, tb: object) -> None:
+        if kind is None:
+            self.close()
+            return
+        with contextlib.suppress(OSError):  # the error being raised is the news
+            self.close()

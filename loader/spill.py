@@ -22,12 +22,13 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from . import kernels  # without pyarrow.compute's import: order checks run on every LevelDB load
-from .files import fsync_path
+from .files import EarlyFsync, fsync_path
 
 Keep = Literal["last", "first"]
 SCHEMA = pa.schema([("key", pa.binary()), ("value", pa.binary())])
 MERGE_BATCH_BYTES = 16 << 10  # bytes of a run's IPC batches: a read of a run holds one at least
 WRITE_BUFFER = 1 << 20
+EARLY_FSYNC_BYTES = 32 << 20  # a merged run's bytes written between two early fsyncs
 # Bytes the merge reads ahead over all runs together: with few runs, each read takes
 # several batches (fewer merge steps); with many, one batch each.
 MERGE_HELD_BYTES = 2 << 20
@@ -116,11 +117,22 @@ def _binary(arr: pa.Array) -> pa.Array:
 
 
 def write_merged_run(path: str, tables: Iterator[pa.Table]) -> None:
-    """Key-ordered tables (a merge of runs) written as one run, renamed into place whole."""
-    with ipc_file(path) as out:
+    """Key-ordered tables (a merge of runs) written as one run, renamed into place whole.
+    A merged run is long: its bytes go to the disk as it is written (``EarlyFsync``)."""
+    written = 0
+    with ipc_file(path) as out, EarlyFsync(partial_path(path)) as early:  # ended before the rename
         for table in tables:
             for batch in table.to_batches(max_chunksize=_batch_rows(table, MERGE_BATCH_BYTES)):
                 out.write_batch(batch)
+            written += table.nbytes
+            if written >= EARLY_FSYNC_BYTES:
+                early.start()
+                written = 0
+
+
+def partial_path(path: str) -> str:
+    """Where ``ipc_file`` writes ``path`` until it is whole."""
+    return path + ".partial"
 
 
 @contextmanager
@@ -128,7 +140,7 @@ def ipc_file(path: str, schema: pa.Schema = SCHEMA, durable: bool = True) -> Ite
     """An IPC file written under a temporary name (a dead writer's replaced), fsynced, and
     renamed to ``path`` once whole (the rename fsynced too); left unnamed on an error.
     ``durable=False``: renamed without either fsync (``make_durable`` does them later)."""
-    tmp = path + ".partial"
+    tmp = partial_path(path)
     # buffered: an IPC batch is several small writes, a system call each unbuffered
     with (
         pa.OSFile(tmp, "wb") as raw,

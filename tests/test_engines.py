@@ -804,6 +804,7 @@ def test_a_parts_files_are_fsynced_on_a_thread_and_all_durable_before_its_manife
 ) -> None:
     import threading
 
+    from loader import files
     from loader.engines import work
 
     task = _one_part(tmp_path, sink)
@@ -823,17 +824,21 @@ def test_a_parts_files_are_fsynced_on_a_thread_and_all_durable_before_its_manife
 
     real_manifest = work._write_manifest
     monkeypatch.setattr(work, "fsync_path", synced(work.fsync_path))
+    monkeypatch.setattr(files, "fsync_path", synced(files.fsync_path))  # EarlyFsync's
     monkeypatch.setattr(work, "make_durable", synced(work.make_durable))
     monkeypatch.setattr(work, "_write_manifest", manifest)
     monkeypatch.setattr(work, "SPILL_BYTES", 4096)
     result = run_part(task)
-    assert events[-1][0] == "manifest" and all(e[0] == "sync" for e in events[:-1])
-    background = [f for what, f, here in events if what == "sync" and not here]
+    at = events.index(("manifest", os.path.basename(work.manifest_path(task.prefix)), True))
+    before, after = events[:at], events[at + 1 :]
     if sink == "sqlite":
-        assert background and set(background) == {os.path.basename(result.files[0]) + ".partial"}
-        assert events[-2] == ("sync", background[0], True)  # the whole file, before its rename
+        partial = os.path.basename(result.files[0]) + ".partial"
+        syncs = [here for what, f, here in before if f == partial]
+        assert False in syncs and syncs[-1] is True  # early ones on a thread, then the whole file's
     else:
-        assert len(result.files) > 5 and sorted(background) == sorted(os.path.basename(f) for f in result.files)
+        runs = sorted(os.path.basename(f) for f in result.files)
+        assert len(runs) > 5 and sorted(f for _, f, here in before if f in runs and not here) == runs
+    assert not any(f in (partial if sink == "sqlite" else runs) for _, f, _ in after)
     assert work.finished(task) is not None
 
 
@@ -844,6 +849,7 @@ def test_a_failed_fsync_on_the_parts_thread_fails_the_part_and_leaves_no_manifes
     import errno
     import threading
 
+    from loader import files
     from loader.engines import work
 
     task = _one_part(tmp_path, sink)
@@ -854,6 +860,7 @@ def test_a_failed_fsync_on_the_parts_thread_fails_the_part_and_leaves_no_manifes
             raise OSError(errno.EIO, "Input/output error", path)
 
     monkeypatch.setattr(work, "fsync_path", failing)
+    monkeypatch.setattr(files, "fsync_path", failing)
     monkeypatch.setattr(work, "make_durable", failing)
     monkeypatch.setattr(work, "SPILL_BYTES", 4096)
     with pytest.raises(OSError) as caught:

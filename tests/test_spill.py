@@ -231,3 +231,30 @@ def test_the_merge_takes_no_more_runs_at_once_than_its_memory_allows(tmp_path: P
     assert p.returncode == 0, p.stderr
     runs, grew = p.stdout.split()
     assert int(runs) == 50 and float(grew) <= 15, p.stdout
+
+
+def test_a_merged_run_goes_to_the_disk_as_it_is_written_and_is_whole_after(tmp_path, monkeypatch):
+    """Early fsyncs of the run being written, on a thread, before the one that makes it whole."""
+    import threading
+
+    from loader import files, spill
+
+    seen = []
+    real = files.fsync_path
+
+    def fsync(path):
+        seen.append((os.path.basename(path), threading.get_ident() == me))
+        real(path)
+
+    me = threading.get_ident()
+    monkeypatch.setattr(files, "fsync_path", fsync)
+    monkeypatch.setattr(spill, "fsync_path", fsync)
+    monkeypatch.setattr(spill, "EARLY_FSYNC_BYTES", 1)
+    tables = [pa.table({"key": [b"k%03d" % i], "value": [b"v"]}, schema=spill.SCHEMA) for i in range(5)]
+    path = str(tmp_path / "m.arrow")
+    spill.write_merged_run(path, iter(tables))
+    partial = [here for name, here in seen if name == "m.arrow.partial"]
+    assert False in partial and partial[-1] is True  # early ones on a thread, then the whole file's
+    assert seen[-1] == (tmp_path.name, True)  # the rename, made durable last
+    with pa.OSFile(path) as source:
+        assert pa.ipc.open_file(source).read_all().column("key").to_pylist() == [b"k%03d" % i for i in range(5)]

@@ -29,7 +29,7 @@ from ..chunk import Chunk
 from ..compat import sha256
 from ..config import JobConfig
 from ..errors import ConfigError
-from ..files import fsync_path, replace_file
+from ..files import EarlyFsync, fsync_path, replace_file
 from ..parts import Part
 from ..readers import open_reader
 from ..rejects import RejectFile
@@ -292,10 +292,7 @@ class SQLiteDatabaseSide(SideWriter):
         self.encode = SQLiteEncoder()  # type: ignore[method-assign]
         self.batch = int(task.job.sink.batch_size or 50_000)
         self.pending = 0
-        # what is committed goes to the disk while the part goes on: the fsync before the
-        # rename then waits for little
-        self.syncer = ThreadPoolExecutor(1, thread_name_prefix="loader-part-sync")
-        self.flushing: Future[None] | None = None
+        self.early = EarlyFsync(self.tmp)  # what is committed goes to the disk as the part goes on
 
     def write(self, encoded: Encoded) -> int:
         n = self.writer.write(encoded)
@@ -303,30 +300,19 @@ class SQLiteDatabaseSide(SideWriter):
         if self.pending >= self.batch:
             self.writer.commit("part", {})
             self.pending = 0
-            if self.flushing is None or self.flushing.done():
-                self._flushed()
-                self.flushing = self.syncer.submit(fsync_path, self.tmp)
+            self.early.start()
         return n
-
-    def _flushed(self) -> None:
-        """The last early fsync's error raised: Linux reports a failed writeback once, and
-        the fsync before the rename might not see it again."""
-        if self.flushing is not None:
-            self.flushing.result()
 
     def close(self) -> list[str]:
         self.writer.commit("part", {})
         self.writer.__exit__(None, None, None)
-        try:
-            self._flushed()
-        finally:
-            self.syncer.shutdown(wait=True)
+        self.early.close()
         fsync_path(self.tmp)
         os.replace(self.tmp, self.path)
         return [self.path]
 
     def abort(self) -> None:
-        self.syncer.shutdown(wait=True)
+        self.early.__exit__(RuntimeError, None, None)
         self.writer.__exit__(RuntimeError, None, None)
 
 

@@ -1,0 +1,71 @@
+"""Replacing a file atomically, and fsyncs of a file while it is written."""
+
+from __future__ import annotations
+
+import errno
+import threading
+from pathlib import Path
+
+import pytest
+
+from loader import files
+from loader.files import EarlyFsync, replace_file
+
+
+def test_a_replaced_file_is_whole_and_readable_by_others(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "report.json"
+    replace_file(str(target), "one", durable=True)
+    replace_file(str(target), [b"tw", b"o"], durable=False)
+    assert target.read_text() == "two"
+    assert oct(target.stat().st_mode & 0o777) == "0o644"
+    assert [p.name for p in target.parent.iterdir()] == ["report.json"]  # no temporary file left
+
+
+def test_early_fsyncs_run_on_a_thread_one_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"x")
+    seen: list[int] = []
+    go = threading.Event()
+
+    def fsync(p: str) -> None:
+        seen.append(threading.get_ident())
+        go.wait(10)
+
+    monkeypatch.setattr(files, "fsync_path", fsync)
+    with EarlyFsync(str(path)) as early:
+        early.start()
+        early.start()  # the first still runs: no second one
+        go.set()
+    assert len(seen) == 1 and seen[0] != threading.get_ident()
+    with EarlyFsync(str(path)) as early:
+        for _ in range(3):
+            early.start()
+            early.close()  # waited for: the next starts anew
+    assert len(seen) == 4
+
+
+def test_an_early_fsyncs_error_is_raised_at_the_next_start_or_at_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Linux reports a failed writeback to one fsync: none of them may drop it."""
+    path = tmp_path / "f"
+    path.write_bytes(b"x")
+
+    def fsync(p: str) -> None:
+        raise OSError(errno.EIO, "Input/output error", p)
+
+    monkeypatch.setattr(files, "fsync_path", fsync)
+    early = EarlyFsync(str(path))
+    early.start()
+    with pytest.raises(OSError) as caught:
+        early.close()
+    assert caught.value.errno == errno.EIO
+    early.start()
+    while early._running is not None and not early._running.done():
+        threading.Event().wait(0.01)
+    with pytest.raises(OSError):
+        early.start()
+    early.close()
+    with pytest.raises(ValueError, match="boom"), EarlyFsync(str(path)) as early:
+        early.start()
+        raise ValueError("boom")  # the error on its way out wins over the fsync's
