@@ -612,8 +612,17 @@ def ingest(
 ) -> list[TableFile]:
     """Sorted, unique keys and values (in ``batches``) added to the closed store at
     ``directory`` whose ``version`` ``plan`` returned, in one commit; the files it added."""
-    with TableLoad(directory, version, block_size=block_size, file_size=file_size, compression=compression) as load:
-        for keys, values in batches:
-            load.add(keys, values)
-        load.commit()
-        return load.added
+    remove_orphans(directory, version)
+    sequence = version.last_sequence + 1
+    files = write_tables(
+        directory,
+        version.next_file,
+        sequence,
+        batches,
+        block_size=block_size,
+        file_size=file_size,
+        compression=compression,
+    )
+    if files:
+        commit_files(directory, version, files, sequence, files[-1].number + 1)  # the MANIFEST: the next number
+    return files
