@@ -1,5 +1,6 @@
 """Replacing a small file atomically (the run report, the metrics file, LevelDB's checkpoint),
-and fsyncs: of a path, and early ones of a file while it is written (``EarlyFsync``)."""
+removing a target a failed run created, and fsyncs: of a path, and early ones of a file
+while it is written (``EarlyFsync``)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,17 @@ def replace_file(path: str, text: str | Iterable[bytes], *, durable: bool) -> No
         raise
     if durable:
         fsync_path(parent)
+
+
+def remove_target(path: str, side_files: tuple[str, ...] = ()) -> None:
+    """A target file or directory and the files its database wrote beside it, gone."""
+    import shutil
+
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    for name in (path, *(path + suffix for suffix in side_files)):
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+            os.remove(name)
 
 
 def fsync_path(path: str) -> None:

@@ -38,6 +38,7 @@ from .errors import (
     RejectLimitError,
     SourceChangedError,
 )
+from .files import remove_target
 from .lock import TargetLock
 from .memory import current_rss_mb, fit_memory, gc_paused, reader_need, report_sizes
 from .paths import check_paths, lock_path
@@ -343,8 +344,7 @@ class Pipeline:
             self._run(report)
         except LoaderError as exc:
             self._rewind(report)
-            loop = getattr(self, "_loop", None)
-            if exc.exit_code == EXIT_USAGE and (report.resumed or (loop is not None and loop.ledger.commits)):
+            if exc.exit_code == EXIT_USAGE and self._committed(report):
                 # "nothing was written" is no longer true: committed work stays, and a rerun resumes
                 exc.exit_code = EXIT_CONFIG
                 exc.hint = f"{exc.hint}; {THEN_RESUME}" if exc.hint else f"fix this, {THEN_RESUME}"
@@ -370,6 +370,26 @@ class Pipeline:
         report.finish("ok")
         self._emit("finish", report=report)
         return report
+
+    def _committed(self, report: RunReport) -> bool:
+        """Whether the target holds a commit of this job: an earlier run's or this one's
+        (a batch, or an engine's part)."""
+        loop = getattr(self, "_loop", None)
+        return report.resumed or bool(report.parts) or (loop is not None and loop.ledger.commits > 0)
+
+    @contextlib.contextmanager
+    def _removed_unless_committed(self, report: RunReport) -> Iterator[None]:
+        """A target this run created goes again if the run stops on a usage error before
+        its first commit (a column named wrong): exit 2 promises nothing was written.
+        Entered under the target's lock, so no other run can have opened it meanwhile."""
+        path = self.job.sink.path
+        existed = os.path.lexists(path)
+        try:
+            yield
+        except LoaderError as exc:
+            if not existed and exc.exit_code == EXIT_USAGE and not self._committed(report):
+                remove_target(path, self.sink.side_files)
+            raise
 
     def replay(self, path: str | os.PathLike[str]) -> RunReport:
         """Load the rows of a reject file of this job again, once each (see ``loader.replay``)."""
@@ -402,6 +422,7 @@ class Pipeline:
         )
         with contextlib.ExitStack() as stack:
             stack.enter_context(TargetLock(job.sink.path, wait=run.lock_wait))
+            stack.enter_context(self._removed_unless_committed(report))
             writer = stack.enter_context(self.sink.open_writer(job.sink, job.source.path, job.run))
             rejects = stack.enter_context(RejectFile(self.rejects_path, self.job_name, run.lock_wait))
             signals = stack.enter_context(_Signals(self.handle_signals))

@@ -326,6 +326,38 @@ def test_directory_as_sqlite_target_is_a_config_error(tmp_path: Path) -> None:
     )
 
 
+def test_a_file_that_is_not_a_database_is_a_config_error(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "a.csv", ["id"], [[1]])
+    target = tmp_path / "notes.db"
+    target.write_text("not a database, the user's own notes\n" * 100)
+    p = cli("load", str(src), str(target))
+    assert p.returncode == 2
+    assert p.stderr == (
+        f"loader: error: sink.path: {target} is not a SQLite database (SQLite: file is not a database)\n"
+        "  hint: name a new file or an existing SQLite database\n"
+    )
+    assert target.read_text() == "not a database, the user's own notes\n" * 100
+
+
+@pytest.mark.parametrize("existing", ["sqlite", "text"])
+def test_a_file_as_leveldb_target_is_a_config_error_not_a_lock(tmp_path: Path, existing: str) -> None:
+    src = write_csv(tmp_path / "a.csv", ["id"], [[1]])
+    target = tmp_path / "out.db"
+    if existing == "sqlite":
+        assert cli("load", str(src), str(target)).returncode == 0
+    else:
+        target.write_text("x\n")
+    before = target.read_bytes()
+    # LevelDB names the LOCK in its error ("out.db/LOCK: Not a directory"): not a held lock to wait out
+    p = cli("load", str(src), str(target), "--sink", "leveldb", "--key", "{id}")
+    assert p.returncode == 2
+    assert p.stderr == (
+        f"loader: error: sink.path: {target} is a file, not a LevelDB directory\n"
+        "  hint: name a new directory or an existing LevelDB, e.g. out/data.ldb\n"
+    )
+    assert target.read_bytes() == before
+
+
 def test_index_on_an_unknown_column_is_a_config_error(tmp_path: Path) -> None:
     src = write_csv(tmp_path / "a.csv", ["id", "name"], [[1, "x"]])
     p = cli("load", str(src), str(tmp_path / "a.db"), "--index", "nmae")
@@ -334,7 +366,7 @@ def test_index_on_an_unknown_column_is_a_config_error(tmp_path: Path) -> None:
     p = cli("load", str(src), str(tmp_path / "a.db"), "--index", "nosuch")
     assert p.returncode == 2
     assert p.stderr == "loader: error: sink.indexes: no column 'nosuch' in the data\n  hint: columns are: id, name\n"
-    assert sqlite_rows(tmp_path / "a.db", "SELECT name FROM sqlite_master WHERE name = 'a'") == []
+    assert not (tmp_path / "a.db").exists()
 
 
 def test_key_format_width_is_capped(tmp_path: Path) -> None:

@@ -100,15 +100,20 @@ def test_bad_config_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert err == ["loader: error: sink.mdoe: unknown key", "  hint: did you mean 'mode'?"]
 
 
+@pytest.mark.parametrize("engine", ["threads", "processes"])
 def test_a_config_error_after_a_commit_is_a_config_error_to_fix(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], engine: str
 ) -> None:
     inp = tmp_path / "in"
     inp.mkdir()
     write_csv(inp / "1.csv", ["id", "v"], [[1, "a"], [2, "b"]])
     write_csv(inp / "2.csv", ["v"], [["c"]])  # lacks the key column
-    code, err = run(capsys, "load", f"{inp}/*.csv", str(tmp_path / "t.ldb"), "--key", "k:{id}")
+    target = tmp_path / "t.ldb"
+    code, err = run(
+        capsys, "load", f"{inp}/*.csv", str(target), "--key", "k:{id}", "--engine", engine, "--workers", "1"
+    )
     assert code == EXIT_CONFIG == 78
+    assert target.is_dir()  # the first file's rows are committed, and kept
     assert err[-2:] == [
         "loader: error: sink.key: no column 'id' in the data",
         "  hint: columns are: v; then rerun: committed work is kept and the rerun resumes",
@@ -162,3 +167,38 @@ def test_a_primary_key_the_data_lacks_is_a_config_error_with_a_suggestion(
         "loader: error: sink.primary_key: no column 'userid' in the data",
         "  hint: did you mean 'user_id'?",
     ]
+
+
+NAMED_WRONG = {
+    "index": ("t.db", ["--index", "nmae"], "sink.indexes: no column 'nmae' in the data", "did you mean 'name'?"),
+    "primary key": (
+        "t.db",
+        ["--mode", "upsert", "--primary-key", "idd"],
+        "sink.primary_key: no column 'idd' in the data",
+        "did you mean 'id'?",
+    ),
+    "key": ("t.ldb", ["--key", "{idd}"], "sink.key: no column 'idd' in the data", "columns are: id, name"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NAMED_WRONG))
+def test_a_column_named_wrong_leaves_no_new_target_and_dry_run_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    name, args, message, hint = NAMED_WRONG[case]
+    src = write_csv(tmp_path / "a.csv", ["id", "name"], [[1, "x"]])
+    target = tmp_path / name
+    expected = [f"loader: error: {message}", f"  hint: {hint}"]
+    assert run(capsys, "load", str(src), str(target), *args, "--dry-run") == (EXIT_USAGE, expected)
+    assert run(capsys, "load", str(src), str(target), *args) == (EXIT_USAGE, expected)
+    # exit 2 says nothing was written: the target this run made is gone, with its side files
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]
+
+
+def test_a_column_named_wrong_keeps_a_target_that_was_there(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = write_csv(tmp_path / "a.csv", ["id", "name"], [[1, "x"]])
+    target = tmp_path / "t.db"
+    assert run(capsys, "load", str(src), str(target), "-q") == (0, [])
+    code, _ = run(capsys, "load", str(src), str(target), "--table", "u", "--index", "nmae")
+    assert code == EXIT_USAGE
+    assert sqlite3.connect(target).execute("SELECT id, name FROM a").fetchall() == [(1, "x")]

@@ -80,6 +80,11 @@ class SQLiteSink(SinkBase):
 
         return check_width
 
+    def check_schema(self, sink: SinkConfig, schema_names: list[str]) -> None:
+        from ..writers.sqlite import check_schema
+
+        check_schema(sink, schema_names)
+
     def encoder(self, sink: SinkConfig, writer: Writer) -> SQLiteEncoder:
         return SQLiteEncoder()
 

@@ -78,6 +78,14 @@ def _text(exc: BaseException) -> str:
     return arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
 
 
+def _held_lock(text: str) -> bool:
+    """LevelDB's words for a LOCK another process (or this one) holds, not any error
+    that names the LOCK file (a file where the directory should be: "Not a directory")."""
+    return text.startswith("IO error: lock ") and (
+        "Resource temporarily unavailable" in text or "already held by process" in text
+    )
+
+
 class LevelDBWriter(Transactional):
     """Loads batches into a LevelDB directory. Use as a context manager."""
 
@@ -132,6 +140,11 @@ class LevelDBWriter(Transactional):
 
     def _open_db(self) -> None:
         # another process holding LOCK: retry with a growing delay for up to sink.busy_timeout
+        if os.path.exists(self.config.path) and not os.path.isdir(self.config.path):
+            raise ConfigError(
+                f"sink.path: {self.config.path} is a file, not a LevelDB directory",
+                hint="name a new directory or an existing LevelDB, e.g. out/data.ldb",
+            )
         deadline = time.monotonic() + self.config.busy_timeout
         delay = 0.05
         while True:
@@ -148,7 +161,7 @@ class LevelDBWriter(Transactional):
                 )
                 return
             except plyvel.IOError as exc:
-                if "lock" not in _text(exc).lower():
+                if not _held_lock(_text(exc)):
                     raise SinkError(f"cannot open LevelDB: {_text(exc)}", file=self.config.path) from None
                 left = deadline - time.monotonic()
                 if left <= 0:

@@ -19,7 +19,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import adbc_driver_manager as adbc
@@ -70,6 +70,11 @@ def db_error(exc: BaseException, path: str, busy_timeout: float, doing: str = ""
         return SinkError(f"the OS refused a read or write (SQLite: {msg})", file=path, hint=RESUME_HINT)
     if "constraint failed" in low:
         return SinkError(msg, file=path, hint='use mode = "upsert" or "ignore" for repeated keys')
+    if "file is not a database" in low:  # a rerun fails the same way: the user's to fix
+        return ConfigError(
+            f"sink.path: {path} is not a SQLite database (SQLite: {msg})",
+            hint="name a new file or an existing SQLite database",
+        )
     return SinkError(f"{msg}{doing}", file=path)
 
 
@@ -81,6 +86,23 @@ def check_width(columns: int, file: str | None = None) -> None:
             file=file,
             hint="keep the columns you need with a select or drop transform, or load into LevelDB",
         )
+
+
+def require_columns(key: str, wanted: Iterable[str], names: list[str]) -> None:
+    """Every column a setting (``key``) names is in the data."""
+    for c in wanted:
+        if c not in names:
+            raise ConfigError(
+                f"{key}: no column {c!r} in the data",
+                hint=suggest.did_you_mean(c, names) or "columns are: " + ", ".join(names),
+            )
+
+
+def check_schema(config: SinkConfig, names: list[str]) -> None:
+    """The key and index columns are in the data: said by ``--dry-run`` too."""
+    require_columns("sink.primary_key", config.primary_key, names)
+    for cols in config.indexes:
+        require_columns("sink.indexes", cols, names)
 
 
 def quote(name: str) -> str:
@@ -267,33 +289,19 @@ class SQLiteWriter(Transactional):
             raise ConfigError(
                 f"sink.table: {self.table!r} is reserved for the loader's own use", hint="name another table (--table)"
             )
-        self._check_indexes(schema)
+        for cols in self.config.indexes:  # an unknown name would index a string constant
+            require_columns("sink.indexes", cols, schema.names)
         if fresh and self.config.mode == "replace":
             self._execute(f"DROP TABLE IF EXISTS {quote(self.table)}")
         self.columns = self.existing_columns()
         if not self.columns:
-            missing = [c for c in self.config.primary_key if c not in schema.names]
-            if missing:
-                raise ConfigError(
-                    f"sink.primary_key: no column {missing[0]!r} in the data",
-                    hint=suggest.did_you_mean(missing[0], schema.names) or "columns are: " + ", ".join(schema.names),
-                )
+            require_columns("sink.primary_key", self.config.primary_key, schema.names)
             cols = [f"{quote(f.name)} {sqlite_type(f.type)}" for f in schema]
             if self.config.primary_key:
                 cols.append("PRIMARY KEY (" + ", ".join(quote(c) for c in self.config.primary_key) + ")")
             self._execute(f"CREATE TABLE {quote(self.table)} (" + ", ".join(cols) + ")")
             self.columns = list(schema.names)
         self._check_columns(schema)
-
-    def _check_indexes(self, schema: pa.Schema) -> None:
-        """Every index names columns of the data: an unknown name would index a string constant."""
-        for cols in self.config.indexes:
-            for c in cols:
-                if c not in schema.names:
-                    raise ConfigError(
-                        f"sink.indexes: no column {c!r} in the data",
-                        hint=suggest.did_you_mean(c, schema.names) or "columns are: " + ", ".join(schema.names),
-                    )
 
     def _check_columns(self, schema: pa.Schema) -> None:
         known = {c.lower() for c in self.columns}
