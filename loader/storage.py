@@ -236,7 +236,9 @@ def glob(pattern: str) -> list[str]:
     found = (i.path for i in infos if i.type == pafs.FileType.File)
     matched = sorted(loc.uri(p) for p in found if glob_could_match(pattern_path, "/" + p.lstrip("/")))
     if not matched and missing(loc.uri(base + "/")).message == "no such bucket":
-        raise SourceError("cannot list: no such bucket", file=loc.uri(base), hint=_AWS_ERRORS["NO_SUCH_BUCKET"][1])
+        raise MissingInputError(
+            "cannot list: no such bucket", file=loc.uri(base), hint=_AWS_ERRORS["NO_SUCH_BUCKET"][1]
+        )
     return matched
 
 

@@ -228,6 +228,10 @@ def test_a_missing_object_or_bucket_is_one_line_naming_the_uri(tmp_path: Path, s
         load("s3://no-such-bucket-here/in/*.csv", tmp_path / "t.db", table="t")
     assert str(err.value) == "s3://no-such-bucket-here/in: cannot list: no such bucket"
     assert not (tmp_path / "t.db").exists()
+    # each names an input that cannot be found: EX_NOINPUT, the same code as a missing file
+    for uri in (s3.uri("in/b.csv"), "s3://no-such-bucket-here/in/a.csv", "s3://no-such-bucket-here/in/*.csv"):
+        p = cli("load", uri, str(tmp_path / "t.db"), "--table", "t", extra_env=s3.env)
+        assert p.returncode == 66, p.stderr
 
 
 def test_bad_credentials_fail_in_one_line_with_a_hint(tmp_path: Path, s3: Bucket, s3_server: S3Server) -> None:
