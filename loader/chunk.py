@@ -130,6 +130,15 @@ class Chunk:
         return out
 
 
+def explain(rejects: list[Reject], notes: dict[str, str]) -> None:
+    """Add to a read's reject reason why its column's type was fixed before this run
+    (``notes``: column -> the sentence that says where the type comes from)."""
+    for r in rejects:
+        note = notes.get(r.column or "") if r.stage == "read" else None
+        if note:
+            r.reason += note
+
+
 def batches(chunks: Iterator[Chunk]) -> Iterator[pa.RecordBatch]:
     """The plain batch stream inside a chunk stream."""
     for chunk in chunks:

@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 
 from . import sinks, stopping, storage
-from .chunk import Chunk
+from .chunk import explain
 from .config import JobConfig, load_job, resolve
 from .errors import (
     EXIT_CONFIG,
@@ -655,7 +655,7 @@ class _Loop:
             for encoded in batches:
                 chunk = encoded.chunk
                 if self.type_notes and chunk.rejects:
-                    self._explain(chunk)
+                    explain(chunk.rejects, self.type_notes)
                 self.rejects.write(chunk.rejects)
                 if not self.report.rows_written:
                     self.reasons.update(r.reason for r in chunk.rejects)
@@ -700,12 +700,6 @@ class _Loop:
                 close()
         self.ledger.file_done(key, fs)
         self.commit()
-
-    def _explain(self, chunk: Chunk) -> None:
-        for r in chunk.rejects:
-            note = self.type_notes.get(r.column or "") if r.stage == "read" else None
-            if note:
-                r.reason += note
 
     def _over_limit(self) -> bool:
         limit = self.job.run.max_rejects

@@ -96,8 +96,10 @@ def declared_pins(declared: dict[str, str], types: dict[str, pa.DataType]) -> di
     """Types an existing table's declared column types impose on a load's columns.
 
     An INTEGER or REAL column takes only values that its type holds without loss
-    (``01234`` is rejected, not stored as 1234); a TEXT column takes numbers and
-    booleans as their source text (``1.50``, not 1.5)."""
+    (``01234`` is rejected, not stored as 1234; an integer a float rounds is rejected
+    by a REAL column); a TEXT column takes numbers and booleans as their source text
+    (``1.50``, not 1.5). A NUMERIC column's text is checked by the encoder
+    (``numeric_text``)."""
     pins: dict[str, pa.DataType] = {}
     by_lower = {n.lower(): _affinity(d.upper()) for n, d in declared.items()}
     for name, t in types.items():
@@ -107,9 +109,18 @@ def declared_pins(declared: dict[str, str], types: dict[str, pa.DataType]) -> di
             pins[name] = pa.int64()
         elif affinity == "TEXT" and (number or pa.types.is_boolean(t)):
             pins[name] = pa.string()
-        elif affinity == "REAL" and not number:
+        elif affinity == "REAL" and not pa.types.is_floating(t):  # integers too: SQLite makes them floats
             pins[name] = pa.float64()
     return pins
+
+
+def numeric_text(mode: str, declared: dict[str, str]) -> frozenset[str]:
+    """The columns (lower case) of an existing table whose NUMERIC affinity turns text
+    that looks like a number into one (``007`` into 7): the encoder checks their text.
+    None for ``replace``: its table is made by the loader, with its own types."""
+    if mode == "replace":
+        return frozenset()
+    return frozenset(n.lower() for n, d in declared.items() if _affinity(d.upper()) == "NUMERIC")
 
 
 def _affinity(declared: str) -> str:

@@ -13,7 +13,7 @@ import pytest
 from loader import load
 from loader.cli import main
 from loader.errors import ConfigError, LoaderError
-from loader.schema import declared_pins, rows_per_file
+from loader.schema import declared_pins, numeric_text, rows_per_file
 from tests.conftest import sqlite_rows
 from tests.reliability_util import cli, leveldb_items, reject_lines, rejects_of, sqlite_state
 
@@ -189,6 +189,46 @@ def test_appending_to_a_table_made_elsewhere_checks_its_declared_types(tmp_path:
     )
 
 
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_real_and_numeric_columns_made_elsewhere_never_change_a_value(tmp_path: Path, engine: str) -> None:
+    db = tmp_path / "x.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE t (id INTEGER, x REAL, n NUMERIC, d DECIMAL(20, 2), dt DATETIME)")
+    conn.commit()
+    conn.close()
+    write(
+        tmp_path / "new.csv",
+        "id,x,n,d,dt\n"
+        "1,1,7,1.50,2024-01-01\n"
+        "2,9007199254740993,8,2.5,2024-01-02\n"  # a float rounds it
+        "3,2,007,3,x\n"  # NUMERIC would store 7
+        "4,3,abc,12345678901234567.89,2024-01-04\n"  # NUMERIC would store 12345678901234568
+        "5,4,9007199254740993,0.10000000000000000001,5\n"  # 0.1
+        "6,5,12345678901234567890,4,2024-01-06\n"  # past int64: a float
+        "7,6,9007199254740993,1e3,2024-01-07 10:00\n",  # an int64 is kept exactly; 1e3 is 1000
+    )
+    report = load(str(tmp_path / "new.csv"), str(db), table="t", run_options={"engine": engine, "workers": 1})
+    assert (report.rows_read, report.rows_written, report.rows_rejected) == (7, 2, 5)
+    assert sqlite_rows(db, "SELECT id, x, n, typeof(n), d, typeof(d), dt FROM t ORDER BY id") == [
+        (1, 1.0, 7, "integer", 1.5, "real", "2024-01-01"),
+        (7, 6.0, 9007199254740993, "integer", 1000, "integer", "2024-01-07 10:00"),
+    ]
+    rejects = {r["row"]: (r["column"], r["reason"]) for r in reject_lines(rejects_of(db))}
+    assert rejects[2] == (
+        "x",
+        "'9007199254740993' would be stored as 9007199254740992.0 by float64 (declare the column as decimal(p, s) "
+        "or string); the table's column x holds float64 values only: to change it, declare the type and reload "
+        'every file with --restart and mode = "replace"',
+    )
+    numeric = "by the table's NUMERIC column (declare the column TEXT to keep the text)"
+    assert {row: rejects[row] for row in (3, 4, 5, 6)} == {
+        3: ("n", f"'007' would be stored as the number 7 {numeric}"),
+        4: ("d", f"'12345678901234567.89' would be stored as the number 1.2345678901234568e+16 {numeric}"),
+        5: ("d", f"'0.10000000000000000001' would be stored as the number 0.1 {numeric}"),
+        6: ("n", f"'12345678901234567890' would be stored as the number 1.2345678901234567e+19 {numeric}"),
+    }
+
+
 def test_a_text_column_takes_a_later_files_integers_as_source_text(tmp_path: Path) -> None:
     write(tmp_path / "d1.csv", "id,code\n1,007\n")
     db = tmp_path / "d.db"
@@ -292,7 +332,10 @@ def test_sqlite_affinity_decides_what_an_existing_column_takes() -> None:
     types = {n: pa.string() for n in "abcde"} | {"f": pa.float64()}
     assert declared_pins(declared, types) == {"a": pa.int64(), "c": pa.float64(), "f": pa.int64()}
     numbers = {"a": pa.int64(), "b": pa.float64(), "c": pa.int64(), "d": pa.bool_()}
-    assert declared_pins(declared, numbers) == {"b": pa.string()}
+    # integers into a REAL column are floats there: checked as float64 (2**53 + 1 is rejected)
+    assert declared_pins(declared, numbers) == {"b": pa.string(), "c": pa.float64()}
+    assert numeric_text("append", declared) == {"d"}
+    assert numeric_text("replace", declared) == set()  # the loader makes the table again, with its types
 
 
 def test_a_rerun_after_a_failure_reads_the_rest_with_the_first_runs_types(tmp_path: Path) -> None:

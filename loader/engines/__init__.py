@@ -36,7 +36,7 @@ from ..memory import report_sizes
 from ..parts import Part, plan_file
 from ..progress import Progress
 from ..report import FileReport, RunReport
-from ..schema import encode_types
+from ..schema import encode_types, numeric_text
 from ..state import FilePlan, FileState, JobState
 from ..transforms import output_schema
 from .forked import QUIET_LOGS, WORKER_CONFIG, ForkedWorkers, forked_workers, wait_for
@@ -339,8 +339,12 @@ class Coordinator:
         run = pipe.job.run
         side = result_side(str(run.part_results))
         allow_python = getattr(pipe, "allow_python", False)
+        numeric = numeric_text(str(pipe.job.sink.mode), self.writer.column_types())
         tasks = [
-            PartTask(pipe.job, pipe.job_name, pipe.table, p, encoded, directory, allow_python, side) for p in parts
+            PartTask(
+                pipe.job, pipe.job_name, pipe.table, p, encoded, directory, allow_python, side, numeric, pipe.type_notes
+            )
+            for p in parts
         ]
         self._check_plan(tasks, committed)
         for task in tasks:

@@ -25,7 +25,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..chunk import Chunk
+from ..chunk import Chunk, explain
 from ..compat import sha256
 from ..config import JobConfig
 from ..errors import ConfigError
@@ -56,12 +56,18 @@ class PartTask:
     allow_python: bool = False
     # "database": results the coordinator copies in as they are; "arrow": rows it binds
     side: str = "database"
+    numeric: frozenset[str] = frozenset()  # the target's NUMERIC columns (``SQLiteEncoder``)
+    notes: dict[str, str] = field(default_factory=dict)  # why a column's type was fixed before (``explain``)
 
     @property
     def prefix(self) -> str:
         """The part's result files' common name: its id and what decides its contents
         (types, stages, sink), so a result made under other settings is never reused."""
-        what = json.dumps([self.types, self.job.transform, repr(self.job.sink), self.side], sort_keys=True, default=str)
+        what = json.dumps(
+            [self.types, self.job.transform, repr(self.job.sink), self.side, sorted(self.numeric)],
+            sort_keys=True,
+            default=str,
+        )
         return os.path.join(self.spill_dir, f"{self.part.id}-{sha256(what.encode()).hexdigest()[:8]}")
 
 
@@ -141,7 +147,7 @@ def run_part(task: PartTask) -> PartResult:
             result.dialect = found.to_json() if found is not None else None
             out = side_writer(task, output_schema(stages, reader.schema, task.part.path))
             try:
-                _write_chunks(out, apply(stages, iter(reader)), rejects, result)
+                _write_chunks(out, apply(stages, iter(reader)), rejects, result, task.notes)
                 result.files = out.close()
             except BaseException:
                 out.abort()
@@ -169,11 +175,15 @@ def _reader_part(part: Part) -> tuple[int, ...] | None:
     return (part.start, part.end)
 
 
-def _write_chunks(out: SideWriter, chunks: Iterator[Chunk], rejects: RejectFile, result: PartResult) -> None:
+def _write_chunks(
+    out: SideWriter, chunks: Iterator[Chunk], rejects: RejectFile, result: PartResult, notes: dict[str, str]
+) -> None:
     """The part's chunks encoded into ``out``, their rejects into ``rejects``, counted in ``result``."""
     reasons: Counter[str] = Counter()
     for encoded in (out.encode(c) for c in chunks):
         chunk = encoded.chunk
+        if notes and chunk.rejects:
+            explain(chunk.rejects, notes)
         rejects.write(chunk.rejects)
         if not result.rows_written:
             reasons.update(r.reason for r in chunk.rejects)
@@ -227,7 +237,7 @@ class SQLiteArrowSide(SideWriter):
         from ..sinks.sqlite import SQLiteEncoder
 
         self.prefix = task.prefix
-        self.encode = SQLiteEncoder()  # type: ignore[method-assign]
+        self.encode = SQLiteEncoder(task.numeric)  # type: ignore[method-assign]
         self.files: list[str] = []
         self.file: contextlib.ExitStack | None = None  # the file being written, until whole
         self.out: pa.ipc.RecordBatchFileWriter | None = None
@@ -289,7 +299,7 @@ class SQLiteDatabaseSide(SideWriter):
         self.writer.conn.execute("PRAGMA journal_mode=OFF")
         self.writer.conn.execute("PRAGMA synchronous=OFF")
         self.writer.prepare(schema, fresh=True)
-        self.encode = SQLiteEncoder()  # type: ignore[method-assign]
+        self.encode = SQLiteEncoder(task.numeric)  # type: ignore[method-assign]
         self.batch = int(task.job.sink.batch_size or 50_000)
         self.pending = 0
         self.early = EarlyFsync(self.tmp)  # what is committed goes to the disk as the part goes on

@@ -25,10 +25,15 @@ def default_table(paths: list[str]) -> str:
 
 class SQLiteEncoder:
     """A chunk's columns as SQLite stores them without loss; rows with a uint64 value
-    above SQLite's signed 64-bit range go to the rejects. No database: any thread."""
+    above SQLite's signed 64-bit range go to the rejects, and rows whose text an existing
+    table's NUMERIC column (``numeric``, lower-case names) would change into another
+    number. No database: any thread."""
+
+    def __init__(self, numeric: frozenset[str] = frozenset()) -> None:
+        self.numeric = numeric
 
     def __call__(self, chunk: Chunk) -> Encoded:
-        from ..writers.encode import sqlite_array, uint64_overflow
+        from ..writers.encode import numeric_affinity_loss, sqlite_array, uint64_overflow
 
         for name, col in zip(chunk.batch.schema.names, chunk.batch.columns, strict=True):
             mask = uint64_overflow(col)
@@ -37,7 +42,14 @@ class SQLiteEncoder:
         batch = chunk.batch
         if not batch.num_rows:
             return Encoded(chunk)
-        rows = pa.RecordBatch.from_arrays([sqlite_array(c) for c in batch.columns], names=batch.schema.names)
+        columns = [sqlite_array(c) for c in batch.columns]
+        for name, col in zip(batch.schema.names, columns, strict=True):
+            if name.lower() in self.numeric and pa.types.is_string(col.type):
+                lost = numeric_affinity_loss(col)
+                if lost is not None:
+                    chunk = chunk.reject(lost[0], lost[1], stage="write", column=name)
+                    return self(chunk)  # the other columns again, for the rows left
+        rows = pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
         return Encoded(chunk, rows)
 
 
@@ -86,7 +98,9 @@ class SQLiteSink(SinkBase):
         check_schema(sink, schema_names)
 
     def encoder(self, sink: SinkConfig, writer: Writer) -> SQLiteEncoder:
-        return SQLiteEncoder()
+        from ..schema import numeric_text
+
+        return SQLiteEncoder(numeric_text(sink.mode, writer.column_types()))
 
     def open_writer(self, sink: SinkConfig, paths: list[str], run: RunConfig | None = None) -> Writer:
         from ..writers.sqlite import SQLiteWriter

@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 from .. import kernels
-from ..convert import value_bytes
+from ..convert import _leading_zero, float_loses, value_bytes
 from ..errors import ConfigError
 
 INT64_MAX = (1 << 63) - 1
@@ -172,6 +172,44 @@ def sqlite_array(arr: pa.Array) -> pa.Array:
     if pa.types.is_null(t):
         return pa.nulls(len(arr), pa.string())
     return arr
+
+
+# Text SQLite's NUMERIC affinity turns into a number: its well-formed integer and real literals
+_SQLITE_NUMBER = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
+_INTEGER_LITERAL = re.compile(r"\s*[+-]?\d+\s*")
+
+
+def numeric_affinity_loss(arr: pa.Array) -> tuple[pa.Array, list[str]] | None:
+    """Where a NUMERIC column would change text into a number that is not what it says:
+    a leading zero (``007`` -> 7), an integer past int64 or a decimal with more digits than
+    a float holds; with a reason for each. None where nothing would change."""
+    looks = kernels.fill_null(kernels.match_substring_regex(arr, _SQLITE_NUMBER), False)
+    if not kernels.any(looks).as_py():
+        return None
+    text = kernels.filter(arr, looks)
+    lost = kernels.or_(_leading_zero(text, decimal=True), float_loses(text))
+    if not kernels.any(lost).as_py():
+        return None
+    mask = kernels.replace_with_mask(looks, looks, lost)
+    reasons, keep = [], []
+    for value in kernels.filter(arr, mask).to_pylist():
+        number = _sqlite_number(value)
+        keep.append(str(number) == value.strip().lstrip("+"))  # an integer within int64: stored as written
+        reasons.append(
+            f"{value!r} would be stored as the number {number!r} by the table's NUMERIC column "
+            "(declare the column TEXT to keep the text)"
+        )
+    if all(keep):
+        return None
+    mask = kernels.replace_with_mask(mask, mask, pa.array([not k for k in keep], pa.bool_()))
+    return mask, [r for r, k in zip(reasons, keep, strict=True) if not k]
+
+
+def _sqlite_number(text: str) -> int | float:
+    """The number SQLite stores for a literal: an integer within int64, else a float."""
+    if _INTEGER_LITERAL.fullmatch(text) and -(1 << 63) <= int(text) <= INT64_MAX:
+        return int(text)
+    return float(text)
 
 
 def uint64_overflow(arr: pa.Array) -> pa.Array | None:
