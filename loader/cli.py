@@ -18,7 +18,7 @@ import sys
 import traceback
 import typing
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from . import __version__
@@ -76,7 +76,7 @@ EXAMPLES = {
   loader load users.parquet users.ldb --key 'user:{id}'
   loader load data.csv out.db --mode upsert --primary-key id --set run.max_rejects=0""",
     "replay": """examples:
-  loader replay out/events.db.table:events.rejects.jsonl --job job.toml
+  loader replay out/events.db.table-events.rejects.jsonl --job job.toml
   loader replay fixed.jsonl --job job.toml --report replay.json
 
 rows that fail again go to REJECTS.replay.jsonl; a row already replayed is not loaded twice""",
@@ -97,14 +97,28 @@ those in flags, --set and the environment to the current one""",
 
 
 def _columns(text: str) -> dict[str, str]:
-    """``zip=string,amount=float64`` as a table."""
+    """``zip=string,amount=decimal(10, 2)`` as a table: commas inside brackets belong to the type."""
     out = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
+    for part in filter(None, (p.strip() for p in _top_level_split(text))):
         if "=" not in part:
             raise argparse.ArgumentTypeError(f"expected NAME=TYPE, got {part!r}")
         name, typ = part.split("=", 1)
         out[name.strip()] = typ.strip()
     return out
+
+
+def _top_level_split(text: str) -> list[str]:
+    """``text`` split at the commas outside brackets (``timestamp[us, UTC]``, ``decimal(5, 2)``)."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth = max(0, depth - 1)
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    return [*parts, text[start:]]
 
 
 def _comma_list(text: str) -> list[str]:
@@ -250,7 +264,7 @@ def build_parser(helps: bool = True) -> argparse.ArgumentParser:
     fields' docstrings (only ``--help`` shows it)."""
     parser = argparse.ArgumentParser(
         prog="loader",
-        description="Stream CSV and Parquet files into SQLite or LevelDB with bounded memory.",
+        description="Stream CSV, Parquet, JSON Lines and Arrow files into SQLite or LevelDB with bounded memory.",
         epilog="exit codes: 0 ok; rerun and it resumes: 1 I/O error, 75 target locked, 130/143 SIGINT/SIGTERM; "
         "fix something, then rerun: 2 usage or config, 3 too many rejects, 4 none loaded, 65 data to fix, "
         "66 missing input, 78 config error after a commit",
@@ -472,12 +486,14 @@ class _Command:
             print("ok: configuration and sources are valid; nothing was written")
             return EXIT_OK
         report = pipeline.replay(args.rejects_file) if args.command == "replay" else pipeline.run()
-        if self.report_path:
-            report.write(self.report_path)
-        if self.metrics_path:
-            write_metrics(self.metrics_path, report)
         if not self.quiet and log is None:
-            print(report.summary(), file=sys.stderr)
+            print(report.summary(), file=sys.stderr)  # the load is committed whatever happens to its files next
+        for key, path, write in (
+            ("run.report", self.report_path, report.write),
+            ("run.metrics_file", self.metrics_path, functools.partial(write_metrics, report=report)),
+        ):
+            if path:
+                _write_output(key, path, write)
         return EXIT_OK
 
     def failed(self, exc: Exception) -> int:
@@ -496,6 +512,18 @@ class _Command:
             print(report.summary(), file=sys.stderr)  # what was committed before the stop
         _fail(exc, code, self.debug, self.log)
         return code
+
+
+def _write_output(key: str, path: str, write: Callable[[str], None]) -> None:
+    """A file a finished load writes (its report, its metrics); a path the OS refuses is the
+    user's to fix, said in one line: the rows are committed, and a rerun writes the file."""
+    try:
+        write(path)
+    except OSError as exc:
+        raise LoaderError(
+            f"{key}: cannot write {path}: {exc.strerror or exc}",
+            hint="the load is committed; fix the path or its permissions, and a rerun writes it",
+        ) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -75,7 +75,8 @@ class SourceConfig:
     skip_rows: int = 0
     """Lines to skip before the header."""
     columns: dict[str, str] = field(default_factory=dict)
-    """Type overrides by column, e.g. ``{ zip = "string", amount = "float64" }``."""
+    """Type overrides by column: ``--columns zip=string,amount=decimal(10,2)``, in a job file
+    ``{ zip = "string", amount = "decimal(10,2)" }``."""
     infer_rows: int = 100_000
     """CSV rows sampled to infer column types (types are never guessed from one block)."""
     block_size: int = 1 << 20
@@ -160,11 +161,12 @@ class RunConfig:
     """Rows per chunk: the memory bound (each chunk in flight also exists as Python values
     for the writer; bench/NOTES.md has why 8192)."""
     report: str | None = field(default=None, metadata=PATH)
-    """Write the run report as JSON here (also ``--report``)."""
+    """Write the run report as JSON here."""
     rejects: str | None = field(default=None, metadata=PATH)
     """Reject file (JSON lines); default ``<target>.<job>.rejects.jsonl`` next to the target."""
     max_rejects: int | float | None = None
-    """Stop (exit 3) past this many rejected rows, or this fraction when below 1. ``0`` is strict."""
+    """Stop (exit 3) past this many rejected rows, or this fraction when below 1, checked after each
+    chunk. ``0`` is strict: the chunk with the first reject is the last one read."""
     job: str | None = None
     """Name that keys this job's checkpoints in the target (default: the table or key template)."""
     on_change: Literal["error", "skip", "reload"] = "error"

@@ -296,3 +296,50 @@ def test_load_takes_the_csv_keys_as_flags_and_any_key_with_set(tmp_path: Path) -
         2,
         "loader: error: sink.mdoe: unknown key\n  hint: did you mean 'mode'?\n",
     )
+
+
+def test_columns_flag_takes_types_with_commas(tmp_path: Path) -> None:
+    from loader.cli import build_parser, job_for
+
+    argv = [
+        "load",
+        "a.csv",
+        str(tmp_path / "a.db"),
+        "--columns",
+        "zip=string, amount=decimal(10, 2),ts=timestamp[us, UTC]",
+    ]
+    job = job_for(build_parser().parse_args(argv), env={})
+    assert job.source.columns == {"zip": "string", "amount": "decimal(10, 2)", "ts": "timestamp[us, UTC]"}
+    src = tmp_path / "a.csv"
+    src.write_text("zip,amount\n00501,3.10\n")
+    p = cli("load", str(src), str(tmp_path / "a.db"), "--columns", "amount=decimal(10, 2)")
+    assert p.returncode == 0, p.stderr
+    assert sqlite_rows(tmp_path / "a.db", "SELECT zip, amount FROM a") == [("00501", "3.10")]
+
+
+def test_a_report_path_the_os_refuses_is_one_line_after_the_committed_load(tmp_path: Path) -> None:
+    src = tmp_path / "a.csv"
+    src.write_text("id\n1\n")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    report = blocker / "r.json"  # its directory is a file
+    p = cli("load", str(src), str(tmp_path / "a.db"), "--report", str(report))
+    assert p.returncode == 1
+    lines = p.stderr.splitlines()
+    assert lines[0].startswith("ok: 1 rows written to ")
+    assert lines[1:] == [
+        f"loader: error: run.report: cannot write {report}: File exists",
+        "  hint: the load is committed; fix the path or its permissions, and a rerun writes it",
+    ]
+    assert sqlite_rows(tmp_path / "a.db", "SELECT id FROM a") == [(1,)]
+
+
+def test_replay_help_names_the_reject_file_loader_writes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "events.csv"
+    src.write_text("id,n\n1,x\n2,3\n")
+    target = tmp_path / "events.db"
+    assert main(["load", str(src), str(target), "--columns", "n=int64", "-q"]) == 0
+    assert main(["replay", "--help"]) == 0
+    example = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("  loader replay "))
+    named = example.split()[2]  # out/events.db.<job>.rejects.jsonl
+    assert (tmp_path / named.removeprefix("out/")).exists()
