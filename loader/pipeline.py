@@ -179,6 +179,14 @@ class Pipeline:
         env: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> Pipeline:
+        """A pipeline for a job file, as ``loader run`` builds it.
+
+        Args:
+            path: The job file (TOML); its relative paths are relative to it.
+            sets: ``KEY=VALUE`` overrides, as ``--set`` takes them (``"sink.path=out/x.db"``).
+            env: The environment for ``${VAR}`` and ``LOADER_*`` overrides (default: ``os.environ``).
+            **kwargs: ``Pipeline``'s own keywords (``progress``, ``on_event``, ...).
+        """
         return cls(load_job(path, sets, env), **kwargs)
 
     # ------------------------------------------------------------ naming

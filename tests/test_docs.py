@@ -41,6 +41,9 @@ def test_site_builds_strict(tmp_path: Path) -> None:
     for name in ("load", "Pipeline", "RunReport", "SourceConfig", "SinkConfig", "RunConfig", "ConfigError"):
         assert f'id="loader.{name}"' in api, name  # rendered from the docstrings by mkdocstrings
     assert "rows_written" in api
+    assert 'id="loader.Pipeline.from_config"' in api  # documented by its docstring
+    # Google-style sections are rendered as parameter tables, not run-on text
+    assert "Args:" not in api
     # links from docs/ to repository files are published with the site
     assert (site / "repo" / "configs" / "quickstart.toml").read_bytes() == (
         ROOT / "configs" / "quickstart.toml"
