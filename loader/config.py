@@ -96,7 +96,7 @@ class SinkConfig:
     type: str | None = None
     """``sqlite`` or ``leveldb`` (or a sink registered in ``loader.sinks``); inferred from the path's suffix when omitted."""
     table: str | None = None
-    """SQLite table (default: the first source file's name without extension)."""
+    """SQLite table (default: the first source file's name without extension; required when ``source.path`` is a glob)."""
     mode: Literal["append", "replace", "upsert", "ignore"] = "append"
     """``append``; ``replace`` (drop and recreate); ``upsert`` (on primary key); ``ignore`` (skip duplicates)."""
     primary_key: list[str] = field(default_factory=list)
@@ -559,7 +559,25 @@ def load_job(
     environ = env if env is not None else os.environ
     data = interpolate(read_job_file(path), environ, "job")
     rebase_paths(data, os.path.dirname(os.fspath(path)))
-    return job_from_tables(apply_overrides(data, sets, environ, flags))
+    written = _flat(data)
+    merged = apply_overrides(data, sets, environ, flags)
+    try:
+        return job_from_tables(merged)
+    except ConfigError as exc:
+        # a key the file sets, and no override changed: the error names the file
+        key = exc.message.split(":", 1)[0].removeprefix("job.")  # job.sinks: a section named wrong
+        if exc.file is None and key in written and _flat(merged).get(key) == written[key]:
+            exc.file = os.fspath(path)
+        raise
+
+
+def _flat(data: dict[str, Any]) -> dict[str, Any]:
+    """A job's keys as ``section.key`` -> value, beside its top-level ones."""
+    out: dict[str, Any] = dict(data)
+    for name, value in data.items():
+        if isinstance(value, dict):
+            out.update({f"{name}.{key}": v for key, v in value.items()})
+    return out
 
 
 # ----------------------------------------------------------------- defaults

@@ -172,7 +172,7 @@ def test_config_error_names_key(tmp_path: Path) -> None:
     job.write_text('[source]\npath = "a.csv"\n[sink]\npath = "x.db"\nbatchsize = 1\n')
     p = cli("run", str(job))
     assert p.returncode == 2
-    assert p.stderr == "loader: error: sink.batchsize: unknown key\n  hint: did you mean 'batch_size'?\n"
+    assert p.stderr == f"loader: error: {job}: sink.batchsize: unknown key\n  hint: did you mean 'batch_size'?\n"
 
 
 def test_missing_input_exit_66_one_line(tmp_path: Path) -> None:
@@ -343,3 +343,16 @@ def test_replay_help_names_the_reject_file_loader_writes(tmp_path: Path, capsys:
     example = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("  loader replay "))
     named = example.split()[2]  # out/events.db.<job>.rejects.jsonl
     assert (tmp_path / named.removeprefix("out/")).exists()
+
+
+def test_a_job_file_error_names_the_file_and_an_override_error_does_not(tmp_path: Path) -> None:
+    job = tmp_path / "job.toml"
+    job.write_text('[source]\npath = "a.csv"\n[sink]\npath = "o.db"\nbatch_size = "big"\n')
+    hint = "  hint: check the job file or flags; `loader run --help` lists them\n"
+    p = cli("run", str(job))
+    assert (p.returncode, p.stderr) == (
+        2,
+        f"loader: error: {job}: sink.batch_size: expected an integer, got 'big'\n{hint}",
+    )
+    p = cli("run", str(job), "--set", "sink.batch_size=many")  # the override's value is the mistake
+    assert (p.returncode, p.stderr) == (2, f"loader: error: sink.batch_size: expected an integer, got 'many'\n{hint}")

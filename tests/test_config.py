@@ -65,21 +65,24 @@ def test_dialect_is_left_to_the_reader() -> None:
 
 def test_unknown_key_is_an_error_with_suggestion(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as e:
-        load_job(write(tmp_path, BASIC + 'tabel = "x"\n'), env={})
-    assert str(e.value) == "sink.tabel: unknown key"
+        load_job(job := write(tmp_path, BASIC + 'tabel = "x"\n'), env={})
+    assert str(e.value) == f"{job}: sink.tabel: unknown key"  # the file that says it
     assert e.value.hint == "did you mean 'table'?"
     assert e.value.exit_code == 2
 
 
 def test_unknown_section(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"job.sinks: unknown key"):
-        load_job(write(tmp_path, BASIC + "[sinks]\na = 1\n"), env={})
+        load_job(job := write(tmp_path, BASIC + "[sinks]\na = 1\n"), env={})
+    with pytest.raises(ConfigError) as e:
+        load_job(job, env={})
+    assert e.value.file == str(job)
 
 
 def test_wrong_type_names_key_and_expectation(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as e:
-        load_job(write(tmp_path, BASIC + 'batch_size = "many"\n'), env={})
-    assert str(e.value) == "sink.batch_size: expected an integer, got 'many'"
+        load_job(job := write(tmp_path, BASIC + 'batch_size = "many"\n'), env={})
+    assert str(e.value) == f"{job}: sink.batch_size: expected an integer, got 'many'"
 
 
 def test_bad_literal_value(tmp_path: Path) -> None:
