@@ -326,6 +326,19 @@ def test_directory_as_sqlite_target_is_a_config_error(tmp_path: Path) -> None:
     )
 
 
+def test_lines_ending_in_a_carriage_return_alone_are_one_line_to_fix(tmp_path: Path) -> None:
+    src = tmp_path / "mac.csv"
+    src.write_bytes(b"a,b\rx,1\ry,2\r")  # classic Mac OS and old Excel exports
+    for command in (["load", str(src), str(tmp_path / "m.db")], ["inspect", str(src)]):
+        p = cli(*command)
+        assert p.returncode == 65
+        assert p.stderr == (
+            f"loader: error: {src}, line 1: lines end in a carriage return alone (old Mac style); "
+            "loader reads LF or CRLF line ends\n"
+            "  hint: convert the line ends first, e.g. tr '\\r' '\\n' < in.csv > out.csv\n"
+        )
+
+
 def test_a_file_that_is_not_a_database_is_a_config_error(tmp_path: Path) -> None:
     src = write_csv(tmp_path / "a.csv", ["id"], [[1]])
     target = tmp_path / "notes.db"

@@ -5,6 +5,7 @@ What is read here is kept (``Head.pending``) for the rows: standard input is rea
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,12 +91,22 @@ class _HeadReader:
             buf = grown
             end = first_row_end(buf[pos:], quote, escape)
         header = buf[pos : pos + end]
-        line += header.count(b"\n") - 1
+        line += max(0, header.count(b"\n") - 1)
         try:
             text = header.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError:
             raise SourceError("header is not valid text in the declared encoding", file=self.path, line=line) from None
-        names = next(csv_rows(dialect, self.config.escape_char, [text]), [])
+        if "\r" in text and b"\n" not in buf:  # what csv would call "new-line character seen in unquoted field"
+            raise SourceError(
+                "lines end in a carriage return alone (old Mac style); loader reads LF or CRLF line ends",
+                file=self.path,
+                line=line,
+                hint="convert the line ends first, e.g. tr '\\r' '\\n' < in.csv > out.csv",
+            )
+        try:
+            names = next(csv_rows(dialect, self.config.escape_char, [text]), [])
+        except csv.Error as exc:
+            raise SourceError(f"header row is not valid CSV: {exc}", file=self.path, line=line) from None
         if not names or names == [""]:
             raise SourceError("header row is empty", file=self.path, line=line)
         return buf, pos + end, names
