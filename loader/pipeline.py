@@ -510,7 +510,7 @@ class Pipeline:
         """Stream one file into the writer; the settled types, with standard input's added."""
         fs = plan.state
         assert fs is not None
-        fr = FileReport(plan.path, status=plan.status)
+        fr = FileReport(plan.path, status="incomplete")  # until the whole file is in
         loop.report.files.append(fr)
         with open_reader(
             plan.path,
@@ -530,8 +530,9 @@ class Pipeline:
             schema = self._output_schema(reader.schema, plan.path)
             self._check_width(schema, plan.path)
             writer.prepare(schema, fresh=fresh)
-            self._emit("file", path=plan.path, status=fr.status)
+            self._emit("file", path=plan.path, status=plan.status)
             loop.load(reader, plan.key, fs, fr)
+            fr.status = plan.status
         loop.report.files_loaded += 1
         self._emit(
             "file_done",

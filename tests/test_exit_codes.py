@@ -202,3 +202,20 @@ def test_a_column_named_wrong_keeps_a_target_that_was_there(tmp_path: Path, caps
     code, _ = run(capsys, "load", str(src), str(target), "--table", "u", "--index", "nmae")
     assert code == EXIT_USAGE
     assert sqlite3.connect(target).execute("SELECT id, name FROM a").fetchall() == [(1, "x")]
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_the_file_a_run_stopped_in_is_reported_incomplete(tmp_path: Path, engine: str) -> None:
+    import json
+
+    a = write_csv(tmp_path / "a.csv", ["x"], [[1], [2]])
+    c = write_csv(tmp_path / "c.csv", ["x", "y"], [[1, 2]])  # a column the table lacks
+    report = tmp_path / "r.json"
+    args = ["load", str(a), str(c), str(tmp_path / "t.db"), "--table", "t", "--report", str(report)]
+    assert main([*args, "--engine", engine, "--workers", "1", "-q"]) == EXIT_DATAERR
+    data = json.loads(report.read_text())
+    assert [(f["path"], f["status"], f["rows_written"]) for f in data["files"]] == [
+        (str(a), "loaded", 2),
+        (str(c), "incomplete", 0),
+    ]
+    assert data["files_loaded"] == 1

@@ -399,3 +399,18 @@ def test_json_lines_and_arrow_files_unify_like_csv(tmp_path: Path) -> None:
     report = load(str(tmp_path / "a*.arrow"), str(db), table="t")
     assert (report.rows_read, report.rows_written, report.rows_rejected) == (2, 2, 0)
     assert typed(db, "zip") == [("12345", "text"), ("01234", "text")]
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_later_files_new_column_is_added_with_alter_on_every_engine(tmp_path: Path, engine: str) -> None:
+    write(tmp_path / "a.csv", "x\n1\n2\n")
+    write(tmp_path / "b.csv", "x,y\n3,4\n")
+    db = tmp_path / "t.db"
+    files = [str(tmp_path / "a.csv"), str(tmp_path / "b.csv")]
+    run = {"engine": engine, "workers": 1}
+    with pytest.raises(LoaderError) as info:  # without --alter: refused before its rows are copied
+        load(files, str(db), table="t", run_options=run)
+    assert (info.value.exit_code, str(info.value)) == (65, "column 'y': table 't' has no column 'y'")
+    report = load(files, str(db), table="t", sink_options={"alter": True}, run_options=run)
+    assert (report.rows_written, report.resumed) == (1, True)  # the first file's rows were committed
+    assert sqlite_rows(db, "SELECT x, y FROM t ORDER BY x") == [(1, None), (2, None), (3, 4)]

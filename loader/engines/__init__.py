@@ -324,12 +324,16 @@ class Coordinator:
     schema_entry: str | None = None
     reasons: Counter[str] = field(default_factory=Counter)  # the parts' reject reasons, while none wrote
     counted: set[str] = field(default_factory=set)  # parts finished and counted in the progress
+    prepared: set[str] = field(default_factory=set)  # files whose schema the target is ready for
+    types: dict[str, pa.DataType] = field(default_factory=dict)  # the run's settled types
 
     def run(self, plans: list[FilePlan], types: dict[str, pa.DataType], fresh: bool, engine: Engine | None) -> None:
         pipe = self.pipeline
         self._merge: Callable[..., None] = getattr(self.writer, "merge_part")  # noqa: B009  (check_job saw it)
         parts = plan_parts(pipe, plans)
-        self._prepare(plans, types, fresh)
+        self.types = types
+        if plans:  # the table or keys from the first file now; each later file's at its first commit
+            self._prepare(plans[0].path, fresh)
         entries = self.writer.read_state(pipe.job_name)
         committed = {k[len(PART_KEY) :]: json.loads(v) for k, v in entries.items() if k.startswith(PART_KEY)}
         directory = spill_dir(pipe)
@@ -381,17 +385,18 @@ class Coordinator:
                     hint=f"rerun with run.part_size = {entry.get('part_size')}, or reload it with --restart",
                 )
 
-    def _prepare(self, plans: list[FilePlan], types: dict[str, pa.DataType], fresh: bool) -> None:
-        """The target's table or keys made ready, from the first file's schema after the stages."""
+    def _prepare(self, path: str, fresh: bool = False) -> None:
+        """The target's table or keys made ready for a file's schema after the stages, as
+        ``threads`` does before it reads the file: a column the table lacks is added
+        (``sink.alter``) or refused before its rows are copied in."""
         from ..readers import open_reader
 
         pipe = self.pipeline
-        for plan in plans:
-            with open_reader(plan.path, pipe.job.source, chunk_size=pipe.job.run.chunk_size, types=types) as reader:
-                schema = output_schema(pipe.stages, reader.schema, plan.path)
-            pipe.sink.check_schema(pipe.job.sink, schema.names)
-            self.writer.prepare(schema, fresh=fresh)
-            return
+        with open_reader(path, pipe.job.source, chunk_size=pipe.job.run.chunk_size, types=self.types) as reader:
+            schema = output_schema(pipe.stages, reader.schema, path)
+        pipe.sink.check_schema(pipe.job.sink, schema.names)
+        self.writer.prepare(schema, fresh=fresh)
+        self.prepared.add(storage.key(path))
 
     def _count_parts(self, part: Part, committed: dict[str, dict[str, Any]]) -> None:
         key = storage.key(part.path)
@@ -413,6 +418,15 @@ class Coordinator:
 
     def _commit_in_order(self, todo: list[PartTask], engine: Engine, window: int) -> None:
         """Keep ``window`` parts running; commit each as its turn comes."""
+        try:
+            self._run_parts(todo, engine, window)
+        except BaseException:
+            for f in self.files.values():
+                if f.left:
+                    f.report.status = "incomplete"  # the rows its committed parts hold stay
+            raise
+
+    def _run_parts(self, todo: list[PartTask], engine: Engine, window: int) -> None:
         queue = iter(todo)
         running: deque[tuple[PartTask, Result | None]] = deque()
         wake = threading.Event()  # set by a worker's part finishing
@@ -514,6 +528,8 @@ class Coordinator:
         """One part's rows and its checkpoint entry, in one atomic unit."""
         pipe = self.pipeline
         key = storage.key(task.part.path)
+        if key not in self.prepared:
+            self._prepare(task.part.path)
         f = self.files[key]
         if result.rejects:
             self.rejects.append_from(result.rejects, row_offset=f.state.rows_read)  # earlier parts committed first
