@@ -177,7 +177,7 @@ NAMED_WRONG = {
         "sink.primary_key: no column 'idd' in the data",
         "did you mean 'id'?",
     ),
-    "key": ("t.ldb", ["--key", "{idd}"], "sink.key: no column 'idd' in the data", "columns are: id, name"),
+    "key": ("t.ldb", ["--key", "{idd}"], "sink.key: no column 'idd' in the data", "did you mean 'id'?"),
 }
 
 

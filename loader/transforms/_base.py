@@ -82,11 +82,10 @@ class StageBase:
         """A ConfigError naming the first missing column and the available ones."""
         names = schema.names
         for col in columns:
-            if col not in names:
+            if col not in names:  # worded as the sink's own checks (sink.key, sink.indexes)
                 raise self.error(
-                    f"{key}: column {col!r} not found{did_you_mean(col, names)}; "
-                    f"available: {', '.join(names) or '(none)'}",
-                    column=col,
+                    f"{key}: no column {col!r} in the data",
+                    hint=suggest.did_you_mean(col, names) or f"columns are: {', '.join(names) or '(none)'}",
                 )
 
 

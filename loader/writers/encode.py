@@ -19,7 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from .. import kernels
+from .. import kernels, suggest
 from ..convert import _leading_zero, float_loses, value_bytes
 from ..errors import ConfigError
 
@@ -445,7 +445,8 @@ class KeyTemplate:
         missing = self.missing(names)
         if missing:
             raise ConfigError(
-                f"sink.key: no column {missing[0]!r} in the data", hint="columns are: " + ", ".join(names)
+                f"sink.key: no column {missing[0]!r} in the data",
+                hint=suggest.did_you_mean(missing[0], names) or "columns are: " + ", ".join(names),
             )
 
     def render(self, batch: pa.RecordBatch) -> pa.Array:

@@ -166,7 +166,7 @@ def test_config_errors(kwargs: dict, fragment: str) -> None:  # type: ignore[typ
 
 
 def test_missing_and_impossible_columns_at_first_chunk() -> None:
-    with pytest.raises(ConfigError, match=r"columns: column 'agge' not found \(did you mean 'age'\?\); available: age"):
+    with pytest.raises(ConfigError, match=r"columns: no column 'agge' in the data"):
         Cast(columns={"agge": "int64"})(chunk_of({"age": ["1"]}))
     with pytest.raises(ConfigError, match=r"columns.d: cannot convert date to int64"):
         Cast(columns={"d": "int64"})(chunk_of({"d": pa.array([dt.date(2024, 1, 1)])}))

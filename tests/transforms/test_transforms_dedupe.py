@@ -93,7 +93,7 @@ def test_state_path_remembers_keys_for_a_resumed_run(tmp_path) -> None:  # type:
 
 
 def test_errors() -> None:
-    with pytest.raises(ConfigError, match=r"columns: column 'idd' not found \(did you mean 'id'\?\)"):
+    with pytest.raises(ConfigError, match=r"columns: no column 'idd' in the data"):
         Dedupe(columns=["idd"])(chunk_of({"id": [1]}))
     with pytest.raises(ConfigError, match=r"columns: expected a list of column names"):
         Dedupe(columns="id")
