@@ -133,8 +133,7 @@ def _same_at_its_digits(text: str | None, value: float | None) -> bool:
 
 def _leading_zero(arr: pa.Array, *, decimal: bool) -> pa.Array:
     """True where a number has a leading zero that a numeric type would drop:
-    after an optional sign, a ``0`` followed by anything (for decimals, anything
-    but ``.``, ``e`` or ``E``)."""
+    after an optional sign, a ``0`` followed by anything (for decimals, by a digit)."""
     zero = kernels.fill_null(kernels.starts_with(arr, "0"), False)
     data = value_bytes(arr)
     raw = data.to_pybytes() if data is not None else b""
@@ -145,7 +144,8 @@ def _leading_zero(arr: pa.Array, *, decimal: bool) -> pa.Array:
         return zero  # the usual case, no value starts with a zero: one prefix scan, not the regex
     # The regex only for the values that start with one (0.5 is common in a float
     # column; over every value the regex costs far more than the prefix scan).
-    pattern = r"(?s)^[+-]?0[^.eE]" if decimal else r"(?s)^[+-]?0."
+    # a float takes no 0x.. or 0b.. (its cast rejects them as no number); an integer's cast takes 0x1f as 31
+    pattern = r"(?s)^[+-]?0[0-9]" if decimal else r"(?s)^[+-]?0."
     return kernels.replace_with_mask(zero, zero, kernels.match_substring_regex(kernels.filter(arr, zero), pattern))
 
 

@@ -35,6 +35,16 @@ def test_a_decimal_point_after_zero_is_no_leading_zero() -> None:
     assert bad_values(["0.5", "00.5"], pa.float64()) == ["00.5"]
 
 
+def test_a_hex_float_is_no_number_not_a_leading_zero() -> None:
+    out = convert(pa.array(["1.5", "0x1p3", "007"]), pa.float64(), strict=True)
+    assert out.reasons == [
+        "'0x1p3' is not a valid float64",
+        "'007' has a leading zero that float64 would drop (declare the column as string to keep it)",
+    ]
+    # an integer's cast would take 0x1f as 31: refused there as before
+    assert bad_values(["1", "0x1f"], pa.int64()) == ["0x1f"]
+
+
 def test_columns_without_any_zero_prefix_pass_untouched() -> None:
     out = convert(pa.array(["1", "22", "-3"], pa.string()), pa.int64(), strict=True)
     assert out.bad is None
