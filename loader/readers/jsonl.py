@@ -9,17 +9,21 @@ Types come from the first ``infer_rows`` rows, read with the number texts
 kept: a column of JSON numbers is ``int64`` or ``float64`` by the same
 lossless rules as CSV text (``loader.convert``), and stays text when float64
 would round one; JSON strings stay strings; objects and arrays keep their
-nested Arrow type. A block is parsed by ``pyarrow.json`` against that
-schema; a block it refuses (a malformed line, a value that does not fit, a
-new key) or that holds a number float64 would round is read line by line, so
-exactly the lines that do not fit are rejected, each with its line number
-and reason, and the rest of the block loads.
+nested Arrow type if it holds every sampled number in them exactly by the same
+rules, else they are JSON text, numbers as written. A block is parsed by
+``pyarrow.json`` against that schema; a block it refuses (a malformed line, a
+value that does not fit, a new key) or that holds a number float64 would round
+(inside objects and arrays too) is read line by line, so exactly the lines
+that do not fit are rejected, each with its line number and reason, and the
+rest of the block loads.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,13 +74,88 @@ def _all_match(texts: pa.Array, pattern: str) -> bool:
 
 
 def _floats_exact(table: pa.Table) -> bool:
-    """No float column holds a value of 2**53 or more: no integer text rounded into one."""
+    """No float column, nor float inside an object or array, holds a value of 2**53 or more:
+    no integer text rounded into one."""
     for column in table.columns:
-        if pa.types.is_floating(column.type) and column.null_count < len(column):
-            top = kernels.max(kernels.abs(column)).as_py()
-            if top is not None and not top < 2.0**53:
-                return False
+        if not _has_float(column.type) or column.null_count == len(column):
+            continue
+        for _, leaf in _leaves(column.combine_chunks()):
+            if pa.types.is_floating(leaf.type) and leaf.null_count < len(leaf):
+                top = kernels.max(kernels.abs(leaf)).as_py()
+                if top is not None and not top < 2.0**53:
+                    return False
     return True
+
+
+# A step of a path into a nested value: a struct field's name, or None for a list's items.
+_Path = tuple[str | None, ...]
+
+
+def _leaves(arr: pa.Array, path: _Path = ()) -> Iterator[tuple[_Path, pa.Array]]:
+    """The leaf arrays of a (nested) array, each with its path; a null object or array
+    has no leaves (``flatten`` applies the parents' nulls)."""
+    t = arr.type
+    if pa.types.is_struct(t):
+        for i, child in enumerate(arr.flatten()):
+            yield from _leaves(child, (*path, t.field(i).name))
+    elif pa.types.is_list(t) or pa.types.is_large_list(t):
+        yield from _leaves(arr.flatten(), (*path, None))
+    else:
+        yield path, arr
+
+
+def _leaf_types(t: pa.DataType) -> Iterator[pa.DataType]:
+    if pa.types.is_struct(t):
+        for i in range(t.num_fields):
+            yield from _leaf_types(t.field(i).type)
+    elif pa.types.is_list(t) or pa.types.is_large_list(t):
+        yield from _leaf_types(t.value_type)
+    else:
+        yield t
+
+
+def _has_float(t: pa.DataType) -> bool:
+    return any(pa.types.is_floating(leaf) for leaf in _leaf_types(t))
+
+
+def _leaf_at(t: pa.DataType, path: _Path) -> pa.DataType | None:
+    """The type at ``path`` inside ``t``, or None if ``t`` has no such path."""
+    for step in path:
+        if step is None and (pa.types.is_list(t) or pa.types.is_large_list(t)):
+            t = t.value_type
+        elif step is not None and pa.types.is_struct(t) and t.get_field_index(step) >= 0:
+            t = t.field(t.get_field_index(step)).type
+        else:
+            return None
+    return t
+
+
+def _big_ints(arr: pa.Array) -> frozenset[_Path]:
+    """Paths of the integer leaves holding a value beyond ±2**53, which float64 would round."""
+    found = set()
+    for path, leaf in _leaves(arr):
+        if pa.types.is_integer(leaf.type) and leaf.null_count < len(leaf):
+            bounds = kernels.min_max(leaf)
+            if bounds["min"].as_py() < -(2**53) or bounds["max"].as_py() > 2**53:
+                found.add(path)
+    return frozenset(found)
+
+
+def _dates_as_strings(t: pa.DataType) -> pa.DataType:
+    """``t`` with the timestamps pyarrow reads ISO-looking strings as turned back into strings."""
+    if pa.types.is_temporal(t):
+        return pa.string()
+    if pa.types.is_struct(t):
+        return pa.struct([t.field(i).with_type(_dates_as_strings(t.field(i).type)) for i in range(t.num_fields)])
+    if pa.types.is_list(t):
+        return pa.list_(t.value_field.with_type(_dates_as_strings(t.value_type)))
+    if pa.types.is_large_list(t):
+        return pa.large_list(t.value_field.with_type(_dates_as_strings(t.value_type)))
+    return t
+
+
+# Leaf types a nested JSON column is inferred with: each holds its JSON values exactly.
+_NESTED_LEAVES = (pa.int64(), pa.float64(), pa.bool_(), pa.string(), pa.null())
 
 
 class _Number(str):
@@ -128,27 +207,135 @@ def _kind(value: Any) -> str:
     return "nested"
 
 
-def _fits_nested(value: Any, t: pa.DataType) -> bool:
-    """Whether an object or array fits ``t`` with nothing left out (pyarrow drops unknown keys)."""
+class _Misfit(Exception):
+    """Where and why a nested value does not fit its type exactly."""
+
+    def __init__(self, value: Any, why: str) -> None:
+        super().__init__(why)
+        self.value = value
+        self.why = why
+        self.steps: list[str] = []  # the path to the value, innermost step first
+
+    def reason(self) -> str:
+        what = str.__str__(self.value) if isinstance(self.value, _Number) else _what(self.value)
+        if isinstance(self.value, str) and not isinstance(self.value, _Number):
+            what = f"the string {_json_text(self.value)[:40]!r}"
+        at = "".join(reversed(self.steps))
+        return f"{what} at {at} {self.why}" if at else f"{what} {self.why}"
+
+
+_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
+
+
+def _exact(value: Any, t: pa.DataType, floats: list[str]) -> Any:
+    """An object or array (numbers as their text) as Python values for ``pa.array(..., t)``,
+    checked on the way to fit ``t`` exactly: every key a field of its struct (pyarrow drops
+    unknown keys), every array a list, an int64 leaf an integer within int64, a bool leaf
+    true or false, a string leaf a string. The texts of numbers in float64 leaves are added
+    to ``floats``, for one ``float_loses`` over all of them. Raises ``_Misfit``."""
     if value is None:
-        return True
+        return None
     if pa.types.is_struct(t):
-        names = {t.field(i).name: t.field(i).type for i in range(t.num_fields)}
-        return isinstance(value, dict) and all(k in names and _fits_nested(v, names[k]) for k, v in value.items())
+        if not isinstance(value, dict):
+            raise _Misfit(value, "is not an object")
+        return _exact_object(value, t, floats)
     if pa.types.is_list(t) or pa.types.is_large_list(t):
-        return isinstance(value, list) and all(_fits_nested(v, t.value_type) for v in value)
-    return not isinstance(value, (dict, list))
+        if not isinstance(value, list):
+            raise _Misfit(value, "is not an array")
+        return _exact_array(value, t.value_type, floats)
+    return _exact_leaf(value, t, floats)
+
+
+def _exact_object(value: dict[str, Any], t: pa.StructType, floats: list[str]) -> dict[str, Any]:
+    out = {}
+    for k, v in value.items():
+        i = t.get_field_index(k)
+        if i < 0:
+            raise _Misfit(value, f"has key {k!r}, not a field of the type")
+        try:
+            out[k] = _exact(v, t.field(i).type, floats)
+        except _Misfit as misfit:
+            misfit.steps.append(f".{k}")
+            raise
+    return out
+
+
+def _exact_array(value: list[Any], item: pa.DataType, floats: list[str]) -> list[Any]:
+    items = []
+    for i, v in enumerate(value):
+        try:
+            items.append(_exact(v, item, floats))
+        except _Misfit as misfit:
+            misfit.steps.append(f"[{i}]")
+            raise
+    return items
+
+
+def _exact_leaf(value: Any, t: pa.DataType, floats: list[str]) -> Any:
+    """A value that is not an object or array, checked to be one of ``t`` exactly."""
+    if pa.types.is_integer(t) or pa.types.is_floating(t):
+        if not isinstance(value, _Number):
+            raise _Misfit(value, "is not a number")
+        return _exact_number(value, t, floats)
+    if pa.types.is_boolean(t) and isinstance(value, bool):
+        return value
+    if (pa.types.is_string(t) or pa.types.is_large_string(t)) and _kind(value) == "string":
+        return value
+    if pa.types.is_boolean(t):
+        raise _Misfit(value, "is not a JSON true or false")
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        raise _Misfit(value, "is not a string")
+    # an object or array where a leaf is, null, or a type JSON has no values of (a date, a
+    # decimal... from Parquet): no conversion is guessed
+    raise _Misfit(value, f"is not a {type_name(t)}")
+
+
+def _exact_number(value: _Number, t: pa.DataType, floats: list[str]) -> Any:
+    if pa.types.is_integer(t):
+        low, high = _int_range(t)
+        if not _INTEGER.fullmatch(value) or not low <= int(value) <= high:
+            raise _Misfit(value, f"is not a valid {type_name(t)}")
+        return int(value)
+    floats.append(str.__str__(value))
+    number = float(value)
+    if t.bit_width < 64:  # a float32 or float16 (from Parquet): it must hold the float64 too
+        form = "<f" if t.bit_width == 32 else "<e"
+        try:
+            narrow = struct.unpack(form, struct.pack(form, number))[0]
+        except OverflowError:
+            narrow = math.copysign(math.inf, number)
+        if narrow != number and not (math.isnan(narrow) and math.isnan(number)):
+            raise _Misfit(value, f"would be stored as {narrow!r} by {type_name(t)}")
+    return number
+
+
+def _int_range(t: pa.DataType) -> tuple[int, int]:
+    bits = t.bit_width
+    return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if pa.types.is_signed_integer(t) else (0, (1 << bits) - 1)
 
 
 def _json_text(value: Any) -> str:
-    """Any JSON value as text, numbers exactly as written."""
-    if isinstance(value, str) and not isinstance(value, _Number):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
+    """Any JSON value as text, numbers exactly as written (objects and arrays compact)."""
     if isinstance(value, _Number):
         return str.__str__(value)
-    return json.dumps(_plain(value), ensure_ascii=False, separators=(",", ":"))
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (dict, list)):
+        return _dump(value)
+    return "true" if value is True else "false" if value is False else "null"
+
+
+def _dump(value: Any) -> str:
+    """A JSON value as compact JSON text, each number as the text it was written with."""
+    if isinstance(value, _Number):
+        return str.__str__(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{_dump(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_dump(v) for v in value) + "]"
+    return "true" if value is True else "false" if value is False else "null"
 
 
 @dataclass
@@ -159,8 +346,10 @@ class _Guess:
     numbers: TypeGuess = field(default_factory=TypeGuess)
     texts: list[str] = field(default_factory=list)  # numbers not yet fed to ``numbers``
     floats: bool = False  # pyarrow read floats, none of them one float64 rounds
-    nested: list[Any] = field(default_factory=list)
-    nested_types: list[pa.DataType] = field(default_factory=list)
+    nested: list[Any] = field(default_factory=list)  # objects and arrays not yet typed, numbers as text
+    # the types objects and arrays were read with, each with the paths of its integers beyond ±2**53
+    nested_types: list[tuple[pa.DataType, frozenset[_Path]]] = field(default_factory=list)
+    settled: pa.DataType | None = None  # the nested type, once worked out
 
     def add(self, value: Any) -> None:
         kind = _kind(value)
@@ -170,7 +359,7 @@ class _Guess:
             if len(self.texts) >= 8192:
                 self.flush()
         elif kind == "nested":
-            self.nested.append(_plain(value))
+            self.nested.append(value)
 
     def add_parsed(self, column: pa.ChunkedArray) -> None:
         """A column as pyarrow parsed it (from a block holding no number float64 rounds)."""
@@ -188,17 +377,19 @@ class _Guess:
         else:
             self.kinds.add(_kind_of_type(t))
             if pa.types.is_struct(t) or pa.types.is_list(t):
-                self.nested_types.append(t)
+                # every number is exact (no text float64 rounds, no float of 2**53 or more)
+                self.nested_types.append((_dates_as_strings(t), _big_ints(column.combine_chunks())))
 
     def flush(self) -> None:
         if self.texts:
             self.numbers.add(pa.array(self.texts, pa.string()))
             self.texts = []
         if self.nested:
-            try:
-                self.nested_types.append(pa.array(self.nested).type)
-            except (pa.ArrowException, OverflowError):
-                self.kinds.add("mixed")  # objects beside arrays, or values no one type holds
+            typed = _typed_exactly(self.nested) if self.kinds == {"nested"} else None
+            if typed is None:
+                self.kinds.add("mixed")  # objects beside arrays, or values no one type holds exactly
+            else:
+                self.nested_types.append(typed)
             self.nested = []
 
     def result(self) -> pa.DataType:
@@ -209,14 +400,49 @@ class _Guess:
         if self.kinds == {"bool"}:
             return pa.bool_()
         if self.kinds == {"nested"}:
-            try:
-                unified = pa.unify_schemas(
-                    [pa.schema([("v", t)]) for t in self.nested_types], promote_options="permissive"
-                )
-                return unified.field("v").type
-            except (pa.ArrowException, TypeError):
-                pass  # kept as JSON text
+            if self.settled is None:
+                self.settled = _unified(self.nested_types)
+            return self.settled
         return pa.string()
+
+
+def _typed_exactly(values: list[Any]) -> tuple[pa.DataType, frozenset[_Path]] | None:
+    """The nested type pyarrow gives objects or arrays, if it holds every number in them
+    exactly (with the paths of integers beyond ±2**53), else None: JSON text keeps them."""
+    try:
+        array = pa.array([_plain(v) for v in values])
+    except (pa.ArrowException, OverflowError):
+        return None
+    t = array.type
+    if not all(leaf in _NESTED_LEAVES for leaf in _leaf_types(t)):
+        return None  # uint64 for integers beyond int64
+    floats: list[str] = []
+    try:
+        for v in values:
+            _exact(v, t, floats)
+    except _Misfit:
+        return None
+    if floats and kernels.any(float_loses(pa.array(floats, pa.string()))).as_py():
+        return None  # 1 beside 1.5 is float64, unless float64 would round one of them
+    return t, _big_ints(array)
+
+
+def _unified(types: list[tuple[pa.DataType, frozenset[_Path]]]) -> pa.DataType:
+    """One nested type holding every sampled object or array exactly, else string (JSON text):
+    an integer beyond ±2**53 where another block has a fraction would round in float64."""
+    try:
+        unified = pa.unify_schemas([pa.schema([("v", t)]) for t, _ in types], promote_options="permissive")
+    except (pa.ArrowException, TypeError):
+        return pa.string()
+    t = unified.field("v").type
+    if not all(leaf in _NESTED_LEAVES for leaf in _leaf_types(t)):
+        return pa.string()
+    for _, big in types:
+        for path in big:
+            leaf = _leaf_at(t, path)
+            if leaf is None or not pa.types.is_integer(leaf):
+                return pa.string()
+    return t
 
 
 def _kind_of_type(t: pa.DataType) -> str:
@@ -338,7 +564,7 @@ class JSONLReader(ReaderBase):
             n in self.declared or guesses[k].kinds - {_kind_of_type(f.type)}
             for n, k, f in zip(self.names, self.keys, self.schema, strict=True)
         )
-        self.checks_floats = any(pa.types.is_floating(f.type) for f in self.schema)
+        self.checks_floats = any(_has_float(f.type) for f in self.schema)  # inside objects and arrays too
         by_key = pa.schema(f.with_name(k) for k, f in zip(self.keys, self.schema, strict=True))
         self._parse_options = pajson.ParseOptions(explicit_schema=by_key, unexpected_field_behavior="error")
 
@@ -572,14 +798,33 @@ class JSONLReader(ReaderBase):
 
 
 def _nested_column(t: pa.DataType, values: list[Any]) -> tuple[pa.Array, dict[int, str]]:
-    """Objects and arrays in their nested type; those that do not fit it, and why."""
+    """Objects and arrays in their nested type; those that do not fit it exactly, and why."""
     failed: dict[int, str] = {}
     out: list[Any] = []
+    floats: list[str] = []  # the numbers in float64 leaves, and the row of each
+    rows: list[int] = []
     for i, v in enumerate(values):
-        if v is not None and not _fits_nested(v, t):
-            failed[i] = f"{_json_text(v)[:60]!r} does not fit {type_name(t)}"
-            v = None
-        out.append(_plain(v) if v is not None else None)
+        if v is None:
+            out.append(None)
+            continue
+        before = len(floats)
+        try:
+            out.append(_exact(v, t, floats))
+        except _Misfit as misfit:
+            failed[i] = f"{_json_text(v)[:60]!r} does not fit {type_name(t)}: {misfit.reason()}"
+            out.append(None)
+            del floats[before:]
+        rows.extend([i] * (len(floats) - before))
+    if floats:
+        lost = float_loses(pa.array(floats, pa.string()))
+        for at in kernels.indices_nonzero(lost).to_pylist():
+            i = rows[at]
+            if i not in failed:
+                failed[i] = (
+                    f"{_json_text(values[i])[:60]!r} does not fit {type_name(t)}: "
+                    f"{floats[at]} would be stored as {float(floats[at])!r} by float64"
+                )
+                out[i] = None
     try:
         return pa.array(out, t), failed
     except (pa.ArrowException, OverflowError):
@@ -588,7 +833,7 @@ def _nested_column(t: pa.DataType, values: list[Any]) -> tuple[pa.Array, dict[in
         try:
             pa.array([v], t)
         except (pa.ArrowException, OverflowError) as exc:
-            failed[i] = f"{_json_text(v)[:60]!r} does not fit {type_name(t)} ({one_line(exc)})"
+            failed[i] = f"{_json_text(values[i])[:60]!r} does not fit {type_name(t)} ({one_line(exc)})"
             out[i] = None
     return pa.array(out, t), failed
 

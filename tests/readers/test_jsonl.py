@@ -314,3 +314,133 @@ def test_a_data_package_table_as_json_lines_loads_as_pandas_reads_it(tmp_path: P
     assert types == expected
     values = [[None if pd.isna(v) else v for v in row] for row in as_parsed.itertuples(index=False)]
     assert [list(row) for row in stored] == values
+
+
+# Nested values (objects and arrays) are never changed: a number inside one that its nested type
+# does not hold exactly is rejected past the sample, and inside the sample it keeps the column
+# JSON text, every number digit for digit.
+
+
+def load_lines(tmp_path: Path, raw: list[str], **options: Any) -> tuple[Any, list[tuple[Any, ...]], list[Any]]:
+    """``raw`` lines loaded into SQLite: the report, the stored rows in file order, and the rejects."""
+    src = tmp_path / "a.jsonl"
+    src.write_text("".join(r + "\n" for r in raw), encoding="utf-8")
+    db = tmp_path / "t.db"
+    report = load(str(src), str(db), table="t", source_options=options)
+    rejects = [(r["line"], r.get("column"), r["reason"]) for r in reject_lines(rejects_of(db))]
+    assert report.rows_read == report.rows_written + report.rows_rejected == len(raw)
+    assert report.rows_rejected == len(rejects)
+    return report, sqlite_table(db, order="rowid"), rejects
+
+
+REPRO = ['{"n":{"x":1}}', '{"n":{"x":1.5}}', '{"n":[2.5]}']
+
+
+def test_the_repro_past_the_sample_rejects_the_fraction_in_an_int64_field(tmp_path: Path) -> None:
+    src = tmp_path / "a.jsonl"
+    src.write_text("".join(r + "\n" for r in REPRO), encoding="utf-8")
+    p = cli("load", str(src), str(tmp_path / "o.db"), "--table", "t", "--infer-rows", "1")
+    assert p.returncode == 0, p.stderr
+    assert sqlite_table(tmp_path / "o.db", order="rowid") == [('{"x":1}',)]
+    got = [
+        (r["row"], r["line"], r["column"], r["reason"], r["raw"]) for r in reject_lines(rejects_of(tmp_path / "o.db"))
+    ]
+    assert got == [
+        (2, 2, "n", """'{"x":1.5}' does not fit struct<x: int64>: 1.5 at .x is not a valid int64""", REPRO[1]),
+        (3, 3, "n", "'[2.5]' does not fit struct<x: int64>: an array is not an object", REPRO[2]),
+    ]
+
+
+def test_the_repro_within_the_sample_keeps_the_column_json_text(tmp_path: Path) -> None:
+    _, stored, rejects = load_lines(tmp_path, REPRO)
+    assert stored == [('{"x":1}',), ('{"x":1.5}',), ("[2.5]",)] and rejects == []
+    src = tmp_path / "a.jsonl"
+    with open_reader(str(src), source(src)) as r:
+        assert str(r.schema.field("n").type) == "string"
+
+
+@pytest.mark.parametrize(
+    "raw,stored",
+    [
+        (['{"n":[1, 9007199254740993]}', '{"n":[1.5]}'], ["[1,9007199254740993]", "[1.5]"]),
+        (['{"n":[0.10000000000000000001]}'], ["[0.10000000000000000001]"]),
+        (['{"n":[12345678901234567890,1]}'], ["[12345678901234567890,1]"]),
+        (['{"n":{"a":[1e400]}}', '{"n":{"a":[2]}}'], ['{"a":[1e400]}', '{"a":[2]}']),
+        (['{"n":{"t":"2024-01-01","u":"2024-01-01 10:00:00"}}'], ['{"t":"2024-01-01","u":"2024-01-01 10:00:00"}']),
+    ],
+)
+def test_nested_numbers_in_the_sample_no_type_holds_exactly_stay_json_text(
+    tmp_path: Path, raw: list[str], stored: list[str]
+) -> None:
+    _, rows, rejects = load_lines(tmp_path, raw)
+    assert rows == [(s,) for s in stored] and rejects == []
+
+
+def test_a_nested_type_is_inferred_when_it_holds_every_value_exactly(tmp_path: Path) -> None:
+    raw = ['{"n":[1, 9007199254740992]}', '{"n":[1.5, -0.0, 1e5]}', '{"n":[]}']
+    _, rows, rejects = load_lines(tmp_path, raw)
+    assert rows == [("[1.0,9007199254740992.0]",), ("[1.5,-0.0,100000.0]",), ("[]",)] and rejects == []
+
+
+def test_an_integer_beyond_float64_in_one_block_and_a_fraction_in_another_stay_json_text(tmp_path: Path) -> None:
+    """Blocks parsed apart give list<int64> and list<double>: merged, float64 would round the integer."""
+    raw = ['{"n":[9007199254740993]}'.ljust(31)] * 32 + ['{"n":[1.5]}'.ljust(31)] * 32  # 32 lines a block
+    _, rows, rejects = load_lines(tmp_path, raw, block_size=1024)
+    assert rows == [("[9007199254740993]",)] * 32 + [("[1.5]",)] * 32 and rejects == []
+
+
+@pytest.mark.parametrize("block_size", [1024, 1 << 20])  # the bad lines in blocks of their own, or with good ones
+def test_nested_numbers_past_the_sample_that_would_change_are_rejected(tmp_path: Path, block_size: int) -> None:
+    good = [f'{{"id": {i}, "n": {{"i": [{i}], "f": [{i}.5, -{i}]}}}}' for i in range(1, 41)]
+    bad = {  # the value, and why it does not fit
+        '{"i": [1.5], "f": []}': "1.5 at .i[0] is not a valid int64",
+        '{"i": [1e2], "f": []}': "1e2 at .i[0] is not a valid int64",
+        '{"i": [9223372036854775808], "f": []}': "9223372036854775808 at .i[0] is not a valid int64",
+        '{"i": [true], "f": []}': "a boolean at .i[0] is not a number",
+        '{"i": [], "f": [9007199254740993]}': "9007199254740993 would be stored as 9007199254740992.0 by float64",
+        '{"i": [], "f": [0.10000000000000000001]}': "0.10000000000000000001 would be stored as 0.1 by float64",
+        '{"i": [], "f": [12345678901234567890]}': (
+            "12345678901234567890 would be stored as 1.2345678901234567e+19 by float64"
+        ),
+        '{"i": [], "f": ["1.5"]}': "the string '1.5' at .f[0] is not a number",
+        '{"i": [], "g": 1}': "an object has key 'g', not a field of the type",
+    }
+    lines = [f'{{"id": {41 + k}, "n": {value}}}' for k, value in enumerate(bad)]
+    tail = ['{"id": 50, "n": {"i": [-9223372036854775808], "f": [1e300, 9007199254740992]}}']
+    report, rows, rejects = load_lines(tmp_path, good + lines + tail, infer_rows=40, block_size=block_size)
+    t = "struct<i: list<item: int64>, f: list<item: double>>"
+    assert rejects == [
+        (41 + k, "n", f"{value.replace(' ', '')!r} does not fit {t}: {why}")
+        for k, (value, why) in enumerate(bad.items())
+    ]
+    expected = [(i, f'{{"i":[{i}],"f":[{i}.5,{-float(i)}]}}') for i in range(1, 41)]
+    expected.append((50, '{"i":[-9223372036854775808],"f":[1e+300,9007199254740992.0]}'))
+    assert rows == expected
+    assert (report.rows_read, report.rows_written, report.rows_rejected) == (50, 41, 9)
+
+
+def test_good_blocks_of_nested_numbers_are_still_parsed_by_pyarrow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the block holding a nested number float64 would round is read line by line."""
+    from loader.readers.jsonl import JSONLReader
+
+    by_line: list[int] = []
+    real = JSONLReader._by_line
+    monkeypatch.setattr(
+        JSONLReader, "_by_line", lambda self, data, *a: by_line.append(len(data)) or real(self, data, *a)
+    )
+    raw = [f'{{"n": {{"f": [{i}.25], "i": {i}}}}}' for i in range(200)] + ['{"n": {"f": [0.10000000000000000001]}}']
+    src = tmp_path / "a.jsonl"
+    src.write_text("".join(r + "\n" for r in raw), encoding="utf-8")
+    with open_reader(str(src), source(src, infer_rows=10, block_size=1024)) as r:
+        assert not r.by_line
+        chunks = list(r)
+    assert sum(c.num_rows for c in chunks) == 200 and [rj.line for c in chunks for rj in c.rejects] == [201]
+    assert len(by_line) == 1
+
+
+def test_json_text_keeps_every_number_as_written(tmp_path: Path) -> None:
+    raw = ['{"n":[1e5, 1.50, -0, {"a": 0.10000000000000000001}], "m": "x"}', '{"n":"text", "m": {"k": 2E-3}}']
+    _, rows, rejects = load_lines(tmp_path, raw)
+    assert rows == [('[1e5,1.50,-0,{"a":0.10000000000000000001}]', "x"), ("text", '{"k":2E-3}')] and rejects == []
