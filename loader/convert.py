@@ -502,10 +502,11 @@ def _decode(col: _Column, encoding: str) -> None:
         return
     except pa.ArrowInvalid:
         invalid = cast_failures(col.arr, pa.string(), known_to_fail=True)
+    # quoted as the reject's values show them: a repr would double each \xNN's backslash
     if codecs.lookup(encoding).name == "utf-8":
-        col.reject(invalid, lambda v: f"invalid UTF-8 in {_value_text(v)!r}")
+        col.reject(invalid, lambda v: f"invalid UTF-8 in '{_value_text(v)}'")
     else:  # the bytes came through a transcoder: they were invalid in the source encoding
-        col.reject(invalid, lambda v: f"not valid {encoding} text: {_value_text(v)!r}")
+        col.reject(invalid, lambda v: f"not valid {encoding} text: '{_value_text(v)}'")
     col.arr = kernels.cast(col.arr, pa.string())
 
 

@@ -64,7 +64,7 @@ CASES: list[tuple[str, bytes, list[str], list[tuple[Any, ...]], list[dict[str, A
                 "line": 3,
                 "stage": "read",
                 "column": "name",
-                "reason": "invalid UTF-8 in '\\\\xff\\\\xfeb'",
+                "reason": "invalid UTF-8 in '\\xff\\xfeb'",  # as the values show it
                 "values": {"id": "2", "name": "\\xff\\xfeb", "score": "20"},
             }
         ],
@@ -80,7 +80,7 @@ CASES: list[tuple[str, bytes, list[str], list[tuple[Any, ...]], list[dict[str, A
                 "line": 3,
                 "stage": "read",
                 "column": "name",
-                "reason": "not valid cp1252 text: '\\\\x81x'",
+                "reason": "not valid cp1252 text: '\\x81x'",
                 "values": {"id": "2", "name": "\\x81x", "score": "20"},
             }
         ],
