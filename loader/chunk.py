@@ -110,7 +110,7 @@ class Chunk:
         reasons = [reason] * len(idx) if isinstance(reason, str) else reason
         rows = self.rows.to_pylist()
         lines = self.lines.to_pylist() if self.lines is not None else None
-        bad_rows = kernels.take(self.batch, pa.array(idx, pa.int64())).to_pylist()
+        bad_rows = row_values(kernels.take(self.batch, pa.array(idx, pa.int64())))
         new = [
             Reject(
                 file=self.file,
@@ -137,6 +137,47 @@ def explain(rejects: list[Reject], notes: dict[str, str]) -> None:
         note = notes.get(r.column or "") if r.stage == "read" else None
         if note:
             r.reason += note
+
+
+def row_values(batch: pa.RecordBatch) -> list[dict[str, Any]]:
+    """Each row as ``{column: value}`` for a reject line: ``to_pylist``'s Python
+    values (datetime for nanosecond timestamps), except in a column holding a value
+    Python cannot hold exactly (a nanosecond timestamp with digits below the
+    microsecond, a date or timestamp outside years 1..9999): its values as text
+    instead (see ``column_text``)."""
+    if not batch.num_columns:
+        return [{} for _ in range(batch.num_rows)]
+    columns = [_column_values(col) for col in batch.columns]
+    names = batch.schema.names
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def _column_values(col: pa.Array) -> list[Any]:
+    from .writers.encode import python_type
+
+    # nanoseconds as microseconds where no digit is lost: datetime values, with pandas
+    # imported or not (to_pylist would give pandas' Timestamp, or fail, or cut a time's digits)
+    micro = python_type(col.type)
+    try:
+        return list((col if micro == col.type else kernels.cast(col, micro)).to_pylist())
+    except (ValueError, OverflowError, pa.ArrowException):  # rare: the column's values as text
+        return column_text(col)
+
+
+def column_text(col: pa.Array) -> list[Any]:
+    """A column whose values Python cannot all hold, with its dates and times as exact
+    ISO-8601 text (the text the targets store), nested or not; Arrow's text for
+    anything else."""
+    from .writers.encode import is_nested, iso_text, text_leaves
+
+    if pa.types.is_dictionary(col.type):
+        col = kernels.cast(col, col.type.value_type)
+    try:
+        if is_nested(col.type):
+            return list(text_leaves(col).to_pylist())
+        return list(iso_text(col).to_pylist())
+    except (ValueError, OverflowError, pa.ArrowException):  # a leaf no text path knows (a dictionary of them)
+        return list(kernels.cast(col, pa.string()).to_pylist())
 
 
 def batches(chunks: Iterator[Chunk]) -> Iterator[pa.RecordBatch]:

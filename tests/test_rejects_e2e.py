@@ -595,3 +595,117 @@ def test_unreadable_for_permissions(data_dir: Path) -> None:
         f"loader: error: {src}: permission denied\n"
         "  hint: fix the path or the file's permissions, then rerun: the files before it stay loaded\n",
     )
+
+
+def _temporal_parquet(path: Path) -> None:
+    """Three rows of dates and timestamps Python's datetime cannot hold (digits below the
+    microsecond, years -32768, 10000, 32768 and 33658), top-level and nested, and nested
+    decimals; row 2's uint64 exceeds SQLite's integers, row 3's key is null."""
+    from decimal import Decimal
+
+    import pyarrow.parquet as pq
+
+    far_us = [10**12 * 1_000_000, -1_096_225_401_600 * 1_000_000, 971_890_963_200 * 1_000_000 + 1]
+    cents = pa.decimal128(5, 2)
+    table = pa.table(
+        {
+            "id": [1, 2, 3],
+            "k": [1, 2, None],
+            "u": pa.array([1, 2**64 - 1, 3], pa.uint64()),
+            "ns": pa.array([1, 2, 3], pa.timestamp("ns")),
+            "nsz": pa.array([1, 2, 3], pa.timestamp("ns", "UTC")),
+            "ms": pa.array([v // 1000 for v in far_us], pa.timestamp("ms", "UTC")),
+            "us": pa.array(far_us, pa.timestamp("us")),
+            "day": pa.array([-719_529, 2_932_897, 11_248_738], pa.date32()),
+            "span": pa.array(
+                [{"at": v, "n": Decimal("0.10")} for v in far_us],
+                pa.struct([("at", pa.timestamp("us", "UTC")), ("n", cents)]),
+            ),
+            "list": pa.array([[v // 1000, 0] for v in far_us], pa.list_(pa.timestamp("ms"))),
+            "nslist": pa.array([[1], [2], [3]], pa.list_(pa.timestamp("ns"))),
+            "dec": pa.array([[Decimal("0.10")], [Decimal("-1.50"), None], []], pa.list_(cents)),
+        }
+    )
+    pq.write_table(table, path)
+
+
+_TEMPORAL = [
+    {
+        "ns": "1970-01-01T00:00:00.000000001",
+        "nsz": "1970-01-01T00:00:00.000000001Z",
+        "ms": "33658-09-27T01:46:40.000Z",
+        "us": "33658-09-27T01:46:40.000000",
+        "day": "-0001-12-31",
+        "span": '{"at":"33658-09-27T01:46:40.000000Z","n":0.10}',
+        "list": '["33658-09-27T01:46:40.000","1970-01-01T00:00:00.000"]',
+        "nslist": '["1970-01-01T00:00:00.000000001"]',
+        "dec": "[0.10]",
+    },
+    {
+        "ns": "1970-01-01T00:00:00.000000002",
+        "nsz": "1970-01-01T00:00:00.000000002Z",
+        "ms": "-32768-01-01T00:00:00.000Z",
+        "us": "-32768-01-01T00:00:00.000000",
+        "day": "10000-01-01",
+        "span": '{"at":"-32768-01-01T00:00:00.000000Z","n":0.10}',
+        "list": '["-32768-01-01T00:00:00.000","1970-01-01T00:00:00.000"]',
+        "nslist": '["1970-01-01T00:00:00.000000002"]',
+        "dec": "[-1.50,null]",
+    },
+    {
+        "ns": "1970-01-01T00:00:00.000000003",
+        "nsz": "1970-01-01T00:00:00.000000003Z",
+        "ms": "32768-01-01T00:00:00.000Z",
+        "us": "32768-01-01T00:00:00.000001",
+        "day": "32768-01-01",
+        "span": '{"at":"32768-01-01T00:00:00.000001Z","n":0.10}',
+        "list": '["32768-01-01T00:00:00.000","1970-01-01T00:00:00.000"]',
+        "nslist": '["1970-01-01T00:00:00.000000003"]',
+        "dec": "[]",
+    },
+]
+
+
+def test_parquet_dates_and_timestamps_of_any_year_load_and_reject_exactly(tmp_path: Path) -> None:
+    """Through the CLI into SQLite and LevelDB: every date and timestamp as its exact ISO
+    text, nested or not, nested decimals as JSON numbers; the row the target cannot hold
+    is rejected with its reason and its values (nanoseconds and far years as that text)
+    while the others load."""
+    src = tmp_path / "far.parquet"
+    _temporal_parquet(src)
+    names = list(_TEMPORAL[0])
+    rejected_values = {
+        name: json.loads(text) if text.startswith(("[", "{")) else text for name, text in _TEMPORAL[1].items()
+    }
+    rejected_values["span"]["n"] = "0.10"  # a Decimal in the reject line is its text
+    rejected_values["dec"] = ["-1.50", None]
+
+    db = tmp_path / "far.db"
+    p = cli("load", str(src), str(db), "--table", "t")
+    assert p.returncode == 0, p.stderr
+    got = sqlite_rows(db, f"SELECT id, {', '.join(names)} FROM t ORDER BY id")
+    assert got == [(i, *(row[n] for n in names)) for i, row in ((1, _TEMPORAL[0]), (3, _TEMPORAL[2]))]
+    [line] = reject_lines(rejects_of(db))
+    assert (line["row"], line["stage"], line["column"], line["reason"]) == (
+        2,
+        "write",
+        "u",
+        "value exceeds SQLite's 64-bit integer range",
+    )
+    assert line["values"] == {"id": 2, "k": 2, "u": 2**64 - 1, **rejected_values}
+
+    ldb = tmp_path / "far.ldb"
+    p = cli("load", str(src), str(ldb), "--key", "{k}")
+    assert p.returncode == 0, p.stderr
+    data, _ = leveldb_items(ldb)
+    want = []
+    for i, row in ((1, _TEMPORAL[0]), (2, _TEMPORAL[1])):
+        fields = [f'"id":{i}', f'"k":{i}', f'"u":{[1, 2**64 - 1][i - 1]}']
+        fields += [f'"{n}":{row[n] if row[n].startswith(("[", "{")) else json.dumps(row[n])}' for n in names]
+        want.append((f"{i:020d}".encode(), ("{" + ",".join(fields) + "}").encode()))
+    assert data == want  # byte for byte: 0.10 stays 0.10
+    [line] = reject_lines(rejects_of(ldb, "key:{k}"))
+    assert (line["row"], line["stage"], line["reason"]) == (3, "write", "key column 'k' is null")
+    third = {name: json.loads(text) if text.startswith(("[", "{")) else text for name, text in _TEMPORAL[2].items()}
+    third["span"]["n"] = "0.10"
+    assert line["values"] == {"id": 3, "k": None, "u": 3, **third}

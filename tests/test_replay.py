@@ -279,3 +279,43 @@ def test_replay_never_wipes_a_replace_target(tmp_path: Path, sink: str) -> None:
     edit(rejects, {2: {"values": {"id": "2", "name": "b", "amount": "20"}}})
     assert Pipeline.from_config(job).replay(rejects).rows_written == 1
     assert rows_of(target) == [(1, "a", 10), (2, "b", 20), (3, "c", 30)]
+
+
+def test_rows_python_cannot_hold_replay_from_their_text(tmp_path: Path) -> None:
+    """A rejected row's nanosecond timestamps are ISO text in the reject line and replay to
+    the same instant; a date past year 9999 is that text too, which the text conversion
+    does not read (4-digit years only): the row is rejected again, with the reason."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "in.parquet"
+    table = pa.table(
+        {
+            "id": [1, 2, 3],
+            "u": pa.array([1, 2**64 - 1, 2**64 - 1], pa.uint64()),
+            "ns": pa.array([1, 2, 3], pa.timestamp("ns", "UTC")),
+            "day": pa.array([0, 1, 2_932_897], pa.date32()),  # 10000-01-01
+        }
+    )
+    pq.write_table(table, src)
+    target = tmp_path / "out.db"
+    job = write_job(
+        tmp_path / "job.toml", source={"path": str(src)}, sink={"type": "sqlite", "path": str(target), "table": "t"}
+    )
+    report = Pipeline.from_config(job).run()
+    assert (report.rows_written, report.rows_rejected) == (1, 2)
+    rejects = Path(report.rejects_path or "")
+    assert [x["values"] for x in reject_lines(rejects)] == [
+        {"id": 2, "u": 2**64 - 1, "ns": "1970-01-01T00:00:00.000000002Z", "day": "1970-01-02"},
+        {"id": 3, "u": 2**64 - 1, "ns": "1970-01-01T00:00:00.000000003Z", "day": "10000-01-01"},
+    ]
+    edit(rejects, {2: {"values": {"id": 2, "u": 2, "ns": "1970-01-01T00:00:00.000000002Z", "day": "1970-01-02"}},
+                   3: {"values": {"id": 3, "u": 3, "ns": "1970-01-01T00:00:00.000000003Z", "day": "10000-01-01"}}})  # fmt: skip
+    r = Pipeline.from_config(job).replay(rejects)
+    assert (r.rows_written, r.rows_rejected) == (1, 1)
+    assert sqlite_table(target) == [
+        (1, 1, "1970-01-01T00:00:00.000000001Z", "1970-01-01"),
+        (2, 2, "1970-01-01T00:00:00.000000002Z", "1970-01-02"),
+    ]
+    [again] = reject_lines(Path(r.rejects_path or ""))
+    assert (again["row"], again["column"], again["reason"]) == (3, "day", "'10000-01-01' is not a valid date")

@@ -27,33 +27,122 @@ INT64_MAX = (1 << 63) - 1
 
 
 _PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+_DIGITS = {"s": 0, "ms": 3, "us": 6, "ns": 9}  # of the fraction the cast writes
+_DAY = 86_400
 # 0000-01-01 and 10000-01-01 in seconds since the epoch: the years the cast spells in 4 digits
 _YEAR_0, _YEAR_10000 = -62_167_219_200, 253_402_300_800
+# -32767-01-01 and 32768-01-01 in days since the epoch: the years Arrow's cast to text
+# spells right (it keeps the year in 16 bits; outside, it writes "<value out of range: n>",
+# a wrong year, or fails)
+_CAST_FIRST_DAY, _CAST_END_DAY = -12_687_428, 11_248_738
 
 
-def _four_digit_years(arr: pa.Array) -> bool:
-    low, high = kernels.min_max(arr).values()
-    if not low.is_valid:
-        return True
-    per_second = _PER_SECOND[arr.type.unit]
-    return bool(_YEAR_0 * per_second <= low.value and high.value < _YEAR_10000 * per_second)
+def civil_from_days(days: int) -> tuple[int, int, int]:
+    """Year, month and day of the proleptic Gregorian calendar, ``days`` after
+    1970-01-01: Howard Hinnant's ``civil_from_days``, exact for any integer."""
+    z = days + 719_468
+    era = z // 146_097  # Python's // floors: no correction for negative days
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1_460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    return yoe + era * 400 + (month <= 2), month, day
+
+
+def _date_text(days: int) -> str:
+    """A date as the cast spells it: the year in at least 4 digits, a minus sign before it."""
+    year, month, day = civil_from_days(days)
+    sign = "-" if year < 0 else ""
+    return f"{sign}{abs(year):04d}-{month:02d}-{day:02d}"
+
+
+def _far_text(value: int, t: pa.DataType) -> str:
+    """One date or timestamp of a year Arrow's cast cannot spell, as the cast would spell it
+    (``T`` between date and time; ``Z`` for a UTC timestamp): exact integer arithmetic."""
+    if pa.types.is_date32(t):
+        return _date_text(value)
+    if pa.types.is_date64(t):
+        # the cast truncates milliseconds toward zero to a day
+        days = abs(value) // (_DAY * 1_000)
+        return _date_text(days if value >= 0 else -days)
+    per_second = _PER_SECOND[t.unit]
+    seconds, fraction = divmod(value, per_second)
+    days, seconds = divmod(seconds, _DAY)
+    minutes, second = divmod(seconds, 60)
+    digits = _DIGITS[t.unit]
+    frac = f".{fraction:0{digits}d}" if digits else ""
+    zone = "Z" if t.tz else ""
+    return f"{_date_text(days)}T{minutes // 60:02d}:{minutes % 60:02d}:{second:02d}{frac}{zone}"
+
+
+def _storage(arr: pa.Array) -> pa.Array:
+    """A date or timestamp column's integers (a view, no copy)."""
+    return arr.view(pa.int32() if pa.types.is_date32(arr.type) else pa.int64())
+
+
+def _per_day(t: pa.DataType) -> int:
+    if pa.types.is_date32(t):
+        return 1
+    if pa.types.is_date64(t):
+        return _DAY * 1_000
+    return _DAY * _PER_SECOND[t.unit]
 
 
 def iso_text(arr: pa.Array) -> pa.Array:
-    """Dates, times and timestamps as ISO-8601 text (UTC timestamps end in ``Z``)."""
+    """Dates, times and timestamps as ISO-8601 text (UTC timestamps end in ``Z``), of any
+    year Arrow holds. One min/max over the column tells whether every value lies within
+    the years Arrow's cast spells (the usual case: the cast alone); the rare values
+    outside are written one by one (``_far_text``)."""
     t = arr.type
-    if pa.types.is_timestamp(t):
-        if t.tz:
-            arr = kernels.cast(arr, pa.timestamp(t.unit, "UTC"))
-        # The cast spells "YYYY-MM-DD HH:MM:SS[.frac][Z]" exactly as strftime's
-        # %Y-%m-%dT%H:%M:%S[Z] would, but faster: only the separator differs.
-        # With 4-digit years it is byte 10: replacing that slice is cheaper
-        # than searching for the space (bench/NOTES.md).
-        text = kernels.cast(arr, pa.string())
-        if _four_digit_years(arr):
-            return kernels.binary_replace_slice(text, 10, 11, "T")
-        return kernels.replace_substring(text, " ", "T", max_replacements=1)
-    return kernels.cast(arr, pa.string())
+    if pa.types.is_timestamp(t) and t.tz:
+        arr = kernels.cast(arr, pa.timestamp(t.unit, "UTC"))
+        t = arr.type
+    if not (pa.types.is_timestamp(t) or pa.types.is_date(t)):
+        return kernels.cast(arr, pa.string())
+    storage = _storage(arr)
+    low, high = kernels.min_max(storage).values()
+    if not low.is_valid:  # empty or all null
+        return kernels.cast(arr, pa.string())
+    lo, hi = low.as_py(), high.as_py()
+    per_day = _per_day(t)
+    first, end = _CAST_FIRST_DAY * per_day, _CAST_END_DAY * per_day
+    if first <= lo and hi < end:
+        return _cast_text(arr, _four_digit_years(t, lo, hi))
+    beyond = []
+    if lo < first:
+        beyond.append(kernels.less(storage, pa.scalar(first, storage.type)))
+    if hi >= end:
+        beyond.append(kernels.greater_equal(storage, pa.scalar(end, storage.type)))
+    outside = kernels.fill_null(beyond[0] if len(beyond) == 1 else kernels.or_(*beyond), False)
+    inside = kernels.if_else(outside, pa.scalar(None, t), arr)
+    low, high = kernels.min_max(_storage(inside)).values()
+    four = not low.is_valid or _four_digit_years(t, low.as_py(), high.as_py())
+    far = kernels.filter(storage, outside).to_pylist()
+    return kernels.replace_with_mask(_cast_text(inside, four), outside, pa.array([_far_text(v, t) for v in far]))
+
+
+def _four_digit_years(t: pa.DataType, low: int, high: int) -> bool:
+    """Whether a timestamp column's values from ``low`` to ``high`` all lie in years 0..9999."""
+    if not pa.types.is_timestamp(t):
+        return True  # dates need no separator replaced
+    per_second = _PER_SECOND[t.unit]
+    return bool(_YEAR_0 * per_second <= low and high < _YEAR_10000 * per_second)
+
+
+def _cast_text(arr: pa.Array, four_digit_years: bool) -> pa.Array:
+    """Dates and timestamps (UTC or without a zone) within the years Arrow's cast spells."""
+    text = kernels.cast(arr, pa.string())
+    if not pa.types.is_timestamp(arr.type):
+        return text
+    # The cast spells "YYYY-MM-DD HH:MM:SS[.frac][Z]" exactly as strftime's
+    # %Y-%m-%dT%H:%M:%S[Z] would, but faster: only the separator differs.
+    # With 4-digit years it is byte 10: replacing that slice is cheaper
+    # than searching for the space (bench/NOTES.md).
+    if four_digit_years:
+        return kernels.binary_replace_slice(text, 10, 11, "T")
+    return kernels.replace_substring(text, " ", "T", max_replacements=1)
 
 
 def _plain(arr: pa.Array) -> pa.Array:
@@ -86,7 +175,7 @@ def _leaves(t: pa.DataType, leaf: Callable[[pa.DataType], pa.DataType]) -> pa.Da
     if pa.types.is_struct(t):
         return pa.struct([f.with_type(_leaves(f.type, leaf)) for f in t])
     if pa.types.is_map(t):
-        return pa.map_(_leaves(t.key_type, leaf), t.item_field.with_type(_leaves(t.item_type, leaf)))
+        return pa.map_(_leaves(t.key_type, leaf), t.item_field.with_type(_leaves(t.item_type, leaf)), t.keys_sorted)
     if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
         field = t.value_field.with_type(_leaves(t.value_type, leaf))
         if pa.types.is_fixed_size_list(t):
@@ -95,18 +184,73 @@ def _leaves(t: pa.DataType, leaf: Callable[[pa.DataType], pa.DataType]) -> pa.Da
     return leaf(t)
 
 
-def _utc(t: pa.DataType) -> pa.DataType:
-    return pa.timestamp(t.unit, "UTC") if pa.types.is_timestamp(t) and t.tz else t
+def _microseconds(t: pa.DataType) -> pa.DataType:
+    if pa.types.is_timestamp(t) and t.unit == "ns":
+        return pa.timestamp("us", t.tz)
+    if pa.types.is_time64(t) and t.unit == "ns":
+        return pa.time64("us")
+    return t
+
+
+def python_type(t: pa.DataType) -> pa.DataType:
+    """``t`` with its nanosecond timestamps and times in microseconds, which Python's
+    datetime holds (a safe cast to it fails where a value has digits below the microsecond)."""
+    return _leaves(t, _microseconds)
 
 
 def _text(t: pa.DataType) -> pa.DataType:
-    return pa.string() if _is_date_or_time(t) else t
+    """Leaves that ``nested_json`` has Arrow turn into text: dates and times, and
+    decimals (their exact digits, written as JSON numbers)."""
+    return pa.string() if _is_date_or_time(t) or pa.types.is_decimal(t) else t
+
+
+def _has_decimal(t: pa.DataType) -> bool:
+    return bool(_leaves(t, lambda leaf: pa.string() if pa.types.is_decimal(leaf) else leaf) != t)
+
+
+def _nulls(arr: pa.Array) -> pa.Array | None:
+    return kernels.is_null(arr) if arr.null_count else None
+
+
+def text_leaves(arr: pa.Array) -> pa.Array:
+    """``arr`` with its date, time and decimal leaves as text (``iso_text``; the cast's
+    digits for decimals), the nesting and nulls kept. Only the leaves are new arrays."""
+    t = arr.type
+    if _leaves(t, _text) == t:
+        return arr
+    if pa.types.is_struct(t):
+        children = [text_leaves(arr.field(i)) for i in range(t.num_fields)]
+        fields = [f.with_type(c.type) for f, c in zip(t, children, strict=True)]
+        return pa.StructArray.from_arrays(children, fields=fields, mask=_nulls(arr))
+    if pa.types.is_fixed_size_list(t):
+        size = t.list_size
+        values = text_leaves(arr.values.slice(arr.offset * size, len(arr) * size))
+        kind = pa.list_(t.value_field.with_type(values.type), size)
+        return pa.FixedSizeListArray.from_arrays(values, type=kind, mask=_nulls(arr))
+    if pa.types.is_map(t) or pa.types.is_list(t) or pa.types.is_large_list(t):
+        offsets = arr.offsets  # of the slice, into the whole child
+        start, end = offsets[0].as_py(), offsets[-1].as_py()
+        if start:
+            offsets = kernels.subtract(offsets, pa.scalar(start, offsets.type))
+        if pa.types.is_map(t):
+            keys = text_leaves(arr.keys.slice(start, end - start))
+            items = text_leaves(arr.items.slice(start, end - start))
+            kind = pa.map_(t.key_field.with_type(keys.type), t.item_field.with_type(items.type), t.keys_sorted)
+            return pa.MapArray.from_arrays(offsets, keys, items, type=kind, mask=_nulls(arr))
+        values = text_leaves(arr.values.slice(start, end - start))
+        field = t.value_field.with_type(values.type)
+        if pa.types.is_large_list(t):
+            return pa.LargeListArray.from_arrays(offsets, values, type=pa.large_list(field), mask=_nulls(arr))
+        return pa.ListArray.from_arrays(offsets, values, type=pa.list_(field), mask=_nulls(arr))
+    if pa.types.is_decimal(t):
+        return kernels.cast(arr, pa.string())
+    return iso_text(arr)
 
 
 def python_value(value: Any, t: pa.DataType) -> Any:
     """A value of Arrow type ``t`` as JSON-ready Python: maps as objects (an empty
-    one too), infinities as ``"Infinity"``/``"-Infinity"``, NaN as None, dates and
-    times (already Arrow's text, see ``nested_json``) in ISO form."""
+    one too), infinities as ``"Infinity"``/``"-Infinity"``, NaN as None; dates and
+    times come as text already (see ``nested_json``)."""
     if value is None:
         return None
     if pa.types.is_map(t):
@@ -117,25 +261,42 @@ def python_value(value: Any, t: pa.DataType) -> Any:
         return [python_value(v, t.value_type) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return _INFINITY.get(value)
-    if pa.types.is_timestamp(t):
-        return value.replace(" ", "T", 1)
     return value
+
+
+_dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+
+
+def _json_text(value: Any, t: pa.DataType) -> str:
+    """JSON text of a value of a type ``t`` that holds decimals, which come as the
+    cast's text and are written as it is: a JSON number, as LevelDB's top-level
+    decimals are (json.dumps cannot write a number from text)."""
+    if value is None:
+        return "null"
+    if pa.types.is_decimal(t):
+        return str(value)
+    if pa.types.is_map(t):
+        members = {str(python_value(k, t.key_type)): _json_text(v, t.item_type) for k, v in value}
+    elif pa.types.is_struct(t):
+        members = {f.name: _json_text(value.get(f.name), f.type) for f in t}
+    elif pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return "[" + ",".join([_json_text(v, t.value_type) for v in value]) + "]"
+    else:
+        return _dumps(python_value(value, t))
+    return "{" + ",".join([_dumps(k) + ":" + v for k, v in members.items()]) + "}"
 
 
 def nested_json(arr: pa.Array) -> list[str | None]:
     """Each value as JSON text, one by one (maps as objects, bytes as base64): the
     slow path, for nested values and for text holding control characters.
-    Dates and times are turned into text by Arrow's cast before any value reaches
-    Python, so years outside Python's 1..9999 keep their exact value."""
+    Dates, times and decimals are turned into text column-wise (``text_leaves``)
+    before any value reaches Python, so every year Arrow holds keeps its exact value
+    and decimals their exact digits (written as JSON numbers)."""
     t = arr.type
-    if _leaves(t, _text) != t:
-        arr = kernels.cast(kernels.cast(arr, _leaves(t, _utc)), _leaves(t, _text))
-    return [
-        None
-        if v is None
-        else json.dumps(python_value(v, t), ensure_ascii=False, separators=(",", ":"), default=_json_default)
-        for v in arr.to_pylist()
-    ]
+    text = text_leaves(arr)
+    if _has_decimal(t):
+        return [None if v is None else _json_text(v, t) for v in text.to_pylist()]
+    return [None if v is None else _dumps(python_value(v, t)) for v in text.to_pylist()]
 
 
 # ------------------------------------------------------------------- SQLite

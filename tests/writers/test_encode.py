@@ -75,8 +75,9 @@ def test_far_dates_infinities_and_empty_maps_as_json() -> None:
 
 
 def test_far_dates_and_infinities_load_into_sqlite_and_leveldb(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """The Parquet case of apache/parquet-testing's nested_structs.rust.parquet
-    (a timestamp of year -12585 inside a struct), rebuilt here."""
+    """Dates and timestamps outside Python's years inside a struct, a list and a map, as in
+    apache/parquet-testing's nested_structs.rust.parquet (see
+    test_timestamps_of_years_the_cast_cannot_spell for its year 52951)."""
     import json
     import math
 
@@ -103,3 +104,156 @@ def test_far_dates_and_infinities_load_into_sqlite_and_leveldb(tmp_path) -> None
     assert (report.status, report.rows_written) == ("ok", 2)
     items, _ = leveldb_items(tmp_path / "far.ldb")
     assert [json.loads(v) for _, v in items] == _FAR_JSON
+
+
+# Seconds since 1970-01-01 and their text: years Arrow's cast to text spells wrong or not at
+# all (its year has 16 bits: -32768, 32768, 33658), and both sides of each edge of the years
+# it spells right (-32767 to 32767) and of 4-digit years.
+_YEARS = [
+    (10**12, "33658-09-27T01:46:40"),
+    (-1_096_225_401_600, "-32768-01-01T00:00:00"),
+    (-1_096_193_779_201, "-32768-12-31T23:59:59"),
+    (-1_096_193_779_200, "-32767-01-01T00:00:00"),
+    (-62_167_219_201, "-0001-12-31T23:59:59"),
+    (-62_167_219_200, "0000-01-01T00:00:00"),
+    (253_402_300_799, "9999-12-31T23:59:59"),
+    (253_402_300_800, "10000-01-01T00:00:00"),
+    (971_890_963_199, "32767-12-31T23:59:59"),
+    (971_890_963_200, "32768-01-01T00:00:00"),
+]
+
+
+def _years(unit: str, tz: str | None) -> tuple[list[int | None], list[str | None]]:
+    """``_YEARS`` in ``unit``, each half a second on (the fraction counts up from the
+    second before the epoch too), a null last; and the ISO text of each."""
+    per_second = {"s": 1, "ms": 1_000, "us": 1_000_000}[unit]
+    frac = {"s": "", "ms": ".500", "us": ".500000"}[unit]
+    values: list[int | None] = [s * per_second + per_second // 2 for s, _ in _YEARS]
+    texts: list[str | None] = [text + frac + ("Z" if tz else "") for _, text in _YEARS]
+    return [*values, None], [*texts, None]
+
+
+@pytest.mark.parametrize("tz", [None, "UTC", "Asia/Tokyo"])
+@pytest.mark.parametrize("unit", ["s", "ms", "us"])
+def test_timestamps_of_years_the_cast_cannot_spell(unit: str, tz: str | None) -> None:
+    values, texts = _years(unit, tz)
+    t = pa.timestamp(unit, tz)
+    assert iso_text(pa.array(values, t)).to_pylist() == texts
+    for value, text in zip(values, texts, strict=True):  # alone: a column all in or all out of the cast's years
+        assert iso_text(pa.array([value], t)).to_pylist() == [text]
+    # apache/parquet-testing's nested_structs.rust.parquet: ul_observation_date.min (the cast said -12585-07-27)
+    if unit == "us" and tz == "UTC":
+        assert iso_text(pa.array([1_608_822_900_000_000_000], t)).to_pylist() == ["52951-07-27T10:00:00.000000Z"]
+
+
+def test_nanosecond_timestamps_to_the_ends_of_int64() -> None:
+    for tz, z in ((None, ""), ("UTC", "Z")):
+        stamps = pa.array([-(2**63), 2**63 - 1, 1, None], pa.timestamp("ns", tz))
+        assert iso_text(stamps).to_pylist() == [
+            f"1677-09-21T00:12:43.145224192{z}",
+            f"2262-04-11T23:47:16.854775807{z}",
+            f"1970-01-01T00:00:00.000000001{z}",
+            None,
+        ]
+
+
+# days since 1970-01-01 and their date: int32's ends, and both sides of the cast's years
+_DAYS = [
+    (-(2**31), "-5877641-06-23"),
+    (-12_687_795, "-32769-12-31"),
+    (-12_687_794, "-32768-01-01"),
+    (-12_687_428, "-32767-01-01"),
+    (-719_529, "-0001-12-31"),
+    (0, "1970-01-01"),
+    (11_248_737, "32767-12-31"),
+    (11_248_738, "32768-01-01"),
+    (2**31 - 1, "5881580-07-11"),
+]
+
+
+def test_dates_of_every_year_arrow_holds() -> None:
+    days = [d for d, _ in _DAYS]
+    texts = [text for _, text in _DAYS]
+    assert iso_text(pa.array([*days, None], pa.date32())).to_pylist() == [*texts, None]
+    ms = pa.array([d * 86_400_000 for d in days], pa.date64())
+    assert iso_text(ms).to_pylist() == texts
+    for d, text in _DAYS:
+        assert iso_text(pa.array([d], pa.date32())).to_pylist() == [text]
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us"])
+def test_far_timestamps_nested_in_structs_lists_and_maps(unit: str) -> None:
+    """The same years inside nested values, in LevelDB's JSON and SQLite's text, also
+    for a slice (an offset into the children) and under null parents."""
+    import json
+
+    from loader.writers.encode import json_objects, sqlite_array
+
+    values, texts = _years(unit, "UTC")
+    stamps = pa.array(values, pa.timestamp(unit, "UTC"))
+    n = len(values)
+    batch = pa.record_batch(
+        {
+            "id": list(range(n)),
+            "at": stamps,
+            "span": pa.StructArray.from_arrays([stamps], ["at"]),
+            "list": pa.ListArray.from_arrays(pa.array(range(n + 1), pa.int32()), stamps),
+            "big": pa.LargeListArray.from_arrays(pa.array(range(n + 1), pa.int64()), stamps),
+            "pair": pa.FixedSizeListArray.from_arrays(
+                pa.concat_arrays([stamps, stamps]).take(pa.array([i for k in range(n) for i in (k, n + k)])), 2
+            ),
+            "map": pa.MapArray.from_arrays(pa.array(range(n + 1), pa.int32()), pa.array(["k"] * n), stamps),
+            "deep": pa.array([[{"at": [v]}] for v in values], pa.list_(pa.struct([("at", pa.list_(stamps.type))]))),
+        }
+    )
+    want = [
+        {"id": i, "at": text, "span": {"at": text}, "list": [text], "big": [text], "pair": [text, text],
+         "map": {"k": text}, "deep": [{"at": [text]}]}
+        for i, text in enumerate(texts)
+    ]  # fmt: skip
+    for start in (0, 3):
+        sliced = batch.slice(start)
+        assert [json.loads(o) for o in json_objects(sliced).to_pylist()] == want[start:]
+        for name in ("span", "list", "big", "pair", "map", "deep"):
+            stored = sqlite_array(sliced.column(name)).to_pylist()
+            assert [json.loads(x) for x in stored] == [w[name] for w in want[start:]]
+    nulls = pa.StructArray.from_arrays([stamps], ["at"], mask=pa.array([i % 2 == 1 for i in range(n)]))
+    expect = ['{"at":' + json.dumps(t) + "}" if i % 2 == 0 else None for i, t in enumerate(texts)]
+    assert sqlite_array(nulls).to_pylist() == expect
+    lists = pa.ListArray.from_arrays(
+        pa.array(range(n + 1), pa.int32()), stamps, mask=pa.array([i % 2 == 1 for i in range(n)])
+    )
+    expect = ["[" + json.dumps(t) + "]" if i % 2 == 0 else None for i, t in enumerate(texts)]
+    assert sqlite_array(lists.slice(1)).to_pylist() == expect[1:]
+
+
+def test_nested_decimals_are_json_numbers_as_top_level_ones() -> None:
+    """A decimal is a JSON number with its exact digits, nested or not (``0.10``, not
+    ``"0.10"`` nor ``0.1``); the negative scale spelled as Arrow spells it at top level."""
+    from decimal import Decimal
+
+    from loader.writers.encode import json_objects, sqlite_array
+
+    cents = pa.decimal128(5, 2)
+    hundreds = pa.decimal128(5, -2)
+    batch = pa.record_batch(
+        {
+            "d": pa.array([Decimal("0.10"), Decimal("-12.00")], cents),
+            "e": pa.array([Decimal("12300"), Decimal("0")], hundreds),
+            "ds": pa.array([[Decimal("0.10")], [Decimal("-12.00"), None]], pa.list_(cents)),
+            "s": pa.array(
+                [{"d": Decimal("0.10"), "e": Decimal("12300")}, None], pa.struct([("d", cents), ("e", hundreds)])
+            ),
+            "m": pa.array([[(Decimal("0.10"), Decimal("1.50"))], []], pa.map_(cents, cents)),
+            "big": pa.array(
+                [[Decimal("1234567890123456789012345678901234567.890")], []], pa.list_(pa.decimal256(40, 3))
+            ),
+        }
+    )
+    assert json_objects(batch).to_pylist() == [
+        b'{"d":0.10,"e":1.23E+4,"ds":[0.10],"s":{"d":0.10,"e":1.23E+4},"m":{"0.10":1.50},'
+        b'"big":[1234567890123456789012345678901234567.890]}',
+        b'{"d":-12.00,"e":0E+2,"ds":[-12.00,null],"s":null,"m":{},"big":[]}',
+    ]
+    assert sqlite_array(batch.column("ds")).to_pylist() == ["[0.10]", "[-12.00,null]"]
+    assert sqlite_array(batch.column("s")).to_pylist() == ['{"d":0.10,"e":1.23E+4}', None]

@@ -1,0 +1,89 @@
+"""Chunk.reject: a rejected row's values, whatever Arrow holds."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+
+import pyarrow as pa
+
+from tests.conftest import as_chunk
+
+
+def test_reject_keeps_values_python_cannot_hold_as_exact_text() -> None:
+    """A nanosecond timestamp or time with digits below the microsecond, dates and timestamps
+    outside Python's years 1..9999, nested or not: the column's values as the ISO text the
+    targets store; columns Python can hold keep their Python values."""
+    batch = pa.record_batch(
+        {
+            "id": [1, 2, 3],
+            "ns": pa.array([1, 2, None], pa.timestamp("ns")),
+            "nsz": pa.array([1_000, 2_001, 3_000], pa.timestamp("ns", "UTC")),
+            "day": pa.array([0, -719_529, 2_932_897], pa.date32()),  # -0001-12-31, 10000-01-01
+            "far": pa.array([0, 10**12, -1_096_225_401_600], pa.timestamp("s")),  # years 33658 and -32768
+            "span": pa.array(
+                [{"at": 1, "n": Decimal("0.10")}, {"at": 5, "n": None}, None],
+                pa.struct([("at", pa.timestamp("ns")), ("n", pa.decimal128(5, 2))]),
+            ),
+            "us": pa.array([0, 1, 2], pa.timestamp("us")),
+            "clock": pa.array([0, 1, 86_399_999_999_999], pa.time64("ns")),  # to_pylist would cut the digits
+        }
+    )
+    chunk = as_chunk(batch).reject(pa.array([False, True, True]), "bad", stage="write", column="id")
+    assert chunk.batch.column("id").to_pylist() == [1]
+    assert [(r.row, r.reason, r.stage, r.column) for r in chunk.rejects] == [
+        (2, "bad", "write", "id"),
+        (3, "bad", "write", "id"),
+    ]
+    assert [r.values for r in chunk.rejects] == [
+        {
+            "id": 2,
+            "ns": "1970-01-01T00:00:00.000000002",
+            "nsz": "1970-01-01T00:00:00.000002001Z",
+            "day": "-0001-12-31",
+            "far": "33658-09-27T01:46:40",
+            "span": {"at": "1970-01-01T00:00:00.000000005", "n": None},
+            "us": dt.datetime(1970, 1, 1, 0, 0, 0, 1),
+            "clock": "00:00:00.000000001",
+        },
+        {
+            "id": 3,
+            "ns": None,
+            "nsz": "1970-01-01T00:00:00.000003000Z",
+            "day": "10000-01-01",
+            "far": "-32768-01-01T00:00:00",
+            "span": None,
+            "us": dt.datetime(1970, 1, 1, 0, 0, 0, 2),
+            "clock": "23:59:59.999999999",
+        },
+    ]
+    line = json.loads(chunk.rejects[0].to_json())
+    assert (line["v"], line["values"]["ns"], line["values"]["us"]) == (
+        1,
+        "1970-01-01T00:00:00.000000002",
+        "1970-01-01 00:00:00.000001",
+    )
+
+
+def test_reject_of_rows_python_holds_is_unchanged() -> None:
+    batch = pa.record_batch(
+        {
+            "id": [1, 2],
+            "ns": pa.array([1_000, 2_000], pa.timestamp("ns")),  # whole microseconds
+            "d": pa.array([Decimal("0.10"), None], pa.decimal128(5, 2)),
+            "m": pa.array([[("a", 1)], []], pa.map_(pa.string(), pa.int64())),
+        }
+    )
+    chunk = as_chunk(batch).reject(pa.array([True, True]), ["one", "two"], stage="read")
+    assert chunk.num_rows == 0
+    assert [(r.reason, r.values) for r in chunk.rejects] == [
+        ("one", {"id": 1, "ns": dt.datetime(1970, 1, 1, 0, 0, 0, 1), "d": Decimal("0.10"), "m": [("a", 1)]}),
+        ("two", {"id": 2, "ns": dt.datetime(1970, 1, 1, 0, 0, 0, 2), "d": None, "m": []}),
+    ]
+
+
+def test_reject_without_columns() -> None:
+    chunk = as_chunk(pa.RecordBatch.from_pydict({"a": [1, 2]}).select([]))
+    out = chunk.reject(pa.array([True, False]), "bad", stage="read")
+    assert [(r.row, r.values) for r in out.rejects] == [(1, {})]
