@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from . import __version__
+from .chunk import row_values
 from .config import (
     SECTIONS,
     JobConfig,
@@ -373,7 +374,7 @@ def _inspect(args: argparse.Namespace) -> int:
         if args.rows > 0:
             print("first rows:")
             for chunk in reader:
-                for row in chunk.batch.to_pylist():
+                for row in row_values(chunk.batch):  # a nanosecond or far-year value too
                     print("  " + ", ".join(f"{k}={_show(v)}" for k, v in row.items()))
                     shown += 1
                     if shown >= args.rows:

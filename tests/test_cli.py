@@ -356,3 +356,17 @@ def test_a_job_file_error_names_the_file_and_an_override_error_does_not(tmp_path
     )
     p = cli("run", str(job), "--set", "sink.batch_size=many")  # the override's value is the mistake
     assert (p.returncode, p.stderr) == (2, f"loader: error: sink.batch_size: expected an integer, got 'many'\n{hint}")
+
+
+def test_inspect_shows_nanoseconds_and_far_years_exactly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "t.parquet"
+    ts = pa.array([1, 2], pa.timestamp("ns"))
+    pq.write_table(pa.table({"id": [1, 2], "ts": ts, "far": pa.array([0, 10**12], pa.timestamp("s"))}), path)
+    assert main(["inspect", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines()[-2:] == [
+        "  id=1, ts='1970-01-01T00:00:00.000000001', far='1970-01-01T00:00:00.000'",
+        "  id=2, ts='1970-01-01T00:00:00.000000002', far='33658-09-27T01:46:40.000'",
+    ]
