@@ -321,8 +321,9 @@ def test_bad_job_file_is_exit_2_as_one_json_line(container: Container) -> None:
     p = container.run()
     assert p.returncode == 2
     (error,) = events(p.stderr)
-    assert error["message"] == "sink.paht: unknown key"
-    assert error["hint"] == "did you mean 'path'?"
+    job = str(container.root / "config" / "job.toml")  # the container's /config/job.toml
+    assert error["message"] == f"{job}: sink.paht: unknown key"
+    assert (error["file"], error["hint"]) == (job, "did you mean 'path'?")
 
 
 def test_arguments_replace_the_default_command(container: Container) -> None:

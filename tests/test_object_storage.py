@@ -275,7 +275,7 @@ def test_credentials_are_refused_in_a_uri_or_the_job_file(tmp_path: Path, s3: Bu
     assert p.returncode == 2
     assert "topsecret" not in p.stderr
     assert p.stderr.splitlines()[0] == (
-        "loader: error: source.aws_secret_access_key: credentials are never read from the job file"
+        f"loader: error: {job}: source.aws_secret_access_key: credentials are never read from the job file"
     )
 
 
