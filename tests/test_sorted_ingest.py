@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from loader import SinkConfig, sinks
 from loader.chunk import Chunk
 from loader.errors import LoaderError, SinkError
 from loader.writers.leveldb import LevelDBWriter
+from loader.writers.leveldb_sort import SORT_ENTRY as SORT_KEY
 from loader.writers.leveldb_sort import SortState
 from tests.reliability_util import cli, leveldb_items, leveldb_state, process_alive
 
@@ -656,3 +658,79 @@ def test_a_full_disk_under_a_merge_process_is_one_line_and_the_rerun_finishes(tm
     assert again.returncode == 0, again.stderr
     assert data(target) == data(never)
     assert not runs.exists()
+
+
+def _spill_then_fail(src: Path, target: str, rows: int) -> None:
+    """A sorted load that stops in the spill phase with runs committed (a crash's state)."""
+    from loader import JobConfig, Pipeline, RunConfig, SourceConfig
+
+    job = JobConfig(
+        source=SourceConfig(path=[str(src)]),
+        sink=SinkConfig(path=target, type="leveldb", key="{id}", batch_size=2000, sort_run_size=256 << 10),
+        run=RunConfig(chunk_size=2000, quiet=True),
+    )
+    seen = [0]
+
+    def fails_late(batch: pa.RecordBatch) -> pa.RecordBatch:
+        seen[0] += batch.num_rows
+        if seen[0] > rows:
+            raise RuntimeError("stopped")
+        return batch
+
+    with pytest.raises(LoaderError, match="RuntimeError: stopped"):
+        Pipeline(job, transforms=[fails_late]).run()
+
+
+@pytest.mark.parametrize("spelling", ["relative", "symlink"])
+def test_a_rerun_that_names_the_target_otherwise_keeps_the_runs_and_finishes(tmp_path: Path, spelling: str) -> None:
+    src = scrambled_csv(tmp_path / "in.csv", 40_000)
+    target = tmp_path / "t.ldb"
+    _spill_then_fail(src, str(target), 30_000)
+    state = SortState.parse(leveldb_state(target)[SORT_KEY])
+    assert state.phase == "spill" and len(state.runs) >= 4 and all(Path(r).exists() for r in state.runs)
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    if spelling == "relative":  # the same target from another directory, by a relative path
+        again = Path("..") / "t.ldb"
+    else:
+        (tmp_path / "link").symlink_to(tmp_path)
+        again = tmp_path / "link" / "t.ldb"
+    args = ("--key", "{id}", "-q", "--set", f"sink.sort_run_size={SMALL_RUN}")
+    p = cli("load", str(src), str(again), *args, cwd=cwd)
+    assert p.returncode == 0, p.stderr
+    rows = data(target)
+    assert {int(k): int(json.loads(v)["v"]) for k, v in rows} == expected_last(src)
+    assert len(rows) == 40_000
+    assert not runs_dir(target).exists()
+
+
+def test_a_kill_while_the_runs_are_removed_after_the_merge_reruns_to_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checkpoint that ends the merge comes before the runs go: killed while they go,
+    the rerun finds nothing to merge (it used to find a checkpoint naming deleted runs)."""
+    import loader.writers.leveldb_sort as leveldb_sort
+    from loader import JobConfig, Pipeline, RunConfig, SourceConfig
+
+    src = scrambled_csv(tmp_path / "in.csv", 20_000)
+    target = tmp_path / "t.ldb"
+    job = JobConfig(
+        source=SourceConfig(path=[str(src)]),
+        sink=SinkConfig(path=str(target), type="leveldb", key="{id}", sort_run_size=256 << 10),
+        run=RunConfig(quiet=True),
+    )
+    real_remove = os.remove
+
+    def killed_after_one(path: str) -> None:
+        real_remove(path)
+        raise KeyboardInterrupt  # the process ends here, a run gone and the others left
+
+    monkeypatch.setattr(leveldb_sort.os, "remove", killed_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        Pipeline(job).run()
+    monkeypatch.setattr(leveldb_sort.os, "remove", real_remove)
+    assert SortState.parse(leveldb_state(target)[SORT_KEY]).phase == "direct"
+    report = Pipeline(job).run()
+    assert (report.status, report.rows_written) == ("ok", 0)
+    assert len(data(target)) == 20_000
+    assert not runs_dir(target).exists()

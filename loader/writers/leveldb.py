@@ -530,6 +530,7 @@ class LevelDBWriter(Transactional):
                 self._write_batches([self._staged(b) for b in slices(table, MERGE_ROWS, MERGE_BYTES)])
             sorter.finished()
             self._set_state(self._pending | sorter.state.entry())
+            sorter.remove_runs()
         elif sorter.spilling:
             with self._salvaging(self._job):
                 for entries in sorter.end_spill(self._pending):
@@ -544,6 +545,7 @@ class LevelDBWriter(Transactional):
                 self._merge(sorter)
             sorter.finished()
             self._set_state(sorter.state.entry())
+            sorter.remove_runs()  # after the checkpoint that no longer names them
 
     def _ingest(self, rows: Iterable[pa.Table], lo: bytes, hi: bytes) -> bool:
         """Sorted, unique ``rows`` added to the store as bottom-level table files, if the

@@ -169,7 +169,8 @@ class Sorter:
     ``directory``, and merges the runs; the phases are in ``state``."""
 
     def __init__(self, directory: str, keep: Keep, run_bytes: int, input_bytes: int) -> None:
-        self.directory = directory
+        # absolute: the checkpoint names runs by it, and a rerun may start elsewhere
+        self.directory = os.path.abspath(directory)
         self.keep = keep
         self.run_bytes = run_bytes
         self.input_bytes = input_bytes  # for the free-space check; 0 when unknown
@@ -206,6 +207,10 @@ class Sorter:
         """Take up the phase a killed run of ``job`` reached; remove files it left half written."""
         self.prefix = "run-" + sha1(job.encode("utf-8")).hexdigest()[:10] + "-"
         self.state = SortState.parse(entry)
+        # an older checkpoint's runs named relative to where that run started: they are in this directory
+        self.state.runs = [
+            p if os.path.isabs(p) else os.path.join(self.directory, os.path.basename(p)) for p in self.state.runs
+        ]
         if self.state.phase == "spill":
             self._open_spiller()
         self._remove_stale(keep=set(self.state.runs))
@@ -469,19 +474,26 @@ class Sorter:
         return merge_runs(self.state.runs, self.keep, after=self.state.after, held_bytes=self.merge_held_bytes())
 
     def finished(self) -> None:
-        """Every run merged: the runs removed, the phase back to direct."""
+        """Every run merged: the phase back to direct. The caller checkpoints that, then
+        calls ``remove_runs``: a checkpoint never names a run that is gone."""
         self.state = SortState()
+
+    def remove_runs(self) -> None:
+        """The runs, once a checkpoint says the merge is done."""
         self._remove_stale(keep=set())
 
     def _remove_stale(self, keep: set[str]) -> None:
-        """Run files of this job other than ``keep`` (partial ones, or after the merge all)."""
+        """Run files of this job other than ``keep`` (partial ones, or after the merge all).
+        Compared as real paths: a rerun may spell the directory otherwise (relative,
+        through a symlink) than the run whose checkpoint named the runs."""
         try:
             names = os.listdir(self.directory)
         except FileNotFoundError:
             return
+        kept = {os.path.realpath(p) for p in keep}
         for name in names:
             path = os.path.join(self.directory, name)
-            if name.startswith(self.prefix) and path not in keep:
+            if name.startswith(self.prefix) and os.path.realpath(path) not in kept:
                 os.remove(path)
         if not keep:
             try:
