@@ -868,3 +868,34 @@ def test_a_failed_fsync_on_the_parts_thread_fails_the_part_and_leaves_no_manifes
     assert caught.value.errno == errno.EIO
     assert work.finished(task) is None
     assert not os.path.exists(work.manifest_path(task.prefix))
+
+
+def test_a_side_database_is_copied_in_attached_read_only(tmp_path: Path) -> None:
+    """Read-only, the attached part takes no write transaction: the commit touches one
+    database, so SQLite makes no super-journal a kill could leave beside the target."""
+    from loader.writers.sqlite import SQLiteWriter
+
+    side = tmp_path / "part?#1.db"  # characters a URI must escape
+    conn = sqlite3.connect(side)
+    conn.execute("CREATE TABLE t (id INTEGER)")
+    conn.executemany("INSERT INTO t VALUES (?)", [(1,), (2,)])
+    conn.commit()
+    conn.close()
+    config, target, _, _ = planned(tmp_path)
+    refused: list[str] = []
+
+    def entries(written: int, ignored: int) -> dict[str, str]:
+        assert writer.conn is not None
+        try:  # inside the copy's transaction, before its commit
+            writer.conn.execute("INSERT INTO part.t VALUES (3)")
+        except Exception as exc:  # ADBC's error for SQLite's
+            refused.append(str(exc))
+        return {"done": f"{written},{ignored}"}
+
+    with SQLiteWriter(replace(config.sink, path=str(target)), "t") as writer:
+        writer.prepare(pa.schema({"id": pa.int64()}), fresh=True)
+        writer.merge_part([str(side)], 2, "j", entries)
+        assert writer.read_state("j") == {"done": "2,0"}
+    assert len(refused) == 1 and "readonly database" in refused[0]
+    assert sqlite3.connect(target).execute("SELECT id FROM t ORDER BY id").fetchall() == [(1,), (2,)]
+    assert sqlite3.connect(side).execute("SELECT count(*) FROM t").fetchall() == [(2,)]

@@ -19,6 +19,7 @@ import os
 import re
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -410,7 +411,10 @@ class SQLiteWriter(Transactional):
 
     def _copy_part(self, path: str, rows: int, job: str, entries: Callable[[int, int], dict[str, str]]) -> None:
         """A side database's table copied in by SQLite, in the transaction of the checkpoint."""
-        self._execute("ATTACH DATABASE ? AS part", (path,))
+        # read-only: BEGIN IMMEDIATE would hold a write transaction on a writable attached
+        # database too, and a commit over two such databases makes a super-journal
+        # (target-mjNNNN), which a kill in the commit leaves behind for ever
+        self._execute("ATTACH DATABASE ? AS part", ("file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro",))
         try:
             names = tuple(r[1] for r in self._execute(f"PRAGMA part.table_info({quote(self.table)})"))
             source = f"part.{quote(self.table)}"
