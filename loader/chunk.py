@@ -147,12 +147,13 @@ def row_values(batch: pa.RecordBatch) -> list[dict[str, Any]]:
     instead (see ``column_text``)."""
     if not batch.num_columns:
         return [{} for _ in range(batch.num_rows)]
-    columns = [_column_values(col) for col in batch.columns]
+    columns = [column_values(col) for col in batch.columns]
     names = batch.schema.names
     return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
-def _column_values(col: pa.Array) -> list[Any]:
+def column_values(col: pa.Array) -> list[Any]:
+    """A column's values as Python holds them exactly, else as text (``row_values``)."""
     from .writers.encode import python_type
 
     # nanoseconds as microseconds where no digit is lost: datetime values, with pandas

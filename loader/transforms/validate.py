@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from .. import kernels
-from ..chunk import Chunk
+from ..chunk import Chunk, column_values
 from ..types import is_text, type_name
 from ._base import StageBase, did_you_mean, first_failure, reject_in_order, value_text
 from .dedupe import KeyStore
@@ -183,7 +183,8 @@ class Validate(StageBase):
 
         def build(idx: pa.Array) -> list[str]:
             return [
-                f"{head} failed for {col}: {value_text(v)}" for v in kernels.take(batch.column(col), idx).to_pylist()
+                f"{head} failed for {col}: {value_text(v)}"
+                for v in column_values(kernels.take(batch.column(col), idx))  # nanoseconds, far years too
             ]
 
         return build

@@ -119,3 +119,14 @@ def test_rule_type_mismatch_and_missing_column_at_first_chunk() -> None:
         Validate(rules={"name": {"max": 5}})(chunk_of({"name": ["a"]}))
     with pytest.raises(ConfigError, match=r"rules: no column 'agee' in the data"):
         Validate(rules={"agee": {"min": 1}})(chunk_of({"age": [1]}))
+
+
+def test_a_reason_names_a_nanosecond_value_exactly() -> None:
+    ts = pa.array([1, 2 * 10**18 + 1], pa.timestamp("ns"))  # a digit below the microsecond
+    out = Validate(rules={"ts": {"max": "2020-01-01"}}, name="transform[1] (validate)")(chunk_of({"ts": ts}))
+    assert [(r.reason, r.values) for r in out.rejects] == [
+        (
+            "rule max='2020-01-01' failed for ts: '2033-05-18T03:33:20.000000001'",
+            {"ts": "2033-05-18T03:33:20.000000001"},
+        )
+    ]
