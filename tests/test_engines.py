@@ -33,7 +33,7 @@ from loader.parts import plan_file
 from loader.readers import open_reader
 from loader.readers.csv.parts import bounds
 from loader.schema import encode_types
-from tests.reliability_util import cli, popen
+from tests.reliability_util import cli, popen, toml_value, write_job
 
 distributed = pytest.importorskip("dask.distributed")
 
@@ -584,6 +584,32 @@ def test_transforms_passed_in_python_are_refused_clearly(tmp_path: Path) -> None
     paths = csv_files(tmp_path, files=1, rows=10)
     with pytest.raises(ConfigError, match="transforms passed in Python cannot travel to workers"):
         Pipeline(job(paths, tmp_path / "t.db", "processes"), transforms=[lambda b: b]).run()
+
+
+@pytest.mark.parametrize(
+    "stage",
+    [
+        {"type": "dedupe", "columns": ["id"]},
+        {"type": "validate", "rules": {"id": {"unique": True}}},
+    ],
+)
+def test_a_stage_that_remembers_rows_is_refused_off_threads(tmp_path: Path, stage: dict[str, Any]) -> None:
+    """Each part would see only its own rows: duplicates across parts would load."""
+    src = tmp_path / "d.csv"
+    src.write_text("id\n" + "".join(f"{i % 10}\n" for i in range(100)))
+    target = tmp_path / "d.db"
+    job = write_job(tmp_path / "job.toml", source={"path": str(src)}, sink={"path": str(target), "table": "t"})
+    job.write_text(job.read_text() + "[[transform]]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in stage.items()))
+    kind = stage["type"]
+    p = cli("run", str(job), "--set", "run.engine=processes")
+    assert (p.returncode, p.stderr) == (
+        2,
+        f"loader: error: run.engine = 'processes': stage transform[1] ({kind}) remembers rows across the load, "
+        "and each part would see only its own\n  hint: use run.engine = 'threads' for this job\n",
+    )
+    assert not target.exists()
+    assert cli("run", str(job), "-q").returncode == 0
+    assert sqlite3.connect(target).execute("SELECT count(*), count(DISTINCT id) FROM t").fetchone() == (10, 10)
 
 
 def test_a_dask_worker_killed_mid_load_loses_and_doubles_nothing(tmp_path: Path, cluster: Any) -> None:

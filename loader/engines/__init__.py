@@ -278,7 +278,7 @@ def check_job(pipeline: Pipeline, writer: Writer) -> None:
             hint="name the stages in the job file ([[transform]]), or use run.engine = 'threads'",
         )
     for stage in pipeline.stages:
-        if stage.name.split(":")[0] == "dedupe" or getattr(stage, "state_path", None):
+        if getattr(stage, "remembers_rows", False) or getattr(stage, "state_path", None):
             raise ConfigError(
                 f"run.engine = {engine!r}: stage {stage.name} remembers rows across the load, "
                 "and each part would see only its own",

@@ -27,6 +27,12 @@ class StageBase:
     kind: ClassVar[str] = ""
     name: str
 
+    @property
+    def remembers_rows(self) -> bool:
+        """Whether the stage decides a row by rows before it in the load (a key seen
+        before): it must see every row, so the load cannot be cut into parts."""
+        return False
+
     def _label(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             self.name = self.kind

@@ -220,6 +220,10 @@ class Dedupe(StageBase):
         if self.state_path is not None:
             self.text("state_path", self.state_path)
 
+    @property
+    def remembers_rows(self) -> bool:
+        return True
+
     def __call__(self, chunk: Chunk) -> Chunk:
         batch = chunk.batch
         self.require(batch.schema, self.columns)

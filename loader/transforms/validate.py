@@ -69,6 +69,10 @@ class Validate(StageBase):
     _checks: list[tuple[str, str, Check]] = field(default_factory=list, init=False, repr=False)
     _store: KeyStore | None = field(default=None, init=False, repr=False)
 
+    @property
+    def remembers_rows(self) -> bool:
+        return any(bool(rules.get("unique")) for rules in self.rules.values())
+
     def __post_init__(self) -> None:
         self._label()
         self.on_error = self.choice("on_error", self.on_error, ("reject", "fail"))
