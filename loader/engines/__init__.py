@@ -532,7 +532,10 @@ class Coordinator:
             self._prepare(task.part.path)
         f = self.files[key]
         if result.rejects:
-            self.rejects.append_from(result.rejects, row_offset=f.state.rows_read)  # earlier parts committed first
+            # a byte range's rows are numbered from its start: the file's rows before it are the
+            # earlier parts' (committed first); a row group range keeps the file's own numbers
+            offset = f.state.rows_read if task.part.unit == "bytes" else 0
+            self.rejects.append_from(result.rejects, row_offset=offset)
         committed = self.rejects.sync()
         self.state.set_rejects(committed)
         f.left -= 1
