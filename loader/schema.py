@@ -139,7 +139,8 @@ def encode_types(types: dict[str, pa.DataType]) -> str:
     out = {}
     for name, t in types.items():
         try:
-            if parse_type(type_name(t)).equals(t):
+            # large_string (pandas' strings through pyarrow) holds what string holds
+            if parse_type(type_name(t)).equals(t) or is_text(t):
                 out[name] = type_name(t)
         except ConfigError:
             continue

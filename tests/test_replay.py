@@ -319,3 +319,24 @@ def test_rows_python_cannot_hold_replay_from_their_text(tmp_path: Path) -> None:
     ]
     [again] = reject_lines(Path(r.rejects_path or ""))
     assert (again["row"], again["column"], again["reason"]) == (3, "day", "'10000-01-01' is not a valid date")
+
+
+def test_a_parquet_large_string_column_replays(tmp_path: Path) -> None:
+    """pandas' strings through pyarrow are large_string: recorded as string with the
+    checkpoint, so a replayed row finds its column (it was left out, every row rejected again)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "in.parquet"
+    names = pa.array(["a", "b"], pa.large_string())
+    pq.write_table(pa.table({"id": [1, 2], "name": names, "n": pa.array([5, 2**64 - 1], pa.uint64())}), src)
+    target = tmp_path / "out.db"
+    job = write_job(tmp_path / "job.toml", source={"path": str(src)}, sink={"path": str(target), "table": "t"})
+    assert cli("run", str(job), "-q").returncode == 0
+    assert sqlite_state(target)["schema"] == {"id": "int64", "n": "uint64", "name": "string"}
+    rejects = tmp_path / "out.db.table-t.rejects.jsonl"
+    fixed = tmp_path / "fixed.jsonl"
+    fixed.write_text(rejects.read_text().replace("18446744073709551615", "7"))
+    p = cli("replay", str(fixed), "--job", str(job))
+    assert p.returncode == 0, p.stderr
+    assert sqlite_table(target) == [(1, "a", 5), (2, "b", 7)]
