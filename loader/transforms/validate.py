@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -131,6 +132,8 @@ class Validate(StageBase):
         numeric_col = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
         if (text_col and not isinstance(value, str)) or (numeric_col and isinstance(value, str)):
             raise self.error(f"{where}: {value!r} cannot be compared with {type_name(t)} values", column=col)
+        if pa.types.is_decimal(t) and isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = Decimal(str(value))  # an int64 scalar casts to a decimal only as wide as 19 digits
         try:
             return kernels.cast(pa.scalar(value), t)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError):

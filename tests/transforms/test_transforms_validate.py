@@ -130,3 +130,20 @@ def test_a_reason_names_a_nanosecond_value_exactly() -> None:
             {"ts": "2033-05-18T03:33:20.000000001"},
         )
     ]
+
+
+def test_min_and_max_compare_with_a_decimal_column() -> None:
+    from decimal import Decimal
+
+    amounts = pa.array(
+        [Decimal("-1000.00"), Decimal("0.25"), Decimal("99.99"), Decimal("100.01")], pa.decimal128(10, 2)
+    )
+    stage = Validate(rules={"amount": {"min": -900, "max": 100}}, name="transform[1] (validate)")
+    out = stage(chunk_of({"amount": amounts}))
+    assert col(out, "amount") == [Decimal("0.25"), Decimal("99.99")]
+    assert [r.reason for r in out.rejects] == [
+        "rule min=-900 failed for amount: -1000.00",
+        "rule max=100 failed for amount: 100.01",
+    ]
+    half = Validate(rules={"amount": {"min": 0.5}}, name="transform[1] (validate)")(chunk_of({"amount": amounts}))
+    assert col(half, "amount") == [Decimal("99.99"), Decimal("100.01")]
