@@ -167,13 +167,8 @@ def current_rss_mb() -> float:
         return 0.0
 
 
-# Copies of a long row alive at once while it loads (read buffer, parsed column,
-# converted batch, the bound SQLite value), with room for the read buffer's growth.
-ROW_COPIES = 8
-
-
 def fit_memory(job: JobConfig, need: ReaderNeed | None = None) -> JobConfig:
-    """Shrink the CSV row cap, CSV block, chunk, batch and LevelDB sizes to fit ``run.max_memory``.
+    """Shrink the CSV block, chunk, batch and LevelDB sizes to fit ``run.max_memory``.
 
     The room above the runtime's own footprint is shared out by what each size
     was measured to cost: the CSV block first (it dominates), then rows in
@@ -207,14 +202,11 @@ def fit_memory(job: JobConfig, need: ReaderNeed | None = None) -> JobConfig:
     spare = max(0.0, limit / (1 << 20) - lowest - (FLOOR_MARGIN_MB - sink.margin_mb(job.sink)))  # MB
     # each worker parses a block of its own
     block = int(spare * 0.6 / sink.block_mb_per_mib(job.sink) * (1 << 20) / (job.run.workers or 1))
-    # a long row is held as read, as parsed and as written, in each worker
-    longest = int(spare / ROW_COPIES * (1 << 20) / (job.run.workers or 1))
-    assert isinstance(job.source.max_row_bytes, int)  # finish() parsed it
-    source = dataclasses.replace(
-        job.source,
-        block_size=max(64 << 10, min(job.source.block_size, block)),
-        max_row_bytes=max(64 << 10, min(job.source.max_row_bytes, longest)),
-    )
+    # The row cap (source.max_row_bytes) is never lowered here: a quoted value longer than
+    # the cap is rejected and its later lines read as rows, so a cap the user did not choose
+    # would turn long text into wrong rows. A long row may take the peak past the ceiling
+    # instead, which the report says (memory_exceeded).
+    source = dataclasses.replace(job.source, block_size=max(64 << 10, min(job.source.block_size, block)))
     read_ahead = min(job.run.read_ahead, 2 if spare >= 8 else 1)
     # a chunk being written, the queued ones, one being encoded, and one being read
     # ahead of the encoder where it has a thread of its own (``Sink.encoder_thread``)

@@ -103,17 +103,36 @@ def test_header_past_the_cap_is_a_one_line_error(tmp_path: Path) -> None:
     )
 
 
-def test_row_cap_is_a_size_bounded_by_max_memory() -> None:
+def test_long_multiline_values_load_whole_under_the_lowest_ceiling(tmp_path: Path) -> None:
+    """The lowest ceiling used to lower the row cap to 64 KiB: each long value was rejected
+    and its later lines read as rows, some stored as rows whose text was cut short."""
+    src = tmp_path / "long.csv"
+    bodies = [('lorem ipsum, ""dolor"" sit amet\n' * 8000)[: 200_000 + i] for i in range(3)]
+    src.write_text("id,body\n" + "".join(f'{i},"{b}"\n' for i, b in enumerate(bodies)))
+    job = job_file(tmp_path, src, tmp_path / "low.db")
+    p = cli("run", str(job), "--max-memory", "83MB", "--report", str(tmp_path / "low.json"))
+    assert p.returncode == 0, p.stderr
+    report = json.loads((tmp_path / "low.json").read_text())
+    assert counts(report) == (3, 3, 0)
+    assert report["sizes"]["max_row_bytes"] == 64 << 20  # the default, not lowered
+    expected = [(i, b.replace('""', '"')) for i, b in enumerate(bodies)]
+    assert sqlite_rows(tmp_path / "low.db", "SELECT id, body FROM t ORDER BY id") == expected
+
+
+def test_row_cap_is_never_lowered_by_max_memory() -> None:
+    """A ceiling shares out the block and batches, never the row cap: a quoted value past a
+    cap the user did not choose would be rejected and its later lines read as rows."""
     job = job_from_dict(
         {
             "source": {"path": "a.csv", "max_row_bytes": "32MiB"},
             "sink": {"path": "a.db"},
-            "run": {"max_memory": "150MB"},
+            "run": {"max_memory": "90MB"},  # near the lowest (83 MB): the block shrinks
         }
     )
     assert job.source.max_row_bytes == 32 * MiB
     fitted = fit_memory(job)
-    assert 64 << 10 <= fitted.source.max_row_bytes < 16 * MiB  # type: ignore[operator]
+    assert fitted.source.max_row_bytes == 32 * MiB
+    assert fitted.source.block_size < job.source.block_size  # type: ignore[operator]
     with pytest.raises(ConfigError, match=r"^source\.max_row_bytes: expected at least 1024 bytes$"):
         resolve(JobConfig(source=SourceConfig(path=["a.csv"], max_row_bytes=10), sink=SinkConfig(path="a.db")))
 
