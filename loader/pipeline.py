@@ -57,6 +57,14 @@ from .writers.base import Writer
 Event = Callable[[str, dict[str, Any]], None]
 
 
+def _input_need(job: JobConfig) -> Any:
+    """``reader_need`` of the job's input files, or None where they cannot be looked at yet."""
+    try:
+        return reader_need(job, expand_paths(job.source))
+    except (LoaderError, OSError, pa.ArrowException):
+        return None
+
+
 def _imported(stage: Stage) -> bool:
     """False for a job file's python stage whose code is not imported yet (see ``plan``)."""
     return getattr(stage, "resolved", True) is not False
@@ -158,7 +166,15 @@ class Pipeline:
         Raises:
             ConfigError: the job is invalid (with a did-you-mean for a misspelt key)."""
         self._resolved = resolve(job)  # a JobConfig built in Python is resolved here, once
-        self.job = fit_memory(self._resolved)
+        try:
+            self.job = fit_memory(self._resolved)
+        except ConfigError:
+            # below the floor: refused with the figure the input files need (a wide CSV, a
+            # Parquet file's pages), as the run would after reading their heads, not a lower one
+            need = _input_need(self._resolved)
+            if need is not None:
+                fit_memory(self._resolved, need)
+            raise
         self.sink: Sink = sinks.get(str(self.job.sink.type))
         if allow_python is None:
             allow_python = os.environ.get("LOADER_ALLOW_PYTHON") == "1"

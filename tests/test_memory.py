@@ -399,6 +399,9 @@ def refused_then_held(src: Path, target: Path, asked: int, detail: str, rows: in
     assert match, p.stderr
     lowest, *named, hinted = match.groups()
     assert lowest == hinted and not target.exists()
+    # far below the floor: the same figure, the file's need counted (it was the base floor)
+    far = cli("load", str(src), str(target), "--max-memory", "1MB")
+    assert (far.returncode, far.stderr) == (2, p.stderr.replace(f": {asked} MB is below", ": 1 MB is below"))
     fitted = run_report(src, target, "--max-memory", f"{lowest}MB")
     assert (fitted["status"], fitted["rows_written"], fitted["max_memory_mb"]) == ("ok", rows, int(lowest))
     assert fitted["peak_rss_mb"] <= int(lowest)
