@@ -40,7 +40,7 @@ from .errors import (
 )
 from .files import remove_target
 from .lock import TargetLock
-from .memory import current_rss_mb, fit_memory, gc_paused, reader_need, report_sizes
+from .memory import ReaderNeed, current_rss_mb, fit_memory, gc_paused, reader_need, report_sizes
 from .paths import check_paths, lock_path
 from .prefetch import ordered_map, prefetch
 from .progress import Progress
@@ -57,7 +57,7 @@ from .writers.base import Writer
 Event = Callable[[str, dict[str, Any]], None]
 
 
-def _input_need(job: JobConfig) -> Any:
+def _input_need(job: JobConfig) -> ReaderNeed | None:
     """``reader_need`` of the job's input files, or None where they cannot be looked at yet."""
     try:
         return reader_need(job, expand_paths(job.source))
