@@ -296,7 +296,7 @@ def test_a_ceiling_below_the_floor_is_refused(tmp_path: Path) -> None:
         (src, tmp_path / "t.ldb", 94, "csv -> leveldb", []),
         (tmp_path / "in.parquet", tmp_path / "t.ldb", 100, "parquet -> leveldb", []),
         (src, tmp_path / "t.ldb", 125, "csv -> leveldb", ["--sort", "never"]),  # LevelDB compacts scrambled tables
-        (src, tmp_path / "t.db", 83, "csv -> sqlite", []),
+        (src, tmp_path / "t.db", 86, "csv -> sqlite", []),
     ]:
         key = ["--key", "{id}"] if target.suffix == ".ldb" else []
         p = cli("load", str(data), str(target), *key, *sort, "--max-memory", "100MB" if lowest > 100 else "80MB")
@@ -361,8 +361,8 @@ def test_dask_is_refused_a_ceiling_below_its_client_and_the_pair(tmp_path: Path)
     assert p.returncode == 2, p.stderr
     assert p.stderr == (
         "loader: error: run.max_memory: 100 MB is below what csv -> sqlite needs at its smallest sizes "
-        "(115 MB: the runtime and its libraries, Dask's client in every process (32 MB))\n"
-        "  hint: set --max-memory 115MB or more\n"
+        "(118 MB: the runtime and its libraries, Dask's client in every process (32 MB))\n"
+        "  hint: set --max-memory 118MB or more\n"
     )
     assert sorted(os.listdir(tmp_path)) == ["in.csv"]
 
@@ -437,6 +437,6 @@ def test_a_wide_csv_file_gets_the_ceiling_its_columns_need(tmp_path: Path) -> No
     ]
     src.write_text(header + "\n" + "\n".join(rows) + "\n")
     lowest, (columns_mb, path) = refused_then_held(
-        src, tmp_path / "t.db", 83, r"(\d+) MB for the 200 columns of (.+)", 3000
+        src, tmp_path / "t.db", 86, r"(\d+) MB for the 200 columns of (.+)", 3000
     )
-    assert path == str(src) and lowest == 83 + int(columns_mb) and int(columns_mb) >= 5
+    assert path == str(src) and lowest == 86 + int(columns_mb) and int(columns_mb) >= 5

@@ -58,7 +58,7 @@ class SQLiteSink(SinkBase):
     suffixes: tuple[str, ...] = (".db", ".sqlite", ".sqlite3")
     side_files: tuple[str, ...] = ("-wal", "-shm", "-journal")
     # Floors per reader: Python, the libraries' pages, SQLite's 4 MiB page cache (bench/NOTES.md).
-    memory = MemoryProfile({"csv": 75, "parquet": 91}, row_bytes=250)
+    memory = MemoryProfile({"csv": 78, "parquet": 91}, row_bytes=250)
 
     def resolve(self, sink: SinkConfig, source: SourceConfig) -> SinkConfig:
         from ..config import is_glob
