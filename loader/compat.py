@@ -146,7 +146,9 @@ def parquet_reader(source: Any, *, buffer_size: int) -> Any:
     import importlib
 
     reader = importlib.import_module("pyarrow._parquet").ParquetReader()
-    reader.open(source, buffer_size=buffer_size, pre_buffer=False)
+    # INT96 (Spark, Impala, Hive) in microseconds, as Spark and DuckDB read it: in pyarrow's
+    # default nanoseconds a year past 2262 (9999-12-31, the usual "no end" date) wraps round
+    reader.open(source, buffer_size=buffer_size, pre_buffer=False, coerce_int96_timestamp_unit="us")
     return reader
 
 
