@@ -647,7 +647,13 @@ class KeyTemplate:
                 return pa.array(nested_json(arr), pa.string())
             return kernels.cast(arr, pa.string())
         pad = _PAD_INT.match(spec)
-        if pad and pa.types.is_integer(t) and not kernels.any(kernels.fill_null(kernels.less(arr, 0), False)).as_py():
+        # unsigned: no sign to pad around (and a comparison with 0 would cast a uint64 to int64)
+        unsigned = pa.types.is_unsigned_integer(t)
+        if (
+            pad
+            and pa.types.is_integer(t)
+            and (unsigned or not kernels.any(kernels.fill_null(kernels.less(arr, 0), False)).as_py())
+        ):
             return kernels.utf8_lpad(kernels.cast(arr, pa.string()), int(pad.group(1)), "0")
         fmt: Callable[[Any], str] = ("{:" + spec + "}").format
         try:

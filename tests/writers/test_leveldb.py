@@ -464,3 +464,9 @@ def test_wide_rows_in_writebatches_commit_by_their_bytes(tmp_path: Path, monkeyp
     assert (report.status, report.rows_written, report.batch_size) == ("ok", 3000, 8192)
     limit = 8192 * BATCH_ROW_BYTES
     assert len(staged) >= 3 and max(staged) < limit + 2 * 1024 * 4100, staged  # at most a chunk past it
+
+
+def test_a_zero_padded_spec_takes_uint64_values_past_int64() -> None:
+    u = pa.array([1, 2**63, 2**64 - 1, None], pa.uint64())
+    keys = KeyTemplate("{u:025d}").render(pa.record_batch({"u": u})).to_pylist()
+    assert keys == [f"{v:025d}" if v is not None else None for v in u.to_pylist()]
