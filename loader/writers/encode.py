@@ -526,6 +526,8 @@ def raw_values(arr: pa.Array) -> pa.Array:
 # A key is a few dozen bytes; a width or precision past this only costs memory.
 MAX_SPEC_WIDTH = 1000
 _SPEC = re.compile(r"^(?:.?[<>=^])?[+\- ]?z?#?0?\d*[,_]?(?:\.\d+)?[bcdeEfFgGnosxX%]?$")
+# A date's or a time's strftime spec ({day:%Y%m%d}): directives and plain text, no braces
+_DATE_SPEC = re.compile(r"^[^{}%]*(?:%[A-Za-z%][^{}%]*)+$")
 _PAD_INT = re.compile(r"^0(\d+)d$")
 # Signed 64-bit integers as fixed-width text that sorts like the numbers do.
 SORTABLE_WIDTH = 20
@@ -587,7 +589,7 @@ class KeyTemplate:
                     f"sink.key: {{{name}{'!' + conversion if conversion else ''}}} in {template!r} is not a column name",
                     hint="a key template names columns and format specs only, e.g. user:{id} or {id:08d}",
                 )
-            if spec and ("{" in spec or not _SPEC.match(spec)):
+            if spec and ("{" in spec or not (_SPEC.match(spec) or _DATE_SPEC.match(spec))):
                 raise ConfigError(f"sink.key: {spec!r} is not a format spec (in {template!r})")
             if spec and max(int(n) for n in [*re.findall(r"\d+", spec), "0"]) > MAX_SPEC_WIDTH:
                 raise ConfigError(
@@ -658,5 +660,5 @@ class KeyTemplate:
         fmt: Callable[[Any], str] = ("{:" + spec + "}").format
         try:
             return pa.array([None if v is None else fmt(v) for v in arr.to_pylist()], pa.string())
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OverflowError) as exc:
             raise ConfigError(f"sink.key: format spec {spec!r} does not fit column type {t}: {exc}") from None

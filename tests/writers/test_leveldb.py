@@ -470,3 +470,12 @@ def test_a_zero_padded_spec_takes_uint64_values_past_int64() -> None:
     u = pa.array([1, 2**63, 2**64 - 1, None], pa.uint64())
     keys = KeyTemplate("{u:025d}").render(pa.record_batch({"u": u})).to_pylist()
     assert keys == [f"{v:025d}" if v is not None else None for v in u.to_pylist()]
+
+
+def test_a_date_takes_a_strftime_spec() -> None:
+    batch = pa.record_batch({"d": pa.array([dt.date(2024, 5, 1), None]), "id": [7, 8]})
+    assert KeyTemplate("{d:%Y%m%d}/{id}").render(batch).to_pylist() == ["20240501/" + _sortable(7), None]
+    with pytest.raises(ConfigError, match=r"format spec '%Y' does not fit column type int64"):
+        KeyTemplate("{id:%Y}").render(batch)
+    with pytest.raises(ConfigError, match=r"is not a format spec"):
+        KeyTemplate("{d:%Y{x}}")
