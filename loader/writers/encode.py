@@ -439,8 +439,20 @@ def _json_value(arr: pa.Array) -> tuple[pa.Array, str]:
     return (out, "") if text is None else _quoted(text)
 
 
-def _json_float(arr: pa.Array) -> pa.Array:
+def float_text(arr: pa.Array) -> pa.Array:
+    """Floats as Arrow's shortest text, a whole number keeping its ``.0`` (``3.0``, ``-0.0``,
+    as Python's json writes them: ``3`` would read back as an integer)."""
     out = kernels.cast(arr, pa.string())
+    whole = kernels.and_(kernels.is_finite(arr), kernels.equal(kernels.floor(arr), arr))
+    whole = kernels.and_(whole, kernels.invert(kernels.match_substring(out, "e")))  # 1e+16 is a float already
+    whole = kernels.fill_null(whole, False)
+    if kernels.any(whole).as_py():
+        out = kernels.if_else(whole, kernels.binary_join_element_wise(out, ".0", ""), out)
+    return out
+
+
+def _json_float(arr: pa.Array) -> pa.Array:
+    out = float_text(arr)
     if not kernels.all(kernels.is_finite(arr)).as_py():  # NaN and infinities are no JSON numbers
         infinity = kernels.if_else(kernels.greater(arr, 0), '"Infinity"', '"-Infinity"')
         out = kernels.if_else(
@@ -516,6 +528,8 @@ def raw_values(arr: pa.Array) -> pa.Array:
         out = kernels.cast(iso_text(arr), pa.binary())
     elif is_nested(t):
         out = pa.array([None if v is None else v.encode() for v in nested_json(arr)], pa.binary())
+    elif pa.types.is_floating(t):
+        out = kernels.cast(float_text(arr), pa.binary())
     else:
         out = kernels.cast(kernels.cast(arr, pa.string()), pa.binary())
     return kernels.fill_null(out, b"")

@@ -257,3 +257,27 @@ def test_nested_decimals_are_json_numbers_as_top_level_ones() -> None:
     ]
     assert sqlite_array(batch.column("ds")).to_pylist() == ["[0.10]", "[-12.00,null]"]
     assert sqlite_array(batch.column("s")).to_pylist() == ['{"d":0.10,"e":1.23E+4}', None]
+
+
+def test_whole_floats_keep_their_point_in_json_and_raw_values() -> None:
+    """``3.0`` read back by a JSON reader is a float, ``3`` an integer: as Python's json writes
+    them. Exponent forms are floats already; NaN and infinities as before."""
+    import json
+
+    from loader.writers.encode import json_objects, raw_values
+
+    x = pa.array([3.0, -0.0, 2.5, 1e16, None, float("nan"), float("inf"), 1e6])
+    values = [json.loads(v)["x"] for v in json_objects(pa.record_batch({"x": x})).to_pylist()]
+    assert [type(v).__name__ for v in values] == [
+        "float",
+        "float",
+        "float",
+        "float",
+        "NoneType",
+        "NoneType",
+        "str",
+        "float",
+    ]
+    assert json_objects(pa.record_batch({"x": x.slice(0, 2)})).to_pylist() == [b'{"x":3.0}', b'{"x":-0.0}']
+    assert raw_values(x.slice(0, 4)).to_pylist() == [b"3.0", b"-0.0", b"2.5", b"1e+16"]
+    assert raw_values(pa.array([3.0], pa.float32())).to_pylist() == [b"3.0"]
