@@ -138,3 +138,43 @@ def test_an_unknown_sink_type_is_named_with_a_suggestion() -> None:
     with pytest.raises(ConfigError, match=r"sink\.type: no sink 'sqlit'") as e:
         sinks.get("sqlit")
     assert e.value.hint == "did you mean 'sqlite'?"
+
+
+def test_leveldb_replace_deletes_only_its_own_jobs_keys_or_is_refused(tmp_path: Path) -> None:
+    """Two jobs load into one store; replace in one used to delete the other's keys while
+    the other's checkpoint still said its files were loaded (its next run skipped them)."""
+    import plyvel
+
+    from tests.reliability_util import cli, write_job
+
+    (tmp_path / "a.csv").write_text("id,v\n1,x\n2,y\n")
+    (tmp_path / "b.csv").write_text("id,v\n1,B\n")
+    target = tmp_path / "t.ldb"
+
+    def job(name: str, key: str) -> Path:
+        return write_job(
+            tmp_path / f"{name}.toml",
+            source={"path": str(tmp_path / f"{name[0]}.csv")},
+            sink={"path": str(target), "key": key},
+        )
+
+    def keys() -> list[bytes]:
+        db = plyvel.DB(str(target))
+        try:
+            return [k for k, _ in db]
+        finally:
+            db.close()
+
+    for name, key in (("a", "a:{id}"), ("b", "b:{id}")):
+        assert cli("run", str(job(name, key)), "-q").returncode == 0
+    p = cli("run", str(job("b", "b:{id}")), "--set", "sink.mode=replace", "-q")
+    assert p.returncode == 0, p.stderr
+    assert [k.split(b":")[0] for k in keys()] == [b"a", b"a", b"b"]  # job a's keys kept
+    p = cli("run", str(job("bare", "{id}")), "--set", "sink.mode=replace")
+    assert (p.returncode, p.stderr) == (
+        2,
+        "loader: error: sink.mode = 'replace' would delete keys of 'key:a:{id}', 'key:b:{id}', "
+        "loaded into the same LevelDB as 'key:{id}'\n"
+        "  hint: give each job's key a prefix of its own (e.g. 'a:{id}'), or load this job into a target of its own\n",
+    )
+    assert [k.split(b":")[0] for k in keys()] == [b"a", b"a", b"b"]

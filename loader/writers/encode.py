@@ -617,6 +617,11 @@ class KeyTemplate:
     def missing(self, names: list[str]) -> list[str]:
         return [c for c in self.columns if c not in names]
 
+    @property
+    def prefix(self) -> str:
+        """The literal text every key starts with (``a:`` of ``a:{id}``; empty for ``{id}``)."""
+        return self.parts[0][0] if self.parts else ""
+
     def require(self, names: list[str]) -> None:
         """Refuse data without a column the template names."""
         missing = self.missing(names)

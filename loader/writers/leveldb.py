@@ -78,6 +78,22 @@ def _text(exc: BaseException) -> str:
     return arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
 
 
+def _job_prefix(job: str) -> str | None:
+    """The literal prefix of a job's keys, from its default name (``key:a:{id}``); None
+    where the name does not say (``run.job``)."""
+    if not job.startswith("key:"):
+        return None
+    try:
+        return KeyTemplate(job[4:]).prefix
+    except ConfigError:
+        return None
+
+
+def _disjoint(mine: str, theirs: str | None) -> bool:
+    """Whether no key under one literal prefix can be under the other."""
+    return bool(mine and theirs and not mine.startswith(theirs) and not theirs.startswith(mine))
+
+
 def _held_lock(text: str) -> bool:
     """LevelDB's words for a LOCK another process (or this one) holds, not any error
     that names the LOCK file (a file where the directory should be: "Not a directory")."""
@@ -357,10 +373,31 @@ class LevelDBWriter(Transactional):
         return leveldb_tables.SNAPPY if self.config.compression == "snappy" else leveldb_tables.NO_COMPRESSION
 
     def _wipe(self) -> None:
-        """``replace``: delete every key (checkpoints live in their own file)."""
+        """``replace``: delete this job's keys (checkpoints live in their own file): every
+        key when no other job loads into the store, else those under the template's literal
+        prefix when no other job's keys can start with it; otherwise refused, before a key
+        goes (another job's checkpoint would still say its rows are loaded)."""
+        assert self._state is not None
+        others = [job for job, entries in self._state.jobs.items() if job != self._job and entries]
+        prefix = self.template.prefix
+        if others:
+            sharing = [job for job in others if not _disjoint(prefix, _job_prefix(job))]
+            if sharing:
+                raise ConfigError(
+                    "sink.mode = 'replace' would delete keys of "
+                    + ", ".join(repr(job) for job in sharing)
+                    + f", loaded into the same LevelDB as {self._job!r}",
+                    hint="give each job's key a prefix of its own (e.g. 'a:{id}'), "
+                    "or load this job into a target of its own",
+                )
+        keys = (
+            self.db.iterator(prefix=prefix.encode(), include_value=False)
+            if others
+            else self.db.iterator(include_value=False)
+        )
         wb = self.db.write_batch(transaction=True)
         # a rerun after a crash mid-wipe wipes again, so bounded batches are safe
-        for n, k in enumerate(self.db.iterator(include_value=False), 1):
+        for n, k in enumerate(keys, 1):
             wb.delete(k)
             if n % 100_000 == 0:
                 wb.write()
