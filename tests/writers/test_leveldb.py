@@ -335,6 +335,7 @@ def test_replace_wipes_data_but_not_state(tmp_path: Path) -> None:
         put(w, pa.record_batch({"id": [1, 2]}))
         w.commit("j", {"x": "1"})
     with LevelDBWriter(sink(db, mode="replace")) as w:
+        assert w.read_state("j") == {"x": "1"}  # read first, as a run does: the job replaced is "j"
         w.prepare(pa.schema([("id", pa.int64())]), fresh=True)
         put(w, pa.record_batch({"id": [3]}))
         w.commit("j", {})
