@@ -508,7 +508,9 @@ class Pipeline:
 
     def _skip(self, plan: FilePlan, report: RunReport) -> None:
         """A file loaded already, or changed since (refused, or skipped by ``run.on_change``)."""
-        if plan.status == "changed":
+        if plan.status == "changed":  # counted, so the report and the metrics say which file stopped the run
+            report.files.append(FileReport(plan.path, status=plan.status, rows_kept=plan.kept))
+            report.files_changed += 1
             raise SourceChangedError(
                 "changed since it was loaded (size or content differ from the checkpoint)", file=plan.path
             )

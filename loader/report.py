@@ -32,7 +32,9 @@ def peak_rss_mb() -> float:
 @dataclass
 class FileReport:
     path: str
-    status: str = "loaded"  # loaded | resumed | skipped | changed-skipped | incomplete (the run stopped in it)
+    status: str = (
+        "loaded"  # loaded | resumed | skipped | changed-skipped | changed | incomplete (the run stopped in it)
+    )
     rows_read: int = 0
     rows_written: int = 0
     rows_rejected: int = 0

@@ -67,6 +67,13 @@ def test_a_changed_source_is_a_data_error_to_fix(tmp_path: Path, capsys: pytest.
         "to load everything again, then rerun",
     ]
     assert run(capsys, "load", str(src), db, "-q")[0] == 65  # a plain rerun repeats it
+    import json
+
+    report = tmp_path / "r.json"  # the file that stopped the run is in the report, counted as changed
+    assert run(capsys, "load", str(src), db, "-q", "--report", str(report))[0] == 65
+    data = json.loads(report.read_text())
+    assert data["files_changed"] == 1
+    assert [(f["path"], f["status"], f["rows_kept"]) for f in data["files"]] == [(str(src), "changed", 2)]
     assert run(capsys, "load", str(src), db, "-q", "--on-change", "skip")[0] == 0
 
 
