@@ -11,6 +11,7 @@ from Parquet only.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 
@@ -96,3 +97,36 @@ def type_name(t: pa.DataType) -> str:
     if pa.types.is_floating(t):
         return f"float{t.bit_width}"
     return str(t)
+
+
+def _nests_list(t: pa.DataType) -> bool:
+    return bool(pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t))
+
+
+def map_leaves(t: pa.DataType, leaf: Callable[[pa.DataType], pa.DataType]) -> pa.DataType:
+    """``t`` with every leaf type mapped through ``leaf``, the nesting kept."""
+    if pa.types.is_struct(t):
+        return pa.struct([f.with_type(map_leaves(f.type, leaf)) for f in t])
+    if pa.types.is_map(t):
+        key, item = map_leaves(t.key_type, leaf), t.item_field.with_type(map_leaves(t.item_type, leaf))
+        return pa.map_(key, item, t.keys_sorted)
+    if _nests_list(t):
+        field = t.value_field.with_type(map_leaves(t.value_type, leaf))
+        if pa.types.is_fixed_size_list(t):
+            return pa.list_(field, t.list_size)
+        return pa.large_list(field) if pa.types.is_large_list(t) else pa.list_(field)
+    return leaf(t)
+
+
+def leaf_types(t: pa.DataType) -> Iterator[pa.DataType]:
+    """The leaf types of ``t`` (``t`` itself when it does not nest)."""
+    if pa.types.is_struct(t):
+        for f in t:
+            yield from leaf_types(f.type)
+    elif pa.types.is_map(t):
+        yield from leaf_types(t.key_type)
+        yield from leaf_types(t.item_type)
+    elif _nests_list(t):
+        yield from leaf_types(t.value_type)
+    else:
+        yield t

@@ -36,7 +36,7 @@ from ..chunk import Chunk, Reject
 from ..convert import TypeGuess, convert, float_loses
 from ..errors import ConfigError, SourceError, one_line
 from ..prefetch import ordered_map
-from ..types import type_name
+from ..types import leaf_types, map_leaves, type_name
 from .base import Position, ReaderBase, declared_types, dedupe_names, row_numbers, split_chunk
 from .stream import KEPT_OF_LONG_ROW, DiskProgress, open_stream, read_past_line, skip
 
@@ -104,18 +104,8 @@ def _leaves(arr: pa.Array, path: _Path = ()) -> Iterator[tuple[_Path, pa.Array]]
         yield path, arr
 
 
-def _leaf_types(t: pa.DataType) -> Iterator[pa.DataType]:
-    if pa.types.is_struct(t):
-        for i in range(t.num_fields):
-            yield from _leaf_types(t.field(i).type)
-    elif pa.types.is_list(t) or pa.types.is_large_list(t):
-        yield from _leaf_types(t.value_type)
-    else:
-        yield t
-
-
 def _has_float(t: pa.DataType) -> bool:
-    return any(pa.types.is_floating(leaf) for leaf in _leaf_types(t))
+    return any(pa.types.is_floating(leaf) for leaf in leaf_types(t))
 
 
 def _leaf_at(t: pa.DataType, path: _Path) -> pa.DataType | None:
@@ -143,15 +133,7 @@ def _big_ints(arr: pa.Array) -> frozenset[_Path]:
 
 def _dates_as_strings(t: pa.DataType) -> pa.DataType:
     """``t`` with the timestamps pyarrow reads ISO-looking strings as turned back into strings."""
-    if pa.types.is_temporal(t):
-        return pa.string()
-    if pa.types.is_struct(t):
-        return pa.struct([t.field(i).with_type(_dates_as_strings(t.field(i).type)) for i in range(t.num_fields)])
-    if pa.types.is_list(t):
-        return pa.list_(t.value_field.with_type(_dates_as_strings(t.value_type)))
-    if pa.types.is_large_list(t):
-        return pa.large_list(t.value_field.with_type(_dates_as_strings(t.value_type)))
-    return t
+    return map_leaves(t, lambda leaf: pa.string() if pa.types.is_temporal(leaf) else leaf)
 
 
 # Leaf types a nested JSON column is inferred with: each holds its JSON values exactly.
@@ -414,7 +396,7 @@ def _typed_exactly(values: list[Any]) -> tuple[pa.DataType, frozenset[_Path]] | 
     except (pa.ArrowException, OverflowError):
         return None
     t = array.type
-    if not all(leaf in _NESTED_LEAVES for leaf in _leaf_types(t)):
+    if not all(leaf in _NESTED_LEAVES for leaf in leaf_types(t)):
         return None  # uint64 for integers beyond int64
     floats: list[str] = []
     try:
@@ -435,7 +417,7 @@ def _unified(types: list[tuple[pa.DataType, frozenset[_Path]]]) -> pa.DataType:
     except (pa.ArrowException, TypeError):
         return pa.string()
     t = unified.field("v").type
-    if not all(leaf in _NESTED_LEAVES for leaf in _leaf_types(t)):
+    if not all(leaf in _NESTED_LEAVES for leaf in leaf_types(t)):
         return pa.string()
     for _, big in types:
         for path in big:

@@ -22,6 +22,7 @@ import pyarrow as pa
 from .. import kernels, suggest
 from ..convert import _leading_zero, float_loses, value_bytes
 from ..errors import ConfigError
+from ..types import leaf_types, map_leaves
 
 INT64_MAX = (1 << 63) - 1
 
@@ -170,20 +171,6 @@ def _is_date_or_time(t: pa.DataType) -> bool:
     return pa.types.is_temporal(t) and not pa.types.is_duration(t)
 
 
-def _leaves(t: pa.DataType, leaf: Callable[[pa.DataType], pa.DataType]) -> pa.DataType:
-    """``t`` with every leaf type mapped through ``leaf``, the nesting kept."""
-    if pa.types.is_struct(t):
-        return pa.struct([f.with_type(_leaves(f.type, leaf)) for f in t])
-    if pa.types.is_map(t):
-        return pa.map_(_leaves(t.key_type, leaf), t.item_field.with_type(_leaves(t.item_type, leaf)), t.keys_sorted)
-    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
-        field = t.value_field.with_type(_leaves(t.value_type, leaf))
-        if pa.types.is_fixed_size_list(t):
-            return pa.list_(field, t.list_size)
-        return pa.large_list(field) if pa.types.is_large_list(t) else pa.list_(field)
-    return leaf(t)
-
-
 def _microseconds(t: pa.DataType) -> pa.DataType:
     if pa.types.is_timestamp(t) and t.unit == "ns":
         return pa.timestamp("us", t.tz)
@@ -195,7 +182,7 @@ def _microseconds(t: pa.DataType) -> pa.DataType:
 def python_type(t: pa.DataType) -> pa.DataType:
     """``t`` with its nanosecond timestamps and times in microseconds, which Python's
     datetime holds (a safe cast to it fails where a value has digits below the microsecond)."""
-    return _leaves(t, _microseconds)
+    return map_leaves(t, _microseconds)
 
 
 def _text(t: pa.DataType) -> pa.DataType:
@@ -205,7 +192,7 @@ def _text(t: pa.DataType) -> pa.DataType:
 
 
 def _has_decimal(t: pa.DataType) -> bool:
-    return bool(_leaves(t, lambda leaf: pa.string() if pa.types.is_decimal(leaf) else leaf) != t)
+    return any(pa.types.is_decimal(leaf) for leaf in leaf_types(t))
 
 
 def _nulls(arr: pa.Array) -> pa.Array | None:
@@ -216,7 +203,7 @@ def text_leaves(arr: pa.Array) -> pa.Array:
     """``arr`` with its date, time and decimal leaves as text (``iso_text``; the cast's
     digits for decimals), the nesting and nulls kept. Only the leaves are new arrays."""
     t = arr.type
-    if _leaves(t, _text) == t:
+    if map_leaves(t, _text) == t:
         return arr
     if pa.types.is_struct(t):
         children = [text_leaves(arr.field(i)) for i in range(t.num_fields)]
