@@ -490,11 +490,12 @@ class Sorter:
             names = os.listdir(self.directory)
         except FileNotFoundError:
             return
-        kept = {os.path.realpath(p) for p in keep}
+        here = os.path.realpath(self.directory)
+        dirs = {d for d in {os.path.dirname(p) for p in keep} if os.path.realpath(d) == here}  # one call a spelling
+        kept = {os.path.basename(p) for p in keep if os.path.dirname(p) in dirs}
         for name in names:
-            path = os.path.join(self.directory, name)
-            if name.startswith(self.prefix) and os.path.realpath(path) not in kept:
-                os.remove(path)
+            if name.startswith(self.prefix) and name not in kept:
+                os.remove(os.path.join(self.directory, name))
         if not keep:
             try:
                 os.rmdir(self.directory)
