@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+
+from .errors import ConfigError
 
 
 def closest(word: str, known: Iterable[str]) -> str | None:
@@ -19,3 +21,16 @@ def did_you_mean(word: str, known: Iterable[str], *, quote: bool = True) -> str 
     if found is None:
         return None
     return f"did you mean {found!r}?" if quote else f"did you mean {found}?"
+
+
+def require_columns(key: str, wanted: Iterable[str], names: Sequence[str], *, stage: str | None = None) -> None:
+    """A ``ConfigError`` for the first column a setting (``key``) names that the data lacks,
+    with the nearest name or the columns there are as its hint: the same words for a
+    sink's key, primary key and indexes and a stage's columns."""
+    for c in wanted:
+        if c not in names:
+            raise ConfigError(
+                f"{key}: no column {c!r} in the data",
+                stage=stage,
+                hint=did_you_mean(c, names) or f"columns are: {', '.join(names) or '(none)'}",
+            )

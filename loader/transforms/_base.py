@@ -85,14 +85,8 @@ class StageBase:
     # ---- columns
 
     def require(self, schema: pa.Schema, columns: Iterable[str], key: str = "columns") -> None:
-        """A ConfigError naming the first missing column and the available ones."""
-        names = schema.names
-        for col in columns:
-            if col not in names:  # worded as the sink's own checks (sink.key, sink.indexes)
-                raise self.error(
-                    f"{key}: no column {col!r} in the data",
-                    hint=suggest.did_you_mean(col, names) or f"columns are: {', '.join(names) or '(none)'}",
-                )
+        """A ConfigError naming the first missing column and the nearest name or the ones there are."""
+        suggest.require_columns(key, columns, schema.names, stage=self.name)
 
 
 def job_keys(cls: type) -> tuple[list[str], list[str]]:

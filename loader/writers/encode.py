@@ -601,9 +601,6 @@ class KeyTemplate:
         if not self.columns:
             raise ConfigError(f"sink.key: {template!r} names no column, so every row would get the same key")
 
-    def missing(self, names: list[str]) -> list[str]:
-        return [c for c in self.columns if c not in names]
-
     @property
     def prefix(self) -> str:
         """The literal text every key starts with (``a:`` of ``a:{id}``; empty for ``{id}``)."""
@@ -611,12 +608,7 @@ class KeyTemplate:
 
     def require(self, names: list[str]) -> None:
         """Refuse data without a column the template names."""
-        missing = self.missing(names)
-        if missing:
-            raise ConfigError(
-                f"sink.key: no column {missing[0]!r} in the data",
-                hint=suggest.did_you_mean(missing[0], names) or "columns are: " + ", ".join(names),
-            )
+        suggest.require_columns("sink.key", self.columns, names)
 
     def render(self, batch: pa.RecordBatch) -> pa.Array:
         """The key of every row as text (null where a key column is null)."""

@@ -20,7 +20,7 @@ import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import adbc_driver_manager as adbc
@@ -89,21 +89,11 @@ def check_width(columns: int, file: str | None = None) -> None:
         )
 
 
-def require_columns(key: str, wanted: Iterable[str], names: list[str]) -> None:
-    """Every column a setting (``key``) names is in the data."""
-    for c in wanted:
-        if c not in names:
-            raise ConfigError(
-                f"{key}: no column {c!r} in the data",
-                hint=suggest.did_you_mean(c, names) or "columns are: " + ", ".join(names),
-            )
-
-
 def check_schema(config: SinkConfig, names: list[str]) -> None:
     """The key and index columns are in the data: said by ``--dry-run`` too."""
-    require_columns("sink.primary_key", config.primary_key, names)
+    suggest.require_columns("sink.primary_key", config.primary_key, names)
     for cols in config.indexes:
-        require_columns("sink.indexes", cols, names)
+        suggest.require_columns("sink.indexes", cols, names)
 
 
 def quote(name: str) -> str:
@@ -291,12 +281,12 @@ class SQLiteWriter(Transactional):
                 f"sink.table: {self.table!r} is reserved for the loader's own use", hint="name another table (--table)"
             )
         for cols in self.config.indexes:  # an unknown name would index a string constant
-            require_columns("sink.indexes", cols, schema.names)
+            suggest.require_columns("sink.indexes", cols, schema.names)
         if fresh and self.config.mode == "replace":
             self._execute(f"DROP TABLE IF EXISTS {quote(self.table)}")
         self.columns = self.existing_columns()
         if not self.columns:
-            require_columns("sink.primary_key", self.config.primary_key, schema.names)
+            suggest.require_columns("sink.primary_key", self.config.primary_key, schema.names)
             cols = [f"{quote(f.name)} {sqlite_type(f.type)}" for f in schema]
             if self.config.primary_key:
                 cols.append("PRIMARY KEY (" + ", ".join(quote(c) for c in self.config.primary_key) + ")")
