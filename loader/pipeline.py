@@ -508,15 +508,13 @@ class Pipeline:
 
     def _skip(self, plan: FilePlan, report: RunReport) -> None:
         """A file loaded already, or changed since (refused, or skipped by ``run.on_change``)."""
-        if plan.status == "changed":  # counted, so the report and the metrics say which file stopped the run
+        if plan.status in ("changed", "changed-skipped"):
             report.files.append(FileReport(plan.path, status=plan.status, rows_kept=plan.kept))
             report.files_changed += 1
-            raise SourceChangedError(
-                "changed since it was loaded (size or content differ from the checkpoint)", file=plan.path
-            )
-        if plan.status == "changed-skipped":
-            report.files.append(FileReport(plan.path, status=plan.status, rows_kept=plan.kept))
-            report.files_changed += 1
+            if plan.status == "changed":  # counted first: the report and the metrics name the file that stopped the run
+                raise SourceChangedError(
+                    "changed since it was loaded (size or content differ from the checkpoint)", file=plan.path
+                )
         else:
             report.files.append(FileReport(plan.path, status=plan.status))
             report.files_skipped += 1
