@@ -131,7 +131,7 @@ def _same_at_its_digits(text: str | None, value: float | None) -> bool:
         return False
 
 
-def _leading_zero(arr: pa.Array, *, decimal: bool) -> pa.Array:
+def leading_zero(arr: pa.Array, *, decimal: bool) -> pa.Array:
     """True where a number has a leading zero that a numeric type would drop:
     after an optional sign, a ``0`` followed by anything (for decimals, by a digit)."""
     zero = kernels.fill_null(kernels.starts_with(arr, "0"), False)
@@ -161,7 +161,7 @@ def _casts_to(target: pa.DataType) -> Callable[[pa.Array], bool]:
 
 
 def _float_exact(values: pa.Array) -> bool:
-    return not (kernels.any(_leading_zero(values, decimal=True)).as_py() or kernels.any(float_loses(values)).as_py())
+    return not (kernels.any(leading_zero(values, decimal=True)).as_py() or kernels.any(float_loses(values)).as_py())
 
 
 # Proofs: cheaper checks that, when they pass, show that every value matches
@@ -181,7 +181,7 @@ _BOOL_TEXT = pa.array(["true", "false", "TRUE", "FALSE", "True", "False"])
 
 
 def _proves_int(values: pa.Array) -> bool:
-    return _casts_to(pa.int64())(values) and not kernels.any(_leading_zero(values, decimal=False)).as_py()
+    return _casts_to(pa.int64())(values) and not kernels.any(leading_zero(values, decimal=False)).as_py()
 
 
 def _proves_float(values: pa.Array) -> bool:
@@ -240,7 +240,7 @@ def _na_first(na: tuple[str, ...], target: pa.DataType, strict: bool) -> bool:
         return False
     floating = pa.types.is_floating(target)
     return bool(
-        kernels.any(_leading_zero(values, decimal=floating)).as_py()
+        kernels.any(leading_zero(values, decimal=floating)).as_py()
         or (floating and kernels.any(float_loses(values)).as_py())
     )
 
@@ -517,7 +517,7 @@ def _refuse_silent_changes(col: _Column, target: pa.DataType) -> None:
         return
     name = type_name(target)
     col.reject(
-        _leading_zero(col.arr, decimal=is_float),
+        leading_zero(col.arr, decimal=is_float),
         lambda v: (
             f"{_value_text(v)!r} has a leading zero that {name} would drop (declare the column as string to keep it)"
         ),

@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 import pytest
 
 from loader import convert as conv
-from loader.convert import TypeGuess, _leading_zero, cast_failures, convert, float_loses, infer_type
+from loader.convert import TypeGuess, cast_failures, convert, float_loses, infer_type, leading_zero
 from tests.readers.test_csv import read_all
 
 
@@ -116,10 +116,10 @@ def test_type_guess_fed_in_pieces_equals_inference_on_the_whole(
 def test_leading_zeros_found_with_signs_in_a_slice(text_type: pa.DataType) -> None:
     """The sign scan looks at the slice's own bytes: a sign outside it changes nothing."""
     arr = pa.array(["-07", "x", "-01", "+0.5", "0", None, "007", "0e5", "5"], text_type).slice(2)
-    assert _leading_zero(arr, decimal=True).to_pylist() == [True, False, False, False, True, False, False]
-    assert _leading_zero(arr, decimal=False).to_pylist() == [True, True, False, False, True, True, False]
+    assert leading_zero(arr, decimal=True).to_pylist() == [True, False, False, False, True, False, False]
+    assert leading_zero(arr, decimal=False).to_pylist() == [True, True, False, False, True, True, False]
     unsigned = pa.array(["-07", "1", "0.5"], text_type).slice(1)
-    assert _leading_zero(unsigned, decimal=False).to_pylist() == [False, True]
+    assert leading_zero(unsigned, decimal=False).to_pylist() == [False, True]
 
 
 def _near_misses(n: int) -> list[str]:

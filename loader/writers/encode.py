@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 from .. import kernels, suggest
-from ..convert import _leading_zero, float_loses, value_bytes
+from ..convert import float_loses, leading_zero, value_bytes
 from ..errors import ConfigError
 from ..types import leaf_types, map_leaves
 
@@ -335,7 +335,7 @@ def numeric_affinity_loss(arr: pa.Array) -> tuple[pa.Array, list[str]] | None:
     if not kernels.any(looks).as_py():
         return None
     text = kernels.filter(arr, looks)
-    lost = kernels.or_(_leading_zero(text, decimal=True), float_loses(text))
+    lost = kernels.or_(leading_zero(text, decimal=True), float_loses(text))
     if not kernels.any(lost).as_py():
         return None
     mask = kernels.replace_with_mask(looks, looks, lost)
