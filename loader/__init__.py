@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         SourceChangedError,
         SourceError,
         TargetLockedError,
+        TransformError,
     )
     from .pipeline import Pipeline, Plan
     from .report import RunReport
@@ -47,6 +48,7 @@ _MODULES = {
     "SourceChangedError": "errors",
     "SourceError": "errors",
     "TargetLockedError": "errors",
+    "TransformError": "errors",
     "EngineError": "errors",
     "Pipeline": "pipeline",
     "Plan": "pipeline",
@@ -87,6 +89,7 @@ __all__ = [
     "SourceError",
     "SourceOptions",
     "TargetLockedError",
+    "TransformError",
     "load",
     "load_job",
 ]

@@ -535,7 +535,7 @@ def _refuse_silent_changes(col: _Column, target: pa.DataType) -> None:
 def _cast(col: _Column, target: pa.DataType, na: tuple[str, ...]) -> Converted:
     """Cast the column; when that fails, the values that do not cast are rejected one by one."""
     try:
-        return col.done(kernels.cast(col.arr, target))
+        return _unchanged(col, kernels.cast(col.arr, target), target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         if isinstance(exc, pa.ArrowNotImplementedError) and len(col.arr) and kernels.count(col.arr).as_py():
             # No conversion exists at all: a config problem, not a row problem.
@@ -548,7 +548,44 @@ def _cast(col: _Column, target: pa.DataType, na: tuple[str, ...]) -> Converted:
     col.reject(
         cast_failures(col.arr, target, known_to_fail=True), lambda v: f"{_value_text(v)!r} is not a valid {name}"
     )
+    return _unchanged(col, kernels.cast(col.arr, target), target)
+
+
+def _unchanged(col: _Column, out: pa.Array, target: pa.DataType) -> Converted:
+    """``out``, the cast of ``col``, with the values the cast changed rejected."""
+    changed = None if is_text(col.arr.type) else _changed_by_cast(col.arr, out)
+    if changed is None or not kernels.any(changed).as_py():
+        return col.done(out)
+    col.reject(changed, _change_reason(target))
     return col.done(kernels.cast(col.arr, target))
+
+
+def _changed_by_cast(src: pa.Array, out: pa.Array) -> pa.Array | None:
+    """Where a cast Arrow's safe mode lets through still changed a value: a float
+    rounded to a decimal's scale, a float or decimal whose shortest text the new float
+    type does not keep, a timestamp whose time of day a date drops. None where no
+    such change can happen."""
+    s, t = src.type, out.type
+    if pa.types.is_timestamp(s) and pa.types.is_date(t):
+        return kernels.not_equal(kernels.floor_temporal(src, unit="day"), src)  # in the column's zone
+    if pa.types.is_floating(s) and pa.types.is_decimal(t):
+        return kernels.not_equal(kernels.cast(out, s), src)
+    narrower = pa.types.is_floating(s) and s.bit_width > t.bit_width
+    if not (pa.types.is_floating(t) and (narrower or pa.types.is_decimal(s))):
+        return None
+    text = kernels.cast(out, pa.string())  # the new float's shortest text, read back as the old type
+    back_type = pa.float64() if pa.types.is_floating(s) else s
+    unreadable = cast_failures(text, back_type)  # a decimal that rounded past its precision
+    back = kernels.cast(_null_where(text, unreadable), back_type)
+    changed = kernels.or_(kernels.fill_null(kernels.not_equal(back, src), False), unreadable)
+    return kernels.and_(changed, kernels.invert(kernels.fill_null(kernels.is_nan(src), False))) if narrower else changed
+
+
+def _change_reason(target: pa.DataType) -> ReasonOf:
+    name = type_name(target)
+    if pa.types.is_date(target):
+        return lambda v: f"'{v}' has a time of day that {name} would drop"
+    return lambda v: f"{_value_text(v)} would be rounded by {name}"
 
 
 def _cast_without_na(col: _Column, target: pa.DataType, na: tuple[str, ...]) -> Converted | None:

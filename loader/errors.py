@@ -168,8 +168,23 @@ class SourceChangedError(SourceError):
     )
 
 
+class TransformError(LoaderError, ValueError):
+    """A transform stage failed on the data (an expression's overflow, ``on_error = "fail"``,
+    a user function that raised): a rerun reads the same rows and fails the same way."""
+
+    exit_code = EXIT_DATAERR
+    default_hint = "fix the data or the stage, then rerun: committed work is kept and the rerun resumes"
+
+
 class SinkError(LoaderError, RuntimeError):
     """The target database refused a write or cannot be opened."""
+
+
+class ConstraintError(SinkError):
+    """The target's table refused rows by a constraint of its own (a repeated primary key
+    under ``mode = "append"``, a NOT NULL column): the same rows fail the same way again."""
+
+    exit_code = EXIT_DATAERR
 
 
 class SchemaMismatchError(SinkError):

@@ -40,7 +40,7 @@ import pyarrow as pa
 
 from . import kernels, suggest
 from .convert import convert
-from .errors import ConfigError, LoaderError
+from .errors import ConfigError, LoaderError, TransformError
 from .types import is_text, parse_type, type_name
 
 __all__ = [
@@ -491,7 +491,7 @@ class _Compiler:
                 raise src.error(f"{what} failed: {_first_line(exc)}", node.pos) from None
             except (pa.ArrowInvalid, OverflowError, ZeroDivisionError) as exc:
                 # A value problem (overflow, say), not a mistake in the text.
-                raise LoaderError(
+                raise TransformError(
                     f'{src.key}: {what} failed: {_first_line(exc)} at position {node.pos + 1} in "{src.text}"',
                     stage=src.stage,
                 ) from exc

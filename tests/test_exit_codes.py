@@ -226,3 +226,35 @@ def test_the_file_a_run_stopped_in_is_reported_incomplete(tmp_path: Path, engine
         (str(c), "incomplete", 0),
     ]
     assert data["files_loaded"] == 1
+
+
+def test_a_repeated_primary_key_under_append_is_a_data_error_to_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src, db = tmp_path / "dup.csv", str(tmp_path / "t.db")
+    write_csv(src, ["id", "v"], [[1, "a"], [2, "b"], [1, "c"]])
+    code, err = run(capsys, "load", str(src), db, "--table", "t", "--primary-key", "id", "-q")
+    assert code == EXIT_DATAERR  # every rerun would fail alike: not a code to retry
+    assert err[0] == f"loader: error: {db}: UNIQUE constraint failed: t.id"
+    assert err[1].startswith('  hint: the input repeats a key, or holds one the table has: use mode = "upsert"')
+    assert run(capsys, "load", str(src), db, "--table", "t", "--primary-key", "id", "--mode", "upsert", "-q")[0] == 0
+    assert sqlite3.connect(db).execute("SELECT id, v FROM t ORDER BY id").fetchall() == [(1, "c"), (2, "b")]
+
+
+def test_a_transform_failing_on_the_data_is_a_data_error_naming_the_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src, db = tmp_path / "ovf.csv", str(tmp_path / "t.db")
+    write_csv(src, ["id", "n"], [[1, 5], [2, 9223372036854775807], [3, 1]])
+    job = tmp_path / "job.toml"
+    job.write_text(
+        f'[source]\npath = "{src}"\n[[transform]]\ntype = "derive"\ncolumns = {{ n2 = "n * 2" }}\n'
+        f'[sink]\npath = "{db}"\ntable = "t"\n'
+    )
+    code, err = run(capsys, "run", str(job), "-q")
+    assert code == EXIT_DATAERR
+    assert err == [
+        f"loader: error: transform[1] (derive): {src}, line 3: columns.n2: operator '*' failed: overflow at position 3 "
+        'in "n * 2"',
+        "  hint: fix the data or the stage, then rerun: committed work is kept and the rerun resumes",
+    ]

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from .. import kernels, suggest
 from ..chunk import Chunk
-from ..errors import ConfigError, LoaderError
+from ..errors import ConfigError, TransformError
 
 ON_ERROR = ("reject", "null", "fail")
 
@@ -162,7 +162,7 @@ def reject_in_order(
 
 
 def first_failure(chunk: Chunk, failures: Sequence[tuple[pa.Array, Reasons, str | None]], *, stage: str) -> None:
-    """For on_error = "fail": raise a LoaderError for the earliest failing row, if any."""
+    """For on_error = "fail": raise a TransformError for the earliest failing row, if any."""
     best: tuple[int, str, str | None] | None = None
     for mask, reasons, column in failures:
         mask = kernels.fill_null(mask, False)
@@ -176,7 +176,7 @@ def first_failure(chunk: Chunk, failures: Sequence[tuple[pa.Array, Reasons, str 
     if best is None:
         return
     i, why, column = best
-    raise LoaderError(
+    raise TransformError(
         why,
         stage=stage,
         file=chunk.file,

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from .. import kernels
 from ..chunk import Chunk
+from ..convert import convert
 from ..types import is_text, type_name
 from ._base import StageBase, replace_columns
 
@@ -152,10 +153,21 @@ class FillNull(_SchemaCached):
             if pa.types.is_null(t):  # an all-null column takes the value's own type
                 self._values[col] = raw
                 continue
-            try:
-                self._values[col] = kernels.cast(raw, t)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-                raise self.error(f"columns.{col}: cannot use {v!r} as a {type_name(t)} value", column=col) from None
+            self._values[col] = self._fill_value(col, v, raw, t)
+
+    def _fill_value(self, col: str, v: object, raw: pa.Scalar, t: pa.DataType) -> pa.Scalar:
+        """``v`` as a ``t`` value, converted as a column's values are: never rounded,
+        and a bool is no number."""
+        error = self.error(f"columns.{col}: cannot use {v!r} as a {type_name(t)} value", column=col)
+        if pa.types.is_boolean(raw.type) != pa.types.is_boolean(t) and not is_text(t):
+            raise error
+        try:
+            conv = convert(pa.array([raw.as_py()], raw.type), t)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            raise error from None
+        if conv.bad is not None and kernels.any(conv.bad).as_py():
+            raise error
+        return conv.array[0]
 
     def __call__(self, chunk: Chunk) -> Chunk:
         batch = chunk.batch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -9,10 +10,36 @@ import pyarrow as pa
 
 from .. import kernels
 from ..chunk import Chunk
-from ..errors import LoaderError
+from ..errors import LoaderError, TransformError
 from ..expr import Expression
 from ..types import type_name
 from ._base import StageBase, replace_columns
+
+
+def _first_failing_row(evaluate: Callable[[pa.RecordBatch], object], batch: pa.RecordBatch) -> int | None:
+    """The first row of ``batch`` on which ``evaluate`` fails, by halving (only once it failed)."""
+    lo, hi = 0, batch.num_rows
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        try:
+            evaluate(batch.slice(lo, mid - lo))
+        except TransformError:
+            hi = mid
+            continue
+        lo = mid
+    return lo if hi - lo == 1 else None
+
+
+def _locate(
+    exc: LoaderError, chunk: Chunk, batch: pa.RecordBatch, evaluate: Callable[[pa.RecordBatch], object]
+) -> None:
+    """Name the file, row and line an expression failed on."""
+    exc.file = exc.file or chunk.file
+    if isinstance(exc, TransformError) and exc.row is None:
+        i = _first_failing_row(evaluate, batch)
+        if i is not None:
+            exc.row = chunk.rows[i].as_py()
+            exc.line = chunk.lines[i].as_py() if chunk.lines is not None else None
 
 
 @dataclass(kw_only=True)
@@ -42,7 +69,7 @@ class Filter(StageBase):
         try:
             mask = bound.array(batch)
         except LoaderError as exc:
-            exc.file = exc.file or chunk.file
+            _locate(exc, chunk, batch, bound.array)
             raise
         if pa.types.is_null(mask.type):
             mask = kernels.cast(mask, pa.bool_())
@@ -72,6 +99,6 @@ class Derive(StageBase):
                 value = expr.evaluate(batch)
                 batch = replace_columns(batch, {col: value})
         except LoaderError as exc:
-            exc.file = exc.file or chunk.file
+            _locate(exc, chunk, batch, expr.evaluate)
             raise
         return chunk.with_batch(batch)

@@ -16,7 +16,8 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from ..chunk import Chunk
-from ..errors import ConfigError, LoaderError
+from ..errors import ConfigError, LoaderError, TransformError
+from ..types import parse_type, type_name
 from ._base import StageBase
 
 
@@ -69,13 +70,20 @@ class Python(StageBase):
     kind: ClassVar[str] = "python"
     function: str | Callable[..., Any]
     mode: str = "batch"
+    columns: dict[str, str] = field(default_factory=dict)
     name: str = ""
     defer_import: InitVar[bool] = False
     _fn: Callable[..., Any] | None = field(init=False, repr=False, default=None)
+    _types: dict[str, pa.DataType] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self, defer_import: bool) -> None:
         self._label()
         self.mode = self.choice("mode", self.mode, ("batch", "row"))
+        if self.columns:
+            if self.mode != "row":
+                raise self.error('columns: declares the columns a row function returns; use it with mode = "row"')
+            self.columns = self.mapping("columns", self.columns)
+            self._types = {c: self._parse_type(c, t) for c, t in self.columns.items()}
         if isinstance(self.function, str):
             split_function(self.function, stage=self.name)
             if not defer_import:
@@ -84,6 +92,19 @@ class Python(StageBase):
             self._fn = self.function
         else:
             raise self.error(f'function: expected "package.module:function" or a callable, got {self.function!r}')
+
+    def _parse_type(self, col: str, tname: str) -> pa.DataType:
+        try:
+            return parse_type(tname, where=f"columns.{col}")
+        except ConfigError as exc:
+            raise ConfigError(exc.message, stage=self.name, hint=exc.hint, column=col) from None
+
+    def _declared(self, schema: pa.Schema) -> pa.Schema:
+        """The input's columns with the declared ones' types, then the declared new ones:
+        the schema a row function's output is known to have before any row is read."""
+        fields = [pa.field(f.name, self._types.get(f.name, f.type)) for f in schema]
+        fields += [pa.field(c, t) for c, t in self._types.items() if c not in schema.names]
+        return pa.schema(fields)
 
     @property
     def resolved(self) -> bool:
@@ -106,18 +127,18 @@ class Python(StageBase):
         except LoaderError:
             raise
         except Exception as exc:
-            raise LoaderError(f"the function raised {_exc_text(exc)}", stage=self.name, file=chunk.file) from exc
+            raise TransformError(f"the function raised {_exc_text(exc)}", stage=self.name, file=chunk.file) from exc
         if isinstance(out, pa.Table):
             parts = out.combine_chunks().to_batches()
             out = parts[0] if parts else pa.RecordBatch.from_pylist([], schema=out.schema)
         if not isinstance(out, pa.RecordBatch):
-            raise LoaderError(
+            raise TransformError(
                 f"the function returned {type(out).__name__}, expected a pyarrow.RecordBatch",
                 stage=self.name,
                 file=chunk.file,
             )
         if out.num_rows != chunk.num_rows:
-            raise LoaderError(
+            raise TransformError(
                 f"the function returned {out.num_rows} rows for {chunk.num_rows}; a batch function must keep "
                 'the row count (drop rows with a filter stage, or use mode = "row" and return None)',
                 stage=self.name,
@@ -128,7 +149,9 @@ class Python(StageBase):
     def _rows(self, chunk: Chunk) -> Chunk:
         batch = chunk.batch
         if batch.num_rows == 0:
-            return chunk
+            if not self._types:
+                return chunk
+            return chunk.with_batch(pa.RecordBatch.from_pylist([], schema=self._declared(batch.schema)))
         assert self._fn is not None
         out: list[dict[str, Any]] = []
         failed: list[bool] = []
@@ -147,7 +170,7 @@ class Python(StageBase):
                 dropped.append(True)
                 continue
             if not isinstance(result, dict):
-                raise LoaderError(
+                raise TransformError(
                     f"the function returned {type(result).__name__} for a row; expected a dict or None",
                     stage=self.name,
                     file=chunk.file,
@@ -159,36 +182,75 @@ class Python(StageBase):
         if any(dropped):
             keep = pa.array([not d for d, f in zip(dropped, failed, strict=True) if not f], pa.bool_())
             chunk = chunk.keep(keep)
-        return chunk.with_batch(self._to_batch(out, batch.schema, chunk))
+        misfits: dict[str, tuple[list[bool], list[str]]] = {}
+        chunk = chunk.with_batch(self._to_batch(out, self._declared(batch.schema), chunk, misfits))
+        for col, (bad, why) in misfits.items():  # declared columns' values of another type
+            chunk = chunk.reject(pa.array(bad, pa.bool_()), why, stage=self.name, column=col)
+        return chunk
 
-    def _to_batch(self, rows: list[dict[str, Any]], schema: pa.Schema, chunk: Chunk) -> pa.RecordBatch:
-        """Rows back to a batch: a column keeps its input type where the values allow."""
+    def _declared_array(self, values: list[Any], t: pa.DataType, misfits: list[bool], why: list[str]) -> pa.Array:
+        """Values of a declared column as its type; one that is not goes null, noted in ``misfits``."""
+        try:
+            return pa.array(values, t)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+            pass
+        kept = []
+        for i, v in enumerate(values):
+            try:
+                pa.array([v], t)
+                kept.append(v)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+                misfits[i] = True
+                why.append(f"{v!r} is not a valid {type_name(t)}")
+                kept.append(None)
+        return pa.array(kept, t)
+
+    def _column(
+        self,
+        n: str,
+        values: list[Any],
+        schema: pa.Schema,
+        chunk: Chunk,
+        misfits: dict[str, tuple[list[bool], list[str]]],
+    ) -> pa.Array:
+        """One column of the function's rows as an array (see ``_to_batch``)."""
+        if n in self._types:
+            bad, why = [False] * len(values), list[str]()
+            declared = self._declared_array(values, self._types[n], bad, why)
+            if why:
+                misfits[n] = (bad, why)
+            return declared
+        if n in schema.names:
+            try:
+                return pa.array(values, schema.field(n).type)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+                pass
+        try:
+            return pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
+            raise TransformError(
+                f"column {n!r} returned by the function has values of mixed types: {exc}",
+                stage=self.name,
+                file=chunk.file,
+                column=n,
+                hint=f'declare its type in the stage: columns = {{ {n} = "string" }}',
+            ) from None
+
+    def _to_batch(
+        self,
+        rows: list[dict[str, Any]],
+        schema: pa.Schema,
+        chunk: Chunk,
+        misfits: dict[str, tuple[list[bool], list[str]]],
+    ) -> pa.RecordBatch:
+        """Rows back to a batch: a declared column takes its type, rows whose value does not
+        fit noted in ``misfits``; another keeps its input type where the values allow."""
         if not rows:
             return pa.RecordBatch.from_pylist([], schema=schema)
         names: dict[str, None] = {}
         for r in rows:
             for k in r:
                 names.setdefault(k, None)
-        arrays, fields = [], []
-        known = set(schema.names)
-        for n in names:
-            values = [r.get(n) for r in rows]
-            arr = None
-            if n in known:
-                try:
-                    arr = pa.array(values, schema.field(n).type)
-                except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
-                    arr = None
-            if arr is None:
-                try:
-                    arr = pa.array(values)
-                except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
-                    raise LoaderError(
-                        f"column {n!r} returned by the function has values of mixed types: {exc}",
-                        stage=self.name,
-                        file=chunk.file,
-                        column=n,
-                    ) from None
-            arrays.append(arr)
-            fields.append(pa.field(n, arr.type))
+        arrays = [self._column(n, [r.get(n) for r in rows], schema, chunk, misfits) for n in names]
+        fields = [pa.field(n, arr.type) for n, arr in zip(names, arrays, strict=True)]
         return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))

@@ -30,7 +30,15 @@ from adbc_driver_manager import Error as AdbcError
 
 from .. import suggest
 from ..config import SinkConfig
-from ..errors import RESUME_HINT, ConfigError, LoaderError, SchemaMismatchError, SinkError, TargetLockedError
+from ..errors import (
+    RESUME_HINT,
+    ConfigError,
+    ConstraintError,
+    LoaderError,
+    SchemaMismatchError,
+    SinkError,
+    TargetLockedError,
+)
 from ..sinks.base import Encoded
 from .base import Transactional
 from .encode import sqlite_type
@@ -70,7 +78,15 @@ def db_error(exc: BaseException, path: str, busy_timeout: float, doing: str = ""
     if "disk i/o error" in low:
         return SinkError(f"the OS refused a read or write (SQLite: {msg})", file=path, hint=RESUME_HINT)
     if "constraint failed" in low:
-        return SinkError(msg, file=path, hint='use mode = "upsert" or "ignore" for repeated keys')
+        keys = "unique constraint" in low or "primary key" in low
+        return ConstraintError(
+            msg,
+            file=path,
+            hint='the input repeats a key, or holds one the table has: use mode = "upsert" (the last row wins) or '
+            '"ignore" (the first wins); committed work is kept'
+            if keys
+            else "fix the rows the table's constraint refuses, then rerun: committed work is kept",
+        )
     if "file is not a database" in low:  # a rerun fails the same way: the user's to fix
         return ConfigError(
             f"sink.path: {path} is not a SQLite database (SQLite: {msg})",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pyarrow as pa
 import pytest
@@ -176,3 +177,23 @@ def test_option_checks(make, fragment: str) -> None:  # type: ignore[no-untyped-
     with pytest.raises(ConfigError) as info:
         make()
     assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        (pa.array([Decimal("1.50"), None], pa.decimal128(10, 2)), 0.125),  # would round to 0.12
+        (pa.array([1, None], pa.int64()), True),  # a bool is no number
+        (pa.array([1.5, None], pa.float32()), 16777217),  # float32 holds 16777216
+    ],
+)
+def test_fill_null_refuses_a_value_the_column_would_change(column: pa.Array, value: object) -> None:
+    with pytest.raises(ConfigError, match=r"columns.x: cannot use"):
+        FillNull(columns={"x": value})(chunk_of({"x": column}))
+
+
+def test_fill_null_converts_a_value_that_fits() -> None:
+    out = FillNull(columns={"x": 0.5, "n": 0, "s": True})(
+        chunk_of({"x": pa.array([None], pa.decimal128(10, 2)), "n": pa.array([None], pa.float64()), "s": [None]})
+    )
+    assert out.batch.to_pylist() == [{"x": Decimal("0.50"), "n": 0.0, "s": True}]

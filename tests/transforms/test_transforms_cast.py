@@ -179,3 +179,36 @@ def test_convert_with_format_directly() -> None:
     assert conv.array.to_pylist() == [dt.datetime(2024, 5, 1, 8), None]
     assert conv.bad is not None and conv.bad.to_pylist() == [False, True]
     assert conv.reasons == ["'bad' is not a valid time for format '%Y-%m-%d %H:%M'"]
+
+
+def test_casts_arrow_calls_safe_but_that_change_values_reject() -> None:
+    """Arrow lets a float round to a decimal's scale or a narrower float, and a
+    timestamp lose its time of day to a date: each such value is rejected."""
+    c = chunk_of(
+        {
+            "price": [0.1, 0.125, None, None, 1.5],
+            "seen": [dt.datetime(2024, 5, 1, 23, 30), None, None, None, dt.datetime(2024, 5, 3)],
+            "f": [None, None, 16777217.0, None, float("nan")],
+            "d": pa.array([None, None, None, Decimal("12345678901234567.89"), Decimal("3.10")], pa.decimal128(20, 2)),
+        }
+    )
+    out = Cast(columns={"price": "decimal(10,2)", "seen": "date", "f": "float32", "d": "float64"})(c)
+    assert sorted((r.row, r.column, r.reason) for r in out.rejects) == [
+        (1, "seen", "'2024-05-01 23:30:00' has a time of day that date would drop"),
+        (2, "price", "0.125 would be rounded by decimal(10, 2)"),
+        (3, "f", "16777217.0 would be rounded by float32"),
+        (4, "d", "12345678901234567.89 would be rounded by float64"),
+    ]
+    [kept] = out.batch.to_pylist()
+    assert kept["price"] == Decimal("1.50") and kept["seen"] == dt.date(2024, 5, 3) and kept["d"] == 3.1
+    assert kept["f"] != kept["f"]  # NaN stays NaN: no value changed
+    assert Cast(columns={"f": "float32"})(chunk_of({"f": [0.1, 1.5e-45]})).rejects[0].reason == (
+        "1.5e-45 would be rounded by float32"  # the float32's shortest text of 0.1 is 0.1: kept
+    )
+
+
+def test_a_zoned_timestamp_keeps_its_local_midnight_as_a_date() -> None:
+    oslo = pa.array([dt.datetime(2024, 5, 1, 22), dt.datetime(2024, 5, 2, 1)], pa.timestamp("us", "Europe/Oslo"))
+    out = Cast(columns={"t": "date"})(chunk_of({"t": oslo}))
+    assert col(out, "t") == [dt.date(2024, 5, 2)]  # 22:00Z is midnight in Oslo
+    assert [r.reason for r in out.rejects] == ["'2024-05-02 03:00:00+02:00' has a time of day that date would drop"]

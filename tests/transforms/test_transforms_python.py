@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import textwrap
 
@@ -10,8 +11,9 @@ import pyarrow.compute as pc
 import pytest
 from transforms_testutil import chunk_of, col
 
+from loader import load
 from loader.errors import ConfigError, LoaderError
-from loader.transforms import Python
+from loader.transforms import Python, output_schema
 
 MODULE = """
 import pyarrow as pa
@@ -159,3 +161,43 @@ def test_deferred_import_checks_syntax_only(usermod: str) -> None:
     stage.resolve()  # type: ignore[attr-defined]
     assert "mypkg.cleaning" in sys.modules and stage.resolved is True  # type: ignore[attr-defined]
     assert col(stage(chunk_of({"name": ["a"]})), "name") == ["A"]
+
+
+def _label(row):  # type: ignore[no-untyped-def]
+    return {**row, "label": row["name"].upper(), "n": "x" if row["name"] == "Cy" else len(row["name"])}
+
+
+def test_row_mode_declared_columns_shape_the_output_before_any_row() -> None:
+    stage = Python(function=_label, mode="row", columns={"label": "string", "n": "int16"}, name="transform[1] (python)")
+    schema = pa.schema([("name", pa.string())])
+    assert output_schema([stage], schema) == pa.schema(
+        [("name", pa.string()), ("label", pa.string()), ("n", pa.int16())]
+    )
+    out = stage(chunk_of({"name": ["Åse", "Cy", "Di"]}))
+    assert out.batch.to_pylist() == [{"name": "Åse", "label": "ÅSE", "n": 3}, {"name": "Di", "label": "DI", "n": 2}]
+    assert out.batch.schema.field("n").type == pa.int16()
+    [r] = out.rejects
+    assert (r.row, r.column, r.reason) == (2, "n", "'x' is not a valid int16")
+
+
+def test_declared_columns_need_row_mode() -> None:
+    with pytest.raises(
+        ConfigError, match='columns: declares the columns a row function returns; use it with mode = "row"'
+    ):
+        Python(function=lambda b: b, columns={"a": "string"})
+    with pytest.raises(ConfigError, match=r"columns\.a"):
+        Python(function=_label, mode="row", columns={"a": "text!"})
+
+
+def test_a_row_function_adding_a_column_loads_into_a_new_sqlite_table(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    src = tmp_path / "in.csv"
+    src.write_text("name\nAse\nBo\n")
+    db = tmp_path / "out.db"
+    stage = Python(function=_label, mode="row", columns={"label": "string", "n": "int64"})
+    report = load(src, db, table="t", transforms=[stage])
+    assert report.rows_written == 2
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT name, label, n, typeof(n) FROM t ORDER BY name").fetchall() == [
+            ("Ase", "ASE", 3, "integer"),
+            ("Bo", "BO", 2, "integer"),
+        ]
