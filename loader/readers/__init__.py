@@ -6,6 +6,8 @@ files a run loads; ``open_reader`` opens one of them.
 
 from __future__ import annotations
 
+import os
+
 from typing import TYPE_CHECKING, Any
 
 from .. import storage
@@ -59,8 +61,9 @@ def expand_paths(config: SourceConfig) -> list[str]:
     seen: set[str] = set()
     out = []
     for f in sorted(files, key=lambda p: (p == "-", p)):
-        if f not in seen:
-            seen.add(f)
+        same = f if f == "-" or storage.is_remote(f) else os.path.realpath(f)  # a.csv, ./a.csv, a link to it
+        if same not in seen:
+            seen.add(same)
             out.append(f)
     return out
 

@@ -319,6 +319,15 @@ def test_expand_paths_sorted_unique(tmp_path: Path) -> None:
     assert expand_paths(SourceConfig(path=[str(tmp_path / "*.parquet")], allow_empty=True)) == []
 
 
+def test_expand_paths_loads_a_file_named_two_ways_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.csv").write_text("x\n1\n")
+    (tmp_path / "link.csv").symlink_to(tmp_path / "in" / "a.csv")
+    monkeypatch.chdir(tmp_path)
+    names = ["in/a.csv", "./in/a.csv", str(tmp_path / "in" / "*.csv"), "link.csv"]
+    assert expand_paths(SourceConfig(path=names)) == ["./in/a.csv"]  # the first name in sorted order
+
+
 def test_row_numbers_count_on_from_the_base_less_the_malformed() -> None:
     assert row_numbers(10, 5, set()).to_pylist() == [11, 12, 13, 14, 15]
     assert row_numbers(10, 5, {2, 4}).to_pylist() == [11, 13, 15]
