@@ -351,8 +351,9 @@ def job_for(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> J
     if len(args.paths) < 2:
         raise ConfigError("load: expected one or more SOURCE files and a TARGET")
     *sources, target = args.paths
-    data: dict[str, Any] = {"source": {"path": sources}, "sink": {"path": target}}
-    return job_from_tables(apply_overrides(interpolate(data, environ, "job"), args.set, environ, flag_pairs(args)))
+    # The paths typed on the command line are flags too: neither --set nor LOADER_SINK__PATH overrides them.
+    paths = [("source.path", sources), ("sink.path", target)]
+    return job_from_tables(apply_overrides({}, args.set, environ, [*paths, *flag_pairs(args)]))
 
 
 def _inspect(args: argparse.Namespace) -> int:

@@ -147,3 +147,15 @@ def test_cli_secret_file_for_the_target(tmp_path: Path, data_dir: Path) -> None:
     p = cli("run", str(job), "--quiet", extra_env={"LOADER_SINK__PATH_FILE": str(secret)})
     assert p.returncode == 0, p.stderr
     assert sqlite_rows(tmp_path / "secret.db", "SELECT count(*) FROM s") == [(2,)]
+
+
+def test_cli_load_paths_beat_the_environment(tmp_path: Path, data_dir: Path) -> None:
+    """The image sets LOADER_SINK__PATH_FILE; `loader load SOURCE TARGET` still writes TARGET."""
+    secret = tmp_path / "sink-path"
+    secret.write_text(str(tmp_path / "secret.db") + "\n")
+    env = {"LOADER_SINK__PATH_FILE": str(secret), "LOADER_SOURCE__PATH": str(tmp_path / "nothere.csv")}
+    db = tmp_path / "typed.db"
+    p = cli("load", str(data_dir / "small.csv"), str(db), "--table", "t", "--quiet", extra_env=env)
+    assert p.returncode == 0, p.stderr
+    assert sqlite_rows(db, "SELECT count(*) FROM t") == [(2,)]
+    assert not (tmp_path / "secret.db").exists()
