@@ -566,6 +566,18 @@ def _is_bytes(t: pa.DataType) -> bool:
     return bool(pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t))
 
 
+def _python_instants(arr: pa.Array) -> pa.Array:
+    """Timestamps as Python's ``strftime`` takes them: a zoned one in UTC, as ``{ts}`` writes
+    it (local time would give two instants of a DST change one key), nanoseconds cut to the
+    microseconds Python's ``datetime`` holds."""
+    t = arr.type
+    if t.unit == "ns":
+        arr = kernels.cast(kernels.floor_temporal(arr, unit="microsecond"), pa.timestamp("us", t.tz))
+    if t.tz is not None:
+        arr = kernels.cast(arr, pa.timestamp(arr.type.unit, "UTC"))
+    return arr
+
+
 class KeyTemplate:
     """A LevelDB key template such as ``user:{id}`` or ``{day}/{id:08d}``.
 
@@ -656,6 +668,8 @@ class KeyTemplate:
         ):
             return kernels.utf8_lpad(kernels.cast(arr, pa.string()), int(pad.group(1)), "0")
         fmt: Callable[[Any], str] = ("{:" + spec + "}").format
+        if pa.types.is_timestamp(t):
+            arr = _python_instants(arr)
         try:
             return pa.array([None if v is None else fmt(v) for v in arr.to_pylist()], pa.string())
         except (ValueError, TypeError, OverflowError) as exc:

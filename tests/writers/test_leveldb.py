@@ -480,3 +480,15 @@ def test_a_date_takes_a_strftime_spec() -> None:
         KeyTemplate("{id:%Y}").render(batch)
     with pytest.raises(ConfigError, match=r"is not a format spec"):
         KeyTemplate("{d:%Y{x}}")
+
+
+def test_a_zoned_timestamp_spec_formats_in_utc_and_nanoseconds_load() -> None:
+    """Two instants either side of a DST fall-back share a local time: in UTC they keep two keys."""
+    ny = pa.array([1730611800 * 10**6, 1730615400 * 10**6], pa.timestamp("us", "America/New_York"))
+    ns = pa.array([1704078000 * 10**9 + 7, -1], pa.timestamp("ns"))
+    batch = pa.record_batch({"ts": ny, "n": ns})
+    assert KeyTemplate("{ts:%Y%m%d%H%M%z}").render(batch).to_pylist() == ["202411030530+0000", "202411030630+0000"]
+    assert KeyTemplate("{n:%Y%m%d%H%M%S.%f}").render(batch).to_pylist() == [
+        "20240101030000.000000",
+        "19691231235959.999999",  # cut toward the past, as the second it falls in
+    ]
