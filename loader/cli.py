@@ -28,7 +28,6 @@ from .config import (
     JobConfig,
     apply_overrides,
     field_docs,
-    interpolate,
     job_from_tables,
     load_job,
     parse_value,

@@ -114,13 +114,17 @@ def declared_pins(declared: dict[str, str], types: dict[str, pa.DataType]) -> di
     return pins
 
 
-def numeric_text(mode: str, declared: dict[str, str]) -> frozenset[str]:
-    """The columns (lower case) of an existing table whose NUMERIC affinity turns text
-    that looks like a number into one (``007`` into 7): the encoder checks their text.
-    None for ``replace``: its table is made by the loader, with its own types."""
+def numeric_text(mode: str, declared: dict[str, str]) -> dict[str, str]:
+    """The columns (lower case) of an existing table whose affinity turns text that looks
+    like a number into one (``007`` into 7), or an integer into a float (REAL), with that
+    affinity: the encoder checks what reaches them. A NUMERIC column's text always does; an
+    INTEGER or REAL column's when transform stages made its values (without them,
+    ``declared_pins`` types the columns as they are read). Empty for ``replace``: its table
+    is made by the loader, with its own types."""
     if mode == "replace":
-        return frozenset()
-    return frozenset(n.lower() for n, d in declared.items() if _affinity(d.upper()) == "NUMERIC")
+        return {}
+    affinities = {n.lower(): _affinity(d.upper()) for n, d in declared.items()}
+    return {n: a for n, a in affinities.items() if a in ("NUMERIC", "INTEGER", "REAL")}
 
 
 def _affinity(declared: str) -> str:

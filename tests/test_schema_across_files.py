@@ -334,8 +334,38 @@ def test_sqlite_affinity_decides_what_an_existing_column_takes() -> None:
     numbers = {"a": pa.int64(), "b": pa.float64(), "c": pa.int64(), "d": pa.bool_()}
     # integers into a REAL column are floats there: checked as float64 (2**53 + 1 is rejected)
     assert declared_pins(declared, numbers) == {"b": pa.string(), "c": pa.float64()}
-    assert numeric_text("append", declared) == {"d"}
-    assert numeric_text("replace", declared) == set()  # the loader makes the table again, with its types
+    assert numeric_text("append", declared) == {"a": "INTEGER", "c": "REAL", "d": "NUMERIC", "f": "INTEGER"}
+    assert numeric_text("replace", declared) == {}  # the loader makes the table again, with its types
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_table_made_elsewhere_checks_what_transform_stages_make(tmp_path: Path, engine: str) -> None:
+    """With stages the columns are not typed by the table as they are read: the encoder checks."""
+    db = tmp_path / "p.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER, zip INTEGER, amt REAL, note TEXT, big REAL)")
+    write(tmp_path / "p.csv", "id,zip,amt,note\n1,7,9007199254740993,1.50\n2,007,1.5,x\n3,5,7,y\n-9,5,7,z\n")
+    job = tmp_path / "job.toml"
+    job.write_text(
+        f'[source]\npath = "{tmp_path / "p.csv"}"\n'
+        '[[transform]]\ntype = "derive"\ncolumns = { big = "id + 9007199254740992" }\n'
+        f'[sink]\npath = "{db}"\ntable = "t"\n[run]\nengine = "{engine}"\n'
+    )
+    assert main(["run", str(job), "-q"]) == 0
+    assert sqlite_rows(db, "SELECT id, zip, amt, note, big FROM t") == [(-9, 5, 7.0, "z", 9007199254740983.0)]
+    rejects = {r["row"]: (r["column"], r["reason"]) for r in reject_lines(rejects_of(db))}
+    assert rejects == {
+        1: (
+            "amt",
+            "'9007199254740993' would be stored as the number 9007199254740992.0 by the table's REAL column "
+            "(declare the column TEXT to keep the text)",
+        ),
+        2: (
+            "zip",
+            "'007' would be stored as the number 7 by the table's INTEGER column (declare the column TEXT to keep the text)",
+        ),
+        3: ("big", "9007199254740995 would be stored as 9007199254740996.0 by the table's REAL column"),
+    }
 
 
 def test_a_rerun_after_a_failure_reads_the_rest_with_the_first_runs_types(tmp_path: Path) -> None:

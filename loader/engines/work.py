@@ -56,7 +56,7 @@ class PartTask:
     allow_python: bool = False
     # "database": results the coordinator copies in as they are; "arrow": rows it binds
     side: str = "database"
-    numeric: frozenset[str] = frozenset()  # the target's NUMERIC columns (``SQLiteEncoder``)
+    numeric: dict[str, str] = field(default_factory=dict)  # the target's number columns (``SQLiteEncoder``)
     notes: dict[str, str] = field(default_factory=dict)  # why a column's type was fixed before (``explain``)
 
     @property
@@ -64,7 +64,7 @@ class PartTask:
         """The part's result files' common name: its id and what decides its contents
         (types, stages, sink), so a result made under other settings is never reused."""
         what = json.dumps(
-            [self.types, self.job.transform, repr(self.job.sink), self.side, sorted(self.numeric)],
+            [self.types, self.job.transform, repr(self.job.sink), self.side, sorted(self.numeric.items())],
             sort_keys=True,
             default=str,
         )

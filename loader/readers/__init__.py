@@ -7,7 +7,6 @@ files a run loads; ``open_reader`` opens one of them.
 from __future__ import annotations
 
 import os
-
 from typing import TYPE_CHECKING, Any
 
 from .. import storage

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -25,15 +25,15 @@ def default_table(paths: list[str]) -> str:
 
 class SQLiteEncoder:
     """A chunk's columns as SQLite stores them without loss; rows with a uint64 value
-    above SQLite's signed 64-bit range go to the rejects, and rows whose text an existing
-    table's NUMERIC column (``numeric``, lower-case names) would change into another
-    number. No database: any thread."""
+    above SQLite's signed 64-bit range go to the rejects, and rows whose value an existing
+    table's number column (``numeric``: lower-case name -> affinity) would change into
+    another number. No database: any thread."""
 
-    def __init__(self, numeric: frozenset[str] = frozenset()) -> None:
-        self.numeric = numeric
+    def __init__(self, numeric: Mapping[str, str] | None = None) -> None:
+        self.numeric = dict(numeric or {})
 
     def __call__(self, chunk: Chunk) -> Encoded:
-        from ..writers.encode import numeric_affinity_loss, sqlite_array, uint64_overflow
+        from ..writers.encode import affinity_loss, sqlite_array, uint64_overflow
 
         for name, col in zip(chunk.batch.schema.names, chunk.batch.columns, strict=True):
             mask = uint64_overflow(col)
@@ -44,8 +44,9 @@ class SQLiteEncoder:
             return Encoded(chunk)
         columns = [sqlite_array(c) for c in batch.columns]
         for name, col in zip(batch.schema.names, columns, strict=True):
-            if name.lower() in self.numeric and pa.types.is_string(col.type):
-                lost = numeric_affinity_loss(col)
+            affinity = self.numeric.get(name.lower())
+            if affinity is not None:
+                lost = affinity_loss(col, affinity)
                 if lost is not None:
                     chunk = chunk.reject(lost[0], lost[1], stage="write", column=name)
                     return self(chunk)  # the other columns again, for the rows left

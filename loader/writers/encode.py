@@ -327,10 +327,37 @@ _SQLITE_NUMBER = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
 _INTEGER_LITERAL = re.compile(r"\s*[+-]?\d+\s*")
 
 
-def numeric_affinity_loss(arr: pa.Array) -> tuple[pa.Array, list[str]] | None:
-    """Where a NUMERIC column would change text into a number that is not what it says:
-    a leading zero (``007`` -> 7), an integer past int64 or a decimal with more digits than
-    a float holds; with a reason for each. None where nothing would change."""
+def affinity_loss(arr: pa.Array, affinity: str) -> tuple[pa.Array, list[str]] | None:
+    """Where a column of ``affinity`` (NUMERIC, INTEGER or REAL) would store another number
+    than the value says, with a reason for each; None where nothing would change."""
+    if pa.types.is_string(arr.type):
+        return numeric_affinity_loss(arr, affinity)
+    if affinity == "REAL" and pa.types.is_integer(arr.type):
+        return _real_loss(arr)
+    return None
+
+
+def _real_loss(arr: pa.Array) -> tuple[pa.Array, list[str]] | None:
+    """Integers a REAL column would round (past 2**53)."""
+    big = kernels.fill_null(kernels.greater(kernels.abs(kernels.cast(arr, pa.float64(), safe=False)), 2.0**53), False)
+    if not kernels.any(big).as_py():
+        return None
+    values = arr.to_pylist()
+    lost = [v is not None and b and float(v) != v for v, b in zip(values, big.to_pylist(), strict=True)]
+    if not any(lost):
+        return None
+    why = [
+        f"{v} would be stored as {float(v)!r} by the table's REAL column"
+        for v, x in zip(values, lost, strict=True)
+        if x
+    ]
+    return pa.array(lost, pa.bool_()), why
+
+
+def numeric_affinity_loss(arr: pa.Array, affinity: str = "NUMERIC") -> tuple[pa.Array, list[str]] | None:
+    """Where a NUMERIC, INTEGER or REAL column would change text into a number that is
+    not what it says: a leading zero (``007`` -> 7), an integer past int64 or a decimal with
+    more digits than a float holds; with a reason for each. None where nothing would change."""
     looks = kernels.fill_null(kernels.match_substring_regex(arr, _SQLITE_NUMBER), False)
     if not kernels.any(looks).as_py():
         return None
@@ -341,10 +368,10 @@ def numeric_affinity_loss(arr: pa.Array) -> tuple[pa.Array, list[str]] | None:
     mask = kernels.replace_with_mask(looks, looks, lost)
     reasons, keep = [], []
     for value in kernels.filter(arr, mask).to_pylist():
-        number = _sqlite_number(value)
+        number = float(value) if affinity == "REAL" else _sqlite_number(value)
         keep.append(str(number) == value.strip().lstrip("+"))  # an integer within int64: stored as written
         reasons.append(
-            f"{value!r} would be stored as the number {number!r} by the table's NUMERIC column "
+            f"{value!r} would be stored as the number {number!r} by the table's {affinity} column "
             "(declare the column TEXT to keep the text)"
         )
     if all(keep):
