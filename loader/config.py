@@ -699,6 +699,10 @@ def resolve_source(src: SourceConfig) -> SourceConfig:
     _one_char("source.quote_char", src.quote_char, or_false=True)
     _one_char("source.escape_char", src.escape_char, or_false=True)
     src = replace(src, path=paths, format=src.format or _source_format(paths), **_sizes(src, "source"))
+    if src.column_names is not None and src.header is None:
+        # names given for the columns: the file has none (as pandas' names=), not a guessed header
+        # that would take the first row away; header = true replaces a header's names instead
+        src = replace(src, header=False)
     _floors(src, "source", _SOURCE_FLOORS)
     _check_encoding(src.encoding)
     return src

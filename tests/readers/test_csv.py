@@ -5,6 +5,7 @@ import datetime as dt
 import gzip
 import io
 import random
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -489,3 +490,21 @@ def test_a_wide_files_blocks_are_guessed_a_few_at_a_time_with_the_same_types(tmp
     assert [str(reader.schema.field(f"c{c}").type) for c in (3, 4, 5)] == ["int64", "double", "string"]
     assert sum(c.batch.num_rows for c in chunks) == rows
     assert max(guessed) >= 16 * 15 and len(guessed) <= 60 * 20  # block by block: 60 x ~150
+
+
+def test_column_names_read_a_file_as_headerless_unless_header_is_set(tmp_path: Path) -> None:
+    """An all-text first row, or a one-row file, looks like a header: with names given it is data."""
+    from loader import load
+
+    src = tmp_path / "p.csv"
+    src.write_text("alice,paris\nbob,london\n")
+    report = load(src, tmp_path / "p.db", table="t", source_options={"column_names": ["name", "city"]})
+    assert (report.rows_read, report.rows_written) == (2, 2)
+    one = tmp_path / "one.csv"
+    one.write_text("1,2\n")
+    assert load(one, tmp_path / "o.db", table="t", source_options={"column_names": ["a", "b"]}).rows_written == 1
+    named = tmp_path / "h.csv"
+    named.write_text("id,city\n1,x\n")
+    report = load(named, tmp_path / "h.db", table="t", source_options={"column_names": ["a", "b"], "header": True})
+    assert report.rows_written == 1
+    assert sqlite3.connect(tmp_path / "h.db").execute("SELECT a, b FROM t").fetchall() == [(1, "x")]
