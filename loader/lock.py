@@ -21,6 +21,7 @@ import time
 import weakref
 from typing import IO, Any
 
+from . import stopping
 from .errors import SinkError, TargetLockedError
 from .paths import lock_path
 
@@ -36,6 +37,7 @@ def acquire(fh: IO[Any], wait: float) -> bool:
             _held.add(fh)
             return True
         except BlockingIOError:
+            stopping.check()  # SIGTERM while waiting: stop as a run would, not die where it waits
             if time.monotonic() >= deadline:
                 return False
             time.sleep(min(0.5, max(0.01, deadline - time.monotonic())))

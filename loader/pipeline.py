@@ -445,11 +445,13 @@ class Pipeline:
             target=job.sink.path,
         )
         with contextlib.ExitStack() as stack:
+            # handled from here: a signal while the lock is awaited stops the run with its exit code and report
+            signals = stack.enter_context(_Signals(self.handle_signals))
             stack.enter_context(TargetLock(job.sink.path, wait=run.lock_wait))
             stack.enter_context(self._removed_unless_committed(report))
             writer = stack.enter_context(self.sink.open_writer(job.sink, job.source.path, job.run))
             rejects = stack.enter_context(RejectFile(self.rejects_path, self.job_name, run.lock_wait))
-            signals = stack.enter_context(_Signals(self.handle_signals))
+            stopping.check()
             stack.enter_context(gc_paused(release_at_once=run.max_memory is not None))
             stack.callback(close_stages, self.stages)
             state, fresh = self._start_state(writer, rejects, report)

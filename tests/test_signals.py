@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import time
@@ -139,3 +140,22 @@ def test_sigterm_during_the_sorted_merge_stops_it_and_a_rerun_merges_again(tmp_p
     assert again.returncode == 0, again.stderr
     assert leveldb_items(target)[0] == leveldb_items(tmp_path / "clean.ldb")[0]
     assert not (tmp_path / "t.ldb.runs").exists()
+
+
+def test_sigterm_while_waiting_for_the_lock_stops_with_143_and_a_report(tmp_path: Path) -> None:
+    from loader.lock import TargetLock
+
+    src = make_input(tmp_path / "in.csv")
+    target, report = tmp_path / "t.db", tmp_path / "r.json"
+    with TargetLock(str(target)):  # another run holds the target
+        proc = popen("load", str(src), str(target), "--table", "t", "--lock-wait", "60", "--report", str(report))
+        time.sleep(2)  # started, and waiting for the lock
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert err.splitlines()[-2:] == [
+        "loader: error: stopped by SIGTERM; committed work is kept",
+        "  hint: run the same command again to resume where it stopped",
+    ]
+    assert json.loads(report.read_text())["status"] == "interrupted"
+    assert not target.exists()
