@@ -62,7 +62,8 @@ class SourceConfig:
     header: bool | None = None
     """Whether the first CSV row holds column names; detected when omitted. Without one, columns are ``column_1``..``column_N``."""
     column_names: list[str] | None = None
-    """Column names for a CSV without a header (or to replace the header's)."""
+    """Column names for a CSV without a header: given, the file is read as headerless unless
+    ``header = true``, where they replace the header's names."""
     encoding: str = "utf-8"
     """CSV text encoding; other encodings are transcoded to UTF-8 on the fly."""
     null_values: list[str] = field(default_factory=lambda: [""])
