@@ -205,10 +205,13 @@ def test_python_stage_in_a_job_file_runs_only_when_allowed(tmp_path: Path) -> No
     assert not marker.exists() and not db.exists()
     # each opt-in lets the job run its code: here the header as a command line (the call's
     # int result then stops the run)
-    returned_int = "the function returned int for a row; expected a dict or None\n"
+    returned_int = (
+        "the function returned int for a row; expected a dict or None\n"
+        "  hint: fix the data or the stage, then rerun: committed work is kept and the rerun resumes\n"
+    )
     for opt_in, extra in (("--allow-python", {}), ("--quiet", {"LOADER_ALLOW_PYTHON": "1"})):
         p = cli("run", str(job), opt_in, extra_env=extra)
-        assert p.returncode == 1 and p.stderr.endswith(returned_int), p.stderr
+        assert p.returncode == 65 and p.stderr.endswith(returned_int), p.stderr
         assert marker.exists()
         marker.unlink()
 
