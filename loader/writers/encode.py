@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 from .. import kernels, suggest
-from ..convert import float_loses, leading_zero, value_bytes
+from ..convert import decimal_text, float_loses, leading_zero, value_bytes
 from ..errors import ConfigError
 from ..types import leaf_types, map_leaves
 
@@ -200,8 +200,8 @@ def _nulls(arr: pa.Array) -> pa.Array | None:
 
 
 def text_leaves(arr: pa.Array) -> pa.Array:
-    """``arr`` with its date, time and decimal leaves as text (``iso_text``; the cast's
-    digits for decimals), the nesting and nulls kept. Only the leaves are new arrays."""
+    """``arr`` with its date, time and decimal leaves as text (``iso_text``; ``decimal_text``
+    for decimals), the nesting and nulls kept. Only the leaves are new arrays."""
     t = arr.type
     if map_leaves(t, _text) == t:
         return arr
@@ -230,7 +230,7 @@ def text_leaves(arr: pa.Array) -> pa.Array:
             return pa.LargeListArray.from_arrays(offsets, values, type=pa.large_list(field), mask=_nulls(arr))
         return pa.ListArray.from_arrays(offsets, values, type=pa.list_(field), mask=_nulls(arr))
     if pa.types.is_decimal(t):
-        return kernels.cast(arr, pa.string())
+        return decimal_text(arr)
     return iso_text(arr)
 
 
@@ -255,8 +255,8 @@ _dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":")
 
 
 def _json_text(value: Any, t: pa.DataType) -> str:
-    """JSON text of a value of a type ``t`` that holds decimals, which come as the
-    cast's text and are written as it is: a JSON number, as LevelDB's top-level
+    """JSON text of a value of a type ``t`` that holds decimals, which come as their
+    plain digits (``decimal_text``) and are written as they are: a JSON number, as LevelDB's top-level
     decimals are (json.dumps cannot write a number from text)."""
     if value is None:
         return "null"
@@ -312,7 +312,7 @@ def sqlite_array(arr: pa.Array) -> pa.Array:
     if pa.types.is_duration(t) or pa.types.is_unsigned_integer(t):
         return kernels.cast(arr, pa.int64())  # the SQLite encoder has rejected uint64 above INT64_MAX
     if pa.types.is_decimal(t):
-        return kernels.cast(arr, pa.string())
+        return decimal_text(arr)
     if is_nested(t):
         return pa.array(nested_json(arr), pa.string())
     if pa.types.is_fixed_size_binary(t):
@@ -405,8 +405,10 @@ def _json_value(arr: pa.Array) -> tuple[pa.Array, str]:
     arr = _plain(arr)
     t = arr.type
     text: pa.Array | None = None  # escaped text, to be quoted
-    if pa.types.is_integer(t) or pa.types.is_decimal(t):
+    if pa.types.is_integer(t):
         out = kernels.cast(arr, pa.string())
+    elif pa.types.is_decimal(t):
+        out = decimal_text(arr)  # a JSON number with its exact digits
     elif pa.types.is_floating(t):
         out = _json_float(arr)
     elif pa.types.is_boolean(t):
@@ -517,6 +519,8 @@ def raw_values(arr: pa.Array) -> pa.Array:
         out = pa.array([None if v is None else v.encode() for v in nested_json(arr)], pa.binary())
     elif pa.types.is_floating(t):
         out = kernels.cast(float_text(arr), pa.binary())
+    elif pa.types.is_decimal(t):
+        out = kernels.cast(decimal_text(arr), pa.binary())
     else:
         out = kernels.cast(kernels.cast(arr, pa.string()), pa.binary())
     return kernels.fill_null(out, b"")
@@ -645,6 +649,8 @@ class KeyTemplate:
                 return kernels.cast(arr, pa.binary())
             if is_nested(t):
                 return pa.array(nested_json(arr), pa.string())
+            if pa.types.is_decimal(t):
+                return decimal_text(arr)
             return kernels.cast(arr, pa.string())
         pad = _PAD_INT.match(spec)
         # unsigned: no sign to pad around (and a comparison with 0 would cast a uint64 to int64)
