@@ -147,9 +147,12 @@ def _cast_text(arr: pa.Array, four_digit_years: bool) -> pa.Array:
 
 
 def _plain(arr: pa.Array) -> pa.Array:
+    """A dictionary decoded; a float16 or float32 widened to float64, so its text (JSON, raw
+    value, key) is the float64 that SQLite stores, pyarrow returns and a nested one is written
+    as (``0.10000000149011612``, not float32's shortest ``0.1``, which reads back as another float64)."""
     if pa.types.is_dictionary(arr.type):
-        return kernels.cast(arr, arr.type.value_type)
-    if pa.types.is_float16(arr.type):
+        arr = kernels.cast(arr, arr.type.value_type)
+    if pa.types.is_floating(arr.type) and arr.type.bit_width < 64:
         return kernels.cast(arr, pa.float64())
     return arr
 

@@ -303,3 +303,25 @@ def test_small_decimals_are_plain_digits_in_every_encoding() -> None:
         b'{"v":null,"l":[null]}',
     ]
     assert KeyTemplate("k:{v}").render(batch).to_pylist() == ["k:0.000000001", "k:0.000000000", "k:-0.000000100", None]
+
+
+@pytest.mark.parametrize(
+    "t,dictionary", [(pa.float32(), False), (pa.float16(), False), (pa.float32(), True)], ids=["f32", "f16", "dict"]
+)
+def test_narrow_floats_are_written_as_the_float64_sqlite_and_pyarrow_hold(t: pa.DataType, dictionary: bool) -> None:
+    """A float32's 0.1 is 0.10000000149011612 as a float64: SQLite stores that and pyarrow
+    returns it, so JSON (top level as nested), raw values and keys spell it too, not float32's
+    shortest text ``0.1``, which reads back as another float64."""
+    import json
+
+    from loader.writers.encode import KeyTemplate, json_objects, raw_values, sqlite_array
+
+    plain = pa.array([0.1, 3.0, None], t)
+    arr = plain.dictionary_encode() if dictionary else plain
+    wide = plain.to_pylist()  # pyarrow's float64 values
+    assert wide[0] != 0.1 and sqlite_array(arr).to_pylist() == wide
+    batch = pa.record_batch({"f": arr, "l": pa.array([[v] for v in wide], pa.list_(t))})
+    objects = [json.loads(o) for o in json_objects(batch).to_pylist()]
+    assert [o["f"] for o in objects] == [o["l"][0] for o in objects] == wide
+    assert raw_values(arr).to_pylist() == [repr(wide[0]).encode(), b"3.0", b""]
+    assert KeyTemplate("k:{f}").render(batch).to_pylist()[:2] == [f"k:{wide[0]!r}", "k:3"]
