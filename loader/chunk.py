@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from . import kernels
+from .types import value_str
 
 REJECT_FORMAT = 1  # the reject file's format version, written as "v" on each line (docs/reliability.md)
 
@@ -38,7 +39,7 @@ class Reject:
         return json.dumps(
             {"v": REJECT_FORMAT} | {k: v for k, v in dataclasses.asdict(self).items() if v is not None},
             ensure_ascii=False,
-            default=str,
+            default=value_str,  # a decimal's plain digits, as the targets store it
         )
 
 

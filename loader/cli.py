@@ -386,10 +386,16 @@ def _inspect(args: argparse.Namespace) -> int:
 
 def _show(value: Any) -> str:
     """A value as a person reads it: text quoted, dates in ISO-8601, NULL as null."""
+    from decimal import Decimal
+
+    from .types import value_str
+
     if value is None:
         return "null"
     if hasattr(value, "isoformat"):
         return str(value.isoformat())
+    if isinstance(value, Decimal):
+        return f"Decimal('{value_str(value)}')"  # the digits the targets store, not 1E-9
     return repr(value)
 
 

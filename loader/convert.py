@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 
 from . import kernels
-from .types import is_text, type_name
+from .types import is_text, type_name, value_str
 
 _INT = r"^[+-]?(?:0|[1-9][0-9]*)$"
 _FLOAT = r"^[+-]?(?:(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|(?i:inf|infinity|nan))$"
@@ -129,6 +129,44 @@ def _same_at_its_digits(text: str | None, value: float | None) -> bool:
         return Decimal(text) == Decimal(f"{value:.{len(digits)}g}")
     except InvalidOperation:
         return False
+
+
+# Arrow's decimal cast to text writes a value in plain digits when its scale is 6 or less, or
+# it is 10**-6 or more; else scientific notation (``1.00E-7``), always for a negative scale.
+_PLAIN_SCALE = 6
+# The digits of a small decimal's scientific text (``-1.23E-7``: ``123``).
+_SCIENTIFIC_DIGITS = r"^-?([0-9])\.?([0-9]*)E.*$"
+
+
+def decimal_text(arr: pa.Array) -> pa.Array:
+    """Decimals as plain digits with the scale's digits (``0.000000100``, ``12300``), column-wise:
+    what SQLite, LevelDB and the rejects hold. The values Arrow's cast writes in scientific
+    notation are rewritten: the few below 10**-6 from their digits, a negative scale's by a cast
+    to scale 0 first."""
+    t = arr.type
+    if t.scale < 0:
+        return _whole_decimal_text(arr)
+    text = kernels.cast(arr, pa.string())
+    if t.scale <= _PLAIN_SCALE:
+        return text
+    scientific = kernels.fill_null(kernels.match_substring(text, "E"), False)
+    if not kernels.any(scientific).as_py():
+        return text
+    # below 10**-6: "0." and the unscaled digits, zero-padded to the scale
+    small = kernels.filter(text, scientific)
+    digits = kernels.utf8_lpad(kernels.replace_substring_regex(small, _SCIENTIFIC_DIGITS, r"\1\2"), t.scale, "0")
+    lead = kernels.if_else(kernels.starts_with(small, "-"), "-0.", "0.")
+    return kernels.replace_with_mask(text, scientific, kernels.binary_join_element_wise(lead, digits, ""))
+
+
+def _whole_decimal_text(arr: pa.Array) -> pa.Array:
+    """Decimals of a negative scale (whole numbers: ``1.23E+4`` is ``12300``) as plain digits."""
+    t = arr.type
+    precision = t.precision - t.scale  # the digits at scale 0
+    if precision <= 76:
+        whole = (pa.decimal128 if precision <= 38 else pa.decimal256)(precision, 0)
+        return kernels.cast(kernels.cast(arr, whole), pa.string())
+    return pa.array([None if v is None else value_str(v) for v in arr.to_pylist()], pa.string())
 
 
 def leading_zero(arr: pa.Array, *, decimal: bool) -> pa.Array:
@@ -381,7 +419,7 @@ def bytes_as_text(value: Any) -> Any:
 
 
 def _value_text(value: object) -> str:
-    text = str(bytes_as_text(value))
+    text = value_str(bytes_as_text(value))
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -492,6 +530,8 @@ def convert(
             _refuse_silent_changes(col, target)
     elif col.arr.type.equals(target):
         return col.done(col.arr)
+    elif pa.types.is_decimal(col.arr.type) and is_text(target):
+        return col.done(kernels.cast(decimal_text(col.arr), target))  # the digits the targets store
     return _cast(col, target, na)
 
 

@@ -39,7 +39,7 @@ from typing import Any, TypeAlias
 import pyarrow as pa
 
 from . import kernels, suggest
-from .convert import convert
+from .convert import convert, decimal_text
 from .errors import ConfigError, LoaderError, TransformError
 from .types import is_text, parse_type, type_name
 
@@ -573,6 +573,8 @@ class _Compiler:
         f = c.fn
         if is_text(c.type):
             return f
+        if pa.types.is_decimal(c.type) and convert_any:
+            return lambda b: decimal_text(f(b))  # plain digits, not Arrow's 1E-9
         if pa.types.is_null(c.type) or convert_any:
             return lambda b: kernels.cast(f(b), pa.string())
         raise self.src.error(f"{what} needs text, got {type_name(c.type)}", c.node.pos)

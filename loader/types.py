@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
 
 import pyarrow as pa
 
@@ -80,6 +82,14 @@ def parse_type(name: str, *, where: str = "type") -> pa.DataType:
 def is_text(t: pa.DataType) -> bool:
     """A string or large_string type."""
     return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
+
+
+def value_str(value: Any) -> str:
+    """``str(value)``, a decimal in plain digits with its scale as the targets store it
+    (``0.000000100``, ``12300``): Python's ``str`` writes ``1.00E-7`` and ``1.23E+4``."""
+    if isinstance(value, Decimal) and value.is_finite():
+        return format(value, "f")
+    return str(value)
 
 
 def type_name(t: pa.DataType) -> str:

@@ -370,3 +370,20 @@ def test_inspect_shows_nanoseconds_and_far_years_exactly(tmp_path: Path, capsys:
         "  id=1, ts='1970-01-01T00:00:00.000000001', far='1970-01-01T00:00:00.000'",
         "  id=2, ts='1970-01-01T00:00:00.000000002', far='33658-09-27T01:46:40.000'",
     ]
+
+
+def test_load_and_inspect_write_small_decimals_in_plain_digits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The repro: decimal(38, 9) stored as Arrow's cast wrote it, ``1E-9``, ``0E-9``, ``1.00E-7``."""
+    src = tmp_path / "dc.csv"
+    src.write_text("id,v\n1,0.000000001\n2,0\n3,0.0000001\n", encoding="utf-8")
+    p = cli("load", str(src), str(tmp_path / "dc.db"), "--table", "t", "--set", 'source.columns={v="decimal(38, 9)"}')
+    assert p.returncode == 0, p.stderr
+    assert sqlite_rows(tmp_path / "dc.db", "SELECT v FROM t ORDER BY id") == [
+        ("0.000000001",),
+        ("0.000000000",),
+        ("0.000000100",),
+    ]
+    assert main(["inspect", str(src), "--columns", "v=decimal(38, 9)", "--rows", "1"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "  id=1, v=Decimal('0.000000001')"

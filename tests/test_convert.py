@@ -371,3 +371,50 @@ def test_columns_of_a_short_block_converted_together_give_what_each_alone_gives(
     assert together.why == alone.why
     assert alone.why[0][0] == "c0" and "0042" in alone.why[0][1]  # c0's leading zero, row 0
     assert {column for column, _ in alone.why.values()} >= {"c1", "c2", "c4"}
+
+
+# Decimals as text: plain digits with the scale's digits, never Arrow's scientific notation
+# (which its cast writes below 10**-6 and for every negative scale).
+
+
+@pytest.mark.parametrize(
+    "t,values,texts",
+    [
+        (
+            pa.decimal128(38, 9),
+            ["0.000000001", "0", "0.0000001", "-0.000000123", "0.000001", "123.000000001", None],
+            ["0.000000001", "0.000000000", "0.000000100", "-0.000000123", "0.000001000", "123.000000001", None],
+        ),
+        (pa.decimal128(10, 6), ["0.000001", "0", "-1.5"], ["0.000001", "0.000000", "-1.500000"]),
+        (pa.decimal256(76, 75), ["1E-75", "0"], ["0." + "0" * 74 + "1", "0." + "0" * 75]),
+        (pa.decimal128(5, -2), ["1.23E+4", "0", "-4.5E+3", None], ["12300", "0", "-4500", None]),
+        (pa.decimal256(76, -5), ["1.23E+7", "-1E+5"], ["12300000", "-100000"]),  # 81 digits at scale 0
+        (pa.decimal64(18, 9), ["0.000000001"], ["0.000000001"]),
+    ],
+)
+def test_decimal_text_is_plain_digits_with_the_scale(t: pa.DataType, values: list[str | None], texts: list) -> None:
+    from decimal import Decimal
+
+    from loader.convert import decimal_text
+
+    arr = pa.array([None if v is None else Decimal(v) for v in values], t)
+    assert decimal_text(arr).to_pylist() == texts
+    assert convert(arr, pa.string()).array.to_pylist() == texts  # the cast stage's and expressions' path
+    assert decimal_text(arr.slice(1)).to_pylist() == texts[1:]
+
+
+def test_decimal_text_agrees_with_python_for_every_magnitude() -> None:
+    from decimal import Decimal
+
+    from loader.convert import decimal_text
+    from loader.types import value_str
+
+    rng = random.Random(7)
+    for scale in (0, 6, 7, 9, 20, 38):
+        t = pa.decimal128(38, scale)
+        values = [
+            Decimal(f"{rng.randrange(-(10 ** rng.randrange(1, 39)) + 1, 10 ** rng.randrange(1, 39))}E-{scale}")
+            for _ in range(300)
+        ]
+        values = [v for v in values if len(v.as_tuple().digits) <= 38]
+        assert decimal_text(pa.array(values, t)).to_pylist() == [value_str(v) for v in values]

@@ -36,7 +36,7 @@ from ..chunk import Chunk, Reject
 from ..convert import TypeGuess, convert, float_loses
 from ..errors import ConfigError, SourceError, one_line
 from ..prefetch import ordered_map
-from ..types import leaf_types, map_leaves, type_name
+from ..types import is_text, leaf_types, map_leaves, type_name
 from .base import Position, ReaderBase, declared_types, dedupe_names, row_numbers, split_chunk
 from .stream import KEPT_OF_LONG_ROW, DiskProgress, open_stream, read_past_line, skip
 
@@ -428,14 +428,17 @@ def _unified(types: list[tuple[pa.DataType, frozenset[_Path]]]) -> pa.DataType:
 
 
 def _kind_of_type(t: pa.DataType) -> str:
-    """The JSON kind a column of Arrow type ``t`` holds."""
+    """The JSON kind a column of Arrow type ``t`` holds; ``"converted"`` for a type JSON
+    has no values of (a date, a timestamp, a decimal...), which strings and numbers convert to."""
     if pa.types.is_integer(t) or pa.types.is_floating(t):
         return "number"
     if pa.types.is_boolean(t):
         return "bool"
-    if pa.types.is_string(t):
+    if is_text(t):
         return "string"
-    return "nested"
+    if pa.types.is_struct(t) or pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_map(t):
+        return "nested"
+    return "converted"
 
 
 @dataclass
@@ -704,9 +707,10 @@ class JSONLReader(ReaderBase):
     def _column(self, f: pa.Field, values: list[Any]) -> tuple[pa.Array, dict[int, str]]:
         """One column of a block's objects in its type; the rows that do not fit, and why."""
         t = f.type
-        if pa.types.is_string(t) and f.name not in self.declared:
+        kind = _kind_of_type(t)
+        if kind == "string" and f.name not in self.declared:
             return pa.array([None if v is None else _json_text(v) for v in values], t), {}
-        if _kind_of_type(t) == "nested":
+        if kind == "nested":
             return _nested_column(t, values)
         if pa.types.is_boolean(t):
             failed = {
@@ -715,7 +719,7 @@ class JSONLReader(ReaderBase):
                 if v is not None and not isinstance(v, bool)
             }
             return pa.array([v if i not in failed else None for i, v in enumerate(values)], t), failed
-        return _number_column(t, values, declared=f.name in self.declared)
+        return _number_column(t, values, declared=f.name in self.declared or kind == "converted")
 
     # ------------------------------------------------------------- reading
 
@@ -821,8 +825,10 @@ def _nested_column(t: pa.DataType, values: list[Any]) -> tuple[pa.Array, dict[in
 
 
 def _number_column(t: pa.DataType, values: list[Any], declared: bool) -> tuple[pa.Array, dict[int, str]]:
-    """Numbers, and declared types: converted from their text by the CSV rules."""
+    """Numbers, and declared types: converted from their text by the CSV rules (a number
+    from its text as written, so ``1.50`` is ``1.50`` in a decimal and ``1.505`` does not fit)."""
     failed: dict[int, str] = {}
+    wanted = "a number" if _kind_of_type(t) == "number" else "a string or number"
     texts: list[str | None] = []
     for i, v in enumerate(values):
         if v is None:
@@ -830,7 +836,7 @@ def _number_column(t: pa.DataType, values: list[Any], declared: bool) -> tuple[p
         elif isinstance(v, _Number) or (declared and isinstance(v, str) and not isinstance(v, bool)):
             texts.append(str.__str__(v))
         else:
-            failed[i] = f"{_json_text(v)[:60]!r} is {_what(v)}, not a number"
+            failed[i] = f"{_json_text(v)[:60]!r} is {_what(v)}, not {wanted}"
             texts.append(None)
     converted = convert(pa.array(texts, pa.string()), t, strict=not declared)
     if converted.bad is not None:

@@ -12,6 +12,7 @@ import pyarrow as pa
 from .. import kernels, suggest
 from ..chunk import Chunk
 from ..errors import ConfigError, TransformError
+from ..types import value_str
 
 ON_ERROR = ("reject", "null", "fail")
 
@@ -109,7 +110,7 @@ def value_text(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (bytes, bytearray)):
         value = bytes(value).decode("utf-8", "backslashreplace")
-    text = repr(value) if isinstance(value, str) else str(value)
+    text = repr(value) if isinstance(value, str) else value_str(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from .. import kernels
 from ..chunk import Chunk, column_values
+from ..convert import decimal_text
 from ..types import is_text, type_name
 from ._base import StageBase, did_you_mean, first_failure, reject_in_order, value_text
 from .dedupe import KeyStore
@@ -35,6 +36,8 @@ def _rule_text(rule: str, spec: Any) -> str:
 def _as_text(arr: pa.Array) -> pa.Array:
     if is_text(arr.type):
         return arr
+    if pa.types.is_decimal(arr.type):
+        return decimal_text(arr)  # the digits the targets store, not Arrow's 1E-9
     return kernels.cast(arr, pa.string())
 
 

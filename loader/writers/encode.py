@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 from .. import kernels, suggest
-from ..convert import float_loses, leading_zero, value_bytes
+from ..convert import decimal_text, float_loses, leading_zero, value_bytes
 from ..errors import ConfigError
 from ..types import leaf_types, map_leaves
 
@@ -147,9 +147,12 @@ def _cast_text(arr: pa.Array, four_digit_years: bool) -> pa.Array:
 
 
 def _plain(arr: pa.Array) -> pa.Array:
+    """A dictionary decoded; a float16 or float32 widened to float64, so its text (JSON, raw
+    value, key) is the float64 that SQLite stores, pyarrow returns and a nested one is written
+    as (``0.10000000149011612``, not float32's shortest ``0.1``, which reads back as another float64)."""
     if pa.types.is_dictionary(arr.type):
-        return kernels.cast(arr, arr.type.value_type)
-    if pa.types.is_float16(arr.type):
+        arr = kernels.cast(arr, arr.type.value_type)
+    if pa.types.is_floating(arr.type) and arr.type.bit_width < 64:
         return kernels.cast(arr, pa.float64())
     return arr
 
@@ -200,8 +203,8 @@ def _nulls(arr: pa.Array) -> pa.Array | None:
 
 
 def text_leaves(arr: pa.Array) -> pa.Array:
-    """``arr`` with its date, time and decimal leaves as text (``iso_text``; the cast's
-    digits for decimals), the nesting and nulls kept. Only the leaves are new arrays."""
+    """``arr`` with its date, time and decimal leaves as text (``iso_text``; ``decimal_text``
+    for decimals), the nesting and nulls kept. Only the leaves are new arrays."""
     t = arr.type
     if map_leaves(t, _text) == t:
         return arr
@@ -230,7 +233,7 @@ def text_leaves(arr: pa.Array) -> pa.Array:
             return pa.LargeListArray.from_arrays(offsets, values, type=pa.large_list(field), mask=_nulls(arr))
         return pa.ListArray.from_arrays(offsets, values, type=pa.list_(field), mask=_nulls(arr))
     if pa.types.is_decimal(t):
-        return kernels.cast(arr, pa.string())
+        return decimal_text(arr)
     return iso_text(arr)
 
 
@@ -255,8 +258,8 @@ _dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":")
 
 
 def _json_text(value: Any, t: pa.DataType) -> str:
-    """JSON text of a value of a type ``t`` that holds decimals, which come as the
-    cast's text and are written as it is: a JSON number, as LevelDB's top-level
+    """JSON text of a value of a type ``t`` that holds decimals, which come as their
+    plain digits (``decimal_text``) and are written as they are: a JSON number, as LevelDB's top-level
     decimals are (json.dumps cannot write a number from text)."""
     if value is None:
         return "null"
@@ -312,7 +315,7 @@ def sqlite_array(arr: pa.Array) -> pa.Array:
     if pa.types.is_duration(t) or pa.types.is_unsigned_integer(t):
         return kernels.cast(arr, pa.int64())  # the SQLite encoder has rejected uint64 above INT64_MAX
     if pa.types.is_decimal(t):
-        return kernels.cast(arr, pa.string())
+        return decimal_text(arr)
     if is_nested(t):
         return pa.array(nested_json(arr), pa.string())
     if pa.types.is_fixed_size_binary(t):
@@ -432,8 +435,10 @@ def _json_value(arr: pa.Array) -> tuple[pa.Array, str]:
     arr = _plain(arr)
     t = arr.type
     text: pa.Array | None = None  # escaped text, to be quoted
-    if pa.types.is_integer(t) or pa.types.is_decimal(t):
+    if pa.types.is_integer(t):
         out = kernels.cast(arr, pa.string())
+    elif pa.types.is_decimal(t):
+        out = decimal_text(arr)  # a JSON number with its exact digits
     elif pa.types.is_floating(t):
         out = _json_float(arr)
     elif pa.types.is_boolean(t):
@@ -544,6 +549,8 @@ def raw_values(arr: pa.Array) -> pa.Array:
         out = pa.array([None if v is None else v.encode() for v in nested_json(arr)], pa.binary())
     elif pa.types.is_floating(t):
         out = kernels.cast(float_text(arr), pa.binary())
+    elif pa.types.is_decimal(t):
+        out = kernels.cast(decimal_text(arr), pa.binary())
     else:
         out = kernels.cast(kernels.cast(arr, pa.string()), pa.binary())
     return kernels.fill_null(out, b"")
@@ -684,6 +691,8 @@ class KeyTemplate:
                 return kernels.cast(arr, pa.binary())
             if is_nested(t):
                 return pa.array(nested_json(arr), pa.string())
+            if pa.types.is_decimal(t):
+                return decimal_text(arr)
             return kernels.cast(arr, pa.string())
         pad = _PAD_INT.match(spec)
         # unsigned: no sign to pad around (and a comparison with 0 would cast a uint64 to int64)

@@ -444,3 +444,41 @@ def test_json_text_keeps_every_number_as_written(tmp_path: Path) -> None:
     raw = ['{"n":[1e5, 1.50, -0, {"a": 0.10000000000000000001}], "m": "x"}', '{"n":"text", "m": {"k": 2E-3}}']
     _, rows, rejects = load_lines(tmp_path, raw)
     assert rows == [('[1e5,1.50,-0,{"a":0.10000000000000000001}]', "x"), ("text", '{"k":2E-3}')] and rejects == []
+
+
+# Declared types JSON has no values of (dates, timestamps, decimals) convert from the
+# strings and numbers as written, through the one conversion path: what does not fit is rejected.
+
+
+def test_declared_dates_timestamps_and_decimals_convert_strings_and_numbers(tmp_path: Path) -> None:
+    raw = [
+        '{"id":1,"d":"2024-01-01","ts":"2024-01-01T01:02:03+02:00","us":"2024-01-01 10:00:00","a":1.50}',
+        '{"id":2,"d":"2024-02-29","ts":"2024-01-02T00:00:00Z","us":null,"a":"2.25"}',
+        '{"id":3,"d":null,"ts":null,"us":"2024-03-01T00:00:00.123456","a":-1e1}',
+    ]
+    columns = {"d": "date", "ts": "timestamp[ms, UTC]", "us": "timestamp", "a": "decimal(10, 2)"}
+    report, stored, rejects = load_lines(tmp_path, raw, columns=columns)
+    assert rejects == [] and report.rows_written == 3
+    assert stored == [
+        (1, "2024-01-01", "2023-12-31T23:02:03.000Z", "2024-01-01T10:00:00.000000", "1.50"),
+        (2, "2024-02-29", "2024-01-02T00:00:00.000Z", None, "2.25"),
+        (3, None, None, "2024-03-01T00:00:00.123456", "-10.00"),
+    ]
+
+
+def test_declared_values_that_do_not_convert_are_rejected_not_rounded(tmp_path: Path) -> None:
+    raw = [
+        '{"id":1,"d":"2024-01-01","a":1.505}',
+        '{"id":2,"d":"2024-02-30","a":1}',
+        '{"id":3,"d":{"y":2024},"a":2}',
+        '{"id":4,"d":"2024-01-04","a":123456789.5}',
+        '{"id":5,"d":"2024-01-05","a":0.01}',
+    ]
+    _, stored, rejects = load_lines(tmp_path, raw, columns={"d": "date", "a": "decimal(10, 2)"})
+    assert stored == [(5, "2024-01-05", "0.01")]
+    assert rejects == [
+        (1, "a", "'1.505' is not a valid decimal(10, 2)"),
+        (2, "d", "'2024-02-30' is not a valid date"),
+        (3, "d", """'{"y":2024}' is an object, not a string or number"""),
+        (4, "a", "'123456789.5' is not a valid decimal(10, 2)"),
+    ]

@@ -147,3 +147,20 @@ def test_min_and_max_compare_with_a_decimal_column() -> None:
     ]
     half = Validate(rules={"amount": {"min": 0.5}}, name="transform[1] (validate)")(chunk_of({"amount": amounts}))
     assert col(half, "amount") == [Decimal("99.99"), Decimal("100.01")]
+
+
+def test_small_decimals_show_and_match_as_their_stored_digits() -> None:
+    """A decimal below 10**-6 is ``0.000000001`` in a reason, to a regex and in the reject's
+    values, as the targets store it (Python's ``str`` and Arrow's cast write ``1E-9``)."""
+    import json
+    from decimal import Decimal
+
+    amounts = pa.array([Decimal("-0.000000001"), Decimal("0.000000100"), Decimal("0.5")], pa.decimal128(38, 9))
+    stage = Validate(rules={"amount": {"min": 0, "regex": r"^0\.000000"}}, name="transform[1] (validate)")
+    out = stage(chunk_of({"amount": amounts}))
+    assert col(out, "amount") == [Decimal("0.000000100")]
+    assert [r.reason for r in out.rejects] == [
+        "rule min=0 failed for amount: -0.000000001",
+        "rule regex='^0\\\\.000000' failed for amount: 0.500000000",
+    ]
+    assert json.loads(out.rejects[0].to_json())["values"] == {"amount": "-0.000000001"}

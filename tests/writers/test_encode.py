@@ -229,7 +229,7 @@ def test_far_timestamps_nested_in_structs_lists_and_maps(unit: str) -> None:
 
 def test_nested_decimals_are_json_numbers_as_top_level_ones() -> None:
     """A decimal is a JSON number with its exact digits, nested or not (``0.10``, not
-    ``"0.10"`` nor ``0.1``); the negative scale spelled as Arrow spells it at top level."""
+    ``"0.10"`` nor ``0.1``), in plain digits for a negative scale too (``12300``, not Arrow's ``1.23E+4``)."""
     from decimal import Decimal
 
     from loader.writers.encode import json_objects, sqlite_array
@@ -251,12 +251,12 @@ def test_nested_decimals_are_json_numbers_as_top_level_ones() -> None:
         }
     )
     assert json_objects(batch).to_pylist() == [
-        b'{"d":0.10,"e":1.23E+4,"ds":[0.10],"s":{"d":0.10,"e":1.23E+4},"m":{"0.10":1.50},'
+        b'{"d":0.10,"e":12300,"ds":[0.10],"s":{"d":0.10,"e":12300},"m":{"0.10":1.50},'
         b'"big":[1234567890123456789012345678901234567.890]}',
-        b'{"d":-12.00,"e":0E+2,"ds":[-12.00,null],"s":null,"m":{},"big":[]}',
+        b'{"d":-12.00,"e":0,"ds":[-12.00,null],"s":null,"m":{},"big":[]}',
     ]
     assert sqlite_array(batch.column("ds")).to_pylist() == ["[0.10]", "[-12.00,null]"]
-    assert sqlite_array(batch.column("s")).to_pylist() == ['{"d":0.10,"e":1.23E+4}', None]
+    assert sqlite_array(batch.column("s")).to_pylist() == ['{"d":0.10,"e":12300}', None]
 
 
 def test_whole_floats_keep_their_point_in_json_and_raw_values() -> None:
@@ -281,3 +281,47 @@ def test_whole_floats_keep_their_point_in_json_and_raw_values() -> None:
     assert json_objects(pa.record_batch({"x": x.slice(0, 2)})).to_pylist() == [b'{"x":3.0}', b'{"x":-0.0}']
     assert raw_values(x.slice(0, 4)).to_pylist() == [b"3.0", b"-0.0", b"2.5", b"1e+16"]
     assert raw_values(pa.array([3.0], pa.float32())).to_pylist() == [b"3.0"]
+
+
+def test_small_decimals_are_plain_digits_in_every_encoding() -> None:
+    """Values below 10**-6 (Arrow's cast writes ``1E-9``) keep their plain digits and scale:
+    in SQLite, in LevelDB's JSON (nested too), as raw values and in keys."""
+    from decimal import Decimal
+
+    from loader.writers.encode import KeyTemplate, json_objects, raw_values, sqlite_array
+
+    t = pa.decimal128(38, 9)
+    arr = pa.array([Decimal("0.000000001"), Decimal("0"), Decimal("-0.0000001"), None], t)
+    texts = ["0.000000001", "0.000000000", "-0.000000100", None]
+    assert sqlite_array(arr).to_pylist() == texts
+    assert raw_values(arr).to_pylist() == [b"0.000000001", b"0.000000000", b"-0.000000100", b""]
+    batch = pa.record_batch({"v": arr, "l": pa.array([[v] for v in arr.to_pylist()], pa.list_(t))})
+    assert json_objects(batch).to_pylist() == [
+        b'{"v":0.000000001,"l":[0.000000001]}',
+        b'{"v":0.000000000,"l":[0.000000000]}',
+        b'{"v":-0.000000100,"l":[-0.000000100]}',
+        b'{"v":null,"l":[null]}',
+    ]
+    assert KeyTemplate("k:{v}").render(batch).to_pylist() == ["k:0.000000001", "k:0.000000000", "k:-0.000000100", None]
+
+
+@pytest.mark.parametrize(
+    "t,dictionary", [(pa.float32(), False), (pa.float16(), False), (pa.float32(), True)], ids=["f32", "f16", "dict"]
+)
+def test_narrow_floats_are_written_as_the_float64_sqlite_and_pyarrow_hold(t: pa.DataType, dictionary: bool) -> None:
+    """A float32's 0.1 is 0.10000000149011612 as a float64: SQLite stores that and pyarrow
+    returns it, so JSON (top level as nested), raw values and keys spell it too, not float32's
+    shortest text ``0.1``, which reads back as another float64."""
+    import json
+
+    from loader.writers.encode import KeyTemplate, json_objects, raw_values, sqlite_array
+
+    plain = pa.array([0.1, 3.0, None], t)
+    arr = plain.dictionary_encode() if dictionary else plain
+    wide = plain.to_pylist()  # pyarrow's float64 values
+    assert wide[0] != 0.1 and sqlite_array(arr).to_pylist() == wide
+    batch = pa.record_batch({"f": arr, "l": pa.array([[v] for v in wide], pa.list_(t))})
+    objects = [json.loads(o) for o in json_objects(batch).to_pylist()]
+    assert [o["f"] for o in objects] == [o["l"][0] for o in objects] == wide
+    assert raw_values(arr).to_pylist() == [repr(wide[0]).encode(), b"3.0", b""]
+    assert KeyTemplate("k:{f}").render(batch).to_pylist()[:2] == [f"k:{wide[0]!r}", "k:3"]

@@ -492,3 +492,26 @@ def test_a_zoned_timestamp_spec_formats_in_utc_and_nanoseconds_load() -> None:
         "20240101030000.000000",
         "19691231235959.999999",  # cut toward the past, as the second it falls in
     ]
+
+
+def test_a_float32_from_parquet_is_one_number_top_level_nested_and_in_sqlite(tmp_path: Path) -> None:
+    """The repro: ``{"f":0.1,"l":[0.10000000149011612]}`` spelled one float32 two ways."""
+    import sqlite3
+
+    import pyarrow.parquet as pq
+
+    from loader import load
+    from tests.reliability_util import leveldb_items
+
+    src = tmp_path / "f32.parquet"
+    f32 = pa.array([0.1], pa.float32())
+    pq.write_table(pa.table({"id": [1], "f": f32, "l": pa.array([[0.1]], pa.list_(pa.float32()))}), src)
+    load(str(src), str(tmp_path / "o.ldb"), key="{id}")
+    items, _ = leveldb_items(tmp_path / "o.ldb")
+    assert [v for _, v in items] == [b'{"id":1,"f":0.10000000149011612,"l":[0.10000000149011612]}']
+    load(str(src), str(tmp_path / "o.db"), table="t")
+    conn = sqlite3.connect(tmp_path / "o.db")
+    try:
+        assert conn.execute("SELECT f FROM t").fetchall() == [(f32[0].as_py(),)] == [(0.10000000149011612,)]
+    finally:
+        conn.close()
