@@ -153,10 +153,34 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def _loads(line: bytes) -> Any:
-    return json.loads(
+    obj = json.loads(
         line, parse_int=_Number, parse_float=_Number, parse_constant=_Number, object_pairs_hook=_no_duplicates
     )
+    if _SURROGATE_ESCAPE.search(line):  # json takes "\ud800" alone; no text can hold it
+        _check_text(obj)
+    return obj
+
+
+def _check_text(value: Any) -> None:
+    """ValueError for a string (or key) holding half a surrogate pair."""
+    texts = [value] if isinstance(value, str) else []
+    if isinstance(value, dict):
+        texts = list(value)
+        for v in value.values():
+            _check_text(v)
+    elif isinstance(value, list):
+        for v in value:
+            _check_text(v)
+    for text in texts:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            bad = text[exc.start]
+            raise ValueError(f"a lone surrogate \\u{ord(bad):04x} in {text[:40]!r}: not valid Unicode") from None
 
 
 def _plain(value: Any) -> Any:

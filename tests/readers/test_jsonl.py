@@ -482,3 +482,14 @@ def test_declared_values_that_do_not_convert_are_rejected_not_rounded(tmp_path: 
         (3, "d", """'{"y":2024}' is an object, not a string or number"""),
         (4, "a", "'123456789.5' is not a valid decimal(10, 2)"),
     ]
+
+
+def test_a_lone_surrogate_escape_rejects_its_line_and_the_rest_loads(tmp_path: Path) -> None:
+    src = tmp_path / "s.jsonl"
+    src.write_text('{"id":1,"s":"x\\ud800y"}\n{"id":2,"s":"ok"}\n{"id":3,"s":"\\ud83d\\ude00"}\n')
+    db = tmp_path / "s.db"
+    report = load(src, db, table="t")
+    assert (report.rows_read, report.rows_written, report.rows_rejected) == (3, 2, 1)
+    assert sqlite_table(db) == [(2, "ok"), (3, "\N{GRINNING FACE}")]  # a whole pair is one character
+    [r] = reject_lines(rejects_of(db))
+    assert (r["line"], r["reason"]) == (1, "not valid JSON: a lone surrogate \\ud800 in 'x\\ud800y': not valid Unicode")
