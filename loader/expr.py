@@ -41,7 +41,7 @@ import pyarrow as pa
 from . import kernels, suggest
 from .convert import convert
 from .errors import ConfigError, LoaderError, TransformError
-from .types import is_text, parse_type, type_name
+from .types import decoded, is_text, parse_type, type_name, value_type
 
 __all__ = [
     "FUNCTIONS",
@@ -559,7 +559,10 @@ class _Compiler:
         if self.names.count(node.name) > 1:
             raise self.src.error(f"column {node.name!r} appears more than once in the input", node.pos)
         i = self.names.index(node.name)
-        return _C(lambda b: b.column(i), self.schema.field(i).type, node)
+        t = self.schema.field(i).type
+        if pa.types.is_dictionary(t):  # a category column: every operation sees its values
+            return _C(lambda b: decoded(b.column(i)), value_type(t), node)
+        return _C(lambda b: b.column(i), t, node)
 
     def boolean(self, c: _C, what: str) -> Fn:
         if pa.types.is_boolean(c.type):

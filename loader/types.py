@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 
+from . import kernels
 from .errors import ConfigError
 
 _ALIASES: dict[str, pa.DataType] = {
@@ -80,6 +81,16 @@ def parse_type(name: str, *, where: str = "type") -> pa.DataType:
 def is_text(t: pa.DataType) -> bool:
     """A string or large_string type."""
     return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
+
+
+def value_type(t: pa.DataType) -> pa.DataType:
+    """The type of a column's values: a dictionary column's value type, else ``t``."""
+    return t.value_type if pa.types.is_dictionary(t) else t
+
+
+def decoded(arr: pa.Array) -> pa.Array:
+    """``arr`` with a dictionary column decoded: its rows hold the values, not indices."""
+    return kernels.cast(arr, arr.type.value_type) if pa.types.is_dictionary(arr.type) else arr
 
 
 def type_name(t: pa.DataType) -> str:

@@ -338,3 +338,34 @@ def test_injection_attempts_are_config_errors(text: str, fragment: str) -> None:
 
 def test_deep_nesting_is_refused_cleanly() -> None:
     assert "nested too deeply" in config_error("(" * 500 + "1" + ")" * 500)
+
+
+# ---- dictionary (category) columns hold their values
+
+
+def _species() -> pa.RecordBatch:
+    species = pa.array(["Adelie", "Gentoo", None, "Chinstrap"]).dictionary_encode()
+    species = pa.DictionaryArray.from_arrays(pa.array([0, 1, None, 2], pa.int8()), species.dictionary)
+    return pa.record_batch({"species": species})
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("species in ('Adelie', 'Gentoo')", [True, True, None, False]),
+        ("species not in ('Adelie')", [False, True, None, True]),
+        ("lower(species)", ["adelie", "gentoo", None, "chinstrap"]),
+        ("length(species)", [6, 6, None, 9]),
+        ("starts_with(species, 'G')", [False, True, None, False]),
+        ("species = 'Gentoo'", [False, True, None, False]),
+        ("species || '!'", ["Adelie!", "Gentoo!", None, "Chinstrap!"]),
+        ("coalesce(species, 'none')", ["Adelie", "Gentoo", "none", "Chinstrap"]),
+        ("species", ["Adelie", "Gentoo", None, "Chinstrap"]),
+    ],
+)
+def test_dictionary_text_column_works_as_text(text: str, expected: list[object]) -> None:
+    batch = _species()
+    assert pa.types.is_dictionary(batch.schema.field("species").type)
+    out = Expression(text).evaluate(batch)
+    assert out.to_pylist() == expected
+    assert not pa.types.is_dictionary(out.type)

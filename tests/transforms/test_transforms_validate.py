@@ -147,3 +147,14 @@ def test_min_and_max_compare_with_a_decimal_column() -> None:
     ]
     half = Validate(rules={"amount": {"min": 0.5}}, name="transform[1] (validate)")(chunk_of({"amount": amounts}))
     assert col(half, "amount") == [Decimal("99.99"), Decimal("100.01")]
+
+
+def test_rules_check_a_dictionary_columns_values() -> None:
+    stage = Validate(rules={"species": {"allowed": ["Adelie", "Gentoo"], "length": [1, 6], "regex": "^[A-Z]"}})
+    species = pa.array(["Adelie", "Gentoo", "Chinstrap", "adelie", None]).dictionary_encode()
+    out = stage(chunk_of({"species": species}))
+    assert col(out, "species") == ["Adelie", "Gentoo", None]
+    assert [(r.row, r.reason) for r in out.rejects] == [
+        (3, "rule allowed=['Adelie', 'Gentoo'] failed for species: 'Chinstrap'"),
+        (4, "rule allowed=['Adelie', 'Gentoo'] failed for species: 'adelie'"),
+    ]
