@@ -539,9 +539,9 @@ class _Compiler:
         if isinstance(v, bool):
             s = pa.scalar(v, pa.bool_())
         elif isinstance(v, int):
-            if not -(2**63) <= v < 2**63:
-                raise self.src.error(f"integer {v} is out of range for int64", node.pos)
-            s = pa.scalar(v, pa.int64())
+            if not -(2**63) <= v < 2**64:
+                raise self.src.error(f"integer {v} is out of range for int64 and uint64", node.pos)
+            s = pa.scalar(v, pa.int64() if v < 2**63 else pa.uint64())  # uint64 for a uint64 column's top half
         elif isinstance(v, float):
             s = pa.scalar(v, pa.float64())
         elif isinstance(v, str):
@@ -616,16 +616,7 @@ class _Compiler:
             return self.guard(lambda b: kernel(lf(b), rf(b)), node, [left.type, right.type])
         if op in ("=", "!=", "<", "<=", ">", ">="):
             left, right = self.coerce_literal(left, right), self.coerce_literal(right, left)
-            kernel = {
-                "=": kernels.equal,
-                "!=": kernels.not_equal,
-                "<": kernels.less,
-                "<=": kernels.less_equal,
-                ">": kernels.greater,
-                ">=": kernels.greater_equal,
-            }[op]
-            lf, rf = left.fn, right.fn
-            return self.guard(lambda b: kernel(lf(b), rf(b)), node, [left.type, right.type])
+            return self.guard(_comparison(op, left, right), node, [left.type, right.type])
         if op == "||":
             lf = self.text(left, "'||'", convert_any=True)
             rf = self.text(right, "'||'", convert_any=True)
@@ -634,10 +625,11 @@ class _Compiler:
             )
         if op == "+" and (is_text(left.type) or is_text(right.type)):
             raise self.src.error("'+' does not join text; use || or concat()", node.pos)
-        lf, rf = left.fn, right.fn
+        if op == "/" and pa.types.is_integer(left.type) and pa.types.is_integer(right.type):
+            lf, rf = _as_float(left.fn), _as_float(right.fn)  # '/' is true division, as in Python 3
+        else:
+            lf, rf = _numeric_fns([left, right])
         if op in ("/", "%"):
-            if op == "/" and pa.types.is_integer(left.type) and pa.types.is_integer(right.type):
-                lf = _cast_fn(lf, pa.float64())  # '/' is true division, as in Python 3
             kernel = kernels.divide if op == "/" else kernels.modulo
             return self.guard(lambda b: kernel(lf(b), _null_zero(rf(b))), node, [left.type, right.type])
         kernel = {"+": kernels.add_checked, "-": kernels.subtract_checked, "*": kernels.multiply_checked}[op]
@@ -677,6 +669,83 @@ class _Compiler:
             return hit
 
         return self.guard(run, node, [arg.type])
+
+
+def _as_float(f: Fn) -> Fn:
+    """Integers as float64, rounded past 2**53 (not refused): the result is a float anyway."""
+    return lambda b: kernels.cast(f(b), pa.float64(), safe=False)
+
+
+def _numeric_fns(cs: Sequence[_C]) -> list[Fn]:
+    """The operands' closures; integers mixed with floats are read as float64 first
+    (Arrow's implicit cast refuses an integer beyond 2**53)."""
+    if not any(pa.types.is_floating(c.type) for c in cs):
+        return [c.fn for c in cs]
+    return [_as_float(c.fn) if pa.types.is_integer(c.type) else c.fn for c in cs]
+
+
+_COMPARE = {
+    "=": kernels.equal,
+    "!=": kernels.not_equal,
+    "<": kernels.less,
+    "<=": kernels.less_equal,
+    ">": kernels.greater,
+    ">=": kernels.greater_equal,
+}
+_MIRROR = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+_EXACT_FLOAT = 2**53  # every integer up to this size is a float64
+_WIDE_INT = pa.decimal128(20, 0)  # holds every int64 and uint64, and 2**64
+
+
+def _comparison(op: str, left: _C, right: _C) -> Fn:
+    """``left op right``; integers compare exactly with floats and across signedness."""
+    lt, rt = left.type, right.type
+    if pa.types.is_integer(lt) and pa.types.is_floating(rt):
+        return _int_float_comparison(op, left, right)
+    if pa.types.is_floating(lt) and pa.types.is_integer(rt):
+        return _int_float_comparison(_MIRROR[op], right, left)
+    kernel, lf, rf = _COMPARE[op], left.fn, right.fn
+    if pa.types.is_integer(lt) and pa.types.is_integer(rt) and _mixes_uint64(lt, rt):
+        lf, rf = _cast_fn(lf, _WIDE_INT), _cast_fn(rf, _WIDE_INT)  # no int64 holds both
+    return lambda b: kernel(lf(b), rf(b))
+
+
+def _mixes_uint64(a: pa.DataType, b: pa.DataType) -> bool:
+    one_uint64 = pa.types.is_uint64(a) != pa.types.is_uint64(b)
+    return bool(one_uint64 and (pa.types.is_signed_integer(a) or pa.types.is_signed_integer(b)))
+
+
+def _int_float_comparison(op: str, i: _C, f: _C) -> Fn:
+    """``i op f`` for an integer ``i`` and a float ``f``, exact beyond 2**53.
+
+    The integer is rounded to float64 and compared there. Rounding keeps order, so
+    that result is exact unless the integer rounded onto ``f`` itself; such a tie
+    beyond 2**53 (where ``f`` is a whole number) is settled in decimal.
+    """
+    kernel, inf = _COMPARE[op], i.fn
+    if isinstance(i.node, Lit) and abs(i.node.value) <= _EXACT_FLOAT:
+        as_float = pa.scalar(float(i.node.value))
+        ff = f.fn
+        return lambda b: kernel(as_float, ff(b))
+    ff = _cast_fn(f.fn, pa.float64())
+
+    def run(b: pa.RecordBatch) -> Value:
+        iv, fv = inf(b), ff(b)
+        rounded = kernels.cast(iv, pa.float64(), safe=False)
+        out = kernel(rounded, fv)
+        tie = kernels.and_(kernels.equal(rounded, fv), kernels.greater_equal(kernels.abs(fv), float(_EXACT_FLOAT)))
+        if not _any_true(tie):
+            return out
+        whole = kernels.cast(kernels.if_else(tie, fv, pa.scalar(0.0)), _WIDE_INT)
+        return kernels.if_else(tie, kernel(kernels.cast(iv, _WIDE_INT), whole), out)
+
+    return run
+
+
+def _any_true(v: Value) -> bool:
+    if isinstance(v, pa.Scalar):
+        return bool(v.as_py() is True)
+    return bool(kernels.any(v).as_py())
 
 
 def _cast_fn(f: Fn, t: pa.DataType) -> Fn:
@@ -757,7 +826,7 @@ def _f_substr(c: _Compiler, node: Call, args: list[_C]) -> _C:
 
 
 def _f_coalesce(c: _Compiler, node: Call, args: list[_C]) -> _C:
-    fs = [a.fn for a in args]
+    fs = _numeric_fns(args)
     return c.guard(lambda b: kernels.coalesce(*[f(b) for f in fs]), node, [a.type for a in args])
 
 
@@ -777,21 +846,41 @@ def _f_round(c: _Compiler, node: Call, args: list[_C]) -> _C:
     _numeric(c, node, args[0])
     f = args[0].fn
     digits = _lit(node, 1) if len(args) > 1 else 0
-    if pa.types.is_integer(args[0].type) and digits >= 0:
+    t = args[0].type
+    if (pa.types.is_integer(t) and digits >= 0) or (pa.types.is_decimal(t) and digits >= t.scale):
         return args[0]
-    # Half away from zero, as SQL and spreadsheets round (2.5 -> 3, -2.5 -> -3).
-    return c.guard(lambda b: kernels.round(f(b), digits, round_mode="half_towards_infinity"), node, [args[0].type])
+
+    def rounded(v: Value) -> Value:
+        # Half away from zero, as SQL and spreadsheets round (2.5 -> 3, -2.5 -> -3).
+        return kernels.round(v, digits, round_mode="half_towards_infinity")
+
+    kernel = _decimal_rounding(rounded, t, max(digits, 0)) if pa.types.is_decimal(t) else rounded
+    return c.guard(lambda b: kernel(f(b)), node, [t])
 
 
 def _floor_ceil(kernel: Callable[[Value], Value]) -> Callable[[_Compiler, Call, list[_C]], _C]:
     def build(c: _Compiler, node: Call, args: list[_C]) -> _C:
         _numeric(c, node, args[0])
-        if pa.types.is_integer(args[0].type):
+        t = args[0].type
+        if pa.types.is_integer(t) or (pa.types.is_decimal(t) and t.scale == 0):
             return args[0]
-        f = args[0].fn
-        return c.guard(lambda b: kernel(f(b)), node, [args[0].type])
+        f, whole = args[0].fn, _decimal_rounding(kernel, t, 0) if pa.types.is_decimal(t) else kernel
+        return c.guard(lambda b: whole(f(b)), node, [t])
 
     return build
+
+
+def _decimal(precision: int, scale: int) -> pa.DataType:
+    return (pa.decimal128 if precision <= 38 else pa.decimal256)(min(precision, 76), scale)
+
+
+def _decimal_rounding(kernel: Callable[[Value], Value], t: pa.DataType, scale: int) -> Callable[[Value], Value]:
+    """``kernel`` (round, floor, ceil) on a decimal(p, s), to ``scale`` digits, with room
+    for the carry (99.99 rounds to 100.0): in decimal(max(p, p - s + 1 + scale), scale),
+    DuckDB's result type. Arrow rounds within the input type, which may not hold it."""
+    p, s = t.precision, t.scale
+    wide, out = _decimal(p + 1, s), _decimal(max(p, p - s + 1 + scale), scale)
+    return lambda v: kernels.cast(kernel(kernels.cast(v, wide)), out)
 
 
 def _to_date(v: Value) -> Value:
@@ -848,7 +937,7 @@ def _replacer(kernel: Callable[..., Value]) -> Callable[[_Compiler, Call, list[_
 
 def _f_if(c: _Compiler, node: Call, args: list[_C]) -> _C:
     cond = c.boolean(args[0], "if()")
-    a, b_ = args[1].fn, args[2].fn
+    a, b_ = _numeric_fns(args[1:])
     # A null condition takes the else branch, as SQL's CASE WHEN does.
     return c.guard(
         lambda b: kernels.if_else(kernels.fill_null(cond(b), False), a(b), b_(b)),

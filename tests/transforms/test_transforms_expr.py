@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import operator
+from decimal import Decimal
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loader.errors import ConfigError, LoaderError
 from loader.expr import FUNCTIONS, Expression, parse
@@ -369,3 +373,93 @@ def test_dictionary_text_column_works_as_text(text: str, expected: list[object])
     out = Expression(text).evaluate(batch)
     assert out.to_pylist() == expected
     assert not pa.types.is_dictionary(out.type)
+
+
+# ---- integers beyond 2**53 with floats; decimals rounded past their precision
+
+BIG = pa.record_batch(
+    {
+        "ns": pa.array([1700000000123456789, -(2**63), 7, None], pa.int64()),
+        "u": pa.array([2**64 - 1, 2**63, 1, None], pa.uint64()),
+        "f": pa.array([1.7e18, -(2.0**63), 7.0, 1.0]),
+    }
+)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("ns / 1000000000", [1700000000.1234567, -9223372036.854776, 7e-9, None]),
+        ("ns / 1e9", [1700000000.1234567, -9223372036.854776, 7e-9, None]),
+        ("ns * 1.5", [2.5500000001851853e18, -1.3835058055282164e19, 10.5, None]),
+        ("ns + 0.5", [1.7000000001234568e18, -(2.0**63), 7.5, None]),
+        ("u - 0.5", [2.0**64, 2.0**63, 0.5, None]),
+        ("u / 2", [2.0**63, 2.0**62, 0.5, None]),
+        ("if(ns > 0, ns, f)", [1.7000000001234568e18, -(2.0**63), 7.0, 1.0]),
+        ("coalesce(ns, f)", [1.7000000001234568e18, -(2.0**63), 7.0, 1.0]),
+    ],
+)
+def test_integers_mixed_with_floats_are_read_as_float(text: str, expected: list[object]) -> None:
+    out = Expression(text).evaluate(BIG)
+    assert out.type == pa.float64()
+    assert out.to_pylist() == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("ns = f", [False, True, True, None]),  # 1700000000123456789 is not 1.7e18
+        ("ns > f", [True, False, False, None]),
+        ("ns = 1700000000123456768.0", [False, False, False, None]),  # the float ns rounds to
+        ("u > 1", [True, True, False, None]),
+        ("u = 18446744073709551615", [True, False, False, None]),
+        ("u > ns", [True, True, False, None]),
+        ("ns < 9223372036854775808", [True, True, True, None]),  # 2**63: a uint64 literal
+        ("u = f", [False, False, False, None]),
+        ("u >= 18446744073709551616.0", [False, False, False, None]),  # 2**64, where u rounds to
+    ],
+)
+def test_integer_comparisons_are_exact_beyond_2_53(text: str, expected: list[object]) -> None:
+    assert Expression(text).evaluate(BIG).to_pylist() == expected
+
+
+_OPS = {"=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+_INT64 = st.one_of(
+    st.integers(-(2**63), 2**63 - 1),
+    st.sampled_from([2**53 + 1, -(2**53) - 1, 2**63 - 1, -(2**63), 2**62 + 1]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pairs=st.lists(
+        _INT64.flatmap(lambda i: st.tuples(st.just(i), st.one_of(st.just(float(i)), st.floats()))),
+        min_size=1,
+        max_size=20,
+    ),
+    op=st.sampled_from(sorted(_OPS)),
+)
+def test_int_float_comparison_matches_python(pairs: list[tuple[int, float]], op: str) -> None:
+    ints, floats = [i for i, _ in pairs], [f for _, f in pairs]
+    batch = pa.record_batch({"i": pa.array(ints, pa.int64()), "f": pa.array(floats, pa.float64())})
+    assert Expression(f"i {op} f").evaluate(batch).to_pylist() == [_OPS[op](i, f) for i, f in pairs]
+    assert Expression(f"f {op} i").evaluate(batch).to_pylist() == [_OPS[op](f, i) for i, f in pairs]
+
+
+@pytest.mark.parametrize(
+    "text, expected, type_",
+    [
+        ("round(p, 1)", ["100000000.0", "-100000000.0", "1.3"], pa.decimal128(10, 1)),
+        ("round(p)", ["100000000", "-100000000", "1"], pa.decimal128(10, 0)),
+        ("round(p, -2)", ["100000000", "-100000000", "0"], pa.decimal128(10, 0)),
+        ("round(p, 2)", ["99999999.99", "-99999999.95", "1.25"], pa.decimal128(10, 2)),
+        ("ceil(p)", ["100000000", "-99999999", "2"], pa.decimal128(10, 0)),
+        ("floor(p)", ["99999999", "-100000000", "1"], pa.decimal128(10, 0)),
+    ],
+)
+def test_decimal_rounding_widens_like_duckdb(text: str, expected: list[str], type_: pa.DataType) -> None:
+    values = [Decimal("99999999.99"), Decimal("-99999999.95"), Decimal("1.25")]
+    batch = pa.record_batch({"p": pa.array(values, pa.decimal128(10, 2))})
+    out = Expression(text).evaluate(batch)
+    assert out.type == type_
+    assert out.to_pylist() == [Decimal(v) for v in expected]
