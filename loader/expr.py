@@ -600,12 +600,26 @@ class _Compiler:
     def coerce_literal(self, c: _C, other: _C) -> _C:
         """A string literal compared with a date/timestamp column becomes that type."""
         if isinstance(c.node, Lit) and isinstance(c.node.value, str) and _is_temporal(other.type):
-            conv = convert(pa.array([c.node.value], pa.string()), other.type)
-            if conv.bad is not None:
-                raise self.src.error(f"{c.node.value!r} is not a valid {type_name(other.type)}", c.node.pos)
-            s = conv.array[0]
+            s = self.temporal_value(c.node.value, other.type, c.node.pos)
             return _C(lambda b: s, s.type, c.node)
         return c
+
+    def temporal_value(self, text: str, t: pa.DataType, pos: int) -> pa.Scalar:
+        """``text`` as a value of the date or timestamp type ``t``. Text without an
+        offset, compared with a timestamp that has a zone, is a wall-clock time there."""
+        arr = pa.array([text], pa.string())
+        conv = convert(arr, t)
+        if conv.bad is None:
+            return conv.array[0]
+        if pa.types.is_timestamp(t) and t.tz is not None:
+            naive = convert(arr, pa.timestamp(t.unit))
+            if naive.bad is None:
+                try:
+                    return kernels.assume_timezone(naive.array, t.tz)[0]
+                except pa.ArrowInvalid as exc:  # a daylight-saving gap or overlap
+                    what = "is ambiguous" if "ambiguous" in str(exc) else "does not exist"
+                    raise self.src.error(f"{text!r} {what} in time zone {t.tz}", pos) from None
+        raise self.src.error(f"{text!r} is not a valid {type_name(t)}", pos)
 
     def binary(self, node: Binary) -> _C:
         left, right = self.compile(node.left), self.compile(node.right)
@@ -639,7 +653,10 @@ class _Compiler:
         arg = self.compile(node.arg)
         values = [v for v in node.values if v is not None]  # null never matches; use "is null"
         try:
-            value_set = pa.array(values) if values else pa.array([], arg.type)
+            if values and _is_temporal(arg.type) and all(isinstance(v, str) for v in values):
+                value_set = pa.concat_arrays([_as_array(self.temporal_value(v, arg.type, node.pos)) for v in values])
+            else:
+                value_set = pa.array(values) if values else pa.array([], arg.type)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
             raise self.src.error("in (...) values must all be of one type", node.pos) from None
         if not value_set.type.equals(arg.type) and not pa.types.is_null(arg.type):

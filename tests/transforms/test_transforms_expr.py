@@ -463,3 +463,53 @@ def test_decimal_rounding_widens_like_duckdb(text: str, expected: list[str], typ
     out = Expression(text).evaluate(batch)
     assert out.type == type_
     assert out.to_pylist() == [Decimal(v) for v in expected]
+
+
+# ---- text literals compared with a timestamp that has a zone
+
+_UTC = dt.UTC
+ZONED = pa.record_batch(
+    {
+        "t": pa.array(
+            [dt.datetime(2023, 12, 31, 23, tzinfo=_UTC), dt.datetime(2024, 1, 1, tzinfo=_UTC), None],
+            pa.timestamp("us", "UTC"),
+        ),
+        "oslo": pa.array(
+            [dt.datetime(2023, 12, 31, 23, tzinfo=_UTC), dt.datetime(2024, 1, 1, tzinfo=_UTC), None],
+            pa.timestamp("us", "Europe/Oslo"),
+        ),
+    }
+)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("t >= '2024-01-01'", [False, True, None]),
+        ("t >= '2024-01-01 00:00:00'", [False, True, None]),
+        ("t >= '2024-01-01T00:00:00Z'", [False, True, None]),
+        ("t = '2024-01-01T01:00:00+01:00'", [False, True, None]),
+        ("t in ('2024-01-01', '2023-12-31 23:00')", [True, True, None]),
+        ("t not in ('2024-01-01')", [True, False, None]),
+        # a naive literal is wall-clock time in the column's zone: Oslo's midnight is 23:00 UTC
+        ("oslo = '2024-01-01'", [True, False, None]),
+        ("oslo in ('2024-01-01 01:00:00')", [False, True, None]),
+    ],
+)
+def test_naive_text_compared_with_zoned_timestamp_is_read_in_its_zone(text: str, expected: list[object]) -> None:
+    assert Expression(text).evaluate(ZONED).to_pylist() == expected
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("oslo = '2024-03-31 02:30'", "'2024-03-31 02:30' does not exist in time zone Europe/Oslo at position 8"),
+        ("oslo = '2024-10-27 02:30'", "'2024-10-27 02:30' is ambiguous in time zone Europe/Oslo at position 8"),
+        ("t < 'soon'", "'soon' is not a valid timestamp[us, UTC] at position 5"),
+        ("t in ('soon')", "'soon' is not a valid timestamp[us, UTC] at position 3"),
+    ],
+)
+def test_text_that_is_no_instant_in_the_zone_is_a_config_error(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Expression(text, key="where").evaluate(ZONED)
+    assert str(info.value) == f'where: {message} in "{text}"'
