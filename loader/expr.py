@@ -832,11 +832,12 @@ def _f_substr(c: _Compiler, node: Call, args: list[_C]) -> _C:
     length = _lit(node, 2) if len(args) > 2 else None
     if length is not None and length < 0:
         raise c.src.error("substr() length must not be negative", node.args[2].pos)
-    # SQL counts from 1; a negative start counts from the end.
+    # SQL counts from 1, and start 0 is the position before the first character (so
+    # substr(s, 0, 2) is one character, as in SQL); a negative start counts from the end.
     begin = start - 1 if start > 0 else start
     stop: int | None = None
     if length is not None:
-        stop = begin + length
+        stop = max(length - 1, 0) if start == 0 else begin + length
         if begin < 0 <= stop:
             stop = None
     return c.guard(lambda b: kernels.utf8_slice_codeunits(f(b), begin, stop), node, [args[0].type])
@@ -902,12 +903,25 @@ def _decimal_rounding(kernel: Callable[[Value], Value], t: pa.DataType, scale: i
 
 def _to_date(v: Value) -> Value:
     arr = _as_array(v)
-    if is_text(arr.type):
-        # The date part of an ISO text: "2024-05-01" or "2024-05-01T10:00:00".
-        arr = convert(kernels.utf8_slice_codeunits(arr, 0, 10), pa.date32()).array
-    else:
-        arr = kernels.cast(arr, pa.date32())
+    arr = _text_date(arr) if is_text(arr.type) else kernels.cast(arr, pa.date32())
     return arr[0] if isinstance(v, pa.Scalar) else arr
+
+
+def _text_date(arr: pa.Array) -> pa.Array:
+    """The date of ISO text: "2024-05-01", or a date and a valid time ("2024-05-01T10:00",
+    with or without an offset; the date as written). Anything else is null."""
+    day = convert(kernels.utf8_slice_codeunits(arr, 0, 10), pa.date32()).array
+    rest = kernels.utf8_slice_codeunits(arr, 10)
+    has_rest = kernels.greater(kernels.utf8_length(rest), 0)
+    if not _any_true(has_rest):
+        return day
+    # The time part is checked on a fixed day, so any year's date passes the same way.
+    probe = kernels.binary_join_element_wise("1970-01-01", rest, "")
+    valid = kernels.or_(
+        kernels.is_valid(convert(probe, pa.timestamp("ns")).array),
+        kernels.is_valid(convert(probe, pa.timestamp("ns", "UTC")).array),
+    )
+    return kernels.if_else(kernels.and_(has_rest, kernels.invert(valid)), pa.scalar(None, pa.date32()), day)
 
 
 def _f_date(c: _Compiler, node: Call, args: list[_C]) -> _C:

@@ -513,3 +513,38 @@ def test_text_that_is_no_instant_in_the_zone_is_a_config_error(text: str, messag
     with pytest.raises(ConfigError) as info:
         Expression(text, key="where").evaluate(ZONED)
     assert str(info.value) == f'where: {message} in "{text}"'
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2024-05-01", dt.date(2024, 5, 1)),
+        ("2024-05-01T10:00", dt.date(2024, 5, 1)),
+        ("2024-05-01 10:00:00.123456789", dt.date(2024, 5, 1)),
+        ("2024-05-01T23:00:00-05:00", dt.date(2024, 5, 1)),  # the date as written
+        ("9999-12-31T23:59:59Z", dt.date(9999, 12, 31)),
+        ("2024-05-01garbage", None),
+        ("2024-05-01 25:99", None),
+        ("2024-05-01T", None),
+        ("2024-02-30", None),
+        (None, None),
+    ],
+)
+def test_date_of_text_is_null_unless_a_date_with_an_optional_time(text: str | None, expected: object) -> None:
+    batch = pa.record_batch({"s": pa.array([text], pa.string())})
+    assert Expression("date(s)").evaluate(batch).to_pylist() == [expected]
+
+
+@pytest.mark.parametrize(
+    "text, expected",  # as SQL (DuckDB, PostgreSQL): start 0 is the position before the text
+    [
+        ("substr('hello', 0, 2)", "h"),
+        ("substr('hello', 0, 1)", ""),
+        ("substr('hello', 0)", "hello"),
+        ("substr('hello', 1, 2)", "he"),
+        ("substr('hello', -1, 2)", "o"),
+        ("substr('hello', -7, 3)", "h"),
+    ],
+)
+def test_substr_counts_like_sql(text: str, expected: str) -> None:
+    assert ev(text) == [expected] * 4
