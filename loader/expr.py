@@ -651,41 +651,48 @@ class _Compiler:
 
     def in_list(self, node: InList) -> _C:
         arg = self.compile(node.arg)
-        values = [v for v in node.values if v is not None]  # null never matches; use "is null"
-        try:
-            if values and _is_temporal(arg.type) and all(isinstance(v, str) for v in values):
-                value_set = pa.concat_arrays([_as_array(self.temporal_value(v, arg.type, node.pos)) for v in values])
-            else:
-                value_set = pa.array(values) if values else pa.array([], arg.type)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
-            raise self.src.error("in (...) values must all be of one type", node.pos) from None
-        if not value_set.type.equals(arg.type) and not pa.types.is_null(arg.type):
-            try:
-                conv = convert(value_set, arg.type)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                conv = None
-            if conv is None or conv.bad is not None:
-                raise self.src.error(
-                    f"in (...) values of type {type_name(value_set.type)} cannot be compared with "
-                    f"{type_name(arg.type)}",
-                    node.pos,
-                )
-            value_set = conv.array
+        value_set = self.value_set(node, arg.type)
         f, negated = arg.fn, node.negated
+        unknown = any(v is None for v in node.values)
+        null = pa.scalar(None, pa.bool_())
 
         def run(b: pa.RecordBatch) -> Value:
             x = f(b)
             hit = kernels.is_in(x, value_set=value_set)
+            if unknown:  # SQL: with a null in the list, a value not found may be that null
+                return kernels.if_else(hit, pa.scalar(not negated), null)
             if negated:
                 hit = kernels.invert(hit)
             # SQL semantics: a null value is neither in nor not in the list.
             if isinstance(x, pa.Scalar):
-                return hit if x.is_valid else pa.scalar(None, pa.bool_())
+                return hit if x.is_valid else null
             if x.null_count:
-                return kernels.if_else(kernels.is_valid(x), hit, pa.scalar(None, pa.bool_()))
+                return kernels.if_else(kernels.is_valid(x), hit, null)
             return hit
 
         return self.guard(run, node, [arg.type])
+
+    def value_set(self, node: InList, t: pa.DataType) -> pa.Array:
+        """The list's values other than null, as values of the tested type ``t``."""
+        values = [v for v in node.values if v is not None]
+        try:
+            if values and _is_temporal(t) and all(isinstance(v, str) for v in values):
+                return pa.concat_arrays([_as_array(self.temporal_value(v, t, node.pos)) for v in values])
+            value_set = pa.array(values) if values else pa.array([], t)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+            raise self.src.error("in (...) values must all be of one type", node.pos) from None
+        if value_set.type.equals(t) or pa.types.is_null(t):
+            return value_set
+        try:
+            conv = convert(value_set, t)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            conv = None
+        if conv is None or conv.bad is not None:
+            raise self.src.error(
+                f"in (...) values of type {type_name(value_set.type)} cannot be compared with {type_name(t)}",
+                node.pos,
+            )
+        return conv.array
 
 
 def _as_float(f: Fn) -> Fn:

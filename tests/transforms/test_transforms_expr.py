@@ -548,3 +548,16 @@ def test_date_of_text_is_null_unless_a_date_with_an_optional_time(text: str | No
 )
 def test_substr_counts_like_sql(text: str, expected: str) -> None:
     assert ev(text) == [expected] * 4
+
+
+@pytest.mark.parametrize(
+    "text, expected",  # SQL's three-valued answers (as DuckDB gives them)
+    [
+        ("age in (10, null)", [True, None, None, None]),
+        ("age not in (10, null)", [False, None, None, None]),
+        ("age in (null)", [None, None, None, None]),
+        ("age not in (10)", [False, True, None, True]),
+    ],
+)
+def test_null_in_an_in_list_makes_a_value_not_found_unknown(text: str, expected: list[object]) -> None:
+    assert ev(text) == expected
