@@ -702,10 +702,20 @@ def _as_float(f: Fn) -> Fn:
 
 def _numeric_fns(cs: Sequence[_C]) -> list[Fn]:
     """The operands' closures; integers mixed with floats are read as float64 first
-    (Arrow's implicit cast refuses an integer beyond 2**53)."""
-    if not any(pa.types.is_floating(c.type) for c in cs):
-        return [c.fn for c in cs]
-    return [_as_float(c.fn) if pa.types.is_integer(c.type) else c.fn for c in cs]
+    (Arrow's implicit cast refuses an integer beyond 2**53), and a whole-number
+    literal next to a uint64 is a uint64 (else Arrow reads both as int64)."""
+    if any(pa.types.is_floating(c.type) for c in cs):
+        return [_as_float(c.fn) if pa.types.is_integer(c.type) else c.fn for c in cs]
+    if any(pa.types.is_uint64(c.type) for c in cs):
+        return [_uint64_literal(c) or c.fn for c in cs]
+    return [c.fn for c in cs]
+
+
+def _uint64_literal(c: _C) -> Fn | None:
+    if not (isinstance(c.node, Lit) and pa.types.is_int64(c.type) and c.node.value >= 0):
+        return None
+    s = pa.scalar(c.node.value, pa.uint64())
+    return lambda b: s
 
 
 _COMPARE = {

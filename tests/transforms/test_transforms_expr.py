@@ -405,6 +405,13 @@ def test_integers_mixed_with_floats_are_read_as_float(text: str, expected: list[
     assert out.to_pylist() == expected
 
 
+def test_whole_number_next_to_a_uint64_is_a_uint64() -> None:
+    out = Expression("u - 1").evaluate(BIG)
+    assert out.type == pa.uint64()
+    assert out.to_pylist() == [2**64 - 2, 2**63 - 1, 0, None]
+    assert Expression("coalesce(u, 5)").evaluate(BIG).to_pylist() == [2**64 - 1, 2**63, 1, 5]
+
+
 @pytest.mark.parametrize(
     "text, expected",
     [
