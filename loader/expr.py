@@ -762,6 +762,9 @@ def _int_float_comparison(op: str, i: _C, f: _C) -> Fn:
         ff = f.fn
         return lambda b: kernel(as_float, ff(b))
     ff = _cast_fn(f.fn, pa.float64())
+    if isinstance(f.node, Lit) and not abs(f.node.value) >= _EXACT_FLOAT:  # no tie to settle (NaN too)
+        fi = _as_float(inf)
+        return lambda b: kernel(fi(b), ff(b))
 
     def run(b: pa.RecordBatch) -> Value:
         iv, fv = inf(b), ff(b)
