@@ -41,7 +41,7 @@ import pyarrow as pa
 from . import kernels, suggest
 from .convert import convert, decimal_text
 from .errors import ConfigError, LoaderError, TransformError
-from .types import is_text, parse_type, type_name
+from .types import decoded, is_text, parse_type, type_name, value_type
 
 __all__ = [
     "FUNCTIONS",
@@ -539,9 +539,9 @@ class _Compiler:
         if isinstance(v, bool):
             s = pa.scalar(v, pa.bool_())
         elif isinstance(v, int):
-            if not -(2**63) <= v < 2**63:
-                raise self.src.error(f"integer {v} is out of range for int64", node.pos)
-            s = pa.scalar(v, pa.int64())
+            if not -(2**63) <= v < 2**64:
+                raise self.src.error(f"integer {v} is out of range for int64 and uint64", node.pos)
+            s = pa.scalar(v, pa.int64() if v < 2**63 else pa.uint64())  # uint64 for a uint64 column's top half
         elif isinstance(v, float):
             s = pa.scalar(v, pa.float64())
         elif isinstance(v, str):
@@ -559,7 +559,10 @@ class _Compiler:
         if self.names.count(node.name) > 1:
             raise self.src.error(f"column {node.name!r} appears more than once in the input", node.pos)
         i = self.names.index(node.name)
-        return _C(lambda b: b.column(i), self.schema.field(i).type, node)
+        t = self.schema.field(i).type
+        if pa.types.is_dictionary(t):  # a category column: every operation sees its values
+            return _C(lambda b: decoded(b.column(i)), value_type(t), node)
+        return _C(lambda b: b.column(i), t, node)
 
     def boolean(self, c: _C, what: str) -> Fn:
         if pa.types.is_boolean(c.type):
@@ -599,12 +602,26 @@ class _Compiler:
     def coerce_literal(self, c: _C, other: _C) -> _C:
         """A string literal compared with a date/timestamp column becomes that type."""
         if isinstance(c.node, Lit) and isinstance(c.node.value, str) and _is_temporal(other.type):
-            conv = convert(pa.array([c.node.value], pa.string()), other.type)
-            if conv.bad is not None:
-                raise self.src.error(f"{c.node.value!r} is not a valid {type_name(other.type)}", c.node.pos)
-            s = conv.array[0]
+            s = self.temporal_value(c.node.value, other.type, c.node.pos)
             return _C(lambda b: s, s.type, c.node)
         return c
+
+    def temporal_value(self, text: str, t: pa.DataType, pos: int) -> pa.Scalar:
+        """``text`` as a value of the date or timestamp type ``t``. Text without an
+        offset, compared with a timestamp that has a zone, is a wall-clock time there."""
+        arr = pa.array([text], pa.string())
+        conv = convert(arr, t)
+        if conv.bad is None:
+            return conv.array[0]
+        if pa.types.is_timestamp(t) and t.tz is not None:
+            naive = convert(arr, pa.timestamp(t.unit))
+            if naive.bad is None:
+                try:
+                    return kernels.assume_timezone(naive.array, t.tz)[0]
+                except pa.ArrowInvalid as exc:  # a daylight-saving gap or overlap
+                    what = "is ambiguous" if "ambiguous" in str(exc) else "does not exist"
+                    raise self.src.error(f"{text!r} {what} in time zone {t.tz}", pos) from None
+        raise self.src.error(f"{text!r} is not a valid {type_name(t)}", pos)
 
     def binary(self, node: Binary) -> _C:
         left, right = self.compile(node.left), self.compile(node.right)
@@ -615,16 +632,7 @@ class _Compiler:
             return self.guard(lambda b: kernel(lf(b), rf(b)), node, [left.type, right.type])
         if op in ("=", "!=", "<", "<=", ">", ">="):
             left, right = self.coerce_literal(left, right), self.coerce_literal(right, left)
-            kernel = {
-                "=": kernels.equal,
-                "!=": kernels.not_equal,
-                "<": kernels.less,
-                "<=": kernels.less_equal,
-                ">": kernels.greater,
-                ">=": kernels.greater_equal,
-            }[op]
-            lf, rf = left.fn, right.fn
-            return self.guard(lambda b: kernel(lf(b), rf(b)), node, [left.type, right.type])
+            return self.guard(_comparison(op, left, right), node, [left.type, right.type])
         if op == "||":
             lf = self.text(left, "'||'", convert_any=True)
             rf = self.text(right, "'||'", convert_any=True)
@@ -633,10 +641,11 @@ class _Compiler:
             )
         if op == "+" and (is_text(left.type) or is_text(right.type)):
             raise self.src.error("'+' does not join text; use || or concat()", node.pos)
-        lf, rf = left.fn, right.fn
+        if op == "/" and pa.types.is_integer(left.type) and pa.types.is_integer(right.type):
+            lf, rf = _as_float(left.fn), _as_float(right.fn)  # '/' is true division, as in Python 3
+        else:
+            lf, rf = _numeric_fns([left, right])
         if op in ("/", "%"):
-            if op == "/" and pa.types.is_integer(left.type) and pa.types.is_integer(right.type):
-                lf = _cast_fn(lf, pa.float64())  # '/' is true division, as in Python 3
             kernel = kernels.divide if op == "/" else kernels.modulo
             return self.guard(lambda b: kernel(lf(b), _null_zero(rf(b))), node, [left.type, right.type])
         kernel = {"+": kernels.add_checked, "-": kernels.subtract_checked, "*": kernels.multiply_checked}[op]
@@ -644,38 +653,138 @@ class _Compiler:
 
     def in_list(self, node: InList) -> _C:
         arg = self.compile(node.arg)
-        values = [v for v in node.values if v is not None]  # null never matches; use "is null"
-        try:
-            value_set = pa.array(values) if values else pa.array([], arg.type)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
-            raise self.src.error("in (...) values must all be of one type", node.pos) from None
-        if not value_set.type.equals(arg.type) and not pa.types.is_null(arg.type):
-            try:
-                conv = convert(value_set, arg.type)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                conv = None
-            if conv is None or conv.bad is not None:
-                raise self.src.error(
-                    f"in (...) values of type {type_name(value_set.type)} cannot be compared with "
-                    f"{type_name(arg.type)}",
-                    node.pos,
-                )
-            value_set = conv.array
+        value_set = self.value_set(node, arg.type)
         f, negated = arg.fn, node.negated
+        unknown = any(v is None for v in node.values)
+        null = pa.scalar(None, pa.bool_())
 
         def run(b: pa.RecordBatch) -> Value:
             x = f(b)
             hit = kernels.is_in(x, value_set=value_set)
+            if unknown:  # SQL: with a null in the list, a value not found may be that null
+                return kernels.if_else(hit, pa.scalar(not negated), null)
             if negated:
                 hit = kernels.invert(hit)
             # SQL semantics: a null value is neither in nor not in the list.
             if isinstance(x, pa.Scalar):
-                return hit if x.is_valid else pa.scalar(None, pa.bool_())
+                return hit if x.is_valid else null
             if x.null_count:
-                return kernels.if_else(kernels.is_valid(x), hit, pa.scalar(None, pa.bool_()))
+                return kernels.if_else(kernels.is_valid(x), hit, null)
             return hit
 
         return self.guard(run, node, [arg.type])
+
+    def value_set(self, node: InList, t: pa.DataType) -> pa.Array:
+        """The list's values other than null, as values of the tested type ``t``."""
+        values = [v for v in node.values if v is not None]
+        try:
+            if values and _is_temporal(t) and all(isinstance(v, str) for v in values):
+                return pa.concat_arrays([_as_array(self.temporal_value(v, t, node.pos)) for v in values])
+            value_set = pa.array(values) if values else pa.array([], t)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+            raise self.src.error("in (...) values must all be of one type", node.pos) from None
+        if value_set.type.equals(t) or pa.types.is_null(t):
+            return value_set
+        try:
+            conv = convert(value_set, t)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            conv = None
+        if conv is None or conv.bad is not None:
+            raise self.src.error(
+                f"in (...) values of type {type_name(value_set.type)} cannot be compared with {type_name(t)}",
+                node.pos,
+            )
+        return conv.array
+
+
+def _as_float(f: Fn) -> Fn:
+    """Integers as float64, rounded past 2**53 (not refused): the result is a float anyway."""
+    return lambda b: kernels.cast(f(b), pa.float64(), safe=False)
+
+
+def _numeric_fns(cs: Sequence[_C]) -> list[Fn]:
+    """The operands' closures; integers mixed with floats are read as float64 first
+    (Arrow's implicit cast refuses an integer beyond 2**53), and a whole-number
+    literal next to a uint64 is a uint64 (else Arrow reads both as int64)."""
+    if any(pa.types.is_floating(c.type) for c in cs):
+        return [_as_float(c.fn) if pa.types.is_integer(c.type) else c.fn for c in cs]
+    if any(pa.types.is_uint64(c.type) for c in cs):
+        return [_uint64_literal(c) or c.fn for c in cs]
+    return [c.fn for c in cs]
+
+
+def _uint64_literal(c: _C) -> Fn | None:
+    if not (isinstance(c.node, Lit) and pa.types.is_int64(c.type) and c.node.value >= 0):
+        return None
+    s = pa.scalar(c.node.value, pa.uint64())
+    return lambda b: s
+
+
+_COMPARE = {
+    "=": kernels.equal,
+    "!=": kernels.not_equal,
+    "<": kernels.less,
+    "<=": kernels.less_equal,
+    ">": kernels.greater,
+    ">=": kernels.greater_equal,
+}
+_MIRROR = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+_EXACT_FLOAT = 2**53  # every integer up to this size is a float64
+_WIDE_INT = pa.decimal128(20, 0)  # holds every int64 and uint64, and 2**64
+
+
+def _comparison(op: str, left: _C, right: _C) -> Fn:
+    """``left op right``; integers compare exactly with floats and across signedness."""
+    lt, rt = left.type, right.type
+    if pa.types.is_integer(lt) and pa.types.is_floating(rt):
+        return _int_float_comparison(op, left, right)
+    if pa.types.is_floating(lt) and pa.types.is_integer(rt):
+        return _int_float_comparison(_MIRROR[op], right, left)
+    kernel, lf, rf = _COMPARE[op], left.fn, right.fn
+    if pa.types.is_integer(lt) and pa.types.is_integer(rt) and _mixes_uint64(lt, rt):
+        lf, rf = _cast_fn(lf, _WIDE_INT), _cast_fn(rf, _WIDE_INT)  # no int64 holds both
+    return lambda b: kernel(lf(b), rf(b))
+
+
+def _mixes_uint64(a: pa.DataType, b: pa.DataType) -> bool:
+    one_uint64 = pa.types.is_uint64(a) != pa.types.is_uint64(b)
+    return bool(one_uint64 and (pa.types.is_signed_integer(a) or pa.types.is_signed_integer(b)))
+
+
+def _int_float_comparison(op: str, i: _C, f: _C) -> Fn:
+    """``i op f`` for an integer ``i`` and a float ``f``, exact beyond 2**53.
+
+    The integer is rounded to float64 and compared there. Rounding keeps order, so
+    that result is exact unless the integer rounded onto ``f`` itself; such a tie
+    beyond 2**53 (where ``f`` is a whole number) is settled in decimal.
+    """
+    kernel, inf = _COMPARE[op], i.fn
+    if isinstance(i.node, Lit) and abs(i.node.value) <= _EXACT_FLOAT:
+        as_float = pa.scalar(float(i.node.value))
+        ff = f.fn
+        return lambda b: kernel(as_float, ff(b))
+    ff = _cast_fn(f.fn, pa.float64())
+    if isinstance(f.node, Lit) and not abs(f.node.value) >= _EXACT_FLOAT:  # no tie to settle (NaN too)
+        fi = _as_float(inf)
+        return lambda b: kernel(fi(b), ff(b))
+
+    def run(b: pa.RecordBatch) -> Value:
+        iv, fv = inf(b), ff(b)
+        rounded = kernels.cast(iv, pa.float64(), safe=False)
+        out = kernel(rounded, fv)
+        tie = kernels.and_(kernels.equal(rounded, fv), kernels.greater_equal(kernels.abs(fv), float(_EXACT_FLOAT)))
+        if not _any_true(tie):
+            return out
+        whole = kernels.cast(kernels.if_else(tie, fv, pa.scalar(0.0)), _WIDE_INT)
+        return kernels.if_else(tie, kernel(kernels.cast(iv, _WIDE_INT), whole), out)
+
+    return run
+
+
+def _any_true(v: Value) -> bool:
+    if isinstance(v, pa.Scalar):
+        return bool(v.as_py() is True)
+    return bool(kernels.any(v).as_py())
 
 
 def _cast_fn(f: Fn, t: pa.DataType) -> Fn:
@@ -745,18 +854,19 @@ def _f_substr(c: _Compiler, node: Call, args: list[_C]) -> _C:
     length = _lit(node, 2) if len(args) > 2 else None
     if length is not None and length < 0:
         raise c.src.error("substr() length must not be negative", node.args[2].pos)
-    # SQL counts from 1; a negative start counts from the end.
+    # SQL counts from 1, and start 0 is the position before the first character (so
+    # substr(s, 0, 2) is one character, as in SQL); a negative start counts from the end.
     begin = start - 1 if start > 0 else start
     stop: int | None = None
     if length is not None:
-        stop = begin + length
+        stop = max(length - 1, 0) if start == 0 else begin + length
         if begin < 0 <= stop:
             stop = None
     return c.guard(lambda b: kernels.utf8_slice_codeunits(f(b), begin, stop), node, [args[0].type])
 
 
 def _f_coalesce(c: _Compiler, node: Call, args: list[_C]) -> _C:
-    fs = [a.fn for a in args]
+    fs = _numeric_fns(args)
     return c.guard(lambda b: kernels.coalesce(*[f(b) for f in fs]), node, [a.type for a in args])
 
 
@@ -776,31 +886,64 @@ def _f_round(c: _Compiler, node: Call, args: list[_C]) -> _C:
     _numeric(c, node, args[0])
     f = args[0].fn
     digits = _lit(node, 1) if len(args) > 1 else 0
-    if pa.types.is_integer(args[0].type) and digits >= 0:
+    t = args[0].type
+    if (pa.types.is_integer(t) and digits >= 0) or (pa.types.is_decimal(t) and digits >= t.scale):
         return args[0]
-    # Half away from zero, as SQL and spreadsheets round (2.5 -> 3, -2.5 -> -3).
-    return c.guard(lambda b: kernels.round(f(b), digits, round_mode="half_towards_infinity"), node, [args[0].type])
+
+    def rounded(v: Value) -> Value:
+        # Half away from zero, as SQL and spreadsheets round (2.5 -> 3, -2.5 -> -3).
+        return kernels.round(v, digits, round_mode="half_towards_infinity")
+
+    kernel = _decimal_rounding(rounded, t, max(digits, 0)) if pa.types.is_decimal(t) else rounded
+    return c.guard(lambda b: kernel(f(b)), node, [t])
 
 
 def _floor_ceil(kernel: Callable[[Value], Value]) -> Callable[[_Compiler, Call, list[_C]], _C]:
     def build(c: _Compiler, node: Call, args: list[_C]) -> _C:
         _numeric(c, node, args[0])
-        if pa.types.is_integer(args[0].type):
+        t = args[0].type
+        if pa.types.is_integer(t) or (pa.types.is_decimal(t) and t.scale == 0):
             return args[0]
-        f = args[0].fn
-        return c.guard(lambda b: kernel(f(b)), node, [args[0].type])
+        f, whole = args[0].fn, _decimal_rounding(kernel, t, 0) if pa.types.is_decimal(t) else kernel
+        return c.guard(lambda b: whole(f(b)), node, [t])
 
     return build
 
 
+def _decimal(precision: int, scale: int) -> pa.DataType:
+    return (pa.decimal128 if precision <= 38 else pa.decimal256)(min(precision, 76), scale)
+
+
+def _decimal_rounding(kernel: Callable[[Value], Value], t: pa.DataType, scale: int) -> Callable[[Value], Value]:
+    """``kernel`` (round, floor, ceil) on a decimal(p, s), to ``scale`` digits, with room
+    for the carry (99.99 rounds to 100.0): in decimal(max(p, p - s + 1 + scale), scale),
+    DuckDB's result type. Arrow rounds within the input type, which may not hold it."""
+    p, s = t.precision, t.scale
+    wide, out = _decimal(p + 1, s), _decimal(max(p, p - s + 1 + scale), scale)
+    return lambda v: kernels.cast(kernel(kernels.cast(v, wide)), out)
+
+
 def _to_date(v: Value) -> Value:
     arr = _as_array(v)
-    if is_text(arr.type):
-        # The date part of an ISO text: "2024-05-01" or "2024-05-01T10:00:00".
-        arr = convert(kernels.utf8_slice_codeunits(arr, 0, 10), pa.date32()).array
-    else:
-        arr = kernels.cast(arr, pa.date32())
+    arr = _text_date(arr) if is_text(arr.type) else kernels.cast(arr, pa.date32())
     return arr[0] if isinstance(v, pa.Scalar) else arr
+
+
+def _text_date(arr: pa.Array) -> pa.Array:
+    """The date of ISO text: "2024-05-01", or a date and a valid time ("2024-05-01T10:00",
+    with or without an offset; the date as written). Anything else is null."""
+    day = convert(kernels.utf8_slice_codeunits(arr, 0, 10), pa.date32()).array
+    rest = kernels.utf8_slice_codeunits(arr, 10)
+    has_rest = kernels.greater(kernels.utf8_length(rest), 0)
+    if not _any_true(has_rest):
+        return day
+    # The time part is checked on a fixed day, so any year's date passes the same way.
+    probe = kernels.binary_join_element_wise("1970-01-01", rest, "")
+    valid = kernels.or_(
+        kernels.is_valid(convert(probe, pa.timestamp("ns")).array),
+        kernels.is_valid(convert(probe, pa.timestamp("ns", "UTC")).array),
+    )
+    return kernels.if_else(kernels.and_(has_rest, kernels.invert(valid)), pa.scalar(None, pa.date32()), day)
 
 
 def _f_date(c: _Compiler, node: Call, args: list[_C]) -> _C:
@@ -847,7 +990,7 @@ def _replacer(kernel: Callable[..., Value]) -> Callable[[_Compiler, Call, list[_
 
 def _f_if(c: _Compiler, node: Call, args: list[_C]) -> _C:
     cond = c.boolean(args[0], "if()")
-    a, b_ = args[1].fn, args[2].fn
+    a, b_ = _numeric_fns(args[1:])
     # A null condition takes the else branch, as SQL's CASE WHEN does.
     return c.guard(
         lambda b: kernels.if_else(kernels.fill_null(cond(b), False), a(b), b_(b)),

@@ -17,6 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from . import kernels
 from .errors import ConfigError
 
 _ALIASES: dict[str, pa.DataType] = {
@@ -90,6 +91,16 @@ def value_str(value: Any) -> str:
     if isinstance(value, Decimal) and value.is_finite():
         return format(value, "f")
     return str(value)
+
+
+def value_type(t: pa.DataType) -> pa.DataType:
+    """The type of a column's values: a dictionary column's value type, else ``t``."""
+    return t.value_type if pa.types.is_dictionary(t) else t
+
+
+def decoded(arr: pa.Array) -> pa.Array:
+    """``arr`` with a dictionary column decoded: its rows hold the values, not indices."""
+    return kernels.cast(arr, arr.type.value_type) if pa.types.is_dictionary(arr.type) else arr
 
 
 def type_name(t: pa.DataType) -> str:

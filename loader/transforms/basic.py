@@ -16,7 +16,7 @@ import pyarrow as pa
 from .. import kernels
 from ..chunk import Chunk
 from ..convert import convert
-from ..types import is_text, type_name
+from ..types import decoded, is_text, type_name, value_type
 from ._base import StageBase, replace_columns
 
 
@@ -196,7 +196,7 @@ class _TextColumns(_SchemaCached):
     def _check(self, schema: pa.Schema) -> None:
         self.require(schema, self.columns)
         for col in self.columns:
-            t = schema.field(col).type
+            t = value_type(schema.field(col).type)
             if not (is_text(t) or pa.types.is_null(t)):
                 raise self.error(f"columns: {self.kind} needs a text column, but {col!r} is {type_name(t)}", column=col)
 
@@ -205,7 +205,11 @@ class _TextColumns(_SchemaCached):
         if self._changed(batch.schema):
             self._check(batch.schema)
         kernel = self._kernel()
-        new = {c: kernel(batch.column(c)) for c in self.columns if not pa.types.is_null(batch.schema.field(c).type)}
+        new = {
+            c: kernel(decoded(batch.column(c)))
+            for c in self.columns
+            if not pa.types.is_null(batch.schema.field(c).type)
+        }
         return chunk.with_batch(replace_columns(batch, new)) if new else chunk
 
 
@@ -325,7 +329,7 @@ class Split(_SchemaCached):
 
     def _check(self, schema: pa.Schema) -> None:
         self.require(schema, [self.column], key="column")
-        t = schema.field(self.column).type
+        t = value_type(schema.field(self.column).type)
         if not is_text(t):
             raise self.error(
                 f"column: split needs a text column, but {self.column!r} is {type_name(t)}", column=self.column
@@ -338,7 +342,7 @@ class Split(_SchemaCached):
         batch = chunk.batch
         if self._changed(batch.schema):
             self._check(batch.schema)
-        src = batch.column(self.column)
+        src = decoded(batch.column(self.column))
         # Nulls become "" for the split (so every row has a list), and null again after.
         filled = kernels.fill_null(src, "") if src.null_count else src
         n = len(self.into)

@@ -98,6 +98,18 @@ def _localize(arr: pa.Array, tz: str) -> tuple[pa.Array, pa.Array | None, list[s
     return kernels.assume_timezone(fixed, tz), mask, why
 
 
+# A time of day followed by an offset: "2024-01-01T10:00:00+05:00", "... 10:00Z".
+_OFFSET = r"[Tt ]\d{2}[^+-]*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
+
+
+def _offset_text(arr: pa.Array) -> pa.Array | None:
+    """Which values are text with an offset (instants already), or None if none is."""
+    if not (is_text(arr.type) or pa.types.is_binary(arr.type)):
+        return None
+    mask = kernels.fill_null(kernels.match_substring_regex(arr, _OFFSET), False)
+    return mask if kernels.any(mask).as_py() else None
+
+
 @dataclass(kw_only=True)
 class Cast(StageBase):
     """Convert columns to types: ``columns = { age = "int64", day = "date" }``.
@@ -173,11 +185,25 @@ class Cast(StageBase):
 
     def _convert(self, col: str, arr: pa.Array) -> tuple[pa.Array, list[tuple[pa.Array, list[str]]]]:
         """Convert one column: the new array, and (bad mask, reasons) per step that found bad values."""
-        target = self._types[col]
         fmt = self.formats.get(col)
         tz = self._zones.get(col)
         if tz and ((pa.types.is_timestamp(arr.type) and arr.type.tz is not None) or (fmt and "%z" in fmt)):
             tz = None  # already instants (an offset in the text or the type): nothing to localize
+        offset = _offset_text(arr) if tz and not fmt else None
+        if offset is None:
+            return self._convert_local(col, arr, fmt, tz)
+        # Text with an offset is an instant already; the rest is wall-clock time in tz.
+        local, steps = self._convert_local(col, kernels.if_else(offset, pa.scalar(None, arr.type), arr), None, tz)
+        instants = convert(kernels.if_else(offset, arr, pa.scalar(None, arr.type)), local.type)
+        if instants.bad is not None:
+            steps.append((instants.bad, instants.reasons or []))
+        return kernels.if_else(offset, instants.array, local), steps
+
+    def _convert_local(
+        self, col: str, arr: pa.Array, fmt: str | None, tz: str | None
+    ) -> tuple[pa.Array, list[tuple[pa.Array, list[str]]]]:
+        """``_convert`` for values that are wall-clock times in ``tz`` (if given)."""
+        target = self._types[col]
         # With a zone, values are read as naive wall-clock times first.
         step_target = pa.timestamp(target.unit) if tz else target
         try:

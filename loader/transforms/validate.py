@@ -13,7 +13,7 @@ import pyarrow as pa
 from .. import kernels
 from ..chunk import Chunk, column_values
 from ..convert import decimal_text
-from ..types import is_text, type_name
+from ..types import decoded, is_text, type_name, value_type
 from ._base import StageBase, did_you_mean, first_failure, reject_in_order, value_text
 from .dedupe import KeyStore
 
@@ -146,7 +146,7 @@ class Validate(StageBase):
         self.require(schema, self.rules, key="rules")
         checks: list[tuple[str, str, Check]] = []
         for col, rules in self.rules.items():
-            t = schema.field(col).type
+            t = value_type(schema.field(col).type)  # rules check a dictionary column's values
             for rule, spec in rules.items():
                 where = f"rules.{col}.{rule}"
                 check = self._check(rule, where, spec, t, col)
@@ -206,7 +206,7 @@ class Validate(StageBase):
             self._schema = batch.schema
         failures = []
         for col, rule, check in self._checks:
-            failures.append((check(batch.column(col)), self._reasons(batch, col, rule), col))
+            failures.append((check(decoded(batch.column(col))), self._reasons(batch, col, rule), col))
         if self.on_error == "fail":
             first_failure(chunk, failures, stage=self.name)
         elif failures:

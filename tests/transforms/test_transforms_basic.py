@@ -197,3 +197,27 @@ def test_fill_null_converts_a_value_that_fits() -> None:
         chunk_of({"x": pa.array([None], pa.decimal128(10, 2)), "n": pa.array([None], pa.float64()), "s": [None]})
     )
     assert out.batch.to_pylist() == [{"x": Decimal("0.50"), "n": 0.0, "s": True}]
+
+
+def _category(values: list[str | None]) -> pa.Array:
+    return pa.array(values).dictionary_encode()
+
+
+@pytest.mark.parametrize(
+    "stage, expected",
+    [
+        (Trim(columns=["s"]), ["Adelie", "Gentoo", None]),
+        (Lower(columns=["s"]), [" adelie ", "gentoo", None]),
+        (Upper(columns=["s"]), [" ADELIE ", "GENTOO", None]),
+        (Replace(column="s", pattern="e", replacement="E"), [" AdEliE ", "GEntoo", None]),
+    ],
+)
+def test_text_stages_take_a_dictionary_column(stage: object, expected: list[str | None]) -> None:
+    out = stage(chunk_of({"s": _category([" Adelie ", "Gentoo", None])}))  # type: ignore[operator]
+    assert col(out, "s") == expected
+    assert out.batch.schema.field("s").type == pa.string()
+
+
+def test_split_takes_a_dictionary_column() -> None:
+    out = Split(column="s", into=["a", "b"], separator=" ")(chunk_of({"s": _category(["x y", None, "z"])}))
+    assert (col(out, "a"), col(out, "b")) == (["x", None, "z"], ["y", None, None])

@@ -128,6 +128,29 @@ def test_offsets_in_text_need_no_zone() -> None:
     assert col(out, "at") == [dt.datetime(2024, 1, 1, 8, tzinfo=UTC), dt.datetime(2024, 1, 1, 10, tzinfo=UTC)]
 
 
+@pytest.mark.parametrize("target", ["timestamp[us, UTC]", "timestamp"])
+def test_offsets_in_text_are_instants_when_a_zone_is_given(target: str) -> None:
+    values = [
+        "2024-01-01T10:00:00+05:00",
+        "2024-06-01T10:00:00Z",
+        "2024-06-01 10:00:00",
+        None,
+        "2024-06-01T10:00+99:00",
+    ]
+    out = Cast(columns={"at": target}, timezone="Europe/Oslo")(chunk_of({"at": values}))
+    zone = "UTC" if "UTC" in target else "Europe/Oslo"
+    assert out.batch.schema.field("at").type == pa.timestamp("us", zone)
+    assert [v and v.astimezone(UTC) for v in col(out, "at")] == [
+        dt.datetime(2024, 1, 1, 5, tzinfo=UTC),
+        dt.datetime(2024, 6, 1, 10, tzinfo=UTC),
+        dt.datetime(2024, 6, 1, 8, tzinfo=UTC),  # naive: Oslo summer time, UTC+2
+        None,
+    ]
+    assert [(r.row, r.reason) for r in out.rejects] == [
+        (5, f"'2024-06-01T10:00+99:00' is not a valid timestamp[us, {zone}]")
+    ]
+
+
 def test_unicode_and_empty_batch() -> None:
     out = Cast(columns={"n": "int64"})(chunk_of({"n": ["٣", "12", "１"]}))
     assert col(out, "n") == [12] and len(out.rejects) == 2

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import operator
+from decimal import Decimal
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loader.errors import ConfigError, LoaderError
 from loader.expr import FUNCTIONS, Expression, parse
@@ -338,3 +342,229 @@ def test_injection_attempts_are_config_errors(text: str, fragment: str) -> None:
 
 def test_deep_nesting_is_refused_cleanly() -> None:
     assert "nested too deeply" in config_error("(" * 500 + "1" + ")" * 500)
+
+
+# ---- dictionary (category) columns hold their values
+
+
+def _species() -> pa.RecordBatch:
+    species = pa.array(["Adelie", "Gentoo", None, "Chinstrap"]).dictionary_encode()
+    species = pa.DictionaryArray.from_arrays(pa.array([0, 1, None, 2], pa.int8()), species.dictionary)
+    return pa.record_batch({"species": species})
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("species in ('Adelie', 'Gentoo')", [True, True, None, False]),
+        ("species not in ('Adelie')", [False, True, None, True]),
+        ("lower(species)", ["adelie", "gentoo", None, "chinstrap"]),
+        ("length(species)", [6, 6, None, 9]),
+        ("starts_with(species, 'G')", [False, True, None, False]),
+        ("species = 'Gentoo'", [False, True, None, False]),
+        ("species || '!'", ["Adelie!", "Gentoo!", None, "Chinstrap!"]),
+        ("coalesce(species, 'none')", ["Adelie", "Gentoo", "none", "Chinstrap"]),
+        ("species", ["Adelie", "Gentoo", None, "Chinstrap"]),
+    ],
+)
+def test_dictionary_text_column_works_as_text(text: str, expected: list[object]) -> None:
+    batch = _species()
+    assert pa.types.is_dictionary(batch.schema.field("species").type)
+    out = Expression(text).evaluate(batch)
+    assert out.to_pylist() == expected
+    assert not pa.types.is_dictionary(out.type)
+
+
+# ---- integers beyond 2**53 with floats; decimals rounded past their precision
+
+BIG = pa.record_batch(
+    {
+        "ns": pa.array([1700000000123456789, -(2**63), 7, None], pa.int64()),
+        "u": pa.array([2**64 - 1, 2**63, 1, None], pa.uint64()),
+        "f": pa.array([1.7e18, -(2.0**63), 7.0, 1.0]),
+    }
+)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("ns / 1000000000", [1700000000.1234567, -9223372036.854776, 7e-9, None]),
+        ("ns / 1e9", [1700000000.1234567, -9223372036.854776, 7e-9, None]),
+        ("ns * 1.5", [2.5500000001851853e18, -1.3835058055282164e19, 10.5, None]),
+        ("ns + 0.5", [1.7000000001234568e18, -(2.0**63), 7.5, None]),
+        ("u - 0.5", [2.0**64, 2.0**63, 0.5, None]),
+        ("u / 2", [2.0**63, 2.0**62, 0.5, None]),
+        ("if(ns > 0, ns, f)", [1.7000000001234568e18, -(2.0**63), 7.0, 1.0]),
+        ("coalesce(ns, f)", [1.7000000001234568e18, -(2.0**63), 7.0, 1.0]),
+    ],
+)
+def test_integers_mixed_with_floats_are_read_as_float(text: str, expected: list[object]) -> None:
+    out = Expression(text).evaluate(BIG)
+    assert out.type == pa.float64()
+    assert out.to_pylist() == expected
+
+
+def test_whole_number_next_to_a_uint64_is_a_uint64() -> None:
+    out = Expression("u - 1").evaluate(BIG)
+    assert out.type == pa.uint64()
+    assert out.to_pylist() == [2**64 - 2, 2**63 - 1, 0, None]
+    assert Expression("coalesce(u, 5)").evaluate(BIG).to_pylist() == [2**64 - 1, 2**63, 1, 5]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("ns = f", [False, True, True, None]),  # 1700000000123456789 is not 1.7e18
+        ("ns > f", [True, False, False, None]),
+        ("ns = 1700000000123456768.0", [False, False, False, None]),  # the float ns rounds to
+        ("u > 1", [True, True, False, None]),
+        ("u = 18446744073709551615", [True, False, False, None]),
+        ("u > ns", [True, True, False, None]),
+        ("ns < 9223372036854775808", [True, True, True, None]),  # 2**63: a uint64 literal
+        ("u = f", [False, False, False, None]),
+        ("u >= 18446744073709551616.0", [False, False, False, None]),  # 2**64, where u rounds to
+    ],
+)
+def test_integer_comparisons_are_exact_beyond_2_53(text: str, expected: list[object]) -> None:
+    assert Expression(text).evaluate(BIG).to_pylist() == expected
+
+
+_OPS = {"=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+_INT64 = st.one_of(
+    st.integers(-(2**63), 2**63 - 1),
+    st.sampled_from([2**53 + 1, -(2**53) - 1, 2**63 - 1, -(2**63), 2**62 + 1]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pairs=st.lists(
+        _INT64.flatmap(lambda i: st.tuples(st.just(i), st.one_of(st.just(float(i)), st.floats()))),
+        min_size=1,
+        max_size=20,
+    ),
+    op=st.sampled_from(sorted(_OPS)),
+)
+def test_int_float_comparison_matches_python(pairs: list[tuple[int, float]], op: str) -> None:
+    ints, floats = [i for i, _ in pairs], [f for _, f in pairs]
+    batch = pa.record_batch({"i": pa.array(ints, pa.int64()), "f": pa.array(floats, pa.float64())})
+    assert Expression(f"i {op} f").evaluate(batch).to_pylist() == [_OPS[op](i, f) for i, f in pairs]
+    assert Expression(f"f {op} i").evaluate(batch).to_pylist() == [_OPS[op](f, i) for i, f in pairs]
+
+
+@pytest.mark.parametrize(
+    "text, expected, type_",
+    [
+        ("round(p, 1)", ["100000000.0", "-100000000.0", "1.3"], pa.decimal128(10, 1)),
+        ("round(p)", ["100000000", "-100000000", "1"], pa.decimal128(10, 0)),
+        ("round(p, -2)", ["100000000", "-100000000", "0"], pa.decimal128(10, 0)),
+        ("round(p, 2)", ["99999999.99", "-99999999.95", "1.25"], pa.decimal128(10, 2)),
+        ("ceil(p)", ["100000000", "-99999999", "2"], pa.decimal128(10, 0)),
+        ("floor(p)", ["99999999", "-100000000", "1"], pa.decimal128(10, 0)),
+    ],
+)
+def test_decimal_rounding_widens_like_duckdb(text: str, expected: list[str], type_: pa.DataType) -> None:
+    values = [Decimal("99999999.99"), Decimal("-99999999.95"), Decimal("1.25")]
+    batch = pa.record_batch({"p": pa.array(values, pa.decimal128(10, 2))})
+    out = Expression(text).evaluate(batch)
+    assert out.type == type_
+    assert out.to_pylist() == [Decimal(v) for v in expected]
+
+
+# ---- text literals compared with a timestamp that has a zone
+
+_UTC = dt.UTC
+ZONED = pa.record_batch(
+    {
+        "t": pa.array(
+            [dt.datetime(2023, 12, 31, 23, tzinfo=_UTC), dt.datetime(2024, 1, 1, tzinfo=_UTC), None],
+            pa.timestamp("us", "UTC"),
+        ),
+        "oslo": pa.array(
+            [dt.datetime(2023, 12, 31, 23, tzinfo=_UTC), dt.datetime(2024, 1, 1, tzinfo=_UTC), None],
+            pa.timestamp("us", "Europe/Oslo"),
+        ),
+    }
+)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("t >= '2024-01-01'", [False, True, None]),
+        ("t >= '2024-01-01 00:00:00'", [False, True, None]),
+        ("t >= '2024-01-01T00:00:00Z'", [False, True, None]),
+        ("t = '2024-01-01T01:00:00+01:00'", [False, True, None]),
+        ("t in ('2024-01-01', '2023-12-31 23:00')", [True, True, None]),
+        ("t not in ('2024-01-01')", [True, False, None]),
+        # a naive literal is wall-clock time in the column's zone: Oslo's midnight is 23:00 UTC
+        ("oslo = '2024-01-01'", [True, False, None]),
+        ("oslo in ('2024-01-01 01:00:00')", [False, True, None]),
+    ],
+)
+def test_naive_text_compared_with_zoned_timestamp_is_read_in_its_zone(text: str, expected: list[object]) -> None:
+    assert Expression(text).evaluate(ZONED).to_pylist() == expected
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("oslo = '2024-03-31 02:30'", "'2024-03-31 02:30' does not exist in time zone Europe/Oslo at position 8"),
+        ("oslo = '2024-10-27 02:30'", "'2024-10-27 02:30' is ambiguous in time zone Europe/Oslo at position 8"),
+        ("t < 'soon'", "'soon' is not a valid timestamp[us, UTC] at position 5"),
+        ("t in ('soon')", "'soon' is not a valid timestamp[us, UTC] at position 3"),
+    ],
+)
+def test_text_that_is_no_instant_in_the_zone_is_a_config_error(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Expression(text, key="where").evaluate(ZONED)
+    assert str(info.value) == f'where: {message} in "{text}"'
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2024-05-01", dt.date(2024, 5, 1)),
+        ("2024-05-01T10:00", dt.date(2024, 5, 1)),
+        ("2024-05-01 10:00:00.123456789", dt.date(2024, 5, 1)),
+        ("2024-05-01T23:00:00-05:00", dt.date(2024, 5, 1)),  # the date as written
+        ("9999-12-31T23:59:59Z", dt.date(9999, 12, 31)),
+        ("2024-05-01garbage", None),
+        ("2024-05-01 25:99", None),
+        ("2024-05-01T", None),
+        ("2024-02-30", None),
+        (None, None),
+    ],
+)
+def test_date_of_text_is_null_unless_a_date_with_an_optional_time(text: str | None, expected: object) -> None:
+    batch = pa.record_batch({"s": pa.array([text], pa.string())})
+    assert Expression("date(s)").evaluate(batch).to_pylist() == [expected]
+
+
+@pytest.mark.parametrize(
+    "text, expected",  # as SQL (DuckDB, PostgreSQL): start 0 is the position before the text
+    [
+        ("substr('hello', 0, 2)", "h"),
+        ("substr('hello', 0, 1)", ""),
+        ("substr('hello', 0)", "hello"),
+        ("substr('hello', 1, 2)", "he"),
+        ("substr('hello', -1, 2)", "o"),
+        ("substr('hello', -7, 3)", "h"),
+    ],
+)
+def test_substr_counts_like_sql(text: str, expected: str) -> None:
+    assert ev(text) == [expected] * 4
+
+
+@pytest.mark.parametrize(
+    "text, expected",  # SQL's three-valued answers (as DuckDB gives them)
+    [
+        ("age in (10, null)", [True, None, None, None]),
+        ("age not in (10, null)", [False, None, None, None]),
+        ("age in (null)", [None, None, None, None]),
+        ("age not in (10)", [False, True, None, True]),
+    ],
+)
+def test_null_in_an_in_list_makes_a_value_not_found_unknown(text: str, expected: list[object]) -> None:
+    assert ev(text) == expected

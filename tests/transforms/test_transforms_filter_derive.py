@@ -28,6 +28,13 @@ def test_filter_counts_false_and_null_as_filtered_not_rejected() -> None:
     assert out.last_row == c.last_row
 
 
+def test_filter_not_in_a_list_with_null_keeps_no_row() -> None:
+    out = Filter(where="country not in ('DK', null)")(chunk_of(PEOPLE))  # SQL: never true
+    assert out.num_rows == 0 and out.rows_filtered == 5
+    out = Filter(where="country in ('DK', null)")(chunk_of(PEOPLE))  # a match is still true
+    assert col(out, "name") == ["Dan"]
+
+
 def test_filter_all_and_none_and_empty() -> None:
     c = chunk_of(PEOPLE)
     assert Filter(where="true")(c) is c  # every row kept: the chunk as it was, no copy

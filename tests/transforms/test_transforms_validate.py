@@ -164,3 +164,14 @@ def test_small_decimals_show_and_match_as_their_stored_digits() -> None:
         "rule regex='^0\\\\.000000' failed for amount: 0.500000000",
     ]
     assert json.loads(out.rejects[0].to_json())["values"] == {"amount": "-0.000000001"}
+
+
+def test_rules_check_a_dictionary_columns_values() -> None:
+    stage = Validate(rules={"species": {"allowed": ["Adelie", "Gentoo"], "length": [1, 6], "regex": "^[A-Z]"}})
+    species = pa.array(["Adelie", "Gentoo", "Chinstrap", "adelie", None]).dictionary_encode()
+    out = stage(chunk_of({"species": species}))
+    assert col(out, "species") == ["Adelie", "Gentoo", None]
+    assert [(r.row, r.reason) for r in out.rejects] == [
+        (3, "rule allowed=['Adelie', 'Gentoo'] failed for species: 'Chinstrap'"),
+        (4, "rule allowed=['Adelie', 'Gentoo'] failed for species: 'adelie'"),
+    ]
