@@ -24,6 +24,7 @@ import json
 import math
 import re
 import struct
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -102,6 +103,41 @@ def _leaves(arr: pa.Array, path: _Path = ()) -> Iterator[tuple[_Path, pa.Array]]
         yield from _leaves(arr.flatten(), (*path, None))
     else:
         yield path, arr
+
+
+def _has_object(t: pa.DataType) -> bool:
+    if pa.types.is_struct(t):
+        return True
+    return bool((pa.types.is_list(t) or pa.types.is_large_list(t)) and _has_object(t.value_type))
+
+
+def _null_fields(arr: pa.Array, found: Counter[str]) -> None:
+    """Count, by key, the null fields of the objects in ``arr`` (their parents not null)."""
+    t = arr.type
+    if pa.types.is_struct(t):
+        for i, child in enumerate(arr.flatten()):  # the parents' nulls applied
+            if child.null_count > arr.null_count:
+                found[t.field(i).name] += child.null_count - arr.null_count
+            _null_fields(child, found)
+    elif pa.types.is_list(t) or pa.types.is_large_list(t):
+        _null_fields(arr.flatten(), found)
+
+
+def _objects_as_written(table: pa.Table, data: bytes) -> bool:
+    """Whether every null field of an object in ``table`` was a ``"key": null`` in ``data``:
+    pyarrow fills a key an object lacks with null too. Each key's ``"key": null`` pairs in the
+    text must cover its null fields plus its top-level nulls (which may use some of them); a
+    pair cannot occur inside a string, whose quotes are escaped."""
+    needed: Counter[str] = Counter()
+    for column in table.columns:
+        if _has_object(column.type):
+            _null_fields(column.combine_chunks(), needed)
+    for key, n in needed.items():
+        top = table.column(key).null_count if key in table.column_names else 0
+        pair = rb"[{,]\s*" + re.escape(json.dumps(key, ensure_ascii=False).encode()) + rb"\s*:\s*null"
+        if len(re.findall(pair, data)) < n + top:
+            return False
+    return True
 
 
 def _has_float(t: pa.DataType) -> bool:
@@ -236,7 +272,7 @@ _INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
 def _exact(value: Any, t: pa.DataType, floats: list[str]) -> Any:
     """An object or array (numbers as their text) as Python values for ``pa.array(..., t)``,
     checked on the way to fit ``t`` exactly: every key a field of its struct (pyarrow drops
-    unknown keys), every array a list, an int64 leaf an integer within int64, a bool leaf
+    unknown keys) and every field a key (pyarrow adds a null), every array a list, an int64 leaf an integer within int64, a bool leaf
     true or false, a string leaf a string. The texts of numbers in float64 leaves are added
     to ``floats``, for one ``float_loses`` over all of them. Raises ``_Misfit``."""
     if value is None:
@@ -253,6 +289,9 @@ def _exact(value: Any, t: pa.DataType, floats: list[str]) -> Any:
 
 
 def _exact_object(value: dict[str, Any], t: pa.StructType, floats: list[str]) -> dict[str, Any]:
+    if len(value) < t.num_fields:  # a key it lacks would come back as null: not what was written
+        missing = next(f.name for f in t if f.name not in value)
+        raise _Misfit(value, f"lacks key {missing!r} of the type")
     out = {}
     for k, v in value.items():
         i = t.get_field_index(k)
@@ -498,6 +537,8 @@ def _parsed_exactly(data: bytes, rounding: str | None, options: pajson.ParseOpti
             table.validate(full=True)  # pyarrow does not check UTF-8: a bad byte is read line by line
     except pa.ArrowInvalid:
         return None
+    if not _objects_as_written(table, data):
+        return None  # read line by line: an object keeps the keys it has
     return table if rounding is None or _floats_exact(table) else None
 
 

@@ -493,3 +493,30 @@ def test_a_lone_surrogate_escape_rejects_its_line_and_the_rest_loads(tmp_path: P
     assert sqlite_table(db) == [(2, "ok"), (3, "\N{GRINNING FACE}")]  # a whole pair is one character
     [r] = reject_lines(rejects_of(db))
     assert (r["line"], r["reason"]) == (1, "not valid JSON: a lone surrogate \\ud800 in 'x\\ud800y': not valid Unicode")
+
+
+@pytest.mark.parametrize("suffix", [".db", ".ldb"])
+def test_objects_keep_the_keys_they_were_written_with(tmp_path: Path, suffix: str) -> None:
+    """pyarrow fills a key an object lacks with null; an explicit null stays one."""
+    src = tmp_path / "k.jsonl"
+    src.write_text(
+        '{"id":1,"o":{"x":1}}\n{"id":2,"o":{"y":2}}\n{"id":3,"o":{"x":null}}\n'
+        '{"id":4,"o":{"x":1,"y":null},"l":[{"k":1},{"k":2,"j":"z"}]}\n'
+    )
+    target = tmp_path / f"k{suffix}"
+    assert (
+        load(src, target, table="t" if suffix == ".db" else None, key="{id}" if suffix == ".ldb" else None).rows_written
+        == 4
+    )
+    if suffix == ".db":
+        rows = [(json.loads(o), json.loads(lst) if lst else None) for _, o, lst in sqlite_table(target)]
+    else:
+        values = [json.loads(value) for _, value in leveldb_items(target)[0]]
+        # objects of several shapes are a column of JSON text: a string in the value's JSON
+        rows = [tuple(json.loads(v[c]) if isinstance(v.get(c), str) else v.get(c) for c in "ol") for v in values]
+    assert rows == [
+        ({"x": 1}, None),
+        ({"y": 2}, None),
+        ({"x": None}, None),
+        ({"x": 1, "y": None}, [{"k": 1}, {"k": 2, "j": "z"}]),
+    ]
