@@ -584,11 +584,26 @@ def _cast(col: _Column, target: pa.DataType, na: tuple[str, ...]) -> Converted:
         cast = _cast_without_na(col, target, na)
         if cast is not None:
             return cast
-    name = type_name(target)
-    col.reject(
-        cast_failures(col.arr, target, known_to_fail=True), lambda v: f"{_value_text(v)!r} is not a valid {name}"
-    )
+    col.reject(cast_failures(col.arr, target, known_to_fail=True), _cast_reason(col.arr.type, target))
     return _unchanged(col, kernels.cast(col.arr, target), target)
+
+
+def _cast_reason(source: pa.DataType, target: pa.DataType) -> ReasonOf:
+    name = type_name(target)
+    if pa.types.is_timestamp(target) and pa.types.is_timestamp(source) and _finer(source.unit, target.unit):
+        return lambda v: f"'{_value_text(v)}' has digits below a {_UNIT_NAMES[target.unit]} that {name} would drop"
+    if pa.types.is_timestamp(target) and (pa.types.is_timestamp(source) or pa.types.is_date(source)):
+        # a finer unit counts fewer years (nanoseconds: only 1677 to 2262)
+        years = " (years 1677 to 2262)" if target.unit == "ns" else ""
+        return lambda v: f"'{_value_text(v)}' is outside the range of {name}{years}"
+    return lambda v: f"{_value_text(v)!r} is not a valid {name}"
+
+
+_UNIT_NAMES = {"s": "second", "ms": "millisecond", "us": "microsecond", "ns": "nanosecond"}
+
+
+def _finer(unit: str, than: str) -> bool:
+    return list(_UNIT_NAMES).index(unit) > list(_UNIT_NAMES).index(than)
 
 
 def _unchanged(col: _Column, out: pa.Array, target: pa.DataType) -> Converted:

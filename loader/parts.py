@@ -5,12 +5,13 @@ A part has a stable id made from its file's identity and its range, so a rerun, 
 process or another machine names the same part the same way. A CSV file is cut only
 where the cut is provably between rows: the quote characters before the cut are even
 in number (a newline inside a quoted value follows an odd count). A file that cannot
-be cut safely (compressed, read from standard input, escapes with a backslash) is one
-part, and the plan says why.
+be cut safely (compressed, read from standard input, escapes with a backslash, text not
+in UTF-8) is one part, and the plan says why.
 """
 
 from __future__ import annotations
 
+import codecs
 import itertools
 import json
 from collections.abc import Iterable, Iterator
@@ -94,6 +95,7 @@ def plan_file(
     part_bytes: int = PART_BYTES,
     quote: str | None = '"',
     escape: str | None = None,
+    encoding: str = "utf-8",
 ) -> FilePlan:
     """The parts of one input file."""
     size = storage.size(path) or 0
@@ -108,6 +110,9 @@ def plan_file(
         return FilePlan((whole,))
     if fmt == "csv" and escape:
         return FilePlan((whole,), f"escape character {escape!r}: quote parity cannot find row boundaries, read whole")
+    if fmt == "csv" and codecs.lookup(encoding).name != "utf-8":
+        # the reader transcodes a stream from its start; a byte range of it is UTF-8 only
+        return FilePlan((whole,), f"encoding {encoding}: read whole")
     cuts = list(row_boundaries(path, part_sizes(part_bytes, size), quote.encode() if fmt == "csv" and quote else None))
     bounds = [(0, 1), *cuts, (size, 0)]
     parts = tuple(

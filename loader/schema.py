@@ -4,13 +4,14 @@ Each file's head is sampled (``TypeGuess`` per column, as for one file) and
 the guesses are merged, so several files give the type one file holding all
 their values would get: int64 + a leading-zero text is text, int64 + float64
 is float64, anything + text is text; a date column and a timestamp column
-make a timestamp. Types fixed before (recorded with the job's checkpoint, or
+make a timestamp, timestamps of two units the finer unit, of two zones UTC. Types fixed before (recorded with the job's checkpoint, or
 declared by an existing SQLite table) are kept: a later value that does not
 fit is rejected, never coerced.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -39,7 +40,25 @@ class Sample:
     guesses: dict[str, TypeGuess | None]
 
 
-_DATED = (pa.date32(), pa.timestamp("us"))
+_UNITS = ("s", "ms", "us", "ns")  # coarse to fine: a coarser value is a finer one exactly
+
+
+def _dated(t: pa.DataType) -> bool:
+    return bool(pa.types.is_date32(t) or pa.types.is_timestamp(t))
+
+
+def _unify_dated(a: pa.DataType, b: pa.DataType) -> pa.DataType:
+    """Dates and timestamps: the finer unit; zones that differ meet in UTC. A naive
+    timestamp (or a date) beside a zoned one is text: no zone can be assumed for it."""
+    if pa.types.is_date32(a) and pa.types.is_date32(b):
+        return a
+    if pa.types.is_date32(a) or pa.types.is_date32(b):
+        ts = b if pa.types.is_date32(a) else a
+        return ts if ts.tz is None else pa.string()
+    if (a.tz is None) != (b.tz is None):
+        return pa.string()
+    unit = max(a.unit, b.unit, key=_UNITS.index)
+    return pa.timestamp(unit, tz=None if a.tz is None else a.tz if a.tz == b.tz else "UTC")
 
 
 def _unify_two(a: pa.DataType, b: pa.DataType) -> pa.DataType:
@@ -50,9 +69,13 @@ def _unify_two(a: pa.DataType, b: pa.DataType) -> pa.DataType:
         return pa.int64() if pa.uint64() not in (a, b) else pa.string()
     if {pa.types.is_integer(a) or pa.types.is_floating(a), pa.types.is_integer(b) or pa.types.is_floating(b)} == {True}:
         return pa.float64()
-    if a in _DATED and b in _DATED:
-        return pa.timestamp("us")
+    if _dated(a) and _dated(b):
+        return _unify_dated(a, b)
     return pa.string()
+
+
+def _unify_known(types: list[pa.DataType]) -> pa.DataType:
+    return functools.reduce(_unify_two, types)
 
 
 def _unify_column(types: list[pa.DataType], guesses: list[TypeGuess | None]) -> pa.DataType:
@@ -67,11 +90,8 @@ def _unify_column(types: list[pa.DataType], guesses: list[TypeGuess | None]) -> 
             merged.merge(g)
         found = merged.result()
         # The guesses have no date-or-timestamp candidate: files of dates and files of timestamps.
-        return pa.timestamp("us") if is_text(found) and set(types) == set(_DATED) else found
-    out = types[0]
-    for t in types[1:]:
-        out = _unify_two(out, t)
-    return out
+        return _unify_known(types) if is_text(found) and all(_dated(t) for t in types) else found
+    return _unify_known(types)
 
 
 def unify(samples: Iterable[Sample]) -> dict[str, pa.DataType]:

@@ -124,10 +124,13 @@ class Ledger:
         self.run = run  # the run's report: its totals
         self.entries: dict[str, FileState | str] = {}  # files' states and the types, changed since the last commit
         self.committed = Tally()  # the run's totals at the last commit
+        # the files counted into since the last commit, with their counts at it
+        self.uncommitted: dict[int, tuple[FileReport, Tally]] = {}
         self.commits = 0
         self.pending = 0  # rows read since the last commit
 
     def count(self, key: str, fs: FileState, file_report: FileReport, tally: Tally, end: dict[str, Any]) -> None:
+        self.uncommitted.setdefault(id(file_report), (file_report, Tally.of(file_report)))
         for holder in (fs, file_report, self.run):
             tally.add_to(holder)
         if end:
@@ -154,11 +157,16 @@ class Ledger:
         self.committed = Tally.of(self.run)
         self.commits += 1
         self.entries.clear()
+        self.uncommitted.clear()
         self.pending = 0
 
     def rewind(self) -> None:
-        """After a failure the run's totals say what was committed: staged rows were rolled back."""
+        """After a failure the run's and each file's counts say what was committed: staged
+        rows were rolled back."""
         self.committed.set_on(self.run)
+        for file_report, at_commit in self.uncommitted.values():
+            at_commit.set_on(file_report)
+        self.uncommitted.clear()
 
 
 @dataclass

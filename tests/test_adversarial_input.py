@@ -287,6 +287,17 @@ def test_dropped_rows_cut_and_resume_alike_however_reads_fall(tmp_path: Path) ->
 # ------------------------------------------------ item 9: errors with a name
 
 
+def test_a_utf16_file_read_as_utf8_stops_at_its_header_with_the_encoding_to_use(tmp_path: Path) -> None:
+    src = tmp_path / "u.csv"
+    src.write_bytes("id,v\n1,2\n".encode("utf-16-le"))
+    p = cli("load", str(src), str(tmp_path / "u.db"))
+    assert p.returncode == 65
+    assert p.stderr == (
+        f"loader: error: {src}, line 1, column 'i\\x00d\\x00': the header's column name holds a NUL byte\n"
+        '  hint: it looks like UTF-16: read it with --encoding utf-16-le (source.encoding = "utf-16-le")\n'
+    )
+
+
 def test_truncated_gzip_names_the_file(tmp_path: Path) -> None:
     import gzip
 

@@ -33,6 +33,7 @@ from loader.parts import plan_file
 from loader.readers import open_reader
 from loader.readers.csv.parts import bounds
 from loader.schema import encode_types
+from tests.conftest import sqlite_rows
 from tests.reliability_util import cli, popen, toml_value, write_job
 
 distributed = pytest.importorskip("dask.distributed")
@@ -191,6 +192,27 @@ def test_every_engine_loads_a_third_party_file_as_threads_does(tmp_path: Path, c
     assert rows[0][: len(first)] == first
     with open(path, encoding="utf-8", newline="") as fh:
         assert len(rows) == sum(1 for _ in csv.reader(fh)) - 1  # every record, once
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "utf-16"])
+def test_a_csv_file_not_in_utf8_is_one_part_and_loads_as_threads_does(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "in.csv"
+    path.write_bytes("".join(["id,name\n", *(f"{i},café {i}\n" for i in range(3000))]).encode(encoding))
+    loaded = {}
+    for engine in ("threads", "processes"):
+        target = tmp_path / f"{engine}.db"
+        config = JobConfig(
+            source=SourceConfig(path=[str(path)], encoding=encoding),
+            sink=SinkConfig(path=str(target), table="t"),
+            run=RunConfig(engine=engine, part_size=4096),  # type: ignore[arg-type]
+        )
+        report = Pipeline(config).run()
+        assert (report.status, report.rows_written, report.rows_rejected) == ("ok", 3000, 0)
+        loaded[engine] = sqlite_rows(target, "SELECT id, name FROM t ORDER BY rowid")
+        if engine == "processes":
+            assert len(report.parts) == 1
+    assert loaded["processes"] == loaded["threads"]
+    assert loaded["threads"][-1] == (2999, "café 2999")
 
 
 def test_a_rerun_skips_committed_parts_and_loads_nothing_twice(tmp_path: Path) -> None:

@@ -72,6 +72,15 @@ def test_files_that_cannot_be_cut_are_one_part_and_the_plan_says_why(tmp_path):
     assert len(plan.parts) == 1 and "escape character" in plan.note
 
 
+def test_a_csv_file_not_in_utf8_is_one_part_and_the_plan_says_why(tmp_path):
+    path = tmp_path / "l.csv"
+    path.write_bytes(b"a,b\n" + "1,café\n".encode("latin-1") * 2000)
+    for encoding in ("latin-1", "cp1252", "utf-16", "utf-8-sig"):
+        plan = plan_file(str(path), "csv", part_bytes=1000, encoding=encoding)
+        assert ([p.unit for p in plan.parts], plan.note) == (["file"], f"encoding {encoding}: read whole")
+    assert len(plan_file(str(path), "csv", part_bytes=1000, encoding="UTF8").parts) > 5
+
+
 def test_json_lines_cut_at_any_newline(tmp_path):
     path = tmp_path / "e.jsonl"
     path.write_text("".join(f'{{"id": {i}, "s": "v{i}"}}\n' for i in range(2000)))

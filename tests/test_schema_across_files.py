@@ -4,6 +4,7 @@ rejected, never coerced (issue 17, item 2)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from pathlib import Path
 
@@ -55,10 +56,16 @@ def test_glob_with_a_leading_zero_in_a_later_file_keeps_every_zip_as_text(tmp_pa
             "TEXT",
             [("2024-01-01T00:00:00.000000", "text"), ("2024-01-02T10:30:00.000000", "text")],
         ),
+        (  # a date beside a zoned timestamp: text, each value as its file has it
+            "2024-01-01",
+            "2024-01-02 10:30:00+02:00",
+            "TEXT",
+            [("2024-01-01", "text"), ("2024-01-02 10:30:00+02:00", "text")],
+        ),
         ("true", "maybe", "TEXT", [("true", "text"), ("maybe", "text")]),  # anything + text = text
         ("7", "", "INTEGER", [(7, "integer"), (None, "null")]),  # a file with no value has no say
     ],
-    ids=["int+float", "date+timestamp", "bool+text", "int+null"],
+    ids=["int+float", "date+timestamp", "date+zoned", "bool+text", "int+null"],
 )
 def test_files_unify_to_the_narrowest_type_holding_all(
     tmp_path: Path, first: str, second: str, sql_type: str, stored: list[tuple[object, str]]
@@ -444,3 +451,95 @@ def test_a_later_files_new_column_is_added_with_alter_on_every_engine(tmp_path: 
     report = load(files, str(db), table="t", sink_options={"alter": True}, run_options=run)
     assert (report.rows_written, report.resumed) == (1, True)  # the first file's rows were committed
     assert sqlite_rows(db, "SELECT x, y FROM t ORDER BY x") == [(1, None), (2, None), (3, 4)]
+
+
+_NAIVE = dt.datetime(2024, 1, 2, 3, 4, 5)
+_ZONED = dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "schema", "stored"),
+    [
+        (  # pandas (ns) beside DuckDB or Spark (us): the finer unit, every value exact
+            pa.array([_NAIVE], pa.timestamp("us")),
+            pa.array([1704164645123456789], pa.timestamp("ns")),
+            "timestamp[ns]",
+            ["2024-01-02T03:04:05.000000000", "2024-01-02T03:04:05.123456789"],
+        ),
+        (
+            pa.array([_NAIVE], pa.timestamp("us")),
+            pa.array([_NAIVE], pa.timestamp("ms")),
+            "timestamp[us]",
+            ["2024-01-02T03:04:05.000000", "2024-01-02T03:04:05.000000"],
+        ),
+        (  # two zones meet in UTC
+            pa.array([_ZONED], pa.timestamp("us", tz="+02:00")),
+            pa.array([_NAIVE], pa.timestamp("ms", tz="Europe/Berlin")),
+            "timestamp[us, UTC]",
+            ["2024-01-02T01:04:05.000000Z", "2024-01-02T03:04:05.000000Z"],
+        ),
+        (
+            pa.array([dt.date(2024, 1, 1)]),
+            pa.array([_NAIVE], pa.timestamp("ms")),
+            "timestamp[ms]",
+            ["2024-01-01T00:00:00.000", "2024-01-02T03:04:05.000"],
+        ),
+        (  # no zone can be assumed for a naive value: text, as each file alone writes it
+            pa.array([_NAIVE], pa.timestamp("us")),
+            pa.array([_ZONED], pa.timestamp("us", tz="+02:00")),
+            "string",
+            ["2024-01-02T03:04:05.000000", "2024-01-02T01:04:05.000000Z"],
+        ),
+        (
+            pa.array([dt.date(2024, 1, 1)]),
+            pa.array([_ZONED], pa.timestamp("ns", tz="+02:00")),
+            "string",
+            ["2024-01-01", "2024-01-02T01:04:05.000000000Z"],
+        ),
+    ],
+    ids=["us+ns", "us+ms", "zones", "date+naive-ms", "naive+zoned", "date+zoned"],
+)
+def test_parquet_dates_and_timestamps_unify_to_a_type_holding_every_value(
+    tmp_path: Path, first: pa.Array, second: pa.Array, schema: str, stored: list[str]
+) -> None:
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"d": first}), tmp_path / "p1.parquet")
+    pq.write_table(pa.table({"d": second}), tmp_path / "p2.parquet")
+    db = tmp_path / "p.db"
+    report = load(str(tmp_path / "p*.parquet"), str(db), table="t")
+    assert (report.rows_written, report.rows_rejected) == (2, 0)
+    assert sqlite_state(db)["schema"] == {"d": schema}
+    assert [v for v, _ in typed(db, "d")] == stored
+
+
+def test_a_timestamp_outside_the_nanosecond_range_is_rejected_when_files_unify_to_it(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    far = pa.array([_NAIVE, dt.datetime(2500, 1, 1)], pa.timestamp("us"))
+    pq.write_table(pa.table({"d": far}), tmp_path / "p1.parquet")
+    pq.write_table(pa.table({"d": pa.array([1], pa.timestamp("ns"))}), tmp_path / "p2.parquet")
+    db = tmp_path / "p.db"
+    report = load(str(tmp_path / "p*.parquet"), str(db), table="t")
+    assert (report.rows_written, report.rows_rejected) == (2, 1)
+    assert [v for v, _ in typed(db, "d")] == ["2024-01-02T03:04:05.000000000", "1970-01-01T00:00:00.000000001"]
+    [reject] = reject_lines(rejects_of(db))
+    assert (reject["file"], reject["row"], reject["column"]) == (str(tmp_path / "p1.parquet"), 2, "d")
+    assert reject["reason"] == "'2500-01-01 00:00:00' is outside the range of timestamp[ns] (years 1677 to 2262)"
+
+
+def test_a_later_runs_finer_timestamps_are_rejected_not_truncated(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"d": pa.array([_NAIVE], pa.timestamp("us"))}), tmp_path / "p1.parquet")
+    db = tmp_path / "p.db"
+    load(str(tmp_path / "p*.parquet"), str(db), table="t")
+    later = pa.array([1704164645000000000, 1704164645123456789], pa.timestamp("ns"))
+    pq.write_table(pa.table({"d": later}), tmp_path / "p2.parquet")
+    report = load(str(tmp_path / "p*.parquet"), str(db), table="t")
+    assert (report.rows_written, report.rows_rejected) == (1, 1)
+    assert [v for v, _ in typed(db, "d")] == ["2024-01-02T03:04:05.000000", "2024-01-02T03:04:05.000000"]
+    [reject] = reject_lines(rejects_of(db))
+    assert reject["reason"].startswith(
+        "'2024-01-02 03:04:05.123456789' has digits below a microsecond that timestamp[us] would drop; "
+    )

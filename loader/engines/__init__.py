@@ -296,7 +296,10 @@ def plan_parts(pipeline: Pipeline, plans: list[FilePlan]) -> list[Part]:
         fmt = str(src.format or "csv")
         # the readers that read a part of a file; the others' files are one part each
         how = fmt if fmt in ("csv", "parquet") else "whole"
-        out += plan_file(plan.path, how, part_bytes=int(run.part_size), quote=quote, escape=escape).parts
+        cut = plan_file(
+            plan.path, how, part_bytes=int(run.part_size), quote=quote, escape=escape, encoding=src.encoding
+        )
+        out += cut.parts
     return out
 
 

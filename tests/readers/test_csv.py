@@ -508,3 +508,46 @@ def test_column_names_read_a_file_as_headerless_unless_header_is_set(tmp_path: P
     report = load(named, tmp_path / "h.db", table="t", source_options={"column_names": ["a", "b"], "header": True})
     assert report.rows_written == 1
     assert sqlite3.connect(tmp_path / "h.db").execute("SELECT a, b FROM t").fetchall() == [(1, "x")]
+
+
+@pytest.mark.parametrize(
+    ("data", "column", "hint"),
+    [
+        (b"a\0b,c\n1,2\n", "a\x00b", SourceError.default_hint),
+        ("id,v\n1,2\n".encode("utf-16-le"), "i\x00d\x00", "read it with --encoding utf-16-le"),
+    ],
+    ids=["nul", "utf-16-le"],
+)
+def test_a_nul_byte_in_the_header_names_the_file_line_and_column(
+    tmp_path: Path, data: bytes, column: str, hint: str
+) -> None:
+    path = tmp_path / "n.csv"
+    path.write_bytes(data)
+    with pytest.raises(SourceError) as info:
+        read_all(path)
+    err = info.value
+    assert (err.exit_code, err.file, err.line, err.column) == (65, str(path), 1, column)
+    assert err.message == "the header's column name holds a NUL byte"
+    assert hint in str(err.hint)
+
+
+def test_a_utf16_header_without_a_byte_order_mark_gets_a_hint_with_its_order(tmp_path: Path) -> None:
+    big = tmp_path / "be.csv"
+    big.write_bytes("id,v\r\n1,2\r\n".encode("utf-16-be"))
+    with pytest.raises(SourceError) as info:
+        read_all(big)
+    assert info.value.hint == 'it looks like UTF-16: read it with --encoding utf-16-be (source.encoding = "utf-16-be")'
+    marked = tmp_path / "bom.csv"
+    marked.write_bytes("id,v\n1,2\n".encode("utf-16"))
+    with pytest.raises(SourceError) as info:
+        read_all(marked)
+    assert info.value.hint == 'it looks like UTF-16: read it with --encoding utf-16 (source.encoding = "utf-16")'
+    _, chunks = read_all(big, encoding="utf-16-be")
+    assert rows_of(chunks) == [{"id": 1, "v": 2}]
+
+
+def test_names_given_for_a_header_with_a_nul_byte_replace_it(tmp_path: Path) -> None:
+    path = tmp_path / "n.csv"
+    path.write_bytes(b"a\0b,c\n1,2\n")
+    r, chunks = read_all(path, column_names=["a", "c"])
+    assert (r.schema.names, rows_of(chunks)) == (["a", "c"], [{"a": 1, "c": 2}])

@@ -95,7 +95,12 @@ class _HeadReader:
         try:
             text = header.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError:
-            raise SourceError("header is not valid text in the declared encoding", file=self.path, line=line) from None
+            raise SourceError(
+                "header is not valid text in the declared encoding",
+                file=self.path,
+                line=line,
+                hint=_utf16_hint(header),
+            ) from None
         if "\r" in text and b"\n" not in buf:  # what csv would call "new-line character seen in unquoted field"
             raise SourceError(
                 "lines end in a carriage return alone (old Mac style); loader reads LF or CRLF line ends",
@@ -106,9 +111,13 @@ class _HeadReader:
         try:
             names = next(csv_rows(dialect, self.config.escape_char, [text]), [])
         except csv.Error as exc:
-            raise SourceError(f"header row is not valid CSV: {exc}", file=self.path, line=line) from None
+            raise SourceError(
+                f"header row is not valid CSV: {exc}", file=self.path, line=line, hint=_utf16_hint(header)
+            ) from None
         if not names or names == [""]:
             raise SourceError("header row is empty", file=self.path, line=line)
+        if self.config.column_names is None:  # names given instead replace the header's
+            _check_nul(names, header, self.path, line)
         return buf, pos + end, names
 
     def first_row_width(self, pending: bytes, dialect: Dialect) -> tuple[bytes, int]:
@@ -123,6 +132,28 @@ class _HeadReader:
         end = first_row_end(pending[first:], quote, escape)
         row = pending[first : first + end if end > 0 else len(pending)].decode("utf-8", "replace")
         return pending, len(next(csv_rows(dialect, self.config.escape_char, [row.rstrip("\r\n")]), []))
+
+
+def _check_nul(names: list[str], header: bytes, path: str, line: int) -> None:
+    """A NUL byte in a column name: no table or key can take it, and it is most often
+    a file in UTF-16 read as UTF-8."""
+    bad = next((n for n in names if "\x00" in n), None)
+    if bad is not None:
+        raise SourceError(
+            "the header's column name holds a NUL byte", file=path, line=line, column=bad, hint=_utf16_hint(header)
+        )
+
+
+def _utf16_hint(header: bytes) -> str | None:
+    """How to read a header that looks like UTF-16: a NUL byte beside (nearly) every
+    other byte, as ASCII text has in UTF-16, and none between."""
+    even, odd = header[0::2], header[1::2]
+    nul, other = (odd, even) if odd.count(0) > even.count(0) else (even, odd)
+    if other.count(0) or len(nul) < 2 or nul.count(0) < 0.75 * len(nul):
+        return None
+    bom = header[:2] in (b"\xff\xfe", b"\xfe\xff")  # it names its byte order
+    encoding = "utf-16" if bom else "utf-16-le" if nul is odd else "utf-16-be"
+    return f'it looks like UTF-16: read it with --encoding {encoding} (source.encoding = "{encoding}")'
 
 
 def _quote_and_escape(dialect: Dialect, config: SourceConfig) -> tuple[bytes | None, bytes | None]:
