@@ -95,12 +95,18 @@ def _unify_column(types: list[pa.DataType], guesses: list[TypeGuess | None]) -> 
 
 
 def unify(samples: Iterable[Sample]) -> dict[str, pa.DataType]:
-    """Each column's type over every sampled file; a file without values in a column has no say."""
+    """Each column's type over every sampled file; a file without values in a column has no say.
+    Names that differ only in case (``Code`` in one file, ``code`` in the next) are one column,
+    as in SQLite: each spelling gets the type that holds the values of all."""
     types: dict[str, list[pa.DataType]] = {}
     guesses: dict[str, list[TypeGuess | None]] = {}
+    spellings: dict[str, list[str]] = {}
     for sample in samples:
         for f in sample.schema:
-            seen = types.setdefault(f.name, [])
+            key = f.name.lower()
+            if f.name not in spellings.setdefault(key, []):
+                spellings[key].append(f.name)
+            seen = types.setdefault(key, [])
             if f.name not in sample.guesses:
                 seen.append(f.type)  # a known type: declared, or Parquet's
                 continue
@@ -108,8 +114,9 @@ def unify(samples: Iterable[Sample]) -> dict[str, pa.DataType]:
             if guess is not None and not guess.values:
                 continue  # all null in this file's head: no say
             seen.append(f.type)
-            guesses.setdefault(f.name, []).append(guess)
-    return {n: _unify_column(ts, guesses.get(n, [])) for n, ts in types.items()}
+            guesses.setdefault(key, []).append(guess)
+    unified = {key: _unify_column(ts, guesses.get(key, [])) for key, ts in types.items()}
+    return {name: unified[key] for key, names in spellings.items() for name in names}
 
 
 def declared_pins(declared: dict[str, str], types: dict[str, pa.DataType]) -> dict[str, pa.DataType]:

@@ -543,3 +543,13 @@ def test_a_later_runs_finer_timestamps_are_rejected_not_truncated(tmp_path: Path
     assert reject["reason"].startswith(
         "'2024-01-02 03:04:05.123456789' has digits below a microsecond that timestamp[us] would drop; "
     )
+
+
+def test_names_that_differ_in_case_across_files_are_one_column(tmp_path: Path) -> None:
+    """SQLite takes `code` into the column `Code`: the two files' values decide one type."""
+    write(tmp_path / "f1.csv", "id,Code\n1,5\n2,6\n")
+    write(tmp_path / "f2.csv", "id,code\n3,007\n4,1.50\n")
+    db = tmp_path / "o.db"
+    report = load([str(tmp_path / "f1.csv"), str(tmp_path / "f2.csv")], str(db), table="t")
+    assert (report.rows_written, report.rows_rejected) == (4, 0)
+    assert typed(db, "Code") == [("5", "text"), ("6", "text"), ("007", "text"), ("1.50", "text")]
