@@ -680,6 +680,12 @@ def _sizes(section: Any, where: str) -> dict[str, Any]:
 
 def _source_format(paths: list[str]) -> Format:
     formats = {infer_format(p) for p in paths}
+    known = sorted(f for f in formats if f is not None)
+    if len(known) > 1:
+        raise ConfigError(
+            f"source.path: the inputs mix formats ({', '.join(known)}); one load reads one format",
+            hint="load each format in a run of its own (the same target and table may take them in turn)",
+        )
     found = formats.pop() if len(formats) == 1 else None
     if found is None:
         raise ConfigError(

@@ -248,3 +248,9 @@ def test_the_reference_job_file_names_every_key() -> None:
     for section in (SourceConfig, SinkConfig, RunConfig):
         missing = {f.name for f in dataclasses.fields(section)} - named
         assert not missing, f"{section.__name__}: {sorted(missing)} not in configs/reference.toml"
+
+
+def test_inputs_of_several_formats_are_refused_by_name() -> None:
+    with pytest.raises(ConfigError) as info:
+        job_from_dict({"source": {"path": ["a.csv", "b.jsonl", "c.parquet"]}, "sink": {"path": "x.db"}}, env={})
+    assert str(info.value) == "source.path: the inputs mix formats (csv, jsonl, parquet); one load reads one format"

@@ -518,6 +518,24 @@ class _Block:
     rejects: list[tuple[int, int, str, str | None, str]]  # row, line, reason, column, raw
 
 
+def _refuse_a_json_array(data: bytes, path: str) -> None:
+    """A file that is one JSON array of objects (``[{...}, {...}]``) is not JSON Lines: its rows
+    would be rejected one by one for the array's brackets and commas."""
+    first = data.lstrip().split(b"\n", 1)[0].strip()
+    if not first.startswith(b"["):
+        return
+    try:
+        whole = first == b"[" or all(isinstance(v, dict) for v in json.loads(first))
+    except ValueError:
+        whole = first.startswith((b"[{", b"[ {"))  # an array of objects longer than its first line
+    if whole:
+        raise SourceError(
+            "is a JSON array of objects, not JSON Lines (one object per line)",
+            file=path,
+            hint="write it as JSON Lines, e.g. jq -c '.[]' file.json > file.jsonl, then load that",
+        )
+
+
 def _blank(line: bytes) -> bool:
     return not line.strip()
 
@@ -649,6 +667,8 @@ class JSONLReader(ReaderBase):
         parsed = ordered_map(_parse_sample, blocks, self.workers)
         try:
             for data, table in parsed:
+                if not rows and not guesses:
+                    _refuse_a_json_array(data, self.path)
                 rows += _sample_block(data, table, guesses, self.config.infer_rows - rows)
                 if rows >= self.config.infer_rows:
                     break

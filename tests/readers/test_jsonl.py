@@ -520,3 +520,18 @@ def test_objects_keep_the_keys_they_were_written_with(tmp_path: Path, suffix: st
         ({"x": None}, None),
         ({"x": 1, "y": None}, [{"k": 1}, {"k": 2, "j": "z"}]),
     ]
+
+
+@pytest.mark.parametrize("text", ["iris", '[{"a": 1}, {"a": 2}]\n'])
+def test_a_json_array_file_is_refused_as_json_lines_with_what_to_do(tmp_path: Path, text: str) -> None:
+    src = tmp_path / "a.json"
+    if text == "iris":  # pretty-printed, as the data package ships it
+        vega = pytest.importorskip("vega_datasets")
+        text = (Path(os.path.dirname(vega.__file__)) / "_data" / "iris.json").read_text()
+    src.write_text(text)
+    p = cli("load", str(src), str(tmp_path / "a.db"), "--format", "jsonl")
+    assert p.returncode == 65
+    assert p.stderr == (
+        f"loader: error: {src}: is a JSON array of objects, not JSON Lines (one object per line)\n"
+        "  hint: write it as JSON Lines, e.g. jq -c '.[]' file.json > file.jsonl, then load that\n"
+    )
