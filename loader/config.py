@@ -415,7 +415,17 @@ def set_key(data: dict[str, Any], dotted: str, value: Any, origin: str) -> None:
     if len(parts) < 2 or not all(parts):
         raise ConfigError(f"{origin}: expected SECTION.KEY=VALUE, got {dotted!r}")
     if parts[0] not in SECTIONS:
-        raise unknown_key(origin, parts[0], list(SECTIONS))
+        hint = "transform stages are set in a job file's [[transform]] tables" if parts[0] == "transform" else None
+        raise ConfigError(
+            f"{origin}: {parts[0]!r} is not a section ({', '.join(SECTIONS)})",
+            hint=hint or did_you_mean(parts[0], list(SECTIONS)) or None,
+        )
+    fields = [f.name for f in dataclasses.fields(SECTIONS[parts[0]])]
+    if len(parts) == 2 and parts[1] not in fields:
+        wrong = unknown_key(parts[0], parts[1], fields)
+        if origin.startswith("environment"):  # the key is spelled otherwise there: name the variable
+            raise ConfigError(f"{origin}: {wrong.message}", hint=wrong.hint)
+        raise wrong
     node = data.setdefault(parts[0], {})
     for part in parts[1:-1]:
         node = node.setdefault(part, {})

@@ -159,3 +159,22 @@ def test_cli_load_paths_beat_the_environment(tmp_path: Path, data_dir: Path) -> 
     assert p.returncode == 0, p.stderr
     assert sqlite_rows(db, "SELECT count(*) FROM t") == [(2,)]
     assert not (tmp_path / "secret.db").exists()
+
+
+def test_an_unknown_key_or_section_from_the_environment_names_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_job(
+            job_file(tmp_path, '[source]\npath = "a.csv"\n[sink]\npath = "n.db"\n'), env={"LOADER_SINK__TABEL": "x"}
+        )
+    assert (str(info.value), info.value.hint) == (
+        "environment LOADER_SINK__TABEL: sink.tabel: unknown key",
+        "did you mean 'table'?",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_job(
+            job_file(tmp_path, '[source]\npath = "a.csv"\n[sink]\npath = "n.db"\n'), env={"LOADER_SINKK__TABLE": "x"}
+        )
+    assert (str(info.value), info.value.hint) == (
+        "environment LOADER_SINKK__TABLE: 'sinkk' is not a section (source, sink, run)",
+        "did you mean 'sink'?",
+    )
