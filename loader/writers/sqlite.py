@@ -15,6 +15,8 @@ other), so the loader opens its targets only through this writer.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import threading
@@ -110,6 +112,14 @@ def check_schema(config: SinkConfig, names: list[str]) -> None:
     suggest.require_columns("sink.primary_key", config.primary_key, names)
     for cols in config.indexes:
         suggest.require_columns("sink.indexes", cols, names)
+
+
+def index_name(table: str, cols: list[str]) -> str:
+    """The name of the loader's index on ``table`` (``cols``): readable, and unique to the
+    exact table and columns by a hash of them (``t`` on ``a_b`` and ``t`` on ``a, b``
+    would join alike)."""
+    digest = hashlib.sha256(json.dumps([table, cols]).encode()).hexdigest()[:8]
+    return f"idx_{table}_{'_'.join(cols)}_{digest}"
 
 
 def quote(name: str) -> str:
@@ -444,12 +454,31 @@ class SQLiteWriter(Transactional):
         if self.config.indexes:
             self._sort_on_disk()
         for cols in self.config.indexes:
-            name = "idx_" + self.table + "_" + "_".join(cols)
-            self._execute(
-                f"CREATE INDEX IF NOT EXISTS {quote(name)} ON {quote(self.table)} ("
-                + ", ".join(quote(c) for c in cols)
-                + ")"
+            self._index(cols)
+
+    def _indexed(self) -> set[tuple[str, ...]]:
+        """The column lists (lower case, in order) the table's full indexes cover, whatever
+        their names (an older loader's, the user's own, the primary key's)."""
+        found = set()
+        for _, name, _, _, partial in self._execute(f"PRAGMA index_list({quote(self.table)})"):
+            cols = tuple(r[2] for r in self._execute(f"PRAGMA index_info({quote(name)})"))
+            if not partial and None not in cols:
+                found.add(tuple(c.lower() for c in cols))
+        return found
+
+    def _index(self, cols: list[str]) -> None:
+        """An index on ``cols``, unless the table has one on them already."""
+        if tuple(c.lower() for c in cols) in self._indexed():
+            return
+        name = index_name(self.table, cols)
+        taken = self._execute("SELECT tbl_name FROM sqlite_master WHERE name = ? COLLATE NOCASE", (name,))
+        if taken:  # only the same table and columns make this name: not ours, so not done
+            raise ConfigError(
+                f"sink.indexes: cannot index {self.table!r} ({', '.join(cols)}): the name {name!r} is taken "
+                f"by another object on table {taken[0][0]!r}",
+                hint="drop or rename that object, then rerun",
             )
+        self._execute(f"CREATE INDEX {quote(name)} ON {quote(self.table)} (" + ", ".join(quote(c) for c in cols) + ")")
 
     def _sort_on_disk(self) -> None:
         """CREATE INDEX sorts the whole column: in memory (temp_store=MEMORY) that grows with

@@ -10,11 +10,13 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from loader import load
 from loader.chunk import Chunk
 from loader.config import SinkConfig
-from loader.errors import SinkError, TargetLockedError
+from loader.errors import ConfigError, SinkError, TargetLockedError
 from loader.writers import SQLiteWriter, quote, sqlite_type
-from tests.conftest import adapt, put
+from loader.writers.sqlite import index_name
+from tests.conftest import adapt, put, sqlite_rows
 
 
 def sink(path: Path, **kw) -> SinkConfig:
@@ -195,7 +197,7 @@ def test_indexes_are_created_after_load(tmp_path: Path) -> None:
     idx = (
         sqlite3.connect(db).execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 't'").fetchall()
     )
-    assert idx == [("idx_t_a_b",)]
+    assert idx == [(index_name("t", ["a", "b"]),)]
 
 
 def test_journal_mode_new_database_rollback_existing_wal_kept(tmp_path: Path) -> None:
@@ -276,3 +278,59 @@ def test_a_table_the_writer_made_binds_no_type_of_its_own_on_the_next_run(tmp_pa
         declared = w.column_types()
     assert declared == {f.name: sqlite_type(f.type) for f in ALL_TYPES.schema}
     assert declared_pins(declared, {f.name: f.type for f in ALL_TYPES.schema}) == {}
+
+
+def csv_file(path: Path, text: str) -> str:
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def indexes(db: Path) -> list[tuple[str, list[str]]]:
+    """Each index the loader could have made: its table and columns."""
+    conn = sqlite3.connect(db)
+    try:
+        names = conn.execute("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+        return sorted((t, [r[2] for r in conn.execute(f"PRAGMA index_info({quote(n)})")]) for n, t in names)
+    finally:
+        conn.close()
+
+
+def test_index_names_never_collide(tmp_path: Path) -> None:
+    """``a_b`` and ``a, b`` were both named idx_t_a_b, as was table ``t_a`` on ``b``: one index was never made."""
+    db = tmp_path / "o.db"
+    src = csv_file(tmp_path / "f.csv", "a,b,a_b\n1,2,3\n")
+    load(src, db, table="t", sink_options={"indexes": [["a_b"], ["a", "b"]]})
+    load(src, db, table="t_a", sink_options={"indexes": [["b"]]})
+    assert indexes(db) == [("t", ["a", "b"]), ("t", ["a_b"]), ("t_a", ["b"])]
+    assert index_name("t", ["a_b"]) != index_name("t", ["a", "b"]) != index_name("t_a", ["b"])
+
+
+def test_an_index_on_the_same_columns_under_another_name_is_kept(tmp_path: Path) -> None:
+    """An older loader's index (idx_t_a) or the user's own is not made again on the next run."""
+    db = tmp_path / "o.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (a INTEGER, b INTEGER)")
+        conn.execute('CREATE INDEX "idx_t_a" ON t (a)')
+    src = csv_file(tmp_path / "f.csv", "a,b\n1,2\n")
+    load(src, db, table="t", sink_options={"indexes": [["a"], ["b"]]})
+    load(src, db, table="t", sink_options={"indexes": [["a"], ["b"]]})
+    assert sqlite_rows(db, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 't' ORDER BY name") == [
+        ("idx_t_a",),
+        (index_name("t", ["b"]),),
+    ]
+
+
+def test_an_index_name_taken_on_other_columns_is_an_error(tmp_path: Path) -> None:
+    db = tmp_path / "o.db"
+    name = index_name("t", ["a"])
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (a INTEGER, b INTEGER)")
+        conn.execute(f"CREATE INDEX {quote(name)} ON t (b)")
+    src = csv_file(tmp_path / "f.csv", "a,b\n1,2\n")
+    with pytest.raises(ConfigError) as info:
+        load(src, db, table="t", sink_options={"indexes": [["a"]]})
+    assert (info.value.exit_code, info.value.message) == (
+        78,
+        f"sink.indexes: cannot index 't' (a): the name {name!r} is taken by another object on table 't'",
+    )
+    assert indexes(db) == [("t", ["b"])]
