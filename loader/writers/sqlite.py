@@ -308,17 +308,23 @@ class SQLiteWriter(Transactional):
             )
         for cols in self.config.indexes:  # an unknown name would index a string constant
             suggest.require_columns("sink.indexes", cols, schema.names)
+        # every file has the key: the encoder would reject each of its rows as a null key
+        suggest.require_columns("sink.primary_key", self.config.primary_key, schema.names)
         if fresh and self.config.mode == "replace":
             self._execute(f"DROP TABLE IF EXISTS {quote(self.table)}")
         self.columns = self.existing_columns()
         if not self.columns:
-            suggest.require_columns("sink.primary_key", self.config.primary_key, schema.names)
-            cols = [f"{quote(f.name)} {sqlite_type(f.type)}" for f in schema]
-            if self.config.primary_key:
-                cols.append("PRIMARY KEY (" + ", ".join(quote(c) for c in self.config.primary_key) + ")")
-            self._execute(f"CREATE TABLE {quote(self.table)} (" + ", ".join(cols) + ")")
-            self.columns = list(schema.names)
+            self._create(schema)
         self._check_columns(schema)
+
+    def _create(self, schema: pa.Schema) -> None:
+        """The table for ``schema``; its key columns NOT NULL (the encoder rejects null keys)."""
+        key = set(self.config.primary_key)
+        cols = [f"{quote(f.name)} {sqlite_type(f.type)}" + (" NOT NULL" if f.name in key else "") for f in schema]
+        if self.config.primary_key:
+            cols.append("PRIMARY KEY (" + ", ".join(quote(c) for c in self.config.primary_key) + ")")
+        self._execute(f"CREATE TABLE {quote(self.table)} (" + ", ".join(cols) + ")")
+        self.columns = list(schema.names)
 
     def _check_columns(self, schema: pa.Schema) -> None:
         known = {c.lower() for c in self.columns}

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import sqlite3
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from loader.errors import ConfigError, SinkError, TargetLockedError
 from loader.writers import SQLiteWriter, quote, sqlite_type
 from loader.writers.sqlite import index_name
 from tests.conftest import adapt, put, sqlite_rows
+from tests.reliability_util import rejects_of
 
 
 def sink(path: Path, **kw) -> SinkConfig:
@@ -283,6 +285,38 @@ def test_a_table_the_writer_made_binds_no_type_of_its_own_on_the_next_run(tmp_pa
 def csv_file(path: Path, text: str) -> str:
     path.write_text(text, encoding="utf-8")
     return str(path)
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_null_primary_key_is_rejected_not_stored_under_a_rowid(tmp_path: Path, engine: str) -> None:
+    """An INTEGER PRIMARY KEY is the rowid: a null id took the next rowid, which the row
+    with id 2 then overwrote, and the report counted 3 written."""
+    db = tmp_path / "t2.db"
+    src = csv_file(tmp_path / "n2.csv", "id,name\n1,a\n,b\n2,c\n")
+    report = load(
+        src,
+        db,
+        table="t",
+        sink_options={"mode": "upsert", "primary_key": ["id"]},
+        run_options={"engine": engine, "workers": 1},
+    )
+    assert (report.rows_written, report.rows_rejected) == (2, 1)
+    assert sqlite_rows(db, "SELECT id, name FROM t ORDER BY id") == [(1, "a"), (2, "c")]
+    [reject] = [json.loads(line) for line in rejects_of(db).read_text().splitlines()]
+    assert (reject["reason"], reject["column"], reject["line"]) == ("key column 'id' is null", "id", 3)
+    assert sqlite_rows(db, "SELECT \"notnull\" FROM pragma_table_info('t') WHERE name = 'id'") == [(1,)]
+
+
+@pytest.mark.parametrize("mode", ["upsert", "ignore"])
+def test_a_null_in_a_composite_key_is_not_added_again_on_each_rerun(tmp_path: Path, mode: str) -> None:
+    db = tmp_path / "c.db"
+    src = csv_file(tmp_path / "c.csv", "a,b,v\n1,1,x\n1,,y\n")
+    for _ in range(2):
+        report = load(
+            src, db, table="t", sink_options={"mode": mode, "primary_key": ["a", "b"]}, run_options={"restart": True}
+        )
+        assert report.rows_rejected == 1
+    assert sqlite_rows(db, "SELECT a, b, v FROM t") == [(1, 1, "x")]
 
 
 def indexes(db: Path) -> list[tuple[str, list[str]]]:
