@@ -315,6 +315,8 @@ class SQLiteWriter(Transactional):
         self.columns = self.existing_columns()
         if not self.columns:
             self._create(schema)
+        elif self.config.mode in ("upsert", "ignore"):
+            self._check_key()
         self._check_columns(schema)
 
     def _create(self, schema: pa.Schema) -> None:
@@ -325,6 +327,33 @@ class SQLiteWriter(Transactional):
             cols.append("PRIMARY KEY (" + ", ".join(quote(c) for c in self.config.primary_key) + ")")
         self._execute(f"CREATE TABLE {quote(self.table)} (" + ", ".join(cols) + ")")
         self.columns = list(schema.names)
+
+    def _unique_keys(self) -> list[set[str]]:
+        """The column sets (lower case) the existing table's PRIMARY KEY and UNIQUE
+        constraints or indexes hold unique: the conflict targets SQLite accepts. A partial
+        index or one on an expression is none."""
+        table = quote(self.table)
+        keys = [{r[1].lower() for r in self._execute(f"PRAGMA table_info({table})") if r[5]}]
+        for _, name, unique, _, partial in self._execute(f"PRAGMA index_list({table})"):
+            if unique and not partial:
+                cols = [r[2] for r in self._execute(f"PRAGMA index_info({quote(name)})")]
+                if None not in cols:
+                    keys.append({c.lower() for c in cols})
+        return [k for k in keys if k]
+
+    def _check_key(self) -> None:
+        """``upsert`` and ``ignore`` find a row by its key: the existing table must hold the
+        key columns unique, or every row would be added again (SQLite refuses the upsert)."""
+        key = {c.lower() for c in self.config.primary_key}
+        if key not in self._unique_keys():
+            cols = ", ".join(self.config.primary_key)
+            raise ConfigError(
+                f"sink.primary_key: table {self.table!r} has no PRIMARY KEY or UNIQUE index on ({cols}), "
+                f"which mode {self.config.mode!r} needs",
+                hint=f"create one (CREATE UNIQUE INDEX ... ON {quote(self.table)} ("
+                + ", ".join(quote(c) for c in self.config.primary_key)
+                + ')), or load with mode = "append" (--mode append)',
+            )
 
     def _check_columns(self, schema: pa.Schema) -> None:
         known = {c.lower() for c in self.columns}
@@ -347,16 +376,16 @@ class SQLiteWriter(Transactional):
         sql = self._merge.get((source, *names))
         if sql is None:
             cols = ", ".join(quote(n) for n in names)
-            verb = "INSERT OR IGNORE" if self.config.mode == "ignore" else "INSERT"
             # "WHERE true" tells SQLite's parser the ON CONFLICT belongs to the INSERT
-            sql = f"{verb} INTO main.{quote(self.table)} ({cols}) SELECT {cols} FROM {source} WHERE true ORDER BY rowid"
-            if self.config.mode == "upsert":
-                pk = {c.lower() for c in self.config.primary_key}
-                updates = [f"{quote(n)} = excluded.{quote(n)}" for n in names if n.lower() not in pk]
-                conflict = ", ".join(quote(c) for c in self.config.primary_key)
-                sql += f" ON CONFLICT ({conflict}) " + (
-                    "DO UPDATE SET " + ", ".join(updates) if updates else "DO NOTHING"
-                )
+            sql = f"INSERT INTO main.{quote(self.table)} ({cols}) SELECT {cols} FROM {source} WHERE true ORDER BY rowid"
+            pk = {c.lower() for c in self.config.primary_key}
+            updates = [f"{quote(n)} = excluded.{quote(n)}" for n in names if n.lower() not in pk]
+            conflict = ", ".join(quote(c) for c in self.config.primary_key)
+            # only a conflict on the key: any other constraint (NOT NULL, CHECK, another
+            # UNIQUE) still fails the load, where INSERT OR IGNORE would drop the row unsaid
+            sql += f" ON CONFLICT ({conflict}) " + (
+                "DO UPDATE SET " + ", ".join(updates) if updates and self.config.mode == "upsert" else "DO NOTHING"
+            )
             self._merge[(source, *names)] = sql
         return sql
 

@@ -14,7 +14,7 @@ import pytest
 from loader import load
 from loader.chunk import Chunk
 from loader.config import SinkConfig
-from loader.errors import ConfigError, SinkError, TargetLockedError
+from loader.errors import ConfigError, ConstraintError, SinkError, TargetLockedError
 from loader.writers import SQLiteWriter, quote, sqlite_type
 from loader.writers.sqlite import index_name
 from tests.conftest import adapt, put, sqlite_rows
@@ -317,6 +317,56 @@ def test_a_null_in_a_composite_key_is_not_added_again_on_each_rerun(tmp_path: Pa
         )
         assert report.rows_rejected == 1
     assert sqlite_rows(db, "SELECT a, b, v FROM t") == [(1, 1, "x")]
+
+
+def test_ignore_skips_key_conflicts_only_and_fails_on_another_constraint(tmp_path: Path) -> None:
+    """INSERT OR IGNORE dropped a row its NOT NULL column refused, counted as a key already there."""
+    db = tmp_path / "nn.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+        conn.execute("INSERT INTO t VALUES (1, 'old')")
+    src = csv_file(tmp_path / "nn.csv", "id,name\n1,a\n2,\n3,c\n")
+    with pytest.raises(ConstraintError) as info:
+        load(src, db, table="t", sink_options={"mode": "ignore", "primary_key": ["id"]})
+    assert (info.value.exit_code, info.value.message) == (65, "NOT NULL constraint failed: t.name")
+    assert sqlite_rows(db, "SELECT id, name FROM t") == [(1, "old")]
+    src = csv_file(tmp_path / "ok.csv", "id,name\n1,a\n3,c\n")
+    report = load(src, db, table="t", sink_options={"mode": "ignore", "primary_key": ["id"]})
+    assert (report.rows_written, report.rows_ignored) == (1, 1)
+    assert sqlite_rows(db, "SELECT id, name FROM t ORDER BY id") == [(1, "old"), (3, "c")]
+
+
+@pytest.mark.parametrize("mode", ["upsert", "ignore"])
+def test_upsert_and_ignore_need_the_key_unique_in_an_existing_table(tmp_path: Path, mode: str) -> None:
+    """Without it, ignore added every row again and upsert failed on SQLite's words, exit 1."""
+    db = tmp_path / "e1.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER, name TEXT)")
+        conn.execute("INSERT INTO t VALUES (1, 'old')")
+    src = csv_file(tmp_path / "u.csv", "id,name\n1,a\n2,b\n")
+    with pytest.raises(ConfigError) as info:
+        load(src, db, table="t", sink_options={"mode": mode, "primary_key": ["id"]})
+    assert (info.value.exit_code, info.value.message) == (
+        2,
+        f"sink.primary_key: table 't' has no PRIMARY KEY or UNIQUE index on (id), which mode {mode!r} needs",
+    )
+    assert (
+        info.value.hint
+        == 'create one (CREATE UNIQUE INDEX ... ON "t" ("id")), or load with mode = "append" (--mode append)'
+    )
+    assert sqlite_rows(db, "SELECT id, name FROM t") == [(1, "old")]
+
+
+def test_a_unique_index_on_the_key_columns_in_any_order_is_the_key(tmp_path: Path) -> None:
+    db = tmp_path / "e2.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (a INTEGER, b INTEGER, v TEXT)")
+        conn.execute("CREATE UNIQUE INDEX u ON t (b, a)")
+        conn.execute("INSERT INTO t VALUES (1, 1, 'old')")
+    src = csv_file(tmp_path / "c.csv", "a,b,v\n1,1,new\n1,2,y\n")
+    report = load(src, db, table="t", sink_options={"mode": "upsert", "primary_key": ["a", "b"]})
+    assert report.rows_written == 2
+    assert sqlite_rows(db, "SELECT a, b, v FROM t ORDER BY b") == [(1, 1, "new"), (1, 2, "y")]
 
 
 def indexes(db: Path) -> list[tuple[str, list[str]]]:
