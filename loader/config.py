@@ -99,11 +99,16 @@ class SinkConfig:
     table: str | None = None
     """SQLite table (default: the first source file's name without extension; required when ``source.path`` is a glob)."""
     mode: Literal["append", "replace", "upsert", "ignore"] = "append"
-    """``append``; ``replace`` (drop and recreate); ``upsert`` (on primary key); ``ignore`` (skip duplicates)."""
+    """``append``; ``replace`` (drop and recreate); ``upsert`` (on primary key); ``ignore`` (skip rows whose key is
+    there already; any other constraint the table refuses still fails the load, exit 65)."""
     primary_key: list[str] = field(default_factory=list)
-    """Primary-key columns (SQLite); required for ``upsert`` and ``ignore``."""
+    """Primary-key columns (SQLite); required for ``upsert`` and ``ignore``. A table the load creates declares them
+    ``NOT NULL PRIMARY KEY``; an existing table must have a PRIMARY KEY or UNIQUE index on exactly these columns for
+    ``upsert`` and ``ignore`` (exit 2 otherwise). A row with a null in any of them is rejected
+    (``key column 'id' is null``)."""
     indexes: list[list[str]] = field(default_factory=list)
-    """Indexes to create after the load, each a list of columns (SQLite)."""
+    """Indexes to create after the load, each a list of columns (SQLite), named ``idx_<table>_<columns>_<hash>``.
+    One the table has on the same columns already, under any name, is kept and not made again."""
     batch_size: int | None = None
     """Rows per transaction (SQLite, default 50000) or checkpoint (LevelDB, default 8192; each chunk is one WriteBatch,
     and a LevelDB checkpoint also comes once its rows hold 512 bytes each of keys and values, or fill a sorted run)."""

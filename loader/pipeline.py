@@ -52,7 +52,7 @@ from .sinks import Encoded, Encoder, Sink
 from .state import FilePlan, FileState, JobState, Ledger, Tally, file_key, plan_files
 from .transforms import Stage, apply, as_stage, build_stages, close_stages, output_schema
 from .types import parse_type, type_name
-from .writers.base import Writer
+from .writers.base import Writer, prepare_for
 
 Event = Callable[[str, dict[str, Any]], None]
 
@@ -547,7 +547,7 @@ class Pipeline:
                 loop.ledger.set_schema(encoded_types)
             schema = self._output_schema(reader.schema, plan.path)
             self._check_width(schema, plan.path)
-            writer.prepare(schema, fresh=fresh)
+            prepare_for(writer, schema, fresh=fresh, file=plan.path)
             self._emit("file", path=plan.path, status=plan.status)
             loop.load(reader, plan.key, fs, fr)
             fr.status = plan.status

@@ -47,7 +47,7 @@ def test_a_new_column_without_alter_is_a_data_error_to_fix(tmp_path: Path, capsy
     code, err = run(capsys, "load", str(tmp_path / "b.csv"), db, "--table", "t", "-q")
     assert code == EXIT_DATAERR == 65
     assert err == [
-        "loader: error: column 'extra': table 't' has no column 'extra'",
+        f"loader: error: {tmp_path / 'b.csv'}, column 'extra': table 't' has no column 'extra'",
         "  hint: set sink.alter = true (--alter) to add new columns, then rerun",
     ]
     assert run(capsys, "load", str(tmp_path / "b.csv"), db, "--table", "t", "-q", "--alter")[0] == 0

@@ -149,7 +149,7 @@ def test_index_build_stays_in_the_memory_budget(tmp_path: Path) -> None:
             .execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 't'")
             .fetchall()
         )
-        assert name == "idx_t_name_zip_amount"
+        assert name.startswith("idx_t_name_zip_amount_")
     assert peaks[large] < peaks[small] * 1.12, peaks
     assert peaks[large] < 170, peaks
     # the sort's temp files go beside the target, not into /tmp, and are gone afterwards

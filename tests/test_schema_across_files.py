@@ -447,7 +447,7 @@ def test_a_later_files_new_column_is_added_with_alter_on_every_engine(tmp_path: 
     run = {"engine": engine, "workers": 1}
     with pytest.raises(LoaderError) as info:  # without --alter: refused before its rows are copied
         load(files, str(db), table="t", run_options=run)
-    assert (info.value.exit_code, str(info.value)) == (65, "column 'y': table 't' has no column 'y'")
+    assert (info.value.exit_code, str(info.value)) == (65, f"{files[1]}, column 'y': table 't' has no column 'y'")
     report = load(files, str(db), table="t", sink_options={"alter": True}, run_options=run)
     assert (report.rows_written, report.resumed) == (1, True)  # the first file's rows were committed
     assert sqlite_rows(db, "SELECT x, y FROM t ORDER BY x") == [(1, None), (2, None), (3, 4)]

@@ -178,3 +178,19 @@ def test_leveldb_replace_deletes_only_its_own_jobs_keys_or_is_refused(tmp_path: 
         "  hint: give each job's key a prefix of its own (e.g. 'a:{id}'), or load this job into a target of its own\n",
     )
     assert [k.split(b":")[0] for k in keys()] == [b"a", b"a", b"b"]
+
+
+def test_the_sqlite_encoder_rejects_a_null_in_any_key_column() -> None:
+    """Shared with LevelDB's key: a row the key cannot be made of is rejected, its column named."""
+    from loader.sinks.sqlite import SQLiteEncoder
+
+    batch = pa.record_batch({"a": [1, None, 3, 4], "b": ["x", "y", None, "z"], "v": [None, 2, 3, 4]})
+    chunk = Chunk(batch, file="f.csv", rows=pa.array([1, 2, 3, 4], pa.int64()), last_row=4, end={})
+    encoded = SQLiteEncoder(key=("a", "b"))(chunk)
+    assert encoded.payload.to_pydict() == {"a": [1, 4], "b": ["x", "z"], "v": [None, 4]}
+    assert [(r.row, r.column, r.reason) for r in encoded.chunk.rejects] == [
+        (2, "a", "key column 'a' is null"),
+        (3, "b", "key column 'b' is null"),
+    ]
+    missing = SQLiteEncoder(key=("c",))(chunk)
+    assert (missing.num_rows, {r.reason for r in missing.chunk.rejects}) == (0, {"key column 'c' is null"})

@@ -39,6 +39,7 @@ from ..report import FileReport, RunReport
 from ..schema import encode_types, numeric_text
 from ..state import FilePlan, FileState, JobState
 from ..transforms import output_schema
+from ..writers.base import prepare_for
 from .forked import QUIET_LOGS, WORKER_CONFIG, ForkedWorkers, forked_workers, wait_for
 from .work import PartResult, PartTask, finished, manifest_path, run_part
 
@@ -398,7 +399,7 @@ class Coordinator:
         with open_reader(path, pipe.job.source, chunk_size=pipe.job.run.chunk_size, types=self.types) as reader:
             schema = output_schema(pipe.stages, reader.schema, path)
         pipe.sink.check_schema(pipe.job.sink, schema.names)
-        self.writer.prepare(schema, fresh=fresh)
+        prepare_for(self.writer, schema, fresh=fresh, file=path)
         self.prepared.add(storage.key(path))
 
     def _count_parts(self, part: Part, committed: dict[str, dict[str, Any]]) -> None:

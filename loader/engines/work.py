@@ -237,7 +237,7 @@ class SQLiteArrowSide(SideWriter):
         from ..sinks.sqlite import SQLiteEncoder
 
         self.prefix = task.prefix
-        self.encode = SQLiteEncoder(task.numeric)  # type: ignore[method-assign]
+        self.encode = SQLiteEncoder(task.numeric, tuple(task.job.sink.primary_key))  # type: ignore[method-assign]
         self.files: list[str] = []
         self.file: contextlib.ExitStack | None = None  # the file being written, until whole
         self.out: pa.ipc.RecordBatchFileWriter | None = None
@@ -299,7 +299,7 @@ class SQLiteDatabaseSide(SideWriter):
         self.writer.conn.execute("PRAGMA journal_mode=OFF")
         self.writer.conn.execute("PRAGMA synchronous=OFF")
         self.writer.prepare(schema, fresh=True)
-        self.encode = SQLiteEncoder(task.numeric)  # type: ignore[method-assign]
+        self.encode = SQLiteEncoder(task.numeric, tuple(task.job.sink.primary_key))  # type: ignore[method-assign]
         self.batch = int(task.job.sink.batch_size or 50_000)
         self.pending = 0
         self.early = EarlyFsync(self.tmp)  # what is committed goes to the disk as the part goes on

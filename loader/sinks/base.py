@@ -10,10 +10,13 @@ its writer. The pipeline asks these questions and never branches on the type
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+import pyarrow as pa
+
+from .. import kernels
 from ..chunk import Chunk
 
 if TYPE_CHECKING:
@@ -36,6 +39,21 @@ class Encoded:
 
 Encoder = Callable[[Chunk], Encoded]
 """Pure: no database handle and no shared state, safe on any thread of a pool."""
+
+
+def reject_null_keys(chunk: Chunk, columns: Iterable[str]) -> Chunk:
+    """``chunk`` without the rows whose value in a key column is null (a column the rows
+    lack is null in every row): they go to the rejects, the column named. A null key
+    would be stored under no key at all, or under one the database picks."""
+    for name in columns:
+        if name not in chunk.batch.schema.names:
+            bad = pa.array([True] * chunk.batch.num_rows, pa.bool_())
+        elif chunk.batch.column(name).null_count:  # known without a pass over the column
+            bad = kernels.is_null(chunk.batch.column(name))
+        else:
+            continue
+        chunk = chunk.reject(bad, f"key column {name!r} is null", stage="write", column=name)
+    return chunk
 
 
 # Room above a sink's floor (``Sink.floor_mb``) kept for run-to-run variation (LevelDB's

@@ -13,7 +13,7 @@ from .. import kernels
 from ..chunk import Chunk
 from ..errors import ConfigError
 from ..spill import is_sorted
-from .base import Encoded, MemoryProfile, SinkBase
+from .base import Encoded, MemoryProfile, SinkBase, reject_null_keys
 
 if TYPE_CHECKING:
     from ..config import RunConfig, SinkConfig, SourceConfig
@@ -98,12 +98,7 @@ class LevelDBEncoder:
     def __call__(self, chunk: Chunk) -> Encoded:
         from ..writers.encode import json_objects, raw_values
 
-        for name in self.template.columns:
-            column = chunk.batch.column(name)
-            if column.null_count:  # known without a pass over the column
-                chunk = chunk.reject(
-                    kernels.is_null(column), f"key column {name!r} is null", stage="write", column=name
-                )
+        chunk = reject_null_keys(chunk, self.template.columns)
         batch = chunk.batch
         if not batch.num_rows:
             return Encoded(chunk)

@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from ..chunk import Chunk
 from ..errors import ConfigError
-from .base import Encoded, MemoryProfile, SinkBase
+from .base import Encoded, MemoryProfile, SinkBase, reject_null_keys
 
 if TYPE_CHECKING:
     from ..config import RunConfig, SinkConfig, SourceConfig
@@ -24,17 +24,22 @@ def default_table(paths: list[str]) -> str:
 
 
 class SQLiteEncoder:
-    """A chunk's columns as SQLite stores them without loss; rows with a uint64 value
-    above SQLite's signed 64-bit range go to the rejects, and rows whose value an existing
-    table's number column (``numeric``: lower-case name -> affinity) would change into
-    another number. No database: any thread."""
+    """A chunk's columns as SQLite stores them without loss; rows with a null in a
+    primary-key column (``key``) go to the rejects, rows with a uint64 value above
+    SQLite's signed 64-bit range too, and rows whose value an existing table's number
+    column (``numeric``: lower-case name -> affinity) would change into another number.
+    No database: any thread."""
 
-    def __init__(self, numeric: Mapping[str, str] | None = None) -> None:
+    def __init__(self, numeric: Mapping[str, str] | None = None, key: tuple[str, ...] = ()) -> None:
         self.numeric = dict(numeric or {})
+        self.key = key
 
     def __call__(self, chunk: Chunk) -> Encoded:
         from ..writers.encode import affinity_loss, sqlite_array, uint64_overflow
 
+        # SQLite stores a null key: an INTEGER PRIMARY KEY makes it the next rowid (which
+        # a later row of the load then overwrites), any other key never conflicts
+        chunk = reject_null_keys(chunk, self.key)
         for name, col in zip(chunk.batch.schema.names, chunk.batch.columns, strict=True):
             mask = uint64_overflow(col)
             if mask is not None:
@@ -101,7 +106,7 @@ class SQLiteSink(SinkBase):
     def encoder(self, sink: SinkConfig, writer: Writer) -> SQLiteEncoder:
         from ..schema import numeric_text
 
-        return SQLiteEncoder(numeric_text(sink.mode, writer.column_types()))
+        return SQLiteEncoder(numeric_text(sink.mode, writer.column_types()), tuple(sink.primary_key))
 
     def open_writer(self, sink: SinkConfig, paths: list[str], run: RunConfig | None = None) -> Writer:
         from ..writers.sqlite import SQLiteWriter

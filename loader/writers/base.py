@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
+from ..errors import SchemaMismatchError
 from ..sinks.base import Encoded
 
 
@@ -84,3 +85,13 @@ class Writer(Protocol):
     def __enter__(self) -> Writer: ...
 
     def __exit__(self, *exc: Any) -> None: ...
+
+
+def prepare_for(writer: Writer, schema: pa.Schema, *, fresh: bool, file: str) -> None:
+    """``writer.prepare`` for one input file's rows: a column the target lacks names the file."""
+    try:
+        writer.prepare(schema, fresh=fresh)
+    except SchemaMismatchError as exc:
+        if exc.file is None:
+            exc.file = file
+        raise

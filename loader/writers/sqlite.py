@@ -15,6 +15,8 @@ other), so the loader opens its targets only through this writer.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import threading
@@ -110,6 +112,14 @@ def check_schema(config: SinkConfig, names: list[str]) -> None:
     suggest.require_columns("sink.primary_key", config.primary_key, names)
     for cols in config.indexes:
         suggest.require_columns("sink.indexes", cols, names)
+
+
+def index_name(table: str, cols: list[str]) -> str:
+    """The name of the loader's index on ``table`` (``cols``): readable, and unique to the
+    exact table and columns by a hash of them (``t`` on ``a_b`` and ``t`` on ``a, b``
+    would join alike)."""
+    digest = hashlib.sha256(json.dumps([table, cols]).encode()).hexdigest()[:8]
+    return f"idx_{table}_{'_'.join(cols)}_{digest}"
 
 
 def quote(name: str) -> str:
@@ -298,17 +308,52 @@ class SQLiteWriter(Transactional):
             )
         for cols in self.config.indexes:  # an unknown name would index a string constant
             suggest.require_columns("sink.indexes", cols, schema.names)
+        # every file has the key: the encoder would reject each of its rows as a null key
+        suggest.require_columns("sink.primary_key", self.config.primary_key, schema.names)
         if fresh and self.config.mode == "replace":
             self._execute(f"DROP TABLE IF EXISTS {quote(self.table)}")
         self.columns = self.existing_columns()
         if not self.columns:
-            suggest.require_columns("sink.primary_key", self.config.primary_key, schema.names)
-            cols = [f"{quote(f.name)} {sqlite_type(f.type)}" for f in schema]
-            if self.config.primary_key:
-                cols.append("PRIMARY KEY (" + ", ".join(quote(c) for c in self.config.primary_key) + ")")
-            self._execute(f"CREATE TABLE {quote(self.table)} (" + ", ".join(cols) + ")")
-            self.columns = list(schema.names)
+            self._create(schema)
+        elif self.config.mode in ("upsert", "ignore"):
+            self._check_key()
         self._check_columns(schema)
+
+    def _create(self, schema: pa.Schema) -> None:
+        """The table for ``schema``; its key columns NOT NULL (the encoder rejects null keys)."""
+        key = set(self.config.primary_key)
+        cols = [f"{quote(f.name)} {sqlite_type(f.type)}" + (" NOT NULL" if f.name in key else "") for f in schema]
+        if self.config.primary_key:
+            cols.append("PRIMARY KEY (" + ", ".join(quote(c) for c in self.config.primary_key) + ")")
+        self._execute(f"CREATE TABLE {quote(self.table)} (" + ", ".join(cols) + ")")
+        self.columns = list(schema.names)
+
+    def _unique_keys(self) -> list[set[str]]:
+        """The column sets (lower case) the existing table's PRIMARY KEY and UNIQUE
+        constraints or indexes hold unique: the conflict targets SQLite accepts. A partial
+        index or one on an expression is none."""
+        table = quote(self.table)
+        keys = [{r[1].lower() for r in self._execute(f"PRAGMA table_info({table})") if r[5]}]
+        for _, name, unique, _, partial in self._execute(f"PRAGMA index_list({table})"):
+            if unique and not partial:
+                cols = [r[2] for r in self._execute(f"PRAGMA index_info({quote(name)})")]
+                if None not in cols:
+                    keys.append({c.lower() for c in cols})
+        return [k for k in keys if k]
+
+    def _check_key(self) -> None:
+        """``upsert`` and ``ignore`` find a row by its key: the existing table must hold the
+        key columns unique, or every row would be added again (SQLite refuses the upsert)."""
+        key = {c.lower() for c in self.config.primary_key}
+        if key not in self._unique_keys():
+            cols = ", ".join(self.config.primary_key)
+            raise ConfigError(
+                f"sink.primary_key: table {self.table!r} has no PRIMARY KEY or UNIQUE index on ({cols}), "
+                f"which mode {self.config.mode!r} needs",
+                hint=f"create one (CREATE UNIQUE INDEX ... ON {quote(self.table)} ("
+                + ", ".join(quote(c) for c in self.config.primary_key)
+                + ')), or load with mode = "append" (--mode append)',
+            )
 
     def _check_columns(self, schema: pa.Schema) -> None:
         known = {c.lower() for c in self.columns}
@@ -331,16 +376,16 @@ class SQLiteWriter(Transactional):
         sql = self._merge.get((source, *names))
         if sql is None:
             cols = ", ".join(quote(n) for n in names)
-            verb = "INSERT OR IGNORE" if self.config.mode == "ignore" else "INSERT"
             # "WHERE true" tells SQLite's parser the ON CONFLICT belongs to the INSERT
-            sql = f"{verb} INTO main.{quote(self.table)} ({cols}) SELECT {cols} FROM {source} WHERE true ORDER BY rowid"
-            if self.config.mode == "upsert":
-                pk = {c.lower() for c in self.config.primary_key}
-                updates = [f"{quote(n)} = excluded.{quote(n)}" for n in names if n.lower() not in pk]
-                conflict = ", ".join(quote(c) for c in self.config.primary_key)
-                sql += f" ON CONFLICT ({conflict}) " + (
-                    "DO UPDATE SET " + ", ".join(updates) if updates else "DO NOTHING"
-                )
+            sql = f"INSERT INTO main.{quote(self.table)} ({cols}) SELECT {cols} FROM {source} WHERE true ORDER BY rowid"
+            pk = {c.lower() for c in self.config.primary_key}
+            updates = [f"{quote(n)} = excluded.{quote(n)}" for n in names if n.lower() not in pk]
+            conflict = ", ".join(quote(c) for c in self.config.primary_key)
+            # only a conflict on the key: any other constraint (NOT NULL, CHECK, another
+            # UNIQUE) still fails the load, where INSERT OR IGNORE would drop the row unsaid
+            sql += f" ON CONFLICT ({conflict}) " + (
+                "DO UPDATE SET " + ", ".join(updates) if updates and self.config.mode == "upsert" else "DO NOTHING"
+            )
             self._merge[(source, *names)] = sql
         return sql
 
@@ -444,12 +489,31 @@ class SQLiteWriter(Transactional):
         if self.config.indexes:
             self._sort_on_disk()
         for cols in self.config.indexes:
-            name = "idx_" + self.table + "_" + "_".join(cols)
-            self._execute(
-                f"CREATE INDEX IF NOT EXISTS {quote(name)} ON {quote(self.table)} ("
-                + ", ".join(quote(c) for c in cols)
-                + ")"
+            self._index(cols)
+
+    def _indexed(self) -> set[tuple[str, ...]]:
+        """The column lists (lower case, in order) the table's full indexes cover, whatever
+        their names (an older loader's, the user's own, the primary key's)."""
+        found = set()
+        for _, name, _, _, partial in self._execute(f"PRAGMA index_list({quote(self.table)})"):
+            cols = tuple(r[2] for r in self._execute(f"PRAGMA index_info({quote(name)})"))
+            if not partial and None not in cols:
+                found.add(tuple(c.lower() for c in cols))
+        return found
+
+    def _index(self, cols: list[str]) -> None:
+        """An index on ``cols``, unless the table has one on them already."""
+        if tuple(c.lower() for c in cols) in self._indexed():
+            return
+        name = index_name(self.table, cols)
+        taken = self._execute("SELECT tbl_name FROM sqlite_master WHERE name = ? COLLATE NOCASE", (name,))
+        if taken:  # only the same table and columns make this name: not ours, so not done
+            raise ConfigError(
+                f"sink.indexes: cannot index {self.table!r} ({', '.join(cols)}): the name {name!r} is taken "
+                f"by another object on table {taken[0][0]!r}",
+                hint="drop or rename that object, then rerun",
             )
+        self._execute(f"CREATE INDEX {quote(name)} ON {quote(self.table)} (" + ", ".join(quote(c) for c in cols) + ")")
 
     def _sort_on_disk(self) -> None:
         """CREATE INDEX sorts the whole column: in memory (temp_store=MEMORY) that grows with

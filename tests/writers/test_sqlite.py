@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import sqlite3
 import subprocess
 import sys
@@ -10,11 +11,14 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from loader import load
 from loader.chunk import Chunk
 from loader.config import SinkConfig
-from loader.errors import SinkError, TargetLockedError
+from loader.errors import ConfigError, ConstraintError, SinkError, TargetLockedError
 from loader.writers import SQLiteWriter, quote, sqlite_type
-from tests.conftest import adapt, put
+from loader.writers.sqlite import index_name
+from tests.conftest import adapt, put, sqlite_rows
+from tests.reliability_util import rejects_of
 
 
 def sink(path: Path, **kw) -> SinkConfig:
@@ -195,7 +199,7 @@ def test_indexes_are_created_after_load(tmp_path: Path) -> None:
     idx = (
         sqlite3.connect(db).execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 't'").fetchall()
     )
-    assert idx == [("idx_t_a_b",)]
+    assert idx == [(index_name("t", ["a", "b"]),)]
 
 
 def test_journal_mode_new_database_rollback_existing_wal_kept(tmp_path: Path) -> None:
@@ -276,3 +280,141 @@ def test_a_table_the_writer_made_binds_no_type_of_its_own_on_the_next_run(tmp_pa
         declared = w.column_types()
     assert declared == {f.name: sqlite_type(f.type) for f in ALL_TYPES.schema}
     assert declared_pins(declared, {f.name: f.type for f in ALL_TYPES.schema}) == {}
+
+
+def csv_file(path: Path, text: str) -> str:
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_null_primary_key_is_rejected_not_stored_under_a_rowid(tmp_path: Path, engine: str) -> None:
+    """An INTEGER PRIMARY KEY is the rowid: a null id took the next rowid, which the row
+    with id 2 then overwrote, and the report counted 3 written."""
+    db = tmp_path / "t2.db"
+    src = csv_file(tmp_path / "n2.csv", "id,name\n1,a\n,b\n2,c\n")
+    report = load(
+        src,
+        db,
+        table="t",
+        sink_options={"mode": "upsert", "primary_key": ["id"]},
+        run_options={"engine": engine, "workers": 1},
+    )
+    assert (report.rows_written, report.rows_rejected) == (2, 1)
+    assert sqlite_rows(db, "SELECT id, name FROM t ORDER BY id") == [(1, "a"), (2, "c")]
+    [reject] = [json.loads(line) for line in rejects_of(db).read_text().splitlines()]
+    assert (reject["reason"], reject["column"], reject["line"]) == ("key column 'id' is null", "id", 3)
+    assert sqlite_rows(db, "SELECT \"notnull\" FROM pragma_table_info('t') WHERE name = 'id'") == [(1,)]
+
+
+@pytest.mark.parametrize("mode", ["upsert", "ignore"])
+def test_a_null_in_a_composite_key_is_not_added_again_on_each_rerun(tmp_path: Path, mode: str) -> None:
+    db = tmp_path / "c.db"
+    src = csv_file(tmp_path / "c.csv", "a,b,v\n1,1,x\n1,,y\n")
+    for _ in range(2):
+        report = load(
+            src, db, table="t", sink_options={"mode": mode, "primary_key": ["a", "b"]}, run_options={"restart": True}
+        )
+        assert report.rows_rejected == 1
+    assert sqlite_rows(db, "SELECT a, b, v FROM t") == [(1, 1, "x")]
+
+
+def test_ignore_skips_key_conflicts_only_and_fails_on_another_constraint(tmp_path: Path) -> None:
+    """INSERT OR IGNORE dropped a row its NOT NULL column refused, counted as a key already there."""
+    db = tmp_path / "nn.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+        conn.execute("INSERT INTO t VALUES (1, 'old')")
+    src = csv_file(tmp_path / "nn.csv", "id,name\n1,a\n2,\n3,c\n")
+    with pytest.raises(ConstraintError) as info:
+        load(src, db, table="t", sink_options={"mode": "ignore", "primary_key": ["id"]})
+    assert (info.value.exit_code, info.value.message) == (65, "NOT NULL constraint failed: t.name")
+    assert sqlite_rows(db, "SELECT id, name FROM t") == [(1, "old")]
+    src = csv_file(tmp_path / "ok.csv", "id,name\n1,a\n3,c\n")
+    report = load(src, db, table="t", sink_options={"mode": "ignore", "primary_key": ["id"]})
+    assert (report.rows_written, report.rows_ignored) == (1, 1)
+    assert sqlite_rows(db, "SELECT id, name FROM t ORDER BY id") == [(1, "old"), (3, "c")]
+
+
+@pytest.mark.parametrize("mode", ["upsert", "ignore"])
+def test_upsert_and_ignore_need_the_key_unique_in_an_existing_table(tmp_path: Path, mode: str) -> None:
+    """Without it, ignore added every row again and upsert failed on SQLite's words, exit 1."""
+    db = tmp_path / "e1.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER, name TEXT)")
+        conn.execute("INSERT INTO t VALUES (1, 'old')")
+    src = csv_file(tmp_path / "u.csv", "id,name\n1,a\n2,b\n")
+    with pytest.raises(ConfigError) as info:
+        load(src, db, table="t", sink_options={"mode": mode, "primary_key": ["id"]})
+    assert (info.value.exit_code, info.value.message) == (
+        2,
+        f"sink.primary_key: table 't' has no PRIMARY KEY or UNIQUE index on (id), which mode {mode!r} needs",
+    )
+    assert (
+        info.value.hint
+        == 'create one (CREATE UNIQUE INDEX ... ON "t" ("id")), or load with mode = "append" (--mode append)'
+    )
+    assert sqlite_rows(db, "SELECT id, name FROM t") == [(1, "old")]
+
+
+def test_a_unique_index_on_the_key_columns_in_any_order_is_the_key(tmp_path: Path) -> None:
+    db = tmp_path / "e2.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (a INTEGER, b INTEGER, v TEXT)")
+        conn.execute("CREATE UNIQUE INDEX u ON t (b, a)")
+        conn.execute("INSERT INTO t VALUES (1, 1, 'old')")
+    src = csv_file(tmp_path / "c.csv", "a,b,v\n1,1,new\n1,2,y\n")
+    report = load(src, db, table="t", sink_options={"mode": "upsert", "primary_key": ["a", "b"]})
+    assert report.rows_written == 2
+    assert sqlite_rows(db, "SELECT a, b, v FROM t ORDER BY b") == [(1, 1, "new"), (1, 2, "y")]
+
+
+def indexes(db: Path) -> list[tuple[str, list[str]]]:
+    """Each index the loader could have made: its table and columns."""
+    conn = sqlite3.connect(db)
+    try:
+        names = conn.execute("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+        return sorted((t, [r[2] for r in conn.execute(f"PRAGMA index_info({quote(n)})")]) for n, t in names)
+    finally:
+        conn.close()
+
+
+def test_index_names_never_collide(tmp_path: Path) -> None:
+    """``a_b`` and ``a, b`` were both named idx_t_a_b, as was table ``t_a`` on ``b``: one index was never made."""
+    db = tmp_path / "o.db"
+    src = csv_file(tmp_path / "f.csv", "a,b,a_b\n1,2,3\n")
+    load(src, db, table="t", sink_options={"indexes": [["a_b"], ["a", "b"]]})
+    load(src, db, table="t_a", sink_options={"indexes": [["b"]]})
+    assert indexes(db) == [("t", ["a", "b"]), ("t", ["a_b"]), ("t_a", ["b"])]
+    assert index_name("t", ["a_b"]) != index_name("t", ["a", "b"]) != index_name("t_a", ["b"])
+
+
+def test_an_index_on_the_same_columns_under_another_name_is_kept(tmp_path: Path) -> None:
+    """An older loader's index (idx_t_a) or the user's own is not made again on the next run."""
+    db = tmp_path / "o.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (a INTEGER, b INTEGER)")
+        conn.execute('CREATE INDEX "idx_t_a" ON t (a)')
+    src = csv_file(tmp_path / "f.csv", "a,b\n1,2\n")
+    load(src, db, table="t", sink_options={"indexes": [["a"], ["b"]]})
+    load(src, db, table="t", sink_options={"indexes": [["a"], ["b"]]})
+    assert sqlite_rows(db, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 't' ORDER BY name") == [
+        ("idx_t_a",),
+        (index_name("t", ["b"]),),
+    ]
+
+
+def test_an_index_name_taken_on_other_columns_is_an_error(tmp_path: Path) -> None:
+    db = tmp_path / "o.db"
+    name = index_name("t", ["a"])
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (a INTEGER, b INTEGER)")
+        conn.execute(f"CREATE INDEX {quote(name)} ON t (b)")
+    src = csv_file(tmp_path / "f.csv", "a,b\n1,2\n")
+    with pytest.raises(ConfigError) as info:
+        load(src, db, table="t", sink_options={"indexes": [["a"]]})
+    assert (info.value.exit_code, info.value.message) == (
+        78,
+        f"sink.indexes: cannot index 't' (a): the name {name!r} is taken by another object on table 't'",
+    )
+    assert indexes(db) == [("t", ["b"])]
