@@ -141,17 +141,19 @@ def declared_pins(declared: dict[str, str], types: dict[str, pa.DataType]) -> di
     return pins
 
 
-def numeric_text(mode: str, declared: dict[str, str]) -> dict[str, str]:
+def numeric_text(mode: str, declared: dict[str, str], *, staged: bool = True) -> dict[str, str]:
     """The columns (lower case) of an existing table whose affinity turns text that looks
     like a number into one (``007`` into 7), or an integer into a float (REAL), with that
     affinity: the encoder checks what reaches them. A NUMERIC column's text always does; an
-    INTEGER or REAL column's when transform stages made its values (without them,
-    ``declared_pins`` types the columns as they are read). Empty for ``replace``: its table
-    is made by the loader, with its own types."""
+    INTEGER or REAL column's when transform stages made its values (``staged``; without
+    them, ``declared_pins`` types the columns as they are read, and a part's result, named
+    after this map, stays the same whatever columns the load has added). Empty for
+    ``replace``: its table is made by the loader, with its own types."""
     if mode == "replace":
         return {}
+    checked = ("NUMERIC", "INTEGER", "REAL") if staged else ("NUMERIC",)
     affinities = {n.lower(): _affinity(d.upper()) for n, d in declared.items()}
-    return {n: a for n, a in affinities.items() if a in ("NUMERIC", "INTEGER", "REAL")}
+    return {n: a for n, a in affinities.items() if a in checked}
 
 
 def _affinity(declared: str) -> str:

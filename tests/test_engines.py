@@ -562,9 +562,22 @@ def planned(tmp_path: Path) -> tuple[JobConfig, Path, Any, list[Any]]:
     return config, target, (pipe, types), parts
 
 
+def as_the_run_makes_it(pipe: Pipeline, part: Any, types: str, spill: str) -> PartTask:
+    """A part's task as the run makes it for a new table: the table's number columns
+    (``numeric``, in the name of the part's results) those the stages' output creates."""
+    from loader.schema import decode_types, numeric_text
+    from loader.transforms import output_schema
+    from loader.writers.encode import sqlite_type
+
+    out = output_schema(pipe.stages, pa.schema(list(decode_types(types).items())))
+    declared = {f.name: sqlite_type(f.type) for f in out}
+    numeric = numeric_text(str(pipe.job.sink.mode), declared, staged=bool(pipe.stages))
+    return PartTask(pipe.job, pipe.job_name, pipe.table, part, types, spill, numeric=numeric)
+
+
 def test_a_part_started_before_by_a_worker_that_died_counts_a_retry(tmp_path: Path) -> None:
     config, target, (pipe, types), parts = planned(tmp_path)
-    task = PartTask(pipe.job, pipe.job_name, pipe.table, parts[2], types, str(target) + ".parts")
+    task = as_the_run_makes_it(pipe, parts[2], types, str(target) + ".parts")
     os.makedirs(task.spill_dir)
     assert note_start(task) == 1  # as a worker killed in the middle of the part left it
     report = Pipeline(config).run()
@@ -695,7 +708,7 @@ def test_every_mode_treats_repeated_keys_across_parts_as_threads_do(
 def test_a_part_finished_before_the_run_is_reused_not_read_again(tmp_path: Path) -> None:
     config, target, (pipe, types), parts = planned(tmp_path)
     spill = str(target) + ".parts"
-    here = run_part(PartTask(pipe.job, pipe.job_name, pipe.table, parts[1], types, spill))  # as a worker would
+    here = run_part(as_the_run_makes_it(pipe, parts[1], types, spill))  # as a worker would
     report = Pipeline(config).run()
     assert [p["id"] for p in report.parts] == [p.id for p in parts]
     assert report.parts[1]["worker"] == here.worker  # this process made it; the run reused it

@@ -342,6 +342,7 @@ def test_sqlite_affinity_decides_what_an_existing_column_takes() -> None:
     # integers into a REAL column are floats there: checked as float64 (2**53 + 1 is rejected)
     assert declared_pins(declared, numbers) == {"b": pa.string(), "c": pa.float64()}
     assert numeric_text("append", declared) == {"a": "INTEGER", "c": "REAL", "d": "NUMERIC", "f": "INTEGER"}
+    assert numeric_text("append", declared, staged=False) == {"d": "NUMERIC"}  # the pins type the rest
     assert numeric_text("replace", declared) == {}  # the loader makes the table again, with its types
 
 

@@ -347,7 +347,7 @@ class Coordinator:
         run = pipe.job.run
         side = result_side(str(run.part_results))
         allow_python = getattr(pipe, "allow_python", False)
-        numeric = numeric_text(str(pipe.job.sink.mode), self.writer.column_types())
+        numeric = numeric_text(str(pipe.job.sink.mode), self.writer.column_types(), staged=bool(pipe.stages))
         tasks = [
             PartTask(
                 pipe.job, pipe.job_name, pipe.table, p, encoded, directory, allow_python, side, numeric, pipe.type_notes
