@@ -161,20 +161,20 @@ def test_cli_load_paths_beat_the_environment(tmp_path: Path, data_dir: Path) -> 
     assert not (tmp_path / "secret.db").exists()
 
 
-def test_an_unknown_key_or_section_from_the_environment_names_the_variable(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("variable", "message", "hint"),
+    [
+        ("LOADER_SINK__TABEL", "environment LOADER_SINK__TABEL: sink.tabel: unknown key", "did you mean 'table'?"),
+        (
+            "LOADER_SINKK__TABLE",
+            "environment LOADER_SINKK__TABLE: 'sinkk' is not a section (source, sink, run)",
+            "did you mean 'sink'?",
+        ),
+    ],
+)
+def test_an_unknown_key_or_section_from_the_environment_names_the_variable(
+    tmp_path: Path, variable: str, message: str, hint: str
+) -> None:
     with pytest.raises(ConfigError) as info:
-        load_job(
-            job_file(tmp_path, '[source]\npath = "a.csv"\n[sink]\npath = "n.db"\n'), env={"LOADER_SINK__TABEL": "x"}
-        )
-    assert (str(info.value), info.value.hint) == (
-        "environment LOADER_SINK__TABEL: sink.tabel: unknown key",
-        "did you mean 'table'?",
-    )
-    with pytest.raises(ConfigError) as info:
-        load_job(
-            job_file(tmp_path, '[source]\npath = "a.csv"\n[sink]\npath = "n.db"\n'), env={"LOADER_SINKK__TABLE": "x"}
-        )
-    assert (str(info.value), info.value.hint) == (
-        "environment LOADER_SINKK__TABLE: 'sinkk' is not a section (source, sink, run)",
-        "did you mean 'sink'?",
-    )
+        load_job(job_file(tmp_path, '[source]\npath = "a.csv"\n[sink]\npath = "n.db"\n'), env={variable: "x"})
+    assert (str(info.value), info.value.hint) == (message, hint)
