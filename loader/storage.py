@@ -151,12 +151,19 @@ def missing(path: str) -> SourceError:
     loc = remote(path) if path != STDIN else None
     if loc is None or "/" not in loc.path.strip("/") or loc.prefix.startswith("hdfs"):
         return MissingInputError("no such file", file=path)
+    if _no_bucket(loc):
+        return MissingInputError("no such bucket", file=path, hint=_AWS_ERRORS["NO_SUCH_BUCKET"][1])
+    return remote_error(FileNotFoundError(path), path, "open")
+
+
+def _no_bucket(loc: Remote) -> bool:
+    """Whether the bucket ``loc.path`` starts with is missing (never for HDFS, which has none)."""
     import pyarrow.fs as pafs
 
     bucket = loc.path.strip("/").split("/")[0]
-    if _info(Remote(loc.fs, bucket, loc.prefix), loc.uri(bucket)).type == pafs.FileType.NotFound:
-        return MissingInputError("no such bucket", file=path, hint=_AWS_ERRORS["NO_SUCH_BUCKET"][1])
-    return remote_error(FileNotFoundError(path), path, "open")
+    if not bucket or loc.prefix.startswith("hdfs"):
+        return False
+    return bool(_info(Remote(loc.fs, bucket, loc.prefix), loc.uri(bucket)).type == pafs.FileType.NotFound)
 
 
 def _info(loc: Remote, uri: str) -> Any:
@@ -235,7 +242,7 @@ def glob(pattern: str) -> list[str]:
     pattern_path = "/" + loc.path.lstrip("/")
     found = (i.path for i in infos if i.type == pafs.FileType.File)
     matched = sorted(loc.uri(p) for p in found if glob_could_match(pattern_path, "/" + p.lstrip("/")))
-    if not matched and missing(loc.uri(base + "/")).message == "no such bucket":
+    if not matched and _no_bucket(Remote(loc.fs, base, loc.prefix)):  # at the bucket's root too
         raise MissingInputError(
             "cannot list: no such bucket", file=loc.uri(base), hint=_AWS_ERRORS["NO_SUCH_BUCKET"][1]
         )

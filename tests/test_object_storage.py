@@ -19,7 +19,7 @@ import pytest
 
 from loader import storage
 from loader.api import load
-from loader.errors import ConfigError, SourceChangedError, SourceError
+from loader.errors import ConfigError, MissingInputError, SourceChangedError, SourceError
 from tests.conftest import sqlite_rows
 from tests.reliability_util import cli, sqlite_state, write_job
 from tests.s3_server import Bucket, S3Server
@@ -232,6 +232,22 @@ def test_a_missing_object_or_bucket_is_one_line_naming_the_uri(tmp_path: Path, s
     for uri in (s3.uri("in/b.csv"), "s3://no-such-bucket-here/in/a.csv", "s3://no-such-bucket-here/in/*.csv"):
         p = cli("load", uri, str(tmp_path / "t.db"), "--table", "t", extra_env=s3.env)
         assert p.returncode == 66, p.stderr
+
+
+def test_a_glob_at_the_root_of_a_bucket_that_does_not_exist_is_an_error_even_if_empty_is_allowed(
+    tmp_path: Path, s3: Bucket
+) -> None:
+    s3.put("a.csv", b"id\n1\n")
+    assert storage.glob(s3.uri("*.csv")) == [s3.uri("a.csv")]  # a bucket's root lists as a prefix does
+    with pytest.raises(MissingInputError) as err:
+        load("s3://no-such-bucket-here/*.csv", tmp_path / "t.db", table="t", source_options={"allow_empty": True})
+    assert str(err.value) == "s3://no-such-bucket-here: cannot list: no such bucket"
+    assert err.value.hint == "check the bucket name in the URI"
+    args = ["load", "s3://no-such-bucket-here/*.csv", str(tmp_path / "t.db"), "--table", "t", "--allow-empty"]
+    p = cli(*args, extra_env=s3.env)
+    assert p.returncode == 66, p.stderr
+    assert p.stderr.splitlines()[0] == "loader: error: s3://no-such-bucket-here: cannot list: no such bucket"
+    assert not (tmp_path / "t.db").exists()
 
 
 def test_bad_credentials_fail_in_one_line_with_a_hint(tmp_path: Path, s3: Bucket, s3_server: S3Server) -> None:
