@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from .compat import sha256
 from .config import read_secret
-from .errors import ConfigError, MissingInputError, SourceError, SourceReadError, one_line
+from .errors import ConfigError, MissingInputError, SourceChangedError, SourceError, SourceReadError, one_line
 
 STDIN = "-"
 FINGERPRINT_BYTES = 64 << 10
@@ -40,6 +40,10 @@ CREDENTIALS_HINT = (
 _AWS_ERRORS = {
     "NO_SUCH_BUCKET": ("no such bucket", "check the bucket name in the URI"),
     "RESOURCE_NOT_FOUND": (
+        "no such object",
+        "check the URI; a glob such as s3://bucket/prefix/*.csv lists what exists",
+    ),
+    "NO_SUCH_KEY": (
         "no such object",
         "check the URI; a glob such as s3://bucket/prefix/*.csv lists what exists",
     ),
@@ -254,13 +258,92 @@ def open_input(path: str) -> IO[bytes]:
     loc = remote(path)
     if loc is not None:
         try:
-            return loc.fs.open_input_file(loc.path)  # type: ignore[no-any-return]
+            file = loc.fs.open_input_file(loc.path)
         except (OSError, pa.ArrowException) as exc:
             raise remote_error(exc, path, "open") from None
+        return RemoteInput(file, path)  # type: ignore[return-value]
     try:
         return open(path, "rb")
     except OSError as exc:
         raise SourceError.from_os(exc, path, "open") from None
+
+
+class RemoteInput:
+    """A remote object opened by ``open_input``: a read that fails names the URI and why,
+    whether the object was deleted or rewritten since it was opened."""
+
+    def __init__(self, file: Any, uri: str) -> None:
+        self.file = file  # pyarrow's NativeFile
+        self.uri = uri
+        self.opened = opened_identity(uri, file)
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return bytes(self.file.read(None if n < 0 else n))
+        except (OSError, pa.ArrowException) as exc:
+            raise read_error(self.uri, exc, self.opened) or remote_error(exc, self.uri, "read") from None
+
+    def readinto(self, view: Any) -> int:
+        try:
+            return int(self.file.readinto(view))
+        except (OSError, pa.ArrowException) as exc:
+            raise read_error(self.uri, exc, self.opened) or remote_error(exc, self.uri, "read") from None
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return int(self.file.seek(offset, whence))
+
+    def tell(self) -> int:
+        return int(self.file.tell())
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __enter__(self) -> RemoteInput:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def opened_identity(path: str, file: Any) -> dict[str, Any] | None:
+    """The size and ETag a remote object had when ``file`` opened it (pyarrow asked for
+    its headers then: no request here); None for a local file."""
+    if remote(path) is None:
+        return None
+    return {"size": file.size(), "etag": _etag(file.metadata())}
+
+
+def read_error(path: str, exc: Exception, opened: dict[str, Any] | None) -> SourceError | None:
+    """Why a read of a remote object failed, where the object or the service is why: it is
+    gone (66), it was rewritten since ``opened`` (65), or the service's error. None for a
+    local file, or a failure of the bytes themselves (corrupt compressed data)."""
+    loc = remote(path)
+    if loc is None:
+        return None
+    try:
+        now = _remote_identity(loc, path)
+    except MissingInputError as gone:  # deleted while it was read (or the keys lost their access)
+        return gone
+    except SourceError:
+        now = None  # the service cannot say: its first error stands
+    if opened is not None and now is not None and not _same_object(opened, now):
+        return changed_while_read(path)
+    return remote_error(exc, path, "read") if _AWS_CODE.search(str(exc)) else None
+
+
+def _same_object(opened: dict[str, Any], now: dict[str, Any]) -> bool:
+    """Same size and, where both have one, same ETag."""
+    tags = opened.get("etag"), now.get("etag")
+    return bool(opened.get("size") == now.get("size") and (None in tags or tags[0] == tags[1]))
+
+
+def changed_while_read(path: str) -> SourceChangedError:
+    return SourceChangedError(
+        "changed while it was read",
+        file=path,
+        hint="rerun once it is written whole: the rows committed from it stay, and run.on_change "
+        "(error, skip or reload) decides what the rerun does with them",
+    )
 
 
 # A file read front to back (a compressed one) is read in pieces this large: for a remote
@@ -309,15 +392,19 @@ def identity(path: str) -> dict[str, Any] | None:
 
 def _remote_identity(loc: Remote, uri: str) -> dict[str, Any]:
     info = _object_info(loc, uri)
-    etag = None
     try:
         with loc.fs.open_input_file(loc.path) as fh:  # S3 answers with the object's headers, no data read
-            meta = fh.metadata() or {}
-            tag = meta.get("ETag") or meta.get(b"ETag")
-            etag = tag.decode() if isinstance(tag, bytes) else tag
+            etag = _etag(fh.metadata())
     except (OSError, pa.ArrowException) as exc:
         raise remote_error(exc, uri, "open") from None
     return {"size": info.size, "mtime_ns": info.mtime_ns, "etag": etag}
+
+
+def _etag(meta: Any) -> str | None:
+    """The ETag among an opened object's headers (pyarrow's metadata), where the store gives one."""
+    meta = meta or {}
+    tag = meta.get("ETag") or meta.get(b"ETag")
+    return tag.decode() if isinstance(tag, bytes) else tag
 
 
 def same_content(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:

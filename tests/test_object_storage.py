@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
@@ -248,6 +249,57 @@ def test_a_glob_at_the_root_of_a_bucket_that_does_not_exist_is_an_error_even_if_
     assert p.returncode == 66, p.stderr
     assert p.stderr.splitlines()[0] == "loader: error: s3://no-such-bucket-here: cannot list: no such bucket"
     assert not (tmp_path / "t.db").exists()
+
+
+ROWS_WHILE_WRITTEN = 30_000
+
+
+def csv_version(tag: str, rows: int = ROWS_WHILE_WRITTEN) -> bytes:
+    """A CSV object whose rows say which version of it they came from."""
+    return ("id,v\n" + "".join(f"{i},{tag}{i:05d}\n" for i in range(rows))).encode()
+
+
+def load_while(s3: Bucket, target: Path, key: str, change: Any) -> Any:
+    """Load ``key`` in small ranged reads; ``change()`` runs once, as the third chunk is
+    staged (a JSON Lines reader gives its first chunks from the sample, then reopens)."""
+    chunks: list[int] = []
+
+    def after_some_chunks(batch: pa.RecordBatch) -> pa.RecordBatch:
+        chunks.append(batch.num_rows)
+        if len(chunks) == 3:
+            change()
+        return batch
+
+    return load(
+        s3.uri(key),
+        target,
+        table="t",
+        transforms=[after_some_chunks],
+        source_options={"block_size": 16 << 10},
+        sink_options={"batch_size": 1000},
+        run_options={"chunk_size": 1000},
+    )
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "csv.gz"])
+def test_an_object_deleted_during_its_load_is_one_line_naming_the_uri(tmp_path: Path, s3: Bucket, fmt: str) -> None:
+    """Read in ranged pieces (a compressed object in pieces of 1 MiB, which its random
+    names make it outgrow), so pieces are still to be read when it is deleted."""
+    rows = [dict(ROWS[0], id=i, name=sha256(str(i).encode()).hexdigest()) for i in range(ROWS_WHILE_WRITTEN)]
+    assert len(encode(rows, fmt)) > storage.SEQUENTIAL_READ_BYTES
+    uri = s3.put(f"in/big.{fmt}", encode(rows, fmt))
+    with pytest.raises(MissingInputError) as err:
+        load_while(s3, tmp_path / "t.db", f"in/big.{fmt}", lambda: s3.delete(f"in/big.{fmt}"))
+    assert str(err.value) == f"{uri}: no such object"
+    assert err.value.exit_code == 66
+    assert not sqlite_state(tmp_path / "t.db").get("file:" + uri, {}).get("done")
+
+
+def test_the_services_no_such_key_reads_as_a_missing_object() -> None:
+    exc = OSError("AWS Error NO_SUCH_KEY during GetObject operation: The specified key does not exist.")
+    err = storage.remote_error(exc, "s3://b/in/a.csv", "read")
+    assert isinstance(err, MissingInputError) and err.exit_code == 66
+    assert str(err) == "s3://b/in/a.csv: cannot read: no such object"
 
 
 def test_bad_credentials_fail_in_one_line_with_a_hint(tmp_path: Path, s3: Bucket, s3_server: S3Server) -> None:
