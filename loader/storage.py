@@ -346,6 +346,15 @@ def changed_while_read(path: str) -> SourceChangedError:
     )
 
 
+def check_unchanged(path: str, before: dict[str, Any] | None) -> None:
+    """After the last read of an input: it is still the one identified as ``before`` (as
+    the run began), else ``SourceChangedError`` (a remote object can be rewritten between
+    two of its ranged reads, a local file in place under an open handle). A local file
+    touched during the load counts as changed: its rows may mix two versions."""
+    if before is not None and not same_version(before, identity(path)):  # None: standard input, a replay
+        raise changed_while_read(path)
+
+
 # A file read front to back (a compressed one) is read in pieces this large: for a remote
 # object each piece is one request.
 SEQUENTIAL_READ_BYTES = 1 << 20
@@ -416,6 +425,14 @@ def same_content(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool
         tag = "etag" if old.get("etag") and new.get("etag") else "mtime_ns"
         return bool(old.get("size") == new.get("size") and old.get(tag) == new.get(tag))
     return bool(old.get("size") == new.get("size") and old.get("sha256_head_tail") == new.get("sha256_head_tail"))
+
+
+def same_version(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:
+    """``same_content``, and for a local file the same mtime too: a file rewritten in place
+    at the same size may keep its first and last 64 KiB, never its modification time."""
+    if not same_content(old, new):
+        return False
+    return old is None or new is None or "etag" in old or old.get("mtime_ns") == new.get("mtime_ns")
 
 
 def key(path: str) -> str:

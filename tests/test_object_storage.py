@@ -281,6 +281,33 @@ def load_while(s3: Bucket, target: Path, key: str, change: Any) -> Any:
     )
 
 
+@pytest.mark.parametrize(
+    "new",
+    [csv_version("new", ROWS_WHILE_WRITTEN // 2), csv_version("neu")],
+    ids=["shorter", "same-size"],  # a ranged read past the new end fails; the same size reads on to the end
+)
+def test_an_object_rewritten_during_its_load_stops_the_run_and_is_not_marked_done(
+    tmp_path: Path, s3: Bucket, new: bytes
+) -> None:
+    uri = s3.put("in/big.csv", csv_version("old"))
+    target = tmp_path / "t.db"
+    with pytest.raises(SourceChangedError) as err:
+        load_while(s3, target, "in/big.csv", lambda: s3.put("in/big.csv", new))
+    assert str(err.value) == f"{uri}: changed while it was read"
+    assert err.value.exit_code == 65
+    entry = sqlite_state(target)["file:" + uri]
+    assert not entry["done"] and entry["rows_written"] > 0  # the committed batches stay
+    assert entry["rows_written"] == sqlite_rows(target, "SELECT count(*) FROM t")[0][0]
+    # the rerun sees what the checkpoint holds is not the object there now: run.on_change decides
+    with pytest.raises(SourceChangedError, match="changed since it was loaded"):
+        load(uri, target, table="t")
+    load(uri, target, table="t", sink_options={"mode": "replace"}, run_options={"restart": True})
+    rows = len(new.splitlines()) - 1
+    assert sqlite_rows(target, "SELECT count(*), min(v), max(v) FROM t") == [
+        (rows, "new00000" if rows < ROWS_WHILE_WRITTEN else "neu00000", new.splitlines()[-1].decode()[-8:])
+    ]
+
+
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "csv.gz"])
 def test_an_object_deleted_during_its_load_is_one_line_naming_the_uri(tmp_path: Path, s3: Bucket, fmt: str) -> None:
     """Read in ranged pieces (a compressed object in pieces of 1 MiB, which its random
