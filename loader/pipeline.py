@@ -725,6 +725,7 @@ class _Loop:
             close = getattr(batches, "close", None)
             if close is not None:
                 close()
+        storage.check_unchanged(fs.path, fs.identity)  # rewritten while it was read: its rows may mix two versions
         self.ledger.file_done(key, fs)
         self.commit()
 

@@ -193,7 +193,9 @@ def plan_files(files: list[str], state: JobState, on_change: str) -> list[FilePl
         ident = identity(path)
         fs = state.files.get(key)
         if fs is not None and path != "-":
-            if not same_content(fs.identity, ident):
+            # a half-loaded file goes on at its byte offset: only from the very same version
+            unchanged = same_content if fs.done else storage.same_version
+            if not unchanged(fs.identity, ident):
                 if on_change != "reload":
                     status = "changed" if on_change == "error" else "changed-skipped"
                     out.append(FilePlan(path, key, status, kept=fs.rows_written))

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from .compat import sha256
 from .config import read_secret
-from .errors import ConfigError, MissingInputError, SourceError, SourceReadError, one_line
+from .errors import ConfigError, MissingInputError, SourceChangedError, SourceError, SourceReadError, one_line
 
 STDIN = "-"
 FINGERPRINT_BYTES = 64 << 10
@@ -40,6 +40,10 @@ CREDENTIALS_HINT = (
 _AWS_ERRORS = {
     "NO_SUCH_BUCKET": ("no such bucket", "check the bucket name in the URI"),
     "RESOURCE_NOT_FOUND": (
+        "no such object",
+        "check the URI; a glob such as s3://bucket/prefix/*.csv lists what exists",
+    ),
+    "NO_SUCH_KEY": (
         "no such object",
         "check the URI; a glob such as s3://bucket/prefix/*.csv lists what exists",
     ),
@@ -151,12 +155,19 @@ def missing(path: str) -> SourceError:
     loc = remote(path) if path != STDIN else None
     if loc is None or "/" not in loc.path.strip("/") or loc.prefix.startswith("hdfs"):
         return MissingInputError("no such file", file=path)
+    if _no_bucket(loc):
+        return MissingInputError("no such bucket", file=path, hint=_AWS_ERRORS["NO_SUCH_BUCKET"][1])
+    return remote_error(FileNotFoundError(path), path, "open")
+
+
+def _no_bucket(loc: Remote) -> bool:
+    """Whether the bucket ``loc.path`` starts with is missing (never for HDFS, which has none)."""
     import pyarrow.fs as pafs
 
     bucket = loc.path.strip("/").split("/")[0]
-    if _info(Remote(loc.fs, bucket, loc.prefix), loc.uri(bucket)).type == pafs.FileType.NotFound:
-        return MissingInputError("no such bucket", file=path, hint=_AWS_ERRORS["NO_SUCH_BUCKET"][1])
-    return remote_error(FileNotFoundError(path), path, "open")
+    if not bucket or loc.prefix.startswith("hdfs"):
+        return False
+    return bool(_info(Remote(loc.fs, bucket, loc.prefix), loc.uri(bucket)).type == pafs.FileType.NotFound)
 
 
 def _info(loc: Remote, uri: str) -> Any:
@@ -235,7 +246,7 @@ def glob(pattern: str) -> list[str]:
     pattern_path = "/" + loc.path.lstrip("/")
     found = (i.path for i in infos if i.type == pafs.FileType.File)
     matched = sorted(loc.uri(p) for p in found if glob_could_match(pattern_path, "/" + p.lstrip("/")))
-    if not matched and missing(loc.uri(base + "/")).message == "no such bucket":
+    if not matched and _no_bucket(Remote(loc.fs, base, loc.prefix)):  # at the bucket's root too
         raise MissingInputError(
             "cannot list: no such bucket", file=loc.uri(base), hint=_AWS_ERRORS["NO_SUCH_BUCKET"][1]
         )
@@ -247,13 +258,101 @@ def open_input(path: str) -> IO[bytes]:
     loc = remote(path)
     if loc is not None:
         try:
-            return loc.fs.open_input_file(loc.path)  # type: ignore[no-any-return]
+            file = loc.fs.open_input_file(loc.path)
         except (OSError, pa.ArrowException) as exc:
             raise remote_error(exc, path, "open") from None
+        return RemoteInput(file, path)  # type: ignore[return-value]
     try:
         return open(path, "rb")
     except OSError as exc:
         raise SourceError.from_os(exc, path, "open") from None
+
+
+class RemoteInput:
+    """A remote object opened by ``open_input``: a read that fails names the URI and why,
+    whether the object was deleted or rewritten since it was opened."""
+
+    def __init__(self, file: Any, uri: str) -> None:
+        self.file = file  # pyarrow's NativeFile
+        self.uri = uri
+        self.opened = opened_identity(uri, file)
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return bytes(self.file.read(None if n < 0 else n))
+        except (OSError, pa.ArrowException) as exc:
+            raise read_error(self.uri, exc, self.opened) or remote_error(exc, self.uri, "read") from None
+
+    def readinto(self, view: Any) -> int:
+        try:
+            return int(self.file.readinto(view))
+        except (OSError, pa.ArrowException) as exc:
+            raise read_error(self.uri, exc, self.opened) or remote_error(exc, self.uri, "read") from None
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return int(self.file.seek(offset, whence))
+
+    def tell(self) -> int:
+        return int(self.file.tell())
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __enter__(self) -> RemoteInput:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def opened_identity(path: str, file: Any) -> dict[str, Any] | None:
+    """The size and ETag a remote object had when ``file`` opened it (pyarrow asked for
+    its headers then: no request here); None for a local file."""
+    if remote(path) is None:
+        return None
+    return {"size": file.size(), "etag": _etag(file.metadata())}
+
+
+def read_error(path: str, exc: Exception, opened: dict[str, Any] | None) -> SourceError | None:
+    """Why a read of a remote object failed, where the object or the service is why: it is
+    gone (66), it was rewritten since ``opened`` (65), or the service's error. None for a
+    local file, or a failure of the bytes themselves (corrupt compressed data)."""
+    loc = remote(path)
+    if loc is None:
+        return None
+    try:
+        now = _remote_identity(loc, path)
+    except MissingInputError as gone:  # deleted while it was read (or the keys lost their access)
+        return gone
+    except SourceError:
+        now = None  # the service cannot say: its first error stands
+    if opened is not None and now is not None and not _same_object(opened, now):
+        return changed_while_read(path)
+    return remote_error(exc, path, "read") if _AWS_CODE.search(str(exc)) else None
+
+
+def _same_object(opened: dict[str, Any], now: dict[str, Any]) -> bool:
+    """Same size and, where both have one, same ETag."""
+    tags = opened.get("etag"), now.get("etag")
+    return bool(opened.get("size") == now.get("size") and (None in tags or tags[0] == tags[1]))
+
+
+def changed_while_read(path: str) -> SourceChangedError:
+    return SourceChangedError(
+        "changed while it was read",
+        file=path,
+        hint="rerun once it is written whole: the rows committed from it stay, and run.on_change "
+        "(error, skip or reload) decides what the rerun does with them",
+    )
+
+
+def check_unchanged(path: str, before: dict[str, Any] | None) -> None:
+    """After the last read of an input: it is still the one identified as ``before`` (as
+    the run began), else ``SourceChangedError`` (a remote object can be rewritten between
+    two of its ranged reads, a local file in place under an open handle). A local file
+    touched during the load counts as changed: its rows may mix two versions."""
+    if before is not None and not same_version(before, identity(path)):  # None: standard input, a replay
+        raise changed_while_read(path)
 
 
 # A file read front to back (a compressed one) is read in pieces this large: for a remote
@@ -302,15 +401,19 @@ def identity(path: str) -> dict[str, Any] | None:
 
 def _remote_identity(loc: Remote, uri: str) -> dict[str, Any]:
     info = _object_info(loc, uri)
-    etag = None
     try:
         with loc.fs.open_input_file(loc.path) as fh:  # S3 answers with the object's headers, no data read
-            meta = fh.metadata() or {}
-            tag = meta.get("ETag") or meta.get(b"ETag")
-            etag = tag.decode() if isinstance(tag, bytes) else tag
+            etag = _etag(fh.metadata())
     except (OSError, pa.ArrowException) as exc:
         raise remote_error(exc, uri, "open") from None
     return {"size": info.size, "mtime_ns": info.mtime_ns, "etag": etag}
+
+
+def _etag(meta: Any) -> str | None:
+    """The ETag among an opened object's headers (pyarrow's metadata), where the store gives one."""
+    meta = meta or {}
+    tag = meta.get("ETag") or meta.get(b"ETag")
+    return tag.decode() if isinstance(tag, bytes) else tag
 
 
 def same_content(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:
@@ -322,6 +425,14 @@ def same_content(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool
         tag = "etag" if old.get("etag") and new.get("etag") else "mtime_ns"
         return bool(old.get("size") == new.get("size") and old.get(tag) == new.get(tag))
     return bool(old.get("size") == new.get("size") and old.get("sha256_head_tail") == new.get("sha256_head_tail"))
+
+
+def same_version(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:
+    """``same_content``, and for a local file the same mtime too: a file rewritten in place
+    at the same size may keep its first and last 64 KiB, never its modification time."""
+    if not same_content(old, new):
+        return False
+    return old is None or new is None or "etag" in old or old.get("mtime_ns") == new.get("mtime_ns")
 
 
 def key(path: str) -> str:

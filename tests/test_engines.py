@@ -28,13 +28,13 @@ import pytest
 
 from loader import JobConfig, Pipeline, RunConfig, SinkConfig, SourceConfig
 from loader.engines.work import PartTask, note_start, run_part
-from loader.errors import EXIT_NOTHING_LOADED, ConfigError, EngineError, NothingLoadedError
+from loader.errors import EXIT_NOTHING_LOADED, ConfigError, EngineError, NothingLoadedError, SourceChangedError
 from loader.parts import plan_file
 from loader.readers import open_reader
 from loader.readers.csv.parts import bounds
 from loader.schema import encode_types
 from tests.conftest import sqlite_rows
-from tests.reliability_util import cli, popen, toml_value, write_job
+from tests.reliability_util import cli, popen, sqlite_state, toml_value, write_job
 
 distributed = pytest.importorskip("dask.distributed")
 
@@ -549,6 +549,30 @@ def test_progress_counts_each_part_when_its_worker_finishes_it(tmp_path: Path, c
     assert [d["run_bytes_done"] for d in finished] == [sum(sizes[: i + 1]) for i in range(4)]
     assert [(p["rows_read"], p["retries"]) for p in report.parts] == [(100, 0)] * 4
     assert {p["worker"] for p in report.parts} == {d["worker"] for d in finished}
+
+
+def test_a_file_rewritten_while_its_parts_are_read_is_not_marked_done(tmp_path: Path) -> None:
+    """Its parts are read by other processes, each opening it: the last part's commit
+    checks it is still the file the run began with."""
+    paths = csv_files(tmp_path, files=1)
+    target = tmp_path / "t.db"
+
+    parts: list[str] = []
+
+    def rewrite_after_a_part(name: str, data: dict[str, Any]) -> None:
+        parts.extend([data["id"]] if name == "part" else [])
+        if name == "part" and len(parts) == 1:
+            text = paths[0].read_bytes()
+            paths[0].write_bytes(text.replace(b"plain", b"PLAIN"))  # same size, same head and tail
+            later = paths[0].stat().st_mtime_ns + 10**9  # however coarse the filesystem's clock
+            os.utime(paths[0], ns=(later, later))
+
+    with pytest.raises(SourceChangedError) as err:
+        Pipeline(job(paths, target, "processes"), on_event=rewrite_after_a_part).run()
+    assert str(err.value) == f"{paths[0]}: changed while it was read"
+    state = sqlite_state(target)
+    assert any(k.startswith("part:") for k in state)  # its parts before the last stay committed
+    assert not state.get("file:" + str(paths[0]), {}).get("done")
 
 
 def planned(tmp_path: Path) -> tuple[JobConfig, Path, Any, list[Any]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import pytest
 
 from loader import storage
 from loader.api import load
-from loader.errors import ConfigError, SourceChangedError, SourceError
+from loader.errors import ConfigError, MissingInputError, SourceChangedError, SourceError
 from tests.conftest import sqlite_rows
 from tests.reliability_util import cli, sqlite_state, write_job
 from tests.s3_server import Bucket, S3Server
@@ -232,6 +233,100 @@ def test_a_missing_object_or_bucket_is_one_line_naming_the_uri(tmp_path: Path, s
     for uri in (s3.uri("in/b.csv"), "s3://no-such-bucket-here/in/a.csv", "s3://no-such-bucket-here/in/*.csv"):
         p = cli("load", uri, str(tmp_path / "t.db"), "--table", "t", extra_env=s3.env)
         assert p.returncode == 66, p.stderr
+
+
+def test_a_glob_at_the_root_of_a_bucket_that_does_not_exist_is_an_error_even_if_empty_is_allowed(
+    tmp_path: Path, s3: Bucket
+) -> None:
+    s3.put("a.csv", b"id\n1\n")
+    assert storage.glob(s3.uri("*.csv")) == [s3.uri("a.csv")]  # a bucket's root lists as a prefix does
+    with pytest.raises(MissingInputError) as err:
+        load("s3://no-such-bucket-here/*.csv", tmp_path / "t.db", table="t", source_options={"allow_empty": True})
+    assert str(err.value) == "s3://no-such-bucket-here: cannot list: no such bucket"
+    assert err.value.hint == "check the bucket name in the URI"
+    args = ["load", "s3://no-such-bucket-here/*.csv", str(tmp_path / "t.db"), "--table", "t", "--allow-empty"]
+    p = cli(*args, extra_env=s3.env)
+    assert p.returncode == 66, p.stderr
+    assert p.stderr.splitlines()[0] == "loader: error: s3://no-such-bucket-here: cannot list: no such bucket"
+    assert not (tmp_path / "t.db").exists()
+
+
+ROWS_WHILE_WRITTEN = 30_000
+
+
+def csv_version(tag: str, rows: int = ROWS_WHILE_WRITTEN) -> bytes:
+    """A CSV object whose rows say which version of it they came from."""
+    return ("id,v\n" + "".join(f"{i},{tag}{i:05d}\n" for i in range(rows))).encode()
+
+
+def load_while(s3: Bucket, target: Path, key: str, change: Any) -> Any:
+    """Load ``key`` in small ranged reads; ``change()`` runs once, as the third chunk is
+    staged (a JSON Lines reader gives its first chunks from the sample, then reopens)."""
+    chunks: list[int] = []
+
+    def after_some_chunks(batch: pa.RecordBatch) -> pa.RecordBatch:
+        chunks.append(batch.num_rows)
+        if len(chunks) == 3:
+            change()
+        return batch
+
+    return load(
+        s3.uri(key),
+        target,
+        table="t",
+        transforms=[after_some_chunks],
+        source_options={"block_size": 16 << 10},
+        sink_options={"batch_size": 1000},
+        run_options={"chunk_size": 1000},
+    )
+
+
+@pytest.mark.parametrize(
+    "new",
+    [csv_version("new", ROWS_WHILE_WRITTEN // 2), csv_version("neu")],
+    ids=["shorter", "same-size"],  # a ranged read past the new end fails; the same size reads on to the end
+)
+def test_an_object_rewritten_during_its_load_stops_the_run_and_is_not_marked_done(
+    tmp_path: Path, s3: Bucket, new: bytes
+) -> None:
+    uri = s3.put("in/big.csv", csv_version("old"))
+    target = tmp_path / "t.db"
+    with pytest.raises(SourceChangedError) as err:
+        load_while(s3, target, "in/big.csv", lambda: s3.put("in/big.csv", new))
+    assert str(err.value) == f"{uri}: changed while it was read"
+    assert err.value.exit_code == 65
+    entry = sqlite_state(target)["file:" + uri]
+    assert not entry["done"] and entry["rows_written"] > 0  # the committed batches stay
+    assert entry["rows_written"] == sqlite_rows(target, "SELECT count(*) FROM t")[0][0]
+    # the rerun sees what the checkpoint holds is not the object there now: run.on_change decides
+    with pytest.raises(SourceChangedError, match="changed since it was loaded"):
+        load(uri, target, table="t")
+    load(uri, target, table="t", sink_options={"mode": "replace"}, run_options={"restart": True})
+    rows = len(new.splitlines()) - 1
+    assert sqlite_rows(target, "SELECT count(*), min(v), max(v) FROM t") == [
+        (rows, "new00000" if rows < ROWS_WHILE_WRITTEN else "neu00000", new.splitlines()[-1].decode()[-8:])
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "csv.gz"])
+def test_an_object_deleted_during_its_load_is_one_line_naming_the_uri(tmp_path: Path, s3: Bucket, fmt: str) -> None:
+    """Read in ranged pieces (a compressed object in pieces of 1 MiB, which its random
+    names make it outgrow), so pieces are still to be read when it is deleted."""
+    rows = [dict(ROWS[0], id=i, name=sha256(str(i).encode()).hexdigest()) for i in range(ROWS_WHILE_WRITTEN)]
+    assert len(encode(rows, fmt)) > storage.SEQUENTIAL_READ_BYTES
+    uri = s3.put(f"in/big.{fmt}", encode(rows, fmt))
+    with pytest.raises(MissingInputError) as err:
+        load_while(s3, tmp_path / "t.db", f"in/big.{fmt}", lambda: s3.delete(f"in/big.{fmt}"))
+    assert str(err.value) == f"{uri}: no such object"
+    assert err.value.exit_code == 66
+    assert not sqlite_state(tmp_path / "t.db").get("file:" + uri, {}).get("done")
+
+
+def test_the_services_no_such_key_reads_as_a_missing_object() -> None:
+    exc = OSError("AWS Error NO_SUCH_KEY during GetObject operation: The specified key does not exist.")
+    err = storage.remote_error(exc, "s3://b/in/a.csv", "read")
+    assert isinstance(err, MissingInputError) and err.exit_code == 66
+    assert str(err) == "s3://b/in/a.csv: cannot read: no such object"
 
 
 def test_bad_credentials_fail_in_one_line_with_a_hint(tmp_path: Path, s3: Bucket, s3_server: S3Server) -> None:

@@ -3,7 +3,9 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import json
+import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import plyvel
@@ -12,9 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from loader import JobConfig, Pipeline, RunConfig, SinkConfig, SourceConfig, load
-from loader.errors import ConfigError, LoaderError, RejectLimitError, SourceChangedError
+from loader.errors import ConfigError, LoaderError, RejectLimitError, SourceChangedError, TransformError
 from tests.conftest import sqlite_rows, write_csv
-from tests.reliability_util import rejects_of
+from tests.reliability_util import rejects_of, sqlite_state
 
 
 def job(src: Path | list[Path], target: Path, sink: dict | None = None, run: dict | None = None, **source) -> JobConfig:
@@ -238,6 +240,78 @@ def test_changed_file_is_an_error_unless_told(tmp_path: Path) -> None:
     r = Pipeline(job(src, db, sink, {"on_change": "reload"})).run()
     assert r.rows_written == 2
     assert sqlite_rows(db, "SELECT id FROM t ORDER BY id") == [(1,), (2,)]
+
+
+def rows_saying(tags: list[str]) -> bytes:
+    """A CSV file of one row per tag, each row's ``v`` the tag and its row number."""
+    return ("id,v\n" + "".join(f"{i},{tag}{i:05d}\n" for i, tag in enumerate(tags))).encode()
+
+
+def after_chunks(n: int, action: Callable[[], None]) -> Callable[[pa.RecordBatch], pa.RecordBatch]:
+    """A stage that runs ``action`` once, as the ``n``-th chunk goes through."""
+    seen: list[int] = []
+
+    def stage(batch: pa.RecordBatch) -> pa.RecordBatch:
+        seen.append(batch.num_rows)
+        if len(seen) == n:
+            action()
+        return batch
+
+    return stage
+
+
+def test_a_file_rewritten_in_place_during_its_load_stops_the_run_and_is_not_marked_done(tmp_path: Path) -> None:
+    """Same size, same first and last 64 KiB: only its modification time tells, and the
+    reader's open handle reads the new middle."""
+    src, db = tmp_path / "big.csv", tmp_path / "t.db"
+    src.write_bytes(rows_saying(["old"] * 30_000))
+    new = rows_saying(["old"] * 10_000 + ["neu"] * 10_000 + ["old"] * 10_000)
+
+    def rewrite() -> None:
+        before = src.stat().st_mtime_ns
+        with open(src, "r+b") as fh:
+            fh.write(new)
+        os.utime(src, ns=(before + 10**9, before + 10**9))  # a later time, however coarse the filesystem's clock
+
+    config = job(src, db, {"table": "t", "batch_size": 1000}, {"chunk_size": 1000}, block_size=16 << 10)
+    with pytest.raises(SourceChangedError) as e:
+        Pipeline(config, transforms=[after_chunks(3, rewrite)]).run()
+    assert str(e.value) == f"{src}: changed while it was read"
+    assert e.value.exit_code == 65
+    entry = sqlite_state(db)["file:" + str(src)]
+    assert not entry["done"] and entry["rows_written"] == sqlite_rows(db, "SELECT count(*) FROM t")[0][0] > 0
+    with pytest.raises(SourceChangedError, match="changed since it was loaded"):  # not resumed: run.on_change decides
+        Pipeline(config).run()
+
+
+def test_a_half_loaded_file_with_a_new_mtime_is_changed_and_a_whole_one_is_not(tmp_path: Path) -> None:
+    """A half-loaded file goes on at its byte offset only if it is the very version the
+    checkpoint holds: a new mtime may be a rewrite in place that kept the size and the
+    first and last 64 KiB. For a file loaded whole, a new mtime alone is no change."""
+    src, db = tmp_path / "big.csv", tmp_path / "t.db"
+    src.write_bytes(rows_saying(["a"] * 5_000))
+
+    def fail() -> None:
+        raise RuntimeError("stopped on purpose")
+
+    sink = {"table": "t", "batch_size": 1000, "mode": "upsert", "primary_key": ["id"]}
+    config = job(src, db, sink, {"chunk_size": 1000})
+    with pytest.raises(TransformError, match="stopped on purpose"):
+        Pipeline(config, transforms=[after_chunks(3, fail)]).run()
+    assert 0 < sqlite_rows(db, "SELECT count(*) FROM t")[0][0] < 5_000
+
+    def touch() -> None:
+        later = src.stat().st_mtime_ns + 10**9
+        os.utime(src, ns=(later, later))
+
+    touch()
+    with pytest.raises(SourceChangedError, match="changed since it was loaded"):
+        Pipeline(config).run()
+    reloaded = Pipeline(job(src, db, sink, {"chunk_size": 1000, "on_change": "reload"})).run()
+    assert reloaded.rows_read == 5_000
+    touch()
+    assert [f.status for f in Pipeline(config).run().files] == ["skipped"]
+    assert sqlite_rows(db, "SELECT count(*), count(DISTINCT v) FROM t") == [(5_000, 5_000)]
 
 
 def test_replace_mode_reloads_everything(tmp_path: Path) -> None:

@@ -535,6 +535,8 @@ class Coordinator:
         if key not in self.prepared:
             self._prepare(task.part.path)
         f = self.files[key]
+        if f.left == 1:  # its last part: every part of it is read
+            storage.check_unchanged(task.part.path, f.state.identity)
         if result.rejects:
             # a byte range's rows are numbered from its start: the file's rows before it are the
             # earlier parts' (committed first); a row group range keeps the file's own numbers

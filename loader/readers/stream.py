@@ -71,6 +71,7 @@ class Decompressing:
     def __init__(self, path: str, compression: str) -> None:
         self.path = path
         self.file = storage.open_arrow(path)
+        self.opened = storage.opened_identity(path, self.file)
         try:
             self.raw = pa.CompressedInputStream(storage.sequential(path, self.file), compression)
         except (pa.ArrowException, OSError) as exc:
@@ -93,6 +94,9 @@ class Decompressing:
         return int(self.file.tell())
 
     def _error(self, exc: Exception) -> SourceError:
+        failed = storage.read_error(self.path, exc, self.opened)  # a remote object deleted or rewritten
+        if failed is not None:
+            return failed
         return SourceError(
             f"compressed data is truncated or corrupt ({one_line(exc)})",
             file=self.path,
