@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import itertools
+import json
 import os
 import signal
 import threading
@@ -329,6 +330,21 @@ class Pipeline:
         self.type_notes = {n: note for n, note in notes.items() if not pa.types.is_string((recorded | pins)[n])}
         return types | pins
 
+    def _refuse_half_loaded_in_parts(self, writer: Writer, state: JobState, plans: list[FilePlan]) -> None:
+        """A file that an earlier run's engine committed parts of, and did not finish, goes on in
+        those parts: read whole by ``threads`` it would load their rows again."""
+        new = {p.key: p.path for p in plans if p.reads and p.key not in state.files}
+        if not new:
+            return
+        for key, value in writer.read_state(self.job_name).items():
+            if key.startswith("part:"):
+                path = str(json.loads(value).get("path", ""))
+                if file_key(path) in new:
+                    raise ConfigError(
+                        f"{path}: half loaded in parts by an earlier run with run.engine = 'processes' or 'dask'",
+                        hint="finish that load with the same --engine, or reload it with --restart",
+                    )
+
     def _check_declared(self, recorded: dict[str, pa.DataType]) -> None:
         """A column keeps one type across runs (one JSON type, one key format): a
         declaration may not change what earlier runs wrote."""
@@ -456,6 +472,8 @@ class Pipeline:
             stack.callback(close_stages, self.stages)
             state, fresh = self._start_state(writer, rejects, report)
             plans = plan_files(files, state, run.on_change)
+            if run.engine == "threads":
+                self._refuse_half_loaded_in_parts(writer, state, plans)
             total = sum(storage.size(p.path) or 0 for p in plans if p.reads)
             progress = stack.enter_context(Progress(total, enabled=self.progress))
             engine = None

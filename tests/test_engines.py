@@ -985,3 +985,29 @@ def test_a_side_database_is_copied_in_attached_read_only(tmp_path: Path) -> None
     assert len(refused) == 1 and "readonly database" in refused[0]
     assert sqlite3.connect(target).execute("SELECT id FROM t ORDER BY id").fetchall() == [(1,), (2,)]
     assert sqlite3.connect(side).execute("SELECT count(*) FROM t").fetchall() == [(2,)]
+
+
+def test_a_part_made_under_other_source_options_is_not_reused(tmp_path: Path) -> None:
+    """Parsed with other null_values, a leftover part's rows are not this run's."""
+    config, target, (pipe, types), parts = planned(tmp_path)
+    task = as_the_run_makes_it(pipe, parts[0], types, str(target) + ".parts")
+    other = replace(task, job=replace(task.job, source=replace(task.job.source, null_values=["NONE"])))
+    assert task.prefix != other.prefix
+    more = replace(task, job=replace(task.job, source=replace(task.job.source, path=["another/*.csv"])))
+    assert task.prefix == more.prefix  # the paths name the files; the part names its own
+
+
+def test_threads_refuse_a_file_half_loaded_in_parts(tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    src.write_text("id,n\n" + "".join(f"{i},{'oops' if i == 6000 else i}\n" for i in range(20_000)))
+    args = [str(src), str(tmp_path / "t.db"), "--table", "t", "--columns", "n=int64", "-q"]
+    parts = ["--engine", "processes", "--workers", "2", "--part-size", "40000", "--max-rejects", "0"]
+    assert cli("load", *args, *parts).returncode == 3  # parts before the reject's are committed
+    rerun = cli("load", *args)
+    assert rerun.returncode == 78  # a config error while the target holds this job's commits
+    assert rerun.stderr.startswith(
+        f"loader: error: {src}: half loaded in parts by an earlier run with run.engine = 'processes' or 'dask'\n"
+        "  hint: finish that load with the same --engine, or reload it with --restart"
+    )
+    assert cli("load", *args, "--engine", "processes", "--part-size", "40000").returncode == 0
+    assert sqlite_rows(tmp_path / "t.db", "SELECT count(*), count(DISTINCT id) FROM t") == [(19_999, 19_999)]

@@ -62,9 +62,11 @@ class PartTask:
     @property
     def prefix(self) -> str:
         """The part's result files' common name: its id and what decides its contents
-        (types, stages, sink), so a result made under other settings is never reused."""
+        (how the source is read, types, stages, sink), so a result made under other settings
+        is never reused."""
+        reading = repr(replace(self.job.source, path=[]))  # null_values, decimal_separator...: not the paths
         what = json.dumps(
-            [self.types, self.job.transform, repr(self.job.sink), self.side, sorted(self.numeric.items())],
+            [reading, self.types, self.job.transform, repr(self.job.sink), self.side, sorted(self.numeric.items())],
             sort_keys=True,
             default=str,
         )
