@@ -250,6 +250,7 @@ def test_killing_the_coordinator_between_part_commits_then_rerunning_loads_each_
         Pipeline(job(paths, target, "processes")).run()
     report = Pipeline(job(paths, target, "processes", part_size=40_000)).run()
     assert report.resumed and report.status == "ok"
+    assert "resumed" in [f.status for f in report.files]  # the file whose parts were committed, as threads says
     expected = Pipeline(job(paths, tmp_path / "clean.db", "threads")).run()
     assert contents(target, "sqlite") == contents(tmp_path / "clean.db", "sqlite")
     assert len(contents(target, "sqlite")) == expected.rows_written
@@ -989,7 +990,7 @@ def test_a_side_database_is_copied_in_attached_read_only(tmp_path: Path) -> None
 
 def test_a_part_made_under_other_source_options_is_not_reused(tmp_path: Path) -> None:
     """Parsed with other null_values, a leftover part's rows are not this run's."""
-    config, target, (pipe, types), parts = planned(tmp_path)
+    _config, target, (pipe, types), parts = planned(tmp_path)
     task = as_the_run_makes_it(pipe, parts[0], types, str(target) + ".parts")
     other = replace(task, job=replace(task.job, source=replace(task.job.source, null_values=["NONE"])))
     assert task.prefix != other.prefix
@@ -1011,3 +1012,18 @@ def test_threads_refuse_a_file_half_loaded_in_parts(tmp_path: Path) -> None:
     )
     assert cli("load", *args, "--engine", "processes", "--part-size", "40000").returncode == 0
     assert sqlite_rows(tmp_path / "t.db", "SELECT count(*), count(DISTINCT id) FROM t") == [(19_999, 19_999)]
+
+
+def test_a_part_that_fails_on_a_dask_worker_is_one_line_not_the_workers_traceback(tmp_path: Path) -> None:
+    big = tmp_path / "big.csv"
+    big.write_text("a,b\n" + "".join(f"{i},x{i}\n" for i in range(50_000)))
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    db = tmp_path / "e.db"
+    p = cli("load", str(big), str(empty), str(db), "--table", "t", "--engine", "dask", "--workers", "2", "-q")
+    assert (p.returncode, p.stderr) == (
+        65,
+        f"loader: error: {empty}: file is empty (no header, no rows)\n"
+        "  hint: fix or replace the file, then rerun: the files before it stay loaded\n",
+    )
+    assert sqlite_rows(db, "SELECT count(*) FROM t") == [(50_000,)]

@@ -413,7 +413,8 @@ class Coordinator:
             self.report.files.append(f.report)
         if part.id not in committed:
             f.left += 1
-            f.report.status = "loaded"
+            if f.report.status != "resumed":  # a part committed before makes the file a resumed one
+                f.report.status = "loaded"
         else:  # its counts stay in the file's checkpoint entry
             f.report.status = "resumed"
             self.report.resumed = True

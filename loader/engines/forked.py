@@ -39,6 +39,12 @@ QUIET_LOGS = logging.ERROR
 WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
 
 
+def _not_a_failed_part(record: logging.LogRecord) -> bool:
+    """A part that raised is the coordinator's to report, in one line: not a worker's
+    "Compute Failed" block with the traceback."""
+    return not str(record.msg).startswith("Compute Failed")
+
+
 class ForkedWorkers:
     """``count`` processes forked now, each starting a Dask worker once given the
     scheduler's address (``start``), and ending when ``close`` closes their pipe."""
@@ -128,6 +134,7 @@ async def _serve(address: str, read: int, index: int) -> None:
 
     spare_pandas_import()
     logging.getLogger("distributed").setLevel(QUIET_LOGS)
+    logging.getLogger("distributed.worker").addFilter(_not_a_failed_part)
     dask.config.set(WORKER_CONFIG)
     worker: Any = await Worker(address, nthreads=1, name=f"loader-{index}")
     loop = asyncio.get_running_loop()
