@@ -1027,3 +1027,17 @@ def test_a_part_that_fails_on_a_dask_worker_is_one_line_not_the_workers_tracebac
         "  hint: fix or replace the file, then rerun: the files before it stay loaded\n",
     )
     assert sqlite_rows(db, "SELECT count(*) FROM t") == [(50_000,)]
+
+
+def test_a_file_changed_after_parts_of_it_were_committed_is_a_changed_source(tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    src.write_text("id,n\n" + "".join(f"{i},{'oops' if i == 6000 else i}\n" for i in range(20_000)))
+    args = [str(src), str(tmp_path / "t.db"), "--table", "t", "--columns", "n=int64", "-q", "--engine", "processes"]
+    args += ["--workers", "2", "--part-size", "40000"]
+    assert cli("load", *args, "--max-rejects", "0").returncode == 3
+    src.write_text("id,n\n" + "".join(f"{i},{i}\n" for i in range(30_000)))  # another version: other part ids
+    rerun = cli("load", *args)
+    assert rerun.returncode == 65
+    assert rerun.stderr.startswith(
+        f"loader: error: {src}: changed since parts of it were loaded: its committed parts are not this version's\n"
+    )

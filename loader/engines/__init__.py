@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from .. import pool_worker, storage
 from ..compat import spare_pandas_import
 from ..cpus import usable_cpus
-from ..errors import PARTS_KEPT_HINT, ConfigError, EngineError, InterruptedLoad, RejectLimitError
+from ..errors import PARTS_KEPT_HINT, ConfigError, EngineError, InterruptedLoad, RejectLimitError, SourceChangedError
 from ..forking import can_fork, quiet_fork
 from ..memory import report_sizes
 from ..parts import Part, plan_file
@@ -383,6 +383,13 @@ class Coordinator:
         paths = {storage.key(t.part.path) for t in tasks}
         for pid, entry in committed.items():
             if pid not in planned and storage.key(str(entry.get("path", ""))) in paths:
+                if entry.get("part_size") == self.pipeline.job.run.part_size:  # same cuts, other ids: new content
+                    raise SourceChangedError(
+                        "changed since parts of it were loaded: its committed parts are not this version's",
+                        file=str(entry["path"]),
+                        hint="reload everything with --restart and --mode replace, or put the earlier version "
+                        "back to finish it",
+                    )
                 raise ConfigError(
                     f"{entry['path']}: half loaded in parts of run.part_size = {entry.get('part_size')}, "
                     f"now cut at {self.pipeline.job.run.part_size}",
