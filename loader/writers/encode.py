@@ -538,11 +538,11 @@ def json_objects(batch: pa.RecordBatch) -> pa.Array:
 def raw_values(arr: pa.Array) -> pa.Array:
     """One column stored as the value (binary): bytes as-is, text as UTF-8, others as text."""
     arr = _plain(arr)
+    if isinstance(arr.type, pa.BaseExtensionType):  # a UUID's 16 bytes, say
+        arr = arr.storage
     t = arr.type
-    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
-        out = arr
-    elif pa.types.is_string(t) or pa.types.is_large_string(t):
-        out = kernels.cast(arr, pa.binary())
+    if _is_bytes(t) or pa.types.is_string(t) or pa.types.is_large_string(t):
+        out = kernels.cast(arr, pa.binary())  # bytes as they are (binary, large or fixed size), text as UTF-8
     elif pa.types.is_temporal(t) and not pa.types.is_duration(t):
         out = kernels.cast(iso_text(arr), pa.binary())
     elif is_nested(t):

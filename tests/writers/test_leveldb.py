@@ -515,3 +515,32 @@ def test_a_float32_from_parquet_is_one_number_top_level_nested_and_in_sqlite(tmp
         assert conn.execute("SELECT f FROM t").fetchall() == [(f32[0].as_py(),)] == [(0.10000000149011612,)]
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize("sort", ["auto", "never"])
+def test_a_raw_value_of_any_bytes_type_is_stored_as_its_bytes(tmp_path: Path, sort: str) -> None:
+    """large_binary (Polars), fixed_size_binary and a UUID (DuckDB's Parquet): the bytes as they are,
+    on the table-file path (keys in order into an empty store) and through WriteBatches."""
+    import pyarrow.parquet as pq
+
+    from loader import load
+
+    uuids = pa.ExtensionArray.from_storage(pa.uuid(), pa.array([b"\xff" * 16, b"\x00\x01" * 8, None], pa.binary(16)))
+    table = pa.table(
+        {
+            "id": [1, 2, 3],
+            "large": pa.array([b"\xff\x00", b"a", b""], pa.large_binary()),
+            "fixed": pa.array([b"\xfe\xff", b"ab", None], pa.binary(2)),
+            "u": uuids,
+        }
+    )
+    pq.write_table(table, tmp_path / "b.parquet")
+    for column in ("large", "fixed", "u"):
+        target = tmp_path / f"{column}.ldb"
+        load(tmp_path / "b.parquet", target, key="r:{id}", sink_options={"value": column, "sort": sort})
+        with plyvel.DB(str(target)) as db:
+            stored = [v for _, v in db]
+        values = table.column(column).combine_chunks()
+        values = values.storage if isinstance(values.type, pa.BaseExtensionType) else values
+        expected = [v or b"" for v in values.to_pylist()]  # NULL as empty, as documented
+        assert stored == expected, column
