@@ -532,7 +532,15 @@ def convert(
         return col.done(col.arr)
     elif pa.types.is_decimal(col.arr.type) and is_text(target):
         return col.done(kernels.cast(decimal_text(col.arr), target))  # the digits the targets store
+    elif is_text(target) and _dated(col.arr.type):
+        from .writers.encode import iso_text  # (the writers import this module)
+
+        return col.done(kernels.cast(iso_text(col.arr), target))  # the ISO text the targets store, not Arrow's
     return _cast(col, target, na)
+
+
+def _dated(t: pa.DataType) -> bool:
+    return bool(pa.types.is_timestamp(t) or pa.types.is_date(t) or pa.types.is_time(t))
 
 
 def _decode(col: _Column, encoding: str) -> None:

@@ -13,8 +13,7 @@ from ..chunk import Chunk, Reject
 from ..config import SourceConfig
 from ..convert import Converted, ConvertedBatch, bytes_as_text, convert, convert_columns
 from ..errors import ConfigError, SourceError
-from ..types import is_text, parse_type
-from ..writers.encode import iso_text
+from ..types import parse_type
 
 
 class Reader(Protocol):
@@ -99,10 +98,6 @@ def bad_value_rejects(
             order, row_list, line_list, kernels.take(source, index).to_pylist(), strict=True
         )
     ]
-
-
-def _temporal(t: pa.DataType) -> bool:
-    return bool(pa.types.is_timestamp(t) or pa.types.is_date(t) or pa.types.is_time(t))
 
 
 @dataclass
@@ -243,9 +238,6 @@ class TypedFileReader(ReaderBase):
             if not col.type.equals(field.type):
                 if pa.types.is_dictionary(col.type):
                     col = col.dictionary_decode()
-                if is_text(field.type) and _temporal(col.type):
-                    # the ISO text a file of this type alone is written as, not Arrow's cast
-                    return Converted(kernels.cast(iso_text(col), field.type))
                 return convert(col, field.type, strict=field.name in self.strict)
             return Converted(col)
 

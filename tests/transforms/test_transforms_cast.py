@@ -235,3 +235,17 @@ def test_a_zoned_timestamp_keeps_its_local_midnight_as_a_date() -> None:
     out = Cast(columns={"t": "date"})(chunk_of({"t": oslo}))
     assert col(out, "t") == [dt.date(2024, 5, 2)]  # 22:00Z is midnight in Oslo
     assert [r.reason for r in out.rejects] == ["'2024-05-02 03:00:00+02:00' has a time of day that date would drop"]
+
+
+def test_dates_and_timestamps_cast_to_text_are_the_iso_text_a_load_stores() -> None:
+    c = chunk_of(
+        {
+            "t": pa.array([dt.datetime(2024, 1, 2, 3, 4, 5)], pa.timestamp("us", "UTC")),
+            "n": pa.array([dt.datetime(2024, 1, 2, 3, 4, 5, 6)], pa.timestamp("ms")),
+            "d": [dt.date(2024, 1, 2)],
+        }
+    )
+    out = Cast(columns={"t": "string", "n": "string", "d": "string"})(c)
+    assert out.batch.to_pylist() == [
+        {"t": "2024-01-02T03:04:05.000000Z", "n": "2024-01-02T03:04:05.000", "d": "2024-01-02"}
+    ]
