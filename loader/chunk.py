@@ -8,6 +8,8 @@ was), the rows rejected so far, and the reader's resume position.
 
 from __future__ import annotations
 
+import base64
+import codecs
 import dataclasses
 import json
 from collections.abc import Iterator
@@ -20,11 +22,18 @@ from . import kernels
 from .types import value_str
 
 REJECT_FORMAT = 1  # the reject file's format version, written as "v" on each line (docs/reliability.md)
+BASE64 = "base64"  # the key of the object that holds bytes in a reject line: {"base64": "..."}
 
 
 @dataclass
 class Reject:
-    """One row that did not load, with everything needed to find and fix it."""
+    """One row that did not load, with everything needed to find and fix it.
+
+    ``raw`` and the ``values`` hold bytes where the source's bytes are not UTF-8 text (or
+    the column is binary): a reject line writes them as ``{"base64": ...}``, so a replay
+    restores the very bytes. ``path`` is the source file's absolute path, which tells a
+    replay which file the row came from whatever directory it runs in (worked out from
+    ``file`` when left None)."""
 
     file: str
     row: int | None
@@ -32,15 +41,49 @@ class Reject:
     stage: str = "read"
     column: str | None = None
     line: int | None = None
-    raw: str | None = None
+    raw: str | bytes | None = None
     values: dict[str, Any] | None = None
+    raw_truncated: bool | None = None  # raw holds only the row's first bytes
+    path: str | None = None
 
     def to_json(self) -> str:
-        return json.dumps(
-            {"v": REJECT_FORMAT} | {k: v for k, v in dataclasses.asdict(self).items() if v is not None},
-            ensure_ascii=False,
-            default=value_str,  # a decimal's plain digits, as the targets store it
-        )
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if v is not None and k != "path"}
+        path = self.path or source_path(self.file)
+        if path != self.file:  # a relative file: its absolute path goes beside it
+            fields = {"file": fields.pop("file"), "path": path} | fields
+        return json.dumps({"v": REJECT_FORMAT} | fields, ensure_ascii=False, default=json_value)
+
+
+def source_path(file: str) -> str:
+    """A source file's absolute path (a remote file's URI and ``-`` as they are): the
+    checkpoint's name for it, without its ``file:``."""
+    from .storage import key
+
+    return key(file).removeprefix("file:")
+
+
+def json_value(value: Any) -> Any:
+    """A value JSON has no type for, in a reject line: bytes as ``{"base64": ...}`` (a
+    replay decodes them back), a decimal's plain digits as the targets store it, else its text."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {BASE64: base64.b64encode(bytes(value)).decode("ascii")}
+    return value_str(value)
+
+
+def text_or_bytes(data: bytes, cut: bool = False) -> str | bytes:
+    """Bytes as text when they are UTF-8, else the bytes themselves (a reject line holds
+    them as base64). ``cut``: the bytes end where a row was cut, maybe inside a character,
+    whose first bytes are dropped."""
+    if cut:
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:
+            return decoder.decode(data, final=False)
+        except UnicodeDecodeError:
+            return data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
 
 
 @dataclass

@@ -59,7 +59,7 @@ _METAVARS = {
 }
 # the keys `run` and `validate` take as flags (the job file holds the rest; --set reaches any key)
 RUN_KEYS = {"run.*", "sink.batch_size"}
-REPLAY_KEYS = {"run.report", "run.lock_wait", "run.quiet", "run.log_format", "run.metrics_file"}
+REPLAY_KEYS = {"run.report", "run.lock_wait", "run.quiet", "run.log_format", "run.metrics_file", "run.max_rejects"}
 INSPECT_KEYS = {
     "source.format",
     "source.delimiter",

@@ -2,7 +2,8 @@
 
 ``loader replay REJECTS.jsonl --job job.toml`` (``Pipeline.replay``) reads the
 reject file's lines of that job, turns each back into a row (its ``values``,
-or its ``raw`` text split with the file's dialect), converts it to the column
+or its ``raw`` text split with the file's dialect, or parsed as JSON for a JSON
+Lines file; bytes written as ``{"base64": ...}`` decoded), converts it to the column
 types the job's checkpoint recorded, and runs it through the job's stages from
 where it was rejected: a ``read`` reject through every stage, a stage's reject
 from that stage on, a ``write`` reject straight to the target. Rows go into the
@@ -18,6 +19,8 @@ file, row and line.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import csv
 import dataclasses
@@ -27,14 +30,23 @@ import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeGuard, cast
 
 import pyarrow as pa
 
 from . import kernels
-from .chunk import REJECT_FORMAT, Chunk, Reject
+from .chunk import BASE64, REJECT_FORMAT, Chunk, Reject, source_path
+from .config import infer_format
 from .convert import Converted, convert, convert_columns
-from .errors import ConfigError, LoaderError, SourceError
+from .errors import (
+    ConfigError,
+    LoaderError,
+    MissingInputError,
+    NothingLoadedError,
+    RejectLimitError,
+    SourceError,
+    one_line,
+)
 from .lock import TargetLock
 from .memory import gc_paused
 from .progress import Progress
@@ -44,10 +56,11 @@ from .rejects import Committed, RejectFile
 from .report import FileReport, RunReport
 from .schema import decode_types
 from .sinks.base import Encoded, Encoder
-from .state import FileState, JobState, Ledger, file_key
+from .state import FileState, JobState, Ledger
 from .transforms import Stage, close_stages, output_schema
 from .types import parse_type
 from .writers.base import Writer
+from .writers.encode import is_nested
 
 if TYPE_CHECKING:
     from .pipeline import Pipeline
@@ -60,9 +73,9 @@ def replay_rejects_path(path: str) -> str:
     return (path[: -len(".jsonl")] if path.endswith(".jsonl") else path) + ".replay.jsonl"
 
 
-def row_id(file: str, row: int) -> str:
-    """A replayed row's name in the checkpoint: its original file (absolute) and row."""
-    return file_key(file).removeprefix("file:") + f"#{row}"
+def row_id(path: str, row: int) -> str:
+    """A replayed row's name in the checkpoint: its original file's absolute path and row."""
+    return f"{path}#{row}"
 
 
 def mark_entries(ids: Sequence[str]) -> dict[str, str]:
@@ -92,20 +105,35 @@ class Entry:
 
     number: int  # the line in the reject file, 1-based
     file: str
+    path: str  # the source file's absolute path: which file the row came from, wherever the replay runs
     row: int | None
     line: int | None
     stage: str
     values: dict[str, Any] | None
-    raw: str | None
+    raw: str | bytes | None
+    raw_truncated: bool
     job: str | None
+    problem: str | None = None  # why the line cannot be replayed as it is
+
+
+# Where a replay stopped on its reject file: rows replayed before the stop stay, and are
+# counted as already replayed the next time.
+REPLAY_HINT = "fix the reject file, then replay it again: rows already replayed are not loaded twice"
 
 
 def read_entries(path: str) -> Iterator[Entry]:
     """The reject file's lines, split on ``\\n`` only (a value may hold U+2028)."""
     try:
         fh = open(path, "rb")  # noqa: SIM115 - closed below
+    except (FileNotFoundError, PermissionError) as exc:
+        why = "no such file" if isinstance(exc, FileNotFoundError) else "permission denied"
+        raise MissingInputError(
+            f"cannot read the reject file: {why}", file=path, hint="check the reject file's path; nothing was replayed"
+        ) from None
     except OSError as exc:
-        raise SourceError(f"cannot read the reject file: {exc.strerror or exc}", file=path) from None
+        raise SourceError(
+            f"cannot read the reject file: {exc.strerror or exc}", file=path, hint="nothing was replayed"
+        ) from None
     with fh:
         for number, data in enumerate(fh, 1):
             if data.strip():
@@ -116,9 +144,11 @@ def _entry(path: str, number: int, data: bytes) -> Entry:
     try:
         obj = json.loads(data)
     except ValueError as exc:
-        raise SourceError(f"not a JSON object: {exc}", file=path, line=number) from None
+        raise SourceError(f"not a JSON object: {exc}", file=path, line=number, hint=REPLAY_HINT) from None
     if not isinstance(obj, dict) or not isinstance(obj.get("file"), str):
-        raise SourceError('not a reject line: expected a JSON object with a "file"', file=path, line=number)
+        raise SourceError(
+            'not a reject line: expected a JSON object with a "file"', file=path, line=number, hint=REPLAY_HINT
+        )
     version = obj.get("v", 1)
     if not isinstance(version, int) or version > REJECT_FORMAT:
         raise SourceError(
@@ -129,18 +159,44 @@ def _entry(path: str, number: int, data: bytes) -> Entry:
         )
     values = obj.get("values")
     if values is not None and not isinstance(values, dict):
-        raise SourceError('"values" must be a JSON object of column: value', file=path, line=number)
-    raw = obj.get("raw")
+        raise SourceError('"values" must be a JSON object of column: value', file=path, line=number, hint=REPLAY_HINT)
+    raw, problem = obj.get("raw"), None
+    if _is_bytes(raw):
+        try:
+            raw = _bytes(raw)
+        except ValueError as exc:
+            raw, problem = None, f"raw: {exc}"
+    # lines written before "path" was: the file as the load named it, from this directory
+    where = obj.get("path")
     return Entry(
         number=number,
         file=obj["file"],
+        path=where if isinstance(where, str) else source_path(obj["file"]),
         row=obj.get("row") if isinstance(obj.get("row"), int) else None,
         line=obj.get("line") if isinstance(obj.get("line"), int) else None,
         stage=str(obj.get("stage") or "read"),
         values=values,
-        raw=raw if isinstance(raw, str) else None,
+        raw=raw if isinstance(raw, (str, bytes)) else None,
+        raw_truncated=obj.get("raw_truncated") is True,
         job=obj.get("job") if isinstance(obj.get("job"), str) else None,
+        problem=problem,
     )
+
+
+def _is_bytes(value: Any) -> TypeGuard[dict[str, Any]]:
+    """Whether a reject line's value is bytes written as ``{"base64": "..."}``."""
+    return isinstance(value, dict) and list(value) == [BASE64]
+
+
+def _bytes(value: dict[str, Any]) -> bytes:
+    """The bytes of ``{"base64": "..."}``; ValueError if that is not base64."""
+    text = value[BASE64]
+    try:
+        if not isinstance(text, str):
+            raise binascii.Error
+        return base64.b64decode(text, validate=True)
+    except binascii.Error:
+        raise ValueError(f"{{{BASE64!r}: {json.dumps(text)[:40]}}} is not valid base64") from None
 
 
 def _text(value: Any, comma: bool) -> str | None:
@@ -153,6 +209,61 @@ def _text(value: Any, comma: bool) -> str | None:
         text = repr(value)
         return text.replace(".", ",") if comma else text
     return json.dumps(value, ensure_ascii=False)
+
+
+def _column(values: list[Any], comma: bool) -> pa.Array:
+    """One column of replayed values as text, or as bytes where a value is bytes (a
+    conversion checks those are UTF-8 unless the column is binary)."""
+    texts = [v if isinstance(v, bytes) else _text(v, comma) for v in values]
+    if any(isinstance(t, bytes) for t in texts):
+        return pa.array([t.encode() if isinstance(t, str) else t for t in texts], pa.binary())
+    return pa.array(texts, pa.string())
+
+
+@dataclass
+class _Split:
+    """How to turn an original file's raw line into values: its column names (and, for
+    JSON Lines, the keys they come from), and the CSV dialect (None: JSON Lines)."""
+
+    names: list[str]
+    keys: list[str]
+    dialect: dict[str, Any] | None
+
+    def csv(self, raw: str | bytes, nulls: set[str]) -> dict[str, Any] | str:
+        """A CSV row split as the reader splits it; bytes that are not UTF-8 stay bytes."""
+        text = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
+        fields = list(csv.reader(io.StringIO(text, newline=""), **(self.dialect or {})))
+        if len(fields) != 1 or len(fields[0]) != len(self.names):
+            found = sum(len(f) for f in fields) if len(fields) == 1 else f"{len(fields)} rows"
+            return f"expected {len(self.names)} fields, found {found}"
+        return {n: None if v in nulls else _unescaped(v) for n, v in zip(self.names, fields[0], strict=True)}
+
+    def jsonl(self, raw: str | bytes) -> dict[str, Any] | str:
+        """A JSON Lines row parsed as the reader parses it: each value as the text the reader
+        converts (numbers as written, objects and arrays as compact JSON)."""
+        from .readers.jsonl import _json_text, _loads, _what
+
+        try:
+            obj = _loads(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw)
+        except (ValueError, RecursionError) as exc:
+            return f"not valid JSON: {one_line(exc)}"
+        if not isinstance(obj, dict):
+            return f"a JSON Lines row is an object, not {_what(obj)}"
+        extra = next((k for k in obj if k not in self.keys), None)
+        if extra is not None:
+            return f"key {extra!r} is not a column of the file"
+        return {
+            n: None if obj.get(k) is None else _json_text(obj[k]) for n, k in zip(self.names, self.keys, strict=True)
+        }
+
+
+def _unescaped(value: str) -> str | bytes:
+    """A field split from bytes that are not UTF-8 (held as surrogates) as those bytes."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape")
+    return value
 
 
 @dataclass
@@ -218,16 +329,18 @@ def marking(encoder: Encoder) -> Encoder:
         chunk = encoded.chunk
         # the chunk's rows by reject line: (file, row, line) where they were first read
         origin: dict[int, tuple[str, int | None, int | None]] = chunk.end.get("origin", {})
+        paths: dict[int, str] = chunk.end.get("paths", {})  # and their files' absolute paths
         outcome = dict.fromkeys(origin, "filtered")
         for r in chunk.rejects:
             number = r.row or 0
-            _, r.row, r.line = origin[number]
+            r.file, r.row, r.line = origin[number]
+            r.path = paths[number]
             outcome[number] = "rejected"
         marks = []
         for number in chunk.rows.to_pylist():
-            file, row, _ = origin[number]
+            _, row, _ = origin[number]
             assert row is not None  # a row without a number is rejected before the stages
-            marks.append(row_id(file, row))
+            marks.append(row_id(paths[number], row))
             outcome[number] = "loaded"
         rows = [
             dict(zip(("file", "row", "line", "status"), (*origin[n], s), strict=True))
@@ -298,7 +411,7 @@ class Rows:
         self.entry_of = {s.name: i for i, s in reversed(list(enumerate(p.stages)))}
         declared = {n: parse_type(t, where=f"source.columns.{n}") for n, t in self.src.columns.items()}
         self.lenient = {n for n, t in declared.items() if n in self.types and self.types[n].equals(t)}
-        self.headers: dict[str, tuple[list[str], Any] | str] = {}
+        self.headers: dict[str, _Split | str] = {}
 
     def entry(self, e: Entry) -> int:
         if e.stage == "read":
@@ -316,7 +429,7 @@ class Rows:
                 self.others[e.job] += 1
                 continue
             mine += 1
-            mark = row_id(e.file, e.row) if e.row is not None else None
+            mark = row_id(e.path, e.row) if e.row is not None else None
             if mark is not None and mark in self.done:
                 already += 1
                 continue
@@ -334,46 +447,69 @@ class Rows:
 
     def _same(self, first: tuple[Entry, dict[str, Any] | str], e: Entry, values: dict[str, Any] | str) -> bool:
         a, av = first
-        return a.file == e.file and self.entry(a) == self.entry(e) and _keys(av) == _keys(values)
+        return a.path == e.path and self.entry(a) == self.entry(e) and _keys(av) == _keys(values)
 
     def _values(self, e: Entry) -> dict[str, Any] | str:
-        """The row's values by column, or why there are none."""
+        """The row's values by column (bytes decoded), or why there are none."""
         if e.row is None:
             return "no row number: the row cannot be told apart, so it is not replayed"
+        if e.problem is not None:
+            return e.problem
         if e.values is not None:
-            return e.values
+            return self._decoded(e, e.values)
         if e.raw is None:
             return 'neither "values" nor "raw": nothing to replay'
-        header = self._header(e.file)
-        if isinstance(header, str):
-            return header
-        names, dialect = header
-        fields = list(csv.reader(io.StringIO(e.raw, newline=""), **dialect))
-        if len(fields) != 1 or len(fields[0]) != len(names):
-            found = sum(len(f) for f in fields) if len(fields) == 1 else f"{len(fields)} rows"
-            return f"expected {len(names)} fields, found {found}"
-        nulls = set(self.src.null_values)
-        return {n: None if v in nulls else v for n, v in zip(names, fields[0], strict=True)}
+        if e.raw_truncated:
+            cut = len(e.raw.encode("utf-8") if isinstance(e.raw, str) else e.raw)
+            return (
+                f'raw was cut at {cut} bytes (raw_truncated): write the row\'s fields in "values", '
+                'or the whole row in "raw" without "raw_truncated"'
+            )
+        split = self._header(e.path)
+        if isinstance(split, str):
+            return split
+        return split.jsonl(e.raw) if split.dialect is None else split.csv(e.raw, set(self.src.null_values))
 
-    def _header(self, file: str) -> tuple[list[str], Any] | str:
-        """The original file's column names and how to split its raw lines."""
-        if file not in self.headers:
+    def _decoded(self, e: Entry, values: dict[str, Any]) -> dict[str, Any] | str:
+        """``values`` with the bytes written as ``{"base64": ...}`` decoded, in the columns
+        that are not nested (where an object is a value of its own)."""
+        schema = self.schemas[self.entry(e)]
+        out = dict(values)
+        for name, value in values.items():
+            i = schema.get_field_index(name)
+            if _is_bytes(value) and (i < 0 or not is_nested(schema.field(i).type)):
+                try:
+                    out[name] = _bytes(value)
+                except ValueError as exc:
+                    return f"column {name!r}: {exc}"
+        return out
+
+    def _header(self, path: str) -> _Split | str:
+        """How to split the original file's raw lines, with its column names."""
+        if path not in self.headers:
+            fmt = self.src.format or infer_format(path)
+            if fmt in ("parquet", "arrow"):
+                self.headers[path] = f'a {fmt.capitalize()} file has no raw text: write the row\'s fields in "values"'
+                return self.headers[path]
             try:
-                with open_reader(file, self.src, types=self.types) as reader:
+                with open_reader(path, self.src, types=self.types) as reader:
                     names = list(reader.schema.names)
+                    keys = list(getattr(reader, "keys", names))
                     found = getattr(reader, "dialect", None)
             except LoaderError as exc:
-                self.headers[file] = f'raw text cannot be split ({exc.message}): write the row\'s fields in "values"'
+                self.headers[path] = f'raw text cannot be split ({exc.message}): write the row\'s fields in "values"'
             else:
-                quote = found.quote if found is not None else '"'
-                dialect = {
-                    "delimiter": found.delimiter if found is not None else ",",
-                    "quotechar": quote or None,
-                    "quoting": csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE,
-                    "escapechar": self.src.escape_char if isinstance(self.src.escape_char, str) else None,
-                }
-                self.headers[file] = (names, dialect)
-        return self.headers[file]
+                self.headers[path] = _Split(names, keys, None if fmt == "jsonl" else self._dialect(found))
+        return self.headers[path]
+
+    def _dialect(self, found: Any) -> dict[str, Any]:
+        quote = found.quote if found is not None else '"'
+        return {
+            "delimiter": found.delimiter if found is not None else ",",
+            "quotechar": quote or None,
+            "quoting": csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE,
+            "escapechar": self.src.escape_char if isinstance(self.src.escape_char, str) else None,
+        }
 
     def _chunk(self, group: list[tuple[Entry, dict[str, Any] | str]], already: int) -> Chunk:
         first = group[0][0] if group else None
@@ -383,18 +519,25 @@ class Rows:
         names = list(values) if isinstance(values, dict) else []
         unknown = [n for n in names if n not in schema.names]
         numbers = [e.number for e, _ in group]
-        end = {"entry": at, "origin": {e.number: (e.file, e.row, e.line) for e, _ in group}, "already": already}
+        end = {
+            "entry": at,
+            "origin": {e.number: (e.file, e.row, e.line) for e, _ in group},
+            "paths": {e.number: e.path for e, _ in group},
+            "already": already,
+        }
         why = values if isinstance(values, str) else f"no column {unknown[0]!r} in the job's columns" if unknown else ""
         if not group or why:  # no row left to convert (only rows replayed before), or none that can be
             return self._rejected(group, schema, why, end)
         target = pa.schema([schema.field(n) for n in names])
         comma = at == 0 and self.src.decimal_separator == ","
-        columns = [pa.array([_text(v[n], comma) for _, v in group if isinstance(v, dict)], pa.string()) for n in names]
+        columns = [_column([v[n] for _, v in group if isinstance(v, dict)], comma) for n in names]
         na = tuple(self.src.na_values) if at == 0 else ()
+        # bytes read from a transcoded file that did not decode: named by its encoding, as at the read
+        encoding = self.src.encoding if at == 0 else "utf-8"
 
         def one(f: pa.Field, col: pa.Array) -> Converted:
             how = convert_comma if comma and is_numeric(f.type) else convert
-            return how(col, f.type, strict=f.name not in self.lenient, encoding="utf-8", may_hold_nul=True, na=na)
+            return how(col, f.type, strict=f.name not in self.lenient, encoding=encoding, may_hold_nul=True, na=na)
 
         out = convert_columns(columns, target, one)
         chunk = Chunk(
@@ -440,6 +583,8 @@ class Rows:
             reason=reason,
             values=e.values,
             raw=e.raw if e.values is None else None,
+            raw_truncated=e.raw_truncated if e.values is None and e.raw_truncated else None,
+            path=e.path,
         )
 
 
@@ -498,6 +643,27 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
         report.files_loaded = 1
 
 
+def _check_replayed(report: RunReport, path: str, again: str) -> None:
+    """Rows to replay and none loaded (every one rejected again or filtered out), none replayed
+    before either: committed as such, but not a success, as for a load (where a rerun that
+    resumes is not held to it, nor is a replay with rows an earlier replay loaded)."""
+    assert isinstance(report, ReplayReport)
+    if not report.rows_read or report.rows_already or report.rows_written or report.rows_ignored:
+        return
+    rows, rejected, filtered = report.rows_read, report.rows_rejected, report.rows_filtered
+    if rejected and filtered:
+        what = f"of {rows:,} rows, {rejected:,} rejected again and {filtered:,} filtered out"
+    else:
+        what = f"all {rows:,} rows " + ("rejected again" if rejected else "filtered out")
+    raise NothingLoadedError(
+        f"nothing replayed: {what}",
+        file=path,
+        hint=f"the rows rejected again are in {again} with their reasons: fix them there and replay that file"
+        if report.rows_rejected
+        else "the job's stages filter these rows out",
+    )
+
+
 def replay_pipeline(p: Pipeline, path: str | os.PathLike[str]) -> Pipeline:
     """A pipeline like ``p`` that replays ``path``: same job name, stages and target (never
     wiped: the target is prepared as for a resumed run), and its rows that fail again in
@@ -508,7 +674,17 @@ def replay_pipeline(p: Pipeline, path: str | os.PathLike[str]) -> Pipeline:
         report_class = ReplayReport
 
         def _run(self, report: RunReport) -> None:
-            replay_run(self, text, report)
+            try:
+                replay_run(self, text, report)
+            except RejectLimitError as exc:
+                exc.file = text  # the file being replayed, not the rows' source
+                exc.hint = (
+                    f"rows replayed so far are kept; the rows rejected again are listed in {self.rejects_path}: "
+                    "fix them in this file and replay it again, or replay it with a higher --max-rejects "
+                    "(rows already replayed are not loaded twice)"
+                )
+                raise
+            _check_replayed(report, text, self.rejects_path)
 
     text = os.fspath(path)
     job = p.job

@@ -64,8 +64,8 @@ CASES: list[tuple[str, bytes, list[str], list[tuple[Any, ...]], list[dict[str, A
                 "line": 3,
                 "stage": "read",
                 "column": "name",
-                "reason": "invalid UTF-8 in '\\xff\\xfeb'",  # as the values show it
-                "values": {"id": "2", "name": "\\xff\\xfeb", "score": "20"},
+                "reason": "invalid UTF-8 in '\\xff\\xfeb'",  # the bytes shown as \\xNN
+                "values": {"id": "2", "name": {"base64": "//5i"}, "score": "20"},  # the bytes: b"\\xff\\xfeb"
             }
         ],
     ),
@@ -81,7 +81,7 @@ CASES: list[tuple[str, bytes, list[str], list[tuple[Any, ...]], list[dict[str, A
                 "stage": "read",
                 "column": "name",
                 "reason": "not valid cp1252 text: '\\x81x'",
-                "values": {"id": "2", "name": "\\x81x", "score": "20"},
+                "values": {"id": "2", "name": {"base64": "gXg="}, "score": "20"},  # b"\\x81x"
             }
         ],
     ),
@@ -90,7 +90,15 @@ CASES: list[tuple[str, bytes, list[str], list[tuple[Any, ...]], list[dict[str, A
         b"id,name,score\n1,a,10\n2,b\xff\n3,c,30\n",
         [],
         [(1, "a", 10), (3, "c", 30)],
-        [{"row": 2, "line": 3, "stage": "read", "reason": "expected 3 fields, found 2", "raw": "2,b\\xff"}],
+        [
+            {
+                "row": 2,
+                "line": 3,
+                "stage": "read",
+                "reason": "expected 3 fields, found 2",
+                "raw": {"base64": "Mixi/w=="},
+            }
+        ],  # b"2,b\\xff"
     ),
     (
         "nul_byte",
@@ -228,7 +236,7 @@ CASES += [
                 "line": 2,
                 "stage": "read",
                 "reason": "not valid JSON: 'utf-8' codec can't decode byte 0xff in position 20: invalid start byte",
-                "raw": '{"id": 2, "name": "b\\xff", "score": 20}',
+                "raw": {"base64": "eyJpZCI6IDIsICJuYW1lIjogImL/IiwgInNjb3JlIjogMjB9"},  # not UTF-8: the line's bytes
             },
         ],
     ),

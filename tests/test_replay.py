@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import signal
 import sqlite3
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from loader.errors import ConfigError, RejectLimitError
+from loader.errors import ConfigError, NothingLoadedError, RejectLimitError
 from loader.pipeline import Pipeline
 from loader.replay import ReplayReport
 from tests.reliability_util import cli, leveldb_items, popen, reject_lines, sqlite_state, sqlite_table, write_job
@@ -340,3 +341,203 @@ def test_a_parquet_large_string_column_replays(tmp_path: Path) -> None:
     p = cli("replay", str(fixed), "--job", str(job))
     assert p.returncode == 0, p.stderr
     assert sqlite_table(target) == [(1, "a", 5), (2, "b", 7)]
+
+
+def again_of(rejects: Path) -> Path:
+    """Where a replay of ``rejects`` puts the rows that fail again."""
+    return rejects.with_suffix(".replay.jsonl")
+
+
+def test_a_json_lines_raw_line_replays_as_the_reader_parses_it(tmp_path: Path) -> None:
+    """A fixed JSON Lines line is parsed as JSON (numbers as written), not split as CSV."""
+    (tmp_path / "in.jsonl").write_text(
+        '{"id": 1, "n": 9007199254740993, "name": "ann"}\n{"id": 2, "n": 9007199254740995, "name": "bob, jr"\n'
+    )
+    job = write_job(tmp_path / "job.toml", source={"path": "in.jsonl"}, sink={"path": "out.db", "table": "t"})
+    assert cli("run", str(job), "-q").returncode == 0
+    rejects = tmp_path / "out.db.table-t.rejects.jsonl"
+    [line] = reject_lines(rejects)
+    assert line["raw"] == '{"id": 2, "n": 9007199254740995, "name": "bob, jr"'
+    edit(rejects, {2: {"raw": line["raw"] + "}"}})
+    p = cli("replay", str(rejects), "--job", str(job))
+    assert p.returncode == 0, p.stderr
+    assert sqlite_table(tmp_path / "out.db") == [(1, 9007199254740993, "ann"), (2, 9007199254740995, "bob, jr")]
+
+
+def test_a_raw_line_of_a_parquet_file_is_rejected_again(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": [1, -2]}), tmp_path / "in.parquet")
+    job = tmp_path / "job.toml"
+    job.write_text(
+        '[source]\npath = "in.parquet"\n[sink]\npath = "out.db"\ntable = "t"\n'
+        '[[transform]]\ntype = "validate"\nrules = { id = { min = 0 } }\n'
+    )
+    rejects = Path(Pipeline.from_config(job).run().rejects_path or "")
+    edit(rejects, {2: {"values": None, "raw": "2"}})
+    with pytest.raises(NothingLoadedError):
+        Pipeline.from_config(job).replay(rejects)
+    [again] = reject_lines(again_of(rejects))
+    assert again["reason"] == 'a Parquet file has no raw text: write the row\'s fields in "values"'
+
+
+def test_a_replay_from_another_directory_loads_each_row_once(tmp_path: Path) -> None:
+    """A reject line's file, relative to where the load ran, goes with its absolute path:
+    the replay's marks name the same file from any directory."""
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "in.csv").write_text("id,v\n1,1\n2,x\n")
+    write_job(
+        sub / "job.toml", source={"path": "in.csv", "columns": {"v": "int64"}}, sink={"path": "out.db", "table": "t"}
+    )
+    assert cli("run", "sub/job.toml", "-q", cwd=tmp_path).returncode == 0
+    rejects = sub / "out.db.table-t.rejects.jsonl"
+    [line] = reject_lines(rejects)
+    assert (line["file"], line["path"]) == ("sub/in.csv", str(sub / "in.csv"))
+    edit(rejects, {2: {"values": {"id": "2", "v": "2"}}})
+    first = cli("replay", "sub/out.db.table-t.rejects.jsonl", "--job", "sub/job.toml", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    second = cli("replay", "out.db.table-t.rejects.jsonl", "--job", "job.toml", cwd=sub)
+    assert second.returncode == 0, second.stderr
+    assert "0 written, 0 rejected again, 1 already replayed" in second.stderr
+    assert sqlite_table(sub / "out.db") == [(1, 1), (2, 2)]
+
+
+def test_a_line_without_path_names_its_file_from_the_current_directory(tmp_path: Path) -> None:
+    """Lines an older loader wrote have no "path": their file is read from here, as then."""
+    job, target, rejects = setup(tmp_path, "sqlite")
+    edit(rejects, {2: {"values": {"id": "2", "name": "b", "amount": "20"}}})
+    assert all("path" not in x for x in reject_lines(rejects))  # the job named the file absolutely
+    assert Pipeline.from_config(job).replay(rejects).rows_written == 1
+    assert sqlite_state(target)[f"replayed:{tmp_path / 'in.csv'}#2-2"] == [2]
+
+
+@pytest.mark.parametrize("source", ["csv", "parquet"])
+def test_binary_values_replay_as_their_bytes(tmp_path: Path, source: str) -> None:
+    """A binary column's values are base64 in the reject line, and replay as those bytes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = ""
+    if source == "csv":
+        (tmp_path / "in.csv").write_text("id,b\n1,abc\n-2,xyz\n")
+        raw = b"xyz"
+        columns = 'columns = { b = "binary" }\n'
+    else:
+        raw = b"\xff\x00z"
+        pq.write_table(pa.table({"id": [1, -2], "b": pa.array([b"abc", raw], pa.binary())}), tmp_path / "in.parquet")
+    job = tmp_path / "job.toml"
+    job.write_text(
+        f'[source]\npath = "in.{source}"\n{columns}[sink]\npath = "out.db"\ntable = "t"\n'
+        '[[transform]]\ntype = "validate"\nrules = { id = { min = 0 } }\n'
+    )
+    rejects = Path(Pipeline.from_config(job).run().rejects_path or "")
+    [line] = reject_lines(rejects)
+    assert line["values"] == {"id": -2, "b": {"base64": base64.b64encode(raw).decode()}}
+    edit(rejects, {2: {"values": {"id": 2, "b": line["values"]["b"]}}})
+    r = Pipeline.from_config(job).replay(rejects)
+    assert (r.rows_written, r.rows_rejected) == (1, 0)
+    assert sqlite_table(tmp_path / "out.db") == [(1, b"abc"), (2, raw)]
+
+
+def test_invalid_utf8_is_rejected_again_until_the_value_is_fixed(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8 are base64 in the reject line (not ``\\xNN`` text, which a value
+    may hold): replayed unedited they fail the same way; written as text they load."""
+    (tmp_path / "in.csv").write_bytes(b"id,name\n1,a\n2,b\xff\xfe\n3,\\xff,x\xff\n")
+    job = write_job(tmp_path / "job.toml", source={"path": "in.csv"}, sink={"path": "out.db", "table": "t"})
+    rejects = Path(Pipeline.from_config(job).run().rejects_path or "")
+    lines = reject_lines(rejects)
+    assert [(x["reason"], x.get("values"), x.get("raw")) for x in lines] == [
+        ("invalid UTF-8 in 'b\\xff\\xfe'", {"id": "2", "name": {"base64": "Yv/+"}}, None),
+        ("expected 2 fields, found 3", None, {"base64": base64.b64encode(b"3,\\xff,x\xff").decode()}),
+    ]
+    with pytest.raises(NothingLoadedError):
+        Pipeline.from_config(job).replay(rejects)
+    assert [(x["row"], x["reason"]) for x in reject_lines(again_of(rejects))] == [
+        (2, "invalid UTF-8 in 'b\\xff\\xfe'"),
+        (3, "expected 2 fields, found 3"),
+    ]
+    edit(rejects, {2: {"values": {"id": "2", "name": "b\\xff"}}, 3: {"raw": "3,\\xff"}})
+    r = Pipeline.from_config(job).replay(rejects)
+    assert (r.rows_written, r.rows_rejected) == (2, 0)
+    assert sqlite_table(tmp_path / "out.db") == [(1, "a"), (2, "b\\xff"), (3, "\\xff")]
+
+
+def test_bytes_a_transcoded_file_held_fail_again_with_the_same_reason(tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_bytes(b"id,name\n1,caf\xe9\n2,\x81x\n")
+    job = write_job(
+        tmp_path / "job.toml", source={"path": "in.csv", "encoding": "cp1252"}, sink={"path": "out.db", "table": "t"}
+    )
+    rejects = Path(Pipeline.from_config(job).run().rejects_path or "")
+    with pytest.raises(NothingLoadedError):
+        Pipeline.from_config(job).replay(rejects)
+    [again] = reject_lines(again_of(rejects))
+    assert (again["reason"], again["values"]) == (
+        "not valid cp1252 text: '\\x81x'",
+        {"id": "2", "name": {"base64": "gXg="}},
+    )
+
+
+def test_a_cut_raw_is_rejected_again_until_the_row_is_written_whole(tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_text("id,amount,name\n1,1,a\n3,3," + "z" * 3000 + "\n")
+    job = write_job(
+        tmp_path / "job.toml",
+        source={"path": "in.csv", "max_row_bytes": 1024},
+        sink={"path": "out.db", "table": "t"},
+    )
+    rejects = Path(Pipeline.from_config(job).run().rejects_path or "")
+    [line] = reject_lines(rejects)
+    assert (len(line["raw"]), line["raw_truncated"]) == (1024, True)
+    p = cli("replay", str(rejects), "--job", str(job))
+    assert p.returncode == 4, p.stderr
+    [again] = reject_lines(again_of(rejects))
+    assert again["reason"] == (
+        'raw was cut at 1024 bytes (raw_truncated): write the row\'s fields in "values", '
+        'or the whole row in "raw" without "raw_truncated"'
+    )
+    assert again["raw_truncated"] is True
+    edit(rejects, {2: {"values": {"id": "3", "amount": "3", "name": "z" * 3000}}})
+    assert Pipeline.from_config(job).replay(rejects).rows_written == 1
+    assert sqlite_table(tmp_path / "out.db") == [(1, 1, "a"), (3, 3, "z" * 3000)]
+
+
+def test_a_json_lines_line_too_long_is_marked_cut(tmp_path: Path) -> None:
+    (tmp_path / "in.jsonl").write_text('{"id": 1}\n{"id": 2, "pad": "' + "z" * 3000 + '"}\n')
+    job = write_job(
+        tmp_path / "job.toml", source={"path": "in.jsonl", "max_row_bytes": 1024}, sink={"path": "out.db", "table": "t"}
+    )
+    rejects = Path(Pipeline.from_config(job).run().rejects_path or "")
+    [line] = reject_lines(rejects)
+    assert (len(line["raw"]), line["raw_truncated"]) == (1024, True)
+
+
+def test_replay_exit_codes_and_hints(tmp_path: Path) -> None:
+    job, _, rejects = setup(tmp_path, "sqlite")
+    again = again_of(rejects)
+    # every row rejected again, none replayed before: not a success
+    p = cli("replay", str(rejects), "--job", str(job))
+    assert p.returncode == 4
+    assert p.stderr.splitlines()[-2:] == [
+        f"loader: error: {rejects}: nothing replayed: all 3 rows rejected again",
+        f"  hint: the rows rejected again are in {again} with their reasons: fix them there and replay that file",
+    ]
+    # stopped by --max-rejects, which replay takes: the reject file named, and how to go on
+    edit(rejects, {2: {"values": {"id": "2", "name": "b", "amount": "20"}}})
+    p = cli("replay", str(rejects), "--job", str(job), "--max-rejects", "0", "--set", "run.chunk_size=1")
+    assert p.returncode == 3, p.stderr
+    assert p.stderr.splitlines()[-2:] == [
+        f"loader: error: {rejects}: 1 rows rejected, more than max_rejects = 0",
+        f"  hint: rows replayed so far are kept; the rows rejected again are listed in {again}: fix them in this "
+        "file and replay it again, or replay it with a higher --max-rejects (rows already replayed are not loaded twice)",
+    ]
+    # some rows replayed before: the rest rejected again is no failure (as a resumed load)
+    p = cli("replay", str(rejects), "--job", str(job))
+    assert p.returncode == 0, p.stderr
+    # a reject file that is not there
+    p = cli("replay", str(tmp_path / "nope.jsonl"), "--job", str(job))
+    assert p.returncode == 66
+    assert p.stderr.splitlines() == [
+        f"loader: error: {tmp_path / 'nope.jsonl'}: cannot read the reject file: no such file",
+        "  hint: check the reject file's path; nothing was replayed",
+    ]

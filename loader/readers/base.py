@@ -9,9 +9,9 @@ from typing import Any, Protocol, Self
 import pyarrow as pa
 
 from .. import kernels, storage
-from ..chunk import Chunk, Reject
+from ..chunk import Chunk, Reject, text_or_bytes
 from ..config import SourceConfig
-from ..convert import Converted, ConvertedBatch, bytes_as_text, convert, convert_columns
+from ..convert import Converted, ConvertedBatch, convert, convert_columns
 from ..errors import ConfigError, SourceError
 from ..types import parse_type
 
@@ -80,7 +80,8 @@ def strict_columns(names: list[str], types: dict[str, pa.DataType], declared: di
 def bad_value_rejects(
     path: str, converted: ConvertedBatch, source: pa.Table | pa.RecordBatch, rows: pa.Array, lines: pa.Array | None
 ) -> list[Reject]:
-    """A reject for each row where a value failed to convert, with the row's values as read."""
+    """A reject for each row where a value failed to convert, with the row's values as read
+    (bytes that are not UTF-8 kept as bytes: the reject line holds them as base64)."""
     order = sorted(converted.why)
     index = pa.array(order, pa.int64())
     row_list = kernels.take(rows, index).to_pylist()
@@ -92,7 +93,7 @@ def bad_value_rejects(
             line=line,
             column=converted.why[i][0],
             reason=converted.why[i][1],
-            values={k: bytes_as_text(v) for k, v in values.items()},
+            values={k: text_or_bytes(v) if isinstance(v, bytes) else v for k, v in values.items()},
         )
         for i, row, line, values in zip(
             order, row_list, line_list, kernels.take(source, index).to_pylist(), strict=True

@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.json as pajson
 
 from .. import kernels, storage
-from ..chunk import Chunk, Reject
+from ..chunk import Chunk, Reject, text_or_bytes
 from ..convert import TypeGuess, convert, float_loses
 from ..errors import ConfigError, SourceError, one_line
 from ..prefetch import ordered_map
@@ -515,7 +515,8 @@ class _Block:
     batch: pa.RecordBatch
     numbers: list[int]  # block-relative row number of each batch row
     lines: list[int] | None  # block-relative line of each batch row (None: row i is line i)
-    rejects: list[tuple[int, int, str, str | None, str]]  # row, line, reason, column, raw
+    # row, line, reason, column, raw (bytes when not UTF-8), and whether raw is only the line's first bytes
+    rejects: list[tuple[int, int, str, str | None, str | bytes, bool]]
 
 
 def _refuse_a_json_array(data: bytes, path: str) -> None:
@@ -710,9 +711,9 @@ class JSONLReader(ReaderBase):
         data, offset, dropped, span = item
         newlines = data.count(b"\n") if dropped is None else 1
         if dropped is not None:
-            text = data.decode("utf-8", "backslashreplace")
+            text = text_or_bytes(data.rstrip(b"\r\n"), cut=len(data) < span)
             empty = pa.RecordBatch.from_pylist([], schema=self.schema)
-            return _Block(offset, span, newlines, 1, empty, [], [], [(1, 1, dropped, None, text)])
+            return _Block(offset, span, newlines, 1, empty, [], [], [(1, 1, dropped, None, text, len(data) < span)])
         if not self.by_line:
             rounding = _rounding(data) if self.checks_floats else None
             table = _parsed_exactly(data, rounding, self._parse_options)
@@ -738,7 +739,7 @@ class JSONLReader(ReaderBase):
         numbers: list[int] = []  # block-relative row, line and text of each object
         lines: list[int] = []
         raws: list[bytes] = []
-        rejects: list[tuple[int, int, str, str | None, str]] = []
+        rejects: list[tuple[int, int, str, str | None, str | bytes, bool]] = []
         row = 0
         for line_no, line in enumerate(data.split(b"\n"), 1):
             if _blank(line):
@@ -746,7 +747,7 @@ class JSONLReader(ReaderBase):
             row += 1
             obj = self._object(line)
             if isinstance(obj, tuple):
-                rejects.append((row, line_no, obj[0], obj[1], _text(line)))
+                rejects.append((row, line_no, obj[0], obj[1], _text(line), False))
                 continue
             objects.append(obj)
             numbers.append(row)
@@ -755,7 +756,7 @@ class JSONLReader(ReaderBase):
         batch, why = self._batch(objects)
         if why:
             for i in sorted(why):
-                rejects.append((numbers[i], lines[i], why[i][1], why[i][0], _text(raws[i])))
+                rejects.append((numbers[i], lines[i], why[i][1], why[i][0], _text(raws[i]), False))
             keep = [i not in why for i in range(len(objects))]
             batch = batch.filter(pa.array(keep))
             numbers = [n for n, k in zip(numbers, keep, strict=True) if k]
@@ -836,8 +837,16 @@ class JSONLReader(ReaderBase):
         else:
             lines = pa.array([at.line + n - 1 for n in block.lines], pa.int64())
         rejects = [
-            Reject(file=self.path, row=at.row_base + r, line=at.line + ln - 1, reason=reason, column=column, raw=raw)
-            for r, ln, reason, column, raw in block.rejects
+            Reject(
+                file=self.path,
+                row=at.row_base + r,
+                line=at.line + ln - 1,
+                reason=reason,
+                column=column,
+                raw=raw,
+                raw_truncated=cut or None,
+            )
+            for r, ln, reason, column, raw, cut in block.rejects
             if at.row_base + r > at.done
         ]
         chunk = Chunk(
@@ -930,5 +939,6 @@ def _number_column(t: pa.DataType, values: list[Any], declared: bool) -> tuple[p
     return converted.array, failed
 
 
-def _text(line: bytes) -> str:
-    return line.decode("utf-8", "backslashreplace").rstrip("\r")
+def _text(line: bytes) -> str | bytes:
+    """A line as a reject's raw: text, or its bytes when they are not UTF-8."""
+    return text_or_bytes(line.rstrip(b"\r"))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -48,13 +49,14 @@ def test_type_override_rejects_values_that_do_not_fit(tmp_path: Path) -> None:
     assert sum(c.num_rows for c in chunks) == 90
 
 
-def test_rejected_row_values_show_bytes_as_text(tmp_path: Path) -> None:
+def test_rejected_row_values_keep_bytes_that_are_not_text(tmp_path: Path) -> None:
     p = tmp_path / "b.parquet"
     pq.write_table(pa.table({"n": ["1", "two"], "blob": pa.array([b"ok", b"\x00\xff"], pa.binary())}), p)
     _, chunks = read(p, columns={"n": "int64"})
     (rj,) = [rj for c in chunks for rj in c.rejects]
     assert (rj.row, rj.column) == (2, "n")
-    assert rj.values == {"n": "two", "blob": "\x00\\xff"}
+    assert rj.values == {"n": "two", "blob": b"\x00\xff"}
+    assert json.loads(rj.to_json())["values"]["blob"] == {"base64": "AP8="}
 
 
 def test_corrupt_and_truncated_files(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ... import compat
+from ...chunk import text_or_bytes
 from ...config import SourceConfig
 from ...convert import Converted, ConvertedBatch, convert, convert_columns
 from ...errors import SourceError
@@ -45,7 +46,8 @@ class InvalidRow:
     number: int
     expected_columns: int
     actual_columns: int
-    text: str
+    text: str | bytes  # bytes when they are not UTF-8
+    cut: bool = False  # the text is only the row's first bytes
 
 
 def array(column: pa.ChunkedArray) -> pa.Array:
@@ -114,7 +116,7 @@ class BlockParser:
                 continue  # an empty line is no row, as for pyarrow
             number += 1
             if len(fields) != width:
-                text = raw.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                text = text_or_bytes(raw.encode("utf-8", "surrogateescape"))
                 invalid.append(InvalidRow(number, width, len(fields), text))
                 continue
             for col, value in zip(columns, fields, strict=True):
@@ -165,7 +167,8 @@ class Conversion:
 
     def dropped_block(self, item: Block, dropped: Dropped) -> ParsedBlock:
         """A row dropped while cutting: no rows, one malformed row with its reason."""
-        text = item[0].decode("utf-8", "backslashreplace").rstrip("\r\n")
+        cut = len(item[0]) < dropped.size - dropped.ended  # a long row: only its first bytes were kept
+        text = text_or_bytes(bytes(item[0]).rstrip(b"\r\n"), cut)
         empty = pa.RecordBatch.from_pylist([], schema=self.schema)
         return ParsedBlock(
             size=dropped.size,
@@ -175,6 +178,6 @@ class Conversion:
             last_line_ended=dropped.ended,
             parsed_rows=0,
             table=None,
-            invalid=[InvalidRow(1, len(self.schema), 0, text)],
+            invalid=[InvalidRow(1, len(self.schema), 0, text, cut)],
             converted=ConvertedBatch(empty, None, {}),
         )

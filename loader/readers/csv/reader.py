@@ -182,6 +182,7 @@ class CSVReader(ReaderBase):
                 line=at.line + r.number - 1 if simple else None,
                 reason=parsed.dropped or f"expected {r.expected_columns} fields, found {r.actual_columns}",
                 raw=r.text,
+                raw_truncated=getattr(r, "cut", False) or None,
             )
             for r in invalid
             if at.row_base + r.number > at.done
