@@ -387,3 +387,28 @@ def test_load_and_inspect_write_small_decimals_in_plain_digits(
     ]
     assert main(["inspect", str(src), "--columns", "v=decimal(38, 9)", "--rows", "1"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "  id=1, v=Decimal('0.000000001')"
+
+
+@pytest.mark.parametrize("target", ["p.db", "p.ldb"])
+def test_a_plain_load_maps_no_libcrypto(tmp_path: Path, data_dir: Path, target: str) -> None:
+    """hashlib maps OpenSSL's libcrypto, ~3.6 MB of every run's peak: loader.compat's digests
+    come from CPython's own modules. (Run as the command runs, which spares pandas' import.)"""
+    import subprocess
+    import sys
+
+    sink = ["--key", "{a}"] if target.endswith(".ldb") else ["--table", "t"]
+    argv = [
+        sys.executable,
+        "-X",
+        "importtime",
+        "-m",
+        "loader",
+        "load",
+        str(data_dir / "small.csv"),
+        str(tmp_path / target),
+    ]
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("LOADER_")}
+    done = subprocess.run([*argv, *sink, "--quiet"], capture_output=True, text=True, cwd=ROOT, env=env)
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert done.returncode == 0 and imported, done.stderr
+    assert not {"hashlib", "_hashlib"} & imported

@@ -15,7 +15,6 @@ other), so the loader opens its targets only through this writer.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -31,6 +30,7 @@ import pyarrow as pa
 from adbc_driver_manager import Error as AdbcError
 
 from .. import suggest
+from ..compat import sha256
 from ..config import SinkConfig
 from ..errors import (
     RESUME_HINT,
@@ -118,7 +118,7 @@ def index_name(table: str, cols: list[str]) -> str:
     """The name of the loader's index on ``table`` (``cols``): readable, and unique to the
     exact table and columns by a hash of them (``t`` on ``a_b`` and ``t`` on ``a, b``
     would join alike)."""
-    digest = hashlib.sha256(json.dumps([table, cols]).encode()).hexdigest()[:8]
+    digest = sha256(json.dumps([table, cols]).encode()).hexdigest()[:8]
     return f"idx_{table}_{'_'.join(cols)}_{digest}"
 
 
