@@ -231,20 +231,23 @@ class Pipeline:
         files = expand_paths(src)
         self._check_paths(files)  # before any input is opened: the target may match the input glob
         self._fit_files(files)
+        self.sink.open_writer(sink, src.path)  # checks its settings (a key template, a table name); opens nothing
         schema = None
         dialect = None
         if files and files[0] != "-":
             types = self._settle_types(files, {})
-            with open_reader(
-                files[0], src, chunk_size=self.job.run.chunk_size, check_width=self._header_check(), types=types
-            ) as reader:
-                schema = self._output_schema(reader.schema, files[0])
-                found = getattr(reader, "dialect", None)
-                dialect = found.describe() if found is not None else None
-            self.sink.open_writer(sink, src.path)  # checks its settings (a key template); opens nothing
-            if self._deferred() is None:
-                self._check_width(schema, files[0])
-                self.sink.check_schema(sink, schema.names)
+            for path in (f for f in files if f != "-"):  # each file's columns, as the run prepares for each
+                with open_reader(
+                    path, src, chunk_size=self.job.run.chunk_size, check_width=self._header_check(), types=types
+                ) as reader:
+                    out = self._output_schema(reader.schema, path)
+                    if schema is None:
+                        schema = out
+                        found = getattr(reader, "dialect", None)
+                        dialect = found.describe() if found is not None else None
+                if self._deferred() is None:
+                    self._check_width(out, path)
+                    self.sink.check_schema(sink, out)
         return Plan(
             files=files,
             schema=schema,

@@ -436,7 +436,7 @@ class Coordinator:
         pipe = self.pipeline
         with open_reader(path, pipe.job.source, chunk_size=pipe.job.run.chunk_size, types=self.types) as reader:
             schema = output_schema(pipe.stages, reader.schema, path)
-        pipe.sink.check_schema(pipe.job.sink, schema.names)
+        pipe.sink.check_schema(pipe.job.sink, schema)
         prepare_for(self.writer, schema, fresh=fresh, file=path)
         self.prepared.add(storage.key(path))
 

@@ -128,8 +128,8 @@ class Sink(Protocol):
         """The ``target:`` line of ``--dry-run``."""
         ...
 
-    def check_schema(self, sink: SinkConfig, schema_names: list[str]) -> None:
-        """Refuse, before a row is read, data the keys cannot be made from."""
+    def check_schema(self, sink: SinkConfig, schema: pa.Schema) -> None:
+        """Refuse, before a row is read, data the keys or values cannot be made from."""
         ...
 
     def width_check(self) -> Callable[[int, str], None] | None:
@@ -188,7 +188,7 @@ class SinkBase:
     def plan_line(self, sink: SinkConfig, paths: list[str]) -> str:
         return f"target: {self.name} {sink.path}, mode {sink.mode}"
 
-    def check_schema(self, sink: SinkConfig, schema_names: list[str]) -> None:
+    def check_schema(self, sink: SinkConfig, schema: pa.Schema) -> None:
         return None
 
     def width_check(self) -> Callable[[int, str], None] | None:

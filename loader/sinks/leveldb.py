@@ -173,11 +173,10 @@ class LevelDBSink(SinkBase):
     def plan_line(self, sink: SinkConfig, paths: list[str]) -> str:
         return f"target: leveldb {sink.path}, key {sink.key!r}, value {sink.value!r}, mode {sink.mode}"
 
-    def check_schema(self, sink: SinkConfig, schema_names: list[str]) -> None:
-        from ..writers.encode import KeyTemplate
+    def check_schema(self, sink: SinkConfig, schema: pa.Schema) -> None:
+        from ..writers.leveldb import check_schema
 
-        assert sink.key is not None
-        KeyTemplate(sink.key).require(schema_names)
+        check_schema(sink, schema)
 
     def fit_memory(self, sink: SinkConfig, chunk: int, spare_mb: float) -> SinkConfig:
         """The WriteBatch, write buffer, table file, open tables and block cache within their share."""

@@ -107,6 +107,14 @@ def check_width(columns: int, file: str | None = None) -> None:
         )
 
 
+def check_table(table: str) -> None:
+    """The loader's own tables take no rows (SQLite's identifiers ignore case)."""
+    if table.lower() in (STATE_TABLE, STAGE_TABLE):
+        raise ConfigError(
+            f"sink.table: {table!r} is reserved for the loader's own use", hint="name another table (--table)"
+        )
+
+
 def check_schema(config: SinkConfig, names: list[str]) -> None:
     """The key and index columns are in the data: said by ``--dry-run`` too."""
     suggest.require_columns("sink.primary_key", config.primary_key, names)
@@ -186,6 +194,7 @@ class SQLiteWriter(Transactional):
     """Loads batches into one SQLite table. Use as a context manager."""
 
     def __init__(self, config: SinkConfig, table: str) -> None:
+        check_table(table)  # before the database is opened: also what --dry-run says
         self.config = config
         self.target = config.path
         self.table = table
@@ -302,10 +311,6 @@ class SQLiteWriter(Transactional):
 
     def prepare(self, schema: pa.Schema, *, fresh: bool) -> None:
         """Create the table (drop it first for ``replace`` on a fresh run)."""
-        if self.table.lower() in (STATE_TABLE, STAGE_TABLE):  # SQLite's identifiers ignore case
-            raise ConfigError(
-                f"sink.table: {self.table!r} is reserved for the loader's own use", hint="name another table (--table)"
-            )
         for cols in self.config.indexes:  # an unknown name would index a string constant
             suggest.require_columns("sink.indexes", cols, schema.names)
         # every file has the key: the encoder would reject each of its rows as a null key
