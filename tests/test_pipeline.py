@@ -381,3 +381,46 @@ def test_dry_run_checks_every_files_columns_not_only_the_first(tmp_path: Path) -
         Pipeline(config).plan()
     assert (str(caught.value), caught.value.hint) == ("sink.key: no column 'k' in the data", "columns are: name")
     assert caught.value.exit_code == 2 and not (tmp_path / "o.ldb").exists()
+
+
+def test_dry_run_shows_the_types_earlier_runs_recorded_and_changes_nothing(tmp_path: Path) -> None:
+    a = write_csv(tmp_path / "a.csv", ["id", "v"], [[1, 1]])
+    b = write_csv(tmp_path / "b.csv", ["id", "v"], [[3, "x"], [4, 4]])
+    db = tmp_path / "out.db"
+    Pipeline(job(a, db, {"table": "t"})).run()
+    before = db.read_bytes()
+    plan = Pipeline(job([a, b], db, {"table": "t"})).plan()
+    assert "  v: int64" in plan.lines()  # what the load reads v as: b.csv's x is rejected
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "b.csv", "out.db"] and db.read_bytes() == before
+    report = Pipeline(job([a, b], db, {"table": "t"})).run()
+    assert (report.files_skipped, report.rows_written, report.rows_rejected) == (1, 1, 1)
+    # --restart with mode replace: nothing earlier binds the load, as the run sees it
+    fresh = Pipeline(job([a, b], db, {"table": "t", "mode": "replace"}, {"restart": True})).plan()
+    assert "  v: string" in fresh.lines()
+
+
+@pytest.mark.parametrize("journal", ["delete", "wal"])
+def test_dry_run_shows_the_types_a_tables_declared_columns_pin(tmp_path: Path, journal: str) -> None:
+    import sqlite3
+
+    db = tmp_path / "made.db"
+    conn = sqlite3.connect(db)
+    conn.execute(f"PRAGMA journal_mode={journal}")
+    conn.execute("CREATE TABLE t (id INTEGER, v INTEGER)")
+    conn.commit()
+    conn.close()
+    src = write_csv(tmp_path / "b.csv", ["id", "v"], [[3, "x"]])
+    plan = Pipeline(job(src, db, {"table": "t"})).plan()
+    assert "  v: int64" in plan.lines()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.csv", "made.db"]  # no -wal, -shm or -journal made
+
+
+def test_dry_run_shows_the_types_a_leveldb_jobs_checkpoint_recorded(tmp_path: Path) -> None:
+    a = write_csv(tmp_path / "a.csv", ["id", "v"], [[1, 1]])
+    b = write_csv(tmp_path / "b.csv", ["id", "v"], [[3, "x"]])
+    store = tmp_path / "o.ldb"
+    Pipeline(job(a, store, {"key": "k:{id}"})).run()
+    listing = sorted((p.name, p.stat().st_mtime_ns) for p in store.iterdir())
+    plan = Pipeline(job([a, b], store, {"key": "k:{id}"})).plan()
+    assert "  v: int64" in plan.lines()
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in store.iterdir()) == listing  # the store is not opened

@@ -132,6 +132,11 @@ class Sink(Protocol):
         """Refuse, before a row is read, data the keys or values cannot be made from."""
         ...
 
+    def peek(self, sink: SinkConfig, paths: list[str], job: str) -> tuple[dict[str, str], dict[str, str]]:
+        """An existing target's checkpoint entries of ``job`` and its declared column types,
+        read without creating or changing anything (``--dry-run``); empty where there is none."""
+        ...
+
     def width_check(self) -> Callable[[int, str], None] | None:
         """A limit on the column count, checked on a header; None for none."""
         ...
@@ -190,6 +195,9 @@ class SinkBase:
 
     def check_schema(self, sink: SinkConfig, schema: pa.Schema) -> None:
         return None
+
+    def peek(self, sink: SinkConfig, paths: list[str], job: str) -> tuple[dict[str, str], dict[str, str]]:
+        return {}, {}
 
     def width_check(self) -> Callable[[int, str], None] | None:
         return None

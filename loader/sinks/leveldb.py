@@ -178,6 +178,11 @@ class LevelDBSink(SinkBase):
 
         check_schema(sink, schema)
 
+    def peek(self, sink: SinkConfig, paths: list[str], job: str) -> tuple[dict[str, str], dict[str, str]]:
+        from ..writers.leveldb import peek
+
+        return peek(sink.path, job), {}
+
     def fit_memory(self, sink: SinkConfig, chunk: int, spare_mb: float) -> SinkConfig:
         """The WriteBatch, write buffer, table file, open tables and block cache within their share."""
         batch = max(chunk, min(int(sink.batch_size or chunk), int(spare_mb * 0.2 * (1 << 20) / ROW_BYTES)))

@@ -103,6 +103,11 @@ class SQLiteSink(SinkBase):
 
         check_schema(sink, schema.names)
 
+    def peek(self, sink: SinkConfig, paths: list[str], job: str) -> tuple[dict[str, str], dict[str, str]]:
+        from ..writers.sqlite import peek
+
+        return peek(sink.path, self.table(sink, paths), job, sink.busy_timeout)
+
     def encoder(self, sink: SinkConfig, writer: Writer) -> SQLiteEncoder:
         from ..schema import numeric_text
 

@@ -38,7 +38,7 @@ from . import leveldb_tables
 from .base import Transactional
 from .encode import KeyTemplate
 from .leveldb_sort import SORT_ENTRY, Sorter, split_ranges
-from .statelog import StateLog, StateLogError
+from .statelog import StateLog, StateLogError, read_state_log
 
 STATE_FILE = "loader-state.jsonl"
 # Rows per WriteBatch written in key order (held rows, or the merge's), and rows turned
@@ -64,6 +64,18 @@ def check_schema(config: SinkConfig, schema: pa.Schema, template: KeyTemplate | 
             hint="columns are: " + ", ".join(schema.names),
         )
     template.check_types(schema)
+
+
+def peek(path: str, job: str) -> dict[str, str]:
+    """An existing store's checkpoint entries of ``job``, read from its checkpoint file
+    without opening the store (which would write its log): ``--dry-run``."""
+    if not os.path.isdir(path):
+        return {}
+    try:
+        jobs, _ = read_state_log(os.path.join(path, STATE_FILE))
+    except (OSError, StateLogError) as exc:
+        raise _state_error(path, exc) from None
+    return dict(jobs.get(job, {}))
 
 
 def _state_error(path: str, exc: Exception) -> SinkError:

@@ -115,6 +115,45 @@ def check_table(table: str) -> None:
         )
 
 
+def peek(path: str, table: str, job: str, timeout: float) -> tuple[dict[str, str], dict[str, str]]:
+    """An existing database's checkpoint entries of ``job`` and ``table``'s declared
+    column types, read through a read-only connection: nothing is created or written
+    (``--dry-run``). Nothing for a database that is not there yet."""
+    import sqlite3
+
+    if not os.path.isfile(path):
+        return {}, {}
+    uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
+    if _in_wal_mode(path) and not os.path.exists(path + "-wal"):
+        # all of it is in the file: read as it is, or SQLite would make a -wal and -shm beside it
+        uri += "&immutable=1"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=timeout)
+        try:
+            has_state = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (STATE_TABLE,))
+            state_rows = (
+                conn.execute(f"SELECT key, value FROM {STATE_TABLE} WHERE job = ?", (job,)).fetchall()
+                if has_state.fetchone()
+                else []
+            )
+            columns = conn.execute(f"PRAGMA table_info({quote(table)})").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise SinkError(f"cannot read SQLite database: {exc}", file=path) from None
+    return dict(state_rows), {r[1]: r[2] or "" for r in columns}
+
+
+def _in_wal_mode(path: str) -> bool:
+    """Whether the database file's header says WAL (its read and write versions are 2)."""
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(20)
+    except OSError:
+        return False
+    return header.startswith(b"SQLite format 3\x00") and header[18:20] == b"\x02\x02"
+
+
 def check_schema(config: SinkConfig, names: list[str]) -> None:
     """The key and index columns are in the data: said by ``--dry-run`` too."""
     suggest.require_columns("sink.primary_key", config.primary_key, names)
