@@ -172,7 +172,9 @@ class RunConfig:
     """Reject file (JSON lines); default ``<target>.<job>.rejects.jsonl`` next to the target."""
     max_rejects: int | float | None = None
     """Stop (exit 3) past this many rejected rows, or this fraction when below 1, checked after each
-    chunk. ``0`` is strict: the chunk with the first reject is the last one read."""
+    chunk. ``0`` is strict: the chunk with the first reject is the last one read. With
+    ``engine = "processes"`` or ``"dask"`` it is checked as each part commits: the part with the
+    first reject is the last one committed, read whole."""
     job: str | None = None
     """Name that keys this job's checkpoints in the target (default: the table or key template)."""
     on_change: Literal["error", "skip", "reload"] = "error"

@@ -232,20 +232,23 @@ class Pipeline:
         files = expand_paths(src)
         self._check_paths(files)  # before any input is opened: the target may match the input glob
         self._fit_files(files)
+        self.sink.open_writer(sink, src.path)  # checks its settings (a key template, a table name); opens nothing
         schema = None
         dialect = None
         if files and files[0] != "-":
-            types = self._settle_types(files, {})
-            with open_reader(
-                files[0], src, chunk_size=self.job.run.chunk_size, check_width=self._header_check(), types=types
-            ) as reader:
-                schema = self._output_schema(reader.schema, files[0])
-                found = getattr(reader, "dialect", None)
-                dialect = found.describe() if found is not None else None
-            self.sink.open_writer(sink, src.path)  # checks its settings (a key template); opens nothing
-            if self._deferred() is None:
-                self._check_width(schema, files[0])
-                self.sink.check_schema(sink, schema.names)
+            types = self._plan_types(files)
+            for path in (f for f in files if f != "-"):  # each file's columns, as the run prepares for each
+                with open_reader(
+                    path, src, chunk_size=self.job.run.chunk_size, check_width=self._header_check(), types=types
+                ) as reader:
+                    out = self._output_schema(reader.schema, path)
+                    if schema is None:
+                        schema = out
+                        found = getattr(reader, "dialect", None)
+                        dialect = found.describe() if found is not None else None
+                if self._deferred() is None:
+                    self._check_width(out, path)
+                    self.sink.check_schema(sink, out)
         return Plan(
             files=files,
             schema=schema,
@@ -258,6 +261,15 @@ class Pipeline:
             deferred=self._deferred(),
             target_line=self.sink.plan_line(sink, src.path),
         )
+
+    def _plan_types(self, files: list[str]) -> dict[str, pa.DataType]:
+        """The types a run would read ``files`` with (``_load_types``): an existing target's
+        checkpoint and declared columns bind them, read without creating or changing it."""
+        entries, declared = self.sink.peek(self.job.sink, self.job.source.path, self.job_name)
+        state = JobState.parse(entries)
+        if self._starts_over(state):
+            state = JobState()
+        return self._load_types(files, state, declared, state.status != "running")
 
     def _fit_files(self, files: list[str]) -> JobConfig:
         """The job's sizes fitted again to ``run.max_memory`` once its input files are
@@ -305,7 +317,9 @@ class Pipeline:
                 continue  # the file fails the same way when its turn comes, after the files before it
         return unify(samples) | fixed
 
-    def _load_types(self, files: list[str], state: JobState, writer: Writer, fresh: bool) -> dict[str, pa.DataType]:
+    def _load_types(
+        self, files: list[str], state: JobState, declared: dict[str, str], fresh: bool
+    ) -> dict[str, pa.DataType]:
         """The settled types of this run: those earlier runs recorded with the checkpoint,
         the files' own for the rest, and over both, what an existing table's declared columns hold
         without loss (when rows go in as read: with no stages between)."""
@@ -318,7 +332,7 @@ class Pipeline:
         if fresh and todo:
             state.fixed = sorted(recorded)  # kept by a resumed run: its rejects read as the first attempt's
         types = self._settle_types(todo, recorded)
-        pins = {} if self.stages else declared_pins(writer.column_types(), types)
+        pins = {} if self.stages else declared_pins(declared, types)
         # A value rejected for a type fixed before this run says where that type comes from.
         change = 'to change it, declare the type and reload every file with --restart and mode = "replace"'
         notes = {
@@ -481,7 +495,7 @@ class Pipeline:
                 from .engines import started
 
                 engine = stack.enter_context(started(self, writer, plans))
-            types = self._load_types(files, state, writer, fresh)
+            types = self._load_types(files, state, writer.column_types(), fresh)
             if run.engine != "threads":
                 from .engines import load_parts
 
@@ -515,7 +529,7 @@ class Pipeline:
     def _start_state(self, writer: Writer, rejects: RejectFile, report: RunReport) -> tuple[JobState, bool]:
         """The job's checkpoint (none after --restart or for a new replace); whether this run is fresh."""
         state = JobState.parse(writer.read_state(self.job_name))
-        if self.job.run.restart or (state.status != "running" and self.job.sink.mode == "replace"):
+        if self._starts_over(state):
             writer.clear_state(self.job_name)
             state = JobState()
         fresh = state.status != "running"
@@ -525,6 +539,10 @@ class Pipeline:
         state.status = "running"
         state.set_rejects(rejects.committed())
         return state, fresh
+
+    def _starts_over(self, state: JobState) -> bool:
+        """Whether this run leaves the job's checkpoint behind: --restart, or a new replace."""
+        return self.job.run.restart or (state.status != "running" and self.job.sink.mode == "replace")
 
     def _skip(self, plan: FilePlan, report: RunReport) -> None:
         """A file loaded already, or changed since (refused, or skipped by ``run.on_change``)."""

@@ -27,13 +27,22 @@ import pyarrow.parquet as pq
 import pytest
 
 from loader import JobConfig, Pipeline, RunConfig, SinkConfig, SourceConfig
+from loader.engines import halt_path
 from loader.engines.work import PartTask, note_start, run_part
-from loader.errors import EXIT_NOTHING_LOADED, ConfigError, EngineError, NothingLoadedError, SourceChangedError
+from loader.errors import (
+    EXIT_NOTHING_LOADED,
+    ConfigError,
+    EngineError,
+    NothingLoadedError,
+    RejectLimitError,
+    SourceChangedError,
+)
 from loader.parts import plan_file
 from loader.readers import open_reader
 from loader.readers.csv.parts import bounds
 from loader.schema import encode_types
 from tests.conftest import sqlite_rows
+from tests.engine_stages import HOLD_AT_MOST
 from tests.reliability_util import cli, popen, sqlite_state, toml_value, write_job
 
 distributed = pytest.importorskip("dask.distributed")
@@ -574,6 +583,53 @@ def test_a_file_rewritten_while_its_parts_are_read_is_not_marked_done(tmp_path: 
     state = sqlite_state(target)
     assert any(k.startswith("part:") for k in state)  # its parts before the last stay committed
     assert not state.get("file:" + str(paths[0]), {}).get("done")
+
+
+@pytest.mark.parametrize("engine", ["processes", "dask"])
+def test_max_rejects_commits_the_part_that_passes_it_and_ends_the_parts_still_running(
+    tmp_path: Path, cluster: Any, engine: str
+) -> None:
+    """in0.csv's part holds the first reject; in1.csv's worker holds its chunk until the
+    coordinator halts the run: it ends unfinished, leaving nothing to commit or reuse."""
+    target = tmp_path / "t.db"
+    config = JobConfig(
+        source=SourceConfig(path=[str(tmp_path / "in0.csv"), str(tmp_path / "in1.csv")], columns={"v": "int64"}),
+        sink=SinkConfig(path=str(target), table="t"),
+        transform=[{"type": "python", "function": "tests.engine_stages:hold_while_unmarked"}],
+        run=RunConfig(engine=engine, scheduler=cluster.scheduler_address, workers=2, max_rejects=0),  # type: ignore[arg-type]
+    )
+    halt = halt_path(Pipeline(config, allow_python=True))
+    for f, hold in ((0, ""), (1, halt)):
+        rows = "".join(f"{f * 100 + i},{'x' if (f, i) == (0, 5) else i},{hold}\n" for i in range(100))
+        (tmp_path / f"in{f}.csv").write_text("id,v,hold\n" + rows, encoding="utf-8")
+    t0 = time.monotonic()
+    with pytest.raises(RejectLimitError) as caught:
+        Pipeline(config, allow_python=True).run()
+    assert time.monotonic() - t0 < HOLD_AT_MOST  # in1.csv's worker did not wait its hold out
+    assert str(caught.value) == f"{tmp_path / 'in0.csv'}: 1 rows rejected, more than max_rejects = 0"
+    r = caught.value.report
+    assert [Path(p["path"]).name for p in r.parts] == ["in0.csv"]
+    assert (r.rows_read, r.rows_written, r.rows_rejected) == (100, 99, 1)
+    assert [(Path(f.path).name, f.status) for f in r.files] == [("in0.csv", "loaded"), ("in1.csv", "incomplete")]
+    manifests = [n for n in os.listdir(str(target) + ".parts") if n.endswith(".json")]
+    assert manifests == []  # in1.csv's part is read again by the next run
+    # a cluster's own workers may still be reading when the client leaves: theirs stays till the next run
+    assert os.path.exists(halt) == (engine == "dask")
+    _wait_idle(cluster)
+    rerun = replace(config, transform=[], run=replace(config.run, max_rejects=None))
+    again = Pipeline(rerun).run()
+    assert (again.rows_read, again.rows_written, again.rows_rejected) == (100, 100, 0)
+    assert len(sqlite_rows(target, "SELECT id FROM t")) == 199
+    assert not os.path.exists(halt)
+    assert len(reject_lines(str(target) + ".table-t.rejects.jsonl")) == 1
+
+
+def _wait_idle(cluster: Any) -> None:
+    """Until no worker of ``cluster`` runs a task (a part the last run left running ends)."""
+    with distributed.Client(cluster) as client:
+        deadline = time.monotonic() + 10
+        while any(client.processing().values()) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def planned(tmp_path: Path) -> tuple[JobConfig, Path, Any, list[Any]]:

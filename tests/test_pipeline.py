@@ -413,3 +413,88 @@ def test_unknown_option_names_get_the_job_files_did_you_mean(
         load(data_dir / "small.csv", tmp_path / "x.db", **options)  # type: ignore[arg-type]
     assert (str(e.value), e.value.hint) == (message, hint)
     assert not (tmp_path / "x.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("target", "flags", "message"),
+    [
+        (
+            "o.ldb",
+            ["--key", "k:{name:08d}"],
+            "sink.key: format spec '08d' does not fit column type string: Unknown format code 'd' for object of type 'str'",
+        ),
+        (
+            "o.ldb",
+            ["--key", "k:{amount:.2x}"],
+            "sink.key: format spec '.2x' does not fit column type double: Unknown format code 'x' for object of type 'float'",
+        ),
+        ("o.ldb", ["--key", "k:{name}", "--value", "nope"], "sink.value: expected 'json' or a column name, got 'nope'"),
+        ("o.db", ["--table", "_loader_state"], "sink.table: '_loader_state' is reserved for the loader's own use"),
+        ("o.db", ["--table", "_LOADER_STAGE"], "sink.table: '_LOADER_STAGE' is reserved for the loader's own use"),
+    ],
+)
+def test_dry_run_refuses_what_the_run_refuses_with_its_message_and_exit_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], target: str, flags: list[str], message: str
+) -> None:
+    from loader.cli import main
+
+    src = write_csv(tmp_path / "a.csv", ["name", "amount"], [["ann", 1.5], ["bob", 2.5]])
+    ended = []
+    for extra in (["--dry-run"], []):
+        code = main(["load", str(src), str(tmp_path / target), *flags, *extra])
+        ended.append((code, capsys.readouterr().err.splitlines()[0]))
+    assert ended == [(2, f"loader: error: {message}")] * 2
+    assert not (tmp_path / target).exists()
+
+
+def test_dry_run_checks_every_files_columns_not_only_the_first(tmp_path: Path) -> None:
+    a = write_csv(tmp_path / "a.csv", ["name", "k"], [["ann", 1]])
+    b = write_csv(tmp_path / "b.csv", ["name"], [["bob"]])  # lacks the key column
+    config = job([a, b], tmp_path / "o.ldb", {"key": "k:{k}"})
+    with pytest.raises(ConfigError) as caught:
+        Pipeline(config).plan()
+    assert (str(caught.value), caught.value.hint) == ("sink.key: no column 'k' in the data", "columns are: name")
+    assert caught.value.exit_code == 2 and not (tmp_path / "o.ldb").exists()
+
+
+def test_dry_run_shows_the_types_earlier_runs_recorded_and_changes_nothing(tmp_path: Path) -> None:
+    a = write_csv(tmp_path / "a.csv", ["id", "v"], [[1, 1]])
+    b = write_csv(tmp_path / "b.csv", ["id", "v"], [[3, "x"], [4, 4]])
+    db = tmp_path / "out.db"
+    Pipeline(job(a, db, {"table": "t"})).run()
+    before = db.read_bytes()
+    plan = Pipeline(job([a, b], db, {"table": "t"})).plan()
+    assert "  v: int64" in plan.lines()  # what the load reads v as: b.csv's x is rejected
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "b.csv", "out.db"] and db.read_bytes() == before
+    report = Pipeline(job([a, b], db, {"table": "t"})).run()
+    assert (report.files_skipped, report.rows_written, report.rows_rejected) == (1, 1, 1)
+    # --restart with mode replace: nothing earlier binds the load, as the run sees it
+    fresh = Pipeline(job([a, b], db, {"table": "t", "mode": "replace"}, {"restart": True})).plan()
+    assert "  v: string" in fresh.lines()
+
+
+@pytest.mark.parametrize("journal", ["delete", "wal"])
+def test_dry_run_shows_the_types_a_tables_declared_columns_pin(tmp_path: Path, journal: str) -> None:
+    import sqlite3
+
+    db = tmp_path / "made.db"
+    conn = sqlite3.connect(db)
+    conn.execute(f"PRAGMA journal_mode={journal}")
+    conn.execute("CREATE TABLE t (id INTEGER, v INTEGER)")
+    conn.commit()
+    conn.close()
+    src = write_csv(tmp_path / "b.csv", ["id", "v"], [[3, "x"]])
+    plan = Pipeline(job(src, db, {"table": "t"})).plan()
+    assert "  v: int64" in plan.lines()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.csv", "made.db"]  # no -wal, -shm or -journal made
+
+
+def test_dry_run_shows_the_types_a_leveldb_jobs_checkpoint_recorded(tmp_path: Path) -> None:
+    a = write_csv(tmp_path / "a.csv", ["id", "v"], [[1, 1]])
+    b = write_csv(tmp_path / "b.csv", ["id", "v"], [[3, "x"]])
+    store = tmp_path / "o.ldb"
+    Pipeline(job(a, store, {"key": "k:{id}"})).run()
+    listing = sorted((p.name, p.stat().st_mtime_ns) for p in store.iterdir())
+    plan = Pipeline(job([a, b], store, {"key": "k:{id}"})).plan()
+    assert "  v: int64" in plan.lines()
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in store.iterdir()) == listing  # the store is not opened

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .. import pool_worker, storage
-from ..compat import spare_pandas_import
+from ..compat import sha256, spare_pandas_import
 from ..cpus import usable_cpus
 from ..errors import PARTS_KEPT_HINT, ConfigError, EngineError, InterruptedLoad, RejectLimitError, SourceChangedError
 from ..forking import can_fork, quiet_fork
@@ -229,10 +229,18 @@ class Engine:
     check: Callable[[], None]
     stop: Callable[[], None]
     start: str = ""  # how its workers started (``open_engine``)
+    halt_file: str = ""  # once it exists, running parts end at their next chunk (``work.run_part``)
 
     @property
     def workers(self) -> int:
         return self.count()
+
+    def halt(self) -> None:
+        """Tell the parts still running to end without a result: the run stops, and
+        a pool's shutdown (or a cluster's) need not wait for them to read to their end."""
+        if self.halt_file:
+            with contextlib.suppress(OSError), open(self.halt_file, "a", encoding="utf-8"):
+                pass
 
 
 @contextlib.contextmanager
@@ -257,11 +265,30 @@ def started(pipeline: Pipeline, writer: Writer, plans: list[FilePlan]) -> Iterat
     if not reads:
         yield None
         return
+    halt_file = halt_path(pipeline)
+    _remove(halt_file)  # an earlier run's, left for a cluster's workers (below)
     with contextlib.ExitStack() as stack:
+        how: list[str] = []
+
+        def remove_halt() -> None:
+            # once a local pool or cluster is gone; a cluster's own workers may still be
+            # reading parts when the client leaves: theirs stays until this job's next run
+            if how != ["remote"]:
+                _remove(halt_file)
+
+        stack.callback(remove_halt)
         submit, workers, check, start = stack.enter_context(
             open_engine(str(run.engine), run.scheduler, run.workers, run.fork_workers)
         )
-        yield Engine(submit, workers, check, stack.close, start)
+        how.append(start)
+        yield Engine(submit, workers, check, stack.close, start, halt_file)
+
+
+def halt_path(pipeline: Pipeline) -> str:
+    """The file that tells a job's running parts to end (``Engine.halt``), in the directory
+    every worker reads; one name per target and job (a run holds the target's lock)."""
+    what = json.dumps([storage.key(pipeline.job.sink.path), pipeline.job_name])
+    return os.path.join(spill_dir(pipeline), f"halt-{sha256(what.encode()).hexdigest()[:16]}")
 
 
 def check_job(pipeline: Pipeline, writer: Writer) -> None:
@@ -348,9 +375,20 @@ class Coordinator:
         side = result_side(str(run.part_results))
         allow_python = getattr(pipe, "allow_python", False)
         numeric = numeric_text(str(pipe.job.sink.mode), self.writer.column_types(), staged=bool(pipe.stages))
+        halt = engine.halt_file if engine is not None else ""
         tasks = [
             PartTask(
-                pipe.job, pipe.job_name, pipe.table, p, encoded, directory, allow_python, side, numeric, pipe.type_notes
+                pipe.job,
+                pipe.job_name,
+                pipe.table,
+                p,
+                encoded,
+                directory,
+                allow_python,
+                side,
+                numeric,
+                pipe.type_notes,
+                halt,
             )
             for p in parts
         ]
@@ -405,7 +443,7 @@ class Coordinator:
         pipe = self.pipeline
         with open_reader(path, pipe.job.source, chunk_size=pipe.job.run.chunk_size, types=self.types) as reader:
             schema = output_schema(pipe.stages, reader.schema, path)
-        pipe.sink.check_schema(pipe.job.sink, schema.names)
+        pipe.sink.check_schema(pipe.job.sink, schema)
         prepare_for(self.writer, schema, fresh=fresh, file=path)
         self.prepared.add(storage.key(path))
 
@@ -432,11 +470,18 @@ class Coordinator:
         """Keep ``window`` parts running; commit each as its turn comes."""
         try:
             self._run_parts(todo, engine, window)
-        except BaseException:
-            for f in self.files.values():
-                if f.left:
-                    f.report.status = "incomplete"  # the rows its committed parts hold stay
+        except RejectLimitError:
+            engine.halt()  # the parts still running are not committed: they need not read on
+            self._mark_incomplete()
             raise
+        except BaseException:
+            self._mark_incomplete()
+            raise
+
+    def _mark_incomplete(self) -> None:
+        for f in self.files.values():
+            if f.left:
+                f.report.status = "incomplete"  # the rows its committed parts hold stay
 
     def _run_parts(self, todo: list[PartTask], engine: Engine, window: int) -> None:
         queue = iter(todo)
@@ -625,6 +670,11 @@ class Coordinator:
         over = (read >= 1000 and rejected / read > limit) if 0 < limit < 1 else rejected > limit
         if over:
             raise RejectLimitError(f"{rejected:,} rows rejected, more than max_rejects = {limit}", file=task.part.path)
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.remove(path)
 
 
 def _remove_results(prefix: str) -> None:

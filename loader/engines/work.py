@@ -58,6 +58,7 @@ class PartTask:
     side: str = "database"
     numeric: dict[str, str] = field(default_factory=dict)  # the target's number columns (``SQLiteEncoder``)
     notes: dict[str, str] = field(default_factory=dict)  # why a column's type was fixed before (``explain``)
+    halt: str = ""  # once this file exists the run has stopped: the part ends unfinished (``Engine.halt``)
 
     @property
     def prefix(self) -> str:
@@ -88,9 +89,10 @@ class PartResult:
     worker: str = ""
     seconds: float = 0.0
     peak_rss_mb: float = 0.0  # the worker process's peak so far
-    retries: int = 0  # starts before the one that finished it (a worker died, Dask ran it again)
+    retries: int = 0  # starts before the one that finished it (a worker died, Dask ran it again; a halted run)
     dialect: dict[str, Any] | None = None  # the CSV dialect the part was read with
     reasons: dict[str, int] = field(default_factory=dict)  # the commonest reject reasons, while it wrote nothing
+    halted: bool = False  # ended unfinished: the run stopped (no manifest; never committed)
 
     @classmethod
     def load(cls, path: str) -> PartResult:
@@ -149,8 +151,11 @@ def run_part(task: PartTask) -> PartResult:
             result.dialect = found.to_json() if found is not None else None
             out = side_writer(task, output_schema(stages, reader.schema, task.part.path))
             try:
-                _write_chunks(out, apply(stages, iter(reader)), rejects, result, task.notes)
-                result.files = out.close()
+                _write_chunks(out, apply(stages, iter(reader)), rejects, result, task.notes, task.halt)
+                if result.halted:
+                    out.abort()
+                else:
+                    result.files = out.close()
             except BaseException:
                 out.abort()
                 raise
@@ -158,6 +163,10 @@ def run_part(task: PartTask) -> PartResult:
             wrote_rejects = rejects.lines > 0
     finally:
         close_stages(stages)
+    if result.halted:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(rejects_tmp)
+        return result  # no manifest: the part is read again by the next run
     if wrote_rejects:
         result.rejects = task.prefix + ".rejects.jsonl"
         os.replace(rejects_tmp, result.rejects)
@@ -178,11 +187,20 @@ def _reader_part(part: Part) -> tuple[int, ...] | None:
 
 
 def _write_chunks(
-    out: SideWriter, chunks: Iterator[Chunk], rejects: RejectFile, result: PartResult, notes: dict[str, str]
+    out: SideWriter,
+    chunks: Iterator[Chunk],
+    rejects: RejectFile,
+    result: PartResult,
+    notes: dict[str, str],
+    halt: str = "",
 ) -> None:
-    """The part's chunks encoded into ``out``, their rejects into ``rejects``, counted in ``result``."""
+    """The part's chunks encoded into ``out``, their rejects into ``rejects``, counted in
+    ``result``; up to the chunk that finds ``halt`` there (then ``result.halted``)."""
     reasons: Counter[str] = Counter()
     for encoded in (out.encode(c) for c in chunks):
+        if halt and os.path.exists(halt):  # one stat a chunk: the run stopped, this part is not committed
+            result.halted = True
+            return
         chunk = encoded.chunk
         if notes and chunk.rejects:
             explain(chunk.rejects, notes)

@@ -128,8 +128,13 @@ class Sink(Protocol):
         """The ``target:`` line of ``--dry-run``."""
         ...
 
-    def check_schema(self, sink: SinkConfig, schema_names: list[str]) -> None:
-        """Refuse, before a row is read, data the keys cannot be made from."""
+    def check_schema(self, sink: SinkConfig, schema: pa.Schema) -> None:
+        """Refuse, before a row is read, data the keys or values cannot be made from."""
+        ...
+
+    def peek(self, sink: SinkConfig, paths: list[str], job: str) -> tuple[dict[str, str], dict[str, str]]:
+        """An existing target's checkpoint entries of ``job`` and its declared column types,
+        read without creating or changing anything (``--dry-run``); empty where there is none."""
         ...
 
     def width_check(self) -> Callable[[int, str], None] | None:
@@ -188,8 +193,11 @@ class SinkBase:
     def plan_line(self, sink: SinkConfig, paths: list[str]) -> str:
         return f"target: {self.name} {sink.path}, mode {sink.mode}"
 
-    def check_schema(self, sink: SinkConfig, schema_names: list[str]) -> None:
+    def check_schema(self, sink: SinkConfig, schema: pa.Schema) -> None:
         return None
+
+    def peek(self, sink: SinkConfig, paths: list[str], job: str) -> tuple[dict[str, str], dict[str, str]]:
+        return {}, {}
 
     def width_check(self) -> Callable[[int, str], None] | None:
         return None

@@ -173,11 +173,15 @@ class LevelDBSink(SinkBase):
     def plan_line(self, sink: SinkConfig, paths: list[str]) -> str:
         return f"target: leveldb {sink.path}, key {sink.key!r}, value {sink.value!r}, mode {sink.mode}"
 
-    def check_schema(self, sink: SinkConfig, schema_names: list[str]) -> None:
-        from ..writers.encode import KeyTemplate
+    def check_schema(self, sink: SinkConfig, schema: pa.Schema) -> None:
+        from ..writers.leveldb import check_schema
 
-        assert sink.key is not None
-        KeyTemplate(sink.key).require(schema_names)
+        check_schema(sink, schema)
+
+    def peek(self, sink: SinkConfig, paths: list[str], job: str) -> tuple[dict[str, str], dict[str, str]]:
+        from ..writers.leveldb import peek
+
+        return peek(sink.path, job), {}
 
     def fit_memory(self, sink: SinkConfig, chunk: int, spare_mb: float) -> SinkConfig:
         """The WriteBatch, write buffer, table file, open tables and block cache within their share."""

@@ -98,10 +98,15 @@ class SQLiteSink(SinkBase):
 
         return check_width
 
-    def check_schema(self, sink: SinkConfig, schema_names: list[str]) -> None:
+    def check_schema(self, sink: SinkConfig, schema: pa.Schema) -> None:
         from ..writers.sqlite import check_schema
 
-        check_schema(sink, schema_names)
+        check_schema(sink, schema.names)
+
+    def peek(self, sink: SinkConfig, paths: list[str], job: str) -> tuple[dict[str, str], dict[str, str]]:
+        from ..writers.sqlite import peek
+
+        return peek(sink.path, self.table(sink, paths), job, sink.busy_timeout)
 
     def encoder(self, sink: SinkConfig, writer: Writer) -> SQLiteEncoder:
         from ..schema import numeric_text

@@ -656,6 +656,17 @@ class KeyTemplate:
         """Refuse data without a column the template names."""
         suggest.require_columns("sink.key", self.columns, names)
 
+    def check_types(self, schema: pa.Schema) -> None:
+        """Refuse a format spec the column's type cannot take, before a row is read: the
+        spec is tried on one value of that type (zero, empty, the epoch), with the error a
+        row's value would raise."""
+        for _, name, spec in self.parts:
+            if name is None or not spec or name not in schema.names:
+                continue
+            sample = _sample(schema.field(name).type)
+            if sample is not None:
+                self._field(_plain(sample), spec)
+
     def render(self, batch: pa.RecordBatch) -> pa.Array:
         """The key of every row as text (null where a key column is null)."""
         pieces: list[Any] = []
@@ -710,3 +721,14 @@ class KeyTemplate:
             return pa.array([None if v is None else fmt(v) for v in arr.to_pylist()], pa.string())
         except (ValueError, TypeError, OverflowError) as exc:
             raise ConfigError(f"sink.key: format spec {spec!r} does not fit column type {t}: {exc}") from None
+
+
+def _sample(t: pa.DataType) -> pa.Array | None:
+    """One value of type ``t`` to try a format spec on; None for a type that has none at hand."""
+    values: tuple[Any, ...] = (0, False, "", b"", [], {})
+    for value in values:
+        try:
+            return pa.array([value], t)
+        except (pa.ArrowException, TypeError, ValueError):
+            continue
+    return None

@@ -38,7 +38,7 @@ from . import leveldb_tables
 from .base import Transactional
 from .encode import KeyTemplate
 from .leveldb_sort import SORT_ENTRY, Sorter, split_ranges
-from .statelog import StateLog, StateLogError
+from .statelog import StateLog, StateLogError, read_state_log
 
 STATE_FILE = "loader-state.jsonl"
 # Rows per WriteBatch written in key order (held rows, or the merge's), and rows turned
@@ -50,6 +50,40 @@ INGEST_ROWS, INGEST_BYTES = 4_096, 1 << 20
 # values per row of it, whichever comes first: the benchmark's rows (~250 bytes) commit by
 # their count, and rows of hundreds of columns (a 5 KB JSON value each) by their bytes.
 BATCH_ROW_BYTES = 512
+
+
+def check_schema(config: SinkConfig, schema: pa.Schema, template: KeyTemplate | None = None) -> None:
+    """Refuse data the keys or values cannot be made from: a column that the key template
+    or ``sink.value`` names and the data lacks, a format spec its column's type cannot take."""
+    assert config.key is not None
+    template = template or KeyTemplate(config.key)
+    template.require(schema.names)
+    if config.value != "json" and config.value not in schema.names:
+        raise ConfigError(
+            f"sink.value: expected 'json' or a column name, got {config.value!r}",
+            hint="columns are: " + ", ".join(schema.names),
+        )
+    template.check_types(schema)
+
+
+def peek(path: str, job: str) -> dict[str, str]:
+    """An existing store's checkpoint entries of ``job``, read from its checkpoint file
+    without opening the store (which would write its log): ``--dry-run``."""
+    if not os.path.isdir(path):
+        return {}
+    try:
+        jobs, _ = read_state_log(os.path.join(path, STATE_FILE))
+    except (OSError, StateLogError) as exc:
+        raise _state_error(path, exc) from None
+    return dict(jobs.get(job, {}))
+
+
+def _state_error(path: str, exc: Exception) -> SinkError:
+    return SinkError(
+        f"cannot read the checkpoint file {STATE_FILE}: {exc}",
+        file=path,
+        hint="delete it and load with --restart (puts are idempotent: the rows are written again)",
+    )
 
 
 def slices(table: pa.Table, rows: int, nbytes: int) -> list[pa.RecordBatch]:
@@ -218,11 +252,7 @@ class LevelDBWriter(Transactional):
             return StateLog(self.state_path, durable=self.config.sync)
         except (OSError, StateLogError) as exc:
             self.close()
-            raise SinkError(
-                f"cannot read the checkpoint file {STATE_FILE}: {exc}",
-                file=self.config.path,
-                hint="delete it and load with --restart (puts are idempotent: the rows are written again)",
-            ) from None
+            raise _state_error(self.config.path, exc) from None
 
     @contextlib.contextmanager
     def _salvaging(self, job: str) -> Iterator[None]:
@@ -271,12 +301,7 @@ class LevelDBWriter(Transactional):
     # ---------------------------------------------------------------- rows
 
     def prepare(self, schema: pa.Schema, *, fresh: bool) -> None:
-        self.template.require(schema.names)
-        if self.config.value != "json" and self.config.value not in schema.names:
-            raise ConfigError(
-                f"sink.value: expected 'json' or a column name, got {self.config.value!r}",
-                hint="columns are: " + ", ".join(schema.names),
-            )
+        check_schema(self.config, schema, self.template)
         if fresh and self.config.mode == "replace":
             self._wipe()
         if self.sorts == "auto" and not self._arm_tried:  # prepare runs for every file

@@ -107,6 +107,53 @@ def check_width(columns: int, file: str | None = None) -> None:
         )
 
 
+def check_table(table: str) -> None:
+    """The loader's own tables take no rows (SQLite's identifiers ignore case)."""
+    if table.lower() in (STATE_TABLE, STAGE_TABLE):
+        raise ConfigError(
+            f"sink.table: {table!r} is reserved for the loader's own use", hint="name another table (--table)"
+        )
+
+
+def peek(path: str, table: str, job: str, timeout: float) -> tuple[dict[str, str], dict[str, str]]:
+    """An existing database's checkpoint entries of ``job`` and ``table``'s declared
+    column types, read through a read-only connection: nothing is created or written
+    (``--dry-run``). Nothing for a database that is not there yet."""
+    import sqlite3
+
+    if not os.path.isfile(path):
+        return {}, {}
+    uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
+    if _in_wal_mode(path) and not os.path.exists(path + "-wal"):
+        # all of it is in the file: read as it is, or SQLite would make a -wal and -shm beside it
+        uri += "&immutable=1"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=timeout)
+        try:
+            has_state = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (STATE_TABLE,))
+            state_rows = (
+                conn.execute(f"SELECT key, value FROM {STATE_TABLE} WHERE job = ?", (job,)).fetchall()
+                if has_state.fetchone()
+                else []
+            )
+            columns = conn.execute(f"PRAGMA table_info({quote(table)})").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise SinkError(f"cannot read SQLite database: {exc}", file=path) from None
+    return dict(state_rows), {r[1]: r[2] or "" for r in columns}
+
+
+def _in_wal_mode(path: str) -> bool:
+    """Whether the database file's header says WAL (its read and write versions are 2)."""
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(20)
+    except OSError:
+        return False
+    return header.startswith(b"SQLite format 3\x00") and header[18:20] == b"\x02\x02"
+
+
 def check_schema(config: SinkConfig, names: list[str]) -> None:
     """The key and index columns are in the data: said by ``--dry-run`` too."""
     suggest.require_columns("sink.primary_key", config.primary_key, names)
@@ -186,6 +233,7 @@ class SQLiteWriter(Transactional):
     """Loads batches into one SQLite table. Use as a context manager."""
 
     def __init__(self, config: SinkConfig, table: str) -> None:
+        check_table(table)  # before the database is opened: also what --dry-run says
         self.config = config
         self.target = config.path
         self.table = table
@@ -302,10 +350,6 @@ class SQLiteWriter(Transactional):
 
     def prepare(self, schema: pa.Schema, *, fresh: bool) -> None:
         """Create the table (drop it first for ``replace`` on a fresh run)."""
-        if self.table.lower() in (STATE_TABLE, STAGE_TABLE):  # SQLite's identifiers ignore case
-            raise ConfigError(
-                f"sink.table: {self.table!r} is reserved for the loader's own use", hint="name another table (--table)"
-            )
         for cols in self.config.indexes:  # an unknown name would index a string constant
             suggest.require_columns("sink.indexes", cols, schema.names)
         # every file has the key: the encoder would reject each of its rows as a null key

@@ -325,3 +325,21 @@ def test_narrow_floats_are_written_as_the_float64_sqlite_and_pyarrow_hold(t: pa.
     assert [o["f"] for o in objects] == [o["l"][0] for o in objects] == wide
     assert raw_values(arr).to_pylist() == [repr(wide[0]).encode(), b"3.0", b""]
     assert KeyTemplate("k:{f}").render(batch).to_pylist()[:2] == [f"k:{wide[0]!r}", "k:3"]
+
+
+def test_a_key_format_spec_is_checked_against_its_columns_type_before_any_row() -> None:
+    from loader.errors import ConfigError
+    from loader.writers.encode import KeyTemplate
+
+    schema = pa.schema(
+        [("name", pa.string()), ("amount", pa.float64()), ("id", pa.int64()), ("day", pa.date32()), ("ok", pa.bool_())]
+    )
+    KeyTemplate("{day:%Y%m%d}/{id:08d}/{amount:.2f}/{name:>5}/{ok:d}").check_types(schema)  # each fits its type
+    for spec, column, message in [
+        ("08d", "name", "does not fit column type string: Unknown format code 'd' for object of type 'str'"),
+        (".2x", "amount", "does not fit column type double: Unknown format code 'x' for object of type 'float'"),
+        ("%Y", "id", "does not fit column type int64: Invalid format specifier '%Y' for object of type 'int'"),
+    ]:
+        with pytest.raises(ConfigError) as caught:
+            KeyTemplate(f"k:{{{column}:{spec}}}").check_types(schema)
+        assert str(caught.value) == f"sink.key: format spec {spec!r} {message}"
