@@ -582,6 +582,11 @@ def _refuse_silent_changes(col: _Column, target: pa.DataType) -> None:
 
 def _cast(col: _Column, target: pa.DataType, na: tuple[str, ...]) -> Converted:
     """Cast the column; when that fails, the values that do not cast are rejected one by one."""
+    if pa.types.is_integer(col.arr.type) and pa.types.is_decimal(target):
+        # Arrow refuses an integer type no decimal of this precision holds whole (int64 into
+        # decimal(10, 2)): by way of the widest decimal, each value is checked instead
+        wide = pa.decimal256(76, target.scale) if target.precision > 38 else pa.decimal128(38, target.scale)
+        col.arr = kernels.cast(col.arr, wide)
     try:
         return _unchanged(col, kernels.cast(col.arr, target), target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:

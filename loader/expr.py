@@ -641,8 +641,10 @@ class _Compiler:
             )
         if op == "+" and (is_text(left.type) or is_text(right.type)):
             raise self.src.error("'+' does not join text; use || or concat()", node.pos)
-        if op == "/" and pa.types.is_integer(left.type) and pa.types.is_integer(right.type):
-            lf, rf = _as_float(left.fn), _as_float(right.fn)  # '/' is true division, as in Python 3
+        if op == "/" and all(_exact_number(t) for t in (left.type, right.type)):
+            # '/' is true division, as in Python 3 (and DuckDB: a double): an integer's or a
+            # decimal's quotient in a decimal of fixed scale would be cut, not rounded
+            lf, rf = _as_float(left.fn), _as_float(right.fn)
         else:
             lf, rf = _numeric_fns([left, right])
         if op in ("/", "%"):
@@ -658,8 +660,14 @@ class _Compiler:
         unknown = any(v is None for v in node.values)
         null = pa.scalar(None, pa.bool_())
 
+        signed_zero = pa.types.is_floating(arg.type) and pa.types.is_floating(value_set.type)
+        if signed_zero:
+            value_set = kernels.add(value_set, pa.scalar(0.0, value_set.type))
+
         def run(b: pa.RecordBatch) -> Value:
             x = f(b)
+            if signed_zero:  # -0.0 equals 0.0, as '=' says, though the two hash apart
+                x = kernels.add(x, pa.scalar(0.0, x.type))
             hit = kernels.is_in(x, value_set=value_set)
             if unknown:  # SQL: with a null in the list, a value not found may be that null
                 return kernels.if_else(hit, pa.scalar(not negated), null)
@@ -689,7 +697,17 @@ class _Compiler:
             conv = convert(value_set, t)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             conv = None
-        if conv is None or conv.bad is not None:
+        if conv is None:
+            raise self.src.error(
+                f"in (...) values of type {type_name(value_set.type)} cannot be compared with {type_name(t)}",
+                node.pos,
+            )
+        numbers = pa.types.is_integer(value_set.type) or pa.types.is_floating(value_set.type)
+        if conv.bad is not None and numbers and (_exact_number(t) or pa.types.is_floating(t)):
+            # a number the column's type cannot hold (-1 for a uint64, 2**63 - 1 for a float64,
+            # 1.5 for an integer) is never equal to one of its values: it matches nothing
+            return kernels.filter(conv.array, kernels.invert(kernels.fill_null(conv.bad, False)))
+        if conv.bad is not None:
             raise self.src.error(
                 f"in (...) values of type {type_name(value_set.type)} cannot be compared with {type_name(t)}",
                 node.pos,
@@ -697,8 +715,12 @@ class _Compiler:
         return conv.array
 
 
+def _exact_number(t: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(t) or pa.types.is_decimal(t))
+
+
 def _as_float(f: Fn) -> Fn:
-    """Integers as float64, rounded past 2**53 (not refused): the result is a float anyway."""
+    """Integers or decimals as float64, rounded past 2**53 (not refused): the result is a float anyway."""
     return lambda b: kernels.cast(f(b), pa.float64(), safe=False)
 
 

@@ -568,3 +568,36 @@ def test_substr_counts_like_sql(text: str, expected: str) -> None:
 )
 def test_null_in_an_in_list_makes_a_value_not_found_unknown(text: str, expected: list[object]) -> None:
     assert ev(text) == expected
+
+
+NUMBERS = pa.record_batch(
+    {
+        "f": pa.array([-0.0, 0.0, 1.0]),
+        "j": pa.array([1, 2, -3]),
+        "u": pa.array([2**63 + 1, 5, 2**64 - 1], pa.uint64()),
+        "d": pa.array([Decimal("1.00"), Decimal("3.00"), Decimal("-99999999.99")], pa.decimal128(10, 2)),
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("f in (0)", [True, True, False]),  # -0.0 is 0, as '=' says
+        ("f in (-0.0, 5.5)", [True, True, False]),
+        ("d in (1, 3)", [True, True, False]),
+        ("u not in (-1)", [True, True, True]),  # no uint64 is -1
+        ("f in (3, 9223372036854775807)", [False, False, False]),  # no float64 is 2**63 - 1
+        ("j in (1.5, 2)", [False, True, False]),
+        ("cast(j, 'decimal(10,2)')", [Decimal("1.00"), Decimal("2.00"), Decimal("-3.00")]),
+    ],
+)
+def test_numbers_in_lists_casts_compare_by_value(text: str, expected: list[object]) -> None:
+    assert Expression(text).evaluate(NUMBERS).to_pylist() == expected
+
+
+def test_division_by_a_decimal_is_true_division() -> None:
+    """A quotient in a decimal of fixed scale was cut: 2 / 3.00 gave 0.666666666, 4 / 99999999.99 gave 4.0E-8."""
+    out = Expression("j / d").evaluate(NUMBERS)
+    assert out.type == pa.float64()
+    assert out.to_pylist() == pytest.approx([1.0, 2 / 3, -3 / -99999999.99], rel=1e-15)
