@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from .config import JobConfig, RunConfig, SinkConfig, SourceConfig, build_section, check_names, resolve
+from .errors import ConfigError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -103,6 +104,12 @@ def _table(cls: type, where: str, options: Mapping[str, Any] | None, given: Mapp
     with errors named after the argument (``sink_options.mdoe``)."""
     options = dict(options or {})
     given = {k: v for k, v in given.items() if v is not None}
+    for name in options.keys() & given.keys():
+        argument = {"path": "source" if cls is SourceConfig else "target"}.get(name, f"{name}=")
+        raise ConfigError(
+            f"{where}.{name}: load() takes it as its {argument} argument",
+            hint=f"pass it once, as load()'s {argument} argument",
+        )
     fields = {f.name: f for f in dataclasses.fields(cls)}
     check_names(where, options, [name for name in fields if name not in given])
     table = {**options, **given}

@@ -37,6 +37,7 @@ from .errors import (
     LoaderError,
     NothingLoadedError,
     RejectLimitError,
+    SchemaMismatchError,
     SourceChangedError,
 )
 from .files import remove_target
@@ -722,7 +723,11 @@ class _Loop:
                 self.rejects.write(chunk.rejects)
                 if not self.report.rows_written:
                     self.reasons.update(r.reason for r in chunk.rejects)
-                written = self.writer.write(encoded)
+                try:
+                    written = self.writer.write(encoded)
+                except SchemaMismatchError as exc:  # a column a stage made as the rows went by
+                    exc.file = exc.file or chunk.file
+                    raise
                 del encoded  # a chunk's encoded values live no longer than its write
                 tally = Tally(
                     rows_read=chunk.rows_read,

@@ -201,3 +201,14 @@ def test_a_row_function_adding_a_column_loads_into_a_new_sqlite_table(tmp_path) 
             ("Ase", "ASE", 3, "integer"),
             ("Bo", "BO", 2, "integer"),
         ]
+
+
+def test_a_column_a_row_function_adds_undeclared_is_refused_naming_the_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from loader.errors import SchemaMismatchError
+
+    src = tmp_path / "in.csv"
+    src.write_text("name\nAse\n")
+    stage = Python(function=lambda row: {**row, "extra": "x"}, mode="row")
+    with pytest.raises(SchemaMismatchError) as info:
+        load(src, tmp_path / "out.db", table="t", transforms=[stage])
+    assert str(info.value) == f"{src}, column 'extra': table 't' has no column 'extra'"
