@@ -339,7 +339,7 @@ class Pipeline:
         notes = {
             n: f"; {n} is {type_name(t)} since an earlier run of this job: {change}"
             for n, t in recorded.items()
-            if n in state.fixed
+            if n in state.fixed and n not in self.job.source.columns  # a declared type is this run's own
         }
         notes |= {n: f"; the table's column {n} holds {type_name(t)} values only: {change}" for n, t in pins.items()}
         self.type_notes = {n: note for n, note in notes.items() if not pa.types.is_string((recorded | pins)[n])}

@@ -554,3 +554,13 @@ def test_names_that_differ_in_case_across_files_are_one_column(tmp_path: Path) -
     report = load([str(tmp_path / "f1.csv"), str(tmp_path / "f2.csv")], str(db), table="t")
     assert (report.rows_written, report.rows_rejected) == (4, 0)
     assert typed(db, "Code") == [("5", "text"), ("6", "text"), ("007", "text"), ("1.50", "text")]
+
+
+def test_a_declared_columns_reject_says_nothing_of_earlier_runs(tmp_path: Path) -> None:
+    write(tmp_path / "d1.csv", "id,v\n1,1\n")
+    write(tmp_path / "d2.csv", "id,v\n2,x\n3,4\n")
+    db = tmp_path / "d.db"
+    declared = {"columns": {"v": "int64"}}
+    load(str(tmp_path / "d1.csv"), str(db), table="t", source_options=declared)
+    load([str(tmp_path / "d1.csv"), str(tmp_path / "d2.csv")], str(db), table="t", source_options=declared)
+    assert [r["reason"] for r in reject_lines(rejects_of(db))] == ["'x' is not a valid int64"]
