@@ -730,9 +730,23 @@ def _numeric_fns(cs: Sequence[_C]) -> list[Fn]:
     literal next to a uint64 is a uint64 (else Arrow reads both as int64)."""
     if any(pa.types.is_floating(c.type) for c in cs):
         return [_as_float(c.fn) if pa.types.is_integer(c.type) else c.fn for c in cs]
+    if all(_exact_number(c.type) for c in cs) and any(_wide_decimal(c.type) for c in cs):
+        # Arrow's decimal128 result would need more than 38 digits (decimal(38, 10) + 1): in
+        # decimal256 the value is exact, and an overflow is still checked
+        return [_cast_fn(c.fn, _decimal256_of(c.type)) for c in cs]
     if any(pa.types.is_uint64(c.type) for c in cs):
         return [_uint64_literal(c) or c.fn for c in cs]
     return [c.fn for c in cs]
+
+
+def _wide_decimal(t: pa.DataType) -> bool:
+    return bool(pa.types.is_decimal128(t) and t.precision > 18)
+
+
+def _decimal256_of(t: pa.DataType) -> pa.DataType:
+    if pa.types.is_decimal(t):
+        return pa.decimal256(t.precision, t.scale)
+    return pa.decimal256(20 if pa.types.is_uint64(t) else 19, 0)
 
 
 def _uint64_literal(c: _C) -> Fn | None:

@@ -601,3 +601,11 @@ def test_division_by_a_decimal_is_true_division() -> None:
     out = Expression("j / d").evaluate(NUMBERS)
     assert out.type == pa.float64()
     assert out.to_pylist() == pytest.approx([1.0, 2 / 3, -3 / -99999999.99], rel=1e-15)
+
+
+def test_arithmetic_on_a_wide_decimal_is_exact_in_decimal256() -> None:
+    """decimal(38, 10) + 1 needs 39 digits: Arrow's decimal128 refused the expression."""
+    b = pa.record_batch({"e": pa.array([Decimal("1.5"), None], pa.decimal128(38, 10)), "j": pa.array([1, 2])})
+    assert Expression("e + 1").evaluate(b).to_pylist() == [Decimal("2.5"), None]
+    assert Expression("e * j").evaluate(b).to_pylist() == [Decimal("1.5"), None]
+    assert Expression("coalesce(e, j)").evaluate(b).to_pylist() == [Decimal("1.5"), Decimal("2")]
