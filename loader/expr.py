@@ -735,6 +735,9 @@ def _numeric_fns(cs: Sequence[_C]) -> list[Fn]:
         # decimal256 the value is exact, and an overflow is still checked
         return [_cast_fn(c.fn, _decimal256_of(c.type)) for c in cs]
     if any(pa.types.is_uint64(c.type) for c in cs):
+        if any(pa.types.is_signed_integer(c.type) and _uint64_literal(c) is None for c in cs):
+            # no int64 holds a uint64 past 2**63, no uint64 a negative: a decimal holds both
+            return [_cast_fn(c.fn, _decimal256_of(c.type)) for c in cs]
         return [_uint64_literal(c) or c.fn for c in cs]
     return [c.fn for c in cs]
 

@@ -609,3 +609,12 @@ def test_arithmetic_on_a_wide_decimal_is_exact_in_decimal256() -> None:
     assert Expression("e + 1").evaluate(b).to_pylist() == [Decimal("2.5"), None]
     assert Expression("e * j").evaluate(b).to_pylist() == [Decimal("1.5"), None]
     assert Expression("coalesce(e, j)").evaluate(b).to_pylist() == [Decimal("1.5"), Decimal("2")]
+
+
+def test_a_uint64_mixed_with_a_signed_integer_is_exact() -> None:
+    """No 64-bit integer type holds 2**63 + 1 and -3: Arrow's int64 stopped the run."""
+    b = pa.record_batch({"u": pa.array([2**63 + 1, 2**64 - 1], pa.uint64()), "j": pa.array([1, -3])})
+    assert Expression("u + j").evaluate(b).to_pylist() == [2**63 + 2, 2**64 - 4]
+    assert Expression("coalesce(u, j)").evaluate(b).to_pylist() == [2**63 + 1, 2**64 - 1]
+    assert Expression("if(false, u, j)").evaluate(b).to_pylist() == [1, -3]
+    assert Expression("u - 1").evaluate(b).type == pa.uint64()  # a literal next to a uint64 is one
