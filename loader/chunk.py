@@ -21,7 +21,9 @@ import pyarrow as pa
 from . import kernels
 from .types import value_str
 
-REJECT_FORMAT = 1  # the reject file's format version, written as "v" on each line (docs/reliability.md)
+# The reject file's format version, written as "v" on each line (docs/reliability.md). 2: bytes
+# as {"base64": ...}, a cut raw marked raw_truncated; 1 wrote bytes as \xNN text and marked nothing.
+REJECT_FORMAT = 2
 BASE64 = "base64"  # the key of the object that holds bytes in a reject line: {"base64": "..."}
 
 

@@ -27,6 +27,7 @@ import dataclasses
 import io
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -166,6 +167,8 @@ def _entry(path: str, number: int, data: bytes) -> Entry:
             raw = _bytes(raw)
         except ValueError as exc:
             raw, problem = None, f"raw: {exc}"
+    if version < 2:
+        problem = problem or _v1_problem(obj, values, raw)
     # lines written before "path" was: the file as the load named it, from this directory
     where = obj.get("path")
     return Entry(
@@ -181,6 +184,26 @@ def _entry(path: str, number: int, data: bytes) -> Entry:
         job=obj.get("job") if isinstance(obj.get("job"), str) else None,
         problem=problem,
     )
+
+
+_ESCAPED_BYTE = re.compile(r"\\x[0-9a-f]{2}")
+
+
+def _v1_problem(obj: dict[str, Any], values: Any, raw: Any) -> str | None:
+    """Why a line of format 1 cannot be replayed as it is: that format cut a long row's
+    ``raw`` at 1 KiB without saying so, and wrote bytes that are not text as ``\\xNN``
+    escapes, which read back as those characters. Fixed rows (fields in ``values``, or
+    no escape left) replay."""
+    reason = str(obj.get("reason") or "")
+    if values is None and reason.startswith("row longer than"):
+        return 'raw was cut at 1 KiB by a loader writing reject format 1: write the row\'s fields in "values"'
+    bytes_reason = "invalid UTF-8 in" in reason or re.search(r"not valid \S+ text", reason) is not None
+    if bytes_reason and _ESCAPED_BYTE.search(json.dumps(values if values is not None else raw)):
+        return (
+            "bytes that are not text were written as \\xNN escapes by a loader writing reject format 1: "
+            "write the value as text"
+        )
+    return None
 
 
 def _is_bytes(value: Any) -> TypeGuard[dict[str, Any]]:

@@ -1097,3 +1097,24 @@ def test_a_file_changed_after_parts_of_it_were_committed_is_a_changed_source(tmp
     assert rerun.stderr.startswith(
         f"loader: error: {src}: changed since parts of it were loaded: its committed parts are not this version's\n"
     )
+
+
+def test_processes_append_into_a_table_of_other_columns_keeps_append_semantics(tmp_path: Path) -> None:
+    """A part copied column by column (the table's order differs, or it has more columns) is
+    appended: a repeated key fails as with threads, and without a key nothing is skipped."""
+    src = tmp_path / "d.csv"
+    src.write_text("id,name\n1,a\n1,dup\n2,b\n")
+    keyed = tmp_path / "k.db"
+    with sqlite3.connect(keyed) as conn:
+        conn.execute("CREATE TABLE d (name TEXT, id INTEGER PRIMARY KEY)")
+    p = cli("load", str(src), str(keyed), "--table", "d", "--primary-key", "id", "--engine", "processes", "-q")
+    assert p.returncode == 65 and "UNIQUE constraint failed: d.id" in p.stderr
+    plain = tmp_path / "p.db"
+    with sqlite3.connect(plain) as conn:
+        conn.execute("CREATE TABLE d (extra TEXT, name TEXT, id INTEGER)")
+    assert cli("load", str(src), str(plain), "--table", "d", "--engine", "processes", "-q").returncode == 0
+    assert sqlite_rows(plain, "SELECT extra, name, id FROM d ORDER BY rowid") == [
+        (None, "a", 1),
+        (None, "dup", 1),
+        (None, "b", 2),
+    ]

@@ -333,7 +333,7 @@ def test_bad_input_is_rejected_with_reason_and_good_rows_load(
     assert p.returncode == 0, p.stderr
     assert p.stderr.rstrip().endswith(f"WARNING {len(rejects)} rows rejected, see {rejects_of(db)}")
     assert sqlite_table(db) == rows
-    assert reject_lines(rejects_of(db)) == [{"job": "table:t", "v": 1, "file": str(src), **r} for r in rejects]
+    assert reject_lines(rejects_of(db)) == [{"job": "table:t", "v": 2, "file": str(src), **r} for r in rejects]
     report = report_of(tmp_path / "r.json")
     assert (report["rows_written"], report["rows_rejected"]) == (len(rows), len(rejects))
 
@@ -349,7 +349,7 @@ def test_null_key_is_rejected_by_leveldb(tmp_path: Path) -> None:
     assert reject_lines(rejects_of(target, "key:{id}")) == [
         {
             "job": "key:{id}",
-            "v": 1,
+            "v": 2,
             "file": str(src),
             "row": 2,
             "line": 3,

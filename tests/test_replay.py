@@ -66,10 +66,10 @@ def accounted(r: ReplayReport) -> bool:
 @pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
 def test_fixed_rows_load_once_with_their_types(tmp_path: Path, sink: str) -> None:
     job, target, rejects = setup(tmp_path, sink)
-    assert [x["v"] for x in reject_lines(rejects)] == [1, 1, 1]
+    assert [x["v"] for x in reject_lines(rejects)] == [2, 2, 2]
     # row 2: a fixed value (a JSON number); row 4: fixed raw text; row 5 still bad, in the old format (no "v")
     edit(rejects, {2: {"values": {"id": "2", "name": "b", "amount": 20}}, 4: {"raw": "4,d,40"}})
-    old = rejects.read_text(encoding="utf-8").replace('"v": 1, ', "", 1)
+    old = rejects.read_text(encoding="utf-8").replace('"v": 2, ', "", 1)
     rejects.write_text(old, encoding="utf-8")
 
     r = Pipeline.from_config(job).replay(rejects)
@@ -88,7 +88,7 @@ def test_fixed_rows_load_once_with_their_types(tmp_path: Path, sink: str) -> Non
     assert reject_lines(again) == [
         {
             "job": job_name,
-            "v": 1,
+            "v": 2,
             "file": str(tmp_path / "in.csv"),
             "row": 5,
             "reason": "'x5' is not a valid int64",

@@ -422,14 +422,15 @@ class SQLiteWriter(Transactional):
             cols = ", ".join(quote(n) for n in names)
             # "WHERE true" tells SQLite's parser the ON CONFLICT belongs to the INSERT
             sql = f"INSERT INTO main.{quote(self.table)} ({cols}) SELECT {cols} FROM {source} WHERE true ORDER BY rowid"
-            pk = {c.lower() for c in self.config.primary_key}
-            updates = [f"{quote(n)} = excluded.{quote(n)}" for n in names if n.lower() not in pk]
-            conflict = ", ".join(quote(c) for c in self.config.primary_key)
-            # only a conflict on the key: any other constraint (NOT NULL, CHECK, another
-            # UNIQUE) still fails the load, where INSERT OR IGNORE would drop the row unsaid
-            sql += f" ON CONFLICT ({conflict}) " + (
-                "DO UPDATE SET " + ", ".join(updates) if updates and self.config.mode == "upsert" else "DO NOTHING"
-            )
+            if self.config.mode in ("upsert", "ignore"):  # append and replace: a repeated key fails the load
+                pk = {c.lower() for c in self.config.primary_key}
+                updates = [f"{quote(n)} = excluded.{quote(n)}" for n in names if n.lower() not in pk]
+                conflict = ", ".join(quote(c) for c in self.config.primary_key)
+                # only a conflict on the key: any other constraint (NOT NULL, CHECK, another
+                # UNIQUE) still fails the load, where INSERT OR IGNORE would drop the row unsaid
+                sql += f" ON CONFLICT ({conflict}) " + (
+                    "DO UPDATE SET " + ", ".join(updates) if updates and self.config.mode == "upsert" else "DO NOTHING"
+                )
             self._merge[(source, *names)] = sql
         return sql
 
