@@ -15,6 +15,7 @@ import gc
 import itertools
 import json
 import os
+import re
 import signal
 import threading
 from collections import Counter
@@ -65,6 +66,13 @@ def _input_need(job: JobConfig) -> ReaderNeed | None:
         return reader_need(job, expand_paths(job.source))
     except (LoaderError, OSError, pa.ArrowException):
         return None
+
+
+def _then_resume(hint: str | None) -> str:
+    """A fix-first hint once rows are committed: the rerun resumes (said once)."""
+    if not hint:
+        return f"fix this, {THEN_RESUME}"
+    return f"{re.sub(r',? (?:then|and) rerun$', '', hint)}; {THEN_RESUME}"
 
 
 def _imported(stage: Stage) -> bool:
@@ -402,7 +410,7 @@ class Pipeline:
             if exc.exit_code == EXIT_USAGE and self._committed(report):
                 # "nothing was written" is no longer true: committed work stays, and a rerun resumes
                 exc.exit_code = EXIT_CONFIG
-                exc.hint = f"{exc.hint}; {THEN_RESUME}" if exc.hint else f"fix this, {THEN_RESUME}"
+                exc.hint = _then_resume(exc.hint)
             status = {
                 InterruptedLoad: "interrupted",
                 RejectLimitError: "rejects_exceeded",

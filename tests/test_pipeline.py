@@ -498,3 +498,20 @@ def test_dry_run_shows_the_types_a_leveldb_jobs_checkpoint_recorded(tmp_path: Pa
     plan = Pipeline(job([a, b], store, {"key": "k:{id}"})).plan()
     assert "  v: int64" in plan.lines()
     assert sorted((p.name, p.stat().st_mtime_ns) for p in store.iterdir()) == listing  # the store is not opened
+
+
+@pytest.mark.parametrize(
+    ("hint", "said"),
+    [
+        (
+            "drop or rename that object, then rerun",
+            "drop or rename that object; then rerun: committed work is kept and the rerun resumes",
+        ),
+        ("columns are: id, name", "columns are: id, name; then rerun: committed work is kept and the rerun resumes"),
+        (None, "fix this, then rerun: committed work is kept and the rerun resumes"),
+    ],
+)
+def test_a_config_error_after_a_commit_says_then_rerun_once(hint: str | None, said: str) -> None:
+    from loader.pipeline import _then_resume
+
+    assert _then_resume(hint) == said

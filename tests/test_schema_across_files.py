@@ -564,3 +564,14 @@ def test_a_declared_columns_reject_says_nothing_of_earlier_runs(tmp_path: Path) 
     load(str(tmp_path / "d1.csv"), str(db), table="t", source_options=declared)
     load([str(tmp_path / "d1.csv"), str(tmp_path / "d2.csv")], str(db), table="t", source_options=declared)
     assert [r["reason"] for r in reject_lines(rejects_of(db))] == ["'x' is not a valid int64"]
+
+
+@pytest.mark.parametrize("key", ["ID", "id"])
+def test_a_primary_key_whose_case_differs_across_files_is_one_key(tmp_path: Path, key: str) -> None:
+    write(tmp_path / "c1.csv", "ID,name\n1,a\n2,b\n")
+    write(tmp_path / "c2.csv", "id,name\n2,B\n3,c\n")
+    db = tmp_path / "cs.db"
+    files = [str(tmp_path / "c1.csv"), str(tmp_path / "c2.csv")]
+    report = load(files, str(db), table="t", sink_options={"mode": "upsert", "primary_key": [key]})
+    assert (report.rows_written, report.rows_rejected) == (4, 0)
+    assert sqlite_rows(db, "SELECT * FROM t ORDER BY 1") == [(1, "a"), (2, "B"), (3, "c")]

@@ -39,7 +39,7 @@ class SQLiteEncoder:
 
         # SQLite stores a null key: an INTEGER PRIMARY KEY makes it the next rowid (which
         # a later row of the load then overwrites), any other key never conflicts
-        chunk = reject_null_keys(chunk, self.key)
+        chunk = reject_null_keys(chunk, self.key, fold_case=True)
         for name, col in zip(chunk.batch.schema.names, chunk.batch.columns, strict=True):
             mask = uint64_overflow(col)
             if mask is not None:

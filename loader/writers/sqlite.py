@@ -156,9 +156,9 @@ def _in_wal_mode(path: str) -> bool:
 
 def check_schema(config: SinkConfig, names: list[str]) -> None:
     """The key and index columns are in the data: said by ``--dry-run`` too."""
-    suggest.require_columns("sink.primary_key", config.primary_key, names)
+    suggest.require_columns("sink.primary_key", config.primary_key, names, fold_case=True)
     for cols in config.indexes:
-        suggest.require_columns("sink.indexes", cols, names)
+        suggest.require_columns("sink.indexes", cols, names, fold_case=True)
 
 
 def index_name(table: str, cols: list[str]) -> str:
@@ -351,9 +351,9 @@ class SQLiteWriter(Transactional):
     def prepare(self, schema: pa.Schema, *, fresh: bool) -> None:
         """Create the table (drop it first for ``replace`` on a fresh run)."""
         for cols in self.config.indexes:  # an unknown name would index a string constant
-            suggest.require_columns("sink.indexes", cols, schema.names)
+            suggest.require_columns("sink.indexes", cols, schema.names, fold_case=True)
         # every file has the key: the encoder would reject each of its rows as a null key
-        suggest.require_columns("sink.primary_key", self.config.primary_key, schema.names)
+        suggest.require_columns("sink.primary_key", self.config.primary_key, schema.names, fold_case=True)
         if fresh and self.config.mode == "replace":
             self._execute(f"DROP TABLE IF EXISTS {quote(self.table)}")
         self.columns = self.existing_columns()
