@@ -15,6 +15,7 @@ other), so the loader opens its targets only through this writer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -123,13 +124,8 @@ def peek(path: str, table: str, job: str, timeout: float) -> tuple[dict[str, str
 
     if not os.path.isfile(path):
         return {}, {}
-    uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
-    if _in_wal_mode(path) and not os.path.exists(path + "-wal"):
-        # all of it is in the file: read as it is, or SQLite would make a -wal and -shm beside it
-        uri += "&immutable=1"
     try:
-        conn = sqlite3.connect(uri, uri=True, timeout=timeout)
-        try:
+        with _read_only(path, timeout) as conn:
             has_state = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (STATE_TABLE,))
             state_rows = (
                 conn.execute(f"SELECT key, value FROM {STATE_TABLE} WHERE job = ?", (job,)).fetchall()
@@ -137,11 +133,68 @@ def peek(path: str, table: str, job: str, timeout: float) -> tuple[dict[str, str
                 else []
             )
             columns = conn.execute(f"PRAGMA table_info({quote(table)})").fetchall()
-        finally:
-            conn.close()
     except sqlite3.Error as exc:
         raise SinkError(f"cannot read SQLite database: {exc}", file=path) from None
     return dict(state_rows), {r[1]: r[2] or "" for r in columns}
+
+
+def check_key_of(path: str, table: str, config: SinkConfig) -> None:
+    """``upsert`` and ``ignore`` into an existing table need its key unique: checked read-only
+    (``--dry-run``), as the load checks it before writing."""
+    import sqlite3
+
+    if config.mode not in ("upsert", "ignore") or not os.path.isfile(path):
+        return
+    try:
+        with _read_only(path, config.busy_timeout) as conn:
+            if not conn.execute(f"PRAGMA table_info({quote(table)})").fetchall():
+                return  # the load makes the table, with the key
+            keys = unique_keys(lambda sql: conn.execute(sql).fetchall(), table)
+    except sqlite3.Error as exc:
+        raise SinkError(f"cannot read SQLite database: {exc}", file=path) from None
+    if {c.lower() for c in config.primary_key} not in keys:
+        raise key_error(config, table)
+
+
+@contextlib.contextmanager
+def _read_only(path: str, timeout: float) -> Iterator[Any]:
+    """A connection that creates and writes nothing beside the database."""
+    import sqlite3
+
+    uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
+    if _in_wal_mode(path) and not os.path.exists(path + "-wal"):
+        # all of it is in the file: read as it is, or SQLite would make a -wal and -shm beside it
+        uri += "&immutable=1"
+    conn = sqlite3.connect(uri, uri=True, timeout=timeout)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def unique_keys(execute: Callable[[str], Any], table: str) -> list[set[str]]:
+    """The column sets (lower case) a table's PRIMARY KEY and UNIQUE constraints or indexes
+    hold unique: the conflict targets SQLite accepts. A partial index or one on an
+    expression is none."""
+    t = quote(table)
+    keys = [{r[1].lower() for r in execute(f"PRAGMA table_info({t})") if r[5]}]
+    for _, name, unique, _, partial in execute(f"PRAGMA index_list({t})"):
+        if unique and not partial:
+            cols = [r[2] for r in execute(f"PRAGMA index_info({quote(name)})")]
+            if None not in cols:
+                keys.append({c.lower() for c in cols})
+    return [k for k in keys if k]
+
+
+def key_error(config: SinkConfig, table: str) -> ConfigError:
+    cols = ", ".join(config.primary_key)
+    return ConfigError(
+        f"sink.primary_key: table {table!r} has no PRIMARY KEY or UNIQUE index on ({cols}), "
+        f"which mode {config.mode!r} needs",
+        hint=f"create one (CREATE UNIQUE INDEX ... ON {quote(table)} ("
+        + ", ".join(quote(c) for c in config.primary_key)
+        + ')), or load with mode = "append" (--mode append)',
+    )
 
 
 def _in_wal_mode(path: str) -> bool:
@@ -372,32 +425,12 @@ class SQLiteWriter(Transactional):
         self._execute(f"CREATE TABLE {quote(self.table)} (" + ", ".join(cols) + ")")
         self.columns = list(schema.names)
 
-    def _unique_keys(self) -> list[set[str]]:
-        """The column sets (lower case) the existing table's PRIMARY KEY and UNIQUE
-        constraints or indexes hold unique: the conflict targets SQLite accepts. A partial
-        index or one on an expression is none."""
-        table = quote(self.table)
-        keys = [{r[1].lower() for r in self._execute(f"PRAGMA table_info({table})") if r[5]}]
-        for _, name, unique, _, partial in self._execute(f"PRAGMA index_list({table})"):
-            if unique and not partial:
-                cols = [r[2] for r in self._execute(f"PRAGMA index_info({quote(name)})")]
-                if None not in cols:
-                    keys.append({c.lower() for c in cols})
-        return [k for k in keys if k]
-
     def _check_key(self) -> None:
         """``upsert`` and ``ignore`` find a row by its key: the existing table must hold the
         key columns unique, or every row would be added again (SQLite refuses the upsert)."""
         key = {c.lower() for c in self.config.primary_key}
-        if key not in self._unique_keys():
-            cols = ", ".join(self.config.primary_key)
-            raise ConfigError(
-                f"sink.primary_key: table {self.table!r} has no PRIMARY KEY or UNIQUE index on ({cols}), "
-                f"which mode {self.config.mode!r} needs",
-                hint=f"create one (CREATE UNIQUE INDEX ... ON {quote(self.table)} ("
-                + ", ".join(quote(c) for c in self.config.primary_key)
-                + ')), or load with mode = "append" (--mode append)',
-            )
+        if key not in unique_keys(self._execute, self.table):
+            raise key_error(self.config, self.table)
 
     def _check_columns(self, schema: pa.Schema) -> None:
         known = {c.lower() for c in self.columns}

@@ -355,6 +355,16 @@ def test_upsert_and_ignore_need_the_key_unique_in_an_existing_table(tmp_path: Pa
         == 'create one (CREATE UNIQUE INDEX ... ON "t" ("id")), or load with mode = "append" (--mode append)'
     )
     assert sqlite_rows(db, "SELECT id, name FROM t") == [(1, "old")]
+    from loader import Pipeline
+    from loader.config import job_from_dict
+
+    job = job_from_dict(
+        {"source": {"path": str(src)}, "sink": {"path": str(db), "table": "t", "mode": mode, "primary_key": ["id"]}}
+    )
+    with pytest.raises(ConfigError) as planned:  # --dry-run and validate say so too, reading only
+        Pipeline(job).plan()
+    assert planned.value.message == info.value.message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e1.db", "u.csv"]
 
 
 def test_a_unique_index_on_the_key_columns_in_any_order_is_the_key(tmp_path: Path) -> None:
