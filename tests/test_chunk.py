@@ -60,7 +60,7 @@ def test_reject_keeps_values_python_cannot_hold_as_exact_text() -> None:
     ]
     line = json.loads(chunk.rejects[0].to_json())
     assert (line["v"], line["values"]["ns"], line["values"]["us"]) == (
-        1,
+        2,
         "1970-01-01T00:00:00.000000002",
         "1970-01-01 00:00:00.000001",
     )
