@@ -258,6 +258,7 @@ class Pipeline:
                 if self._deferred() is None:
                     self._check_width(out, path)
                     self.sink.check_schema(sink, out)
+                    self._check_table_columns(out, path)
         return Plan(
             files=files,
             schema=schema,
@@ -276,9 +277,21 @@ class Pipeline:
         checkpoint and declared columns bind them, read without creating or changing it."""
         entries, declared = self.sink.peek(self.job.sink, self.job.source.path, self.job_name)
         state = JobState.parse(entries)
-        if self._starts_over(state):
+        starts_over = self._starts_over(state)
+        if starts_over:
             state = JobState()
+        # the table's columns, as the load will find them (a replace that starts over drops it)
+        self._table_columns = {} if starts_over and self.job.sink.mode == "replace" else declared
         return self._load_types(files, state, declared, state.status != "running")
+
+    def _check_table_columns(self, schema: pa.Schema, path: str) -> None:
+        """A column an existing table lacks, without ``sink.alter``: refused as the load refuses it."""
+        known = {c.lower() for c in getattr(self, "_table_columns", {})}
+        if not known or self.job.sink.alter:
+            return
+        for f in schema:
+            if f.name.lower() not in known:
+                raise SchemaMismatchError(f"table {self.table!r} has no column {f.name!r}", column=f.name, file=path)
 
     def _fit_files(self, files: list[str]) -> JobConfig:
         """The job's sizes fitted again to ``run.max_memory`` once its input files are

@@ -457,6 +457,23 @@ def test_dry_run_checks_every_files_columns_not_only_the_first(tmp_path: Path) -
     assert caught.value.exit_code == 2 and not (tmp_path / "o.ldb").exists()
 
 
+def test_dry_run_refuses_a_column_the_table_lacks_as_the_load_does(tmp_path: Path) -> None:
+    from loader.errors import SchemaMismatchError
+
+    a = write_csv(tmp_path / "a.csv", ["id", "a"], [[1, "x"]])
+    b = write_csv(tmp_path / "b.csv", ["id", "a", "c"], [[2, "y", "new"]])
+    db = tmp_path / "o.db"
+    Pipeline(job(a, db, {"table": "t"})).run()
+    with pytest.raises(SchemaMismatchError) as planned:
+        Pipeline(job([a, b], db, {"table": "t"})).plan()
+    with pytest.raises(SchemaMismatchError) as loaded:
+        Pipeline(job([a, b], db, {"table": "t"})).run()
+    assert str(planned.value) == str(loaded.value) == f"{b}, column 'c': table 't' has no column 'c'"
+    assert planned.value.exit_code == loaded.value.exit_code == 65
+    Pipeline(job([a, b], db, {"table": "t", "alter": True})).plan()  # --alter adds it
+    Pipeline(job([a, b], db, {"table": "t", "mode": "replace"})).plan()  # replace makes the table again
+
+
 def test_dry_run_shows_the_types_earlier_runs_recorded_and_changes_nothing(tmp_path: Path) -> None:
     a = write_csv(tmp_path / "a.csv", ["id", "v"], [[1, 1]])
     b = write_csv(tmp_path / "b.csv", ["id", "v"], [[3, "x"], [4, 4]])
