@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 
 from . import kernels
-from .types import is_text, type_name, value_str
+from .types import decimal_type, is_text, type_name, value_str
 
 _INT = r"^[+-]?(?:0|[1-9][0-9]*)$"
 _FLOAT = r"^[+-]?(?:(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|(?i:inf|infinity|nan))$"
@@ -164,8 +164,7 @@ def _whole_decimal_text(arr: pa.Array) -> pa.Array:
     t = arr.type
     precision = t.precision - t.scale  # the digits at scale 0
     if precision <= 76:
-        whole = (pa.decimal128 if precision <= 38 else pa.decimal256)(precision, 0)
-        return kernels.cast(kernels.cast(arr, whole), pa.string())
+        return kernels.cast(kernels.cast(arr, decimal_type(precision, 0)), pa.string())
     return pa.array([None if v is None else value_str(v) for v in arr.to_pylist()], pa.string())
 
 

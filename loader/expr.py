@@ -41,7 +41,7 @@ import pyarrow as pa
 from . import kernels, suggest
 from .convert import convert, decimal_text
 from .errors import ConfigError, LoaderError, TransformError
-from .types import decoded, is_text, parse_type, type_name, value_type
+from .types import decimal_type, decoded, is_text, parse_type, type_name, value_type
 
 __all__ = [
     "FUNCTIONS",
@@ -949,16 +949,12 @@ def _floor_ceil(kernel: Callable[[Value], Value]) -> Callable[[_Compiler, Call, 
     return build
 
 
-def _decimal(precision: int, scale: int) -> pa.DataType:
-    return (pa.decimal128 if precision <= 38 else pa.decimal256)(min(precision, 76), scale)
-
-
 def _decimal_rounding(kernel: Callable[[Value], Value], t: pa.DataType, scale: int) -> Callable[[Value], Value]:
     """``kernel`` (round, floor, ceil) on a decimal(p, s), to ``scale`` digits, with room
     for the carry (99.99 rounds to 100.0): in decimal(max(p, p - s + 1 + scale), scale),
     DuckDB's result type. Arrow rounds within the input type, which may not hold it."""
     p, s = t.precision, t.scale
-    wide, out = _decimal(p + 1, s), _decimal(max(p, p - s + 1 + scale), scale)
+    wide, out = decimal_type(min(p + 1, 76), s), decimal_type(min(max(p, p - s + 1 + scale), 76), scale)
     return lambda v: kernels.cast(kernel(kernels.cast(v, wide)), out)
 
 

@@ -93,6 +93,11 @@ def value_str(value: Any) -> str:
     return str(value)
 
 
+def decimal_type(precision: int, scale: int) -> pa.DataType:
+    """A decimal of ``precision`` digits (at most 76): 128 bits up to 38 digits, else 256."""
+    return (pa.decimal128 if precision <= 38 else pa.decimal256)(precision, scale)
+
+
 def value_type(t: pa.DataType) -> pa.DataType:
     """The type of a column's values: a dictionary column's value type, else ``t``."""
     return t.value_type if pa.types.is_dictionary(t) else t

@@ -12,7 +12,7 @@ import pyarrow as pa
 from .. import kernels, suggest
 from ..chunk import Chunk
 from ..errors import ConfigError, TransformError
-from ..types import value_str
+from ..types import parse_type, value_str
 
 ON_ERROR = ("reject", "null", "fail")
 
@@ -56,6 +56,13 @@ class StageBase:
         if dup:
             raise self.error(f"{key}: column {dup[0]!r} is listed twice")
         return list(value)
+
+    def column_type(self, col: str, tname: str) -> pa.DataType:
+        """A type named for a column (``columns = { col = "int64" }``), or a ConfigError naming both."""
+        try:
+            return parse_type(tname, where=f"columns.{col}")
+        except ConfigError as exc:
+            raise ConfigError(exc.message, stage=self.name, hint=exc.hint, column=col) from None
 
     def mapping(self, key: str, value: Any, *, values: str = "str") -> dict[str, Any]:
         if not isinstance(value, Mapping) or not value:

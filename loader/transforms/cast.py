@@ -17,8 +17,7 @@ import pyarrow as pa
 from .. import kernels
 from ..chunk import Chunk
 from ..convert import Converted, convert
-from ..errors import ConfigError
-from ..types import is_text, parse_type, type_name
+from ..types import is_text, type_name
 from ._base import ON_ERROR, StageBase, first_failure, reject_in_order, replace_columns, value_text
 
 
@@ -135,15 +134,9 @@ class Cast(StageBase):
         self._label()
         self.columns = self.mapping("columns", self.columns)
         self.on_error = self.choice("on_error", self.on_error, ON_ERROR)
-        self._types = {col: self._parse_type(col, tname) for col, tname in self.columns.items()}
+        self._types = {col: self.column_type(col, tname) for col, tname in self.columns.items()}
         self._check_formats()
         self._zones = self._time_zones()
-
-    def _parse_type(self, col: str, tname: str) -> pa.DataType:
-        try:
-            return parse_type(tname, where=f"columns.{col}")
-        except ConfigError as exc:
-            raise ConfigError(exc.message, stage=self.name, hint=exc.hint, column=col) from None
 
     def _check_formats(self) -> None:
         if self.formats:

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from ..chunk import Chunk
 from ..errors import ConfigError, LoaderError, TransformError
-from ..types import parse_type, type_name
+from ..types import type_name
 from ._base import StageBase
 
 
@@ -83,7 +83,7 @@ class Python(StageBase):
             if self.mode != "row":
                 raise self.error('columns: declares the columns a row function returns; use it with mode = "row"')
             self.columns = self.mapping("columns", self.columns)
-            self._types = {c: self._parse_type(c, t) for c, t in self.columns.items()}
+            self._types = {c: self.column_type(c, t) for c, t in self.columns.items()}
         if isinstance(self.function, str):
             split_function(self.function, stage=self.name)
             if not defer_import:
@@ -92,12 +92,6 @@ class Python(StageBase):
             self._fn = self.function
         else:
             raise self.error(f'function: expected "package.module:function" or a callable, got {self.function!r}')
-
-    def _parse_type(self, col: str, tname: str) -> pa.DataType:
-        try:
-            return parse_type(tname, where=f"columns.{col}")
-        except ConfigError as exc:
-            raise ConfigError(exc.message, stage=self.name, hint=exc.hint, column=col) from None
 
     def _declared(self, schema: pa.Schema) -> pa.Schema:
         """The input's columns with the declared ones' types, then the declared new ones:
