@@ -104,10 +104,9 @@ class SQLiteSink(SinkBase):
         check_schema(sink, schema.names)
 
     def peek(self, sink: SinkConfig, paths: list[str], job: str) -> tuple[dict[str, str], dict[str, str]]:
-        from ..writers.sqlite import check_key_of, peek
+        from ..writers.sqlite import peek
 
-        check_key_of(sink.path, self.table(sink, paths), sink)
-        return peek(sink.path, self.table(sink, paths), job, sink.busy_timeout)
+        return peek(sink.path, self.table(sink, paths), job, sink)
 
     def encoder(self, sink: SinkConfig, writer: Writer) -> SQLiteEncoder:
         from ..schema import numeric_text

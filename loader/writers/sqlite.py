@@ -116,16 +116,17 @@ def check_table(table: str) -> None:
         )
 
 
-def peek(path: str, table: str, job: str, timeout: float) -> tuple[dict[str, str], dict[str, str]]:
+def peek(path: str, table: str, job: str, config: SinkConfig) -> tuple[dict[str, str], dict[str, str]]:
     """An existing database's checkpoint entries of ``job`` and ``table``'s declared
     column types, read through a read-only connection: nothing is created or written
-    (``--dry-run``). Nothing for a database that is not there yet."""
+    (``--dry-run``). Nothing for a database that is not there yet. ``upsert`` and ``ignore``
+    into an existing table need its key unique: checked here as the load checks it."""
     import sqlite3
 
     if not os.path.isfile(path):
         return {}, {}
     try:
-        with _read_only(path, timeout) as conn:
+        with _read_only(path, config.busy_timeout) as conn:
             has_state = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (STATE_TABLE,))
             state_rows = (
                 conn.execute(f"SELECT key, value FROM {STATE_TABLE} WHERE job = ?", (job,)).fetchall()
@@ -133,27 +134,14 @@ def peek(path: str, table: str, job: str, timeout: float) -> tuple[dict[str, str
                 else []
             )
             columns = conn.execute(f"PRAGMA table_info({quote(table)})").fetchall()
+            # a table not there yet is made by the load, with the key
+            keyed = columns and config.mode in ("upsert", "ignore")
+            keys = unique_keys(lambda sql: conn.execute(sql).fetchall(), table) if keyed else None
     except sqlite3.Error as exc:
         raise SinkError(f"cannot read SQLite database: {exc}", file=path) from None
-    return dict(state_rows), {r[1]: r[2] or "" for r in columns}
-
-
-def check_key_of(path: str, table: str, config: SinkConfig) -> None:
-    """``upsert`` and ``ignore`` into an existing table need its key unique: checked read-only
-    (``--dry-run``), as the load checks it before writing."""
-    import sqlite3
-
-    if config.mode not in ("upsert", "ignore") or not os.path.isfile(path):
-        return
-    try:
-        with _read_only(path, config.busy_timeout) as conn:
-            if not conn.execute(f"PRAGMA table_info({quote(table)})").fetchall():
-                return  # the load makes the table, with the key
-            keys = unique_keys(lambda sql: conn.execute(sql).fetchall(), table)
-    except sqlite3.Error as exc:
-        raise SinkError(f"cannot read SQLite database: {exc}", file=path) from None
-    if {c.lower() for c in config.primary_key} not in keys:
+    if keys is not None and {c.lower() for c in config.primary_key} not in keys:
         raise key_error(config, table)
+    return dict(state_rows), {r[1]: r[2] or "" for r in columns}
 
 
 @contextlib.contextmanager
@@ -174,16 +162,21 @@ def _read_only(path: str, timeout: float) -> Iterator[Any]:
 
 def unique_keys(execute: Callable[[str], Any], table: str) -> list[set[str]]:
     """The column sets (lower case) a table's PRIMARY KEY and UNIQUE constraints or indexes
-    hold unique: the conflict targets SQLite accepts. A partial index or one on an
-    expression is none."""
-    t = quote(table)
-    keys = [{r[1].lower() for r in execute(f"PRAGMA table_info({t})") if r[5]}]
-    for _, name, unique, _, partial in execute(f"PRAGMA index_list({t})"):
-        if unique and not partial:
-            cols = [r[2] for r in execute(f"PRAGMA index_info({quote(name)})")]
-            if None not in cols:
-                keys.append({c.lower() for c in cols})
+    hold unique: the conflict targets SQLite accepts."""
+    keys = [{r[1].lower() for r in execute(f"PRAGMA table_info({quote(table)})") if r[5]}]
+    keys += [set(cols) for unique, cols in full_indexes(execute, table) if unique]
     return [k for k in keys if k]
+
+
+def full_indexes(execute: Callable[[str], Any], table: str) -> list[tuple[bool, tuple[str, ...]]]:
+    """Whether each index of ``table`` is unique, and its columns (lower case, in order); a
+    partial index, or one on an expression, is left out: it covers no column list whole."""
+    out = []
+    for _, name, unique, _, partial in execute(f"PRAGMA index_list({quote(table)})"):
+        cols = tuple(r[2] for r in execute(f"PRAGMA index_info({quote(name)})"))
+        if not partial and None not in cols:
+            out.append((bool(unique), tuple(c.lower() for c in cols)))
+    return out
 
 
 def key_error(config: SinkConfig, table: str) -> ConfigError:
@@ -569,19 +562,10 @@ class SQLiteWriter(Transactional):
         for cols in self.config.indexes:
             self._index(cols)
 
-    def _indexed(self) -> set[tuple[str, ...]]:
-        """The column lists (lower case, in order) the table's full indexes cover, whatever
-        their names (an older loader's, the user's own, the primary key's)."""
-        found = set()
-        for _, name, _, _, partial in self._execute(f"PRAGMA index_list({quote(self.table)})"):
-            cols = tuple(r[2] for r in self._execute(f"PRAGMA index_info({quote(name)})"))
-            if not partial and None not in cols:
-                found.add(tuple(c.lower() for c in cols))
-        return found
-
     def _index(self, cols: list[str]) -> None:
-        """An index on ``cols``, unless the table has one on them already."""
-        if tuple(c.lower() for c in cols) in self._indexed():
+        """An index on ``cols``, unless the table has one on them already, whatever its name
+        (an older loader's, the user's own, the primary key's)."""
+        if tuple(c.lower() for c in cols) in {c for _, c in full_indexes(self._execute, self.table)}:
             return
         name = index_name(self.table, cols)
         taken = self._execute("SELECT tbl_name FROM sqlite_master WHERE name = ? COLLATE NOCASE", (name,))
