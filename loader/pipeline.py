@@ -38,7 +38,6 @@ from .errors import (
     LoaderError,
     NothingLoadedError,
     RejectLimitError,
-    SchemaMismatchError,
     SourceChangedError,
 )
 from .files import remove_target
@@ -55,7 +54,7 @@ from .sinks import Encoded, Encoder, Sink
 from .state import FilePlan, FileState, JobState, Ledger, Tally, file_key, plan_files
 from .transforms import Stage, apply, as_stage, build_stages, close_stages, output_schema
 from .types import parse_type, type_name
-from .writers.base import Writer, prepare_for
+from .writers.base import Writer, naming_file, new_columns, prepare_for
 
 Event = Callable[[str, dict[str, Any]], None]
 
@@ -286,12 +285,10 @@ class Pipeline:
 
     def _check_table_columns(self, schema: pa.Schema, path: str) -> None:
         """A column an existing table lacks, without ``sink.alter``: refused as the load refuses it."""
-        known = {c.lower() for c in getattr(self, "_table_columns", {})}
-        if not known or self.job.sink.alter:
-            return
-        for f in schema:
-            if f.name.lower() not in known:
-                raise SchemaMismatchError(f"table {self.table!r} has no column {f.name!r}", column=f.name, file=path)
+        columns = getattr(self, "_table_columns", {})
+        if columns:
+            with naming_file(path):
+                new_columns(self.table, columns, schema, alter=self.job.sink.alter)
 
     def _fit_files(self, files: list[str]) -> JobConfig:
         """The job's sizes fitted again to ``run.max_memory`` once its input files are
@@ -744,11 +741,8 @@ class _Loop:
                 self.rejects.write(chunk.rejects)
                 if not self.report.rows_written:
                     self.reasons.update(r.reason for r in chunk.rejects)
-                try:
+                with naming_file(chunk.file):
                     written = self.writer.write(encoded)
-                except SchemaMismatchError as exc:  # a column a stage made as the rows went by
-                    exc.file = exc.file or chunk.file
-                    raise
                 del encoded  # a chunk's encoded values live no longer than its write
                 tally = Tally(
                     rows_read=chunk.rows_read,

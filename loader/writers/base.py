@@ -12,6 +12,8 @@ committed and re-raises.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -87,11 +89,33 @@ class Writer(Protocol):
     def __exit__(self, *exc: Any) -> None: ...
 
 
-def prepare_for(writer: Writer, schema: pa.Schema, *, fresh: bool, file: str) -> None:
-    """``writer.prepare`` for one input file's rows: a column the target lacks names the file."""
+def new_columns(table: str | None, columns: Iterable[str], schema: pa.Schema, *, alter: bool) -> list[pa.Field]:
+    """The fields of ``schema`` that ``table`` (its ``columns``; names match in any case) lacks;
+    without ``alter`` the first is a ``SchemaMismatchError``."""
+    known = {c.lower() for c in columns}
+    new = []
+    for f in schema:
+        if f.name.lower() not in known:
+            if not alter:
+                raise SchemaMismatchError(f"table {table!r} has no column {f.name!r}", column=f.name)
+            new.append(f)
+            known.add(f.name.lower())
+    return new
+
+
+@contextlib.contextmanager
+def naming_file(file: str) -> Iterator[None]:
+    """A column the target lacks, found while one input file's rows are prepared for or
+    written (a stage may make one as the rows go by), names that file."""
     try:
-        writer.prepare(schema, fresh=fresh)
+        yield
     except SchemaMismatchError as exc:
         if exc.file is None:
             exc.file = file
         raise
+
+
+def prepare_for(writer: Writer, schema: pa.Schema, *, fresh: bool, file: str) -> None:
+    """``writer.prepare`` for one input file's rows."""
+    with naming_file(file):
+        writer.prepare(schema, fresh=fresh)

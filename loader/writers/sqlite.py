@@ -38,12 +38,11 @@ from ..errors import (
     ConfigError,
     ConstraintError,
     LoaderError,
-    SchemaMismatchError,
     SinkError,
     TargetLockedError,
 )
 from ..sinks.base import Encoded
-from .base import Transactional
+from .base import Transactional, new_columns
 from .encode import sqlite_type
 
 STATE_TABLE = "_loader_state"
@@ -426,19 +425,9 @@ class SQLiteWriter(Transactional):
             raise key_error(self.config, self.table)
 
     def _check_columns(self, schema: pa.Schema) -> None:
-        known = {c.lower() for c in self.columns}
-        for f in schema:
-            if f.name.lower() in known:
-                continue
-            if not self.config.alter:
-                raise SchemaMismatchError(
-                    f"table {self.table!r} has no column {f.name!r}",
-                    column=f.name,
-                    hint="set sink.alter = true (--alter) to add new columns, then rerun",
-                )
+        for f in new_columns(self.table, self.columns, schema, alter=self.config.alter):
             self._execute(f"ALTER TABLE {quote(self.table)} ADD COLUMN {quote(f.name)} {sqlite_type(f.type)}")
             self.columns.append(f.name)
-            known.add(f.name.lower())
 
     def _merge_sql(self, names: tuple[str, ...], source: str = f"temp.{STAGE_TABLE}") -> str:
         """Move rows from ``source`` into the table by the mode's rules (``ignore``,
