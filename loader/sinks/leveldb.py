@@ -96,13 +96,18 @@ class LevelDBEncoder:
         self.check_order = check_order
 
     def __call__(self, chunk: Chunk) -> Encoded:
-        from ..writers.encode import json_objects, raw_values
+        from ..writers.encode import UnfitKeys, json_objects, raw_values
 
         chunk = reject_null_keys(chunk, self.template.columns)
+        while True:
+            if not chunk.batch.num_rows:
+                return Encoded(chunk)
+            try:
+                keys = kernels.cast(self.template.render(chunk.batch), pa.binary())
+                break
+            except UnfitKeys as unfit:  # a key column's value its format spec cannot take
+                chunk = chunk.reject(unfit.bad, unfit.reasons, stage="write", column=unfit.column)
         batch = chunk.batch
-        if not batch.num_rows:
-            return Encoded(chunk)
-        keys = kernels.cast(self.template.render(batch), pa.binary())
         values = json_objects(batch) if self.value == "json" else raw_values(batch.column(self.value))
         if not len(keys) == len(values) == batch.num_rows:
             raise ValueError(f"{len(keys)} keys and {len(values)} values for {batch.num_rows} rows")

@@ -665,7 +665,7 @@ class KeyTemplate:
                 continue
             sample = _sample(schema.field(name).type)
             if sample is not None:
-                self._field(_plain(sample), spec)
+                self._field(_plain(sample), spec, name)
 
     def render(self, batch: pa.RecordBatch) -> pa.Array:
         """The key of every row as text (null where a key column is null)."""
@@ -678,7 +678,7 @@ class KeyTemplate:
             if literal:
                 pieces.append(literal)
             if arr is not None:
-                pieces.append(self._field(arr, spec))
+                pieces.append(self._field(arr, spec, name))
         if len(pieces) == 1 and not isinstance(pieces[0], str):
             return pieces[0]
         if any(isinstance(p, pa.Array) and _is_bytes(p.type) for p in pieces):
@@ -690,21 +690,12 @@ class KeyTemplate:
             return kernels.binary_join_element_wise(*pieces, pa.scalar(b"", pa.binary()))
         return kernels.binary_join_element_wise(*pieces, "")
 
-    def _field(self, arr: pa.Array, spec: str) -> pa.Array:
-        """One field, other than a spec-less integer (``sortable_int``)."""
+    def _field(self, arr: pa.Array, spec: str, name: str) -> pa.Array:
+        """One field, other than a spec-less integer (``sortable_int``); ``UnfitKeys`` names
+        the rows of column ``name`` whose values its spec cannot take."""
         t = arr.type
         if not spec:
-            if pa.types.is_temporal(t) and not pa.types.is_duration(t):
-                return iso_text(arr)
-            if pa.types.is_boolean(t):
-                return kernels.if_else(arr, "true", "false")
-            if _is_bytes(t):
-                return kernels.cast(arr, pa.binary())
-            if is_nested(t):
-                return pa.array(nested_json(arr), pa.string())
-            if pa.types.is_decimal(t):
-                return decimal_text(arr)
-            return kernels.cast(arr, pa.string())
+            return _plain_field(arr)
         pad = _PAD_INT.match(spec)
         # unsigned: no sign to pad around (and a comparison with 0 would cast a uint64 to int64)
         unsigned = pa.types.is_unsigned_integer(t)
@@ -720,7 +711,50 @@ class KeyTemplate:
         try:
             return pa.array([None if v is None else fmt(v) for v in arr.to_pylist()], pa.string())
         except (ValueError, TypeError, OverflowError) as exc:
-            raise ConfigError(f"sink.key: format spec {spec!r} does not fit column type {t}: {exc}") from None
+            sample = _sample(t)
+            if sample is None or _unfit(fmt, _plain(sample)[0]) is not None:
+                raise ConfigError(f"sink.key: format spec {spec!r} does not fit column type {t}: {exc}") from None
+        # the type takes the spec but some values do not (a date past 9999 for %Y): those rows
+        raise UnfitKeys(name, spec, [_unfit(fmt, v) for v in arr])
+
+
+def _plain_field(arr: pa.Array) -> pa.Array:
+    """A field without a format spec, as ``{ts}`` or ``{name}`` writes it."""
+    t = arr.type
+    if pa.types.is_temporal(t) and not pa.types.is_duration(t):
+        return iso_text(arr)
+    if pa.types.is_boolean(t):
+        return kernels.if_else(arr, "true", "false")
+    if _is_bytes(t):
+        return kernels.cast(arr, pa.binary())
+    if is_nested(t):
+        return pa.array(nested_json(arr), pa.string())
+    if pa.types.is_decimal(t):
+        return decimal_text(arr)
+    return kernels.cast(arr, pa.string())
+
+
+class UnfitKeys(Exception):
+    """Rows whose value in a key column its format spec cannot take: ``reasons`` holds each
+    row's error, None where the value fits."""
+
+    def __init__(self, column: str, spec: str, reasons: list[str | None]) -> None:
+        super().__init__(column, spec)
+        self.column = column
+        self.bad = pa.array([r is not None for r in reasons], pa.bool_())
+        self.reasons = [
+            f"key column {column!r}: format spec {spec!r} does not fit the value: {r}" for r in reasons if r
+        ]
+
+
+def _unfit(fmt: Callable[[Any], str], value: pa.Scalar) -> str | None:
+    """Why ``fmt`` cannot format one value (Python cannot hold it, or the spec refuses it); None if it can."""
+    try:
+        if value.is_valid:
+            fmt(value.as_py())
+    except (ValueError, TypeError, OverflowError) as exc:
+        return str(exc)
+    return None
 
 
 def _sample(t: pa.DataType) -> pa.Array | None:

@@ -544,3 +544,30 @@ def test_a_raw_value_of_any_bytes_type_is_stored_as_its_bytes(tmp_path: Path, so
         values = values.storage if isinstance(values.type, pa.BaseExtensionType) else values
         expected = [v or b"" for v in values.to_pylist()]  # NULL as empty, as documented
         assert stored == expected, column
+
+
+def test_a_value_its_key_spec_cannot_take_rejects_its_row(tmp_path: Path) -> None:
+    """A date past 9999 under %Y (Python's dates stop there) was a configuration error (78)
+    that stopped the load; the type takes the spec, so only that row is refused."""
+    import pyarrow.parquet as pq
+
+    from loader import load
+    from loader.writers.encode import UnfitKeys
+    from tests.reliability_util import leveldb_items
+
+    far = pa.array([19_000, 2_932_897, None], pa.date32())  # 2022-01-08, 10000-01-01
+    batch = pa.record_batch({"id": [1, 2, 3], "day": far})
+    with pytest.raises(UnfitKeys) as unfit:
+        KeyTemplate("{day:%Y%m%d}/{id:d}").render(batch)
+    assert (unfit.value.column, unfit.value.bad.to_pylist()) == ("day", [False, True, False])
+    src = tmp_path / "far.parquet"
+    pq.write_table(pa.Table.from_batches([batch]), src)
+    report = load(str(src), str(tmp_path / "o.ldb"), key="{day:%Y%m%d}/{id:d}")
+    assert (report.status, report.rows_read, report.rows_written, report.rows_rejected) == ("ok", 3, 1, 2)
+    items, _ = leveldb_items(tmp_path / "o.ldb")
+    assert [k for k, _ in items] == [b"20220108/1"]
+    rejects = [json.loads(line) for line in Path(report.rejects_path).read_text().splitlines()]
+    assert sorted((r["row"], r["column"], r["reason"]) for r in rejects) == [
+        (2, "day", "key column 'day': format spec '%Y%m%d' does not fit the value: date value out of range"),
+        (3, "day", "key column 'day' is null"),
+    ]
