@@ -677,7 +677,7 @@ class KeyTemplate:
                 continue
             if literal:
                 pieces.append(literal)
-            if arr is not None:
+            if arr is not None and name is not None:
                 pieces.append(self._field(arr, spec, name))
         if len(pieces) == 1 and not isinstance(pieces[0], str):
             return pieces[0]
