@@ -410,8 +410,10 @@ class SQLiteWriter(Transactional):
 
     def _create(self, schema: pa.Schema) -> None:
         """The table for ``schema``; its key columns NOT NULL (the encoder rejects null keys)."""
-        key = set(self.config.primary_key)
-        cols = [f"{quote(f.name)} {sqlite_type(f.type)}" + (" NOT NULL" if f.name in key else "") for f in schema]
+        key = {c.lower() for c in self.config.primary_key}  # SQLite's names match in any case
+        cols = [
+            f"{quote(f.name)} {sqlite_type(f.type)}" + (" NOT NULL" if f.name.lower() in key else "") for f in schema
+        ]
         if self.config.primary_key:
             cols.append("PRIMARY KEY (" + ", ".join(quote(c) for c in self.config.primary_key) + ")")
         self._execute(f"CREATE TABLE {quote(self.table)} (" + ", ".join(cols) + ")")

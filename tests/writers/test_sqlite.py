@@ -307,6 +307,19 @@ def test_a_null_primary_key_is_rejected_not_stored_under_a_rowid(tmp_path: Path,
     assert sqlite_rows(db, "SELECT \"notnull\" FROM pragma_table_info('t') WHERE name = 'id'") == [(1,)]
 
 
+def test_a_key_named_in_another_case_is_not_null_in_the_created_table(tmp_path: Path) -> None:
+    """``--primary-key ID`` over a column ``id``: the key check matched in any case, the
+    created table's NOT NULL only in the exact spelling."""
+    db = tmp_path / "k.db"
+    src = csv_file(tmp_path / "k.csv", "id,name\n1,a\n2,b\n")
+    report = load(src, db, table="t", sink_options={"mode": "upsert", "primary_key": ["ID"]})
+    assert (report.status, report.rows_written) == ("ok", 2)
+    assert sqlite_rows(db, "SELECT name, \"notnull\", pk FROM pragma_table_info('t') ORDER BY cid") == [
+        ("id", 1, 1),
+        ("name", 0, 0),
+    ]
+
+
 @pytest.mark.parametrize("mode", ["upsert", "ignore"])
 def test_a_null_in_a_composite_key_is_not_added_again_on_each_rerun(tmp_path: Path, mode: str) -> None:
     db = tmp_path / "c.db"
