@@ -375,6 +375,7 @@ class Coordinator:
         side = result_side(str(run.part_results))
         allow_python = getattr(pipe, "allow_python", False)
         numeric = numeric_text(str(pipe.job.sink.mode), self.writer.column_types(), staged=bool(pipe.stages))
+        required = tuple(self.writer.required_columns())
         halt = engine.halt_file if engine is not None else ""
         tasks = [
             PartTask(
@@ -387,6 +388,7 @@ class Coordinator:
                 allow_python,
                 side,
                 numeric,
+                required,
                 pipe.type_notes,
                 halt,
             )

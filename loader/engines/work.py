@@ -57,6 +57,7 @@ class PartTask:
     # "database": results the coordinator copies in as they are; "arrow": rows it binds
     side: str = "database"
     numeric: dict[str, str] = field(default_factory=dict)  # the target's number columns (``SQLiteEncoder``)
+    required: tuple[str, ...] = ()  # the target's NOT NULL columns (``SQLiteEncoder``)
     notes: dict[str, str] = field(default_factory=dict)  # why a column's type was fixed before (``explain``)
     halt: str = ""  # once this file exists the run has stopped: the part ends unfinished (``Engine.halt``)
 
@@ -67,7 +68,8 @@ class PartTask:
         is never reused."""
         reading = repr(replace(self.job.source, path=[]))  # null_values, decimal_separator...: not the paths
         what = json.dumps(
-            [reading, self.types, self.job.transform, repr(self.job.sink), self.side, sorted(self.numeric.items())],
+            [reading, self.types, self.job.transform, repr(self.job.sink), self.side, sorted(self.numeric.items())]
+            + ([list(self.required)] if self.required else []),
             sort_keys=True,
             default=str,
         )
@@ -257,7 +259,9 @@ class SQLiteArrowSide(SideWriter):
         from ..sinks.sqlite import SQLiteEncoder
 
         self.prefix = task.prefix
-        self.encode = SQLiteEncoder(task.numeric, tuple(task.job.sink.primary_key))  # type: ignore[method-assign]
+        self.encode = SQLiteEncoder(  # type: ignore[method-assign]
+            task.numeric, tuple(task.job.sink.primary_key), task.required
+        )
         self.files: list[str] = []
         self.file: contextlib.ExitStack | None = None  # the file being written, until whole
         self.out: pa.ipc.RecordBatchFileWriter | None = None
@@ -319,7 +323,9 @@ class SQLiteDatabaseSide(SideWriter):
         self.writer.conn.execute("PRAGMA journal_mode=OFF")
         self.writer.conn.execute("PRAGMA synchronous=OFF")
         self.writer.prepare(schema, fresh=True)
-        self.encode = SQLiteEncoder(task.numeric, tuple(task.job.sink.primary_key))  # type: ignore[method-assign]
+        self.encode = SQLiteEncoder(  # type: ignore[method-assign]
+            task.numeric, tuple(task.job.sink.primary_key), task.required
+        )
         self.batch = int(task.job.sink.batch_size or 50_000)
         self.pending = 0
         self.early = EarlyFsync(self.tmp)  # what is committed goes to the disk as the part goes on

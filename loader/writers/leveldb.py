@@ -298,6 +298,9 @@ class LevelDBWriter(Transactional):
         """Keys and values declare no column types (the checkpoint records the load's)."""
         return {}
 
+    def required_columns(self) -> list[str]:
+        return []
+
     # ---------------------------------------------------------------- rows
 
     def prepare(self, schema: pa.Schema, *, fresh: bool) -> None:

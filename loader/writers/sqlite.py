@@ -38,6 +38,7 @@ from ..errors import (
     ConfigError,
     ConstraintError,
     LoaderError,
+    SchemaMismatchError,
     SinkError,
     TargetLockedError,
 )
@@ -391,7 +392,22 @@ class SQLiteWriter(Transactional):
 
     def column_types(self) -> dict[str, str]:
         """The existing table's columns and their declared types (none if there is no table)."""
-        return {r[1]: r[2] or "" for r in self._execute(f"PRAGMA table_info({quote(self.table)})")}
+        return {r[1]: r[2] or "" for r in self._table_info()}
+
+    def required_columns(self) -> list[str]:
+        return [r[1] for r in self._not_null()]
+
+    def _not_null(self) -> list[tuple[Any, ...]]:
+        """The table's NOT NULL columns (``PRAGMA table_info`` rows), but an INTEGER
+        PRIMARY KEY (SQLite gives a null there the next rowid)."""
+        info = self._table_info()
+        keys = [r for r in info if r[5]]
+        rowid = keys[0][1] if len(keys) == 1 and (keys[0][2] or "").upper() == "INTEGER" else None
+        return [r for r in info if r[3] and r[1] != rowid]
+
+    def _table_info(self) -> list[tuple[Any, ...]]:
+        """``PRAGMA table_info``: cid, name, type, notnull, default, pk."""
+        return list(self._execute(f"PRAGMA table_info({quote(self.table)})"))
 
     def prepare(self, schema: pa.Schema, *, fresh: bool) -> None:
         """Create the table (drop it first for ``replace`` on a fresh run)."""
@@ -427,6 +443,13 @@ class SQLiteWriter(Transactional):
             raise key_error(self.config, self.table)
 
     def _check_columns(self, schema: pa.Schema) -> None:
+        names = {n.lower() for n in schema.names}
+        for _, name, _, _, default, _ in self._not_null():
+            if default is None and name.lower() not in names:  # every row would fail
+                raise SchemaMismatchError(
+                    f"table {self.table!r} has column {name!r} NOT NULL without a default, and the input has no such column",
+                    column=name,
+                )
         for f in new_columns(self.table, self.columns, schema, alter=self.config.alter):
             self._execute(f"ALTER TABLE {quote(self.table)} ADD COLUMN {quote(f.name)} {sqlite_type(f.type)}")
             self.columns.append(f.name)

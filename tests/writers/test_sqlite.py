@@ -14,7 +14,7 @@ import pytest
 from loader import load
 from loader.chunk import Chunk
 from loader.config import SinkConfig
-from loader.errors import ConfigError, ConstraintError, SinkError, TargetLockedError
+from loader.errors import ConfigError, ConstraintError, SchemaMismatchError, SinkError, TargetLockedError
 from loader.writers import SQLiteWriter, quote, sqlite_type
 from loader.writers.sqlite import index_name
 from tests.conftest import adapt, put, sqlite_rows
@@ -332,16 +332,51 @@ def test_a_null_in_a_composite_key_is_not_added_again_on_each_rerun(tmp_path: Pa
     assert sqlite_rows(db, "SELECT a, b, v FROM t") == [(1, 1, "x")]
 
 
-def test_ignore_skips_key_conflicts_only_and_fails_on_another_constraint(tmp_path: Path) -> None:
-    """INSERT OR IGNORE dropped a row its NOT NULL column refused, counted as a key already there."""
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_null_in_a_not_null_column_of_the_table_rejects_its_row(tmp_path: Path, engine: str) -> None:
+    """A table made elsewhere with NOT NULL columns: a null failed the whole load (65,
+    "NOT NULL constraint failed"); now its row goes to the rejects and the others load.
+    A column the input lacks takes its default; an INTEGER PRIMARY KEY takes a null as SQLite does."""
     db = tmp_path / "nn.db"
     with sqlite3.connect(db) as conn:
-        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+        conn.execute(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY NOT NULL, Name TEXT NOT NULL, note TEXT, at TEXT NOT NULL DEFAULT 'now')"
+        )
+    src = csv_file(tmp_path / "nn.csv", "id,name,note\n1,a,x\n2,,y\n,c,z\n")
+    report = load(src, db, table="t", run_options={"engine": engine, "workers": 1})
+    assert (report.status, report.rows_read, report.rows_written, report.rows_rejected) == ("ok", 3, 2, 1)
+    assert sqlite_rows(db, "SELECT id, name, note, at FROM t ORDER BY id") == [
+        (1, "a", "x", "now"),
+        (2, "c", "z", "now"),
+    ]
+    [reject] = [json.loads(line) for line in rejects_of(db).read_text().splitlines()]
+    assert (reject["line"], reject["column"], reject["reason"]) == (3, "name", "NOT NULL column 'name' is null")
+
+
+def test_a_not_null_column_without_a_default_that_the_input_lacks_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "nd.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER, name TEXT NOT NULL)")
+    src = csv_file(tmp_path / "nd.csv", "id\n1\n")
+    with pytest.raises(SchemaMismatchError) as info:
+        load(src, db, table="t")
+    assert info.value.exit_code == 65
+    assert info.value.message == (
+        "table 't' has column 'name' NOT NULL without a default, and the input has no such column"
+    )
+    assert sqlite_rows(db, "SELECT count(*) FROM t") == [(0,)]
+
+
+def test_ignore_skips_key_conflicts_only_and_fails_on_another_constraint(tmp_path: Path) -> None:
+    """INSERT OR IGNORE dropped a row its CHECK (or NOT NULL) refused, counted as a key already there."""
+    db = tmp_path / "nn.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT CHECK (name <> 'bad'))")
         conn.execute("INSERT INTO t VALUES (1, 'old')")
-    src = csv_file(tmp_path / "nn.csv", "id,name\n1,a\n2,\n3,c\n")
+    src = csv_file(tmp_path / "nn.csv", "id,name\n1,a\n2,bad\n3,c\n")
     with pytest.raises(ConstraintError) as info:
         load(src, db, table="t", sink_options={"mode": "ignore", "primary_key": ["id"]})
-    assert (info.value.exit_code, info.value.message) == (65, "NOT NULL constraint failed: t.name")
+    assert (info.value.exit_code, info.value.message) == (65, "CHECK constraint failed: name <> 'bad'")
     assert sqlite_rows(db, "SELECT id, name FROM t") == [(1, "old")]
     src = csv_file(tmp_path / "ok.csv", "id,name\n1,a\n3,c\n")
     report = load(src, db, table="t", sink_options={"mode": "ignore", "primary_key": ["id"]})
