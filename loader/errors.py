@@ -128,6 +128,11 @@ class ConfigError(LoaderError, ValueError):
     cli_hint = "check the job file or flags; `loader run --help` lists them"  # the CLI shows this one
 
 
+class MissingColumnError(ConfigError):
+    """A setting (a key, a primary key, an index, a stage's columns) names a column the
+    data lacks; found on a later file, the error names that file."""
+
+
 class SourceError(LoaderError, OSError):
     """An input cannot be read as data (empty, corrupt, not in its format or encoding):
     a rerun reads the same bytes, so the file must change first."""

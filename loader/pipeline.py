@@ -256,7 +256,8 @@ class Pipeline:
                         dialect = found.describe() if found is not None else None
                 if self._deferred() is None:
                     self._check_width(out, path)
-                    self.sink.check_schema(sink, out)
+                    with naming_file(path):
+                        self.sink.check_schema(sink, out)
                     self._check_table_columns(out, path)
         return Plan(
             files=files,
@@ -284,11 +285,15 @@ class Pipeline:
         return self._load_types(files, state, declared, state.status != "running")
 
     def _check_table_columns(self, schema: pa.Schema, path: str) -> None:
-        """A column an existing table lacks, without ``sink.alter``: refused as the load refuses it."""
+        """A column an existing table lacks, or the table the first file makes, without
+        ``sink.alter``: refused as the load refuses it."""
         columns = getattr(self, "_table_columns", {})
         if columns:
             with naming_file(path):
-                new_columns(self.table, columns, schema, alter=self.job.sink.alter)
+                for f in new_columns(self.table, columns, schema, alter=self.job.sink.alter):
+                    columns[f.name] = ""  # added by --alter: in the table for the files after
+        elif self.table is not None:  # the first file's rows make the table
+            self._table_columns = dict.fromkeys(schema.names, "")
 
     def _fit_files(self, files: list[str]) -> JobConfig:
         """The job's sizes fitted again to ``run.max_memory`` once its input files are

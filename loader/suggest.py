@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from .errors import ConfigError
+from .errors import MissingColumnError
 
 
 def closest(word: str, known: Iterable[str]) -> str | None:
@@ -26,14 +26,14 @@ def did_you_mean(word: str, known: Iterable[str], *, quote: bool = True) -> str 
 def require_columns(
     key: str, wanted: Iterable[str], names: Sequence[str], *, stage: str | None = None, fold_case: bool = False
 ) -> None:
-    """A ``ConfigError`` for the first column a setting (``key``) names that the data lacks,
+    """A ``MissingColumnError`` for the first column a setting (``key``) names that the data lacks,
     with the nearest name or the columns there are as its hint: the same words for a
     sink's key, primary key and indexes and a stage's columns. ``fold_case``: names that
     differ only in case are one (SQLite's)."""
     present = {n.lower() for n in names} if fold_case else set(names)
     for c in wanted:
         if (c.lower() if fold_case else c) not in present:
-            raise ConfigError(
+            raise MissingColumnError(
                 f"{key}: no column {c!r} in the data",
                 stage=stage,
                 hint=did_you_mean(c, names) or f"columns are: {', '.join(names) or '(none)'}",

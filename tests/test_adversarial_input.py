@@ -405,10 +405,15 @@ def test_index_on_an_unknown_column_is_a_config_error(tmp_path: Path) -> None:
     src = write_csv(tmp_path / "a.csv", ["id", "name"], [[1, "x"]])
     p = cli("load", str(src), str(tmp_path / "a.db"), "--index", "nmae")
     assert p.returncode == 2
-    assert p.stderr == "loader: error: sink.indexes: no column 'nmae' in the data\n  hint: did you mean 'name'?\n"
+    assert (
+        p.stderr == f"loader: error: {src}: sink.indexes: no column 'nmae' in the data\n  hint: did you mean 'name'?\n"
+    )
     p = cli("load", str(src), str(tmp_path / "a.db"), "--index", "nosuch")
     assert p.returncode == 2
-    assert p.stderr == "loader: error: sink.indexes: no column 'nosuch' in the data\n  hint: columns are: id, name\n"
+    assert (
+        p.stderr
+        == f"loader: error: {src}: sink.indexes: no column 'nosuch' in the data\n  hint: columns are: id, name\n"
+    )
     assert not (tmp_path / "a.db").exists()
 
 

@@ -122,7 +122,7 @@ def test_a_config_error_after_a_commit_is_a_config_error_to_fix(
     assert code == EXIT_CONFIG == 78
     assert target.is_dir()  # the first file's rows are committed, and kept
     assert err[-2:] == [
-        "loader: error: sink.key: no column 'id' in the data",
+        f"loader: error: {inp}/2.csv: sink.key: no column 'id' in the data",  # the file that lacks it
         "  hint: columns are: v; then rerun: committed work is kept and the rerun resumes",
     ]
 
@@ -171,7 +171,7 @@ def test_a_primary_key_the_data_lacks_is_a_config_error_with_a_suggestion(
     code, err = run(capsys, "load", str(tmp_path / "a.csv"), str(db), "--table", "t", "--primary-key", "userid", "-q")
     assert code == EXIT_USAGE
     assert err == [
-        "loader: error: sink.primary_key: no column 'userid' in the data",
+        f"loader: error: {tmp_path / 'a.csv'}: sink.primary_key: no column 'userid' in the data",
         "  hint: did you mean 'user_id'?",
     ]
 
@@ -195,7 +195,7 @@ def test_a_column_named_wrong_leaves_no_new_target_and_dry_run_says_so(
     name, args, message, hint = NAMED_WRONG[case]
     src = write_csv(tmp_path / "a.csv", ["id", "name"], [[1, "x"]])
     target = tmp_path / name
-    expected = [f"loader: error: {message}", f"  hint: {hint}"]
+    expected = [f"loader: error: {src}: {message}", f"  hint: {hint}"]
     assert run(capsys, "load", str(src), str(target), *args, "--dry-run") == (EXIT_USAGE, expected)
     assert run(capsys, "load", str(src), str(target), *args) == (EXIT_USAGE, expected)
     # exit 2 says nothing was written: the target this run made is gone, with its side files

@@ -191,7 +191,7 @@ def test_18_8_a_config_error_after_a_commit_exits_78_with_a_report(
     target, report = tmp_path / "t.ldb", tmp_path / "r.json"
     code, err = run(capsys, "load", f"{inp}/*.csv", str(target), "--key", "k:{id}", "--report", str(report))
     assert code == 78
-    assert err.splitlines()[-2] == "loader: error: sink.key: no column 'id' in the data"
+    assert err.splitlines()[-2] == f"loader: error: {inp}/2.csv: sink.key: no column 'id' in the data"
     assert err.splitlines()[-1] == "  hint: columns are: v; then rerun: committed work is kept and the rerun resumes"
     data = report_of(report)
     assert (data["status"], data["exit_code"], data["rows_written"], data["files_loaded"]) == ("failed", 78, 2, 1)

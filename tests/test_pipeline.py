@@ -453,7 +453,7 @@ def test_dry_run_checks_every_files_columns_not_only_the_first(tmp_path: Path) -
     config = job([a, b], tmp_path / "o.ldb", {"key": "k:{k}"})
     with pytest.raises(ConfigError) as caught:
         Pipeline(config).plan()
-    assert (str(caught.value), caught.value.hint) == ("sink.key: no column 'k' in the data", "columns are: name")
+    assert (str(caught.value), caught.value.hint) == (f"{b}: sink.key: no column 'k' in the data", "columns are: name")
     assert caught.value.exit_code == 2 and not (tmp_path / "o.ldb").exists()
 
 
@@ -471,7 +471,26 @@ def test_dry_run_refuses_a_column_the_table_lacks_as_the_load_does(tmp_path: Pat
     assert str(planned.value) == str(loaded.value) == f"{b}, column 'c': table 't' has no column 'c'"
     assert planned.value.exit_code == loaded.value.exit_code == 65
     Pipeline(job([a, b], db, {"table": "t", "alter": True})).plan()  # --alter adds it
-    Pipeline(job([a, b], db, {"table": "t", "mode": "replace"})).plan()  # replace makes the table again
+    with pytest.raises(SchemaMismatchError):  # replace makes the table again, from a.csv's columns
+        Pipeline(job([a, b], db, {"table": "t", "mode": "replace"})).plan()
+    Pipeline(job([a, b], db, {"table": "t", "mode": "replace", "alter": True})).plan()
+
+
+def test_dry_run_of_a_new_table_refuses_a_later_files_new_column_as_the_load_does(tmp_path: Path) -> None:
+    """The first file makes the table: --dry-run said "valid" for a load that then stopped with 65."""
+    from loader.errors import SchemaMismatchError
+
+    a = write_csv(tmp_path / "a.csv", ["id", "a"], [[1, "x"]])
+    b = write_csv(tmp_path / "b.csv", ["id", "a", "c"], [[2, "y", "new"]])
+    db = tmp_path / "o.db"
+    with pytest.raises(SchemaMismatchError) as planned:
+        Pipeline(job([a, b], db, {"table": "t"})).plan()
+    assert not db.exists()
+    with pytest.raises(SchemaMismatchError) as loaded:
+        Pipeline(job([a, b], db, {"table": "t"})).run()
+    assert str(planned.value) == str(loaded.value) == f"{b}, column 'c': table 't' has no column 'c'"
+    Pipeline(job([a, b], tmp_path / "p.db", {"table": "t", "alter": True})).plan()
+    Pipeline(job([a, b], tmp_path / "p.ldb", {"key": "{id}"})).plan()  # keys and values take any column
 
 
 def test_dry_run_shows_the_types_earlier_runs_recorded_and_changes_nothing(tmp_path: Path) -> None:

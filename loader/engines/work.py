@@ -38,6 +38,7 @@ from ..schema import decode_types
 from ..sinks.base import Encoded
 from ..spill import ipc_file, make_durable
 from ..transforms import apply, build_stages, close_stages, output_schema
+from ..writers.base import naming_file
 
 SPILL_BYTES = 8 << 20  # LevelDB keys and values held before a sorted run is written
 REASONS_KEPT = 10  # a part's reject reasons in its manifest, for "nothing loaded" (only the commonest counts)
@@ -414,4 +415,5 @@ def side_writer(task: PartTask, schema: pa.Schema) -> SideWriter:
             f"run.engine: parts cannot be loaded into a {task.job.sink.type} sink yet",
             hint="use run.engine = 'threads'",
         )
-    return side(task, schema)  # type: ignore[call-arg]
+    with naming_file(task.part.path):  # a column the key names that this file lacks
+        return side(task, schema)  # type: ignore[call-arg]

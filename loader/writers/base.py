@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from ..errors import SchemaMismatchError
+from ..errors import MissingColumnError, SchemaMismatchError
 from ..sinks.base import Encoded
 
 
@@ -109,11 +109,12 @@ def new_columns(table: str | None, columns: Iterable[str], schema: pa.Schema, *,
 
 @contextlib.contextmanager
 def naming_file(file: str) -> Iterator[None]:
-    """A column the target lacks, found while one input file's rows are prepared for or
-    written (a stage may make one as the rows go by), names that file."""
+    """A column the target lacks, or one a setting names that the file lacks, found while
+    one input file's rows are prepared for or written (a stage may make one as the rows go
+    by), names that file."""
     try:
         yield
-    except SchemaMismatchError as exc:
+    except (SchemaMismatchError, MissingColumnError) as exc:
         if exc.file is None:
             exc.file = file
         raise
