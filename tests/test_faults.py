@@ -263,6 +263,29 @@ def test_disk_full_mid_load_then_rerun_with_space_completes_once(tmp_path: Path,
         assert [r["row"] for r in reject_lines(rejects_of(target, job_of(sink)))] == list(range(500, rows + 1, 500))
 
 
+@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
+def test_a_full_spill_directory_names_it_and_a_rerun_with_room_completes_once(tmp_path: Path, sink: str) -> None:
+    """Part results in Arrow files (LevelDB's runs, SQLite with part_results = "arrow") on a
+    full disk: Arrow's OSError was an internal error naming no path."""
+    rows = 60_000
+    src = make_input(tmp_path / "in.csv", rows)
+    target = tmp_path / ("t.db" if sink == "sqlite" else "t.ldb")
+    with small_tmpfs(tmp_path / "small", "512k") as small:
+        spill = small / "sp"
+        args = ["load", str(src), str(target), *sink_args(target, sink), "--engine", "processes", "--workers", "1"]
+        args += ["--part-size", "4000000", "--spill-dir", str(spill), "--part-results", "arrow"]
+        p = cli(*args)
+        assert p.returncode == 1, p.stderr
+        assert p.stderr.splitlines()[-2:] == [
+            f"loader: error: {spill}: no space left on the device for the part's results",
+            "  hint: free space or set run.spill_dir to a larger disk; " + RESUME_HINT.removeprefix("  hint: "),
+        ]
+        remount(small, "size=64m")
+        p = cli(*args)
+        assert p.returncode == 0, p.stderr
+    assert target_ids(target, sink) == expected_ids(rows)
+
+
 def no_bigger_than(limit: int):  # type: ignore[no-untyped-def]
     def limit_files() -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead of killing

@@ -13,6 +13,7 @@ manifest is finished, whichever worker did it and however often it was retried.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import socket
@@ -28,7 +29,7 @@ import pyarrow as pa
 from ..chunk import Chunk, explain
 from ..compat import sha256
 from ..config import JobConfig
-from ..errors import ConfigError
+from ..errors import RESUME_HINT, ConfigError, LoaderError, SinkError
 from ..files import EarlyFsync, fsync_path, replace_file
 from ..parts import Part
 from ..readers import open_reader
@@ -120,6 +121,19 @@ def finished(task: PartTask) -> PartResult | None:
 
 def run_part(task: PartTask) -> PartResult:
     """Read, transform and encode one part into its side results; reuses a finished one."""
+    try:
+        return _run_part(task)
+    except OSError as exc:
+        if isinstance(exc, LoaderError) or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise SinkError(  # Arrow's words name neither the file nor the directory
+            "no space left on the device for the part's results",
+            file=task.spill_dir,
+            hint="free space or set run.spill_dir to a larger disk; " + RESUME_HINT,
+        ) from None
+
+
+def _run_part(task: PartTask) -> PartResult:
     done = finished(task)
     if done is not None:
         return done
