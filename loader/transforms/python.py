@@ -22,7 +22,7 @@ from ..chunk import Chunk
 from ..convert import Converted, convert
 from ..errors import ConfigError, LoaderError, TransformError
 from ..types import is_text, type_name
-from ._base import StageBase, reject_in_order, value_text
+from ._base import StageBase, exception_text, reject_in_order, value_text
 
 
 def split_function(path: str, *, stage: str, key: str = "function") -> tuple[str, str]:
@@ -108,11 +108,6 @@ def _fit_values(values: list[Any], t: pa.DataType) -> Converted:
     return Converted(arr, pa.array(bad, pa.bool_()) if any(bad) else None, reasons or None)
 
 
-def _exc_text(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 @dataclass(kw_only=True)
 class Python(StageBase):
     """Run a user function on each batch (``mode = "batch"``) or row (``mode = "row"``).
@@ -175,7 +170,9 @@ class Python(StageBase):
         except LoaderError:
             raise
         except Exception as exc:
-            raise TransformError(f"the function raised {_exc_text(exc)}", stage=self.name, file=chunk.file) from exc
+            raise TransformError(
+                f"the function raised {exception_text(exc)}", stage=self.name, file=chunk.file
+            ) from exc
         if isinstance(out, pa.Table):
             parts = out.combine_chunks().to_batches()
             out = parts[0] if parts else pa.RecordBatch.from_pylist([], schema=out.schema)
@@ -211,7 +208,7 @@ class Python(StageBase):
             except Exception as exc:
                 failed.append(True)
                 dropped.append(False)
-                reasons.append(_exc_text(exc))
+                reasons.append(exception_text(exc))
                 continue
             failed.append(False)
             if result is None:
