@@ -630,8 +630,8 @@ def _unchanged(col: _Column, out: pa.Array, target: pa.DataType) -> Converted:
 def _changed_by_cast(src: pa.Array, out: pa.Array) -> pa.Array | None:
     """Where a cast Arrow's safe mode lets through still changed a value: a float
     rounded to a decimal's scale, a float or decimal whose shortest text the new float
-    type does not keep, a timestamp whose time of day a date drops. None where no
-    such change can happen."""
+    type does not keep (unless it holds the value exactly), a timestamp whose time of
+    day a date drops. None where no such change can happen."""
     s, t = src.type, out.type
     if pa.types.is_timestamp(s) and pa.types.is_date(t):
         return kernels.not_equal(kernels.floor_temporal(src, unit="day"), src)  # in the column's zone
@@ -645,7 +645,11 @@ def _changed_by_cast(src: pa.Array, out: pa.Array) -> pa.Array | None:
     unreadable = cast_failures(text, back_type)  # a decimal that rounded past its precision
     back = kernels.cast(_null_where(text, unreadable), back_type)
     changed = kernels.or_(kernels.fill_null(kernels.not_equal(back, src), False), unreadable)
-    return kernels.and_(changed, kernels.invert(kernels.fill_null(kernels.is_nan(src), False))) if narrower else changed
+    if not narrower:
+        return changed
+    # NaN, and a value the narrower float holds exactly (a float32's own value, widened), stay as they are
+    kept = kernels.fill_null(kernels.or_(kernels.is_nan(src), kernels.equal(kernels.cast(out, s), src)), False)
+    return kernels.and_(changed, kernels.invert(kept))
 
 
 def _change_reason(target: pa.DataType) -> ReasonOf:

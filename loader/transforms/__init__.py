@@ -21,8 +21,8 @@ import pyarrow as pa
 
 from .._lazy import lazy_attributes
 from ..chunk import Chunk
-from ..errors import ConfigError
-from ._base import did_you_mean, job_keys
+from ..errors import ConfigError, LoaderError, TransformError
+from ._base import StageBase, did_you_mean, exception_text, job_keys
 
 if TYPE_CHECKING:
     from .basic import Drop, FillNull, Lower, Rename, Reorder, Replace, Select, Split, Trim, Upper
@@ -247,12 +247,32 @@ def apply(stages: Sequence[Stage], chunks: Iterable[Chunk]) -> Iterator[Chunk]:
     try:
         for chunk in chunks:
             for stage in stages:
-                chunk = stage(chunk)
+                chunk = stage(chunk) if isinstance(stage, (StageBase, _Callable)) else _run_own(stage, chunk)
             yield chunk
     finally:
         close = getattr(chunks, "close", None)
         if close is not None:
             close()
+
+
+def _run_own(stage: Stage, chunk: Chunk) -> Chunk:
+    """A stage object of the user's on one chunk. Like a plain function's, its exception or
+    a result that is no chunk is a TransformError naming it and the file (a rerun fails the
+    same way); the loader's own errors, KeyboardInterrupt and SystemExit pass as they are."""
+    try:
+        out = stage(chunk)
+    except LoaderError:
+        raise
+    except Exception as exc:
+        raise TransformError(f"the stage raised {exception_text(exc)}", stage=stage.name, file=chunk.file) from exc
+    if not isinstance(out, Chunk):
+        raise TransformError(
+            f"the stage returned {type(out).__name__}, expected a loader.chunk.Chunk",
+            stage=stage.name,
+            file=chunk.file,
+            hint="return chunk.with_batch(batch) for a new batch with the same rows, chunk.keep(mask) to drop rows",
+        )
+    return out
 
 
 def close_stages(stages: Iterable[Stage]) -> None:

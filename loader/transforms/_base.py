@@ -22,6 +22,12 @@ def did_you_mean(word: str, options: Iterable[str]) -> str:
     return f" ({guess})" if guess else ""
 
 
+def exception_text(exc: BaseException) -> str:
+    """An exception as an error message or reject reason shows it: ``ValueError: bad``."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 class StageBase:
     """Common behaviour of the stage dataclasses (each defines ``name`` and ``kind``)."""
 

@@ -3,7 +3,9 @@
 ``mode = "batch"`` (default, the fast path): ``fn(pyarrow.RecordBatch) ->
 RecordBatch`` with the same number of rows. ``mode = "row"`` (the slow path,
 one Python call per row): ``fn(dict) -> dict``, or ``None`` to drop the row;
-a row whose call raises goes to the rejects with the exception as reason.
+a row whose call raises goes to the rejects with the exception as reason, and so
+does one with a value its column's type (declared, or else the input's) does not
+hold exactly: nothing is rounded or cut to fit.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
+from .. import kernels
 from ..chunk import Chunk
+from ..convert import Converted, convert
 from ..errors import ConfigError, LoaderError, TransformError
-from ..types import type_name
-from ._base import StageBase
+from ..types import is_text, type_name
+from ._base import StageBase, exception_text, reject_in_order, value_text
 
 
 def split_function(path: str, *, stage: str, key: str = "function") -> tuple[str, str]:
@@ -54,9 +58,54 @@ def import_function(path: str, *, stage: str, key: str = "function") -> Callable
     return function
 
 
-def _exc_text(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+# What pa.array raises for a value the type does not take (or Python types that do not mix).
+_UNFIT = (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError)
+
+
+def _exact(values: list[Any], t: pa.DataType) -> Converted:
+    """``values`` as ``t``, those ``t`` would change marked bad. Raises ``_UNFIT`` where the
+    values' types do not mix, or where ``t`` takes a value not at all (text for an int64).
+
+    Which kinds of value ``t`` takes is Python's conversion's call, but it truncates
+    silently (2.5 to 2, a datetime to its date): the values as their own types go through
+    ``convert``, the check the ``cast`` stage makes, to find the ones it changed."""
+    try:
+        own = pa.array(values)
+    except _UNFIT:
+        if len(values) > 1:
+            raise  # mixed types: the caller tries value by value
+        return Converted(pa.array(values, t))  # an int beyond int64: an integer type holds it exactly or refuses it
+    if own.type.equals(t):
+        return Converted(own)
+    out = pa.array(values, t)
+    if is_text(own.type) or pa.types.is_null(own.type):
+        return Converted(out)  # text Python's conversion takes is stored as it is (a dictionary's values)
+    try:
+        return convert(own, t)
+    except pa.ArrowNotImplementedError:
+        return Converted(out)  # no cast between the types (nested ones): Python's conversion stands
+
+
+def _fit_values(values: list[Any], t: pa.DataType) -> Converted:
+    """A row function's values for a column of type ``t``: those ``t`` does not hold
+    exactly are nulled and marked bad, with a reason naming each."""
+    try:
+        return _exact(values, t)
+    except _UNFIT:
+        pass
+    parts: list[pa.Array] = []
+    bad: list[bool] = []
+    reasons: list[str] = []
+    for v in values:  # slow path: only for a column with a value of another kind
+        try:
+            one = _exact([v], t)
+        except _UNFIT:
+            one = Converted(pa.nulls(1, t), pa.array([True]), [f"{value_text(v)} is not a valid {type_name(t)}"])
+        parts.append(one.array)
+        bad.append(one.bad is not None and bool(one.bad[0].as_py()))
+        reasons += one.reasons or []
+    arr = pa.concat_arrays(parts) if parts else pa.array([], t)
+    return Converted(arr, pa.array(bad, pa.bool_()) if any(bad) else None, reasons or None)
 
 
 @dataclass(kw_only=True)
@@ -121,7 +170,9 @@ class Python(StageBase):
         except LoaderError:
             raise
         except Exception as exc:
-            raise TransformError(f"the function raised {_exc_text(exc)}", stage=self.name, file=chunk.file) from exc
+            raise TransformError(
+                f"the function raised {exception_text(exc)}", stage=self.name, file=chunk.file
+            ) from exc
         if isinstance(out, pa.Table):
             parts = out.combine_chunks().to_batches()
             out = parts[0] if parts else pa.RecordBatch.from_pylist([], schema=out.schema)
@@ -157,7 +208,7 @@ class Python(StageBase):
             except Exception as exc:
                 failed.append(True)
                 dropped.append(False)
-                reasons.append(_exc_text(exc))
+                reasons.append(exception_text(exc))
                 continue
             failed.append(False)
             if result is None:
@@ -176,28 +227,12 @@ class Python(StageBase):
         if any(dropped):
             keep = pa.array([not d for d, f in zip(dropped, failed, strict=True) if not f], pa.bool_())
             chunk = chunk.keep(keep)
-        misfits: dict[str, tuple[list[bool], list[str]]] = {}
-        chunk = chunk.with_batch(self._to_batch(out, self._declared(batch.schema), chunk, misfits))
-        for col, (bad, why) in misfits.items():  # declared columns' values of another type
-            chunk = chunk.reject(pa.array(bad, pa.bool_()), why, stage=self.name, column=col)
-        return chunk
-
-    def _declared_array(self, values: list[Any], t: pa.DataType, misfits: list[bool], why: list[str]) -> pa.Array:
-        """Values of a declared column as its type; one that is not goes null, noted in ``misfits``."""
-        try:
-            return pa.array(values, t)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
-            pass
-        kept = []
-        for i, v in enumerate(values):
-            try:
-                pa.array([v], t)
-                kept.append(v)
-            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
-                misfits[i] = True
-                why.append(f"{v!r} is not a valid {type_name(t)}")
-                kept.append(None)
-        return pa.array(kept, t)
+        misfits: dict[str, Converted] = {}
+        done = self._to_batch(out, self._declared(batch.schema), chunk, misfits)
+        failures = [(c.bad, c.reasons or [], col) for col, c in misfits.items() if c.bad is not None]
+        # rejected with their values as the function got them, as when its call raises
+        chunk, alive = reject_in_order(chunk, failures, stage=self.name)
+        return chunk.with_batch(done if alive is None else kernels.filter(done, alive))
 
     def _column(
         self,
@@ -205,23 +240,19 @@ class Python(StageBase):
         values: list[Any],
         schema: pa.Schema,
         chunk: Chunk,
-        misfits: dict[str, tuple[list[bool], list[str]]],
+        misfits: dict[str, Converted],
     ) -> pa.Array:
         """One column of the function's rows as an array (see ``_to_batch``)."""
-        if n in self._types:
-            bad, why = [False] * len(values), list[str]()
-            declared = self._declared_array(values, self._types[n], bad, why)
-            if why:
-                misfits[n] = (bad, why)
-            return declared
-        if n in schema.names:
-            try:
-                return pa.array(values, schema.field(n).type)
-            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
-                pass
+        target = self._types.get(n) or (schema.field(n).type if n in schema.names else None)
+        if target is not None:
+            fit = _fit_values(values, target)
+            if fit.bad is not None:
+                hint = "" if n in self._types else "; declare the column's type in the stage's columns to change it"
+                misfits[n] = Converted(fit.array, fit.bad, [why + hint for why in fit.reasons or []])
+            return fit.array
         try:
             return pa.array(values)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
+        except _UNFIT as exc:
             raise TransformError(
                 f"column {n!r} returned by the function has values of mixed types: {exc}",
                 stage=self.name,
@@ -235,10 +266,11 @@ class Python(StageBase):
         rows: list[dict[str, Any]],
         schema: pa.Schema,
         chunk: Chunk,
-        misfits: dict[str, tuple[list[bool], list[str]]],
+        misfits: dict[str, Converted],
     ) -> pa.RecordBatch:
-        """Rows back to a batch: a declared column takes its type, rows whose value does not
-        fit noted in ``misfits``; another keeps its input type where the values allow."""
+        """Rows back to a batch: a declared column takes its declared type, another input
+        column its input type, values that type does not hold exactly noted in ``misfits``
+        (and nulled); a new undeclared column gets the type of its values."""
         if not rows:
             return pa.RecordBatch.from_pylist([], schema=schema)
         names: dict[str, None] = {}

@@ -10,8 +10,9 @@ import pyarrow.compute as pc
 import pytest
 from transforms_testutil import chunk_of, col
 
+from loader import load
 from loader.chunk import Chunk
-from loader.errors import ConfigError, LoaderError
+from loader.errors import ConfigError, LoaderError, RejectLimitError, TransformError
 from loader.transforms import (
     STAGE_TYPES,
     Cast,
@@ -253,3 +254,49 @@ def test_a_job_imports_only_the_stage_modules_it_uses() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+class _Own:
+    """A stage object of the user's (a name and a call), failing as told."""
+
+    name = "my_stage"
+
+    def __init__(self, outcome: Any) -> None:
+        self.outcome = outcome
+
+    def __call__(self, chunk: Chunk) -> Any:
+        if isinstance(self.outcome, BaseException):
+            raise self.outcome
+        return self.outcome(chunk)
+
+
+def test_a_stage_object_that_raises_is_a_transform_error_naming_it_and_the_file() -> None:
+    with pytest.raises(TransformError) as info:
+        list(apply([Filter(where="true"), _Own(ValueError("bad"))], [chunk_of({"a": [1]}, file="in.csv")]))
+    assert str(info.value) == "my_stage: in.csv: the stage raised ValueError: bad"
+    assert info.value.exit_code == 65 and isinstance(info.value.__cause__, ValueError)
+
+
+@pytest.mark.parametrize(("result", "kind"), [(lambda c: c.batch, "RecordBatch"), (lambda c: None, "NoneType")])
+def test_a_stage_object_returning_no_chunk_is_a_transform_error(result: Any, kind: str) -> None:
+    with pytest.raises(TransformError) as info:
+        list(apply([_Own(result)], [chunk_of({"a": [1]}, file="in.csv")]))
+    assert str(info.value) == f"my_stage: in.csv: the stage returned {kind}, expected a loader.chunk.Chunk"
+    assert info.value.hint and "chunk.with_batch(batch)" in info.value.hint
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt(), SystemExit(3), RejectLimitError("too many"), ConfigError("x")])
+def test_a_stage_object_lets_interrupts_and_loader_errors_pass(exc: BaseException) -> None:
+    with pytest.raises(type(exc)) as info:
+        list(apply([_Own(exc)], [chunk_of({"a": [1]})]))
+    assert info.value is exc
+
+
+def test_a_load_with_a_failing_stage_object_stops_with_exit_65(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    src = tmp_path / "in.csv"
+    src.write_text("a\n1\n")
+    with pytest.raises(TransformError) as info:
+        load(src, tmp_path / "t.db", table="t", transforms=[_Own(ValueError("bad"))])
+    assert str(info.value) == f"my_stage: {src}: the stage raised ValueError: bad"
+    assert info.value.report is not None
+    assert (info.value.report.status, info.value.report.exit_code) == ("failed", 65)

@@ -230,6 +230,13 @@ def test_casts_arrow_calls_safe_but_that_change_values_reject() -> None:
     )
 
 
+def test_a_float_a_narrower_float_holds_exactly_is_kept() -> None:
+    """1.100000023841858 is a float32's value (1.1 as float32, widened): nothing to round."""
+    out = Cast(columns={"f": "float32"})(chunk_of({"f": [1.100000023841858, 1.123456789]}))
+    assert col(out, "f") == [1.100000023841858]
+    assert [r.reason for r in out.rejects] == ["1.123456789 would be rounded by float32"]
+
+
 def test_a_zoned_timestamp_keeps_its_local_midnight_as_a_date() -> None:
     oslo = pa.array([dt.datetime(2024, 5, 1, 22), dt.datetime(2024, 5, 2, 1)], pa.timestamp("us", "Europe/Oslo"))
     out = Cast(columns={"t": "date"})(chunk_of({"t": oslo}))

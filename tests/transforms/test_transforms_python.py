@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import sqlite3
 import sys
 import textwrap
+from decimal import Decimal
 
+import plyvel
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -212,3 +216,81 @@ def test_a_column_a_row_function_adds_undeclared_is_refused_naming_the_file(tmp_
     with pytest.raises(SchemaMismatchError) as info:
         load(src, tmp_path / "out.db", table="t", transforms=[stage])
     assert str(info.value) == f"{src}, column 'extra': table 't' has no column 'extra'"
+
+
+def _quarter_and_afternoon(row):  # type: ignore[no-untyped-def]
+    return {**row, "qty": row["qty"] / 4, "day": dt.datetime.combine(row["day"], dt.time(15, 45))}
+
+
+def test_row_mode_a_value_its_column_type_would_change_rejects_the_row() -> None:
+    """An input column keeps its type: 2.5 is not truncated into an int64 nor 15:45 dropped from
+    a date; the row goes to the rejects with the values the function got."""
+    c = chunk_of({"qty": [10, 20], "day": [dt.date(2024, 1, 1), dt.date(2024, 1, 2)]})
+    stage = Python(function=_quarter_and_afternoon, mode="row", name="transform[1] (python)")
+    out = stage(c)
+    assert out.batch.num_rows == 0 and out.batch.schema == c.batch.schema
+    hint = "; declare the column's type in the stage's columns to change it"
+    assert [(r.row, r.column, r.reason, r.values) for r in out.rejects] == [
+        (1, "qty", "'2.5' is not a valid int64" + hint, {"qty": 10, "day": dt.date(2024, 1, 1)}),
+        (2, "day", "'2024-01-02 15:45:00' has a time of day that date would drop" + hint, c.batch.to_pylist()[1]),
+    ]
+    whole = Python(function=lambda r: {**r, "qty": r["qty"] / 2}, mode="row")(c)  # 5.0 and 10.0 are whole
+    assert col(whole, "qty") == [5, 10] and whole.batch.schema.field("qty").type == pa.int64() and not whole.rejects
+
+
+def test_row_mode_declared_column_rejects_a_value_its_type_would_round() -> None:
+    c = chunk_of({"id": [1, 2]})
+    out = Python(function=lambda r: {**r, "score": r["id"] * 1.5}, mode="row", columns={"score": "int64"})(c)
+    assert out.batch.to_pylist() == [{"id": 2, "score": 3}]
+    assert [(r.row, r.column, r.reason) for r in out.rejects] == [(1, "score", "'1.5' is not a valid int64")]
+    precise = Decimal("1.123456789012345678901")
+    out = Python(function=lambda r: {**r, "x": precise}, mode="row", columns={"x": "float64"})(c)
+    assert out.num_rows == 0 and {r.reason for r in out.rejects} == {f"{precise} is not a valid float64"}
+    out = Python(function=lambda r: {**r, "x": precise}, mode="row")(chunk_of({"x": [1.5]}))  # undeclared too
+    assert out.num_rows == 0 and out.rejects[0].reason.startswith(f"{precise} is not a valid float64;")
+
+
+def test_row_mode_rejects_each_row_once_when_declared_columns_fail_in_different_rows() -> None:
+    def two(row):  # type: ignore[no-untyped-def]
+        return {**row, "a": "x" if row["n"] == 1 else 1, "b": "y" if row["n"] == 2 else 2}
+
+    out = Python(function=two, mode="row", columns={"a": "int64", "b": "int64"})(chunk_of({"n": [1, 2, 3]}))
+    assert out.batch.to_pylist() == [{"n": 3, "a": 1, "b": 2}]
+    assert [(r.row, r.column, r.reason) for r in out.rejects] == [
+        (1, "a", "'x' is not a valid int64"),
+        (2, "b", "'y' is not a valid int64"),
+    ]
+
+
+def test_row_mode_values_a_function_leaves_alone_keep_their_types() -> None:
+    utc = pa.array([dt.datetime(2024, 1, 1, 1, 1, 1, 1000)], pa.timestamp("ms", "UTC"))
+    c = chunk_of(
+        {
+            "f": pa.array([1.1], pa.float32()),  # comes back as 1.100000023841858, a float32 exactly
+            "u": pa.array([2**64 - 1], pa.uint64()),  # beyond int64: no type of its own in pa.array
+            "t": utc,
+            "d": pa.array([Decimal("1.50")], pa.decimal128(10, 2)),
+        }
+    )
+    out = Python(function=lambda r: r, mode="row")(c)
+    assert not out.rejects and out.batch.equals(c.batch)
+
+
+@pytest.mark.parametrize("target", ["sqlite", "leveldb"])
+def test_row_mode_loads_nothing_rounded(tmp_path, target: str) -> None:  # type: ignore[no-untyped-def]
+    src = tmp_path / "in.csv"
+    src.write_text("id,qty,day\n1,10,2024-01-01\n2,20,2024-01-02\n")
+    db = tmp_path / ("t.db" if target == "sqlite" else "t.ldb")
+    where = {"table": "t"} if target == "sqlite" else {"key": "{id}"}
+    stage = Python(function=lambda r: {**r, "qty": r["qty"] / 4}, mode="row")
+    report = load(src, db, **where, transforms=[stage])
+    assert (report.rows_written, report.rows_rejected) == (1, 1)
+    if target == "sqlite":
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("SELECT id, qty FROM t").fetchall() == [(2, 5)]
+    else:
+        ldb = plyvel.DB(str(db))
+        try:
+            assert [json.loads(v)["qty"] for _, v in ldb] == [5]
+        finally:
+            ldb.close()
