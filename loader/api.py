@@ -110,13 +110,9 @@ def _table(cls: type, where: str, options: Mapping[str, Any] | None, given: Mapp
             f"{where}.{name}: load() takes it as its {argument} argument",
             hint=f"pass it once, as load()'s {argument} argument",
         )
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = [f.name for f in dataclasses.fields(cls)]
     check_names(where, options, [name for name in fields if name not in given])
-    table = {**options, **given}
-    for name, value in table.items():  # os.PathLike where a job file has text
-        if fields[name].metadata.get("path") and isinstance(value, os.PathLike):
-            table[name] = os.fspath(value)
-    return build_section(cls, table, where)
+    return build_section(cls, {**options, **given}, where)  # os.PathLike paths become text there
 
 
 def load(

@@ -87,6 +87,9 @@ class SourceConfig:
     allow_empty: bool = False
     """A glob that matches no file is not an error (useful on a schedule)."""
 
+    def __post_init__(self) -> None:
+        _check_fields(self, "source")
+
 
 @dataclass(frozen=True)
 class SinkConfig:
@@ -157,6 +160,9 @@ class SinkConfig:
     table files of its own, forked from this one (on Linux, while it has no other thread).
     Unset: one per usable CPU, or 1 under ``run.max_memory`` (each process holds a merge's
     memory, and each keeps to the ceiling)."""
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "sink")
 
 
 @dataclass(frozen=True)
@@ -231,10 +237,17 @@ class RunConfig:
     """Where sorted runs are spilled (LevelDB ``sink.sort``); default ``<target>.runs`` beside the target.
     Removed when the load ends."""
 
+    def __post_init__(self) -> None:
+        _check_fields(self, "run")
+
 
 @dataclass(frozen=True)
 class JobConfig:
-    """A whole job: source, transform stages, sink, run settings."""
+    """A whole job: source, transform stages, sink, run settings.
+
+    Each section checks its values as it is made (and on ``dataclasses.replace``) with the
+    job file's checks: a value of the wrong type or outside its choices raises ``ConfigError``
+    naming ``section.key``. A section may be given as a dict of its job-file keys."""
 
     source: SourceConfig
     sink: SinkConfig
@@ -242,6 +255,18 @@ class JobConfig:
     run: RunConfig = field(default_factory=RunConfig)
     resolved: bool = field(default=False, repr=False, compare=False)
     """Set by ``resolve()``: inferred values are filled in and every rule was checked."""
+
+    def __post_init__(self) -> None:
+        for name, cls in SECTIONS.items():
+            value: Any = getattr(self, name)
+            if isinstance(value, Mapping):  # a section's table, built as a job file's is
+                object.__setattr__(self, name, build_section(cls, value, name))
+            elif not isinstance(value, cls):
+                raise ConfigError(
+                    f"{name}: expected a {cls.__name__}, got {value!r}",
+                    hint=f"pass {cls.__name__}(...) or a dict of the job file's [{name}] keys",
+                )
+        object.__setattr__(self, "transform", _transforms({"transform": self.transform}))
 
 
 SECTIONS: dict[str, type] = {"source": SourceConfig, "sink": SinkConfig, "run": RunConfig}
@@ -329,22 +354,54 @@ def build_section(cls: type, data: Mapping[str, Any], where: str) -> Any:
     A size may be given as text (``"100MB"``): it is parsed into bytes here."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where}: expected a table, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    check_names(where, data, list(fields))
-    values = dict(data)
-    if cls is SourceConfig and isinstance(values.get("path"), str):
-        values["path"] = [values["path"]]
-    for name, f in fields.items():
-        if name not in values:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ConfigError(f"{where}.{name}: required key is missing")
+    fields = dataclasses.fields(cls)
+    check_names(where, data, [f.name for f in fields])
+    for f in fields:
+        if f.name not in data and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{where}.{f.name}: required key is missing")
+    return cls(**check_values(cls, data, where))
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _as_path(value: Any) -> Any:
+    """Text where Python callers may pass an ``os.PathLike`` (as ``open()`` takes either)."""
+    return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+
+def check_values(cls: type, values: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """A section's values checked against their fields' types, the one check of every route
+    (job file, environment, ``--set``, ``load()``'s options, a config object made in Python).
+
+    Returns them normalised: a path as text, ``source.path`` as a list, a size in bytes."""
+    hints = _hints(cls)
+    out = dict(values)
+    for f in dataclasses.fields(cls):
+        if f.name not in out:
             continue
-        if f.metadata.get("size") and isinstance(values[name], str):
-            values[name] = parse_size(values[name], f"{where}.{name}")
-        if not _type_ok(values[name], hints[name]):
-            raise ConfigError(f"{where}.{name}: expected {describe(f, hints[name])}, got {values[name]!r}")
-    return cls(**values)
+        value = out[f.name]
+        if f.metadata.get("path"):
+            value = _as_path(value)
+            if issubclass(cls, SourceConfig) and f.name == "path":  # one path, or a sequence of them
+                value = [value] if isinstance(value, str) else value
+                value = [_as_path(v) for v in value] if isinstance(value, (list, tuple)) else value
+        if f.metadata.get("size") and isinstance(value, str):
+            value = parse_size(value, f"{where}.{f.name}")
+        if not _type_ok(value, hints[f.name]):
+            raise ConfigError(f"{where}.{f.name}: expected {describe(f, hints[f.name])}, got {value!r}")
+        out[f.name] = value
+    return out
+
+
+def _check_fields(section: Any, where: str) -> None:
+    """``__post_init__`` of a section: its values checked, and normalised in place (it is frozen)."""
+    given = {f.name: getattr(section, f.name) for f in dataclasses.fields(section)}
+    for name, value in check_values(type(section), given, where).items():
+        if value is not given[name]:
+            object.__setattr__(section, name, value)
 
 
 # ------------------------------------------------------------ interpolation
@@ -713,9 +770,7 @@ def _source_format(paths: list[str]) -> Format:
 
 
 def resolve_source(src: SourceConfig) -> SourceConfig:
-    # Python callers may pass pathlib.Path (any os.PathLike) where a job file has text
-    given: Any = src.path
-    paths = [os.fspath(p) for p in ([given] if isinstance(given, (str, os.PathLike)) else given)]
+    paths = src.path
     if not paths:
         raise ConfigError("source.path: expected at least one path")
     if src.delimiter is not None:
@@ -735,7 +790,6 @@ def resolve_source(src: SourceConfig) -> SourceConfig:
 def resolve_sink(src: SourceConfig, sink: SinkConfig) -> SinkConfig:
     from . import sinks
 
-    sink = replace(sink, path=os.fspath(sink.path))
     if sink.type is None:
         sink = replace(sink, type=infer_sink_type(sink.path))
         if sink.type is None:

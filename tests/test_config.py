@@ -1,10 +1,22 @@
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from loader.config import apply_overrides, job_from_dict, load_job
+from loader import Pipeline
+from loader.config import (
+    SECTIONS,
+    JobConfig,
+    RunConfig,
+    SinkConfig,
+    SourceConfig,
+    apply_overrides,
+    job_from_dict,
+    load_job,
+)
 from loader.cpus import cgroup_cpu_quota, usable_cpus
 from loader.errors import ConfigError
 
@@ -254,3 +266,86 @@ def test_inputs_of_several_formats_are_refused_by_name() -> None:
     with pytest.raises(ConfigError) as info:
         job_from_dict({"source": {"path": ["a.csv", "b.jsonl", "c.parquet"]}, "sink": {"path": "x.db"}}, env={})
     assert str(info.value) == "source.path: the inputs mix formats (csv, jsonl, parquet); one load reads one format"
+
+
+# A config object made in Python is checked as the job file's table would be.
+REQUIRED: dict[str, dict[str, Any]] = {"source": {"path": ["g.csv"]}, "sink": {"path": "g.db"}, "run": {}}
+WRONG_VALUES = [
+    ("source", "null_values", "NA", "expected a list of a string, got 'NA'"),
+    ("sink", "mode", "Replace", "expected one of 'append', 'replace', 'upsert', 'ignore', got 'Replace'"),
+    ("run", "on_change", "reloaad", "expected one of 'error', 'skip', 'reload', got 'reloaad'"),
+    ("sink", "compression", "zstd", "expected one of 'none', 'snappy', got 'zstd'"),
+    ("sink", "sort", "sometimes", "expected one of 'auto', 'always', 'never', got 'sometimes'"),
+    ("run", "part_results", "parquet", "expected one of 'auto', 'arrow', 'database', got 'parquet'"),
+    ("run", "log_format", "xml", "expected one of 'text', 'json', got 'xml'"),
+    ("source", "decimal_separator", ";", "expected one of '.', ',', got ';'"),
+    ("source", "header", "yes", "expected true or false, got 'yes'"),
+    ("sink", "busy_timeout", "5", "expected a number, got '5'"),
+    ("run", "chunk_size", "100", "expected an integer, got '100'"),
+    ("run", "max_rejects", "10", "expected an integer or a number, got '10'"),
+    ("sink", "primary_key", "id", "expected a list of a string, got 'id'"),
+]
+
+
+@pytest.mark.parametrize(("section", "key", "value", "message"), WRONG_VALUES)
+def test_config_objects_check_values_as_job_files_do(section: str, key: str, value: Any, message: str) -> None:
+    with pytest.raises(ConfigError) as made:
+        SECTIONS[section](**REQUIRED[section], **{key: value})
+    with pytest.raises(ConfigError) as read:
+        job_from_dict({**REQUIRED, section: {**REQUIRED[section], key: value}}, env={})
+    assert str(made.value) == f"{section}.{key}: {message}"
+    assert (str(made.value), made.value.hint) == (str(read.value), read.value.hint)
+
+
+def test_null_values_as_one_string_is_refused_not_read_as_characters(tmp_path: Path) -> None:
+    (tmp_path / "g.csv").write_text("id,grade\n1,A\n2,B\n3,NA\n4,N\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"^source\.null_values: expected a list of a string, got 'NA'$"):
+        Pipeline(
+            JobConfig(
+                source=SourceConfig(path=[str(tmp_path / "g.csv")], null_values="NA"),  # type: ignore[arg-type]
+                sink=SinkConfig(path=str(tmp_path / "g.db"), table="t"),
+            )
+        ).run()
+    assert not (tmp_path / "g.db").exists()
+
+
+def test_replace_on_a_resolved_job_checks_the_new_value() -> None:
+    job = job_from_dict({"source": {"path": "a.csv"}, "sink": {"path": "o.db"}}, env={})
+    with pytest.raises(ConfigError, match=r"^sink\.mode: expected one of .*, got 'Replace'$"):
+        dataclasses.replace(job.sink, mode="Replace")  # type: ignore[arg-type]
+
+
+def test_config_objects_take_paths_and_sizes_as_python_callers_give_them(tmp_path: Path) -> None:
+    source = SourceConfig(path=tmp_path / "a.csv")  # type: ignore[arg-type]
+    assert source.path == [str(tmp_path / "a.csv")]
+    assert SourceConfig(path=(tmp_path / "a.csv", "b.csv")).path == [str(tmp_path / "a.csv"), "b.csv"]  # type: ignore[arg-type]
+    assert SinkConfig(path=tmp_path / "o.db").path == str(tmp_path / "o.db")  # type: ignore[arg-type]
+    assert RunConfig(max_memory="1GiB", report=tmp_path / "r.json").max_memory == 1 << 30  # type: ignore[arg-type]
+
+
+def test_a_section_given_as_a_dict_is_built_as_a_job_files_table() -> None:
+    job = JobConfig(source={"path": "a.csv", "null_values": ["NA"]}, sink={"path": "o.db"}, run={"quiet": True})  # type: ignore[arg-type]
+    assert job.source == SourceConfig(path=["a.csv"], null_values=["NA"])
+    assert (job.sink, job.run) == (SinkConfig(path="o.db"), RunConfig(quiet=True))
+    with pytest.raises(ConfigError) as e:
+        JobConfig(source={"path": "a.csv", "nul_values": ["NA"]}, sink={"path": "o.db"})  # type: ignore[arg-type]
+    assert (str(e.value), e.value.hint) == ("source.nul_values: unknown key", "did you mean 'null_values'?")
+    with pytest.raises(ConfigError, match=r"^sink\.primary_key: expected a list of a string, got 'id'$"):
+        JobConfig(source={"path": "a.csv"}, sink={"path": "o.db", "primary_key": "id"})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("given", "message", "hint"),
+    [
+        ({"source": "a.csv"}, "source: expected a SourceConfig, got 'a.csv'", "SourceConfig(...)"),
+        ({"run": None}, "run: expected a RunConfig, got None", "RunConfig(...)"),
+        ({"sink": SourceConfig(path=["b.csv"])}, "sink: expected a SinkConfig, got SourceConfig(", "SinkConfig(...)"),
+        ({"transform": "upper(name)"}, "transform: expected [[transform]] tables", None),
+    ],
+)
+def test_a_section_of_another_type_says_what_to_pass(given: dict[str, Any], message: str, hint: str | None) -> None:
+    sections: dict[str, Any] = {"source": SourceConfig(path=["a.csv"]), "sink": SinkConfig(path="o.db"), **given}
+    with pytest.raises(ConfigError) as e:
+        JobConfig(**sections)
+    assert str(e.value).startswith(message)
+    assert hint is None or f"pass {hint} or a dict of the job file's [" in (e.value.hint or "")
