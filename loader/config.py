@@ -306,6 +306,19 @@ def _type_ok(value: Any, hint: Any) -> bool:
     return isinstance(value, hint)
 
 
+def _as_lists(value: Any, hint: Any) -> Any:
+    """Tuples where a field takes lists (``primary_key=("id",)``, ``indexes=[("a", "b")]``),
+    as Python callers give them: lists, as a job file's are."""
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        lists = [h for h in typing.get_args(hint) if typing.get_origin(h) is list]
+        return _as_lists(value, lists[0]) if len(lists) == 1 else value
+    if origin is list and isinstance(value, (list, tuple)):
+        (inner,) = typing.get_args(hint)
+        return [_as_lists(v, inner) for v in value] if isinstance(value, tuple) or typing.get_origin(inner) else value
+    return value
+
+
 def describe(f: dataclasses.Field[Any], hint: Any) -> str:
     """What a key takes, in words (for errors and the job-file reference)."""
     if f.metadata.get("size"):
@@ -390,6 +403,7 @@ def check_values(cls: type, values: Mapping[str, Any], where: str) -> dict[str, 
                 value = [_as_path(v) for v in value] if isinstance(value, (list, tuple)) else value
         if f.metadata.get("size") and isinstance(value, str):
             value = parse_size(value, f"{where}.{f.name}")
+        value = _as_lists(value, hints[f.name])
         if not _type_ok(value, hints[f.name]):
             raise ConfigError(f"{where}.{f.name}: expected {describe(f, hints[f.name])}, got {value!r}")
         out[f.name] = value

@@ -349,3 +349,10 @@ def test_a_section_of_another_type_says_what_to_pass(given: dict[str, Any], mess
         JobConfig(**sections)
     assert str(e.value).startswith(message)
     assert hint is None or f"pass {hint} or a dict of the job file's [" in (e.value.hint or "")
+
+
+def test_tuples_where_a_field_takes_lists_are_taken_as_lists() -> None:
+    sink = SinkConfig(path="o.db", table="t", primary_key=("id",), indexes=[("a", "b"), ["c"]])  # type: ignore[arg-type]
+    assert (sink.primary_key, sink.indexes) == (["id"], [["a", "b"], ["c"]])
+    with pytest.raises(ConfigError, match=r"sink.primary_key: expected a list of a string"):
+        SinkConfig(path="o.db", table="t", primary_key=(1,))  # type: ignore[arg-type]
