@@ -24,6 +24,7 @@ from typing import Any
 import pyarrow as pa
 
 from . import kernels
+from .chunk import column_values
 from .types import decimal_type, is_text, type_name, value_str
 
 _INT = r"^[+-]?(?:0|[1-9][0-9]*)$"
@@ -428,7 +429,8 @@ ReasonOf = Callable[[Any], str]  # a bad value -> why it is bad
 def _mark(arr: pa.Array, mask: pa.Array, reason_of: ReasonOf) -> tuple[pa.Array, list[str]]:
     mask = kernels.fill_null(mask, False)
     idx = kernels.indices_nonzero(mask).to_pylist()
-    values = kernels.take(arr, pa.array(idx, pa.int64())).to_pylist() if idx else []
+    # as Python holds them, or as ISO text where it cannot (nanoseconds, years past 9999)
+    values = column_values(kernels.take(arr, pa.array(idx, pa.int64()))) if idx else []
     return mask, [reason_of(v) for v in values]
 
 

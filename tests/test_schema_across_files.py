@@ -542,7 +542,7 @@ def test_a_later_runs_finer_timestamps_are_rejected_not_truncated(tmp_path: Path
     assert [v for v, _ in typed(db, "d")] == ["2024-01-02T03:04:05.000000", "2024-01-02T03:04:05.000000"]
     [reject] = reject_lines(rejects_of(db))
     assert reject["reason"].startswith(
-        "'2024-01-02 03:04:05.123456789' has digits below a microsecond that timestamp[us] would drop; "
+        "'2024-01-02T03:04:05.123456789' has digits below a microsecond that timestamp[us] would drop; "
     )
 
 

@@ -15,7 +15,7 @@ from typing import ClassVar
 import pyarrow as pa
 
 from .. import kernels
-from ..chunk import Chunk
+from ..chunk import Chunk, column_values
 from ..convert import Converted, convert
 from ..types import is_text, type_name
 from ._base import ON_ERROR, StageBase, first_failure, reject_in_order, replace_columns, value_text
@@ -82,15 +82,16 @@ def _localize(arr: pa.Array, tz: str) -> tuple[pa.Array, pa.Array | None, list[s
     except pa.ArrowInvalid:
         pass
     bad, why = [], []
-    for value in arr:  # slow path: only for a batch holding an impossible local time
+    for i in range(len(arr)):  # slow path: only for a batch holding an impossible local time
+        value = arr.slice(i, 1)  # not as_py(): a nanosecond's digits would be lost, or fail
         ok = True
-        if value.is_valid:
+        if value.null_count == 0:
             try:
-                kernels.assume_timezone(pa.array([value.as_py()], arr.type), tz)
+                kernels.assume_timezone(value, tz)
             except pa.ArrowInvalid as exc:
                 ok = False
                 what = "is ambiguous" if "ambiguous" in str(exc) else "does not exist"
-                why.append(f"{value_text(str(value.as_py()))} {what} in time zone {tz}")
+                why.append(f"{value_text(str(column_values(value)[0]))} {what} in time zone {tz}")
         bad.append(not ok)
     mask = pa.array(bad, pa.bool_())
     fixed = kernels.if_else(mask, pa.scalar(None, arr.type), arr)

@@ -59,6 +59,27 @@ def test_rejected_row_values_keep_bytes_that_are_not_text(tmp_path: Path) -> Non
     assert json.loads(rj.to_json())["values"]["blob"] == {"base64": "AP8="}
 
 
+def test_rejected_row_values_keep_nanoseconds_and_far_years_as_iso_text(tmp_path: Path) -> None:
+    """Values Python's datetime cannot hold go into the reject as the text the targets store."""
+    p = tmp_path / "ns.parquet"
+    columns = {
+        "ts": pa.array([1704067200123456789], pa.timestamp("ns")),
+        "t": pa.array([1], pa.time64("ns")),
+        "d": pa.array([-800000000], pa.date32()),
+        "big": pa.array([9007199254740993]),
+    }
+    pq.write_table(pa.table(columns), p)
+    _, chunks = read(p, columns={"big": "float64"})
+    (rj,) = [rj for c in chunks for rj in c.rejects]
+    assert (rj.row, rj.column, rj.reason) == (1, "big", "'9007199254740993' is not a valid float64")
+    assert rj.values == {
+        "ts": "2024-01-01T00:00:00.123456789",
+        "t": "00:00:00.000000001",
+        "d": "-2188356-05-24",
+        "big": 9007199254740993,
+    }
+
+
 def test_corrupt_and_truncated_files(tmp_path: Path) -> None:
     p = make(tmp_path)
     bad = tmp_path / "bad.parquet"

@@ -151,6 +151,15 @@ def test_offsets_in_text_are_instants_when_a_zone_is_given(target: str) -> None:
     ]
 
 
+def test_a_nanosecond_local_time_that_does_not_exist_is_named_to_the_nanosecond() -> None:
+    gap = pa.array([1711852200_123456789, 0], pa.timestamp("ns"))  # 2024-03-31 02:30 in Oslo: skipped
+    out = Cast(columns={"at": "timestamp[ns]"}, timezone="Europe/Oslo")(chunk_of({"at": gap}))
+    assert out.num_rows == 1
+    [reject] = out.rejects
+    assert reject.reason == "'2024-03-31T02:30:00.123456789' does not exist in time zone Europe/Oslo"
+    assert reject.values == {"at": "2024-03-31T02:30:00.123456789"}
+
+
 def test_unicode_and_empty_batch() -> None:
     out = Cast(columns={"n": "int64"})(chunk_of({"n": ["٣", "12", "１"]}))
     assert col(out, "n") == [12] and len(out.rejects) == 2
