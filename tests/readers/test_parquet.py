@@ -80,6 +80,34 @@ def test_rejected_row_values_keep_nanoseconds_and_far_years_as_iso_text(tmp_path
     }
 
 
+@pytest.mark.parametrize(
+    ("declared", "reasons"),
+    [
+        ({"b": "bool"}, ["'2' is a number, not a boolean: bool takes true and false only"]),
+        ({"ts": "timestamp"}, ["'1970-01-01 01:00:00+01:00' has a time zone that timestamp[us] would drop"]),
+        (
+            {"n": "timestamp[ms, UTC]"},
+            ["'1970-01-01 00:00:00' has no time zone, and timestamp[ms, UTC] would have to assume one"],
+        ),
+        ({"f": "int64"}, ["'true' is a boolean, not a number: int64 takes numbers only"]),
+    ],
+)
+def test_a_declared_type_rejects_a_value_of_another_kind(
+    tmp_path: Path, declared: dict[str, str], reasons: list[str]
+) -> None:
+    p = tmp_path / "d.parquet"
+    columns = {
+        "b": pa.array([2, None], pa.int8()),
+        "ts": pa.array([0, None], pa.timestamp("ms", "Europe/Paris")),
+        "n": pa.array([0, None], pa.timestamp("ms")),
+        "f": [True, None],
+    }
+    pq.write_table(pa.table(columns), p)
+    _, chunks = read(p, columns=declared)
+    assert [(rj.row, rj.column, rj.reason) for c in chunks for rj in c.rejects] == [(1, *declared, *reasons)]
+    assert [c.batch.column(*declared).to_pylist() for c in chunks if c.num_rows] == [[None]]
+
+
 def test_corrupt_and_truncated_files(tmp_path: Path) -> None:
     p = make(tmp_path)
     bad = tmp_path / "bad.parquet"
