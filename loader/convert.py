@@ -24,6 +24,7 @@ from typing import Any
 import pyarrow as pa
 
 from . import kernels
+from .chunk import column_values
 from .types import decimal_type, is_text, type_name, value_str
 
 _INT = r"^[+-]?(?:0|[1-9][0-9]*)$"
@@ -428,7 +429,8 @@ ReasonOf = Callable[[Any], str]  # a bad value -> why it is bad
 def _mark(arr: pa.Array, mask: pa.Array, reason_of: ReasonOf) -> tuple[pa.Array, list[str]]:
     mask = kernels.fill_null(mask, False)
     idx = kernels.indices_nonzero(mask).to_pylist()
-    values = kernels.take(arr, pa.array(idx, pa.int64())).to_pylist() if idx else []
+    # as Python holds them, or as ISO text where it cannot (nanoseconds, years past 9999)
+    values = column_values(kernels.take(arr, pa.array(idx, pa.int64()))) if idx else []
     return mask, [reason_of(v) for v in values]
 
 
@@ -581,6 +583,10 @@ def _refuse_silent_changes(col: _Column, target: pa.DataType) -> None:
 
 def _cast(col: _Column, target: pa.DataType, na: tuple[str, ...]) -> Converted:
     """Cast the column; when that fails, the values that do not cast are rejected one by one."""
+    kind = _kind_change(col.arr.type, target)
+    if kind is not None:  # every value would change what it is: none is cast
+        col.reject(kernels.is_valid(col.arr), kind)
+        return col.done(pa.nulls(len(col.arr), target))
     if pa.types.is_integer(col.arr.type) and pa.types.is_decimal(target):
         # Arrow refuses an integer type no decimal of this precision holds whole (int64 into
         # decimal(10, 2)): by way of the widest decimal, each value is checked instead
@@ -598,6 +604,34 @@ def _cast(col: _Column, target: pa.DataType, na: tuple[str, ...]) -> Converted:
             return cast
     col.reject(cast_failures(col.arr, target, known_to_fail=True), _cast_reason(col.arr.type, target))
     return _unchanged(col, kernels.cast(col.arr, target), target)
+
+
+def _number(t: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
+
+
+def _zoned(t: pa.DataType) -> bool:
+    return bool(pa.types.is_timestamp(t) and t.tz is not None)
+
+
+def _kind_change(source: pa.DataType, target: pa.DataType) -> ReasonOf | None:
+    """Why every value of ``source`` would change what it is as ``target``, where Arrow's
+    safe cast lets it through; None where it keeps it. A boolean is no number, nor a number
+    a boolean (``2`` would be true, true would be 1: another JSON type too), and a timestamp
+    keeps its zone or its lack of one: a zone dropped leaves the UTC wall clock, and one added
+    would have to be guessed (the cast stage's ``timezone`` says which, before converting)."""
+    name = type_name(target)
+    if pa.types.is_boolean(source) and _number(target):
+        return lambda v: f"'{str(v).lower()}' is a boolean, not a number: {name} takes numbers only"
+    if _number(source) and pa.types.is_boolean(target):
+        return lambda v: f"'{_value_text(v)}' is a number, not a boolean: {name} takes true and false only"
+    if not pa.types.is_timestamp(target) or not (pa.types.is_timestamp(source) or pa.types.is_date(source)):
+        return None
+    if _zoned(source) and not _zoned(target):
+        return lambda v: f"'{_value_text(v)}' has a time zone that {name} would drop"
+    if _zoned(target) and not _zoned(source):
+        return lambda v: f"'{_value_text(v)}' has no time zone, and {name} would have to assume one"
+    return None
 
 
 def _cast_reason(source: pa.DataType, target: pa.DataType) -> ReasonOf:

@@ -136,8 +136,8 @@ def declared_pins(declared: dict[str, str], types: dict[str, pa.DataType]) -> di
             pins[name] = pa.int64()
         elif affinity == "TEXT" and (number or pa.types.is_boolean(t)):
             pins[name] = pa.string()
-        elif affinity == "REAL" and not pa.types.is_floating(t):  # integers too: SQLite makes them floats
-            pins[name] = pa.float64()
+        elif affinity == "REAL" and not (pa.types.is_floating(t) or pa.types.is_boolean(t)):
+            pins[name] = pa.float64()  # integers too: SQLite makes them floats (a bool goes in as 1 or 0)
     return pins
 
 

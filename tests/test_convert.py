@@ -418,3 +418,10 @@ def test_decimal_text_agrees_with_python_for_every_magnitude() -> None:
         ]
         values = [v for v in values if len(v.as_tuple().digits) <= 38]
         assert decimal_text(pa.array(values, t)).to_pylist() == [value_str(v) for v in values]
+
+
+def test_a_reason_names_a_value_python_cannot_hold_as_its_iso_text() -> None:
+    far = convert(pa.array([-800000000, 0], pa.date32()), pa.timestamp("ns"))
+    assert far.reasons == ["'-2188356-05-24' is outside the range of timestamp[ns] (years 1677 to 2262)"]
+    fine = convert(pa.array([1704067200123456789], pa.timestamp("ns")), pa.date32())
+    assert fine.reasons == ["'2024-01-01T00:00:00.123456789' has a time of day that date would drop"]

@@ -717,3 +717,29 @@ def test_parquet_dates_and_timestamps_of_any_year_load_and_reject_exactly(tmp_pa
     third = {name: json.loads(text) if text.startswith(("[", "{")) else text for name, text in _TEMPORAL[2].items()}
     third["span"]["n"] = "0.10"
     assert line["values"] == {"id": 3, "k": None, "u": 3, **third}
+
+
+def test_a_read_reject_in_a_parquet_file_with_nanoseconds_names_them_exactly(tmp_path: Path) -> None:
+    """A row rejected as it is read holds its nanosecond values as ISO text, as a write
+    reject does: Python's datetime (without pandas) cannot hold them."""
+    import pyarrow.parquet as pq
+
+    columns = {
+        "ts": pa.array([1704067200123456789], pa.timestamp("ns")),
+        "t": pa.array([1], pa.time64("ns")),
+        "big": pa.array([9007199254740993]),
+    }
+    pq.write_table(pa.table(columns), tmp_path / "ns1.parquet")
+    pq.write_table(pa.table({"big": [2.5]}), tmp_path / "f2.parquet")  # big unifies to float64
+    db = tmp_path / "y.db"
+    p = cli("load", str(tmp_path / "ns1.parquet"), str(tmp_path / "f2.parquet"), str(db), "--table", "t", "--alter")
+    assert p.returncode == 0, p.stderr
+    assert sqlite_rows(db, "SELECT ts, t, big FROM t") == [(None, None, 2.5)]
+    [line] = reject_lines(rejects_of(db))
+    assert (line["row"], line["stage"], line["column"], line["reason"]) == (
+        1,
+        "read",
+        "big",
+        "'9007199254740993' is not a valid float64",
+    )
+    assert line["values"] == {"ts": "2024-01-01T00:00:00.123456789", "t": "00:00:00.000000001", "big": 9007199254740993}

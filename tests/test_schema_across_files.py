@@ -341,6 +341,8 @@ def test_sqlite_affinity_decides_what_an_existing_column_takes() -> None:
     numbers = {"a": pa.int64(), "b": pa.float64(), "c": pa.int64(), "d": pa.bool_()}
     # integers into a REAL column are floats there: checked as float64 (2**53 + 1 is rejected)
     assert declared_pins(declared, numbers) == {"b": pa.string(), "c": pa.float64()}
+    # a bool is no float64 (nor an int64): it goes in as SQLite's 1 or 0
+    assert declared_pins(declared, {"a": pa.bool_(), "c": pa.bool_()}) == {}
     assert numeric_text("append", declared) == {"a": "INTEGER", "c": "REAL", "d": "NUMERIC", "f": "INTEGER"}
     assert numeric_text("append", declared, staged=False) == {"d": "NUMERIC"}  # the pins type the rest
     assert numeric_text("replace", declared) == {}  # the loader makes the table again, with its types
@@ -414,6 +416,88 @@ def test_parquet_files_unify_their_own_types_and_a_later_run_rejects_what_does_n
     [reject] = reject_lines(rejects_of(db))
     assert (reject["row"], reject["column"], reject["values"]) == (2, "v", {"id": 5, "v": "x"})
     assert reject["reason"].startswith("'x' is not a valid float64; v is float64 since an earlier run of this job")
+
+
+_LATER = "since an earlier run of this job"
+
+
+@pytest.mark.parametrize(
+    ("first", "later", "reasons"),
+    [
+        (  # numbers into a bool column: 2, -1 and 2.5 would all be true
+            pa.array([True]),
+            pa.array([2, -1, 0], pa.int8()),
+            [f"'{v}' is a number, not a boolean: bool takes true and false only" for v in (2, -1, 0)],
+        ),
+        (pa.array([True]), pa.array([2.5]), ["'2.5' is a number, not a boolean: bool takes true and false only"]),
+        (  # a bool into an integer column: true would be 1 (in LevelDB's JSON another type)
+            pa.array([7]),
+            pa.array([True, False]),
+            [f"'{v}' is a boolean, not a number: int64 takes numbers only" for v in ("true", "false")],
+        ),
+        (  # a zoned timestamp into a naive column: its UTC wall clock, the zone dropped
+            pa.array([0], pa.timestamp("ms")),
+            pa.array([3_600_000], pa.timestamp("ms", "Europe/Paris")),
+            ["'1970-01-01 02:00:00+01:00' has a time zone that timestamp[ms] would drop"],
+        ),
+        (  # a naive timestamp into a zoned column: it would be read as UTC
+            pa.array([0], pa.timestamp("ms", "UTC")),
+            pa.array([0], pa.timestamp("ms")),
+            ["'1970-01-01 00:00:00' has no time zone, and timestamp[ms, UTC] would have to assume one"],
+        ),
+        (  # a date is no instant either
+            pa.array([0], pa.timestamp("us", "UTC")),
+            pa.array([dt.date(2024, 1, 2)]),
+            ["'2024-01-02' has no time zone, and timestamp[us, UTC] would have to assume one"],
+        ),
+    ],
+)
+def test_a_later_runs_parquet_value_of_another_kind_is_rejected_not_cast(
+    tmp_path: Path, first: pa.Array, later: pa.Array, reasons: list[str]
+) -> None:
+    """Arrow calls these casts safe: a number as a bool, a bool as a number, a zone
+    dropped or added. Each changes what the value is, so the recorded type rejects it."""
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"v": first}), tmp_path / "p1.parquet")
+    db = tmp_path / "p.db"
+    load(str(tmp_path / "p*.parquet"), str(db), table="t")
+    pq.write_table(pa.table({"v": pa.concat_arrays([later, pa.nulls(1, later.type)])}), tmp_path / "p2.parquet")
+    report = load(str(tmp_path / "p*.parquet"), str(db), table="t")
+    assert (report.rows_written, report.rows_rejected) == (1, len(reasons))  # the null loads
+    assert typed(db, "v")[1:] == [(None, "null")]
+    rejects = reject_lines(rejects_of(db))
+    assert [(r["file"], r["row"], r["column"]) for r in rejects] == [
+        (str(tmp_path / "p2.parquet"), row, "v") for row in range(1, len(reasons) + 1)
+    ]
+    assert [r["reason"].split(";")[0] for r in rejects] == reasons
+    assert all(f"; v is {sqlite_state(db)['schema']['v']} {_LATER}" in r["reason"] for r in rejects)
+
+
+def test_a_leveldb_columns_json_type_stays_across_runs_for_parquet_bools(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": [1], "n": [7]}), tmp_path / "p1.parquet")
+    target = tmp_path / "u.ldb"
+    load(str(tmp_path / "p*.parquet"), str(target), key="k:{id}")
+    pq.write_table(pa.table({"id": [2, 3], "n": [True, None]}), tmp_path / "p2.parquet")
+    report = load(str(tmp_path / "p*.parquet"), str(target), key="k:{id}")
+    assert (report.rows_written, report.rows_rejected) == (1, 1)
+    items, _ = leveldb_items(target)
+    assert [v for _, v in items] == [b'{"id":1,"n":7}', b'{"id":3,"n":null}']  # no {"id":2,"n":1}
+
+
+def test_a_bool_into_a_real_column_made_elsewhere_is_its_number(tmp_path: Path) -> None:
+    """SQLite has no bool: 1 and 0 are what an INTEGER or REAL column holds of it."""
+    import pyarrow.parquet as pq
+
+    db = tmp_path / "e.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (b REAL)")
+    pq.write_table(pa.table({"b": [True, False]}), tmp_path / "b.parquet")
+    report = load(str(tmp_path / "b.parquet"), str(db), table="t")
+    assert (report.rows_written, report.rows_rejected) == (2, 0)
+    assert typed(db, "b") == [(1.0, "real"), (0.0, "real")]
 
 
 def test_json_lines_and_arrow_files_unify_like_csv(tmp_path: Path) -> None:
@@ -542,7 +626,7 @@ def test_a_later_runs_finer_timestamps_are_rejected_not_truncated(tmp_path: Path
     assert [v for v, _ in typed(db, "d")] == ["2024-01-02T03:04:05.000000", "2024-01-02T03:04:05.000000"]
     [reject] = reject_lines(rejects_of(db))
     assert reject["reason"].startswith(
-        "'2024-01-02 03:04:05.123456789' has digits below a microsecond that timestamp[us] would drop; "
+        "'2024-01-02T03:04:05.123456789' has digits below a microsecond that timestamp[us] would drop; "
     )
 
 

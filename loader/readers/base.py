@@ -9,7 +9,7 @@ from typing import Any, Protocol, Self
 import pyarrow as pa
 
 from .. import kernels, storage
-from ..chunk import Chunk, Reject, text_or_bytes
+from ..chunk import Chunk, Reject, row_values, text_or_bytes
 from ..config import SourceConfig
 from ..convert import Converted, ConvertedBatch, convert, convert_columns
 from ..errors import ConfigError, SourceError
@@ -96,9 +96,16 @@ def bad_value_rejects(
             values={k: text_or_bytes(v) if isinstance(v, bytes) else v for k, v in values.items()},
         )
         for i, row, line, values in zip(
-            order, row_list, line_list, kernels.take(source, index).to_pylist(), strict=True
+            order, row_list, line_list, row_values(_batch(kernels.take(source, index))), strict=True
         )
     ]
+
+
+def _batch(rows: pa.Table | pa.RecordBatch) -> pa.RecordBatch:
+    """``rows`` as one record batch (a table's columns joined)."""
+    if isinstance(rows, pa.RecordBatch):
+        return rows
+    return pa.RecordBatch.from_arrays([c.combine_chunks() for c in rows.columns], schema=rows.schema)
 
 
 @dataclass

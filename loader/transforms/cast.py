@@ -15,7 +15,7 @@ from typing import ClassVar
 import pyarrow as pa
 
 from .. import kernels
-from ..chunk import Chunk
+from ..chunk import Chunk, column_values
 from ..convert import Converted, convert
 from ..types import is_text, type_name
 from ._base import ON_ERROR, StageBase, first_failure, reject_in_order, replace_columns, value_text
@@ -82,15 +82,16 @@ def _localize(arr: pa.Array, tz: str) -> tuple[pa.Array, pa.Array | None, list[s
     except pa.ArrowInvalid:
         pass
     bad, why = [], []
-    for value in arr:  # slow path: only for a batch holding an impossible local time
+    for i in range(len(arr)):  # slow path: only for a batch holding an impossible local time
+        value = arr.slice(i, 1)  # not as_py(): a nanosecond's digits would be lost, or fail
         ok = True
-        if value.is_valid:
+        if value.null_count == 0:
             try:
-                kernels.assume_timezone(pa.array([value.as_py()], arr.type), tz)
+                kernels.assume_timezone(value, tz)
             except pa.ArrowInvalid as exc:
                 ok = False
                 what = "is ambiguous" if "ambiguous" in str(exc) else "does not exist"
-                why.append(f"{value_text(str(value.as_py()))} {what} in time zone {tz}")
+                why.append(f"{value_text(str(column_values(value)[0]))} {what} in time zone {tz}")
         bad.append(not ok)
     mask = pa.array(bad, pa.bool_())
     fixed = kernels.if_else(mask, pa.scalar(None, arr.type), arr)
@@ -135,8 +136,8 @@ class Cast(StageBase):
         self.columns = self.mapping("columns", self.columns)
         self.on_error = self.choice("on_error", self.on_error, ON_ERROR)
         self._types = {col: self.column_type(col, tname) for col, tname in self.columns.items()}
-        self._check_formats()
         self._zones = self._time_zones()
+        self._check_formats()
 
     def _check_formats(self) -> None:
         if self.formats:
@@ -146,6 +147,13 @@ class Cast(StageBase):
                 raise self.error(f"formats.{col}: {col!r} is not in columns", column=col)
             if not (pa.types.is_date(self._types[col]) or pa.types.is_timestamp(self._types[col])):
                 raise self.error(f"formats.{col}: a format applies to date and timestamp columns only", column=col)
+            t = self._types[col]
+            if "%z" in self.formats[col] and pa.types.is_timestamp(t) and t.tz is None and col not in self._zones:
+                raise self.error(
+                    f"formats.{col}: %z reads an offset, which {type_name(t)} has no zone to keep",
+                    column=col,
+                    hint=f'declare {col} = "timestamp[{t.unit}, UTC]", or give the zone to convert to in timezone',
+                )
 
     def _time_zones(self) -> dict[str, str]:
         """The zone of each timestamp column read as wall-clock time, each checked to exist."""
@@ -180,23 +188,28 @@ class Cast(StageBase):
         """Convert one column: the new array, and (bad mask, reasons) per step that found bad values."""
         fmt = self.formats.get(col)
         tz = self._zones.get(col)
+        target = self._types[col]
         if tz and ((pa.types.is_timestamp(arr.type) and arr.type.tz is not None) or (fmt and "%z" in fmt)):
-            tz = None  # already instants (an offset in the text or the type): nothing to localize
+            # already instants (an offset in the text or the type): nothing to localize, and
+            # a target without a zone takes the given one, as for the values localized in it
+            target = target if target.tz else pa.timestamp(target.unit, tz)
+            tz = None
         offset = _offset_text(arr) if tz and not fmt else None
         if offset is None:
-            return self._convert_local(col, arr, fmt, tz)
+            return self._convert_local(col, arr, target, fmt, tz)
         # Text with an offset is an instant already; the rest is wall-clock time in tz.
-        local, steps = self._convert_local(col, kernels.if_else(offset, pa.scalar(None, arr.type), arr), None, tz)
+        local, steps = self._convert_local(
+            col, kernels.if_else(offset, pa.scalar(None, arr.type), arr), target, None, tz
+        )
         instants = convert(kernels.if_else(offset, arr, pa.scalar(None, arr.type)), local.type)
         if instants.bad is not None:
             steps.append((instants.bad, instants.reasons or []))
         return kernels.if_else(offset, instants.array, local), steps
 
     def _convert_local(
-        self, col: str, arr: pa.Array, fmt: str | None, tz: str | None
+        self, col: str, arr: pa.Array, target: pa.DataType, fmt: str | None, tz: str | None
     ) -> tuple[pa.Array, list[tuple[pa.Array, list[str]]]]:
-        """``_convert`` for values that are wall-clock times in ``tz`` (if given)."""
-        target = self._types[col]
+        """``_convert`` to ``target`` for values that are wall-clock times in ``tz`` (if given)."""
         # With a zone, values are read as naive wall-clock times first.
         step_target = pa.timestamp(target.unit) if tz else target
         try:

@@ -59,6 +59,55 @@ def test_rejected_row_values_keep_bytes_that_are_not_text(tmp_path: Path) -> Non
     assert json.loads(rj.to_json())["values"]["blob"] == {"base64": "AP8="}
 
 
+def test_rejected_row_values_keep_nanoseconds_and_far_years_as_iso_text(tmp_path: Path) -> None:
+    """Values Python's datetime cannot hold go into the reject as the text the targets store."""
+    p = tmp_path / "ns.parquet"
+    columns = {
+        "ts": pa.array([1704067200123456789], pa.timestamp("ns")),
+        "t": pa.array([1], pa.time64("ns")),
+        "d": pa.array([-800000000], pa.date32()),
+        "big": pa.array([9007199254740993]),
+    }
+    pq.write_table(pa.table(columns), p)
+    _, chunks = read(p, columns={"big": "float64"})
+    (rj,) = [rj for c in chunks for rj in c.rejects]
+    assert (rj.row, rj.column, rj.reason) == (1, "big", "'9007199254740993' is not a valid float64")
+    assert rj.values == {
+        "ts": "2024-01-01T00:00:00.123456789",
+        "t": "00:00:00.000000001",
+        "d": "-2188356-05-24",
+        "big": 9007199254740993,
+    }
+
+
+@pytest.mark.parametrize(
+    ("declared", "reasons"),
+    [
+        ({"b": "bool"}, ["'2' is a number, not a boolean: bool takes true and false only"]),
+        ({"ts": "timestamp"}, ["'1970-01-01 01:00:00+01:00' has a time zone that timestamp[us] would drop"]),
+        (
+            {"n": "timestamp[ms, UTC]"},
+            ["'1970-01-01 00:00:00' has no time zone, and timestamp[ms, UTC] would have to assume one"],
+        ),
+        ({"f": "int64"}, ["'true' is a boolean, not a number: int64 takes numbers only"]),
+    ],
+)
+def test_a_declared_type_rejects_a_value_of_another_kind(
+    tmp_path: Path, declared: dict[str, str], reasons: list[str]
+) -> None:
+    p = tmp_path / "d.parquet"
+    columns = {
+        "b": pa.array([2, None], pa.int8()),
+        "ts": pa.array([0, None], pa.timestamp("ms", "Europe/Paris")),
+        "n": pa.array([0, None], pa.timestamp("ms")),
+        "f": [True, None],
+    }
+    pq.write_table(pa.table(columns), p)
+    _, chunks = read(p, columns=declared)
+    assert [(rj.row, rj.column, rj.reason) for c in chunks for rj in c.rejects] == [(1, *declared, *reasons)]
+    assert [c.batch.column(*declared).to_pylist() for c in chunks if c.num_rows] == [[None]]
+
+
 def test_corrupt_and_truncated_files(tmp_path: Path) -> None:
     p = make(tmp_path)
     bad = tmp_path / "bad.parquet"

@@ -151,6 +151,45 @@ def test_offsets_in_text_are_instants_when_a_zone_is_given(target: str) -> None:
     ]
 
 
+def test_a_zoned_timestamp_keeps_its_instant_in_the_given_zone() -> None:
+    """A target without a zone takes the given one, as the naive values read in it do."""
+    tokyo = pa.array([dt.datetime(2024, 1, 1, 9, tzinfo=UTC)], pa.timestamp("ms", "Asia/Tokyo"))
+    out = Cast(columns={"at": "timestamp"}, timezone="Europe/Oslo")(chunk_of({"at": tokyo}))
+    assert out.batch.schema.field("at").type == pa.timestamp("us", "Europe/Oslo")
+    assert col(out, "at")[0].astimezone(UTC) == dt.datetime(2024, 1, 1, 9, tzinfo=UTC)  # not 18:00 Tokyo wall time
+
+
+def test_a_zone_is_neither_dropped_nor_assumed_without_a_timezone() -> None:
+    zoned = pa.array([dt.datetime(2024, 1, 1, 10), None], pa.timestamp("us", "Europe/Paris"))
+    out = Cast(columns={"at": "timestamp"})(chunk_of({"at": zoned}))
+    assert col(out, "at") == [None]  # the null is no instant: it loads
+    assert [(r.row, r.reason) for r in out.rejects] == [
+        (1, "'2024-01-01 11:00:00+01:00' has a time zone that timestamp[us] would drop")
+    ]
+    naive = pa.array([dt.datetime(2024, 1, 1, 10)], pa.timestamp("us"))
+    out = Cast(columns={"at": "timestamp[us, UTC]"})(chunk_of({"at": naive}))
+    assert [r.reason for r in out.rejects] == [
+        "'2024-01-01 10:00:00' has no time zone, and timestamp[us, UTC] would have to assume one"
+    ]
+
+
+def test_bools_and_numbers_do_not_cast_into_each_other() -> None:
+    out = Cast(columns={"n": "int64", "b": "bool"})(chunk_of({"n": [True, None], "b": pa.array([None, 1], pa.int8())}))
+    assert [(r.row, r.column, r.reason) for r in out.rejects] == [
+        (1, "n", "'true' is a boolean, not a number: int64 takes numbers only"),
+        (2, "b", "'1' is a number, not a boolean: bool takes true and false only"),
+    ]
+
+
+def test_a_nanosecond_local_time_that_does_not_exist_is_named_to_the_nanosecond() -> None:
+    gap = pa.array([1711852200_123456789, 0], pa.timestamp("ns"))  # 2024-03-31 02:30 in Oslo: skipped
+    out = Cast(columns={"at": "timestamp[ns]"}, timezone="Europe/Oslo")(chunk_of({"at": gap}))
+    assert out.num_rows == 1
+    [reject] = out.rejects
+    assert reject.reason == "'2024-03-31T02:30:00.123456789' does not exist in time zone Europe/Oslo"
+    assert reject.values == {"at": "2024-03-31T02:30:00.123456789"}
+
+
 def test_unicode_and_empty_batch() -> None:
     out = Cast(columns={"n": "int64"})(chunk_of({"n": ["٣", "12", "１"]}))
     assert col(out, "n") == [12] and len(out.rejects) == 2
@@ -179,6 +218,10 @@ def test_numeric_narrowing_reports_values() -> None:
         ({"columns": {"t": "timestamp"}, "timezone": "Mars/Base"}, "timezone: unknown time zone 'Mars/Base'"),
         ({"columns": {"t": "timestamp"}, "timezone": {"t": "Nowhere"}}, "timezone.t: unknown time zone 'Nowhere'"),
         ({"columns": {"d": "date"}, "timezone": {"d": "UTC"}}, "timezone.d: 'd' is not a timestamp column"),
+        (
+            {"columns": {"t": "timestamp"}, "formats": {"t": "%Y-%m-%d %H:%M%z"}},
+            "formats.t: %z reads an offset, which timestamp[us] has no zone to keep",
+        ),
     ],
 )
 def test_config_errors(kwargs: dict, fragment: str) -> None:  # type: ignore[type-arg]
