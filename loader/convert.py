@@ -504,6 +504,7 @@ def convert(
     encoding: str = "utf-8",
     may_hold_nul: bool = True,
     na: tuple[str, ...] = (),
+    explicit: bool = False,
 ) -> Converted:
     """Convert ``arr`` to ``target``; values that do not fit are reported, not mangled.
 
@@ -514,7 +515,9 @@ def convert(
     reason when its bytes were transcoded and some did not decode.
     ``may_hold_nul=False`` skips the NUL scan (the caller saw no NUL byte in
     the block the column came from). Text in ``na`` (``NA``, ``N/A``) converts to
-    NULL for any target but text.
+    NULL for any target but text. ``explicit``: a cast the user wrote (the ``cast`` stage,
+    an expression's ``cast()``), which turns a number into a boolean (zero is false) and a
+    boolean into 1 or 0, as SQL's CAST does; a type read or recorded never does.
     """
     col = _Column(arr)
     if pa.types.is_binary(arr.type) and not pa.types.is_binary(target):
@@ -537,7 +540,7 @@ def convert(
         from .writers.encode import iso_text  # (the writers import this module)
 
         return col.done(kernels.cast(iso_text(col.arr), target))  # the ISO text the targets store, not Arrow's
-    return _cast(col, target, na)
+    return _cast(col, target, na, explicit)
 
 
 def _dated(t: pa.DataType) -> bool:
@@ -581,9 +584,9 @@ def _refuse_silent_changes(col: _Column, target: pa.DataType) -> None:
         )
 
 
-def _cast(col: _Column, target: pa.DataType, na: tuple[str, ...]) -> Converted:
+def _cast(col: _Column, target: pa.DataType, na: tuple[str, ...], explicit: bool = False) -> Converted:
     """Cast the column; when that fails, the values that do not cast are rejected one by one."""
-    kind = _kind_change(col.arr.type, target)
+    kind = _kind_change(col.arr.type, target, explicit)
     if kind is not None:  # every value would change what it is: none is cast
         col.reject(kernels.is_valid(col.arr), kind)
         return col.done(pa.nulls(len(col.arr), target))
@@ -614,16 +617,18 @@ def _zoned(t: pa.DataType) -> bool:
     return bool(pa.types.is_timestamp(t) and t.tz is not None)
 
 
-def _kind_change(source: pa.DataType, target: pa.DataType) -> ReasonOf | None:
+def _kind_change(source: pa.DataType, target: pa.DataType, explicit: bool = False) -> ReasonOf | None:
     """Why every value of ``source`` would change what it is as ``target``, where Arrow's
     safe cast lets it through; None where it keeps it. A boolean is no number, nor a number
     a boolean (``2`` would be true, true would be 1: another JSON type too), and a timestamp
     keeps its zone or its lack of one: a zone dropped leaves the UTC wall clock, and one added
     would have to be guessed (the cast stage's ``timezone`` says which, before converting)."""
     name = type_name(target)
-    if pa.types.is_boolean(source) and _number(target):
+    if explicit:  # a CAST asked for: true is 1, and any number but zero true
+        pass
+    elif pa.types.is_boolean(source) and _number(target):
         return lambda v: f"'{str(v).lower()}' is a boolean, not a number: {name} takes numbers only"
-    if _number(source) and pa.types.is_boolean(target):
+    elif _number(source) and pa.types.is_boolean(target):
         return lambda v: f"'{_value_text(v)}' is a number, not a boolean: {name} takes true and false only"
     if not pa.types.is_timestamp(target) or not (pa.types.is_timestamp(source) or pa.types.is_date(source)):
         return None

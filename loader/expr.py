@@ -1041,7 +1041,7 @@ def _f_cast(c: _Compiler, node: Call, args: list[_C]) -> _C:
     def run(b: pa.RecordBatch) -> Value:
         v = f(b)
         # Values that do not fit become null here; the cast stage can reject them instead.
-        out = convert(_as_array(v), target).array
+        out = convert(_as_array(v), target, explicit=True).array
         return out[0] if isinstance(v, pa.Scalar) else out
 
     return c.guard(run, node, [args[0].type])

@@ -213,7 +213,7 @@ class Cast(StageBase):
         # With a zone, values are read as naive wall-clock times first.
         step_target = pa.timestamp(target.unit) if tz else target
         try:
-            conv = convert_with_format(arr, step_target, fmt) if fmt else convert(arr, step_target)
+            conv = convert_with_format(arr, step_target, fmt) if fmt else convert(arr, step_target, explicit=True)
         except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
             raise self.error(
                 f"columns.{col}: cannot convert {type_name(arr.type)} to {type_name(target)}", column=col

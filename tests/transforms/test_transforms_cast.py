@@ -10,6 +10,7 @@ import pytest
 from transforms_testutil import chunk_of, col
 
 from loader.errors import ConfigError, LoaderError
+from loader.expr import Expression
 from loader.transforms import Cast, convert_with_format
 
 UTC = dt.UTC
@@ -173,12 +174,16 @@ def test_a_zone_is_neither_dropped_nor_assumed_without_a_timezone() -> None:
     ]
 
 
-def test_bools_and_numbers_do_not_cast_into_each_other() -> None:
-    out = Cast(columns={"n": "int64", "b": "bool"})(chunk_of({"n": [True, None], "b": pa.array([None, 1], pa.int8())}))
-    assert [(r.row, r.column, r.reason) for r in out.rejects] == [
-        (1, "n", "'true' is a boolean, not a number: int64 takes numbers only"),
-        (2, "b", "'1' is a number, not a boolean: bool takes true and false only"),
-    ]
+def test_a_cast_asked_for_turns_bools_and_numbers_into_each_other_as_sql_does() -> None:
+    """A type read or recorded never does (tests/test_schema_across_files.py); a cast the
+    job asks for is SQL's CAST: true is 1, any number but zero true."""
+    flags = pa.array([True, False, None])
+    numbers = pa.array([2, 0, -1], pa.int8())
+    out = Cast(columns={"n": "int64", "b": "bool"})(chunk_of({"n": flags, "b": numbers}))
+    assert (col(out, "n"), col(out, "b"), out.rejects) == ([1, 0, None], [True, False, True], [])
+    batch = pa.record_batch({"n": flags, "b": numbers})
+    assert Expression("cast(n, 'int64') + cast(b, 'int64')").evaluate(batch).to_pylist() == [3, 0, None]
+    assert Expression("cast(b, 'bool')").evaluate(batch).to_pylist() == [True, False, True]
 
 
 def test_a_nanosecond_local_time_that_does_not_exist_is_named_to_the_nanosecond() -> None:
