@@ -55,7 +55,7 @@ from .readers import open_reader
 from .readers.decimal_comma import convert_comma, is_numeric
 from .rejects import Committed, RejectFile
 from .report import FileReport, RunReport
-from .schema import decode_types
+from .schema import decode_types, spellings
 from .sinks.base import Encoded, Encoder
 from .state import FileState, JobState, Ledger
 from .transforms import Stage, close_stages, output_schema
@@ -433,7 +433,12 @@ class Rows:
             self.schemas.append(output_schema(p.stages[: i + 1], base))
         self.entry_of = {s.name: i for i, s in reversed(list(enumerate(p.stages)))}
         declared = {n: parse_type(t, where=f"source.columns.{n}") for n, t in self.src.columns.items()}
-        self.lenient = {n for n, t in declared.items() if n in self.types and self.types[n].equals(t)}
+        spelled = spellings(self.types)  # a declared name in another case is the same column
+        self.lenient = {
+            spelled[n.lower()]
+            for n, t in declared.items()
+            if n.lower() in spelled and self.types[spelled[n.lower()]].equals(t)
+        }
         self.headers: dict[str, _Split | str] = {}
 
     def entry(self, e: Entry) -> int:

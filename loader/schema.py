@@ -94,18 +94,27 @@ def _unify_column(types: list[pa.DataType], guesses: list[TypeGuess | None]) -> 
     return _unify_known(types)
 
 
-def unify(samples: Iterable[Sample]) -> dict[str, pa.DataType]:
+def spellings(names: Iterable[str]) -> dict[str, str]:
+    """Each column's one spelling, by its name in lower case: the first met. Names that
+    differ only in case (``Code`` in one file, ``code`` in the next) are one column, as in SQLite."""
+    out: dict[str, str] = {}
+    for name in names:
+        out.setdefault(name.lower(), name)
+    return out
+
+
+def unify(samples: Iterable[Sample], fixed: dict[str, pa.DataType] | None = None) -> dict[str, pa.DataType]:
     """Each column's type over every sampled file; a file without values in a column has no say.
-    Names that differ only in case (``Code`` in one file, ``code`` in the next) are one column,
-    as in SQLite: each spelling gets the type that holds the values of all."""
+    ``fixed`` types (earlier runs') win over the files'. Names that differ only in case are one
+    column (``spellings``), under one name: ``fixed``'s spelling, else the first file's."""
+    fixed = fixed or {}
+    spelled = spellings(fixed)
     types: dict[str, list[pa.DataType]] = {}
     guesses: dict[str, list[TypeGuess | None]] = {}
-    spellings: dict[str, list[str]] = {}
     for sample in samples:
         for f in sample.schema:
             key = f.name.lower()
-            if f.name not in spellings.setdefault(key, []):
-                spellings[key].append(f.name)
+            spelled.setdefault(key, f.name)
             seen = types.setdefault(key, [])
             if f.name not in sample.guesses:
                 seen.append(f.type)  # a known type: declared, or Parquet's
@@ -115,8 +124,8 @@ def unify(samples: Iterable[Sample]) -> dict[str, pa.DataType]:
                 continue  # all null in this file's head: no say
             seen.append(f.type)
             guesses.setdefault(key, []).append(guess)
-    unified = {key: _unify_column(ts, guesses.get(key, [])) for key, ts in types.items()}
-    return {name: unified[key] for key, names in spellings.items() for name in names}
+    unified = {spelled[key]: _unify_column(ts, guesses.get(key, [])) for key, ts in types.items()}
+    return unified | fixed
 
 
 def declared_pins(declared: dict[str, str], types: dict[str, pa.DataType]) -> dict[str, pa.DataType]:

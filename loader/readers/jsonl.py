@@ -38,7 +38,7 @@ from ..convert import TypeGuess, convert, float_loses
 from ..errors import ConfigError, SourceError, one_line
 from ..prefetch import ordered_map
 from ..types import is_text, leaf_types, map_leaves, type_name
-from .base import Position, ReaderBase, declared_types, dedupe_names, row_numbers, split_chunk
+from .base import Position, ReaderBase, declared_types, dedupe_names, row_numbers, spelled, split_chunk
 from .stream import KEPT_OF_LONG_ROW, DiskProgress, open_stream, read_past_line, skip
 
 # Texts that could be a number float64 rounds: 16 characters or more, or a 3-digit exponent.
@@ -626,7 +626,7 @@ class JSONLReader(ReaderBase):
         if not guesses:
             raise SourceError("holds no JSON object in its first rows", file=self.path)
         self.keys = list(guesses)  # as in the file; the columns' names are those SQLite and LevelDB can hold
-        self.names = dedupe_names(self.keys)
+        self.names = spelled(dedupe_names(self.keys), self.types)
         self._columns = set(self.keys)
         self.declared = declared_types(self.config, self.names, self.path)
         self.schema = pa.schema(
