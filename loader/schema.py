@@ -62,9 +62,12 @@ def _unify_dated(a: pa.DataType, b: pa.DataType) -> pa.DataType:
 
 
 def _unify_two(a: pa.DataType, b: pa.DataType) -> pa.DataType:
-    """The narrowest type holding both types' values (types known, not guessed: Parquet, declared)."""
-    if a.equals(b):
+    """The narrowest type holding both types' values (types known, not guessed: Parquet, declared).
+    ``null`` (a column without values) holds none: the other type decides."""
+    if a.equals(b) or pa.types.is_null(b):
         return a
+    if pa.types.is_null(a):
+        return b
     if pa.types.is_integer(a) and pa.types.is_integer(b):
         return pa.int64() if pa.uint64() not in (a, b) else pa.string()
     if {pa.types.is_integer(a) or pa.types.is_floating(a), pa.types.is_integer(b) or pa.types.is_floating(b)} == {True}:
@@ -78,9 +81,11 @@ def _unify_known(types: list[pa.DataType]) -> pa.DataType:
     return functools.reduce(_unify_two, types)
 
 
-def _unify_column(types: list[pa.DataType], guesses: list[TypeGuess | None]) -> pa.DataType:
+def _unify_column(types: list[pa.DataType], guesses: list[TypeGuess | None], unsure: bool) -> pa.DataType:
     if not types:
-        return pa.string()  # no file has a value here in its head: text holds whatever comes
+        # No file has a value in its head: text holds whatever comes past it; where the
+        # heads were the whole files (``null``), the column has no type until a value comes.
+        return pa.string() if unsure else pa.null()
     if len(guesses) == len(types):  # every file guessed from text: merge what they ruled out
         known = [g for g in guesses if g is not None]
         if len(known) < len(guesses):
@@ -111,6 +116,7 @@ def unify(samples: Iterable[Sample], fixed: dict[str, pa.DataType] | None = None
     spelled = spellings(fixed)
     types: dict[str, list[pa.DataType]] = {}
     guesses: dict[str, list[TypeGuess | None]] = {}
+    unsure: set[str] = set()  # columns without a value in a file's head, which may have some past it
     for sample in samples:
         for f in sample.schema:
             key = f.name.lower()
@@ -121,10 +127,12 @@ def unify(samples: Iterable[Sample], fixed: dict[str, pa.DataType] | None = None
                 continue
             guess = sample.guesses[f.name]
             if guess is not None and not guess.values:
+                if not pa.types.is_null(f.type):
+                    unsure.add(key)
                 continue  # all null in this file's head: no say
             seen.append(f.type)
             guesses.setdefault(key, []).append(guess)
-    unified = {spelled[key]: _unify_column(ts, guesses.get(key, [])) for key, ts in types.items()}
+    unified = {spelled[key]: _unify_column(ts, guesses.get(key, []), key in unsure) for key, ts in types.items()}
     return unified | fixed
 
 

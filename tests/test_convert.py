@@ -418,3 +418,10 @@ def test_decimal_text_agrees_with_python_for_every_magnitude() -> None:
         ]
         values = [v for v in values if len(v.as_tuple().digits) <= 38]
         assert decimal_text(pa.array(values, t)).to_pylist() == [value_str(v) for v in values]
+
+
+def test_a_column_settled_as_empty_rejects_a_value_instead_of_dropping_it() -> None:
+    out = convert(pa.array([None, b"x", None], pa.binary()), pa.null(), strict=True)
+    assert out.array.type == pa.null() and len(out.array) == 3
+    assert out.bad is not None and out.bad.to_pylist() == [False, True, False]
+    assert out.reasons == ["'x' in a column no file had a value in"]

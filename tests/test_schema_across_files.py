@@ -613,6 +613,55 @@ def test_a_declared_type_names_its_column_in_any_case(tmp_path: Path) -> None:
     assert declared(db) == {"id": "INTEGER", "code": "TEXT"}
 
 
+def _daily_and_one_shot(tmp_path: Path, sink: str, first: str, second: str) -> tuple[Path, Path]:
+    """The same two exports loaded a day apart, and at once."""
+    (tmp_path / "c").mkdir()
+    write(tmp_path / "c" / "d1.csv", first)
+    daily, once = (tmp_path / f"daily.{sink}", tmp_path / f"once.{sink}")
+    opts = {"key": "{id}"} if sink == "ldb" else {"table": "t"}
+    load(str(tmp_path / "c" / "*.csv"), str(daily), **opts)
+    write(tmp_path / "c" / "d2.csv", second)
+    load(str(tmp_path / "c" / "*.csv"), str(daily), **opts)
+    load(str(tmp_path / "c" / "*.csv"), str(once), **opts)
+    return daily, once
+
+
+@pytest.mark.parametrize(
+    ("first", "extra"),
+    [("id,v\n", []), ("id,v\n9,\n", [(b"00000000000000000009", b'{"id":9,"v":null}')])],
+    ids=["header-only", "empty-column"],
+)
+def test_a_first_export_without_values_binds_no_type_in_leveldb(
+    tmp_path: Path, first: str, extra: list[tuple[bytes, bytes]]
+) -> None:
+    daily, once = _daily_and_one_shot(tmp_path, "ldb", first, "id,v\n1,2.50\n2,7\n")
+    items, state = leveldb_items(daily)
+    assert items == [
+        (b"00000000000000000001", b'{"id":1,"v":2.5}'),
+        (b"00000000000000000002", b'{"id":2,"v":7.0}'),
+        *extra,
+    ]
+    assert items == leveldb_items(once)[0]
+    assert state["schema"] == {"id": "int64", "v": "float64"}
+
+
+def test_a_header_only_first_export_binds_no_type_in_sqlite(tmp_path: Path) -> None:
+    daily, once = _daily_and_one_shot(tmp_path, "db", "id,v\n", "id,v\n1,2.50\n2,7\n")
+    assert typed(daily, "id") == typed(once, "id") == [(1, "integer"), (2, "integer")]
+    assert typed(daily, "v") == typed(once, "v") == [(2.5, "real"), (7.0, "real")]
+    # the table was made before any value: its columns have no declared type (no affinity)
+    assert declared(daily) == {"id": "", "v": ""}
+    assert declared(once) == {"id": "INTEGER", "v": "REAL"}
+    assert sqlite_state(daily)["schema"] == {"id": "int64", "v": "float64"}
+
+
+def test_a_header_only_run_records_no_type(tmp_path: Path) -> None:
+    write(tmp_path / "h.csv", "id,v\n")
+    db = tmp_path / "h.db"
+    load(str(tmp_path / "h.csv"), str(db), table="t")
+    assert sqlite_state(db)["schema"] == {}
+
+
 def test_a_declared_columns_reject_says_nothing_of_earlier_runs(tmp_path: Path) -> None:
     write(tmp_path / "d1.csv", "id,v\n1,1\n")
     write(tmp_path / "d2.csv", "id,v\n2,x\n3,4\n")
