@@ -310,9 +310,11 @@ class TypeGuess:
             list(start.exact) if start else [True] * len(_CANDIDATES)
         )  # ... and converts without loss
         self.values = 0
+        self.filled = 0  # values of any kind, missing-value spellings too: the column is not empty
 
     def add(self, sample: pa.Array) -> None:
         count = len(sample) - sample.null_count
+        self.filled += count
         if count == 0:
             return
         if not any(self.matching):
@@ -375,6 +377,7 @@ class TypeGuess:
         self.matching = [a and b for a, b in zip(self.matching, other.matching, strict=True)]
         self.exact = [a and b for a, b in zip(self.exact, other.exact, strict=True)]
         self.values += other.values
+        self.filled += other.filled
         return self
 
     def result(self) -> pa.DataType:
@@ -543,6 +546,13 @@ def convert(
     return _cast(col, target, na, explicit)
 
 
+def _emptied(col: _Column) -> Converted:
+    """A column settled as holding no value (``null``: no file had one): a value is rejected,
+    not dropped."""
+    col.reject(kernels.is_valid(col.arr), lambda v: f"'{_value_text(v)}' in a column no file had a value in")
+    return col.done(pa.nulls(len(col.arr)))
+
+
 def _dated(t: pa.DataType) -> bool:
     return bool(pa.types.is_timestamp(t) or pa.types.is_date(t) or pa.types.is_time(t))
 
@@ -586,6 +596,8 @@ def _refuse_silent_changes(col: _Column, target: pa.DataType) -> None:
 
 def _cast(col: _Column, target: pa.DataType, na: tuple[str, ...], explicit: bool = False) -> Converted:
     """Cast the column; when that fails, the values that do not cast are rejected one by one."""
+    if pa.types.is_null(target):
+        return _emptied(col)
     kind = _kind_change(col.arr.type, target, explicit)
     if kind is not None:  # every value would change what it is: none is cast
         col.reject(kernels.is_valid(col.arr), kind)

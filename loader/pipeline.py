@@ -339,7 +339,7 @@ class Pipeline:
                     samples.append(Sample(reader.schema, reader.guesses))
             except LoaderError:
                 continue  # the file fails the same way when its turn comes, after the files before it
-        return unify(samples) | fixed
+        return unify(samples, fixed)
 
     def _load_types(
         self, files: list[str], state: JobState, declared: dict[str, str], fresh: bool
@@ -359,10 +359,11 @@ class Pipeline:
         pins = {} if self.stages else declared_pins(declared, types)
         # A value rejected for a type fixed before this run says where that type comes from.
         change = 'to change it, declare the type and reload every file with --restart and mode = "replace"'
+        declared_names = {n.lower() for n in self.job.source.columns}
         notes = {
             n: f"; {n} is {type_name(t)} since an earlier run of this job: {change}"
             for n, t in recorded.items()
-            if n in state.fixed and n not in self.job.source.columns  # a declared type is this run's own
+            if n in state.fixed and n.lower() not in declared_names  # a declared type is this run's own
         }
         notes |= {n: f"; the table's column {n} holds {type_name(t)} values only: {change}" for n, t in pins.items()}
         self.type_notes = {n: note for n, note in notes.items() if not pa.types.is_string((recorded | pins)[n])}
@@ -386,8 +387,9 @@ class Pipeline:
     def _check_declared(self, recorded: dict[str, pa.DataType]) -> None:
         """A column keeps one type across runs (one JSON type, one key format): a
         declaration may not change what earlier runs wrote."""
+        declared = {n.lower(): t for n, t in self.job.source.columns.items()}  # in any case: one column
         for name, t in recorded.items():
-            spelled = self.job.source.columns.get(name)
+            spelled = declared.get(name.lower())
             if spelled is not None and not parse_type(spelled, where=f"source.columns.{name}").equals(t):
                 raise ConfigError(
                     f"source.columns.{name}: declared {spelled}, but earlier runs of job {self.job_name!r} loaded it as {type_name(t)}",

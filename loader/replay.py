@@ -55,7 +55,7 @@ from .readers import open_reader
 from .readers.decimal_comma import convert_comma, is_numeric
 from .rejects import Committed, RejectFile
 from .report import FileReport, RunReport
-from .schema import decode_types
+from .schema import decode_types, spellings
 from .sinks.base import Encoded, Encoder
 from .state import FileState, JobState, Ledger
 from .transforms import Stage, close_stages, output_schema
@@ -280,6 +280,15 @@ class _Split:
         }
 
 
+def _with_empty(schema: pa.Schema, names: list[str], group: list[tuple[Entry, dict[str, Any] | str]]) -> pa.Schema:
+    """``schema`` with the rows' columns that no run had a value in (none was recorded for
+    them: ``null``), while these rows have none either."""
+    empty = [
+        n for n in names if n not in schema.names and all(isinstance(v, dict) and v.get(n) is None for _, v in group)
+    ]
+    return pa.schema([*schema, *(pa.field(n, pa.null()) for n in empty)])
+
+
 def _unescaped(value: str) -> str | bytes:
     """A field split from bytes that are not UTF-8 (held as surrogates) as those bytes."""
     try:
@@ -433,7 +442,12 @@ class Rows:
             self.schemas.append(output_schema(p.stages[: i + 1], base))
         self.entry_of = {s.name: i for i, s in reversed(list(enumerate(p.stages)))}
         declared = {n: parse_type(t, where=f"source.columns.{n}") for n, t in self.src.columns.items()}
-        self.lenient = {n for n, t in declared.items() if n in self.types and self.types[n].equals(t)}
+        spelled = spellings(self.types)  # a declared name in another case is the same column
+        self.lenient = {
+            spelled[n.lower()]
+            for n, t in declared.items()
+            if n.lower() in spelled and self.types[spelled[n.lower()]].equals(t)
+        }
         self.headers: dict[str, _Split | str] = {}
 
     def entry(self, e: Entry) -> int:
@@ -537,9 +551,9 @@ class Rows:
     def _chunk(self, group: list[tuple[Entry, dict[str, Any] | str]], already: int) -> Chunk:
         first = group[0][0] if group else None
         at = self.entry(first) if first is not None else len(self.p.stages)
-        schema = self.schemas[at]
         values = group[0][1] if group else {}
         names = list(values) if isinstance(values, dict) else []
+        schema = _with_empty(self.schemas[at], names, group)
         unknown = [n for n in names if n not in schema.names]
         numbers = [e.number for e, _ in group]
         end = {

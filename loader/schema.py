@@ -62,9 +62,12 @@ def _unify_dated(a: pa.DataType, b: pa.DataType) -> pa.DataType:
 
 
 def _unify_two(a: pa.DataType, b: pa.DataType) -> pa.DataType:
-    """The narrowest type holding both types' values (types known, not guessed: Parquet, declared)."""
-    if a.equals(b):
+    """The narrowest type holding both types' values (types known, not guessed: Parquet, declared).
+    ``null`` (a column without values) holds none: the other type decides."""
+    if a.equals(b) or pa.types.is_null(b):
         return a
+    if pa.types.is_null(a):
+        return b
     if pa.types.is_integer(a) and pa.types.is_integer(b):
         return pa.int64() if pa.uint64() not in (a, b) else pa.string()
     if {pa.types.is_integer(a) or pa.types.is_floating(a), pa.types.is_integer(b) or pa.types.is_floating(b)} == {True}:
@@ -78,9 +81,11 @@ def _unify_known(types: list[pa.DataType]) -> pa.DataType:
     return functools.reduce(_unify_two, types)
 
 
-def _unify_column(types: list[pa.DataType], guesses: list[TypeGuess | None]) -> pa.DataType:
+def _unify_column(types: list[pa.DataType], guesses: list[TypeGuess | None], unsure: bool) -> pa.DataType:
     if not types:
-        return pa.string()  # no file has a value here in its head: text holds whatever comes
+        # No file has a value in its head: text holds whatever comes past it; where the
+        # heads were the whole files (``null``), the column has no type until a value comes.
+        return pa.string() if unsure else pa.null()
     if len(guesses) == len(types):  # every file guessed from text: merge what they ruled out
         known = [g for g in guesses if g is not None]
         if len(known) < len(guesses):
@@ -94,29 +99,41 @@ def _unify_column(types: list[pa.DataType], guesses: list[TypeGuess | None]) -> 
     return _unify_known(types)
 
 
-def unify(samples: Iterable[Sample]) -> dict[str, pa.DataType]:
+def spellings(names: Iterable[str]) -> dict[str, str]:
+    """Each column's one spelling, by its name in lower case: the first met. Names that
+    differ only in case (``Code`` in one file, ``code`` in the next) are one column, as in SQLite."""
+    out: dict[str, str] = {}
+    for name in names:
+        out.setdefault(name.lower(), name)
+    return out
+
+
+def unify(samples: Iterable[Sample], fixed: dict[str, pa.DataType] | None = None) -> dict[str, pa.DataType]:
     """Each column's type over every sampled file; a file without values in a column has no say.
-    Names that differ only in case (``Code`` in one file, ``code`` in the next) are one column,
-    as in SQLite: each spelling gets the type that holds the values of all."""
+    ``fixed`` types (earlier runs') win over the files'. Names that differ only in case are one
+    column (``spellings``), under one name: ``fixed``'s spelling, else the first file's."""
+    fixed = fixed or {}
+    spelled = spellings(fixed)
     types: dict[str, list[pa.DataType]] = {}
     guesses: dict[str, list[TypeGuess | None]] = {}
-    spellings: dict[str, list[str]] = {}
+    unsure: set[str] = set()  # columns without a value in a file's head, which may have some past it
     for sample in samples:
         for f in sample.schema:
             key = f.name.lower()
-            if f.name not in spellings.setdefault(key, []):
-                spellings[key].append(f.name)
+            spelled.setdefault(key, f.name)
             seen = types.setdefault(key, [])
             if f.name not in sample.guesses:
                 seen.append(f.type)  # a known type: declared, or Parquet's
                 continue
             guess = sample.guesses[f.name]
             if guess is not None and not guess.values:
+                if not pa.types.is_null(f.type):
+                    unsure.add(key)
                 continue  # all null in this file's head: no say
             seen.append(f.type)
             guesses.setdefault(key, []).append(guess)
-    unified = {key: _unify_column(ts, guesses.get(key, [])) for key, ts in types.items()}
-    return {name: unified[key] for key, names in spellings.items() for name in names}
+    unified = {spelled[key]: _unify_column(ts, guesses.get(key, []), key in unsure) for key, ts in types.items()}
+    return unified | fixed
 
 
 def declared_pins(declared: dict[str, str], types: dict[str, pa.DataType]) -> dict[str, pa.DataType]:

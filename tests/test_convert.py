@@ -425,3 +425,10 @@ def test_a_reason_names_a_value_python_cannot_hold_as_its_iso_text() -> None:
     assert far.reasons == ["'-2188356-05-24' is outside the range of timestamp[ns] (years 1677 to 2262)"]
     fine = convert(pa.array([1704067200123456789], pa.timestamp("ns")), pa.date32())
     assert fine.reasons == ["'2024-01-01T00:00:00.123456789' has a time of day that date would drop"]
+
+
+def test_a_column_settled_as_empty_rejects_a_value_instead_of_dropping_it() -> None:
+    out = convert(pa.array([None, b"x", None], pa.binary()), pa.null(), strict=True)
+    assert out.array.type == pa.null() and len(out.array) == 3
+    assert out.bad is not None and out.bad.to_pylist() == [False, True, False]
+    assert out.reasons == ["'x' in a column no file had a value in"]

@@ -117,6 +117,27 @@ def test_fixed_rows_load_once_with_their_types(tmp_path: Path, sink: str) -> Non
     assert len(rows_of(target)) == 5
 
 
+def test_a_row_with_a_column_no_run_had_a_value_in_replays(tmp_path: Path) -> None:
+    """`w` is empty in the whole file: no type was recorded for it, and the row still replays."""
+    (tmp_path / "in.csv").write_text("id,v,w\n1,3,\n,4,\n", encoding="utf-8")
+    target = tmp_path / "out.ldb"
+    job = write_job(
+        tmp_path / "job.toml",
+        source={"path": str(tmp_path / "in.csv")},
+        sink={"type": "leveldb", "path": str(target), "key": "k{id}"},
+    )
+    report = Pipeline.from_config(job).run()
+    rejects = Path(report.rejects_path or "")
+    assert [x["values"] for x in reject_lines(rejects)] == [{"id": None, "v": 4, "w": None}]
+    edit(rejects, {2: {"values": {"id": "2", "v": 4, "w": None}}})
+    r = Pipeline.from_config(job).replay(rejects)
+    assert (r.rows_written, r.rows_rejected) == (1, 0)
+    assert leveldb_items(target)[0] == [
+        (b"k00000000000000000001", b'{"id":1,"v":3,"w":null}'),
+        (b"k00000000000000000002", b'{"id":2,"v":4,"w":null}'),
+    ]
+
+
 @pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
 def test_stopped_replay_rerun_adds_each_row_once(tmp_path: Path, sink: str) -> None:
     job, target, rejects = setup(tmp_path, sink, chunk_size=1, batch_size=1)

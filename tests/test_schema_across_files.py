@@ -640,6 +640,112 @@ def test_names_that_differ_in_case_across_files_are_one_column(tmp_path: Path) -
     assert typed(db, "Code") == [("5", "text"), ("6", "text"), ("007", "text"), ("1.50", "text")]
 
 
+def test_a_column_renamed_by_case_in_a_later_run_keeps_its_recorded_type_and_name(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    write(tmp_path / "b" / "d1.csv", "id,code\n1,7\n2,8\n")
+    target = tmp_path / "c.ldb"
+    args = ["load", str(tmp_path / "b" / "*.csv"), str(target), "--key", "k{id}", "-q"]
+    assert main(args) == 0
+    write(tmp_path / "b" / "d2.csv", "id,Code\n3,007\n4,9\n")  # tomorrow's export spells it Code
+    assert main(args) == 0
+    items, state = leveldb_items(target)
+    assert [v for _, v in items] == [b'{"id":1,"code":7}', b'{"id":2,"code":8}', b'{"id":4,"code":9}']
+    assert state["schema"] == {"id": "int64", "code": "int64"}
+    [reject] = reject_lines(rejects_of(target, "key-k{id}"))
+    assert (reject["row"], reject["column"], reject["values"]) == (1, "code", {"id": "3", "code": "007"})
+    assert reject["reason"] == (
+        "'007' has a leading zero that int64 would drop (declare the column as string to keep it); "
+        "code is int64 since an earlier run of this job: to change it, declare the type and reload "
+        'every file with --restart and mode = "replace"'
+    )
+
+
+def test_a_sqlite_column_renamed_by_case_in_a_later_run_keeps_its_recorded_date_type(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    write(tmp_path / "b" / "d1.csv", "id,day\n1,2024-01-01\n")
+    db = tmp_path / "s.db"
+    load(str(tmp_path / "b" / "*.csv"), str(db), table="t")
+    write(tmp_path / "b" / "d2.csv", "id,Day\n2,01/03/2024\n3,2024-01-04T10:00:00\n4,2024-01-05\n")
+    report = load(str(tmp_path / "b" / "*.csv"), str(db), table="t")
+    assert (report.rows_written, report.rows_rejected) == (1, 2)
+    assert sqlite_rows(db, "SELECT id, day FROM t ORDER BY id") == [(1, "2024-01-01"), (4, "2024-01-05")]
+    assert [(r["column"], r["reason"].split(";")[0]) for r in reject_lines(rejects_of(db))] == [
+        ("day", "'01/03/2024' is not a valid date"),
+        ("day", "'2024-01-04T10:00:00' is not a valid date"),
+    ]
+
+
+def test_leveldb_stores_a_column_under_its_first_spelling_in_every_file(tmp_path: Path) -> None:
+    """JSON keys and the key template: `ID` in the second file is the first file's `id`."""
+    write(tmp_path / "m1.csv", "id,a,b\n1,x,5\n")
+    write(tmp_path / "m2.csv", "ID,A,B\n5,v,50\n")
+    target = tmp_path / "m.ldb"
+    assert main(["load", str(tmp_path / "m*.csv"), str(target), "--key", "{id}", "-q"]) == 0
+    items, state = leveldb_items(target)
+    assert items == [
+        (b"00000000000000000001", b'{"id":1,"a":"x","b":5}'),
+        (b"00000000000000000005", b'{"id":5,"a":"v","b":50}'),
+    ]
+    assert state["schema"] == {"id": "int64", "a": "string", "b": "int64"}
+
+
+def test_a_declared_type_names_its_column_in_any_case(tmp_path: Path) -> None:
+    write(tmp_path / "n.csv", "id,code\n1,1.50\n")
+    db = tmp_path / "n.db"
+    load(str(tmp_path / "n.csv"), str(db), table="t", source_options={"columns": {"CODE": "string"}})
+    assert typed(db, "code") == [("1.50", "text")]
+    assert declared(db) == {"id": "INTEGER", "code": "TEXT"}
+
+
+def _daily_and_one_shot(tmp_path: Path, sink: str, first: str, second: str) -> tuple[Path, Path]:
+    """The same two exports loaded a day apart, and at once."""
+    (tmp_path / "c").mkdir()
+    write(tmp_path / "c" / "d1.csv", first)
+    daily, once = (tmp_path / f"daily.{sink}", tmp_path / f"once.{sink}")
+    opts = {"key": "{id}"} if sink == "ldb" else {"table": "t"}
+    load(str(tmp_path / "c" / "*.csv"), str(daily), **opts)
+    write(tmp_path / "c" / "d2.csv", second)
+    load(str(tmp_path / "c" / "*.csv"), str(daily), **opts)
+    load(str(tmp_path / "c" / "*.csv"), str(once), **opts)
+    return daily, once
+
+
+@pytest.mark.parametrize(
+    ("first", "extra"),
+    [("id,v\n", []), ("id,v\n9,\n", [(b"00000000000000000009", b'{"id":9,"v":null}')])],
+    ids=["header-only", "empty-column"],
+)
+def test_a_first_export_without_values_binds_no_type_in_leveldb(
+    tmp_path: Path, first: str, extra: list[tuple[bytes, bytes]]
+) -> None:
+    daily, once = _daily_and_one_shot(tmp_path, "ldb", first, "id,v\n1,2.50\n2,7\n")
+    items, state = leveldb_items(daily)
+    assert items == [
+        (b"00000000000000000001", b'{"id":1,"v":2.5}'),
+        (b"00000000000000000002", b'{"id":2,"v":7.0}'),
+        *extra,
+    ]
+    assert items == leveldb_items(once)[0]
+    assert state["schema"] == {"id": "int64", "v": "float64"}
+
+
+def test_a_header_only_first_export_binds_no_type_in_sqlite(tmp_path: Path) -> None:
+    daily, once = _daily_and_one_shot(tmp_path, "db", "id,v\n", "id,v\n1,2.50\n2,7\n")
+    assert typed(daily, "id") == typed(once, "id") == [(1, "integer"), (2, "integer")]
+    assert typed(daily, "v") == typed(once, "v") == [(2.5, "real"), (7.0, "real")]
+    # the table was made before any value: its columns have no declared type (no affinity)
+    assert declared(daily) == {"id": "", "v": ""}
+    assert declared(once) == {"id": "INTEGER", "v": "REAL"}
+    assert sqlite_state(daily)["schema"] == {"id": "int64", "v": "float64"}
+
+
+def test_a_header_only_run_records_no_type(tmp_path: Path) -> None:
+    write(tmp_path / "h.csv", "id,v\n")
+    db = tmp_path / "h.db"
+    load(str(tmp_path / "h.csv"), str(db), table="t")
+    assert sqlite_state(db)["schema"] == {}
+
+
 def test_a_declared_columns_reject_says_nothing_of_earlier_runs(tmp_path: Path) -> None:
     write(tmp_path / "d1.csv", "id,v\n1,1\n")
     write(tmp_path / "d2.csv", "id,v\n2,x\n3,4\n")

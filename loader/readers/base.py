@@ -13,6 +13,7 @@ from ..chunk import Chunk, Reject, row_values, text_or_bytes
 from ..config import SourceConfig
 from ..convert import Converted, ConvertedBatch, convert, convert_columns
 from ..errors import ConfigError, SourceError
+from ..schema import spellings
 from ..types import parse_type
 
 
@@ -60,9 +61,19 @@ def dedupe_names(names: list[str]) -> list[str]:
     return out
 
 
+def spelled(names: list[str], types: dict[str, pa.DataType]) -> list[str]:
+    """A file's column names as the load spells them: a column the load's settled types
+    name in another case (``Code`` in this file, ``code`` in the first) takes their spelling,
+    so every file and run stores one column under one name."""
+    known = spellings(types)
+    return [known.get(n.lower(), n) for n in names]
+
+
 def declared_types(config: SourceConfig, names: list[str], path: str) -> dict[str, pa.DataType]:
-    """The ``[source] columns`` overrides as Arrow types; each must name a column of the file."""
-    declared = {n: parse_type(t, where=f"source.columns.{n}") for n, t in config.columns.items()}
+    """The ``[source] columns`` overrides as Arrow types; each must name a column of the
+    file, in any case (it takes the file's spelling)."""
+    known = spellings(names)
+    declared = {known.get(n.lower(), n): parse_type(t, where=f"source.columns.{n}") for n, t in config.columns.items()}
     unknown = sorted(set(declared) - set(names))
     if unknown:
         raise ConfigError(
@@ -229,7 +240,7 @@ class TypedFileReader(ReaderBase):
             raise SourceError("file is empty", file=self.path)
 
     def _settle_schema(self, file_schema: pa.Schema) -> None:
-        self.names = dedupe_names(list(file_schema.names))
+        self.names = spelled(dedupe_names(list(file_schema.names)), self.types)
         self.declared = declared_types(self.config, self.names, self.path)
         self.schema = pa.schema(
             pa.field(n, self.types.get(n, self.declared.get(n, f.type)))

@@ -38,7 +38,7 @@ from ..convert import TypeGuess, convert, float_loses
 from ..errors import ConfigError, SourceError, one_line
 from ..prefetch import ordered_map
 from ..types import is_text, leaf_types, map_leaves, type_name
-from .base import Position, ReaderBase, declared_types, dedupe_names, row_numbers, split_chunk
+from .base import Position, ReaderBase, declared_types, dedupe_names, row_numbers, spelled, split_chunk
 from .stream import KEPT_OF_LONG_ROW, DiskProgress, open_stream, read_past_line, skip
 
 # Texts that could be a number float64 rounds: 16 characters or more, or a 3-digit exponent.
@@ -497,6 +497,12 @@ def _unified(types: list[tuple[pa.DataType, frozenset[_Path]]]) -> pa.DataType:
     return t
 
 
+def _guessed(guess: _Guess, whole: bool) -> pa.DataType:
+    """A key's type from the sample; ``null`` where it held only nulls in a sample of the whole
+    file: no value says what it is (values past the sample would, so it is text there)."""
+    return pa.null() if whole and not guess.kinds else guess.result()
+
+
 def _kind_of_type(t: pa.DataType) -> str:
     """The JSON kind a column of Arrow type ``t`` holds; ``"converted"`` for a type JSON
     has no values of (a date, a timestamp, a decimal...), which strings and numbers convert to."""
@@ -606,8 +612,8 @@ def _sample_lines(data: bytes, guesses: dict[str, _Guess], most: int) -> int:
     return rows
 
 
-# The last sample read: (path, identity and sampling settings), and its guesses.
-_LAST_SAMPLE: list[tuple[tuple[Any, ...], dict[str, _Guess]]] = []
+# The last sample read: (path, identity and sampling settings), its guesses, whether it is the whole file.
+_LAST_SAMPLE: list[tuple[tuple[Any, ...], dict[str, _Guess], bool]] = []
 
 
 class JSONLReader(ReaderBase):
@@ -622,16 +628,16 @@ class JSONLReader(ReaderBase):
         assert isinstance(self.config.max_row_bytes, int)  # finish() parsed it
         self.max_row_bytes = self.config.max_row_bytes
         self._stream: Any = None
-        guesses = self._sample()
+        guesses, whole = self._sample()
         if not guesses:
             raise SourceError("holds no JSON object in its first rows", file=self.path)
         self.keys = list(guesses)  # as in the file; the columns' names are those SQLite and LevelDB can hold
-        self.names = dedupe_names(self.keys)
+        self.names = spelled(dedupe_names(self.keys), self.types)
         self._columns = set(self.keys)
         self.declared = declared_types(self.config, self.names, self.path)
         self.schema = pa.schema(
             # a type the load settled (other files, earlier runs) wins, then a declared one
-            pa.field(n, self.types.get(n, self.declared.get(n)) or guesses[k].result())
+            pa.field(n, self.types.get(n, self.declared.get(n)) or _guessed(guesses[k], whole))
             for n, k in zip(self.names, self.keys, strict=True)
         )
         # Columns pyarrow cannot parse straight into their type (numbers kept as text,
@@ -644,9 +650,9 @@ class JSONLReader(ReaderBase):
         by_key = pa.schema(f.with_name(k) for k, f in zip(self.keys, self.schema, strict=True))
         self._parse_options = pajson.ParseOptions(explicit_schema=by_key, unexpected_field_behavior="error")
 
-    def _sample(self) -> dict[str, _Guess]:
-        """What each key holds over the first ``infer_rows`` parsable rows, keys in order of first use.
-        A load opens a file twice (to settle its types, then to read it): the second open of
+    def _sample(self) -> tuple[dict[str, _Guess], bool]:
+        """What each key holds over the first ``infer_rows`` parsable rows, keys in order of first use,
+        and whether those rows are all the file holds. A load opens a file twice (to settle its types, then to read it): the second open of
         an unchanged file reuses the first one's sample."""
         c = self.config
         key = (
@@ -659,14 +665,14 @@ class JSONLReader(ReaderBase):
         )
         last = _LAST_SAMPLE[0] if _LAST_SAMPLE else None
         if last is not None and last[0] == key:
-            return last[1]
-        guesses = self._read_sample()
+            return last[1], last[2]
+        guesses, whole = self._read_sample()
         for guess in guesses.values():
             guess.flush()  # nothing left to change in a guess readers share
-        _LAST_SAMPLE[:] = [(key, guesses)]
-        return guesses
+        _LAST_SAMPLE[:] = [(key, guesses, whole)]
+        return guesses, whole
 
-    def _read_sample(self) -> dict[str, _Guess]:
+    def _read_sample(self) -> tuple[dict[str, _Guess], bool]:
         guesses: dict[str, _Guess] = {}
         rows = 0
         stream, _ = open_stream(self.path, self.config.encoding)
@@ -679,11 +685,11 @@ class JSONLReader(ReaderBase):
                     _refuse_a_json_array(data, self.path)
                 rows += _sample_block(data, table, guesses, self.config.infer_rows - rows)
                 if rows >= self.config.infer_rows:
-                    break
+                    return guesses, False
         finally:
             parsed.close()
             stream.close()
-        return guesses
+        return guesses, True
 
     # ------------------------------------------------------------- cutting
 

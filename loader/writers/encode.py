@@ -302,6 +302,8 @@ def sqlite_type(t: pa.DataType) -> str:
         return "REAL"
     if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
         return "BLOB"
+    if pa.types.is_null(t):
+        return ""  # no value yet: no affinity, so a later load's values are stored as they are
     return "TEXT"  # strings, dates, times, timestamps, decimals (exact digits), nested as JSON
 
 

@@ -427,9 +427,7 @@ class SQLiteWriter(Transactional):
     def _create(self, schema: pa.Schema) -> None:
         """The table for ``schema``; its key columns NOT NULL (the encoder rejects null keys)."""
         key = {c.lower() for c in self.config.primary_key}  # SQLite's names match in any case
-        cols = [
-            f"{quote(f.name)} {sqlite_type(f.type)}" + (" NOT NULL" if f.name.lower() in key else "") for f in schema
-        ]
+        cols = [_column_sql(f) + (" NOT NULL" if f.name.lower() in key else "") for f in schema]
         if self.config.primary_key:
             cols.append("PRIMARY KEY (" + ", ".join(quote(c) for c in self.config.primary_key) + ")")
         self._execute(f"CREATE TABLE {quote(self.table)} (" + ", ".join(cols) + ")")
@@ -451,7 +449,7 @@ class SQLiteWriter(Transactional):
                     column=name,
                 )
         for f in new_columns(self.table, self.columns, schema, alter=self.config.alter):
-            self._execute(f"ALTER TABLE {quote(self.table)} ADD COLUMN {quote(f.name)} {sqlite_type(f.type)}")
+            self._execute(f"ALTER TABLE {quote(self.table)} ADD COLUMN {_column_sql(f)}")
             self.columns.append(f.name)
 
     def _merge_sql(self, names: tuple[str, ...], source: str = f"temp.{STAGE_TABLE}") -> str:
@@ -612,3 +610,8 @@ class SQLiteWriter(Transactional):
 
 def _batches(part: pa.ipc.RecordBatchFileReader) -> Iterator[pa.RecordBatch]:
     return (part.get_batch(i) for i in range(part.num_record_batches))
+
+
+def _column_sql(f: pa.Field) -> str:
+    """A column's definition: its name and declared type (none for a column without values yet)."""
+    return f"{quote(f.name)} {sqlite_type(f.type)}".rstrip()

@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from loader import load
@@ -120,6 +121,20 @@ def test_bad_lines_are_rejected_with_line_numbers_and_the_rest_loads(tmp_path: P
     ]
     assert reject_lines(rejects_of(db))[0]["raw"] == raw[0]
     assert (report.rows_read, report.rows_written, report.rows_rejected) == (11, 4, 7)
+
+
+def test_a_key_only_null_in_the_whole_file_is_null(tmp_path: Path) -> None:
+    p = tmp_path / "n.jsonl"
+    p.write_text('{"id":1,"v":null}\n{"id":2}\n{"id":3,"v":null}\n')
+    with open_reader(str(p), source(p)) as r:
+        assert [f.type for f in r.schema] == [pa.int64(), pa.null()]
+        assert [row for c in r for row in c.batch.to_pylist()] == [
+            {"id": 1, "v": None},
+            {"id": 2, "v": None},
+            {"id": 3, "v": None},
+        ]
+    with open_reader(str(p), source(p, infer_rows=2)) as r:  # a value may come past the sample
+        assert [f.type for f in r.schema] == [pa.int64(), pa.string()]
 
 
 def test_a_float_that_would_round_later_is_rejected_not_coerced(tmp_path: Path) -> None:

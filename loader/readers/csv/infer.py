@@ -50,11 +50,12 @@ def sample_guesses(
     infer_rows: int,
     workers: int,
     na: Sequence[str],
-) -> Guesses:
-    """A guess for each column in ``need`` over the first ``infer_rows`` rows of ``blocks``."""
+) -> tuple[Guesses, bool]:
+    """A guess for each column in ``need`` over the first ``infer_rows`` rows of ``blocks``,
+    and whether those rows are all there are (the blocks ended first)."""
     guesses: Guesses = {n: TypeGuess(na=na) for n in need}
     if not need:
-        return guesses
+        return guesses, False
 
     def guess_blocks(items: list[Block]) -> tuple[pa.Table, Guesses]:
         tables = [parse(item[0])[0] for item in items]
@@ -79,8 +80,8 @@ def sample_guesses(
             rows += take
             del table
             if rows >= infer_rows:
-                break
-    return guesses
+                return guesses, False
+    return guesses, True
 
 
 def _grouped(blocks: Iterator[Block], size: list[int]) -> Iterator[list[Block]]:

@@ -18,6 +18,8 @@ import contextlib
 from collections.abc import Generator, Iterable, Iterator
 from typing import Any
 
+import pyarrow as pa
+
 from ... import kernels, storage
 from ...chunk import Chunk, Reject
 from ...prefetch import ordered_map
@@ -29,6 +31,7 @@ from ..base import (
     declared_types,
     dedupe_names,
     row_numbers,
+    spelled,
     split_chunk,
     strict_columns,
 )
@@ -61,7 +64,7 @@ class CSVReader(ReaderBase):
         self.raw_names = head.raw_names
         self._pending = head.pending  # read past the header, not yet cut into blocks
         self._kept = Kept(head.pending) if path == storage.STDIN else None  # standard input is read once
-        self.names = dedupe_names(self.raw_names)
+        self.names = spelled(dedupe_names(self.raw_names), self.types)
         self.block_bytes = block_bytes(config.block_size, len(self.names))
         if self.check_width is not None:
             self.check_width(len(self.names), path)
@@ -82,17 +85,22 @@ class CSVReader(ReaderBase):
 
     def _infer_schema(self) -> None:
         """Types from the first ``infer_rows`` rows; the load's settled types and
-        declared types win (those columns are not sampled)."""
+        declared types win (those columns are not sampled). A column with no value in a
+        sample that holds the whole file is ``null``: it has no say in any type (a file of
+        only a header says nothing of its columns)."""
         cfg = self.config
         need = [n for n in self.names if n not in self.declared and n not in self.types]
+        empty: dict[str, pa.DataType] = {}
         if need:
             with contextlib.closing(self._head_blocks()) as blocks:
-                self.guesses = sample_guesses(
+                self.guesses, whole = sample_guesses(
                     need, blocks, self.parser.parse, cfg.infer_rows, self.workers, cfg.na_values
                 )
+            if whole:
+                empty = {n: pa.null() for n, g in self.guesses.items() if g is not None and not g.filled}
         self.inferred: set[str] = set(need)
         self.strict = strict_columns(self.names, self.types, self.declared)
-        self.schema = schema_of(self.names, self.guesses, self.types, self.declared)
+        self.schema = schema_of(self.names, self.guesses, self.types | empty, self.declared)
         self.comma_columns: set[str] = set()
         if cfg.decimal_separator == ",":
             self._settle_decimal_commas()
