@@ -30,6 +30,7 @@ from .chunk import explain
 from .config import JobConfig, load_job, resolve
 from .errors import (
     EXIT_CONFIG,
+    EXIT_FAILED,
     EXIT_LOCKED,
     EXIT_USAGE,
     THEN_RESUME,
@@ -42,7 +43,9 @@ from .errors import (
 )
 from .files import remove_target
 from .lock import TargetLock
+from .logs import JsonLog
 from .memory import ReaderNeed, current_rss_mb, fit_memory, gc_paused, reader_need, report_sizes
+from .outputs import write_outputs
 from .paths import check_paths, lock_path
 from .prefetch import ordered_map, prefetch
 from .progress import Progress
@@ -168,7 +171,8 @@ class Pipeline:
             progress: draw the progress line on stderr.
             on_event: called as ``on_event(name, data)`` for ``start``, ``file``,
                 ``progress``, ``file_done``, ``part`` (engines: a worker finished a part)
-                and ``finish`` (see ``loader.logs``).
+                and ``finish`` (see ``loader.logs``). None: with ``run.log_format = "json"``,
+                these events as JSON lines on stderr, as ``loader run`` logs them; else none.
             allow_python: let the job's ``python`` stages import and run the code they name;
                 None: when ``LOADER_ALLOW_PYTHON=1``.
 
@@ -193,6 +197,8 @@ class Pipeline:
         self.allow_python, self.code_transforms = allow_python, bool(transforms)  # for engines' workers
         self.handle_signals = handle_signals
         self.progress = progress
+        if on_event is None and self.job.run.log_format == "json":
+            on_event = JsonLog(quiet=self.job.run.quiet).on_event  # the lines ``loader run`` logs
         self.on_event = on_event
         self.type_notes: dict[str, str] = {}  # column -> why its type was fixed before this run
 
@@ -404,7 +410,10 @@ class Pipeline:
     # --------------------------------------------------------------- run
 
     def run(self) -> RunReport:
-        """Load everything not loaded yet; returns the report (also on failure, via ``error.report``)."""
+        """Load everything not loaded yet; returns the report (also on failure, via ``error.report``).
+
+        The report and the metrics go where ``run.report`` and ``run.metrics_file`` say, after
+        a failure too, as ``loader run`` writes them (``loader.outputs``)."""
         report = self.report_class(
             job=self.job_name,
             sink=str(self.job.sink.type),
@@ -415,8 +424,23 @@ class Pipeline:
         report.start()
         try:
             self._run(report)
+        except BaseException as exc:
+            self._failed(report, exc)
+            raise
+        report.finish("ok")
+        self._emit("finish", report=report)
+        try:
+            write_outputs(self.job.run, report)
         except LoaderError as exc:
-            self._rewind(report)
+            exc.report = report  # the load is committed: its summary still stands
+            raise
+        return report
+
+    def _failed(self, report: RunReport, exc: BaseException) -> None:
+        """The report of a run that stopped on ``exc``: finished, attached to it as
+        ``exc.report``, announced, and written where ``run.report`` and ``run.metrics_file`` say."""
+        self._rewind(report)
+        if isinstance(exc, LoaderError):
             if exc.exit_code == EXIT_USAGE and self._committed(report):
                 # "nothing was written" is no longer true: committed work stays, and a rerun resumes
                 exc.exit_code = EXIT_CONFIG
@@ -426,23 +450,16 @@ class Pipeline:
                 RejectLimitError: "rejects_exceeded",
                 NothingLoadedError: "nothing_loaded",
             }.get(type(exc), "locked" if exc.exit_code == EXIT_LOCKED else "failed")
-            report.error = str(exc)
-            report.exit_code = exc.exit_code
-            report.finish(status)
-            exc.report = report
-            self._emit("finish", report=report)
-            raise
-        except BaseException as exc:
-            self._rewind(report)
-            report.error = f"{type(exc).__name__}: {exc}"
-            report.exit_code = 1
-            report.finish("failed")
-            exc.report = report  # type: ignore[attr-defined]  # any exception: the CLI still writes the report
-            self._emit("finish", report=report)
-            raise
-        report.finish("ok")
+            report.error, report.exit_code = str(exc), exc.exit_code
+        elif isinstance(exc, KeyboardInterrupt):  # SIGINT where no handler of ours stops at a batch boundary
+            stop = InterruptedLoad(signal.SIGINT)
+            status, report.error, report.exit_code = "interrupted", str(stop), stop.exit_code
+        else:
+            status, report.error, report.exit_code = "failed", f"{type(exc).__name__}: {exc}", EXIT_FAILED
+        report.finish(status)
+        exc.report = report  # type: ignore[attr-defined]  # any exception: the caller still has the report
         self._emit("finish", report=report)
-        return report
+        write_outputs(self.job.run, report)
 
     def _committed(self, report: RunReport) -> bool:
         """Whether the target holds a commit of this job: an earlier run's or this one's
