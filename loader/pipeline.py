@@ -116,20 +116,27 @@ class Plan:
 
 
 class _Signals:
-    """SIGTERM/SIGINT ask for a stop at the next batch boundary; a second one stops now."""
+    """SIGTERM/SIGINT ask for a stop at the next batch boundary; a second one stops now.
+    The request is this run's own (``stopping``): other runs, in other threads or that
+    handle no signals, neither see it nor clear it."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled and threading.current_thread() is threading.main_thread()
-        self.signum: int | None = None
+        self.request = stopping.Request()
         self._old: dict[int, Any] = {}
+        self._scope = stopping.scope(self.request if self.enabled else None)
+
+    @property
+    def signum(self) -> int | None:
+        return self.request.signum
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.signum is not None:
+        if self.request.signum is not None:
             raise InterruptedLoad(signum, "stopped at once by a second signal; committed work is kept")
-        self.signum = signum
-        stopping.request(signum)
+        self.request.signum = signum
 
     def __enter__(self) -> _Signals:
+        self._scope.__enter__()
         if self.enabled:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 self._old[sig] = signal.signal(sig, self._handle)
@@ -138,7 +145,7 @@ class _Signals:
     def __exit__(self, *exc: Any) -> None:
         for sig, old in self._old.items():
             signal.signal(sig, old)
-        stopping.request(None)
+        self._scope.__exit__(None, None, None)
 
 
 class Pipeline:
