@@ -525,7 +525,7 @@ class Pipeline:
             writer = stack.enter_context(self.sink.open_writer(job.sink, job.source.path, job.run))
             rejects = stack.enter_context(RejectFile(self.rejects_path, self.job_name, run.lock_wait))
             stopping.check()
-            stack.enter_context(gc_paused(release_at_once=run.max_memory is not None))
+            stack.enter_context(gc_paused())
             stack.callback(close_stages, self.stages)
             state, fresh = self._start_state(writer, rejects, report)
             plans = plan_files(files, state, run.on_change)
