@@ -216,3 +216,12 @@ def test_ctrl_c_during_a_library_load_reports_interrupted_with_130(tmp_path: Pat
         "stopped by SIGINT; committed work is kept",
     )
     assert json.loads((tmp_path / "r.json").read_text())["status"] == "interrupted"
+
+
+def test_every_error_loader_exports_is_in_the_api_reference() -> None:
+    errors = [
+        n for n in loader.__all__ if isinstance(getattr(loader, n), type) and issubclass(getattr(loader, n), Exception)
+    ]
+    assert loader.NothingLoadedError.exit_code == 4 and "NothingLoadedError" in errors
+    page = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    assert [n for n in errors if f"::: loader.{n}\n" not in page] == []
