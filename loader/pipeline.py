@@ -208,6 +208,7 @@ class Pipeline:
             on_event = JsonLog(quiet=self.job.run.quiet).on_event  # the lines ``loader run`` logs
         self.on_event = on_event
         self.type_notes: dict[str, str] = {}  # column -> why its type was fixed before this run
+        self._loop: _Loop | None = None  # the run loop while a run is under way
 
     @classmethod
     def from_config(
@@ -434,6 +435,8 @@ class Pipeline:
         except BaseException as exc:
             self._failed(report, exc)
             raise
+        finally:
+            self._loop = None  # it refers back to this pipeline: no cycle to keep its writer and state alive
         report.finish("ok")
         self._emit("finish", report=report)
         try:
@@ -501,7 +504,7 @@ class Pipeline:
             loop.ledger.rewind()
 
     def _run(self, report: RunReport) -> None:
-        self._loop: _Loop | None = None
+        self._loop = None
         job, run = self.job, self.job.run
         for stage in self.stages:  # a job file's code is imported now, before anything is written
             resolve = getattr(stage, "resolve", None)
@@ -650,7 +653,7 @@ class Pipeline:
         progress: Progress,
     ) -> _Loop:
         """The run loop over this pipeline's stages, events and type notes (a load's or a replay's)."""
-        self._loop = _Loop(
+        self._loop = loop = _Loop(
             self.job,
             writer,
             encoder,
@@ -665,7 +668,7 @@ class Pipeline:
             shrink_batches=self.sink.memory.batches_in_memory,
             encoder_thread=self.sink.encoder_thread,
         )
-        return self._loop
+        return loop
 
     def _check_loaded(self, report: RunReport, reasons: Counter[str]) -> None:
         """Rows were read and none written: committed as such, but not a success."""
