@@ -144,12 +144,14 @@ def load(
 
     Returns:
         The ``RunReport``: rows read, written, rejected and filtered, files, sizes used
-        (also written to ``run_options["report"]`` and ``["metrics_file"]`` when given).
+        (also written to ``run_options["report"]`` and ``["metrics_file"]`` when given,
+        after a failed load too, as the CLI writes them).
 
     Raises:
         ConfigError: An unknown option name (with a did-you-mean), a value of the wrong
             type, or options that do not fit together; nothing is written.
-        LoaderError: The load failed; committed work is kept and a rerun resumes it.
+        LoaderError: The load failed; committed work is kept and a rerun resumes it. The
+            error's ``report`` is the run's report.
     """
     from .pipeline import Pipeline  # pyarrow and the readers load on the first call
 
@@ -160,14 +162,7 @@ def load(
         run=_table(RunConfig, "run_options", run_options, {}),
     )
     job = resolve(job)
-    report = Pipeline(job, transforms=transforms).run()
-    if job.run.report:  # as the CLI writes them
-        report.write(job.run.report)
-    if job.run.metrics_file:
-        from .metrics import write_metrics
-
-        write_metrics(job.run.metrics_file, report)
-    return report
+    return Pipeline(job, transforms=transforms).run()
 
 
 __all__ = ["RunOptions", "SinkOptions", "SourceOptions", "load"]

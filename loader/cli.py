@@ -9,7 +9,6 @@ and a hint; ``--debug`` shows the traceback. Exit codes are in ``errors``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import functools
 import os
@@ -18,7 +17,7 @@ import sys
 import traceback
 import typing
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import __version__
@@ -32,9 +31,8 @@ from .config import (
     load_job,
     parse_value,
 )
-from .errors import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE, ConfigError, LoaderError
+from .errors import EXIT_FAILED, EXIT_OK, ConfigError, LoaderError
 from .logs import JsonLog
-from .metrics import write_metrics
 from .pipeline import Pipeline
 from .report import RunReport
 from .suggest import closest, did_you_mean
@@ -463,13 +461,11 @@ def parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Name
 
 
 class _Command:
-    """One command's run: the job, where its report and metrics go, how it logs."""
+    """One command's run: the job, and how it logs."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.debug = bool(getattr(args, "debug", False))
-        self.report_path: str | None = None
-        self.metrics_path: str | None = None
         self.quiet = False
         self.log = _early_log(args)
 
@@ -478,7 +474,7 @@ class _Command:
         if args.command == "inspect":
             return _inspect(args)
         job = job_for(args)
-        self.report_path, self.metrics_path, self.quiet = job.run.report, job.run.metrics_file, job.run.quiet
+        self.quiet = job.run.quiet
         self.log = log = JsonLog(quiet=self.quiet) if job.run.log_format == "json" else None
         pipeline = Pipeline(
             job,
@@ -494,43 +490,17 @@ class _Command:
             return EXIT_OK
         report = pipeline.replay(args.rejects_file) if args.command == "replay" else pipeline.run()
         if not self.quiet and log is None:
-            print(report.summary(), file=sys.stderr)  # the load is committed whatever happens to its files next
-        for key, path, write in (
-            ("run.report", self.report_path, report.write),
-            ("run.metrics_file", self.metrics_path, functools.partial(write_metrics, report=report)),
-        ):
-            if path:
-                _write_output(key, path, write)
+            print(report.summary(), file=sys.stderr)
         return EXIT_OK
 
     def failed(self, exc: Exception) -> int:
+        """The exit code of a command that raised ``exc``; ``Pipeline.run`` wrote its report and metrics."""
         code = exc.exit_code if isinstance(exc, LoaderError) else EXIT_FAILED
         report: RunReport | None = getattr(exc, "report", None)
-        # a usage error writes nothing (the report or metrics path may be the very mistake);
-        # one raised after a commit has exit 1 and a report like any failure
-        if report is not None and self.report_path and code != EXIT_USAGE:
-            with contextlib.suppress(OSError):
-                report.write(self.report_path)
-        # a run refused by the lock leaves the metrics file to the run that holds the lock
-        if report is not None and self.metrics_path and code not in (EXIT_LOCKED, EXIT_USAGE):
-            with contextlib.suppress(OSError):
-                write_metrics(self.metrics_path, report)
         if report is not None and report.rows_read and not self.quiet and self.log is None:
             print(report.summary(), file=sys.stderr)  # what was committed before the stop
         _fail(exc, code, self.debug, self.log)
         return code
-
-
-def _write_output(key: str, path: str, write: Callable[[str], None]) -> None:
-    """A file a finished load writes (its report, its metrics); a path the OS refuses is the
-    user's to fix, said in one line: the rows are committed, and a rerun writes the file."""
-    try:
-        write(path)
-    except OSError as exc:
-        raise LoaderError(
-            f"{key}: cannot write {path}: {exc.strerror or exc}",
-            hint="the load is committed; fix the path or its permissions, and a rerun writes it",
-        ) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,6 +13,7 @@ import dataclasses
 import gc
 import math
 import os
+import threading
 from collections.abc import Iterator
 
 import pyarrow as pa
@@ -26,41 +27,66 @@ from .sinks.base import FLOOR_MARGIN_MB
 
 
 @contextlib.contextmanager
-def gc_paused(*, release_at_once: bool = False) -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """No full collections during bulk work: chunks make no reference cycles,
     and the collector would otherwise walk every live object again and again.
-    Young-generation collections still run at each commit.
+    Young-generation collections still run at each commit (they walk only the young).
 
     Arrow allocates from jemalloc meanwhile (unless ARROW_DEFAULT_MEMORY_POOL
     chooses): pyarrow's default, mimalloc, kept more resident for the
     same work in measurements (per-thread caches), and peak RSS is a target.
-    ``release_at_once`` (under ``run.max_memory``) has jemalloc return freed
-    pages immediately instead of after its decay: in arenas made from here on,
-    so not in the one arena the ``loader`` command asks for (bench/NOTES.md)."""
-    was = gc.isenabled()
-    # No collection first: after the imports it found nothing, and a library
-    # user's process may hold millions of objects for it to walk.
-    gc.freeze()
-    gc.disable()
-    pool = pa.default_memory_pool()
-    if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
-        with contextlib.suppress(NotImplementedError):
-            pa.set_memory_pool(pa.jemalloc_memory_pool())
-    decay = release_at_once and pa.default_memory_pool().backend_name == "jemalloc"
-    if decay:
-        pa.jemalloc_set_decay_ms(0)
+
+    Both are the process's, so a library call borrows them: the first of any number of
+    loads at once (threads, or a load inside a load) takes note of the collector and the
+    pool, and the last to end sets them back. Frozen objects stay frozen (nothing here
+    freezes or thaws), and jemalloc's own settings are left alone."""
+    _borrow()
     try:
         yield
     finally:
-        if decay:
-            pa.jemalloc_set_decay_ms(JEMALLOC_DECAY_MS)
-        pa.set_memory_pool(pool)
-        gc.unfreeze()
-        if was:
+        _give_back()
+
+
+class _Borrowed:
+    """The process state that loads running now changed, as it was before the first."""
+
+    lock = threading.Lock()
+    loads = 0
+    gc_enabled = False
+    pool: pa.MemoryPool | None = None  # the pool to set back; None: the loads did not switch it
+    ours = ""  # the backend the loads switched to
+
+
+def _borrow() -> None:
+    with _Borrowed.lock:
+        _Borrowed.loads += 1
+        if _Borrowed.loads > 1:
+            return
+        _Borrowed.gc_enabled = gc.isenabled()
+        # No collection first: after the imports it finds nothing, and a library
+        # user's process may hold millions of objects for it to walk.
+        gc.disable()
+        _Borrowed.pool = None
+        if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
+            with contextlib.suppress(NotImplementedError):
+                jemalloc = pa.jemalloc_memory_pool()
+                if pa.default_memory_pool().backend_name != jemalloc.backend_name:
+                    _Borrowed.pool = pa.default_memory_pool()
+                    _Borrowed.ours = jemalloc.backend_name
+                    pa.set_memory_pool(jemalloc)
+
+
+def _give_back() -> None:
+    with _Borrowed.lock:
+        _Borrowed.loads -= 1
+        if _Borrowed.loads:
+            return
+        # a pool the host chose meanwhile is its own to keep
+        if _Borrowed.pool is not None and pa.default_memory_pool().backend_name == _Borrowed.ours:
+            pa.set_memory_pool(_Borrowed.pool)
+        _Borrowed.pool = None
+        if _Borrowed.gc_enabled:
             gc.enable()
-
-
-JEMALLOC_DECAY_MS = 1000  # Arrow's own setting for its jemalloc
 
 
 # What the Parquet floors hold of the reader's memory: ``parquet_pages.file_layout`` of

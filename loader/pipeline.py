@@ -30,6 +30,7 @@ from .chunk import explain
 from .config import JobConfig, load_job, resolve
 from .errors import (
     EXIT_CONFIG,
+    EXIT_FAILED,
     EXIT_LOCKED,
     EXIT_USAGE,
     THEN_RESUME,
@@ -42,7 +43,9 @@ from .errors import (
 )
 from .files import remove_target
 from .lock import TargetLock
+from .logs import JsonLog
 from .memory import ReaderNeed, current_rss_mb, fit_memory, gc_paused, reader_need, report_sizes
+from .outputs import write_outputs
 from .paths import check_paths, lock_path
 from .prefetch import ordered_map, prefetch
 from .progress import Progress
@@ -113,20 +116,27 @@ class Plan:
 
 
 class _Signals:
-    """SIGTERM/SIGINT ask for a stop at the next batch boundary; a second one stops now."""
+    """SIGTERM/SIGINT ask for a stop at the next batch boundary; a second one stops now.
+    The request is this run's own (``stopping``): other runs, in other threads or that
+    handle no signals, neither see it nor clear it."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled and threading.current_thread() is threading.main_thread()
-        self.signum: int | None = None
+        self.request = stopping.Request()
         self._old: dict[int, Any] = {}
+        self._scope = stopping.scope(self.request if self.enabled else None)
+
+    @property
+    def signum(self) -> int | None:
+        return self.request.signum
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.signum is not None:
+        if self.request.signum is not None:
             raise InterruptedLoad(signum, "stopped at once by a second signal; committed work is kept")
-        self.signum = signum
-        stopping.request(signum)
+        self.request.signum = signum
 
     def __enter__(self) -> _Signals:
+        self._scope.__enter__()
         if self.enabled:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 self._old[sig] = signal.signal(sig, self._handle)
@@ -135,7 +145,7 @@ class _Signals:
     def __exit__(self, *exc: Any) -> None:
         for sig, old in self._old.items():
             signal.signal(sig, old)
-        stopping.request(None)
+        self._scope.__exit__(None, None, None)
 
 
 class Pipeline:
@@ -168,7 +178,8 @@ class Pipeline:
             progress: draw the progress line on stderr.
             on_event: called as ``on_event(name, data)`` for ``start``, ``file``,
                 ``progress``, ``file_done``, ``part`` (engines: a worker finished a part)
-                and ``finish`` (see ``loader.logs``).
+                and ``finish`` (see ``loader.logs``). None: with ``run.log_format = "json"``,
+                these events as JSON lines on stderr, as ``loader run`` logs them; else none.
             allow_python: let the job's ``python`` stages import and run the code they name;
                 None: when ``LOADER_ALLOW_PYTHON=1``.
 
@@ -193,8 +204,11 @@ class Pipeline:
         self.allow_python, self.code_transforms = allow_python, bool(transforms)  # for engines' workers
         self.handle_signals = handle_signals
         self.progress = progress
+        if on_event is None and self.job.run.log_format == "json":
+            on_event = JsonLog(quiet=self.job.run.quiet).on_event  # the lines ``loader run`` logs
         self.on_event = on_event
         self.type_notes: dict[str, str] = {}  # column -> why its type was fixed before this run
+        self._loop: _Loop | None = None  # the run loop while a run is under way
 
     @classmethod
     def from_config(
@@ -411,7 +425,10 @@ class Pipeline:
     # --------------------------------------------------------------- run
 
     def run(self) -> RunReport:
-        """Load everything not loaded yet; returns the report (also on failure, via ``error.report``)."""
+        """Load everything not loaded yet; returns the report (also on failure, via ``error.report``).
+
+        The report and the metrics go where ``run.report`` and ``run.metrics_file`` say, after
+        a failure too, as ``loader run`` writes them (``loader.outputs``)."""
         report = self.report_class(
             job=self.job_name,
             sink=str(self.job.sink.type),
@@ -422,8 +439,25 @@ class Pipeline:
         report.start()
         try:
             self._run(report)
+        except BaseException as exc:
+            self._failed(report, exc)
+            raise
+        finally:
+            self._loop = None  # it refers back to this pipeline: no cycle to keep its writer and state alive
+        report.finish("ok")
+        self._emit("finish", report=report)
+        try:
+            write_outputs(self.job.run, report)
         except LoaderError as exc:
-            self._rewind(report)
+            exc.report = report  # the load is committed: its summary still stands
+            raise
+        return report
+
+    def _failed(self, report: RunReport, exc: BaseException) -> None:
+        """The report of a run that stopped on ``exc``: finished, attached to it as
+        ``exc.report``, announced, and written where ``run.report`` and ``run.metrics_file`` say."""
+        self._rewind(report)
+        if isinstance(exc, LoaderError):
             if exc.exit_code == EXIT_USAGE and self._committed(report):
                 # "nothing was written" is no longer true: committed work stays, and a rerun resumes
                 exc.exit_code = EXIT_CONFIG
@@ -433,23 +467,16 @@ class Pipeline:
                 RejectLimitError: "rejects_exceeded",
                 NothingLoadedError: "nothing_loaded",
             }.get(type(exc), "locked" if exc.exit_code == EXIT_LOCKED else "failed")
-            report.error = str(exc)
-            report.exit_code = exc.exit_code
-            report.finish(status)
-            exc.report = report
-            self._emit("finish", report=report)
-            raise
-        except BaseException as exc:
-            self._rewind(report)
-            report.error = f"{type(exc).__name__}: {exc}"
-            report.exit_code = 1
-            report.finish("failed")
-            exc.report = report  # type: ignore[attr-defined]  # any exception: the CLI still writes the report
-            self._emit("finish", report=report)
-            raise
-        report.finish("ok")
+            report.error, report.exit_code = str(exc), exc.exit_code
+        elif isinstance(exc, KeyboardInterrupt):  # SIGINT where no handler of ours stops at a batch boundary
+            stop = InterruptedLoad(signal.SIGINT)
+            status, report.error, report.exit_code = "interrupted", str(stop), stop.exit_code
+        else:
+            status, report.error, report.exit_code = "failed", f"{type(exc).__name__}: {exc}", EXIT_FAILED
+        report.finish(status)
+        exc.report = report  # type: ignore[attr-defined]  # any exception: the caller still has the report
         self._emit("finish", report=report)
-        return report
+        write_outputs(self.job.run, report)
 
     def _committed(self, report: RunReport) -> bool:
         """Whether the target holds a commit of this job: an earlier run's or this one's
@@ -484,7 +511,7 @@ class Pipeline:
             loop.ledger.rewind()
 
     def _run(self, report: RunReport) -> None:
-        self._loop: _Loop | None = None
+        self._loop = None
         job, run = self.job, self.job.run
         for stage in self.stages:  # a job file's code is imported now, before anything is written
             resolve = getattr(stage, "resolve", None)
@@ -508,7 +535,7 @@ class Pipeline:
             writer = stack.enter_context(self.sink.open_writer(job.sink, job.source.path, job.run))
             rejects = stack.enter_context(RejectFile(self.rejects_path, self.job_name, run.lock_wait))
             stopping.check()
-            stack.enter_context(gc_paused(release_at_once=run.max_memory is not None))
+            stack.enter_context(gc_paused())
             stack.callback(close_stages, self.stages)
             state, fresh = self._start_state(writer, rejects, report)
             plans = plan_files(files, state, run.on_change)
@@ -633,7 +660,7 @@ class Pipeline:
         progress: Progress,
     ) -> _Loop:
         """The run loop over this pipeline's stages, events and type notes (a load's or a replay's)."""
-        self._loop = _Loop(
+        self._loop = loop = _Loop(
             self.job,
             writer,
             encoder,
@@ -648,7 +675,7 @@ class Pipeline:
             shrink_batches=self.sink.memory.batches_in_memory,
             encoder_thread=self.sink.encoder_thread,
         )
-        return self._loop
+        return loop
 
     def _check_loaded(self, report: RunReport, reasons: Counter[str]) -> None:
         """Rows were read and none written: committed as such, but not a success."""

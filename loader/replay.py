@@ -653,7 +653,7 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
         rejects = stack.enter_context(RejectFile(p.rejects_path, p.job_name, run.lock_wait))
         signals = stack.enter_context(_Signals(p.handle_signals))
         progress = stack.enter_context(Progress(0, enabled=False))
-        stack.enter_context(gc_paused(release_at_once=run.max_memory is not None))
+        stack.enter_context(gc_paused())
         stack.callback(close_stages, p.stages)
         found = writer.read_state(p.job_name)
         state = JobState.parse(found)

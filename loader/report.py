@@ -31,57 +31,106 @@ def peak_rss_mb() -> float:
 
 @dataclass
 class FileReport:
+    """One input file of a run, in ``RunReport.files``."""
+
     path: str
-    status: str = (
-        "loaded"  # loaded | resumed | skipped | changed-skipped | changed | incomplete (the run stopped in it)
-    )
+    """The file, as the job names it."""
+    status: str = "loaded"
+    """``loaded``, ``resumed`` (an earlier run loaded part of it), ``skipped`` (loaded before),
+    ``changed-skipped`` (changed since loaded; ``run.on_change = "skip"``), ``changed`` (the
+    run stopped on it) or ``incomplete`` (the run stopped in it)."""
     rows_read: int = 0
+    """Rows read from it by this run."""
     rows_written: int = 0
+    """Rows of it this run wrote to the target."""
     rows_rejected: int = 0
+    """Rows of it sent to the reject file."""
     rows_filtered: int = 0
-    dialect: dict[str, Any] | None = None  # a CSV file's delimiter, quote and header, and which were detected
+    """Rows of it dropped by filter stages."""
+    dialect: dict[str, Any] | None = None
+    """A CSV file's delimiter, quote and header, and which of them were detected."""
     rows_ignored: int = 0
-    rows_kept: int | None = None  # changed-skipped: rows an earlier run committed from it, left in place
+    """Rows of it skipped by ``mode = "ignore"`` because their key was already there."""
+    rows_kept: int | None = None
+    """``changed-skipped``: the rows an earlier run committed from it, left in place."""
 
 
 @dataclass
 class RunReport:
-    status: str = "running"  # ok | memory_exceeded | failed | interrupted | rejects_exceeded | locked | planned
+    """What a run did: returned by ``Pipeline.run()`` and ``load()``, attached to a failed
+    run's error as ``error.report``, and written as JSON to ``run.report``. The counts say
+    what is committed: after a failure, rows of the batch rolled back are not in them."""
+
+    status: str = "running"
+    """How the run ended: ``ok``, ``memory_exceeded`` (everything loaded, but the peak went
+    past ``run.max_memory``), ``failed``, ``interrupted`` (a signal, Ctrl-C),
+    ``rejects_exceeded``, ``nothing_loaded``, ``locked`` (another run holds the target)."""
     job: str = ""
+    """The job's name (``run.job``, or one made from the table or key template)."""
     sink: str = ""
+    """``sqlite`` or ``leveldb``."""
     target: str = ""
+    """The database's path."""
     table: str | None = None
+    """SQLite: the table loaded."""
     rows_read: int = 0
+    """Rows read from the input; ``rows_read = rows_written + rows_rejected + rows_filtered + rows_ignored``."""
     rows_written: int = 0
+    """Rows written to the target."""
     rows_rejected: int = 0
+    """Rows sent to the reject file (``rejects_path``) with their reasons."""
     rows_filtered: int = 0
-    # mode ignore: rows whose key was already there; rows_read = written + rejected + filtered + ignored
+    """Rows dropped by filter stages."""
     rows_ignored: int = 0
+    """``mode = "ignore"``: rows skipped because their key was already there."""
     files: list[FileReport] = field(default_factory=list)
+    """Each input file: its status and counts (``FileReport``)."""
     files_loaded: int = 0
-    files_skipped: int = 0  # already loaded
-    files_changed: int = 0  # changed since loaded, skipped by on_change = "skip"
+    """Files loaded, or resumed, by this run."""
+    files_skipped: int = 0
+    """Files skipped because an earlier run loaded them."""
+    files_changed: int = 0
+    """Files changed since they were loaded (skipped with ``run.on_change = "skip"``)."""
     resumed: bool = False
+    """Whether the run went on from an earlier run's checkpoint."""
     rejects_path: str | None = None
+    """The reject file."""
     started_at: str = ""
+    """When the run started (ISO-8601, UTC)."""
     finished_at: str = ""
+    """When the run ended (ISO-8601, UTC)."""
     elapsed_s: float = 0.0
+    """Seconds from start to end."""
     rows_per_s: float = 0.0
+    """``rows_read`` per second."""
     peak_rss_mb: float = 0.0
-    max_memory_mb: float | None = None  # run.max_memory, when set
-    memory_exceeded: bool = False  # a peak went past run.max_memory (status memory_exceeded when the load succeeded)
-    # the highest peak of a local worker or of a merge process (each held to the ceiling)
+    """Peak resident memory of this process, in MB."""
+    max_memory_mb: float | None = None
+    """``run.max_memory`` in MB, when set."""
+    memory_exceeded: bool = False
+    """A peak (this process's or a worker's) went past ``run.max_memory``."""
     worker_peak_rss_mb: float | None = None
-    chunk_size: int = 0  # the sizes the run used (after fitting them under max_memory)
+    """The highest peak of a local worker or a merge process, in MB (each held to the ceiling)."""
+    chunk_size: int = 0
+    """Rows per chunk the run used (after fitting the sizes under ``run.max_memory``)."""
     batch_size: int = 0
-    sizes: dict[str, int] = field(default_factory=dict)  # the other sizes memory depends on (CSV block, LevelDB's)
-    workers: int = 1  # threads that parsed CSV blocks (engines: parts run at once)
+    """Rows per commit the run used."""
+    sizes: dict[str, int] = field(default_factory=dict)
+    """The other sizes memory depends on (the CSV block, read-ahead, LevelDB's buffers)."""
+    workers: int = 1
+    """Threads that parsed CSV blocks (engines: parts run at once)."""
     engine: str = "threads"
-    worker_start: str | None = None  # engines: "forked" or "spawned" local workers, "remote" a cluster's
-    parts: list[dict[str, Any]] = field(default_factory=list)  # engines: each part's counts, worker and seconds
+    """``run.engine``: ``threads``, ``processes`` or ``dask``."""
+    worker_start: str | None = None
+    """Engines: ``forked`` or ``spawned`` local workers, ``remote`` a cluster's."""
+    parts: list[dict[str, Any]] = field(default_factory=list)
+    """Engines: each part's counts, worker and seconds."""
     parts_seconds: float = 0.0
+    """Engines: seconds the parts took, added up."""
     error: str | None = None
+    """A failed run's error, as one line."""
     exit_code: int = 0
+    """The exit code ``loader`` exits with for this run (docs/reliability.md)."""
     _t0: float = field(default=0.0, repr=False)
 
     def start(self) -> None:

@@ -5,17 +5,22 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
+import json
+import os
+import signal
+import time
 import typing
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 import loader
 from loader import JobConfig, Pipeline, RunConfig, SinkConfig, SourceConfig, load
 from loader.api import RunOptions, SinkOptions, SourceOptions
 from loader.config import SECTIONS, job_from_dict, resolve
-from loader.errors import ConfigError
+from loader.errors import ConfigError, LoaderError, SourceChangedError
 from tests.conftest import sqlite_rows
 from tests.reliability_util import cli
 
@@ -118,3 +123,105 @@ def test_an_option_load_takes_as_an_argument_says_so(tmp_path: Path, options: di
         load(src, tmp_path / "x.db", **options)
     assert str(info.value) == message
     assert not (tmp_path / "x.db").exists()
+
+
+def _last_run(metrics: Path) -> tuple[str, str]:
+    """The exit code and last-success time a metrics file gives for job ``table:t``."""
+    lines = dict(line.rsplit(" ", 1) for line in metrics.read_text().splitlines() if not line.startswith("#"))
+    return lines['loader_last_run_exit_code{job="table:t"}'], lines[
+        'loader_last_success_timestamp_seconds{job="table:t"}'
+    ]
+
+
+def test_a_failed_load_writes_its_report_and_metrics_as_the_cli_does(tmp_path: Path) -> None:
+    src = tmp_path / "ok.csv"
+    src.write_text("id,v\n1,a\n")
+    outputs: RunOptions = {"report": tmp_path / "r.json", "metrics_file": tmp_path / "m.prom"}
+    load(src, tmp_path / "rp.db", table="t", run_options=outputs)
+    succeeded = _last_run(tmp_path / "m.prom")[1]
+    with src.open("a") as fh:
+        fh.write("3,c\n")
+    with pytest.raises(SourceChangedError) as info:
+        load(src, tmp_path / "rp.db", table="t", run_options=outputs)
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert (report["status"], report["exit_code"], report["files_changed"]) == ("failed", 65, 1)
+    assert info.value.report is not None and report == info.value.report.to_dict()
+    assert _last_run(tmp_path / "m.prom") == ("65", succeeded)  # the last success is kept
+
+
+def test_pipeline_run_and_from_config_write_report_and_metrics(tmp_path: Path) -> None:
+    src = tmp_path / "a.csv"
+    src.write_text("id,v\n1,a\n2,b\n")
+    job = JobConfig(
+        source=SourceConfig(path=[str(src)]),
+        sink=SinkConfig(path=str(tmp_path / "a.db"), table="t"),
+        run=RunConfig(report=str(tmp_path / "r.json"), metrics_file=str(tmp_path / "m.prom")),
+    )
+    Pipeline(job).run()
+    assert json.loads((tmp_path / "r.json").read_text())["rows_written"] == 2
+    assert _last_run(tmp_path / "m.prom")[0] == "0"
+    # a job file, as `loader run` reads it: its report and metrics paths relative to it
+    (tmp_path / "job.toml").write_text(
+        '[source]\npath = "a.csv"\n[sink]\npath = "b.db"\ntable = "t"\n[run]\nreport = "job.json"\nmetrics_file = "job.prom"\n'
+    )
+    Pipeline.from_config(tmp_path / "job.toml", env={}).run()
+    assert json.loads((tmp_path / "job.json").read_text())["rows_written"] == 2
+    with src.open("a") as fh:
+        fh.write("3,c\n")
+    with pytest.raises(SourceChangedError):
+        Pipeline.from_config(tmp_path / "job.toml", env={}).run()
+    report = json.loads((tmp_path / "job.json").read_text())
+    assert (report["status"], report["exit_code"]) == ("failed", 65)
+    assert _last_run(tmp_path / "job.prom")[0] == "65"
+
+
+def test_a_report_path_the_os_refuses_after_a_library_load_names_it(tmp_path: Path, data_dir: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(LoaderError) as info:
+        load(data_dir / "small.csv", tmp_path / "a.db", run_options={"report": tmp_path / "file" / "r.json"})
+    assert str(info.value) == f"run.report: cannot write {tmp_path / 'file' / 'r.json'}: File exists"
+    assert info.value.report is not None and info.value.report.rows_written == 2  # committed
+    assert sqlite_rows(tmp_path / "a.db", "SELECT count(*) FROM small") == [(2,)]
+
+
+def test_log_format_json_logs_the_runs_events_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "a.csv").write_text("id\n1\n2\n")
+    (tmp_path / "job.toml").write_text('[source]\npath = "a.csv"\n[sink]\npath = "a.db"\n[run]\nlog_format = "json"\n')
+    Pipeline.from_config(tmp_path / "job.toml", env={}).run()
+    events = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [e["event"] for e in events] == ["start", "file", "file_done", "finish"]
+    assert (events[-1]["status"], events[-1]["rows_written"], events[-1]["exit_class"]) == ("ok", 2, "ok")
+    seen: list[str] = []  # the caller's own listener takes the events instead
+    Pipeline.from_config(tmp_path / "job.toml", env={}, on_event=lambda name, data: seen.append(name)).run()
+    assert capsys.readouterr().err == "" and seen[-1] == "finish"
+    load(tmp_path / "a.csv", tmp_path / "b.db")  # text: a library call prints nothing
+    assert capsys.readouterr().err == ""
+
+
+def test_ctrl_c_during_a_library_load_reports_interrupted_with_130(tmp_path: Path) -> None:
+    src = tmp_path / "a.csv"
+    src.write_text("id\n" + "".join(f"{i}\n" for i in range(5000)))
+
+    def ctrl_c(batch: pa.RecordBatch) -> pa.RecordBatch:  # runs on the read-ahead thread
+        os.kill(os.getpid(), signal.SIGINT)  # Python's own handler: KeyboardInterrupt in the main thread
+        time.sleep(0.5)
+        return batch
+
+    with pytest.raises(KeyboardInterrupt) as info:
+        load(src, tmp_path / "a.db", transforms=[ctrl_c], run_options={"report": tmp_path / "r.json"})
+    report = info.value.report  # type: ignore[attr-defined]
+    assert (report.status, report.exit_code, report.error) == (
+        "interrupted",
+        130,
+        "stopped by SIGINT; committed work is kept",
+    )
+    assert json.loads((tmp_path / "r.json").read_text())["status"] == "interrupted"
+
+
+def test_every_error_loader_exports_is_in_the_api_reference() -> None:
+    errors = [
+        n for n in loader.__all__ if isinstance(getattr(loader, n), type) and issubclass(getattr(loader, n), Exception)
+    ]
+    assert loader.NothingLoadedError.exit_code == 4 and "NothingLoadedError" in errors
+    page = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    assert [n for n in errors if f"::: loader.{n}\n" not in page] == []

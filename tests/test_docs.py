@@ -41,6 +41,8 @@ def test_site_builds_strict(tmp_path: Path) -> None:
     for name in ("load", "Pipeline", "RunReport", "SourceConfig", "SinkConfig", "RunConfig", "ConfigError"):
         assert f'id="loader.{name}"' in api, name  # rendered from the docstrings by mkdocstrings
     assert "rows_written" in api
+    assert "Rows written to the target." in api  # RunReport's fields, described
+    assert 'id="loader.NothingLoadedError"' in api
     assert 'id="loader.Pipeline.from_config"' in api  # documented by its docstring
     # Google-style sections are rendered as parameter tables, not run-on text
     assert "Args:" not in api

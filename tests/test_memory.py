@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import os
@@ -9,6 +10,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from loader.report import RunReport, peak_rss_mb
+from tests.conftest import sqlite_rows
 from tests.reliability_util import cli
 
 ROOT = Path(__file__).parents[1]
@@ -440,3 +443,75 @@ def test_a_wide_csv_file_gets_the_ceiling_its_columns_need(tmp_path: Path) -> No
         src, tmp_path / "t.db", 86, r"(\d+) MB for the 200 columns of (.+)", 3000
     )
     assert path == str(src) and lowest == 86 + int(columns_mb) and int(columns_mb) >= 5
+
+
+def test_a_library_load_leaves_the_hosts_frozen_objects_frozen(tmp_path: Path) -> None:
+    src = tmp_path / "a.csv"
+    src.write_text("id\n1\n2\n")
+    probe = (
+        "import gc, sys, pyarrow as pa, loader\n"
+        "kept = [object()]\n"
+        "gc.freeze()\n"
+        "loader.load(sys.argv[1], sys.argv[2])\n"
+        "thawed = any(o is kept for o in gc.get_objects())  # the collector's generations, not the frozen\n"
+        "print(gc.get_freeze_count() > 0, thawed, gc.isenabled(), pa.default_memory_pool().backend_name)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(src), str(tmp_path / "a.db")], capture_output=True, text=True, env=env
+    )
+    assert out.stdout.split() == ["True", "False", "True", "mimalloc"], out.stderr
+
+
+def test_loads_at_once_leave_the_collector_and_the_pool_as_they_found_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first load in switches the pool and the second fails; the first ends first."""
+    from loader import TransformError, load
+
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    decays: list[int] = []
+    monkeypatch.setattr(pa, "jemalloc_set_decay_ms", decays.append)  # the host's jemalloc settings stay
+    src = tmp_path / "a.csv"
+    src.write_text("id\n1\n2\n")
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    raised: list[BaseException] = []
+
+    def first_stage(batch: pa.RecordBatch) -> pa.RecordBatch:
+        first_in.set()
+        assert second_in.wait(10)
+        return batch
+
+    def second_stage(batch: pa.RecordBatch) -> pa.RecordBatch:
+        second_in.set()
+        assert first_out.wait(10)
+        raise ValueError("no")
+
+    def first() -> None:
+        try:
+            load(src, tmp_path / "a.db", transforms=[first_stage], run_options={"max_memory": "200MB"})
+        finally:
+            first_out.set()
+
+    def second() -> None:
+        try:
+            load(src, tmp_path / "b.db", transforms=[second_stage])
+        except TransformError as exc:
+            raised.append(exc)
+
+    host_pool = pa.default_memory_pool()
+    pa.set_memory_pool(pa.mimalloc_memory_pool())
+    try:
+        assert gc.isenabled()
+        threads = [threading.Thread(target=first), threading.Thread(target=second)]
+        threads[0].start()
+        assert first_in.wait(10)
+        threads[1].start()
+        for t in threads:
+            t.join()
+        assert (pa.default_memory_pool().backend_name, gc.isenabled(), decays) == ("mimalloc", True, [])
+    finally:
+        pa.set_memory_pool(host_pool)
+        gc.enable()
+    assert len(raised) == 1
+    assert sqlite_rows(tmp_path / "a.db", "SELECT count(*) FROM a") == [(2,)]

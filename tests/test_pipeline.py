@@ -551,3 +551,29 @@ def test_a_config_error_after_a_commit_says_then_rerun_once(hint: str | None, sa
     from loader.pipeline import _then_resume
 
     assert _then_resume(hint) == said
+
+
+def test_a_load_that_fails_midway_leaves_no_reference_cycles(tmp_path: Path) -> None:
+    """Nothing of a failed load waits for a full collection: not its reader's unread bytes,
+    not its writer (the host's collector may run rarely, or not at all)."""
+    src = tmp_path / "a.csv"
+    src.write_text("id,name\n" + "".join(f"{i},name{i}\n" for i in range(20_000)))
+
+    def boom(batch: pa.RecordBatch) -> pa.RecordBatch:
+        raise ValueError("no")
+
+    def failed_load() -> None:
+        with pytest.raises(TransformError):
+            load(src, tmp_path / "a.db", transforms=[boom], run_options={"chunk_size": 1000})
+
+    failed_load()  # first imports and caches
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        failed_load()
+        gc.collect()
+        cyclic = sorted({type(o).__name__ for o in gc.garbage if type(o).__module__.startswith("loader")})
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert cyclic == []

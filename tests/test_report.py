@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import ast
+import dataclasses
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from loader.report import RunReport, peak_rss_mb
+from loader.config import field_docs
+from loader.report import FileReport, RunReport, peak_rss_mb
 
 ROOT = Path(__file__).parents[1]
 
@@ -53,3 +56,13 @@ def test_write_creates_the_directory_and_leaves_no_temp_file(tmp_path: Path) -> 
     r.write(str(path))
     assert json.loads(path.read_text())["status"] == "ok"
     assert os.listdir(path.parent) == ["report.json"]
+
+
+def test_every_report_field_has_a_docstring() -> None:
+    """The API reference (``::: loader.RunReport``) shows each field with its description."""
+    tree = ast.parse((ROOT / "loader" / "report.py").read_text(encoding="utf-8"))
+    for cls in (RunReport, FileReport):
+        docs = field_docs(cls, tree)
+        assert [f.name for f in dataclasses.fields(cls) if f.repr and f.name not in docs] == [], cls.__name__
+    assert (RunReport.__doc__ or "").startswith("What a run did: returned by ``Pipeline.run()``")
+    assert field_docs(RunReport, tree)["rows_written"] == "Rows written to the target."

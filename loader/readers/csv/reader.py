@@ -15,7 +15,8 @@ of failing the load or being changed.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Generator, Iterable, Iterator
+import functools
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -71,15 +72,14 @@ class CSVReader(ReaderBase):
         self.declared = declared_types(config, self.names, path)
         if self.part is not None:
             parts.check(self)
-        self.cutter = Cutter(self.quote, self.escape, self.max_row_bytes, self.block_bytes, self._csv_rows)
+        # not a bound method: a reader in a reference cycle would hold its unread bytes until a full collection
+        rows = functools.partial(csv_rows, self.dialect, config.escape_char)
+        self.cutter = Cutter(self.quote, self.escape, self.max_row_bytes, self.block_bytes, rows)
         self.parser = BlockParser(path, config, self.dialect, self.names, self.block_bytes)
         self._infer_schema()
         self.conversion = Conversion(
             self.schema, self.strict, self.comma_columns, config.encoding, tuple(config.na_values)
         )
-
-    def _csv_rows(self, lines: Iterable[str], strict: bool = False) -> Iterator[list[str]]:
-        return csv_rows(self.dialect, self.config.escape_char, lines, strict)
 
     # ----------------------------------------------------------- inference
 

@@ -1,0 +1,47 @@
+"""The files a run leaves besides its target: the report (``run.report``) and the metrics
+(``run.metrics_file``). ``Pipeline.run`` writes them at the end of every run, for the CLI
+and the Python API alike (``load()``, ``Pipeline(...).run()``, ``Pipeline.from_config``)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+from .config import RunConfig
+from .errors import EXIT_LOCKED, EXIT_OK, EXIT_USAGE, LoaderError
+from .metrics import write_metrics
+from .report import RunReport
+
+
+def write_outputs(run: RunConfig, report: RunReport) -> None:
+    """The report and the metrics of a finished run (``report.exit_code`` says how it ended).
+
+    After a success, a path the OS refuses is a ``LoaderError`` naming it. After a failure
+    they are written as far as the OS lets (the run's own error is the one to raise), except
+    that a usage error writes neither (the report or metrics path may be the very mistake)
+    and a run refused by the lock leaves the metrics to the run that holds it."""
+    code = report.exit_code
+    if code == EXIT_OK:
+        if run.report:
+            _write("run.report", run.report, report.write)
+        if run.metrics_file:
+            _write("run.metrics_file", run.metrics_file, lambda path: write_metrics(path, report))
+        return
+    if run.report and code != EXIT_USAGE:
+        with contextlib.suppress(OSError):
+            report.write(run.report)
+    if run.metrics_file and code not in (EXIT_LOCKED, EXIT_USAGE):
+        with contextlib.suppress(OSError):
+            write_metrics(run.metrics_file, report)
+
+
+def _write(key: str, path: str, write: Callable[[str], None]) -> None:
+    """A file a successful load writes; a path the OS refuses is the user's to fix, said in
+    one line: the rows are committed, and a rerun writes the file."""
+    try:
+        write(path)
+    except OSError as exc:
+        raise LoaderError(
+            f"{key}: cannot write {path}: {exc.strerror or exc}",
+            hint="the load is committed; fix the path or its permissions, and a rerun writes it",
+        ) from None

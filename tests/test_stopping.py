@@ -1,0 +1,99 @@
+"""A stop request is the run's that handles signals: other runs neither see it nor clear it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from loader import InterruptedLoad, JobConfig, Pipeline, RunConfig, SinkConfig, SourceConfig, load, stopping
+from loader.pipeline import _Signals
+from tests.conftest import sqlite_rows
+
+
+def in_thread(work: object) -> BaseException | None:
+    """What ``work()`` raised in a thread of its own (None: nothing)."""
+    raised: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            work()  # type: ignore[operator]
+        except BaseException as exc:
+            raised.append(exc)
+
+    t = threading.Thread(target=target)
+    t.start()
+    t.join()
+    return raised[0] if raised else None
+
+
+def test_only_the_run_that_handles_signals_sees_its_stop_request() -> None:
+    with _Signals(True) as signals:
+        os.kill(os.getpid(), signal.SIGINT)
+        while signals.signum is None:  # the handler runs in this thread, between two bytecodes
+            time.sleep(0.001)
+        assert in_thread(stopping.check) is None  # another thread's run
+        with _Signals(False):
+            stopping.check()  # a run here that handles no signals
+        with pytest.raises(InterruptedLoad) as info:
+            stopping.check()
+        assert info.value.exit_code == 130
+
+
+def test_a_run_ending_elsewhere_keeps_this_runs_stop_request() -> None:
+    with _Signals(True):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.01)
+
+        def other_run() -> None:
+            with _Signals(True):  # not the main thread: installs nothing
+                pass
+
+        assert in_thread(other_run) is None
+        with pytest.raises(InterruptedLoad) as info:
+            stopping.check()
+        assert info.value.exit_code == 143
+    stopping.check()  # the run ended: nothing asks to stop any more
+
+
+def test_a_signal_stops_the_run_that_handles_it_and_not_a_load_in_another_thread(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    heard = threading.Event()
+    handle = _Signals._handle
+
+    def handled(self: _Signals, signum: int, frame: object) -> None:
+        handle(self, signum, frame)
+        heard.set()
+
+    monkeypatch.setattr(_Signals, "_handle", handled)
+    other: list[object] = []
+
+    def slow(batch: pa.RecordBatch) -> pa.RecordBatch:  # on the handling run's read-ahead thread
+        if not heard.is_set():
+            os.kill(os.getpid(), signal.SIGINT)
+            assert heard.wait(10)
+            try:  # a load of its own in this thread, while the stop request stands
+                other.append(load(data_dir / "small.csv", tmp_path / "xb.db", table="t"))
+            except BaseException as exc:
+                other.append(exc)
+        return batch
+
+    src = tmp_path / "big.csv"
+    src.write_text("id\n" + "".join(f"{i}\n" for i in range(3000)))
+    job = JobConfig(
+        source=SourceConfig(path=[str(src)]),
+        sink=SinkConfig(path=str(tmp_path / "a.db"), batch_size=1000),
+        run=RunConfig(chunk_size=1000),
+    )
+    with pytest.raises(InterruptedLoad) as info:
+        Pipeline(job, transforms=[slow], handle_signals=True).run()
+    assert (info.value.exit_code, str(info.value)) == (130, "stopped by SIGINT; committed work is kept")
+    (report,) = other
+    assert getattr(report, "status", report) == "ok"
+    assert sqlite_rows(tmp_path / "xb.db", "SELECT count(*) FROM t") == [(2,)]
