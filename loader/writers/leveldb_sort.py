@@ -164,6 +164,14 @@ def _unfold(directory: str, runs: list[Any]) -> list[str]:
     return paths
 
 
+@dataclass
+class _Entries:
+    """A run's checkpoint entries, and the caller's mark of what they cover."""
+
+    entries: dict[str, str]
+    mark: int
+
+
 class Sorter:
     """Holds rows in memory up to ``run_bytes``, spills them as sorted runs in
     ``directory``, and merges the runs; the phases are in ``state``."""
@@ -180,9 +188,11 @@ class Sorter:
         self.encoded_bytes = 0  # encoded bytes and input bytes seen so far: how runs grow with the input
         self.read_bytes = 0
         # The run being sorted and written by a thread: its future (which gives the future of
-        # its fsync), path and checkpoint entries; then the runs written, being fsynced.
-        self._flight: tuple[Future[Future[None]], str, dict[str, str]] | None = None
-        self._syncing: deque[tuple[Future[None], str, dict[str, str]]] = deque()
+        # its fsync), path and checkpoint entries with their mark; then the runs written, being fsynced.
+        self._flight: tuple[Future[Future[None]], str, _Entries] | None = None
+        self._syncing: deque[tuple[Future[None], str, _Entries]] = deque()
+        # The caller's mark (``spill``) of the last run complete: what its checkpoint covers
+        self.complete_mark = 0
         self._executor: ThreadPoolExecutor | None = None
         self._syncer: ThreadPoolExecutor | None = None
         # A failed spill's runs before it that were durable: their checkpoint entries, to write
@@ -290,10 +300,11 @@ class Sorter:
     def full(self) -> bool:
         return self.spiller is not None and self.spiller.held_bytes >= self.run_bytes
 
-    def spill(self, entries: dict[str, str]) -> dict[str, str] | None:
+    def spill(self, entries: dict[str, str], mark: int = 0) -> dict[str, str] | None:
         """What is held, handed to a thread that sorts it into the next run, and then to
         another that fsyncs it; ``entries`` (the checkpoint of the rows held) are written
-        once it is durable. The run before it is waited for until written, and the one
+        once it is durable, and ``complete_mark`` becomes ``mark`` (the caller's count of
+        what the run covers). The run before it is waited for until written, and the one
         before that until durable: returned are the entries of the runs now durable, with
         the sort's (None if none is yet)."""
         assert self.spiller is not None
@@ -305,7 +316,7 @@ class Sorter:
             self._syncer = ThreadPoolExecutor(1, thread_name_prefix="loader-spill-sync")
         path = self.spiller.next_path(ahead=self._in_flight)
         held = self.spiller.take_held()
-        self._flight = (self._executor.submit(self._write_run, self._syncer, path, held), path, entries)
+        self._flight = (self._executor.submit(self._write_run, self._syncer, path, held), path, _Entries(entries, mark))
         return self._durable(left=1)
 
     def _write_run(self, syncer: ThreadPoolExecutor, path: str, held: list[pa.RecordBatch]) -> Future[None]:
@@ -346,12 +357,13 @@ class Sorter:
             done = self._complete(path, entries, done)
         return None if done is None else done | self.state.entry()
 
-    def _complete(self, path: str, entries: dict[str, str], done: dict[str, str] | None) -> dict[str, str]:
+    def _complete(self, path: str, entries: _Entries, done: dict[str, str] | None) -> dict[str, str]:
         """A durable run added to the complete runs; its checkpoint entries over ``done``."""
         assert self.spiller is not None
         self.spiller.runs.append(path)
         self.state.runs = self.spiller.runs  # one list: a copy per run grew with the runs
-        return (done or {}) | entries
+        self.complete_mark = entries.mark
+        return (done or {}) | entries.entries
 
     def _failed(self, exc: OSError, done: dict[str, str] | None = None) -> NoReturn:
         """A run not written or not fsynced: the runs before it that are durable are
@@ -377,14 +389,15 @@ class Sorter:
             hint=("free space or set run.temp_dir to a larger disk; " if full else "") + RESUME_HINT,
         )
 
-    def end_spill(self, entries: dict[str, str]) -> Iterator[dict[str, str]]:
+    def end_spill(self, entries: dict[str, str], mark: int = 0) -> Iterator[dict[str, str]]:
         """The input is done: the last run written, the merge begins. Yields the
-        checkpoint entries that become durable, in order (the last names the merge)."""
+        checkpoint entries that become durable, in order (the last names the merge, and
+        covers ``mark``)."""
         if not self.spilling:
             return
         assert self.spiller is not None
         if self.spiller.held_rows:
-            done = self.spill(entries)
+            done = self.spill(entries, mark)
             entries = {}
             if done is not None:
                 yield done
@@ -392,6 +405,7 @@ class Sorter:
         self._end_threads()  # every run is durable; and a merge forks only without other threads
         self.spiller = None
         self.state.phase = "merge"
+        self.complete_mark = mark
         yield last | entries | self.state.entry()
 
     def close(self) -> None:
