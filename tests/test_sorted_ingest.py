@@ -824,3 +824,22 @@ def test_a_merge_that_fails_says_its_rows_wait_in_the_runs_and_the_rerun_merges_
     assert (again.status, again.rows_read, again.rows_written) == ("ok", 0, 0)
     assert len(data(target)) == 40_000
     assert not runs_dir(target).exists()
+
+
+@pytest.mark.parametrize("restart", [False, True])
+def test_a_rerun_with_another_temp_dir_makes_it_and_removes_the_earlier_runs(tmp_path: Path, restart: bool) -> None:
+    """Following the hint of a full run directory: the rerun names a new ``--temp-dir``
+    (not made yet). It makes it, resumes with the complete runs where they are (or, with
+    --restart, deletes them), and once merged no run is left in either directory."""
+    src = scrambled_csv(tmp_path / "in.csv", 40_000)
+    target = tmp_path / "t.ldb"
+    _spill_then_fail(src, str(target), 30_000)
+    assert len(list(runs_dir(target).glob("*.arrow"))) >= 4
+    bigger = tmp_path / "bigger" / "runs"
+    args = ("--key", "{id}", "-q", "--temp-dir", str(bigger), "--set", f"sink.sort_run_size={SMALL_RUN}")
+    p = cli("load", str(src), str(target), *args, *(["--restart"] if restart else []))
+    assert p.returncode == 0, p.stderr
+    rows = data(target)
+    assert {int(k): int(json.loads(v)["v"]) for k, v in rows} == expected_last(src)
+    assert not runs_dir(target).exists()
+    assert not bigger.exists()

@@ -198,6 +198,10 @@ class Sorter:
         # A failed spill's runs before it that were durable: their checkpoint entries, to write
         self.salvaged: dict[str, str] | None = None
         self.worker_peak_rss_mb: float | None = None  # the highest peak of a forked merge process
+        # Directories an earlier run's checkpoint named runs in (its run.temp_dir): cleaned
+        # with this one. And whether this process made ``directory`` (it writes runs there).
+        self._earlier_dirs: set[str] = set()
+        self._made = False
 
     @property
     def spilling(self) -> bool:
@@ -221,6 +225,7 @@ class Sorter:
         self.state.runs = [
             p if os.path.isabs(p) else os.path.join(self.directory, os.path.basename(p)) for p in self.state.runs
         ]
+        self._earlier_dirs.update(os.path.dirname(p) for p in self.state.runs)
         if self.state.phase == "spill":
             self._open_spiller()
         self._remove_stale(keep=set(self.state.runs))
@@ -240,8 +245,7 @@ class Sorter:
         if not self.spilling:
             self.start()
         assert self.spiller is not None
-        if not self.spiller.runs and not self._in_flight:
-            self._make_directory()
+        self._make_directory()
         for path in paths:
             target = self.spiller.next_path()
             try:
@@ -256,7 +260,11 @@ class Sorter:
         self.state.runs = list(self.spiller.runs)
 
     def _make_directory(self) -> None:
-        """Before the first run: the directory made and its free space checked."""
+        """Before the first run this process writes: the directory made (a rerun may name
+        another than the runs it resumes are in), and before the load's first run, its
+        free space checked."""
+        if self._made:
+            return
         try:
             os.makedirs(self.directory, exist_ok=True)
         except OSError as exc:
@@ -265,7 +273,9 @@ class Sorter:
                 file=self.directory,
                 hint="set run.temp_dir to a writable directory, or sink.sort = never",
             ) from None
-        self._check_space()
+        self._made = True
+        if not self.state.runs and not self._in_flight:
+            self._check_space()
 
     def _open_spiller(self) -> None:
         self.spiller = RunSpiller(self.directory, self.prefix, self.keep, runs=list(self.state.runs))
@@ -309,8 +319,7 @@ class Sorter:
         the sort's (None if none is yet)."""
         assert self.spiller is not None
         self._written()
-        if not self.spiller.runs and not self._in_flight:
-            self._make_directory()
+        self._make_directory()
         if self._executor is None or self._syncer is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="loader-spill")
             self._syncer = ThreadPoolExecutor(1, thread_name_prefix="loader-spill-sync")
@@ -432,6 +441,7 @@ class Sorter:
         fan_in = max_fan_in(self.run_bytes)
         processes = processes if processes > 1 and can_fork(idle_pools=True) else 1  # the runs a group becomes, at most
         while len(self.state.runs) > fan_in:
+            self._make_directory()  # the merged runs' (the runs may all be in an earlier run's)
             runs = self.state.runs
             size = min(fan_in, len(runs) - fan_in + processes)
             done: list[str] = []
@@ -497,21 +507,33 @@ class Sorter:
         self._remove_stale(keep=set())
 
     def _remove_stale(self, keep: set[str]) -> None:
-        """Run files of this job other than ``keep`` (partial ones, or after the merge all).
-        Compared as real paths: a rerun may spell the directory otherwise (relative,
-        through a symlink) than the run whose checkpoint named the runs."""
+        """Run files of this job other than ``keep`` (partial ones, or after the merge all),
+        in the run directory and in those an earlier run's checkpoint named runs in."""
+        self._remove_stale_in(self.directory, keep, remove_dir=not keep)
+        self._made = self._made and os.path.isdir(self.directory)
+        here = {os.path.realpath(self.directory)}
+        for directory in sorted(self._earlier_dirs):
+            if os.path.realpath(directory) not in here:
+                here.add(os.path.realpath(directory))
+                self._remove_stale_in(directory, keep, remove_dir=True)
+
+    def _remove_stale_in(self, directory: str, keep: set[str], *, remove_dir: bool) -> None:
+        """Run files of this job in ``directory`` other than ``keep``; with ``remove_dir``,
+        the directory too if that leaves it empty. Compared as real paths: a rerun may
+        spell the directory otherwise (relative, through a symlink) than the run whose
+        checkpoint named the runs."""
         try:
-            names = os.listdir(self.directory)
+            names = os.listdir(directory)
         except FileNotFoundError:
             return
-        here = os.path.realpath(self.directory)
+        here = os.path.realpath(directory)
         dirs = {d for d in {os.path.dirname(p) for p in keep} if os.path.realpath(d) == here}  # one call a spelling
         kept = {os.path.basename(p) for p in keep if os.path.dirname(p) in dirs}
         for name in names:
             if name.startswith(self.prefix) and name not in kept:
-                os.remove(os.path.join(self.directory, name))
-        if not keep:
+                os.remove(os.path.join(directory, name))
+        if remove_dir and not kept:
             try:
-                os.rmdir(self.directory)
+                os.rmdir(directory)
             except OSError:
                 pass  # not empty: another job's runs, or the user's files
