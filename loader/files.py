@@ -43,6 +43,15 @@ def replace_file(path: str, text: str | Iterable[bytes], *, durable: bool) -> No
         fsync_path(parent)
 
 
+def temporaries(path: str) -> list[str]:
+    """The temporary files ``replace_file`` left beside ``path``: a process killed while it
+    wrote one leaves it under its ``.<name>.<random>.tmp`` name."""
+    import glob
+
+    parent, name = os.path.split(os.path.abspath(path))
+    return glob.glob(os.path.join(glob.escape(parent), f".{glob.escape(name)}.*.tmp"))
+
+
 def remove_target(path: str, side_files: tuple[str, ...] = ()) -> None:
     """A target file or directory and the files its database wrote beside it, gone."""
     import shutil

@@ -505,10 +505,11 @@ class Pipeline:
         return replay_pipeline(self, path).run()
 
     def _rewind(self, report: RunReport) -> None:
-        """After a failure the totals say what was committed: staged rows were rolled back."""
+        """After a failure the totals say what was committed: staged rows were rolled back,
+        and rows the writer held past their commit count only if they became durable."""
         loop = getattr(self, "_loop", None)
         if loop is not None:
-            loop.ledger.rewind()
+            loop.ledger.rewind(loop.writer.durable_commits)
 
     def _run(self, report: RunReport) -> None:
         self._loop = None
@@ -831,7 +832,7 @@ class _Loop:
 
     def commit(self) -> None:
         self.writer.commit(self.job_name, self.ledger.checkpoint(self.rejects.sync()))
-        self.ledger.committed_now()
+        self.ledger.committed_now(self.writer.durable_commits)
         gc.collect(0)
         pa.default_memory_pool().release_unused()  # hand freed Arrow buffers back between batches
         if self.max_memory_mb is not None and self.shrink_batches and current_rss_mb() > 0.9 * self.max_memory_mb:

@@ -13,6 +13,7 @@ right after those rows are written.
 
 from __future__ import annotations
 
+import collections
 import json
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
@@ -117,20 +118,29 @@ class Tally:
 
 class Ledger:
     """A run's bookkeeping: counts per file (checkpoint and report) and for the run,
-    and the checkpoint entries the next commit writes with its rows."""
+    and the checkpoint entries the next commit writes with its rows.
+
+    A commit handed to the writer may become durable later (``Writer.durable_commits``):
+    the counts at each such commit wait until it is, and a failure rewinds to the last one."""
 
     def __init__(self, state: JobState, run: RunReport) -> None:
         self.state = state
         self.run = run  # the run's report: its totals
         self.entries: dict[str, FileState | str] = {}  # files' states and the types, changed since the last commit
-        self.committed = Tally()  # the run's totals at the last commit
-        # the files counted into since the last commit, with their counts at it
+        self.committed = Tally()  # the run's totals at the last durable commit
+        # the files counted into since the last durable commit, with their counts at it
         self.uncommitted: dict[int, tuple[FileReport, Tally]] = {}
-        self.commits = 0
+        self._touched: dict[int, FileReport] = {}  # the files counted into since the last commit
+        # commits handed to the writer and not durable yet: the run's totals and the counts of
+        # the files counted into since the commit before, at each
+        self._waiting: collections.deque[tuple[Tally, dict[int, tuple[FileReport, Tally]]]] = collections.deque()
+        self.commits = 0  # commits handed to the writer
+        self.durable = 0  # of them, durable
         self.pending = 0  # rows read since the last commit
 
     def count(self, key: str, fs: FileState, file_report: FileReport, tally: Tally, end: dict[str, Any]) -> None:
         self.uncommitted.setdefault(id(file_report), (file_report, Tally.of(file_report)))
+        self._touched[id(file_report)] = file_report
         for holder in (fs, file_report, self.run):
             tally.add_to(holder)
         if end:
@@ -153,16 +163,28 @@ class Ledger:
         out["job"] = self.state.job_entry()
         return out
 
-    def committed_now(self) -> None:
-        self.committed = Tally.of(self.run)
+    def committed_now(self, durable: int) -> None:
+        """The checkpoint was handed to the writer, which holds ``durable`` of the commits
+        handed to it durable (``Writer.durable_commits``)."""
+        touched = {i: (fr, Tally.of(fr)) for i, fr in self._touched.items()}
+        self._waiting.append((Tally.of(self.run), touched))
         self.commits += 1
         self.entries.clear()
-        self.uncommitted.clear()
+        self._touched.clear()
         self.pending = 0
+        self.made_durable(durable)
 
-    def rewind(self) -> None:
-        """After a failure the run's and each file's counts say what was committed: staged
-        rows were rolled back."""
+    def made_durable(self, durable: int) -> None:
+        """The first ``durable`` commits are in the target: their counts are committed."""
+        while self.durable < durable and self._waiting:
+            self.committed, files = self._waiting.popleft()
+            self.uncommitted.update(files)
+            self.durable += 1
+
+    def rewind(self, durable: int) -> None:
+        """After a failure the run's and each file's counts say what was committed (the
+        first ``durable`` commits): staged rows were rolled back."""
+        self.made_durable(durable)
         self.committed.set_on(self.run)
         for file_report, at_commit in self.uncommitted.values():
             at_commit.set_on(file_report)

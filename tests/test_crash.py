@@ -416,13 +416,35 @@ def _sort_phase(target: Path) -> dict[str, Any]:
     return {**json.loads(entry), "runs": SortState.parse(entry).runs}
 
 
-@pytest.mark.parametrize("phase", ["spill", "merge"])
-def test_sorted_ingest_killed_in_each_phase_then_rerun_equals_clean_load(tmp_path: Path, phase: str) -> None:
-    """LevelDB with scrambled keys sorts through runs: SIGKILL once the checkpoint says
-    the load is in ``phase`` (two runs complete, or the merge begun), then rerun. The
-    killed target holds only rows of the clean load; the rerun reuses the complete
-    runs or resumes the merge after its last key, and ends equal to the clean load
-    with its runs removed."""
+def _stop_in_phase(proc: Any, target: Path, phase: str, how: signal.Signals) -> str:
+    """``how`` sent to a sorted load once its checkpoint says ``phase`` (two runs complete,
+    or the merge begun); its stderr."""
+    try:
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            now = _sort_phase(target)
+            if now.get("phase") == phase and (phase == "merge" or len(now["runs"]) >= 2):
+                proc.send_signal(how)
+                break
+            time.sleep(0.001)
+    finally:
+        _, err = proc.communicate(timeout=60)
+    return str(err)
+
+
+@pytest.mark.parametrize(
+    ("phase", "how"),
+    [("spill", signal.SIGKILL), ("merge", signal.SIGKILL), ("spill", signal.SIGTERM), ("merge", signal.SIGTERM)],
+)
+def test_sorted_ingest_killed_in_each_phase_then_rerun_equals_clean_load(
+    tmp_path: Path, phase: str, how: signal.Signals
+) -> None:
+    """LevelDB with scrambled keys sorts through runs: SIGKILL (or SIGTERM) once the
+    checkpoint says the load is in ``phase`` (two runs complete, or the merge begun), then
+    rerun. The killed target holds only rows of the clean load; the rerun reuses the
+    complete runs or resumes the merge after its last key, and ends equal to the clean
+    load with its runs removed. A stopped run's report counts the rows its checkpoint
+    holds (rows in complete runs among them), and the rerun's counts complete them."""
     inp = tmp_path / "in"
     inp.mkdir()
     for f in range(2):
@@ -446,33 +468,34 @@ def test_sorted_ingest_killed_in_each_phase_then_rerun_equals_clean_load(tmp_pat
     assert len(expected) == 40_000
 
     killed_job, target = job("killed")
-    proc = popen("run", str(killed_job))
-    try:
-        deadline = time.monotonic() + 120
-        while proc.poll() is None and time.monotonic() < deadline:
-            now = _sort_phase(target)
-            if now.get("phase") == phase and (phase == "merge" or len(now["runs"]) >= 2):
-                proc.send_signal(signal.SIGKILL)
-                break
-            time.sleep(0.001)
-    finally:
-        _, err = proc.communicate(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, f"the load ended before a kill in the {phase} phase: {err}"
-    at_kill = _sort_phase(target)
-    assert at_kill["phase"] == phase
-    assert all(Path(r).exists() for r in at_kill["runs"])  # the complete runs the checkpoint names
-    rows, _ = leveldb_items(target)
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    proc = popen("run", str(killed_job), "--report", str(first))
+    err = _stop_in_phase(proc, target, phase, how)
+    stopped = -signal.SIGKILL if how == signal.SIGKILL else 128 + how
+    assert proc.returncode == stopped, f"the load ended before a stop in the {phase} phase: {err}"
+    at_stop = _sort_phase(target)
+    assert at_stop["phase"] == phase
+    assert all(Path(r).exists() for r in at_stop["runs"])  # the complete runs the checkpoint names
+    rows, state = leveldb_items(target)
     assert set(rows) <= set(expected)  # values written are final ones, never an earlier duplicate's
     if phase == "spill":
         assert rows == []  # every key was held for the runs: none written before the merge
+    if how == signal.SIGTERM:
+        report = json.loads(first.read_text())
+        assert report["rows_written"] == file_totals(state)["rows_written"] > 0
+        assert report["rows_read"] == file_totals(state)["rows_read"]
 
-    p = cli("run", str(killed_job))
+    p = cli("run", str(killed_job), "--report", str(second))
     assert p.returncode == 0, p.stderr
     rows, state = leveldb_items(target)
     assert rows == expected
     assert file_totals(state) == file_totals(clean_state)
     assert state["sort"] == {}
     assert not (tmp_path / "killed.ldb.runs").exists()
+    if how == signal.SIGTERM:
+        reports = [json.loads(r.read_text()) for r in (first, second)]
+        assert sum(r["rows_written"] for r in reports) == 40_000
+        assert sum(r["rows_read"] for r in reports) == 40_000
 
 
 def test_keys_in_order_into_table_files_killed_anywhere_then_rerun_equals_clean_load(tmp_path: Path) -> None:

@@ -1118,3 +1118,23 @@ def test_processes_append_into_a_table_of_other_columns_keeps_append_semantics(t
         (None, "dup", 1),
         (None, "b", 2),
     ]
+
+
+def test_a_parts_results_go_with_the_temporary_manifest_a_killed_worker_left(tmp_path: Path) -> None:
+    """A worker killed while it wrote its part's manifest leaves it under its temporary
+    name (``files.replace_file``'s ``.<name>.<random>.tmp``); once the part is committed
+    (by the worker that did it again) its results go, that file with them, and the parts
+    directory can go."""
+    from loader.engines import _remove_results
+    from loader.engines.work import manifest_path
+
+    task = _one_part(tmp_path, "leveldb")
+    result = run_part(task)
+    assert result.files
+    spill = tmp_path / "spill"
+    left = spill / f".{os.path.basename(manifest_path(task.prefix))}.0wuhdlj6.tmp"
+    left.write_text('{"rows_', encoding="utf-8")
+    other = spill / ".another-part.json.0wuhdlj6.tmp"  # another part's, not committed yet
+    other.write_text("{", encoding="utf-8")
+    _remove_results(task.prefix)
+    assert sorted(p.name for p in spill.iterdir()) == [other.name]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import threading
 from pathlib import Path
 
@@ -69,3 +70,19 @@ def test_an_early_fsyncs_error_is_raised_at_the_next_start_or_at_close(
     with pytest.raises(ValueError, match="boom"), EarlyFsync(str(path)) as early:
         early.start()
         raise ValueError("boom")  # the error on its way out wins over the fsync's
+
+
+def test_temporaries_are_the_names_replace_file_writes_beside_a_path(tmp_path: Path) -> None:
+    """What a process killed inside ``replace_file`` leaves: found by the path it was
+    writing, and no other path's."""
+    import tempfile
+
+    from loader.files import temporaries
+
+    target = tmp_path / "p[1].json"
+    fd, left = tempfile.mkstemp(dir=tmp_path, prefix=f".{target.name}.", suffix=".tmp")  # as replace_file names it
+    os.close(fd)
+    (tmp_path / ".p[1].json2.x.tmp").write_text("")
+    (tmp_path / ".q.json.x.tmp").write_text("")
+    replace_file(str(target), "{}", durable=False)
+    assert temporaries(str(target)) == [left]

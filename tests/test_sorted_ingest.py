@@ -7,6 +7,8 @@ import hashlib
 import json
 import os
 import shutil
+import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import plyvel
@@ -15,13 +17,13 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pytest
 
-from loader import SinkConfig, sinks
+from loader import JobConfig, Pipeline, RunConfig, SinkConfig, SourceConfig, sinks
 from loader.chunk import Chunk
 from loader.errors import LoaderError, SinkError
 from loader.writers.leveldb import LevelDBWriter
 from loader.writers.leveldb_sort import SORT_ENTRY as SORT_KEY
 from loader.writers.leveldb_sort import SortState
-from tests.reliability_util import cli, leveldb_items, leveldb_state, process_alive
+from tests.reliability_util import cli, file_totals, leveldb_items, leveldb_state, process_alive
 
 SMALL_RUN = str(256 << 10)  # the smallest run: many runs from a few thousand rows
 
@@ -616,7 +618,8 @@ def test_a_coordinator_killed_while_its_processes_merge_reruns_to_the_same_store
         assert proc.stderr is not None
         assert proc.stderr.read().splitlines()[-2:] == [
             "loader: error: stopped by SIGTERM; committed work is kept",
-            "  hint: run the same command again to resume where it stopped",
+            "  hint: run the same command again to resume where it stopped; until then the rows counted as"
+            f" written wait in the sorted runs in {runs_dir(target)}, not in the store",
         ]
     time.sleep(0.2)
     assert not [pid for pid in children if process_alive(pid)]  # died with it
@@ -650,7 +653,8 @@ def test_a_full_disk_under_a_merge_process_is_one_line_and_the_rerun_finishes(tm
     assert p.returncode == 1, p.stderr
     assert p.stderr.splitlines()[-2:] == [
         f"loader: error: {runs}: the run directory is full",
-        "  hint: free space or set run.temp_dir to a larger disk; committed work is kept; fix this and rerun the same command to resume",
+        "  hint: free space or set run.temp_dir to a larger disk; committed work is kept; fix this and rerun the"
+        f" same command to resume; until then the rows counted as written wait in the sorted runs in {runs}, not in the store",
     ]
     assert full.is_symlink()  # left for the rerun, which removes it with any partial run
 
@@ -734,3 +738,108 @@ def test_a_kill_while_the_runs_are_removed_after_the_merge_reruns_to_the_end(
     assert (report.status, report.rows_written) == ("ok", 0)
     assert len(data(target)) == 20_000
     assert not runs_dir(target).exists()
+
+
+def _sorted_job(src: Path, target: Path) -> JobConfig:
+    return JobConfig(
+        source=SourceConfig(path=[str(src)]),
+        sink=SinkConfig(path=str(target), type="leveldb", key="{id}", batch_size=2000, sort_run_size=256 << 10),
+        run=RunConfig(chunk_size=2000, quiet=True),
+    )
+
+
+def _stopping_at(rows: int, how: str) -> Callable[[pa.RecordBatch], pa.RecordBatch]:
+    """A stage that, once ``rows`` rows went by, raises (``fail``) or sends this process
+    one SIGTERM (``term``) or two (``term twice``: the second stops at once)."""
+    seen = [0]
+
+    def stage(batch: pa.RecordBatch) -> pa.RecordBatch:
+        before, seen[0] = seen[0], seen[0] + batch.num_rows
+        if before <= rows < seen[0]:
+            if how == "fail":
+                raise RuntimeError("stopped")
+            os.kill(os.getpid(), signal.SIGTERM)
+            if how == "term twice":
+                os.kill(os.getpid(), signal.SIGTERM)
+        return batch
+
+    return stage
+
+
+@pytest.mark.parametrize("how", ["fail", "term", "term twice"])
+def test_a_load_stopped_in_the_spill_phase_counts_what_its_checkpoint_holds(tmp_path: Path, how: str) -> None:
+    """Rows held for a run that is not complete are not committed: a load stopped in the
+    spill phase (a failure, SIGTERM, a second SIGTERM) counts the rows its checkpoint
+    holds, and the rerun, which reads the others again, counts those: 40,000 in all."""
+    src = scrambled_csv(tmp_path / "in.csv", 40_000)
+    target = tmp_path / "t.ldb"
+    with pytest.raises(LoaderError) as caught:
+        Pipeline(_sorted_job(src, target), transforms=[_stopping_at(30_000, how)], handle_signals=True).run()
+    stopped = caught.value.report
+    assert stopped is not None and stopped.status == ("failed" if how == "fail" else "interrupted")
+    state = leveldb_items(target)[1]
+    assert state[SORT_KEY]["phase"] == "spill"
+    held = file_totals(state)
+    assert 0 < held["rows_written"] < 30_000
+    assert (stopped.rows_read, stopped.rows_written) == (held["rows_read"], held["rows_written"])
+    assert [(f.rows_read, f.rows_written) for f in stopped.files] == [(held["rows_read"], held["rows_written"])]
+
+    again = Pipeline(_sorted_job(src, target)).run()
+    assert (again.status, again.rows_written + stopped.rows_written) == ("ok", 40_000)
+    assert again.rows_read + stopped.rows_read == 40_000
+    assert len(data(target)) == 40_000
+
+
+def test_a_merge_that_fails_says_its_rows_wait_in_the_runs_and_the_rerun_merges_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The target's disk full while the runs are merged into it: the rows are committed in
+    complete runs (counted as written, as the checkpoint counts them, and not read again),
+    and the error says they wait in the runs, not in the store; the rerun merges them,
+    counting no row again."""
+    import errno
+
+    from loader.writers import leveldb_tables
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    src = scrambled_csv(tmp_path / "in.csv", 40_000)
+    target = tmp_path / "t.ldb"
+    monkeypatch.setattr(leveldb_tables, "ingest", full)
+    with pytest.raises(SinkError) as caught:
+        Pipeline(_sorted_job(src, target)).run()
+    err = caught.value
+    assert str(err) == f"{target}: LevelDB write failed: IO error: No space left on device"
+    assert err.hint == (
+        "committed work is kept; fix this and rerun the same command to resume; until then the rows "
+        f"counted as written wait in the sorted runs in {runs_dir(target)}, not in the store"
+    )
+    assert err.report is not None and err.report.rows_written == 40_000
+    assert file_totals(leveldb_items(target)[1])["rows_written"] == 40_000
+    assert data(target) == []
+
+    monkeypatch.undo()
+    again = Pipeline(_sorted_job(src, target)).run()
+    assert (again.status, again.rows_read, again.rows_written) == ("ok", 0, 0)
+    assert len(data(target)) == 40_000
+    assert not runs_dir(target).exists()
+
+
+@pytest.mark.parametrize("restart", [False, True])
+def test_a_rerun_with_another_temp_dir_makes_it_and_removes_the_earlier_runs(tmp_path: Path, restart: bool) -> None:
+    """Following the hint of a full run directory: the rerun names a new ``--temp-dir``
+    (not made yet). It makes it, resumes with the complete runs where they are (or, with
+    --restart, deletes them), and once merged no run is left in either directory."""
+    src = scrambled_csv(tmp_path / "in.csv", 40_000)
+    target = tmp_path / "t.ldb"
+    _spill_then_fail(src, str(target), 30_000)
+    assert len(list(runs_dir(target).glob("*.arrow"))) >= 4
+    bigger = tmp_path / "bigger" / "runs"
+    args = ("--key", "{id}", "-q", "--temp-dir", str(bigger), "--set", f"sink.sort_run_size={SMALL_RUN}")
+    p = cli("load", str(src), str(target), *args, *(["--restart"] if restart else []))
+    assert p.returncode == 0, p.stderr
+    rows = data(target)
+    assert {int(k): int(json.loads(v)["v"]) for k, v in rows} == expected_last(src)
+    assert not runs_dir(target).exists()
+    assert not bigger.exists()

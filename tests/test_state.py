@@ -19,11 +19,30 @@ def test_rewind_sets_each_files_counts_back_to_its_last_commit() -> None:
     ledger = Ledger(JobState(), run)
     first, second = FileReport("a.csv"), FileReport("b.csv")
     ledger.count("a", FileState("a.csv"), first, Tally(rows_read=5, rows_written=4, rows_rejected=1), {"row": 5})
-    ledger.committed_now()
+    ledger.committed_now(durable=1)
     ledger.count("a", FileState("a.csv"), first, Tally(rows_read=3, rows_written=3), {"row": 8})
     ledger.count("b", FileState("b.csv"), second, Tally(rows_read=2, rows_filtered=2), {"row": 2})
-    ledger.rewind()
+    ledger.rewind(durable=1)
     assert Tally.of(run) == Tally.of(first) == Tally(rows_read=5, rows_written=4, rows_rejected=1)
+    assert Tally.of(second) == Tally()
+
+
+def test_commits_the_writer_holds_count_once_durable_and_a_failure_rewinds_to_the_last_durable() -> None:
+    """A writer that holds rows past their commit (LevelDB's sorted runs) says how many
+    commits are durable: the counts are those of the last durable one, per file too."""
+    run = RunReport()
+    ledger = Ledger(JobState(), run)
+    first, second = FileReport("a.csv"), FileReport("b.csv")
+    ledger.count("a", FileState("a.csv"), first, Tally(rows_read=5, rows_written=5), {"row": 5})
+    ledger.committed_now(durable=0)  # held
+    ledger.count("a", FileState("a.csv"), first, Tally(rows_read=3, rows_written=3), {"row": 8})
+    ledger.committed_now(durable=0)  # held
+    ledger.count("b", FileState("b.csv"), second, Tally(rows_read=2, rows_written=2), {"row": 2})
+    ledger.committed_now(durable=1)  # the first is durable now
+    assert (ledger.commits, ledger.durable, ledger.committed) == (3, 1, Tally(rows_read=5, rows_written=5))
+    ledger.count("b", FileState("b.csv"), second, Tally(rows_read=4, rows_written=4), {"row": 6})
+    ledger.rewind(durable=2)  # the writer made the second durable as it failed
+    assert Tally.of(run) == Tally.of(first) == Tally(rows_read=8, rows_written=8)
     assert Tally.of(second) == Tally()
 
 

@@ -31,6 +31,7 @@ from .. import pool_worker, storage
 from ..compat import sha256, spare_pandas_import
 from ..cpus import usable_cpus
 from ..errors import PARTS_KEPT_HINT, ConfigError, EngineError, InterruptedLoad, RejectLimitError, SourceChangedError
+from ..files import temporaries
 from ..forking import can_fork, quiet_fork
 from ..memory import report_sizes
 from ..parts import Part, plan_file
@@ -680,7 +681,8 @@ def _remove(path: str) -> None:
 
 
 def _remove_results(prefix: str) -> None:
-    for path in glob.glob(glob.escape(prefix) + ".*"):
+    """A part's result files, and the temporary manifest of a worker killed as it wrote it."""
+    for path in glob.glob(glob.escape(prefix) + ".*") + temporaries(manifest_path(prefix)):
         with contextlib.suppress(OSError):
             os.remove(path)
     with contextlib.suppress(OSError):

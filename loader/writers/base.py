@@ -27,6 +27,9 @@ class Transactional:
     committed, close, and let the exception go on (never swallow it)."""
 
     worker_peak_rss_mb: float | None = None  # the highest peak of processes the writer forked, if any
+    # How many of the commits handed to ``commit`` are durable (rows and checkpoint), in order
+    # (see ``Writer.durable_commits``).
+    durable_commits = 0
 
     def rollback(self) -> None:
         raise NotImplementedError
@@ -73,6 +76,14 @@ class Writer(Protocol):
         ...
 
     def commit(self, job: str, state: dict[str, str]) -> None: ...
+
+    @property
+    def durable_commits(self) -> int:
+        """How many of the calls to ``commit`` so far have their rows and checkpoint
+        durable in the target, the earliest first. A commit may return before they are
+        (LevelDB's sorted ingest holds rows until their run is on disk): the run's counts
+        are those of the last durable commit, which is what a rerun resumes from."""
+        ...
 
     def full(self) -> bool:
         """Commit now, before ``sink.batch_size`` rows: the open transaction holds its

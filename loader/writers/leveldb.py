@@ -29,7 +29,7 @@ import pyarrow.ipc
 
 from .. import forking, stopping
 from ..config import SinkConfig
-from ..errors import RESUME_HINT, ConfigError, SinkError, TargetLockedError
+from ..errors import RESUME_HINT, ConfigError, LoaderError, SinkError, TargetLockedError
 from ..prefetch import prefetch
 from ..sinks.base import Encoded
 from ..sinks.leveldb import Puts, as_bytes, stage
@@ -171,6 +171,7 @@ class LevelDBWriter(Transactional):
         self._job = ""
         self._last_key: bytes | None = None  # the last key written directly (``sort = auto``)
         self._pending: dict[str, str] = {}  # checkpoint entries waiting for the next run to be complete
+        self._handed = 0  # calls to commit; of them, ``durable_commits`` are durable
         # Keys in order into an empty store go straight into table files (``_arm_tables``):
         # the store's version while armed, the files being written once rows come.
         self._armed: leveldb_tables.Version | None = None
@@ -265,6 +266,7 @@ class LevelDBWriter(Transactional):
             saved, self.sorter.salvaged = self.sorter.salvaged, None
             if saved:
                 self._write_state(lambda log: log.set(job, saved))
+                self.durable_commits = self.sorter.complete_mark
             raise
 
     def _set_state(self, entries: dict[str, str]) -> None:
@@ -512,12 +514,16 @@ class LevelDBWriter(Transactional):
         return written
 
     def commit(self, job: str, state: dict[str, str]) -> None:
+        """The staged rows written with ``state``; rows held for a sorted run are durable,
+        and ``state`` written, only once that run is (``durable_commits`` says when)."""
+        self._handed += 1
         self._write_batches(self.staged)
         if self._tables is not None:
             # rows in table files are committed with the next MANIFEST: until then their
             # checkpoint entries wait (a rerun reads those rows again)
             self._pending.update(state)
             self._commit_tables(job)
+            self.durable_commits = self._handed
             return
         sorter = self.sorter
         if sorter is not None and sorter.spilling:
@@ -527,12 +533,15 @@ class LevelDBWriter(Transactional):
             if not sorter.full():
                 return
             with self._salvaging(job):
-                done = sorter.spill(self._pending)
+                done = sorter.spill(self._pending, self._handed)
             self._pending = {}
             if done is None:
                 return
-            state = done
+            self._write_state(lambda log: log.set(job, done))
+            self.durable_commits = sorter.complete_mark
+            return
         self._write_state(lambda log: log.set(job, state))
+        self.durable_commits = self._handed
 
     def _write_batches(self, batches: list[Any]) -> None:
         try:
@@ -595,22 +604,30 @@ class LevelDBWriter(Transactional):
                 self._write_batches([self._staged(b) for b in slices(table, MERGE_ROWS, MERGE_BYTES)])
             sorter.finished()
             self._set_state(self._pending | sorter.state.entry())
+            self.durable_commits = self._handed
             sorter.remove_runs()
         elif sorter.spilling:
             with self._salvaging(self._job):
-                for entries in sorter.end_spill(self._pending):
+                for entries in sorter.end_spill(self._pending, self._handed):
                     self._set_state(entries)
+                    self.durable_commits = sorter.complete_mark
         self._pending = {}
         if sorter.state.phase == "merge":
-            for entries in sorter.merge_groups(self.merge_processes):
-                self._set_state(entries)
-                stopping.check()
-            whole = sorter.state.after is None  # a merge through WriteBatches resumes after its last key
-            if not (whole and self._ingest_merged(sorter)):
-                self._merge(sorter)
-            sorter.finished()
-            self._set_state(sorter.state.entry())
-            sorter.remove_runs()  # after the checkpoint that no longer names them
+            with _staged_in_runs(sorter.directory):
+                self._merge_runs(sorter)
+
+    def _merge_runs(self, sorter: Sorter) -> None:
+        """The merge phase: groups of runs merged first where there are too many, then
+        every run into the store (as table files where it can), then the runs removed."""
+        for entries in sorter.merge_groups(self.merge_processes):
+            self._set_state(entries)
+            stopping.check()
+        whole = sorter.state.after is None  # a merge through WriteBatches resumes after its last key
+        if not (whole and self._ingest_merged(sorter)):
+            self._merge(sorter)
+        sorter.finished()
+        self._set_state(sorter.state.entry())
+        sorter.remove_runs()  # after the checkpoint that no longer names them
 
     def _ingest(self, rows: Iterable[pa.Table], lo: bytes, hi: bytes) -> bool:
         """Sorted, unique ``rows`` added to the store as bottom-level table files, if the
@@ -691,6 +708,18 @@ class LevelDBWriter(Transactional):
             sorter.state.after = last
             self._set_state(sorter.state.entry())
             stopping.check()
+
+
+@contextlib.contextmanager
+def _staged_in_runs(directory: str) -> Iterator[None]:
+    """A merge that stops says where the rows counted as written are: the checkpoint
+    counts rows in complete runs as written, and the store lacks them until the merge ends."""
+    try:
+        yield
+    except LoaderError as exc:
+        note = f"until then the rows counted as written wait in the sorted runs in {directory}, not in the store"
+        exc.hint = f"{exc.hint}; {note}" if exc.hint else note
+        raise
 
 
 def _columns(tables: Iterable[pa.Table]) -> Iterator[tuple[pa.Array, pa.Array]]:

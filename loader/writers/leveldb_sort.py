@@ -164,6 +164,14 @@ def _unfold(directory: str, runs: list[Any]) -> list[str]:
     return paths
 
 
+@dataclass
+class _Entries:
+    """A run's checkpoint entries, and the caller's mark of what they cover."""
+
+    entries: dict[str, str]
+    mark: int
+
+
 class Sorter:
     """Holds rows in memory up to ``run_bytes``, spills them as sorted runs in
     ``directory``, and merges the runs; the phases are in ``state``."""
@@ -180,14 +188,20 @@ class Sorter:
         self.encoded_bytes = 0  # encoded bytes and input bytes seen so far: how runs grow with the input
         self.read_bytes = 0
         # The run being sorted and written by a thread: its future (which gives the future of
-        # its fsync), path and checkpoint entries; then the runs written, being fsynced.
-        self._flight: tuple[Future[Future[None]], str, dict[str, str]] | None = None
-        self._syncing: deque[tuple[Future[None], str, dict[str, str]]] = deque()
+        # its fsync), path and checkpoint entries with their mark; then the runs written, being fsynced.
+        self._flight: tuple[Future[Future[None]], str, _Entries] | None = None
+        self._syncing: deque[tuple[Future[None], str, _Entries]] = deque()
+        # The caller's mark (``spill``) of the last run complete: what its checkpoint covers
+        self.complete_mark = 0
         self._executor: ThreadPoolExecutor | None = None
         self._syncer: ThreadPoolExecutor | None = None
         # A failed spill's runs before it that were durable: their checkpoint entries, to write
         self.salvaged: dict[str, str] | None = None
         self.worker_peak_rss_mb: float | None = None  # the highest peak of a forked merge process
+        # Directories an earlier run's checkpoint named runs in (its run.temp_dir): cleaned
+        # with this one. And whether this process made ``directory`` (it writes runs there).
+        self._earlier_dirs: set[str] = set()
+        self._made = False
 
     @property
     def spilling(self) -> bool:
@@ -211,6 +225,7 @@ class Sorter:
         self.state.runs = [
             p if os.path.isabs(p) else os.path.join(self.directory, os.path.basename(p)) for p in self.state.runs
         ]
+        self._earlier_dirs.update(os.path.dirname(p) for p in self.state.runs)
         if self.state.phase == "spill":
             self._open_spiller()
         self._remove_stale(keep=set(self.state.runs))
@@ -230,8 +245,7 @@ class Sorter:
         if not self.spilling:
             self.start()
         assert self.spiller is not None
-        if not self.spiller.runs and not self._in_flight:
-            self._make_directory()
+        self._make_directory()
         for path in paths:
             target = self.spiller.next_path()
             try:
@@ -246,7 +260,11 @@ class Sorter:
         self.state.runs = list(self.spiller.runs)
 
     def _make_directory(self) -> None:
-        """Before the first run: the directory made and its free space checked."""
+        """Before the first run this process writes: the directory made (a rerun may name
+        another than the runs it resumes are in), and before the load's first run, its
+        free space checked."""
+        if self._made:
+            return
         try:
             os.makedirs(self.directory, exist_ok=True)
         except OSError as exc:
@@ -255,7 +273,9 @@ class Sorter:
                 file=self.directory,
                 hint="set run.temp_dir to a writable directory, or sink.sort = never",
             ) from None
-        self._check_space()
+        self._made = True
+        if not self.state.runs and not self._in_flight:
+            self._check_space()
 
     def _open_spiller(self) -> None:
         self.spiller = RunSpiller(self.directory, self.prefix, self.keep, runs=list(self.state.runs))
@@ -290,22 +310,22 @@ class Sorter:
     def full(self) -> bool:
         return self.spiller is not None and self.spiller.held_bytes >= self.run_bytes
 
-    def spill(self, entries: dict[str, str]) -> dict[str, str] | None:
+    def spill(self, entries: dict[str, str], mark: int = 0) -> dict[str, str] | None:
         """What is held, handed to a thread that sorts it into the next run, and then to
         another that fsyncs it; ``entries`` (the checkpoint of the rows held) are written
-        once it is durable. The run before it is waited for until written, and the one
+        once it is durable, and ``complete_mark`` becomes ``mark`` (the caller's count of
+        what the run covers). The run before it is waited for until written, and the one
         before that until durable: returned are the entries of the runs now durable, with
         the sort's (None if none is yet)."""
         assert self.spiller is not None
         self._written()
-        if not self.spiller.runs and not self._in_flight:
-            self._make_directory()
+        self._make_directory()
         if self._executor is None or self._syncer is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="loader-spill")
             self._syncer = ThreadPoolExecutor(1, thread_name_prefix="loader-spill-sync")
         path = self.spiller.next_path(ahead=self._in_flight)
         held = self.spiller.take_held()
-        self._flight = (self._executor.submit(self._write_run, self._syncer, path, held), path, entries)
+        self._flight = (self._executor.submit(self._write_run, self._syncer, path, held), path, _Entries(entries, mark))
         return self._durable(left=1)
 
     def _write_run(self, syncer: ThreadPoolExecutor, path: str, held: list[pa.RecordBatch]) -> Future[None]:
@@ -346,12 +366,13 @@ class Sorter:
             done = self._complete(path, entries, done)
         return None if done is None else done | self.state.entry()
 
-    def _complete(self, path: str, entries: dict[str, str], done: dict[str, str] | None) -> dict[str, str]:
+    def _complete(self, path: str, entries: _Entries, done: dict[str, str] | None) -> dict[str, str]:
         """A durable run added to the complete runs; its checkpoint entries over ``done``."""
         assert self.spiller is not None
         self.spiller.runs.append(path)
         self.state.runs = self.spiller.runs  # one list: a copy per run grew with the runs
-        return (done or {}) | entries
+        self.complete_mark = entries.mark
+        return (done or {}) | entries.entries
 
     def _failed(self, exc: OSError, done: dict[str, str] | None = None) -> NoReturn:
         """A run not written or not fsynced: the runs before it that are durable are
@@ -377,14 +398,15 @@ class Sorter:
             hint=("free space or set run.temp_dir to a larger disk; " if full else "") + RESUME_HINT,
         )
 
-    def end_spill(self, entries: dict[str, str]) -> Iterator[dict[str, str]]:
+    def end_spill(self, entries: dict[str, str], mark: int = 0) -> Iterator[dict[str, str]]:
         """The input is done: the last run written, the merge begins. Yields the
-        checkpoint entries that become durable, in order (the last names the merge)."""
+        checkpoint entries that become durable, in order (the last names the merge, and
+        covers ``mark``)."""
         if not self.spilling:
             return
         assert self.spiller is not None
         if self.spiller.held_rows:
-            done = self.spill(entries)
+            done = self.spill(entries, mark)
             entries = {}
             if done is not None:
                 yield done
@@ -392,6 +414,7 @@ class Sorter:
         self._end_threads()  # every run is durable; and a merge forks only without other threads
         self.spiller = None
         self.state.phase = "merge"
+        self.complete_mark = mark
         yield last | entries | self.state.entry()
 
     def close(self) -> None:
@@ -418,6 +441,7 @@ class Sorter:
         fan_in = max_fan_in(self.run_bytes)
         processes = processes if processes > 1 and can_fork(idle_pools=True) else 1  # the runs a group becomes, at most
         while len(self.state.runs) > fan_in:
+            self._make_directory()  # the merged runs' (the runs may all be in an earlier run's)
             runs = self.state.runs
             size = min(fan_in, len(runs) - fan_in + processes)
             done: list[str] = []
@@ -483,21 +507,33 @@ class Sorter:
         self._remove_stale(keep=set())
 
     def _remove_stale(self, keep: set[str]) -> None:
-        """Run files of this job other than ``keep`` (partial ones, or after the merge all).
-        Compared as real paths: a rerun may spell the directory otherwise (relative,
-        through a symlink) than the run whose checkpoint named the runs."""
+        """Run files of this job other than ``keep`` (partial ones, or after the merge all),
+        in the run directory and in those an earlier run's checkpoint named runs in."""
+        self._remove_stale_in(self.directory, keep, remove_dir=not keep)
+        self._made = self._made and os.path.isdir(self.directory)
+        here = {os.path.realpath(self.directory)}
+        for directory in sorted(self._earlier_dirs):
+            if os.path.realpath(directory) not in here:
+                here.add(os.path.realpath(directory))
+                self._remove_stale_in(directory, keep, remove_dir=True)
+
+    def _remove_stale_in(self, directory: str, keep: set[str], *, remove_dir: bool) -> None:
+        """Run files of this job in ``directory`` other than ``keep``; with ``remove_dir``,
+        the directory too if that leaves it empty. Compared as real paths: a rerun may
+        spell the directory otherwise (relative, through a symlink) than the run whose
+        checkpoint named the runs."""
         try:
-            names = os.listdir(self.directory)
+            names = os.listdir(directory)
         except FileNotFoundError:
             return
-        here = os.path.realpath(self.directory)
+        here = os.path.realpath(directory)
         dirs = {d for d in {os.path.dirname(p) for p in keep} if os.path.realpath(d) == here}  # one call a spelling
         kept = {os.path.basename(p) for p in keep if os.path.dirname(p) in dirs}
         for name in names:
             if name.startswith(self.prefix) and name not in kept:
-                os.remove(os.path.join(self.directory, name))
-        if not keep:
+                os.remove(os.path.join(directory, name))
+        if remove_dir and not kept:
             try:
-                os.rmdir(self.directory)
+                os.rmdir(directory)
             except OSError:
                 pass  # not empty: another job's runs, or the user's files

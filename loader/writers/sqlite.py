@@ -520,6 +520,7 @@ class SQLiteWriter(Transactional):
             )
         self._execute("COMMIT")
         self._in_txn = False
+        self.durable_commits += 1
 
     def merge_part(self, files: list[str], rows: int, job: str, entries: Callable[[int, int], dict[str, str]]) -> None:
         """A part's rows (``files``: Arrow IPC files of encoded batches, or one side
