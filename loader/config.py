@@ -103,7 +103,8 @@ class SinkConfig:
     """SQLite table (default: the first source file's name without extension; required when ``source.path`` is a glob)."""
     mode: Literal["append", "replace", "upsert", "ignore"] = "append"
     """``append``; ``replace`` (drop and recreate); ``upsert`` (on primary key); ``ignore`` (skip rows whose key is
-    there already; any other constraint the table refuses still fails the load, exit 65)."""
+    there already). A row the table's constraints refuse otherwise (a key already there under ``append``, a CHECK) is
+    rejected, the others load."""
     primary_key: list[str] = field(default_factory=list)
     """Primary-key columns (SQLite); required for ``upsert`` and ``ignore``. A table the load creates declares them
     ``NOT NULL PRIMARY KEY``; an existing table must have a PRIMARY KEY or UNIQUE index on exactly these columns for

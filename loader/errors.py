@@ -186,8 +186,9 @@ class SinkError(LoaderError, RuntimeError):
 
 
 class ConstraintError(SinkError):
-    """The target's table refused rows by a constraint of its own (a repeated primary key
-    under ``mode = "append"``, a NOT NULL column): the same rows fail the same way again."""
+    """The target's table refused a row by a constraint of its own, and the row could not be
+    rejected alone (the table's conflict clause rolls back more than its statement): the
+    same rows fail the same way again."""
 
     exit_code = EXIT_DATAERR
 

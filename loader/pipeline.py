@@ -771,20 +771,23 @@ class _Loop:
         try:
             for encoded in batches:
                 chunk = encoded.chunk
-                if self.type_notes and chunk.rejects:
-                    explain(chunk.rejects, self.type_notes)
-                self.rejects.write(chunk.rejects)
-                if not self.report.rows_written:
-                    self.reasons.update(r.reason for r in chunk.rejects)
                 with naming_file(chunk.file):
                     written = self.writer.write(encoded)
+                # the chunk's rejects, and the rows the table refused: on disk before the commit
+                rejects = chunk.rejects + encoded.refused
                 del encoded  # a chunk's encoded values live no longer than its write
+                if self.type_notes and rejects:
+                    explain(rejects, self.type_notes)
+                self.rejects.write(rejects)
+                if not self.report.rows_written:
+                    self.reasons.update(r.reason for r in rejects)
                 tally = Tally(
                     rows_read=chunk.rows_read,
                     rows_written=written,
-                    rows_rejected=len(chunk.rejects),
+                    rows_rejected=len(rejects),
                     rows_filtered=chunk.rows_filtered,
-                    rows_ignored=chunk.batch.num_rows - written,  # mode ignore: keys already there
+                    # mode ignore: keys already there
+                    rows_ignored=chunk.batch.num_rows - written - (len(rejects) - len(chunk.rejects)),
                 )
                 self.ledger.count(key, fs, fr, tally, chunk.end)
                 self.progress.update(chunk.bytes_read, chunk.rows_read)

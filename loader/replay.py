@@ -378,7 +378,7 @@ def marking(encoder: Encoder) -> Encoder:
             dict(zip(("file", "row", "line", "status"), (*origin[n], s), strict=True))
             for n, s in sorted(outcome.items())
         ]
-        return _Marked(chunk, encoded.payload, marks, rows, int(chunk.end.get("already", 0)))
+        return _Marked(chunk, encoded.payload, marks=marks, outcomes=rows, already=int(chunk.end.get("already", 0)))
 
     return encode
 
@@ -399,10 +399,12 @@ class _Marking:
 
     def write(self, encoded: Encoded) -> int:
         assert isinstance(encoded, _Marked)
-        self.marks += encoded.marks
+        written = int(self.inner.write(encoded))
+        refused = _unmark(encoded)
+        self.marks += [m for m in encoded.marks if m not in refused]
         self.outcomes += encoded.outcomes
         self.already += encoded.already
-        return int(self.inner.write(encoded))
+        return written
 
     def commit(self, job: str, state: dict[str, str]) -> None:
         self.inner.commit(job, mark_entries(self.marks))  # only the marks: the job's own checkpoint stays as it is
@@ -418,6 +420,25 @@ class _Marking:
 
     def __exit__(self, *exc: Any) -> None:
         self.inner.__exit__(*exc)
+
+
+def _unmark(encoded: _Marked) -> set[str]:
+    """The marks of the rows the target's table refused as the writer wrote them (they are
+    rejected again, not replayed): their rejects get their original file, row and line back."""
+    if not encoded.refused:
+        return set()
+    origin: dict[int, tuple[str, int | None, int | None]] = encoded.chunk.end.get("origin", {})
+    paths: dict[int, str] = encoded.chunk.end.get("paths", {})
+    refused = set()
+    for r in encoded.refused:
+        number = r.row or 0
+        r.file, r.row, r.line = origin[number]
+        r.path = paths[number]
+        refused.add(row_id(r.path, r.row or 0))
+        for outcome in encoded.outcomes:
+            if (outcome["file"], outcome["row"], outcome["line"]) == origin[number]:
+                outcome["status"] = "rejected"
+    return refused
 
 
 def _keys(values: dict[str, Any] | str) -> tuple[str, ...] | None:

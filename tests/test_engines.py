@@ -158,6 +158,50 @@ def test_every_engine_loads_the_same_rows(tmp_path: Path, cluster: Any, sink: st
         assert any(newline in (r[1] or "") for r in rows)
 
 
+@pytest.mark.parametrize("side", ["database", "arrow"])
+def test_every_engine_rejects_the_rows_the_table_refuses_alike(tmp_path: Path, cluster: Any, side: str) -> None:
+    """Keys the table has, or an earlier row of the input has: the load stopped with 65 and
+    SQLite's words. Now each engine loads the other rows and rejects those, with the same file,
+    row, line, reason and values, in parts whose rows are numbered from the part's start."""
+    paths = csv_files(tmp_path, files=1)
+    with open(paths[0], "a", newline="", encoding="utf-8") as fh:
+        csv.writer(fh, lineterminator="\n").writerows([[i, "again", 1] for i in (1, 1500, 2999, 2999)])
+    results = {}
+    for engine in ENGINES:
+        target = tmp_path / f"{engine}.db"
+        with sqlite3.connect(target) as conn:
+            conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, note TEXT, n INTEGER CHECK (n <> 500))")
+            conn.execute("INSERT INTO t VALUES (2, 'there', 0)")
+        base = job(paths, target, engine, cluster.scheduler_address)
+        run = replace(base.run, part_results=side)
+        report = Pipeline(replace(base, run=run, sink=replace(base.sink, primary_key=["id"]))).run()
+        assert report.status == "ok"
+        assert report.rows_read == report.rows_written + report.rows_rejected + report.rows_filtered
+        if engine != "threads":
+            assert len(report.parts) > 3
+        refused = [json.loads(line) for line in reject_lines(report.rejects_path) if '"stage": "write"' in line]
+        results[engine] = (contents(target, "sqlite"), report.rows_written, report.rows_rejected, refused)
+    assert results["processes"] == results["threads"]
+    assert results["dask"] == results["threads"]
+    refused = sorted(results["threads"][3], key=lambda r: r["row"])
+    assert [(r["row"], r["values"]["id"], r["column"]) for r in refused if r["values"]["n"] != 500] == [
+        (3, 2, "id"),  # in the table before the load
+        (3001, 1, "id"),
+        (3002, 1500, "id"),
+        (3003, 2999, "id"),
+        (3004, 2999, "id"),
+    ]
+    assert refused[0]["reason"] == "key 2 is already in table 't' (UNIQUE constraint failed: t.id)"
+    checked = [r for r in refused if r["values"]["n"] == 500]
+    assert checked and {r["reason"] for r in checked} == {
+        "table 't' refuses the row (CHECK constraint failed: n <> 500)"
+    }
+    with open(paths[0], encoding="utf-8") as fh:
+        text = fh.read().split("\n")
+    # the line a row starts on, where its block has one line a row (multi-line values elsewhere)
+    assert all(text[r["line"] - 1].startswith(f"{r['values']['id']},") for r in refused if "line" in r)
+
+
 THIRD_PARTY = {  # files data packages on the package index ship, and the first row each loads as
     "airports": ("vega_datasets", "_data/airports.csv", ("00M", "Thigpen", "Bay Springs", "MS", "USA", 31.95376472)),
     "penguins-raw": (  # quoted commas, NA, free text
@@ -818,8 +862,10 @@ def test_a_part_whose_batches_change_schema_goes_to_a_file_per_schema_and_loads_
     assert len(files) == 3 and all(f.endswith(".arrow") and os.path.exists(f) for f in files)
     with SQLiteWriter(replace(config.sink, path=str(target)), "t") as writer:
         writer.prepare(schema, fresh=True)
-        writer.merge_part(files, 4, "j", lambda written, ignored: {"done": f"{written},{ignored}"})
-        assert writer.read_state("j") == {"done": "4,0"}
+        writer.merge_part(
+            files, 4, "j", lambda written, ignored, refused: {"done": f"{written},{ignored},{len(refused)}"}
+        )
+        assert writer.read_state("j") == {"done": "4,0,0"}
     conn = sqlite3.connect(target)
     assert conn.execute("SELECT id, note FROM t ORDER BY id").fetchall() == [
         (1, "a"),
@@ -1027,7 +1073,7 @@ def test_a_side_database_is_copied_in_attached_read_only(tmp_path: Path) -> None
     config, target, _, _ = planned(tmp_path)
     refused: list[str] = []
 
-    def entries(written: int, ignored: int) -> dict[str, str]:
+    def entries(written: int, ignored: int, left_out: list[Any]) -> dict[str, str]:
         assert writer.conn is not None
         try:  # inside the copy's transaction, before its commit
             writer.conn.execute("INSERT INTO part.t VALUES (3)")
@@ -1101,14 +1147,17 @@ def test_a_file_changed_after_parts_of_it_were_committed_is_a_changed_source(tmp
 
 def test_processes_append_into_a_table_of_other_columns_keeps_append_semantics(tmp_path: Path) -> None:
     """A part copied column by column (the table's order differs, or it has more columns) is
-    appended: a repeated key fails as with threads, and without a key nothing is skipped."""
+    appended: a repeated key is rejected as with threads, and without a key nothing is skipped."""
     src = tmp_path / "d.csv"
     src.write_text("id,name\n1,a\n1,dup\n2,b\n")
     keyed = tmp_path / "k.db"
     with sqlite3.connect(keyed) as conn:
         conn.execute("CREATE TABLE d (name TEXT, id INTEGER PRIMARY KEY)")
     p = cli("load", str(src), str(keyed), "--table", "d", "--primary-key", "id", "--engine", "processes", "-q")
-    assert p.returncode == 65 and "UNIQUE constraint failed: d.id" in p.stderr
+    assert p.returncode == 0
+    [reject] = [json.loads(line) for line in reject_lines(f"{keyed}.table-d.rejects.jsonl")]
+    assert (reject["line"], reject["reason"]) == (3, "key 1 is already in table 'd' (UNIQUE constraint failed: d.id)")
+    assert sqlite_rows(keyed, "SELECT name, id FROM d ORDER BY id") == [("a", 1), ("b", 2)]
     plain = tmp_path / "p.db"
     with sqlite3.connect(plain) as conn:
         conn.execute("CREATE TABLE d (extra TEXT, name TEXT, id INTEGER)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import sqlite3
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from loader.errors import (
     EXIT_FAILED,
     EXIT_LOCKED,
     EXIT_NOINPUT,
+    EXIT_OK,
     EXIT_USAGE,
     FIX,
     RERUN,
@@ -228,17 +230,26 @@ def test_the_file_a_run_stopped_in_is_reported_incomplete(tmp_path: Path, engine
     assert data["files_loaded"] == 1
 
 
-def test_a_repeated_primary_key_under_append_is_a_data_error_to_fix(
+def test_a_key_the_table_has_already_rejects_its_row_naming_file_line_and_column(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    src, db = tmp_path / "dup.csv", str(tmp_path / "t.db")
-    write_csv(src, ["id", "v"], [[1, "a"], [2, "b"], [1, "c"]])
-    code, err = run(capsys, "load", str(src), db, "--table", "t", "--primary-key", "id", "-q")
-    assert code == EXIT_DATAERR  # every rerun would fail alike: not a code to retry
-    assert err[0] == f"loader: error: {db}: UNIQUE constraint failed: t.id"
-    assert err[1].startswith('  hint: the input repeats a key, or holds one the table has: use mode = "upsert"')
-    assert run(capsys, "load", str(src), db, "--table", "t", "--primary-key", "id", "--mode", "upsert", "-q")[0] == 0
-    assert sqlite3.connect(db).execute("SELECT id, v FROM t ORDER BY id").fetchall() == [(1, "c"), (2, "b")]
+    """It stopped the load with 65 and ``c.db: UNIQUE constraint failed: t.id``: neither the
+    input file nor the row named, and the good rows of the batch not loaded."""
+    db = str(tmp_path / "c.db")
+    ok, dup = tmp_path / "ok.csv", tmp_path / "d2.csv"
+    write_csv(ok, ["id", "v"], [[1, "a"]])
+    write_csv(dup, ["id", "v"], [[1, "a"], [2, "b"], [3, "c"], [2, "d"]])
+    assert run(capsys, "load", str(ok), db, "--table", "t", "--primary-key", "id", "--mode", "upsert", "-q")[0] == 0
+    code, err = run(capsys, "load", str(dup), db, "--table", "t", "--primary-key", "id")
+    assert code == EXIT_OK
+    rejects = f"{db}.table-t.rejects.jsonl"
+    assert err[-1].endswith(f"WARNING 2 rows rejected, see {rejects}")
+    lines = [json.loads(line) for line in Path(rejects).read_text().splitlines()]
+    assert [(r["file"], r["line"], r["column"], r["reason"]) for r in lines] == [
+        (str(dup), 2, "id", "key 1 is already in table 't' (UNIQUE constraint failed: t.id)"),
+        (str(dup), 5, "id", "key 2 is already in table 't' (UNIQUE constraint failed: t.id)"),
+    ]
+    assert sqlite3.connect(db).execute("SELECT id, v FROM t ORDER BY id").fetchall() == [(1, "a"), (2, "b"), (3, "c")]
 
 
 def test_a_transform_failing_on_the_data_is_a_data_error_naming_the_line(

@@ -743,3 +743,34 @@ def test_a_read_reject_in_a_parquet_file_with_nanoseconds_names_them_exactly(tmp
         "'9007199254740993' is not a valid float64",
     )
     assert line["values"] == {"ts": "2024-01-01T00:00:00.123456789", "t": "00:00:00.000000001", "big": 9007199254740993}
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_rows_the_table_refuses_are_rejected_once_across_a_stop_and_a_resume(tmp_path: Path, engine: str) -> None:
+    """Repeated keys under append stopped the load with 65; now their rows go to the reject
+    file, written before the batch (or part) that left them out commits: a stop on
+    max_rejects and the rerun that resumes write each line once, and every count adds up."""
+    src = tmp_path / "k.csv"
+    ids = [i if i % 100 else i - 1 for i in range(1, 1001)]  # every 100th row repeats the key before it
+    src.write_text("id,v\n" + "".join(f"{i},{n}\n" for n, i in enumerate(ids, 1)))
+    db = tmp_path / "k.db"
+    args = ["load", str(src), str(db), "--table", "t", "--primary-key", "id", "--batch-size", "200"]
+    args += ["--chunk-size", "100", "--engine", engine, "--workers", "1", "--part-size", "2000"]
+    p = cli(*args, "--max-rejects", "3", "--report", str(tmp_path / "r.json"))
+    assert p.returncode == 3, p.stderr
+    stopped = report_of(tmp_path / "r.json")
+    assert stopped["rows_rejected"] == 4
+    assert rejects_of(db).stat().st_size == sqlite_state(db)["job"]["rejects_bytes"]
+    p = cli(*args, "--report", str(tmp_path / "r2.json"))
+    assert p.returncode == 0, p.stderr
+    resumed = report_of(tmp_path / "r2.json")
+    assert stopped["rows_read"] + resumed["rows_read"] == 1000
+    assert stopped["rows_rejected"] + resumed["rows_rejected"] == 10
+    assert [r[0] for r in sqlite_table(db)] == sorted(set(ids))
+    lines = reject_lines(rejects_of(db))
+    assert [(r["row"], r["line"], r["column"], r["values"]) for r in lines] == [
+        (n, n + 1, "id", {"id": n - 1, "v": n}) for n in range(100, 1001, 100)
+    ]
+    assert {r["reason"] for r in lines} == {
+        f"key {n - 1} is already in table 't' (UNIQUE constraint failed: t.id)" for n in range(100, 1001, 100)
+    }

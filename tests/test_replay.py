@@ -562,3 +562,34 @@ def test_replay_exit_codes_and_hints(tmp_path: Path) -> None:
         f"loader: error: {tmp_path / 'nope.jsonl'}: cannot read the reject file: no such file",
         "  hint: check the reject file's path; nothing was replayed",
     ]
+
+
+def test_a_row_the_table_refuses_again_is_rejected_again_not_marked_replayed(tmp_path: Path) -> None:
+    """A replayed row the table's constraint refuses goes to the replay's reject file under
+    its original file, row and line, and is not marked replayed: fixed, it replays later."""
+    src = tmp_path / "in.csv"
+    src.write_text("id,name\n1,a\n2,b\n1,c\n", encoding="utf-8")
+    target = tmp_path / "out.db"
+    sink_table = {"type": "sqlite", "path": str(target), "table": "t", "primary_key": ["id"]}
+    job = write_job(tmp_path / "job.toml", source={"path": str(src)}, sink=sink_table)
+    report = Pipeline.from_config(job).run()
+    assert (report.rows_written, report.rows_rejected) == (2, 1)
+    rejects = Path(report.rejects_path or "")
+    with pytest.raises(NothingLoadedError, match="nothing replayed: all 1 rows rejected again") as info:
+        Pipeline.from_config(job).replay(rejects)
+    r = info.value.report
+    assert isinstance(r, ReplayReport)
+    assert (r.rows_read, r.rows_written, r.rows_rejected, r.rows_already) == (1, 0, 1, 0)
+    assert accounted(r)
+    assert r.rows == [{"file": str(src), "row": 3, "line": 4, "status": "rejected"}]
+    [again] = reject_lines(Path(r.rejects_path or ""))
+    assert (again["file"], again["row"], again["line"], again["reason"]) == (
+        str(src),
+        3,
+        4,
+        "key 1 is already in table 't' (UNIQUE constraint failed: t.id)",
+    )
+    edit(rejects, {3: {"values": {"id": 3, "name": "c"}}})
+    fixed = Pipeline.from_config(job).replay(rejects)
+    assert (fixed.rows_written, fixed.rows_rejected, fixed.rows_already) == (1, 0, 0)
+    assert sqlite_table(target) == [(1, "a"), (2, "b"), (3, "c")]

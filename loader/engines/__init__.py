@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .. import pool_worker, storage
+from ..chunk import Reject
 from ..compat import sha256, spare_pandas_import
 from ..cpus import usable_cpus
 from ..errors import PARTS_KEPT_HINT, ConfigError, EngineError, InterruptedLoad, RejectLimitError, SourceChangedError
@@ -40,9 +41,9 @@ from ..report import FileReport, RunReport
 from ..schema import encode_types, numeric_text
 from ..state import FilePlan, FileState, JobState
 from ..transforms import output_schema
-from ..writers.base import prepare_for
+from ..writers.base import Refused, prepare_for
 from .forked import QUIET_LOGS, WORKER_CONFIG, ForkedWorkers, forked_workers, wait_for
-from .work import PartResult, PartTask, finished, manifest_path, run_part
+from .work import PartResult, PartTask, finished, manifest_path, read_numbers, run_part
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -593,10 +594,10 @@ class Coordinator:
         f = self.files[key]
         if f.left == 1:  # its last part: every part of it is read
             storage.check_unchanged(task.part.path, f.state.identity)
+        # a byte range's rows are numbered from its start: the file's rows before it are the
+        # earlier parts' (committed first); a row group range keeps the file's own numbers
+        offset = f.state.rows_read if task.part.unit == "bytes" else 0
         if result.rejects:
-            # a byte range's rows are numbered from its start: the file's rows before it are the
-            # earlier parts' (committed first); a row group range keeps the file's own numbers
-            offset = f.state.rows_read if task.part.unit == "bytes" else 0
             self.rejects.append_from(result.rejects, row_offset=offset)
         committed = self.rejects.sync()
         self.state.set_rejects(committed)
@@ -614,9 +615,12 @@ class Coordinator:
             "worker_peak_rss_mb": result.peak_rss_mb,
         }
 
-        def entries(written: int, ignored: int) -> dict[str, str]:
-            counts["rows_written"], counts["rows_ignored"] = written, ignored
-            self._add(f, result, written, ignored)
+        def entries(written: int, ignored: int, refused: list[Refused]) -> dict[str, str]:
+            if refused:  # on disk before the commit, as the part's own rejects
+                self._refused(task, result, refused, offset)
+            rejected = result.rows_rejected + len(refused)
+            counts["rows_written"], counts["rows_ignored"], counts["rows_rejected"] = written, ignored, rejected
+            self._add(f, result, written, ignored, rejected)
             return self._entries({PART_KEY + task.part.id: json.dumps(counts)}, key if f.left == 0 else None)
 
         t0 = time.monotonic()
@@ -635,11 +639,31 @@ class Coordinator:
         pipe._emit("progress", path=task.part.path, rows_read=f.report.rows_read, run_rows_read=self.report.rows_read)
         _remove_results(task.prefix)
 
-    def _add(self, f: _File, result: PartResult, written: int, ignored: int, sign: int = 1) -> None:
+    def _refused(self, task: PartTask, result: PartResult, refused: list[Refused], offset: int) -> None:
+        """The part's rows the target's table refused, in the reject file (synced): their
+        values as the part holds them, their rows and lines from its ``numbers``."""
+        numbers = read_numbers(result.numbers, [r.index for r in refused])
+        self.rejects.write(
+            Reject(
+                file=task.part.path,
+                row=row + offset if row is not None else None,
+                line=line,
+                stage="write",
+                column=r.column,
+                reason=r.reason,
+                values=r.values,
+            )
+            for r, (row, line) in zip(refused, numbers, strict=True)
+        )
+        self.state.set_rejects(self.rejects.sync())
+        if not self.report.rows_written:
+            self.reasons.update(r.reason for r in refused)
+
+    def _add(self, f: _File, result: PartResult, written: int, ignored: int, rejected: int, sign: int = 1) -> None:
         for holder in (f.state, f.report, self.report):
             holder.rows_read += sign * result.rows_read
             holder.rows_written += sign * written
-            holder.rows_rejected += sign * result.rows_rejected
+            holder.rows_rejected += sign * rejected
             holder.rows_filtered += sign * result.rows_filtered
             holder.rows_ignored += sign * ignored
         if f.left == 0 and sign > 0:
@@ -649,7 +673,7 @@ class Coordinator:
     def _undo(self, f: _File, result: PartResult, counts: dict[str, Any]) -> None:
         """The commit failed: the counts say what is committed."""
         if "rows_written" in counts:
-            self._add(f, result, counts["rows_written"], counts["rows_ignored"], sign=-1)
+            self._add(f, result, counts["rows_written"], counts["rows_ignored"], counts["rows_rejected"], sign=-1)
             if f.left == 0:
                 f.state.done = False
                 self.report.files_loaded -= 1

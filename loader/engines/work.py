@@ -85,6 +85,7 @@ class PartResult:
     id: str
     files: list[str] = field(default_factory=list)  # the rows' Arrow IPC files or database, or the sorted runs
     rejects: str | None = None  # the part's reject lines (this job's format)
+    numbers: str | None = None  # the source row and line of each row in ``files`` (``RowNumbers``)
     rows_read: int = 0
     rows_written: int = 0  # rows in the side results (for ``ignore``, before the target's keys are seen)
     rows_rejected: int = 0
@@ -115,7 +116,7 @@ def finished(task: PartTask) -> PartResult | None:
         result = PartResult.load(path)
     except (OSError, ValueError, TypeError):
         return None
-    needed = [*result.files, *([result.rejects] if result.rejects else [])]
+    needed = [*result.files, *(f for f in (result.rejects, result.numbers) if f)]
     return result if all(os.path.exists(f) for f in needed) else None
 
 
@@ -173,6 +174,7 @@ def _run_part(task: PartTask) -> PartResult:
                     out.abort()
                 else:
                     result.files = out.close()
+                    result.numbers = out.numbers.close() if out.numbers is not None else None
             except BaseException:
                 out.abort()
                 raise
@@ -249,8 +251,50 @@ def _write_manifest(path: str, result: PartResult) -> None:
     replace_file(path, json.dumps(asdict(result)), durable=True)  # written last: the part is whole
 
 
+class RowNumbers:
+    """The source row and line of each row a side writer wrote, in its order (an Arrow IPC
+    file): the coordinator names the rows the target's table refuses by them."""
+
+    SCHEMA = pa.schema([("row", pa.int64()), ("line", pa.int64())])
+
+    def __init__(self, prefix: str) -> None:
+        self.path = prefix + ".numbers.arrow"
+        self.file: contextlib.ExitStack | None = None
+        self.out: pa.ipc.RecordBatchFileWriter | None = None
+
+    def add(self, chunk: Chunk) -> None:
+        if self.out is None:
+            self.file = contextlib.ExitStack()
+            self.out = self.file.enter_context(ipc_file(self.path, self.SCHEMA))
+        lines = chunk.lines if chunk.lines is not None else pa.nulls(chunk.num_rows, pa.int64())
+        self.out.write_batch(pa.record_batch([chunk.rows.cast(pa.int64()), lines.cast(pa.int64())], schema=self.SCHEMA))
+
+    def close(self) -> str | None:
+        """The file's path once whole (None: no rows)."""
+        if self.file is None:
+            return None
+        self.file.close()
+        return self.path
+
+    def abort(self) -> None:
+        if self.file is not None:
+            self.file.__exit__(RuntimeError, RuntimeError("part aborted"), None)  # left unnamed
+
+
+def read_numbers(path: str | None, indices: list[int]) -> list[tuple[int | None, int | None]]:
+    """The source (row, line) of the part's rows at ``indices`` (None: not known)."""
+    if path is None:
+        return [(None, None)] * len(indices)
+    with pa.OSFile(path) as source:
+        table = pa.ipc.open_file(source).read_all()
+    taken = table.take(pa.array(indices, pa.int64()))
+    return list(zip(taken.column("row").to_pylist(), taken.column("line").to_pylist(), strict=True))
+
+
 class SideWriter:
     """A part's results on disk for one sink."""
+
+    numbers: RowNumbers | None = None  # where each row written came from, for the sinks that refuse rows
 
     def encode(self, chunk: Chunk) -> Encoded:
         raise NotImplementedError
@@ -281,11 +325,14 @@ class SQLiteArrowSide(SideWriter):
         self.file: contextlib.ExitStack | None = None  # the file being written, until whole
         self.out: pa.ipc.RecordBatchFileWriter | None = None
         self.schema: pa.Schema | None = None
+        self.numbers = RowNumbers(task.prefix)
 
     def write(self, encoded: Encoded) -> int:
         rows = encoded.payload
         if rows is None or not rows.num_rows:
             return 0
+        assert self.numbers is not None
+        self.numbers.add(encoded.chunk)
         if self.file is not None and not rows.schema.equals(self.schema):
             self._end_file()
         if self.file is None:
@@ -313,6 +360,8 @@ class SQLiteArrowSide(SideWriter):
     def abort(self) -> None:
         if self.file is not None:
             self.file.__exit__(RuntimeError, RuntimeError("part aborted"), None)  # left unnamed
+        if self.numbers is not None:
+            self.numbers.abort()
 
 
 class SQLiteDatabaseSide(SideWriter):
@@ -344,9 +393,13 @@ class SQLiteDatabaseSide(SideWriter):
         self.batch = int(task.job.sink.batch_size or 50_000)
         self.pending = 0
         self.early = EarlyFsync(self.tmp)  # what is committed goes to the disk as the part goes on
+        self.numbers = RowNumbers(task.prefix)
 
     def write(self, encoded: Encoded) -> int:
         n = self.writer.write(encoded)
+        if n:
+            assert self.numbers is not None
+            self.numbers.add(encoded.chunk)
         self.pending += n
         if self.pending >= self.batch:
             self.writer.commit("part", {})
@@ -365,6 +418,8 @@ class SQLiteDatabaseSide(SideWriter):
     def abort(self) -> None:
         self.early.__exit__(RuntimeError, None, None)
         self.writer.__exit__(RuntimeError, None, None)
+        if self.numbers is not None:
+            self.numbers.abort()
 
 
 class LevelDBSide(SideWriter):

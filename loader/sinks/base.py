@@ -11,13 +11,13 @@ its writer. The pipeline asks these questions and never branches on the type
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
 
 from .. import kernels
-from ..chunk import Chunk
+from ..chunk import Chunk, Reject
 
 if TYPE_CHECKING:
     from ..config import RunConfig, SinkConfig, SourceConfig
@@ -27,10 +27,13 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True)
 class Encoded:
     """A chunk made ready for one sink: its rows the target can hold (rows it cannot
-    hold moved to the chunk's rejects) and the sink's payload for those rows."""
+    hold moved to the chunk's rejects) and the sink's payload for those rows. ``refused``:
+    rows of the payload the target's table refused by a constraint of its own, which the
+    writer adds as it writes them (written to the reject file with the chunk's rejects)."""
 
     chunk: Chunk
     payload: Any = None
+    refused: list[Reject] = field(default_factory=list)
 
     @property
     def num_rows(self) -> int:

@@ -14,12 +14,25 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import pyarrow as pa
 
 from ..errors import MissingColumnError, SchemaMismatchError
 from ..sinks.base import Encoded
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A row the target's table refused by a constraint of its own: its place among the
+    rows handed to the writer (0-based), why, the column(s) the constraint is on, and its
+    values as the target stores them."""
+
+    index: int
+    reason: str
+    column: str | None
+    values: dict[str, Any]
 
 
 class Transactional:

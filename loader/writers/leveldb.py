@@ -558,16 +558,18 @@ class LevelDBWriter(Transactional):
             self._staged_bytes = 0
             self._staged_keys.clear()
 
-    def merge_part(self, files: list[str], rows: int, job: str, entries: Callable[[int, int], dict[str, str]]) -> None:
+    def merge_part(
+        self, files: list[str], rows: int, job: str, entries: Callable[[int, int, list[Any]], dict[str, str]]
+    ) -> None:
         """A part's sorted runs (``files``, in input order), with the checkpoint
-        ``entries(written, ignored)``: taken in as runs of the sorted ingest, merged with
+        ``entries(written, ignored, refused)`` (a store refuses no row): taken in as runs of the sorted ingest, merged with
         every other part's when the load ends (``finish``); under ``sort = never`` or
         ``ignore``, merged into key-ordered WriteBatches at once, then the checkpoint (a
         crash between the two puts the part again: puts are idempotent)."""
         sorter = self.sorter
         if sorter is not None and self.sorts != "never":
             sorter.adopt(files)
-            self._write_state(lambda log: log.set(job, entries(rows, 0) | sorter.state.entry()))
+            self._write_state(lambda log: log.set(job, entries(rows, 0, []) | sorter.state.entry()))
             return
         ignore = self.config.mode == "ignore"
         written = 0 if ignore else rows
@@ -585,7 +587,7 @@ class LevelDBWriter(Transactional):
                 wb.write()
         except plyvel.Error as exc:
             raise SinkError(f"LevelDB write failed: {_text(exc)}", file=self.config.path, hint=RESUME_HINT) from None
-        self.commit(job, entries(written, rows - written))
+        self.commit(job, entries(written, rows - written, []))
 
     def finish(self) -> None:
         """The input is done: rows held for sorting are written in key order (directly

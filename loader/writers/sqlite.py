@@ -16,6 +16,7 @@ other), so the loader opens its targets only through this writer.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -31,6 +32,7 @@ import pyarrow as pa
 from adbc_driver_manager import Error as AdbcError
 
 from .. import suggest
+from ..chunk import Chunk, Reject, row_values
 from ..compat import sha256
 from ..config import SinkConfig
 from ..errors import (
@@ -43,13 +45,22 @@ from ..errors import (
     TargetLockedError,
 )
 from ..sinks.base import Encoded
-from .base import Transactional, new_columns
+from .base import Refused, Transactional, new_columns
 from .encode import sqlite_type
+
+PartEntries = Callable[[int, int, list[Refused]], dict[str, str]]
+"""A part's checkpoint entries for its rows written, ignored, and refused by the table."""
 
 STATE_TABLE = "_loader_state"
 MAX_COLUMNS = 2000  # SQLITE_MAX_COLUMN as the SQLite inside ADBC's driver is built (its default)
 STAGE_TABLE = "_loader_stage"  # a TEMP table: rows on their way into an upsert or ignore
 _TEMP_DIR_LOCK = threading.Lock()
+RANGE_SAVEPOINT = "loader_range"  # around each statement of a refusing batch's slow path
+# A table whose constraints end more than the one statement that breaks them (ROLLBACK
+# ends the transaction, FAIL keeps a statement's earlier rows): its refused rows cannot be
+# told apart from the others, so a refusal still stops the load.
+_NOT_PER_ROW = re.compile(r"\bON\s+CONFLICT\s+(?:ROLLBACK|FAIL)\b", re.IGNORECASE)
+_UNIQUE = re.compile(r"^(?:UNIQUE|PRIMARY KEY) constraint failed: (.+)$")
 
 # ADBC wraps SQLite's message in its own words ("IO: Failed to step query: ...",
 # "\nquery was: ..."); the user needs SQLite's part only.
@@ -96,6 +107,23 @@ def db_error(exc: BaseException, path: str, busy_timeout: float, doing: str = ""
             hint="name a new file or an existing SQLite database",
         )
     return SinkError(f"{msg}{doing}", file=path)
+
+
+def is_constraint(message: str) -> bool:
+    return "constraint failed" in message.lower()
+
+
+def refusal(message: str, table: str, values: dict[str, Any]) -> tuple[str, str | None]:
+    """Why the table refused a row (SQLite's ``message``), and the column(s) it names:
+    the key value for a UNIQUE or PRIMARY KEY constraint on columns."""
+    found = _UNIQUE.match(message)
+    cols = [c.split(".", 1)[1] for c in found.group(1).split(", ") if "." in c] if found else []
+    if not found or len(cols) != found.group(1).count(", ") + 1:  # an index on an expression
+        return f"table {table!r} refuses the row ({message})", None
+    by_name = {k.lower(): v for k, v in values.items()}
+    key = [repr(by_name.get(c.lower())) for c in cols]
+    shown = key[0] if len(key) == 1 else "(" + ", ".join(key) + ")"
+    return f"key {shown} is already in table {table!r} ({message})", ", ".join(cols)
 
 
 def check_width(columns: int, file: str | None = None) -> None:
@@ -245,9 +273,18 @@ class _Connection:
             self._sql = sql
         if params:
             self.stmt.bind(pa.record_batch([[p] for p in params], names=[str(i) for i in range(len(params))]))
-        stream, _ = self.stmt.execute_query()
-        result = pa.RecordBatchReader.from_stream(stream).read_all()
+        try:
+            stream, _ = self.stmt.execute_query()
+            result = pa.RecordBatchReader.from_stream(stream).read_all()
+        except AdbcError:
+            self._renew()  # a failed statement keeps its parameters: the next one would find them bound
+            raise
         return list(zip(*(column.to_pylist() for column in result.columns), strict=True))
+
+    def _renew(self) -> None:
+        self.stmt.close()
+        self.stmt = adbc.AdbcStatement(self.conn)
+        self._sql = None
 
     def ingest(
         self, table: str, rows: pa.RecordBatch | pa.RecordBatchReader, *, create: bool = False, temporary: bool = False
@@ -266,7 +303,11 @@ class _Connection:
             self.stmt.bind_stream(rows)
         else:
             self.stmt.bind(rows)
-        return int(self.stmt.execute_update())
+        try:
+            return int(self.stmt.execute_update())
+        except AdbcError:
+            self._renew()
+            raise
 
     def close(self) -> None:
         for handle in ("stmt", "conn", "db"):
@@ -288,6 +329,8 @@ class SQLiteWriter(Transactional):
         self._merge: dict[tuple[str, ...], str] = {}
         self._in_txn = False
         self._truncating = False  # journal_mode=TRUNCATE set by this writer (put back to DELETE at close)
+        self._refusing = True  # rows the table's constraints refuse go to the rejects (``_read_guards``)
+        self._triggers = False  # the table has triggers: an append is guarded by a savepoint
 
     # ----------------------------------------------------------- lifecycle
 
@@ -423,6 +466,15 @@ class SQLiteWriter(Transactional):
         elif self.config.mode in ("upsert", "ignore"):
             self._check_key()
         self._check_columns(schema)
+        self._read_guards()
+
+    def _read_guards(self) -> None:
+        """How a refused row can be taken out of a batch: not at all where the table's
+        constraints end more than one statement; through a savepoint where triggers write
+        rows the connection's change count cannot tell from the table's (see ``_append``)."""
+        found = self._execute("SELECT type, sql FROM sqlite_master WHERE tbl_name = ? COLLATE NOCASE", (self.table,))
+        self._refusing = not any(_NOT_PER_ROW.search(sql or "") for _, sql in found)
+        self._triggers = any(kind == "trigger" for kind, _ in found)
 
     def _create(self, schema: pa.Schema) -> None:
         """The table for ``schema``; its key columns NOT NULL (the encoder rejects null keys)."""
@@ -452,24 +504,26 @@ class SQLiteWriter(Transactional):
             self._execute(f"ALTER TABLE {quote(self.table)} ADD COLUMN {_column_sql(f)}")
             self.columns.append(f.name)
 
-    def _merge_sql(self, names: tuple[str, ...], source: str = f"temp.{STAGE_TABLE}") -> str:
+    def _merge_sql(self, names: tuple[str, ...], source: str = f"temp.{STAGE_TABLE}", ranged: bool = False) -> str:
         """Move rows from ``source`` into the table by the mode's rules (``ignore``,
-        ``upsert``), in their order (so the last of repeated keys wins, as row by row would)."""
-        sql = self._merge.get((source, *names))
+        ``upsert``), in their order (so the last of repeated keys wins, as row by row would);
+        ``ranged``: those of rowids ``?`` to ``?`` only."""
+        sql = self._merge.get((source, str(ranged), *names))
         if sql is None:
             cols = ", ".join(quote(n) for n in names)
-            # "WHERE true" tells SQLite's parser the ON CONFLICT belongs to the INSERT
-            sql = f"INSERT INTO main.{quote(self.table)} ({cols}) SELECT {cols} FROM {source} WHERE true ORDER BY rowid"
-            if self.config.mode in ("upsert", "ignore"):  # append and replace: a repeated key fails the load
+            # a WHERE clause tells SQLite's parser the ON CONFLICT belongs to the INSERT
+            where = "rowid BETWEEN ? AND ?" if ranged else "true"
+            sql = f"INSERT INTO main.{quote(self.table)} ({cols}) SELECT {cols} FROM {source} WHERE {where} ORDER BY rowid"
+            if self.config.mode in ("upsert", "ignore"):  # append and replace: a repeated key is refused
                 pk = {c.lower() for c in self.config.primary_key}
                 updates = [f"{quote(n)} = excluded.{quote(n)}" for n in names if n.lower() not in pk]
                 conflict = ", ".join(quote(c) for c in self.config.primary_key)
                 # only a conflict on the key: any other constraint (NOT NULL, CHECK, another
-                # UNIQUE) still fails the load, where INSERT OR IGNORE would drop the row unsaid
+                # UNIQUE) refuses its row into the rejects, where INSERT OR IGNORE would drop it unsaid
                 sql += f" ON CONFLICT ({conflict}) " + (
                     "DO UPDATE SET " + ", ".join(updates) if updates and self.config.mode == "upsert" else "DO NOTHING"
                 )
-            self._merge[(source, *names)] = sql
+            self._merge[(source, str(ranged), *names)] = sql
         return sql
 
     # ---------------------------------------------------------------- rows
@@ -480,11 +534,15 @@ class SQLiteWriter(Transactional):
         rows = encoded.payload
         if rows is None or rows.num_rows == 0:
             return 0
-        return self._write_rows(rows)
+        written, refused = self._write_rows(rows)
+        if refused:
+            encoded.refused.extend(refused_rejects(encoded.chunk, refused))
+        return written
 
-    def _write_rows(self, rows: pa.RecordBatch | pa.RecordBatchReader) -> int:
+    def _write_rows(self, rows: pa.RecordBatch | pa.RecordBatchReader) -> tuple[int, list[Refused]]:
         """``rows`` (a batch, or in ``append`` and ``replace`` a stream of them, bound in
-        one call) in the open transaction (begun here if needed); the rows written."""
+        one call) in the open transaction (begun here if needed); the rows written, and
+        those of a batch the table's constraints refused (a stream's refusal raises)."""
         assert self.conn is not None
         if self.columns and len(rows.schema) and not self._in_txn:
             self._check_columns(rows.schema)
@@ -492,16 +550,120 @@ class SQLiteWriter(Transactional):
             self._begin()
         try:
             if self.config.mode in ("ignore", "upsert"):
-                self._execute(f"DROP TABLE IF EXISTS temp.{STAGE_TABLE}")
-                self.conn.ingest(STAGE_TABLE, rows, create=True, temporary=True)
-                self._execute(self._merge_sql(tuple(rows.schema.names)))
-                if self.config.mode == "ignore":  # rows whose key was there are counted apart
-                    return int(self._execute("SELECT changes()")[0][0])
-            else:
-                return self.conn.ingest(self.table, rows)
+                self._stage(rows)
+                count = rows.num_rows if isinstance(rows, pa.RecordBatch) else None
+                return self._merge_rows(f"temp.{STAGE_TABLE}", tuple(rows.schema.names), count)
+            if isinstance(rows, pa.RecordBatchReader) or not self._refusing:
+                return self.conn.ingest(self.table, rows), []
+            return self._append_guarded(rows) if self._triggers else self._append(rows)
         except AdbcError as exc:
             raise db_error(exc, self.config.path, self.config.busy_timeout) from None
-        return int(rows.num_rows)
+
+    def _stage(self, rows: pa.RecordBatch | pa.RecordBatchReader) -> None:
+        """``rows`` in the TEMP stage table, made anew: rowids 1 to n in their order."""
+        assert self.conn is not None
+        self._execute(f"DROP TABLE IF EXISTS temp.{STAGE_TABLE}")
+        self.conn.ingest(STAGE_TABLE, rows, create=True, temporary=True)
+
+    def _append(self, rows: pa.RecordBatch) -> tuple[int, list[Refused]]:
+        """``rows`` bound into the table. ADBC inserts a batch one row at a time: a refused
+        row stops it with the rows before it inserted, as many as the connection's change
+        count grew, so the bulk bind goes on after it. The fast path pays one count a batch."""
+        assert self.conn is not None
+        written, start = 0, 0
+        refused: list[Refused] = []
+        while True:
+            before = self._total_changes()
+            try:
+                return written + self.conn.ingest(self.table, rows.slice(start)), refused
+            except AdbcError as exc:
+                message = sqlite_message(exc)
+                if not is_constraint(message):
+                    raise
+                done = self._total_changes() - before
+                at = start + done
+                written += done
+                refused.append(self._refused(at, message, row_values(rows.slice(at, 1))[0]))
+                start = at + 1
+                if start == rows.num_rows:
+                    return written, refused
+
+    def _total_changes(self) -> int:
+        return int(self._execute("SELECT total_changes()")[0][0])
+
+    def _append_guarded(self, rows: pa.RecordBatch) -> tuple[int, list[Refused]]:
+        """``_append`` for a table with triggers (their rows count as changes too): the bind
+        undone to a savepoint on a refusal, and the batch written again through the stage."""
+        assert self.conn is not None
+        self._execute(f"SAVEPOINT {RANGE_SAVEPOINT}")
+        try:
+            written = self.conn.ingest(self.table, rows)
+        except AdbcError as exc:
+            self._execute(f"ROLLBACK TO {RANGE_SAVEPOINT}")
+            self._execute(f"RELEASE {RANGE_SAVEPOINT}")
+            if not is_constraint(sqlite_message(exc)):
+                raise
+            self._stage(rows)
+            return self._refuse_rows(f"temp.{STAGE_TABLE}", tuple(rows.schema.names), rows.num_rows)
+        self._execute(f"RELEASE {RANGE_SAVEPOINT}")
+        return written, []
+
+    def _merge_rows(self, source: str, names: tuple[str, ...], count: int | None) -> tuple[int, list[Refused]]:
+        """Every row of ``source`` (rowids 1 to n) merged into the table in one statement;
+        if the table refuses one, the statement is undone whole and the rows go range by
+        range. Written: ``count`` (the rows, for ``upsert``), or the rows SQLite inserted
+        (``ignore``, or ``count`` None)."""
+        assert self.conn is not None
+        try:
+            self.conn.execute(self._merge_sql(names, source))
+        except AdbcError as exc:
+            if not (self._refusing and is_constraint(sqlite_message(exc))):
+                raise
+            rows = int(self.conn.execute(f"SELECT count(*) FROM {source}")[0][0])
+            return self._refuse_rows(source, names, rows, by_changes=count is None)
+        if count is None or self.config.mode == "ignore":  # rows whose key was there are counted apart
+            return int(self.conn.execute("SELECT changes()")[0][0]), []
+        return count, []
+
+    def _refuse_rows(
+        self, source: str, names: tuple[str, ...], count: int, by_changes: bool = False
+    ) -> tuple[int, list[Refused]]:
+        """The rows of ``source`` (rowids 1 to ``count``) merged range by range, halving a
+        range the table refuses down to the rows it refuses: those are left out, the others
+        written in their order. Each range is one statement under a savepoint (a table's
+        conflict clause may keep a failed statement's first rows)."""
+        assert self.conn is not None
+        sql = self._merge_sql(names, source, ranged=True)
+        written = 0
+        refused: list[Refused] = []
+        todo = [(1, count)] if count else []
+        while todo:
+            lo, hi = todo.pop()
+            self._execute(f"SAVEPOINT {RANGE_SAVEPOINT}")
+            try:
+                self.conn.execute(sql, (lo, hi))
+            except AdbcError as exc:
+                self._execute(f"ROLLBACK TO {RANGE_SAVEPOINT}")
+                self._execute(f"RELEASE {RANGE_SAVEPOINT}")
+                message = sqlite_message(exc)
+                if not is_constraint(message):
+                    raise
+                if lo == hi:
+                    cols = ", ".join(quote(n) for n in names)
+                    values = self.conn.execute(f"SELECT {cols} FROM {source} WHERE rowid = ?", (lo,))
+                    refused.append(self._refused(lo - 1, message, dict(zip(names, values[0], strict=True))))
+                else:  # the first half first: rows go in in their order
+                    mid = (lo + hi) // 2
+                    todo += [(mid + 1, hi), (lo, mid)]
+                continue
+            changed = int(self.conn.execute("SELECT changes()")[0][0])
+            self._execute(f"RELEASE {RANGE_SAVEPOINT}")
+            written += changed if by_changes or self.config.mode == "ignore" else hi - lo + 1
+        return written, refused
+
+    def _refused(self, index: int, message: str, values: dict[str, Any]) -> Refused:
+        reason, column = refusal(message, self.table, values)
+        return Refused(index, reason, column, values)
 
     def _begin(self) -> None:
         self._execute("BEGIN IMMEDIATE")
@@ -522,29 +684,47 @@ class SQLiteWriter(Transactional):
         self._in_txn = False
         self.durable_commits += 1
 
-    def merge_part(self, files: list[str], rows: int, job: str, entries: Callable[[int, int], dict[str, str]]) -> None:
+    def merge_part(self, files: list[str], rows: int, job: str, entries: PartEntries) -> None:
         """A part's rows (``files``: Arrow IPC files of encoded batches, or one side
         database of the same table) written into the table, committed with the checkpoint
-        ``entries(written, ignored)``: one transaction."""
+        ``entries(written, ignored, refused)``: one transaction. Rows the table's
+        constraints refuse are left out, and handed to ``entries`` (by their place in the part)."""
         if len(files) == 1 and files[0].endswith(".db"):
             self._copy_part(files[0], rows, job, entries)
             return
-        written = 0
         try:
-            for path in files:  # read, not mapped: mapped pages would count in the peak RSS
-                with pa.OSFile(path) as source:
-                    part = pa.ipc.open_file(source)
-                    if self.config.mode in ("append", "replace"):
-                        # one stream bound in C; a staged merge stays per batch (its stage table)
-                        written += self._write_rows(pa.RecordBatchReader.from_batches(part.schema, _batches(part)))
-                    else:
-                        written += sum(self._write_rows(b) for b in _batches(part))
-            self.commit(job, entries(written, rows - written))
+            try:
+                written, refused = self._merge_files(files, stream=True)
+            except ConstraintError:
+                if not self._refusing:
+                    raise
+                self.rollback()  # the stream stopped at a refused row: the part again, batch by batch
+                written, refused = self._merge_files(files, stream=False)
+            self.commit(job, entries(written, rows - written - len(refused), refused))
         except BaseException:
             self.rollback()
             raise
 
-    def _copy_part(self, path: str, rows: int, job: str, entries: Callable[[int, int], dict[str, str]]) -> None:
+    def _merge_files(self, files: list[str], *, stream: bool) -> tuple[int, list[Refused]]:
+        """The part's Arrow files into the open transaction: in ``append`` and ``replace``
+        with ``stream``, each one stream bound in C; else batch by batch (a staged merge
+        needs its stage table per batch), refused rows numbered across the part."""
+        written = seen = 0
+        refused: list[Refused] = []
+        for path in files:  # read, not mapped: mapped pages would count in the peak RSS
+            with pa.OSFile(path) as source:
+                part = pa.ipc.open_file(source)
+                if stream and self.config.mode in ("append", "replace"):
+                    written += self._write_rows(pa.RecordBatchReader.from_batches(part.schema, _batches(part)))[0]
+                    continue
+                for batch in _batches(part):
+                    done, out = self._write_rows(batch)
+                    written += done
+                    refused += [dataclasses.replace(r, index=r.index + seen) for r in out]
+                    seen += batch.num_rows
+        return written, refused
+
+    def _copy_part(self, path: str, rows: int, job: str, entries: PartEntries) -> None:
         """A side database's table copied in by SQLite, in the transaction of the checkpoint."""
         # read-only: BEGIN IMMEDIATE would hold a write transaction on a writable attached
         # database too, and a commit over two such databases makes a super-journal
@@ -553,20 +733,31 @@ class SQLiteWriter(Transactional):
         try:
             names = tuple(r[1] for r in self._execute(f"PRAGMA part.table_info({quote(self.table)})"))
             source = f"part.{quote(self.table)}"
-            if self.config.mode in ("append", "replace") and list(names) == self.existing_columns():
-                # SQLite's transfer optimization: records copied as they are, in rowid order
-                sql = f"INSERT INTO main.{quote(self.table)} SELECT * FROM {source}"
-            else:
-                sql = self._merge_sql(names, source)
             self._begin()
-            self._execute(sql)
-            written = int(self._execute("SELECT changes()")[0][0])
-            self.commit(job, entries(written, rows - written))
+            written, refused = self._copy_rows(names, source)
+            self.commit(job, entries(written, rows - written - len(refused), refused))
         except BaseException:
             self.rollback()
             raise
         finally:
             self._execute("DETACH DATABASE part")
+
+    def _copy_rows(self, names: tuple[str, ...], source: str) -> tuple[int, list[Refused]]:
+        """The side table's rows (rowids 1 to n, in the part's order) into the table."""
+        if self.config.mode in ("append", "replace") and list(names) == self.existing_columns():
+            # SQLite's transfer optimization: records copied as they are, in rowid order
+            try:
+                self._execute(f"INSERT INTO main.{quote(self.table)} SELECT * FROM {source}")
+            except ConstraintError:
+                if not self._refusing:
+                    raise
+                rows = int(self._execute(f"SELECT count(*) FROM {source}")[0][0])
+                return self._refuse_rows(source, names, rows, by_changes=True)
+            return int(self._execute("SELECT changes()")[0][0]), []
+        try:
+            return self._merge_rows(source, names, None)
+        except AdbcError as exc:
+            raise db_error(exc, self.config.path, self.config.busy_timeout) from None
 
     def finish(self) -> None:
         """Indexes are built once, after the load: cheaper than maintaining them per row."""
@@ -607,6 +798,26 @@ class SQLiteWriter(Transactional):
 
     def count(self) -> int:
         return int(self._execute(f"SELECT count(*) FROM {quote(self.table)}")[0][0])
+
+
+def refused_rejects(chunk: Chunk, refused: list[Refused]) -> list[Reject]:
+    """The rejects of a chunk's rows the table refused: its file, row and line, and the
+    row's values as read (a replay loads them again)."""
+    rows = chunk.rows.to_pylist()
+    lines = chunk.lines.to_pylist() if chunk.lines is not None else None
+    taken = row_values(chunk.batch.take(pa.array([r.index for r in refused], pa.int64())))
+    return [
+        Reject(
+            file=chunk.file,
+            row=rows[r.index],
+            line=lines[r.index] if lines is not None else None,
+            stage="write",
+            column=r.column,
+            reason=r.reason,
+            values=values,
+        )
+        for r, values in zip(refused, taken, strict=True)
+    ]
 
 
 def _batches(part: pa.ipc.RecordBatchFileReader) -> Iterator[pa.RecordBatch]:

@@ -17,7 +17,7 @@ from loader.config import SinkConfig
 from loader.errors import ConfigError, ConstraintError, SchemaMismatchError, SinkError, TargetLockedError
 from loader.writers import SQLiteWriter, quote, sqlite_type
 from loader.writers.sqlite import index_name
-from tests.conftest import adapt, put, sqlite_rows
+from tests.conftest import adapt, encode, put, sqlite_rows
 from tests.reliability_util import rejects_of
 
 
@@ -156,15 +156,61 @@ def test_upsert_and_ignore(tmp_path: Path, mode: str, expected: list) -> None:
     assert sqlite3.connect(db).execute("SELECT id, v FROM t ORDER BY id").fetchall() == expected
 
 
-def test_append_duplicate_key_is_a_clear_error(tmp_path: Path) -> None:
-    batch = pa.record_batch({"id": [1, 1]})
-    with (
-        pytest.raises(SinkError, match="UNIQUE constraint failed") as e,
-        SQLiteWriter(sink(tmp_path / "d.db", primary_key=["id"]), "t") as w,
-    ):
+@pytest.mark.parametrize("triggers", [False, True], ids=["plain", "triggers"])
+def test_rows_the_table_refuses_are_handed_back_and_the_others_written(tmp_path: Path, triggers: bool) -> None:
+    """A repeated key under append failed the whole batch with SQLite's words and no row
+    named; now the refused rows come back with the reason, and the others are written in
+    their order. A table with triggers (they count in SQLite's change count) goes the same."""
+    db = tmp_path / "d.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER NOT NULL PRIMARY KEY, v TEXT)")
+        conn.execute("CREATE TABLE log (id INTEGER)")
+        conn.execute("INSERT INTO t VALUES (5, 'old')")
+        if triggers:
+            conn.execute("CREATE TRIGGER t_log AFTER INSERT ON t BEGIN INSERT INTO log VALUES (new.id); END")
+    batch = pa.record_batch({"id": [1, 2, 1, 3, 5, 2, 4], "v": list("abcdefg")})
+    with SQLiteWriter(sink(db, primary_key=["id"]), "t") as w:
+        w.prepare(batch.schema, fresh=False)
+        encoded = encode(w, batch)
+        assert w.write(encoded) == 4
+        w.commit("j", {})
+    assert [(r.file, r.row, r.stage, r.column, r.reason, r.values) for r in encoded.refused] == [
+        ("f", 3, "write", "id", "key 1 is already in table 't' (UNIQUE constraint failed: t.id)", {"id": 1, "v": "c"}),
+        ("f", 5, "write", "id", "key 5 is already in table 't' (UNIQUE constraint failed: t.id)", {"id": 5, "v": "e"}),
+        ("f", 6, "write", "id", "key 2 is already in table 't' (UNIQUE constraint failed: t.id)", {"id": 2, "v": "f"}),
+    ]
+    assert sqlite_rows(db, "SELECT id, v FROM t ORDER BY id") == [(1, "a"), (2, "b"), (3, "d"), (4, "g"), (5, "old")]
+    assert sqlite_rows(db, "SELECT id FROM log ORDER BY rowid") == ([(1,), (2,), (3,), (4,)] if triggers else [])
+
+
+def test_a_refused_composite_key_names_its_columns_and_values(tmp_path: Path) -> None:
+    batch = pa.record_batch({"a": [1, 1], "b": ["x", "x"], "v": [1, 2]})
+    with SQLiteWriter(sink(tmp_path / "c.db", primary_key=["a", "b"]), "t") as w:
         w.prepare(batch.schema, fresh=True)
+        encoded = encode(w, batch)
+        assert w.write(encoded) == 1
+    [r] = encoded.refused
+    assert (r.row, r.column, r.reason) == (
+        2,
+        "a, b",
+        "key (1, 'x') is already in table 't' (UNIQUE constraint failed: t.a, t.b)",
+    )
+
+
+def test_a_table_whose_conflict_clause_rolls_back_still_stops_the_load(tmp_path: Path) -> None:
+    """ON CONFLICT ROLLBACK ends the whole transaction: its refused rows cannot be taken out."""
+    db = tmp_path / "r.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY ON CONFLICT ROLLBACK, v TEXT)")
+    batch = pa.record_batch({"id": [1, 1], "v": ["a", "b"]})
+    with (
+        pytest.raises(ConstraintError, match="UNIQUE constraint failed") as e,
+        SQLiteWriter(sink(db, primary_key=["id"]), "t") as w,
+    ):
+        w.prepare(batch.schema, fresh=False)
         put(w, batch)
-    assert "upsert" in (e.value.hint or "")
+    assert e.value.exit_code == 65 and "upsert" in (e.value.hint or "")
+    assert sqlite_rows(db, "SELECT count(*) FROM t") == [(0,)]
 
 
 def test_replace_drops_on_fresh_run_only(tmp_path: Path) -> None:
@@ -367,21 +413,30 @@ def test_a_not_null_column_without_a_default_that_the_input_lacks_is_refused(tmp
     assert sqlite_rows(db, "SELECT count(*) FROM t") == [(0,)]
 
 
-def test_ignore_skips_key_conflicts_only_and_fails_on_another_constraint(tmp_path: Path) -> None:
-    """INSERT OR IGNORE dropped a row its CHECK (or NOT NULL) refused, counted as a key already there."""
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+@pytest.mark.parametrize("mode", ["ignore", "upsert"])
+def test_ignore_and_upsert_reject_a_row_another_constraint_refuses(tmp_path: Path, mode: str, engine: str) -> None:
+    """INSERT OR IGNORE dropped a row its CHECK refused, counted as a key already there; then
+    the CHECK failed the whole load (65). Now that row goes to the rejects and the others load."""
     db = tmp_path / "nn.db"
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT CHECK (name <> 'bad'))")
         conn.execute("INSERT INTO t VALUES (1, 'old')")
     src = csv_file(tmp_path / "nn.csv", "id,name\n1,a\n2,bad\n3,c\n")
-    with pytest.raises(ConstraintError) as info:
-        load(src, db, table="t", sink_options={"mode": "ignore", "primary_key": ["id"]})
-    assert (info.value.exit_code, info.value.message) == (65, "CHECK constraint failed: name <> 'bad'")
-    assert sqlite_rows(db, "SELECT id, name FROM t") == [(1, "old")]
-    src = csv_file(tmp_path / "ok.csv", "id,name\n1,a\n3,c\n")
-    report = load(src, db, table="t", sink_options={"mode": "ignore", "primary_key": ["id"]})
-    assert (report.rows_written, report.rows_ignored) == (1, 1)
-    assert sqlite_rows(db, "SELECT id, name FROM t ORDER BY id") == [(1, "old"), (3, "c")]
+    options = {"mode": mode, "primary_key": ["id"]}
+    report = load(src, db, table="t", sink_options=options, run_options={"engine": engine, "workers": 1})
+    counts = (report.rows_read, report.rows_written, report.rows_rejected, report.rows_ignored)
+    assert counts == ((3, 1, 1, 1) if mode == "ignore" else (3, 2, 1, 0))
+    kept = "old" if mode == "ignore" else "a"
+    assert sqlite_rows(db, "SELECT id, name FROM t ORDER BY id") == [(1, kept), (3, "c")]
+    [reject] = [json.loads(line) for line in rejects_of(db).read_text().splitlines()]
+    assert (reject["row"], reject["line"], reject.get("column"), reject["reason"], reject["values"]) == (
+        2,
+        3,
+        None,
+        "table 't' refuses the row (CHECK constraint failed: name <> 'bad')",
+        {"id": 2, "name": "bad"},
+    )
 
 
 @pytest.mark.parametrize("mode", ["upsert", "ignore"])
