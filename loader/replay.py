@@ -669,7 +669,10 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
     report.replayed_from = path
     with contextlib.ExitStack() as stack:
         stack.enter_context(TargetLock(job.sink.path, wait=run.lock_wait))
-        inner = stack.enter_context(p.sink.open_writer(job.sink, job.source.path))
+        # rows written as they come (a sorting LevelDB writer would hold them for a merge, and
+        # its checkpoint entries are the load's, not the replay's)
+        sink = dataclasses.replace(job.sink, sort="never")
+        inner = stack.enter_context(p.sink.open_writer(sink, job.source.path))
         writer = _Marking(inner, report)
         rejects = stack.enter_context(RejectFile(p.rejects_path, p.job_name, run.lock_wait))
         signals = stack.enter_context(_Signals(p.handle_signals))
@@ -686,7 +689,7 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
         rejects.start(Committed(0, 0, None))  # each replay writes its rows that fail again anew
         loop = p._new_loop(
             cast("Writer", writer),
-            marking(p.sink.encoder(job.sink, inner)),
+            marking(p.sink.encoder(sink, inner)),
             Ledger(state, report),
             rejects,
             signals,
