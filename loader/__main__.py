@@ -11,6 +11,9 @@ JEMALLOC_CONF = "narenas:1,dirty_decay_ms:250,muzzy_decay_ms:0"
 
 
 def main() -> int:
+    from .stopping import listen_early
+
+    listen_early()  # first: a signal while the command starts stops its run with a report
     # Arrow fixes its default memory pool when pyarrow starts, so the choice is
     # made here, before anything imports it: jemalloc returns freed memory to the
     # OS where mimalloc kept it (bench CSV -> SQLite peak RSS 113-116 MB instead

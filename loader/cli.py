@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from . import __version__
+from . import __version__, stopping
 from .chunk import row_values
 from .config import (
     SECTIONS,
@@ -471,6 +471,8 @@ class _Command:
 
     def execute(self) -> int:
         args = self.args
+        if args.command == "inspect" or args.command == "validate" or getattr(args, "dry_run", False):
+            stopping.stop_listening_early()  # no run to stop at a batch boundary: signals as usual
         if args.command == "inspect":
             return _inspect(args)
         job = job_for(args)

@@ -138,6 +138,7 @@ class _Signals:
     def __enter__(self) -> _Signals:
         self._scope.__enter__()
         if self.enabled:
+            self.request.signum = stopping.take_early()  # one that came while the command started
             for sig in (signal.SIGTERM, signal.SIGINT):
                 self._old[sig] = signal.signal(sig, self._handle)
         return self

@@ -7,6 +7,7 @@ never sees it, and a run that ends leaves every other run's request as it was.""
 from __future__ import annotations
 
 import contextlib
+import signal
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -40,3 +41,36 @@ def check() -> None:
         from .errors import InterruptedLoad
 
         raise InterruptedLoad(request.signum)
+
+
+# Signals that came before a run listened: from the command's first line, so a SIGTERM while
+# it starts (imports, globs, sampling) stops the run with its report, not the process unsaid.
+_early: list[int] = []
+
+
+def _note(signum: int, frame: object) -> None:
+    _early.append(signum)
+
+
+def listen_early() -> None:
+    """SIGTERM and SIGINT noted from now on, for the run that will handle them (``take_early``)."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _note)
+
+
+def take_early() -> int | None:
+    """The first signal noted before the run listened (None if none), forgotten once taken."""
+    first = _early[0] if _early else None
+    _early.clear()
+    return first
+
+
+def stop_listening_early() -> None:
+    """Python's own handlers back, for a command that runs no load; a signal noted meanwhile
+    does now what it would have done then."""
+    for sig, own in ((signal.SIGTERM, signal.SIG_DFL), (signal.SIGINT, signal.default_int_handler)):
+        if signal.getsignal(sig) is _note:
+            signal.signal(sig, own)
+    first = take_early()
+    if first is not None:
+        signal.raise_signal(first)

@@ -97,3 +97,44 @@ def test_a_signal_stops_the_run_that_handles_it_and_not_a_load_in_another_thread
     (report,) = other
     assert getattr(report, "status", report) == "ok"
     assert sqlite_rows(tmp_path / "xb.db", "SELECT count(*) FROM t") == [(2,)]
+
+
+@pytest.fixture
+def listening_early():  # type: ignore[no-untyped-def]
+    """The command's first line (``loader.__main__``), undone after the test."""
+    old = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    stopping.listen_early()
+    try:
+        yield
+    finally:
+        stopping.take_early()
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+@pytest.mark.usefixtures("listening_early")
+def test_a_signal_while_the_command_starts_stops_its_run_with_a_report(tmp_path: Path) -> None:
+    """SIGTERM before the run's handlers were in place killed the process unsaid: no message,
+    no report. Noted from the command's first line, it stops the run at its first boundary."""
+    src = tmp_path / "in.csv"
+    src.write_text("id\n1\n2\n", encoding="utf-8")
+    signal.raise_signal(signal.SIGTERM)  # while the command parses its flags, imports, globs
+    job = JobConfig(
+        source=SourceConfig(path=[str(src)]),
+        sink=SinkConfig(path=str(tmp_path / "o.db"), table="t"),
+        run=RunConfig(report=str(tmp_path / "r.json")),
+    )
+    with pytest.raises(InterruptedLoad) as stopped:
+        Pipeline(job, handle_signals=True).run()
+    assert stopped.value.exit_code == 143
+    assert stopped.value.report is not None and stopped.value.report.status == "interrupted"
+    assert (tmp_path / "r.json").exists() and stopping.take_early() is None
+
+
+@pytest.mark.usefixtures("listening_early")
+def test_a_command_that_runs_no_load_takes_python_s_handlers_back_and_a_noted_signal_acts() -> None:
+    signal.raise_signal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        stopping.stop_listening_early()  # inspect, validate: Ctrl-C as usual
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
