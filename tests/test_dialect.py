@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 import subprocess
@@ -82,6 +83,25 @@ def test_an_empty_first_line_is_still_an_empty_header(tmp_path: Path) -> None:
     p.write_text("\n1,2\n3,4\n")  # data-like rows after it must not make it a header-less file
     with pytest.raises(SourceError, match="header row is empty"):
         read(p)
+
+
+@pytest.mark.parametrize(
+    "text, header, rows",
+    [
+        ("14,14\n", False, [{"column_1": 14, "column_2": 14}]),  # statsmodels' one-line files
+        ("0.00,0.00,1.00\n", False, [{"column_1": 0.0, "column_2": 0.0, "column_3": 1.0}]),
+        ("2024-05-01,7\n", False, [{"column_1": dt.date(2024, 5, 1), "column_2": 7}]),
+        ("id,2024\n", True, []),  # a name: a header-only export
+    ],
+)
+def test_a_single_line_of_numbers_or_dates_is_a_row_not_a_header(
+    tmp_path: Path, text: str, header: bool, rows: list[dict[str, object]]
+) -> None:
+    """It named columns "14" and "14_2" and loaded nothing, with exit 0."""
+    p = tmp_path / "one.csv"
+    p.write_text(text)
+    r, read_rows, _ = read(p)
+    assert (r.dialect.header, read_rows) == (header, rows)
 
 
 def test_header_over_numbers_is_a_header(tmp_path: Path) -> None:

@@ -123,7 +123,9 @@ def _kind(value: str) -> str:
 def looks_like_header(rows: list[list[str]]) -> bool:
     """Whether the first row names columns rather than holding data."""
     if len(rows) < 2:
-        return True  # one row: a header with no data
+        # one row: a header with no data, unless it holds only numbers or dates (no name)
+        kinds = {_kind(v) for v in rows[0] if v != ""} if rows else set()
+        return not kinds or "text" in kinds
     first, rest = rows[0], [r for r in rows[1:] if len(r) == len(rows[0])]
     typed_first = False
     for j, value in enumerate(first):
