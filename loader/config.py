@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import numbers
 import os
 import re
 import types
@@ -307,6 +308,14 @@ def _type_ok(value: Any, hint: Any) -> bool:
     return isinstance(value, hint)
 
 
+def _as_builtin(value: Any) -> Any:
+    """A number of another library (numpy's ``int64``, a ``Fraction``) as Python's own int or
+    float, as sizes computed with pandas or numpy come."""
+    if isinstance(value, (bool, int, float)) or not isinstance(value, numbers.Real):
+        return value
+    return int(value) if isinstance(value, numbers.Integral) else float(value)
+
+
 def _as_lists(value: Any, hint: Any) -> Any:
     """Tuples where a field takes lists (``primary_key=("id",)``, ``indexes=[("a", "b")]``),
     as Python callers give them: lists, as a job file's are."""
@@ -404,7 +413,7 @@ def check_values(cls: type, values: Mapping[str, Any], where: str) -> dict[str, 
                 value = [_as_path(v) for v in value] if isinstance(value, (list, tuple)) else value
         if f.metadata.get("size") and isinstance(value, str):
             value = parse_size(value, f"{where}.{f.name}")
-        value = _as_lists(value, hints[f.name])
+        value = _as_lists(_as_builtin(value), hints[f.name])
         if not _type_ok(value, hints[f.name]):
             raise ConfigError(f"{where}.{f.name}: expected {describe(f, hints[f.name])}, got {value!r}")
         out[f.name] = value
@@ -591,11 +600,17 @@ def rebase_paths(data: dict[str, Any], base: str) -> dict[str, Any]:
 
 def _transforms(data: Mapping[str, Any]) -> list[dict[str, Any]]:
     transforms = data.get("transform", [])
-    if isinstance(transforms, dict):
+    if isinstance(transforms, Mapping):
         transforms = [transforms]
-    if not isinstance(transforms, list) or not all(isinstance(t, dict) for t in transforms):
-        raise ConfigError("transform: expected [[transform]] tables")
-    return list(transforms)
+    if isinstance(transforms, (str, bytes)) or not isinstance(transforms, Sequence):
+        transforms = [transforms]  # refused below, naming what it is
+    for t in transforms:
+        if not isinstance(t, Mapping):
+            raise ConfigError(
+                f"transform: expected [[transform]] tables, got {t!r}",
+                hint='each stage is a table (a dict in Python) with its type, e.g. {"type": "rename", "columns": {...}}',
+            )
+    return [dict(t) for t in transforms]
 
 
 def job_from_tables(data: Mapping[str, Any]) -> JobConfig:

@@ -668,6 +668,7 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
     p._check_paths([path])
     report.replayed_from = path
     with contextlib.ExitStack() as stack:
+        signals = stack.enter_context(_Signals(p.handle_signals))  # first: a signal stops the lock wait too
         stack.enter_context(TargetLock(job.sink.path, wait=run.lock_wait))
         # rows written as they come (a sorting LevelDB writer would hold them for a merge, and
         # its checkpoint entries are the load's, not the replay's)
@@ -675,7 +676,6 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
         inner = stack.enter_context(p.sink.open_writer(sink, job.source.path))
         writer = _Marking(inner, report)
         rejects = stack.enter_context(RejectFile(p.rejects_path, p.job_name, run.lock_wait))
-        signals = stack.enter_context(_Signals(p.handle_signals))
         progress = stack.enter_context(Progress(0, enabled=False))
         stack.enter_context(gc_paused())
         stack.callback(close_stages, p.stages)

@@ -11,6 +11,7 @@ import signal
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -46,6 +47,7 @@ def check() -> None:
 # Signals that came before a run listened: from the command's first line, so a SIGTERM while
 # it starts (imports, globs, sampling) stops the run with its report, not the process unsaid.
 _early: list[int] = []
+_before: dict[int, Any] = {}  # the handlers listen_early replaced
 
 
 def _note(signum: int, frame: object) -> None:
@@ -53,9 +55,11 @@ def _note(signum: int, frame: object) -> None:
 
 
 def listen_early() -> None:
-    """SIGTERM and SIGINT noted from now on, for the run that will handle them (``take_early``)."""
+    """SIGTERM and SIGINT noted from now on, for the run that will handle them (``take_early``);
+    one the parent set to be ignored stays ignored."""
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _note)
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            _before[sig] = signal.signal(sig, _note)
 
 
 def take_early() -> int | None:
@@ -68,9 +72,9 @@ def take_early() -> int | None:
 def stop_listening_early() -> None:
     """Python's own handlers back, for a command that runs no load; a signal noted meanwhile
     does now what it would have done then."""
-    for sig, own in ((signal.SIGTERM, signal.SIG_DFL), (signal.SIGINT, signal.default_int_handler)):
+    for sig, before in _before.items():
         if signal.getsignal(sig) is _note:
-            signal.signal(sig, own)
+            signal.signal(sig, before)
     first = take_early()
     if first is not None:
         signal.raise_signal(first)

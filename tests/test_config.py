@@ -356,3 +356,21 @@ def test_tuples_where_a_field_takes_lists_are_taken_as_lists() -> None:
     assert (sink.primary_key, sink.indexes) == (["id"], [["a", "b"], ["c"]])
     with pytest.raises(ConfigError, match=r"sink.primary_key: expected a list of a string"):
         SinkConfig(path="o.db", table="t", primary_key=(1,))  # type: ignore[arg-type]
+
+
+def test_stages_as_a_tuple_of_mappings_and_numbers_of_numpy_are_taken() -> None:
+    import types
+
+    import numpy as np
+
+    stage = types.MappingProxyType({"type": "rename", "columns": {"a": "b"}})
+    job = JobConfig(
+        source=SourceConfig(path=["a.csv"], skip_rows=np.int64(1)),  # type: ignore[arg-type]
+        sink=SinkConfig(path="o.db"),
+        transform=(stage,),  # type: ignore[arg-type]
+        run=RunConfig(chunk_size=np.int64(100)),  # type: ignore[arg-type]
+    )
+    assert job.transform == [{"type": "rename", "columns": {"a": "b"}}]
+    assert (job.source.skip_rows, job.run.chunk_size) == (1, 100) and type(job.run.chunk_size) is int
+    with pytest.raises(ConfigError, match=r"^transform: expected \[\[transform\]\] tables, got 'rename'$"):
+        JobConfig(source=SourceConfig(path=["a.csv"]), sink=SinkConfig(path="o.db"), transform=["rename"])  # type: ignore[list-item]

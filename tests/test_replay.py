@@ -618,3 +618,19 @@ def test_leveldb_replay_of_keys_out_of_order_stores_every_row(tmp_path: Path) ->
     assert all(json.loads(v)["amount"] == json.loads(v)["id"] for _, v in data)
     again = Pipeline.from_config(job).run()  # the load's own checkpoint is as the load left it
     assert (again.status, again.rows_read, again.files_skipped) == ("ok", 0, 1)
+
+
+def test_sigterm_while_a_replay_waits_for_the_lock_stops_it_with_143(tmp_path: Path) -> None:
+    """The replay took the lock before it listened for signals: the signal was only noted,
+    and the replay waited out --lock-wait and exited 75."""
+    from loader.lock import TargetLock
+
+    job, target, rejects = setup(tmp_path, "sqlite")
+    report = tmp_path / "rr.json"
+    with TargetLock(str(target)):  # another run holds the target
+        proc = popen("replay", str(rejects), "--job", str(job), "--lock-wait", "60", "--report", str(report))
+        time.sleep(2)  # started (a signal while it starts is noted too), and waiting for the lock
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert json.loads(report.read_text())["status"] == "interrupted"

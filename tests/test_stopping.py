@@ -138,3 +138,19 @@ def test_a_command_that_runs_no_load_takes_python_s_handlers_back_and_a_noted_si
         stopping.stop_listening_early()  # inspect, validate: Ctrl-C as usual
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_signal_the_parent_ignores_stays_ignored() -> None:
+    """`trap '' TERM; exec loader inspect ...`: listen_early took SIGTERM over and inspect's
+    handlers back were Python's defaults, so an ignored SIGTERM killed it."""
+    old = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stopping.listen_early()
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        stopping.stop_listening_early()
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGINT) is old[signal.SIGINT]  # the one it replaced, back
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
