@@ -269,3 +269,18 @@ def test_a_transform_failing_on_the_data_is_a_data_error_naming_the_line(
         'in "n * 2"',
         "  hint: fix the data or the stage, then rerun: committed work is kept and the rerun resumes",
     ]
+
+
+@pytest.mark.parametrize("args", [["--index", "c"], ["--mode", "upsert", "--primary-key", "c"]])
+def test_a_later_file_without_an_index_or_key_column_is_named_on_processes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    first = write_csv(tmp_path / "g1.csv", ["a", "b", "c"], [[1, 2, 3]])
+    later = write_csv(tmp_path / "g2.csv", ["a", "b"], [[4, 5]])
+    db = tmp_path / "u.db"
+    code, err = run(
+        capsys, "load", str(first), str(later), str(db), "--table", "t", *args, "--engine", "processes", "-q"
+    )
+    assert code == EXIT_CONFIG
+    setting = "sink.indexes" if "--index" in args else "sink.primary_key"
+    assert err[0] == f"loader: error: {later}: {setting}: no column 'c' in the data"

@@ -41,7 +41,7 @@ from ..report import FileReport, RunReport
 from ..schema import encode_types, numeric_text
 from ..state import FilePlan, FileState, JobState
 from ..transforms import output_schema
-from ..writers.base import Refused, prepare_for
+from ..writers.base import Refused, naming_file, prepare_for
 from .forked import QUIET_LOGS, WORKER_CONFIG, ForkedWorkers, forked_workers, wait_for
 from .work import PartResult, PartTask, finished, manifest_path, read_numbers, run_part
 
@@ -377,7 +377,6 @@ class Coordinator:
         side = result_side(str(run.part_results))
         allow_python = getattr(pipe, "allow_python", False)
         numeric = numeric_text(str(pipe.job.sink.mode), self.writer.column_types(), staged=bool(pipe.stages))
-        required = tuple(self.writer.required_columns())
         halt = engine.halt_file if engine is not None else ""
         tasks = [
             PartTask(
@@ -390,7 +389,6 @@ class Coordinator:
                 allow_python,
                 side,
                 numeric,
-                required,
                 pipe.type_notes,
                 halt,
             )
@@ -447,7 +445,8 @@ class Coordinator:
         pipe = self.pipeline
         with open_reader(path, pipe.job.source, chunk_size=pipe.job.run.chunk_size, types=self.types) as reader:
             schema = output_schema(pipe.stages, reader.schema, path)
-        pipe.sink.check_schema(pipe.job.sink, schema)
+        with naming_file(path):  # a column the key or an index names that this file lacks
+            pipe.sink.check_schema(pipe.job.sink, schema)
         prepare_for(self.writer, schema, fresh=fresh, file=path)
         self.prepared.add(storage.key(path))
 

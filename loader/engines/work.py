@@ -59,7 +59,6 @@ class PartTask:
     # "database": results the coordinator copies in as they are; "arrow": rows it binds
     side: str = "database"
     numeric: dict[str, str] = field(default_factory=dict)  # the target's number columns (``SQLiteEncoder``)
-    required: tuple[str, ...] = ()  # the target's NOT NULL columns (``SQLiteEncoder``)
     notes: dict[str, str] = field(default_factory=dict)  # why a column's type was fixed before (``explain``)
     halt: str = ""  # once this file exists the run has stopped: the part ends unfinished (``Engine.halt``)
 
@@ -70,8 +69,7 @@ class PartTask:
         is never reused."""
         reading = repr(replace(self.job.source, path=[]))  # null_values, decimal_separator...: not the paths
         what = json.dumps(
-            [reading, self.types, self.job.transform, repr(self.job.sink), self.side, sorted(self.numeric.items())]
-            + ([list(self.required)] if self.required else []),
+            [reading, self.types, self.job.transform, repr(self.job.sink), self.side, sorted(self.numeric.items())],
             sort_keys=True,
             default=str,
         )
@@ -318,9 +316,7 @@ class SQLiteArrowSide(SideWriter):
         from ..sinks.sqlite import SQLiteEncoder
 
         self.prefix = task.prefix
-        self.encode = SQLiteEncoder(  # type: ignore[method-assign]
-            task.numeric, tuple(task.job.sink.primary_key), task.required
-        )
+        self.encode = SQLiteEncoder(task.numeric, tuple(task.job.sink.primary_key))  # type: ignore[method-assign]
         self.files: list[str] = []
         self.file: contextlib.ExitStack | None = None  # the file being written, until whole
         self.out: pa.ipc.RecordBatchFileWriter | None = None
@@ -387,9 +383,7 @@ class SQLiteDatabaseSide(SideWriter):
         self.writer.conn.execute("PRAGMA journal_mode=OFF")
         self.writer.conn.execute("PRAGMA synchronous=OFF")
         self.writer.prepare(schema, fresh=True)
-        self.encode = SQLiteEncoder(  # type: ignore[method-assign]
-            task.numeric, tuple(task.job.sink.primary_key), task.required
-        )
+        self.encode = SQLiteEncoder(task.numeric, tuple(task.job.sink.primary_key))  # type: ignore[method-assign]
         self.batch = int(task.job.sink.batch_size or 50_000)
         self.pending = 0
         self.early = EarlyFsync(self.tmp)  # what is committed goes to the disk as the part goes on

@@ -44,26 +44,21 @@ Encoder = Callable[[Chunk], Encoded]
 """Pure: no database handle and no shared state, safe on any thread of a pool."""
 
 
-def reject_null_keys(
-    chunk: Chunk, columns: Iterable[str], *, fold_case: bool = False, what: str = "key column", absent: bool = True
-) -> Chunk:
+def reject_null_keys(chunk: Chunk, columns: Iterable[str], *, fold_case: bool = False) -> Chunk:
     """``chunk`` without the rows whose value in a key column is null (a column the rows
-    lack is null in every row, unless not ``absent``): they go to the rejects, the column
-    named. A null key would be stored under no key at all, or under one the database picks.
-    ``fold_case``: ``ID`` names the column ``id`` (SQLite's names); ``what`` the column in
-    the reason."""
+    lack is null in every row): they go to the rejects, the column named. A null key
+    would be stored under no key at all, or under one the database picks. ``fold_case``:
+    ``ID`` names the column ``id`` (SQLite's names)."""
     for name in columns:
         if fold_case:
             name = next((n for n in chunk.batch.schema.names if n.lower() == name.lower()), name)
         if name not in chunk.batch.schema.names:
-            if not absent:
-                continue
             bad = pa.array([True] * chunk.batch.num_rows, pa.bool_())
         elif chunk.batch.column(name).null_count:  # known without a pass over the column
             bad = kernels.is_null(chunk.batch.column(name))
         else:
             continue
-        chunk = chunk.reject(bad, f"{what} {name!r} is null", stage="write", column=name)
+        chunk = chunk.reject(bad, f"key column {name!r} is null", stage="write", column=name)
     return chunk
 
 

@@ -26,17 +26,13 @@ def default_table(paths: list[str]) -> str:
 class SQLiteEncoder:
     """A chunk's columns as SQLite stores them without loss; rows with a null in a
     primary-key column (``key``) go to the rejects, rows with a uint64 value above
-    SQLite's signed 64-bit range too, rows whose value an existing table's number
-    column (``numeric``: lower-case name -> affinity) would change into another number,
-    and rows with a null in a column the table holds NOT NULL (``required``).
+    SQLite's signed 64-bit range too, and rows whose value an existing table's number
+    column (``numeric``: lower-case name -> affinity) would change into another number.
     No database: any thread."""
 
-    def __init__(
-        self, numeric: Mapping[str, str] | None = None, key: tuple[str, ...] = (), required: tuple[str, ...] = ()
-    ) -> None:
+    def __init__(self, numeric: Mapping[str, str] | None = None, key: tuple[str, ...] = ()) -> None:
         self.numeric = dict(numeric or {})
         self.key = key
-        self.required = required
 
     def __call__(self, chunk: Chunk) -> Encoded:
         from ..writers.encode import affinity_loss, sqlite_array, uint64_overflow
@@ -44,8 +40,6 @@ class SQLiteEncoder:
         # SQLite stores a null key: an INTEGER PRIMARY KEY makes it the next rowid (which
         # a later row of the load then overwrites), any other key never conflicts
         chunk = reject_null_keys(chunk, self.key, fold_case=True)
-        # SQLite would fail the whole batch (a column the input lacks takes its default)
-        chunk = reject_null_keys(chunk, self.required, fold_case=True, what="NOT NULL column", absent=False)
         for name, col in zip(chunk.batch.schema.names, chunk.batch.columns, strict=True):
             mask = uint64_overflow(col)
             if mask is not None:
@@ -117,9 +111,7 @@ class SQLiteSink(SinkBase):
     def encoder(self, sink: SinkConfig, writer: Writer) -> SQLiteEncoder:
         from ..schema import numeric_text
 
-        return SQLiteEncoder(
-            numeric_text(sink.mode, writer.column_types()), tuple(sink.primary_key), tuple(writer.required_columns())
-        )
+        return SQLiteEncoder(numeric_text(sink.mode, writer.column_types()), tuple(sink.primary_key))
 
     def open_writer(self, sink: SinkConfig, paths: list[str], run: RunConfig | None = None) -> Writer:
         from ..writers.sqlite import SQLiteWriter

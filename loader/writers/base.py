@@ -77,10 +77,6 @@ class Writer(Protocol):
         """Columns the target declares already, with their SQL types ({} where none)."""
         ...
 
-    def required_columns(self) -> list[str]:
-        """Columns the target declares NOT NULL, which a null would fail ([] where none)."""
-        ...
-
     def prepare(self, schema: pa.Schema, *, fresh: bool) -> None: ...
 
     def write(self, encoded: Encoded) -> int:

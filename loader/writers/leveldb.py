@@ -300,9 +300,6 @@ class LevelDBWriter(Transactional):
         """Keys and values declare no column types (the checkpoint records the load's)."""
         return {}
 
-    def required_columns(self) -> list[str]:
-        return []
-
     # ---------------------------------------------------------------- rows
 
     def prepare(self, schema: pa.Schema, *, fresh: bool) -> None:

@@ -437,9 +437,6 @@ class SQLiteWriter(Transactional):
         """The existing table's columns and their declared types (none if there is no table)."""
         return {r[1]: r[2] or "" for r in self._table_info()}
 
-    def required_columns(self) -> list[str]:
-        return [r[1] for r in self._not_null()]
-
     def _not_null(self) -> list[tuple[Any, ...]]:
         """The table's NOT NULL columns (``PRAGMA table_info`` rows), but an INTEGER
         PRIMARY KEY (SQLite gives a null there the next rowid)."""
@@ -499,6 +496,7 @@ class SQLiteWriter(Transactional):
                 raise SchemaMismatchError(
                     f"table {self.table!r} has column {name!r} NOT NULL without a default, and the input has no such column",
                     column=name,
+                    hint="give the input the column (a derive stage can make it), or give the table's column a default",
                 )
         for f in new_columns(self.table, self.columns, schema, alter=self.config.alter):
             self._execute(f"ALTER TABLE {quote(self.table)} ADD COLUMN {_column_sql(f)}")

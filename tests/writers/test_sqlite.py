@@ -396,7 +396,27 @@ def test_a_null_in_a_not_null_column_of_the_table_rejects_its_row(tmp_path: Path
         (2, "c", "z", "now"),
     ]
     [reject] = [json.loads(line) for line in rejects_of(db).read_text().splitlines()]
-    assert (reject["line"], reject["column"], reject["reason"]) == (3, "name", "NOT NULL column 'name' is null")
+    assert (reject["line"], reject["reason"]) == (3, "table 't' refuses the row (NOT NULL constraint failed: t.Name)")
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_not_null_columns_that_replace_a_null_and_a_replaced_table_take_their_nulls(
+    tmp_path: Path, engine: str
+) -> None:
+    """NOT NULL ON CONFLICT REPLACE stores the column's default for a null; mode replace
+    makes the table anew, so the old table's NOT NULL no longer applies."""
+    db = tmp_path / "r.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER, n INTEGER NOT NULL ON CONFLICT REPLACE DEFAULT 0)")
+        conn.execute("CREATE TABLE u (a INTEGER, x INTEGER NOT NULL)")
+    src = csv_file(tmp_path / "nn.csv", "id,n\n1,5\n2,\n3,7\n")
+    report = load(src, db, table="t", run_options={"engine": engine, "workers": 1})
+    assert (report.rows_written, report.rows_rejected) == (3, 0)
+    assert sqlite_rows(db, "SELECT id, n FROM t ORDER BY id") == [(1, 5), (2, 0), (3, 7)]
+    src = csv_file(tmp_path / "u.csv", "a,x\n1,\n2,5\n")
+    report = load(src, db, table="u", sink_options={"mode": "replace"}, run_options={"engine": engine, "workers": 1})
+    assert (report.rows_written, report.rows_rejected) == (2, 0)
+    assert sqlite_rows(db, "SELECT a, x FROM u ORDER BY a") == [(1, None), (2, 5)]
 
 
 def test_a_not_null_column_without_a_default_that_the_input_lacks_is_refused(tmp_path: Path) -> None:
