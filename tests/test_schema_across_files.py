@@ -765,3 +765,22 @@ def test_a_primary_key_whose_case_differs_across_files_is_one_key(tmp_path: Path
     report = load(files, str(db), table="t", sink_options={"mode": "upsert", "primary_key": [key]})
     assert (report.rows_written, report.rows_rejected) == (4, 0)
     assert sqlite_rows(db, "SELECT * FROM t ORDER BY 1") == [(1, "a"), (2, "B"), (3, "c")]
+
+
+def test_a_job_runs_its_expressions_and_rules_on_a_column_without_a_value(tmp_path: Path) -> None:
+    """The same job ran yesterday: coalesce() and rule allowed on a column empty in the
+    whole file (typed null) were configuration errors (exit 2), depending on the data."""
+    write(tmp_path / "a.csv", "id,name,mid\n1,Ann,\n2,Bob,\n")
+    job = write(
+        tmp_path / "job.toml",
+        f'[source]\npath = "{tmp_path / "a.csv"}"\n'
+        '[[transform]]\ntype = "derive"\ncolumns = { m2 = "coalesce(mid, name)", m3 = "coalesce(mid, \'x\')" }\n'
+        '[[transform]]\ntype = "validate"\nrules = { mid = { allowed = ["a"], min = 1 } }\n'
+        f'[sink]\npath = "{tmp_path / "t.db"}"\ntable = "t"\n',
+    )
+    p = cli("run", str(job), "-q")
+    assert p.returncode == 0, p.stderr
+    assert sqlite_rows(tmp_path / "t.db", "SELECT * FROM t ORDER BY id") == [
+        (1, "Ann", None, "Ann", "x"),
+        (2, "Bob", None, "Bob", "x"),
+    ]
