@@ -14,7 +14,7 @@ import pytest
 from loader import load
 from loader.cli import main
 from loader.errors import ConfigError, LoaderError
-from loader.schema import declared_pins, numeric_text, rows_per_file
+from loader.schema import Sample, declared_pins, decode_types, encode_types, numeric_text, rows_per_file, unify
 from tests.conftest import sqlite_rows
 from tests.reliability_util import cli, leveldb_items, reject_lines, rejects_of, sqlite_state
 
@@ -689,6 +689,34 @@ def test_leveldb_stores_a_column_under_its_first_spelling_in_every_file(tmp_path
     assert state["schema"] == {"id": "int64", "a": "string", "b": "int64"}
 
 
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_column_without_a_value_in_its_first_run_keeps_its_first_spelling(tmp_path: Path, engine: str) -> None:
+    """Run 1 had no value for `Mid`, so no type and no spelling was recorded: LevelDB held
+    one column under two JSON keys, `Mid` from run 1 and `mid` from runs 2 and 3."""
+    (tmp_path / "d").mkdir()
+    target = tmp_path / "s.ldb"
+    args = ["load", str(tmp_path / "d" / "*.csv"), str(target), "--key", "{id}", "-q", "--engine", engine]
+    write(tmp_path / "d" / "1.csv", "id,Mid\n1,\n")
+    assert main(args) == 0
+    assert leveldb_items(target)[1]["schema"] == {"id": "int64", "Mid": "null"}
+    write(tmp_path / "d" / "2.csv", "id,mid\n2,x\n")
+    assert main(args) == 0
+    write(tmp_path / "d" / "3.csv", "id,MID\n3,y\n")
+    assert main(args) == 0
+    items, state = leveldb_items(target)
+    assert [v for _, v in items] == [b'{"id":1,"Mid":null}', b'{"id":2,"Mid":"x"}', b'{"id":3,"Mid":"y"}']
+    assert state["schema"] == {"id": "int64", "Mid": "string"}
+
+
+def test_a_column_typed_null_in_the_checkpoint_binds_its_spelling_and_no_type() -> None:
+    types = {"id": pa.int64(), "Mid": pa.null()}
+    assert decode_types(encode_types(types)) == types
+    assert decode_types('{"id": "int64"}') == {"id": pa.int64()}  # a checkpoint from before
+    sample = Sample(pa.schema([("id", pa.int64()), ("MID", pa.float64())]), {})
+    assert unify([sample], types) == {"id": pa.int64(), "Mid": pa.float64()}
+    assert unify([], types) == types  # a run without the column keeps its spelling
+
+
 def test_a_declared_type_names_its_column_in_any_case(tmp_path: Path) -> None:
     write(tmp_path / "n.csv", "id,code\n1,1.50\n")
     db = tmp_path / "n.db"
@@ -743,7 +771,7 @@ def test_a_header_only_run_records_no_type(tmp_path: Path) -> None:
     write(tmp_path / "h.csv", "id,v\n")
     db = tmp_path / "h.db"
     load(str(tmp_path / "h.csv"), str(db), table="t")
-    assert sqlite_state(db)["schema"] == {}
+    assert sqlite_state(db)["schema"] == {"id": "null", "v": "null"}  # their spelling only
 
 
 def test_a_declared_columns_reject_says_nothing_of_earlier_runs(tmp_path: Path) -> None:
@@ -784,3 +812,4 @@ def test_a_job_runs_its_expressions_and_rules_on_a_column_without_a_value(tmp_pa
         (1, "Ann", None, "Ann", "x"),
         (2, "Bob", None, "Bob", "x"),
     ]
+
