@@ -813,3 +813,30 @@ def test_a_job_runs_its_expressions_and_rules_on_a_column_without_a_value(tmp_pa
         (2, "Bob", None, "Bob", "x"),
     ]
 
+
+def test_a_parquet_float_in_a_column_another_file_makes_text_is_its_text(tmp_path: Path) -> None:
+    """`x` is text in p1 and float64 in p2: the load stopped with `internal error: ValueError:
+    Non-fixed width type` (exit 1)."""
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": [1], "x": ["a"]}), tmp_path / "p1.parquet")
+    pq.write_table(pa.table({"id": [2, 3, 4], "x": [1.5, 2.0, 1e20]}), tmp_path / "p2.parquet")
+    pq.write_table(pa.table({"id": [5], "x": pa.array([0.1], pa.float32())}), tmp_path / "p3.parquet")
+    files = [str(tmp_path / f"p{i}.parquet") for i in (1, 2, 3)]
+    db, store = tmp_path / "t.db", tmp_path / "t.ldb"
+    assert main(["load", *files, str(db), "--table", "t", "-q"]) == 0
+    assert typed(db, "x") == [
+        ("a", "text"),
+        ("1.5", "text"),
+        ("2.0", "text"),
+        ("1e+20", "text"),
+        ("0.10000000149011612", "text"),  # the float64 a float32 widens to, as stored alone
+    ]
+    assert main(["load", *files, str(store), "--key", "{id}", "-q"]) == 0
+    assert [v for _, v in leveldb_items(store)[0]] == [
+        b'{"id":1,"x":"a"}',
+        b'{"id":2,"x":"1.5"}',
+        b'{"id":3,"x":"2.0"}',
+        b'{"id":4,"x":"1e+20"}',
+        b'{"id":5,"x":"0.10000000149011612"}',
+    ]
