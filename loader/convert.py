@@ -537,13 +537,27 @@ def convert(
             _refuse_silent_changes(col, target)
     elif col.arr.type.equals(target):
         return col.done(col.arr)
-    elif pa.types.is_decimal(col.arr.type) and is_text(target):
-        return col.done(kernels.cast(decimal_text(col.arr), target))  # the digits the targets store
-    elif is_text(target) and _dated(col.arr.type):
-        from .writers.encode import iso_text  # (the writers import this module)
-
-        return col.done(kernels.cast(iso_text(col.arr), target))  # the ISO text the targets store, not Arrow's
+    elif is_text(target):
+        text = _stored_text(col.arr)
+        if text is not None:
+            return col.done(kernels.cast(text, target))
     return _cast(col, target, na, explicit)
+
+
+def _stored_text(arr: pa.Array) -> pa.Array | None:
+    """Values as the text the targets store for them, where Arrow's cast writes other text:
+    a decimal's digits (not ``1E-9``), ISO dates and times, floats with their point (``2.0``)
+    and a float32 as the float64 it widens to (``0.10000000149011612``, not ``0.1``)."""
+    from .writers.encode import float_text, iso_text  # (the writers import this module)
+
+    t = arr.type
+    if pa.types.is_decimal(t):
+        return decimal_text(arr)
+    if _dated(t):
+        return iso_text(arr)
+    if pa.types.is_floating(t):
+        return float_text(kernels.cast(arr, pa.float64()))
+    return None
 
 
 def _emptied(col: _Column) -> Converted:
@@ -688,7 +702,7 @@ def _changed_by_cast(src: pa.Array, out: pa.Array) -> pa.Array | None:
         return kernels.not_equal(kernels.floor_temporal(src, unit="day"), src)  # in the column's zone
     if pa.types.is_floating(s) and pa.types.is_decimal(t):
         return kernels.not_equal(kernels.cast(out, s), src)
-    narrower = pa.types.is_floating(s) and s.bit_width > t.bit_width
+    narrower = pa.types.is_floating(s) and pa.types.is_floating(t) and s.bit_width > t.bit_width
     if not (pa.types.is_floating(t) and (narrower or pa.types.is_decimal(s))):
         return None
     text = kernels.cast(out, pa.string())  # the new float's shortest text, read back as the old type

@@ -632,13 +632,17 @@ class _Compiler:
             return self.guard(lambda b: kernel(lf(b), rf(b)), node, [left.type, right.type])
         if op in ("=", "!=", "<", "<=", ">", ">="):
             left, right = self.coerce_literal(left, right), self.coerce_literal(right, left)
-            return self.guard(_comparison(op, left, right), node, [left.type, right.type])
+            types = [left.type, right.type]
+            left, right = _typed_nulls([left, right], pa.string())
+            return self.guard(_comparison(op, left, right), node, types)
         if op == "||":
             lf = self.text(left, "'||'", convert_any=True)
             rf = self.text(right, "'||'", convert_any=True)
             return self.guard(
                 lambda b: kernels.binary_join_element_wise(lf(b), rf(b), ""), node, [left.type, right.type]
             )
+        types = [left.type, right.type]
+        left, right = _typed_nulls([left, right])
         if op == "+" and (is_text(left.type) or is_text(right.type)):
             raise self.src.error("'+' does not join text; use || or concat()", node.pos)
         if op == "/" and all(_exact_number(t) for t in (left.type, right.type)):
@@ -649,13 +653,16 @@ class _Compiler:
             lf, rf = _numeric_fns([left, right])
         if op in ("/", "%"):
             kernel = kernels.divide if op == "/" else kernels.modulo
-            return self.guard(lambda b: kernel(lf(b), _null_zero(rf(b))), node, [left.type, right.type])
+            return self.guard(lambda b: kernel(lf(b), _null_zero(rf(b))), node, types)
         kernel = {"+": kernels.add_checked, "-": kernels.subtract_checked, "*": kernels.multiply_checked}[op]
-        return self.guard(lambda b: kernel(lf(b), rf(b)), node, [left.type, right.type])
+        return self.guard(lambda b: kernel(lf(b), rf(b)), node, types)
 
     def in_list(self, node: InList) -> _C:
         arg = self.compile(node.arg)
         value_set = self.value_set(node, arg.type)
+        types = [arg.type]
+        if pa.types.is_null(arg.type):
+            arg = _typed_nulls([arg], value_set.type)[0]
         f, negated = arg.fn, node.negated
         unknown = any(v is None for v in node.values)
         null = pa.scalar(None, pa.bool_())
@@ -680,7 +687,7 @@ class _Compiler:
                 return kernels.if_else(kernels.is_valid(x), hit, null)
             return hit
 
-        return self.guard(run, node, [arg.type])
+        return self.guard(run, node, types)
 
     def value_set(self, node: InList, t: pa.DataType) -> pa.Array:
         """The list's values other than null, as values of the tested type ``t``."""
@@ -717,6 +724,17 @@ class _Compiler:
 
 def _exact_number(t: pa.DataType) -> bool:
     return bool(pa.types.is_integer(t) or pa.types.is_decimal(t))
+
+
+def _typed_nulls(cs: Sequence[_C], default: pa.DataType | None = None) -> list[_C]:
+    """Operands of type null (a column without a value in a whole file, the literal null)
+    as values of the first other operand's type, or ``default`` when none has one: such
+    a column is a column of that type whose values are all null, and Arrow's kernels
+    (coalesce, equal, is_in) have no form that mixes null with another type."""
+    t = next((c.type for c in cs if not pa.types.is_null(c.type)), default)
+    if t is None:
+        return list(cs)
+    return [_C(_cast_fn(c.fn, t), t, c.node) if pa.types.is_null(c.type) else c for c in cs]
 
 
 def _as_float(f: Fn) -> Fn:
@@ -905,7 +923,7 @@ def _f_substr(c: _Compiler, node: Call, args: list[_C]) -> _C:
 
 
 def _f_coalesce(c: _Compiler, node: Call, args: list[_C]) -> _C:
-    fs = _numeric_fns(args)
+    fs = _numeric_fns(_typed_nulls(args))
     return c.guard(lambda b: kernels.coalesce(*[f(b) for f in fs]), node, [a.type for a in args])
 
 
@@ -999,7 +1017,7 @@ def _part(kernel: Callable[[Value], Value]) -> Callable[[_Compiler, Call, list[_
                 f"{node.name}() needs a date or timestamp, got {type_name(a.type)} (use date(x) first)",
                 a.node.pos,
             )
-        f = a.fn
+        f = _typed_nulls([a], pa.date32())[0].fn  # Arrow's year() takes no null type
         return c.guard(lambda b: kernel(f(b)), node, [a.type])
 
     return build
@@ -1025,7 +1043,7 @@ def _replacer(kernel: Callable[..., Value]) -> Callable[[_Compiler, Call, list[_
 
 def _f_if(c: _Compiler, node: Call, args: list[_C]) -> _C:
     cond = c.boolean(args[0], "if()")
-    a, b_ = _numeric_fns(args[1:])
+    a, b_ = _numeric_fns(_typed_nulls(args[1:]))
     # A null condition takes the else branch, as SQL's CASE WHEN does.
     return c.guard(
         lambda b: kernels.if_else(kernels.fill_null(cond(b), False), a(b), b_(b)),

@@ -52,7 +52,7 @@ from .progress import Progress
 from .readers import expand_paths, open_reader
 from .rejects import Committed, RejectFile, default_rejects_path
 from .report import FileReport, RunReport
-from .schema import Sample, declared_pins, decode_types, encode_types, rows_per_file, unify
+from .schema import Sample, bound, declared_pins, decode_types, encode_types, rows_per_file, unify
 from .sinks import Encoded, Encoder, Sink
 from .state import FilePlan, FileState, JobState, Ledger, Tally, file_key, plan_files
 from .transforms import Stage, apply, as_stage, build_stages, close_stages, output_schema
@@ -365,11 +365,11 @@ class Pipeline:
         if fresh and self.job.sink.mode == "replace":
             self.type_notes = {}
             return self._settle_types(files, {})  # the table or keys are wiped: nothing earlier binds this load
-        recorded = decode_types(state.schema)
-        self._check_declared(recorded)
+        recorded = decode_types(state.schema)  # a column typed null: only its spelling is recorded
+        self._check_declared(bound(recorded))
         todo = [f for f in files if not getattr(state.files.get(file_key(f)), "done", False)]
         if fresh and todo:
-            state.fixed = sorted(recorded)  # kept by a resumed run: its rejects read as the first attempt's
+            state.fixed = sorted(bound(recorded))  # kept by a resumed run: its rejects read as the first attempt's
         types = self._settle_types(todo, recorded)
         pins = {} if self.stages else declared_pins(declared, types)
         # A value rejected for a type fixed before this run says where that type comes from.
@@ -377,7 +377,7 @@ class Pipeline:
         declared_names = {n.lower() for n in self.job.source.columns}
         notes = {
             n: f"; {n} is {type_name(t)} since an earlier run of this job: {change}"
-            for n, t in recorded.items()
+            for n, t in bound(recorded).items()
             if n in state.fixed and n.lower() not in declared_names  # a declared type is this run's own
         }
         notes |= {n: f"; the table's column {n} holds {type_name(t)} values only: {change}" for n, t in pins.items()}
@@ -632,7 +632,7 @@ class Pipeline:
         ) as reader:
             found = getattr(reader, "dialect", None)
             fr.dialect = found.to_json() if found is not None else None
-            types = types | {f.name: f.type for f in reader.schema if f.name not in types}  # standard input's
+            types = types | {f.name: f.type for f in reader.schema if f.name not in bound(types)}  # standard input's
             encoded_types = encode_types(types)
             if encoded_types != loop.ledger.state.schema:
                 loop.ledger.set_schema(encoded_types)

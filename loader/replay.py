@@ -55,7 +55,7 @@ from .readers import open_reader
 from .readers.decimal_comma import convert_comma, is_numeric
 from .rejects import Committed, RejectFile
 from .report import FileReport, RunReport
-from .schema import decode_types, spellings
+from .schema import bound, decode_types, spellings
 from .sinks.base import Encoded, Encoder
 from .state import FileState, JobState, Ledger
 from .transforms import Stage, close_stages, output_schema
@@ -457,7 +457,8 @@ class Rows:
         self.done = done  # marks of rows replayed before
         self.chunk_rows = chunk_rows
         self.types = decode_types(state.schema)
-        base = pa.schema([pa.field(n, t) for n, t in self.types.items()])
+        # a column typed null has no type yet: rows bring theirs (``_with_empty``)
+        base = pa.schema([pa.field(n, t) for n, t in bound(self.types).items()])
         self.schemas = [base]  # the rows' schema before each stage, and after the last
         for i in range(len(p.stages)):
             self.schemas.append(output_schema(p.stages[: i + 1], base))

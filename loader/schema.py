@@ -108,10 +108,16 @@ def spellings(names: Iterable[str]) -> dict[str, str]:
     return out
 
 
+def bound(types: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
+    """The columns ``types`` gives a type: one typed null (no value yet) binds none."""
+    return {n: t for n, t in types.items() if not pa.types.is_null(t)}
+
+
 def unify(samples: Iterable[Sample], fixed: dict[str, pa.DataType] | None = None) -> dict[str, pa.DataType]:
     """Each column's type over every sampled file; a file without values in a column has no say.
-    ``fixed`` types (earlier runs') win over the files'. Names that differ only in case are one
-    column (``spellings``), under one name: ``fixed``'s spelling, else the first file's."""
+    ``fixed`` types (earlier runs') win over the files', but one typed null gives only its
+    spelling. Names that differ only in case are one column (``spellings``), under one name:
+    ``fixed``'s spelling, else the first file's."""
     fixed = fixed or {}
     spelled = spellings(fixed)
     types: dict[str, list[pa.DataType]] = {}
@@ -133,7 +139,7 @@ def unify(samples: Iterable[Sample], fixed: dict[str, pa.DataType] | None = None
             seen.append(f.type)
             guesses.setdefault(key, []).append(guess)
     unified = {spelled[key]: _unify_column(ts, guesses.get(key, []), key in unsure) for key, ts in types.items()}
-    return unified | fixed
+    return fixed | unified | bound(fixed)
 
 
 def declared_pins(declared: dict[str, str], types: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
@@ -184,10 +190,17 @@ def _affinity(declared: str) -> str:
     return "REAL" if any(s in declared for s in ("REAL", "FLOA", "DOUB")) else "NUMERIC"
 
 
+_NO_TYPE = "null"  # a column without a value yet: its spelling is recorded, no type
+
+
 def encode_types(types: dict[str, pa.DataType]) -> str:
-    """The types as checkpoint text (those a job file can name: nested Parquet types are left out)."""
+    """The types as checkpoint text (those a job file can name: nested Parquet types are left out).
+    A column typed null is recorded as ``"null"``: its name's spelling binds later runs, no type."""
     out = {}
     for name, t in types.items():
+        if pa.types.is_null(t):
+            out[name] = _NO_TYPE
+            continue
         try:
             # large_string (pandas' strings through pyarrow) holds what string holds
             if parse_type(type_name(t)).equals(t) or is_text(t):
@@ -200,4 +213,4 @@ def encode_types(types: dict[str, pa.DataType]) -> str:
 def decode_types(text: str | None) -> dict[str, pa.DataType]:
     if not text:
         return {}
-    return {name: parse_type(t) for name, t in json.loads(text).items()}
+    return {name: pa.null() if t == _NO_TYPE else parse_type(t) for name, t in json.loads(text).items()}

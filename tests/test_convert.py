@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
@@ -432,3 +434,32 @@ def test_a_column_settled_as_empty_rejects_a_value_instead_of_dropping_it() -> N
     assert out.array.type == pa.null() and len(out.array) == 3
     assert out.bad is not None and out.bad.to_pylist() == [False, True, False]
     assert out.reasons == ["'x' in a column no file had a value in"]
+
+
+@pytest.mark.parametrize(
+    ("arr", "texts"),
+    [
+        (
+            pa.array([1.5, 2.0, 1e20, 1e-7, -0.0, float("nan"), float("inf"), None]),
+            ["1.5", "2.0", "1e+20", "1e-7", "-0.0", "nan", "inf", None],
+        ),
+        (pa.array([0.1, 3.0], pa.float32()), ["0.10000000149011612", "3.0"]),  # the float64 the targets store
+        (pa.array([1.5], pa.float16()), ["1.5"]),
+        (pa.array([7, -(2**63)]), ["7", str(-(2**63))]),
+        (pa.array([2**64 - 1], pa.uint64()), [str(2**64 - 1)]),
+        (pa.array([True, False]), ["true", "false"]),
+        (pa.array([Decimal("1.50")], pa.decimal128(5, 2)), ["1.50"]),
+        (pa.array([dt.date(2024, 1, 2)]), ["2024-01-02"]),
+        (pa.array([dt.datetime(2024, 1, 2, 3, 4, 5)], pa.timestamp("ms")), ["2024-01-02T03:04:05.000"]),
+        (pa.array([dt.datetime(2024, 1, 2, 3, 4, 5)], pa.timestamp("us", "UTC")), ["2024-01-02T03:04:05.000000Z"]),
+    ],
+    ids=["float64", "float32", "float16", "int64", "uint64", "bool", "decimal", "date", "timestamp", "zoned"],
+)
+@pytest.mark.parametrize("target", [pa.string(), pa.large_string()])
+def test_a_number_bool_or_date_into_a_text_column_is_the_text_the_targets_store(
+    arr: pa.Array, texts: list[str | None], target: pa.DataType
+) -> None:
+    """A float into text (a Parquet float in a column another file made text) crashed:
+    ValueError: Non-fixed width type, from a float check reading the text type's bit width."""
+    out = convert(arr, target)
+    assert (out.array.type, out.array.to_pylist(), out.bad) == (target, texts, None)

@@ -14,7 +14,7 @@ import pytest
 from loader import load
 from loader.cli import main
 from loader.errors import ConfigError, LoaderError
-from loader.schema import declared_pins, numeric_text, rows_per_file
+from loader.schema import Sample, declared_pins, decode_types, encode_types, numeric_text, rows_per_file, unify
 from tests.conftest import sqlite_rows
 from tests.reliability_util import cli, leveldb_items, reject_lines, rejects_of, sqlite_state
 
@@ -689,6 +689,34 @@ def test_leveldb_stores_a_column_under_its_first_spelling_in_every_file(tmp_path
     assert state["schema"] == {"id": "int64", "a": "string", "b": "int64"}
 
 
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_column_without_a_value_in_its_first_run_keeps_its_first_spelling(tmp_path: Path, engine: str) -> None:
+    """Run 1 had no value for `Mid`, so no type and no spelling was recorded: LevelDB held
+    one column under two JSON keys, `Mid` from run 1 and `mid` from runs 2 and 3."""
+    (tmp_path / "d").mkdir()
+    target = tmp_path / "s.ldb"
+    args = ["load", str(tmp_path / "d" / "*.csv"), str(target), "--key", "{id}", "-q", "--engine", engine]
+    write(tmp_path / "d" / "1.csv", "id,Mid\n1,\n")
+    assert main(args) == 0
+    assert leveldb_items(target)[1]["schema"] == {"id": "int64", "Mid": "null"}
+    write(tmp_path / "d" / "2.csv", "id,mid\n2,x\n")
+    assert main(args) == 0
+    write(tmp_path / "d" / "3.csv", "id,MID\n3,y\n")
+    assert main(args) == 0
+    items, state = leveldb_items(target)
+    assert [v for _, v in items] == [b'{"id":1,"Mid":null}', b'{"id":2,"Mid":"x"}', b'{"id":3,"Mid":"y"}']
+    assert state["schema"] == {"id": "int64", "Mid": "string"}
+
+
+def test_a_column_typed_null_in_the_checkpoint_binds_its_spelling_and_no_type() -> None:
+    types = {"id": pa.int64(), "Mid": pa.null()}
+    assert decode_types(encode_types(types)) == types
+    assert decode_types('{"id": "int64"}') == {"id": pa.int64()}  # a checkpoint from before
+    sample = Sample(pa.schema([("id", pa.int64()), ("MID", pa.float64())]), {})
+    assert unify([sample], types) == {"id": pa.int64(), "Mid": pa.float64()}
+    assert unify([], types) == types  # a run without the column keeps its spelling
+
+
 def test_a_declared_type_names_its_column_in_any_case(tmp_path: Path) -> None:
     write(tmp_path / "n.csv", "id,code\n1,1.50\n")
     db = tmp_path / "n.db"
@@ -743,7 +771,7 @@ def test_a_header_only_run_records_no_type(tmp_path: Path) -> None:
     write(tmp_path / "h.csv", "id,v\n")
     db = tmp_path / "h.db"
     load(str(tmp_path / "h.csv"), str(db), table="t")
-    assert sqlite_state(db)["schema"] == {}
+    assert sqlite_state(db)["schema"] == {"id": "null", "v": "null"}  # their spelling only
 
 
 def test_a_declared_columns_reject_says_nothing_of_earlier_runs(tmp_path: Path) -> None:
@@ -765,3 +793,50 @@ def test_a_primary_key_whose_case_differs_across_files_is_one_key(tmp_path: Path
     report = load(files, str(db), table="t", sink_options={"mode": "upsert", "primary_key": [key]})
     assert (report.rows_written, report.rows_rejected) == (4, 0)
     assert sqlite_rows(db, "SELECT * FROM t ORDER BY 1") == [(1, "a"), (2, "B"), (3, "c")]
+
+
+def test_a_job_runs_its_expressions_and_rules_on_a_column_without_a_value(tmp_path: Path) -> None:
+    """The same job ran yesterday: coalesce() and rule allowed on a column empty in the
+    whole file (typed null) were configuration errors (exit 2), depending on the data."""
+    write(tmp_path / "a.csv", "id,name,mid\n1,Ann,\n2,Bob,\n")
+    job = write(
+        tmp_path / "job.toml",
+        f'[source]\npath = "{tmp_path / "a.csv"}"\n'
+        '[[transform]]\ntype = "derive"\ncolumns = { m2 = "coalesce(mid, name)", m3 = "coalesce(mid, \'x\')" }\n'
+        '[[transform]]\ntype = "validate"\nrules = { mid = { allowed = ["a"], min = 1 } }\n'
+        f'[sink]\npath = "{tmp_path / "t.db"}"\ntable = "t"\n',
+    )
+    p = cli("run", str(job), "-q")
+    assert p.returncode == 0, p.stderr
+    assert sqlite_rows(tmp_path / "t.db", "SELECT * FROM t ORDER BY id") == [
+        (1, "Ann", None, "Ann", "x"),
+        (2, "Bob", None, "Bob", "x"),
+    ]
+
+
+def test_a_parquet_float_in_a_column_another_file_makes_text_is_its_text(tmp_path: Path) -> None:
+    """`x` is text in p1 and float64 in p2: the load stopped with `internal error: ValueError:
+    Non-fixed width type` (exit 1)."""
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": [1], "x": ["a"]}), tmp_path / "p1.parquet")
+    pq.write_table(pa.table({"id": [2, 3, 4], "x": [1.5, 2.0, 1e20]}), tmp_path / "p2.parquet")
+    pq.write_table(pa.table({"id": [5], "x": pa.array([0.1], pa.float32())}), tmp_path / "p3.parquet")
+    files = [str(tmp_path / f"p{i}.parquet") for i in (1, 2, 3)]
+    db, store = tmp_path / "t.db", tmp_path / "t.ldb"
+    assert main(["load", *files, str(db), "--table", "t", "-q"]) == 0
+    assert typed(db, "x") == [
+        ("a", "text"),
+        ("1.5", "text"),
+        ("2.0", "text"),
+        ("1e+20", "text"),
+        ("0.10000000149011612", "text"),  # the float64 a float32 widens to, as stored alone
+    ]
+    assert main(["load", *files, str(store), "--key", "{id}", "-q"]) == 0
+    assert [v for _, v in leveldb_items(store)[0]] == [
+        b'{"id":1,"x":"a"}',
+        b'{"id":2,"x":"1.5"}',
+        b'{"id":3,"x":"2.0"}',
+        b'{"id":4,"x":"1e+20"}',
+        b'{"id":5,"x":"0.10000000149011612"}',
+    ]

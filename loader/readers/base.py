@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, Self
 
@@ -61,11 +61,11 @@ def dedupe_names(names: list[str]) -> list[str]:
     return out
 
 
-def spelled(names: list[str], types: dict[str, pa.DataType]) -> list[str]:
+def spelled(names: list[str], spelling: Iterable[str]) -> list[str]:
     """A file's column names as the load spells them: a column the load's settled types
     name in another case (``Code`` in this file, ``code`` in the first) takes their spelling,
     so every file and run stores one column under one name."""
-    known = spellings(types)
+    known = spellings(spelling)
     return [known.get(n.lower(), n) for n in names]
 
 
@@ -203,8 +203,11 @@ class ReaderBase:
         self.workers = workers  # threads parsing and converting parts at once (CSV blocks)
         self.resume = resume
         # Column types settled for the whole load (see ``loader.schema``): not inferred
-        # here, and a value that does not fit is rejected as for an inferred type.
-        self.types = types or {}
+        # here, and a value that does not fit is rejected as for an inferred type. A column
+        # typed null (no value yet, in this load or an earlier run) gives only its spelling:
+        # this file's values decide its type.
+        self.spelling = list(types or {})
+        self.types = {n: t for n, t in (types or {}).items() if not pa.types.is_null(t)}
         # The guesses behind this file's inferred types (CSV), for the load to merge.
         self.guesses: dict[str, Any] = {}
         self.size = storage.size(path)
@@ -240,7 +243,7 @@ class TypedFileReader(ReaderBase):
             raise SourceError("file is empty", file=self.path)
 
     def _settle_schema(self, file_schema: pa.Schema) -> None:
-        self.names = spelled(dedupe_names(list(file_schema.names)), self.types)
+        self.names = spelled(dedupe_names(list(file_schema.names)), self.spelling)
         self.declared = declared_types(self.config, self.names, self.path)
         self.schema = pa.schema(
             pa.field(n, self.types.get(n, self.declared.get(n, f.type)))

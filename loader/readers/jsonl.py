@@ -632,7 +632,7 @@ class JSONLReader(ReaderBase):
         if not guesses:
             raise SourceError("holds no JSON object in its first rows", file=self.path)
         self.keys = list(guesses)  # as in the file; the columns' names are those SQLite and LevelDB can hold
-        self.names = spelled(dedupe_names(self.keys), self.types)
+        self.names = spelled(dedupe_names(self.keys), self.spelling)
         self._columns = set(self.keys)
         self.declared = declared_types(self.config, self.names, self.path)
         self.schema = pa.schema(

@@ -330,7 +330,7 @@ class Split(_SchemaCached):
     def _check(self, schema: pa.Schema) -> None:
         self.require(schema, [self.column], key="column")
         t = value_type(schema.field(self.column).type)
-        if not is_text(t):
+        if not (is_text(t) or pa.types.is_null(t)):
             raise self.error(
                 f"column: split needs a text column, but {self.column!r} is {type_name(t)}", column=self.column
             )
@@ -343,6 +343,8 @@ class Split(_SchemaCached):
         if self._changed(batch.schema):
             self._check(batch.schema)
         src = decoded(batch.column(self.column))
+        if pa.types.is_null(src.type):  # a column without a value in a whole file: text, all null
+            src = src.cast(pa.string())
         # Nulls become "" for the split (so every row has a list), and null again after.
         filled = kernels.fill_null(src, "") if src.null_count else src
         n = len(self.into)

@@ -244,7 +244,7 @@ class Python(StageBase):
     ) -> pa.Array:
         """One column of the function's rows as an array (see ``_to_batch``)."""
         target = self._types.get(n) or (schema.field(n).type if n in schema.names else None)
-        if target is not None:
+        if target is not None and not pa.types.is_null(target):  # null: no type yet, the values decide
             fit = _fit_values(values, target)
             if fit.bad is not None:
                 hint = "" if n in self._types else "; declare the column's type in the stage's columns to change it"

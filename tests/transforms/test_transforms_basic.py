@@ -221,3 +221,11 @@ def test_text_stages_take_a_dictionary_column(stage: object, expected: list[str 
 def test_split_takes_a_dictionary_column() -> None:
     out = Split(column="s", into=["a", "b"], separator=" ")(chunk_of({"s": _category(["x y", None, "z"])}))
     assert (col(out, "a"), col(out, "b")) == (["x", None, "z"], ["y", None, None])
+
+
+def test_split_takes_a_null_typed_column_as_text() -> None:
+    """A column without a value in a whole file is typed null: split called it no text column."""
+    out = Split(column="mid", into=["a", "b"])(chunk_of({"id": [1, 2], "mid": pa.nulls(2)}))
+    assert out.batch.schema.names == ["id", "mid", "a", "b"]
+    assert [out.batch.schema.field(c).type for c in ("a", "b")] == [pa.string(), pa.string()]
+    assert col(out, "a") == col(out, "b") == [None, None]

@@ -304,3 +304,11 @@ def test_dates_and_timestamps_cast_to_text_are_the_iso_text_a_load_stores() -> N
     assert out.batch.to_pylist() == [
         {"t": "2024-01-02T03:04:05.000000Z", "n": "2024-01-02T03:04:05.000", "d": "2024-01-02"}
     ]
+
+
+def test_a_float_cast_to_string_is_its_text() -> None:
+    """It stopped the run with ValueError: Non-fixed width type."""
+    c = chunk_of({"f": [1.5, 2.0, None], "h": pa.array([0.1, 1e20, 3.0], pa.float32())})
+    out = Cast(columns={"f": "string", "h": "string"})(c)
+    assert col(out, "f") == ["1.5", "2.0", None]
+    assert col(out, "h") == ["0.10000000149011612", "1.0000000200408773e+20", "3.0"]

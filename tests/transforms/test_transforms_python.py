@@ -294,3 +294,25 @@ def test_row_mode_loads_nothing_rounded(tmp_path, target: str) -> None:  # type:
             assert [json.loads(v)["qty"] for _, v in ldb] == [5]
         finally:
             ldb.close()
+
+
+NULL_COLUMN = """
+def fill(row):
+    return {**row, "mid": "x" if row["id"] == 1 else 7}
+
+def text(row):
+    return {**row, "mid": "x"}
+"""
+
+
+def test_row_mode_values_for_a_null_typed_column_take_their_own_type(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A column without a value in a whole file is typed null: every value a row function
+    gave it was rejected as "not a valid null"."""
+    (tmp_path / "nullcol.py").write_text(NULL_COLUMN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    c = chunk_of({"id": [1, 2], "mid": pa.nulls(2)})
+    out = Python(function="nullcol:text", mode="row")(c)
+    assert (col(out, "mid"), out.batch.schema.field("mid").type, out.rejects) == (["x", "x"], pa.string(), [])
+    with pytest.raises(LoaderError, match="column 'mid' returned by the function has values of mixed types"):
+        Python(function="nullcol:fill", mode="row")(c)  # as for a new column: one type, or declare it
+    sys.modules.pop("nullcol", None)

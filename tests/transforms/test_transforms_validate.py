@@ -175,3 +175,20 @@ def test_rules_check_a_dictionary_columns_values() -> None:
         (3, "rule allowed=['Adelie', 'Gentoo'] failed for species: 'Chinstrap'"),
         (4, "rule allowed=['Adelie', 'Gentoo'] failed for species: 'adelie'"),
     ]
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [{"allowed": ["a"]}, {"min": 1}, {"max": "z"}, {"regex": "^a"}, {"length": [1, 2]}, {"unique": True}],
+)
+def test_rules_pass_a_column_without_a_value_in_a_whole_file(rules: dict) -> None:  # type: ignore[type-arg]
+    """Such a column is typed null: allowed, min and max were configuration errors
+    ("['a'] are not all null values") that depended on the data."""
+    out = Validate(rules={"mid": rules})(chunk_of({"id": [1, 2], "mid": pa.nulls(2)}))
+    assert (col(out, "id"), out.rejects) == ([1, 2], [])
+
+
+def test_not_null_rejects_every_row_of_a_null_typed_column() -> None:
+    out = Validate(rules={"mid": {"not_null": True, "allowed": ["a"]}})(chunk_of({"id": [1, 2], "mid": pa.nulls(2)}))
+    assert col(out, "id") == []
+    assert [r.reason for r in out.rejects] == ["rule not_null=true failed for mid: null"] * 2
