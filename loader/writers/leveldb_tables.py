@@ -225,8 +225,10 @@ class _Table:
 class TableWriter:
     """Writes sorted, unique keys with their values as LevelDB table files in ``directory``,
     numbered from ``first_number``, every entry with sequence number ``sequence``.
-    ``add`` takes keys in ascending order, each greater than all before; ``flush`` ends
-    the file being written and returns the files finished (fsynced)."""
+    ``add`` takes keys in ascending order, each greater than all before; a file ends
+    once it holds ``file_size`` bytes. ``take`` returns the files ended so far (fsynced),
+    ``flush`` ends the file being written too. ``rows_added`` counts the rows given,
+    ``rows_ended`` those in ended files."""
 
     def __init__(
         self,
@@ -252,6 +254,9 @@ class TableWriter:
         self._entries: list[pa.Array] = []
         self._keys: list[pa.Array] = []
         self._pending = 0
+        self.rows_added = 0
+        self._rows_cut = 0  # rows in blocks written
+        self.rows_ended = 0
 
     def __enter__(self) -> TableWriter:
         return self
@@ -267,16 +272,22 @@ class TableWriter:
         made = entries(keys, values, self.trailer)
         self._entries.append(made)
         self._keys.append(keys)
+        self.rows_added += len(keys)
         self._pending += made.nbytes
         if self._pending >= PENDING_BYTES:
             self._cut(final=False)
 
     def flush(self) -> list[TableFile]:
         """The file being written finished, and every file synced: those finished since
-        the last flush. The next ``add`` starts a new file."""
+        the last flush or take. The next ``add`` starts a new file."""
         self._cut(final=True)
         if self._table is not None:
             self._finish(self._table)
+        return self.take()
+
+    def take(self) -> list[TableFile]:
+        """The files finished since the last flush or take, synced; the file being
+        written stays open."""
         for done in self._synced:
             done.result()  # an fsync's error, raised here
         self._synced.clear()
@@ -287,6 +298,7 @@ class TableWriter:
         self.files.append(table.finish())
         self._synced.append(self._syncer.submit(table.sync))
         self._table = None
+        self.rows_ended = self._rows_cut
 
     def _cut(self, *, final: bool) -> None:
         """Blocks of about ``block_size`` cut from the gathered entries; without
@@ -313,6 +325,7 @@ class TableWriter:
                 first,
                 keys[b - 1].as_py() + self.trailer,
             )
+            self._rows_cut += b - a
             if table.offset >= self.file_size:
                 self._finish(table)
         rest = int(ends[-1]) if len(ends) else 0
@@ -513,18 +526,24 @@ def locked(directory: str) -> Iterator[None]:
 
 
 def remove_orphans(directory: str, version: Version) -> None:
-    """Table files and MANIFESTs a killed ingest left: numbered from ``next_file`` on, in no version."""
+    """Files a killed ingest left: table files in no version (one being written when a
+    MANIFEST was, has a number below its ``next_file``), and MANIFESTs numbered from
+    ``next_file`` on. The store is closed: no compaction of LevelDB's is writing one."""
     for name in os.listdir(directory):
-        m = re.fullmatch(r"(\d+)\.(ldb|sst|dbtmp)|MANIFEST-(\d+)", name)
-        if m and int(m[1] or m[3]) >= version.next_file:
+        m = re.fullmatch(r"(\d+)\.(ldb|sst)|(\d+)\.dbtmp|MANIFEST-(\d+)", name)
+        if not m:
+            continue
+        orphan = int(m[1]) not in version.files if m[1] else int(m[3] or m[4]) >= version.next_file
+        if orphan:
             os.remove(os.path.join(directory, name))
 
 
 class TableLoad:
     """Sorted, unique keys and values added to the closed store at ``directory`` (whose
-    ``version`` ``plan`` returned) as table files, committed in steps: ``commit`` ends the
-    file being written and points ``CURRENT`` at a new MANIFEST listing every file so far.
-    Files written after the last commit are in no version (LevelDB deletes them)."""
+    ``version`` ``plan`` returned) as table files, committed in steps: ``commit`` points
+    ``CURRENT`` at a new MANIFEST listing every file ended so far (with ``end``, the file
+    being written is ended first). Files written after the last commit are in no version
+    (LevelDB deletes them)."""
 
     def __init__(
         self, directory: str, version: Version, *, block_size: int, file_size: int, compression: int = NO_COMPRESSION
@@ -552,10 +571,19 @@ class TableLoad:
     def add(self, keys: pa.Array, values: pa.Array) -> None:
         self.writer.add(keys, values)
 
-    def commit(self) -> None:
-        files = self.writer.flush()
-        if not files:
-            return
+    @property
+    def rows_added(self) -> int:
+        return self.writer.rows_added
+
+    def commit(self, *, end: bool = True) -> int:
+        """The files ended (all, with ``end``) in the store's version; how many of the rows
+        added are in it."""
+        files = self.writer.flush() if end else self.writer.take()
+        if files:
+            self._commit(files)
+        return self.writer.rows_ended
+
+    def _commit(self, files: list[TableFile]) -> None:
         manifest = self.writer.next_number
         self.writer.next_number += 1
         commit_files(self.directory, self.version, files, self.sequence, manifest)
