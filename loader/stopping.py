@@ -74,9 +74,3 @@ def stop_listening_early() -> None:
     first = take_early()
     if first is not None:
         signal.raise_signal(first)
-
-
-def requested() -> bool:
-    """Whether a signal asked this run to stop (its last commit is under way)."""
-    request = _current.get()
-    return request is not None and request.signum is not None

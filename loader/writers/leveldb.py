@@ -233,6 +233,7 @@ class LevelDBWriter(Transactional):
         self._spare.clear()
         self._staged_keys.clear()
         self._pending.clear()
+        self._keep_committed_tables()
         self._abandon_tables()
         if self.sorter is not None:
             self.sorter.drop_held()
@@ -401,6 +402,17 @@ class LevelDBWriter(Transactional):
             self._release_lock()
             self._open_db()
 
+    def _keep_committed_tables(self) -> None:
+        """A rollback: the rows of the commits that wait in the table file being written are
+        kept (the file cut back to the last commit, ended, and listed, then their checkpoint),
+        the rows since dropped; as a stop or a failure keeps a batch committed before it. If
+        the last commit failed, or this does (a full disk), the rerun reads those rows again."""
+        if self._tables is None or not self._marks:
+            return
+        with contextlib.suppress(OSError, SinkError):
+            if self._tables.rewind():
+                self._commit_tables(self._job, end=True)
+
     def _abandon_tables(self) -> None:
         """A rollback: table files not yet committed are left out of any version."""
         if self._tables is not None:
@@ -537,7 +549,7 @@ class LevelDBWriter(Transactional):
             # rows in table files are committed with the MANIFEST that lists their file:
             # until then their checkpoint entries wait (a rerun reads those rows again)
             self._marks.append((self._tables.rows_added, self._handed, state))
-            self._commit_tables(job, end=stopping.requested())
+            self._commit_tables(job, end=False)
             return
         sorter = self.sorter
         if sorter is not None and sorter.spilling:

@@ -23,6 +23,7 @@ bundles, checksums verified, and compacts it.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
@@ -31,6 +32,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 import google_crc32c
 import numpy as np
@@ -170,7 +172,7 @@ class _Table:
         self.path = path
         self.number = number
         self.compression = compression
-        self.file = open(path, "wb")  # noqa: SIM115 - closed by finish() or abandon()
+        self.file: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed by finish() or abandon()
         self.offset = 0
         self.index: list[tuple[bytes, bytes]] = []
         self.smallest = b""
@@ -219,7 +221,27 @@ class _Table:
             self.file.close()
 
     def abandon(self) -> None:
-        self.file.close()
+        with contextlib.suppress(OSError):  # what the buffer held is dropped: a full disk may refuse it
+            self.file.close()
+
+    def mark(self) -> tuple[_Table, int, int, bytes, bytes]:
+        """What ``back_to`` needs to cut this file back to where it is now, at a block's end."""
+        return self, self.offset, len(self.index), self.smallest, self.largest
+
+    def back_to(self, offset: int, blocks: int, smallest: bytes, largest: bytes) -> None:
+        """The file (written on, ended, or abandoned since ``mark``) cut back to ``offset``
+        and open for more blocks."""
+        self.abandon()
+        self.file = open(self.path, "r+b")  # noqa: SIM115 - closed by finish() or abandon()
+        self.file.truncate(offset)
+        self.file.seek(offset)
+        self.offset, self.smallest, self.largest = offset, smallest, largest
+        del self.index[blocks:]
+
+
+# A TableWriter's state to go back to: the file being written (and where), the next file
+# number, the rows added, the rows in ended files.
+Savepoint = tuple[tuple[_Table, int, int, bytes, bytes] | None, int, int, int]
 
 
 class TableWriter:
@@ -228,7 +250,8 @@ class TableWriter:
     ``add`` takes keys in ascending order, each greater than all before; a file ends
     once it holds ``file_size`` bytes. ``take`` returns the files ended so far (fsynced),
     ``flush`` ends the file being written too. ``rows_added`` counts the rows given,
-    ``rows_ended`` those in ended files."""
+    ``rows_ended`` those in ended files. ``rewind`` drops the rows added since a
+    ``savepoint``."""
 
     def __init__(
         self,
@@ -284,6 +307,34 @@ class TableWriter:
         if self._table is not None:
             self._finish(self._table)
         return self.take()
+
+    def savepoint(self) -> Savepoint:
+        """The rows added so far, for a ``rewind`` to keep: the entries gathered are cut into
+        blocks (the last one short), and the file being written stays open."""
+        self._cut(final=True)
+        table = self._table.mark() if self._table is not None else None
+        return table, self.next_number, self.rows_added, self.rows_ended
+
+    def rewind(self, saved: Savepoint) -> None:
+        """Back to ``saved``, the files ended before it all taken: the rows added since are
+        dropped, with the files they began, and the file then being written is open again,
+        cut back to its length then."""
+        table, first_new, rows, ended = saved
+        for done in self._synced:
+            done.result()
+        self._synced.clear()
+        if self._table is not None:
+            self._table.abandon()
+        self._table, self.files = None, []
+        for number in range(first_new, self.next_number):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(table_path(self.directory, number))
+        if table is not None:
+            table[0].back_to(*table[1:])
+            self._table = table[0]
+        self._entries, self._keys, self._pending = [], [], 0
+        self.rows_added = self._rows_cut = rows
+        self.rows_ended = ended
 
     def take(self) -> list[TableFile]:
         """The files finished since the last flush or take, synced; the file being
@@ -561,6 +612,7 @@ class TableLoad:
             compression=compression,
         )
         self.added: list[TableFile] = []
+        self._saved: Savepoint | None = None  # where ``rewind`` goes back to
 
     def __enter__(self) -> TableLoad:
         return self
@@ -577,11 +629,23 @@ class TableLoad:
 
     def commit(self, *, end: bool = True) -> int:
         """The files ended (all, with ``end``) in the store's version; how many of the rows
-        added are in it."""
+        added are in it. Without ``end``, a ``rewind`` comes back here."""
+        saved = None if end else self.writer.savepoint()
         files = self.writer.flush() if end else self.writer.take()
         if files:
+            self._saved = None  # the version is changing: nothing before it to go back to
             self._commit(files)
+        self._saved = saved  # a failure before here goes back to the commit before
         return self.writer.rows_ended
+
+    def rewind(self) -> bool:
+        """Back to the last commit (the rows added since dropped, the file then being written
+        open again); False, with nothing done, if there is none to go back to (none made,
+        the last one ended every file, or a MANIFEST failed)."""
+        if self._saved is None:
+            return False
+        self.writer.rewind(self._saved)
+        return True
 
     def _commit(self, files: list[TableFile]) -> None:
         manifest = self.writer.next_number
