@@ -20,10 +20,11 @@ import pytest
 from loader import JobConfig, Pipeline, RunConfig, SinkConfig, SourceConfig, sinks
 from loader.chunk import Chunk
 from loader.errors import LoaderError, SinkError
+from loader.writers import leveldb_tables
 from loader.writers.leveldb import LevelDBWriter
 from loader.writers.leveldb_sort import SORT_ENTRY as SORT_KEY
 from loader.writers.leveldb_sort import SortState
-from tests.reliability_util import cli, file_totals, leveldb_items, leveldb_state, process_alive
+from tests.reliability_util import cli, file_totals, leveldb_items, leveldb_state, popen, process_alive
 
 SMALL_RUN = str(256 << 10)  # the smallest run: many runs from a few thousand rows
 
@@ -114,6 +115,113 @@ def test_sorted_input_never_spills(tmp_path: Path) -> None:
     assert len(data(target)) == 30_000
     assert files_by_level(target) == {6: len(list(target.glob("*.ldb")))}
     assert not list(target.glob("*.log")) or all(p.stat().st_size == 0 for p in target.glob("*.log"))
+
+
+def small_files(root: Path, files: int, rows: int, width: int) -> list[tuple[bytes, bytes]]:
+    """``files`` CSV files of ``rows`` rows each, ids ascending across them; the items a
+    load with ``--key '{id}'`` makes of them, in key order."""
+    root.mkdir()
+    items = []
+    for f in range(files):
+        lines = ["id,v"]
+        for i in range(f * rows, (f + 1) * rows):
+            v = f"{i}{'x' * width}"
+            lines.append(f"{i},{v}")
+            items.append((f"{i:020d}".encode(), json.dumps({"id": i, "v": v}, separators=(",", ":")).encode()))
+        (root / f"f{f:04d}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return items
+
+
+def table_sizes(target: Path) -> list[int]:
+    return [p.stat().st_size for p in sorted(target.glob("*.ldb"))]
+
+
+def test_many_small_files_in_key_order_make_table_files_of_the_configured_size(tmp_path: Path) -> None:
+    """Each file's end is a commit; a commit does not end the table file being written, so
+    300 files of 10 rows (5 MB of keys and values) make three table files, the first two
+    of 2 MiB (``sink.max_file_size``), not one per file, and every row is there."""
+    expected = small_files(tmp_path / "in", 300, 10, 1700)
+    target = tmp_path / "t.ldb"
+    report = load(tmp_path / "in" / "*.csv", target)
+    assert report["files_loaded"] == 300
+    assert data(target) == expected
+    sizes = table_sizes(target)
+    assert len(sizes) == 3, sizes
+    assert all(2 << 20 <= size < (2 << 20) + 64 << 10 for size in sizes[:-1]), sizes
+    assert files_by_level(target) == {6: 3}
+    _, state = leveldb_items(target)
+    assert sum(1 for k, v in state.items() if k.startswith("file:") and v["done"]) == 300
+
+
+def test_a_stop_between_small_files_commits_the_table_file_being_written(tmp_path: Path) -> None:
+    """SIGTERM mid-load: the rows of the commits that wait in the table file being written
+    are kept (the file is cut back to the last commit and ended), so the store holds exactly
+    the rows its checkpoint counts, none left for the rerun to read again."""
+    import signal
+
+    from loader import JobConfig, Pipeline, RunConfig, SourceConfig
+    from loader.errors import InterruptedLoad
+
+    expected = small_files(tmp_path / "in", 60, 10, 100)
+    target = tmp_path / "t.ldb"
+    job = JobConfig(
+        source=SourceConfig(path=[str(tmp_path / "in" / "*.csv")]),
+        sink=SinkConfig(path=str(target), type="leveldb", key="{id}"),
+        run=RunConfig(quiet=True),
+    )
+    seen = [0]
+
+    def stops(batch: pa.RecordBatch) -> pa.RecordBatch:
+        seen[0] += batch.num_rows
+        if seen[0] == 300:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return batch
+
+    with pytest.raises(InterruptedLoad):
+        Pipeline(job, transforms=[stops], handle_signals=True).run()
+    rows, state = leveldb_items(target)
+    assert 300 <= len(rows) < 600
+    assert rows == expected[: len(rows)]
+    assert file_totals(state)["rows_written"] == len(rows)
+    assert Pipeline(job).run().status == "ok"
+    assert data(target) == expected
+
+
+def _tables_in_version(target: Path) -> int:
+    try:
+        return len(leveldb_tables.read_version(str(target)).files)
+    except (OSError, leveldb_tables.FormatError):
+        return 0
+
+
+def test_many_small_files_killed_anywhere_then_rerun_equal_a_clean_load(tmp_path: Path) -> None:
+    """Small files into table files, SIGKILLed once the first table file is in the store's
+    version (the checkpoint of the rows in the next one waits for its MANIFEST), and then
+    while the rerun reads: the store holds a prefix of the clean load's rows, at least those
+    its checkpoint counts; the last run ends equal to the clean load, every row once."""
+    import signal
+    import time
+
+    expected = small_files(tmp_path / "in", 200, 10, 1500)
+    args = ("load", str(tmp_path / "in" / "*.csv"), str(target := tmp_path / "t.ldb"), "--key", "{id}", "-q")
+    for moment in ("a table committed", "rerun reading"):
+        proc = popen(*args)
+        deadline = time.monotonic() + (60 if moment == "a table committed" else 0.4)
+        while proc.poll() is None and time.monotonic() < deadline:
+            if moment == "a table committed" and _tables_in_version(target):
+                break
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+        assert proc.returncode == -signal.SIGKILL, f"finished before the kill ({moment})"
+        rows, state = leveldb_items(target)
+        assert rows == expected[: len(rows)]
+        assert (file_totals(state)["rows_written"] if state.get("job") else 0) <= len(rows)
+    p = cli(*args)
+    assert p.returncode == 0, p.stderr
+    rows, state = leveldb_items(target)
+    assert rows == expected
+    assert file_totals(state)["rows_written"] == len(expected)
 
 
 def test_keys_in_order_then_out_of_order_load_what_input_order_loads(tmp_path: Path) -> None:

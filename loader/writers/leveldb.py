@@ -176,6 +176,9 @@ class LevelDBWriter(Transactional):
         # the store's version while armed, the files being written once rows come.
         self._armed: leveldb_tables.Version | None = None
         self._tables: leveldb_tables.TableLoad | None = None
+        # Commits whose rows are still in the table file being written: how many rows had
+        # been added by each, its number among the commits handed, its checkpoint entries.
+        self._marks: list[tuple[int, int, dict[str, str]]] = []
         self._lock: contextlib.AbstractContextManager[None] | None = None
         self._arm_tried = False
 
@@ -230,6 +233,7 @@ class LevelDBWriter(Transactional):
         self._spare.clear()
         self._staged_keys.clear()
         self._pending.clear()
+        self._keep_committed_tables()
         self._abandon_tables()
         if self.sorter is not None:
             self.sorter.drop_held()
@@ -314,9 +318,10 @@ class LevelDBWriter(Transactional):
 
     def _arm_tables(self) -> None:
         """An empty store (no table file, nothing in its log): while keys come in order
-        they are written as table files, committed with each batch's checkpoint; the
-        store stays closed (its LOCK held) until they stop (``_end_tables``). Decided
-        before any chunk is encoded, so no WriteBatch is staged for a closed store."""
+        they are written as table files, each committed with the checkpoints of its rows
+        once it reaches its size (``_commit_tables``); the store stays closed (its LOCK
+        held) until they stop (``_end_tables``). Decided before any chunk is encoded, so no
+        WriteBatch is staged for a closed store."""
         self._close_db()
         try:
             self._lock = self._take_lock()
@@ -361,22 +366,32 @@ class LevelDBWriter(Transactional):
         except OSError as exc:
             raise _write_error(self.config, exc) from None
 
-    def _commit_tables(self, job: str) -> None:
-        """The table files so far in the store's version, then the checkpoint of their rows."""
+    def _commit_tables(self, job: str, *, end: bool) -> None:
+        """The table files ended so far (with ``end``, the one being written too) in the
+        store's version, then the checkpoint entries of the commits whose rows they hold.
+        A commit does not end the file being written, so that files reach their size
+        whatever the batches or input files: a load of many small files would otherwise
+        leave a file per file, on a level LevelDB never compacts."""
         assert self._tables is not None
         try:
-            self._tables.commit()
+            in_version = self._tables.commit(end=end)
         except OSError as exc:
             raise _write_error(self.config, exc) from None
-        if self._pending:
-            pending, self._pending = self._pending, {}
-            self._write_state(lambda log: log.set(job, pending))
+        done: dict[str, str] = {}
+        durable = None
+        while self._marks and self._marks[0][0] <= in_version:
+            _, durable, entries = self._marks.pop(0)
+            done.update(entries)  # entries changed since the commit before: applied in order
+        if durable is not None:
+            self._write_state(lambda log: log.set(job, done))
+            self.durable_commits = durable
 
     def _end_tables(self) -> None:
         """Keys stopped coming in order, or the input is done: the table files committed
         with their checkpoint, the store opened again."""
         if self._tables is not None:
-            self._commit_tables(self._job)
+            self._commit_tables(self._job, end=True)
+            assert not self._marks
             self._tables.__exit__(None, None, None)
             self._tables = None
         if self._armed is not None or self._lock is not None:
@@ -384,11 +399,23 @@ class LevelDBWriter(Transactional):
             self._release_lock()
             self._open_db()
 
+    def _keep_committed_tables(self) -> None:
+        """A rollback: the rows of the commits that wait in the table file being written are
+        kept (the file cut back to the last commit, ended, and listed, then their checkpoint),
+        the rows since dropped; as a stop or a failure keeps a batch committed before it. If
+        the last commit failed, or this does (a full disk), the rerun reads those rows again."""
+        if self._tables is None or not self._marks:
+            return
+        with contextlib.suppress(OSError, SinkError):
+            if self._tables.rewind():
+                self._commit_tables(self._job, end=True)
+
     def _abandon_tables(self) -> None:
         """A rollback: table files not yet committed are left out of any version."""
         if self._tables is not None:
             self._tables.__exit__(RuntimeError, None, None)
             self._tables = None
+        self._marks.clear()
         self._armed = None
         self._release_lock()
 
@@ -516,11 +543,10 @@ class LevelDBWriter(Transactional):
         self._handed += 1
         self._write_batches(self.staged)
         if self._tables is not None:
-            # rows in table files are committed with the next MANIFEST: until then their
-            # checkpoint entries wait (a rerun reads those rows again)
-            self._pending.update(state)
-            self._commit_tables(job)
-            self.durable_commits = self._handed
+            # rows in table files are committed with the MANIFEST that lists their file:
+            # until then their checkpoint entries wait (a rerun reads those rows again)
+            self._marks.append((self._tables.rows_added, self._handed, state))
+            self._commit_tables(job, end=False)
             return
         sorter = self.sorter
         if sorter is not None and sorter.spilling:

@@ -23,6 +23,7 @@ bundles, checksums verified, and compacts it.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
@@ -31,6 +32,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 import google_crc32c
 import numpy as np
@@ -170,7 +172,7 @@ class _Table:
         self.path = path
         self.number = number
         self.compression = compression
-        self.file = open(path, "wb")  # noqa: SIM115 - closed by finish() or abandon()
+        self.file: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed by finish() or abandon()
         self.offset = 0
         self.index: list[tuple[bytes, bytes]] = []
         self.smallest = b""
@@ -219,14 +221,37 @@ class _Table:
             self.file.close()
 
     def abandon(self) -> None:
-        self.file.close()
+        with contextlib.suppress(OSError):  # what the buffer held is dropped: a full disk may refuse it
+            self.file.close()
+
+    def mark(self) -> tuple[_Table, int, int, bytes, bytes]:
+        """What ``back_to`` needs to cut this file back to where it is now, at a block's end."""
+        return self, self.offset, len(self.index), self.smallest, self.largest
+
+    def back_to(self, offset: int, blocks: int, smallest: bytes, largest: bytes) -> None:
+        """The file (written on, ended, or abandoned since ``mark``) cut back to ``offset``
+        and open for more blocks."""
+        self.abandon()
+        self.file = open(self.path, "r+b")  # noqa: SIM115 - closed by finish() or abandon()
+        self.file.truncate(offset)
+        self.file.seek(offset)
+        self.offset, self.smallest, self.largest = offset, smallest, largest
+        del self.index[blocks:]
+
+
+# A TableWriter's state to go back to: the file being written (and where), the next file
+# number, the rows added, the rows in ended files.
+Savepoint = tuple[tuple[_Table, int, int, bytes, bytes] | None, int, int, int]
 
 
 class TableWriter:
     """Writes sorted, unique keys with their values as LevelDB table files in ``directory``,
     numbered from ``first_number``, every entry with sequence number ``sequence``.
-    ``add`` takes keys in ascending order, each greater than all before; ``flush`` ends
-    the file being written and returns the files finished (fsynced)."""
+    ``add`` takes keys in ascending order, each greater than all before; a file ends
+    once it holds ``file_size`` bytes. ``take`` returns the files ended so far (fsynced),
+    ``flush`` ends the file being written too. ``rows_added`` counts the rows given,
+    ``rows_ended`` those in ended files. ``rewind`` drops the rows added since a
+    ``savepoint``."""
 
     def __init__(
         self,
@@ -252,6 +277,9 @@ class TableWriter:
         self._entries: list[pa.Array] = []
         self._keys: list[pa.Array] = []
         self._pending = 0
+        self.rows_added = 0
+        self._rows_cut = 0  # rows in blocks written
+        self.rows_ended = 0
 
     def __enter__(self) -> TableWriter:
         return self
@@ -267,16 +295,50 @@ class TableWriter:
         made = entries(keys, values, self.trailer)
         self._entries.append(made)
         self._keys.append(keys)
+        self.rows_added += len(keys)
         self._pending += made.nbytes
         if self._pending >= PENDING_BYTES:
             self._cut(final=False)
 
     def flush(self) -> list[TableFile]:
         """The file being written finished, and every file synced: those finished since
-        the last flush. The next ``add`` starts a new file."""
+        the last flush or take. The next ``add`` starts a new file."""
         self._cut(final=True)
         if self._table is not None:
             self._finish(self._table)
+        return self.take()
+
+    def savepoint(self) -> Savepoint:
+        """The rows added so far, for a ``rewind`` to keep: the entries gathered are cut into
+        blocks (the last one short), and the file being written stays open."""
+        self._cut(final=True)
+        table = self._table.mark() if self._table is not None else None
+        return table, self.next_number, self.rows_added, self.rows_ended
+
+    def rewind(self, saved: Savepoint) -> None:
+        """Back to ``saved``, the files ended before it all taken: the rows added since are
+        dropped, with the files they began, and the file then being written is open again,
+        cut back to its length then."""
+        table, first_new, rows, ended = saved
+        for done in self._synced:
+            done.result()
+        self._synced.clear()
+        if self._table is not None:
+            self._table.abandon()
+        self._table, self.files = None, []
+        for number in range(first_new, self.next_number):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(table_path(self.directory, number))
+        if table is not None:
+            table[0].back_to(*table[1:])
+            self._table = table[0]
+        self._entries, self._keys, self._pending = [], [], 0
+        self.rows_added = self._rows_cut = rows
+        self.rows_ended = ended
+
+    def take(self) -> list[TableFile]:
+        """The files finished since the last flush or take, synced; the file being
+        written stays open."""
         for done in self._synced:
             done.result()  # an fsync's error, raised here
         self._synced.clear()
@@ -287,6 +349,7 @@ class TableWriter:
         self.files.append(table.finish())
         self._synced.append(self._syncer.submit(table.sync))
         self._table = None
+        self.rows_ended = self._rows_cut
 
     def _cut(self, *, final: bool) -> None:
         """Blocks of about ``block_size`` cut from the gathered entries; without
@@ -313,6 +376,7 @@ class TableWriter:
                 first,
                 keys[b - 1].as_py() + self.trailer,
             )
+            self._rows_cut += b - a
             if table.offset >= self.file_size:
                 self._finish(table)
         rest = int(ends[-1]) if len(ends) else 0
@@ -513,18 +577,24 @@ def locked(directory: str) -> Iterator[None]:
 
 
 def remove_orphans(directory: str, version: Version) -> None:
-    """Table files and MANIFESTs a killed ingest left: numbered from ``next_file`` on, in no version."""
+    """Files a killed ingest left: table files in no version (one being written when a
+    MANIFEST was, has a number below its ``next_file``), and MANIFESTs numbered from
+    ``next_file`` on. The store is closed: no compaction of LevelDB's is writing one."""
     for name in os.listdir(directory):
-        m = re.fullmatch(r"(\d+)\.(ldb|sst|dbtmp)|MANIFEST-(\d+)", name)
-        if m and int(m[1] or m[3]) >= version.next_file:
+        m = re.fullmatch(r"(\d+)\.(ldb|sst)|(\d+)\.dbtmp|MANIFEST-(\d+)", name)
+        if not m:
+            continue
+        orphan = int(m[1]) not in version.files if m[1] else int(m[3] or m[4]) >= version.next_file
+        if orphan:
             os.remove(os.path.join(directory, name))
 
 
 class TableLoad:
     """Sorted, unique keys and values added to the closed store at ``directory`` (whose
-    ``version`` ``plan`` returned) as table files, committed in steps: ``commit`` ends the
-    file being written and points ``CURRENT`` at a new MANIFEST listing every file so far.
-    Files written after the last commit are in no version (LevelDB deletes them)."""
+    ``version`` ``plan`` returned) as table files, committed in steps: ``commit`` points
+    ``CURRENT`` at a new MANIFEST listing every file ended so far (with ``end``, the file
+    being written is ended first). Files written after the last commit are in no version
+    (LevelDB deletes them)."""
 
     def __init__(
         self, directory: str, version: Version, *, block_size: int, file_size: int, compression: int = NO_COMPRESSION
@@ -542,6 +612,7 @@ class TableLoad:
             compression=compression,
         )
         self.added: list[TableFile] = []
+        self._saved: Savepoint | None = None  # where ``rewind`` goes back to
 
     def __enter__(self) -> TableLoad:
         return self
@@ -552,10 +623,31 @@ class TableLoad:
     def add(self, keys: pa.Array, values: pa.Array) -> None:
         self.writer.add(keys, values)
 
-    def commit(self) -> None:
-        files = self.writer.flush()
-        if not files:
-            return
+    @property
+    def rows_added(self) -> int:
+        return self.writer.rows_added
+
+    def commit(self, *, end: bool = True) -> int:
+        """The files ended (all, with ``end``) in the store's version; how many of the rows
+        added are in it. Without ``end``, a ``rewind`` comes back here."""
+        saved = None if end else self.writer.savepoint()
+        files = self.writer.flush() if end else self.writer.take()
+        if files:
+            self._saved = None  # the version is changing: nothing before it to go back to
+            self._commit(files)
+        self._saved = saved  # a failure before here goes back to the commit before
+        return self.writer.rows_ended
+
+    def rewind(self) -> bool:
+        """Back to the last commit (the rows added since dropped, the file then being written
+        open again); False, with nothing done, if there is none to go back to (none made,
+        the last one ended every file, or a MANIFEST failed)."""
+        if self._saved is None:
+            return False
+        self.writer.rewind(self._saved)
+        return True
+
+    def _commit(self, files: list[TableFile]) -> None:
         manifest = self.writer.next_number
         self.writer.next_number += 1
         commit_files(self.directory, self.version, files, self.sequence, manifest)

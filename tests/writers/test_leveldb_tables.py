@@ -189,6 +189,60 @@ def test_a_killed_ingest_leaves_the_store_as_it_was_and_a_rerun_completes(tmp_pa
     assert read_all(store) == sorted([(b"a", b"1"), *zip(keys, values, strict=True)])
 
 
+def test_a_commit_keeps_the_file_being_written_open_and_counts_the_rows_in_the_version(tmp_path: Path) -> None:
+    """``commit(end=False)`` lists only the files that reached their size: the rows of the one
+    being written are not in the version (``rows_ended`` says how many are). Killed then,
+    that file (numbered below the MANIFEST's) is an orphan the next load removes."""
+    store = tmp_path / "s.ldb"
+    make_store(store, {})
+    keys, values = rows(3000, seed=5)
+    version = lt.plan(str(store), b"", None)
+    assert version is not None
+    load = lt.TableLoad(str(store), version, block_size=4096, file_size=64 << 10)
+    for k, v in batches(keys, values, 100):
+        load.add(k, v)
+        in_version = load.commit(end=False)
+    assert 0 < in_version < load.rows_added == len(keys)
+    committed = lt.read_version(str(store)).files
+    assert len(committed) == len(load.added) > 1
+    assert all(f.size >= 64 << 10 for f in committed.values())
+    load.__exit__(KeyboardInterrupt, None, None)  # killed with a file open
+    orphans = {p.name for p in store.glob("*.ldb")} - {lt.table_path("", n) for n in committed}
+    assert len(orphans) == 1
+    assert read_all(store) == list(zip(keys, values, strict=True))[:in_version]
+
+    version = lt.plan(str(store), keys[-1] + b"\x00", None)
+    assert version is not None
+    lt.TableLoad(str(store), version, block_size=4096, file_size=64 << 10).__exit__(None, None, None)
+    assert not any((store / name).exists() for name in orphans)  # removed with the orphans
+
+
+def test_a_rewind_drops_the_rows_added_since_the_last_commit_and_the_files_they_began(tmp_path: Path) -> None:
+    """Rows added after a commit fill the file then being written and begin two more; a
+    rewind cuts that file back to the commit and removes the others, so the file ended
+    then holds the committed rows and nothing else."""
+    store = tmp_path / "s.ldb"
+    make_store(store, {})
+    keys = [b"k%05d" % i for i in range(10_000)]
+    values = [b"v" * 100 + k for k in keys]
+    version = lt.plan(str(store), b"", None)
+    assert version is not None
+    load = lt.TableLoad(str(store), version, block_size=4096, file_size=64 << 10)
+    load.add(pa.array(keys[:20], pa.binary()), pa.array(values[:20], pa.binary()))
+    assert load.commit(end=False) == 0  # no file ended yet
+    for k, v in batches(keys[20:], values[20:], 100):
+        load.add(k, v)
+    before = {p.name for p in store.glob("*.ldb")}
+    assert len(before) > 2
+    assert load.rewind()
+    assert {p.name for p in store.glob("*.ldb")} < before
+    load.commit(end=True)
+    load.__exit__(None, None, None)
+    assert not load.rewind()  # ended: nothing to go back to
+    assert read_all(store) == list(zip(keys, values, strict=True))[:20]
+    assert len(lt.read_version(str(store)).files) == 1
+
+
 def test_the_lock_is_refused_while_another_process_has_the_store_open(tmp_path: Path) -> None:
     store = tmp_path / "s.ldb"
     make_store(store, {})
