@@ -125,6 +125,9 @@ class _Signals:
         self.request = stopping.Request()
         self._old: dict[int, Any] = {}
         self._scope = stopping.scope(self.request if self.enabled else None)
+        self._arrow: contextlib.AbstractContextManager[None] = (
+            stopping.arrow_handlers_off() if self.enabled else contextlib.nullcontext()
+        )
 
     @property
     def signum(self) -> int | None:
@@ -137,6 +140,7 @@ class _Signals:
 
     def __enter__(self) -> _Signals:
         self._scope.__enter__()
+        self._arrow.__enter__()
         if self.enabled:
             self.request.signum = stopping.take_early()  # one that came while the command started
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -146,6 +150,7 @@ class _Signals:
     def __exit__(self, *exc: Any) -> None:
         for sig, old in self._old.items():
             signal.signal(sig, old)
+        self._arrow.__exit__(None, None, None)
         self._scope.__exit__(None, None, None)
 
 
