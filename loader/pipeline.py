@@ -125,6 +125,9 @@ class _Signals:
         self.request = stopping.Request()
         self._old: dict[int, Any] = {}
         self._scope = stopping.scope(self.request if self.enabled else None)
+        self._arrow: contextlib.AbstractContextManager[None] = (
+            stopping.arrow_handlers_off() if self.enabled else contextlib.nullcontext()
+        )
 
     @property
     def signum(self) -> int | None:
@@ -137,6 +140,7 @@ class _Signals:
 
     def __enter__(self) -> _Signals:
         self._scope.__enter__()
+        self._arrow.__enter__()
         if self.enabled:
             self.request.signum = stopping.take_early()  # one that came while the command started
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -146,6 +150,7 @@ class _Signals:
     def __exit__(self, *exc: Any) -> None:
         for sig, old in self._old.items():
             signal.signal(sig, old)
+        self._arrow.__exit__(None, None, None)
         self._scope.__exit__(None, None, None)
 
 
@@ -210,6 +215,7 @@ class Pipeline:
         self.on_event = on_event
         self.type_notes: dict[str, str] = {}  # column -> why its type was fixed before this run
         self._loop: _Loop | None = None  # the run loop while a run is under way
+        self._stored: int | None = None  # after a failure: this run's commits the target holds
 
     @classmethod
     def from_config(
@@ -510,15 +516,44 @@ class Pipeline:
         and rows the writer held past their commit count only if they became durable."""
         loop = getattr(self, "_loop", None)
         if loop is not None:
-            loop.ledger.rewind(loop.writer.durable_commits)
+            stored = self._stored
+            loop.ledger.rewind(loop.writer.durable_commits if stored is None else stored)
+
+    @contextlib.contextmanager
+    def _counted_as_stored(self) -> Iterator[None]:
+        """Entered under the target's lock, before the writer: after a failure, once the
+        writer has rolled back and closed, how many of this run's commits the target's
+        checkpoint holds (``_rewind``). What the target holds is what a rerun resumes
+        from; an interrupt between a commit and its bookkeeping loses no count of it."""
+        self._stored = None
+        try:
+            yield
+        except BaseException:
+            self._stored = self._stored_commits()
+            raise
+
+    def _stored_commits(self) -> int | None:
+        """This run's commits in the target's checkpoint (None: no run loop, or unreadable)."""
+        loop = self._loop
+        if loop is None:
+            return None
+        try:
+            entries, _ = self.sink.peek(self.job.sink, self.job.source.path, self.job_name)
+        except Exception:  # the failure may be the target's own: the writer's count then
+            return None
+        return loop.ledger.stored_commits(entries)
+
+    def _import_stages(self) -> None:
+        """A job file's code is imported now, before anything is written."""
+        for stage in self.stages:
+            resolve = getattr(stage, "resolve", None)
+            if callable(resolve):
+                resolve()
 
     def _run(self, report: RunReport) -> None:
         self._loop = None
         job, run = self.job, self.job.run
-        for stage in self.stages:  # a job file's code is imported now, before anything is written
-            resolve = getattr(stage, "resolve", None)
-            if callable(resolve):
-                resolve()
+        self._import_stages()
         files = expand_paths(job.source)
         self._check_paths(files)
         job, run = self._fit_files(files), self.job.run
@@ -533,6 +568,7 @@ class Pipeline:
             # handled from here: a signal while the lock is awaited stops the run with its exit code and report
             signals = stack.enter_context(_Signals(self.handle_signals))
             stack.enter_context(TargetLock(job.sink.path, wait=run.lock_wait))
+            stack.enter_context(self._counted_as_stored())
             stack.enter_context(self._removed_unless_committed(report))
             writer = stack.enter_context(self.sink.open_writer(job.sink, job.source.path, job.run))
             rejects = stack.enter_context(RejectFile(self.rejects_path, self.job_name, run.lock_wait))

@@ -57,7 +57,7 @@ from .rejects import Committed, RejectFile
 from .report import FileReport, RunReport
 from .schema import bound, decode_types, spellings
 from .sinks.base import Encoded, Encoder
-from .state import FileState, JobState, Ledger
+from .state import STAMP_ENTRY, FileState, JobState, Ledger
 from .transforms import Stage, close_stages, output_schema
 from .types import parse_type
 from .writers.base import Writer
@@ -407,7 +407,9 @@ class _Marking:
         return written
 
     def commit(self, job: str, state: dict[str, str]) -> None:
-        self.inner.commit(job, mark_entries(self.marks))  # only the marks: the job's own checkpoint stays as it is
+        # only the marks, and the commit's stamp: the job's own checkpoint stays as it is
+        stamp = {k: v for k, v in state.items() if k == STAMP_ENTRY}
+        self.inner.commit(job, mark_entries(self.marks) | stamp)
         r = self.report
         r.rows += self.outcomes
         r.rows_read += self.already
@@ -662,15 +664,13 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
     from .pipeline import _Signals
 
     job, run = p.job, p.job.run
-    for stage in p.stages:
-        resolve = getattr(stage, "resolve", None)
-        if callable(resolve):
-            resolve()
+    p._import_stages()
     p._check_paths([path])
     report.replayed_from = path
     with contextlib.ExitStack() as stack:
         signals = stack.enter_context(_Signals(p.handle_signals))  # first: a signal stops the lock wait too
         stack.enter_context(TargetLock(job.sink.path, wait=run.lock_wait))
+        stack.enter_context(p._counted_as_stored())
         # rows written as they come (a sorting LevelDB writer would hold them for a merge, and
         # its checkpoint entries are the load's, not the replay's)
         sink = dataclasses.replace(job.sink, sort="never")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import json
+import secrets
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +91,8 @@ class JobState:
         return json.dumps(entry)
 
 
+STAMP_ENTRY = "commit"  # which run's which commit the checkpoint is (``Ledger.stored_commits``)
+
 COUNTS = ("rows_read", "rows_written", "rows_rejected", "rows_filtered", "rows_ignored")
 
 
@@ -134,9 +137,11 @@ class Ledger:
         # commits handed to the writer and not durable yet: the run's totals and the counts of
         # the files counted into since the commit before, at each
         self._waiting: collections.deque[tuple[Tally, dict[int, tuple[FileReport, Tally]]]] = collections.deque()
-        self.commits = 0  # commits handed to the writer
+        self.handed = 0  # commits handed to the writer (each checkpoint made)
+        self.commits = 0  # of them, those whose ``commit`` returned
         self.durable = 0  # of them, durable
         self.pending = 0  # rows read since the last commit
+        self.run_id = secrets.token_hex(8)  # stamps this run's checkpoints apart from other runs'
 
     def count(self, key: str, fs: FileState, file_report: FileReport, tally: Tally, end: dict[str, Any]) -> None:
         self.uncommitted.setdefault(id(file_report), (file_report, Tally.of(file_report)))
@@ -157,22 +162,37 @@ class Ledger:
         self.state.schema = self.entries["schema"] = encoded
 
     def checkpoint(self, rejects: Committed) -> dict[str, str]:
-        """The entries to commit now, with the reject file's committed length."""
+        """The entries to commit now, with the reject file's committed length and the
+        commit's stamp. From here the commit counts as handed to the writer: its counts
+        wait for it to be durable, whenever the writer's ``commit`` returns, if at all."""
         self.state.set_rejects(rejects)
         out = {key: fs if isinstance(fs, str) else fs.to_json() for key, fs in self.entries.items()}
         out["job"] = self.state.job_entry()
+        touched = {i: (fr, Tally.of(fr)) for i, fr in self._touched.items()}
+        self._waiting.append((Tally.of(self.run), touched))
+        self._touched.clear()
+        self.handed += 1
+        out[STAMP_ENTRY] = json.dumps({"run": self.run_id, "commit": self.handed})
         return out
 
     def committed_now(self, durable: int) -> None:
-        """The checkpoint was handed to the writer, which holds ``durable`` of the commits
-        handed to it durable (``Writer.durable_commits``)."""
-        touched = {i: (fr, Tally.of(fr)) for i, fr in self._touched.items()}
-        self._waiting.append((Tally.of(self.run), touched))
+        """The writer's ``commit`` of the last checkpoint returned; it holds ``durable`` of
+        the commits handed to it durable (``Writer.durable_commits``)."""
         self.commits += 1
         self.entries.clear()
-        self._touched.clear()
         self.pending = 0
         self.made_durable(durable)
+
+    def stored_commits(self, entries: dict[str, str]) -> int:
+        """How many of this run's commits a target holds whose checkpoint of the job is
+        ``entries``: the stamp of the last one it holds (another run's stamp: none)."""
+        try:
+            stamp = json.loads(entries.get(STAMP_ENTRY, "{}"))
+        except ValueError:
+            return 0
+        if not isinstance(stamp, dict) or stamp.get("run") != self.run_id:
+            return 0
+        return int(stamp.get("commit", 0))
 
     def made_durable(self, durable: int) -> None:
         """The first ``durable`` commits are in the target: their counts are committed."""

@@ -44,6 +44,29 @@ def check() -> None:
         raise InterruptedLoad(request.signum)
 
 
+# Runs in this process that handle signals now: pyarrow's own handling is off while any does.
+_arrow_off = 0
+
+
+@contextlib.contextmanager
+def arrow_handlers_off() -> Iterator[None]:
+    """pyarrow's own SIGINT/SIGTERM handling off (``pyarrow.enable_signal_handlers``) while a
+    run handles them: on the main thread it cancels a CSV parse on either (ArrowCancelled),
+    and one that lands as the parse ends reaches no handler at all. Back on (pyarrow's
+    default) when the last such run ends."""
+    import pyarrow as pa
+
+    global _arrow_off
+    _arrow_off += 1
+    pa.enable_signal_handlers(False)
+    try:
+        yield
+    finally:
+        _arrow_off -= 1
+        if not _arrow_off:
+            pa.enable_signal_handlers(True)
+
+
 # Signals that came before a run listened: from the command's first line, so a SIGTERM while
 # it starts (imports, globs, sampling) stops the run with its report, not the process unsaid.
 _early: list[int] = []

@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
+from typing import Any
 
+import plyvel
 import pytest
 
 from loader import load
 from loader.errors import LoaderError
+from loader.rejects import Committed
 from loader.report import FileReport, RunReport
 from loader.state import FileState, JobState, Ledger, Tally
+from loader.writers.leveldb import LevelDBWriter
+from loader.writers.leveldb import peek as leveldb_peek
+from loader.writers.sqlite import STATE_TABLE, SQLiteWriter
 from tests.conftest import sqlite_rows
+
+
+def _commit(ledger: Ledger, durable: int) -> dict[str, str]:
+    """A commit as the run loop makes it: the checkpoint handed to the writer, then its return."""
+    entries = ledger.checkpoint(Committed(0, 0, None))
+    ledger.committed_now(durable)
+    return entries
 
 
 def test_rewind_sets_each_files_counts_back_to_its_last_commit() -> None:
@@ -19,7 +33,7 @@ def test_rewind_sets_each_files_counts_back_to_its_last_commit() -> None:
     ledger = Ledger(JobState(), run)
     first, second = FileReport("a.csv"), FileReport("b.csv")
     ledger.count("a", FileState("a.csv"), first, Tally(rows_read=5, rows_written=4, rows_rejected=1), {"row": 5})
-    ledger.committed_now(durable=1)
+    _commit(ledger, durable=1)
     ledger.count("a", FileState("a.csv"), first, Tally(rows_read=3, rows_written=3), {"row": 8})
     ledger.count("b", FileState("b.csv"), second, Tally(rows_read=2, rows_filtered=2), {"row": 2})
     ledger.rewind(durable=1)
@@ -34,11 +48,11 @@ def test_commits_the_writer_holds_count_once_durable_and_a_failure_rewinds_to_th
     ledger = Ledger(JobState(), run)
     first, second = FileReport("a.csv"), FileReport("b.csv")
     ledger.count("a", FileState("a.csv"), first, Tally(rows_read=5, rows_written=5), {"row": 5})
-    ledger.committed_now(durable=0)  # held
+    _commit(ledger, durable=0)  # held
     ledger.count("a", FileState("a.csv"), first, Tally(rows_read=3, rows_written=3), {"row": 8})
-    ledger.committed_now(durable=0)  # held
+    _commit(ledger, durable=0)  # held
     ledger.count("b", FileState("b.csv"), second, Tally(rows_read=2, rows_written=2), {"row": 2})
-    ledger.committed_now(durable=1)  # the first is durable now
+    _commit(ledger, durable=1)  # the first is durable now
     assert (ledger.commits, ledger.durable, ledger.committed) == (3, 1, Tally(rows_read=5, rows_written=5))
     ledger.count("b", FileState("b.csv"), second, Tally(rows_read=4, rows_written=4), {"row": 6})
     ledger.rewind(durable=2)  # the writer made the second durable as it failed
@@ -65,3 +79,85 @@ def test_a_file_that_fails_mid_way_reports_the_rows_committed_from_it(tmp_path: 
         stored[0],
         0,
     )
+
+
+def test_a_commit_whose_return_was_never_seen_counts_once_the_target_holds_its_stamp() -> None:
+    """An interrupt between the writer's commit and the ledger's bookkeeping: the target's
+    checkpoint names the last commit of this run it holds, and the counts rewind to it."""
+    run = RunReport()
+    ledger = Ledger(JobState(), run)
+    report = FileReport("a.csv")
+    ledger.count("a", FileState("a.csv"), report, Tally(rows_read=5, rows_written=5), {"row": 5})
+    _commit(ledger, durable=1)
+    ledger.count("a", FileState("a.csv"), report, Tally(rows_read=3, rows_written=3), {"row": 8})
+    stored = ledger.checkpoint(Committed(0, 0, None))  # committed; committed_now never ran
+    ledger.count("a", FileState("a.csv"), report, Tally(rows_read=4, rows_written=4), {"row": 12})
+    assert ledger.stored_commits(stored) == 2
+    assert Ledger(JobState(), RunReport()).stored_commits(stored) == 0  # another run's stamp
+    ledger.rewind(ledger.stored_commits(stored))
+    assert Tally.of(run) == Tally.of(report) == Tally(rows_read=8, rows_written=8)
+
+
+def _commit_then_interrupt(monkeypatch: pytest.MonkeyPatch, writer: type, at: int) -> None:
+    """The writer's ``at``-th commit returns, and a KeyboardInterrupt lands at once."""
+    original = writer.commit
+    calls = []
+
+    def commit(self: Any, job: str, state: dict[str, str]) -> None:
+        original(self, job, state)
+        calls.append(job)
+        if len(calls) == at:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(writer, "commit", commit)
+
+
+def _checkpoint(target: Path, job: str) -> dict[str, str]:
+    """The job's checkpoint entries as the target holds them."""
+    if target.suffix == ".db":
+        return dict(sqlite_rows(target, f"SELECT key, value FROM {STATE_TABLE} WHERE job = '{job}'"))
+    return leveldb_peek(str(target), job)
+
+
+def _stored_rows(target: Path) -> int:
+    if target.suffix == ".db":
+        return int(sqlite_rows(target, "SELECT count(*) FROM t")[0][0])
+    db = plyvel.DB(str(target))
+    try:
+        return sum(1 for _ in db.iterator(include_value=False))
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("t.db", {}),
+        ("t.ldb", {"sort": "never"}),
+        ("t.ldb", {"sort": "always", "sort_run_size": 256 << 10}),
+    ],
+    ids=["sqlite", "leveldb", "leveldb-sorted"],
+)
+def test_an_interrupt_right_after_a_commit_returns_counts_that_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, options: dict[str, Any]
+) -> None:
+    """Whatever moment Ctrl-C lands, the report counts what the target committed: a rerun
+    writes the rest, and the two reports add up to the rows the target holds."""
+    src = tmp_path / "t.csv"
+    src.write_text("id,v\n" + "".join(f"{i * 7919 % 20_000},{'x' * 40}\n" for i in range(20_000)))
+    target = tmp_path / name
+    writer = SQLiteWriter if name.endswith(".db") else LevelDBWriter
+    _commit_then_interrupt(monkeypatch, writer, at=12)
+    sink_options: Any = {"batch_size": 1000, **options}
+    args: dict[str, Any] = {"table": "t"} if name.endswith(".db") else {"key": "{id:08d}"}
+    with pytest.raises(KeyboardInterrupt) as info:
+        load(src, target, run_options={"quiet": True}, sink_options=sink_options, **args)
+    first = info.value.report  # type: ignore[attr-defined]
+    monkeypatch.undo()
+    entries = _checkpoint(target, first.job)
+    checkpointed = sum(json.loads(v)["rows_written"] for k, v in entries.items() if k.startswith("file:"))
+    assert first.status == "interrupted" and first.rows_written == first.files[0].rows_written == checkpointed
+    if options.get("sort") != "always":
+        assert first.rows_written == _stored_rows(target) == 12_000  # the twelve commits, the last one's too
+    second = load(src, target, run_options={"quiet": True}, sink_options=sink_options, **args)
+    assert first.rows_written + second.rows_written == 20_000 == _stored_rows(target)

@@ -5,7 +5,8 @@ RecordBatch`` with the same number of rows. ``mode = "row"`` (the slow path,
 one Python call per row): ``fn(dict) -> dict``, or ``None`` to drop the row;
 a row whose call raises goes to the rejects with the exception as reason, and so
 does one with a value its column's type (declared, or else the input's) does not
-hold exactly: nothing is rounded or cut to fit.
+hold exactly: nothing is rounded or cut to fit. A float16 or float32 column comes
+out float64: a computed float rarely fits a float32, and both targets store float64.
 """
 
 from __future__ import annotations
@@ -108,6 +109,13 @@ def _fit_values(values: list[Any], t: pa.DataType) -> Converted:
     return Converted(arr, pa.array(bad, pa.bool_()) if any(bad) else None, reasons or None)
 
 
+def _widened(t: pa.DataType) -> pa.DataType:
+    """A row function's column type: a float16 or float32 one as float64, which holds each
+    of their values exactly and what the function computes from them (``1.1 * 2`` is no
+    float32). Both targets store floats as float64, so nothing they hold changes."""
+    return pa.float64() if pa.types.is_float16(t) or pa.types.is_float32(t) else t
+
+
 @dataclass(kw_only=True)
 class Python(StageBase):
     """Run a user function on each batch (``mode = "batch"``) or row (``mode = "row"``).
@@ -132,7 +140,7 @@ class Python(StageBase):
             if self.mode != "row":
                 raise self.error('columns: declares the columns a row function returns; use it with mode = "row"')
             self.columns = self.mapping("columns", self.columns)
-            self._types = {c: self.column_type(c, t) for c, t in self.columns.items()}
+            self._types = {c: _widened(self.column_type(c, t)) for c, t in self.columns.items()}
         if isinstance(self.function, str):
             split_function(self.function, stage=self.name)
             if not defer_import:
@@ -144,8 +152,9 @@ class Python(StageBase):
 
     def _declared(self, schema: pa.Schema) -> pa.Schema:
         """The input's columns with the declared ones' types, then the declared new ones:
-        the schema a row function's output is known to have before any row is read."""
-        fields = [pa.field(f.name, self._types.get(f.name, f.type)) for f in schema]
+        the schema a row function's output is known to have before any row is read
+        (float16 and float32 as float64: ``_widened``)."""
+        fields = [pa.field(f.name, self._types.get(f.name, _widened(f.type))) for f in schema]
         fields += [pa.field(c, t) for c, t in self._types.items() if c not in schema.names]
         return pa.schema(fields)
 

@@ -5,12 +5,14 @@ import datetime as dt
 import gzip
 import io
 import random
+import signal
 import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pytest
 
 from loader.config import SourceConfig
@@ -567,3 +569,30 @@ def test_names_given_for_a_header_with_a_nul_byte_replace_it(tmp_path: Path) -> 
     path.write_bytes(b"a\0b,c\n1,2\n")
     r, chunks = read_all(path, column_names=["a", "c"])
     assert (r.schema.names, rows_of(chunks)) == (["a", "c"], [{"a": 1, "c": 2}])
+
+
+def test_a_parse_pyarrow_cancelled_for_a_signal_is_done_again_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pyarrow's read_csv cancels on a SIGINT or SIGTERM that has a Python handler: it hands
+    the signal to that handler and raises ArrowCancelled, which failed the load. The handler
+    decides about the stop; the block is parsed again, and no row is lost or doubled."""
+    src = tmp_path / "in.csv"
+    src.write_text("id,v\n" + "".join(f"{i},x{i}\n" for i in range(3000)), encoding="utf-8")
+    real = pacsv.read_csv
+    heard: list[int] = []
+
+    def cancelled_once(source: Any, **options: Any) -> pa.Table:
+        if not heard:  # as pyarrow does: the signal to the Python handler, then the error
+            signal.raise_signal(signal.SIGTERM)
+            raise pa.ArrowCancelled("Operation cancelled. Detail: received signal 15")
+        return real(source, **options)
+
+    monkeypatch.setattr(pacsv, "read_csv", cancelled_once)
+    old = signal.signal(signal.SIGTERM, lambda signum, frame: heard.append(signum))
+    try:
+        _, chunks = read_all(src, chunk_size=1000)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert heard == [signal.SIGTERM]
+    assert [row["id"] for row in rows_of(chunks)] == list(range(3000))

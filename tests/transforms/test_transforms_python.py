@@ -18,6 +18,7 @@ from transforms_testutil import chunk_of, col
 from loader import load
 from loader.errors import ConfigError, LoaderError
 from loader.transforms import Python, output_schema
+from loader.writers.leveldb import peek as leveldb_peek
 
 MODULE = """
 import pyarrow as pa
@@ -273,7 +274,8 @@ def test_row_mode_values_a_function_leaves_alone_keep_their_types() -> None:
         }
     )
     out = Python(function=lambda r: r, mode="row")(c)
-    assert not out.rejects and out.batch.equals(c.batch)
+    assert not out.rejects and out.batch.select(["u", "t", "d"]).equals(c.batch.select(["u", "t", "d"]))
+    assert out.batch.column("f").to_pylist() == c.batch.column("f").to_pylist()  # as float64: see below
 
 
 @pytest.mark.parametrize("target", ["sqlite", "leveldb"])
@@ -316,3 +318,63 @@ def test_row_mode_values_for_a_null_typed_column_take_their_own_type(tmp_path, m
     with pytest.raises(LoaderError, match="column 'mid' returned by the function has values of mixed types"):
         Python(function="nullcol:fill", mode="row")(c)  # as for a new column: one type, or declare it
     sys.modules.pop("nullcol", None)
+
+
+def test_row_mode_computes_into_float32_columns_as_float64() -> None:
+    """A float32 column rejected nearly every computed value (``10.277777777777779 would be
+    rounded by float32``): it comes out float64, which both targets store anyway."""
+    c = chunk_of({"temp_f": pa.array([50.5, None], pa.float32()), "h": pa.array([0.5, 1.5], pa.float16())})
+
+    def to_c(row):  # type: ignore[no-untyped-def]
+        row["temp_c"] = None if row["temp_f"] is None else (row["temp_f"] - 32) * 5 / 9
+        row["h"] = row["h"] / 3
+        return row
+
+    stage = Python(function=to_c, mode="row", columns={"temp_c": "float32"})
+    out = stage(c)
+    assert not out.rejects
+    assert out.batch.to_pylist() == [
+        {"temp_f": 50.5, "h": 0.5 / 3, "temp_c": (50.5 - 32) * 5 / 9},
+        {"temp_f": None, "h": 0.5, "temp_c": None},
+    ]
+    doubles = pa.schema([("temp_f", pa.float64()), ("h", pa.float64()), ("temp_c", pa.float64())])
+    assert out.batch.schema == doubles == output_schema([stage], c.batch.schema)
+    at_int = Python(function=lambda r: {**r, "n": r["temp_f"]}, mode="row", columns={"n": "int64"})(c)
+    assert [r.reason for r in at_int.rejects] == ["'50.5' is not a valid int64"]  # a real rounding still is one
+
+
+@pytest.mark.parametrize("target", ["sqlite", "leveldb"])
+def test_row_mode_loads_values_computed_from_a_float32_parquet_column(tmp_path, target: str) -> None:  # type: ignore[no-untyped-def]
+    """A pandas-written Parquet file's float32 column, through a row function, into each
+    target; a later run, whose checkpoint records the column as float32 (the type the
+    files are read with, before the stages), loads another file the same way."""
+    pd = pytest.importorskip("pandas")
+    for name, temps in (("a", [50.0, 68.5]), ("b", [100.4])):
+        frame = pd.DataFrame({"id": range(len(temps)), "temp_f": pd.Series(temps, dtype="float32")})
+        frame["id"] += 10 if name == "b" else 0
+        frame["temp_c"] = pd.Series([0.0] * len(temps), dtype="float32")  # filled in by the function
+        frame.to_parquet(tmp_path / f"{name}.parquet")
+    db = tmp_path / ("t.db" if target == "sqlite" else "t.ldb")
+    where = {"table": "t"} if target == "sqlite" else {"key": "{id}"}
+
+    def to_c(row):  # type: ignore[no-untyped-def]
+        row["temp_c"] = (row["temp_f"] - 32) * 5 / 9
+        return row
+
+    stage = Python(function=to_c, mode="row")
+    first = load(tmp_path / "a.parquet", db, **where, transforms=[stage])
+    second = load([tmp_path / "a.parquet", tmp_path / "b.parquet"], db, **where, transforms=[stage])
+    assert (first.rows_written, first.rows_rejected, second.rows_written, second.files_skipped) == (2, 0, 1, 1)
+    expected = [(f, (f - 32) * 5 / 9) for f in (50.0, 68.5, float(pa.scalar(100.4, pa.float32()).as_py()))]
+    if target == "sqlite":
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("SELECT temp_f, temp_c FROM t ORDER BY id").fetchall() == expected
+            [(schema,)] = conn.execute("SELECT value FROM _loader_state WHERE key = 'schema'").fetchall()
+    else:
+        schema = leveldb_peek(str(db), second.job)["schema"]
+        ldb = plyvel.DB(str(db))
+        try:
+            assert [(json.loads(v)["temp_f"], json.loads(v)["temp_c"]) for _, v in ldb] == expected
+        finally:
+            ldb.close()
+    assert json.loads(schema) == {"id": "int64", "temp_f": "float32", "temp_c": "float32"}

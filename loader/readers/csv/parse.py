@@ -73,6 +73,17 @@ class BlockParser:
 
     def parse(self, block: bytearray) -> tuple[pa.Table, list[Any]]:
         """One block as raw binary columns; malformed rows are set aside."""
+        while True:
+            try:
+                return self._parse(block)
+            except pa.ArrowCancelled:
+                # A SIGINT or SIGTERM that pyarrow caught mid-parse (on the main thread, where
+                # a Python handler is set) and handed on to that handler, which ran before
+                # this: the run stops as it asked (at a batch boundary, or at once). Parsed
+                # again, from the start: each retry took a signal of its own.
+                continue
+
+    def _parse(self, block: bytearray) -> tuple[pa.Table, list[Any]]:
         read = self.read
         if len(block) >= read.block_size:  # a block grown for a long row: parsed in one piece
             read = pacsv.ReadOptions(column_names=self.names, use_threads=False, block_size=len(block) + 1)
