@@ -1248,3 +1248,15 @@ def test_a_forked_dask_worker_collects_as_dasks_own_workers_do(tmp_path: Path) -
     """Its event loop makes reference cycles between parts too (futures, frames): the
     coordinator's pause is not for it."""
     _many_parts(tmp_path, 1, "tests.engine_stages:refuse_a_paused_collector", "dask")
+
+
+def test_a_json_lines_file_longer_than_a_part_is_read_as_one_part(tmp_path: Path) -> None:
+    """As run.part_size says: only CSV and Parquet files are cut."""
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(f'{{"id": {i}, "s": "v{i}"}}\n' for i in range(2000)))
+    target, report = tmp_path / "t.db", tmp_path / "r.json"
+    args = ["--table", "t", "--engine", "processes", "--part-size", "4096", "--report", str(report), "-q"]
+    p = cli("load", str(src), str(target), *args)
+    assert p.returncode == 0, p.stderr
+    parts = json.loads(report.read_text())["parts"]
+    assert [(p["range"], p["rows_read"]) for p in parts] == [(["file", 0, None], 2000)]
