@@ -219,9 +219,9 @@ class RunConfig:
     """For ``engine = "dask"``: the scheduler's address (``tcp://host:8786``), or ``local``
     (the default) to start a local cluster of one single-threaded worker per usable CPU (docs/engines.md)."""
     part_size: int = field(default=32 << 20, metadata=SIZE)
-    """With ``processes`` or ``dask``: input bytes per part (CSV and JSON Lines byte ranges
-    cut between rows, Parquet row-group ranges); a smaller file is one part, and a longer
-    one starts with parts of an eighth, a quarter and a half of it (the writer starts sooner)
+    """With ``processes`` or ``dask``: input bytes per part (CSV byte ranges cut between
+    rows, Parquet row-group ranges; a JSON Lines or Arrow file is one part); a smaller file
+    is one part, and a longer one starts with parts of an eighth, a quarter and a half of it (the writer starts sooner)
     and ends with them in reverse (the writer waits less at the end)."""
     part_results: Literal["auto", "arrow", "database"] = "auto"
     """With ``processes`` or ``dask`` into SQLite: how a part's rows reach this process.

@@ -6,6 +6,7 @@ loader's modules, whose first Arrow conversion would import pandas (``loader.com
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -17,10 +18,13 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 def setup(coordinator: int) -> None:
     """A pool's worker leaves signals to the coordinator (``leave_signals``) and dies with
-    it (``coordinator``, its pid), however that dies."""
+    it (``coordinator``, its pid), however that dies. What it starts with is frozen: a
+    forked worker's copy of the coordinator's objects is never walked by the collections
+    after its parts (``work.collect_garbage``), nor copied page by page as they would be."""
     leave_signals()
     die_with(coordinator)
     spare_pandas_import()
+    gc.freeze()
 
 
 def leave_signals() -> None:

@@ -3,6 +3,7 @@ on their path as on the test's)."""
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
@@ -26,4 +27,23 @@ def refuse_pandas(batch: pa.RecordBatch) -> pa.RecordBatch:
     batch is the coordinator's, which finds the stages' output schema)."""
     if batch.num_rows and "pandas" in sys.modules:
         raise RuntimeError("pandas is imported in this worker")
+    return batch
+
+
+CYCLE_BYTES = 2 << 20
+
+
+def leave_a_cycle(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The batch, after making a reference cycle that holds ``CYCLE_BYTES``: garbage that only
+    the collector frees, as any Python code may leave."""
+    held: dict[str, object] = {"bytes": bytearray(CYCLE_BYTES)}
+    held["self"] = held
+    return batch
+
+
+def refuse_a_paused_collector(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The batch, where this process's collector runs (an empty batch is the coordinator's,
+    whose collector the load pauses)."""
+    if batch.num_rows and not gc.isenabled():
+        raise RuntimeError("the collector is paused in this worker")
     return batch

@@ -1187,3 +1187,76 @@ def test_a_parts_results_go_with_the_temporary_manifest_a_killed_worker_left(tmp
     other.write_text("{", encoding="utf-8")
     _remove_results(task.prefix)
     assert sorted(p.name for p in spill.iterdir()) == [other.name]
+
+
+# A process of a pool (issue 21): at most 150 MB. Growth over the parts of one load: none
+# but a little warm-up, far below the MB a part would leave behind if its memory outlived it.
+WORKER_TARGET_MB = 150
+WORKER_GROWTH_MB = 20
+
+
+def _many_parts(tmp_path: Path, parts: int, stage: str | None = None, engine: str = "processes") -> dict[str, Any]:
+    """The report of a CSV -> SQLite load in at least ``parts`` parts on one forked worker
+    (the command, forked as a user's is; an optional python ``stage``)."""
+    src = tmp_path / "in.csv"
+    rnd = random.Random(1)
+    rows = parts * 8192 // 25  # 25 bytes a row or more: ``parts`` parts of 8 KiB
+    src.write_text(
+        "id,rsn,p\n" + "".join(f"{i:05},rs{rnd.randrange(10**8):08},{rnd.random():.5f}\n" for i in range(rows))
+    )
+    job = write_job(
+        tmp_path / "job.toml",
+        source={"path": str(src)},
+        sink={"path": str(tmp_path / "t.db"), "table": "t"},
+        run={"engine": engine, "workers": 1, "part_size": 8192},
+    )
+    if stage is not None:
+        job.write_text(job.read_text() + f'[[transform]]\ntype = "python"\nfunction = "{stage}"\n')
+    report = tmp_path / "report.json"
+    p = cli("run", str(job), "--allow-python", "--report", str(report), "-q")
+    assert p.returncode == 0, p.stderr
+    loaded: dict[str, Any] = json.loads(report.read_text())
+    assert (loaded["rows_written"], loaded["worker_start"]) == (rows, "forked")
+    assert len(loaded["parts"]) >= parts
+    return loaded
+
+
+def _growth_mb(report: dict[str, Any]) -> float:
+    """How far the worker's peak rose from its first part to its last."""
+    peaks = [p["worker_peak_rss_mb"] for p in report["parts"]]
+    return max(peaks) - min(peaks)
+
+
+def test_a_workers_peak_stays_flat_however_many_parts_it_reads(tmp_path: Path) -> None:
+    """Each part's CSV reader once outlived it in a forked worker (a reference cycle, and the
+    collector the worker inherits paused), with the block it had read: a MiB a part."""
+    report = _many_parts(tmp_path, 120)
+    assert report["worker_peak_rss_mb"] < WORKER_TARGET_MB
+    assert _growth_mb(report) < WORKER_GROWTH_MB
+
+
+@pytest.mark.parametrize("engine", ["processes", "dask"])  # a pool's worker; a local cluster's
+def test_the_reference_cycles_a_part_makes_are_freed_on_its_worker(tmp_path: Path, engine: str) -> None:
+    """A python stage that leaves a cycle holding 2 MiB for every batch: a worker forked from
+    the paused coordinator would keep them all."""
+    report = _many_parts(tmp_path, 60, "tests.engine_stages:leave_a_cycle", engine)
+    assert report["worker_peak_rss_mb"] < WORKER_TARGET_MB
+    assert _growth_mb(report) < WORKER_GROWTH_MB
+
+
+def test_a_forked_dask_worker_collects_as_dasks_own_workers_do(tmp_path: Path) -> None:
+    """Its event loop makes reference cycles between parts too (futures, frames): the
+    coordinator's pause is not for it."""
+    _many_parts(tmp_path, 1, "tests.engine_stages:refuse_a_paused_collector", "dask")
+
+
+def test_a_json_lines_file_longer_than_a_part_is_read_as_one_part(tmp_path: Path) -> None:
+    """As run.part_size says: only CSV and Parquet files are cut."""
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(f'{{"id": {i}, "s": "v{i}"}}\n' for i in range(2000)))
+    target, report = tmp_path / "t.db", tmp_path / "r.json"
+    args = ["--table", "t", "--engine", "processes", "--part-size", "4096", "--report", str(report), "-q"]
+    p = cli("load", str(src), str(target), *args)
+    assert p.returncode == 0, p.stderr
+    parts = json.loads(report.read_text())["parts"]
+    assert [(p["range"], p["rows_read"]) for p in parts] == [(["file", 0, None], 2000)]

@@ -18,6 +18,7 @@ so no worker outlives it.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -113,6 +114,10 @@ def _child(read: int, index: int) -> None:
     code = 1
     try:
         leave_signals()
+        # A Dask worker collects as Dask's own do: the coordinator's pause is not for its
+        # event loop, whose garbage it would keep. What it copied is frozen, never walked.
+        gc.freeze()
+        gc.enable()
         with os.fdopen(read, "rb", buffering=0, closefd=False) as pipe:
             address = pipe.readline().decode().strip()
         if address:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gc
 import json
 import os
 import socket
@@ -130,6 +131,18 @@ def run_part(task: PartTask) -> PartResult:
             file=task.spill_dir,
             hint="free space or set run.spill_dir to a larger disk; " + RESUME_HINT,
         ) from None
+    finally:
+        collect_garbage()
+
+
+def collect_garbage(generation: int = 2) -> None:
+    """Free the reference cycles work left, where the collector is paused: a worker forked
+    from the coordinator inherits its pause (``memory.gc_paused``), and nothing else would
+    free them while the worker lives. The young generation after each chunk, as the single
+    writer does at each commit; every generation after each part (``pool_worker.setup``
+    froze what the worker started with, so that walks only what its parts made)."""
+    if not gc.isenabled():
+        gc.collect(generation)
 
 
 def _run_part(task: PartTask) -> PartResult:
@@ -228,6 +241,7 @@ def _write_chunks(
         result.rows_read += chunk.rows_read
         result.rows_rejected += len(chunk.rejects)
         result.rows_filtered += chunk.rows_filtered
+        collect_garbage(0)
     if not result.rows_written:
         result.reasons = dict(reasons.most_common(REASONS_KEPT))
 
