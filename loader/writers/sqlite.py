@@ -56,11 +56,24 @@ MAX_COLUMNS = 2000  # SQLITE_MAX_COLUMN as the SQLite inside ADBC's driver is bu
 STAGE_TABLE = "_loader_stage"  # a TEMP table: rows on their way into an upsert or ignore
 _TEMP_DIR_LOCK = threading.Lock()
 RANGE_SAVEPOINT = "loader_range"  # around each statement of a refusing batch's slow path
-# A table whose constraints end more than the one statement that breaks them (ROLLBACK
-# ends the transaction, FAIL keeps a statement's earlier rows): its refused rows cannot be
-# told apart from the others, so a refusal still stops the load.
-_NOT_PER_ROW = re.compile(r"\bON\s+CONFLICT\s+(?:ROLLBACK|FAIL)\b", re.IGNORECASE)
+# A table whose constraints or triggers end more than the one statement that breaks them
+# (ROLLBACK ends the transaction, FAIL keeps a statement's earlier rows): its refused rows
+# cannot be told apart from the others, so a refusal still stops the load.
+_NOT_PER_ROW = re.compile(r"\bON\s+CONFLICT\s+(?:ROLLBACK|FAIL)\b|\bRAISE\s*\(\s*(?:ROLLBACK|FAIL)\b", re.IGNORECASE)
+# A table that drops a row without an error: the change count no longer grows by one a row
+_DROPPING = re.compile(r"\bON\s+CONFLICT\s+IGNORE\b|\bRAISE\s*\(\s*IGNORE\b", re.IGNORECASE)
+_RAISE = re.compile(r"\bRAISE\s*\(\s*(ABORT|FAIL|ROLLBACK)\s*,\s*(?:'((?:[^']|'')*)'\s*\))?", re.IGNORECASE)
+_STRING = re.compile(r"'(?:[^']|'')*'")
+_WRITES = re.compile(r"\b(?:INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
+_BODY = re.compile(r"\bBEGIN\b(.*)", re.IGNORECASE | re.DOTALL)
+# SQLite's own failures, never a trigger's RAISE message
+_ENGINE = re.compile(
+    r"database (?:table )?is locked|disk is full|readonly database|disk i/o error|not a database|"
+    r"out of memory|interrupted|^no such |constraint failed",
+    re.IGNORECASE,
+)
 _UNIQUE = re.compile(r"^(?:UNIQUE|PRIMARY KEY) constraint failed: (.+)$")
+_SEVERITY = ("ABORT", "FAIL", "ROLLBACK")
 
 # ADBC wraps SQLite's message in its own words ("IO: Failed to step query: ...",
 # "\nquery was: ..."); the user needs SQLite's part only.
@@ -117,8 +130,11 @@ def refusal(message: str, table: str, values: dict[str, Any]) -> tuple[str, str 
     """Why the table refused a row (SQLite's ``message``), and the column(s) it names:
     the key value for a UNIQUE or PRIMARY KEY constraint on columns."""
     found = _UNIQUE.match(message)
-    cols = [c.split(".", 1)[1] for c in found.group(1).split(", ") if "." in c] if found else []
-    if not found or len(cols) != found.group(1).count(", ") + 1:  # an index on an expression
+    # SQLite names each column "table.column"; either may hold a dot
+    prefix = table.lower() + "."
+    named = found.group(1).split(", ") if found else []
+    cols = [c[len(prefix) :] for c in named if c.lower().startswith(prefix)]
+    if not found or len(cols) != len(named):  # an index on an expression, or another table's
         return f"table {table!r} refuses the row ({message})", None
     by_name = {k.lower(): v for k, v in values.items()}
     key = [repr(by_name.get(c.lower())) for c in cols]
@@ -330,7 +346,9 @@ class SQLiteWriter(Transactional):
         self._in_txn = False
         self._truncating = False  # journal_mode=TRUNCATE set by this writer (put back to DELETE at close)
         self._refusing = True  # rows the table's constraints refuse go to the rejects (``_read_guards``)
-        self._triggers = False  # the table has triggers: an append is guarded by a savepoint
+        self._exact = True  # the change count grows by one for each row bound, and by nothing else
+        self._raises: dict[str, tuple[str, str]] = {}  # a trigger's RAISE message: its kind, the trigger
+        self._raise_other: str | None = None  # the gravest kind a trigger raises with a computed message
 
     # ----------------------------------------------------------- lifecycle
 
@@ -470,11 +488,38 @@ class SQLiteWriter(Transactional):
 
     def _read_guards(self) -> None:
         """How a refused row can be taken out of a batch: not at all where the table's
-        constraints end more than one statement; through a savepoint where triggers write
-        rows the connection's change count cannot tell from the table's (see ``_append``)."""
-        found = self._execute("SELECT type, sql FROM sqlite_master WHERE tbl_name = ? COLLATE NOCASE", (self.table,))
-        self._refusing = not any(_NOT_PER_ROW.search(sql or "") for _, sql in found)
-        self._triggers = any(kind == "trigger" for kind, _ in found)
+        constraints or triggers end more than one statement; through the stage table where
+        the connection's change count does not grow by one a row (see ``_append``): rows a
+        trigger writes count too, rows an ``ON CONFLICT IGNORE`` or ``RAISE(IGNORE)`` drops
+        do not. Also the messages of the triggers' ``RAISE``, which say a row is refused."""
+        found = self._execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = ? COLLATE NOCASE", (self.table,)
+        )
+        self._refusing = not any(_NOT_PER_ROW.search(sql or "") for _, _, sql in found)
+        triggers = [(name, sql or "") for kind, name, sql in found if kind == "trigger"]
+        writes = any(_WRITES.search(_STRING.sub("''", _trigger_body(sql))) for _, sql in triggers)
+        self._exact = not writes and not any(_DROPPING.search(sql or "") for _, _, sql in found)
+        self._raises, self._raise_other = {}, None
+        for name, sql in triggers:
+            for raised in _RAISE.finditer(sql):
+                kind = raised.group(1).upper()
+                if raised.group(2) is not None:
+                    self._raises[raised.group(2).replace("''", "'")] = (kind, name)
+                elif self._raise_other is None or _SEVERITY.index(kind) > _SEVERITY.index(self._raise_other):
+                    self._raise_other = kind
+
+    def _raised(self, message: str) -> tuple[str, str | None] | None:
+        """The kind of ``RAISE`` (ABORT, FAIL, ROLLBACK) and trigger (if known) that
+        ``message`` comes from; None: not a trigger's."""
+        if message in self._raises:
+            return self._raises[message]
+        if self._raise_other is not None and not _ENGINE.search(message):
+            return self._raise_other, None
+        return None
+
+    def _refuses(self, message: str) -> bool:
+        """SQLite's ``message`` says the table refused a row (a constraint, a trigger's RAISE)."""
+        return is_constraint(message) or self._raised(message) is not None
 
     def _create(self, schema: pa.Schema) -> None:
         """The table for ``schema``; its key columns NOT NULL (the encoder rejects null keys)."""
@@ -534,7 +579,10 @@ class SQLiteWriter(Transactional):
         rows = encoded.payload
         if rows is None or rows.num_rows == 0:
             return 0
-        written, refused = self._write_rows(rows)
+        try:
+            written, refused = self._write_rows(rows)
+        except _Stop as stop:
+            raise stop.at(encoded.chunk) from None
         if refused:
             encoded.refused.extend(refused_rejects(encoded.chunk, refused))
         return written
@@ -548,16 +596,41 @@ class SQLiteWriter(Transactional):
             self._check_columns(rows.schema)
         if not self._in_txn:
             self._begin()
-        try:
-            if self.config.mode in ("ignore", "upsert"):
+        if self.config.mode in ("ignore", "upsert") or not self._exact:
+            # rows the table drops are not written: the statement's change count says how many were
+            count = rows.num_rows if isinstance(rows, pa.RecordBatch) and self._exact else None
+            try:
                 self._stage(rows)
-                count = rows.num_rows if isinstance(rows, pa.RecordBatch) else None
                 return self._merge_rows(f"temp.{STAGE_TABLE}", tuple(rows.schema.names), count)
+            except AdbcError as exc:
+                raise self._failure(exc) from None
+        before = self._total_changes() if not self._refusing and isinstance(rows, pa.RecordBatch) else None
+        try:
             if isinstance(rows, pa.RecordBatchReader) or not self._refusing:
                 return self.conn.ingest(self.table, rows), []
-            return self._append_guarded(rows) if self._triggers else self._append(rows)
+            return self._append(rows)
         except AdbcError as exc:
-            raise db_error(exc, self.config.path, self.config.busy_timeout) from None
+            # the rows bound before the refused one, as the change count grew: it names the row
+            index = self._total_changes() - before if before is not None else None
+            raise self._failure(exc, index) from None
+
+    def _failure(self, exc: AdbcError, index: int | None = None) -> LoaderError:
+        """A driver error as the user's: a refusal that stops the load (the table's conflict
+        clause or trigger undoes more than the row) is a data error, its row at ``index``
+        of the batch where known; anything else as ``db_error`` says."""
+        message = sqlite_message(exc)
+        raised = self._raised(message)
+        if raised is None and not is_constraint(message):
+            return db_error(exc, self.config.path, self.config.busy_timeout)
+        if raised is None:
+            cause = "its conflict clause"
+            hint = db_error(exc, self.config.path, self.config.busy_timeout).hint
+        else:
+            kind, trigger = raised
+            cause = f"its trigger {trigger!r}" if trigger else "its trigger"
+            cause += f" (RAISE({kind}))"
+            hint = "fix the rows the table's trigger refuses, then rerun: committed work is kept"
+        return _Stop(self.table, message, cause, index, self.config.path, hint)
 
     def _stage(self, rows: pa.RecordBatch | pa.RecordBatchReader) -> None:
         """``rows`` in the TEMP stage table, made anew: rowids 1 to n in their order."""
@@ -578,7 +651,7 @@ class SQLiteWriter(Transactional):
                 return written + self.conn.ingest(self.table, rows.slice(start)), refused
             except AdbcError as exc:
                 message = sqlite_message(exc)
-                if not is_constraint(message):
+                if not self._refuses(message):
                     raise
                 done = self._total_changes() - before
                 at = start + done
@@ -591,23 +664,6 @@ class SQLiteWriter(Transactional):
     def _total_changes(self) -> int:
         return int(self._execute("SELECT total_changes()")[0][0])
 
-    def _append_guarded(self, rows: pa.RecordBatch) -> tuple[int, list[Refused]]:
-        """``_append`` for a table with triggers (their rows count as changes too): the bind
-        undone to a savepoint on a refusal, and the batch written again through the stage."""
-        assert self.conn is not None
-        self._execute(f"SAVEPOINT {RANGE_SAVEPOINT}")
-        try:
-            written = self.conn.ingest(self.table, rows)
-        except AdbcError as exc:
-            self._execute(f"ROLLBACK TO {RANGE_SAVEPOINT}")
-            self._execute(f"RELEASE {RANGE_SAVEPOINT}")
-            if not is_constraint(sqlite_message(exc)):
-                raise
-            self._stage(rows)
-            return self._refuse_rows(f"temp.{STAGE_TABLE}", tuple(rows.schema.names), rows.num_rows)
-        self._execute(f"RELEASE {RANGE_SAVEPOINT}")
-        return written, []
-
     def _merge_rows(self, source: str, names: tuple[str, ...], count: int | None) -> tuple[int, list[Refused]]:
         """Every row of ``source`` (rowids 1 to n) merged into the table in one statement;
         if the table refuses one, the statement is undone whole and the rows go range by
@@ -617,7 +673,7 @@ class SQLiteWriter(Transactional):
         try:
             self.conn.execute(self._merge_sql(names, source))
         except AdbcError as exc:
-            if not (self._refusing and is_constraint(sqlite_message(exc))):
+            if not (self._refusing and self._refuses(sqlite_message(exc))):
                 raise
             rows = int(self.conn.execute(f"SELECT count(*) FROM {source}")[0][0])
             return self._refuse_rows(source, names, rows, by_changes=count is None)
@@ -643,11 +699,11 @@ class SQLiteWriter(Transactional):
             try:
                 self.conn.execute(sql, (lo, hi))
             except AdbcError as exc:
+                message = sqlite_message(exc)
+                if not self._refuses(message):
+                    raise  # as it is: the failure may have ended the transaction, savepoint and all
                 self._execute(f"ROLLBACK TO {RANGE_SAVEPOINT}")
                 self._execute(f"RELEASE {RANGE_SAVEPOINT}")
-                message = sqlite_message(exc)
-                if not is_constraint(message):
-                    raise
                 if lo == hi:
                     cols = ", ".join(quote(n) for n in names)
                     values = self.conn.execute(f"SELECT {cols} FROM {source} WHERE rowid = ?", (lo,))
@@ -662,6 +718,9 @@ class SQLiteWriter(Transactional):
         return written, refused
 
     def _refused(self, index: int, message: str, values: dict[str, Any]) -> Refused:
+        raised = self._raised(message)
+        if raised is not None and raised[1] is not None:
+            message = f"trigger {raised[1]!r}: {message}"
         reason, column = refusal(message, self.table, values)
         return Refused(index, reason, column, values)
 
@@ -714,7 +773,7 @@ class SQLiteWriter(Transactional):
         for path in files:  # read, not mapped: mapped pages would count in the peak RSS
             with pa.OSFile(path) as source:
                 part = pa.ipc.open_file(source)
-                if stream and self.config.mode in ("append", "replace"):
+                if stream and self.config.mode in ("append", "replace") and self._exact:
                     written += self._write_rows(pa.RecordBatchReader.from_batches(part.schema, _batches(part)))[0]
                     continue
                 for batch in _batches(part):
@@ -744,20 +803,21 @@ class SQLiteWriter(Transactional):
 
     def _copy_rows(self, names: tuple[str, ...], source: str) -> tuple[int, list[Refused]]:
         """The side table's rows (rowids 1 to n, in the part's order) into the table."""
-        if self.config.mode in ("append", "replace") and list(names) == self.existing_columns():
+        assert self.conn is not None
+        try:
+            if self.config.mode not in ("append", "replace") or list(names) != self.existing_columns():
+                return self._merge_rows(source, names, None)
             # SQLite's transfer optimization: records copied as they are, in rowid order
             try:
-                self._execute(f"INSERT INTO main.{quote(self.table)} SELECT * FROM {source}")
-            except ConstraintError:
-                if not self._refusing:
+                self.conn.execute(f"INSERT INTO main.{quote(self.table)} SELECT * FROM {source}")
+            except AdbcError as exc:
+                if not (self._refusing and self._refuses(sqlite_message(exc))):
                     raise
-                rows = int(self._execute(f"SELECT count(*) FROM {source}")[0][0])
+                rows = int(self.conn.execute(f"SELECT count(*) FROM {source}")[0][0])
                 return self._refuse_rows(source, names, rows, by_changes=True)
-            return int(self._execute("SELECT changes()")[0][0]), []
-        try:
-            return self._merge_rows(source, names, None)
+            return int(self.conn.execute("SELECT changes()")[0][0]), []
         except AdbcError as exc:
-            raise db_error(exc, self.config.path, self.config.busy_timeout) from None
+            raise self._failure(exc) from None
 
     def finish(self) -> None:
         """Indexes are built once, after the load: cheaper than maintaining them per row."""
@@ -798,6 +858,40 @@ class SQLiteWriter(Transactional):
 
     def count(self) -> int:
         return int(self._execute(f"SELECT count(*) FROM {quote(self.table)}")[0][0])
+
+
+class _Stop(ConstraintError):
+    """A row refused by a table whose conflict clause or trigger undoes more than the row:
+    the load stops. ``index``: the row's place in its batch, where the change count told it."""
+
+    def __init__(self, table: str, message: str, cause: str, index: int | None, path: str, hint: str | None) -> None:
+        self.said = f"({message}), and {cause} ends more than the row's statement, so the row cannot be rejected alone: the load stops"
+        super().__init__(f"table {table!r} refuses a row {self.said}", file=path, hint=hint)
+        self.table, self.index, self.path = table, index, path
+
+    def at(self, chunk: Chunk) -> ConstraintError:
+        """The error naming the input file, and its row and line where known."""
+        if self.index is None:
+            return ConstraintError(
+                f"table {self.table!r} of {self.path} refuses a row of this file {self.said}",
+                file=chunk.file,
+                hint=self.hint,
+            )
+        row = chunk.rows[self.index].as_py()
+        line = chunk.lines[self.index].as_py() if chunk.lines is not None else None
+        return ConstraintError(
+            f"table {self.table!r} of {self.path} refuses the row {self.said}",
+            file=chunk.file,
+            row=row,
+            line=line,
+            hint=self.hint,
+        )
+
+
+def _trigger_body(sql: str) -> str:
+    """A CREATE TRIGGER's statements (after its BEGIN)."""
+    found = _BODY.search(sql)
+    return found.group(1) if found else ""
 
 
 def refused_rejects(chunk: Chunk, refused: list[Refused]) -> list[Reject]:
