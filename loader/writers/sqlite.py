@@ -54,6 +54,7 @@ PartEntries = Callable[[int, int, list[Refused]], dict[str, str]]
 STATE_TABLE = "_loader_state"
 MAX_COLUMNS = 2000  # SQLITE_MAX_COLUMN as the SQLite inside ADBC's driver is built (its default)
 STAGE_TABLE = "_loader_stage"  # a TEMP table: rows on their way into an upsert or ignore
+REFUSED_TABLE = "_loader_refused"  # a TEMP table: the rowids of the stage's rows a key refuses
 _TEMP_DIR_LOCK = threading.Lock()
 RANGE_SAVEPOINT = "loader_range"  # around each statement of a refusing batch's slow path
 # A table whose constraints or triggers end more than the one statement that breaks them
@@ -74,6 +75,8 @@ _ENGINE = re.compile(
 )
 _UNIQUE = re.compile(r"^(?:UNIQUE|PRIMARY KEY) constraint failed: (.+)$")
 _SEVERITY = ("ABORT", "FAIL", "ROLLBACK")
+_REPLACE = re.compile(r"\bON\s+CONFLICT\s+REPLACE\b", re.IGNORECASE)
+BULK_AFTER = 16  # refused rows in one batch before the rest of it is sorted out in bulk (``_append_bulk``)
 
 # ADBC wraps SQLite's message in its own words ("IO: Failed to step query: ...",
 # "\nquery was: ..."); the user needs SQLite's part only.
@@ -154,7 +157,7 @@ def check_width(columns: int, file: str | None = None) -> None:
 
 def check_table(table: str) -> None:
     """The loader's own tables take no rows (SQLite's identifiers ignore case)."""
-    if table.lower() in (STATE_TABLE, STAGE_TABLE):
+    if table.lower() in (STATE_TABLE, STAGE_TABLE, REFUSED_TABLE):
         raise ConfigError(
             f"sink.table: {table!r} is reserved for the loader's own use", hint="name another table (--table)"
         )
@@ -347,6 +350,7 @@ class SQLiteWriter(Transactional):
         self._truncating = False  # journal_mode=TRUNCATE set by this writer (put back to DELETE at close)
         self._refusing = True  # rows the table's constraints refuse go to the rejects (``_read_guards``)
         self._exact = True  # the change count grows by one for each row bound, and by nothing else
+        self._bulk = True  # many rows refused by a key can be found in bulk (no REPLACE clause)
         self._raises: dict[str, tuple[str, str]] = {}  # a trigger's RAISE message: its kind, the trigger
         self._raise_other: str | None = None  # the gravest kind a trigger raises with a computed message
 
@@ -499,6 +503,7 @@ class SQLiteWriter(Transactional):
         triggers = [(name, sql or "") for kind, name, sql in found if kind == "trigger"]
         writes = any(_WRITES.search(_STRING.sub("''", _trigger_body(sql))) for _, sql in triggers)
         self._exact = not writes and not any(_DROPPING.search(sql or "") for _, _, sql in found)
+        self._bulk = not any(_REPLACE.search(sql or "") for _, _, sql in found)
         self._raises, self._raise_other = {}, None
         for name, sql in triggers:
             for raised in _RAISE.finditer(sql):
@@ -643,7 +648,7 @@ class SQLiteWriter(Transactional):
         row stops it with the rows before it inserted, as many as the connection's change
         count grew, so the bulk bind goes on after it. The fast path pays one count a batch."""
         assert self.conn is not None
-        written, start = 0, 0
+        written, start, bulk_after = 0, 0, BULK_AFTER
         refused: list[Refused] = []
         while True:
             before = self._total_changes()
@@ -660,6 +665,80 @@ class SQLiteWriter(Transactional):
                 start = at + 1
                 if start == rows.num_rows:
                     return written, refused
+                if len(refused) == bulk_after:
+                    bulk = self._append_bulk(rows, start, message)
+                    if bulk is not None:
+                        return written + bulk[0], refused + bulk[1]
+                    bulk_after *= 4  # the bulk path missed: tried again only after many more refusals
+
+    def _append_bulk(self, rows: pa.RecordBatch, start: int, message: str) -> tuple[int, list[Refused]] | None:
+        """The rows of ``rows`` from ``start`` on, where many were refused already by the
+        key SQLite's ``message`` names, through the stage table in bulk (``_bulk_refuse``)."""
+        if not self._bulk_ok(message):
+            return None
+        self._stage(rows.slice(start))
+        bulk = self._bulk_refuse(f"temp.{STAGE_TABLE}", tuple(rows.schema.names), message)
+        if bulk is None:
+            return None
+        written, left = bulk
+        values = row_values(rows.take(pa.array([start + r - 1 for r in left], pa.int64())))
+        return written, [self._refused(start + r - 1, message, v) for r, v in zip(left, values, strict=True)]
+
+    def _bulk_ok(self, message: str) -> bool:
+        """Rows refused by a key (``message``) can be found in bulk: an append into a table
+        whose change count is exact (no trigger writes a row a refused row's insert would
+        leave behind) and that replaces no row (which would change what a later row meets)."""
+        found = _UNIQUE.match(message)
+        return (
+            bool(self.config.mode in ("append", "replace") and self._exact and self._bulk and found)
+            and refusal(message, self.table, {})[1] is not None
+        )
+
+    def _bulk_refuse(self, source: str, names: tuple[str, ...], message: str) -> tuple[int, list[int]] | None:
+        """The rows of ``source`` (rowids 1 to n) into the table in bulk: those whose key (the
+        one SQLite's ``message`` names) the table or an earlier row holds are found in one
+        anti-join and left out, the others inserted in one statement. SQLite checks both
+        halves under a savepoint: the others must all go in, and the left-out rows must all
+        conflict; else nothing is kept (None). The rows written, and the rowids left out."""
+        assert self.conn is not None
+        key = str(refusal(message, self.table, {})[1])
+        by_name = {n.lower(): n for n in names}
+        keys = [quote(by_name[k.lower()]) for k in key.split(", ") if k.lower() in by_name]
+        if len(keys) != key.count(", ") + 1:
+            return None
+        table, refused = f"main.{quote(self.table)}", f"temp.{REFUSED_TABLE}"
+        cols = ", ".join(quote(n) for n in names)
+        on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+        # a null in the key conflicts with nothing, as in a UNIQUE index
+        repeated = " AND ".join([f"s.{k} IS NOT NULL" for k in keys] + ["row_number() OVER w > 1"])
+        self._execute(f"DROP TABLE IF EXISTS {refused}")
+        self._execute(
+            f"CREATE TEMP TABLE {REFUSED_TABLE} AS SELECT r FROM (SELECT s.rowid AS r, "
+            f"EXISTS (SELECT 1 FROM {table} t WHERE {on}) OR ({repeated}) AS taken FROM {source} s "
+            f"WINDOW w AS (PARTITION BY {', '.join('s.' + k for k in keys)} ORDER BY s.rowid)) WHERE taken"
+        )
+        self._execute(f"SAVEPOINT {RANGE_SAVEPOINT}")
+        try:
+            self.conn.execute(
+                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {source} "
+                f"WHERE rowid NOT IN (SELECT r FROM {refused}) ORDER BY rowid"
+            )
+            written = int(self.conn.execute("SELECT changes()")[0][0])
+            self.conn.execute(
+                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {source} "
+                f"WHERE rowid IN (SELECT r FROM {refused}) ON CONFLICT DO NOTHING"
+            )
+            slipped = int(self.conn.execute("SELECT changes()")[0][0])
+        except AdbcError as exc:
+            if not self._refuses(sqlite_message(exc)):
+                raise
+            slipped = -1
+        if slipped:
+            self._execute(f"ROLLBACK TO {RANGE_SAVEPOINT}")
+            self._execute(f"RELEASE {RANGE_SAVEPOINT}")
+            return None
+        self._execute(f"RELEASE {RANGE_SAVEPOINT}")
+        return written, [int(r[0]) for r in self._execute(f"SELECT r FROM {refused} ORDER BY r")]
 
     def _total_changes(self) -> int:
         return int(self._execute("SELECT total_changes()")[0][0])
@@ -673,22 +752,27 @@ class SQLiteWriter(Transactional):
         try:
             self.conn.execute(self._merge_sql(names, source))
         except AdbcError as exc:
-            if not (self._refusing and self._refuses(sqlite_message(exc))):
+            message = sqlite_message(exc)
+            if not (self._refusing and self._refuses(message)):
                 raise
             rows = int(self.conn.execute(f"SELECT count(*) FROM {source}")[0][0])
-            return self._refuse_rows(source, names, rows, by_changes=count is None)
+            return self._refuse_rows(source, names, rows, message, by_changes=count is None)
         if count is None or self.config.mode == "ignore":  # rows whose key was there are counted apart
             return int(self.conn.execute("SELECT changes()")[0][0]), []
         return count, []
 
     def _refuse_rows(
-        self, source: str, names: tuple[str, ...], count: int, by_changes: bool = False
+        self, source: str, names: tuple[str, ...], count: int, message: str, by_changes: bool = False
     ) -> tuple[int, list[Refused]]:
-        """The rows of ``source`` (rowids 1 to ``count``) merged range by range, halving a
-        range the table refuses down to the rows it refuses: those are left out, the others
-        written in their order. Each range is one statement under a savepoint (a table's
-        conflict clause may keep a failed statement's first rows)."""
+        """The rows of ``source`` (rowids 1 to ``count``), of which the table refused one
+        with ``message``: in bulk if a key refused it (``_bulk_refuse``), else merged range by
+        range, halving a range the table refuses down to the rows it refuses: those are left
+        out, the others written in their order. Each range is one statement under a savepoint
+        (a table's conflict clause may keep a failed statement's first rows)."""
         assert self.conn is not None
+        bulk = self._bulk_refuse(source, names, message) if self._bulk_ok(message) else None
+        if bulk is not None:
+            return bulk[0], self._refused_in(source, names, bulk[1], message)
         sql = self._merge_sql(names, source, ranged=True)
         written = 0
         refused: list[Refused] = []
@@ -716,6 +800,17 @@ class SQLiteWriter(Transactional):
             self._execute(f"RELEASE {RANGE_SAVEPOINT}")
             written += changed if by_changes or self.config.mode == "ignore" else hi - lo + 1
         return written, refused
+
+    def _refused_in(self, source: str, names: tuple[str, ...], rowids: list[int], message: str) -> list[Refused]:
+        """The rows of ``source`` at ``rowids`` (in order), refused with ``message``."""
+        cols = ", ".join(quote(n) for n in names)
+        found = self._execute(
+            f"SELECT {cols} FROM {source} WHERE rowid IN (SELECT r FROM temp.{REFUSED_TABLE}) ORDER BY rowid"
+        )
+        return [
+            self._refused(r - 1, message, dict(zip(names, row, strict=True)))
+            for r, row in zip(rowids, found, strict=True)
+        ]
 
     def _refused(self, index: int, message: str, values: dict[str, Any]) -> Refused:
         raised = self._raised(message)
@@ -811,10 +906,11 @@ class SQLiteWriter(Transactional):
             try:
                 self.conn.execute(f"INSERT INTO main.{quote(self.table)} SELECT * FROM {source}")
             except AdbcError as exc:
-                if not (self._refusing and self._refuses(sqlite_message(exc))):
+                message = sqlite_message(exc)
+                if not (self._refusing and self._refuses(message)):
                     raise
                 rows = int(self.conn.execute(f"SELECT count(*) FROM {source}")[0][0])
-                return self._refuse_rows(source, names, rows, by_changes=True)
+                return self._refuse_rows(source, names, rows, message, by_changes=True)
             return int(self.conn.execute("SELECT changes()")[0][0]), []
         except AdbcError as exc:
             raise self._failure(exc) from None
