@@ -49,7 +49,12 @@ class Reject:
     path: str | None = None
 
     def to_json(self) -> str:
-        fields = {k: v for k, v in dataclasses.asdict(self).items() if v is not None and k != "path"}
+        # a shallow look: asdict would deep-copy every value only for them to be printed
+        fields = {
+            f.name: value
+            for f in dataclasses.fields(self)
+            if (value := getattr(self, f.name)) is not None and f.name != "path"
+        }
         path = self.path or source_path(self.file)
         if path != self.file:  # a relative file: its absolute path goes beside it
             fields = {"file": fields.pop("file"), "path": path} | fields

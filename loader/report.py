@@ -50,7 +50,8 @@ class FileReport:
     dialect: dict[str, Any] | None = None
     """A CSV file's delimiter, quote and header, and which of them were detected."""
     rows_ignored: int = 0
-    """Rows of it skipped by ``mode = "ignore"`` because their key was already there."""
+    """Rows of it skipped by ``mode = "ignore"`` because their key was already there, or
+    dropped by the SQLite table itself (``ON CONFLICT IGNORE``, a trigger's ``RAISE(IGNORE)``)."""
     rows_kept: int | None = None
     """``changed-skipped``: the rows an earlier run committed from it, left in place."""
 
@@ -82,7 +83,8 @@ class RunReport:
     rows_filtered: int = 0
     """Rows dropped by filter stages."""
     rows_ignored: int = 0
-    """``mode = "ignore"``: rows skipped because their key was already there."""
+    """``mode = "ignore"``: rows skipped because their key was already there; also rows a
+    SQLite table drops by itself (``ON CONFLICT IGNORE``, a trigger's ``RAISE(IGNORE)``)."""
     files: list[FileReport] = field(default_factory=list)
     """Each input file: its status and counts (``FileReport``)."""
     files_loaded: int = 0

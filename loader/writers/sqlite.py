@@ -54,13 +54,29 @@ PartEntries = Callable[[int, int, list[Refused]], dict[str, str]]
 STATE_TABLE = "_loader_state"
 MAX_COLUMNS = 2000  # SQLITE_MAX_COLUMN as the SQLite inside ADBC's driver is built (its default)
 STAGE_TABLE = "_loader_stage"  # a TEMP table: rows on their way into an upsert or ignore
+REFUSED_TABLE = "_loader_refused"  # a TEMP table: the rowids of the stage's rows a key refuses
 _TEMP_DIR_LOCK = threading.Lock()
 RANGE_SAVEPOINT = "loader_range"  # around each statement of a refusing batch's slow path
-# A table whose constraints end more than the one statement that breaks them (ROLLBACK
-# ends the transaction, FAIL keeps a statement's earlier rows): its refused rows cannot be
-# told apart from the others, so a refusal still stops the load.
-_NOT_PER_ROW = re.compile(r"\bON\s+CONFLICT\s+(?:ROLLBACK|FAIL)\b", re.IGNORECASE)
+# A table whose constraints or triggers end more than the one statement that breaks them
+# (ROLLBACK ends the transaction, FAIL keeps a statement's earlier rows): its refused rows
+# cannot be told apart from the others, so a refusal still stops the load.
+_NOT_PER_ROW = re.compile(r"\bON\s+CONFLICT\s+(?:ROLLBACK|FAIL)\b|\bRAISE\s*\(\s*(?:ROLLBACK|FAIL)\b", re.IGNORECASE)
+# A table that drops a row without an error: the change count no longer grows by one a row
+_DROPPING = re.compile(r"\bON\s+CONFLICT\s+IGNORE\b|\bRAISE\s*\(\s*IGNORE\b", re.IGNORECASE)
+_RAISE = re.compile(r"\bRAISE\s*\(\s*(ABORT|FAIL|ROLLBACK)\s*,\s*(?:'((?:[^']|'')*)'\s*\))?", re.IGNORECASE)
+_STRING = re.compile(r"'(?:[^']|'')*'")
+_WRITES = re.compile(r"\b(?:INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
+_BODY = re.compile(r"\bBEGIN\b(.*)", re.IGNORECASE | re.DOTALL)
+# SQLite's own failures, never a trigger's RAISE message
+_ENGINE = re.compile(
+    r"database (?:table )?is locked|disk is full|readonly database|disk i/o error|not a database|"
+    r"out of memory|interrupted|^no such |constraint failed",
+    re.IGNORECASE,
+)
 _UNIQUE = re.compile(r"^(?:UNIQUE|PRIMARY KEY) constraint failed: (.+)$")
+_SEVERITY = ("ABORT", "FAIL", "ROLLBACK")
+_REPLACE = re.compile(r"\bON\s+CONFLICT\s+REPLACE\b", re.IGNORECASE)
+BULK_AFTER = 16  # refused rows in one batch before the rest of it is sorted out in bulk (``_append_bulk``)
 
 # ADBC wraps SQLite's message in its own words ("IO: Failed to step query: ...",
 # "\nquery was: ..."); the user needs SQLite's part only.
@@ -117,8 +133,11 @@ def refusal(message: str, table: str, values: dict[str, Any]) -> tuple[str, str 
     """Why the table refused a row (SQLite's ``message``), and the column(s) it names:
     the key value for a UNIQUE or PRIMARY KEY constraint on columns."""
     found = _UNIQUE.match(message)
-    cols = [c.split(".", 1)[1] for c in found.group(1).split(", ") if "." in c] if found else []
-    if not found or len(cols) != found.group(1).count(", ") + 1:  # an index on an expression
+    # SQLite names each column "table.column"; either may hold a dot
+    prefix = table.lower() + "."
+    named = found.group(1).split(", ") if found else []
+    cols = [c[len(prefix) :] for c in named if c.lower().startswith(prefix)]
+    if not found or len(cols) != len(named):  # an index on an expression, or another table's
         return f"table {table!r} refuses the row ({message})", None
     by_name = {k.lower(): v for k, v in values.items()}
     key = [repr(by_name.get(c.lower())) for c in cols]
@@ -138,7 +157,7 @@ def check_width(columns: int, file: str | None = None) -> None:
 
 def check_table(table: str) -> None:
     """The loader's own tables take no rows (SQLite's identifiers ignore case)."""
-    if table.lower() in (STATE_TABLE, STAGE_TABLE):
+    if table.lower() in (STATE_TABLE, STAGE_TABLE, REFUSED_TABLE):
         raise ConfigError(
             f"sink.table: {table!r} is reserved for the loader's own use", hint="name another table (--table)"
         )
@@ -330,7 +349,10 @@ class SQLiteWriter(Transactional):
         self._in_txn = False
         self._truncating = False  # journal_mode=TRUNCATE set by this writer (put back to DELETE at close)
         self._refusing = True  # rows the table's constraints refuse go to the rejects (``_read_guards``)
-        self._triggers = False  # the table has triggers: an append is guarded by a savepoint
+        self._exact = True  # the change count grows by one for each row bound, and by nothing else
+        self._bulk = True  # many rows refused by a key can be found in bulk (no REPLACE clause)
+        self._raises: dict[str, tuple[str, str]] = {}  # a trigger's RAISE message: its kind, the trigger
+        self._raise_other: str | None = None  # the gravest kind a trigger raises with a computed message
 
     # ----------------------------------------------------------- lifecycle
 
@@ -467,11 +489,39 @@ class SQLiteWriter(Transactional):
 
     def _read_guards(self) -> None:
         """How a refused row can be taken out of a batch: not at all where the table's
-        constraints end more than one statement; through a savepoint where triggers write
-        rows the connection's change count cannot tell from the table's (see ``_append``)."""
-        found = self._execute("SELECT type, sql FROM sqlite_master WHERE tbl_name = ? COLLATE NOCASE", (self.table,))
-        self._refusing = not any(_NOT_PER_ROW.search(sql or "") for _, sql in found)
-        self._triggers = any(kind == "trigger" for kind, _ in found)
+        constraints or triggers end more than one statement; through the stage table where
+        the connection's change count does not grow by one a row (see ``_append``): rows a
+        trigger writes count too, rows an ``ON CONFLICT IGNORE`` or ``RAISE(IGNORE)`` drops
+        do not. Also the messages of the triggers' ``RAISE``, which say a row is refused."""
+        found = self._execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = ? COLLATE NOCASE", (self.table,)
+        )
+        self._refusing = not any(_NOT_PER_ROW.search(sql or "") for _, _, sql in found)
+        triggers = [(name, sql or "") for kind, name, sql in found if kind == "trigger"]
+        writes = any(_WRITES.search(_STRING.sub("''", _trigger_body(sql))) for _, sql in triggers)
+        self._exact = not writes and not any(_DROPPING.search(sql or "") for _, _, sql in found)
+        self._bulk = not any(_REPLACE.search(sql or "") for _, _, sql in found)
+        self._raises, self._raise_other = {}, None
+        for name, sql in triggers:
+            for raised in _RAISE.finditer(sql):
+                kind = raised.group(1).upper()
+                if raised.group(2) is not None:
+                    self._raises[raised.group(2).replace("''", "'")] = (kind, name)
+                elif self._raise_other is None or _SEVERITY.index(kind) > _SEVERITY.index(self._raise_other):
+                    self._raise_other = kind
+
+    def _raised(self, message: str) -> tuple[str, str | None] | None:
+        """The kind of ``RAISE`` (ABORT, FAIL, ROLLBACK) and trigger (if known) that
+        ``message`` comes from; None: not a trigger's."""
+        if message in self._raises:
+            return self._raises[message]
+        if self._raise_other is not None and not _ENGINE.search(message):
+            return self._raise_other, None
+        return None
+
+    def _refuses(self, message: str) -> bool:
+        """SQLite's ``message`` says the table refused a row (a constraint, a trigger's RAISE)."""
+        return is_constraint(message) or self._raised(message) is not None
 
     def _create(self, schema: pa.Schema) -> None:
         """The table for ``schema``; its key columns NOT NULL (the encoder rejects null keys)."""
@@ -532,7 +582,10 @@ class SQLiteWriter(Transactional):
         rows = encoded.payload
         if rows is None or rows.num_rows == 0:
             return 0
-        written, refused = self._write_rows(rows)
+        try:
+            written, refused = self._write_rows(rows)
+        except _Stop as stop:
+            raise stop.at(encoded.chunk) from None
         if refused:
             encoded.refused.extend(refused_rejects(encoded.chunk, refused))
         return written
@@ -546,16 +599,41 @@ class SQLiteWriter(Transactional):
             self._check_columns(rows.schema)
         if not self._in_txn:
             self._begin()
-        try:
-            if self.config.mode in ("ignore", "upsert"):
+        if self.config.mode in ("ignore", "upsert") or not self._exact:
+            # rows the table drops are not written: the statement's change count says how many were
+            count = rows.num_rows if isinstance(rows, pa.RecordBatch) and self._exact else None
+            try:
                 self._stage(rows)
-                count = rows.num_rows if isinstance(rows, pa.RecordBatch) else None
                 return self._merge_rows(f"temp.{STAGE_TABLE}", tuple(rows.schema.names), count)
+            except AdbcError as exc:
+                raise self._failure(exc) from None
+        before = self._total_changes() if not self._refusing and isinstance(rows, pa.RecordBatch) else None
+        try:
             if isinstance(rows, pa.RecordBatchReader) or not self._refusing:
                 return self.conn.ingest(self.table, rows), []
-            return self._append_guarded(rows) if self._triggers else self._append(rows)
+            return self._append(rows)
         except AdbcError as exc:
-            raise db_error(exc, self.config.path, self.config.busy_timeout) from None
+            # the rows bound before the refused one, as the change count grew: it names the row
+            index = self._total_changes() - before if before is not None else None
+            raise self._failure(exc, index) from None
+
+    def _failure(self, exc: AdbcError, index: int | None = None) -> LoaderError:
+        """A driver error as the user's: a refusal that stops the load (the table's conflict
+        clause or trigger undoes more than the row) is a data error, its row at ``index``
+        of the batch where known; anything else as ``db_error`` says."""
+        message = sqlite_message(exc)
+        raised = self._raised(message)
+        if raised is None and not is_constraint(message):
+            return db_error(exc, self.config.path, self.config.busy_timeout)
+        if raised is None:
+            cause = "its conflict clause"
+            hint = db_error(exc, self.config.path, self.config.busy_timeout).hint
+        else:
+            kind, trigger = raised
+            cause = f"its trigger {trigger!r}" if trigger else "its trigger"
+            cause += f" (RAISE({kind}))"
+            hint = "fix the rows the table's trigger refuses, then rerun: committed work is kept"
+        return _Stop(self.table, message, cause, index, self.config.path, hint)
 
     def _stage(self, rows: pa.RecordBatch | pa.RecordBatchReader) -> None:
         """``rows`` in the TEMP stage table, made anew: rowids 1 to n in their order."""
@@ -568,7 +646,7 @@ class SQLiteWriter(Transactional):
         row stops it with the rows before it inserted, as many as the connection's change
         count grew, so the bulk bind goes on after it. The fast path pays one count a batch."""
         assert self.conn is not None
-        written, start = 0, 0
+        written, start, bulk_after = 0, 0, BULK_AFTER
         refused: list[Refused] = []
         while True:
             before = self._total_changes()
@@ -576,7 +654,7 @@ class SQLiteWriter(Transactional):
                 return written + self.conn.ingest(self.table, rows.slice(start)), refused
             except AdbcError as exc:
                 message = sqlite_message(exc)
-                if not is_constraint(message):
+                if not self._refuses(message):
                     raise
                 done = self._total_changes() - before
                 at = start + done
@@ -585,26 +663,83 @@ class SQLiteWriter(Transactional):
                 start = at + 1
                 if start == rows.num_rows:
                     return written, refused
+                if len(refused) == bulk_after:
+                    bulk = self._append_bulk(rows, start, message)
+                    if bulk is not None:
+                        return written + bulk[0], refused + bulk[1]
+                    bulk_after *= 4  # the bulk path missed: tried again only after many more refusals
+
+    def _append_bulk(self, rows: pa.RecordBatch, start: int, message: str) -> tuple[int, list[Refused]] | None:
+        """The rows of ``rows`` from ``start`` on, where many were refused already by the
+        key SQLite's ``message`` names, through the stage table in bulk (``_bulk_refuse``)."""
+        if not self._bulk_ok(message):
+            return None
+        self._stage(rows.slice(start))
+        bulk = self._bulk_refuse(f"temp.{STAGE_TABLE}", tuple(rows.schema.names), message)
+        if bulk is None:
+            return None
+        written, left = bulk
+        values = row_values(rows.take(pa.array([start + r - 1 for r in left], pa.int64())))
+        return written, [self._refused(start + r - 1, message, v) for r, v in zip(left, values, strict=True)]
+
+    def _bulk_ok(self, message: str) -> bool:
+        """Rows refused by a key (``message``) can be found in bulk: an append into a table
+        whose change count is exact (no trigger writes a row a refused row's insert would
+        leave behind) and that replaces no row (which would change what a later row meets)."""
+        found = _UNIQUE.match(message)
+        return (
+            bool(self.config.mode in ("append", "replace") and self._exact and self._bulk and found)
+            and refusal(message, self.table, {})[1] is not None
+        )
+
+    def _bulk_refuse(self, source: str, names: tuple[str, ...], message: str) -> tuple[int, list[int]] | None:
+        """The rows of ``source`` (rowids 1 to n) into the table in bulk: those whose key (the
+        one SQLite's ``message`` names) the table or an earlier row holds are found in one
+        anti-join and left out, the others inserted in one statement. SQLite checks both
+        halves under a savepoint: the others must all go in, and the left-out rows must all
+        conflict; else nothing is kept (None). The rows written, and the rowids left out."""
+        assert self.conn is not None
+        key = str(refusal(message, self.table, {})[1])
+        by_name = {n.lower(): n for n in names}
+        keys = [quote(by_name[k.lower()]) for k in key.split(", ") if k.lower() in by_name]
+        if len(keys) != key.count(", ") + 1:
+            return None
+        table, refused = f"main.{quote(self.table)}", f"temp.{REFUSED_TABLE}"
+        cols = ", ".join(quote(n) for n in names)
+        on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+        # a null in the key conflicts with nothing, as in a UNIQUE index
+        repeated = " AND ".join([f"s.{k} IS NOT NULL" for k in keys] + ["row_number() OVER w > 1"])
+        self._execute(f"DROP TABLE IF EXISTS {refused}")
+        self._execute(
+            f"CREATE TEMP TABLE {REFUSED_TABLE} AS SELECT r FROM (SELECT s.rowid AS r, "
+            f"EXISTS (SELECT 1 FROM {table} t WHERE {on}) OR ({repeated}) AS taken FROM {source} s "
+            f"WINDOW w AS (PARTITION BY {', '.join('s.' + k for k in keys)} ORDER BY s.rowid)) WHERE taken"
+        )
+        self._execute(f"SAVEPOINT {RANGE_SAVEPOINT}")
+        try:
+            self.conn.execute(
+                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {source} "
+                f"WHERE rowid NOT IN (SELECT r FROM {refused}) ORDER BY rowid"
+            )
+            written = int(self.conn.execute("SELECT changes()")[0][0])
+            self.conn.execute(
+                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {source} "
+                f"WHERE rowid IN (SELECT r FROM {refused}) ON CONFLICT DO NOTHING"
+            )
+            slipped = int(self.conn.execute("SELECT changes()")[0][0])
+        except AdbcError as exc:
+            if not self._refuses(sqlite_message(exc)):
+                raise
+            slipped = -1
+        if slipped:
+            self._execute(f"ROLLBACK TO {RANGE_SAVEPOINT}")
+            self._execute(f"RELEASE {RANGE_SAVEPOINT}")
+            return None
+        self._execute(f"RELEASE {RANGE_SAVEPOINT}")
+        return written, [int(r[0]) for r in self._execute(f"SELECT r FROM {refused} ORDER BY r")]
 
     def _total_changes(self) -> int:
         return int(self._execute("SELECT total_changes()")[0][0])
-
-    def _append_guarded(self, rows: pa.RecordBatch) -> tuple[int, list[Refused]]:
-        """``_append`` for a table with triggers (their rows count as changes too): the bind
-        undone to a savepoint on a refusal, and the batch written again through the stage."""
-        assert self.conn is not None
-        self._execute(f"SAVEPOINT {RANGE_SAVEPOINT}")
-        try:
-            written = self.conn.ingest(self.table, rows)
-        except AdbcError as exc:
-            self._execute(f"ROLLBACK TO {RANGE_SAVEPOINT}")
-            self._execute(f"RELEASE {RANGE_SAVEPOINT}")
-            if not is_constraint(sqlite_message(exc)):
-                raise
-            self._stage(rows)
-            return self._refuse_rows(f"temp.{STAGE_TABLE}", tuple(rows.schema.names), rows.num_rows)
-        self._execute(f"RELEASE {RANGE_SAVEPOINT}")
-        return written, []
 
     def _merge_rows(self, source: str, names: tuple[str, ...], count: int | None) -> tuple[int, list[Refused]]:
         """Every row of ``source`` (rowids 1 to n) merged into the table in one statement;
@@ -615,22 +750,27 @@ class SQLiteWriter(Transactional):
         try:
             self.conn.execute(self._merge_sql(names, source))
         except AdbcError as exc:
-            if not (self._refusing and is_constraint(sqlite_message(exc))):
+            message = sqlite_message(exc)
+            if not (self._refusing and self._refuses(message)):
                 raise
             rows = int(self.conn.execute(f"SELECT count(*) FROM {source}")[0][0])
-            return self._refuse_rows(source, names, rows, by_changes=count is None)
+            return self._refuse_rows(source, names, rows, message, by_changes=count is None)
         if count is None or self.config.mode == "ignore":  # rows whose key was there are counted apart
             return int(self.conn.execute("SELECT changes()")[0][0]), []
         return count, []
 
     def _refuse_rows(
-        self, source: str, names: tuple[str, ...], count: int, by_changes: bool = False
+        self, source: str, names: tuple[str, ...], count: int, message: str, by_changes: bool = False
     ) -> tuple[int, list[Refused]]:
-        """The rows of ``source`` (rowids 1 to ``count``) merged range by range, halving a
-        range the table refuses down to the rows it refuses: those are left out, the others
-        written in their order. Each range is one statement under a savepoint (a table's
-        conflict clause may keep a failed statement's first rows)."""
+        """The rows of ``source`` (rowids 1 to ``count``), of which the table refused one
+        with ``message``: in bulk if a key refused it (``_bulk_refuse``), else merged range by
+        range, halving a range the table refuses down to the rows it refuses: those are left
+        out, the others written in their order. Each range is one statement under a savepoint
+        (a table's conflict clause may keep a failed statement's first rows)."""
         assert self.conn is not None
+        bulk = self._bulk_refuse(source, names, message) if self._bulk_ok(message) else None
+        if bulk is not None:
+            return bulk[0], self._refused_in(source, names, bulk[1], message)
         sql = self._merge_sql(names, source, ranged=True)
         written = 0
         refused: list[Refused] = []
@@ -641,11 +781,11 @@ class SQLiteWriter(Transactional):
             try:
                 self.conn.execute(sql, (lo, hi))
             except AdbcError as exc:
+                message = sqlite_message(exc)
+                if not self._refuses(message):
+                    raise  # as it is: the failure may have ended the transaction, savepoint and all
                 self._execute(f"ROLLBACK TO {RANGE_SAVEPOINT}")
                 self._execute(f"RELEASE {RANGE_SAVEPOINT}")
-                message = sqlite_message(exc)
-                if not is_constraint(message):
-                    raise
                 if lo == hi:
                     cols = ", ".join(quote(n) for n in names)
                     values = self.conn.execute(f"SELECT {cols} FROM {source} WHERE rowid = ?", (lo,))
@@ -659,7 +799,21 @@ class SQLiteWriter(Transactional):
             written += changed if by_changes or self.config.mode == "ignore" else hi - lo + 1
         return written, refused
 
+    def _refused_in(self, source: str, names: tuple[str, ...], rowids: list[int], message: str) -> list[Refused]:
+        """The rows of ``source`` at ``rowids`` (in order), refused with ``message``."""
+        cols = ", ".join(quote(n) for n in names)
+        found = self._execute(
+            f"SELECT {cols} FROM {source} WHERE rowid IN (SELECT r FROM temp.{REFUSED_TABLE}) ORDER BY rowid"
+        )
+        return [
+            self._refused(r - 1, message, dict(zip(names, row, strict=True)))
+            for r, row in zip(rowids, found, strict=True)
+        ]
+
     def _refused(self, index: int, message: str, values: dict[str, Any]) -> Refused:
+        raised = self._raised(message)
+        if raised is not None and raised[1] is not None:
+            message = f"trigger {raised[1]!r}: {message}"
         reason, column = refusal(message, self.table, values)
         return Refused(index, reason, column, values)
 
@@ -712,7 +866,7 @@ class SQLiteWriter(Transactional):
         for path in files:  # read, not mapped: mapped pages would count in the peak RSS
             with pa.OSFile(path) as source:
                 part = pa.ipc.open_file(source)
-                if stream and self.config.mode in ("append", "replace"):
+                if stream and self.config.mode in ("append", "replace") and self._exact:
                     written += self._write_rows(pa.RecordBatchReader.from_batches(part.schema, _batches(part)))[0]
                     continue
                 for batch in _batches(part):
@@ -742,20 +896,22 @@ class SQLiteWriter(Transactional):
 
     def _copy_rows(self, names: tuple[str, ...], source: str) -> tuple[int, list[Refused]]:
         """The side table's rows (rowids 1 to n, in the part's order) into the table."""
-        if self.config.mode in ("append", "replace") and list(names) == self.existing_columns():
+        assert self.conn is not None
+        try:
+            if self.config.mode not in ("append", "replace") or list(names) != self.existing_columns():
+                return self._merge_rows(source, names, None)
             # SQLite's transfer optimization: records copied as they are, in rowid order
             try:
-                self._execute(f"INSERT INTO main.{quote(self.table)} SELECT * FROM {source}")
-            except ConstraintError:
-                if not self._refusing:
+                self.conn.execute(f"INSERT INTO main.{quote(self.table)} SELECT * FROM {source}")
+            except AdbcError as exc:
+                message = sqlite_message(exc)
+                if not (self._refusing and self._refuses(message)):
                     raise
-                rows = int(self._execute(f"SELECT count(*) FROM {source}")[0][0])
-                return self._refuse_rows(source, names, rows, by_changes=True)
-            return int(self._execute("SELECT changes()")[0][0]), []
-        try:
-            return self._merge_rows(source, names, None)
+                rows = int(self.conn.execute(f"SELECT count(*) FROM {source}")[0][0])
+                return self._refuse_rows(source, names, rows, message, by_changes=True)
+            return int(self.conn.execute("SELECT changes()")[0][0]), []
         except AdbcError as exc:
-            raise db_error(exc, self.config.path, self.config.busy_timeout) from None
+            raise self._failure(exc) from None
 
     def finish(self) -> None:
         """Indexes are built once, after the load: cheaper than maintaining them per row."""
@@ -796,6 +952,40 @@ class SQLiteWriter(Transactional):
 
     def count(self) -> int:
         return int(self._execute(f"SELECT count(*) FROM {quote(self.table)}")[0][0])
+
+
+class _Stop(ConstraintError):
+    """A row refused by a table whose conflict clause or trigger undoes more than the row:
+    the load stops. ``index``: the row's place in its batch, where the change count told it."""
+
+    def __init__(self, table: str, message: str, cause: str, index: int | None, path: str, hint: str | None) -> None:
+        self.said = f"({message}), and {cause} ends more than the row's statement, so the row cannot be rejected alone: the load stops"
+        super().__init__(f"table {table!r} refuses a row {self.said}", file=path, hint=hint)
+        self.table, self.index, self.path = table, index, path
+
+    def at(self, chunk: Chunk) -> ConstraintError:
+        """The error naming the input file, and its row and line where known."""
+        if self.index is None:
+            return ConstraintError(
+                f"table {self.table!r} of {self.path} refuses a row of this file {self.said}",
+                file=chunk.file,
+                hint=self.hint,
+            )
+        row = chunk.rows[self.index].as_py()
+        line = chunk.lines[self.index].as_py() if chunk.lines is not None else None
+        return ConstraintError(
+            f"table {self.table!r} of {self.path} refuses the row {self.said}",
+            file=chunk.file,
+            row=row,
+            line=line,
+            hint=self.hint,
+        )
+
+
+def _trigger_body(sql: str) -> str:
+    """A CREATE TRIGGER's statements (after its BEGIN)."""
+    found = _BODY.search(sql)
+    return found.group(1) if found else ""
 
 
 def refused_rejects(chunk: Chunk, refused: list[Refused]) -> list[Reject]:
