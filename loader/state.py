@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import collections
 import json
-import secrets
+import os
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
@@ -141,7 +141,9 @@ class Ledger:
         self.commits = 0  # of them, those whose ``commit`` returned
         self.durable = 0  # of them, durable
         self.pending = 0  # rows read since the last commit
-        self.run_id = secrets.token_hex(8)  # stamps this run's checkpoints apart from other runs'
+        self.run_id = os.urandom(
+            8
+        ).hex()  # stamps this run's checkpoints apart from other runs' (secrets would load libcrypto)
 
     def count(self, key: str, fs: FileState, file_report: FileReport, tally: Tally, end: dict[str, Any]) -> None:
         self.uncommitted.setdefault(id(file_report), (file_report, Tally.of(file_report)))

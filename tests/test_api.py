@@ -207,8 +207,13 @@ def test_ctrl_c_during_a_library_load_reports_interrupted_with_130(tmp_path: Pat
         time.sleep(0.5)
         return batch
 
-    with pytest.raises(KeyboardInterrupt) as info:
-        load(src, tmp_path / "a.db", transforms=[ctrl_c], run_options={"report": tmp_path / "r.json"})
+    # Python's own SIGINT handler, as in a terminal (a background job of a script inherits SIGINT ignored)
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt) as info:
+            load(src, tmp_path / "a.db", transforms=[ctrl_c], run_options={"report": tmp_path / "r.json"})
+    finally:
+        signal.signal(signal.SIGINT, old)
     report = info.value.report  # type: ignore[attr-defined]
     assert (report.status, report.exit_code, report.error) == (
         "interrupted",

@@ -104,8 +104,11 @@ def test_a_signal_stops_the_run_that_handles_it_and_not_a_load_in_another_thread
 
 @pytest.fixture
 def listening_early():  # type: ignore[no-untyped-def]
-    """The command's first line (``loader.__main__``), undone after the test."""
+    """The command's first line (``loader.__main__``), undone after the test; Python's own
+    handlers before it, as in a terminal (a background job of a script inherits SIGINT ignored)."""
     old = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     stopping.listen_early()
     try:
         yield
