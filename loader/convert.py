@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from . import kernels
 from .chunk import column_values
-from .types import decimal_type, is_text, type_name, value_str
+from .types import decimal_type, is_numeric, is_text, type_name, value_str
 
 _INT = r"^[+-]?(?:0|[1-9][0-9]*)$"
 _FLOAT = r"^[+-]?(?:(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|(?i:inf|infinity|nan))$"
@@ -635,10 +635,6 @@ def _cast(col: _Column, target: pa.DataType, na: tuple[str, ...], explicit: bool
     return _unchanged(col, kernels.cast(col.arr, target), target)
 
 
-def _number(t: pa.DataType) -> bool:
-    return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
-
-
 def _zoned(t: pa.DataType) -> bool:
     return bool(pa.types.is_timestamp(t) and t.tz is not None)
 
@@ -650,12 +646,11 @@ def _kind_change(source: pa.DataType, target: pa.DataType, explicit: bool = Fals
     keeps its zone or its lack of one: a zone dropped leaves the UTC wall clock, and one added
     would have to be guessed (the cast stage's ``timezone`` says which, before converting)."""
     name = type_name(target)
-    if explicit:  # a CAST asked for: true is 1, and any number but zero true
-        pass
-    elif pa.types.is_boolean(source) and _number(target):
-        return lambda v: f"'{str(v).lower()}' is a boolean, not a number: {name} takes numbers only"
-    elif _number(source) and pa.types.is_boolean(target):
-        return lambda v: f"'{_value_text(v)}' is a number, not a boolean: {name} takes true and false only"
+    if not explicit:  # a CAST asked for turns true into 1, and any number but zero into true
+        if pa.types.is_boolean(source) and is_numeric(target):
+            return lambda v: f"'{str(v).lower()}' is a boolean, not a number: {name} takes numbers only"
+        if is_numeric(source) and pa.types.is_boolean(target):
+            return lambda v: f"'{_value_text(v)}' is a number, not a boolean: {name} takes true and false only"
     if not pa.types.is_timestamp(target) or not (pa.types.is_timestamp(source) or pa.types.is_date(source)):
         return None
     if _zoned(source) and not _zoned(target):

@@ -52,14 +52,14 @@ from .lock import TargetLock
 from .memory import gc_paused
 from .progress import Progress
 from .readers import open_reader
-from .readers.decimal_comma import convert_comma, is_numeric
+from .readers.decimal_comma import convert_comma
 from .rejects import Committed, RejectFile
 from .report import FileReport, RunReport
 from .schema import bound, decode_types, spellings
 from .sinks.base import Encoded, Encoder
 from .state import STAMP_ENTRY, FileState, JobState, Ledger
 from .transforms import Stage, close_stages, output_schema
-from .types import parse_type
+from .types import is_numeric, parse_type
 from .writers.base import Writer
 from .writers.encode import is_nested
 

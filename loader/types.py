@@ -85,6 +85,11 @@ def is_text(t: pa.DataType) -> bool:
     return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
 
 
+def is_numeric(t: pa.DataType) -> bool:
+    """An integer, float or decimal type."""
+    return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
+
+
 def value_str(value: Any) -> str:
     """``str(value)``, a decimal in plain digits with its scale as the targets store it
     (``0.000000100``, ``12300``): Python's ``str`` writes ``1.00E-7`` and ``1.23E+4``."""

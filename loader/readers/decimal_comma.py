@@ -14,12 +14,9 @@ import pyarrow as pa
 
 from .. import kernels
 from ..convert import Converted, TypeGuess, _mark, _merge, _value_text, convert
+from ..types import is_numeric
 
 _COMMA_NUMBER = r"^[+-]?(?:[0-9]+(?:,[0-9]*)?|,[0-9]+)(?:[eE][+-]?[0-9]+)?$"
-
-
-def is_numeric(t: pa.DataType) -> bool:
-    return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
 
 
 def pointed(raw: pa.Array) -> pa.Array:

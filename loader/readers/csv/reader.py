@@ -24,6 +24,7 @@ import pyarrow as pa
 from ... import kernels, storage
 from ...chunk import Chunk, Reject
 from ...prefetch import ordered_map
+from ...types import is_numeric
 from .. import decimal_comma
 from ..base import (
     Position,
@@ -113,7 +114,7 @@ class CSVReader(ReaderBase):
             with contextlib.closing(self._head_blocks()) as blocks:
                 tables = sample_tables(blocks, self.parser.parse, self.config.infer_rows)
                 self.schema = decimal_comma.guess_types(self.schema, inferred, tables, self.config.na_values)
-        self.comma_columns = {f.name for f in self.schema if decimal_comma.is_numeric(f.type)}
+        self.comma_columns = {f.name for f in self.schema if is_numeric(f.type)}
         for name in self.comma_columns:
             # their text guess ('3,50' is no number to it) must not outvote the comma reading
             # when the load unifies the files' types (loader.schema)
