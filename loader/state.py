@@ -141,9 +141,8 @@ class Ledger:
         self.commits = 0  # of them, those whose ``commit`` returned
         self.durable = 0  # of them, durable
         self.pending = 0  # rows read since the last commit
-        self.run_id = os.urandom(
-            8
-        ).hex()  # stamps this run's checkpoints apart from other runs' (secrets would load libcrypto)
+        # stamps this run's checkpoints apart from other runs' (``secrets`` would load libcrypto)
+        self.run_id = os.urandom(8).hex()
 
     def count(self, key: str, fs: FileState, file_report: FileReport, tally: Tally, end: dict[str, Any]) -> None:
         self.uncommitted.setdefault(id(file_report), (file_report, Tally.of(file_report)))
