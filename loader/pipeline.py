@@ -668,7 +668,8 @@ class Pipeline:
         ) as reader:
             found = getattr(reader, "dialect", None)
             fr.dialect = found.to_json() if found is not None else None
-            types = types | {f.name: f.type for f in reader.schema if f.name not in bound(types)}  # standard input's
+            typed = bound(types)
+            types = types | {f.name: f.type for f in reader.schema if f.name not in typed}  # standard input's
             encoded_types = encode_types(types)
             if encoded_types != loop.ledger.state.schema:
                 loop.ledger.set_schema(encoded_types)
