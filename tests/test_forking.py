@@ -87,12 +87,12 @@ def test_a_stop_asked_for_kills_the_children_at_once() -> None:
         "    fork_map(work, [1, 2], check=check)\n"
         "except KeyboardInterrupt:\n"
         "    alive = [p for p in pids if os.path.exists(f'/proc/{p}')]\n"
-        "    print(json.dumps([len(pids), alive, round(time.monotonic() - start, 1)]))\n",
-        timeout=30,
+        "    print(json.dumps([len(pids), alive]))\n",
+        timeout=30,  # the children sleep for 60 s: waiting for them fails here
     )
     assert out.returncode == 0, out.stderr
-    forked, alive, seconds = json.loads(out.stdout)
-    assert forked == 2 and alive == [] and seconds < 10
+    forked, alive = json.loads(out.stdout)
+    assert forked == 2 and alive == []
 
 
 def test_children_die_with_their_parent_however_it_dies(tmp_path: Path) -> None:
