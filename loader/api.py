@@ -59,6 +59,7 @@ class SinkOptions(TypedDict, total=False):
     alter: bool
     busy_timeout: float
     page_size: int | str
+    cache_size: int | str
     key: str
     value: str
     sync: bool

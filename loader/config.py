@@ -125,6 +125,10 @@ class SinkConfig:
     """SQLite page size in bytes (a power of two from 512 to 65536) of a database this load
     creates; an existing database keeps its own. 32 KiB loads and scans faster than SQLite's
     default 4 KiB; lookups of single rows in a cached database are a little slower (docs/performance.md)."""
+    cache_size: int = field(default=4 << 20, metadata=SIZE)
+    """SQLite page cache in bytes. Appends touch only the right edge of each B-tree, so a
+    small cache loads as fast as a large one; indexes filled in random order want more.
+    ``run.max_memory`` shrinks it."""
     key: str | None = None
     """LevelDB key template over columns, e.g. ``user:{id}`` or ``{day}/{id:08d}``."""
     value: str = "json"

@@ -222,6 +222,8 @@ def test_default_peak_and_max_memory_ceiling(tmp_path: Path, fmt: str, sink: str
     assert fitted["status"] == "ok" and fitted["memory_exceeded"] is False
     assert fitted["chunk_size"] < default["chunk_size"]
     assert fitted["rows_written"] == default["rows_written"] == 400_000
+    if sink == ".db":  # SQLite's page cache is one of the sizes fitted
+        assert fitted["sizes"]["cache_size"] < default["sizes"]["cache_size"] == 4 << 20
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -59,6 +60,9 @@ class SQLiteEncoder:
         return Encoded(chunk, rows)
 
 
+MIN_CACHE = 1 << 20  # SQLite's page cache under the lowest ceilings
+
+
 class SQLiteSink(SinkBase):
     name = "sqlite"
     suffixes: tuple[str, ...] = (".db", ".sqlite", ".sqlite3")
@@ -107,6 +111,14 @@ class SQLiteSink(SinkBase):
         from ..writers.sqlite import peek
 
         return peek(sink.path, self.table(sink, paths), job, sink)
+
+    def fit_memory(self, sink: SinkConfig, chunk: int, spare_mb: float) -> SinkConfig:
+        """The page cache within its share of the room: at the smallest sizes, 1 MiB."""
+        cache = MIN_CACHE + int(spare_mb * 0.05 * (1 << 20))
+        return replace(sink, cache_size=max(MIN_CACHE, min(sink.cache_size, cache)))
+
+    def sizes(self, sink: SinkConfig) -> dict[str, int]:
+        return {"cache_size": sink.cache_size}
 
     def encoder(self, sink: SinkConfig, writer: Writer) -> SQLiteEncoder:
         from ..schema import numeric_text

@@ -381,9 +381,8 @@ class SQLiteWriter(Transactional):
                 self._execute("PRAGMA journal_mode=TRUNCATE")
                 self._truncating = True
             self._execute("PRAGMA synchronous=NORMAL")
-            # Appends touch only the right edge of each B-tree: a small page cache does
-            # (as fast as a large one, and smaller peak RSS: bench/NOTES.md).
-            self._execute("PRAGMA cache_size=-4096")
+            # in KiB (a negative cache_size), at least the one page SQLite needs
+            self._execute(f"PRAGMA cache_size=-{max(1, int(self.config.cache_size) >> 10)}")
             # In WAL mode: checkpoint every ~40 MB of WAL instead of 4 MB, fewer and
             # larger copies into the database (bench/NOTES.md).
             self._execute("PRAGMA wal_autocheckpoint=10000")

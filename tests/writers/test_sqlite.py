@@ -560,6 +560,13 @@ def test_a_new_database_takes_the_page_size_and_an_existing_one_keeps_its_own(tm
     assert [_page_size(db) for db in (fresh, small, existing)] == [32768, 4096, 4096]
 
 
+def test_the_page_cache_is_the_configured_size(tmp_path: Path) -> None:
+    """``sink.cache_size`` in bytes becomes SQLite's cache in KiB (a negative cache_size)."""
+    for size, pragma in ((4 << 20, -4096), (1 << 20, -1024), (100, -1)):
+        with SQLiteWriter(sink(tmp_path / f"c{size}.db", cache_size=size), "t") as w:
+            assert w._execute("PRAGMA cache_size") == [(pragma,)]
+
+
 def test_a_statement_that_failed_runs_again_once_it_can(tmp_path: Path) -> None:
     """The writer keeps one ADBC statement: after BEGIN fails on another
     process's lock, the same BEGIN succeeds once the lock is gone, and the
