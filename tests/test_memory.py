@@ -124,7 +124,7 @@ def convert_csv(csv_path: Path, fmt: str) -> Path:
     ],
 )
 def test_peak_rss_is_flat_for_8x_input(tmp_path: Path, fmt: str, sink: str) -> None:
-    small, large = 150_000, 1_200_000
+    small, large = 100_000, 800_000
     paths = {}
     for n in (small, large):
         csv_path = tmp_path / f"in{n}.csv"
