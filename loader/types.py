@@ -149,6 +149,32 @@ def map_leaves(t: pa.DataType, leaf: Callable[[pa.DataType], pa.DataType]) -> pa
     return leaf(t)
 
 
+def is_list_view(t: pa.DataType) -> bool:
+    """A list_view or large_list_view type (lists by offset and size, in any order)."""
+    return bool(pa.types.is_list_view(t) or pa.types.is_large_list_view(t))
+
+
+def plain_type(t: pa.DataType) -> pa.DataType:
+    """``t`` in Arrow's plain layouts, at any depth: string_view as large_string, binary_view
+    as large_binary, list_view as list, a dictionary's values likewise. Polars writes the view
+    layouts by default; Arrow's kernels and the loader's writers take the plain ones, which
+    hold the same values."""
+    return map_leaves(t, _plain_leaf)
+
+
+def _plain_leaf(t: pa.DataType) -> pa.DataType:
+    if pa.types.is_string_view(t):
+        return pa.large_string()
+    if pa.types.is_binary_view(t):
+        return pa.large_binary()
+    if is_list_view(t):
+        field = t.value_field.with_type(plain_type(t.value_type))
+        return pa.large_list(field) if pa.types.is_large_list_view(t) else pa.list_(field)
+    if pa.types.is_dictionary(t):
+        return pa.dictionary(t.index_type, plain_type(t.value_type), t.ordered)
+    return t
+
+
 def leaf_types(t: pa.DataType) -> Iterator[pa.DataType]:
     """The leaf types of ``t`` (``t`` itself when it does not nest)."""
     if pa.types.is_struct(t):

@@ -14,7 +14,7 @@ from ..config import SourceConfig
 from ..convert import Converted, ConvertedBatch, convert, convert_columns
 from ..errors import ConfigError, SourceError
 from ..schema import spellings
-from ..types import parse_type
+from ..types import is_list_view, parse_type, plain_type
 
 
 class Reader(Protocol):
@@ -117,6 +117,49 @@ def _batch(rows: pa.Table | pa.RecordBatch) -> pa.RecordBatch:
     if isinstance(rows, pa.RecordBatch):
         return rows
     return pa.RecordBatch.from_arrays([c.combine_chunks() for c in rows.columns], schema=rows.schema)
+
+
+def plain_columns(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` with its view-layout columns in their plain types (``types.plain_type``):
+    a reader's batches carry no view type, so nothing after the reader meets one."""
+    if not has_views(batch.schema):
+        return batch
+    columns = [plain_array(c) for c in batch.columns]
+    fields = [f.with_type(c.type) for f, c in zip(batch.schema, columns, strict=True)]
+    return pa.RecordBatch.from_arrays(columns, schema=pa.schema(fields, metadata=batch.schema.metadata))
+
+
+def has_views(schema: pa.Schema) -> bool:
+    """Whether a column of ``schema`` has a view layout, at any depth."""
+    return any(not plain_type(t).equals(t) for t in schema.types)
+
+
+def plain_array(arr: pa.Array) -> pa.Array:
+    """``arr`` in ``plain_type(arr.type)``. Lists and structs are rebuilt from their values:
+    Arrow casts a list_view to a list wrongly (pyarrow 26 keeps its offsets, not its sizes)
+    and casts no list_view's values."""
+    target = plain_type(arr.type)
+    if target.equals(arr.type):
+        return arr
+    t = arr.type
+    if is_list_view(t) or pa.types.is_list(t) or pa.types.is_large_list(t):
+        return _plain_list(arr, target)
+    if pa.types.is_struct(t):
+        children = [plain_array(arr.field(i)) for i in range(t.num_fields)]
+        return pa.StructArray.from_arrays(children, fields=list(target), mask=kernels.is_null(arr))
+    return kernels.cast(arr, target)  # string_view, binary_view, a dictionary of them
+
+
+def _plain_list(arr: pa.Array, target: pa.DataType) -> pa.Array:
+    """A list or list_view array as a list of ``target``: its values in row order, offsets
+    from its lengths."""
+    large = pa.types.is_large_list(target)
+    width = pa.int64() if large else pa.int32()
+    values = plain_array(kernels.list_flatten(arr))
+    lengths = kernels.cast(kernels.fill_null(kernels.list_value_length(arr), 0), width)
+    offsets = pa.concat_arrays([pa.array([0], width), kernels.cumulative_sum(lengths)])
+    build = pa.LargeListArray if large else pa.ListArray
+    return build.from_arrays(offsets, values, type=target, mask=kernels.is_null(arr))
 
 
 @dataclass
@@ -244,9 +287,10 @@ class TypedFileReader(ReaderBase):
 
     def _settle_schema(self, file_schema: pa.Schema) -> None:
         self.names = spelled(dedupe_names(list(file_schema.names)), self.spelling)
+        self.views = has_views(file_schema)  # batches to put in plain types (Polars writes views)
         self.declared = declared_types(self.config, self.names, self.path)
         self.schema = pa.schema(
-            pa.field(n, self.types.get(n, self.declared.get(n, f.type)))
+            pa.field(n, self.types.get(n, self.declared.get(n, plain_type(f.type))))
             for n, f in zip(self.names, file_schema, strict=True)
         )
         # a type the load settled (other files, earlier runs) converts under the lossless rule
@@ -255,6 +299,8 @@ class TypedFileReader(ReaderBase):
     def _convert(self, batch: pa.RecordBatch, rows: pa.Array, last: int, done: int, first: int) -> Chunk:
         """``batch`` (rows ``first``+1 on) in the schema's types, its bad values rejected,
         without the rows up to ``done`` that an earlier run committed."""
+        if self.views:
+            batch = plain_columns(batch)
 
         def one(field: pa.Field, col: pa.Array) -> Converted:
             if not col.type.equals(field.type):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,6 +17,7 @@ from loader import load
 from loader.config import SourceConfig
 from loader.errors import SourceError
 from loader.readers import open_reader
+from loader.transforms import Filter, output_schema
 from tests.reliability_util import cli, leveldb_items, reject_lines, rejects_of, sqlite_table
 
 TABLE = pa.table(
@@ -103,3 +105,108 @@ def test_inspect_shows_the_schema(tmp_path: Path) -> None:
         "  id      int64",
         "  name    dictionary<values=string, indices=int32, ordered=0>",
     ]
+
+
+POLARS = Path(__file__).parents[1] / "data" / "polars"  # written by Polars (see its README.md)
+
+
+def sqlite_columns(db: Path, table: str = "t") -> list[tuple[str, str]]:
+    with sqlite3.connect(db) as conn:
+        return [(r[1], r[2]) for r in conn.execute(f'PRAGMA table_info("{table}")')]
+
+
+def test_a_polars_file_of_view_types_loads_with_its_rejects(tmp_path: Path) -> None:
+    db = tmp_path / "p.db"
+    p = cli("load", str(POLARS / "views.arrow"), str(db), "--table", "t")
+    assert p.returncode == 0, p.stderr
+    assert "2 rows written" in p.stderr and "1 rows rejected" in p.stderr
+    assert sqlite_columns(db) == [
+        ("id", "INTEGER"),
+        ("name", "TEXT"),
+        ("big", "INTEGER"),
+        ("cat", "TEXT"),
+        ("raw", "BLOB"),
+        ("tags", "TEXT"),
+        ("rec", "TEXT"),
+    ]
+    assert sqlite_table(db) == [
+        (1, "ann", 1, "x", b"\x00\x01", '["a","b"]', '{"k":"p","n":1}'),
+        (3, None, 3, "x", b"\xff", None, '{"k":null,"n":3}'),
+    ]
+    (bad,) = reject_lines(rejects_of(db))
+    assert (bad["row"], bad["column"], bad["reason"]) == (2, "big", "value exceeds SQLite's 64-bit integer range")
+    assert bad["values"] == {"id": 2, "name": "bob", "big": 2**63, "cat": "y", "raw": None, "tags": [], "rec": None}
+
+
+VIEWS = pa.table(
+    {
+        "id": pa.array([1, 2, None, 4], pa.int64()),
+        "k": pa.array(["a", "b", "c", None], pa.string_view()),
+        "raw": pa.array([b"\x00", None, b"\xff", b"z"], pa.binary_view()),
+        "tags": pa.array([["p", "q"], [], None, ["r"]], pa.list_(pa.string_view())),
+        "views": pa.array([["s"], None, ["t", "u"], []], pa.list_view(pa.string_view())),
+        "rec": pa.array([{"s": "m"}, {"s": None}, None, {"s": "n"}], pa.struct([("s", pa.string_view())])),
+    }
+)
+STORED = [  # VIEWS as SQLite holds it
+    (1, "a", b"\x00", '["p","q"]', '["s"]', '{"s":"m"}'),
+    (2, "b", None, "[]", None, '{"s":null}'),
+    (None, "c", b"\xff", None, '["t","u"]', None),
+    (4, None, b"z", '["r"]', "[]", '{"s":"n"}'),
+]
+
+
+@pytest.mark.parametrize("kind", ["file", "stream"])
+def test_view_types_load_as_text_and_bytes_into_sqlite(tmp_path: Path, kind: str) -> None:
+    src = write(tmp_path / "in.arrow", kind, VIEWS, batch=3)
+    report = load(str(src), str(tmp_path / "t.db"), table="t")
+    assert (report.rows_written, report.rows_rejected) == (4, 0)
+    assert [t for _, t in sqlite_columns(tmp_path / "t.db")] == ["INTEGER", "TEXT", "BLOB", "TEXT", "TEXT", "TEXT"]
+    assert sqlite_table(tmp_path / "t.db", order="rowid") == STORED
+
+
+def test_a_filter_compares_a_string_view_column_with_text(tmp_path: Path) -> None:
+    src = write(tmp_path / "in.arrow", "file", VIEWS)
+    report = load(str(src), str(tmp_path / "t.db"), table="t", transforms=[Filter(where="k != 'b'")])
+    assert (report.rows_written, report.rows_filtered) == (2, 2)  # k = 'b', and k null
+    assert sqlite_table(tmp_path / "t.db", order="rowid") == [STORED[0], STORED[2]]
+
+
+def test_a_dictionary_of_string_view_loads_as_its_text(tmp_path: Path) -> None:
+    cat = pa.DictionaryArray.from_arrays(pa.array([1, 0, None, 1], pa.int32()), pa.array(["x", "y"], pa.string_view()))
+    src = write(tmp_path / "in.arrow", "file", pa.table({"id": [1, 2, 3, 4], "cat": cat}))
+    assert load(str(src), str(tmp_path / "t.db"), table="t").rows_written == 4
+    assert sqlite_columns(tmp_path / "t.db") == [("id", "INTEGER"), ("cat", "TEXT")]
+    assert sqlite_table(tmp_path / "t.db") == [(1, "y"), (2, "x"), (3, None), (4, "y")]
+
+
+def test_view_types_load_into_leveldb_beside_a_rejected_null_key(tmp_path: Path) -> None:
+    src = write(tmp_path / "in.arrow", "file", VIEWS, batch=2)
+    report = load(str(src), str(tmp_path / "t.ldb"), key="row:{id}")
+    assert (report.rows_written, report.rows_rejected) == (3, 1)
+    items, _ = leveldb_items(tmp_path / "t.ldb")
+    assert [(k, json.loads(v)) for k, v in items] == [
+        (b"row:%020d" % 1, {"id": 1, "k": "a", "raw": "AA==", "tags": ["p", "q"], "views": ["s"], "rec": {"s": "m"}}),
+        (b"row:%020d" % 2, {"id": 2, "k": "b", "raw": None, "tags": [], "views": None, "rec": {"s": None}}),
+        (b"row:%020d" % 4, {"id": 4, "k": None, "raw": "eg==", "tags": ["r"], "views": [], "rec": {"s": "n"}}),
+    ]
+    (bad,) = reject_lines(rejects_of(tmp_path / "t.ldb", "key:row:{id}"))
+    assert (bad["row"], bad["column"], bad["values"]["k"], bad["values"]["views"]) == (3, "id", "c", ["t", "u"])
+
+
+def test_the_reader_gives_no_view_type(tmp_path: Path) -> None:
+    src = str(POLARS / "views.arrow")
+    with open_reader(src, SourceConfig(path=[src])) as r:
+        chunks = list(r)
+    text, raw = pa.large_string(), pa.large_binary()
+    assert r.schema.types == [
+        pa.int64(),
+        text,
+        pa.uint64(),
+        pa.dictionary(pa.uint32(), text),
+        raw,
+        pa.large_list(pa.field("item", text)),
+        pa.struct([("k", text), ("n", pa.int64())]),
+    ]
+    assert [c.batch.schema.types for c in chunks] == [r.schema.types]
+    assert output_schema([Filter(where="cat = 'x'")], r.schema) == r.schema  # an empty batch of the schema

@@ -1,15 +1,19 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from loader import load
 from loader.config import SourceConfig
 from loader.errors import SourceError
 from loader.readers import open_reader
+from loader.transforms import Filter
+from tests.reliability_util import reject_lines, rejects_of
 
 
 def make(tmp_path: Path, n: int = 1000, group: int = 300) -> Path:
@@ -134,3 +138,27 @@ def test_int96_timestamps_from_spark_keep_years_past_2262(tmp_path: Path) -> Non
     # the file's own README: the microseconds since the epoch Spark wrote (the sixth, year
     # 290000, Arrow's INT96 conversion still wraps: not asserted)
     assert values[:5] == [1704141296123456, 1704070800000000, 253402225200000000, 1735599600000000, None]
+
+
+def test_view_types_in_the_stored_arrow_schema_load_as_text_and_bytes(tmp_path: Path) -> None:
+    p = tmp_path / "v.parquet"
+    table = pa.table(
+        {
+            "k": pa.array(["a", "b", "c", None], pa.string_view()),
+            "raw": pa.array([b"\x00", None, b"\xff", b"z"], pa.binary_view()),
+            "big": pa.array([1, 2**63, 3, 4], pa.uint64()),
+        }
+    )
+    pq.write_table(table, p)  # the stored Arrow schema keeps the view types: pyarrow reads them back
+    assert pq.read_schema(p).field("k").type == pa.string_view()
+    db = tmp_path / "t.db"
+    report = load(str(p), str(db), table="t")
+    assert (report.rows_written, report.rows_rejected) == (3, 1)
+    (bad,) = reject_lines(rejects_of(db))
+    assert (bad["row"], bad["column"], bad["values"]) == (2, "big", {"k": "b", "raw": None, "big": 2**63})
+    with sqlite3.connect(db) as conn:
+        assert [r[2] for r in conn.execute('PRAGMA table_info("t")')] == ["TEXT", "BLOB", "INTEGER"]
+        rows = conn.execute("SELECT * FROM t ORDER BY rowid").fetchall()
+    assert rows == [("a", b"\x00", 1), ("c", b"\xff", 3), (None, b"z", 4)]
+    report = load(str(p), str(tmp_path / "f.db"), table="t", transforms=[Filter(where="k != 'c'")])
+    assert (report.rows_written, report.rows_rejected, report.rows_filtered) == (1, 1, 2)

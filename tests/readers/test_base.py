@@ -1,0 +1,53 @@
+"""What the readers share: view-layout columns in their plain types."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from loader.readers.base import plain_array, plain_columns
+
+
+def views() -> pa.Array:
+    """Lists by offset and size, out of order and overlapping, one null with a size."""
+    values = pa.array(["a", "b", "c", "d"], pa.string_view())
+    offsets, sizes = pa.array([2, 0, 1, 0, 3], pa.int32()), pa.array([2, 1, 3, 2, 0], pa.int32())
+    return pa.ListViewArray.from_arrays(offsets, sizes, values, mask=pa.array([False, False, False, True, False]))
+
+
+def test_a_list_view_becomes_a_list_of_the_same_values() -> None:
+    arr = views().slice(1)
+    out = plain_array(arr)
+    out.validate(full=True)
+    assert out.type == pa.list_(pa.large_string())
+    assert out.to_pylist() == arr.to_pylist() == [["a"], ["b", "c", "d"], None, []]
+
+
+def test_a_struct_and_a_large_list_keep_their_rows_and_nulls() -> None:
+    inner = views()
+    rec = pa.StructArray.from_arrays([inner, pa.array(["p", None, "q", "r", "s"], pa.string_view())], ["v", "s"])
+    rec = pa.StructArray.from_arrays(
+        rec.flatten(), fields=list(rec.type), mask=pa.array([True, False, False, False, False])
+    )
+    large = pa.array([["x"], None, [], ["y", "z"], ["w"]], pa.large_list_view(pa.binary_view()))
+    batch = pa.RecordBatch.from_arrays([rec, large], ["rec", "large"]).slice(1)
+    out = plain_columns(batch)
+    out.validate(full=True)
+    assert out.schema == pa.schema(
+        [
+            ("rec", pa.struct([("v", pa.list_(pa.large_string())), ("s", pa.large_string())])),
+            ("large", pa.large_list(pa.large_binary())),
+        ]
+    )
+    assert out.to_pylist() == batch.to_pylist()
+
+
+def test_a_dictionary_of_string_view_keeps_its_indices() -> None:
+    cat = pa.DictionaryArray.from_arrays(pa.array([1, None, 0], pa.uint32()), pa.array(["x", "y"], pa.string_view()))
+    out = plain_array(cat)
+    assert out.type == pa.dictionary(pa.uint32(), pa.large_string())
+    assert out.indices.to_pylist() == [1, None, 0] and out.to_pylist() == ["y", None, "x"]
+
+
+def test_a_batch_without_view_types_is_returned_as_it_is() -> None:
+    batch = pa.record_batch({"s": ["a"], "l": [["b"]], "d": pa.array(["c"]).dictionary_encode()})
+    assert plain_columns(batch) is batch
