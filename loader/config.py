@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
-ARROW_SUFFIXES = (".arrow", ".feather", ".ipc")
+ARROW_SUFFIXES = (".arrow", ".arrows", ".feather", ".ipc")  # .arrows: the stream format's own
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".zst")
 SECRETS_DIR = "/run/secrets"
 # pandas' missing-value spellings less the NaN ones (those are floats already).
@@ -53,7 +53,7 @@ class SourceConfig:
     path: list[str] = field(metadata=PATH)
     """A path, a glob, or a list of them; ``-`` is standard input (CSV). ``s3://``, ``gs://`` and ``hdfs://`` URIs read from object storage (see Object storage). Files load in sorted order."""
     format: Format | None = None
-    """``csv``, ``parquet``, ``jsonl`` (JSON Lines) or ``arrow`` (Arrow IPC / Feather); inferred from the file extension when omitted."""
+    """``csv``, ``parquet``, ``jsonl`` (JSON Lines) or ``arrow`` (Arrow IPC / Feather); inferred from the file extension when omitted: ``.csv``, ``.tsv``, ``.txt``; ``.parquet``, ``.pq``; ``.jsonl``, ``.ndjson``; ``.arrow``, ``.arrows`` (the stream format's), ``.feather``, ``.ipc`` (a CSV or JSON Lines file may add ``.gz``, ``.bz2`` or ``.zst``)."""
     delimiter: str | None = None
     """CSV field separator; detected from the file when omitted (ties go to a tab for ``.tsv``, else a comma)."""
     quote_char: str | bool | None = None

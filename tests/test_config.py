@@ -14,6 +14,7 @@ from loader.config import (
     SinkConfig,
     SourceConfig,
     apply_overrides,
+    infer_format,
     job_from_dict,
     load_job,
 )
@@ -240,6 +241,11 @@ def test_glob_source_needs_a_table_name() -> None:
 def test_unknown_format() -> None:
     with pytest.raises(ConfigError, match=r"source\.format: cannot tell the format of a\.json"):
         job_from_dict({"source": {"path": "a.json"}, "sink": {"path": "x.db"}}, env={})
+
+
+@pytest.mark.parametrize("name", ["a.arrow", "a.ARROWS", "dir/a.feather", "a.ipc"])
+def test_arrow_ipc_suffixes_name_the_arrow_format(name: str) -> None:
+    assert infer_format(name) == "arrow"  # .arrows is the stream format's registered suffix
 
 
 def test_reference_config_is_valid() -> None:

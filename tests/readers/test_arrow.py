@@ -210,3 +210,9 @@ def test_the_reader_gives_no_view_type(tmp_path: Path) -> None:
     ]
     assert [c.batch.schema.types for c in chunks] == [r.schema.types]
     assert output_schema([Filter(where="cat = 'x'")], r.schema) == r.schema  # an empty batch of the schema
+
+
+def test_the_stream_format_suffix_is_arrow(tmp_path: Path) -> None:
+    src = write(tmp_path / "in.arrows", "stream")
+    report = load(str(src), str(tmp_path / "t.db"), table="t")
+    assert report.rows_written == 10
