@@ -33,15 +33,23 @@ class ArrowReader(TypedFileReader):
         self.file: ipc.RecordBatchFileReader | None = None
         magic = self.source.read(6)
         self.source.seek(0)
+        kind = "file" if magic == b"ARROW1" else "file or stream"
         try:
             if magic == b"ARROW1":  # the file format (Feather v2); anything else is read as a stream
                 self.file = ipc.open_file(self.source)
                 file_schema = self.file.schema
             else:
                 file_schema = ipc.open_stream(self.source).schema
+        except pa.ArrowNotImplementedError as exc:  # a type or feature pyarrow lacks: the file may be fine
+            self.source.close()
+            raise SourceError(
+                f"not a readable Arrow IPC {kind}: a column's type is not one pyarrow reads ({one_line(exc)})",
+                file=path,
+                hint="write that column in another type (a 128-bit integer as int64 or decimal), then rerun: "
+                "the files before it stay loaded",
+            ) from None
         except (pa.ArrowInvalid, OSError) as exc:
             self.source.close()
-            kind = "file" if magic == b"ARROW1" else "file or stream"
             hint = (
                 "Feather v1 files are not read: rewrite them with pyarrow.feather.write_feather"
                 if magic[:4] == b"FEA1"

@@ -15,7 +15,7 @@ import pytest
 
 from loader import load
 from loader.config import SourceConfig
-from loader.errors import SourceError
+from loader.errors import EXIT_DATAERR, SourceError
 from loader.readers import open_reader
 from loader.transforms import Filter, output_schema
 from tests.reliability_util import cli, leveldb_items, reject_lines, rejects_of, sqlite_table
@@ -210,6 +210,16 @@ def test_the_reader_gives_no_view_type(tmp_path: Path) -> None:
     ]
     assert [c.batch.schema.types for c in chunks] == [r.schema.types]
     assert output_schema([Filter(where="cat = 'x'")], r.schema) == r.schema  # an empty batch of the schema
+
+
+def test_a_type_pyarrow_cannot_read_is_an_input_error_naming_the_file(tmp_path: Path) -> None:
+    for src, kind in ((POLARS / "int128.arrow", "file"), (POLARS / "int128.arrows", "file or stream")):
+        p = cli("load", str(src), str(tmp_path / "t.db"), "--table", "t")
+        assert p.returncode == EXIT_DATAERR, p.stderr
+        assert p.stderr.splitlines()[0] == (
+            f"loader: error: {src}: not a readable Arrow IPC {kind}: a column's type is not one pyarrow reads "
+            "(Integers with more than 64 bits not implemented)"
+        )
 
 
 def test_the_stream_format_suffix_is_arrow(tmp_path: Path) -> None:
