@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from ..chunk import Chunk
 from ..errors import ConfigError
-from .base import Encoded, MemoryProfile, SinkBase, reject_null_keys
+from .base import Encoded, MemoryProfile, Peek, SinkBase, reject_null_keys
 
 if TYPE_CHECKING:
     from ..config import RunConfig, SinkConfig, SourceConfig
@@ -103,7 +103,7 @@ class SQLiteSink(SinkBase):
 
         check_schema(sink, schema.names)
 
-    def peek(self, sink: SinkConfig, paths: list[str], job: str) -> tuple[dict[str, str], dict[str, str]]:
+    def peek(self, sink: SinkConfig, paths: list[str], job: str) -> Peek:
         from ..writers.sqlite_schema import peek
 
         return peek(sink.path, self.table(sink, paths), job, sink)

@@ -34,9 +34,9 @@ from adbc_driver_manager import Error as AdbcError
 
 from .. import suggest
 from ..config import SinkConfig
-from ..errors import ConfigError, ConstraintError, LoaderError, SchemaMismatchError, SinkError
+from ..errors import ConfigError, ConstraintError, LoaderError, SinkError
 from ..sinks.base import Encoded
-from .base import Refused, Transactional, new_columns
+from .base import Refused, Transactional, check_required, new_columns
 from .encode import sqlite_type
 from .sqlite_errors import db_error, sqlite_message
 from .sqlite_refusals import Guards, Refusals, RefusalStop, read_guards, refused_rejects
@@ -48,6 +48,7 @@ from .sqlite_schema import (
     index_name,
     key_error,
     quote,
+    required_columns,
     unique_keys,
 )
 
@@ -243,14 +244,6 @@ class SQLiteWriter(Refusals, Transactional):
         """The existing table's columns and their declared types (none if there is no table)."""
         return {r[1]: r[2] or "" for r in self._table_info()}
 
-    def _not_null(self) -> list[tuple[Any, ...]]:
-        """The table's NOT NULL columns (``PRAGMA table_info`` rows), but an INTEGER
-        PRIMARY KEY (SQLite gives a null there the next rowid)."""
-        info = self._table_info()
-        keys = [r for r in info if r[5]]
-        rowid = keys[0][1] if len(keys) == 1 and (keys[0][2] or "").upper() == "INTEGER" else None
-        return [r for r in info if r[3] and r[1] != rowid]
-
     def _table_info(self) -> list[tuple[Any, ...]]:
         """``PRAGMA table_info``: cid, name, type, notnull, default, pk."""
         return list(self._execute(f"PRAGMA table_info({quote(self.table)})"))
@@ -294,14 +287,7 @@ class SQLiteWriter(Refusals, Transactional):
             raise key_error(self.config, self.table)
 
     def _check_columns(self, schema: pa.Schema) -> None:
-        names = {n.lower() for n in schema.names}
-        for _, name, _, _, default, _ in self._not_null():
-            if default is None and name.lower() not in names:  # every row would fail
-                raise SchemaMismatchError(
-                    f"table {self.table!r} has column {name!r} NOT NULL without a default, and the input has no such column",
-                    column=name,
-                    hint="give the input the column (a derive stage can make it), or give the table's column a default",
-                )
+        check_required(self.table, required_columns(self._table_info()), schema)
         for f in new_columns(self.table, self.columns, schema, alter=self.config.alter):
             self._execute(f"ALTER TABLE {quote(self.table)} ADD COLUMN {_column_sql(f)}")
             self.columns.append(f.name)

@@ -16,6 +16,7 @@ from .. import suggest
 from ..compat import sha256
 from ..config import SinkConfig
 from ..errors import ConfigError, SinkError
+from ..sinks.base import Peek
 
 STATE_TABLE = "_loader_state"
 MAX_COLUMNS = 2000  # SQLITE_MAX_COLUMN as the SQLite inside ADBC's driver is built (its default)
@@ -41,15 +42,15 @@ def check_table(table: str) -> None:
         )
 
 
-def peek(path: str, table: str, job: str, config: SinkConfig) -> tuple[dict[str, str], dict[str, str]]:
-    """An existing database's checkpoint entries of ``job`` and ``table``'s declared
-    column types, read through a read-only connection: nothing is created or written
-    (``--dry-run``). Nothing for a database that is not there yet. ``upsert`` and ``ignore``
+def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
+    """An existing database's checkpoint entries of ``job``, and ``table``'s declared
+    column types and the columns it requires, read through a read-only connection: nothing
+    is created or written (``--dry-run``). Nothing for a database that is not there yet. ``upsert`` and ``ignore``
     into an existing table need its key unique: checked here as the load checks it."""
     import sqlite3
 
     if not os.path.isfile(path):
-        return {}, {}
+        return Peek({}, {})
     try:
         with _read_only(path, config.busy_timeout) as conn:
             has_state = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (STATE_TABLE,))
@@ -66,7 +67,7 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> tuple[dict[str,
         raise SinkError(f"cannot read SQLite database: {exc}", file=path) from None
     if keys is not None and {c.lower() for c in config.primary_key} not in keys:
         raise key_error(config, table)
-    return dict(state_rows), {r[1]: r[2] or "" for r in columns}
+    return Peek(dict(state_rows), {r[1]: r[2] or "" for r in columns}, tuple(required_columns(columns)))
 
 
 @contextlib.contextmanager
@@ -83,6 +84,15 @@ def _read_only(path: str, timeout: float) -> Iterator[Any]:
         yield conn
     finally:
         conn.close()
+
+
+def required_columns(info: list[tuple[Any, ...]]) -> list[str]:
+    """The columns of a table (its ``PRAGMA table_info`` rows: cid, name, type, notnull,
+    default, pk) that every row needs a value for: NOT NULL without a default, but an
+    INTEGER PRIMARY KEY (SQLite gives a null there the next rowid)."""
+    keys = [r for r in info if r[5]]
+    rowid = keys[0][1] if len(keys) == 1 and (keys[0][2] or "").upper() == "INTEGER" else None
+    return [r[1] for r in info if r[3] and r[4] is None and r[1] != rowid]
 
 
 def unique_keys(execute: Callable[[str], Any], table: str) -> list[set[str]]:
