@@ -57,7 +57,7 @@ from .sinks import Encoded, Encoder, Sink
 from .state import FilePlan, FileState, JobState, Ledger, Tally, file_key, plan_files
 from .transforms import Stage, apply, as_stage, build_stages, close_stages, output_schema
 from .types import parse_type, type_name
-from .writers.base import Writer, naming_file, new_columns, prepare_for
+from .writers.base import Writer, check_required, naming_file, new_columns, prepare_for
 
 Event = Callable[[str, dict[str, Any]], None]
 
@@ -296,21 +296,25 @@ class Pipeline:
     def _plan_types(self, files: list[str]) -> dict[str, pa.DataType]:
         """The types a run would read ``files`` with (``_load_types``): an existing target's
         checkpoint and declared columns bind them, read without creating or changing it."""
-        entries, declared = self.sink.peek(self.job.sink, self.job.source.path, self.job_name)
-        state = JobState.parse(entries)
+        peeked = self.sink.peek(self.job.sink, self.job.source.path, self.job_name)
+        state = JobState.parse(peeked.entries)
         starts_over = self._starts_over(state)
         if starts_over:
             state = JobState()
         # the table's columns, as the load will find them (a replace that starts over drops it)
-        self._table_columns = {} if starts_over and self.job.sink.mode == "replace" else declared
-        return self._load_types(files, state, declared, state.status != "running")
+        dropped = starts_over and self.job.sink.mode == "replace"
+        self._table_columns = {} if dropped else peeked.declared
+        self._required = () if dropped else peeked.required
+        return self._load_types(files, state, peeked.declared, state.status != "running")
 
     def _check_table_columns(self, schema: pa.Schema, path: str) -> None:
-        """A column an existing table lacks, or the table the first file makes, without
-        ``sink.alter``: refused as the load refuses it."""
+        """A column an existing table requires (NOT NULL without a default) that the file
+        lacks, or one the file has that the table lacks, or the table the first file makes,
+        without ``sink.alter``: refused as the load refuses it."""
         columns = getattr(self, "_table_columns", {})
         if columns:
             with naming_file(path):
+                check_required(self.table, getattr(self, "_required", ()), schema)
                 for f in new_columns(self.table, columns, schema, alter=self.job.sink.alter):
                     columns[f.name] = ""  # added by --alter: in the table for the files after
         elif self.table is not None:  # the first file's rows make the table
@@ -538,7 +542,7 @@ class Pipeline:
         if loop is None:
             return None
         try:
-            entries, _ = self.sink.peek(self.job.sink, self.job.source.path, self.job_name)
+            entries = self.sink.peek(self.job.sink, self.job.source.path, self.job_name).entries
         except Exception:  # the failure may be the target's own: the writer's count then
             return None
         return loop.ledger.stored_commits(entries)

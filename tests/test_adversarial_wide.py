@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from loader import load
-from loader.writers.sqlite import MAX_COLUMNS
+from loader.writers.sqlite_schema import MAX_COLUMNS
 from tests.conftest import calls_made, sqlite_rows
 from tests.reliability_util import cli
 

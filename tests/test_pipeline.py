@@ -476,6 +476,36 @@ def test_dry_run_refuses_a_column_the_table_lacks_as_the_load_does(tmp_path: Pat
     Pipeline(job([a, b], db, {"table": "t", "mode": "replace", "alter": True})).plan()
 
 
+def test_dry_run_refuses_an_input_without_a_not_null_column_as_the_load_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A column the table holds NOT NULL without a default: the load refused the input up
+    front, --dry-run said it was valid (peek read only the columns' types)."""
+    import sqlite3
+
+    from loader.cli import main
+
+    db = tmp_path / "o.db"
+    with sqlite3.connect(db) as conn:  # id: the rowid, c: its default; b needs a value
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b TEXT NOT NULL, c TEXT NOT NULL DEFAULT 'x')")
+    conn.close()
+    good = write_csv(tmp_path / "good.csv", ["a", "b"], [["p", "q"]])
+    bad = write_csv(tmp_path / "bad.csv", ["a"], [["r"]])
+
+    def ended(*files: Path, flags: tuple[str, ...] = ()) -> tuple[int, str]:
+        before = db.read_bytes()
+        code = main(["load", *map(str, files), str(db), "--table", "t", *flags])
+        assert "--dry-run" not in flags or db.read_bytes() == before
+        return code, capsys.readouterr().err.splitlines()[0] if code else ""
+
+    said = "table 't' has column 'b' NOT NULL without a default, and the input has no such column"
+    assert ended(good, flags=("--dry-run",)) == (0, "")
+    assert ended(bad, flags=("--dry-run", "--mode", "replace")) == (0, "")  # replace makes the table anew
+    for files in ([bad], [good, bad]):  # the first file, and a later one
+        planned = ended(*files, flags=("--dry-run",))
+        assert planned == ended(*files) == (65, f"loader: error: {bad}, column 'b': {said}")
+
+
 def test_dry_run_of_a_new_table_refuses_a_later_files_new_column_as_the_load_does(tmp_path: Path) -> None:
     """The first file makes the table: --dry-run said "valid" for a load that then stopped with 65."""
     from loader.errors import SchemaMismatchError

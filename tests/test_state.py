@@ -17,7 +17,8 @@ from loader.report import FileReport, RunReport
 from loader.state import FileState, JobState, Ledger, Tally
 from loader.writers.leveldb import LevelDBWriter
 from loader.writers.leveldb import peek as leveldb_peek
-from loader.writers.sqlite import STATE_TABLE, SQLiteWriter
+from loader.writers.sqlite import SQLiteWriter
+from loader.writers.sqlite_schema import STATE_TABLE
 from tests.conftest import sqlite_rows
 
 

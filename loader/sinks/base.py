@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import pyarrow as pa
 
@@ -22,6 +22,19 @@ from ..chunk import Chunk, Reject
 if TYPE_CHECKING:
     from ..config import RunConfig, SinkConfig, SourceConfig
     from ..writers.base import Writer
+
+
+class Peek(NamedTuple):
+    """What an existing target holds for a run, read without creating or changing anything
+    (``--dry-run``); empty where there is none."""
+
+    entries: dict[str, str]
+    """The job's checkpoint entries."""
+    declared: dict[str, str]
+    """The table's columns and their declared types."""
+    required: tuple[str, ...] = ()
+    """The table's columns every input must hold: it gives them no value of its own
+    (SQLite: NOT NULL without a default)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,9 +151,9 @@ class Sink(Protocol):
         """Refuse, before a row is read, data the keys or values cannot be made from."""
         ...
 
-    def peek(self, sink: SinkConfig, paths: list[str], job: str) -> tuple[dict[str, str], dict[str, str]]:
-        """An existing target's checkpoint entries of ``job`` and its declared column types,
-        read without creating or changing anything (``--dry-run``); empty where there is none."""
+    def peek(self, sink: SinkConfig, paths: list[str], job: str) -> Peek:
+        """An existing target's checkpoint entries of ``job``, its declared column types and
+        the columns it requires, read without creating or changing anything (``--dry-run``)."""
         ...
 
     def width_check(self) -> Callable[[int, str], None] | None:
@@ -202,8 +215,8 @@ class SinkBase:
     def check_schema(self, sink: SinkConfig, schema: pa.Schema) -> None:
         return None
 
-    def peek(self, sink: SinkConfig, paths: list[str], job: str) -> tuple[dict[str, str], dict[str, str]]:
-        return {}, {}
+    def peek(self, sink: SinkConfig, paths: list[str], job: str) -> Peek:
+        return Peek({}, {})
 
     def width_check(self) -> Callable[[int, str], None] | None:
         return None

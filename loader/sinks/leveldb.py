@@ -13,7 +13,7 @@ from .. import kernels
 from ..chunk import Chunk
 from ..errors import ConfigError
 from ..spill import is_sorted
-from .base import Encoded, MemoryProfile, SinkBase, reject_null_keys
+from .base import Encoded, MemoryProfile, Peek, SinkBase, reject_null_keys
 
 if TYPE_CHECKING:
     from ..config import RunConfig, SinkConfig, SourceConfig
@@ -183,10 +183,10 @@ class LevelDBSink(SinkBase):
 
         check_schema(sink, schema)
 
-    def peek(self, sink: SinkConfig, paths: list[str], job: str) -> tuple[dict[str, str], dict[str, str]]:
+    def peek(self, sink: SinkConfig, paths: list[str], job: str) -> Peek:
         from ..writers.leveldb import peek
 
-        return peek(sink.path, job), {}
+        return Peek(peek(sink.path, job), {})
 
     def fit_memory(self, sink: SinkConfig, chunk: int, spare_mb: float) -> SinkConfig:
         """The WriteBatch, write buffer, table file, open tables and block cache within their share."""

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from ..chunk import Chunk
 from ..errors import ConfigError
-from .base import Encoded, MemoryProfile, SinkBase, reject_null_keys
+from .base import Encoded, MemoryProfile, Peek, SinkBase, reject_null_keys
 
 if TYPE_CHECKING:
     from ..config import RunConfig, SinkConfig, SourceConfig
@@ -98,17 +98,17 @@ class SQLiteSink(SinkBase):
         return f"target: sqlite {sink.path}, table {self.table(sink, paths)!r}, mode {sink.mode}"
 
     def width_check(self) -> Callable[[int, str], None]:
-        from ..writers.sqlite import check_width
+        from ..writers.sqlite_schema import check_width
 
         return check_width
 
     def check_schema(self, sink: SinkConfig, schema: pa.Schema) -> None:
-        from ..writers.sqlite import check_schema
+        from ..writers.sqlite_schema import check_schema
 
         check_schema(sink, schema.names)
 
-    def peek(self, sink: SinkConfig, paths: list[str], job: str) -> tuple[dict[str, str], dict[str, str]]:
-        from ..writers.sqlite import peek
+    def peek(self, sink: SinkConfig, paths: list[str], job: str) -> Peek:
+        from ..writers.sqlite_schema import peek
 
         return peek(sink.path, self.table(sink, paths), job, sink)
 

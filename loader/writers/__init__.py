@@ -16,12 +16,15 @@ from .encode import KeyTemplate, sqlite_type
 
 if TYPE_CHECKING:
     from .leveldb import LevelDBWriter
-    from .sqlite import SQLiteWriter, quote
+    from .sqlite import SQLiteWriter
+    from .sqlite_schema import quote
 
 __all__ = ["KeyTemplate", "LevelDBWriter", "SQLiteWriter", "Writer", "open_writer", "quote", "sqlite_type"]
 
 
-__getattr__ = lazy_attributes(__name__, {"LevelDBWriter": "leveldb", "SQLiteWriter": "sqlite", "quote": "sqlite"})
+__getattr__ = lazy_attributes(
+    __name__, {"LevelDBWriter": "leveldb", "SQLiteWriter": "sqlite", "quote": "sqlite_schema"}
+)
 
 
 def open_writer(config: SinkConfig, table: str | None = None) -> Writer:

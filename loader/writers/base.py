@@ -127,6 +127,19 @@ def new_columns(table: str | None, columns: Iterable[str], schema: pa.Schema, *,
     return new
 
 
+def check_required(table: str | None, required: Iterable[str], schema: pa.Schema) -> None:
+    """Every column the table gives no value of its own (``required``: NOT NULL without a
+    default) is in ``schema``: else every row would be refused, so the input is, up front."""
+    names = {n.lower() for n in schema.names}
+    for name in required:
+        if name.lower() not in names:
+            raise SchemaMismatchError(
+                f"table {table!r} has column {name!r} NOT NULL without a default, and the input has no such column",
+                column=name,
+                hint="give the input the column (a derive stage can make it), or give the table's column a default",
+            )
+
+
 @contextlib.contextmanager
 def naming_file(file: str) -> Iterator[None]:
     """A column the target lacks, or one a setting names that the file lacks, found while

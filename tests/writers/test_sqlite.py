@@ -16,7 +16,8 @@ from loader.chunk import Chunk
 from loader.config import SinkConfig
 from loader.errors import ConfigError, ConstraintError, SchemaMismatchError, SinkError, TargetLockedError
 from loader.writers import SQLiteWriter, quote, sqlite_type
-from loader.writers.sqlite import index_name, refusal
+from loader.writers.sqlite_refusals import refusal
+from loader.writers.sqlite_schema import index_name
 from tests.conftest import adapt, encode, put, sqlite_rows
 from tests.reliability_util import rejects_of
 

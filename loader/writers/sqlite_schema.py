@@ -1,0 +1,157 @@
+"""A SQLite target's tables as the loader checks them before it writes: its own reserved
+tables, the column limit, key and index columns, the unique keys an upsert needs, index
+names, quoted identifiers, and ``peek``, which reads an existing database without writing
+(``--dry-run``)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import urllib.parse
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .. import suggest
+from ..compat import sha256
+from ..config import SinkConfig
+from ..errors import ConfigError, SinkError
+from ..sinks.base import Peek
+
+STATE_TABLE = "_loader_state"
+MAX_COLUMNS = 2000  # SQLITE_MAX_COLUMN as the SQLite inside ADBC's driver is built (its default)
+STAGE_TABLE = "_loader_stage"  # a TEMP table: rows on their way into an upsert or ignore
+REFUSED_TABLE = "_loader_refused"  # a TEMP table: the rowids of the stage's rows a key refuses
+
+
+def check_width(columns: int, file: str | None = None) -> None:
+    """A table wider than SQLite's limit fails at CREATE TABLE; say so before reading any rows."""
+    if columns > MAX_COLUMNS:
+        raise ConfigError(
+            f"{columns:,} columns, more than a SQLite table can hold ({MAX_COLUMNS:,}, SQLITE_MAX_COLUMN)",
+            file=file,
+            hint="keep the columns you need with a select or drop transform, or load into LevelDB",
+        )
+
+
+def check_table(table: str) -> None:
+    """The loader's own tables take no rows (SQLite's identifiers ignore case)."""
+    if table.lower() in (STATE_TABLE, STAGE_TABLE, REFUSED_TABLE):
+        raise ConfigError(
+            f"sink.table: {table!r} is reserved for the loader's own use", hint="name another table (--table)"
+        )
+
+
+def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
+    """An existing database's checkpoint entries of ``job``, and ``table``'s declared
+    column types and the columns it requires, read through a read-only connection: nothing
+    is created or written (``--dry-run``). Nothing for a database that is not there yet. ``upsert`` and ``ignore``
+    into an existing table need its key unique: checked here as the load checks it."""
+    import sqlite3
+
+    if not os.path.isfile(path):
+        return Peek({}, {})
+    try:
+        with _read_only(path, config.busy_timeout) as conn:
+            has_state = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (STATE_TABLE,))
+            state_rows = (
+                conn.execute(f"SELECT key, value FROM {STATE_TABLE} WHERE job = ?", (job,)).fetchall()
+                if has_state.fetchone()
+                else []
+            )
+            columns = conn.execute(f"PRAGMA table_info({quote(table)})").fetchall()
+            # a table not there yet is made by the load, with the key
+            keyed = columns and config.mode in ("upsert", "ignore")
+            keys = unique_keys(lambda sql: conn.execute(sql).fetchall(), table) if keyed else None
+    except sqlite3.Error as exc:
+        raise SinkError(f"cannot read SQLite database: {exc}", file=path) from None
+    if keys is not None and {c.lower() for c in config.primary_key} not in keys:
+        raise key_error(config, table)
+    return Peek(dict(state_rows), {r[1]: r[2] or "" for r in columns}, tuple(required_columns(columns)))
+
+
+@contextlib.contextmanager
+def _read_only(path: str, timeout: float) -> Iterator[Any]:
+    """A connection that creates and writes nothing beside the database."""
+    import sqlite3
+
+    uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
+    if _in_wal_mode(path) and not os.path.exists(path + "-wal"):
+        # all of it is in the file: read as it is, or SQLite would make a -wal and -shm beside it
+        uri += "&immutable=1"
+    conn = sqlite3.connect(uri, uri=True, timeout=timeout)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def required_columns(info: list[tuple[Any, ...]]) -> list[str]:
+    """The columns of a table (its ``PRAGMA table_info`` rows: cid, name, type, notnull,
+    default, pk) that every row needs a value for: NOT NULL without a default, but an
+    INTEGER PRIMARY KEY (SQLite gives a null there the next rowid)."""
+    keys = [r for r in info if r[5]]
+    rowid = keys[0][1] if len(keys) == 1 and (keys[0][2] or "").upper() == "INTEGER" else None
+    return [r[1] for r in info if r[3] and r[4] is None and r[1] != rowid]
+
+
+def unique_keys(execute: Callable[[str], Any], table: str) -> list[set[str]]:
+    """The column sets (lower case) a table's PRIMARY KEY and UNIQUE constraints or indexes
+    hold unique: the conflict targets SQLite accepts."""
+    keys = [{r[1].lower() for r in execute(f"PRAGMA table_info({quote(table)})") if r[5]}]
+    keys += [set(cols) for unique, cols in full_indexes(execute, table) if unique]
+    return [k for k in keys if k]
+
+
+def full_indexes(execute: Callable[[str], Any], table: str) -> list[tuple[bool, tuple[str, ...]]]:
+    """Whether each index of ``table`` is unique, and its columns (lower case, in order); a
+    partial index, or one on an expression, is left out: it covers no column list whole."""
+    out = []
+    for _, name, unique, _, partial in execute(f"PRAGMA index_list({quote(table)})"):
+        cols = tuple(r[2] for r in execute(f"PRAGMA index_info({quote(name)})"))
+        if not partial and None not in cols:
+            out.append((bool(unique), tuple(c.lower() for c in cols)))
+    return out
+
+
+def key_error(config: SinkConfig, table: str) -> ConfigError:
+    cols = ", ".join(config.primary_key)
+    return ConfigError(
+        f"sink.primary_key: table {table!r} has no PRIMARY KEY or UNIQUE index on ({cols}), "
+        f"which mode {config.mode!r} needs",
+        hint=f"create one (CREATE UNIQUE INDEX ... ON {quote(table)} ("
+        + ", ".join(quote(c) for c in config.primary_key)
+        + ')), or load with mode = "append" (--mode append)',
+    )
+
+
+def _in_wal_mode(path: str) -> bool:
+    """Whether the database file's header says WAL (its read and write versions are 2)."""
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(20)
+    except OSError:
+        return False
+    return header.startswith(b"SQLite format 3\x00") and header[18:20] == b"\x02\x02"
+
+
+def check_schema(config: SinkConfig, names: list[str]) -> None:
+    """The key and index columns are in the data: said by ``--dry-run`` too."""
+    suggest.require_columns("sink.primary_key", config.primary_key, names, fold_case=True)
+    for cols in config.indexes:
+        suggest.require_columns("sink.indexes", cols, names, fold_case=True)
+
+
+def index_name(table: str, cols: list[str]) -> str:
+    """The name of the loader's index on ``table`` (``cols``): readable, and unique to the
+    exact table and columns by a hash of them (``t`` on ``a_b`` and ``t`` on ``a, b``
+    would join alike)."""
+    digest = sha256(json.dumps([table, cols]).encode()).hexdigest()[:8]
+    return f"idx_{table}_{'_'.join(cols)}_{digest}"
+
+
+def quote(name: str) -> str:
+    """A SQL identifier in double quotes, inner quotes doubled (so it cannot end early)."""
+    if "\x00" in name:
+        raise SinkError(f"identifier {name!r} holds a NUL byte")
+    return '"' + name.replace('"', '""') + '"'
