@@ -134,3 +134,17 @@ def test_int96_timestamps_from_spark_keep_years_past_2262(tmp_path: Path) -> Non
     # the file's own README: the microseconds since the epoch Spark wrote (the sixth, year
     # 290000, Arrow's INT96 conversion still wraps: not asserted)
     assert values[:5] == [1704141296123456, 1704070800000000, 253402225200000000, 1735599600000000, None]
+
+
+def test_fields_that_differ_only_in_case_are_two_columns_as_in_a_csv_header(tmp_path: Path) -> None:
+    """A schema holding `a` and `A` is as a CSV header `a,A`: two columns, the second `A_2`."""
+    p = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"id": [1, 2], "a": [1, None], "A": [None, 3]}), p)
+    (tmp_path / "t.csv").write_text("id,a,A\n1,1,\n2,,3\n", encoding="utf-8")
+    for src in (p, tmp_path / "t.csv"):
+        r, chunks = read(src)
+        assert r.schema.names == ["id", "a", "A_2"]
+        assert [row for c in chunks for row in c.batch.to_pylist()] == [
+            {"id": 1, "a": 1, "A_2": None},
+            {"id": 2, "a": None, "A_2": 3},
+        ]
