@@ -65,6 +65,7 @@ from .writers.encode import is_nested
 
 if TYPE_CHECKING:
     from .pipeline import Pipeline
+    from .readers.jsonl import KeyColumns
 
 MARK = "replayed:"
 
@@ -246,11 +247,13 @@ def _column(values: list[Any], comma: bool) -> pa.Array:
 @dataclass
 class _Split:
     """How to turn an original file's raw line into values: its column names (and, for
-    JSON Lines, the keys they come from), and the CSV dialect (None: JSON Lines)."""
+    JSON Lines, the keys they come from and the column of each key), and the CSV dialect
+    (None: JSON Lines)."""
 
     names: list[str]
     keys: list[str]
     dialect: dict[str, Any] | None
+    columns: KeyColumns | None = None
 
     def csv(self, raw: str | bytes, nulls: set[str]) -> dict[str, Any] | str:
         """A CSV row split as the reader splits it; bytes that are not UTF-8 stay bytes."""
@@ -273,8 +276,13 @@ class _Split:
         if not isinstance(obj, dict):
             return f"a JSON Lines row is an object, not {_what(obj)}"
         extra = next((k for k in obj if k not in self.keys), None)
-        if extra is not None:
-            return f"key {extra!r} is not a column of the file"
+        keyed = self.columns.keyed(obj) if self.columns is not None else obj if extra is None else (extra, None)
+        if isinstance(keyed, tuple):
+            key, twin = keyed
+            if twin is None:
+                return f"key {key!r} is not a column of the file"
+            return f"keys {key!r} and {twin!r} differ only in case: one column of the file"
+        obj = keyed
         return {
             n: None if obj.get(k) is None else _json_text(obj[k]) for n, k in zip(self.names, self.keys, strict=True)
         }
@@ -557,10 +565,12 @@ class Rows:
                     names = list(reader.schema.names)
                     keys = list(getattr(reader, "keys", names))
                     found = getattr(reader, "dialect", None)
+                    columns = getattr(reader, "columns", None)
             except LoaderError as exc:
                 self.headers[path] = f'raw text cannot be split ({exc.message}): write the row\'s fields in "values"'
             else:
-                self.headers[path] = _Split(names, keys, None if fmt == "jsonl" else self._dialect(found))
+                dialect = None if fmt == "jsonl" else self._dialect(found)
+                self.headers[path] = _Split(names, keys, dialect, columns if fmt == "jsonl" else None)
         return self.headers[path]
 
     def _dialect(self, found: Any) -> dict[str, Any]:

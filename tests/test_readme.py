@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 from tests.reliability_util import env
@@ -44,6 +45,13 @@ def test_quickstart_command_names_the_bundled_job() -> None:
     command = block_after("<!-- quickstart-command -->").strip()
     assert command.endswith("loader run configs/quickstart.toml")
     assert (ROOT / "configs" / "quickstart.toml").exists()
+
+
+def test_the_package_description_names_what_loader_reads_and_writes() -> None:
+    """The one line PyPI and ``pip show`` give, as the README's first one says it."""
+    description = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["description"]
+    for name in ("CSV", "Parquet", "JSON Lines", "Arrow IPC", "SQLite", "LevelDB"):
+        assert name in description, description
 
 
 def _slug(heading: str) -> str:

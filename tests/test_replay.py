@@ -385,6 +385,26 @@ def test_a_json_lines_raw_line_replays_as_the_reader_parses_it(tmp_path: Path) -
     assert sqlite_table(tmp_path / "out.db") == [(1, 9007199254740993, "ann"), (2, 9007199254740995, "bob, jr")]
 
 
+def test_a_json_lines_raw_line_replays_with_another_spelling_of_a_column(tmp_path: Path) -> None:
+    """`A` is the file's column `a` (keys that differ only in case are one column): a fixed
+    line spelling it so replays into `a`; one holding both is rejected again, both named."""
+    (tmp_path / "in.jsonl").write_text(
+        '{"id": 1, "a": 1}\n{"id": 2, "A": 2}\n{"id": 3, "A": "x"}\n{"id": 4, "A": "y"}\n'
+    )
+    job = write_job(
+        tmp_path / "job.toml", source={"path": "in.jsonl", "infer_rows": 2}, sink={"path": "out.db", "table": "t"}
+    )
+    assert cli("run", str(job), "-q").returncode == 0
+    rejects = tmp_path / "out.db.table-t.rejects.jsonl"
+    assert [r["row"] for r in reject_lines(rejects)] == [3, 4]
+    edit(rejects, {3: {"raw": '{"id": 3, "A": 3}'}, 4: {"raw": '{"id": 4, "a": 4, "A": 4}'}})
+    p = cli("replay", str(rejects), "--job", str(job))
+    assert p.returncode == 0, p.stderr
+    assert sqlite_table(tmp_path / "out.db") == [(1, 1), (2, 2), (3, 3)]
+    [again] = reject_lines(again_of(rejects))
+    assert (again["row"], again["reason"]) == (4, "keys 'a' and 'A' differ only in case: one column of the file")
+
+
 def test_a_raw_line_of_a_parquet_file_is_rejected_again(tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -660,6 +660,33 @@ def test_a_column_renamed_by_case_in_a_later_run_keeps_its_recorded_type_and_nam
     )
 
 
+@pytest.mark.parametrize("alter", [False, True])
+def test_json_lines_spelling_a_column_both_ways_in_a_later_run_load_into_it(tmp_path: Path, alter: bool) -> None:
+    """Day 2's file spells `a` as `A` and `a`: within one file as across files, one column
+    under the recorded spelling (it had exited 65 for a column `a_2`, or with --alter had
+    put day 2's `a` into a new `a_2` and its `A` into `a`). LevelDB's values keep one key."""
+    day = tmp_path / "d"
+    day.mkdir()
+    (day / "1.jsonl").write_text('{"id":1,"a":1}\n', encoding="utf-8")
+    db, ldb = tmp_path / "d.db", tmp_path / "d.ldb"
+    to_sqlite = ["load", str(day / "*.jsonl"), str(db), "--table", "t", "-q", *(["--alter"] if alter else [])]
+    to_leveldb = ["load", str(day / "*.jsonl"), str(ldb), "--key", "k{id}", "-q"]
+    for args in (to_sqlite, to_leveldb):
+        p = cli(*args)
+        assert p.returncode == 0, p.stderr
+    (day / "2.jsonl").write_text('{"id":2,"A":3}\n{"id":3,"a":4}\n', encoding="utf-8")
+    for args in (to_sqlite, to_leveldb):
+        p = cli(*args)
+        assert (p.returncode, p.stderr) == (0, "")
+    assert sqlite_rows(db, "SELECT sql FROM sqlite_master WHERE name = 't'") == [
+        ('CREATE TABLE "t" ("id" INTEGER, "a" INTEGER)',)
+    ]
+    assert sqlite_rows(db, "SELECT id, a FROM t ORDER BY id") == [(1, 1), (2, 3), (3, 4)]
+    items, state = leveldb_items(ldb)
+    assert [v for _, v in items] == [b'{"id":1,"a":1}', b'{"id":2,"a":3}', b'{"id":3,"a":4}']
+    assert state["schema"] == {"id": "int64", "a": "int64"}
+
+
 def test_a_sqlite_column_renamed_by_case_in_a_later_run_keeps_its_recorded_date_type(tmp_path: Path) -> None:
     (tmp_path / "b").mkdir()
     write(tmp_path / "b" / "d1.csv", "id,day\n1,2024-01-01\n")

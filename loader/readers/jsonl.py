@@ -444,6 +444,15 @@ class _Guess:
                 self.nested_types.append(typed)
             self.nested = []
 
+    def absorb(self, other: _Guess) -> None:
+        """Fold in what the sample showed of another spelling of this key (``Code`` beside ``code``)."""
+        self.flush()
+        other.flush()
+        self.kinds |= other.kinds
+        self.numbers.merge(other.numbers)
+        self.floats = self.floats or other.floats
+        self.nested_types.extend(other.nested_types)
+
     def result(self) -> pa.DataType:
         self.flush()
         if self.kinds == {"number"}:
@@ -580,17 +589,18 @@ def _parse_sample(data: bytes) -> tuple[bytes, pa.Table | None]:
     return data, _parsed_exactly(data, _rounding(data), None)
 
 
-def _sample_block(data: bytes, table: pa.Table | None, guesses: dict[str, _Guess], most: int) -> int:
-    """Rows of one block (at most ``most``) folded into ``guesses``; how many."""
-    if table is None:
-        return _sample_lines(data, guesses, most)
+def _sample_block(data: bytes, table: pa.Table | None, guesses: dict[str, _Guess], most: int, twins: set[str]) -> int:
+    """Rows of one block (at most ``most``) folded into ``guesses``; how many. Keys that differ
+    only in case and were met in one object are added to ``twins``."""
+    if table is None or _twins(table.column_names):  # which rows hold both: read line by line
+        return _sample_lines(data, guesses, most, twins)
     table = table.slice(0, most)
     for name in table.column_names:
         guesses.setdefault(name, _Guess()).add_parsed(table.column(name))
     return int(table.num_rows)
 
 
-def _sample_lines(data: bytes, guesses: dict[str, _Guess], most: int) -> int:
+def _sample_lines(data: bytes, guesses: dict[str, _Guess], most: int, twins: set[str]) -> int:
     """Rows of one block (at most ``most``) folded into ``guesses`` line by line; how many."""
     rows = 0
     for line in data.split(b"\n"):
@@ -604,6 +614,7 @@ def _sample_lines(data: bytes, guesses: dict[str, _Guess], most: int) -> int:
             continue  # a malformed line is rejected when it is read, and says nothing of types
         if not isinstance(obj, dict):
             continue
+        twins.update(_twins(obj))
         for k, v in obj.items():
             guess = guesses.setdefault(k, _Guess())
             if v is not None:
@@ -612,8 +623,84 @@ def _sample_lines(data: bytes, guesses: dict[str, _Guess], most: int) -> int:
     return rows
 
 
-# The last sample read: (path, identity and sampling settings), its guesses, whether it is the whole file.
-_LAST_SAMPLE: list[tuple[tuple[Any, ...], dict[str, _Guess], bool]] = []
+def _twins(keys: Any) -> list[str]:
+    """The keys among ``keys`` that differ from another of them only in case."""
+    if len(keys) < 2:
+        return []
+    lowered = [k.lower() for k in keys]
+    if len(set(lowered)) == len(lowered):
+        return []
+    names = Counter(lowered)
+    return [k for k, name in zip(keys, lowered, strict=True) if names[name] > 1]
+
+
+@dataclass(frozen=True)
+class KeyColumns:
+    """Which column each key of an object goes to. Keys that differ only in case are one
+    column (as across files, and in SQLite), under the spelling the sample met first; but
+    where the sample met them in one object (``{"ID": 1, "id": 2}``), they are as a CSV
+    header's ``ID,id``: a column each, every spelling its own."""
+
+    exact: dict[str, str]  # the spellings met together in one object: each its own column
+    folded: dict[str, str]  # by name in lower case: the one column of its every spelling
+    spelled: frozenset[str]  # the keys spelled as their column
+
+    @classmethod
+    def of(cls, keys: list[str], twins: set[str]) -> KeyColumns:
+        """``keys`` in order of first use; ``twins``: those met in one object with another spelling."""
+        exact = {k: k for k in keys if k in twins}
+        paired = {k.lower() for k in twins}
+        folded: dict[str, str] = {}
+        for k in keys:
+            # a spelling met only alone beside twins (``Id`` beside ``ID`` and ``id``) could be
+            # either of them: no column
+            if k.lower() not in paired:
+                folded.setdefault(k.lower(), k)
+        return cls(exact, folded, frozenset(exact) | frozenset(folded.values()))
+
+    def column(self, key: str) -> str | None:
+        """The column (its key as first spelled) that ``key`` goes to, or None."""
+        if key in self.exact:
+            return self.exact[key]
+        return self.folded.get(key.lower())
+
+    def twins_of(self, key: str) -> list[str]:
+        """The columns of ``key``'s name that the sample met together, each its own."""
+        return [k for k in self.exact if k.lower() == key.lower()]
+
+    def keyed(self, obj: dict[str, Any]) -> dict[str, Any] | tuple[str, str | None]:
+        """The object keyed by its columns; else a key that is no column (and None), or the
+        two keys that are one column."""
+        if all(k in self.spelled for k in obj):
+            return obj
+        out: dict[str, Any] = {}
+        first: dict[str, str] = {}  # the key each column was met as
+        for k, v in obj.items():
+            c = self.column(k)
+            if c is None:
+                return k, None
+            if c in out:
+                return first[c], k
+            out[c] = v
+            first[c] = k
+        return out
+
+
+def _by_column(guesses: dict[str, _Guess], columns: KeyColumns) -> dict[str, _Guess]:
+    """The keys' guesses as the columns': each spelling's folded into its column's (first met)."""
+    out: dict[str, _Guess] = {}
+    for key, guess in guesses.items():
+        column = columns.column(key)
+        if column == key:
+            out[key] = guess
+        elif column is not None:
+            out[column].absorb(guess)
+    return out
+
+
+# The last sample read: (path, identity and sampling settings), its guesses (by column), whether it is
+# the whole file, and the columns of its keys.
+_LAST_SAMPLE: list[tuple[tuple[Any, ...], dict[str, _Guess], bool, KeyColumns]] = []
 
 
 class JSONLReader(ReaderBase):
@@ -628,12 +715,13 @@ class JSONLReader(ReaderBase):
         assert isinstance(self.config.max_row_bytes, int)  # finish() parsed it
         self.max_row_bytes = self.config.max_row_bytes
         self._stream: Any = None
-        guesses, whole = self._sample()
+        guesses, whole, self.columns = self._sample()
         if not guesses:
             raise SourceError("holds no JSON object in its first rows", file=self.path)
-        self.keys = list(guesses)  # as in the file; the columns' names are those SQLite and LevelDB can hold
+        # each column's key as first spelled in the file; the columns' names are those SQLite and LevelDB can hold
+        self.keys = list(guesses)
         self.names = spelled(dedupe_names(self.keys), self.spelling)
-        self._columns = set(self.keys)
+        self._name_of = dict(zip(self.keys, self.names, strict=True))
         self.declared = declared_types(self.config, self.names, self.path)
         self.schema = pa.schema(
             # a type the load settled (other files, earlier runs) wins, then a declared one
@@ -650,10 +738,11 @@ class JSONLReader(ReaderBase):
         by_key = pa.schema(f.with_name(k) for k, f in zip(self.keys, self.schema, strict=True))
         self._parse_options = pajson.ParseOptions(explicit_schema=by_key, unexpected_field_behavior="error")
 
-    def _sample(self) -> tuple[dict[str, _Guess], bool]:
-        """What each key holds over the first ``infer_rows`` parsable rows, keys in order of first use,
-        and whether those rows are all the file holds. A load opens a file twice (to settle its types, then to read it): the second open of
-        an unchanged file reuses the first one's sample."""
+    def _sample(self) -> tuple[dict[str, _Guess], bool, KeyColumns]:
+        """What each column holds over the first ``infer_rows`` parsable rows, columns in order of
+        first use, whether those rows are all the file holds, and the column of each key. A load
+        opens a file twice (to settle its types, then to read it): the second open of an unchanged
+        file reuses the first one's sample."""
         c = self.config
         key = (
             self.path,
@@ -665,15 +754,20 @@ class JSONLReader(ReaderBase):
         )
         last = _LAST_SAMPLE[0] if _LAST_SAMPLE else None
         if last is not None and last[0] == key:
-            return last[1], last[2]
-        guesses, whole = self._read_sample()
+            return last[1], last[2], last[3]
+        guesses, whole, twins = self._read_sample()
+        columns = KeyColumns.of(list(guesses), twins)
+        guesses = _by_column(guesses, columns)
         for guess in guesses.values():
             guess.flush()  # nothing left to change in a guess readers share
-        _LAST_SAMPLE[:] = [(key, guesses, whole)]
-        return guesses, whole
+        _LAST_SAMPLE[:] = [(key, guesses, whole, columns)]
+        return guesses, whole, columns
 
-    def _read_sample(self) -> tuple[dict[str, _Guess], bool]:
+    def _read_sample(self) -> tuple[dict[str, _Guess], bool, set[str]]:
+        """What each key holds over the sample, whether it is the whole file, and the keys met
+        in one object with another spelling of theirs."""
         guesses: dict[str, _Guess] = {}
+        twins: set[str] = set()
         rows = 0
         stream, _ = open_stream(self.path, self.config.encoding)
         blocks = (data for data, _offset, dropped, _span in self._cut(stream) if dropped is None)
@@ -683,13 +777,13 @@ class JSONLReader(ReaderBase):
             for data, table in parsed:
                 if not rows and not guesses:
                     _refuse_a_json_array(data, self.path)
-                rows += _sample_block(data, table, guesses, self.config.infer_rows - rows)
+                rows += _sample_block(data, table, guesses, self.config.infer_rows - rows, twins)
                 if rows >= self.config.infer_rows:
-                    return guesses, False
+                    return guesses, False, twins
         finally:
             parsed.close()
             stream.close()
-        return guesses, True
+        return guesses, True, twins
 
     # ------------------------------------------------------------- cutting
 
@@ -786,11 +880,26 @@ class JSONLReader(ReaderBase):
         if not isinstance(obj, dict):
             what = _what(obj) if isinstance(obj, list) else f"{_what(obj)}, {_json_text(obj)[:40]!r}"
             return f"a JSON Lines row is an object, not {what}", None
-        extra = [k for k in obj if k not in self._columns]
-        if extra:
-            why = f"key {extra[0]!r} is not a column (columns come from the first {self.config.infer_rows} rows, source.infer_rows)"
-            return why, extra[0]
-        return obj
+        keyed = self.columns.keyed(obj)
+        return keyed if isinstance(keyed, dict) else self._misplaced(*keyed)
+
+    def _misplaced(self, key: str, twin: str | None) -> tuple[str, str]:
+        """Why a key is no column (``twin`` None), or why two keys of one column reject their
+        row; and the column to blame."""
+        rows = f"the first {self.config.infer_rows} rows"
+        if twin is None:
+            twins = [self._name_of[k] for k in self.columns.twins_of(key)]
+            if not twins:
+                return f"key {key!r} is not a column (columns come from {rows}, source.infer_rows)", key
+            return (
+                f"key {key!r} is not a column: it differs only in case from the columns "
+                f"{', '.join(map(repr, twins))}, which an object of {rows} held together (source.infer_rows)"
+            ), key
+        column = self.columns.column(key)
+        assert column is not None  # keyed() put the first key into it
+        name = self._name_of[column]
+        why = f"keys {key!r} and {twin!r} differ only in case: one column, {name!r} (none of {rows} held both, source.infer_rows)"
+        return why, name
 
     def _batch(self, objects: list[dict[str, Any]]) -> tuple[pa.RecordBatch, dict[int, tuple[str, str]]]:
         """The objects as a batch in the schema, and for each object that does not fit, the first column and reason."""

@@ -226,3 +226,14 @@ def test_the_stream_format_suffix_is_arrow(tmp_path: Path) -> None:
     src = write(tmp_path / "in.arrows", "stream")
     report = load(str(src), str(tmp_path / "t.db"), table="t")
     assert report.rows_written == 10
+
+
+@pytest.mark.parametrize("kind", ["file", "stream"])
+def test_fields_that_differ_only_in_case_are_two_columns_as_in_a_csv_header(tmp_path: Path, kind: str) -> None:
+    """A schema holding `a` and `A` is as a CSV header `a,A`: two columns, the second `A_2`."""
+    src = write(tmp_path / "t.arrow", kind, pa.table({"id": [1, 2], "a": [1, None], "A": [None, 3]}))
+    db = tmp_path / "t.db"
+    load(str(src), str(db), table="t")
+    assert sqlite_table(db) == [(1, 1, None), (2, None, 3)]
+    with open_reader(str(src), SourceConfig(path=[str(src)])) as r:
+        assert r.schema.names == ["id", "a", "A_2"]

@@ -18,6 +18,7 @@ import pytest
 from loader import load
 from loader.config import SourceConfig
 from loader.readers import open_reader
+from tests.conftest import sqlite_rows
 from tests.reliability_util import cli, leveldb_items, reject_lines, rejects_of, sqlite_table
 
 LINES = [
@@ -549,4 +550,87 @@ def test_a_json_array_file_is_refused_as_json_lines_with_what_to_do(tmp_path: Pa
     assert p.stderr == (
         f"loader: error: {src}: is a JSON array of objects, not JSON Lines (one object per line)\n"
         "  hint: write it as JSON Lines, e.g. jq -c '.[]' file.json > file.jsonl, then load that\n"
+    )
+
+
+def test_keys_that_differ_only_in_case_in_one_file_are_one_column(tmp_path: Path) -> None:
+    """As across files and in SQLite: `a` in one row and `A` in the next are one column,
+    under the spelling met first."""
+    src = tmp_path / "one.jsonl"
+    src.write_text('{"id":1,"a":1}\n{"id":2,"A":3}\n{"id":3,"a":4}\n', encoding="utf-8")
+    with open_reader(str(src), source(src)) as r:
+        assert [(f.name, str(f.type)) for f in r.schema] == [("id", "int64"), ("a", "int64")]
+    db = tmp_path / "t.db"
+    report = load(str(src), str(db), table="t")
+    assert (report.rows_written, report.rows_rejected) == (3, 0)
+    assert sqlite_rows(db, "SELECT sql FROM sqlite_master WHERE name = 't'") == [
+        ('CREATE TABLE "t" ("id" INTEGER, "a" INTEGER)',)
+    ]
+    assert sqlite_table(db) == [(1, 1), (2, 3), (3, 4)]
+    load(str(src), str(tmp_path / "t.ldb"), key="row:{id}")
+    items, _ = leveldb_items(tmp_path / "t.ldb")
+    assert [v for _, v in items] == [b'{"id":1,"a":1}', b'{"id":2,"a":3}', b'{"id":3,"a":4}']
+
+
+def test_blocks_of_another_spelling_past_the_sample_load_into_its_column(tmp_path: Path) -> None:
+    """pyarrow parses a block against the columns' first spellings: a block holding `A` is
+    read line by line into `a`, also past the sample."""
+    lines = [{"id": i, "a" if i % 100 < 50 else "A": i * 10} for i in range(1, 301)]
+    src = write_lines(tmp_path / "a.jsonl", lines)
+    db = tmp_path / "t.db"
+    report = load(str(src), str(db), table="t", source_options={"block_size": 1024, "infer_rows": 10})
+    assert (report.rows_written, report.rows_rejected) == (300, 0)
+    assert sqlite_table(db) == [(i, i * 10) for i in range(1, 301)]
+
+
+def test_the_spellings_of_one_column_decide_its_type_together(tmp_path: Path) -> None:
+    src = tmp_path / "a.jsonl"
+    src.write_text('{"Code":1,"n":1}\n{"code":2.5,"n":"x"}\n{"CODE":3,"n":2}\n', encoding="utf-8")
+    with open_reader(str(src), source(src)) as r:
+        assert [(f.name, str(f.type)) for f in r.schema] == [("Code", "double"), ("n", "string")]
+    load(str(src), str(tmp_path / "t.db"), table="t")
+    assert sqlite_table(tmp_path / "t.db", order="rowid") == [(1.0, "1"), (2.5, "x"), (3.0, "2")]
+
+
+def test_keys_that_differ_only_in_case_in_one_object_are_two_columns_as_in_a_header(tmp_path: Path) -> None:
+    """One object holding `a` and `A` is as a CSV header `a,A`: two columns, the second `A_2`,
+    and every row's keys go to the column of their own spelling."""
+    src = tmp_path / "a.jsonl"
+    src.write_text('{"id":1,"a":1,"A":2}\n{"id":2,"A":3}\n{"id":3,"a":4}\n', encoding="utf-8")
+    with open_reader(str(src), source(src)) as r:
+        assert r.schema.names == ["id", "a", "A_2"]
+    db = tmp_path / "t.db"
+    load(str(src), str(db), table="t")
+    assert sqlite_table(db) == [(1, 1, 2), (2, None, 3), (3, 4, None)]
+
+
+def test_an_object_past_the_sample_holding_two_spellings_of_one_column_is_rejected(tmp_path: Path) -> None:
+    """The sample made `a` and `A` one column: a later object holding both has no single
+    value for it, and is rejected with both keys named; the rest loads."""
+    src = tmp_path / "a.jsonl"
+    src.write_text('{"id":1,"a":1}\n{"id":2,"A":3}\n{"id":3,"a":4,"A":5}\n{"id":4,"A":6}\n', encoding="utf-8")
+    db = tmp_path / "t.db"
+    report = load(str(src), str(db), table="t", source_options={"infer_rows": 2})
+    assert (report.rows_written, report.rows_rejected) == (3, 1)
+    assert sqlite_table(db) == [(1, 1), (2, 3), (4, 6)]
+    [bad] = reject_lines(rejects_of(db))
+    assert (bad["line"], bad["column"], bad["raw"]) == (3, "a", '{"id":3,"a":4,"A":5}')
+    assert bad["reason"] == (
+        "keys 'a' and 'A' differ only in case: one column, 'a' (none of the first 2 rows held both, source.infer_rows)"
+    )
+
+
+def test_a_spelling_met_apart_from_two_that_are_columns_is_rejected_naming_them(tmp_path: Path) -> None:
+    """`code` and `CODE` met in one object are two columns: `Code` alone could be either."""
+    src = tmp_path / "a.jsonl"
+    src.write_text('{"k":0,"Code":0}\n{"k":1,"code":1,"CODE":2}\n', encoding="utf-8")
+    db = tmp_path / "t.db"
+    report = load(str(src), str(db), table="t")
+    assert (report.rows_written, report.rows_rejected) == (1, 1)
+    assert sqlite_table(db, order="k") == [(1, 1, 2)]
+    [bad] = reject_lines(rejects_of(db))
+    assert (bad["line"], bad["column"]) == (1, "Code")
+    assert bad["reason"] == (
+        "key 'Code' is not a column: it differs only in case from the columns 'code', 'CODE_2', "
+        "which an object of the first 100000 rows held together (source.infer_rows)"
     )

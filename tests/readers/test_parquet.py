@@ -162,3 +162,17 @@ def test_view_types_in_the_stored_arrow_schema_load_as_text_and_bytes(tmp_path: 
     assert rows == [("a", b"\x00", 1), ("c", b"\xff", 3), (None, b"z", 4)]
     report = load(str(p), str(tmp_path / "f.db"), table="t", transforms=[Filter(where="k != 'c'")])
     assert (report.rows_written, report.rows_rejected, report.rows_filtered) == (1, 1, 2)
+
+
+def test_fields_that_differ_only_in_case_are_two_columns_as_in_a_csv_header(tmp_path: Path) -> None:
+    """A schema holding `a` and `A` is as a CSV header `a,A`: two columns, the second `A_2`."""
+    p = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"id": [1, 2], "a": [1, None], "A": [None, 3]}), p)
+    (tmp_path / "t.csv").write_text("id,a,A\n1,1,\n2,,3\n", encoding="utf-8")
+    for src in (p, tmp_path / "t.csv"):
+        r, chunks = read(src)
+        assert r.schema.names == ["id", "a", "A_2"]
+        assert [row for c in chunks for row in c.batch.to_pylist()] == [
+            {"id": 1, "a": 1, "A_2": None},
+            {"id": 2, "a": None, "A_2": 3},
+        ]
