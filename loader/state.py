@@ -73,7 +73,9 @@ class JobState:
         state.fixed = list(job.get("fixed", []))
         for key, value in entries.items():
             if key.startswith("file:"):
-                state.files[key] = FileState(**json.loads(value))
+                name = "file:" + storage.normal(key[5:])  # an S3:// URI's entry from before schemes were lower-cased
+                if name == key or name not in entries:
+                    state.files[name] = FileState(**json.loads(value))
         return state
 
     def set_rejects(self, committed: Committed) -> None:

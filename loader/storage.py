@@ -97,6 +97,13 @@ def remote(uri: str) -> Remote | None:
     )
 
 
+def normal(path: str) -> str:
+    """One spelling of a URI for the file list, its de-duplication and checkpoint keys:
+    its scheme in lower case (``S3://b/k`` is ``s3://b/k``); a local path as it is."""
+    m = _URI.match(path)
+    return m.group(1).lower() + path[len(m.group(1)) :] if m else path
+
+
 def _s3_settings() -> tuple[tuple[str, str], ...]:
     """The S3 client's settings from the environment (and secrets), as the AWS SDKs name them."""
     env = os.environ
@@ -436,5 +443,5 @@ def same_version(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool
 
 
 def key(path: str) -> str:
-    """The checkpoint's name for an input: its absolute path, or its URI as written."""
-    return "file:" + (path if path == STDIN or is_remote(path) else os.path.abspath(path))
+    """The checkpoint's name for an input: its absolute path, or its URI (scheme in lower case)."""
+    return "file:" + (path if path == STDIN else normal(path) if is_remote(path) else os.path.abspath(path))

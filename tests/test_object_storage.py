@@ -406,3 +406,36 @@ def test_a_parquet_objects_page_headers_set_its_memory_ceiling_as_on_disk(tmp_pa
         lowest[where] = hint
         assert not (tmp_path / f"{where}.db").exists()
     assert lowest["s3"] == lowest["disk"] and lowest["disk"] != "  hint: set --max-memory 99MB or more"
+
+
+def test_the_schemes_case_names_one_object_once(tmp_path: Path, s3: Bucket) -> None:
+    """``S3://`` and ``s3://`` are one object: loaded once, one checkpoint entry, under the
+    lower-case spelling an ``s3://`` job has always had."""
+    uri = s3.put("in/a.csv", b"id\n1\n2\n3\n")
+    upper = "S3" + uri[2:]
+    db = tmp_path / "t.db"
+    report = load([uri, upper], db, table="t")
+    assert (report.rows_written, report.files_loaded, [f.path for f in report.files]) == (3, 1, [uri])
+    assert [k for k in sqlite_state(db) if k.startswith("file:")] == ["file:" + uri]
+    again = load(upper, db, table="t")
+    assert (again.rows_written, again.files_skipped) == (0, 1)
+
+
+def test_a_checkpoint_keyed_by_an_upper_case_scheme_still_counts(tmp_path: Path, s3: Bucket) -> None:
+    """A job that spelled ``S3://`` before schemes were lower-cased: its entry still says
+    the object is loaded, and an entry under the new spelling wins over it."""
+    import sqlite3
+
+    uri = s3.put("in/a.csv", b"id\n1\n")
+    upper = "S3" + uri[2:]
+    db = tmp_path / "t.db"
+    load(uri, db, table="t")
+    with sqlite3.connect(db) as conn:  # as the loader before wrote it for the job's S3:// URI
+        conn.execute("UPDATE _loader_state SET key = ? WHERE key = ?", ("file:" + upper, "file:" + uri))
+    report = load(upper, db, table="t")
+    assert (report.rows_written, report.files_skipped) == (0, 1)
+    s3.put("in/a.csv", b"id\n1\n2\n")
+    changed = load(uri, db, table="t", run_options={"on_change": "reload"})
+    assert changed.rows_written == 2
+    assert load(upper, db, table="t").files_skipped == 1  # the new entry, not the stale one
+    assert sqlite_rows(db, "SELECT count(*) FROM t") == [(3,)]
