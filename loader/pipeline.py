@@ -390,6 +390,13 @@ class Pipeline:
         self.type_notes = {n: note for n, note in notes.items() if not pa.types.is_string((recorded | pins)[n])}
         return types | pins
 
+    def _plan(self, files: list[str], state: JobState, writer: Writer) -> list[FilePlan]:
+        """Each input against the job's checkpoint (``plan_files``)."""
+        plans = plan_files(files, state, self.job.run.on_change)
+        if self.job.run.engine == "threads":
+            self._refuse_half_loaded_in_parts(writer, state, plans)
+        return plans
+
     def _refuse_half_loaded_in_parts(self, writer: Writer, state: JobState, plans: list[FilePlan]) -> None:
         """A file that an earlier run's engine committed parts of, and did not finish, goes on in
         those parts: read whole by ``threads`` it would load their rows again."""
@@ -576,9 +583,7 @@ class Pipeline:
             stack.enter_context(gc_paused())
             stack.callback(close_stages, self.stages)
             state, fresh = self._start_state(writer, rejects, report)
-            plans = plan_files(files, state, run.on_change)
-            if run.engine == "threads":
-                self._refuse_half_loaded_in_parts(writer, state, plans)
+            plans = self._plan(files, state, writer)
             total = sum(storage.size(p.path) or 0 for p in plans if p.reads)
             progress = stack.enter_context(Progress(total, enabled=self.progress))
             engine = None
@@ -597,6 +602,7 @@ class Pipeline:
                 reasons = load_parts(
                     self, writer, rejects, state, report, signals, progress, reads, types, fresh, engine
                 )
+                _raise_unreadable(plans)
                 self._check_loaded(report, reasons)
                 return
             loop = self._new_loop(
@@ -611,6 +617,7 @@ class Pipeline:
                 state.files[plan.key] = plan.state
                 types = self._load_file(plan, types, loop, writer, fresh=fresh and not prepared)
                 prepared = True
+            _raise_unreadable(plans)
             writer.finish()
             report.add_worker_peak(writer.worker_peak_rss_mb)
             state.status = "complete"
@@ -636,8 +643,11 @@ class Pipeline:
         return self.job.run.restart or (state.status != "running" and self.job.sink.mode == "replace")
 
     def _skip(self, plan: FilePlan, report: RunReport) -> None:
-        """A file loaded already, or changed since (refused, or skipped by ``run.on_change``)."""
-        if plan.status in ("changed", "changed-skipped"):
+        """A file loaded already, changed since (refused, or skipped by ``run.on_change``),
+        or unreadable (raised by ``_raise_unreadable`` once the others are loaded)."""
+        if plan.status == "unreadable":
+            report.files.append(FileReport(plan.path, status=plan.status))
+        elif plan.status in ("changed", "changed-skipped"):
             report.files.append(FileReport(plan.path, status=plan.status, rows_kept=plan.kept))
             report.files_changed += 1
             if plan.status == "changed":  # counted first: the report and the metrics name the file that stopped the run
@@ -741,6 +751,18 @@ class Pipeline:
             hint=("rejected rows are in " + self.rejects_path + "; " if report.rows_rejected else "")
             + "fix the cause and rerun with --restart (and --mode replace if this run created the table with the wrong columns)",
         )
+
+
+def _raise_unreadable(plans: list[FilePlan]) -> None:
+    """The first input that cannot be read, once the others are loaded (a key pyarrow cannot
+    name: ``storage.unaddressable``); the others' names are in the report."""
+    errors = [p.error for p in plans if p.error is not None]
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        first, more = errors[0], len(errors) - 1
+        also = f" ({more} more such input{'s' if more > 1 else ''}, listed in the report as unreadable)"
+        raise type(first)(first.message + also, file=first.file, hint=first.hint)
 
 
 class _Loop:

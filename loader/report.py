@@ -38,7 +38,8 @@ class FileReport:
     status: str = "loaded"
     """``loaded``, ``resumed`` (an earlier run loaded part of it), ``skipped`` (loaded before),
     ``changed-skipped`` (changed since loaded; ``run.on_change = "skip"``), ``changed`` (the
-    run stopped on it) or ``incomplete`` (the run stopped in it)."""
+    run stopped on it), ``incomplete`` (the run stopped in it) or ``unreadable`` (an object
+    whose key pyarrow cannot open: the run loads the other files, then stops with exit 66)."""
     rows_read: int = 0
     """Rows read from it by this run."""
     rows_written: int = 0

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from . import storage
 
 if TYPE_CHECKING:
+    from .errors import LoaderError
     from .rejects import Committed
     from .report import FileReport, RunReport
 
@@ -220,9 +221,10 @@ class FilePlan:
 
     path: str
     key: str
-    status: str  # loaded | resumed | skipped | changed-skipped | changed (on_change = "error")
+    status: str  # loaded | resumed | skipped | changed-skipped | changed (on_change = "error") | unreadable
     state: FileState | None = None  # the checkpoint entry the load counts into
     kept: int = 0  # changed-skipped: the rows an earlier run committed from it
+    error: LoaderError | None = None  # unreadable: why, raised once the other files are loaded
 
     @property
     def reads(self) -> bool:
@@ -235,6 +237,10 @@ def plan_files(files: list[str], state: JobState, on_change: str) -> list[FilePl
     out = []
     for path in files:
         key = file_key(path)
+        error = storage.unaddressable(path)
+        if error is not None:  # a key the store lists and pyarrow cannot open: the others load first
+            out.append(FilePlan(path, key, "unreadable", error=error))
+            continue
         ident = identity(path)
         fs = state.files.get(key)
         if fs is not None and path != "-":

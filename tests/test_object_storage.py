@@ -439,3 +439,59 @@ def test_a_checkpoint_keyed_by_an_upper_case_scheme_still_counts(tmp_path: Path,
     assert changed.rows_written == 2
     assert load(upper, db, table="t").files_skipped == 1  # the new entry, not the stale one
     assert sqlite_rows(db, "SELECT count(*) FROM t") == [(3,)]
+
+
+def put_raw(s3: Bucket, key: str, data: bytes) -> str:
+    """An object at a key pyarrow will not write (``in//b.csv``), put by another S3 client."""
+    import boto3
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3.env["AWS_ENDPOINT_URL"],
+        aws_access_key_id=s3.env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=s3.env["AWS_SECRET_ACCESS_KEY"],
+        region_name=s3.env["AWS_REGION"],
+    )
+    client.put_object(Bucket=s3.name, Key=key, Body=data)
+    return s3.uri(key)
+
+
+def test_a_key_with_an_empty_path_segment_is_unreadable_and_the_other_objects_load(tmp_path: Path, s3: Bucket) -> None:
+    """S3 allows ``in//b.csv`` and a glob lists it, but pyarrow cannot open it: the other
+    objects load, and the run ends with exit 66 naming it (a rerun fails so until it is fixed)."""
+    s3.put("in/a.csv", b"id\n1\n")
+    bad = put_raw(s3, "in//b.csv", b"id\n2\n")
+    s3.put("in/c.csv", b"id\n3\n")
+    db, report = tmp_path / "t.db", tmp_path / "report.json"
+    args = ["load", s3.uri("in/**/*.csv"), str(db), "--table", "t", "--report", str(report)]
+    message = f"loader: error: {bad}: cannot read: its key has an empty path segment ('//'), which pyarrow cannot open"
+    for statuses in (["unreadable", "loaded", "loaded"], ["unreadable", "skipped", "skipped"]):
+        p = cli(*args, extra_env=s3.env)
+        assert p.returncode == 66, p.stderr
+        assert message in p.stderr.splitlines()
+        assert sqlite_rows(db, "SELECT id FROM t ORDER BY id") == [(1,), (3,)]
+        data = json.loads(report.read_text())
+        assert [(f["path"], f["status"]) for f in data["files"]] == list(
+            zip([bad, s3.uri("in/a.csv"), s3.uri("in/c.csv")], statuses, strict=True)
+        )
+    with pytest.raises(MissingInputError) as err:  # named on its own
+        load(bad, tmp_path / "one.db", table="t")
+    assert str(err.value) == message.removeprefix("loader: error: ")
+
+
+def test_a_uri_without_a_bucket_is_a_configuration_error(tmp_path: Path, s3: Bucket) -> None:
+    with pytest.raises(ConfigError) as err:
+        load("s3:///x.csv", tmp_path / "t.db", table="t")
+    assert str(err.value) == "source.path: s3:///x.csv: no bucket in the URI"
+    assert err.value.hint == "name the bucket: s3://bucket/key"
+    p = cli("load", "s3:///x.csv", str(tmp_path / "t.db"), "--table", "t", extra_env=s3.env)
+    assert p.returncode == 2, p.stderr
+    assert not (tmp_path / "t.db").exists()
+
+
+def test_a_bucket_alone_that_does_not_exist_is_named(tmp_path: Path, s3: Bucket) -> None:
+    for uri in ("s3://no-such-bucket-here", "s3://no-such-bucket-here/"):
+        with pytest.raises(MissingInputError) as err:
+            load(uri, tmp_path / "t.db", table="t", source_options={"format": "csv"})
+        assert str(err.value) == f"{uri}: no such bucket"
+        assert err.value.hint == "check the bucket name in the URI"
