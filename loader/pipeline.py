@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import itertools
-import json
 import os
 import re
 import signal
@@ -54,7 +53,7 @@ from .rejects import Committed, RejectFile, default_rejects_path
 from .report import FileReport, RunReport
 from .schema import Sample, bound, declared_pins, decode_types, encode_types, rows_per_file, unify
 from .sinks import Encoded, Encoder, Sink
-from .state import FilePlan, FileState, JobState, Ledger, Tally, file_key, plan_files
+from .state import FilePlan, FileState, JobState, Ledger, Tally, file_key, gone, plan_files
 from .transforms import Stage, apply, as_stage, build_stages, close_stages, output_schema
 from .types import parse_type, type_name
 from .writers.base import Writer, naming_file, new_columns, prepare_for
@@ -390,27 +389,25 @@ class Pipeline:
         self.type_notes = {n: note for n, note in notes.items() if not pa.types.is_string((recorded | pins)[n])}
         return types | pins
 
-    def _plan(self, files: list[str], state: JobState, writer: Writer) -> list[FilePlan]:
-        """Each input against the job's checkpoint (``plan_files``)."""
+    def _plan(self, files: list[str], state: JobState, report: RunReport) -> list[FilePlan]:
+        """Each input against the job's checkpoint (``plan_files``); the files half loaded
+        before and gone since, in the report."""
         plans = plan_files(files, state, self.job.run.on_change)
         if self.job.run.engine == "threads":
-            self._refuse_half_loaded_in_parts(writer, state, plans)
+            self._refuse_half_loaded_in_parts(state, plans)
+        self._report_gone(state, plans, report)
         return plans
 
-    def _refuse_half_loaded_in_parts(self, writer: Writer, state: JobState, plans: list[FilePlan]) -> None:
+    def _refuse_half_loaded_in_parts(self, state: JobState, plans: list[FilePlan]) -> None:
         """A file that an earlier run's engine committed parts of, and did not finish, goes on in
         those parts: read whole by ``threads`` it would load their rows again."""
-        new = {p.key: p.path for p in plans if p.reads and p.key not in state.files}
-        if not new:
-            return
-        for key, value in writer.read_state(self.job_name).items():
-            if key.startswith("part:"):
-                path = str(json.loads(value).get("path", ""))
-                if file_key(path) in new:
-                    raise ConfigError(
-                        f"{path}: half loaded in parts by an earlier run with run.engine = 'processes' or 'dask'",
-                        hint="finish that load with the same --engine, or reload it with --restart",
-                    )
+        for plan in plans:
+            parts = state.parts.get(plan.key)
+            if plan.reads and plan.key not in state.files and parts is not None:
+                raise ConfigError(
+                    f"{parts.path}: half loaded in parts by an earlier run with run.engine = 'processes' or 'dask'",
+                    hint="finish that load with the same --engine, or reload it with --restart",
+                )
 
     def _check_declared(self, recorded: dict[str, pa.DataType]) -> None:
         """A column keeps one type across runs (one JSON type, one key format): a
@@ -583,7 +580,7 @@ class Pipeline:
             stack.enter_context(gc_paused())
             stack.callback(close_stages, self.stages)
             state, fresh = self._start_state(writer, rejects, report)
-            plans = self._plan(files, state, writer)
+            plans = self._plan(files, state, report)
             total = sum(storage.size(p.path) or 0 for p in plans if p.reads)
             progress = stack.enter_context(Progress(total, enabled=self.progress))
             engine = None
@@ -641,6 +638,13 @@ class Pipeline:
     def _starts_over(self, state: JobState) -> bool:
         """Whether this run leaves the job's checkpoint behind: --restart, or a new replace."""
         return self.job.run.restart or (state.status != "running" and self.job.sink.mode == "replace")
+
+    def _report_gone(self, state: JobState, plans: list[FilePlan], report: RunReport) -> None:
+        """Files half loaded by an earlier run that are not among the inputs now: listed as
+        ``gone`` with the rows kept from them, and warned of in the summary line."""
+        for path, kept in gone(state, plans):
+            report.files.append(FileReport(path, status="gone", rows_kept=kept))
+            self._emit("file", path=path, status="gone")
 
     def _skip(self, plan: FilePlan, report: RunReport) -> None:
         """A file loaded already, changed since (refused, or skipped by ``run.on_change``),

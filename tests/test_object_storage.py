@@ -20,7 +20,7 @@ import pytest
 
 from loader import storage
 from loader.api import load
-from loader.errors import ConfigError, MissingInputError, SourceChangedError, SourceError
+from loader.errors import ConfigError, LoaderError, MissingInputError, SourceChangedError, SourceError
 from tests.conftest import sqlite_rows
 from tests.reliability_util import cli, sqlite_state, write_job
 from tests.s3_server import Bucket, S3Server
@@ -495,3 +495,23 @@ def test_a_bucket_alone_that_does_not_exist_is_named(tmp_path: Path, s3: Bucket)
             load(uri, tmp_path / "t.db", table="t", source_options={"format": "csv"})
         assert str(err.value) == f"{uri}: no such bucket"
         assert err.value.hint == "check the bucket name in the URI"
+
+
+def test_a_half_loaded_object_deleted_before_the_rerun_is_reported(tmp_path: Path, s3: Bucket) -> None:
+    rows = "".join(f"{i},v{i}\n" for i in range(5000))
+    s3.put("in/a.csv", ("id,v\n" + rows + "oops,v\n").encode())
+    db = tmp_path / "t.db"
+    run = {"chunk_size": 1000, "max_rejects": 0}
+    source = {"columns": {"id": "int64"}}
+    with pytest.raises(LoaderError) as stop:  # stops at the reject, the rows before it committed
+        load(
+            s3.uri("in/*.csv"), db, table="t", source_options=source, sink_options={"batch_size": 1000}, run_options=run
+        )
+    assert stop.value.exit_code == 3
+    s3.delete("in/a.csv")
+    s3.put("in/b.csv", b"id,v\n1,b\n")
+    p = cli("load", s3.uri("in/*.csv"), str(db), "--table", "t", extra_env=s3.env)
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.splitlines()[-1].endswith(
+        f"; WARNING 1 half-loaded file gone since an earlier run ({s3.uri('in/a.csv')}; 5,000 committed rows kept)"
+    )
