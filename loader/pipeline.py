@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import itertools
-import json
 import os
 import re
 import signal
@@ -54,7 +53,7 @@ from .rejects import Committed, RejectFile, default_rejects_path
 from .report import FileReport, RunReport
 from .schema import Sample, bound, declared_pins, decode_types, encode_types, rows_per_file, unify
 from .sinks import Encoded, Encoder, Sink
-from .state import FilePlan, FileState, JobState, Ledger, Tally, file_key, plan_files
+from .state import FilePlan, FileState, JobState, Ledger, Tally, file_key, gone, plan_files
 from .transforms import Stage, apply, as_stage, build_stages, close_stages, output_schema
 from .types import parse_type, type_name
 from .writers.base import Writer, check_required, naming_file, new_columns, prepare_for
@@ -394,20 +393,25 @@ class Pipeline:
         self.type_notes = {n: note for n, note in notes.items() if not pa.types.is_string((recorded | pins)[n])}
         return types | pins
 
-    def _refuse_half_loaded_in_parts(self, writer: Writer, state: JobState, plans: list[FilePlan]) -> None:
+    def _plan(self, files: list[str], state: JobState, report: RunReport) -> list[FilePlan]:
+        """Each input against the job's checkpoint (``plan_files``); the files half loaded
+        before and gone since, in the report."""
+        plans = plan_files(files, state, self.job.run.on_change)
+        if self.job.run.engine == "threads":
+            self._refuse_half_loaded_in_parts(state, plans)
+        self._report_gone(state, plans, report)
+        return plans
+
+    def _refuse_half_loaded_in_parts(self, state: JobState, plans: list[FilePlan]) -> None:
         """A file that an earlier run's engine committed parts of, and did not finish, goes on in
         those parts: read whole by ``threads`` it would load their rows again."""
-        new = {p.key: p.path for p in plans if p.reads and p.key not in state.files}
-        if not new:
-            return
-        for key, value in writer.read_state(self.job_name).items():
-            if key.startswith("part:"):
-                path = str(json.loads(value).get("path", ""))
-                if file_key(path) in new:
-                    raise ConfigError(
-                        f"{path}: half loaded in parts by an earlier run with run.engine = 'processes' or 'dask'",
-                        hint="finish that load with the same --engine, or reload it with --restart",
-                    )
+        for plan in plans:
+            parts = state.parts.get(plan.key)
+            if plan.reads and plan.key not in state.files and parts is not None:
+                raise ConfigError(
+                    f"{parts.path}: half loaded in parts by an earlier run with run.engine = 'processes' or 'dask'",
+                    hint="finish that load with the same --engine, or reload it with --restart",
+                )
 
     def _check_declared(self, recorded: dict[str, pa.DataType]) -> None:
         """A column keeps one type across runs (one JSON type, one key format): a
@@ -580,9 +584,7 @@ class Pipeline:
             stack.enter_context(gc_paused())
             stack.callback(close_stages, self.stages)
             state, fresh = self._start_state(writer, rejects, report)
-            plans = plan_files(files, state, run.on_change)
-            if run.engine == "threads":
-                self._refuse_half_loaded_in_parts(writer, state, plans)
+            plans = self._plan(files, state, report)
             total = sum(storage.size(p.path) or 0 for p in plans if p.reads)
             progress = stack.enter_context(Progress(total, enabled=self.progress))
             engine = None
@@ -601,6 +603,7 @@ class Pipeline:
                 reasons = load_parts(
                     self, writer, rejects, state, report, signals, progress, reads, types, fresh, engine
                 )
+                _raise_unreadable(plans)
                 self._check_loaded(report, reasons)
                 return
             loop = self._new_loop(
@@ -615,6 +618,7 @@ class Pipeline:
                 state.files[plan.key] = plan.state
                 types = self._load_file(plan, types, loop, writer, fresh=fresh and not prepared)
                 prepared = True
+            _raise_unreadable(plans)
             writer.finish()
             report.add_worker_peak(writer.worker_peak_rss_mb)
             state.status = "complete"
@@ -639,9 +643,19 @@ class Pipeline:
         """Whether this run leaves the job's checkpoint behind: --restart, or a new replace."""
         return self.job.run.restart or (state.status != "running" and self.job.sink.mode == "replace")
 
+    def _report_gone(self, state: JobState, plans: list[FilePlan], report: RunReport) -> None:
+        """Files half loaded by an earlier run that are not among the inputs now: listed as
+        ``gone`` with the rows kept from them, and warned of in the summary line."""
+        for path, kept in gone(state, plans):
+            report.files.append(FileReport(path, status="gone", rows_kept=kept))
+            self._emit("file", path=path, status="gone")
+
     def _skip(self, plan: FilePlan, report: RunReport) -> None:
-        """A file loaded already, or changed since (refused, or skipped by ``run.on_change``)."""
-        if plan.status in ("changed", "changed-skipped"):
+        """A file loaded already, changed since (refused, or skipped by ``run.on_change``),
+        or unreadable (raised by ``_raise_unreadable`` once the others are loaded)."""
+        if plan.status == "unreadable":
+            report.files.append(FileReport(plan.path, status=plan.status))
+        elif plan.status in ("changed", "changed-skipped"):
             report.files.append(FileReport(plan.path, status=plan.status, rows_kept=plan.kept))
             report.files_changed += 1
             if plan.status == "changed":  # counted first: the report and the metrics name the file that stopped the run
@@ -745,6 +759,18 @@ class Pipeline:
             hint=("rejected rows are in " + self.rejects_path + "; " if report.rows_rejected else "")
             + "fix the cause and rerun with --restart (and --mode replace if this run created the table with the wrong columns)",
         )
+
+
+def _raise_unreadable(plans: list[FilePlan]) -> None:
+    """The first input that cannot be read, once the others are loaded (a key pyarrow cannot
+    name: ``storage.unaddressable``); the others' names are in the report."""
+    errors = [p.error for p in plans if p.error is not None]
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        first, more = errors[0], len(errors) - 1
+        also = f" ({more} more such input{'s' if more > 1 else ''}, listed in the report as unreadable)"
+        raise type(first)(first.message + also, file=first.file, hint=first.hint)
 
 
 class _Loop:

@@ -38,7 +38,10 @@ class FileReport:
     status: str = "loaded"
     """``loaded``, ``resumed`` (an earlier run loaded part of it), ``skipped`` (loaded before),
     ``changed-skipped`` (changed since loaded; ``run.on_change = "skip"``), ``changed`` (the
-    run stopped on it) or ``incomplete`` (the run stopped in it)."""
+    run stopped on it), ``incomplete`` (the run stopped in it), ``unreadable`` (an object
+    whose key pyarrow cannot open: the run loads the other files, then stops with exit 66) or
+    ``gone`` (half loaded by an earlier run and not among the inputs any more: deleted,
+    moved, or left out of the glob; its committed rows stay)."""
     rows_read: int = 0
     """Rows read from it by this run."""
     rows_written: int = 0
@@ -53,7 +56,7 @@ class FileReport:
     """Rows of it skipped by ``mode = "ignore"`` because their key was already there, or
     dropped by the SQLite table itself (``ON CONFLICT IGNORE``, a trigger's ``RAISE(IGNORE)``)."""
     rows_kept: int | None = None
-    """``changed-skipped``: the rows an earlier run committed from it, left in place."""
+    """``changed-skipped`` and ``gone``: the rows an earlier run committed from it, left in place."""
 
 
 @dataclass
@@ -186,10 +189,23 @@ class RunReport:
             line += f"; {self.rows_ignored:,} ignored (key already there)"
         if self.rows_rejected:
             line += f"; WARNING {self.rows_rejected:,} rows rejected, see {self.rejects_path}"
+        line += _gone_warning([f for f in self.files if f.status == "gone"])
         if self.memory_exceeded:
             peak, whose = self._highest_peak()
             line += f"; WARNING peak memory {peak:.0f} MB{whose} went past --max-memory {self.max_memory_mb:g} MB"
         return line
+
+
+def _gone_warning(gone: list[FileReport]) -> str:
+    """The summary's warning of files half loaded before and gone now: their rows are a part of them."""
+    if not gone:
+        return ""
+    kept = sum(f.rows_kept or 0 for f in gone)
+    names = ", ".join(f.path for f in gone[:3]) + (f" and {len(gone) - 3} more" if len(gone) > 3 else "")
+    files = "file" if len(gone) == 1 else "files"
+    return (
+        f"; WARNING {len(gone)} half-loaded {files} gone since an earlier run ({names}; {kept:,} committed rows kept)"
+    )
 
 
 def _now() -> str:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from . import storage
 
 if TYPE_CHECKING:
+    from .errors import LoaderError
     from .rejects import Committed
     from .report import FileReport, RunReport
 
@@ -49,6 +50,18 @@ class FileState:
         return json.dumps({f.name: getattr(self, f.name) for f in fields(self)}, sort_keys=True)
 
 
+PART_KEY = "part:"  # a part an engine committed (``loader.engines``)
+
+
+@dataclass
+class PartsKept:
+    """The rows of a file's parts an engine committed."""
+
+    path: str
+    rows_read: int = 0
+    rows_written: int = 0
+
+
 @dataclass
 class JobState:
     status: str = "new"  # new | running | complete
@@ -60,6 +73,7 @@ class JobState:
     files: dict[str, FileState] = field(default_factory=dict)
     schema: str | None = None  # the column types the job's loads were read with (``loader.schema``)
     fixed: list[str] = field(default_factory=list)  # columns whose type was recorded before this load began
+    parts: dict[str, PartsKept] = field(default_factory=dict)  # by file key: rows of the parts engines committed
 
     @classmethod
     def parse(cls, entries: dict[str, str]) -> JobState:
@@ -73,8 +87,19 @@ class JobState:
         state.fixed = list(job.get("fixed", []))
         for key, value in entries.items():
             if key.startswith("file:"):
-                state.files[key] = FileState(**json.loads(value))
+                name = "file:" + storage.normal(key[5:])  # an S3:// URI's entry from before schemes were lower-cased
+                if name == key or name not in entries:
+                    state.files[name] = FileState(**json.loads(value))
+            elif key.startswith(PART_KEY):
+                state.add_part(json.loads(value))
         return state
+
+    def add_part(self, part: dict[str, Any]) -> None:
+        """A part an engine committed (``loader.engines``): its rows, counted to its file."""
+        path = str(part.get("path", ""))
+        kept = self.parts.setdefault(file_key(path), PartsKept(path))
+        kept.rows_read += int(part.get("rows_read", 0))
+        kept.rows_written += int(part.get("rows_written", 0))
 
     def set_rejects(self, committed: Committed) -> None:
         self.rejects_bytes, self.rejects_lines, self.rejects_inode = committed.size, committed.lines, committed.inode
@@ -218,9 +243,10 @@ class FilePlan:
 
     path: str
     key: str
-    status: str  # loaded | resumed | skipped | changed-skipped | changed (on_change = "error")
+    status: str  # loaded | resumed | skipped | changed-skipped | changed (on_change = "error") | unreadable
     state: FileState | None = None  # the checkpoint entry the load counts into
     kept: int = 0  # changed-skipped: the rows an earlier run committed from it
+    error: LoaderError | None = None  # unreadable: why, raised once the other files are loaded
 
     @property
     def reads(self) -> bool:
@@ -233,6 +259,10 @@ def plan_files(files: list[str], state: JobState, on_change: str) -> list[FilePl
     out = []
     for path in files:
         key = file_key(path)
+        error = storage.unaddressable(path)
+        if error is not None:  # a key the store lists and pyarrow cannot open: the others load first
+            out.append(FilePlan(path, key, "unreadable", error=error))
+            continue
         ident = identity(path)
         fs = state.files.get(key)
         if fs is not None and path != "-":
@@ -252,3 +282,21 @@ def plan_files(files: list[str], state: JobState, on_change: str) -> list[FilePl
             fs = FileState(path=path, identity=ident)
         out.append(FilePlan(path, key, "resumed" if resuming else "loaded", fs))
     return out
+
+
+def gone(state: JobState, plans: list[FilePlan]) -> list[tuple[str, int]]:
+    """Files the checkpoint holds half loaded (rows committed, not done) that are not among
+    this run's inputs any more (deleted, moved, left out of the glob): each one's path as
+    its run named it and the rows committed from it, which stay in the target."""
+    inputs = {p.key for p in plans} | {file_key(storage.STDIN)}
+    out = [
+        (fs.path, fs.rows_written)
+        for key, fs in state.files.items()
+        if key not in inputs and not fs.done and fs.rows_read
+    ]
+    out += [  # half loaded in parts: an engine writes the file's own entry once it is done
+        (p.path, p.rows_written)
+        for key, p in state.parts.items()
+        if key not in inputs and key not in state.files and p.rows_read
+    ]
+    return sorted(out)

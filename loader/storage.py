@@ -86,6 +86,10 @@ def remote(uri: str) -> Remote | None:
             hint=CREDENTIALS_HINT,
         )
     if scheme in ("s3", "gs", "gcs"):
+        if not authority:
+            raise ConfigError(
+                f"source.path: {uri}: no bucket in the URI", hint=f"name the bucket: {scheme}://bucket/key"
+            )
         return Remote(
             _filesystem(scheme, "", _s3_settings() if scheme == "s3" else ()), authority + rest, f"{scheme}://"
         )
@@ -95,6 +99,33 @@ def remote(uri: str) -> Remote | None:
         f"source.path: {uri}: no filesystem for {scheme}://",
         hint="loader reads local paths, s3://, gs:// and hdfs:// (where pyarrow has them)",
     )
+
+
+def normal(path: str) -> str:
+    """One spelling of a URI for the file list, its de-duplication and checkpoint keys:
+    its scheme in lower case (``S3://b/k`` is ``s3://b/k``); a local path as it is."""
+    m = _URI.match(path)
+    return m.group(1).lower() + path[len(m.group(1)) :] if m else path
+
+
+def unaddressable(path: str) -> MissingInputError | None:
+    """Why an object, listed by its store, cannot be read: an S3 or GCS key with an empty
+    path segment (``in//b.csv``), which pyarrow refuses to name. None for any other path."""
+    loc = remote(path) if path != STDIN else None
+    if loc is None or loc.prefix.startswith("hdfs") or "//" not in loc.path.rstrip("/"):
+        return None
+    return MissingInputError(
+        "cannot read: its key has an empty path segment ('//'), which pyarrow cannot open",
+        file=path,
+        hint="copy the object to a key without '//' (or leave it out of source.path), then rerun: "
+        "the other files stay loaded",
+    )
+
+
+def _addressable(path: str) -> None:
+    problem = unaddressable(path)
+    if problem is not None:
+        raise problem
 
 
 def _s3_settings() -> tuple[tuple[str, str], ...]:
@@ -153,9 +184,9 @@ def remote_error(exc: Exception, uri: str, verb: str) -> SourceError:
 def missing(path: str) -> SourceError:
     """The error for an input that is not there: for a remote one, whether the bucket is."""
     loc = remote(path) if path != STDIN else None
-    if loc is None or "/" not in loc.path.strip("/") or loc.prefix.startswith("hdfs"):
+    if loc is None or loc.prefix.startswith("hdfs"):
         return MissingInputError("no such file", file=path)
-    if _no_bucket(loc):
+    if _no_bucket(loc):  # s3://bucket alone too
         return MissingInputError("no such bucket", file=path, hint=_AWS_ERRORS["NO_SUCH_BUCKET"][1])
     return remote_error(FileNotFoundError(path), path, "open")
 
@@ -172,6 +203,7 @@ def _no_bucket(loc: Remote) -> bool:
 
 def _info(loc: Remote, uri: str) -> Any:
     """The object's pyarrow FileInfo (type, size, mtime)."""
+    _addressable(uri)
     try:
         return loc.fs.get_file_info(loc.path)
     except (OSError, pa.ArrowException) as exc:
@@ -257,6 +289,7 @@ def open_input(path: str) -> IO[bytes]:
     """The input's bytes as a seekable binary file; the caller closes it."""
     loc = remote(path)
     if loc is not None:
+        _addressable(path)
         try:
             file = loc.fs.open_input_file(loc.path)
         except (OSError, pa.ArrowException) as exc:
@@ -363,6 +396,8 @@ SEQUENTIAL_READ_BYTES = 1 << 20
 def open_arrow(path: str) -> pa.NativeFile:
     """The input as a random-access Arrow file (ranged reads for a remote object)."""
     loc = remote(path)
+    if loc is not None:
+        _addressable(path)
     try:
         return loc.fs.open_input_file(loc.path) if loc is not None else pa.OSFile(path)
     except (OSError, pa.ArrowException) as exc:
@@ -436,5 +471,5 @@ def same_version(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool
 
 
 def key(path: str) -> str:
-    """The checkpoint's name for an input: its absolute path, or its URI as written."""
-    return "file:" + (path if path == STDIN or is_remote(path) else os.path.abspath(path))
+    """The checkpoint's name for an input: its absolute path, or its URI (scheme in lower case)."""
+    return "file:" + (path if path == STDIN else normal(path) if is_remote(path) else os.path.abspath(path))

@@ -162,3 +162,78 @@ def test_an_interrupt_right_after_a_commit_returns_counts_that_commit(
         assert first.rows_written == _stored_rows(target) == 12_000  # the twelve commits, the last one's too
     second = load(src, target, run_options={"quiet": True}, sink_options=sink_options, **args)
     assert first.rows_written + second.rows_written == 20_000 == _stored_rows(target)
+
+
+CSV: dict[str, Any] = {"format": "csv", "infer_rows": 100}  # a.csv.gz and b.csv
+
+
+def _half_loaded(directory: Path, db: Path) -> int:
+    """``directory/a.csv.gz`` loaded in part: its second half cut off, so the run stops in
+    it after committing some batches. The rows committed from it."""
+    directory.mkdir()
+    rows = b"".join(b"%d,%d\n" % (i, i * 2654435761 % 4294967291) for i in range(200_000))
+    whole = gzip.compress(b"id,v\n" + rows)
+    (directory / "a.csv.gz").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(LoaderError):
+        load(str(directory / "*.csv*"), str(db), table="t", source_options=CSV, sink_options={"batch_size": 1000})
+    [(kept,)] = sqlite_rows(db, "SELECT count(*) FROM t")
+    assert kept > 0
+    return int(kept)
+
+
+def test_a_half_loaded_file_gone_before_the_rerun_is_reported_with_the_rows_kept(tmp_path: Path) -> None:
+    """Deleted after a run stopped in it: the rerun loads the other files, lists it as
+    ``gone`` with the rows committed from it, and its summary line warns."""
+    db = tmp_path / "t.db"
+    kept = _half_loaded(tmp_path / "in", db)
+    (tmp_path / "in" / "a.csv.gz").unlink()
+    (tmp_path / "in" / "b.csv").write_text("id,v\n1,2\n")
+    report = load(str(tmp_path / "in" / "*.csv*"), str(db), table="t", source_options=CSV)
+    gone = str(tmp_path / "in" / "a.csv.gz")
+    assert (report.status, report.rows_written, report.files_loaded) == ("ok", 1, 1)
+    assert [(f.path, f.status, f.rows_kept) for f in report.files] == [
+        (gone, "gone", kept),
+        (str(tmp_path / "in" / "b.csv"), "loaded", None),
+    ]
+    assert report.summary().endswith(
+        f"; WARNING 1 half-loaded file gone since an earlier run ({gone}; {kept:,} committed rows kept)"
+    )
+    again = load(
+        str(tmp_path / "in" / "*.csv*"), str(db), table="t", source_options=CSV
+    )  # each run says so: the rows are a part
+    assert [(f.status, f.rows_kept) for f in again.files] == [("gone", kept), ("skipped", None)]
+
+
+def test_a_file_loaded_whole_and_gone_since_is_no_news(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.csv").write_text("id\n1\n")
+    load(str(src / "*.csv"), str(tmp_path / "t.db"), table="t")
+    (src / "a.csv").unlink()
+    (src / "b.csv").write_text("id\n2\n")
+    report = load(str(src / "*.csv"), str(tmp_path / "t.db"), table="t")
+    assert [f.status for f in report.files] == ["loaded"]
+    assert "WARNING" not in report.summary()
+
+
+def test_a_file_half_loaded_in_parts_and_gone_since_is_reported(tmp_path: Path) -> None:
+    """On ``processes`` a half-loaded file's rows are in its committed parts' entries."""
+    src = tmp_path / "in"
+    src.mkdir()
+    lines = [f"{i},v{i}" for i in range(20_000)]
+    lines[0] = "oops,v"  # the first part's reject stops the run once that part is committed
+    (src / "a.csv").write_text("id,v\n" + "\n".join(lines) + "\n")
+    db = tmp_path / "t.db"
+    run = {"engine": "processes", "workers": 1, "part_size": 64 << 10, "max_rejects": 0}
+    with pytest.raises(LoaderError) as stop:
+        load(str(src / "*.csv"), str(db), table="t", source_options={"columns": {"id": "int64"}}, run_options=run)
+    assert stop.value.exit_code == 3
+    [(kept,)] = sqlite_rows(db, "SELECT count(*) FROM t")
+    assert 0 < kept < 20_000
+    (src / "a.csv").unlink()
+    (src / "b.csv").write_text("id,v\n1,b\n")
+    report = load(str(src / "*.csv"), str(db), table="t", run_options={"engine": "processes", "workers": 1})
+    assert [(f.path, f.status, f.rows_kept) for f in report.files] == [
+        (str(src / "a.csv"), "gone", kept),
+        (str(src / "b.csv"), "loaded", None),
+    ]

@@ -39,7 +39,7 @@ from ..parts import Part, plan_file
 from ..progress import Progress
 from ..report import FileReport, RunReport
 from ..schema import encode_types, numeric_text
-from ..state import FilePlan, FileState, JobState
+from ..state import PART_KEY, FilePlan, FileState, JobState
 from ..transforms import output_schema
 from ..writers.base import Refused, naming_file, prepare_for
 from .forked import QUIET_LOGS, WORKER_CONFIG, ForkedWorkers, forked_workers, wait_for
@@ -52,7 +52,6 @@ if TYPE_CHECKING:
     from ..rejects import RejectFile
     from ..writers.base import Writer
 
-PART_KEY = "part:"
 # Every local cluster: no dashboard; the scheduler's HTTP routes (health, metrics) on a
 # free port, not Dask's 8787 (two loads at once would warn that it is taken); errors only
 LOCAL_CLUSTER: dict[str, Any] = {

@@ -56,7 +56,7 @@ def expand_paths(config: SourceConfig) -> list[str]:
         elif not storage.exists(pattern):
             raise storage.missing(pattern)
         else:
-            files.append(pattern)
+            files.append(storage.normal(pattern))  # S3://b/k and s3://b/k: one object, one checkpoint
     seen: set[str] = set()
     out = []
     for f in sorted(files, key=lambda p: (p == "-", p)):
