@@ -544,6 +544,16 @@ def convert(
     return _cast(col, target, na, explicit)
 
 
+def text_form(arr: pa.Array) -> pa.Array:
+    """Any column's values as the loader's one text form: what a TEXT column stores and
+    ``cast(x, 'string')``, ``concat`` and ``validate``'s ``length`` and ``regex`` read
+    (``2.0``, ``-0.0``, ``2024-01-01T10:00:00.000000``, ``...Z`` for a zoned timestamp, ``true``)."""
+    if is_text(arr.type):
+        return arr
+    text = _stored_text(arr)
+    return kernels.cast(arr, pa.string()) if text is None else text
+
+
 def _stored_text(arr: pa.Array) -> pa.Array | None:
     """Values as the text the targets store for them, where Arrow's cast writes other text:
     a decimal's digits (not ``1E-9``), ISO dates and times, floats with their point (``2.0``)

@@ -39,7 +39,7 @@ from typing import Any, TypeAlias
 import pyarrow as pa
 
 from . import kernels, suggest
-from .convert import convert, decimal_text
+from .convert import convert
 from .errors import ConfigError, LoaderError, TransformError
 from .types import decimal_type, decoded, is_text, parse_type, type_name, value_type
 
@@ -462,6 +462,13 @@ def _as_array(value: Value) -> pa.Array:
     return pa.array([value.as_py()], value.type) if isinstance(value, pa.Scalar) else value
 
 
+def _as_string(value: Value) -> Value:
+    """``value`` as ``cast(x, 'string')`` writes it: the loader's text form (``2.0``, not
+    Arrow's ``2``; ISO timestamps, UTC with ``Z``), also in ``concat`` and ``||``."""
+    out = convert(_as_array(value), pa.string(), explicit=True).array
+    return out[0] if isinstance(value, pa.Scalar) else out
+
+
 class _Compiler:
     def __init__(self, src: _Source, schema: pa.Schema) -> None:
         self.src = src
@@ -576,10 +583,8 @@ class _Compiler:
         f = c.fn
         if is_text(c.type):
             return f
-        if pa.types.is_decimal(c.type) and convert_any:
-            return lambda b: decimal_text(f(b))  # plain digits, not Arrow's 1E-9
         if pa.types.is_null(c.type) or convert_any:
-            return lambda b: kernels.cast(f(b), pa.string())
+            return lambda b: _as_string(f(b))
         raise self.src.error(f"{what} needs text, got {type_name(c.type)}", c.node.pos)
 
     def unary(self, node: Unary) -> _C:

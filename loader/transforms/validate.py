@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from .. import kernels
 from ..chunk import Chunk, column_values
-from ..convert import decimal_text
+from ..convert import text_form
 from ..types import decoded, is_text, type_name, value_type
 from ._base import StageBase, did_you_mean, first_failure, reject_in_order, value_text
 from .dedupe import KeyStore
@@ -33,21 +33,13 @@ def _rule_text(rule: str, spec: Any) -> str:
     return f"rule {rule}={spec}"
 
 
-def _as_text(arr: pa.Array) -> pa.Array:
-    if is_text(arr.type):
-        return arr
-    if pa.types.is_decimal(arr.type):
-        return decimal_text(arr)  # the digits the targets store, not Arrow's 1E-9
-    return kernels.cast(arr, pa.string())
-
-
 def _is_length(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
 def _length_check(lo: int, hi: int) -> Check:
     def check(a: pa.Array) -> pa.Array:
-        n = kernels.utf8_length(_as_text(a))
+        n = kernels.utf8_length(text_form(a))
         return kernels.or_(kernels.less(n, lo), kernels.greater(n, hi))
 
     return check
@@ -162,7 +154,7 @@ class Validate(StageBase):
         if pa.types.is_null(t):
             return None  # a column without a value in a whole file: the other rules pass nulls
         if rule == "regex":
-            return lambda a: kernels.invert(kernels.match_substring_regex(_as_text(a), spec))
+            return lambda a: kernels.invert(kernels.match_substring_regex(text_form(a), spec))
         if rule == "min":
             lo = self._scalar(where, spec, t, col)
             return lambda a: kernels.less(a, lo)

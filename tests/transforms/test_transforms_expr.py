@@ -6,14 +6,19 @@ import datetime as dt
 import operator
 import re
 from decimal import Decimal
+from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from loader import load
 from loader.errors import ConfigError, LoaderError
 from loader.expr import FUNCTIONS, Expression, parse
+from loader.transforms import Derive
+from tests.conftest import sqlite_rows
 
 BATCH = pa.record_batch(
     {
@@ -137,6 +142,90 @@ def test_string_concat_and_functions() -> None:
     assert ev("matches(country, '^N')") == [True, False, True, None]
     assert ev("replace(country, 'N', 'n')") == ["nO", "SE", "nO", None]
     assert ev("regexp_replace(country, '[A-Z]$', '_')") == ["N_", "S_", "N_", None]
+
+
+# ---- values as text: concat, || and cast(x, 'string') write the loader's one text form
+
+_DAY_10000 = 2_932_897  # 10000-01-01, past the years Arrow's own cast to text spells
+
+TEXT_FORMS = {
+    "b": (pa.array([True, False]), ["true", "false"]),
+    "i": (pa.array([-7, 0], pa.int64()), ["-7", "0"]),
+    "u": (pa.array([2**63 - 1, 1], pa.uint64()), ["9223372036854775807", "1"]),
+    "f": (pa.array([2.0, -0.0]), ["2.0", "-0.0"]),
+    "g": (pa.array([0.1, 1e20]), ["0.1", "1e+20"]),
+    "f32": (pa.array([0.1, 2.0], pa.float32()), ["0.10000000149011612", "2.0"]),
+    "dec": (
+        pa.array([Decimal("1.50"), Decimal("0.000000100")], pa.decimal128(20, 9)),
+        ["1.500000000", "0.000000100"],
+    ),
+    "d": (pa.array([19723, _DAY_10000], pa.date32()), ["2024-01-01", "10000-01-01"]),
+    "ts": (
+        pa.array([dt.datetime(2024, 1, 1, 10), dt.datetime(2024, 1, 1, 10, 0, 0, 5)], pa.timestamp("us")),
+        ["2024-01-01T10:00:00.000000", "2024-01-01T10:00:00.000005"],
+    ),
+    "tms": (pa.array([dt.datetime(2024, 1, 1, 10)] * 2, pa.timestamp("ms")), ["2024-01-01T10:00:00.000"] * 2),
+    "tz": (
+        pa.array([dt.datetime(2024, 1, 1, 9), dt.datetime(2024, 7, 1, 8)], pa.timestamp("us", "Europe/Paris")),
+        ["2024-01-01T09:00:00.000000Z", "2024-07-01T08:00:00.000000Z"],  # the UTC instant, as stored
+    ),
+    "far": (
+        pa.array([_DAY_10000 * 86_400_000_000, 0], pa.timestamp("us")),
+        ["10000-01-01T00:00:00.000000", "1970-01-01T00:00:00.000000"],
+    ),
+    "tm": (pa.array([dt.time(12, 30), dt.time(1, 2, 3, 4)], pa.time64("us")), ["12:30:00.000000", "01:02:03.000004"]),
+    "dur": (pa.array([5_000_000, -1], pa.duration("us")), ["5000000", "-1"]),
+    "bin": (pa.array([b"ab", b"\xc3\xa9"]), ["ab", "é"]),
+}
+
+
+def test_concat_and_pipes_write_values_as_cast_to_string_and_sqlite_do(tmp_path: Path) -> None:
+    """concat('v', x) of the float 2.0 was 'v2' (Arrow's cast), of a naive timestamp
+    'v2024-01-01 10:00:00.000000', of a zoned one local time with '+0100'; cast(x, 'string')
+    and the SQLite writer give '2.0' and '...T10:00:00.000000Z'."""
+    names = list(TEXT_FORMS)
+    pq.write_table(pa.table({n: TEXT_FORMS[n][0] for n in names}), tmp_path / "t.parquet")
+    exprs = {}
+    for n in names:
+        exprs |= {f"c_{n}": f"concat('v', {n})", f"p_{n}": f"{n} || ''", f"s_{n}": f"cast({n}, 'string')"}
+    db = tmp_path / "t.db"
+    report = load(tmp_path / "t.parquet", db, table="t", transforms=[Derive(columns=exprs)])
+    assert (report.rows_written, report.rows_rejected) == (2, 0)
+    for n in names:
+        rows = sqlite_rows(db, f"SELECT c_{n}, p_{n}, s_{n} FROM t ORDER BY rowid")
+        want = TEXT_FORMS[n][1]
+        assert rows == [("v" + w, w, w) for w in want], n
+    # the columns the writer itself stores as text hold that same text
+    for n in ("dec", "d", "ts", "tms", "tz", "far", "tm"):
+        assert sqlite_rows(db, f"SELECT {n} FROM t ORDER BY rowid") == [(w,) for w in TEXT_FORMS[n][1]], n
+
+
+def test_the_csv_floats_of_the_report_concat_with_their_point(tmp_path: Path) -> None:
+    (tmp_path / "z.csv").write_text("id,x\n1,0.0\n2,-0.0\n3,2.0\n4,1.5\n")
+    db = tmp_path / "z.db"
+    derive = Derive(columns={"label": "concat('v', x)", "piped": "'v' || x"})
+    assert load(tmp_path / "z.csv", db, table="z", transforms=[derive]).rows_written == 4
+    assert sqlite_rows(db, "SELECT label, piped FROM z ORDER BY id") == [
+        ("v0.0", "v0.0"),
+        ("v-0.0", "v-0.0"),
+        ("v2.0", "v2.0"),
+        ("v1.5", "v1.5"),
+    ]
+
+
+def test_literals_and_nulls_as_text() -> None:
+    assert ev("concat('v', 2.0, -0.0, true, 1e300)") == ["v2.0-0.0true1e+300"] * 4
+    assert ev("concat(price, '|', created)") == [
+        "1.5|2024-05-01T10:00:00.000000",
+        "2.0|2023-12-31T23:59:00.000000",
+        "3.25|",
+        "|2024-02-29T00:00:00.000000",
+    ]
+    assert ev("price || ''") == ["1.5", "2.0", "3.25", None]
+    # bytes that are not UTF-8 are no text: null, as cast(x, 'string') gives
+    batch = pa.record_batch({"raw": pa.array([b"ok", b"\xff"])})
+    assert Expression("concat('v', raw)").evaluate(batch).to_pylist() == ["vok", "v"]
+    assert Expression("raw || ''").evaluate(batch).to_pylist() == ["ok", None]
 
 
 def test_numeric_functions() -> None:

@@ -166,6 +166,26 @@ def test_small_decimals_show_and_match_as_their_stored_digits() -> None:
     assert json.loads(out.rejects[0].to_json())["values"] == {"amount": "-0.000000001"}
 
 
+def test_length_and_regex_read_values_as_the_targets_store_them() -> None:
+    """A float 1.0 had length 1 and a zoned timestamp was local text with '+0100' (Arrow's
+    cast), not the '1.0' and '...T10:00:00.000000Z' SQLite stores."""
+    import datetime as dt
+
+    data = {
+        "x": pa.array([1.0, -0.0, 12.5, None]),
+        "f32": pa.array([0.1, 2.0, 0.5, 1.0], pa.float32()),
+        "at": pa.array([dt.datetime(2024, 1, 1, 10)] * 4, pa.timestamp("us", "Europe/Paris")),  # 10:00 UTC
+    }
+    rules = {"x": {"length": 3}, "f32": {"length": [3, 3]}, "at": {"regex": r"^2024-01-01T10:00:00\.000000Z$"}}
+    out = Validate(rules=rules, name="transform[1] (validate)")(chunk_of(data))
+    assert col(out, "x") == [None]
+    assert [r.reason for r in out.rejects] == [
+        "rule length=3 failed for x: -0.0",
+        "rule length=3 failed for x: 12.5",
+        "rule length=[3, 3] failed for f32: 0.10000000149011612",
+    ]
+
+
 def test_rules_check_a_dictionary_columns_values() -> None:
     stage = Validate(rules={"species": {"allowed": ["Adelie", "Gentoo"], "length": [1, 6], "regex": "^[A-Z]"}})
     species = pa.array(["Adelie", "Gentoo", "Chinstrap", "adelie", None]).dictionary_encode()
