@@ -796,16 +796,42 @@ _WIDE_INT = pa.decimal128(20, 0)  # holds every int64 and uint64, and 2**64
 
 
 def _comparison(op: str, left: _C, right: _C) -> Fn:
-    """``left op right``; integers compare exactly with floats and across signedness."""
+    """``left op right``; integers compare exactly with floats and across signedness, a
+    date with a timestamp that has a zone as the instant its day begins in that zone."""
     lt, rt = left.type, right.type
     if pa.types.is_integer(lt) and pa.types.is_floating(rt):
         return _int_float_comparison(op, left, right)
     if pa.types.is_floating(lt) and pa.types.is_integer(rt):
         return _int_float_comparison(_MIRROR[op], right, left)
     kernel, lf, rf = _COMPARE[op], left.fn, right.fn
+    if pa.types.is_date(lt) and _zoned(rt):
+        lf = _day_start(lf, rt)
+    elif _zoned(lt) and pa.types.is_date(rt):
+        rf = _day_start(rf, lt)
+    elif pa.types.is_timestamp(lt) and pa.types.is_timestamp(rt) and _zoned(lt) != _zoned(rt):
+        return _refused(_zone_mix(rt if _zoned(lt) else lt))  # Arrow refuses it only at a first row
     if pa.types.is_integer(lt) and pa.types.is_integer(rt) and _mixes_uint64(lt, rt):
         lf, rf = _cast_fn(lf, _WIDE_INT), _cast_fn(rf, _WIDE_INT)  # no int64 holds both
     return lambda b: kernel(lf(b), rf(b))
+
+
+def _day_start(f: Fn, t: pa.DataType) -> Fn:
+    """Dates as the instant each day begins in the zone of the timestamp type ``t``: midnight,
+    wall-clock time there, as text without an offset is read (Arrow reads a date as UTC);
+    where a zone skips midnight, the first instant of that day."""
+    naive = pa.timestamp(t.unit)
+    return lambda b: kernels.assume_timezone(
+        kernels.cast(f(b), naive), t.tz, ambiguous="earliest", nonexistent="latest"
+    )
+
+
+def _refused(why: str) -> Fn:
+    """A closure that refuses its operands' types: the guard names them, with ``why``."""
+
+    def run(b: pa.RecordBatch) -> Value:
+        raise pa.ArrowTypeError(why)
+
+    return run
 
 
 def _mixes_uint64(a: pa.DataType, b: pa.DataType) -> bool:
@@ -928,8 +954,32 @@ def _f_substr(c: _Compiler, node: Call, args: list[_C]) -> _C:
 
 
 def _f_coalesce(c: _Compiler, node: Call, args: list[_C]) -> _C:
+    _refuse_zone_mix(c, node, args)
     fs = _numeric_fns(_typed_nulls(args))
     return c.guard(lambda b: kernels.coalesce(*[f(b) for f in fs]), node, [a.type for a in args])
+
+
+def _zoned(t: pa.DataType) -> bool:
+    return bool(pa.types.is_timestamp(t) and t.tz is not None)
+
+
+def _zone_mix(naive: pa.DataType) -> str:
+    """Why values of type ``naive`` do not go with values that have a time zone."""
+    return (
+        f"a time zone would be dropped or assumed; make the {type_name(naive)} values timestamps "
+        "with a zone first, with the cast stage's timezone"
+    )
+
+
+def _refuse_zone_mix(c: _Compiler, node: Call, args: Sequence[_C]) -> None:
+    """Values with a time zone and values without one (a date, a timestamp without a zone)
+    in one result: Arrow drops the zone or reads the others as UTC. As in the cast stage,
+    no zone is dropped or assumed: its ``timezone`` says which zone such values are in."""
+    temporal = [a.type for a in args if _is_temporal(a.type)]
+    naive = [t for t in temporal if not _zoned(t)]
+    if naive and len(naive) < len(temporal):
+        types = " and ".join(type_name(a.type) for a in args)
+        raise c.src.error(f"{node.name}() cannot be applied to {types}", node.pos, f" ({_zone_mix(naive[0])})")
 
 
 def _numeric(c: _Compiler, node: Call, a: _C) -> None:
@@ -1048,6 +1098,7 @@ def _replacer(kernel: Callable[..., Value]) -> Callable[[_Compiler, Call, list[_
 
 def _f_if(c: _Compiler, node: Call, args: list[_C]) -> _C:
     cond = c.boolean(args[0], "if()")
+    _refuse_zone_mix(c, node, args[1:])
     a, b_ = _numeric_fns(_typed_nulls(args[1:]))
     # A null condition takes the else branch, as SQL's CASE WHEN does.
     return c.guard(

@@ -66,6 +66,27 @@ def _sqlite_column(arr: pa.Array, *, stage: str, column: str) -> pa.Array:
         ) from None
 
 
+def canonical_floats(arr: pa.Array) -> pa.Array:
+    """A float key column with -0.0 read as 0.0 and every NaN as one NaN: SQL's DISTINCT
+    merges them, though they hash apart (and -0.0 is '-0' as text)."""
+    if pa.types.is_dictionary(arr.type) and pa.types.is_floating(arr.type.value_type):
+        arr = kernels.cast(arr, arr.type.value_type)
+    t = arr.type
+    if pa.types.is_float16(t):  # Arrow adds no halffloats; float32 holds each exactly
+        return kernels.cast(canonical_floats(kernels.cast(arr, pa.float32())), t)
+    if not pa.types.is_floating(t):
+        return arr
+    out = kernels.add(arr, pa.scalar(0.0, t))  # -0.0 + 0.0 is 0.0
+    nan = kernels.is_nan(out)
+    if _any(nan):  # -NaN keeps its sign bit
+        out = kernels.if_else(nan, pa.scalar(float("nan"), t), out)
+    return out
+
+
+def _any(mask: pa.Array) -> bool:
+    return bool(kernels.any(mask).as_py())
+
+
 def _filler(t: pa.DataType) -> pa.Scalar:
     """The fixed stand-in stored for a null key part (the nulls bitmask tells them apart)."""
     if pa.types.is_integer(t):
@@ -147,6 +168,7 @@ class KeyStore:
         n = len(rows)
         if n == 0:
             return pa.array([], pa.bool_())
+        keys = [canonical_floats(k) for k in keys]
         # 1. Within the batch, column-wise: the first row of each distinct key.
         cols = {f"k{i}": k for i, k in enumerate(keys)}
         grouped = (

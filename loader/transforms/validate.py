@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any, ClassVar
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
+from typing import Any, ClassVar, TypeAlias
 
 import pyarrow as pa
 
@@ -15,7 +15,7 @@ from ..chunk import Chunk, column_values
 from ..convert import text_form
 from ..types import decoded, is_text, type_name, value_type
 from ._base import StageBase, did_you_mean, first_failure, reject_in_order, value_text
-from .dedupe import KeyStore
+from .dedupe import KeyStore, canonical_floats
 
 RULES = ("not_null", "regex", "min", "max", "allowed", "length", "unique")
 
@@ -35,6 +35,84 @@ def _rule_text(rule: str, spec: Any) -> str:
 
 def _is_length(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float, Decimal)) and not isinstance(v, bool)
+
+
+def _numeric(t: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
+
+
+# A bound for min or max: a value of the column's type, or True when every value is
+# beyond it (min = 1000 on an int8), False when none is (min = -1000 on an int8).
+Bound: TypeAlias = pa.Scalar | bool
+
+_WIDE = Context(prec=200)  # room to round any decimal(76, s) bound without a trap
+
+
+def _number_bound(v: int | float | Decimal, t: pa.DataType, up: bool) -> Bound | None:
+    """The rule number ``v`` as a bound on a numeric column of type ``t``, compared by value
+    (min = -1000 on an int8, min = 2.5 on an int64). ``up``: a min (``x < v`` fails), which
+    on whole numbers is ``x < ceil(v)``; else a max, ``x > floor(v)``. None for a NaN
+    (no whole number or decimal compares with it)."""
+    if pa.types.is_floating(t):  # read as the column's float type holds it (0.1 as a float32 0.1)
+        rounded: pa.Scalar = kernels.cast(pa.scalar(float(v)), t, safe=False)
+        return rounded
+    d = _as_decimal(v)
+    if d.is_nan():
+        return None
+    lo: int | Decimal
+    hi: int | Decimal
+    if pa.types.is_integer(t):
+        lo, hi = _int_range(t)
+        w = d if d.is_infinite() else d.to_integral_value(ROUND_CEILING if up else ROUND_FLOOR, _WIDE)
+    else:
+        hi = Decimal(10**t.precision - 1).scaleb(-t.scale, _WIDE)
+        lo = -hi
+        w = d if d.is_infinite() or abs(d) > hi else _grid(d, t.scale, up)
+    if w < lo:  # every value is above: a min holds for each, a max for none
+        return not up
+    if w > hi:
+        return up
+    return pa.scalar(int(w) if pa.types.is_integer(t) else w, t)
+
+
+def _as_decimal(v: int | float | Decimal) -> Decimal:
+    # a float as written (0.1, not 0.1000000000000000055...), as a decimal column reads text
+    return v if isinstance(v, Decimal) else Decimal(str(v) if isinstance(v, float) else v)
+
+
+def _grid(d: Decimal, scale: int, up: bool) -> Decimal:
+    """``d`` rounded up (or down) to ``scale`` digits after the point."""
+    return d.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_CEILING if up else ROUND_FLOOR, context=_WIDE)
+
+
+def _int_range(t: pa.DataType) -> tuple[int, int]:
+    bits = t.bit_width
+    if pa.types.is_unsigned_integer(t):
+        return 0, 2**bits - 1
+    return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+
+def _exact_values(spec: list[Any], t: pa.DataType) -> pa.Array:
+    """The numbers of an ``allowed`` list that an integer or decimal column of type ``t``
+    can hold; any other (1.5 for an int64, 1000 for an int8) equals none of its values."""
+    out = []
+    for v in spec:
+        exact = _number_bound(v, t, up=True)
+        if isinstance(exact, pa.Scalar) and exact.as_py() == _as_decimal(v):
+            out.append(exact.as_py())
+    return pa.array(out, t)
+
+
+def _outside(kernel: Callable[[pa.Array, pa.Scalar], pa.Array], bound: Bound) -> Check:
+    if bound is True:
+        return kernels.is_valid  # every value fails; nulls pass, as they pass every rule
+    if bound is False:
+        return lambda a: pa.repeat(pa.scalar(False), len(a))
+    return lambda a: kernel(a, bound)
 
 
 def _length_check(lo: int, hi: int) -> Check:
@@ -127,12 +205,18 @@ class Validate(StageBase):
         numeric_col = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
         if (text_col and not isinstance(value, str)) or (numeric_col and isinstance(value, str)):
             raise self.error(f"{where}: {value!r} cannot be compared with {type_name(t)} values", column=col)
-        if pa.types.is_decimal(t) and isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = Decimal(str(value))  # an int64 scalar casts to a decimal only as wide as 19 digits
         try:
             return kernels.cast(pa.scalar(value), t)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError):
             raise self.error(f"{where}: {value!r} cannot be compared with {type_name(t)} values", column=col) from None
+
+    def _bound(self, where: str, value: Any, t: pa.DataType, col: str, *, up: bool) -> Bound:
+        if _is_number(value) and _numeric(t):
+            bound = _number_bound(value, t, up)
+            if bound is None:
+                raise self.error(f"{where}: {value!r} cannot be compared with {type_name(t)} values", column=col)
+            return bound
+        return self._scalar(where, value, t, col)
 
     def _bind(self, schema: pa.Schema) -> None:
         self.require(schema, self.rules, key="rules")
@@ -155,20 +239,26 @@ class Validate(StageBase):
             return None  # a column without a value in a whole file: the other rules pass nulls
         if rule == "regex":
             return lambda a: kernels.invert(kernels.match_substring_regex(text_form(a), spec))
-        if rule == "min":
-            lo = self._scalar(where, spec, t, col)
-            return lambda a: kernels.less(a, lo)
-        if rule == "max":
-            hi = self._scalar(where, spec, t, col)
-            return lambda a: kernels.greater(a, hi)
+        if rule in ("min", "max"):
+            bound = self._bound(where, spec, t, col, up=rule == "min")
+            return _outside(kernels.less if rule == "min" else kernels.greater, bound)
         if rule == "allowed":
             values = self._values(where, spec, t, col)
+            if pa.types.is_floating(t):  # -0.0 is 0.0 and NaN is NaN, though each pair hashes apart
+                values = canonical_floats(values)
+                return lambda a: kernels.and_(
+                    kernels.invert(kernels.is_in(canonical_floats(a), value_set=values)), kernels.is_valid(a)
+                )
             return lambda a: kernels.and_(kernels.invert(kernels.is_in(a, value_set=values)), kernels.is_valid(a))
         if rule == "length":
             return _length_check(*((spec, spec) if isinstance(spec, int) else spec))
         return None  # unique: checked against the key store, not per batch
 
     def _values(self, where: str, spec: list[Any], t: pa.DataType, col: str) -> pa.Array:
+        if all(map(_is_number, spec)) and (pa.types.is_integer(t) or pa.types.is_decimal(t)):
+            return _exact_values(spec, t)
+        if all(map(_is_number, spec)) and pa.types.is_floating(t):
+            return kernels.cast(pa.array([float(v) for v in spec]), t, safe=False)
         try:
             return kernels.cast(pa.array(spec), t)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import sqlite3
 
@@ -10,6 +11,7 @@ import pyarrow as pa
 import pytest
 from transforms_testutil import chunk_of, col
 
+from loader.cli import main
 from loader.errors import ConfigError
 from loader.transforms import Dedupe
 
@@ -54,6 +56,29 @@ def test_null_is_not_confused_with_a_value() -> None:
     out = stage(chunk_of({"a": [None, 1, 1, None], "b": [1, None, 1, None]}))
     stage.close()
     assert out.num_rows == 4
+
+
+def test_minus_zero_is_the_key_zero_and_nan_one_key() -> None:
+    """-0.0 and 0.0 hashed and printed apart ('-0' and '0'), so both rows were kept
+    (SQLite then stored two 0.0); SQL's DISTINCT merges them. The kept value is untouched."""
+    stage = Dedupe(columns=["x"])
+    try:
+        a = stage(chunk_of({"x": [-0.0, 0.0, 2.0, float("nan"), -float("nan")]}, first_row=1))
+        b = stage(chunk_of({"x": [0.0, float("nan"), 3.0]}, first_row=6))
+    finally:
+        stage.close()
+    assert a.rows.to_pylist() == [1, 3, 4] and b.rows.to_pylist() == [8]
+    assert math.copysign(1.0, col(a, "x")[0]) == -1.0  # the first row's -0.0 is loaded as it was
+    assert (a.rows_filtered, b.rows_filtered) == (2, 2)
+
+
+@pytest.mark.parametrize("type_", [pa.float16(), pa.float32(), pa.float64()])
+def test_minus_zero_is_zero_in_every_float_width_and_composite_keys(type_: pa.DataType) -> None:
+    stage = Dedupe(columns=["k", "x"])
+    out = stage(chunk_of({"k": ["a", "a", "b", "a"], "x": pa.array([0.0, -0.0, -0.0, 0.5], type_)}))
+    again = stage(chunk_of({"k": ["b"], "x": pa.array([0.0], type_)}, first_row=5))
+    stage.close()
+    assert out.rows.to_pylist() == [1, 3, 4] and again.num_rows == 0
 
 
 def test_temp_db_is_removed_on_close() -> None:
@@ -110,3 +135,16 @@ def test_many_keys_stay_out_of_python_memory() -> None:
         total += out.num_rows
     stage.close()
     assert total == 100_000
+
+
+def test_a_run_drops_the_row_whose_key_is_minus_zero(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The CSV's -0.0 made a second key, and SQLite stored both rows as 0.0."""
+    (tmp_path / "z.csv").write_text("id,x\n1,0.0\n2,-0.0\n3,2.0\n")
+    job = tmp_path / "z.toml"
+    job.write_text(
+        f'[source]\npath = "{tmp_path / "z.csv"}"\n[sink]\ntype = "sqlite"\npath = "{tmp_path / "z.db"}"\n'
+        'table = "t"\n[[transform]]\ntype = "dedupe"\ncolumns = ["x"]\n'
+    )
+    assert main(["run", str(job), "-q"]) == 0
+    with sqlite3.connect(tmp_path / "z.db") as conn:
+        assert conn.execute("SELECT id, x FROM t ORDER BY id").fetchall() == [(1, 0.0), (3, 2.0)]

@@ -612,6 +612,108 @@ def test_text_that_is_no_instant_in_the_zone_is_a_config_error(text: str, messag
     assert str(info.value) == f'where: {message} in "{text}"'
 
 
+# ---- a date, or a timestamp without a zone, next to a timestamp that has one
+
+MIXED = pa.record_batch(
+    {
+        "d": pa.array([dt.date(2024, 1, 1)] * 3, pa.date32()),
+        "local": pa.array([dt.datetime(2024, 1, 1, 9), None, None], pa.timestamp("us")),
+        "t": ZONED.column("t"),
+        "oslo": ZONED.column("oslo"),
+    }
+)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # Oslo's midnight of 2024-01-01 is 23:00 UTC the day before; Arrow read the date as UTC
+        ("d = oslo", [True, False, None]),
+        ("oslo = d", [True, False, None]),
+        ("oslo > d", [False, True, None]),
+        ("d < oslo", [False, True, None]),
+        ("d = t", [False, True, None]),
+        ("oslo >= date('2024-01-01')", [True, True, None]),
+        ("oslo < date('2024-01-01')", [False, False, None]),
+        ("d = oslo and oslo = '2024-01-01'", [True, False, None]),  # as the text literal
+    ],
+)
+def test_a_date_compared_with_a_zoned_timestamp_is_its_midnight_in_that_zone(text: str, expected: list[object]) -> None:
+    assert Expression(text).evaluate(MIXED).to_pylist() == expected
+
+
+def test_a_date_whose_midnight_a_zone_skips_begins_at_the_days_first_instant() -> None:
+    # Santiago's clocks went from 00:00 to 01:00 (-03) on 2023-09-03: the day began at 04:00 UTC
+    b = pa.record_batch(
+        {
+            "d": pa.array([dt.date(2023, 9, 3)] * 2, pa.date32()),
+            "s": pa.array(
+                [dt.datetime(2023, 9, 3, 4, tzinfo=_UTC), dt.datetime(2023, 9, 3, 3, 59, tzinfo=_UTC)],
+                pa.timestamp("us", "America/Santiago"),
+            ),
+        }
+    )
+    assert Expression("s >= d").evaluate(b).to_pylist() == [True, False]
+
+
+_ZONE_HINT = "a time zone would be dropped or assumed; make the {} values timestamps with a zone first, with the cast stage's timezone"
+
+
+@pytest.mark.parametrize(
+    "text, message, naive",
+    [
+        # coalesce() dropped the zone (or read the naive value as UTC); if() said only
+        # "All types must be compatible", and took a date as UTC midnight
+        (
+            "coalesce(local, t)",
+            "coalesce() cannot be applied to timestamp[us] and timestamp[us, UTC] at position 1",
+            "timestamp[us]",
+        ),
+        (
+            "coalesce(t, local)",
+            "coalesce() cannot be applied to timestamp[us, UTC] and timestamp[us] at position 1",
+            "timestamp[us]",
+        ),
+        (
+            "coalesce(oslo, null, d)",
+            "coalesce() cannot be applied to timestamp[us, Europe/Oslo] and null and date at position 1",
+            "date",
+        ),
+        (
+            "if(true, d, oslo)",
+            "if() cannot be applied to date and timestamp[us, Europe/Oslo] at position 1",
+            "date",
+        ),
+        (
+            "if(d is null, t, local)",
+            "if() cannot be applied to timestamp[us, UTC] and timestamp[us] at position 1",
+            "timestamp[us]",
+        ),
+        # Arrow refused it only at a batch's first row, as a transform error (exit 65)
+        (
+            "local < oslo",
+            "operator '<' cannot be applied to timestamp[us] and timestamp[us, Europe/Oslo] at position 7",
+            "timestamp[us]",
+        ),
+    ],
+)
+def test_values_with_and_without_a_time_zone_do_not_mix(text: str, message: str, naive: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Expression(text, key="columns.seen").bind(MIXED.schema)
+    assert str(info.value) == f'columns.seen: {message} in "{text}" ({_ZONE_HINT.format(naive)})'
+
+
+def test_values_of_one_kind_of_time_still_mix() -> None:
+    assert Expression("coalesce(local, d)").evaluate(MIXED).to_pylist() == [
+        dt.datetime(2024, 1, 1, 9),
+        dt.datetime(2024, 1, 1),
+        dt.datetime(2024, 1, 1),
+    ]
+    both = Expression("coalesce(oslo, t)").evaluate(MIXED)  # two zones: instants kept
+    assert both.type == pa.timestamp("us", "Europe/Oslo")
+    assert both.to_pylist()[:2] == MIXED.column("oslo").to_pylist()[:2]
+
+
 @pytest.mark.parametrize(
     "text, expected",
     [

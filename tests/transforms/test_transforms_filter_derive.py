@@ -139,3 +139,23 @@ def test_derive_error_names_the_column_key() -> None:
     )
     with pytest.raises(ConfigError, match=r"columns.x: unknown column 'nope' at position 1 in \"nope\""):
         Derive(columns={"x": "nope"})(chunk_of({"a": [1]}))
+
+
+def test_a_run_refuses_coalesce_of_a_zoned_and_a_naive_timestamp(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Row 1 was loaded as 2024-01-01T10:00:00 (zone dropped), row 2 as 09:00Z (UTC assumed)."""
+    from loader.cli import main
+
+    (tmp_path / "co.csv").write_text("id,local,utc\n1,,2024-01-01T12:00:00+02:00\n2,2024-01-01T09:00:00,\n")
+    job = tmp_path / "co.toml"
+    job.write_text(
+        f'[source]\npath = "{tmp_path / "co.csv"}"\n[sink]\ntype = "sqlite"\npath = "{tmp_path / "co.db"}"\n'
+        'table = "t"\n[[transform]]\ntype = "derive"\ncolumns = { seen = "coalesce(local, utc)" }\n'
+    )
+    assert main(["run", str(job), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"loader: error: transform[1] (derive): {tmp_path / 'co.csv'}: columns.seen: coalesce() cannot be applied to "
+        'timestamp[us] and timestamp[us, UTC] at position 1 in "coalesce(local, utc)" (a time zone would '
+        "be dropped or assumed; make the timestamp[us] values timestamps with a zone first, with the cast "
+        "stage's timezone)\n"
+    ) in err

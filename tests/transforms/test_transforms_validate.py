@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pyarrow as pa
 import pytest
 from transforms_testutil import chunk_of, col
@@ -212,3 +214,109 @@ def test_not_null_rejects_every_row_of_a_null_typed_column() -> None:
     out = Validate(rules={"mid": {"not_null": True, "allowed": ["a"]}})(chunk_of({"id": [1, 2], "mid": pa.nulls(2)}))
     assert col(out, "id") == []
     assert [r.reason for r in out.rejects] == ["rule not_null=true failed for mid: null"] * 2
+
+
+# ---- numbers compare by value, whatever the column's numeric type
+
+
+def _reasons(rules: dict, data: dict) -> tuple[list, list[str]]:  # type: ignore[type-arg]
+    out = Validate(rules=rules, name="transform[1] (validate)")(chunk_of(data))
+    return out.rows.to_pylist(), [r.reason for r in out.rejects]
+
+
+def test_min_and_max_beyond_an_integer_types_range_compare_by_value() -> None:
+    """min = -1000 on an int8 (pandas' small integers in Parquet) stopped the run:
+    '-1000 cannot be compared with int8 values'."""
+    score = pa.array([5, -3, 100, None], pa.int8())
+    assert _reasons({"score": {"min": -1000, "max": 1000}}, {"score": score}) == ([1, 2, 3, 4], [])
+    assert _reasons({"score": {"min": 1000}}, {"score": score}) == (
+        [4],
+        [
+            "rule min=1000 failed for score: 5",
+            "rule min=1000 failed for score: -3",
+            "rule min=1000 failed for score: 100",
+        ],
+    )
+    assert _reasons({"score": {"max": -1000}}, {"score": score})[0] == [4]
+    u = pa.array([0, 2**64 - 1], pa.uint64())
+    assert _reasons({"u": {"min": -1, "max": 2**63}}, {"u": u}) == (
+        [1],
+        ["rule max=9223372036854775808 failed for u: 18446744073709551615"],
+    )
+
+
+def test_a_fraction_bounds_an_integer_column_by_value() -> None:
+    ids = pa.array([1, 2, 3, -3, -2])
+    assert _reasons({"id": {"min": 2.5}}, {"id": ids}) == (
+        [3],
+        [
+            "rule min=2.5 failed for id: 1",
+            "rule min=2.5 failed for id: 2",
+            "rule min=2.5 failed for id: -3",
+            "rule min=2.5 failed for id: -2",
+        ],
+    )
+    assert _reasons({"id": {"min": -2.5, "max": 2.5}}, {"id": ids}) == (
+        [1, 2, 5],
+        ["rule min=-2.5 failed for id: -3", "rule max=2.5 failed for id: 3"],
+    )
+    assert _reasons({"id": {"min": float("-inf"), "max": float("inf")}}, {"id": ids})[1] == []
+
+
+def test_a_decimal_bound_with_more_digits_than_the_column_compares_by_value() -> None:
+    from decimal import Decimal
+
+    amounts = pa.array([Decimal("0.50"), Decimal("0.51"), Decimal("999.99")], pa.decimal128(5, 2))
+    assert _reasons({"a": {"min": 0.505, "max": 1e6}}, {"a": amounts}) == (
+        [2, 3],
+        ["rule min=0.505 failed for a: 0.50"],
+    )
+    assert _reasons({"a": {"max": 0.505, "min": -1e6}}, {"a": amounts})[0] == [1]
+    assert _reasons({"a": {"min": 1000}}, {"a": amounts})[0] == []
+
+
+def test_allowed_numbers_compare_by_value() -> None:
+    """allowed = [0.0, 1.5] rejected -0.0 (the two hash apart), and a number an integer
+    column cannot hold made the rule a configuration error."""
+    delta = pa.array([0.0, -0.0, 1.5, float("nan"), None])
+    assert _reasons({"d": {"allowed": [0.0, 1.5]}}, {"d": delta}) == (
+        [1, 2, 3, 5],
+        ["rule allowed=[0.0, 1.5] failed for d: nan"],
+    )
+    assert _reasons({"d": {"allowed": [-0.0, float("nan")]}}, {"d": delta})[0] == [1, 2, 4, 5]
+    score = pa.array([5, -3, 100], pa.int8())
+    assert _reasons({"s": {"allowed": [5, 100.0, 2.5, 1000]}}, {"s": score}) == (
+        [1, 3],
+        ["rule allowed=[5, 100.0, 2.5, 1000] failed for s: -3"],
+    )
+    assert _reasons({"s": {"allowed": [1000]}}, {"s": score})[0] == []
+
+
+def test_unique_takes_minus_zero_for_zero() -> None:
+    stage = Validate(rules={"x": {"unique": True}})
+    out = stage(chunk_of({"x": [0.0, -0.0, float("nan"), float("nan")]}))
+    stage.close()
+    assert [(r.row, r.reason) for r in out.rejects] == [
+        (2, "rule unique=true failed for x: -0.0"),
+        (4, "rule unique=true failed for x: nan"),
+    ]
+
+
+def test_a_run_on_an_int8_column_takes_wide_bounds(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The bug hunt's file: pandas writes int8; the rule stopped the run with exit 2."""
+    import pandas as pd
+
+    from loader.cli import main
+
+    pd.DataFrame(
+        {"id": [1, 2, 3], "score": pd.Series([5, -3, 100], dtype="int8"), "delta": [0.0, -0.0, 1.5]}
+    ).to_parquet(tmp_path / "v8.parquet")
+    job = tmp_path / "v.toml"
+    job.write_text(
+        f'[source]\npath = "{tmp_path / "v8.parquet"}"\n[sink]\ntype = "sqlite"\npath = "{tmp_path / "v.db"}"\n'
+        'table = "t"\n[[transform]]\ntype = "validate"\n'
+        "rules = { score = { min = -1000, max = 1000 }, id = { min = 1.5 }, delta = { allowed = [0.0, 1.5] } }\n"
+    )
+    assert main(["run", str(job), "-q"]) == 0
+    with sqlite3.connect(tmp_path / "v.db") as conn:
+        assert conn.execute("SELECT id, score FROM t ORDER BY id").fetchall() == [(2, -3), (3, 100)]
