@@ -16,6 +16,7 @@ import codecs
 import functools
 import math
 import re
+import sys
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -167,6 +168,49 @@ def _whole_decimal_text(arr: pa.Array) -> pa.Array:
     if precision <= 76:
         return kernels.cast(kernels.cast(arr, decimal_type(precision, 0)), pa.string())
     return pa.array([None if v is None else value_str(v) for v in arr.to_pylist()], pa.string())
+
+
+# Every integer up to 2**53 is a float64, as is every power of ten up to 10**22: a quotient
+# (or product) of two such floats is the float nearest the exact value (IEEE rounds it once).
+_EXACT_DIGITS = 15  # an unscaled value of 15 digits is below 2**53
+_EXACT_POWER = 22
+
+
+def decimal_to_float(arr: pa.Array, target: pa.DataType | None = None) -> pa.Array:
+    """Decimals as the float of ``target`` (float64 by default) nearest each value, as SQL's
+    CAST gives and ``float(Decimal(text))`` does. Arrow's own cast is not correctly rounded
+    (0.35 comes out 0.35000000000000003), so every decimal the loader makes a float goes
+    through here: the unscaled integer divided by a power of ten where both are exact floats,
+    else the decimal's text read as a float (fast_float reads text correctly rounded)."""
+    target = pa.float64() if target is None else target
+    t = arr.type
+    if pa.types.is_float64(target) and _exact_as_quotient(t) and len(arr) and arr.buffers()[1] is not None:
+        whole = kernels.cast(_unscaled(arr), pa.float64())
+        power = float(10 ** abs(t.scale))
+        return kernels.divide(whole, power) if t.scale >= 0 else kernels.multiply(whole, power)
+    text = kernels.cast(arr, pa.string())  # exact digits (scientific notation for some scales)
+    try:
+        return kernels.cast(text, target)
+    except pa.ArrowNotImplementedError:  # no text cast to this float (float16): by way of float64
+        return kernels.cast(kernels.cast(text, pa.float64()), target, safe=False)
+
+
+def _exact_as_quotient(t: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_decimal128(t)
+        and t.precision <= _EXACT_DIGITS
+        and abs(t.scale) <= _EXACT_POWER
+        and sys.byteorder == "little"
+    )
+
+
+def _unscaled(arr: pa.Array) -> pa.Array:
+    """A decimal128's unscaled integers as int64, without a copy of the values: each value is
+    16 bytes, little-endian, whose low 8 hold the whole integer when it has 18 digits or fewer."""
+    validity, data = arr.buffers()[:2]
+    halves = pa.Array.from_buffers(pa.int64(), 2 * (arr.offset + len(arr)), [None, data])
+    pairs = pa.Array.from_buffers(pa.list_(pa.int64(), 2), len(arr), [validity], offset=arr.offset, children=[halves])
+    return kernels.list_element(pairs, 0)
 
 
 def leading_zero(arr: pa.Array, *, decimal: bool) -> pa.Array:
@@ -626,13 +670,15 @@ def _cast(col: _Column, target: pa.DataType, na: tuple[str, ...], explicit: bool
     if kind is not None:  # every value would change what it is: none is cast
         col.reject(kernels.is_valid(col.arr), kind)
         return col.done(pa.nulls(len(col.arr), target))
+    if pa.types.is_floating(col.arr.type) and pa.types.is_decimal(target):
+        return _float_to_decimal(col, target)
     if pa.types.is_integer(col.arr.type) and pa.types.is_decimal(target):
         # Arrow refuses an integer type no decimal of this precision holds whole (int64 into
         # decimal(10, 2)): by way of the widest decimal, each value is checked instead
         wide = pa.decimal256(76, target.scale) if target.precision > 38 else pa.decimal128(38, target.scale)
         col.arr = kernels.cast(col.arr, wide)
     try:
-        return _unchanged(col, kernels.cast(col.arr, target), target)
+        return _unchanged(col, _cast_values(col.arr, target), target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         if isinstance(exc, pa.ArrowNotImplementedError) and len(col.arr) and kernels.count(col.arr).as_py():
             # No conversion exists at all: a config problem, not a row problem.
@@ -642,7 +688,35 @@ def _cast(col: _Column, target: pa.DataType, na: tuple[str, ...], explicit: bool
         if cast is not None:
             return cast
     col.reject(cast_failures(col.arr, target, known_to_fail=True), _cast_reason(col.arr.type, target))
-    return _unchanged(col, kernels.cast(col.arr, target), target)
+    return _unchanged(col, _cast_values(col.arr, target), target)
+
+
+def _cast_values(arr: pa.Array, target: pa.DataType) -> pa.Array:
+    """Arrow's cast, but a decimal becomes the float nearest it (``decimal_to_float``)."""
+    if pa.types.is_decimal(arr.type) and pa.types.is_floating(target):
+        return decimal_to_float(arr, target)
+    return kernels.cast(arr, target)
+
+
+def _float_to_decimal(col: _Column, target: pa.DataType) -> Converted:
+    """Floats as the decimals their shortest text says (0.35 is 0.350 in a ``decimal(10, 3)``,
+    not the binary value's 0.34999999999999997...), as SQL reads a number: one that would need
+    rounding to the scale, or that the precision does not hold, is rejected."""
+    col.arr = kernels.cast(col.arr, pa.string())  # the shortest text that reads back as the float
+    col.reject(cast_failures(col.arr, target), _float_decimal_reason(target))
+    return col.done(kernels.cast(col.arr, target))
+
+
+def _float_decimal_reason(target: pa.DataType) -> ReasonOf:
+    name = type_name(target)
+
+    def reason(text: str) -> str:
+        value = Decimal(text)  # nan and inf too
+        if value.is_finite() and int(value.as_tuple().exponent) < -target.scale:
+            return f"{text} would be rounded by {name}"
+        return f"{text!r} is not a valid {name}"
+
+    return reason
 
 
 def _zoned(t: pa.DataType) -> bool:
@@ -694,19 +768,17 @@ def _unchanged(col: _Column, out: pa.Array, target: pa.DataType) -> Converted:
     if changed is None or not kernels.any(changed).as_py():
         return col.done(out)
     col.reject(changed, _change_reason(target))
-    return col.done(kernels.cast(col.arr, target))
+    return col.done(_cast_values(col.arr, target))
 
 
 def _changed_by_cast(src: pa.Array, out: pa.Array) -> pa.Array | None:
-    """Where a cast Arrow's safe mode lets through still changed a value: a float
-    rounded to a decimal's scale, a float or decimal whose shortest text the new float
-    type does not keep (unless it holds the value exactly), a timestamp whose time of
-    day a date drops. None where no such change can happen."""
+    """Where a cast Arrow's safe mode lets through still changed a value: a float or
+    decimal whose shortest text the new float type does not keep (unless it holds the
+    value exactly: a decimal of more digits than a float64 keeps, ``12345678901234567.89``),
+    a timestamp whose time of day a date drops. None where no such change can happen."""
     s, t = src.type, out.type
     if pa.types.is_timestamp(s) and pa.types.is_date(t):
         return kernels.not_equal(kernels.floor_temporal(src, unit="day"), src)  # in the column's zone
-    if pa.types.is_floating(s) and pa.types.is_decimal(t):
-        return kernels.not_equal(kernels.cast(out, s), src)
     narrower = pa.types.is_floating(s) and pa.types.is_floating(t) and s.bit_width > t.bit_width
     if not (pa.types.is_floating(t) and (narrower or pa.types.is_decimal(s))):
         return None

@@ -34,12 +34,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, TypeAlias
 
 import pyarrow as pa
 
 from . import kernels, suggest
-from .convert import convert
+from .convert import convert, decimal_to_float
 from .errors import ConfigError, LoaderError, TransformError
 from .types import decimal_type, decoded, is_text, parse_type, type_name, value_type
 
@@ -653,7 +654,7 @@ class _Compiler:
         if op == "/" and all(_exact_number(t) for t in (left.type, right.type)):
             # '/' is true division, as in Python 3 (and DuckDB: a double): an integer's or a
             # decimal's quotient in a decimal of fixed scale would be cut, not rounded
-            lf, rf = _as_float(left.fn), _as_float(right.fn)
+            lf, rf = _as_float(left), _as_float(right)
         else:
             lf, rf = _numeric_fns([left, right])
         if op in ("/", "%"):
@@ -742,17 +743,27 @@ def _typed_nulls(cs: Sequence[_C], default: pa.DataType | None = None) -> list[_
     return [_C(_cast_fn(c.fn, t), t, c.node) if pa.types.is_null(c.type) else c for c in cs]
 
 
-def _as_float(f: Fn) -> Fn:
-    """Integers or decimals as float64, rounded past 2**53 (not refused): the result is a float anyway."""
+def _as_float(c: _C) -> Fn:
+    """Integers or decimals as float64, the nearest float to each value (an integer past 2**53
+    is rounded, not refused): the result is a float anyway."""
+    f = c.fn
+    if pa.types.is_decimal(c.type):
+        return lambda b: _decimal_float(f(b))
     return lambda b: kernels.cast(f(b), pa.float64(), safe=False)
 
 
+def _decimal_float(v: Value) -> Value:
+    out = decimal_to_float(_as_array(v))
+    return out[0] if isinstance(v, pa.Scalar) else out
+
+
 def _numeric_fns(cs: Sequence[_C]) -> list[Fn]:
-    """The operands' closures; integers mixed with floats are read as float64 first
-    (Arrow's implicit cast refuses an integer beyond 2**53), and a whole-number
-    literal next to a uint64 is a uint64 (else Arrow reads both as int64)."""
+    """The operands' closures; integers and decimals mixed with floats are read as float64
+    first (Arrow's implicit cast refuses an integer beyond 2**53, and rounds some decimals
+    to the wrong float), and a whole-number literal next to a uint64 is a uint64 (else Arrow
+    reads both as int64)."""
     if any(pa.types.is_floating(c.type) for c in cs):
-        return [_as_float(c.fn) if pa.types.is_integer(c.type) else c.fn for c in cs]
+        return [_as_float(c) if _exact_number(c.type) else c.fn for c in cs]
     if all(_exact_number(c.type) for c in cs) and any(_wide_decimal(c.type) for c in cs):
         # Arrow's decimal128 result would need more than 38 digits (decimal(38, 10) + 1): in
         # decimal256 the value is exact, and an overflow is still checked
@@ -791,6 +802,7 @@ _COMPARE = {
     ">=": kernels.greater_equal,
 }
 _MIRROR = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+_MAX_DECIMAL_DIGITS = 76  # a decimal256's
 _EXACT_FLOAT = 2**53  # every integer up to this size is a float64
 _WIDE_INT = pa.decimal128(20, 0)  # holds every int64 and uint64, and 2**64
 
@@ -803,6 +815,10 @@ def _comparison(op: str, left: _C, right: _C) -> Fn:
         return _int_float_comparison(op, left, right)
     if pa.types.is_floating(lt) and pa.types.is_integer(rt):
         return _int_float_comparison(_MIRROR[op], right, left)
+    if pa.types.is_decimal(lt) and pa.types.is_floating(rt):
+        return _decimal_float_comparison(op, left, right)
+    if pa.types.is_floating(lt) and pa.types.is_decimal(rt):
+        return _decimal_float_comparison(_MIRROR[op], right, left)
     kernel, lf, rf = _COMPARE[op], left.fn, right.fn
     if pa.types.is_date(lt) and _zoned(rt):
         lf = _day_start(lf, rt)
@@ -839,6 +855,34 @@ def _mixes_uint64(a: pa.DataType, b: pa.DataType) -> bool:
     return bool(one_uint64 and (pa.types.is_signed_integer(a) or pa.types.is_signed_integer(b)))
 
 
+def _decimal_float_comparison(op: str, d: _C, f: _C) -> Fn:
+    """``d op f`` for a decimal ``d`` and a float ``f``. A number literal is the decimal its
+    shortest text says (``0.35``, not the float nearest it), as SQL reads one, compared
+    exactly; anything else compares as floats, the decimal the float nearest it."""
+    kernel, df = _COMPARE[op], d.fn
+    if isinstance(f.node, Lit):
+        exact = _decimal_literal(f.node.value, d.type)
+        if exact is not None:
+            return lambda b: kernel(df(b), exact)
+    ff, as_float = f.fn, _as_float(d)
+    return lambda b: kernel(as_float(b), ff(b))
+
+
+def _decimal_literal(value: float, t: pa.DataType) -> pa.Scalar | None:
+    """A float literal as a decimal of its shortest text's digits, where it and a decimal of
+    type ``t`` have a common decimal type (76 digits at most); None for NaN and infinities."""
+    exact = Decimal(repr(value)).normalize()
+    if not exact.is_finite():
+        return None
+    digits, exponent = exact.as_tuple()[1:]
+    scale = max(-int(exponent), 0)
+    precision = max(len(digits) + max(int(exponent), 0), scale, 1)
+    common = max(t.precision - t.scale, precision - scale) + max(t.scale, scale)
+    if common > _MAX_DECIMAL_DIGITS:
+        return None
+    return pa.scalar(exact, decimal_type(precision, scale))
+
+
 def _int_float_comparison(op: str, i: _C, f: _C) -> Fn:
     """``i op f`` for an integer ``i`` and a float ``f``, exact beyond 2**53.
 
@@ -853,7 +897,7 @@ def _int_float_comparison(op: str, i: _C, f: _C) -> Fn:
         return lambda b: kernel(as_float, ff(b))
     ff = _cast_fn(f.fn, pa.float64())
     if isinstance(f.node, Lit) and not abs(f.node.value) >= _EXACT_FLOAT:  # no tie to settle (NaN too)
-        fi = _as_float(inf)
+        fi = _as_float(i)
         return lambda b: kernel(fi(b), ff(b))
 
     def run(b: pa.RecordBatch) -> Value:
@@ -1001,12 +1045,20 @@ def _f_round(c: _Compiler, node: Call, args: list[_C]) -> _C:
     t = args[0].type
     if (pa.types.is_integer(t) and digits >= 0) or (pa.types.is_decimal(t) and digits >= t.scale):
         return args[0]
+    if pa.types.is_decimal(t):
+        # Left of all its whole digits (99.99 to -3) a decimal rounds to 0, as it does one place
+        # left of them; Arrow rounds only to places its type has digits for.
+        digits = max(digits, t.scale - t.precision - 1)
 
     def rounded(v: Value) -> Value:
         # Half away from zero, as SQL and spreadsheets round (2.5 -> 3, -2.5 -> -3).
         return kernels.round(v, digits, round_mode="half_towards_infinity")
 
-    kernel = _decimal_rounding(rounded, t, max(digits, 0)) if pa.types.is_decimal(t) else rounded
+    kernel = (
+        _decimal_rounding(rounded, t, max(digits, 0), left_places=max(-digits, 0))
+        if pa.types.is_decimal(t)
+        else rounded
+    )
     return c.guard(lambda b: kernel(f(b)), node, [t])
 
 
@@ -1022,12 +1074,17 @@ def _floor_ceil(kernel: Callable[[Value], Value]) -> Callable[[_Compiler, Call, 
     return build
 
 
-def _decimal_rounding(kernel: Callable[[Value], Value], t: pa.DataType, scale: int) -> Callable[[Value], Value]:
+def _decimal_rounding(
+    kernel: Callable[[Value], Value], t: pa.DataType, scale: int, left_places: int = 0
+) -> Callable[[Value], Value]:
     """``kernel`` (round, floor, ceil) on a decimal(p, s), to ``scale`` digits, with room
     for the carry (99.99 rounds to 100.0): in decimal(max(p, p - s + 1 + scale), scale),
-    DuckDB's result type. Arrow rounds within the input type, which may not hold it."""
+    DuckDB's result type. Arrow rounds within the input type, which may not hold it, and
+    to ``left_places`` places left of the point (a round to -9) only in a type with more
+    whole digits than that."""
     p, s = t.precision, t.scale
-    wide, out = decimal_type(min(p + 1, 76), s), decimal_type(min(max(p, p - s + 1 + scale), 76), scale)
+    wide = decimal_type(min(max(p + 1, s + left_places + 1), 76), s)
+    out = decimal_type(min(max(p, p - s + 1 + scale), 76), scale)
     return lambda v: kernels.cast(kernel(kernels.cast(v, wide)), out)
 
 

@@ -412,3 +412,49 @@ def test_a_plain_load_maps_no_libcrypto(tmp_path: Path, data_dir: Path, target: 
     imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
     assert done.returncode == 0 and imported, done.stderr
     assert not {"hashlib", "_hashlib"} & imported
+
+
+def _decimal_job(tmp_path: Path, csv: str, columns: str, stages: str) -> Path:
+    (tmp_path / "in.csv").write_text(csv, encoding="utf-8")
+    job = tmp_path / "job.toml"
+    job.write_text(
+        f'[source]\npath = "in.csv"\n{columns}\n[sink]\ntype = "sqlite"\npath = "out.db"\ntable = "t"\n{stages}',
+        encoding="utf-8",
+    )
+    return job
+
+
+def test_a_filter_keeps_the_decimal_equal_to_its_number_literal(tmp_path: Path) -> None:
+    """The repro: price <= 0.35 on a decimal(10,2) dropped the row holding 0.35 (Arrow read it as
+    0.35000000000000003); DuckDB and SQLite keep it."""
+    job = _decimal_job(
+        tmp_path,
+        "id,price\n1,0.35\n2,0.34\n3,0.36\n",
+        'columns = { price = "decimal(10,2)" }',
+        '[[transform]]\ntype = "filter"\nwhere = "price <= 0.35"\n',
+    )
+    p = cli("run", str(job), cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "2 rows written" in p.stderr and "1 filtered out" in p.stderr
+    assert sqlite_rows(tmp_path / "out.db", "SELECT id, price FROM t ORDER BY id") == [(1, "0.35"), (2, "0.34")]
+
+
+def test_floats_cast_to_a_decimal_all_load_with_their_digits(tmp_path: Path) -> None:
+    """The repro: 0.35, 1.005 and 0.41 were rejected as "would be rounded by decimal(10, 3)"."""
+    job = _decimal_job(
+        tmp_path,
+        "id,x\n1,0.35\n2,0.1\n3,1.005\n4,0.41\n",
+        "",
+        '[[transform]]\ntype = "derive"\ncolumns = { d = "x" }\n'
+        '[[transform]]\ntype = "cast"\ncolumns = { d = "decimal(10,3)" }\n'
+        '[[transform]]\ntype = "derive"\ncolumns = { back = "cast(d, \'float64\')", r = "round(d, -9)" }\n',
+    )
+    p = cli("run", str(job), cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "4 rows written" in p.stderr and "rejected" not in p.stderr
+    assert sqlite_rows(tmp_path / "out.db", "SELECT id, d, back, r FROM t ORDER BY id") == [
+        (1, "0.350", 0.35, "0"),
+        (2, "0.100", 0.1, "0"),
+        (3, "1.005", 1.005, "0"),
+        (4, "0.410", 0.41, "0"),
+    ]

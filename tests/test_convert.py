@@ -10,9 +10,19 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loader import convert as conv
-from loader.convert import TypeGuess, cast_failures, convert, float_loses, infer_type, leading_zero
+from loader.convert import (
+    TypeGuess,
+    cast_failures,
+    convert,
+    decimal_to_float,
+    float_loses,
+    infer_type,
+    leading_zero,
+)
 from tests.readers.test_csv import read_all
 
 
@@ -463,3 +473,71 @@ def test_a_number_bool_or_date_into_a_text_column_is_the_text_the_targets_store(
     ValueError: Non-fixed width type, from a float check reading the text type's bit width."""
     out = convert(arr, target)
     assert (out.array.type, out.array.to_pylist(), out.bad) == (target, texts, None)
+
+
+# ---- decimals and floats: the nearest float, and a float's shortest text
+
+_CENTS = st.integers(0, 19999)  # decimal(10, 2) from 0.00 to 199.99, unscaled
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(cents=st.lists(st.one_of(_CENTS, st.none()), min_size=1, max_size=200), cut=st.integers(0, 5))
+def test_a_decimal_becomes_the_float_nearest_it(cents: list[int | None], cut: int) -> None:
+    """Arrow's cast gave 0.35 as 0.35000000000000003 and 1.005 as 1.0050000000000001."""
+    texts = [None if c is None else f"{c // 100}.{c % 100:02d}" for c in cents]
+    arr = pa.array([None if t is None else Decimal(t) for t in texts], pa.decimal128(10, 2)).slice(cut // 2)
+    expected = [None if t is None else float(Decimal(t)) for t in texts][cut // 2 :]
+    assert decimal_to_float(arr).to_pylist() == expected
+    assert convert(arr, pa.float64()).array.to_pylist() == expected
+
+
+def test_every_cent_below_200_is_the_float_of_its_text() -> None:
+    texts = [f"{c // 100}.{c % 100:02d}" for c in range(20000)]
+    arr = pa.array([Decimal(t) for t in texts], pa.decimal128(10, 2))
+    assert decimal_to_float(arr).to_pylist() == [float(t) for t in texts]
+    assert decimal_to_float(pa.array([Decimal("0.35"), Decimal("1.005")], pa.decimal128(10, 3))).to_pylist() == [
+        0.35,
+        1.005,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("t", "values"),
+    [
+        (pa.decimal128(38, 18), ["0.35", "1.005", "-123456789.123456789012345678", "12345678901234567.89"]),
+        (pa.decimal256(50, 10), ["0.35", "-1.005", "1234567890123456789012345678901234567890.0123456789"]),
+        (pa.decimal128(5, -2), ["12300", "-100"]),
+        (pa.decimal128(20, 9), ["0.000000100", "0.35", "0.000000001"]),
+        (pa.decimal128(15, 15), ["0.123456789012345", "-0.000000000000001"]),
+    ],
+)
+def test_any_decimal_becomes_the_float_nearest_it(t: pa.DataType, values: list[str]) -> None:
+    arr = pa.array([Decimal(v) for v in values] + [None], t)
+    assert decimal_to_float(arr).to_pylist() == [float(Decimal(v)) for v in values] + [None]
+    float32 = decimal_to_float(arr, pa.float32())
+    assert float32.type == pa.float32()
+    assert float32.to_pylist()[:-1] == [float(pa.scalar(float(Decimal(v)), pa.float32()).as_py()) for v in values]
+
+
+def test_a_decimal_cast_to_float64_is_kept_unless_float64_rounds_its_digits() -> None:
+    arr = pa.array([Decimal(v) for v in ["0.350", "1.005", "0.410", "12345678901234567.890"]], pa.decimal128(21, 3))
+    out = convert(arr, pa.float64(), explicit=True)
+    assert out.array.to_pylist() == [0.35, 1.005, 0.41, None]
+    assert out.reasons == ["12345678901234567.890 would be rounded by float64"]
+
+
+def test_a_float_cast_to_decimal_is_the_decimal_its_shortest_text_says() -> None:
+    """0.35 as decimal(10, 3) was rejected as rounded (checked through Arrow's inexact cast
+    back to float), while 0.1 loaded."""
+    values = [0.35, 0.1, 1.005, 0.41, -0.0, 100.0, None, 0.0005, 1e20, float("nan"), float("inf")]
+    out = convert(pa.array(values, pa.float64()), pa.decimal128(10, 3), explicit=True)
+    assert out.array.to_pylist()[:7] == [Decimal(v) for v in ["0.350", "0.100", "1.005", "0.410", "0", "100"]] + [None]
+    assert out.bad is not None and out.bad.to_pylist() == [False] * 7 + [True] * 4
+    assert out.reasons == [
+        "0.0005 would be rounded by decimal(10, 3)",
+        "'1e+20' is not a valid decimal(10, 3)",
+        "'nan' is not a valid decimal(10, 3)",
+        "'inf' is not a valid decimal(10, 3)",
+    ]
+    float32 = convert(pa.array([0.1, 1.1], pa.float32()), pa.decimal128(10, 3))  # float32's own shortest text
+    assert (float32.array.to_pylist(), float32.bad) == ([Decimal("0.100"), Decimal("1.100")], None)

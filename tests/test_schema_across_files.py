@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
@@ -867,3 +868,24 @@ def test_a_parquet_float_in_a_column_another_file_makes_text_is_its_text(tmp_pat
         b'{"id":4,"x":"1e+20"}',
         b'{"id":5,"x":"0.10000000149011612"}',
     ]
+
+
+def test_a_parquet_decimal_into_a_real_column_is_the_float_nearest_it(tmp_path: Path) -> None:
+    """A table's REAL column rejected decimals 0.35 and 0.41 ("would be rounded by float64"):
+    Arrow's cast made them 0.35000000000000003 and 0.41000000000000003. Now each is the float
+    nearest it, which SQLite also reads from the text 0.35."""
+    import pyarrow.parquet as pq
+
+    values = [Decimal(v) for v in ["0.35", "1.00", "0.41", "1.005", "12345678901234567.890"]]
+    pq.write_table(
+        pa.table({"id": [1, 2, 3, 4, 5], "v": pa.array(values, pa.decimal128(21, 3))}), tmp_path / "d.parquet"
+    )
+    db = tmp_path / "d.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE t (id INTEGER, v REAL)")
+    conn.close()
+    report = load(str(tmp_path / "d.parquet"), str(db), table="t")
+    assert (report.rows_written, report.rows_rejected) == (4, 1)
+    assert typed(db, "v") == [(0.35, "real"), (1.0, "real"), (0.41, "real"), (1.005, "real")]
+    [reject] = reject_lines(rejects_of(db))
+    assert reject["row"] == 5 and reject["reason"].startswith("12345678901234567.890 would be rounded by float64; ")

@@ -312,3 +312,16 @@ def test_a_float_cast_to_string_is_its_text() -> None:
     out = Cast(columns={"f": "string", "h": "string"})(c)
     assert col(out, "f") == ["1.5", "2.0", None]
     assert col(out, "h") == ["0.10000000149011612", "1.0000000200408773e+20", "3.0"]
+
+
+def test_floats_and_decimals_cast_into_each_other_when_they_fit() -> None:
+    """float64 0.35 as decimal(10,3) was rejected ("0.35 would be rounded by decimal(10, 3)")
+    while 0.1 loaded, and decimal 1.005 or 0.35 as float64 "would be rounded by float64"."""
+    out = Cast(columns={"d": "decimal(10,3)"})(chunk_of({"d": [0.35, 0.1, 1.005, 0.41, 0.0005]}))
+    assert col(out, "d") == [Decimal("0.350"), Decimal("0.100"), Decimal("1.005"), Decimal("0.410")]
+    assert [(r.row, r.reason) for r in out.rejects] == [(5, "0.0005 would be rounded by decimal(10, 3)")]
+    decimals = pa.array([Decimal("0.350"), Decimal("1.005"), Decimal("0.410")], pa.decimal128(10, 3))
+    out = Cast(columns={"d": "float64"})(chunk_of({"d": decimals}))
+    assert (col(out, "d"), out.rejects) == ([0.35, 1.005, 0.41], [])
+    as_float = Expression("cast(d, 'float64')").evaluate(pa.record_batch({"d": decimals}))
+    assert as_float.to_pylist() == [0.35, 1.005, 0.41]  # was null for all three

@@ -910,3 +910,74 @@ def test_a_null_typed_column_takes_the_type_of_the_other_operand() -> None:
     assert Expression("coalesce(n, i)").bound(TYPED.schema).type == pa.int64()
     assert Expression("n / 2").bound(TYPED.schema).type == pa.float64()  # true division, as for an integer
     assert Expression("year(n)").bound(TYPED.schema).type == pa.int64()
+
+
+CENTS = pa.record_batch(
+    {
+        "price": pa.array([Decimal(v) for v in ["0.35", "0.34", "0.36", "1.01"]] + [None], pa.decimal128(10, 2)),
+        "f": pa.array([0.35, 0.3, 0.36, 1.0100000000000002, 1.0]),
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a number literal is the decimal it says, compared exactly (as DuckDB and SQLite do)
+        ("price <= 0.35", [True, True, False, False, None]),
+        ("price = 0.35", [True, False, False, False, None]),
+        ("0.35 >= price", [True, True, False, False, None]),
+        ("price != 0.350", [False, True, True, True, None]),
+        ("price < 0.355", [True, True, False, False, None]),
+        ("price > 0.355", [False, False, True, True, None]),
+        ("price = 1.01", [False, False, False, True, None]),
+        ("price < 1e20", [True, True, True, True, None]),
+        ("price > 1e-300", [True, True, True, True, None]),  # no common decimal: as floats
+        ("price < 1e400", [True, True, True, True, None]),  # inf
+        ("price in (0.35)", [True, False, False, False, None]),
+        ("price in (0.355, 1.01)", [False, False, False, True, None]),
+        # a float column: the decimal is the float nearest it
+        ("price = f", [True, False, True, False, None]),
+        ("f >= price", [True, False, True, True, None]),
+    ],
+)
+def test_a_decimal_compares_with_a_float_by_value(text: str, expected: list[object]) -> None:
+    """The repro: Arrow read a decimal(10, 2) 0.35 as 0.35000000000000003, so price <= 0.35
+    dropped the row holding 0.35, and price = 0.35 and price in (0.35) were false."""
+    assert Expression(text).evaluate(CENTS).to_pylist() == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("price * 1.0", [0.35, 0.34, 0.36, 1.01, None]),
+        ("price / 1", [0.35, 0.34, 0.36, 1.01, None]),
+        ("price + 0.0", [0.35, 0.34, 0.36, 1.01, None]),
+        ("coalesce(price, 0.5)", [0.35, 0.34, 0.36, 1.01, 0.5]),
+        ("if(true, price, 0.5)", [0.35, 0.34, 0.36, 1.01, None]),
+        ("cast(price, 'float64')", [0.35, 0.34, 0.36, 1.01, None]),
+    ],
+)
+def test_a_decimal_read_as_a_float_is_the_float_nearest_it(text: str, expected: list[object]) -> None:
+    out = Expression(text).evaluate(CENTS)
+    assert out.type == pa.float64()
+    assert out.to_pylist() == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("round(p, -8)", ["100000000", "-100000000", "0"]),
+        ("round(p, -9)", ["0", "0", "0"]),
+        ("round(p, -10)", ["0", "0", "0"]),
+        ("round(p, -300)", ["0", "0", "0"]),
+    ],
+)
+def test_rounding_a_decimal_past_its_whole_digits_gives_zero(text: str, expected: list[str]) -> None:
+    """round(d, -9) of a decimal(10, 2) stopped the run: "Rounding to -9 digits will not fit
+    in precision of decimal128(11, 2)"; DuckDB gives 0."""
+    values = [Decimal("99999999.99"), Decimal("-99999999.95"), Decimal("1.25")]
+    batch = pa.record_batch({"p": pa.array([*values, None], pa.decimal128(10, 2))})
+    out = Expression(text).evaluate(batch)
+    assert out.type == pa.decimal128(10, 0)
+    assert out.to_pylist() == [Decimal(v) for v in expected] + [None]
