@@ -595,7 +595,13 @@ def text_form(arr: pa.Array) -> pa.Array:
     if is_text(arr.type):
         return arr
     text = _stored_text(arr)
-    return kernels.cast(arr, pa.string()) if text is None else text
+    if text is not None:
+        return text
+    try:
+        return kernels.cast(arr, pa.string())
+    except pa.ArrowInvalid:  # bytes that are not UTF-8: null, as cast(x, 'string') makes them
+        bad = cast_failures(arr, pa.string(), known_to_fail=True)
+        return kernels.cast(kernels.if_else(bad, pa.scalar(None, arr.type), arr), pa.string())
 
 
 def _stored_text(arr: pa.Array) -> pa.Array | None:

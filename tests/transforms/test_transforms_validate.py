@@ -188,6 +188,16 @@ def test_length_and_regex_read_values_as_the_targets_store_them() -> None:
     ]
 
 
+def test_length_and_regex_read_bytes_that_are_not_utf8_as_null() -> None:
+    """Their text is null, as ``cast(x, 'string')`` makes it, so the rules pass them as
+    they pass nulls (Arrow's cast raised "Invalid UTF8 payload": an internal error)."""
+    for t in (pa.binary(), pa.large_binary()):
+        data = {"b": pa.array([b"ok", b"\xff\xfe", None, b"long one"], t)}
+        out = Validate(rules={"b": {"length": [0, 5], "regex": "^[a-z]"}})(chunk_of(data))
+        assert col(out, "b") == [b"ok", b"\xff\xfe", None]
+        assert [r.reason for r in out.rejects] == ["rule length=[0, 5] failed for b: 'long one'"]
+
+
 def test_rules_check_a_dictionary_columns_values() -> None:
     stage = Validate(rules={"species": {"allowed": ["Adelie", "Gentoo"], "length": [1, 6], "regex": "^[A-Z]"}})
     species = pa.array(["Adelie", "Gentoo", "Chinstrap", "adelie", None]).dictionary_encode()
