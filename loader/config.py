@@ -834,6 +834,8 @@ def resolve_sink(src: SourceConfig, sink: SinkConfig) -> SinkConfig:
     sink = sinks.get(str(sink.type)).resolve(sink, src)
     if sink.block_size < 1024:
         raise ConfigError("sink.block_size: expected at least 1024 bytes")
+    if sink.cache_size < 0:
+        raise ConfigError(f"sink.cache_size: expected a size in bytes, 0 or more, got {sink.cache_size}")
     if not MIN_PAGE_SIZE <= sink.page_size <= MAX_PAGE_SIZE or sink.page_size & (sink.page_size - 1):
         raise ConfigError(
             f"sink.page_size: expected a power of two from {MIN_PAGE_SIZE} to {MAX_PAGE_SIZE} bytes, got {sink.page_size}",

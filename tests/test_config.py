@@ -65,6 +65,13 @@ def test_sqlite_page_size_is_a_power_of_two_sqlite_takes(given: int) -> None:
         job_from_dict({"source": {"path": "a.csv"}, "sink": {"path": "o.db", "page_size": given}}, env={})
 
 
+def test_sqlite_cache_size_is_not_negative() -> None:
+    with pytest.raises(ConfigError, match=r"^sink\.cache_size: expected a size in bytes, 0 or more, got -1$"):
+        job_from_dict({"source": {"path": "a.csv"}, "sink": {"path": "o.db", "cache_size": -1}}, env={})
+    job = job_from_dict({"source": {"path": "a.csv"}, "sink": {"path": "o.db", "cache_size": "2MiB"}}, env={})
+    assert job.sink.cache_size == 2 << 20
+
+
 def test_sqlite_page_size_takes_a_size() -> None:
     job = job_from_dict({"source": {"path": "a.csv"}, "sink": {"path": "o.db", "page_size": "4KiB"}}, env={})
     assert job.sink.page_size == 4096
