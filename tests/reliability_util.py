@@ -59,11 +59,13 @@ def toml_value(v: Any) -> str:
     return json.dumps(v)  # strings, numbers and lists are valid TOML as JSON
 
 
-def write_job(path: Path, **sections: dict[str, Any]) -> Path:
+def write_job(path: Path, **sections: dict[str, Any] | list[dict[str, Any]]) -> Path:
+    """A job file of ``sections``; a list (``transform=[{...}, ...]``) is an array of tables."""
     lines = []
-    for name, table in sections.items():
-        lines.append(f"[{name}]")
-        lines += [f"{k} = {toml_value(v)}" for k, v in table.items()]
+    for name, tables in sections.items():
+        for table in tables if isinstance(tables, list) else [tables]:
+            lines.append(f"[[{name}]]" if isinstance(tables, list) else f"[{name}]")
+            lines += [f"{k} = {toml_value(v)}" for k, v in table.items()]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 

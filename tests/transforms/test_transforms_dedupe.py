@@ -14,6 +14,7 @@ from transforms_testutil import chunk_of, col
 from loader.cli import main
 from loader.errors import ConfigError
 from loader.transforms import Dedupe
+from tests.reliability_util import write_job
 
 
 def test_drops_repeats_within_and_across_chunks() -> None:
@@ -140,10 +141,11 @@ def test_many_keys_stay_out_of_python_memory() -> None:
 def test_a_run_drops_the_row_whose_key_is_minus_zero(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The CSV's -0.0 made a second key, and SQLite stored both rows as 0.0."""
     (tmp_path / "z.csv").write_text("id,x\n1,0.0\n2,-0.0\n3,2.0\n")
-    job = tmp_path / "z.toml"
-    job.write_text(
-        f'[source]\npath = "{tmp_path / "z.csv"}"\n[sink]\ntype = "sqlite"\npath = "{tmp_path / "z.db"}"\n'
-        'table = "t"\n[[transform]]\ntype = "dedupe"\ncolumns = ["x"]\n'
+    job = write_job(
+        tmp_path / "z.toml",
+        source={"path": str(tmp_path / "z.csv")},
+        sink={"type": "sqlite", "path": str(tmp_path / "z.db"), "table": "t"},
+        transform=[{"type": "dedupe", "columns": ["x"]}],
     )
     assert main(["run", str(job), "-q"]) == 0
     with sqlite3.connect(tmp_path / "z.db") as conn:

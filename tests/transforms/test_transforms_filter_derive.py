@@ -10,6 +10,7 @@ from transforms_testutil import chunk_of, col
 
 from loader.errors import ConfigError, LoaderError
 from loader.transforms import Derive, Filter
+from tests.reliability_util import write_job
 
 PEOPLE = {
     "name": ["Åse", "Bo", "Cé", "Dan", None],
@@ -146,10 +147,11 @@ def test_a_run_refuses_coalesce_of_a_zoned_and_a_naive_timestamp(tmp_path, capsy
     from loader.cli import main
 
     (tmp_path / "co.csv").write_text("id,local,utc\n1,,2024-01-01T12:00:00+02:00\n2,2024-01-01T09:00:00,\n")
-    job = tmp_path / "co.toml"
-    job.write_text(
-        f'[source]\npath = "{tmp_path / "co.csv"}"\n[sink]\ntype = "sqlite"\npath = "{tmp_path / "co.db"}"\n'
-        'table = "t"\n[[transform]]\ntype = "derive"\ncolumns = { seen = "coalesce(local, utc)" }\n'
+    job = write_job(
+        tmp_path / "co.toml",
+        source={"path": str(tmp_path / "co.csv")},
+        sink={"type": "sqlite", "path": str(tmp_path / "co.db"), "table": "t"},
+        transform=[{"type": "derive", "columns": {"seen": "coalesce(local, utc)"}}],
     )
     assert main(["run", str(job), "-q"]) == 2
     err = capsys.readouterr().err
