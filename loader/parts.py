@@ -43,7 +43,15 @@ class Part:
 
     @property
     def id(self) -> str:
-        text = json.dumps([storage.key(self.path), self.fingerprint, self.unit, self.start, self.end])
+        return self._id(storage.key(self.path))
+
+    def id_spelled(self, uri: str) -> str:
+        """The id a run before URI schemes were lower-cased gave this part of ``uri`` as its
+        job spelled it (``S3://b/k``): it hashed the URI as written."""
+        return self._id("file:" + uri)
+
+    def _id(self, key: str) -> str:
+        text = json.dumps([key, self.fingerprint, self.unit, self.start, self.end])
         return str(sha256(text.encode()).hexdigest()[:16])
 
     def describe(self) -> str:

@@ -515,3 +515,64 @@ def test_a_half_loaded_object_deleted_before_the_rerun_is_reported(tmp_path: Pat
     assert p.stderr.splitlines()[-1].endswith(
         f"; WARNING 1 half-loaded file gone since an earlier run ({s3.uri('in/a.csv')}; 5,000 committed rows kept)"
     )
+
+
+@pytest.mark.parametrize("spelling", ["S3", "s3"])
+def test_parts_committed_under_an_upper_case_scheme_resume_once(
+    tmp_path: Path, s3: Bucket, s3_server: S3Server, spelling: str
+) -> None:
+    """A job on ``S3://b/k`` that an engine half loaded before schemes were lower-cased: its
+    parts' ids were hashed from ``file:S3://b/k``. The rerun finishes it, under either
+    spelling, loading each row once."""
+    import sqlite3
+
+    from loader.parts import plan_file
+
+    rows = "".join(f"{i},{'oops' if i == 6000 else i}\n" for i in range(20_000))
+    uri = s3.put("big/big.csv", ("id,n\n" + rows).encode())
+    upper = "S3" + uri[2:]
+    db = tmp_path / "t.db"
+    flags = ["--table", "t", "--columns", "n=int64", "-q", "--engine", "processes", "--workers", "2"]
+    flags += ["--part-size", "40000"]
+    stop = cli("load", upper, str(db), *flags, "--max-rejects", "0", extra_env=s3_server.env)
+    assert stop.returncode == 3, stop.stderr  # the parts up to the reject's are committed
+    planned = {(p.unit, p.start, p.end): p for p in plan_file(uri, "csv", part_bytes=40_000).parts}
+    with sqlite3.connect(db) as conn:  # each part's entry as the loader before wrote it for S3://
+        entries = conn.execute("SELECT key, value FROM _loader_state WHERE key LIKE 'part:%'").fetchall()
+        for key, value in entries:
+            entry = json.loads(value)
+            part = planned[tuple(entry["range"])]
+            assert key == "part:" + part.id
+            spelled = json.dumps(["file:" + upper, part.fingerprint, part.unit, part.start, part.end])
+            old = "part:" + sha256(spelled.encode()).hexdigest()[:16]
+            conn.execute(
+                "UPDATE _loader_state SET key = ?, value = ? WHERE key = ?",
+                (old, json.dumps(dict(entry, path=upper)), key),
+            )
+    assert 0 < len(entries) < len(planned)
+    spill = tmp_path / "t.db.parts"  # a result that run finished and did not commit, and a temporary manifest
+    spill.mkdir(exist_ok=True)
+    last = planned[max(planned)]
+    unfinished = sha256(json.dumps(["file:" + upper, last.fingerprint, "bytes", last.start, last.end]).encode())
+    (spill / f"{unfinished.hexdigest()[:16]}-0123abcd.json").write_text("{}")
+    (spill / f".{unfinished.hexdigest()[:16]}-0123abcd.json.x1.tmp").write_text("{")
+    report = tmp_path / "report.json"
+    again = cli("load", spelling + uri[2:], str(db), *flags, "--report", str(report), extra_env=s3_server.env)
+    assert again.returncode == 0, again.stderr
+    done = json.loads(report.read_text())
+    assert done["resumed"] is True
+    assert [(f["path"], f["status"]) for f in done["files"]] == [(uri, "resumed")]
+    assert done["rows_read"] == 20_000 - sum(json.loads(v)["rows_read"] for _, v in entries)
+    clean = tmp_path / "clean.db"
+    assert (
+        cli("load", uri, str(clean), "--table", "t", "--columns", "n=int64", "-q", extra_env=s3_server.env).returncode
+        == 0
+    )
+    sql = "SELECT id, n FROM t ORDER BY id"
+    assert sqlite_rows(db, sql) == sqlite_rows(clean, sql)
+    assert sqlite_rows(db, "SELECT count(*), count(DISTINCT id) FROM t") == [(19_999, 19_999)]
+    assert not spill.exists()  # nothing of either run's left
+    rejects = (tmp_path / "t.db.table-t.rejects.jsonl").read_text().splitlines()
+    assert [json.loads(r)["row"] for r in rejects] == [6001]  # once: its part was committed before
+    assert cli("load", upper, str(db), *flags, extra_env=s3_server.env).returncode == 0  # done: nothing to load
+    assert sqlite_rows(db, "SELECT count(*) FROM t") == [(19_999,)]

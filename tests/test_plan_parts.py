@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
+import json
 import random
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from loader.parts import plan_file
+from loader.parts import Part, plan_file
 
 
 def _csv_with_quoted_newlines(path, rows=3000):
@@ -150,3 +152,16 @@ def test_counting_newlines_and_quotes_in_slices_counts_every_byte_once():
             want = data.count(byte, start, len(data) if stop is None else stop)
             assert cut.byte_count(data, byte, start, stop) == want
             assert cut.byte_count(bytearray(data), byte, start, stop) == want
+
+
+def test_a_parts_id_hashes_its_uri_with_the_scheme_in_lower_case_and_knows_the_old_spellings():
+    """``S3://b/k`` and ``s3://b/k`` name one part; a run before schemes were lower-cased
+    hashed the URI as its job spelled it, and ``id_spelled`` is that id."""
+    part = Part("s3://b/k.csv", "bytes", 0, 100, fingerprint="100:abc")
+
+    def digest(*fields):
+        return hashlib.sha256(json.dumps(list(fields)).encode()).hexdigest()[:16]
+
+    assert part.id == Part("S3://b/k.csv", "bytes", 0, 100, fingerprint="100:abc").id
+    assert part.id == digest("file:s3://b/k.csv", "100:abc", "bytes", 0, 100)
+    assert part.id_spelled("S3://b/k.csv") == digest("file:S3://b/k.csv", "100:abc", "bytes", 0, 100)

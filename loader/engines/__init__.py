@@ -393,6 +393,7 @@ class Coordinator:
             )
             for p in parts
         ]
+        _recognise_old_ids(tasks, committed, directory)
         self._check_plan(tasks, committed)
         for task in tasks:
             self._count_parts(task.part, committed)
@@ -709,6 +710,32 @@ def _remove_results(prefix: str) -> None:
             os.remove(path)
     with contextlib.suppress(OSError):
         os.remove(manifest_path(prefix))
+
+
+def _respelled(committed: dict[str, dict[str, Any]]) -> dict[str, set[str]]:
+    """By file key, the spellings of its URI other than the normal one (``S3://b/k``) that
+    committed parts record: a run before schemes were lower-cased hashed its ids from them."""
+    out: dict[str, set[str]] = {}
+    for entry in committed.values():
+        path = str(entry.get("path", ""))
+        if storage.is_remote(path) and storage.normal(path) != path:
+            out.setdefault(storage.key(path), set()).add(path)
+    return out
+
+
+def _recognise_old_ids(tasks: list[PartTask], committed: dict[str, dict[str, Any]], directory: str) -> None:
+    """A part committed under the id a run before schemes were lower-cased gave it counts as
+    committed under this run's id (it is the same part: loaded once). Results such a run
+    left unfinished in ``directory`` are of ids no run plans again: removed."""
+    spellings = _respelled(committed)
+    for task in tasks:
+        for uri in sorted(spellings.get(storage.key(task.part.path), ())):
+            old = task.part.id_spelled(uri)
+            if old in committed and task.part.id not in committed:
+                committed[task.part.id] = committed.pop(old)
+            for pattern in (f"{old}-*", f".{old}-*.tmp"):  # its results, a killed worker's temporary manifest
+                for path in glob.glob(os.path.join(glob.escape(directory), pattern)):
+                    _remove(path)
 
 
 def load_parts(
