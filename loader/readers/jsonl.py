@@ -15,11 +15,14 @@ rules, else they are JSON text, numbers as written. A block is parsed by
 value that does not fit, a new key) or that holds a number float64 would round
 (inside objects and arrays too) is read line by line, so exactly the lines
 that do not fit are rejected, each with its line number and reason, and the
-rest of the block loads.
+rest of the block loads. Keys that differ only in case are one column: a block
+holding another spelling of a column's key is parsed with each spelling a column
+in the column's type, and the spellings merged, unless a row holds two of them.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import re
@@ -29,6 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.json as pajson
 
@@ -592,9 +596,12 @@ def _parse_sample(data: bytes) -> tuple[bytes, pa.Table | None]:
 def _sample_block(data: bytes, table: pa.Table | None, guesses: dict[str, _Guess], most: int, twins: set[str]) -> int:
     """Rows of one block (at most ``most``) folded into ``guesses``; how many. Keys that differ
     only in case and were met in one object are added to ``twins``."""
-    if table is None or _twins(table.column_names):  # which rows hold both: read line by line
+    if table is None:
         return _sample_lines(data, guesses, most, twins)
     table = table.slice(0, most)
+    groups = _spelling_groups(table.column_names)
+    if groups and _held_together(table, groups, data) is not False:  # lines tell which keys are twins
+        return _sample_lines(data, guesses, most, twins)
     for name in table.column_names:
         guesses.setdefault(name, _Guess()).add_parsed(table.column(name))
     return int(table.num_rows)
@@ -623,6 +630,68 @@ def _sample_lines(data: bytes, guesses: dict[str, _Guess], most: int, twins: set
     return rows
 
 
+def _spelling_groups(keys: list[str]) -> list[list[str]]:
+    """The keys among ``keys`` that differ only in case, grouped by name, each group in order."""
+    groups: dict[str, list[str]] = {}
+    for k in keys:
+        groups.setdefault(k.lower(), []).append(k)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def _null_pairs(keys: list[str]) -> re.Pattern[bytes]:
+    """``"key": null`` for one of ``keys`` written plainly, or for any key written with an
+    escape (which may be one of them: the caller decodes it). It starts no string's content
+    (see ``_NULL_PAIR``); it also finds keys of nested objects, which only makes more rows
+    suspect."""
+    plain = b"|".join(re.escape(json.dumps(k, ensure_ascii=False)[1:-1].encode()) for k in keys)
+    return re.compile(rb'[{,]\s*"(' + plain + rb'|[^"\\]*\\.(?:[^"\\]|\\.)*)"\s*:\s*null')
+
+
+def _null_rows(data: bytes, pattern: re.Pattern[bytes], keys: set[str], n: int) -> dict[str, np.ndarray] | None:
+    """For each of ``keys``, the rows (of the first ``n`` of the block, blank lines not counted)
+    where some object writes it with the value null: pyarrow reads an absent key as null too.
+    None where an escaped key cannot be told."""
+    found: dict[str, np.ndarray] = {}
+    if b"null" not in data:
+        return found
+    line, at = 0, 0
+    rows: list[int] | None = None  # the line of each row (blank lines are no rows), once needed
+    for m in pattern.finditer(data):
+        line += data.count(b"\n", at, m.start())
+        at = m.start()
+        key = m.group(1).decode("utf-8", "surrogateescape")
+        if "\\" in key:
+            try:
+                key = json.loads(f'"{key}"')
+            except ValueError:
+                return None
+        if key not in keys:
+            continue
+        if rows is None:
+            rows = [i for i, ln in enumerate(data.split(b"\n")) if not _blank(ln)]
+        row = bisect.bisect_left(rows, line)
+        if row < n:
+            found.setdefault(key, np.zeros(n, np.bool_))[row] = True
+    return found
+
+
+def _held_together(table: pa.Table, groups: list[list[str]], data: bytes) -> bool | None:
+    """Whether a row of ``table`` holds two keys of one group (a value each, or ``"key": null``);
+    None where that cannot be told."""
+    keys = [k for g in groups for k in g]
+    nulls = _null_rows(data, _null_pairs(keys), set(keys), table.num_rows)
+    if nulls is None:
+        return None
+    for group in groups:
+        held = np.zeros(table.num_rows, np.int8)
+        for key in group:
+            present = kernels.is_valid(table.column(key)).to_numpy()
+            held += present | nulls[key] if key in nulls else present
+        if (held > 1).any():
+            return True
+    return False
+
+
 def _twins(keys: Any) -> list[str]:
     """The keys among ``keys`` that differ from another of them only in case."""
     if len(keys) < 2:
@@ -644,6 +713,7 @@ class KeyColumns:
     exact: dict[str, str]  # the spellings met together in one object: each its own column
     folded: dict[str, str]  # by name in lower case: the one column of its every spelling
     spelled: frozenset[str]  # the keys spelled as their column
+    others: dict[str, str]  # the sample's other spellings, each with its column
 
     @classmethod
     def of(cls, keys: list[str], twins: set[str]) -> KeyColumns:
@@ -656,7 +726,8 @@ class KeyColumns:
             # either of them: no column
             if k.lower() not in paired:
                 folded.setdefault(k.lower(), k)
-        return cls(exact, folded, frozenset(exact) | frozenset(folded.values()))
+        others = {k: folded[k.lower()] for k in keys if folded.get(k.lower(), k) != k}
+        return cls(exact, folded, frozenset(exact) | frozenset(folded.values()), others)
 
     def column(self, key: str) -> str | None:
         """The column (its key as first spelled) that ``key`` goes to, or None."""
@@ -698,6 +769,36 @@ def _by_column(guesses: dict[str, _Guess], columns: KeyColumns) -> dict[str, _Gu
     return out
 
 
+@dataclass(frozen=True)
+class _Spellings:
+    """The other spellings of columns met in a file so far (``a`` beside the column ``A``), and
+    how pyarrow parses a block holding them: each spelling a column of its own, in the type of
+    the column it goes to, merged into that column once no row holds two of them."""
+
+    of: dict[str, str]  # each other spelling, with its column
+    options: pajson.ParseOptions
+    groups: list[list[str]]  # each column that has other spellings: its key, then theirs
+
+    @classmethod
+    def of_keys(cls, by_key: pa.Schema, others: dict[str, str]) -> _Spellings:
+        """``by_key``: the columns under their keys, in order."""
+        fields = list(by_key) + [by_key.field(c).with_name(k) for k, c in others.items()]
+        options = pajson.ParseOptions(explicit_schema=pa.schema(fields), unexpected_field_behavior="error")
+        groups = [[c, *(k for k, to in others.items() if to == c)] for c in by_key.names if c in others.values()]
+        return cls(others, options, groups)
+
+    def merged(self, table: pa.Table, data: bytes, keys: list[str]) -> pa.Table | None:
+        """The block with each column's spellings merged into it, columns in the order of
+        ``keys``; None where a row holds two spellings of one column (a value, or null, each),
+        which the block read line by line rejects."""
+        if not self.groups:
+            return table
+        if _held_together(table, self.groups, data) is not False:
+            return None
+        merged = {g[0]: kernels.coalesce(*(table.column(k) for k in g)) for g in self.groups}
+        return pa.table([merged[k] if k in merged else table.column(k) for k in keys], names=keys)
+
+
 # The last sample read: (path, identity and sampling settings), its guesses (by column), whether it is
 # the whole file, and the columns of its keys.
 _LAST_SAMPLE: list[tuple[tuple[Any, ...], dict[str, _Guess], bool, KeyColumns]] = []
@@ -735,8 +836,9 @@ class JSONLReader(ReaderBase):
             for n, k, f in zip(self.names, self.keys, self.schema, strict=True)
         )
         self.checks_floats = any(_has_float(f.type) for f in self.schema)  # inside objects and arrays too
-        by_key = pa.schema(f.with_name(k) for k, f in zip(self.keys, self.schema, strict=True))
-        self._parse_options = pajson.ParseOptions(explicit_schema=by_key, unexpected_field_behavior="error")
+        self._by_key = pa.schema(f.with_name(k) for k, f in zip(self.keys, self.schema, strict=True))
+        # replaced whole (workers read it) when a block holds a spelling met for the first time
+        self._spellings = _Spellings.of_keys(self._by_key, self.columns.others)
 
     def _sample(self) -> tuple[dict[str, _Guess], bool, KeyColumns]:
         """What each column holds over the first ``infer_rows`` parsable rows, columns in order of
@@ -823,10 +925,45 @@ class JSONLReader(ReaderBase):
             return _Block(offset, span, newlines, 1, empty, [], [], [(1, 1, dropped, None, text, len(data) < span)])
         if not self.by_line:
             rounding = _rounding(data) if self.checks_floats else None
-            table = _parsed_exactly(data, rounding, self._parse_options)
+            table = self._parsed(data, rounding)
             if table is not None:
                 return self._parsed_block(table, data, offset, span, newlines)
         return self._by_line(data, offset, span, newlines)
+
+    def _parsed(self, data: bytes, rounding: str | None) -> pa.Table | None:
+        """The block as pyarrow parses it, each column's spellings merged into it; None to read
+        it line by line."""
+        spellings = self._spellings
+        table = _parsed_exactly(data, rounding, spellings.options)
+        if table is None:
+            found = self._spellings_in(data, spellings)
+            if found is None:
+                return None
+            spellings = found
+            table = _parsed_exactly(data, rounding, spellings.options)
+            if table is None:
+                return None
+        return spellings.merged(table, data, self.keys)
+
+    def _spellings_in(self, data: bytes, known: _Spellings) -> _Spellings | None:
+        """``known`` and the new spellings of columns a block pyarrow refused holds; None where
+        it holds none (it was refused for something else) or a key that is no column."""
+        options = pajson.ParseOptions(explicit_schema=known.options.explicit_schema, unexpected_field_behavior="infer")
+        try:
+            found = pajson.read_json(
+                pa.BufferReader(data),
+                read_options=pajson.ReadOptions(use_threads=False, block_size=len(data) + 1),
+                parse_options=options,
+            ).column_names
+        except pa.ArrowInvalid:
+            return None
+        unknown = [k for k in found if k not in known.options.explicit_schema.names]
+        new = {k: c for k in unknown if (c := self.columns.column(k)) is not None}
+        if not new or len(new) < len(unknown):
+            return None
+        spellings = _Spellings.of_keys(self._by_key, known.of | new)
+        self._spellings = spellings
+        return spellings
 
     def _parsed_block(self, table: pa.Table, data: bytes, offset: int, span: int, newlines: int) -> _Block:
         """A block pyarrow parsed whole, with each row's line."""

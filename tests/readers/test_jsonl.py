@@ -18,7 +18,7 @@ import pytest
 from loader import load
 from loader.config import SourceConfig
 from loader.readers import open_reader
-from tests.conftest import sqlite_rows
+from tests.conftest import calls_made, sqlite_rows
 from tests.reliability_util import cli, leveldb_items, reject_lines, rejects_of, sqlite_table
 
 LINES = [
@@ -634,3 +634,158 @@ def test_a_spelling_met_apart_from_two_that_are_columns_is_rejected_naming_them(
         "key 'Code' is not a column: it differs only in case from the columns 'code', 'CODE_2', "
         "which an object of the first 100000 rows held together (source.infer_rows)"
     )
+
+
+# Rows whose keys differ only in case from their columns `A`, `s` and `o` (met first), of each
+# kind the line-by-line reading tells apart: a value, a null, an absent key, a null inside an
+# object, a nested key of the column's name, an escaped key...
+SPELLED = [
+    '{"id":%d,"A":1,"s":"x","o":{"a":0,"k":1}}',
+    '{"id":%d,"a":2,"S":"y","O":{"a":0,"k":2}}',
+    '{"id":%d,"a":null,"s":null}',
+    '{"id":%d}',
+    '{"id":%d,"O":{"a":1,"k":null},"S":"z"}',
+    '{"id":%d,"o":{"a":3,"k":3},"a":5,"s":"w"}',
+    '{"id":%d,"\\u0061":7,"O":null}',
+]
+# ... two spellings in one object, one of them null (pyarrow reads an absent key as null too)...
+NULL_BESIDE = [
+    '{"id":%d,"A":null,"a":3}',
+    '{"id":%d,"a":null,"A":null}',
+    '{"id":%d,"s":"q","S":null}',
+    '{"id":%d,"\\u0061":null,"A":4}',
+]
+# ... and rows that do not fit otherwise.
+MISFITS = [
+    '{"id":%d,"a":"str"}',
+    '{"id":%d,"a":1,"A":2}',
+    '{"id":%d,"O":{"a":1,"k":4},"o":null,"a":6}',
+    '{"id":%d,"zz":1}',
+    '{"id":%d,"a":1.5}',
+]
+
+
+def read_all(src: Path, **options: Any) -> tuple[list[str], pa.Table, list[tuple[Any, ...]]]:
+    """The columns a reader gives, its rows with their row and line numbers, and its rejects."""
+    batches, rejects = [], []
+    with open_reader(str(src), source(src, **options)) as r:
+        names = [f"{f.name}: {f.type}" for f in r.schema]
+        for chunk in r:
+            batches.append(chunk.batch.append_column("_row", chunk.rows).append_column("_line", chunk.lines))
+            rejects += [(x.row, x.line, x.column, x.reason, x.raw) for x in chunk.rejects]
+    return names, pa.Table.from_batches(batches), rejects
+
+
+def spelled_file(path: Path, odd: dict[int, str], blank_after: tuple[int, ...]) -> Path:
+    """1,000 rows in the first two spellings of ``SPELLED`` but those of ``odd`` (by row),
+    and blank lines."""
+    lines = [(odd.get(i) or SPELLED[i % 2]) % i + ("\n  " if i in blank_after else "") for i in range(1000)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def read_both_ways(
+    src: Path, monkeypatch: pytest.MonkeyPatch, **options: Any
+) -> tuple[tuple[list[str], pa.Table, list[tuple[Any, ...]]], int, int]:
+    """What the reader gives, the same as what it gives reading and sampling every line on its
+    own; and how many blocks it read and sampled line by line."""
+    from loader.readers import jsonl
+
+    counted = {"_by_line": 0, "_sample_lines": 0}
+
+    def counting(name: str, owner: Any) -> None:
+        real = getattr(owner, name)
+
+        def call(*a: Any) -> Any:
+            counted[name] += 1
+            return real(*a)
+
+        monkeypatch.setattr(owner, name, call)
+
+    counting("_by_line", jsonl.JSONLReader)
+    counting("_sample_lines", jsonl)
+    got = read_all(src, **options)
+    by_line, sampled_by_line = counted["_by_line"], counted["_sample_lines"]
+    monkeypatch.setattr(jsonl, "_parsed_exactly", lambda *a: None)  # no block parsed whole
+    each = src.with_name("each_line.jsonl")  # another path: the sample is not reused
+    each.write_bytes(src.read_bytes())
+    assert read_all(each, **options) == got
+    return got, by_line, sampled_by_line
+
+
+def test_blocks_of_two_spellings_are_read_whole_as_they_are_line_by_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pyarrow parses a block holding `a` beside the column `A` with each spelling a column,
+    then merges them: the same values, rejects (reasons, rows, lines, columns) as reading each
+    line gives. Only the blocks holding a row that does not fit are read line by line: each
+    row of ``NULL_BESIDE`` is in a block of its own (blocks of some 45 rows)."""
+    odd = {60 + i: row for i, row in enumerate(SPELLED)}
+    odd |= {150: '{"ID":%d,"a":9}'}  # a spelling the sample did not meet
+    odd |= {301 + 100 * i: row for i, row in enumerate(NULL_BESIDE)}
+    odd |= {800 + i: row for i, row in enumerate(MISFITS)}
+    src = spelled_file(tmp_path / "a.jsonl", odd, blank_after=(63, 300))  # rows are not lines
+    (names, table, rejects), by_line, _ = read_both_ways(src, monkeypatch, block_size=2048, infer_rows=40)
+    assert len(NULL_BESIDE) + 1 <= by_line <= len(NULL_BESIDE) + 2 < src.stat().st_size // 2048
+    assert names == ["id: int64", "A: int64", "s: string", "o: struct<a: int64, k: int64>"]
+    assert table.num_rows == 1000 - len(NULL_BESIDE) - len(MISFITS)
+    rows = {r["id"]: r for r in table.to_pylist()}
+    assert [rows[i]["A"] for i in (60, 61, 62, 63, 64, 65, 66, 150)] == [1, 2, None, None, None, 5, 7, 9]
+    assert [(rows[i]["s"], rows[i]["o"]) for i in (61, 64, 65)] == [
+        ("y", {"a": 0, "k": 2}),
+        ("z", {"a": 1, "k": None}),
+        ("w", {"a": 3, "k": 3}),
+    ]
+    assert [(rows[i]["_row"], rows[i]["_line"]) for i in (63, 64, 999)] == [(64, 64), (65, 66), (1000, 1002)]
+    both = "differ only in case: one column, {!r} (none of the first 40 rows held both, source.infer_rows)"
+    assert [r[:4] for r in rejects] == [  # row, line, column, reason
+        (302, 304, "A", "keys 'A' and 'a' " + both.format("A")),
+        (402, 404, "A", "keys 'a' and 'A' " + both.format("A")),
+        (502, 504, "s", "keys 's' and 'S' " + both.format("s")),
+        (602, 604, "A", "keys 'a' and 'A' " + both.format("A")),
+        (801, 803, "A", "'str' is a string, not a number"),
+        (802, 804, "A", "keys 'a' and 'A' " + both.format("A")),
+        (803, 805, "o", "keys 'O' and 'o' " + both.format("o")),
+        (804, 806, "zz", "key 'zz' is not a column (columns come from the first 40 rows, source.infer_rows)"),
+        (805, 807, "A", "'1.5' is not a valid int64"),
+    ]
+
+
+@pytest.mark.parametrize("twice", [False, True])
+def test_a_sample_of_two_spellings_is_read_whole_as_it_is_line_by_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, twice: bool
+) -> None:
+    """The sample's blocks too: `a` beside `A` is one column unless an object holds both,
+    one of them null (then two, `A` and `a_2`), the same as sampling each line tells; only the
+    block holding that object is sampled line by line."""
+    odd = {60 + i: row for i, row in enumerate(SPELLED)}
+    odd |= {500: NULL_BESIDE[0]} if twice else {}
+    src = spelled_file(tmp_path / "a.jsonl", odd, blank_after=(63, 499))
+    (names, table, rejects), _, by_line = read_both_ways(src, monkeypatch, block_size=2048)
+    assert by_line == (1 if twice else 0)
+    assert rejects == []
+    a_2 = ["a_2: int64"] if twice else []
+    assert names == ["id: int64", "A: int64", "s: string", "o: struct<a: int64, k: int64>", *a_2]
+    spelled = [(r["A"], r.get("a_2")) for r in table.to_pylist()[60:67]]
+    if twice:  # each key into the column of its spelling
+        assert spelled == [(1, None), (None, 2), (None, None), (None, None), (None, None), (None, 5), (None, 7)]
+    else:
+        assert spelled == [(1, None), (2, None), (None, None), (None, None), (None, None), (5, None), (7, None)]
+
+
+def test_a_file_alternating_two_spellings_costs_about_what_one_spelling_costs(tmp_path: Path) -> None:
+    """Its blocks are parsed whole, not a line at a time: function calls (a measure of work
+    the same on any machine) within a small factor of the same file in one spelling, where
+    reading each line made some 120 calls a row."""
+    rows = 20_000
+    made = {}
+    for name, spellings in (("one", "aa"), ("two", "Aa")):
+        src = tmp_path / f"{name}.jsonl"
+        src.write_text("".join(json.dumps({"id": i, spellings[i % 2]: i, "pad": "x" * 20}) + "\n" for i in range(rows)))
+        read_all(src)  # the first read imports what reading uses
+        (names, table, rejects), made[name] = calls_made(
+            lambda src=src: read_all(src.rename(src.with_suffix(".2.jsonl")))
+        )
+        assert (names, rejects) == (["id: int64", f"{spellings[0]}: int64", "pad: string"], [])
+        assert table.column(1).to_pylist() == list(range(rows))
+    assert made["two"] < 1.5 * made["one"], made
