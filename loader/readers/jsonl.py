@@ -598,7 +598,12 @@ def _sample_block(data: bytes, table: pa.Table | None, guesses: dict[str, _Guess
     only in case and were met in one object are added to ``twins``."""
     if table is None:
         return _sample_lines(data, guesses, most, twins)
-    table = table.slice(0, most)
+    sliced = table.slice(0, most)
+    if sliced.num_rows < table.num_rows and any(c.null_count == sliced.num_rows for c in sliced.columns):
+        # the sample ends in this block: a key only its later rows have is no column, and
+        # only the lines tell it from a key the sample holds as null
+        return _sample_lines(data, guesses, most, twins)
+    table = sliced
     groups = _spelling_groups(table.column_names)
     if groups and _held_together(table, groups, data) is not False:  # lines tell which keys are twins
         return _sample_lines(data, guesses, most, twins)

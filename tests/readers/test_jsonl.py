@@ -124,6 +124,24 @@ def test_bad_lines_are_rejected_with_line_numbers_and_the_rest_loads(tmp_path: P
     assert (report.rows_read, report.rows_written, report.rows_rejected) == (11, 4, 7)
 
 
+def test_a_key_first_met_past_the_sample_in_its_last_block_is_no_column(tmp_path: Path) -> None:
+    """The sample ends inside a block pyarrow parses whole: a key only the rows past it hold
+    was made a column (text, the number 3 stored as '3'); it is rejected as the docs say, and
+    a key the sample holds as null stays a column."""
+    for rows, expected in (
+        ('{"a":1}\n{"a":2}\n{"zz":3}\n', ["a: int64"]),
+        ('{"a":1,"zz":null}\n{"a":2}\n{"zz":3}\n', ["a: int64", "zz: string"]),  # null so far: text
+    ):
+        src = tmp_path / "z.jsonl"
+        src.write_text(rows)
+        names, table, rejects = read_all(src, infer_rows=2)
+        assert names == expected
+        if len(expected) == 1:
+            assert table.column("a").to_pylist() == [1, 2]
+            reason = "key 'zz' is not a column (columns come from the first 2 rows, source.infer_rows)"
+            assert rejects == [(3, 3, "zz", reason, '{"zz":3}')]
+
+
 def test_a_key_only_null_in_the_whole_file_is_null(tmp_path: Path) -> None:
     p = tmp_path / "n.jsonl"
     p.write_text('{"id":1,"v":null}\n{"id":2}\n{"id":3,"v":null}\n')
