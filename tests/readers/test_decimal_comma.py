@@ -1,4 +1,5 @@
-"""Decimal-comma columns through the CLI (``--decimal-separator ,``): which stay text."""
+"""Decimal-comma columns through the CLI (``--decimal-separator ,``): which stay text, the
+missing-value spellings in them, and the text their reject reasons quote."""
 
 from __future__ import annotations
 
@@ -56,3 +57,51 @@ def test_point_numbers_are_text_for_every_row(
         ("text", s) for s in stored
     ]
     assert rejects(src) == []
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [(), ("--infer-rows", "1"), ("--columns", "v=float64")],
+    ids=["in-sample", "past-sample", "declared"],
+)
+def test_a_missing_value_spelling_with_a_point_loads_as_null(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: tuple[str, ...]
+) -> None:
+    src = tmp_path / "na.csv"
+    src.write_text("id;v\n1;3,5\n2;k.A.\n3;4,25\n")
+    assert load(capsys, src, "--na-values", "k.A.", *flags, "-q") == (0, "")
+    assert sqlite_rows(src.with_suffix(".db"), "SELECT typeof(v), v FROM t ORDER BY id") == [
+        ("real", 3.5),
+        ("null", None),
+        ("real", 4.25),
+    ]
+    assert rejects(src) == []
+
+
+def test_a_point_outside_the_missing_value_spellings_is_still_rejected(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "na.csv"
+    src.write_text("id;v\n1;3,5\n2;k.A.\n3;1.500\n")
+    assert load(capsys, src, "--na-values", "k.A.", "--columns", "v=float64", "-q")[0] == 0
+    assert sqlite_rows(src.with_suffix(".db"), "SELECT id, v FROM t ORDER BY id") == [(1, 3.5), (2, None)]
+    assert rejects(src) == [(3, "v", "'1.500' holds a '.' but source.decimal_separator is ','")]
+
+
+def test_reject_reasons_quote_the_files_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "ic.csv"
+    src.write_text("id;v\n1;3\n2;1,5\n")
+    assert load(capsys, src, "--infer-rows", "1", "-q")[0] == 0
+    assert sqlite_rows(src.with_suffix(".db"), "SELECT id, v FROM t") == [(1, 3)]
+    assert rejects(src) == [(2, "v", "'1,5' is not a valid int64")]
+    src = tmp_path / "fl.csv"
+    src.write_text("id;v\n1;1,5\n2;0,10000000000000000001\n")
+    assert load(capsys, src, "--infer-rows", "1", "-q")[0] == 0
+    assert sqlite_rows(src.with_suffix(".db"), "SELECT id, v FROM t") == [(1, 1.5)]
+    assert rejects(src) == [
+        (
+            2,
+            "v",
+            "'0,10000000000000000001' would be stored as 0.1 by float64 (declare the column as decimal(p, s) or string)",
+        )
+    ]
