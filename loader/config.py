@@ -66,7 +66,8 @@ class SourceConfig:
     """Column names for a CSV without a header: given, the file is read as headerless unless
     ``header = true``, where they replace the header's names."""
     encoding: str = "utf-8"
-    """CSV text encoding; other encodings are transcoded to UTF-8 on the fly."""
+    """CSV text encoding; other encodings are transcoded to UTF-8 on the fly (a row holding
+    bytes the encoding cannot decode is rejected)."""
     null_values: list[str] = field(default_factory=lambda: [""])
     """CSV values read as NULL. By default only the empty field."""
     na_values: list[str] = field(default_factory=lambda: list(NA_VALUES))
