@@ -69,7 +69,7 @@ class SourceConfig:
     """CSV text encoding; other encodings are transcoded to UTF-8 on the fly (a row holding
     bytes the encoding cannot decode is rejected)."""
     null_values: list[str] = field(default_factory=lambda: [""])
-    """CSV values read as NULL. By default only the empty field."""
+    """CSV values read as NULL. By default only the empty field, quoted (``""``) or not."""
     na_values: list[str] = field(default_factory=lambda: list(NA_VALUES))
     """CSV values read as NULL in a column whose other values are all numbers, booleans,
     dates or timestamps (or one declared so); in a text column they stay text. ``[]``: none."""
