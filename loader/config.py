@@ -66,9 +66,10 @@ class SourceConfig:
     """Column names for a CSV without a header: given, the file is read as headerless unless
     ``header = true``, where they replace the header's names."""
     encoding: str = "utf-8"
-    """CSV text encoding; other encodings are transcoded to UTF-8 on the fly."""
+    """CSV text encoding; other encodings are transcoded to UTF-8 on the fly (a row holding
+    bytes the encoding cannot decode is rejected)."""
     null_values: list[str] = field(default_factory=lambda: [""])
-    """CSV values read as NULL. By default only the empty field."""
+    """CSV values read as NULL. By default only the empty field, quoted (``""``) or not."""
     na_values: list[str] = field(default_factory=lambda: list(NA_VALUES))
     """CSV values read as NULL in a column whose other values are all numbers, booleans,
     dates or timestamps (or one declared so); in a text column they stay text. ``[]``: none."""

@@ -416,6 +416,11 @@ class TypeGuess:
             if self.exact[i] and lossless is not None and (lossless is proof or not lossless(values)):
                 self.exact[i] = False
 
+    def as_text(self) -> TypeGuess:
+        """This guess with every typed candidate ruled out: the column is text."""
+        self.matching = [False] * len(self.matching)
+        return self
+
     def merge(self, other: TypeGuess) -> TypeGuess:
         """Fold in the guess from another part of the sample, as if fed here."""
         self.matching = [a and b for a, b in zip(self.matching, other.matching, strict=True)]

@@ -26,15 +26,33 @@ COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
 KEPT_OF_LONG_ROW = 1 << 10
 
 
+def _undecodable(exc: UnicodeError) -> tuple[str, int]:
+    """Bytes the source encoding cannot decode, as text whose UTF-8 is invalid: the UTF-8
+    check rejects just their rows. A byte from 0x80 passes as itself (as surrogateescape
+    passes it); a lower one, which surrogateescape refuses (the ``00`` of a stray UTF-16
+    surrogate ``00 d8``), as its overlong two-byte form (``c0 80``): never valid UTF-8, and
+    never a delimiter, quote or newline that would cut the row."""
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    escaped = []
+    for byte in exc.object[exc.start : exc.end]:
+        units = (byte,) if byte >= 0x80 else (0xC0 | byte >> 6, 0x80 | byte & 0x3F)
+        escaped.append("".join(chr(0xDC00 + u) for u in units))  # surrogateescape's code points
+    return "".join(escaped), exc.end
+
+
+codecs.register_error("loader-undecodable", _undecodable)
+
+
 class Transcoder:
-    """A byte stream re-encoded to UTF-8; undecodable bytes pass through as-is
-    (surrogateescape) so the UTF-8 check rejects just their rows."""
+    """A byte stream re-encoded to UTF-8; undecodable bytes pass through as invalid UTF-8
+    (``_undecodable``) so the UTF-8 check rejects just their rows."""
 
     def __init__(self, raw: Any, encoding: str, path: str) -> None:
         self.raw = raw
         self.encoding = encoding
         self.path = path
-        self.decoder = codecs.getincrementaldecoder(encoding)(errors="surrogateescape")
+        self.decoder = codecs.getincrementaldecoder(encoding)(errors="loader-undecodable")
         self.buffer = b""
         self.done = False
 
@@ -44,7 +62,7 @@ class Transcoder:
             self.done = not data
             try:
                 text = self.decoder.decode(data, final=self.done)
-            except UnicodeError as exc:  # not a bad byte (those pass through) but a bad stream: UTF-16 without a BOM
+            except UnicodeError as exc:  # not bad bytes (those pass through) but a bad stream: UTF-16 without a BOM
                 raise SourceError(
                     f"cannot read as {self.encoding}: {exc}",
                     file=self.path,

@@ -15,11 +15,12 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 
+from loader.cli import main
 from loader.config import SourceConfig
 from loader.errors import ConfigError, SourceError
 from loader.readers import CSVReader, expand_paths, open_reader
 from loader.readers.csv import _fill, row_numbers
-from tests.conftest import write_csv
+from tests.conftest import sqlite_rows, write_csv
 
 
 def cfg(path: Path | str, **kw: Any) -> SourceConfig:
@@ -596,3 +597,26 @@ def test_a_parse_pyarrow_cancelled_for_a_signal_is_done_again_whole(
         signal.signal(signal.SIGTERM, old)
     assert heard == [signal.SIGTERM]
     assert [row["id"] for row in rows_of(chunks)] == list(range(3000))
+
+
+def test_a_quoted_empty_field_is_null_as_an_unquoted_one_unless_null_values_leaves_it_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "e.csv"
+    src.write_text('id,s,n\n1,"",\n2,,5\n3,x,""\n')
+    db = tmp_path / "e.db"
+    assert main(["load", str(src), str(db), "--table", "t", "-q"]) == 0
+    assert sqlite_rows(db, "SELECT id, s, n FROM t") == [
+        (1, None, None),
+        (2, None, 5),
+        (3, "x", None),
+    ]
+    # as docs/types.md says: no NULL spelling, and "" a missing value in typed columns only
+    keep = ["--set", "source.null_values=[]", "--set", 'source.na_values=[""]', "--mode", "replace"]
+    assert main(["load", str(src), str(db), "--table", "t", "-q", *keep]) == 0
+    assert sqlite_rows(db, "SELECT id, s, n FROM t") == [
+        (1, "", None),
+        (2, "", 5),
+        (3, "x", None),
+    ]
+    assert capsys.readouterr().err == ""

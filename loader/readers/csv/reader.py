@@ -119,6 +119,10 @@ class CSVReader(ReaderBase):
             # their text guess ('3,50' is no number to it) must not outvote the comma reading
             # when the load unifies the files' types (loader.schema)
             self.guesses.pop(name, None)
+        for f in self.schema:
+            guess = self.guesses.get(f.name)
+            if guess is not None and pa.types.is_string(f.type) and is_numeric(guess.result()):
+                guess.as_text()  # '1.234' is a thousand here, not a number the file's text guess saw
 
     def _head_blocks(self) -> Generator[Block, None, None]:
         """Blocks from the first data row, for inference, without losing them for the main pass."""

@@ -1,0 +1,53 @@
+"""Transcoded input (``--encoding``): bytes the encoding cannot decode reject their row only."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from loader.cli import main
+from tests.conftest import sqlite_rows
+
+
+def load(capsys: pytest.CaptureFixture[str], src: Path, encoding: str) -> tuple[int, str, list[tuple[int, int, str]]]:
+    db = src.with_suffix(".db")
+    code = main(["load", str(src), str(db), "--table", "t", "--encoding", encoding, "--infer-rows", "100", "-q"])
+    path = Path(f"{db}.table-t.rejects.jsonl")
+    lines = path.read_text().splitlines() if path.exists() else []
+    return code, capsys.readouterr().err, [(r["row"], r["line"], r["reason"]) for r in map(json.loads, lines)]
+
+
+def test_a_stray_utf16_surrogate_rejects_its_row_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = ["id\tname"] + [f"{i}\tname{i}" for i in range(20_000)]
+    head, tail = "\n".join(rows[:15_000]) + "\n", "\n".join(rows[15_000:]) + "\n"
+    src = tmp_path / "late16.csv"  # the stray unit lies past the first 64 KiB the transcoder reads
+    src.write_bytes(head.encode("utf-16-le") + b"\x00\xd8" + tail.encode("utf-16-le"))
+    assert load(capsys, src, "utf-16-le") == (
+        0,
+        "",
+        [(15_000, 15_001, "not valid utf-16-le text: '\\xc0\\x80\\xd814999'")],
+    )
+    db = src.with_suffix(".db")
+    assert sqlite_rows(db, "SELECT count(*), min(id), max(id) FROM t") == [(19_999, 0, 19_999)]
+    assert sqlite_rows(db, "SELECT count(*) FROM t WHERE id = 14999") == [(0,)]
+
+
+def test_an_undecodable_utf32_unit_of_low_bytes_does_not_cut_the_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "bad32.csv"
+    # U+11000A is past Unicode: its bytes 0a 00 11 00 hold a newline, which must not end the row
+    src.write_bytes("id,name\n1,a\n2,b".encode("utf-32-le") + b"\x0a\x00\x11\x00" + "\n3,c\n".encode("utf-32-le"))
+    code, err, rejects = load(capsys, src, "utf-32-le")
+    assert (code, err) == (0, "")
+    assert rejects == [(2, 3, "not valid utf-32-le text: 'b\\xc0\\x8a\\xc0\\x80\\xc0\\x91\\xc0\\x80'")]
+    assert sqlite_rows(src.with_suffix(".db"), "SELECT id, name FROM t ORDER BY id") == [(1, "a"), (3, "c")]
+
+
+def test_cp1252_undecodable_bytes_still_show_as_themselves(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "cp.csv"
+    src.write_bytes(b"id,name\n1,caf\xe9\n2,x\x81y\n")
+    assert load(capsys, src, "cp1252") == (0, "", [(2, 3, "not valid cp1252 text: 'x\\x81y'")])
+    assert sqlite_rows(src.with_suffix(".db"), "SELECT id, name FROM t") == [(1, "café")]
