@@ -1026,6 +1026,17 @@ def _refuse_zone_mix(c: _Compiler, node: Call, args: Sequence[_C]) -> None:
         raise c.src.error(f"{node.name}() cannot be applied to {types}", node.pos, f" ({_zone_mix(naive[0])})")
 
 
+def _one_zone(cs: Sequence[_C]) -> list[_C]:
+    """Timestamps in other time zones as the first one's zone (the same instants, as
+    ``coalesce`` gives them): Arrow's ``if_else`` takes one type only."""
+    zone = next((c.type.tz for c in cs if _zoned(c.type)), None)
+    return [
+        _C(_cast_fn(c.fn, t), t, c.node) if _zoned(c.type) and c.type.tz != zone else c
+        for c in cs
+        for t in [pa.timestamp(c.type.unit, zone) if _zoned(c.type) else c.type]
+    ]
+
+
 def _numeric(c: _Compiler, node: Call, a: _C) -> None:
     t = a.type
     if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_null(t)):
@@ -1156,7 +1167,7 @@ def _replacer(kernel: Callable[..., Value]) -> Callable[[_Compiler, Call, list[_
 def _f_if(c: _Compiler, node: Call, args: list[_C]) -> _C:
     cond = c.boolean(args[0], "if()")
     _refuse_zone_mix(c, node, args[1:])
-    a, b_ = _numeric_fns(_typed_nulls(args[1:]))
+    a, b_ = _numeric_fns(_one_zone(_typed_nulls(args[1:])))
     # A null condition takes the else branch, as SQL's CASE WHEN does.
     return c.guard(
         lambda b: kernels.if_else(kernels.fill_null(cond(b), False), a(b), b_(b)),

@@ -712,6 +712,10 @@ def test_values_of_one_kind_of_time_still_mix() -> None:
     both = Expression("coalesce(oslo, t)").evaluate(MIXED)  # two zones: instants kept
     assert both.type == pa.timestamp("us", "Europe/Oslo")
     assert both.to_pylist()[:2] == MIXED.column("oslo").to_pylist()[:2]
+    # if() took one zone only: "All types must be compatible" (Arrow's words, exit 2)
+    either = Expression("if(oslo > '2024-01-01 12:00', t, oslo)").evaluate(MIXED)
+    assert either.type == pa.timestamp("us", "UTC")
+    assert either.to_pylist() == [MIXED.column("oslo")[0].as_py(), MIXED.column("t")[1].as_py(), None]
 
 
 @pytest.mark.parametrize(
