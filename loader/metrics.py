@@ -50,6 +50,11 @@ GAUGES: list[tuple[str, str, Callable[[RunReport], float]]] = [
         "Files skipped by the last run because they changed since loaded (on_change = skip).",
         lambda r: r.files_changed,
     ),
+    (
+        "loader_last_run_files_gone",
+        "Files half loaded by an earlier run and not among the last run's inputs.",
+        lambda r: r.files_gone,
+    ),
     ("loader_last_run_duration_seconds", "Wall-clock duration of the last run.", lambda r: r.elapsed_s),
     (
         "loader_last_run_peak_memory_bytes",

@@ -648,6 +648,7 @@ class Pipeline:
         ``gone`` with the rows kept from them, and warned of in the summary line."""
         for path, kept in gone(state, plans):
             report.files.append(FileReport(path, status="gone", rows_kept=kept))
+            report.files_gone += 1
             self._emit("file", path=path, status="gone")
 
     def _skip(self, plan: FilePlan, report: RunReport) -> None:

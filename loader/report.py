@@ -96,6 +96,8 @@ class RunReport:
     """Files skipped because an earlier run loaded them."""
     files_changed: int = 0
     """Files changed since they were loaded (skipped with ``run.on_change = "skip"``)."""
+    files_gone: int = 0
+    """Files an earlier run half loaded that are not among the inputs any more (status ``gone``)."""
     resumed: bool = False
     """Whether the run went on from an earlier run's checkpoint."""
     rejects_path: str | None = None

@@ -190,7 +190,7 @@ def test_a_half_loaded_file_gone_before_the_rerun_is_reported_with_the_rows_kept
     (tmp_path / "in" / "b.csv").write_text("id,v\n1,2\n")
     report = load(str(tmp_path / "in" / "*.csv*"), str(db), table="t", source_options=CSV)
     gone = str(tmp_path / "in" / "a.csv.gz")
-    assert (report.status, report.rows_written, report.files_loaded) == ("ok", 1, 1)
+    assert (report.status, report.rows_written, report.files_loaded, report.files_gone) == ("ok", 1, 1, 1)
     assert [(f.path, f.status, f.rows_kept) for f in report.files] == [
         (gone, "gone", kept),
         (str(tmp_path / "in" / "b.csv"), "loaded", None),
@@ -213,7 +213,7 @@ def test_a_file_loaded_whole_and_gone_since_is_no_news(tmp_path: Path) -> None:
     (src / "b.csv").write_text("id\n2\n")
     report = load(str(src / "*.csv"), str(tmp_path / "t.db"), table="t")
     assert [f.status for f in report.files] == ["loaded"]
-    assert "WARNING" not in report.summary()
+    assert "WARNING" not in report.summary() and report.files_gone == 0
 
 
 def test_a_file_half_loaded_in_parts_and_gone_since_is_reported(tmp_path: Path) -> None:
