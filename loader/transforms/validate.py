@@ -123,6 +123,15 @@ def _length_check(lo: int, hi: int) -> Check:
     return check
 
 
+def _shown(values: pa.Array) -> list[str]:
+    """Values as a reason shows them: dates and times in the text the targets store
+    (``2024-01-01T10:00:00.000000Z``, nanoseconds and far years too), others by ``value_text``."""
+    t = value_type(values.type)
+    if pa.types.is_timestamp(t) or pa.types.is_date(t) or pa.types.is_time(t):
+        return [value_text(v) for v in text_form(decoded(values)).to_pylist()]
+    return [value_text(v) for v in column_values(values)]
+
+
 @dataclass(kw_only=True)
 class Validate(StageBase):
     """Check rules per column: ``rules = { age = { min = 0, max = 150 } }``.
@@ -276,10 +285,7 @@ class Validate(StageBase):
         head = _rule_text(rule, self.rules[col][rule])
 
         def build(idx: pa.Array) -> list[str]:
-            return [
-                f"{head} failed for {col}: {value_text(v)}"
-                for v in column_values(kernels.take(batch.column(col), idx))  # nanoseconds, far years too
-            ]
+            return [f"{head} failed for {col}: {v}" for v in _shown(kernels.take(batch.column(col), idx))]
 
         return build
 

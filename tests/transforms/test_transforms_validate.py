@@ -188,6 +188,20 @@ def test_length_and_regex_read_values_as_the_targets_store_them() -> None:
     ]
 
 
+def test_reasons_show_dates_and_times_as_the_targets_store_them() -> None:
+    """A zoned timestamp showed as Python writes it (``2024-01-01 11:00:00+01:00``)."""
+    import datetime as dt
+
+    at = pa.array([dt.datetime(2024, 1, 1, 10), None], pa.timestamp("us", "Europe/Paris"))
+    day = pa.array([dt.date(2024, 1, 2), None]).dictionary_encode()
+    out = Validate(rules={"at": {"regex": "^1999"}, "day": {"regex": "^1999"}})(chunk_of({"at": at, "day": day}))
+    assert [r.reason for r in out.rejects] == [
+        "rule regex='^1999' failed for at: '2024-01-01T10:00:00.000000Z'",
+    ]
+    out = Validate(rules={"day": {"regex": "^1999"}})(chunk_of({"day": day}))
+    assert [r.reason for r in out.rejects] == ["rule regex='^1999' failed for day: '2024-01-02'"]
+
+
 def test_length_and_regex_read_bytes_that_are_not_utf8_as_null() -> None:
     """Their text is null, as ``cast(x, 'string')`` makes it, so the rules pass them as
     they pass nulls (Arrow's cast raised "Invalid UTF8 payload": an internal error)."""
