@@ -190,7 +190,11 @@ def python_type(t: pa.DataType) -> pa.DataType:
 
 def _text(t: pa.DataType) -> pa.DataType:
     """Leaves that ``nested_json`` has Arrow turn into text: dates and times, and
-    decimals (their exact digits, written as JSON numbers)."""
+    decimals (their exact digits, written as JSON numbers); durations become their
+    integer count of the unit, as at top level (Python's timedelta would hold no
+    nanoseconds, and JSON has no timedelta)."""
+    if pa.types.is_duration(t):
+        return pa.int64()
     return pa.string() if _is_date_or_time(t) or pa.types.is_decimal(t) else t
 
 
@@ -204,7 +208,8 @@ def _nulls(arr: pa.Array) -> pa.Array | None:
 
 def text_leaves(arr: pa.Array) -> pa.Array:
     """``arr`` with its date, time and decimal leaves as text (``iso_text``; ``decimal_text``
-    for decimals), the nesting and nulls kept. Only the leaves are new arrays."""
+    for decimals) and its duration leaves as int64 counts of their unit, the nesting and
+    nulls kept. Only the leaves are new arrays."""
     t = arr.type
     if map_leaves(t, _text) == t:
         return arr
@@ -234,6 +239,8 @@ def text_leaves(arr: pa.Array) -> pa.Array:
         return pa.ListArray.from_arrays(offsets, values, type=pa.list_(field), mask=_nulls(arr))
     if pa.types.is_decimal(t):
         return decimal_text(arr)
+    if pa.types.is_duration(t):
+        return kernels.cast(arr, pa.int64())
     return iso_text(arr)
 
 
@@ -279,9 +286,10 @@ def _json_text(value: Any, t: pa.DataType) -> str:
 def nested_json(arr: pa.Array) -> list[str | None]:
     """Each value as JSON text, one by one (maps as objects, bytes as base64): the
     slow path, for nested values and for text holding control characters.
-    Dates, times and decimals are turned into text column-wise (``text_leaves``)
-    before any value reaches Python, so every year Arrow holds keeps its exact value
-    and decimals their exact digits (written as JSON numbers)."""
+    Dates, times and decimals are turned into text, durations into integers, column-wise
+    (``text_leaves``) before any value reaches Python, so every year Arrow holds keeps its
+    exact value, decimals their exact digits (written as JSON numbers) and durations their
+    count of the unit, nanoseconds included."""
     t = arr.type
     text = text_leaves(arr)
     if _has_decimal(t):

@@ -343,3 +343,50 @@ def test_a_key_format_spec_is_checked_against_its_columns_type_before_any_row() 
         with pytest.raises(ConfigError) as caught:
             KeyTemplate(f"k:{{{column}:{spec}}}").check_types(schema)
         assert str(caught.value) == f"sink.key: format spec {spec!r} {message}"
+
+
+_COUNTS = [1500, -86_400_000_001, None, 0]  # 1500 ns is no whole microsecond; a negative one past a day
+
+
+def _nested_durations(unit: str) -> pa.RecordBatch:
+    """Durations of ``unit`` in a list, a struct, a map and a list of structs, with a null
+    inside each and a null parent."""
+    t = pa.duration(unit)
+    rows = [[c] for c in _COUNTS]
+    return pa.record_batch(
+        {
+            "id": list(range(len(_COUNTS))),
+            "list": pa.array([*rows[:3], None], pa.list_(t)),
+            "struct": pa.array([{"d": c} for c in _COUNTS[:3]] + [None], pa.struct([("d", t)])),
+            "map": pa.array([[("k", c)] for c in _COUNTS[:3]] + [None], pa.map_(pa.string(), t)),
+            "deep": pa.array([[{"d": c}] for c in _COUNTS], pa.list_(pa.struct([("d", t)]))),
+        }
+    )
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_nested_durations_are_counts_of_their_unit_as_top_level_ones(unit: str) -> None:
+    """A duration inside a list, struct or map is its integer count of the unit in LevelDB's
+    JSON and SQLite's JSON text, as at top level: not Python's timedelta text, and a nanosecond
+    count that is no whole microsecond does not fail; also for a slice."""
+    import json
+
+    from loader.writers.encode import json_objects, sqlite_array
+
+    batch = _nested_durations(unit)
+    want = [
+        {"id": 0, "list": [1500], "struct": {"d": 1500}, "map": {"k": 1500}, "deep": [{"d": 1500}]},
+        {"id": 1, "list": [-86_400_000_001], "struct": {"d": -86_400_000_001}, "map": {"k": -86_400_000_001},
+         "deep": [{"d": -86_400_000_001}]},
+        {"id": 2, "list": [None], "struct": {"d": None}, "map": {"k": None}, "deep": [{"d": None}]},
+        {"id": 3, "list": None, "struct": None, "map": None, "deep": [{"d": 0}]},
+    ]  # fmt: skip
+    assert [json.loads(o) for o in json_objects(batch).to_pylist()] == want
+    assert json_objects(batch).to_pylist()[1] == (
+        b'{"id":1,"list":[-86400000001],"struct":{"d":-86400000001},"map":{"k":-86400000001},'
+        b'"deep":[{"d":-86400000001}]}'
+    )
+    for name in ("list", "struct", "map", "deep"):
+        stored = sqlite_array(batch.column(name)).to_pylist()
+        assert [None if x is None else json.loads(x) for x in stored] == [w[name] for w in want]
+        assert sqlite_array(batch.column(name).slice(1)).to_pylist() == stored[1:]

@@ -517,6 +517,48 @@ def test_a_float32_from_parquet_is_one_number_top_level_nested_and_in_sqlite(tmp
         conn.close()
 
 
+def test_a_nested_nanosecond_duration_loads_as_its_count_into_both_sinks(tmp_path: Path) -> None:
+    """The repro: ``[1500]`` of duration("ns") made ``loader load`` exit 1 with an internal
+    error (1500 ns is no whole microsecond), and duration("us") was stored as ``"0:00:00.001500"``."""
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    import pyarrow.feather as pf
+
+    root = Path(__file__).parents[2]
+    src = tmp_path / "d.arrow"
+    counts = pa.array([[1500], [-86_400_000_001, None]], pa.list_(pa.int64()))
+    table = {
+        "id": [1, 2],
+        "ns": counts.cast(pa.list_(pa.duration("ns"))),
+        "us": counts.cast(pa.list_(pa.duration("us"))),
+    }
+    pf.write_feather(pa.table(table), src)
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    for target, option in (("o.ldb", ["--key", "{id:d}"]), ("o.db", ["--table", "t"])):
+        cmd = [sys.executable, "-m", "loader", "load", str(src), str(tmp_path / target), *option, "-q"]
+        p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=root, timeout=120)
+        assert (p.returncode, p.stderr) == (0, "")
+    db = plyvel.DB(str(tmp_path / "o.ldb"))
+    try:
+        assert [json.loads(v) for _, v in db] == [
+            {"id": 1, "ns": [1500], "us": [1500]},
+            {"id": 2, "ns": [-86_400_000_001, None], "us": [-86_400_000_001, None]},
+        ]
+    finally:
+        db.close()
+    conn = sqlite3.connect(tmp_path / "o.db")
+    try:
+        assert conn.execute("SELECT ns, us FROM t ORDER BY id").fetchall() == [
+            ("[1500]", "[1500]"),
+            ("[-86400000001,null]", "[-86400000001,null]"),
+        ]
+    finally:
+        conn.close()
+
+
 @pytest.mark.parametrize("sort", ["auto", "never"])
 def test_a_raw_value_of_any_bytes_type_is_stored_as_its_bytes(tmp_path: Path, sort: str) -> None:
     """large_binary (Polars), fixed_size_binary and a UUID (DuckDB's Parquet): the bytes as they are,
