@@ -651,8 +651,14 @@ class KeyTemplate:
 
     @property
     def prefix(self) -> str:
-        """The literal text every key starts with (``a:`` of ``a:{id}``; empty for ``{id}``)."""
-        return self.parts[0][0] if self.parts else ""
+        """The literal text every key starts with (``a:`` of ``a:{id}``; empty for ``{id}``;
+        ``{x}:`` of ``{{x}}:{id}``, whose escaped brace splits the literal into parts)."""
+        text = []
+        for literal, name, _ in self.parts:
+            text.append(literal)
+            if name is not None:
+                break
+        return "".join(text)
 
     def require(self, names: list[str]) -> None:
         """Refuse data without a column the template names."""

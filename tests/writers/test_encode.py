@@ -7,7 +7,7 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-from loader.writers.encode import iso_text
+from loader.writers.encode import KeyTemplate, iso_text
 
 
 @pytest.mark.parametrize("unit", ["s", "ms", "us"])
@@ -343,3 +343,11 @@ def test_a_key_format_spec_is_checked_against_its_columns_type_before_any_row() 
         with pytest.raises(ConfigError) as caught:
             KeyTemplate(f"k:{{{column}:{spec}}}").check_types(schema)
         assert str(caught.value) == f"sink.key: format spec {spec!r} {message}"
+
+
+@pytest.mark.parametrize(
+    ("template", "prefix"),
+    [("a:{id}", "a:"), ("{id}", ""), ("{{x}}:{id}", "{x}:"), ("p{{q}}r{{{id}", "p{q}r{"), ("{{}}{id}{{z}}", "{}")],
+)
+def test_the_prefix_is_all_literal_text_before_the_first_field(template: str, prefix: str) -> None:
+    assert KeyTemplate(template).prefix == prefix
