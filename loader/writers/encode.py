@@ -9,6 +9,8 @@ columns at once; only nested types and format specs take a per-value path.
 from __future__ import annotations
 
 import base64
+import calendar
+import datetime as dt
 import functools
 import json
 import math
@@ -574,6 +576,7 @@ _SPEC = re.compile(r"^(?:.?[<>=^])?[+\- ]?z?#?0?\d*[,_]?(?:\.\d+)?[bcdeEfFgGnosx
 # A date's or a time's strftime spec ({day:%Y%m%d}): directives and plain text, no braces
 _DATE_SPEC = re.compile(r"^[^{}%]*(?:%[A-Za-z%][^{}%]*)+$")
 _PAD_INT = re.compile(r"^0(\d+)d$")
+_DIRECTIVE = re.compile(r"%.")
 # Signed 64-bit integers as fixed-width text that sorts like the numbers do.
 SORTABLE_WIDTH = 20
 
@@ -659,8 +662,14 @@ class KeyTemplate:
 
     @property
     def prefix(self) -> str:
-        """The literal text every key starts with (``a:`` of ``a:{id}``; empty for ``{id}``)."""
-        return self.parts[0][0] if self.parts else ""
+        """The literal text every key starts with (``a:`` of ``a:{id}``; empty for ``{id}``;
+        ``{x}:`` of ``{{x}}:{id}``, whose escaped brace splits the literal into parts)."""
+        text = []
+        for literal, name, _ in self.parts:
+            text.append(literal)
+            if name is not None:
+                break
+        return "".join(text)
 
     def require(self, names: list[str]) -> None:
         """Refuse data without a column the template names."""
@@ -715,7 +724,7 @@ class KeyTemplate:
             and (unsigned or not kernels.any(kernels.fill_null(kernels.less(arr, 0), False)).as_py())
         ):
             return kernels.utf8_lpad(kernels.cast(arr, pa.string()), int(pad.group(1)), "0")
-        fmt: Callable[[Any], str] = ("{:" + spec + "}").format
+        fmt = _formatter(spec, t, name)
         if pa.types.is_timestamp(t):
             arr = _python_instants(arr)
         try:
@@ -726,6 +735,23 @@ class KeyTemplate:
                 raise ConfigError(f"sink.key: format spec {spec!r} does not fit column type {t}: {exc}") from None
         # the type takes the spec but some values do not (a date past 9999 for %Y): those rows
         raise UnfitKeys(name, spec, [_unfit(fmt, v) for v in arr])
+
+
+def _formatter(spec: str, t: pa.DataType, name: str) -> Callable[[Any], str]:
+    """``format`` with ``spec``. Its ``%s`` is written here as the value's seconds since the
+    epoch: strftime's own reads the value as the host's local time, so keys would change with
+    TZ. A zoned timestamp counts in UTC, a naive one and a date as UTC wall time."""
+    if "%s" not in _DIRECTIVE.findall(spec):
+        return ("{:" + spec + "}").format
+    if not (pa.types.is_timestamp(t) or pa.types.is_date(t)):
+        raise ConfigError(f"sink.key: %s in {{{name}:{spec}}} takes a date or a timestamp, not column type {t}")
+
+    def fmt(value: dt.date) -> str:
+        tt = value.utctimetuple() if isinstance(value, dt.datetime) else value.timetuple()
+        secs = str(calendar.timegm(tt))
+        return format(value, _DIRECTIVE.sub(lambda m: secs if m.group() == "%s" else m.group(), spec))
+
+    return fmt
 
 
 def _plain_field(arr: pa.Array) -> pa.Array:

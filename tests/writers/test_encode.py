@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 
 import pyarrow as pa
 import pytest
 
-from loader.writers.encode import iso_text
+from loader.errors import ConfigError
+from loader.writers.encode import KeyTemplate, iso_text
 
 
 @pytest.mark.parametrize("unit", ["s", "ms", "us"])
@@ -390,3 +392,45 @@ def test_nested_durations_are_counts_of_their_unit_as_top_level_ones(unit: str) 
         stored = sqlite_array(batch.column(name)).to_pylist()
         assert [None if x is None else json.loads(x) for x in stored] == [w[name] for w in want]
         assert sqlite_array(batch.column(name).slice(1)).to_pylist() == stored[1:]
+
+
+@pytest.mark.parametrize(
+    ("template", "prefix"),
+    [("a:{id}", "a:"), ("{id}", ""), ("{{x}}:{id}", "{x}:"), ("p{{q}}r{{{id}", "p{q}r{"), ("{{}}{id}{{z}}", "{}")],
+)
+def test_the_prefix_is_all_literal_text_before_the_first_field(template: str, prefix: str) -> None:
+    assert KeyTemplate(template).prefix == prefix
+
+
+@pytest.fixture(params=["America/New_York", "Asia/Kolkata"])
+def local_zone(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The process's local time zone (TZ) set to one far from UTC, restored after."""
+    import time
+
+    monkeypatch.setenv("TZ", request.param)
+    time.tzset()
+    yield request.param
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_epoch_seconds_in_a_key_do_not_depend_on_the_local_time_zone(local_zone: str) -> None:
+    """strftime's %s read the value as local time: keys changed with the host's TZ."""
+    batch = pa.record_batch(
+        {
+            "z": pa.array([dt.datetime(2020, 1, 2, 3, 4, 5)], pa.timestamp("ns", "America/Chicago")),
+            "n": pa.array([dt.datetime(1969, 12, 31, 23, 59, 59, 500000)], pa.timestamp("us")),
+            "d": pa.array([dt.date(2020, 7, 2)], pa.date32()),
+        }
+    )
+    template = KeyTemplate("{z:%s}/{n:%s.%f}/{d:%Y %%s %s}")
+    template.check_types(batch.schema)
+    # 2020-01-02 03:04:05 UTC (stored as UTC, shown in Chicago); naive and dates as UTC wall time
+    assert template.render(batch).to_pylist() == ["1577934245/-1.500000/2020 %s 1593648000"]
+
+
+def test_epoch_seconds_of_a_time_of_day_are_refused() -> None:
+    schema = pa.schema([("t", pa.time64("us"))])
+    with pytest.raises(ConfigError) as e:
+        KeyTemplate("k:{t:%H%s}").check_types(schema)
+    assert str(e.value) == "sink.key: %s in {t:%H%s} takes a date or a timestamp, not column type time64[us]"

@@ -613,3 +613,36 @@ def test_a_value_its_key_spec_cannot_take_rejects_its_row(tmp_path: Path) -> Non
         (2, "day", "key column 'day': format spec '%Y%m%d' does not fit the value: date value out of range"),
         (3, "day", "key column 'day' is null"),
     ]
+
+
+def _load(db: Path, key: str, ids: list[int], mode: str = "append") -> None:
+    """One job's run as the pipeline makes it: named by its key, state read first."""
+    job = f"key:{key}"
+    with LevelDBWriter(sink(db, key=key, mode=mode)) as w:
+        w.read_state(job)
+        w.prepare(pa.schema([("id", pa.int64())]), fresh=mode == "replace")
+        put(w, pa.record_batch({"id": ids}))
+        w.commit(job, {"f": "1"})
+
+
+def test_replace_under_an_escaped_brace_prefix_keeps_other_keys_starting_with_a_brace(tmp_path: Path) -> None:
+    """``{{x}}:{id}`` has the prefix ``{x}:``; it used to be ``{`` (the escape splits the
+    literal), so replace deleted every key starting with a brace."""
+    db = tmp_path / "b.ldb"
+    other = plyvel.DB(str(db), create_if_missing=True)
+    other.put(b"{other}:keep", b"mine")
+    other.close()
+    _load(db, "b:{id:d}", [1, 2])
+    _load(db, "{{x}}:{id:d}", [1, 2])
+    _load(db, "{{x}}:{id:d}", [3], mode="replace")
+    assert [k for k, _ in data_items(db)] == [b"b:1", b"b:2", b"{other}:keep", b"{x}:3"]
+
+
+def test_replace_is_not_refused_for_templates_differing_after_an_escaped_brace(tmp_path: Path) -> None:
+    db = tmp_path / "o.ldb"
+    _load(db, "{{x}}:{id:d}", [1])
+    _load(db, "{{y}}:{id:d}", [1])
+    _load(db, "{{y}}:{id:d}", [2], mode="replace")
+    assert [k for k, _ in data_items(db)] == [b"{x}:1", b"{y}:2"]
+    with pytest.raises(ConfigError, match=r"would delete keys of 'key:\{\{x\}\}:\{id:d\}'"):
+        _load(db, "{{x}}{id:d}", [3], mode="replace")  # prefix {x} is under {x}: too
