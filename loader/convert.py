@@ -618,7 +618,7 @@ def _stored_text(arr: pa.Array) -> pa.Array | None:
     t = arr.type
     if pa.types.is_decimal(t):
         return decimal_text(arr)
-    if _dated(t):
+    if _dated(t) or pa.types.is_interval(t):
         return iso_text(arr)
     if pa.types.is_floating(t):
         return float_text(kernels.cast(arr, pa.float64()))

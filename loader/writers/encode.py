@@ -17,6 +17,7 @@ import math
 import re
 import string
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -61,6 +62,18 @@ def _date_text(days: int) -> str:
     return f"{sign}{abs(year):04d}-{month:02d}-{day:02d}"
 
 
+def interval_text(arr: pa.Array) -> pa.Array:
+    """Month-day-nanosecond intervals (DuckDB's INTERVAL) as ISO-8601 durations, each part
+    exact and signed as stored: ``P1M2DT0.000000003S``. Arrow has no cast to text for them,
+    and the parts do not convert into one another (a month has no fixed number of days)."""
+    return pa.array([None if v is None else _interval(*v) for v in arr.to_pylist()], pa.string())
+
+
+def _interval(months: int, days: int, nanoseconds: int) -> str:
+    seconds = Decimal(nanoseconds).scaleb(-9)
+    return f"P{months}M{days}DT{format(seconds.normalize() if seconds else Decimal(0), 'f')}S"
+
+
 def _far_text(value: int, t: pa.DataType) -> str:
     """One date or timestamp of a year Arrow's cast cannot spell, as the cast would spell it
     (``T`` between date and time; ``Z`` for a UTC timestamp): exact integer arithmetic."""
@@ -95,10 +108,13 @@ def _per_day(t: pa.DataType) -> int:
 
 def iso_text(arr: pa.Array) -> pa.Array:
     """Dates, times and timestamps as ISO-8601 text (UTC timestamps end in ``Z``), of any
-    year Arrow holds. One min/max over the column tells whether every value lies within
-    the years Arrow's cast spells (the usual case: the cast alone); the rare values
-    outside are written one by one (``_far_text``)."""
+    year Arrow holds, and intervals as ISO-8601 durations (``interval_text``). One min/max
+    over the column tells whether every value lies within the years Arrow's cast spells
+    (the usual case: the cast alone); the rare values outside are written one by one
+    (``_far_text``)."""
     t = arr.type
+    if pa.types.is_interval(t):
+        return interval_text(arr)
     if pa.types.is_timestamp(t) and t.tz:
         arr = kernels.cast(arr, pa.timestamp(t.unit, "UTC"))
         t = arr.type

@@ -646,3 +646,40 @@ def test_replace_is_not_refused_for_templates_differing_after_an_escaped_brace(t
     assert [k for k, _ in data_items(db)] == [b"{x}:1", b"{y}:2"]
     with pytest.raises(ConfigError, match=r"would delete keys of 'key:\{\{x\}\}:\{id:d\}'"):
         _load(db, "{{x}}{id:d}", [3], mode="replace")  # prefix {x} is under {x}: too
+
+
+def test_intervals_load_as_iso_durations_into_both_sinks(tmp_path: Path) -> None:
+    """DuckDB's INTERVAL reaches Arrow as month_day_nano_interval, which Arrow casts to no
+    text: any such column (top level or nested) stopped the load with an internal error."""
+    import sqlite3
+
+    import pyarrow.feather as pf
+
+    from loader import load
+
+    mdn = pa.MonthDayNano
+    table = {
+        "id": [1, 2, 3],
+        "i": pa.array([mdn([1, 2, 3]), None, mdn([-1, 0, -1_500_000_000])], pa.month_day_nano_interval()),
+        "li": pa.array([[mdn([0, 1, 86_400 * 10**9])], None, []], pa.list_(pa.month_day_nano_interval())),
+    }
+    src = tmp_path / "i.arrow"
+    pf.write_feather(pa.table(table), src)
+    for target, options in (("o.ldb", {"key": "{id:d}"}), ("o.db", {"table": "t"})):
+        report = load(str(src), str(tmp_path / target), run_options={"quiet": True}, **options)  # type: ignore[arg-type]
+        assert (report.status, report.rows_written) == ("ok", 3)
+    db = plyvel.DB(str(tmp_path / "o.ldb"))
+    try:
+        assert [json.loads(v) for _, v in db] == [
+            {"id": 1, "i": "P1M2DT0.000000003S", "li": ["P0M1DT86400S"]},
+            {"id": 2, "i": None, "li": None},
+            {"id": 3, "i": "P-1M0DT-1.5S", "li": []},
+        ]
+    finally:
+        db.close()
+    with sqlite3.connect(tmp_path / "o.db") as conn:
+        assert conn.execute("SELECT id, i, li FROM t ORDER BY id").fetchall() == [
+            (1, "P1M2DT0.000000003S", '["P0M1DT86400S"]'),
+            (2, None, None),
+            (3, "P-1M0DT-1.5S", "[]"),
+        ]
