@@ -98,7 +98,7 @@ def reject_file(db: Path) -> list[str]:
     return path.read_text(encoding="utf-8").split("\n")[:-1] if path.exists() else []
 
 
-@fuzz(500)
+@fuzz(300)
 @given(data=malformed_csv(), block=st.sampled_from([1024, 4096, 1 << 20]), chunk=st.integers(1, 30))
 def test_reader_accounts_for_every_row(data: bytes, block: int, chunk: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
@@ -147,7 +147,7 @@ def crash_after(n: int):  # type: ignore[no-untyped-def]
     return stage
 
 
-@fuzz(150)
+@fuzz(100)
 @given(
     data=malformed_csv(),
     block=st.sampled_from([1024, 1 << 20]),
