@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from . import kernels
 from .chunk import column_values
-from .types import decimal_type, is_numeric, is_text, type_name, value_str
+from .types import decimal_type, is_numeric, is_text, is_zoned, type_name, value_str
 
 _INT = r"^[+-]?(?:0|[1-9][0-9]*)$"
 _FLOAT = r"^[+-]?(?:(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|(?i:inf|infinity|nan))$"
@@ -730,10 +730,6 @@ def _float_decimal_reason(target: pa.DataType) -> ReasonOf:
     return reason
 
 
-def _zoned(t: pa.DataType) -> bool:
-    return bool(pa.types.is_timestamp(t) and t.tz is not None)
-
-
 def _kind_change(source: pa.DataType, target: pa.DataType, explicit: bool = False) -> ReasonOf | None:
     """Why every value of ``source`` would change what it is as ``target``, where Arrow's
     safe cast lets it through; None where it keeps it. A boolean is no number, nor a number
@@ -748,9 +744,9 @@ def _kind_change(source: pa.DataType, target: pa.DataType, explicit: bool = Fals
             return lambda v: f"'{_value_text(v)}' is a number, not a boolean: {name} takes true and false only"
     if not pa.types.is_timestamp(target) or not (pa.types.is_timestamp(source) or pa.types.is_date(source)):
         return None
-    if _zoned(source) and not _zoned(target):
+    if is_zoned(source) and not is_zoned(target):
         return lambda v: f"'{_value_text(v)}' has a time zone that {name} would drop"
-    if _zoned(target) and not _zoned(source):
+    if is_zoned(target) and not is_zoned(source):
         return lambda v: f"'{_value_text(v)}' has no time zone, and {name} would have to assume one"
     return None
 

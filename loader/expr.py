@@ -42,7 +42,7 @@ import pyarrow as pa
 from . import kernels, suggest
 from .convert import convert, decimal_to_float
 from .errors import ConfigError, LoaderError, TransformError
-from .types import decimal_type, decoded, is_text, parse_type, type_name, value_type
+from .types import decimal_type, decoded, is_text, is_zoned, parse_type, type_name, value_type
 
 __all__ = [
     "FUNCTIONS",
@@ -820,12 +820,12 @@ def _comparison(op: str, left: _C, right: _C) -> Fn:
     if pa.types.is_floating(lt) and pa.types.is_decimal(rt):
         return _decimal_float_comparison(_MIRROR[op], right, left)
     kernel, lf, rf = _COMPARE[op], left.fn, right.fn
-    if pa.types.is_date(lt) and _zoned(rt):
+    if pa.types.is_date(lt) and is_zoned(rt):
         lf = _day_start(lf, rt)
-    elif _zoned(lt) and pa.types.is_date(rt):
+    elif is_zoned(lt) and pa.types.is_date(rt):
         rf = _day_start(rf, lt)
-    elif pa.types.is_timestamp(lt) and pa.types.is_timestamp(rt) and _zoned(lt) != _zoned(rt):
-        return _refused(_zone_mix(rt if _zoned(lt) else lt))  # Arrow refuses it only at a first row
+    elif pa.types.is_timestamp(lt) and pa.types.is_timestamp(rt) and is_zoned(lt) != is_zoned(rt):
+        return _refused(_zone_mix(rt if is_zoned(lt) else lt))  # Arrow refuses it only at a first row
     if pa.types.is_integer(lt) and pa.types.is_integer(rt) and _mixes_uint64(lt, rt):
         lf, rf = _cast_fn(lf, _WIDE_INT), _cast_fn(rf, _WIDE_INT)  # no int64 holds both
     return lambda b: kernel(lf(b), rf(b))
@@ -1003,10 +1003,6 @@ def _f_coalesce(c: _Compiler, node: Call, args: list[_C]) -> _C:
     return c.guard(lambda b: kernels.coalesce(*[f(b) for f in fs]), node, [a.type for a in args])
 
 
-def _zoned(t: pa.DataType) -> bool:
-    return bool(pa.types.is_timestamp(t) and t.tz is not None)
-
-
 def _zone_mix(naive: pa.DataType) -> str:
     """Why values of type ``naive`` do not go with values that have a time zone."""
     return (
@@ -1020,7 +1016,7 @@ def _refuse_zone_mix(c: _Compiler, node: Call, args: Sequence[_C]) -> None:
     in one result: Arrow drops the zone or reads the others as UTC. As in the cast stage,
     no zone is dropped or assumed: its ``timezone`` says which zone such values are in."""
     temporal = [a.type for a in args if _is_temporal(a.type)]
-    naive = [t for t in temporal if not _zoned(t)]
+    naive = [t for t in temporal if not is_zoned(t)]
     if naive and len(naive) < len(temporal):
         types = " and ".join(type_name(a.type) for a in args)
         raise c.src.error(f"{node.name}() cannot be applied to {types}", node.pos, f" ({_zone_mix(naive[0])})")
@@ -1029,11 +1025,11 @@ def _refuse_zone_mix(c: _Compiler, node: Call, args: Sequence[_C]) -> None:
 def _one_zone(cs: Sequence[_C]) -> list[_C]:
     """Timestamps in other time zones as the first one's zone (the same instants, as
     ``coalesce`` gives them): Arrow's ``if_else`` takes one type only."""
-    zone = next((c.type.tz for c in cs if _zoned(c.type)), None)
+    zone = next((c.type.tz for c in cs if is_zoned(c.type)), None)
     return [
-        _C(_cast_fn(c.fn, t), t, c.node) if _zoned(c.type) and c.type.tz != zone else c
+        _C(_cast_fn(c.fn, t), t, c.node) if is_zoned(c.type) and c.type.tz != zone else c
         for c in cs
-        for t in [pa.timestamp(c.type.unit, zone) if _zoned(c.type) else c.type]
+        for t in [pa.timestamp(c.type.unit, zone) if is_zoned(c.type) else c.type]
     ]
 
 

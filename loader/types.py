@@ -149,6 +149,11 @@ def map_leaves(t: pa.DataType, leaf: Callable[[pa.DataType], pa.DataType]) -> pa
     return leaf(t)
 
 
+def is_zoned(t: pa.DataType) -> bool:
+    """A timestamp with a time zone."""
+    return bool(pa.types.is_timestamp(t) and t.tz is not None)
+
+
 def is_list_view(t: pa.DataType) -> bool:
     """A list_view or large_list_view type (lists by offset and size, in any order)."""
     return bool(pa.types.is_list_view(t) or pa.types.is_large_list_view(t))
