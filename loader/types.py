@@ -90,6 +90,12 @@ def is_numeric(t: pa.DataType) -> bool:
     return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
 
 
+def int_range(t: pa.DataType) -> tuple[int, int]:
+    """The smallest and largest value of an integer type."""
+    bits = t.bit_width
+    return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if pa.types.is_signed_integer(t) else (0, (1 << bits) - 1)
+
+
 def value_str(value: Any) -> str:
     """``str(value)``, a decimal in plain digits with its scale as the targets store it
     (``0.000000100``, ``12300``): Python's ``str`` writes ``1.00E-7`` and ``1.23E+4``."""

@@ -41,7 +41,7 @@ from ..chunk import Chunk, Reject, text_or_bytes
 from ..convert import TypeGuess, convert, float_loses
 from ..errors import ConfigError, SourceError, one_line
 from ..prefetch import ordered_map
-from ..types import is_text, leaf_types, map_leaves, type_name
+from ..types import int_range, is_text, leaf_types, map_leaves, type_name
 from .base import Position, ReaderBase, declared_types, dedupe_names, row_numbers, spelled, split_chunk
 from .stream import KEPT_OF_LONG_ROW, DiskProgress, open_stream, read_past_line, skip
 
@@ -348,7 +348,7 @@ def _exact_leaf(value: Any, t: pa.DataType, floats: list[str]) -> Any:
 
 def _exact_number(value: _Number, t: pa.DataType, floats: list[str]) -> Any:
     if pa.types.is_integer(t):
-        low, high = _int_range(t)
+        low, high = int_range(t)
         if not _INTEGER.fullmatch(value) or not low <= int(value) <= high:
             raise _Misfit(value, f"is not a valid {type_name(t)}")
         return int(value)
@@ -363,11 +363,6 @@ def _exact_number(value: _Number, t: pa.DataType, floats: list[str]) -> Any:
         if narrow != number and not (math.isnan(narrow) and math.isnan(number)):
             raise _Misfit(value, f"would be stored as {narrow!r} by {type_name(t)}")
     return number
-
-
-def _int_range(t: pa.DataType) -> tuple[int, int]:
-    bits = t.bit_width
-    return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if pa.types.is_signed_integer(t) else (0, (1 << bits) - 1)
 
 
 def _json_text(value: Any) -> str:

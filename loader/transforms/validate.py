@@ -13,7 +13,7 @@ import pyarrow as pa
 from .. import kernels
 from ..chunk import Chunk, column_values
 from ..convert import text_form
-from ..types import decoded, is_text, type_name, value_type
+from ..types import decoded, int_range, is_numeric, is_text, type_name, value_type
 from ._base import StageBase, did_you_mean, first_failure, reject_in_order, value_text
 from .dedupe import KeyStore, canonical_floats
 
@@ -41,10 +41,6 @@ def _is_number(v: object) -> bool:
     return isinstance(v, (int, float, Decimal)) and not isinstance(v, bool)
 
 
-def _numeric(t: pa.DataType) -> bool:
-    return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
-
-
 # A bound for min or max: a value of the column's type, or True when every value is
 # beyond it (min = 1000 on an int8), False when none is (min = -1000 on an int8).
 Bound: TypeAlias = pa.Scalar | bool
@@ -66,7 +62,7 @@ def _number_bound(v: int | float | Decimal, t: pa.DataType, up: bool) -> Bound |
     lo: int | Decimal
     hi: int | Decimal
     if pa.types.is_integer(t):
-        lo, hi = _int_range(t)
+        lo, hi = int_range(t)
         w = d if d.is_infinite() else d.to_integral_value(ROUND_CEILING if up else ROUND_FLOOR, _WIDE)
     else:
         hi = Decimal(10**t.precision - 1).scaleb(-t.scale, _WIDE)
@@ -87,13 +83,6 @@ def _as_decimal(v: int | float | Decimal) -> Decimal:
 def _grid(d: Decimal, scale: int, up: bool) -> Decimal:
     """``d`` rounded up (or down) to ``scale`` digits after the point."""
     return d.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_CEILING if up else ROUND_FLOOR, context=_WIDE)
-
-
-def _int_range(t: pa.DataType) -> tuple[int, int]:
-    bits = t.bit_width
-    if pa.types.is_unsigned_integer(t):
-        return 0, 2**bits - 1
-    return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
 
 
 def _exact_values(spec: list[Any], t: pa.DataType) -> pa.Array:
@@ -220,7 +209,7 @@ class Validate(StageBase):
             raise self.error(f"{where}: {value!r} cannot be compared with {type_name(t)} values", column=col) from None
 
     def _bound(self, where: str, value: Any, t: pa.DataType, col: str, *, up: bool) -> Bound:
-        if _is_number(value) and _numeric(t):
+        if _is_number(value) and is_numeric(t):
             bound = _number_bound(value, t, up)
             if bound is None:
                 raise self.error(f"{where}: {value!r} cannot be compared with {type_name(t)} values", column=col)
