@@ -22,7 +22,8 @@ from .. import kernels
 from ..chunk import Chunk
 from ..convert import Converted, convert
 from ..errors import ConfigError, LoaderError, TransformError
-from ..types import is_text, type_name
+from ..readers.base import plain_columns
+from ..types import is_text, map_leaves, type_name
 from ._base import StageBase, exception_text, reject_in_order, value_text
 
 
@@ -110,9 +111,14 @@ def _fit_values(values: list[Any], t: pa.DataType) -> Converted:
 
 
 def _widened(t: pa.DataType) -> pa.DataType:
-    """A row function's column type: a float16 or float32 one as float64, which holds each
-    of their values exactly and what the function computes from them (``1.1 * 2`` is no
-    float32). Both targets store floats as float64, so nothing they hold changes."""
+    """A row function's column type: float16 and float32 as float64, at any depth (a list of
+    float32 too), which holds each of their values exactly and what the function computes
+    from them (``1.1 * 2`` is no float32). Both targets store floats as float64, so nothing
+    they hold changes."""
+    return map_leaves(t, _widened_leaf)
+
+
+def _widened_leaf(t: pa.DataType) -> pa.DataType:
     return pa.float64() if pa.types.is_float16(t) or pa.types.is_float32(t) else t
 
 
@@ -198,14 +204,15 @@ class Python(StageBase):
                 stage=self.name,
                 file=chunk.file,
             )
-        return chunk.with_batch(out)
+        return chunk.with_batch(plain_columns(out))  # a Polars-made batch's views, as a reader's
 
     def _rows(self, chunk: Chunk) -> Chunk:
         batch = chunk.batch
         if batch.num_rows == 0:
-            if not self._types:
+            declared = self._declared(batch.schema)
+            if declared.equals(batch.schema):
                 return chunk
-            return chunk.with_batch(pa.RecordBatch.from_pylist([], schema=self._declared(batch.schema)))
+            return chunk.with_batch(pa.RecordBatch.from_pylist([], schema=declared))
         assert self._fn is not None
         out: list[dict[str, Any]] = []
         failed: list[bool] = []

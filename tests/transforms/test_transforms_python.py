@@ -378,3 +378,48 @@ def test_row_mode_loads_values_computed_from_a_float32_parquet_column(tmp_path, 
         finally:
             ldb.close()
     assert json.loads(schema) == {"id": "int64", "temp_f": "float32", "temp_c": "float32"}
+
+
+def test_row_mode_computes_into_nested_float32_as_float64() -> None:
+    """A list of float32 kept what a function computed into it rounded to float32
+    (``1.5 * 1.1`` stored as 1.649999976158142): nested floats widen as top-level ones do."""
+    c = chunk_of(
+        {
+            "xs": pa.array([[1.5, 2.25], None], pa.list_(pa.float32())),
+            "s": pa.array([{"f": 0.5}, {"f": None}], pa.struct([("f", pa.float16())])),
+        }
+    )
+
+    def scale(row):  # type: ignore[no-untyped-def]
+        xs = None if row["xs"] is None else [v * 1.1 for v in row["xs"]]
+        f = row["s"]["f"]
+        return {"xs": xs, "s": {"f": None if f is None else f / 3}}
+
+    stage = Python(function=scale, mode="row")
+    out = stage(c)
+    assert not out.rejects
+    assert out.batch.to_pylist() == [
+        {"xs": [1.5 * 1.1, 2.25 * 1.1], "s": {"f": 0.5 / 3}},
+        {"xs": None, "s": {"f": None}},
+    ]
+    widened = pa.schema([("xs", pa.list_(pa.float64())), ("s", pa.struct([("f", pa.float64())]))])
+    assert out.batch.schema == widened == output_schema([stage], c.batch.schema)
+
+
+def test_a_batch_function_returning_view_types_loads_as_a_reader_would(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A batch function that builds its output with Polars returns string_view columns:
+    a row rejected for a null key was an internal error (no ``take`` kernel for them)."""
+    src = tmp_path / "in.csv"
+    src.write_text("id,name\n1,a\n2,\n3,c\n")
+
+    def as_views(batch: pa.RecordBatch) -> pa.RecordBatch:
+        return batch.set_column(1, "name", batch.column(1).cast(pa.string_view()))
+
+    db = tmp_path / "t.ldb"
+    report = load(src, db, key="{name}", transforms=[Python(function=as_views)])
+    assert (report.rows_written, report.rows_rejected) == (2, 1)
+    ldb = plyvel.DB(str(db))
+    try:
+        assert [(k, json.loads(v)) for k, v in ldb] == [(b"a", {"id": 1, "name": "a"}), (b"c", {"id": 3, "name": "c"})]
+    finally:
+        ldb.close()
