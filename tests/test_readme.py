@@ -39,6 +39,7 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert "<!-- test-command -->" in ci  # .ci/run extracts and runs exactly that line
     assert command.startswith("python3 -m venv .venv") and "pytest" in command
+    assert command.endswith("-n auto")  # on every core: the suite's 10-minute budget counts on both
 
 
 def test_quickstart_command_names_the_bundled_job() -> None:
