@@ -490,12 +490,13 @@ def float_text(arr: pa.Array) -> pa.Array:
     """Floats as Arrow's shortest text, a whole number keeping its ``.0`` (``3.0``, ``-0.0``,
     as Python's json writes them: ``3`` would read back as an integer)."""
     out = kernels.cast(arr, pa.string())
-    whole = kernels.and_(kernels.is_finite(arr), kernels.equal(kernels.floor(arr), arr))
-    whole = kernels.and_(whole, kernels.invert(kernels.match_substring(out, "e")))  # 1e+16 is a float already
-    whole = kernels.fill_null(whole, False)
-    if kernels.any(whole).as_py():
-        out = kernels.if_else(whole, kernels.binary_join_element_wise(out, ".0", ""), out)
-    return out
+    whole = kernels.fill_null(kernels.and_(kernels.is_finite(arr), kernels.equal(kernels.floor(arr), arr)), False)
+    if not kernels.any(whole).as_py():
+        return out
+    # only the whole ones are rewritten: a pass over their text, not the column's
+    text = kernels.filter(out, whole)
+    text = kernels.if_else(kernels.match_substring(text, "e"), text, kernels.binary_join_element_wise(text, ".0", ""))
+    return kernels.replace_with_mask(out, whole, text)  # 1e+16 is a float already
 
 
 def _json_float(arr: pa.Array) -> pa.Array:
