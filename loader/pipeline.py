@@ -516,9 +516,11 @@ class Pipeline:
 
     def _committed(self, report: RunReport) -> bool:
         """Whether the target holds a commit of this job: an earlier run's or this one's
-        (a batch, or an engine's part)."""
+        (a durable batch: not one held for a sorted run that is not complete; or an engine's part).
+        The writer's own count may be ahead of the ledger's: its rollback may make a commit durable."""
         loop = getattr(self, "_loop", None)
-        return report.resumed or bool(report.parts) or (loop is not None and loop.ledger.commits > 0)
+        durable = loop is not None and max(loop.ledger.durable, loop.writer.durable_commits) > 0
+        return report.resumed or bool(report.parts) or durable
 
     @contextlib.contextmanager
     def _removed_unless_committed(self, report: RunReport) -> Iterator[None]:
@@ -910,7 +912,7 @@ class _Loop:
             if close is not None:
                 close()
         storage.check_unchanged(fs.path, fs.identity)  # rewritten while it was read: its rows may mix two versions
-        self.ledger.file_done(key, fs)
+        self.ledger.file_done(key, fs, fr)
         self.commit()
 
     def _over_limit(self) -> bool:

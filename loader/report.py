@@ -38,7 +38,8 @@ class FileReport:
     status: str = "loaded"
     """``loaded``, ``resumed`` (an earlier run loaded part of it), ``skipped`` (loaded before),
     ``changed-skipped`` (changed since loaded; ``run.on_change = "skip"``), ``changed`` (the
-    run stopped on it), ``incomplete`` (the run stopped in it), ``unreadable`` (an object
+    run stopped on it), ``incomplete`` (the run stopped in it, or before its rows were committed: LevelDB's
+    sorted ingest commits rows with the sorted run that holds them), ``unreadable`` (an object
     whose key pyarrow cannot open: the run loads the other files, then stops with exit 66) or
     ``gone`` (half loaded by an earlier run and not among the inputs any more: deleted,
     moved, or left out of the glob; its committed rows stay)."""
