@@ -9,6 +9,7 @@ and a hint; ``--debug`` shows the traceback. Exit codes are in ``errors``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import functools
 import os
@@ -17,7 +18,7 @@ import sys
 import traceback
 import typing
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from . import __version__, stopping
@@ -430,10 +431,26 @@ def _early_log(args: argparse.Namespace) -> JsonLog | None:
 def _fail(exc: BaseException, code: int, debug: bool, log: JsonLog | None) -> None:
     if isinstance(exc, ConfigError) and exc.hint == ConfigError.default_hint:
         exc.hint = ConfigError.cli_hint  # the Python API's hint does not fit a command line
-    if log is not None:
-        log.error(exc, code, debug)
-    else:
-        _print_error(exc, debug)
+    with _stderr_may_fail():
+        if log is not None:
+            log.error(exc, code, debug)
+        else:
+            _print_error(exc, debug)
+
+
+def _print_summary(report: RunReport) -> None:
+    with _stderr_may_fail():
+        print(report.summary(), file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _stderr_may_fail() -> Iterator[None]:
+    """A line stderr cannot take (a full disk, a closed pipe) is dropped: the run's report
+    and exit code say how it ended, and a failed write must not turn into another error."""
+    try:
+        yield
+    except OSError:
+        pass
 
 
 def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -492,7 +509,7 @@ class _Command:
             return EXIT_OK
         report = pipeline.replay(args.rejects_file) if args.command == "replay" else pipeline.run()
         if not self.quiet and log is None:
-            print(report.summary(), file=sys.stderr)
+            _print_summary(report)
         return EXIT_OK
 
     def failed(self, exc: Exception) -> int:
@@ -500,7 +517,7 @@ class _Command:
         code = exc.exit_code if isinstance(exc, LoaderError) else EXIT_FAILED
         report: RunReport | None = getattr(exc, "report", None)
         if report is not None and report.rows_read and not self.quiet and self.log is None:
-            print(report.summary(), file=sys.stderr)  # what was committed before the stop
+            _print_summary(report)  # what was committed before the stop
         _fail(exc, code, self.debug, self.log)
         return code
 

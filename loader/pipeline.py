@@ -39,6 +39,7 @@ from .errors import (
     NothingLoadedError,
     RejectLimitError,
     SourceChangedError,
+    one_line,
 )
 from .files import remove_target
 from .lock import TargetLock
@@ -185,6 +186,7 @@ class Pipeline:
                 ``progress``, ``file_done``, ``part`` (engines: a worker finished a part)
                 and ``finish`` (see ``loader.logs``). None: with ``run.log_format = "json"``,
                 these events as JSON lines on stderr, as ``loader run`` logs them; else none.
+                An exception it raises stops nothing: the first is the report's ``log_error``.
             allow_python: let the job's ``python`` stages import and run the code they name;
                 None: when ``LOADER_ALLOW_PYTHON=1``.
 
@@ -212,6 +214,7 @@ class Pipeline:
         if on_event is None and self.job.run.log_format == "json":
             on_event = JsonLog(quiet=self.job.run.quiet).on_event  # the lines ``loader run`` logs
         self.on_event = on_event
+        self.log_error: str | None = None  # the first event on_event failed to take (``_emit``)
         self.type_notes: dict[str, str] = {}  # column -> why its type was fixed before this run
         self._loop: _Loop | None = None  # the run loop while a run is under way
         self._stored: int | None = None  # after a failure: this run's commits the target holds
@@ -249,8 +252,18 @@ class Pipeline:
         return self.job.run.rejects or default_rejects_path(self.job.sink.path, self.job_name)
 
     def _emit(self, event: str, **data: Any) -> None:
-        if self.on_event is not None:
+        """``event`` to ``on_event``. The data load is the job: an event that cannot be logged
+        (stderr on a full disk or a closed pipe, a callback that raises) stops nothing; the
+        first such failure is the report's ``log_error``, and later events are still sent."""
+        if self.on_event is None:
+            return
+        try:
             self.on_event(event, data)
+        except InterruptedLoad:
+            raise  # a second signal, come while the event was logged
+        except Exception as exc:
+            if self.log_error is None:
+                self.log_error = f"{event} event: {type(exc).__name__}: {one_line(exc)}"
 
     # -------------------------------------------------------------- plan
 
@@ -452,6 +465,7 @@ class Pipeline:
             rejects_path=self.rejects_path,
         )
         report.start()
+        self.log_error = None
         try:
             self._run(report)
         except BaseException as exc:
@@ -460,7 +474,7 @@ class Pipeline:
         finally:
             self._loop = None  # it refers back to this pipeline: no cycle to keep its writer and state alive
         report.finish("ok")
-        self._emit("finish", report=report)
+        self._announce(report)
         try:
             write_outputs(self.job.run, report)
         except LoaderError as exc:
@@ -490,14 +504,23 @@ class Pipeline:
             status, report.error, report.exit_code = "failed", f"{type(exc).__name__}: {exc}", EXIT_FAILED
         report.finish(status)
         exc.report = report  # type: ignore[attr-defined]  # any exception: the caller still has the report
-        self._emit("finish", report=report)
+        self._announce(report)
         write_outputs(self.job.run, report)
+
+    def _announce(self, report: RunReport) -> None:
+        """The ``finish`` event; the report notes an event that could not be logged (an
+        earlier one's failure is in the event too)."""
+        report.log_error = self.log_error
+        self._emit("finish", report=report)
+        report.log_error = self.log_error
 
     def _committed(self, report: RunReport) -> bool:
         """Whether the target holds a commit of this job: an earlier run's or this one's
-        (a batch, or an engine's part)."""
+        (a durable batch: not one held for a sorted run that is not complete; or an engine's part).
+        The writer's own count may be ahead of the ledger's: its rollback may make a commit durable."""
         loop = getattr(self, "_loop", None)
-        return report.resumed or bool(report.parts) or (loop is not None and loop.ledger.commits > 0)
+        durable = loop is not None and max(loop.ledger.durable, loop.writer.durable_commits) > 0
+        return report.resumed or bool(report.parts) or durable
 
     @contextlib.contextmanager
     def _removed_unless_committed(self, report: RunReport) -> Iterator[None]:
@@ -889,7 +912,7 @@ class _Loop:
             if close is not None:
                 close()
         storage.check_unchanged(fs.path, fs.identity)  # rewritten while it was read: its rows may mix two versions
-        self.ledger.file_done(key, fs)
+        self.ledger.file_done(key, fs, fr)
         self.commit()
 
     def _over_limit(self) -> bool:

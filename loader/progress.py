@@ -122,18 +122,23 @@ class Progress:
 
     def draw(self) -> None:
         self._next = self.clock() + REDRAW_EVERY
-        out = self.stream if self.stream is not None else sys.stderr
-        out.write("\r" + self.line() + "\x1b[K")  # clear what a longer line left
-        out.flush()
+        self._write("\r" + self.line() + "\x1b[K")  # clear what a longer line left
         self._drawn = True
 
     def close(self) -> None:
         if self.enabled and self._drawn:
             self.draw()  # the last state, then leave the line for what follows
-            out = self.stream if self.stream is not None else sys.stderr
-            out.write("\n")
-            out.flush()
+            self._write("\n")
         self.enabled = False
+
+    def _write(self, text: str) -> None:
+        """A display that stderr cannot take (a full disk, a closed pipe) stops; the load goes on."""
+        out = self.stream if self.stream is not None else sys.stderr
+        try:
+            out.write(text)
+            out.flush()
+        except OSError:
+            self.enabled = False
 
     def __enter__(self) -> Progress:
         return self

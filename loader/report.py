@@ -38,7 +38,8 @@ class FileReport:
     status: str = "loaded"
     """``loaded``, ``resumed`` (an earlier run loaded part of it), ``skipped`` (loaded before),
     ``changed-skipped`` (changed since loaded; ``run.on_change = "skip"``), ``changed`` (the
-    run stopped on it), ``incomplete`` (the run stopped in it), ``unreadable`` (an object
+    run stopped on it), ``incomplete`` (the run stopped in it, or before its rows were committed: LevelDB's
+    sorted ingest commits rows with the sorted run that holds them), ``unreadable`` (an object
     whose key pyarrow cannot open: the run loads the other files, then stops with exit 66) or
     ``gone`` (half loaded by an earlier run and not among the inputs any more: deleted,
     moved, or left out of the glob; its committed rows stay)."""
@@ -138,6 +139,10 @@ class RunReport:
     """A failed run's error, as one line."""
     exit_code: int = 0
     """The exit code ``loader`` exits with for this run (docs/reliability.md)."""
+    log_error: str | None = None
+    """The first event the run could not log (``on_event`` raised: the JSON log's stderr on
+    a full disk or a closed pipe, a host's callback), as one line. The load went on: this
+    changes neither ``status`` nor ``exit_code``."""
     _t0: float = field(default=0.0, repr=False)
 
     def start(self) -> None:
@@ -195,6 +200,8 @@ class RunReport:
         if self.memory_exceeded:
             peak, whose = self._highest_peak()
             line += f"; WARNING peak memory {peak:.0f} MB{whose} went past --max-memory {self.max_memory_mb:g} MB"
+        if self.log_error:
+            line += f"; WARNING the log missed events ({self.log_error})"
         return line
 
 

@@ -163,8 +163,8 @@ class Ledger:
         # the files counted into since the commit before, at each
         self._waiting: collections.deque[tuple[Tally, dict[int, tuple[FileReport, Tally]]]] = collections.deque()
         self.handed = 0  # commits handed to the writer (each checkpoint made)
-        self.commits = 0  # of them, those whose ``commit`` returned
         self.durable = 0  # of them, durable
+        self._done: list[tuple[FileReport, int]] = []  # files read whole, and the commit that says so
         self.pending = 0  # rows read since the last commit
         # stamps this run's checkpoints apart from other runs' (``secrets`` would load libcrypto)
         self.run_id = os.urandom(8).hex()
@@ -179,9 +179,10 @@ class Ledger:
         self.entries[key] = fs
         self.pending += tally.rows_read
 
-    def file_done(self, key: str, fs: FileState) -> None:
+    def file_done(self, key: str, fs: FileState, file_report: FileReport) -> None:
         fs.done = True
         self.entries[key] = fs
+        self._done.append((file_report, self.handed + 1))  # the next checkpoint marks it done
 
     def set_schema(self, encoded: str) -> None:
         """The column types files are read with, committed with the first rows read so."""
@@ -204,7 +205,6 @@ class Ledger:
     def committed_now(self, durable: int) -> None:
         """The writer's ``commit`` of the last checkpoint returned; it holds ``durable`` of
         the commits handed to it durable (``Writer.durable_commits``)."""
-        self.commits += 1
         self.entries.clear()
         self.pending = 0
         self.made_durable(durable)
@@ -235,6 +235,12 @@ class Ledger:
         for file_report, at_commit in self.uncommitted.values():
             at_commit.set_on(file_report)
         self.uncommitted.clear()
+        for file_report, commit in self._done:
+            if commit > self.durable and file_report.status != "incomplete":
+                # read whole, but the commit that marks it done never reached the target
+                # (a sorted run not complete yet): the rerun reads it again
+                file_report.status = "incomplete"
+                self.run.files_loaded -= 1
 
 
 @dataclass

@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,8 +17,8 @@ from loader.errors import RejectLimitError, SourceError
 from loader.logs import JsonLog
 from loader.pipeline import Pipeline
 from loader.report import RunReport
-from tests.conftest import write_csv
-from tests.reliability_util import cli
+from tests.conftest import sqlite_rows, write_csv
+from tests.reliability_util import cli, env
 
 ROOT = Path(__file__).parents[1]
 
@@ -217,3 +220,46 @@ def test_env_json_covers_a_job_file_that_does_not_load(tmp_path: Path) -> None:
     (record,) = [json.loads(line) for line in p.stderr.splitlines()]
     assert record["message"] == f"{tmp_path / 'missing.toml'}: no such job file"
     assert record["hint"] == "check the job file or flags; `loader run --help` lists them"
+
+
+# ------------------------------------------------------- a log that cannot be written
+
+
+def _broken_stderr(kind: str) -> int:
+    """A descriptor whose writes fail: a full disk (ENOSPC), or a pipe nobody reads (EPIPE)."""
+    if kind == "full":
+        return os.open("/dev/full", os.O_WRONLY)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    return write_end
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+@pytest.mark.parametrize("kind", ["full", "closed"])
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_broken_stderr_stops_no_load_and_loses_no_report(tmp_path: Path, fmt: str, kind: str, fails: bool) -> None:
+    """The data load is the job: the rows, the report and the metrics are there, and the exit
+    code is the report's (a failed run's own: a file after the loaded one is empty)."""
+    (tmp_path / "in").mkdir()
+    write_csv(tmp_path / "in" / "a.csv", ["id"], [[1], [2]])
+    if fails:
+        (tmp_path / "in" / "b.csv").write_text("")
+    db, report, metrics = tmp_path / "o.db", tmp_path / "r.json", tmp_path / "m.prom"
+    args = ["load", str(tmp_path / "in" / "*.csv"), str(db), "--table", "t", "--log-format", fmt]
+    args += ["--report", str(report), "--metrics-file", str(metrics)]
+    fd = _broken_stderr(kind)
+    try:
+        p = subprocess.run([sys.executable, "-m", "loader", *args], stderr=fd, env=env(), timeout=120)
+    finally:
+        os.close(fd)
+    written = json.loads(report.read_text())
+    assert (p.returncode, written["exit_code"]) == ((65, 65) if fails else (0, 0))
+    assert (written["status"], written["rows_written"]) == ("failed" if fails else "ok", 2)
+    assert sqlite_rows(db, "SELECT id FROM t ORDER BY id") == [(1,), (2,)]
+    assert f'loader_last_run_exit_code{{job="table:t"}} {p.returncode}\n' in metrics.read_text()
+    error = (
+        "OSError: [Errno 28] No space left on device" if kind == "full" else "BrokenPipeError: [Errno 32] Broken pipe"
+    )
+    assert written["log_error"] == (f"start event: {error}" if fmt == "json" else None)
+    if fails:
+        assert written["error"] == f"{tmp_path / 'in' / 'b.csv'}: file is empty (no header, no rows)"

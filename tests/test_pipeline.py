@@ -607,3 +607,44 @@ def test_a_load_that_fails_midway_leaves_no_reference_cycles(tmp_path: Path) -> 
         gc.set_debug(0)
         gc.garbage.clear()
     assert cyclic == []
+
+
+def test_an_on_event_that_raises_stops_no_load_and_loses_no_report(tmp_path: Path) -> None:
+    """A host's callback that fails on ``finish``: the run is committed, its report and
+    metrics are written, and the failure is the report's note, not the run's error."""
+    src = write_csv(tmp_path / "a.csv", ["id"], [[1], [2]])
+    outputs = {"report": str(tmp_path / "r.json"), "metrics_file": str(tmp_path / "m.prom")}
+
+    def down_at_finish(name: str, data: dict) -> None:
+        if name == "finish":
+            raise RuntimeError("host log is down")
+
+    report = Pipeline(job(src, tmp_path / "o.db", {"table": "t"}, outputs), on_event=down_at_finish).run()
+    assert (report.status, report.exit_code, report.rows_written) == ("ok", 0, 2)
+    assert report.log_error == "finish event: RuntimeError: host log is down"
+    assert json.loads((tmp_path / "r.json").read_text())["log_error"] == report.log_error
+    assert 'loader_last_run_success{job="table:t"} 1\n' in (tmp_path / "m.prom").read_text()
+    assert report.summary().endswith("; WARNING the log missed events (finish event: RuntimeError: host log is down)")
+    assert sqlite_rows(tmp_path / "o.db", "SELECT id FROM t ORDER BY id") == [(1,), (2,)]
+
+
+def test_an_on_event_that_raises_keeps_a_failed_runs_own_error(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "a.csv", ["id"], [[1], [2]])
+    (tmp_path / "b.csv").write_text("")
+    seen: list[str] = []
+
+    def always_down(name: str, data: dict) -> None:
+        seen.append(name)
+        raise OSError(28, "No space left on device")
+
+    config = job([src, tmp_path / "b.csv"], tmp_path / "o.db", {"table": "t"}, {"report": str(tmp_path / "r.json")})
+    with pytest.raises(LoaderError) as err:
+        Pipeline(config, on_event=always_down).run()
+    assert str(err.value) == f"{tmp_path / 'b.csv'}: file is empty (no header, no rows)"
+    assert err.value.report is not None and (err.value.report.exit_code, err.value.report.rows_written) == (65, 2)
+    assert seen == ["start", "file", "progress", "file_done", "finish"]  # every event still sent
+    written = json.loads((tmp_path / "r.json").read_text())
+    assert (written["status"], written["log_error"]) == (
+        "failed",
+        "start event: OSError: [Errno 28] No space left on device",
+    )

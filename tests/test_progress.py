@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import re
 import select
@@ -10,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from loader.progress import fields, layout
+from loader.progress import Progress, fields, layout
 
 ROOT = Path(__file__).resolve().parent.parent
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -135,3 +136,15 @@ def test_unknown_total_shows_bytes_and_no_percentage() -> None:
     parts = fields(done=5 << 20, total=None, rows=1_000, elapsed=2.0, rss_mb=0.0)
     assert parts == {"bytes": "5.0 MB", "rows": "1,000 rows", "mb_s": "2.5 MB/s", "rows_s": "500 rows/s"}
     assert layout(parts, 100) == "5.0 MB  1,000 rows  2.5 MB/s  500 rows/s"
+
+
+def test_a_stream_that_fails_ends_the_display_not_the_load() -> None:
+    class Full(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError(28, "No space left on device")
+
+    progress = Progress(100, enabled=True, stream=Full())
+    progress.update(10, 1)  # the first draw fails: no more are tried
+    assert not progress.enabled
+    progress.update(10, 1)
+    progress.close()

@@ -951,3 +951,53 @@ def test_a_rerun_with_another_temp_dir_makes_it_and_removes_the_earlier_runs(tmp
     assert {int(k): int(json.loads(v)["v"]) for k, v in rows} == expected_last(src)
     assert not runs_dir(target).exists()
     assert not bigger.exists()
+
+
+def test_a_config_error_on_a_later_file_while_rows_are_held_says_nothing_was_written(tmp_path: Path) -> None:
+    """The first file's rows wait for a sorted run that is never complete: a key column the
+    second file lacks is a usage error (exit 2), as before any commit, not 78."""
+    (tmp_path / "a.csv").write_text("id,n\n1,5\n2,x\n3,7\n")
+    (tmp_path / "c.csv").write_text("id,q\n9,1\n")
+    target = tmp_path / "k.ldb"
+    p = cli("load", str(tmp_path / "a.csv"), str(tmp_path / "c.csv"), str(target), "--key", "{n}")
+    assert p.returncode == 2
+    assert p.stderr.splitlines()[-2:] == [
+        f"loader: error: {tmp_path / 'c.csv'}: sink.key: no column 'n' in the data",
+        "  hint: columns are: id, q",
+    ]
+    assert not target.exists()  # made by this run, which committed nothing
+    again = load(tmp_path / "a.csv", target, "--key", "{n}")
+    assert (again["rows_written"], len(data(target))) == (3, 3)
+
+
+@pytest.mark.parametrize("sort", ["auto", "always"])
+@pytest.mark.parametrize(
+    ("second", "text", "code", "status"),
+    [
+        ("c.csv", "id,q\n9,1\n", 2, "failed"),  # a declared column it lacks
+        ("e.csv", "", 65, "failed"),  # empty
+        ("r.csv", "id,n\n4,x\n5,y\n", 3, "rejects_exceeded"),  # past max_rejects
+    ],
+)
+def test_a_failure_on_a_later_file_while_rows_are_held_reports_no_file_loaded(
+    tmp_path: Path, sort: str, second: str, text: str, code: int, status: str
+) -> None:
+    """Nothing is committed: the file read whole is ``incomplete`` with no rows, as the
+    rerun, which reads it again, finds it."""
+    (tmp_path / "a.csv").write_text("id,n\n3,5\n1,6\n2,7\n")
+    (tmp_path / second).write_text(text)
+    target = tmp_path / "t.ldb"
+    job = JobConfig(
+        source=SourceConfig(path=[str(tmp_path / "a.csv"), str(tmp_path / second)], columns={"n": "int64"}),
+        sink=SinkConfig(path=str(target), type="leveldb", key="{id}", sort=sort),  # type: ignore[arg-type]
+        run=RunConfig(max_rejects=1),
+    )
+    with pytest.raises(LoaderError) as caught:
+        Pipeline(job).run()
+    report = caught.value.report
+    assert report is not None and (report.exit_code, report.status) == (code, status)
+    assert (report.files_loaded, report.rows_read, report.rows_written) == (0, 0, 0)
+    assert [(Path(f.path).name, f.status, f.rows_read) for f in report.files] == [
+        ("a.csv", "incomplete", 0),
+        (second, "incomplete", 0),
+    ]

@@ -54,11 +54,29 @@ def test_commits_the_writer_holds_count_once_durable_and_a_failure_rewinds_to_th
     _commit(ledger, durable=0)  # held
     ledger.count("b", FileState("b.csv"), second, Tally(rows_read=2, rows_written=2), {"row": 2})
     _commit(ledger, durable=1)  # the first is durable now
-    assert (ledger.commits, ledger.durable, ledger.committed) == (3, 1, Tally(rows_read=5, rows_written=5))
+    assert (ledger.handed, ledger.durable, ledger.committed) == (3, 1, Tally(rows_read=5, rows_written=5))
     ledger.count("b", FileState("b.csv"), second, Tally(rows_read=4, rows_written=4), {"row": 6})
     ledger.rewind(durable=2)  # the writer made the second durable as it failed
     assert Tally.of(run) == Tally.of(first) == Tally(rows_read=8, rows_written=8)
     assert Tally.of(second) == Tally()
+
+
+def test_a_file_read_whole_whose_last_commit_is_not_durable_is_incomplete_after_a_rewind() -> None:
+    """Both files are read whole and marked done, but the writer holds the commit that marks
+    b.csv (a sorted run not complete) when the run fails: b.csv is not loaded, the rerun reads it again."""
+    run = RunReport()
+    ledger = Ledger(JobState(), run)
+    files = [FileReport("a.csv", status="incomplete"), FileReport("b.csv", status="incomplete")]
+    for file_report in files:
+        fs = FileState(file_report.path)
+        ledger.count(file_report.path, fs, file_report, Tally(rows_read=3, rows_written=3), {"row": 3})
+        ledger.file_done(file_report.path, fs, file_report)
+        _commit(ledger, durable=0)  # held
+        file_report.status = "loaded"  # as the run marks a file read whole
+        run.files_loaded += 1
+    ledger.rewind(durable=1)
+    assert [(f.status, f.rows_read) for f in files] == [("loaded", 3), ("incomplete", 0)]
+    assert (run.files_loaded, run.rows_read) == (1, 3)
 
 
 def test_a_file_that_fails_mid_way_reports_the_rows_committed_from_it(tmp_path: Path) -> None:
