@@ -279,3 +279,25 @@ def test_a_bool8_column_is_a_bool(tmp_path: Path, engine: str) -> None:
     load(str(src), str(tmp_path / "t.ldb"), key="{id}", run_options={"engine": engine})
     items, _ = leveldb_items(tmp_path / "t.ldb")
     assert [json.loads(v)["b"] for _, v in items] == [True, False, None, True]
+
+
+# ------------------------------------------------------------ NUL in text
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_nul_in_large_string_text_is_kept_whatever_the_engine_files_and_runs(tmp_path: Path, engine: str) -> None:
+    """pandas 3 and Polars write large_string: its NUL was rejected by the processes engine,
+    beside a string file, or in a later run into a table that recorded string."""
+    small, large = tmp_path / "n1.parquet", tmp_path / "n2.parquet"
+    pq.write_table(pa.table({"id": [1], "s": pa.array(["a\x00b"], pa.string())}), small)
+    pq.write_table(pa.table({"id": [2], "s": pa.array(["c\x00d"], pa.large_string())}), large)
+    run = {"engine": engine}
+    stored = [(1, "a\x00b"), (2, "c\x00d")]
+    alone = tmp_path / "alone.db"
+    assert load(str(large), str(alone), table="t", run_options=run).rows_rejected == 0
+    assert load([str(small), str(large)], str(tmp_path / "both.db"), table="t", run_options=run).rows_rejected == 0
+    for f in (small, large):
+        assert load(str(f), str(tmp_path / "runs.db"), table="t", run_options=run).rows_rejected == 0
+    for name, rows in (("alone.db", stored[1:]), ("both.db", stored), ("runs.db", stored)):
+        with sqlite3.connect(tmp_path / name) as conn:
+            assert conn.execute("SELECT id, s FROM t ORDER BY id").fetchall() == rows
