@@ -554,19 +554,20 @@ def convert(
     *,
     strict: bool = False,
     encoding: str = "utf-8",
-    may_hold_nul: bool = True,
+    may_hold_nul: bool = False,
     na: tuple[str, ...] = (),
     explicit: bool = False,
 ) -> Converted:
     """Convert ``arr`` to ``target``; values that do not fit are reported, not mangled.
 
-    Raw CSV columns arrive as binary: they are checked for valid UTF-8 and NUL
-    bytes first. ``strict`` (for inferred types) also refuses values a numeric
+    Raw CSV columns arrive as binary: they are checked for valid UTF-8 (and NUL
+    bytes, below) first. ``strict`` (for inferred types) also refuses values a numeric
     type would silently change: leading zeros, and decimals that float64
     would round. ``encoding`` names the source's text encoding in the
     reason when its bytes were transcoded and some did not decode.
-    ``may_hold_nul=False`` skips the NUL scan (the caller saw no NUL byte in
-    the block the column came from). Text in ``na`` (``NA``, ``N/A``) converts to
+    ``may_hold_nul=True`` rejects a value holding a NUL byte: CSV's rule, its callers ask
+    for it when a block holds one; text a file types itself (Parquet, Arrow, JSON) keeps
+    its NUL. Text in ``na`` (``NA``, ``N/A``) converts to
     NULL for any target but text. ``explicit``: a cast the user wrote (the ``cast`` stage,
     an expression's ``cast()``), which turns a number into a boolean (zero is false) and a
     boolean into 1 or 0, as SQL's CAST does; a type read or recorded never does.

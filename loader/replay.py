@@ -556,7 +556,7 @@ class Rows:
     def _header(self, path: str) -> _Split | str:
         """How to split the original file's raw lines, with its column names."""
         if path not in self.headers:
-            fmt = self.src.format or infer_format(path)
+            fmt = self._format(path)
             if fmt in ("parquet", "arrow"):
                 self.headers[path] = f'a {fmt.capitalize()} file has no raw text: write the row\'s fields in "values"'
                 return self.headers[path]
@@ -572,6 +572,9 @@ class Rows:
                 dialect = None if fmt == "jsonl" else self._dialect(found)
                 self.headers[path] = _Split(names, keys, dialect, columns if fmt == "jsonl" else None)
         return self.headers[path]
+
+    def _format(self, path: str) -> str | None:
+        return self.src.format or infer_format(path)
 
     def _dialect(self, found: Any) -> dict[str, Any]:
         quote = found.quote if found is not None else '"'
@@ -605,10 +608,11 @@ class Rows:
         na = tuple(self.src.na_values) if at == 0 else ()
         # bytes read from a transcoded file that did not decode: named by its encoding, as at the read
         encoding = self.src.encoding if at == 0 else "utf-8"
+        nul = at == 0 and first is not None and self._format(first.path) == "csv"  # CSV's rule, as at the read
 
         def one(f: pa.Field, col: pa.Array) -> Converted:
             how = convert_comma if comma and is_numeric(f.type) else convert
-            return how(col, f.type, strict=f.name not in self.lenient, encoding=encoding, may_hold_nul=True, na=na)
+            return how(col, f.type, strict=f.name not in self.lenient, encoding=encoding, may_hold_nul=nul, na=na)
 
         out = convert_columns(columns, target, one)
         chunk = Chunk(

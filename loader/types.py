@@ -160,6 +160,9 @@ def is_zoned(t: pa.DataType) -> bool:
     return bool(pa.types.is_timestamp(t) and t.tz is not None)
 
 
+BOOL8 = "arrow.bool8"  # a bool stored as int8, zero false
+
+
 def is_list_view(t: pa.DataType) -> bool:
     """A list_view or large_list_view type (lists by offset and size, in any order)."""
     return bool(pa.types.is_list_view(t) or pa.types.is_large_list_view(t))
@@ -169,11 +172,15 @@ def plain_type(t: pa.DataType) -> pa.DataType:
     """``t`` in Arrow's plain layouts, at any depth: string_view as large_string, binary_view
     as large_binary, list_view as list, a dictionary's values likewise. Polars writes the view
     layouts by default; Arrow's kernels and the loader's writers take the plain ones, which
-    hold the same values."""
+    hold the same values. An extension type (pyarrow writes ``arrow.uuid`` into the file's
+    schema, pandas its own) is its storage type, as a reader without the schema reads it
+    (DuckDB's UUID, 16 bytes); ``arrow.bool8`` is what it means, a bool."""
     return map_leaves(t, _plain_leaf)
 
 
 def _plain_leaf(t: pa.DataType) -> pa.DataType:
+    if isinstance(t, pa.BaseExtensionType):
+        return pa.bool_() if t.extension_name == BOOL8 else plain_type(t.storage_type)
     if pa.types.is_string_view(t):
         return pa.large_string()
     if pa.types.is_binary_view(t):

@@ -63,12 +63,19 @@ def test_columns_without_any_zero_prefix_pass_untouched() -> None:
     assert out.array.to_pylist() == [1, 22, -3]
 
 
-def test_nul_scan_is_skipped_only_when_the_caller_says_so() -> None:
+def test_nul_scan_runs_only_when_the_caller_asks() -> None:
     arr = pa.array([b"a", b"b\x00c"], pa.binary())
-    out = convert(arr, pa.string())
+    out = convert(arr, pa.string(), may_hold_nul=True)
     assert out.bad is not None and out.bad.to_pylist() == [False, True]
     assert out.reasons == ["NUL byte in value"]
-    assert convert(arr, pa.string(), may_hold_nul=False).bad is None
+    assert convert(arr, pa.string()).bad is None
+
+
+def test_typed_text_keeps_its_nul_into_another_text_type() -> None:
+    """A Parquet large_string (pandas 3, Polars) settled as string: converted, not scanned."""
+    out = convert(pa.array(["c\x00d", None], pa.large_string()), pa.string())
+    assert out.bad is None
+    assert out.array.type == pa.string() and out.array.to_pylist() == ["c\x00d", None]
 
 
 def test_inference_scans_past_the_head_of_the_sample() -> None:

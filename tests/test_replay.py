@@ -364,6 +364,32 @@ def test_a_parquet_large_string_column_replays(tmp_path: Path) -> None:
     assert sqlite_table(target) == [(1, "a", 5), (2, "b", 7)]
 
 
+def test_a_nul_in_text_replays_as_the_reader_reads_it(tmp_path: Path) -> None:
+    """A Parquet file's text keeps its NUL at the read and at the replay (the replay rejected
+    it); a CSV field's NUL is rejected at both."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "in.parquet"
+    pq.write_table(
+        pa.table({"id": [1, 2], "name": ["a\x00b", "c\x00d"], "n": pa.array([5, 2**64 - 1], pa.uint64())}), src
+    )
+    job = write_job(tmp_path / "job.toml", source={"path": str(src)}, sink={"path": "out.db", "table": "t"})
+    assert cli("run", str(job), "-q").returncode == 0
+    rejects = tmp_path / "out.db.table-t.rejects.jsonl"
+    edit(rejects, {2: {"values": {"id": 2, "name": "c\x00d", "n": 7}}})
+    r = Pipeline.from_config(job).replay(rejects)
+    assert (r.rows_written, r.rows_rejected) == (1, 0)
+    assert sqlite_table(tmp_path / "out.db") == [(1, "a\x00b", 5), (2, "c\x00d", 7)]
+
+    (tmp_path / "in.csv").write_bytes(b"id,name\n1,a\n2,b\x00c\n")
+    job = write_job(tmp_path / "csv.toml", source={"path": "in.csv"}, sink={"path": "csv.db", "table": "t"})
+    rejects = Path(Pipeline.from_config(job).run().rejects_path or "")
+    with pytest.raises(NothingLoadedError):
+        Pipeline.from_config(job).replay(rejects)
+    assert [(x["row"], x["reason"]) for x in reject_lines(again_of(rejects))] == [(2, "NUL byte in value")]
+
+
 def again_of(rejects: Path) -> Path:
     """Where a replay of ``rejects`` puts the rows that fail again."""
     return rejects.with_suffix(".replay.jsonl")

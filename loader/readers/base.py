@@ -120,8 +120,9 @@ def _batch(rows: pa.Table | pa.RecordBatch) -> pa.RecordBatch:
 
 
 def plain_columns(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """``batch`` with its view-layout columns in their plain types (``types.plain_type``):
-    a reader's batches carry no view type, so nothing after the reader meets one."""
+    """``batch`` with its view-layout and extension-type columns in their plain types
+    (``types.plain_type``): a reader's batches carry neither, so nothing after the reader
+    meets one."""
     if not has_views(batch.schema):
         return batch
     columns = [plain_array(c) for c in batch.columns]
@@ -130,24 +131,46 @@ def plain_columns(batch: pa.RecordBatch) -> pa.RecordBatch:
 
 
 def has_views(schema: pa.Schema) -> bool:
-    """Whether a column of ``schema`` has a view layout, at any depth."""
+    """Whether a column of ``schema`` has a view layout or an extension type, at any depth."""
     return any(not plain_type(t).equals(t) for t in schema.types)
 
 
 def plain_array(arr: pa.Array) -> pa.Array:
-    """``arr`` in ``plain_type(arr.type)``. Lists and structs are rebuilt from their values:
-    Arrow casts a list_view to a list wrongly (pyarrow 26 keeps its offsets, not its sizes)
-    and casts no list_view's values."""
+    """``arr`` in ``plain_type(arr.type)``. Lists, structs and maps are rebuilt from their
+    values: Arrow casts a list_view to a list wrongly (pyarrow 26 keeps its offsets, not its
+    sizes), casts no list_view's values and no extension type inside a list."""
     target = plain_type(arr.type)
     if target.equals(arr.type):
         return arr
     t = arr.type
+    if isinstance(t, pa.BaseExtensionType):  # its storage, or a bool8's int8 as bool
+        return _cast_to(plain_array(arr.storage), target)
     if is_list_view(t) or pa.types.is_list(t) or pa.types.is_large_list(t):
         return _plain_list(arr, target)
+    if pa.types.is_fixed_size_list(t):
+        n = t.list_size
+        values = plain_array(arr.values.slice(arr.offset * n, len(arr) * n))
+        return pa.FixedSizeListArray.from_arrays(values, type=target, mask=kernels.is_null(arr))
     if pa.types.is_struct(t):
         children = [plain_array(arr.field(i)) for i in range(t.num_fields)]
         return pa.StructArray.from_arrays(children, fields=list(target), mask=kernels.is_null(arr))
+    if pa.types.is_map(t):
+        return _plain_map(arr, target)
     return kernels.cast(arr, target)  # string_view, binary_view, a dictionary of them
+
+
+def _plain_map(arr: pa.Array, target: pa.DataType) -> pa.Array:
+    """A map's entries in ``target``. A slice's offsets index its whole keys and items:
+    they are cut to the slice's entries and the offsets made to start at zero."""
+    offsets = arr.offsets
+    lo, hi = offsets[0].as_py(), offsets[-1].as_py()
+    keys, items = (plain_array(a.slice(lo, hi - lo)) for a in (arr.keys, arr.items))
+    rebased = kernels.subtract(offsets, pa.scalar(lo, offsets.type))
+    return pa.MapArray.from_arrays(rebased, keys, items, type=target, mask=kernels.is_null(arr))
+
+
+def _cast_to(arr: pa.Array, target: pa.DataType) -> pa.Array:
+    return arr if arr.type.equals(target) else kernels.cast(arr, target)
 
 
 def _plain_list(arr: pa.Array, target: pa.DataType) -> pa.Array:

@@ -237,3 +237,38 @@ def test_fields_that_differ_only_in_case_are_two_columns_as_in_a_csv_header(tmp_
     assert sqlite_table(db) == [(1, 1, None), (2, None, 3)]
     with open_reader(str(src), SourceConfig(path=[str(src)])) as r:
         assert r.schema.names == ["id", "a", "A_2"]
+
+
+@pytest.mark.parametrize("kind", ["file", "stream"])
+def test_extension_types_load_as_their_meaning(tmp_path: Path, kind: str) -> None:
+    """A UUID is its 16 bytes (base64 in LevelDB's JSON, as a Parquet UUID without pyarrow's
+    schema), in a list too; a bool8 is a bool. The UUID's JSON was its dashed text, the
+    bool8 TEXT '1', the list an internal error."""
+    raw = [b"\x00" * 15 + b"\x01", b"\xff" * 16]
+    u = pa.ExtensionArray.from_storage(pa.uuid(), pa.array(raw, pa.binary(16)))
+    table = pa.table(
+        {
+            "id": [1, 2],
+            "u": u,
+            "lu": pa.ListArray.from_arrays(pa.array([0, 2, 2], pa.int32()), u),
+            "b": pa.ExtensionArray.from_storage(pa.bool8(), pa.array([1, 0], pa.int8())),
+        }
+    )
+    src = write(tmp_path / "x.arrow", kind, table)
+    load(str(src), str(tmp_path / "t.db"), table="t")
+    assert sqlite_table(tmp_path / "t.db") == [
+        (1, raw[0], '["AAAAAAAAAAAAAAAAAAAAAQ==","/////////////////////w=="]', 1),
+        (2, raw[1], "[]", 0),
+    ]
+    load(str(src), str(tmp_path / "t.ldb"), key="{u}")
+    items, _ = leveldb_items(tmp_path / "t.ldb")
+    assert [k for k, _ in items] == raw
+    assert [json.loads(v) for _, v in items] == [
+        {
+            "id": 1,
+            "u": "AAAAAAAAAAAAAAAAAAAAAQ==",
+            "lu": ["AAAAAAAAAAAAAAAAAAAAAQ==", "/////////////////////w=="],
+            "b": True,
+        },
+        {"id": 2, "u": "/////////////////////w==", "lu": [], "b": False},
+    ]

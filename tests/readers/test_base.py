@@ -1,6 +1,8 @@
-"""What the readers share: view-layout columns in their plain types."""
+"""What the readers share: view-layout and extension-type columns in their plain types."""
 
 from __future__ import annotations
+
+import uuid
 
 import pyarrow as pa
 
@@ -51,3 +53,44 @@ def test_a_dictionary_of_string_view_keeps_its_indices() -> None:
 def test_a_batch_without_view_types_is_returned_as_it_is() -> None:
     batch = pa.record_batch({"s": ["a"], "l": [["b"]], "d": pa.array(["c"]).dictionary_encode()})
     assert plain_columns(batch) is batch
+
+
+def uuids() -> pa.Array:
+    storage = pa.array([b"\x01" * 16, None, b"\x02" * 16, b"\xff" * 16], pa.binary(16))
+    return pa.ExtensionArray.from_storage(pa.uuid(), storage)
+
+
+def test_a_uuid_is_its_16_bytes_and_a_bool8_a_bool() -> None:
+    bool8 = pa.ExtensionArray.from_storage(pa.bool8(), pa.array([0, 1, None, -3], pa.int8()))
+    out = plain_columns(pa.RecordBatch.from_arrays([uuids(), bool8], ["u", "b"]))
+    assert out.schema == pa.schema([("u", pa.binary(16)), ("b", pa.bool_())])
+    assert out.column("u").to_pylist() == [b"\x01" * 16, None, b"\x02" * 16, b"\xff" * 16]
+    assert out.column("b").to_pylist() == [False, True, None, True]  # any value but zero is true
+
+
+def test_uuids_inside_lists_structs_and_maps_are_their_bytes() -> None:
+    u = uuids()
+    offsets, mask = pa.array([0, 1, 1, 4], pa.int32()), pa.array([False, True, False])
+    nested = {
+        "l": pa.ListArray.from_arrays(offsets, u, mask=mask),
+        "f": pa.FixedSizeListArray.from_arrays(u, 2, mask=pa.array([False, True])),
+        "s": pa.StructArray.from_arrays([u], ["x"], mask=pa.array([False, False, True, False])),
+        "m": pa.MapArray.from_arrays(offsets, pa.array(["a", "b", "c", "d"]), u, mask=mask),
+    }
+    for arr in nested.values():
+        for part in (arr, arr.slice(1)):
+            out = plain_array(part)
+            out.validate(full=True)
+            assert "extension" not in str(out.type)
+            assert _bytes(out.to_pylist()) == _bytes(part.to_pylist())
+
+
+def _bytes(value: object) -> object:
+    """``value`` with each UUID as its 16 bytes, as the plain array holds it."""
+    if isinstance(value, list):
+        return [_bytes(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_bytes(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _bytes(v) for k, v in value.items()}
+    return value.bytes if isinstance(value, uuid.UUID) else value

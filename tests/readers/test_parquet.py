@@ -2,8 +2,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 from pathlib import Path
 
+import duckdb
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -13,7 +16,7 @@ from loader.config import SourceConfig
 from loader.errors import SourceError
 from loader.readers import open_reader
 from loader.transforms import Filter
-from tests.reliability_util import reject_lines, rejects_of
+from tests.reliability_util import leveldb_items, reject_lines, rejects_of
 
 
 def make(tmp_path: Path, n: int = 1000, group: int = 300) -> Path:
@@ -176,3 +179,125 @@ def test_fields_that_differ_only_in_case_are_two_columns_as_in_a_csv_header(tmp_
             {"id": 1, "a": 1, "A_2": None},
             {"id": 2, "a": None, "A_2": 3},
         ]
+
+
+# ------------------------------------------------------------ Arrow extension types
+
+UUIDS = [uuid.UUID(int=1), uuid.UUID(bytes=b"\xff" * 16)]
+BASE64 = ["AAAAAAAAAAAAAAAAAAAAAQ==", "/////////////////////w=="]
+
+
+def write_uuids(path: Path, writer: str) -> Path:
+    """Two rows of ``id`` and ``u``, a UUID, with ``lu`` (a list of them) and ``su`` (a struct
+    of one) where the writer can: pyarrow keeps ``arrow.uuid`` in the file's stored Arrow
+    schema, DuckDB and pyarrow without that schema write Parquet's UUID alone."""
+    u = pa.ExtensionArray.from_storage(pa.uuid(), pa.array([x.bytes for x in UUIDS], pa.binary(16)))
+    lists = pa.ListArray.from_arrays(pa.array([0, 1, 3], pa.int32()), pa.concat_arrays([u, u]))
+    table = pa.table({"id": [1, 2], "u": u, "lu": lists, "su": pa.StructArray.from_arrays([u], ["x"])})
+    if writer == "pyarrow":
+        pq.write_table(table, path)
+    elif writer == "pyarrow-bare":
+        pq.write_table(table, path, store_schema=False)
+    elif writer == "pandas":
+        pd.DataFrame({"id": [1, 2], "u": UUIDS}).to_parquet(path)  # arrow.uuid in the stored schema
+    else:
+        rows = " UNION ALL ".join(
+            f"SELECT {i} AS id, '{x}'::UUID AS u, {lu} AS lu, {{'x': '{x}'::UUID}} AS su"
+            for i, x, lu in [
+                (1, UUIDS[0], f"['{UUIDS[0]}'::UUID]"),
+                (2, UUIDS[1], f"['{UUIDS[1]}'::UUID, '{UUIDS[0]}'::UUID]"),
+            ]
+        )
+        duckdb.sql(f"COPY ({rows} ORDER BY id) TO '{path}' (FORMAT parquet)")
+    return path
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+@pytest.mark.parametrize("writer", ["pyarrow", "pyarrow-bare", "pandas", "duckdb"])
+def test_a_uuid_is_its_16_bytes_whichever_tool_wrote_the_file(tmp_path: Path, writer: str, engine: str) -> None:
+    """SQLite: a BLOB (lists and structs: JSON of base64 text); LevelDB: base64 in the JSON
+    value, the bytes themselves in a key. Nested UUIDs were an internal error."""
+    src = write_uuids(tmp_path / "u.parquet", writer)
+    nested = writer != "pandas"
+    run = {"engine": engine}
+    db = tmp_path / "t.db"
+    assert load(str(src), str(db), table="t", run_options=run).rows_written == 2
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT * FROM t ORDER BY id").fetchall()
+    assert [r[:2] for r in rows] == [(1, UUIDS[0].bytes), (2, UUIDS[1].bytes)]
+    if nested:
+        assert [r[2:] for r in rows] == [
+            (f'["{BASE64[0]}"]', f'{{"x":"{BASE64[0]}"}}'),
+            (f'["{BASE64[1]}","{BASE64[0]}"]', f'{{"x":"{BASE64[1]}"}}'),
+        ]
+    target = tmp_path / "t.ldb"
+    assert load(str(src), str(target), key="u:{u}", run_options=run).rows_written == 2
+    items, _ = leveldb_items(target)
+    assert [k for k, _ in items] == [b"u:" + UUIDS[0].bytes, b"u:" + UUIDS[1].bytes]
+    values = [json.loads(v) for _, v in items]
+    assert [(v["id"], v["u"]) for v in values] == [(1, BASE64[0]), (2, BASE64[1])]
+    if nested:
+        assert [(v["lu"], v["su"]) for v in values] == [
+            ([BASE64[0]], {"x": BASE64[0]}),
+            ([BASE64[1], BASE64[0]], {"x": BASE64[1]}),
+        ]
+
+
+def test_uuid_files_of_every_writer_load_together(tmp_path: Path) -> None:
+    """One column type whatever the writer: files of all of them in one load, and in runs one after another."""
+    files = [
+        str(write_uuids(tmp_path / f"{i}.parquet", w)) for i, w in enumerate(["pyarrow", "duckdb", "pyarrow-bare"])
+    ]
+    db = tmp_path / "t.db"
+    assert load(files, str(db), table="t").rows_written == 6
+    for f in files:
+        assert load(f, str(tmp_path / "runs.db"), table="t").rows_written == 2
+    for name in ("t.db", "runs.db"):
+        with sqlite3.connect(tmp_path / name) as conn:
+            assert conn.execute("SELECT DISTINCT typeof(u), hex(u) FROM t ORDER BY 2").fetchall() == [
+                ("blob", UUIDS[0].hex.upper()),
+                ("blob", UUIDS[1].hex.upper()),
+            ]
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_bool8_column_is_a_bool(tmp_path: Path, engine: str) -> None:
+    """Arrow's bool8 (an int8 holding a bool) was TEXT '1'/'0' in SQLite."""
+    src = tmp_path / "b.parquet"
+    flags = pa.ExtensionArray.from_storage(pa.bool8(), pa.array([1, 0, None, 2], pa.int8()))
+    pq.write_table(pa.table({"id": [1, 2, 3, 4], "b": flags}), src)
+    db = tmp_path / "t.db"
+    load(str(src), str(db), table="t", run_options={"engine": engine})
+    with sqlite3.connect(db) as conn:
+        assert [r[2] for r in conn.execute('PRAGMA table_info("t")')] == ["INTEGER", "INTEGER"]
+        assert conn.execute("SELECT b, typeof(b) FROM t ORDER BY id").fetchall() == [
+            (1, "integer"),
+            (0, "integer"),
+            (None, "null"),
+            (1, "integer"),
+        ]
+    load(str(src), str(tmp_path / "t.ldb"), key="{id}", run_options={"engine": engine})
+    items, _ = leveldb_items(tmp_path / "t.ldb")
+    assert [json.loads(v)["b"] for _, v in items] == [True, False, None, True]
+
+
+# ------------------------------------------------------------ NUL in text
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_nul_in_large_string_text_is_kept_whatever_the_engine_files_and_runs(tmp_path: Path, engine: str) -> None:
+    """pandas 3 and Polars write large_string: its NUL was rejected by the processes engine,
+    beside a string file, or in a later run into a table that recorded string."""
+    small, large = tmp_path / "n1.parquet", tmp_path / "n2.parquet"
+    pq.write_table(pa.table({"id": [1], "s": pa.array(["a\x00b"], pa.string())}), small)
+    pq.write_table(pa.table({"id": [2], "s": pa.array(["c\x00d"], pa.large_string())}), large)
+    run = {"engine": engine}
+    stored = [(1, "a\x00b"), (2, "c\x00d")]
+    alone = tmp_path / "alone.db"
+    assert load(str(large), str(alone), table="t", run_options=run).rows_rejected == 0
+    assert load([str(small), str(large)], str(tmp_path / "both.db"), table="t", run_options=run).rows_rejected == 0
+    for f in (small, large):
+        assert load(str(f), str(tmp_path / "runs.db"), table="t", run_options=run).rows_rejected == 0
+    for name, rows in (("alone.db", stored[1:]), ("both.db", stored), ("runs.db", stored)):
+        with sqlite3.connect(tmp_path / name) as conn:
+            assert conn.execute("SELECT id, s FROM t ORDER BY id").fetchall() == rows

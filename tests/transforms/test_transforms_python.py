@@ -423,3 +423,25 @@ def test_a_batch_function_returning_view_types_loads_as_a_reader_would(tmp_path)
         assert [(k, json.loads(v)) for k, v in ldb] == [(b"a", {"id": 1, "name": "a"}), (b"c", {"id": 3, "name": "c"})]
     finally:
         ldb.close()
+
+
+def test_a_batch_function_returning_extension_types_stores_them_as_a_reader_would(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A UUID is its bytes (its JSON was the dashed text) and a bool8 a bool (it was TEXT '1')."""
+    src = tmp_path / "in.csv"
+    src.write_text("id\n1\n")
+
+    def tagged(batch: pa.RecordBatch) -> pa.RecordBatch:
+        n = batch.num_rows
+        u = pa.ExtensionArray.from_storage(pa.uuid(), pa.array([b"\x01" * 16] * n, pa.binary(16)))
+        b = pa.ExtensionArray.from_storage(pa.bool8(), pa.array([1] * n, pa.int8()))
+        return batch.append_column("u", u).append_column("b", b)
+
+    load(src, tmp_path / "t.db", table="t", transforms=[Python(function=tagged)])
+    with sqlite3.connect(tmp_path / "t.db") as conn:
+        assert conn.execute("SELECT u, b, typeof(b) FROM t").fetchall() == [(b"\x01" * 16, 1, "integer")]
+    load(src, tmp_path / "t.ldb", key="{id}", transforms=[Python(function=tagged)])
+    ldb = plyvel.DB(str(tmp_path / "t.ldb"))
+    try:
+        assert [json.loads(v) for _, v in ldb] == [{"id": 1, "u": "AQEBAQEBAQEBAQEBAQEBAQ==", "b": True}]
+    finally:
+        ldb.close()
