@@ -128,7 +128,8 @@ def _max_rejects(text: str) -> int | float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a count or a fraction, got {text!r}") from None
-    return int(value) if value >= 1 or value == 0 else value
+    # inf and nan stay floats, for the config's check to refuse naming run.max_rejects
+    return int(value) if value == 0 or 1 <= value < float("inf") else value
 
 
 def _char_or_false(text: str) -> str | bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import numbers
 import os
 import re
@@ -121,7 +122,8 @@ class SinkConfig:
     alter: bool = False
     """Add columns that later files bring (SQLite) instead of failing."""
     busy_timeout: float = 30.0
-    """Seconds to retry while another program holds the target (SQLite lock or LevelDB LOCK), then exit 75."""
+    """Seconds to retry while another program holds the target (SQLite lock or LevelDB LOCK), then exit 75;
+    from 0 to 2147483 (SQLite's longest wait, about 24 days)."""
     page_size: int = field(default=32 << 10, metadata=SIZE)
     """SQLite page size in bytes (a power of two from 512 to 65536) of a database this load
     creates; an existing database keeps its own. 32 KiB loads and scans faster than SQLite's
@@ -184,8 +186,8 @@ class RunConfig:
     rejects: str | None = field(default=None, metadata=PATH)
     """Reject file (JSON lines); default ``<target>.<job>.rejects.jsonl`` next to the target."""
     max_rejects: int | float | None = None
-    """Stop (exit 3) past this many rejected rows, or this fraction when below 1, checked after each
-    chunk. ``0`` is strict: the chunk with the first reject is the last one read. With
+    """Stop (exit 3) past this many rejected rows, or this fraction when below 1 (a finite number, 0 or
+    more; unset: no limit), checked after each chunk. ``0`` is strict: the chunk with the first reject is the last one read. With
     ``engine = "processes"`` or ``"dask"`` it is checked as each part commits: the part with the
     first reject is the last one committed, read whole."""
     job: str | None = None
@@ -197,7 +199,7 @@ class RunConfig:
     quiet: bool = False
     """No progress bar and no summary line."""
     lock_wait: float = 0.0
-    """Seconds to wait for another run on the same target before exiting with 75."""
+    """Seconds to wait for another run on the same target before exiting with 75 (a number, 0 or more)."""
     read_ahead: int = 2
     """Chunks parsed ahead in a background thread (0 reads in the writing thread)."""
     workers: int | None = None
@@ -768,7 +770,20 @@ _SOURCE_FLOORS = (
     ("block_size", 1024, "expected at least 1024 bytes"),
     ("max_row_bytes", 1024, "expected at least 1024 bytes"),
 )
-_RUN_FLOORS = (("chunk_size", 1, "expected 1 or more"), ("workers", 1, "expected 1 or more"))
+_RUN_FLOORS = (
+    ("chunk_size", 1, "expected 1 or more"),
+    ("workers", 1, "expected 1 or more"),
+    ("read_ahead", 0, "expected 0 or more"),
+)
+# LevelDB's sizes: it raises a value too small to its own least, but takes no negative one.
+_SINK_FLOORS = (
+    ("write_buffer_size", 0, "expected a size in bytes, 0 or more"),
+    ("max_file_size", 0, "expected a size in bytes, 0 or more"),
+    ("max_open_files", 0, "expected 0 or more"),
+    ("lru_cache_size", 0, "expected a size in bytes, 0 or more"),
+)
+# SQLite's busy timeout is a 32-bit count of milliseconds: past it, SQLite does not wait at all.
+MAX_BUSY_TIMEOUT = (2**31 - 1) // 1000
 
 
 def _floors(section: Any, where: str, floors: tuple[tuple[str, int, str], ...]) -> None:
@@ -776,6 +791,14 @@ def _floors(section: Any, where: str, floors: tuple[tuple[str, int, str], ...]) 
         value = getattr(section, key)
         if value is not None and value < lowest:
             raise ConfigError(f"{where}.{key}: {message}")
+
+
+def _seconds(where: str, value: float, most: float = math.inf) -> None:
+    """A wait in seconds: a number, 0 or more (not NaN, which compares false with every
+    deadline, nor infinity, which SQLite's timeout cannot hold)."""
+    if not (math.isfinite(value) and 0 <= value <= most):
+        span = f"from 0 to {most}" if math.isfinite(most) else "0 or more"
+        raise ConfigError(f"{where}: expected a number of seconds, {span}, got {value!r}")
 
 
 def _sizes(section: Any, where: str) -> dict[str, Any]:
@@ -844,6 +867,8 @@ def resolve_sink(src: SourceConfig, sink: SinkConfig) -> SinkConfig:
         )
     if sink.batch_size is None or sink.batch_size < 1:
         raise ConfigError("sink.batch_size: expected 1 or more")
+    _floors(sink, "sink", _SINK_FLOORS)
+    _seconds("sink.busy_timeout", sink.busy_timeout, MAX_BUSY_TIMEOUT)
     return sink
 
 
@@ -854,8 +879,10 @@ def resolve_run(src: SourceConfig, sink: SinkConfig, run: RunConfig) -> RunConfi
         run = replace(run, workers=sinks.get(str(sink.type)).default_workers(src.format, cpus.usable_cpus()))
     run = replace(run, **_sizes(run, "run"))
     _floors(run, "run", _RUN_FLOORS)
-    if run.max_rejects is not None and run.max_rejects < 0:
-        raise ConfigError("run.max_rejects: expected 0 or more (a count, or a fraction below 1)")
+    limit = run.max_rejects
+    if limit is not None and not (math.isfinite(limit) and limit >= 0):  # NaN would turn the limit off
+        raise ConfigError(f"run.max_rejects: expected 0 or more (a count, or a fraction below 1), got {limit!r}")
+    _seconds("run.lock_wait", run.lock_wait)
     return run
 
 
