@@ -179,7 +179,7 @@ def test_a_report_path_the_os_refuses_after_a_library_load_names_it(tmp_path: Pa
     (tmp_path / "file").write_text("")
     with pytest.raises(LoaderError) as info:
         load(data_dir / "small.csv", tmp_path / "a.db", run_options={"report": tmp_path / "file" / "r.json"})
-    assert str(info.value) == f"run.report: cannot write {tmp_path / 'file' / 'r.json'}: File exists"
+    assert str(info.value) == f"run.report: cannot write {tmp_path / 'file' / 'r.json'}: Not a directory"
     assert info.value.report is not None and info.value.report.rows_written == 2  # committed
     assert sqlite_rows(tmp_path / "a.db", "SELECT count(*) FROM small") == [(2,)]
 

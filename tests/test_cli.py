@@ -328,7 +328,7 @@ def test_a_report_path_the_os_refuses_is_one_line_after_the_committed_load(tmp_p
     lines = p.stderr.splitlines()
     assert lines[0].startswith("ok: 1 rows written to ")
     assert lines[1:] == [
-        f"loader: error: run.report: cannot write {report}: File exists",
+        f"loader: error: run.report: cannot write {report}: Not a directory",
         "  hint: the load is committed; fix the path or its permissions, and a rerun writes it",
     ]
     assert sqlite_rows(tmp_path / "a.db", "SELECT id FROM a") == [(1,)]
