@@ -427,6 +427,13 @@ def check_values(cls: type, values: Mapping[str, Any], where: str) -> dict[str, 
     return out
 
 
+def shown(value: Any) -> str:
+    """A value as an error shows it: its repr where that is one short line (``5``, ``b'a.csv'``),
+    else what it is (``a DataFrame``)."""
+    text = repr(value)
+    return text if len(text) <= 80 and "\n" not in text else f"a {type(value).__name__}"
+
+
 def _check_fields(section: Any, where: str) -> None:
     """``__post_init__`` of a section: its values checked, and normalised in place (it is frozen)."""
     given = {f.name: getattr(section, f.name) for f in dataclasses.fields(section)}
@@ -555,6 +562,17 @@ def env_overrides(env: Mapping[str, str]) -> list[tuple[str, Any]]:
     return out
 
 
+def _check_overrides(sets: Any, env: Any) -> None:
+    """``sets`` a list of texts (one text would be read a character at a time), ``env`` a mapping."""
+    if sets is not None and not (isinstance(sets, (list, tuple)) and all(isinstance(s, str) for s in sets)):
+        raise ConfigError(
+            f"sets: expected a list of SECTION.KEY=VALUE texts, got {shown(sets)}",
+            hint='e.g. sets=["sink.path=out/x.db"]',
+        )
+    if not isinstance(env, Mapping):
+        raise ConfigError(f"env: expected a dict of environment variables, got {shown(env)}")
+
+
 def apply_overrides(
     data: dict[str, Any],
     sets: Sequence[str] | None = None,
@@ -564,6 +582,7 @@ def apply_overrides(
     """Environment first, then ``--set`` pairs, then flags (``("sink.table", "t")``), so flags win.
     Their values are interpolated; relative paths among them stay relative to the current directory."""
     environ = env if env is not None else os.environ
+    _check_overrides(sets, environ)
     pairs: list[tuple[str, Any, str]] = []
     for dotted, value in env_overrides(environ):
         pairs.append((dotted, value, f"environment LOADER_{dotted.upper().replace('.', '__')}"))
@@ -668,7 +687,10 @@ def load_job(
 
     Relative paths in the file are relative to the file's directory; those given by
     overrides are relative to the current directory."""
+    if not isinstance(path, (str, os.PathLike)):  # open() would take an int as a file descriptor
+        raise ConfigError(f"path: expected the job file's path, got {shown(path)}")
     environ = env if env is not None else os.environ
+    _check_overrides(sets, environ)
     data = interpolate(read_job_file(path), environ, "job")
     rebase_paths(data, os.path.dirname(os.fspath(path)))
     written = _flat(data)
@@ -892,6 +914,12 @@ def resolve(job: JobConfig) -> JobConfig:
 
     Pure: returns a new ``JobConfig`` marked ``resolved`` and returns a resolved one as
     it is, so each entry point (job file, environment, flags, Python) resolves exactly once."""
+    if not isinstance(job, JobConfig):
+        hint = "Pipeline.from_config(path) reads a job file" if isinstance(job, (str, os.PathLike)) else None
+        raise ConfigError(
+            f"job: expected a JobConfig, got {shown(job)}",
+            hint=hint or "build one with JobConfig(source=..., sink=...), or read a job file with load_job(path)",
+        )
     if job.resolved:
         return job
     source = resolve_source(job.source)
