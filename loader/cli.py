@@ -25,9 +25,8 @@ from .chunk import row_values
 from .config import (
     SECTIONS,
     JobConfig,
-    apply_overrides,
     field_docs,
-    job_from_tables,
+    job_from_overrides,
     load_job,
     parse_value,
 )
@@ -351,7 +350,7 @@ def job_for(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> J
     *sources, target = args.paths
     # The paths typed on the command line are flags too: neither --set nor LOADER_SINK__PATH overrides them.
     paths = [("source.path", sources), ("sink.path", target)]
-    return job_from_tables(apply_overrides({}, args.set, environ, [*paths, *flag_pairs(args)]))
+    return job_from_overrides({}, args.set, environ, [*paths, *flag_pairs(args)])
 
 
 def _inspect(args: argparse.Namespace) -> int:

@@ -578,9 +578,11 @@ def apply_overrides(
     sets: Sequence[str] | None = None,
     env: Mapping[str, str] | None = None,
     flags: Sequence[tuple[str, Any]] = (),
+    origins: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Environment first, then ``--set`` pairs, then flags (``("sink.table", "t")``), so flags win.
-    Their values are interpolated; relative paths among them stay relative to the current directory."""
+    Their values are interpolated; relative paths among them stay relative to the current directory.
+    ``origins`` is given where each key set came from last (``environment LOADER_RUN__JOB``)."""
     environ = env if env is not None else os.environ
     _check_overrides(sets, environ)
     pairs: list[tuple[str, Any, str]] = []
@@ -595,7 +597,34 @@ def apply_overrides(
         pairs.append((dotted, value, "--" + dotted.split(".")[-1].replace("_", "-")))
     for dotted, value, origin in pairs:
         set_key(data, dotted, interpolate(value, environ, origin), origin)
+        if origins is not None:
+            origins[dotted] = origin
     return data
+
+
+def job_from_overrides(
+    data: dict[str, Any],
+    sets: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    flags: Sequence[tuple[str, Any]] = (),
+) -> JobConfig:
+    """``job_from_tables`` of ``data`` with its overrides applied (``apply_overrides``). An error
+    about a key an environment variable set names the variable, which spells the key otherwise."""
+    origins: dict[str, str] = {}
+    merged = apply_overrides(data, sets, env, flags, origins)
+    try:
+        return job_from_tables(merged)
+    except ConfigError as exc:
+        origin = origins.get(_key_of(exc), "")
+        if origin.startswith("environment"):
+            exc.message = f"{origin}: {exc.message}"
+            exc.args = (exc.message,)
+        raise
+
+
+def _key_of(exc: ConfigError) -> str:
+    """The ``section.key`` an error is about, as its message starts."""
+    return exc.message.split(":", 1)[0].removeprefix("job.")  # job.sinks: a section named wrong
 
 
 # --------------------------------------------------------------- job files
@@ -694,13 +723,12 @@ def load_job(
     data = interpolate(read_job_file(path), environ, "job")
     rebase_paths(data, os.path.dirname(os.fspath(path)))
     written = _flat(data)
-    merged = apply_overrides(data, sets, environ, flags)
     try:
-        return job_from_tables(merged)
+        return job_from_overrides(data, sets, environ, flags)
     except ConfigError as exc:
         # a key the file sets, and no override changed: the error names the file
-        key = exc.message.split(":", 1)[0].removeprefix("job.")  # job.sinks: a section named wrong
-        if exc.file is None and key in written and _flat(merged).get(key) == written[key]:
+        key = _key_of(exc)
+        if exc.file is None and key in written and _flat(data).get(key) == written[key]:
             exc.file = os.fspath(path)
         raise
 
