@@ -14,8 +14,18 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-from .config import JobConfig, RunConfig, SinkConfig, SourceConfig, build_section, check_names, resolve
-from .errors import ConfigError
+from .config import (
+    SECTIONS,
+    JobConfig,
+    RunConfig,
+    SinkConfig,
+    SourceConfig,
+    build_section,
+    check_names,
+    resolve,
+    shown,
+)
+from .errors import ConfigError, LoaderError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -116,6 +126,50 @@ def _table(cls: type, where: str, options: Mapping[str, Any] | None, given: Mapp
     return build_section(cls, {**options, **given}, where)  # os.PathLike paths become text there
 
 
+# The job keys load() takes as arguments of its own; the others are in its option dicts.
+_ARGUMENTS = {"source.path": "source", "sink.path": "target", "sink.table": "table", "sink.key": "key"}
+
+
+def _paths(source: Any) -> list[str]:
+    """``source`` as a list of paths: one path, or a list or tuple of them. Any other iterable
+    (a DataFrame, a dict, bytes) is refused, not taken as paths one item at a time."""
+    paths = [source] if isinstance(source, (str, os.PathLike)) else source
+    if not isinstance(paths, (list, tuple)) or not all(isinstance(p, (str, os.PathLike)) for p in paths):
+        raise ConfigError(
+            f"source: expected a path or a list of paths, got {shown(source)}",
+            hint="pass a path or glob (str or os.PathLike), or a list of them",
+        )
+    return [os.fspath(p) for p in paths]
+
+
+def _check_arguments(target: Any, texts: Mapping[str, Any], options: Mapping[str, Any]) -> None:
+    if not isinstance(target, (str, os.PathLike)):
+        raise ConfigError(
+            f"target: expected a path, got {shown(target)}", hint="pass the database's path (str or os.PathLike)"
+        )
+    for name, value in texts.items():
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"{name}: expected a string, got {shown(value)}")
+    for name, value in options.items():
+        if value is not None and not isinstance(value, Mapping):
+            section = name.removesuffix("_options")
+            raise ConfigError(
+                f"{name}: expected a dict of the job file's [{section}] keys, got {shown(value)}",
+                hint=f"pass a dict (or None), as the typed {section.title()}Options lists them",
+            )
+
+
+def _as_given(exc: LoaderError) -> None:
+    """An error naming a job key (``run.chunk_size: ...``) names it as ``load()`` took it
+    (``run_options.chunk_size``, ``target``), as the checks of its options do."""
+    dotted, colon, rest = exc.message.partition(":")
+    section, dot, key = dotted.partition(".")
+    fields = {f.name for f in dataclasses.fields(SECTIONS[section])} if section in SECTIONS else set()
+    if colon and dot and key.split("/")[0] in fields:  # sink.primary_key/indexes: ...
+        exc.message = _ARGUMENTS.get(dotted, f"{section}_options.{key}") + colon + rest
+        exc.args = (exc.message,)
+
+
 def load(
     source: PathLike | Sequence[PathLike],
     target: PathLike,
@@ -149,21 +203,27 @@ def load(
         after a failed load too, as the CLI writes them).
 
     Raises:
-        ConfigError: An unknown option name (with a did-you-mean), a value of the wrong
-            type, or options that do not fit together; nothing is written.
+        ConfigError: An unknown option name (with a did-you-mean), a value or an argument of
+            the wrong type, or options that do not fit together; nothing is written. A key is
+            named as ``load()`` took it: ``run_options.chunk_size``, ``target``.
         LoaderError: The load failed; committed work is kept and a rerun resumes it. The
             error's ``report`` is the run's report.
     """
     from .pipeline import Pipeline  # pyarrow and the readers load on the first call
 
-    paths = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+    paths = _paths(source)
+    options = {"source_options": source_options, "sink_options": sink_options, "run_options": run_options}
+    _check_arguments(target, {"table": table, "key": key}, options)
     job = JobConfig(
-        source=_table(SourceConfig, "source_options", source_options, {"path": [os.fspath(p) for p in paths]}),
+        source=_table(SourceConfig, "source_options", source_options, {"path": paths}),
         sink=_table(SinkConfig, "sink_options", sink_options, {"path": os.fspath(target), "table": table, "key": key}),
         run=_table(RunConfig, "run_options", run_options, {}),
     )
-    job = resolve(job)
-    return Pipeline(job, transforms=transforms).run()
+    try:
+        return Pipeline(resolve(job), transforms=transforms).run()
+    except LoaderError as exc:
+        _as_given(exc)
+        raise
 
 
 __all__ = ["RunOptions", "SinkOptions", "SourceOptions", "load"]

@@ -26,9 +26,8 @@ from .chunk import row_values
 from .config import (
     SECTIONS,
     JobConfig,
-    apply_overrides,
     field_docs,
-    job_from_tables,
+    job_from_overrides,
     load_job,
     parse_value,
 )
@@ -129,7 +128,8 @@ def _max_rejects(text: str) -> int | float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a count or a fraction, got {text!r}") from None
-    return int(value) if value >= 1 or value == 0 else value
+    # inf and nan stay floats, for the config's check to refuse naming run.max_rejects
+    return int(value) if value == 0 or 1 <= value < float("inf") else value
 
 
 def _char_or_false(text: str) -> str | bool:
@@ -351,7 +351,7 @@ def job_for(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> J
     *sources, target = args.paths
     # The paths typed on the command line are flags too: neither --set nor LOADER_SINK__PATH overrides them.
     paths = [("source.path", sources), ("sink.path", target)]
-    return job_from_tables(apply_overrides({}, args.set, environ, [*paths, *flag_pairs(args)]))
+    return job_from_overrides({}, args.set, environ, [*paths, *flag_pairs(args)])
 
 
 def _inspect(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import numbers
 import os
 import re
@@ -121,7 +122,8 @@ class SinkConfig:
     alter: bool = False
     """Add columns that later files bring (SQLite) instead of failing."""
     busy_timeout: float = 30.0
-    """Seconds to retry while another program holds the target (SQLite lock or LevelDB LOCK), then exit 75."""
+    """Seconds to retry while another program holds the target (SQLite lock or LevelDB LOCK), then exit 75;
+    from 0 to 2147483 (SQLite's longest wait, about 24 days)."""
     page_size: int = field(default=32 << 10, metadata=SIZE)
     """SQLite page size in bytes (a power of two from 512 to 65536) of a database this load
     creates; an existing database keeps its own. 32 KiB loads and scans faster than SQLite's
@@ -184,8 +186,8 @@ class RunConfig:
     rejects: str | None = field(default=None, metadata=PATH)
     """Reject file (JSON lines); default ``<target>.<job>.rejects.jsonl`` next to the target."""
     max_rejects: int | float | None = None
-    """Stop (exit 3) past this many rejected rows, or this fraction when below 1, checked after each
-    chunk. ``0`` is strict: the chunk with the first reject is the last one read. With
+    """Stop (exit 3) past this many rejected rows, or this fraction when below 1 (a finite number, 0 or
+    more; unset: no limit), checked after each chunk. ``0`` is strict: the chunk with the first reject is the last one read. With
     ``engine = "processes"`` or ``"dask"`` it is checked as each part commits: the part with the
     first reject is the last one committed, read whole."""
     job: str | None = None
@@ -197,7 +199,7 @@ class RunConfig:
     quiet: bool = False
     """No progress bar and no summary line."""
     lock_wait: float = 0.0
-    """Seconds to wait for another run on the same target before exiting with 75."""
+    """Seconds to wait for another run on the same target before exiting with 75 (a number, 0 or more)."""
     read_ahead: int = 2
     """Chunks parsed ahead in a background thread (0 reads in the writing thread)."""
     workers: int | None = None
@@ -425,6 +427,13 @@ def check_values(cls: type, values: Mapping[str, Any], where: str) -> dict[str, 
     return out
 
 
+def shown(value: Any) -> str:
+    """A value as an error shows it: its repr where that is one short line (``5``, ``b'a.csv'``),
+    else what it is (``a DataFrame``)."""
+    text = repr(value)
+    return text if len(text) <= 80 and "\n" not in text else f"a {type(value).__name__}"
+
+
 def _check_fields(section: Any, where: str) -> None:
     """``__post_init__`` of a section: its values checked, and normalised in place (it is frozen)."""
     given = {f.name: getattr(section, f.name) for f in dataclasses.fields(section)}
@@ -553,15 +562,29 @@ def env_overrides(env: Mapping[str, str]) -> list[tuple[str, Any]]:
     return out
 
 
+def _check_overrides(sets: Any, env: Any) -> None:
+    """``sets`` a list of texts (one text would be read a character at a time), ``env`` a mapping."""
+    if sets is not None and not (isinstance(sets, (list, tuple)) and all(isinstance(s, str) for s in sets)):
+        raise ConfigError(
+            f"sets: expected a list of SECTION.KEY=VALUE texts, got {shown(sets)}",
+            hint='e.g. sets=["sink.path=out/x.db"]',
+        )
+    if not isinstance(env, Mapping):
+        raise ConfigError(f"env: expected a dict of environment variables, got {shown(env)}")
+
+
 def apply_overrides(
     data: dict[str, Any],
     sets: Sequence[str] | None = None,
     env: Mapping[str, str] | None = None,
     flags: Sequence[tuple[str, Any]] = (),
+    origins: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Environment first, then ``--set`` pairs, then flags (``("sink.table", "t")``), so flags win.
-    Their values are interpolated; relative paths among them stay relative to the current directory."""
+    Their values are interpolated; relative paths among them stay relative to the current directory.
+    ``origins`` is given where each key set came from last (``environment LOADER_RUN__JOB``)."""
     environ = env if env is not None else os.environ
+    _check_overrides(sets, environ)
     pairs: list[tuple[str, Any, str]] = []
     for dotted, value in env_overrides(environ):
         pairs.append((dotted, value, f"environment LOADER_{dotted.upper().replace('.', '__')}"))
@@ -574,7 +597,34 @@ def apply_overrides(
         pairs.append((dotted, value, "--" + dotted.split(".")[-1].replace("_", "-")))
     for dotted, value, origin in pairs:
         set_key(data, dotted, interpolate(value, environ, origin), origin)
+        if origins is not None:
+            origins[dotted] = origin
     return data
+
+
+def job_from_overrides(
+    data: dict[str, Any],
+    sets: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    flags: Sequence[tuple[str, Any]] = (),
+) -> JobConfig:
+    """``job_from_tables`` of ``data`` with its overrides applied (``apply_overrides``). An error
+    about a key an environment variable set names the variable, which spells the key otherwise."""
+    origins: dict[str, str] = {}
+    merged = apply_overrides(data, sets, env, flags, origins)
+    try:
+        return job_from_tables(merged)
+    except ConfigError as exc:
+        origin = origins.get(_key_of(exc), "")
+        if origin.startswith("environment"):
+            exc.message = f"{origin}: {exc.message}"
+            exc.args = (exc.message,)
+        raise
+
+
+def _key_of(exc: ConfigError) -> str:
+    """The ``section.key`` an error is about, as its message starts."""
+    return exc.message.split(":", 1)[0].removeprefix("job.")  # job.sinks: a section named wrong
 
 
 # --------------------------------------------------------------- job files
@@ -666,17 +716,19 @@ def load_job(
 
     Relative paths in the file are relative to the file's directory; those given by
     overrides are relative to the current directory."""
+    if not isinstance(path, (str, os.PathLike)):  # open() would take an int as a file descriptor
+        raise ConfigError(f"path: expected the job file's path, got {shown(path)}")
     environ = env if env is not None else os.environ
+    _check_overrides(sets, environ)
     data = interpolate(read_job_file(path), environ, "job")
     rebase_paths(data, os.path.dirname(os.fspath(path)))
     written = _flat(data)
-    merged = apply_overrides(data, sets, environ, flags)
     try:
-        return job_from_tables(merged)
+        return job_from_overrides(data, sets, environ, flags)
     except ConfigError as exc:
         # a key the file sets, and no override changed: the error names the file
-        key = exc.message.split(":", 1)[0].removeprefix("job.")  # job.sinks: a section named wrong
-        if exc.file is None and key in written and _flat(merged).get(key) == written[key]:
+        key = _key_of(exc)
+        if exc.file is None and key in written and _flat(data).get(key) == written[key]:
             exc.file = os.fspath(path)
         raise
 
@@ -768,7 +820,20 @@ _SOURCE_FLOORS = (
     ("block_size", 1024, "expected at least 1024 bytes"),
     ("max_row_bytes", 1024, "expected at least 1024 bytes"),
 )
-_RUN_FLOORS = (("chunk_size", 1, "expected 1 or more"), ("workers", 1, "expected 1 or more"))
+_RUN_FLOORS = (
+    ("chunk_size", 1, "expected 1 or more"),
+    ("workers", 1, "expected 1 or more"),
+    ("read_ahead", 0, "expected 0 or more"),
+)
+# LevelDB's sizes: it raises a value too small to its own least, but takes no negative one.
+_SINK_FLOORS = (
+    ("write_buffer_size", 0, "expected a size in bytes, 0 or more"),
+    ("max_file_size", 0, "expected a size in bytes, 0 or more"),
+    ("max_open_files", 0, "expected 0 or more"),
+    ("lru_cache_size", 0, "expected a size in bytes, 0 or more"),
+)
+# SQLite's busy timeout is a 32-bit count of milliseconds: past it, SQLite does not wait at all.
+MAX_BUSY_TIMEOUT = (2**31 - 1) // 1000
 
 
 def _floors(section: Any, where: str, floors: tuple[tuple[str, int, str], ...]) -> None:
@@ -776,6 +841,14 @@ def _floors(section: Any, where: str, floors: tuple[tuple[str, int, str], ...]) 
         value = getattr(section, key)
         if value is not None and value < lowest:
             raise ConfigError(f"{where}.{key}: {message}")
+
+
+def _seconds(where: str, value: float, most: float = math.inf) -> None:
+    """A wait in seconds: a number, 0 or more (not NaN, which compares false with every
+    deadline, nor infinity, which SQLite's timeout cannot hold)."""
+    if not (math.isfinite(value) and 0 <= value <= most):
+        span = f"from 0 to {most}" if math.isfinite(most) else "0 or more"
+        raise ConfigError(f"{where}: expected a number of seconds, {span}, got {value!r}")
 
 
 def _sizes(section: Any, where: str) -> dict[str, Any]:
@@ -844,6 +917,8 @@ def resolve_sink(src: SourceConfig, sink: SinkConfig) -> SinkConfig:
         )
     if sink.batch_size is None or sink.batch_size < 1:
         raise ConfigError("sink.batch_size: expected 1 or more")
+    _floors(sink, "sink", _SINK_FLOORS)
+    _seconds("sink.busy_timeout", sink.busy_timeout, MAX_BUSY_TIMEOUT)
     return sink
 
 
@@ -854,8 +929,10 @@ def resolve_run(src: SourceConfig, sink: SinkConfig, run: RunConfig) -> RunConfi
         run = replace(run, workers=sinks.get(str(sink.type)).default_workers(src.format, cpus.usable_cpus()))
     run = replace(run, **_sizes(run, "run"))
     _floors(run, "run", _RUN_FLOORS)
-    if run.max_rejects is not None and run.max_rejects < 0:
-        raise ConfigError("run.max_rejects: expected 0 or more (a count, or a fraction below 1)")
+    limit = run.max_rejects
+    if limit is not None and not (math.isfinite(limit) and limit >= 0):  # NaN would turn the limit off
+        raise ConfigError(f"run.max_rejects: expected 0 or more (a count, or a fraction below 1), got {limit!r}")
+    _seconds("run.lock_wait", run.lock_wait)
     return run
 
 
@@ -865,6 +942,12 @@ def resolve(job: JobConfig) -> JobConfig:
 
     Pure: returns a new ``JobConfig`` marked ``resolved`` and returns a resolved one as
     it is, so each entry point (job file, environment, flags, Python) resolves exactly once."""
+    if not isinstance(job, JobConfig):
+        hint = "Pipeline.from_config(path) reads a job file" if isinstance(job, (str, os.PathLike)) else None
+        raise ConfigError(
+            f"job: expected a JobConfig, got {shown(job)}",
+            hint=hint or "build one with JobConfig(source=..., sink=...), or read a job file with load_job(path)",
+        )
     if job.resolved:
         return job
     source = resolve_source(job.source)

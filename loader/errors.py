@@ -9,7 +9,7 @@ either.
 from __future__ import annotations
 
 import signal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .report import RunReport
@@ -74,6 +74,11 @@ def exit_code_for_signal(signum: int) -> int:
     return 128 + int(signum)
 
 
+def _rebuild(cls: type[LoaderError], args: tuple[Any, ...]) -> LoaderError:
+    """An error of ``cls`` with ``args``, its attributes to come (``LoaderError.__reduce__``)."""
+    return cls.__new__(cls, *args)
+
+
 class LoaderError(Exception):
     """Base of every error the loader raises on purpose."""
 
@@ -101,6 +106,12 @@ class LoaderError(Exception):
         self.line = line
         self.column = column
         self.hint = hint if hint is not None else self.default_hint
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled (a process pool's worker hands it back) and copied as it is: rebuilt
+        # without __init__, whose arguments differ by class, then given its attributes
+        # (message, hint, file, row, column, exit code, report).
+        return (_rebuild, (type(self), self.args), self.__dict__)
 
     def where(self) -> str:
         parts = []

@@ -5,9 +5,21 @@ while it is written (``EarlyFsync``)."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+
+
+def make_parent(path: str) -> str:
+    """The directory ``path`` goes in, made if missing. A file in its way is the OS's
+    ``Not a directory``, as opening ``path`` would say (``makedirs`` says ``File exists``)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except FileExistsError:  # exist_ok takes a directory only
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), parent) from None
+    return parent
 
 
 def replace_file(path: str, text: str | Iterable[bytes], *, durable: bool) -> None:
@@ -21,8 +33,7 @@ def replace_file(path: str, text: str | Iterable[bytes], *, durable: bool) -> No
     """
     import tempfile  # on first use: a run without a report never needs it, and it slows every start
 
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
+    parent = make_parent(path)
     fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:

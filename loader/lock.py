@@ -23,6 +23,7 @@ from typing import IO, Any
 
 from . import stopping
 from .errors import SinkError, TargetLockedError
+from .files import make_parent
 from .paths import lock_path
 
 _held: weakref.WeakSet[IO[Any]] = weakref.WeakSet()
@@ -89,7 +90,7 @@ class TargetLock:
 
     def _open(self) -> IO[str]:
         try:
-            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            make_parent(self.path)
             return open(self.path, "a+")  # held until __exit__
         except OSError as exc:
             raise SinkError(f"cannot create the lock file {self.path}: {exc.strerror or exc}") from None

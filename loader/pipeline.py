@@ -55,7 +55,7 @@ from .report import FileReport, RunReport
 from .schema import Sample, bound, declared_pins, decode_types, encode_types, rows_per_file, unify
 from .sinks import Encoded, Encoder, Sink
 from .state import FilePlan, FileState, JobState, Ledger, Tally, file_key, gone, plan_files
-from .transforms import Stage, apply, as_stage, build_stages, close_stages, output_schema
+from .transforms import Stage, apply, as_stages, build_stages, close_stages, output_schema
 from .types import parse_type, type_name
 from .writers.base import Writer, check_required, naming_file, new_columns, prepare_for
 
@@ -207,7 +207,7 @@ class Pipeline:
             allow_python = os.environ.get("LOADER_ALLOW_PYTHON") == "1"
         # imported by run() before it writes anything; plan() imports nothing
         job_stages = build_stages(job.transform, allow_code=allow_python, defer_imports=True)
-        self.stages: list[Stage] = job_stages + [as_stage(t) for t in transforms]
+        self.stages: list[Stage] = job_stages + as_stages(transforms)
         self.allow_python, self.code_transforms = allow_python, bool(transforms)  # for engines' workers
         self.handle_signals = handle_signals
         self.progress = progress

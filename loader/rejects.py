@@ -21,7 +21,7 @@ from typing import IO, Any
 
 from .chunk import Reject
 from .errors import RESUME_HINT, ConfigError, SinkError, TargetLockedError
-from .files import replace_file
+from .files import make_parent, replace_file
 from .lock import acquire
 
 
@@ -82,8 +82,7 @@ class RejectFile:
         """The file, opened for appending and locked (created on the first reject)."""
         while self._fh is None:
             try:
-                parent = os.path.dirname(os.path.abspath(self.path))
-                os.makedirs(parent, exist_ok=True)
+                make_parent(self.path)
                 fh = open(self.path, "ab")  # noqa: SIM115 - closed in close()
                 if not acquire(fh, self.wait):
                     fh.close()

@@ -179,7 +179,8 @@ def test_a_report_path_the_os_refuses_after_a_library_load_names_it(tmp_path: Pa
     (tmp_path / "file").write_text("")
     with pytest.raises(LoaderError) as info:
         load(data_dir / "small.csv", tmp_path / "a.db", run_options={"report": tmp_path / "file" / "r.json"})
-    assert str(info.value) == f"run.report: cannot write {tmp_path / 'file' / 'r.json'}: File exists"
+    # load() names the key as it took it; the OS's reason is the file in the way, not "File exists"
+    assert str(info.value) == f"run_options.report: cannot write {tmp_path / 'file' / 'r.json'}: Not a directory"
     assert info.value.report is not None and info.value.report.rows_written == 2  # committed
     assert sqlite_rows(tmp_path / "a.db", "SELECT count(*) FROM small") == [(2,)]
 
@@ -230,3 +231,118 @@ def test_every_error_loader_exports_is_in_the_api_reference() -> None:
     assert loader.NothingLoadedError.exit_code == 4 and "NothingLoadedError" in errors
     page = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
     assert [n for n in errors if f"::: loader.{n}\n" not in page] == []
+
+
+def _a_fn(batch: pa.RecordBatch) -> pa.RecordBatch:
+    return batch
+
+
+WRONG_ARGUMENTS: list[tuple[dict[str, Any], str]] = [
+    ({"source": 5}, "source: expected a path or a list of paths, got 5"),
+    ({"source": None}, "source: expected a path or a list of paths, got None"),
+    ({"source": b"a.csv"}, "source: expected a path or a list of paths, got b'a.csv'"),
+    ({"source": {"a.csv": 1}}, "source: expected a path or a list of paths, got {'a.csv': 1}"),
+    ({"source": ["a.csv", 5]}, "source: expected a path or a list of paths, got ['a.csv', 5]"),
+    ({"target": None}, "target: expected a path, got None"),
+    ({"target": 5}, "target: expected a path, got 5"),
+    ({"table": 5}, "table: expected a string, got 5"),
+    ({"transforms": _a_fn}, f"transforms: expected a list of stages or functions, got {_a_fn!r}"),
+    ({"transforms": "rename"}, "transforms: expected a list of stages or functions, got 'rename'"),
+    ({"source_options": "csv"}, "source_options: expected a dict of the job file's [source] keys, got 'csv'"),
+    ({"run_options": ["quiet"]}, "run_options: expected a dict of the job file's [run] keys, got ['quiet']"),
+]
+
+
+@pytest.mark.parametrize(("arguments", "message"), WRONG_ARGUMENTS)
+def test_an_argument_of_the_wrong_type_is_a_config_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arguments: dict[str, Any], message: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.csv").write_text("a\n1\n")
+    with pytest.raises(ConfigError) as info:
+        load(**{"source": "a.csv", "target": "x.db", "table": "t", **arguments})
+    assert str(info.value) == message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]  # nothing written
+
+
+def test_a_dataframe_is_refused_not_read_as_a_list_of_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pandas
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.csv").write_text("a\n1\n")  # the frame's one column name: it was loaded, and ok returned
+    with pytest.raises(ConfigError) as info:
+        load(pandas.DataFrame({"a.csv": [1, 2]}), "t.db", table="t")  # type: ignore[arg-type]
+    assert (str(info.value), info.value.hint) == (
+        "source: expected a path or a list of paths, got a DataFrame",
+        "pass a path or glob (str or os.PathLike), or a list of them",
+    )
+    assert not (tmp_path / "t.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"run_options": {"chunk_size": 0}}, "run_options.chunk_size: expected 1 or more"),
+        ({"run_options": {"read_ahead": -1}}, "run_options.read_ahead: expected 0 or more"),
+        (
+            {"sink_options": {"busy_timeout": float("nan")}},
+            "sink_options.busy_timeout: expected a number of seconds, from 0 to 2147483, got nan",
+        ),
+        ({"target": "x.ldb"}, 'key: a leveldb sink needs a key template, e.g. "user:{id}"'),
+        ({"source": []}, "source: expected at least one path"),
+    ],
+)
+def test_load_names_a_key_the_run_refuses_as_it_took_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, options: dict[str, Any], message: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.csv").write_text("a\n1\n")
+    with pytest.raises(ConfigError) as info:
+        load(**{"source": "a.csv", "target": "x.db", **options})
+    assert str(info.value) == message
+
+
+def test_pipeline_given_a_job_files_path_says_to_use_from_config() -> None:
+    with pytest.raises(ConfigError) as info:
+        Pipeline("job.toml")  # type: ignore[arg-type]
+    assert (str(info.value), info.value.hint) == (
+        "job: expected a JobConfig, got 'job.toml'",
+        "Pipeline.from_config(path) reads a job file",
+    )
+    with pytest.raises(ConfigError, match=r"^job: expected a JobConfig, got None$"):
+        Pipeline(None)  # type: ignore[arg-type]
+
+
+def test_pipeline_refuses_a_lone_transform_function(tmp_path: Path) -> None:
+    job = JobConfig(source=SourceConfig(path=[str(tmp_path / "a.csv")]), sink=SinkConfig(path=str(tmp_path / "x.db")))
+    with pytest.raises(ConfigError) as info:
+        Pipeline(job, transforms=_a_fn)  # type: ignore[arg-type]
+    assert (str(info.value), info.value.hint) == (
+        f"transforms: expected a list of stages or functions, got {_a_fn!r}",
+        "pass it in a list: transforms=[fn]",
+    )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"sets": "sink.path=x.db"}, "sets: expected a list of SECTION.KEY=VALUE texts, got 'sink.path=x.db'"),
+        (
+            {"sets": [("sink.path", "x.db")]},
+            "sets: expected a list of SECTION.KEY=VALUE texts, got [('sink.path', 'x.db')]",
+        ),
+        (
+            {"env": "LOADER_RUN__QUIET=true"},
+            "env: expected a dict of environment variables, got 'LOADER_RUN__QUIET=true'",
+        ),
+        ({"path": 5}, "path: expected the job file's path, got 5"),  # open(5) would read file descriptor 5
+    ],
+)
+def test_from_config_refuses_arguments_of_the_wrong_type(
+    tmp_path: Path, arguments: dict[str, Any], message: str
+) -> None:
+    job = tmp_path / "job.toml"
+    job.write_text('[source]\npath = "a.csv"\n[sink]\npath = "a.db"\n')
+    with pytest.raises(ConfigError) as info:
+        Pipeline.from_config(**{"path": job, "env": {}, **arguments})
+    assert str(info.value) == message

@@ -328,7 +328,7 @@ def test_a_report_path_the_os_refuses_is_one_line_after_the_committed_load(tmp_p
     lines = p.stderr.splitlines()
     assert lines[0].startswith("ok: 1 rows written to ")
     assert lines[1:] == [
-        f"loader: error: run.report: cannot write {report}: File exists",
+        f"loader: error: run.report: cannot write {report}: Not a directory",
         "  hint: the load is committed; fix the path or its permissions, and a rerun writes it",
     ]
     assert sqlite_rows(tmp_path / "a.db", "SELECT id FROM a") == [(1,)]
@@ -458,3 +458,27 @@ def test_floats_cast_to_a_decimal_all_load_with_their_digits(tmp_path: Path) -> 
         (3, "1.005", 1.005, "0"),
         (4, "0.410", 0.41, "0"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ["--set", "sink.busy_timeout=nan"],
+            "sink.busy_timeout: expected a number of seconds, from 0 to 2147483, got nan",
+        ),
+        (
+            ["--set", "sink.busy_timeout=inf"],
+            "sink.busy_timeout: expected a number of seconds, from 0 to 2147483, got inf",
+        ),
+        (["--max-rejects", "inf"], "run.max_rejects: expected 0 or more (a count, or a fraction below 1), got inf"),
+        (["--max-rejects", "nan"], "run.max_rejects: expected 0 or more (a count, or a fraction below 1), got nan"),
+    ],
+)
+def test_a_number_that_makes_no_sense_is_a_usage_error_before_the_target_is_made(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str
+) -> None:
+    db = tmp_path / "v.db"
+    code = main(["load", str(data_dir / "small.csv"), str(db), "--table", "t", "-q", *flags])
+    assert (code, capsys.readouterr().err.splitlines()[0]) == (2, f"loader: error: {message}")
+    assert not db.exists()

@@ -185,6 +185,49 @@ def test_workers_must_be_at_least_one() -> None:
         job_from_dict({"source": {"path": "a.csv"}, "sink": {"path": "x.db"}, "run": {"workers": 0}}, env={})
 
 
+NAN, INF = float("nan"), float("inf")
+BUSY = "expected a number of seconds, from 0 to 2147483, got"
+LOCK = "expected a number of seconds, 0 or more, got"
+REJECTS = "expected 0 or more (a count, or a fraction below 1), got"
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "message"),
+    [
+        ("sink", "busy_timeout", NAN, f"{BUSY} nan"),
+        ("sink", "busy_timeout", INF, f"{BUSY} inf"),
+        ("sink", "busy_timeout", -1.0, f"{BUSY} -1.0"),
+        ("sink", "busy_timeout", 1e10, f"{BUSY} 10000000000.0"),  # SQLite would not wait at all
+        ("run", "lock_wait", NAN, f"{LOCK} nan"),
+        ("run", "lock_wait", INF, f"{LOCK} inf"),
+        ("run", "lock_wait", -0.5, f"{LOCK} -0.5"),
+        ("run", "max_rejects", NAN, f"{REJECTS} nan"),  # the limit would be off
+        ("run", "max_rejects", INF, f"{REJECTS} inf"),
+        ("run", "max_rejects", -1, f"{REJECTS} -1"),
+        ("run", "read_ahead", -1, "expected 0 or more"),
+        ("sink", "write_buffer_size", -1, "expected a size in bytes, 0 or more"),
+        ("sink", "max_file_size", -1, "expected a size in bytes, 0 or more"),
+        ("sink", "lru_cache_size", -1, "expected a size in bytes, 0 or more"),
+        ("sink", "max_open_files", -1, "expected 0 or more"),
+    ],
+)
+def test_numbers_that_make_no_sense_are_refused_by_key(section: str, key: str, value: float, message: str) -> None:
+    sink = {"path": "x.ldb", "key": "{a}"} if section == "sink" and key != "busy_timeout" else {"path": "x.db"}
+    tables: dict[str, dict[str, Any]] = {"source": {"path": "a.csv"}, "sink": sink, "run": {}}
+    tables[section] = {**tables[section], key: value}
+    with pytest.raises(ConfigError) as raised:
+        job_from_dict(tables, env={})
+    assert str(raised.value) == f"{section}.{key}: {message}"
+
+
+def test_the_longest_waits_are_taken() -> None:
+    job = job_from_dict(
+        {"source": {"path": "a.csv"}, "sink": {"path": "x.db", "busy_timeout": 2147483}, "run": {"lock_wait": 1e9}},
+        env={},
+    )
+    assert (job.sink.busy_timeout, job.run.lock_wait, job.run.read_ahead) == (2147483, 1e9, 2)
+
+
 @pytest.mark.parametrize(
     ("source", "sink", "cpus", "run", "workers"),
     [

@@ -178,3 +178,35 @@ def test_an_unknown_key_or_section_from_the_environment_names_the_variable(
     with pytest.raises(ConfigError) as info:
         load_job(job_file(tmp_path, '[source]\npath = "a.csv"\n[sink]\npath = "n.db"\n'), env={variable: "x"})
     assert (str(info.value), info.value.hint) == (message, hint)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("abc", "run.chunk_size: expected an integer, got 'abc'"),
+        ("0", "run.chunk_size: expected 1 or more"),
+    ],
+)
+def test_a_bad_value_from_the_environment_names_the_variable(tmp_path: Path, value: str, message: str) -> None:
+    job = job_file(tmp_path, '[source]\npath = "a.csv"\n[sink]\npath = "n.db"\n')
+    with pytest.raises(ConfigError) as info:
+        load_job(job, env={"LOADER_RUN__CHUNK_SIZE": value})
+    assert str(info.value) == f"environment LOADER_RUN__CHUNK_SIZE: {message}"
+    # the variable's value overridden: nothing to say of it
+    assert load_job(job, env={"LOADER_RUN__CHUNK_SIZE": value}, sets=["run.chunk_size=100"]).run.chunk_size == 100
+    # the job file's own bad value names the file, not the variable
+    job = job_file(tmp_path, '[source]\npath = "a.csv"\n[sink]\npath = "n.db"\n[run]\nchunk_size = 0\n')
+    with pytest.raises(ConfigError) as info:
+        load_job(job, env={})
+    assert str(info.value) == f"{job}: run.chunk_size: expected 1 or more"
+
+
+def test_cli_load_names_the_variable_of_a_bad_value(tmp_path: Path, data_dir: Path) -> None:
+    env = {"LOADER_SINK__BUSY_TIMEOUT": "nan"}
+    p = cli("load", str(data_dir / "small.csv"), str(tmp_path / "t.db"), "--table", "t", "-q", extra_env=env)
+    assert (p.returncode, p.stderr.splitlines()[0]) == (
+        2,
+        "loader: error: environment LOADER_SINK__BUSY_TIMEOUT: sink.busy_timeout: expected a number of seconds, "
+        "from 0 to 2147483, got nan",
+    )
+    assert not (tmp_path / "t.db").exists()

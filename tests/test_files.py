@@ -86,3 +86,13 @@ def test_temporaries_are_the_names_replace_file_writes_beside_a_path(tmp_path: P
     (tmp_path / ".q.json.x.tmp").write_text("")
     replace_file(str(target), "{}", durable=False)
     assert temporaries(str(target)) == [left]
+
+
+def test_a_file_in_the_way_of_a_parent_directory_is_not_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "m.csv").write_text("a\n")
+    for path in (tmp_path / "m.csv" / "r.json", tmp_path / "m.csv" / "sub" / "r.json"):
+        with pytest.raises(NotADirectoryError) as info:
+            replace_file(str(path), "{}", durable=False)
+        assert (info.value.errno, info.value.strerror) == (errno.ENOTDIR, "Not a directory")
+    assert files.make_parent(str(tmp_path / "new" / "r.json")) == str(tmp_path / "new")
+    assert (tmp_path / "new").is_dir()

@@ -260,3 +260,23 @@ def test_18_8_ignored_duplicates_are_counted_apart(
             (4, "d"),
             (5, "e"),
         ]
+
+
+def test_an_output_path_under_a_regular_file_says_not_a_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = write_csv(tmp_path / "in.csv", ["id", "n"], [[1, "5"], [2, "oops"]])
+    under = tmp_path / "in.csv"
+    cases = [
+        (["--rejects", f"{under}/r.jsonl", "--columns", "n=int64"], f"{under}/r.jsonl: cannot write the reject file"),
+        (["--report", f"{under}/r.json"], f"run.report: cannot write {under}/r.json"),
+        (["--set", f"run.metrics_file={under}/m.prom"], f"run.metrics_file: cannot write {under}/m.prom"),
+    ]
+    for flags, message in cases:
+        code, err = run(capsys, "load", str(src), str(tmp_path / "t.db"), "--table", "t", "-q", *flags)
+        assert (code, err.splitlines()[0]) == (1, f"loader: error: {message}: Not a directory")
+    code, err = run(capsys, "load", str(src), f"{under}/t.db", "--table", "t", "-q")
+    assert (code, err.splitlines()[0]) == (
+        1,
+        f"loader: error: cannot create the lock file {under}/t.db.lock: Not a directory",
+    )

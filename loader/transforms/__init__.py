@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from .._lazy import lazy_attributes
 from ..chunk import Chunk
+from ..config import shown
 from ..errors import ConfigError, LoaderError, TransformError
 from ._base import StageBase, did_you_mean, exception_text, job_keys
 
@@ -101,6 +102,7 @@ __all__ = [
     "Validate",
     "apply",
     "as_stage",
+    "as_stages",
     "build_stages",
     "close_stages",
     "convert_with_format",
@@ -222,6 +224,18 @@ def as_stage(fn: Stage | Callable[[pa.RecordBatch], pa.RecordBatch]) -> Stage:
     if callable(fn):
         return _Callable(fn)
     raise ConfigError(f"transforms: expected a stage or a function of a RecordBatch, got {fn!r}")
+
+
+def as_stages(transforms: Sequence[Stage | Callable[[pa.RecordBatch], pa.RecordBatch]]) -> list[Stage]:
+    """A caller's ``transforms``, a list or tuple of stages and functions, as stages. One
+    stage or function alone (or a text, which would go a character at a time) is refused."""
+    if not isinstance(transforms, (list, tuple)):
+        one = callable(transforms)
+        raise ConfigError(
+            f"transforms: expected a list of stages or functions, got {shown(transforms)}",
+            hint="pass it in a list: transforms=[fn]" if one else "e.g. transforms=[Filter(...), fn]",
+        )
+    return [as_stage(t) for t in transforms]
 
 
 def output_schema(stages: Sequence[Stage], schema: pa.Schema, path: str = "") -> pa.Schema:
