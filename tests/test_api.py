@@ -253,7 +253,7 @@ WRONG_ARGUMENTS: list[tuple[dict[str, Any], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("arguments", "message"), WRONG_ARGUMENTS)
+@pytest.mark.parametrize(("arguments", "message"), WRONG_ARGUMENTS, ids=[next(iter(a)) for a, _ in WRONG_ARGUMENTS])
 def test_an_argument_of_the_wrong_type_is_a_config_error_naming_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arguments: dict[str, Any], message: str
 ) -> None:
