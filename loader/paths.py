@@ -64,6 +64,18 @@ def target_paths(target: str, sink_type: str) -> list[str]:
     return out
 
 
+def check_directory(key: str, path: str | None) -> None:
+    """Refuse (exit 2) a directory setting with a file where the directory, or one it would
+    be made in, has to be: the run would otherwise fail at its first spill."""
+    if not path:
+        return
+    here = os.path.abspath(path)
+    while not os.path.exists(here) and os.path.dirname(here) != here:
+        here = os.path.dirname(here)
+    if not os.path.isdir(here):
+        raise ConfigError(f"{key}: {path} cannot be a directory: {here} is a file")
+
+
 def check_paths(
     target: str,
     sink_type: str,

@@ -46,7 +46,7 @@ from .lock import TargetLock
 from .logs import JsonLog
 from .memory import ReaderNeed, current_rss_mb, fit_memory, gc_paused, reader_need, report_sizes
 from .outputs import write_outputs
-from .paths import check_paths, lock_path
+from .paths import check_directory, check_paths, lock_path
 from .prefetch import ordered_map, prefetch
 from .progress import Progress
 from .readers import expand_paths, open_reader
@@ -449,6 +449,8 @@ class Pipeline:
         ]
         outputs += [(f"{s.name}.state_path", getattr(s, "state_path", None)) for s in self.stages]
         check_paths(self.job.sink.path, str(self.job.sink.type), files, self.job.source.path, outputs)
+        check_directory("run.temp_dir", run.temp_dir)
+        check_directory("run.spill_dir", run.spill_dir)
 
     # --------------------------------------------------------------- run
 

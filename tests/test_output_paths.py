@@ -280,3 +280,25 @@ def test_an_output_path_under_a_regular_file_says_not_a_directory(
         1,
         f"loader: error: cannot create the lock file {under}/t.db.lock: Not a directory",
     )
+
+
+@pytest.mark.parametrize(
+    ("flags", "key"),
+    [
+        (["--key", "{id}", "--sort", "always", "--set"], "run.temp_dir"),
+        (["--table", "t", "--engine", "processes", "--set"], "run.spill_dir"),
+    ],
+)
+def test_a_working_directory_under_a_regular_file_is_a_config_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], key: str
+) -> None:
+    """A temporary or spill directory with a file in its way was an internal error (exit 1)
+    at the first spill: it is refused before the target is made."""
+    src = write_csv(tmp_path / "in.csv", ["id", "n"], [[1, "5"], [2, "6"]])
+    target = tmp_path / ("t.ldb" if key == "run.temp_dir" else "t.db")
+    code, err = run(capsys, "load", str(src), str(target), "-q", *flags, f"{key}={src}/work")
+    assert (code, err.splitlines()[0]) == (
+        2,
+        f"loader: error: {key}: {src}/work cannot be a directory: {src} is a file",
+    )
+    assert not target.exists()
