@@ -13,6 +13,7 @@ columns that actually hold a bad value.
 from __future__ import annotations
 
 import codecs
+import datetime as dt
 import functools
 import math
 import re
@@ -573,7 +574,7 @@ def convert(
     boolean into 1 or 0, as SQL's CAST does; a type read or recorded never does.
     """
     col = _Column(arr)
-    if pa.types.is_binary(arr.type) and not pa.types.is_binary(target):
+    if _is_bytes(arr.type) and not _is_bytes(target):
         _decode(col, encoding)
     if is_text(col.arr.type):
         if may_hold_nul:
@@ -614,9 +615,11 @@ def _stored_text(arr: pa.Array) -> pa.Array | None:
     """Values as the text the targets store for them, where Arrow's cast writes other text:
     a decimal's digits (not ``1E-9``), ISO dates and times, floats with their point (``2.0``)
     and a float32 as the float64 it widens to (``0.10000000149011612``, not ``0.1``)."""
-    from .writers.encode import float_text, iso_text  # (the writers import this module)
+    from .writers.encode import float_text, is_nested, iso_text, nested_json  # (the writers import this module)
 
     t = arr.type
+    if is_nested(t):  # a list or struct as the JSON text the targets store for it
+        return pa.array(nested_json(arr), pa.string())
     if pa.types.is_decimal(t):
         return decimal_text(arr)
     if _dated(t) or pa.types.is_interval(t):
@@ -637,6 +640,10 @@ def _dated(t: pa.DataType) -> bool:
     return bool(pa.types.is_timestamp(t) or pa.types.is_date(t) or pa.types.is_time(t))
 
 
+def _is_bytes(t: pa.DataType) -> bool:
+    return bool(pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t))
+
+
 def _decode(col: _Column, encoding: str) -> None:
     """Binary to text; values that are not valid text are rejected."""
     try:
@@ -650,6 +657,21 @@ def _decode(col: _Column, encoding: str) -> None:
     else:  # the bytes came through a transcoder: they were invalid in the source encoding
         col.reject(invalid, lambda v: f"not valid {encoding} text: '{_value_text(v)}'")
     col.arr = kernels.cast(col.arr, pa.string())
+
+
+def _text_count(col: _Column, target: pa.DataType) -> None:
+    """Text into a duration (Arrow has no such cast) as the whole count of its unit that the
+    targets store for one (``90``); other text (``1.5``, ``007``, ``x``) is rejected."""
+    if not (pa.types.is_duration(target) and is_text(col.arr.type)):
+        return
+    name = type_name(target)
+    col.reject(
+        leading_zero(col.arr, decimal=False), lambda v: f"'{_value_text(v)}' has a leading zero that {name} would drop"
+    )
+    col.reject(
+        cast_failures(col.arr, pa.int64()), lambda v: f"'{_value_text(v)}' is not a valid {name} (a count of its unit)"
+    )
+    col.arr = kernels.cast(col.arr, pa.int64())
 
 
 def _refuse_silent_changes(col: _Column, target: pa.DataType) -> None:
@@ -678,6 +700,7 @@ def _cast(col: _Column, target: pa.DataType, na: tuple[str, ...], explicit: bool
     """Cast the column; when that fails, the values that do not cast are rejected one by one."""
     if pa.types.is_null(target):
         return _emptied(col)
+    _text_count(col, target)
     kind = _kind_change(col.arr.type, target, explicit)
     if kind is not None:  # every value would change what it is: none is cast
         col.reject(kernels.is_valid(col.arr), kind)
@@ -754,6 +777,12 @@ def _kind_change(source: pa.DataType, target: pa.DataType, explicit: bool = Fals
 
 def _cast_reason(source: pa.DataType, target: pa.DataType) -> ReasonOf:
     name = type_name(target)
+    if pa.types.is_duration(target) and pa.types.is_duration(source):
+        if _finer(source.unit, target.unit):
+            return lambda v: (
+                f"'{_count_text(v, source.unit)}' has digits below a {_UNIT_NAMES[target.unit]} that {name} would drop"
+            )
+        return lambda v: f"'{_count_text(v, source.unit)}' is outside the range of {name}"
     if pa.types.is_timestamp(target) and pa.types.is_timestamp(source) and _finer(source.unit, target.unit):
         return lambda v: f"'{_value_text(v)}' has digits below a {_UNIT_NAMES[target.unit]} that {name} would drop"
     if pa.types.is_timestamp(target) and (pa.types.is_timestamp(source) or pa.types.is_date(source)):
@@ -764,6 +793,19 @@ def _cast_reason(source: pa.DataType, target: pa.DataType) -> ReasonOf:
 
 
 _UNIT_NAMES = {"s": "second", "ms": "millisecond", "us": "microsecond", "ns": "nanosecond"}
+
+
+def _count_text(value: object, unit: str) -> str:
+    """A duration as its count of the unit, the number the targets store (``90 ms``): Python's
+    timedelta text (``0:00:00.090000``) does not say which count."""
+    if isinstance(value, dt.timedelta):  # whole in its own unit
+        micros = value // dt.timedelta(microseconds=1)
+        # nanoseconds come as pandas' Timedelta where pandas is imported, its count in ``value``
+        value = getattr(value, "value", micros * 1000) if unit == "ns" else micros // _MICROSECONDS[unit]
+    return f"{value} {unit}"
+
+
+_MICROSECONDS = {"s": 1_000_000, "ms": 1_000, "us": 1}
 
 
 def _finer(unit: str, than: str) -> bool:

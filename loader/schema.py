@@ -4,15 +4,22 @@ Each file's head is sampled (``TypeGuess`` per column, as for one file) and
 the guesses are merged, so several files give the type one file holding all
 their values would get: int64 + a leading-zero text is text, int64 + float64
 is float64, anything + text is text; a date column and a timestamp column
-make a timestamp, timestamps of two units the finer unit, of two zones UTC. Types fixed before (recorded with the job's checkpoint, or
+make a timestamp, timestamps of two units the finer unit, of two zones UTC.
+Types known from the files (Parquet, Arrow) unify to the narrowest type that
+holds both as what they are: decimals to a decimal of both's digits, durations
+to the finer unit, bytes of any layout to binary, lists and structs element by
+element; where only text would hold them, text (a nested value as its JSON
+text). Types fixed before (recorded with the job's checkpoint, or
 declared by an existing SQLite table) are kept: a later value that does not
 fit is rejected, never coerced.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -20,7 +27,7 @@ import pyarrow as pa
 
 from .convert import TypeGuess
 from .errors import ConfigError
-from .types import is_text, parse_type, type_name
+from .types import decimal_type, int_range, is_text, parse_type, type_name, value_type
 
 # A multi-file load samples at most this many infer_rows' worth in all, and each file at least _MIN_ROWS.
 TOTAL_SAMPLES = 10
@@ -63,18 +70,123 @@ def _unify_dated(a: pa.DataType, b: pa.DataType) -> pa.DataType:
 
 def _unify_two(a: pa.DataType, b: pa.DataType) -> pa.DataType:
     """The narrowest type holding both types' values (types known, not guessed: Parquet, declared).
-    ``null`` (a column without values) holds none: the other type decides."""
+    ``null`` (a column without values) holds none: the other type decides. Where only text holds
+    both, text: a nested value as its JSON text, anything else as the text it is stored as."""
     if a.equals(b) or pa.types.is_null(b):
         return a
     if pa.types.is_null(a):
         return b
-    if pa.types.is_integer(a) and pa.types.is_integer(b):
-        return pa.int64() if pa.uint64() not in (a, b) else pa.string()
-    if {pa.types.is_integer(a) or pa.types.is_floating(a), pa.types.is_integer(b) or pa.types.is_floating(b)} == {True}:
-        return pa.float64()
     if _dated(a) and _dated(b):
         return _unify_dated(a, b)
-    return pa.string()
+    exact = _unify_exact(a, b)
+    return pa.string() if exact is None else exact
+
+
+def _unify_exact(a: pa.DataType, b: pa.DataType) -> pa.DataType | None:
+    """The narrowest type holding both types' values as what they are (a number stays a number,
+    bytes stay bytes, a list a list), or None where only text would hold them."""
+    a, b = value_type(a), value_type(b)  # a dictionary's values are what a column holds
+    if a.equals(b):
+        return a
+    if _nested(a) or _nested(b):
+        return _unify_nested(a, b) if _nested(a) and _nested(b) else None
+    if is_text(a) and is_text(b):
+        return pa.string()
+    if pa.types.is_integer(a) and pa.types.is_integer(b):
+        return pa.int64() if pa.uint64() not in (a, b) else None
+    if {pa.types.is_integer(a) or pa.types.is_floating(a), pa.types.is_integer(b) or pa.types.is_floating(b)} == {True}:
+        return pa.float64()
+    digits_a, digits_b = _decimal_digits(a), _decimal_digits(b)
+    if digits_a is not None and digits_b is not None:  # a decimal beside a decimal or an integer
+        return _unify_decimal(digits_a, digits_b)
+    if pa.types.is_duration(a) and pa.types.is_duration(b):
+        return pa.duration(max(a.unit, b.unit, key=_UNITS.index))  # the finer unit, as for timestamps
+    if _bytes(a) and _bytes(b):
+        return _unify_bytes(a, b)
+    if _dated(a) and _dated(b):
+        dated = _unify_dated(a, b)
+        return None if is_text(dated) else dated
+    return None
+
+
+def _decimal_digits(t: pa.DataType) -> tuple[int, int] | None:
+    """A decimal's (digits before the point, scale); an integer type's as a decimal of scale 0
+    (int64: 19 digits); None for any other type."""
+    if pa.types.is_decimal(t):
+        return t.precision - t.scale, t.scale
+    if pa.types.is_integer(t):
+        return len(str(int_range(t)[1])), 0
+    return None
+
+
+def _unify_decimal(a: tuple[int, int], b: tuple[int, int]) -> pa.DataType | None:
+    """Decimals (or a decimal and an integer), by ``_decimal_digits``: as many digits before the
+    point as either has, and the larger scale after it, within 76 digits (decimal256); else None."""
+    scale = max(a[1], b[1])
+    precision = max(a[0], b[0]) + scale
+    return decimal_type(precision, scale) if 1 <= precision <= _MAX_DECIMAL_DIGITS else None
+
+
+_MAX_DECIMAL_DIGITS = 76  # decimal256's
+
+
+def _bytes(t: pa.DataType) -> bool:
+    """Bytes of any layout (binary, large_binary, fixed_size_binary), or an extension type stored
+    as them (``arrow.uuid``)."""
+    t = t.storage_type if isinstance(t, pa.BaseExtensionType) else t
+    return bool(pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t))
+
+
+def _unify_bytes(a: pa.DataType, b: pa.DataType) -> pa.DataType:
+    """Bytes beside bytes are bytes: one width where both have it (a UUID beside DuckDB's 16
+    bytes), else of any length (``large_binary`` where either file's is)."""
+    a = a.storage_type if isinstance(a, pa.BaseExtensionType) else a
+    b = b.storage_type if isinstance(b, pa.BaseExtensionType) else b
+    if a.equals(b):
+        return a
+    return pa.large_binary() if pa.types.is_large_binary(a) or pa.types.is_large_binary(b) else pa.binary()
+
+
+def _nested(t: pa.DataType) -> bool:
+    return bool(pa.types.is_nested(t) or pa.types.is_map(t))
+
+
+def _lists(t: pa.DataType) -> bool:
+    return bool(pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t))
+
+
+def _unify_nested(a: pa.DataType, b: pa.DataType) -> pa.DataType | None:
+    """Nested types element by element: lists of any layout are a list (``large_list`` where either
+    is one) of the elements' type, structs with the same field names a struct of the fields' types
+    (in the first's order). Structs with other fields, or elements no type holds as they are, are
+    None: the column is JSON text, each value as its file alone writes it (an added field would
+    give every value the other's key as null)."""
+    if _lists(a) and _lists(b):
+        item = _unify_field(a.value_field, b.value_field)
+        if item is None:
+            return None
+        if pa.types.is_fixed_size_list(a) and pa.types.is_fixed_size_list(b) and a.list_size == b.list_size:
+            return pa.list_(item, a.list_size)
+        return pa.large_list(item) if pa.types.is_large_list(a) or pa.types.is_large_list(b) else pa.list_(item)
+    if pa.types.is_struct(a) and pa.types.is_struct(b):
+        others = {f.name: f for f in b}
+        if len(others) != b.num_fields or sorted(others) != sorted(f.name for f in a):
+            return None
+        fields = [_unify_field(f, others[f.name]) for f in a]
+        return None if any(f is None for f in fields) else pa.struct(fields)
+    if pa.types.is_map(a) and pa.types.is_map(b):
+        key, item = _unify_exact(a.key_type, b.key_type), _unify_field(a.item_field, b.item_field)
+        return None if key is None or item is None else pa.map_(key, item, a.keys_sorted and b.keys_sorted)
+    return None
+
+
+def _unify_field(a: pa.Field, b: pa.Field) -> pa.Field | None:
+    """A nested field holding both fields' values: nullable where either is."""
+    if pa.types.is_null(b.type) or pa.types.is_null(a.type):
+        t: pa.DataType | None = a.type if pa.types.is_null(b.type) else b.type
+    else:
+        t = _unify_exact(a.type, b.type)
+    return None if t is None else pa.field(a.name, t, nullable=a.nullable or b.nullable)
 
 
 def _unify_known(types: list[pa.DataType]) -> pa.DataType:
@@ -194,8 +306,9 @@ _NO_TYPE = "null"  # a column without a value yet: its spelling is recorded, no 
 
 
 def encode_types(types: dict[str, pa.DataType]) -> str:
-    """The types as checkpoint text (those a job file can name: nested Parquet types are left out).
-    A column typed null is recorded as ``"null"``: its name's spelling binds later runs, no type."""
+    """The types as checkpoint text: those a job file can name, and durations (nested Parquet
+    types are left out). A column typed null is recorded as ``"null"``: its name's spelling binds
+    later runs, no type."""
     out = {}
     for name, t in types.items():
         if pa.types.is_null(t):
@@ -203,7 +316,7 @@ def encode_types(types: dict[str, pa.DataType]) -> str:
             continue
         try:
             # large_string (pandas' strings through pyarrow) holds what string holds
-            if parse_type(type_name(t)).equals(t) or is_text(t):
+            if _recorded_type(type_name(t)).equals(t) or is_text(t):
                 out[name] = type_name(t)
         except ConfigError:
             continue
@@ -213,4 +326,30 @@ def encode_types(types: dict[str, pa.DataType]) -> str:
 def decode_types(text: str | None) -> dict[str, pa.DataType]:
     if not text:
         return {}
-    return {name: pa.null() if t == _NO_TYPE else parse_type(t) for name, t in json.loads(text).items()}
+    return {name: pa.null() if t == _NO_TYPE else _recorded_type(t) for name, t in json.loads(text).items()}
+
+
+_EXACT = "arrow:"  # a type the checkpoint leaves out, as a serialized Arrow schema of one field
+
+
+def task_types(types: dict[str, pa.DataType]) -> str:
+    """The types as text for a worker process: the checkpoint's, and those it leaves out (nested
+    types, ``large_binary``) exactly, so that every engine reads a file with the same types."""
+    out = json.loads(encode_types(types))
+    for name, t in types.items():
+        if name not in out:
+            serialized = pa.schema([pa.field(name, t)]).serialize().to_pybytes()
+            out[name] = _EXACT + base64.b64encode(serialized).decode("ascii")
+    return json.dumps(out, sort_keys=True)
+
+
+# A duration's unit binds later runs (a count of seconds is no count of milliseconds), but a job
+# file cannot declare one (text has no duration form to convert): the checkpoint alone names it.
+_DURATION = re.compile(r"^duration\[(s|ms|us|ns)\]$")
+
+
+def _recorded_type(name: str) -> pa.DataType:
+    if name.startswith(_EXACT):
+        return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(name[len(_EXACT) :]))).field(0).type
+    m = _DURATION.match(name)
+    return pa.duration(m.group(1)) if m else parse_type(name)

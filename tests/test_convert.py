@@ -469,8 +469,23 @@ def test_a_column_settled_as_empty_rejects_a_value_instead_of_dropping_it() -> N
         (pa.array([dt.date(2024, 1, 2)]), ["2024-01-02"]),
         (pa.array([dt.datetime(2024, 1, 2, 3, 4, 5)], pa.timestamp("ms")), ["2024-01-02T03:04:05.000"]),
         (pa.array([dt.datetime(2024, 1, 2, 3, 4, 5)], pa.timestamp("us", "UTC")), ["2024-01-02T03:04:05.000000Z"]),
+        (pa.array([[1, 2], None], pa.list_(pa.int32())), ["[1,2]", None]),  # a list beside text: its JSON text
+        (pa.array([{"a": Decimal("0.10"), "b": b"\x01"}]), ['{"a":0.10,"b":"AQ=="}']),
     ],
-    ids=["float64", "float32", "float16", "int64", "uint64", "bool", "decimal", "date", "timestamp", "zoned"],
+    ids=[
+        "float64",
+        "float32",
+        "float16",
+        "int64",
+        "uint64",
+        "bool",
+        "decimal",
+        "date",
+        "timestamp",
+        "zoned",
+        "list",
+        "struct",
+    ],
 )
 @pytest.mark.parametrize("target", [pa.string(), pa.large_string()])
 def test_a_number_bool_or_date_into_a_text_column_is_the_text_the_targets_store(
@@ -548,3 +563,33 @@ def test_a_float_cast_to_decimal_is_the_decimal_its_shortest_text_says() -> None
     ]
     float32 = convert(pa.array([0.1, 1.1], pa.float32()), pa.decimal128(10, 3))  # float32's own shortest text
     assert (float32.array.to_pylist(), float32.bad) == ([Decimal("0.100"), Decimal("1.100")], None)
+
+
+# ---- bytes and durations a later file brings to a type settled before
+
+
+@pytest.mark.parametrize("source", [pa.large_binary(), pa.binary(1)])
+def test_bytes_of_any_layout_that_are_not_text_are_rejected_with_their_bytes_as_shown(source: pa.DataType) -> None:
+    out = convert(pa.array([b"a", b"\xfe"], source), pa.string())
+    assert out.array.to_pylist() == ["a", None]
+    assert out.reasons == ["invalid UTF-8 in '\\xfe'"]  # one backslash, as the reject's values show it
+
+
+def test_a_duration_of_a_finer_unit_converts_where_whole_and_is_rejected_where_not() -> None:
+    out = convert(pa.array([2000, 90, None], pa.duration("ms")), pa.duration("s"))
+    assert out.array.cast(pa.int64()).to_pylist() == [2, None, None]
+    assert out.reasons == ["'90 ms' has digits below a second that duration[s] would drop"]
+    out = convert(pa.array([90, 2**62], pa.duration("s")), pa.duration("ns"))
+    assert out.reasons == [f"'{2**62} s' is outside the range of duration[ns]"]
+    out = convert(pa.array([5], pa.duration("ns")), pa.duration("us"))
+    assert out.reasons == ["'5 ns' has digits below a microsecond that duration[us] would drop"]
+
+
+def test_text_into_a_duration_is_a_whole_count_of_its_unit() -> None:
+    out = convert(pa.array(["45", "1.5", "007", "x", None, "-3"]), pa.duration("ms"), strict=True)
+    assert out.array.cast(pa.int64()).to_pylist() == [45, None, None, None, None, -3]
+    assert out.reasons == [
+        "'1.5' is not a valid duration[ms] (a count of its unit)",
+        "'007' has a leading zero that duration[ms] would drop",
+        "'x' is not a valid duration[ms] (a count of its unit)",
+    ]

@@ -5,17 +5,28 @@ rejected, never coerced (issue 17, item 2)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
 
-from loader import load
+from loader import RunReport, load
 from loader.cli import main
 from loader.errors import ConfigError, LoaderError
-from loader.schema import Sample, declared_pins, decode_types, encode_types, numeric_text, rows_per_file, unify
+from loader.schema import (
+    Sample,
+    declared_pins,
+    decode_types,
+    encode_types,
+    numeric_text,
+    rows_per_file,
+    task_types,
+    unify,
+)
 from tests.conftest import sqlite_rows
 from tests.reliability_util import cli, leveldb_items, reject_lines, rejects_of, sqlite_state
 
@@ -889,3 +900,235 @@ def test_a_parquet_decimal_into_a_real_column_is_the_float_nearest_it(tmp_path: 
     assert typed(db, "v") == [(0.35, "real"), (1.0, "real"), (0.41, "real"), (1.005, "real")]
     [reject] = reject_lines(rejects_of(db))
     assert reject["row"] == 5 and reject["reason"].startswith("12345678901234567.890 would be rounded by float64; ")
+
+
+# ------------------------------------------- types the files carry, as the tools write them
+
+
+def _unified(*types: pa.DataType) -> pa.DataType:
+    return unify([Sample(pa.schema([("v", t)]), {}) for t in types])["v"]
+
+
+_UUID = pa.uuid()
+
+
+@pytest.mark.parametrize(
+    ("types", "expected"),
+    [
+        ((pa.duration("s"), pa.duration("ms")), pa.duration("ms")),
+        ((pa.duration("ns"), pa.duration("us")), pa.duration("ns")),
+        ((pa.binary(), pa.large_binary()), pa.large_binary()),
+        ((pa.binary(2), pa.binary(3)), pa.binary()),
+        ((_UUID, pa.binary(16)), pa.binary(16)),
+        ((_UUID, pa.binary()), pa.binary()),
+        ((pa.decimal128(5, 2), pa.decimal128(6, 2)), pa.decimal128(6, 2)),
+        ((pa.decimal128(5, 2), pa.decimal128(8, 4)), pa.decimal128(8, 4)),
+        ((pa.decimal128(38, 10), pa.decimal128(38, 0)), pa.decimal256(48, 10)),
+        ((pa.decimal128(5, 2), pa.int64()), pa.decimal128(21, 2)),
+        ((pa.decimal128(5, 2), pa.uint64()), pa.decimal128(22, 2)),
+        ((pa.decimal256(76, 0), pa.decimal128(2, 1)), pa.string()),  # 77 digits
+        ((pa.decimal128(5, 2), pa.float64()), pa.string()),
+        ((pa.list_(pa.int32()), pa.list_(pa.int64())), pa.list_(pa.int64())),
+        ((pa.list_(pa.string()), pa.large_list(pa.large_string())), pa.large_list(pa.string())),
+        ((pa.list_(pa.int64(), 2), pa.list_(pa.int64())), pa.list_(pa.int64())),
+        ((pa.list_(pa.field("element", pa.int64(), nullable=False)), pa.list_(pa.int64())), pa.list_(pa.int64())),
+        ((pa.list_(pa.null()), pa.list_(pa.string())), pa.list_(pa.string())),
+        (
+            (pa.struct([("a", pa.int32()), ("b", pa.string())]), pa.struct([("b", pa.string()), ("a", pa.int64())])),
+            pa.struct([("a", pa.int64()), ("b", pa.string())]),
+        ),
+        ((pa.map_(pa.string(), pa.int32()), pa.map_(pa.string(), pa.int64())), pa.map_(pa.string(), pa.int64())),
+        # no nested type holds both as they are: JSON text
+        ((pa.struct([("a", pa.int64())]), pa.struct([("a", pa.int64()), ("b", pa.string())])), pa.string()),
+        ((pa.list_(pa.int64()), pa.list_(pa.string())), pa.string()),
+        ((pa.list_(pa.timestamp("us")), pa.list_(pa.timestamp("us", "UTC"))), pa.string()),
+        ((pa.list_(pa.int64()), pa.string()), pa.string()),
+        ((pa.list_(pa.int64()), pa.struct([("a", pa.int64())])), pa.string()),
+        ((pa.duration("s"), pa.int64()), pa.string()),
+    ],
+)
+def test_known_types_unify_to_the_narrowest_type_holding_both(
+    types: tuple[pa.DataType, pa.DataType], expected: pa.DataType
+) -> None:
+    assert _unified(*types).equals(expected)
+    assert _unified(*reversed(types)).equals(expected) or pa.types.is_struct(expected)  # a struct: first's order
+
+
+def test_types_the_checkpoint_leaves_out_reach_a_worker_process_exactly() -> None:
+    types = {"d": pa.duration("ms"), "l": pa.large_list(pa.int64()), "b": pa.large_binary(), "n": pa.null()}
+    assert json.loads(encode_types(types)) == {"d": "duration[ms]", "n": "null"}
+    assert decode_types(encode_types(types)) == {"d": pa.duration("ms"), "n": pa.null()}
+    assert decode_types(task_types(types)) == types
+
+
+def _two_runs(first: Path, second: Path, target: Path, **kwargs: Any) -> list[RunReport]:
+    return [load(str(f), str(target), **kwargs) for f in (first, second)]
+
+
+def _leveldb_values(target: Path) -> list[str]:
+    items, _ = leveldb_items(target)
+    return [v.decode() for _, v in items]
+
+
+def _pandas_durations(tmp_path: Path) -> tuple[Path, Path]:
+    """pandas' timedelta64 columns in two units, as two exports write them."""
+    import pandas as pd
+
+    seconds, millis = tmp_path / "s.parquet", tmp_path / "ms.parquet"
+    pd.DataFrame({"id": [1], "v": pd.to_timedelta([90], unit="s").astype("timedelta64[s]")}).to_parquet(seconds)
+    pd.DataFrame({"id": [2, 3], "v": pd.to_timedelta([90, 2000], unit="ms").astype("timedelta64[ms]")}).to_parquet(
+        millis
+    )
+    return seconds, millis
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_durations_of_two_units_load_as_counts_of_the_finer_one(tmp_path: Path, engine: str) -> None:
+    """90 s beside 90 ms: both as milliseconds, never two bare 90s; the unit is recorded."""
+    files = [str(f) for f in _pandas_durations(tmp_path)]
+    run = {"engine": engine, "workers": 1}
+    db, ldb = tmp_path / "d.db", tmp_path / "d.ldb"
+    assert load(files, str(db), table="t", run_options=run).rows_written == 3
+    assert declared(db)["v"] == "INTEGER"
+    assert sqlite_rows(db, "SELECT id, v, typeof(v) FROM t ORDER BY id") == [
+        (1, 90000, "integer"),
+        (2, 90, "integer"),
+        (3, 2000, "integer"),
+    ]
+    assert sqlite_state(db)["schema"]["v"] == "duration[ms]"
+    load(files, str(ldb), key="{id}", run_options=run)
+    assert _leveldb_values(ldb) == ['{"id":1,"v":90000}', '{"id":2,"v":90}', '{"id":3,"v":2000}']
+    assert leveldb_items(ldb)[1]["schema"]["v"] == "duration[ms]"
+
+
+@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
+def test_a_later_runs_duration_of_a_finer_unit_is_rejected_not_recounted(tmp_path: Path, sink: str) -> None:
+    """Seconds recorded by the first run: 90 ms is no whole second (rejected), 2000 ms is 2 s."""
+    seconds, millis = _pandas_durations(tmp_path)
+    target = tmp_path / ("d.db" if sink == "sqlite" else "d.ldb")
+    where: dict[str, Any] = {"table": "t"} if sink == "sqlite" else {"key": "{id}"}
+    reports = _two_runs(seconds, millis, target, **where)
+    assert [(r.rows_written, r.rows_rejected) for r in reports] == [(1, 0), (1, 1)]
+    write(tmp_path / "later.csv", "id,v\n4,45\n5,1.5\n")  # a CSV of counts, as the targets store them
+    report = load(str(tmp_path / "later.csv"), str(target), **where)
+    assert (report.rows_written, report.rows_rejected) == (1, 1)
+    if sink == "sqlite":
+        assert typed(target, "v") == [(90, "integer"), (2, "integer"), (45, "integer")]
+    else:
+        assert _leveldb_values(target) == ['{"id":1,"v":90}', '{"id":3,"v":2}', '{"id":4,"v":45}']
+    rejects = reject_lines(rejects_of(target, "table:t" if sink == "sqlite" else "key:{id}"))
+    assert [(r["row"], r["reason"].split(";")[0]) for r in rejects] == [
+        (1, "'90 ms' has digits below a second that duration[s] would drop"),
+        (2, "'1.5' is not a valid duration[s] (a count of its unit)"),
+    ]
+    assert all(f"; v is duration[s] {_LATER}" in r["reason"] for r in rejects)
+
+
+def _polars_beside_pyarrow(tmp_path: Path) -> list[str]:
+    """Polars' Arrow file (binary_view bytes, large_list of string_view, a struct of string_view
+    and int64) and one pyarrow writes of the same columns (binary, list of string, the struct's
+    fields in another order)."""
+    import shutil
+
+    import pyarrow.feather as feather
+
+    polars, mine = tmp_path / "a_polars.arrow", tmp_path / "b_pyarrow.arrow"  # the load's order
+    shutil.copy(POLARS / "views.arrow", polars)
+    table = {
+        "id": [4],
+        "name": ["dan"],
+        "big": pa.array([4], pa.uint64()),
+        "cat": pa.array(["z"]).dictionary_encode(),
+        "raw": pa.array([b"\xfe\x00"], pa.binary()),
+        "tags": pa.array([["c"]], pa.list_(pa.string())),
+        "rec": pa.array([{"n": 4, "k": "q"}]),
+    }
+    feather.write_feather(pa.table(table), str(mine), compression="uncompressed")
+    return [str(polars), str(mine)]
+
+
+POLARS = Path(__file__).parent / "data" / "polars"  # written by Polars (see its README.md)
+_POLARS_ROWS = [  # row 2's uint64 2**63 is past SQLite's integers: rejected
+    (1, b"\x00\x01", '["a","b"]', '{"k":"p","n":1}'),
+    (3, b"\xff", None, '{"k":null,"n":3}'),
+]
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_bytes_lists_and_structs_of_polars_and_pyarrow_load_together_as_they_are(tmp_path: Path, engine: str) -> None:
+    """binary_view beside binary stays bytes (BLOB), never text; large_list beside list and a
+    struct's fields in another order unify, never an exit 65 blaming either file."""
+    files = _polars_beside_pyarrow(tmp_path)
+    db = tmp_path / "p.db"
+    report = load(files, str(db), table="t", run_options={"engine": engine, "workers": 1})
+    assert (report.rows_written, report.rows_rejected) == (3, 1)
+    assert {c: declared(db)[c] for c in ("raw", "tags", "rec")} == {"raw": "BLOB", "tags": "TEXT", "rec": "TEXT"}
+    assert sqlite_rows(db, "SELECT id, raw, tags, rec FROM t ORDER BY id") == [
+        *_POLARS_ROWS,
+        (4, b"\xfe\x00", '["c"]', '{"k":"q","n":4}'),  # in the first file's field order
+    ]
+    ldb = tmp_path / "p.ldb"
+    load(files, str(ldb), key="{id}", run_options={"engine": engine, "workers": 1})
+    values = [json.loads(v) for v in _leveldb_values(ldb)]
+    assert [(v["id"], v["raw"], v["tags"], v["rec"]) for v in values] == [
+        (1, "AAE=", ["a", "b"], {"k": "p", "n": 1}),
+        (2, None, [], None),
+        (3, "/w==", None, {"k": None, "n": 3}),
+        (4, "/gA=", ["c"], {"k": "q", "n": 4}),
+    ]
+
+
+def test_bytes_of_polars_and_pyarrow_store_the_same_values_in_one_load_and_in_runs(tmp_path: Path) -> None:
+    files = _polars_beside_pyarrow(tmp_path)
+    one, runs = tmp_path / "one.db", tmp_path / "runs.db"
+    load(files, str(one), table="t")
+    for f in files:
+        load(f, str(runs), table="t")
+    query = "SELECT id, raw, typeof(raw), tags FROM t ORDER BY id"
+    assert sqlite_rows(one, query) == sqlite_rows(runs, query)
+
+
+def _duckdb_beside_pandas(tmp_path: Path) -> list[str]:
+    """DuckDB's export (DECIMAL(5,2), INTEGER[], STRUCT(a INTEGER, b VARCHAR)) and pandas' of the
+    same columns: the decimal's precision inferred from its values, lists and dicts of int64."""
+    import duckdb
+    import pandas as pd
+
+    duck, pandas = tmp_path / "duck.parquet", tmp_path / "pandas.parquet"
+    duckdb.sql(
+        "COPY (SELECT 1::BIGINT AS id, 1.50::DECIMAL(5, 2) AS d, [1, 2]::INTEGER[] AS l, "
+        f"{{'a': 1, 'b': 'x'}} AS s, {{'a': 1}} AS o) TO '{duck}'"
+    )
+    pd.DataFrame(
+        {
+            "id": [2],
+            "d": [Decimal("1234.50")],
+            "l": [[2**40]],
+            "s": [{"a": 2**40, "b": "y"}],
+            "o": [{"a": 2, "c": "z"}],  # other fields: no one struct holds both without adding a key
+        }
+    ).to_parquet(pandas)
+    return [str(duck), str(pandas)]
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_decimals_lists_and_structs_of_duckdb_and_pandas_unify_exactly(tmp_path: Path, engine: str) -> None:
+    files = _duckdb_beside_pandas(tmp_path)
+    run = {"engine": engine, "workers": 1}
+    ldb = tmp_path / "x.ldb"
+    report = load(files, str(ldb), key="{id}", run_options=run)
+    assert (report.rows_written, report.rows_rejected) == (2, 0)
+    assert _leveldb_values(ldb) == [
+        '{"id":1,"d":1.50,"l":[1,2],"s":{"a":1,"b":"x"},"o":"{\\"a\\":1}"}',
+        '{"id":2,"d":1234.50,"l":[1099511627776],"s":{"a":1099511627776,"b":"y"},"o":"{\\"a\\":2,\\"c\\":\\"z\\"}"}',
+    ]
+    assert {n: t for n, t in leveldb_items(ldb)[1]["schema"].items() if n in ("d", "o")} == {
+        "d": "decimal(6, 2)",
+        "o": "string",
+    }
+    db = tmp_path / "x.db"
+    load(files, str(db), table="t", run_options=run)
+    assert sqlite_rows(db, "SELECT d, l, s, o FROM t ORDER BY id") == [
+        ("1.50", "[1,2]", '{"a":1,"b":"x"}', '{"a":1}'),
+        ("1234.50", "[1099511627776]", '{"a":1099511627776,"b":"y"}', '{"a":2,"c":"z"}'),
+    ]

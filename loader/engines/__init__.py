@@ -38,7 +38,7 @@ from ..memory import report_sizes
 from ..parts import Part, plan_file
 from ..progress import Progress
 from ..report import FileReport, RunReport
-from ..schema import encode_types, numeric_text
+from ..schema import encode_types, numeric_text, task_types
 from ..state import PART_KEY, FilePlan, FileState, JobState
 from ..transforms import output_schema
 from ..writers.base import Refused, naming_file, prepare_for
@@ -383,7 +383,7 @@ class Coordinator:
                 pipe.job_name,
                 pipe.table,
                 p,
-                encoded,
+                task_types(types),
                 directory,
                 allow_python,
                 side,

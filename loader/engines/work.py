@@ -54,7 +54,7 @@ class PartTask:
     job_name: str
     table: str | None
     part: Part
-    types: str  # the settled column types (``schema.encode_types``)
+    types: str  # the settled column types (``schema.task_types``)
     spill_dir: str
     allow_python: bool = False
     # "database": results the coordinator copies in as they are; "arrow": rows it binds
