@@ -250,6 +250,15 @@ WRONG_ARGUMENTS: list[tuple[dict[str, Any], str]] = [
     ({"transforms": "rename"}, "transforms: expected a list of stages or functions, got 'rename'"),
     ({"source_options": "csv"}, "source_options: expected a dict of the job file's [source] keys, got 'csv'"),
     ({"run_options": ["quiet"]}, "run_options: expected a dict of the job file's [run] keys, got ['quiet']"),
+    # a key the run refuses later is named as load() took it too
+    ({"run_options": {"chunk_size": 0}}, "run_options.chunk_size: expected 1 or more"),
+    ({"run_options": {"read_ahead": -1}}, "run_options.read_ahead: expected 0 or more"),
+    (
+        {"sink_options": {"busy_timeout": float("nan")}},
+        "sink_options.busy_timeout: expected a number of seconds, from 0 to 2147483, got nan",
+    ),
+    ({"target": "x.ldb", "table": None}, 'key: a leveldb sink needs a key template, e.g. "user:{id}"'),
+    ({"source": []}, "source: expected at least one path"),
 ]
 
 
@@ -277,29 +286,6 @@ def test_a_dataframe_is_refused_not_read_as_a_list_of_paths(tmp_path: Path, monk
         "pass a path or glob (str or os.PathLike), or a list of them",
     )
     assert not (tmp_path / "t.db").exists()
-
-
-@pytest.mark.parametrize(
-    ("options", "message"),
-    [
-        ({"run_options": {"chunk_size": 0}}, "run_options.chunk_size: expected 1 or more"),
-        ({"run_options": {"read_ahead": -1}}, "run_options.read_ahead: expected 0 or more"),
-        (
-            {"sink_options": {"busy_timeout": float("nan")}},
-            "sink_options.busy_timeout: expected a number of seconds, from 0 to 2147483, got nan",
-        ),
-        ({"target": "x.ldb"}, 'key: a leveldb sink needs a key template, e.g. "user:{id}"'),
-        ({"source": []}, "source: expected at least one path"),
-    ],
-)
-def test_load_names_a_key_the_run_refuses_as_it_took_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, options: dict[str, Any], message: str
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "a.csv").write_text("a\n1\n")
-    with pytest.raises(ConfigError) as info:
-        load(**{"source": "a.csv", "target": "x.db", **options})
-    assert str(info.value) == message
 
 
 def test_pipeline_given_a_job_files_path_says_to_use_from_config() -> None:
