@@ -482,7 +482,7 @@ def test_a_key_with_an_empty_path_segment_is_unreadable_and_the_other_objects_lo
 def test_a_uri_without_a_bucket_is_a_configuration_error(tmp_path: Path, s3: Bucket) -> None:
     with pytest.raises(ConfigError) as err:
         load("s3:///x.csv", tmp_path / "t.db", table="t")
-    assert str(err.value) == "source.path: s3:///x.csv: no bucket in the URI"
+    assert str(err.value) == "source: s3:///x.csv: no bucket in the URI"  # named as load() took it
     assert err.value.hint == "name the bucket: s3://bucket/key"
     p = cli("load", "s3:///x.csv", str(tmp_path / "t.db"), "--table", "t", extra_env=s3.env)
     assert p.returncode == 2, p.stderr
