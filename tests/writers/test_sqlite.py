@@ -15,6 +15,7 @@ from loader import load
 from loader.chunk import Chunk
 from loader.config import SinkConfig
 from loader.errors import ConfigError, ConstraintError, SchemaMismatchError, SinkError, TargetLockedError
+from loader.transforms import Rename
 from loader.writers import SQLiteWriter, quote, sqlite_type
 from loader.writers.sqlite_refusals import refusal
 from loader.writers.sqlite_schema import index_name
@@ -831,3 +832,29 @@ def test_an_index_name_taken_on_other_columns_is_an_error(tmp_path: Path) -> Non
         f"sink.indexes: cannot index 't' (a): the name {name!r} is taken by another object on table 't'",
     )
     assert indexes(db) == [("t", ["b"])]
+
+
+@pytest.mark.parametrize(
+    ("run", "staged"),
+    [
+        *(pytest.param(p.values[0], False, id=p.id) for p in ENGINES),
+        pytest.param({"engine": "threads"}, True, id="staged"),
+    ],
+)
+def test_a_value_a_strict_table_refuses_rejects_its_row_naming_the_column(
+    tmp_path: Path, run: dict, staged: bool
+) -> None:
+    """A STRICT column refusing a value of another type ("cannot store TEXT value in BLOB
+    column t.b") ended the run with exit 1, naming neither row nor column."""
+    db = tmp_path / "s.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER, b BLOB) STRICT")
+    src = csv_file(tmp_path / "s.csv", "id,n,b\n1,5,x\n2,6,\n3,abc,\n4,8,\n")
+    report = load(src, db, table="t", transforms=[Rename(columns={"n": "n"})] if staged else [], run_options=run)
+    assert (report.rows_read, report.rows_written, report.rows_rejected) == (4, 2, 2)
+    assert sqlite_rows(db, "SELECT id, n, b FROM t ORDER BY id") == [(2, 6, None), (4, 8, None)]
+    rejects = sorted((json.loads(line) for line in rejects_of(db).read_text().splitlines()), key=lambda r: r["line"])
+    assert [(r["line"], r.get("column")) for r in rejects] == [(2, "b"), (4, "n")]
+    assert rejects[0]["reason"] == (
+        "column 'b' of STRICT table 't' is BLOB and takes no TEXT value (cannot store TEXT value in BLOB column t.b)"
+    )
