@@ -17,6 +17,7 @@ from ..compat import sha256
 from ..config import SinkConfig
 from ..errors import ConfigError, SinkError
 from ..sinks.base import Peek
+from ..suggest import fold
 
 STATE_TABLE = "_loader_state"
 MAX_COLUMNS = 2000  # SQLITE_MAX_COLUMN as the SQLite inside ADBC's driver is built (its default)
@@ -65,7 +66,7 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
             keys = unique_keys(lambda sql: conn.execute(sql).fetchall(), table) if keyed else None
     except sqlite3.Error as exc:
         raise SinkError(f"cannot read SQLite database: {exc}", file=path) from None
-    if keys is not None and {c.lower() for c in config.primary_key} not in keys:
+    if keys is not None and {fold(c) for c in config.primary_key} not in keys:
         raise key_error(config, table)
     return Peek(dict(state_rows), {r[1]: r[2] or "" for r in columns}, tuple(required_columns(columns)))
 
@@ -96,21 +97,21 @@ def required_columns(info: list[tuple[Any, ...]]) -> list[str]:
 
 
 def unique_keys(execute: Callable[[str], Any], table: str) -> list[set[str]]:
-    """The column sets (lower case) a table's PRIMARY KEY and UNIQUE constraints or indexes
+    """The column sets (``fold``ed) a table's PRIMARY KEY and UNIQUE constraints or indexes
     hold unique: the conflict targets SQLite accepts."""
-    keys = [{r[1].lower() for r in execute(f"PRAGMA table_info({quote(table)})") if r[5]}]
+    keys = [{fold(r[1]) for r in execute(f"PRAGMA table_info({quote(table)})") if r[5]}]
     keys += [set(cols) for unique, cols in full_indexes(execute, table) if unique]
     return [k for k in keys if k]
 
 
 def full_indexes(execute: Callable[[str], Any], table: str) -> list[tuple[bool, tuple[str, ...]]]:
-    """Whether each index of ``table`` is unique, and its columns (lower case, in order); a
+    """Whether each index of ``table`` is unique, and its columns (``fold``ed, in order); a
     partial index, or one on an expression, is left out: it covers no column list whole."""
     out = []
     for _, name, unique, _, partial in execute(f"PRAGMA index_list({quote(table)})"):
         cols = tuple(r[2] for r in execute(f"PRAGMA index_info({quote(name)})"))
         if not partial and None not in cols:
-            out.append((bool(unique), tuple(c.lower() for c in cols)))
+            out.append((bool(unique), tuple(fold(c) for c in cols)))
     return out
 
 

@@ -511,6 +511,23 @@ def test_new_column_needs_alter(tmp_path: Path) -> None:
     assert sqlite3.connect(db).execute("SELECT a, b FROM t").fetchall() == [(1, "x")]
 
 
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_column_named_in_another_non_ascii_case_is_a_new_column(tmp_path: Path, engine: str) -> None:
+    """SQLite folds only ASCII letters: ``ÑANDÚ`` is not its column ``ñandú``. Python's
+    ``lower`` took it for that column, and SQLite's "no column named ÑANDÚ" ended every run with exit 1."""
+    db = tmp_path / "u.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute('CREATE TABLE t (ID INTEGER, "ñandú" TEXT)')
+    src = csv_file(tmp_path / "u.csv", "id,ÑANDÚ\n1,x\n")
+    run = {"engine": engine, "workers": 1}
+    with pytest.raises(SchemaMismatchError) as info:
+        load(src, db, table="t", run_options=run)
+    assert (info.value.exit_code, info.value.message) == (65, "table 't' has no column 'ÑANDÚ'")
+    report = load(src, db, table="t", sink_options={"alter": True}, run_options=run)
+    assert (report.rows_written, report.rows_rejected) == (1, 0)
+    assert sqlite_rows(db, 'SELECT ID, "ñandú", "ÑANDÚ" FROM t') == [(1, None, "x")]
+
+
 def test_indexes_are_created_after_load(tmp_path: Path) -> None:
     db = tmp_path / "i.db"
     with SQLiteWriter(sink(db, indexes=[["a", "b"]]), "t") as w:
