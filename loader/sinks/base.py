@@ -36,6 +36,8 @@ class Peek(NamedTuple):
     required: tuple[str, ...] = ()
     """The table's columns every input must hold: it gives them no value of its own
     (SQLite: NOT NULL without a default)."""
+    generated: tuple[str, ...] = ()
+    """The table's columns no input may hold: it computes their values (SQLite: GENERATED)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -141,6 +141,20 @@ def check_required(table: str | None, required: Iterable[str], schema: pa.Schema
             )
 
 
+def check_generated(table: str | None, generated: Iterable[str], schema: pa.Schema) -> None:
+    """No column of ``schema`` is one the table computes (``generated``): SQLite refuses
+    any value for it, so the input is refused, up front."""
+    names = {fold(n): n for n in schema.names}
+    for name in generated:
+        if fold(name) in names:
+            raise SchemaMismatchError(
+                f"table {table!r} has column {name!r} GENERATED ALWAYS: SQLite computes its values, "
+                "and the input's cannot be written",
+                column=names[fold(name)],
+                hint='leave the column out of the input (a [[transform]] type = "drop"), then rerun',
+            )
+
+
 @contextlib.contextmanager
 def naming_file(file: str) -> Iterator[None]:
     """A column the target lacks, or one a setting names that the file lacks, found while

@@ -37,7 +37,7 @@ from ..config import SinkConfig
 from ..errors import ConfigError, ConstraintError, LoaderError, SinkError
 from ..sinks.base import Encoded
 from ..suggest import fold
-from .base import Refused, Transactional, check_required, new_columns
+from .base import Refused, Transactional, check_generated, check_required, new_columns
 from .encode import sqlite_type
 from .sqlite_errors import db_error, sqlite_message
 from .sqlite_refusals import Guards, Refusals, RefusalStop, read_guards, refused_rejects
@@ -45,7 +45,9 @@ from .sqlite_schema import (
     STAGE_TABLE,
     STATE_TABLE,
     check_table,
+    check_view,
     full_indexes,
+    generated_columns,
     index_name,
     key_error,
     quote,
@@ -254,6 +256,8 @@ class SQLiteWriter(Refusals, Transactional):
             suggest.require_columns("sink.indexes", cols, schema.names, fold_case=True)
         # every file has the key: the encoder would reject each of its rows as a null key
         suggest.require_columns("sink.primary_key", self.config.primary_key, schema.names, fold_case=True)
+        kind = self._execute("SELECT type FROM sqlite_master WHERE name = ? COLLATE NOCASE", (self.table,))
+        check_view(kind[0][0] if kind else None, self.config.path, self.table)
         if fresh and self.config.mode == "replace":
             self._execute(f"DROP TABLE IF EXISTS {quote(self.table)}")
         self.columns = self.existing_columns()
@@ -287,6 +291,8 @@ class SQLiteWriter(Refusals, Transactional):
             raise key_error(self.config, self.table)
 
     def _check_columns(self, schema: pa.Schema) -> None:
+        generated = generated_columns(self._execute(f"PRAGMA table_xinfo({quote(self.table)})"))
+        check_generated(self.table, generated, schema)
         check_required(self.table, required_columns(self._table_info()), schema)
         for f in new_columns(self.table, self.columns, schema, alter=self.config.alter):
             self._execute(f"ALTER TABLE {quote(self.table)} ADD COLUMN {_column_sql(f)}")

@@ -10,7 +10,7 @@ from ..errors import RESUME_HINT, ConfigError, ConstraintError, LoaderError, Sin
 # ADBC wraps SQLite's message in its own words ("IO: Failed to step query: ...",
 # "\nquery was: ..."); the user needs SQLite's part only.
 _ADBC_PREFIX = re.compile(
-    r"^(?:[A-Z_]+: )?(?:\[SQLite\] )?(?:[Ff]ailed to (?:step query|execute|prepare query)(?: \([^)]*\))?: )?"
+    r"^(?:[A-Z_]+: )?(?:\[SQLite\] )?(?:[Ff]ailed to (?:step query|execute|prepare(?: query)?)(?: \([^)]*\))?: )?"
 )
 
 

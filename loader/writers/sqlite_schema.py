@@ -60,7 +60,10 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
                 if has_state.fetchone()
                 else []
             )
+            kind = conn.execute("SELECT type FROM sqlite_master WHERE name = ? COLLATE NOCASE", (table,)).fetchone()
+            check_view(kind[0] if kind else None, path, table)
             columns = conn.execute(f"PRAGMA table_info({quote(table)})").fetchall()
+            generated = generated_columns(conn.execute(f"PRAGMA table_xinfo({quote(table)})").fetchall())
             # a table not there yet is made by the load, with the key
             keyed = columns and config.mode in ("upsert", "ignore")
             keys = unique_keys(lambda sql: conn.execute(sql).fetchall(), table) if keyed else None
@@ -68,7 +71,8 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
         raise SinkError(f"cannot read SQLite database: {exc}", file=path) from None
     if keys is not None and {fold(c) for c in config.primary_key} not in keys:
         raise key_error(config, table)
-    return Peek(dict(state_rows), {r[1]: r[2] or "" for r in columns}, tuple(required_columns(columns)))
+    declared = {r[1]: r[2] or "" for r in columns}
+    return Peek(dict(state_rows), declared, tuple(required_columns(columns)), tuple(generated))
 
 
 @contextlib.contextmanager
@@ -85,6 +89,23 @@ def _read_only(path: str, timeout: float) -> Iterator[Any]:
         yield conn
     finally:
         conn.close()
+
+
+def check_view(kind: str | None, path: str, table: str) -> None:
+    """A view takes no rows of the loader's (``kind``: the target's type in ``sqlite_master``):
+    SQLite counts none an INSTEAD OF trigger writes, so no count, reject or checkpoint could
+    be told right, and ``replace`` cannot drop it as a table."""
+    if kind == "view":
+        raise ConfigError(
+            f"sink.table: {table!r} in {path} is a view, not a table: the loader loads into tables only",
+            hint="name a table (--table), such as the one the view reads",
+        )
+
+
+def generated_columns(xinfo: list[tuple[Any, ...]]) -> list[str]:
+    """A table's generated columns, from its ``PRAGMA table_xinfo`` rows (cid, name, type,
+    notnull, default, pk, hidden: 2 and 3 are generated)."""
+    return [r[1] for r in xinfo if r[6] in (2, 3)]
 
 
 def required_columns(info: list[tuple[Any, ...]]) -> list[str]:

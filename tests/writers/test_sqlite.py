@@ -875,3 +875,81 @@ def test_a_value_a_strict_table_refuses_rejects_its_row_naming_the_column(
     assert rejects[0]["reason"] == (
         "column 'b' of STRICT table 't' is BLOB and takes no TEXT value (cannot store TEXT value in BLOB column t.b)"
     )
+
+
+def _planned(src: str, db: Path, table: str, **sink_keys: object) -> None:
+    """``--dry-run``'s checks (``Pipeline.plan``), reading the target only."""
+    from loader import Pipeline
+    from loader.config import job_from_dict
+
+    Pipeline(job_from_dict({"source": {"path": src}, "sink": {"path": str(db), "table": table, **sink_keys}})).plan()
+
+
+VIEWS = [
+    pytest.param([], id="view"),
+    pytest.param(
+        ["CREATE TRIGGER ti INSTEAD OF INSERT ON t BEGIN INSERT INTO base VALUES (new.id, new.n); END"],
+        id="instead-of-insert",
+    ),
+]
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+@pytest.mark.parametrize("mode", ["append", "replace"])
+@pytest.mark.parametrize("triggers", VIEWS)
+def test_a_view_named_like_the_table_is_refused_up_front(
+    tmp_path: Path, triggers: list[str], mode: str, engine: str
+) -> None:
+    """A view failed at the first insert with exit 1 ("failed to prepare: cannot modify t"),
+    ``replace`` at DROP TABLE; one with an INSTEAD OF INSERT trigger took every row but counted
+    each as ignored (SQLite counts no change an INSTEAD OF trigger makes). A view is refused
+    before any row, and left as it is."""
+    db = tmp_path / "v.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE base (id INTEGER PRIMARY KEY, n INTEGER)")
+        conn.execute("CREATE VIEW t AS SELECT * FROM base")
+        for sql in triggers:
+            conn.execute(sql)
+    src = csv_file(tmp_path / "a.csv", "id,n\n1,5\n2,6\n")
+    with pytest.raises(ConfigError) as info:
+        load(src, db, table="T", sink_options={"mode": mode}, run_options={"engine": engine, "workers": 1})
+    message = f"'T' in {db} is a view, not a table: the loader loads into tables only"
+    assert (info.value.exit_code, info.value.message) == (2, "table: " + message)  # load()'s argument
+    assert sqlite_rows(db, "SELECT type, name FROM sqlite_master WHERE name IN ('t', 'base') ORDER BY name") == [
+        ("table", "base"),
+        ("view", "t"),
+    ]
+    assert sqlite_rows(db, "SELECT count(*) FROM base") == [(0,)]
+    with pytest.raises(ConfigError) as planned:
+        _planned(src, db, "T", mode=mode)
+    assert planned.value.message == "sink.table: " + message
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+@pytest.mark.parametrize("alter", [False, True])
+def test_an_input_column_the_table_generates_is_refused_up_front(tmp_path: Path, alter: bool, engine: str) -> None:
+    """A generated column is not in ``PRAGMA table_info``: the load said the table has no
+    column 's' (use --alter), and with --alter SQLite's "duplicate column name" was exit 1."""
+    db = tmp_path / "g.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE g (a INT, b INT, s INT GENERATED ALWAYS AS (a + b) STORED, v INT AS (a * 2))")
+    for header, name in (("a,b,s", "s"), ("a,b,V", "v")):
+        src = csv_file(tmp_path / "g.csv", f"{header}\n1,2,99\n")
+        with pytest.raises(SchemaMismatchError) as info:
+            load(src, db, table="g", sink_options={"alter": alter}, run_options={"engine": engine, "workers": 1})
+        message = f"table 'g' has column {name!r} GENERATED ALWAYS: SQLite computes its values, and the input's cannot be written"
+        assert (info.value.exit_code, info.value.message) == (65, message)
+        assert info.value.hint == 'leave the column out of the input (a [[transform]] type = "drop"), then rerun'
+        with pytest.raises(SchemaMismatchError) as planned:
+            _planned(src, db, "g", alter=alter)
+        assert planned.value.message == message
+    report = load(csv_file(tmp_path / "ok.csv", "a,b\n1,2\n"), db, table="g")
+    assert report.rows_written == 1
+    assert sqlite_rows(db, "SELECT a, b, s, v FROM g") == [(1, 2, 3, 2)]
+
+
+def test_the_drivers_words_around_sqlites_message_are_dropped() -> None:
+    from loader.writers.sqlite_errors import sqlite_message
+
+    said = 'INTERNAL: failed to prepare: cannot modify t because it is a view\nquery was: INSERT INTO main . "t"'
+    assert sqlite_message(RuntimeError(said)) == "cannot modify t because it is a view"
