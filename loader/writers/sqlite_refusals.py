@@ -46,6 +46,7 @@ _ENGINE = re.compile(
     re.IGNORECASE,
 )
 _UNIQUE = re.compile(r"^(?:UNIQUE|PRIMARY KEY) constraint failed: (.+)$")
+_NOT_NULL = re.compile(r"^NOT NULL constraint failed: (.+)$")
 # a STRICT table's column refusing a value of another type (SQLITE_CONSTRAINT_DATATYPE)
 _STRICT = re.compile(r"^cannot store (\w+) value in (\w+) column (.+)$")
 _SEVERITY = ("ABORT", "FAIL", "ROLLBACK")
@@ -72,6 +73,9 @@ def refusal(message: str, table: str, values: dict[str, Any]) -> tuple[str, str 
             f"column {column!r} of STRICT table {table!r} is {declared} and takes no {kind} value ({message})",
             column,
         )
+    null = _NOT_NULL.match(message)
+    if null and null.group(1).lower().startswith(prefix):
+        return f"table {table!r} refuses the row ({message})", null.group(1)[len(prefix) :]
     found = _UNIQUE.match(message)
     named = found.group(1).split(", ") if found else []
     cols = [c[len(prefix) :] for c in named if c.lower().startswith(prefix)]

@@ -694,7 +694,11 @@ def test_a_null_in_a_not_null_column_of_the_table_rejects_its_row(tmp_path: Path
         (2, "c", "z", "now"),
     ]
     [reject] = [json.loads(line) for line in rejects_of(db).read_text().splitlines()]
-    assert (reject["line"], reject["reason"]) == (3, "table 't' refuses the row (NOT NULL constraint failed: t.Name)")
+    assert (reject["line"], reject["column"], reject["reason"]) == (
+        3,
+        "Name",
+        "table 't' refuses the row (NOT NULL constraint failed: t.Name)",
+    )
 
 
 @pytest.mark.parametrize("engine", ["threads", "processes"])
