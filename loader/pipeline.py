@@ -57,7 +57,7 @@ from .sinks import Encoded, Encoder, Sink
 from .state import FilePlan, FileState, JobState, Ledger, Tally, file_key, gone, plan_files
 from .transforms import Stage, apply, as_stages, build_stages, close_stages, output_schema
 from .types import parse_type, type_name
-from .writers.base import Writer, check_required, naming_file, new_columns, prepare_for
+from .writers.base import Writer, check_generated, check_required, naming_file, new_columns, prepare_for
 
 Event = Callable[[str, dict[str, Any]], None]
 
@@ -317,6 +317,7 @@ class Pipeline:
         dropped = starts_over and self.job.sink.mode == "replace"
         self._table_columns = {} if dropped else peeked.declared
         self._required = () if dropped else peeked.required
+        self._generated = () if dropped else peeked.generated
         return self._load_types(files, state, peeked.declared, state.status != "running")
 
     def _check_table_columns(self, schema: pa.Schema, path: str) -> None:
@@ -327,6 +328,7 @@ class Pipeline:
         if columns:
             with naming_file(path):
                 check_required(self.table, getattr(self, "_required", ()), schema)
+                check_generated(self.table, getattr(self, "_generated", ()), schema)
                 for f in new_columns(self.table, columns, schema, alter=self.job.sink.alter):
                     columns[f.name] = ""  # added by --alter: in the table for the files after
         elif self.table is not None:  # the first file's rows make the table

@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from .convert import TypeGuess
 from .errors import ConfigError
+from .suggest import fold
 from .types import decimal_type, int_range, is_text, parse_type, type_name, value_type
 
 # A multi-file load samples at most this many infer_rows' worth in all, and each file at least _MIN_ROWS.
@@ -263,9 +264,9 @@ def declared_pins(declared: dict[str, str], types: dict[str, pa.DataType]) -> di
     (``1.50``, not 1.5). A NUMERIC column's text is checked by the encoder
     (``numeric_text``)."""
     pins: dict[str, pa.DataType] = {}
-    by_lower = {n.lower(): _affinity(d.upper()) for n, d in declared.items()}
+    by_lower = {fold(n): _affinity(d.upper()) for n, d in declared.items()}
     for name, t in types.items():
-        affinity = by_lower.get(name.lower())
+        affinity = by_lower.get(fold(name))
         number = pa.types.is_integer(t) or pa.types.is_floating(t)
         if affinity == "INTEGER" and not (pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_duration(t)):
             pins[name] = pa.int64()
@@ -277,7 +278,7 @@ def declared_pins(declared: dict[str, str], types: dict[str, pa.DataType]) -> di
 
 
 def numeric_text(mode: str, declared: dict[str, str], *, staged: bool = True) -> dict[str, str]:
-    """The columns (lower case) of an existing table whose affinity turns text that looks
+    """The columns (``fold``ed) of an existing table whose affinity turns text that looks
     like a number into one (``007`` into 7), or an integer into a float (REAL), with that
     affinity: the encoder checks what reaches them. A NUMERIC column's text always does; an
     INTEGER or REAL column's when transform stages made its values (``staged``; without
@@ -287,7 +288,7 @@ def numeric_text(mode: str, declared: dict[str, str], *, staged: bool = True) ->
     if mode == "replace":
         return {}
     checked = ("NUMERIC", "INTEGER", "REAL") if staged else ("NUMERIC",)
-    affinities = {n.lower(): _affinity(d.upper()) for n, d in declared.items()}
+    affinities = {fold(n): _affinity(d.upper()) for n, d in declared.items()}
     return {n: a for n, a in affinities.items() if a in checked}
 
 

@@ -6,6 +6,14 @@ from collections.abc import Iterable, Sequence
 
 from .errors import MissingColumnError
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def fold(name: str) -> str:
+    """A name as SQLite compares identifiers: ASCII letters in lower case, any other letter as
+    it is (``Ñ`` and ``ñ`` are two names to SQLite, where Python's ``lower`` makes them one)."""
+    return name.translate(_ASCII_LOWER)
+
 
 def closest(word: str, known: Iterable[str]) -> str | None:
     """The known name nearest to ``word``, or None when none is close."""
@@ -30,9 +38,9 @@ def require_columns(
     with the nearest name or the columns there are as its hint: the same words for a
     sink's key, primary key and indexes and a stage's columns. ``fold_case``: names that
     differ only in case are one (SQLite's)."""
-    present = {n.lower() for n in names} if fold_case else set(names)
+    present = {fold(n) for n in names} if fold_case else set(names)
     for c in wanted:
-        if (c.lower() if fold_case else c) not in present:
+        if (fold(c) if fold_case else c) not in present:
             raise MissingColumnError(
                 f"{key}: no column {c!r} in the data",
                 stage=stage,

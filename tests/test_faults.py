@@ -128,7 +128,7 @@ def test_sqlite_locked_by_another_connection_retries_then_exits_75(tmp_path: Pat
             p.stderr,
             f"loader: error: {db}: the database is locked by another program "
             "(still locked after sink.busy_timeout = 0.3s)",
-            "  hint: another connection holds a write transaction on the target; retry when it ends, or raise sink.busy_timeout",
+            "  hint: another connection holds a transaction on the target (a write, or in a rollback-journal database a read too); retry when it ends, or raise sink.busy_timeout",
         )
         # released while the loader retries: it goes on
         late = popen(
@@ -372,3 +372,25 @@ def test_read_only_target_is_a_clear_error_and_rerun_resumes(tmp_path: Path, sin
         assert p.returncode == 0, p.stderr
         assert target_ids(target, sink) == expected_ids(rows)
         assert [r["row"] for r in reject_lines(rejects)] == list(range(500, rows + 1, 500))
+
+
+def test_sqlite_read_by_another_connection_in_rollback_journal_mode_exits_75(tmp_path: Path, data_dir: Path) -> None:
+    """A reader blocks a rollback-journal database's writer too: the hint said only a write
+    transaction could."""
+    db = tmp_path / "t.db"
+    assert cli("load", str(data_dir / "small.csv"), str(db), "--table", "a").returncode == 0
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN")
+    holder.execute("SELECT count(*) FROM a").fetchall()  # a foreign read transaction
+    try:
+        p = cli(
+            "load", str(data_dir / "small.csv"), str(db), "--table", "b", extra_env={"LOADER_SINK__BUSY_TIMEOUT": "0.3"}
+        )
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert p.returncode == 75
+    assert p.stderr.splitlines()[-1] == (
+        "  hint: another connection holds a transaction on the target (a write, or in a rollback-journal database "
+        "a read too); retry when it ends, or raise sink.busy_timeout"
+    )

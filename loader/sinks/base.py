@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from .. import kernels
 from ..chunk import Chunk, Reject
+from ..suggest import fold
 
 if TYPE_CHECKING:
     from ..config import RunConfig, SinkConfig, SourceConfig
@@ -35,6 +36,8 @@ class Peek(NamedTuple):
     required: tuple[str, ...] = ()
     """The table's columns every input must hold: it gives them no value of its own
     (SQLite: NOT NULL without a default)."""
+    generated: tuple[str, ...] = ()
+    """The table's columns no input may hold: it computes their values (SQLite: GENERATED)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +67,7 @@ def reject_null_keys(chunk: Chunk, columns: Iterable[str], *, fold_case: bool = 
     ``ID`` names the column ``id`` (SQLite's names)."""
     for name in columns:
         if fold_case:
-            name = next((n for n in chunk.batch.schema.names if n.lower() == name.lower()), name)
+            name = next((n for n in chunk.batch.schema.names if fold(n) == fold(name)), name)
         if name not in chunk.batch.schema.names:
             bad = pa.array([True] * chunk.batch.num_rows, pa.bool_())
         elif chunk.batch.column(name).null_count:  # known without a pass over the column

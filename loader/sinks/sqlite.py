@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from ..chunk import Chunk
 from ..errors import ConfigError
+from ..suggest import fold
 from .base import Encoded, MemoryProfile, Peek, SinkBase, reject_null_keys
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ class SQLiteEncoder:
             return Encoded(chunk)
         columns = [sqlite_array(c) for c in batch.columns]
         for name, col in zip(batch.schema.names, columns, strict=True):
-            affinity = self.numeric.get(name.lower())
+            affinity = self.numeric.get(fold(name))
             if affinity is not None:
                 lost = affinity_loss(col, affinity)
                 if lost is not None:

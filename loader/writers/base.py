@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from ..errors import MissingColumnError, SchemaMismatchError
 from ..sinks.base import Encoded
+from ..suggest import fold
 
 
 @dataclass(frozen=True)
@@ -114,29 +115,43 @@ class Writer(Protocol):
 
 
 def new_columns(table: str | None, columns: Iterable[str], schema: pa.Schema, *, alter: bool) -> list[pa.Field]:
-    """The fields of ``schema`` that ``table`` (its ``columns``; names match in any case) lacks;
-    without ``alter`` the first is a ``SchemaMismatchError``."""
-    known = {c.lower() for c in columns}
+    """The fields of ``schema`` that ``table`` (its ``columns``; names match as SQLite's do,
+    ``fold``) lacks; without ``alter`` the first is a ``SchemaMismatchError``."""
+    known = {fold(c) for c in columns}
     new = []
     for f in schema:
-        if f.name.lower() not in known:
+        if fold(f.name) not in known:
             if not alter:
                 raise SchemaMismatchError(f"table {table!r} has no column {f.name!r}", column=f.name)
             new.append(f)
-            known.add(f.name.lower())
+            known.add(fold(f.name))
     return new
 
 
 def check_required(table: str | None, required: Iterable[str], schema: pa.Schema) -> None:
     """Every column the table gives no value of its own (``required``: NOT NULL without a
     default) is in ``schema``: else every row would be refused, so the input is, up front."""
-    names = {n.lower() for n in schema.names}
+    names = {fold(n) for n in schema.names}
     for name in required:
-        if name.lower() not in names:
+        if fold(name) not in names:
             raise SchemaMismatchError(
                 f"table {table!r} has column {name!r} NOT NULL without a default, and the input has no such column",
                 column=name,
                 hint="give the input the column (a derive stage can make it), or give the table's column a default",
+            )
+
+
+def check_generated(table: str | None, generated: Iterable[str], schema: pa.Schema) -> None:
+    """No column of ``schema`` is one the table computes (``generated``): SQLite refuses
+    any value for it, so the input is refused, up front."""
+    names = {fold(n): n for n in schema.names}
+    for name in generated:
+        if fold(name) in names:
+            raise SchemaMismatchError(
+                f"table {table!r} has column {name!r} GENERATED ALWAYS: SQLite computes its values, "
+                "and the input's cannot be written",
+                column=names[fold(name)],
+                hint='leave the column out of the input (a [[transform]] type = "drop"), then rerun',
             )
 
 

@@ -36,7 +36,8 @@ from .. import suggest
 from ..config import SinkConfig
 from ..errors import ConfigError, ConstraintError, LoaderError, SinkError
 from ..sinks.base import Encoded
-from .base import Refused, Transactional, check_required, new_columns
+from ..suggest import fold
+from .base import Refused, Transactional, check_generated, check_required, new_columns
 from .encode import sqlite_type
 from .sqlite_errors import db_error, sqlite_message
 from .sqlite_refusals import Guards, Refusals, RefusalStop, read_guards, refused_rejects
@@ -44,7 +45,9 @@ from .sqlite_schema import (
     STAGE_TABLE,
     STATE_TABLE,
     check_table,
+    check_view,
     full_indexes,
+    generated_columns,
     index_name,
     key_error,
     quote,
@@ -253,6 +256,8 @@ class SQLiteWriter(Refusals, Transactional):
             suggest.require_columns("sink.indexes", cols, schema.names, fold_case=True)
         # every file has the key: the encoder would reject each of its rows as a null key
         suggest.require_columns("sink.primary_key", self.config.primary_key, schema.names, fold_case=True)
+        kind = self._execute("SELECT type FROM sqlite_master WHERE name = ? COLLATE NOCASE", (self.table,))
+        check_view(kind[0][0] if kind else None, self.config.path, self.table)
         if fresh and self.config.mode == "replace":
             self._execute(f"DROP TABLE IF EXISTS {quote(self.table)}")
         self.columns = self.existing_columns()
@@ -271,8 +276,8 @@ class SQLiteWriter(Refusals, Transactional):
 
     def _create(self, schema: pa.Schema) -> None:
         """The table for ``schema``; its key columns NOT NULL (the encoder rejects null keys)."""
-        key = {c.lower() for c in self.config.primary_key}  # SQLite's names match in any case
-        cols = [_column_sql(f) + (" NOT NULL" if f.name.lower() in key else "") for f in schema]
+        key = {fold(c) for c in self.config.primary_key}  # SQLite's names match in any ASCII case
+        cols = [_column_sql(f) + (" NOT NULL" if fold(f.name) in key else "") for f in schema]
         if self.config.primary_key:
             cols.append("PRIMARY KEY (" + ", ".join(quote(c) for c in self.config.primary_key) + ")")
         self._execute(f"CREATE TABLE {quote(self.table)} (" + ", ".join(cols) + ")")
@@ -281,11 +286,13 @@ class SQLiteWriter(Refusals, Transactional):
     def _check_key(self) -> None:
         """``upsert`` and ``ignore`` find a row by its key: the existing table must hold the
         key columns unique, or every row would be added again (SQLite refuses the upsert)."""
-        key = {c.lower() for c in self.config.primary_key}
+        key = {fold(c) for c in self.config.primary_key}
         if key not in unique_keys(self._execute, self.table):
             raise key_error(self.config, self.table)
 
     def _check_columns(self, schema: pa.Schema) -> None:
+        generated = generated_columns(self._execute(f"PRAGMA table_xinfo({quote(self.table)})"))
+        check_generated(self.table, generated, schema)
         check_required(self.table, required_columns(self._table_info()), schema)
         for f in new_columns(self.table, self.columns, schema, alter=self.config.alter):
             self._execute(f"ALTER TABLE {quote(self.table)} ADD COLUMN {_column_sql(f)}")
@@ -302,8 +309,8 @@ class SQLiteWriter(Refusals, Transactional):
             where = "rowid BETWEEN ? AND ?" if ranged else "true"
             sql = f"INSERT INTO main.{quote(self.table)} ({cols}) SELECT {cols} FROM {source} WHERE {where} ORDER BY rowid"
             if self.config.mode in ("upsert", "ignore"):  # append and replace: a repeated key is refused
-                pk = {c.lower() for c in self.config.primary_key}
-                updates = [f"{quote(n)} = excluded.{quote(n)}" for n in names if n.lower() not in pk]
+                pk = {fold(c) for c in self.config.primary_key}
+                updates = [f"{quote(n)} = excluded.{quote(n)}" for n in names if fold(n) not in pk]
                 conflict = ", ".join(quote(c) for c in self.config.primary_key)
                 # only a conflict on the key: any other constraint (NOT NULL, CHECK, another
                 # UNIQUE) refuses its row into the rejects, where INSERT OR IGNORE would drop it unsaid
@@ -486,7 +493,7 @@ class SQLiteWriter(Refusals, Transactional):
     def _index(self, cols: list[str]) -> None:
         """An index on ``cols``, unless the table has one on them already, whatever its name
         (an older loader's, the user's own, the primary key's)."""
-        if tuple(c.lower() for c in cols) in {c for _, c in full_indexes(self._execute, self.table)}:
+        if tuple(fold(c) for c in cols) in {c for _, c in full_indexes(self._execute, self.table)}:
             return
         name = index_name(self.table, cols)
         taken = self._execute("SELECT tbl_name FROM sqlite_master WHERE name = ? COLLATE NOCASE", (name,))

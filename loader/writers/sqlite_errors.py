@@ -10,7 +10,7 @@ from ..errors import RESUME_HINT, ConfigError, ConstraintError, LoaderError, Sin
 # ADBC wraps SQLite's message in its own words ("IO: Failed to step query: ...",
 # "\nquery was: ..."); the user needs SQLite's part only.
 _ADBC_PREFIX = re.compile(
-    r"^(?:[A-Z_]+: )?(?:\[SQLite\] )?(?:[Ff]ailed to (?:step query|execute|prepare query)(?: \([^)]*\))?: )?"
+    r"^(?:[A-Z_]+: )?(?:\[SQLite\] )?(?:[Ff]ailed to (?:step query|execute|prepare(?: query)?)(?: \([^)]*\))?: )?"
 )
 
 
@@ -28,7 +28,8 @@ def db_error(exc: BaseException, path: str, busy_timeout: float, doing: str = ""
         return TargetLockedError(
             f"the database is locked by another program (still locked after sink.busy_timeout = {busy_timeout:g}s)",
             file=path,
-            hint="another connection holds a write transaction on the target; retry when it ends, or raise sink.busy_timeout",
+            hint="another connection holds a transaction on the target (a write, or in a rollback-journal "
+            "database a read too); retry when it ends, or raise sink.busy_timeout",
         )
     if "database or disk is full" in low:
         return SinkError("no space left on the device (SQLite: database or disk is full)", file=path, hint=RESUME_HINT)

@@ -42,25 +42,41 @@ _BODY = re.compile(r"\bBEGIN\b(.*)", re.IGNORECASE | re.DOTALL)
 # SQLite's own failures, never a trigger's RAISE message
 _ENGINE = re.compile(
     r"database (?:table )?is locked|disk is full|readonly database|disk i/o error|not a database|"
-    r"out of memory|interrupted|^no such |constraint failed",
+    r"out of memory|interrupted|^no such |constraint failed|^cannot store ",
     re.IGNORECASE,
 )
 _UNIQUE = re.compile(r"^(?:UNIQUE|PRIMARY KEY) constraint failed: (.+)$")
+_NOT_NULL = re.compile(r"^NOT NULL constraint failed: (.+)$")
+# a STRICT table's column refusing a value of another type (SQLITE_CONSTRAINT_DATATYPE)
+_STRICT = re.compile(r"^cannot store (\w+) value in (\w+) column (.+)$")
 _SEVERITY = ("ABORT", "FAIL", "ROLLBACK")
 _REPLACE = re.compile(r"\bON\s+CONFLICT\s+REPLACE\b", re.IGNORECASE)
 BULK_AFTER = 16  # refused rows in one batch before the rest of it is sorted out in bulk (``_append_bulk``)
 
 
 def is_constraint(message: str) -> bool:
-    return "constraint failed" in message.lower()
+    """SQLite's ``message`` says a constraint refused a row: a column's, the table's, or a
+    STRICT table's column type."""
+    return "constraint failed" in message.lower() or _STRICT.match(message) is not None
 
 
 def refusal(message: str, table: str, values: dict[str, Any]) -> tuple[str, str | None]:
     """Why the table refused a row (SQLite's ``message``), and the column(s) it names:
     the key value for a UNIQUE or PRIMARY KEY constraint on columns."""
-    found = _UNIQUE.match(message)
     # SQLite names each column "table.column"; either may hold a dot
     prefix = table.lower() + "."
+    strict = _STRICT.match(message)
+    if strict and strict.group(3).lower().startswith(prefix):
+        column = strict.group(3)[len(prefix) :]
+        kind, declared = strict.group(1), strict.group(2)
+        return (
+            f"column {column!r} of STRICT table {table!r} is {declared} and takes no {kind} value ({message})",
+            column,
+        )
+    null = _NOT_NULL.match(message)
+    if null and null.group(1).lower().startswith(prefix):
+        return f"table {table!r} refuses the row ({message})", null.group(1)[len(prefix) :]
+    found = _UNIQUE.match(message)
     named = found.group(1).split(", ") if found else []
     cols = [c[len(prefix) :] for c in named if c.lower().startswith(prefix)]
     if not found or len(cols) != len(named):  # an index on an expression, or another table's

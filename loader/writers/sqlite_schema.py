@@ -17,6 +17,7 @@ from ..compat import sha256
 from ..config import SinkConfig
 from ..errors import ConfigError, SinkError
 from ..sinks.base import Peek
+from ..suggest import fold
 
 STATE_TABLE = "_loader_state"
 MAX_COLUMNS = 2000  # SQLITE_MAX_COLUMN as the SQLite inside ADBC's driver is built (its default)
@@ -59,15 +60,19 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
                 if has_state.fetchone()
                 else []
             )
+            kind = conn.execute("SELECT type FROM sqlite_master WHERE name = ? COLLATE NOCASE", (table,)).fetchone()
+            check_view(kind[0] if kind else None, path, table)
             columns = conn.execute(f"PRAGMA table_info({quote(table)})").fetchall()
+            generated = generated_columns(conn.execute(f"PRAGMA table_xinfo({quote(table)})").fetchall())
             # a table not there yet is made by the load, with the key
             keyed = columns and config.mode in ("upsert", "ignore")
             keys = unique_keys(lambda sql: conn.execute(sql).fetchall(), table) if keyed else None
     except sqlite3.Error as exc:
         raise SinkError(f"cannot read SQLite database: {exc}", file=path) from None
-    if keys is not None and {c.lower() for c in config.primary_key} not in keys:
+    if keys is not None and {fold(c) for c in config.primary_key} not in keys:
         raise key_error(config, table)
-    return Peek(dict(state_rows), {r[1]: r[2] or "" for r in columns}, tuple(required_columns(columns)))
+    declared = {r[1]: r[2] or "" for r in columns}
+    return Peek(dict(state_rows), declared, tuple(required_columns(columns)), tuple(generated))
 
 
 @contextlib.contextmanager
@@ -86,6 +91,23 @@ def _read_only(path: str, timeout: float) -> Iterator[Any]:
         conn.close()
 
 
+def check_view(kind: str | None, path: str, table: str) -> None:
+    """A view takes no rows of the loader's (``kind``: the target's type in ``sqlite_master``):
+    SQLite counts none an INSTEAD OF trigger writes, so no count, reject or checkpoint could
+    be told right, and ``replace`` cannot drop it as a table."""
+    if kind == "view":
+        raise ConfigError(
+            f"sink.table: {table!r} in {path} is a view, not a table: the loader loads into tables only",
+            hint="name a table (--table), such as the one the view reads",
+        )
+
+
+def generated_columns(xinfo: list[tuple[Any, ...]]) -> list[str]:
+    """A table's generated columns, from its ``PRAGMA table_xinfo`` rows (cid, name, type,
+    notnull, default, pk, hidden: 2 and 3 are generated)."""
+    return [r[1] for r in xinfo if r[6] in (2, 3)]
+
+
 def required_columns(info: list[tuple[Any, ...]]) -> list[str]:
     """The columns of a table (its ``PRAGMA table_info`` rows: cid, name, type, notnull,
     default, pk) that every row needs a value for: NOT NULL without a default, but an
@@ -96,21 +118,21 @@ def required_columns(info: list[tuple[Any, ...]]) -> list[str]:
 
 
 def unique_keys(execute: Callable[[str], Any], table: str) -> list[set[str]]:
-    """The column sets (lower case) a table's PRIMARY KEY and UNIQUE constraints or indexes
+    """The column sets (``fold``ed) a table's PRIMARY KEY and UNIQUE constraints or indexes
     hold unique: the conflict targets SQLite accepts."""
-    keys = [{r[1].lower() for r in execute(f"PRAGMA table_info({quote(table)})") if r[5]}]
+    keys = [{fold(r[1]) for r in execute(f"PRAGMA table_info({quote(table)})") if r[5]}]
     keys += [set(cols) for unique, cols in full_indexes(execute, table) if unique]
     return [k for k in keys if k]
 
 
 def full_indexes(execute: Callable[[str], Any], table: str) -> list[tuple[bool, tuple[str, ...]]]:
-    """Whether each index of ``table`` is unique, and its columns (lower case, in order); a
+    """Whether each index of ``table`` is unique, and its columns (``fold``ed, in order); a
     partial index, or one on an expression, is left out: it covers no column list whole."""
     out = []
     for _, name, unique, _, partial in execute(f"PRAGMA index_list({quote(table)})"):
         cols = tuple(r[2] for r in execute(f"PRAGMA index_info({quote(name)})"))
         if not partial and None not in cols:
-            out.append((bool(unique), tuple(c.lower() for c in cols)))
+            out.append((bool(unique), tuple(fold(c) for c in cols)))
     return out
 
 

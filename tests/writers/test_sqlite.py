@@ -15,6 +15,7 @@ from loader import load
 from loader.chunk import Chunk
 from loader.config import SinkConfig
 from loader.errors import ConfigError, ConstraintError, SchemaMismatchError, SinkError, TargetLockedError
+from loader.transforms import Rename
 from loader.writers import SQLiteWriter, quote, sqlite_type
 from loader.writers.sqlite_refusals import refusal
 from loader.writers.sqlite_schema import index_name
@@ -510,6 +511,23 @@ def test_new_column_needs_alter(tmp_path: Path) -> None:
     assert sqlite3.connect(db).execute("SELECT a, b FROM t").fetchall() == [(1, "x")]
 
 
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_column_named_in_another_non_ascii_case_is_a_new_column(tmp_path: Path, engine: str) -> None:
+    """SQLite folds only ASCII letters: ``ÑANDÚ`` is not its column ``ñandú``. Python's
+    ``lower`` took it for that column, and SQLite's "no column named ÑANDÚ" ended every run with exit 1."""
+    db = tmp_path / "u.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute('CREATE TABLE t (ID INTEGER, "ñandú" TEXT)')
+    src = csv_file(tmp_path / "u.csv", "id,ÑANDÚ\n1,x\n")
+    run = {"engine": engine, "workers": 1}
+    with pytest.raises(SchemaMismatchError) as info:
+        load(src, db, table="t", run_options=run)
+    assert (info.value.exit_code, info.value.message) == (65, "table 't' has no column 'ÑANDÚ'")
+    report = load(src, db, table="t", sink_options={"alter": True}, run_options=run)
+    assert (report.rows_written, report.rows_rejected) == (1, 0)
+    assert sqlite_rows(db, 'SELECT ID, "ñandú", "ÑANDÚ" FROM t') == [(1, None, "x")]
+
+
 def test_indexes_are_created_after_load(tmp_path: Path) -> None:
     db = tmp_path / "i.db"
     with SQLiteWriter(sink(db, indexes=[["a", "b"]]), "t") as w:
@@ -676,7 +694,11 @@ def test_a_null_in_a_not_null_column_of_the_table_rejects_its_row(tmp_path: Path
         (2, "c", "z", "now"),
     ]
     [reject] = [json.loads(line) for line in rejects_of(db).read_text().splitlines()]
-    assert (reject["line"], reject["reason"]) == (3, "table 't' refuses the row (NOT NULL constraint failed: t.Name)")
+    assert (reject["line"], reject["column"], reject["reason"]) == (
+        3,
+        "Name",
+        "table 't' refuses the row (NOT NULL constraint failed: t.Name)",
+    )
 
 
 @pytest.mark.parametrize("engine", ["threads", "processes"])
@@ -831,3 +853,107 @@ def test_an_index_name_taken_on_other_columns_is_an_error(tmp_path: Path) -> Non
         f"sink_options.indexes: cannot index 't' (a): the name {name!r} is taken by another object on table 't'",
     )
     assert indexes(db) == [("t", ["b"])]
+
+
+@pytest.mark.parametrize(
+    ("run", "staged"),
+    [
+        *(pytest.param(p.values[0], False, id=p.id) for p in ENGINES),
+        pytest.param({"engine": "threads"}, True, id="staged"),
+    ],
+)
+def test_a_value_a_strict_table_refuses_rejects_its_row_naming_the_column(
+    tmp_path: Path, run: dict, staged: bool
+) -> None:
+    """A STRICT column refusing a value of another type ("cannot store TEXT value in BLOB
+    column t.b") ended the run with exit 1, naming neither row nor column."""
+    db = tmp_path / "s.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER, b BLOB) STRICT")
+    src = csv_file(tmp_path / "s.csv", "id,n,b\n1,5,x\n2,6,\n3,abc,\n4,8,\n")
+    report = load(src, db, table="t", transforms=[Rename(columns={"n": "n"})] if staged else [], run_options=run)
+    assert (report.rows_read, report.rows_written, report.rows_rejected) == (4, 2, 2)
+    assert sqlite_rows(db, "SELECT id, n, b FROM t ORDER BY id") == [(2, 6, None), (4, 8, None)]
+    rejects = sorted((json.loads(line) for line in rejects_of(db).read_text().splitlines()), key=lambda r: r["line"])
+    assert [(r["line"], r.get("column")) for r in rejects] == [(2, "b"), (4, "n")]
+    assert rejects[0]["reason"] == (
+        "column 'b' of STRICT table 't' is BLOB and takes no TEXT value (cannot store TEXT value in BLOB column t.b)"
+    )
+
+
+def _planned(src: str, db: Path, table: str, **sink_keys: object) -> None:
+    """``--dry-run``'s checks (``Pipeline.plan``), reading the target only."""
+    from loader import Pipeline
+    from loader.config import job_from_dict
+
+    Pipeline(job_from_dict({"source": {"path": src}, "sink": {"path": str(db), "table": table, **sink_keys}})).plan()
+
+
+VIEWS = [
+    pytest.param([], id="view"),
+    pytest.param(
+        ["CREATE TRIGGER ti INSTEAD OF INSERT ON t BEGIN INSERT INTO base VALUES (new.id, new.n); END"],
+        id="instead-of-insert",
+    ),
+]
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+@pytest.mark.parametrize("mode", ["append", "replace"])
+@pytest.mark.parametrize("triggers", VIEWS)
+def test_a_view_named_like_the_table_is_refused_up_front(
+    tmp_path: Path, triggers: list[str], mode: str, engine: str
+) -> None:
+    """A view failed at the first insert with exit 1 ("failed to prepare: cannot modify t"),
+    ``replace`` at DROP TABLE; one with an INSTEAD OF INSERT trigger took every row but counted
+    each as ignored (SQLite counts no change an INSTEAD OF trigger makes). A view is refused
+    before any row, and left as it is."""
+    db = tmp_path / "v.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE base (id INTEGER PRIMARY KEY, n INTEGER)")
+        conn.execute("CREATE VIEW t AS SELECT * FROM base")
+        for sql in triggers:
+            conn.execute(sql)
+    src = csv_file(tmp_path / "a.csv", "id,n\n1,5\n2,6\n")
+    with pytest.raises(ConfigError) as info:
+        load(src, db, table="T", sink_options={"mode": mode}, run_options={"engine": engine, "workers": 1})
+    message = f"'T' in {db} is a view, not a table: the loader loads into tables only"
+    assert (info.value.exit_code, info.value.message) == (2, "table: " + message)  # load()'s argument
+    assert sqlite_rows(db, "SELECT type, name FROM sqlite_master WHERE name IN ('t', 'base') ORDER BY name") == [
+        ("table", "base"),
+        ("view", "t"),
+    ]
+    assert sqlite_rows(db, "SELECT count(*) FROM base") == [(0,)]
+    with pytest.raises(ConfigError) as planned:
+        _planned(src, db, "T", mode=mode)
+    assert planned.value.message == "sink.table: " + message
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+@pytest.mark.parametrize("alter", [False, True])
+def test_an_input_column_the_table_generates_is_refused_up_front(tmp_path: Path, alter: bool, engine: str) -> None:
+    """A generated column is not in ``PRAGMA table_info``: the load said the table has no
+    column 's' (use --alter), and with --alter SQLite's "duplicate column name" was exit 1."""
+    db = tmp_path / "g.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE g (a INT, b INT, s INT GENERATED ALWAYS AS (a + b) STORED, v INT AS (a * 2))")
+    for header, name in (("a,b,s", "s"), ("a,b,V", "v")):
+        src = csv_file(tmp_path / "g.csv", f"{header}\n1,2,99\n")
+        with pytest.raises(SchemaMismatchError) as info:
+            load(src, db, table="g", sink_options={"alter": alter}, run_options={"engine": engine, "workers": 1})
+        message = f"table 'g' has column {name!r} GENERATED ALWAYS: SQLite computes its values, and the input's cannot be written"
+        assert (info.value.exit_code, info.value.message) == (65, message)
+        assert info.value.hint == 'leave the column out of the input (a [[transform]] type = "drop"), then rerun'
+        with pytest.raises(SchemaMismatchError) as planned:
+            _planned(src, db, "g", alter=alter)
+        assert planned.value.message == message
+    report = load(csv_file(tmp_path / "ok.csv", "a,b\n1,2\n"), db, table="g")
+    assert report.rows_written == 1
+    assert sqlite_rows(db, "SELECT a, b, s, v FROM g") == [(1, 2, 3, 2)]
+
+
+def test_the_drivers_words_around_sqlites_message_are_dropped() -> None:
+    from loader.writers.sqlite_errors import sqlite_message
+
+    said = 'INTERNAL: failed to prepare: cannot modify t because it is a view\nquery was: INSERT INTO main . "t"'
+    assert sqlite_message(RuntimeError(said)) == "cannot modify t because it is a view"
