@@ -46,9 +46,11 @@ from .sqlite_schema import (
     check_table,
     full_indexes,
     index_name,
+    job_rows,
     key_error,
     quote,
     required_columns,
+    state_sql,
     unique_keys,
 )
 
@@ -138,6 +140,7 @@ class SQLiteWriter(Refusals, Transactional):
         self._in_txn = False
         self._truncating = False  # journal_mode=TRUNCATE set by this writer (put back to DELETE at close)
         self._guards = Guards()  # how the table refuses a row (``_read_guards``)
+        self._respelled: set[str] = set()  # jobs whose entries ``_respell`` moved
 
     # ----------------------------------------------------------- lifecycle
 
@@ -227,12 +230,23 @@ class SQLiteWriter(Refusals, Transactional):
     # --------------------------------------------------------------- state
 
     def read_state(self, job: str) -> dict[str, str]:
-        return {k: v for k, v in self._execute(f"SELECT key, value FROM {STATE_TABLE} WHERE job = ?", (job,))}
+        return {k: v for k, v in self._execute(state_sql(job), (job, job))}
 
     def clear_state(self, job: str) -> None:
         self._execute("BEGIN IMMEDIATE")
-        self._execute(f"DELETE FROM {STATE_TABLE} WHERE job = ?", (job,))
+        self._execute(f"DELETE FROM {STATE_TABLE} WHERE {job_rows(job)}", (job,))
         self._execute("COMMIT")
+
+    def _respell(self, job: str) -> None:
+        """``job``'s entries under an earlier spelling of its table's name (``job_rows``) moved
+        under ``job`` in its first commit, ``job``'s own kept where both have a key."""
+        if job in self._respelled:
+            return
+        self._respelled.add(job)
+        if job_rows(job) != "job = ?":
+            others = f"WHERE {job_rows(job)} AND job <> ?"
+            self._execute(f"UPDATE OR IGNORE {STATE_TABLE} SET job = ? {others}", (job, job, job))
+            self._execute(f"DELETE FROM {STATE_TABLE} {others}", (job, job))
 
     # --------------------------------------------------------------- table
 
@@ -388,6 +402,7 @@ class SQLiteWriter(Refusals, Transactional):
         """Write checkpoint entries and commit them with the staged rows."""
         if not self._in_txn:
             self._begin()
+        self._respell(job)
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         for k, v in state.items():
             self._execute(

@@ -17,6 +17,7 @@ from ..compat import sha256
 from ..config import SinkConfig
 from ..errors import ConfigError, SinkError
 from ..sinks.base import Peek
+from ..state import folded_job
 
 STATE_TABLE = "_loader_state"
 MAX_COLUMNS = 2000  # SQLITE_MAX_COLUMN as the SQLite inside ADBC's driver is built (its default)
@@ -42,6 +43,19 @@ def check_table(table: str) -> None:
         )
 
 
+def job_rows(job: str) -> str:
+    """The condition that finds ``job``'s checkpoint rows (one ``?``: the job). A table's job
+    (``folded_job``) under any spelling of the table's name: NOCASE folds ASCII letters only,
+    as SQLite does in names."""
+    return "job = ? COLLATE NOCASE" if folded_job(job) else "job = ?"
+
+
+def state_sql(job: str) -> str:
+    """``job``'s checkpoint entries (two ``?``: the job, twice), those under its own spelling
+    last, so that they win over an earlier spelling's."""
+    return f"SELECT key, value FROM {STATE_TABLE} WHERE {job_rows(job)} ORDER BY job = ?"
+
+
 def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
     """An existing database's checkpoint entries of ``job``, and ``table``'s declared
     column types and the columns it requires, read through a read-only connection: nothing
@@ -54,11 +68,7 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
     try:
         with _read_only(path, config.busy_timeout) as conn:
             has_state = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (STATE_TABLE,))
-            state_rows = (
-                conn.execute(f"SELECT key, value FROM {STATE_TABLE} WHERE job = ?", (job,)).fetchall()
-                if has_state.fetchone()
-                else []
-            )
+            state_rows = conn.execute(state_sql(job), (job, job)).fetchall() if has_state.fetchone() else []
             columns = conn.execute(f"PRAGMA table_info({quote(table)})").fetchall()
             # a table not there yet is made by the load, with the key
             keyed = columns and config.mode in ("upsert", "ignore")
