@@ -1192,3 +1192,24 @@ def test_a_files_durations_into_an_integer_column_made_elsewhere_are_their_count
     report = load(str(src), str(db), table="t")
     assert (report.rows_written, report.rows_rejected) == (1, 0)
     assert typed(db, "c") == [(90, "integer")]
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_an_any_column_of_a_strict_table_made_elsewhere_takes_text_as_it_is(tmp_path: Path, engine: str) -> None:
+    """A STRICT table's ANY column converts nothing: '007' was rejected as a NUMERIC column's 7.
+    Elsewhere ANY has NUMERIC affinity, and '007' is still rejected there."""
+    write(tmp_path / "x.csv", "id,x\n1,007\n2,abc\n")
+    run = {"engine": engine, "workers": 1}
+    for strict in (" STRICT", ""):
+        db = tmp_path / f"x{len(strict)}.db"
+        with sqlite3.connect(db) as conn:
+            conn.execute(f"CREATE TABLE t (id INTEGER, x ANY){strict}")
+        conn.close()
+        report = load(str(tmp_path / "x.csv"), str(db), table="t", run_options=run)
+        if strict:
+            assert (report.rows_written, report.rows_rejected) == (2, 0)
+            assert typed(db, "x") == [("007", "text"), ("abc", "text")]
+        else:
+            assert (report.rows_written, report.rows_rejected) == (1, 1)
+            [reject] = reject_lines(rejects_of(db))
+            assert reject["reason"].startswith("'007' would be stored as the number 7 by the table's NUMERIC column")

@@ -44,8 +44,10 @@ from .sqlite_schema import (
     STAGE_TABLE,
     STATE_TABLE,
     check_table,
+    declared_types,
     full_indexes,
     index_name,
+    is_strict,
     job_rows,
     key_error,
     quote,
@@ -254,8 +256,10 @@ class SQLiteWriter(Refusals, Transactional):
         return list(self.column_types())
 
     def column_types(self) -> dict[str, str]:
-        """The existing table's columns and their declared types (none if there is no table)."""
-        return {r[1]: r[2] or "" for r in self._table_info()}
+        """The existing table's columns and their declared types (none if there is no table), as
+        SQLite applies them (``declared_types``)."""
+        columns = self._table_info()
+        return declared_types(columns, bool(columns) and is_strict(self._execute, self.table))
 
     def _table_info(self) -> list[tuple[Any, ...]]:
         """``PRAGMA table_info``: cid, name, type, notnull, default, pk."""

@@ -43,6 +43,18 @@ def check_table(table: str) -> None:
         )
 
 
+def declared_types(columns: list[Any], strict: bool) -> dict[str, str]:
+    """The declared types of ``columns`` (``PRAGMA table_info`` rows) as SQLite applies them: an
+    ``ANY`` column of a STRICT table converts nothing, as a column without a type (elsewhere
+    ``ANY`` has NUMERIC affinity)."""
+    return {r[1]: "" if strict and (r[2] or "").upper() == "ANY" else r[2] or "" for r in columns}
+
+
+def is_strict(execute: Callable[[str], list[Any]], table: str) -> bool:
+    """``table`` of the main database is a STRICT table."""
+    return any(r[0] == "main" and r[5] for r in execute(f"PRAGMA table_list({quote(table)})"))
+
+
 def job_rows(job: str) -> str:
     """The condition that finds ``job``'s checkpoint rows (one ``?``: the job). A table's job
     (``folded_job``) under any spelling of the table's name: NOCASE folds ASCII letters only,
@@ -70,6 +82,7 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
             has_state = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (STATE_TABLE,))
             state_rows = conn.execute(state_sql(job), (job, job)).fetchall() if has_state.fetchone() else []
             columns = conn.execute(f"PRAGMA table_info({quote(table)})").fetchall()
+            strict = bool(columns) and is_strict(lambda sql: conn.execute(sql).fetchall(), table)
             # a table not there yet is made by the load, with the key
             keyed = columns and config.mode in ("upsert", "ignore")
             keys = unique_keys(lambda sql: conn.execute(sql).fetchall(), table) if keyed else None
@@ -77,7 +90,7 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
         raise SinkError(f"cannot read SQLite database: {exc}", file=path) from None
     if keys is not None and {c.lower() for c in config.primary_key} not in keys:
         raise key_error(config, table)
-    return Peek(dict(state_rows), {r[1]: r[2] or "" for r in columns}, tuple(required_columns(columns)))
+    return Peek(dict(state_rows), declared_types(columns, strict), tuple(required_columns(columns)))
 
 
 @contextlib.contextmanager
