@@ -766,6 +766,16 @@ def _kind_change(source: pa.DataType, target: pa.DataType, explicit: bool = Fals
             return lambda v: f"'{str(v).lower()}' is a boolean, not a number: {name} takes numbers only"
         if is_numeric(source) and pa.types.is_boolean(target):
             return lambda v: f"'{_value_text(v)}' is a number, not a boolean: {name} takes true and false only"
+        kind = _temporal_kind(source)
+        # Arrow would make a count since an epoch or midnight, its unit the writing tool's choice;
+        # a duration into an integer is its count of its own unit, as it is stored
+        if (
+            kind is not None
+            and is_numeric(target)
+            and not (pa.types.is_duration(source) and pa.types.is_integer(target))
+        ):
+            shown = (lambda v: _count_text(v, source.unit)) if pa.types.is_duration(source) else _value_text
+            return lambda v: f"'{shown(v)}' is {kind}, not a number: {name} takes numbers only"
     if not pa.types.is_timestamp(target) or not (pa.types.is_timestamp(source) or pa.types.is_date(source)):
         return None
     if is_zoned(source) and not is_zoned(target):
@@ -773,6 +783,18 @@ def _kind_change(source: pa.DataType, target: pa.DataType, explicit: bool = Fals
     if is_zoned(target) and not is_zoned(source):
         return lambda v: f"'{_value_text(v)}' has no time zone, and {name} would have to assume one"
     return None
+
+
+def _temporal_kind(t: pa.DataType) -> str | None:
+    """What a date, time, timestamp, duration or interval type's values are, in a reason."""
+    kinds = (
+        (pa.types.is_timestamp, "a timestamp"),
+        (pa.types.is_date, "a date"),
+        (pa.types.is_time, "a time of day"),
+        (pa.types.is_duration, "a duration"),
+        (pa.types.is_interval, "an interval"),
+    )
+    return next((kind for test, kind in kinds if test(t)), None)
 
 
 def _cast_reason(source: pa.DataType, target: pa.DataType) -> ReasonOf:

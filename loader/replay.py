@@ -57,7 +57,7 @@ from .rejects import Committed, RejectFile
 from .report import FileReport, RunReport
 from .schema import bound, decode_types, spellings
 from .sinks.base import Encoded, Encoder
-from .state import STAMP_ENTRY, FileState, JobState, Ledger
+from .state import STAMP_ENTRY, FileState, JobState, Ledger, same_job
 from .transforms import Stage, close_stages, output_schema
 from .types import is_numeric, parse_type
 from .writers.base import Writer
@@ -494,7 +494,7 @@ class Rows:
         already = 0
         mine = 0
         for e in read_entries(self.path):
-            if e.job not in (None, self.p.job_name):
+            if e.job is not None and not same_job(e.job, self.p.job_name):
                 self.others[e.job] += 1
                 continue
             mine += 1

@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import string
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,31 @@ identity = storage.identity
 
 same_content = storage.same_content
 file_key = storage.key
+
+TABLE_JOB = "table:"  # a SQLite table's job: TABLE_JOB and the table's name
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def table_job(table: str) -> str:
+    """A SQLite table's job: its name with ASCII letters in lower case, as SQLite compares
+    names (``Events`` and ``events`` are one table, ``Ñ`` and ``ñ`` two), so every spelling
+    of the table is one checkpoint and one reject file."""
+    return TABLE_JOB + table.translate(_ASCII_LOWER)
+
+
+def folded_job(job: str) -> bool:
+    """``job`` is a table's job as ``table_job`` names it: its checkpoint entries, and its
+    reject lines, may be under another spelling of the table's name (a run before job names
+    were folded recorded the spelling it was given)."""
+    return job.startswith(TABLE_JOB) and job == table_job(job[len(TABLE_JOB) :])
+
+
+def same_job(recorded: str, job: str) -> bool:
+    """A checkpoint's or reject line's ``recorded`` job is ``job``: the same, or for a
+    table's job (``folded_job``) any spelling of the same table."""
+    if recorded == job:
+        return True
+    return folded_job(job) and recorded.startswith(TABLE_JOB) and table_job(recorded[len(TABLE_JOB) :]) == job
 
 
 @dataclass

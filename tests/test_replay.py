@@ -194,6 +194,16 @@ def test_reject_file_of_another_job(tmp_path: Path) -> None:
     assert p.stderr.startswith(f"loader: error: {rejects}: no line of job 'table:t'")
 
 
+def test_reject_lines_under_an_earlier_spelling_of_the_table_are_the_jobs(tmp_path: Path) -> None:
+    """A loader before named a job as the run spelled its table (``--table T``): its lines
+    are this job's (``table:t``), not another job's."""
+    job, _, rejects = setup(tmp_path, "sqlite")
+    edit(rejects, {row: {"job": "table:T"} for row in (2, 4, 5)})
+    edit(rejects, {2: {"values": {"id": "2", "name": "b", "amount": "20"}}})
+    r = Pipeline.from_config(job).replay(rejects)
+    assert (r.rows_read, r.rows_written, r.rows_rejected, r.rows_other_job) == (3, 1, 2, 0)
+
+
 def test_rows_reenter_the_stages_where_they_left(tmp_path: Path) -> None:
     src = tmp_path / "in.csv"
     src.write_text("id,name,amount\n1,a,10\n2,b,abc\n3,c,-5\n4,d,-7\n", encoding="utf-8")

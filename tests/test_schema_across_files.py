@@ -1132,3 +1132,84 @@ def test_decimals_lists_and_structs_of_duckdb_and_pandas_unify_exactly(tmp_path:
         ("1.50", "[1,2]", '{"a":1,"b":"x"}', '{"a":1}'),
         ("1234.50", "[1099511627776]", '{"a":1099511627776,"b":"y"}', '{"a":2,"c":"z"}'),
     ]
+
+
+TEMPORAL = [
+    (
+        pa.timestamp("ns", "Europe/Oslo"),
+        dt.datetime(2024, 1, 1, 0, 0, 1),
+        "INTEGER",
+        "'2024-01-01 01:00:01+01:00' is a timestamp",
+    ),
+    (pa.timestamp("us"), dt.datetime(2024, 1, 1, 0, 0, 1), "INTEGER", "'2024-01-01 00:00:01' is a timestamp"),
+    (pa.time64("us"), dt.time(0, 0, 1), "INTEGER", "'00:00:01' is a time of day"),
+    (pa.time32("s"), dt.time(0, 0, 1), "INTEGER", "'00:00:01' is a time of day"),
+    (pa.date32(), dt.date(2024, 1, 1), "INTEGER", "'2024-01-01' is a date"),
+    (pa.date64(), dt.date(2024, 1, 1), "BIGINT", "'2024-01-01' is a date"),
+    (pa.timestamp("ms"), dt.datetime(2024, 1, 1), "REAL", "'2024-01-01 00:00:00' is a timestamp"),
+    (pa.date32(), dt.date(2024, 1, 1), "DOUBLE", "'2024-01-01' is a date"),
+    (pa.duration("s"), dt.timedelta(seconds=90), "REAL", "'90 s' is a duration"),
+]
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+@pytest.mark.parametrize(
+    ("arrow_type", "value", "column_type", "said"), TEMPORAL, ids=[f"{t[0]}-{t[2]}" for t in TEMPORAL]
+)
+def test_a_files_dates_and_times_into_a_number_column_made_elsewhere_are_rejected(
+    tmp_path: Path, engine: str, arrow_type: pa.DataType, value: Any, column_type: str, said: str
+) -> None:
+    """Arrow casts a timestamp or time to its count since the epoch or midnight, in the writing
+    tool's unit: an INTEGER column stored 1704067201000000000 for a timestamp, no reject. A date
+    (or any into a REAL column) ended the run as a file Arrow could not read (exit 65)."""
+    import pyarrow.parquet as pq
+
+    db = tmp_path / "x.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute(f"CREATE TABLE t (id INTEGER, c {column_type})")
+    conn.close()
+    src = tmp_path / "x.parquet"
+    pq.write_table(pa.table({"id": [1, 2], "c": pa.array([value, None], arrow_type)}), src)
+    report = load(str(src), str(db), table="t", run_options={"engine": engine, "workers": 1})
+    assert (report.rows_read, report.rows_written, report.rows_rejected) == (2, 1, 1)
+    assert sqlite_rows(db, "SELECT id, c FROM t") == [(2, None)]
+    [reject] = reject_lines(rejects_of(db))
+    number = "int64" if "INT" in column_type else "float64"
+    assert (reject["row"], reject["column"]) == (1, "c")
+    assert reject["reason"].startswith(f"{said}, not a number: {number} takes numbers only; the table's column c holds")
+
+
+def test_a_files_durations_into_an_integer_column_made_elsewhere_are_their_counts(tmp_path: Path) -> None:
+    """A duration is stored as its count of its unit: an INTEGER column takes it so."""
+    import pyarrow.parquet as pq
+
+    db = tmp_path / "x.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (c INTEGER)")
+    conn.close()
+    src = tmp_path / "x.parquet"
+    pq.write_table(pa.table({"c": pa.array([dt.timedelta(seconds=90)], pa.duration("s"))}), src)
+    report = load(str(src), str(db), table="t")
+    assert (report.rows_written, report.rows_rejected) == (1, 0)
+    assert typed(db, "c") == [(90, "integer")]
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_an_any_column_of_a_strict_table_made_elsewhere_takes_text_as_it_is(tmp_path: Path, engine: str) -> None:
+    """A STRICT table's ANY column converts nothing: '007' was rejected as a NUMERIC column's 7.
+    Elsewhere ANY has NUMERIC affinity, and '007' is still rejected there."""
+    write(tmp_path / "x.csv", "id,x\n1,007\n2,abc\n")
+    run = {"engine": engine, "workers": 1}
+    for strict in (" STRICT", ""):
+        db = tmp_path / f"x{len(strict)}.db"
+        with sqlite3.connect(db) as conn:
+            conn.execute(f"CREATE TABLE t (id INTEGER, x ANY){strict}")
+        conn.close()
+        report = load(str(tmp_path / "x.csv"), str(db), table="t", run_options=run)
+        if strict:
+            assert (report.rows_written, report.rows_rejected) == (2, 0)
+            assert typed(db, "x") == [("007", "text"), ("abc", "text")]
+        else:
+            assert (report.rows_written, report.rows_rejected) == (1, 1)
+            [reject] = reject_lines(rejects_of(db))
+            assert reject["reason"].startswith("'007' would be stored as the number 7 by the table's NUMERIC column")

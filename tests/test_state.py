@@ -11,10 +11,11 @@ import plyvel
 import pytest
 
 from loader import load
+from loader.config import SinkConfig
 from loader.errors import LoaderError
 from loader.rejects import Committed
 from loader.report import FileReport, RunReport
-from loader.state import FileState, JobState, Ledger, Tally
+from loader.state import FileState, JobState, Ledger, Tally, same_job, table_job
 from loader.writers.leveldb import LevelDBWriter
 from loader.writers.leveldb import peek as leveldb_peek
 from loader.writers.sqlite import SQLiteWriter
@@ -255,3 +256,54 @@ def test_a_file_half_loaded_in_parts_and_gone_since_is_reported(tmp_path: Path) 
         (str(src / "a.csv"), "gone", kept),
         (str(src / "b.csv"), "loaded", None),
     ]
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_tables_name_in_another_case_is_one_job(tmp_path: Path, engine: str) -> None:
+    """SQLite takes ``Events`` and ``events`` for one table: they were two checkpoints, so the
+    second spelling loaded every file again, into a reject file of its own name."""
+    src = tmp_path / "a.csv"
+    src.write_text("id,n\n1,5\n2,6,extra\n3,7\n")
+    db = tmp_path / "t.db"
+    run = {"engine": engine, "workers": 1}
+    first = load(str(src), db, table="Events", run_options=run)
+    assert (first.rows_written, first.rows_rejected, first.job) == (2, 1, "table:events")
+    assert first.rejects_path == str(tmp_path / "t.db.table-events.rejects.jsonl")
+    again = load(str(src), db, table="EVENTS", run_options=run)
+    assert (again.rows_written, again.files_skipped, again.rejects_path) == (0, 1, first.rejects_path)
+    assert sqlite_rows(db, "SELECT count(*) FROM events") == [(2,)]
+    assert sqlite_rows(db, f"SELECT DISTINCT job FROM {STATE_TABLE}") == [("table:events",)]
+
+
+def test_a_checkpoint_under_an_earlier_spelling_of_the_table_still_counts(tmp_path: Path) -> None:
+    """A job a loader before named as the run spelled its table (``table:Events``): its files
+    still count as loaded under any spelling, and its entries move under the job's one name
+    with the first commit; where both names hold a key, the one name's wins."""
+    import sqlite3
+
+    for name, rows in (("a.csv", "1\n2\n"), ("b.csv", "3\n")):
+        (tmp_path / name).write_text("id\n" + rows)
+    db = tmp_path / "t.db"
+    load(str(tmp_path / "a.csv"), db, table="Events")
+    with sqlite3.connect(db) as conn:  # as the loader before wrote it for --table Events
+        conn.execute(f"UPDATE {STATE_TABLE} SET job = 'table:Events'")
+        conn.execute(f"INSERT INTO {STATE_TABLE} VALUES ('table:EVENTS', 'stale', '1', '')")
+    conn.close()
+    with SQLiteWriter(SinkConfig(path=str(db), type="sqlite"), "events") as w:
+        assert w.read_state("table:events")["stale"] == "1"
+        assert "file:" + str(tmp_path / "a.csv") in w.read_state("table:events")
+    report = load([str(tmp_path / "a.csv"), str(tmp_path / "b.csv")], db, table="events")
+    assert (report.rows_written, report.files_loaded, report.files_skipped) == (1, 1, 1)
+    assert sqlite_rows(db, "SELECT id FROM events ORDER BY id") == [(1,), (2,), (3,)]
+    assert sqlite_rows(db, f"SELECT DISTINCT job FROM {STATE_TABLE}") == [("table:events",)]
+    restarted = load(str(tmp_path / "a.csv"), db, table="EVENTS", run_options={"restart": True})
+    assert restarted.rows_written == 2  # --restart forgets every spelling's entries
+
+
+def test_only_ascii_letters_fold_in_a_tables_job_as_in_sqlite() -> None:
+    """SQLite folds ASCII letters only in names: ``Ñ`` and ``ñ`` are two tables, two jobs."""
+    assert table_job("ÑandúEvents") == "table:Ñandúevents"
+    assert table_job("Ñ") != table_job("ñ")
+    assert same_job("table:Events", "table:events") and not same_job("table:Ñ", "table:ñ")
+    assert not same_job("table:events", "table:Events")  # a job named by hand keeps its spelling
+    assert not same_job("key:Events", "key:events")

@@ -93,7 +93,9 @@ class SQLiteSink(SinkBase):
         return sink.table or default_table(paths)
 
     def job_name(self, sink: SinkConfig, paths: list[str]) -> str:
-        return f"table:{self.table(sink, paths)}"
+        from ..state import table_job
+
+        return table_job(self.table(sink, paths))
 
     def plan_line(self, sink: SinkConfig, paths: list[str]) -> str:
         return f"target: sqlite {sink.path}, table {self.table(sink, paths)!r}, mode {sink.mode}"

@@ -46,12 +46,16 @@ from .sqlite_schema import (
     STATE_TABLE,
     check_table,
     check_view,
+    declared_types,
     full_indexes,
     generated_columns,
     index_name,
+    is_strict,
+    job_rows,
     key_error,
     quote,
     required_columns,
+    state_sql,
     unique_keys,
 )
 
@@ -141,6 +145,7 @@ class SQLiteWriter(Refusals, Transactional):
         self._in_txn = False
         self._truncating = False  # journal_mode=TRUNCATE set by this writer (put back to DELETE at close)
         self._guards = Guards()  # how the table refuses a row (``_read_guards``)
+        self._respelled: set[str] = set()  # jobs whose entries ``_respell`` moved
 
     # ----------------------------------------------------------- lifecycle
 
@@ -230,12 +235,23 @@ class SQLiteWriter(Refusals, Transactional):
     # --------------------------------------------------------------- state
 
     def read_state(self, job: str) -> dict[str, str]:
-        return {k: v for k, v in self._execute(f"SELECT key, value FROM {STATE_TABLE} WHERE job = ?", (job,))}
+        return {k: v for k, v in self._execute(state_sql(job), (job, job))}
 
     def clear_state(self, job: str) -> None:
         self._execute("BEGIN IMMEDIATE")
-        self._execute(f"DELETE FROM {STATE_TABLE} WHERE job = ?", (job,))
+        self._execute(f"DELETE FROM {STATE_TABLE} WHERE {job_rows(job)}", (job,))
         self._execute("COMMIT")
+
+    def _respell(self, job: str) -> None:
+        """``job``'s entries under an earlier spelling of its table's name (``job_rows``) moved
+        under ``job`` in its first commit, ``job``'s own kept where both have a key."""
+        if job in self._respelled:
+            return
+        self._respelled.add(job)
+        if job_rows(job) != "job = ?":
+            others = f"WHERE {job_rows(job)} AND job <> ?"
+            self._execute(f"UPDATE OR IGNORE {STATE_TABLE} SET job = ? {others}", (job, job, job))
+            self._execute(f"DELETE FROM {STATE_TABLE} {others}", (job, job))
 
     # --------------------------------------------------------------- table
 
@@ -243,8 +259,10 @@ class SQLiteWriter(Refusals, Transactional):
         return list(self.column_types())
 
     def column_types(self) -> dict[str, str]:
-        """The existing table's columns and their declared types (none if there is no table)."""
-        return {r[1]: r[2] or "" for r in self._table_info()}
+        """The existing table's columns and their declared types (none if there is no table), as
+        SQLite applies them (``declared_types``)."""
+        columns = self._table_info()
+        return declared_types(columns, bool(columns) and is_strict(self._execute, self.table))
 
     def _table_info(self) -> list[tuple[Any, ...]]:
         """``PRAGMA table_info``: cid, name, type, notnull, default, pk."""
@@ -395,6 +413,7 @@ class SQLiteWriter(Refusals, Transactional):
         """Write checkpoint entries and commit them with the staged rows."""
         if not self._in_txn:
             self._begin()
+        self._respell(job)
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         for k, v in state.items():
             self._execute(

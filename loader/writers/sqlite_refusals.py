@@ -35,6 +35,8 @@ RANGE_SAVEPOINT = "loader_range"  # around each statement of a refusing batch's 
 _NOT_PER_ROW = re.compile(r"\bON\s+CONFLICT\s+(?:ROLLBACK|FAIL)\b|\bRAISE\s*\(\s*(?:ROLLBACK|FAIL)\b", re.IGNORECASE)
 # A table that drops a row without an error: the change count no longer grows by one a row
 _DROPPING = re.compile(r"\bON\s+CONFLICT\s+IGNORE\b|\bRAISE\s*\(\s*IGNORE\b", re.IGNORECASE)
+# A virtual table (R*Tree, FTS5) writes its shadow tables itself: those rows count too
+_VIRTUAL = re.compile(r"^\s*CREATE\s+VIRTUAL\s+TABLE\b", re.IGNORECASE)
 _RAISE = re.compile(r"\bRAISE\s*\(\s*(ABORT|FAIL|ROLLBACK)\s*,\s*(?:'((?:[^']|'')*)'\s*\))?", re.IGNORECASE)
 _STRING = re.compile(r"'(?:[^']|'')*'")
 _WRITES = re.compile(r"\b(?:INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
@@ -118,8 +120,9 @@ def read_guards(found: list[tuple[Any, ...]]) -> Guards:
     """How a refused row can be taken out of a batch, from the table's ``sqlite_master``
     rows (type, name, sql): not at all where the table's constraints or triggers end more
     than one statement; through the stage table where the connection's change count does
-    not grow by one a row (see ``Refusals._append``): rows a trigger writes count too, rows
-    an ``ON CONFLICT IGNORE`` or ``RAISE(IGNORE)`` drops do not. Also the messages of the
+    not grow by one a row (see ``Refusals._append``): rows a trigger or a virtual table's
+    shadow tables take count too, rows an ``ON CONFLICT IGNORE`` or ``RAISE(IGNORE)`` drops
+    do not. Also the messages of the
     triggers' ``RAISE``, which say a row is refused."""
     triggers = [(name, sql or "") for kind, name, sql in found if kind == "trigger"]
     writes = any(_WRITES.search(_STRING.sub("''", _trigger_body(sql))) for _, sql in triggers)
@@ -134,7 +137,10 @@ def read_guards(found: list[tuple[Any, ...]]) -> Guards:
                 raise_other = kind
     return Guards(
         refusing=not any(_NOT_PER_ROW.search(sql or "") for _, _, sql in found),
-        exact=not writes and not any(_DROPPING.search(sql or "") for _, _, sql in found),
+        exact=not writes
+        and not any(
+            _DROPPING.search(sql or "") or (kind == "table" and _VIRTUAL.match(sql or "")) for kind, _, sql in found
+        ),
         bulk=not any(_REPLACE.search(sql or "") for _, _, sql in found),
         raises=raises,
         raise_other=raise_other,

@@ -17,6 +17,7 @@ from ..compat import sha256
 from ..config import SinkConfig
 from ..errors import ConfigError, SinkError
 from ..sinks.base import Peek
+from ..state import folded_job
 from ..suggest import fold
 
 STATE_TABLE = "_loader_state"
@@ -43,6 +44,31 @@ def check_table(table: str) -> None:
         )
 
 
+def declared_types(columns: list[Any], strict: bool) -> dict[str, str]:
+    """The declared types of ``columns`` (``PRAGMA table_info`` rows) as SQLite applies them: an
+    ``ANY`` column of a STRICT table converts nothing, as a column without a type (elsewhere
+    ``ANY`` has NUMERIC affinity)."""
+    return {r[1]: "" if strict and (r[2] or "").upper() == "ANY" else r[2] or "" for r in columns}
+
+
+def is_strict(execute: Callable[[str], list[Any]], table: str) -> bool:
+    """``table`` of the main database is a STRICT table."""
+    return any(r[0] == "main" and r[5] for r in execute(f"PRAGMA table_list({quote(table)})"))
+
+
+def job_rows(job: str) -> str:
+    """The condition that finds ``job``'s checkpoint rows (one ``?``: the job). A table's job
+    (``folded_job``) under any spelling of the table's name: NOCASE folds ASCII letters only,
+    as SQLite does in names."""
+    return "job = ? COLLATE NOCASE" if folded_job(job) else "job = ?"
+
+
+def state_sql(job: str) -> str:
+    """``job``'s checkpoint entries (two ``?``: the job, twice), those under its own spelling
+    last, so that they win over an earlier spelling's."""
+    return f"SELECT key, value FROM {STATE_TABLE} WHERE {job_rows(job)} ORDER BY job = ?"
+
+
 def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
     """An existing database's checkpoint entries of ``job``, and ``table``'s declared
     column types and the columns it requires, read through a read-only connection: nothing
@@ -55,15 +81,12 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
     try:
         with _read_only(path, config.busy_timeout) as conn:
             has_state = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (STATE_TABLE,))
-            state_rows = (
-                conn.execute(f"SELECT key, value FROM {STATE_TABLE} WHERE job = ?", (job,)).fetchall()
-                if has_state.fetchone()
-                else []
-            )
+            state_rows = conn.execute(state_sql(job), (job, job)).fetchall() if has_state.fetchone() else []
             kind = conn.execute("SELECT type FROM sqlite_master WHERE name = ? COLLATE NOCASE", (table,)).fetchone()
             check_view(kind[0] if kind else None, path, table)
             columns = conn.execute(f"PRAGMA table_info({quote(table)})").fetchall()
             generated = generated_columns(conn.execute(f"PRAGMA table_xinfo({quote(table)})").fetchall())
+            strict = bool(columns) and is_strict(lambda sql: conn.execute(sql).fetchall(), table)
             # a table not there yet is made by the load, with the key
             keyed = columns and config.mode in ("upsert", "ignore")
             keys = unique_keys(lambda sql: conn.execute(sql).fetchall(), table) if keyed else None
@@ -71,8 +94,7 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
         raise SinkError(f"cannot read SQLite database: {exc}", file=path) from None
     if keys is not None and {fold(c) for c in config.primary_key} not in keys:
         raise key_error(config, table)
-    declared = {r[1]: r[2] or "" for r in columns}
-    return Peek(dict(state_rows), declared, tuple(required_columns(columns)), tuple(generated))
+    return Peek(dict(state_rows), declared_types(columns, strict), tuple(required_columns(columns)), tuple(generated))
 
 
 @contextlib.contextmanager
