@@ -44,7 +44,7 @@ from .errors import (
 from .files import remove_target
 from .lock import TargetLock
 from .logs import JsonLog
-from .memory import ReaderNeed, current_rss_mb, fit_memory, gc_paused, reader_need, report_sizes
+from .memory import ReaderNeed, current_rss_mb, fit_memory, gc_paused, input_width, reader_need, report_sizes
 from .outputs import write_outputs
 from .paths import check_paths, lock_path
 from .prefetch import ordered_map, prefetch
@@ -333,12 +333,11 @@ class Pipeline:
             self._table_columns = dict.fromkeys(schema.names, "")
 
     def _fit_files(self, files: list[str]) -> JobConfig:
-        """The job's sizes fitted again to ``run.max_memory`` once its input files are
-        known: a wide file, or a Parquet file's own pages, may need more than the floors hold."""
-        if self.job.run.max_memory is not None:
-            need = reader_need(self._resolved, files)
-            if need is not None and need.extra_mb:
-                self.job = fit_memory(self._resolved, need)
+        """The job's sizes fitted again once its input files are known: wide rows make
+        fewer rows to a chunk, and under ``run.max_memory`` a wide file, or a Parquet
+        file's own pages, may need more than the floors hold."""
+        need = reader_need(self._resolved, files) if self.job.run.max_memory is not None else None
+        self.job = fit_memory(self._resolved, need, input_width(self._resolved, files))
         return self.job
 
     def _check_width(self, schema: pa.Schema, path: str) -> None:
