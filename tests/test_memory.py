@@ -618,3 +618,39 @@ def test_a_wide_parquet_file_holds_the_lowest_ceiling_named(tmp_path: Path) -> N
     detail = r"(\d+) MB to read (.+) as it was written \(500 columns, (\d+) MB of pages and dictionaries\)"
     lowest, (reading, path, pages) = refused_then_held(src, tmp_path / "t.db", 120, detail, 4096)
     assert path == str(src) and lowest > 120 and int(reading) >= int(pages)
+
+
+def test_a_library_loads_peak_is_its_own(tmp_path: Path) -> None:
+    """A host that touched 400 MB before (its VmHWM stays there) and two loads in a row:
+    each report's peak is that load's own, within the ceiling, not the host's."""
+    src = tmp_path / "a.csv"
+    src.write_text("id,name\n" + "".join(f"{i},n{i}\n" for i in range(1000)))
+    probe = (
+        "import sys, loader\n"
+        "blob = bytearray(400 << 20)\n"
+        "del blob\n"
+        "for name in ('a', 'b'):\n"
+        "    r = loader.load(sys.argv[1], f'{sys.argv[2]}/{name}.db', table='t', run_options={'max_memory': '150MB'})\n"
+        "    print(r.status, r.memory_exceeded, r.peak_rss_mb < 150)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(src), str(tmp_path)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert out.stdout.split("\n") == ["ok False True", "ok False True", ""], out.stderr
+
+
+def test_where_the_peak_cannot_be_reset_only_a_peak_risen_during_the_run_counts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without clear_refs (another OS, a sandbox) the peak counts from the process's start:
+    a peak the run never raised is not called past the ceiling; one it raised is."""
+    import loader.report as report_module
+
+    monkeypatch.setattr(report_module, "reset_peak_rss", lambda: False)
+    peaks = iter([400.0, 400.0, 100.0, 180.0])  # (start, finish) of two runs
+    monkeypatch.setattr(report_module, "peak_rss_mb", lambda: next(peaks))
+    for expected in (("ok", False), ("memory_exceeded", True)):
+        run = RunReport(max_memory_mb=150.0)
+        run.start()
+        run.finish("ok")
+        assert (run.status, run.memory_exceeded) == expected
