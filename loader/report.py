@@ -239,10 +239,16 @@ class RunReport:
         line += _gone_warning([f for f in self.files if f.status == "gone"])
         if self.memory_exceeded:
             peak, whose = self._highest_peak()
-            line += f"; WARNING peak memory {peak:.0f} MB{whose} went past --max-memory {self.max_memory_mb:g} MB"
+            line += f"; WARNING peak memory {_past(peak, self.max_memory_mb)} MB{whose} went past --max-memory {self.max_memory_mb:g} MB"
         if self.log_error:
             line += f"; WARNING the log missed events ({self.log_error})"
         return line
+
+
+def _past(peak: float, ceiling: float | None) -> str:
+    """``peak`` in whole MB, or with one decimal where whole MB would not show it above ``ceiling``."""
+    whole = f"{peak:.0f}"
+    return whole if ceiling is None or float(whole) > ceiling else f"{peak:.1f}"
 
 
 def _gone_warning(gone: list[FileReport]) -> str:

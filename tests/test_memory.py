@@ -654,3 +654,16 @@ def test_where_the_peak_cannot_be_reset_only_a_peak_risen_during_the_run_counts(
         run.start()
         run.finish("ok")
         assert (run.status, run.memory_exceeded) == expected
+
+
+def test_the_warning_shows_the_peak_above_the_ceiling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """150.3 MB past 150 MB reads so, not "150 MB went past --max-memory 150 MB"; a peak
+    whole MB show above the ceiling keeps whole MB."""
+    import loader.report as report_module
+
+    for peak, shown in ((150.3, "150.3"), (163.4, "163")):
+        monkeypatch.setattr(report_module, "peak_rss_mb", lambda peak=peak: peak)
+        run = RunReport(max_memory_mb=150.0, target="t.db")
+        run.start()
+        run.finish("ok")
+        assert run.summary().endswith(f"; WARNING peak memory {shown} MB went past --max-memory 150 MB")
