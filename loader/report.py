@@ -145,7 +145,8 @@ class RunReport:
     worker_peak_rss_mb: float | None = None
     """The highest peak of a local worker or a merge process, in MB (each held to the ceiling)."""
     chunk_size: int = 0
-    """Rows per chunk the run used (after fitting the sizes under ``run.max_memory``)."""
+    """Rows per chunk the run used (after fitting the sizes to the input's row width and
+    under ``run.max_memory``)."""
     batch_size: int = 0
     """Rows per commit the run used."""
     sizes: dict[str, int] = field(default_factory=dict)
