@@ -340,6 +340,12 @@ class Pipeline:
         self.job = fit_memory(self._resolved, need, input_width(self._resolved, files))
         return self.job
 
+    def _check_stdin_columns(self, columns: int) -> None:
+        """Standard input's header is read only now: a ceiling below what its columns need is
+        refused as the same file's would be before the run, before any of its rows is loaded."""
+        if self.job.run.max_memory is not None and self.job.source.format in (None, "csv"):
+            fit_memory(self._resolved, ReaderNeed("standard input", 0.0, columns, "csv"))
+
     def _check_width(self, schema: pa.Schema, path: str) -> None:
         """A table too wide for the sink is a config error before any row is read."""
         check = self._header_check(stages=False)
@@ -716,6 +722,8 @@ class Pipeline:
                 loop.ledger.set_schema(encoded_types)
             schema = self._output_schema(reader.schema, plan.path)
             self._check_width(schema, plan.path)
+            if plan.path == storage.STDIN:
+                self._check_stdin_columns(len(reader.schema))
             prepare_for(writer, schema, fresh=fresh, file=plan.path)
             self._emit("file", path=plan.path, status=plan.status)
             loop.load(reader, plan.key, fs, fr)

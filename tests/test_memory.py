@@ -667,3 +667,30 @@ def test_the_warning_shows_the_peak_above_the_ceiling(monkeypatch: pytest.Monkey
         run.start()
         run.finish("ok")
         assert run.summary().endswith(f"; WARNING peak memory {shown} MB went past --max-memory 150 MB")
+
+
+def test_a_wide_csv_on_standard_input_is_refused_a_ceiling_its_columns_need_more_than(tmp_path: Path) -> None:
+    """Standard input's header is read only once the run starts: a ceiling below what its
+    200 columns need is refused then, as the same file's is before the run, and the
+    target the run opened is gone (exit 2: nothing written)."""
+    from tests.reliability_util import env
+
+    header = ",".join(f"c{c}" for c in range(200))
+    data = header + "\n" + "\n".join(",".join(str(i + c) for c in range(200)) for i in range(100)) + "\n"
+    target = tmp_path / "t.db"
+    p = subprocess.run(
+        [sys.executable, "-m", "loader", "load", "-", str(target), "--table", "t", "--max-memory", "86MB"],
+        input=data,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env(None),
+    )
+    assert p.returncode == 2, p.stderr
+    assert re.fullmatch(
+        r"loader: error: run\.max_memory: 86 MB is below what csv -> sqlite needs at its smallest sizes "
+        r"\((\d+) MB: the runtime and its libraries, and \d+ MB for the 200 columns of standard input\)\n"
+        r"  hint: set --max-memory \1MB or more\n",
+        p.stderr,
+    ), p.stderr
+    assert not target.exists()
