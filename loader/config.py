@@ -180,7 +180,8 @@ class RunConfig:
 
     chunk_size: int = 8192
     """Rows per chunk: the memory bound (each chunk in flight also exists as Python values
-    for the writer; bench/NOTES.md has why 8192)."""
+    for the writer; bench/NOTES.md has why 8192). Counted in rows of the benchmark's width
+    (~100 bytes decoded): a file's wider rows make proportionally fewer, as many bytes."""
     report: str | None = field(default=None, metadata=PATH)
     """Write the run report as JSON here."""
     rejects: str | None = field(default=None, metadata=PATH)

@@ -94,8 +94,9 @@ def _give_back() -> None:
 # pages, 10 columns; 11.1 MB from 1M to 16M rows), rounded up. Each column past those
 # 10 adds its share of what is in flight at the smallest sizes, measured on a 200-column
 # file into LevelDB (more than into SQLite: a row's JSON value holds every column again):
-# rows of a Parquet chunk (1024 rows, however wide), or a CSV block's per-column arrays
-# (its rows are cut by bytes).
+# rows of a Parquet chunk (1024 rows of the benchmark's width; of wider rows, as many
+# bytes in fewer: ``scaled_rows``), or a CSV block's per-column arrays (its rows are cut
+# by bytes).
 FLOOR_READER_MB = 12
 FLOOR_COLUMNS = 10
 COLUMN_IN_FLIGHT_MB = {"parquet": 96 / 1024, "csv": 32 / 1024}
@@ -104,16 +105,20 @@ COLUMN_IN_FLIGHT_MB = {"parquet": 96 / 1024, "csv": 32 / 1024}
 @dataclasses.dataclass(frozen=True)
 class ReaderNeed:
     """The input file whose reading needs the most memory beyond the floor: its columns
-    and (Parquet) the MB of its pages and dictionaries."""
+    and (Parquet) the MB of its pages and dictionaries, and its bytes per row."""
 
     path: str
     pages_mb: float
     columns: int
     reader: str = "parquet"
+    row_bytes: float = 0.0
 
     @property
     def mb(self) -> float:
-        return self.pages_mb + max(0, self.columns - FLOOR_COLUMNS) * COLUMN_IN_FLIGHT_MB[self.reader]
+        per_column = COLUMN_IN_FLIGHT_MB[self.reader]
+        if self.reader == "parquet":  # rows in flight: the smallest chunk, of this file's rows
+            per_column *= scaled_rows(SMALLEST_CHUNK, RowWidth(self.path, self.row_bytes, "parquet")) / SMALLEST_CHUNK
+        return self.pages_mb + max(0, self.columns - FLOOR_COLUMNS) * per_column
 
     @property
     def extra_mb(self) -> int:
@@ -137,7 +142,10 @@ def reader_need(job: JobConfig, files: list[str]) -> ReaderNeed | None:
     if fmt == "parquet":
         from .readers.parquet_pages import file_layout
 
-        needs = [ReaderNeed(f, *file_layout(f)) for f in paths]
+        needs = []
+        for f in paths:
+            pages, columns, row_bytes = file_layout(f)
+            needs.append(ReaderNeed(f, pages, columns, row_bytes=row_bytes))
     elif fmt == "csv":
         needs = [ReaderNeed(f, 0.0, _csv_columns(job, f), "csv") for f in paths]
     else:  # JSON Lines and Arrow IPC: measured at the benchmark's width only
@@ -147,15 +155,105 @@ def reader_need(job: JobConfig, files: list[str]) -> ReaderNeed | None:
 
 def _csv_columns(job: JobConfig, path: str) -> int:
     """The columns of a CSV file's header (0 where it cannot be read: the load says why)."""
+    return _csv_head(job, path)[0]
+
+
+def _csv_head(job: JobConfig, path: str) -> tuple[int, float]:
+    """The columns of a CSV file's header and the mean bytes of the lines its first block
+    holds after it ((0, 0) where it cannot be read: the load says why)."""
     from .readers.csv.header import read_head
 
     assert isinstance(job.source.max_row_bytes, int)
     try:
         head = read_head(path, job.source, job.source.max_row_bytes, None)
     except (LoaderError, OSError, UnicodeError):
-        return 0
+        return 0, 0.0
     head.stream.close()
-    return len(head.raw_names)
+    rows = head.pending.count(b"\n")
+    # no whole line in the block: a row at least that long
+    return len(head.raw_names), len(head.pending) / rows if rows else float(len(head.pending))
+
+
+# The benchmark's rows (bench/gen.py: 10 columns of numbers, dates and short text) as
+# ``input_width`` measures them, rounded up: Parquet 92 bytes decoded (from the footer),
+# CSV 155 (115 a line, and 4 per column: a number's text is shorter than its 8 bytes),
+# JSON Lines 212 a line. The sinks' row costs and ``run.chunk_size`` are for rows this
+# wide: a row N times as wide counts as N rows.
+BENCH_ROW_BYTES = {"parquet": 96, "csv": 160, "jsonl": 224}
+CSV_COLUMN_BYTES = 4
+# The fewest rows a chunk is made of, however wide: below that, per-chunk work dominates.
+MIN_CHUNK_ROWS = 16
+SMALLEST_CHUNK = 1024  # rows of the benchmark's width at the smallest sizes (the floors')
+# Without a ceiling, the widest of this many files spread over the inputs is measured
+# (a head or a footer each); with one, every file, as ``reader_need`` reads them all.
+WIDTH_SAMPLE = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class RowWidth:
+    """How wide the rows of the input's widest file are: bytes per row as its reader
+    measures them (``BENCH_ROW_BYTES``)."""
+
+    path: str
+    row_bytes: float
+    reader: str
+
+    @property
+    def scale(self) -> float:
+        """How many of the benchmark's rows one row costs (never fewer than one)."""
+        return max(1.0, self.row_bytes / BENCH_ROW_BYTES[self.reader])
+
+
+def scaled_rows(rows: int, width: RowWidth | None) -> int:
+    """``rows`` of the benchmark's width, as rows of ``width``: as many bytes, in fewer rows."""
+    if width is None:
+        return rows
+    return min(rows, max(MIN_CHUNK_ROWS, int(rows / width.scale)))
+
+
+def input_width(job: JobConfig, files: list[str]) -> RowWidth | None:
+    """The widest of the input files (a sample of them without a ceiling): Parquet from
+    its footer (``parquet_pages.row_bytes``), CSV and JSON Lines from their first block.
+    None for standard input and Arrow IPC (counted at the benchmark's width)."""
+    paths = [f for f in files if f != "-"]
+    if job.run.max_memory is None and len(paths) > WIDTH_SAMPLE:
+        step = len(paths) / WIDTH_SAMPLE
+        paths = [paths[int(i * step)] for i in range(WIDTH_SAMPLE)]
+    fmt = job.source.format or (infer_format(paths[0]) if paths else None)
+    if fmt == "parquet":
+        from .readers.parquet_pages import file_row_bytes
+
+        widths = [RowWidth(f, file_row_bytes(f), "parquet") for f in paths]
+    elif fmt == "csv":
+        widths = [RowWidth(f, _csv_row_bytes(job, f), "csv") for f in paths]
+    elif fmt == "jsonl":
+        widths = [RowWidth(f, _line_bytes(job, f), "jsonl") for f in paths]
+    else:
+        return None
+    return max(widths, key=lambda w: w.scale, default=None)
+
+
+def _csv_row_bytes(job: JobConfig, path: str) -> float:
+    columns, line = _csv_head(job, path)
+    return line + CSV_COLUMN_BYTES * columns if line else 0.0
+
+
+def _line_bytes(job: JobConfig, path: str) -> float:
+    """Mean bytes of the lines in the first block of a JSON Lines file (0 where it cannot be read)."""
+    from .readers.stream import open_stream
+
+    try:
+        stream, _ = open_stream(path, job.source.encoding, "dir/*.jsonl")
+    except (LoaderError, OSError):
+        return 0.0
+    try:
+        block = stream.read(job.source.block_size)
+    except (LoaderError, OSError, UnicodeError):
+        return 0.0
+    finally:
+        stream.close()
+    lines = block.count(b"\n")
+    return len(block) / lines if lines else float(len(block))
 
 
 def pair(job: JobConfig) -> tuple[str, Sink]:
@@ -193,8 +291,9 @@ def current_rss_mb() -> float:
         return 0.0
 
 
-def fit_memory(job: JobConfig, need: ReaderNeed | None = None) -> JobConfig:
-    """Shrink the CSV block, chunk, batch and LevelDB sizes to fit ``run.max_memory``.
+def fit_memory(job: JobConfig, need: ReaderNeed | None = None, width: RowWidth | None = None) -> JobConfig:
+    """Shrink the CSV block, chunk, batch and LevelDB sizes to fit ``run.max_memory``, and
+    chunks of rows wider than the benchmark's (``width``) to as many bytes, with or without it.
 
     The room above the runtime's own footprint is shared out by what each size
     was measured to cost: the CSV block first (it dominates), then rows in
@@ -204,11 +303,15 @@ def fit_memory(job: JobConfig, need: ReaderNeed | None = None) -> JobConfig:
     only ever shrink from what the job asked for, and the read-ahead depth stays
     while there is room for it (without it the load ran slower). A ceiling
     below the runtime's footprint is refused before anything is read. ``need``: the
-    input's most demanding Parquet file (``reader_need``), once the files are known.
+    input's most demanding Parquet file (``reader_need``), once the files are known;
+    ``width``: how wide the input's rows are (``input_width``): a row costs that many of
+    the benchmark's in flight, so a chunk holds proportionally fewer.
     """
     limit = job.run.max_memory
     if limit is None:
-        return job
+        return dataclasses.replace(
+            job, run=dataclasses.replace(job.run, chunk_size=scaled_rows(job.run.chunk_size, width))
+        )
     fmt, sink = pair(job)
     assert isinstance(limit, int)  # finish() parsed it
     lowest = lowest_ceiling_mb(job, need)
@@ -237,8 +340,9 @@ def fit_memory(job: JobConfig, need: ReaderNeed | None = None) -> JobConfig:
     # a chunk being written, the queued ones, one being encoded, and one being read
     # ahead of the encoder where it has a thread of its own (``Sink.encoder_thread``)
     in_flight = read_ahead + 2 + sink.encoder_thread
-    rows = int(spare * 0.3 * (1 << 20) / (in_flight * sink.memory.row_bytes))
-    chunk = max(1024, min(job.run.chunk_size, rows))
+    row_bytes = sink.memory.row_bytes * (width.scale if width is not None else 1.0)
+    rows = int(spare * 0.3 * (1 << 20) / (in_flight * row_bytes))
+    chunk = max(scaled_rows(SMALLEST_CHUNK, width), min(scaled_rows(job.run.chunk_size, width), rows))
     run = dataclasses.replace(job.run, chunk_size=chunk, read_ahead=read_ahead)
     return dataclasses.replace(job, source=source, sink=sink.fit_memory(job.sink, chunk, spare), run=run)
 

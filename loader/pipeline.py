@@ -44,7 +44,7 @@ from .errors import (
 from .files import remove_target
 from .lock import TargetLock
 from .logs import JsonLog
-from .memory import ReaderNeed, current_rss_mb, fit_memory, gc_paused, reader_need, report_sizes
+from .memory import ReaderNeed, current_rss_mb, fit_memory, gc_paused, input_width, reader_need, report_sizes
 from .outputs import write_outputs
 from .paths import check_directory, check_paths, lock_path
 from .prefetch import ordered_map, prefetch
@@ -335,13 +335,18 @@ class Pipeline:
             self._table_columns = dict.fromkeys(schema.names, "")
 
     def _fit_files(self, files: list[str]) -> JobConfig:
-        """The job's sizes fitted again to ``run.max_memory`` once its input files are
-        known: a wide file, or a Parquet file's own pages, may need more than the floors hold."""
-        if self.job.run.max_memory is not None:
-            need = reader_need(self._resolved, files)
-            if need is not None and need.extra_mb:
-                self.job = fit_memory(self._resolved, need)
+        """The job's sizes fitted again once its input files are known: wide rows make
+        fewer rows to a chunk, and under ``run.max_memory`` a wide file, or a Parquet
+        file's own pages, may need more than the floors hold."""
+        need = reader_need(self._resolved, files) if self.job.run.max_memory is not None else None
+        self.job = fit_memory(self._resolved, need, input_width(self._resolved, files))
         return self.job
+
+    def _check_stdin_columns(self, columns: int) -> None:
+        """Standard input's header is read only now: a ceiling below what its columns need is
+        refused as the same file's would be before the run, before any of its rows is loaded."""
+        if self.job.run.max_memory is not None and self.job.source.format in (None, "csv"):
+            fit_memory(self._resolved, ReaderNeed("standard input", 0.0, columns, "csv"))
 
     def _check_width(self, schema: pa.Schema, path: str) -> None:
         """A table too wide for the sink is a config error before any row is read."""
@@ -721,6 +726,8 @@ class Pipeline:
                 loop.ledger.set_schema(encoded_types)
             schema = self._output_schema(reader.schema, plan.path)
             self._check_width(schema, plan.path)
+            if plan.path == storage.STDIN:
+                self._check_stdin_columns(len(reader.schema))
             prepare_for(writer, schema, fresh=fresh, file=plan.path)
             self._emit("file", path=plan.path, status=plan.status)
             loop.load(reader, plan.key, fs, fr)

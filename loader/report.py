@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import resource
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -27,6 +28,27 @@ def peak_rss_mb() -> float:
         pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
+def reset_peak_rss() -> bool:
+    """Start this process's peak anew from its resident memory now (Linux: "5" written to
+    ``/proc/self/clear_refs`` resets VmHWM). False where that is not possible (another OS,
+    a kernel or sandbox that refuses the write): the peak then counts from the process's start."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+            fh.write("5")
+    except OSError:
+        return False
+    return True
+
+
+class _Runs:
+    """Runs under way in this process: only the first resets the peak, so a load that
+    starts while another is running does not hide the first one's peak so far."""
+
+    lock = threading.Lock()
+    running = 0
+    reset = False  # whether the peak was reset when the first of them started
 
 
 @dataclass
@@ -112,7 +134,10 @@ class RunReport:
     rows_per_s: float = 0.0
     """``rows_read`` per second."""
     peak_rss_mb: float = 0.0
-    """Peak resident memory of this process, in MB."""
+    """Peak resident memory of this process during the run, in MB. On Linux the peak is
+    reset as the run starts, so a library host's earlier peak (or an earlier load's) is
+    not counted; where it cannot be (other systems), it is the process's peak since it
+    started, and only a peak that rose during the run counts as past ``max_memory_mb``."""
     max_memory_mb: float | None = None
     """``run.max_memory`` in MB, when set."""
     memory_exceeded: bool = False
@@ -120,7 +145,8 @@ class RunReport:
     worker_peak_rss_mb: float | None = None
     """The highest peak of a local worker or a merge process, in MB (each held to the ceiling)."""
     chunk_size: int = 0
-    """Rows per chunk the run used (after fitting the sizes under ``run.max_memory``)."""
+    """Rows per chunk the run used (after fitting the sizes to the input's row width and
+    under ``run.max_memory``)."""
     batch_size: int = 0
     """Rows per commit the run used."""
     sizes: dict[str, int] = field(default_factory=dict)
@@ -144,10 +170,18 @@ class RunReport:
     a full disk or a closed pipe, a host's callback), as one line. The load went on: this
     changes neither ``status`` nor ``exit_code``."""
     _t0: float = field(default=0.0, repr=False)
+    _peak_before: float | None = field(default=None, repr=False)  # the peak at the start, where not reset
+    _counted: bool = field(default=False, repr=False)  # among ``_Runs.running``
 
     def start(self) -> None:
         self._t0 = time.perf_counter()
         self.started_at = _now()
+        with _Runs.lock:
+            if not _Runs.running:
+                _Runs.reset = reset_peak_rss()
+            _Runs.running += 1
+            self._counted = True
+            self._peak_before = None if _Runs.reset else peak_rss_mb()
 
     def finish(self, status: str) -> None:
         self.status = status
@@ -155,6 +189,10 @@ class RunReport:
         self.elapsed_s = round(time.perf_counter() - self._t0, 3)
         self.rows_per_s = round(self.rows_read / self.elapsed_s, 1) if self.elapsed_s > 0 else 0.0
         self.peak_rss_mb = peak_rss_mb()
+        if self._counted:
+            with _Runs.lock:
+                _Runs.running -= 1
+            self._counted = False
         self.memory_exceeded = self.max_memory_mb is not None and self._highest_peak()[0] > self.max_memory_mb
         if self.memory_exceeded and status == "ok":
             self.status = "memory_exceeded"  # everything loaded, but not within the ceiling
@@ -165,14 +203,17 @@ class RunReport:
             self.worker_peak_rss_mb = max(self.worker_peak_rss_mb or 0.0, mb)
 
     def _highest_peak(self) -> tuple[float, str]:
-        """The highest peak of the load's processes, and which it was."""
-        if self.worker_peak_rss_mb is not None and self.worker_peak_rss_mb > self.peak_rss_mb:
+        """The highest peak of the load's processes, and which it was (this process's
+        counted only where it is the run's own: reset at the start, or risen since)."""
+        own = self.peak_rss_mb if self._peak_before is None or self.peak_rss_mb > self._peak_before else 0.0
+        if self.worker_peak_rss_mb is not None and self.worker_peak_rss_mb > own:
             return self.worker_peak_rss_mb, " (a worker's)"
-        return self.peak_rss_mb, ""
+        return own, ""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data.pop("_t0")
+        for private in ("_t0", "_peak_before", "_counted"):
+            data.pop(private)
         return data
 
     def write(self, path: str) -> None:
@@ -199,10 +240,16 @@ class RunReport:
         line += _gone_warning([f for f in self.files if f.status == "gone"])
         if self.memory_exceeded:
             peak, whose = self._highest_peak()
-            line += f"; WARNING peak memory {peak:.0f} MB{whose} went past --max-memory {self.max_memory_mb:g} MB"
+            line += f"; WARNING peak memory {_past(peak, self.max_memory_mb)} MB{whose} went past --max-memory {self.max_memory_mb:g} MB"
         if self.log_error:
             line += f"; WARNING the log missed events ({self.log_error})"
         return line
+
+
+def _past(peak: float, ceiling: float | None) -> str:
+    """``peak`` in whole MB, or with one decimal where whole MB would not show it above ``ceiling``."""
+    whole = f"{peak:.0f}"
+    return whole if ceiling is None or float(whole) > ceiling else f"{peak:.1f}"
 
 
 def _gone_warning(gone: list[FileReport]) -> str:

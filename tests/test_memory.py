@@ -517,3 +517,180 @@ def test_loads_at_once_leave_the_collector_and_the_pool_as_they_found_them(
         gc.enable()
     assert len(raised) == 1
     assert sqlite_rows(tmp_path / "a.db", "SELECT count(*) FROM a") == [(2,)]
+
+
+def make_wide_parquet(path: Path, rows: int, columns: int = 500) -> None:
+    """An id and ``columns - 1`` integer columns (8 bytes each decoded: 4 KB a row at 500),
+    in one row group."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    data = {"id": pa.array(np.arange(rows))} | {
+        f"c{i}": pa.array(rng.integers(0, 1000, rows)) for i in range(columns - 1)
+    }
+    pq.write_table(pa.table(data), str(path))
+
+
+def make_nested_parquet(path: Path, rows: int) -> None:
+    """A list of ~100 integers and a struct holding a list of text in every row (~1 KB decoded)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(0, 200, rows)
+    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]), pa.int32())
+    values = pa.ListArray.from_arrays(offsets, pa.array(rng.integers(0, 10**6, int(lengths.sum()))))
+    tag_offsets = pa.array(np.concatenate([[0], np.cumsum(lengths // 4)]), pa.int32())
+    tags = pa.ListArray.from_arrays(
+        tag_offsets, pa.array([f"t{x}" for x in rng.integers(0, 1000, int((lengths // 4).sum()))])
+    )
+    meta = pa.StructArray.from_arrays(
+        [pa.array(rng.random(rows)), pa.array([f"name{i}" for i in range(rows)]), tags], ["score", "name", "tags"]
+    )
+    pq.write_table(pa.table({"id": pa.array(np.arange(rows)), "vals": values, "meta": meta}), str(path))
+
+
+def test_benchmark_rows_keep_their_chunks_and_wider_ones_hold_as_many_bytes(tmp_path: Path) -> None:
+    """The benchmark's own files (10 columns) keep 8192-row chunks in every format; 500
+    integer columns (4,000 bytes a row decoded, 41.7 times the benchmark's 96) get 196."""
+    from loader.config import JobConfig, SinkConfig, SourceConfig, resolve
+    from loader.memory import fit_memory, input_width
+
+    for fmt in ("csv", "parquet", "jsonl"):
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "gen.py"),
+                "--rows",
+                "20000",
+                "--out",
+                str(tmp_path),
+                "--format",
+                fmt,
+            ],
+            check=True,
+            capture_output=True,
+        )
+    make_wide_parquet(tmp_path / "wide.parquet", 100)
+    chunks = {}
+    for path in sorted(tmp_path.iterdir()):
+        job = resolve(JobConfig(source=SourceConfig(path=[str(path)]), sink=SinkConfig(path=str(tmp_path / "t.db"))))
+        width = input_width(job, [str(path)])
+        chunks[path.name] = (fit_memory(job, None, width).run.chunk_size, width.scale if width else None)
+    assert chunks == {
+        "bench_20000_scrambled.csv": (8192, 1.0),
+        "bench_20000_scrambled.jsonl": (8192, 1.0),
+        "bench_20000_scrambled.parquet": (8192, 1.0),
+        "wide.parquet": (196, 4000 / 96),
+    }
+
+
+def test_wide_rows_hold_the_ceiling_and_stay_low_without_one(tmp_path: Path) -> None:
+    """500 columns: chunks counted in rows held 8192 of them (32 MB each, five in flight
+    into LevelDB): 267 MB at default settings, and 303 under an accepted 260 MB ceiling.
+    Counted by the rows' bytes, both stay near the reader's own need."""
+    src = tmp_path / "wide.parquet"
+    make_wide_parquet(src, 16_384)
+    default = run_report(src, tmp_path / "default.ldb")
+    fitted = run_report(src, tmp_path / "fitted.ldb", "--max-memory", "260MB")
+    assert (default["status"], default["rows_written"], default["chunk_size"]) == ("ok", 16_384, 196)
+    assert default["peak_rss_mb"] <= 180, default
+    assert (fitted["status"], fitted["memory_exceeded"], fitted["rows_written"]) == ("ok", False, 16_384)
+    assert fitted["peak_rss_mb"] <= 260 and fitted["chunk_size"] <= 196, fitted
+
+
+def test_nested_rows_hold_the_ceiling(tmp_path: Path) -> None:
+    """Lists are counted by their elements (~1 KB a row, not the 10 columns' few bytes):
+    into SQLite the default stays low, and 120 MB holds (it peaked at 141 with 8192-row chunks)."""
+    src = tmp_path / "nested.parquet"
+    make_nested_parquet(src, 10_000)
+    default = run_report(src, tmp_path / "default.db")
+    fitted = run_report(src, tmp_path / "fitted.db", "--max-memory", "120MB")
+    assert default["chunk_size"] < 1024 and default["peak_rss_mb"] <= 120, default
+    assert (fitted["status"], fitted["memory_exceeded"], fitted["rows_written"]) == ("ok", False, 10_000)
+    assert fitted["peak_rss_mb"] <= 120, fitted
+
+
+def test_a_wide_parquet_file_holds_the_lowest_ceiling_named(tmp_path: Path) -> None:
+    """The lowest figure counts the smallest chunk of the file's own rows (16 here, as
+    many bytes as 1024 of the benchmark's), and holds as the OS measures the peak."""
+    src = tmp_path / "wide.parquet"
+    make_wide_parquet(src, 4096)
+    detail = r"(\d+) MB to read (.+) as it was written \(500 columns, (\d+) MB of pages and dictionaries\)"
+    lowest, (reading, path, pages) = refused_then_held(src, tmp_path / "t.db", 120, detail, 4096)
+    assert path == str(src) and lowest > 120 and int(reading) >= int(pages)
+
+
+def test_a_library_loads_peak_is_its_own(tmp_path: Path) -> None:
+    """A host that touched 400 MB before (its VmHWM stays there) and two loads in a row:
+    each report's peak is that load's own, within the ceiling, not the host's."""
+    src = tmp_path / "a.csv"
+    src.write_text("id,name\n" + "".join(f"{i},n{i}\n" for i in range(1000)))
+    probe = (
+        "import sys, loader\n"
+        "blob = bytearray(400 << 20)\n"
+        "del blob\n"
+        "for name in ('a', 'b'):\n"
+        "    r = loader.load(sys.argv[1], f'{sys.argv[2]}/{name}.db', table='t', run_options={'max_memory': '150MB'})\n"
+        "    print(r.status, r.memory_exceeded, r.peak_rss_mb < 150)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(src), str(tmp_path)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert out.stdout.split("\n") == ["ok False True", "ok False True", ""], out.stderr
+
+
+def test_where_the_peak_cannot_be_reset_only_a_peak_risen_during_the_run_counts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without clear_refs (another OS, a sandbox) the peak counts from the process's start:
+    a peak the run never raised is not called past the ceiling; one it raised is."""
+    import loader.report as report_module
+
+    monkeypatch.setattr(report_module, "reset_peak_rss", lambda: False)
+    peaks = iter([400.0, 400.0, 100.0, 180.0])  # (start, finish) of two runs
+    monkeypatch.setattr(report_module, "peak_rss_mb", lambda: next(peaks))
+    for expected in (("ok", False), ("memory_exceeded", True)):
+        run = RunReport(max_memory_mb=150.0)
+        run.start()
+        run.finish("ok")
+        assert (run.status, run.memory_exceeded) == expected
+
+
+def test_the_warning_shows_the_peak_above_the_ceiling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """150.3 MB past 150 MB reads so, not "150 MB went past --max-memory 150 MB"; a peak
+    whole MB show above the ceiling keeps whole MB."""
+    import loader.report as report_module
+
+    for peak, shown in ((150.3, "150.3"), (163.4, "163")):
+        monkeypatch.setattr(report_module, "peak_rss_mb", lambda peak=peak: peak)
+        run = RunReport(max_memory_mb=150.0, target="t.db")
+        run.start()
+        run.finish("ok")
+        assert run.summary().endswith(f"; WARNING peak memory {shown} MB went past --max-memory 150 MB")
+
+
+def test_a_wide_csv_on_standard_input_is_refused_a_ceiling_its_columns_need_more_than(tmp_path: Path) -> None:
+    """Standard input's header is read only once the run starts: a ceiling below what its
+    200 columns need is refused then, as the same file's is before the run, and the
+    target the run opened is gone (exit 2: nothing written)."""
+    from tests.reliability_util import env
+
+    header = ",".join(f"c{c}" for c in range(200))
+    data = header + "\n" + "\n".join(",".join(str(i + c) for c in range(200)) for i in range(100)) + "\n"
+    target = tmp_path / "t.db"
+    p = subprocess.run(
+        [sys.executable, "-m", "loader", "load", "-", str(target), "--table", "t", "--max-memory", "86MB"],
+        input=data,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env(None),
+    )
+    assert p.returncode == 2, p.stderr
+    assert re.fullmatch(
+        r"loader: error: run\.max_memory: 86 MB is below what csv -> sqlite needs at its smallest sizes "
+        r"\((\d+) MB: the runtime and its libraries, and \d+ MB for the 200 columns of standard input\)\n"
+        r"  hint: set --max-memory \1MB or more\n",
+        p.stderr,
+    ), p.stderr
+    assert not target.exists()

@@ -262,17 +262,67 @@ def reader_bytes(needs: list[ColumnNeed]) -> int:
     return sum(n.held for n in needs) + reading
 
 
-def file_layout(path: str) -> tuple[float, int]:
+def file_layout(path: str) -> tuple[float, int, float]:
     """What reading the Parquet file ``path`` (local or in object storage) holds: MB of
-    pages and dictionaries (``reader_bytes``), and its columns. Nothing for a file that
-    cannot be read as Parquet (the load reports that, with its reason, when it opens it)."""
+    pages and dictionaries (``reader_bytes``), its columns and its bytes per row decoded
+    (``row_bytes``). Nothing for a file that cannot be read as Parquet (the
+    load reports that, with its reason, when it opens it)."""
     try:
         source = storage.open_arrow(path)
     except LoaderError:
-        return 0.0, 0
+        return 0.0, 0, 0.0
     with source:
         try:
             metadata = compat.parquet_reader(source, buffer_size=1 << 16).metadata
         except (OSError, ValueError):  # ArrowInvalid is a ValueError
-            return 0.0, 0
-        return reader_bytes(column_needs(source, metadata)) / (1 << 20), metadata.num_columns
+            return 0.0, 0, 0.0
+        pages = reader_bytes(column_needs(source, metadata)) / (1 << 20)
+        return pages, metadata.num_columns, float(row_bytes(metadata))
+
+
+# Bytes a value of a physical type takes in Arrow (a BOOLEAN's bit counted as a byte:
+# the sinks' encoders make one of it).
+VALUE_BYTES = {"BOOLEAN": 1, "INT32": 4, "INT64": 8, "INT96": 12, "FLOAT": 4, "DOUBLE": 8}
+OFFSET_BYTES = 4  # per value of a string column
+ROW_GROUPS_SIZED = 4
+
+
+def column_bytes(column: Any) -> float:
+    """What one column chunk's values take decoded into Arrow: fixed-width values at their
+    width (a list's every element counted: ``num_values``); text at its uncompressed
+    size, or where a dictionary makes that small, at the mean length of its min and max."""
+    values = column.num_values
+    width = VALUE_BYTES.get(column.physical_type)
+    if width is not None:
+        return float(width * values)
+    size = float(column.total_uncompressed_size)
+    stats = column.statistics if column.is_stats_set else None
+    if stats is not None and stats.has_min_max and isinstance(stats.min, (str, bytes)):
+        mean = (len(stats.min) + len(stats.max)) / 2
+        size = max(size, mean * (values - (stats.null_count or 0)))
+    return float(size + OFFSET_BYTES * values)
+
+
+def row_bytes(metadata: Any) -> float:
+    """Bytes per row decoded, in the widest row groups (by their encoded bytes per row; a
+    few, as a file of thousands of groups and columns would take long): from the footer."""
+    groups = [g for g in map(metadata.row_group, range(metadata.num_row_groups)) if g.num_rows]
+    groups.sort(key=lambda g: g.total_byte_size / g.num_rows, reverse=True)
+    widest = 0.0
+    for group in groups[:ROW_GROUPS_SIZED]:
+        total = sum(column_bytes(group.column(c)) for c in range(group.num_columns))
+        widest = max(widest, total / group.num_rows)
+    return widest
+
+
+def file_row_bytes(path: str) -> float:
+    """``row_bytes`` of the Parquet file ``path``; 0 for one that cannot be read as Parquet."""
+    try:
+        source = storage.open_arrow(path)
+    except LoaderError:
+        return 0.0
+    with source:
+        try:
+            return row_bytes(compat.parquet_reader(source, buffer_size=1 << 16).metadata)
+        except (OSError, ValueError):
+            return 0.0

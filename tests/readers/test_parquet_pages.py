@@ -90,7 +90,7 @@ def test_a_header_that_cannot_be_read_falls_back_to_the_column_chunk_totals(tmp_
 def test_a_file_that_is_not_parquet_needs_nothing_here(tmp_path: Path) -> None:
     path = tmp_path / "t.parquet"
     path.write_bytes(b"not parquet at all")
-    assert file_layout(str(path)) == (0.0, 0)
+    assert file_layout(str(path)) == (0.0, 0, 0.0)
 
 
 _ALLOCATED = """
