@@ -56,7 +56,8 @@ def test_the_package_description_names_what_loader_reads_and_writes() -> None:
 
 
 def _slug(heading: str) -> str:
-    return re.sub(r"[^\w\- ]", "", heading.lstrip("#").strip().lower()).replace(" ", "-")
+    """A heading's anchor as MkDocs makes it (Python-Markdown's ``toc`` slugify)."""
+    return re.sub(r"[-\s]+", "-", re.sub(r"[^\w\- ]", "", heading.lstrip("#").strip().lower()))
 
 
 def test_links_between_the_readme_and_docs_resolve() -> None:
