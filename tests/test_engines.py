@@ -744,8 +744,22 @@ def test_workers_do_not_import_pandas_for_loaders_own_conversions(tmp_path: Path
 
 def test_transforms_passed_in_python_are_refused_clearly(tmp_path: Path) -> None:
     paths = csv_files(tmp_path, files=1, rows=10)
-    with pytest.raises(ConfigError, match="transforms passed in Python cannot travel to workers"):
-        Pipeline(job(paths, tmp_path / "t.db", "processes"), transforms=[lambda b: b]).run()
+    for step in ("plan", "run"):
+        with pytest.raises(ConfigError, match="transforms passed in Python cannot travel to workers"):
+            getattr(Pipeline(job(paths, tmp_path / "t.db", "processes"), transforms=[lambda b: b]), step)()
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_standard_input_is_refused_off_threads_by_the_load_and_its_dry_run_alike(tmp_path: Path, dry_run: bool) -> None:
+    target = tmp_path / "s.db"
+    args = ["load", "-", str(target), "--table", "t", "--engine", "processes", *(["--dry-run"] if dry_run else [])]
+    p = cli(*args, input="id,s\n1,a\n")
+    assert (p.returncode, p.stderr) == (
+        2,
+        "loader: error: run.engine = 'processes': standard input cannot be read in parts\n"
+        "  hint: use run.engine = 'threads'\n",
+    )
+    assert not target.exists()
 
 
 @pytest.mark.parametrize(
@@ -763,12 +777,15 @@ def test_a_stage_that_remembers_rows_is_refused_off_threads(tmp_path: Path, stag
     job = write_job(tmp_path / "job.toml", source={"path": str(src)}, sink={"path": str(target), "table": "t"})
     job.write_text(job.read_text() + "[[transform]]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in stage.items()))
     kind = stage["type"]
-    p = cli("run", str(job), "--set", "run.engine=processes")
-    assert (p.returncode, p.stderr) == (
-        2,
-        f"loader: error: run.engine = 'processes': stage transform[1] ({kind}) remembers rows across the load, "
-        "and each part would see only its own\n  hint: use run.engine = 'threads' for this job\n",
-    )
+    # validate and --dry-run refuse it as the load does, with its message and exit code
+    for engine in ("processes", "dask"):
+        for command in (["run"], ["validate"], ["run", "--dry-run"]):
+            p = cli(command[0], str(job), *command[1:], "--set", f"run.engine={engine}")
+            assert (p.returncode, p.stderr) == (
+                2,
+                f"loader: error: run.engine = '{engine}': stage transform[1] ({kind}) remembers rows across the load, "
+                "and each part would see only its own\n  hint: use run.engine = 'threads' for this job\n",
+            ), command
     assert not target.exists()
     assert cli("run", str(job), "-q").returncode == 0
     assert sqlite3.connect(target).execute("SELECT count(*), count(DISTINCT id) FROM t").fetchone() == (10, 10)

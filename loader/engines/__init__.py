@@ -254,10 +254,7 @@ def started(pipeline: Pipeline, writer: Writer, plans: list[FilePlan]) -> Iterat
     reads = [p for p in plans if p.reads]
     for plan in reads:
         if plan.path == storage.STDIN:
-            raise ConfigError(
-                f"run.engine = {run.engine!r}: standard input cannot be read in parts",
-                hint="use run.engine = 'threads'",
-            )
+            raise _stdin_refused(str(run.engine))
         if plan.status == "resumed":
             raise ConfigError(
                 f"{plan.path}: half loaded by an earlier run with run.engine = 'threads'",
@@ -290,6 +287,23 @@ def halt_path(pipeline: Pipeline) -> str:
     every worker reads; one name per target and job (a run holds the target's lock)."""
     what = json.dumps([storage.key(pipeline.job.sink.path), pipeline.job_name])
     return os.path.join(spill_dir(pipeline), f"halt-{sha256(what.encode()).hexdigest()[:16]}")
+
+
+def check_plan(pipeline: Pipeline, writer: Writer, files: list[str]) -> None:
+    """What the load refuses on this engine before it reads anything, for ``--dry-run``
+    and ``validate`` to refuse alike: the job (``check_job``), standard input among
+    ``files``, a missing ``dask.distributed``. ``writer``: not opened."""
+    check_job(pipeline, writer)
+    if storage.STDIN in files:
+        raise _stdin_refused(str(pipeline.job.run.engine))
+    if pipeline.job.run.engine == "dask":
+        _require_distributed()
+
+
+def _stdin_refused(engine: str) -> ConfigError:
+    return ConfigError(
+        f"run.engine = {engine!r}: standard input cannot be read in parts", hint="use run.engine = 'threads'"
+    )
 
 
 def check_job(pipeline: Pipeline, writer: Writer) -> None:
