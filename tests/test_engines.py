@@ -1278,3 +1278,38 @@ def test_a_json_lines_file_longer_than_a_part_is_read_as_one_part(tmp_path: Path
     assert p.returncode == 0, p.stderr
     parts = json.loads(report.read_text())["parts"]
     assert [(p["range"], p["rows_read"]) for p in parts] == [(["file", 0, None], 2000)]
+
+
+def test_the_dry_run_plan_shows_the_engine_and_the_parts_the_load_uses(tmp_path: Path) -> None:
+    """The plan names the engine and, off threads, the parts per file: byte ranges, and why
+    a file is read whole; a file loaded already is not read. The load then uses those parts."""
+    import gzip
+
+    big, small = tmp_path / "a.csv", tmp_path / "b.csv"
+    big.write_text("id,n\n" + "".join(f"{i},{i}\n" for i in range(20_000)))
+    small.write_text("id,n\n1,2\n")
+    packed = tmp_path / "c.csv.gz"
+    packed.write_bytes(gzip.compress(big.read_bytes()))
+    target = tmp_path / "t.db"
+    config = job([big, small, packed], target, "processes", part_size=40_000)
+    config = replace(config, run=replace(config.run, workers=2))
+    ranges = len(plan_file(str(big), "csv", part_bytes=40_000).parts)
+    assert ranges > 4
+    lines = Pipeline(config).plan().lines()
+    assert lines[lines.index("engine: processes (2 local workers)") :] == [
+        "engine: processes (2 local workers)",
+        f"parts ({ranges + 2}, run.part_size = 40,000 bytes):",
+        f"  {big}: {ranges} byte ranges cut at row boundaries",
+        f"  {small}: 1 part, not larger than run.part_size: read whole",
+        f"  {packed}: 1 part, compressed: read whole",
+        f"target: sqlite {target}, table 't', mode append",
+    ]
+    assert len(Pipeline(config).run().parts) == ranges + 2
+
+    assert Pipeline(replace(config, run=replace(config.run, engine="threads"))).plan().lines()[-2:] == [
+        "engine: threads",
+        f"target: sqlite {target}, table 't', mode append",
+    ]
+    lines = Pipeline(replace(config, run=replace(config.run, scheduler="tcp://h:8786", engine="dask"))).plan().lines()
+    assert lines[-6:-4] == ["engine: dask (scheduler tcp://h:8786)", "parts (0, run.part_size = 40,000 bytes):"]
+    assert lines[-4:-1] == [f"  {p}: skipped, not read" for p in (big, small, packed)]

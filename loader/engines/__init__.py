@@ -35,6 +35,7 @@ from ..errors import PARTS_KEPT_HINT, ConfigError, EngineError, InterruptedLoad,
 from ..files import temporaries
 from ..forking import can_fork, quiet_fork
 from ..memory import report_sizes
+from ..parts import FilePlan as Cut
 from ..parts import Part, plan_file
 from ..progress import Progress
 from ..report import FileReport, RunReport
@@ -331,19 +332,39 @@ def check_job(pipeline: Pipeline, writer: Writer) -> None:
 
 def plan_parts(pipeline: Pipeline, plans: list[FilePlan]) -> list[Part]:
     """Every part of the files this run loads, in plan order."""
+    return [part for plan in plans for part in cut_file(pipeline, plan.path).parts]
+
+
+def cut_file(pipeline: Pipeline, path: str) -> Cut:
+    """The parts of one file, and how it is cut (or why it is read whole)."""
     src, run = pipeline.job.source, pipeline.job.run
     quote = src.quote_char if isinstance(src.quote_char, str) else ('"' if src.quote_char is None else None)
     escape = src.escape_char if isinstance(src.escape_char, str) else None
-    out: list[Part] = []
+    fmt = str(src.format or "csv")
+    # the readers that read a part of a file; the others' files are one part each
+    how = fmt if fmt in ("csv", "parquet") else "whole"
+    cut = plan_file(path, how, part_bytes=int(run.part_size), quote=quote, escape=escape, encoding=src.encoding)
+    if how == "whole" and cut.note == "read whole":
+        return Cut(cut.parts, f"{fmt} files are read whole")
+    return cut
+
+
+def describe_parts(pipeline: Pipeline, plans: list[FilePlan]) -> list[str]:
+    """The plan's lines for the parts (``--dry-run``): how many, and per file how it is cut,
+    or why it is read whole or not read at all."""
+    lines: list[str] = []
+    count = 0
     for plan in plans:
-        fmt = str(src.format or "csv")
-        # the readers that read a part of a file; the others' files are one part each
-        how = fmt if fmt in ("csv", "parquet") else "whole"
-        cut = plan_file(
-            plan.path, how, part_bytes=int(run.part_size), quote=quote, escape=escape, encoding=src.encoding
-        )
-        out += cut.parts
-    return out
+        if not plan.reads:
+            lines.append(f"  {plan.path}: {plan.status}, not read")
+            continue
+        cut = cut_file(pipeline, plan.path)
+        count += len(cut.parts)
+        lines.append(f"  {plan.path}: {cut.note}" if len(cut.parts) > 1 else f"  {plan.path}: 1 part, {cut.note}")
+    part_size = pipeline.job.run.part_size
+    return [f"parts ({count}, run.part_size = {part_size:,} bytes):", *lines[:50]] + (
+        [f"  ... and {len(lines) - 50} more files"] if len(lines) > 50 else []
+    )
 
 
 @dataclass
