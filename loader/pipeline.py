@@ -654,12 +654,19 @@ class Pipeline:
             if run.engine != "threads":
                 from .engines import load_parts
 
-                reads = [p for p in plans if p.reads]
-                for plan in plans:
-                    if not plan.reads:
-                        self._skip(plan, report)
                 reasons = load_parts(
-                    self, writer, rejects, state, report, signals, progress, reads, types, fresh, engine
+                    self,
+                    writer,
+                    rejects,
+                    state,
+                    report,
+                    signals,
+                    progress,
+                    plans,
+                    types,
+                    fresh,
+                    engine,
+                    skip=lambda plan: self._skip(plan, report),  # at its turn, as threads lists it
                 )
                 _raise_unreadable(plans)
                 self._check_loaded(report, reasons)

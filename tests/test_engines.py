@@ -33,6 +33,7 @@ from loader.errors import (
     EXIT_NOTHING_LOADED,
     ConfigError,
     EngineError,
+    LoaderError,
     NothingLoadedError,
     RejectLimitError,
     SourceChangedError,
@@ -1313,3 +1314,30 @@ def test_the_dry_run_plan_shows_the_engine_and_the_parts_the_load_uses(tmp_path:
     lines = Pipeline(replace(config, run=replace(config.run, scheduler="tcp://h:8786", engine="dask"))).plan().lines()
     assert lines[-6:-4] == ["engine: dask (scheduler tcp://h:8786)", "parts (0, run.part_size = 40,000 bytes):"]
     assert lines[-4:-1] == [f"  {p}: skipped, not read" for p in (big, small, packed)]
+
+
+def test_a_failed_run_lists_the_same_files_statuses_and_dialects_on_every_engine(tmp_path: Path, cluster: Any) -> None:
+    """A later file with a column the table lacks (exit 65): every engine lists the files up
+    to the one it stopped in, with its dialect, and none after; the rerun lists the first as
+    skipped and the failing one again (it used to be missing with processes and dask)."""
+    (tmp_path / "a.csv").write_text("id;s\n1;a\n2;b\n")
+    (tmp_path / "b.csv").write_text("id;s;extra\n3;c;x\n")
+    (tmp_path / "c.csv").write_text("id;s\n4;d\n")
+    paths = [tmp_path / n for n in ("a.csv", "b.csv", "c.csv")]
+    seen = {}
+    for engine in ENGINES:
+        config = job(paths, tmp_path / f"{engine}.db", engine, cluster.scheduler_address)
+        config = replace(config, transform=[], source=replace(config.source, columns={}))
+        runs = []
+        for _ in range(2):
+            with pytest.raises(LoaderError) as caught:
+                Pipeline(config).run()
+            report = caught.value.report
+            assert report is not None and report.exit_code == 65
+            runs.append([(Path(f.path).name, f.status, (f.dialect or {}).get("delimiter")) for f in report.files])
+        seen[engine] = runs
+    assert seen["threads"] == [
+        [("a.csv", "loaded", ";"), ("b.csv", "incomplete", ";")],
+        [("a.csv", "skipped", None), ("b.csv", "incomplete", ";")],
+    ]
+    assert seen["processes"] == seen["dask"] == seen["threads"]

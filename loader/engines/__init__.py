@@ -393,10 +393,15 @@ class Coordinator:
     counted: set[str] = field(default_factory=set)  # parts finished and counted in the progress
     prepared: set[str] = field(default_factory=set)  # files whose schema the target is ready for
     types: dict[str, pa.DataType] = field(default_factory=dict)  # the run's settled types
+    skip: Callable[[FilePlan], None] = lambda plan: None  # a file not read: listed (``Pipeline._skip``)
+    plans: list[FilePlan] = field(default_factory=list)  # every input, in order
+    listed: int = 0  # of ``plans``, those whose turn came (``_turn_of``)
+    shown: set[str] = field(default_factory=set)  # files listed in the report
 
     def run(self, plans: list[FilePlan], types: dict[str, pa.DataType], fresh: bool, engine: Engine | None) -> None:
         pipe = self.pipeline
         self._merge: Callable[..., None] = getattr(self.writer, "merge_part")  # noqa: B009  (check_job saw it)
+        self.plans, plans = plans, [p for p in plans if p.reads]
         parts = plan_parts(pipe, plans)
         self.types = types
         if plans:  # the table or keys from the first file now; each later file's at its first commit
@@ -442,6 +447,7 @@ class Coordinator:
             self.report.workers = engine.workers
             self.report.worker_start = engine.start
             self._commit_in_order(todo, engine, 2 * engine.workers)
+        self._turn_of(None)  # the files not read after the last one read
         if engine is not None:
             engine.stop()
         self.writer.finish()
@@ -478,22 +484,52 @@ class Coordinator:
         from ..readers import open_reader
 
         pipe = self.pipeline
+        self._turn_of(path)
+        f = self._file(path)
         with open_reader(path, pipe.job.source, chunk_size=pipe.job.run.chunk_size, types=self.types) as reader:
+            found = getattr(reader, "dialect", None)
+            f.report.dialect = found.to_json() if found is not None else None
             schema = output_schema(pipe.stages, reader.schema, path)
         with naming_file(path):  # a column the key or an index names that this file lacks
             pipe.sink.check_schema(pipe.job.sink, schema)
         prepare_for(self.writer, schema, fresh=fresh, file=path)
         self.prepared.add(storage.key(path))
 
-    def _count_parts(self, part: Part, committed: dict[str, dict[str, Any]]) -> None:
-        key = storage.key(part.path)
+    def _turn_of(self, path: str | None) -> None:
+        """The files up to ``path`` (None: every one) listed in the report in input order,
+        as ``threads`` reaches them: a file not read as ``skip`` lists it (a changed one
+        stops the run there), a file read once its schema is prepared for (the first at
+        the start, the others at their first commit). A run that stops lists no file after
+        the one it stopped in."""
+        key = None if path is None else storage.key(path)
+        if key in self.shown:
+            return
+        while self.listed < len(self.plans):
+            plan = self.plans[self.listed]
+            self.listed += 1
+            if not plan.reads:
+                self.skip(plan)
+                continue
+            here = storage.key(plan.path)
+            if here not in self.shown:
+                self.shown.add(here)
+                self.report.files.append(self._file(plan.path).report)
+            if here == key:
+                return
+
+    def _file(self, path: str) -> _File:
+        """A file's counts and report line (listed in the report at its turn: ``_turn_of``)."""
+        key = storage.key(path)
         f = self.files.get(key)
         if f is None:
             fs = self.state.files.get(key)
             if fs is None or fs.done:
-                fs = FileState(path=part.path, identity=storage.identity(part.path))
-            f = self.files[key] = _File(fs, FileReport(part.path), 0)
-            self.report.files.append(f.report)
+                fs = FileState(path=path, identity=storage.identity(path))
+            f = self.files[key] = _File(fs, FileReport(path, status="incomplete"), 0)
+        return f
+
+    def _count_parts(self, part: Part, committed: dict[str, dict[str, Any]]) -> None:
+        f = self._file(part.path)
         if part.id not in committed:
             f.left += 1
             if f.report.status != "resumed":  # a part committed before makes the file a resumed one
@@ -785,15 +821,17 @@ def load_parts(
     types: dict[str, pa.DataType],
     fresh: bool,
     engine: Engine | None,
+    skip: Callable[[FilePlan], None],
 ) -> Counter[str]:
-    """Load ``plans`` (files to read) in parts on ``engine`` (``started``); commit them
-    here. Returns the commonest reasons rows were rejected (for "nothing loaded")."""
+    """Load ``plans`` (every input; those that read) in parts on ``engine`` (``started``);
+    commit them here. ``skip`` lists a file not read in the report, at its turn. Returns
+    the commonest reasons rows were rejected (for "nothing loaded")."""
     job = pipeline.job
     report.engine = str(job.run.engine)
     # the sizes every worker and the coordinator use, fitted under the ceiling each process keeps to
     report_sizes(report, job, job.run.chunk_size, int(job.sink.batch_size or 0))
     t0 = time.monotonic()
-    coordinator = Coordinator(pipeline, writer, rejects, state, report, signals, progress)
+    coordinator = Coordinator(pipeline, writer, rejects, state, report, signals, progress, skip=skip)
     coordinator.run(plans, types, fresh, engine)
     report.parts_seconds = round(time.monotonic() - t0, 3)
     return coordinator.reasons
