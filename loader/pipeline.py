@@ -25,7 +25,7 @@ from typing import Any
 import pyarrow as pa
 
 from . import sinks, stopping, storage
-from .chunk import explain
+from .chunk import explain, reasons_in_order
 from .config import JobConfig, load_job, resolve
 from .cpus import usable_cpus
 from .errors import (
@@ -914,7 +914,7 @@ class _Loop:
                     explain(rejects, self.type_notes)
                 self.rejects.write(rejects)
                 if not self.report.rows_written:
-                    self.reasons.update(r.reason for r in rejects)
+                    self.reasons.update(reasons_in_order(rejects))
                 tally = Tally(
                     rows_read=chunk.rows_read,
                     rows_written=written,

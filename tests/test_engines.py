@@ -1341,3 +1341,21 @@ def test_a_failed_run_lists_the_same_files_statuses_and_dialects_on_every_engine
         [("a.csv", "skipped", None), ("b.csv", "incomplete", ";")],
     ]
     assert seen["processes"] == seen["dask"] == seen["threads"]
+
+
+def test_nothing_loaded_cites_the_same_reason_on_every_engine_when_counts_tie(tmp_path: Path, cluster: Any) -> None:
+    """Two reasons rejected as often: the example is the one whose first row comes first in
+    the input, on every engine (a part counts its reasons in that order too, and the
+    coordinator adds the parts' up in input order)."""
+    path = tmp_path / "n.csv"
+    k = 3000
+    path.write_text("id,n\n" + "".join(f"{i},{v}\n" for i, v in enumerate(["y"] + ["x"] * k + ["y"] * (k - 1))))
+    messages = {}
+    for engine in ENGINES:
+        config = job([path], tmp_path / f"{engine}.db", engine, cluster.scheduler_address)
+        with pytest.raises(NothingLoadedError) as caught:
+            Pipeline(replace(config, transform=[])).run()
+        assert engine == "threads" or len(caught.value.report.parts) > 3
+        messages[engine] = str(caught.value)
+    assert messages["threads"] == f"{path}: nothing loaded: all {2 * k:,} rows were rejected ('y' is not a valid int64)"
+    assert messages["processes"] == messages["dask"] == messages["threads"]

@@ -693,6 +693,7 @@ class Coordinator:
             self._add(f, result, written, ignored, rejected)
             return self._entries({PART_KEY + task.part.id: json.dumps(counts)}, key if f.left == 0 else None)
 
+        self.reasons.update(result.reasons)  # before those of its rows the table refuses (``_refused``)
         t0 = time.monotonic()
         try:
             self._merge(result.files, result.rows_written, pipe.job_name, entries)
@@ -703,7 +704,6 @@ class Coordinator:
         self.report.parts.append(dict(counts, id=task.part.id, commit_seconds=round(time.monotonic() - t0, 4)))
         if self.report.worker_start != "remote":  # a cluster's own worker: its peak spans its life, other jobs too
             self.report.add_worker_peak(result.peak_rss_mb)
-        self.reasons.update(result.reasons)
         if f.report.dialect is None:
             f.report.dialect = result.dialect
         pipe._emit("progress", path=task.part.path, rows_read=f.report.rows_read, run_rows_read=self.report.rows_read)
