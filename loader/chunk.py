@@ -61,6 +61,14 @@ class Reject:
         return json.dumps({"v": REJECT_FORMAT} | fields, ensure_ascii=False, default=json_value)
 
 
+def reasons_in_order(rejects: list[Reject]) -> list[str]:
+    """The rejects' reasons in input order (a chunk's rejects come grouped by stage):
+    counted in this order, the commonest reason ties go to the one whose first row came
+    first, on every engine (the "nothing loaded" message's example)."""
+    ordered = sorted(rejects, key=lambda r: (r.row is None, r.row or 0))  # stable: no row keeps its place
+    return [r.reason for r in ordered]
+
+
 def source_path(file: str) -> str:
     """A source file's absolute path (a remote file's URI and ``-`` as they are): the
     checkpoint's name for it, without its ``file:``."""

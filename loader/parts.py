@@ -26,6 +26,7 @@ PART_BYTES = 64 << 20  # a part's size, to balance work across workers
 # A file longer than a part starts with smaller ones (part_bytes divided by these), so the
 # single writer has a first part to commit soon after the workers start, not a whole part later.
 RAMP = (8, 4, 2)
+SMALL = "not larger than run.part_size: read whole"
 _COMPRESSED = (".gz", ".bz2", ".zst", ".zstd", ".lz4", ".xz", ".br")
 
 
@@ -114,8 +115,10 @@ def plan_file(
         return FilePlan((whole,), "compressed: read whole")
     if fmt == "parquet":
         return _parquet(path, whole, part_bytes)
-    if size <= part_bytes or fmt not in ("csv", "jsonl"):
-        return FilePlan((whole,))
+    if fmt not in ("csv", "jsonl"):
+        return FilePlan((whole,), "read whole")
+    if size <= part_bytes:
+        return FilePlan((whole,), SMALL)
     if fmt == "csv" and escape:
         return FilePlan((whole,), f"escape character {escape!r}: quote parity cannot find row boundaries, read whole")
     if fmt == "csv" and codecs.lookup(encoding).name != "utf-8":
@@ -146,8 +149,10 @@ def _parquet(path: str, whole: Part, part_bytes: int) -> FilePlan:
     with storage.open_arrow(path) as source:
         meta = pq.ParquetFile(source).metadata
     groups = [meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)]
-    if len(groups) < 2 or sum(groups) <= part_bytes:
-        return FilePlan((whole,))
+    if len(groups) < 2:
+        return FilePlan((whole,), "one row group: read whole")
+    if sum(groups) <= part_bytes:
+        return FilePlan((whole,), SMALL)
     parts: list[Part] = []
     first, start, done = 0, 0, 0
     # cut where the sizes add up to, not a size after each cut: a row group can be much

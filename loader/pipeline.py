@@ -25,8 +25,9 @@ from typing import Any
 import pyarrow as pa
 
 from . import sinks, stopping, storage
-from .chunk import explain
+from .chunk import explain, reasons_in_order
 from .config import JobConfig, load_job, resolve
+from .cpus import usable_cpus
 from .errors import (
     EXIT_CONFIG,
     EXIT_FAILED,
@@ -96,6 +97,8 @@ class Plan:
     dialect: str | None = None  # the first file's CSV dialect, described
     deferred: str | None = None  # the first stage whose code is imported only at run time
     target_line: str = ""  # the sink's own description of its target
+    engine: str = "threads"  # ``run.engine``, described (workers, scheduler)
+    parts: list[str] = field(default_factory=list)  # off threads: the parts, per file (``engines.describe_parts``)
 
     def lines(self) -> list[str]:
         out = [f"files ({len(self.files)}):"]
@@ -111,6 +114,8 @@ class Plan:
         if self.schema is not None:
             out.append(f"schema (before {self.deferred}):" if self.deferred else "schema (after transforms):")
             out += [f"  {f.name}: {type_name(f.type)}" for f in self.schema]
+        out.append(f"engine: {self.engine}")
+        out += self.parts
         out.append(self.target_line)
         return out
 
@@ -273,9 +278,16 @@ class Pipeline:
         files = expand_paths(src)
         self._check_paths(files)  # before any input is opened: the target may match the input glob
         self._fit_files(files)
-        self.sink.open_writer(sink, src.path)  # checks its settings (a key template, a table name); opens nothing
+        writer = self.sink.open_writer(
+            sink, src.path
+        )  # checks its settings (a key template, a table name); opens nothing
+        if self.job.run.engine != "threads":  # what the engine refuses before the load reads anything
+            from .engines import check_plan
+
+            check_plan(self, writer, files)
         schema = None
         dialect = None
+        self._peeked = JobState()
         if files and files[0] != "-":
             types = self._plan_types(files)
             for path in (f for f in files if f != "-"):  # each file's columns, as the run prepares for each
@@ -303,7 +315,27 @@ class Pipeline:
             dialect=dialect,
             deferred=self._deferred(),
             target_line=self.sink.plan_line(sink, src.path),
+            engine=self._engine_line(),
+            parts=self._plan_parts(files),
         )
+
+    def _engine_line(self) -> str:
+        run = self.job.run
+        if run.engine == "threads":
+            return "threads"
+        if run.engine == "dask" and run.scheduler not in (None, "local"):
+            return f"dask (scheduler {run.scheduler})"
+        workers = run.workers or usable_cpus()
+        return f"{run.engine} ({workers} local worker{'s' if workers != 1 else ''})"
+
+    def _plan_parts(self, files: list[str]) -> list[str]:
+        """Off ``threads``: the parts the load cuts the files it reads into (as ``_plan``
+        finds them against the checkpoint the dry run read)."""
+        if self.job.run.engine == "threads":
+            return []
+        from .engines import describe_parts
+
+        return describe_parts(self, plan_files(files, self._peeked, self.job.run.on_change))
 
     def _plan_types(self, files: list[str]) -> dict[str, pa.DataType]:
         """The types a run would read ``files`` with (``_load_types``): an existing target's
@@ -313,6 +345,7 @@ class Pipeline:
         starts_over = self._starts_over(state)
         if starts_over:
             state = JobState()
+        self._peeked = state  # what the files are planned against (``_plan_parts``)
         # the table's columns, as the load will find them (a replace that starts over drops it)
         dropped = starts_over and self.job.sink.mode == "replace"
         self._table_columns = {} if dropped else peeked.declared
@@ -628,12 +661,19 @@ class Pipeline:
             if run.engine != "threads":
                 from .engines import load_parts
 
-                reads = [p for p in plans if p.reads]
-                for plan in plans:
-                    if not plan.reads:
-                        self._skip(plan, report)
                 reasons = load_parts(
-                    self, writer, rejects, state, report, signals, progress, reads, types, fresh, engine
+                    self,
+                    writer,
+                    rejects,
+                    state,
+                    report,
+                    signals,
+                    progress,
+                    plans,
+                    types,
+                    fresh,
+                    engine,
+                    skip=lambda plan: self._skip(plan, report),  # at its turn, as threads lists it
                 )
                 _raise_unreadable(plans)
                 self._check_loaded(report, reasons)
@@ -883,7 +923,7 @@ class _Loop:
                     explain(rejects, self.type_notes)
                 self.rejects.write(rejects)
                 if not self.report.rows_written:
-                    self.reasons.update(r.reason for r in rejects)
+                    self.reasons.update(reasons_in_order(rejects))
                 tally = Tally(
                     rows_read=chunk.rows_read,
                     rows_written=written,

@@ -27,11 +27,17 @@ def env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def cli(
-    *args: str, extra_env: dict[str, str] | None = None, cwd: Path = ROOT, timeout: float = 120
+    *args: str,
+    extra_env: dict[str, str] | None = None,
+    cwd: Path = ROOT,
+    timeout: float = 120,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m loader ARGS`` from this checkout, without the caller's LOADER_* variables."""
+    """``python -m loader ARGS`` from this checkout, without the caller's LOADER_* variables;
+    ``input``: its standard input."""
     return subprocess.run(
         [sys.executable, "-m", "loader", *args],
+        input=input,
         capture_output=True,
         text=True,
         cwd=cwd,

@@ -33,6 +33,7 @@ from loader.errors import (
     EXIT_NOTHING_LOADED,
     ConfigError,
     EngineError,
+    LoaderError,
     NothingLoadedError,
     RejectLimitError,
     SourceChangedError,
@@ -655,7 +656,7 @@ def test_max_rejects_commits_the_part_that_passes_it_and_ends_the_parts_still_ru
     r = caught.value.report
     assert [Path(p["path"]).name for p in r.parts] == ["in0.csv"]
     assert (r.rows_read, r.rows_written, r.rows_rejected) == (100, 99, 1)
-    assert [(Path(f.path).name, f.status) for f in r.files] == [("in0.csv", "loaded"), ("in1.csv", "incomplete")]
+    assert [(Path(f.path).name, f.status) for f in r.files] == [("in0.csv", "loaded")]  # in1.csv's turn never came
     manifests = [n for n in os.listdir(str(target) + ".parts") if n.endswith(".json")]
     assert manifests == []  # in1.csv's part is read again by the next run
     # a cluster's own workers may still be reading when the client leaves: theirs stays till the next run
@@ -744,8 +745,22 @@ def test_workers_do_not_import_pandas_for_loaders_own_conversions(tmp_path: Path
 
 def test_transforms_passed_in_python_are_refused_clearly(tmp_path: Path) -> None:
     paths = csv_files(tmp_path, files=1, rows=10)
-    with pytest.raises(ConfigError, match="transforms passed in Python cannot travel to workers"):
-        Pipeline(job(paths, tmp_path / "t.db", "processes"), transforms=[lambda b: b]).run()
+    for step in ("plan", "run"):
+        with pytest.raises(ConfigError, match="transforms passed in Python cannot travel to workers"):
+            getattr(Pipeline(job(paths, tmp_path / "t.db", "processes"), transforms=[lambda b: b]), step)()
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_standard_input_is_refused_off_threads_by_the_load_and_its_dry_run_alike(tmp_path: Path, dry_run: bool) -> None:
+    target = tmp_path / "s.db"
+    args = ["load", "-", str(target), "--table", "t", "--engine", "processes", *(["--dry-run"] if dry_run else [])]
+    p = cli(*args, input="id,s\n1,a\n")
+    assert (p.returncode, p.stderr) == (
+        2,
+        "loader: error: run.engine = 'processes': standard input cannot be read in parts\n"
+        "  hint: use run.engine = 'threads'\n",
+    )
+    assert not target.exists()
 
 
 @pytest.mark.parametrize(
@@ -763,12 +778,15 @@ def test_a_stage_that_remembers_rows_is_refused_off_threads(tmp_path: Path, stag
     job = write_job(tmp_path / "job.toml", source={"path": str(src)}, sink={"path": str(target), "table": "t"})
     job.write_text(job.read_text() + "[[transform]]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in stage.items()))
     kind = stage["type"]
-    p = cli("run", str(job), "--set", "run.engine=processes")
-    assert (p.returncode, p.stderr) == (
-        2,
-        f"loader: error: run.engine = 'processes': stage transform[1] ({kind}) remembers rows across the load, "
-        "and each part would see only its own\n  hint: use run.engine = 'threads' for this job\n",
-    )
+    # validate and --dry-run refuse it as the load does, with its message and exit code
+    for engine in ("processes", "dask"):
+        for command in (["run"], ["validate"], ["run", "--dry-run"]):
+            p = cli(command[0], str(job), *command[1:], "--set", f"run.engine={engine}")
+            assert (p.returncode, p.stderr) == (
+                2,
+                f"loader: error: run.engine = '{engine}': stage transform[1] ({kind}) remembers rows across the load, "
+                "and each part would see only its own\n  hint: use run.engine = 'threads' for this job\n",
+            ), command
     assert not target.exists()
     assert cli("run", str(job), "-q").returncode == 0
     assert sqlite3.connect(target).execute("SELECT count(*), count(DISTINCT id) FROM t").fetchone() == (10, 10)
@@ -1261,3 +1279,83 @@ def test_a_json_lines_file_longer_than_a_part_is_read_as_one_part(tmp_path: Path
     assert p.returncode == 0, p.stderr
     parts = json.loads(report.read_text())["parts"]
     assert [(p["range"], p["rows_read"]) for p in parts] == [(["file", 0, None], 2000)]
+
+
+def test_the_dry_run_plan_shows_the_engine_and_the_parts_the_load_uses(tmp_path: Path) -> None:
+    """The plan names the engine and, off threads, the parts per file: byte ranges, and why
+    a file is read whole; a file loaded already is not read. The load then uses those parts."""
+    import gzip
+
+    big, small = tmp_path / "a.csv", tmp_path / "b.csv"
+    big.write_text("id,n\n" + "".join(f"{i},{i}\n" for i in range(20_000)))
+    small.write_text("id,n\n1,2\n")
+    packed = tmp_path / "c.csv.gz"
+    packed.write_bytes(gzip.compress(big.read_bytes()))
+    target = tmp_path / "t.db"
+    config = job([big, small, packed], target, "processes", part_size=40_000)
+    config = replace(config, run=replace(config.run, workers=2))
+    ranges = len(plan_file(str(big), "csv", part_bytes=40_000).parts)
+    assert ranges > 4
+    lines = Pipeline(config).plan().lines()
+    assert lines[lines.index("engine: processes (2 local workers)") :] == [
+        "engine: processes (2 local workers)",
+        f"parts ({ranges + 2}, run.part_size = 40,000 bytes):",
+        f"  {big}: {ranges} byte ranges cut at row boundaries",
+        f"  {small}: 1 part, not larger than run.part_size: read whole",
+        f"  {packed}: 1 part, compressed: read whole",
+        f"target: sqlite {target}, table 't', mode append",
+    ]
+    assert len(Pipeline(config).run().parts) == ranges + 2
+
+    assert Pipeline(replace(config, run=replace(config.run, engine="threads"))).plan().lines()[-2:] == [
+        "engine: threads",
+        f"target: sqlite {target}, table 't', mode append",
+    ]
+    lines = Pipeline(replace(config, run=replace(config.run, scheduler="tcp://h:8786", engine="dask"))).plan().lines()
+    assert lines[-6:-4] == ["engine: dask (scheduler tcp://h:8786)", "parts (0, run.part_size = 40,000 bytes):"]
+    assert lines[-4:-1] == [f"  {p}: skipped, not read" for p in (big, small, packed)]
+
+
+def test_a_failed_run_lists_the_same_files_statuses_and_dialects_on_every_engine(tmp_path: Path, cluster: Any) -> None:
+    """A later file with a column the table lacks (exit 65): every engine lists the files up
+    to the one it stopped in, with its dialect, and none after; the rerun lists the first as
+    skipped and the failing one again (it used to be missing with processes and dask)."""
+    (tmp_path / "a.csv").write_text("id;s\n1;a\n2;b\n")
+    (tmp_path / "b.csv").write_text("id;s;extra\n3;c;x\n")
+    (tmp_path / "c.csv").write_text("id;s\n4;d\n")
+    paths = [tmp_path / n for n in ("a.csv", "b.csv", "c.csv")]
+    seen = {}
+    for engine in ENGINES:
+        config = job(paths, tmp_path / f"{engine}.db", engine, cluster.scheduler_address)
+        config = replace(config, transform=[], source=replace(config.source, columns={}))
+        runs = []
+        for _ in range(2):
+            with pytest.raises(LoaderError) as caught:
+                Pipeline(config).run()
+            report = caught.value.report
+            assert report is not None and report.exit_code == 65
+            runs.append([(Path(f.path).name, f.status, (f.dialect or {}).get("delimiter")) for f in report.files])
+        seen[engine] = runs
+    assert seen["threads"] == [
+        [("a.csv", "loaded", ";"), ("b.csv", "incomplete", ";")],
+        [("a.csv", "skipped", None), ("b.csv", "incomplete", ";")],
+    ]
+    assert seen["processes"] == seen["dask"] == seen["threads"]
+
+
+def test_nothing_loaded_cites_the_same_reason_on_every_engine_when_counts_tie(tmp_path: Path, cluster: Any) -> None:
+    """Two reasons rejected as often: the example is the one whose first row comes first in
+    the input, on every engine (a part counts its reasons in that order too, and the
+    coordinator adds the parts' up in input order)."""
+    path = tmp_path / "n.csv"
+    k = 3000
+    path.write_text("id,n\n" + "".join(f"{i},{v}\n" for i, v in enumerate(["y"] + ["x"] * k + ["y"] * (k - 1))))
+    messages = {}
+    for engine in ENGINES:
+        config = job([path], tmp_path / f"{engine}.db", engine, cluster.scheduler_address)
+        with pytest.raises(NothingLoadedError) as caught:
+            Pipeline(replace(config, transform=[])).run()
+        assert engine == "threads" or len(caught.value.report.parts) > 3
+        messages[engine] = str(caught.value)
+    assert messages["threads"] == f"{path}: nothing loaded: all {2 * k:,} rows were rejected ('y' is not a valid int64)"
+    assert messages["processes"] == messages["dask"] == messages["threads"]

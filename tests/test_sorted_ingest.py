@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import plyvel
@@ -773,31 +774,22 @@ def test_a_full_disk_under_a_merge_process_is_one_line_and_the_rerun_finishes(tm
 
 
 def _spill_then_fail(src: Path, target: str, rows: int) -> None:
-    """A sorted load that stops in the spill phase with runs committed (a crash's state)."""
-    from loader import JobConfig, Pipeline, RunConfig, SourceConfig
-
+    """A sorted load that stops in the spill phase with runs committed (a crash's state):
+    SIGTERM, which leaves the complete runs for the rerun to merge."""
     job = JobConfig(
         source=SourceConfig(path=[str(src)]),
         sink=SinkConfig(path=target, type="leveldb", key="{id}", batch_size=2000, sort_run_size=256 << 10),
         run=RunConfig(chunk_size=2000, quiet=True),
     )
-    seen = [0]
-
-    def fails_late(batch: pa.RecordBatch) -> pa.RecordBatch:
-        seen[0] += batch.num_rows
-        if seen[0] > rows:
-            raise RuntimeError("stopped")
-        return batch
-
-    with pytest.raises(LoaderError, match="RuntimeError: stopped"):
-        Pipeline(job, transforms=[fails_late]).run()
+    with pytest.raises(LoaderError, match="stopped by SIGTERM"):
+        Pipeline(job, transforms=[_stopping_at(rows, "term")], handle_signals=True).run()
 
 
 @pytest.mark.parametrize("spelling", ["relative", "symlink"])
 def test_a_rerun_that_names_the_target_otherwise_keeps_the_runs_and_finishes(tmp_path: Path, spelling: str) -> None:
     src = scrambled_csv(tmp_path / "in.csv", 40_000)
     target = tmp_path / "t.ldb"
-    _spill_then_fail(src, str(target), 30_000)
+    _spill_then_fail(src, str(target), 36_000)
     state = SortState.parse(leveldb_state(target)[SORT_KEY])
     assert state.phase == "spill" and len(state.runs) >= 4 and all(Path(r).exists() for r in state.runs)
     cwd = tmp_path / "elsewhere"
@@ -878,7 +870,8 @@ def _stopping_at(rows: int, how: str) -> Callable[[pa.RecordBatch], pa.RecordBat
 def test_a_load_stopped_in_the_spill_phase_counts_what_its_checkpoint_holds(tmp_path: Path, how: str) -> None:
     """Rows held for a run that is not complete are not committed: a load stopped in the
     spill phase (a failure, SIGTERM, a second SIGTERM) counts the rows its checkpoint
-    holds, and the rerun, which reads the others again, counts those: 40,000 in all."""
+    holds, and the rerun, which reads the others again, counts those: 40,000 in all. After
+    the failure (fix first) those rows are in the store; after a signal, in the runs."""
     src = scrambled_csv(tmp_path / "in.csv", 40_000)
     target = tmp_path / "t.ldb"
     with pytest.raises(LoaderError) as caught:
@@ -886,9 +879,11 @@ def test_a_load_stopped_in_the_spill_phase_counts_what_its_checkpoint_holds(tmp_
     stopped = caught.value.report
     assert stopped is not None and stopped.status == ("failed" if how == "fail" else "interrupted")
     state = leveldb_items(target)[1]
-    assert state[SORT_KEY]["phase"] == "spill"
+    # a stop to fix first (the stage's error) merges the committed runs into the store
+    assert state[SORT_KEY].get("phase", "direct") == ("direct" if how == "fail" else "spill")
     held = file_totals(state)
     assert 0 < held["rows_written"] < 30_000
+    assert len(data(target)) == (held["rows_written"] if how == "fail" else 0)
     assert (stopped.rows_read, stopped.rows_written) == (held["rows_read"], held["rows_written"])
     assert [(f.rows_read, f.rows_written) for f in stopped.files] == [(held["rows_read"], held["rows_written"])]
 
@@ -941,7 +936,7 @@ def test_a_rerun_with_another_temp_dir_makes_it_and_removes_the_earlier_runs(tmp
     --restart, deletes them), and once merged no run is left in either directory."""
     src = scrambled_csv(tmp_path / "in.csv", 40_000)
     target = tmp_path / "t.ldb"
-    _spill_then_fail(src, str(target), 30_000)
+    _spill_then_fail(src, str(target), 36_000)
     assert len(list(runs_dir(target).glob("*.arrow"))) >= 4
     bigger = tmp_path / "bigger" / "runs"
     args = ("--key", "{id}", "-q", "--temp-dir", str(bigger), "--set", f"sink.sort_run_size={SMALL_RUN}")
@@ -1001,3 +996,70 @@ def test_a_failure_on_a_later_file_while_rows_are_held_reports_no_file_loaded(
         ("a.csv", "incomplete", 0),
         (second, "incomplete", 0),
     ]
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes", "dask"])
+def test_a_config_error_after_committed_runs_merges_them_into_the_store(tmp_path: Path, engine: str) -> None:
+    """A later file lacks the key column (exit 78) once complete sorted runs hold committed
+    rows: they are merged into the store before the run ends, so the store holds what
+    ``rows_written`` counts, on every engine; the rerun, the file fixed, loads the rest."""
+    src = scrambled_csv(tmp_path / "a.csv", 40_000)
+    bad = tmp_path / "b.csv"
+    bad.write_text("code,v\n1,2\n", encoding="utf-8")
+    target, report = tmp_path / "t.ldb", tmp_path / "r.json"
+    args = ["--key", "{id}", "--engine", engine, "--workers", "2", "--report", str(report), "-q"]
+    args += ["--set", f"sink.sort_run_size={SMALL_RUN}", "--set", "run.part_size=256KB"]
+    p = cli("load", str(src), str(bad), str(target), *args)
+    assert p.returncode == 78, p.stderr
+    assert p.stderr.splitlines()[-2:] == [
+        f"loader: error: {bad}: sink.key: no column 'id' in the data",
+        "  hint: columns are: code, v; then rerun: committed work is kept and the rerun resumes",
+    ]
+    written = json.loads(report.read_text())["rows_written"]
+    assert 0 < written <= 40_000
+    assert len(data(target)) == written  # in the store, not parked in the runs
+    assert not runs_dir(target).exists()
+    assert leveldb_state(target)[SORT_KEY] == "{}"
+
+    bad.write_text("id,name,v\n1,x,2\n", encoding="utf-8")
+    again = cli("load", str(src), str(bad), str(target), *args)
+    assert again.returncode == 0, again.stderr
+    assert written + json.loads(report.read_text())["rows_written"] == 40_001
+    assert {int(k): int(json.loads(v)["v"]) for k, v in data(target)} == expected_last(src) | {1: 2}
+
+
+def test_a_config_error_whose_merge_fails_leaves_the_runs_and_says_where(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The merge after a config error fails too (the store's disk full): the committed rows
+    stay in the runs the checkpoint names, the error says so, and the rerun merges them."""
+    import errno
+
+    src = scrambled_csv(tmp_path / "a.csv", 40_000)
+    bad = tmp_path / "b.csv"
+    bad.write_text("code,v\n1,2\n", encoding="utf-8")
+    target = tmp_path / "t.ldb"
+    job = _sorted_job(src, target)
+    job = replace(job, source=replace(job.source, path=[str(src), str(bad)]))
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(leveldb_tables, "ingest", full)
+    with pytest.raises(LoaderError) as caught:
+        Pipeline(job).run()
+    err = caught.value
+    assert err.exit_code == 78
+    assert err.hint == (
+        "columns are: code, v; until then the rows counted as written wait in the sorted runs in "
+        f"{runs_dir(target)}, not in the store; then rerun: committed work is kept and the rerun resumes"
+    )
+    assert err.report is not None and err.report.rows_written > 0
+    assert data(target) == []
+    assert SortState.parse(leveldb_state(target)[SORT_KEY]).phase == "spill"
+
+    monkeypatch.undo()
+    again = Pipeline(_sorted_job(src, target)).run()
+    assert again.rows_written + err.report.rows_written == 40_000
+    assert len(data(target)) == 40_000
+    assert not runs_dir(target).exists()

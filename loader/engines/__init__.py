@@ -35,6 +35,7 @@ from ..errors import PARTS_KEPT_HINT, ConfigError, EngineError, InterruptedLoad,
 from ..files import temporaries
 from ..forking import can_fork, quiet_fork
 from ..memory import report_sizes
+from ..parts import FilePlan as Cut
 from ..parts import Part, plan_file
 from ..progress import Progress
 from ..report import FileReport, RunReport
@@ -254,10 +255,7 @@ def started(pipeline: Pipeline, writer: Writer, plans: list[FilePlan]) -> Iterat
     reads = [p for p in plans if p.reads]
     for plan in reads:
         if plan.path == storage.STDIN:
-            raise ConfigError(
-                f"run.engine = {run.engine!r}: standard input cannot be read in parts",
-                hint="use run.engine = 'threads'",
-            )
+            raise _stdin_refused(str(run.engine))
         if plan.status == "resumed":
             raise ConfigError(
                 f"{plan.path}: half loaded by an earlier run with run.engine = 'threads'",
@@ -292,6 +290,23 @@ def halt_path(pipeline: Pipeline) -> str:
     return os.path.join(spill_dir(pipeline), f"halt-{sha256(what.encode()).hexdigest()[:16]}")
 
 
+def check_plan(pipeline: Pipeline, writer: Writer, files: list[str]) -> None:
+    """What the load refuses on this engine before it reads anything, for ``--dry-run``
+    and ``validate`` to refuse alike: the job (``check_job``), standard input among
+    ``files``, a missing ``dask.distributed``. ``writer``: not opened."""
+    check_job(pipeline, writer)
+    if storage.STDIN in files:
+        raise _stdin_refused(str(pipeline.job.run.engine))
+    if pipeline.job.run.engine == "dask":
+        _require_distributed()
+
+
+def _stdin_refused(engine: str) -> ConfigError:
+    return ConfigError(
+        f"run.engine = {engine!r}: standard input cannot be read in parts", hint="use run.engine = 'threads'"
+    )
+
+
 def check_job(pipeline: Pipeline, writer: Writer) -> None:
     """What keeps a job from loading in parts: a sink that takes no parts, stages that
     cannot travel or that remember rows across the load."""
@@ -317,19 +332,39 @@ def check_job(pipeline: Pipeline, writer: Writer) -> None:
 
 def plan_parts(pipeline: Pipeline, plans: list[FilePlan]) -> list[Part]:
     """Every part of the files this run loads, in plan order."""
+    return [part for plan in plans for part in cut_file(pipeline, plan.path).parts]
+
+
+def cut_file(pipeline: Pipeline, path: str) -> Cut:
+    """The parts of one file, and how it is cut (or why it is read whole)."""
     src, run = pipeline.job.source, pipeline.job.run
     quote = src.quote_char if isinstance(src.quote_char, str) else ('"' if src.quote_char is None else None)
     escape = src.escape_char if isinstance(src.escape_char, str) else None
-    out: list[Part] = []
+    fmt = str(src.format or "csv")
+    # the readers that read a part of a file; the others' files are one part each
+    how = fmt if fmt in ("csv", "parquet") else "whole"
+    cut = plan_file(path, how, part_bytes=int(run.part_size), quote=quote, escape=escape, encoding=src.encoding)
+    if how == "whole" and cut.note == "read whole":
+        return Cut(cut.parts, f"{fmt} files are read whole")
+    return cut
+
+
+def describe_parts(pipeline: Pipeline, plans: list[FilePlan]) -> list[str]:
+    """The plan's lines for the parts (``--dry-run``): how many, and per file how it is cut,
+    or why it is read whole or not read at all."""
+    lines: list[str] = []
+    count = 0
     for plan in plans:
-        fmt = str(src.format or "csv")
-        # the readers that read a part of a file; the others' files are one part each
-        how = fmt if fmt in ("csv", "parquet") else "whole"
-        cut = plan_file(
-            plan.path, how, part_bytes=int(run.part_size), quote=quote, escape=escape, encoding=src.encoding
-        )
-        out += cut.parts
-    return out
+        if not plan.reads:
+            lines.append(f"  {plan.path}: {plan.status}, not read")
+            continue
+        cut = cut_file(pipeline, plan.path)
+        count += len(cut.parts)
+        lines.append(f"  {plan.path}: {cut.note}" if len(cut.parts) > 1 else f"  {plan.path}: 1 part, {cut.note}")
+    part_size = pipeline.job.run.part_size
+    return [f"parts ({count}, run.part_size = {part_size:,} bytes):", *lines[:50]] + (
+        [f"  ... and {len(lines) - 50} more files"] if len(lines) > 50 else []
+    )
 
 
 @dataclass
@@ -358,10 +393,15 @@ class Coordinator:
     counted: set[str] = field(default_factory=set)  # parts finished and counted in the progress
     prepared: set[str] = field(default_factory=set)  # files whose schema the target is ready for
     types: dict[str, pa.DataType] = field(default_factory=dict)  # the run's settled types
+    skip: Callable[[FilePlan], None] = lambda plan: None  # a file not read: listed (``Pipeline._skip``)
+    plans: list[FilePlan] = field(default_factory=list)  # every input, in order
+    listed: int = 0  # of ``plans``, those whose turn came (``_turn_of``)
+    shown: set[str] = field(default_factory=set)  # files listed in the report
 
     def run(self, plans: list[FilePlan], types: dict[str, pa.DataType], fresh: bool, engine: Engine | None) -> None:
         pipe = self.pipeline
         self._merge: Callable[..., None] = getattr(self.writer, "merge_part")  # noqa: B009  (check_job saw it)
+        self.plans, plans = plans, [p for p in plans if p.reads]
         parts = plan_parts(pipe, plans)
         self.types = types
         if plans:  # the table or keys from the first file now; each later file's at its first commit
@@ -407,6 +447,7 @@ class Coordinator:
             self.report.workers = engine.workers
             self.report.worker_start = engine.start
             self._commit_in_order(todo, engine, 2 * engine.workers)
+        self._turn_of(None)  # the files not read after the last one read
         if engine is not None:
             engine.stop()
         self.writer.finish()
@@ -443,22 +484,52 @@ class Coordinator:
         from ..readers import open_reader
 
         pipe = self.pipeline
+        self._turn_of(path)
+        f = self._file(path)
         with open_reader(path, pipe.job.source, chunk_size=pipe.job.run.chunk_size, types=self.types) as reader:
+            found = getattr(reader, "dialect", None)
+            f.report.dialect = found.to_json() if found is not None else None
             schema = output_schema(pipe.stages, reader.schema, path)
         with naming_file(path):  # a column the key or an index names that this file lacks
             pipe.sink.check_schema(pipe.job.sink, schema)
         prepare_for(self.writer, schema, fresh=fresh, file=path)
         self.prepared.add(storage.key(path))
 
-    def _count_parts(self, part: Part, committed: dict[str, dict[str, Any]]) -> None:
-        key = storage.key(part.path)
+    def _turn_of(self, path: str | None) -> None:
+        """The files up to ``path`` (None: every one) listed in the report in input order,
+        as ``threads`` reaches them: a file not read as ``skip`` lists it (a changed one
+        stops the run there), a file read once its schema is prepared for (the first at
+        the start, the others at their first commit). A run that stops lists no file after
+        the one it stopped in."""
+        key = None if path is None else storage.key(path)
+        if key in self.shown:
+            return
+        while self.listed < len(self.plans):
+            plan = self.plans[self.listed]
+            self.listed += 1
+            if not plan.reads:
+                self.skip(plan)
+                continue
+            here = storage.key(plan.path)
+            if here not in self.shown:
+                self.shown.add(here)
+                self.report.files.append(self._file(plan.path).report)
+            if here == key:
+                return
+
+    def _file(self, path: str) -> _File:
+        """A file's counts and report line (listed in the report at its turn: ``_turn_of``)."""
+        key = storage.key(path)
         f = self.files.get(key)
         if f is None:
             fs = self.state.files.get(key)
             if fs is None or fs.done:
-                fs = FileState(path=part.path, identity=storage.identity(part.path))
-            f = self.files[key] = _File(fs, FileReport(part.path), 0)
-            self.report.files.append(f.report)
+                fs = FileState(path=path, identity=storage.identity(path))
+            f = self.files[key] = _File(fs, FileReport(path, status="incomplete"), 0)
+        return f
+
+    def _count_parts(self, part: Part, committed: dict[str, dict[str, Any]]) -> None:
+        f = self._file(part.path)
         if part.id not in committed:
             f.left += 1
             if f.report.status != "resumed":  # a part committed before makes the file a resumed one
@@ -622,6 +693,7 @@ class Coordinator:
             self._add(f, result, written, ignored, rejected)
             return self._entries({PART_KEY + task.part.id: json.dumps(counts)}, key if f.left == 0 else None)
 
+        self.reasons.update(result.reasons)  # before those of its rows the table refuses (``_refused``)
         t0 = time.monotonic()
         try:
             self._merge(result.files, result.rows_written, pipe.job_name, entries)
@@ -632,7 +704,6 @@ class Coordinator:
         self.report.parts.append(dict(counts, id=task.part.id, commit_seconds=round(time.monotonic() - t0, 4)))
         if self.report.worker_start != "remote":  # a cluster's own worker: its peak spans its life, other jobs too
             self.report.add_worker_peak(result.peak_rss_mb)
-        self.reasons.update(result.reasons)
         if f.report.dialect is None:
             f.report.dialect = result.dialect
         pipe._emit("progress", path=task.part.path, rows_read=f.report.rows_read, run_rows_read=self.report.rows_read)
@@ -750,15 +821,17 @@ def load_parts(
     types: dict[str, pa.DataType],
     fresh: bool,
     engine: Engine | None,
+    skip: Callable[[FilePlan], None],
 ) -> Counter[str]:
-    """Load ``plans`` (files to read) in parts on ``engine`` (``started``); commit them
-    here. Returns the commonest reasons rows were rejected (for "nothing loaded")."""
+    """Load ``plans`` (every input; those that read) in parts on ``engine`` (``started``);
+    commit them here. ``skip`` lists a file not read in the report, at its turn. Returns
+    the commonest reasons rows were rejected (for "nothing loaded")."""
     job = pipeline.job
     report.engine = str(job.run.engine)
     # the sizes every worker and the coordinator use, fitted under the ceiling each process keeps to
     report_sizes(report, job, job.run.chunk_size, int(job.sink.batch_size or 0))
     t0 = time.monotonic()
-    coordinator = Coordinator(pipeline, writer, rejects, state, report, signals, progress)
+    coordinator = Coordinator(pipeline, writer, rejects, state, report, signals, progress, skip=skip)
     coordinator.run(plans, types, fresh, engine)
     report.parts_seconds = round(time.monotonic() - t0, 3)
     return coordinator.reasons

@@ -27,7 +27,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..chunk import Chunk, explain
+from ..chunk import Chunk, explain, reasons_in_order
 from ..compat import sha256
 from ..config import JobConfig
 from ..errors import RESUME_HINT, ConfigError, LoaderError, SinkError
@@ -236,14 +236,21 @@ def _write_chunks(
             explain(chunk.rejects, notes)
         rejects.write(chunk.rejects)
         if not result.rows_written:
-            reasons.update(r.reason for r in chunk.rejects)
+            reasons.update(reasons_in_order(chunk.rejects))
         result.rows_written += out.write(encoded)
         result.rows_read += chunk.rows_read
         result.rows_rejected += len(chunk.rejects)
         result.rows_filtered += chunk.rows_filtered
         collect_garbage(0)
     if not result.rows_written:
-        result.reasons = dict(reasons.most_common(REASONS_KEPT))
+        result.reasons = kept_reasons(reasons)
+
+
+def kept_reasons(reasons: Counter[str]) -> dict[str, int]:
+    """The commonest ``REASONS_KEPT`` reasons (ties: the first seen), in the order first
+    seen: the coordinator adds them up in input order, and ties go to the first, as with threads."""
+    kept = {reason for reason, _ in reasons.most_common(REASONS_KEPT)}
+    return {reason: count for reason, count in reasons.items() if reason in kept}
 
 
 def worker_name() -> str:

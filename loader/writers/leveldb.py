@@ -29,7 +29,7 @@ import pyarrow.ipc
 
 from .. import forking, stopping
 from ..config import SinkConfig
-from ..errors import RESUME_HINT, ConfigError, LoaderError, SinkError, TargetLockedError
+from ..errors import FIX, RESUME_HINT, ConfigError, LoaderError, SinkError, TargetLockedError, exit_class
 from ..prefetch import prefetch
 from ..sinks.base import Encoded
 from ..sinks.leveldb import Puts, as_bytes, stage
@@ -237,6 +237,46 @@ class LevelDBWriter(Transactional):
         self._abandon_tables()
         if self.sorter is not None:
             self.sorter.drop_held()
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        try:
+            if exc_type is not None:
+                self.rollback()
+                self._settle_runs(exc)
+        finally:
+            self.close()
+
+    def _settle_runs(self, exc: BaseException | None) -> None:
+        """A failed run whose complete sorted runs hold committed rows. A stop to fix first
+        (a configuration or data error, the reject limit: ``exit_class`` "fix") merges them
+        into the store now, as the end of the load would: the store then holds every row
+        the report counts as written, as a load that never sorted does, and the rerun goes on
+        in input order after them. Other stops (an I/O error, a signal), or a merge that
+        fails, leave them in the runs for the rerun to merge, and the error says where."""
+        sorter = self.sorter
+        if sorter is None or not sorter.state.runs or not isinstance(exc, LoaderError):
+            return
+        if sorter.spilling and self.sorts != "never" and exit_class(exc.exit_code) == FIX:
+            try:
+                self._merge_committed(sorter)
+                return
+            except Exception:  # a full disk, a signal meanwhile: the checkpoint still names the runs
+                pass
+        note = f"until then the rows counted as written wait in the sorted runs in {sorter.directory}, not in the store"
+        if note not in (exc.hint or ""):
+            exc.hint = f"{exc.hint}; {note}" if exc.hint else note
+
+    def _merge_committed(self, sorter: Sorter) -> None:
+        """The complete runs (rows held for one not complete are dropped) merged into the
+        store. Every checkpoint on the way stays in the spill phase, never naming a last
+        key written: if this stops, the rerun reads on into new runs and merges them all."""
+        for entries in sorter.merge_groups(self.merge_processes):
+            self._set_state(entries)
+        if not self._ingest_merged(sorter):
+            self._merge(sorter, mark=False)
+        sorter.finished()
+        self._set_state(sorter.state.entry())
+        sorter.remove_runs()
 
     def close(self) -> None:
         self._abandon_tables()  # after a commit or a rollback: nothing left to lose
@@ -638,8 +678,7 @@ class LevelDBWriter(Transactional):
                     self.durable_commits = sorter.complete_mark
         self._pending = {}
         if sorter.state.phase == "merge":
-            with _staged_in_runs(sorter.directory):
-                self._merge_runs(sorter)
+            self._merge_runs(sorter)  # one that stops says where its rows wait (``_settle_runs``)
 
     def _merge_runs(self, sorter: Sorter) -> None:
         """The merge phase: groups of runs merged first where there are too many, then
@@ -723,28 +762,17 @@ class LevelDBWriter(Transactional):
     def _staged(self, rows: pa.Table | pa.RecordBatch) -> Any:
         return stage(self.empty_batch(), rows.column(0), rows.column(1))
 
-    def _merge(self, sorter: Sorter) -> None:
+    def _merge(self, sorter: Sorter, *, mark: bool = True) -> None:
         """The runs merged into the store through WriteBatches in key order, the last
-        key written checkpointed with each; a rerun resumes after it."""
+        key written checkpointed with each (``mark``); a rerun resumes after it."""
         pieces = (b for t in sorter.merged() for b in slices(t, MERGE_ROWS, MERGE_BYTES))
         staged = ((self._staged(b), b.column(0)[-1].as_py()) for b in pieces if b.num_rows)
         for wb, last in prefetch(staged, 2):  # merged and staged in a thread, written here
             self._write_batches([wb])
-            sorter.state.after = last
-            self._set_state(sorter.state.entry())
+            if mark:
+                sorter.state.after = last
+                self._set_state(sorter.state.entry())
             stopping.check()
-
-
-@contextlib.contextmanager
-def _staged_in_runs(directory: str) -> Iterator[None]:
-    """A merge that stops says where the rows counted as written are: the checkpoint
-    counts rows in complete runs as written, and the store lacks them until the merge ends."""
-    try:
-        yield
-    except LoaderError as exc:
-        note = f"until then the rows counted as written wait in the sorted runs in {directory}, not in the store"
-        exc.hint = f"{exc.hint}; {note}" if exc.hint else note
-        raise
 
 
 def _columns(tables: Iterable[pa.Table]) -> Iterator[tuple[pa.Array, pa.Array]]:
