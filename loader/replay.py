@@ -54,7 +54,7 @@ from .progress import Progress
 from .readers import open_reader
 from .readers.decimal_comma import convert_comma
 from .rejects import Committed, RejectFile
-from .report import FileReport, RunReport
+from .report import FileReport, RunReport, ignored_text
 from .schema import bound, decode_types, spellings
 from .sinks.base import Encoded, Encoder
 from .state import STAMP_ENTRY, FileState, JobState, Ledger, same_job
@@ -322,7 +322,7 @@ class ReplayReport(RunReport):
         where = f"{self.target} (table {self.table})" if self.table else self.target
         parts = [f"{self.rows_written:,} written", f"{self.rows_rejected:,} rejected again"]
         parts += [f"{self.rows_filtered:,} filtered out"] if self.rows_filtered else []
-        parts += [f"{self.rows_ignored:,} ignored (key already there)"] if self.rows_ignored else []
+        parts += [ignored_text(self.rows_ignored)] if self.rows_ignored else []
         parts.append(f"{self.rows_already:,} already replayed")
         line = f"{self.status}: replayed {self.rows_read:,} rows from {self.replayed_from} into {where}: " + ", ".join(
             parts

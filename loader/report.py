@@ -234,7 +234,7 @@ class RunReport:
         if self.rows_filtered:
             line += f"; {self.rows_filtered:,} filtered out"
         if self.rows_ignored:
-            line += f"; {self.rows_ignored:,} ignored (key already there)"
+            line += f"; {ignored_text(self.rows_ignored)}"
         if self.rows_rejected:
             line += f"; WARNING {self.rows_rejected:,} rows rejected, see {self.rejects_path}"
         line += _gone_warning([f for f in self.files if f.status == "gone"])
@@ -250,6 +250,12 @@ def _past(peak: float, ceiling: float | None) -> str:
     """``peak`` in whole MB, or with one decimal where whole MB would not show it above ``ceiling``."""
     whole = f"{peak:.0f}"
     return whole if ceiling is None or float(whole) > ceiling else f"{peak:.1f}"
+
+
+def ignored_text(rows: int) -> str:
+    """Rows the target skipped without an error: a key already there (``mode = "ignore"``),
+    or a table's own ``ON CONFLICT IGNORE`` or trigger ``RAISE(IGNORE)``."""
+    return f"{rows:,} ignored (key already there, or dropped by the table)"
 
 
 def _gone_warning(gone: list[FileReport]) -> str:

@@ -250,6 +250,7 @@ def test_a_row_the_table_drops_is_ignored_and_the_refused_row_rejected(
     report = load(src, db, table="t", run_options=run)
     counts = (report.rows_read, report.rows_written, report.rows_rejected, report.rows_ignored)
     assert counts == (5, 3, 1, 1)
+    assert "; 1 ignored (key already there, or dropped by the table);" in report.summary()  # not by mode = "ignore"
     assert sqlite_rows(db, "SELECT id, n FROM t ORDER BY rowid") == [(1, 5), (2, 7), (4, 8)]
     [reject] = [json.loads(line) for line in rejects_of(db).read_text().splitlines()]
     assert (reject["row"], reject["line"], reject["reason"], reject["values"]) == (
