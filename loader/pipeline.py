@@ -442,7 +442,13 @@ class Pipeline:
             for n, t in bound(recorded).items()
             if n in state.fixed and n.lower() not in declared_names  # a declared type is this run's own
         }
-        notes |= {n: f"; the table's column {n} holds {type_name(t)} values only: {change}" for n, t in pins.items()}
+        # a table made elsewhere has the user's constraints, triggers and indexes: replace would drop them
+        elsewhere = (
+            "to load such values, change the column's type in the table yourself (replace would drop the table,"
+            " with its constraints, triggers and indexes), load into a new table (--table), or convert them"
+            " with a cast or derive stage"
+        )
+        notes |= {n: f"; the table's column {n} holds {type_name(t)} values only: {elsewhere}" for n, t in pins.items()}
         self.type_notes = {n: note for n, note in notes.items() if not pa.types.is_string((recorded | pins)[n])}
         return types | pins
 

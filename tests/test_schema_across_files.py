@@ -186,6 +186,14 @@ def test_every_type_a_first_run_creates_takes_the_next_runs_values(tmp_path: Pat
     ]
 
 
+# what a reject into a table made elsewhere advises: replace would drop the user's table
+ELSEWHERE = (
+    "to load such values, change the column's type in the table yourself (replace would drop the table, "
+    "with its constraints, triggers and indexes), load into a new table (--table), or convert them "
+    "with a cast or derive stage"
+)
+
+
 def test_appending_to_a_table_made_elsewhere_checks_its_declared_types(tmp_path: Path) -> None:
     db = tmp_path / "x.db"
     conn = sqlite3.connect(db)
@@ -203,9 +211,37 @@ def test_appending_to_a_table_made_elsewhere_checks_its_declared_types(tmp_path:
     assert (reject["row"], reject["column"]) == (1, "zip")
     assert reject["reason"] == (
         "'01234' has a leading zero that int64 would drop (declare the column as string to keep it); "
-        "the table's column zip holds int64 values only: "
-        'to change it, declare the type and reload every file with --restart and mode = "replace"'
+        f"the table's column zip holds int64 values only: {ELSEWHERE}"
     )
+
+
+def test_a_reject_into_a_table_made_elsewhere_never_advises_replace(tmp_path: Path) -> None:
+    """The advice was to reload with mode = "replace": that drops the user's table, its CHECK,
+    trigger and index with it. It names what keeps them; the table is left as it was."""
+    db = tmp_path / "x.db"
+    schema = [
+        "CREATE TABLE t (id INTEGER CHECK (id > 0), n INTEGER)",
+        "CREATE TABLE audit (id INTEGER)",
+        "CREATE TRIGGER t_audit AFTER INSERT ON t BEGIN INSERT INTO audit VALUES (new.id); END",
+        "CREATE INDEX t_n ON t (n)",
+    ]
+    with sqlite3.connect(db) as conn:
+        for sql in schema:
+            conn.execute(sql)
+    conn.close()
+    write(tmp_path / "new.csv", "id,n\n1,12\n2,x\n")
+    report = load(str(tmp_path / "new.csv"), str(db), table="t")
+    assert (report.rows_written, report.rows_rejected) == (1, 1)
+    assert sqlite_rows(db, "SELECT id FROM audit") == [(1,)]
+    [reject] = reject_lines(rejects_of(db))
+    assert (reject["row"], reject["column"]) == (2, "n")
+    assert reject["reason"] == (
+        "'x' is not a valid int64; the table's column n holds int64 values only: to load such values, change the "
+        "column's type in the table yourself (replace would drop the table, with its constraints, triggers and "
+        "indexes), load into a new table (--table), or convert them with a cast or derive stage"
+    )
+    names = "SELECT name FROM sqlite_master WHERE type IN ('trigger', 'index') AND tbl_name = 't' ORDER BY name"
+    assert sqlite_rows(db, names) == [("t_audit",), ("t_n",)]
 
 
 @pytest.mark.parametrize("engine", ["threads", "processes"])
@@ -236,8 +272,7 @@ def test_real_and_numeric_columns_made_elsewhere_never_change_a_value(tmp_path: 
     assert rejects[2] == (
         "x",
         "'9007199254740993' would be stored as 9007199254740992.0 by float64 (declare the column as decimal(p, s) "
-        "or string); the table's column x holds float64 values only: to change it, declare the type and reload "
-        'every file with --restart and mode = "replace"',
+        f"or string); the table's column x holds float64 values only: {ELSEWHERE}",
     )
     numeric = "by the table's NUMERIC column (declare the column TEXT to keep the text)"
     assert {row: rejects[row] for row in (3, 4, 5, 6)} == {
