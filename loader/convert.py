@@ -537,11 +537,12 @@ class _Column:
     bad: pa.Array | None = None
     reasons: list[str] | None = None
 
-    def reject(self, mask: pa.Array, reason_of: ReasonOf) -> None:
-        """Mark the values under ``mask`` bad, each with ``reason_of(value)``, and null them."""
+    def reject(self, mask: pa.Array, reason_of: ReasonOf, shown: pa.Array | None = None) -> None:
+        """Mark the values under ``mask`` bad, each with ``reason_of(value)``, and null them;
+        ``shown``: the values as the reason gives them, where not ``arr``'s own."""
         if not kernels.any(kernels.fill_null(mask, False)).as_py():
             return
-        mask, why = _mark(self.arr, mask, reason_of)
+        mask, why = _mark(self.arr if shown is None else shown, mask, reason_of)
         self.bad, self.reasons = _merge(self.bad, self.reasons, mask, why)
         self.arr = _null_where(self.arr, mask)
 
@@ -703,7 +704,7 @@ def _cast(col: _Column, target: pa.DataType, na: tuple[str, ...], explicit: bool
     _text_count(col, target)
     kind = _kind_change(col.arr.type, target, explicit)
     if kind is not None:  # every value would change what it is: none is cast
-        col.reject(kernels.is_valid(col.arr), kind)
+        col.reject(kernels.is_valid(col.arr), kind, _nested_text(col.arr))
         return col.done(pa.nulls(len(col.arr), target))
     if pa.types.is_floating(col.arr.type) and pa.types.is_decimal(target):
         return _float_to_decimal(col, target)
@@ -766,6 +767,11 @@ def _kind_change(source: pa.DataType, target: pa.DataType, explicit: bool = Fals
             return lambda v: f"'{str(v).lower()}' is a boolean, not a number: {name} takes numbers only"
         if is_numeric(source) and pa.types.is_boolean(target):
             return lambda v: f"'{_value_text(v)}' is a number, not a boolean: {name} takes true and false only"
+        nested = _nested_kind(source)
+        if nested is not None and is_numeric(target):  # Arrow has no such cast: not the file's fault
+            return lambda v: f"'{_value_text(v)}' is {nested}, not a number: {name} takes numbers only"
+        if nested is not None and pa.types.is_boolean(target):
+            return lambda v: f"'{_value_text(v)}' is {nested}, not a boolean: {name} takes true and false only"
         kind = _temporal_kind(source)
         # Arrow would make a count since an epoch or midnight, its unit the writing tool's choice;
         # a duration into an integer is its count of its own unit, as it is stored
@@ -795,6 +801,26 @@ def _temporal_kind(t: pa.DataType) -> str | None:
         (pa.types.is_interval, "an interval"),
     )
     return next((kind for test, kind in kinds if test(t)), None)
+
+
+def _nested_kind(t: pa.DataType) -> str | None:
+    """What a list, struct, map or union type's values are, in a reason."""
+    kinds = (
+        (pa.types.is_map, "a map"),  # before the lists: a map is a list of entries to Arrow
+        (pa.types.is_struct, "a struct"),
+        (pa.types.is_union, "a union"),
+    )
+    if not pa.types.is_nested(t):
+        return None
+    return next((kind for test, kind in kinds if test(t)), "a list")
+
+
+def _nested_text(arr: pa.Array) -> pa.Array | None:
+    """A nested column's values as the JSON text the targets store (``[1,2]``), for a reason;
+    None for any other column (its values show as they are)."""
+    from .writers.encode import is_nested, nested_json  # (the writers import this module)
+
+    return pa.array(nested_json(arr), pa.string()) if is_nested(arr.type) else None
 
 
 def _cast_reason(source: pa.DataType, target: pa.DataType) -> ReasonOf:

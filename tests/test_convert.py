@@ -593,3 +593,20 @@ def test_text_into_a_duration_is_a_whole_count_of_its_unit() -> None:
         "'007' has a leading zero that duration[ms] would drop",
         "'x' is not a valid duration[ms] (a count of its unit)",
     ]
+
+
+def test_a_list_struct_or_map_into_a_number_or_bool_is_rejected_by_kind() -> None:
+    """Arrow has no such cast: the column raised ArrowNotImplementedError, which ended the run."""
+    lists = pa.array([[1], None, [2, 3]], pa.list_(pa.int64()))
+    out = conv.convert(lists, pa.bool_())
+    assert out.array.null_count == 3 and out.bad is not None and out.bad.to_pylist() == [True, False, True]
+    assert out.reasons == [
+        "'[1]' is a list, not a boolean: bool takes true and false only",
+        "'[2,3]' is a list, not a boolean: bool takes true and false only",
+    ]
+    structs = pa.array([{"a": 1}], pa.struct([("a", pa.int64())]))
+    assert conv.convert(structs, pa.decimal128(10, 2)).reasons == [
+        "'{\"a\":1}' is a struct, not a number: decimal(10, 2) takes numbers only"
+    ]
+    maps = pa.array([[("k", "v")]], pa.map_(pa.string(), pa.string()))
+    assert conv.convert(maps, pa.int32()).reasons == ['\'{"k":"v"}\' is a map, not a number: int32 takes numbers only']

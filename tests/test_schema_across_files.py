@@ -1214,6 +1214,44 @@ def test_a_files_dates_and_times_into_a_number_column_made_elsewhere_are_rejecte
     assert reject["reason"].startswith(f"{said}, not a number: {number} takes numbers only; the table's column c holds")
 
 
+NESTED = [
+    (pa.list_(pa.int64()), [1, 2], "INTEGER", "'[1,2]' is a list"),
+    (pa.large_list(pa.string()), ["x"], "REAL", "'[\"x\"]' is a list"),
+    (pa.struct([("a", pa.int64())]), {"a": 1}, "BIGINT", "'{\"a\":1}' is a struct"),
+    (pa.map_(pa.string(), pa.int64()), [("a", 1)], "DOUBLE", "'{\"a\":1}' is a map"),
+]
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+@pytest.mark.parametrize(("arrow_type", "value", "column_type", "said"), NESTED, ids=[f"{t[0]}-{t[2]}" for t in NESTED])
+def test_a_files_lists_and_structs_into_a_number_column_made_elsewhere_are_rejected(
+    tmp_path: Path, engine: str, arrow_type: pa.DataType, value: Any, column_type: str, said: str
+) -> None:
+    """Arrow has no cast from a nested type to a number: the run ended as a file it could not
+    read (exit 65, 'fix or replace the file'), though the file was fine."""
+    import pyarrow.parquet as pq
+
+    db = tmp_path / "x.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute(f"CREATE TABLE t (id INTEGER, c {column_type})")
+    conn.close()
+    src = tmp_path / "x.parquet"
+    pq.write_table(pa.table({"id": [1, 2, 3], "c": pa.array([value, None, value], arrow_type)}), src)
+    report = load(str(src), str(db), table="t", run_options={"engine": engine, "workers": 1})
+    assert (report.rows_read, report.rows_written, report.rows_rejected) == (3, 1, 2)
+    assert sqlite_rows(db, "SELECT id, c FROM t") == [(2, None)]
+    number = "int64" if "INT" in column_type else "float64"
+    assert [(r["row"], r["column"], r["reason"]) for r in reject_lines(rejects_of(db))] == [
+        (
+            row,
+            "c",
+            f"{said}, not a number: {number} takes numbers only; the table's column c holds {number} values "
+            f"only: {ELSEWHERE}",
+        )
+        for row in (1, 3)
+    ]
+
+
 def test_a_files_durations_into_an_integer_column_made_elsewhere_are_their_counts(tmp_path: Path) -> None:
     """A duration is stored as its count of its unit: an INTEGER column takes it so."""
     import pyarrow.parquet as pq
