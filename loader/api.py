@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from .config import (
@@ -131,10 +131,14 @@ _ARGUMENTS = {"source.path": "source", "sink.path": "target", "sink.table": "tab
 
 
 def _paths(source: Any) -> list[str]:
-    """``source`` as a list of paths: one path, or a list or tuple of them. Any other iterable
-    (a DataFrame, a dict, bytes) is refused, not taken as paths one item at a time."""
-    paths = [source] if isinstance(source, (str, os.PathLike)) else source
-    if not isinstance(paths, (list, tuple)) or not all(isinstance(p, (str, os.PathLike)) for p in paths):
+    """``source`` as a list of paths: one path, or any iterable of them (a list, ``Path.glob``'s
+    generator, a set, a pandas Series). A table of data (a DataFrame: its iteration gives its
+    column names), a mapping or bytes is refused, not taken as paths one item at a time."""
+    if isinstance(source, (str, os.PathLike)):
+        return [os.fspath(source)]
+    table = isinstance(source, (bytes, bytearray, Mapping)) or hasattr(source, "columns")
+    paths = None if table or not isinstance(source, Iterable) else list(source)
+    if paths is None or not all(isinstance(p, (str, os.PathLike)) for p in paths):
         raise ConfigError(
             f"source: expected a path or a list of paths, got {shown(source)}",
             hint="pass a path or glob (str or os.PathLike), or a list of them",
@@ -184,7 +188,7 @@ def load(
     """Load files into a SQLite or LevelDB target in one call; returns the run report.
 
     Args:
-        source: A path, a glob, or a list of them (text or ``os.PathLike``); ``"-"`` is
+        source: A path, a glob, or an iterable of them (text or ``os.PathLike``); ``"-"`` is
             standard input. The format comes from the extension unless
             ``source_options["format"]`` says it.
         target: The database: a SQLite file (``.db``, ``.sqlite``, ``.sqlite3``) or a

@@ -332,3 +332,18 @@ def test_from_config_refuses_arguments_of_the_wrong_type(
     with pytest.raises(ConfigError) as info:
         Pipeline.from_config(**{"path": job, "env": {}, **arguments})
     assert str(info.value) == message
+
+
+def test_any_iterable_of_paths_is_a_source(tmp_path: Path) -> None:
+    """Path.glob's generator, a set, a numpy array or a pandas Series of paths load as a list
+    does (the check that refuses a DataFrame refused them too, for a while)."""
+    import numpy
+    import pandas
+
+    for name, text in (("a.csv", "id\n1\n"), ("b.csv", "id\n2\n")):
+        (tmp_path / name).write_text(text)
+    names = [str(tmp_path / "a.csv"), str(tmp_path / "b.csv")]
+    sources = [tmp_path.glob("*.csv"), set(names), numpy.array(names), pandas.Series(names), (p for p in names)]
+    for i, source in enumerate(sources):
+        report = load(source, tmp_path / f"t{i}.db", table="t")  # type: ignore[arg-type]
+        assert (report.rows_written, report.files_loaded) == (2, 2)
