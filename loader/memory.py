@@ -15,6 +15,7 @@ import math
 import os
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pyarrow as pa
 
@@ -159,8 +160,8 @@ def _csv_columns(job: JobConfig, path: str) -> int:
 
 
 def _csv_head(job: JobConfig, path: str) -> tuple[int, float]:
-    """The columns of a CSV file's header and the mean bytes of the lines its first block
-    holds after it ((0, 0) where it cannot be read: the load says why)."""
+    """The columns of a CSV file's header and the bytes of its lines after it (``typical_line``;
+    (0, 0) where it cannot be read: the load says why)."""
     from .readers.csv.header import read_head
 
     assert isinstance(job.source.max_row_bytes, int)
@@ -168,10 +169,38 @@ def _csv_head(job: JobConfig, path: str) -> tuple[int, float]:
         head = read_head(path, job.source, job.source.max_row_bytes, None)
     except (LoaderError, OSError, UnicodeError):
         return 0, 0.0
-    head.stream.close()
-    rows = head.pending.count(b"\n")
-    # no whole line in the block: a row at least that long
-    return len(head.raw_names), len(head.pending) / rows if rows else float(len(head.pending))
+    try:
+        return len(head.raw_names), typical_line(head.pending, head.stream, job.source.block_size)
+    except (LoaderError, OSError):
+        return len(head.raw_names), 0.0
+    finally:
+        head.stream.close()
+
+
+# A width needs this many lines: a few long ones first (a 1 MB note in row 1) must not make
+# every row of the file count as 1 MB wide; the longest of them are left out of the mean.
+WIDTH_LINES = 64
+WIDTH_BLOCKS = 8  # blocks read at most, to find them
+WIDTH_TRIM = 0.05
+
+
+def typical_line(first: bytes, stream: Any, block_size: int) -> float:
+    """Mean bytes of the lines at the start of a file (``first`` and then ``stream``, read a
+    block at a time until ``WIDTH_LINES`` whole lines are in), the longest ``WIDTH_TRIM`` of
+    them left out once there are enough; the bytes read when no line ends in them."""
+    data = first
+    for _ in range(WIDTH_BLOCKS - 1):
+        if data.count(b"\n") >= WIDTH_LINES:
+            break
+        more = stream.read(block_size)
+        if not more:
+            break
+        data += more
+    lines = sorted(len(line) + 1 for line in data.split(b"\n")[:-1])
+    if not lines:
+        return float(len(data))  # no whole line: a row at least that long
+    kept = lines[: len(lines) - int(len(lines) * WIDTH_TRIM)] if len(lines) >= WIDTH_LINES else lines
+    return sum(kept) / len(kept)
 
 
 # The benchmark's rows (bench/gen.py: 10 columns of numbers, dates and short text) as
@@ -247,13 +276,11 @@ def _line_bytes(job: JobConfig, path: str) -> float:
     except (LoaderError, OSError):
         return 0.0
     try:
-        block = stream.read(job.source.block_size)
+        return typical_line(b"", stream, job.source.block_size)
     except (LoaderError, OSError, UnicodeError):
         return 0.0
     finally:
         stream.close()
-    lines = block.count(b"\n")
-    return len(block) / lines if lines else float(len(block))
 
 
 def pair(job: JobConfig) -> tuple[str, Sink]:

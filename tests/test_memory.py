@@ -584,6 +584,27 @@ def test_benchmark_rows_keep_their_chunks_and_wider_ones_hold_as_many_bytes(tmp_
     }
 
 
+def test_a_few_long_lines_first_do_not_make_every_row_wide(tmp_path: Path) -> None:
+    """One 1.2 MB note in the first row (or two 700 KB ones) made a whole narrow file count as
+    1 MB a row, and its chunks 16 rows: four times slower. The longest lines of the first
+    blocks are left out of the width; a file of long lines alone still counts as wide."""
+    from loader.config import JobConfig, SinkConfig, SourceConfig, resolve
+    from loader.memory import fit_memory, input_width
+
+    def chunk(path: Path) -> int:
+        job = resolve(JobConfig(source=SourceConfig(path=[str(path)]), sink=SinkConfig(path=str(tmp_path / "t.db"))))
+        return fit_memory(job, None, input_width(job, [str(path)])).run.chunk_size
+
+    narrow = "".join(f"{i},0.{i:06d},ok\n" for i in range(1, 20_000))
+    (tmp_path / "one.csv").write_text("id,a,note\n0,0.5," + "x" * 1_200_000 + "\n" + narrow)
+    (tmp_path / "two.jsonl").write_text(
+        "".join(json.dumps({"id": i, "note": "x" * 700_000}) + "\n" for i in range(2))
+        + "".join(json.dumps({"id": i, "note": "ok"}) + "\n" for i in range(2, 20_000))
+    )
+    (tmp_path / "long.csv").write_text("id,note\n" + "".join(f"{i}," + "x" * 400_000 + "\n" for i in range(20)))
+    assert [chunk(tmp_path / n) for n in ("one.csv", "two.jsonl", "long.csv")] == [8192, 8192, 16]
+
+
 def test_wide_rows_hold_the_ceiling_and_stay_low_without_one(tmp_path: Path) -> None:
     """500 columns: chunks counted in rows held 8192 of them (32 MB each, five in flight
     into LevelDB): 267 MB at default settings, and 303 under an accepted 260 MB ceiling.
