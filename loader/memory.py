@@ -138,6 +138,16 @@ class ReaderNeed:
 def reader_need(job: JobConfig, files: list[str]) -> ReaderNeed | None:
     """The file among ``files`` that needs the most memory to read: how wide it is, and
     for Parquet how it was written (pages, dictionaries: ``parquet_pages``)."""
+    return most_needed(reader_needs(job, files))
+
+
+def most_needed(needs: list[ReaderNeed] | None) -> ReaderNeed | None:
+    return max(needs or [], key=lambda n: n.mb, default=None)
+
+
+def reader_needs(job: JobConfig, files: list[str]) -> list[ReaderNeed] | None:
+    """What reading each of ``files`` needs, with its bytes per row (``input_width`` takes
+    them, so a file's footer or head is read once); None for JSON Lines and Arrow IPC."""
     paths = [f for f in files if f != "-"]
     fmt = job.source.format or (infer_format(paths[0]) if paths else None)
     if fmt == "parquet":
@@ -147,16 +157,11 @@ def reader_need(job: JobConfig, files: list[str]) -> ReaderNeed | None:
         for f in paths:
             pages, columns, row_bytes = file_layout(f)
             needs.append(ReaderNeed(f, pages, columns, row_bytes=row_bytes))
-    elif fmt == "csv":
-        needs = [ReaderNeed(f, 0.0, _csv_columns(job, f), "csv") for f in paths]
-    else:  # JSON Lines and Arrow IPC: measured at the benchmark's width only
-        return None
-    return max(needs, key=lambda n: n.mb, default=None)
-
-
-def _csv_columns(job: JobConfig, path: str) -> int:
-    """The columns of a CSV file's header (0 where it cannot be read: the load says why)."""
-    return _csv_head(job, path)[0]
+        return needs
+    if fmt == "csv":
+        heads = [(f, *_csv_head(job, f)) for f in paths]
+        return [ReaderNeed(f, 0.0, columns, "csv", _csv_row_bytes(columns, line)) for f, columns, line in heads]
+    return None  # JSON Lines and Arrow IPC: measured at the benchmark's width only
 
 
 def _csv_head(job: JobConfig, path: str) -> tuple[int, float]:
@@ -240,10 +245,13 @@ def scaled_rows(rows: int, width: RowWidth | None) -> int:
     return min(rows, max(MIN_CHUNK_ROWS, int(rows / width.scale)))
 
 
-def input_width(job: JobConfig, files: list[str]) -> RowWidth | None:
+def input_width(job: JobConfig, files: list[str], needs: list[ReaderNeed] | None = None) -> RowWidth | None:
     """The widest of the input files (a sample of them without a ceiling): Parquet from
-    its footer (``parquet_pages.row_bytes``), CSV and JSON Lines from their first block.
-    None for standard input and Arrow IPC (counted at the benchmark's width)."""
+    its footer (``parquet_pages.row_bytes``), CSV and JSON Lines from their first lines;
+    from ``needs`` where they measured them (``reader_needs``). None for standard input
+    and Arrow IPC (counted at the benchmark's width)."""
+    if needs is not None:
+        return max((RowWidth(n.path, n.row_bytes, n.reader) for n in needs), key=lambda w: w.scale, default=None)
     paths = [f for f in files if f != "-"]
     if job.run.max_memory is None and len(paths) > WIDTH_SAMPLE:
         step = len(paths) / WIDTH_SAMPLE
@@ -254,7 +262,7 @@ def input_width(job: JobConfig, files: list[str]) -> RowWidth | None:
 
         widths = [RowWidth(f, file_row_bytes(f), "parquet") for f in paths]
     elif fmt == "csv":
-        widths = [RowWidth(f, _csv_row_bytes(job, f), "csv") for f in paths]
+        widths = [RowWidth(f, _csv_row_bytes(*_csv_head(job, f)), "csv") for f in paths]
     elif fmt == "jsonl":
         widths = [RowWidth(f, _line_bytes(job, f), "jsonl") for f in paths]
     else:
@@ -262,8 +270,7 @@ def input_width(job: JobConfig, files: list[str]) -> RowWidth | None:
     return max(widths, key=lambda w: w.scale, default=None)
 
 
-def _csv_row_bytes(job: JobConfig, path: str) -> float:
-    columns, line = _csv_head(job, path)
+def _csv_row_bytes(columns: int, line: float) -> float:
     return line + CSV_COLUMN_BYTES * columns if line else 0.0
 
 

@@ -45,7 +45,17 @@ from .errors import (
 from .files import remove_target
 from .lock import TargetLock
 from .logs import JsonLog
-from .memory import ReaderNeed, current_rss_mb, fit_memory, gc_paused, input_width, reader_need, report_sizes
+from .memory import (
+    ReaderNeed,
+    current_rss_mb,
+    fit_memory,
+    gc_paused,
+    input_width,
+    most_needed,
+    reader_need,
+    reader_needs,
+    report_sizes,
+)
 from .outputs import write_outputs
 from .paths import check_directory, check_paths, lock_path
 from .prefetch import ordered_map, prefetch
@@ -371,8 +381,8 @@ class Pipeline:
         """The job's sizes fitted again once its input files are known: wide rows make
         fewer rows to a chunk, and under ``run.max_memory`` a wide file, or a Parquet
         file's own pages, may need more than the floors hold."""
-        need = reader_need(self._resolved, files) if self.job.run.max_memory is not None else None
-        self.job = fit_memory(self._resolved, need, input_width(self._resolved, files))
+        needs = reader_needs(self._resolved, files) if self.job.run.max_memory is not None else None
+        self.job = fit_memory(self._resolved, most_needed(needs), input_width(self._resolved, files, needs))
         return self.job
 
     def _check_stdin_columns(self, columns: int) -> None:
