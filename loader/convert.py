@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from . import kernels
 from .chunk import column_values
-from .types import decimal_type, is_numeric, is_text, is_zoned, type_name, value_str
+from .types import decimal_type, is_bytes, is_numeric, is_text, is_zoned, type_name, value_str
 
 _INT = r"^[+-]?(?:0|[1-9][0-9]*)$"
 _FLOAT = r"^[+-]?(?:(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|(?i:inf|infinity|nan))$"
@@ -575,7 +575,7 @@ def convert(
     boolean into 1 or 0, as SQL's CAST does; a type read or recorded never does.
     """
     col = _Column(arr)
-    if _is_bytes(arr.type) and not _is_bytes(target):
+    if is_bytes(arr.type) and not is_bytes(target):
         _decode(col, encoding)
     if is_text(col.arr.type):
         if may_hold_nul:
@@ -616,11 +616,12 @@ def _stored_text(arr: pa.Array) -> pa.Array | None:
     """Values as the text the targets store for them, where Arrow's cast writes other text:
     a decimal's digits (not ``1E-9``), ISO dates and times, floats with their point (``2.0``)
     and a float32 as the float64 it widens to (``0.10000000149011612``, not ``0.1``)."""
-    from .writers.encode import float_text, is_nested, iso_text, nested_json  # (the writers import this module)
+    from .writers.encode import float_text, iso_text  # (the writers import this module)
 
     t = arr.type
-    if is_nested(t):  # a list or struct as the JSON text the targets store for it
-        return pa.array(nested_json(arr), pa.string())
+    nested = _nested_text(arr)  # a list or struct as the JSON text the targets store for it
+    if nested is not None:
+        return nested
     if pa.types.is_decimal(t):
         return decimal_text(arr)
     if _dated(t) or pa.types.is_interval(t):
@@ -639,10 +640,6 @@ def _emptied(col: _Column) -> Converted:
 
 def _dated(t: pa.DataType) -> bool:
     return bool(pa.types.is_timestamp(t) or pa.types.is_date(t) or pa.types.is_time(t))
-
-
-def _is_bytes(t: pa.DataType) -> bool:
-    return bool(pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t))
 
 
 def _decode(col: _Column, encoding: str) -> None:

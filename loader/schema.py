@@ -28,7 +28,7 @@ import pyarrow as pa
 from .convert import TypeGuess
 from .errors import ConfigError
 from .suggest import fold
-from .types import decimal_type, int_range, is_text, parse_type, type_name, value_type
+from .types import decimal_type, int_range, is_bytes, is_text, parse_type, type_name, value_type
 
 # A multi-file load samples at most this many infer_rows' worth in all, and each file at least _MIN_ROWS.
 TOTAL_SAMPLES = 10
@@ -134,8 +134,7 @@ _MAX_DECIMAL_DIGITS = 76  # decimal256's
 def _bytes(t: pa.DataType) -> bool:
     """Bytes of any layout (binary, large_binary, fixed_size_binary), or an extension type stored
     as them (``arrow.uuid``)."""
-    t = t.storage_type if isinstance(t, pa.BaseExtensionType) else t
-    return bool(pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t))
+    return is_bytes(t.storage_type if isinstance(t, pa.BaseExtensionType) else t)
 
 
 def _unify_bytes(a: pa.DataType, b: pa.DataType) -> pa.DataType:

@@ -85,6 +85,11 @@ def is_text(t: pa.DataType) -> bool:
     return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
 
 
+def is_bytes(t: pa.DataType) -> bool:
+    """Bytes of any layout: binary, large_binary or fixed_size_binary."""
+    return bool(pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t))
+
+
 def is_numeric(t: pa.DataType) -> bool:
     """An integer, float or decimal type."""
     return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))

@@ -25,7 +25,7 @@ import pyarrow as pa
 from .. import kernels, suggest
 from ..convert import decimal_text, float_loses, leading_zero, value_bytes
 from ..errors import ConfigError
-from ..types import leaf_types, map_leaves
+from ..types import is_bytes, leaf_types, map_leaves
 
 INT64_MAX = (1 << 63) - 1
 
@@ -570,7 +570,7 @@ def raw_values(arr: pa.Array) -> pa.Array:
     if isinstance(arr.type, pa.BaseExtensionType):  # a UUID's 16 bytes, say
         arr = arr.storage
     t = arr.type
-    if _is_bytes(t) or pa.types.is_string(t) or pa.types.is_large_string(t):
+    if is_bytes(t) or pa.types.is_string(t) or pa.types.is_large_string(t):
         out = kernels.cast(arr, pa.binary())  # bytes as they are (binary, large or fixed size), text as UTF-8
     elif pa.types.is_temporal(t) and not pa.types.is_duration(t):
         out = kernels.cast(iso_text(arr), pa.binary())
@@ -624,10 +624,6 @@ def sortable_int(arr: pa.Array, prefix: str = "") -> pa.Array:
         negative = kernels.binary_join_element_wise("-", kernels.utf8_lpad(shifted, SORTABLE_WIDTH - 1, "0"), "")
         out = kernels.if_else(kernels.less(arr, 0), negative, positive)
     return kernels.binary_join_element_wise(prefix, out, "") if prefix else out
-
-
-def _is_bytes(t: pa.DataType) -> bool:
-    return bool(pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t))
 
 
 def _python_instants(arr: pa.Array) -> pa.Array:
@@ -717,7 +713,7 @@ class KeyTemplate:
                 pieces.append(self._field(arr, spec, name))
         if len(pieces) == 1 and not isinstance(pieces[0], str):
             return pieces[0]
-        if any(isinstance(p, pa.Array) and _is_bytes(p.type) for p in pieces):
+        if any(isinstance(p, pa.Array) and is_bytes(p.type) for p in pieces):
             # a bytes field goes in as it is (it need not be UTF-8), so the key is bytes throughout
             pieces = [
                 pa.scalar(p.encode(), pa.binary()) if isinstance(p, str) else kernels.cast(p, pa.binary())
@@ -778,7 +774,7 @@ def _plain_field(arr: pa.Array) -> pa.Array:
         return iso_text(arr)
     if pa.types.is_boolean(t):
         return kernels.if_else(arr, "true", "false")
-    if _is_bytes(t):
+    if is_bytes(t):
         return kernels.cast(arr, pa.binary())
     if is_nested(t):
         return pa.array(nested_json(arr), pa.string())
