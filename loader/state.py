@@ -16,11 +16,11 @@ from __future__ import annotations
 import collections
 import json
 import os
-import string
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from . import storage
+from .suggest import fold
 
 if TYPE_CHECKING:
     from .errors import LoaderError
@@ -34,14 +34,13 @@ same_content = storage.same_content
 file_key = storage.key
 
 TABLE_JOB = "table:"  # a SQLite table's job: TABLE_JOB and the table's name
-_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
 def table_job(table: str) -> str:
     """A SQLite table's job: its name with ASCII letters in lower case, as SQLite compares
     names (``Events`` and ``events`` are one table, ``Ñ`` and ``ñ`` two), so every spelling
     of the table is one checkpoint and one reject file."""
-    return TABLE_JOB + table.translate(_ASCII_LOWER)
+    return TABLE_JOB + fold(table)
 
 
 def folded_job(job: str) -> bool:
