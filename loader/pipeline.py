@@ -288,9 +288,8 @@ class Pipeline:
         files = expand_paths(src)
         self._check_paths(files)  # before any input is opened: the target may match the input glob
         self._fit_files(files)
-        writer = self.sink.open_writer(
-            sink, src.path
-        )  # checks its settings (a key template, a table name); opens nothing
+        # checks its settings (a key template, a table name); opens nothing
+        writer = self.sink.open_writer(sink, src.path)
         if self.job.run.engine != "threads":  # what the engine refuses before the load reads anything
             from .engines import check_plan
 
