@@ -17,6 +17,7 @@ import os
 import re
 import signal
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -39,6 +40,8 @@ from .errors import (
     LoaderError,
     NothingLoadedError,
     RejectLimitError,
+    SchemaMismatchError,
+    SinkError,
     SourceChangedError,
     one_line,
 )
@@ -71,6 +74,9 @@ from .types import parse_type, type_name
 from .writers.base import Writer, check_generated, check_required, naming_file, new_columns, prepare_for
 
 Event = Callable[[str, dict[str, Any]], None]
+# A file ending this long after the last commit is committed at once, though fewer than
+# batch_size rows wait: many small files share a commit, and none waits for long.
+COMMIT_SECONDS = 1.0
 
 
 def _input_need(job: JobConfig) -> ReaderNeed | None:
@@ -705,6 +711,7 @@ class Pipeline:
                 state.files[plan.key] = plan.state
                 types = self._load_file(plan, types, loop, writer, fresh=fresh and not prepared)
                 prepared = True
+            loop.settle()  # the last files' rows: the files loaded stay so whatever follows
             _raise_unreadable(plans)
             writer.finish()
             report.add_worker_peak(writer.worker_peak_rss_mb)
@@ -763,15 +770,18 @@ class Pipeline:
         assert fs is not None
         fr = FileReport(plan.path, status="incomplete")  # until the whole file is in
         loop.report.files.append(fr)
-        with open_reader(
-            plan.path,
-            self.job.source,
-            chunk_size=loop.chunk_rows,
-            resume=fs.position if plan.status == "resumed" else None,
-            workers=self.job.run.workers or 1,
-            check_width=self._header_check(),
-            types=types,
-        ) as reader:
+        with (
+            loop.settled_unless_staged(),
+            open_reader(
+                plan.path,
+                self.job.source,
+                chunk_size=loop.chunk_rows,
+                resume=fs.position if plan.status == "resumed" else None,
+                workers=self.job.run.workers or 1,
+                check_width=self._header_check(),
+                types=types,
+            ) as reader,
+        ):
             found = getattr(reader, "dialect", None)
             fr.dialect = found.to_json() if found is not None else None
             typed = bound(types)
@@ -897,6 +907,9 @@ class _Loop:
         self.type_notes = type_notes  # column -> why its type was fixed before this run
         self.shrink_batches = shrink_batches  # near the memory ceiling: the sink holds open batches in memory
         self.batch_size = int(job.sink.batch_size or 50_000)
+        self.committed_at = time.monotonic()
+        self.staged = False  # rows of the file being loaded handed to the writer
+        self.carried = False  # files loaded since the last commit, waiting for the next
         # A chunk never outgrows a transaction, so a commit always lands on a chunk boundary.
         self.chunk_rows = min(job.run.chunk_size, self.batch_size)
         limit = job.run.max_memory
@@ -927,8 +940,9 @@ class _Loop:
     def load(self, reader: Any, key: str, fs: FileState, fr: FileReport) -> None:
         batches = prefetch(self._encoded(reader), self.job.run.read_ahead)
         try:
-            for encoded in batches:
+            for encoded in self._settling(batches):
                 chunk = encoded.chunk
+                self.staged = True
                 with naming_file(chunk.file):
                     written = self.writer.write(encoded)
                 # the chunk's rejects, and the rows the table refused: on disk before the commit
@@ -979,7 +993,55 @@ class _Loop:
                 close()
         storage.check_unchanged(fs.path, fs.identity)  # rewritten while it was read: its rows may mix two versions
         self.ledger.file_done(key, fs, fr)
-        self.commit()
+        self.staged = False
+        # Small files share a transaction: a commit per file would cost an fsync or two each.
+        if (
+            self.ledger.pending >= self.batch_size
+            or self.writer.full()
+            or time.monotonic() - self.committed_at >= COMMIT_SECONDS
+        ):
+            self.commit()
+        else:
+            self.carried = True
+
+    def _settling(self, batches: Iterator[Encoded]) -> Iterator[Encoded]:
+        """The file's encoded chunks. With earlier files waiting for a commit, a file of more
+        than one chunk commits them before its first is written: whatever stops it midway
+        then leaves the files before it loaded (a file of one chunk stops, if at all, before
+        any of its rows reach the writer: ``settled_unless_staged``)."""
+        if not self.carried:
+            yield from batches
+            return
+        first = next(batches, None)
+        if first is None:
+            return
+        second = next(batches, None)
+        if second is not None:
+            self.settle()
+        yield first
+        if second is not None:
+            yield second
+            yield from batches
+
+    def settle(self) -> None:
+        """Commit what is staged or counted since the last commit, if anything."""
+        if self.ledger.entries or self.ledger.pending:
+            self.commit()
+
+    @contextlib.contextmanager
+    def settled_unless_staged(self) -> Iterator[None]:
+        """A file that stops the run before any of its rows reached the writer (it cannot
+        be opened or read, or its columns do not fit) leaves the files before it loaded,
+        as if each had its own commit; a failure of the target's own rolls back."""
+        self.staged = False
+        try:
+            yield
+        except LoaderError as exc:
+            own = isinstance(exc, SinkError) and not isinstance(exc, SchemaMismatchError)
+            if self.carried and not self.staged and not own:
+                with contextlib.suppress(LoaderError, OSError):
+                    self.settle()
+            raise
 
     def _over_limit(self) -> bool:
         limit = self.job.run.max_rejects
@@ -993,6 +1055,7 @@ class _Loop:
 
     def commit(self) -> None:
         self.writer.commit(self.job_name, self.ledger.checkpoint(self.rejects.sync()))
+        self.committed_at, self.carried = time.monotonic(), False
         self.ledger.committed_now(self.writer.durable_commits)
         gc.collect(0)
         pa.default_memory_pool().release_unused()  # hand freed Arrow buffers back between batches

@@ -715,6 +715,7 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
         fr = FileReport(path, status="replayed")
         report.files.append(fr)
         loop.load(rows, "replay", FileState(path=path), fr)
+        loop.settle()
         report.rows_other_job = rows.others.total()
         report.files_loaded = 1
 

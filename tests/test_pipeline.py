@@ -648,3 +648,107 @@ def test_an_on_event_that_raises_keeps_a_failed_runs_own_error(tmp_path: Path) -
         "failed",
         "start event: OSError: [Errno 28] No space left on device",
     )
+
+
+def small_files(root: Path, count: int, rows: int = 3) -> list[Path]:
+    return [
+        write_csv(root / f"f{i:02d}.csv", ["id", "name"], [[i * rows + r, f"n{r}"] for r in range(rows)])
+        for i in range(count)
+    ]
+
+
+def commits_made(db: Path) -> int:
+    """How many commits the last run made: the number its checkpoint's stamp carries."""
+    return int(sqlite_state(db, "table:t")["commit"]["commit"])
+
+
+def test_small_files_share_a_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import loader.pipeline
+
+    monkeypatch.setattr(loader.pipeline, "COMMIT_SECONDS", 3600.0)  # the clock plays no part here
+    files = small_files(tmp_path, 40)
+    db = tmp_path / "o.db"
+    report = Pipeline(job(files, db, {"table": "t"})).run()
+    assert (report.status, report.rows_written, report.files_loaded) == ("ok", 120, 40)
+    # the files' rows in one commit, and the job marked complete in one more (not 41 commits)
+    assert commits_made(db) == 2
+    state = sqlite_state(db, "table:t")
+    assert sorted(k for k, v in state.items() if k.startswith("file:") and v["done"]) == sorted(
+        f"file:{f}" for f in files
+    )
+    assert sqlite_rows(db, "SELECT count(*), count(DISTINCT id) FROM t") == [(120, 120)]
+
+
+def test_small_files_commit_once_a_batch_of_rows_waits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import loader.pipeline
+
+    monkeypatch.setattr(loader.pipeline, "COMMIT_SECONDS", 3600.0)
+    db = tmp_path / "o.db"
+    Pipeline(job(small_files(tmp_path, 12, rows=5), db, {"table": "t", "batch_size": 20})).run()
+    # a commit at each 20 rows (within the 4th, 8th and 12th file), the 12th file's end, the final one
+    assert commits_made(db) == 3 + 1 + 1
+
+
+def test_small_files_commit_at_a_file_end_once_a_second_has_passed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import loader.pipeline
+
+    monkeypatch.setattr(loader.pipeline, "COMMIT_SECONDS", 0.0)  # every file ends past the interval
+    db = tmp_path / "o.db"
+    Pipeline(job(small_files(tmp_path, 5), db, {"table": "t"})).run()
+    assert commits_made(db) == 5 + 1
+
+
+@pytest.mark.parametrize("bad", ["empty", "columns"])
+def test_a_file_that_stops_the_run_before_its_rows_leaves_the_files_before_it_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bad: str
+) -> None:
+    import loader.pipeline
+
+    monkeypatch.setattr(loader.pipeline, "COMMIT_SECONDS", 3600.0)
+    files = small_files(tmp_path, 3)
+    last = tmp_path / "z.csv"
+    if bad == "empty":
+        last.write_text("")
+    else:
+        write_csv(last, ["id", "extra"], [[99, "x"]])  # a column the table lacks
+    db = tmp_path / "o.db"
+    with pytest.raises(LoaderError) as err:
+        Pipeline(job([*files, last], db, {"table": "t"})).run()
+    assert err.value.report is not None
+    assert [(f.path, f.status) for f in err.value.report.files] == [
+        *((str(f), "loaded") for f in files),
+        (str(last), "incomplete"),
+    ]
+    assert err.value.report.rows_written == 9
+    assert sqlite_rows(db, "SELECT count(*) FROM t") == [(9,)]
+    state = sqlite_state(db, "table:t")
+    assert all(state[f"file:{f}"]["done"] for f in files)
+
+
+def test_a_file_failing_midway_after_small_files_leaves_them_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gzip
+
+    import loader.pipeline
+
+    monkeypatch.setattr(loader.pipeline, "COMMIT_SECONDS", 3600.0)
+    files = small_files(tmp_path, 3)
+    body = "id,name\n" + "".join(f"{100 + i},big{i}\n" for i in range(3000))
+    whole = gzip.compress(body.encode())
+    big = tmp_path / "z.csv.gz"
+    big.write_bytes(whole[: len(whole) * 3 // 4])  # cut short: its first chunks read, then the stream ends
+    db = tmp_path / "o.db"
+    config = job([*files, big], db, {"table": "t"}, {"chunk_size": 200})
+    with pytest.raises(LoaderError) as err:
+        Pipeline(config).run()
+    assert err.value.exit_code == 65
+    assert err.value.report is not None and err.value.report.rows_written == 9
+    # the small files were committed before the big one's first chunk; its own rows rolled back
+    assert sqlite_rows(db, "SELECT count(*), max(id) FROM t") == [(9, 8)]
+    big.write_bytes(whole)  # mended under the same name: it was never committed, so it is new
+    report = Pipeline(config).run()
+    assert (report.status, report.rows_written, report.files_skipped) == ("ok", 3000, 3)
+    assert sqlite_rows(db, "SELECT count(*), count(DISTINCT id) FROM t") == [(3009, 3009)]
