@@ -258,6 +258,14 @@ WRONG_ARGUMENTS: list[tuple[dict[str, Any], str]] = [
         "sink_options.busy_timeout: expected a number of seconds, from 0 to 2147483, got nan",
     ),
     ({"target": "x.ldb", "table": None}, 'key: a leveldb sink needs a key template, e.g. "user:{id}"'),
+    (
+        {"run_options": {"engine": "processes"}, "transforms": [_a_fn]},
+        "run_options.engine = 'processes': transforms passed in Python cannot travel to workers",
+    ),
+    (
+        {"source": "-", "run_options": {"engine": "processes"}},
+        "run_options.engine = 'processes': standard input cannot be read in parts",
+    ),
     ({"source": []}, "source: expected at least one path"),
 ]
 
