@@ -344,19 +344,24 @@ def describe(f: dataclasses.Field[Any], hint: Any) -> str:
     return _describe(hint)
 
 
-def _describe(hint: Any) -> str:
+_SCALAR_WORDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+_SCALARS_WORDS = {str: "strings", int: "integers", float: "numbers", bool: "true or false values"}
+
+
+def _describe(hint: Any, plural: bool = False) -> str:
+    """``hint`` in words; ``plural`` for what a list or table holds (``a list of strings``)."""
     origin = typing.get_origin(hint)
     if origin in (Union, types.UnionType):
-        return " or ".join(_describe(h) for h in typing.get_args(hint) if h is not type(None))
+        return " or ".join(_describe(h, plural) for h in typing.get_args(hint) if h is not type(None))
     if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(hint))
+        return ("any of " if plural else "one of ") + ", ".join(repr(a) for a in typing.get_args(hint))
     if hint is type(None):
         return "nothing"
     if origin is list:
-        return f"a list of {_describe(typing.get_args(hint)[0])}"
+        return f"{'lists' if plural else 'a list'} of {_describe(typing.get_args(hint)[0], plural=True)}"
     if origin is dict:
-        return "a table of " + _describe(typing.get_args(hint)[1])
-    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(hint, str(hint))
+        return f"{'tables' if plural else 'a table'} of {_describe(typing.get_args(hint)[1], plural=True)}"
+    return (_SCALARS_WORDS if plural else _SCALAR_WORDS).get(hint, str(hint))
 
 
 # Keys that would hold a credential: refused by name, so a secret never sits in a job file.
