@@ -428,9 +428,10 @@ def _early_log(args: argparse.Namespace) -> JsonLog | None:
     return JsonLog(quiet=bool(given.get("run.quiet"))) if fmt == "json" else None
 
 
-def _fail(exc: BaseException, code: int, debug: bool, log: JsonLog | None) -> None:
+def _fail(exc: BaseException, code: int, command: _Command) -> None:
     if isinstance(exc, ConfigError) and exc.hint == ConfigError.default_hint:
-        exc.hint = ConfigError.cli_hint  # the Python API's hint does not fit a command line
+        exc.hint = ConfigError.cli_hint(command.args.command)  # the Python API's hint does not fit a command line
+    debug, log = command.debug, command.log
     with _stderr_may_fail():
         if log is not None:
             log.error(exc, code, debug)
@@ -518,7 +519,7 @@ class _Command:
         report: RunReport | None = getattr(exc, "report", None)
         if report is not None and report.rows_read and not self.quiet and self.log is None:
             _print_summary(report)  # what was committed before the stop
-        _fail(exc, code, self.debug, self.log)
+        _fail(exc, code, self)
         return code
 
 
@@ -533,7 +534,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return command.execute()
     except KeyboardInterrupt as exc:
-        _fail(exc, 130, command.debug, command.log)
+        _fail(exc, 130, command)
         return 130
     except Exception as exc:  # one line for the user, the traceback behind --debug
         return command.failed(exc)

@@ -61,7 +61,7 @@ def test_usage_error_exit_2(tmp_path: Path) -> None:
     assert p.returncode == 2
     assert (
         p.stderr
-        == "loader: error: load: expected one or more SOURCE files and a TARGET\n  hint: check the job file or flags; `loader run --help` lists them\n"
+        == "loader: error: load: expected one or more SOURCE files and a TARGET\n  hint: check the flags; `loader load --help` lists them\n"
     )
     p = cli("load", "a.csv", "b.db", "--bogus")
     assert (p.returncode, p.stderr) == (
@@ -482,3 +482,27 @@ def test_a_number_that_makes_no_sense_is_a_usage_error_before_the_target_is_made
     code = main(["load", str(data_dir / "small.csv"), str(db), "--table", "t", "-q", *flags])
     assert (code, capsys.readouterr().err.splitlines()[0]) == (2, f"loader: error: {message}")
     assert not db.exists()
+
+
+def test_a_config_errors_hint_names_the_help_of_the_command_used(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("id\n1\n")
+    p = cli("load", str(tmp_path / "a.csv"), str(tmp_path / "a.ldb"), "--key", "{id:q}")
+    assert (p.returncode, p.stderr) == (
+        2,
+        "loader: error: sink.key: 'q' is not a format spec (in '{id:q}')\n"
+        "  hint: check the flags; `loader load --help` lists them\n",
+    )
+    job = tmp_path / "job.toml"
+    job.write_text('[source]\npath = "a.csv"\n[sink]\npath = "a.db"\nbatch_size = "big"\n')
+    run_hint = "  hint: check the job file or flags; `loader run --help` lists them\n"
+    for command, hint in [
+        (["run", str(job)], run_hint),
+        (["validate", str(job)], run_hint),  # validate takes no key flags: run's help lists them
+        (["replay", "r.jsonl", "--job", str(job)], run_hint.replace("loader run", "loader replay")),
+    ]:
+        p = cli(*command)
+        assert (p.returncode, p.stderr) == (
+            2,
+            f"loader: error: {job}: sink.batch_size: expected an integer, got 'big'\n{hint}",
+        )
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["a.csv", "job.toml"]
