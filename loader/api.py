@@ -53,7 +53,7 @@ class SourceOptions(TypedDict, total=False):
     skip_rows: int
     columns: dict[str, str]
     infer_rows: int
-    block_size: int
+    block_size: int | str
     max_row_bytes: int | str
     allow_empty: bool
 
@@ -74,14 +74,14 @@ class SinkOptions(TypedDict, total=False):
     key: str
     value: str
     sync: bool
-    write_buffer_size: int
-    max_file_size: int
+    write_buffer_size: int | str
+    max_file_size: int | str
     max_open_files: int
-    lru_cache_size: int
-    block_size: int
+    lru_cache_size: int | str
+    block_size: int | str
     compression: Literal["none", "snappy"]
     sort: Literal["auto", "always", "never"]
-    sort_run_size: int
+    sort_run_size: int | str
     merge_processes: int
 
 

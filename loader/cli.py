@@ -277,7 +277,8 @@ def build_parser(helps: bool = True) -> argparse.ArgumentParser:
         "%(prog)s [options] SOURCE [SOURCE ...] TARGET",
         help="load files into a target in one command",
         description="Load SOURCE files into TARGET (SQLite by .db/.sqlite/.sqlite3, LevelDB by .ldb/.leveldb).\n"
-        "Every job-file key is a flag (sink.batch_size is --batch-size); --set reaches any key.",
+        "Every job-file key is a flag (sink.batch_size is --batch-size); --set reaches any key.\n"
+        "A SIZE is a number of bytes or text such as 64MiB, 100MB or 1.5G.",
     )
     p.add_argument(
         "paths", nargs="+", metavar="SOURCE ... TARGET", help="input files or globs ('-' for stdin), then the target"
@@ -291,7 +292,8 @@ def build_parser(helps: bool = True) -> argparse.ArgumentParser:
         "run",
         "%(prog)s JOB.toml [options]",
         help="run a job file",
-        description="Run the job described in a TOML job file.",
+        description="Run the job described in a TOML job file.\n"
+        "A SIZE is a number of bytes or text such as 64MiB, 100MB or 1.5G.",
     )
     p.add_argument("config", metavar="JOB.toml")
     add_config_flags(p, RUN_KEYS, helps)

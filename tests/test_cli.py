@@ -127,8 +127,8 @@ def test_every_job_file_key_is_a_load_flag_with_the_fields_help(capsys: pytest.C
         for f in dataclasses.fields(cls):
             if f.name != "path":
                 assert _flag_name(section, f.name) in text, f"{section}.{f.name} has no flag"
-    assert "--source-block-size N Bytes of CSV parsed at a time" in text
-    assert "--sink-block-size N LevelDB table block in bytes" in text
+    assert "--source-block-size SIZE Bytes of CSV parsed at a time" in text
+    assert "--sink-block-size SIZE LevelDB table block in bytes" in text
     assert field_docs(SECTIONS["sink"])["alter"].rstrip(".") in text
 
 
@@ -506,3 +506,18 @@ def test_a_config_errors_hint_names_the_help_of_the_command_used(tmp_path: Path)
             f"loader: error: {job}: sink.batch_size: expected an integer, got 'big'\n{hint}",
         )
     assert sorted(f.name for f in tmp_path.iterdir()) == ["a.csv", "job.toml"]
+
+
+def test_every_size_flag_takes_size_text_and_its_help_says_size(capsys: pytest.CaptureFixture[str]) -> None:
+    from loader.cli import _flag_name, build_parser, job_for, parse
+    from tests.test_config import BYTE_KEYS
+
+    assert main(["load", "--help"]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "A SIZE is a number of bytes or text such as 64MiB, 100MB or 1.5G." in shown
+    for dotted in sorted(BYTE_KEYS):
+        section, key = dotted.split(".")
+        flag = _flag_name(section, key)
+        assert f"{flag} SIZE " in shown, flag
+        args = parse(build_parser(helps=False), ["load", "a.csv", "a.db", "--table", "t", flag, "64KiB"])
+        assert getattr(getattr(job_for(args, env={}), section), key) == 64 << 10, flag

@@ -433,3 +433,52 @@ def test_stages_as_a_tuple_of_mappings_and_numbers_of_numpy_are_taken() -> None:
     assert (job.source.skip_rows, job.run.chunk_size) == (1, 100) and type(job.run.chunk_size) is int
     with pytest.raises(ConfigError, match=r"^transform: expected \[\[transform\]\] tables, got 'rename'$"):
         JobConfig(source=SourceConfig(path=["a.csv"]), sink=SinkConfig(path="o.db"), transform=["rename"])  # type: ignore[list-item]
+
+
+# Every key that holds bytes; batch_size and chunk_size are rows.
+BYTE_KEYS = {
+    "source.block_size",
+    "source.max_row_bytes",
+    "sink.page_size",
+    "sink.cache_size",
+    "sink.write_buffer_size",
+    "sink.max_file_size",
+    "sink.lru_cache_size",
+    "sink.block_size",
+    "sink.sort_run_size",
+    "run.max_memory",
+    "run.part_size",
+}
+
+
+def test_every_key_of_bytes_is_a_size() -> None:
+    sizes = {f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in dataclasses.fields(cls) if f.metadata.get("size")}
+    assert sizes == BYTE_KEYS
+    named = {
+        f"{s}.{f.name}"
+        for s, cls in SECTIONS.items()
+        for f in dataclasses.fields(cls)
+        if f.name.endswith(("_size", "_bytes", "_memory"))
+    }
+    assert named - BYTE_KEYS == {"sink.batch_size", "run.chunk_size"}  # a new key of bytes must be a size too
+
+
+def _basic_with(section: str, line: str) -> str:
+    """BASIC with one more line in ``section``."""
+    if section not in ("source", "sink"):
+        return BASIC + f"[{section}]\n{line}\n"
+    return BASIC.replace(f"[{section}]\n", f"[{section}]\n{line}\n")
+
+
+@pytest.mark.parametrize("dotted", sorted(BYTE_KEYS))
+def test_a_size_key_takes_size_text_from_the_job_file_the_environment_and_set(tmp_path: Path, dotted: str) -> None:
+    section, key = dotted.split(".")
+    with_key, basic = tmp_path / "with_key.toml", tmp_path / "basic.toml"
+    with_key.write_text(_basic_with(section, f'{key} = "64KiB"'))
+    basic.write_text(BASIC)
+    got = {
+        "job file": load_job(with_key, env={}),
+        "environment": load_job(basic, env={f"LOADER_{section.upper()}__{key.upper()}": "64KiB"}),
+        "--set": load_job(basic, [f"{dotted}=64KiB"], env={}),
+    }
+    assert {route: getattr(getattr(j, section), key) for route, j in got.items()} == dict.fromkeys(got, 64 << 10)
