@@ -81,7 +81,8 @@ def section_table(section: str, cls: type, docs: dict[str, str]) -> list[str]:
     lines = [f"### `[{section}]`", "", _markdown(inspect.cleandoc(cls.__doc__ or "")), ""]
     lines += ["| key | type | default | meaning |", "|---|---|---|---|"]
     for f in dataclasses.fields(cls):
-        lines.append(f"| `{f.name}` | {toml_type(hints[f.name])} | {_default(f)} | {_markdown(docs.get(f.name, ''))} |")
+        kind = "size" if f.metadata.get("size") else toml_type(hints[f.name])  # bytes, or text such as "64MiB"
+        lines.append(f"| `{f.name}` | {kind} | {_default(f)} | {_markdown(docs.get(f.name, ''))} |")
     return lines
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
@@ -52,7 +53,7 @@ class SourceOptions(TypedDict, total=False):
     skip_rows: int
     columns: dict[str, str]
     infer_rows: int
-    block_size: int
+    block_size: int | str
     max_row_bytes: int | str
     allow_empty: bool
 
@@ -73,14 +74,14 @@ class SinkOptions(TypedDict, total=False):
     key: str
     value: str
     sync: bool
-    write_buffer_size: int
-    max_file_size: int
+    write_buffer_size: int | str
+    max_file_size: int | str
     max_open_files: int
-    lru_cache_size: int
-    block_size: int
+    lru_cache_size: int | str
+    block_size: int | str
     compression: Literal["none", "snappy"]
     sort: Literal["auto", "always", "never"]
-    sort_run_size: int
+    sort_run_size: int | str
     merge_processes: int
 
 
@@ -163,14 +164,20 @@ def _check_arguments(target: Any, texts: Mapping[str, Any], options: Mapping[str
             )
 
 
+# The job key an error's message starts with: ``run.chunk_size: ...``, ``run.engine = 'dask': ...``,
+# ``sink.primary_key/indexes: ...``.
+_LEADING_KEY = re.compile(r"([a-z]+)\.([a-z_]+)(?=:|/| = )")
+
+
 def _as_given(exc: LoaderError) -> None:
     """An error naming a job key (``run.chunk_size: ...``) names it as ``load()`` took it
     (``run_options.chunk_size``, ``target``), as the checks of its options do."""
-    dotted, colon, rest = exc.message.partition(":")
-    section, dot, key = dotted.partition(".")
-    fields = {f.name for f in dataclasses.fields(SECTIONS[section])} if section in SECTIONS else set()
-    if colon and dot and key.split("/")[0] in fields:  # sink.primary_key/indexes: ...
-        exc.message = _ARGUMENTS.get(dotted, f"{section}_options.{key}") + colon + rest
+    m = _LEADING_KEY.match(exc.message)
+    if m is None or m.group(1) not in SECTIONS:
+        return
+    section, key = m.groups()
+    if key in {f.name for f in dataclasses.fields(SECTIONS[section])}:
+        exc.message = _ARGUMENTS.get(m.group(0), f"{section}_options.{key}") + exc.message[m.end() :]
         exc.args = (exc.message,)
 
 

@@ -277,7 +277,8 @@ def build_parser(helps: bool = True) -> argparse.ArgumentParser:
         "%(prog)s [options] SOURCE [SOURCE ...] TARGET",
         help="load files into a target in one command",
         description="Load SOURCE files into TARGET (SQLite by .db/.sqlite/.sqlite3, LevelDB by .ldb/.leveldb).\n"
-        "Every job-file key is a flag (sink.batch_size is --batch-size); --set reaches any key.",
+        "Every job-file key is a flag (sink.batch_size is --batch-size); --set reaches any key.\n"
+        "A SIZE is a number of bytes or text such as 64MiB, 100MB or 1.5G.",
     )
     p.add_argument(
         "paths", nargs="+", metavar="SOURCE ... TARGET", help="input files or globs ('-' for stdin), then the target"
@@ -291,7 +292,8 @@ def build_parser(helps: bool = True) -> argparse.ArgumentParser:
         "run",
         "%(prog)s JOB.toml [options]",
         help="run a job file",
-        description="Run the job described in a TOML job file.",
+        description="Run the job described in a TOML job file.\n"
+        "A SIZE is a number of bytes or text such as 64MiB, 100MB or 1.5G.",
     )
     p.add_argument("config", metavar="JOB.toml")
     add_config_flags(p, RUN_KEYS, helps)
@@ -428,9 +430,10 @@ def _early_log(args: argparse.Namespace) -> JsonLog | None:
     return JsonLog(quiet=bool(given.get("run.quiet"))) if fmt == "json" else None
 
 
-def _fail(exc: BaseException, code: int, debug: bool, log: JsonLog | None) -> None:
+def _fail(exc: BaseException, code: int, command: _Command) -> None:
     if isinstance(exc, ConfigError) and exc.hint == ConfigError.default_hint:
-        exc.hint = ConfigError.cli_hint  # the Python API's hint does not fit a command line
+        exc.hint = ConfigError.cli_hint(command.args.command)  # the Python API's hint does not fit a command line
+    debug, log = command.debug, command.log
     with _stderr_may_fail():
         if log is not None:
             log.error(exc, code, debug)
@@ -518,7 +521,7 @@ class _Command:
         report: RunReport | None = getattr(exc, "report", None)
         if report is not None and report.rows_read and not self.quiet and self.log is None:
             _print_summary(report)  # what was committed before the stop
-        _fail(exc, code, self.debug, self.log)
+        _fail(exc, code, self)
         return code
 
 
@@ -533,7 +536,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return command.execute()
     except KeyboardInterrupt as exc:
-        _fail(exc, 130, command.debug, command.log)
+        _fail(exc, 130, command)
         return 130
     except Exception as exc:  # one line for the user, the traceback behind --debug
         return command.failed(exc)

@@ -39,7 +39,8 @@ COMPRESSED_SUFFIXES = (".gz", ".bz2", ".zst")
 SECRETS_DIR = "/run/secrets"
 # pandas' missing-value spellings less the NaN ones (those are floats already).
 NA_VALUES = ("NA", "N/A", "n/a", "#N/A", "#N/A N/A", "#NA", "<NA>", "NULL", "null", "None")
-# Field metadata. SIZE: text such as "100MB" is parsed into bytes by resolve().
+# Field metadata. SIZE: a number of bytes, or text such as "100MB" parsed into bytes as the
+# section is made (check_values); every key that holds bytes is one.
 # PATH: a relative path in a job file resolves against the job file's directory.
 Format = Literal["csv", "parquet", "jsonl", "arrow"]
 SIZE: Mapping[str, Any] = MappingProxyType({"size": True})
@@ -83,7 +84,7 @@ class SourceConfig:
     ``{ zip = "string", amount = "decimal(10,2)" }``."""
     infer_rows: int = 100_000
     """CSV rows sampled to infer column types (types are never guessed from one block)."""
-    block_size: int = 1 << 20
+    block_size: int = field(default=1 << 20, metadata=SIZE)
     """Bytes of CSV parsed at a time; a chunk holds up to ``run.chunk_size`` rows."""
     max_row_bytes: int = field(default=64 << 20, metadata=SIZE)
     """Longest CSV row (bytes); a longer row, or a quote not closed within it, is rejected."""
@@ -138,19 +139,19 @@ class SinkConfig:
     """LevelDB value: ``json`` (an object of the row's columns) or one column stored raw."""
     sync: bool = False
     """LevelDB: fsync every WriteBatch."""
-    write_buffer_size: int = 8 << 20
+    write_buffer_size: int = field(default=8 << 20, metadata=SIZE)
     """LevelDB write buffer (memtable) in bytes. Two are held in memory, and each becomes a
     level-0 table that compaction maps into memory: it counts toward peak RSS, and
     ``run.max_memory`` shrinks it."""
-    max_file_size: int = 2 << 20
+    max_file_size: int = field(default=2 << 20, metadata=SIZE)
     """LevelDB table file size in bytes. Compaction maps its input tables into memory whole
     (with keys in no order, a table and the ~10 it overlaps one level down), so the memory
     ``run.max_memory`` shrinks it like ``write_buffer_size``."""
     max_open_files: int = 1000
     """LevelDB files kept open at once (LevelDB's minimum is 74)."""
-    lru_cache_size: int = 8 << 20
+    lru_cache_size: int = field(default=8 << 20, metadata=SIZE)
     """LevelDB block cache in bytes; ``run.max_memory`` shrinks it."""
-    block_size: int = 64 << 10
+    block_size: int = field(default=64 << 10, metadata=SIZE)
     """LevelDB table block in bytes (LevelDB's own default is 4 KiB). A flush writes a
     table one block per write call, so larger blocks mean fewer calls (bench/NOTES.md)."""
     compression: Literal["none", "snappy"] = "none"
@@ -162,7 +163,7 @@ class SinkConfig:
     out of order (runs sorted in memory, spilled to ``run.temp_dir``, merged at the end);
     ``always`` sorts from the first row; ``never`` writes in input order. Mode ``ignore``
     always writes in input order."""
-    sort_run_size: int = 8 << 20
+    sort_run_size: int = field(default=8 << 20, metadata=SIZE)
     """LevelDB: bytes of keys and values sorted in memory per run when sorting (``sink.sort``); ``run.max_memory`` shrinks it."""
     merge_processes: int | None = None
     """LevelDB: processes that merge the sorted runs at once, each a range of keys written as
@@ -344,19 +345,24 @@ def describe(f: dataclasses.Field[Any], hint: Any) -> str:
     return _describe(hint)
 
 
-def _describe(hint: Any) -> str:
+_SCALAR_WORDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+_SCALARS_WORDS = {str: "strings", int: "integers", float: "numbers", bool: "true or false values"}
+
+
+def _describe(hint: Any, plural: bool = False) -> str:
+    """``hint`` in words; ``plural`` for what a list or table holds (``a list of strings``)."""
     origin = typing.get_origin(hint)
     if origin in (Union, types.UnionType):
-        return " or ".join(_describe(h) for h in typing.get_args(hint) if h is not type(None))
+        return " or ".join(_describe(h, plural) for h in typing.get_args(hint) if h is not type(None))
     if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(hint))
+        return ("any of " if plural else "one of ") + ", ".join(repr(a) for a in typing.get_args(hint))
     if hint is type(None):
         return "nothing"
     if origin is list:
-        return f"a list of {_describe(typing.get_args(hint)[0])}"
+        return f"{'lists' if plural else 'a list'} of {_describe(typing.get_args(hint)[0], plural=True)}"
     if origin is dict:
-        return "a table of " + _describe(typing.get_args(hint)[1])
-    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(hint, str(hint))
+        return f"{'tables' if plural else 'a table'} of {_describe(typing.get_args(hint)[1], plural=True)}"
+    return (_SCALARS_WORDS if plural else _SCALAR_WORDS).get(hint, str(hint))
 
 
 # Keys that would hold a credential: refused by name, so a secret never sits in a job file.

@@ -136,7 +136,13 @@ class ConfigError(LoaderError, ValueError):
 
     exit_code = EXIT_USAGE
     default_hint = "check the job file or the keyword options; docs/job-files.md lists every key"
-    cli_hint = "check the job file or flags; `loader run --help` lists them"  # the CLI shows this one
+
+    @staticmethod
+    def cli_hint(command: str) -> str:
+        """The hint the CLI shows instead: the keys are ``command``'s flags (validate's are run's)."""
+        if command in ("load", "inspect"):  # no job file
+            return f"check the flags; `loader {command} --help` lists them"
+        return f"check the job file or flags; `loader {'run' if command == 'validate' else command} --help` lists them"
 
 
 class MissingColumnError(ConfigError):

@@ -110,7 +110,7 @@ class Plan:
     table: str | None
     mode: str
     stages: list[str] = field(default_factory=list)
-    dialect: str | None = None  # the first file's CSV dialect, described
+    dialects: dict[str, list[str]] = field(default_factory=dict)  # each CSV dialect, described: its files
     deferred: str | None = None  # the first stage whose code is imported only at run time
     target_line: str = ""  # the sink's own description of its target
     engine: str = "threads"  # ``run.engine``, described (workers, scheduler)
@@ -121,8 +121,8 @@ class Plan:
         out += [f"  {f}" for f in self.files[:50]]
         if len(self.files) > 50:
             out.append(f"  ... and {len(self.files) - 50} more")
-        if self.dialect:
-            out.append(f"dialect ({self.files[0]}): {self.dialect}")
+        for described, paths in self.dialects.items():
+            out.append(f"dialect ({_some(paths, DIALECT_FILES_SHOWN)}): {described}")
         if self.stages:
             out.append("transforms: " + " -> ".join(self.stages))
         if self.deferred is not None:
@@ -134,6 +134,16 @@ class Plan:
         out += self.parts
         out.append(self.target_line)
         return out
+
+
+# Files named on a plan's dialect line; the others are counted.
+DIALECT_FILES_SHOWN = 3
+
+
+def _some(paths: list[str], shown: int) -> str:
+    """``a.csv, b.csv, c.csv and 4 more``."""
+    names = ", ".join(paths[:shown])
+    return f"{names} and {len(paths) - shown} more" if len(paths) > shown else names
 
 
 class _Signals:
@@ -301,7 +311,7 @@ class Pipeline:
 
             check_plan(self, writer, files)
         schema = None
-        dialect = None
+        dialects: dict[str, list[str]] = {}
         self._peeked = JobState()
         if files and files[0] != "-":
             types = self._plan_types(files)
@@ -310,10 +320,10 @@ class Pipeline:
                     path, src, chunk_size=self.job.run.chunk_size, check_width=self._header_check(), types=types
                 ) as reader:
                     out = self._output_schema(reader.schema, path)
-                    if schema is None:
-                        schema = out
-                        found = getattr(reader, "dialect", None)
-                        dialect = found.describe() if found is not None else None
+                    schema = out if schema is None else schema
+                    found = getattr(reader, "dialect", None)
+                    if found is not None:  # files may differ: each dialect is shown with its files
+                        dialects.setdefault(found.describe(), []).append(path)
                 if self._deferred() is None:
                     self._check_width(out, path)
                     with naming_file(path):
@@ -327,7 +337,7 @@ class Pipeline:
             table=self.table,
             mode=sink.mode,
             stages=[s.name for s in self.stages],
-            dialect=dialect,
+            dialects=dialects,
             deferred=self._deferred(),
             target_line=self.sink.plan_line(sink, src.path),
             engine=self._engine_line(),

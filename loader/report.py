@@ -221,7 +221,7 @@ class RunReport:
 
     def summary(self) -> str:
         where = f"{self.target} (table {self.table})" if self.table else self.target
-        files = f"{self.files_loaded} file{'s' if self.files_loaded != 1 else ''}"
+        files = self._files_loaded_text()
         if self.files_skipped:
             files += f", {self.files_skipped} already loaded"
         if self.files_changed:
@@ -244,6 +244,17 @@ class RunReport:
         if self.log_error:
             line += f"; WARNING the log missed events ({self.log_error})"
         return line
+
+    def _files_loaded_text(self) -> str:
+        """``2 files``; a stopped run also counts the files it wrote rows of without finishing
+        them (``1 file half loaded``), so an interrupted load does not read as "from 0 files"."""
+        half = sum(1 for f in self.files if f.status == "incomplete" and f.rows_read)
+        whole = f"{self.files_loaded} file{'s' if self.files_loaded != 1 else ''}"
+        if not half:
+            return whole
+        if not self.files_loaded:
+            return f"{half} file{'s' if half != 1 else ''} half loaded"
+        return f"{whole} and {half} half loaded"
 
 
 def _past(peak: float, ceiling: float | None) -> str:

@@ -423,7 +423,7 @@ def test_key_format_width_is_capped(tmp_path: Path) -> None:
     assert p.returncode == 2
     assert p.stderr == (
         "loader: error: sink.key: '>100000000' asks for more than 1000 characters (in '{id:>100000000}')\n"
-        "  hint: check the job file or flags; `loader run --help` lists them\n"
+        "  hint: check the flags; `loader load --help` lists them\n"
     )
     p = cli("load", str(src), str(tmp_path / "b.ldb"), "--key", "{id:>1000}")
     assert p.returncode == 0, p.stderr

@@ -258,6 +258,14 @@ WRONG_ARGUMENTS: list[tuple[dict[str, Any], str]] = [
         "sink_options.busy_timeout: expected a number of seconds, from 0 to 2147483, got nan",
     ),
     ({"target": "x.ldb", "table": None}, 'key: a leveldb sink needs a key template, e.g. "user:{id}"'),
+    (
+        {"run_options": {"engine": "processes"}, "transforms": [_a_fn]},
+        "run_options.engine = 'processes': transforms passed in Python cannot travel to workers",
+    ),
+    (
+        {"source": "-", "run_options": {"engine": "processes"}},
+        "run_options.engine = 'processes': standard input cannot be read in parts",
+    ),
     ({"source": []}, "source: expected at least one path"),
 ]
 
@@ -347,3 +355,27 @@ def test_any_iterable_of_paths_is_a_source(tmp_path: Path) -> None:
     for i, source in enumerate(sources):
         report = load(source, tmp_path / f"t{i}.db", table="t")  # type: ignore[arg-type]
         assert (report.rows_written, report.files_loaded) == (2, 2)
+
+
+def test_load_takes_every_leveldb_size_as_text(tmp_path: Path, data_dir: Path) -> None:
+    report = load(
+        data_dir / "small.csv",
+        tmp_path / "s.ldb",
+        key="{a}",
+        source_options={"block_size": "512KiB"},
+        sink_options={
+            "write_buffer_size": "4MiB",
+            "max_file_size": "1MiB",
+            "lru_cache_size": "2MiB",
+            "block_size": "16KiB",
+            "sort_run_size": "1MiB",
+        },
+    )
+    assert report.rows_written == 2
+    assert {k: report.sizes[k] for k in ("block_size", "write_buffer_size", "max_file_size", "lru_cache_size")} == {
+        "block_size": 512 << 10,
+        "write_buffer_size": 4 << 20,
+        "max_file_size": 1 << 20,
+        "lru_cache_size": 2 << 20,
+    }
+    assert report.sizes["sort_run_size"] == 1 << 20

@@ -61,7 +61,7 @@ def test_usage_error_exit_2(tmp_path: Path) -> None:
     assert p.returncode == 2
     assert (
         p.stderr
-        == "loader: error: load: expected one or more SOURCE files and a TARGET\n  hint: check the job file or flags; `loader run --help` lists them\n"
+        == "loader: error: load: expected one or more SOURCE files and a TARGET\n  hint: check the flags; `loader load --help` lists them\n"
     )
     p = cli("load", "a.csv", "b.db", "--bogus")
     assert (p.returncode, p.stderr) == (
@@ -127,8 +127,8 @@ def test_every_job_file_key_is_a_load_flag_with_the_fields_help(capsys: pytest.C
         for f in dataclasses.fields(cls):
             if f.name != "path":
                 assert _flag_name(section, f.name) in text, f"{section}.{f.name} has no flag"
-    assert "--source-block-size N Bytes of CSV parsed at a time" in text
-    assert "--sink-block-size N LevelDB table block in bytes" in text
+    assert "--source-block-size SIZE Bytes of CSV parsed at a time" in text
+    assert "--sink-block-size SIZE LevelDB table block in bytes" in text
     assert field_docs(SECTIONS["sink"])["alter"].rstrip(".") in text
 
 
@@ -482,3 +482,42 @@ def test_a_number_that_makes_no_sense_is_a_usage_error_before_the_target_is_made
     code = main(["load", str(data_dir / "small.csv"), str(db), "--table", "t", "-q", *flags])
     assert (code, capsys.readouterr().err.splitlines()[0]) == (2, f"loader: error: {message}")
     assert not db.exists()
+
+
+def test_a_config_errors_hint_names_the_help_of_the_command_used(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("id\n1\n")
+    p = cli("load", str(tmp_path / "a.csv"), str(tmp_path / "a.ldb"), "--key", "{id:q}")
+    assert (p.returncode, p.stderr) == (
+        2,
+        "loader: error: sink.key: 'q' is not a format spec (in '{id:q}')\n"
+        "  hint: check the flags; `loader load --help` lists them\n",
+    )
+    job = tmp_path / "job.toml"
+    job.write_text('[source]\npath = "a.csv"\n[sink]\npath = "a.db"\nbatch_size = "big"\n')
+    run_hint = "  hint: check the job file or flags; `loader run --help` lists them\n"
+    for command, hint in [
+        (["run", str(job)], run_hint),
+        (["validate", str(job)], run_hint),  # validate takes no key flags: run's help lists them
+        (["replay", "r.jsonl", "--job", str(job)], run_hint.replace("loader run", "loader replay")),
+    ]:
+        p = cli(*command)
+        assert (p.returncode, p.stderr) == (
+            2,
+            f"loader: error: {job}: sink.batch_size: expected an integer, got 'big'\n{hint}",
+        )
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["a.csv", "job.toml"]
+
+
+def test_every_size_flag_takes_size_text_and_its_help_says_size(capsys: pytest.CaptureFixture[str]) -> None:
+    from loader.cli import _flag_name, build_parser, job_for, parse
+    from tests.test_config import BYTE_KEYS
+
+    assert main(["load", "--help"]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "A SIZE is a number of bytes or text such as 64MiB, 100MB or 1.5G." in shown
+    for dotted in sorted(BYTE_KEYS):
+        section, key = dotted.split(".")
+        flag = _flag_name(section, key)
+        assert f"{flag} SIZE " in shown, flag
+        args = parse(build_parser(helps=False), ["load", "a.csv", "a.db", "--table", "t", flag, "64KiB"])
+        assert getattr(getattr(job_for(args, env={}), section), key) == 64 << 10, flag

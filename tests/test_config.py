@@ -327,7 +327,7 @@ def test_inputs_of_several_formats_are_refused_by_name() -> None:
 # A config object made in Python is checked as the job file's table would be.
 REQUIRED: dict[str, dict[str, Any]] = {"source": {"path": ["g.csv"]}, "sink": {"path": "g.db"}, "run": {}}
 WRONG_VALUES = [
-    ("source", "null_values", "NA", "expected a list of a string, got 'NA'"),
+    ("source", "null_values", "NA", "expected a list of strings, got 'NA'"),
     ("sink", "mode", "Replace", "expected one of 'append', 'replace', 'upsert', 'ignore', got 'Replace'"),
     ("run", "on_change", "reloaad", "expected one of 'error', 'skip', 'reload', got 'reloaad'"),
     ("sink", "compression", "zstd", "expected one of 'none', 'snappy', got 'zstd'"),
@@ -339,7 +339,10 @@ WRONG_VALUES = [
     ("sink", "busy_timeout", "5", "expected a number, got '5'"),
     ("run", "chunk_size", "100", "expected an integer, got '100'"),
     ("run", "max_rejects", "10", "expected an integer or a number, got '10'"),
-    ("sink", "primary_key", "id", "expected a list of a string, got 'id'"),
+    ("sink", "primary_key", "id", "expected a list of strings, got 'id'"),
+    ("sink", "indexes", ["a"], "expected a list of lists of strings, got ['a']"),
+    ("source", "columns", ["zip"], "expected a table of strings, got ['zip']"),
+    ("source", "column_names", [1], "expected a list of strings, got [1]"),
 ]
 
 
@@ -355,7 +358,7 @@ def test_config_objects_check_values_as_job_files_do(section: str, key: str, val
 
 def test_null_values_as_one_string_is_refused_not_read_as_characters(tmp_path: Path) -> None:
     (tmp_path / "g.csv").write_text("id,grade\n1,A\n2,B\n3,NA\n4,N\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"^source\.null_values: expected a list of a string, got 'NA'$"):
+    with pytest.raises(ConfigError, match=r"^source\.null_values: expected a list of strings, got 'NA'$"):
         Pipeline(
             JobConfig(
                 source=SourceConfig(path=[str(tmp_path / "g.csv")], null_values="NA"),  # type: ignore[arg-type]
@@ -386,7 +389,7 @@ def test_a_section_given_as_a_dict_is_built_as_a_job_files_table() -> None:
     with pytest.raises(ConfigError) as e:
         JobConfig(source={"path": "a.csv", "nul_values": ["NA"]}, sink={"path": "o.db"})  # type: ignore[arg-type]
     assert (str(e.value), e.value.hint) == ("source.nul_values: unknown key", "did you mean 'null_values'?")
-    with pytest.raises(ConfigError, match=r"^sink\.primary_key: expected a list of a string, got 'id'$"):
+    with pytest.raises(ConfigError, match=r"^sink\.primary_key: expected a list of strings, got 'id'$"):
         JobConfig(source={"path": "a.csv"}, sink={"path": "o.db", "primary_key": "id"})  # type: ignore[arg-type]
 
 
@@ -410,7 +413,7 @@ def test_a_section_of_another_type_says_what_to_pass(given: dict[str, Any], mess
 def test_tuples_where_a_field_takes_lists_are_taken_as_lists() -> None:
     sink = SinkConfig(path="o.db", table="t", primary_key=("id",), indexes=[("a", "b"), ["c"]])  # type: ignore[arg-type]
     assert (sink.primary_key, sink.indexes) == (["id"], [["a", "b"], ["c"]])
-    with pytest.raises(ConfigError, match=r"sink.primary_key: expected a list of a string"):
+    with pytest.raises(ConfigError, match=r"sink.primary_key: expected a list of strings"):
         SinkConfig(path="o.db", table="t", primary_key=(1,))  # type: ignore[arg-type]
 
 
@@ -430,3 +433,52 @@ def test_stages_as_a_tuple_of_mappings_and_numbers_of_numpy_are_taken() -> None:
     assert (job.source.skip_rows, job.run.chunk_size) == (1, 100) and type(job.run.chunk_size) is int
     with pytest.raises(ConfigError, match=r"^transform: expected \[\[transform\]\] tables, got 'rename'$"):
         JobConfig(source=SourceConfig(path=["a.csv"]), sink=SinkConfig(path="o.db"), transform=["rename"])  # type: ignore[list-item]
+
+
+# Every key that holds bytes; batch_size and chunk_size are rows.
+BYTE_KEYS = {
+    "source.block_size",
+    "source.max_row_bytes",
+    "sink.page_size",
+    "sink.cache_size",
+    "sink.write_buffer_size",
+    "sink.max_file_size",
+    "sink.lru_cache_size",
+    "sink.block_size",
+    "sink.sort_run_size",
+    "run.max_memory",
+    "run.part_size",
+}
+
+
+def test_every_key_of_bytes_is_a_size() -> None:
+    sizes = {f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in dataclasses.fields(cls) if f.metadata.get("size")}
+    assert sizes == BYTE_KEYS
+    named = {
+        f"{s}.{f.name}"
+        for s, cls in SECTIONS.items()
+        for f in dataclasses.fields(cls)
+        if f.name.endswith(("_size", "_bytes", "_memory"))
+    }
+    assert named - BYTE_KEYS == {"sink.batch_size", "run.chunk_size"}  # a new key of bytes must be a size too
+
+
+def _basic_with(section: str, line: str) -> str:
+    """BASIC with one more line in ``section``."""
+    if section not in ("source", "sink"):
+        return BASIC + f"[{section}]\n{line}\n"
+    return BASIC.replace(f"[{section}]\n", f"[{section}]\n{line}\n")
+
+
+@pytest.mark.parametrize("dotted", sorted(BYTE_KEYS))
+def test_a_size_key_takes_size_text_from_the_job_file_the_environment_and_set(tmp_path: Path, dotted: str) -> None:
+    section, key = dotted.split(".")
+    with_key, basic = tmp_path / "with_key.toml", tmp_path / "basic.toml"
+    with_key.write_text(_basic_with(section, f'{key} = "64KiB"'))
+    basic.write_text(BASIC)
+    got = {
+        "job file": load_job(with_key, env={}),
+        "environment": load_job(basic, env={f"LOADER_{section.upper()}__{key.upper()}": "64KiB"}),
+        "--set": load_job(basic, [f"{dotted}=64KiB"], env={}),
+    }
+    assert {route: getattr(getattr(j, section), key) for route, j in got.items()} == dict.fromkeys(got, 64 << 10)

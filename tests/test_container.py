@@ -419,6 +419,21 @@ def test_crontab_line_runs_the_image_default_command(image: dict[str, Any]) -> N
     assert re.fullmatch(r"loader:\d+\.\d+\.\d+", command[-1])
 
 
+def test_crontab_comments_name_the_metrics_file_the_mounted_job_writes(image: dict[str, Any]) -> None:
+    text = (ROOT / "configs" / "crontab.example").read_text()
+    comments = " ".join(ln.lstrip("# ") for ln in text.splitlines() if ln.startswith("#"))
+    (line,) = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    words = shlex.split(line)
+    mounts = dict(words[i + 1].split(":")[1::-1] for i, w in enumerate(words) if w == "-v")  # container: host
+    # the comments name the image's own job as the one to copy into the mounted /config
+    assert "configs/container-job.toml" in comments and mounts["/config"] == "/srv/loader/config"
+    job = load_job(ROOT / "configs" / "container-job.toml", env=image["env"])
+    assert job.run.metrics_file is not None
+    inside = Path(job.run.metrics_file)
+    host = Path(mounts[str(inside.parent)]) / inside.name
+    assert re.findall(r"/srv/loader/\S+\.prom", comments) == [str(host)] == ["/srv/loader/out/loader.prom"]
+
+
 def test_sigterm_is_passed_through_as_143(container: Container) -> None:
     """What `docker stop` does: SIGTERM to the entrypoint; exit 143 and nothing lost."""
     data, out = container.root / "data", container.root / "out"

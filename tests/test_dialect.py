@@ -162,6 +162,23 @@ def test_detected_dialect_in_dry_run_and_report(tmp_path: Path, capsys: pytest.C
     assert entry == {"delimiter": ";", "quote": '"', "header": True, "detected": ["delimiter", "quote", "header"]}
 
 
+def test_dry_run_shows_each_dialect_with_its_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = tmp_path / "dd"
+    d.mkdir()
+    (d / "a.csv").write_text("id,name\n1,ann\n")
+    (d / "b.csv").write_text("id;name\n2;bob\n")
+    for i in range(5):
+        (d / f"c{i}.csv").write_text(f"id,name\n{i + 3},cy\n")
+    code, out, err = run_cli(capsys, "load", str(d / "*.csv"), str(tmp_path / "dd.db"), "--table", "t", "--dry-run")
+    assert (code, err) == (0, "")
+    detected = "quote '\"' (detected), header (detected)"
+    assert [line for line in out.splitlines() if line.startswith("dialect")] == [
+        f"dialect ({d / 'a.csv'}, {d / 'c0.csv'}, {d / 'c1.csv'} and 3 more): delimiter ',' (detected), {detected}",
+        f"dialect ({d / 'b.csv'}): delimiter ';' (detected), {detected}",
+    ]
+    assert not (tmp_path / "dd.db").exists()
+
+
 def test_stdin_and_gzip_are_sniffed_from_what_is_read_once(tmp_path: Path) -> None:
     text = "id;v\n" + "".join(f"{i};x{i}\n" for i in range(20000))  # > the 64 KiB sample
     db = tmp_path / "in.db"

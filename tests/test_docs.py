@@ -56,6 +56,8 @@ def test_job_file_reference_is_generated_and_current() -> None:
     page = gen_reference.PAGE.read_text(encoding="utf-8")
     assert gen_reference.render(page) == page, "docs/job-files.md is out of date: run python docs/gen_reference.py"
     assert "| `chunk_size` | integer | `8192` | Rows per chunk" in page
+    assert "| `write_buffer_size` | size | `8388608` | LevelDB write buffer" in page  # a size: bytes or text
+    assert 'A key of type size takes a number of bytes or text such as `"64MiB"`' in page
     assert '| `format` | `"csv"` \\| `"parquet"` \\| `"jsonl"` \\| `"arrow"` | unset |' in page
 
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from loader.config import field_docs
 from loader.report import FileReport, RunReport, peak_rss_mb
 
@@ -44,6 +46,28 @@ def test_summary_line_and_counts() -> None:
     assert line.endswith("; WARNING 2 rows rejected, see out/x.db.rejects.jsonl")
     data = r.to_dict()
     assert data["rows_read"] == 10 and data["status"] == "ok" and "_t0" not in data
+
+
+@pytest.mark.parametrize(
+    ("loaded", "statuses", "files"),
+    [
+        (0, [("incomplete", 5)], "from 1 file half loaded in "),
+        (2, [("loaded", 3), ("loaded", 3), ("incomplete", 5), ("incomplete", 0)], "from 2 files and 1 half loaded in "),
+        (0, [("incomplete", 5), ("incomplete", 4)], "from 2 files half loaded in "),
+        (0, [("incomplete", 0)], "from 0 files in "),  # stopped before a row of it was committed
+    ],
+)
+def test_a_stopped_runs_summary_counts_the_files_it_half_loaded(
+    loaded: int, statuses: list[tuple[str, int]], files: str
+) -> None:
+    r = RunReport(target="x.db", table="t", files_loaded=loaded)
+    r.files = [
+        FileReport(f"{i}.csv", status=status, rows_read=n, rows_written=n) for i, (status, n) in enumerate(statuses)
+    ]
+    r.rows_read = r.rows_written = sum(n for _, n in statuses)
+    r.start()
+    r.finish("interrupted")
+    assert r.summary().startswith(f"interrupted: {r.rows_written} rows written to x.db (table t) {files}")
 
 
 def test_write_creates_the_directory_and_leaves_no_temp_file(tmp_path: Path) -> None:

@@ -165,7 +165,7 @@ def test_reject_or_report_path_that_is_a_directory(tmp_path: Path, data_dir: Pat
     assert p.returncode == 2
     assert p.stderr == (
         f"loader: error: {key}: {d} is a directory, expected a file path\n"
-        "  hint: check the job file or flags; `loader run --help` lists them\n"
+        "  hint: check the flags; `loader load --help` lists them\n"
     )
     assert not db.exists()
 
