@@ -55,6 +55,7 @@ class SourceOptions(TypedDict, total=False):
     block_size: int
     max_row_bytes: int | str
     allow_empty: bool
+    partitioning: Literal["auto", "hive", "none"]
 
 
 class SinkOptions(TypedDict, total=False):
