@@ -56,6 +56,7 @@ class SourceOptions(TypedDict, total=False):
     block_size: int | str
     max_row_bytes: int | str
     allow_empty: bool
+    partitioning: Literal["auto", "hive", "none"]
 
 
 class SinkOptions(TypedDict, total=False):

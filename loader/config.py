@@ -90,6 +90,10 @@ class SourceConfig:
     """Longest CSV row (bytes); a longer row, or a quote not closed within it, is rejected."""
     allow_empty: bool = False
     """A glob that matches no file is not an error (useful on a schedule)."""
+    partitioning: Literal["auto", "hive", "none"] = "auto"
+    """Columns from ``key=value`` folders in the inputs' paths (Hive partitioning, as pyarrow, Spark and
+    DuckDB write it): ``auto`` adds them when every input's path has the same keys; ``hive`` requires that
+    (an input without them is an error); ``none`` never adds them. See Partitioned folders."""
 
     def __post_init__(self) -> None:
         _check_fields(self, "source")

@@ -64,6 +64,7 @@ from .paths import check_directory, check_paths, lock_path
 from .prefetch import ordered_map, prefetch
 from .progress import Progress
 from .readers import expand_paths, open_reader
+from .readers.partitions import settle
 from .rejects import Committed, RejectFile, default_rejects_path
 from .report import FileReport, RunReport
 from .schema import Sample, bound, declared_pins, decode_types, encode_types, rows_per_file, unify
@@ -224,6 +225,7 @@ class Pipeline:
         Raises:
             ConfigError: the job is invalid (with a did-you-mean for a misspelt key)."""
         self._resolved = resolve(job)  # a JobConfig built in Python is resolved here, once
+        self._source = self._resolved.source  # ``partitioning`` as the job gives it (``_settle_partitioning``)
         try:
             self.job = fit_memory(self._resolved)
         except ConfigError:
@@ -300,10 +302,11 @@ class Pipeline:
 
     def plan(self) -> Plan:
         """Check the config and the sources and describe the run; writes nothing."""
-        src, sink = self.job.source, self.job.sink
-        files = expand_paths(src)
+        files = expand_paths(self.job.source)
         self._check_paths(files)  # before any input is opened: the target may match the input glob
+        self._settle_partitioning(files)
         self._fit_files(files)
+        src, sink = self.job.source, self.job.sink
         # checks its settings (a key template, a table name); opens nothing
         writer = self.sink.open_writer(sink, src.path)
         if self.job.run.engine != "threads":  # what the engine refuses before the load reads anything
@@ -391,6 +394,13 @@ class Pipeline:
                     columns[f.name] = ""  # added by --alter: in the table for the files after
         elif self.table is not None:  # the first file's rows make the table
             self._table_columns = dict.fromkeys(schema.names, "")
+
+    def _settle_partitioning(self, files: list[str]) -> None:
+        """Whether this load adds partition columns from its files' folders, decided once
+        over all of them (``partitions.settle``), from the job's own setting on every run."""
+        source = settle(self._source, files)
+        self._resolved = replace(self._resolved, source=source)
+        self.job = replace(self.job, source=source)
 
     def _fit_files(self, files: list[str]) -> JobConfig:
         """The job's sizes fitted again once its input files are known: wide rows make
@@ -660,6 +670,7 @@ class Pipeline:
         self._import_stages()
         files = expand_paths(job.source)
         self._check_paths(files)
+        self._settle_partitioning(files)
         job, run = self._fit_files(files), self.job.run
         self._emit(
             "start",

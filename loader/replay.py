@@ -53,6 +53,7 @@ from .memory import gc_paused
 from .progress import Progress
 from .readers import open_reader
 from .readers.decimal_comma import convert_comma
+from .readers.partitions import folder_values
 from .rejects import Committed, RejectFile
 from .report import FileReport, RunReport, ignored_text
 from .schema import bound, decode_types, spellings
@@ -537,7 +538,8 @@ class Rows:
         split = self._header(e.path)
         if isinstance(split, str):
             return split
-        return split.jsonl(e.raw) if split.dialect is None else split.csv(e.raw, set(self.src.null_values))
+        values = split.jsonl(e.raw) if split.dialect is None else split.csv(e.raw, set(self.src.null_values))
+        return values if isinstance(values, str) else values | folder_values(e.path, self.src, self.types)
 
     def _decoded(self, e: Entry, values: dict[str, Any]) -> dict[str, Any] | str:
         """``values`` with the bytes written as ``{"base64": ...}`` decoded, in the columns
@@ -561,7 +563,9 @@ class Rows:
                 self.headers[path] = f'a {fmt.capitalize()} file has no raw text: write the row\'s fields in "values"'
                 return self.headers[path]
             try:
-                with open_reader(path, self.src, types=self.types) as reader:
+                # the file's own columns split its raw lines; its folders' values are added (``folder_values``)
+                own = dataclasses.replace(self.src, partitioning="none")
+                with open_reader(path, own, types=self.types) as reader:
                     names = list(reader.schema.names)
                     keys = list(getattr(reader, "keys", names))
                     found = getattr(reader, "dialect", None)

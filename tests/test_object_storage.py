@@ -576,3 +576,11 @@ def test_parts_committed_under_an_upper_case_scheme_resume_once(
     assert [json.loads(r)["row"] for r in rejects] == [6001]  # once: its part was committed before
     assert cli("load", upper, str(db), *flags, extra_env=s3_server.env).returncode == 0  # done: nothing to load
     assert sqlite_rows(db, "SELECT count(*) FROM t") == [(19_999,)]
+
+
+def test_partition_folders_in_object_keys_become_columns(tmp_path: Path, s3: Bucket) -> None:
+    s3.put("x/country=DE/part-0.parquet", encode(ROWS[:2], "parquet"))
+    s3.put("x/country=FR/part-0.parquet", encode(ROWS[2:], "parquet"))
+    load(s3.uri("x/*/*.parquet"), tmp_path / "t.db", table="t")
+    got = sqlite_rows(tmp_path / "t.db", "SELECT id, country FROM t ORDER BY id")
+    assert got == [(1, "DE"), (2, "DE"), (3, "FR"), (9007199254740993, "FR")]

@@ -68,9 +68,20 @@ def expand_paths(config: SourceConfig) -> list[str]:
 
 
 def open_reader(path: str, config: SourceConfig, **options: Any) -> Reader:
-    """A reader for one file, chosen by ``config.format`` (or the file's extension).
-    ``options`` are the reader's own: ``chunk_size``, ``resume``, ``workers``,
-    ``check_width``, ``types`` and ``part`` (see ``ReaderBase``)."""
+    """A reader for one file, chosen by ``config.format`` (or the file's extension), with
+    the partition columns of its ``key=value`` folders (``partitions``) unless
+    ``config.partitioning`` is ``none``. ``options`` are the reader's own: ``chunk_size``,
+    ``resume``, ``workers``, ``check_width``, ``types`` and ``part`` (see ``ReaderBase``)."""
+    from .partitions import Partitioned, values_for
+
+    values = values_for(path, config)
+    if values:
+        return Partitioned(values, path, config, options, open_file)
+    return open_file(path, config, **options)
+
+
+def open_file(path: str, config: SourceConfig, **options: Any) -> Reader:
+    """A reader for one file's own columns (``open_reader`` without partition columns)."""
     fmt = config.format or infer_format(path)
     if fmt == "parquet":
         from .parquet import ParquetReader

@@ -1,0 +1,207 @@
+"""Hive-style partition columns: the ``key=value`` folders of a file's path.
+
+pyarrow's ``write_to_dataset(partition_cols=...)``, Spark and DuckDB's
+``COPY ... (PARTITION_BY ...)`` keep a partition column's value only in the folder
+name (``sales/country=DE/part-0.parquet``). ``settle`` decides once per load whether
+such columns are read (``source.partitioning``); ``Partitioned`` adds them to every
+chunk of one file, each a single value repeated, typed as a CSV column's text is
+(``yr=2024`` is an integer, ``code=007`` text) over every file's values: its
+``schema`` and ``guesses`` go into the load's one schema like any file's columns.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
+from typing import Any
+
+import pyarrow as pa
+
+from .. import kernels
+from ..chunk import Chunk, Reject, row_values
+from ..config import SourceConfig
+from ..convert import TypeGuess, convert
+from ..errors import ConfigError
+from ..schema import spellings
+from ..storage import STDIN
+from ..types import parse_type
+from .base import Reader
+
+NULL_VALUE = "__HIVE_DEFAULT_PARTITION__"  # Hive's, pyarrow's and Spark's folder name for a null
+_SEGMENT = re.compile(r"^([^=]+)=(.*)$")
+
+
+def path_values(path: str) -> dict[str, str | None]:
+    """The ``key=value`` folders of ``path`` in path order, key and value URL-decoded
+    (``%2F`` is ``/``); ``__HIVE_DEFAULT_PARTITION__`` and an empty value are null.
+    A key met twice keeps its innermost value. The file name itself is no folder."""
+    if path == STDIN:
+        return {}
+    found: dict[str, str | None] = {}
+    for segment in re.split(r"[/\\]", path)[:-1]:
+        m = _SEGMENT.match(segment)
+        if m is None:
+            continue
+        key, value = urllib.parse.unquote(m.group(1)), urllib.parse.unquote(m.group(2))
+        found.pop(key, None)  # the innermost folder decides, and its place
+        found[key] = None if value in ("", NULL_VALUE) else value
+    return found
+
+
+def _keys(path: str) -> frozenset[str]:
+    return frozenset(k.lower() for k in path_values(path))  # one column in any case, as SQLite has it
+
+
+def settle(config: SourceConfig, files: list[str]) -> SourceConfig:
+    """``config`` with ``partitioning`` settled for a load of ``files``: ``auto`` stays
+    (each reader adds its file's keys) where every file's path has the same partition
+    keys, else it is ``none``; ``hive`` refuses a file whose keys are not the first file's."""
+    if config.partitioning == "none":
+        return config
+    keys = [_keys(f) for f in files]
+    first = keys[0] if keys else frozenset()
+    if config.partitioning == "auto":
+        return config if all(k == first for k in keys) else replace(config, partitioning="none")
+    for path, found in zip(files, keys, strict=True):
+        if not found:
+            raise _outside(path, "no key=value folder in its path")
+        if found != first:
+            raise _outside(path, f"partition keys {_listed(found)}, not {_listed(first)} as in {files[0]}")
+    return config
+
+
+def _outside(path: str, what: str) -> ConfigError:
+    """The error for a file outside the partitioned layout under ``partitioning = "hive"``."""
+    return ConfigError(
+        f"source.partitioning = 'hive': {what}",
+        file=path,
+        hint='move the file into the partitioned folders, leave it out of source.path, or set source.partitioning = "none"',
+    )
+
+
+def _listed(keys: frozenset[str]) -> str:
+    return ", ".join(sorted(keys))
+
+
+def values_for(path: str, config: SourceConfig) -> dict[str, str | None]:
+    """The partition values a reader of ``path`` adds: none under ``partitioning = "none"``.
+    ``auto`` takes the file's own (the load settles it over all its files first: ``settle``)."""
+    return {} if config.partitioning == "none" else path_values(path)
+
+
+def folder_values(path: str, config: SourceConfig, recorded: Iterable[str]) -> dict[str, str | None]:
+    """The folder values a reject's raw row from ``path`` loads with on a replay: those of
+    its keys the job's checkpoint records a column for (the load read them as columns)."""
+    names = spellings(recorded)
+    return {names[k.lower()]: v for k, v in values_for(path, config).items() if k.lower() in names}
+
+
+class Partitioned:
+    """A reader of one file with its partition columns: the file's columns, a column of
+    the same name (in any case) replaced by the folder's value, then the other
+    partition columns in path order. Other attributes are the file reader's."""
+
+    def __init__(
+        self,
+        values: dict[str, str | None],
+        path: str,
+        config: SourceConfig,
+        options: dict[str, Any],
+        open_file: Callable[..., Reader],
+    ) -> None:
+        types: dict[str, pa.DataType] = options.get("types") or {}
+        names = spellings(types)  # a partition key takes the spelling the load settled
+        self.raw = {names.get(k.lower(), k): v for k, v in values.items()}
+        mine = {k.lower() for k in self.raw}
+        inner = replace(config, columns={n: t for n, t in config.columns.items() if n.lower() not in mine})
+        # the file's own column of a partition key's name is read as the file has it: the folder's value replaces it
+        others = {n: t for n, t in types.items() if n.lower() not in mine}
+        self.inner = open_file(path, inner, **{**options, "types": others})
+        self.path, self.size = self.inner.path, self.inner.size
+        declared = {n.lower(): parse_type(t, where=f"source.columns.{n}") for n, t in config.columns.items()}
+        self.guesses: dict[str, Any] = dict(self.inner.guesses)
+        self.typed = {n: self._typed(n, v, types.get(n), declared.get(n.lower())) for n, v in self.raw.items()}
+        self.schema = self._schema()
+
+    def _typed(
+        self, name: str, value: str | None, settled: pa.DataType | None, declared: pa.DataType | None
+    ) -> tuple[pa.DataType, pa.Scalar | None, str | None]:
+        """The column's type, and its value as a typed scalar or, where it does not fit that
+        type, None and why; the guess behind an inferred type goes to ``self.guesses``."""
+        if settled is not None and pa.types.is_null(settled):
+            settled = None  # a column without a value yet: this file's value decides
+        target = settled or declared
+        text = pa.array([value], pa.string())
+        if target is None:
+            guess = TypeGuess()
+            guess.add(text)
+            self.guesses[name] = guess
+            target = guess.result() if value is not None else pa.null()
+        if value is None:
+            return target, pa.scalar(None, target), None
+        out = convert(text, target, strict=declared is None or not target.equals(declared))
+        if out.bad is not None:
+            return target, None, f"{(out.reasons or ['does not fit'])[0]} (the folder {name}={value})"
+        return target, out.array[0], None
+
+    def _schema(self) -> pa.Schema:
+        fields = list(self.inner.schema)
+        where = {f.name.lower(): i for i, f in enumerate(fields)}
+        self.position: dict[str, int] = {}
+        for name, (target, _, _) in self.typed.items():
+            i = where.get(name.lower(), len(fields))
+            if i == len(fields):
+                fields.append(pa.field(name, target))
+            else:
+                fields[i] = pa.field(name, target)
+                self.guesses.pop(self.inner.schema.field(i).name, None)
+            self.position[name] = i
+        return pa.schema(fields)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "inner":  # not set yet: no recursion
+            raise AttributeError(name)
+        return getattr(self.inner, name)  # dialect, keys...: the file reader's
+
+    def __iter__(self) -> Iterator[Chunk]:
+        for chunk in self.inner:
+            yield self._added(chunk)
+
+    def _added(self, chunk: Chunk) -> Chunk:
+        """``chunk`` with the partition columns; every row rejected where a folder's value
+        does not fit its column's type (settled by an earlier run, or declared)."""
+        for r in chunk.rejects:
+            if r.values is not None:
+                r.values = {**r.values, **self.raw}  # a replay loads the row with its folder's values
+        bad = next(((n, why) for n, (_, _, why) in self.typed.items() if why is not None), None)
+        if bad is not None and chunk.num_rows:
+            chunk = self._rejected(chunk, *bad)
+        columns = list(chunk.batch.columns)
+        n = chunk.num_rows
+        for name, (target, value, _) in self.typed.items():
+            column = pa.repeat(value, n) if value is not None else pa.nulls(n, target)
+            i = self.position[name]
+            columns[i : i + 1] = [column]
+        return replace(chunk, batch=pa.RecordBatch.from_arrays(columns, schema=self.schema))
+
+    def _rejected(self, chunk: Chunk, column: str, reason: str) -> Chunk:
+        rows = chunk.rows.to_pylist()
+        lines = chunk.lines.to_pylist() if chunk.lines is not None else [None] * len(rows)
+        new = [
+            Reject(file=chunk.file, row=row, line=line, column=column, reason=reason, values={**values, **self.raw})
+            for row, line, values in zip(rows, lines, row_values(chunk.batch), strict=True)
+        ]
+        out = chunk.keep(kernels.is_null(chunk.rows), filtered=False)  # no row number is null: none kept
+        out.rejects = chunk.rejects + new
+        return out
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def __enter__(self) -> Partitioned:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

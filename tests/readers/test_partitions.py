@@ -1,0 +1,250 @@
+"""Partition columns from ``key=value`` folders (Hive, Spark, pyarrow's and DuckDB's partitioned writes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import plyvel
+import pyarrow as pa
+import pyarrow.feather as feather
+import pyarrow.parquet as pq
+import pytest
+
+from loader.api import load
+from loader.config import SourceConfig
+from loader.errors import ConfigError
+from loader.readers import open_reader
+from loader.readers.partitions import path_values, settle
+from tests.conftest import sqlite_rows, write_csv
+from tests.reliability_util import cli, sqlite_state
+
+
+def write_to_dataset(root: Path) -> None:
+    table = pa.table({"id": [1, 2, 3], "v": ["a", "b", "c"], "country": ["DE", "FR", "DE"]})
+    pq.write_to_dataset(table, str(root), partition_cols=["country"])
+
+
+def duckdb_export(root: Path) -> None:
+    """DuckDB's ``COPY ... PARTITION_BY``: region, an integer year, a code with leading zeros and a date."""
+    con = duckdb.connect()
+    con.sql(
+        "CREATE TABLE t AS SELECT i AS id, ['eu', 'us'][i % 2 + 1] AS region, 2023 + i % 2 AS yr,"
+        " '00' || (i % 3) AS code, DATE '2024-01-30' + (i % 2)::INTEGER AS day FROM range(6) r(i)"
+    )
+    con.sql(f"COPY t TO '{root}' (FORMAT parquet, PARTITION_BY (region, yr, code, day))")
+    con.close()
+
+
+def leveldb_items(path: Path) -> list[tuple[str, Any]]:
+    db = plyvel.DB(str(path))
+    try:
+        return [(k.decode(), json.loads(v)) for k, v in db if not k.startswith(b"\x00")]
+    finally:
+        db.close()
+
+
+def test_path_values_are_url_decoded_and_the_hive_default_partition_is_null() -> None:
+    path = "s3://bucket/x/country=DE/city=a%2Fb/yr=__HIVE_DEFAULT_PARTITION__/note=/part-0.parquet"
+    assert path_values(path) == {"country": "DE", "city": "a/b", "yr": None, "note": None}
+    assert path_values("data/k=1/file=name.csv") == {"k": "1"}  # the file name is no folder
+    assert path_values("-") == {}
+
+
+def test_a_pyarrow_dataset_loads_with_its_partition_column(tmp_path: Path) -> None:
+    write_to_dataset(tmp_path / "hive")
+    report = load(str(tmp_path / "hive" / "*" / "*.parquet"), tmp_path / "wh.db", table="t")
+    assert (report.rows_read, report.rows_written) == (3, 3)
+    got = sqlite_rows(tmp_path / "wh.db", "SELECT id, v, country FROM t ORDER BY id")
+    assert got == [(1, "a", "DE"), (2, "b", "FR"), (3, "c", "DE")]
+
+
+def test_a_duckdb_export_loads_its_partition_columns_typed(tmp_path: Path) -> None:
+    duckdb_export(tmp_path / "out")
+    load(str(tmp_path / "out" / "**" / "*.parquet"), tmp_path / "wh.db", table="t")
+    got = sqlite_rows(tmp_path / "wh.db", "SELECT id, region, yr, code, day, typeof(yr) FROM t ORDER BY id")
+    assert got[:3] == [
+        (0, "eu", 2023, "000", "2024-01-30", "integer"),
+        (1, "us", 2024, "001", "2024-01-31", "integer"),
+        (2, "eu", 2023, "002", "2024-01-30", "integer"),
+    ]
+    columns = sqlite_rows(tmp_path / "wh.db", "SELECT name, type FROM pragma_table_info('t')")
+    assert columns == [("id", "INTEGER"), ("region", "TEXT"), ("yr", "INTEGER"), ("code", "TEXT"), ("day", "TEXT")]
+
+
+def test_the_plan_and_the_checkpoint_hold_the_partition_types(tmp_path: Path) -> None:
+    duckdb_export(tmp_path / "out")
+    args = ["load", str(tmp_path / "out" / "**" / "*.parquet"), str(tmp_path / "wh.db"), "--table", "t"]
+    plan = cli(*args, "--dry-run")
+    assert plan.returncode == 0, plan.stderr
+    assert "  yr: int64\n  code: string\n  day: date\n" in plan.stdout
+    assert cli(*args, "--quiet").returncode == 0
+    assert sqlite_state(tmp_path / "wh.db")["schema"] == {
+        "id": "int64",
+        "region": "string",
+        "yr": "int64",
+        "code": "string",
+        "day": "date",
+    }
+
+
+def test_a_value_that_does_not_fit_the_type_an_earlier_run_recorded_rejects_the_files_rows(tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    for yr, ids in (("2023", [1, 2]), ("2024", [3])):
+        (root / f"yr={yr}").mkdir(parents=True)
+        write_csv(root / f"yr={yr}" / "a.csv", ["id"], [[i] for i in ids])
+    load(str(root / "*" / "*.csv"), tmp_path / "wh.db", table="t")
+    for yr, ids in (("2025", [6]), ("soon", [4, 5])):
+        (root / f"yr={yr}").mkdir()
+        write_csv(root / f"yr={yr}" / "a.csv", ["id"], [[i] for i in ids])
+    report = load(str(root / "*" / "*.csv"), tmp_path / "wh.db", table="t")
+    assert (report.rows_read, report.rows_written, report.rows_rejected) == (3, 1, 2)
+    lines = [json.loads(x) for x in Path(report.rejects_path).read_text().splitlines()]
+    assert [(r["row"], r["column"], r["values"]) for r in lines] == [
+        (1, "yr", {"id": 4, "yr": "soon"}),
+        (2, "yr", {"id": 5, "yr": "soon"}),
+    ]
+    assert lines[0]["reason"].startswith("'soon' is not a valid int64 (the folder yr=soon)")
+    got = sqlite_rows(tmp_path / "wh.db", "SELECT id, yr FROM t ORDER BY id")
+    assert got == [(1, 2023), (2, 2023), (3, 2024), (6, 2025)]
+
+
+def test_types_come_from_every_files_values(tmp_path: Path) -> None:
+    """``yr=2024`` and ``yr=next`` make text, as a CSV column of both values would be."""
+    root = tmp_path / "in"
+    for yr in ("2024", "next"):
+        (root / f"yr={yr}").mkdir(parents=True)
+        write_csv(root / f"yr={yr}" / "a.csv", ["id"], [[1]])
+    load(str(root / "*" / "*.csv"), tmp_path / "wh.db", table="t")
+    got = sqlite_rows(tmp_path / "wh.db", "SELECT yr, typeof(yr) FROM t ORDER BY yr")
+    assert got == [("2024", "text"), ("next", "text")]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "arrow"])
+def test_every_format_gets_its_partition_columns(tmp_path: Path, fmt: str) -> None:
+    for country, ids in (("DE", [1, 3]), ("FR", [2])):
+        folder = tmp_path / "in" / f"country={country}" / "day=2024-01-31"
+        folder.mkdir(parents=True)
+        path = folder / f"part.{fmt}"
+        if fmt == "csv":
+            write_csv(path, ["id"], [[i] for i in ids])
+        elif fmt == "jsonl":
+            path.write_text("".join(json.dumps({"id": i}) + "\n" for i in ids))
+        else:
+            feather.write_feather(pa.table({"id": ids}), str(path))
+    load(str(tmp_path / "in" / "*" / "*" / f"*.{fmt}"), tmp_path / "wh.db", table="t")
+    got = sqlite_rows(tmp_path / "wh.db", "SELECT id, country, day FROM t ORDER BY id")
+    assert got == [(1, "DE", "2024-01-31"), (2, "FR", "2024-01-31"), (3, "DE", "2024-01-31")]
+
+
+def test_leveldb_keys_and_json_values_take_partition_columns(tmp_path: Path) -> None:
+    write_to_dataset(tmp_path / "hive")
+    load(str(tmp_path / "hive" / "*" / "*.parquet"), tmp_path / "wh.ldb", key="{country}/{v}")
+    assert leveldb_items(tmp_path / "wh.ldb") == [
+        ("DE/a", {"id": 1, "v": "a", "country": "DE"}),
+        ("DE/c", {"id": 3, "v": "c", "country": "DE"}),
+        ("FR/b", {"id": 2, "v": "b", "country": "FR"}),
+    ]
+
+
+def test_the_processes_engine_loads_the_same_rows(tmp_path: Path) -> None:
+    duckdb_export(tmp_path / "out")
+    glob = str(tmp_path / "out" / "**" / "*.parquet")
+    load(glob, tmp_path / "threads.db", table="t")
+    load(glob, tmp_path / "procs.db", table="t", run_options={"engine": "processes", "workers": 2})
+    sql = "SELECT id, region, yr, code, day, typeof(yr) FROM t ORDER BY id"
+    got = sqlite_rows(tmp_path / "procs.db", sql)
+    assert got == sqlite_rows(tmp_path / "threads.db", sql) and len(got) == 6 and got[0][1:3] == ("eu", 2023)
+
+
+def test_the_folders_value_replaces_a_column_of_the_same_name_in_the_file(tmp_path: Path) -> None:
+    """As DuckDB reads it: the folder decides."""
+    (tmp_path / "in" / "Country=DE").mkdir(parents=True)
+    pq.write_table(pa.table({"id": [1, 2], "country": ["XX", None]}), tmp_path / "in" / "Country=DE" / "p.parquet")
+    load(str(tmp_path / "in" / "*" / "*.parquet"), tmp_path / "wh.db", table="t")
+    assert sqlite_rows(tmp_path / "wh.db", "SELECT * FROM t ORDER BY id") == [(1, "DE"), (2, "DE")]
+    assert sqlite_rows(tmp_path / "wh.db", "SELECT name FROM pragma_table_info('t')") == [("id",), ("Country",)]
+
+
+def test_url_encoded_and_null_values(tmp_path: Path) -> None:
+    for folder in ("city=a%2Fb", "city=__HIVE_DEFAULT_PARTITION__"):
+        (tmp_path / "in" / folder).mkdir(parents=True)
+    write_csv(tmp_path / "in" / "city=a%2Fb" / "x.csv", ["id"], [[1]])
+    write_csv(tmp_path / "in" / "city=__HIVE_DEFAULT_PARTITION__" / "x.csv", ["id"], [[2]])
+    load(str(tmp_path / "in" / "*" / "*.csv"), tmp_path / "wh.db", table="t")
+    assert sqlite_rows(tmp_path / "wh.db", "SELECT id, city FROM t ORDER BY id") == [(1, "a/b"), (2, None)]
+
+
+def test_none_loads_the_files_own_columns_only(tmp_path: Path) -> None:
+    write_to_dataset(tmp_path / "hive")
+    glob = str(tmp_path / "hive" / "*" / "*.parquet")
+    load(glob, tmp_path / "wh.db", table="t", source_options={"partitioning": "none"})
+    assert sqlite_rows(tmp_path / "wh.db", "SELECT name FROM pragma_table_info('t')") == [("id",), ("v",)]
+
+
+def test_auto_adds_nothing_when_a_file_is_outside_the_layout(tmp_path: Path) -> None:
+    write_to_dataset(tmp_path / "hive")
+    (tmp_path / "hive" / "extra").mkdir()
+    pq.write_table(pa.table({"id": [4], "v": ["d"]}), tmp_path / "hive" / "extra" / "p.parquet")
+    load(str(tmp_path / "hive" / "*" / "*.parquet"), tmp_path / "wh.db", table="t")
+    assert sqlite_rows(tmp_path / "wh.db", "SELECT count(*) FROM t") == [(4,)]
+    assert sqlite_rows(tmp_path / "wh.db", "SELECT name FROM pragma_table_info('t')") == [("id",), ("v",)]
+
+
+def test_hive_refuses_a_file_outside_the_layout_naming_it(tmp_path: Path) -> None:
+    write_to_dataset(tmp_path / "hive")
+    (tmp_path / "hive" / "extra").mkdir()
+    pq.write_table(pa.table({"id": [4], "v": ["d"]}), tmp_path / "hive" / "extra" / "p.parquet")
+    args = ["load", str(tmp_path / "hive" / "*" / "*.parquet"), str(tmp_path / "wh.db"), "--table", "t"]
+    done = cli(*args, "--partitioning", "hive")
+    assert done.returncode == 2
+    outside = tmp_path / "hive" / "extra" / "p.parquet"
+    assert done.stderr.splitlines()[0] == (
+        f"loader: error: {outside}: source.partitioning = 'hive': no key=value folder in its path"
+    )
+    assert not (tmp_path / "wh.db").exists()
+
+
+def test_hive_refuses_files_with_other_keys() -> None:
+    files = ["d/a=1/x.csv", "d/b=2/y.csv"]
+    assert settle(SourceConfig(path=files), files).partitioning == "none"
+    with pytest.raises(ConfigError) as err:
+        settle(SourceConfig(path=files, partitioning="hive"), files)
+    assert str(err.value) == "d/b=2/y.csv: source.partitioning = 'hive': partition keys b, not a as in d/a=1/x.csv"
+
+
+def test_a_single_files_reader_adds_its_folders(tmp_path: Path) -> None:
+    (tmp_path / "yr=2024").mkdir()
+    path = write_csv(tmp_path / "yr=2024" / "a.csv", ["id"], [[1], [2]])
+    with open_reader(str(path), SourceConfig(path=[str(path)])) as reader:
+        assert reader.schema == pa.schema([("id", pa.int64()), ("yr", pa.int64())])
+        assert [c.batch.to_pylist() for c in reader] == [[{"id": 1, "yr": 2024}, {"id": 2, "yr": 2024}]]
+
+
+def test_a_declared_type_applies_to_a_partition_column(tmp_path: Path) -> None:
+    (tmp_path / "yr=2024").mkdir()
+    write_csv(tmp_path / "yr=2024" / "a.csv", ["id"], [[1]])
+    load(
+        str(tmp_path / "yr=2024" / "a.csv"), tmp_path / "wh.db", table="t", source_options={"columns": {"yr": "string"}}
+    )
+    assert sqlite_rows(tmp_path / "wh.db", "SELECT yr, typeof(yr) FROM t") == [("2024", "text")]
+
+
+def test_a_replayed_raw_row_gets_its_folders_values(tmp_path: Path) -> None:
+    (tmp_path / "in" / "yr=2024").mkdir(parents=True)
+    (tmp_path / "in" / "yr=2024" / "a.csv").write_text("id,name\n1,a\n2,b,extra\n")
+    report = load(str(tmp_path / "in" / "*" / "*.csv"), tmp_path / "wh.db", table="t")
+    assert (report.rows_written, report.rows_rejected) == (1, 1)
+    rejects = Path(report.rejects_path)
+    (line,) = [json.loads(x) for x in rejects.read_text().splitlines()]
+    line["raw"] = "2,b\n"
+    rejects.write_text(json.dumps(line) + "\n")
+    job = tmp_path / "job.toml"
+    job.write_text(
+        f'[source]\npath = "{tmp_path / "in" / "*" / "*.csv"}"\n[sink]\npath = "{tmp_path / "wh.db"}"\ntable = "t"\n'
+    )
+    done = cli("replay", str(rejects), "--job", str(job))
+    assert done.returncode == 0, done.stderr
+    assert sqlite_rows(tmp_path / "wh.db", "SELECT id, name, yr FROM t ORDER BY id") == [(1, "a", 2024), (2, "b", 2024)]
