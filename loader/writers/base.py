@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from ..errors import MissingColumnError, SchemaMismatchError
+from ..readers.partitions import path_values
 from ..sinks.base import Encoded
 from ..suggest import fold
 
@@ -165,6 +166,13 @@ def naming_file(file: str) -> Iterator[None]:
     except (SchemaMismatchError, MissingColumnError) as exc:
         if exc.file is None:
             exc.file = file
+        folders = {fold(k) for k in path_values(file)}
+        if isinstance(exc, SchemaMismatchError) and exc.hint == exc.default_hint and fold(exc.column or "") in folders:
+            # a table made before its input's folders became columns (or from other files)
+            exc.hint = (
+                f"the column is the path's folder {exc.column}=...: set sink.alter = true (--alter) to add it, "
+                'or source.partitioning = "none" (--partitioning none) to load without folder columns, then rerun'
+            )
         raise
 
 

@@ -248,3 +248,23 @@ def test_a_replayed_raw_row_gets_its_folders_values(tmp_path: Path) -> None:
     done = cli("replay", str(rejects), "--job", str(job))
     assert done.returncode == 0, done.stderr
     assert sqlite_rows(tmp_path / "wh.db", "SELECT id, name, yr FROM t ORDER BY id") == [(1, "a", 2024), (2, "b", 2024)]
+
+
+def test_a_table_without_the_folders_column_names_both_ways_on(tmp_path: Path) -> None:
+    # a table an earlier version made from the same layout, without its folders' columns
+    for country, n in (("DE", 1), ("FR", 2)):
+        (tmp_path / f"country={country}").mkdir()
+        write_csv(tmp_path / f"country={country}" / "a.csv", ["id"], [[n]])
+    db = tmp_path / "t.db"
+    first = cli("load", str(tmp_path / "country=DE" / "a.csv"), str(db), "--table", "t", "--partitioning", "none")
+    assert first.returncode == 0, first.stderr
+    p = cli("load", str(tmp_path / "*" / "a.csv"), str(db), "--table", "t")
+    assert p.returncode == 65
+    assert p.stderr.splitlines() == [
+        f"loader: error: {tmp_path / 'country=FR' / 'a.csv'}, column 'country': table 't' has no column 'country'",
+        "  hint: the column is the path's folder country=...: set sink.alter = true (--alter) to add it, "
+        'or source.partitioning = "none" (--partitioning none) to load without folder columns, then rerun',
+    ]
+    again = cli("load", str(tmp_path / "*" / "a.csv"), str(db), "--table", "t", "--partitioning", "none")
+    assert again.returncode == 0, again.stderr
+    assert sqlite_rows(db, "SELECT id FROM t ORDER BY id") == [(1,), (2,)]
