@@ -162,6 +162,8 @@ class Chunk:
 
         ``reason`` is one text for all, or one per bad row in row order.
         """
+        if len(bad) != self.batch.num_rows:  # a mask of other rows would reject the wrong ones
+            raise ValueError(f"a reject mask of {len(bad)} values for {self.batch.num_rows} rows")
         bad = kernels.fill_null(bad, False)
         idx = kernels.indices_nonzero(bad).to_pylist()
         if not idx:

@@ -7,6 +7,7 @@ import json
 from decimal import Decimal
 
 import pyarrow as pa
+import pytest
 
 from tests.conftest import as_chunk
 
@@ -87,3 +88,11 @@ def test_reject_without_columns() -> None:
     chunk = as_chunk(pa.RecordBatch.from_pydict({"a": [1, 2]}).select([]))
     out = chunk.reject(pa.array([True, False]), "bad", stage="read")
     assert [(r.row, r.values) for r in out.rejects] == [(1, {})]
+
+
+def test_reject_refuses_a_mask_of_another_length() -> None:
+    """A mask made for the rows before an earlier reject would move the wrong rows."""
+    chunk = as_chunk(pa.record_batch({"a": [1, 2]}))
+    with pytest.raises(ValueError, match=r"^a reject mask of 3 values for 2 rows$"):
+        chunk.reject(pa.array([True, False, False]), "bad", stage="write")
+    assert chunk.rejects == [] and chunk.num_rows == 2
