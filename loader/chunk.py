@@ -12,6 +12,7 @@ import base64
 import codecs
 import dataclasses
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,7 +59,11 @@ class Reject:
         path = self.path or source_path(self.file)
         if path != self.file:  # a relative file: its absolute path goes beside it
             fields = {"file": fields.pop("file"), "path": path} | fields
-        return json.dumps({"v": REJECT_FORMAT} | fields, ensure_ascii=False, default=json_value)
+        line = {"v": REJECT_FORMAT} | fields
+        try:
+            return json.dumps(line, ensure_ascii=False, default=json_value, allow_nan=False)
+        except ValueError:  # a NaN or an infinity: no JSON number (rare, so looked for only now)
+            return json.dumps(finite(line), ensure_ascii=False, default=json_value)
 
 
 def reasons_in_order(rejects: list[Reject]) -> list[str]:
@@ -83,6 +88,21 @@ def json_value(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return {BASE64: base64.b64encode(bytes(value)).decode("ascii")}
     return value_str(value)
+
+
+NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}  # as JSON's JavaScript spells them
+
+
+def finite(value: Any) -> Any:
+    """``value`` with each NaN and infinity, nested or not, as its text (``"NaN"``,
+    ``"Infinity"``, ``"-Infinity"``): a replay converts that text back into the column's float."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else NON_FINITE[repr(value)]
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
 
 
 def text_or_bytes(data: bytes, cut: bool = False) -> str | bytes:
@@ -162,6 +182,8 @@ class Chunk:
 
         ``reason`` is one text for all, or one per bad row in row order.
         """
+        if len(bad) != self.batch.num_rows:  # a mask of other rows would reject the wrong ones
+            raise ValueError(f"a reject mask of {len(bad)} values for {self.batch.num_rows} rows")
         bad = kernels.fill_null(bad, False)
         idx = kernels.indices_nonzero(bad).to_pylist()
         if not idx:

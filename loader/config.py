@@ -74,7 +74,8 @@ class SourceConfig:
     """CSV values read as NULL. By default only the empty field, quoted (``""``) or not."""
     na_values: list[str] = field(default_factory=lambda: list(NA_VALUES))
     """CSV values read as NULL in a column whose other values are all numbers, booleans,
-    dates or timestamps (or one declared so); in a text column they stay text. ``[]``: none."""
+    dates or timestamps (or one declared so), or that has no other value in a file; beside
+    other text they stay text. ``[]``: none."""
     decimal_separator: Literal[".", ","] = "."
     """``","``: CSV numbers written ``3,50`` are numbers (float64 when exact, or a declared decimal); otherwise they stay text."""
     skip_rows: int = 0

@@ -310,11 +310,21 @@ def _is_na(arr: pa.Array, na: tuple[str, ...]) -> pa.Array:
     return kernels.is_in(arr, value_set=kernels.cast(_na_array(na), arr.type))
 
 
+def _nulls_na(na: tuple[str, ...], target: pa.DataType, strict: bool, na_text: bool) -> bool:
+    """Whether text's ``na`` spellings are nulled before it converts to ``target``: in a
+    text target they stay text unless ``na_text``."""
+    if not na:
+        return False
+    return na_text or (not is_text(target) and _na_first(na, target, strict))
+
+
 @functools.lru_cache(maxsize=256)
 def _na_first(na: tuple[str, ...], target: pa.DataType, strict: bool) -> bool:
     """Whether ``na`` spellings must be nulled before converting to ``target``: some
     spelling would convert (``-999``) or be rejected by a strict check (``007``).
     Otherwise a clean column needs no lookup at all: only a failed cast looks for them."""
+    if pa.types.is_null(target):  # a column with no value yet: its spellings are no value either
+        return True
     values = _na_array(na)
     if not _all(cast_failures(values, target)):
         return True
@@ -354,12 +364,10 @@ class TypeGuess:
         self.exact: list[bool] = (
             list(start.exact) if start else [True] * len(_CANDIDATES)
         )  # ... and converts without loss
-        self.values = 0
-        self.filled = 0  # values of any kind, missing-value spellings too: the column is not empty
+        self.values = 0  # values but nulls and ``na`` spellings (any, once the column is text)
 
     def add(self, sample: pa.Array) -> None:
         count = len(sample) - sample.null_count
-        self.filled += count
         if count == 0:
             return
         if not any(self.matching):
@@ -427,7 +435,6 @@ class TypeGuess:
         self.matching = [a and b for a, b in zip(self.matching, other.matching, strict=True)]
         self.exact = [a and b for a, b in zip(self.exact, other.exact, strict=True)]
         self.values += other.values
-        self.filled += other.filled
         return self
 
     def result(self) -> pa.DataType:
@@ -559,6 +566,7 @@ def convert(
     may_hold_nul: bool = False,
     na: tuple[str, ...] = (),
     explicit: bool = False,
+    na_text: bool = False,
 ) -> Converted:
     """Convert ``arr`` to ``target``; values that do not fit are reported, not mangled.
 
@@ -573,6 +581,8 @@ def convert(
     NULL for any target but text. ``explicit``: a cast the user wrote (the ``cast`` stage,
     an expression's ``cast()``), which turns a number into a boolean (zero is false) and a
     boolean into 1 or 0, as SQL's CAST does; a type read or recorded never does.
+    ``na_text``: text in ``na`` is NULL in a text target too (the file holds no other
+    value in the column, which was null there).
     """
     col = _Column(arr)
     if is_bytes(arr.type) and not is_bytes(target):
@@ -580,11 +590,11 @@ def convert(
     if is_text(col.arr.type):
         if may_hold_nul:
             col.reject(kernels.match_substring(col.arr, "\x00"), lambda v: "NUL byte in value")
-        if is_text(target):
-            return col.done(kernels.cast(col.arr, target))
-        if na and _na_first(na, target, strict):
+        if _nulls_na(na, target, strict, na_text):
             col.arr = _null_where(col.arr, _is_na(col.arr, na))
             na = ()
+        if is_text(target):
+            return col.done(kernels.cast(col.arr, target))
         if strict:
             _refuse_silent_changes(col, target)
     elif col.arr.type.equals(target):

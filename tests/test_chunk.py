@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from decimal import Decimal
 
 import pyarrow as pa
+import pytest
 
+from loader.chunk import Reject
 from tests.conftest import as_chunk
 
 
@@ -87,3 +90,23 @@ def test_reject_without_columns() -> None:
     chunk = as_chunk(pa.RecordBatch.from_pydict({"a": [1, 2]}).select([]))
     out = chunk.reject(pa.array([True, False]), "bad", stage="read")
     assert [(r.row, r.values) for r in out.rejects] == [(1, {})]
+
+
+def test_reject_refuses_a_mask_of_another_length() -> None:
+    """A mask made for the rows before an earlier reject would move the wrong rows."""
+    chunk = as_chunk(pa.record_batch({"a": [1, 2]}))
+    with pytest.raises(ValueError, match=r"^a reject mask of 3 values for 2 rows$"):
+        chunk.reject(pa.array([True, False, False]), "bad", stage="write")
+    assert chunk.rejects == [] and chunk.num_rows == 2
+
+
+def test_a_reject_line_writes_nan_and_infinities_as_text() -> None:
+    """JSON has no NaN or Infinity: the reject line holds their text, nested or not."""
+    values = {"f": math.nan, "g": [1.5, math.inf, None], "m": [("a", -math.inf)], "d": Decimal("NaN")}
+    line = Reject(file="/in.csv", row=1, reason="bad", values=values).to_json()
+    assert json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} in {line}"))["values"] == {
+        "f": "NaN",
+        "g": [1.5, "Infinity", None],
+        "m": [["a", "-Infinity"]],
+        "d": "NaN",
+    }

@@ -3,6 +3,7 @@ but for them, and stay text in a text column (nothing is lost either way)."""
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 from pathlib import Path
@@ -12,11 +13,12 @@ import pyarrow as pa
 import pytest
 
 from loader import load
-from loader.config import NA_VALUES
+from loader.config import NA_VALUES, SourceConfig
 from loader.convert import TypeGuess, convert
+from loader.readers import open_reader
 from tests.conftest import sqlite_rows
 from tests.readers.test_csv import read_all, rows_of
-from tests.reliability_util import cli
+from tests.reliability_util import cli, leveldb_items
 
 
 def write(path: Path, text: str) -> Path:
@@ -83,9 +85,23 @@ def test_text_with_na_stays_text_and_keeps_na(tmp_path: Path) -> None:
     assert [r["country"] for r in rows] == ["NA", "FR", "NULL"]
 
 
-def test_a_column_of_only_na_stays_text(tmp_path: Path) -> None:
-    types, rows, _ = read(write(tmp_path / "o.csv", "x\nNA\nNA\n"))
-    assert types == {"x": pa.string()} and [r["x"] for r in rows] == ["NA", "NA"]
+def test_a_column_of_only_na_is_null(tmp_path: Path) -> None:
+    """Missing values only, in a file the sample holds whole: no type yet, as an empty column."""
+    types, rows, rejects = read(write(tmp_path / "o.csv", "id,x\n1,NA\n2,\n3,NULL\n"))
+    assert types == {"id": pa.int64(), "x": pa.null()} and [r["x"] for r in rows] == [None, None, None]
+    assert rejects == []
+
+
+def test_a_settled_text_column_of_only_na_in_a_file_is_null(tmp_path: Path) -> None:
+    """Text settled by other files or an earlier run: a file with only missing values in it
+    stores NULL, as on a day the column was null; beside other text NA stays text."""
+    only = write(tmp_path / "o.csv", "id,x\n1,NA\n2,N/A\n")
+    mixed = write(tmp_path / "m.csv", "id,x\n1,NA\n2,FR\n")
+    for path, stored in ((only, [None, None]), (mixed, ["NA", "FR"])):
+        with open_reader(str(path), SourceConfig(path=[str(path)]), types={"x": pa.string()}) as reader:
+            assert [r["x"] for r in rows_of(list(reader))] == stored
+    declared = read_all(only, columns={"x": "string"})[1]  # declared text keeps its spellings
+    assert [r["x"] for r in rows_of(declared)] == ["NA", "N/A"]
 
 
 def test_declared_float_takes_na_as_null_and_declared_string_keeps_it(tmp_path: Path) -> None:
@@ -172,6 +188,41 @@ def test_files_unify_as_one_file_holding_all_rows(
         assert load(src, str(db), table="t").rows_rejected == 0
         assert sqlite_rows(db, "PRAGMA table_info(t)")[0][2] == sql_type, name
         assert [r[0] for r in sqlite_rows(db, "SELECT x FROM t ORDER BY rowid")] == stored, name
+
+
+def daily(tmp_path: Path, days: list[str], target: str, **kw: Any) -> Path:
+    """Each file added to the glob's folder and loaded, one run a day."""
+    folder = tmp_path / f"in_{target}"
+    folder.mkdir()
+    for day in days:
+        (folder / Path(day).name).write_bytes(Path(day).read_bytes())
+        assert load(str(folder / "*.csv"), str(tmp_path / target), **kw).rows_rejected == 0
+    return tmp_path / target
+
+
+@pytest.mark.parametrize(
+    ("files", "stored"),
+    [
+        (["NA\nNA\n", "1.5\n2\n"], [None, None, 1.5, 2.0]),
+        (["NA\nNULL\n", "FR\nNA\n", "\nNA\n"], [None, None, "FR", "NA", None, None]),
+        (["FR\nNA\n", "NA\nNULL\n"], ["FR", "NA", None, None]),  # text recorded first
+    ],
+)
+def test_a_file_of_only_na_stores_the_same_in_one_load_and_daily_runs(
+    tmp_path: Path, files: list[str], stored: list[object]
+) -> None:
+    """A column with only missing values in a file is null there, in whichever run the file
+    comes: the values stored do not depend on how the files were batched."""
+    rows = iter(range(1, 100))
+    texts = ["id,x\n" + "".join(f"{next(rows)},{v}\n" for v in day.splitlines()) for day in files]
+    paths = [str(write(tmp_path / f"d{i}.csv", text)) for i, text in enumerate(texts)]
+    glob = str(tmp_path / "d*.csv")
+    assert load(glob, str(tmp_path / "one.db"), table="t").rows_rejected == 0
+    for db in (tmp_path / "one.db", daily(tmp_path, paths, "daily.db", table="t")):
+        assert [r[0] for r in sqlite_rows(db, "SELECT x FROM t ORDER BY id")] == stored, db.name
+    assert load(glob, str(tmp_path / "one.ldb"), key="{id}").rows_rejected == 0
+    for ldb in (tmp_path / "one.ldb", daily(tmp_path, paths, "daily.ldb", key="{id}")):
+        assert [json.loads(v)["x"] for _, v in leveldb_items(ldb)[0]] == stored, ldb.name
 
 
 def test_job_file_turns_na_values_off(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from loader import load
 from loader.errors import ConfigError, NothingLoadedError, RejectLimitError
 from loader.pipeline import Pipeline
 from loader.replay import ReplayReport
@@ -690,3 +691,60 @@ def test_sigterm_while_a_replay_waits_for_the_lock_stops_it_with_143(tmp_path: P
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 143, err
     assert json.loads(report.read_text())["status"] == "interrupted"
+
+
+def strict_json(line: str) -> Any:
+    """A line as a JSON parser that holds to the standard reads it: NaN and Infinity are no tokens of it."""
+
+    def refuse(token: str) -> None:
+        raise ValueError(f"{token} is not JSON")
+
+    return json.loads(line, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
+def test_nan_and_infinities_in_a_reject_line_are_json_text(tmp_path: Path, sink: str) -> None:
+    src = tmp_path / "nan.csv"
+    src.write_text("id,f\n,nan\n,inf\n,-inf\n4,1.5\n", encoding="utf-8")
+    if sink == "sqlite":
+        report = load(src, tmp_path / "out.db", table="t", sink_options={"primary_key": ["id"]})
+    else:
+        report = load(src, tmp_path / "out.ldb", key="{id}")
+    assert (report.rows_written, report.rows_rejected) == (1, 3)
+    lines = [strict_json(line) for line in Path(report.rejects_path or "").read_text(encoding="utf-8").splitlines()]
+    assert [x["values"] for x in lines] == [
+        {"id": None, "f": "NaN"},
+        {"id": None, "f": "Infinity"},
+        {"id": None, "f": "-Infinity"},
+    ]
+
+
+def test_nan_and_infinities_replay_as_the_floats_they_were(tmp_path: Path) -> None:
+    """Rows a stage rejected re-enter it with the column's floats: NaN, inf and -inf again
+    (the derived text shows which), not text and not null."""
+    src = tmp_path / "nan.csv"
+    src.write_text("id,f\n,nan\n,inf\n,-inf\n4,1.5\n", encoding="utf-8")
+    target = tmp_path / "out.db"
+    job = write_job(
+        tmp_path / "job.toml",
+        source={"path": str(src)},
+        sink={"type": "sqlite", "path": str(target), "table": "t"},
+        transform=[
+            {"type": "validate", "rules": {"id": {"not_null": True}}},
+            {"type": "derive", "columns": {"ft": "cast(f, 'string')"}},
+        ],
+    )
+    report = Pipeline.from_config(job).run()
+    assert (report.rows_written, report.rows_rejected) == (1, 3)
+    rejects = Path(report.rejects_path or "")
+    assert [strict_json(line)["values"]["f"] for line in rejects.read_text().splitlines()] == [
+        "NaN",
+        "Infinity",
+        "-Infinity",
+    ]
+    edit(rejects, {row: {"values": {"id": row, "f": f}} for row, f in ((1, "NaN"), (2, "Infinity"), (3, "-Infinity"))})
+    r = Pipeline.from_config(job).replay(rejects)
+    assert (r.rows_written, r.rows_rejected) == (3, 0)
+    stored = sqlite_table(target)
+    assert [(i, ft) for i, _, ft in stored] == [(1, "nan"), (2, "inf"), (3, "-inf"), (4, "1.5")]
+    assert [f for _, f, _ in stored] == [None, float("inf"), float("-inf"), 1.5]  # SQLite stores a NaN as NULL

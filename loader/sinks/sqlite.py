@@ -42,8 +42,9 @@ class SQLiteEncoder:
         # SQLite stores a null key: an INTEGER PRIMARY KEY makes it the next rowid (which
         # a later row of the load then overwrites), any other key never conflicts
         chunk = reject_null_keys(chunk, self.key, fold_case=True)
-        for name, col in zip(chunk.batch.schema.names, chunk.batch.columns, strict=True):
-            mask = uint64_overflow(col)
+        for i, name in enumerate(chunk.batch.schema.names):
+            # the column as it is now: a reject by an earlier column has dropped rows
+            mask = uint64_overflow(chunk.batch.column(i))
             if mask is not None:
                 chunk = chunk.reject(mask, "value exceeds SQLite's 64-bit integer range", stage="write", column=name)
         batch = chunk.batch

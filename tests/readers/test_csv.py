@@ -300,16 +300,16 @@ def test_header_only_has_schema_and_no_rows(data_dir: Path) -> None:
 
 
 def test_a_column_without_a_value_in_the_whole_file_is_null(tmp_path: Path) -> None:
-    """No value says what a column is: header only, or empty in every row of a file the
-    sample holds whole. `NA` is a value (text); a file longer than the sample may have
-    values past it, so its empty head is text as before."""
+    """No value says what a column is: header only, or empty (or `NA`, a missing value's
+    spelling) in every row of a file the sample holds whole; a file longer than the sample
+    may have values past it, so its empty head is text as before."""
     (tmp_path / "h.csv").write_text("id,v\n")
     (tmp_path / "e.csv").write_text("id,v,w\n1,,NA\n2,,NA\n")
     (tmp_path / "l.csv").write_text("id,v\n1,\n2,\n3,x\n")
     assert [f.type for f in read_all(tmp_path / "h.csv")[0].schema] == [pa.null(), pa.null()]
     r, chunks = read_all(tmp_path / "e.csv")
-    assert [f.type for f in r.schema] == [pa.int64(), pa.null(), pa.string()]
-    assert rows_of(chunks) == [{"id": 1, "v": None, "w": "NA"}, {"id": 2, "v": None, "w": "NA"}]
+    assert [f.type for f in r.schema] == [pa.int64(), pa.null(), pa.null()]
+    assert rows_of(chunks) == [{"id": 1, "v": None, "w": None}, {"id": 2, "v": None, "w": None}]
     r, chunks = read_all(tmp_path / "l.csv", infer_rows=2)
     assert [f.type for f in r.schema] == [pa.int64(), pa.string()]
     assert rows_of(chunks)[2] == {"id": 3, "v": "x"}

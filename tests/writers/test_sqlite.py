@@ -9,13 +9,14 @@ import sys
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from loader import load
 from loader.chunk import Chunk
 from loader.config import SinkConfig
 from loader.errors import ConfigError, ConstraintError, SchemaMismatchError, SinkError, TargetLockedError
-from loader.transforms import Rename
+from loader.transforms import Derive, Rename
 from loader.writers import SQLiteWriter, quote, sqlite_type
 from loader.writers.sqlite_refusals import refusal
 from loader.writers.sqlite_schema import index_name
@@ -105,6 +106,45 @@ def test_uint64_beyond_int64_is_rejected_not_rounded(tmp_path: Path) -> None:
         out = adapt(w, chunk)
     assert out.batch.column("u").to_pylist() == [1]
     assert [(r.row, r.column) for r in out.rejects] == [(2, "u")]
+
+
+def test_uint64_overflow_in_two_columns_rejects_each_row_once(tmp_path: Path) -> None:
+    """The second column's overflow mask is taken from the rows the first column's
+    reject left: applied to the smaller batch, it rejected a row that also loaded."""
+    batch = pa.record_batch(
+        {
+            "id": [1, 2, 3, 4],
+            "a": pa.array([2**63, 1, 2**64 - 1, 1], pa.uint64()),
+            "b": pa.array([1, 2**63, 2**63, 1], pa.uint64()),
+        }
+    )
+    chunk = Chunk(batch=batch, file="f", rows=pa.array([1, 2, 3, 4], pa.int64()), last_row=4, end={})
+    with SQLiteWriter(sink(tmp_path / "u.db"), "t") as w:
+        out = adapt(w, chunk)
+    assert out.batch.column("id").to_pylist() == [4]
+    assert sorted((r.row, r.column) for r in out.rejects) == [(1, "a"), (2, "b"), (3, "a")]
+
+
+def test_uint64_overflow_in_two_columns_loads_the_rest(tmp_path: Path) -> None:
+    """Read = written + rejected, and a reject line names only a row that is not in the table."""
+    src = tmp_path / "u.parquet"
+    a = pa.array([2**64 - 1, 1, 1], pa.uint64())
+    pq.write_table(pa.table({"id": [1, 2, 3], "a": a, "b": pa.array([2**63, 5, 6], pa.uint64())}), src)
+    db = tmp_path / "u.db"
+    report = load(src, db, table="t")
+    assert (report.rows_read, report.rows_written, report.rows_rejected) == (3, 2, 1)
+    assert sqlite_rows(db, "SELECT id, a, b FROM t ORDER BY id") == [(2, 1, 5), (3, 1, 6)]
+    rejected = [json.loads(line) for line in rejects_of(db).read_text().splitlines()]
+    assert [(r["row"], r["column"]) for r in rejected] == [(1, "a")]
+
+
+def test_uint64_overflow_in_a_derived_column_rejects_the_row_once(tmp_path: Path) -> None:
+    src = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"id": [1, 2, 3], "u": pa.array([2**64 - 1, 1, 1], pa.uint64())}), src)
+    db = tmp_path / "d.db"
+    report = load(src, db, table="t", transforms=[Derive(columns={"e": "u - 1"})])
+    assert (report.rows_read, report.rows_written, report.rows_rejected) == (3, 2, 1)
+    assert sqlite_rows(db, "SELECT id, u, e FROM t ORDER BY id") == [(2, 1, 0), (3, 1, 0)]
 
 
 def test_identifiers_cannot_inject(tmp_path: Path) -> None:

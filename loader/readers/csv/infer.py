@@ -50,12 +50,17 @@ def sample_guesses(
     infer_rows: int,
     workers: int,
     na: Sequence[str],
+    typed: Sequence[str] | None = None,
 ) -> tuple[Guesses, bool]:
     """A guess for each column in ``need`` over the first ``infer_rows`` rows of ``blocks``,
-    and whether those rows are all there are (the blocks ended first)."""
+    and whether those rows are all there are (the blocks ended first). ``typed``: the
+    columns whose type is asked (default all); of the others only whether they hold a
+    value is: with none typed, the sample stops once each column holds one (not whole)."""
     guesses: Guesses = {n: TypeGuess(na=na) for n in need}
     if not need:
         return guesses, False
+    # only whether each holds a value is asked: the sample may stop once each does
+    presence_only = typed is not None and not typed
 
     def guess_blocks(items: list[Block]) -> tuple[pa.Table, Guesses]:
         tables = [parse(item[0])[0] for item in items]
@@ -79,9 +84,14 @@ def sample_guesses(
                 guesses[n] = None if guess is None or more is None else guess.merge(more)
             rows += take
             del table
-            if rows >= infer_rows:
+            if rows >= infer_rows or (presence_only and _all_hold_values(guesses)):
                 return guesses, False
     return guesses, True
+
+
+def _all_hold_values(guesses: Guesses) -> bool:
+    """Whether each column has a value in the sample so far (text that does not decode counts)."""
+    return all(g is None or g.values for g in guesses.values())
 
 
 def _grouped(blocks: Iterator[Block], size: list[int]) -> Iterator[list[Block]]:

@@ -145,6 +145,7 @@ class Conversion:
     comma_columns: set[str]  # numbers written with a decimal comma
     encoding: str
     na: tuple[str, ...]
+    no_value: set[str]  # text columns this file holds only null and na spellings in: those load as NULL
 
     def prepare(self, parser: BlockParser, item: Block) -> ParsedBlock:
         """Parse and convert one block: the pure part of reading, run on worker threads."""
@@ -155,9 +156,21 @@ class Conversion:
         may_hold_nul = b"\x00" in block
 
         def one(field: pa.Field, col: pa.Array) -> Converted:
-            how = decimal_comma.convert_comma if field.name in self.comma_columns else convert
             strict = field.name in self.strict
-            return how(col, field.type, strict=strict, encoding=self.encoding, may_hold_nul=may_hold_nul, na=self.na)
+            if field.name in self.comma_columns:
+                return decimal_comma.convert_comma(
+                    col, field.type, strict=strict, encoding=self.encoding, may_hold_nul=may_hold_nul, na=self.na
+                )
+            na_text = field.name in self.no_value
+            return convert(
+                col,
+                field.type,
+                strict=strict,
+                encoding=self.encoding,
+                may_hold_nul=may_hold_nul,
+                na=self.na,
+                na_text=na_text,
+            )
 
         converted = convert_columns([array(c) for c in table.columns], self.schema, one, alike=self._alike)
         return ParsedBlock(
@@ -174,7 +187,12 @@ class Conversion:
 
     def _alike(self, field: pa.Field) -> Hashable:
         """Fields ``prepare`` converts the same way: one type, one rule, one reading of commas."""
-        return (str(field.type), field.name in self.strict, field.name in self.comma_columns)
+        return (
+            str(field.type),
+            field.name in self.strict,
+            field.name in self.comma_columns,
+            field.name in self.no_value,
+        )
 
     def dropped_block(self, item: Block, dropped: Dropped) -> ParsedBlock:
         """A row dropped while cutting: no rows, one malformed row with its reason."""

@@ -24,7 +24,7 @@ import pyarrow as pa
 from ... import kernels, storage
 from ...chunk import Chunk, Reject
 from ...prefetch import ordered_map
-from ...types import is_numeric
+from ...types import is_numeric, is_text
 from .. import decimal_comma
 from ..base import (
     Position,
@@ -79,26 +79,34 @@ class CSVReader(ReaderBase):
         self.parser = BlockParser(path, config, self.dialect, self.names, self.block_bytes)
         self._infer_schema()
         self.conversion = Conversion(
-            self.schema, self.strict, self.comma_columns, config.encoding, tuple(config.na_values)
+            self.schema, self.strict, self.comma_columns, config.encoding, tuple(config.na_values), self.no_value
         )
 
     # ----------------------------------------------------------- inference
 
     def _infer_schema(self) -> None:
         """Types from the first ``infer_rows`` rows; the load's settled types and
-        declared types win (those columns are not sampled). A column with no value in a
-        sample that holds the whole file is ``null``: it has no say in any type (a file of
-        only a header says nothing of its columns)."""
+        declared types win (those columns are not sampled for a type). A column with no
+        value but ``null_values`` and ``na_values`` spellings in a sample that holds the
+        whole file is ``null``: it has no say in any type (a file of only a header says
+        nothing of its columns). A settled text column is sampled only for that: with no
+        value here, its spellings load as NULL (``no_value``), as on a day it was null."""
         cfg = self.config
         need = [n for n in self.names if n not in self.declared and n not in self.types]
+        check = [n for n in self.names if n in self.types and n not in self.declared and is_text(self.types[n])]
+        check = check if cfg.na_values else []  # without spellings, text holds its values as read
         empty: dict[str, pa.DataType] = {}
-        if need:
+        self.no_value: set[str] = set()
+        if need or check:
             with contextlib.closing(self._head_blocks()) as blocks:
-                self.guesses, whole = sample_guesses(
-                    need, blocks, self.parser.parse, cfg.infer_rows, self.workers, cfg.na_values
+                guesses, whole = sample_guesses(
+                    need + check, blocks, self.parser.parse, cfg.infer_rows, self.workers, cfg.na_values, typed=need
                 )
+            self.guesses = {n: guesses[n] for n in need}
             if whole:
-                empty = {n: pa.null() for n, g in self.guesses.items() if g is not None and not g.filled}
+                nothing = {n for n, g in guesses.items() if g is not None and not g.values}
+                empty = {n: pa.null() for n in need if n in nothing}
+                self.no_value = nothing & set(check)
         self.inferred: set[str] = set(need)
         self.strict = strict_columns(self.names, self.types, self.declared)
         self.schema = schema_of(self.names, self.guesses, self.types | empty, self.declared)
