@@ -262,11 +262,44 @@ def reader_bytes(needs: list[ColumnNeed]) -> int:
     return sum(n.held for n in needs) + reading
 
 
+# ----------------------------------------------------------------- encryption
+
+FOOTER_TAIL = 8  # the footer's length (4 bytes, little-endian) and the magic
+ENCRYPTED_FOOTER = b"PARE"
+ENCRYPTION_ALGORITHM = 8  # FileMetaData's field set in an encrypted file whose footer is plaintext
+
+
+def encrypted(source: Any, metadata: Any) -> bool:
+    """Whether the Parquet file ``source`` (its footer read as ``metadata``) has encrypted
+    columns: pyarrow ends the process (a C++ exception it cannot pass on) when their
+    metadata is read without the keys, so this is asked before ``row_group(g).column(c)``.
+    A plaintext footer is followed by its signature: a footer longer than the metadata
+    pyarrow read is walked for the field that marks the file encrypted."""
+    size = source.size()
+    if size < FOOTER_TAIL:
+        return False
+    tail = source.read_at(FOOTER_TAIL, size - FOOTER_TAIL)
+    if tail[4:] == ENCRYPTED_FOOTER:
+        return True
+    length = int.from_bytes(tail[:4], "little")
+    if length <= metadata.serialized_size or length > size - FOOTER_TAIL:
+        return False
+    cursor = _Cursor(source.read_at(length, size - FOOTER_TAIL - length))
+    try:
+        for field, kind in cursor.fields():
+            if field == ENCRYPTION_ALGORITHM:
+                return True
+            cursor.skip_value(kind)
+    except (_Short, PageHeaderError):
+        return False
+    return False
+
+
 def file_layout(path: str) -> tuple[float, int, float]:
     """What reading the Parquet file ``path`` (local or in object storage) holds: MB of
     pages and dictionaries (``reader_bytes``), its columns and its bytes per row decoded
-    (``row_bytes``). Nothing for a file that cannot be read as Parquet (the
-    load reports that, with its reason, when it opens it)."""
+    (``row_bytes``). Nothing for a file that cannot be read as Parquet, its columns
+    encrypted among them (the load reports that, with its reason, when it opens it)."""
     try:
         source = storage.open_arrow(path)
     except LoaderError:
@@ -275,6 +308,8 @@ def file_layout(path: str) -> tuple[float, int, float]:
         try:
             metadata = compat.parquet_reader(source, buffer_size=1 << 16).metadata
         except (OSError, ValueError):  # ArrowInvalid is a ValueError
+            return 0.0, 0, 0.0
+        if encrypted(source, metadata):
             return 0.0, 0, 0.0
         pages = reader_bytes(column_needs(source, metadata)) / (1 << 20)
         return pages, metadata.num_columns, float(row_bytes(metadata))
@@ -316,13 +351,15 @@ def row_bytes(metadata: Any) -> float:
 
 
 def file_row_bytes(path: str) -> float:
-    """``row_bytes`` of the Parquet file ``path``; 0 for one that cannot be read as Parquet."""
+    """``row_bytes`` of the Parquet file ``path``; 0 for one that cannot be read as Parquet
+    (or whose columns are encrypted)."""
     try:
         source = storage.open_arrow(path)
     except LoaderError:
         return 0.0
     with source:
         try:
-            return row_bytes(compat.parquet_reader(source, buffer_size=1 << 16).metadata)
+            metadata = compat.parquet_reader(source, buffer_size=1 << 16).metadata
+            return 0.0 if encrypted(source, metadata) else row_bytes(metadata)
         except (OSError, ValueError):
             return 0.0

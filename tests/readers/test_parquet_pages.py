@@ -163,3 +163,17 @@ def test_headers_are_read_for_the_largest_row_group_and_a_few_pages_of_each_colu
     with pa.OSFile(str(path)) as source:
         needs = column_needs(source, pq.ParquetFile(path).metadata)
     assert len(needs) == 2 and len(offsets) == 10  # 5 headers of each column, of one row group
+
+
+def test_encrypted_columns_are_known_from_the_footer_before_their_metadata_is_read(tmp_path: Path) -> None:
+    """Reading an encrypted column's metadata without keys ends the process in pyarrow; such
+    a file counts as unreadable here (the reader says why), the others are read."""
+    enc = DATA / "encrypt_columns_plaintext_footer.parquet.encrypted"
+    with pa.OSFile(str(enc)) as source:
+        assert parquet_pages.encrypted(source, pq.ParquetFile(enc).metadata)
+    assert file_layout(str(enc)) == (0.0, 0, 0.0)
+    assert parquet_pages.file_row_bytes(str(enc)) == 0.0
+    for path in DATA.glob("*.parquet"):
+        with pa.OSFile(str(path)) as source:
+            assert not parquet_pages.encrypted(source, pq.ParquetFile(path).metadata), path.name
+    assert file_layout(str(DATA / "int96_from_spark.parquet"))[1] == 1
