@@ -42,7 +42,7 @@ import pyarrow as pa
 from . import kernels, suggest
 from .convert import convert, decimal_to_float
 from .errors import ConfigError, LoaderError, TransformError
-from .types import decimal_type, decoded, is_text, is_zoned, parse_type, type_name, value_type
+from .types import decimal_type, decoded, empty_batch, is_text, is_zoned, parse_type, type_name, value_type
 
 __all__ = [
     "FUNCTIONS",
@@ -475,7 +475,7 @@ class _Compiler:
         self.src = src
         self.schema = schema
         self.names = schema.names
-        self.empty = pa.RecordBatch.from_pylist([], schema=schema)
+        self.empty = empty_batch(schema)
 
     def describe(self, node: Node) -> str:
         if isinstance(node, Binary):

@@ -60,7 +60,7 @@ from .schema import bound, decode_types, spellings
 from .sinks.base import Encoded, Encoder
 from .state import STAMP_ENTRY, FileState, JobState, Ledger, same_job
 from .transforms import Stage, close_stages, output_schema
-from .types import is_numeric, parse_type
+from .types import empty_batch, is_numeric, parse_type
 from .writers.base import Writer
 from .writers.encode import is_nested
 
@@ -641,7 +641,7 @@ class Rows:
         """A chunk whose rows are all rejected again, for ``why``."""
         numbers = list(end["origin"])
         return Chunk(
-            batch=pa.RecordBatch.from_pylist([], schema=schema),
+            batch=empty_batch(schema),
             file=group[0][0].file if group else "",
             rows=pa.array([], pa.int64()),
             last_row=max(numbers, default=0),

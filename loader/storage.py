@@ -211,12 +211,18 @@ def _info(loc: Remote, uri: str) -> Any:
 
 
 def check_file(path: str, glob_hint: str = "dir/*.csv") -> None:
-    """A one-line error for an input that is a directory (the user meant a glob)."""
+    """A one-line error for an input that is a directory (the user meant a glob: ``glob_hint``,
+    the files of the input's format)."""
     loc = remote(path) if path != STDIN else None
     if loc is not None:
         _object_info(loc, path)
     elif path != STDIN and os.path.isdir(path):
-        raise SourceError("is a directory, not a file", file=path, hint=f"use a glob such as {glob_hint}")
+        nested = glob_hint.replace("/*", "/**/*", 1)  # a Spark or Hive output keeps its files in partition folders
+        raise SourceError(
+            "is a directory, not a file",
+            file=path,
+            hint=f"use a glob such as {glob_hint}, or {nested} for the files in its folders too",
+        )
 
 
 def _object_info(loc: Remote, uri: str) -> Any:

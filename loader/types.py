@@ -124,6 +124,12 @@ def decoded(arr: pa.Array) -> pa.Array:
     return kernels.cast(arr, arr.type.value_type) if pa.types.is_dictionary(arr.type) else arr
 
 
+def empty_batch(schema: pa.Schema) -> pa.RecordBatch:
+    """A batch of no rows of ``schema``: ``from_pylist([])`` cannot build a dictionary of
+    values other than text (dates, timestamps, decimals) and fails on it."""
+    return pa.RecordBatch.from_arrays([pa.nulls(0, f.type) for f in schema], schema=schema)
+
+
 def type_name(t: pa.DataType) -> str:
     """A short, readable name for an Arrow type (for plans and messages)."""
     if is_text(t):

@@ -512,7 +512,8 @@ def _unreadable_cases(tmp_path: Path) -> list[tuple[str, Path, str]]:
         (
             "directory",
             directory,
-            f"loader: error: {directory}: is a directory, not a file\n  hint: use a glob such as dir/*.csv\n",
+            f"loader: error: {directory}: is a directory, not a file\n"
+            "  hint: use a glob such as dir/*.csv, or dir/**/*.csv for the files in its folders too\n",
         ),
         ("empty_csv", empty_csv, f"loader: error: {empty_csv}: file is empty (no header, no rows)\n{FIX}"),
         ("empty_parquet", empty_pq, f"loader: error: {empty_pq}: file is empty\n{FIX}"),
@@ -543,6 +544,31 @@ def test_unreadable_input_is_one_clear_line(tmp_path: Path, case: str) -> None:
     assert (p.returncode, p.stdout, p.stderr) == (65, "", stderr)
     p = cli("load", str(path), str(db), "--table", "t", "--debug")
     assert p.returncode == 65 and "Traceback (most recent call last)" in p.stderr and p.stderr.endswith(stderr)
+
+
+@pytest.mark.parametrize(
+    "name,flags,glob",
+    [
+        ("out.parquet", [], "*.parquet"),
+        ("out", ["--format", "parquet"], "*.parquet"),
+        ("out.csv", ["--format", "parquet"], "*.parquet"),
+        ("out.arrow", [], "*.arrow"),
+        ("out.jsonl", ["--engine", "processes"], "*.jsonl"),
+        ("out.parquet", ["--dry-run"], "*.parquet"),
+    ],
+)
+def test_a_directory_input_is_hinted_a_glob_of_its_format(
+    tmp_path: Path, name: str, flags: list[str], glob: str
+) -> None:
+    """The hint said dir/*.csv whatever the format (the first check of an input did not know it)."""
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "part=1").mkdir()  # a Spark output: its files in partition folders
+    p = cli("load", str(tmp_path / name), str(tmp_path / "out.db"), "--table", "t", *flags)
+    assert (p.returncode, p.stderr) == (
+        65,
+        f"loader: error: {tmp_path / name}: is a directory, not a file\n"
+        f"  hint: use a glob such as dir/{glob}, or dir/**/{glob} for the files in its folders too\n",
+    )
 
 
 def test_corrupt_parquet_data_mid_file_keeps_committed_rows(tmp_path: Path) -> None:

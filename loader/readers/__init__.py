@@ -55,6 +55,8 @@ def expand_paths(config: SourceConfig) -> list[str]:
             files.extend(matched)
         elif not storage.exists(pattern):
             raise storage.missing(pattern)
+        elif os.path.isdir(pattern):  # before any check that does not know the format
+            storage.check_file(pattern, f"dir/*.{config.format or infer_format(pattern) or 'csv'}")
         else:
             files.append(storage.normal(pattern))  # S3://b/k and s3://b/k: one object, one checkpoint
     seen: set[str] = set()

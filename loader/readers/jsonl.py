@@ -41,7 +41,7 @@ from ..chunk import Chunk, Reject, text_or_bytes
 from ..convert import TypeGuess, convert, float_loses
 from ..errors import ConfigError, SourceError, one_line
 from ..prefetch import ordered_map
-from ..types import int_range, is_text, leaf_types, map_leaves, type_name
+from ..types import empty_batch, int_range, is_text, leaf_types, map_leaves, type_name
 from .base import Position, ReaderBase, declared_types, dedupe_names, row_numbers, spelled, split_chunk
 from .stream import KEPT_OF_LONG_ROW, DiskProgress, open_stream, read_past_line, skip
 
@@ -921,7 +921,7 @@ class JSONLReader(ReaderBase):
         newlines = data.count(b"\n") if dropped is None else 1
         if dropped is not None:
             text = text_or_bytes(data.rstrip(b"\r\n"), cut=len(data) < span)
-            empty = pa.RecordBatch.from_pylist([], schema=self.schema)
+            empty = empty_batch(self.schema)
             return _Block(offset, span, newlines, 1, empty, [], [], [(1, 1, dropped, None, text, len(data) < span)])
         if not self.by_line:
             rounding = _rounding(data) if self.checks_floats else None
@@ -968,11 +968,7 @@ class JSONLReader(ReaderBase):
     def _parsed_block(self, table: pa.Table, data: bytes, offset: int, span: int, newlines: int) -> _Block:
         """A block pyarrow parsed whole, with each row's line."""
         n = table.num_rows
-        batch = (
-            table.combine_chunks().to_batches()[0].rename_columns(self.names)
-            if n
-            else pa.RecordBatch.from_pylist([], schema=self.schema)
-        )
+        batch = table.combine_chunks().to_batches()[0].rename_columns(self.names) if n else empty_batch(self.schema)
         lines_here = newlines + (0 if data.endswith(b"\n") else 1)
         lines = None if n == lines_here else [i for i, ln in enumerate(data.split(b"\n"), 1) if not _blank(ln)]
         return _Block(offset, span, newlines, n, batch, list(range(1, n + 1)), lines, [])

@@ -16,6 +16,7 @@ import pyarrow as pa
 from .. import compat, storage
 from ..chunk import Chunk
 from ..errors import SourceError, one_line
+from . import parquet_pages
 from .base import TypedFileReader
 
 
@@ -36,6 +37,13 @@ class ParquetReader(TypedFileReader):
         except (pa.ArrowException, OSError) as exc:
             self.source.close()
             raise SourceError(f"not a readable Parquet file ({one_line(exc)})", file=path) from None
+        if parquet_pages.encrypted(self.source, self.file.metadata):
+            self.close()
+            raise SourceError(
+                "not a readable Parquet file (its columns are encrypted: Parquet modular encryption is not read)",
+                file=path,
+                hint="write the file again unencrypted, then rerun: the files before it stay loaded",
+            )
         self._settle_schema(self.file.schema_arrow)
 
     def __iter__(self) -> Iterator[Chunk]:

@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+
 from .. import compat, storage
 from ..errors import LoaderError
 
@@ -262,22 +264,58 @@ def reader_bytes(needs: list[ColumnNeed]) -> int:
     return sum(n.held for n in needs) + reading
 
 
+# ----------------------------------------------------------------- encryption
+
+FOOTER_TAIL = 8  # the footer's length (4 bytes, little-endian) and the magic
+ENCRYPTED_FOOTER = b"PARE"
+ENCRYPTION_ALGORITHM = 8  # FileMetaData's field set in an encrypted file whose footer is plaintext
+
+
+def encrypted(source: Any, metadata: Any) -> bool:
+    """Whether the Parquet file ``source`` (its footer read as ``metadata``) has encrypted
+    columns: pyarrow ends the process (a C++ exception it cannot pass on) when their
+    metadata is read without the keys, so this is asked before ``row_group(g).column(c)``.
+    A plaintext footer is followed by its signature: a footer longer than the metadata
+    pyarrow read is walked for the field that marks the file encrypted."""
+    size = source.size()
+    if size < FOOTER_TAIL:
+        return False
+    tail = source.read_at(FOOTER_TAIL, size - FOOTER_TAIL)
+    if tail[4:] == ENCRYPTED_FOOTER:
+        return True
+    length = int.from_bytes(tail[:4], "little")
+    if length <= metadata.serialized_size or length > size - FOOTER_TAIL:
+        return False
+    cursor = _Cursor(source.read_at(length, size - FOOTER_TAIL - length))
+    try:
+        for field, kind in cursor.fields():
+            if field == ENCRYPTION_ALGORITHM:
+                return True
+            cursor.skip_value(kind)
+    except (_Short, PageHeaderError):
+        return False
+    return False
+
+
 def file_layout(path: str) -> tuple[float, int, float]:
     """What reading the Parquet file ``path`` (local or in object storage) holds: MB of
     pages and dictionaries (``reader_bytes``), its columns and its bytes per row decoded
-    (``row_bytes``). Nothing for a file that cannot be read as Parquet (the
-    load reports that, with its reason, when it opens it)."""
+    (``row_bytes``). Nothing for a file that cannot be read as Parquet, its columns
+    encrypted among them (the load reports that, with its reason, when it opens it)."""
     try:
         source = storage.open_arrow(path)
     except LoaderError:
         return 0.0, 0, 0.0
     with source:
         try:
-            metadata = compat.parquet_reader(source, buffer_size=1 << 16).metadata
+            reader = compat.parquet_reader(source, buffer_size=1 << 16)
+            metadata = reader.metadata
         except (OSError, ValueError):  # ArrowInvalid is a ValueError
             return 0.0, 0, 0.0
+        if encrypted(source, metadata):
+            return 0.0, 0, 0.0
         pages = reader_bytes(column_needs(source, metadata)) / (1 << 20)
-        return pages, metadata.num_columns, float(row_bytes(metadata))
+        return pages, metadata.num_columns, float(row_bytes(metadata, dictionary_columns(reader.schema_arrow)))
 
 
 # Bytes a value of a physical type takes in Arrow (a BOOLEAN's bit counted as a byte:
@@ -287,15 +325,36 @@ OFFSET_BYTES = 4  # per value of a string column
 ROW_GROUPS_SIZED = 4
 
 
-def column_bytes(column: Any) -> float:
+def dictionary_columns(schema: Any) -> frozenset[str]:
+    """The columns of an Arrow ``schema`` read as dictionaries (the type the file stores, as
+    a pandas Categorical's), by name."""
+    return frozenset(f.name for f in schema if pa.types.is_dictionary(f.type))
+
+
+def dictionary_page_bytes(column: Any) -> float:
+    """About how many of a column chunk's uncompressed bytes its dictionary page holds: its
+    compressed span (from the footer's offsets) at the chunk's compression ratio."""
+    start, data = column.dictionary_page_offset, column.data_page_offset
+    if not column.has_dictionary_page or not 0 < start < data or not column.total_compressed_size:
+        return 0.0
+    ratio = column.total_uncompressed_size / column.total_compressed_size
+    return float(min(column.total_uncompressed_size, (data - start) * ratio))
+
+
+def column_bytes(column: Any, dictionary: bool = False) -> float:
     """What one column chunk's values take decoded into Arrow: fixed-width values at their
     width (a list's every element counted: ``num_values``); text at its uncompressed
-    size, or where a dictionary makes that small, at the mean length of its min and max."""
+    size, or where a dictionary makes that small, at the mean length of its min and max.
+    A column read as a dictionary (``dictionary``) holds it once for its rows, not per row,
+    and a file whose Arrow dictionary is whole in every row group has one far larger than
+    the group's rows: its dictionary page is left out (``file_layout`` counts it held)."""
     values = column.num_values
     width = VALUE_BYTES.get(column.physical_type)
     if width is not None:
         return float(width * values)
     size = float(column.total_uncompressed_size)
+    if dictionary:
+        size -= dictionary_page_bytes(column)
     stats = column.statistics if column.is_stats_set else None
     if stats is not None and stats.has_min_max and isinstance(stats.min, (str, bytes)):
         mean = (len(stats.min) + len(stats.max)) / 2
@@ -303,26 +362,32 @@ def column_bytes(column: Any) -> float:
     return float(size + OFFSET_BYTES * values)
 
 
-def row_bytes(metadata: Any) -> float:
+def row_bytes(metadata: Any, dictionaries: frozenset[str] = frozenset()) -> float:
     """Bytes per row decoded, in the widest row groups (by their encoded bytes per row; a
-    few, as a file of thousands of groups and columns would take long): from the footer."""
+    few, as a file of thousands of groups and columns would take long): from the footer.
+    ``dictionaries``: the columns read as dictionaries (``dictionary_columns``)."""
     groups = [g for g in map(metadata.row_group, range(metadata.num_row_groups)) if g.num_rows]
     groups.sort(key=lambda g: g.total_byte_size / g.num_rows, reverse=True)
     widest = 0.0
     for group in groups[:ROW_GROUPS_SIZED]:
-        total = sum(column_bytes(group.column(c)) for c in range(group.num_columns))
+        columns = [group.column(c) for c in range(group.num_columns)]
+        total = sum(column_bytes(c, c.path_in_schema in dictionaries) for c in columns)
         widest = max(widest, total / group.num_rows)
     return widest
 
 
 def file_row_bytes(path: str) -> float:
-    """``row_bytes`` of the Parquet file ``path``; 0 for one that cannot be read as Parquet."""
+    """``row_bytes`` of the Parquet file ``path``; 0 for one that cannot be read as Parquet
+    (or whose columns are encrypted)."""
     try:
         source = storage.open_arrow(path)
     except LoaderError:
         return 0.0
     with source:
         try:
-            return row_bytes(compat.parquet_reader(source, buffer_size=1 << 16).metadata)
+            reader = compat.parquet_reader(source, buffer_size=1 << 16)
+            if encrypted(source, reader.metadata):
+                return 0.0
+            return row_bytes(reader.metadata, dictionary_columns(reader.schema_arrow))
         except (OSError, ValueError):
             return 0.0

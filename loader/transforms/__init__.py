@@ -23,6 +23,7 @@ from .._lazy import lazy_attributes
 from ..chunk import Chunk
 from ..config import shown
 from ..errors import ConfigError, LoaderError, TransformError
+from ..types import empty_batch
 from ._base import StageBase, did_you_mean, exception_text, job_keys
 
 if TYPE_CHECKING:
@@ -241,7 +242,7 @@ def as_stages(transforms: Sequence[Stage | Callable[[pa.RecordBatch], pa.RecordB
 def output_schema(stages: Sequence[Stage], schema: pa.Schema, path: str = "") -> pa.Schema:
     """The schema ``stages`` make of rows of ``schema`` (an empty chunk through them)."""
     empty = Chunk(
-        batch=pa.RecordBatch.from_pylist([], schema=schema),
+        batch=empty_batch(schema),
         file=path,
         rows=pa.array([], pa.int64()),
         last_row=0,

@@ -23,7 +23,7 @@ from ..chunk import Chunk
 from ..convert import Converted, convert
 from ..errors import ConfigError, LoaderError, TransformError
 from ..readers.base import plain_columns
-from ..types import is_text, map_leaves, type_name
+from ..types import empty_batch, is_text, map_leaves, type_name
 from ._base import StageBase, exception_text, reject_in_order, value_text
 
 
@@ -190,7 +190,7 @@ class Python(StageBase):
             ) from exc
         if isinstance(out, pa.Table):
             parts = out.combine_chunks().to_batches()
-            out = parts[0] if parts else pa.RecordBatch.from_pylist([], schema=out.schema)
+            out = parts[0] if parts else empty_batch(out.schema)
         if not isinstance(out, pa.RecordBatch):
             raise TransformError(
                 f"the function returned {type(out).__name__}, expected a pyarrow.RecordBatch",
@@ -212,7 +212,7 @@ class Python(StageBase):
             declared = self._declared(batch.schema)
             if declared.equals(batch.schema):
                 return chunk
-            return chunk.with_batch(pa.RecordBatch.from_pylist([], schema=declared))
+            return chunk.with_batch(empty_batch(declared))
         assert self._fn is not None
         out: list[dict[str, Any]] = []
         failed: list[bool] = []
@@ -288,7 +288,7 @@ class Python(StageBase):
         column its input type, values that type does not hold exactly noted in ``misfits``
         (and nulled); a new undeclared column gets the type of its values."""
         if not rows:
-            return pa.RecordBatch.from_pylist([], schema=schema)
+            return empty_batch(schema)
         names: dict[str, None] = {}
         for r in rows:
             for k in r:

@@ -16,7 +16,7 @@ from loader.config import SourceConfig
 from loader.errors import SourceError
 from loader.readers import open_reader
 from loader.transforms import Filter
-from tests.reliability_util import leveldb_items, reject_lines, rejects_of
+from tests.reliability_util import cli, leveldb_items, reject_lines, rejects_of
 
 
 def make(tmp_path: Path, n: int = 1000, group: int = 300) -> Path:
@@ -301,3 +301,26 @@ def test_a_nul_in_large_string_text_is_kept_whatever_the_engine_files_and_runs(t
     for name, rows in (("alone.db", stored[1:]), ("both.db", stored), ("runs.db", stored)):
         with sqlite3.connect(tmp_path / name) as conn:
             assert conn.execute("SELECT id, s FROM t ORDER BY id").fetchall() == rows
+
+
+ENCRYPTED = (
+    Path(__file__).parents[1] / "data" / "parquet-testing" / "encrypt_columns_plaintext_footer.parquet.encrypted"
+)
+
+
+@pytest.mark.parametrize("flags", [[], ["--dry-run"], ["--max-memory", "300MB"], ["--engine", "processes"]])
+def test_a_file_of_encrypted_columns_under_a_plaintext_footer_is_a_data_error_with_a_report(
+    tmp_path: Path, flags: list[str]
+) -> None:
+    """pyarrow aborted the process reading such a file's column metadata (SIGABRT, no report)."""
+    src = tmp_path / "enc.parquet"
+    src.write_bytes(ENCRYPTED.read_bytes())
+    report = tmp_path / "r.json"
+    done = cli("load", str(src), str(tmp_path / "e.db"), "--table", "t", "--report", str(report), *flags)
+    assert done.returncode == 65, done.stderr
+    assert done.stderr.splitlines()[0] == (
+        f"loader: error: {src}: not a readable Parquet file "
+        "(its columns are encrypted: Parquet modular encryption is not read)"
+    )
+    if not flags or flags[0] != "--dry-run":
+        assert json.loads(report.read_text())["status"] == "failed"

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from loader import load
 from loader.readers import parquet_pages
 from loader.readers.parquet_pages import DICTIONARY_PAGE, chunk_pages, column_needs, file_layout, reader_bytes
 
@@ -163,3 +164,32 @@ def test_headers_are_read_for_the_largest_row_group_and_a_few_pages_of_each_colu
     with pa.OSFile(str(path)) as source:
         needs = column_needs(source, pq.ParquetFile(path).metadata)
     assert len(needs) == 2 and len(offsets) == 10  # 5 headers of each column, of one row group
+
+
+def test_encrypted_columns_are_known_from_the_footer_before_their_metadata_is_read(tmp_path: Path) -> None:
+    """Reading an encrypted column's metadata without keys ends the process in pyarrow; such
+    a file counts as unreadable here (the reader says why), the others are read."""
+    enc = DATA / "encrypt_columns_plaintext_footer.parquet.encrypted"
+    with pa.OSFile(str(enc)) as source:
+        assert parquet_pages.encrypted(source, pq.ParquetFile(enc).metadata)
+    assert file_layout(str(enc)) == (0.0, 0, 0.0)
+    assert parquet_pages.file_row_bytes(str(enc)) == 0.0
+    for path in DATA.glob("*.parquet"):
+        with pa.OSFile(str(path)) as source:
+            assert not parquet_pages.encrypted(source, pq.ParquetFile(path).metadata), path.name
+    assert file_layout(str(DATA / "int96_from_spark.parquet"))[1] == 1
+
+
+def test_a_dictionary_written_whole_in_every_row_group_is_not_counted_per_row(tmp_path: Path) -> None:
+    """An Arrow dictionary column (a pandas Categorical) is written whole in every row group:
+    its 20,000 values in each group of 777 rows, and in the last of 575 counted 466 bytes a
+    row, so chunks fell to a fifth (16 rows at 150,000 values: four times slower). Its rows
+    hold an index and their text; the dictionary is held once (``file_layout``'s pages)."""
+    n = 20_000
+    values = pa.array([f"v{i:08d}" for i in range(n)])  # 9 characters each
+    path = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"id": range(n), "s": values.dictionary_encode()}), path, row_group_size=777)
+    assert parquet_pages.file_row_bytes(str(path)) == 8 + 9 + 4  # id, the text, its offset
+    assert file_layout(str(path))[0] > 0.25  # the dictionary's 20,000 values, held while a group is read
+    report = load(str(path), str(tmp_path / "t.db"), table="t")
+    assert (report.rows_written, report.chunk_size) == (n, 8192)

@@ -172,6 +172,14 @@ def _label(row):  # type: ignore[no-untyped-def]
     return {**row, "label": row["name"].upper(), "n": "x" if row["name"] == "Cy" else len(row["name"])}
 
 
+def test_the_output_of_a_row_function_over_a_dictionary_of_dates_is_known_before_any_row() -> None:
+    """An empty batch of a dictionary of dates could not be built (from_pylist), so neither
+    the shape of a row function's output nor the stages' schema."""
+    stage = Python(function=_label, mode="row", columns={"n": "int16"}, name="transform[1] (python)")
+    day = pa.dictionary(pa.int8(), pa.date32())
+    assert output_schema([stage], pa.schema([("day", day)])) == pa.schema([("day", day), ("n", pa.int16())])
+
+
 def test_row_mode_declared_columns_shape_the_output_before_any_row() -> None:
     stage = Python(function=_label, mode="row", columns={"label": "string", "n": "int16"}, name="transform[1] (python)")
     schema = pa.schema([("name", pa.string())])

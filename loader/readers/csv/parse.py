@@ -18,6 +18,7 @@ from ...chunk import text_or_bytes
 from ...config import SourceConfig
 from ...convert import Converted, ConvertedBatch, convert, convert_columns
 from ...errors import SourceError
+from ...types import empty_batch
 from .. import decimal_comma
 from ..dialect import Dialect, csv_rows
 from .cut import byte_count
@@ -198,7 +199,7 @@ class Conversion:
         """A row dropped while cutting: no rows, one malformed row with its reason."""
         cut = len(item[0]) < dropped.size - dropped.ended  # a long row: only its first bytes were kept
         text = text_or_bytes(bytes(item[0]).rstrip(b"\r\n"), cut)
-        empty = pa.RecordBatch.from_pylist([], schema=self.schema)
+        empty = empty_batch(self.schema)
         return ParsedBlock(
             size=dropped.size,
             offset=item[1],
