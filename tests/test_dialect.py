@@ -111,6 +111,42 @@ def test_header_over_numbers_is_a_header(tmp_path: Path) -> None:
     assert r.dialect.header and r.schema.names == ["id", "2024"] and len(rows) == 2
 
 
+@pytest.mark.parametrize(
+    ("text", "names", "first"),
+    [
+        # pandas' df.pivot().to_csv(): dates naming columns of numbers
+        ("store,2024-01-01,2024-01-02\nA,10,30\nB,20,40\n", ["store", "2024-01-01", "2024-01-02"], 30),
+        ("country,code,2023\nFrance,FR,yes\nSpain,ES,no\n", ["country", "code", "2023"], "yes"),  # a year over text
+        ("region,2019,2020\nNorth,1.5,2.5\nSouth,2.0,3.25\n", ["region", "2019", "2020"], 2.5),  # years over decimals
+    ],
+)
+def test_numbers_or_dates_naming_columns_of_another_kind_are_a_header(
+    tmp_path: Path, text: str, names: list[str], first: object
+) -> None:
+    """The first row loaded as a data row of column_1..column_3, all TEXT, with exit 0."""
+    p = tmp_path / "pivot.csv"
+    p.write_text(text)
+    r, rows, _ = read(p)
+    assert (r.dialect.header, r.schema.names, len(rows)) == (True, names, 2)
+    assert rows[0][names[-1]] == first
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1,2\n2,2.5\n3,3.5\n",  # numbers over numbers: a whole number may sit in a decimal column
+        "2019,2020\n1.5,2.5\n",  # numbers only: no name among them
+        "1,ann,2.5\n2,bob,3\n",  # each number and date of its column's kind
+        "5\nNA\nNA\n",  # NA says nothing of its column's kind
+    ],
+)
+def test_a_first_row_of_numbers_like_its_columns_is_data(tmp_path: Path, text: str) -> None:
+    p = tmp_path / "data.csv"
+    p.write_text(text)
+    r, rows, _ = read(p)
+    assert (r.dialect.header, r.schema.names[0], len(rows)) == (False, "column_1", text.count("\n"))
+
+
 def test_given_dialect_is_never_overridden(tmp_path: Path) -> None:
     p = tmp_path / "g.csv"
     p.write_text("a;b\n1;2\n3;4\n")

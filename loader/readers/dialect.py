@@ -5,9 +5,10 @@ sniffer and clevercsv do: each candidate (delimiter, quote) parses the sample,
 and the one whose rows agree best on a field count of more than one wins
 (clevercsv's pattern score); ``'`` is a candidate quote only in a sample
 with no ``"``. Ties go to ``"``, to the extension's default (a tab for
-``.tsv``, else a comma), then to the order of ``DELIMITERS``. A header is
-assumed unless the first row looks like data: no column where it is text over
-numbers or dates, and at least one value that is a number or a date itself.
+``.tsv``, else a comma), then to the order of ``DELIMITERS``. The first row is
+the header when a column has text over numbers or dates, or a number or date
+over another kind (a pivot table's dates over numbers) and no column has a
+number or date over its own kind; else unless it holds a number or a date.
 The sample is the first ``SNIFF_BYTES`` of the data, so the same file always
 gives the same dialect.
 """
@@ -29,6 +30,7 @@ SNIFF_BYTES = 64 << 10
 SNIFF_ROWS = 500
 DELIMITERS = (",", "\t", ";", "|")
 QUOTES = ('"', "'")
+_INTEGER = re.compile(r"[+-]?\d+")
 _NUMBER = re.compile(r"[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}([T ][0-9:.+\-Z]*)?")
 
@@ -113,28 +115,52 @@ def _pattern_score(rows: list[list[str]]) -> float:
 
 
 def _kind(value: str) -> str:
+    if _INTEGER.fullmatch(value):
+        return "integer"
     if _NUMBER.fullmatch(value):
-        return "number"
+        return "decimal"
     if _DATE.fullmatch(value):
         return "date"
     return "text"
 
 
-def looks_like_header(rows: list[list[str]]) -> bool:
-    """Whether the first row names columns rather than holding data."""
+def _family(kind: str) -> str:
+    return "number" if kind in ("integer", "decimal") else kind
+
+
+def _verdict(head: str | None, kinds: set[str]) -> str | None:
+    """What one column says of its first value ``head`` over the ``kinds`` of its other values:
+    ``label`` (text over numbers or dates: a header); ``name`` (a number or date over text only,
+    a date over numbers, a number over dates) and ``year`` (a whole number over decimals only),
+    both a header unless another column says ``data`` (a number or date of the column's own
+    kind); None (text over text, or nothing to compare: no telling)."""
+    if head is None or not kinds:
+        return None
+    if head == "text":
+        return None if "text" in kinds else "label"
+    # a decimal column may hold whole numbers; a whole number over decimals only may be a year
+    if head in kinds or (head == "decimal" and "integer" in kinds):
+        return "data"
+    return "year" if _family(head) in {_family(k) for k in kinds} else "name"
+
+
+def looks_like_header(rows: list[list[str]], nulls: Iterable[str] = ()) -> bool:
+    """Whether the first row names columns rather than holding data (``nulls``: values that,
+    like an empty one, say nothing of their column's kind)."""
+    empty = {"", *nulls}
     if len(rows) < 2:
         # one row: a header with no data, unless it holds only numbers or dates (no name)
-        kinds = {_kind(v) for v in rows[0] if v != ""} if rows else set()
+        kinds = {_kind(v) for v in rows[0] if v not in empty} if rows else set()
         return not kinds or "text" in kinds
     first, rest = rows[0], [r for r in rows[1:] if len(r) == len(rows[0])]
-    typed_first = False
-    for j, value in enumerate(first):
-        kinds = {_kind(r[j]) for r in rest if r[j] != ""}
-        head = _kind(value) if value != "" else None
-        if len(kinds) == 1 and kinds != {"text"} and head == "text":
-            return True  # a name over numbers or dates
-        typed_first = typed_first or head in ("number", "date")
-    return not typed_first
+    heads = [_kind(v) if v not in empty else None for v in first]
+    verdicts = {_verdict(head, {_kind(r[j]) for r in rest if r[j] not in empty}) for j, head in enumerate(heads)}
+    if "label" in verdicts:
+        return True
+    if "data" not in verdicts and ("name" in verdicts or ("year" in verdicts and "text" in heads)):
+        return True
+    # no column tells: a header unless the row holds a number or a date
+    return not any(h not in (None, "text") for h in heads)
 
 
 def sniff(config: SourceConfig, path: str, sample: bytes, complete: bool) -> Dialect:
@@ -171,7 +197,10 @@ def sniff(config: SourceConfig, path: str, sample: bytes, complete: bool) -> Dia
         if given is None
     )
     # an empty first line is an empty header (an error), as it always was
-    header = config.header if config.header is not None else text.startswith(("\n", "\r")) or looks_like_header(rows)
+    nulls = (*config.null_values, *config.na_values)
+    header = (
+        config.header if config.header is not None else text.startswith(("\n", "\r")) or looks_like_header(rows, nulls)
+    )
     return Dialect(choice[0], choice[1], header, detected)
 
 
