@@ -60,7 +60,7 @@ def test_quoted_fields_holding_the_other_delimiters(tmp_path: Path) -> None:
     assert r.dialect.delimiter == "," and rows[0] == {"a": "x;y;z", "b": 1}
 
 
-def test_single_quote_is_detected_only_without_double_quotes(tmp_path: Path) -> None:
+def test_single_quote_is_detected_where_it_encloses_fields(tmp_path: Path) -> None:
     p = tmp_path / "s.csv"
     p.write_text("name,n\n'Smith, J',1\n'Doe, A',2\n")
     r, rows, _ = read(p)
@@ -68,6 +68,29 @@ def test_single_quote_is_detected_only_without_double_quotes(tmp_path: Path) -> 
     p.write_text("name,n\nO'Brien,1\nD'Arcy,2\n")  # apostrophes inside fields are not quotes
     r, rows, _ = read(p)
     assert r.dialect.quote == '"' and rows[0] == {"name": "O'Brien", "n": 1}
+
+
+def test_single_quote_is_detected_beside_double_quotes_in_fields(tmp_path: Path) -> None:
+    """Python's csv.writer(quotechar="'"): one " anywhere in the sample made the file unquoted,
+    its columns named "'id'" and its values kept their quotes, with exit 0."""
+    p = tmp_path / "sq.csv"
+    p.write_text("'id','name'\n1,'5\" pipe'\n2,'x'\n3,'y, z'\n")
+    r, rows, _ = read(p)
+    assert r.dialect.quote == "'"
+    assert rows == [{"id": 1, "name": '5" pipe'}, {"id": 2, "name": "x"}, {"id": 3, "name": "y, z"}]
+    p.write_text('name,size\n"O\'Brien, J",12" pipe\n\'x\' y,"3, 4"\n')  # " encloses fields, ' does not
+    r, rows, _ = read(p)
+    assert r.dialect.quote == '"' and rows == [
+        {"name": "O'Brien, J", "size": '12" pipe'},
+        {"name": "'x' y", "size": "3, 4"},
+    ]
+
+
+def test_a_quote_given_as_the_delimiter_is_not_the_quote(tmp_path: Path) -> None:
+    p = tmp_path / "d.csv"
+    p.write_text('a"b"c\n1"2"3\n')
+    r, rows, _ = read(p, delimiter='"')
+    assert (r.dialect.delimiter, r.dialect.quote, rows) == ('"', None, [{"a": 1, "b": 2, "c": 3}])
 
 
 def test_no_header_is_detected_and_columns_are_numbered(tmp_path: Path) -> None:

@@ -3,9 +3,10 @@
 What the job does not say is detected from the head of the file, as DuckDB's
 sniffer and clevercsv do: each candidate (delimiter, quote) parses the sample,
 and the one whose rows agree best on a field count of more than one wins
-(clevercsv's pattern score); ``'`` is a candidate quote only in a sample
-with no ``"``. Ties go to ``"``, to the extension's default (a tab for
-``.tsv``, else a comma), then to the order of ``DELIMITERS``. The first row is
+(clevercsv's pattern score); ``'`` is a candidate quote where the sample holds
+one. Ties go to the quote that opens and closes more fields, to ``"``, to the
+extension's default (a tab for ``.tsv``, else a comma), then to the order of
+``DELIMITERS``; a delimiter given as ``"`` or ``'`` is never the quote. The first row is
 the header when a column has text over numbers or dates, or a number or date
 over another kind (a pivot table's dates over numbers) and no column has a
 number or date over its own kind; else unless it holds a number or a date.
@@ -106,6 +107,24 @@ def _rows(text: str, delimiter: str, quote: str | None, complete: bool, escape: 
     return rows
 
 
+def _score(
+    text: str, delimiter: str, quote: str | None, complete: bool, escape: str | None
+) -> tuple[float, bool, int, str | None, list[list[str]]]:
+    """How well ``text`` reads with ``delimiter`` and ``quote``: the pattern score, whether it
+    is quoted, how many fields the quote encloses, the quote, and the rows read."""
+    found = _rows(text, delimiter, quote, complete, escape)
+    return round(_pattern_score(found), 6), quote is not None, _enclosed(text, delimiter, quote), quote, found
+
+
+def _enclosed(text: str, delimiter: str, quote: str | None) -> int:
+    """How many fields of ``text`` ``quote`` opens and closes: at a line's start or after the
+    delimiter, up to the delimiter or a line's end (an inch mark inside a field does not count)."""
+    if quote is None:
+        return 0
+    d, q = re.escape(delimiter), re.escape(quote)
+    return len(re.findall(rf"(?:^|(?<={d})){q}(?:[^{q}]|{q}{q})*{q}(?={d}|\r?$)", text, re.MULTILINE))
+
+
 def _pattern_score(rows: list[list[str]]) -> float:
     """clevercsv's pattern score on field counts: high when rows agree on many fields."""
     if not rows:
@@ -170,27 +189,24 @@ def sniff(config: SourceConfig, path: str, sample: bytes, complete: bool) -> Dia
     given_quote = config.quote_char if isinstance(config.quote_char, str) else None
     quote_given = config.quote_char is not None
     delimiters = [config.delimiter] if config.delimiter is not None else _ordered(default_delimiter(path))
-    # A quote the sample holds is the quote; ' is tried only where " never appears
-    quotes = [given_quote] if quote_given else ['"'] if '"' in text else list(QUOTES)
+    # " and a ' the sample holds, each scored: the one enclosing more fields wins a tie, else "
+    quotes = [given_quote] if quote_given else [q for q in QUOTES if q == '"' or q in text]
     escape = config.escape_char if isinstance(config.escape_char, str) else None
     best: tuple[float, float, int] | None = None
-    choice = (delimiters[0], quotes[0])
+    choice: tuple[str, str | None] = (delimiters[0], quotes[0])
     rows: list[list[str]] = []
     for rank, delimiter in enumerate(delimiters):
         # The delimiter is also scored unquoted: one stray quote must not make a quoted
         # parse swallow the sample and a one-column reading win. The quote stays a quote.
-        unquoted = [] if quote_given or delimiter in quotes else [None]
-        scored = []
-        for quote in [q for q in quotes if q != delimiter] + unquoted:
-            found = _rows(text, delimiter, quote, complete, escape)
-            scored.append((round(_pattern_score(found), 6), quote is not None, quote, found))
+        candidates = [q for q in quotes if q != delimiter] + ([] if quote_given else [None])
+        scored = [_score(text, delimiter, quote, complete, escape) for quote in candidates]
         if not scored:
             continue
-        top = max(scored, key=lambda x: x[:2])
-        quoted = max((x for x in scored if x[2] is not None), key=lambda x: x[0], default=top)
+        top = max(scored, key=lambda x: x[:3])
+        quoted = max((x for x in scored if x[3] is not None), key=lambda x: (x[0], x[2]), default=top)
         key = (top[0], quoted[0], -rank)
         if best is None or key > best:
-            best, choice, rows = key, (delimiter, quoted[2]), top[3]
+            best, choice, rows = key, (delimiter, quoted[3]), top[4]
     detected = tuple(
         k
         for k, given in (("delimiter", config.delimiter), ("quote", config.quote_char), ("header", config.header))
