@@ -276,6 +276,20 @@ def test_decimal_commas_stay_text_unless_declared(tmp_path: Path) -> None:
     assert [str(row["price"]) for row in rows] == ["3.50", "4.25", "10.00"]
 
 
+def test_the_declared_decimal_separator_is_never_the_delimiter(tmp_path: Path) -> None:
+    """`,` was sniffed as the delimiter of a one-column file of decimal commas: every row rejected."""
+    p = tmp_path / "b.csv"
+    p.write_text("Betrag\n1,5\n2,5\n")
+    r, rows, _ = read(p, decimal_separator=",")
+    assert (r.dialect.delimiter, rows) == (";", [{"Betrag": 1.5}, {"Betrag": 2.5}])
+    p.write_text("id|Betrag\n1|1,5\n2|2,5\n")
+    r, rows, _ = read(p, decimal_separator=",")
+    assert (r.dialect.delimiter, rows) == ("|", [{"id": 1, "Betrag": 1.5}, {"id": 2, "Betrag": 2.5}])
+    p.write_text('id,Betrag\n1,"1,5"\n2,"2,5"\n')  # a comma between letters: a delimiter still
+    r, rows, _ = read(p, decimal_separator=",")
+    assert (r.dialect.delimiter, rows) == (",", [{"id": 1, "Betrag": 1.5}, {"id": 2, "Betrag": 2.5}])
+
+
 def test_decimal_comma_rejects_a_point_instead_of_reading_a_thousand_as_one(tmp_path: Path) -> None:
     p = tmp_path / "t.csv"
     p.write_text("id;amount\n1;1.500\n2;2,5\n")

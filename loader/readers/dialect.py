@@ -5,11 +5,14 @@ sniffer and clevercsv do: each candidate (delimiter, quote) parses the sample,
 and the one whose rows agree best on a field count of more than one wins
 (clevercsv's pattern score); ``'`` is a candidate quote where the sample holds
 one. Ties go to the quote that opens and closes more fields, to ``"``, to the
-extension's default (a tab for ``.tsv``, else a comma), then to the order of
-``DELIMITERS``; a delimiter given as ``"`` or ``'`` is never the quote. The first row is
-the header when a column has text over numbers or dates, or a number or date
-over another kind (a pivot table's dates over numbers) and no column has a
-number or date over its own kind; else unless it holds a number or a date.
+extension's default (a tab for ``.tsv``, else a comma, or ``;`` where the comma
+is the declared decimal separator and every unquoted one sits between digits, so
+no candidate), then to the order of
+``DELIMITERS``; a delimiter given as ``"`` or ``'`` is never the quote. The
+first row is the header when a column has text over numbers or dates, or a
+number or date over another kind (a pivot table's dates over numbers) and no
+column has a number or date over its own kind; else unless it holds a number
+or a date.
 The sample is the first ``SNIFF_BYTES`` of the data, so the same file always
 gives the same dialect.
 """
@@ -188,7 +191,7 @@ def sniff(config: SourceConfig, path: str, sample: bytes, complete: bool) -> Dia
     text = sample.decode("utf-8", "replace")
     given_quote = config.quote_char if isinstance(config.quote_char, str) else None
     quote_given = config.quote_char is not None
-    delimiters = [config.delimiter] if config.delimiter is not None else _ordered(default_delimiter(path))
+    delimiters = [config.delimiter] if config.delimiter is not None else _candidates(path, config, text)
     # " and a ' the sample holds, each scored: the one enclosing more fields wins a tie, else "
     quotes = [given_quote] if quote_given else [q for q in QUOTES if q == '"' or q in text]
     escape = config.escape_char if isinstance(config.escape_char, str) else None
@@ -224,6 +227,20 @@ def _ordered(first: str) -> list[str]:
     return [first] + [d for d in DELIMITERS if d != first]
 
 
+def _candidates(path: str, config: SourceConfig, text: str) -> list[str]:
+    """The delimiters to try, the extension's default first. With decimal commas, the comma
+    only where one in ``text`` stands outside quotes and not between digits (``1,5`` is a
+    number); a ``.csv`` then ties to ``;``, as Excel writes decimal commas."""
+    first = default_delimiter(path)
+    if config.decimal_separator != "," or _BARE_COMMA.search(_QUOTED.sub("", text)):
+        return _ordered(first)
+    return [d for d in _ordered(";" if first == "," else first) if d != ","]
+
+
+_QUOTED = re.compile(r'"[^"]*"')
+_BARE_COMMA = re.compile(r"(?<!\d),|,(?!\d)")
+
+
 def sniff_file(path: str, config: SourceConfig) -> Dialect | None:
     """Sniff a file on disk afresh (for an error's hint), or None if it cannot be read."""
     if path == "-" or not os.path.isfile(path):
@@ -239,7 +256,14 @@ def sniff_file(path: str, config: SourceConfig) -> Dialect | None:
     except OSError:
         return None
     sample = bytes(sample)
-    free = SourceConfig(path=[path], format="csv", delimiter=None, quote_char=None, header=None)
+    free = SourceConfig(
+        path=[path],
+        format="csv",
+        delimiter=None,
+        quote_char=None,
+        header=None,
+        decimal_separator=config.decimal_separator,
+    )
     return sniff(free, path, sample[:SNIFF_BYTES], len(sample) <= SNIFF_BYTES)
 
 
