@@ -326,6 +326,21 @@ def test_nothing_loaded_exits_4_naming_the_delimiter(tmp_path: Path, capsys: pyt
     assert sqlite_rows(db, "SELECT a, b FROM eu") == [(1, 3.5), (2, 4.25), (3, 1.5)]
 
 
+def test_nothing_loaded_from_8_bit_text_names_the_encoding(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "c.csv"
+    p.write_bytes("id,t\n1,café\n2,naïve\n".encode("cp1252"))
+    db = tmp_path / "c.db"
+    code, _, err = run_cli(capsys, "load", str(p), str(db), "--table", "t", "-q")
+    assert code == EXIT_NOTHING_LOADED
+    assert err.splitlines()[0] == (
+        f"loader: error: {p}: nothing loaded: all 2 rows were rejected (invalid UTF-8 in 'caf\\xe9'); "
+        "the file reads as cp1252: try --encoding cp1252"
+    )
+    again = run_cli(capsys, "load", str(p), str(db), "--table", "t", "--encoding", "cp1252", "--restart", "-q")
+    assert again == (0, "", "")
+    assert sqlite_rows(db, "SELECT id, t FROM t") == [(1, "café"), (2, "naïve")]
+
+
 def test_empty_input_is_still_success(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     p = tmp_path / "h.csv"
     p.write_text("a;b\n")

@@ -19,6 +19,7 @@ gives the same dialect.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import os
@@ -243,19 +244,9 @@ _BARE_COMMA = re.compile(r"(?<!\d),|,(?!\d)")
 
 def sniff_file(path: str, config: SourceConfig) -> Dialect | None:
     """Sniff a file on disk afresh (for an error's hint), or None if it cannot be read."""
-    if path == "-" or not os.path.isfile(path):
+    sample = _head(path, config.encoding)
+    if sample is None:
         return None
-    from .stream import open_stream
-
-    try:
-        stream, _ = open_stream(path, config.encoding)
-        try:
-            sample = stream.read(SNIFF_BYTES + 1)
-        finally:
-            stream.close()
-    except OSError:
-        return None
-    sample = bytes(sample)
     free = SourceConfig(
         path=[path],
         format="csv",
@@ -265,6 +256,36 @@ def sniff_file(path: str, config: SourceConfig) -> Dialect | None:
         decimal_separator=config.decimal_separator,
     )
     return sniff(free, path, sample[:SNIFF_BYTES], len(sample) <= SNIFF_BYTES)
+
+
+def _head(path: str, encoding: str) -> bytes | None:
+    """The first ``SNIFF_BYTES`` + 1 bytes of a file on disk as UTF-8, or None if it cannot be read."""
+    if path == "-" or not os.path.isfile(path):
+        return None
+    from .stream import open_stream
+
+    try:
+        stream, _ = open_stream(path, encoding)
+        try:
+            return bytes(stream.read(SNIFF_BYTES + 1))
+        finally:
+            stream.close()
+    except OSError:
+        return None
+
+
+def _encoding_fix(reason: str, path: str | None, config: SourceConfig) -> str:
+    """For rows rejected as invalid UTF-8 from a CSV file read as UTF-8: the 8-bit
+    encoding its head reads in, as a fix to try."""
+    if not reason.startswith("invalid UTF-8 in") or path is None or config.format not in (None, "csv"):
+        return ""
+    if codecs.lookup(config.encoding).name != "utf-8":
+        return ""  # transcoded: its bytes are the declared encoding's
+    from .stream import eight_bit
+
+    head = _head(path, "utf-8")
+    found = eight_bit(head[:SNIFF_BYTES]) if head else "utf-8"
+    return "" if found == "utf-8" else f"; the file reads as {found}: try --encoding {found}"
 
 
 _WIDTH = re.compile(r"expected (\d+) fields, found (\d+)")
@@ -291,7 +312,7 @@ def nothing_loaded_cause(
     top, _ = reasons.most_common(1)[0] if reasons else ("see the reject file", 0)
     width = _WIDTH.fullmatch(top)
     if not (width and reasons[top] == rows):
-        return f"{_all_rows(rows)} rejected ({top})"
+        return f"{_all_rows(rows)} rejected ({top})" + _encoding_fix(top, path, config)
     named = "the header" if dialect is None or dialect.get("header") else "the first row"
     cause = f"all {rows:,} rows have {width[2]} fields but {named} has {width[1]}"
     fresh = sniff_file(path, config) if path else None

@@ -69,7 +69,7 @@ def _check_utf16(head: bytes, encoding: str, path: str) -> None:
     if _plain(head.decode(name, "replace")) >= 0.1:
         return
     # 8-bit text has no NUL; UTF-16 of ASCII has one in every other byte
-    candidates = [*_OTHER_ORDER[name], *([_eight_bit(head)] if b"\0" not in head else [])]
+    candidates = [*_OTHER_ORDER[name], *([eight_bit(head)] if b"\0" not in head else [])]
     found = next((c for c in candidates if _plain(head.decode(c, "replace")) >= 0.9), None)
     if found is not None:
         raise SourceError(
@@ -79,13 +79,16 @@ def _check_utf16(head: bytes, encoding: str, path: str) -> None:
         )
 
 
-def _eight_bit(head: bytes) -> str:
-    """utf-8 for a head that is UTF-8 (but for a character the head's end cuts), else cp1252."""
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head)
-    except UnicodeDecodeError:
-        return "cp1252"
-    return "utf-8"
+def eight_bit(head: bytes) -> str:
+    """The 8-bit encoding ``head`` reads in: utf-8 (but for a character its end cuts), else
+    cp1252 where that decodes every byte, else latin-1 (which decodes any)."""
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            codecs.getincrementaldecoder(encoding)().decode(head)
+        except UnicodeDecodeError:
+            continue
+        return encoding
+    return "latin-1"
 
 
 class Transcoder:

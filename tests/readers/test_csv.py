@@ -530,6 +530,29 @@ def test_column_names_read_a_file_as_headerless_unless_header_is_set(tmp_path: P
 
 
 @pytest.mark.parametrize(
+    ("data", "hint"),
+    [
+        (
+            "id,café\n1,2\n".encode("cp1252"),
+            'it reads as cp1252: read it with --encoding cp1252 (source.encoding = "cp1252")',
+        ),
+        (b"id,caf\x81\n1,2\n", 'it reads as latin-1: read it with --encoding latin-1 (source.encoding = "latin-1")'),
+    ],
+    ids=["cp1252", "latin-1"],
+)
+def test_a_header_not_in_utf8_names_the_8_bit_encoding_it_reads_in(tmp_path: Path, data: bytes, hint: str) -> None:
+    path = tmp_path / "h.csv"
+    path.write_bytes(data)
+    with pytest.raises(SourceError) as info:
+        read_all(path)
+    assert (info.value.line, info.value.message, info.value.hint) == (
+        1,
+        "header is not valid text in the declared encoding",
+        hint,
+    )
+
+
+@pytest.mark.parametrize(
     ("data", "column", "hint"),
     [
         (b"a\0b,c\n1,2\n", "a\x00b", SourceError.default_hint),

@@ -5,6 +5,7 @@ What is read here is kept (``Head.pending``) for the rows: standard input is rea
 
 from __future__ import annotations
 
+import codecs
 import csv
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 from ...config import SourceConfig
 from ...errors import ConfigError, SourceError
 from ..dialect import SNIFF_BYTES, Dialect, csv_rows, sniff
-from ..stream import open_stream
+from ..stream import eight_bit, open_stream
 from .cut import first_row_end
 
 BOM = b"\xef\xbb\xbf"
@@ -99,7 +100,7 @@ class _HeadReader:
                 "header is not valid text in the declared encoding",
                 file=self.path,
                 line=line,
-                hint=_utf16_hint(header),
+                hint=_utf16_hint(header) or _eight_bit_hint(header, self.config.encoding),
             ) from None
         if "\r" in text and b"\n" not in buf:  # what csv would call "new-line character seen in unquoted field"
             raise SourceError(
@@ -154,6 +155,14 @@ def _utf16_hint(header: bytes) -> str | None:
     bom = header[:2] in (b"\xff\xfe", b"\xfe\xff")  # it names its byte order
     encoding = "utf-16" if bom else "utf-16-le" if nul is odd else "utf-16-be"
     return f'it looks like UTF-16: read it with --encoding {encoding} (source.encoding = "{encoding}")'
+
+
+def _eight_bit_hint(header: bytes, encoding: str) -> str | None:
+    """How to read a header that is not UTF-8 in a file read as UTF-8: the 8-bit encoding it reads in."""
+    found = eight_bit(header) if codecs.lookup(encoding).name == "utf-8" else "utf-8"
+    if found == "utf-8":
+        return None
+    return f'it reads as {found}: read it with --encoding {found} (source.encoding = "{found}")'
 
 
 def _quote_and_escape(dialect: Dialect, config: SourceConfig) -> tuple[bytes | None, bytes | None]:
