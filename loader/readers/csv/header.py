@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import codecs
 import csv
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ...config import SourceConfig
@@ -170,6 +171,19 @@ def _quote_and_escape(dialect: Dialect, config: SourceConfig) -> tuple[bytes | N
     return quote, config.escape_char.encode() if isinstance(config.escape_char, str) else None
 
 
+_EXCEL_SEP = re.compile(rb"sep=([!-~])(?:\r?\n|\Z)")
+
+
+def excel_separator(config: SourceConfig, head: bytes) -> SourceConfig:
+    """``config`` for a file whose first line is Excel's ``sep=X``: X is the delimiter (unless
+    the job gives one) and the line is skipped (unless ``skip_rows`` skips it already)."""
+    found = _EXCEL_SEP.match(head)
+    if found is None or found[1] in b"\"'":
+        return config
+    delimiter = config.delimiter if config.delimiter is not None else found[1].decode()
+    return replace(config, delimiter=delimiter, skip_rows=config.skip_rows or 1)
+
+
 def read_head(path: str, config: SourceConfig, cap: int, recorded: dict[str, Any] | None) -> Head:
     """Open ``path`` and read up to its first data row (``recorded``: the dialect a
     checkpoint kept; ``cap``: ``source.max_row_bytes``)."""
@@ -180,6 +194,7 @@ def read_head(path: str, config: SourceConfig, cap: int, recorded: dict[str, Any
     buf = buf[offset:]
     if not buf:
         raise SourceError("file is empty (no header, no rows)", file=path)
+    config = reader.config = excel_separator(config, buf)
     buf, pos = reader.skip_lines(buf)
     buf, dialect = reader.settle_dialect(buf, pos, recorded)
     line = config.skip_rows + 1
