@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import math
 import numbers
 import os
@@ -57,11 +58,11 @@ class SourceConfig:
     format: Format | None = None
     """``csv``, ``parquet``, ``jsonl`` (JSON Lines) or ``arrow`` (Arrow IPC / Feather); inferred from the file extension when omitted: ``.csv``, ``.tsv``, ``.txt``; ``.parquet``, ``.pq``; ``.jsonl``, ``.ndjson``; ``.arrow``, ``.arrows`` (the stream format's), ``.feather``, ``.ipc`` (a CSV or JSON Lines file may add ``.gz``, ``.bz2`` or ``.zst``)."""
     delimiter: str | None = None
-    """CSV field separator; detected from the file when omitted (ties go to a tab for ``.tsv``, else a comma)."""
+    """CSV field separator; detected from the file when omitted (ties go to a tab for ``.tsv``, else a comma). Not a line break, nor the quote or escape character."""
     quote_char: str | bool | None = None
     """CSV quote character, or ``false`` for none; detected (``"`` or ``'``) when omitted."""
     escape_char: str | bool = False
-    """CSV escape character, or ``false`` (quotes are escaped by doubling)."""
+    """CSV escape character, or ``false`` (quotes are escaped by doubling); not the quote (``"`` when ``quote_char`` is unset)."""
     header: bool | None = None
     """Whether the first CSV row holds column names; detected when omitted. Without one, columns are ``column_1``..``column_N``."""
     column_names: list[str] | None = None
@@ -825,6 +826,39 @@ def _one_char(where: str, value: str | bool | None, *, or_false: bool) -> None:
         raise ConfigError(f"{where}: expected one character{' or false' if or_false else ''}, got {value!r}")
 
 
+def _distinct_dialect(src: SourceConfig) -> None:
+    """Refuse a delimiter, quote or escape character that is a line break or another of them:
+    the parser could not tell them apart (pyarrow would blame the file)."""
+    chars = {
+        "source.delimiter": src.delimiter,
+        "source.quote_char": src.quote_char,
+        "source.escape_char": src.escape_char,
+    }
+    given = [(key, char) for key, char in chars.items() if isinstance(char, str)]
+    for key, char in given:
+        if char in ("\r", "\n"):
+            raise ConfigError(f"{key}: expected a character other than a line break, got {char!r}")
+    for (first, a), (second, b) in itertools.combinations(given, 2):
+        if a == b:
+            raise ConfigError(f"{second}: {b!r} is also {first}", hint=_DIALECT_HINTS[first, second])
+    if src.quote_char is None and src.escape_char == '"':
+        # an unset quote is detected, and it is " unless the file quotes with '
+        raise ConfigError(
+            "source.escape_char: '\"' is also the quote (source.quote_char unset: detected, \" by default)",
+            hint=_DOUBLED,
+        )
+
+
+_DOUBLED = 'leave it unset where a quote inside a quoted field is doubled (""), or name the file\'s own escape'
+_NO_QUOTE = "give the quote another character, or false for none (--quote-char false)"
+_NO_ESCAPE = "the escape marks a delimiter inside a value: give it another character"
+_DIALECT_HINTS = {  # (the key given first, the key refused)
+    ("source.delimiter", "source.quote_char"): _NO_QUOTE,
+    ("source.delimiter", "source.escape_char"): _NO_ESCAPE,
+    ("source.quote_char", "source.escape_char"): _DOUBLED,
+}
+
+
 # (key, lowest allowed value, what the error says)
 _SOURCE_FLOORS = (
     ("skip_rows", 0, "expected 0 or more"),
@@ -897,6 +931,7 @@ def resolve_source(src: SourceConfig) -> SourceConfig:
         _one_char("source.delimiter", src.delimiter, or_false=False)
     _one_char("source.quote_char", src.quote_char, or_false=True)
     _one_char("source.escape_char", src.escape_char, or_false=True)
+    _distinct_dialect(src)
     src = replace(src, path=paths, format=src.format or _source_format(paths), **_sizes(src, "source"))
     if src.column_names is not None and src.header is None:
         # names given for the columns: the file has none (as pandas' names=), not a guessed header

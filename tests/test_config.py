@@ -83,6 +83,32 @@ def test_dialect_is_left_to_the_reader() -> None:
     assert (job.source.delimiter, job.source.quote_char, job.source.header) == (None, None, None)
 
 
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ({"delimiter": "\n"}, "source.delimiter: expected a character other than a line break, got '\\n'"),
+        ({"quote_char": "\r"}, "source.quote_char: expected a character other than a line break, got '\\r'"),
+        ({"delimiter": "|", "quote_char": "|"}, "source.quote_char: '|' is also source.delimiter"),
+        ({"delimiter": ";", "escape_char": ";"}, "source.escape_char: ';' is also source.delimiter"),
+        ({"quote_char": "'", "escape_char": "'"}, 'source.escape_char: "\'" is also source.quote_char'),
+        (
+            {"escape_char": '"'},
+            "source.escape_char: '\"' is also the quote (source.quote_char unset: detected, \" by default)",
+        ),
+    ],
+)
+def test_dialect_characters_are_no_line_break_and_differ(source: dict[str, str], message: str) -> None:
+    """pyarrow refused a line break as the file's fault (exit 65); equal characters loaded garbage."""
+    with pytest.raises(ConfigError) as raised:
+        job_from_dict({"source": {"path": "a.csv", **source}, "sink": {"path": "o.db"}}, env={})
+    assert str(raised.value) == message
+
+
+def test_a_quote_may_be_the_delimiter_when_the_quote_is_detected() -> None:
+    job = job_from_dict({"source": {"path": "a.csv", "delimiter": '"'}, "sink": {"path": "o.db"}}, env={})
+    assert (job.source.delimiter, job.source.quote_char) == ('"', None)  # the reader never takes it as the quote
+
+
 def test_unknown_key_is_an_error_with_suggestion(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as e:
         load_job(job := write(tmp_path, BASIC + 'tabel = "x"\n'), env={})

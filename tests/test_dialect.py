@@ -60,7 +60,7 @@ def test_quoted_fields_holding_the_other_delimiters(tmp_path: Path) -> None:
     assert r.dialect.delimiter == "," and rows[0] == {"a": "x;y;z", "b": 1}
 
 
-def test_single_quote_is_detected_only_without_double_quotes(tmp_path: Path) -> None:
+def test_single_quote_is_detected_where_it_encloses_fields(tmp_path: Path) -> None:
     p = tmp_path / "s.csv"
     p.write_text("name,n\n'Smith, J',1\n'Doe, A',2\n")
     r, rows, _ = read(p)
@@ -68,6 +68,29 @@ def test_single_quote_is_detected_only_without_double_quotes(tmp_path: Path) -> 
     p.write_text("name,n\nO'Brien,1\nD'Arcy,2\n")  # apostrophes inside fields are not quotes
     r, rows, _ = read(p)
     assert r.dialect.quote == '"' and rows[0] == {"name": "O'Brien", "n": 1}
+
+
+def test_single_quote_is_detected_beside_double_quotes_in_fields(tmp_path: Path) -> None:
+    """Python's csv.writer(quotechar="'"): one " anywhere in the sample made the file unquoted,
+    its columns named "'id'" and its values kept their quotes, with exit 0."""
+    p = tmp_path / "sq.csv"
+    p.write_text("'id','name'\n1,'5\" pipe'\n2,'x'\n3,'y, z'\n")
+    r, rows, _ = read(p)
+    assert r.dialect.quote == "'"
+    assert rows == [{"id": 1, "name": '5" pipe'}, {"id": 2, "name": "x"}, {"id": 3, "name": "y, z"}]
+    p.write_text('name,size\n"O\'Brien, J",12" pipe\n\'x\' y,"3, 4"\n')  # " encloses fields, ' does not
+    r, rows, _ = read(p)
+    assert r.dialect.quote == '"' and rows == [
+        {"name": "O'Brien, J", "size": '12" pipe'},
+        {"name": "'x' y", "size": "3, 4"},
+    ]
+
+
+def test_a_quote_given_as_the_delimiter_is_not_the_quote(tmp_path: Path) -> None:
+    p = tmp_path / "d.csv"
+    p.write_text('a"b"c\n1"2"3\n')
+    r, rows, _ = read(p, delimiter='"')
+    assert (r.dialect.delimiter, r.dialect.quote, rows) == ('"', None, [{"a": 1, "b": 2, "c": 3}])
 
 
 def test_no_header_is_detected_and_columns_are_numbered(tmp_path: Path) -> None:
@@ -109,6 +132,42 @@ def test_header_over_numbers_is_a_header(tmp_path: Path) -> None:
     p.write_text("id,2024\n1,5\n2,6\n")  # a numeric name, but 'id' is text over numbers
     r, rows, _ = read(p)
     assert r.dialect.header and r.schema.names == ["id", "2024"] and len(rows) == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "names", "first"),
+    [
+        # pandas' df.pivot().to_csv(): dates naming columns of numbers
+        ("store,2024-01-01,2024-01-02\nA,10,30\nB,20,40\n", ["store", "2024-01-01", "2024-01-02"], 30),
+        ("country,code,2023\nFrance,FR,yes\nSpain,ES,no\n", ["country", "code", "2023"], "yes"),  # a year over text
+        ("region,2019,2020\nNorth,1.5,2.5\nSouth,2.0,3.25\n", ["region", "2019", "2020"], 2.5),  # years over decimals
+    ],
+)
+def test_numbers_or_dates_naming_columns_of_another_kind_are_a_header(
+    tmp_path: Path, text: str, names: list[str], first: object
+) -> None:
+    """The first row loaded as a data row of column_1..column_3, all TEXT, with exit 0."""
+    p = tmp_path / "pivot.csv"
+    p.write_text(text)
+    r, rows, _ = read(p)
+    assert (r.dialect.header, r.schema.names, len(rows)) == (True, names, 2)
+    assert rows[0][names[-1]] == first
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1,2\n2,2.5\n3,3.5\n",  # numbers over numbers: a whole number may sit in a decimal column
+        "2019,2020\n1.5,2.5\n",  # numbers only: no name among them
+        "1,ann,2.5\n2,bob,3\n",  # each number and date of its column's kind
+        "5\nNA\nNA\n",  # NA says nothing of its column's kind
+    ],
+)
+def test_a_first_row_of_numbers_like_its_columns_is_data(tmp_path: Path, text: str) -> None:
+    p = tmp_path / "data.csv"
+    p.write_text(text)
+    r, rows, _ = read(p)
+    assert (r.dialect.header, r.schema.names[0], len(rows)) == (False, "column_1", text.count("\n"))
 
 
 def test_given_dialect_is_never_overridden(tmp_path: Path) -> None:
@@ -234,6 +293,20 @@ def test_decimal_commas_stay_text_unless_declared(tmp_path: Path) -> None:
     assert [str(row["price"]) for row in rows] == ["3.50", "4.25", "10.00"]
 
 
+def test_the_declared_decimal_separator_is_never_the_delimiter(tmp_path: Path) -> None:
+    """`,` was sniffed as the delimiter of a one-column file of decimal commas: every row rejected."""
+    p = tmp_path / "b.csv"
+    p.write_text("Betrag\n1,5\n2,5\n")
+    r, rows, _ = read(p, decimal_separator=",")
+    assert (r.dialect.delimiter, rows) == (";", [{"Betrag": 1.5}, {"Betrag": 2.5}])
+    p.write_text("id|Betrag\n1|1,5\n2|2,5\n")
+    r, rows, _ = read(p, decimal_separator=",")
+    assert (r.dialect.delimiter, rows) == ("|", [{"id": 1, "Betrag": 1.5}, {"id": 2, "Betrag": 2.5}])
+    p.write_text('id,Betrag\n1,"1,5"\n2,"2,5"\n')  # a comma between letters: a delimiter still
+    r, rows, _ = read(p, decimal_separator=",")
+    assert (r.dialect.delimiter, rows) == (",", [{"id": 1, "Betrag": 1.5}, {"id": 2, "Betrag": 2.5}])
+
+
 def test_decimal_comma_rejects_a_point_instead_of_reading_a_thousand_as_one(tmp_path: Path) -> None:
     p = tmp_path / "t.csv"
     p.write_text("id;amount\n1;1.500\n2;2,5\n")
@@ -268,6 +341,21 @@ def test_nothing_loaded_exits_4_naming_the_delimiter(tmp_path: Path, capsys: pyt
     fixed = run_cli(capsys, "load", str(p), str(db), "--restart", "--mode", "replace", "--decimal-separator", ",", "-q")
     assert fixed == (0, "", "")
     assert sqlite_rows(db, "SELECT a, b FROM eu") == [(1, 3.5), (2, 4.25), (3, 1.5)]
+
+
+def test_nothing_loaded_from_8_bit_text_names_the_encoding(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "c.csv"
+    p.write_bytes("id,t\n1,café\n2,naïve\n".encode("cp1252"))
+    db = tmp_path / "c.db"
+    code, _, err = run_cli(capsys, "load", str(p), str(db), "--table", "t", "-q")
+    assert code == EXIT_NOTHING_LOADED
+    assert err.splitlines()[0] == (
+        f"loader: error: {p}: nothing loaded: all 2 rows were rejected (invalid UTF-8 in 'caf\\xe9'); "
+        "the file reads as cp1252: try --encoding cp1252"
+    )
+    again = run_cli(capsys, "load", str(p), str(db), "--table", "t", "--encoding", "cp1252", "--restart", "-q")
+    assert again == (0, "", "")
+    assert sqlite_rows(db, "SELECT id, t FROM t") == [(1, "café"), (2, "naïve")]
 
 
 def test_empty_input_is_still_success(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -109,6 +109,18 @@ def test_bad_config_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert err == ["loader: error: sink.mdoe: unknown key", "  hint: did you mean 'mode'?"]
 
 
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
+def test_a_line_break_delimiter_is_a_usage_error_not_the_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], dry_run: list[str]
+) -> None:
+    """pyarrow refused it while reading: exit 65, blaming the file."""
+    write_csv(tmp_path / "a.csv", ["id"], [[1]])
+    code, err = run(capsys, "load", str(tmp_path / "a.csv"), str(tmp_path / "t.db"), "--delimiter", "\n", *dry_run)
+    assert code == EXIT_USAGE
+    assert err[0] == "loader: error: source.delimiter: expected a character other than a line break, got '\\n'"
+    assert not (tmp_path / "t.db").exists()
+
+
 @pytest.mark.parametrize("engine", ["threads", "processes"])
 def test_a_config_error_after_a_commit_is_a_config_error_to_fix(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], engine: str

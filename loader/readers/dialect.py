@@ -3,17 +3,23 @@
 What the job does not say is detected from the head of the file, as DuckDB's
 sniffer and clevercsv do: each candidate (delimiter, quote) parses the sample,
 and the one whose rows agree best on a field count of more than one wins
-(clevercsv's pattern score); ``'`` is a candidate quote only in a sample
-with no ``"``. Ties go to ``"``, to the extension's default (a tab for
-``.tsv``, else a comma), then to the order of ``DELIMITERS``. A header is
-assumed unless the first row looks like data: no column where it is text over
-numbers or dates, and at least one value that is a number or a date itself.
+(clevercsv's pattern score); ``'`` is a candidate quote where the sample holds
+one. Ties go to the quote that opens and closes more fields, to ``"``, to the
+extension's default (a tab for ``.tsv``, else a comma, or ``;`` where the comma
+is the declared decimal separator and every unquoted one sits between digits, so
+no candidate), then to the order of
+``DELIMITERS``; a delimiter given as ``"`` or ``'`` is never the quote. The
+first row is the header when a column has text over numbers or dates, or a
+number or date over another kind (a pivot table's dates over numbers) and no
+column has a number or date over its own kind; else unless it holds a number
+or a date.
 The sample is the first ``SNIFF_BYTES`` of the data, so the same file always
 gives the same dialect.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import os
@@ -29,6 +35,7 @@ SNIFF_BYTES = 64 << 10
 SNIFF_ROWS = 500
 DELIMITERS = (",", "\t", ";", "|")
 QUOTES = ('"', "'")
+_INTEGER = re.compile(r"[+-]?\d+")
 _NUMBER = re.compile(r"[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}([T ][0-9:.+\-Z]*)?")
 
@@ -104,6 +111,24 @@ def _rows(text: str, delimiter: str, quote: str | None, complete: bool, escape: 
     return rows
 
 
+def _score(
+    text: str, delimiter: str, quote: str | None, complete: bool, escape: str | None
+) -> tuple[float, bool, int, str | None, list[list[str]]]:
+    """How well ``text`` reads with ``delimiter`` and ``quote``: the pattern score, whether it
+    is quoted, how many fields the quote encloses, the quote, and the rows read."""
+    found = _rows(text, delimiter, quote, complete, escape)
+    return round(_pattern_score(found), 6), quote is not None, _enclosed(text, delimiter, quote), quote, found
+
+
+def _enclosed(text: str, delimiter: str, quote: str | None) -> int:
+    """How many fields of ``text`` ``quote`` opens and closes: at a line's start or after the
+    delimiter, up to the delimiter or a line's end (an inch mark inside a field does not count)."""
+    if quote is None:
+        return 0
+    d, q = re.escape(delimiter), re.escape(quote)
+    return len(re.findall(rf"(?:^|(?<={d})){q}(?:[^{q}]|{q}{q})*{q}(?={d}|\r?$)", text, re.MULTILINE))
+
+
 def _pattern_score(rows: list[list[str]]) -> float:
     """clevercsv's pattern score on field counts: high when rows agree on many fields."""
     if not rows:
@@ -113,28 +138,52 @@ def _pattern_score(rows: list[list[str]]) -> float:
 
 
 def _kind(value: str) -> str:
+    if _INTEGER.fullmatch(value):
+        return "integer"
     if _NUMBER.fullmatch(value):
-        return "number"
+        return "decimal"
     if _DATE.fullmatch(value):
         return "date"
     return "text"
 
 
-def looks_like_header(rows: list[list[str]]) -> bool:
-    """Whether the first row names columns rather than holding data."""
+def _family(kind: str) -> str:
+    return "number" if kind in ("integer", "decimal") else kind
+
+
+def _verdict(head: str | None, kinds: set[str]) -> str | None:
+    """What one column says of its first value ``head`` over the ``kinds`` of its other values:
+    ``label`` (text over numbers or dates: a header); ``name`` (a number or date over text only,
+    a date over numbers, a number over dates) and ``year`` (a whole number over decimals only),
+    both a header unless another column says ``data`` (a number or date of the column's own
+    kind); None (text over text, or nothing to compare: no telling)."""
+    if head is None or not kinds:
+        return None
+    if head == "text":
+        return None if "text" in kinds else "label"
+    # a decimal column may hold whole numbers; a whole number over decimals only may be a year
+    if head in kinds or (head == "decimal" and "integer" in kinds):
+        return "data"
+    return "year" if _family(head) in {_family(k) for k in kinds} else "name"
+
+
+def looks_like_header(rows: list[list[str]], nulls: Iterable[str] = ()) -> bool:
+    """Whether the first row names columns rather than holding data (``nulls``: values that,
+    like an empty one, say nothing of their column's kind)."""
+    empty = {"", *nulls}
     if len(rows) < 2:
         # one row: a header with no data, unless it holds only numbers or dates (no name)
-        kinds = {_kind(v) for v in rows[0] if v != ""} if rows else set()
+        kinds = {_kind(v) for v in rows[0] if v not in empty} if rows else set()
         return not kinds or "text" in kinds
     first, rest = rows[0], [r for r in rows[1:] if len(r) == len(rows[0])]
-    typed_first = False
-    for j, value in enumerate(first):
-        kinds = {_kind(r[j]) for r in rest if r[j] != ""}
-        head = _kind(value) if value != "" else None
-        if len(kinds) == 1 and kinds != {"text"} and head == "text":
-            return True  # a name over numbers or dates
-        typed_first = typed_first or head in ("number", "date")
-    return not typed_first
+    heads = [_kind(v) if v not in empty else None for v in first]
+    verdicts = {_verdict(head, {_kind(r[j]) for r in rest if r[j] not in empty}) for j, head in enumerate(heads)}
+    if "label" in verdicts:
+        return True
+    if "data" not in verdicts and ("name" in verdicts or ("year" in verdicts and "text" in heads)):
+        return True
+    # no column tells: a header unless the row holds a number or a date
+    return not any(h not in (None, "text") for h in heads)
 
 
 def sniff(config: SourceConfig, path: str, sample: bytes, complete: bool) -> Dialect:
@@ -143,35 +192,35 @@ def sniff(config: SourceConfig, path: str, sample: bytes, complete: bool) -> Dia
     text = sample.decode("utf-8", "replace")
     given_quote = config.quote_char if isinstance(config.quote_char, str) else None
     quote_given = config.quote_char is not None
-    delimiters = [config.delimiter] if config.delimiter is not None else _ordered(default_delimiter(path))
-    # A quote the sample holds is the quote; ' is tried only where " never appears
-    quotes = [given_quote] if quote_given else ['"'] if '"' in text else list(QUOTES)
+    delimiters = [config.delimiter] if config.delimiter is not None else _candidates(path, config, text)
+    # " and a ' the sample holds, each scored: the one enclosing more fields wins a tie, else "
+    quotes = [given_quote] if quote_given else [q for q in QUOTES if q == '"' or q in text]
     escape = config.escape_char if isinstance(config.escape_char, str) else None
     best: tuple[float, float, int] | None = None
-    choice = (delimiters[0], quotes[0])
+    choice: tuple[str, str | None] = (delimiters[0], quotes[0])
     rows: list[list[str]] = []
     for rank, delimiter in enumerate(delimiters):
         # The delimiter is also scored unquoted: one stray quote must not make a quoted
         # parse swallow the sample and a one-column reading win. The quote stays a quote.
-        unquoted = [] if quote_given or delimiter in quotes else [None]
-        scored = []
-        for quote in [q for q in quotes if q != delimiter] + unquoted:
-            found = _rows(text, delimiter, quote, complete, escape)
-            scored.append((round(_pattern_score(found), 6), quote is not None, quote, found))
+        candidates = [q for q in quotes if q != delimiter] + ([] if quote_given else [None])
+        scored = [_score(text, delimiter, quote, complete, escape) for quote in candidates]
         if not scored:
             continue
-        top = max(scored, key=lambda x: x[:2])
-        quoted = max((x for x in scored if x[2] is not None), key=lambda x: x[0], default=top)
+        top = max(scored, key=lambda x: x[:3])
+        quoted = max((x for x in scored if x[3] is not None), key=lambda x: (x[0], x[2]), default=top)
         key = (top[0], quoted[0], -rank)
         if best is None or key > best:
-            best, choice, rows = key, (delimiter, quoted[2]), top[3]
+            best, choice, rows = key, (delimiter, quoted[3]), top[4]
     detected = tuple(
         k
         for k, given in (("delimiter", config.delimiter), ("quote", config.quote_char), ("header", config.header))
         if given is None
     )
     # an empty first line is an empty header (an error), as it always was
-    header = config.header if config.header is not None else text.startswith(("\n", "\r")) or looks_like_header(rows)
+    nulls = (*config.null_values, *config.na_values)
+    header = (
+        config.header if config.header is not None else text.startswith(("\n", "\r")) or looks_like_header(rows, nulls)
+    )
     return Dialect(choice[0], choice[1], header, detected)
 
 
@@ -179,23 +228,64 @@ def _ordered(first: str) -> list[str]:
     return [first] + [d for d in DELIMITERS if d != first]
 
 
+def _candidates(path: str, config: SourceConfig, text: str) -> list[str]:
+    """The delimiters to try, the extension's default first. With decimal commas, the comma
+    only where one in ``text`` stands outside quotes and not between digits (``1,5`` is a
+    number); a ``.csv`` then ties to ``;``, as Excel writes decimal commas."""
+    first = default_delimiter(path)
+    if config.decimal_separator != "," or _BARE_COMMA.search(_QUOTED.sub("", text)):
+        return _ordered(first)
+    return [d for d in _ordered(";" if first == "," else first) if d != ","]
+
+
+_QUOTED = re.compile(r'"[^"]*"')
+_BARE_COMMA = re.compile(r"(?<!\d),|,(?!\d)")
+
+
 def sniff_file(path: str, config: SourceConfig) -> Dialect | None:
     """Sniff a file on disk afresh (for an error's hint), or None if it cannot be read."""
+    sample = _head(path, config.encoding)
+    if sample is None:
+        return None
+    free = SourceConfig(
+        path=[path],
+        format="csv",
+        delimiter=None,
+        quote_char=None,
+        header=None,
+        decimal_separator=config.decimal_separator,
+    )
+    return sniff(free, path, sample[:SNIFF_BYTES], len(sample) <= SNIFF_BYTES)
+
+
+def _head(path: str, encoding: str) -> bytes | None:
+    """The first ``SNIFF_BYTES`` + 1 bytes of a file on disk as UTF-8, or None if it cannot be read."""
     if path == "-" or not os.path.isfile(path):
         return None
     from .stream import open_stream
 
     try:
-        stream, _ = open_stream(path, config.encoding)
+        stream, _ = open_stream(path, encoding)
         try:
-            sample = stream.read(SNIFF_BYTES + 1)
+            return bytes(stream.read(SNIFF_BYTES + 1))
         finally:
             stream.close()
     except OSError:
         return None
-    sample = bytes(sample)
-    free = SourceConfig(path=[path], format="csv", delimiter=None, quote_char=None, header=None)
-    return sniff(free, path, sample[:SNIFF_BYTES], len(sample) <= SNIFF_BYTES)
+
+
+def _encoding_fix(reason: str, path: str | None, config: SourceConfig) -> str:
+    """For rows rejected as invalid UTF-8 from a CSV file read as UTF-8: the 8-bit
+    encoding its head reads in, as a fix to try."""
+    if not reason.startswith("invalid UTF-8 in") or path is None or config.format not in (None, "csv"):
+        return ""
+    if codecs.lookup(config.encoding).name != "utf-8":
+        return ""  # transcoded: its bytes are the declared encoding's
+    from .stream import eight_bit
+
+    head = _head(path, "utf-8")
+    found = eight_bit(head[:SNIFF_BYTES]) if head else "utf-8"
+    return "" if found == "utf-8" else f"; the file reads as {found}: try --encoding {found}"
 
 
 _WIDTH = re.compile(r"expected (\d+) fields, found (\d+)")
@@ -222,7 +312,7 @@ def nothing_loaded_cause(
     top, _ = reasons.most_common(1)[0] if reasons else ("see the reject file", 0)
     width = _WIDTH.fullmatch(top)
     if not (width and reasons[top] == rows):
-        return f"{_all_rows(rows)} rejected ({top})"
+        return f"{_all_rows(rows)} rejected ({top})" + _encoding_fix(top, path, config)
     named = "the header" if dialect is None or dialect.get("header") else "the first row"
     cause = f"all {rows:,} rows have {width[2]} fields but {named} has {width[1]}"
     fresh = sniff_file(path, config) if path else None

@@ -44,6 +44,53 @@ def _undecodable(exc: UnicodeError) -> tuple[str, int]:
 codecs.register_error("loader-undecodable", _undecodable)
 
 
+UTF16_HEAD = 4096  # of an input declared UTF-16, the bytes that must read as text in it
+_OTHER_ORDER = {"utf-16-le": ("utf-16-be",), "utf-16-be": ("utf-16-le",), "utf-16": ("utf-16-le", "utf-16-be")}
+
+
+def _plain(text: str) -> float:
+    """The share of ``text`` that is printable ASCII or a tab or line end."""
+    return sum(" " <= c <= "~" or c in "\t\r\n" for c in text) / max(len(text), 1)
+
+
+def _check_utf16(head: bytes, encoding: str, path: str) -> None:
+    """Refuse an input declared UTF-16 whose head is text only in the other byte order or
+    as 8-bit text: read on, it would load as one column of CJK-looking characters."""
+    name = codecs.lookup(encoding).name
+    if name not in _OTHER_ORDER or not head:
+        return
+    mark = {"utf-16-le": codecs.BOM_UTF16_BE, "utf-16-be": codecs.BOM_UTF16_LE}.get(name)
+    if mark is not None and head.startswith(mark):
+        raise SourceError(
+            f"not {name} text: it starts with the byte order mark of {_OTHER_ORDER[name][0]}",
+            file=path,
+            hint='read it with --encoding utf-16 (source.encoding = "utf-16"), which follows the mark',
+        )
+    if _plain(head.decode(name, "replace")) >= 0.1:
+        return
+    # 8-bit text has no NUL; UTF-16 of ASCII has one in every other byte
+    candidates = [*_OTHER_ORDER[name], *([eight_bit(head)] if b"\0" not in head else [])]
+    found = next((c for c in candidates if _plain(head.decode(c, "replace")) >= 0.9), None)
+    if found is not None:
+        raise SourceError(
+            f"not {name} text: it reads as {found} text",
+            file=path,
+            hint=f'read it with --encoding {found} (source.encoding = "{found}")',
+        )
+
+
+def eight_bit(head: bytes) -> str:
+    """The 8-bit encoding ``head`` reads in: utf-8 (but for a character its end cuts), else
+    cp1252 where that decodes every byte, else latin-1 (which decodes any)."""
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            codecs.getincrementaldecoder(encoding)().decode(head)
+        except UnicodeDecodeError:
+            continue
+        return encoding
+    return "latin-1"
+
+
 class Transcoder:
     """A byte stream re-encoded to UTF-8; undecodable bytes pass through as invalid UTF-8
     (``_undecodable``) so the UTF-8 check rejects just their rows."""
@@ -55,11 +102,15 @@ class Transcoder:
         self.decoder = codecs.getincrementaldecoder(encoding)(errors="loader-undecodable")
         self.buffer = b""
         self.done = False
+        self.started = False
 
     def read(self, n: int) -> bytes:
         while len(self.buffer) < n and not self.done:
             data = self.raw.read(max(n, 1 << 16))
             self.done = not data
+            if not self.started:
+                self.started = True
+                _check_utf16(data[:UTF16_HEAD], self.encoding, self.path)
             try:
                 text = self.decoder.decode(data, final=self.done)
             except UnicodeError as exc:  # not bad bytes (those pass through) but a bad stream: UTF-16 without a BOM

@@ -530,6 +530,29 @@ def test_column_names_read_a_file_as_headerless_unless_header_is_set(tmp_path: P
 
 
 @pytest.mark.parametrize(
+    ("data", "hint"),
+    [
+        (
+            "id,café\n1,2\n".encode("cp1252"),
+            'it reads as cp1252: read it with --encoding cp1252 (source.encoding = "cp1252")',
+        ),
+        (b"id,caf\x81\n1,2\n", 'it reads as latin-1: read it with --encoding latin-1 (source.encoding = "latin-1")'),
+    ],
+    ids=["cp1252", "latin-1"],
+)
+def test_a_header_not_in_utf8_names_the_8_bit_encoding_it_reads_in(tmp_path: Path, data: bytes, hint: str) -> None:
+    path = tmp_path / "h.csv"
+    path.write_bytes(data)
+    with pytest.raises(SourceError) as info:
+        read_all(path)
+    assert (info.value.line, info.value.message, info.value.hint) == (
+        1,
+        "header is not valid text in the declared encoding",
+        hint,
+    )
+
+
+@pytest.mark.parametrize(
     ("data", "column", "hint"),
     [
         (b"a\0b,c\n1,2\n", "a\x00b", SourceError.default_hint),
@@ -620,3 +643,28 @@ def test_a_quoted_empty_field_is_null_as_an_unquoted_one_unless_null_values_leav
         (3, "x", None),
     ]
     assert capsys.readouterr().err == ""
+
+
+def test_an_excel_sep_line_gives_the_delimiter_and_is_no_row(tmp_path: Path) -> None:
+    """Excel's `sep=;` first line: it was sniffed as a header `sep=` over columns of ids and names."""
+    path = tmp_path / "x.csv"
+    path.write_bytes(b"sep=;\r\nid;name\r\n1;a\r\n2;b;c\r\n")
+    r, chunks = read_all(path)
+    assert (r.dialect.delimiter, r.raw_names, rows_of(chunks)) == (";", ["id", "name"], [{"id": 1, "name": "a"}])
+    [reject] = [j for c in chunks for j in c.rejects]
+    assert (reject.row, reject.line, reject.reason) == (2, 4, "expected 2 fields, found 3")
+
+
+@pytest.mark.parametrize(
+    ("options", "names"),
+    [
+        ({"delimiter": ","}, ["id", "v"]),  # a delimiter given wins; the line is still no row
+        ({"skip_rows": 1}, ["id", "v"]),  # skipped already: not twice
+        ({"skip_rows": 2}, ["1", "2"]),
+    ],
+)
+def test_an_excel_sep_line_leaves_what_the_job_gives(tmp_path: Path, options: dict[str, Any], names: list[str]) -> None:
+    path = tmp_path / "x.csv"
+    path.write_bytes(b"sep=,\nid,v\n1,2\n3,4\n")
+    r, _ = read_all(path, header=True, **options)
+    assert (r.dialect.delimiter, r.raw_names) == (",", names)

@@ -51,3 +51,61 @@ def test_cp1252_undecodable_bytes_still_show_as_themselves(tmp_path: Path, capsy
     src.write_bytes(b"id,name\n1,caf\xe9\n2,x\x81y\n")
     assert load(capsys, src, "cp1252") == (0, "", [(2, 3, "not valid cp1252 text: 'x\\x81y'")])
     assert sqlite_rows(src.with_suffix(".db"), "SELECT id, name FROM t") == [(1, "café")]
+
+
+ASCII = "id,name\n1,a\n2,b\n3,c\n"
+
+
+@pytest.mark.parametrize(
+    ("data", "encoding", "found", "hint"),
+    [
+        (ASCII.encode(), "utf-16-le", "it reads as utf-8 text", '--encoding utf-8 (source.encoding = "utf-8")'),
+        (
+            "id,t\n1,café\n".encode("cp1252"),
+            "utf-16-le",
+            "it reads as cp1252 text",
+            '--encoding cp1252 (source.encoding = "cp1252")',
+        ),
+        (
+            ASCII.encode("utf-16-le"),
+            "utf-16-be",
+            "it reads as utf-16-le text",
+            '--encoding utf-16-le (source.encoding = "utf-16-le")',
+        ),
+        (
+            ASCII.encode("utf-16-be"),
+            "utf-16",
+            "it reads as utf-16-be text",
+            '--encoding utf-16-be (source.encoding = "utf-16-be")',
+        ),
+        # pandas' to_csv(encoding="utf-16"): a little-endian byte order mark
+        (
+            ASCII.encode("utf-16"),
+            "utf-16-be",
+            "it starts with the byte order mark of utf-16-le",
+            '--encoding utf-16 (source.encoding = "utf-16"), which follows the mark',
+        ),
+    ],
+    ids=["utf-8", "cp1252", "le-as-be", "be-as-utf-16", "le-mark-as-be"],
+)
+def test_an_input_that_is_not_utf16_in_the_declared_byte_order_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], data: bytes, encoding: str, found: str, hint: str
+) -> None:
+    """It loaded as one column named by CJK-looking characters and no rows: ok, exit 0."""
+    src = tmp_path / "s.csv"
+    src.write_bytes(data)
+    code, err, rejects = load(capsys, src, encoding)
+    assert (code, rejects) == (65, [])
+    assert err.splitlines() == [
+        f"loader: error: {src}: not {encoding} text: {found}",
+        f"  hint: read it with {hint}",
+    ]
+
+
+def test_utf16_text_of_long_cjk_values_is_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Hardly any ASCII (a comma, a newline), and its bytes read as no other text: UTF-16 all the same."""
+    names = ["北京市海淀区中关村大街二十七号院", "上海市浦东新区世纪大道一百号楼"]
+    src = tmp_path / "cjk.csv"
+    src.write_bytes(("地址,城市名称\n" + "".join(f"{n},{n[:3]}\n" for n in names * 50)).encode("utf-16-le"))
+    assert load(capsys, src, "utf-16-le") == (0, "", [])
+    assert sqlite_rows(src.with_suffix(".db"), "SELECT count(*), min(城市名称) FROM t") == [(100, "上海市")]

@@ -5,14 +5,16 @@ What is read here is kept (``Head.pending``) for the rows: standard input is rea
 
 from __future__ import annotations
 
+import codecs
 import csv
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ...config import SourceConfig
 from ...errors import ConfigError, SourceError
 from ..dialect import SNIFF_BYTES, Dialect, csv_rows, sniff
-from ..stream import open_stream
+from ..stream import eight_bit, open_stream
 from .cut import first_row_end
 
 BOM = b"\xef\xbb\xbf"
@@ -99,7 +101,7 @@ class _HeadReader:
                 "header is not valid text in the declared encoding",
                 file=self.path,
                 line=line,
-                hint=_utf16_hint(header),
+                hint=_utf16_hint(header) or _eight_bit_hint(header, self.config.encoding),
             ) from None
         if "\r" in text and b"\n" not in buf:  # what csv would call "new-line character seen in unquoted field"
             raise SourceError(
@@ -156,9 +158,30 @@ def _utf16_hint(header: bytes) -> str | None:
     return f'it looks like UTF-16: read it with --encoding {encoding} (source.encoding = "{encoding}")'
 
 
+def _eight_bit_hint(header: bytes, encoding: str) -> str | None:
+    """How to read a header that is not UTF-8 in a file read as UTF-8: the 8-bit encoding it reads in."""
+    found = eight_bit(header) if codecs.lookup(encoding).name == "utf-8" else "utf-8"
+    if found == "utf-8":
+        return None
+    return f'it reads as {found}: read it with --encoding {found} (source.encoding = "{found}")'
+
+
 def _quote_and_escape(dialect: Dialect, config: SourceConfig) -> tuple[bytes | None, bytes | None]:
     quote = dialect.quote.encode() if dialect.quote else None
     return quote, config.escape_char.encode() if isinstance(config.escape_char, str) else None
+
+
+_EXCEL_SEP = re.compile(rb"sep=([!-~])(?:\r?\n|\Z)")
+
+
+def excel_separator(config: SourceConfig, head: bytes) -> SourceConfig:
+    """``config`` for a file whose first line is Excel's ``sep=X``: X is the delimiter (unless
+    the job gives one) and the line is skipped (unless ``skip_rows`` skips it already)."""
+    found = _EXCEL_SEP.match(head)
+    if found is None or found[1] in b"\"'":
+        return config
+    delimiter = config.delimiter if config.delimiter is not None else found[1].decode()
+    return replace(config, delimiter=delimiter, skip_rows=config.skip_rows or 1)
 
 
 def read_head(path: str, config: SourceConfig, cap: int, recorded: dict[str, Any] | None) -> Head:
@@ -171,6 +194,7 @@ def read_head(path: str, config: SourceConfig, cap: int, recorded: dict[str, Any
     buf = buf[offset:]
     if not buf:
         raise SourceError("file is empty (no header, no rows)", file=path)
+    config = reader.config = excel_separator(config, buf)
     buf, pos = reader.skip_lines(buf)
     buf, dialect = reader.settle_dialect(buf, pos, recorded)
     line = config.skip_rows + 1
