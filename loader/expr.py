@@ -42,7 +42,7 @@ import pyarrow as pa
 from . import kernels, suggest
 from .convert import convert, decimal_to_float
 from .errors import ConfigError, LoaderError, TransformError
-from .types import decimal_type, decoded, is_text, is_zoned, parse_type, type_name, value_type
+from .types import decimal_type, decoded, is_text, is_zoned, parse_type, plain_type, type_name, value_type
 
 __all__ = [
     "FUNCTIONS",
@@ -570,6 +570,10 @@ class _Compiler:
         t = self.schema.field(i).type
         if pa.types.is_dictionary(t):  # a category column: every operation sees its values
             return _C(lambda b: decoded(b.column(i)), value_type(t), node)
+        if pa.types.is_string_view(t) or pa.types.is_binary_view(t):
+            # Arrow's kernels take few view layouts: the readers' plain one (large_string) instead
+            plain = plain_type(t)
+            return _C(lambda b: kernels.cast(b.column(i), plain), plain, node)
         return _C(lambda b: b.column(i), t, node)
 
     def boolean(self, c: _C, what: str) -> Fn:
@@ -587,6 +591,17 @@ class _Compiler:
         if pa.types.is_null(c.type) or convert_any:
             return lambda b: _as_string(f(b))
         raise self.src.error(f"{what} needs text, got {type_name(c.type)}", c.node.pos)
+
+    def joinable(self, cs: Sequence[_C], what: str) -> tuple[list[Fn], pa.Scalar]:
+        """The operands of ``||`` or ``concat`` as text of one layout, and an empty separator of
+        it: Arrow joins text of one type only, and pandas writes large_string where a literal or
+        a value's text is string."""
+        fs = [self.text(c, what, convert_any=True) for c in cs]
+        if not any(pa.types.is_large_string(c.type) for c in cs):
+            return fs, pa.scalar("", pa.string())
+        large = pa.large_string()
+        fs = [f if pa.types.is_large_string(c.type) else _cast_fn(f, large) for f, c in zip(fs, cs, strict=True)]
+        return fs, pa.scalar("", large)
 
     def unary(self, node: Unary) -> _C:
         arg = self.compile(node.arg)
@@ -642,10 +657,9 @@ class _Compiler:
             left, right = _typed_nulls([left, right], pa.string())
             return self.guard(_comparison(op, left, right), node, types)
         if op == "||":
-            lf = self.text(left, "'||'", convert_any=True)
-            rf = self.text(right, "'||'", convert_any=True)
+            (lf, rf), sep = self.joinable([left, right], "'||'")
             return self.guard(
-                lambda b: kernels.binary_join_element_wise(lf(b), rf(b), ""), node, [left.type, right.type]
+                lambda b: kernels.binary_join_element_wise(lf(b), rf(b), sep), node, [left.type, right.type]
             )
         types = [left.type, right.type]
         left, right = _typed_nulls([left, right])
@@ -961,10 +975,10 @@ def _lit(node: Call, k: int) -> Any:
 
 
 def _f_concat(c: _Compiler, node: Call, args: list[_C]) -> _C:
-    fs = [c.text(a, "concat()", convert_any=True) for a in args]
+    fs, sep = c.joinable(args, "concat()")
     return c.guard(
         lambda b: kernels.binary_join_element_wise(
-            *[f(b) for f in fs], "", null_handling="replace", null_replacement=""
+            *[f(b) for f in fs], sep, null_handling="replace", null_replacement=""
         ),
         node,
         [a.type for a in args],
