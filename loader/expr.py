@@ -679,8 +679,12 @@ class _Compiler:
 
     def in_list(self, node: InList) -> _C:
         arg = self.compile(node.arg)
-        value_set = self.value_set(node, arg.type)
         types = [arg.type]
+        if pa.types.is_floating(arg.type) and arg.type.bit_width < 64:
+            # a float32 is the float64 it widens to, as '=' compares it and the targets store
+            # it: 0.1 is no float32's value (its float32 is 0.10000000149011612)
+            arg = _C(_cast_fn(arg.fn, pa.float64()), pa.float64(), arg.node)
+        value_set = self.value_set(node, arg.type)
         if pa.types.is_null(arg.type):
             arg = _typed_nulls([arg], value_set.type)[0]
         f, negated = arg.fn, node.negated

@@ -1021,3 +1021,18 @@ def test_every_text_function_takes_each_text_layout(text: str, text_type: pa.Dat
     types (string, large_string, string)"), and most functions refused string_view."""
     batch = pa.record_batch({"name": pa.array(["ann", None, "bob"], text_type)})
     assert Expression(text).evaluate(batch).to_pylist() == TEXT_EXPRESSIONS[text]
+
+
+def test_in_and_equals_agree_on_a_float32_column() -> None:
+    """'rate = 0.1' matched no row while 'rate in (0.1)' matched the float32 0.1, whose value
+    is 0.10000000149011612: 'in' read 0.1 as a float32 first."""
+    batch = pa.record_batch({"rate": pa.array([0.1, 0.2, 0.5, None], pa.float32())})
+    pairs = [
+        ("rate = 0.1", "rate in (0.1)", [False, False, False, None]),
+        ("rate != 0.1", "rate not in (0.1)", [True, True, True, None]),
+        ("rate = 0.5", "rate in (0.5)", [False, False, True, None]),
+        ("rate = 0.10000000149011612", "rate in (0.10000000149011612)", [True, False, False, None]),
+    ]
+    for equals, in_list, expected in pairs:
+        assert Expression(equals).evaluate(batch).to_pylist() == expected, equals
+        assert Expression(in_list).evaluate(batch).to_pylist() == expected, in_list
