@@ -617,7 +617,7 @@ class _Compiler:
             raise self.src.error(f"unary {node.op!r} needs a number, got {type_name(arg.type)}", node.pos)
         if node.op == "+":
             return arg
-        f = arg.fn
+        f = _widened(arg)
         return self.guard(lambda b: kernels.negate_checked(f(b)), node, [arg.type])
 
     def coerce_literal(self, c: _C, other: _C) -> _C:
@@ -1057,15 +1057,23 @@ def _numeric(c: _Compiler, node: Call, a: _C) -> None:
         raise c.src.error(f"{node.name}() needs a number, got {type_name(t)}", a.node.pos)
 
 
+def _widened(c: _C) -> Fn:
+    """A narrow integer (int8 to int32, uint8 to uint32) as int64, as ``+``, ``-`` and ``*``
+    read it: ``-x`` of an int8 -128 is 128, as ``0 - x`` is, not an overflow."""
+    if pa.types.is_integer(c.type) and c.type.bit_width < 64:
+        return _cast_fn(c.fn, pa.int64())
+    return c.fn
+
+
 def _f_abs(c: _Compiler, node: Call, args: list[_C]) -> _C:
     _numeric(c, node, args[0])
-    f = args[0].fn
+    f = _widened(args[0])
     return c.guard(lambda b: kernels.abs_checked(f(b)), node, [args[0].type])
 
 
 def _f_round(c: _Compiler, node: Call, args: list[_C]) -> _C:
     _numeric(c, node, args[0])
-    f = args[0].fn
+    f = _widened(args[0])  # round(x, -1) of an int8 127 is 130
     digits = _lit(node, 1) if len(args) > 1 else 0
     t = args[0].type
     if (pa.types.is_integer(t) and digits >= 0) or (pa.types.is_decimal(t) and digits >= t.scale):

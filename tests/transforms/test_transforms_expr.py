@@ -1036,3 +1036,23 @@ def test_in_and_equals_agree_on_a_float32_column() -> None:
     for equals, in_list, expected in pairs:
         assert Expression(equals).evaluate(batch).to_pylist() == expected, equals
         assert Expression(in_list).evaluate(batch).to_pylist() == expected, in_list
+
+
+def test_negation_abs_and_round_widen_narrow_integers_as_arithmetic_does() -> None:
+    """-x and abs(x) of an int8 -128 overflowed where 0 - x gives 128, and round(x, -1) of an
+    int8 failed with "round() failed: Rounding  up to multiples of " (Arrow's int8 shown as
+    characters)."""
+    batch = pa.record_batch(
+        {"x": pa.array([-128, 127, 5, None], pa.int8()), "u": pa.array([250, 5, 0, None], pa.uint8())}
+    )
+    cases = {
+        "-x": [128, -127, -5, None],
+        "0 - x": [128, -127, -5, None],
+        "abs(x)": [128, 127, 5, None],
+        "round(x, -1)": [-130, 130, 10, None],
+        "round(x, -3)": [0, 0, 0, None],
+    }
+    for text, expected in cases.items():
+        out = Expression(text).evaluate(batch)
+        assert (out.type, out.to_pylist()) == (pa.int64(), expected), text
+    assert Expression("-u").evaluate(batch).to_pylist() == [-250, -5, 0, None]  # was a config error
