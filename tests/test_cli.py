@@ -482,3 +482,19 @@ def test_a_number_that_makes_no_sense_is_a_usage_error_before_the_target_is_made
     code = main(["load", str(data_dir / "small.csv"), str(db), "--table", "t", "-q", *flags])
     assert (code, capsys.readouterr().err.splitlines()[0]) == (2, f"loader: error: {message}")
     assert not db.exists()
+
+
+def test_a_stage_making_names_sqlite_takes_for_one_is_refused_by_validate_and_run(tmp_path: Path) -> None:
+    """validate said ok and the run failed at the CREATE TABLE, exit 1: "duplicate column
+    name: ID". Into LevelDB the two names are two keys of its JSON."""
+    (tmp_path / "case.csv").write_text("id,b,c\n1,x,10\n2,y,20\n")
+    job = '[source]\npath = "case.csv"\n[[transform]]\ntype = "derive"\ncolumns = { ID = "id * 2" }\n[sink]\n'
+    (tmp_path / "case.toml").write_text(job + 'path = "case.db"\ntable = "t"\n')
+    expected = "loader: error: transform[1] (derive): case.csv: columns 'id' and 'ID' differ only in case: one column to SQLite"
+    for args in (["validate", "case.toml"], ["run", "case.toml", "--dry-run"], ["run", "case.toml"]):
+        out = cli(*args, cwd=tmp_path)
+        assert (out.returncode, out.stderr.splitlines()[0]) == (2, expected), args
+    assert not (tmp_path / "case.db").exists()
+    (tmp_path / "kv.toml").write_text(job + 'path = "case.ldb"\nkey = "k:{id}"\n')
+    out = cli("run", "kv.toml", cwd=tmp_path)
+    assert out.returncode == 0 and "2 rows written" in out.stderr
