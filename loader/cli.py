@@ -429,8 +429,9 @@ def _early_log(args: argparse.Namespace) -> JsonLog | None:
 
 
 def _fail(exc: BaseException, code: int, debug: bool, log: JsonLog | None) -> None:
-    if isinstance(exc, ConfigError) and exc.hint == ConfigError.default_hint:
-        exc.hint = ConfigError.cli_hint  # the Python API's hint does not fit a command line
+    if isinstance(exc, ConfigError) and exc.hint and exc.hint.startswith(ConfigError.default_hint):
+        # the Python API's hint does not fit a command line (nor does it once a rerun would resume)
+        exc.hint = ConfigError.cli_hint + exc.hint[len(ConfigError.default_hint) :]
     with _stderr_may_fail():
         if log is not None:
             log.error(exc, code, debug)

@@ -498,3 +498,24 @@ def test_a_stage_making_names_sqlite_takes_for_one_is_refused_by_validate_and_ru
     (tmp_path / "kv.toml").write_text(job + 'path = "case.ldb"\nkey = "k:{id}"\n')
     out = cli("run", "kv.toml", cwd=tmp_path)
     assert out.returncode == 0 and "2 rows written" in out.stderr
+
+
+def test_a_stage_column_a_later_file_lacks_names_the_file_with_the_command_line_s_hint(tmp_path: Path) -> None:
+    """It named no file, and its hint was the Python API's ("check the job file or the
+    keyword options")."""
+    (tmp_path / "mf").mkdir()
+    (tmp_path / "mf" / "f1.csv").write_text("id,a,b\n1,x,1\n2,y,2\n")
+    (tmp_path / "mf" / "f2.csv").write_text("id,b,c\n3,3,z\n")
+    (tmp_path / "mf.toml").write_text(
+        '[source]\npath = "mf/*.csv"\n[[transform]]\ntype = "filter"\nwhere = "a is not null or b > 1"\n'
+        '[sink]\npath = "mf.db"\ntable = "t"\nalter = true\n'
+    )
+    out = cli("run", "mf.toml", cwd=tmp_path)
+    assert out.returncode == 78
+    assert out.stderr.splitlines()[-2:] == [
+        "loader: error: transform[1] (filter): mf/f2.csv: where: unknown column 'a' at position 1 in "
+        '"a is not null or b > 1"; available: id, b, c',
+        "  hint: check the job file or flags; `loader run --help` lists them; "
+        "then rerun: committed work is kept and the rerun resumes",
+    ]
+    assert sqlite_rows(tmp_path / "mf.db", "SELECT id FROM t") == [(1,), (2,)]  # f1 stays loaded

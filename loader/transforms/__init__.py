@@ -257,7 +257,7 @@ def output_schema(
     )
     clash = name_clash(schema.names) if name_clash is not None else None
     for stage in stages:
-        chunk = next(apply([stage], iter([chunk])), chunk)
+        chunk = _through(stage, chunk)
         if name_clash is None or clash is not None:
             continue  # a clash the input had already is not the stage's
         clash = name_clash(chunk.batch.schema.names)
@@ -266,6 +266,17 @@ def output_schema(
                 clash, stage=stage.name, file=path or None, hint="rename one of them, or drop one, in the stage"
             )
     return chunk.batch.schema
+
+
+def _through(stage: Stage, chunk: Chunk) -> Chunk:
+    """``chunk`` through ``stage``; a mistake the stage finds in the file's columns (one a
+    later file lacks) names the file."""
+    try:
+        return next(apply([stage], iter([chunk])), chunk)
+    except ConfigError as exc:
+        if exc.file is None and chunk.file:
+            exc.file = chunk.file
+        raise
 
 
 def apply(stages: Sequence[Stage], chunks: Iterable[Chunk]) -> Iterator[Chunk]:

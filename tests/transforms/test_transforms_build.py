@@ -329,3 +329,11 @@ def test_names_the_input_had_already_in_two_cases_are_no_stage_s_fault() -> None
     schema = pa.schema({"id": pa.int64(), "ID": pa.int64()})  # a reader's source: renamed by the reader
     out = output_schema([Derive(columns={"x": "id"})], schema, name_clash=sink_named("sqlite").name_clash)
     assert out.names == ["id", "ID", "x"]
+
+
+def test_a_column_a_stage_needs_that_a_file_lacks_names_the_file() -> None:
+    schema = pa.schema({"id": pa.int64(), "b": pa.int64()})
+    with pytest.raises(ConfigError) as e:
+        output_schema([Filter(where="a > 1", name="transform[1] (filter)")], schema, "mf/f2.csv")
+    assert e.value.file == "mf/f2.csv"
+    assert str(e.value).startswith("transform[1] (filter): mf/f2.csv: where: unknown column 'a'")
