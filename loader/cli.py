@@ -431,8 +431,9 @@ def _early_log(args: argparse.Namespace) -> JsonLog | None:
 
 
 def _fail(exc: BaseException, code: int, command: _Command) -> None:
-    if isinstance(exc, ConfigError) and exc.hint == ConfigError.default_hint:
-        exc.hint = ConfigError.cli_hint(command.args.command)  # the Python API's hint does not fit a command line
+    if isinstance(exc, ConfigError) and exc.hint and exc.hint.startswith(ConfigError.default_hint):
+        # the Python API's hint does not fit a command line (nor does it once a rerun would resume)
+        exc.hint = ConfigError.cli_hint(command.args.command) + exc.hint[len(ConfigError.default_hint) :]
     debug, log = command.debug, command.log
     with _stderr_may_fail():
         if log is not None:

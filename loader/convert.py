@@ -597,6 +597,7 @@ def convert(
             return col.done(kernels.cast(col.arr, target))
         if strict:
             _refuse_silent_changes(col, target)
+        _refuse_hex(col, target)
     elif col.arr.type.equals(target):
         return col.done(col.arr)
     elif is_text(target):
@@ -721,7 +722,7 @@ def _cast(col: _Column, target: pa.DataType, na: tuple[str, ...], explicit: bool
         wide = pa.decimal256(76, target.scale) if target.precision > 38 else pa.decimal128(38, target.scale)
         col.arr = kernels.cast(col.arr, wide)
     try:
-        return _unchanged(col, _cast_values(col.arr, target), target)
+        return _unchanged(col, _cast_values(col.arr, target), target, explicit)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         if isinstance(exc, pa.ArrowNotImplementedError) and len(col.arr) and kernels.count(col.arr).as_py():
             # No conversion exists at all: a config problem, not a row problem.
@@ -731,7 +732,7 @@ def _cast(col: _Column, target: pa.DataType, na: tuple[str, ...], explicit: bool
         if cast is not None:
             return cast
     col.reject(cast_failures(col.arr, target, known_to_fail=True), _cast_reason(col.arr.type, target))
-    return _unchanged(col, _cast_values(col.arr, target), target)
+    return _unchanged(col, _cast_values(col.arr, target), target, explicit)
 
 
 def _cast_values(arr: pa.Array, target: pa.DataType) -> pa.Array:
@@ -867,13 +868,60 @@ def _finer(unit: str, than: str) -> bool:
     return list(_UNIT_NAMES).index(unit) > list(_UNIT_NAMES).index(than)
 
 
-def _unchanged(col: _Column, out: pa.Array, target: pa.DataType) -> Converted:
-    """``out``, the cast of ``col``, with the values the cast changed rejected."""
-    changed = None if is_text(col.arr.type) else _changed_by_cast(col.arr, out)
+def _unchanged(col: _Column, out: pa.Array, target: pa.DataType, explicit: bool = False) -> Converted:
+    """``out``, the cast of ``col``, with the values the cast changed rejected. Text becomes a
+    float as declared (rounded, a type read) unless the cast is ``explicit``, which never rounds."""
+    if is_text(col.arr.type):
+        changed = _text_float_changed(col.arr, out) if explicit else None
+        reason = _text_float_reason(target)
+    else:
+        changed, reason = _changed_by_cast(col.arr, out), _change_reason(target)
     if changed is None or not kernels.any(changed).as_py():
         return col.done(out)
-    col.reject(changed, _change_reason(target))
+    col.reject(changed, reason)
     return col.done(_cast_values(col.arr, target))
+
+
+def _text_float_changed(text: pa.Array, out: pa.Array) -> pa.Array | None:
+    """Where a float ``out`` is not the number its ``text`` says: rounded (``16777217`` in a
+    float32), or past the float's range (``1e400``, ``1e-400``), by inference's own check;
+    None where ``out`` is no float."""
+    t = out.type
+    if not pa.types.is_floating(t):
+        return None
+    changed = float_loses(text)  # against float64
+    if t.bit_width < 64:  # and a float64 the narrower float does not keep
+        wide = kernels.cast(_null_where(text, changed), pa.float64())
+        narrowed = _changed_by_cast(wide, out)
+        changed = changed if narrowed is None else kernels.or_(changed, kernels.fill_null(narrowed, False))
+    return changed
+
+
+def _text_float_reason(target: pa.DataType) -> ReasonOf:
+    name = type_name(target)
+
+    def reason(text: str) -> str:
+        stored = kernels.cast(kernels.cast(pa.array([text]), pa.float64()), target, safe=False)[0].as_py()
+        return f"'{_value_text(text)}' would be stored as {stored!r} by {name}"
+
+    return reason
+
+
+# Arrow reads an integer's text in hexadecimal too, as its bits: "0xFF" is -1 in an int8.
+_HEX = r"^0[xX]"
+
+
+def _refuse_hex(col: _Column, target: pa.DataType) -> None:
+    """Reject hexadecimal text (``0x1f``) for an integer or duration: no other base is read,
+    and its bits wrap into a negative number (``0xFF`` in an int8 is -1)."""
+    if not (pa.types.is_integer(target) or pa.types.is_duration(target)):
+        return
+    data = value_bytes(col.arr)
+    raw = data.to_pybytes() if data is not None else b""
+    if b"x" not in raw and b"X" not in raw:
+        return  # a memchr rules out nearly every column
+    name = type_name(target)
+    col.reject(kernels.match_substring_regex(col.arr, _HEX), lambda v: f"{_value_text(v)!r} is not a valid {name}")
 
 
 def _changed_by_cast(src: pa.Array, out: pa.Array) -> pa.Array | None:

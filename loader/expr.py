@@ -42,7 +42,7 @@ import pyarrow as pa
 from . import kernels, suggest
 from .convert import convert, decimal_to_float
 from .errors import ConfigError, LoaderError, TransformError
-from .types import decimal_type, decoded, empty_batch, is_text, is_zoned, parse_type, type_name, value_type
+from .types import decimal_type, decoded, empty_batch, is_text, is_zoned, parse_type, plain_type, type_name, value_type
 
 __all__ = [
     "FUNCTIONS",
@@ -570,6 +570,10 @@ class _Compiler:
         t = self.schema.field(i).type
         if pa.types.is_dictionary(t):  # a category column: every operation sees its values
             return _C(lambda b: decoded(b.column(i)), value_type(t), node)
+        if pa.types.is_string_view(t) or pa.types.is_binary_view(t):
+            # Arrow's kernels take few view layouts: the readers' plain one (large_string) instead
+            plain = plain_type(t)
+            return _C(lambda b: kernels.cast(b.column(i), plain), plain, node)
         return _C(lambda b: b.column(i), t, node)
 
     def boolean(self, c: _C, what: str) -> Fn:
@@ -588,6 +592,17 @@ class _Compiler:
             return lambda b: _as_string(f(b))
         raise self.src.error(f"{what} needs text, got {type_name(c.type)}", c.node.pos)
 
+    def joinable(self, cs: Sequence[_C], what: str) -> tuple[list[Fn], pa.Scalar]:
+        """The operands of ``||`` or ``concat`` as text of one layout, and an empty separator of
+        it: Arrow joins text of one type only, and pandas writes large_string where a literal or
+        a value's text is string."""
+        fs = [self.text(c, what, convert_any=True) for c in cs]
+        if not any(pa.types.is_large_string(c.type) for c in cs):
+            return fs, pa.scalar("", pa.string())
+        large = pa.large_string()
+        fs = [f if pa.types.is_large_string(c.type) else _cast_fn(f, large) for f, c in zip(fs, cs, strict=True)]
+        return fs, pa.scalar("", large)
+
     def unary(self, node: Unary) -> _C:
         arg = self.compile(node.arg)
         if node.op == "not":
@@ -602,7 +617,7 @@ class _Compiler:
             raise self.src.error(f"unary {node.op!r} needs a number, got {type_name(arg.type)}", node.pos)
         if node.op == "+":
             return arg
-        f = arg.fn
+        f = _widened(arg)
         return self.guard(lambda b: kernels.negate_checked(f(b)), node, [arg.type])
 
     def coerce_literal(self, c: _C, other: _C) -> _C:
@@ -642,10 +657,9 @@ class _Compiler:
             left, right = _typed_nulls([left, right], pa.string())
             return self.guard(_comparison(op, left, right), node, types)
         if op == "||":
-            lf = self.text(left, "'||'", convert_any=True)
-            rf = self.text(right, "'||'", convert_any=True)
+            (lf, rf), sep = self.joinable([left, right], "'||'")
             return self.guard(
-                lambda b: kernels.binary_join_element_wise(lf(b), rf(b), ""), node, [left.type, right.type]
+                lambda b: kernels.binary_join_element_wise(lf(b), rf(b), sep), node, [left.type, right.type]
             )
         types = [left.type, right.type]
         left, right = _typed_nulls([left, right])
@@ -665,8 +679,12 @@ class _Compiler:
 
     def in_list(self, node: InList) -> _C:
         arg = self.compile(node.arg)
-        value_set = self.value_set(node, arg.type)
         types = [arg.type]
+        if pa.types.is_floating(arg.type) and arg.type.bit_width < 64:
+            # a float32 is the float64 it widens to, as '=' compares it and the targets store
+            # it: 0.1 is no float32's value (its float32 is 0.10000000149011612)
+            arg = _C(_cast_fn(arg.fn, pa.float64()), pa.float64(), arg.node)
+        value_set = self.value_set(node, arg.type)
         if pa.types.is_null(arg.type):
             arg = _typed_nulls([arg], value_set.type)[0]
         f, negated = arg.fn, node.negated
@@ -961,10 +979,10 @@ def _lit(node: Call, k: int) -> Any:
 
 
 def _f_concat(c: _Compiler, node: Call, args: list[_C]) -> _C:
-    fs = [c.text(a, "concat()", convert_any=True) for a in args]
+    fs, sep = c.joinable(args, "concat()")
     return c.guard(
         lambda b: kernels.binary_join_element_wise(
-            *[f(b) for f in fs], "", null_handling="replace", null_replacement=""
+            *[f(b) for f in fs], sep, null_handling="replace", null_replacement=""
         ),
         node,
         [a.type for a in args],
@@ -1039,15 +1057,23 @@ def _numeric(c: _Compiler, node: Call, a: _C) -> None:
         raise c.src.error(f"{node.name}() needs a number, got {type_name(t)}", a.node.pos)
 
 
+def _widened(c: _C) -> Fn:
+    """A narrow integer (int8 to int32, uint8 to uint32) as int64, as ``+``, ``-`` and ``*``
+    read it: ``-x`` of an int8 -128 is 128, as ``0 - x`` is, not an overflow."""
+    if pa.types.is_integer(c.type) and c.type.bit_width < 64:
+        return _cast_fn(c.fn, pa.int64())
+    return c.fn
+
+
 def _f_abs(c: _Compiler, node: Call, args: list[_C]) -> _C:
     _numeric(c, node, args[0])
-    f = args[0].fn
+    f = _widened(args[0])
     return c.guard(lambda b: kernels.abs_checked(f(b)), node, [args[0].type])
 
 
 def _f_round(c: _Compiler, node: Call, args: list[_C]) -> _C:
     _numeric(c, node, args[0])
-    f = args[0].fn
+    f = _widened(args[0])  # round(x, -1) of an int8 127 is 130
     digits = _lit(node, 1) if len(args) > 1 else 0
     t = args[0].type
     if (pa.types.is_integer(t) and digits >= 0) or (pa.types.is_decimal(t) and digits >= t.scale):

@@ -432,7 +432,8 @@ class Pipeline:
 
     def _output_schema(self, schema: pa.Schema, path: str) -> pa.Schema:
         """The schema the stages make of ``schema``; up to the first stage not imported yet."""
-        return output_schema(list(itertools.takewhile(_imported, self.stages)), schema, path)
+        stages = list(itertools.takewhile(_imported, self.stages))
+        return output_schema(stages, schema, path, name_clash=self.sink.name_clash)
 
     def _settle_types(self, files: list[str], fixed: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
         """The column types every file of this load is read with: ``fixed`` ones (from

@@ -521,3 +521,40 @@ def test_every_size_flag_takes_size_text_and_its_help_says_size(capsys: pytest.C
         assert f"{flag} SIZE " in shown, flag
         args = parse(build_parser(helps=False), ["load", "a.csv", "a.db", "--table", "t", flag, "64KiB"])
         assert getattr(getattr(job_for(args, env={}), section), key) == 64 << 10, flag
+
+
+def test_a_stage_making_names_sqlite_takes_for_one_is_refused_by_validate_and_run(tmp_path: Path) -> None:
+    """validate said ok and the run failed at the CREATE TABLE, exit 1: "duplicate column
+    name: ID". Into LevelDB the two names are two keys of its JSON."""
+    (tmp_path / "case.csv").write_text("id,b,c\n1,x,10\n2,y,20\n")
+    job = '[source]\npath = "case.csv"\n[[transform]]\ntype = "derive"\ncolumns = { ID = "id * 2" }\n[sink]\n'
+    (tmp_path / "case.toml").write_text(job + 'path = "case.db"\ntable = "t"\n')
+    expected = "loader: error: transform[1] (derive): case.csv: columns 'id' and 'ID' differ only in case: one column to SQLite"
+    for args in (["validate", "case.toml"], ["run", "case.toml", "--dry-run"], ["run", "case.toml"]):
+        out = cli(*args, cwd=tmp_path)
+        assert (out.returncode, out.stderr.splitlines()[0]) == (2, expected), args
+    assert not (tmp_path / "case.db").exists()
+    (tmp_path / "kv.toml").write_text(job + 'path = "case.ldb"\nkey = "k:{id}"\n')
+    out = cli("run", "kv.toml", cwd=tmp_path)
+    assert out.returncode == 0 and "2 rows written" in out.stderr
+
+
+def test_a_stage_column_a_later_file_lacks_names_the_file_with_the_command_line_s_hint(tmp_path: Path) -> None:
+    """It named no file, and its hint was the Python API's ("check the job file or the
+    keyword options")."""
+    (tmp_path / "mf").mkdir()
+    (tmp_path / "mf" / "f1.csv").write_text("id,a,b\n1,x,1\n2,y,2\n")
+    (tmp_path / "mf" / "f2.csv").write_text("id,b,c\n3,3,z\n")
+    (tmp_path / "mf.toml").write_text(
+        '[source]\npath = "mf/*.csv"\n[[transform]]\ntype = "filter"\nwhere = "a is not null or b > 1"\n'
+        '[sink]\npath = "mf.db"\ntable = "t"\nalter = true\n'
+    )
+    out = cli("run", "mf.toml", cwd=tmp_path)
+    assert out.returncode == 78
+    assert out.stderr.splitlines()[-2:] == [
+        "loader: error: transform[1] (filter): mf/f2.csv: where: unknown column 'a' at position 1 in "
+        '"a is not null or b > 1"; available: id, b, c',
+        "  hint: check the job file or flags; `loader run --help` lists them; "
+        "then rerun: committed work is kept and the rerun resumes",
+    ]
+    assert sqlite_rows(tmp_path / "mf.db", "SELECT id FROM t") == [(1,), (2,)]  # f1 stays loaded

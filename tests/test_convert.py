@@ -610,3 +610,15 @@ def test_a_list_struct_or_map_into_a_number_or_bool_is_rejected_by_kind() -> Non
     ]
     maps = pa.array([[("k", "v")]], pa.map_(pa.string(), pa.string()))
     assert conv.convert(maps, pa.int32()).reasons == ['\'{"k":"v"}\' is a map, not a number: int32 takes numbers only']
+
+
+def test_a_declared_integer_takes_no_hexadecimal_text(tmp_path: Path) -> None:
+    """A declared int64 column read 0x10 as 16, its bits as they came (0xFFFFFFFFFFFFFFFF: -1)."""
+    path = tmp_path / "hex.csv"
+    path.write_text("id,n\n1,0x10\n2,0xFFFFFFFFFFFFFFFF\n3,16\n")
+    _, chunks = read_all(path, columns={"n": "int64"})
+    assert [row for c in chunks for row in c.batch.to_pylist()] == [{"id": 3, "n": 16}]
+    assert [(r.row, r.reason) for c in chunks for r in c.rejects] == [
+        (1, "'0x10' is not a valid int64"),
+        (2, "'0xFFFFFFFFFFFFFFFF' is not a valid int64"),
+    ]

@@ -489,7 +489,7 @@ class Coordinator:
         with open_reader(path, pipe.job.source, chunk_size=pipe.job.run.chunk_size, types=self.types) as reader:
             found = getattr(reader, "dialect", None)
             f.report.dialect = found.to_json() if found is not None else None
-            schema = output_schema(pipe.stages, reader.schema, path)
+            schema = output_schema(pipe.stages, reader.schema, path, name_clash=pipe.sink.name_clash)
         with naming_file(path):  # a column the key or an index names that this file lacks
             pipe.sink.check_schema(pipe.job.sink, schema)
         prepare_for(self.writer, schema, fresh=fresh, file=path)

@@ -154,6 +154,11 @@ class Sink(Protocol):
         """Refuse, before a row is read, data the keys or values cannot be made from."""
         ...
 
+    def name_clash(self, names: list[str]) -> str | None:
+        """Why two of ``names`` would be one column in the target (SQLite's names match in any
+        ASCII case), or None where the target tells them all apart."""
+        ...
+
     def peek(self, sink: SinkConfig, paths: list[str], job: str) -> Peek:
         """An existing target's checkpoint entries of ``job``, its declared column types and
         the columns it requires, read without creating or changing anything (``--dry-run``)."""
@@ -217,6 +222,9 @@ class SinkBase:
 
     def check_schema(self, sink: SinkConfig, schema: pa.Schema) -> None:
         return None
+
+    def name_clash(self, names: list[str]) -> str | None:
+        return None  # every spelling its own column (LevelDB's JSON keys)
 
     def peek(self, sink: SinkConfig, paths: list[str], job: str) -> Peek:
         return Peek({}, {})

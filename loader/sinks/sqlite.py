@@ -111,6 +111,14 @@ class SQLiteSink(SinkBase):
 
         check_schema(sink, schema.names)
 
+    def name_clash(self, names: list[str]) -> str | None:
+        first: dict[str, str] = {}
+        for name in names:
+            twin = first.setdefault(fold(name), name)
+            if twin != name:
+                return f"columns {twin!r} and {name!r} differ only in case: one column to SQLite"
+        return None
+
     def peek(self, sink: SinkConfig, paths: list[str], job: str) -> Peek:
         from ..writers.sqlite_schema import peek
 

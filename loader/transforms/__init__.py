@@ -239,18 +239,45 @@ def as_stages(transforms: Sequence[Stage | Callable[[pa.RecordBatch], pa.RecordB
     return [as_stage(t) for t in transforms]
 
 
-def output_schema(stages: Sequence[Stage], schema: pa.Schema, path: str = "") -> pa.Schema:
-    """The schema ``stages`` make of rows of ``schema`` (an empty chunk through them)."""
-    empty = Chunk(
+def output_schema(
+    stages: Sequence[Stage],
+    schema: pa.Schema,
+    path: str = "",
+    *,
+    name_clash: Callable[[list[str]], str | None] | None = None,
+) -> pa.Schema:
+    """The schema ``stages`` make of rows of ``schema`` (an empty chunk through them, a stage
+    at a time). ``name_clash``: the target's reason two names are one column to it (SQLite's
+    match in any case), or None; a stage that makes such a pair is a ConfigError naming it."""
+    chunk = Chunk(
         batch=empty_batch(schema),
         file=path,
         rows=pa.array([], pa.int64()),
         last_row=0,
         end={},
     )
-    for chunk in apply(stages, iter([empty])):
-        return chunk.batch.schema
-    return schema
+    clash = name_clash(schema.names) if name_clash is not None else None
+    for stage in stages:
+        chunk = _through(stage, chunk)
+        if name_clash is None or clash is not None:
+            continue  # a clash the input had already is not the stage's
+        clash = name_clash(chunk.batch.schema.names)
+        if clash is not None:
+            raise ConfigError(
+                clash, stage=stage.name, file=path or None, hint="rename one of them, or drop one, in the stage"
+            )
+    return chunk.batch.schema
+
+
+def _through(stage: Stage, chunk: Chunk) -> Chunk:
+    """``chunk`` through ``stage``; a mistake the stage finds in the file's columns (one a
+    later file lacks) names the file."""
+    try:
+        return next(apply([stage], iter([chunk])), chunk)
+    except ConfigError as exc:
+        if exc.file is None and chunk.file:
+            exc.file = chunk.file
+        raise
 
 
 def apply(stages: Sequence[Stage], chunks: Iterable[Chunk]) -> Iterator[Chunk]:

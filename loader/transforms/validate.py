@@ -96,11 +96,13 @@ def _exact_values(spec: list[Any], t: pa.DataType) -> pa.Array:
     return pa.array(out, t)
 
 
-def _outside(kernel: Callable[[pa.Array, pa.Scalar], pa.Array], bound: Bound) -> Check:
+def _outside(kernel: Callable[[pa.Array, pa.Scalar], pa.Array], bound: Bound, t: pa.DataType) -> Check:
     if bound is True:
         return kernels.is_valid  # every value fails; nulls pass, as they pass every rule
     if bound is False:
         return lambda a: pa.repeat(pa.scalar(False), len(a))
+    if pa.types.is_floating(t):  # NaN is neither below nor above a bound: it fails both
+        return lambda a: kernels.or_(kernel(a, bound), kernels.is_nan(a))
     return lambda a: kernel(a, bound)
 
 
@@ -239,7 +241,7 @@ class Validate(StageBase):
             return lambda a: kernels.invert(kernels.match_substring_regex(text_form(a), spec))
         if rule in ("min", "max"):
             bound = self._bound(where, spec, t, col, up=rule == "min")
-            return _outside(kernels.less if rule == "min" else kernels.greater, bound)
+            return _outside(kernels.less if rule == "min" else kernels.greater, bound, t)
         if rule == "allowed":
             values = self._values(where, spec, t, col)
             if pa.types.is_floating(t):  # -0.0 is 0.0 and NaN is NaN, though each pair hashes apart

@@ -13,6 +13,7 @@ from transforms_testutil import chunk_of, col
 from loader import load
 from loader.chunk import Chunk
 from loader.errors import ConfigError, LoaderError, RejectLimitError, TransformError
+from loader.sinks import get as sink_named
 from loader.transforms import (
     STAGE_TYPES,
     Cast,
@@ -21,11 +22,13 @@ from loader.transforms import (
     FillNull,
     Filter,
     Rename,
+    Split,
     Stage,
     apply,
     as_stage,
     build_stages,
     close_stages,
+    output_schema,
 )
 
 JOB = """
@@ -300,3 +303,37 @@ def test_a_load_with_a_failing_stage_object_stops_with_exit_65(tmp_path) -> None
     assert str(info.value) == f"my_stage: {src}: the stage raised ValueError: bad"
     assert info.value.report is not None
     assert (info.value.report.status, info.value.report.exit_code) == ("failed", 65)
+
+
+@pytest.mark.parametrize(
+    ("stage", "twins"),
+    [
+        (Derive(columns={"ID": "id * 2"}, name="transform[1] (derive)"), "'id' and 'ID'"),
+        (Rename(columns={"c": "B"}, name="transform[1] (rename)"), "'b' and 'B'"),
+        (Split(column="b", into=["C", "d"], name="transform[1] (split)"), "'C' and 'c'"),
+    ],
+)
+def test_a_stage_making_two_names_sqlite_takes_for_one_is_a_config_error(stage: Stage, twins: str) -> None:
+    """Such a load failed at the CREATE TABLE ("duplicate column name: ID", exit 1) after
+    validate had said ok; LevelDB's JSON keys tell them apart."""
+    schema = pa.schema({"id": pa.int64(), "b": pa.string(), "c": pa.int64()})
+    with pytest.raises(ConfigError) as e:
+        output_schema([stage], schema, "case.csv", name_clash=sink_named("sqlite").name_clash)
+    assert str(e.value) == f"{stage.name}: case.csv: columns {twins} differ only in case: one column to SQLite"
+    assert e.value.hint == "rename one of them, or drop one, in the stage"
+    names = output_schema([stage], schema, "case.csv", name_clash=sink_named("leveldb").name_clash).names
+    assert sum(f"'{n}'" in twins for n in names) == 2  # both kept: two keys of LevelDB's JSON
+
+
+def test_names_the_input_had_already_in_two_cases_are_no_stage_s_fault() -> None:
+    schema = pa.schema({"id": pa.int64(), "ID": pa.int64()})  # a reader's source: renamed by the reader
+    out = output_schema([Derive(columns={"x": "id"})], schema, name_clash=sink_named("sqlite").name_clash)
+    assert out.names == ["id", "ID", "x"]
+
+
+def test_a_column_a_stage_needs_that_a_file_lacks_names_the_file() -> None:
+    schema = pa.schema({"id": pa.int64(), "b": pa.int64()})
+    with pytest.raises(ConfigError) as e:
+        output_schema([Filter(where="a > 1", name="transform[1] (filter)")], schema, "mf/f2.csv")
+    assert e.value.file == "mf/f2.csv"
+    assert str(e.value).startswith("transform[1] (filter): mf/f2.csv: where: unknown column 'a'")

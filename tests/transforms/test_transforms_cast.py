@@ -325,3 +325,36 @@ def test_floats_and_decimals_cast_into_each_other_when_they_fit() -> None:
     assert (col(out, "d"), out.rejects) == ([0.35, 1.005, 0.41], [])
     as_float = Expression("cast(d, 'float64')").evaluate(pa.record_batch({"d": decimals}))
     assert as_float.to_pylist() == [0.35, 1.005, 0.41]  # was null for all three
+
+
+def test_text_a_float_would_round_or_overflow_is_rejected() -> None:
+    """Text went to a float unchecked: 12345678901234567.89 stored rounded, 1e400 as inf,
+    1e-400 as 0.0, and 16777217 as a float32's 16777216.0."""
+    texts = ["12345678901234567.89", "1e400", "1e-400", "0.5", "16777217", "0.1", "nan"]
+    out = Cast(columns={"f": "float64", "g": "float32"})(chunk_of({"f": texts, "g": texts}))
+    assert [(r.row, r.column, r.reason) for r in out.rejects] == [
+        (1, "f", "'12345678901234567.89' would be stored as 1.2345678901234568e+16 by float64"),
+        (2, "f", "'1e400' would be stored as inf by float64"),
+        (3, "f", "'1e-400' would be stored as 0.0 by float64"),
+        (5, "g", "'16777217' would be stored as 16777216.0 by float32"),
+    ]
+    assert col(out, "f")[:2] == [0.5, 0.1] and col(out, "g")[:2] == [0.5, 0.10000000149011612]
+
+
+def test_the_cast_function_nulls_text_a_float_would_change() -> None:
+    batch = pa.record_batch({"t": ["12345678901234567.89", "1e400", "1e-400", "0.5", "16777217"]})
+    assert Expression("cast(t, 'float64')").evaluate(batch).to_pylist() == [None, None, None, 0.5, 16777217.0]
+    assert Expression("cast(t, 'float32')").evaluate(batch).to_pylist() == [None, None, None, 0.5, None]
+
+
+def test_hexadecimal_text_is_no_integer() -> None:
+    """Arrow's cast read 0x10 as 16 (and 0xFF as -1 in an int8) but refused 0b11."""
+    out = Cast(columns={"n": "int8"})(chunk_of({"n": ["0x10", "0XFF", "0b11", "12"]}))
+    assert col(out, "n") == [12]
+    assert [r.reason for r in out.rejects] == [
+        "'0x10' is not a valid int8",
+        "'0XFF' is not a valid int8",
+        "'0b11' is not a valid int8",
+    ]
+    batch = pa.record_batch({"n": ["0x10", "16"]})
+    assert Expression("cast(n, 'int64')").evaluate(batch).to_pylist() == [None, 16]

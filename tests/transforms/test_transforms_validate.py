@@ -344,3 +344,18 @@ def test_a_run_on_an_int8_column_takes_wide_bounds(tmp_path) -> None:  # type: i
     assert main(["run", str(job), "-q"]) == 0
     with sqlite3.connect(tmp_path / "v.db") as conn:
         assert conn.execute("SELECT id, score FROM t ORDER BY id").fetchall() == [(2, -3), (3, 100)]
+
+
+@pytest.mark.parametrize("float_type", [pa.float64(), pa.float32()], ids=str)
+def test_nan_fails_min_and_max(float_type: pa.DataType) -> None:
+    """NaN passed both: NaN < -90 and NaN > 60 are false, but so is -90 <= NaN."""
+    temps = pa.array([21.5, float("nan"), -400.0, 99.0, None], float_type)
+    out = Validate(rules={"temp": {"min": -90, "max": 60}})(chunk_of({"id": [1, 2, 3, 4, 5], "temp": temps}))
+    assert col(out, "id") == [1, 5]
+    assert [(r.row, r.reason) for r in out.rejects] == [
+        (2, "rule min=-90 failed for temp: nan"),
+        (3, "rule min=-90 failed for temp: -400.0"),
+        (4, "rule max=60 failed for temp: 99.0"),
+    ]
+    out = Validate(rules={"temp": {"max": float("inf")}})(chunk_of({"temp": temps}))
+    assert [r.reason for r in out.rejects] == ["rule max=inf failed for temp: nan"]
