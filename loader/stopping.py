@@ -6,6 +6,7 @@ never sees it, and a run that ends leaves every other run's request as it was.""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import signal
 from collections.abc import Iterator
@@ -71,6 +72,7 @@ def arrow_handlers_off() -> Iterator[None]:
 # it starts (imports, globs, sampling) stops the run with its report, not the process unsaid.
 _early: list[int] = []
 _before: dict[int, Any] = {}  # the handlers listen_early replaced
+_exit_registered = False  # _ignore_at_exit, registered with atexit once
 
 
 def _note(signum: int, frame: object) -> None:
@@ -78,11 +80,27 @@ def _note(signum: int, frame: object) -> None:
 
 
 def listen_early() -> None:
-    """SIGTERM and SIGINT noted from now on, for the run that will handle them (``take_early``);
-    one the parent set to be ignored stays ignored."""
+    """SIGTERM and SIGINT noted from now on, for the run that will handle them (``take_early``),
+    and ignored as the process exits (``_ignore_at_exit``); one the parent set to be ignored
+    stays ignored."""
+    global _exit_registered
+    if not _exit_registered:
+        _exit_registered = True
+        atexit.register(_ignore_at_exit)
     for sig in (signal.SIGTERM, signal.SIGINT):
         if signal.getsignal(sig) is not signal.SIG_IGN:
             _before[sig] = signal.signal(sig, _note)
+
+
+def _ignore_at_exit() -> None:
+    """The process exits (the command's report written): a signal still noted is ignored from
+    here on. Python's finalization, which runs after this, puts back the default action of a
+    signal it handled before it tears down threads and modules (tens of ms beside worker
+    pools): one landing then killed the process (143) after a report that said exit 0. An
+    ignored signal it leaves as it is."""
+    for sig in _before:
+        if signal.getsignal(sig) is _note:
+            signal.signal(sig, signal.SIG_IGN)
 
 
 def take_early() -> int | None:

@@ -159,3 +159,52 @@ def test_sigterm_while_waiting_for_the_lock_stops_with_143_and_a_report(tmp_path
     ]
     assert json.loads(report.read_text())["status"] == "interrupted"
     assert not target.exists()
+
+
+# ``python -m loader``, with a signal this process sends itself while the interpreter tears
+# down after the command (a reference cycle the final collection frees, after Python's own
+# signal handling has ended): the window between the report written and the process gone.
+SIGNAL_AT_TEARDOWN = """
+import gc, os, signal, sys
+from loader.__main__ import main
+
+class AtTeardown:
+    def __init__(self):
+        self.kill, self.pid, self.signum = os.kill, os.getpid(), getattr(signal, os.environ["LATE_SIGNAL"])
+        self.cycle = self  # freed by the collection that finalization runs after its signal handling ends
+    def __del__(self):
+        self.kill(self.pid, self.signum)
+
+sys.argv = ["loader", *sys.argv[1:]]
+code = main()
+gc.disable()  # no collection before finalization's own
+AtTeardown()
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize(("how", "engine"), [("SIGTERM", "threads"), ("SIGTERM", "processes"), ("SIGINT", "threads")])
+def test_a_signal_after_the_report_is_written_leaves_the_reports_exit_code(
+    tmp_path: Path, how: str, engine: str
+) -> None:
+    """A signal that lands once the run has written its report, as the process tears down,
+    changes nothing: exit 0 as the report says (the default action Python puts back as it
+    finalizes killed the process: 143, 130)."""
+    import subprocess
+    import sys
+
+    from tests.reliability_util import env
+
+    src, target, report = make_input(tmp_path / "in.csv"), tmp_path / "t.db", tmp_path / "r.json"
+    args = ["load", str(src), str(target), "--table", "t", "-q", "--engine", engine, "--report", str(report)]
+    p = subprocess.run(
+        [sys.executable, "-c", SIGNAL_AT_TEARDOWN, *args],
+        capture_output=True,
+        text=True,
+        env=env({"LATE_SIGNAL": how}),
+        timeout=120,
+    )
+    assert (p.returncode, p.stderr) == (0, "")
+    made = json.loads(report.read_text())
+    assert (made["status"], made["exit_code"], made["rows_written"]) == ("ok", 0, ROWS)
+    assert len(sqlite_table(target, "t")) == ROWS

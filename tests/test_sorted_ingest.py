@@ -1063,3 +1063,82 @@ def test_a_config_error_whose_merge_fails_leaves_the_runs_and_says_where(
     assert again.rows_written + err.report.rows_written == 40_000
     assert len(data(target)) == 40_000
     assert not runs_dir(target).exists()
+
+
+# The load, stopped by a signal it sends itself once a merge through WriteBatches has
+# checkpointed its first last-key-written: a stop in the merge, at a known point.
+STOP_IN_MERGE = """
+import os, signal, sys
+from loader.writers import leveldb
+real, sent = leveldb.LevelDBWriter._set_state, []
+def set_state(self, entries):
+    real(self, entries)
+    if '"after"' in entries.get("sort", "") and not sent:
+        sent.append(1)
+        os.kill(os.getpid(), getattr(signal, os.environ["STOP_SIGNAL"]))
+leveldb.LevelDBWriter._set_state = set_state
+from loader.__main__ import main
+sys.argv = ["loader", *sys.argv[1:]]
+sys.exit(main())
+"""
+
+
+def _tagged_csv(path: Path, start: int, n: int, tag: str) -> None:
+    """Rows ``start`` to ``start + n`` of ``scrambled_csv``'s ids, named after ``tag``: an
+    id in two files has a value of each."""
+    rows = "".join(f"{(i + 1) * 2654435761 % 2**32},{tag}{i},{i}\n" for i in range(start, start + n))
+    path.write_text("id,name,v\n" + rows, encoding="utf-8")
+
+
+def _stopped_in_merge(args: list[str], how: str, expected_rc: int) -> SortState:
+    import subprocess
+    import sys
+
+    from tests.reliability_util import env
+
+    argv = [sys.executable, "-c", STOP_IN_MERGE, *args]
+    p = subprocess.run(argv, capture_output=True, text=True, env=env({"STOP_SIGNAL": how}), timeout=120)
+    assert p.returncode == expected_rc, p.stderr
+    state = SortState.parse(leveldb_state(Path(args[2]))[SORT_KEY])
+    assert state.phase == "merge" and state.after is not None  # stopped after a key it wrote
+    return state
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_a_merge_stopped_after_a_key_then_rerun_with_a_new_file_loads_every_row(
+    tmp_path: Path, engine: str, how: str
+) -> None:
+    """A merge into a store that holds keys in its range (through WriteBatches, resuming
+    after its last key written) is stopped; a new file joins the glob. The rerun finishes
+    the stopped merge before it reads the new file (stopped there too, the next rerun
+    does): every row of the new file is loaded (the merge used to skip those whose keys
+    sort before the stopped merge's last key), and of ids in both files the new file's
+    values win: the store a clean load of the three files in input order makes."""
+    src = tmp_path / "in"
+    src.mkdir()
+    target, report = tmp_path / "t.ldb", tmp_path / "report.json"
+    args = ["load", str(src / "*.csv"), str(target), "--key", "{id}", "-q", "--engine", engine]
+    args += ["--set", f"sink.sort_run_size={SMALL_RUN}"]
+    _tagged_csv(src / "a.csv", 0, 5_000, "a")
+    assert cli(*args).returncode == 0  # the store holds keys across the range
+    _tagged_csv(src / "b.csv", 5_000, 20_000, "b")
+    rc = 143 if how == "SIGTERM" else -signal.SIGKILL
+    first = _stopped_in_merge(args, how, rc)
+    _tagged_csv(src / "c.csv", 20_000, 10_000, "c")  # half of its ids are b's
+    again = _stopped_in_merge(args, how, rc)  # in the merge it took up, before reading c.csv
+    assert again.runs == first.runs and again.after is not None and first.after is not None
+    assert again.after > first.after
+    assert not [k for k in leveldb_state(target) if "c.csv" in k]
+
+    p = cli(*args, "--report", str(report))
+    assert p.returncode == 0, p.stderr
+    made = json.loads(report.read_text())
+    assert (made["status"], made["rows_written"]) == ("ok", 10_000)
+    expected: dict[int, dict[str, object]] = {}  # a clean load's: the last row of an id in input order
+    for name in ("a", "b", "c"):
+        for row in pa_csv.read_csv(src / f"{name}.csv").to_pylist():
+            expected[row["id"]] = row
+    assert {int(k): json.loads(v) for k, v in data(target)} == expected
+    assert len(expected) == 30_000 and sum(str(v["name"]).startswith("c") for v in expected.values()) == 10_000
+    assert not runs_dir(target).exists()

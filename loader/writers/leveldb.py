@@ -348,11 +348,20 @@ class LevelDBWriter(Transactional):
 
     def prepare(self, schema: pa.Schema, *, fresh: bool) -> None:
         check_schema(self.config, schema, self.template)
+        self._finish_inherited_merge()
         if fresh and self.config.mode == "replace":
             self._wipe()
         if self.sorts == "auto" and not self._arm_tried:  # prepare runs for every file
             self._arm_tried = True
             self._arm_tables()
+
+    def _finish_inherited_merge(self) -> None:
+        """A stopped run's merge, finished before this run writes a row (prepare comes
+        first). Its runs hold rows earlier in the input than any this run reads, so they
+        reach the store first and this run's values win; and the merge's resume key
+        (``after``) stays the resume key of those runs alone, never of runs this run adds."""
+        if self.sorter is not None and self.sorter.state.phase == "merge":
+            self._merge_runs(self.sorter)
 
     # ------------------------------------------------------ keys in order, into tables
 

@@ -236,6 +236,9 @@ class Sorter:
 
     def start(self) -> None:
         """Enter the spill phase: rows are held from here on (on disk once a run fills)."""
+        # a merge resumed after its last key would skip the new runs' keys up to it
+        # (the writer finishes an inherited merge before any row: ``prepare``)
+        assert self.state.phase != "merge", "a stopped merge is finished before new rows are held"
         self.state.phase = "spill"
         self._open_spiller()
 
