@@ -511,6 +511,87 @@ def run_jsonl_table(args: argparse.Namespace, rows: int, runs: int, work: str) -
     return out + [f"Note: {n}" for n in notes], all_cases
 
 
+def many_files(data_dir: str, rows: int, files: int) -> tuple[str, str]:
+    """The main CSV cut into ``files`` files of equal rows (each with the header) in a folder of
+    their own, made once; the glob of its files, and a sqlite3 shell script importing each."""
+    source = ensure_data(data_dir, rows)["csv"]
+    folder = os.path.join(data_dir, f"many_{rows}_{files}")
+    script = folder + ".sql"
+    if not os.path.exists(script):
+        os.makedirs(folder, exist_ok=True)
+        per = -(-rows // files)
+        names = []
+        with open(source, encoding="utf-8") as fh:  # the generator writes no line break inside a value
+            header = fh.readline()
+            for i in range(files):
+                names.append(os.path.join(folder, f"part-{i:05d}.csv"))
+                with open(names[-1], "w", encoding="utf-8") as out:
+                    out.write(header)
+                    out.writelines(line for _, line in zip(range(per), fh, strict=False))
+        with open(script + ".tmp", "w", encoding="utf-8") as out:
+            out.writelines(f".import --skip 1 {name} t\n" for name in names)
+        os.replace(script + ".tmp", script)
+    return os.path.join(folder, "*.csv"), script
+
+
+def many_cases(shell: str | None, script: str) -> tuple[list[Case], list[str]]:
+    """Many small CSV files: the sqlite3 shell importing each (a transaction per file), and loader
+    on the glob, into SQLite on each engine and into LevelDB."""
+    out, notes = [], []
+    if shell:
+        out.append(
+            Case(
+                "sqlite3 shell `.import` of each file (typed table)",
+                "csv",
+                "sqlite",
+                lambda d, t: [shell, "-cmd", ".mode csv", t, f".read {script}"],
+                setup=create_typed_table,
+                group="baseline",
+            )
+        )
+    else:
+        notes.append(f"sqlite3 shell not found at {SQLITE3_SHELL}: no `.import` baseline, no ratios to it")
+    out += [
+        Case("loader csv -> sqlite (threads)", "csv", "sqlite", loader_argv()),
+        Case("loader csv -> sqlite (processes)", "csv", "sqlite", loader_argv("--engine", "processes")),
+        Case("loader csv -> leveldb (threads)", "csv", "leveldb", loader_argv()),
+    ]
+    return out, notes
+
+
+def run_many_table(args: argparse.Namespace, rows: int, runs: int, work: str) -> tuple[list[str], list[Case]]:
+    """The many-files section: ``rows`` rows cut into ``--many-files`` files, every case ``runs``
+    times, interleaved; rows/s and peak RSS against the shell's import of each file."""
+    files = args.many_files
+    glob, script = many_files(args.data, rows, files)
+    shell = SQLITE3_SHELL if os.access(SQLITE3_SHELL, os.X_OK) else shutil.which("sqlite3")
+    all_cases, notes = many_cases(shell, script)
+    compile_package()
+    load = load_average()
+    run_interleaved(all_cases, runs, work, lambda c: glob)
+    medians = {c.name: statistics.median(c.times) for c in all_cases if c.times and c.error is None}
+    shell_s = medians.get(all_cases[0].name) if shell else None
+    out = [
+        f"Many files: {rows:,} rows x {len(COLUMNS)} columns cut into {files:,} CSV files of "
+        f"{-(-rows // files):,} rows, median of {runs} run{'s' if runs != 1 else ''}; {environment()}; "
+        f"load average {load} at the start, {load_average()} at the end.",
+        "",
+        "| case | files | rows/s | vs `.import` | median s | peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for c in all_cases:
+        m = medians.get(c.name)
+        if m is None:
+            out.append(f"| {c.name} | {files:,} | failed | | | |")
+            continue
+        ratio = fmt_ratio(shell_s / m if shell_s else None)
+        out.append(
+            f"| {c.name} | {files:,} | {rows / m:,.0f} | {ratio} | {m:.2f} | {statistics.median(c.rss_mb):.0f} |"
+        )
+    notes += [f"{c.name} failed: {c.error}" for c in all_cases if c.error]
+    return out + [f"Note: {n}" for n in notes], all_cases
+
+
 def ensure_data(out_dir: str, rows: int, chain: bool = False, ids: str = IDS[0]) -> dict[str, str]:
     """CSV and Parquet inputs of ``rows`` rows (and the transform chain's output,
     if asked), generated (in a child process) once."""
@@ -611,6 +692,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="only the JSON Lines section: loader against DuckDB's read_json and pandas' read_json, into SQLite",
     )
     ap.add_argument(
+        "--many-files",
+        type=int,
+        default=None,
+        metavar="N",
+        help="only the many-files section: the rows (default 100k) cut into N CSV files, against the shell's import of each",
+    )
+    ap.add_argument(
         "--only",
         default=None,
         help="run only the loader cases whose name matches this regular expression (and the baselines)",
@@ -626,16 +714,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    rows = (args.rows or [100_000 if args.quick else 1_000_000])[0]
+    rows = (args.rows or [100_000 if args.quick or args.many_files else 1_000_000])[0]
     runs = args.runs or (1 if args.quick else 5)
     series = args.series or ([50_000, 200_000, 800_000] if args.quick else [1_000_000, 4_000_000])
     huge = [16_000_000] if args.with_16m else []
     work = args.work or os.path.join(args.data, "work")
     os.makedirs(work, exist_ok=True)
-    main_section = run_jsonl_table if args.jsonl else run_scaling_table if args.scaling else run_main_table
+    main_section = (
+        run_jsonl_table
+        if args.jsonl
+        else run_scaling_table
+        if args.scaling
+        else run_many_table
+        if args.many_files
+        else run_main_table
+    )
     out, all_cases = main_section(args, rows, runs, work)
     points: list[dict[str, object]] = []
-    if not args.no_series and not args.jsonl and not args.scaling:
+    if not args.no_series and not args.jsonl and not args.scaling and not args.many_files:
         out += run_series(args.data, work, series, huge, all_cases, points)
     text = "\n".join(out) + "\n"
     sys.stdout.write(text)

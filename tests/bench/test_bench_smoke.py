@@ -238,3 +238,35 @@ def test_jsonl_section_runs_loader_duckdb_and_pandas_into_the_same_table(tmp_pat
     # the same values; event_ts is text in JSON ("2019-08-18 11:51:35"), a timestamp in CSV (ISO with T)
     assert [r[:5] + r[6:] for r in got] == [r[:5] + r[6:] for r in want]
     assert [r[5] for r in got] == [r[5].replace("T", " ")[:19] for r in want]
+
+
+def test_many_files_section_cuts_the_rows_into_files_and_measures_every_case(tmp_path: Path) -> None:
+    """``--many-files N``: the rows cut into N files (each with the header, every row once), the
+    shell's import of each file and loader's cases measured, ratios to the shell's."""
+    args = ["--many-files", "7", "--rows", "300", "--runs", "1", "--data", str(tmp_path)]
+    p = subprocess.run(
+        [sys.executable, str(BENCH / "run.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert p.returncode == 0, p.stderr
+    (table,) = [block.splitlines() for block in p.stdout.split("\n\n") if block.startswith("| ")]
+    assert table[0] == "| case | files | rows/s | vs `.import` | median s | peak RSS MB |"
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in table[2:]]
+    assert [r[0] for r in rows] == [
+        "sqlite3 shell `.import` of each file (typed table)",
+        "loader csv -> sqlite (threads)",
+        "loader csv -> sqlite (processes)",
+        "loader csv -> leveldb (threads)",
+    ]
+    for cells in rows:
+        assert cells[1] == "7" and float(cells[2].replace(",", "")) > 0 and float(cells[5]) > 0, cells
+        assert re.fullmatch(r"\d+\.\d\dx", cells[3]), cells
+    parts = sorted((tmp_path / "many_300_7").glob("*.csv"))
+    assert len(parts) == 7
+    whole = (tmp_path / "bench_300_scrambled.csv").read_text().splitlines()
+    cut = [part.read_text().splitlines() for part in parts]
+    assert all(lines[0] == whole[0] for lines in cut)
+    assert [line for lines in cut for line in lines[1:]] == whole[1:]
