@@ -355,9 +355,12 @@ class TypeGuess:
     typed but for them takes that type (they load as NULL); any other text makes
     it text, and they stay text."""
 
-    def __init__(self, start: TypeGuess | None = None, *, na: Sequence[str] = ()) -> None:
-        """``start``: begin from what another guess has ruled out already (and its ``na``)."""
+    def __init__(self, start: TypeGuess | None = None, *, na: Sequence[str] = (), presence: bool = False) -> None:
+        """``start``: begin from what another guess has ruled out already (and its ``na``).
+        ``presence``: only whether the column holds a value is asked (its type is settled):
+        values are counted, no type is checked."""
         self.na: tuple[str, ...] = start.na if start is not None else tuple(na)
+        self.presence: bool = start.presence if start is not None else presence
         self.matching: list[bool] = (
             list(start.matching) if start else [True] * len(_CANDIDATES)
         )  # every value so far matches the pattern
@@ -369,6 +372,10 @@ class TypeGuess:
     def add(self, sample: pa.Array) -> None:
         count = len(sample) - sample.null_count
         if count == 0:
+            return
+        if self.presence:
+            values = kernels.drop_null(sample)
+            self.values += len(self._without_na(values) if self.na else values)
             return
         if not any(self.matching):
             self.values += count

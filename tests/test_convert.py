@@ -622,3 +622,13 @@ def test_a_declared_integer_takes_no_hexadecimal_text(tmp_path: Path) -> None:
         (1, "'0x10' is not a valid int64"),
         (2, "'0xFFFFFFFFFFFFFFFF' is not a valid int64"),
     ]
+
+
+def test_a_presence_guess_counts_values_but_na_spellings_and_checks_no_type() -> None:
+    guess = TypeGuess(na=["NA"], presence=True)
+    guess.add(pa.array(["NA", None, "12", "NA"]))
+    assert guess.values == 1
+    assert all(guess.matching)  # no candidate tried: its type is not asked
+    merged = TypeGuess(guess)
+    merged.add(pa.array(["NA"]))
+    assert (merged.presence, guess.merge(merged).values) == (True, 1)

@@ -465,3 +465,35 @@ def test_csv_spectrum_cases(tmp_path: Path, case: str) -> None:
     r, rows, _ = read(p, columns={n: "string" for n in names})  # every value as its text
     assert (r.dialect.delimiter, r.dialect.quote, r.dialect.header) == (",", '"', True)
     assert rows == expected  # an empty field is NULL (source.null_values), where the JSON has ""
+
+
+def test_each_file_of_a_load_is_sniffed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A load opens each file for its types, then to read it: the second open takes the
+    dialect the first found (a sniff of the same head under the same settings)."""
+    import loader.readers.dialect as dialect
+    from loader.api import load
+
+    sniffed: list[str] = []
+    real = dialect._sniff
+
+    def counting(config: SourceConfig, path: str, sample: bytes, complete: bool) -> Dialect:
+        sniffed.append(path)
+        return real(config, path, sample, complete)
+
+    monkeypatch.setattr(dialect, "_sniff", counting)
+    for i in range(12):  # a head of its own each: the first value differs
+        (tmp_path / f"f{i:02d}.csv").write_text(f"id;name\n{i};a\n{i + 100};b\n")
+    report = load(str(tmp_path / "*.csv"), str(tmp_path / "o.db"), table="t")
+    assert (report.rows_written, len(sniffed), len(set(sniffed))) == (24, 12, 12)
+    assert sqlite_rows(tmp_path / "o.db", "SELECT count(*), sum(id) FROM t") == [(24, 2 * 66 + 1200)]
+
+
+def test_a_sniff_remembered_is_one_of_the_same_head_and_settings() -> None:
+    head = b"a|b\n1|x\n2|y\n"
+    found = sniff(SourceConfig(path=["x.csv"]), "x.csv", head, True)
+    assert (found.delimiter, found.header) == ("|", True)
+    # the same head under other settings, or another head, is sniffed on its own
+    assert sniff(SourceConfig(path=["x.csv"], delimiter=","), "x.csv", head, True).delimiter == ","
+    assert sniff(SourceConfig(path=["x.csv"], header=False), "x.csv", head, True).header is False
+    assert sniff(SourceConfig(path=["x.csv"]), "x.csv", b"a;b\n1;x\n", True).delimiter == ";"
+    assert sniff(SourceConfig(path=["x.csv"]), "x.csv", head, True) == found

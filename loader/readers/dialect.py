@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import io
 import os
 import re
-from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,13 +112,24 @@ def _rows(text: str, delimiter: str, quote: str | None, complete: bool, escape: 
     return rows
 
 
-def _score(
-    text: str, delimiter: str, quote: str | None, complete: bool, escape: str | None
-) -> tuple[float, bool, int, str | None, list[list[str]]]:
+Scored = tuple[float, bool, str | None, list[list[str]]]
+
+
+def _score(text: str, delimiter: str, quote: str | None, complete: bool, escape: str | None) -> Scored:
     """How well ``text`` reads with ``delimiter`` and ``quote``: the pattern score, whether it
-    is quoted, how many fields the quote encloses, the quote, and the rows read."""
+    is quoted, the quote, and the rows read."""
     found = _rows(text, delimiter, quote, complete, escape)
-    return round(_pattern_score(found), 6), quote is not None, _enclosed(text, delimiter, quote), quote, found
+    return round(_pattern_score(found), 6), quote is not None, quote, found
+
+
+def _first_best(scored: list[Scored], key: Callable[[Scored], Any], text: str, delimiter: str) -> Scored:
+    """The best of ``scored`` by ``key``; of quotes tied there, the one enclosing more fields
+    (counted only then: a regex pass over the sample), else the first."""
+    top = key(max(scored, key=key))
+    tied = [x for x in scored if key(x) == top]
+    if len(tied) == 1:
+        return tied[0]
+    return max(tied, key=lambda x: _enclosed(text, delimiter, x[2]))
 
 
 def _enclosed(text: str, delimiter: str, quote: str | None) -> int:
@@ -186,13 +198,42 @@ def looks_like_header(rows: list[list[str]], nulls: Iterable[str] = ()) -> bool:
     return not any(h not in (None, "text") for h in heads)
 
 
+# Dialects sniffed, by a digest of the sample and what else decides them: a load opens each
+# file for its types, then to read it, and a sniff costs far more than a digest.
+_SNIFFED: OrderedDict[tuple[Any, ...], Dialect] = OrderedDict()
+SNIFFED_KEPT = 4096
+
+
 def sniff(config: SourceConfig, path: str, sample: bytes, complete: bool) -> Dialect:
     """The file's dialect: what ``config`` gives, the rest detected from ``sample``
     (the head of the data, after any skipped lines; ``complete``: the whole of it)."""
+    key = (
+        hashlib.blake2b(sample, digest_size=16).digest(),
+        complete,
+        default_delimiter(path),
+        config.delimiter,
+        config.quote_char,
+        config.escape_char,
+        config.header,
+        config.decimal_separator,
+        tuple(config.null_values),
+        tuple(config.na_values),
+    )
+    found = _SNIFFED.get(key)
+    if found is None:
+        found = _SNIFFED[key] = _sniff(config, path, sample, complete)
+        if len(_SNIFFED) > SNIFFED_KEPT:
+            _SNIFFED.popitem(last=False)
+    return found
+
+
+def _sniff(config: SourceConfig, path: str, sample: bytes, complete: bool) -> Dialect:
     text = sample.decode("utf-8", "replace")
     given_quote = config.quote_char if isinstance(config.quote_char, str) else None
     quote_given = config.quote_char is not None
     delimiters = [config.delimiter] if config.delimiter is not None else _candidates(path, config, text)
+    # one the sample lacks reads every row as one field: it cannot beat the first candidate
+    delimiters = [d for i, d in enumerate(delimiters) if i == 0 or d in text]
     # " and a ' the sample holds, each scored: the one enclosing more fields wins a tie, else "
     quotes = [given_quote] if quote_given else [q for q in QUOTES if q == '"' or q in text]
     escape = config.escape_char if isinstance(config.escape_char, str) else None
@@ -206,11 +247,12 @@ def sniff(config: SourceConfig, path: str, sample: bytes, complete: bool) -> Dia
         scored = [_score(text, delimiter, quote, complete, escape) for quote in candidates]
         if not scored:
             continue
-        top = max(scored, key=lambda x: x[:3])
-        quoted = max((x for x in scored if x[3] is not None), key=lambda x: (x[0], x[2]), default=top)
+        top = _first_best(scored, lambda x: x[:2], text, delimiter)
+        with_quote = [x for x in scored if x[2] is not None]
+        quoted = _first_best(with_quote, lambda x: x[0], text, delimiter) if with_quote else top
         key = (top[0], quoted[0], -rank)
         if best is None or key > best:
-            best, choice, rows = key, (delimiter, quoted[3]), top[4]
+            best, choice, rows = key, (delimiter, quoted[2]), top[3]
     detected = tuple(
         k
         for k, given in (("delimiter", config.delimiter), ("quote", config.quote_char), ("header", config.header))

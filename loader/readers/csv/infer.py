@@ -56,7 +56,8 @@ def sample_guesses(
     and whether those rows are all there are (the blocks ended first). ``typed``: the
     columns whose type is asked (default all); of the others only whether they hold a
     value is: with none typed, the sample stops once each column holds one (not whole)."""
-    guesses: Guesses = {n: TypeGuess(na=na) for n in need}
+    asked = set(need if typed is None else typed)
+    guesses: Guesses = {n: TypeGuess(na=na, presence=n not in asked) for n in need}
     if not need:
         return guesses, False
     # only whether each holds a value is asked: the sample may stop once each does
