@@ -127,9 +127,14 @@ def _first_best(scored: list[Scored], key: Callable[[Scored], Any], text: str, d
     (counted only then: a regex pass over the sample), else the first."""
     top = key(max(scored, key=key))
     tied = [x for x in scored if key(x) == top]
-    if len(tied) == 1:
-        return tied[0]
+    if len(tied) == 1 or not any(_opens_a_field(text, delimiter, x[2]) for x in tied[1:]):
+        return tied[0]  # no later quote opens a field: none encloses more than the first
     return max(tied, key=lambda x: _enclosed(text, delimiter, x[2]))
+
+
+def _opens_a_field(text: str, delimiter: str, quote: str | None) -> bool:
+    """Whether ``quote`` stands at the start of a line or after the delimiter somewhere."""
+    return quote is not None and (text.startswith(quote) or delimiter + quote in text or "\n" + quote in text)
 
 
 def _enclosed(text: str, delimiter: str, quote: str | None) -> int:
