@@ -161,6 +161,7 @@ def test_numbers_or_dates_naming_columns_of_another_kind_are_a_header(
         "2019,2020\n1.5,2.5\n",  # numbers only: no name among them
         "1,ann,2.5\n2,bob,3\n",  # each number and date of its column's kind
         "5\nNA\nNA\n",  # NA says nothing of its column's kind
+        "apple,1\nbanana,0.5\ncherry,2.25\n",  # a whole number over decimals names a column as a year only
     ],
 )
 def test_a_first_row_of_numbers_like_its_columns_is_data(tmp_path: Path, text: str) -> None:

@@ -38,6 +38,7 @@ DELIMITERS = (",", "\t", ";", "|")
 QUOTES = ('"', "'")
 _INTEGER = re.compile(r"[+-]?\d+")
 _NUMBER = re.compile(r"[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?")
+_YEAR = re.compile(r"1[89]\d\d|2[01]\d\d")  # a column named by a year, as a pivot's are
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}([T ][0-9:.+\-Z]*)?")
 
 
@@ -194,7 +195,14 @@ def looks_like_header(rows: list[list[str]], nulls: Iterable[str] = ()) -> bool:
         return not kinds or "text" in kinds
     first, rest = rows[0], [r for r in rows[1:] if len(r) == len(rows[0])]
     heads = [_kind(v) if v not in empty else None for v in first]
-    verdicts = {_verdict(head, {_kind(r[j]) for r in rest if r[j] not in empty}) for j, head in enumerate(heads)}
+    verdicts = set()
+    for j, head in enumerate(heads):
+        verdict = _verdict(head, {_kind(r[j]) for r in rest if r[j] not in empty})
+        if verdict == "year" and not _YEAR.fullmatch(first[j]):
+            # a whole number over decimals names a column only as a year does (region,2019,2020):
+            # apple,1 over banana,0.5 is data, a whole number where the others have fractions
+            verdict = "data"
+        verdicts.add(verdict)
     if "label" in verdicts:
         return True
     if "data" not in verdicts and ("name" in verdicts or ("year" in verdicts and "text" in heads)):
