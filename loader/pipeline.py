@@ -67,7 +67,7 @@ from .readers import expand_paths, open_reader
 from .readers.partitions import settle
 from .rejects import Committed, RejectFile, default_rejects_path
 from .report import FileReport, RunReport
-from .schema import Sample, bound, declared_pins, decode_types, encode_types, rows_per_file, unify
+from .schema import Sample, binding, bound, declared_pins, decode_types, encode_types, rows_per_file, unify
 from .sinks import Encoded, Encoder, Sink
 from .state import FilePlan, FileState, JobState, Ledger, Tally, file_key, gone, plan_files
 from .transforms import Stage, apply, as_stages, build_stages, close_stages, output_schema
@@ -463,7 +463,8 @@ class Pipeline:
         if fresh and self.job.sink.mode == "replace":
             self.type_notes = {}
             return self._settle_types(files, {})  # the table or keys are wiped: nothing earlier binds this load
-        recorded = decode_types(state.schema)  # a column typed null: only its spelling is recorded
+        # a column typed null: only its spelling is recorded; a nested type is recorded for a replay only
+        recorded = binding(decode_types(state.schema))
         self._check_declared(bound(recorded))
         todo = [f for f in files if not getattr(state.files.get(file_key(f)), "done", False)]
         if fresh and todo:
@@ -808,7 +809,7 @@ class Pipeline:
             fr.dialect = found.to_json() if found is not None else None
             typed = bound(types)
             types = types | {f.name: f.type for f in reader.schema if f.name not in typed}  # standard input's
-            encoded_types = encode_types(types)
+            encoded_types = encode_types(types, loop.ledger.state.schema)
             if encoded_types != loop.ledger.state.schema:
                 loop.ledger.set_schema(encoded_types)
             schema = self._output_schema(reader.schema, plan.path)

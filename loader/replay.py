@@ -50,6 +50,7 @@ from .errors import (
 )
 from .lock import TargetLock
 from .memory import gc_paused
+from .nested import guessed_type, nested_column
 from .progress import Progress
 from .readers import open_reader
 from .readers.decimal_comma import convert_comma
@@ -236,9 +237,14 @@ def _text(value: Any, comma: bool) -> str | None:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _column(values: list[Any], comma: bool) -> pa.Array:
+def _column(values: list[Any], comma: bool, t: pa.DataType) -> pa.Array:
     """One column of replayed values as text, or as bytes where a value is bytes (a
-    conversion checks those are UTF-8 unless the column is binary)."""
+    conversion checks those are UTF-8 unless the column is binary). A nested column's
+    values as their JSON text (a raw JSON Lines line's, or a text value, as it is)."""
+    if is_nested(t):
+        return pa.array(
+            [v if v is None or isinstance(v, str) else json.dumps(v, ensure_ascii=False) for v in values], pa.string()
+        )
     texts = [v if isinstance(v, bytes) else _text(v, comma) for v in values]
     if any(isinstance(t, bytes) for t in texts):
         return pa.array([t.encode() if isinstance(t, str) else t for t in texts], pa.binary())
@@ -287,6 +293,11 @@ class _Split:
         return {
             n: None if obj.get(k) is None else _json_text(obj[k]) for n, k in zip(self.names, self.keys, strict=True)
         }
+
+
+def _leaf(col: pa.Array, t: pa.DataType) -> Converted:
+    """A nested value's leaves converted as a column of their type (none declared: strict)."""
+    return convert(col, t, strict=True)
 
 
 def _with_empty(schema: pa.Schema, names: list[str], group: list[tuple[Entry, dict[str, Any] | str]]) -> pa.Schema:
@@ -482,6 +493,7 @@ class Rows:
             if n.lower() in spelled and self.types[spelled[n.lower()]].equals(t)
         }
         self.headers: dict[str, _Split | str] = {}
+        self.nested: dict[str, dict[str, pa.DataType]] = {}  # by original file: its nested columns' types
 
     def entry(self, e: Entry) -> int:
         if e.stage == "read":
@@ -577,6 +589,29 @@ class Rows:
                 self.headers[path] = _Split(names, keys, dialect, columns if fmt == "jsonl" else None)
         return self.headers[path]
 
+    def _with_nested(
+        self, schema: pa.Schema, names: list[str], group: list[tuple[Entry, dict[str, Any] | str]]
+    ) -> pa.Schema:
+        """``schema`` with the rows' nested columns whose type no checkpoint recorded (one from
+        before nested types were): the type their file has, as the load read it, else one from
+        these rows' values (``guessed_type``)."""
+        added = []
+        for n in [n for n in names if n not in schema.names]:
+            t = self._nested_types(group[0][0].path).get(n)
+            t = t or guessed_type([v.get(n) for _, v in group if isinstance(v, dict)])
+            added += [pa.field(n, t)] if t is not None else []
+        return pa.schema([*schema, *added])
+
+    def _nested_types(self, path: str) -> dict[str, pa.DataType]:
+        """The nested columns of the original file, read as the load reads it (none if it is gone)."""
+        if path not in self.nested:
+            self.nested[path] = {}
+            with contextlib.suppress(LoaderError):
+                own = dataclasses.replace(self.src, partitioning="none")
+                with open_reader(path, own, types=self.types) as reader:
+                    self.nested[path] = {f.name: f.type for f in reader.schema if is_nested(f.type)}
+        return self.nested[path]
+
     def _format(self, path: str) -> str | None:
         return self.src.format or infer_format(path)
 
@@ -594,7 +629,7 @@ class Rows:
         at = self.entry(first) if first is not None else len(self.p.stages)
         values = group[0][1] if group else {}
         names = list(values) if isinstance(values, dict) else []
-        schema = _with_empty(self.schemas[at], names, group)
+        schema = self._with_nested(_with_empty(self.schemas[at], names, group), names, group)
         unknown = [n for n in names if n not in schema.names]
         numbers = [e.number for e, _ in group]
         end = {
@@ -608,13 +643,18 @@ class Rows:
             return self._rejected(group, schema, why, end)
         target = pa.schema([schema.field(n) for n in names])
         comma = at == 0 and self.src.decimal_separator == ","
-        columns = [_column([v[n] for _, v in group if isinstance(v, dict)], comma) for n in names]
+        columns = [
+            _column([v[n] for _, v in group if isinstance(v, dict)], comma, f.type)
+            for n, f in zip(names, target, strict=True)
+        ]
         na = tuple(self.src.na_values) if at == 0 else ()
         # bytes read from a transcoded file that did not decode: named by its encoding, as at the read
         encoding = self.src.encoding if at == 0 else "utf-8"
         nul = at == 0 and first is not None and self._format(first.path) == "csv"  # CSV's rule, as at the read
 
         def one(f: pa.Field, col: pa.Array) -> Converted:
+            if is_nested(f.type):  # its JSON, each leaf converted as a column of its type
+                return nested_column(col, f.type, _leaf)
             how = convert_comma if comma and is_numeric(f.type) else convert
             return how(col, f.type, strict=f.name not in self.lenient, encoding=encoding, may_hold_nul=nul, na=na)
 

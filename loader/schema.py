@@ -305,41 +305,68 @@ def _affinity(declared: str) -> str:
 _NO_TYPE = "null"  # a column without a value yet: its spelling is recorded, no type
 
 
-def encode_types(types: dict[str, pa.DataType]) -> str:
-    """The types as checkpoint text: those a job file can name, and durations (nested Parquet
-    types are left out). A column typed null is recorded as ``"null"``: its name's spelling binds
-    later runs, no type."""
+def encode_types(types: dict[str, pa.DataType], before: str | None = None) -> str:
+    """The types as checkpoint text: those a job file can name, durations, and nested types
+    (lists, structs, maps: exactly, as ``arrow:`` text, for a replay; they bind no later run,
+    ``binding``). A column typed null is recorded as ``"null"``: its name's spelling binds later
+    runs, no type. ``before`` (the checkpoint's text so far): its nested types stay recorded for
+    the columns ``types`` lacks, so that rows rejected by an earlier run replay with theirs."""
     out = {}
     for name, t in types.items():
         if pa.types.is_null(t):
             out[name] = _NO_TYPE
-            continue
-        try:
-            # large_string (pandas' strings through pyarrow) holds what string holds
-            if _recorded_type(type_name(t)).equals(t) or is_text(t):
-                out[name] = type_name(t)
-        except ConfigError:
-            continue
-    return json.dumps(out, sort_keys=True)
+        elif _nested(t):
+            out[name] = _exact(name, t)
+        else:
+            try:
+                # large_string (pandas' strings through pyarrow) holds what string holds
+                if _recorded_type(type_name(t)).equals(t) or is_text(t):
+                    out[name] = type_name(t)
+            except ConfigError:
+                continue
+    return json.dumps(_kept(before, types) | out, sort_keys=True)
+
+
+def _kept(before: str | None, types: dict[str, pa.DataType]) -> dict[str, str]:
+    """The nested types ``before`` records for columns ``types`` lacks (in any case), as recorded."""
+    present = {n.lower() for n in types}
+    recorded = json.loads(before) if before else {}
+    return {
+        n: t
+        for n, t in recorded.items()
+        if t.startswith(_EXACT) and n.lower() not in present and _nested(_recorded_type(t))
+    }
 
 
 def decode_types(text: str | None) -> dict[str, pa.DataType]:
+    """The types checkpoint text records, nested ones included (a replay's, a worker's)."""
     if not text:
         return {}
     return {name: pa.null() if t == _NO_TYPE else _recorded_type(t) for name, t in json.loads(text).items()}
 
 
-_EXACT = "arrow:"  # a type the checkpoint leaves out, as a serialized Arrow schema of one field
+def binding(types: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
+    """The recorded types a later run is read with: not the nested ones, which are recorded for
+    a replay only (a later run's list or struct is stored as its file holds it)."""
+    return {n: t for n, t in types.items() if not _nested(t)}
+
+
+_EXACT = "arrow:"  # a type exactly, as a serialized Arrow schema of one field
+
+
+@functools.lru_cache(maxsize=256)  # recorded again at each file a load reads
+def _exact(name: str, t: pa.DataType) -> str:
+    serialized = pa.schema([pa.field(name, t)]).serialize().to_pybytes()
+    return _EXACT + base64.b64encode(serialized).decode("ascii")
 
 
 def task_types(types: dict[str, pa.DataType]) -> str:
-    """The types as text for a worker process: the checkpoint's, and those it leaves out (nested
-    types, ``large_binary``) exactly, so that every engine reads a file with the same types."""
+    """The types as text for a worker process: the checkpoint's, and those it leaves out
+    (``large_binary``, times) exactly, so that every engine reads a file with the same types."""
     out = json.loads(encode_types(types))
     for name, t in types.items():
         if name not in out:
-            serialized = pa.schema([pa.field(name, t)]).serialize().to_pybytes()
-            out[name] = _EXACT + base64.b64encode(serialized).decode("ascii")
+            out[name] = _exact(name, t)
     return json.dumps(out, sort_keys=True)
 
 

@@ -19,6 +19,7 @@ from loader.cli import main
 from loader.errors import ConfigError, LoaderError
 from loader.schema import (
     Sample,
+    binding,
     declared_pins,
     decode_types,
     encode_types,
@@ -991,9 +992,52 @@ def test_known_types_unify_to_the_narrowest_type_holding_both(
 
 def test_types_the_checkpoint_leaves_out_reach_a_worker_process_exactly() -> None:
     types = {"d": pa.duration("ms"), "l": pa.large_list(pa.int64()), "b": pa.large_binary(), "n": pa.null()}
-    assert json.loads(encode_types(types)) == {"d": "duration[ms]", "n": "null"}
-    assert decode_types(encode_types(types)) == {"d": pa.duration("ms"), "n": pa.null()}
+    assert {n: t for n, t in json.loads(encode_types(types)).items() if n != "l"} == {"d": "duration[ms]", "n": "null"}
+    assert decode_types(encode_types(types)) == {"d": pa.duration("ms"), "l": pa.large_list(pa.int64()), "n": pa.null()}
     assert decode_types(task_types(types)) == types
+
+
+NESTED = [
+    pa.list_(pa.field("element", pa.float64(), nullable=False)),
+    pa.large_list(pa.int64()),
+    pa.list_(pa.string(), 3),
+    pa.struct([("b", pa.string()), ("a", pa.list_(pa.struct([("x", pa.timestamp("ns", "UTC"))])))]),
+    pa.map_(pa.string(), pa.decimal128(5, 2), keys_sorted=True),
+]
+
+
+@pytest.mark.parametrize("t", NESTED, ids=str)
+def test_nested_types_are_recorded_exactly_and_bind_no_later_run(t: pa.DataType) -> None:
+    recorded = decode_types(encode_types({"id": pa.int64(), "v": t}))
+    assert recorded["v"].equals(t) and str(recorded["v"]) == str(t)  # field names and nullability too
+    assert binding(recorded) == {"id": pa.int64()}
+
+
+def test_nested_types_recorded_before_stay_for_the_columns_a_run_lacks() -> None:
+    before = encode_types({"id": pa.int64(), "v": pa.list_(pa.int64()), "w": pa.list_(pa.string())})
+    after = decode_types(encode_types({"id": pa.int64(), "V": pa.list_(pa.float64())}, before))
+    assert after == {"id": pa.int64(), "V": pa.list_(pa.float64()), "w": pa.list_(pa.string())}
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_later_runs_list_is_stored_as_its_file_holds_it(tmp_path: Path, engine: str) -> None:
+    """Nested types are recorded for a replay, never to read a later file with: tomorrow's list of
+    integers beside today's list of floats stores [2], not [2.0]; a run without the column keeps
+    its type recorded."""
+    import pyarrow.parquet as pq
+
+    files = [tmp_path / f"{n}.parquet" for n in ("a", "b", "c")]
+    pq.write_table(pa.table({"id": [1], "l": pa.array([[1.5]], pa.list_(pa.float64()))}), files[0])
+    pq.write_table(pa.table({"id": [2], "l": pa.array([[2]], pa.list_(pa.int64()))}), files[1])
+    pq.write_table(pa.table({"id": [3]}), files[2])
+    db = tmp_path / "t.db"
+    run = {"engine": engine, "workers": 1}
+    recorded = []
+    for f in files:
+        assert load(str(f), str(db), table="t", run_options=run).rows_written == 1
+        recorded.append(decode_types(json.dumps(sqlite_state(db)["schema"]))["l"])
+    assert sqlite_rows(db, "SELECT id, l FROM t ORDER BY id") == [(1, "[1.5]"), (2, "[2]"), (3, None)]
+    assert recorded == [pa.list_(pa.float64()), pa.list_(pa.int64()), pa.list_(pa.int64())]
 
 
 def _two_runs(first: Path, second: Path, target: Path, **kwargs: Any) -> list[RunReport]:

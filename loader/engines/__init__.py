@@ -409,7 +409,7 @@ class Coordinator:
         entries = self.writer.read_state(pipe.job_name)
         committed = {k[len(PART_KEY) :]: json.loads(v) for k, v in entries.items() if k.startswith(PART_KEY)}
         directory = spill_dir(pipe)
-        encoded = encode_types(types)
+        encoded = encode_types(types, self.state.schema)
         if encoded != self.state.schema:
             self.state.schema = self.schema_entry = encoded
         run = pipe.job.run
