@@ -140,9 +140,13 @@ def collect_garbage(generation: int = 2) -> None:
     from the coordinator inherits its pause (``memory.gc_paused``), and nothing else would
     free them while the worker lives. The young generation after each chunk, as the single
     writer does at each commit; every generation after each part (``pool_worker.setup``
-    froze what the worker started with, so that walks only what its parts made)."""
+    froze what the worker started with, so that walks only what its parts made). Where the
+    collector runs (a Dask worker's own), the young generation after each chunk still: its
+    threshold counts allocations, and a chunk's cycles (a stage's) may hold megabytes in few."""
     if not gc.isenabled():
         gc.collect(generation)
+    elif generation == 0:
+        gc.collect(0)
 
 
 def _run_part(task: PartTask) -> PartResult:
