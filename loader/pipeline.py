@@ -449,7 +449,7 @@ class Pipeline:
                 with open_reader(
                     path, src, chunk_size=self.job.run.chunk_size, workers=self.job.run.workers or 1, types=fixed
                 ) as reader:
-                    samples.append(Sample(reader.schema, reader.guesses))
+                    samples.append(Sample(reader.schema, reader.guesses, reader.valueless))
             except LoaderError:
                 continue  # the file fails the same way when its turn comes, after the files before it
         return unify(samples, fixed)

@@ -46,6 +46,7 @@ class Sample:
 
     schema: pa.Schema
     guesses: dict[str, TypeGuess | None]
+    valueless: frozenset[str] = frozenset()  # columns of a known type without a value in the file
 
 
 _UNITS = ("s", "ms", "us", "ns")  # coarse to fine: a coarser value is a finer one exactly
@@ -241,7 +242,8 @@ def unify(samples: Iterable[Sample], fixed: dict[str, pa.DataType] | None = None
             spelled.setdefault(key, f.name)
             seen = types.setdefault(key, [])
             if f.name not in sample.guesses:
-                seen.append(f.type)  # a known type: declared, or Parquet's
+                if f.name not in sample.valueless:  # an empty day's doubles have no say
+                    seen.append(f.type)  # a known type: declared, or Parquet's
                 continue
             guess = sample.guesses[f.name]
             if guess is not None and not guess.values:

@@ -1330,3 +1330,29 @@ def test_an_any_column_of_a_strict_table_made_elsewhere_takes_text_as_it_is(tmp_
             assert (report.rows_written, report.rows_rejected) == (1, 1)
             [reject] = reject_lines(rejects_of(db))
             assert reject["reason"].startswith("'007' would be stored as the number 7 by the table's NUMERIC column")
+
+
+def test_an_empty_day_or_an_all_missing_column_pandas_writes_as_double_has_no_say(tmp_path: Path) -> None:
+    """pandas writes an empty DataFrame's columns, and an integer column with every value
+    missing, as double: those files made id REAL (1.0), LevelDB keys k1 instead of
+    k00000000000000000001, and rejected an id above 2**53 as no float64."""
+    import pandas as pd
+
+    pd.DataFrame({"id": [1, 2], "n": [10, 20]}).to_parquet(tmp_path / "a.parquet", index=False)
+    pd.DataFrame({"id": [], "n": []}).to_parquet(tmp_path / "b.parquet", index=False)  # an empty day
+    pd.DataFrame({"id": [2**53 + 1], "n": [None]}).astype({"n": "float64"}).to_parquet(
+        tmp_path / "c.parquet", index=False
+    )  # n missing in every row
+    files = [str(tmp_path / f) for f in ("a.parquet", "b.parquet", "c.parquet")]
+    report = load(files, str(tmp_path / "t.db"), table="t")
+    assert (report.rows_written, report.rows_rejected) == (3, 0)
+    assert sqlite_rows(tmp_path / "t.db", "SELECT id, typeof(id), n, typeof(n) FROM t ORDER BY id") == [
+        (1, "integer", 10, "integer"),
+        (2, "integer", 20, "integer"),
+        (2**53 + 1, "integer", None, "null"),
+    ]
+    load(files[:2], str(tmp_path / "t.ldb"), key="k{id}")
+    assert [k for k, _ in leveldb_items(tmp_path / "t.ldb")[0]] == [
+        b"k00000000000000000001",
+        b"k00000000000000000002",
+    ]

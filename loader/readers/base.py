@@ -28,6 +28,7 @@ class Reader(Protocol):
     schema: pa.Schema
     size: int | None
     guesses: dict[str, Any]  # column -> the ``TypeGuess`` behind its inferred type
+    valueless: frozenset[str]  # columns of a known type without a value in the file (no say in types)
 
     def __iter__(self) -> Iterator[Chunk]: ...
 
@@ -276,6 +277,9 @@ class ReaderBase:
         self.types = {n: t for n, t in (types or {}).items() if not pa.types.is_null(t)}
         # The guesses behind this file's inferred types (CSV), for the load to merge.
         self.guesses: dict[str, Any] = {}
+        # Columns of a known type (Parquet's) that hold no value in this file, known from its
+        # metadata: like a guessed column without values, they have no say in the load's types.
+        self.valueless: frozenset[str] = frozenset()
         self.size = storage.size(path)
         self._open()
 

@@ -271,6 +271,28 @@ ENCRYPTED_FOOTER = b"PARE"
 ENCRYPTION_ALGORITHM = 8  # FileMetaData's field set in an encrypted file whose footer is plaintext
 
 
+def valueless(metadata: Any, file_names: list[str], names: list[str]) -> frozenset[str]:
+    """The columns (by ``names``, the file's ``file_names`` as the load spells them) that hold
+    no value in the file, from its footer: every column of a file without rows, and a plain
+    column whose every row group's statistics count a null for each row (pandas writes an
+    empty day's or an all-missing integer column as double). Asked after ``encrypted``."""
+    if metadata.num_rows == 0:
+        return frozenset(names)
+    leaves = {metadata.schema.column(i).path: i for i in range(metadata.num_columns)}
+    groups = [metadata.row_group(g) for g in range(metadata.num_row_groups)]
+    out = set()
+    for file_name, name in zip(file_names, names, strict=True):
+        i = leaves.get(file_name)  # a nested column has leaves of other paths: not known here
+        if i is not None and all(_all_null(group, i) for group in groups):
+            out.add(name)
+    return frozenset(out)
+
+
+def _all_null(group: Any, column: int) -> bool:
+    stats = group.column(column).statistics
+    return bool(stats is not None and stats.has_null_count and stats.null_count == group.num_rows)
+
+
 def encrypted(source: Any, metadata: Any) -> bool:
     """Whether the Parquet file ``source`` (its footer read as ``metadata``) has encrypted
     columns: pyarrow ends the process (a C++ exception it cannot pass on) when their

@@ -193,3 +193,29 @@ def test_a_dictionary_written_whole_in_every_row_group_is_not_counted_per_row(tm
     assert file_layout(str(path))[0] > 0.25  # the dictionary's 20,000 values, held while a group is read
     report = load(str(path), str(tmp_path / "t.db"), table="t")
     assert (report.rows_written, report.chunk_size) == (n, 8192)
+
+
+def test_columns_without_a_value_are_known_from_the_footer(tmp_path: Path) -> None:
+    from loader.readers.parquet_pages import valueless
+
+    table = pa.table(
+        {
+            "id": pa.array([1, 2, 3], pa.int64()),
+            "gone": pa.array([None, None, None], pa.float64()),
+            "some": pa.array([None, 1.5, None], pa.float64()),
+            "nested": pa.array([None, None, None], pa.list_(pa.int64())),
+        }
+    )
+    names = table.column_names
+    pq.write_table(table, tmp_path / "a.parquet", row_group_size=2)
+    assert valueless(pq.ParquetFile(tmp_path / "a.parquet").metadata, names, names) == {"gone"}
+    # without statistics nothing is known; a file without rows holds no value in any column
+    pq.write_table(table, tmp_path / "b.parquet", write_statistics=False)
+    assert valueless(pq.ParquetFile(tmp_path / "b.parquet").metadata, names, names) == frozenset()
+    pq.write_table(table.slice(0, 0), tmp_path / "c.parquet")
+    assert valueless(pq.ParquetFile(tmp_path / "c.parquet").metadata, names, [n.upper() for n in names]) == {
+        "ID",
+        "GONE",
+        "SOME",
+        "NESTED",
+    }
