@@ -876,11 +876,18 @@ class Pipeline:
             first.dialect if first else None,
         )
         single = len([f for f in report.files if f.rows_read]) == 1
+        rejected = "rejected rows are in " + self.rejects_path + "; " if report.rows_rejected else ""
+        if report.files_skipped and self.job.sink.mode != "replace":
+            # earlier runs loaded files: --restart would load their rows again
+            how = (
+                "fix the file and rerun with --set run.on_change=reload (the changed file alone is read again)"
+                + (", or fix the rows there and load them with `loader replay`" if rejected else "")
+                + "; not --restart: it would load the files earlier runs loaded again"
+            )
+        else:
+            how = "fix the cause and rerun with --restart (and --mode replace if this run created the table with the wrong columns)"
         return NothingLoadedError(
-            f"nothing loaded: {cause}",
-            file=first.path if first and single else None,
-            hint=("rejected rows are in " + self.rejects_path + "; " if report.rows_rejected else "")
-            + "fix the cause and rerun with --restart (and --mode replace if this run created the table with the wrong columns)",
+            f"nothing loaded: {cause}", file=first.path if first and single else None, hint=rejected + how
         )
 
 

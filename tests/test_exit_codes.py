@@ -17,6 +17,7 @@ from loader.errors import (
     EXIT_FAILED,
     EXIT_LOCKED,
     EXIT_NOINPUT,
+    EXIT_NOTHING_LOADED,
     EXIT_OK,
     EXIT_USAGE,
     FIX,
@@ -296,3 +297,24 @@ def test_a_later_file_without_an_index_or_key_column_is_named_on_processes(
     assert code == EXIT_CONFIG
     setting = "sink.indexes" if "--index" in args else "sink.primary_key"
     assert err[0] == f"loader: error: {later}: {setting}: no column 'c' in the data"
+
+
+def test_nothing_loaded_after_earlier_runs_hints_a_reload_of_that_file_not_restart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A scheduled glob's new file whose every row is rejected: --restart, as the hint said,
+    loaded the earlier runs' files again (their rows twice in an append table)."""
+    write_csv(tmp_path / "a.csv", ["id", "zip"], [[1, 12345], [2, 23456]])
+    args = ["load", str(tmp_path / "*.csv"), str(tmp_path / "t.db"), "--table", "z", "-q"]
+    assert main(args) == 0
+    write_csv(tmp_path / "b.csv", ["id", "zip"], [[3, "x01234"]])
+    assert main(args) == EXIT_NOTHING_LOADED
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"  hint: rejected rows are in {tmp_path / 't.db'}.table-z.rejects.jsonl; fix the file and rerun with "
+        "--set run.on_change=reload (the changed file alone is read again), or fix the rows there and load "
+        "them with `loader replay`; not --restart: it would load the files earlier runs loaded again"
+    )
+    write_csv(tmp_path / "b.csv", ["id", "zip"], [[3, 1234]])
+    assert main([*args, "--set", "run.on_change=reload"]) == 0
+    with sqlite3.connect(tmp_path / "t.db") as conn:
+        assert conn.execute("SELECT id, zip FROM z ORDER BY id").fetchall() == [(1, 12345), (2, 23456), (3, 1234)]
