@@ -490,8 +490,6 @@ def run_jsonl_table(args: argparse.Namespace, rows: int, runs: int, work: str) -
     compile_package()
     load = load_average()
     run_interleaved(all_cases, runs, work, lambda c: data)
-    medians = {c.name: statistics.median(c.times) for c in all_cases if c.times and c.error is None}
-    duck = medians.get(JSONL_BASELINES[0][0])
     out = [
         f"JSON Lines -> SQLite: {rows:,} rows x {len(COLUMNS)} columns ({os.path.getsize(data) / 1e6:.0f} MB, "
         f"as pandas' to_json writes them), median of {runs} run{'s' if runs != 1 else ''}; {environment()}; "
@@ -499,16 +497,26 @@ def run_jsonl_table(args: argparse.Namespace, rows: int, runs: int, work: str) -
         "",
         "| case | rows | median s | rows/s | vs DuckDB | peak RSS MB |",
         "|---|---:|---:|---:|---:|---:|",
+        *ratio_lines(all_cases, rows, f"{rows:,}", JSONL_BASELINES[0][0]),
     ]
+    notes += [f"{c.name} failed: {c.error}" for c in all_cases if c.error]
+    return out + [f"Note: {n}" for n in notes], all_cases
+
+
+def ratio_lines(all_cases: list[Case], rows: int, count: str, baseline: str | None) -> list[str]:
+    """A table line per case: ``count`` (its rows, or files), median seconds, rows/s, the
+    ratio to the ``baseline`` case's median, peak RSS."""
+    medians = {c.name: statistics.median(c.times) for c in all_cases if c.times and c.error is None}
+    base = medians.get(baseline) if baseline is not None else None
+    out = []
     for c in all_cases:
         m = medians.get(c.name)
         if m is None:
-            out.append(f"| {c.name} | {rows:,} | failed | | | |")
+            out.append(f"| {c.name} | {count} | failed | | | |")
             continue
-        ratio = fmt_ratio(duck / m if duck else None)
-        out.append(f"| {c.name} | {rows:,} | {m:.2f} | {rows / m:,.0f} | {ratio} | {statistics.median(c.rss_mb):.0f} |")
-    notes += [f"{c.name} failed: {c.error}" for c in all_cases if c.error]
-    return out + [f"Note: {n}" for n in notes], all_cases
+        ratio = fmt_ratio(base / m if base else None)
+        out.append(f"| {c.name} | {count} | {m:.2f} | {rows / m:,.0f} | {ratio} | {statistics.median(c.rss_mb):.0f} |")
+    return out
 
 
 def many_files(data_dir: str, rows: int, files: int) -> tuple[str, str]:
@@ -569,25 +577,15 @@ def run_many_table(args: argparse.Namespace, rows: int, runs: int, work: str) ->
     compile_package()
     load = load_average()
     run_interleaved(all_cases, runs, work, lambda c: glob)
-    medians = {c.name: statistics.median(c.times) for c in all_cases if c.times and c.error is None}
-    shell_s = medians.get(all_cases[0].name) if shell else None
     out = [
         f"Many files: {rows:,} rows x {len(COLUMNS)} columns cut into {files:,} CSV files of "
         f"{-(-rows // files):,} rows, median of {runs} run{'s' if runs != 1 else ''}; {environment()}; "
         f"load average {load} at the start, {load_average()} at the end.",
         "",
-        "| case | files | rows/s | vs `.import` | median s | peak RSS MB |",
+        "| case | files | median s | rows/s | vs `.import` | peak RSS MB |",
         "|---|---:|---:|---:|---:|---:|",
+        *ratio_lines(all_cases, rows, f"{files:,}", all_cases[0].name if shell else None),
     ]
-    for c in all_cases:
-        m = medians.get(c.name)
-        if m is None:
-            out.append(f"| {c.name} | {files:,} | failed | | | |")
-            continue
-        ratio = fmt_ratio(shell_s / m if shell_s else None)
-        out.append(
-            f"| {c.name} | {files:,} | {rows / m:,.0f} | {ratio} | {m:.2f} | {statistics.median(c.rss_mb):.0f} |"
-        )
     notes += [f"{c.name} failed: {c.error}" for c in all_cases if c.error]
     return out + [f"Note: {n}" for n in notes], all_cases
 
