@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import hashlib
 import io
 import os
 import re
@@ -30,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ..compat import sha256
 from ..config import SourceConfig, _strip_compression
 
 SNIFF_BYTES = 64 << 10
@@ -221,7 +221,7 @@ def sniff(config: SourceConfig, path: str, sample: bytes, complete: bool) -> Dia
     """The file's dialect: what ``config`` gives, the rest detected from ``sample``
     (the head of the data, after any skipped lines; ``complete``: the whole of it)."""
     key = (
-        hashlib.blake2b(sample, digest_size=16).digest(),
+        sha256(sample).digest(),
         complete,
         default_delimiter(path),
         config.delimiter,
