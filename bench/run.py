@@ -132,24 +132,34 @@ def create_typed_table(target: str) -> None:
     conn.close()
 
 
-def cases(shell: str | None, stdlib: bool) -> tuple[list[Case], list[str]]:
-    notes: list[str] = []
-    out: list[Case] = []
-    if shell:
-        out.append(
-            Case(
-                "sqlite3 shell `.import` (typed table)",
-                "csv",
-                "sqlite",
-                lambda d, t: [shell, "-cmd", ".mode csv", t, f".import --skip 1 {d} t"],
-                setup=create_typed_table,
-                group="baseline",
-            )
-        )
-    else:
+def find_shell() -> str | None:
+    """The sqlite3 shell: Debian's, else the first on PATH."""
+    return SQLITE3_SHELL if os.access(SQLITE3_SHELL, os.X_OK) else shutil.which("sqlite3")
+
+
+def shell_case(name: str, shell: str | None, command: Callable[[str], str], notes: list[str]) -> list[Case]:
+    """The sqlite3 shell's baseline, running ``command(data)`` in CSV mode into a typed table
+    (none, and a note, without a shell)."""
+    if not shell:
         notes.append(
             f"sqlite3 shell not found at {SQLITE3_SHELL} (Debian package `sqlite3`): `.import` baseline skipped, no ratios to it"
         )
+        return []
+    return [
+        Case(
+            name,
+            "csv",
+            "sqlite",
+            lambda d, t: [shell, "-cmd", ".mode csv", t, command(d)],
+            setup=create_typed_table,
+            group="baseline",
+        )
+    ]
+
+
+def cases(shell: str | None, stdlib: bool) -> tuple[list[Case], list[str]]:
+    notes: list[str] = []
+    out = shell_case("sqlite3 shell `.import` (typed table)", shell, lambda d: f".import --skip 1 {d} t", notes)
     py = sys.executable
     out.append(
         Case(
@@ -545,20 +555,8 @@ def many_files(data_dir: str, rows: int, files: int) -> tuple[str, str]:
 def many_cases(shell: str | None, script: str) -> tuple[list[Case], list[str]]:
     """Many small CSV files: the sqlite3 shell importing each (a transaction per file), and loader
     on the glob, into SQLite on each engine and into LevelDB."""
-    out, notes = [], []
-    if shell:
-        out.append(
-            Case(
-                "sqlite3 shell `.import` of each file (typed table)",
-                "csv",
-                "sqlite",
-                lambda d, t: [shell, "-cmd", ".mode csv", t, f".read {script}"],
-                setup=create_typed_table,
-                group="baseline",
-            )
-        )
-    else:
-        notes.append(f"sqlite3 shell not found at {SQLITE3_SHELL}: no `.import` baseline, no ratios to it")
+    notes: list[str] = []
+    out = shell_case("sqlite3 shell `.import` of each file (typed table)", shell, lambda d: f".read {script}", notes)
     out += [
         Case("loader csv -> sqlite (threads)", "csv", "sqlite", loader_argv()),
         Case("loader csv -> sqlite (processes)", "csv", "sqlite", loader_argv("--engine", "processes")),
@@ -572,7 +570,7 @@ def run_many_table(args: argparse.Namespace, rows: int, runs: int, work: str) ->
     times, interleaved; rows/s and peak RSS against the shell's import of each file."""
     files = args.many_files
     glob, script = many_files(args.data, rows, files)
-    shell = SQLITE3_SHELL if os.access(SQLITE3_SHELL, os.X_OK) else shutil.which("sqlite3")
+    shell = find_shell()
     all_cases, notes = many_cases(shell, script)
     compile_package()
     load = load_average()
@@ -756,7 +754,7 @@ def run_interleaved(all_cases: list[Case], runs: int, work: str, data_for: Calla
 
 def run_main_table(args: argparse.Namespace, rows: int, runs: int, work: str) -> tuple[list[str], list[Case]]:
     """Every case ``runs`` times, interleaved; the main table's lines with its notes."""
-    shell = SQLITE3_SHELL if os.access(SQLITE3_SHELL, os.X_OK) else shutil.which("sqlite3")
+    shell = find_shell()
     all_cases, notes = cases(shell, stdlib=not args.no_stdlib)
     if args.engines:  # the engines, threads and `.import` only
         keep = {"loader csv -> sqlite", "loader csv -> leveldb (json values)"} | {c.name for c in engine_cases()}

@@ -208,6 +208,13 @@ def section_table(*args: str) -> tuple[str, list[list[str]]]:
     return table[0], [[c.strip() for c in line.strip("|").split("|")] for line in table[2:]]
 
 
+def assert_measured(rows: list[list[str]], count: str) -> None:
+    """Every case of a ratio table ran: its count, a positive median and peak, a ratio."""
+    for cells in rows:
+        assert cells[1] == count and float(cells[2]) > 0 and float(cells[5]) > 0, cells
+        assert re.fullmatch(r"\d+\.\d\dx", cells[4]), cells
+
+
 def test_jsonl_section_runs_loader_duckdb_and_pandas_into_the_same_table(tmp_path: Path) -> None:
     """``--jsonl``: one table, loader against DuckDB's read_json and pandas' read_json, every
     case measured; the JSON Lines gen.py writes load into SQLite as the CSV does."""
@@ -220,9 +227,7 @@ def test_jsonl_section_runs_loader_duckdb_and_pandas_into_the_same_table(tmp_pat
         "pandas read_json(lines=True, chunksize=65536) -> to_sql",
         "loader jsonl -> sqlite",
     ]
-    for cells in rows:
-        assert cells[1] == "500" and float(cells[2]) > 0 and float(cells[5]) > 0, cells
-        assert re.fullmatch(r"\d+\.\d\dx", cells[4]), cells
+    assert_measured(rows, "500")
     jsonl, csv_path = tmp_path / "bench_500_scrambled.jsonl", tmp_path / "bench_500_scrambled.csv"
     subprocess.run([sys.executable, str(BENCH / "gen.py"), "--rows", "500", "--out", str(tmp_path)], check=True)
     for src in (jsonl, csv_path):
@@ -252,9 +257,7 @@ def test_many_files_section_cuts_the_rows_into_files_and_measures_every_case(tmp
         "loader csv -> sqlite (processes)",
         "loader csv -> leveldb (threads)",
     ]
-    for cells in rows:
-        assert cells[1] == "7" and float(cells[2]) > 0 and float(cells[5]) > 0, cells
-        assert re.fullmatch(r"\d+\.\d\dx", cells[4]), cells
+    assert_measured(rows, "7")
     parts = sorted((tmp_path / "many_300_7").glob("*.csv"))
     assert len(parts) == 7
     whole = (tmp_path / "bench_300_scrambled.csv").read_text().splitlines()
