@@ -29,14 +29,15 @@ from .types import is_bytes, type_name
 LeafConvert = Callable[[pa.Array, pa.DataType], Converted]
 
 
-class _Number(str):
-    """A JSON number, as the text it was written with (a leaf converts it as such)."""
+class JSONNumber(str):
+    """A JSON number, as the text it was written with (a leaf converts it as such; the JSON
+    Lines reader reads numbers so too)."""
 
 
 def parse(text: str) -> Any:
     """A nested value's JSON text as Python values, each number as its text; ValueError if it
     is not JSON."""
-    return json.loads(text, parse_int=_Number, parse_float=_Number, parse_constant=_Number)
+    return json.loads(text, parse_int=JSONNumber, parse_float=JSONNumber, parse_constant=JSONNumber)
 
 
 @dataclass
@@ -193,7 +194,7 @@ class _Misfit:
 def _leaf_text(value: Any, t: pa.DataType) -> str | bytes | _Misfit | None:
     """A leaf's JSON value as the text (or bytes) its type converts from."""
     if value is None or isinstance(value, str):
-        return value  # a _Number's text too, and "NaN" or "Infinity" for a float
+        return value  # a JSONNumber's text too, and "NaN" or "Infinity" for a float
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):  # not from ``parse``: a value a caller made
@@ -240,7 +241,7 @@ def _what(value: Any) -> str:
         return "an array"
     if isinstance(value, bool):
         return "a boolean"
-    if isinstance(value, (_Number, int, float)):
+    if isinstance(value, (JSONNumber, int, float)):
         return f"the number {value}"
     return f"the string {_quoted(value)}"
 
@@ -276,7 +277,7 @@ def guessed_type(values: list[Any]) -> pa.DataType | None:
 def _plain(value: Any, floats: bool) -> Any:
     """A parsed value as Python values for Arrow to type: numbers as numbers, and with
     ``floats``, the reject file's ``"NaN"`` and ``"Infinity"`` as the floats they stand for."""
-    if isinstance(value, _Number):
+    if isinstance(value, JSONNumber):
         text = str.__str__(value)
         return int(text) if text.lstrip("-").isdigit() else float(text)
     if isinstance(value, str) and floats and value in NON_FINITE.values():

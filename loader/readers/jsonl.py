@@ -40,6 +40,7 @@ from .. import kernels, storage
 from ..chunk import Chunk, Reject, text_or_bytes
 from ..convert import TypeGuess, convert, float_loses
 from ..errors import ConfigError, SourceError, one_line
+from ..nested import JSONNumber as _Number
 from ..prefetch import ordered_map
 from ..types import empty_batch, int_range, is_text, leaf_types, map_leaves, type_name
 from .base import Position, ReaderBase, declared_types, dedupe_names, row_numbers, spelled, split_chunk
@@ -185,10 +186,6 @@ def _dates_as_strings(t: pa.DataType) -> pa.DataType:
 
 # Leaf types a nested JSON column is inferred with: each holds its JSON values exactly.
 _NESTED_LEAVES = (pa.int64(), pa.float64(), pa.bool_(), pa.string(), pa.null())
-
-
-class _Number(str):
-    """A JSON number, as the text it was written with."""
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
