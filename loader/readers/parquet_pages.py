@@ -279,13 +279,14 @@ def valueless(metadata: Any, file_names: list[str], names: list[str]) -> frozens
     if metadata.num_rows == 0:
         return frozenset(names)
     leaves = {metadata.schema.column(i).path: i for i in range(metadata.num_columns)}
-    groups = [metadata.row_group(g) for g in range(metadata.num_row_groups)]
-    out = set()
-    for file_name, name in zip(file_names, names, strict=True):
-        i = leaves.get(file_name)  # a nested column has leaves of other paths: not known here
-        if i is not None and all(_all_null(group, i) for group in groups):
-            out.add(name)
-    return frozenset(out)
+    # a nested column has leaves of other paths: not known here
+    left = {leaves[f]: name for f, name in zip(file_names, names, strict=True) if f in leaves}
+    for g in range(metadata.num_row_groups):  # most columns hold a value in the first group
+        if not left:
+            break
+        group = metadata.row_group(g)
+        left = {i: name for i, name in left.items() if _all_null(group, i)}
+    return frozenset(left.values())
 
 
 def _all_null(group: Any, column: int) -> bool:
