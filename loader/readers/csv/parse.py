@@ -157,21 +157,15 @@ class Conversion:
         may_hold_nul = b"\x00" in block
 
         def one(field: pa.Field, col: pa.Array) -> Converted:
-            strict = field.name in self.strict
+            how: dict[str, Any] = {
+                "strict": field.name in self.strict,
+                "encoding": self.encoding,
+                "may_hold_nul": may_hold_nul,
+                "na": self.na,
+            }
             if field.name in self.comma_columns:
-                return decimal_comma.convert_comma(
-                    col, field.type, strict=strict, encoding=self.encoding, may_hold_nul=may_hold_nul, na=self.na
-                )
-            na_text = field.name in self.no_value
-            return convert(
-                col,
-                field.type,
-                strict=strict,
-                encoding=self.encoding,
-                may_hold_nul=may_hold_nul,
-                na=self.na,
-                na_text=na_text,
-            )
+                return decimal_comma.convert_comma(col, field.type, **how)
+            return convert(col, field.type, na_text=field.name in self.no_value, **how)
 
         converted = convert_columns([array(c) for c in table.columns], self.schema, one, alike=self._alike)
         return ParsedBlock(
