@@ -728,7 +728,10 @@ class Pipeline:
             prepared = False
             for plan in plans:
                 if not plan.reads:
-                    self._skip(plan, report)
+                    with (
+                        loop.settled_unless_staged()
+                    ):  # a changed file that stops the run leaves the files before it loaded
+                        self._skip(plan, report)
                     continue
                 assert plan.state is not None
                 state.files[plan.key] = plan.state

@@ -225,7 +225,7 @@ class RunReport:
         if self.files_skipped:
             files += f", {self.files_skipped} already loaded"
         if self.files_changed:
-            kept = sum(f.rows_kept or 0 for f in self.files if f.status == "changed-skipped")
+            kept = sum(f.rows_kept or 0 for f in self.files if f.status in ("changed", "changed-skipped"))
             files += f", {self.files_changed} changed since loaded and skipped ({kept:,} committed rows kept)"
         line = (
             f"{self.status}: {self.rows_written:,} rows written to {where} from {files} "

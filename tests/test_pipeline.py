@@ -752,3 +752,27 @@ def test_a_file_failing_midway_after_small_files_leaves_them_loaded(
     report = Pipeline(config).run()
     assert (report.status, report.rows_written, report.files_skipped) == ("ok", 3000, 3)
     assert sqlite_rows(db, "SELECT count(*), count(DISTINCT id) FROM t") == [(3009, 3009)]
+
+
+def test_a_changed_file_that_stops_the_run_leaves_the_new_files_before_it_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import loader.pipeline
+
+    monkeypatch.setattr(loader.pipeline, "COMMIT_SECONDS", 3600.0)
+    db = tmp_path / "o.db"
+    last = tmp_path / "z.csv"
+    write_csv(last, ["id", "name"], [[99, "x"]])
+    Pipeline(job([last], db, {"table": "t"})).run()
+    files = small_files(tmp_path, 3)  # new files listed before the one that changes
+    write_csv(last, ["id", "name"], [[99, "x"], [100, "y"]])
+    with pytest.raises(SourceChangedError) as err:
+        Pipeline(job([*files, last], db, {"table": "t"})).run()
+    report = err.value.report
+    assert report is not None
+    assert [(f.path, f.status) for f in report.files] == [*((str(f), "loaded") for f in files), (str(last), "changed")]
+    assert report.rows_written == 9
+    assert sqlite_rows(db, "SELECT count(*) FROM t") == [(10,)]
+    assert report.summary().startswith(
+        f"failed: 9 rows written to {db} (table t) from 3 files, 1 changed since loaded and skipped (1 committed rows kept)"
+    )
