@@ -443,16 +443,19 @@ class Pipeline:
         if not paths:
             return dict(fixed)
         src = replace(self.job.source, infer_rows=rows_per_file(self.job.source.infer_rows, len(paths)))
-        samples = []
-        for path in paths:
-            try:
-                with open_reader(
-                    path, src, chunk_size=self.job.run.chunk_size, workers=self.job.run.workers or 1, types=fixed
-                ) as reader:
-                    samples.append(Sample(reader.schema, reader.guesses, reader.valueless))
-            except LoaderError:
-                continue  # the file fails the same way when its turn comes, after the files before it
-        return unify(samples, fixed)
+
+        def samples() -> Iterator[Sample]:  # folded in as they come (``unify``): none is kept
+            for path in paths:
+                try:
+                    with open_reader(
+                        path, src, chunk_size=self.job.run.chunk_size, workers=self.job.run.workers or 1, types=fixed
+                    ) as reader:
+                        sample = Sample(reader.schema, reader.guesses, reader.valueless)
+                except LoaderError:
+                    continue  # the file fails the same way when its turn comes, after the files before it
+                yield sample
+
+        return unify(samples(), fixed)
 
     def _load_types(
         self, files: list[str], state: JobState, declared: dict[str, str], fresh: bool

@@ -190,26 +190,42 @@ def _unify_field(a: pa.Field, b: pa.Field) -> pa.Field | None:
     return None if t is None else pa.field(a.name, t, nullable=a.nullable or b.nullable)
 
 
-def _unify_known(types: list[pa.DataType]) -> pa.DataType:
-    return functools.reduce(_unify_two, types)
+@dataclass
+class _Column:
+    """What the sampled files say of one column, folded in file by file: a load of
+    thousands of files holds one guess per column, not one per file."""
 
+    known: pa.DataType | None = None  # the files' types, unified in file order
+    types: int = 0
+    guessed: int = 0  # files that guessed it from text
+    undecodable: bool = False  # a file's sample is not valid UTF-8: that column is text there
+    dated: bool = True
+    merged: TypeGuess | None = None
 
-def _unify_column(types: list[pa.DataType], guesses: list[TypeGuess | None], unsure: bool) -> pa.DataType:
-    if not types:
-        # No file has a value in its head: text holds whatever comes past it; where the
-        # heads were the whole files (``null``), the column has no type until a value comes.
-        return pa.string() if unsure else pa.null()
-    if len(guesses) == len(types):  # every file guessed from text: merge what they ruled out
-        known = [g for g in guesses if g is not None]
-        if len(known) < len(guesses):
-            return pa.string()  # a file's sample is not valid UTF-8: that column is text there
-        merged = TypeGuess()
-        for g in known:
-            merged.merge(g)
-        found = merged.result()
+    def add(self, t: pa.DataType, guess: TypeGuess | None, from_text: bool) -> None:
+        self.known = t if self.known is None else _unify_two(self.known, t)
+        self.types += 1
+        self.dated = self.dated and _dated(t)
+        if not from_text:
+            return
+        self.guessed += 1
+        if guess is None:
+            self.undecodable = True
+        elif not self.undecodable:
+            self.merged = (self.merged or TypeGuess()).merge(guess)
+
+    def result(self, unsure: bool) -> pa.DataType:
+        if self.known is None:
+            # No file has a value in its head: text holds whatever comes past it; where the
+            # heads were the whole files (``null``), the column has no type until a value comes.
+            return pa.string() if unsure else pa.null()
+        if self.guessed < self.types:
+            return self.known
+        if self.undecodable or self.merged is None:
+            return pa.string()
+        found = self.merged.result()  # every file guessed from text: what they ruled out, merged
         # The guesses have no date-or-timestamp candidate: files of dates and files of timestamps.
-        return _unify_known(types) if is_text(found) and all(_dated(t) for t in types) else found
-    return _unify_known(types)
+        return self.known if is_text(found) and self.dated else found
 
 
 def spellings(names: Iterable[str]) -> dict[str, str]:
@@ -233,26 +249,24 @@ def unify(samples: Iterable[Sample], fixed: dict[str, pa.DataType] | None = None
     ``fixed``'s spelling, else the first file's."""
     fixed = fixed or {}
     spelled = spellings(fixed)
-    types: dict[str, list[pa.DataType]] = {}
-    guesses: dict[str, list[TypeGuess | None]] = {}
+    columns: dict[str, _Column] = {}
     unsure: set[str] = set()  # columns without a value in a file's head, which may have some past it
     for sample in samples:
         for f in sample.schema:
             key = f.name.lower()
             spelled.setdefault(key, f.name)
-            seen = types.setdefault(key, [])
+            column = columns.setdefault(key, _Column())
             if f.name not in sample.guesses:
                 if f.name not in sample.valueless:  # an empty day's doubles have no say
-                    seen.append(f.type)  # a known type: declared, or Parquet's
+                    column.add(f.type, None, from_text=False)  # a known type: declared, or Parquet's
                 continue
             guess = sample.guesses[f.name]
             if guess is not None and not guess.values:
                 if not pa.types.is_null(f.type):
                     unsure.add(key)
                 continue  # all null in this file's head: no say
-            seen.append(f.type)
-            guesses.setdefault(key, []).append(guess)
-    unified = {spelled[key]: _unify_column(ts, guesses.get(key, []), key in unsure) for key, ts in types.items()}
+            column.add(f.type, guess, from_text=True)
+    unified = {spelled[key]: column.result(key in unsure) for key, column in columns.items()}
     return fixed | unified | bound(fixed)
 
 

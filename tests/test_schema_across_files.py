@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -1356,3 +1357,24 @@ def test_an_empty_day_or_an_all_missing_column_pandas_writes_as_double_has_no_sa
         b"k00000000000000000001",
         b"k00000000000000000002",
     ]
+
+
+def test_unify_folds_each_file_in_and_keeps_no_files_guesses() -> None:
+    import gc
+    import weakref
+
+    from loader.convert import TypeGuess
+
+    seen: list[weakref.ref[TypeGuess]] = []
+
+    def samples() -> Iterator[Sample]:
+        for i in range(50):
+            guess = TypeGuess()
+            guess.add(pa.array([str(i), "007" if i == 30 else "1"]))
+            gc.collect()
+            # the guesses of the files before the last are gone: a load of many files stays bounded
+            assert [r() is None for r in seen[:-1]] == [True] * len(seen[:-1])
+            seen.append(weakref.ref(guess))
+            yield Sample(pa.schema([("v", pa.int64())]), {"v": guess})
+
+    assert unify(samples()) == {"v": pa.string()}  # one file's leading zero makes the column text
