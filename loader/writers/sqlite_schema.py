@@ -37,8 +37,8 @@ def check_width(columns: int, file: str | None = None) -> None:
 
 
 def check_table(table: str) -> None:
-    """The loader's own tables take no rows (SQLite's identifiers ignore case)."""
-    if table.lower() in (STATE_TABLE, STAGE_TABLE, REFUSED_TABLE):
+    """The loader's own tables take no rows (SQLite's identifiers ignore ASCII case)."""
+    if fold(table) in (STATE_TABLE, STAGE_TABLE, REFUSED_TABLE):
         raise ConfigError(
             f"sink.table: {table!r} is reserved for the loader's own use", hint="name another table (--table)"
         )
