@@ -70,6 +70,7 @@ from .report import FileReport, RunReport
 from .schema import Sample, binding, bound, declared_pins, decode_types, encode_types, rows_per_file, unify
 from .sinks import Encoded, Encoder, Sink
 from .state import FilePlan, FileState, JobState, Ledger, Tally, file_key, gone, plan_files
+from .suggest import fold
 from .transforms import Stage, apply, as_stages, build_stages, close_stages, output_schema
 from .types import parse_type, type_name
 from .writers.base import Writer, check_generated, check_required, naming_file, new_columns, prepare_for
@@ -476,11 +477,11 @@ class Pipeline:
         pins = {} if self.stages else declared_pins(declared, types)
         # A value rejected for a type fixed before this run says where that type comes from.
         change = 'to change it, declare the type and reload every file with --restart and mode = "replace"'
-        declared_names = {n.lower() for n in self.job.source.columns}
+        declared_names = {fold(n) for n in self.job.source.columns}
         notes = {
             n: f"; {n} is {type_name(t)} since an earlier run of this job: {change}"
             for n, t in bound(recorded).items()
-            if n in state.fixed and n.lower() not in declared_names  # a declared type is this run's own
+            if n in state.fixed and fold(n) not in declared_names  # a declared type is this run's own
         }
         # a table made elsewhere has the user's constraints, triggers and indexes: replace would drop them
         elsewhere = (
@@ -515,9 +516,9 @@ class Pipeline:
     def _check_declared(self, recorded: dict[str, pa.DataType]) -> None:
         """A column keeps one type across runs (one JSON type, one key format): a
         declaration may not change what earlier runs wrote."""
-        declared = {n.lower(): t for n, t in self.job.source.columns.items()}  # in any case: one column
+        declared = {fold(n): t for n, t in self.job.source.columns.items()}  # in any ASCII case: one column
         for name, t in recorded.items():
-            spelled = declared.get(name.lower())
+            spelled = declared.get(fold(name))
             if spelled is not None and not parse_type(spelled, where=f"source.columns.{name}").equals(t):
                 raise ConfigError(
                     f"source.columns.{name}: declared {spelled}, but earlier runs of job {self.job_name!r} loaded it as {type_name(t)}",

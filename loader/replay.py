@@ -60,6 +60,7 @@ from .report import FileReport, RunReport, ignored_text
 from .schema import bound, decode_types, spellings
 from .sinks.base import Encoded, Encoder
 from .state import STAMP_ENTRY, FileState, JobState, Ledger, same_job
+from .suggest import fold
 from .transforms import Stage, close_stages, output_schema
 from .types import empty_batch, is_numeric, parse_type
 from .writers.base import Writer
@@ -488,9 +489,9 @@ class Rows:
         declared = {n: parse_type(t, where=f"source.columns.{n}") for n, t in self.src.columns.items()}
         spelled = spellings(self.types)  # a declared name in another case is the same column
         self.lenient = {
-            spelled[n.lower()]
+            spelled[fold(n)]
             for n, t in declared.items()
-            if n.lower() in spelled and self.types[spelled[n.lower()]].equals(t)
+            if fold(n) in spelled and self.types[spelled[fold(n)]].equals(t)
         }
         self.headers: dict[str, _Split | str] = {}
         self.nested: dict[str, dict[str, pa.DataType]] = {}  # by original file: its nested columns' types

@@ -229,11 +229,12 @@ class _Column:
 
 
 def spellings(names: Iterable[str]) -> dict[str, str]:
-    """Each column's one spelling, by its name in lower case: the first met. Names that
-    differ only in case (``Code`` in one file, ``code`` in the next) are one column, as in SQLite."""
+    """Each column's one spelling, by its name ``fold``ed: the first met. Names that differ only
+    in the case of ASCII letters (``Code`` in one file, ``code`` in the next) are one column, as in
+    SQLite; ``ÑANDÚ`` and ``ñandú`` are two."""
     out: dict[str, str] = {}
     for name in names:
-        out.setdefault(name.lower(), name)
+        out.setdefault(fold(name), name)
     return out
 
 
@@ -253,7 +254,7 @@ def unify(samples: Iterable[Sample], fixed: dict[str, pa.DataType] | None = None
     unsure: set[str] = set()  # columns without a value in a file's head, which may have some past it
     for sample in samples:
         for f in sample.schema:
-            key = f.name.lower()
+            key = fold(f.name)
             spelled.setdefault(key, f.name)
             column = columns.setdefault(key, _Column())
             if f.name not in sample.guesses:
@@ -344,13 +345,13 @@ def encode_types(types: dict[str, pa.DataType], before: str | None = None) -> st
 
 
 def _kept(before: str | None, types: dict[str, pa.DataType]) -> dict[str, str]:
-    """The nested types ``before`` records for columns ``types`` lacks (in any case), as recorded."""
-    present = {n.lower() for n in types}
+    """The nested types ``before`` records for columns ``types`` lacks (in any ASCII case), as recorded."""
+    present = {fold(n) for n in types}
     recorded = json.loads(before) if before else {}
     return {
         n: t
         for n, t in recorded.items()
-        if t.startswith(_EXACT) and n.lower() not in present and _nested(_recorded_type(t))
+        if t.startswith(_EXACT) and fold(n) not in present and _nested(_recorded_type(t))
     }
 
 

@@ -11,7 +11,8 @@ _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 
 def fold(name: str) -> str:
     """A name as SQLite compares identifiers: ASCII letters in lower case, any other letter as
-    it is (``Ñ`` and ``ñ`` are two names to SQLite, where Python's ``lower`` makes them one)."""
+    it is (``Ñ`` and ``ñ`` are two names to SQLite, where Python's ``lower`` makes them one).
+    Every comparison of column or table names goes through it, so the loader and SQLite agree."""
     return name.translate(_ASCII_LOWER)
 
 

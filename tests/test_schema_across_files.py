@@ -793,6 +793,61 @@ def test_a_column_typed_null_in_the_checkpoint_binds_its_spelling_and_no_type() 
     assert unify([], types) == types  # a run without the column keeps its spelling
 
 
+def test_names_that_differ_in_a_non_ascii_case_are_two_columns() -> None:
+    """SQLite folds ASCII letters only: ``ÑANDÚ`` and ``ñandú`` keep a type each; ``CODE`` is
+    the recorded ``code``."""
+    samples = [
+        Sample(pa.schema([("ÑANDÚ", pa.float64())]), {}),
+        Sample(pa.schema([("ñandú", pa.string()), ("CODE", pa.int64())]), {}),
+    ]
+    assert unify(samples, {"code": pa.int64()}) == {"code": pa.int64(), "ÑANDÚ": pa.float64(), "ñandú": pa.string()}
+
+
+@pytest.mark.parametrize("made_by", ["loader", "sqlite3"])
+def test_a_name_in_another_non_ascii_case_in_a_later_run_is_a_column_the_table_lacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], made_by: str
+) -> None:
+    """Day 2's ``ñandú`` is not day 1's ``ÑANDÚ`` to SQLite, whoever made the table: exit 65
+    without --alter. After a run of the loader it had gone into ``ÑANDÚ`` (its recorded spelling)."""
+    db = tmp_path / "v.db"
+    day1, day2 = write(tmp_path / "d1.csv", "id,ÑANDÚ\n1,1.5\n"), write(tmp_path / "d2.csv", "id,ñandú\n2,2.5\n")
+    if made_by == "loader":
+        assert main(["load", str(day1), str(db), "--table", "t", "-q"]) == 0
+    else:
+        with sqlite3.connect(db) as conn:
+            conn.execute('CREATE TABLE t (id INTEGER, "ÑANDÚ" REAL)')
+            conn.execute("INSERT INTO t VALUES (1, 1.5)")
+        conn.close()
+    capsys.readouterr()
+    assert main(["load", str(day2), str(db), "--table", "t", "-q"]) == 65
+    assert capsys.readouterr().err.splitlines() == [
+        f"loader: error: {day2}, column 'ñandú': table 't' has no column 'ñandú'",
+        "  hint: set sink.alter = true (--alter) to add new columns, then rerun",
+    ]
+    assert main(["load", str(day2), str(db), "--table", "t", "-q", "--alter"]) == 0
+    assert sqlite_rows(db, 'SELECT id, "ÑANDÚ", "ñandú" FROM t ORDER BY id') == [(1, 1.5, None), (2, None, 2.5)]
+
+
+def test_a_declared_type_of_a_name_in_another_non_ascii_case_binds_no_recorded_column(tmp_path: Path) -> None:
+    """``ñandú = "string"`` declares a new column beside the recorded ``ÑANDÚ`` (float64): it had
+    been taken for that column's type changed, a configuration error."""
+    (tmp_path / "d").mkdir()
+    write(tmp_path / "d" / "1.csv", "id,ÑANDÚ\n1,1.5\n")
+    db = tmp_path / "v.db"
+    load(str(tmp_path / "d" / "*.csv"), str(db), table="t")
+    write(tmp_path / "d" / "2.csv", "id,ñandú\n2,2.50\n")
+    report = load(
+        str(tmp_path / "d" / "*.csv"),
+        str(db),
+        table="t",
+        source_options={"columns": {"ñandú": "string"}},
+        sink_options={"alter": True},
+    )
+    assert (report.rows_written, report.rows_rejected) == (1, 0)
+    assert declared(db) == {"id": "INTEGER", "ÑANDÚ": "REAL", "ñandú": "TEXT"}
+    assert sqlite_rows(db, 'SELECT id, "ÑANDÚ", "ñandú" FROM t ORDER BY id') == [(1, 1.5, None), (2, None, "2.50")]
+
+
 def test_a_declared_type_names_its_column_in_any_case(tmp_path: Path) -> None:
     write(tmp_path / "n.csv", "id,code\n1,1.50\n")
     db = tmp_path / "n.db"

@@ -14,6 +14,7 @@ from ..config import SourceConfig
 from ..convert import Converted, ConvertedBatch, convert, convert_columns
 from ..errors import ConfigError, SourceError
 from ..schema import spellings
+from ..suggest import fold
 from ..types import is_list_view, parse_type, plain_type
 
 
@@ -42,22 +43,24 @@ class Reader(Protocol):
 def dedupe_names(names: list[str]) -> list[str]:
     """Column names SQLite and LevelDB can both hold: none empty, none repeated.
 
-    An empty name becomes ``column_N`` (its 1-based position); a repeat gets
-    ``_2``, ``_3``... Names are otherwise kept exactly, quotes and all.
+    An empty name becomes ``column_N`` (its 1-based position); a repeat (in any ASCII case,
+    as SQLite compares names: ``fold``) gets ``_2``, ``_3``... Names are otherwise kept
+    exactly, quotes and all.
     """
     out: list[str] = []
     seen: set[str] = set()
     last: dict[str, int] = {}  # the suffix a base last got: a header of one name repeated stays linear
     for i, name in enumerate(names, 1):
         base = name if name.strip() else f"column_{i}"
-        candidate, n = base, last.get(base.lower(), 1)
+        key = fold(base)
+        candidate, n = base, last.get(key, 1)
         if n > 1:
             candidate = f"{base}_{n}"
-        while candidate.lower() in seen:
+        while fold(candidate) in seen:
             n += 1
             candidate = f"{base}_{n}"
-        last[base.lower()] = n
-        seen.add(candidate.lower())
+        last[key] = n
+        seen.add(fold(candidate))
         out.append(candidate)
     return out
 
@@ -67,14 +70,14 @@ def spelled(names: list[str], spelling: Iterable[str]) -> list[str]:
     name in another case (``Code`` in this file, ``code`` in the first) takes their spelling,
     so every file and run stores one column under one name."""
     known = spellings(spelling)
-    return [known.get(n.lower(), n) for n in names]
+    return [known.get(fold(n), n) for n in names]
 
 
 def declared_types(config: SourceConfig, names: list[str], path: str) -> dict[str, pa.DataType]:
     """The ``[source] columns`` overrides as Arrow types; each must name a column of the
-    file, in any case (it takes the file's spelling)."""
+    file, in any ASCII case (it takes the file's spelling)."""
     known = spellings(names)
-    declared = {known.get(n.lower(), n): parse_type(t, where=f"source.columns.{n}") for n, t in config.columns.items()}
+    declared = {known.get(fold(n), n): parse_type(t, where=f"source.columns.{n}") for n, t in config.columns.items()}
     unknown = sorted(set(declared) - set(names))
     if unknown:
         raise ConfigError(

@@ -42,6 +42,7 @@ from ..convert import TypeGuess, convert, float_loses
 from ..errors import ConfigError, SourceError, one_line
 from ..nested import JSONNumber as _Number
 from ..prefetch import ordered_map
+from ..suggest import fold
 from ..types import empty_batch, int_range, is_text, leaf_types, map_leaves, type_name
 from .base import Position, ReaderBase, declared_types, dedupe_names, row_numbers, spelled, split_chunk
 from .stream import KEPT_OF_LONG_ROW, DiskProgress, open_stream, read_past_line, skip
@@ -631,7 +632,7 @@ def _spelling_groups(keys: list[str]) -> list[list[str]]:
     """The keys among ``keys`` that differ only in case, grouped by name, each group in order."""
     groups: dict[str, list[str]] = {}
     for k in keys:
-        groups.setdefault(k.lower(), []).append(k)
+        groups.setdefault(fold(k), []).append(k)
     return [g for g in groups.values() if len(g) > 1]
 
 
@@ -693,11 +694,11 @@ def _twins(keys: Any) -> list[str]:
     """The keys among ``keys`` that differ from another of them only in case."""
     if len(keys) < 2:
         return []
-    lowered = [k.lower() for k in keys]
-    if len(set(lowered)) == len(lowered):
+    folded = [fold(k) for k in keys]
+    if len(set(folded)) == len(folded):
         return []
-    names = Counter(lowered)
-    return [k for k, name in zip(keys, lowered, strict=True) if names[name] > 1]
+    names = Counter(folded)
+    return [k for k, name in zip(keys, folded, strict=True) if names[name] > 1]
 
 
 @dataclass(frozen=True)
@@ -708,7 +709,7 @@ class KeyColumns:
     header's ``ID,id``: a column each, every spelling its own."""
 
     exact: dict[str, str]  # the spellings met together in one object: each its own column
-    folded: dict[str, str]  # by name in lower case: the one column of its every spelling
+    folded: dict[str, str]  # by name ``fold``ed: the one column of its every spelling
     spelled: frozenset[str]  # the keys spelled as their column
     others: dict[str, str]  # the sample's other spellings, each with its column
 
@@ -716,25 +717,25 @@ class KeyColumns:
     def of(cls, keys: list[str], twins: set[str]) -> KeyColumns:
         """``keys`` in order of first use; ``twins``: those met in one object with another spelling."""
         exact = {k: k for k in keys if k in twins}
-        paired = {k.lower() for k in twins}
+        paired = {fold(k) for k in twins}
         folded: dict[str, str] = {}
         for k in keys:
             # a spelling met only alone beside twins (``Id`` beside ``ID`` and ``id``) could be
             # either of them: no column
-            if k.lower() not in paired:
-                folded.setdefault(k.lower(), k)
-        others = {k: folded[k.lower()] for k in keys if folded.get(k.lower(), k) != k}
+            if fold(k) not in paired:
+                folded.setdefault(fold(k), k)
+        others = {k: folded[fold(k)] for k in keys if folded.get(fold(k), k) != k}
         return cls(exact, folded, frozenset(exact) | frozenset(folded.values()), others)
 
     def column(self, key: str) -> str | None:
         """The column (its key as first spelled) that ``key`` goes to, or None."""
         if key in self.exact:
             return self.exact[key]
-        return self.folded.get(key.lower())
+        return self.folded.get(fold(key))
 
     def twins_of(self, key: str) -> list[str]:
         """The columns of ``key``'s name that the sample met together, each its own."""
-        return [k for k in self.exact if k.lower() == key.lower()]
+        return [k for k in self.exact if fold(k) == fold(key)]
 
     def keyed(self, obj: dict[str, Any]) -> dict[str, Any] | tuple[str, str | None]:
         """The object keyed by its columns; else a key that is no column (and None), or the

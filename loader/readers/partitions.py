@@ -26,6 +26,7 @@ from ..convert import TypeGuess, convert
 from ..errors import ConfigError
 from ..schema import spellings
 from ..storage import STDIN
+from ..suggest import fold
 from ..types import parse_type
 from .base import Reader
 
@@ -51,7 +52,7 @@ def path_values(path: str) -> dict[str, str | None]:
 
 
 def _keys(path: str) -> frozenset[str]:
-    return frozenset(k.lower() for k in path_values(path))  # one column in any case, as SQLite has it
+    return frozenset(fold(k) for k in path_values(path))  # one column in any ASCII case, as SQLite has it
 
 
 def settle(config: SourceConfig, files: list[str]) -> SourceConfig:
@@ -95,12 +96,12 @@ def folder_values(path: str, config: SourceConfig, recorded: Iterable[str]) -> d
     """The folder values a reject's raw row from ``path`` loads with on a replay: those of
     its keys the job's checkpoint records a column for (the load read them as columns)."""
     names = spellings(recorded)
-    return {names[k.lower()]: v for k, v in values_for(path, config).items() if k.lower() in names}
+    return {names[fold(k)]: v for k, v in values_for(path, config).items() if fold(k) in names}
 
 
 class Partitioned:
     """A reader of one file with its partition columns: the file's columns, a column of
-    the same name (in any case) replaced by the folder's value, then the other
+    the same name (in any ASCII case) replaced by the folder's value, then the other
     partition columns in path order. Other attributes are the file reader's."""
 
     def __init__(
@@ -113,16 +114,16 @@ class Partitioned:
     ) -> None:
         types: dict[str, pa.DataType] = options.get("types") or {}
         names = spellings(types)  # a partition key takes the spelling the load settled
-        self.raw = {names.get(k.lower(), k): v for k, v in values.items()}
-        mine = {k.lower() for k in self.raw}
-        inner = replace(config, columns={n: t for n, t in config.columns.items() if n.lower() not in mine})
+        self.raw = {names.get(fold(k), k): v for k, v in values.items()}
+        mine = {fold(k) for k in self.raw}
+        inner = replace(config, columns={n: t for n, t in config.columns.items() if fold(n) not in mine})
         # the file's own column of a partition key's name is read as the file has it: the folder's value replaces it
-        others = {n: t for n, t in types.items() if n.lower() not in mine}
+        others = {n: t for n, t in types.items() if fold(n) not in mine}
         self.inner = open_file(path, inner, **{**options, "types": others})
         self.path, self.size = self.inner.path, self.inner.size
-        declared = {n.lower(): parse_type(t, where=f"source.columns.{n}") for n, t in config.columns.items()}
+        declared = {fold(n): parse_type(t, where=f"source.columns.{n}") for n, t in config.columns.items()}
         self.guesses: dict[str, Any] = dict(self.inner.guesses)
-        self.typed = {n: self._typed(n, v, types.get(n), declared.get(n.lower())) for n, v in self.raw.items()}
+        self.typed = {n: self._typed(n, v, types.get(n), declared.get(fold(n))) for n, v in self.raw.items()}
         self.schema = self._schema()
 
     def _typed(
@@ -148,10 +149,10 @@ class Partitioned:
 
     def _schema(self) -> pa.Schema:
         fields = list(self.inner.schema)
-        where = {f.name.lower(): i for i, f in enumerate(fields)}
+        where = {fold(f.name): i for i, f in enumerate(fields)}
         self.position: dict[str, int] = {}
         for name, (target, _, _) in self.typed.items():
-            i = where.get(name.lower(), len(fields))
+            i = where.get(fold(name), len(fields))
             if i == len(fields):
                 fields.append(pa.field(name, target))
             else:

@@ -21,6 +21,7 @@ from adbc_driver_manager import Error as AdbcError
 from ..chunk import Chunk, Reject, row_values
 from ..config import SinkConfig
 from ..errors import ConstraintError, LoaderError
+from ..suggest import fold
 from .base import Refused
 from .sqlite_errors import db_error, sqlite_message
 from .sqlite_schema import REFUSED_TABLE, STAGE_TABLE, quote
@@ -65,10 +66,10 @@ def is_constraint(message: str) -> bool:
 def refusal(message: str, table: str, values: dict[str, Any]) -> tuple[str, str | None]:
     """Why the table refused a row (SQLite's ``message``), and the column(s) it names:
     the key value for a UNIQUE or PRIMARY KEY constraint on columns."""
-    # SQLite names each column "table.column"; either may hold a dot
-    prefix = table.lower() + "."
+    # SQLite names each column "table.column"; either may hold a dot (names in any ASCII case)
+    prefix = fold(table) + "."
     strict = _STRICT.match(message)
-    if strict and strict.group(3).lower().startswith(prefix):
+    if strict and fold(strict.group(3)).startswith(prefix):
         column = strict.group(3)[len(prefix) :]
         kind, declared = strict.group(1), strict.group(2)
         return (
@@ -76,15 +77,15 @@ def refusal(message: str, table: str, values: dict[str, Any]) -> tuple[str, str 
             column,
         )
     null = _NOT_NULL.match(message)
-    if null and null.group(1).lower().startswith(prefix):
+    if null and fold(null.group(1)).startswith(prefix):
         return f"table {table!r} refuses the row ({message})", null.group(1)[len(prefix) :]
     found = _UNIQUE.match(message)
     named = found.group(1).split(", ") if found else []
-    cols = [c[len(prefix) :] for c in named if c.lower().startswith(prefix)]
+    cols = [c[len(prefix) :] for c in named if fold(c).startswith(prefix)]
     if not found or len(cols) != len(named):  # an index on an expression, or another table's
         return f"table {table!r} refuses the row ({message})", None
-    by_name = {k.lower(): v for k, v in values.items()}
-    key = [repr(by_name.get(c.lower())) for c in cols]
+    by_name = {fold(k): v for k, v in values.items()}
+    key = [repr(by_name.get(fold(c))) for c in cols]
     shown = key[0] if len(key) == 1 else "(" + ", ".join(key) + ")"
     return f"key {shown} is already in table {table!r} ({message})", ", ".join(cols)
 
@@ -243,8 +244,8 @@ class Refusals:
         conflict; else nothing is kept (None). The rows written, and the rowids left out."""
         assert self.conn is not None
         key = str(refusal(message, self.table, {})[1])
-        by_name = {n.lower(): n for n in names}
-        keys = [quote(by_name[k.lower()]) for k in key.split(", ") if k.lower() in by_name]
+        by_name = {fold(n): n for n in names}
+        keys = [quote(by_name[fold(k)]) for k in key.split(", ") if fold(k) in by_name]
         if len(keys) != key.count(", ") + 1:
             return None
         table, refused = f"main.{quote(self.table)}", f"temp.{REFUSED_TABLE}"

@@ -19,6 +19,7 @@ from ..errors import ConfigError, SinkError
 from ..sinks.base import Peek
 from ..state import folded_job
 from ..suggest import fold
+from .sqlite_errors import db_error
 
 STATE_TABLE = "_loader_state"
 MAX_COLUMNS = 2000  # SQLITE_MAX_COLUMN as the SQLite inside ADBC's driver is built (its default)
@@ -37,8 +38,8 @@ def check_width(columns: int, file: str | None = None) -> None:
 
 
 def check_table(table: str) -> None:
-    """The loader's own tables take no rows (SQLite's identifiers ignore case)."""
-    if table.lower() in (STATE_TABLE, STAGE_TABLE, REFUSED_TABLE):
+    """The loader's own tables take no rows (SQLite's identifiers ignore ASCII case)."""
+    if fold(table) in (STATE_TABLE, STAGE_TABLE, REFUSED_TABLE):
         raise ConfigError(
             f"sink.table: {table!r} is reserved for the loader's own use", hint="name another table (--table)"
         )
@@ -90,8 +91,8 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
             # a table not there yet is made by the load, with the key
             keyed = columns and config.mode in ("upsert", "ignore")
             keys = unique_keys(lambda sql: conn.execute(sql).fetchall(), table) if keyed else None
-    except sqlite3.Error as exc:
-        raise SinkError(f"cannot read SQLite database: {exc}", file=path) from None
+    except sqlite3.Error as exc:  # in the load's words and exit code: a locked database is 75, not 1
+        raise db_error(exc, path, config.busy_timeout, " (while reading it for --dry-run)") from None
     if keys is not None and {fold(c) for c in config.primary_key} not in keys:
         raise key_error(config, table)
     return Peek(dict(state_rows), declared_types(columns, strict), tuple(required_columns(columns)), tuple(generated))

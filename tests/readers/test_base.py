@@ -5,8 +5,11 @@ from __future__ import annotations
 import uuid
 
 import pyarrow as pa
+import pytest
 
-from loader.readers.base import plain_array, plain_columns
+from loader.config import SourceConfig
+from loader.errors import ConfigError
+from loader.readers.base import declared_types, dedupe_names, plain_array, plain_columns, spelled
 
 
 def views() -> pa.Array:
@@ -94,3 +97,29 @@ def _bytes(value: object) -> object:
     if isinstance(value, dict):
         return {k: _bytes(v) for k, v in value.items()}
     return value.bytes if isinstance(value, uuid.UUID) else value
+
+
+KELVIN = "\u212a"  # the Kelvin sign: Python's lower() makes it an ASCII k, SQLite keeps it apart
+
+
+def test_a_repeated_name_is_one_sqlite_repeats_folding_ascii_letters_only() -> None:
+    """``ñandú`` beside ``ÑANDÚ`` and ``k`` beside the Kelvin sign are two columns to SQLite:
+    Python's ``lower`` had renamed the second of each ``_2``."""
+    names = ["ñandú", "ÑANDÚ", "k", KELVIN, "Code", "CODE"]
+    assert dedupe_names(names) == ["ñandú", "ÑANDÚ", "k", KELVIN, "Code", "CODE_2"]
+
+
+def test_a_file_takes_the_settled_spelling_of_a_name_in_another_ascii_case_only() -> None:
+    assert spelled(["ñandú", "CODE", "k"], ["ÑANDÚ", "code", KELVIN]) == ["ñandú", "code", "k"]
+
+
+def test_a_declared_type_names_its_column_in_another_ascii_case_only() -> None:
+    config = SourceConfig(path=["a.csv"], columns={"CODE": "string"})
+    assert declared_types(config, ["code", "ÑANDÚ"], "a.csv") == {"code": pa.string()}
+    config = SourceConfig(path=["a.csv"], columns={"ñandú": "string"})
+    with pytest.raises(ConfigError) as info:
+        declared_types(config, ["code", "ÑANDÚ"], "a.csv")
+    assert (info.value.message, info.value.hint) == (
+        "source.columns: no column 'ñandú' in a.csv",
+        "columns are: code, ÑANDÚ",
+    )

@@ -622,6 +622,18 @@ def test_keys_that_differ_only_in_case_in_one_object_are_two_columns_as_in_a_hea
     assert sqlite_table(db) == [(1, 1, 2), (2, None, 3), (3, 4, None)]
 
 
+def test_keys_in_two_non_ascii_cases_are_two_columns(tmp_path: Path) -> None:
+    """SQLite folds ASCII letters only: ``ñandú`` in one row and ``ÑANDÚ`` in the next are two
+    columns (Python's ``lower`` had made them one, ``ñandú``)."""
+    src = tmp_path / "a.jsonl"
+    src.write_text('{"id":1,"ñandú":"a"}\n{"id":2,"ÑANDÚ":"b"}\n', encoding="utf-8")
+    with open_reader(str(src), source(src)) as r:
+        assert r.schema.names == ["id", "ñandú", "ÑANDÚ"]
+    db = tmp_path / "t.db"
+    load(str(src), str(db), table="t")
+    assert sqlite_table(db) == [(1, "a", None), (2, None, "b")]
+
+
 def test_an_object_past_the_sample_holding_two_spellings_of_one_column_is_rejected(tmp_path: Path) -> None:
     """The sample made `a` and `A` one column: a later object holding both has no single
     value for it, and is rejected with both keys named; the rest loads."""

@@ -168,6 +168,19 @@ def test_the_folders_value_replaces_a_column_of_the_same_name_in_the_file(tmp_pa
     assert sqlite_rows(tmp_path / "wh.db", "SELECT name FROM pragma_table_info('t')") == [("id",), ("Country",)]
 
 
+def test_a_folder_key_in_another_non_ascii_case_is_a_column_of_its_own(tmp_path: Path) -> None:
+    """``ÑANDÚ=DE`` is not the file's ``ñandú`` to SQLite: the folder adds a column, the file's keeps its values."""
+    (tmp_path / "in" / "ÑANDÚ=DE").mkdir(parents=True)
+    pq.write_table(pa.table({"id": [1, 2], "ñandú": ["XX", None]}), tmp_path / "in" / "ÑANDÚ=DE" / "p.parquet")
+    load(str(tmp_path / "in" / "*" / "*.parquet"), tmp_path / "wh.db", table="t")
+    assert sqlite_rows(tmp_path / "wh.db", "SELECT * FROM t ORDER BY id") == [(1, "XX", "DE"), (2, None, "DE")]
+    assert sqlite_rows(tmp_path / "wh.db", "SELECT name FROM pragma_table_info('t')") == [
+        ("id",),
+        ("ñandú",),
+        ("ÑANDÚ",),
+    ]
+
+
 def test_url_encoded_and_null_values(tmp_path: Path) -> None:
     for folder in ("city=a%2Fb", "city=__HIVE_DEFAULT_PARTITION__"):
         (tmp_path / "in" / folder).mkdir(parents=True)

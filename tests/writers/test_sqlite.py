@@ -569,6 +569,28 @@ def test_a_column_named_in_another_non_ascii_case_is_a_new_column(tmp_path: Path
     assert sqlite_rows(db, 'SELECT ID, "ñandú", "ÑANDÚ" FROM t') == [(1, None, "x")]
 
 
+@pytest.mark.parametrize("made", [True, False], ids=["existing", "new"])
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_columns_named_in_two_non_ascii_cases_are_two_columns(tmp_path: Path, made: bool, fmt: str) -> None:
+    """``ñandú`` and ``ÑANDÚ`` are two columns to SQLite, each value into its own. Python's ``lower``
+    had renamed the second ``ÑANDÚ_2``: exit 65 on a table that has both, a column ``ÑANDÚ_2``
+    in a new table."""
+    db = tmp_path / "n.db"
+    if made:
+        with sqlite3.connect(db) as conn:
+            conn.execute('CREATE TABLE t (id INTEGER, "ñandú" TEXT, "ÑANDÚ" TEXT)')
+        conn.close()
+    if fmt == "csv":
+        src = csv_file(tmp_path / "e.csv", "id,ñandú,ÑANDÚ\n1,lower,UPPER\n")
+    else:
+        src = str(tmp_path / "e.parquet")
+        pq.write_table(pa.table({"id": [1], "ñandú": ["lower"], "ÑANDÚ": ["UPPER"]}), src)
+    report = load(src, db, table="t")
+    assert (report.rows_written, report.rows_rejected) == (1, 0)
+    assert sqlite_rows(db, "SELECT name FROM pragma_table_info('t')") == [("id",), ("ñandú",), ("ÑANDÚ",)]
+    assert sqlite_rows(db, 'SELECT id, "ñandú", "ÑANDÚ" FROM t') == [(1, "lower", "UPPER")]
+
+
 def test_indexes_are_created_after_load(tmp_path: Path) -> None:
     db = tmp_path / "i.db"
     with SQLiteWriter(sink(db, indexes=[["a", "b"]]), "t") as w:

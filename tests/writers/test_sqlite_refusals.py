@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from loader import load
+from loader.writers.sqlite_refusals import refusal
 from tests.conftest import sqlite_rows
 from tests.reliability_util import rejects_of
 
@@ -62,3 +63,13 @@ def test_an_fts5_table_counts_the_rows_it_takes_not_its_shadow_rows(tmp_path: Pa
     assert again.rows_written == 0
     assert sqlite_rows(db, "SELECT count(*) FROM ft") == [(50,)]
     assert sqlite_rows(db, "SELECT title FROM ft WHERE ft MATCH 'word7'") == [("t7",)]
+
+
+def test_a_refused_key_is_the_value_of_the_column_sqlite_names_folding_ascii_letters_only() -> None:
+    """``ñandú`` and ``ÑANDÚ`` are two columns: the key is ``ñandú``'s value (Python's ``lower``
+    had shown ``ÑANDÚ``'s); the table's name still matches in any ASCII case."""
+    message = "UNIQUE constraint failed: T.ñandú"
+    assert refusal(message, "t", {"ñandú": "a", "ÑANDÚ": "b"}) == (
+        f"key 'a' is already in table 't' ({message})",
+        "ñandú",
+    )

@@ -1,0 +1,67 @@
+"""A SQLite target as ``--dry-run`` and ``loader validate`` read it (``peek``): a target the load
+refuses, they refuse in the load's words and with its exit code."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from loader.errors import EXIT_LOCKED, EXIT_USAGE
+from tests.conftest import write_csv
+from tests.reliability_util import cli
+
+
+def commands(tmp_path: Path, db: Path) -> list[list[str]]:
+    """The load, its dry run, and ``validate`` of the same job, each waiting 0.2 s for a lock."""
+    src = write_csv(tmp_path / "a.csv", ["id"], [[1]])
+    job = tmp_path / "job.toml"
+    job.write_text(f'[source]\npath = "{src}"\n[sink]\npath = "{db}"\ntable = "t"\nbusy_timeout = 0.2\n')
+    load = ["load", str(src), str(db), "--table", "t", "--busy-timeout", "0.2"]
+    return [load, [*load, "--dry-run"], ["validate", str(job)]]
+
+
+def outcomes(tmp_path: Path, db: Path) -> list[tuple[int, list[str]]]:
+    """Each command's exit code and error lines (the load's ``failed:`` summary left out)."""
+    done = [cli(*args) for args in commands(tmp_path, db)]
+    return [(p.returncode, [ln for ln in p.stderr.splitlines() if not ln.startswith("failed: ")]) for p in done]
+
+
+def test_a_file_that_is_not_a_database_is_the_same_usage_error_to_a_dry_run(tmp_path: Path) -> None:
+    """The dry run and ``validate`` had said exit 1, ``cannot read SQLite database``."""
+    db = tmp_path / "notes.db"
+    db.write_text("hello")
+    refused = (
+        EXIT_USAGE,
+        [
+            f"loader: error: sink.path: {db} is not a SQLite database (SQLite: file is not a database)",
+            "  hint: name a new file or an existing SQLite database",
+        ],
+    )
+    assert outcomes(tmp_path, db) == [refused] * 3
+    assert db.read_text() == "hello"
+
+
+def test_a_database_another_program_holds_is_exit_75_to_a_dry_run_too(tmp_path: Path) -> None:
+    """The dry run and ``validate`` had said exit 1, ``database is locked``, without the hint."""
+    db = tmp_path / "held.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER)")
+    conn.close()
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another program's transaction: no reader gets in
+    try:
+        found = outcomes(tmp_path, db)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    locked = (
+        EXIT_LOCKED,
+        [
+            f"loader: error: {db}: the database is locked by another program "
+            "(still locked after sink.busy_timeout = 0.2s)",
+            "  hint: another connection holds a transaction on the target (a write, or in a rollback-journal "
+            "database a read too); retry when it ends, or raise sink.busy_timeout",
+        ],
+    )
+    assert found == [locked] * 3
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM t").fetchone() == (0,)
