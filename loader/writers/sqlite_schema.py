@@ -9,7 +9,8 @@ import contextlib
 import json
 import os
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from .. import suggest
@@ -23,7 +24,37 @@ from ..suggest import fold
 STATE_TABLE = "_loader_state"
 MAX_COLUMNS = 2000  # SQLITE_MAX_COLUMN as the SQLite inside ADBC's driver is built (its default)
 STAGE_TABLE = "_loader_stage"  # a TEMP table: rows on their way into an upsert or ignore
-REFUSED_TABLE = "_loader_refused"  # a TEMP table: the rowids of the stage's rows a key refuses
+REFUSED_TABLE = "_loader_refused"  # a TEMP table: the sequence numbers of the stage's rows a key refuses
+SEQ_COLUMN = "_loader_seq"  # the stage table's INTEGER PRIMARY KEY: its rows' order, 1 to n
+ROWID_NAMES = ("rowid", "_rowid_", "oid")  # SQLite's names for a rowid, unless a column takes one
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A table of rows on their way into the target (the TEMP stage, a part's side table):
+    its name as SQL, and ``seq``, the quoted column that numbers its rows 1 to n in their
+    order. Never a bare ``rowid``: an input column may be named so."""
+
+    table: str
+    seq: str
+
+
+def stage_seq(names: Iterable[str]) -> str:
+    """The stage table's sequence column: ``SEQ_COLUMN``, or a variant of it that no input
+    column (``names``) takes, in any case."""
+    taken = {fold(n) for n in names}
+    seq, n = SEQ_COLUMN, 0
+    while fold(seq) in taken:
+        n += 1
+        seq = f"{SEQ_COLUMN}_{n}"
+    return seq
+
+
+def rowid_name(names: Iterable[str]) -> str | None:
+    """A name for the rowid of a table with columns ``names``: each of SQLite's names for it
+    means a column so named where the table has one. None: the columns take all three."""
+    taken = {fold(n) for n in names}
+    return next((alias for alias in ROWID_NAMES if alias not in taken), None)
 
 
 def check_width(columns: int, file: str | None = None) -> None:
