@@ -42,16 +42,18 @@ from .encode import sqlite_type
 from .sqlite_errors import db_error, sqlite_message
 from .sqlite_refusals import Guards, Refusals, RefusalStop, read_guards, refused_rejects
 from .sqlite_schema import (
+    KIND_SQL,
     STAGE_TABLE,
     STATE_TABLE,
     Rows,
+    check_kind,
     check_table,
-    check_view,
     declared_types,
     full_indexes,
     generated_columns,
     index_name,
     is_strict,
+    is_virtual,
     job_rows,
     key_error,
     quote,
@@ -148,6 +150,7 @@ class SQLiteWriter(Refusals, Transactional):
         self._in_txn = False
         self._truncating = False  # journal_mode=TRUNCATE set by this writer (put back to DELETE at close)
         self._guards = Guards()  # how the table refuses a row (``_read_guards``)
+        self._virtual = False  # the table is a virtual one: SQLite adds no columns to it
         self._respelled: set[str] = set()  # jobs whose entries ``_respell`` moved
 
     # ----------------------------------------------------------- lifecycle
@@ -277,10 +280,12 @@ class SQLiteWriter(Refusals, Transactional):
             suggest.require_columns("sink.indexes", cols, schema.names, fold_case=True)
         # every file has the key: the encoder would reject each of its rows as a null key
         suggest.require_columns("sink.primary_key", self.config.primary_key, schema.names, fold_case=True)
-        kind = self._execute("SELECT type FROM sqlite_master WHERE name = ? COLLATE NOCASE", (self.table,))
-        check_view(kind[0][0] if kind else None, self.config.path, self.table)
+        kind = self._execute(KIND_SQL, (self.table,))
+        check_kind(kind[0][0] if kind else None, self.config.path, self.table)
+        self._virtual = bool(kind) and is_virtual(kind[0][1])
         if fresh and self.config.mode == "replace":
             self._execute(f"DROP TABLE IF EXISTS {quote(self.table)}")
+            self._virtual = False
         self.columns = self.existing_columns()
         if not self.columns:
             self._create(schema)
@@ -315,8 +320,10 @@ class SQLiteWriter(Refusals, Transactional):
         generated = generated_columns(self._execute(f"PRAGMA table_xinfo({quote(self.table)})"))
         check_generated(self.table, generated, schema)
         check_required(self.table, required_columns(self._table_info()), schema)
-        for f in new_columns(self.table, self.columns, schema, alter=self.config.alter):
-            self._execute(f"ALTER TABLE {quote(self.table)} ADD COLUMN {_column_sql(f)}")
+        new = new_columns(self.table, self.columns, schema, alter=self.config.alter, fixed=self._virtual)
+        strict = bool(new) and is_strict(self._execute, self.table)
+        for f in new:
+            self._execute(f"ALTER TABLE {quote(self.table)} ADD COLUMN {_column_sql(f, strict=strict)}")
             self.columns.append(f.name)
 
     def _merge_sql(self, names: tuple[str, ...], source: Rows, ranged: bool = False) -> str:
@@ -572,6 +579,7 @@ def _side_seq(path: str, names: tuple[str, ...]) -> str:
     return name
 
 
-def _column_sql(f: pa.Field) -> str:
-    """A column's definition: its name and declared type (none for a column without values yet)."""
-    return f"{quote(f.name)} {sqlite_type(f.type)}".rstrip()
+def _column_sql(f: pa.Field, *, strict: bool = False) -> str:
+    """A column's definition: its name and declared type (none for a column without values yet;
+    in a STRICT table, which needs a type for each, ``ANY``, which converts nothing either)."""
+    return f"{quote(f.name)} {sqlite_type(f.type) or ('ANY' if strict else '')}".rstrip()

@@ -23,7 +23,7 @@ from ..config import SinkConfig
 from ..errors import ConstraintError, LoaderError
 from .base import Refused
 from .sqlite_errors import db_error, sqlite_message
-from .sqlite_schema import REFUSED_TABLE, Rows, quote
+from .sqlite_schema import REFUSED_TABLE, Rows, is_virtual, quote
 
 if TYPE_CHECKING:
     from .sqlite import _Connection
@@ -35,8 +35,6 @@ RANGE_SAVEPOINT = "loader_range"  # around each statement of a refusing batch's 
 _NOT_PER_ROW = re.compile(r"\bON\s+CONFLICT\s+(?:ROLLBACK|FAIL)\b|\bRAISE\s*\(\s*(?:ROLLBACK|FAIL)\b", re.IGNORECASE)
 # A table that drops a row without an error: the change count no longer grows by one a row
 _DROPPING = re.compile(r"\bON\s+CONFLICT\s+IGNORE\b|\bRAISE\s*\(\s*IGNORE\b", re.IGNORECASE)
-# A virtual table (R*Tree, FTS5) writes its shadow tables itself: those rows count too
-_VIRTUAL = re.compile(r"^\s*CREATE\s+VIRTUAL\s+TABLE\b", re.IGNORECASE)
 _RAISE = re.compile(r"\bRAISE\s*\(\s*(ABORT|FAIL|ROLLBACK)\s*,\s*(?:'((?:[^']|'')*)'\s*\))?", re.IGNORECASE)
 _STRING = re.compile(r"'(?:[^']|'')*'")
 _WRITES = re.compile(r"\b(?:INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
@@ -138,9 +136,7 @@ def read_guards(found: list[tuple[Any, ...]]) -> Guards:
     return Guards(
         refusing=not any(_NOT_PER_ROW.search(sql or "") for _, _, sql in found),
         exact=not writes
-        and not any(
-            _DROPPING.search(sql or "") or (kind == "table" and _VIRTUAL.match(sql or "")) for kind, _, sql in found
-        ),
+        and not any(_DROPPING.search(sql or "") or (kind == "table" and is_virtual(sql)) for kind, _, sql in found),
         bulk=not any(_REPLACE.search(sql or "") for _, _, sql in found),
         raises=raises,
         raise_other=raise_other,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ STAGE_TABLE = "_loader_stage"  # a TEMP table: rows on their way into an upsert 
 REFUSED_TABLE = "_loader_refused"  # a TEMP table: the sequence numbers of the stage's rows a key refuses
 SEQ_COLUMN = "_loader_seq"  # the stage table's INTEGER PRIMARY KEY: its rows' order, 1 to n
 ROWID_NAMES = ("rowid", "_rowid_", "oid")  # SQLite's names for a rowid, unless a column takes one
+VIRTUAL = re.compile(r"^\s*CREATE\s+VIRTUAL\s+TABLE\b", re.IGNORECASE)  # an R*Tree or FTS5 table
 
 
 @dataclass(frozen=True)
@@ -68,10 +70,16 @@ def check_width(columns: int, file: str | None = None) -> None:
 
 
 def check_table(table: str) -> None:
-    """The loader's own tables take no rows (SQLite's identifiers ignore case)."""
-    if table.lower() in (STATE_TABLE, STAGE_TABLE, REFUSED_TABLE):
+    """The loader's own tables take no rows, nor do SQLite's (any name starting with
+    ``sqlite_``: SQLite's identifiers ignore ASCII case)."""
+    if fold(table) in (STATE_TABLE, STAGE_TABLE, REFUSED_TABLE):
         raise ConfigError(
             f"sink.table: {table!r} is reserved for the loader's own use", hint="name another table (--table)"
+        )
+    if fold(table).startswith("sqlite_"):
+        raise ConfigError(
+            f"sink.table: {table!r} is a reserved table name: SQLite keeps names starting with sqlite_ for its own tables",
+            hint="name another table (--table); without one the table is named after the first input file",
         )
 
 
@@ -113,8 +121,8 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
         with _read_only(path, config.busy_timeout) as conn:
             has_state = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (STATE_TABLE,))
             state_rows = conn.execute(state_sql(job), (job, job)).fetchall() if has_state.fetchone() else []
-            kind = conn.execute("SELECT type FROM sqlite_master WHERE name = ? COLLATE NOCASE", (table,)).fetchone()
-            check_view(kind[0] if kind else None, path, table)
+            kind = conn.execute(KIND_SQL, (table,)).fetchone()
+            check_kind(kind[0] if kind else None, path, table)
             columns = conn.execute(f"PRAGMA table_info({quote(table)})").fetchall()
             generated = generated_columns(conn.execute(f"PRAGMA table_xinfo({quote(table)})").fetchall())
             strict = bool(columns) and is_strict(lambda sql: conn.execute(sql).fetchall(), table)
@@ -125,7 +133,10 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
         raise SinkError(f"cannot read SQLite database: {exc}", file=path) from None
     if keys is not None and {fold(c) for c in config.primary_key} not in keys:
         raise key_error(config, table)
-    return Peek(dict(state_rows), declared_types(columns, strict), tuple(required_columns(columns)), tuple(generated))
+    declared = declared_types(columns, strict)
+    return Peek(
+        dict(state_rows), declared, tuple(required_columns(columns)), tuple(generated), is_virtual(kind and kind[1])
+    )
 
 
 @contextlib.contextmanager
@@ -144,15 +155,31 @@ def _read_only(path: str, timeout: float) -> Iterator[Any]:
         conn.close()
 
 
-def check_view(kind: str | None, path: str, table: str) -> None:
-    """A view takes no rows of the loader's (``kind``: the target's type in ``sqlite_master``):
-    SQLite counts none an INSTEAD OF trigger writes, so no count, reject or checkpoint could
-    be told right, and ``replace`` cannot drop it as a table."""
+KIND_SQL = "SELECT type, sql FROM sqlite_master WHERE name = ? COLLATE NOCASE AND type <> 'trigger'"
+"""The type and SQL of what holds the table's name (triggers have names of their own)."""
+
+
+def check_kind(kind: str | None, path: str, table: str) -> None:
+    """The name is free, or a table's (``kind``: its type in ``sqlite_master``). A view takes
+    no rows of the loader's: SQLite counts none an INSTEAD OF trigger writes, so no count,
+    reject or checkpoint could be told right, and ``replace`` cannot drop it as a table. An
+    index's name no table can take."""
     if kind == "view":
         raise ConfigError(
             f"sink.table: {table!r} in {path} is a view, not a table: the loader loads into tables only",
             hint="name a table (--table), such as the one the view reads",
         )
+    if kind == "index":
+        raise ConfigError(
+            f"sink.table: {table!r} in {path} is the name of an index, which no table can take",
+            hint="name another table (--table)",
+        )
+
+
+def is_virtual(sql: str | None) -> bool:
+    """A table's ``CREATE`` statement makes a virtual table (FTS5, R*Tree): SQLite adds no
+    columns to one."""
+    return VIRTUAL.match(sql or "") is not None
 
 
 def generated_columns(xinfo: list[tuple[Any, ...]]) -> list[str]:
