@@ -111,7 +111,9 @@ class SinkConfig:
     """``sqlite`` or ``leveldb`` (or a sink registered in ``loader.sinks``); inferred from the path's suffix when omitted."""
     table: str | None = None
     """SQLite table (default: the first source file's name without extension; required when ``source.path`` is a glob).
-    Names starting with ``sqlite_`` are SQLite's own, and ``_loader_state`` and ``_loader_stage`` the loader's: exit 2."""
+    Names starting with ``sqlite_`` are SQLite's own, and ``_loader_state`` and ``_loader_stage`` the loader's: exit 2.
+    The name is taken literally and the table is in the database's main schema: a schema-qualified name such as
+    ``main.t`` or ``temp.t`` is refused (exit 2; name the table alone, ``t``)."""
     mode: Literal["append", "replace", "upsert", "ignore"] = "append"
     """``append``; ``replace`` (drop and recreate); ``upsert`` (on primary key); ``ignore`` (skip rows whose key is
     there already). A row the table's constraints refuse otherwise (a key already there under ``append``, a CHECK) is

@@ -28,6 +28,9 @@ STAGE_TABLE = "_loader_stage"  # a TEMP table: rows on their way into an upsert 
 REFUSED_TABLE = "_loader_refused"  # a TEMP table: the sequence numbers of the stage's rows a key refuses
 SEQ_COLUMN = "_loader_seq"  # the stage table's INTEGER PRIMARY KEY: its rows' order, 1 to n
 ROWID_NAMES = ("rowid", "_rowid_", "oid")  # SQLite's names for a rowid, unless a column takes one
+# The schemas of the loader's connection when it names the table (it attaches a part's side
+# database only while it copies it in): a name "main.t" would not mean main's table t
+SCHEMAS = ("main", "temp")
 VIRTUAL = re.compile(r"^\s*CREATE\s+VIRTUAL\s+TABLE\b", re.IGNORECASE)  # an R*Tree or FTS5 table
 
 
@@ -71,7 +74,8 @@ def check_width(columns: int, file: str | None = None) -> None:
 
 def check_table(table: str) -> None:
     """The loader's own tables take no rows, nor do SQLite's (any name starting with
-    ``sqlite_``: SQLite's identifiers ignore ASCII case)."""
+    ``sqlite_``: SQLite's identifiers ignore ASCII case); a name qualified by a schema
+    (``main.t``) is refused, not taken as one name."""
     if fold(table) in (STATE_TABLE, STAGE_TABLE, REFUSED_TABLE):
         raise ConfigError(
             f"sink.table: {table!r} is reserved for the loader's own use", hint="name another table (--table)"
@@ -80,6 +84,13 @@ def check_table(table: str) -> None:
         raise ConfigError(
             f"sink.table: {table!r} is a reserved table name: SQLite keeps names starting with sqlite_ for its own tables",
             hint="name another table (--table); without one the table is named after the first input file",
+        )
+    schema, dot, name = table.partition(".")
+    if dot and fold(schema) in SCHEMAS:
+        raise ConfigError(
+            f"sink.table: {table!r} is taken literally, as one table name: the loader loads into the main schema, "
+            f"and would make a table named {table!r} there",
+            hint=f"name the table alone (--table {name})",
         )
 
 

@@ -1116,3 +1116,33 @@ def test_sqlite_refusing_the_schema_is_a_data_error_not_a_rerun(said: str) -> No
     assert (type(error), error.exit_code) == (SchemaMismatchError, 65)
     assert str(error) == f"t.db: the target's schema refuses the load (SQLite: {said}) (while running 'X')"
     assert error.hint == "change the table or the job (--table, --alter), then rerun: committed work is kept"
+
+
+@pytest.mark.parametrize("table", ["main.t", "TEMP.t"])
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_schema_qualified_table_name_is_refused_not_taken_literally(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], table: str, dry_run: bool
+) -> None:
+    """``--table main.t`` made a new table literally named "main.t" beside ``t``, exit 0."""
+    from loader.cli import main
+
+    db = tmp_path / "t.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER, x INTEGER)")
+    src = csv_file(tmp_path / "a.csv", "id,x\n1,5\n")
+    code = main(["load", src, str(db), "--table", table, *(["--dry-run"] if dry_run else [])])
+    assert code == 2
+    assert capsys.readouterr().err.splitlines()[:2] == [
+        f"loader: error: sink.table: {table!r} is taken literally, as one table name: the loader loads into "
+        f"the main schema, and would make a table named {table!r} there",
+        "  hint: name the table alone (--table t)",
+    ]
+    assert sqlite_rows(db, "SELECT name FROM sqlite_master") == [("t",)]
+    assert sqlite_rows(db, "SELECT count(*) FROM t") == [(0,)]
+
+
+def test_a_dotted_table_name_that_names_no_schema_is_one_name(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    report = load(csv_file(tmp_path / "a.csv", "id,x\n1,5\n"), db, table="other.t")
+    assert report.rows_written == 1
+    assert sqlite_rows(db, 'SELECT * FROM "other.t"') == [(1, 5)]
