@@ -110,7 +110,10 @@ class SinkConfig:
     type: str | None = None
     """``sqlite`` or ``leveldb`` (or a sink registered in ``loader.sinks``); inferred from the path's suffix when omitted."""
     table: str | None = None
-    """SQLite table (default: the first source file's name without extension; required when ``source.path`` is a glob)."""
+    """SQLite table (default: the first source file's name without extension; required when ``source.path`` is a glob).
+    Names starting with ``sqlite_`` are SQLite's own, and ``_loader_state`` and ``_loader_stage`` the loader's: exit 2.
+    The name is taken literally and the table is in the database's main schema: a schema-qualified name such as
+    ``main.t`` or ``temp.t`` is refused (exit 2; name the table alone, ``t``)."""
     mode: Literal["append", "replace", "upsert", "ignore"] = "append"
     """``append``; ``replace`` (drop and recreate); ``upsert`` (on primary key); ``ignore`` (skip rows whose key is
     there already). A row the table's constraints refuse otherwise (a key already there under ``append``, a CHECK) is
@@ -127,7 +130,8 @@ class SinkConfig:
     """Rows per transaction (SQLite, default 50000) or checkpoint (LevelDB, default 8192; each chunk is one WriteBatch,
     and a LevelDB checkpoint also comes once its rows hold 512 bytes each of keys and values, or fill a sorted run)."""
     alter: bool = False
-    """Add columns that later files bring (SQLite) instead of failing."""
+    """Add columns that later files bring (SQLite) instead of failing; a column without values yet has no declared
+    type (``ANY`` in a ``STRICT`` table). A virtual table (FTS5, R*Tree) takes no new column: exit 65 either way."""
     busy_timeout: float = 30.0
     """Seconds to retry while another program holds the target (SQLite lock or LevelDB LOCK), then exit 75;
     from 0 to 2147483 (SQLite's longest wait, about 24 days)."""

@@ -380,6 +380,7 @@ class Pipeline:
         self._table_columns = {} if dropped else peeked.declared
         self._required = () if dropped else peeked.required
         self._generated = () if dropped else peeked.generated
+        self._fixed = not dropped and peeked.fixed
         return self._load_types(files, state, peeked.declared, state.status != "running")
 
     def _check_table_columns(self, schema: pa.Schema, path: str) -> None:
@@ -391,7 +392,8 @@ class Pipeline:
             with naming_file(path):
                 check_required(self.table, getattr(self, "_required", ()), schema)
                 check_generated(self.table, getattr(self, "_generated", ()), schema)
-                for f in new_columns(self.table, columns, schema, alter=self.job.sink.alter):
+                fixed = getattr(self, "_fixed", False)
+                for f in new_columns(self.table, columns, schema, alter=self.job.sink.alter, fixed=fixed):
                     columns[f.name] = ""  # added by --alter: in the table for the files after
         elif self.table is not None:  # the first file's rows make the table
             self._table_columns = dict.fromkeys(schema.names, "")

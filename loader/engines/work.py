@@ -488,6 +488,16 @@ class LevelDBSide(SideWriter):
         self.syncer.shutdown(wait=True, cancel_futures=True)
 
 
+def _side_kind(task: PartTask, schema: pa.Schema) -> str:
+    """``task.side``, but Arrow files for a SQLite part whose columns take all of SQLite's names
+    for a rowid: a side table's rowid is what keeps its rows in the part's order."""
+    from ..writers.sqlite_schema import rowid_name
+
+    if task.side == "database" and task.job.sink.type == "sqlite" and rowid_name(schema.names) is None:
+        return "arrow"
+    return task.side
+
+
 SIDES: dict[tuple[str, str], type[SideWriter]] = {
     ("sqlite", "arrow"): SQLiteArrowSide,
     ("sqlite", "database"): SQLiteDatabaseSide,
@@ -497,7 +507,7 @@ SIDES: dict[tuple[str, str], type[SideWriter]] = {
 
 
 def side_writer(task: PartTask, schema: pa.Schema) -> SideWriter:
-    side = SIDES.get((str(task.job.sink.type), task.side))
+    side = SIDES.get((str(task.job.sink.type), _side_kind(task, schema)))
     if side is None:
         raise ConfigError(
             f"run.engine: parts cannot be loaded into a {task.job.sink.type} sink yet",

@@ -38,6 +38,8 @@ class Peek(NamedTuple):
     (SQLite: NOT NULL without a default)."""
     generated: tuple[str, ...] = ()
     """The table's columns no input may hold: it computes their values (SQLite: GENERATED)."""
+    fixed: bool = False
+    """The table takes no new columns, ``alter`` or not (SQLite: a virtual table)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,13 +115,23 @@ class Writer(Protocol):
     def __exit__(self, *exc: Any) -> None: ...
 
 
-def new_columns(table: str | None, columns: Iterable[str], schema: pa.Schema, *, alter: bool) -> list[pa.Field]:
+def new_columns(
+    table: str | None, columns: Iterable[str], schema: pa.Schema, *, alter: bool, fixed: bool = False
+) -> list[pa.Field]:
     """The fields of ``schema`` that ``table`` (its ``columns``; names match as SQLite's do,
-    ``fold``) lacks; without ``alter`` the first is a ``SchemaMismatchError``."""
+    ``fold``) lacks; without ``alter``, or in a ``fixed`` table (one that takes no new
+    column: SQLite's virtual tables), the first is a ``SchemaMismatchError``."""
     known = {fold(c) for c in columns}
     new = []
     for f in schema:
         if fold(f.name) not in known:
+            if fixed:
+                raise SchemaMismatchError(
+                    f"table {table!r} has no column {f.name!r}, and it is a virtual table, to which SQLite adds no columns",
+                    column=f.name,
+                    hint='leave the column out of the input (a [[transform]] type = "drop"), or make the table '
+                    "anew with it, then rerun",
+                )
             if not alter:
                 raise SchemaMismatchError(f"table {table!r} has no column {f.name!r}", column=f.name)
             new.append(f)

@@ -42,19 +42,24 @@ from .encode import sqlite_type
 from .sqlite_errors import db_error, sqlite_message
 from .sqlite_refusals import Guards, Refusals, RefusalStop, read_guards, refused_rejects
 from .sqlite_schema import (
+    KIND_SQL,
     STAGE_TABLE,
     STATE_TABLE,
+    Rows,
+    check_kind,
     check_table,
-    check_view,
     declared_types,
     full_indexes,
     generated_columns,
     index_name,
     is_strict,
+    is_virtual,
     job_rows,
     key_error,
     quote,
     required_columns,
+    rowid_name,
+    stage_seq,
     state_sql,
     unique_keys,
 )
@@ -145,6 +150,7 @@ class SQLiteWriter(Refusals, Transactional):
         self._in_txn = False
         self._truncating = False  # journal_mode=TRUNCATE set by this writer (put back to DELETE at close)
         self._guards = Guards()  # how the table refuses a row (``_read_guards``)
+        self._virtual = False  # the table is a virtual one: SQLite adds no columns to it
         self._respelled: set[str] = set()  # jobs whose entries ``_respell`` moved
 
     # ----------------------------------------------------------- lifecycle
@@ -274,10 +280,12 @@ class SQLiteWriter(Refusals, Transactional):
             suggest.require_columns("sink.indexes", cols, schema.names, fold_case=True)
         # every file has the key: the encoder would reject each of its rows as a null key
         suggest.require_columns("sink.primary_key", self.config.primary_key, schema.names, fold_case=True)
-        kind = self._execute("SELECT type FROM sqlite_master WHERE name = ? COLLATE NOCASE", (self.table,))
-        check_view(kind[0][0] if kind else None, self.config.path, self.table)
+        kind = self._execute(KIND_SQL, (self.table,))
+        check_kind(kind[0][0] if kind else None, self.config.path, self.table)
+        self._virtual = bool(kind) and is_virtual(kind[0][1])
         if fresh and self.config.mode == "replace":
             self._execute(f"DROP TABLE IF EXISTS {quote(self.table)}")
+            self._virtual = False
         self.columns = self.existing_columns()
         if not self.columns:
             self._create(schema)
@@ -312,20 +320,25 @@ class SQLiteWriter(Refusals, Transactional):
         generated = generated_columns(self._execute(f"PRAGMA table_xinfo({quote(self.table)})"))
         check_generated(self.table, generated, schema)
         check_required(self.table, required_columns(self._table_info()), schema)
-        for f in new_columns(self.table, self.columns, schema, alter=self.config.alter):
-            self._execute(f"ALTER TABLE {quote(self.table)} ADD COLUMN {_column_sql(f)}")
+        new = new_columns(self.table, self.columns, schema, alter=self.config.alter, fixed=self._virtual)
+        strict = bool(new) and is_strict(self._execute, self.table)
+        for f in new:
+            self._execute(f"ALTER TABLE {quote(self.table)} ADD COLUMN {_column_sql(f, strict=strict)}")
             self.columns.append(f.name)
 
-    def _merge_sql(self, names: tuple[str, ...], source: str = f"temp.{STAGE_TABLE}", ranged: bool = False) -> str:
+    def _merge_sql(self, names: tuple[str, ...], source: Rows, ranged: bool = False) -> str:
         """Move rows from ``source`` into the table by the mode's rules (``ignore``,
         ``upsert``), in their order (so the last of repeated keys wins, as row by row would);
-        ``ranged``: those of rowids ``?`` to ``?`` only."""
-        sql = self._merge.get((source, str(ranged), *names))
+        ``ranged``: those numbered ``?`` to ``?`` only."""
+        sql = self._merge.get((source.table, source.seq, str(ranged), *names))
         if sql is None:
             cols = ", ".join(quote(n) for n in names)
             # a WHERE clause tells SQLite's parser the ON CONFLICT belongs to the INSERT
-            where = "rowid BETWEEN ? AND ?" if ranged else "true"
-            sql = f"INSERT INTO main.{quote(self.table)} ({cols}) SELECT {cols} FROM {source} WHERE {where} ORDER BY rowid"
+            where = f"{source.seq} BETWEEN ? AND ?" if ranged else "true"
+            sql = (
+                f"INSERT INTO main.{quote(self.table)} ({cols}) SELECT {cols} FROM {source.table} "
+                f"WHERE {where} ORDER BY {source.seq}"
+            )
             if self.config.mode in ("upsert", "ignore"):  # append and replace: a repeated key is refused
                 pk = {fold(c) for c in self.config.primary_key}
                 updates = [f"{quote(n)} = excluded.{quote(n)}" for n in names if fold(n) not in pk]
@@ -335,7 +348,7 @@ class SQLiteWriter(Refusals, Transactional):
                 sql += f" ON CONFLICT ({conflict}) " + (
                     "DO UPDATE SET " + ", ".join(updates) if updates and self.config.mode == "upsert" else "DO NOTHING"
                 )
-            self._merge[(source, str(ranged), *names)] = sql
+            self._merge[(source.table, source.seq, str(ranged), *names)] = sql
         return sql
 
     # ---------------------------------------------------------------- rows
@@ -367,8 +380,7 @@ class SQLiteWriter(Refusals, Transactional):
             # rows the table drops are not written: the statement's change count says how many were
             count = rows.num_rows if isinstance(rows, pa.RecordBatch) and self._guards.exact else None
             try:
-                self._stage(rows)
-                return self._merge_rows(f"temp.{STAGE_TABLE}", tuple(rows.schema.names), count)
+                return self._merge_rows(self._stage(rows), tuple(rows.schema.names), count)
             except AdbcError as exc:
                 raise self._failure(exc) from None
         before = self._total_changes() if not self._guards.refusing and isinstance(rows, pa.RecordBatch) else None
@@ -381,14 +393,20 @@ class SQLiteWriter(Refusals, Transactional):
             index = self._total_changes() - before if before is not None else None
             raise self._failure(exc, index) from None
 
-    def _stage(self, rows: pa.RecordBatch | pa.RecordBatchReader) -> None:
-        """``rows`` in the TEMP stage table, made anew: rowids 1 to n in their order."""
+    def _stage(self, rows: pa.RecordBatch | pa.RecordBatchReader) -> Rows:
+        """``rows`` in the TEMP stage table, made anew and numbered 1 to n in their order by
+        its own INTEGER PRIMARY KEY, named apart from the input's columns. Its columns have no
+        type: the values stay as the encoder made them, as in columns of the batch's types."""
         assert self.conn is not None
+        seq = quote(stage_seq(rows.schema.names))
+        cols = "".join(", " + quote(n) for n in rows.schema.names)
         self._execute(f"DROP TABLE IF EXISTS temp.{STAGE_TABLE}")
-        self.conn.ingest(STAGE_TABLE, rows, create=True, temporary=True)
+        self._execute(f"CREATE TEMP TABLE {STAGE_TABLE} ({seq} INTEGER PRIMARY KEY{cols})")
+        self.conn.ingest(STAGE_TABLE, rows, temporary=True)  # binds by name: the sequence fills itself
+        return Rows(f"temp.{STAGE_TABLE}", seq)
 
-    def _merge_rows(self, source: str, names: tuple[str, ...], count: int | None) -> tuple[int, list[Refused]]:
-        """Every row of ``source`` (rowids 1 to n) merged into the table in one statement;
+    def _merge_rows(self, source: Rows, names: tuple[str, ...], count: int | None) -> tuple[int, list[Refused]]:
+        """Every row of ``source`` (numbered 1 to n) merged into the table in one statement;
         if the table refuses one, the statement is undone whole and the rows go range by
         range. Written: ``count`` (the rows, for ``upsert``), or the rows SQLite inserted
         (``ignore``, or ``count`` None)."""
@@ -399,7 +417,7 @@ class SQLiteWriter(Refusals, Transactional):
             message = sqlite_message(exc)
             if not (self._guards.refusing and self._guards.refuses(message)):
                 raise
-            rows = int(self.conn.execute(f"SELECT count(*) FROM {source}")[0][0])
+            rows = int(self.conn.execute(f"SELECT count(*) FROM {source.table}")[0][0])
             return self._refuse_rows(source, names, rows, message, by_changes=count is None)
         if count is None or self.config.mode == "ignore":  # rows whose key was there are counted apart
             return int(self.conn.execute("SELECT changes()")[0][0]), []
@@ -473,7 +491,7 @@ class SQLiteWriter(Refusals, Transactional):
         self._execute("ATTACH DATABASE ? AS part", ("file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro",))
         try:
             names = tuple(r[1] for r in self._execute(f"PRAGMA part.table_info({quote(self.table)})"))
-            source = f"part.{quote(self.table)}"
+            source = Rows(f"part.{quote(self.table)}", _side_seq(path, names))
             self._begin()
             written, refused = self._copy_rows(names, source)
             self.commit(job, entries(written, rows - written - len(refused), refused))
@@ -483,7 +501,7 @@ class SQLiteWriter(Refusals, Transactional):
         finally:
             self._execute("DETACH DATABASE part")
 
-    def _copy_rows(self, names: tuple[str, ...], source: str) -> tuple[int, list[Refused]]:
+    def _copy_rows(self, names: tuple[str, ...], source: Rows) -> tuple[int, list[Refused]]:
         """The side table's rows (rowids 1 to n, in the part's order) into the table."""
         assert self.conn is not None
         try:
@@ -491,12 +509,12 @@ class SQLiteWriter(Refusals, Transactional):
                 return self._merge_rows(source, names, None)
             # SQLite's transfer optimization: records copied as they are, in rowid order
             try:
-                self.conn.execute(f"INSERT INTO main.{quote(self.table)} SELECT * FROM {source}")
+                self.conn.execute(f"INSERT INTO main.{quote(self.table)} SELECT * FROM {source.table}")
             except AdbcError as exc:
                 message = sqlite_message(exc)
                 if not (self._guards.refusing and self._guards.refuses(message)):
                     raise
-                rows = int(self.conn.execute(f"SELECT count(*) FROM {source}")[0][0])
+                rows = int(self.conn.execute(f"SELECT count(*) FROM {source.table}")[0][0])
                 return self._refuse_rows(source, names, rows, message, by_changes=True)
             return int(self.conn.execute("SELECT changes()")[0][0]), []
         except AdbcError as exc:
@@ -547,6 +565,21 @@ def _batches(part: pa.ipc.RecordBatchFileReader) -> Iterator[pa.RecordBatch]:
     return (part.get_batch(i) for i in range(part.num_record_batches))
 
 
-def _column_sql(f: pa.Field) -> str:
-    """A column's definition: its name and declared type (none for a column without values yet)."""
-    return f"{quote(f.name)} {sqlite_type(f.type)}".rstrip()
+def _side_seq(path: str, names: tuple[str, ...]) -> str:
+    """The name of a side table's rowid, which numbers its rows in the part's order (a side
+    table has no INTEGER PRIMARY KEY). A part whose columns take all of SQLite's names for it
+    is written as Arrow files instead (``engines.work.side_writer``)."""
+    name = rowid_name(names)
+    if name is None:
+        raise SinkError(
+            "the part's side database has columns named rowid, _rowid_ and oid: its rows' order is lost",
+            file=path,
+            hint='set run.part_results = "arrow" and rerun with --restart',
+        )
+    return name
+
+
+def _column_sql(f: pa.Field, *, strict: bool = False) -> str:
+    """A column's definition: its name and declared type (none for a column without values yet;
+    in a STRICT table, which needs a type for each, ``ANY``, which converts nothing either)."""
+    return f"{quote(f.name)} {sqlite_type(f.type) or ('ANY' if strict else '')}".rstrip()

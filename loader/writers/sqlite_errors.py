@@ -5,12 +5,24 @@ from __future__ import annotations
 
 import re
 
-from ..errors import RESUME_HINT, ConfigError, ConstraintError, LoaderError, SinkError, TargetLockedError
+from ..errors import (
+    RESUME_HINT,
+    ConfigError,
+    ConstraintError,
+    LoaderError,
+    SchemaMismatchError,
+    SinkError,
+    TargetLockedError,
+)
 
 # ADBC wraps SQLite's message in its own words ("IO: Failed to step query: ...",
 # "\nquery was: ..."); the user needs SQLite's part only.
 _ADBC_PREFIX = re.compile(
     r"^(?:[A-Z_]+: )?(?:\[SQLite\] )?(?:[Ff]ailed to (?:step query|execute|prepare(?: query)?)(?: \([^)]*\))?: )?"
+)
+# SQLite refusing a table or column as the target's schema stands: a rerun meets it again
+_SCHEMA = re.compile(
+    r"may not be altered|there is already an? \w+ named|reserved for internal use|missing datatype", re.IGNORECASE
 )
 
 
@@ -46,6 +58,12 @@ def db_error(exc: BaseException, path: str, busy_timeout: float, doing: str = ""
             '"ignore" (the first wins); committed work is kept'
             if keys
             else "fix the rows the table's constraint refuses, then rerun: committed work is kept",
+        )
+    if _SCHEMA.search(msg):
+        return SchemaMismatchError(
+            f"the target's schema refuses the load (SQLite: {msg}){doing}",
+            file=path,
+            hint="change the table or the job (--table, --alter), then rerun: committed work is kept",
         )
     if "file is not a database" in low:  # a rerun fails the same way: the user's to fix
         return ConfigError(

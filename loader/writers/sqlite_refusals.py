@@ -24,7 +24,7 @@ from ..errors import ConstraintError, LoaderError
 from ..suggest import fold
 from .base import Refused
 from .sqlite_errors import db_error, sqlite_message
-from .sqlite_schema import REFUSED_TABLE, STAGE_TABLE, quote
+from .sqlite_schema import REFUSED_TABLE, Rows, is_virtual, quote
 
 if TYPE_CHECKING:
     from .sqlite import _Connection
@@ -36,8 +36,6 @@ RANGE_SAVEPOINT = "loader_range"  # around each statement of a refusing batch's 
 _NOT_PER_ROW = re.compile(r"\bON\s+CONFLICT\s+(?:ROLLBACK|FAIL)\b|\bRAISE\s*\(\s*(?:ROLLBACK|FAIL)\b", re.IGNORECASE)
 # A table that drops a row without an error: the change count no longer grows by one a row
 _DROPPING = re.compile(r"\bON\s+CONFLICT\s+IGNORE\b|\bRAISE\s*\(\s*IGNORE\b", re.IGNORECASE)
-# A virtual table (R*Tree, FTS5) writes its shadow tables itself: those rows count too
-_VIRTUAL = re.compile(r"^\s*CREATE\s+VIRTUAL\s+TABLE\b", re.IGNORECASE)
 _RAISE = re.compile(r"\bRAISE\s*\(\s*(ABORT|FAIL|ROLLBACK)\s*,\s*(?:'((?:[^']|'')*)'\s*\))?", re.IGNORECASE)
 _STRING = re.compile(r"'(?:[^']|'')*'")
 _WRITES = re.compile(r"\b(?:INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
@@ -139,9 +137,7 @@ def read_guards(found: list[tuple[Any, ...]]) -> Guards:
     return Guards(
         refusing=not any(_NOT_PER_ROW.search(sql or "") for _, _, sql in found),
         exact=not writes
-        and not any(
-            _DROPPING.search(sql or "") or (kind == "table" and _VIRTUAL.match(sql or "")) for kind, _, sql in found
-        ),
+        and not any(_DROPPING.search(sql or "") or (kind == "table" and is_virtual(sql)) for kind, _, sql in found),
         bulk=not any(_REPLACE.search(sql or "") for _, _, sql in found),
         raises=raises,
         raise_other=raise_other,
@@ -161,10 +157,10 @@ class Refusals:
     def _execute(self, sql: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
         raise NotImplementedError
 
-    def _stage(self, rows: pa.RecordBatch | pa.RecordBatchReader) -> None:
+    def _stage(self, rows: pa.RecordBatch | pa.RecordBatchReader) -> Rows:
         raise NotImplementedError
 
-    def _merge_sql(self, names: tuple[str, ...], source: str = f"temp.{STAGE_TABLE}", ranged: bool = False) -> str:
+    def _merge_sql(self, names: tuple[str, ...], source: Rows, ranged: bool = False) -> str:
         raise NotImplementedError
 
     def _failure(self, exc: AdbcError, index: int | None = None) -> LoaderError:
@@ -218,8 +214,7 @@ class Refusals:
         key SQLite's ``message`` names, through the stage table in bulk (``_bulk_refuse``)."""
         if not self._bulk_ok(message):
             return None
-        self._stage(rows.slice(start))
-        bulk = self._bulk_refuse(f"temp.{STAGE_TABLE}", tuple(rows.schema.names), message)
+        bulk = self._bulk_refuse(self._stage(rows.slice(start)), tuple(rows.schema.names), message)
         if bulk is None:
             return None
         written, left = bulk
@@ -236,39 +231,39 @@ class Refusals:
             and refusal(message, self.table, {})[1] is not None
         )
 
-    def _bulk_refuse(self, source: str, names: tuple[str, ...], message: str) -> tuple[int, list[int]] | None:
-        """The rows of ``source`` (rowids 1 to n) into the table in bulk: those whose key (the
+    def _bulk_refuse(self, source: Rows, names: tuple[str, ...], message: str) -> tuple[int, list[int]] | None:
+        """The rows of ``source`` (numbered 1 to n) into the table in bulk: those whose key (the
         one SQLite's ``message`` names) the table or an earlier row holds are found in one
         anti-join and left out, the others inserted in one statement. SQLite checks both
         halves under a savepoint: the others must all go in, and the left-out rows must all
-        conflict; else nothing is kept (None). The rows written, and the rowids left out."""
+        conflict; else nothing is kept (None). The rows written, and the numbers of those left out."""
         assert self.conn is not None
         key = str(refusal(message, self.table, {})[1])
         by_name = {fold(n): n for n in names}
         keys = [quote(by_name[fold(k)]) for k in key.split(", ") if fold(k) in by_name]
         if len(keys) != key.count(", ") + 1:
             return None
-        table, refused = f"main.{quote(self.table)}", f"temp.{REFUSED_TABLE}"
+        table, refused, seq = f"main.{quote(self.table)}", f"temp.{REFUSED_TABLE}", source.seq
         cols = ", ".join(quote(n) for n in names)
         on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
         # a null in the key conflicts with nothing, as in a UNIQUE index
         repeated = " AND ".join([f"s.{k} IS NOT NULL" for k in keys] + ["row_number() OVER w > 1"])
         self._execute(f"DROP TABLE IF EXISTS {refused}")
         self._execute(
-            f"CREATE TEMP TABLE {REFUSED_TABLE} AS SELECT r FROM (SELECT s.rowid AS r, "
-            f"EXISTS (SELECT 1 FROM {table} t WHERE {on}) OR ({repeated}) AS taken FROM {source} s "
-            f"WINDOW w AS (PARTITION BY {', '.join('s.' + k for k in keys)} ORDER BY s.rowid)) WHERE taken"
+            f"CREATE TEMP TABLE {REFUSED_TABLE} AS SELECT r FROM (SELECT s.{seq} AS r, "
+            f"EXISTS (SELECT 1 FROM {table} t WHERE {on}) OR ({repeated}) AS taken FROM {source.table} s "
+            f"WINDOW w AS (PARTITION BY {', '.join('s.' + k for k in keys)} ORDER BY s.{seq})) WHERE taken"
         )
         self._execute(f"SAVEPOINT {RANGE_SAVEPOINT}")
         try:
             self.conn.execute(
-                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {source} "
-                f"WHERE rowid NOT IN (SELECT r FROM {refused}) ORDER BY rowid"
+                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {source.table} "
+                f"WHERE {seq} NOT IN (SELECT r FROM {refused}) ORDER BY {seq}"
             )
             written = int(self.conn.execute("SELECT changes()")[0][0])
             self.conn.execute(
-                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {source} "
-                f"WHERE rowid IN (SELECT r FROM {refused}) ON CONFLICT DO NOTHING"
+                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {source.table} "
+                f"WHERE {seq} IN (SELECT r FROM {refused}) ON CONFLICT DO NOTHING"
             )
             slipped = int(self.conn.execute("SELECT changes()")[0][0])
         except AdbcError as exc:
@@ -286,9 +281,9 @@ class Refusals:
         return int(self._execute("SELECT total_changes()")[0][0])
 
     def _refuse_rows(
-        self, source: str, names: tuple[str, ...], count: int, message: str, by_changes: bool = False
+        self, source: Rows, names: tuple[str, ...], count: int, message: str, by_changes: bool = False
     ) -> tuple[int, list[Refused]]:
-        """The rows of ``source`` (rowids 1 to ``count``), of which the table refused one
+        """The rows of ``source`` (numbered 1 to ``count``), of which the table refused one
         with ``message``: in bulk if a key refused it (``_bulk_refuse``), else merged range by
         range, halving a range the table refuses down to the rows it refuses: those are left
         out, the others written in their order. Each range is one statement under a savepoint
@@ -314,7 +309,7 @@ class Refusals:
                 self._execute(f"RELEASE {RANGE_SAVEPOINT}")
                 if lo == hi:
                     cols = ", ".join(quote(n) for n in names)
-                    values = self.conn.execute(f"SELECT {cols} FROM {source} WHERE rowid = ?", (lo,))
+                    values = self.conn.execute(f"SELECT {cols} FROM {source.table} WHERE {source.seq} = ?", (lo,))
                     refused.append(self._refused(lo - 1, message, dict(zip(names, values[0], strict=True))))
                 else:  # the first half first: rows go in in their order
                     mid = (lo + hi) // 2
@@ -325,15 +320,16 @@ class Refusals:
             written += changed if by_changes or self.config.mode == "ignore" else hi - lo + 1
         return written, refused
 
-    def _refused_in(self, source: str, names: tuple[str, ...], rowids: list[int], message: str) -> list[Refused]:
-        """The rows of ``source`` at ``rowids`` (in order), refused with ``message``."""
+    def _refused_in(self, source: Rows, names: tuple[str, ...], numbers: list[int], message: str) -> list[Refused]:
+        """The rows of ``source`` numbered ``numbers`` (in order), refused with ``message``."""
         cols = ", ".join(quote(n) for n in names)
         found = self._execute(
-            f"SELECT {cols} FROM {source} WHERE rowid IN (SELECT r FROM temp.{REFUSED_TABLE}) ORDER BY rowid"
+            f"SELECT {cols} FROM {source.table} WHERE {source.seq} IN (SELECT r FROM temp.{REFUSED_TABLE}) "
+            f"ORDER BY {source.seq}"
         )
         return [
             self._refused(r - 1, message, dict(zip(names, row, strict=True)))
-            for r, row in zip(rowids, found, strict=True)
+            for r, row in zip(numbers, found, strict=True)
         ]
 
     def _refused(self, index: int, message: str, values: dict[str, Any]) -> Refused:

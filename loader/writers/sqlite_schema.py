@@ -8,8 +8,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from .. import suggest
@@ -24,7 +26,41 @@ from .sqlite_errors import db_error
 STATE_TABLE = "_loader_state"
 MAX_COLUMNS = 2000  # SQLITE_MAX_COLUMN as the SQLite inside ADBC's driver is built (its default)
 STAGE_TABLE = "_loader_stage"  # a TEMP table: rows on their way into an upsert or ignore
-REFUSED_TABLE = "_loader_refused"  # a TEMP table: the rowids of the stage's rows a key refuses
+REFUSED_TABLE = "_loader_refused"  # a TEMP table: the sequence numbers of the stage's rows a key refuses
+SEQ_COLUMN = "_loader_seq"  # the stage table's INTEGER PRIMARY KEY: its rows' order, 1 to n
+ROWID_NAMES = ("rowid", "_rowid_", "oid")  # SQLite's names for a rowid, unless a column takes one
+# The schemas of the loader's connection when it names the table (it attaches a part's side
+# database only while it copies it in): a name "main.t" would not mean main's table t
+SCHEMAS = ("main", "temp")
+VIRTUAL = re.compile(r"^\s*CREATE\s+VIRTUAL\s+TABLE\b", re.IGNORECASE)  # an R*Tree or FTS5 table
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A table of rows on their way into the target (the TEMP stage, a part's side table):
+    its name as SQL, and ``seq``, the quoted column that numbers its rows 1 to n in their
+    order. Never a bare ``rowid``: an input column may be named so."""
+
+    table: str
+    seq: str
+
+
+def stage_seq(names: Iterable[str]) -> str:
+    """The stage table's sequence column: ``SEQ_COLUMN``, or a variant of it that no input
+    column (``names``) takes, in any case."""
+    taken = {fold(n) for n in names}
+    seq, n = SEQ_COLUMN, 0
+    while fold(seq) in taken:
+        n += 1
+        seq = f"{SEQ_COLUMN}_{n}"
+    return seq
+
+
+def rowid_name(names: Iterable[str]) -> str | None:
+    """A name for the rowid of a table with columns ``names``: each of SQLite's names for it
+    means a column so named where the table has one. None: the columns take all three."""
+    taken = {fold(n) for n in names}
+    return next((alias for alias in ROWID_NAMES if alias not in taken), None)
 
 
 def check_width(columns: int, file: str | None = None) -> None:
@@ -38,10 +74,24 @@ def check_width(columns: int, file: str | None = None) -> None:
 
 
 def check_table(table: str) -> None:
-    """The loader's own tables take no rows (SQLite's identifiers ignore ASCII case)."""
+    """The loader's own tables take no rows, nor do SQLite's (any name starting with
+    ``sqlite_``: SQLite's identifiers ignore ASCII case); a name qualified by a schema
+    (``main.t``) is refused, not taken as one name."""
     if fold(table) in (STATE_TABLE, STAGE_TABLE, REFUSED_TABLE):
         raise ConfigError(
             f"sink.table: {table!r} is reserved for the loader's own use", hint="name another table (--table)"
+        )
+    if fold(table).startswith("sqlite_"):
+        raise ConfigError(
+            f"sink.table: {table!r} is a reserved table name: SQLite keeps names starting with sqlite_ for its own tables",
+            hint="name another table (--table); without one the table is named after the first input file",
+        )
+    schema, dot, name = table.partition(".")
+    if dot and fold(schema) in SCHEMAS:
+        raise ConfigError(
+            f"sink.table: {table!r} is taken literally, as one table name: the loader loads into the main schema, "
+            f"and would make a table named {table!r} there",
+            hint=f"name the table alone (--table {name})",
         )
 
 
@@ -83,8 +133,8 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
         with _read_only(path, config.busy_timeout) as conn:
             has_state = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (STATE_TABLE,))
             state_rows = conn.execute(state_sql(job), (job, job)).fetchall() if has_state.fetchone() else []
-            kind = conn.execute("SELECT type FROM sqlite_master WHERE name = ? COLLATE NOCASE", (table,)).fetchone()
-            check_view(kind[0] if kind else None, path, table)
+            kind = conn.execute(KIND_SQL, (table,)).fetchone()
+            check_kind(kind[0] if kind else None, path, table)
             columns = conn.execute(f"PRAGMA table_info({quote(table)})").fetchall()
             generated = generated_columns(conn.execute(f"PRAGMA table_xinfo({quote(table)})").fetchall())
             strict = bool(columns) and is_strict(lambda sql: conn.execute(sql).fetchall(), table)
@@ -95,7 +145,10 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
         raise db_error(exc, path, config.busy_timeout, " (while reading it for --dry-run)") from None
     if keys is not None and {fold(c) for c in config.primary_key} not in keys:
         raise key_error(config, table)
-    return Peek(dict(state_rows), declared_types(columns, strict), tuple(required_columns(columns)), tuple(generated))
+    declared = declared_types(columns, strict)
+    return Peek(
+        dict(state_rows), declared, tuple(required_columns(columns)), tuple(generated), is_virtual(kind and kind[1])
+    )
 
 
 @contextlib.contextmanager
@@ -114,15 +167,31 @@ def _read_only(path: str, timeout: float) -> Iterator[Any]:
         conn.close()
 
 
-def check_view(kind: str | None, path: str, table: str) -> None:
-    """A view takes no rows of the loader's (``kind``: the target's type in ``sqlite_master``):
-    SQLite counts none an INSTEAD OF trigger writes, so no count, reject or checkpoint could
-    be told right, and ``replace`` cannot drop it as a table."""
+KIND_SQL = "SELECT type, sql FROM sqlite_master WHERE name = ? COLLATE NOCASE AND type <> 'trigger'"
+"""The type and SQL of what holds the table's name (triggers have names of their own)."""
+
+
+def check_kind(kind: str | None, path: str, table: str) -> None:
+    """The name is free, or a table's (``kind``: its type in ``sqlite_master``). A view takes
+    no rows of the loader's: SQLite counts none an INSTEAD OF trigger writes, so no count,
+    reject or checkpoint could be told right, and ``replace`` cannot drop it as a table. An
+    index's name no table can take."""
     if kind == "view":
         raise ConfigError(
             f"sink.table: {table!r} in {path} is a view, not a table: the loader loads into tables only",
             hint="name a table (--table), such as the one the view reads",
         )
+    if kind == "index":
+        raise ConfigError(
+            f"sink.table: {table!r} in {path} is the name of an index, which no table can take",
+            hint="name another table (--table)",
+        )
+
+
+def is_virtual(sql: str | None) -> bool:
+    """A table's ``CREATE`` statement makes a virtual table (FTS5, R*Tree): SQLite adds no
+    columns to one."""
+    return VIRTUAL.match(sql or "") is not None
 
 
 def generated_columns(xinfo: list[tuple[Any, ...]]) -> list[str]:

@@ -1020,3 +1020,151 @@ def test_the_drivers_words_around_sqlites_message_are_dropped() -> None:
 
     said = 'INTERNAL: failed to prepare: cannot modify t because it is a view\nquery was: INSERT INTO main . "t"'
     assert sqlite_message(RuntimeError(said)) == "cannot modify t because it is a view"
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_alter_adds_a_column_without_values_to_a_strict_table_as_any(tmp_path: Path, engine: str) -> None:
+    """A column without values has no declared type, which a STRICT table refuses: "missing
+    datatype for t.c" was exit 1 on every rerun."""
+    db = tmp_path / "t.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER, a TEXT) STRICT")
+    src = csv_file(tmp_path / "a.csv", "id,a,c\n1,x,\n")
+    report = load(src, db, table="t", sink_options={"alter": True}, run_options={"engine": engine, "workers": 1})
+    assert report.rows_written == 1
+    assert sqlite_rows(db, "SELECT name, type FROM pragma_table_info('t')") == [
+        ("id", "INTEGER"),
+        ("a", "TEXT"),
+        ("c", "ANY"),
+    ]
+    later = load(csv_file(tmp_path / "b.csv", "id,a,c\n2,y,7\n"), db, table="t")
+    assert later.rows_written == 1
+    assert sqlite_rows(db, "SELECT id, a, c, typeof(c) FROM t ORDER BY id") == [
+        (1, "x", None, "null"),
+        (2, "y", 7, "integer"),
+    ]
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+@pytest.mark.parametrize("alter", [False, True])
+def test_a_virtual_table_lacking_an_input_column_is_refused_up_front(tmp_path: Path, alter: bool, engine: str) -> None:
+    """SQLite alters no virtual table: with --alter "virtual tables may not be altered" was
+    exit 1 on every rerun, and without it the hint said to set --alter."""
+    db = tmp_path / "f.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE VIRTUAL TABLE t USING fts5(a)")
+    src = csv_file(tmp_path / "b.csv", "a,b\nx,y\n")
+    message = "table 't' has no column 'b', and it is a virtual table, to which SQLite adds no columns"
+    hint = (
+        'leave the column out of the input (a [[transform]] type = "drop"), or make the table anew with it, then rerun'
+    )
+    with pytest.raises(SchemaMismatchError) as info:
+        load(src, db, table="t", sink_options={"alter": alter}, run_options={"engine": engine, "workers": 1})
+    assert (info.value.exit_code, info.value.message, info.value.hint) == (65, message, hint)
+    assert sqlite_rows(db, "SELECT count(*) FROM t") == [(0,)]
+    with pytest.raises(SchemaMismatchError) as planned:
+        _planned(src, db, "t", alter=alter)
+    assert (planned.value.message, planned.value.hint) == (message, hint)
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_table_named_like_an_index_is_refused_up_front(tmp_path: Path, engine: str) -> None:
+    """CREATE TABLE failed with "there is already an index named ix", exit 1 on every rerun."""
+    db = tmp_path / "i.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (a TEXT)")
+        conn.execute("CREATE INDEX ix ON t (a)")
+    src = csv_file(tmp_path / "b.csv", "a,b\nx,y\n")
+    message = f"'IX' in {db} is the name of an index, which no table can take"
+    with pytest.raises(ConfigError) as info:
+        load(src, db, table="IX", sink_options={"mode": "replace"}, run_options={"engine": engine, "workers": 1})
+    assert (info.value.exit_code, info.value.message, info.value.hint) == (
+        2,
+        "table: " + message,
+        "name another table (--table)",
+    )
+    assert sqlite_rows(db, "SELECT type, name FROM sqlite_master WHERE tbl_name = 't'") == [
+        ("table", "t"),
+        ("index", "ix"),
+    ]
+    with pytest.raises(ConfigError) as planned:
+        _planned(src, db, "IX")
+    assert planned.value.message == "sink.table: " + message
+
+
+@pytest.mark.parametrize(
+    ("name", "flags"),
+    [
+        ("sqlite_export", []),
+        ("sqlite_foo", ["--table", "sqlite_foo"]),
+        ("SQLite_Master", ["--table", "SQLite_Master", "--alter"]),
+    ],
+)
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_table_name_sqlite_reserves_is_refused_by_dry_run_and_load(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, flags: list[str], dry_run: bool
+) -> None:
+    """Names starting with sqlite_ are SQLite's: --dry-run said ok, the load exited 1 ("object
+    name reserved for internal use"), or into sqlite_master 65 with a hint to set --alter."""
+    from loader.cli import main
+
+    src = csv_file(tmp_path / "sqlite_export.csv", "id,v\n1,x\n")
+    db = tmp_path / "s.db"
+    code = main(["load", src, str(db), *flags, *(["--dry-run"] if dry_run else [])])
+    assert code == 2
+    assert capsys.readouterr().err.splitlines()[:2] == [
+        f"loader: error: sink.table: {name!r} is a reserved table name: "
+        "SQLite keeps names starting with sqlite_ for its own tables",
+        "  hint: name another table (--table); without one the table is named after the first input file",
+    ]
+    assert not db.exists()
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "virtual tables may not be altered",
+        "there is already an index named ix",
+        "object name reserved for internal use: sqlite_x",
+        "error in table t after add column: missing datatype for t.c",
+    ],
+)
+def test_sqlite_refusing_the_schema_is_a_data_error_not_a_rerun(said: str) -> None:
+    """Messages SQLite gives for the target's schema as it stands were exit 1 (rerun, it
+    resumes), which fails the same way every time."""
+    from loader.writers.sqlite_errors import db_error
+
+    error = db_error(RuntimeError(f"INTERNAL: failed to execute: {said}"), "t.db", 30.0, " (while running 'X')")
+    assert (type(error), error.exit_code) == (SchemaMismatchError, 65)
+    assert str(error) == f"t.db: the target's schema refuses the load (SQLite: {said}) (while running 'X')"
+    assert error.hint == "change the table or the job (--table, --alter), then rerun: committed work is kept"
+
+
+@pytest.mark.parametrize("table", ["main.t", "TEMP.t"])
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_schema_qualified_table_name_is_refused_not_taken_literally(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], table: str, dry_run: bool
+) -> None:
+    """``--table main.t`` made a new table literally named "main.t" beside ``t``, exit 0."""
+    from loader.cli import main
+
+    db = tmp_path / "t.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER, x INTEGER)")
+    src = csv_file(tmp_path / "a.csv", "id,x\n1,5\n")
+    code = main(["load", src, str(db), "--table", table, *(["--dry-run"] if dry_run else [])])
+    assert code == 2
+    assert capsys.readouterr().err.splitlines()[:2] == [
+        f"loader: error: sink.table: {table!r} is taken literally, as one table name: the loader loads into "
+        f"the main schema, and would make a table named {table!r} there",
+        "  hint: name the table alone (--table t)",
+    ]
+    assert sqlite_rows(db, "SELECT name FROM sqlite_master") == [("t",)]
+    assert sqlite_rows(db, "SELECT count(*) FROM t") == [(0,)]
+
+
+def test_a_dotted_table_name_that_names_no_schema_is_one_name(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    report = load(csv_file(tmp_path / "a.csv", "id,x\n1,5\n"), db, table="other.t")
+    assert report.rows_written == 1
+    assert sqlite_rows(db, 'SELECT * FROM "other.t"') == [(1, 5)]

@@ -73,3 +73,79 @@ def test_a_refused_key_is_the_value_of_the_column_sqlite_names_folding_ascii_let
         f"key 'a' is already in table 't' ({message})",
         "ñandú",
     )
+
+
+@pytest.mark.parametrize("run", ENGINES)
+@pytest.mark.parametrize(("mode", "kept"), [("upsert", "second"), ("ignore", "first")])
+def test_an_input_column_named_rowid_leaves_the_rows_in_their_order(
+    tmp_path: Path, run: dict, mode: str, kept: str
+) -> None:
+    """The stage was merged ORDER BY rowid, which named the input's ``rowid`` column (as
+    ``sqlite3 -header -csv db "select rowid,* ..."`` makes): the row with the lower value
+    won, the first under upsert and the last under ignore."""
+    src = tmp_path / "d.csv"
+    src.write_text("id,ROWID,v\n1,2,first\n1,1,second\n")
+    db = tmp_path / "d.db"
+    load(str(src), db, table="t", sink_options={"mode": mode, "primary_key": ["id"]}, run_options=run)
+    assert sqlite_rows(db, "SELECT * FROM t") == [(1, 2 if kept == "first" else 1, kept)]
+
+
+@pytest.mark.parametrize("run", ENGINES)
+def test_a_refused_row_beside_a_rowid_column_is_rejected_alone(tmp_path: Path, run: dict) -> None:
+    """Rows were merged range by range WHERE rowid BETWEEN 1 AND 3, which held the input's
+    ``rowid`` values (100 to 300): no row went in, and all 3 were reported written."""
+    db = tmp_path / "u.db"
+    _made(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, rowid INTEGER, n INTEGER CHECK (n > 0))")
+    src = tmp_path / "h1.csv"
+    src.write_text("id,rowid,n\n1,100,5\n2,200,-1\n3,300,7\n")
+    report = load(str(src), db, table="t", sink_options={"mode": "upsert", "primary_key": ["id"]}, run_options=run)
+    assert (report.rows_written, report.rows_rejected) == (2, 1)
+    assert sqlite_rows(db, "SELECT * FROM t ORDER BY id") == [(1, 100, 5), (3, 300, 7)]
+    rejects = [json.loads(line) for line in rejects_of(db, "table:t").read_text().splitlines()]
+    assert [(r["row"], r["values"]) for r in rejects] == [(2, {"id": 2, "rowid": 200, "n": -1})]
+
+
+@pytest.mark.parametrize("run", ENGINES)
+def test_an_append_through_a_trigger_beside_a_rowid_column_writes_its_rows(tmp_path: Path, run: dict) -> None:
+    """A table whose trigger writes rows is appended to through the stage: its rows were
+    taken by their ``rowid`` column, none matched, and all 3 were reported ignored."""
+    db = tmp_path / "tr.db"
+    with sqlite3.connect(db) as conn:
+        conn.executescript(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, rowid INTEGER, n INTEGER CHECK (n > 0));"
+            "CREATE TABLE log (x); CREATE TRIGGER tg AFTER INSERT ON t BEGIN INSERT INTO log VALUES (new.id); END;"
+        )
+    conn.close()
+    src = tmp_path / "h1.csv"
+    src.write_text("id,rowid,n\n1,100,5\n2,200,-1\n3,300,7\n")
+    report = load(str(src), db, table="t", run_options=run)
+    assert (report.rows_written, report.rows_ignored, report.rows_rejected) == (2, 0, 1)
+    assert sqlite_rows(db, "SELECT id, rowid FROM t ORDER BY id") == [(1, 100), (3, 300)]
+    assert sqlite_rows(db, "SELECT x FROM log ORDER BY x") == [(1,), (3,)]
+
+
+@pytest.mark.parametrize("run", ENGINES)
+def test_many_repeated_keys_beside_a_rowid_column_are_rejected_in_bulk(tmp_path: Path, run: dict) -> None:
+    """Past 16 refusals a batch's repeated keys are found in bulk, by the stage's row
+    numbers: those were the input's ``rowid`` values (5001 to 5100), and taking row 5152 of
+    the batch was an internal ArrowIndexError (exit 1)."""
+    db = tmp_path / "dup.db"
+    _made(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, rowid INTEGER, v TEXT)")
+    src = tmp_path / "dup.csv"
+    src.write_text("id,rowid,v\n" + "".join(f"{i % 60},{5000 + i},v{i}\n" for i in range(1, 101)))
+    report = load(str(src), db, table="t", run_options=run)
+    assert (report.rows_written, report.rows_rejected) == (60, 40)
+    assert sqlite_rows(db, "SELECT count(*), min(rowid), max(rowid) FROM t") == [(60, 5001, 5060)]
+    rejects = [json.loads(line) for line in rejects_of(db, "table:t").read_text().splitlines()]
+    assert [(r["row"], r["values"]["rowid"]) for r in rejects] == [(i, 5000 + i) for i in range(61, 101)]
+
+
+@pytest.mark.parametrize("run", ENGINES)
+def test_columns_named_every_name_of_a_rowid_keep_the_rows_order(tmp_path: Path, run: dict) -> None:
+    """Input columns take all of SQLite's names for a rowid, and the stage's own sequence
+    column's name too: the last row of a key still wins."""
+    src = tmp_path / "z.csv"
+    src.write_text("id,rowid,OID,_rowid_,_loader_seq\n1,9,9,9,9\n1,8,8,8,8\n2,1,1,1,1\n")
+    db = tmp_path / "z.db"
+    load(str(src), db, table="t", sink_options={"mode": "upsert", "primary_key": ["id"]}, run_options=run)
+    assert sqlite_rows(db, "SELECT * FROM t ORDER BY id") == [(1, 8, 8, 8, 8), (2, 1, 1, 1, 1)]
