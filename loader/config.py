@@ -87,9 +87,11 @@ class SourceConfig:
     infer_rows: int = 100_000
     """CSV rows sampled to infer column types (types are never guessed from one block)."""
     block_size: int = field(default=1 << 20, metadata=SIZE)
-    """Bytes of CSV parsed at a time; a chunk holds up to ``run.chunk_size`` rows."""
+    """Bytes of CSV parsed at a time; a chunk holds up to ``run.chunk_size`` rows. At most
+    1023MB (pyarrow parses less than 2 GiB at a time, and a block gets room for twice its size)."""
     max_row_bytes: int = field(default=64 << 20, metadata=SIZE)
-    """Longest CSV row (bytes); a longer row, or a quote not closed within it, is rejected."""
+    """Longest CSV row (bytes); a longer row, or a quote not closed within it, is rejected.
+    At most 2047MB (pyarrow parses less than 2 GiB at a time)."""
     allow_empty: bool = False
     """A glob that matches no file is not an error (useful on a schedule)."""
     partitioning: Literal["auto", "hive", "none"] = "auto"
@@ -154,7 +156,7 @@ class SinkConfig:
     (with keys in no order, a table and the ~10 it overlaps one level down), so the memory
     ``run.max_memory`` shrinks it like ``write_buffer_size``."""
     max_open_files: int = 1000
-    """LevelDB files kept open at once (LevelDB's minimum is 74)."""
+    """LevelDB files kept open at once (LevelDB's minimum is 74; at most 2147483647, a C int)."""
     lru_cache_size: int = field(default=8 << 20, metadata=SIZE)
     """LevelDB block cache in bytes; ``run.max_memory`` shrinks it."""
     block_size: int = field(default=64 << 10, metadata=SIZE)
@@ -880,6 +882,18 @@ _SINK_FLOORS = (
 )
 # SQLite's busy timeout is a 32-bit count of milliseconds: past it, SQLite does not wait at all.
 MAX_BUSY_TIMEOUT = (2**31 - 1) // 1000
+# Every integer key reaches a 64-bit integer somewhere (pyarrow, numpy, SQLite, a size_t).
+MAX_INT = 2**63 - 1
+# pyarrow's CSV and JSON readers take a block size below 2 GiB (an int32): a CSV block is
+# parsed with room for twice its size, and a block grown for a long row with one byte more.
+MAX_CSV_BLOCK = 1023 << 20
+MAX_ROW_BYTES = 2047 << 20
+# Keys the code under them takes less of than MAX_INT: (key, highest, why).
+_SOURCE_CEILINGS = (
+    ("block_size", MAX_CSV_BLOCK, "pyarrow parses less than 2 GiB at a time"),
+    ("max_row_bytes", MAX_ROW_BYTES, "pyarrow parses less than 2 GiB at a time"),
+)
+_SINK_CEILINGS = (("max_open_files", 2**31 - 1, "LevelDB takes a C int"),)
 
 
 def _floors(section: Any, where: str, floors: tuple[tuple[str, int, str], ...]) -> None:
@@ -887,6 +901,27 @@ def _floors(section: Any, where: str, floors: tuple[tuple[str, int, str], ...]) 
         value = getattr(section, key)
         if value is not None and value < lowest:
             raise ConfigError(f"{where}.{key}: {message}")
+
+
+def _ceilings(section: Any, where: str, ceilings: tuple[tuple[str, int, str], ...] = ()) -> None:
+    """Every integer key at most its ceiling: past it, a library would raise OverflowError
+    mid-load. A key that also takes a float (``run.max_rejects``) is only compared."""
+    own = {key: (highest, why) for key, highest, why in ceilings}
+    cls: type = type(section)
+    hints = _hints(cls)
+    for f in dataclasses.fields(section):
+        value = getattr(section, f.name)
+        if not isinstance(value, int) or isinstance(value, bool) or _takes_float(hints[f.name]):
+            continue
+        highest, why = own.get(f.name, (MAX_INT, "a 64-bit integer"))
+        if value > highest:
+            mb = f.metadata.get("size") and highest % (1 << 20) == 0
+            most = f"{highest >> 20}MB ({highest} bytes: {why})" if mb else f"{highest} ({why})"
+            raise ConfigError(f"{where}.{f.name}: expected at most {most}, got {value}")
+
+
+def _takes_float(hint: Any) -> bool:
+    return hint is float or float in typing.get_args(hint)
 
 
 def _seconds(where: str, value: float, most: float = math.inf) -> None:
@@ -938,6 +973,7 @@ def resolve_source(src: SourceConfig) -> SourceConfig:
         # that would take the first row away; header = true replaces a header's names instead
         src = replace(src, header=False)
     _floors(src, "source", _SOURCE_FLOORS)
+    _ceilings(src, "source", _SOURCE_CEILINGS)
     _check_encoding(src.encoding)
     return src
 
@@ -965,6 +1001,7 @@ def resolve_sink(src: SourceConfig, sink: SinkConfig) -> SinkConfig:
     if sink.batch_size is None or sink.batch_size < 1:
         raise ConfigError("sink.batch_size: expected 1 or more")
     _floors(sink, "sink", _SINK_FLOORS)
+    _ceilings(sink, "sink", _SINK_CEILINGS)
     _seconds("sink.busy_timeout", sink.busy_timeout, MAX_BUSY_TIMEOUT)
     return sink
 
@@ -976,6 +1013,7 @@ def resolve_run(src: SourceConfig, sink: SinkConfig, run: RunConfig) -> RunConfi
         run = replace(run, workers=sinks.get(str(sink.type)).default_workers(src.format, cpus.usable_cpus()))
     run = replace(run, **_sizes(run, "run"))
     _floors(run, "run", _RUN_FLOORS)
+    _ceilings(run, "run")
     limit = run.max_rejects
     if limit is not None and not (math.isfinite(limit) and limit >= 0):  # NaN would turn the limit off
         raise ConfigError(f"run.max_rejects: expected 0 or more (a count, or a fraction below 1), got {limit!r}")

@@ -379,3 +379,13 @@ def test_load_takes_every_leveldb_size_as_text(tmp_path: Path, data_dir: Path) -
         "lru_cache_size": 2 << 20,
     }
     assert report.sizes["sort_run_size"] == 1 << 20
+
+
+def test_a_size_past_what_pyarrow_takes_is_a_config_error_named_as_load_took_it(tmp_path: Path, data_dir: Path) -> None:
+    with pytest.raises(ConfigError) as e:
+        load(data_dir / "small.csv", tmp_path / "x.db", source_options={"block_size": "1G"})
+    assert str(e.value) == (
+        "source_options.block_size: expected at most 1023MB (1072693248 bytes: pyarrow parses less than 2 GiB "
+        "at a time), got 1073741824"
+    )
+    assert not (tmp_path / "x.db").exists()
