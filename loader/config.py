@@ -11,6 +11,7 @@ Unknown keys are errors (with a did-you-mean), never silently ignored.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import itertools
@@ -455,6 +456,24 @@ def _check_fields(section: Any, where: str) -> None:
     for name, value in check_values(type(section), given, where).items():
         if value is not given[name]:
             object.__setattr__(section, name, value)
+
+
+# A key's command-line flag: ``sink.batch_size`` is ``--batch-size``; a key in two sections
+# names its section (``--source-block-size``).
+_FLAG_NAMES = {("sink", "type"): "--sink", ("sink", "indexes"): "--index"}
+
+
+@functools.cache
+def _shared_keys() -> frozenset[str]:
+    """Keys that stand in more than one section (their flags name the section)."""
+    seen = collections.Counter(f.name for cls in SECTIONS.values() for f in dataclasses.fields(cls))
+    return frozenset(name for name, n in seen.items() if n > 1)
+
+
+def flag_name(section: str, name: str) -> str:
+    if (section, name) in _FLAG_NAMES:
+        return _FLAG_NAMES[section, name]
+    return "--" + (f"{section}_{name}" if name in _shared_keys() else name).replace("_", "-")
 
 
 # ------------------------------------------------------------ interpolation

@@ -389,3 +389,49 @@ def test_a_size_past_what_pyarrow_takes_is_a_config_error_named_as_load_took_it(
         "at a time), got 1073741824"
     )
     assert not (tmp_path / "x.db").exists()
+
+
+def test_a_key_within_an_option_table_is_named_as_load_took_it(tmp_path: Path, data_dir: Path) -> None:
+    with pytest.raises(ConfigError) as e:
+        load(data_dir / "small.csv", tmp_path / "x.db", source_options={"columns": {"a": "bogus"}})
+    assert str(e.value) == "source_options.columns.a: unknown type 'bogus'"
+
+
+def test_a_hint_from_load_names_its_keywords_not_flags(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text("id,n\n1,2\n2,x\n", encoding="utf-8")
+    with pytest.raises(LoaderError) as e:
+        load(
+            path,
+            tmp_path / "x.db",
+            table="t",
+            source_options={"columns": {"n": "int64"}},
+            run_options={"max_rejects": 0},
+        )
+    assert e.value.hint == (
+        "committed rows are kept; read the reject file, then rerun with a higher run_options.max_rejects to resume, "
+        'or fix the input and rerun with run_options={"restart": True}'
+    )
+
+
+@pytest.mark.parametrize(
+    ("hint", "given"),
+    [
+        (
+            "set sink.alter = true (--alter) to add new columns",
+            'set sink.alter = true (sink_options={"alter": True}) to add new columns',
+        ),
+        ("name another table (--table)", "name another table (table=)"),
+        ('load with mode = "append" (--mode append)', 'load with mode = "append" (sink_options={"mode": "append"})'),
+        ("set --max-memory 94MB or more", 'set run_options={"max_memory": "94MB"} or more'),
+        ("try --delimiter ';'", 'try source_options={"delimiter": ";"}'),
+        ("rerun with --set run.on_change=reload", 'rerun with run_options={"on_change": "reload"}'),
+        ("run again with --debug", "run again with --debug"),  # no key's flag: as it is
+    ],
+)
+def test_hint_flags_become_load_keywords(hint: str, given: str) -> None:
+    from loader.api import _as_given
+
+    error = LoaderError("failed", hint=hint)
+    _as_given(error)
+    assert error.hint == given

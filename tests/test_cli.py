@@ -118,8 +118,8 @@ def test_help_shows_a_usage_that_says_what_it_means_and_examples(
 
 
 def test_every_job_file_key_is_a_load_flag_with_the_fields_help(capsys: pytest.CaptureFixture[str]) -> None:
-    from loader.cli import _flag_name
     from loader.config import SECTIONS, field_docs
+    from loader.config import flag_name as _flag_name
 
     assert main(["load", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
@@ -509,7 +509,8 @@ def test_a_config_errors_hint_names_the_help_of_the_command_used(tmp_path: Path)
 
 
 def test_every_size_flag_takes_size_text_and_its_help_says_size(capsys: pytest.CaptureFixture[str]) -> None:
-    from loader.cli import _flag_name, build_parser, job_for, parse
+    from loader.cli import build_parser, job_for, parse
+    from loader.config import flag_name as _flag_name
     from tests.test_config import BYTE_KEYS
 
     assert main(["load", "--help"]) == 0
