@@ -46,12 +46,12 @@ PathLike = str | os.PathLike[str]
 class SourceOptions(TypedDict, total=False):
     """Keys of ``[source]`` (all but ``path``, which is ``load()``'s first argument)."""
 
-    format: Literal["csv", "parquet", "jsonl", "arrow"]
-    delimiter: str
-    quote_char: str | bool
+    format: Literal["csv", "parquet", "jsonl", "arrow"] | None
+    delimiter: str | None
+    quote_char: str | bool | None
     escape_char: str | bool
-    header: bool
-    column_names: list[str]
+    header: bool | None
+    column_names: list[str] | None
     encoding: str
     null_values: list[str]
     na_values: list[str]
@@ -68,17 +68,17 @@ class SourceOptions(TypedDict, total=False):
 class SinkOptions(TypedDict, total=False):
     """Keys of ``[sink]`` (all but ``path``, which is ``load()``'s ``target``)."""
 
-    type: Literal["sqlite", "leveldb"]
-    table: str
+    type: Literal["sqlite", "leveldb"] | None
+    table: str | None
     mode: Literal["append", "replace", "upsert", "ignore"]
     primary_key: list[str]
     indexes: list[list[str]]
-    batch_size: int
+    batch_size: int | None
     alter: bool
     busy_timeout: float
     page_size: int | str
     cache_size: int | str
-    key: str
+    key: str | None
     value: str
     sync: bool
     write_buffer_size: int | str
@@ -89,33 +89,33 @@ class SinkOptions(TypedDict, total=False):
     compression: Literal["none", "snappy"]
     sort: Literal["auto", "always", "never"]
     sort_run_size: int | str
-    merge_processes: int
+    merge_processes: int | None
 
 
 class RunOptions(TypedDict, total=False):
     """Keys of ``[run]``."""
 
     chunk_size: int
-    report: PathLike
-    rejects: PathLike
-    max_rejects: int | float
-    job: str
+    report: PathLike | None
+    rejects: PathLike | None
+    max_rejects: int | float | None
+    job: str | None
     on_change: Literal["error", "skip", "reload"]
     restart: bool
     quiet: bool
     lock_wait: float
     read_ahead: int
-    workers: int
-    max_memory: int | str
+    workers: int | None
+    max_memory: int | str | None
     log_format: Literal["text", "json"]
-    metrics_file: PathLike
+    metrics_file: PathLike | None
     engine: Literal["threads", "processes", "dask"]
-    scheduler: str
+    scheduler: str | None
     part_size: int | str
     part_results: Literal["auto", "arrow", "database"]
     fork_workers: bool
-    spill_dir: PathLike
-    temp_dir: PathLike
+    spill_dir: PathLike | None
+    temp_dir: PathLike | None
 
 
 def _table(cls: type, where: str, options: Mapping[str, Any] | None, given: Mapping[str, Any]) -> Any:
@@ -245,7 +245,7 @@ def _option(dotted: str, value: Any) -> str:
 
 
 def load(
-    source: PathLike | Sequence[PathLike],
+    source: PathLike | Iterable[PathLike],
     target: PathLike,
     *,
     table: str | None = None,

@@ -48,6 +48,7 @@ Format = Literal["csv", "parquet", "jsonl", "arrow"]
 SIZE: Mapping[str, Any] = MappingProxyType({"size": True})
 MIN_PAGE_SIZE, MAX_PAGE_SIZE = 512, 65536  # SQLite's own bounds on page_size
 PATH: Mapping[str, Any] = MappingProxyType({"path": True})
+PathArg = str | os.PathLike[str]  # a path as the constructors take it (made text)
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,32 @@ class SourceConfig:
     """Columns from ``key=value`` folders in the inputs' paths (Hive partitioning, as pyarrow, Spark and
     DuckDB write it): ``auto`` adds them when every input's path has the same keys; ``hive`` requires that
     (an input without them is an error); ``none`` never adds them. See Partitioned folders."""
+
+    if (
+        TYPE_CHECKING
+    ):  # what the constructor takes (paths as os.PathLike and sizes as text), normalised in __post_init__
+
+        def __init__(
+            self,
+            path: PathArg | Sequence[PathArg],
+            format: Format | None = ...,
+            delimiter: str | None = ...,
+            quote_char: str | bool | None = ...,
+            escape_char: str | bool = ...,
+            header: bool | None = ...,
+            column_names: list[str] | None = ...,
+            encoding: str = ...,
+            null_values: list[str] = ...,
+            na_values: list[str] = ...,
+            decimal_separator: Literal[".", ","] = ...,
+            skip_rows: int = ...,
+            columns: dict[str, str] = ...,
+            infer_rows: int = ...,
+            block_size: int | str = ...,
+            max_row_bytes: int | str = ...,
+            allow_empty: bool = ...,
+            partitioning: Literal["auto", "hive", "none"] = ...,
+        ) -> None: ...
 
     def __post_init__(self) -> None:
         _check_fields(self, "source")
@@ -180,6 +207,37 @@ class SinkConfig:
     Unset: one per usable CPU, or 1 under ``run.max_memory`` (each process holds a merge's
     memory, and each keeps to the ceiling)."""
 
+    if (
+        TYPE_CHECKING
+    ):  # what the constructor takes (paths as os.PathLike and sizes as text), normalised in __post_init__
+
+        def __init__(
+            self,
+            path: PathArg,
+            type: str | None = ...,
+            table: str | None = ...,
+            mode: Literal["append", "replace", "upsert", "ignore"] = ...,
+            primary_key: list[str] = ...,
+            indexes: list[list[str]] = ...,
+            batch_size: int | None = ...,
+            alter: bool = ...,
+            busy_timeout: float = ...,
+            page_size: int | str = ...,
+            cache_size: int | str = ...,
+            key: str | None = ...,
+            value: str = ...,
+            sync: bool = ...,
+            write_buffer_size: int | str = ...,
+            max_file_size: int | str = ...,
+            max_open_files: int = ...,
+            lru_cache_size: int | str = ...,
+            block_size: int | str = ...,
+            compression: Literal["none", "snappy"] = ...,
+            sort: Literal["auto", "always", "never"] = ...,
+            sort_run_size: int | str = ...,
+            merge_processes: int | None = ...,
+        ) -> None: ...
+
     def __post_init__(self) -> None:
         _check_fields(self, "sink")
 
@@ -257,6 +315,35 @@ class RunConfig:
     """Where sorted runs are spilled (LevelDB ``sink.sort``); default ``<target>.runs`` beside the target.
     Removed when the load ends."""
 
+    if (
+        TYPE_CHECKING
+    ):  # what the constructor takes (paths as os.PathLike and sizes as text), normalised in __post_init__
+
+        def __init__(
+            self,
+            chunk_size: int = ...,
+            report: PathArg | None = ...,
+            rejects: PathArg | None = ...,
+            max_rejects: int | float | None = ...,
+            job: str | None = ...,
+            on_change: Literal["error", "skip", "reload"] = ...,
+            restart: bool = ...,
+            quiet: bool = ...,
+            lock_wait: float = ...,
+            read_ahead: int = ...,
+            workers: int | None = ...,
+            max_memory: int | str | None = ...,
+            log_format: Literal["text", "json"] = ...,
+            metrics_file: PathArg | None = ...,
+            engine: Literal["threads", "processes", "dask"] = ...,
+            scheduler: str | None = ...,
+            part_size: int | str = ...,
+            part_results: Literal["auto", "arrow", "database"] = ...,
+            fork_workers: bool = ...,
+            spill_dir: PathArg | None = ...,
+            temp_dir: PathArg | None = ...,
+        ) -> None: ...
+
     def __post_init__(self) -> None:
         _check_fields(self, "run")
 
@@ -275,6 +362,17 @@ class JobConfig:
     run: RunConfig = field(default_factory=RunConfig)
     resolved: bool = field(default=False, repr=False, compare=False)
     """Set by ``resolve()``: inferred values are filled in and every rule was checked."""
+
+    if TYPE_CHECKING:  # what the constructor takes (a section as a dict of its keys), normalised in __post_init__
+
+        def __init__(
+            self,
+            source: SourceConfig | Mapping[str, Any],
+            sink: SinkConfig | Mapping[str, Any],
+            transform: list[dict[str, Any]] = ...,
+            run: RunConfig | Mapping[str, Any] = ...,
+            resolved: bool = ...,
+        ) -> None: ...
 
     def __post_init__(self) -> None:
         for name, cls in SECTIONS.items():

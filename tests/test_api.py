@@ -435,3 +435,39 @@ def test_hint_flags_become_load_keywords(hint: str, given: str) -> None:
     error = LoaderError("failed", hint=hint)
     _as_given(error)
     assert error.hint == given
+
+
+# Calls docs/api.md and README.md document, as a caller's strictly typed code makes them.
+_DOCUMENTED_CALLS = """
+from pathlib import Path
+
+from loader import JobConfig, RunConfig, SinkConfig, SourceConfig, load
+
+JobConfig(
+    source=SourceConfig(path="a.csv"),
+    sink=SinkConfig(path=Path("x.db"), page_size="64KiB"),
+    run=RunConfig(max_memory="1GB", report=Path("r.json")),
+)
+JobConfig(source={"path": "a.csv"}, sink={"path": "x.db", "mode": "replace"})
+SourceConfig(path=[Path("a.csv"), "b/*.csv"])
+load(Path(".").glob("*.csv"), "y.db", table="t")
+load({"a.csv", "b.csv"}, Path("y.db"), table="t", source_options={"header": None, "block_size": "4MB"})
+load("a.csv", "y.db", run_options={"workers": None, "report": Path("r.json")}, sink_options={"batch_size": None})
+"""
+
+
+def test_documented_calls_pass_mypy_strict(tmp_path: Path) -> None:
+    from mypy import api
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    example = readme.split("<!-- python-example -->\n```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "calls.py").write_text(_DOCUMENTED_CALLS, encoding="utf-8")
+    (tmp_path / "readme_example.py").write_text(example, encoding="utf-8")
+    os.environ["MYPYPATH"] = str(ROOT)  # this checkout's loader, not an installed one
+    try:
+        flags = ["--strict", "--ignore-missing-imports", "--follow-imports=silent", "--config-file", ""]
+        files = [str(tmp_path / "calls.py"), str(tmp_path / "readme_example.py")]
+        out, err, status = api.run([*flags, "--cache-dir", str(tmp_path / "cache"), *files])
+    finally:
+        del os.environ["MYPYPATH"]
+    assert (status, err) == (0, ""), out

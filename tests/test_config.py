@@ -571,3 +571,21 @@ def test_a_size_given_as_text_is_held_to_its_maximum() -> None:
 
 def test_max_rejects_takes_any_large_number() -> None:
     assert job_from_dict({**_tables("run", "max_rejects", 10**30)}, env={}).run.max_rejects == 10**30
+
+
+@pytest.mark.parametrize("cls", [*SECTIONS.values(), JobConfig], ids=lambda c: c.__name__)
+def test_the_typed_constructor_takes_every_field_in_order(cls: type) -> None:
+    """The ``__init__`` mypy sees (what a caller may pass) is the dataclass's own, less its types."""
+    import ast
+    import inspect
+
+    import loader.config
+
+    tree = ast.parse(inspect.getsource(loader.config))
+    (body,) = [n.body for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls.__name__]
+    (init,) = [f for n in body if isinstance(n, ast.If) for f in n.body if isinstance(f, ast.FunctionDef)]
+    names = [a.arg for a in init.args.args[1:]]
+    required = names[: len(names) - len(init.args.defaults)]
+    fields = dataclasses.fields(cls)
+    assert names == [f.name for f in fields]
+    assert required == [f.name for f in fields if f.default is f.default_factory is dataclasses.MISSING]
