@@ -10,8 +10,11 @@ describes each one).
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import os
 import re
+import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
@@ -23,6 +26,9 @@ from .config import (
     SourceConfig,
     build_section,
     check_names,
+    check_values,
+    flag_name,
+    parse_value,
     resolve,
     shown,
 )
@@ -40,12 +46,12 @@ PathLike = str | os.PathLike[str]
 class SourceOptions(TypedDict, total=False):
     """Keys of ``[source]`` (all but ``path``, which is ``load()``'s first argument)."""
 
-    format: Literal["csv", "parquet", "jsonl", "arrow"]
-    delimiter: str
-    quote_char: str | bool
+    format: Literal["csv", "parquet", "jsonl", "arrow"] | None
+    delimiter: str | None
+    quote_char: str | bool | None
     escape_char: str | bool
-    header: bool
-    column_names: list[str]
+    header: bool | None
+    column_names: list[str] | None
     encoding: str
     null_values: list[str]
     na_values: list[str]
@@ -62,17 +68,17 @@ class SourceOptions(TypedDict, total=False):
 class SinkOptions(TypedDict, total=False):
     """Keys of ``[sink]`` (all but ``path``, which is ``load()``'s ``target``)."""
 
-    type: Literal["sqlite", "leveldb"]
-    table: str
+    type: Literal["sqlite", "leveldb"] | None
+    table: str | None
     mode: Literal["append", "replace", "upsert", "ignore"]
     primary_key: list[str]
     indexes: list[list[str]]
-    batch_size: int
+    batch_size: int | None
     alter: bool
     busy_timeout: float
     page_size: int | str
     cache_size: int | str
-    key: str
+    key: str | None
     value: str
     sync: bool
     write_buffer_size: int | str
@@ -83,33 +89,33 @@ class SinkOptions(TypedDict, total=False):
     compression: Literal["none", "snappy"]
     sort: Literal["auto", "always", "never"]
     sort_run_size: int | str
-    merge_processes: int
+    merge_processes: int | None
 
 
 class RunOptions(TypedDict, total=False):
     """Keys of ``[run]``."""
 
     chunk_size: int
-    report: PathLike
-    rejects: PathLike
-    max_rejects: int | float
-    job: str
+    report: PathLike | None
+    rejects: PathLike | None
+    max_rejects: int | float | None
+    job: str | None
     on_change: Literal["error", "skip", "reload"]
     restart: bool
     quiet: bool
     lock_wait: float
     read_ahead: int
-    workers: int
-    max_memory: int | str
+    workers: int | None
+    max_memory: int | str | None
     log_format: Literal["text", "json"]
-    metrics_file: PathLike
+    metrics_file: PathLike | None
     engine: Literal["threads", "processes", "dask"]
-    scheduler: str
+    scheduler: str | None
     part_size: int | str
     part_results: Literal["auto", "arrow", "database"]
     fork_workers: bool
-    spill_dir: PathLike
-    temp_dir: PathLike
+    spill_dir: PathLike | None
+    temp_dir: PathLike | None
 
 
 def _table(cls: type, where: str, options: Mapping[str, Any] | None, given: Mapping[str, Any]) -> Any:
@@ -166,24 +172,80 @@ def _check_arguments(target: Any, texts: Mapping[str, Any], options: Mapping[str
 
 
 # The job key an error's message starts with: ``run.chunk_size: ...``, ``run.engine = 'dask': ...``,
-# ``sink.primary_key/indexes: ...``.
-_LEADING_KEY = re.compile(r"([a-z]+)\.([a-z_]+)(?=:|/| = )")
+# ``sink.primary_key/indexes: ...``, ``source.columns.id: ...`` (a key within a table).
+_LEADING_KEY = re.compile(r"([a-z]+)\.([a-z_]+)(?=:|/| = |\.)")
+# A command-line flag in a hint, and the value after it if any: ``--mode replace``, ``(--table)``,
+# ``--set run.on_change=reload``.
+_FLAG = re.compile(r"--([a-z][a-z-]*)(?: ('[^']*'|\"[^\"]*\"|[^\s),;]+))?")
 
 
 def _as_given(exc: LoaderError) -> None:
     """An error naming a job key (``run.chunk_size: ...``) names it as ``load()`` took it
-    (``run_options.chunk_size``, ``target``), as the checks of its options do."""
+    (``run_options.chunk_size``, ``target``), as the checks of its options do; a hint's
+    command-line flags become ``load()``'s keywords (``--restart``: ``run_options={"restart": True}``)."""
     m = _LEADING_KEY.match(exc.message)
-    if m is None or m.group(1) not in SECTIONS:
-        return
-    section, key = m.groups()
-    if key in {f.name for f in dataclasses.fields(SECTIONS[section])}:
-        exc.message = _ARGUMENTS.get(m.group(0), f"{section}_options.{key}") + exc.message[m.end() :]
-        exc.args = (exc.message,)
+    if m is not None and m.group(1) in SECTIONS:
+        section, key = m.groups()
+        if key in {f.name for f in dataclasses.fields(SECTIONS[section])}:
+            exc.message = _ARGUMENTS.get(m.group(0), f"{section}_options.{key}") + exc.message[m.end() :]
+            exc.args = (exc.message,)
+    if exc.hint:
+        exc.hint = _FLAG.sub(_keyword, exc.hint)
+
+
+@functools.cache
+def _flags() -> dict[str, str]:
+    """Each key's flag (``max-rejects``) -> its dotted key (``run.max_rejects``)."""
+    keys = {f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in dataclasses.fields(cls)}
+    return {flag_name(*dotted.split(".")).removeprefix("--"): dotted for dotted in keys}
+
+
+def _keyword(m: re.Match[str]) -> str:
+    """One flag of a hint (and its value, where the key takes what follows) as ``load()`` takes it."""
+    flag, value = m.groups()
+    if flag == "set" and value and "=" in value:
+        dotted, raw = value.split("=", 1)
+        return _option(dotted, parse_value(raw)) if _taken(dotted, parse_value(raw)) else m.group(0)
+    dotted = _flags().get(flag)
+    if dotted is None:
+        return m.group(0)
+    if value is not None and _taken(dotted, parse_value(value.rstrip("."))):
+        return _option(dotted, parse_value(value.rstrip("."))) + value[len(value.rstrip(".")) :]
+    rest = m.group(0)[len(flag) + 2 :]
+    if _hint_of(dotted) is bool:  # a switch: on
+        return _option(dotted, True) + rest
+    section, key = dotted.split(".")
+    return (_ARGUMENTS.get(dotted, f"{section}_options.{key}") + "=" * (dotted in _ARGUMENTS)) + rest
+
+
+def _hint_of(dotted: str) -> Any:
+    section, key = dotted.split(".")
+    return typing.get_type_hints(SECTIONS[section]).get(key)
+
+
+def _taken(dotted: str, value: Any) -> bool:
+    """Whether ``value`` is one the key takes (the word after a flag may be the hint's own)."""
+    section, key = dotted.split(".")
+    if section not in SECTIONS or key not in {f.name for f in dataclasses.fields(SECTIONS[section])}:
+        return False
+    try:
+        check_values(SECTIONS[section], {key: value}, section)
+    except ConfigError:
+        return False
+    return _hint_of(dotted) is not bool or isinstance(value, bool)
+
+
+def _option(dotted: str, value: Any) -> str:
+    """``table="x"``, ``sink_options={"mode": "replace"}``."""
+    shown = json.dumps(value) if isinstance(value, str) else repr(value)
+    if dotted in _ARGUMENTS:
+        return f"{_ARGUMENTS[dotted]}={shown}"
+    section, key = dotted.split(".")
+    return f'{section}_options={{"{key}": {shown}}}'
 
 
 def load(
-    source: PathLike | Sequence[PathLike],
+    source: PathLike | Iterable[PathLike],
     target: PathLike,
     *,
     table: str | None = None,

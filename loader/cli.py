@@ -17,7 +17,6 @@ import re
 import sys
 import traceback
 import typing
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -27,6 +26,7 @@ from .config import (
     SECTIONS,
     JobConfig,
     field_docs,
+    flag_name,
     job_from_overrides,
     load_job,
     parse_value,
@@ -41,7 +41,6 @@ from .suggest import closest, did_you_mean
 # its type and help come from the field. A key in two sections names its section
 # (``--source-block-size``); the paths are the positional arguments.
 _NOT_FLAGS = {("source", "path"), ("sink", "path")}
-_FLAG_NAMES = {("sink", "type"): "--sink", ("sink", "indexes"): "--index"}
 _COMMA_LISTS = {"primary_key", "column_names"}  # one flag, COL,COL; other lists repeat the flag
 _METAVARS = {
     "key": "TEMPLATE",
@@ -174,20 +173,7 @@ def _flag_options(f: dataclasses.Field[Any], hint: Any) -> dict[str, Any]:
     return _scalar(hint)
 
 
-@functools.cache
-def _shared_keys() -> frozenset[str]:
-    """Keys that stand in more than one section (their flags name the section)."""
-    seen = Counter(f.name for cls in SECTIONS.values() for f in dataclasses.fields(cls))
-    return frozenset(name for name, n in seen.items() if n > 1)
-
-
 _hints = functools.cache(typing.get_type_hints)
-
-
-def _flag_name(section: str, name: str) -> str:
-    if (section, name) in _FLAG_NAMES:
-        return _FLAG_NAMES[section, name]
-    return "--" + (f"{section}_{name}" if name in _shared_keys() else name).replace("_", "-")
 
 
 def _wanted(dotted: str, keys: set[str] | None) -> bool:
@@ -214,7 +200,7 @@ def add_config_flags(p: argparse.ArgumentParser, keys: set[str] | None, helps: b
             options = {"metavar": _METAVARS.get(f.name, f.name.upper()), **_flag_options(f, hints[f.name])}
             if "choices" in options or options.get("action") is argparse.BooleanOptionalAction:
                 options.pop("metavar")
-            names = ["-q", "--quiet"] if dotted == "run.quiet" else [_flag_name(section, f.name)]
+            names = ["-q", "--quiet"] if dotted == "run.quiet" else [flag_name(section, f.name)]
             help_text = _short_help(docs[f.name], options.get("action") == "append") if f.name in docs else None
             group.add_argument(*names, dest=dotted, default=None, help=help_text, **options)
 

@@ -11,6 +11,7 @@ Unknown keys are errors (with a did-you-mean), never silently ignored.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import itertools
@@ -47,6 +48,7 @@ Format = Literal["csv", "parquet", "jsonl", "arrow"]
 SIZE: Mapping[str, Any] = MappingProxyType({"size": True})
 MIN_PAGE_SIZE, MAX_PAGE_SIZE = 512, 65536  # SQLite's own bounds on page_size
 PATH: Mapping[str, Any] = MappingProxyType({"path": True})
+PathArg = str | os.PathLike[str]  # a path as the constructors take it (made text)
 
 
 @dataclass(frozen=True)
@@ -87,15 +89,43 @@ class SourceConfig:
     infer_rows: int = 100_000
     """CSV rows sampled to infer column types (types are never guessed from one block)."""
     block_size: int = field(default=1 << 20, metadata=SIZE)
-    """Bytes of CSV parsed at a time; a chunk holds up to ``run.chunk_size`` rows."""
+    """Bytes of CSV parsed at a time; a chunk holds up to ``run.chunk_size`` rows. At most
+    1023MB (pyarrow parses less than 2 GiB at a time, and a block gets room for twice its size)."""
     max_row_bytes: int = field(default=64 << 20, metadata=SIZE)
-    """Longest CSV row (bytes); a longer row, or a quote not closed within it, is rejected."""
+    """Longest CSV row (bytes); a longer row, or a quote not closed within it, is rejected.
+    At most 2047MB (pyarrow parses less than 2 GiB at a time)."""
     allow_empty: bool = False
     """A glob that matches no file is not an error (useful on a schedule)."""
     partitioning: Literal["auto", "hive", "none"] = "auto"
     """Columns from ``key=value`` folders in the inputs' paths (Hive partitioning, as pyarrow, Spark and
     DuckDB write it): ``auto`` adds them when every input's path has the same keys; ``hive`` requires that
     (an input without them is an error); ``none`` never adds them. See Partitioned folders."""
+
+    if (
+        TYPE_CHECKING
+    ):  # what the constructor takes (paths as os.PathLike and sizes as text), normalised in __post_init__
+
+        def __init__(
+            self,
+            path: PathArg | Sequence[PathArg],
+            format: Format | None = ...,
+            delimiter: str | None = ...,
+            quote_char: str | bool | None = ...,
+            escape_char: str | bool = ...,
+            header: bool | None = ...,
+            column_names: list[str] | None = ...,
+            encoding: str = ...,
+            null_values: list[str] = ...,
+            na_values: list[str] = ...,
+            decimal_separator: Literal[".", ","] = ...,
+            skip_rows: int = ...,
+            columns: dict[str, str] = ...,
+            infer_rows: int = ...,
+            block_size: int | str = ...,
+            max_row_bytes: int | str = ...,
+            allow_empty: bool = ...,
+            partitioning: Literal["auto", "hive", "none"] = ...,
+        ) -> None: ...
 
     def __post_init__(self) -> None:
         _check_fields(self, "source")
@@ -158,7 +188,7 @@ class SinkConfig:
     (with keys in no order, a table and the ~10 it overlaps one level down), so the memory
     ``run.max_memory`` shrinks it like ``write_buffer_size``."""
     max_open_files: int = 1000
-    """LevelDB files kept open at once (LevelDB's minimum is 74)."""
+    """LevelDB files kept open at once (LevelDB's minimum is 74; at most 2147483647, a C int)."""
     lru_cache_size: int = field(default=8 << 20, metadata=SIZE)
     """LevelDB block cache in bytes; ``run.max_memory`` shrinks it."""
     block_size: int = field(default=64 << 10, metadata=SIZE)
@@ -180,6 +210,37 @@ class SinkConfig:
     table files of its own, forked from this one (on Linux, while it has no other thread).
     Unset: one per usable CPU, or 1 under ``run.max_memory`` (each process holds a merge's
     memory, and each keeps to the ceiling)."""
+
+    if (
+        TYPE_CHECKING
+    ):  # what the constructor takes (paths as os.PathLike and sizes as text), normalised in __post_init__
+
+        def __init__(
+            self,
+            path: PathArg,
+            type: str | None = ...,
+            table: str | None = ...,
+            mode: Literal["append", "replace", "upsert", "ignore"] = ...,
+            primary_key: list[str] = ...,
+            indexes: list[list[str]] = ...,
+            batch_size: int | None = ...,
+            alter: bool = ...,
+            busy_timeout: float = ...,
+            page_size: int | str = ...,
+            cache_size: int | str = ...,
+            key: str | None = ...,
+            value: str = ...,
+            sync: bool = ...,
+            write_buffer_size: int | str = ...,
+            max_file_size: int | str = ...,
+            max_open_files: int = ...,
+            lru_cache_size: int | str = ...,
+            block_size: int | str = ...,
+            compression: Literal["none", "snappy"] = ...,
+            sort: Literal["auto", "always", "never"] = ...,
+            sort_run_size: int | str = ...,
+            merge_processes: int | None = ...,
+        ) -> None: ...
 
     def __post_init__(self) -> None:
         _check_fields(self, "sink")
@@ -258,6 +319,35 @@ class RunConfig:
     """Where sorted runs are spilled (LevelDB ``sink.sort``); default ``<target>.runs`` beside the target.
     Removed when the load ends."""
 
+    if (
+        TYPE_CHECKING
+    ):  # what the constructor takes (paths as os.PathLike and sizes as text), normalised in __post_init__
+
+        def __init__(
+            self,
+            chunk_size: int = ...,
+            report: PathArg | None = ...,
+            rejects: PathArg | None = ...,
+            max_rejects: int | float | None = ...,
+            job: str | None = ...,
+            on_change: Literal["error", "skip", "reload"] = ...,
+            restart: bool = ...,
+            quiet: bool = ...,
+            lock_wait: float = ...,
+            read_ahead: int = ...,
+            workers: int | None = ...,
+            max_memory: int | str | None = ...,
+            log_format: Literal["text", "json"] = ...,
+            metrics_file: PathArg | None = ...,
+            engine: Literal["threads", "processes", "dask"] = ...,
+            scheduler: str | None = ...,
+            part_size: int | str = ...,
+            part_results: Literal["auto", "arrow", "database"] = ...,
+            fork_workers: bool = ...,
+            spill_dir: PathArg | None = ...,
+            temp_dir: PathArg | None = ...,
+        ) -> None: ...
+
     def __post_init__(self) -> None:
         _check_fields(self, "run")
 
@@ -276,6 +366,17 @@ class JobConfig:
     run: RunConfig = field(default_factory=RunConfig)
     resolved: bool = field(default=False, repr=False, compare=False)
     """Set by ``resolve()``: inferred values are filled in and every rule was checked."""
+
+    if TYPE_CHECKING:  # what the constructor takes (a section as a dict of its keys), normalised in __post_init__
+
+        def __init__(
+            self,
+            source: SourceConfig | Mapping[str, Any],
+            sink: SinkConfig | Mapping[str, Any],
+            transform: list[dict[str, Any]] = ...,
+            run: RunConfig | Mapping[str, Any] = ...,
+            resolved: bool = ...,
+        ) -> None: ...
 
     def __post_init__(self) -> None:
         for name, cls in SECTIONS.items():
@@ -457,6 +558,24 @@ def _check_fields(section: Any, where: str) -> None:
     for name, value in check_values(type(section), given, where).items():
         if value is not given[name]:
             object.__setattr__(section, name, value)
+
+
+# A key's command-line flag: ``sink.batch_size`` is ``--batch-size``; a key in two sections
+# names its section (``--source-block-size``).
+_FLAG_NAMES = {("sink", "type"): "--sink", ("sink", "indexes"): "--index"}
+
+
+@functools.cache
+def _shared_keys() -> frozenset[str]:
+    """Keys that stand in more than one section (their flags name the section)."""
+    seen = collections.Counter(f.name for cls in SECTIONS.values() for f in dataclasses.fields(cls))
+    return frozenset(name for name, n in seen.items() if n > 1)
+
+
+def flag_name(section: str, name: str) -> str:
+    if (section, name) in _FLAG_NAMES:
+        return _FLAG_NAMES[section, name]
+    return "--" + (f"{section}_{name}" if name in _shared_keys() else name).replace("_", "-")
 
 
 # ------------------------------------------------------------ interpolation
@@ -884,6 +1003,18 @@ _SINK_FLOORS = (
 )
 # SQLite's busy timeout is a 32-bit count of milliseconds: past it, SQLite does not wait at all.
 MAX_BUSY_TIMEOUT = (2**31 - 1) // 1000
+# Every integer key reaches a 64-bit integer somewhere (pyarrow, numpy, SQLite, a size_t).
+MAX_INT = 2**63 - 1
+# pyarrow's CSV and JSON readers take a block size below 2 GiB (an int32): a CSV block is
+# parsed with room for twice its size, and a block grown for a long row with one byte more.
+MAX_CSV_BLOCK = 1023 << 20
+MAX_ROW_BYTES = 2047 << 20
+# Keys the code under them takes less of than MAX_INT: (key, highest, why).
+_SOURCE_CEILINGS = (
+    ("block_size", MAX_CSV_BLOCK, "pyarrow parses less than 2 GiB at a time"),
+    ("max_row_bytes", MAX_ROW_BYTES, "pyarrow parses less than 2 GiB at a time"),
+)
+_SINK_CEILINGS = (("max_open_files", 2**31 - 1, "LevelDB takes a C int"),)
 
 
 def _floors(section: Any, where: str, floors: tuple[tuple[str, int, str], ...]) -> None:
@@ -891,6 +1022,27 @@ def _floors(section: Any, where: str, floors: tuple[tuple[str, int, str], ...]) 
         value = getattr(section, key)
         if value is not None and value < lowest:
             raise ConfigError(f"{where}.{key}: {message}")
+
+
+def _ceilings(section: Any, where: str, ceilings: tuple[tuple[str, int, str], ...] = ()) -> None:
+    """Every integer key at most its ceiling: past it, a library would raise OverflowError
+    mid-load. A key that also takes a float (``run.max_rejects``) is only compared."""
+    own = {key: (highest, why) for key, highest, why in ceilings}
+    cls: type = type(section)
+    hints = _hints(cls)
+    for f in dataclasses.fields(section):
+        value = getattr(section, f.name)
+        if not isinstance(value, int) or isinstance(value, bool) or _takes_float(hints[f.name]):
+            continue
+        highest, why = own.get(f.name, (MAX_INT, "a 64-bit integer"))
+        if value > highest:
+            mb = f.metadata.get("size") and highest % (1 << 20) == 0
+            most = f"{highest >> 20}MB ({highest} bytes: {why})" if mb else f"{highest} ({why})"
+            raise ConfigError(f"{where}.{f.name}: expected at most {most}, got {value}")
+
+
+def _takes_float(hint: Any) -> bool:
+    return hint is float or float in typing.get_args(hint)
 
 
 def _seconds(where: str, value: float, most: float = math.inf) -> None:
@@ -942,6 +1094,7 @@ def resolve_source(src: SourceConfig) -> SourceConfig:
         # that would take the first row away; header = true replaces a header's names instead
         src = replace(src, header=False)
     _floors(src, "source", _SOURCE_FLOORS)
+    _ceilings(src, "source", _SOURCE_CEILINGS)
     _check_encoding(src.encoding)
     return src
 
@@ -969,6 +1122,7 @@ def resolve_sink(src: SourceConfig, sink: SinkConfig) -> SinkConfig:
     if sink.batch_size is None or sink.batch_size < 1:
         raise ConfigError("sink.batch_size: expected 1 or more")
     _floors(sink, "sink", _SINK_FLOORS)
+    _ceilings(sink, "sink", _SINK_CEILINGS)
     _seconds("sink.busy_timeout", sink.busy_timeout, MAX_BUSY_TIMEOUT)
     return sink
 
@@ -980,6 +1134,7 @@ def resolve_run(src: SourceConfig, sink: SinkConfig, run: RunConfig) -> RunConfi
         run = replace(run, workers=sinks.get(str(sink.type)).default_workers(src.format, cpus.usable_cpus()))
     run = replace(run, **_sizes(run, "run"))
     _floors(run, "run", _RUN_FLOORS)
+    _ceilings(run, "run")
     limit = run.max_rejects
     if limit is not None and not (math.isfinite(limit) and limit >= 0):  # NaN would turn the limit off
         raise ConfigError(f"run.max_rejects: expected 0 or more (a count, or a fraction below 1), got {limit!r}")

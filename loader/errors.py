@@ -76,7 +76,9 @@ def exit_code_for_signal(signum: int) -> int:
 
 def _rebuild(cls: type[LoaderError], args: tuple[Any, ...]) -> LoaderError:
     """An error of ``cls`` with ``args``, its attributes to come (``LoaderError.__reduce__``)."""
-    return cls.__new__(cls, *args)
+    error = cls.__new__(cls, *args)
+    error.args = args  # OSError.__new__ leaves them to an overridden __init__, which this skips
+    return error
 
 
 class LoaderError(Exception):

@@ -379,3 +379,95 @@ def test_load_takes_every_leveldb_size_as_text(tmp_path: Path, data_dir: Path) -
         "lru_cache_size": 2 << 20,
     }
     assert report.sizes["sort_run_size"] == 1 << 20
+
+
+def test_a_size_past_what_pyarrow_takes_is_a_config_error_named_as_load_took_it(tmp_path: Path, data_dir: Path) -> None:
+    with pytest.raises(ConfigError) as e:
+        load(data_dir / "small.csv", tmp_path / "x.db", source_options={"block_size": "1G"})
+    assert str(e.value) == (
+        "source_options.block_size: expected at most 1023MB (1072693248 bytes: pyarrow parses less than 2 GiB "
+        "at a time), got 1073741824"
+    )
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_a_key_within_an_option_table_is_named_as_load_took_it(tmp_path: Path, data_dir: Path) -> None:
+    with pytest.raises(ConfigError) as e:
+        load(data_dir / "small.csv", tmp_path / "x.db", source_options={"columns": {"a": "bogus"}})
+    assert str(e.value) == "source_options.columns.a: unknown type 'bogus'"
+
+
+def test_a_hint_from_load_names_its_keywords_not_flags(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text("id,n\n1,2\n2,x\n", encoding="utf-8")
+    with pytest.raises(LoaderError) as e:
+        load(
+            path,
+            tmp_path / "x.db",
+            table="t",
+            source_options={"columns": {"n": "int64"}},
+            run_options={"max_rejects": 0},
+        )
+    assert e.value.hint == (
+        "committed rows are kept; read the reject file, then rerun with a higher run_options.max_rejects to resume, "
+        'or fix the input and rerun with run_options={"restart": True}'
+    )
+
+
+@pytest.mark.parametrize(
+    ("hint", "given"),
+    [
+        (
+            "set sink.alter = true (--alter) to add new columns",
+            'set sink.alter = true (sink_options={"alter": True}) to add new columns',
+        ),
+        ("name another table (--table)", "name another table (table=)"),
+        ('load with mode = "append" (--mode append)', 'load with mode = "append" (sink_options={"mode": "append"})'),
+        ("set --max-memory 94MB or more", 'set run_options={"max_memory": "94MB"} or more'),
+        ("try --delimiter ';'", 'try source_options={"delimiter": ";"}'),
+        ("rerun with --set run.on_change=reload", 'rerun with run_options={"on_change": "reload"}'),
+        ("run again with --debug", "run again with --debug"),  # no key's flag: as it is
+    ],
+)
+def test_hint_flags_become_load_keywords(hint: str, given: str) -> None:
+    from loader.api import _as_given
+
+    error = LoaderError("failed", hint=hint)
+    _as_given(error)
+    assert error.hint == given
+
+
+# Calls docs/api.md and README.md document, as a caller's strictly typed code makes them.
+_DOCUMENTED_CALLS = """
+from pathlib import Path
+
+from loader import JobConfig, RunConfig, SinkConfig, SourceConfig, load
+
+JobConfig(
+    source=SourceConfig(path="a.csv"),
+    sink=SinkConfig(path=Path("x.db"), page_size="64KiB"),
+    run=RunConfig(max_memory="1GB", report=Path("r.json")),
+)
+JobConfig(source={"path": "a.csv"}, sink={"path": "x.db", "mode": "replace"})
+SourceConfig(path=[Path("a.csv"), "b/*.csv"])
+load(Path(".").glob("*.csv"), "y.db", table="t")
+load({"a.csv", "b.csv"}, Path("y.db"), table="t", source_options={"header": None, "block_size": "4MB"})
+load("a.csv", "y.db", run_options={"workers": None, "report": Path("r.json")}, sink_options={"batch_size": None})
+"""
+
+
+def test_documented_calls_pass_mypy_strict(tmp_path: Path) -> None:
+    from mypy import api
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    example = readme.split("<!-- python-example -->\n```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "calls.py").write_text(_DOCUMENTED_CALLS, encoding="utf-8")
+    (tmp_path / "readme_example.py").write_text(example, encoding="utf-8")
+    os.environ["MYPYPATH"] = str(ROOT)  # this checkout's loader, not an installed one
+    try:
+        flags = ["--strict", "--ignore-missing-imports", "--follow-imports=silent", "--config-file", ""]
+        files = [str(tmp_path / "calls.py"), str(tmp_path / "readme_example.py")]
+        out, err, status = api.run([*flags, "--cache-dir", str(tmp_path / "cache"), *files])
+    finally:
+        del os.environ["MYPYPATH"]
+    assert (status, err) == (0, ""), out

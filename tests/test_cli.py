@@ -118,8 +118,8 @@ def test_help_shows_a_usage_that_says_what_it_means_and_examples(
 
 
 def test_every_job_file_key_is_a_load_flag_with_the_fields_help(capsys: pytest.CaptureFixture[str]) -> None:
-    from loader.cli import _flag_name
     from loader.config import SECTIONS, field_docs
+    from loader.config import flag_name as _flag_name
 
     assert main(["load", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
@@ -509,7 +509,8 @@ def test_a_config_errors_hint_names_the_help_of_the_command_used(tmp_path: Path)
 
 
 def test_every_size_flag_takes_size_text_and_its_help_says_size(capsys: pytest.CaptureFixture[str]) -> None:
-    from loader.cli import _flag_name, build_parser, job_for, parse
+    from loader.cli import build_parser, job_for, parse
+    from loader.config import flag_name as _flag_name
     from tests.test_config import BYTE_KEYS
 
     assert main(["load", "--help"]) == 0
@@ -558,3 +559,37 @@ def test_a_stage_column_a_later_file_lacks_names_the_file_with_the_command_line_
         "then rerun: committed work is kept and the rerun resumes",
     ]
     assert sqlite_rows(tmp_path / "mf.db", "SELECT id FROM t") == [(1,), (2,)]  # f1 stays loaded
+
+
+@pytest.mark.parametrize(
+    ("target", "flags", "message"),
+    [
+        (
+            "g.db",
+            ["--source-block-size", "1G"],
+            "source.block_size: expected at most 1023MB (1072693248 bytes: pyarrow parses less than 2 GiB at a time), got 1073741824",
+        ),
+        (
+            "g.db",
+            ["--source-block-size", "1G", "--dry-run"],
+            "source.block_size: expected at most 1023MB (1072693248 bytes: pyarrow parses less than 2 GiB at a time), got 1073741824",
+        ),
+        (
+            "g.ldb",
+            ["--key", "{a}", "--max-open-files", "5000000000"],
+            "sink.max_open_files: expected at most 2147483647 (LevelDB takes a C int), got 5000000000",
+        ),
+        (
+            "g.ldb",
+            ["--key", "{a}", "--sink-block-size", str(2**70)],
+            f"sink.block_size: expected at most 9223372036854775807 (a 64-bit integer), got {2**70}",
+        ),
+    ],
+)
+def test_a_number_past_what_the_libraries_take_exits_2_before_anything_is_made(
+    tmp_path: Path, data_dir: Path, target: str, flags: list[str], message: str
+) -> None:
+    p = cli("load", str(data_dir / "small.csv"), str(tmp_path / target), *flags)
+    assert p.returncode == 2
+    assert p.stderr.splitlines()[0] == f"loader: error: {message}"
+    assert list(tmp_path.iterdir()) == []

@@ -508,3 +508,84 @@ def test_a_size_key_takes_size_text_from_the_job_file_the_environment_and_set(tm
         "--set": load_job(basic, [f"{dotted}=64KiB"], env={}),
     }
     assert {route: getattr(getattr(j, section), key) for route, j in got.items()} == dict.fromkeys(got, 64 << 10)
+
+
+# (section, key, the most it takes, the error's words for it)
+CEILINGS = [
+    ("source", "block_size", 1023 << 20, "1023MB (1072693248 bytes: pyarrow parses less than 2 GiB at a time)"),
+    ("source", "max_row_bytes", 2047 << 20, "2047MB (2146435072 bytes: pyarrow parses less than 2 GiB at a time)"),
+    ("source", "skip_rows", 2**63 - 1, "9223372036854775807 (a 64-bit integer)"),
+    ("source", "infer_rows", 2**63 - 1, "9223372036854775807 (a 64-bit integer)"),
+    ("sink", "max_open_files", 2**31 - 1, "2147483647 (LevelDB takes a C int)"),
+    *[
+        ("sink", key, 2**63 - 1, "9223372036854775807 (a 64-bit integer)")
+        for key in ("batch_size", "write_buffer_size", "max_file_size", "lru_cache_size", "block_size")
+    ],
+    *[
+        ("sink", key, 2**63 - 1, "9223372036854775807 (a 64-bit integer)")
+        for key in ("sort_run_size", "merge_processes")
+    ],
+    *[
+        ("run", key, 2**63 - 1, "9223372036854775807 (a 64-bit integer)")
+        for key in ("chunk_size", "read_ahead", "workers", "max_memory", "part_size")
+    ],
+]
+
+
+def _tables(section: str, key: str, value: int) -> dict[str, dict[str, Any]]:
+    tables: dict[str, dict[str, Any]] = {"source": {"path": "a.csv"}, "sink": {"path": "x.ldb", "key": "{a}"}}
+    tables.setdefault(section, {})[key] = value
+    return tables
+
+
+@pytest.mark.parametrize(("section", "key", "most", "words"), CEILINGS)
+def test_numbers_past_what_the_libraries_take_are_refused_with_the_maximum(
+    section: str, key: str, most: int, words: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        job_from_dict(_tables(section, key, most + 1), env={})
+    assert str(raised.value) == f"{section}.{key}: expected at most {words}, got {most + 1}"
+
+
+@pytest.mark.parametrize(("section", "key", "most", "words"), CEILINGS)
+def test_the_maximum_of_each_number_is_taken(section: str, key: str, most: int, words: str) -> None:
+    job = job_from_dict(_tables(section, key, most), env={})
+    assert getattr(getattr(job, section), key) == most
+
+
+def test_sqlite_cache_size_has_the_64_bit_ceiling() -> None:
+    tables = {"source": {"path": "a.csv"}, "sink": {"path": "x.db", "cache_size": 2**70}}
+    with pytest.raises(ConfigError) as raised:
+        job_from_dict(tables, env={})
+    assert str(raised.value) == f"sink.cache_size: expected at most 9223372036854775807 (a 64-bit integer), got {2**70}"
+
+
+def test_a_size_given_as_text_is_held_to_its_maximum() -> None:
+    with pytest.raises(ConfigError) as raised:
+        job_from_dict(_tables("source", "block_size", "1G"), env={})  # type: ignore[arg-type]
+    assert str(raised.value) == (
+        "source.block_size: expected at most 1023MB (1072693248 bytes: pyarrow parses less than 2 GiB at a time), "
+        "got 1073741824"
+    )
+
+
+def test_max_rejects_takes_any_large_number() -> None:
+    assert job_from_dict({**_tables("run", "max_rejects", 10**30)}, env={}).run.max_rejects == 10**30
+
+
+@pytest.mark.parametrize("cls", [*SECTIONS.values(), JobConfig], ids=lambda c: c.__name__)
+def test_the_typed_constructor_takes_every_field_in_order(cls: type) -> None:
+    """The ``__init__`` mypy sees (what a caller may pass) is the dataclass's own, less its types."""
+    import ast
+    import inspect
+
+    import loader.config
+
+    tree = ast.parse(inspect.getsource(loader.config))
+    (body,) = [n.body for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls.__name__]
+    (init,) = [f for n in body if isinstance(n, ast.If) for f in n.body if isinstance(f, ast.FunctionDef)]
+    names = [a.arg for a in init.args.args[1:]]
+    required = names[: len(names) - len(init.args.defaults)]
+    fields = dataclasses.fields(cls)
+    assert names == [f.name for f in fields]
+    assert required == [f.name for f in fields if f.default is f.default_factory is dataclasses.MISSING]

@@ -1359,3 +1359,60 @@ def test_nothing_loaded_cites_the_same_reason_on_every_engine_when_counts_tie(tm
         messages[engine] = str(caught.value)
     assert messages["threads"] == f"{path}: nothing loaded: all {2 * k:,} rows were rejected ('y' is not a valid int64)"
     assert messages["processes"] == messages["dask"] == messages["threads"]
+
+
+_SCRIPT = """
+import threading, time
+import loader
+threading.Thread(target=time.sleep, args=(60,), daemon=True).start()  # no fork: workers are spawned
+print("script ran", flush=True)
+{call}
+"""
+_LOAD = 'loader.load("a.csv", "t.db", table="t", run_options={"engine": "processes", "workers": 2, "quiet": True})'
+
+
+def _script(tmp_path: Path, call: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "a.csv").write_text("id,n\n1,2\n2,3\n", encoding="utf-8")
+    (tmp_path / "job.py").write_text(_SCRIPT.format(call=call), encoding="utf-8")
+    environment = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    return subprocess.run(
+        [sys.executable, "job.py"], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_an_unguarded_script_is_told_to_guard_its_load_before_a_worker_runs_it_again(tmp_path: Path) -> None:
+    p = _script(tmp_path, _LOAD)
+    assert p.returncode == 1 and p.stdout == "script ran\n"  # once: no worker ran the script again
+    assert p.stderr.splitlines()[-1] == (
+        "loader.errors.EngineError: run_options.engine = 'processes' spawns its workers (this process has other "
+        "threads), and each runs the main script's top level again: "
+        f'{tmp_path / "job.py"} calls this load at line 6, outside if __name__ == "__main__"'
+    )
+    assert not (tmp_path / "t.db").exists()
+
+
+def test_the_unguarded_error_is_not_retryable() -> None:
+    from loader.engines.main_guard import unguarded_error
+    from loader.errors import exit_class
+
+    error = unguarded_error("processes", "why")
+    assert (error.exit_code, exit_class(error.exit_code)) == (2, "fix")
+    assert error.hint == 'put the script\'s load under if __name__ == "__main__":, then rerun (docs/engines.md)'
+
+
+def test_a_guarded_script_loads_on_spawned_workers(tmp_path: Path) -> None:
+    p = _script(tmp_path, f'if "__main__" == __name__:\n    r = {_LOAD}\n    print(r.rows_written)')
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines()[0] == "script ran" and p.stdout.splitlines()[-1] == "2"
+    assert sqlite3.connect(tmp_path / "t.db").execute("SELECT id, n FROM t ORDER BY id").fetchall() == [(1, 2), (2, 3)]
+
+
+def test_a_load_in_a_spawned_worker_importing_the_script_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import multiprocessing
+
+    from loader.engines.main_guard import refuse_unguarded
+    from loader.errors import EngineError
+
+    monkeypatch.setattr(multiprocessing.current_process(), "_inheriting", True, raising=False)
+    with pytest.raises(EngineError, match=r"this process is a spawned worker importing the main script$"):
+        refuse_unguarded("processes")

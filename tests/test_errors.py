@@ -35,7 +35,14 @@ def _made(cls: type[LoaderError]) -> LoaderError:
 
 
 def _attributes(error: LoaderError) -> dict[str, Any]:
-    return {**vars(error), "str": str(error), "type": type(error), "exit_code": error.exit_code}
+    return {
+        **vars(error),
+        "str": str(error),
+        "repr": repr(error),
+        "args": error.args,
+        "type": type(error),
+        "exit_code": error.exit_code,
+    }
 
 
 @pytest.mark.parametrize("round_trip", ROUND_TRIPS)
@@ -63,6 +70,15 @@ def test_interrupted_load_keeps_its_signal_and_exit_code_through_pickle() -> Non
 def test_a_missing_input_stays_an_oserror_through_pickle() -> None:
     again = pickle.loads(pickle.dumps(MissingInputError("no such file", file="a.csv")))
     assert isinstance(again, OSError) and (str(again), again.exit_code) == ("a.csv: no such file", 66)
+
+
+def test_an_oserror_kind_keeps_its_args_and_repr_through_pickle() -> None:
+    again = pickle.loads(pickle.dumps(errors.SourceError("bad bytes", file="x.csv", line=3)))
+    assert (again.args, repr(again), str(again)) == (
+        ("bad bytes",),
+        "SourceError('bad bytes')",
+        "x.csv, line 3: bad bytes",
+    )
 
 
 def _interrupted(signum: int) -> None:

@@ -44,6 +44,7 @@ from ..state import PART_KEY, FilePlan, FileState, JobState
 from ..transforms import output_schema
 from ..writers.base import Refused, naming_file, prepare_for
 from .forked import QUIET_LOGS, WORKER_CONFIG, ForkedWorkers, forked_workers, wait_for
+from .main_guard import refuse_unguarded
 from .work import PartResult, PartTask, finished, manifest_path, read_numbers, run_part
 
 if TYPE_CHECKING:
@@ -96,6 +97,8 @@ def open_engine(
         # forked, while this process has no other thread to hold a lock the copy would keep
         # (the workers start with loader imported); spawned otherwise (forked.py)
         forking = fork and can_fork()
+        if not forking:
+            refuse_unguarded(engine)
         context = multiprocessing.get_context("fork" if forking else "spawn")
         with ProcessPoolExecutor(
             workers, mp_context=context, initializer=pool_worker.setup, initargs=(os.getpid(),)
@@ -120,6 +123,8 @@ def open_engine(
             if local and fork and can_fork():  # before this process has a thread of its own
                 importlib.import_module("dask.distributed")  # imported once, here, for every worker
                 forked = stack.enter_context(forked_workers(count))
+            elif local:
+                refuse_unguarded(engine)
             # the client (and a LocalCluster) come up on a thread while the types are sampled
             session = stack.enter_context(_in_background(lambda: _dask_session(scheduler, count, forked)))
             # a key per part: Dask runs a part that a dead worker held again, elsewhere

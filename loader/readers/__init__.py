@@ -44,6 +44,9 @@ def expand_paths(config: SourceConfig) -> list[str]:
     files: list[str] = []
     for pattern in config.path:
         if pattern == "-":
+            from .stream import check_stdin  # pyarrow: only where standard input is read
+
+            check_stdin()
             files.append("-")
         elif is_glob(pattern):
             matched = storage.glob(pattern)

@@ -18,7 +18,7 @@ from typing import IO, Any, TypeVar
 import pyarrow as pa
 
 from .. import storage
-from ..errors import SourceError, one_line
+from ..errors import MissingInputError, SourceError, one_line
 
 T = TypeVar("T")
 COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
@@ -177,11 +177,66 @@ class Decompressing:
         self.file.close()
 
 
+class TextBytes:
+    """A text stream as UTF-8 bytes: a ``sys.stdin`` without a ``buffer`` (``io.StringIO``,
+    a wrapper of a service's or a notebook's). Its text is decoded already, so
+    ``source.encoding`` does not apply; the caller's stream is left open."""
+
+    def __init__(self, text: IO[str]) -> None:
+        self.text = text
+        self.pending = b""
+
+    def read(self, n: int) -> bytes:
+        while len(self.pending) < n:
+            more = self.text.read(n - len(self.pending))  # characters: as many bytes or more
+            if not more:
+                break
+            self.pending += _utf8(more)
+        out, self.pending = self.pending[:n], self.pending[n:]
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+def _utf8(text: str) -> bytes:
+    """``text`` as UTF-8; the bytes a surrogateescape decode kept as themselves, and any other
+    lone surrogate as bytes that are not UTF-8 (its row is rejected, as an undecodable byte's)."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+
+
+def check_stdin() -> None:
+    """Refuse ``-`` where the process has no standard input (pythonw, a service started
+    without one), before the target is made."""
+    if sys.stdin is None:
+        raise MissingInputError(
+            "there is no standard input (sys.stdin is None)",
+            file=storage.STDIN,
+            hint="pass the input's path instead of -, or give the process a standard input (a pipe, < file)",
+        )
+
+
+def standard_input() -> tuple[Any, bool]:
+    """``sys.stdin`` as bytes, and whether the configured encoding still applies to them."""
+    check_stdin()
+    stdin = sys.stdin
+    buffer = getattr(stdin, "buffer", None)
+    if buffer is None:
+        return TextBytes(stdin), False
+    return buffer, True
+
+
 def open_stream(path: str, encoding: str, glob_hint: str = "dir/*.csv") -> tuple[Any, bool]:
     """The file as UTF-8 bytes, decompressed on the fly; also whether it can seek."""
     raw: Any
     if path == storage.STDIN:
-        raw, seekable = sys.stdin.buffer, False
+        raw, encoded = standard_input()
+        if not encoded:
+            return raw, False
+        seekable = False
     else:
         storage.check_file(path, glob_hint)
         suffix = os.path.splitext(path)[1].lower()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 
@@ -33,6 +33,10 @@ class StageBase:
 
     kind: ClassVar[str] = ""
     name: str
+
+    if TYPE_CHECKING:  # each stage's own: a list of stages of several kinds is a list of Stage
+
+        def __call__(self, chunk: Chunk) -> Chunk: ...
 
     @property
     def remembers_rows(self) -> bool:

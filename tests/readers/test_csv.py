@@ -668,3 +668,18 @@ def test_an_excel_sep_line_leaves_what_the_job_gives(tmp_path: Path, options: di
     path.write_bytes(b"sep=,\nid,v\n1,2\n3,4\n")
     r, _ = read_all(path, header=True, **options)
     assert (r.dialect.delimiter, r.raw_names) == (",", names)
+
+
+def test_a_wide_files_block_stays_within_what_pyarrow_parses() -> None:
+    from loader.config import MAX_CSV_BLOCK
+    from loader.readers.csv.cut import block_bytes
+
+    assert block_bytes(MAX_CSV_BLOCK, 5000) == MAX_CSV_BLOCK  # 16 times it would overflow pyarrow's int32
+    assert block_bytes(1 << 20, 5000) == 16 << 20
+
+
+def test_the_largest_block_size_loads(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_bytes(b"id,code\n1,007\n")
+    assert main(["load", str(path), str(tmp_path / "a.db"), "--source-block-size", "1023MB", "--quiet"]) == 0
+    assert sqlite_rows(tmp_path / "a.db", "SELECT id, code FROM a") == [(1, "007")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -109,3 +110,35 @@ def test_utf16_text_of_long_cjk_values_is_read(tmp_path: Path, capsys: pytest.Ca
     src.write_bytes(("地址,城市名称\n" + "".join(f"{n},{n[:3]}\n" for n in names * 50)).encode("utf-16-le"))
     assert load(capsys, src, "utf-16-le") == (0, "", [])
     assert sqlite_rows(src.with_suffix(".db"), "SELECT count(*), min(城市名称) FROM t") == [(100, "上海市")]
+
+
+def test_standard_input_that_is_a_text_stream_is_read_as_its_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loader import load
+
+    # the text is decoded already: source.encoding does not apply to it
+    monkeypatch.setattr("sys.stdin", io.StringIO("id,name\n1,zoë\n2,\udce9t\u00e9\n"))
+    report = load("-", tmp_path / "s.db", table="t", source_options={"encoding": "cp1252"}, run_options={"quiet": True})
+    assert (report.rows_written, report.rows_rejected) == (1, 1)  # \udce9: a byte that was not UTF-8
+    assert sqlite_rows(tmp_path / "s.db", "SELECT id, name FROM t") == [(1, "zoë")]
+
+
+def test_text_bytes_reads_as_many_bytes_as_asked() -> None:
+    from loader.readers.stream import TextBytes
+
+    stream = TextBytes(io.StringIO("ab€c"))
+    assert [stream.read(2), stream.read(2), stream.read(10), stream.read(1)] == [b"ab", b"\xe2\x82", b"\xacc", b""]
+
+
+def test_no_standard_input_is_a_missing_input_before_the_target_is_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loader import load
+    from loader.errors import MissingInputError
+
+    monkeypatch.setattr("sys.stdin", None)
+    with pytest.raises(MissingInputError) as raised:
+        load("-", tmp_path / "n.db", table="t")
+    assert (str(raised.value), raised.value.exit_code) == ("-: there is no standard input (sys.stdin is None)", 66)
+    assert not (tmp_path / "n.db").exists()

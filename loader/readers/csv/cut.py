@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ...config import MAX_CSV_BLOCK
 from .long_rows import Block, drop_row, span
 
 # Every block costs a few kernel calls per column (parse, infer, convert, encode). A wide
@@ -126,8 +127,9 @@ def trimmed(buf: bytearray, n: int) -> bytearray:
 def block_bytes(block_size: int, columns: int) -> int:
     """Bytes per block for a file this wide, in proportion to ``block_size`` (which
     ``--max-memory`` may have shrunk). A function of the config and the header only, so
-    a resumed run cuts the file where the first run did."""
-    return block_size * max(1, min(columns // WIDE_COLUMNS, WIDE_BLOCK_FACTOR))
+    a resumed run cuts the file where the first run did. At most ``MAX_CSV_BLOCK``: pyarrow
+    takes no larger one."""
+    return min(block_size * max(1, min(columns // WIDE_COLUMNS, WIDE_BLOCK_FACTOR)), MAX_CSV_BLOCK)
 
 
 @dataclass

@@ -1,0 +1,67 @@
+"""Whether the main script runs this load again in each spawned worker.
+
+A spawned worker (``run.engine = "processes"`` or a local Dask cluster, when a fork is not
+safe) imports the main module, as ``__mp_main__``, before it takes work: a script that calls
+``load()`` outside ``if __name__ == "__main__":`` would start the load again there.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import multiprocessing
+import sys
+
+from ..errors import EXIT_USAGE, EngineError
+
+
+def unguarded_call() -> tuple[str, int] | None:
+    """The main script's path and the line of its top level that is running this load,
+    where that line is outside ``if __name__ == "__main__":``; None otherwise (a call from
+    a function, or a main module without a source file: nothing to run again)."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    frame = inspect.currentframe()
+    while frame is not None and not (frame.f_code.co_name == "<module>" and frame.f_globals is vars(main)):
+        frame = frame.f_back
+    if frame is None or not isinstance(path, str):
+        return None
+    line = frame.f_lineno
+    try:
+        with open(path, encoding="utf-8") as fh:
+            tree = ast.parse(fh.read())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    statement = next((s for s in tree.body if s.lineno <= line <= (s.end_lineno or s.lineno)), None)
+    return None if statement is None or _is_guard(statement) else (path, line)
+
+
+def _is_guard(node: ast.stmt) -> bool:
+    """``if __name__ == "__main__":`` (either way round)."""
+    if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare) or len(node.test.comparators) != 1:
+        return False
+    sides = [node.test.left, node.test.comparators[0]]
+    names = {s.id for s in sides if isinstance(s, ast.Name)}
+    texts = {s.value for s in sides if isinstance(s, ast.Constant)}
+    return isinstance(node.test.ops[0], ast.Eq) and names == {"__name__"} and texts == {"__main__"}
+
+
+def refuse_unguarded(engine: str) -> None:
+    """Refuse spawned workers where they would run the load again: in the script (found
+    before any worker starts), or in a worker importing it (``spawn``'s bootstrap)."""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise unguarded_error(engine, "this process is a spawned worker importing the main script")
+    found = unguarded_call()
+    if found is not None:
+        path, line = found
+        raise unguarded_error(engine, f'{path} calls this load at line {line}, outside if __name__ == "__main__"')
+
+
+def unguarded_error(engine: str, why: str) -> EngineError:
+    error = EngineError(
+        f"run.engine = {engine!r} spawns its workers (this process has other threads), and each runs "
+        f"the main script's top level again: {why}",
+        hint='put the script\'s load under if __name__ == "__main__":, then rerun (docs/engines.md)',
+    )
+    error.exit_code = EXIT_USAGE  # not the engine's failure: a rerun fails the same way
+    return error
