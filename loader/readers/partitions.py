@@ -121,6 +121,20 @@ def folder_values(path: str, config: SourceConfig, recorded: Iterable[str]) -> d
     return {names[fold(k)]: v for k, v in values_for(path, config).items() if fold(k) in names}
 
 
+def folder_note(name: str, value: str) -> str:
+    """How a reject's reason names the folder whose value does not fit its column."""
+    return f"(the folder {name}={value})"
+
+
+def folder_rejected(reason: str, path: str, config: SourceConfig) -> str | None:
+    """The ``key=value`` folder of ``path`` whose value ``reason`` says does not fit its
+    column, or None: a reason about the file's own values."""
+    for key, value in values_for(path, config).items():
+        if value is not None and folder_note(key, value).lower() in reason.lower():
+            return f"{key}={value}"
+    return None
+
+
 class Partitioned:
     """A reader of one file with its partition columns: the file's columns, a column of
     the same name (in any ASCII case) replaced by the folder's value, then the other
@@ -166,7 +180,7 @@ class Partitioned:
             return target, pa.scalar(None, target), None
         out = convert(text, target, strict=declared is None or not target.equals(declared))
         if out.bad is not None:
-            return target, None, f"{(out.reasons or ['does not fit'])[0]} (the folder {name}={value})"
+            return target, None, f"{(out.reasons or ['does not fit'])[0]} {folder_note(name, value)}"
         return target, out.array[0], None
 
     def _schema(self) -> pa.Schema:
