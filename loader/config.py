@@ -98,7 +98,8 @@ class SourceConfig:
     """A glob that matches no file is not an error (useful on a schedule)."""
     partitioning: Literal["auto", "hive", "none"] = "auto"
     """Columns from ``key=value`` folders in the inputs' paths (Hive partitioning, as pyarrow, Spark and
-    DuckDB write it): ``auto`` adds them when every input's path has the same keys; ``hive`` requires that
+    DuckDB write it): ``auto`` adds them when every input's path has the same keys (after a run that
+    loaded them, an input without them is an error); ``hive`` requires that
     (an input without them is an error); ``none`` never adds them. See Partitioned folders."""
 
     if (

@@ -64,7 +64,7 @@ from .paths import check_directory, check_paths, lock_path
 from .prefetch import ordered_map, prefetch
 from .progress import Progress
 from .readers import expand_paths, open_reader
-from .readers.partitions import settle
+from .readers.partitions import folder_rejected, recorded_keys, settle
 from .rejects import Committed, RejectFile, default_rejects_path
 from .report import FileReport, RunReport
 from .schema import Sample, binding, bound, declared_pins, decode_types, encode_types, rows_per_file, unify
@@ -381,6 +381,7 @@ class Pipeline:
         self._required = () if dropped else peeked.required
         self._generated = () if dropped else peeked.generated
         self._fixed = not dropped and peeked.fixed
+        self._check_recorded_partitions(files, state)
         return self._load_types(files, state, peeked.declared, state.status != "running")
 
     def _check_table_columns(self, schema: pa.Schema, path: str) -> None:
@@ -404,6 +405,14 @@ class Pipeline:
         source = settle(self._source, files)
         self._resolved = replace(self._resolved, source=source)
         self.job = replace(self.job, source=source)
+
+    def _check_recorded_partitions(self, files: list[str], state: JobState) -> None:
+        """Partition columns earlier runs loaded (``partitions.recorded_keys``) hold this run's
+        files to them, under ``auto`` too: a file without their folders is refused (it made
+        ``auto`` load none, every file's values as NULL). Asked once the checkpoint is read:
+        it can only refuse what ``_settle_partitioning`` settled, never change it."""
+        loaded = [fs.path for fs in state.files.values()]
+        settle(self._source, files, recorded_keys(loaded, decode_types(state.schema)))
 
     def _fit_files(self, files: list[str]) -> JobConfig:
         """The job's sizes fitted again once its input files are known: wide rows make
@@ -699,6 +708,7 @@ class Pipeline:
             stack.enter_context(gc_paused())
             stack.callback(close_stages, self.stages)
             state, fresh = self._start_state(writer, rejects, report)
+            self._check_recorded_partitions(files, state)
             plans = self._plan(files, state, report)
             total = sum(storage.size(p.path) or 0 for p in plans if p.reads)
             progress = stack.enter_context(Progress(total, enabled=self.progress))
@@ -886,7 +896,12 @@ class Pipeline:
         )
         single = len([f for f in report.files if f.rows_read]) == 1
         rejected = "rejected rows are in " + self.rejects_path + "; " if report.rows_rejected else ""
-        if report.files_skipped and self.job.sink.mode != "replace":
+        top = reasons.most_common(1)[0][0] if reasons else ""
+        folder = folder_rejected(top, first.path, self.job.source) if first and top else None
+        earlier = bool(report.files_skipped) and self.job.sink.mode != "replace"
+        if folder is not None:
+            how = _folder_fix(folder, earlier)
+        elif earlier:
             # earlier runs loaded files: --restart would load their rows again
             how = (
                 "fix the file and rerun with --set run.on_change=reload (the changed file alone is read again)"
@@ -898,6 +913,17 @@ class Pipeline:
         return NothingLoadedError(
             f"nothing loaded: {cause}", file=first.path if first and single else None, hint=rejected + how
         )
+
+
+def _folder_fix(folder: str, earlier: bool) -> str:
+    """The fix for rows rejected for a partition folder's value: it is in the folder's name,
+    which neither a reload of the file nor a replay of its rows changes."""
+    key = folder.split("=", 1)[0]
+    rename = f"rename the folder {folder} to a value of {key}'s type (the value is the folder's name, not the file's)"
+    declare = f'declare source.columns.{key} = "string"'
+    if earlier:  # the renamed file is a new one: a plain rerun loads it
+        return f'{rename} and rerun, or {declare} and reload every file with --restart and mode = "replace"'
+    return f"{rename}, or {declare}; then rerun with --restart (and --mode replace if this run created the table)"
 
 
 def _raise_unreadable(plans: list[FilePlan]) -> None:

@@ -318,3 +318,46 @@ def test_nothing_loaded_after_earlier_runs_hints_a_reload_of_that_file_not_resta
     assert main([*args, "--set", "run.on_change=reload"]) == 0
     with sqlite3.connect(tmp_path / "t.db") as conn:
         assert conn.execute("SELECT id, zip FROM z ORDER BY id").fetchall() == [(1, 12345), (2, 23456), (3, 1234)]
+
+
+def test_nothing_loaded_for_a_partition_folders_value_hints_a_rename_of_the_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The value is in the folder's name: "fix the file and rerun with --set run.on_change=reload",
+    as the hint said, read the same folder again. A renamed folder's file loads on a plain rerun."""
+    src, db = tmp_path / "s", tmp_path / "t.db"
+    for day in ("2024-01-31", "later"):
+        (src / f"day={day}").mkdir(parents=True)
+    write_csv(src / "day=2024-01-31" / "a.csv", ["id"], [[1]])
+    args = ["load", str(src / "*" / "*.csv"), str(db), "--table", "t", "-q"]
+    assert main(args) == 0
+    write_csv(src / "day=later" / "c.csv", ["id"], [[2], [3]])
+    assert main(args) == EXIT_NOTHING_LOADED
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"  hint: rejected rows are in {db}.table-t.rejects.jsonl; rename the folder day=later to a value of "
+        "day's type (the value is the folder's name, not the file's) and rerun, or declare "
+        'source.columns.day = "string" and reload every file with --restart and mode = "replace"'
+    )
+    (src / "day=later").rename(src / "day=2024-02-01")
+    assert main(args) == 0
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT id, day FROM t ORDER BY id").fetchall() == [
+            (1, "2024-01-31"),
+            (2, "2024-02-01"),
+            (3, "2024-02-01"),
+        ]
+
+
+def test_nothing_loaded_for_a_partition_folders_value_in_a_first_run_hints_a_rename_then_restart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "day=later").mkdir()
+    write_csv(tmp_path / "day=later" / "c.csv", ["id"], [[2]])
+    db = tmp_path / "t.db"
+    args = ["load", str(tmp_path / "*" / "*.csv"), str(db), "--table", "t", "--set", "source.columns.day=date", "-q"]
+    assert main(args) == EXIT_NOTHING_LOADED
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"  hint: rejected rows are in {db}.table-t.rejects.jsonl; rename the folder day=later to a value of "
+        "day's type (the value is the folder's name, not the file's), or declare "
+        'source.columns.day = "string"; then rerun with --restart (and --mode replace if this run created the table)'
+    )

@@ -1433,3 +1433,54 @@ def test_unify_folds_each_file_in_and_keeps_no_files_guesses() -> None:
             yield Sample(pa.schema([("v", pa.int64())]), {"v": guess})
 
     assert unify(samples()) == {"v": pa.string()}  # one file's leading zero makes the column text
+
+
+def _days_of_pandas_parquet(tmp_path: Path) -> list[Path]:
+    """Day 1 with ``x`` missing in every row (pandas writes it as double), day 2 with integers."""
+    import pandas as pd
+
+    days = [tmp_path / "day1.parquet", tmp_path / "day2.parquet"]
+    pd.DataFrame({"k": [1, 2], "x": [None, None]}).astype({"x": "float64"}).to_parquet(days[0], index=False)
+    pd.DataFrame({"k": [3, 4], "x": [7, 2**60 + 1]}).to_parquet(days[1], index=False)
+    return days
+
+
+def test_a_parquet_column_without_values_loaded_alone_binds_no_later_run_to_double(tmp_path: Path) -> None:
+    """Day 1's all-missing column, loaded alone, was recorded as float64: day 2's integers were
+    stored as 7.0 in LevelDB, and SQLite made the column REAL and rejected 2**60 + 1."""
+    days = _days_of_pandas_parquet(tmp_path)
+    one_db, one_ldb = tmp_path / "one.db", tmp_path / "one.ldb"
+    load([str(d) for d in days], str(one_db), table="t")
+    load([str(d) for d in days], str(one_ldb), key="{k}")
+    daily_db, daily_ldb = tmp_path / "daily.db", tmp_path / "daily.ldb"
+    for db in (daily_db, daily_ldb):
+        target = {"table": "t"} if db.suffix == ".db" else {"key": "{k}"}
+        first = load(str(days[0]), str(db), **target)
+        assert (first.rows_written, first.rows_rejected) == (2, 0)
+        second = load([str(d) for d in days], str(db), **target)
+        assert (second.rows_written, second.rows_rejected) == (2, 0)
+    assert declared(daily_db) == {"k": "INTEGER", "x": ""}  # day 1 made it without a type: not REAL
+    stored = "SELECT k, x, typeof(x) FROM t ORDER BY k"
+    assert (
+        sqlite_rows(daily_db, stored)
+        == sqlite_rows(one_db, stored)
+        == [
+            (1, None, "null"),
+            (2, None, "null"),
+            (3, 7, "integer"),
+            (4, 2**60 + 1, "integer"),
+        ]
+    )
+    assert sqlite_state(daily_db)["schema"] == sqlite_state(one_db)["schema"] == {"k": "int64", "x": "int64"}
+    assert leveldb_items(daily_ldb)[0] == leveldb_items(one_ldb)[0]
+    assert json.loads(leveldb_items(daily_ldb)[0][2][1]) == {"k": 3, "x": 7}
+
+
+def test_a_parquet_column_without_values_has_no_type_yet_as_a_csv_column_without_values(tmp_path: Path) -> None:
+    _days_of_pandas_parquet(tmp_path)
+    write(tmp_path / "day1.csv", "k,x\n1,\n2,\n")
+    for name in ("day1.parquet", "day1.csv"):
+        db = tmp_path / f"{name}.db"
+        load(str(tmp_path / name), str(db), table="t")
+        assert sqlite_rows(db, "PRAGMA table_info(t)")[1][1:3] == ("x", "")  # no declared type
+        assert sqlite_state(db)["schema"] == {"k": "int64", "x": "null"}

@@ -326,6 +326,14 @@ class TypedFileReader(ReaderBase):
         # a type the load settled (other files, earlier runs) converts under the lossless rule
         self.strict = strict_columns(self.names, self.types, self.declared) & set(self.types)
 
+    def _untyped(self, valueless: frozenset[str]) -> None:
+        """The ``valueless`` columns that nothing settled or declared have no type yet (null), as
+        a CSV column without values: the file's own type (pandas writes an all-missing column as
+        double) would be recorded and bind later runs' values to it."""
+        self.valueless = valueless
+        free = valueless - set(self.types) - set(self.declared)
+        self.schema = pa.schema(pa.field(f.name, pa.null()) if f.name in free else f for f in self.schema)
+
     def _convert(self, batch: pa.RecordBatch, rows: pa.Array, last: int, done: int, first: int) -> Chunk:
         """``batch`` (rows ``first``+1 on) in the schema's types, its bad values rejected,
         without the rows up to ``done`` that an earlier run committed."""

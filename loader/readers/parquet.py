@@ -45,7 +45,7 @@ class ParquetReader(TypedFileReader):
                 hint="write the file again unencrypted, then rerun: the files before it stay loaded",
             )
         self._settle_schema(self.file.schema_arrow)
-        self.valueless = parquet_pages.valueless(self.file.metadata, self.file.schema_arrow.names, self.names)
+        self._untyped(parquet_pages.valueless(self.file.metadata, self.file.schema_arrow.names, self.names))
 
     def __iter__(self) -> Iterator[Chunk]:
         meta = self.file.metadata

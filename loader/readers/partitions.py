@@ -55,28 +55,50 @@ def _keys(path: str) -> frozenset[str]:
     return frozenset(fold(k) for k in path_values(path))  # one column in any ASCII case, as SQLite has it
 
 
-def settle(config: SourceConfig, files: list[str]) -> SourceConfig:
+def settle(config: SourceConfig, files: list[str], earlier: frozenset[str] = frozenset()) -> SourceConfig:
     """``config`` with ``partitioning`` settled for a load of ``files``: ``auto`` stays
     (each reader adds its file's keys) where every file's path has the same partition
-    keys, else it is ``none``; ``hive`` refuses a file whose keys are not the first file's."""
+    keys, else it is ``none``; ``hive`` refuses a file whose keys are not the first file's.
+    Once earlier runs of the job loaded partition columns (``earlier``, ``recorded_keys``),
+    ``auto`` holds the files to them as ``hive`` does, and either refuses a file without
+    them: its rows would load those columns as NULL."""
     if config.partitioning == "none":
         return config
     keys = [_keys(f) for f in files]
     first = keys[0] if keys else frozenset()
-    if config.partitioning == "auto":
+    if config.partitioning == "auto" and not earlier:
         return config if all(k == first for k in keys) else replace(config, partitioning="none")
     for path, found in zip(files, keys, strict=True):
+        if earlier - found:
+            folders = ", ".join(f"{k}=" for k in sorted(earlier - found))
+            raise _outside(
+                config,
+                path,
+                f"no {folders} folder in its path, but earlier runs of the job loaded {_listed(earlier)} from such folders",
+            )
         if not found:
-            raise _outside(path, "no key=value folder in its path")
+            raise _outside(config, path, "no key=value folder in its path")
         if found != first:
-            raise _outside(path, f"partition keys {_listed(found)}, not {_listed(first)} as in {files[0]}")
+            raise _outside(config, path, f"partition keys {_listed(found)}, not {_listed(first)} as in {files[0]}")
     return config
 
 
-def _outside(path: str, what: str) -> ConfigError:
-    """The error for a file outside the partitioned layout under ``partitioning = "hive"``."""
+def recorded_keys(loaded: Iterable[str], columns: Iterable[str]) -> frozenset[str]:
+    """The partition keys earlier runs of a job loaded as columns: the ``key=value`` folders
+    in the path of every file its checkpoint lists (``loaded``) whose key its recorded
+    schema (``columns``) holds, folded (``fold``)."""
+    paths = [p for p in loaded if p != STDIN]
+    if not paths:
+        return frozenset()
+    common = frozenset.intersection(*(_keys(p) for p in paths))
+    return common & {fold(c) for c in columns}
+
+
+def _outside(config: SourceConfig, path: str, what: str) -> ConfigError:
+    """The error for a file outside the partitioned layout ``hive`` (or ``auto`` after earlier
+    runs loaded partition columns) holds the files to."""
     return ConfigError(
-        f"source.partitioning = 'hive': {what}",
+        f"source.partitioning = '{config.partitioning}': {what}",
         file=path,
         hint='move the file into the partitioned folders, leave it out of source.path, or set source.partitioning = "none"',
     )
@@ -97,6 +119,20 @@ def folder_values(path: str, config: SourceConfig, recorded: Iterable[str]) -> d
     its keys the job's checkpoint records a column for (the load read them as columns)."""
     names = spellings(recorded)
     return {names[fold(k)]: v for k, v in values_for(path, config).items() if fold(k) in names}
+
+
+def folder_note(name: str, value: str) -> str:
+    """How a reject's reason names the folder whose value does not fit its column."""
+    return f"(the folder {name}={value})"
+
+
+def folder_rejected(reason: str, path: str, config: SourceConfig) -> str | None:
+    """The ``key=value`` folder of ``path`` whose value ``reason`` says does not fit its
+    column, or None: a reason about the file's own values."""
+    for key, value in values_for(path, config).items():
+        if value is not None and folder_note(key, value).lower() in reason.lower():
+            return f"{key}={value}"
+    return None
 
 
 class Partitioned:
@@ -144,7 +180,7 @@ class Partitioned:
             return target, pa.scalar(None, target), None
         out = convert(text, target, strict=declared is None or not target.equals(declared))
         if out.bad is not None:
-            return target, None, f"{(out.reasons or ['does not fit'])[0]} (the folder {name}={value})"
+            return target, None, f"{(out.reasons or ['does not fit'])[0]} {folder_note(name, value)}"
         return target, out.array[0], None
 
     def _schema(self) -> pa.Schema:

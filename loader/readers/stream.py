@@ -12,7 +12,9 @@ import collections
 import io
 import os
 import sys
+import unicodedata
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 
 import pyarrow as pa
@@ -53,8 +55,54 @@ def _plain(text: str) -> float:
     return sum(" " <= c <= "~" or c in "\t\r\n" for c in text) / max(len(text), 1)
 
 
+@dataclass
+class _Shape:
+    """What ``head`` holds read in one byte order: line ends, ASCII (delimiters, digits, line
+    ends), and code points text hardly holds."""
+
+    lines: int
+    ascii: int
+    odd: int
+    length: int
+
+
+def _odd(c: str) -> bool:
+    """Unassigned, private use or a surrogate, the replacement character, or CJK compatibility
+    and Extension A: where a Cyrillic or Greek letter read in the wrong byte order lands."""
+    return "\u3300" <= c <= "\u4dbf" or c == "\ufffd" or unicodedata.category(c) in ("Cn", "Co", "Cs")
+
+
+def _shape(head: bytes, order: str) -> _Shape:
+    text = head.decode(order, "replace")
+    return _Shape(
+        lines=text.count("\n") + text.count("\r"),
+        ascii=sum(c <= "\x7f" for c in text),
+        odd=sum(map(_odd, text)),
+        length=len(text),
+    )
+
+
+def _other_order(head: bytes, name: str) -> str | None:
+    """The byte order ``head`` is text in, where that is not the declared one, by comparing the
+    two: read in the wrong order, a line end is U+0A00, a comma U+2C00, and a Cyrillic or Greek
+    letter a rare CJK character. None where the declared order is as likely as the other (or
+    a byte order mark decides, for ``utf-16``)."""
+    if name == "utf-16" and head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        return None
+    own_order = "utf-16-be" if name == "utf-16-be" else "utf-16-le"  # utf-16 without a mark reads little-endian
+    other_order = "utf-16-le" if own_order == "utf-16-be" else "utf-16-be"
+    own, other = _shape(head, own_order), _shape(head, other_order)
+    if own.lines != other.lines:  # no text holds U+0A00 or U+0D00 but by chance
+        return other_order if other.lines > own.lines else None
+    if other.ascii > 2 * own.ascii + 1 and 2 * other.ascii >= other.length:  # one line: mostly ASCII
+        return other_order
+    if own.ascii == other.ascii == 0 and own.odd > 2 * other.odd + 1:  # one line without ASCII
+        return other_order
+    return None
+
+
 def _check_utf16(head: bytes, encoding: str, path: str) -> None:
-    """Refuse an input declared UTF-16 whose head is text only in the other byte order or
+    """Refuse an input declared UTF-16 whose head is text rather in the other byte order or
     as 8-bit text: read on, it would load as one column of CJK-looking characters."""
     name = codecs.lookup(encoding).name
     if name not in _OTHER_ORDER or not head:
@@ -66,11 +114,11 @@ def _check_utf16(head: bytes, encoding: str, path: str) -> None:
             file=path,
             hint='read it with --encoding utf-16 (source.encoding = "utf-16"), which follows the mark',
         )
-    if _plain(head.decode(name, "replace")) >= 0.1:
-        return
     # 8-bit text has no NUL; UTF-16 of ASCII has one in every other byte
-    candidates = [*_OTHER_ORDER[name], *([eight_bit(head)] if b"\0" not in head else [])]
-    found = next((c for c in candidates if _plain(head.decode(c, "replace")) >= 0.9), None)
+    eight = eight_bit(head) if b"\0" not in head and _plain(head.decode(name, "replace")) < 0.1 else None
+    if eight is not None and _plain(head.decode(eight, "replace")) < 0.9:
+        eight = None
+    found = _other_order(head, name) if eight is None else eight
     if found is not None:
         raise SourceError(
             f"not {name} text: it reads as {found} text",

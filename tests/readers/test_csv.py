@@ -655,6 +655,16 @@ def test_an_excel_sep_line_gives_the_delimiter_and_is_no_row(tmp_path: Path) -> 
     assert (reject.row, reject.line, reject.reason) == (2, 4, "expected 2 fields, found 3")
 
 
+def test_an_excel_sep_line_of_a_tab_gives_the_tab(tmp_path: Path) -> None:
+    """Excel writes `sep=` and a literal tab for tab-separated text: it was read as a header
+    `sep=` over one column, and the real header stored as a row."""
+    path = tmp_path / "tab.csv"
+    path.write_bytes(b"sep=\t\r\nid\tname\r\n1\tA\r\n2\tB\r\n")
+    r, chunks = read_all(path)
+    assert (r.dialect.delimiter, r.raw_names) == ("\t", ["id", "name"])
+    assert rows_of(chunks) == [{"id": 1, "name": "A"}, {"id": 2, "name": "B"}]
+
+
 @pytest.mark.parametrize(
     ("options", "names"),
     [

@@ -228,6 +228,51 @@ def test_hive_refuses_files_with_other_keys() -> None:
     assert str(err.value) == "d/b=2/y.csv: source.partitioning = 'hive': partition keys b, not a as in d/a=1/x.csv"
 
 
+def test_auto_after_a_run_that_loaded_partition_columns_refuses_a_file_without_their_folders(tmp_path: Path) -> None:
+    """A stray file beside a scheduled glob's partitions made auto load none: the next day's
+    rows lost day=2 (NULL), ok, exit 0. The earlier run's partition columns now hold the files
+    to them, as hive does; nothing of this run is written, and without the file it loads."""
+    data, db = tmp_path / "data", tmp_path / "o.db"
+    for day in ("1", "2"):
+        (data / f"day={day}").mkdir(parents=True)
+    write_csv(data / "day=1" / "a.csv", ["id"], [[1]])
+    args = ["load", str(data / "**" / "*.csv"), str(db), "--table", "t", "-q"]
+    assert cli(*args).returncode == 0
+    write_csv(data / "day=2" / "b.csv", ["id"], [[2]])
+    stray = write_csv(data / "c.csv", ["id"], [[3]])
+    for dry in ([], ["--dry-run"]):
+        done = cli(*args, *dry)
+        assert (done.returncode, done.stderr.splitlines()) == (
+            2,
+            [
+                f"loader: error: {stray}: source.partitioning = 'auto': no day= folder in its path, "
+                "but earlier runs of the job loaded day from such folders",
+                '  hint: move the file into the partitioned folders, leave it out of source.path, or set source.partitioning = "none"',
+            ],
+        )
+    assert sqlite_rows(db, "SELECT id, day FROM t") == [(1, 1)]
+    stray.unlink()
+    assert cli(*args).returncode == 0
+    assert sqlite_rows(db, "SELECT id, day FROM t ORDER BY id") == [(1, 1), (2, 2)]
+
+
+def test_partition_keys_earlier_runs_loaded_are_those_every_loaded_path_has_and_the_schema_records() -> None:
+    from loader.readers.partitions import recorded_keys
+
+    assert recorded_keys(["d/Day=1/yr=2024/a.csv", "d/day=2/b.csv"], ["id", "DAY", "yr"]) == {"day"}
+    assert recorded_keys(["d/day=1/a.csv", "d/c.csv"], ["id", "day"]) == frozenset()  # auto loaded none
+    assert recorded_keys(["d/day=1/a.csv"], ["id"]) == frozenset()  # partitioning = "none"
+    assert recorded_keys([], ["day"]) == frozenset()
+    files = ["d/day=3/x.csv", "d/month=3/y.csv"]
+    with pytest.raises(ConfigError) as err:  # hive too: no file loses a column earlier runs loaded
+        settle(SourceConfig(path=files, partitioning="hive"), files, frozenset({"day"}))
+    assert str(err.value) == (
+        "d/month=3/y.csv: source.partitioning = 'hive': no day= folder in its path, "
+        "but earlier runs of the job loaded day from such folders"
+    )
+    assert settle(SourceConfig(path=files[:1]), files[:1], frozenset({"day"})).partitioning == "auto"
+
+
 def test_a_single_files_reader_adds_its_folders(tmp_path: Path) -> None:
     (tmp_path / "yr=2024").mkdir()
     path = write_csv(tmp_path / "yr=2024" / "a.csv", ["id"], [[1], [2]])

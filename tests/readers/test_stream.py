@@ -103,6 +103,64 @@ def test_an_input_that_is_not_utf16_in_the_declared_byte_order_is_refused(
     ]
 
 
+RUSSIAN = "город,население\nМосква,13010112\nКиев,2952301\nМинск,1995471\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "written", "declared"),
+    [
+        (RUSSIAN, "utf-16-le", "utf-16-be"),
+        (RUSSIAN, "utf-16-be", "utf-16-le"),
+        ("id,name\n1,Zoë\n2,日本\n", "utf-16-le", "utf-16-be"),
+        ("όνομα;πόλη\nΑθήνα;Ελλάδα\n", "utf-16-be", "utf-16"),
+        ("город", "utf-16-le", "utf-16-be"),  # one line, no ASCII: letters read as rare CJK characters
+    ],
+    ids=["cyrillic-le-as-be", "cyrillic-be-as-le", "latin-and-cjk", "greek-be-as-utf-16", "one-cyrillic-word"],
+)
+def test_text_mostly_not_ascii_in_the_other_byte_order_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, written: str, declared: str
+) -> None:
+    """Too little ASCII to pass for ASCII in the other order: it loaded as no rows and one
+    column named by CJK-looking characters, ok, exit 0."""
+    src = tmp_path / "s.csv"
+    src.write_bytes(text.encode(written))
+    code, err, rejects = load(capsys, src, declared)
+    assert (code, rejects) == (65, [])
+    assert err.splitlines() == [
+        f"loader: error: {src}: not {declared} text: it reads as {written} text",
+        f'  hint: read it with --encoding {written} (source.encoding = "{written}")',
+    ]
+    assert sqlite_rows(src.with_suffix(".db"), "SELECT name FROM sqlite_master WHERE name = 't'") == []
+
+
+@pytest.mark.parametrize("order", ["utf-16-le", "utf-16-be"])
+def test_text_mostly_not_ascii_in_its_own_byte_order_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], order: str
+) -> None:
+    src = tmp_path / "ru.csv"
+    src.write_bytes((RUSSIAN + "가가가,1\n一一一,2\n").encode(order))  # U+AC00, U+4E00: a NUL byte each
+    assert load(capsys, src, order) == (0, "", [])
+    assert sqlite_rows(src.with_suffix(".db"), "SELECT город, население FROM t") == [
+        ("Москва", 13010112),
+        ("Киев", 2952301),
+        ("Минск", 1995471),
+        ("가가가", 1),
+        ("一一一", 2),
+    ]
+
+
+def test_a_file_read_in_the_wrong_byte_order_is_a_failed_run_not_an_empty_load(tmp_path: Path) -> None:
+    """A non-empty file that yields one garbage column and no rows is no success: the report
+    says so, and no table is made."""
+    src, db, report = tmp_path / "ru.csv", tmp_path / "o.db", tmp_path / "r.json"
+    src.write_bytes(RUSSIAN.encode("utf-16-le"))
+    code = main(["load", str(src), str(db), "--table", "t", "--encoding", "utf-16-be", "--report", str(report), "-q"])
+    written = json.loads(report.read_text())
+    assert (code, written["status"], written["exit_code"], written["rows_read"]) == (65, "failed", 65, 0)
+    assert written["error"] == f"{src}: not utf-16-be text: it reads as utf-16-le text"
+    assert sqlite_rows(db, "SELECT name FROM sqlite_master WHERE name = 't'") == []
+
+
 def test_utf16_text_of_long_cjk_values_is_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Hardly any ASCII (a comma, a newline), and its bytes read as no other text: UTF-16 all the same."""
     names = ["北京市海淀区中关村大街二十七号院", "上海市浦东新区世纪大道一百号楼"]

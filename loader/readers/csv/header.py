@@ -171,7 +171,7 @@ def _quote_and_escape(dialect: Dialect, config: SourceConfig) -> tuple[bytes | N
     return quote, config.escape_char.encode() if isinstance(config.escape_char, str) else None
 
 
-_EXCEL_SEP = re.compile(rb"sep=([!-~])(?:\r?\n|\Z)")
+_EXCEL_SEP = re.compile(rb"sep=([!-~\t])(?:\r?\n|\Z)")  # a tab too: Excel's for tab-separated text
 
 
 def excel_separator(config: SourceConfig, head: bytes) -> SourceConfig:
