@@ -567,7 +567,8 @@ class Pipeline:
         report.start()
         self.log_error = None
         try:
-            self._run(report)
+            with storage.remembering():  # each object's size and type asked of the store once
+                self._run(report)
         except BaseException as exc:
             self._failed(report, exc)
             raise

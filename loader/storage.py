@@ -19,6 +19,9 @@ import functools
 import glob as _glob
 import os
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import IO, Any, NamedTuple
 
 import pyarrow as pa
@@ -201,11 +204,47 @@ def _no_bucket(loc: Remote) -> bool:
     return bool(_info(Remote(loc.fs, bucket, loc.prefix), loc.uri(bucket)).type == pafs.FileType.NotFound)
 
 
-def _info(loc: Remote, uri: str) -> Any:
-    """The object's pyarrow FileInfo (type, size, mtime)."""
-    _addressable(uri)
+# Objects' FileInfo while runs are on (``remembering``), by URI: a run checks, sizes and
+# opens each input several times, and each ask is a request to the store.
+_KNOWN: dict[str, Any] = {}
+_runs = 0
+_runs_lock = threading.Lock()
+
+
+@contextmanager
+def remembering() -> Iterator[None]:
+    """Within it, an object's FileInfo is asked of the store once, or taken from the
+    listing of the glob that matched it. ``identity`` always asks anew (a change is seen
+    by it) and refreshes what is kept; a missing object or a prefix is never kept. What is
+    kept is forgotten once no run is on (runs in threads of one process share it)."""
+    global _runs
+    with _runs_lock:
+        _runs += 1
     try:
-        return loc.fs.get_file_info(loc.path)
+        yield
+    finally:
+        with _runs_lock:
+            _runs -= 1
+            if not _runs:
+                _KNOWN.clear()
+
+
+def _keep(uri: str, info: Any) -> Any:
+    import pyarrow.fs as pafs
+
+    if _runs and info.type == pafs.FileType.File:
+        _KNOWN[uri] = info
+    return info
+
+
+def _info(loc: Remote, uri: str, fresh: bool = False) -> Any:
+    """The object's pyarrow FileInfo (type, size, mtime); the one kept in this run unless ``fresh``."""
+    _addressable(uri)
+    known = None if fresh else _KNOWN.get(uri)
+    if known is not None:
+        return known
+    try:
+        return _keep(uri, loc.fs.get_file_info(loc.path))
     except (OSError, pa.ArrowException) as exc:
         raise remote_error(exc, uri, "read") from None
 
@@ -225,11 +264,11 @@ def check_file(path: str, glob_hint: str = "dir/*.csv") -> None:
         )
 
 
-def _object_info(loc: Remote, uri: str) -> Any:
+def _object_info(loc: Remote, uri: str, fresh: bool = False) -> Any:
     """The FileInfo of an object that is there (not missing, not a prefix), else a one-line error."""
     import pyarrow.fs as pafs
 
-    info = _info(loc, uri)
+    info = _info(loc, uri, fresh)
     if info.type == pafs.FileType.Directory:
         raise SourceError("is a prefix, not an object", file=uri, hint=f"use a glob such as {uri.rstrip('/')}/*")
     if info.type == pafs.FileType.NotFound:
@@ -282,8 +321,10 @@ def glob(pattern: str) -> list[str]:
     except (OSError, pa.ArrowException) as exc:
         raise remote_error(exc, loc.uri(base), "list") from None
     pattern_path = "/" + loc.path.lstrip("/")
-    found = (i.path for i in infos if i.type == pafs.FileType.File)
-    matched = sorted(loc.uri(p) for p in found if glob_could_match(pattern_path, "/" + p.lstrip("/")))
+    found = {loc.uri(i.path): i for i in infos if i.type == pafs.FileType.File}
+    matched = sorted(u for u, i in found.items() if glob_could_match(pattern_path, "/" + i.path.lstrip("/")))
+    for uri in matched:
+        _keep(uri, found[uri])
     if not matched and _no_bucket(Remote(loc.fs, base, loc.prefix)):  # at the bucket's root too
         raise MissingInputError(
             "cannot list: no such bucket", file=loc.uri(base), hint=_AWS_ERRORS["NO_SUCH_BUCKET"][1]
@@ -441,7 +482,7 @@ def identity(path: str) -> dict[str, Any] | None:
 
 
 def _remote_identity(loc: Remote, uri: str) -> dict[str, Any]:
-    info = _object_info(loc, uri)
+    info = _object_info(loc, uri, fresh=True)
     try:
         with loc.fs.open_input_file(loc.path) as fh:  # S3 answers with the object's headers, no data read
             etag = _etag(fh.metadata())

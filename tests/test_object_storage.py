@@ -584,3 +584,36 @@ def test_partition_folders_in_object_keys_become_columns(tmp_path: Path, s3: Buc
     load(s3.uri("x/*/*.parquet"), tmp_path / "t.db", table="t")
     got = sqlite_rows(tmp_path / "t.db", "SELECT id, country FROM t ORDER BY id")
     assert got == [(1, "DE"), (2, "DE"), (3, "FR"), (9007199254740993, "FR")]
+
+
+class CountingFilesystem:
+    """The store's filesystem, counting the metadata requests a load makes (each a HEAD)."""
+
+    def __init__(self, fs: Any) -> None:
+        self.fs = fs
+        self.infos: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.fs, name)
+
+    def get_file_info(self, what: Any) -> Any:
+        self.infos.append(what if isinstance(what, str) else f"list {what.base_dir}")
+        return self.fs.get_file_info(what)
+
+
+def test_a_load_asks_the_store_of_each_object_only_to_identify_it(
+    tmp_path: Path, s3: Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = [f"in/p{i}.csv" for i in range(3)]
+    for i, key in enumerate(keys):
+        s3.put(key, encode(ROWS[i : i + 1], "csv"))
+    made = storage._filesystem
+    counting: dict[tuple[Any, ...], CountingFilesystem] = {}
+    monkeypatch.setattr(storage, "_filesystem", lambda *a: counting.setdefault(a, CountingFilesystem(made(*a))))
+    report = load(s3.uri("in/*.csv"), tmp_path / "t.db", table="t")
+    assert report.rows_written == 3
+    [fs] = counting.values()
+    # the glob's listing gives each object's size and type; only its identity, taken before
+    # and after it is read (a change is seen by it), asks again (it was 5 more asks an object)
+    assert sorted(fs.infos) == sorted([f"list {s3.name}/in", *(f"{s3.name}/{k}" for k in keys for _ in range(2))])
+    assert storage._KNOWN == {}  # forgotten once the run is over
