@@ -11,7 +11,9 @@ by tests/test_compat.py.
   ``pyarrow.parquet`` (``parquet_reader``);
 - SHA-256 and SHA-1 from CPython's own modules, without ``hashlib`` (``sha256``, ``sha1``);
 - the threads of a ``ThreadPoolExecutor`` waiting for work, from CPython's loop of its
-  workers (``idle_pool_threads``).
+  workers (``idle_pool_threads``);
+- a spawned process still importing the main module (``spawn_bootstrapping``), from
+  multiprocessing's ``_inheriting`` flag.
 
 Checked with pyarrow 16-26 (``CHECKED_PYARROW``) and CPython 3.11-3.13
 (``CHECKED_PYTHON``); the test fails on another major version until it is checked again.
@@ -224,3 +226,14 @@ def idle_pool_threads() -> set[int]:
     if loop is None:
         return set()
     return {ident for ident, frame in sys._current_frames().items() if frame.f_code is loop}
+
+
+# ----------------------------------------------------------- spawned workers
+
+
+def spawn_bootstrapping() -> bool:
+    """Whether this process is a spawned multiprocessing worker still preparing, as it
+    imports the main module (``multiprocessing.spawn`` sets ``_inheriting`` for that time)."""
+    import multiprocessing
+
+    return bool(getattr(multiprocessing.current_process(), "_inheriting", False))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -185,3 +186,30 @@ def test_digests_come_from_cpythons_own_modules_alike_and_a_load_maps_no_libcryp
         "print(command.main(), '_hashlib' in sys.modules)\n"
     )
     assert _run(code) == ["0", "False"]  # the file's fingerprint and the sort's run names were made
+
+
+def _bootstrapping_in_child(out: Any) -> None:
+    from loader.compat import spawn_bootstrapping
+
+    out.put(spawn_bootstrapping())
+
+
+def test_spawn_bootstrapping_is_set_only_while_a_spawned_child_prepares() -> None:
+    """multiprocessing's spawned child sets ``_inheriting`` around ``prepare`` (which imports
+    the main module) and deletes it before the task runs; the parent never has it."""
+    import inspect
+    import multiprocessing
+    import multiprocessing.spawn
+
+    from loader.compat import spawn_bootstrapping
+
+    source = inspect.getsource(multiprocessing.spawn._main)
+    assert "_inheriting = True" in source and "del process.current_process()._inheriting" in source
+    assert spawn_bootstrapping() is False
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    child = ctx.Process(target=_bootstrapping_in_child, args=(out,))
+    child.start()
+    assert out.get(timeout=60) is False  # the task runs after the flag is gone
+    child.join(60)
+    assert child.exitcode == 0

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import ast
 import inspect
-import multiprocessing
 import sys
 
+from ..compat import spawn_bootstrapping
 from ..errors import EXIT_USAGE, EngineError
 
 
@@ -49,7 +49,7 @@ def _is_guard(node: ast.stmt) -> bool:
 def refuse_unguarded(engine: str) -> None:
     """Refuse spawned workers where they would run the load again: in the script (found
     before any worker starts), or in a worker importing it (``spawn``'s bootstrap)."""
-    if getattr(multiprocessing.current_process(), "_inheriting", False):
+    if spawn_bootstrapping():
         raise unguarded_error(engine, "this process is a spawned worker importing the main script")
     found = unguarded_call()
     if found is not None:
