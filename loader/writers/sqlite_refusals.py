@@ -48,6 +48,10 @@ _ENGINE = re.compile(
 )
 _UNIQUE = re.compile(r"^(?:UNIQUE|PRIMARY KEY) constraint failed: (.+)$")
 _NOT_NULL = re.compile(r"^NOT NULL constraint failed: (.+)$")
+_CHECK = re.compile(r"^CHECK constraint failed: (.+)$")
+# an expression's identifiers: quoted ("a b", `a`, [a]) or bare; its string literals are left out first
+_LITERAL = re.compile(r"'(?:[^']|'')*'")
+_IDENTIFIER = re.compile(r'"((?:[^"]|"")*)"|`([^`]*)`|\[([^\]]*)\]|([A-Za-z_][A-Za-z0-9_$]*)')
 # a STRICT table's column refusing a value of another type (SQLITE_CONSTRAINT_DATATYPE)
 _STRICT = re.compile(r"^cannot store (\w+) value in (\w+) column (.+)$")
 _SEVERITY = ("ABORT", "FAIL", "ROLLBACK")
@@ -77,6 +81,9 @@ def refusal(message: str, table: str, values: dict[str, Any]) -> tuple[str, str 
     null = _NOT_NULL.match(message)
     if null and fold(null.group(1)).startswith(prefix):
         return f"table {table!r} refuses the row ({message})", null.group(1)[len(prefix) :]
+    check = _CHECK.match(message)
+    if check:
+        return f"table {table!r} refuses the row ({message})", checked_columns(check.group(1), values)
     found = _UNIQUE.match(message)
     named = found.group(1).split(", ") if found else []
     cols = [c[len(prefix) :] for c in named if fold(c).startswith(prefix)]
@@ -86,6 +93,19 @@ def refusal(message: str, table: str, values: dict[str, Any]) -> tuple[str, str 
     key = [repr(by_name.get(fold(c))) for c in cols]
     shown = key[0] if len(key) == 1 else "(" + ", ".join(key) + ")"
     return f"key {shown} is already in table {table!r} ({message})", ", ".join(cols)
+
+
+def checked_columns(expression: str, values: dict[str, Any]) -> str | None:
+    """The row's columns a CHECK constraint's expression (as SQLite's message gives it)
+    reads, in their order there; None for a named constraint, whose message holds its name."""
+    names = {fold(k): k for k in values}
+    found: list[str] = []
+    for match in _IDENTIFIER.finditer(_LITERAL.sub("", expression)):
+        word = next(g for g in match.groups() if g is not None).replace('""', '"')
+        column = names.get(fold(word))
+        if column is not None and column not in found:
+            found.append(column)
+    return ", ".join(found) or None
 
 
 @dataclass(frozen=True)

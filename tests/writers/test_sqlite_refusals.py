@@ -149,3 +149,17 @@ def test_columns_named_every_name_of_a_rowid_keep_the_rows_order(tmp_path: Path,
     db = tmp_path / "z.db"
     load(str(src), db, table="t", sink_options={"mode": "upsert", "primary_key": ["id"]}, run_options=run)
     assert sqlite_rows(db, "SELECT * FROM t ORDER BY id") == [(1, 8, 8, 8, 8), (2, 1, 1, 1, 1)]
+
+
+@pytest.mark.parametrize(
+    ("message", "column"),
+    [
+        ("CHECK constraint failed: name <> 'bad'", "name"),
+        ("CHECK constraint failed: N > 0 AND \"my col\" < [id] OR `Id` = 'n'", "n, my col, id"),
+        ("CHECK constraint failed: length(name) < 3 AND 'id' <> name", "name"),
+        ("CHECK constraint failed: positive", None),  # a named constraint: its name, no column
+    ],
+)
+def test_a_check_constraints_reject_names_the_columns_its_expression_reads(message: str, column: str | None) -> None:
+    values = {"id": 2, "n": -1, "name": "bad", "my col": 3}
+    assert refusal(message, "t", values) == (f"table 't' refuses the row ({message})", column)
