@@ -370,6 +370,18 @@ def read_error(path: str, exc: Exception, opened: dict[str, Any] | None) -> Sour
     return remote_error(exc, path, "read") if _AWS_CODE.search(str(exc)) else None
 
 
+def failed_read(
+    path: str, exc: Exception, opened: dict[str, Any] | None, what: str, hint: str | None = None
+) -> SourceError:
+    """The one error for an input's read that failed, for every reader: a remote object that
+    is gone (66), rewritten (65) or a service out of reach (1) as ``read_error`` says; else
+    the bytes themselves, ``what`` with the library's reason (65, ``hint`` or the default)."""
+    failed = read_error(path, exc, opened)
+    if failed is not None:
+        return failed
+    return SourceError(f"{what} ({one_line(exc)})", file=path, hint=hint)
+
+
 def _same_object(opened: dict[str, Any], now: dict[str, Any]) -> bool:
     """Same size and, where both have one, same ETag."""
     tags = opened.get("etag"), now.get("etag")

@@ -15,6 +15,7 @@ from typing import Any
 
 import plyvel
 import pyarrow as pa
+import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
 
@@ -320,6 +321,79 @@ def test_an_object_deleted_during_its_load_is_one_line_naming_the_uri(tmp_path: 
     assert str(err.value) == f"{uri}: no such object"
     assert err.value.exit_code == 66
     assert not sqlite_state(tmp_path / "t.db").get("file:" + uri, {}).get("done")
+
+
+def columnar(fmt: str, rows: int = 100_000) -> bytes:
+    """A Parquet or Arrow IPC file of ``rows`` rows in groups (record batches) of 10,000."""
+    table = pa.table({"id": pa.array(range(rows), pa.int64()), "v": [f"value {i}" for i in range(rows)]})
+    out = io.BytesIO()
+    if fmt == "parquet":
+        pq.write_table(table, out, row_group_size=10_000)
+    else:
+        feather.write_feather(table, out, chunksize=10_000, compression="uncompressed")
+    return out.getvalue()
+
+
+def load_calling(uri: str, target: Path, at_chunk: int, call: Any) -> Any:
+    """Load ``uri`` in chunks of 1,000 rows; ``call()`` runs once, as chunk ``at_chunk`` is staged."""
+    chunks: list[int] = []
+
+    def after_some_chunks(batch: pa.RecordBatch) -> pa.RecordBatch:
+        chunks.append(batch.num_rows)
+        if len(chunks) == at_chunk:
+            call()
+        return batch
+
+    return load(
+        uri,
+        target,
+        table="t",
+        transforms=[after_some_chunks],
+        sink_options={"batch_size": 1000},
+        run_options={"chunk_size": 1000},
+    )
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "arrow"])
+def test_a_columnar_object_deleted_during_its_load_is_missing_not_bad_data(
+    tmp_path: Path, s3: Bucket, fmt: str
+) -> None:
+    """Deleted as its first chunk is staged: its next row group (record batch) is not there,
+    which is exit 66 as for CSV and JSON Lines, not 65 ("fix the data")."""
+    uri = s3.put(f"in/big.{fmt}", columnar(fmt))
+    with pytest.raises(MissingInputError) as err:
+        load_calling(uri, tmp_path / "t.db", 1, lambda: s3.delete(f"in/big.{fmt}"))
+    assert str(err.value) == f"{uri}: no such object"
+    assert err.value.exit_code == 66
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "arrow"])
+def test_a_storage_service_gone_during_a_columnar_load_is_a_rerun_that_resumes(tmp_path: Path, fmt: str) -> None:
+    """A server of its own, stopped mid-load: exit 1 (rerun), and the rerun, once it is back,
+    loads the rest (moto keeps its objects in this process across the restart)."""
+    from moto.server import ThreadedMotoServer
+
+    server = S3Server()
+    try:
+        bucket = Bucket(server)
+        with pytest.MonkeyPatch.context() as env:
+            for name, value in server.env.items():
+                env.setenv(name, value)
+            uri = bucket.put(f"in/big.{fmt}", columnar(fmt))
+            db = tmp_path / "t.db"
+            with pytest.raises(SourceError) as err:
+                load_calling(uri, db, 25, server.stop)
+            assert str(err.value) == f"{uri}: cannot read: cannot reach the storage service"
+            assert err.value.exit_code == 1
+            kept = sqlite_rows(db, "SELECT count(*) FROM t")[0][0]
+            assert 0 < kept < 100_000
+            server.server = ThreadedMotoServer(ip_address="127.0.0.1", port=server.port, verbose=False)
+            server.server.start()
+            report = load(uri, db, table="t")
+    finally:
+        server.stop()
+    assert report.rows_written == 100_000 - kept
+    assert sqlite_rows(db, "SELECT count(*), count(DISTINCT id), max(id) FROM t") == [(100_000, 100_000, 99_999)]
 
 
 def test_the_services_no_such_key_reads_as_a_missing_object() -> None:
