@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,24 @@ def test_a_glob_lists_the_prefix_and_double_star_recurses(tmp_path: Path, s3: Bu
     report = load(s3.uri("in/**/*.csv"), tmp_path / "t.db", table="t")
     assert [f.path for f in report.files] == everything
     assert sqlite_rows(tmp_path / "t.db", "SELECT id FROM t ORDER BY id") == [(1,), (2,), (3,)]
+
+
+def test_a_glob_skips_hidden_keys_as_a_local_glob_does(tmp_path: Path, s3: Bucket) -> None:
+    """A macOS ``._a.csv`` (AppleDouble bytes) beside ``a.csv``, and a ``.git`` folder: ``*``
+    and ``**`` skip names that start with a dot, locally and in a bucket alike."""
+    apple_double = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        "
+    files = {"in/a.csv": b"id\n1\n", "in/._a.csv": apple_double, "in/.git/b.csv": b"id\n2\n", "in/x/c.csv": b"id\n3\n"}
+    for key, data in files.items():
+        s3.put(key, data)
+        (tmp_path / key).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / key).write_bytes(data)
+    for pattern in ("in/*.csv", "in/**/*.csv", "in/.*.csv", "in/.git/*.csv"):
+        local = [os.path.relpath(p, tmp_path) for p in storage.glob(str(tmp_path / pattern))]
+        assert [u.removeprefix(s3.uri("")) for u in storage.glob(s3.uri(pattern))] == local, pattern
+    assert storage.glob(s3.uri("in/*.csv")) == [s3.uri("in/a.csv")]
+    report = load(s3.uri("in/**/*.csv"), tmp_path / "t.db", table="t")
+    assert [f.path for f in report.files] == [s3.uri("in/a.csv"), s3.uri("in/x/c.csv")]
+    assert sqlite_rows(tmp_path / "t.db", "SELECT id FROM t ORDER BY id") == [(1,), (3,)]
 
 
 def test_scheduled_runs_load_only_new_objects_and_notice_changed_ones(tmp_path: Path, s3: Bucket) -> None:
