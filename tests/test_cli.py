@@ -326,7 +326,7 @@ def test_a_report_path_the_os_refuses_is_one_line_after_the_committed_load(tmp_p
     p = cli("load", str(src), str(tmp_path / "a.db"), "--report", str(report))
     assert p.returncode == 1
     lines = p.stderr.splitlines()
-    assert lines[0].startswith("ok: 1 rows written to ")
+    assert lines[0].startswith("failed: 1 rows written to ")  # the run's outcome: exit 1
     assert lines[1:] == [
         f"loader: error: run.report: cannot write {report}: Not a directory",
         "  hint: the load is committed; fix the path or its permissions, and a rerun writes it",
