@@ -26,6 +26,7 @@ import pyarrow as pa
 from .compat import sha256
 from .config import read_secret
 from .errors import ConfigError, MissingInputError, SourceChangedError, SourceError, SourceReadError, one_line
+from .stopping import interruptible
 
 STDIN = "-"
 FINGERPRINT_BYTES = 64 << 10
@@ -155,8 +156,8 @@ def _filesystem(scheme: str, authority: str, settings: tuple[tuple[str, str], ..
         raise ConfigError(f"source.path: this pyarrow cannot read {scheme}:// (no {SCHEMES[scheme]})")
     try:
         if scheme == "hdfs":
-            return pafs.FileSystem.from_uri(f"hdfs://{authority}/")[0]
-        return cls(**dict(settings))
+            return interruptible(lambda: pafs.FileSystem.from_uri(f"hdfs://{authority}/")[0])
+        return interruptible(lambda: cls(**dict(settings)))
     except (OSError, pa.ArrowException) as exc:
         reason = one_line(exc).split("\\n")[0]  # libhdfs lists every place it looked for a JVM
         raise SourceError(
@@ -205,7 +206,7 @@ def _info(loc: Remote, uri: str) -> Any:
     """The object's pyarrow FileInfo (type, size, mtime)."""
     _addressable(uri)
     try:
-        return loc.fs.get_file_info(loc.path)
+        return interruptible(lambda: loc.fs.get_file_info(loc.path))
     except (OSError, pa.ArrowException) as exc:
         raise remote_error(exc, uri, "read") from None
 
@@ -278,7 +279,7 @@ def glob(pattern: str) -> list[str]:
     recursive = literal < len(parts) - 1 or "**" in parts[literal]
     selector = pafs.FileSelector(base, recursive=recursive, allow_not_found=True)
     try:
-        infos = loc.fs.get_file_info(selector)
+        infos = interruptible(lambda: loc.fs.get_file_info(selector))
     except (OSError, pa.ArrowException) as exc:
         raise remote_error(exc, loc.uri(base), "list") from None
     pattern_path = "/" + loc.path.lstrip("/")
@@ -297,7 +298,7 @@ def open_input(path: str) -> IO[bytes]:
     if loc is not None:
         _addressable(path)
         try:
-            file = loc.fs.open_input_file(loc.path)
+            file = interruptible(lambda: loc.fs.open_input_file(loc.path))
         except (OSError, pa.ArrowException) as exc:
             raise remote_error(exc, path, "open") from None
         return RemoteInput(file, path)  # type: ignore[return-value]
@@ -417,7 +418,7 @@ def open_arrow(path: str) -> pa.NativeFile:
     if loc is not None:
         _addressable(path)
     try:
-        return loc.fs.open_input_file(loc.path) if loc is not None else pa.OSFile(path)
+        return interruptible(lambda: loc.fs.open_input_file(loc.path)) if loc is not None else pa.OSFile(path)
     except (OSError, pa.ArrowException) as exc:
         if loc is not None:
             raise remote_error(exc, path, "open") from None
@@ -455,7 +456,7 @@ def identity(path: str) -> dict[str, Any] | None:
 def _remote_identity(loc: Remote, uri: str) -> dict[str, Any]:
     info = _object_info(loc, uri)
     try:
-        with loc.fs.open_input_file(loc.path) as fh:  # S3 answers with the object's headers, no data read
+        with interruptible(lambda: loc.fs.open_input_file(loc.path)) as fh:  # the object's headers, no data read
             etag = _etag(fh.metadata())
     except (OSError, pa.ArrowException) as exc:
         raise remote_error(exc, uri, "open") from None
