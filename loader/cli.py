@@ -31,7 +31,7 @@ from .config import (
     load_job,
     parse_value,
 )
-from .errors import EXIT_FAILED, EXIT_OK, ConfigError, LoaderError
+from .errors import EXIT_FAILED, EXIT_OK, EXIT_SIGPIPE, ConfigError, LoaderError
 from .logs import JsonLog
 from .pipeline import Pipeline
 from .report import RunReport
@@ -231,6 +231,20 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose help or version on a stdout whose reader went away ends the command
+    as other output does (argparse drops the error: the exit code would say the help was shown)."""
+
+    def _print_message(self, message: str, file: Any = None) -> None:  # file: None is stderr
+        if not message or file is not sys.stdout:
+            super()._print_message(message, file)
+            return
+        try:
+            file.write(message)
+        except BrokenPipeError:
+            raise _OutputClosed from None
+
+
 def _command(sub: Any, name: str, usage: str | None, **kwargs: Any) -> argparse.ArgumentParser:
     return sub.add_parser(  # type: ignore[no-any-return]
         name, usage=usage, epilog=EXAMPLES.get(name), formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs
@@ -247,7 +261,7 @@ def _job_flags(p: argparse.ArgumentParser) -> None:
 def build_parser(helps: bool = True) -> argparse.ArgumentParser:
     """The command line. ``helps=False`` skips reading the flags' help from the config
     fields' docstrings (only ``--help`` shows it)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="loader",
         description="Stream CSV, Parquet, JSON Lines and Arrow files into SQLite or LevelDB with bounded memory.",
         epilog="exit codes: 0 ok; rerun and it resumes: 1 I/O error, 75 target locked, 130/143 SIGINT/SIGTERM; "
@@ -350,19 +364,19 @@ def _inspect(args: argparse.Namespace) -> int:
     table = {"path": [args.file], **{dotted.split(".")[1]: v for dotted, v in flag_pairs(args)}}
     source = resolve_source(build_section(SourceConfig, table, "source"))
     with open_reader(args.file, source, chunk_size=max(args.rows, 1)) as reader:
-        print(f"{args.file}: {len(reader.schema)} columns")
+        _say(f"{args.file}: {len(reader.schema)} columns")
         dialect = getattr(reader, "dialect", None)
         if dialect is not None:
-            print(f"dialect: {dialect.describe()}")
+            _say(f"dialect: {dialect.describe()}")
         width = max((len(n) for n in reader.schema.names), default=0)
         for f in reader.schema:
-            print(f"  {f.name.ljust(width)}  {type_name(f.type)}")
+            _say(f"  {f.name.ljust(width)}  {type_name(f.type)}")
         shown = 0
         if args.rows > 0:
-            print("first rows:")
+            _say("first rows:")
             for chunk in reader:
                 for row in row_values(chunk.batch):  # a nanosecond or far-year value too
-                    print("  " + ", ".join(f"{k}={_show(v)}" for k, v in row.items()))
+                    _say("  " + ", ".join(f"{k}={_show(v)}" for k, v in row.items()))
                     shown += 1
                     if shown >= args.rows:
                         break
@@ -384,6 +398,37 @@ def _show(value: Any) -> str:
     if isinstance(value, Decimal):
         return f"Decimal('{value_str(value)}')"  # the digits the targets store, not 1E-9
     return repr(value)
+
+
+class _OutputClosed(Exception):
+    """Standard output's reader went away (``loader inspect f.csv | head -3``)."""
+
+
+def _say(line: str) -> None:
+    """A line of the command's output on stdout."""
+    try:
+        print(line)
+    except BrokenPipeError:
+        raise _OutputClosed from None
+
+
+def _flushed(code: int) -> int:
+    """``code`` once stdout is flushed; ``EXIT_SIGPIPE`` where its reader went away."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _output_closed()
+    return code
+
+
+def _output_closed() -> int:
+    """End quietly, as a Unix tool whose reader went away does (exit 141, no message).
+    Python flushes stdout once more at exit: /dev/null takes what is left there."""
+    with contextlib.suppress(OSError, ValueError):  # ValueError: no file descriptor (a test's capture)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return EXIT_SIGPIPE
 
 
 def _print_error(exc: BaseException, debug: bool) -> None:
@@ -494,8 +539,8 @@ class _Command:
         )
         if args.command == "validate" or getattr(args, "dry_run", False):
             for line in pipeline.plan().lines():
-                print(line)
-            print("ok: configuration and sources are valid; nothing was written")
+                _say(line)
+            _say("ok: configuration and sources are valid; nothing was written")
             return EXIT_OK
         report = pipeline.replay(args.rejects_file) if args.command == "replay" else pipeline.run()
         if not self.quiet and log is None:
@@ -518,10 +563,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parse(parser, argv)
     except SystemExit as exc:  # argparse: --help is 0, bad usage is 2
-        return int(exc.code or 0)
+        return _flushed(int(exc.code or 0))
+    except _OutputClosed:
+        return _output_closed()
     command = _Command(args)
     try:
-        return command.execute()
+        return _flushed(command.execute())
+    except _OutputClosed:
+        return _output_closed()
     except KeyboardInterrupt as exc:
         _fail(exc, 130, command)
         return 130

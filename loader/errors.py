@@ -27,6 +27,7 @@ EXIT_NOINPUT = 66  # EX_NOINPUT: an input file is missing or cannot be opened
 EXIT_LOCKED = 75  # EX_TEMPFAIL: try again later
 EXIT_CONFIG = 78  # EX_CONFIG: a configuration error found after rows were committed
 EXIT_SIGINT = 130
+EXIT_SIGPIPE = 141  # the reader of the command's output went away (``| head``): the output is cut short
 EXIT_SIGTERM = 143
 
 FIX = "fix"

@@ -16,17 +16,36 @@ from .report import RunReport
 def write_outputs(run: RunConfig, report: RunReport) -> None:
     """The report and the metrics of a finished run (``report.exit_code`` says how it ended).
 
-    After a success, a path the OS refuses is a ``LoaderError`` naming it. After a failure
-    they are written as far as the OS lets (the run's own error is the one to raise), except
-    that a usage error writes neither (the report or metrics path may be the very mistake)
-    and a run refused by the lock leaves the metrics to the run that holds it."""
-    code = report.exit_code
-    if code == EXIT_OK:
+    After a success, a path the OS refuses is a ``LoaderError`` naming it, and the run's
+    outcome: the report is marked failed with it, and the other file is written saying so
+    (the process exits with its code, and neither file may say the run was ok). After a
+    failure they are written as far as the OS lets (the run's own error is the one to
+    raise), except that a usage error writes neither (the report or metrics path may be
+    the very mistake) and a run refused by the lock leaves the metrics to the run that holds it."""
+    if report.exit_code != EXIT_OK:
+        _write_after_failure(run, report)
+        return
+    try:
         if run.report:
             _write("run.report", run.report, report.write)
         if run.metrics_file:
             _write("run.metrics_file", run.metrics_file, lambda path: write_metrics(path, report))
-        return
+    except LoaderError as exc:
+        report.status, report.error, report.exit_code = "failed", str(exc), exc.exit_code
+        _write_after_failure(run, report)
+        raise
+
+
+def rewrite_report(run: RunConfig, report: RunReport) -> None:
+    """The report once more, for a note added after it was written, as far as the OS lets."""
+    if run.report:
+        with contextlib.suppress(OSError):
+            report.write(run.report)
+
+
+def _write_after_failure(run: RunConfig, report: RunReport) -> None:
+    """The report and metrics of a failed run, as far as the OS lets."""
+    code = report.exit_code
     if run.report and code != EXIT_USAGE:
         with contextlib.suppress(OSError):
             report.write(run.report)

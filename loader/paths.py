@@ -11,6 +11,7 @@ written may match an input glob, or the next run would read it back.
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import os
 from collections.abc import Iterable, Sequence
 
@@ -23,17 +24,27 @@ GLOB_CHARS = "*?["
 HINT = "write it outside the target and the inputs; nothing was written"
 
 
+def _name_matches(name: str, part: str) -> bool:
+    """One path segment against one pattern segment, as glob matches them: a name that
+    starts with a dot (hidden) only by a segment that starts with one too."""
+    if name.startswith(".") and not part.startswith("."):
+        return False
+    return fnmatch.fnmatchcase(name, part)
+
+
 def glob_could_match(pattern: str, path: str) -> bool:
-    """Whether ``glob(pattern, recursive=True)`` would list ``path`` once it exists."""
+    """Whether ``glob(pattern, recursive=True)`` would list ``path`` once it exists
+    (hidden names included only where glob includes them: ``_name_matches``)."""
 
     def match(pp: list[str], tp: list[str]) -> bool:
         if not tp:
             return not pp or pp == ["**"]
         if not pp:
             return False
-        if pp[0] == "**":
-            return any(match(pp[1:], tp[i:]) for i in range(len(tp) + 1))
-        return fnmatch.fnmatchcase(tp[0], pp[0]) and match(pp[1:], tp[1:])
+        if pp[0] == "**":  # any number of segments, none of them hidden
+            spans = itertools.takewhile(lambda i: i == 0 or not tp[i - 1].startswith("."), range(len(tp) + 1))
+            return any(match(pp[1:], tp[i:]) for i in spans)
+        return _name_matches(tp[0], pp[0]) and match(pp[1:], tp[1:])
 
     return match(os.path.abspath(pattern).split(os.sep)[1:], os.path.abspath(path).split(os.sep)[1:])
 

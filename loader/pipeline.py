@@ -59,7 +59,7 @@ from .memory import (
     reader_needs,
     report_sizes,
 )
-from .outputs import write_outputs
+from .outputs import rewrite_report, write_outputs
 from .paths import check_directory, check_paths, lock_path
 from .prefetch import ordered_map, prefetch
 from .progress import Progress
@@ -575,12 +575,15 @@ class Pipeline:
         finally:
             self._loop = None  # it refers back to this pipeline: no cycle to keep its writer and state alive
         report.finish("ok")
-        self._announce(report)
+        report.log_error = self.log_error
         try:
+            # before the finish event: a file that cannot be written is the run's outcome (exit 1)
             write_outputs(self.job.run, report)
         except LoaderError as exc:
-            exc.report = report  # the load is committed: its summary still stands
+            exc.report = report  # the load is committed: its counts still stand
+            self._announce_written(report)
             raise
+        self._announce_written(report)
         return report
 
     def _failed(self, report: RunReport, exc: BaseException) -> None:
@@ -614,6 +617,14 @@ class Pipeline:
         report.log_error = self.log_error
         self._emit("finish", report=report)
         report.log_error = self.log_error
+
+    def _announce_written(self, report: RunReport) -> None:
+        """``_announce`` after the report was written: a finish event that could not be
+        logged is noted in the report file too."""
+        noted = report.log_error
+        self._announce(report)
+        if report.log_error != noted:
+            rewrite_report(self.job.run, report)
 
     def _committed(self, report: RunReport) -> bool:
         """Whether the target holds a commit of this job: an earlier run's or this one's

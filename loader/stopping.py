@@ -9,10 +9,15 @@ from __future__ import annotations
 import atexit
 import contextlib
 import signal
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+# How often a wait for a blocking request (``interruptible``) looks for a signal.
+WAIT_SLICE_S = 0.05
 
 
 @dataclass
@@ -119,3 +124,60 @@ def stop_listening_early() -> None:
     first = take_early()
     if first is not None:
         signal.raise_signal(first)
+
+
+# Requests a signal stopped the wait for (``interruptible``), which may still be in flight.
+_abandoned: list[threading.Thread] = []
+
+
+def abandoned() -> bool:
+    """Whether a request the command stopped waiting for is still in flight: the process
+    would wait for it as it exits (pyarrow's S3 client finishes its requests first), for
+    as long as the endpoint's timeouts and retries take."""
+    return any(worker.is_alive() for worker in _abandoned)
+
+
+def interruptible(call: Callable[[], T]) -> T:
+    """``call()``, a request pyarrow makes in C++ (an object store's listing or HEAD), where
+    no Python signal handler runs until it returns: a hung endpoint would hold off SIGTERM
+    for its whole timeout. On the main thread it runs in a daemon thread, waited for in
+    short slices: a signal that asked the run to stop (or one noted while the command
+    starts) stops a request still waiting at once, as ``InterruptedLoad`` (143, with the
+    run's report and its committed work kept). Elsewhere, where no handler runs anyway, it
+    is called as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        return call()
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as exc:  # handed to the waiting thread
+            outcome.append((False, exc))
+
+    worker = threading.Thread(target=run, name="loader-storage-request", daemon=True)
+    worker.start()
+    try:
+        while True:
+            worker.join(WAIT_SLICE_S)
+            if not worker.is_alive():
+                break
+            _stop_if_asked()
+    except BaseException:
+        _abandoned.append(worker)  # still in C++: see ``abandoned``
+        raise
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value  # type: ignore[no-any-return]  # the call's own T
+
+
+def _stop_if_asked() -> None:
+    """Raise ``InterruptedLoad`` for a signal noted before the run listened (``listen_early``)
+    or one that asked this run to stop (``check``)."""
+    first = take_early()
+    if first is not None:
+        from .errors import InterruptedLoad
+
+        raise InterruptedLoad(first)
+    check()

@@ -29,6 +29,7 @@ import pyarrow as pa
 from .compat import sha256
 from .config import read_secret
 from .errors import ConfigError, MissingInputError, SourceChangedError, SourceError, SourceReadError, one_line
+from .stopping import interruptible
 
 STDIN = "-"
 FINGERPRINT_BYTES = 64 << 10
@@ -158,8 +159,8 @@ def _filesystem(scheme: str, authority: str, settings: tuple[tuple[str, str], ..
         raise ConfigError(f"source.path: this pyarrow cannot read {scheme}:// (no {SCHEMES[scheme]})")
     try:
         if scheme == "hdfs":
-            return pafs.FileSystem.from_uri(f"hdfs://{authority}/")[0]
-        return cls(**dict(settings))
+            return interruptible(lambda: pafs.FileSystem.from_uri(f"hdfs://{authority}/")[0])
+        return interruptible(lambda: cls(**dict(settings)))
     except (OSError, pa.ArrowException) as exc:
         reason = one_line(exc).split("\\n")[0]  # libhdfs lists every place it looked for a JVM
         raise SourceError(
@@ -244,7 +245,7 @@ def _info(loc: Remote, uri: str, fresh: bool = False) -> Any:
     if known is not None:
         return known
     try:
-        return _keep(uri, loc.fs.get_file_info(loc.path))
+        return _keep(uri, interruptible(lambda: loc.fs.get_file_info(loc.path)))
     except (OSError, pa.ArrowException) as exc:
         raise remote_error(exc, uri, "read") from None
 
@@ -317,7 +318,7 @@ def glob(pattern: str) -> list[str]:
     recursive = literal < len(parts) - 1 or "**" in parts[literal]
     selector = pafs.FileSelector(base, recursive=recursive, allow_not_found=True)
     try:
-        infos = loc.fs.get_file_info(selector)
+        infos = interruptible(lambda: loc.fs.get_file_info(selector))
     except (OSError, pa.ArrowException) as exc:
         raise remote_error(exc, loc.uri(base), "list") from None
     pattern_path = "/" + loc.path.lstrip("/")
@@ -338,7 +339,7 @@ def open_input(path: str) -> IO[bytes]:
     if loc is not None:
         _addressable(path)
         try:
-            file = loc.fs.open_input_file(loc.path)
+            file = interruptible(lambda: loc.fs.open_input_file(loc.path))
         except (OSError, pa.ArrowException) as exc:
             raise remote_error(exc, path, "open") from None
         return RemoteInput(file, path)  # type: ignore[return-value]
@@ -411,6 +412,18 @@ def read_error(path: str, exc: Exception, opened: dict[str, Any] | None) -> Sour
     return remote_error(exc, path, "read") if _AWS_CODE.search(str(exc)) else None
 
 
+def failed_read(
+    path: str, exc: Exception, opened: dict[str, Any] | None, what: str, hint: str | None = None
+) -> SourceError:
+    """The one error for an input's read that failed, for every reader: a remote object that
+    is gone (66), rewritten (65) or a service out of reach (1) as ``read_error`` says; else
+    the bytes themselves, ``what`` with the library's reason (65, ``hint`` or the default)."""
+    failed = read_error(path, exc, opened)
+    if failed is not None:
+        return failed
+    return SourceError(f"{what} ({one_line(exc)})", file=path, hint=hint)
+
+
 def _same_object(opened: dict[str, Any], now: dict[str, Any]) -> bool:
     """Same size and, where both have one, same ETag."""
     tags = opened.get("etag"), now.get("etag")
@@ -446,7 +459,7 @@ def open_arrow(path: str) -> pa.NativeFile:
     if loc is not None:
         _addressable(path)
     try:
-        return loc.fs.open_input_file(loc.path) if loc is not None else pa.OSFile(path)
+        return interruptible(lambda: loc.fs.open_input_file(loc.path)) if loc is not None else pa.OSFile(path)
     except (OSError, pa.ArrowException) as exc:
         if loc is not None:
             raise remote_error(exc, path, "open") from None
@@ -484,7 +497,7 @@ def identity(path: str) -> dict[str, Any] | None:
 def _remote_identity(loc: Remote, uri: str) -> dict[str, Any]:
     info = _object_info(loc, uri, fresh=True)
     try:
-        with loc.fs.open_input_file(loc.path) as fh:  # S3 answers with the object's headers, no data read
+        with interruptible(lambda: loc.fs.open_input_file(loc.path)) as fh:  # the object's headers, no data read
             etag = _etag(fh.metadata())
     except (OSError, pa.ArrowException) as exc:
         raise remote_error(exc, uri, "open") from None

@@ -2,13 +2,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from loader.cli import main
 from tests.conftest import sqlite_rows
-from tests.reliability_util import cli, rejects_of
+from tests.reliability_util import cli, env, rejects_of
 
 ROOT = Path(__file__).parents[1]
 
@@ -23,6 +26,49 @@ def test_every_command_has_help(command: list[str]) -> None:
 def test_version() -> None:
     p = cli("--version")
     assert (p.returncode, p.stdout) == (0, "loader 0.1.0\n")
+
+
+def closed_stdout(*args: str, unbuffered: bool) -> subprocess.CompletedProcess[str]:
+    """``python -m loader ARGS`` with stdout a pipe whose reader went away (``| head`` done)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    run_env = env({"PYTHONUNBUFFERED": "1"})
+    if not unbuffered:  # stdout block-buffered, as a terminal-less Python has it by default
+        del run_env["PYTHONUNBUFFERED"]
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "loader", *args],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=run_env,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+
+
+@pytest.mark.parametrize("unbuffered", [True, False], ids=["unbuffered", "buffered"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["inspect", "configs/sample/events.csv"],
+        ["validate", "configs/quickstart.toml", "--set", "sink.path=VALIDATE_DB"],
+        ["--help"],
+        ["load", "--help"],
+        ["inspect", "--help"],
+        ["--version"],
+    ],
+    ids=["inspect", "validate", "help", "load-help", "inspect-help", "version"],
+)
+def test_output_whose_reader_went_away_ends_quietly_as_unix_tools_do(
+    tmp_path: Path, command: list[str], unbuffered: bool
+) -> None:
+    """``loader inspect f.csv | head -1``: exit 141 (as a tool SIGPIPE ended), no message."""
+    args = [a.replace("VALIDATE_DB", str(tmp_path / "v.db")) for a in command]
+    p = closed_stdout(*args, unbuffered=unbuffered)
+    assert (p.returncode, p.stderr) == (141, "")
 
 
 def test_load_csv_to_sqlite(tmp_path: Path, data_dir: Path) -> None:
@@ -329,7 +375,7 @@ def test_a_report_path_the_os_refuses_is_one_line_after_the_committed_load(tmp_p
     p = cli("load", str(src), str(tmp_path / "a.db"), "--report", str(report))
     assert p.returncode == 1
     lines = p.stderr.splitlines()
-    assert lines[0].startswith("ok: 1 rows written to ")
+    assert lines[0].startswith("failed: 1 rows written to ")  # the run's outcome: exit 1
     assert lines[1:] == [
         f"loader: error: run.report: cannot write {report}: Not a directory",
         "  hint: the load is committed; fix the path or its permissions, and a rerun writes it",

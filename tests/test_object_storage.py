@@ -9,12 +9,14 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
 import plyvel
 import pyarrow as pa
+import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
 
@@ -121,6 +123,24 @@ def test_a_glob_lists_the_prefix_and_double_star_recurses(tmp_path: Path, s3: Bu
     report = load(s3.uri("in/**/*.csv"), tmp_path / "t.db", table="t")
     assert [f.path for f in report.files] == everything
     assert sqlite_rows(tmp_path / "t.db", "SELECT id FROM t ORDER BY id") == [(1,), (2,), (3,)]
+
+
+def test_a_glob_skips_hidden_keys_as_a_local_glob_does(tmp_path: Path, s3: Bucket) -> None:
+    """A macOS ``._a.csv`` (AppleDouble bytes) beside ``a.csv``, and a ``.git`` folder: ``*``
+    and ``**`` skip names that start with a dot, locally and in a bucket alike."""
+    apple_double = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        "
+    files = {"in/a.csv": b"id\n1\n", "in/._a.csv": apple_double, "in/.git/b.csv": b"id\n2\n", "in/x/c.csv": b"id\n3\n"}
+    for key, data in files.items():
+        s3.put(key, data)
+        (tmp_path / key).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / key).write_bytes(data)
+    for pattern in ("in/*.csv", "in/**/*.csv", "in/.*.csv", "in/.git/*.csv"):
+        local = [os.path.relpath(p, tmp_path) for p in storage.glob(str(tmp_path / pattern))]
+        assert [u.removeprefix(s3.uri("")) for u in storage.glob(s3.uri(pattern))] == local, pattern
+    assert storage.glob(s3.uri("in/*.csv")) == [s3.uri("in/a.csv")]
+    report = load(s3.uri("in/**/*.csv"), tmp_path / "t.db", table="t")
+    assert [f.path for f in report.files] == [s3.uri("in/a.csv"), s3.uri("in/x/c.csv")]
+    assert sqlite_rows(tmp_path / "t.db", "SELECT id FROM t ORDER BY id") == [(1,), (3,)]
 
 
 def test_scheduled_runs_load_only_new_objects_and_notice_changed_ones(tmp_path: Path, s3: Bucket) -> None:
@@ -320,6 +340,79 @@ def test_an_object_deleted_during_its_load_is_one_line_naming_the_uri(tmp_path: 
     assert str(err.value) == f"{uri}: no such object"
     assert err.value.exit_code == 66
     assert not sqlite_state(tmp_path / "t.db").get("file:" + uri, {}).get("done")
+
+
+def columnar(fmt: str, rows: int = 100_000) -> bytes:
+    """A Parquet or Arrow IPC file of ``rows`` rows in groups (record batches) of 10,000."""
+    table = pa.table({"id": pa.array(range(rows), pa.int64()), "v": [f"value {i}" for i in range(rows)]})
+    out = io.BytesIO()
+    if fmt == "parquet":
+        pq.write_table(table, out, row_group_size=10_000)
+    else:
+        feather.write_feather(table, out, chunksize=10_000, compression="uncompressed")
+    return out.getvalue()
+
+
+def load_calling(uri: str, target: Path, at_chunk: int, call: Any) -> Any:
+    """Load ``uri`` in chunks of 1,000 rows; ``call()`` runs once, as chunk ``at_chunk`` is staged."""
+    chunks: list[int] = []
+
+    def after_some_chunks(batch: pa.RecordBatch) -> pa.RecordBatch:
+        chunks.append(batch.num_rows)
+        if len(chunks) == at_chunk:
+            call()
+        return batch
+
+    return load(
+        uri,
+        target,
+        table="t",
+        transforms=[after_some_chunks],
+        sink_options={"batch_size": 1000},
+        run_options={"chunk_size": 1000},
+    )
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "arrow"])
+def test_a_columnar_object_deleted_during_its_load_is_missing_not_bad_data(
+    tmp_path: Path, s3: Bucket, fmt: str
+) -> None:
+    """Deleted as its first chunk is staged: its next row group (record batch) is not there,
+    which is exit 66 as for CSV and JSON Lines, not 65 ("fix the data")."""
+    uri = s3.put(f"in/big.{fmt}", columnar(fmt))
+    with pytest.raises(MissingInputError) as err:
+        load_calling(uri, tmp_path / "t.db", 1, lambda: s3.delete(f"in/big.{fmt}"))
+    assert str(err.value) == f"{uri}: no such object"
+    assert err.value.exit_code == 66
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "arrow"])
+def test_a_storage_service_gone_during_a_columnar_load_is_a_rerun_that_resumes(tmp_path: Path, fmt: str) -> None:
+    """A server of its own, stopped mid-load: exit 1 (rerun), and the rerun, once it is back,
+    loads the rest (moto keeps its objects in this process across the restart)."""
+    from moto.server import ThreadedMotoServer
+
+    server = S3Server()
+    try:
+        bucket = Bucket(server)
+        with pytest.MonkeyPatch.context() as env:
+            for name, value in server.env.items():
+                env.setenv(name, value)
+            uri = bucket.put(f"in/big.{fmt}", columnar(fmt))
+            db = tmp_path / "t.db"
+            with pytest.raises(SourceError) as err:
+                load_calling(uri, db, 25, server.stop)
+            assert str(err.value) == f"{uri}: cannot read: cannot reach the storage service"
+            assert err.value.exit_code == 1
+            kept = sqlite_rows(db, "SELECT count(*) FROM t")[0][0]
+            assert 0 < kept < 100_000
+            server.server = ThreadedMotoServer(ip_address="127.0.0.1", port=server.port, verbose=False)
+            server.server.start()
+            report = load(uri, db, table="t")
+    finally:
+        server.stop()
+    assert report.rows_written == 100_000 - kept
+    assert sqlite_rows(db, "SELECT count(*), count(DISTINCT id), max(id) FROM t") == [(100_000, 100_000, 99_999)]
 
 
 def test_the_services_no_such_key_reads_as_a_missing_object() -> None:

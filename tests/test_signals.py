@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
+import socket
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -208,3 +212,63 @@ def test_a_signal_after_the_report_is_written_leaves_the_reports_exit_code(
     made = json.loads(report.read_text())
     assert (made["status"], made["exit_code"], made["rows_written"]) == ("ok", 0, ROWS)
     assert len(sqlite_table(target, "t")) == ROWS
+
+
+@pytest.fixture
+def silent_endpoint() -> Iterator[str]:
+    """An S3 endpoint that accepts connections and never answers: pyarrow's request blocks
+    in C++ for its timeouts and retries."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                held.append(server.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        server.close()
+
+
+def test_sigterm_while_a_storage_request_hangs_stops_at_once_with_143_and_a_report(
+    tmp_path: Path, silent_endpoint: str
+) -> None:
+    """The glob's listing blocks in pyarrow, where no Python handler runs: the SIGTERM was
+    ignored (a second one too) until the request gave up, and the run ended with exit 1,
+    `cannot reach the storage service`, never naming the signal."""
+    report = tmp_path / "r.json"
+    s3 = {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "AWS_REGION": "us-east-1"}
+    proc = popen(
+        "load",
+        "s3://bk1/csv/*.csv",
+        str(tmp_path / "t.db"),
+        "--table",
+        "t",
+        "--report",
+        str(report),
+        extra_env={**s3, "AWS_ENDPOINT_URL": silent_endpoint, "AWS_ENDPOINT_URL_S3": silent_endpoint},
+    )
+    time.sleep(2)  # started, and waiting for the listing
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert time.monotonic() - sent < 2, err
+    assert proc.returncode == 143, err
+    assert err.splitlines()[-2:] == [
+        "loader: error: stopped by SIGTERM; committed work is kept",
+        "  hint: run the same command again to resume where it stopped",
+    ]
+    assert json.loads(report.read_text())["status"] == "interrupted"
+    assert not (tmp_path / "t.db").exists()

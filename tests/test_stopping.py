@@ -209,3 +209,35 @@ def test_a_sigterm_while_a_csv_file_is_sampled_stops_the_run_at_its_first_bounda
     )
     assert report.rows_written == sqlite_rows(tmp_path / "o.db", "SELECT count(*) FROM t")[0][0] == 1000
     assert Pipeline(job).run().rows_written == 4000
+
+
+def test_a_stop_ends_the_wait_for_a_blocking_request_at_once() -> None:
+    """A storage request pyarrow blocks on in C++ runs in a thread of its own, waited for in
+    slices: the run's stop request ends the wait (the request is left to finish), where the
+    signal's handler could not have run until the request returned."""
+    released = threading.Event()
+    request = stopping.Request()
+    with stopping.scope(request):
+        assert stopping.interruptible(lambda: 42) == 42
+        with pytest.raises(ZeroDivisionError):  # its own error, as it raised it
+            stopping.interruptible(lambda: 1 // 0)
+        threading.Timer(0.2, lambda: setattr(request, "signum", signal.SIGTERM)).start()
+        started = time.monotonic()
+        with pytest.raises(InterruptedLoad) as stopped:
+            stopping.interruptible(lambda: released.wait(30))
+    assert time.monotonic() - started < 2
+    assert (stopped.value.exit_code, str(stopped.value)) == (143, "stopped by SIGTERM; committed work is kept")
+    assert stopping.abandoned()  # still waiting: the command exits without it
+    released.set()
+    time.sleep(0.2)
+    assert not stopping.abandoned()
+
+
+@pytest.mark.usefixtures("listening_early")
+def test_a_signal_noted_while_the_command_starts_ends_a_blocking_request() -> None:
+    released = threading.Event()
+    threading.Timer(0.2, signal.raise_signal, (signal.SIGTERM,)).start()
+    with pytest.raises(InterruptedLoad) as stopped:
+        stopping.interruptible(lambda: released.wait(30))
+    released.set()
+    assert stopped.value.exit_code == 143 and stopping.take_early() is None

@@ -30,11 +30,13 @@ class ArrowReader(TypedFileReader):
         path = self.path
         self._check_path()
         self.source = storage.open_arrow(path)
+        self.opened = storage.opened_identity(path, self.source)
         self.file: ipc.RecordBatchFileReader | None = None
-        magic = self.source.read(6)
-        self.source.seek(0)
-        kind = "file" if magic == b"ARROW1" else "file or stream"
+        magic, kind = b"", "file or stream"
         try:
+            magic = self.source.read(6)
+            self.source.seek(0)
+            kind = "file" if magic == b"ARROW1" else kind
             if magic == b"ARROW1":  # the file format (Feather v2); anything else is read as a stream
                 self.file = ipc.open_file(self.source)
                 file_schema = self.file.schema
@@ -55,7 +57,7 @@ class ArrowReader(TypedFileReader):
                 if magic[:4] == b"FEA1"
                 else "the file is incomplete or damaged, or not Arrow IPC"
             )
-            raise SourceError(f"not a readable Arrow IPC {kind} ({one_line(exc)})", file=path, hint=hint) from None
+            raise storage.failed_read(path, exc, self.opened, f"not a readable Arrow IPC {kind}", hint) from None
         self._settle_schema(file_schema)
 
     def _batches(self, first: int) -> Iterator[pa.RecordBatch]:
@@ -101,9 +103,8 @@ class ArrowReader(TypedFileReader):
                 row_base += n
                 index += 1
         except (pa.ArrowException, OSError) as exc:
-            raise SourceError(
-                f"cannot read Arrow record batch {index} near row {row_base + 1} ({one_line(exc)})", file=self.path
-            ) from None
+            what = f"cannot read Arrow record batch {index} near row {row_base + 1}"
+            raise storage.failed_read(self.path, exc, self.opened, what) from None
 
     def _position(self, index: int) -> int:
         """About how many bytes of the file lie before the end of batch ``index``."""

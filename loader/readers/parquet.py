@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from .. import compat, storage
 from ..chunk import Chunk
-from ..errors import SourceError, one_line
+from ..errors import SourceError
 from . import parquet_pages
 from .base import TypedFileReader
 
@@ -31,13 +31,15 @@ class ParquetReader(TypedFileReader):
         path = self.path
         self._check_path()
         self.source = storage.open_arrow(path)
+        self.opened = storage.opened_identity(path, self.source)
         try:
             # buffer_size streams each column chunk in 64 KiB reads instead of holding it whole
             self.file = compat.parquet_reader(self.source, buffer_size=1 << 16)
+            encrypted = parquet_pages.encrypted(self.source, self.file.metadata)
         except (pa.ArrowException, OSError) as exc:
             self.source.close()
-            raise SourceError(f"not a readable Parquet file ({one_line(exc)})", file=path) from None
-        if parquet_pages.encrypted(self.source, self.file.metadata):
+            raise storage.failed_read(path, exc, self.opened, "not a readable Parquet file") from None
+        if encrypted:
             self.close()
             raise SourceError(
                 "not a readable Parquet file (its columns are encrypted: Parquet modular encryption is not read)",
@@ -77,9 +79,8 @@ class ParquetReader(TypedFileReader):
                 row_base = last
                 yield chunk
         except (pa.ArrowException, OSError) as exc:
-            raise SourceError(
-                f"cannot read Parquet data near row {row_base + 1} ({one_line(exc)})", file=self.path
-            ) from None
+            what = f"cannot read Parquet data near row {row_base + 1}"
+            raise storage.failed_read(self.path, exc, self.opened, what) from None
 
     def close(self) -> None:
         self.file.close()

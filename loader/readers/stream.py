@@ -20,7 +20,7 @@ from typing import IO, Any, TypeVar
 import pyarrow as pa
 
 from .. import storage
-from ..errors import MissingInputError, SourceError, one_line
+from ..errors import MissingInputError, SourceError
 
 T = TypeVar("T")
 COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
@@ -211,12 +211,11 @@ class Decompressing:
         return int(self.file.tell())
 
     def _error(self, exc: Exception) -> SourceError:
-        failed = storage.read_error(self.path, exc, self.opened)  # a remote object deleted or rewritten
-        if failed is not None:
-            return failed
-        return SourceError(
-            f"compressed data is truncated or corrupt ({one_line(exc)})",
-            file=self.path,
+        return storage.failed_read(
+            self.path,
+            exc,
+            self.opened,
+            "compressed data is truncated or corrupt",
             hint="the file is incomplete or damaged: copy or download it again",
         )
 
