@@ -308,10 +308,11 @@ def test_a_declaration_may_not_change_a_type_earlier_runs_wrote(tmp_path: Path) 
             source_options={"columns": {"zip": "string"}},
         )
     assert str(info.value).startswith(
-        "source.columns.zip: declared string, but earlier runs of job 'table:t' loaded it as int64"
+        "source_options.columns.zip: declared string, but earlier runs of job 'table:t' loaded it as int64"
     )
     assert (
-        info.value.hint == 'declare zip = "int64", or reload every file as string with --restart and mode = "replace"'
+        info.value.hint
+        == 'declare zip = "int64", or reload every file as string with run_options={"restart": True} and mode = "replace"'
     )
     assert typed(db, "zip") == [(12345, "integer")]
     # replace starts over: the declaration is the new table's type
