@@ -660,6 +660,22 @@ def test_a_library_loads_peak_is_its_own(tmp_path: Path) -> None:
     assert out.stdout.split("\n") == ["ok False True", "ok False True", ""], out.stderr
 
 
+def test_a_library_load_holds_the_lowest_ceiling_without_pandas(tmp_path: Path) -> None:
+    """``load()`` at CSV -> SQLite's lowest figure (86 MB) stays under it as the command
+    does: pyarrow's first conversion imports no pandas (+~40 MB) in the host either."""
+    src = tmp_path / "a.csv"
+    src.write_text("id,name,v\n" + "".join(f"{i},n{i},{i * 0.5}\n" for i in range(1000)))
+    probe = (
+        "import sys, loader\n"
+        "r = loader.load(sys.argv[1], sys.argv[2], table='t', run_options={'max_memory': '86MB'})\n"
+        "print(r.status, r.rows_written, r.peak_rss_mb <= 86, 'pandas' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(src), str(tmp_path / "a.db")], capture_output=True, text=True, cwd=ROOT
+    )
+    assert out.stdout.split() == ["ok", "1000", "True", "False"], out.stdout + out.stderr
+
+
 def test_where_the_peak_cannot_be_reset_only_a_peak_risen_during_the_run_counts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
