@@ -24,7 +24,7 @@ from .config import JobConfig, infer_format
 from .errors import ConfigError, LoaderError
 from .report import RunReport
 from .sinks import Sink
-from .sinks.base import FLOOR_MARGIN_MB
+from .sinks.base import FLOOR_MARGIN_MB, at_most
 
 
 @contextlib.contextmanager
@@ -369,14 +369,14 @@ def fit_memory(job: JobConfig, need: ReaderNeed | None = None, width: RowWidth |
     # the cap is rejected and its later lines read as rows, so a cap the user did not choose
     # would turn long text into wrong rows. A long row may take the peak past the ceiling
     # instead, which the report says (memory_exceeded).
-    source = dataclasses.replace(job.source, block_size=max(64 << 10, min(job.source.block_size, block)))
+    source = dataclasses.replace(job.source, block_size=at_most(job.source.block_size, block, 64 << 10))
     read_ahead = min(job.run.read_ahead, 2 if spare >= 8 else 1)
     # a chunk being written, the queued ones, one being encoded, and one being read
     # ahead of the encoder where it has a thread of its own (``Sink.encoder_thread``)
     in_flight = read_ahead + 2 + sink.encoder_thread
     row_bytes = sink.memory.row_bytes * (width.scale if width is not None else 1.0)
     rows = int(spare * 0.3 * (1 << 20) / (in_flight * row_bytes))
-    chunk = max(scaled_rows(SMALLEST_CHUNK, width), min(scaled_rows(job.run.chunk_size, width), rows))
+    chunk = at_most(scaled_rows(job.run.chunk_size, width), rows, scaled_rows(SMALLEST_CHUNK, width))
     run = dataclasses.replace(job.run, chunk_size=chunk, read_ahead=read_ahead)
     return dataclasses.replace(job, source=source, sink=sink.fit_memory(job.sink, chunk, spare), run=run)
 

@@ -731,3 +731,41 @@ def test_a_wide_csv_on_standard_input_is_refused_a_ceiling_its_columns_need_more
         p.stderr,
     ), p.stderr
     assert not target.exists()
+
+
+def test_a_ceiling_never_raises_a_size_the_job_asked_for(tmp_path: Path) -> None:
+    """Sizes below the smallest the floors were measured at stay as the job set them (a
+    ceiling only shrinks); sizes left at their defaults still shrink to fit."""
+    from loader.config import job_from_dict
+    from loader.memory import fit_memory
+
+    leveldb = fit_memory(
+        job_from_dict(
+            {
+                "source": {"path": "a.csv"},
+                "sink": {"path": "a.ldb", "key": "{id}", "batch_size": 50, "write_buffer_size": 65536},
+                "run": {"chunk_size": 100, "max_memory": "200MB"},
+            }
+        )
+    )
+    assert (leveldb.run.chunk_size, leveldb.sink.batch_size, leveldb.sink.write_buffer_size) == (100, 50, 65536)
+    assert leveldb.sink.max_file_size < 2 << 20 and leveldb.sink.max_open_files < 1000  # defaults, fitted
+    sqlite = fit_memory(
+        job_from_dict(
+            {
+                "source": {"path": "a.csv", "block_size": 16384},
+                "sink": {"path": "a.db", "cache_size": 65536},
+                "run": {"chunk_size": 100, "max_memory": "90MB"},
+            }
+        )
+    )
+    assert (sqlite.run.chunk_size, sqlite.source.block_size, sqlite.sink.cache_size) == (100, 16384, 65536)
+    src = tmp_path / "a.csv"
+    make_csv(src, 3000)
+    report = run_report(src, tmp_path / "k.ldb", "--chunk-size", "100", "--batch-size", "50", "--max-memory", "200MB")
+    assert (report["status"], report["rows_written"], report["chunk_size"], report["batch_size"]) == (
+        "ok",
+        3000,
+        50,
+        50,
+    )

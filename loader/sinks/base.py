@@ -86,6 +86,13 @@ FLOOR_MARGIN_MB = 8
 BLOCK_MB_PER_MIB = 40
 
 
+def at_most(asked: int, fitted: int, smallest: int) -> int:
+    """A size under a ceiling: ``fitted`` (the room's share), never below ``smallest`` (what
+    the floor was measured at) and never above ``asked`` (the job's own, set or default): a
+    ceiling only ever shrinks what the job asked for."""
+    return min(asked, max(smallest, fitted))
+
+
 @dataclass(frozen=True)
 class MemoryProfile:
     """What a sink's writer costs in memory, for ``memory.fit_memory``."""
