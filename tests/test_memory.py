@@ -769,3 +769,38 @@ def test_a_ceiling_never_raises_a_size_the_job_asked_for(tmp_path: Path) -> None
         50,
         50,
     )
+
+
+def test_json_lines_and_arrow_are_refused_in_their_own_names_and_figures(tmp_path: Path) -> None:
+    """A ceiling below the floor names the real reader, with its own lowest figure: JSON Lines
+    into SQLite parses on two workers (88 MB, CSV's 86), Arrow IPC of small batches as CSV."""
+    src = tmp_path / "in.csv"
+    make_csv(src, 10)
+    for fmt, target, lowest in (("jsonl", "t.db", 88), ("arrow", "t.ldb", 94), ("arrow", "t.db", 86)):
+        data = convert_csv(src, fmt)
+        key = ["--key", "{id}"] if target.endswith(".ldb") else []
+        p = cli("load", str(data), str(tmp_path / target), *key, "--max-memory", "80MB")
+        sink = "leveldb" if target.endswith(".ldb") else "sqlite"
+        holds = ", LevelDB's memtables and compaction, or the sorted runs and their merge" if key else ""
+        assert (p.returncode, p.stderr) == (
+            2,
+            f"loader: error: run.max_memory: 80 MB is below what {fmt} -> {sink} needs at its smallest sizes "
+            f"({lowest} MB: the runtime and its libraries{holds})\n  hint: set --max-memory {lowest}MB or more\n",
+        )
+
+
+@pytest.mark.slow
+def test_arrow_files_of_large_record_batches_get_the_ceiling_they_need(tmp_path: Path) -> None:
+    """pyarrow's defaults (``write_feather``: 64Ki-row batches, LZ4) decode a batch whole: the
+    lowest ceiling adds what the file's first batch needs, a lower one is refused naming the
+    file, and the lowest holds as the OS measures the peak."""
+    import pyarrow.feather as feather
+
+    csv_path = tmp_path / "in.csv"
+    make_csv(csv_path, 400_000)
+    src = tmp_path / "in.arrow"
+    feather.write_feather(pacsv.read_csv(str(csv_path)), str(src))
+    detail = r"(\d+) MB to read (.+) as it was written \(4 columns, record batches of ([\d.]+) MB decoded\)"
+    lowest, (reading, path, batch) = refused_then_held(src, tmp_path / "t.db", 86, detail, 400_000)
+    assert path == str(src) and lowest > 86 and float(batch) > 1
+    assert abs(int(reading) - 2 * float(batch)) <= 1  # the batch, and the body read to decode it

@@ -38,7 +38,7 @@ MIN_RUN = 256 << 10
 RUN_SHARE = 0.15
 # Sorted, at the smallest sizes: Parquet's reader holds a decoded page and a dictionary
 # per column (bench/NOTES.md).
-SORTED_FLOOR_MB = {"csv": 89, "parquet": 95}
+SORTED_FLOOR_MB = {"csv": 89, "parquet": 95, "jsonl": 89, "arrow": 89}
 # Sorted, the floors are the highest peaks measured, and no compaction of scrambled
 # tables makes them vary: peaks at the smallest sizes spread over 3.6 MB from 1M to 16M
 # rows (bench/NOTES.md).
@@ -136,7 +136,7 @@ class LevelDBSink(SinkBase):
     # Floors with scrambled keys at the smallest sizes (1 MiB write buffer, 256 KiB tables,
     # 74 open files): compaction maps every table it merges (bench/NOTES.md).
     memory = MemoryProfile(
-        {"csv": 117, "parquet": 132},
+        {"csv": 117, "parquet": 132, "jsonl": 117, "arrow": 117},
         row_bytes=ROW_BYTES,
         holds="LevelDB's memtables and compaction, or the sorted runs and their merge",
         batches_in_memory=True,

@@ -70,7 +70,9 @@ class SQLiteSink(SinkBase):
     suffixes: tuple[str, ...] = (".db", ".sqlite", ".sqlite3")
     side_files: tuple[str, ...] = ("-wal", "-shm", "-journal")
     # Floors per reader: Python, the libraries' pages, SQLite's 4 MiB page cache (bench/NOTES.md).
-    memory = MemoryProfile({"csv": 78, "parquet": 91}, row_bytes=250)
+    # Arrow IPC (of batches no larger than a chunk) peaks as CSV does; JSON Lines 2 MB above
+    # (two parsing workers by default).
+    memory = MemoryProfile({"csv": 78, "parquet": 91, "jsonl": 80, "arrow": 78}, row_bytes=250)
 
     def resolve(self, sink: SinkConfig, source: SourceConfig) -> SinkConfig:
         from ..config import is_glob
