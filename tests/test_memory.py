@@ -804,3 +804,23 @@ def test_arrow_files_of_large_record_batches_get_the_ceiling_they_need(tmp_path:
     lowest, (reading, path, batch) = refused_then_held(src, tmp_path / "t.db", 86, detail, 400_000)
     assert path == str(src) and lowest > 86 and float(batch) > 1
     assert abs(int(reading) - 2 * float(batch)) <= 1  # the batch, and the body read to decode it
+
+
+@pytest.mark.slow
+def test_an_upsert_on_a_text_key_holds_the_lowest_ceiling(tmp_path: Path) -> None:
+    """Upsert and ignore on random text keys (UUIDs) merge into pages all over the key's index:
+    each merge's statement journal stays on disk, and the load holds CSV -> SQLite's lowest
+    ceiling as an append does (it peaked 4 MB over it)."""
+    import uuid
+
+    src = tmp_path / "u.csv"
+    with src.open("w") as fh:
+        fh.write("id,u,name,amount\n")
+        for i in range(200_000):
+            fh.write(
+                f"{i},{uuid.UUID(int=(i + 1) * 0x9E3779B97F4A7C15F39CC0605CEDC835 % 2**128)},name {i},{i * 0.25}\n"
+            )
+    for mode in ("upsert", "ignore"):
+        report = run_report(src, tmp_path / f"{mode}.db", "--mode", mode, "--primary-key", "u", "--max-memory", "86MB")
+        assert (report["status"], report["rows_written"]) == ("ok", 200_000), report
+        assert report["peak_rss_mb"] <= 86
