@@ -10,6 +10,11 @@ __version__ = "0.1.0"
 from typing import TYPE_CHECKING
 
 from ._lazy import lazy_attributes
+from .compat import spare_pandas_import
+
+# Before any of loader's modules makes an Arrow array (some do as they are imported): pyarrow's
+# first conversion would import pandas, ~55 MB resident, for a library load as for the command.
+spare_pandas_import()
 
 if TYPE_CHECKING:
     from .api import RunOptions, SinkOptions, SourceOptions, load

@@ -83,23 +83,78 @@ class _PandasProbeFinder:
     pyarrow probes for pandas on its first Python-to-Arrow conversion (``pa.array``,
     ``pa.scalar``, and its C++ sequence converter on every call until pandas is
     imported), and importing pandas adds much to the peak RSS of a run that never
-    uses it (bench/NOTES.md). User code (a ``python`` stage, ``Table.to_pandas``) imports it as usual.
+    uses it (bench/NOTES.md). User code (a ``python`` stage, ``Table.to_pandas``, the
+    host of a library load) imports it as usual.
+
+    pyarrow remembers a refused probe: it would take a pandas Series the user converts
+    afterwards for a plain sequence (NaN kept, no categories). So once it has refused, the
+    user's own import of pandas tells pyarrow it is there (``_Announcing``).
     """
+
+    def __init__(self) -> None:
+        self.refused = False
 
     def find_spec(
         self, name: str, path: Sequence[str] | None = None, target: ModuleType | None = None
     ) -> ModuleSpec | None:
-        if name == "pandas" and _importer_is_own(sys._getframe(1)):
+        if name != "pandas":
+            return None
+        if _importer_is_own(sys._getframe(1)):
+            self.refused = True
             raise ImportError("loader keeps pyarrow from importing pandas for its own conversions")
-        return None
+        if not self.refused:
+            return None
+        spec = _spec_elsewhere(self, name, path, target)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _Announcing(spec.loader, self)  # type: ignore[assignment]
+        return spec
+
+
+def _spec_elsewhere(
+    skip: object, name: str, path: Sequence[str] | None, target: ModuleType | None
+) -> ModuleSpec | None:
+    """The spec the finders after ``skip`` give for ``name``, as the import would find it."""
+    for finder in sys.meta_path:
+        find = getattr(finder, "find_spec", None)
+        if finder is skip or find is None:
+            continue
+        spec = find(name, path, target)
+        if spec is not None:
+            return spec  # type: ignore[no-any-return]
+    return None
+
+
+class _Announcing:
+    """pandas' own loader, which tells pyarrow (whose probe was refused) once pandas is in."""
+
+    def __init__(self, loader: Any, finder: _PandasProbeFinder) -> None:
+        self._loader = loader
+        self._finder = finder
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        return self._loader.create_module(spec)  # type: ignore[no-any-return]
+
+    def exec_module(self, module: ModuleType) -> None:
+        self._loader.exec_module(module)
+        import pyarrow as pa
+
+        # pandas is in sys.modules now: pyarrow's shim probes again (raising, so not cached
+        # as absent) and finds it
+        with contextlib.suppress(Exception):
+            pa.lib._pandas_api.pd  # noqa: B018
+            self._finder.refused = False
+
+    def __getattr__(self, name: str) -> Any:  # resources, source: pandas' loader's own
+        return getattr(self._loader, name)
 
 
 _FINDER = _PandasProbeFinder()
 
 
 def spare_pandas_import() -> None:
-    """For a process that loader owns (the command): keep pyarrow's pandas probe from
-    importing pandas. Does nothing when pandas is already imported."""
+    """Keep pyarrow's pandas probe from importing pandas for loader's own conversions: in a
+    process that loader owns (the command, its workers) and in a library load's host (a
+    ``Pipeline`` made). Does nothing when pandas is already imported."""
     if "pandas" in sys.modules or _FINDER in sys.meta_path:
         return
     sys.meta_path.insert(0, _FINDER)

@@ -24,7 +24,7 @@ from .config import JobConfig, infer_format
 from .errors import ConfigError, LoaderError
 from .report import RunReport
 from .sinks import Sink
-from .sinks.base import FLOOR_MARGIN_MB
+from .sinks.base import FLOOR_MARGIN_MB, at_most
 
 
 @contextlib.contextmanager
@@ -98,9 +98,14 @@ def _give_back() -> None:
 # rows of a Parquet chunk (1024 rows of the benchmark's width; of wider rows, as many
 # bytes in fewer: ``scaled_rows``), or a CSV block's per-column arrays (its rows are cut
 # by bytes).
-FLOOR_READER_MB = 12
+FLOOR_READER_MB = {"parquet": 12, "arrow": 1}  # Arrow: batches as large as a chunk, decoded
 FLOOR_COLUMNS = 10
-COLUMN_IN_FLIGHT_MB = {"parquet": 96 / 1024, "csv": 32 / 1024}
+COLUMN_IN_FLIGHT_MB = {"parquet": 96 / 1024, "csv": 32 / 1024, "arrow": 32 / 1024}
+# An Arrow IPC record batch is decoded whole: the batch and, while it is decoded, the body
+# read for it (compressed or not). The floors were measured on batches no larger than a chunk;
+# pyarrow's default 64Ki-row batches of the benchmark's rows (6 MB decoded, LZ4) peaked 11 MB
+# above them.
+ARROW_BATCH_COPIES = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,10 +128,14 @@ class ReaderNeed:
 
     @property
     def extra_mb(self) -> int:
-        held = FLOOR_READER_MB if self.reader == "parquet" else 0
-        return max(0, math.ceil(self.mb) - held)
+        return max(0, math.ceil(self.mb) - FLOOR_READER_MB.get(self.reader, 0))
 
     def describe(self) -> str:
+        if self.reader == "arrow":
+            return (
+                f"{self.mb:.0f} MB to read {self.path} as it was written ({self.columns} columns,"
+                f" record batches of {self.pages_mb / ARROW_BATCH_COPIES:.1f} MB decoded)"
+            )
         if self.reader == "parquet":
             return (
                 f"{self.mb:.0f} MB to read {self.path} as it was written ({self.columns} columns,"
@@ -147,7 +156,8 @@ def most_needed(needs: list[ReaderNeed] | None) -> ReaderNeed | None:
 
 def reader_needs(job: JobConfig, files: list[str]) -> list[ReaderNeed] | None:
     """What reading each of ``files`` needs, with its bytes per row (``input_width`` takes
-    them, so a file's footer or head is read once); None for JSON Lines and Arrow IPC."""
+    them, so a file's footer or head is read once); Arrow IPC by its first record batch, with
+    no width (counted at the benchmark's); None for JSON Lines."""
     paths = [f for f in files if f != "-"]
     fmt = job.source.format or (infer_format(paths[0]) if paths else None)
     if fmt == "parquet":
@@ -161,7 +171,31 @@ def reader_needs(job: JobConfig, files: list[str]) -> list[ReaderNeed] | None:
     if fmt == "csv":
         heads = [(f, *_csv_head(job, f)) for f in paths]
         return [ReaderNeed(f, 0.0, columns, "csv", _csv_row_bytes(columns, line)) for f, columns, line in heads]
-    return None  # JSON Lines and Arrow IPC: measured at the benchmark's width only
+    if fmt == "arrow":
+        return [ReaderNeed(f, *_arrow_batch(f), "arrow") for f in paths]
+    return None  # JSON Lines: measured at the benchmark's width only
+
+
+def _arrow_batch(path: str) -> tuple[float, int]:
+    """The MB an Arrow IPC file's first record batch holds while it is decoded (writers cut
+    batches of one row count: the first is the largest) and the file's columns; (0, 0) where it
+    cannot be read (the load says why)."""
+    import pyarrow.ipc as ipc
+
+    from . import storage
+
+    try:
+        with storage.open_arrow(path) as source:
+            file = source.read(6) == b"ARROW1"
+            source.seek(0)
+            reader = ipc.open_file(source) if file else ipc.open_stream(source)
+            columns = len(reader.schema)
+            if file and reader.num_record_batches == 0:
+                return 0.0, columns
+            batch = reader.get_batch(0) if file else reader.read_next_batch()
+            return ARROW_BATCH_COPIES * batch.nbytes / (1 << 20), columns
+    except (LoaderError, OSError, pa.ArrowException, StopIteration):
+        return 0.0, 0
 
 
 def _csv_head(job: JobConfig, path: str) -> tuple[int, float]:
@@ -211,9 +245,9 @@ def typical_line(first: bytes, stream: Any, block_size: int) -> float:
 # The benchmark's rows (bench/gen.py: 10 columns of numbers, dates and short text) as
 # ``input_width`` measures them, rounded up: Parquet 92 bytes decoded (from the footer),
 # CSV 155 (115 a line, and 4 per column: a number's text is shorter than its 8 bytes),
-# JSON Lines 212 a line. The sinks' row costs and ``run.chunk_size`` are for rows this
+# JSON Lines 212 a line; Arrow IPC as Parquet's, decoded. The sinks' row costs and ``run.chunk_size`` are for rows this
 # wide: a row N times as wide counts as N rows.
-BENCH_ROW_BYTES = {"parquet": 96, "csv": 160, "jsonl": 224}
+BENCH_ROW_BYTES = {"parquet": 96, "csv": 160, "jsonl": 224, "arrow": 96}
 CSV_COLUMN_BYTES = 4
 # The fewest rows a chunk is made of, however wide: below that, per-chunk work dominates.
 MIN_CHUNK_ROWS = 16
@@ -291,10 +325,9 @@ def _line_bytes(job: JobConfig, path: str) -> float:
 
 
 def pair(job: JobConfig) -> tuple[str, Sink]:
-    """The job's reader ("csv" or "parquet", as the floors name them) and its sink."""
+    """The job's reader ("csv", "parquet", "jsonl" or "arrow", as the floors name them) and its sink."""
     paths = job.source.path
-    parquet = (job.source.format or (infer_format(paths[0]) if paths else None)) == "parquet"
-    return "parquet" if parquet else "csv", sinks.get(str(job.sink.type))
+    return job.source.format or (infer_format(paths[0]) if paths else None) or "csv", sinks.get(str(job.sink.type))
 
 
 # What ``run.engine = "dask"`` adds to every process under the ceiling: the coordinator
@@ -369,14 +402,14 @@ def fit_memory(job: JobConfig, need: ReaderNeed | None = None, width: RowWidth |
     # the cap is rejected and its later lines read as rows, so a cap the user did not choose
     # would turn long text into wrong rows. A long row may take the peak past the ceiling
     # instead, which the report says (memory_exceeded).
-    source = dataclasses.replace(job.source, block_size=max(64 << 10, min(job.source.block_size, block)))
+    source = dataclasses.replace(job.source, block_size=at_most(job.source.block_size, block, 64 << 10))
     read_ahead = min(job.run.read_ahead, 2 if spare >= 8 else 1)
     # a chunk being written, the queued ones, one being encoded, and one being read
     # ahead of the encoder where it has a thread of its own (``Sink.encoder_thread``)
     in_flight = read_ahead + 2 + sink.encoder_thread
     row_bytes = sink.memory.row_bytes * (width.scale if width is not None else 1.0)
     rows = int(spare * 0.3 * (1 << 20) / (in_flight * row_bytes))
-    chunk = max(scaled_rows(SMALLEST_CHUNK, width), min(scaled_rows(job.run.chunk_size, width), rows))
+    chunk = at_most(scaled_rows(job.run.chunk_size, width), rows, scaled_rows(SMALLEST_CHUNK, width))
     run = dataclasses.replace(job.run, chunk_size=chunk, read_ahead=read_ahead)
     return dataclasses.replace(job, source=source, sink=sink.fit_memory(job.sink, chunk, spare), run=run)
 

@@ -92,6 +92,40 @@ def test_the_command_keeps_pyarrow_from_importing_pandas_and_user_code_still_get
     assert _run(code) == ["0", "False", "DataFrame", "2"]
 
 
+def test_a_library_load_keeps_pyarrow_from_importing_pandas_and_the_host_still_gets_it(tmp_path: Path) -> None:
+    """From Python too: the load's own conversions import no pandas; a stage's ``to_pandas``
+    does, and the host's own import afterwards is pandas to pyarrow again (a Series' NaN
+    is a null, a Categorical a dictionary), though pyarrow's probe was refused before."""
+    pytest.importorskip("pandas")
+    (tmp_path / "in.csv").write_text("id,v\n1,2.5\n2,x\n")
+    code = (
+        "import sys, pyarrow as pa, loader\n"
+        f"r = loader.load({str(tmp_path / 'in.csv')!r}, {str(tmp_path / 'o.db')!r}, table='t')\n"
+        "print(r.status, 'pandas' in sys.modules)\n"
+        "def stage(batch):\n"
+        "    return batch.append_column('big', pa.array(batch.to_pandas()['id'] > 1))\n"
+        f"r = loader.load({str(tmp_path / 'in.csv')!r}, {str(tmp_path / 'p.db')!r}, table='t', transforms=[stage])\n"
+        "print(r.status, r.rows_written, 'pandas' in sys.modules)\n"
+        "import numpy as np, pandas as pd\n"
+        "print(pa.array(pd.Series([1.0, np.nan])).null_count, pa.types.is_dictionary(pa.array(pd.Categorical(['a'])).type))\n"
+    )
+    assert _run(code) == ["ok", "False", "ok", "2", "True", "1", "True"]
+
+
+def test_the_hosts_pandas_is_pandas_to_pyarrow_after_a_refused_probe() -> None:
+    """A host that imports pandas only after a load (whose conversions had pyarrow's probe
+    refused) gets pandas' conversions from pyarrow, not a plain sequence's."""
+    pytest.importorskip("pandas")
+    code = (
+        "import sys, pyarrow as pa, loader\n"
+        "from loader import convert  # makes Arrow arrays as it is imported\n"
+        "print('pandas' in sys.modules)\n"
+        "import numpy as np, pandas as pd\n"
+        "print(pa.array(pd.Series([1.0, np.nan])).null_count, pa.types.is_dictionary(pa.array(pd.Categorical(['a'])).type))\n"
+    )
+    assert _run(code) == ["False", "1", "True"]
+
+
 def test_without_the_command_pyarrow_imports_pandas_as_before() -> None:
     """The probe is real: without spare_pandas_import, one Arrow conversion imports pandas
     (if this starts failing, pyarrow stopped probing and loader.compat can go)."""

@@ -660,6 +660,22 @@ def test_a_library_loads_peak_is_its_own(tmp_path: Path) -> None:
     assert out.stdout.split("\n") == ["ok False True", "ok False True", ""], out.stderr
 
 
+def test_a_library_load_holds_the_lowest_ceiling_without_pandas(tmp_path: Path) -> None:
+    """``load()`` at CSV -> SQLite's lowest figure (86 MB) stays under it as the command
+    does: pyarrow's first conversion imports no pandas (+~40 MB) in the host either."""
+    src = tmp_path / "a.csv"
+    src.write_text("id,name,v\n" + "".join(f"{i},n{i},{i * 0.5}\n" for i in range(1000)))
+    probe = (
+        "import sys, loader\n"
+        "r = loader.load(sys.argv[1], sys.argv[2], table='t', run_options={'max_memory': '86MB'})\n"
+        "print(r.status, r.rows_written, r.peak_rss_mb <= 86, 'pandas' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(src), str(tmp_path / "a.db")], capture_output=True, text=True, cwd=ROOT
+    )
+    assert out.stdout.split() == ["ok", "1000", "True", "False"], out.stdout + out.stderr
+
+
 def test_where_the_peak_cannot_be_reset_only_a_peak_risen_during_the_run_counts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -715,3 +731,96 @@ def test_a_wide_csv_on_standard_input_is_refused_a_ceiling_its_columns_need_more
         p.stderr,
     ), p.stderr
     assert not target.exists()
+
+
+def test_a_ceiling_never_raises_a_size_the_job_asked_for(tmp_path: Path) -> None:
+    """Sizes below the smallest the floors were measured at stay as the job set them (a
+    ceiling only shrinks); sizes left at their defaults still shrink to fit."""
+    from loader.config import job_from_dict
+    from loader.memory import fit_memory
+
+    leveldb = fit_memory(
+        job_from_dict(
+            {
+                "source": {"path": "a.csv"},
+                "sink": {"path": "a.ldb", "key": "{id}", "batch_size": 50, "write_buffer_size": 65536},
+                "run": {"chunk_size": 100, "max_memory": "200MB"},
+            }
+        )
+    )
+    assert (leveldb.run.chunk_size, leveldb.sink.batch_size, leveldb.sink.write_buffer_size) == (100, 50, 65536)
+    assert leveldb.sink.max_file_size < 2 << 20 and leveldb.sink.max_open_files < 1000  # defaults, fitted
+    sqlite = fit_memory(
+        job_from_dict(
+            {
+                "source": {"path": "a.csv", "block_size": 16384},
+                "sink": {"path": "a.db", "cache_size": 65536},
+                "run": {"chunk_size": 100, "max_memory": "90MB"},
+            }
+        )
+    )
+    assert (sqlite.run.chunk_size, sqlite.source.block_size, sqlite.sink.cache_size) == (100, 16384, 65536)
+    src = tmp_path / "a.csv"
+    make_csv(src, 3000)
+    report = run_report(src, tmp_path / "k.ldb", "--chunk-size", "100", "--batch-size", "50", "--max-memory", "200MB")
+    assert (report["status"], report["rows_written"], report["chunk_size"], report["batch_size"]) == (
+        "ok",
+        3000,
+        50,
+        50,
+    )
+
+
+def test_json_lines_and_arrow_are_refused_in_their_own_names_and_figures(tmp_path: Path) -> None:
+    """A ceiling below the floor names the real reader, with its own lowest figure: JSON Lines
+    into SQLite parses on two workers (88 MB, CSV's 86), Arrow IPC of small batches as CSV."""
+    src = tmp_path / "in.csv"
+    make_csv(src, 10)
+    for fmt, target, lowest in (("jsonl", "t.db", 88), ("arrow", "t.ldb", 94), ("arrow", "t.db", 86)):
+        data = convert_csv(src, fmt)
+        key = ["--key", "{id}"] if target.endswith(".ldb") else []
+        p = cli("load", str(data), str(tmp_path / target), *key, "--max-memory", "80MB")
+        sink = "leveldb" if target.endswith(".ldb") else "sqlite"
+        holds = ", LevelDB's memtables and compaction, or the sorted runs and their merge" if key else ""
+        assert (p.returncode, p.stderr) == (
+            2,
+            f"loader: error: run.max_memory: 80 MB is below what {fmt} -> {sink} needs at its smallest sizes "
+            f"({lowest} MB: the runtime and its libraries{holds})\n  hint: set --max-memory {lowest}MB or more\n",
+        )
+
+
+@pytest.mark.slow
+def test_arrow_files_of_large_record_batches_get_the_ceiling_they_need(tmp_path: Path) -> None:
+    """pyarrow's defaults (``write_feather``: 64Ki-row batches, LZ4) decode a batch whole: the
+    lowest ceiling adds what the file's first batch needs, a lower one is refused naming the
+    file, and the lowest holds as the OS measures the peak."""
+    import pyarrow.feather as feather
+
+    csv_path = tmp_path / "in.csv"
+    make_csv(csv_path, 400_000)
+    src = tmp_path / "in.arrow"
+    feather.write_feather(pacsv.read_csv(str(csv_path)), str(src))
+    detail = r"(\d+) MB to read (.+) as it was written \(4 columns, record batches of ([\d.]+) MB decoded\)"
+    lowest, (reading, path, batch) = refused_then_held(src, tmp_path / "t.db", 86, detail, 400_000)
+    assert path == str(src) and lowest > 86 and float(batch) > 1
+    assert abs(int(reading) - 2 * float(batch)) <= 1  # the batch, and the body read to decode it
+
+
+@pytest.mark.slow
+def test_an_upsert_on_a_text_key_holds_the_lowest_ceiling(tmp_path: Path) -> None:
+    """Upsert and ignore on random text keys (UUIDs) merge into pages all over the key's index:
+    each merge's statement journal stays on disk, and the load holds CSV -> SQLite's lowest
+    ceiling as an append does (it peaked 4 MB over it)."""
+    import uuid
+
+    src = tmp_path / "u.csv"
+    with src.open("w") as fh:
+        fh.write("id,u,name,amount\n")
+        for i in range(200_000):
+            fh.write(
+                f"{i},{uuid.UUID(int=(i + 1) * 0x9E3779B97F4A7C15F39CC0605CEDC835 % 2**128)},name {i},{i * 0.25}\n"
+            )
+    for mode in ("upsert", "ignore"):
+        report = run_report(src, tmp_path / f"{mode}.db", "--mode", mode, "--primary-key", "u", "--max-memory", "86MB")
+        assert (report["status"], report["rows_written"]) == ("ok", 200_000), report
+        assert report["peak_rss_mb"] <= 86

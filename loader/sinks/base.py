@@ -88,12 +88,19 @@ FLOOR_MARGIN_MB = 8
 BLOCK_MB_PER_MIB = 40
 
 
+def at_most(asked: int, fitted: int, smallest: int) -> int:
+    """A size under a ceiling: ``fitted`` (the room's share), never below ``smallest`` (what
+    the floor was measured at) and never above ``asked`` (the job's own, set or default): a
+    ceiling only ever shrinks what the job asked for."""
+    return min(asked, max(smallest, fitted))
+
+
 @dataclass(frozen=True)
 class MemoryProfile:
     """What a sink's writer costs in memory, for ``memory.fit_memory``."""
 
     floor_mb: dict[str, int]
-    """Resident MB at the smallest sizes before any data, per reader ("csv" or "parquet")."""
+    """Resident MB at the smallest sizes before any data, per reader ("csv", "parquet", "jsonl", "arrow")."""
     row_bytes: int
     """Resident bytes per row in flight: Arrow columns plus what the encoder makes of them."""
     holds: str = ""
@@ -135,8 +142,8 @@ class Sink(Protocol):
         ...
 
     def floor_mb(self, sink: SinkConfig, reader: str) -> int:
-        """Resident MB at the smallest sizes before any data, for ``reader`` ("csv" or
-        "parquet"): ``memory.floor_mb`` unless the sink's settings change it."""
+        """Resident MB at the smallest sizes before any data, for ``reader`` ("csv", "parquet",
+        "jsonl" or "arrow"): ``memory.floor_mb`` unless the sink's settings change it."""
         ...
 
     def margin_mb(self, sink: SinkConfig) -> int:
@@ -194,7 +201,7 @@ class SinkBase:
     suffixes: tuple[str, ...] = ()
     side_files: tuple[str, ...] = ()
     inner_files: tuple[str, ...] = ()
-    memory: MemoryProfile = MemoryProfile({"csv": 75, "parquet": 91}, 250)
+    memory: MemoryProfile = MemoryProfile({"csv": 75, "parquet": 91, "jsonl": 75, "arrow": 75}, 250)
     encoder_thread: bool = False
     default_batch_size: int = 50_000
 

@@ -13,7 +13,7 @@ from .. import kernels
 from ..chunk import Chunk
 from ..errors import ConfigError
 from ..spill import is_sorted
-from .base import Encoded, MemoryProfile, Peek, SinkBase, reject_null_keys
+from .base import Encoded, MemoryProfile, Peek, SinkBase, at_most, reject_null_keys
 
 if TYPE_CHECKING:
     from ..config import RunConfig, SinkConfig, SourceConfig
@@ -38,7 +38,7 @@ MIN_RUN = 256 << 10
 RUN_SHARE = 0.15
 # Sorted, at the smallest sizes: Parquet's reader holds a decoded page and a dictionary
 # per column (bench/NOTES.md).
-SORTED_FLOOR_MB = {"csv": 89, "parquet": 95}
+SORTED_FLOOR_MB = {"csv": 89, "parquet": 95, "jsonl": 89, "arrow": 89}
 # Sorted, the floors are the highest peaks measured, and no compaction of scrambled
 # tables makes them vary: peaks at the smallest sizes spread over 3.6 MB from 1M to 16M
 # rows (bench/NOTES.md).
@@ -136,7 +136,7 @@ class LevelDBSink(SinkBase):
     # Floors with scrambled keys at the smallest sizes (1 MiB write buffer, 256 KiB tables,
     # 74 open files): compaction maps every table it merges (bench/NOTES.md).
     memory = MemoryProfile(
-        {"csv": 117, "parquet": 132},
+        {"csv": 117, "parquet": 132, "jsonl": 117, "arrow": 117},
         row_bytes=ROW_BYTES,
         holds="LevelDB's memtables and compaction, or the sorted runs and their merge",
         batches_in_memory=True,
@@ -190,7 +190,7 @@ class LevelDBSink(SinkBase):
 
     def fit_memory(self, sink: SinkConfig, chunk: int, spare_mb: float) -> SinkConfig:
         """The WriteBatch, write buffer, table file, open tables and block cache within their share."""
-        batch = max(chunk, min(int(sink.batch_size or chunk), int(spare_mb * 0.2 * (1 << 20) / ROW_BYTES)))
+        batch = at_most(int(sink.batch_size or chunk), int(spare_mb * 0.2 * (1 << 20) / ROW_BYTES), chunk)
         buffer = MIN_BUFFER + int(spare_mb * 0.1 / MB_PER_BUFFER_MIB * (1 << 20))
         table = MIN_FILE + int(spare_mb * 0.1 / MB_PER_FILE_MIB * (1 << 20))
         open_files = MIN_OPEN_FILES + int(spare_mb * 0.05 * OPEN_FILES_PER_MB)
@@ -198,11 +198,11 @@ class LevelDBSink(SinkBase):
         return replace(
             sink,
             batch_size=batch,
-            write_buffer_size=max(MIN_BUFFER, min(sink.write_buffer_size, buffer)),
-            max_file_size=max(MIN_FILE, min(sink.max_file_size, table)),
-            max_open_files=max(MIN_OPEN_FILES, min(sink.max_open_files, open_files)),
-            lru_cache_size=max(64 << 10, min(sink.lru_cache_size, int(spare_mb * 0.05 * (1 << 20)))),
-            sort_run_size=max(MIN_RUN, min(sink.sort_run_size, run)),
+            write_buffer_size=at_most(sink.write_buffer_size, buffer, MIN_BUFFER),
+            max_file_size=at_most(sink.max_file_size, table, MIN_FILE),
+            max_open_files=at_most(sink.max_open_files, open_files, MIN_OPEN_FILES),
+            lru_cache_size=at_most(sink.lru_cache_size, int(spare_mb * 0.05 * (1 << 20)), 64 << 10),
+            sort_run_size=at_most(sink.sort_run_size, run, MIN_RUN),
         )
 
     def sizes(self, sink: SinkConfig) -> dict[str, int]:

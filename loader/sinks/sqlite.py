@@ -12,7 +12,7 @@ import pyarrow as pa
 from ..chunk import Chunk
 from ..errors import ConfigError
 from ..suggest import fold
-from .base import Encoded, MemoryProfile, Peek, SinkBase, reject_null_keys
+from .base import Encoded, MemoryProfile, Peek, SinkBase, at_most, reject_null_keys
 
 if TYPE_CHECKING:
     from ..config import RunConfig, SinkConfig, SourceConfig
@@ -70,7 +70,9 @@ class SQLiteSink(SinkBase):
     suffixes: tuple[str, ...] = (".db", ".sqlite", ".sqlite3")
     side_files: tuple[str, ...] = ("-wal", "-shm", "-journal")
     # Floors per reader: Python, the libraries' pages, SQLite's 4 MiB page cache (bench/NOTES.md).
-    memory = MemoryProfile({"csv": 78, "parquet": 91}, row_bytes=250)
+    # Arrow IPC (of batches no larger than a chunk) peaks as CSV does; JSON Lines 2 MB above
+    # (two parsing workers by default).
+    memory = MemoryProfile({"csv": 78, "parquet": 91, "jsonl": 80, "arrow": 78}, row_bytes=250)
 
     def resolve(self, sink: SinkConfig, source: SourceConfig) -> SinkConfig:
         from ..config import is_glob
@@ -127,7 +129,7 @@ class SQLiteSink(SinkBase):
     def fit_memory(self, sink: SinkConfig, chunk: int, spare_mb: float) -> SinkConfig:
         """The page cache within its share of the room: at the smallest sizes, 1 MiB."""
         cache = MIN_CACHE + int(spare_mb * 0.05 * (1 << 20))
-        return replace(sink, cache_size=max(MIN_CACHE, min(sink.cache_size, cache)))
+        return replace(sink, cache_size=at_most(sink.cache_size, cache, MIN_CACHE))
 
     def sizes(self, sink: SinkConfig) -> dict[str, int]:
         return {"cache_size": sink.cache_size}

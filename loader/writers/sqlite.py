@@ -185,7 +185,13 @@ class SQLiteWriter(Refusals, Transactional):
             # In WAL mode: checkpoint every ~40 MB of WAL instead of 4 MB, fewer and
             # larger copies into the database (bench/NOTES.md).
             self._execute("PRAGMA wal_autocheckpoint=10000")
-            self._execute("PRAGMA temp_store=MEMORY")
+            if self.config.mode in ("upsert", "ignore"):
+                # each merge's statement journal keeps a copy of every page it changes: a text
+                # key's index changes pages all over (32 KiB each), and in memory that went past
+                # a ceiling; on disk SQLite keeps 64 KiB of it in memory
+                self._temp_beside_target()
+            else:
+                self._execute("PRAGMA temp_store=MEMORY")
             self._execute(
                 f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} ("
                 "job TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, "
@@ -545,10 +551,15 @@ class SQLiteWriter(Refusals, Transactional):
     def _sort_on_disk(self) -> None:
         """CREATE INDEX sorts the whole column: in memory (temp_store=MEMORY) that grows with
         the table, past any --max-memory. On disk, SQLite keeps a sort run of about
-        cache_size in memory and merges runs from temp files, which it puts next to the
-        target: /tmp may be small or RAM (a container's emptyDir), and the target's
-        filesystem holds the index anyway. Switching temp_store drops the TEMP schema
-        (the upsert stage table), which the load no longer needs here."""
+        cache_size in memory and merges runs from temp files (``_temp_beside_target``).
+        Switching temp_store drops the TEMP schema (the upsert stage table), which the load
+        no longer needs here."""
+        self._temp_beside_target()
+
+    def _temp_beside_target(self) -> None:
+        """SQLite's temp files (sort runs, statement journals, the TEMP schema past its cache)
+        on disk, next to the target: /tmp may be small or RAM (a container's emptyDir), and
+        the target's filesystem holds the data anyway."""
         directory = os.path.dirname(os.path.abspath(self.config.path))
         # temp_store_directory is process-wide in SQLite: set it only when it changes,
         # under a lock, so two writers in one process never set it at once.

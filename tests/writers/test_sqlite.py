@@ -649,6 +649,18 @@ def test_the_page_cache_is_the_configured_size(tmp_path: Path) -> None:
             assert w._execute("PRAGMA cache_size") == [(pragma,)]
 
 
+def test_upserts_keep_sqlites_temp_files_on_disk_beside_the_target(tmp_path: Path) -> None:
+    """Each merge's statement journal copies every page it changes: on disk (temp_store FILE,
+    next to the target) for upsert and ignore, whose merges change a text key's index all
+    over; in memory for append and replace, which stage nothing."""
+    for mode, store in (("upsert", 1), ("ignore", 1), ("append", 2), ("replace", 2)):
+        keys = {"primary_key": ["u"]} if mode in ("upsert", "ignore") else {}
+        with SQLiteWriter(sink(tmp_path / f"{mode}.db", mode=mode, **keys), "t") as w:
+            assert w._execute("PRAGMA temp_store") == [(store,)], mode
+            if store == 1:
+                assert w._execute("PRAGMA temp_store_directory") == [(str(tmp_path),)]
+
+
 def test_a_statement_that_failed_runs_again_once_it_can(tmp_path: Path) -> None:
     """The writer keeps one ADBC statement: after BEGIN fails on another
     process's lock, the same BEGIN succeeds once the lock is gone, and the
