@@ -27,7 +27,7 @@ import plyvel
 import pyarrow as pa
 import pyarrow.ipc
 
-from .. import forking, stopping
+from .. import forking, stopping, suggest
 from ..config import SinkConfig
 from ..errors import FIX, RESUME_HINT, ConfigError, LoaderError, SinkError, TargetLockedError, exit_class
 from ..prefetch import prefetch
@@ -58,11 +58,8 @@ def check_schema(config: SinkConfig, schema: pa.Schema, template: KeyTemplate | 
     assert config.key is not None
     template = template or KeyTemplate(config.key)
     template.require(schema.names)
-    if config.value != "json" and config.value not in schema.names:
-        raise ConfigError(
-            f"sink.value: expected 'json' or a column name, got {config.value!r}",
-            hint="columns are: " + ", ".join(schema.names),
-        )
+    if config.value != "json":  # a MissingColumnError: found on a later file, it names that file
+        suggest.require_columns("sink.value", [config.value], schema.names)
     template.check_types(schema)
 
 

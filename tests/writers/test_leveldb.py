@@ -683,3 +683,25 @@ def test_intervals_load_as_iso_durations_into_both_sinks(tmp_path: Path) -> None
             (2, None, None),
             (3, "P-1M0DT-1.5S", "[]"),
         ]
+
+
+def test_a_value_column_missing_from_a_later_file_names_that_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It said "sink.value: expected 'json' or a column name, got 'v'", naming no file,
+    though the first file has the column."""
+    from loader.cli import main
+    from tests.conftest import write_csv
+
+    write_csv(tmp_path / "1.csv", ["id", "v"], [[1, "a"], [2, "b"]])
+    later = write_csv(tmp_path / "2.csv", ["id", "w"], [[3, "c"]])
+    db = tmp_path / "vm.ldb"
+    ended = []
+    for extra in (["--dry-run"], []):
+        code = main(["load", str(tmp_path / "*.csv"), str(db), "--key", "{id}", "--value", "v", *extra])
+        ended.append((code, [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("loader: error")]))
+    assert ended == [
+        (2, [f"loader: error: {later}: sink.value: no column 'v' in the data"]),
+        (78, [f"loader: error: {later}: sink.value: no column 'v' in the data"]),
+    ]
+    assert data_items(db) == [(b"00000000000000000001", b"a"), (b"00000000000000000002", b"b")]
