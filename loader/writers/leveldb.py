@@ -65,9 +65,13 @@ def check_schema(config: SinkConfig, schema: pa.Schema, template: KeyTemplate | 
 
 def peek(path: str, job: str) -> dict[str, str]:
     """An existing store's checkpoint entries of ``job``, read from its checkpoint file
-    without opening the store (which would write its log): ``--dry-run``."""
+    without opening the store (which would write its log): ``--dry-run``. A store the load
+    could not open is refused as the load refuses it."""
     if not os.path.isdir(path):
         return {}
+    reason = unusable(path)
+    if reason is not None:
+        raise _unusable_error(path, reason)
     try:
         jobs, _ = read_state_log(os.path.join(path, STATE_FILE))
     except (OSError, StateLogError) as exc:
@@ -75,8 +79,41 @@ def peek(path: str, job: str) -> dict[str, str]:
     return dict(jobs.get(job, {}))
 
 
-def _state_error(path: str, exc: Exception) -> SinkError:
-    return SinkError(
+def unusable(path: str) -> str | None:
+    """Why the LevelDB directory ``path`` is no store of bytewise keys LevelDB can open (another
+    comparator, a CURRENT or MANIFEST that is damaged or missing), read without writing; None
+    where nothing is found wrong (no CURRENT: LevelDB makes a new store there), or where a
+    file cannot be read (the load's open says why, as an I/O error)."""
+    if not os.path.isfile(os.path.join(path, "CURRENT")):
+        return None
+    try:
+        leveldb_tables.read_version(path)
+    except FileNotFoundError as exc:
+        return f"CURRENT names {os.path.basename(exc.filename or '')}, which is not there"
+    except leveldb_tables.ForeignComparator as exc:
+        return f"its keys are ordered by the comparator {exc.name!r}, not LevelDB's bytewise one the loader writes"
+    except leveldb_tables.FormatError as exc:
+        return str(exc)
+    except OSError:
+        return None
+    return None
+
+
+def _unusable_error(path: str, reason: str) -> ConfigError:
+    """A store no rerun can open as it is (``unusable``): the user's to fix, as a file that is
+    no SQLite database."""
+    return ConfigError(
+        f"sink.path: {path} is not a LevelDB the loader can open: {reason}",
+        hint="name a new directory, or an existing LevelDB made with its default (bytewise) comparator; "
+        "plyvel.repair_db may recover a damaged one (on a copy)",
+    )
+
+
+def _state_error(path: str, exc: Exception) -> LoaderError:
+    """The checkpoint file cannot be read: an I/O error resumes once it is gone; one that
+    does not parse must be deleted first (a rerun fails the same way)."""
+    cls = SinkError if isinstance(exc, OSError) else ConfigError
+    return cls(
         f"cannot read the checkpoint file {STATE_FILE}: {exc}",
         file=path,
         hint="delete it and load with --restart (puts are idempotent: the rows are written again)",
@@ -219,8 +256,9 @@ class LevelDBWriter(Transactional):
                     raise _locked_error(self.config) from None
                 time.sleep(min(delay, left))
                 delay = min(delay * 2, 1.0)
-            except plyvel.Error as exc:
-                raise SinkError(f"cannot open LevelDB: {_text(exc)}", file=self.config.path) from None
+            except plyvel.Error as exc:  # another comparator, corruption: no rerun opens it as it is
+                path = self.config.path
+                raise _unusable_error(path, unusable(path) or f"LevelDB: {_text(exc)}") from None
 
     def rollback(self) -> None:
         for wb in self.staged:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import plyvel
@@ -10,7 +11,7 @@ import pytest
 
 from loader.chunk import Chunk
 from loader.config import SinkConfig
-from loader.errors import ConfigError, SinkError
+from loader.errors import ConfigError
 from loader.sinks.leveldb import PUT_SLICE
 from loader.writers import KeyTemplate, LevelDBWriter
 from loader.writers.leveldb import STATE_FILE
@@ -304,11 +305,82 @@ def test_a_damaged_state_file_is_one_clear_error(tmp_path: Path) -> None:
         w.commit("j", {"x": "1"})
     (db / STATE_FILE).write_text("{not json\n")
     with (
-        pytest.raises(SinkError, match=r"cannot read the checkpoint file loader-state\.jsonl: line 1") as e,
+        pytest.raises(ConfigError, match=r"cannot read the checkpoint file loader-state\.jsonl: line 1") as e,
         LevelDBWriter(sink(db)),
     ):
         pass
     assert "--restart" in (e.value.hint or "")
+
+
+def test_a_damaged_state_file_is_a_fix_code_to_the_load_and_the_dry_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It was exit 1 ("rerun, it resumes") though the hint says to delete the file first."""
+    from loader.cli import main
+    from tests.conftest import write_csv
+
+    src = write_csv(tmp_path / "a.csv", ["id", "v"], [[1, "a"]])
+    db = tmp_path / "d.ldb"
+    assert main(["load", str(src), str(db), "--key", "{id}", "--quiet"]) == 0
+    (db / STATE_FILE).write_text("{not json\n")
+    ended = []
+    for extra in (["--dry-run"], []):
+        code = main(["load", str(src), str(db), "--key", "{id}", *extra])
+        ended.append((code, [ln for ln in capsys.readouterr().err.splitlines() if not ln.startswith("failed: ")]))
+    refused = [
+        f"loader: error: {db}: cannot read the checkpoint file loader-state.jsonl: line 1: "
+        "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+        "  hint: delete it and load with --restart (puts are idempotent: the rows are written again)",
+    ]
+    assert ended == [(2, refused)] * 2
+
+
+def _other_comparator(db: Path) -> str:
+    plyvel.DB(
+        str(db), create_if_missing=True, comparator=lambda a, b: (a < b) - (a > b), comparator_name=b"rev"
+    ).close()
+    return "its keys are ordered by the comparator 'rev', not LevelDB's bytewise one the loader writes"
+
+
+def _garbage_current(db: Path) -> str:
+    db.mkdir()
+    (db / "CURRENT").write_text("garbage\n")
+    return "CURRENT names 'garbage', not a MANIFEST"
+
+
+def _manifest_gone(db: Path) -> str:
+    plyvel.DB(str(db), create_if_missing=True).close()
+    manifest = (db / "CURRENT").read_text().strip()
+    (db / manifest).unlink()
+    return f"CURRENT names {manifest}, which is not there"
+
+
+@pytest.mark.parametrize("make", [_other_comparator, _garbage_current, _manifest_gone])
+def test_a_store_leveldb_cannot_open_is_a_fix_code_to_the_load_and_the_dry_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make: Callable[[Path], str]
+) -> None:
+    """Another comparator or a damaged CURRENT was exit 1 ("rerun, it resumes": a scheduler
+    retried it forever), and the dry run said all was well."""
+    from loader.cli import main
+    from tests.conftest import write_csv
+
+    src = write_csv(tmp_path / "a.csv", ["id", "v"], [[1, "a"]])
+    db = tmp_path / "c.ldb"
+    reason = make(db)
+    before = sorted(p.name for p in db.iterdir())
+    ended = []
+    for extra in (["--dry-run"], []):
+        code = main(["load", str(src), str(db), "--key", "{id}", *extra])
+        ended.append((code, [ln for ln in capsys.readouterr().err.splitlines() if not ln.startswith("failed: ")]))
+        if extra:
+            assert sorted(p.name for p in db.iterdir()) == before  # the dry run wrote nothing
+    refused = [
+        f"loader: error: sink.path: {db} is not a LevelDB the loader can open: {reason}",
+        "  hint: name a new directory, or an existing LevelDB made with its default (bytewise) comparator; "
+        "plyvel.repair_db may recover a damaged one (on a copy)",
+    ]
+    assert ended == [(2, refused)] * 2
+    assert not (db / STATE_FILE).exists()
 
 
 def test_null_keys_are_rejected(tmp_path: Path) -> None:
