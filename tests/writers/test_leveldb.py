@@ -14,6 +14,7 @@ from loader.config import SinkConfig
 from loader.errors import ConfigError
 from loader.sinks.leveldb import PUT_SLICE
 from loader.writers import KeyTemplate, LevelDBWriter
+from loader.writers.encode import UnfitKeys
 from loader.writers.leveldb import STATE_FILE
 from tests.conftest import adapt, encode, put
 
@@ -777,3 +778,28 @@ def test_a_value_column_missing_from_a_later_file_names_that_file(
         (78, [f"loader: error: {later}: sink.value: no column 'v' in the data"]),
     ]
     assert data_items(db) == [(b"00000000000000000001", b"a"), (b"00000000000000000002", b"b")]
+
+
+def test_a_float_key_field_is_spelled_as_its_value_and_nan_rejects_its_row(tmp_path: Path) -> None:
+    """``{f}`` wrote 3.0 as key ``3`` and -0.0 as ``-0`` where the value says ``3.0`` and
+    ``-0.0``; NaN, equal to nothing, became the key ``nan`` of every such row."""
+    import pyarrow.parquet as pq
+
+    from loader import load
+    from tests.reliability_util import leveldb_items
+
+    src = tmp_path / "f.parquet"
+    f = [3.0, -0.0, float("nan"), 2.5, float("inf"), float("nan")]
+    pq.write_table(pa.table({"f": f, "n": [1, 2, 3, 4, 5, 6]}), src)
+    report = load(str(src), str(tmp_path / "o.ldb"), key="{f}", sink_options={"value": "f"})
+    assert (report.rows_read, report.rows_written, report.rows_rejected) == (6, 4, 2)
+    items, _ = leveldb_items(tmp_path / "o.ldb")
+    assert sorted(items) == [(b"-0.0", b"-0.0"), (b"2.5", b"2.5"), (b"3.0", b"3.0"), (b"inf", b"inf")]
+    rejects = [json.loads(line) for line in Path(report.rejects_path).read_text().splitlines()]
+    assert [(r["row"], r["column"], r["reason"]) for r in rejects] == [
+        (3, "f", "key column 'f' is NaN, which makes no key"),
+        (6, "f", "key column 'f' is NaN, which makes no key"),
+    ]
+    with pytest.raises(UnfitKeys) as unfit:  # under a format spec too
+        KeyTemplate("{f:.1f}").render(pa.record_batch({"f": [1.0, float("nan")]}))
+    assert (unfit.value.column, unfit.value.bad.to_pylist()) == ("f", [False, True])
