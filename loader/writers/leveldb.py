@@ -21,7 +21,7 @@ import itertools
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import plyvel
 import pyarrow as pa
@@ -39,6 +39,9 @@ from .base import Transactional
 from .encode import KeyTemplate
 from .leveldb_sort import SORT_ENTRY, Sorter, split_ranges
 from .statelog import StateLog, StateLogError, read_state_log
+
+if TYPE_CHECKING:
+    from ..state import JobState
 
 STATE_FILE = "loader-state.jsonl"
 # Rows per WriteBatch written in key order (held rows, or the merge's), and rows turned
@@ -72,6 +75,8 @@ def peek(path: str, job: str) -> dict[str, str]:
     reason = unusable(path)
     if reason is not None:
         raise _unusable_error(path, reason)
+    if not os.path.isfile(os.path.join(path, "CURRENT")):
+        return {}  # the store is gone: the load starts over (``LevelDBWriter.gone``)
     try:
         jobs, _ = read_state_log(os.path.join(path, STATE_FILE))
     except (OSError, StateLogError) as exc:
@@ -215,6 +220,7 @@ class LevelDBWriter(Transactional):
         self._marks: list[tuple[int, int, dict[str, str]]] = []
         self._lock: contextlib.AbstractContextManager[None] | None = None
         self._arm_tried = False
+        self._made = False  # the store was not there when this run opened it (``gone``)
 
     @property
     def worker_peak_rss_mb(self) -> float | None:  # type: ignore[override]
@@ -222,6 +228,7 @@ class LevelDBWriter(Transactional):
         return self.sorter.worker_peak_rss_mb if self.sorter is not None else None
 
     def __enter__(self) -> LevelDBWriter:
+        self._made = not os.path.isfile(os.path.join(self.config.path, "CURRENT"))  # LevelDB makes the store
         self._open_db()
         self._state = self._open_state()
         return self
@@ -369,6 +376,26 @@ class LevelDBWriter(Transactional):
         if self.sorter is not None:
             self.sorter.resume(job, entries.get(SORT_ENTRY))
         return entries
+
+    def gone(self, job: str, state: JobState) -> str | None:
+        """The checkpoint file holds checkpoints, and the store they tell of was not there when
+        this run opened it (LevelDB's ``DestroyDB`` or a user removed its files, and left this
+        file it does not know): every job's is stale. The other jobs' are cleared here (their
+        rows went too), this job's by the run that starts over."""
+        assert self._state is not None
+        jobs = sorted(name for name, entries in self._state.jobs.items() if entries)
+        if not (self._made and jobs):
+            return None
+        self._made = False  # asked once a run
+
+        def clear_others(log: StateLog) -> None:
+            for other in jobs:
+                if other != job:
+                    log.clear(other)
+
+        self._write_state(clear_others)
+        named = ", ".join(repr(name) for name in jobs)
+        return f"{STATE_FILE} held checkpoints of {named}, and the store they tell of was gone (deleted since)"
 
     def clear_state(self, job: str) -> None:
         if self.sorter is not None:

@@ -803,3 +803,32 @@ def test_a_float_key_field_is_spelled_as_its_value_and_nan_rejects_its_row(tmp_p
     with pytest.raises(UnfitKeys) as unfit:  # under a format spec too
         KeyTemplate("{f:.1f}").render(pa.record_batch({"f": [1.0, float("nan")]}))
     assert (unfit.value.column, unfit.value.bad.to_pylist()) == ("f", [False, True])
+
+
+def test_a_store_destroyed_under_its_checkpoint_file_is_loaded_again_whole(tmp_path: Path) -> None:
+    """``plyvel.destroy_db`` removes LevelDB's files and leaves loader-state.jsonl: the rerun
+    said "1 already loaded" and exited 0 with an empty store. Every job's checkpoint told
+    of the deleted store, so the other job's goes too: its next run loads everything."""
+    from loader import load
+    from tests.conftest import write_csv
+    from tests.reliability_util import leveldb_items
+
+    src = write_csv(tmp_path / "a.csv", ["id", "v"], [[1, "a"], ["", "no key"]])
+    db = tmp_path / "ds.ldb"
+    assert load(str(src), str(db), key="a:{id}").rows_written == 1
+    assert load(str(src), str(db), key="b:{id}").rows_written == 1
+    plyvel.destroy_db(str(db))
+    assert sorted(p.name for p in db.iterdir()) == [STATE_FILE]
+    again = load(str(src), str(db), key="a:{id}")
+    warning = (
+        "WARNING started over: loader-state.jsonl held checkpoints of 'key:a:{id}', 'key:b:{id}', "
+        "and the store they tell of was gone (deleted since)"
+    )
+    assert (again.files_loaded, again.files_skipped, again.rows_written, again.rows_rejected) == (1, 0, 1, 1)
+    assert again.summary().endswith(warning)
+    assert len(Path(again.rejects_path).read_text().splitlines()) == 1  # the row rejected again, once
+    other = load(str(src), str(db), key="b:{id}")  # the store is there now: the checkpoint it finds is cleared
+    assert (other.files_loaded, other.rows_written, other.checkpoint_stale) == (1, 1, None)
+    items, _ = leveldb_items(db)
+    assert [k for k, _ in items] == [b"a:00000000000000000001", b"b:00000000000000000001"]
+    assert load(str(src), str(db), key="a:{id}").files_skipped == 1  # a checkpoint of a store that is there
