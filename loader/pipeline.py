@@ -774,9 +774,11 @@ class Pipeline:
             self._check_loaded(report, loop.reasons)
 
     def _start_state(self, writer: Writer, rejects: RejectFile, report: RunReport) -> tuple[JobState, bool]:
-        """The job's checkpoint (none after --restart or for a new replace); whether this run is fresh."""
+        """The job's checkpoint (none after --restart, for a new replace, or where the target it
+        tells of was deleted or dropped since); whether this run is fresh."""
         state = JobState.parse(writer.read_state(self.job_name))
-        if self._starts_over(state):
+        report.checkpoint_stale = writer.gone(self.job_name, state)
+        if report.checkpoint_stale is not None or self._starts_over(state):
             writer.clear_state(self.job_name)
             state = JobState()
         fresh = state.status != "running"

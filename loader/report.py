@@ -123,6 +123,10 @@ class RunReport:
     """Files an earlier run half loaded that are not among the inputs any more (status ``gone``)."""
     resumed: bool = False
     """Whether the run went on from an earlier run's checkpoint."""
+    checkpoint_stale: str | None = None
+    """Why an earlier run's checkpoint was left behind: it told of rows the target no longer
+    held (a SQLite table dropped, a LevelDB store deleted since), so the run started over and
+    loaded every file, as ``--restart`` does. The summary line warns of it."""
     rejects_path: str | None = None
     """The reject file."""
     started_at: str = ""
@@ -238,6 +242,8 @@ class RunReport:
         if self.rows_rejected:
             line += f"; WARNING {self.rows_rejected:,} rows rejected, see {self.rejects_path}"
         line += _gone_warning([f for f in self.files if f.status == "gone"])
+        if self.checkpoint_stale:
+            line += f"; WARNING started over: {self.checkpoint_stale}"
         if self.memory_exceeded:
             peak, whose = self._highest_peak()
             line += f"; WARNING peak memory {_past(peak, self.max_memory_mb)} MB{whose} went past --max-memory {self.max_memory_mb:g} MB"

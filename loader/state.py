@@ -315,6 +315,11 @@ def plan_files(files: list[str], state: JobState, on_change: str) -> list[FilePl
     return out
 
 
+def rows_committed(state: JobState) -> int:
+    """The rows the job's checkpoint says its runs wrote to the target (whole files and parts)."""
+    return sum(fs.rows_written for fs in state.files.values()) + sum(p.rows_written for p in state.parts.values())
+
+
 def gone(state: JobState, plans: list[FilePlan]) -> list[tuple[str, int]]:
     """Files the checkpoint holds half loaded (rows committed, not done) that are not among
     this run's inputs any more (deleted, moved, left out of the glob): each one's path as

@@ -428,7 +428,7 @@ def test_unknown_option_names_get_the_job_files_did_you_mean(
             ["--key", "k:{amount:.2x}"],
             "sink.key: format spec '.2x' does not fit column type double: Unknown format code 'x' for object of type 'float'",
         ),
-        ("o.ldb", ["--key", "k:{name}", "--value", "nope"], "sink.value: expected 'json' or a column name, got 'nope'"),
+        ("o.ldb", ["--key", "k:{name}", "--value", "nope"], "{src}: sink.value: no column 'nope' in the data"),
         ("o.db", ["--table", "_loader_state"], "sink.table: '_loader_state' is reserved for the loader's own use"),
         ("o.db", ["--table", "_LOADER_STAGE"], "sink.table: '_LOADER_STAGE' is reserved for the loader's own use"),
     ],
@@ -443,7 +443,7 @@ def test_dry_run_refuses_what_the_run_refuses_with_its_message_and_exit_code(
     for extra in (["--dry-run"], []):
         code = main(["load", str(src), str(tmp_path / target), *flags, *extra])
         ended.append((code, capsys.readouterr().err.splitlines()[0]))
-    assert ended == [(2, f"loader: error: {message}")] * 2
+    assert ended == [(2, f"loader: error: {message.format(src=src)}")] * 2
     assert not (tmp_path / target).exists()
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
 
@@ -23,6 +23,9 @@ from ..errors import MissingColumnError, SchemaMismatchError
 from ..readers.partitions import path_values
 from ..sinks.base import Encoded
 from ..suggest import fold
+
+if TYPE_CHECKING:
+    from ..state import JobState
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,11 @@ class Transactional:
         count (``sink.batch_size`` counts rows, and rows can be wide). Never, by default."""
         return False
 
+    def gone(self, job: str, state: JobState) -> str | None:
+        """Why ``job``'s checkpoint (``state``, as ``read_state`` gave it) is stale: it tells of
+        rows a target that was deleted or dropped since held. None, by default."""
+        return None
+
     def close(self) -> None:
         raise NotImplementedError
 
@@ -74,6 +82,11 @@ class Writer(Protocol):
         ...
 
     def read_state(self, job: str) -> dict[str, str]: ...
+
+    def gone(self, job: str, state: JobState) -> str | None:
+        """Why the checkpoint ``state`` of ``job`` tells of rows the target no longer holds
+        (deleted or dropped since it was written), or None: the run then starts over."""
+        ...
 
     def column_types(self) -> dict[str, str]:
         """Columns the target declares already, with their SQL types ({} where none)."""

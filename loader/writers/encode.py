@@ -726,6 +726,8 @@ class KeyTemplate:
         """One field, other than a spec-less integer (``sortable_int``); ``UnfitKeys`` names
         the rows of column ``name`` whose values its spec cannot take."""
         t = arr.type
+        if pa.types.is_floating(t):
+            _refuse_nan(arr, name)
         if not spec:
             return _plain_field(arr)
         pad = _PAD_INT.match(spec)
@@ -747,7 +749,16 @@ class KeyTemplate:
             if sample is None or _unfit(fmt, _plain(sample)[0]) is not None:
                 raise ConfigError(f"sink.key: format spec {spec!r} does not fit column type {t}: {exc}") from None
         # the type takes the spec but some values do not (a date past 9999 for %Y): those rows
-        raise UnfitKeys(name, spec, [_unfit(fmt, v) for v in arr])
+        raise UnfitKeys.of_spec(name, spec, [_unfit(fmt, v) for v in arr])
+
+
+def _refuse_nan(arr: pa.Array, name: str) -> None:
+    """NaN equals no value, itself included: as a key it names nothing (every NaN row would
+    share one key), so its rows are rejected, as a null key's are."""
+    nan = kernels.fill_null(kernels.is_nan(arr), False)
+    if kernels.any(nan).as_py():
+        reason = f"key column {name!r} is NaN, which makes no key"
+        raise UnfitKeys(name, [reason if v else None for v in nan.to_pylist()])
 
 
 def _formatter(spec: str, t: pa.DataType, name: str) -> Callable[[Any], str]:
@@ -780,20 +791,31 @@ def _plain_field(arr: pa.Array) -> pa.Array:
         return pa.array(nested_json(arr), pa.string())
     if pa.types.is_decimal(t):
         return decimal_text(arr)
+    if pa.types.is_floating(t):
+        return float_text(arr)  # as values write it: 3.0 and -0.0, not 3 and -0
     return kernels.cast(arr, pa.string())
 
 
 class UnfitKeys(Exception):
-    """Rows whose value in a key column its format spec cannot take: ``reasons`` holds each
-    row's error, None where the value fits."""
+    """Rows whose value in key column ``column`` makes no key (NaN, or a value its format spec
+    cannot take): ``reasons`` holds each row's reason, None where the value fits."""
 
-    def __init__(self, column: str, spec: str, reasons: list[str | None]) -> None:
-        super().__init__(column, spec)
+    def __init__(self, column: str, reasons: list[str | None]) -> None:
+        super().__init__(column)
         self.column = column
         self.bad = pa.array([r is not None for r in reasons], pa.bool_())
-        self.reasons = [
-            f"key column {column!r}: format spec {spec!r} does not fit the value: {r}" for r in reasons if r
-        ]
+        self.reasons = [r for r in reasons if r]
+
+    @classmethod
+    def of_spec(cls, column: str, spec: str, errors: list[str | None]) -> UnfitKeys:
+        """The rows whose value the format spec ``spec`` cannot take (``errors``: each one's error)."""
+        return cls(
+            column,
+            [
+                None if e is None else f"key column {column!r}: format spec {spec!r} does not fit the value: {e}"
+                for e in errors
+            ],
+        )
 
 
 def _unfit(fmt: Callable[[Any], str], value: pa.Scalar) -> str | None:

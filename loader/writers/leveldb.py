@@ -21,13 +21,13 @@ import itertools
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import plyvel
 import pyarrow as pa
 import pyarrow.ipc
 
-from .. import forking, stopping
+from .. import forking, stopping, suggest
 from ..config import SinkConfig
 from ..errors import FIX, RESUME_HINT, ConfigError, LoaderError, SinkError, TargetLockedError, exit_class
 from ..prefetch import prefetch
@@ -39,6 +39,9 @@ from .base import Transactional
 from .encode import KeyTemplate
 from .leveldb_sort import SORT_ENTRY, Sorter, split_ranges
 from .statelog import StateLog, StateLogError, read_state_log
+
+if TYPE_CHECKING:
+    from ..state import JobState
 
 STATE_FILE = "loader-state.jsonl"
 # Rows per WriteBatch written in key order (held rows, or the merge's), and rows turned
@@ -58,19 +61,22 @@ def check_schema(config: SinkConfig, schema: pa.Schema, template: KeyTemplate | 
     assert config.key is not None
     template = template or KeyTemplate(config.key)
     template.require(schema.names)
-    if config.value != "json" and config.value not in schema.names:
-        raise ConfigError(
-            f"sink.value: expected 'json' or a column name, got {config.value!r}",
-            hint="columns are: " + ", ".join(schema.names),
-        )
+    if config.value != "json":  # a MissingColumnError: found on a later file, it names that file
+        suggest.require_columns("sink.value", [config.value], schema.names)
     template.check_types(schema)
 
 
 def peek(path: str, job: str) -> dict[str, str]:
     """An existing store's checkpoint entries of ``job``, read from its checkpoint file
-    without opening the store (which would write its log): ``--dry-run``."""
+    without opening the store (which would write its log): ``--dry-run``. A store the load
+    could not open is refused as the load refuses it."""
     if not os.path.isdir(path):
         return {}
+    reason = unusable(path)
+    if reason is not None:
+        raise _unusable_error(path, reason)
+    if not os.path.isfile(os.path.join(path, "CURRENT")):
+        return {}  # the store is gone: the load starts over (``LevelDBWriter.gone``)
     try:
         jobs, _ = read_state_log(os.path.join(path, STATE_FILE))
     except (OSError, StateLogError) as exc:
@@ -78,8 +84,41 @@ def peek(path: str, job: str) -> dict[str, str]:
     return dict(jobs.get(job, {}))
 
 
-def _state_error(path: str, exc: Exception) -> SinkError:
-    return SinkError(
+def unusable(path: str) -> str | None:
+    """Why the LevelDB directory ``path`` is no store of bytewise keys LevelDB can open (another
+    comparator, a CURRENT or MANIFEST that is damaged or missing), read without writing; None
+    where nothing is found wrong (no CURRENT: LevelDB makes a new store there), or where a
+    file cannot be read (the load's open says why, as an I/O error)."""
+    if not os.path.isfile(os.path.join(path, "CURRENT")):
+        return None
+    try:
+        leveldb_tables.read_version(path)
+    except FileNotFoundError as exc:
+        return f"CURRENT names {os.path.basename(exc.filename or '')}, which is not there"
+    except leveldb_tables.ForeignComparator as exc:
+        return f"its keys are ordered by the comparator {exc.name!r}, not LevelDB's bytewise one the loader writes"
+    except leveldb_tables.FormatError as exc:
+        return str(exc)
+    except OSError:
+        return None
+    return None
+
+
+def _unusable_error(path: str, reason: str) -> ConfigError:
+    """A store no rerun can open as it is (``unusable``): the user's to fix, as a file that is
+    no SQLite database."""
+    return ConfigError(
+        f"sink.path: {path} is not a LevelDB the loader can open: {reason}",
+        hint="name a new directory, or an existing LevelDB made with its default (bytewise) comparator; "
+        "plyvel.repair_db may recover a damaged one (on a copy)",
+    )
+
+
+def _state_error(path: str, exc: Exception) -> LoaderError:
+    """The checkpoint file cannot be read: an I/O error resumes once it is gone; one that
+    does not parse must be deleted first (a rerun fails the same way)."""
+    cls = SinkError if isinstance(exc, OSError) else ConfigError
+    return cls(
         f"cannot read the checkpoint file {STATE_FILE}: {exc}",
         file=path,
         hint="delete it and load with --restart (puts are idempotent: the rows are written again)",
@@ -181,6 +220,7 @@ class LevelDBWriter(Transactional):
         self._marks: list[tuple[int, int, dict[str, str]]] = []
         self._lock: contextlib.AbstractContextManager[None] | None = None
         self._arm_tried = False
+        self._made = False  # the store was not there when this run opened it (``gone``)
 
     @property
     def worker_peak_rss_mb(self) -> float | None:  # type: ignore[override]
@@ -188,6 +228,7 @@ class LevelDBWriter(Transactional):
         return self.sorter.worker_peak_rss_mb if self.sorter is not None else None
 
     def __enter__(self) -> LevelDBWriter:
+        self._made = not os.path.isfile(os.path.join(self.config.path, "CURRENT"))  # LevelDB makes the store
         self._open_db()
         self._state = self._open_state()
         return self
@@ -222,8 +263,9 @@ class LevelDBWriter(Transactional):
                     raise _locked_error(self.config) from None
                 time.sleep(min(delay, left))
                 delay = min(delay * 2, 1.0)
-            except plyvel.Error as exc:
-                raise SinkError(f"cannot open LevelDB: {_text(exc)}", file=self.config.path) from None
+            except plyvel.Error as exc:  # another comparator, corruption: no rerun opens it as it is
+                path = self.config.path
+                raise _unusable_error(path, unusable(path) or f"LevelDB: {_text(exc)}") from None
 
     def rollback(self) -> None:
         for wb in self.staged:
@@ -334,6 +376,26 @@ class LevelDBWriter(Transactional):
         if self.sorter is not None:
             self.sorter.resume(job, entries.get(SORT_ENTRY))
         return entries
+
+    def gone(self, job: str, state: JobState) -> str | None:
+        """The checkpoint file holds checkpoints, and the store they tell of was not there when
+        this run opened it (LevelDB's ``DestroyDB`` or a user removed its files, and left this
+        file it does not know): every job's is stale. The other jobs' are cleared here (their
+        rows went too), this job's by the run that starts over."""
+        assert self._state is not None
+        jobs = sorted(name for name, entries in self._state.jobs.items() if entries)
+        if not (self._made and jobs):
+            return None
+        self._made = False  # asked once a run
+
+        def clear_others(log: StateLog) -> None:
+            for other in jobs:
+                if other != job:
+                    log.clear(other)
+
+        self._write_state(clear_others)
+        named = ", ".join(repr(name) for name in jobs)
+        return f"{STATE_FILE} held checkpoints of {named}, and the store they tell of was gone (deleted since)"
 
     def clear_state(self, job: str) -> None:
         if self.sorter is not None:

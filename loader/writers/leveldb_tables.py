@@ -63,6 +63,14 @@ class FormatError(ValueError):
     """A store's MANIFEST or CURRENT this module cannot read."""
 
 
+class ForeignComparator(FormatError):
+    """The store's keys are ordered by another comparator than LevelDB's bytewise one."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"the store uses the comparator {name}")
+        self.name = name
+
+
 # ------------------------------------------------------------------- encodings
 
 
@@ -416,7 +424,7 @@ class Version:
             if tag == COMPARATOR_TAG:
                 name, pos = _read_prefixed(edit, pos)
                 if name != COMPARATOR:
-                    raise FormatError(f"the store uses the comparator {name.decode(errors='replace')}")
+                    raise ForeignComparator(name.decode(errors="replace"))
             elif tag in (LOG_NUMBER, PREV_LOG_NUMBER, NEXT_FILE, LAST_SEQUENCE):
                 value, pos = _read_varint(edit, pos)
                 attr = {LOG_NUMBER: "log_number", PREV_LOG_NUMBER: "prev_log_number", NEXT_FILE: "next_file"}
@@ -508,7 +516,7 @@ def read_version(directory: str) -> Version:
     with open(os.path.join(directory, "CURRENT"), "rb") as f:
         name = f.read().decode("ascii", "replace").strip()
     if not re.fullmatch(r"MANIFEST-\d+", name):
-        raise FormatError(f"CURRENT names {name!r}")
+        raise FormatError(f"CURRENT names {name!r}, not a MANIFEST")
     with open(os.path.join(directory, name), "rb") as f:
         data = f.read()
     version = Version()

@@ -36,6 +36,7 @@ from .. import suggest
 from ..config import SinkConfig
 from ..errors import ConfigError, ConstraintError, LoaderError, SinkError
 from ..sinks.base import Encoded
+from ..state import JobState, rows_committed
 from ..suggest import fold
 from .base import Refused, Transactional, check_generated, check_required, new_columns
 from .encode import sqlite_type
@@ -248,6 +249,16 @@ class SQLiteWriter(Refusals, Transactional):
 
     def read_state(self, job: str) -> dict[str, str]:
         return {k: v for k, v in self._execute(state_sql(job), (job, job))}
+
+    def gone(self, job: str, state: JobState) -> str | None:
+        """The checkpoint tells of rows written to the table, and the table is not there:
+        dropped since (the checkpoint lives in its own table, which stays)."""
+        rows = rows_committed(state)
+        if not rows or self._execute(KIND_SQL, (self.table,)):
+            return None
+        return (
+            f"the checkpoint tells of {rows:,} rows written to table {self.table!r}, which is not there (dropped since)"
+        )
 
     def clear_state(self, job: str) -> None:
         self._execute("BEGIN IMMEDIATE")

@@ -19,7 +19,7 @@ from ..compat import sha256
 from ..config import SinkConfig
 from ..errors import ConfigError, SinkError
 from ..sinks.base import Peek
-from ..state import folded_job
+from ..state import JobState, folded_job, rows_committed
 from ..suggest import fold
 from .sqlite_errors import db_error
 
@@ -146,9 +146,10 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
     if keys is not None and {fold(c) for c in config.primary_key} not in keys:
         raise key_error(config, table)
     declared = declared_types(columns, strict)
-    return Peek(
-        dict(state_rows), declared, tuple(required_columns(columns)), tuple(generated), is_virtual(kind and kind[1])
-    )
+    entries = dict(state_rows)
+    if kind is None and rows_committed(JobState.parse(entries)):
+        entries = {}  # the table was dropped since: the load starts over (``SQLiteWriter.gone``)
+    return Peek(entries, declared, tuple(required_columns(columns)), tuple(generated), is_virtual(kind and kind[1]))
 
 
 @contextlib.contextmanager

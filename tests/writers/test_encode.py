@@ -326,7 +326,7 @@ def test_narrow_floats_are_written_as_the_float64_sqlite_and_pyarrow_hold(t: pa.
     objects = [json.loads(o) for o in json_objects(batch).to_pylist()]
     assert [o["f"] for o in objects] == [o["l"][0] for o in objects] == wide
     assert raw_values(arr).to_pylist() == [repr(wide[0]).encode(), b"3.0", b""]
-    assert KeyTemplate("k:{f}").render(batch).to_pylist()[:2] == [f"k:{wide[0]!r}", "k:3"]
+    assert KeyTemplate("k:{f}").render(batch).to_pylist()[:2] == [f"k:{wide[0]!r}", "k:3.0"]  # as the raw value
 
 
 def test_a_key_format_spec_is_checked_against_its_columns_type_before_any_row() -> None:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import plyvel
@@ -10,9 +11,10 @@ import pytest
 
 from loader.chunk import Chunk
 from loader.config import SinkConfig
-from loader.errors import ConfigError, SinkError
+from loader.errors import ConfigError
 from loader.sinks.leveldb import PUT_SLICE
 from loader.writers import KeyTemplate, LevelDBWriter
+from loader.writers.encode import UnfitKeys
 from loader.writers.leveldb import STATE_FILE
 from tests.conftest import adapt, encode, put
 
@@ -304,11 +306,82 @@ def test_a_damaged_state_file_is_one_clear_error(tmp_path: Path) -> None:
         w.commit("j", {"x": "1"})
     (db / STATE_FILE).write_text("{not json\n")
     with (
-        pytest.raises(SinkError, match=r"cannot read the checkpoint file loader-state\.jsonl: line 1") as e,
+        pytest.raises(ConfigError, match=r"cannot read the checkpoint file loader-state\.jsonl: line 1") as e,
         LevelDBWriter(sink(db)),
     ):
         pass
     assert "--restart" in (e.value.hint or "")
+
+
+def test_a_damaged_state_file_is_a_fix_code_to_the_load_and_the_dry_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It was exit 1 ("rerun, it resumes") though the hint says to delete the file first."""
+    from loader.cli import main
+    from tests.conftest import write_csv
+
+    src = write_csv(tmp_path / "a.csv", ["id", "v"], [[1, "a"]])
+    db = tmp_path / "d.ldb"
+    assert main(["load", str(src), str(db), "--key", "{id}", "--quiet"]) == 0
+    (db / STATE_FILE).write_text("{not json\n")
+    ended = []
+    for extra in (["--dry-run"], []):
+        code = main(["load", str(src), str(db), "--key", "{id}", *extra])
+        ended.append((code, [ln for ln in capsys.readouterr().err.splitlines() if not ln.startswith("failed: ")]))
+    refused = [
+        f"loader: error: {db}: cannot read the checkpoint file loader-state.jsonl: line 1: "
+        "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+        "  hint: delete it and load with --restart (puts are idempotent: the rows are written again)",
+    ]
+    assert ended == [(2, refused)] * 2
+
+
+def _other_comparator(db: Path) -> str:
+    plyvel.DB(
+        str(db), create_if_missing=True, comparator=lambda a, b: (a < b) - (a > b), comparator_name=b"rev"
+    ).close()
+    return "its keys are ordered by the comparator 'rev', not LevelDB's bytewise one the loader writes"
+
+
+def _garbage_current(db: Path) -> str:
+    db.mkdir()
+    (db / "CURRENT").write_text("garbage\n")
+    return "CURRENT names 'garbage', not a MANIFEST"
+
+
+def _manifest_gone(db: Path) -> str:
+    plyvel.DB(str(db), create_if_missing=True).close()
+    manifest = (db / "CURRENT").read_text().strip()
+    (db / manifest).unlink()
+    return f"CURRENT names {manifest}, which is not there"
+
+
+@pytest.mark.parametrize("make", [_other_comparator, _garbage_current, _manifest_gone])
+def test_a_store_leveldb_cannot_open_is_a_fix_code_to_the_load_and_the_dry_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make: Callable[[Path], str]
+) -> None:
+    """Another comparator or a damaged CURRENT was exit 1 ("rerun, it resumes": a scheduler
+    retried it forever), and the dry run said all was well."""
+    from loader.cli import main
+    from tests.conftest import write_csv
+
+    src = write_csv(tmp_path / "a.csv", ["id", "v"], [[1, "a"]])
+    db = tmp_path / "c.ldb"
+    reason = make(db)
+    before = sorted(p.name for p in db.iterdir())
+    ended = []
+    for extra in (["--dry-run"], []):
+        code = main(["load", str(src), str(db), "--key", "{id}", *extra])
+        ended.append((code, [ln for ln in capsys.readouterr().err.splitlines() if not ln.startswith("failed: ")]))
+        if extra:
+            assert sorted(p.name for p in db.iterdir()) == before  # the dry run wrote nothing
+    refused = [
+        f"loader: error: sink.path: {db} is not a LevelDB the loader can open: {reason}",
+        "  hint: name a new directory, or an existing LevelDB made with its default (bytewise) comparator; "
+        "plyvel.repair_db may recover a damaged one (on a copy)",
+    ]
+    assert ended == [(2, refused)] * 2
+    assert not (db / STATE_FILE).exists()
 
 
 def test_null_keys_are_rejected(tmp_path: Path) -> None:
@@ -683,3 +756,79 @@ def test_intervals_load_as_iso_durations_into_both_sinks(tmp_path: Path) -> None
             (2, None, None),
             (3, "P-1M0DT-1.5S", "[]"),
         ]
+
+
+def test_a_value_column_missing_from_a_later_file_names_that_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It said "sink.value: expected 'json' or a column name, got 'v'", naming no file,
+    though the first file has the column."""
+    from loader.cli import main
+    from tests.conftest import write_csv
+
+    write_csv(tmp_path / "1.csv", ["id", "v"], [[1, "a"], [2, "b"]])
+    later = write_csv(tmp_path / "2.csv", ["id", "w"], [[3, "c"]])
+    db = tmp_path / "vm.ldb"
+    ended = []
+    for extra in (["--dry-run"], []):
+        code = main(["load", str(tmp_path / "*.csv"), str(db), "--key", "{id}", "--value", "v", *extra])
+        ended.append((code, [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("loader: error")]))
+    assert ended == [
+        (2, [f"loader: error: {later}: sink.value: no column 'v' in the data"]),
+        (78, [f"loader: error: {later}: sink.value: no column 'v' in the data"]),
+    ]
+    assert data_items(db) == [(b"00000000000000000001", b"a"), (b"00000000000000000002", b"b")]
+
+
+def test_a_float_key_field_is_spelled_as_its_value_and_nan_rejects_its_row(tmp_path: Path) -> None:
+    """``{f}`` wrote 3.0 as key ``3`` and -0.0 as ``-0`` where the value says ``3.0`` and
+    ``-0.0``; NaN, equal to nothing, became the key ``nan`` of every such row."""
+    import pyarrow.parquet as pq
+
+    from loader import load
+    from tests.reliability_util import leveldb_items
+
+    src = tmp_path / "f.parquet"
+    f = [3.0, -0.0, float("nan"), 2.5, float("inf"), float("nan")]
+    pq.write_table(pa.table({"f": f, "n": [1, 2, 3, 4, 5, 6]}), src)
+    report = load(str(src), str(tmp_path / "o.ldb"), key="{f}", sink_options={"value": "f"})
+    assert (report.rows_read, report.rows_written, report.rows_rejected) == (6, 4, 2)
+    items, _ = leveldb_items(tmp_path / "o.ldb")
+    assert sorted(items) == [(b"-0.0", b"-0.0"), (b"2.5", b"2.5"), (b"3.0", b"3.0"), (b"inf", b"inf")]
+    rejects = [json.loads(line) for line in Path(report.rejects_path).read_text().splitlines()]
+    assert [(r["row"], r["column"], r["reason"]) for r in rejects] == [
+        (3, "f", "key column 'f' is NaN, which makes no key"),
+        (6, "f", "key column 'f' is NaN, which makes no key"),
+    ]
+    with pytest.raises(UnfitKeys) as unfit:  # under a format spec too
+        KeyTemplate("{f:.1f}").render(pa.record_batch({"f": [1.0, float("nan")]}))
+    assert (unfit.value.column, unfit.value.bad.to_pylist()) == ("f", [False, True])
+
+
+def test_a_store_destroyed_under_its_checkpoint_file_is_loaded_again_whole(tmp_path: Path) -> None:
+    """``plyvel.destroy_db`` removes LevelDB's files and leaves loader-state.jsonl: the rerun
+    said "1 already loaded" and exited 0 with an empty store. Every job's checkpoint told
+    of the deleted store, so the other job's goes too: its next run loads everything."""
+    from loader import load
+    from tests.conftest import write_csv
+    from tests.reliability_util import leveldb_items
+
+    src = write_csv(tmp_path / "a.csv", ["id", "v"], [[1, "a"], ["", "no key"]])
+    db = tmp_path / "ds.ldb"
+    assert load(str(src), str(db), key="a:{id}").rows_written == 1
+    assert load(str(src), str(db), key="b:{id}").rows_written == 1
+    plyvel.destroy_db(str(db))
+    assert sorted(p.name for p in db.iterdir()) == [STATE_FILE]
+    again = load(str(src), str(db), key="a:{id}")
+    warning = (
+        "WARNING started over: loader-state.jsonl held checkpoints of 'key:a:{id}', 'key:b:{id}', "
+        "and the store they tell of was gone (deleted since)"
+    )
+    assert (again.files_loaded, again.files_skipped, again.rows_written, again.rows_rejected) == (1, 0, 1, 1)
+    assert again.summary().endswith(warning)
+    assert len(Path(again.rejects_path).read_text().splitlines()) == 1  # the row rejected again, once
+    other = load(str(src), str(db), key="b:{id}")  # the store is there now: the checkpoint it finds is cleared
+    assert (other.files_loaded, other.rows_written, other.checkpoint_stale) == (1, 1, None)
+    items, _ = leveldb_items(db)
+    assert [k for k, _ in items] == [b"a:00000000000000000001", b"b:00000000000000000001"]
+    assert load(str(src), str(db), key="a:{id}").files_skipped == 1  # a checkpoint of a store that is there

@@ -1180,3 +1180,26 @@ def test_a_dotted_table_name_that_names_no_schema_is_one_name(tmp_path: Path) ->
     report = load(csv_file(tmp_path / "a.csv", "id,x\n1,5\n"), db, table="other.t")
     assert report.rows_written == 1
     assert sqlite_rows(db, 'SELECT * FROM "other.t"') == [(1, 5)]
+
+
+def test_a_table_dropped_under_its_checkpoint_is_loaded_again_whole(tmp_path: Path) -> None:
+    """The checkpoint lives in its own table: after ``DROP TABLE t`` the rerun said
+    "1 already loaded" and exited 0 without the table."""
+    from tests.conftest import write_csv
+
+    src = write_csv(tmp_path / "a.csv", ["id", "v"], [[1, "a"], ["x", "b"]])
+    db = tmp_path / "o.db"
+    options = {"source_options": {"columns": {"id": "int64"}}}
+    first = load(str(src), str(db), table="t", **options)  # type: ignore[arg-type]
+    assert (first.rows_written, first.rows_rejected) == (1, 1)
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP TABLE t")
+    conn.close()
+    again = load(str(src), str(db), table="t", **options)  # type: ignore[arg-type]
+    assert (again.files_loaded, again.files_skipped, again.rows_written, again.rows_rejected) == (1, 0, 1, 1)
+    assert again.summary().endswith(
+        "WARNING started over: the checkpoint tells of 1 rows written to table 't', which is not there (dropped since)"
+    )
+    assert len(Path(again.rejects_path).read_text().splitlines()) == 1  # the row rejected again, once
+    assert sqlite_rows(db, "SELECT id, v FROM t") == [(1, "a")]
+    assert load(str(src), str(db), table="t", **options).checkpoint_stale is None  # type: ignore[arg-type]
