@@ -189,7 +189,8 @@ class Ledger:
         self._waiting: collections.deque[tuple[Tally, dict[int, tuple[FileReport, Tally]]]] = collections.deque()
         self.handed = 0  # commits handed to the writer (each checkpoint made)
         self.durable = 0  # of them, durable
-        self._done: list[tuple[FileReport, int]] = []  # files read whole, and the commit that says so
+        # files read whole, and the commit that says so, until that commit is durable
+        self._done: collections.deque[tuple[FileReport, int]] = collections.deque()
         self.pending = 0  # rows read since the last commit
         # stamps this run's checkpoints apart from other runs' (``secrets`` would load libcrypto)
         self.run_id = os.urandom(8).hex()
@@ -251,6 +252,11 @@ class Ledger:
             self.committed, files = self._waiting.popleft()
             self.uncommitted.update(files)
             self.durable += 1
+        # a file marked done by a durable commit is counted into no more: nothing of it to rewind
+        # (a run of thousands of files keeps no record of each past its commit)
+        while self._done and self._done[0][1] <= self.durable:
+            file_report, _ = self._done.popleft()
+            self.uncommitted.pop(id(file_report), None)
 
     def rewind(self, durable: int) -> None:
         """After a failure the run's and each file's counts say what was committed (the

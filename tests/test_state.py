@@ -43,6 +43,25 @@ def test_rewind_sets_each_files_counts_back_to_its_last_commit() -> None:
     assert Tally.of(second) == Tally()
 
 
+def test_a_file_done_in_a_durable_commit_leaves_no_record_to_rewind() -> None:
+    """A run of thousands of files keeps nothing of each past the commit that marks it
+    done; a failure after still rewinds the file being read to its last commit."""
+    run = RunReport()
+    ledger = Ledger(JobState(), run)
+    files = [FileReport(f"f{i}.csv", status="incomplete") for i in range(100)]
+    for file_report in files:
+        fs = FileState(file_report.path)
+        ledger.count(file_report.path, fs, file_report, Tally(rows_read=2, rows_written=2), {"row": 2})
+        ledger.file_done(file_report.path, fs, file_report)
+        _commit(ledger, durable=ledger.handed + 1)
+    assert (len(ledger.uncommitted), len(ledger._done)) == (0, 0)
+    last = FileReport("z.csv", status="incomplete")
+    ledger.count("z", FileState("z.csv"), last, Tally(rows_read=3, rows_written=3), {"row": 3})
+    ledger.rewind(durable=ledger.handed)
+    assert (Tally.of(run), Tally.of(last)) == (Tally(rows_read=200, rows_written=200), Tally())
+    assert [f.rows_read for f in files] == [2] * 100
+
+
 def test_commits_the_writer_holds_count_once_durable_and_a_failure_rewinds_to_the_last_durable() -> None:
     """A writer that holds rows past their commit (LevelDB's sorted runs) says how many
     commits are durable: the counts are those of the last durable one, per file too."""
