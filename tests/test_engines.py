@@ -678,9 +678,9 @@ def _wait_idle(cluster: Any) -> None:
             time.sleep(0.05)
 
 
-def planned(tmp_path: Path) -> tuple[JobConfig, Path, Any, list[Any]]:
+def planned(tmp_path: Path, rows: int = 3000) -> tuple[JobConfig, Path, Any, list[Any]]:
     """A processes job over one CSV file, and the parts its plan cuts (as a worker gets them)."""
-    paths = csv_files(tmp_path, files=1)
+    paths = csv_files(tmp_path, files=1, rows=rows)
     target = tmp_path / "t.db"
     config = job(paths, target, "processes")
     pipe = Pipeline(config)
@@ -1162,6 +1162,113 @@ def test_a_file_changed_after_parts_of_it_were_committed_is_a_changed_source(tmp
     assert rerun.stderr.startswith(
         f"loader: error: {src}: changed since parts of it were loaded: its committed parts are not this version's\n"
     )
+
+
+def _edit_in_place(path: Path, old: bytes, new: bytes) -> None:
+    """``old`` replaced by ``new`` (as long) in ``path`` between its first and last 64 KiB,
+    written in place, and its mtime moved on (however coarse the filesystem's clock): its
+    size and its head and tail digest stay, so its parts keep their ids."""
+    data = path.read_bytes()
+    at = data.index(old, 64 << 10)
+    assert len(new) == len(old) and at + len(old) <= len(data) - (64 << 10)
+    with path.open("r+b") as f:
+        f.seek(at)
+        f.write(new)
+    later = path.stat().st_mtime_ns + 10**9
+    os.utime(path, ns=(later, later))
+
+
+@pytest.mark.parametrize("engine", ["processes", "dask"])
+def test_a_file_rewritten_in_place_after_parts_of_it_were_committed_stops_the_rerun(
+    tmp_path: Path, cluster: Any, engine: str
+) -> None:
+    """As with threads: the rerun does not finish the new version over the old one's rows."""
+    src, target = tmp_path / "in.csv", tmp_path / "t.db"
+    src.write_text("id,n,name\n" + "".join(f"{i},{'x' if i == 15_000 else i},n{i}\n" for i in range(20_000)))
+    scheduler = cluster.scheduler_address if engine == "dask" else None
+    config = JobConfig(
+        source=SourceConfig(path=[str(src)], columns={"n": "int64"}),
+        sink=SinkConfig(path=str(target), table="t"),
+        run=RunConfig(engine=engine, scheduler=scheduler, workers=2, part_size=40_000, max_rejects=0),  # type: ignore[arg-type]
+    )
+    with pytest.raises(RejectLimitError):
+        Pipeline(config).run()
+    kept = sqlite_rows(target, "SELECT count(*), max(id) FROM t")
+    assert 8_000 < kept[0][1] < 19_999  # the parts up to the reject's are committed
+    _edit_in_place(src, b"\n8000,8000,n8000\n", b"\n8000,8000,N8000\n")  # a committed part's row
+    with pytest.raises(SourceChangedError) as caught:
+        Pipeline(replace(config, run=replace(config.run, max_rejects=None))).run()
+    assert (
+        str(caught.value) == f"{src}: changed since parts of it were loaded: its committed parts are not this version's"
+    )
+    assert caught.value.exit_code == 65
+    assert sqlite_rows(target, "SELECT count(*), max(id) FROM t") == kept
+    assert sqlite_rows(target, "SELECT name FROM t WHERE id = 8000") == [("n8000",)]
+
+
+@pytest.mark.parametrize("engine", ["processes", "dask"])
+def test_a_file_rewritten_in_place_after_a_signal_stopped_its_load_stops_the_rerun(tmp_path: Path, engine: str) -> None:
+    target, args = _load_args(tmp_path, engine)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    cmd = [sys.executable, "-m", "loader", *args]
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while _parts_committed(target) < 1 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGSTOP)  # so the signal lands mid-file however fast this machine is
+    assert proc.poll() is None, "the load finished before it could be stopped"
+    os.killpg(proc.pid, signal.SIGTERM)
+    os.killpg(proc.pid, signal.SIGCONT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    state = sqlite_state(target)
+    half = {e["path"] for k, e in state.items() if k.startswith("part:")} - {
+        e["path"] for k, e in state.items() if k.startswith("file:") and e["done"]
+    }
+    assert len(half) == 1  # in0.csv, its parts partly committed
+    src = Path(half.pop())
+    kept = sqlite_rows(target, "SELECT count(*) FROM t")
+    _edit_in_place(src, b",plain,", b",PLAIN,")
+    again = cli(*args)
+    assert again.returncode == 65, again.stderr
+    assert again.stderr.splitlines()[0] == (
+        f"loader: error: {src}: changed since parts of it were loaded: its committed parts are not this version's"
+    )
+    assert sqlite_rows(target, "SELECT count(*) FROM t") == kept
+
+
+def test_parts_committed_before_they_recorded_their_files_identity_still_resume(tmp_path: Path) -> None:
+    src, target = tmp_path / "in.csv", tmp_path / "t.db"
+    src.write_text("id,n\n" + "".join(f"{i},{'x' if i == 15_000 else i}\n" for i in range(20_000)))
+    args = [str(src), str(target), "--table", "t", "--columns", "n=int64", "-q", "--engine", "processes"]
+    args += ["--workers", "2", "--part-size", "40000"]
+    assert cli("load", *args, "--max-rejects", "0").returncode == 3
+    conn = sqlite3.connect(target)
+    with conn:  # as a run before parts recorded it left them
+        for key, value in conn.execute("SELECT key, value FROM _loader_state WHERE key LIKE 'part:%'").fetchall():
+            entry = json.loads(value)
+            assert entry.pop("identity")["size"] == src.stat().st_size
+            conn.execute("UPDATE _loader_state SET value = ? WHERE key = ?", (json.dumps(entry), key))
+    conn.close()
+    rerun = cli("load", *args)
+    assert rerun.returncode == 0, rerun.stderr
+    assert sqlite_rows(target, "SELECT count(*), count(DISTINCT id) FROM t") == [(19_999, 19_999)]
+
+
+def test_a_part_finished_from_another_version_of_its_file_is_not_reused(tmp_path: Path) -> None:
+    """A part's results left in the spill directory are of the file as it was then: rewritten
+    in place since (same size, head and tail: the part's id is the same), it is read again."""
+    config, target, (pipe, types), parts = planned(tmp_path, rows=20_000)
+    src = Path(config.source.path[0])
+    middle = next(i for i, p in enumerate(parts) if p.start <= src.stat().st_size // 2 < (p.end or 0))
+    before = run_part(as_the_run_makes_it(pipe, parts[middle], types, str(target) + ".parts"))
+    old = src.read_bytes()[parts[middle].start : parts[middle].end]
+    _edit_in_place(src, old, old.replace(b"plain", b"PLAIN"))
+    report = Pipeline(config).run()
+    assert [p["id"] for p in report.parts] == [p.id for p in parts]  # the same ids
+    assert report.parts[middle]["worker"] != before.worker  # read again by the run's own workers
+    Pipeline(job([src], tmp_path / "clean.db", "threads")).run()
+    assert contents(target, "sqlite") == contents(tmp_path / "clean.db", "sqlite")
 
 
 def test_processes_append_into_a_table_of_other_columns_keeps_append_semantics(tmp_path: Path) -> None:

@@ -31,7 +31,14 @@ from .. import pool_worker, storage
 from ..chunk import Reject
 from ..compat import sha256, spare_pandas_import
 from ..cpus import usable_cpus
-from ..errors import PARTS_KEPT_HINT, ConfigError, EngineError, InterruptedLoad, RejectLimitError, SourceChangedError
+from ..errors import (
+    PARTS_KEPT_HINT,
+    ConfigError,
+    EngineError,
+    InterruptedLoad,
+    RejectLimitError,
+    SourceChangedError,
+)
 from ..files import temporaries
 from ..forking import can_fork, quiet_fork
 from ..memory import report_sizes
@@ -466,16 +473,19 @@ class Coordinator:
         """A half-loaded file goes on in the parts it was cut into: other cuts would load
         rows of its committed parts again."""
         planned = {t.part.id for t in tasks}
-        paths = {storage.key(t.part.path) for t in tasks}
+        paths = {storage.key(t.part.path): t.part.path for t in tasks}
         for pid, entry in committed.items():
-            if pid not in planned and storage.key(str(entry.get("path", ""))) in paths:
+            path = paths.get(storage.key(str(entry.get("path", ""))))
+            if path is None:
+                continue
+            # the file as the run that committed the part found it (a checkpoint from before
+            # parts recorded it: none); rewritten in place at the same size, its parts keep their ids
+            recorded = entry.get("identity")
+            if recorded is not None and not storage.same_version(recorded, self._file(path).state.identity):
+                raise _changed_since_parts(str(entry["path"]))
+            if pid not in planned:
                 if entry.get("part_size") == self.pipeline.job.run.part_size:  # same cuts, other ids: new content
-                    raise SourceChangedError(
-                        "changed since parts of it were loaded: its committed parts are not this version's",
-                        file=str(entry["path"]),
-                        hint="reload everything with --restart and --mode replace, or put the earlier version "
-                        "back to finish it",
-                    )
+                    raise _changed_since_parts(str(entry["path"]))
                 raise ConfigError(
                     f"{entry['path']}: half loaded in parts of run.part_size = {entry.get('part_size')}, "
                     f"now cut at {self.pipeline.job.run.part_size}",
@@ -696,7 +706,8 @@ class Coordinator:
             rejected = result.rows_rejected + len(refused)
             counts["rows_written"], counts["rows_ignored"], counts["rows_rejected"] = written, ignored, rejected
             self._add(f, result, written, ignored, rejected)
-            return self._entries({PART_KEY + task.part.id: json.dumps(counts)}, key if f.left == 0 else None)
+            entry = json.dumps(dict(counts, identity=f.state.identity))  # the version a rerun must find
+            return self._entries({PART_KEY + task.part.id: entry}, key if f.left == 0 else None)
 
         self.reasons.update(result.reasons)  # before those of its rows the table refuses (``_refused``)
         t0 = time.monotonic()
@@ -772,6 +783,14 @@ class Coordinator:
         over = (read >= 1000 and rejected / read > limit) if 0 < limit < 1 else rejected > limit
         if over:
             raise RejectLimitError(f"{rejected:,} rows rejected, more than max_rejects = {limit}", file=task.part.path)
+
+
+def _changed_since_parts(path: str) -> SourceChangedError:
+    return SourceChangedError(
+        "changed since parts of it were loaded: its committed parts are not this version's",
+        file=path,
+        hint="reload everything with --restart and --mode replace, or put the earlier version back to finish it",
+    )
 
 
 def _remove(path: str) -> None:

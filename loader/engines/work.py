@@ -66,11 +66,19 @@ class PartTask:
     @property
     def prefix(self) -> str:
         """The part's result files' common name: its id and what decides its contents
-        (how the source is read, types, stages, sink), so a result made under other settings
-        is never reused."""
+        (the file's version, how the source is read, types, stages, sink), so a result made
+        from another version of the file or under other settings is never reused."""
         reading = repr(replace(self.job.source, path=[]))  # null_values, decimal_separator...: not the paths
         what = json.dumps(
-            [reading, self.types, self.job.transform, repr(self.job.sink), self.side, sorted(self.numeric.items())],
+            [
+                self.part.version,
+                reading,
+                self.types,
+                self.job.transform,
+                repr(self.job.sink),
+                self.side,
+                sorted(self.numeric.items()),
+            ],
             sort_keys=True,
             default=str,
         )
