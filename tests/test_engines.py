@@ -37,6 +37,7 @@ from loader.errors import (
     NothingLoadedError,
     RejectLimitError,
     SourceChangedError,
+    TransformError,
 )
 from loader.parts import plan_file
 from loader.readers import open_reader
@@ -1269,6 +1270,46 @@ def test_a_part_finished_from_another_version_of_its_file_is_not_reused(tmp_path
     assert report.parts[middle]["worker"] != before.worker  # read again by the run's own workers
     Pipeline(job([src], tmp_path / "clean.db", "threads")).run()
     assert contents(target, "sqlite") == contents(tmp_path / "clean.db", "sqlite")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize(
+    "stage, why",
+    [
+        ({"type": "cast", "columns": {"v": "int64"}, "on_error": "fail"}, "'oops' is not a valid int64"),
+        (
+            {"type": "validate", "rules": {"v": {"regex": "^[0-9]+$"}}, "on_error": "fail"},
+            "rule regex='^[0-9]+$' failed for v: 'oops'",
+        ),
+    ],
+    ids=["cast", "validate"],
+)
+def test_a_stage_that_fails_names_the_row_counted_from_the_files_start_on_every_engine(
+    tmp_path: Path, cluster: Any, engine: str, stage: dict[str, Any], why: str
+) -> None:
+    """A part's worker numbers its rows from the part's start; the error names the file's row.
+    A multi-line value in the row's block: no line is known, the row is shown."""
+    src = tmp_path / "in.csv"
+    notes = ['"two\nlines"' if i % 1000 == 0 else "x" for i in range(40_001)]
+    rows = (f"{i},{'oops' if i == 30_001 else i},{notes[i]}\n" for i in range(1, 40_001))
+    src.write_text("id,v,note\n" + "".join(rows), encoding="utf-8")
+    config = JobConfig(
+        source=SourceConfig(path=[str(src)], columns={"v": "string"}),
+        sink=SinkConfig(path=str(tmp_path / "t.db"), table="t"),
+        transform=[stage],
+        run=RunConfig(
+            engine=engine, scheduler=cluster.scheduler_address if engine == "dask" else None, part_size=65_536
+        ),  # type: ignore[arg-type]
+    )
+    with pytest.raises(TransformError) as caught:
+        Pipeline(config).run()
+    assert (caught.value.file, caught.value.row, caught.value.line, caught.value.column) == (
+        str(src),
+        30_001,
+        None,
+        "v",
+    )
+    assert str(caught.value) == f"transform[1] ({stage['type']}): {src}, row 30001, column 'v': {why}"
 
 
 def test_processes_append_into_a_table_of_other_columns_keeps_append_semantics(tmp_path: Path) -> None:

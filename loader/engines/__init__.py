@@ -36,6 +36,7 @@ from ..errors import (
     ConfigError,
     EngineError,
     InterruptedLoad,
+    LoaderError,
     RejectLimitError,
     SourceChangedError,
 )
@@ -631,7 +632,18 @@ class Coordinator:
             return done
         assert future is not None  # a part without a future was finished before
         with self._lost_workers():
-            return future.result()
+            try:
+                return future.result()
+            except LoaderError as exc:
+                self._number_in_file(task, exc)
+                raise
+
+    def _number_in_file(self, task: PartTask, exc: LoaderError) -> None:
+        """A worker numbers a byte range's rows from its start (as its rejects): the row an
+        error names, counted from the file's start, as ``threads`` names it. The file's rows
+        before the part are the earlier parts' (committed first)."""
+        if task.part.unit == "bytes" and exc.row is not None:
+            exc.row += self._file(task.part.path).state.rows_read
 
     @contextlib.contextmanager
     def _lost_workers(self) -> Iterator[None]:
