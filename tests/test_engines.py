@@ -36,6 +36,7 @@ from loader.errors import (
     LoaderError,
     NothingLoadedError,
     RejectLimitError,
+    SchemaMismatchError,
     SourceChangedError,
     TransformError,
 )
@@ -1310,6 +1311,36 @@ def test_a_stage_that_fails_names_the_row_counted_from_the_files_start_on_every_
         "v",
     )
     assert str(caught.value) == f"transform[1] ({stage['type']}): {src}, row 30001, column 'v': {why}"
+
+
+@pytest.mark.parametrize(
+    "engine, side", [("threads", "database"), ("processes", "database"), ("processes", "arrow"), ("dask", "database")]
+)
+@pytest.mark.parametrize("alter", [True, False])
+def test_a_row_functions_new_column_is_added_with_alter_on_every_engine(
+    tmp_path: Path, cluster: Any, engine: str, side: str, alter: bool
+) -> None:
+    """The stages' output schema cannot show a row function's new column: the table takes
+    it on as the rows come (``sink.alter``), or the error names the file, as with threads."""
+    src, target = tmp_path / "in.csv", tmp_path / "t.db"
+    src.write_text("id,v\n1,a\n2,b\n3,c\n", encoding="utf-8")
+    scheduler = cluster.scheduler_address if engine == "dask" else None
+    config = JobConfig(
+        source=SourceConfig(path=[str(src)]),
+        sink=SinkConfig(path=str(target), table="t", alter=alter),
+        transform=[{"type": "python", "function": "tests.engine_stages:add_tenfold", "mode": "row"}],
+        run=RunConfig(engine=engine, scheduler=scheduler, part_results=side),  # type: ignore[arg-type]
+    )
+    if not alter:
+        with pytest.raises(SchemaMismatchError) as caught:
+            Pipeline(config, allow_python=True).run()
+        assert str(caught.value) == f"{src}, column 'x': table 't' has no column 'x'"
+        assert caught.value.exit_code == 65
+        return
+    report = Pipeline(config, allow_python=True).run()
+    assert report.rows_written == 3
+    assert sqlite_rows(target, "SELECT id, v, x FROM t ORDER BY id") == [(1, "a", 10), (2, "b", 20), (3, "c", 30)]
+    assert sqlite_rows(target, "SELECT type FROM pragma_table_info('t') WHERE name = 'x'") == [("INTEGER",)]
 
 
 def test_processes_append_into_a_table_of_other_columns_keeps_append_semantics(tmp_path: Path) -> None:

@@ -724,7 +724,8 @@ class Coordinator:
         self.reasons.update(result.reasons)  # before those of its rows the table refuses (``_refused``)
         t0 = time.monotonic()
         try:
-            self._merge(result.files, result.rows_written, pipe.job_name, entries)
+            with naming_file(task.part.path):  # a column the part holds that the table lacks
+                self._merge(result.files, result.rows_written, pipe.job_name, entries)
         except BaseException:
             self._undo(f, result, counts)
             raise
