@@ -11,6 +11,7 @@ import csv
 import json
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -1550,9 +1551,11 @@ print("script ran", flush=True)
 _LOAD = 'loader.load("a.csv", "t.db", table="t", run_options={"engine": "processes", "workers": 2, "quiet": True})'
 
 
-def _script(tmp_path: Path, call: str) -> subprocess.CompletedProcess[str]:
+def _script(tmp_path: Path, call: str, thread: bool = True) -> subprocess.CompletedProcess[str]:
+    """``call`` at line 6 of a script run as the main module; ``thread``: it starts a thread first."""
     (tmp_path / "a.csv").write_text("id,n\n1,2\n2,3\n", encoding="utf-8")
-    (tmp_path / "job.py").write_text(_SCRIPT.format(call=call), encoding="utf-8")
+    script = _SCRIPT if thread else re.sub(r"threading\.Thread.*", "pass  # no other thread", _SCRIPT)
+    (tmp_path / "job.py").write_text(script.format(call=call), encoding="utf-8")
     environment = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     return subprocess.run(
         [sys.executable, "job.py"], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120
@@ -1570,11 +1573,43 @@ def test_an_unguarded_script_is_told_to_guard_its_load_before_a_worker_runs_it_a
     assert not (tmp_path / "t.db").exists()
 
 
+@pytest.mark.parametrize(
+    "engine, thread, spawned",
+    [
+        ("processes", False, "its workers (fork_workers = false)"),
+        ("dask", False, "its local Dask cluster's workers (fork_workers = false)"),
+        ("dask", True, "its local Dask cluster's workers (this process has other threads)"),
+    ],
+)
+def test_the_unguarded_error_says_why_the_workers_are_spawned(
+    tmp_path: Path, engine: str, thread: bool, spawned: str
+) -> None:
+    options = f'{{"engine": "{engine}", "workers": 2, "quiet": True, "fork_workers": {thread}}}'
+    p = _script(tmp_path, f'loader.load("a.csv", "t.db", table="t", run_options={options})', thread=thread)
+    assert p.returncode == 1 and p.stdout == "script ran\n"
+    assert p.stderr.splitlines()[-1] == (
+        f"loader.errors.EngineError: run_options.engine = '{engine}' spawns {spawned}, and each runs the main "
+        f'script\'s top level again: {tmp_path / "job.py"} calls this load at line 6, outside if __name__ == "__main__"'
+    )
+
+
+def test_workers_are_spawned_off_the_main_thread_and_off_linux_and_said_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from loader.engines.main_guard import spawn_reason
+
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(spawn_reason, True).result() == "the load runs off the main thread"
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert spawn_reason(True) == "workers are forked on Linux only, this is darwin"
+    assert spawn_reason(False) == "fork_workers = false"
+
+
 def test_the_unguarded_error_is_not_retryable() -> None:
     from loader.engines.main_guard import unguarded_error
     from loader.errors import exit_class
 
-    error = unguarded_error("processes", "why")
+    error = unguarded_error("processes", "why", "fork_workers = false")
     assert (error.exit_code, exit_class(error.exit_code)) == (2, "fix")
     assert error.hint == 'put the script\'s load under if __name__ == "__main__":, then rerun (docs/engines.md)'
 
@@ -1594,4 +1629,4 @@ def test_a_load_in_a_spawned_worker_importing_the_script_is_refused(monkeypatch:
 
     monkeypatch.setattr(multiprocessing.current_process(), "_inheriting", True, raising=False)
     with pytest.raises(EngineError, match=r"this process is a spawned worker importing the main script$"):
-        refuse_unguarded("processes")
+        refuse_unguarded("processes", True)

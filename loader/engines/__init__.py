@@ -106,7 +106,7 @@ def open_engine(
         # (the workers start with loader imported); spawned otherwise (forked.py)
         forking = fork and can_fork()
         if not forking:
-            refuse_unguarded(engine)
+            refuse_unguarded(engine, fork)
         context = multiprocessing.get_context("fork" if forking else "spawn")
         with ProcessPoolExecutor(
             workers, mp_context=context, initializer=pool_worker.setup, initargs=(os.getpid(),)
@@ -132,7 +132,7 @@ def open_engine(
                 importlib.import_module("dask.distributed")  # imported once, here, for every worker
                 forked = stack.enter_context(forked_workers(count))
             elif local:
-                refuse_unguarded(engine)
+                refuse_unguarded(engine, fork)
             # the client (and a LocalCluster) come up on a thread while the types are sampled
             session = stack.enter_context(_in_background(lambda: _dask_session(scheduler, count, forked)))
             # a key per part: Dask runs a part that a dead worker held again, elsewhere
