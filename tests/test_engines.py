@@ -1344,6 +1344,25 @@ def test_a_row_functions_new_column_is_added_with_alter_on_every_engine(
     assert sqlite_rows(target, "SELECT type FROM pragma_table_info('t') WHERE name = 'x'") == [("INTEGER",)]
 
 
+def test_a_rejects_line_is_given_where_the_engines_reader_knows_it(tmp_path: Path) -> None:
+    """A multi-line value in row 1: threads' one block holds it and gives no line; the part
+    that holds row 30001 has none, so processes gives its line (docs/reliability.md)."""
+    src = tmp_path / "in.csv"
+    rows = "".join(f"{i},{'oops' if i == 30_001 else i},x\n" for i in range(2, 40_001))
+    src.write_text('id,v,note\n1,1,"two\nlines"\n' + rows, encoding="utf-8")
+    found = {}
+    for engine in ("threads", "processes"):
+        config = JobConfig(
+            source=SourceConfig(path=[str(src)], columns={"v": "int64"}),
+            sink=SinkConfig(path=str(tmp_path / f"{engine}.db"), table="t"),
+            run=RunConfig(engine=engine, part_size=65_536),  # type: ignore[arg-type]
+        )
+        report = Pipeline(config).run()
+        found[engine] = [json.loads(line) for line in reject_lines(str(report.rejects_path))]
+    assert [(r["row"], r.get("line")) for r in found["threads"]] == [(30_001, None)]
+    assert [(r["row"], r.get("line")) for r in found["processes"]] == [(30_001, 30_003)]
+
+
 def test_processes_append_into_a_table_of_other_columns_keeps_append_semantics(tmp_path: Path) -> None:
     """A part copied column by column (the table's order differs, or it has more columns) is
     appended: a repeated key is rejected as with threads, and without a key nothing is skipped."""
