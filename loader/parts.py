@@ -15,7 +15,7 @@ import codecs
 import itertools
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from . import storage
@@ -40,6 +40,9 @@ class Part:
     end: int | None = None
     size: int = 0  # bytes of input, for balancing and progress
     fingerprint: str = ""  # the file's identity when planned
+    # its modification time (not in the id: a checkpoint's ids outlive it): a part's results
+    # made from another version of the file, rewritten in place at the same size, are not reused
+    version: str = ""
     line: int = 0  # CSV byte ranges: the line ``start`` is on (1 for the first part), as the plan found it
 
     @property
@@ -92,9 +95,12 @@ def part_sizes(part_bytes: int, total: int | None = None) -> Iterator[int]:
     yield from itertools.repeat(part_bytes)
 
 
-def _fingerprint(path: str) -> str:
+def _fingerprint(path: str) -> tuple[str, str]:
+    """The file's fingerprint (size and head and tail digest, or ETag) and its version."""
     ident = storage.identity(path)
-    return "" if ident is None else f"{ident.get('size')}:{ident.get('sha256_head_tail', ident.get('etag', ''))}"
+    if ident is None:
+        return "", ""
+    return f"{ident.get('size')}:{ident.get('sha256_head_tail', ident.get('etag', ''))}", str(ident.get("mtime_ns"))
 
 
 def plan_file(
@@ -108,7 +114,8 @@ def plan_file(
 ) -> FilePlan:
     """The parts of one input file."""
     size = storage.size(path) or 0
-    whole = Part(path, size=size, fingerprint=_fingerprint(path) if path != storage.STDIN else "")
+    fingerprint, version = _fingerprint(path) if path != storage.STDIN else ("", "")
+    whole = Part(path, size=size, fingerprint=fingerprint, version=version)
     if path == storage.STDIN:
         return FilePlan((whole,), "standard input is read whole")
     if path.lower().endswith(_COMPRESSED):
@@ -127,7 +134,7 @@ def plan_file(
     cuts = list(row_boundaries(path, part_sizes(part_bytes, size), quote.encode() if fmt == "csv" and quote else None))
     bounds = [(0, 1), *cuts, (size, 0)]
     parts = tuple(
-        Part(path, "bytes", a, b, size=b - a, fingerprint=whole.fingerprint, line=line if fmt == "csv" else 0)
+        replace(whole, unit="bytes", start=a, end=b, size=b - a, line=line if fmt == "csv" else 0)
         for (a, line), (b, _) in itertools.pairwise(bounds)
         if b > a
     )
@@ -162,7 +169,7 @@ def _parquet(path: str, whole: Part, part_bytes: int) -> FilePlan:
     for i, nbytes in enumerate(groups):
         done += nbytes
         if done >= end or i == len(groups) - 1:
-            parts.append(Part(path, "row_groups", first, i + 1, size=done - start, fingerprint=whole.fingerprint))
+            parts.append(replace(whole, unit="row_groups", start=first, end=i + 1, size=done - start))
             first, start = i + 1, done
             while end <= done:
                 end = next(ends)

@@ -47,3 +47,9 @@ def refuse_a_paused_collector(batch: pa.RecordBatch) -> pa.RecordBatch:
     if batch.num_rows and not gc.isenabled():
         raise RuntimeError("the collector is paused in this worker")
     return batch
+
+
+def add_tenfold(row: dict[str, object]) -> dict[str, object]:
+    """A row function (``mode = "row"``) that makes a column ``x``: seen only as rows go by."""
+    row["x"] = int(str(row["id"])) * 10
+    return row

@@ -11,6 +11,7 @@ import csv
 import json
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -36,7 +37,9 @@ from loader.errors import (
     LoaderError,
     NothingLoadedError,
     RejectLimitError,
+    SchemaMismatchError,
     SourceChangedError,
+    TransformError,
 )
 from loader.parts import plan_file
 from loader.readers import open_reader
@@ -678,9 +681,9 @@ def _wait_idle(cluster: Any) -> None:
             time.sleep(0.05)
 
 
-def planned(tmp_path: Path) -> tuple[JobConfig, Path, Any, list[Any]]:
+def planned(tmp_path: Path, rows: int = 3000) -> tuple[JobConfig, Path, Any, list[Any]]:
     """A processes job over one CSV file, and the parts its plan cuts (as a worker gets them)."""
-    paths = csv_files(tmp_path, files=1)
+    paths = csv_files(tmp_path, files=1, rows=rows)
     target = tmp_path / "t.db"
     config = job(paths, target, "processes")
     pipe = Pipeline(config)
@@ -1164,6 +1167,202 @@ def test_a_file_changed_after_parts_of_it_were_committed_is_a_changed_source(tmp
     )
 
 
+def _edit_in_place(path: Path, old: bytes, new: bytes) -> None:
+    """``old`` replaced by ``new`` (as long) in ``path`` between its first and last 64 KiB,
+    written in place, and its mtime moved on (however coarse the filesystem's clock): its
+    size and its head and tail digest stay, so its parts keep their ids."""
+    data = path.read_bytes()
+    at = data.index(old, 64 << 10)
+    assert len(new) == len(old) and at + len(old) <= len(data) - (64 << 10)
+    with path.open("r+b") as f:
+        f.seek(at)
+        f.write(new)
+    later = path.stat().st_mtime_ns + 10**9
+    os.utime(path, ns=(later, later))
+
+
+@pytest.mark.parametrize("engine", ["processes", "dask"])
+def test_a_file_rewritten_in_place_after_parts_of_it_were_committed_stops_the_rerun(
+    tmp_path: Path, cluster: Any, engine: str
+) -> None:
+    """As with threads: the rerun does not finish the new version over the old one's rows."""
+    src, target = tmp_path / "in.csv", tmp_path / "t.db"
+    src.write_text("id,n,name\n" + "".join(f"{i},{'x' if i == 15_000 else i},n{i}\n" for i in range(20_000)))
+    scheduler = cluster.scheduler_address if engine == "dask" else None
+    config = JobConfig(
+        source=SourceConfig(path=[str(src)], columns={"n": "int64"}),
+        sink=SinkConfig(path=str(target), table="t"),
+        run=RunConfig(engine=engine, scheduler=scheduler, workers=2, part_size=40_000, max_rejects=0),  # type: ignore[arg-type]
+    )
+    with pytest.raises(RejectLimitError):
+        Pipeline(config).run()
+    kept = sqlite_rows(target, "SELECT count(*), max(id) FROM t")
+    assert 8_000 < kept[0][1] < 19_999  # the parts up to the reject's are committed
+    _edit_in_place(src, b"\n8000,8000,n8000\n", b"\n8000,8000,N8000\n")  # a committed part's row
+    with pytest.raises(SourceChangedError) as caught:
+        Pipeline(replace(config, run=replace(config.run, max_rejects=None))).run()
+    assert (
+        str(caught.value) == f"{src}: changed since parts of it were loaded: its committed parts are not this version's"
+    )
+    assert caught.value.exit_code == 65
+    assert sqlite_rows(target, "SELECT count(*), max(id) FROM t") == kept
+    assert sqlite_rows(target, "SELECT name FROM t WHERE id = 8000") == [("n8000",)]
+
+
+@pytest.mark.parametrize("engine", ["processes", "dask"])
+def test_a_file_rewritten_in_place_after_a_signal_stopped_its_load_stops_the_rerun(tmp_path: Path, engine: str) -> None:
+    target, args = _load_args(tmp_path, engine)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    cmd = [sys.executable, "-m", "loader", *args]
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while _parts_committed(target) < 1 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGSTOP)  # so the signal lands mid-file however fast this machine is
+    assert proc.poll() is None, "the load finished before it could be stopped"
+    os.killpg(proc.pid, signal.SIGTERM)
+    os.killpg(proc.pid, signal.SIGCONT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    state = sqlite_state(target)
+    half = {e["path"] for k, e in state.items() if k.startswith("part:")} - {
+        e["path"] for k, e in state.items() if k.startswith("file:") and e["done"]
+    }
+    assert len(half) == 1  # in0.csv, its parts partly committed
+    src = Path(half.pop())
+    kept = sqlite_rows(target, "SELECT count(*) FROM t")
+    _edit_in_place(src, b",plain,", b",PLAIN,")
+    again = cli(*args)
+    assert again.returncode == 65, again.stderr
+    assert again.stderr.splitlines()[0] == (
+        f"loader: error: {src}: changed since parts of it were loaded: its committed parts are not this version's"
+    )
+    assert sqlite_rows(target, "SELECT count(*) FROM t") == kept
+
+
+def test_parts_committed_before_they_recorded_their_files_identity_still_resume(tmp_path: Path) -> None:
+    src, target = tmp_path / "in.csv", tmp_path / "t.db"
+    src.write_text("id,n\n" + "".join(f"{i},{'x' if i == 15_000 else i}\n" for i in range(20_000)))
+    args = [str(src), str(target), "--table", "t", "--columns", "n=int64", "-q", "--engine", "processes"]
+    args += ["--workers", "2", "--part-size", "40000"]
+    assert cli("load", *args, "--max-rejects", "0").returncode == 3
+    conn = sqlite3.connect(target)
+    with conn:  # as a run before parts recorded it left them
+        for key, value in conn.execute("SELECT key, value FROM _loader_state WHERE key LIKE 'part:%'").fetchall():
+            entry = json.loads(value)
+            assert entry.pop("identity")["size"] == src.stat().st_size
+            conn.execute("UPDATE _loader_state SET value = ? WHERE key = ?", (json.dumps(entry), key))
+    conn.close()
+    rerun = cli("load", *args)
+    assert rerun.returncode == 0, rerun.stderr
+    assert sqlite_rows(target, "SELECT count(*), count(DISTINCT id) FROM t") == [(19_999, 19_999)]
+
+
+def test_a_part_finished_from_another_version_of_its_file_is_not_reused(tmp_path: Path) -> None:
+    """A part's results left in the spill directory are of the file as it was then: rewritten
+    in place since (same size, head and tail: the part's id is the same), it is read again."""
+    config, target, (pipe, types), parts = planned(tmp_path, rows=20_000)
+    src = Path(config.source.path[0])
+    middle = next(i for i, p in enumerate(parts) if p.start <= src.stat().st_size // 2 < (p.end or 0))
+    before = run_part(as_the_run_makes_it(pipe, parts[middle], types, str(target) + ".parts"))
+    old = src.read_bytes()[parts[middle].start : parts[middle].end]
+    _edit_in_place(src, old, old.replace(b"plain", b"PLAIN"))
+    report = Pipeline(config).run()
+    assert [p["id"] for p in report.parts] == [p.id for p in parts]  # the same ids
+    assert report.parts[middle]["worker"] != before.worker  # read again by the run's own workers
+    Pipeline(job([src], tmp_path / "clean.db", "threads")).run()
+    assert contents(target, "sqlite") == contents(tmp_path / "clean.db", "sqlite")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize(
+    "stage, why",
+    [
+        ({"type": "cast", "columns": {"v": "int64"}, "on_error": "fail"}, "'oops' is not a valid int64"),
+        (
+            {"type": "validate", "rules": {"v": {"regex": "^[0-9]+$"}}, "on_error": "fail"},
+            "rule regex='^[0-9]+$' failed for v: 'oops'",
+        ),
+    ],
+    ids=["cast", "validate"],
+)
+def test_a_stage_that_fails_names_the_row_counted_from_the_files_start_on_every_engine(
+    tmp_path: Path, cluster: Any, engine: str, stage: dict[str, Any], why: str
+) -> None:
+    """A part's worker numbers its rows from the part's start; the error names the file's row.
+    A multi-line value in the row's block: no line is known, the row is shown."""
+    src = tmp_path / "in.csv"
+    notes = ['"two\nlines"' if i % 1000 == 0 else "x" for i in range(40_001)]
+    rows = (f"{i},{'oops' if i == 30_001 else i},{notes[i]}\n" for i in range(1, 40_001))
+    src.write_text("id,v,note\n" + "".join(rows), encoding="utf-8")
+    config = JobConfig(
+        source=SourceConfig(path=[str(src)], columns={"v": "string"}),
+        sink=SinkConfig(path=str(tmp_path / "t.db"), table="t"),
+        transform=[stage],
+        run=RunConfig(
+            engine=engine, scheduler=cluster.scheduler_address if engine == "dask" else None, part_size=65_536
+        ),  # type: ignore[arg-type]
+    )
+    with pytest.raises(TransformError) as caught:
+        Pipeline(config).run()
+    assert (caught.value.file, caught.value.row, caught.value.line, caught.value.column) == (
+        str(src),
+        30_001,
+        None,
+        "v",
+    )
+    assert str(caught.value) == f"transform[1] ({stage['type']}): {src}, row 30001, column 'v': {why}"
+
+
+@pytest.mark.parametrize(
+    "engine, side", [("threads", "database"), ("processes", "database"), ("processes", "arrow"), ("dask", "database")]
+)
+@pytest.mark.parametrize("alter", [True, False])
+def test_a_row_functions_new_column_is_added_with_alter_on_every_engine(
+    tmp_path: Path, cluster: Any, engine: str, side: str, alter: bool
+) -> None:
+    """The stages' output schema cannot show a row function's new column: the table takes
+    it on as the rows come (``sink.alter``), or the error names the file, as with threads."""
+    src, target = tmp_path / "in.csv", tmp_path / "t.db"
+    src.write_text("id,v\n1,a\n2,b\n3,c\n", encoding="utf-8")
+    scheduler = cluster.scheduler_address if engine == "dask" else None
+    config = JobConfig(
+        source=SourceConfig(path=[str(src)]),
+        sink=SinkConfig(path=str(target), table="t", alter=alter),
+        transform=[{"type": "python", "function": "tests.engine_stages:add_tenfold", "mode": "row"}],
+        run=RunConfig(engine=engine, scheduler=scheduler, part_results=side),  # type: ignore[arg-type]
+    )
+    if not alter:
+        with pytest.raises(SchemaMismatchError) as caught:
+            Pipeline(config, allow_python=True).run()
+        assert str(caught.value) == f"{src}, column 'x': table 't' has no column 'x'"
+        assert caught.value.exit_code == 65
+        return
+    report = Pipeline(config, allow_python=True).run()
+    assert report.rows_written == 3
+    assert sqlite_rows(target, "SELECT id, v, x FROM t ORDER BY id") == [(1, "a", 10), (2, "b", 20), (3, "c", 30)]
+    assert sqlite_rows(target, "SELECT type FROM pragma_table_info('t') WHERE name = 'x'") == [("INTEGER",)]
+
+
+def test_a_rejects_line_is_given_where_the_engines_reader_knows_it(tmp_path: Path) -> None:
+    """A multi-line value in row 1: threads' one block holds it and gives no line; the part
+    that holds row 30001 has none, so processes gives its line (docs/reliability.md)."""
+    src = tmp_path / "in.csv"
+    rows = "".join(f"{i},{'oops' if i == 30_001 else i},x\n" for i in range(2, 40_001))
+    src.write_text('id,v,note\n1,1,"two\nlines"\n' + rows, encoding="utf-8")
+    found = {}
+    for engine in ("threads", "processes"):
+        config = JobConfig(
+            source=SourceConfig(path=[str(src)], columns={"v": "int64"}),
+            sink=SinkConfig(path=str(tmp_path / f"{engine}.db"), table="t"),
+            run=RunConfig(engine=engine, part_size=65_536),  # type: ignore[arg-type]
+        )
+        report = Pipeline(config).run()
+        found[engine] = [json.loads(line) for line in reject_lines(str(report.rejects_path))]
+    assert [(r["row"], r.get("line")) for r in found["threads"]] == [(30_001, None)]
+    assert [(r["row"], r.get("line")) for r in found["processes"]] == [(30_001, 30_003)]
+
+
 def test_processes_append_into_a_table_of_other_columns_keeps_append_semantics(tmp_path: Path) -> None:
     """A part copied column by column (the table's order differs, or it has more columns) is
     appended: a repeated key is rejected as with threads, and without a key nothing is skipped."""
@@ -1371,9 +1570,11 @@ print("script ran", flush=True)
 _LOAD = 'loader.load("a.csv", "t.db", table="t", run_options={"engine": "processes", "workers": 2, "quiet": True})'
 
 
-def _script(tmp_path: Path, call: str) -> subprocess.CompletedProcess[str]:
+def _script(tmp_path: Path, call: str, thread: bool = True) -> subprocess.CompletedProcess[str]:
+    """``call`` at line 6 of a script run as the main module; ``thread``: it starts a thread first."""
     (tmp_path / "a.csv").write_text("id,n\n1,2\n2,3\n", encoding="utf-8")
-    (tmp_path / "job.py").write_text(_SCRIPT.format(call=call), encoding="utf-8")
+    script = _SCRIPT if thread else re.sub(r"threading\.Thread.*", "pass  # no other thread", _SCRIPT)
+    (tmp_path / "job.py").write_text(script.format(call=call), encoding="utf-8")
     environment = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     return subprocess.run(
         [sys.executable, "job.py"], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120
@@ -1391,11 +1592,43 @@ def test_an_unguarded_script_is_told_to_guard_its_load_before_a_worker_runs_it_a
     assert not (tmp_path / "t.db").exists()
 
 
+@pytest.mark.parametrize(
+    "engine, thread, spawned",
+    [
+        ("processes", False, "its workers (fork_workers = false)"),
+        ("dask", False, "its local Dask cluster's workers (fork_workers = false)"),
+        ("dask", True, "its local Dask cluster's workers (this process has other threads)"),
+    ],
+)
+def test_the_unguarded_error_says_why_the_workers_are_spawned(
+    tmp_path: Path, engine: str, thread: bool, spawned: str
+) -> None:
+    options = f'{{"engine": "{engine}", "workers": 2, "quiet": True, "fork_workers": {thread}}}'
+    p = _script(tmp_path, f'loader.load("a.csv", "t.db", table="t", run_options={options})', thread=thread)
+    assert p.returncode == 1 and p.stdout == "script ran\n"
+    assert p.stderr.splitlines()[-1] == (
+        f"loader.errors.EngineError: run_options.engine = '{engine}' spawns {spawned}, and each runs the main "
+        f'script\'s top level again: {tmp_path / "job.py"} calls this load at line 6, outside if __name__ == "__main__"'
+    )
+
+
+def test_workers_are_spawned_off_the_main_thread_and_off_linux_and_said_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from loader.engines.main_guard import spawn_reason
+
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(spawn_reason, True).result() == "the load runs off the main thread"
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert spawn_reason(True) == "workers are forked on Linux only, this is darwin"
+    assert spawn_reason(False) == "fork_workers = false"
+
+
 def test_the_unguarded_error_is_not_retryable() -> None:
     from loader.engines.main_guard import unguarded_error
     from loader.errors import exit_class
 
-    error = unguarded_error("processes", "why")
+    error = unguarded_error("processes", "why", "fork_workers = false")
     assert (error.exit_code, exit_class(error.exit_code)) == (2, "fix")
     assert error.hint == 'put the script\'s load under if __name__ == "__main__":, then rerun (docs/engines.md)'
 
@@ -1415,4 +1648,4 @@ def test_a_load_in_a_spawned_worker_importing_the_script_is_refused(monkeypatch:
 
     monkeypatch.setattr(multiprocessing.current_process(), "_inheriting", True, raising=False)
     with pytest.raises(EngineError, match=r"this process is a spawned worker importing the main script$"):
-        refuse_unguarded("processes")
+        refuse_unguarded("processes", True)

@@ -31,7 +31,15 @@ from .. import pool_worker, storage
 from ..chunk import Reject
 from ..compat import sha256, spare_pandas_import
 from ..cpus import usable_cpus
-from ..errors import PARTS_KEPT_HINT, ConfigError, EngineError, InterruptedLoad, RejectLimitError, SourceChangedError
+from ..errors import (
+    PARTS_KEPT_HINT,
+    ConfigError,
+    EngineError,
+    InterruptedLoad,
+    LoaderError,
+    RejectLimitError,
+    SourceChangedError,
+)
 from ..files import temporaries
 from ..forking import can_fork, quiet_fork
 from ..memory import report_sizes
@@ -98,7 +106,7 @@ def open_engine(
         # (the workers start with loader imported); spawned otherwise (forked.py)
         forking = fork and can_fork()
         if not forking:
-            refuse_unguarded(engine)
+            refuse_unguarded(engine, fork)
         context = multiprocessing.get_context("fork" if forking else "spawn")
         with ProcessPoolExecutor(
             workers, mp_context=context, initializer=pool_worker.setup, initargs=(os.getpid(),)
@@ -124,7 +132,7 @@ def open_engine(
                 importlib.import_module("dask.distributed")  # imported once, here, for every worker
                 forked = stack.enter_context(forked_workers(count))
             elif local:
-                refuse_unguarded(engine)
+                refuse_unguarded(engine, fork)
             # the client (and a LocalCluster) come up on a thread while the types are sampled
             session = stack.enter_context(_in_background(lambda: _dask_session(scheduler, count, forked)))
             # a key per part: Dask runs a part that a dead worker held again, elsewhere
@@ -466,16 +474,19 @@ class Coordinator:
         """A half-loaded file goes on in the parts it was cut into: other cuts would load
         rows of its committed parts again."""
         planned = {t.part.id for t in tasks}
-        paths = {storage.key(t.part.path) for t in tasks}
+        paths = {storage.key(t.part.path): t.part.path for t in tasks}
         for pid, entry in committed.items():
-            if pid not in planned and storage.key(str(entry.get("path", ""))) in paths:
+            path = paths.get(storage.key(str(entry.get("path", ""))))
+            if path is None:
+                continue
+            # the file as the run that committed the part found it (a checkpoint from before
+            # parts recorded it: none); rewritten in place at the same size, its parts keep their ids
+            recorded = entry.get("identity")
+            if recorded is not None and not storage.same_version(recorded, self._file(path).state.identity):
+                raise _changed_since_parts(str(entry["path"]))
+            if pid not in planned:
                 if entry.get("part_size") == self.pipeline.job.run.part_size:  # same cuts, other ids: new content
-                    raise SourceChangedError(
-                        "changed since parts of it were loaded: its committed parts are not this version's",
-                        file=str(entry["path"]),
-                        hint="reload everything with --restart and --mode replace, or put the earlier version "
-                        "back to finish it",
-                    )
+                    raise _changed_since_parts(str(entry["path"]))
                 raise ConfigError(
                     f"{entry['path']}: half loaded in parts of run.part_size = {entry.get('part_size')}, "
                     f"now cut at {self.pipeline.job.run.part_size}",
@@ -621,7 +632,18 @@ class Coordinator:
             return done
         assert future is not None  # a part without a future was finished before
         with self._lost_workers():
-            return future.result()
+            try:
+                return future.result()
+            except LoaderError as exc:
+                self._number_in_file(task, exc)
+                raise
+
+    def _number_in_file(self, task: PartTask, exc: LoaderError) -> None:
+        """A worker numbers a byte range's rows from its start (as its rejects): the row an
+        error names, counted from the file's start, as ``threads`` names it. The file's rows
+        before the part are the earlier parts' (committed first)."""
+        if task.part.unit == "bytes" and exc.row is not None:
+            exc.row += self._file(task.part.path).state.rows_read
 
     @contextlib.contextmanager
     def _lost_workers(self) -> Iterator[None]:
@@ -696,12 +718,14 @@ class Coordinator:
             rejected = result.rows_rejected + len(refused)
             counts["rows_written"], counts["rows_ignored"], counts["rows_rejected"] = written, ignored, rejected
             self._add(f, result, written, ignored, rejected)
-            return self._entries({PART_KEY + task.part.id: json.dumps(counts)}, key if f.left == 0 else None)
+            entry = json.dumps(dict(counts, identity=f.state.identity))  # the version a rerun must find
+            return self._entries({PART_KEY + task.part.id: entry}, key if f.left == 0 else None)
 
         self.reasons.update(result.reasons)  # before those of its rows the table refuses (``_refused``)
         t0 = time.monotonic()
         try:
-            self._merge(result.files, result.rows_written, pipe.job_name, entries)
+            with naming_file(task.part.path):  # a column the part holds that the table lacks
+                self._merge(result.files, result.rows_written, pipe.job_name, entries)
         except BaseException:
             self._undo(f, result, counts)
             raise
@@ -772,6 +796,14 @@ class Coordinator:
         over = (read >= 1000 and rejected / read > limit) if 0 < limit < 1 else rejected > limit
         if over:
             raise RejectLimitError(f"{rejected:,} rows rejected, more than max_rejects = {limit}", file=task.part.path)
+
+
+def _changed_since_parts(path: str) -> SourceChangedError:
+    return SourceChangedError(
+        "changed since parts of it were loaded: its committed parts are not this version's",
+        file=path,
+        hint="reload everything with --restart and --mode replace, or put the earlier version back to finish it",
+    )
 
 
 def _remove(path: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import inspect
 import sys
+import threading
 
 from ..compat import spawn_bootstrapping
 from ..errors import EXIT_USAGE, EngineError
@@ -46,20 +47,36 @@ def _is_guard(node: ast.stmt) -> bool:
     return isinstance(node.test.ops[0], ast.Eq) and names == {"__name__"} and texts == {"__main__"}
 
 
-def refuse_unguarded(engine: str) -> None:
+def refuse_unguarded(engine: str, fork: bool) -> None:
     """Refuse spawned workers where they would run the load again: in the script (found
-    before any worker starts), or in a worker importing it (``spawn``'s bootstrap)."""
+    before any worker starts), or in a worker importing it (``spawn``'s bootstrap).
+    ``fork``: the job let them be forked (``run.fork_workers``)."""
     if spawn_bootstrapping():
-        raise unguarded_error(engine, "this process is a spawned worker importing the main script")
+        why = "this process is a spawned worker importing the main script"
+        raise unguarded_error(engine, why, spawn_reason(fork))
     found = unguarded_call()
     if found is not None:
         path, line = found
-        raise unguarded_error(engine, f'{path} calls this load at line {line}, outside if __name__ == "__main__"')
+        why = f'{path} calls this load at line {line}, outside if __name__ == "__main__"'
+        raise unguarded_error(engine, why, spawn_reason(fork))
 
 
-def unguarded_error(engine: str, why: str) -> EngineError:
+def spawn_reason(fork: bool) -> str:
+    """Why the workers are spawned, not forked: the job says so, or a fork is not safe
+    here (``forking.can_fork``)."""
+    if not fork:
+        return "fork_workers = false"
+    if not sys.platform.startswith("linux"):
+        return f"workers are forked on Linux only, this is {sys.platform}"
+    if threading.current_thread() is not threading.main_thread():
+        return "the load runs off the main thread"
+    return "this process has other threads"
+
+
+def unguarded_error(engine: str, why: str, because: str) -> EngineError:
+    whose = "its local Dask cluster's" if engine == "dask" else "its"
     error = EngineError(
-        f"run.engine = {engine!r} spawns its workers (this process has other threads), and each runs "
+        f"run.engine = {engine!r} spawns {whose} workers ({because}), and each runs "
         f"the main script's top level again: {why}",
         hint='put the script\'s load under if __name__ == "__main__":, then rerun (docs/engines.md)',
     )

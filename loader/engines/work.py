@@ -66,11 +66,19 @@ class PartTask:
     @property
     def prefix(self) -> str:
         """The part's result files' common name: its id and what decides its contents
-        (how the source is read, types, stages, sink), so a result made under other settings
-        is never reused."""
+        (the file's version, how the source is read, types, stages, sink), so a result made
+        from another version of the file or under other settings is never reused."""
         reading = repr(replace(self.job.source, path=[]))  # null_values, decimal_separator...: not the paths
         what = json.dumps(
-            [reading, self.types, self.job.transform, repr(self.job.sink), self.side, sorted(self.numeric.items())],
+            [
+                self.part.version,
+                reading,
+                self.types,
+                self.job.transform,
+                repr(self.job.sink),
+                self.side,
+                sorted(self.numeric.items()),
+            ],
             sort_keys=True,
             default=str,
         )
@@ -184,7 +192,8 @@ def _run_part(task: PartTask) -> PartResult:
             result.dialect = found.to_json() if found is not None else None
             out = side_writer(task, output_schema(stages, reader.schema, task.part.path))
             try:
-                _write_chunks(out, apply(stages, iter(reader)), rejects, result, task.notes, task.halt)
+                with naming_file(task.part.path):  # a column the table lacks that a stage made
+                    _write_chunks(out, apply(stages, iter(reader)), rejects, result, task.notes, task.halt)
                 if result.halted:
                     out.abort()
                 else:
@@ -400,7 +409,9 @@ class SQLiteDatabaseSide(SideWriter):
             with contextlib.suppress(FileNotFoundError):
                 os.remove(stale)
         assert task.table is not None
-        config = replace(task.job.sink, path=self.tmp, mode="append", primary_key=[], indexes=[], alter=False)
+        # ``alter`` as the job says: a row function's new column goes into the side table, and
+        # the coordinator adds it to the target before the copy
+        config = replace(task.job.sink, path=self.tmp, mode="append", primary_key=[], indexes=[])
         self.writer = SQLiteWriter(config, task.table).__enter__()
         # a side database is whole or thrown away (its temporary name): no journal, no sync
         # per commit; one fsync before its rename, and the manifest after that

@@ -507,7 +507,11 @@ class SQLiteWriter(Refusals, Transactional):
         # (target-mjNNNN), which a kill in the commit leaves behind for ever
         self._execute("ATTACH DATABASE ? AS part", ("file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro",))
         try:
-            names = tuple(r[1] for r in self._execute(f"PRAGMA part.table_info({quote(self.table)})"))
+            side = list(self._execute(f"PRAGMA part.table_info({quote(self.table)})"))
+            names = tuple(r[1] for r in side)
+            # a column a stage made as the rows went by (a row function's), which the worker's
+            # side table took on: added here too (``sink.alter``), as ``threads`` adds it
+            self._check_columns(pa.schema([(r[1], _DECLARED.get(str(r[2]).upper(), pa.null())) for r in side]))
             source = Rows(f"part.{quote(self.table)}", _side_seq(path, names))
             self._begin()
             written, refused = self._copy_rows(names, source)
@@ -599,6 +603,10 @@ def _side_seq(path: str, names: tuple[str, ...]) -> str:
             hint='set run.part_results = "arrow" and rerun with --restart',
         )
     return name
+
+
+# the Arrow type of each type a side table declares (``sqlite_type``), for ``_column_sql`` to declare it again
+_DECLARED = {"INTEGER": pa.int64(), "REAL": pa.float64(), "BLOB": pa.binary(), "TEXT": pa.string()}
 
 
 def _column_sql(f: pa.Field, *, strict: bool = False) -> str:

@@ -1203,3 +1203,30 @@ def test_a_table_dropped_under_its_checkpoint_is_loaded_again_whole(tmp_path: Pa
     assert len(Path(again.rejects_path).read_text().splitlines()) == 1  # the row rejected again, once
     assert sqlite_rows(db, "SELECT id, v FROM t") == [(1, "a")]
     assert load(str(src), str(db), table="t", **options).checkpoint_stale is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("alter", [True, False])
+def test_a_parts_side_table_with_a_column_the_table_lacks_adds_it_with_alter(tmp_path: Path, alter: bool) -> None:
+    """An engine's part whose side table took on a column (a row function's) as its rows came:
+    the copy adds it as its declared type (no type: ANY in a STRICT table), or refuses it."""
+    side = tmp_path / "part.db"
+    conn = sqlite3.connect(side)
+    conn.execute('CREATE TABLE t (id INTEGER, x INTEGER, "n" )')
+    conn.executemany("INSERT INTO t VALUES (?, ?, NULL)", [(1, 10), (2, 20)])
+    conn.commit()
+    conn.close()
+    target = tmp_path / "t.db"
+    sqlite3.connect(target).execute("CREATE TABLE t (id INTEGER) STRICT").connection.close()
+    with SQLiteWriter(SinkConfig(path=str(target), table="t", alter=alter), "t") as writer:
+        writer.prepare(pa.schema({"id": pa.int64()}), fresh=True)
+        if not alter:
+            with pytest.raises(SchemaMismatchError, match=r"^column 'x': table 't' has no column 'x'$"):
+                writer.merge_part([str(side)], 2, "j", lambda *_: {})
+            return
+        writer.merge_part([str(side)], 2, "j", lambda *_: {})
+    assert sqlite_rows(target, "SELECT name, type FROM pragma_table_info('t')") == [
+        ("id", "INTEGER"),
+        ("x", "INTEGER"),
+        ("n", "ANY"),
+    ]
+    assert sqlite_rows(target, "SELECT * FROM t ORDER BY id") == [(1, 10, None), (2, 20, None)]
