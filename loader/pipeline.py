@@ -419,7 +419,9 @@ class Pipeline:
         fewer rows to a chunk, and under ``run.max_memory`` a wide file, or a Parquet
         file's own pages, may need more than the floors hold."""
         needs = reader_needs(self._resolved, files) if self.job.run.max_memory is not None else None
-        self.job = fit_memory(self._resolved, most_needed(needs), input_width(self._resolved, files, needs))
+        self.job = fit_memory(
+            self._resolved, most_needed(needs), input_width(self._resolved, files, needs), files=len(files)
+        )
         return self.job
 
     def _check_stdin_columns(self, columns: int) -> None:

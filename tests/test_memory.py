@@ -824,3 +824,23 @@ def test_an_upsert_on_a_text_key_holds_the_lowest_ceiling(tmp_path: Path) -> Non
         report = run_report(src, tmp_path / f"{mode}.db", "--mode", mode, "--primary-key", "u", "--max-memory", "86MB")
         assert (report["status"], report["rows_written"]) == ("ok", 200_000), report
         assert report["peak_rss_mb"] <= 86
+
+
+def test_a_ceiling_counts_what_the_run_keeps_of_each_of_many_files(tmp_path: Path) -> None:
+    """A run keeps a record of each input file (its plan, state and report entry): 5,000
+    small files peaked 91 MB under an accepted 86 MB ceiling. The lowest figure adds them."""
+    from loader.memory import files_mb
+
+    assert (files_mb(1), files_mb(2), files_mb(1000), files_mb(5000)) == (0, 1, 3, 15)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(2000):
+        (folder / f"f{i:04d}.csv").write_text(f"id,v\n{i},x\n")
+    p = cli("load", str(folder / "*.csv"), str(tmp_path / "t.db"), "--table", "t", "--max-memory", "86MB")
+    assert (p.returncode, p.stderr) == (
+        2,
+        "loader: error: run.max_memory: 86 MB is below what csv -> sqlite needs at its smallest sizes "
+        "(92 MB: the runtime and its libraries, and the run's records of its 2,000 input files (6 MB))\n"
+        "  hint: set --max-memory 92MB or more\n",
+    )
+    assert not (tmp_path / "t.db").exists()
