@@ -279,23 +279,24 @@ def run_scaling_table(args: argparse.Namespace, rows: int, runs: int, work: str)
     workers' rate while busy and the single writer's while committing (its ceiling)."""
     all_cases = [Case(PLAIN, "csv", "sqlite", loader_argv()), *scaling_cases()]
     data = ensure_data(args.data, rows)["csv"]
-    compile_package()
-    load = load_average()
     scaling = {
         c.name: Scaling(c.name.split()[-3], int(c.name.split()[-1]), "arrow" if "Arrow files" in c.name else "database")
         for c in all_cases[1:]
     }
-    for run in range(runs):
-        for i, c in enumerate(all_cases):
-            if c.error is None:
-                print(f"run {run + 1}/{runs}: {c.name}", file=sys.stderr, flush=True)
-                target = target_for(work, i, c.sink)
-                run_case(c, data, target)
-                if c.name in scaling and c.error is None:
-                    note_scaling(scaling[c.name], target + ".report.json")
+
+    def run_all() -> None:
+        for run in range(runs):
+            for i, c in enumerate(all_cases):
+                if c.error is None:
+                    print(f"run {run + 1}/{runs}: {c.name}", file=sys.stderr, flush=True)
+                    target = target_for(work, i, c.sink)
+                    run_case(c, data, target)
+                    if c.name in scaling and c.error is None:
+                        note_scaling(scaling[c.name], target + ".report.json")
+
+    how = measured(runs, run_all)
     out = [
-        f"Engine scaling: CSV -> SQLite, {rows:,} rows ({os.path.getsize(data) / 1e6:.0f} MB), median of {runs} "
-        f"run{'s' if runs != 1 else ''}; {environment()}; load average {load} at the start, {load_average()} at the end.",
+        f"Engine scaling: CSV -> SQLite, {rows:,} rows ({os.path.getsize(data) / 1e6:.0f} MB), {how}",
         "",
         *scaling_table(all_cases, scaling, rows),
     ]
@@ -497,13 +498,10 @@ def run_jsonl_table(args: argparse.Namespace, rows: int, runs: int, work: str) -
     if not os.path.exists(data):
         gen = [sys.executable, os.path.join(HERE, "gen.py"), "--rows", str(rows), "--out", args.data]
         subprocess.run([*gen, "--format", "jsonl"], check=True)
-    compile_package()
-    load = load_average()
-    run_interleaved(all_cases, runs, work, lambda c: data)
+    how = measured(runs, lambda: run_interleaved(all_cases, runs, work, lambda c: data))
     out = [
         f"JSON Lines -> SQLite: {rows:,} rows x {len(COLUMNS)} columns ({os.path.getsize(data) / 1e6:.0f} MB, "
-        f"as pandas' to_json writes them), median of {runs} run{'s' if runs != 1 else ''}; {environment()}; "
-        f"load average {load} at the start, {load_average()} at the end.",
+        f"as pandas' to_json writes them), {how}",
         "",
         "| case | rows | median s | rows/s | vs DuckDB | peak RSS MB |",
         "|---|---:|---:|---:|---:|---:|",
@@ -572,13 +570,10 @@ def run_many_table(args: argparse.Namespace, rows: int, runs: int, work: str) ->
     glob, script = many_files(args.data, rows, files)
     shell = find_shell()
     all_cases, notes = many_cases(shell, script)
-    compile_package()
-    load = load_average()
-    run_interleaved(all_cases, runs, work, lambda c: glob)
+    how = measured(runs, lambda: run_interleaved(all_cases, runs, work, lambda c: glob))
     out = [
         f"Many files: {rows:,} rows x {len(COLUMNS)} columns cut into {files:,} CSV files of "
-        f"{-(-rows // files):,} rows, median of {runs} run{'s' if runs != 1 else ''}; {environment()}; "
-        f"load average {load} at the start, {load_average()} at the end.",
+        f"{-(-rows // files):,} rows, {how}",
         "",
         "| case | files | median s | rows/s | vs `.import` | peak RSS MB |",
         "|---|---:|---:|---:|---:|---:|",
@@ -743,6 +738,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def measured(runs: int, run_all: Callable[[], None]) -> str:
+    """``run_all`` (every case ``runs`` times) on freshly compiled sources; what says how its
+    medians were taken: the runs, the machine, and its load before and after."""
+    compile_package()
+    load = load_average()
+    run_all()
+    return (
+        f"median of {runs} run{'s' if runs != 1 else ''}; {environment()}; "
+        f"load average {load} at the start, {load_average()} at the end."
+    )
+
+
 def run_interleaved(all_cases: list[Case], runs: int, work: str, data_for: Callable[[Case], str]) -> None:
     """Every case that can run, ``runs`` times, the cases interleaved so drift hits them alike."""
     for run in range(runs):
@@ -764,15 +771,12 @@ def run_main_table(args: argparse.Namespace, rows: int, runs: int, work: str) ->
     inputs = {
         ids: ensure_data(args.data, rows, chain=ids == IDS[0], ids=ids) for ids in sorted({c.ids for c in all_cases})
     }
-    compile_package()
-    load = load_average()
-    run_interleaved(all_cases, runs, work, lambda c: inputs[c.ids][c.fmt])
+    how = measured(runs, lambda: run_interleaved(all_cases, runs, work, lambda c: inputs[c.ids][c.fmt]))
     main_inputs = inputs[IDS[0]]
     out = [
         f"Benchmark: {rows:,} rows x {len(COLUMNS)} columns ({os.path.getsize(main_inputs['csv']) / 1e6:.0f} MB CSV, "
         f"{os.path.getsize(main_inputs['parquet']) / 1e6:.0f} MB Parquet), ids scrambled unless the case says otherwise, "
-        f"LevelDB key `{LEVELDB_KEY}`, median of {runs} run{'s' if runs != 1 else ''}; {environment()}; "
-        f"load average {load} at the start, {load_average()} at the end.",
+        f"LevelDB key `{LEVELDB_KEY}`, {how}",
         "",
     ]
     out += main_table(all_cases, rows)
