@@ -627,10 +627,15 @@ def sortable_int(arr: pa.Array, prefix: str = "") -> pa.Array:
 
 
 def _python_instants(arr: pa.Array) -> pa.Array:
-    """Timestamps as Python's ``strftime`` takes them: a zoned one in UTC, as ``{ts}`` writes
-    it (local time would give two instants of a DST change one key), nanoseconds cut to the
-    microseconds Python's ``datetime`` holds."""
+    """Timestamps and times as Python's ``strftime`` takes them: a zoned timestamp in UTC, as
+    ``{ts}`` writes it (local time would give two instants of a DST change one key), nanoseconds
+    cut to the microseconds Python's ``datetime`` and ``time`` hold."""
     t = arr.type
+    if pa.types.is_time64(t) and t.unit == "ns":
+        # a time of day is never negative: the unsafe cast's truncation is the floor
+        return kernels.cast(arr, pa.time64("us"), safe=False)
+    if not pa.types.is_timestamp(t):
+        return arr
     if t.unit == "ns":
         arr = kernels.cast(kernels.floor_temporal(arr, unit="microsecond"), pa.timestamp("us", t.tz))
     if t.tz is not None:
@@ -740,8 +745,7 @@ class KeyTemplate:
         ):
             return kernels.utf8_lpad(kernels.cast(arr, pa.string()), int(pad.group(1)), "0")
         fmt = _formatter(spec, t, name)
-        if pa.types.is_timestamp(t):
-            arr = _python_instants(arr)
+        arr = _python_instants(arr)
         try:
             return pa.array([None if v is None else fmt(v) for v in arr.to_pylist()], pa.string())
         except (ValueError, TypeError, OverflowError) as exc:

@@ -434,3 +434,18 @@ def test_epoch_seconds_of_a_time_of_day_are_refused() -> None:
     with pytest.raises(ConfigError) as e:
         KeyTemplate("k:{t:%H%s}").check_types(schema)
     assert str(e.value) == "sink.key: %s in {t:%H%s} takes a date or a timestamp, not column type time64[us]"
+
+
+def test_a_strftime_key_cuts_a_nanosecond_time_to_microseconds() -> None:
+    """A time64[ns] value with digits below the microsecond was rejected under a strftime spec
+    (pyarrow cannot make a Python time of it); timestamps were cut, times were not."""
+    noon = 12 * 3600 * 10**9
+    batch = pa.record_batch({"tod": pa.array([noon, noon + 1, noon + 999_999, None], pa.time64("ns"))})
+    template = KeyTemplate("{tod:%H%M}/{tod:%H:%M:%S.%f}")
+    template.check_types(batch.schema)
+    assert template.render(batch).to_pylist() == [
+        "1200/12:00:00.000000",
+        "1200/12:00:00.000000",
+        "1200/12:00:00.000999",
+        None,
+    ]
