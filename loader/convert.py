@@ -690,6 +690,33 @@ def _text_count(col: _Column, target: pa.DataType) -> None:
     col.arr = kernels.cast(col.arr, pa.int64())
 
 
+_TIME_TEXT = r"^\d\d:\d\d(:\d\d(\.\d+)?)?$"  # hh:mm[:ss[.fraction]], as the targets store a time
+
+
+def _text_time(col: _Column, target: pa.DataType) -> None:
+    """Text into a time of day (Arrow has no such cast, as when a CSV file comes into a column an
+    earlier run's Parquet file made a time): ``hh:mm[:ss[.fraction]]`` within a day, read on the
+    epoch's day; other text, or a fraction finer than the unit, is rejected."""
+    if not (pa.types.is_time(target) and is_text(col.arr.type)):
+        return
+    name, day = type_name(target), pa.timestamp(target.unit)
+
+    def reason(v: Any) -> str:
+        return f"'{_value_text(v)}' is not a valid {name}"
+
+    shaped = kernels.fill_null(kernels.match_substring_regex(col.arr, _TIME_TEXT), True)
+    col.reject(kernels.invert(shaped), reason)
+    col.reject(cast_failures(_on_epoch_day(col.arr), day), reason)
+    count = kernels.cast(_on_epoch_day(col.arr), day).view(pa.int64())
+    if pa.types.is_time32(target):
+        count = kernels.cast(count, pa.int32())  # within a day: a count of seconds or milliseconds fits
+    col.arr = count.view(target)
+
+
+def _on_epoch_day(text: pa.Array) -> pa.Array:
+    return kernels.binary_join_element_wise("1970-01-01T", text, "")
+
+
 def _refuse_silent_changes(col: _Column, target: pa.DataType) -> None:
     """Reject text a numeric ``target`` would change: leading zeros, decimals float64 rounds."""
     is_float = pa.types.is_floating(target)
@@ -717,6 +744,7 @@ def _cast(col: _Column, target: pa.DataType, na: tuple[str, ...], explicit: bool
     if pa.types.is_null(target):
         return _emptied(col)
     _text_count(col, target)
+    _text_time(col, target)
     kind = _kind_change(col.arr.type, target, explicit)
     if kind is not None:  # every value would change what it is: none is cast
         col.reject(kernels.is_valid(col.arr), kind, _nested_text(col.arr))
@@ -846,7 +874,9 @@ def _cast_reason(source: pa.DataType, target: pa.DataType) -> ReasonOf:
                 f"'{_count_text(v, source.unit)}' has digits below a {_UNIT_NAMES[target.unit]} that {name} would drop"
             )
         return lambda v: f"'{_count_text(v, source.unit)}' is outside the range of {name}"
-    if pa.types.is_timestamp(target) and pa.types.is_timestamp(source) and _finer(source.unit, target.unit):
+    same_kind = pa.types.is_timestamp(target) and pa.types.is_timestamp(source)
+    same_kind = same_kind or (pa.types.is_time(target) and pa.types.is_time(source))
+    if same_kind and _finer(source.unit, target.unit):
         return lambda v: f"'{_value_text(v)}' has digits below a {_UNIT_NAMES[target.unit]} that {name} would drop"
     if pa.types.is_timestamp(target) and (pa.types.is_timestamp(source) or pa.types.is_date(source)):
         # a finer unit counts fewer years (nanoseconds: only 1677 to 2262)

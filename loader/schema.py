@@ -7,7 +7,7 @@ is float64, anything + text is text; a date column and a timestamp column
 make a timestamp, timestamps of two units the finer unit, of two zones UTC.
 Types known from the files (Parquet, Arrow) unify to the narrowest type that
 holds both as what they are: decimals to a decimal of both's digits, durations
-to the finer unit, bytes of any layout to binary, lists and structs element by
+and times to the finer unit, bytes of any layout to binary, lists and structs element by
 element; where only text would hold them, text (a nested value as its JSON
 text). Types fixed before (recorded with the job's checkpoint, or
 declared by an existing SQLite table) are kept: a later value that does not
@@ -101,14 +101,30 @@ def _unify_exact(a: pa.DataType, b: pa.DataType) -> pa.DataType | None:
     digits_a, digits_b = _decimal_digits(a), _decimal_digits(b)
     if digits_a is not None and digits_b is not None:  # a decimal beside a decimal or an integer
         return _unify_decimal(digits_a, digits_b)
-    if pa.types.is_duration(a) and pa.types.is_duration(b):
-        return pa.duration(max(a.unit, b.unit, key=_UNITS.index))  # the finer unit, as for timestamps
+    finer = _finer_unit(a, b)
+    if finer is not None:
+        return finer
     if _bytes(a) and _bytes(b):
         return _unify_bytes(a, b)
     if _dated(a) and _dated(b):
         dated = _unify_dated(a, b)
         return None if is_text(dated) else dated
     return None
+
+
+def _finer_unit(a: pa.DataType, b: pa.DataType) -> pa.DataType | None:
+    """Two durations, or two times, in the finer unit, as for timestamps (a time of day is then
+    one text, as many fraction digits in every file); None for any other pair."""
+    if pa.types.is_duration(a) and pa.types.is_duration(b):
+        return pa.duration(max(a.unit, b.unit, key=_UNITS.index))
+    if pa.types.is_time(a) and pa.types.is_time(b):
+        return time_type(max(a.unit, b.unit, key=_UNITS.index))
+    return None
+
+
+def time_type(unit: str) -> pa.DataType:
+    """A time of day in ``unit``: Arrow keeps seconds and milliseconds in 32 bits, finer ones in 64."""
+    return pa.time32(unit) if unit in ("s", "ms") else pa.time64(unit)
 
 
 def _decimal_digits(t: pa.DataType) -> tuple[int, int] | None:
@@ -387,13 +403,18 @@ def task_types(types: dict[str, pa.DataType]) -> str:
     return json.dumps(out, sort_keys=True)
 
 
-# A duration's unit binds later runs (a count of seconds is no count of milliseconds), but a job
-# file cannot declare one (text has no duration form to convert): the checkpoint alone names it.
+# A duration's unit binds later runs (a count of seconds is no count of milliseconds), and so does
+# a time's (its text has as many fraction digits as its unit: one key for one time of day), but a
+# job file declares neither: the checkpoint alone names them.
 _DURATION = re.compile(r"^duration\[(s|ms|us|ns)\]$")
+_TIME = re.compile(r"^time(?:32\[(s|ms)\]|64\[(us|ns)\])$")
 
 
 def _recorded_type(name: str) -> pa.DataType:
     if name.startswith(_EXACT):
         return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(name[len(_EXACT) :]))).field(0).type
     m = _DURATION.match(name)
-    return pa.duration(m.group(1)) if m else parse_type(name)
+    if m:
+        return pa.duration(m.group(1))
+    m = _TIME.match(name)
+    return time_type(m.group(1) or m.group(2)) if m else parse_type(name)

@@ -1038,6 +1038,10 @@ _UUID = pa.uuid()
         ((pa.list_(pa.int64()), pa.string()), pa.string()),
         ((pa.list_(pa.int64()), pa.struct([("a", pa.int64())])), pa.string()),
         ((pa.duration("s"), pa.int64()), pa.string()),
+        ((pa.time32("s"), pa.time32("ms")), pa.time32("ms")),
+        ((pa.time32("ms"), pa.time64("us")), pa.time64("us")),  # Parquet's millis beside DuckDB's micros
+        ((pa.time64("ns"), pa.time64("us")), pa.time64("ns")),  # Polars beside pandas
+        ((pa.time64("us"), pa.duration("us")), pa.string()),
     ],
 )
 def test_known_types_unify_to_the_narrowest_type_holding_both(
@@ -1052,6 +1056,12 @@ def test_types_the_checkpoint_leaves_out_reach_a_worker_process_exactly() -> Non
     assert {n: t for n, t in json.loads(encode_types(types)).items() if n != "l"} == {"d": "duration[ms]", "n": "null"}
     assert decode_types(encode_types(types)) == {"d": pa.duration("ms"), "l": pa.large_list(pa.int64()), "n": pa.null()}
     assert decode_types(task_types(types)) == types
+
+
+@pytest.mark.parametrize("t", [pa.time32("s"), pa.time32("ms"), pa.time64("us"), pa.time64("ns")], ids=str)
+def test_a_times_unit_is_recorded_and_binds_later_runs(t: pa.DataType) -> None:
+    assert json.loads(encode_types({"at": t})) == {"at": str(t)}
+    assert binding(decode_types(encode_types({"at": t}))) == {"at": t}
 
 
 NESTED = [
@@ -1158,6 +1168,63 @@ def test_a_later_runs_duration_of_a_finer_unit_is_rejected_not_recounted(tmp_pat
         (2, "'1.5' is not a valid duration[s] (a count of its unit)"),
     ]
     assert all(f"; v is duration[s] {_LATER}" in r["reason"] for r in rejects)
+
+
+def _times_in_two_units(tmp_path: Path) -> tuple[Path, Path]:
+    """01:00 as pyarrow writes a time32[s] (Parquet keeps it in milliseconds), and 01:00 and a
+    microsecond past it as DuckDB and pandas write a time (microseconds)."""
+    import pyarrow.parquet as pq
+
+    millis, micros = tmp_path / "day1.parquet", tmp_path / "day2.parquet"
+    pq.write_table(pa.table({"slot": pa.array([3600], pa.time32("s")), "v": [1]}), millis)
+    pq.write_table(pa.table({"slot": pa.array([3_600_000_000, 3_600_000_001], pa.time64("us")), "v": [10, 11]}), micros)
+    return millis, micros
+
+
+def test_times_of_two_units_in_one_load_are_written_in_the_finer_one(tmp_path: Path) -> None:
+    """A time's text has as many fraction digits as its unit: 01:00 was two keys,
+    ``01:00:00.000`` and ``01:00:00.000000``, and two spellings in a TEXT column."""
+    files = [str(f) for f in _times_in_two_units(tmp_path)]
+    db, ldb = tmp_path / "t.db", tmp_path / "t.ldb"
+    assert load(files, str(db), table="t").rows_written == 3
+    assert typed(db, "slot") == [
+        ("01:00:00.000000", "text"),
+        ("01:00:00.000000", "text"),
+        ("01:00:00.000001", "text"),
+    ]
+    assert sqlite_state(db)["schema"]["slot"] == "time64[us]"
+    load(files, str(ldb), key="slot:{slot}")
+    items, checkpoint = leveldb_items(ldb)
+    assert [k for k, _ in items] == [b"slot:01:00:00.000000", b"slot:01:00:00.000001"]
+    assert checkpoint["schema"]["slot"] == "time64[us]"
+
+
+@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
+def test_a_later_runs_time_keeps_the_recorded_unit(tmp_path: Path, sink: str) -> None:
+    """Milliseconds recorded by the first run: 01:00 in microseconds is the same key (v=10
+    replaces v=1), 01:00 and a microsecond is rejected; a CSV file's text is read as a time."""
+    millis, micros = _times_in_two_units(tmp_path)
+    target = tmp_path / ("t.db" if sink == "sqlite" else "t.ldb")
+    where: dict[str, Any] = {"table": "t"} if sink == "sqlite" else {"key": "slot:{slot}"}
+    reports = _two_runs(millis, micros, target, **where)
+    assert [(r.rows_written, r.rows_rejected) for r in reports] == [(1, 0), (1, 1)]
+    write(tmp_path / "day3.csv", "slot,v\n02:00:00.5,20\n2 pm,21\n")
+    report = load(str(tmp_path / "day3.csv"), str(target), **where)
+    assert (report.rows_written, report.rows_rejected) == (1, 1)
+    if sink == "sqlite":
+        assert typed(target, "slot") == [("01:00:00.000", "text"), ("01:00:00.000", "text"), ("02:00:00.500", "text")]
+    else:
+        items, _ = leveldb_items(target)
+        assert items == [
+            (b"slot:01:00:00.000", b'{"slot":"01:00:00.000","v":10}'),
+            (b"slot:02:00:00.500", b'{"slot":"02:00:00.500","v":20}'),
+        ]
+    rejects = reject_lines(rejects_of(target, "table:t" if sink == "sqlite" else "key:slot:{slot}"))
+    assert [(Path(r["file"]).name, r["row"], r["column"], r["reason"].split(";")[0]) for r in rejects] == [
+        ("day2.parquet", 2, "slot", "'01:00:00.000001' has digits below a millisecond that time32[ms] would drop"),
+        ("day3.csv", 2, "slot", "'2 pm' is not a valid time32[ms]"),
+    ]
+    assert all(f"; slot is time32[ms] {_LATER}" in r["reason"] for r in rejects)
 
 
 def _polars_beside_pyarrow(tmp_path: Path) -> list[str]:
