@@ -49,6 +49,17 @@ class Converted:
     reasons: list[str] | None = None
 
 
+def chained(first: Converted, then: Converted) -> Converted:
+    """``then``, a conversion of ``first.array``, with ``first``'s bad values too (a row keeps
+    the first reason it got)."""
+    if first.bad is None:
+        return then
+    if then.bad is None:
+        return Converted(then.array, first.bad, first.reasons)
+    bad, reasons = _merge(first.bad, first.reasons, then.bad, then.reasons or [])
+    return Converted(then.array, bad, reasons)
+
+
 def _all(mask: pa.Array) -> bool:
     return bool(kernels.all(mask).as_py() is not False)
 

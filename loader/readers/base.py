@@ -11,7 +11,7 @@ import pyarrow as pa
 from .. import kernels, storage
 from ..chunk import Chunk, Reject, row_values, text_or_bytes
 from ..config import SourceConfig
-from ..convert import Converted, ConvertedBatch, convert, convert_columns
+from ..convert import Converted, ConvertedBatch, chained, convert, convert_columns
 from ..errors import ConfigError, SourceError
 from ..schema import spellings
 from ..suggest import fold
@@ -334,6 +334,11 @@ class TypedFileReader(ReaderBase):
         free = valueless - set(self.types) - set(self.declared)
         self.schema = pa.schema(pa.field(f.name, pa.null()) if f.name in free else f for f in self.schema)
 
+    def _read_column(self, name: str, col: pa.Array) -> Converted:
+        """Column ``name`` as the file means it, where Arrow reads it as something else (a
+        Parquet INTERVAL's 12 bytes); values it cannot hold are marked bad."""
+        return Converted(col)
+
     def _convert(self, batch: pa.RecordBatch, rows: pa.Array, last: int, done: int, first: int) -> Chunk:
         """``batch`` (rows ``first``+1 on) in the schema's types, its bad values rejected,
         without the rows up to ``done`` that an earlier run committed."""
@@ -341,11 +346,13 @@ class TypedFileReader(ReaderBase):
             batch = plain_columns(batch)
 
         def one(field: pa.Field, col: pa.Array) -> Converted:
+            read = self._read_column(field.name, col)
+            col = read.array
             if not col.type.equals(field.type):
                 if pa.types.is_dictionary(col.type):
                     col = col.dictionary_decode()
-                return convert(col, field.type, strict=field.name in self.strict)
-            return Converted(col)
+                return chained(read, convert(col, field.type, strict=field.name in self.strict))
+            return read
 
         out = convert_columns(batch.columns, self.schema, one)
         chunk = Chunk(batch=out.batch, file=self.path, rows=rows, last_row=last, end={"row": last})

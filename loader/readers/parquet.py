@@ -9,12 +9,15 @@ the one that was half loaded.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
+from typing import Any
 
 import pyarrow as pa
 
 from .. import compat, storage
 from ..chunk import Chunk
+from ..convert import Converted
 from ..errors import SourceError
 from . import parquet_pages
 from .base import TypedFileReader
@@ -46,7 +49,12 @@ class ParquetReader(TypedFileReader):
                 file=path,
                 hint="write the file again unencrypted, then rerun: the files before it stay loaded",
             )
-        self._settle_schema(self.file.schema_arrow)
+        file_schema = self.file.schema_arrow
+        intervals = interval_columns(self.file.metadata, file_schema)
+        self._settle_schema(
+            pa.schema(f.with_type(INTERVAL) if i in intervals else f for i, f in enumerate(file_schema))
+        )
+        self.intervals = frozenset(self.names[i] for i in intervals)
         self._untyped(parquet_pages.valueless(self.file.metadata, self.file.schema_arrow.names, self.names))
 
     def __iter__(self) -> Iterator[Chunk]:
@@ -82,6 +90,45 @@ class ParquetReader(TypedFileReader):
             what = f"cannot read Parquet data near row {row_base + 1}"
             raise storage.failed_read(self.path, exc, self.opened, what) from None
 
+    def _read_column(self, name: str, col: pa.Array) -> Converted:
+        return interval_values(col) if name in self.intervals else Converted(col)
+
     def close(self) -> None:
         self.file.close()
         self.source.close()  # opened here: the Parquet reader leaves a file it was given open
+
+
+INTERVAL = pa.month_day_nano_interval()
+_INTERVAL_BYTES = pa.binary(12)
+_INT32_MAX = (1 << 31) - 1  # Arrow counts an interval's months and days in signed 32 bits
+
+
+def interval_columns(metadata: Any, schema: pa.Schema) -> frozenset[int]:
+    """The top-level columns (by position in ``schema``) of Parquet's INTERVAL type, DuckDB's
+    INTERVAL: pyarrow reads them as their 12 bytes. One nested in a list or struct stays bytes."""
+    leaves = {metadata.schema.column(i).path: metadata.schema.column(i) for i in range(metadata.num_columns)}
+    return frozenset(
+        i for i, f in enumerate(schema) if f.type.equals(_INTERVAL_BYTES) and _is_interval(leaves.get(f.name))
+    )
+
+
+def _is_interval(column: Any) -> bool:
+    return column is not None and (column.converted_type == "INTERVAL" or str(column.logical_type) == "Interval")
+
+
+def interval_values(arr: pa.Array) -> Converted:
+    """Parquet INTERVAL values (months, days and milliseconds, little-endian unsigned 32-bit
+    integers) as Arrow's month-day-nanosecond intervals, which the targets write as ISO-8601
+    durations (``P1M2DT3S``); months or days past Arrow's signed 32 bits are rejected."""
+    parts = [None if v is None else struct.unpack("<III", v) for v in arr.to_pylist()]
+    over = [p is not None and max(p[0], p[1]) > _INT32_MAX for p in parts]
+    values = [None if p is None or o else (p[0], p[1], p[2] * 1_000_000) for p, o in zip(parts, over, strict=True)]
+    out = pa.array(values, INTERVAL)
+    if not any(over):
+        return Converted(out)
+    reasons = [
+        f"an interval of {p[0]} months, {p[1]} days and {p[2]} ms: Arrow holds at most {_INT32_MAX} months or days"
+        for p, o in zip(parts, over, strict=True)
+        if p is not None and o
+    ]
+    return Converted(out, pa.array(over, pa.bool_()), reasons)

@@ -324,3 +324,48 @@ def test_a_file_of_encrypted_columns_under_a_plaintext_footer_is_a_data_error_wi
     )
     if not flags or flags[0] != "--dry-run":
         assert json.loads(report.read_text())["status"] == "failed"
+
+
+def _duckdb_intervals(tmp_path: Path) -> Path:
+    """DuckDB's INTERVAL in Parquet: 12 bytes (months, days, milliseconds) marked INTERVAL."""
+    p = tmp_path / "iv.parquet"
+    duckdb.sql(
+        "copy (select * from (values (1, interval '1 month 2 days 3 seconds'), (2, null), "
+        f"(3, interval '100 years 25 hours 0.5 seconds')) t(id, iv)) to '{p}'"
+    )
+    return p
+
+
+def test_a_parquet_interval_is_read_as_an_interval_and_stored_as_iso_text(tmp_path: Path) -> None:
+    """pyarrow reads Parquet's INTERVAL as fixed_size_binary[12]: it was stored as a 12-byte BLOB."""
+    src = _duckdb_intervals(tmp_path)
+    r, chunks = read(src)
+    assert r.schema.field("iv").type == pa.month_day_nano_interval()
+    assert chunks[0].batch.column("iv").to_pylist()[0] == pa.MonthDayNano([1, 2, 3_000_000_000])
+    db, ldb = tmp_path / "iv.db", tmp_path / "iv.ldb"
+    assert load(str(src), str(db), table="t").rows_written == 3
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT id, iv, typeof(iv) FROM t ORDER BY id").fetchall()
+        declared = {c[1]: c[2] for c in conn.execute("PRAGMA table_info(t)")}
+    assert rows == [(1, "P1M2DT3S", "text"), (2, None, "null"), (3, "P1200M0DT90000.5S", "text")]
+    assert declared["iv"] == "TEXT"
+    load(str(src), str(ldb), key="{id}")
+    assert [v for _, v in leveldb_items(ldb)[0]] == [
+        b'{"id":1,"iv":"P1M2DT3S"}',
+        b'{"id":2,"iv":null}',
+        b'{"id":3,"iv":"P1200M0DT90000.5S"}',
+    ]
+
+
+def test_a_parquet_interval_arrow_cannot_hold_is_rejected() -> None:
+    """Parquet counts months and days unsigned, Arrow in signed 32 bits."""
+    from loader.readers.parquet import interval_values
+
+    raw = [(1).to_bytes(4, "little") * 2 + (1500).to_bytes(4, "little"), None, (2**31).to_bytes(4, "little") * 3]
+    out = interval_values(pa.array(raw, pa.binary(12)))
+    assert out.array.to_pylist() == [pa.MonthDayNano([1, 1, 1_500_000_000]), None, None]
+    assert out.bad is not None and out.bad.to_pylist() == [False, False, True]
+    assert out.reasons == [
+        "an interval of 2147483648 months, 2147483648 days and 2147483648 ms: "
+        "Arrow holds at most 2147483647 months or days"
+    ]
