@@ -702,13 +702,13 @@ class KeyTemplate:
                 continue
             sample = _sample(schema.field(name).type)
             if sample is not None:
-                self._field(_plain(sample), spec, name)
+                self._field(_key_plain(sample), spec, name, sample.type)
 
     def render(self, batch: pa.RecordBatch) -> pa.Array:
         """The key of every row as text (null where a key column is null)."""
         pieces: list[Any] = []
         for literal, name, spec in self.parts:
-            arr = _plain(batch.column(name)) if name is not None else None
+            arr = _key_plain(batch.column(name)) if name is not None else None
             if arr is not None and not spec and pa.types.is_integer(arr.type):
                 pieces.append(sortable_int(arr, literal))  # the literal goes in in the same pass
                 continue
@@ -727,9 +727,10 @@ class KeyTemplate:
             return kernels.binary_join_element_wise(*pieces, pa.scalar(b"", pa.binary()))
         return kernels.binary_join_element_wise(*pieces, "")
 
-    def _field(self, arr: pa.Array, spec: str, name: str) -> pa.Array:
+    def _field(self, arr: pa.Array, spec: str, name: str, column_type: pa.DataType | None = None) -> pa.Array:
         """One field, other than a spec-less integer (``sortable_int``); ``UnfitKeys`` names
-        the rows of column ``name`` whose values its spec cannot take."""
+        the rows of column ``name`` whose values its spec cannot take. ``column_type``: the
+        column's own type, for a message, where ``arr`` is another (a duration's counts)."""
         t = arr.type
         if pa.types.is_floating(t):
             _refuse_nan(arr, name)
@@ -751,9 +752,17 @@ class KeyTemplate:
         except (ValueError, TypeError, OverflowError) as exc:
             sample = _sample(t)
             if sample is None or _unfit(fmt, _plain(sample)[0]) is not None:
-                raise ConfigError(f"sink.key: format spec {spec!r} does not fit column type {t}: {exc}") from None
+                shown = column_type or t
+                raise ConfigError(f"sink.key: format spec {spec!r} does not fit column type {shown}: {exc}") from None
         # the type takes the spec but some values do not (a date past 9999 for %Y): those rows
         raise UnfitKeys.of_spec(name, spec, [_unfit(fmt, v) for v in arr])
+
+
+def _key_plain(arr: pa.Array) -> pa.Array:
+    """A key column as ``_plain`` has it, a duration as its count of its unit (as it is stored):
+    it sorts, and takes format specs, as an integer does (a timedelta's text would not sort)."""
+    arr = _plain(arr)
+    return kernels.cast(arr, pa.int64()) if pa.types.is_duration(arr.type) else arr
 
 
 def _refuse_nan(arr: pa.Array, name: str) -> None:

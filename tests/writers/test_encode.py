@@ -449,3 +449,25 @@ def test_a_strftime_key_cuts_a_nanosecond_time_to_microseconds() -> None:
         "1200/12:00:00.000999",
         None,
     ]
+
+
+def test_a_duration_key_field_sorts_and_takes_specs_as_its_integer_count() -> None:
+    """A duration was written as bare digits (``10`` sorted before ``9``), and ``{d:020d}`` was
+    refused as a timedelta's format spec."""
+    batch = pa.record_batch({"d": pa.array([9, 10, -1, None], pa.duration("ms"))})
+    plain = KeyTemplate("k:{d}")
+    assert plain.render(batch).to_pylist() == [
+        "k:00000000000000000009",
+        "k:00000000000000000010",
+        "k:-9223372036854775807",
+        None,
+    ]
+    padded = KeyTemplate("{d:06d}/{d:d}")
+    padded.check_types(batch.schema)
+    assert padded.render(batch).to_pylist() == ["000009/9", "000010/10", "-00001/-1", None]
+    with pytest.raises(ConfigError) as e:
+        KeyTemplate("{d:%H}").check_types(batch.schema)
+    assert str(e.value) == (
+        "sink.key: format spec '%H' does not fit column type duration[ms]: "
+        "Invalid format specifier '%H' for object of type 'int'"
+    )
