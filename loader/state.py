@@ -1,8 +1,9 @@
 """Checkpoints: what a job has loaded, stored inside the target itself.
 
 Each source file has an entry keyed by its absolute path, holding its
-identity (size, modification time, and a fingerprint of its first and last
-64 KiB) and the reader position after the last committed chunk. A job entry
+identity (size, modification time, a fingerprint of its first and last
+64 KiB, and its real path: a file loaded through a link is known under its own
+name too) and the reader position after the last committed chunk. A job entry
 holds the run status, what of the reject file belongs to committed work (its
 length, this job's line count, and the file's inode), and which columns had a
 recorded type before this load began; a schema entry holds the column types
@@ -294,6 +295,7 @@ def plan_files(files: list[str], state: JobState, on_change: str) -> list[FilePl
     """Each file against its checkpoint: loaded already (skip), half-loaded (resume),
     changed since (``run.on_change``: error, skip or reload), or new."""
     out = []
+    elsewhere = LoadedElsewhere(state)
     for path in files:
         key = file_key(path)
         error = storage.unaddressable(path)
@@ -302,6 +304,9 @@ def plan_files(files: list[str], state: JobState, on_change: str) -> list[FilePl
             continue
         ident = identity(path)
         fs = state.files.get(key)
+        if fs is None and elsewhere.holds(ident):
+            out.append(FilePlan(path, key, "skipped"))
+            continue
         if fs is not None and path != "-":
             # a half-loaded file goes on at its byte offset: only from the very same version
             unchanged = same_content if fs.done else storage.same_version
@@ -319,6 +324,40 @@ def plan_files(files: list[str], state: JobState, on_change: str) -> list[FilePl
             fs = FileState(path=path, identity=ident)
         out.append(FilePlan(path, key, "resumed" if resuming else "loaded", fs))
     return out
+
+
+class LoadedElsewhere:
+    """The files a checkpoint holds done, by content: an input without an entry of its own may
+    have been loaded under another spelling (a link to it, since gone or pointed elsewhere; a
+    path through a linked folder). Indexed once, when the first such input asks."""
+
+    def __init__(self, state: JobState) -> None:
+        self.state = state
+        self._by_content: dict[tuple[Any, Any], list[tuple[str, FileState]]] | None = None
+
+    def holds(self, ident: dict[str, Any] | None) -> bool:
+        """A done entry of the same content that reached the same real file (``ident`` a local
+        file's identity); None or an object's identity: never."""
+        if ident is None or "real" not in ident:
+            return False
+        if self._by_content is None:
+            self._by_content = {}
+            for key, fs in self.state.files.items():
+                if fs.done and fs.identity is not None and key.startswith("file:/"):
+                    self._by_content.setdefault(_content(fs.identity), []).append((key, fs))
+        entries = self._by_content.get(_content(ident), ())
+        return any(_real(key, fs) == ident["real"] for key, fs in entries)
+
+
+def _content(ident: dict[str, Any]) -> tuple[Any, Any]:
+    return ident.get("size"), ident.get("sha256_head_tail")
+
+
+def _real(key: str, fs: FileState) -> str:
+    """The file an entry's spelling reached when loaded (an entry from before identities held
+    it: the one it reaches now)."""
+    assert fs.identity is not None
+    return str(fs.identity.get("real") or os.path.realpath(key[len("file:") :]))
 
 
 def rows_committed(state: JobState) -> int:

@@ -473,7 +473,8 @@ def sequential(path: str, file: pa.NativeFile) -> pa.NativeFile:
 
 
 def identity(path: str) -> dict[str, Any] | None:
-    """Size, mtime and a content fingerprint (head and tail); None for standard input.
+    """Size, mtime, a content fingerprint (head and tail) and the real path (links resolved);
+    None for standard input.
     A remote object's: size, mtime and ETag (None where the store gives none), unread."""
     if path == STDIN:
         return None
@@ -491,7 +492,9 @@ def identity(path: str) -> dict[str, Any] | None:
                 h.update(fh.read(FINGERPRINT_BYTES))
     except OSError as exc:
         raise SourceError.from_os(exc, path, "read") from None
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256_head_tail": h.hexdigest()}
+    # the file it reaches: one loaded under another spelling (a link) is known by it (``state.plan_files``)
+    real = os.path.realpath(path)
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256_head_tail": h.hexdigest(), "real": real}
 
 
 def _remote_identity(loc: Remote, uri: str) -> dict[str, Any]:

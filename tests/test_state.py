@@ -15,7 +15,7 @@ from loader.config import SinkConfig
 from loader.errors import LoaderError
 from loader.rejects import Committed
 from loader.report import FileReport, RunReport
-from loader.state import FileState, JobState, Ledger, Tally, same_job, table_job
+from loader.state import FileState, JobState, Ledger, Tally, file_key, identity, plan_files, same_job, table_job
 from loader.writers.leveldb import LevelDBWriter
 from loader.writers.leveldb import peek as leveldb_peek
 from loader.writers.sqlite import SQLiteWriter
@@ -326,3 +326,67 @@ def test_only_ascii_letters_fold_in_a_tables_job_as_in_sqlite() -> None:
     assert same_job("table:Events", "table:events") and not same_job("table:Ñ", "table:ñ")
     assert not same_job("table:events", "table:Events")  # a job named by hand keeps its spelling
     assert not same_job("key:Events", "key:events")
+
+
+def _linked(tmp_path: Path) -> Path:
+    """``in/d1.csv`` (ids 1, 2) and ``in/0latest.csv``, a link to it that sorts first."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "d1.csv").write_text("id\n1\n2\n")
+    (folder / "0latest.csv").symlink_to("d1.csv")
+    return folder
+
+
+def test_a_file_loaded_with_a_link_to_it_is_not_loaded_again_once_the_link_is_gone(tmp_path: Path) -> None:
+    folder, db = _linked(tmp_path), tmp_path / "o.db"
+    assert load(str(folder / "*.csv"), str(db), table="t").rows_written == 2
+    (folder / "0latest.csv").unlink()
+    report = load(str(folder / "*.csv"), str(db), table="t")
+    assert (report.rows_written, [(f.path, f.status) for f in report.files]) == (
+        0,
+        [(str(folder / "d1.csv"), "skipped")],
+    )
+    assert sqlite_rows(db, "SELECT id FROM t ORDER BY rowid") == [(1,), (2,)]
+
+
+@pytest.mark.parametrize("on_change", ["skip", "reload"])
+def test_a_latest_link_pointed_at_a_new_file_loads_each_file_once(tmp_path: Path, on_change: Any) -> None:
+    """The link had kept d1's checkpoint: pointed at d2 it counted as d1 changed, d1 loaded
+    again under its own name and d2, a duplicate of the link, never loaded."""
+    folder, db = _linked(tmp_path), tmp_path / "o.db"
+    load(str(folder / "*.csv"), str(db), table="t")
+    (folder / "d2.csv").write_text("id\n3\n4\n")
+    (folder / "0latest.csv").unlink()
+    (folder / "0latest.csv").symlink_to("d2.csv")
+    report = load(str(folder / "*.csv"), str(db), table="t", run_options={"on_change": on_change})
+    assert (report.status, report.rows_written, report.files_changed) == ("ok", 2, 0)
+    assert [(f.path, f.status) for f in report.files] == [
+        (str(folder / "d1.csv"), "skipped"),
+        (str(folder / "d2.csv"), "loaded"),
+    ]
+    assert sqlite_rows(db, "SELECT id FROM t ORDER BY id") == [(1,), (2,), (3,), (4,)]
+
+
+def test_a_file_loaded_through_a_link_alone_is_known_under_its_own_name(tmp_path: Path) -> None:
+    folder, db = _linked(tmp_path), tmp_path / "o.db"
+    load(str(folder / "0latest.csv"), str(db), table="t")
+    (folder / "d2.csv").write_text("id\n3\n4\n")
+    (folder / "0latest.csv").unlink()
+    (folder / "0latest.csv").symlink_to("d2.csv")
+    report = load(str(folder / "d*.csv"), str(db), table="t", run_options={"on_change": "skip"})
+    assert [(f.path, f.status) for f in report.files] == [
+        (str(folder / "d1.csv"), "skipped"),
+        (str(folder / "d2.csv"), "loaded"),
+    ]
+    assert sqlite_rows(db, "SELECT id FROM t ORDER BY id") == [(1,), (2,), (3,), (4,)]
+
+
+def test_an_entry_from_before_identities_named_the_real_file_counts_through_its_link(tmp_path: Path) -> None:
+    """A checkpoint an earlier version kept under a link's name: the file the link still
+    reaches, with the same content, is loaded; another file of that content is not."""
+    folder = _linked(tmp_path)
+    (folder / "copy.csv").write_text("id\n1\n2\n")
+    link, d1, copy = (str(folder / n) for n in ("0latest.csv", "d1.csv", "copy.csv"))
+    old = {k: v for k, v in (identity(link) or {}).items() if k != "real"}
+    state = JobState(files={file_key(link): FileState(path=link, identity=old, done=True)})
+    assert [p.status for p in plan_files([d1, copy], state, "error")] == ["skipped", "loaded"]

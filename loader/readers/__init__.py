@@ -62,14 +62,21 @@ def expand_paths(config: SourceConfig) -> list[str]:
             storage.check_file(pattern, f"dir/*.{config.format or infer_format(pattern) or 'csv'}")
         else:
             files.append(storage.normal(pattern))  # S3://b/k and s3://b/k: one object, one checkpoint
-    seen: set[str] = set()
-    out = []
-    for f in sorted(files, key=lambda p: (p == "-", p)):
-        same = f if f == "-" or storage.is_remote(f) else os.path.realpath(f)  # a.csv, ./a.csv, a link to it
-        if same not in seen:
-            seen.add(same)
-            out.append(f)
-    return out
+    return each_once(files)
+
+
+def each_once(files: list[str]) -> list[str]:
+    """``files`` sorted, each file once however many spellings reach it (``a.csv``, ``./a.csv``,
+    a link to it): the first in sorted order, but a file's own spelling over a link's. The
+    checkpoint names a file by the spelling kept, so a link that later goes or points elsewhere
+    leaves the file known under its own name."""
+    kept: dict[str, str] = {}
+    for f in sorted(files):
+        same = f if f == "-" or storage.is_remote(f) else os.path.realpath(f)
+        first = kept.get(same)
+        if first is None or (os.path.islink(first) and not os.path.islink(f)):
+            kept[same] = f
+    return sorted(kept.values(), key=lambda p: (p == "-", p))
 
 
 def open_reader(path: str, config: SourceConfig, **options: Any) -> Reader:

@@ -45,24 +45,35 @@ def dedupe_names(names: list[str]) -> list[str]:
 
     An empty name becomes ``column_N`` (its 1-based position); a repeat (in any ASCII case,
     as SQLite compares names: ``fold``) gets ``_2``, ``_3``... Names are otherwise kept
-    exactly, quotes and all.
+    exactly, quotes and all. A new name is never one the header itself holds, earlier or
+    later (``x,X,x_2`` gives ``x``, ``X_3``, ``x_2``): each real column keeps its own name.
     """
+    header = {fold(name) for name in names if name.strip()}
     out: list[str] = []
     seen: set[str] = set()
     last: dict[str, int] = {}  # the suffix a base last got: a header of one name repeated stays linear
     for i, name in enumerate(names, 1):
-        base = name if name.strip() else f"column_{i}"
-        key = fold(base)
-        candidate, n = base, last.get(key, 1)
-        if n > 1:
-            candidate = f"{base}_{n}"
-        while fold(candidate) in seen:
-            n += 1
-            candidate = f"{base}_{n}"
-        last[key] = n
+        key = fold(name)
+        if name.strip() and key not in seen:  # a name's first spelling keeps it
+            candidate = name
+        else:
+            candidate = _new_name(name if name.strip() else f"column_{i}", (seen, header), last)
         seen.add(fold(candidate))
         out.append(candidate)
     return out
+
+
+def _new_name(base: str, taken: tuple[set[str], set[str]], last: dict[str, int]) -> str:
+    """``base``, else ``base_N`` from the suffix it last got on: the first in none of the
+    ``taken`` sets of folded names (two sets, not their union: no copy per repeat)."""
+    key = fold(base)
+    n = last.get(key, 1)
+    candidate = base if n == 1 else f"{base}_{n}"
+    while any(fold(candidate) in names for names in taken):
+        n += 1
+        candidate = f"{base}_{n}"
+    last[key] = n
+    return candidate
 
 
 def spelled(names: list[str], spelling: Iterable[str]) -> list[str]:

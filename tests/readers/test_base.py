@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
+from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.feather as feather
+import pyarrow.parquet as pq
 import pytest
 
+from loader.cli import main
 from loader.config import SourceConfig
 from loader.errors import ConfigError
+from loader.readers import open_reader
 from loader.readers.base import declared_types, dedupe_names, plain_array, plain_columns, spelled
 
 
@@ -107,6 +113,44 @@ def test_a_repeated_name_is_one_sqlite_repeats_folding_ascii_letters_only() -> N
     Python's ``lower`` had renamed the second of each ``_2``."""
     names = ["ñandú", "ÑANDÚ", "k", KELVIN, "Code", "CODE"]
     assert dedupe_names(names) == ["ñandú", "ÑANDÚ", "k", KELVIN, "Code", "CODE_2"]
+
+
+def test_a_new_name_for_a_repeat_is_none_the_header_holds_later() -> None:
+    """``X`` beside ``x`` had taken ``x_2`` from the real column after it, which then became
+    ``x_2_2``; now every real column keeps its name and the repeat takes a free suffix."""
+    assert dedupe_names(["x", "X", "x_2"]) == ["x", "X_3", "x_2"]
+    assert dedupe_names(["x", "X", "X_2", "x_3"]) == ["x", "X_4", "X_2", "x_3"]
+    assert dedupe_names(["x", "x_2", "x"]) == ["x", "x_2", "x_3"]
+    assert dedupe_names(["", "column_1"]) == ["column_1_2", "column_1"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet", "arrow"])
+def test_every_format_keeps_a_real_column_a_repeat_could_have_named(tmp_path: Path, fmt: str) -> None:
+    src = tmp_path / f"b.{fmt}"
+    table = pa.table([[4], [5], [6]], names=["x", "X", "x_2"])
+    if fmt == "csv":
+        src.write_text("x,X,x_2\n4,5,6\n", encoding="utf-8")
+    elif fmt == "jsonl":
+        src.write_text('{"x":4,"X":5,"x_2":6}\n', encoding="utf-8")
+    elif fmt == "parquet":
+        pq.write_table(table, src)
+    else:
+        feather.write_feather(table, src, compression="uncompressed")
+    with open_reader(str(src), SourceConfig(path=[str(src)])) as r:
+        assert r.schema.names == ["x", "X_3", "x_2"]
+        assert [row for c in r for row in c.batch.to_pylist()] == [{"x": 4, "X_3": 5, "x_2": 6}]
+
+
+def test_a_later_file_repeating_a_name_loads_each_value_into_its_own_column(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("x,x_2\n1,2\n", encoding="utf-8")
+    (tmp_path / "b.csv").write_text("x,X,x_2\n4,5,6\n", encoding="utf-8")
+    db = tmp_path / "o.db"
+    paths = [str(tmp_path / "a.csv"), str(tmp_path / "b.csv")]
+    assert main(["load", *paths, str(db), "--table", "t", "--alter", "-q"]) == 0
+    with sqlite3.connect(db) as conn:
+        cur = conn.execute("SELECT * FROM t ORDER BY rowid")
+        assert [d[0] for d in cur.description] == ["x", "x_2", "X_3"]
+        assert cur.fetchall() == [(1, 2, None), (4, 6, 5)]
 
 
 def test_a_file_takes_the_settled_spelling_of_a_name_in_another_ascii_case_only() -> None:

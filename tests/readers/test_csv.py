@@ -348,6 +348,18 @@ def test_expand_paths_loads_a_file_named_two_ways_once(tmp_path: Path, monkeypat
     assert expand_paths(SourceConfig(path=names)) == ["./in/a.csv"]  # the first name in sorted order
 
 
+def test_expand_paths_keeps_a_files_own_name_over_a_link_to_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``0latest.csv`` sorts first, but the checkpoint must name ``d1.csv``: a link that goes or
+    is pointed elsewhere would leave d1 unknown to the next run, which loaded it again."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "d1.csv").write_text("x\n1\n")
+    (tmp_path / "in" / "0latest.csv").symlink_to("d1.csv")
+    (tmp_path / "in" / "1also.csv").symlink_to("0latest.csv")
+    monkeypatch.chdir(tmp_path)
+    assert expand_paths(SourceConfig(path=["in/*.csv"])) == ["in/d1.csv"]
+    assert expand_paths(SourceConfig(path=["in/1also.csv", "in/0latest.csv"])) == ["in/0latest.csv"]  # links only
+
+
 def test_row_numbers_count_on_from_the_base_less_the_malformed() -> None:
     assert row_numbers(10, 5, set()).to_pylist() == [11, 12, 13, 14, 15]
     assert row_numbers(10, 5, {2, 4}).to_pylist() == [11, 13, 15]
