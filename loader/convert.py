@@ -604,6 +604,7 @@ def convert(
             return col.done(kernels.cast(col.arr, target))
         if strict:
             _refuse_silent_changes(col, target)
+        _refuse_loose_bools(col, target, na, explicit)
         _refuse_hex(col, target)
     elif col.arr.type.equals(target):
         return col.done(col.arr)
@@ -912,6 +913,21 @@ def _text_float_reason(target: pa.DataType) -> ReasonOf:
         return f"'{_value_text(text)}' would be stored as {stored!r} by {name}"
 
     return reason
+
+
+def _refuse_loose_bools(col: _Column, target: pa.DataType, na: tuple[str, ...], explicit: bool) -> None:
+    """Reject text a bool column would take that inference never reads as one: Arrow's cast
+    also reads ``1`` and ``0`` (numbers: ``2`` is rejected) and ``true`` in any case (``tRUE``).
+    ``na`` spellings are left to the cast, which nulls them; a cast asked for reads them all."""
+    if explicit or not pa.types.is_boolean(target):
+        return
+    loose = kernels.invert(kernels.is_in(col.arr, value_set=kernels.cast(_BOOL_TEXT, col.arr.type)))
+    if na:
+        loose = kernels.and_(loose, kernels.invert(_is_na(col.arr, na)))
+    col.reject(
+        kernels.and_(loose, kernels.is_valid(col.arr)),
+        lambda v: f"{_value_text(v)!r} is not a valid bool: it takes true, false, True, False, TRUE and FALSE only",
+    )
 
 
 # Arrow reads an integer's text in hexadecimal too, as its bits: "0xFF" is -1 in an int8.

@@ -248,6 +248,25 @@ def test_what_the_cast_takes_and_the_pattern_refuses_stays_refused(
     assert infer_type(pa.array([lead] * 256 + values, pa.string())) == expected  # past the head, where the proofs run
 
 
+_LOOSE_BOOL = "is not a valid bool: it takes true, false, True, False, TRUE and FALSE only"
+
+
+@pytest.mark.parametrize("strict", [True, False], ids=["inferred", "declared"])
+def test_a_bool_column_takes_only_the_spellings_inference_reads_as_one(strict: bool) -> None:
+    """Arrow's cast read 1 and 0 (numbers) and true in any case (tRUE) as booleans: a column
+    inferred, recorded or declared bool took them where inference would have made it text."""
+    values = ["true", "False", "TRUE", "1", "0", "tRUE", None, "NA", "yes"]
+    out = convert(pa.array(values, pa.string()), pa.bool_(), strict=strict, na=("NA",))
+    assert out.array.to_pylist() == [True, False, True, None, None, None, None, None, None]
+    assert out.bad is not None and out.bad.to_pylist() == [False, False, False, True, True, True, False, False, True]
+    assert out.reasons == [f"'{v}' {_LOOSE_BOOL}" for v in ("1", "0", "tRUE", "yes")]
+
+
+def test_a_cast_asked_for_still_reads_a_number_as_a_bool() -> None:
+    out = convert(pa.array(["1", "0", "true"], pa.string()), pa.bool_(), explicit=True)
+    assert (out.array.to_pylist(), out.bad) == ([True, False, True], None)
+
+
 KEPT = [
     "0.6369616873214543",
     "100.10",

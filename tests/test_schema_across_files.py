@@ -524,6 +524,38 @@ def test_a_later_runs_parquet_value_of_another_kind_is_rejected_not_cast(
     assert all(f"; v is {sqlite_state(db)['schema']['v']} {_LATER}" in r["reason"] for r in rejects)
 
 
+@pytest.mark.parametrize("sink", ["db", "ldb"])
+def test_a_later_runs_one_zero_and_odd_case_are_rejected_by_a_bool_column(tmp_path: Path, sink: str) -> None:
+    """The recorded bool column stored 1, 0 and tRUE as true, false and true (exit 0): Arrow's
+    cast reads them, inference never does."""
+    write(tmp_path / "a.csv", "id,f\n1,true\n2,false\n")
+    write(tmp_path / "b.csv", "id,f\n3,1\n4,0\n5,tRUE\n6,FALSE\n")
+    target = tmp_path / f"t.{sink}"
+    opts: dict[str, Any] = {"key": "{id}"} if sink == "ldb" else {"table": "t"}
+    first, second = _two_runs(tmp_path / "a.csv", tmp_path / "b.csv", target, **opts)
+    assert (first.rows_written, second.rows_written, second.rows_rejected) == (2, 1, 3)
+    if sink == "db":
+        assert sqlite_rows(target, "SELECT id, f FROM t ORDER BY id") == [(1, 1), (2, 0), (6, 0)]
+    else:
+        assert _leveldb_values(target) == ['{"id":1,"f":true}', '{"id":2,"f":false}', '{"id":6,"f":false}']
+    rejects = reject_lines(rejects_of(target, "table:t" if sink == "db" else "key:id"))
+    assert [(r["row"], r["column"], r["reason"].split(";")[0]) for r in rejects] == [
+        (row, "f", f"'{v}' is not a valid bool: it takes true, false, True, False, TRUE and FALSE only")
+        for row, v in ((1, "1"), (2, "0"), (3, "tRUE"))
+    ]
+
+
+def test_a_one_past_the_sample_of_a_bool_column_is_rejected(tmp_path: Path) -> None:
+    rows = "".join(f"{i},{'true' if i % 2 else 'false'}\n" for i in range(1100))
+    write(tmp_path / "a.csv", f"id,f\n{rows}1100,1\n1101,True\n")
+    db = tmp_path / "t.db"
+    report = load(str(tmp_path / "a.csv"), str(db), table="t", source_options={"infer_rows": 10})
+    assert (report.rows_written, report.rows_rejected) == (1101, 1)
+    assert sqlite_rows(db, "SELECT f FROM t WHERE id > 1098 ORDER BY id") == [(1,), (1,)]
+    [reject] = reject_lines(rejects_of(db))
+    assert (reject["row"], reject["column"], reject["values"]) == (1101, "f", {"id": "1100", "f": "1"})
+
+
 def test_a_leveldb_columns_json_type_stays_across_runs_for_parquet_bools(tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
