@@ -1006,6 +1006,28 @@ def test_a_parquet_float_in_a_column_another_file_makes_text_is_its_text(tmp_pat
     ]
 
 
+def test_integers_past_two_to_the_53_that_float64_holds_load_as_floats(tmp_path: Path) -> None:
+    """An int64 column unified with float64 rejected 2**60 and 10**18 as "not a valid float64",
+    as a table's REAL column did: float64 holds both exactly. Only an integer it rounds is rejected."""
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": [1], "x": [1.5]}), tmp_path / "a.parquet")
+    big = pa.array([2**60, 10**18, 9007199254740993], pa.int64())
+    pq.write_table(pa.table({"id": [2, 3, 4], "x": big}), tmp_path / "b.parquet")
+    db, table = tmp_path / "u.db", tmp_path / "real.db"
+    with sqlite3.connect(table) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER, x REAL)")
+    conn.close()
+    reason = "'9007199254740993' would be stored as 9007199254740992.0 by float64 (declare the column as decimal(p, s) or string)"
+    for target, files in ((db, "*.parquet"), (table, "b.parquet")):
+        report = load(str(tmp_path / files), str(target), table="t")
+        assert (report.rows_written, report.rows_rejected) == (3 if target == db else 2, 1)
+        assert typed(target, "x")[-2:] == [(1.152921504606847e18, "real"), (1e18, "real")]
+        [reject] = reject_lines(rejects_of(target))
+        assert (reject["row"], reject["column"], reject["reason"].split(";")[0]) == (3, "x", reason)
+    assert typed(db, "x")[0] == (1.5, "real")
+
+
 def test_a_parquet_decimal_into_a_real_column_is_the_float_nearest_it(tmp_path: Path) -> None:
     """A table's REAL column rejected decimals 0.35 and 0.41 ("would be rounded by float64"):
     Arrow's cast made them 0.35000000000000003 and 0.41000000000000003. Now each is the float
