@@ -1028,6 +1028,94 @@ def test_integers_past_two_to_the_53_that_float64_holds_load_as_floats(tmp_path:
     assert typed(db, "x")[0] == (1.5, "real")
 
 
+def _float32_then_csv(tmp_path: Path) -> tuple[Path, Path]:
+    """Day 1 a Parquet float32 column (DuckDB's REAL), day 2 a CSV of values float32 would round."""
+    import pyarrow.parquet as pq
+
+    (tmp_path / "in").mkdir()
+    pq.write_table(pa.table({"id": [1], "amt": pa.array([1.5], pa.float32())}), tmp_path / "in" / "d1.parquet")
+    return tmp_path / "in" / "d1.parquet", write(tmp_path / "in" / "d2.csv", "id,amt\n2,0.1\n3,16777217\n4,2.675\n")
+
+
+@pytest.mark.parametrize("sink", ["db", "ldb"])
+def test_a_float32_recorded_by_an_earlier_run_never_rounds_a_later_runs_values(tmp_path: Path, sink: str) -> None:
+    """The recorded float32 stored day 2's 0.1 as 0.100000001490116 and 16777217 as 16777216.0
+    (exit 0, nothing rejected), from CSV and from a Parquet double alike; one load of the
+    Parquet files stores them exactly. A run records the float64 the targets store."""
+    import pyarrow.parquet as pq
+
+    first, second = _float32_then_csv(tmp_path)
+    third = tmp_path / "in" / "d3.parquet"
+    pq.write_table(pa.table({"id": [5, 6], "amt": [0.1, 16777217.0]}), third)
+    daily, once = tmp_path / f"daily.{sink}", tmp_path / f"once.{sink}"
+    opts: dict[str, Any] = {"key": "{id}"} if sink == "ldb" else {"table": "t"}
+    reports = [load(str(f), str(daily), **opts) for f in (first, second, third)]
+    assert [(r.rows_written, r.rows_rejected) for r in reports] == [(1, 0), (3, 0), (2, 0)]
+    load([str(first), str(third)], str(once), **opts)
+    amounts = [1.5, 0.1, 16777217.0, 2.675, 0.1, 16777217.0]
+    if sink == "db":
+        assert typed(daily, "amt") == [(v, "real") for v in amounts]
+        assert typed(once, "amt") == [(v, "real") for v in (1.5, 0.1, 16777217.0)]
+        state = sqlite_state(daily)
+    else:
+        assert [json.loads(v)["amt"] for v in _leveldb_values(daily)] == amounts
+        assert _leveldb_values(once) == [
+            v for v in _leveldb_values(daily) if v.startswith(('{"id":1,', '{"id":5,', '{"id":6,'))
+        ]
+        assert _leveldb_values(daily)[1] == '{"id":2,"amt":0.1}'
+        state = leveldb_items(daily)[1]
+    assert state["schema"] == {"id": "int64", "amt": "float64"}
+
+
+def test_a_float32_recorded_by_an_older_checkpoint_is_read_as_float64(tmp_path: Path) -> None:
+    first, second = _float32_then_csv(tmp_path)
+    db = tmp_path / "t.db"
+    load(str(first), str(db), table="t")
+    with sqlite3.connect(db) as conn:  # as an older run recorded it
+        conn.execute("""UPDATE _loader_state SET value = '{"amt": "float32", "id": "int32"}' WHERE key = 'schema'""")
+    conn.close()
+    report = load(str(second), str(db), table="t")
+    assert (report.rows_written, report.rows_rejected) == (3, 0)
+    assert typed(db, "amt")[1:] == [(0.1, "real"), (16777217.0, "real"), (2.675, "real")]
+    assert sqlite_state(db)["schema"] == {"id": "int64", "amt": "float64"}
+
+
+@pytest.mark.parametrize("narrow", ["INTEGER", "SMALLINT"])
+def test_a_narrow_integer_recorded_from_parquet_takes_a_later_runs_int64(tmp_path: Path, narrow: str) -> None:
+    """DuckDB's INTEGER (int32) recorded int32: day 2's 3000000000 was rejected ("is not a valid
+    int32", exit 4), though the INTEGER column holds it and one load of both files is int64."""
+    import duckdb
+
+    for day, value in (("d1", f"1::{narrow}"), ("d2", "3000000000::BIGINT")):
+        duckdb.sql(f"COPY (SELECT {value} AS id) TO '{tmp_path / day}.parquet'")
+    db = tmp_path / "t.db"
+    reports = _two_runs(tmp_path / "d1.parquet", tmp_path / "d2.parquet", db, table="t")
+    assert [(r.rows_written, r.rows_rejected) for r in reports] == [(1, 0), (1, 0)]
+    assert typed(db, "id") == [(1, "integer"), (3000000000, "integer")]
+    assert sqlite_state(db)["schema"] == {"id": "int64"}
+
+
+def test_a_declared_int32_binds_every_run_though_int64_is_recorded(tmp_path: Path) -> None:
+    write(tmp_path / "d1.csv", "id,n\n1,7\n")
+    write(tmp_path / "d2.csv", "id,n\n2,3000000000\n3,8\n")
+    db = tmp_path / "t.db"
+    declared = {"columns": {"N": "int32"}}
+    reports = [load(str(tmp_path / f), str(db), table="t", source_options=declared) for f in ("d1.csv", "d2.csv")]
+    assert [(r.rows_written, r.rows_rejected) for r in reports] == [(1, 0), (1, 1)]
+    assert sqlite_state(db)["schema"] == {"id": "int64", "n": "int64"}
+    assert [r["reason"] for r in reject_lines(rejects_of(db))] == ["'3000000000' is not a valid int32"]
+
+
+def test_narrow_numbers_are_recorded_as_stored_and_reach_a_worker_exactly() -> None:
+    types = {"i": pa.int32(), "u": pa.uint16(), "f": pa.float32(), "h": pa.float16(), "big": pa.uint64()}
+    recorded = {"i": "int64", "u": "int64", "f": "float64", "h": "float64", "big": "uint64"}
+    assert json.loads(encode_types(types)) == recorded
+    assert binding(types) == {
+        n: pa.uint64() if n == "big" else pa.int64() if n in "iu" else pa.float64() for n in types
+    }
+    assert decode_types(task_types(types)) == types
+
+
 def test_a_parquet_decimal_into_a_real_column_is_the_float_nearest_it(tmp_path: Path) -> None:
     """A table's REAL column rejected decimals 0.35 and 0.41 ("would be rounded by float64"):
     Arrow's cast made them 0.35000000000000003 and 0.41000000000000003. Now each is the float
