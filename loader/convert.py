@@ -711,20 +711,6 @@ def _refuse_silent_changes(col: _Column, target: pa.DataType) -> None:
                 "(declare the column as decimal(p, s) or string)"
             ),
         )
-    if is_float and target.bit_width < 64:
-        col.reject(_narrowed(col.arr, target), _narrowed_reason(target))
-
-
-def _narrowed(text: pa.Array, target: pa.DataType) -> pa.Array:
-    """Where the float64 a text is, is not a value of the narrower float ``target`` (``0.1``,
-    ``16777217`` in a float32); text that is no float is left to the cast to reject."""
-    wide = kernels.cast(_null_where(text, cast_failures(text, pa.float64())), pa.float64())
-    return _float_narrowed(wide, kernels.cast(wide, target, safe=False))
-
-
-def _narrowed_reason(target: pa.DataType) -> ReasonOf:
-    stored = _text_float_reason(target)
-    return lambda v: f"{stored(v)} (declare the column as float64, decimal(p, s) or string)"
 
 
 def _cast(col: _Column, target: pa.DataType, na: tuple[str, ...], explicit: bool = False) -> Converted:
@@ -967,30 +953,27 @@ def _refuse_hex(col: _Column, target: pa.DataType) -> None:
 
 def _changed_by_cast(src: pa.Array, out: pa.Array) -> pa.Array | None:
     """Where a cast Arrow's safe mode lets through still changed a value: a float or
-    decimal that the new float does not hold exactly, by the float64 the targets store
-    (a float32's 0.1 is 0.10000000149011612; a decimal of more digits than a float64 keeps,
-    ``12345678901234567.89``), a timestamp whose time of day a date drops. None where no
-    such change can happen."""
+    decimal whose shortest text the new float type does not keep (unless it holds the
+    value exactly: a decimal of more digits than a float64 keeps, ``12345678901234567.89``),
+    a timestamp whose time of day a date drops. None where no such change can happen."""
     s, t = src.type, out.type
     if pa.types.is_integer(s) and pa.types.is_floating(t):
         return _int_rounded(src, out)
     if pa.types.is_timestamp(s) and pa.types.is_date(t):
         return kernels.not_equal(kernels.floor_temporal(src, unit="day"), src)  # in the column's zone
-    if pa.types.is_floating(s) and pa.types.is_floating(t) and s.bit_width > t.bit_width:
-        return _float_narrowed(src, out)
-    if not (pa.types.is_floating(t) and pa.types.is_decimal(s)):
+    narrower = pa.types.is_floating(s) and pa.types.is_floating(t) and s.bit_width > t.bit_width
+    if not (pa.types.is_floating(t) and (narrower or pa.types.is_decimal(s))):
         return None
-    text = kernels.cast(kernels.cast(out, pa.float64()), pa.string())  # the stored float's shortest text
-    unreadable = cast_failures(text, s)  # a decimal that rounded past its precision
-    back = kernels.cast(_null_where(text, unreadable), s)
-    return kernels.or_(kernels.fill_null(kernels.not_equal(back, src), False), unreadable)
-
-
-def _float_narrowed(src: pa.Array, out: pa.Array) -> pa.Array:
-    """Where floats ``out``, of a narrower type, widened back are another number than ``src``
-    (NaN stays NaN): the targets store the widened value, a float32's 0.1 as 0.10000000149011612."""
-    changed = kernels.and_(kernels.not_equal(kernels.cast(out, src.type), src), kernels.invert(kernels.is_nan(src)))
-    return kernels.fill_null(changed, False)
+    text = kernels.cast(out, pa.string())  # the new float's shortest text, read back as the old type
+    back_type = pa.float64() if pa.types.is_floating(s) else s
+    unreadable = cast_failures(text, back_type)  # a decimal that rounded past its precision
+    back = kernels.cast(_null_where(text, unreadable), back_type)
+    changed = kernels.or_(kernels.fill_null(kernels.not_equal(back, src), False), unreadable)
+    if not narrower:
+        return changed
+    # NaN, and a value the narrower float holds exactly (a float32's own value, widened), stay as they are
+    kept = kernels.fill_null(kernels.or_(kernels.is_nan(src), kernels.equal(kernels.cast(out, s), src)), False)
+    return kernels.and_(changed, kernels.invert(kept))
 
 
 # The integers each float holds every one of (2**53 for a float64); past them, only some.

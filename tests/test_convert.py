@@ -288,22 +288,6 @@ def test_an_integer_a_float32_would_round_is_rejected_with_what_it_would_store()
     ]
 
 
-def test_a_float32_column_takes_only_what_float32_holds_exactly() -> None:
-    """The targets store a float32 as the float64 it widens to: 0.1 would be 0.10000000149011612.
-    Inferred or recorded text, and a double (its shortest text 0.1 as a float32 too), were let in."""
-    texts = pa.array(["0.1", "1.5", "16777217", None], pa.string())
-    out = convert(texts, pa.float32(), strict=True)
-    assert out.array.to_pylist() == [None, 1.5, None, None]
-    hint = "(declare the column as float64, decimal(p, s) or string)"
-    assert out.reasons == [
-        f"'0.1' would be stored as 0.10000000149011612 by float32 {hint}",
-        f"'16777217' would be stored as 16777216.0 by float32 {hint}",
-    ]
-    doubles = convert(pa.array([0.1, 1.5, 1.100000023841858, float("nan")]), pa.float32())
-    assert doubles.array.to_pylist()[:3] == [None, 1.5, 1.100000023841858]
-    assert doubles.reasons == ["0.1 would be rounded by float32"]
-
-
 KEPT = [
     "0.6369616873214543",
     "100.10",

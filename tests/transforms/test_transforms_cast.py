@@ -273,11 +273,9 @@ def test_casts_arrow_calls_safe_but_that_change_values_reject() -> None:
     [kept] = out.batch.to_pylist()
     assert kept["price"] == Decimal("1.50") and kept["seen"] == dt.date(2024, 5, 3) and kept["d"] == 3.1
     assert kept["f"] != kept["f"]  # NaN stays NaN: no value changed
-    # a float32's 0.1 is stored as 0.10000000149011612, though its shortest text is 0.1
-    assert [r.reason for r in Cast(columns={"f": "float32"})(chunk_of({"f": [0.1, 1.5e-45]})).rejects] == [
-        "0.1 would be rounded by float32",
-        "1.5e-45 would be rounded by float32",
-    ]
+    assert Cast(columns={"f": "float32"})(chunk_of({"f": [0.1, 1.5e-45]})).rejects[0].reason == (
+        "1.5e-45 would be rounded by float32"  # the float32's shortest text of 0.1 is 0.1: kept
+    )
 
 
 def test_a_float_a_narrower_float_holds_exactly_is_kept() -> None:
@@ -339,9 +337,8 @@ def test_text_a_float_would_round_or_overflow_is_rejected() -> None:
         (2, "f", "'1e400' would be stored as inf by float64"),
         (3, "f", "'1e-400' would be stored as 0.0 by float64"),
         (5, "g", "'16777217' would be stored as 16777216.0 by float32"),
-        (6, "g", "'0.1' would be stored as 0.10000000149011612 by float32"),
     ]
-    assert col(out, "f")[:1] == col(out, "g")[:1] == [0.5]
+    assert col(out, "f")[:2] == [0.5, 0.1] and col(out, "g")[:2] == [0.5, 0.10000000149011612]
 
 
 def test_the_cast_function_nulls_text_a_float_would_change() -> None:
