@@ -615,6 +615,7 @@ def convert(
             return col.done(kernels.cast(col.arr, target))
         if strict:
             _refuse_silent_changes(col, target)
+        _refuse_loose_bools(col, target, na, explicit)
         _refuse_hex(col, target)
     elif col.arr.type.equals(target):
         return col.done(col.arr)
@@ -785,6 +786,10 @@ def _cast_values(arr: pa.Array, target: pa.DataType) -> pa.Array:
     """Arrow's cast, but a decimal becomes the float nearest it (``decimal_to_float``)."""
     if pa.types.is_decimal(arr.type) and pa.types.is_floating(target):
         return decimal_to_float(arr, target)
+    if pa.types.is_integer(arr.type) and pa.types.is_floating(target):
+        # Arrow's safe cast refuses every integer past the float's exact range (2**60 too, which
+        # float64 holds): cast as is, and ``_changed_by_cast`` rejects the integers that round
+        return kernels.cast(arr, target, safe=False)
     return kernels.cast(arr, target)
 
 
@@ -923,7 +928,7 @@ def _unchanged(col: _Column, out: pa.Array, target: pa.DataType, explicit: bool 
         changed = _text_float_changed(col.arr, out) if explicit else None
         reason = _text_float_reason(target)
     else:
-        changed, reason = _changed_by_cast(col.arr, out), _change_reason(target)
+        changed, reason = _changed_by_cast(col.arr, out), _change_reason(col.arr.type, target)
     if changed is None or not kernels.any(changed).as_py():
         return col.done(out)
     col.reject(changed, reason)
@@ -955,6 +960,21 @@ def _text_float_reason(target: pa.DataType) -> ReasonOf:
     return reason
 
 
+def _refuse_loose_bools(col: _Column, target: pa.DataType, na: tuple[str, ...], explicit: bool) -> None:
+    """Reject text a bool column would take that inference never reads as one: Arrow's cast
+    also reads ``1`` and ``0`` (numbers: ``2`` is rejected) and ``true`` in any case (``tRUE``).
+    ``na`` spellings are left to the cast, which nulls them; a cast asked for reads them all."""
+    if explicit or not pa.types.is_boolean(target):
+        return
+    loose = kernels.invert(kernels.is_in(col.arr, value_set=kernels.cast(_BOOL_TEXT, col.arr.type)))
+    if na:
+        loose = kernels.and_(loose, kernels.invert(_is_na(col.arr, na)))
+    col.reject(
+        kernels.and_(loose, kernels.is_valid(col.arr)),
+        lambda v: f"{_value_text(v)!r} is not a valid bool: it takes true, false, True, False, TRUE and FALSE only",
+    )
+
+
 # Arrow reads an integer's text in hexadecimal too, as its bits: "0xFF" is -1 in an int8.
 _HEX = r"^0[xX]"
 
@@ -978,6 +998,8 @@ def _changed_by_cast(src: pa.Array, out: pa.Array) -> pa.Array | None:
     value exactly: a decimal of more digits than a float64 keeps, ``12345678901234567.89``),
     a timestamp whose time of day a date drops. None where no such change can happen."""
     s, t = src.type, out.type
+    if pa.types.is_integer(s) and pa.types.is_floating(t):
+        return _int_rounded(src, out)
     if pa.types.is_timestamp(s) and pa.types.is_date(t):
         return kernels.not_equal(kernels.floor_temporal(src, unit="day"), src)  # in the column's zone
     narrower = pa.types.is_floating(s) and pa.types.is_floating(t) and s.bit_width > t.bit_width
@@ -995,11 +1017,44 @@ def _changed_by_cast(src: pa.Array, out: pa.Array) -> pa.Array | None:
     return kernels.and_(changed, kernels.invert(kept))
 
 
-def _change_reason(target: pa.DataType) -> ReasonOf:
+# The integers each float holds every one of (2**53 for a float64); past them, only some.
+_EXACT_INTS = {16: 2**11, 32: 2**24, 64: 2**53}
+
+
+def _int_rounded(src: pa.Array, out: pa.Array) -> pa.Array | None:
+    """Where integers ``src`` are not their floats ``out``: the float is read back as the
+    integer type (exactly, below the type's bound, which a float may round up to); None
+    where every value is within the float's exact range."""
+    low, high = kernels.min_max(src).values()
+    exact = _EXACT_INTS[out.type.bit_width]
+    if not low.is_valid or (-exact <= low.as_py() and high.as_py() <= exact):
+        return None
+    t = src.type
+    wide = kernels.cast(out, pa.float64())
+    bound = float(2 ** (t.bit_width - (0 if pa.types.is_unsigned_integer(t) else 1)))
+    beyond = kernels.fill_null(kernels.greater_equal(wide, bound), False)  # 2**63 is no int64
+    back = kernels.cast(_null_where(wide, beyond), t, safe=False)
+    return kernels.or_(beyond, kernels.fill_null(kernels.not_equal(back, src), False))
+
+
+def _change_reason(source: pa.DataType, target: pa.DataType) -> ReasonOf:
     name = type_name(target)
+    if pa.types.is_integer(source) and pa.types.is_floating(target):
+        return _int_float_reason(source, target)
     if pa.types.is_date(target):
         return lambda v: f"'{v}' has a time of day that {name} would drop"
     return lambda v: f"{_value_text(v)} would be rounded by {name}"
+
+
+def _int_float_reason(source: pa.DataType, target: pa.DataType) -> ReasonOf:
+    """An integer a float rounds, worded as for text (``_refuse_silent_changes``)."""
+    name = type_name(target)
+
+    def reason(v: int) -> str:
+        stored = kernels.cast(pa.array([v], source), target, safe=False)[0].as_py()
+        return f"'{v}' would be stored as {stored!r} by {name} (declare the column as decimal(p, s) or string)"
+
+    return reason
 
 
 def _cast_without_na(col: _Column, target: pa.DataType, na: tuple[str, ...]) -> Converted | None:

@@ -67,7 +67,18 @@ from .readers import expand_paths, open_reader
 from .readers.partitions import folder_rejected, recorded_keys, settle
 from .rejects import Committed, RejectFile, default_rejects_path
 from .report import FileReport, RunReport
-from .schema import Sample, binding, bound, declared_pins, decode_types, encode_types, rows_per_file, unify
+from .schema import (
+    Sample,
+    as_declared,
+    binding,
+    bound,
+    declared_pins,
+    decode_types,
+    encode_types,
+    rows_per_file,
+    stored_type,
+    unify,
+)
 from .sinks import Encoded, Encoder, Sink
 from .state import FilePlan, FileState, JobState, Ledger, Tally, file_key, gone, plan_files
 from .suggest import fold
@@ -481,8 +492,7 @@ class Pipeline:
             self.type_notes = {}
             return self._settle_types(files, {})  # the table or keys are wiped: nothing earlier binds this load
         # a column typed null: only its spelling is recorded; a nested type is recorded for a replay only
-        recorded = binding(decode_types(state.schema))
-        self._check_declared(bound(recorded))
+        recorded = self._check_declared(binding(decode_types(state.schema)))
         todo = [f for f in files if not getattr(state.files.get(file_key(f)), "done", False)]
         if fresh and todo:
             state.fixed = sorted(bound(recorded))  # kept by a resumed run: its rejects read as the first attempt's
@@ -526,17 +536,20 @@ class Pipeline:
                     hint="finish that load with the same --engine, or reload it with --restart",
                 )
 
-    def _check_declared(self, recorded: dict[str, pa.DataType]) -> None:
+    def _check_declared(self, recorded: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
         """A column keeps one type across runs (one JSON type, one key format): a
-        declaration may not change what earlier runs wrote."""
+        declaration may not change what earlier runs wrote. The recorded types, those declared
+        as declared (``as_declared``: an ``int32`` is recorded as the int64 stored)."""
         declared = {fold(n): t for n, t in self.job.source.columns.items()}  # in any ASCII case: one column
-        for name, t in recorded.items():
+        for name, t in bound(recorded).items():
             spelled = declared.get(fold(name))
-            if spelled is not None and not parse_type(spelled, where=f"source.columns.{name}").equals(t):
+            if spelled is not None and not stored_type(parse_type(spelled, where=f"source.columns.{name}")).equals(t):
                 raise ConfigError(
                     f"source.columns.{name}: declared {spelled}, but earlier runs of job {self.job_name!r} loaded it as {type_name(t)}",
                     hint=f'declare {name} = "{type_name(t)}", or reload every file as {spelled} with --restart and mode = "replace"',
                 )
+        own = {n: parse_type(t, where=f"source.columns.{n}") for n, t in self.job.source.columns.items()}
+        return as_declared(recorded, own)
 
     def _check_paths(self, files: list[str]) -> None:
         """Refuse a run that would write over its target, an input or another output."""

@@ -57,7 +57,7 @@ from .readers.decimal_comma import convert_comma
 from .readers.partitions import folder_values
 from .rejects import Committed, RejectFile
 from .report import FileReport, RunReport, ignored_text
-from .schema import bound, decode_types, spellings
+from .schema import as_declared, bound, decode_types, spellings, stored_types
 from .sinks.base import Encoded, Encoder
 from .state import STAMP_ENTRY, FileState, JobState, Ledger, same_job
 from .suggest import fold
@@ -479,14 +479,15 @@ class Rows:
         self.others: Counter[str | None] = Counter()  # lines of other jobs, by job
         self.done = done  # marks of rows replayed before
         self.chunk_rows = chunk_rows
-        self.types = decode_types(state.schema)
+        declared = {n: parse_type(t, where=f"source.columns.{n}") for n, t in self.src.columns.items()}
+        # as a later run reads them: older checkpoints' int32 as int64, a declared int32 as declared
+        self.types = as_declared(stored_types(decode_types(state.schema)), declared)
         # a column typed null has no type yet: rows bring theirs (``_with_empty``)
         base = pa.schema([pa.field(n, t) for n, t in bound(self.types).items()])
         self.schemas = [base]  # the rows' schema before each stage, and after the last
         for i in range(len(p.stages)):
             self.schemas.append(output_schema(p.stages[: i + 1], base))
         self.entry_of = {s.name: i for i, s in reversed(list(enumerate(p.stages)))}
-        declared = {n: parse_type(t, where=f"source.columns.{n}") for n, t in self.src.columns.items()}
         spelled = spellings(self.types)  # a declared name in another case is the same column
         self.lenient = {
             spelled[fold(n)]

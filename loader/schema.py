@@ -338,12 +338,35 @@ def _affinity(declared: str) -> str:
 _NO_TYPE = "null"  # a column without a value yet: its spelling is recorded, no type
 
 
+def stored_type(t: pa.DataType) -> pa.DataType:
+    """The type the targets store ``t``'s values as (SQLite's INTEGER and REAL, LevelDB's JSON
+    numbers): an integer narrower than 64 bits as int64, a float16 or float32 as the float64 it
+    widens to; any other type as it is. Recorded for later runs, so that tomorrow's 3000000000 or
+    0.1 loads as one load of both days' files would (int32 + int64 is int64)."""
+    if pa.types.is_integer(t) and t.bit_width < 64:
+        return pa.int64()
+    if pa.types.is_floating(t) and t.bit_width < 64:
+        return pa.float64()
+    return t
+
+
 def encode_types(types: dict[str, pa.DataType], before: str | None = None) -> str:
-    """The types as checkpoint text: those a job file can name, durations, and nested types
+    """The types as checkpoint text: those a job file can name (a narrow integer or float as the
+    type the targets store it as, ``stored_type``), durations, and nested types
     (lists, structs, maps: exactly, as ``arrow:`` text, for a replay; they bind no later run,
     ``binding``). A column typed null is recorded as ``"null"``: its name's spelling binds later
     runs, no type. ``before`` (the checkpoint's text so far): its nested types stay recorded for
     the columns ``types`` lacks, so that rows rejected by an earlier run replay with theirs."""
+    return json.dumps(_kept(before, types) | _type_names(stored_types(types)), sort_keys=True)
+
+
+def stored_types(types: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
+    """Each type but the nested ones as the type stored (``stored_type``)."""
+    return {n: t if _nested(t) else stored_type(t) for n, t in types.items()}
+
+
+def _type_names(types: dict[str, pa.DataType]) -> dict[str, str]:
+    """The types as text, those with no name a job file can use (``large_binary``) left out."""
     out = {}
     for name, t in types.items():
         if pa.types.is_null(t):
@@ -357,7 +380,7 @@ def encode_types(types: dict[str, pa.DataType], before: str | None = None) -> st
                     out[name] = type_name(t)
             except ConfigError:
                 continue
-    return json.dumps(_kept(before, types) | out, sort_keys=True)
+    return out
 
 
 def _kept(before: str | None, types: dict[str, pa.DataType]) -> dict[str, str]:
@@ -380,8 +403,22 @@ def decode_types(text: str | None) -> dict[str, pa.DataType]:
 
 def binding(types: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
     """The recorded types a later run is read with: not the nested ones, which are recorded for
-    a replay only (a later run's list or struct is stored as its file holds it)."""
-    return {n: t for n, t in types.items() if not _nested(t)}
+    a replay only (a later run's list or struct is stored as its file holds it); a narrow integer
+    or float as the type stored (``stored_type``: older checkpoints recorded int32 and float32)."""
+    return {n: t for n, t in stored_types(types).items() if not _nested(t)}
+
+
+def as_declared(recorded: dict[str, pa.DataType], declared: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
+    """``recorded`` types with each column declared (in any ASCII case) as declared, where both
+    are stored as one type: a declared ``int32`` stays the range every run reads, though its
+    checkpoint records int64."""
+    by_name = {fold(n): t for n, t in declared.items()}
+    out = dict(recorded)
+    for name, t in recorded.items():
+        own = by_name.get(fold(name))
+        if own is not None and not pa.types.is_null(t) and stored_type(own).equals(stored_type(t)):
+            out[name] = own
+    return out
 
 
 _EXACT = "arrow:"  # a type exactly, as a serialized Arrow schema of one field
@@ -394,9 +431,10 @@ def _exact(name: str, t: pa.DataType) -> str:
 
 
 def task_types(types: dict[str, pa.DataType]) -> str:
-    """The types as text for a worker process: the checkpoint's, and those it leaves out
-    (``large_binary``, times) exactly, so that every engine reads a file with the same types."""
-    out = json.loads(encode_types(types))
+    """The types as text for a worker process: the checkpoint's, but as this run reads them
+    (an int32 not recorded as int64), and those it leaves out (``large_binary``, times)
+    exactly, so that every engine reads a file with the same types."""
+    out = _type_names(types)
     for name, t in types.items():
         if name not in out:
             out[name] = _exact(name, t)

@@ -248,6 +248,46 @@ def test_what_the_cast_takes_and_the_pattern_refuses_stays_refused(
     assert infer_type(pa.array([lead] * 256 + values, pa.string())) == expected  # past the head, where the proofs run
 
 
+_LOOSE_BOOL = "is not a valid bool: it takes true, false, True, False, TRUE and FALSE only"
+
+
+@pytest.mark.parametrize("strict", [True, False], ids=["inferred", "declared"])
+def test_a_bool_column_takes_only_the_spellings_inference_reads_as_one(strict: bool) -> None:
+    """Arrow's cast read 1 and 0 (numbers) and true in any case (tRUE) as booleans: a column
+    inferred, recorded or declared bool took them where inference would have made it text."""
+    values = ["true", "False", "TRUE", "1", "0", "tRUE", None, "NA", "yes"]
+    out = convert(pa.array(values, pa.string()), pa.bool_(), strict=strict, na=("NA",))
+    assert out.array.to_pylist() == [True, False, True, None, None, None, None, None, None]
+    assert out.bad is not None and out.bad.to_pylist() == [False, False, False, True, True, True, False, False, True]
+    assert out.reasons == [f"'{v}' {_LOOSE_BOOL}" for v in ("1", "0", "tRUE", "yes")]
+
+
+def test_a_cast_asked_for_still_reads_a_number_as_a_bool() -> None:
+    out = convert(pa.array(["1", "0", "true"], pa.string()), pa.bool_(), explicit=True)
+    assert (out.array.to_pylist(), out.bad) == ([True, False, True], None)
+
+
+@pytest.mark.parametrize("source", [pa.int64(), pa.uint64()], ids=str)
+def test_an_integer_a_float64_holds_exactly_is_kept_past_two_to_the_53(source: pa.DataType) -> None:
+    """Arrow's safe cast refused every integer past 2**53 (2**60, 10**18: "not a valid float64"),
+    though float64 holds them; only those it would round are rejected."""
+    low = [-(2**63)] if source == pa.int64() else []
+    out = convert(pa.array([2**60, 10**18, 9007199254740993, 2**63 - 1, None, 5, *low], source), pa.float64())
+    assert out.array.to_pylist() == [2.0**60, 1e18, None, None, None, 5.0, *[-(2.0**63)] * len(low)]
+    assert out.reasons == [
+        f"'{v}' would be stored as {w} by float64 (declare the column as decimal(p, s) or string)"
+        for v, w in ((9007199254740993, "9007199254740992.0"), (2**63 - 1, "9.223372036854776e+18"))
+    ]
+
+
+def test_an_integer_a_float32_would_round_is_rejected_with_what_it_would_store() -> None:
+    out = convert(pa.array([16777217, 2**30, -(2**31), 3], pa.int32()), pa.float32())
+    assert out.array.to_pylist() == [None, 2.0**30, -(2.0**31), 3.0]
+    assert out.reasons == [
+        "'16777217' would be stored as 16777216.0 by float32 (declare the column as decimal(p, s) or string)"
+    ]
+
+
 KEPT = [
     "0.6369616873214543",
     "100.10",

@@ -524,6 +524,38 @@ def test_a_later_runs_parquet_value_of_another_kind_is_rejected_not_cast(
     assert all(f"; v is {sqlite_state(db)['schema']['v']} {_LATER}" in r["reason"] for r in rejects)
 
 
+@pytest.mark.parametrize("sink", ["db", "ldb"])
+def test_a_later_runs_one_zero_and_odd_case_are_rejected_by_a_bool_column(tmp_path: Path, sink: str) -> None:
+    """The recorded bool column stored 1, 0 and tRUE as true, false and true (exit 0): Arrow's
+    cast reads them, inference never does."""
+    write(tmp_path / "a.csv", "id,f\n1,true\n2,false\n")
+    write(tmp_path / "b.csv", "id,f\n3,1\n4,0\n5,tRUE\n6,FALSE\n")
+    target = tmp_path / f"t.{sink}"
+    opts: dict[str, Any] = {"key": "{id}"} if sink == "ldb" else {"table": "t"}
+    first, second = _two_runs(tmp_path / "a.csv", tmp_path / "b.csv", target, **opts)
+    assert (first.rows_written, second.rows_written, second.rows_rejected) == (2, 1, 3)
+    if sink == "db":
+        assert sqlite_rows(target, "SELECT id, f FROM t ORDER BY id") == [(1, 1), (2, 0), (6, 0)]
+    else:
+        assert _leveldb_values(target) == ['{"id":1,"f":true}', '{"id":2,"f":false}', '{"id":6,"f":false}']
+    rejects = reject_lines(rejects_of(target, "table:t" if sink == "db" else "key:id"))
+    assert [(r["row"], r["column"], r["reason"].split(";")[0]) for r in rejects] == [
+        (row, "f", f"'{v}' is not a valid bool: it takes true, false, True, False, TRUE and FALSE only")
+        for row, v in ((1, "1"), (2, "0"), (3, "tRUE"))
+    ]
+
+
+def test_a_one_past_the_sample_of_a_bool_column_is_rejected(tmp_path: Path) -> None:
+    rows = "".join(f"{i},{'true' if i % 2 else 'false'}\n" for i in range(1100))
+    write(tmp_path / "a.csv", f"id,f\n{rows}1100,1\n1101,True\n")
+    db = tmp_path / "t.db"
+    report = load(str(tmp_path / "a.csv"), str(db), table="t", source_options={"infer_rows": 10})
+    assert (report.rows_written, report.rows_rejected) == (1101, 1)
+    assert sqlite_rows(db, "SELECT f FROM t WHERE id > 1098 ORDER BY id") == [(1,), (1,)]
+    [reject] = reject_lines(rejects_of(db))
+    assert (reject["row"], reject["column"], reject["values"]) == (1101, "f", {"id": "1100", "f": "1"})
+
+
 def test_a_leveldb_columns_json_type_stays_across_runs_for_parquet_bools(tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
@@ -972,6 +1004,116 @@ def test_a_parquet_float_in_a_column_another_file_makes_text_is_its_text(tmp_pat
         b'{"id":4,"x":"1e+20"}',
         b'{"id":5,"x":"0.10000000149011612"}',
     ]
+
+
+def test_integers_past_two_to_the_53_that_float64_holds_load_as_floats(tmp_path: Path) -> None:
+    """An int64 column unified with float64 rejected 2**60 and 10**18 as "not a valid float64",
+    as a table's REAL column did: float64 holds both exactly. Only an integer it rounds is rejected."""
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": [1], "x": [1.5]}), tmp_path / "a.parquet")
+    big = pa.array([2**60, 10**18, 9007199254740993], pa.int64())
+    pq.write_table(pa.table({"id": [2, 3, 4], "x": big}), tmp_path / "b.parquet")
+    db, table = tmp_path / "u.db", tmp_path / "real.db"
+    with sqlite3.connect(table) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER, x REAL)")
+    conn.close()
+    reason = "'9007199254740993' would be stored as 9007199254740992.0 by float64 (declare the column as decimal(p, s) or string)"
+    for target, files in ((db, "*.parquet"), (table, "b.parquet")):
+        report = load(str(tmp_path / files), str(target), table="t")
+        assert (report.rows_written, report.rows_rejected) == (3 if target == db else 2, 1)
+        assert typed(target, "x")[-2:] == [(1.152921504606847e18, "real"), (1e18, "real")]
+        [reject] = reject_lines(rejects_of(target))
+        assert (reject["row"], reject["column"], reject["reason"].split(";")[0]) == (3, "x", reason)
+    assert typed(db, "x")[0] == (1.5, "real")
+
+
+def _float32_then_csv(tmp_path: Path) -> tuple[Path, Path]:
+    """Day 1 a Parquet float32 column (DuckDB's REAL), day 2 a CSV of values float32 would round."""
+    import pyarrow.parquet as pq
+
+    (tmp_path / "in").mkdir()
+    pq.write_table(pa.table({"id": [1], "amt": pa.array([1.5], pa.float32())}), tmp_path / "in" / "d1.parquet")
+    return tmp_path / "in" / "d1.parquet", write(tmp_path / "in" / "d2.csv", "id,amt\n2,0.1\n3,16777217\n4,2.675\n")
+
+
+@pytest.mark.parametrize("sink", ["db", "ldb"])
+def test_a_float32_recorded_by_an_earlier_run_never_rounds_a_later_runs_values(tmp_path: Path, sink: str) -> None:
+    """The recorded float32 stored day 2's 0.1 as 0.100000001490116 and 16777217 as 16777216.0
+    (exit 0, nothing rejected), from CSV and from a Parquet double alike; one load of the
+    Parquet files stores them exactly. A run records the float64 the targets store."""
+    import pyarrow.parquet as pq
+
+    first, second = _float32_then_csv(tmp_path)
+    third = tmp_path / "in" / "d3.parquet"
+    pq.write_table(pa.table({"id": [5, 6], "amt": [0.1, 16777217.0]}), third)
+    daily, once = tmp_path / f"daily.{sink}", tmp_path / f"once.{sink}"
+    opts: dict[str, Any] = {"key": "{id}"} if sink == "ldb" else {"table": "t"}
+    reports = [load(str(f), str(daily), **opts) for f in (first, second, third)]
+    assert [(r.rows_written, r.rows_rejected) for r in reports] == [(1, 0), (3, 0), (2, 0)]
+    load([str(first), str(third)], str(once), **opts)
+    amounts = [1.5, 0.1, 16777217.0, 2.675, 0.1, 16777217.0]
+    if sink == "db":
+        assert typed(daily, "amt") == [(v, "real") for v in amounts]
+        assert typed(once, "amt") == [(v, "real") for v in (1.5, 0.1, 16777217.0)]
+        state = sqlite_state(daily)
+    else:
+        assert [json.loads(v)["amt"] for v in _leveldb_values(daily)] == amounts
+        assert _leveldb_values(once) == [
+            v for v in _leveldb_values(daily) if v.startswith(('{"id":1,', '{"id":5,', '{"id":6,'))
+        ]
+        assert _leveldb_values(daily)[1] == '{"id":2,"amt":0.1}'
+        state = leveldb_items(daily)[1]
+    assert state["schema"] == {"id": "int64", "amt": "float64"}
+
+
+def test_a_float32_recorded_by_an_older_checkpoint_is_read_as_float64(tmp_path: Path) -> None:
+    first, second = _float32_then_csv(tmp_path)
+    db = tmp_path / "t.db"
+    load(str(first), str(db), table="t")
+    with sqlite3.connect(db) as conn:  # as an older run recorded it
+        conn.execute("""UPDATE _loader_state SET value = '{"amt": "float32", "id": "int32"}' WHERE key = 'schema'""")
+    conn.close()
+    report = load(str(second), str(db), table="t")
+    assert (report.rows_written, report.rows_rejected) == (3, 0)
+    assert typed(db, "amt")[1:] == [(0.1, "real"), (16777217.0, "real"), (2.675, "real")]
+    assert sqlite_state(db)["schema"] == {"id": "int64", "amt": "float64"}
+
+
+@pytest.mark.parametrize("narrow", ["INTEGER", "SMALLINT"])
+def test_a_narrow_integer_recorded_from_parquet_takes_a_later_runs_int64(tmp_path: Path, narrow: str) -> None:
+    """DuckDB's INTEGER (int32) recorded int32: day 2's 3000000000 was rejected ("is not a valid
+    int32", exit 4), though the INTEGER column holds it and one load of both files is int64."""
+    import duckdb
+
+    for day, value in (("d1", f"1::{narrow}"), ("d2", "3000000000::BIGINT")):
+        duckdb.sql(f"COPY (SELECT {value} AS id) TO '{tmp_path / day}.parquet'")
+    db = tmp_path / "t.db"
+    reports = _two_runs(tmp_path / "d1.parquet", tmp_path / "d2.parquet", db, table="t")
+    assert [(r.rows_written, r.rows_rejected) for r in reports] == [(1, 0), (1, 0)]
+    assert typed(db, "id") == [(1, "integer"), (3000000000, "integer")]
+    assert sqlite_state(db)["schema"] == {"id": "int64"}
+
+
+def test_a_declared_int32_binds_every_run_though_int64_is_recorded(tmp_path: Path) -> None:
+    write(tmp_path / "d1.csv", "id,n\n1,7\n")
+    write(tmp_path / "d2.csv", "id,n\n2,3000000000\n3,8\n")
+    db = tmp_path / "t.db"
+    declared = {"columns": {"N": "int32"}}
+    reports = [load(str(tmp_path / f), str(db), table="t", source_options=declared) for f in ("d1.csv", "d2.csv")]
+    assert [(r.rows_written, r.rows_rejected) for r in reports] == [(1, 0), (1, 1)]
+    assert sqlite_state(db)["schema"] == {"id": "int64", "n": "int64"}
+    assert [r["reason"] for r in reject_lines(rejects_of(db))] == ["'3000000000' is not a valid int32"]
+
+
+def test_narrow_numbers_are_recorded_as_stored_and_reach_a_worker_exactly() -> None:
+    types = {"i": pa.int32(), "u": pa.uint16(), "f": pa.float32(), "h": pa.float16(), "big": pa.uint64()}
+    recorded = {"i": "int64", "u": "int64", "f": "float64", "h": "float64", "big": "uint64"}
+    assert json.loads(encode_types(types)) == recorded
+    assert binding(types) == {
+        n: pa.uint64() if n == "big" else pa.int64() if n in "iu" else pa.float64() for n in types
+    }
+    assert decode_types(task_types(types)) == types
 
 
 def test_a_parquet_decimal_into_a_real_column_is_the_float_nearest_it(tmp_path: Path) -> None:

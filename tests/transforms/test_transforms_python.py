@@ -354,8 +354,8 @@ def test_row_mode_computes_into_float32_columns_as_float64() -> None:
 @pytest.mark.parametrize("target", ["sqlite", "leveldb"])
 def test_row_mode_loads_values_computed_from_a_float32_parquet_column(tmp_path, target: str) -> None:  # type: ignore[no-untyped-def]
     """A pandas-written Parquet file's float32 column, through a row function, into each
-    target; a later run, whose checkpoint records the column as float32 (the type the
-    files are read with, before the stages), loads another file the same way."""
+    target; a later run, whose checkpoint records the column as the float64 stored (the files
+    are read with float32, before the stages), loads another file the same way."""
     pd = pytest.importorskip("pandas")
     for name, temps in (("a", [50.0, 68.5]), ("b", [100.4])):
         frame = pd.DataFrame({"id": range(len(temps)), "temp_f": pd.Series(temps, dtype="float32")})
@@ -385,7 +385,7 @@ def test_row_mode_loads_values_computed_from_a_float32_parquet_column(tmp_path, 
             assert [(json.loads(v)["temp_f"], json.loads(v)["temp_c"]) for _, v in ldb] == expected
         finally:
             ldb.close()
-    assert json.loads(schema) == {"id": "int64", "temp_f": "float32", "temp_c": "float32"}
+    assert json.loads(schema) == {"id": "int64", "temp_f": "float64", "temp_c": "float64"}
 
 
 def test_row_mode_computes_into_nested_float32_as_float64() -> None:
