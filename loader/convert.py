@@ -34,7 +34,10 @@ _FLOAT = r"^[+-]?(?:(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]
 _BOOL = r"^(?:true|false|TRUE|FALSE|True|False)$"
 _DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _TS = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?$"
-_TS_TZ = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})$"
+# an offset of hours alone too (ISO-8601's ±hh): PostgreSQL's and DuckDB's CSV write +00 and -08
+_TS_TZ = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)$"
+)
 # Any decimal text of at most 15 significant digits and no exponent (so within
 # float64's normal range) reads back from a float64 as the same number.
 _FLOAT_DIGITS = 15

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from . import storage
-from .compat import sha256
+from .compat import parquet_reader, sha256
 
 Unit = Literal["file", "bytes", "row_groups"]
 PART_BYTES = 64 << 20  # a part's size, to balance work across workers
@@ -27,6 +27,7 @@ PART_BYTES = 64 << 20  # a part's size, to balance work across workers
 # single writer has a first part to commit soon after the workers start, not a whole part later.
 RAMP = (8, 4, 2)
 SMALL = "not larger than run.part_size: read whole"
+UNREADABLE = "no Parquet footer read: read whole, its reader reports why"
 _COMPRESSED = (".gz", ".bz2", ".zst", ".zstd", ".lz4", ".xz", ".br")
 
 
@@ -151,10 +152,15 @@ def row_boundaries(path: str, every: Iterable[int], quote: bytes | None) -> Iter
 
 
 def _parquet(path: str, whole: Part, part_bytes: int) -> FilePlan:
-    import pyarrow.parquet as pq
+    import pyarrow as pa
 
-    with storage.open_arrow(path) as source:
-        meta = pq.ParquetFile(source).metadata
+    try:
+        with storage.open_arrow(path) as source:
+            meta = parquet_reader(source, buffer_size=0).metadata
+    except (pa.ArrowException, OSError):
+        # its reader says why, with the file's name, at its turn: after the files before it
+        # load, as with threads (raised here, the error stopped the run before any file loaded)
+        return FilePlan((whole,), UNREADABLE)
     groups = [meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)]
     if len(groups) < 2:
         return FilePlan((whole,), "one row group: read whole")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loader import convert as conv
+from loader import load
 from loader.convert import (
     TypeGuess,
     cast_failures,
@@ -23,6 +25,7 @@ from loader.convert import (
     infer_type,
     leading_zero,
 )
+from tests.conftest import sqlite_rows
 from tests.readers.test_csv import read_all
 
 
@@ -672,3 +675,39 @@ def test_a_presence_guess_counts_values_but_na_spellings_and_checks_no_type() ->
     merged = TypeGuess(guess)
     merged.add(pa.array(["NA"]))
     assert (merged.presence, guess.merge(merged).values) == (True, 1)
+
+
+UTC_US = pa.timestamp("us", tz="UTC")
+
+
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        (["2023-12-31 19:00:00+00", "2024-01-01 00:00:00-08"], UTC_US),  # PostgreSQL's and DuckDB's CSV
+        (["2024-01-01T00:00+05", "2024-01-01 00:00:00.5+05:30", "2024-01-01 00:00:00Z"], UTC_US),
+        (["2024-01-01 00:00:00+05", "2024-01-01+05"], pa.string()),  # a date and an offset: no timestamp
+        (["2024-01-01 00:00:00+5"], pa.string()),
+        (["2024-01-01 00:00:00+05:"], pa.string()),
+        (["2024-01-01 00+05"], pa.string()),  # an hour alone is no time, as without an offset
+    ],
+)
+def test_an_offset_of_hours_alone_is_a_zoned_timestamp(values: list[str], expected: pa.DataType) -> None:
+    assert infer_type(pa.array(values, pa.string())) == expected
+    assert infer_type(pa.array(["2024-01-01 00:00:00+00:00"] * 256 + values, pa.string())) == expected
+
+
+def test_an_offset_of_hours_alone_loads_in_the_sample_past_it_and_in_a_later_run(tmp_path: Path) -> None:
+    first, later, db = tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "t.db"
+    first.write_text("id,ts\n1,2024-01-01 00:00:00+00\n2,2024-01-01 00:00:00-08\n3,2024-01-01 00:00:00+0530\n")
+    later.write_text("id,ts\n4,2024-06-01 12:00:00+02\n5,2024-06-01+02\n")
+    assert load(str(first), str(db), table="t", source_options={"infer_rows": 2}).rows_rejected == 0
+    report = load(str(later), str(db), table="t")  # the type recorded by the first run
+    assert (report.rows_written, report.rows_rejected) == (1, 1)
+    assert sqlite_rows(db, "SELECT id, ts FROM t ORDER BY id") == [
+        (1, "2024-01-01T00:00:00.000000Z"),
+        (2, "2024-01-01T08:00:00.000000Z"),
+        (3, "2023-12-31T18:30:00.000000Z"),
+        (4, "2024-06-01T10:00:00.000000Z"),
+    ]
+    rejected = json.loads(Path(f"{db}.table-t.rejects.jsonl").read_text().splitlines()[-1])
+    assert rejected["reason"].startswith("'2024-06-01+02' is not a valid timestamp[us, UTC]; ts is timestamp[us, UTC]")

@@ -532,6 +532,62 @@ def test_a_part_reads_whole_while_a_profiler_holds_the_frames_it_sampled(tmp_pat
     assert ids == list(range(60_000))
 
 
+UNIFORM_ENCRYPTION = Path(__file__).parent / "data" / "parquet-testing" / "uniform_encryption.parquet.encrypted"
+
+
+def _ended(tmp_path: Path, name: str, sources: list[Path], flags: list[str]) -> tuple[Any, ...]:
+    """A load's exit code, error line, and report's exit code and files (engine's name hidden)."""
+    db, report = tmp_path / f"{name}.db", tmp_path / f"{name}.json"
+    run = cli("load", *map(str, sources), str(db), "--table", "t", "--report", str(report), "--engine", name, *flags)
+    data = json.loads(report.read_text())
+    files = [(f["path"], f["status"], f["rows_written"]) for f in data["files"]]
+    error = [line for line in run.stderr.splitlines() if line.startswith("loader: ")]
+    return run.returncode, error[0], data["exit_code"], files
+
+
+@pytest.mark.parametrize("engine", ["processes", "dask"])
+def test_an_unreadable_parquet_file_fails_after_the_files_before_it_as_with_threads(
+    tmp_path: Path, cluster: Any, engine: str
+) -> None:
+    """Planning its row groups raised pyarrow's own error: exit 1 ("internal error"), which
+    a scheduler retries for ever, the report's files empty and nothing loaded."""
+    good, cut = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    pq.write_table(pa.table({"id": [1, 2, 3]}), good)
+    cut.write_bytes(good.read_bytes()[:100])
+    flags = ["--scheduler", cluster.scheduler_address] if engine == "dask" else []
+    ended = {name: _ended(tmp_path, name, [good, cut], flags if name == "dask" else []) for name in ("threads", engine)}
+    assert (
+        ended[engine]
+        == ended["threads"]
+        == (
+            65,
+            f"loader: error: {cut}: not a readable Parquet file (Parquet magic bytes not found in footer. "
+            "Either the file is corrupted or this is not a parquet file.)",
+            65,
+            [(str(good), "loaded", 3), (str(cut), "incomplete", 0)],
+        )
+    )
+    assert sqlite_rows(tmp_path / f"{engine}.db", "SELECT id FROM t ORDER BY id") == [(1,), (2,), (3,)]
+
+
+def test_a_parquet_file_with_an_encrypted_footer_is_a_data_error_on_processes(tmp_path: Path) -> None:
+    """pyarrow raises OSError (not ArrowInvalid) for a footer it cannot decrypt."""
+    src = tmp_path / "enc.parquet"
+    src.write_bytes(UNIFORM_ENCRYPTION.read_bytes())
+    ended = {name: _ended(tmp_path, name, [src], []) for name in ("threads", "processes")}
+    assert (
+        ended["processes"]
+        == ended["threads"]
+        == (
+            65,
+            f"loader: error: {src}: not a readable Parquet file "
+            "(Could not read encrypted metadata, no decryption found in reader's properties)",
+            65,
+            [(str(src), "incomplete", 0)],
+        )
+    )
+
+
 @pytest.mark.parametrize("engine", ["processes", "dask"])
 def test_nothing_loaded_ends_as_with_threads(tmp_path: Path, cluster: Any, engine: str) -> None:
     p = tmp_path / "eu.csv"

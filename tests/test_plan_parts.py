@@ -13,7 +13,7 @@ import random
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from loader.parts import Part, plan_file
+from loader.parts import UNREADABLE, Part, plan_file
 
 
 def _csv_with_quoted_newlines(path, rows=3000):
@@ -101,6 +101,16 @@ def test_parquet_is_cut_in_row_group_ranges(tmp_path):
     assert [p.unit for p in plan.parts] == ["row_groups"] * len(plan.parts)
     assert plan.parts[0].start == 0 and plan.parts[-1].end == 10
     assert all(a.end == b.start for a, b in zip(plan.parts, plan.parts[1:], strict=False))
+
+
+def test_a_parquet_file_whose_footer_cannot_be_read_is_one_part_its_reader_reports(tmp_path):
+    good = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"id": list(range(10_000))}), good, row_group_size=1000)
+    for name, data in (("cut.parquet", good.read_bytes()[:1000]), ("text.parquet", b"id\n1\n" * 1000)):
+        path = tmp_path / name
+        path.write_bytes(data)
+        plan = plan_file(str(path), "parquet", part_bytes=100)
+        assert ([(p.unit, p.size) for p in plan.parts], plan.note) == ([("file", len(data))], UNREADABLE)
 
 
 def test_part_ids_are_stable_and_change_with_the_file(tmp_path):

@@ -636,6 +636,7 @@ class Coordinator:
                 return future.result()
             except LoaderError as exc:
                 self._number_in_file(task, exc)
+                self._turn_of(task.part.path)  # listed, as incomplete, as ``threads`` lists the file it stopped in
                 raise
 
     def _number_in_file(self, task: PartTask, exc: LoaderError) -> None:

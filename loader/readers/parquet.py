@@ -59,6 +59,7 @@ class ParquetReader(TypedFileReader):
 
     def __iter__(self) -> Iterator[Chunk]:
         meta = self.file.metadata
+        total = parquet_pages.file_rows(meta)
         done = int((self.resume or {}).get("row", 0))
         first_group, stop = self.part or (0, meta.num_row_groups)
         first_group, stop = max(first_group, 0), min(stop, meta.num_row_groups)
@@ -83,7 +84,7 @@ class ParquetReader(TypedFileReader):
                 batch = batch.rename_columns(self.names)
                 chunk = self._convert(batch, rows, last, done, row_base)
                 chunk.rows_read = last - max(row_base, done)
-                chunk.bytes_read = int(self.size * n / meta.num_rows) if self.size and meta.num_rows else 0
+                chunk.bytes_read = int(self.size * n / total) if self.size and total else 0
                 row_base = last
                 yield chunk
         except (pa.ArrowException, OSError) as exc:

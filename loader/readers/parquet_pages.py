@@ -271,12 +271,19 @@ ENCRYPTED_FOOTER = b"PARE"
 ENCRYPTION_ALGORITHM = 8  # FileMetaData's field set in an encrypted file whose footer is plaintext
 
 
+def file_rows(metadata: Any) -> int:
+    """The rows of a Parquet file: its row groups' sum. The footer's own count is not
+    trusted: parquet-rs 0.3.0 wrote 0 there for a file whose row group holds rows, and
+    Arrow reads those rows."""
+    return sum(metadata.row_group(g).num_rows for g in range(metadata.num_row_groups))
+
+
 def valueless(metadata: Any, file_names: list[str], names: list[str]) -> frozenset[str]:
     """The columns (by ``names``, the file's ``file_names`` as the load spells them) that hold
     no value in the file, from its footer: every column of a file without rows, and a plain
     column whose every row group's statistics count a null for each row (pandas writes an
     empty day's or an all-missing integer column as double). Asked after ``encrypted``."""
-    if metadata.num_rows == 0:
+    if file_rows(metadata) == 0:
         return frozenset(names)
     leaves = {metadata.schema.column(i).path: i for i in range(metadata.num_columns)}
     # a nested column has leaves of other paths: not known here

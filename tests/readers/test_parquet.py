@@ -373,3 +373,36 @@ def test_a_parquet_interval_arrow_cannot_hold_is_rejected() -> None:
         "an interval of 2147483648 months, 2147483648 days and 2147483648 ms: "
         "Arrow holds at most 2147483647 months or days"
     ]
+
+
+# ------------------------------------------------------------ footer row counts
+
+NO_FOOTER_ROWS = Path(__file__).parents[1] / "data" / "parquet-testing" / "repeated_no_annotation.parquet"
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_footer_that_counts_no_rows_over_a_row_group_of_rows_loads_them(tmp_path: Path, engine: str) -> None:
+    """parquet-rs 0.3.0 wrote num_rows 0 in the footer over a row group of 6 rows: every
+    column was taken for valueless and all 6 rows were rejected."""
+    assert pq.ParquetFile(NO_FOOTER_ROWS).metadata.num_rows == 0
+    db = tmp_path / "t.db"
+    result = load(str(NO_FOOTER_ROWS), str(db), table="t", run_options={"engine": engine})
+    assert (result.rows_written, result.rows_rejected) == (6, 0)
+    with sqlite3.connect(db) as conn:
+        assert [r[1:3] for r in conn.execute('PRAGMA table_info("t")')] == [("id", "INTEGER"), ("phoneNumbers", "TEXT")]
+        rows = conn.execute('SELECT id, "phoneNumbers" FROM t ORDER BY id').fetchall()
+    assert [r[0] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert rows[5][1] == (
+        '{"phone":[{"number":1111111111,"kind":"home"},{"number":2222222222,"kind":null},'
+        '{"number":3333333333,"kind":"mobile"}]}'
+    )
+    load(str(NO_FOOTER_ROWS), str(tmp_path / "t.ldb"), key="{id}", run_options={"engine": engine})
+    items, _ = leveldb_items(tmp_path / "t.ldb")
+    assert [json.loads(v)["id"] for _, v in items] == [1, 2, 3, 4, 5, 6]
+
+
+def test_inspect_shows_the_rows_of_a_footer_that_counts_none() -> None:
+    done = cli("inspect", str(NO_FOOTER_ROWS))
+    assert done.returncode == 0, done.stderr
+    assert "  id            int32" in done.stdout.splitlines()
+    assert "  id=3, phoneNumbers={'phone': []}" in done.stdout.splitlines()
