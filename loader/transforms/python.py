@@ -185,26 +185,31 @@ class Python(StageBase):
         except LoaderError:
             raise
         except Exception as exc:
-            raise TransformError(
-                f"the function raised {exception_text(exc)}", stage=self.name, file=chunk.file
-            ) from exc
+            raise self._failure(f"the function raised {exception_text(exc)}", chunk) from exc
         if isinstance(out, pa.Table):
             parts = out.combine_chunks().to_batches()
             out = parts[0] if parts else empty_batch(out.schema)
         if not isinstance(out, pa.RecordBatch):
-            raise TransformError(
-                f"the function returned {type(out).__name__}, expected a pyarrow.RecordBatch",
-                stage=self.name,
-                file=chunk.file,
-            )
+            raise self._failure(f"the function returned {type(out).__name__}, expected a pyarrow.RecordBatch", chunk)
         if out.num_rows != chunk.num_rows:
-            raise TransformError(
+            raise self._failure(
                 f"the function returned {out.num_rows} rows for {chunk.num_rows}; a batch function must keep "
                 'the row count (drop rows with a filter stage, or use mode = "row" and return None)',
-                stage=self.name,
-                file=chunk.file,
+                chunk,
             )
         return chunk.with_batch(plain_columns(out))  # a Polars-made batch's views, as a reader's
+
+    def _failure(self, message: str, chunk: Chunk) -> TransformError:
+        """A batch function's failure; on a 0-row batch, said to be the one ``output_schema``
+        passes before any row is read (the function may never have seen one)."""
+        if chunk.num_rows:
+            return TransformError(message, stage=self.name, file=chunk.file)
+        return TransformError(
+            f"{message}, on the 0-row batch passed first to learn the columns the function returns",
+            stage=self.name,
+            file=chunk.file,
+            hint="make the function handle a batch of 0 rows: return a 0-row batch with the columns it adds",
+        )
 
     def _rows(self, chunk: Chunk) -> Chunk:
         batch = chunk.batch

@@ -453,3 +453,26 @@ def test_a_batch_function_returning_extension_types_stores_them_as_a_reader_woul
         assert [json.loads(v) for _, v in ldb] == [{"id": 1, "u": "AQEBAQEBAQEBAQEBAQEBAQ==", "b": True}]
     finally:
         ldb.close()
+
+
+def test_a_batch_function_failing_on_the_empty_batch_says_it_was_that_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``output_schema`` calls a batch function with 0 rows first; its failure there read as
+    one on the file's rows ("the function raised IndexError" for a 3-row file)."""
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"id": [1, 2, 3]}), src)
+
+    def first(batch: pa.RecordBatch) -> pa.RecordBatch:
+        return batch.append_column("first", pa.array([batch.column(0)[0].as_py()] * batch.num_rows))
+
+    with pytest.raises(LoaderError) as info:
+        load(src, tmp_path / "t.db", table="t", transforms=[first])
+    assert info.value.exit_code == 65
+    assert str(info.value) == (
+        f"first: {src}: the function raised IndexError: index out of bounds, "
+        "on the 0-row batch passed first to learn the columns the function returns"
+    )
+    assert (
+        info.value.hint == "make the function handle a batch of 0 rows: return a 0-row batch with the columns it adds"
+    )
