@@ -208,6 +208,9 @@ class _Callable:
     def __call__(self, chunk: Chunk) -> Chunk:
         return self._stage(chunk)
 
+    def close(self) -> None:
+        self._stage.close()
+
 
 def _is_stage(fn: object) -> TypeGuard[Stage]:
     return isinstance(getattr(fn, "name", None), str) and callable(fn)
