@@ -53,3 +53,11 @@ def add_tenfold(row: dict[str, object]) -> dict[str, object]:
     """A row function (``mode = "row"``) that makes a column ``x``: seen only as rows go by."""
     row["x"] = int(str(row["id"])) * 10
     return row
+
+
+def vat_after_five(row: dict[str, object]) -> dict[str, object]:
+    """A row function whose new column ``vat`` first appears at id 6."""
+    n = int(str(row["id"]))
+    if n > 5:
+        row["vat"] = n * 2
+    return row

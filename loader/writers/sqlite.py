@@ -153,6 +153,7 @@ class SQLiteWriter(Refusals, Transactional):
         self._guards = Guards()  # how the table refuses a row (``_read_guards``)
         self._virtual = False  # the table is a virtual one: SQLite adds no columns to it
         self._respelled: set[str] = set()  # jobs whose entries ``_respell`` moved
+        self._checked: tuple[str, ...] = ()  # the columns ``_check_columns`` last found the table has
 
     # ----------------------------------------------------------- lifecycle
 
@@ -342,6 +343,7 @@ class SQLiteWriter(Refusals, Transactional):
         for f in new:
             self._execute(f"ALTER TABLE {quote(self.table)} ADD COLUMN {_column_sql(f, strict=strict)}")
             self.columns.append(f.name)
+        self._checked = tuple(schema.names)
 
     def _merge_sql(self, names: tuple[str, ...], source: Rows, ranged: bool = False) -> str:
         """Move rows from ``source`` into the table by the mode's rules (``ignore``,
@@ -389,7 +391,8 @@ class SQLiteWriter(Refusals, Transactional):
         one call) in the open transaction (begun here if needed); the rows written, and
         those of a batch the table's constraints refused (a stream's refusal raises)."""
         assert self.conn is not None
-        if self.columns and len(rows.schema) and not self._in_txn:
+        # at a transaction's start, and wherever a stage's output gains a column within one
+        if self.columns and len(rows.schema) and (not self._in_txn or tuple(rows.schema.names) != self._checked):
             self._check_columns(rows.schema)
         if not self._in_txn:
             self._begin()

@@ -7,14 +7,15 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from loader import load
+from loader import Pipeline, load
 from loader.chunk import Chunk
-from loader.config import SinkConfig
+from loader.config import JobConfig, RunConfig, SinkConfig, SourceConfig
 from loader.errors import ConfigError, ConstraintError, SchemaMismatchError, SinkError, TargetLockedError
 from loader.transforms import Derive, Rename
 from loader.writers import SQLiteWriter, quote, sqlite_type
@@ -1230,3 +1231,34 @@ def test_a_parts_side_table_with_a_column_the_table_lacks_adds_it_with_alter(tmp
         ("n", "ANY"),
     ]
     assert sqlite_rows(target, "SELECT * FROM t ORDER BY id") == [(1, 10, None), (2, 20, None)]
+
+
+def _row_function_job(tmp_path: Path, function: str, engine: str, *, alter: bool = True, **run: Any) -> JobConfig:
+    """Eight rows through a row function of tests/engine_stages.py, three to a chunk, one open
+    transaction (``sink.batch_size`` 50,000) for all of them."""
+    src = csv_file(tmp_path / "s.csv", "id,name\n" + "".join(f"{i},n{i}\n" for i in range(1, 9)))
+    return JobConfig(
+        source=SourceConfig(path=[src]),
+        sink=SinkConfig(path=str(tmp_path / "t.db"), table="t", alter=alter),
+        transform=[{"type": "python", "function": f"tests.engine_stages:{function}", "mode": "row"}],
+        run=RunConfig(engine=engine, chunk_size=3, workers=1, **run),  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_column_a_stage_first_makes_inside_an_open_transaction_is_added(tmp_path: Path, engine: str) -> None:
+    """The columns were checked only at a transaction's start: a column first made by a later
+    chunk in it was "table main.t has no column named vat", exit 1, with or without --alter."""
+    report = Pipeline(_row_function_job(tmp_path, "vat_after_five", engine), allow_python=True).run()
+    assert (report.rows_written, report.rows_rejected) == (8, 0)
+    db = tmp_path / "t.db"
+    assert sqlite_rows(db, "SELECT id, vat FROM t WHERE vat IS NOT NULL ORDER BY id") == [(6, 12), (7, 14), (8, 16)]
+    assert sqlite_rows(db, "SELECT type FROM pragma_table_info('t') WHERE name = 'vat'") == [("INTEGER",)]
+    (tmp_path / "no").mkdir()
+    job = _row_function_job(tmp_path / "no", "vat_after_five", engine, alter=False)
+    with pytest.raises(SchemaMismatchError) as info:
+        Pipeline(job, allow_python=True).run()
+    assert (info.value.exit_code, str(info.value)) == (
+        65,
+        f"{job.source.path[0]}, column 'vat': table 't' has no column 'vat'",
+    )
