@@ -1262,3 +1262,40 @@ def test_a_column_a_stage_first_makes_inside_an_open_transaction_is_added(tmp_pa
         65,
         f"{job.source.path[0]}, column 'vat': table 't' has no column 'vat'",
     )
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_column_added_while_it_has_no_value_takes_later_values_as_they_are(tmp_path: Path, engine: str) -> None:
+    """A chunk whose new column was null throughout added it as TEXT (the encoder's type for
+    no value), and SQLite stored the later integers as text ('12')."""
+    Pipeline(_row_function_job(tmp_path, "vat_null_until_six", engine), allow_python=True).run()
+    db = tmp_path / "t.db"
+    assert sqlite_rows(db, "SELECT id, vat, typeof(vat) FROM t WHERE id > 5 ORDER BY id") == [
+        (6, 12, "integer"),
+        (7, 14, "integer"),
+        (8, 16, "integer"),
+    ]
+    assert sqlite_rows(db, "SELECT type FROM pragma_table_info('t') WHERE name = 'vat'") == [("",)]
+
+
+@pytest.mark.parametrize("side", ["database", "arrow"])
+def test_parts_whose_stage_types_an_added_column_apart_stop_the_load(tmp_path: Path, side: str) -> None:
+    """Each part's stage types a new column by its own first values: a part of integers added
+    ``zip`` INTEGER, and SQLite turned the next part's text '00004' into 4, exit 0."""
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text("id,name\n1,a\n2,b\n3,c\n", encoding="utf-8")
+    second.write_text("id,name\n4,d\n5,e\n", encoding="utf-8")
+    config = JobConfig(
+        source=SourceConfig(path=[str(first), str(second)]),
+        sink=SinkConfig(path=str(tmp_path / "t.db"), table="t", alter=True),
+        transform=[{"type": "python", "function": "tests.engine_stages:zip_text_after_three", "mode": "row"}],
+        run=RunConfig(engine="processes", workers=1, part_results=side),  # type: ignore[arg-type]
+    )
+    with pytest.raises(SchemaMismatchError) as info:
+        Pipeline(config, allow_python=True).run()
+    assert (info.value.exit_code, info.value.file, info.value.column) == (65, str(second), "zip")
+    assert info.value.message == (
+        "table 't' has column 'zip' INTEGER, added for the values a stage made first, "
+        "and these rows have TEXT values for it, which SQLite would convert"
+    )
+    assert sqlite_rows(tmp_path / "t.db", "SELECT id, zip FROM t ORDER BY id") == [(1, 12341), (2, 12342), (3, 12343)]
