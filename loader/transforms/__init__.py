@@ -251,7 +251,8 @@ def output_schema(
 ) -> pa.Schema:
     """The schema ``stages`` make of rows of ``schema`` (an empty chunk through them, a stage
     at a time). ``name_clash``: the target's reason two names are one column to it (SQLite's
-    match in any case), or None; a stage that makes such a pair is a ConfigError naming it."""
+    match in any case), or None; a stage that makes such a pair, or leaves no column, is a
+    ConfigError naming it."""
     chunk = Chunk(
         batch=empty_batch(schema),
         file=path,
@@ -261,7 +262,15 @@ def output_schema(
     )
     clash = name_clash(schema.names) if name_clash is not None else None
     for stage in stages:
+        given = chunk.batch.schema.names
         chunk = _through(stage, chunk)
+        if given and not chunk.batch.schema.names:  # no table or value can be made of no column
+            raise ConfigError(
+                f"the stage leaves no column of the input's ({', '.join(given)})",
+                stage=stage.name,
+                file=path or None,
+                hint="keep at least one column for the target",
+            )
         if name_clash is None or clash is not None:
             continue  # a clash the input had already is not the stage's
         clash = name_clash(chunk.batch.schema.names)

@@ -337,3 +337,40 @@ def test_a_column_a_stage_needs_that_a_file_lacks_names_the_file() -> None:
         output_schema([Filter(where="a > 1", name="transform[1] (filter)")], schema, "mf/f2.csv")
     assert e.value.file == "mf/f2.csv"
     assert str(e.value).startswith("transform[1] (filter): mf/f2.csv: where: unknown column 'a'")
+
+
+def test_a_stage_that_leaves_no_column_is_a_config_error_naming_it() -> None:
+    """A drop of every column printed an empty schema and "ok", and the run failed on
+    ``CREATE TABLE "t" ()`` with exit 1."""
+    from loader.transforms import Drop, Select
+
+    schema = pa.schema({"id": pa.int64(), "name": pa.string()})
+    stages: list[Stage] = [Select(columns=["id"]), Drop(columns=["id"], name="transform[2] (drop)")]
+    with pytest.raises(ConfigError) as e:
+        output_schema(stages, schema, "d.csv")
+    assert (e.value.exit_code, str(e.value)) == (
+        2,
+        "transform[2] (drop): d.csv: the stage leaves no column of the input's (id)",
+    )
+    assert e.value.hint == "keep at least one column for the target"
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+@pytest.mark.parametrize("sink", ["d.db", "d.ldb"])
+def test_a_job_whose_stages_drop_every_column_stops_before_writing(tmp_path, command: str, sink: str) -> None:  # type: ignore[no-untyped-def]
+    from tests.reliability_util import cli
+
+    (tmp_path / "d.csv").write_text("id,name\n1,a\n", encoding="utf-8")
+    where = 'table = "t"' if sink.endswith(".db") else 'key = "{id}"'
+    job = tmp_path / "drop.toml"
+    job.write_text(
+        f'[source]\npath = "d.csv"\n[[transform]]\ntype = "drop"\ncolumns = ["id", "name"]\n'
+        f'[sink]\npath = "{sink}"\n{where}\n',
+        encoding="utf-8",
+    )
+    p = cli(command, str(job))
+    assert p.returncode == 2
+    assert p.stderr.splitlines()[0] == (
+        f"loader: error: transform[1] (drop): {tmp_path / 'd.csv'}: the stage leaves no column of the input's (id, name)"
+    )
+    assert not (tmp_path / sink).exists()
