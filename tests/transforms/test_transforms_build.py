@@ -374,3 +374,24 @@ def test_a_job_whose_stages_drop_every_column_stops_before_writing(tmp_path, com
         f"loader: error: transform[1] (drop): {tmp_path / 'd.csv'}: the stage leaves no column of the input's (id, name)"
     )
     assert not (tmp_path / sink).exists()
+
+
+def test_a_column_missing_after_a_row_function_hints_to_declare_it_there() -> None:
+    """A filter over a column a row function adds undeclared said only "unknown column 'extra'"
+    (exit 2): the stages after a row function see the columns it declares, no other."""
+    from loader.transforms import Python
+
+    schema = pa.schema({"id": pa.int64()})
+    adds = Python(function=lambda r: {**r, "extra": 1}, mode="row", name="transform[1] (python)")
+    with pytest.raises(ConfigError) as e:
+        output_schema([adds, Filter(where="extra > 1", name="transform[2] (filter)")], schema, "f.csv")
+    declare = (
+        'if transform[1] (python) adds it, declare it there: columns = { name = "type" } '
+        "(the stages after a row function know only the columns it declares)"
+    )
+    assert e.value.hint == declare
+    with pytest.raises(ConfigError) as e:
+        output_schema([adds, Rename(columns={"extra": "x"})], schema, "f.csv")
+    assert e.value.hint == "columns are: id; " + declare  # the hint it had, then this one
+    declared = Python(function=lambda r: {**r, "extra": 1}, mode="row", columns={"extra": "int64"})
+    assert output_schema([declared, Filter(where="extra > 1")], schema).names == ["id", "extra"]
