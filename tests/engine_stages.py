@@ -53,3 +53,25 @@ def add_tenfold(row: dict[str, object]) -> dict[str, object]:
     """A row function (``mode = "row"``) that makes a column ``x``: seen only as rows go by."""
     row["x"] = int(str(row["id"])) * 10
     return row
+
+
+def zip_text_after_three(row: dict[str, object]) -> dict[str, object]:
+    """A row function whose new column ``zip`` is an integer for ids 1 to 3, then text ("00004")."""
+    n = int(str(row["id"]))
+    row["zip"] = 12340 + n if n <= 3 else f"{n:05d}"
+    return row
+
+
+def vat_after_five(row: dict[str, object]) -> dict[str, object]:
+    """A row function whose new column ``vat`` first appears at id 6."""
+    n = int(str(row["id"]))
+    if n > 5:
+        row["vat"] = n * 2
+    return row
+
+
+def vat_null_until_six(row: dict[str, object]) -> dict[str, object]:
+    """A row function whose new column ``vat`` is null for ids 1 to 5, an integer after."""
+    n = int(str(row["id"]))
+    row["vat"] = n * 2 if n > 5 else None
+    return row

@@ -22,7 +22,7 @@ import pyarrow as pa
 from .._lazy import lazy_attributes
 from ..chunk import Chunk
 from ..config import shown
-from ..errors import ConfigError, LoaderError, TransformError
+from ..errors import ConfigError, LoaderError, MissingColumnError, TransformError
 from ..types import empty_batch
 from ._base import StageBase, did_you_mean, exception_text, job_keys
 
@@ -208,6 +208,9 @@ class _Callable:
     def __call__(self, chunk: Chunk) -> Chunk:
         return self._stage(chunk)
 
+    def close(self) -> None:
+        self._stage.close()
+
 
 def _is_stage(fn: object) -> TypeGuard[Stage]:
     return isinstance(getattr(fn, "name", None), str) and callable(fn)
@@ -248,7 +251,8 @@ def output_schema(
 ) -> pa.Schema:
     """The schema ``stages`` make of rows of ``schema`` (an empty chunk through them, a stage
     at a time). ``name_clash``: the target's reason two names are one column to it (SQLite's
-    match in any case), or None; a stage that makes such a pair is a ConfigError naming it."""
+    match in any case), or None; a stage that makes such a pair, or leaves no column, is a
+    ConfigError naming it."""
     chunk = Chunk(
         batch=empty_batch(schema),
         file=path,
@@ -257,8 +261,20 @@ def output_schema(
         end={},
     )
     clash = name_clash(schema.names) if name_clash is not None else None
-    for stage in stages:
-        chunk = _through(stage, chunk)
+    for n, stage in enumerate(stages):
+        given = chunk.batch.schema.names
+        try:
+            chunk = _through(stage, chunk)
+        except ConfigError as exc:
+            _hint_undeclared(exc, stages[:n])
+            raise
+        if given and not chunk.batch.schema.names:  # no table or value can be made of no column
+            raise ConfigError(
+                f"the stage leaves no column of the input's ({', '.join(given)})",
+                stage=stage.name,
+                file=path or None,
+                hint="keep at least one column for the target",
+            )
         if name_clash is None or clash is not None:
             continue  # a clash the input had already is not the stage's
         clash = name_clash(chunk.batch.schema.names)
@@ -267,6 +283,19 @@ def output_schema(
                 clash, stage=stage.name, file=path or None, hint="rename one of them, or drop one, in the stage"
             )
     return chunk.batch.schema
+
+
+def _hint_undeclared(exc: ConfigError, before: Sequence[Stage]) -> None:
+    """A column a later stage names and the data lacks may be one a row-mode python stage
+    before it adds: its output is known before any row only as far as its ``columns`` say."""
+    rows = next((s for s in before if getattr(s, "kind", "") == "python" and getattr(s, "mode", "") == "row"), None)
+    if rows is None or not (isinstance(exc, MissingColumnError) or "unknown column" in exc.message):
+        return
+    declare = (
+        f'if {rows.name} adds it, declare it there: columns = {{ name = "type" }} '
+        "(the stages after a row function know only the columns it declares)"
+    )
+    exc.hint = declare if exc.hint in (None, exc.default_hint) else f"{exc.hint}; {declare}"
 
 
 def _through(stage: Stage, chunk: Chunk) -> Chunk:

@@ -92,8 +92,11 @@ class Rename(_SchemaCached):
     def __post_init__(self) -> None:
         self._label()
         self.columns = self.mapping("columns", self.columns)
+        empty = next((k for k, t in self.columns.items() if not t), None)
+        if empty is not None:
+            raise self.error(f"columns.{empty}: an empty name is not allowed")
         targets = list(self.columns.values())
-        dup = sorted({t for t in targets if targets.count(t) > 1 or not t})
+        dup = sorted({t for t in targets if targets.count(t) > 1})
         if dup:
             raise self.error(f"columns: two columns would be named {dup[0]!r}")
 

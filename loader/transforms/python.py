@@ -7,6 +7,8 @@ a row whose call raises goes to the rejects with the exception as reason, and so
 does one with a value its column's type (declared, or else the input's) does not
 hold exactly: nothing is rounded or cut to fit. A float16 or float32 column comes
 out float64: a computed float rarely fits a float32, and both targets store float64.
+In either mode, a column neither declared nor typed by the input keeps the type its
+first values gave it: later chunks are held to it, as the target's column is.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from ..chunk import Chunk
 from ..convert import Converted, convert
 from ..errors import ConfigError, LoaderError, TransformError
 from ..readers.base import plain_columns
-from ..types import empty_batch, is_text, map_leaves, type_name
-from ._base import StageBase, exception_text, reject_in_order, value_text
+from ..types import empty_batch, is_text, map_leaves, type_name, value_type
+from ._base import StageBase, exception_text, reject_in_order, replace_columns, value_text
 
 
 def split_function(path: str, *, stage: str, key: str = "function") -> tuple[str, str]:
@@ -110,6 +112,14 @@ def _fit_values(values: list[Any], t: pa.DataType) -> Converted:
     return Converted(arr, pa.array(bad, pa.bool_()) if any(bad) else None, reasons or None)
 
 
+def _same_values(a: pa.DataType, b: pa.DataType) -> bool:
+    """Two types that differ in layout only (a dictionary's, text's or bytes' offsets): a cast
+    between them changes no value."""
+    a, b = value_type(a), value_type(b)
+    binary = (pa.binary(), pa.large_binary())
+    return a.equals(b) or (is_text(a) and is_text(b)) or (a in binary and b in binary)
+
+
 def _widened(t: pa.DataType) -> pa.DataType:
     """A row function's column type: float16 and float32 as float64, at any depth (a list of
     float32 too), which holds each of their values exactly and what the function computes
@@ -138,6 +148,9 @@ class Python(StageBase):
     defer_import: InitVar[bool] = False
     _fn: Callable[..., Any] | None = field(init=False, repr=False, default=None)
     _types: dict[str, pa.DataType] = field(init=False, repr=False, default_factory=dict)
+    # a column's type as the function's values first set it (one not declared, nor typed by
+    # the input): later chunks are held to it, as the target's column is made of it
+    _settled: dict[str, pa.DataType] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self, defer_import: bool) -> None:
         self._label()
@@ -174,6 +187,10 @@ class Python(StageBase):
         if self._fn is None:
             self._fn = import_function(str(self.function), stage=self.name)
 
+    def close(self) -> None:
+        """The run is over: the next one's columns are typed anew (its target may be another)."""
+        self._settled.clear()
+
     def __call__(self, chunk: Chunk) -> Chunk:
         self.resolve()
         return self._rows(chunk) if self.mode == "row" else self._batch(chunk)
@@ -185,26 +202,58 @@ class Python(StageBase):
         except LoaderError:
             raise
         except Exception as exc:
-            raise TransformError(
-                f"the function raised {exception_text(exc)}", stage=self.name, file=chunk.file
-            ) from exc
+            raise self._failure(f"the function raised {exception_text(exc)}", chunk) from exc
         if isinstance(out, pa.Table):
             parts = out.combine_chunks().to_batches()
             out = parts[0] if parts else empty_batch(out.schema)
         if not isinstance(out, pa.RecordBatch):
-            raise TransformError(
-                f"the function returned {type(out).__name__}, expected a pyarrow.RecordBatch",
-                stage=self.name,
-                file=chunk.file,
-            )
+            raise self._failure(f"the function returned {type(out).__name__}, expected a pyarrow.RecordBatch", chunk)
         if out.num_rows != chunk.num_rows:
-            raise TransformError(
+            raise self._failure(
                 f"the function returned {out.num_rows} rows for {chunk.num_rows}; a batch function must keep "
                 'the row count (drop rows with a filter stage, or use mode = "row" and return None)',
-                stage=self.name,
-                file=chunk.file,
+                chunk,
             )
-        return chunk.with_batch(plain_columns(out))  # a Polars-made batch's views, as a reader's
+        return self._held(chunk, plain_columns(out))  # a Polars-made batch's views, as a reader's
+
+    def _failure(self, message: str, chunk: Chunk) -> TransformError:
+        """A batch function's failure; on a 0-row batch, said to be the one ``output_schema``
+        passes before any row is read (the function may never have seen one)."""
+        if chunk.num_rows:
+            return TransformError(message, stage=self.name, file=chunk.file)
+        return TransformError(
+            f"{message}, on the 0-row batch passed first to learn the columns the function returns",
+            stage=self.name,
+            file=chunk.file,
+            hint="make the function handle a batch of 0 rows: return a 0-row batch with the columns it adds",
+        )
+
+    def _held(self, chunk: Chunk, out: pa.RecordBatch) -> Chunk:
+        """``out`` with each column in the type the function's first batch gave it (the 0-row
+        one of ``output_schema`` too: the table's column is made of it); values of another
+        kind, or that the type does not hold exactly, reject their rows."""
+        arrays: dict[str, pa.Array] = {}
+        failures: list[tuple[pa.Array, list[str], str | None]] = []
+        for f, arr in zip(out.schema, out.columns, strict=True):
+            t = self._settled.get(f.name)
+            if t is None:
+                if not pa.types.is_null(f.type):
+                    self._settled[f.name] = f.type
+            elif f.type.equals(t):
+                continue
+            elif _same_values(f.type, t):
+                arrays[f.name] = kernels.cast(arr, t)  # another layout of the same values
+            else:
+                fit = _fit_values(arr.to_pylist(), t)
+                arrays[f.name] = fit.array
+                if fit.bad is not None:
+                    hint = f"; the function returned {type_name(t)} for the column before: return one type from every batch"
+                    failures.append((fit.bad, [why + hint for why in fit.reasons or []], f.name))
+        if not arrays:
+            return chunk.with_batch(out)
+        out = replace_columns(out, arrays)
+        chunk, alive = reject_in_order(chunk, failures, stage=self.name)  # with the values the function got
+        return chunk.with_batch(out if alive is None else kernels.filter(out, alive))
 
     def _rows(self, chunk: Chunk) -> Chunk:
         batch = chunk.batch
@@ -260,14 +309,16 @@ class Python(StageBase):
     ) -> pa.Array:
         """One column of the function's rows as an array (see ``_to_batch``)."""
         target = self._types.get(n) or (schema.field(n).type if n in schema.names else None)
-        if target is not None and not pa.types.is_null(target):  # null: no type yet, the values decide
+        if target is None or pa.types.is_null(target):  # null: no type yet, the values decide
+            target = self._settled.get(n)
+        if target is not None:
             fit = _fit_values(values, target)
             if fit.bad is not None:
                 hint = "" if n in self._types else "; declare the column's type in the stage's columns to change it"
                 misfits[n] = Converted(fit.array, fit.bad, [why + hint for why in fit.reasons or []])
             return fit.array
         try:
-            return pa.array(values)
+            arr = pa.array(values)
         except _UNFIT as exc:
             raise TransformError(
                 f"column {n!r} returned by the function has values of mixed types: {exc}",
@@ -276,6 +327,9 @@ class Python(StageBase):
                 column=n,
                 hint=f'declare its type in the stage: columns = {{ {n} = "string" }}',
             ) from None
+        if not pa.types.is_null(arr.type):
+            self._settled[n] = arr.type
+        return arr
 
     def _to_batch(
         self,

@@ -34,7 +34,7 @@ from adbc_driver_manager import Error as AdbcError
 
 from .. import suggest
 from ..config import SinkConfig
-from ..errors import ConfigError, ConstraintError, LoaderError, SinkError
+from ..errors import ConfigError, ConstraintError, LoaderError, SchemaMismatchError, SinkError
 from ..sinks.base import Encoded
 from ..state import JobState, rows_committed
 from ..suggest import fold
@@ -153,6 +153,8 @@ class SQLiteWriter(Refusals, Transactional):
         self._guards = Guards()  # how the table refuses a row (``_read_guards``)
         self._virtual = False  # the table is a virtual one: SQLite adds no columns to it
         self._respelled: set[str] = set()  # jobs whose entries ``_respell`` moved
+        self._checked: tuple[str, ...] = ()  # the columns ``_check_columns`` last found the table has
+        self._added: dict[str, str] = {}  # fold(name) -> declared type of each column this writer added
 
     # ----------------------------------------------------------- lifecycle
 
@@ -337,11 +339,29 @@ class SQLiteWriter(Refusals, Transactional):
         generated = generated_columns(self._execute(f"PRAGMA table_xinfo({quote(self.table)})"))
         check_generated(self.table, generated, schema)
         check_required(self.table, required_columns(self._table_info()), schema)
+        self._check_kinds(schema)
         new = new_columns(self.table, self.columns, schema, alter=self.config.alter, fixed=self._virtual)
         strict = bool(new) and is_strict(self._execute, self.table)
         for f in new:
             self._execute(f"ALTER TABLE {quote(self.table)} ADD COLUMN {_column_sql(f, strict=strict)}")
             self.columns.append(f.name)
+            self._added[fold(f.name)] = sqlite_type(f.type)
+        self._checked = tuple(schema.names)
+
+    def _check_kinds(self, schema: pa.Schema) -> None:
+        """A column this writer added for a stage's first values (``sink.alter``) gets values
+        of that kind only: SQLite's affinity would turn others into it (text ``'007'`` into 7 in
+        an INTEGER column), so another kind (a part whose stage typed it apart) stops the load."""
+        for f in schema if self._added else ():
+            made, now = self._added.get(fold(f.name)), sqlite_type(f.type)
+            if made and now and made != now:
+                raise SchemaMismatchError(
+                    f"table {self.table!r} has column {f.name!r} {made}, added for the values a stage made first, "
+                    f"and these rows have {now} values for it, which SQLite would convert",
+                    column=f.name,
+                    hint='give the column one type: declare it in the stage (a python stage\'s columns = { name = "type" }), '
+                    "then rerun with --restart",
+                )
 
     def _merge_sql(self, names: tuple[str, ...], source: Rows, ranged: bool = False) -> str:
         """Move rows from ``source`` into the table by the mode's rules (``ignore``,
@@ -389,8 +409,13 @@ class SQLiteWriter(Refusals, Transactional):
         one call) in the open transaction (begun here if needed); the rows written, and
         those of a batch the table's constraints refused (a stream's refusal raises)."""
         assert self.conn is not None
-        if self.columns and len(rows.schema) and not self._in_txn:
-            self._check_columns(rows.schema)
+        if self.columns and len(rows.schema):
+            schema = _valued(rows)
+            # at a transaction's start, and wherever a stage's output gains a column within one
+            if not self._in_txn or tuple(schema.names) != self._checked:
+                self._check_columns(schema)
+            else:
+                self._check_kinds(schema)
         if not self._in_txn:
             self._begin()
         if self.config.mode in ("ignore", "upsert") or not self._guards.exact:
@@ -490,7 +515,12 @@ class SQLiteWriter(Refusals, Transactional):
         for path in files:  # read, not mapped: mapped pages would count in the peak RSS
             with pa.OSFile(path) as source:
                 part = pa.ipc.open_file(source)
-                if stream and self.config.mode in ("append", "replace") and self._guards.exact:
+                if (
+                    stream
+                    and self.config.mode in ("append", "replace")
+                    and self._guards.exact
+                    and self._bound_whole(part.schema)
+                ):
                     written += self._write_rows(pa.RecordBatchReader.from_batches(part.schema, _batches(part)))[0]
                     continue
                 for batch in _batches(part):
@@ -499,6 +529,13 @@ class SQLiteWriter(Refusals, Transactional):
                     refused += [dataclasses.replace(r, index=r.index + seen) for r in out]
                     seen += batch.num_rows
         return written, refused
+
+    def _bound_whole(self, schema: pa.Schema) -> bool:
+        """Whether an Arrow part file's rows may go in as one stream, checked by its schema
+        alone: it adds no column, nor holds one added for a stage's values. Else batch by
+        batch: a column without a value in a batch is typed apart (``_valued``)."""
+        known = {fold(c) for c in self.columns}
+        return all(fold(n) in known and not self._added.get(fold(n)) for n in schema.names)
 
     def _copy_part(self, path: str, rows: int, job: str, entries: PartEntries) -> None:
         """A side database's table copied in by SQLite, in the transaction of the checkpoint."""
@@ -585,6 +622,17 @@ class SQLiteWriter(Refusals, Transactional):
 
     def count(self) -> int:
         return int(self._execute(f"SELECT count(*) FROM {quote(self.table)}")[0][0])
+
+
+def _valued(rows: pa.RecordBatch | pa.RecordBatchReader) -> pa.Schema:
+    """The rows' schema, a batch's columns without a value typed null (the encoder makes them
+    text): a column added for them gets no type, whose affinity would convert later values."""
+    if not isinstance(rows, pa.RecordBatch):
+        return rows.schema
+    fields = [
+        f.with_type(pa.null()) if c.null_count == len(c) else f for f, c in zip(rows.schema, rows.columns, strict=True)
+    ]
+    return pa.schema(fields)
 
 
 def _batches(part: pa.ipc.RecordBatchFileReader) -> Iterator[pa.RecordBatch]:

@@ -229,3 +229,10 @@ def test_split_takes_a_null_typed_column_as_text() -> None:
     assert out.batch.schema.names == ["id", "mid", "a", "b"]
     assert [out.batch.schema.field(c).type for c in ("a", "b")] == [pa.string(), pa.string()]
     assert col(out, "a") == col(out, "b") == [None, None]
+
+
+def test_rename_to_an_empty_name_says_so() -> None:
+    """It said "two columns would be named ''" of one column."""
+    with pytest.raises(ConfigError) as info:
+        Rename(columns={"name": ""}, name="transform[1] (rename)")
+    assert str(info.value) == "transform[1] (rename): columns.name: an empty name is not allowed"

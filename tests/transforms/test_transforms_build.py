@@ -337,3 +337,61 @@ def test_a_column_a_stage_needs_that_a_file_lacks_names_the_file() -> None:
         output_schema([Filter(where="a > 1", name="transform[1] (filter)")], schema, "mf/f2.csv")
     assert e.value.file == "mf/f2.csv"
     assert str(e.value).startswith("transform[1] (filter): mf/f2.csv: where: unknown column 'a'")
+
+
+def test_a_stage_that_leaves_no_column_is_a_config_error_naming_it() -> None:
+    """A drop of every column printed an empty schema and "ok", and the run failed on
+    ``CREATE TABLE "t" ()`` with exit 1."""
+    from loader.transforms import Drop, Select
+
+    schema = pa.schema({"id": pa.int64(), "name": pa.string()})
+    stages: list[Stage] = [Select(columns=["id"]), Drop(columns=["id"], name="transform[2] (drop)")]
+    with pytest.raises(ConfigError) as e:
+        output_schema(stages, schema, "d.csv")
+    assert (e.value.exit_code, str(e.value)) == (
+        2,
+        "transform[2] (drop): d.csv: the stage leaves no column of the input's (id)",
+    )
+    assert e.value.hint == "keep at least one column for the target"
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+@pytest.mark.parametrize("sink", ["d.db", "d.ldb"])
+def test_a_job_whose_stages_drop_every_column_stops_before_writing(tmp_path, command: str, sink: str) -> None:  # type: ignore[no-untyped-def]
+    from tests.reliability_util import cli
+
+    (tmp_path / "d.csv").write_text("id,name\n1,a\n", encoding="utf-8")
+    where = 'table = "t"' if sink.endswith(".db") else 'key = "{id}"'
+    job = tmp_path / "drop.toml"
+    job.write_text(
+        f'[source]\npath = "d.csv"\n[[transform]]\ntype = "drop"\ncolumns = ["id", "name"]\n'
+        f'[sink]\npath = "{sink}"\n{where}\n',
+        encoding="utf-8",
+    )
+    p = cli(command, str(job))
+    assert p.returncode == 2
+    assert p.stderr.splitlines()[0] == (
+        f"loader: error: transform[1] (drop): {tmp_path / 'd.csv'}: the stage leaves no column of the input's (id, name)"
+    )
+    assert not (tmp_path / sink).exists()
+
+
+def test_a_column_missing_after_a_row_function_hints_to_declare_it_there() -> None:
+    """A filter over a column a row function adds undeclared said only "unknown column 'extra'"
+    (exit 2): the stages after a row function see the columns it declares, no other."""
+    from loader.transforms import Python
+
+    schema = pa.schema({"id": pa.int64()})
+    adds = Python(function=lambda r: {**r, "extra": 1}, mode="row", name="transform[1] (python)")
+    with pytest.raises(ConfigError) as e:
+        output_schema([adds, Filter(where="extra > 1", name="transform[2] (filter)")], schema, "f.csv")
+    declare = (
+        'if transform[1] (python) adds it, declare it there: columns = { name = "type" } '
+        "(the stages after a row function know only the columns it declares)"
+    )
+    assert e.value.hint == declare
+    with pytest.raises(ConfigError) as e:
+        output_schema([adds, Rename(columns={"extra": "x"})], schema, "f.csv")
+    assert e.value.hint == "columns are: id; " + declare  # the hint it had, then this one
+    declared = Python(function=lambda r: {**r, "extra": 1}, mode="row", columns={"extra": "int64"})
+    assert output_schema([declared, Filter(where="extra > 1")], schema).names == ["id", "extra"]

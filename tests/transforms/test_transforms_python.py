@@ -453,3 +453,97 @@ def test_a_batch_function_returning_extension_types_stores_them_as_a_reader_woul
         assert [json.loads(v) for _, v in ldb] == [{"id": 1, "u": "AQEBAQEBAQEBAQEBAQEBAQ==", "b": True}]
     finally:
         ldb.close()
+
+
+def test_row_mode_a_new_columns_later_chunks_keep_the_type_its_first_chunk_gave_it() -> None:
+    """A column the function adds undeclared was typed by each chunk's values: text '00004' in
+    a later chunk went into the table's INTEGER column as 4, rejecting nothing."""
+    stage = Python(function=lambda r: {**r, "zip": 12345 if r["id"] == 1 else f"{r['id']:05d}"}, mode="row")
+    first = stage(chunk_of({"id": [1]}))
+    assert first.batch.schema.field("zip").type == pa.int64()
+    later = stage(chunk_of({"id": [2, 3]}, first_row=2))
+    assert later.num_rows == 0 and later.batch.schema.field("zip").type == pa.int64()
+    hint = "; declare the column's type in the stage's columns to change it"
+    assert [(r.row, r.column, r.reason, r.values) for r in later.rejects] == [
+        (2, "zip", "'00002' is not a valid int64" + hint, {"id": 2}),
+        (3, "zip", "'00003' is not a valid int64" + hint, {"id": 3}),
+    ]
+
+
+def test_batch_mode_a_columns_later_batches_keep_the_type_its_first_batch_gave_it() -> None:
+    def tag(batch: pa.RecordBatch) -> pa.RecordBatch:
+        ids = batch.column("id").to_pylist()
+        if ids and ids[0] < 3:
+            return batch.append_column("tag", pa.array([i * 10 for i in ids], pa.int64()))
+        return batch.append_column("tag", pa.array([None if i == 4 else f"{i:05d}" for i in ids], pa.string()))
+
+    stage = Python(function=tag, name="transform[1] (python)")
+    assert col(stage(chunk_of({"id": [1, 2]})), "tag") == [10, 20]
+    later = stage(chunk_of({"id": [3, 4]}, first_row=3))
+    hint = "; the function returned int64 for the column before: return one type from every batch"
+    assert later.batch.to_pylist() == [{"id": 4, "tag": None}]
+    assert later.batch.schema.field("tag").type == pa.int64()
+    assert [(r.row, r.column, r.reason, r.values) for r in later.rejects] == [
+        (3, "tag", "'00003' is not a valid int64" + hint, {"id": 3})
+    ]
+
+
+@pytest.mark.parametrize("mode", ["row", "batch"])
+def test_a_column_of_another_kind_in_a_later_chunk_is_rejected_not_converted(tmp_path, mode: str) -> None:  # type: ignore[no-untyped-def]
+    src = tmp_path / "in.csv"
+    src.write_text("id\n" + "".join(f"{i}\n" for i in range(1, 9)), encoding="utf-8")
+    db = tmp_path / "t.db"
+
+    def zip_of(i: int) -> object:
+        return 12340 + i if i <= 3 else f"{i:05d}"
+
+    if mode == "row":
+        stage = Python(function=lambda r: {**r, "zip": zip_of(r["id"])}, mode="row")
+    else:
+        stage = Python(
+            function=lambda b: b.append_column("zip", pa.array([zip_of(i) for i in b.column("id").to_pylist()]))
+        )
+    report = load(src, db, table="t", transforms=[stage], sink_options={"alter": True}, run_options={"chunk_size": 3})
+    assert (report.rows_written, report.rows_rejected) == (3, 5)
+    assert sqlite3.connect(db).execute("SELECT id, zip, typeof(zip) FROM t ORDER BY id").fetchall() == [
+        (1, 12341, "integer"),
+        (2, 12342, "integer"),
+        (3, 12343, "integer"),
+    ]
+
+
+def test_a_batch_function_failing_on_the_empty_batch_says_it_was_that_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``output_schema`` calls a batch function with 0 rows first; its failure there read as
+    one on the file's rows ("the function raised IndexError" for a 3-row file)."""
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"id": [1, 2, 3]}), src)
+
+    def first(batch: pa.RecordBatch) -> pa.RecordBatch:
+        return batch.append_column("first", pa.array([batch.column(0)[0].as_py()] * batch.num_rows))
+
+    with pytest.raises(LoaderError) as info:
+        load(src, tmp_path / "t.db", table="t", transforms=[first])
+    assert info.value.exit_code == 65
+    assert str(info.value) == (
+        f"first: {src}: the function raised IndexError: index out of bounds, "
+        "on the 0-row batch passed first to learn the columns the function returns"
+    )
+    assert (
+        info.value.hint == "make the function handle a batch of 0 rows: return a 0-row batch with the columns it adds"
+    )
+
+
+def test_a_stage_used_again_types_its_new_columns_anew_in_each_load(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The type a column's first values gave it holds for one load: another load into another
+    table with the same stage object types it by its own values."""
+    src = tmp_path / "in.csv"
+    src.write_text("id\n1\n", encoding="utf-8")
+    kind: dict[str, object] = {"value": 7}
+    stage = Python(function=lambda r: {**r, "x": kind["value"]}, mode="row")
+    assert load(src, tmp_path / "a.db", table="t", transforms=[stage], sink_options={"alter": True}).rows_written == 1
+    kind["value"] = "seven"
+    report = load(src, tmp_path / "b.db", table="t", transforms=[stage], sink_options={"alter": True})
+    assert (report.rows_written, report.rows_rejected) == (1, 0)
+    assert sqlite3.connect(tmp_path / "b.db").execute("SELECT x FROM t").fetchall() == [("seven",)]

@@ -7,14 +7,15 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from loader import load
+from loader import Pipeline, load
 from loader.chunk import Chunk
-from loader.config import SinkConfig
+from loader.config import JobConfig, RunConfig, SinkConfig, SourceConfig
 from loader.errors import ConfigError, ConstraintError, SchemaMismatchError, SinkError, TargetLockedError
 from loader.transforms import Derive, Rename
 from loader.writers import SQLiteWriter, quote, sqlite_type
@@ -1230,3 +1231,71 @@ def test_a_parts_side_table_with_a_column_the_table_lacks_adds_it_with_alter(tmp
         ("n", "ANY"),
     ]
     assert sqlite_rows(target, "SELECT * FROM t ORDER BY id") == [(1, 10, None), (2, 20, None)]
+
+
+def _row_function_job(tmp_path: Path, function: str, engine: str, *, alter: bool = True, **run: Any) -> JobConfig:
+    """Eight rows through a row function of tests/engine_stages.py, three to a chunk, one open
+    transaction (``sink.batch_size`` 50,000) for all of them."""
+    src = csv_file(tmp_path / "s.csv", "id,name\n" + "".join(f"{i},n{i}\n" for i in range(1, 9)))
+    return JobConfig(
+        source=SourceConfig(path=[src]),
+        sink=SinkConfig(path=str(tmp_path / "t.db"), table="t", alter=alter),
+        transform=[{"type": "python", "function": f"tests.engine_stages:{function}", "mode": "row"}],
+        run=RunConfig(engine=engine, chunk_size=3, workers=1, **run),  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_column_a_stage_first_makes_inside_an_open_transaction_is_added(tmp_path: Path, engine: str) -> None:
+    """The columns were checked only at a transaction's start: a column first made by a later
+    chunk in it was "table main.t has no column named vat", exit 1, with or without --alter."""
+    report = Pipeline(_row_function_job(tmp_path, "vat_after_five", engine), allow_python=True).run()
+    assert (report.rows_written, report.rows_rejected) == (8, 0)
+    db = tmp_path / "t.db"
+    assert sqlite_rows(db, "SELECT id, vat FROM t WHERE vat IS NOT NULL ORDER BY id") == [(6, 12), (7, 14), (8, 16)]
+    assert sqlite_rows(db, "SELECT type FROM pragma_table_info('t') WHERE name = 'vat'") == [("INTEGER",)]
+    (tmp_path / "no").mkdir()
+    job = _row_function_job(tmp_path / "no", "vat_after_five", engine, alter=False)
+    with pytest.raises(SchemaMismatchError) as info:
+        Pipeline(job, allow_python=True).run()
+    assert (info.value.exit_code, str(info.value)) == (
+        65,
+        f"{job.source.path[0]}, column 'vat': table 't' has no column 'vat'",
+    )
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_column_added_while_it_has_no_value_takes_later_values_as_they_are(tmp_path: Path, engine: str) -> None:
+    """A chunk whose new column was null throughout added it as TEXT (the encoder's type for
+    no value), and SQLite stored the later integers as text ('12')."""
+    Pipeline(_row_function_job(tmp_path, "vat_null_until_six", engine), allow_python=True).run()
+    db = tmp_path / "t.db"
+    assert sqlite_rows(db, "SELECT id, vat, typeof(vat) FROM t WHERE id > 5 ORDER BY id") == [
+        (6, 12, "integer"),
+        (7, 14, "integer"),
+        (8, 16, "integer"),
+    ]
+    assert sqlite_rows(db, "SELECT type FROM pragma_table_info('t') WHERE name = 'vat'") == [("",)]
+
+
+@pytest.mark.parametrize("side", ["database", "arrow"])
+def test_parts_whose_stage_types_an_added_column_apart_stop_the_load(tmp_path: Path, side: str) -> None:
+    """Each part's stage types a new column by its own first values: a part of integers added
+    ``zip`` INTEGER, and SQLite turned the next part's text '00004' into 4, exit 0."""
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text("id,name\n1,a\n2,b\n3,c\n", encoding="utf-8")
+    second.write_text("id,name\n4,d\n5,e\n", encoding="utf-8")
+    config = JobConfig(
+        source=SourceConfig(path=[str(first), str(second)]),
+        sink=SinkConfig(path=str(tmp_path / "t.db"), table="t", alter=True),
+        transform=[{"type": "python", "function": "tests.engine_stages:zip_text_after_three", "mode": "row"}],
+        run=RunConfig(engine="processes", workers=1, part_results=side),  # type: ignore[arg-type]
+    )
+    with pytest.raises(SchemaMismatchError) as info:
+        Pipeline(config, allow_python=True).run()
+    assert (info.value.exit_code, info.value.file, info.value.column) == (65, str(second), "zip")
+    assert info.value.message == (
+        "table 't' has column 'zip' INTEGER, added for the values a stage made first, "
+        "and these rows have TEXT values for it, which SQLite would convert"
+    )
+    assert sqlite_rows(tmp_path / "t.db", "SELECT id, zip FROM t ORDER BY id") == [(1, 12341), (2, 12342), (3, 12343)]
