@@ -945,10 +945,22 @@ def parse_size(value: int | str, where: str) -> int:
         m = _SIZE.match(value)
         if m is None:
             raise ConfigError(f"{where}: expected a size such as 100MB or 1GB, got {value!r}")
-        n = int(float(m.group(1)) * _UNITS[m.group(2).lower()[:1]])
+        n = _bytes(m.group(1), _UNITS[m.group(2).lower()[:1]])
     if n < 1:
         raise ConfigError(f"{where}: expected a positive size, got {value!r}")
     return n
+
+
+def _bytes(number: str, unit: int) -> int:
+    """``number`` times ``unit``, exact (a float would move 2^53 and more); a fraction of a
+    byte left over is dropped."""
+    if number.isdigit():
+        return int(number) * unit
+    from decimal import Decimal, localcontext
+
+    with localcontext() as exact:
+        exact.prec = len(number) + 16  # every digit of the product (a unit has at most 13)
+        return int(Decimal(number) * unit)
 
 
 def _check_encoding(name: str) -> None:
