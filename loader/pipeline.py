@@ -568,6 +568,7 @@ class Pipeline:
         )
         report.start()
         self.log_error = None
+        self._earlier = False  # whether the job's checkpoint holds an earlier run's commit
         try:
             with storage.remembering():  # each object's size and type asked of the store once
                 self._run(report)
@@ -629,12 +630,12 @@ class Pipeline:
             rewrite_report(self.job.run, report)
 
     def _committed(self, report: RunReport) -> bool:
-        """Whether the target holds a commit of this job: an earlier run's or this one's
-        (a durable batch: not one held for a sorted run that is not complete; or an engine's part).
+        """Whether the target holds a commit of this job: an earlier run's (a file it loaded or
+        began) or this one's (a durable batch: not one held for a sorted run that is not complete; or an engine's part).
         The writer's own count may be ahead of the ledger's: its rollback may make a commit durable."""
         loop = getattr(self, "_loop", None)
         durable = loop is not None and max(loop.ledger.durable, loop.writer.durable_commits) > 0
-        return report.resumed or bool(report.parts) or durable
+        return report.resumed or bool(report.parts) or durable or self._earlier
 
     @contextlib.contextmanager
     def _removed_unless_committed(self, report: RunReport) -> Iterator[None]:
@@ -785,6 +786,7 @@ class Pipeline:
             state = JobState()
         fresh = state.status != "running"
         report.resumed = not fresh
+        self._earlier = bool(state.files or state.parts)  # files an earlier run loaded stay loaded
         # keep every committed reject (earlier runs' and other jobs' too); drop lines of uncommitted batches
         rejects.start(Committed(state.rejects_bytes, state.rejects_lines, state.rejects_inode))
         state.status = "running"

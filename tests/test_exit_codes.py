@@ -142,6 +142,31 @@ def test_a_config_error_after_a_commit_is_a_config_error_to_fix(
     ]
 
 
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+@pytest.mark.parametrize(
+    ("target", "key", "setting"),
+    [("t.db", ["--table", "t", "--primary-key", "id"], "sink.primary_key"), ("t.ldb", ["--key", "{id}"], "sink.key")],
+)
+def test_a_later_runs_file_without_the_key_column_is_a_config_error_after_a_commit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], target: str, key: list[str], setting: str, engine: str
+) -> None:
+    """The earlier run's file is skipped, not committed again by this run: its rows still stand."""
+    inp = tmp_path / "in"
+    inp.mkdir()
+    write_csv(inp / "a.csv", ["id", "name"], [[1, "a"]])
+    args = ["load", f"{inp}/*.csv", str(tmp_path / target), *key, "--engine", engine, "--workers", "1", "-q"]
+    assert main(args) == 0
+    write_csv(inp / "b.csv", ["name"], [["b"]])
+    code, err = run(capsys, *args, "--report", str(tmp_path / "r.json"))
+    assert code == EXIT_CONFIG == 78
+    assert err == [
+        f"loader: error: {inp}/b.csv: {setting}: no column 'id' in the data",
+        "  hint: columns are: name; then rerun: committed work is kept and the rerun resumes",
+    ]
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert (report["status"], report["exit_code"], report["files_skipped"]) == ("failed", 78, 1)
+
+
 def test_every_error_class_carries_its_code_and_class() -> None:
     cases = [
         (ConfigError("x"), 2, FIX),
