@@ -916,21 +916,26 @@ class Pipeline:
         rejected = "rejected rows are in " + self.rejects_path + "; " if report.rows_rejected else ""
         top = reasons.most_common(1)[0][0] if reasons else ""
         folder = folder_rejected(top, first.path, self.job.source) if first and top else None
-        earlier = bool(report.files_skipped) and self.job.sink.mode != "replace"
+        # earlier runs loaded files (among this run's inputs or not): --restart would forget them
+        earlier = self._earlier and self.job.sink.mode != "replace"
         if folder is not None:
             how = _folder_fix(folder, earlier)
         elif earlier:
-            # earlier runs loaded files: --restart would load their rows again
             how = (
                 "fix the file and rerun with --set run.on_change=reload (the changed file alone is read again)"
                 + (", or fix the rows there and load them with `loader replay`" if rejected else "")
-                + "; not --restart: it would load the files earlier runs loaded again"
+                + "; not --restart: "
+                + (_RESTART_RELOADS if report.files_skipped else _RESTART_FORGETS)
             )
         else:
             how = "fix the cause and rerun with --restart (and --mode replace if this run created the table with the wrong columns)"
         return NothingLoadedError(
             f"nothing loaded: {cause}", file=first.path if first and single else None, hint=rejected + how
         )
+
+
+_RESTART_RELOADS = "it would load the files earlier runs loaded again"
+_RESTART_FORGETS = "the job would forget the files earlier runs loaded, and load them again when they are inputs"
 
 
 def _folder_fix(folder: str, earlier: bool) -> str:
