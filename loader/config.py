@@ -648,6 +648,25 @@ def parse_value(raw: str) -> Any:
         return raw
 
 
+def override_value(dotted: str, raw: str) -> Any:
+    """The value of ``--set``/``LOADER_...`` text ``raw`` for the key ``dotted``: its TOML
+    value where the key takes it, else the text as given. A table named ``2024``, a job
+    ``20240101`` or a size ``1.5G`` stay text; a number, date or boolean where the key
+    takes neither is refused quoting what was typed, not as Python shows it."""
+    value = parse_value(raw)
+    hint = _key_hint(dotted)
+    if hint is None or isinstance(value, (str, list, dict)) or _type_ok(_as_lists(value, hint), hint):
+        return value
+    return raw
+
+
+def _key_hint(dotted: str) -> Any:
+    """The type of ``section.key``, None where it names no key (refused by ``set_key``)."""
+    section, _, key = dotted.partition(".")
+    cls = SECTIONS.get(section)
+    return _hints(cls).get(key) if cls is not None else None
+
+
 def set_key(data: dict[str, Any], dotted: str, value: Any, origin: str) -> None:
     """Set ``section.key`` (or ``section.key.sub``) in a raw job table."""
     parts = dotted.split(".")
@@ -695,7 +714,7 @@ def env_overrides(env: Mapping[str, str]) -> list[tuple[str, Any]]:
                 raise ConfigError(f"{name}: cannot read {env[name]}: {exc.strerror}") from None
             out.append((dotted, raw))
         else:
-            out.append((dotted, parse_value(env[name])))
+            out.append((dotted, override_value(dotted, env[name])))
     return out
 
 
@@ -729,7 +748,7 @@ def apply_overrides(
         if "=" not in pair:
             raise ConfigError(f"--set {pair}: expected SECTION.KEY=VALUE")
         dotted, raw = pair.split("=", 1)
-        pairs.append((dotted.strip(), parse_value(raw), f"--set {dotted.strip()}"))
+        pairs.append((dotted.strip(), override_value(dotted.strip(), raw), f"--set {dotted.strip()}"))
     for dotted, value in flags:
         pairs.append((dotted, value, "--" + dotted.split(".")[-1].replace("_", "-")))
     for dotted, value, origin in pairs:
@@ -926,10 +945,22 @@ def parse_size(value: int | str, where: str) -> int:
         m = _SIZE.match(value)
         if m is None:
             raise ConfigError(f"{where}: expected a size such as 100MB or 1GB, got {value!r}")
-        n = int(float(m.group(1)) * _UNITS[m.group(2).lower()[:1]])
+        n = _bytes(m.group(1), _UNITS[m.group(2).lower()[:1]])
     if n < 1:
         raise ConfigError(f"{where}: expected a positive size, got {value!r}")
     return n
+
+
+def _bytes(number: str, unit: int) -> int:
+    """``number`` times ``unit``, exact (a float would move 2^53 and more); a fraction of a
+    byte left over is dropped."""
+    if number.isdigit():
+        return int(number) * unit
+    from decimal import Decimal, localcontext
+
+    with localcontext() as exact:
+        exact.prec = len(number) + 16  # every digit of the product (a unit has at most 13)
+        return int(Decimal(number) * unit)
 
 
 def _check_encoding(name: str) -> None:

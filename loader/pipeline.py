@@ -581,6 +581,7 @@ class Pipeline:
         )
         report.start()
         self.log_error = None
+        self._earlier = False  # whether the job's checkpoint holds an earlier run's commit
         try:
             with storage.remembering():  # each object's size and type asked of the store once
                 self._run(report)
@@ -642,12 +643,12 @@ class Pipeline:
             rewrite_report(self.job.run, report)
 
     def _committed(self, report: RunReport) -> bool:
-        """Whether the target holds a commit of this job: an earlier run's or this one's
-        (a durable batch: not one held for a sorted run that is not complete; or an engine's part).
+        """Whether the target holds a commit of this job: an earlier run's (a file it loaded or
+        began) or this one's (a durable batch: not one held for a sorted run that is not complete; or an engine's part).
         The writer's own count may be ahead of the ledger's: its rollback may make a commit durable."""
         loop = getattr(self, "_loop", None)
         durable = loop is not None and max(loop.ledger.durable, loop.writer.durable_commits) > 0
-        return report.resumed or bool(report.parts) or durable
+        return report.resumed or bool(report.parts) or durable or self._earlier
 
     @contextlib.contextmanager
     def _removed_unless_committed(self, report: RunReport) -> Iterator[None]:
@@ -798,6 +799,7 @@ class Pipeline:
             state = JobState()
         fresh = state.status != "running"
         report.resumed = not fresh
+        self._earlier = bool(state.files or state.parts)  # files an earlier run loaded stay loaded
         # keep every committed reject (earlier runs' and other jobs' too); drop lines of uncommitted batches
         rejects.start(Committed(state.rejects_bytes, state.rejects_lines, state.rejects_inode))
         state.status = "running"
@@ -927,21 +929,26 @@ class Pipeline:
         rejected = "rejected rows are in " + self.rejects_path + "; " if report.rows_rejected else ""
         top = reasons.most_common(1)[0][0] if reasons else ""
         folder = folder_rejected(top, first.path, self.job.source) if first and top else None
-        earlier = bool(report.files_skipped) and self.job.sink.mode != "replace"
+        # earlier runs loaded files (among this run's inputs or not): --restart would forget them
+        earlier = self._earlier and self.job.sink.mode != "replace"
         if folder is not None:
             how = _folder_fix(folder, earlier)
         elif earlier:
-            # earlier runs loaded files: --restart would load their rows again
             how = (
                 "fix the file and rerun with --set run.on_change=reload (the changed file alone is read again)"
                 + (", or fix the rows there and load them with `loader replay`" if rejected else "")
-                + "; not --restart: it would load the files earlier runs loaded again"
+                + "; not --restart: "
+                + (_RESTART_RELOADS if report.files_skipped else _RESTART_FORGETS)
             )
         else:
             how = "fix the cause and rerun with --restart (and --mode replace if this run created the table with the wrong columns)"
         return NothingLoadedError(
             f"nothing loaded: {cause}", file=first.path if first and single else None, hint=rejected + how
         )
+
+
+_RESTART_RELOADS = "it would load the files earlier runs loaded again"
+_RESTART_FORGETS = "the job would forget the files earlier runs loaded, and load them again when they are inputs"
 
 
 def _folder_fix(folder: str, earlier: bool) -> str:

@@ -233,6 +233,15 @@ def test_every_error_loader_exports_is_in_the_api_reference() -> None:
     assert [n for n in errors if f"::: loader.{n}\n" not in page] == []
 
 
+def test_a_missing_input_is_caught_as_the_api_reference_names_it(tmp_path: Path) -> None:
+    from loader import MissingInputError
+
+    assert "MissingInputError" in loader.__all__
+    with pytest.raises(MissingInputError) as info:
+        load([tmp_path / "a.csv", tmp_path / "gone.csv"], tmp_path / "a.db", table="t")
+    assert (info.value.exit_code, str(info.value)) == (66, f"{tmp_path / 'a.csv'}: no such file")
+
+
 def _a_fn(batch: pa.RecordBatch) -> pa.RecordBatch:
     return batch
 

@@ -642,3 +642,16 @@ def test_a_number_past_what_the_libraries_take_exits_2_before_anything_is_made(
     assert p.returncode == 2
     assert p.stderr.splitlines()[0] == f"loader: error: {message}"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_size_flag_takes_the_largest_integer_as_typed(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["load", str(data_dir / "small.csv"), str(tmp_path / "s.db"), "--table", "t", "--dry-run"]
+    assert main([*args, "--cache-size", "9223372036854775807"]) == 0
+    capsys.readouterr()
+    assert main([*args, "--cache-size", "9223372036854775808"]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "loader: error: sink.cache_size: expected at most 9223372036854775807 (a 64-bit integer), "
+        "got 9223372036854775808"
+    )

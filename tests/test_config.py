@@ -72,6 +72,35 @@ def test_sqlite_cache_size_is_not_negative() -> None:
     assert job.sink.cache_size == 2 << 20
 
 
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("9223372036854775807", 2**63 - 1),  # a float made it 2^63, past the maximum
+        ("9007199254740993", 2**53 + 1),  # a float made it 2^53
+        ("9007199254740993B", 2**53 + 1),
+        ("8191.9999999999999999T", (8192 << 40) - 1),  # the fraction's bytes kept; the rest dropped
+        ("1.5G", 3 << 29),
+        ("0.5k", 512),
+        ("1.5", 1),  # a fraction of a byte is dropped
+    ],
+)
+def test_a_size_given_as_text_is_exact(tmp_path: Path, given: str, expected: int) -> None:
+    job = job_from_dict({"source": {"path": "a.csv"}, "sink": {"path": "o.db", "cache_size": given}}, env={})
+    assert job.sink.cache_size == expected
+    job = load_job(write(tmp_path, BASIC), [f"sink.cache_size={given}"], env={})
+    assert job.sink.cache_size == expected
+
+
+def test_a_size_past_the_maximum_is_refused_as_given() -> None:
+    with pytest.raises(ConfigError) as info:
+        job_from_dict(
+            {"source": {"path": "a.csv"}, "sink": {"path": "o.db", "cache_size": "9223372036854775808"}}, env={}
+        )
+    assert str(info.value) == (
+        "sink.cache_size: expected at most 9223372036854775807 (a 64-bit integer), got 9223372036854775808"
+    )
+
+
 def test_sqlite_page_size_takes_a_size() -> None:
     job = job_from_dict({"source": {"path": "a.csv"}, "sink": {"path": "o.db", "page_size": "4KiB"}}, env={})
     assert job.sink.page_size == 4096

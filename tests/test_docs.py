@@ -142,3 +142,29 @@ def test_readme_shell_blocks_run(tmp_path: Path) -> None:
     assert count(repo / "out" / "all.db", "events") == 1000
     assert count(repo / "out" / "x.db", "x") == 1000 and count(repo / "out" / "x.db", "events") == 1000
     assert (repo / "out" / "events.ldb" / "CURRENT").exists()
+
+
+def _module_map() -> set[str]:
+    """The paths under loader/ that docs/development.md's module map names: an entry's own
+    name is in loader/, a name in a package's description is in that package."""
+    text = (ROOT / "docs" / "development.md").read_text(encoding="utf-8")
+    block = text[text.index("```\nloader/") + 4 : text.index("\nconfigs/ ")]
+    named, package = set(), ""
+    for line in block.splitlines()[1:]:
+        names = re.findall(r"[\w.]+\.py|\w+/", line)
+        if not line.startswith("   "):  # an entry, not a description's next line
+            package = line.split()[0] if line.split()[0].endswith("/") else ""
+            named.add(names.pop(0))
+        named.update(package + name for name in names)
+    return named
+
+
+def test_the_module_map_names_the_package_as_it_is() -> None:
+    package = ROOT / "loader"
+    named = _module_map()
+    assert sorted(n for n in named if not (package / n).exists()) == []
+    modules = {p.relative_to(package).as_posix() for p in package.glob("*.py")}
+    for sub in (p for p in package.iterdir() if (p / "__init__.py").exists()):
+        modules |= {f"{sub.name}/"} | {f"{sub.name}/{p.name}" for p in sub.glob("*.py") if p.name != "__init__.py"}
+        modules |= {f"{sub.name}/{p.name}/" for p in sub.iterdir() if (p / "__init__.py").exists()}
+    assert sorted(modules - named) == []

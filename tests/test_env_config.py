@@ -201,6 +201,65 @@ def test_a_bad_value_from_the_environment_names_the_variable(tmp_path: Path, val
     assert str(info.value) == f"{job}: run.chunk_size: expected 1 or more"
 
 
+@pytest.mark.parametrize(
+    ("dotted", "raw"),
+    [
+        ("sink.table", "2024"),
+        ("sink.table", "2024-01-01"),  # TOML's date
+        ("sink.table", "07:30:00"),  # TOML's time
+        ("sink.table", "true"),
+        ("sink.table", "1e3"),
+        ("run.job", "20240101"),
+        ("run.report", "2024"),
+    ],
+)
+def test_text_toml_reads_as_another_type_is_the_text_given_for_a_string_key(
+    tmp_path: Path, dotted: str, raw: str
+) -> None:
+    job = job_file(tmp_path, '[source]\npath = "a.csv"\n[sink]\npath = "n.db"\ntable = "t"\n')
+    section, key = dotted.split(".")
+    from_env = load_job(job, env={f"LOADER_{section.upper()}__{key.upper()}": raw})
+    from_set = load_job(job, sets=[f"{dotted}={raw}"], env={})
+    assert getattr(getattr(from_env, section), key) == getattr(getattr(from_set, section), key) == raw
+
+
+def test_a_value_toml_reads_is_kept_where_the_key_takes_it(tmp_path: Path) -> None:
+    job = job_file(tmp_path, '[source]\npath = "a.csv"\n[sink]\npath = "n.db"\n')
+    sets = ['sink.primary_key=["id"]', "run.chunk_size=100", "source.quote_char=false", "sink.cache_size=1.5G"]
+    loaded = load_job(job, sets=sets, env={"LOADER_RUN__MAX_REJECTS": "0.5", "LOADER_SINK__TABLE": '"x"'})
+    assert loaded.sink.primary_key == ["id"] and loaded.run.chunk_size == 100 and loaded.source.quote_char is False
+    assert (loaded.sink.cache_size, loaded.run.max_rejects, loaded.sink.table) == (3 << 29, 0.5, "x")
+
+
+@pytest.mark.parametrize(
+    ("dotted", "raw", "message"),
+    [
+        ("run.max_memory", "1e8", "run.max_memory: expected a size such as 100MB or 1GB, got '1e8'"),
+        ("run.chunk_size", "2024-01-01", "run.chunk_size: expected an integer, got '2024-01-01'"),
+        ("run.chunk_size", "1e3", "run.chunk_size: expected an integer, got '1e3'"),
+        ("run.restart", "1", "run.restart: expected true or false, got '1'"),
+    ],
+)
+def test_a_value_a_key_refuses_is_quoted_as_typed(tmp_path: Path, dotted: str, raw: str, message: str) -> None:
+    job = job_file(tmp_path, '[source]\npath = "a.csv"\n[sink]\npath = "n.db"\n')
+    with pytest.raises(ConfigError) as info:
+        load_job(job, sets=[f"{dotted}={raw}"], env={})
+    assert str(info.value) == message
+    variable = "LOADER_" + dotted.upper().replace(".", "__")
+    with pytest.raises(ConfigError) as info:
+        load_job(job, env={variable: raw})
+    assert str(info.value) == f"environment {variable}: {message}"
+
+
+def test_cli_load_takes_a_numeric_table_and_job_name(tmp_path: Path, data_dir: Path) -> None:
+    env = {"LOADER_RUN__JOB": "20240101"}
+    args = ("load", str(data_dir / "small.csv"), str(tmp_path / "t.db"), "--set", "sink.table=2024", "-q")
+    p = cli(*args, "--report", str(tmp_path / "r.json"), extra_env=env)
+    assert (p.returncode, p.stderr) == (0, "")
+    assert sqlite_rows(tmp_path / "t.db", 'SELECT count(*) FROM "2024"') == [(2,)]
+    assert json.loads((tmp_path / "r.json").read_text())["job"] == "20240101"
+
+
 def test_cli_load_names_the_variable_of_a_bad_value(tmp_path: Path, data_dir: Path) -> None:
     env = {"LOADER_SINK__BUSY_TIMEOUT": "nan"}
     p = cli("load", str(data_dir / "small.csv"), str(tmp_path / "t.db"), "--table", "t", "-q", extra_env=env)

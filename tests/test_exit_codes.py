@@ -142,6 +142,31 @@ def test_a_config_error_after_a_commit_is_a_config_error_to_fix(
     ]
 
 
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+@pytest.mark.parametrize(
+    ("target", "key", "setting"),
+    [("t.db", ["--table", "t", "--primary-key", "id"], "sink.primary_key"), ("t.ldb", ["--key", "{id}"], "sink.key")],
+)
+def test_a_later_runs_file_without_the_key_column_is_a_config_error_after_a_commit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], target: str, key: list[str], setting: str, engine: str
+) -> None:
+    """The earlier run's file is skipped, not committed again by this run: its rows still stand."""
+    inp = tmp_path / "in"
+    inp.mkdir()
+    write_csv(inp / "a.csv", ["id", "name"], [[1, "a"]])
+    args = ["load", f"{inp}/*.csv", str(tmp_path / target), *key, "--engine", engine, "--workers", "1", "-q"]
+    assert main(args) == 0
+    write_csv(inp / "b.csv", ["name"], [["b"]])
+    code, err = run(capsys, *args, "--report", str(tmp_path / "r.json"))
+    assert code == EXIT_CONFIG == 78
+    assert err == [
+        f"loader: error: {inp}/b.csv: {setting}: no column 'id' in the data",
+        "  hint: columns are: name; then rerun: committed work is kept and the rerun resumes",
+    ]
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert (report["status"], report["exit_code"], report["files_skipped"]) == ("failed", 78, 1)
+
+
 def test_every_error_class_carries_its_code_and_class() -> None:
     cases = [
         (ConfigError("x"), 2, FIX),
@@ -318,6 +343,39 @@ def test_nothing_loaded_after_earlier_runs_hints_a_reload_of_that_file_not_resta
     assert main([*args, "--set", "run.on_change=reload"]) == 0
     with sqlite3.connect(tmp_path / "t.db") as conn:
         assert conn.execute("SELECT id, zip FROM z ORDER BY id").fetchall() == [(1, 12345), (2, 23456), (3, 1234)]
+
+
+def test_nothing_loaded_after_earlier_runs_of_other_files_hints_a_reload_not_restart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file a day into one table: the earlier days' files are no input of this run, and
+    --restart, as the hint said, made the job forget them."""
+    db = tmp_path / "t.db"
+    day1 = write_csv(tmp_path / "d1.csv", ["id", "zip"], [[1, 12345]])
+    assert main(["load", str(day1), str(db), "--table", "z", "-q"]) == 0
+    day2 = write_csv(tmp_path / "d2.csv", ["id", "zip"], [[2, "x0123"]])
+    args = ["load", str(day2), str(db), "--table", "z", "-q"]
+    assert main(args) == EXIT_NOTHING_LOADED
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"  hint: rejected rows are in {db}.table-z.rejects.jsonl; fix the file and rerun with "
+        "--set run.on_change=reload (the changed file alone is read again), or fix the rows there and load "
+        "them with `loader replay`; not --restart: the job would forget the files earlier runs loaded, "
+        "and load them again when they are inputs"
+    )
+    write_csv(day2, ["id", "zip"], [[2, 1234]])
+    assert main([*args, "--set", "run.on_change=reload"]) == 0
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT id, zip FROM z ORDER BY id").fetchall() == [(1, 12345), (2, 1234)]
+
+
+def test_nothing_loaded_in_a_first_run_hints_restart(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = write_csv(tmp_path / "a.csv", ["id", "zip"], [[1, "x0123"]])
+    args = ["load", str(src), str(tmp_path / "t.db"), "--table", "z", "--columns", "zip=int64", "-q"]
+    assert main(args) == EXIT_NOTHING_LOADED
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"  hint: rejected rows are in {tmp_path / 't.db'}.table-z.rejects.jsonl; fix the cause and rerun with "
+        "--restart (and --mode replace if this run created the table with the wrong columns)"
+    )
 
 
 def test_nothing_loaded_for_a_partition_folders_value_hints_a_rename_of_the_folder(

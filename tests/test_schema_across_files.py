@@ -310,10 +310,11 @@ def test_a_declaration_may_not_change_a_type_earlier_runs_wrote(tmp_path: Path) 
     assert str(info.value).startswith(
         "source_options.columns.zip: declared string, but earlier runs of job 'table:t' loaded it as int64"
     )
-    assert (
-        info.value.hint
-        == 'declare zip = "int64", or reload every file as string with run_options={"restart": True} and mode = "replace"'
+    assert info.value.hint == (
+        'declare zip = "int64", or reload every file as string with run_options={"restart": True} and mode = "replace"'
+        "; then rerun: committed work is kept and the rerun resumes"
     )
+    assert info.value.exit_code == 78  # the earlier run's rows stand
     assert typed(db, "zip") == [(12345, "integer")]
     # replace starts over: the declaration is the new table's type
     load(
