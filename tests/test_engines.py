@@ -437,6 +437,33 @@ def test_dasks_logs_while_the_engine_starts_are_shown_once_it_is_up_unless_a_sig
     assert out.getvalue().splitlines() == [*shown, "after the start"]
 
 
+@pytest.mark.parametrize("given_the_address", [False, True])
+def test_a_forked_worker_that_ends_as_the_cluster_starts_is_named_with_how_it_ended(given_the_address: bool) -> None:
+    """Killed on its own (the coordinator not signalled): the engine's error, not an internal
+    error (BrokenPipeError, before it was given the address), nor a hint about the scheduler."""
+    from loader.engines.forked import ForkedWorkers, wait_for
+
+    class Unreached:  # a scheduler no worker reaches
+        def wait_for_workers(self, count: int, timeout: float) -> None:
+            raise TimeoutError
+
+    workers = ForkedWorkers(2)
+    try:
+        killed = workers.pids[0]
+        os.kill(killed, signal.SIGTERM)
+        while _running(killed):
+            time.sleep(0.01)
+        with pytest.raises(EngineError) as caught:
+            if given_the_address:
+                wait_for(Unreached(), workers, 2)
+            else:
+                workers.start("tcp://127.0.0.1:9")
+    finally:
+        workers.close()
+    assert str(caught.value) == f"local Dask worker {killed} ended as it started (killed by SIGTERM)"
+    assert caught.value.hint == "committed parts are kept: run the same command again to load the rest"
+
+
 def test_a_local_clusters_workers_are_forked_from_the_coordinator_and_end_with_the_engine() -> None:
     script = (
         "import json, os\n"
