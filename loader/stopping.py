@@ -41,13 +41,19 @@ def scope(request: Request | None) -> Iterator[None]:
         _current.reset(token)
 
 
+def asked() -> int | None:
+    """The signal that asked this run to stop, if one did."""
+    request = _current.get()
+    return None if request is None else request.signum
+
+
 def check() -> None:
     """Raise ``InterruptedLoad`` if a signal asked this run to stop."""
-    request = _current.get()
-    if request is not None and request.signum is not None:
+    signum = asked()
+    if signum is not None:
         from .errors import InterruptedLoad
 
-        raise InterruptedLoad(request.signum)
+        raise InterruptedLoad(signum)
 
 
 # Runs in this process that handle signals now: pyarrow's own handling is off while any does.

@@ -347,6 +347,123 @@ def test_a_signal_to_the_whole_process_group_stops_cleanly_between_commits(
     assert len(loaded) == 40_000 - 2 * 95  # the rows whose n is "bad" are rejected
 
 
+# ``python -m loader`` whose process group gets SIGTERM at a chosen moment of the local
+# cluster's start (argv[1]), sent from where that moment is: the coordinator, or a worker
+GROUP_STOPPED_AT = """
+import os, signal, sys, time
+from loader import pool_worker
+from loader.engines import forked
+import loader.__main__ as entry
+
+def stop_group():
+    os.killpg(os.getpgrp(), signal.SIGTERM)
+
+def zombie(pid):
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+
+def address_to_dead_workers(self, address, start=forked.ForkedWorkers.start):
+    stop_group()
+    while not all(map(zombie, self.pids)):  # their pipes closed: the address is written to none
+        time.sleep(0.01)
+    start(self, address)
+
+async def serve(address, read, index):
+    stop_group()
+
+def warm():
+    stop_group()
+    time.sleep(30)
+
+moment = sys.argv.pop(1)
+if moment == "address":
+    forked.ForkedWorkers.start = address_to_dead_workers
+elif moment == "serve":
+    forked._serve = serve  # the workers die before they reach the scheduler
+else:
+    pool_worker.warm = warm  # they die as the client has them import loader
+sys.exit(entry.main())
+"""
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "address",  # was: internal error, BrokenPipeError
+        "serve",  # was: "a local Dask worker ended as it started"
+        "warm",  # was: internal error, CommClosedError, and Dask's "broadcast ... failed" lines
+    ],
+)
+def test_sigterm_to_the_process_group_while_the_local_cluster_starts_stops_with_143(
+    tmp_path: Path, moment: str
+) -> None:
+    paths = csv_files(tmp_path, files=1)
+    target, report = tmp_path / "t.db", tmp_path / "report.json"
+    args = ["load", str(paths[0]), str(target), "--table", "t", "--engine", "dask", "--workers", "2"]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    cmd = [sys.executable, "-c", GROUP_STOPPED_AT, moment, *args, "--report", str(report), "-q"]
+    proc = subprocess.run(cmd, env=env, start_new_session=True, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 143, proc.stderr
+    assert proc.stderr.splitlines() == [  # nothing of Dask's own
+        "loader: error: stopped by SIGTERM; committed work is kept",
+        "  hint: run the same command again to resume where it stopped",
+    ]
+    written = json.loads(report.read_text())
+    assert (written["status"], written["exit_code"], written["rows_written"]) == ("interrupted", 143, 0)
+
+
+@pytest.mark.parametrize("signum, shown", [(None, ["broadcast failed"]), (signal.SIGTERM, [])])
+def test_dasks_logs_while_the_engine_starts_are_shown_once_it_is_up_unless_a_signal_stopped_the_run(
+    signum: int | None, shown: list[str]
+) -> None:
+    import io
+    import logging
+
+    from loader import stopping
+    from loader.engines import _held_logs
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    logger = logging.getLogger("distributed")
+    logger.addHandler(handler)
+    try:
+        with stopping.scope(stopping.Request(signum)), _held_logs() as held:
+            logging.getLogger("distributed.scheduler").error("broadcast failed")
+            assert out.getvalue() == ""  # held while the engine starts
+            held.release()
+            logging.getLogger("distributed.scheduler").error("after the start")
+    finally:
+        logger.removeHandler(handler)
+    assert out.getvalue().splitlines() == [*shown, "after the start"]
+
+
+@pytest.mark.parametrize("given_the_address", [False, True])
+def test_a_forked_worker_that_ends_as_the_cluster_starts_is_named_with_how_it_ended(given_the_address: bool) -> None:
+    """Killed on its own (the coordinator not signalled): the engine's error, not an internal
+    error (BrokenPipeError, before it was given the address), nor a hint about the scheduler."""
+    from loader.engines.forked import ForkedWorkers, wait_for
+
+    class Unreached:  # a scheduler no worker reaches
+        def wait_for_workers(self, count: int, timeout: float) -> None:
+            raise TimeoutError
+
+    workers = ForkedWorkers(2)
+    try:
+        killed = workers.pids[0]
+        os.kill(killed, signal.SIGTERM)
+        while _running(killed):
+            time.sleep(0.01)
+        with pytest.raises(EngineError) as caught:
+            if given_the_address:
+                wait_for(Unreached(), workers, 2)
+            else:
+                workers.start("tcp://127.0.0.1:9")
+    finally:
+        workers.close()
+    assert str(caught.value) == f"local Dask worker {killed} ended as it started (killed by SIGTERM)"
+    assert caught.value.hint == "committed parts are kept: run the same command again to load the rest"
+
+
 def test_a_local_clusters_workers_are_forked_from_the_coordinator_and_end_with_the_engine() -> None:
     script = (
         "import json, os\n"

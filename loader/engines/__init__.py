@@ -18,6 +18,7 @@ import glob
 import importlib
 import importlib.util
 import json
+import logging
 import os
 import threading
 import time
@@ -27,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from .. import pool_worker, storage
+from .. import pool_worker, stopping, storage
 from ..chunk import Reject
 from ..compat import sha256, spare_pandas_import
 from ..cpus import usable_cpus
@@ -133,8 +134,10 @@ def open_engine(
                 forked = stack.enter_context(forked_workers(count))
             elif local:
                 refuse_unguarded(engine, fork)
+            held = stack.enter_context(_held_logs())
             # the client (and a LocalCluster) come up on a thread while the types are sampled
-            session = stack.enter_context(_in_background(lambda: _dask_session(scheduler, count, forked)))
+            starting = stack.enter_context(_in_background(lambda: _dask_session(scheduler, count, forked)))
+            session = _once_up(starting, held)
             # a key per part: Dask runs a part that a dead worker held again, elsewhere
             yield (
                 (lambda task: session()[0].submit(run_part, task, key=f"loader-part-{task.part.id}", pure=False)),
@@ -163,6 +166,71 @@ def _in_background(start: Callable[[], contextlib.AbstractContextManager[T]]) ->
         finally:
             future.exception()  # waited for: nothing is left starting behind the load's back
             pool.submit(stack.close).result()
+
+
+class _HeldLogs:
+    """Dask's log records in this process (its scheduler's, its client's), held while the
+    engine starts and let through once it is up or failed to start, unless a signal
+    stopped the run meanwhile: a SIGTERM to the process group kills the workers as they
+    start, and Dask logs the comms that broke ("broadcast ... failed") on its own threads,
+    before this process's handler has run."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: list[tuple[logging.Handler, logging.LogRecord]] | None = []
+        self._filters = [(h, self._holder(h)) for h in logging.getLogger("distributed").handlers]
+        for handler, hold in self._filters:
+            handler.addFilter(hold)
+
+    def _holder(self, handler: logging.Handler) -> Callable[[logging.LogRecord], bool]:
+        def hold(record: logging.LogRecord) -> bool:
+            with self._lock:
+                if self._records is None:
+                    return True
+                self._records.append((handler, record))
+                return False
+
+        return hold
+
+    def release(self) -> None:
+        """On the run's thread, where its stop request is known (``stopping.asked``)."""
+        with self._lock:
+            records, self._records = self._records, None
+        if records is None:
+            return
+        for handler, hold in self._filters:
+            handler.removeFilter(hold)
+        if stopping.asked() is None:
+            for handler, record in records:
+                handler.handle(record)
+
+
+@contextlib.contextmanager
+def _held_logs() -> Iterator[_HeldLogs]:
+    held = _HeldLogs()
+    try:
+        yield held
+    finally:
+        held.release()
+
+
+def _once_up(session: Callable[[], T], held: _HeldLogs) -> Callable[[], T]:
+    """``session``, with Dask's logs let through once it is up or failed. A start that
+    failed while a signal asked the run to stop failed of that signal (it killed the
+    workers as they started, or as they came up): it stops the run as the signal does."""
+
+    def up() -> T:
+        try:
+            return session()
+        except InterruptedLoad:  # a second signal, as the start was awaited
+            raise
+        except Exception:
+            stopping.check()
+            raise
+        finally:
+            held.release()
+
+    return up
 
 
 def _require_distributed() -> None:

@@ -73,8 +73,11 @@ class ForkedWorkers:
         self._pipes.append(write)
 
     def start(self, address: str) -> None:
-        for fd in self._pipes:
-            os.write(fd, address.encode() + b"\n")
+        for pid, fd in zip(self.pids, self._pipes, strict=True):
+            try:
+                os.write(fd, address.encode() + b"\n")
+            except BrokenPipeError:  # it ended before it was given the address
+                raise _ended_as_it_started(pid, _how_it_ended(pid, block=True) or "") from None
 
     def check(self) -> None:
         """Raise ``EngineError`` once every worker has ended (nothing forks new ones)."""
@@ -101,6 +104,30 @@ class ForkedWorkers:
                     break
                 time.sleep(0.01)
         self.pids = []
+
+
+def _how_it_ended(pid: int, block: bool = False) -> str | None:
+    """How worker ``pid`` ended (``killed by SIGKILL``, the OOM killer's; ``exit status 1``),
+    reaping it; "" once reaped already, None while it runs. ``block``: it is ending."""
+    try:
+        done, status = os.waitpid(pid, 0 if block else os.WNOHANG)
+    except ChildProcessError:
+        return ""
+    if not done:
+        return None
+    code = os.waitstatus_to_exitcode(status)
+    if code >= 0:
+        return f"exit status {code}"
+    try:
+        return f"killed by {signal.Signals(-code).name}"
+    except ValueError:  # a real-time signal has no name
+        return f"killed by signal {-code}"
+
+
+def _ended_as_it_started(pid: int, how: str) -> EngineError:
+    return EngineError(
+        f"local Dask worker {pid} ended as it started" + (f" ({how})" if how else ""), hint=PARTS_KEPT_HINT
+    )
 
 
 def _running(pid: int) -> bool:
@@ -167,7 +194,9 @@ def wait_for(client: Any, workers: ForkedWorkers, count: int) -> None:
         with contextlib.suppress(TimeoutError):
             client.wait_for_workers(count, timeout=0.5)
             return
-        if not all(_running(pid) for pid in workers.pids):
-            raise EngineError("a local Dask worker ended as it started")
+        for pid in workers.pids:
+            how = _how_it_ended(pid)
+            if how is not None:
+                raise _ended_as_it_started(pid, how)
         if time.monotonic() > deadline:
             raise EngineError(f"the local Dask workers did not reach the scheduler in {START_TIMEOUT:.0f} s")
