@@ -606,8 +606,7 @@ def convert(
     value in the column, which was null there).
     """
     col = _Column(arr)
-    if is_bytes(arr.type) and not is_bytes(target):
-        _decode(col, encoding)
+    _text_first(col, target, encoding, explicit)
     if is_text(col.arr.type):
         if may_hold_nul:
             col.reject(kernels.match_substring(col.arr, "\x00"), lambda v: "NUL byte in value")
@@ -627,6 +626,46 @@ def convert(
         if text is not None:
             return col.done(kernels.cast(text, target))
     return _cast(col, target, na, explicit)
+
+
+def _text_first(col: _Column, target: pa.DataType, encoding: str, explicit: bool) -> None:
+    """Bytes as the text they hold; a typed value of another kind as its text (``_through_text``)."""
+    if not explicit and _through_text(col.arr.type, target):
+        col.arr = text_form(col.arr)  # then read as a CSV file's text of the same value would be
+    elif is_bytes(col.arr.type) and not is_bytes(target):
+        _decode(col, encoding)
+
+
+def _through_text(source: pa.DataType, target: pa.DataType) -> bool:
+    """Whether a typed value converts to ``target`` by way of its text (``text_form``), as the
+    same value in a CSV file would: Arrow has no cast between the two kinds (a time or a bool
+    into a date), or its cast would make a number a count since the epoch or midnight, or
+    drop a timestamp's date. Not for a kind ``_kind_change`` rejects as it is, nor for a target
+    no text converts to (a list, an interval)."""
+    if source.equals(target) or is_text(source) or is_bytes(source) or pa.types.is_dictionary(source):
+        return False
+    if is_text(target) or pa.types.is_null(target) or _kind_change(source, target) is not None:
+        return False
+    if (is_numeric(source) and _dated(target)) or (pa.types.is_timestamp(source) and pa.types.is_time(target)):
+        return True
+    return _no_cast(source, target) and _text_converts_to(target)
+
+
+def _text_converts_to(target: pa.DataType) -> bool:
+    """Whether text converts to ``target``: by Arrow's cast, or as a time of day or a duration's count."""
+    return pa.types.is_time(target) or pa.types.is_duration(target) or not _no_cast(pa.string(), target)
+
+
+@functools.lru_cache(maxsize=256)
+def _no_cast(source: pa.DataType, target: pa.DataType) -> bool:
+    """Whether Arrow has no cast from ``source`` to ``target`` at all."""
+    try:
+        kernels.cast(pa.nulls(0, source), target)
+    except pa.ArrowNotImplementedError:
+        return True
+    except pa.ArrowInvalid:
+        return False
+    return False
 
 
 def text_form(arr: pa.Array) -> pa.Array:

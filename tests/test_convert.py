@@ -711,3 +711,44 @@ def test_an_offset_of_hours_alone_loads_in_the_sample_past_it_and_in_a_later_run
     ]
     rejected = json.loads(Path(f"{db}.table-t.rejects.jsonl").read_text().splitlines()[-1])
     assert rejected["reason"].startswith("'2024-06-01+02' is not a valid timestamp[us, UTC]; ts is timestamp[us, UTC]")
+
+
+@pytest.mark.parametrize(
+    ("values", "target", "reasons"),
+    [  # Arrow has no cast between these kinds: the run stopped as if the file were damaged
+        ([dt.time(1, 2, 3), None], pa.date32(), ["'01:02:03.000000' is not a valid date"]),
+        ([True, None], pa.date32(), ["'true' is not a valid date"]),
+        ([20240101, None], pa.date32(), ["'20240101' is not a valid date"]),
+        ([dt.date(2024, 1, 1), None], pa.time64("us"), ["'2024-01-01' is not a valid time64[us]"]),
+        ([1.5, None], pa.duration("s"), ["'1.5' is not a valid duration[s] (a count of its unit)"]),
+        # Arrow's cast would make a number a count since the epoch, or drop a timestamp's date
+        (pa.array([20240101, None], pa.int32()), pa.date32(), ["'20240101' is not a valid date"]),
+        ([5, None], pa.timestamp("us"), ["'5' is not a valid timestamp[us]"]),
+        ([dt.datetime(2024, 1, 1), None], pa.time64("us"), ["'2024-01-01T00:00:00.000000' is not a valid time64[us]"]),
+    ],
+)
+def test_a_typed_value_of_another_kind_is_rejected_as_its_text_would_be(
+    values: list[object] | pa.Array, target: pa.DataType, reasons: list[str]
+) -> None:
+    arr = values if isinstance(values, pa.Array) else pa.array(values)
+    out = convert(arr, target, strict=True)
+    assert (out.array.type, out.array.to_pylist()) == (target, [None, None])
+    assert out.bad is not None and out.bad.to_pylist() == [True, False]
+    assert out.reasons == reasons
+    as_csv = convert(conv.text_form(arr), target, strict=True)
+    assert (out.array.equals(as_csv.array), out.reasons) == (True, as_csv.reasons)
+
+
+def test_a_typed_value_whose_text_converts_is_kept_as_csv_text_would_be() -> None:
+    """An int32 into a duration is its count, as an int64 is; a date into bytes is its text's bytes."""
+    out = convert(pa.array([90, None], pa.int32()), pa.duration("s"), strict=True)
+    assert (out.bad, out.array.to_pylist()) == (None, [dt.timedelta(seconds=90), None])
+    out = convert(pa.array([dt.date(2024, 1, 1), None]), pa.binary(), strict=True)
+    assert (out.bad, out.array.to_pylist()) == (None, [b"2024-01-01", None])
+
+
+def test_a_cast_asked_for_keeps_arrows_own_conversion() -> None:
+    out = convert(pa.array([5]), pa.timestamp("us"), explicit=True)
+    assert out.array.to_pylist() == [dt.datetime(1970, 1, 1, 0, 0, 0, 5)]
+    with pytest.raises(pa.ArrowNotImplementedError):
+        convert(pa.array([dt.time(1, 2, 3)]), pa.date32(), explicit=True)

@@ -365,3 +365,35 @@ def test_a_dictionary_of_dates_is_filtered_and_planned_as_its_values(tmp_path: P
     done = cli("load", str(src), str(tmp_path / "d.db"), "--table", "t", "--dry-run")
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "d.db").exists()
+
+
+@pytest.mark.parametrize("sink", ["db", "ldb"])
+def test_a_later_runs_value_of_another_kind_is_rejected_by_the_recorded_type(tmp_path: Path, sink: str) -> None:
+    """A date into a column an earlier run made a time stopped the run ('cannot read Arrow record
+    batch 0 ... Unsupported cast from date32[day] to time64'); an int32 into a date was a count of
+    days (20240101 loaded as 57385-07-07)."""
+    feather.write_feather(
+        pa.table({"id": [1], "t": [dt.time(1, 2, 3)], "d": [dt.date(2024, 1, 1)]}), tmp_path / "a.arrow"
+    )
+    later = pa.table(
+        {"id": [2, 3, 4], "t": [dt.date(2024, 1, 2), None, None], "d": pa.array([None, 20240101, None], pa.int32())}
+    )
+    feather.write_feather(later, tmp_path / "b.arrow")
+    target = tmp_path / f"t.{sink}"
+    opts: dict[str, str] = {"key": "{id}"} if sink == "ldb" else {"table": "t"}
+    assert load(str(tmp_path / "a.arrow"), str(target), **opts).rows_written == 1
+    report = load(str(tmp_path / "b.arrow"), str(target), **opts)
+    assert (report.rows_read, report.rows_written, report.rows_rejected) == (3, 1, 2)  # the nulls load
+    rejects = reject_lines(rejects_of(target, "table:t" if sink == "db" else "key:id"))
+    assert [(r["row"], r["column"], r["reason"].split(": to change it")[0]) for r in rejects] == [
+        (1, "t", "'2024-01-02' is not a valid time64[us]; t is time64[us] since an earlier run of this job"),
+        (2, "d", "'20240101' is not a valid date; d is date since an earlier run of this job"),
+    ]
+    if sink == "db":
+        assert sqlite_table(target, "t") == [(1, "01:02:03.000000", "2024-01-01"), (4, None, None)]
+    else:
+        items, _ = leveldb_items(target)
+        assert [json.loads(v) for _, v in items] == [
+            {"id": 1, "t": "01:02:03.000000", "d": "2024-01-01"},
+            {"id": 4, "t": None, "d": None},
+        ]

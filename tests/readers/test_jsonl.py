@@ -859,3 +859,37 @@ def test_nested_values_read_line_by_line_are_typed_a_piece_at_a_time() -> None:
     assert guess.result() == pa.struct([("n", pa.int64()), ("tags", pa.list_(pa.string()))])
     guess.add("text")
     assert guess.result() == pa.string()
+
+
+@pytest.mark.parametrize("sink", ["db", "ldb"])
+def test_a_later_runs_json_value_of_another_kind_is_rejected_by_a_type_a_parquet_file_recorded(
+    tmp_path: Path, sink: str
+) -> None:
+    """An object, array or bool into a column an earlier run's Parquet file made a date or an
+    int64: rejected with the recorded type, as the same value in a Parquet or CSV file."""
+    import datetime as dt
+
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": [1], "d": [dt.date(2024, 1, 1)], "n": [7]}), tmp_path / "a.parquet")
+    lines = [{"id": 2, "d": {"x": 1}}, {"id": 3, "n": [1, 2]}, {"id": 4, "d": True}, {"id": 5, "d": None, "n": None}]
+    (tmp_path / "b.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    target = tmp_path / f"t.{sink}"
+    opts: dict[str, Any] = {"key": "{id}"} if sink == "ldb" else {"table": "t"}
+    assert load(str(tmp_path / "a.parquet"), str(target), **opts).rows_written == 1
+    report = load(str(tmp_path / "b.jsonl"), str(target), **opts)
+    assert (report.rows_read, report.rows_written, report.rows_rejected) == (4, 1, 3)
+    rejects = reject_lines(rejects_of(target, "table:t" if sink == "db" else "key:id"))
+    assert [(r["line"], r["column"], r["reason"].split(": to change it")[0]) for r in rejects] == [
+        (1, "d", "'{\"x\":1}' is an object, not a string or number; d is date since an earlier run of this job"),
+        (2, "n", "'[1,2]' is an array, not a number; n is int64 since an earlier run of this job"),
+        (3, "d", "'true' is a boolean, not a string or number; d is date since an earlier run of this job"),
+    ]
+    if sink == "db":
+        assert sqlite_table(target, "t") == [(1, "2024-01-01", 7), (5, None, None)]
+    else:
+        items, _ = leveldb_items(target)
+        assert [json.loads(v) for _, v in items] == [
+            {"id": 1, "d": "2024-01-01", "n": 7},
+            {"id": 5, "d": None, "n": None},
+        ]
