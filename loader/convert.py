@@ -747,6 +747,41 @@ def _text_count(col: _Column, target: pa.DataType) -> None:
 _TIME_TEXT = r"^\d\d:\d\d(:\d\d(\.\d+)?)?$"  # hh:mm[:ss[.fraction]], as the targets store a time
 
 
+_FRACTION_DIGITS = {"s": 0, "ms": 3, "us": 6, "ns": 9}
+
+
+def _text_fraction(col: _Column, target: pa.DataType) -> None:
+    """Text into a time or timestamp whose fraction has more digits than the unit counts: Arrow
+    refuses them all, zeros too (``01:00:00.500000`` into a ``time32[ms]``, as the targets write a
+    finer unit's value). Zeros past the unit are dropped; a value with other digits there is
+    rejected as one the unit would change."""
+    if not (is_text(col.arr.type) and (pa.types.is_time(target) or pa.types.is_timestamp(target))):
+        return
+    digits = _FRACTION_DIGITS[target.unit]
+    if not kernels.any(kernels.match_substring_regex(col.arr, rf"\.\d{{{digits + 1}}}")).as_py():
+        return
+    head = rf"(\.\d{{{digits}}})" if digits else r"\."
+    kept = r"\1" if digits else ""
+    trimmed = kernels.replace_substring_regex(col.arr, rf"{head}0+(\D|$)", rf"{kept}\{1 + bool(digits)}")
+    cut = kernels.replace_substring_regex(trimmed, rf"{head}\d+", kept)  # the digits past the unit dropped
+    finer = kernels.not_equal(cut, trimmed)
+    changed = kernels.and_(kernels.not_equal(trimmed, col.arr), _reads_as(trimmed, target))
+    col.arr = kernels.if_else(kernels.fill_null(changed, False), trimmed, col.arr)
+    name, unit = type_name(target), _UNIT_NAMES[target.unit]
+    col.reject(
+        kernels.and_(finer, _reads_as(cut, target)),
+        lambda v: f"'{_value_text(v)}' has digits below a {unit} that {name} would drop",
+    )
+
+
+def _reads_as(text: pa.Array, target: pa.DataType) -> pa.Array:
+    """Where text reads as a value of the time or timestamp ``target`` (as ``_text_time`` reads a time)."""
+    if pa.types.is_timestamp(target):
+        return kernels.invert(cast_failures(text, target))
+    shaped = kernels.fill_null(kernels.match_substring_regex(text, _TIME_TEXT), False)
+    return kernels.and_(shaped, kernels.invert(cast_failures(_on_epoch_day(text), pa.timestamp(target.unit))))
+
+
 def _text_time(col: _Column, target: pa.DataType) -> None:
     """Text into a time of day (Arrow has no such cast, as when a CSV file comes into a column an
     earlier run's Parquet file made a time): ``hh:mm[:ss[.fraction]]`` within a day, read on the
@@ -798,6 +833,7 @@ def _cast(col: _Column, target: pa.DataType, na: tuple[str, ...], explicit: bool
     if pa.types.is_null(target):
         return _emptied(col)
     _text_count(col, target)
+    _text_fraction(col, target)
     _text_time(col, target)
     kind = _kind_change(col.arr.type, target, explicit)
     if kind is not None:  # every value would change what it is: none is cast

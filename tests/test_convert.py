@@ -752,3 +752,54 @@ def test_a_cast_asked_for_keeps_arrows_own_conversion() -> None:
     assert out.array.to_pylist() == [dt.datetime(1970, 1, 1, 0, 0, 0, 5)]
     with pytest.raises(pa.ArrowNotImplementedError):
         convert(pa.array([dt.time(1, 2, 3)]), pa.date32(), explicit=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "target", "stored"),
+    [  # zeros past the unit, as the targets write a finer unit's value
+        ("00:00:01.500000", pa.time32("ms"), dt.time(0, 0, 1, 500000)),
+        ("02:00:00.500000000", pa.time32("ms"), dt.time(2, 0, 0, 500000)),
+        ("00:00:01.000", pa.time32("s"), dt.time(0, 0, 1)),
+        ("00:00:01.000000000", pa.time64("us"), dt.time(0, 0, 1)),
+        ("2023-11-14 22:13:20.123000", pa.timestamp("ms"), dt.datetime(2023, 11, 14, 22, 13, 20, 123000)),
+        ("2023-11-14T22:13:20.000", pa.timestamp("s"), dt.datetime(2023, 11, 14, 22, 13, 20)),
+        ("9999-12-31T00:00:00.100000000000", pa.timestamp("us"), dt.datetime(9999, 12, 31, 0, 0, 0, 100000)),
+    ],
+)
+def test_text_with_zeros_past_a_times_unit_converts(text: str, target: pa.DataType, stored: object) -> None:
+    out = convert(pa.array([text, None]), target)
+    assert (out.array.to_pylist(), out.bad) == ([stored, None], None)
+
+
+def test_text_with_zeros_past_a_zoned_timestamps_unit_converts() -> None:
+    out = convert(pa.array(["2023-11-14 22:13:20.123000Z", "2023-11-14 22:13:20.100+01:00"]), pa.timestamp("ms", "UTC"))
+    assert out.bad is None
+    assert [v.replace(tzinfo=None) for v in out.array.to_pylist()] == [
+        dt.datetime(2023, 11, 14, 22, 13, 20, 123000),
+        dt.datetime(2023, 11, 14, 21, 13, 20, 100000),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "target", "reason"),
+    [
+        (
+            "02:00:00.5000001",
+            pa.time32("ms"),
+            "'02:00:00.5000001' has digits below a millisecond that time32[ms] would drop",
+        ),
+        ("00:00:01.5", pa.time32("s"), "'00:00:01.5' has digits below a second that time32[s] would drop"),
+        ("25:00:00.000000", pa.time32("ms"), "'25:00:00.000000' is not a valid time32[ms]"),
+        (
+            "2023-11-14 22:13:20.123000001",
+            pa.timestamp("ms"),
+            "'2023-11-14 22:13:20.123000001' has digits below a millisecond that timestamp[ms] would drop",
+        ),
+        ("2023-13-14 22:13:20.1234", pa.timestamp("ms"), "'2023-13-14 22:13:20.1234' is not a valid timestamp[ms]"),
+    ],
+)
+def test_text_with_other_digits_past_a_times_unit_is_rejected(text: str, target: pa.DataType, reason: str) -> None:
+    out = convert(pa.array(["00:00:00" if pa.types.is_time(target) else "2024-01-01", text]), target)
+    assert out.array[1].as_py() is None
+    assert out.bad is not None and out.bad.to_pylist() == [False, True]
+    assert out.reasons == [reason]
