@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NoReturn
 
 import pyarrow as pa
 
@@ -605,6 +605,8 @@ def convert(
     ``na_text``: text in ``na`` is NULL in a text target too (the file holds no other
     value in the column, which was null there).
     """
+    if explicit and is_numeric(arr.type) and _dated(target):
+        _refuse_number_as_date(arr.type, target)
     col = _Column(arr)
     _text_first(col, target, encoding, explicit)
     if is_text(col.arr.type):
@@ -626,6 +628,13 @@ def convert(
         if text is not None:
             return col.done(kernels.cast(text, target))
     return _cast(col, target, na, explicit)
+
+
+def _refuse_number_as_date(source: pa.DataType, target: pa.DataType) -> NoReturn:
+    """A cast asked for refuses a number into a date, time or timestamp, as SQL's CAST does, for
+    every type alike: Arrow casts an int32 or int64 as a count since the epoch or midnight in
+    the target's unit (``20240101`` a date in year 57385) and has no cast from the others."""
+    raise pa.ArrowNotImplementedError(f"Unsupported cast from {source} to {target}: a number is no date or time")
 
 
 def _text_first(col: _Column, target: pa.DataType, encoding: str, explicit: bool) -> None:

@@ -747,11 +747,19 @@ def test_a_typed_value_whose_text_converts_is_kept_as_csv_text_would_be() -> Non
     assert (out.bad, out.array.to_pylist()) == (None, [b"2024-01-01", None])
 
 
-def test_a_cast_asked_for_keeps_arrows_own_conversion() -> None:
-    out = convert(pa.array([5]), pa.timestamp("us"), explicit=True)
-    assert out.array.to_pylist() == [dt.datetime(1970, 1, 1, 0, 0, 0, 5)]
+@pytest.mark.parametrize(
+    ("values", "target"),
+    [  # Arrow would make 5 a microsecond past the epoch, and an int32's 20240101 a day in 57385
+        (pa.array([5]), pa.timestamp("us")),
+        (pa.array([20240101], pa.int32()), pa.date32()),
+        (pa.array([None], pa.int16()), pa.timestamp("ms", "UTC")),
+        (pa.array([1], pa.int32()), pa.time32("s")),
+        (pa.array([dt.time(1, 2, 3)]), pa.date32()),  # Arrow has no such cast
+    ],
+)
+def test_a_cast_asked_for_refuses_a_number_or_a_time_as_a_date(values: pa.Array, target: pa.DataType) -> None:
     with pytest.raises(pa.ArrowNotImplementedError):
-        convert(pa.array([dt.time(1, 2, 3)]), pa.date32(), explicit=True)
+        convert(values, target, explicit=True)
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ import pyarrow as pa
 from .. import kernels
 from ..chunk import Chunk, column_values
 from ..convert import Converted, convert
-from ..types import is_text, type_name
+from ..types import is_numeric, is_text, type_name
 from ._base import ON_ERROR, StageBase, first_failure, reject_in_order, replace_columns, value_text
 
 
@@ -108,6 +108,13 @@ def _offset_text(arr: pa.Array) -> pa.Array | None:
         return None
     mask = kernels.fill_null(kernels.match_substring_regex(arr, _OFFSET), False)
     return mask if kernels.any(mask).as_py() else None
+
+
+def _number_hint(col: str, source: pa.DataType, target: pa.DataType) -> str | None:
+    """How a number that spells a date (``20240101``) becomes one: a number is no count of days."""
+    if not (is_numeric(source) and (pa.types.is_date(target) or pa.types.is_timestamp(target))):
+        return None
+    return f'cast {col} to "string" in a stage before this one, then read it with formats.{col} (say "%Y%m%d")'
 
 
 @dataclass(kw_only=True)
@@ -216,7 +223,9 @@ class Cast(StageBase):
             conv = convert_with_format(arr, step_target, fmt) if fmt else convert(arr, step_target, explicit=True)
         except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
             raise self.error(
-                f"columns.{col}: cannot convert {type_name(arr.type)} to {type_name(target)}", column=col
+                f"columns.{col}: cannot convert {type_name(arr.type)} to {type_name(target)}",
+                column=col,
+                hint=_number_hint(col, arr.type, target),
             ) from None
         out = conv.array
         steps: list[tuple[pa.Array, list[str]]] = []

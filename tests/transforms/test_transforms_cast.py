@@ -358,3 +358,27 @@ def test_hexadecimal_text_is_no_integer() -> None:
     ]
     batch = pa.record_batch({"n": ["0x10", "16"]})
     assert Expression("cast(n, 'int64')").evaluate(batch).to_pylist() == [None, 16]
+
+
+@pytest.mark.parametrize(
+    ("values", "target", "message"),
+    [  # Arrow casts an int32 or int64 as a count since the epoch (20240101 was year 57385)
+        (pa.array([20240101, None], pa.int32()), "date", "columns.n: cannot convert int32 to date"),
+        (pa.array([2**60, 5], pa.int64()), "timestamp", "columns.n: cannot convert int64 to timestamp[us]"),
+        (pa.array([5], pa.int16()), "timestamp[ms, UTC]", "columns.n: cannot convert int16 to timestamp[ms, UTC]"),
+        (pa.array([None], pa.int32()), "date", "columns.n: cannot convert int32 to date"),
+        (pa.array([20240101], pa.int64()), "date", "columns.n: cannot convert int64 to date"),
+        (pa.array([1.5], pa.float64()), "date", "columns.n: cannot convert float64 to date"),
+    ],
+)
+def test_a_number_into_a_date_or_timestamp_is_refused_for_every_width(
+    values: pa.Array, target: str, message: str
+) -> None:
+    stage = Cast(name="transform[1] (cast)", columns={"n": target})
+    with pytest.raises(ConfigError) as info:
+        stage(chunk_of({"id": list(range(len(values))), "n": values}))
+    assert (info.value.message, info.value.stage, info.value.column) == (message, "transform[1] (cast)", "n")
+    assert info.value.exit_code == 2
+    assert (
+        info.value.hint == 'cast n to "string" in a stage before this one, then read it with formats.n (say "%Y%m%d")'
+    )

@@ -1056,3 +1056,11 @@ def test_negation_abs_and_round_widen_narrow_integers_as_arithmetic_does() -> No
         out = Expression(text).evaluate(batch)
         assert (out.type, out.to_pylist()) == (pa.int64(), expected), text
     assert Expression("-u").evaluate(batch).to_pylist() == [-250, -5, 0, None]  # was a config error
+
+
+@pytest.mark.parametrize("text", ["cast(qty, 'date')", "cast(age, 'timestamp')", "cast(age, 'date')"])
+def test_cast_of_a_number_to_a_date_or_timestamp_is_refused(text: str) -> None:
+    """As SQL's CAST: Arrow made an int32 a count of days and an int64 one of microseconds."""
+    message = config_error(f"{text} is not null")
+    assert "cast() cannot be applied to int" in message
+    assert ": a number is no date or time)" in message
