@@ -81,6 +81,10 @@ def _exact(values: list[Any], t: pa.DataType) -> Converted:
         return Converted(pa.array(values, t))  # an int beyond int64: an integer type holds it exactly or refuses it
     if own.type.equals(t):
         return Converted(own)
+    if pa.types.is_integer(own.type) and pa.types.is_floating(t):
+        # Python's conversion refuses every integer past the float's exact range (2**60 too,
+        # which float64 holds); ``convert`` keeps those the float holds and rejects the others
+        return convert(own, t)
     out = pa.array(values, t)
     if is_text(own.type) or pa.types.is_null(own.type):
         return Converted(out)  # text Python's conversion takes is stored as it is (a dictionary's values)

@@ -547,3 +547,29 @@ def test_a_stage_used_again_types_its_new_columns_anew_in_each_load(tmp_path) ->
     report = load(src, tmp_path / "b.db", table="t", transforms=[stage], sink_options={"alter": True})
     assert (report.rows_written, report.rows_rejected) == (1, 0)
     assert sqlite3.connect(tmp_path / "b.db").execute("SELECT x FROM t").fetchall() == [("seven",)]
+
+
+_BIG = [2**60, 2**53 + 1, 3, 10**18]  # float64 holds the first, third and fourth exactly
+_ROUNDED = "'9007199254740993' would be stored as 9007199254740992.0 by float64"
+
+
+def test_row_mode_declared_float_keeps_every_integer_it_holds_exactly() -> None:
+    stage = Python(function=lambda r: {**r, "x": _BIG[r["id"] - 1]}, mode="row", columns={"x": "float64"})
+    out = stage(chunk_of({"id": [1, 2, 3, 4]}))
+    assert out.batch.to_pylist() == [{"id": 1, "x": 2.0**60}, {"id": 3, "x": 3.0}, {"id": 4, "x": 1e18}]
+    assert [(r.row, r.column, r.reason) for r in out.rejects] == [
+        (2, "x", f"{_ROUNDED} (declare the column as decimal(p, s) or string)")
+    ]
+
+
+def test_batch_mode_integers_into_a_float_column_keep_every_one_it_holds_exactly() -> None:
+    def fn(batch: pa.RecordBatch) -> pa.RecordBatch:
+        x = pa.array(_BIG[: batch.num_rows]) if batch.num_rows else pa.array([], pa.float64())
+        return batch.append_column("x", x)
+
+    stage = Python(function=fn)
+    stage(chunk_of({"id": pa.array([], pa.int64())}))  # the 0-row batch makes x a float64
+    out = stage(chunk_of({"id": [1, 2, 3, 4]}))
+    assert out.batch.to_pylist() == [{"id": 1, "x": 2.0**60}, {"id": 3, "x": 3.0}, {"id": 4, "x": 1e18}]
+    assert [(r.row, r.column) for r in out.rejects] == [(2, "x")]
+    assert out.rejects[0].reason.startswith(f"{_ROUNDED} (declare")
