@@ -453,6 +453,12 @@ def _is_temporal(t: pa.DataType) -> bool:
     return bool(pa.types.is_date(t) or pa.types.is_timestamp(t))
 
 
+def _reads_text(t: pa.DataType) -> bool:
+    """A type a string literal compared with it is read as (``tm = '01:00'``): Arrow compares
+    no date, time or timestamp with text."""
+    return _is_temporal(t) or pa.types.is_time(t)
+
+
 def _broadcast(value: Value, n: int) -> pa.Array:
     if isinstance(value, pa.Scalar):
         return pa.repeat(value, n)
@@ -621,14 +627,14 @@ class _Compiler:
         return self.guard(lambda b: kernels.negate_checked(f(b)), node, [arg.type])
 
     def coerce_literal(self, c: _C, other: _C) -> _C:
-        """A string literal compared with a date/timestamp column becomes that type."""
-        if isinstance(c.node, Lit) and isinstance(c.node.value, str) and _is_temporal(other.type):
+        """A string literal compared with a date, time or timestamp column becomes that type."""
+        if isinstance(c.node, Lit) and isinstance(c.node.value, str) and _reads_text(other.type):
             s = self.temporal_value(c.node.value, other.type, c.node.pos)
             return _C(lambda b: s, s.type, c.node)
         return c
 
     def temporal_value(self, text: str, t: pa.DataType, pos: int) -> pa.Scalar:
-        """``text`` as a value of the date or timestamp type ``t``. Text without an
+        """``text`` as a value of the date, time or timestamp type ``t``. Text without an
         offset, compared with a timestamp that has a zone, is a wall-clock time there."""
         arr = pa.array([text], pa.string())
         conv = convert(arr, t)
@@ -717,7 +723,7 @@ class _Compiler:
         """The list's values other than null, as values of the tested type ``t``."""
         values = [v for v in node.values if v is not None]
         try:
-            if values and _is_temporal(t) and all(isinstance(v, str) for v in values):
+            if values and _reads_text(t) and all(isinstance(v, str) for v in values):
                 return pa.concat_arrays([_as_array(self.temporal_value(v, t, node.pos)) for v in values])
             value_set = pa.array(values) if values else pa.array([], t)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):

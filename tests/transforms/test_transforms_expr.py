@@ -1064,3 +1064,35 @@ def test_cast_of_a_number_to_a_date_or_timestamp_is_refused(text: str) -> None:
     message = config_error(f"{text} is not null")
     assert "cast() cannot be applied to int" in message
     assert ": a number is no date or time)" in message
+
+
+_TIMES = pa.record_batch(
+    {
+        "tm": pa.array([dt.time(1), dt.time(0, 15), None, dt.time(1, 0, 0, 1)], pa.time64("us")),
+        "t32": pa.array([3_600_000, 1_500, None, 0], pa.time32("ms")),
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("tm = '01:00'", [True, False, None, False]),
+        ("tm > '00:30'", [True, False, None, True]),
+        ("'00:30' < tm", [True, False, None, True]),
+        ("tm != '01:00:00.000001'", [True, True, None, False]),
+        ("tm in ('01:00', '00:15:00')", [True, True, None, False]),
+        ("t32 = '01:00:00.000000'", [True, False, None, False]),  # zeros past the unit
+        ("t32 >= '00:00:01.5'", [True, True, None, False]),
+    ],
+)
+def test_text_literals_compare_with_times_as_with_dates(text: str, expected: list[object]) -> None:
+    assert Expression(text).evaluate(_TIMES).to_pylist() == expected
+
+
+def test_a_text_literal_that_is_no_time_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as info:
+        Expression("tm = '1 pm'", key="where", stage="transform[1] (filter)").evaluate(_TIMES)
+    assert str(info.value) == (
+        "transform[1] (filter): where: '1 pm' is not a valid time64[us] at position 6 in \"tm = '1 pm'\""
+    )
