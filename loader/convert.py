@@ -877,7 +877,35 @@ def _cast_values(arr: pa.Array, target: pa.DataType) -> pa.Array:
         # Arrow's safe cast refuses every integer past the float's exact range (2**60 too, which
         # float64 holds): cast as is, and ``_changed_by_cast`` rejects the integers that round
         return kernels.cast(arr, target, safe=False)
-    return kernels.cast(arr, target)
+    try:
+        return kernels.cast(arr, target)
+    except pa.ArrowInvalid:
+        if not _ints_into_floats(arr.type, target):
+            raise
+        return kernels.cast(arr, target, safe=False)  # as at top level, inside lists and structs
+
+
+def _ints_into_floats(source: pa.DataType, target: pa.DataType) -> bool:
+    """Whether nested ``source`` and ``target`` differ in integers that become floats only
+    (``list<int64>`` into ``list<double>``), each other value kept as it is."""
+    if pa.types.is_integer(source) and pa.types.is_floating(target):
+        return True
+    if pa.types.is_struct(source) and pa.types.is_struct(target):
+        names = [f.name for f in source] == [f.name for f in target]
+        return names and all(_ints_into_floats(a.type, b.type) for a, b in zip(source, target, strict=True))
+    if pa.types.is_map(source) and pa.types.is_map(target):
+        keys = _ints_into_floats(source.key_type, target.key_type)
+        return keys and _ints_into_floats(source.item_type, target.item_type)
+    if _listed(source) and _listed(target):  # a list and a large list alike
+        return _ints_into_floats(source.value_type, target.value_type)
+    fixed = pa.types.is_fixed_size_list(source) and pa.types.is_fixed_size_list(target)
+    if fixed and source.list_size == target.list_size:
+        return _ints_into_floats(source.value_type, target.value_type)
+    return bool(source.equals(target))
+
+
+def _listed(t: pa.DataType) -> bool:
+    return bool(pa.types.is_list(t) or pa.types.is_large_list(t))
 
 
 def _float_to_decimal(col: _Column, target: pa.DataType) -> Converted:
@@ -1018,7 +1046,7 @@ def _unchanged(col: _Column, out: pa.Array, target: pa.DataType, explicit: bool 
         changed, reason = _changed_by_cast(col.arr, out), _change_reason(col.arr.type, target)
     if changed is None or not kernels.any(changed).as_py():
         return col.done(out)
-    col.reject(changed, reason)
+    col.reject(changed, reason, _nested_text(col.arr))
     return col.done(_cast_values(col.arr, target))
 
 
@@ -1087,6 +1115,8 @@ def _changed_by_cast(src: pa.Array, out: pa.Array) -> pa.Array | None:
     s, t = src.type, out.type
     if pa.types.is_integer(s) and pa.types.is_floating(t):
         return _int_rounded(src, out)
+    if pa.types.is_nested(s) and not s.equals(t) and _ints_into_floats(s, t):
+        return _nested_rounded(src, out)
     if pa.types.is_timestamp(s) and pa.types.is_date(t):
         return kernels.not_equal(kernels.floor_temporal(src, unit="day"), src)  # in the column's zone
     narrower = pa.types.is_floating(s) and pa.types.is_floating(t) and s.bit_width > t.bit_width
@@ -1102,6 +1132,21 @@ def _changed_by_cast(src: pa.Array, out: pa.Array) -> pa.Array | None:
     # NaN, and a value the narrower float holds exactly (a float32's own value, widened), stay as they are
     kept = kernels.fill_null(kernels.or_(kernels.is_nan(src), kernels.equal(kernels.cast(out, s), src)), False)
     return kernels.and_(changed, kernels.invert(kept))
+
+
+def _nested_rounded(src: pa.Array, out: pa.Array) -> pa.Array | None:
+    """Where a list's or struct's integers are not their floats in ``out``: read back as
+    integers, the value is another (Arrow's unsafe cast wraps one past the integer type).
+    None where every integer is within the floats' exact range (Arrow's safe cast takes them)."""
+    try:
+        kernels.cast(src, out.type)
+        return None
+    except pa.ArrowInvalid:
+        pass
+    back = kernels.cast(out, src.type, safe=False)
+    from .writers.encode import nested_json  # (the writers import this module)
+
+    return pa.array([a != b for a, b in zip(nested_json(src), nested_json(back), strict=True)], pa.bool_())
 
 
 # The integers each float holds every one of (2**53 for a float64); past them, only some.
@@ -1128,6 +1173,8 @@ def _change_reason(source: pa.DataType, target: pa.DataType) -> ReasonOf:
     name = type_name(target)
     if pa.types.is_integer(source) and pa.types.is_floating(target):
         return _int_float_reason(source, target)
+    if pa.types.is_nested(source):
+        return lambda v: f"'{v}' holds an integer that {name} would round (declare the column as string)"
     if pa.types.is_date(target):
         return lambda v: f"'{v}' has a time of day that {name} would drop"
     return lambda v: f"{_value_text(v)} would be rounded by {name}"

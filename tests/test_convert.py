@@ -811,3 +811,44 @@ def test_text_with_other_digits_past_a_times_unit_is_rejected(text: str, target:
     assert out.array[1].as_py() is None
     assert out.bad is not None and out.bad.to_pylist() == [False, True]
     assert out.reasons == [reason]
+
+
+@pytest.mark.parametrize(
+    ("values", "target", "stored"),
+    [  # float64 holds 2**60 exactly, as at top level
+        (pa.array([[2**60], [3], None]), pa.list_(pa.float64()), [[2.0**60], [3.0], None]),
+        (pa.array([[2**60, None]]), pa.large_list(pa.float64()), [[2.0**60, None]]),
+        (pa.array([[2**60, 1]], pa.list_(pa.int64(), 2)), pa.list_(pa.float64(), 2), [[2.0**60, 1.0]]),
+        (
+            pa.array([{"n": 10**18, "s": "x"}]),
+            pa.struct([("n", pa.float64()), ("s", pa.string())]),
+            [{"n": 1e18, "s": "x"}],
+        ),
+        (
+            pa.array([[(1, 2**60)]], pa.map_(pa.int64(), pa.int64())),
+            pa.map_(pa.int64(), pa.float64()),
+            [[(1, 2.0**60)]],
+        ),
+    ],
+)
+def test_nested_integers_a_float_holds_exactly_convert(
+    values: pa.Array, target: pa.DataType, stored: list[object]
+) -> None:
+    out = convert(values, target)
+    assert (out.array.to_pylist(), out.bad) == (stored, None)
+
+
+def test_a_nested_integer_a_float_rounds_rejects_its_row() -> None:
+    out = convert(pa.array([[2**60], [2**53 + 1], [None, 2**63 - 1]]), pa.list_(pa.float64()))
+    assert out.array.to_pylist() == [[2.0**60], None, None]
+    assert out.reasons == [
+        "'[9007199254740993]' holds an integer that list<item: double> would round (declare the column as string)",
+        "'[null,9223372036854775807]' holds an integer that list<item: double> would round "
+        "(declare the column as string)",
+    ]
+    out = convert(pa.array([{"n": 2**24 + 1}]), pa.struct([("n", pa.float32())]))
+    assert out.reasons == [
+        "'{\"n\":16777217}' holds an integer that struct<n: float> would round (declare the column as string)"
+    ]
+    out = convert(pa.array([[300]]), pa.list_(pa.int8()))  # no float: Arrow's safe cast decides
+    assert out.reasons == ["'[300]' is not a valid list<item: int8>"]

@@ -1695,3 +1695,26 @@ def test_a_parquet_column_without_values_has_no_type_yet_as_a_csv_column_without
         load(str(tmp_path / name), str(db), table="t")
         assert sqlite_rows(db, "PRAGMA table_info(t)")[1][1:3] == ("x", "")  # no declared type
         assert sqlite_state(db)["schema"] == {"k": "int64", "x": "null"}
+
+
+def test_integers_past_2_53_in_lists_and_structs_unify_with_floats(tmp_path: Path) -> None:
+    """A list or struct of int64 beside one of float64 is stored as floats: an integer the float
+    holds exactly (2**60) loads, one it rounds rejects its row."""
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": [1], "xs": [[1.5]], "r": [{"n": 0.5}]}), tmp_path / "a.parquet")
+    table = {"id": [2, 3], "xs": [[2**60], [2**53 + 1]], "r": [{"n": 10**18}, {"n": 3}]}
+    pq.write_table(pa.table(table), tmp_path / "b.parquet")
+    db = tmp_path / "t.db"
+    report = load([str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet")], str(db), table="t")
+    assert (report.rows_written, report.rows_rejected) == (2, 1)
+    assert sqlite_rows(db, "SELECT id, xs, r FROM t ORDER BY id") == [
+        (1, "[1.5]", '{"n":0.5}'),
+        (2, "[1.152921504606847e+18]", '{"n":1e+18}'),
+    ]
+    [rejected] = reject_lines(rejects_of(db, "table:t"))
+    assert (rejected["row"], rejected["column"], rejected["reason"]) == (
+        2,
+        "xs",
+        "'[9007199254740993]' holds an integer that list<element: double> would round (declare the column as string)",
+    )
