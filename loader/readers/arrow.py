@@ -112,6 +112,39 @@ class ArrowReader(TypedFileReader):
             raise storage.failed_read(path, exc, self.opened, f"not a readable Arrow IPC {kind}", hint) from None
         self._settle_schema(file_schema)
         self.undecoded: set[str] = set()  # the batch's text columns read as bytes (``checked``)
+        self._untyped(self._valueless())
+
+    def _valueless(self) -> frozenset[str]:
+        """The columns without a value in the file, which have no say in the load's types:
+        every column of a file without rows; in the file format also a column null in every
+        batch. A stream would have to be read twice for the latter: there only the former."""
+        try:
+            left = self._null_columns() if self.file is not None else self._stream_columns_if_no_rows()
+        except (pa.ArrowException, OSError):
+            return frozenset()  # the batch is read again as the file loads, and its fault reported then
+        return frozenset(self.names[i] for i in left)
+
+    def _null_columns(self) -> list[int]:
+        """The columns null in every batch of the file format: batch by batch, reading only
+        the columns null so far (most hold a value in the first batch, and the rest is not read)."""
+        assert self.file is not None
+        left, reader = list(range(len(self.names))), self.file
+        for i in range(self.file.num_record_batches):
+            if not left:
+                break
+            batch = reader.get_batch(i)
+            still = [c for c, col in zip(left, batch.columns, strict=True) if col.null_count == len(col)]
+            if still != left:
+                reader = ipc.open_file(self.source, options=ipc.IpcReadOptions(included_fields=still))
+            left = still
+        return left
+
+    def _stream_columns_if_no_rows(self) -> list[int]:
+        """Every column of a stream without rows; none of another (read as far as its first row)."""
+        self.source.seek(0)
+        rows = any(batch.num_rows for batch in ipc.open_stream(self.source))
+        self.source.seek(0)
+        return [] if rows else list(range(len(self.names)))
 
     def _batches(self, first: int) -> Iterator[pa.RecordBatch]:
         """Record batches from index ``first`` on."""

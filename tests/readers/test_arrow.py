@@ -474,3 +474,51 @@ def test_text_not_utf8_inside_a_list_stops_the_file(tmp_path: Path) -> None:
         f"loader: error: {src}: cannot read Arrow record batch 0 near row 1 (column 'l': List child array "
         "invalid: Invalid: Invalid UTF8 sequence at string index 1)"
     )
+
+
+ZIPS = pa.table({"id": [3, 4], "zip": [501, 2134]})
+
+
+def empty_zips(path: Path, kind: str, rows: int) -> Path:
+    """``rows`` rows whose ``zip`` is a string column without a value, in batches of 2."""
+    nulls = pa.table({"id": list(range(1, rows + 1)), "zip": pa.nulls(rows, pa.string())})
+    if rows:
+        return write(path, kind, nulls, batch=2)
+    opener = ipc.new_file if kind == "file" else ipc.new_stream
+    with opener(str(path), nulls.schema):
+        pass
+    return path
+
+
+@pytest.mark.parametrize(("kind", "rows"), [("file", 3), ("file", 0), ("stream", 0)])
+@pytest.mark.parametrize("runs", [1, 2])
+def test_a_column_without_a_value_has_no_say_in_the_load_types(tmp_path: Path, kind: str, rows: int, runs: int) -> None:
+    """It made the next file's integers text (`"zip" TEXT`, '501'), where the same as Parquet gives INTEGER."""
+    first = empty_zips(tmp_path / "a.arrow", kind, rows)
+    write(tmp_path / "b.arrow", "file", ZIPS)
+    db = tmp_path / "t.db"
+    if runs == 1:
+        load(str(tmp_path / "*.arrow"), str(db), table="t")
+    else:
+        load(str(first), str(db), table="t")
+        load(str(tmp_path / "b.arrow"), str(db), table="t")
+    with sqlite3.connect(db) as conn:
+        got = conn.execute(
+            "SELECT id, zip, typeof(zip) FROM t WHERE id >= 3 AND zip IS NOT NULL ORDER BY id"
+        ).fetchall()
+    assert got == [(3, 501, "integer"), (4, 2134, "integer")]
+
+
+def test_valueless_columns_of_each_arrow_layout(tmp_path: Path) -> None:
+    """The file format checks every batch; a stream is not read twice, so only one without rows counts."""
+    later_value = pa.table({"id": [1, 2, 3], "zip": [None, None, "9"], "n": pa.nulls(3, pa.int64())})
+    cases = {
+        empty_zips(tmp_path / "f.arrow", "file", 5): {"zip"},
+        empty_zips(tmp_path / "e.arrow", "file", 0): {"id", "zip"},
+        empty_zips(tmp_path / "e.arrows", "stream", 0): {"id", "zip"},
+        empty_zips(tmp_path / "s.arrows", "stream", 3): set(),
+        write(tmp_path / "v.arrow", "file", later_value, batch=1): {"n"},  # zip has a value in batch 2
+    }
+    for src, valueless in cases.items():
+        with open_reader(str(src), SourceConfig(path=[str(src)])) as r:
+            assert r.valueless == valueless, src
