@@ -522,3 +522,33 @@ def test_valueless_columns_of_each_arrow_layout(tmp_path: Path) -> None:
     for src, valueless in cases.items():
         with open_reader(str(src), SourceConfig(path=[str(src)])) as r:
             assert r.valueless == valueless, src
+
+
+@pytest.mark.parametrize("sink", ["db", "ldb"])
+def test_run_end_encoded_columns_load_as_their_values(tmp_path: Path, sink: str) -> None:
+    """They reached SQLite as JSON text: `"p"` with its quotes, the int32 7 as TEXT '7'."""
+    runs = pa.RunEndEncodedArray.from_arrays
+    table = pa.table(
+        {
+            "id": [1, 2, 3],
+            "rs": runs(pa.array([2, 3], pa.int32()), pa.array(["p", "q"])),
+            "ri": runs(pa.array([1, 3], pa.int32()), pa.array([7, None], pa.int32())),
+        }
+    )
+    src = write(tmp_path / "ree.arrow", "file", table)
+    target = tmp_path / f"t.{sink}"
+    if sink == "ldb":
+        load(str(src), str(target), key="{id}")
+        items, _ = leveldb_items(target)
+        assert [json.loads(v) for _, v in items] == [
+            {"id": 1, "rs": "p", "ri": 7},
+            {"id": 2, "rs": "p", "ri": None},
+            {"id": 3, "rs": "q", "ri": None},
+        ]
+        return
+    load(str(src), str(target), table="t")
+    with sqlite3.connect(target) as conn:
+        (sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 't'").fetchone()
+        rows = conn.execute("SELECT id, rs, ri, typeof(ri) FROM t ORDER BY id").fetchall()
+    assert sql == 'CREATE TABLE "t" ("id" INTEGER, "rs" TEXT, "ri" INTEGER)'
+    assert rows == [(1, "p", 7, "integer"), (2, "p", None, "null"), (3, "q", None, "null")]
