@@ -338,6 +338,9 @@ class TypedFileReader(ReaderBase):
             raise SourceError("file is empty", file=self.path)
 
     def _settle_schema(self, file_schema: pa.Schema) -> None:
+        if not len(file_schema):  # no table can be created, nor a row written, from it
+            self.close()
+            raise SourceError("has no columns", file=self.path)
         self.names = spelled(dedupe_names(list(file_schema.names)), self.spelling)
         self.views = has_views(file_schema)  # batches to put in plain types (Polars writes views)
         self.declared = declared_types(self.config, self.names, self.path)
