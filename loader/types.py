@@ -181,7 +181,8 @@ def is_list_view(t: pa.DataType) -> bool:
 
 def plain_type(t: pa.DataType) -> pa.DataType:
     """``t`` in Arrow's plain layouts, at any depth: string_view as large_string, binary_view
-    as large_binary, list_view as list, a dictionary's values likewise. Polars writes the view
+    as large_binary, list_view as list, a dictionary's values likewise, a run-end-encoded column
+    as its values' type. Polars writes the view
     layouts by default; Arrow's kernels and the loader's writers take the plain ones, which
     hold the same values. An extension type (pyarrow writes ``arrow.uuid`` into the file's
     schema, pandas its own) is its storage type, as a reader without the schema reads it
@@ -201,6 +202,8 @@ def _plain_leaf(t: pa.DataType) -> pa.DataType:
         return pa.large_list(field) if pa.types.is_large_list_view(t) else pa.list_(field)
     if pa.types.is_dictionary(t):
         return pa.dictionary(t.index_type, plain_type(t.value_type), t.ordered)
+    if pa.types.is_run_end_encoded(t):
+        return plain_type(t.value_type)
     return t
 
 

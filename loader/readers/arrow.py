@@ -4,7 +4,7 @@ The file is read record batch by record batch, never as a table, with plain
 reads rather than a memory map (mapped pages that were read count as the
 process's memory until the kernel drops them), so memory holds one batch. Resuming skips whole batches (by index in
 the file format, by reading past them in the stream format) and re-reads only
-the one that was half loaded.
+the one that was half loaded. Each batch's values are checked as it is read (``checked``).
 """
 
 from __future__ import annotations
@@ -16,8 +16,12 @@ import pyarrow.ipc as ipc
 
 from .. import kernels, storage
 from ..chunk import Chunk
+from ..convert import Converted, convert
 from ..errors import SourceError, one_line
 from .base import TypedFileReader
+
+# Text types and the bytes of the same layout, to read text that is not UTF-8 as bytes
+_BYTES_OF = {pa.string(): pa.binary(), pa.large_string(): pa.large_binary(), pa.string_view(): pa.binary_view()}
 
 
 def own_buffers(piece: pa.RecordBatch) -> pa.RecordBatch:
@@ -25,6 +29,47 @@ def own_buffers(piece: pa.RecordBatch) -> pa.RecordBatch:
     (pyarrow's defaults write 64Ki-row batches, 6 MB of the benchmark's rows), so chunks
     queued ahead of the writer would hold the batch being sliced and the one before it."""
     return pa.RecordBatch.from_arrays([pa.concat_arrays([c]) for c in piece.columns], schema=piece.schema)
+
+
+def checked(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, list[int]]:
+    """``batch`` with its values checked: pyarrow reads a record batch without looking at
+    them, and an offset past its data would crash the process. A column (text, or a dictionary
+    of text) whose only fault is text that is not UTF-8 comes back as bytes, its position
+    listed, for those rows to be rejected; any other fault raises ``ArrowInvalid``."""
+    try:
+        batch.validate(full=True)
+        return batch, []
+    except pa.ArrowInvalid as exc:
+        whole = exc
+    columns = list(batch.columns)
+    found = [(i, fault) for i, col in enumerate(columns) if (fault := _fault(col))]
+    if not found:
+        raise whole
+    for i, fault in found:
+        raw = _text_bytes(columns[i])
+        if raw is None or _fault(raw):
+            raise pa.ArrowInvalid(f"column {batch.schema.names[i]!r}: {fault}")
+        columns[i] = raw
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names), [i for i, _ in found]
+
+
+def _fault(arr: pa.Array) -> str | None:
+    """Why ``arr`` fails Arrow's full check; None when it passes."""
+    try:
+        arr.validate(full=True)
+    except pa.ArrowInvalid as exc:
+        return one_line(exc).removeprefix("Invalid: ")
+    return None
+
+
+def _text_bytes(arr: pa.Array) -> pa.Array | None:
+    """A text column (or a dictionary of text) as the bytes it holds, without a copy; None
+    for another type."""
+    if pa.types.is_dictionary(arr.type):
+        raw = _text_bytes(arr.dictionary)
+        return None if raw is None else pa.DictionaryArray.from_arrays(arr.indices, raw)
+    target = _BYTES_OF.get(arr.type)
+    return None if target is None else arr.view(target)
 
 
 class ArrowReader(TypedFileReader):
@@ -66,6 +111,40 @@ class ArrowReader(TypedFileReader):
             )
             raise storage.failed_read(path, exc, self.opened, f"not a readable Arrow IPC {kind}", hint) from None
         self._settle_schema(file_schema)
+        self.undecoded: set[str] = set()  # the batch's text columns read as bytes (``checked``)
+        self._untyped(self._valueless())
+
+    def _valueless(self) -> frozenset[str]:
+        """The columns without a value in the file, which have no say in the load's types:
+        every column of a file without rows; in the file format also a column null in every
+        batch. A stream would have to be read twice for the latter: there only the former."""
+        try:
+            left = self._null_columns() if self.file is not None else self._stream_columns_if_no_rows()
+        except (pa.ArrowException, OSError):
+            return frozenset()  # the batch is read again as the file loads, and its fault reported then
+        return frozenset(self.names[i] for i in left)
+
+    def _null_columns(self) -> list[int]:
+        """The columns null in every batch of the file format: batch by batch, reading only
+        the columns null so far (most hold a value in the first batch, and the rest is not read)."""
+        assert self.file is not None
+        left, reader = list(range(len(self.names))), self.file
+        for i in range(self.file.num_record_batches):
+            if not left:
+                break
+            batch = reader.get_batch(i)
+            still = [c for c, col in zip(left, batch.columns, strict=True) if col.null_count == len(col)]
+            if still != left:
+                reader = ipc.open_file(self.source, options=ipc.IpcReadOptions(included_fields=still))
+            left = still
+        return left
+
+    def _stream_columns_if_no_rows(self) -> list[int]:
+        """Every column of a stream without rows; none of another (read as far as its first row)."""
+        self.source.seek(0)
+        rows = any(batch.num_rows for batch in ipc.open_stream(self.source))
+        self.source.seek(0)
+        return [] if rows else list(range(len(self.names)))
 
     def _batches(self, first: int) -> Iterator[pa.RecordBatch]:
         """Record batches from index ``first`` on."""
@@ -84,7 +163,10 @@ class ArrowReader(TypedFileReader):
         done = int(resume.get("row", 0))
         position = self._position(index - 1) if index else 0  # bytes of the file read so far, for progress
         try:
-            for batch in self._batches(index):
+            for read in self._batches(index):
+                batch, undecoded = checked(read)
+                self.undecoded = {self.names[i] for i in undecoded}
+                del read
                 n = batch.num_rows
                 for lo in range(0, n, self.chunk_size):
                     hi = min(lo + self.chunk_size, n)
@@ -115,6 +197,13 @@ class ArrowReader(TypedFileReader):
         except (pa.ArrowException, OSError) as exc:
             what = f"cannot read Arrow record batch {index} near row {row_base + 1}"
             raise storage.failed_read(self.path, exc, self.opened, what) from None
+
+    def _read_column(self, name: str, col: pa.Array) -> Converted:
+        """A text column of this batch that ``checked`` found not all UTF-8, as text: the
+        values that are not are rejected."""
+        if name not in self.undecoded:
+            return Converted(col)
+        return convert(col.dictionary_decode() if pa.types.is_dictionary(col.type) else col, pa.string())
 
     def _position(self, index: int) -> int:
         """About how many bytes of the file lie before the end of batch ``index``."""

@@ -135,7 +135,7 @@ def _batch(rows: pa.Table | pa.RecordBatch) -> pa.RecordBatch:
 
 
 def plain_columns(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """``batch`` with its view-layout and extension-type columns in their plain types
+    """``batch`` with its view-layout, run-end-encoded and extension-type columns in their plain types
     (``types.plain_type``): a reader's batches carry neither, so nothing after the reader
     meets one."""
     if not has_views(batch.schema):
@@ -146,7 +146,7 @@ def plain_columns(batch: pa.RecordBatch) -> pa.RecordBatch:
 
 
 def has_views(schema: pa.Schema) -> bool:
-    """Whether a column of ``schema`` has a view layout or an extension type, at any depth."""
+    """Whether a column of ``schema`` has a view layout, runs or an extension type, at any depth."""
     return any(not plain_type(t).equals(t) for t in schema.types)
 
 
@@ -160,6 +160,8 @@ def plain_array(arr: pa.Array) -> pa.Array:
     t = arr.type
     if isinstance(t, pa.BaseExtensionType):  # its storage, or a bool8's int8 as bool
         return _cast_to(plain_array(arr.storage), target)
+    if pa.types.is_run_end_encoded(t):
+        return _run_end_decoded(arr)
     if is_list_view(t) or pa.types.is_list(t) or pa.types.is_large_list(t):
         return _plain_list(arr, target)
     if pa.types.is_fixed_size_list(t):
@@ -172,6 +174,15 @@ def plain_array(arr: pa.Array) -> pa.Array:
     if pa.types.is_map(t):
         return _plain_map(arr, target)
     return kernels.cast(arr, target)  # string_view, binary_view, a dictionary of them
+
+
+def _run_end_decoded(arr: pa.Array) -> pa.Array:
+    """A run-end-encoded array as its values, row by row. Arrow casts none, and its
+    ``run_end_decode`` takes no dictionary or nested values: each row's run is found by
+    decoding the runs' positions instead, and the values taken at them."""
+    runs = row_numbers(-1, len(arr.values), set())  # 0, 1, ... one per run
+    positions = pa.RunEndEncodedArray.from_arrays(arr.run_ends, runs).slice(arr.offset, len(arr))
+    return kernels.take(plain_array(arr.values), kernels.run_end_decode(positions))
 
 
 def _plain_map(arr: pa.Array, target: pa.DataType) -> pa.Array:
@@ -327,6 +338,9 @@ class TypedFileReader(ReaderBase):
             raise SourceError("file is empty", file=self.path)
 
     def _settle_schema(self, file_schema: pa.Schema) -> None:
+        if not len(file_schema):  # no table can be created, nor a row written, from it
+            self.close()
+            raise SourceError("has no columns", file=self.path)
         self.names = spelled(dedupe_names(list(file_schema.names)), self.spelling)
         self.views = has_views(file_schema)  # batches to put in plain types (Polars writes views)
         self.declared = declared_types(self.config, self.names, self.path)

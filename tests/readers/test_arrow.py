@@ -7,6 +7,7 @@ import datetime as dt
 import decimal
 import json
 import sqlite3
+import struct
 from pathlib import Path
 
 import pyarrow as pa
@@ -397,3 +398,157 @@ def test_a_later_runs_value_of_another_kind_is_rejected_by_the_recorded_type(tmp
             {"id": 1, "t": "01:02:03.000000", "d": "2024-01-01"},
             {"id": 4, "t": None, "d": None},
         ]
+
+
+def damaged_offsets(path: Path) -> Path:
+    """An Arrow file whose first batch's text column has an offset far past its data: pyarrow
+    reads the batch without looking, and the loader crashed on it (a segfault, exit 139)."""
+    table = pa.table({"id": list(range(1000)), "s": [f"str{i}" for i in range(1000)]})
+    with ipc.new_file(str(path), table.schema) as w:
+        for b in table.to_batches(max_chunksize=250):
+            w.write_batch(b)
+    data = bytearray(path.read_bytes())
+    at = data.find(struct.pack("<4i", 0, 4, 8, 12))  # the offsets of the first batch's text
+    data[at + 40 : at + 44] = struct.pack("<i", 10**8)
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_damaged_record_batch_stops_with_65_naming_the_file_and_batch(tmp_path: Path, engine: str) -> None:
+    src = damaged_offsets(tmp_path / "corrupt.arrow")
+    p = cli("load", str(src), str(tmp_path / "t.db"), "--table", "t", "--engine", engine)
+    assert p.returncode == EXIT_DATAERR, p.stderr
+    assert p.stderr.splitlines()[0] == (
+        f"loader: error: {src}: cannot read Arrow record batch 0 near row 1 (column 's': Offset invariant "
+        "failure: offset for slot 10 out of bounds: 100000000 > 1408)"
+    )
+
+
+def not_utf8(values: list[bytes | None], kind: pa.DataType) -> pa.Array:
+    """Text of type ``kind`` holding ``values`` as they are, UTF-8 or not."""
+    raw = {pa.string(): pa.binary(), pa.large_string(): pa.large_binary(), pa.string_view(): pa.binary_view()}[kind]
+    return pa.array(values, raw).view(kind)
+
+
+@pytest.mark.parametrize("kind", ["file", "stream"])
+@pytest.mark.parametrize("sink", ["db", "ldb"])
+def test_text_that_is_not_utf8_rejects_only_its_rows(tmp_path: Path, kind: str, sink: str) -> None:
+    """Such text loaded as it was: SQLite stored the bytes as TEXT, LevelDB JSON that is not UTF-8."""
+    table = pa.table(
+        {
+            "id": [1, 2, 3, 4],
+            "s": not_utf8([b"ok", b"\xff\xfe", None, b"x"], pa.string()),
+            "ls": not_utf8([b"a", b"b", b"c", b"d"], pa.large_string()),
+            "vs": not_utf8([b"ok", b"fine", None, b"\xc3"], pa.string_view()),
+            "d": pa.DictionaryArray.from_arrays(pa.array([0, 0, None, 0]), not_utf8([b"a", b"\xe9"], pa.string())),
+        }
+    )
+    src = write(tmp_path / "in.arrow", kind, table, batch=2)
+    target = tmp_path / f"t.{sink}"
+    opts: dict[str, str] = {"key": "{id}"} if sink == "ldb" else {"table": "t"}
+    report = load(str(src), str(target), **opts)
+    assert (report.rows_read, report.rows_written, report.rows_rejected) == (4, 2, 2)
+    rejects = reject_lines(rejects_of(target, "table:t" if sink == "db" else "key:id"))
+    assert [(r["row"], r["column"], r["reason"], r["values"]) for r in rejects] == [
+        (2, "s", r"invalid UTF-8 in '\xff\xfe'", {"id": 2, "s": {"base64": "//4="}, "ls": "b", "vs": "fine", "d": "a"}),
+        (4, "vs", r"invalid UTF-8 in '\xc3'", {"id": 4, "s": "x", "ls": "d", "vs": {"base64": "ww=="}, "d": "a"}),
+    ]
+    if sink == "db":
+        assert sqlite_table(target) == [(1, "ok", "a", "ok", "a"), (3, None, "c", None, None)]
+    else:
+        items, _ = leveldb_items(target)
+        assert [json.loads(v) for _, v in items] == [
+            {"id": 1, "s": "ok", "ls": "a", "vs": "ok", "d": "a"},
+            {"id": 3, "s": None, "ls": "c", "vs": None, "d": None},
+        ]
+
+
+def test_text_not_utf8_inside_a_list_stops_the_file(tmp_path: Path) -> None:
+    """Only a top-level text column's rows can be told apart: a nested one's values are checked whole."""
+    values = pa.ListArray.from_arrays(pa.array([0, 1, 2]), not_utf8([b"a", b"\xff"], pa.string()))
+    src = write(tmp_path / "in.arrow", "stream", pa.table({"id": [1, 2], "l": values}))
+    p = cli("load", str(src), str(tmp_path / "t.db"), "--table", "t")
+    assert p.returncode == EXIT_DATAERR, p.stderr
+    assert p.stderr.splitlines()[0] == (
+        f"loader: error: {src}: cannot read Arrow record batch 0 near row 1 (column 'l': List child array "
+        "invalid: Invalid: Invalid UTF8 sequence at string index 1)"
+    )
+
+
+ZIPS = pa.table({"id": [3, 4], "zip": [501, 2134]})
+
+
+def empty_zips(path: Path, kind: str, rows: int) -> Path:
+    """``rows`` rows whose ``zip`` is a string column without a value, in batches of 2."""
+    nulls = pa.table({"id": list(range(1, rows + 1)), "zip": pa.nulls(rows, pa.string())})
+    if rows:
+        return write(path, kind, nulls, batch=2)
+    opener = ipc.new_file if kind == "file" else ipc.new_stream
+    with opener(str(path), nulls.schema):
+        pass
+    return path
+
+
+@pytest.mark.parametrize(("kind", "rows"), [("file", 3), ("file", 0), ("stream", 0)])
+@pytest.mark.parametrize("runs", [1, 2])
+def test_a_column_without_a_value_has_no_say_in_the_load_types(tmp_path: Path, kind: str, rows: int, runs: int) -> None:
+    """It made the next file's integers text (`"zip" TEXT`, '501'), where the same as Parquet gives INTEGER."""
+    first = empty_zips(tmp_path / "a.arrow", kind, rows)
+    write(tmp_path / "b.arrow", "file", ZIPS)
+    db = tmp_path / "t.db"
+    if runs == 1:
+        load(str(tmp_path / "*.arrow"), str(db), table="t")
+    else:
+        load(str(first), str(db), table="t")
+        load(str(tmp_path / "b.arrow"), str(db), table="t")
+    with sqlite3.connect(db) as conn:
+        got = conn.execute(
+            "SELECT id, zip, typeof(zip) FROM t WHERE id >= 3 AND zip IS NOT NULL ORDER BY id"
+        ).fetchall()
+    assert got == [(3, 501, "integer"), (4, 2134, "integer")]
+
+
+def test_valueless_columns_of_each_arrow_layout(tmp_path: Path) -> None:
+    """The file format checks every batch; a stream is not read twice, so only one without rows counts."""
+    later_value = pa.table({"id": [1, 2, 3], "zip": [None, None, "9"], "n": pa.nulls(3, pa.int64())})
+    cases = {
+        empty_zips(tmp_path / "f.arrow", "file", 5): {"zip"},
+        empty_zips(tmp_path / "e.arrow", "file", 0): {"id", "zip"},
+        empty_zips(tmp_path / "e.arrows", "stream", 0): {"id", "zip"},
+        empty_zips(tmp_path / "s.arrows", "stream", 3): set(),
+        write(tmp_path / "v.arrow", "file", later_value, batch=1): {"n"},  # zip has a value in batch 2
+    }
+    for src, valueless in cases.items():
+        with open_reader(str(src), SourceConfig(path=[str(src)])) as r:
+            assert r.valueless == valueless, src
+
+
+@pytest.mark.parametrize("sink", ["db", "ldb"])
+def test_run_end_encoded_columns_load_as_their_values(tmp_path: Path, sink: str) -> None:
+    """They reached SQLite as JSON text: `"p"` with its quotes, the int32 7 as TEXT '7'."""
+    runs = pa.RunEndEncodedArray.from_arrays
+    table = pa.table(
+        {
+            "id": [1, 2, 3],
+            "rs": runs(pa.array([2, 3], pa.int32()), pa.array(["p", "q"])),
+            "ri": runs(pa.array([1, 3], pa.int32()), pa.array([7, None], pa.int32())),
+        }
+    )
+    src = write(tmp_path / "ree.arrow", "file", table)
+    target = tmp_path / f"t.{sink}"
+    if sink == "ldb":
+        load(str(src), str(target), key="{id}")
+        items, _ = leveldb_items(target)
+        assert [json.loads(v) for _, v in items] == [
+            {"id": 1, "rs": "p", "ri": 7},
+            {"id": 2, "rs": "p", "ri": None},
+            {"id": 3, "rs": "q", "ri": None},
+        ]
+        return
+    load(str(src), str(target), table="t")
+    with sqlite3.connect(target) as conn:
+        (sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 't'").fetchone()
+        rows = conn.execute("SELECT id, rs, ri, typeof(ri) FROM t ORDER BY id").fetchall()
+    assert sql == 'CREATE TABLE "t" ("id" INTEGER, "rs" TEXT, "ri" INTEGER)'
+    assert rows == [(1, "p", 7, "integer"), (2, "p", None, "null"), (3, "q", None, "null")]

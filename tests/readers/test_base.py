@@ -8,14 +8,17 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.feather as feather
+import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pytest
 
 from loader.cli import main
 from loader.config import SourceConfig
-from loader.errors import ConfigError
+from loader.errors import EXIT_DATAERR, ConfigError
 from loader.readers import open_reader
 from loader.readers.base import declared_types, dedupe_names, plain_array, plain_columns, spelled
+from loader.types import plain_type
+from tests.reliability_util import cli
 
 
 def views() -> pa.Array:
@@ -167,3 +170,41 @@ def test_a_declared_type_names_its_column_in_another_ascii_case_only() -> None:
         "source.columns: no column 'ñandú' in a.csv",
         "columns are: code, ÑANDÚ",
     )
+
+
+def ree(run_ends: list[int], values: pa.Array) -> pa.Array:
+    return pa.RunEndEncodedArray.from_arrays(pa.array(run_ends, pa.int32()), values)
+
+
+def test_run_end_encoded_values_are_their_rows_also_sliced_nested_and_of_a_dictionary() -> None:
+    cat = ree([1, 3, 6], pa.array(["a", None, "c"]).dictionary_encode())
+    assert plain_type(cat.type) == pa.dictionary(pa.int32(), pa.string())
+    assert plain_array(cat).to_pylist() == ["a", None, None, "c", "c", "c"]
+    assert plain_array(cat.slice(2, 3)).to_pylist() == [None, "c", "c"]
+    nested = pa.StructArray.from_arrays([ree([2, 3], pa.array(["p", "q"], pa.string_view()))], names=["r"])
+    assert plain_type(nested.type) == pa.struct([("r", pa.large_string())])
+    assert plain_array(nested).to_pylist() == [{"r": "p"}, {"r": "p"}, {"r": "q"}]
+    listed = pa.ListArray.from_arrays(pa.array([0, 1, 3, 3]), ree([2, 3], pa.array([7, None])))
+    assert plain_array(listed).to_pylist() == [[7], [7, None], []]
+
+
+@pytest.mark.parametrize("name", ["n.arrow", "n.arrows", "n.parquet"])
+def test_a_file_without_columns_is_a_data_error_naming_it(tmp_path: Path, name: str) -> None:
+    """It failed with exit 1: `near ")": syntax error (while running 'CREATE TABLE "t" ()')`."""
+    src = tmp_path / name
+    table = pa.table({"x": [1, 2, 3]}).drop_columns(["x"])
+    if name.endswith(".parquet"):
+        pq.write_table(table, src)
+    elif name.endswith(".arrow"):
+        feather.write_feather(table, src)
+    else:
+        _stream(src, table)
+    for _ in range(2):  # a rerun says the same
+        p = cli("load", str(src), str(tmp_path / "t.db"), "--table", "t")
+        assert p.returncode == EXIT_DATAERR, p.stderr
+        assert p.stderr.splitlines()[0] == f"loader: error: {src}: has no columns"
+
+
+def _stream(path: Path, table: pa.Table) -> None:
+    with ipc.new_stream(str(path), table.schema) as w:
+        w.write_table(table)
