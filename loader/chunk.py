@@ -239,6 +239,8 @@ def column_values(col: pa.Array) -> list[Any]:
 
     # nanoseconds as microseconds where no digit is lost: datetime values, with pandas
     # imported or not (to_pylist would give pandas' Timestamp, or fail, or cut a time's digits)
+    if pa.types.is_duration(col.type):  # its count of the unit, as the targets store it and a replay reads it
+        return list(kernels.cast(col, pa.int64()).to_pylist())
     micro = python_type(col.type)
     try:
         return list((col if micro == col.type else kernels.cast(col, micro)).to_pylist())

@@ -903,3 +903,29 @@ def test_unedited_rows_with_times_in_a_coarser_unit_replay(tmp_path: Path) -> No
         (1, "01:00:00.000", "1970-01-01T00:00:00.000", "a"),
         (2, "00:00:01.500", "2023-11-14T22:13:20.123", "b"),
     ]
+
+
+def test_an_unedited_row_with_a_duration_replays(tmp_path: Path) -> None:
+    """A duration was written into the reject line as Python's text (``0:00:02.500000``),
+    which a replay reads as no count of the column's unit: the line is its count now."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "in.parquet"
+    durations = pa.array([1_500, 2_500], pa.duration("ms"))
+    pq.write_table(pa.table({"id": [1, 2], "d": durations, "s": ["a", "0x"]}), src)
+    target = tmp_path / "out.db"
+    job = write_job(
+        tmp_path / "job.toml",
+        source={"path": str(src)},
+        transform=[{"type": "validate", "rules": {"s": {"regex": "^[a-z]$"}}}],
+        sink={"path": str(target), "table": "t"},
+    )
+    assert cli("run", str(job), "-q").returncode == 0
+    rejects = tmp_path / "out.db.table-t.rejects.jsonl"
+    [line] = reject_lines(rejects)
+    assert line["values"] == {"id": 2, "d": 2500, "s": "0x"}
+    edit(rejects, {2: {"values": {**line["values"], "s": "b"}}})
+    p = cli("replay", str(rejects), "--job", str(job))
+    assert p.returncode == 0, p.stderr
+    assert sqlite_table(target) == [(1, 1500, "a"), (2, 2500, "b")]
