@@ -80,7 +80,7 @@ from .schema import (
     unify,
 )
 from .sinks import Encoded, Encoder, Sink
-from .state import FilePlan, FileState, JobState, Ledger, Tally, file_key, gone, plan_files
+from .state import FilePlan, FileState, JobState, Ledger, Tally, file_key, gone, plan_files, rows_committed
 from .suggest import fold
 from .transforms import Stage, apply, as_stages, build_stages, close_stages, output_schema
 from .types import parse_type, type_name
@@ -581,7 +581,7 @@ class Pipeline:
         )
         report.start()
         self.log_error = None
-        self._earlier = False  # whether the job's checkpoint holds an earlier run's commit
+        self._earlier = False  # whether the job's checkpoint holds rows an earlier run committed
         try:
             with storage.remembering():  # each object's size and type asked of the store once
                 self._run(report)
@@ -799,7 +799,7 @@ class Pipeline:
             state = JobState()
         fresh = state.status != "running"
         report.resumed = not fresh
-        self._earlier = bool(state.files or state.parts)  # files an earlier run loaded stay loaded
+        self._earlier = rows_committed(state) > 0  # rows earlier runs wrote stay in the target
         # keep every committed reject (earlier runs' and other jobs' too); drop lines of uncommitted batches
         rejects.start(Committed(state.rejects_bytes, state.rejects_lines, state.rejects_inode))
         state.status = "running"
@@ -929,7 +929,7 @@ class Pipeline:
         rejected = "rejected rows are in " + self.rejects_path + "; " if report.rows_rejected else ""
         top = reasons.most_common(1)[0][0] if reasons else ""
         folder = folder_rejected(top, first.path, self.job.source) if first and top else None
-        # earlier runs loaded files (among this run's inputs or not): --restart would forget them
+        # earlier runs wrote rows (from this run's inputs or others): --restart would load them again
         earlier = self._earlier and self.job.sink.mode != "replace"
         if folder is not None:
             how = _folder_fix(folder, earlier)
