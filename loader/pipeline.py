@@ -63,7 +63,7 @@ from .outputs import rewrite_report, write_outputs
 from .paths import check_directory, check_paths, lock_path
 from .prefetch import ordered_map, prefetch
 from .progress import Progress
-from .readers import expand_paths, open_reader
+from .readers import expand_paths, input_spellings, open_reader
 from .readers.partitions import folder_rejected, recorded_keys, settle
 from .rejects import Committed, RejectFile, default_rejects_path
 from .report import FileReport, RunReport
@@ -80,7 +80,18 @@ from .schema import (
     unify,
 )
 from .sinks import Encoded, Encoder, Sink
-from .state import FilePlan, FileState, JobState, Ledger, Tally, file_key, gone, plan_files
+from .state import (
+    FilePlan,
+    FileState,
+    JobState,
+    Ledger,
+    Tally,
+    file_key,
+    gone,
+    plan_files,
+    recorded_spellings,
+    rows_committed,
+)
 from .suggest import fold
 from .transforms import Stage, apply, as_stages, build_stages, close_stages, output_schema
 from .types import parse_type, type_name
@@ -314,7 +325,7 @@ class Pipeline:
 
     def plan(self) -> Plan:
         """Check the config and the sources and describe the run; writes nothing."""
-        files = expand_paths(self.job.source)
+        spelled, files = self._inputs()
         self._check_paths(files)  # before any input is opened: the target may match the input glob
         self._settle_partitioning(files)
         self._fit_files(files)
@@ -330,6 +341,7 @@ class Pipeline:
         self._peeked = JobState()
         if files and files[0] != "-":
             types = self._plan_types(files)
+            files = recorded_spellings(spelled, self._peeked)  # as the run names them
             for path in (f for f in files if f != "-"):  # each file's columns, as the run prepares for each
                 with open_reader(
                     path, src, chunk_size=self.job.run.chunk_size, check_width=self._header_check(), types=types
@@ -581,7 +593,7 @@ class Pipeline:
         )
         report.start()
         self.log_error = None
-        self._earlier = False  # whether the job's checkpoint holds an earlier run's commit
+        self._earlier = False  # whether the job's checkpoint holds rows an earlier run committed
         try:
             with storage.remembering():  # each object's size and type asked of the store once
                 self._run(report)
@@ -713,7 +725,7 @@ class Pipeline:
         self._loop = None
         job, run = self.job, self.job.run
         self._import_stages()
-        files = expand_paths(job.source)
+        spelled, files = self._inputs()
         self._check_paths(files)
         self._settle_partitioning(files)
         job, run = self._fit_files(files), self.job.run
@@ -735,7 +747,7 @@ class Pipeline:
             stopping.check()
             stack.enter_context(gc_paused())
             stack.callback(close_stages, self.stages)
-            state, fresh = self._start_state(writer, rejects, report)
+            state, fresh, files = self._start_state(writer, rejects, report, spelled)
             self._check_recorded_partitions(files, state)
             plans = self._plan(files, state, report)
             total = sum(storage.size(p.path) or 0 for p in plans if p.reads)
@@ -789,9 +801,18 @@ class Pipeline:
             loop.commit()
             self._check_loaded(report, loop.reasons)
 
-    def _start_state(self, writer: Writer, rejects: RejectFile, report: RunReport) -> tuple[JobState, bool]:
+    def _inputs(self) -> tuple[list[list[str]], list[str]]:
+        """Each input file's spellings (``input_spellings``), and the first of each."""
+        spelled = input_spellings(self.job.source)
+        return spelled, [names[0] for names in spelled]
+
+    def _start_state(
+        self, writer: Writer, rejects: RejectFile, report: RunReport, spelled: list[list[str]]
+    ) -> tuple[JobState, bool, list[str]]:
         """The job's checkpoint (none after --restart, for a new replace, or where the target it
-        tells of was deleted or dropped since); whether this run is fresh."""
+        tells of was deleted or dropped since); whether this run is fresh; the input files as
+        the checkpoint names them (``recorded_spellings``: a file loaded or begun through a link
+        goes on under the link's name)."""
         state = JobState.parse(writer.read_state(self.job_name))
         report.checkpoint_stale = writer.gone(self.job_name, state)
         if report.checkpoint_stale is not None or self._starts_over(state):
@@ -799,12 +820,12 @@ class Pipeline:
             state = JobState()
         fresh = state.status != "running"
         report.resumed = not fresh
-        self._earlier = bool(state.files or state.parts)  # files an earlier run loaded stay loaded
+        self._earlier = rows_committed(state) > 0  # rows earlier runs wrote stay in the target
         # keep every committed reject (earlier runs' and other jobs' too); drop lines of uncommitted batches
         rejects.start(Committed(state.rejects_bytes, state.rejects_lines, state.rejects_inode))
         state.status = "running"
         state.set_rejects(rejects.committed())
-        return state, fresh
+        return state, fresh, recorded_spellings(spelled, state)
 
     def _starts_over(self, state: JobState) -> bool:
         """Whether this run leaves the job's checkpoint behind: --restart, or a new replace."""
@@ -929,7 +950,7 @@ class Pipeline:
         rejected = "rejected rows are in " + self.rejects_path + "; " if report.rows_rejected else ""
         top = reasons.most_common(1)[0][0] if reasons else ""
         folder = folder_rejected(top, first.path, self.job.source) if first and top else None
-        # earlier runs loaded files (among this run's inputs or not): --restart would forget them
+        # earlier runs wrote rows (from this run's inputs or others): --restart would load them again
         earlier = self._earlier and self.job.sink.mode != "replace"
         if folder is not None:
             how = _folder_fix(folder, earlier)

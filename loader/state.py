@@ -291,6 +291,30 @@ class FilePlan:
         return self.status in ("loaded", "resumed")
 
 
+def recorded_spellings(spellings: list[list[str]], state: JobState) -> list[str]:
+    """Each input file under the spelling the checkpoint has an entry for (loaded, half loaded,
+    or in parts), else its first (``readers.spellings``: its own name where the inputs hold
+    it); sorted. A file half loaded through a link goes on under the link's name, and one a
+    run loaded through a link is not loaded again under its own."""
+    out = [names[0] if len(names) == 1 else _recorded(names, state) for names in spellings]
+    return sorted(out, key=lambda p: (p == "-", p))
+
+
+def _recorded(names: list[str], state: JobState) -> str:
+    return next((f for f in names if _entry_for(f, state)), names[0])
+
+
+def _entry_for(path: str, state: JobState) -> bool:
+    """Whether the checkpoint has an entry for ``path`` made of the file it reaches now (one
+    made before identities held the real path: taken to be)."""
+    key = file_key(path)
+    fs = state.files.get(key)
+    if fs is None:
+        return key in state.parts
+    real = (fs.identity or {}).get("real")
+    return real is None or real == os.path.realpath(path)
+
+
 def plan_files(files: list[str], state: JobState, on_change: str) -> list[FilePlan]:
     """Each file against its checkpoint: loaded already (skip), half-loaded (resume),
     changed since (``run.on_change``: error, skip or reload), or new."""

@@ -167,6 +167,23 @@ def test_a_later_runs_file_without_the_key_column_is_a_config_error_after_a_comm
     assert (report["status"], report["exit_code"], report["files_skipped"]) == ("failed", 78, 1)
 
 
+def test_a_config_error_after_earlier_runs_that_wrote_no_row_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An earlier run whose every row was rejected committed nothing to keep: exit 2, not
+    78 with "committed work is kept"."""
+    write_csv(tmp_path / "a.csv", ["id", "v"], [["a", "x"], ["b", "y"]])
+    args = ["load", str(tmp_path / "a.csv"), str(tmp_path / "t.db"), "--table", "t", "-q"]
+    assert main([*args, "--set", "source.columns.id=int64"]) == EXIT_NOTHING_LOADED
+    capsys.readouterr()
+    code, err = run(capsys, *args, "--set", "source.columns.id=string")
+    assert code == EXIT_USAGE
+    assert err == [
+        "loader: error: source.columns.id: declared string, but earlier runs of job 'table:t' loaded it as int64",
+        '  hint: declare id = "int64", or reload every file as string with --restart and mode = "replace"',
+    ]
+
+
 def test_every_error_class_carries_its_code_and_class() -> None:
     cases = [
         (ConfigError("x"), 2, FIX),
@@ -366,6 +383,22 @@ def test_nothing_loaded_after_earlier_runs_of_other_files_hints_a_reload_not_res
     assert main([*args, "--set", "run.on_change=reload"]) == 0
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT id, zip FROM z ORDER BY id").fetchall() == [(1, 12345), (2, 1234)]
+
+
+def test_nothing_loaded_after_earlier_runs_that_wrote_no_row_hints_restart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Earlier runs whose every row was rejected: --restart loads nothing twice."""
+    db = tmp_path / "t.db"
+    day1 = write_csv(tmp_path / "d1.csv", ["id", "zip"], [[1, "x0123"]])
+    assert main(["load", str(day1), str(db), "--table", "z", "--set", "source.columns.zip=int64", "-q"]) == 4
+    capsys.readouterr()
+    day2 = write_csv(tmp_path / "d2.csv", ["id", "zip"], [[2, "x0124"]])
+    assert main(["load", str(day2), str(db), "--table", "z", "-q"]) == EXIT_NOTHING_LOADED
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"  hint: rejected rows are in {db}.table-z.rejects.jsonl; fix the cause and rerun with --restart "
+        "(and --mode replace if this run created the table with the wrong columns)"
+    )
 
 
 def test_nothing_loaded_in_a_first_run_hints_restart(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

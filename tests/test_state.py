@@ -15,7 +15,19 @@ from loader.config import SinkConfig
 from loader.errors import LoaderError
 from loader.rejects import Committed
 from loader.report import FileReport, RunReport
-from loader.state import FileState, JobState, Ledger, Tally, file_key, identity, plan_files, same_job, table_job
+from loader.state import (
+    FileState,
+    JobState,
+    Ledger,
+    PartsKept,
+    Tally,
+    file_key,
+    identity,
+    plan_files,
+    recorded_spellings,
+    same_job,
+    table_job,
+)
 from loader.writers.leveldb import LevelDBWriter
 from loader.writers.leveldb import peek as leveldb_peek
 from loader.writers.sqlite import SQLiteWriter
@@ -390,3 +402,79 @@ def test_an_entry_from_before_identities_named_the_real_file_counts_through_its_
     old = {k: v for k, v in (identity(link) or {}).items() if k != "real"}
     state = JobState(files={file_key(link): FileState(path=link, identity=old, done=True)})
     assert [p.status for p in plan_files([d1, copy], state, "error")] == ["skipped", "loaded"]
+
+
+def _half_loaded_through(tmp_path: Path) -> tuple[Path, Path]:
+    """``z.csv`` (ids 1..10, row 7 bad) half loaded through ``link.csv``: 8 rows committed, up
+    to row 9's batch."""
+    (tmp_path / "z.csv").write_text("id\n" + "".join(f"{'bad' if i == 7 else i}\n" for i in range(1, 11)))
+    (tmp_path / "link.csv").symlink_to("z.csv")
+    db = tmp_path / "o.db"
+    small = {"chunk_size": 2}
+    with pytest.raises(LoaderError) as info:
+        load(
+            str(tmp_path / "link.csv"),
+            str(db),
+            table="t",
+            source_options={"columns": {"id": "int64"}},
+            sink_options={"batch_size": 2},
+            run_options={**small, "max_rejects": 0},
+        )
+    assert info.value.exit_code == 3
+    assert sqlite_rows(db, "SELECT count(*) FROM t") == [(8,)]
+    return tmp_path, db
+
+
+def test_a_file_half_loaded_through_a_link_goes_on_under_it_when_both_names_are_inputs(tmp_path: Path) -> None:
+    """The glob reaches the file as ``link.csv`` and ``z.csv``: its own name had won, so the
+    file loaded again from its start (its 8 rows twice, exit 0) and link.csv was reported gone."""
+    folder, db = _half_loaded_through(tmp_path)
+    report = load(
+        str(folder / "*.csv"),
+        str(db),
+        table="t",
+        source_options={"columns": {"id": "int64"}},
+        sink_options={"batch_size": 2},
+        run_options={"chunk_size": 2},
+    )
+    assert [(f.path, f.status) for f in report.files] == [(str(folder / "link.csv"), "resumed")]
+    assert (report.rows_written, report.files_gone) == (1, 0)
+    assert sqlite_rows(db, "SELECT id FROM t ORDER BY rowid") == [(i,) for i in (1, 2, 3, 4, 5, 6, 8, 9, 10)]
+
+
+def test_the_spelling_a_checkpoint_has_an_entry_for_wins_else_the_files_own(tmp_path: Path) -> None:
+    """A half-loaded or done entry under a link's name (an older version's, without the real
+    path, too) names the file; an entry under the file's own name first; an entry a link
+    made of another file (since pointed here) does not."""
+    folder = _linked(tmp_path)
+    (folder / "d2.csv").write_text("id\n3\n")
+    link, d1, d2 = (str(folder / n) for n in ("0latest.csv", "d1.csv", "d2.csv"))
+    names = [[d1, link]]  # as ``readers.spellings`` gives them: the own name first
+    old = {k: v for k, v in (identity(link) or {}).items() if k != "real"}
+    half = FileState(path=link, identity=old, position={"offset": 3}, rows_read=1, rows_written=1)
+    assert recorded_spellings(names, JobState()) == [d1]
+    assert recorded_spellings(names, JobState(files={file_key(link): half})) == [link]
+    assert recorded_spellings(names, JobState(parts={file_key(link): PartsKept(link, 1, 1)})) == [link]
+    both = {file_key(link): half, file_key(d1): FileState(path=d1, identity=identity(d1), done=True)}
+    assert recorded_spellings(names, JobState(files=both)) == [d1]
+    elsewhere = FileState(path=link, identity=identity(d2), done=True)  # the link reached d2 then
+    assert recorded_spellings(names, JobState(files={file_key(link): elsewhere})) == [d1]
+
+
+def test_a_file_reached_through_a_linked_folder_is_checkpointed_under_its_own_name(tmp_path: Path) -> None:
+    """``0latest/d.csv`` sorted before ``data/2024/d.csv`` and was kept: with 0latest pointed
+    at data/2025 the next run stopped with "changed since it was loaded" (65), and with
+    on_change = reload loaded data/2025/d.csv's rows a second time."""
+    for year, ids in (("2024", "1\n2\n"), ("2025", "3\n4\n5\n")):
+        (tmp_path / "data" / year).mkdir(parents=True)
+        (tmp_path / "data" / year / "d.csv").write_text("id\n" + ids)
+    (tmp_path / "0latest").symlink_to(tmp_path / "data" / "2024")
+    paths, db = [str(tmp_path / "data" / "*" / "d.csv"), str(tmp_path / "0latest" / "*.csv")], tmp_path / "o.db"
+    first = load(paths, str(db), table="t")
+    assert [f.path for f in first.files] == [str(tmp_path / "data" / y / "d.csv") for y in ("2024", "2025")]
+    (tmp_path / "0latest").unlink()
+    (tmp_path / "0latest").symlink_to(tmp_path / "data" / "2025")
+    for on_change in ("error", "reload"):
+        report = load(paths, str(db), table="t", run_options={"on_change": on_change})
+        assert (report.status, report.rows_written, report.files_skipped) == ("ok", 0, 2)
+    assert sqlite_rows(db, "SELECT id FROM t ORDER BY id") == [(1,), (2,), (3,), (4,), (5,)]

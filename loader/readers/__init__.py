@@ -35,12 +35,18 @@ __all__ = [
     "Reader",
     "dedupe_names",
     "expand_paths",
+    "input_spellings",
     "open_reader",
 ]
 
 
 def expand_paths(config: SourceConfig) -> list[str]:
-    """Every input file, in sorted order, each once."""
+    """Every input file, in sorted order, each once (by its own name, where the inputs hold it)."""
+    return [names[0] for names in input_spellings(config)]
+
+
+def input_spellings(config: SourceConfig) -> list[list[str]]:
+    """Every input file's spellings among the paths and globs (``spellings``)."""
     files: list[str] = []
     for pattern in config.path:
         if pattern == "-":
@@ -62,21 +68,27 @@ def expand_paths(config: SourceConfig) -> list[str]:
             storage.check_file(pattern, f"dir/*.{config.format or infer_format(pattern) or 'csv'}")
         else:
             files.append(storage.normal(pattern))  # S3://b/k and s3://b/k: one object, one checkpoint
-    return each_once(files)
+    return spellings(files)
 
 
-def each_once(files: list[str]) -> list[str]:
-    """``files`` sorted, each file once however many spellings reach it (``a.csv``, ``./a.csv``,
-    a link to it): the first in sorted order, but a file's own spelling over a link's. The
-    checkpoint names a file by the spelling kept, so a link that later goes or points elsewhere
-    leaves the file known under its own name."""
-    kept: dict[str, str] = {}
-    for f in sorted(files):
+def spellings(files: list[str]) -> list[list[str]]:
+    """The spellings of each file ``files`` reach (``a.csv``, ``./a.csv``, a link to it, a path
+    through a linked folder), its own names first (``own_name``), then the rest, each part
+    sorted; the files in sorted order of their first. A run loads a file under the spelling
+    its checkpoint knows (``state.recorded_spellings``), else the first: a link that later
+    goes or points elsewhere leaves the file known under its own name."""
+    groups: dict[str, list[str]] = {}
+    for f in sorted(set(files)):
         same = f if f == "-" or storage.is_remote(f) else os.path.realpath(f)
-        first = kept.get(same)
-        if first is None or (os.path.islink(first) and not os.path.islink(f)):
-            kept[same] = f
-    return sorted(kept.values(), key=lambda p: (p == "-", p))
+        groups.setdefault(same, []).append(f)
+    # a file reached once is most: no second look at its path
+    out = [names if len(names) == 1 else sorted(names, key=lambda f: not own_name(f)) for names in groups.values()]
+    return sorted(out, key=lambda names: (names[0] == "-", names[0]))
+
+
+def own_name(f: str) -> bool:
+    """Whether ``f`` names a file by no link: none as its last part, nor a folder on the way."""
+    return f == "-" or storage.is_remote(f) or os.path.realpath(f) == os.path.abspath(f)
 
 
 def open_reader(path: str, config: SourceConfig, **options: Any) -> Reader:

@@ -40,14 +40,27 @@ class Reader(Protocol):
     def __exit__(self, *exc: Any) -> None: ...
 
 
-def dedupe_names(names: list[str]) -> list[str]:
+def dedupe_names(names: list[str], known: Iterable[str] = ()) -> list[str]:
     """Column names SQLite and LevelDB can both hold: none empty, none repeated.
 
     An empty name becomes ``column_N`` (its 1-based position); a repeat (in any ASCII case,
     as SQLite compares names: ``fold``) gets ``_2``, ``_3``... Names are otherwise kept
     exactly, quotes and all. A new name is never one the header itself holds, earlier or
     later (``x,X,x_2`` gives ``x``, ``X_3``, ``x_2``): each real column keeps its own name.
+    ``known``: the columns the job recorded; where they hold the names earlier versions
+    gave such a header (``x``, ``X_2``, ``x_2_2``), those stay (``_legacy_names``).
     """
+    new = _dedupe(names)
+    recorded = {fold(n) for n in known}
+    if not recorded:
+        return new
+    legacy = _legacy_names(names)
+    if legacy != new and all(fold(old) in recorded for old, now in zip(legacy, new, strict=True) if old != now):
+        return legacy  # a checkpoint made so: each column's later values go where its first went
+    return new
+
+
+def _dedupe(names: list[str]) -> list[str]:
     header = {fold(name) for name in names if name.strip()}
     out: list[str] = []
     seen: set[str] = set()
@@ -74,6 +87,25 @@ def _new_name(base: str, taken: tuple[set[str], set[str]], last: dict[str, int])
         candidate = f"{base}_{n}"
     last[key] = n
     return candidate
+
+
+def _legacy_names(names: list[str]) -> list[str]:
+    """The names earlier versions gave a header: a suffix skipped only the names before
+    it, so a repeat could take a later column's name (``x,X,x_2``: ``x``, ``X_2``, ``x_2_2``)."""
+    out: list[str] = []
+    seen: set[str] = set()
+    last: dict[str, int] = {}
+    for i, name in enumerate(names, 1):
+        base = name if name.strip() else f"column_{i}"
+        n = last.get(fold(base), 1)
+        candidate = base if n == 1 else f"{base}_{n}"
+        while fold(candidate) in seen:
+            n += 1
+            candidate = f"{base}_{n}"
+        last[fold(base)] = n
+        seen.add(fold(candidate))
+        out.append(candidate)
+    return out
 
 
 def spelled(names: list[str], spelling: Iterable[str]) -> list[str]:
@@ -341,7 +373,7 @@ class TypedFileReader(ReaderBase):
         if not len(file_schema):  # no table can be created, nor a row written, from it
             self.close()
             raise SourceError("has no columns", file=self.path)
-        self.names = spelled(dedupe_names(list(file_schema.names)), self.spelling)
+        self.names = spelled(dedupe_names(list(file_schema.names), self.spelling), self.spelling)
         self.views = has_views(file_schema)  # batches to put in plain types (Polars writes views)
         self.declared = declared_types(self.config, self.names, self.path)
         self.schema = pa.schema(

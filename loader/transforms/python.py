@@ -218,6 +218,9 @@ class Python(StageBase):
                 'the row count (drop rows with a filter stage, or use mode = "row" and return None)',
                 chunk,
             )
+        if not out.num_columns and chunk.batch.num_columns and not chunk.num_rows:
+            # RecordBatch.from_pylist([]): what the function adds cannot be learnt from it
+            raise self._failure("the function returned a batch with no columns", chunk)
         return self._held(chunk, plain_columns(out))  # a Polars-made batch's views, as a reader's
 
     def _failure(self, message: str, chunk: Chunk) -> TransformError:

@@ -127,6 +127,35 @@ def test_a_new_name_for_a_repeat_is_none_the_header_holds_later() -> None:
     assert dedupe_names(["", "column_1"]) == ["column_1_2", "column_1"]
 
 
+def test_a_job_recorded_with_the_earlier_names_keeps_them() -> None:
+    """Columns recorded as earlier versions named ``x,X,x_2`` keep that naming for the header;
+    recorded under the new names, or unrelated ones, the header gets the new names."""
+    header = ["x", "X", "x_2"]
+    assert dedupe_names(header, ["x", "X_2", "x_2_2"]) == ["x", "X_2", "x_2_2"]
+    assert dedupe_names(header, ["x", "X_2", "other"]) == ["x", "X_3", "x_2"]  # x_2_2 was never made
+    assert dedupe_names(header, ["x", "X_3", "x_2"]) == ["x", "X_3", "x_2"]
+    assert dedupe_names(header, ["id", "v"]) == ["x", "X_3", "x_2"]
+    assert dedupe_names(["", "column_1"], ["column_1", "column_1_2"]) == ["column_1", "column_1_2"]
+
+
+@pytest.mark.parametrize("alter", [False, True])
+def test_a_later_run_loads_into_the_columns_an_earlier_version_named(tmp_path: Path, alter: bool) -> None:
+    """A job an earlier version loaded ``x,X,x_2`` with recorded the columns ``x, X_2, x_2_2``
+    (made here by a file of those names): a new file of that header loads each value under its
+    column. With the new names, X's value went into a new ``X_3`` and the real x_2's into ``X_2``
+    (SQLite matches names in any case) with --alter, and the load stopped with 65 without."""
+    (tmp_path / "d1.csv").write_text("x,X_2,x_2_2\n1,a,p\n", encoding="utf-8")
+    (tmp_path / "d2.csv").write_text("x,X,x_2\n2,b,q\n", encoding="utf-8")
+    db = tmp_path / "o.db"
+    assert main(["load", str(tmp_path / "d1.csv"), str(db), "--table", "t", "-q"]) == 0
+    more = ["--alter"] if alter else []
+    assert main(["load", str(tmp_path / "d2.csv"), str(db), "--table", "t", "-q", *more]) == 0
+    with sqlite3.connect(db) as conn:
+        cur = conn.execute("SELECT * FROM t ORDER BY rowid")
+        assert [d[0] for d in cur.description] == ["x", "X_2", "x_2_2"]
+        assert cur.fetchall() == [(1, "a", "p"), (2, "b", "q")]
+
+
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet", "arrow"])
 def test_every_format_keeps_a_real_column_a_repeat_could_have_named(tmp_path: Path, fmt: str) -> None:
     src = tmp_path / f"b.{fmt}"

@@ -18,7 +18,7 @@ import pytest
 from loader.cli import main
 from loader.config import SourceConfig
 from loader.errors import ConfigError, SourceError
-from loader.readers import CSVReader, expand_paths, open_reader
+from loader.readers import CSVReader, expand_paths, input_spellings, open_reader
 from loader.readers.csv import _fill, row_numbers
 from tests.conftest import sqlite_rows, write_csv
 
@@ -358,6 +358,20 @@ def test_expand_paths_keeps_a_files_own_name_over_a_link_to_it(tmp_path: Path, m
     monkeypatch.chdir(tmp_path)
     assert expand_paths(SourceConfig(path=["in/*.csv"])) == ["in/d1.csv"]
     assert expand_paths(SourceConfig(path=["in/1also.csv", "in/0latest.csv"])) == ["in/0latest.csv"]  # links only
+
+
+def test_expand_paths_keeps_a_files_own_name_over_a_path_through_a_linked_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``0latest/d.csv`` (0latest a link to data/2024) sorts first and its last part is no link:
+    it was kept, and the checkpoint named a file 0latest would later reach no more."""
+    (tmp_path / "data" / "2024").mkdir(parents=True)
+    (tmp_path / "data" / "2024" / "d.csv").write_text("x\n1\n")
+    (tmp_path / "0latest").symlink_to("data/2024")
+    monkeypatch.chdir(tmp_path)
+    source = SourceConfig(path=["data/*/d.csv", "0latest/*.csv"])
+    assert expand_paths(source) == ["data/2024/d.csv"]
+    assert input_spellings(source) == [["data/2024/d.csv", "0latest/d.csv"]]  # every spelling, the own name first
 
 
 def test_row_numbers_count_on_from_the_base_less_the_malformed() -> None:

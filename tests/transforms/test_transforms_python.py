@@ -8,6 +8,7 @@ import sqlite3
 import sys
 import textwrap
 from decimal import Decimal
+from pathlib import Path
 
 import plyvel
 import pyarrow as pa
@@ -16,6 +17,7 @@ import pytest
 from transforms_testutil import chunk_of, col
 
 from loader import load
+from loader.cli import main
 from loader.errors import ConfigError, LoaderError
 from loader.transforms import Python, output_schema
 from loader.writers.leveldb import peek as leveldb_peek
@@ -573,3 +575,33 @@ def test_batch_mode_integers_into_a_float_column_keep_every_one_it_holds_exactly
     assert out.batch.to_pylist() == [{"id": 1, "x": 2.0**60}, {"id": 3, "x": 3.0}, {"id": 4, "x": 1e18}]
     assert [(r.row, r.column) for r in out.rejects] == [(2, "x")]
     assert out.rejects[0].reason.startswith(f"{_ROUNDED} (declare")
+
+
+def test_a_batch_function_returning_no_column_for_the_empty_batch_says_it_was_that_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A function that rebuilds its batch from rows (``RecordBatch.from_pylist``) returns one of
+    no column for 0 rows: that said the stage "leaves no column of the input's"."""
+    (tmp_path / "fns_no_column.py").write_text(
+        "import pyarrow as pa\n"
+        "def add(batch):\n"
+        "    rows = batch.to_pylist()\n"
+        "    for r in rows:\n"
+        '        r["x"] = len(r["v"])\n'
+        "    return pa.RecordBatch.from_pylist(rows)\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "a.csv").write_text("id,v\n1,ab\n", encoding="utf-8")
+    (tmp_path / "job.toml").write_text(
+        '[source]\npath = "a.csv"\n[sink]\ntype = "sqlite"\npath = "t.db"\ntable = "t"\n'
+        '[[transform]]\ntype = "python"\nfunction = "fns_no_column:add"\nmode = "batch"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["run", "job.toml", "--allow-python", "-q"]) == 65
+    assert capsys.readouterr().err.splitlines()[-2:] == [
+        "loader: error: transform[1] (python): a.csv: the function returned a batch with no columns, "
+        "on the 0-row batch passed first to learn the columns the function returns",
+        "  hint: make the function handle a batch of 0 rows: return a 0-row batch with the columns it adds",
+    ]
