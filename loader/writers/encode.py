@@ -25,7 +25,7 @@ import pyarrow as pa
 from .. import kernels, suggest
 from ..convert import decimal_text, float_loses, leading_zero, value_bytes
 from ..errors import ConfigError
-from ..types import is_bytes, leaf_types, map_leaves
+from ..types import is_bytes, leaf_types, map_leaves, type_name
 
 INT64_MAX = (1 << 63) - 1
 
@@ -585,6 +585,21 @@ def raw_values(arr: pa.Array) -> pa.Array:
     return kernels.fill_null(out, b"")
 
 
+_DIRECTIVE_OF_VALUE = re.compile(r"%[A-Za-z]")  # ``%%`` is a literal percent sign
+
+
+def _refuse_constant_spec(name: str, spec: str, t: pa.DataType, template: str) -> None:
+    """A date's, time's or timestamp's spec is strftime's: without a directive it is literal
+    text, the same key for every row (``{day:d}`` made every key ``d``: one row kept)."""
+    temporal = pa.types.is_date(t) or pa.types.is_time(t) or pa.types.is_timestamp(t)
+    if temporal and not _DIRECTIVE_OF_VALUE.search(spec.replace("%%", "")):
+        raise ConfigError(
+            f"sink.key: format spec {spec!r} of column {name!r} ({type_name(t)}) has no strftime "
+            f"directive: the field would be the same text in every row's key (in {template!r})",
+            hint="use directives such as {day:%Y%m%d}, or no spec for ISO text",
+        )
+
+
 # ------------------------------------------------------------ key templates
 
 # A key is a few dozen bytes; a width or precision past this only costs memory.
@@ -700,6 +715,7 @@ class KeyTemplate:
         for _, name, spec in self.parts:
             if name is None or not spec or name not in schema.names:
                 continue
+            _refuse_constant_spec(name, spec, schema.field(name).type, self.template)
             sample = _sample(schema.field(name).type)
             if sample is not None:
                 self._field(_key_plain(sample), spec, name, sample.type)

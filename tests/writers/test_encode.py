@@ -471,3 +471,26 @@ def test_a_duration_key_field_sorts_and_takes_specs_as_its_integer_count() -> No
         "sink.key: format spec '%H' does not fit column type duration[ms]: "
         "Invalid format specifier '%H' for object of type 'int'"
     )
+
+
+@pytest.mark.parametrize(
+    ("spec", "t"),
+    [("d", pa.date32()), (">12", pa.timestamp("us")), ("%%", pa.time64("us")), ("x%%y", pa.date32())],
+)
+def test_a_temporal_spec_without_a_directive_is_refused(spec: str, t: pa.DataType) -> None:
+    """Such a spec is literal text to strftime: {day:d} gave every row the key 'd', and the
+    load kept one row of many."""
+    template = KeyTemplate(f"{{v:{spec}}}/k")
+    with pytest.raises(ConfigError) as e:
+        template.check_types(pa.schema([("v", t)]))
+    assert str(e.value) == (
+        f"sink.key: format spec {spec!r} of column 'v' ({'date' if t == pa.date32() else t}) has no strftime "
+        f"directive: the field would be the same text in every row's key (in '{{v:{spec}}}/k')"
+    )
+
+
+def test_a_temporal_spec_with_a_directive_beside_a_percent_sign_is_taken() -> None:
+    template = KeyTemplate("{v:%Y%%}")
+    template.check_types(pa.schema([("v", pa.date32())]))
+    batch = pa.record_batch({"v": pa.array([dt.date(2024, 1, 2)])})
+    assert template.render(batch).to_pylist() == ["2024%"]
