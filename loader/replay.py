@@ -747,6 +747,7 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
                 f"job {p.job_name!r} has no checkpoint in {job.sink.path}: there is no load to replay into",
                 hint="load the job first; replay takes the column types that load settled",
             )
+        _refuse_gone(inner, p.job_name, state, job.sink.path)
         rejects.start(Committed(0, 0, None))  # each replay writes its rows that fail again anew
         loop = p._new_loop(
             cast("Writer", writer),
@@ -764,6 +765,22 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
         loop.settle()
         report.rows_other_job = rows.others.total()
         report.files_loaded = 1
+
+
+def _refuse_gone(writer: Writer, job: str, state: JobState, target: str) -> None:
+    """A target dropped or deleted since the job loaded it (``Writer.gone``): a replay would
+    make it anew with only the replayed rows, and the next run, trusting the checkpoint,
+    would skip every file. Refused; the stale checkpoint is cleared, as a run starting over
+    clears it (a LevelDB store the replay's open made anew would hide that it was gone)."""
+    why = writer.gone(job, state)
+    if why is None:
+        return
+    writer.clear_state(job)
+    raise ConfigError(
+        f"{why}: the target is gone since the job loaded it; nothing replayed",
+        file=target,
+        hint="rerun the job (it starts over and loads its files again), then replay the fixed rows",
+    )
 
 
 def _check_replayed(report: RunReport, path: str, again: str) -> None:

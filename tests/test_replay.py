@@ -869,3 +869,33 @@ def test_cli_replays_rows_of_a_parquet_file_with_a_list_column(tmp_path: Path) -
     p = cli("replay", str(tmp_path / "t.db.table-t.rejects.jsonl"), "--job", str(job), "-q")
     assert p.returncode == 0, p.stderr
     assert sqlite_table(db) == [(1, "[1.5]"), (2, "[null]"), (3, '["Infinity"]'), (102, "[1.0]"), (103, "[2.0]")]
+
+
+@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
+def test_a_replay_into_a_target_gone_since_the_load_is_refused(tmp_path: Path, sink: str) -> None:
+    """A dropped table or deleted store was made anew with only the replayed rows, and the
+    next run trusted the checkpoint and skipped every file: the other rows lost for good."""
+    import plyvel
+
+    job, target, rejects = setup(tmp_path, sink)
+    edit(rejects, {2: {"values": {"id": "2", "name": "b", "amount": "20"}}})
+    if sink == "sqlite":
+        with sqlite3.connect(target) as db:
+            db.execute("DROP TABLE t")
+        why = "the checkpoint tells of 2 rows written to table 't', which is not there (dropped since)"
+    else:
+        plyvel.destroy_db(str(target))
+        why = "loader-state.jsonl held checkpoints of 'key:{id}', and the store they tell of was gone (deleted since)"
+    p = cli("replay", str(rejects), "--job", str(job))
+    assert p.returncode == 2
+    assert p.stderr.splitlines() == [
+        f"loader: error: {target}: {why}: the target is gone since the job loaded it; nothing replayed",
+        "  hint: rerun the job (it starts over and loads its files again), then replay the fixed rows",
+    ]
+    assert not again_of(rejects).exists()
+    # the rerun loads the file again, and the replay then adds the fixed row
+    assert cli("run", str(job)).returncode == 0
+    edit(rejects, {2: {"values": {"id": "2", "name": "b", "amount": "20"}}})
+    r = Pipeline.from_config(job).replay(rejects)
+    assert (r.rows_written, r.rows_rejected) == (1, 2)
+    assert rows_of(target) == [(1, "a", 10), (2, "b", 20), (3, "c", 30)]
