@@ -14,7 +14,7 @@ Exactly once: each row that reaches the target is recorded in the job's checkpoi
 LevelDB: right after it, puts being idempotent). A later replay, or a rerun of
 one that was stopped, counts such rows as already replayed. Rows that fail again
 go to ``<rejects>.replay.jsonl``, rewritten by each replay, with their original
-file, row and line.
+file, row, line and stage.
 """
 
 from __future__ import annotations
@@ -694,12 +694,14 @@ class Rows:
 
     @staticmethod
     def _reject(e: Entry, column: str | None, reason: str) -> Reject:
-        # the row is the reject line's number until the writer gives the original back
+        # the row is the reject line's number until the writer gives the original back; its
+        # stage stays the one it left at, where its values' columns are named (a replay of the
+        # replay's reject file enters there again)
         return Reject(
             file=e.file,
             row=e.number,
             line=e.line,
-            stage="read",
+            stage=e.stage,
             column=column,
             reason=reason,
             values=e.values,

@@ -899,3 +899,37 @@ def test_a_replay_into_a_target_gone_since_the_load_is_refused(tmp_path: Path, s
     r = Pipeline.from_config(job).replay(rejects)
     assert (r.rows_written, r.rows_rejected) == (1, 2)
     assert rows_of(target) == [(1, "a", 10), (2, "b", 20), (3, "c", 30)]
+
+
+def test_a_row_rejected_again_keeps_the_stage_it_left_at(tmp_path: Path) -> None:
+    """A stage's row whose fixed value did not convert went to the replay's reject file as a
+    ``read`` reject, its values named after the stage: that file could never be replayed."""
+    src = tmp_path / "in.csv"
+    src.write_text("id,name,amount\n1,a,10\n2,b,-5\n", encoding="utf-8")
+    db = tmp_path / "out.db"
+    job = write_job(
+        tmp_path / "job.toml",
+        source={"path": str(src), "columns": {"amount": "int64"}},
+        sink={"type": "sqlite", "path": str(db), "table": "t"},
+        transform=[
+            {"type": "rename", "columns": {"name": "label"}},
+            {"type": "validate", "rules": {"amount": {"min": 0}}},
+        ],
+    )
+    rejects = Path(Pipeline.from_config(job).run().rejects_path or "")
+    edit(rejects, {2: {"values": {"id": 2, "label": "b", "amount": "5x"}}})  # a typo in the fix
+    with pytest.raises(NothingLoadedError):
+        Pipeline.from_config(job).replay(rejects)
+    again = again_of(rejects)
+    [line] = reject_lines(again)
+    assert (line["row"], line["stage"], line["column"], line["reason"]) == (
+        2,
+        "transform[2] (validate)",
+        "amount",
+        "'5x' is not a valid int64",
+    )
+    # fixed there, the replay's reject file replays from that stage
+    edit(again, {2: {"values": {"id": 2, "label": "b", "amount": "5"}}})
+    r = Pipeline.from_config(job).replay(again)
+    assert (r.rows_written, r.rows_rejected) == (1, 0)
+    assert sqlite_table(db) == [(1, "a", 10), (2, "b", 5)]
