@@ -329,6 +329,7 @@ class ReplayReport(RunReport):
         0  # replayed by an earlier replay: rows_read = written + rejected + filtered + ignored + already
     )
     rows_other_job: int = 0  # lines of other jobs in the reject file, skipped (not counted as read)
+    rows_superseded: int = 0  # lines of a row followed by a later line of it, skipped (not counted as read)
     rows: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -342,6 +343,8 @@ class ReplayReport(RunReport):
         )
         if self.rows_other_job:
             line += f"; {self.rows_other_job:,} rows of other jobs skipped"
+        if self.rows_superseded:
+            line += f"; {self.rows_superseded:,} earlier lines of a row skipped (a later line of the row replaces each)"
         if self.rows_rejected:
             line += f"; WARNING {self.rows_rejected:,} rows rejected again, see {self.rejects_path}"
         return line
@@ -477,6 +480,7 @@ class Rows:
         self.src = p.job.source
         self.path = path
         self.others: Counter[str | None] = Counter()  # lines of other jobs, by job
+        self.superseded = 0  # lines of a row that a later line of the file replaces
         self.done = done  # marks of rows replayed before
         self.chunk_rows = chunk_rows
         declared = {n: parse_type(t, where=f"source.columns.{n}") for n, t in self.src.columns.items()}
@@ -504,12 +508,21 @@ class Rows:
             return len(self.p.stages)
         return self.entry_of.get(e.stage, 0)  # a stage no longer in the job: through every stage
 
+    def _mine(self, e: Entry) -> bool:
+        return e.job is None or same_job(e.job, self.p.job_name)
+
+    def _last_lines(self) -> dict[str, int]:
+        """Each row's last line in the reject file: a fixed copy appended after the line
+        it fixes replaces that line."""
+        return {row_id(e.path, e.row): e.number for e in read_entries(self.path) if e.row is not None and self._mine(e)}
+
     def __iter__(self) -> Iterator[Chunk]:
         group: list[tuple[Entry, dict[str, Any] | str]] = []
         already = 0
         mine = 0
+        last = self._last_lines()
         for e in read_entries(self.path):
-            if e.job is not None and not same_job(e.job, self.p.job_name):
+            if not self._mine(e):
                 self.others[e.job] += 1
                 continue
             mine += 1
@@ -517,8 +530,9 @@ class Rows:
             if mark is not None and mark in self.done:
                 already += 1
                 continue
-            if mark is not None:
-                self.done.add(mark)  # a second line of the same row counts as already replayed
+            if mark is not None and last.get(mark) != e.number:
+                self.superseded += 1  # a later line of the row replays it
+                continue
             values = self._values(e)
             if group and (len(group) >= self.chunk_rows or not self._same(group[0], e, values)):
                 yield self._chunk(group, already)
@@ -766,6 +780,7 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
         loop.load(rows, "replay", FileState(path=path), fr)
         loop.settle()
         report.rows_other_job = rows.others.total()
+        report.rows_superseded = rows.superseded
         report.files_loaded = 1
 
 

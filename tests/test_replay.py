@@ -933,3 +933,24 @@ def test_a_row_rejected_again_keeps_the_stage_it_left_at(tmp_path: Path) -> None
     r = Pipeline.from_config(job).replay(again)
     assert (r.rows_written, r.rows_rejected) == (1, 0)
     assert sqlite_table(db) == [(1, "a", 10), (2, "b", 5)]
+
+
+def test_a_fixed_copy_appended_after_its_line_replaces_it(tmp_path: Path) -> None:
+    """A fixed copy of a line appended after the unfixed original counted as already
+    replayed, marked before the first copy was rejected again: the row never loaded, exit 0."""
+    job, target, rejects = setup(tmp_path, "sqlite")
+    fixed = tmp_path / "fixed.jsonl"
+    lines = reject_lines(rejects)
+    copy = dict(lines[0], values={"id": "2", "name": "b", "amount": "20"})
+    fixed.write_text("".join(json.dumps(x) + "\n" for x in [*lines, copy]), encoding="utf-8")
+    p = cli("replay", str(fixed), "--job", str(job))
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.splitlines()[-1] == (
+        f"ok: replayed 3 rows from {fixed} into {target} (table t): 1 written, 2 rejected again, 0 already replayed; "
+        "1 earlier lines of a row skipped (a later line of the row replaces each); "
+        f"WARNING 2 rows rejected again, see {again_of(fixed)}"
+    )
+    assert rows_of(target) == [(1, "a", 10), (2, "b", 20), (3, "c", 30)]
+    assert [x["row"] for x in reject_lines(again_of(fixed))] == [4, 5]
+    r = Pipeline.from_config(job).replay(fixed)
+    assert (r.rows_read, r.rows_written, r.rows_already, r.rows_superseded) == (4, 0, 2, 0)
