@@ -78,9 +78,10 @@ def replay_rejects_path(path: str) -> str:
     return (path[: -len(".jsonl")] if path.endswith(".jsonl") else path) + ".replay.jsonl"
 
 
-def row_id(path: str, row: int) -> str:
-    """A replayed row's name in the checkpoint: its original file's absolute path and row."""
-    return f"{path}#{row}"
+def row_id(path: str, row: int, version: int = 1) -> str:
+    """A replayed row's name in the checkpoint: its original file's absolute path and row,
+    and the file's version past its first (a reloaded file's row ``n`` is another row)."""
+    return f"{path}#{row}" if version == 1 else f"{path}#v{version}#{row}"
 
 
 def mark_entries(ids: Sequence[str]) -> dict[str, str]:
@@ -119,6 +120,7 @@ class Entry:
     raw_truncated: bool
     job: str | None
     problem: str | None = None  # why the line cannot be replayed as it is
+    version: int = 1  # the source file's version the row came from (``FileState.version``)
 
 
 # Where a replay stopped on its reject file: rows replayed before the stop stay, and are
@@ -187,6 +189,7 @@ def _entry(path: str, number: int, data: bytes) -> Entry:
         raw_truncated=obj.get("raw_truncated") is True,
         job=obj.get("job") if isinstance(obj.get("job"), str) else None,
         problem=problem,
+        version=obj["version"] if type(obj.get("version")) is int and obj["version"] > 1 else 1,
     )
 
 
@@ -386,17 +389,19 @@ def marking(encoder: Encoder) -> Encoder:
         # the chunk's rows by reject line: (file, row, line) where they were first read
         origin: dict[int, tuple[str, int | None, int | None]] = chunk.end.get("origin", {})
         paths: dict[int, str] = chunk.end.get("paths", {})  # and their files' absolute paths
+        versions: dict[int, int] = chunk.end.get("versions", {})  # and versions
         outcome = dict.fromkeys(origin, "filtered")
         for r in chunk.rejects:
             number = r.row or 0
             r.file, r.row, r.line = origin[number]
             r.path = paths[number]
+            r.version = versions[number] if versions[number] > 1 else None
             outcome[number] = "rejected"
         marks = []
         for number in chunk.rows.to_pylist():
             _, row, _ = origin[number]
             assert row is not None  # a row without a number is rejected before the stages
-            marks.append(row_id(paths[number], row))
+            marks.append(row_id(paths[number], row, versions[number]))
             outcome[number] = "loaded"
         rows = [
             dict(zip(("file", "row", "line", "status"), (*origin[n], s), strict=True))
@@ -455,12 +460,14 @@ def _unmark(encoded: _Marked) -> set[str]:
         return set()
     origin: dict[int, tuple[str, int | None, int | None]] = encoded.chunk.end.get("origin", {})
     paths: dict[int, str] = encoded.chunk.end.get("paths", {})
+    versions: dict[int, int] = encoded.chunk.end.get("versions", {})
     refused = set()
     for r in encoded.refused:
         number = r.row or 0
         r.file, r.row, r.line = origin[number]
         r.path = paths[number]
-        refused.add(row_id(r.path, r.row or 0))
+        r.version = versions[number] if versions[number] > 1 else None
+        refused.add(row_id(r.path, r.row or 0, versions[number]))
         for outcome in encoded.outcomes:
             if (outcome["file"], outcome["row"], outcome["line"]) == origin[number]:
                 outcome["status"] = "rejected"
@@ -514,7 +521,11 @@ class Rows:
     def _last_lines(self) -> dict[str, int]:
         """Each row's last line in the reject file: a fixed copy appended after the line
         it fixes replaces that line."""
-        return {row_id(e.path, e.row): e.number for e in read_entries(self.path) if e.row is not None and self._mine(e)}
+        return {
+            row_id(e.path, e.row, e.version): e.number
+            for e in read_entries(self.path)
+            if e.row is not None and self._mine(e)
+        }
 
     def __iter__(self) -> Iterator[Chunk]:
         group: list[tuple[Entry, dict[str, Any] | str]] = []
@@ -526,7 +537,7 @@ class Rows:
                 self.others[e.job] += 1
                 continue
             mine += 1
-            mark = row_id(e.path, e.row) if e.row is not None else None
+            mark = row_id(e.path, e.row, e.version) if e.row is not None else None
             if mark is not None and mark in self.done:
                 already += 1
                 continue
@@ -652,6 +663,7 @@ class Rows:
             "entry": at,
             "origin": {e.number: (e.file, e.row, e.line) for e, _ in group},
             "paths": {e.number: e.path for e, _ in group},
+            "versions": {e.number: e.version for e, _ in group},
             "already": already,
         }
         why = values if isinstance(values, str) else f"no column {unknown[0]!r} in the job's columns" if unknown else ""

@@ -954,3 +954,37 @@ def test_a_fixed_copy_appended_after_its_line_replaces_it(tmp_path: Path) -> Non
     assert [x["row"] for x in reject_lines(again_of(fixed))] == [4, 5]
     r = Pipeline.from_config(job).replay(fixed)
     assert (r.rows_read, r.rows_written, r.rows_already, r.rows_superseded) == (4, 0, 2, 0)
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_reloaded_files_fixed_rejects_replay(tmp_path: Path, engine: str) -> None:
+    """After a changed file was reloaded (run.on_change = reload), the fixed rejects of its
+    new version counted as already replayed: a row's mark named its file and row only."""
+    job, target, rejects = setup(tmp_path, "sqlite")
+    edit(rejects, {2: {"values": {"id": "2", "name": "b", "amount": "20"}}})
+    assert Pipeline.from_config(job).replay(rejects).rows_written == 1
+    # a new version of the file: row 2 bad again, another row
+    (tmp_path / "in.csv").write_text("id,name,amount\n6,f,60\n7,g,x7\n", encoding="utf-8")
+    reload = cli("run", str(job), "--set", "run.on_change=reload", "--set", f"run.engine={engine}")
+    assert reload.returncode == 0, reload.stderr
+    lines = reject_lines(rejects)
+    assert [(x["row"], x.get("version")) for x in lines] == [(2, None), (4, None), (5, None), (2, 2)]
+    edit(rejects, {2: {"values": {"id": "7", "name": "g", "amount": "70"}}})  # both lines of row 2
+    r = Pipeline.from_config(job).replay(rejects)
+    # the first version's row 2 stays replayed once; the new version's row 2 loads
+    assert (r.rows_read, r.rows_written, r.rows_rejected, r.rows_already) == (4, 1, 2, 1)
+    assert [x.get("version") for x in reject_lines(again_of(rejects))] == [None, None]
+    assert rows_of(target) == [(1, "a", 10), (2, "b", 20), (3, "c", 30), (6, "f", 60), (7, "g", 70)]
+
+
+def test_a_restart_forgets_the_rows_replayed_before(tmp_path: Path) -> None:
+    job, target, rejects = setup(tmp_path, "sqlite")
+    edit(rejects, {2: {"values": {"id": "2", "name": "b", "amount": "20"}}})
+    assert Pipeline.from_config(job).replay(rejects).rows_written == 1
+    (tmp_path / "in.csv").write_text("id,name,amount\n6,f,60\n7,g,x7\n", encoding="utf-8")
+    assert cli("run", str(job), "--restart", "--set", "sink.mode=replace").returncode == 0
+    assert [(x["row"], x.get("version")) for x in reject_lines(rejects)] == [(2, None)]
+    edit(rejects, {2: {"values": {"id": "7", "name": "g", "amount": "70"}}})
+    r = Pipeline.from_config(job).replay(rejects)
+    assert (r.rows_written, r.rows_already) == (1, 0)
+    assert rows_of(target) == [(6, "f", 60), (7, "g", 70)]
