@@ -59,7 +59,7 @@ from .rejects import Committed, RejectFile
 from .report import FileReport, RunReport, ignored_text
 from .schema import as_declared, bound, decode_types, spellings, stored_types
 from .sinks.base import Encoded, Encoder
-from .state import STAMP_ENTRY, FileState, JobState, Ledger, same_job
+from .state import STAMP_ENTRY, FileState, JobState, Ledger, file_key, identity, same_content, same_job
 from .suggest import fold
 from .transforms import Stage, close_stages, output_schema
 from .types import empty_batch, is_numeric, parse_type
@@ -484,6 +484,7 @@ class Rows:
 
     def __init__(self, p: Pipeline, path: str, state: JobState, done: set[str], chunk_rows: int) -> None:
         self.p = p
+        self.state = state
         self.src = p.job.source
         self.path = path
         self.others: Counter[str | None] = Counter()  # lines of other jobs, by job
@@ -506,6 +507,7 @@ class Rows:
             if fold(n) in spelled and self.types[spelled[fold(n)]].equals(t)
         }
         self.headers: dict[str, _Split | str] = {}
+        self.identities: dict[str, dict[str, Any] | None] = {}  # by original file: its identity now
         self.nested: dict[str, dict[str, pa.DataType]] = {}  # by original file: its nested columns' types
 
     def entry(self, e: Entry) -> int:
@@ -577,6 +579,9 @@ class Rows:
         split = self._header(e.path)
         if isinstance(split, str):
             return split
+        changed = self._changed(e) if split.dialect is not None else None
+        if changed is not None:
+            return changed
         values = split.jsonl(e.raw) if split.dialect is None else split.csv(e.raw, set(self.src.null_values))
         return values if isinstance(values, str) else values | folder_values(e.path, self.src, self.types)
 
@@ -593,6 +598,25 @@ class Rows:
                 except ValueError as exc:
                     return f"column {name!r}: {exc}"
         return out
+
+    def _changed(self, e: Entry) -> str | None:
+        """Why a CSV row's raw text cannot be split with its file's header as it is now: the
+        file is another version than the one the row was read from (columns reordered, say,
+        would put values in the wrong columns). None where the checkpoint does not know it."""
+        fs = self.state.files.get(file_key(e.path))
+        if fs is None:
+            return None
+        if e.path not in self.identities:
+            try:
+                self.identities[e.path] = identity(e.path)
+            except LoaderError:
+                self.identities[e.path] = None
+        if e.version == fs.version and same_content(fs.identity, self.identities[e.path]):
+            return None
+        return (
+            "the file changed since the row was read (size or content differ from the checkpoint): raw text is "
+            'split only with the header it was read with; write the row\'s fields in "values"'
+        )
 
     def _header(self, path: str) -> _Split | str:
         """How to split the original file's raw lines, with its column names."""

@@ -988,3 +988,26 @@ def test_a_restart_forgets_the_rows_replayed_before(tmp_path: Path) -> None:
     r = Pipeline.from_config(job).replay(rejects)
     assert (r.rows_written, r.rows_already) == (1, 0)
     assert rows_of(target) == [(6, "f", 60), (7, "g", 70)]
+
+
+def test_a_raw_row_of_a_changed_file_is_rejected_again(tmp_path: Path) -> None:
+    """A fixed raw row was split with the file's header as it is now: a file regenerated
+    with its columns reordered stored the row's values in the wrong columns, exit 0."""
+    job, target, rejects = setup(tmp_path, "sqlite")
+    src = tmp_path / "in.csv"
+    first = src.read_bytes()
+    edit(rejects, {2: {"values": {"id": "2", "name": "b", "amount": "20"}}, 4: {"raw": "4,d,40"}})
+    src.write_text("id,amount,name\n1,10,a\n", encoding="utf-8")
+    r = Pipeline.from_config(job).replay(rejects)
+    assert (r.rows_written, r.rows_rejected) == (1, 2)  # the row in "values" loads
+    raw, _ = reject_lines(again_of(rejects))
+    assert (raw["row"], raw["raw"], raw["reason"]) == (
+        4,
+        "4,d,40",
+        "the file changed since the row was read (size or content differ from the checkpoint): raw text is split "
+        'only with the header it was read with; write the row\'s fields in "values"',
+    )
+    src.write_bytes(first)  # the version the row was read from
+    r = Pipeline.from_config(job).replay(rejects)
+    assert (r.rows_written, r.rows_already) == (1, 1)
+    assert rows_of(target) == [(1, "a", 10), (2, "b", 20), (3, "c", 30), (4, "d", 40)]
