@@ -36,7 +36,8 @@ class Reject:
     the column is binary): a reject line writes them as ``{"base64": ...}``, so a replay
     restores the very bytes. ``path`` is the source file's absolute path, which tells a
     replay which file the row came from whatever directory it runs in (worked out from
-    ``file`` when left None)."""
+    ``file`` when left None). ``version`` tells the rows of a file reloaded as a new version
+    (``run.on_change = "reload"``) from those of its earlier versions."""
 
     file: str
     row: int | None
@@ -48,6 +49,7 @@ class Reject:
     values: dict[str, Any] | None = None
     raw_truncated: bool | None = None  # raw holds only the row's first bytes
     path: str | None = None
+    version: int | None = None  # the source file's version (``FileState.version``) past its first
 
     def to_json(self) -> str:
         # a shallow look: asdict would deep-copy every value only for them to be printed

@@ -65,7 +65,7 @@ from .prefetch import ordered_map, prefetch
 from .progress import Progress
 from .readers import expand_paths, input_spellings, open_reader
 from .readers.partitions import folder_rejected, recorded_keys, settle
-from .rejects import Committed, RejectFile, default_rejects_path
+from .rejects import Committed, RejectFile, default_rejects_path, versioned
 from .report import FileReport, RunReport
 from .schema import (
     Sample,
@@ -1072,6 +1072,8 @@ class _Loop:
                 del encoded  # a chunk's encoded values live no longer than its write
                 if self.type_notes and rejects:
                     explain(rejects, self.type_notes)
+                if fs.version > 1:
+                    versioned(rejects, fs.version)
                 self.rejects.write(rejects)
                 if not self.report.rows_written:
                     self.reasons.update(reasons_in_order(rejects))

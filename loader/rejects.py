@@ -33,6 +33,14 @@ def _write_error(path: str, exc: OSError) -> SinkError:
     )
 
 
+def versioned(rejects: Iterable[Reject], version: int) -> None:
+    """The rejects of a file's ``version`` (past its first) say so, unless they say already
+    (a replay's rows keep their own)."""
+    for r in rejects:
+        if r.version is None:
+            r.version = version
+
+
 def default_rejects_path(target: str, job: str) -> str:
     """``<target>.<job>.rejects.jsonl``: one file per target and job (``table:t`` -> ``table-t``),
     beside the file a symlinked target points to, so every name of a target shares it."""
@@ -163,16 +171,19 @@ class RejectFile:
         except OSError as exc:
             raise _write_error(self.path, exc) from None
 
-    def append_from(self, path: str, row_offset: int = 0) -> None:
+    def append_from(self, path: str, row_offset: int = 0, version: int = 1) -> None:
         """Append this job's lines written elsewhere (a part's rejects); ``row_offset``:
-        the file's rows before the part, which the part's row numbers start after."""
+        the file's rows before the part, which the part's row numbers start after;
+        ``version``: the file's (``Reject.version``)."""
         try:
             with open(path, "rb") as src:
                 for line in src:
-                    if row_offset:
+                    if row_offset or version > 1:
                         entry = json.loads(line)
                         if isinstance(entry.get("row"), int):
                             entry["row"] += row_offset
+                        if version > 1:
+                            entry["version"] = version
                         line = (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode("utf-8")
                     self._append(line)
         except OSError as exc:

@@ -14,7 +14,7 @@ Exactly once: each row that reaches the target is recorded in the job's checkpoi
 LevelDB: right after it, puts being idempotent). A later replay, or a rerun of
 one that was stopped, counts such rows as already replayed. Rows that fail again
 go to ``<rejects>.replay.jsonl``, rewritten by each replay, with their original
-file, row and line.
+file, row, line and stage.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ from .rejects import Committed, RejectFile
 from .report import FileReport, RunReport, ignored_text
 from .schema import as_declared, bound, decode_types, spellings, stored_types
 from .sinks.base import Encoded, Encoder
-from .state import STAMP_ENTRY, FileState, JobState, Ledger, same_job
+from .state import STAMP_ENTRY, FileState, JobState, Ledger, file_key, identity, same_content, same_job
 from .suggest import fold
 from .transforms import Stage, close_stages, output_schema
 from .types import empty_batch, is_numeric, parse_type
@@ -78,9 +78,10 @@ def replay_rejects_path(path: str) -> str:
     return (path[: -len(".jsonl")] if path.endswith(".jsonl") else path) + ".replay.jsonl"
 
 
-def row_id(path: str, row: int) -> str:
-    """A replayed row's name in the checkpoint: its original file's absolute path and row."""
-    return f"{path}#{row}"
+def row_id(path: str, row: int, version: int = 1) -> str:
+    """A replayed row's name in the checkpoint: its original file's absolute path and row,
+    and the file's version past its first (a reloaded file's row ``n`` is another row)."""
+    return f"{path}#{row}" if version == 1 else f"{path}#v{version}#{row}"
 
 
 def mark_entries(ids: Sequence[str]) -> dict[str, str]:
@@ -119,6 +120,7 @@ class Entry:
     raw_truncated: bool
     job: str | None
     problem: str | None = None  # why the line cannot be replayed as it is
+    version: int = 1  # the source file's version the row came from (``FileState.version``)
 
 
 # Where a replay stopped on its reject file: rows replayed before the stop stay, and are
@@ -187,6 +189,7 @@ def _entry(path: str, number: int, data: bytes) -> Entry:
         raw_truncated=obj.get("raw_truncated") is True,
         job=obj.get("job") if isinstance(obj.get("job"), str) else None,
         problem=problem,
+        version=obj["version"] if type(obj.get("version")) is int and obj["version"] > 1 else 1,
     )
 
 
@@ -329,6 +332,7 @@ class ReplayReport(RunReport):
         0  # replayed by an earlier replay: rows_read = written + rejected + filtered + ignored + already
     )
     rows_other_job: int = 0  # lines of other jobs in the reject file, skipped (not counted as read)
+    rows_superseded: int = 0  # lines of a row followed by a later line of it, skipped (not counted as read)
     rows: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -342,6 +346,8 @@ class ReplayReport(RunReport):
         )
         if self.rows_other_job:
             line += f"; {self.rows_other_job:,} rows of other jobs skipped"
+        if self.rows_superseded:
+            line += f"; {self.rows_superseded:,} earlier lines of a row skipped (a later line of the row replaces each)"
         if self.rows_rejected:
             line += f"; WARNING {self.rows_rejected:,} rows rejected again, see {self.rejects_path}"
         return line
@@ -383,17 +389,19 @@ def marking(encoder: Encoder) -> Encoder:
         # the chunk's rows by reject line: (file, row, line) where they were first read
         origin: dict[int, tuple[str, int | None, int | None]] = chunk.end.get("origin", {})
         paths: dict[int, str] = chunk.end.get("paths", {})  # and their files' absolute paths
+        versions: dict[int, int] = chunk.end.get("versions", {})  # and versions
         outcome = dict.fromkeys(origin, "filtered")
         for r in chunk.rejects:
             number = r.row or 0
             r.file, r.row, r.line = origin[number]
             r.path = paths[number]
+            r.version = versions[number] if versions[number] > 1 else None
             outcome[number] = "rejected"
         marks = []
         for number in chunk.rows.to_pylist():
             _, row, _ = origin[number]
             assert row is not None  # a row without a number is rejected before the stages
-            marks.append(row_id(paths[number], row))
+            marks.append(row_id(paths[number], row, versions[number]))
             outcome[number] = "loaded"
         rows = [
             dict(zip(("file", "row", "line", "status"), (*origin[n], s), strict=True))
@@ -452,12 +460,14 @@ def _unmark(encoded: _Marked) -> set[str]:
         return set()
     origin: dict[int, tuple[str, int | None, int | None]] = encoded.chunk.end.get("origin", {})
     paths: dict[int, str] = encoded.chunk.end.get("paths", {})
+    versions: dict[int, int] = encoded.chunk.end.get("versions", {})
     refused = set()
     for r in encoded.refused:
         number = r.row or 0
         r.file, r.row, r.line = origin[number]
         r.path = paths[number]
-        refused.add(row_id(r.path, r.row or 0))
+        r.version = versions[number] if versions[number] > 1 else None
+        refused.add(row_id(r.path, r.row or 0, versions[number]))
         for outcome in encoded.outcomes:
             if (outcome["file"], outcome["row"], outcome["line"]) == origin[number]:
                 outcome["status"] = "rejected"
@@ -474,9 +484,11 @@ class Rows:
 
     def __init__(self, p: Pipeline, path: str, state: JobState, done: set[str], chunk_rows: int) -> None:
         self.p = p
+        self.state = state
         self.src = p.job.source
         self.path = path
         self.others: Counter[str | None] = Counter()  # lines of other jobs, by job
+        self.superseded = 0  # lines of a row that a later line of the file replaces
         self.done = done  # marks of rows replayed before
         self.chunk_rows = chunk_rows
         declared = {n: parse_type(t, where=f"source.columns.{n}") for n, t in self.src.columns.items()}
@@ -495,6 +507,7 @@ class Rows:
             if fold(n) in spelled and self.types[spelled[fold(n)]].equals(t)
         }
         self.headers: dict[str, _Split | str] = {}
+        self.identities: dict[str, dict[str, Any] | None] = {}  # by original file: its identity now
         self.nested: dict[str, dict[str, pa.DataType]] = {}  # by original file: its nested columns' types
 
     def entry(self, e: Entry) -> int:
@@ -504,21 +517,35 @@ class Rows:
             return len(self.p.stages)
         return self.entry_of.get(e.stage, 0)  # a stage no longer in the job: through every stage
 
+    def _mine(self, e: Entry) -> bool:
+        return e.job is None or same_job(e.job, self.p.job_name)
+
+    def _last_lines(self) -> dict[str, int]:
+        """Each row's last line in the reject file: a fixed copy appended after the line
+        it fixes replaces that line."""
+        return {
+            row_id(e.path, e.row, e.version): e.number
+            for e in read_entries(self.path)
+            if e.row is not None and self._mine(e)
+        }
+
     def __iter__(self) -> Iterator[Chunk]:
         group: list[tuple[Entry, dict[str, Any] | str]] = []
         already = 0
         mine = 0
+        last = self._last_lines()
         for e in read_entries(self.path):
-            if e.job is not None and not same_job(e.job, self.p.job_name):
+            if not self._mine(e):
                 self.others[e.job] += 1
                 continue
             mine += 1
-            mark = row_id(e.path, e.row) if e.row is not None else None
+            mark = row_id(e.path, e.row, e.version) if e.row is not None else None
             if mark is not None and mark in self.done:
                 already += 1
                 continue
-            if mark is not None:
-                self.done.add(mark)  # a second line of the same row counts as already replayed
+            if mark is not None and last.get(mark) != e.number:
+                self.superseded += 1  # a later line of the row replays it
+                continue
             values = self._values(e)
             if group and (len(group) >= self.chunk_rows or not self._same(group[0], e, values)):
                 yield self._chunk(group, already)
@@ -552,6 +579,9 @@ class Rows:
         split = self._header(e.path)
         if isinstance(split, str):
             return split
+        changed = self._changed(e) if split.dialect is not None else None
+        if changed is not None:
+            return changed
         values = split.jsonl(e.raw) if split.dialect is None else split.csv(e.raw, set(self.src.null_values))
         return values if isinstance(values, str) else values | folder_values(e.path, self.src, self.types)
 
@@ -568,6 +598,25 @@ class Rows:
                 except ValueError as exc:
                     return f"column {name!r}: {exc}"
         return out
+
+    def _changed(self, e: Entry) -> str | None:
+        """Why a CSV row's raw text cannot be split with its file's header as it is now: the
+        file is another version than the one the row was read from (columns reordered, say,
+        would put values in the wrong columns). None where the checkpoint does not know it."""
+        fs = self.state.files.get(file_key(e.path))
+        if fs is None:
+            return None
+        if e.path not in self.identities:
+            try:
+                self.identities[e.path] = identity(e.path)
+            except LoaderError:
+                self.identities[e.path] = None
+        if e.version == fs.version and same_content(fs.identity, self.identities[e.path]):
+            return None
+        return (
+            "the file changed since the row was read (size or content differ from the checkpoint): raw text is "
+            'split only with the header it was read with; write the row\'s fields in "values"'
+        )
 
     def _header(self, path: str) -> _Split | str:
         """How to split the original file's raw lines, with its column names."""
@@ -638,6 +687,7 @@ class Rows:
             "entry": at,
             "origin": {e.number: (e.file, e.row, e.line) for e, _ in group},
             "paths": {e.number: e.path for e, _ in group},
+            "versions": {e.number: e.version for e, _ in group},
             "already": already,
         }
         why = values if isinstance(values, str) else f"no column {unknown[0]!r} in the job's columns" if unknown else ""
@@ -694,12 +744,14 @@ class Rows:
 
     @staticmethod
     def _reject(e: Entry, column: str | None, reason: str) -> Reject:
-        # the row is the reject line's number until the writer gives the original back
+        # the row is the reject line's number until the writer gives the original back; its
+        # stage stays the one it left at, where its values' columns are named (a replay of the
+        # replay's reject file enters there again)
         return Reject(
             file=e.file,
             row=e.number,
             line=e.line,
-            stage="read",
+            stage=e.stage,
             column=column,
             reason=reason,
             values=e.values,
@@ -747,6 +799,7 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
                 f"job {p.job_name!r} has no checkpoint in {job.sink.path}: there is no load to replay into",
                 hint="load the job first; replay takes the column types that load settled",
             )
+        _refuse_gone(inner, p.job_name, state, job.sink.path)
         rejects.start(Committed(0, 0, None))  # each replay writes its rows that fail again anew
         loop = p._new_loop(
             cast("Writer", writer),
@@ -763,7 +816,24 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
         loop.load(rows, "replay", FileState(path=path), fr)
         loop.settle()
         report.rows_other_job = rows.others.total()
+        report.rows_superseded = rows.superseded
         report.files_loaded = 1
+
+
+def _refuse_gone(writer: Writer, job: str, state: JobState, target: str) -> None:
+    """A target dropped or deleted since the job loaded it (``Writer.gone``): a replay would
+    make it anew with only the replayed rows, and the next run, trusting the checkpoint,
+    would skip every file. Refused; the stale checkpoint is cleared, as a run starting over
+    clears it (a LevelDB store the replay's open made anew would hide that it was gone)."""
+    why = writer.gone(job, state)
+    if why is None:
+        return
+    writer.clear_state(job)
+    raise ConfigError(
+        f"{why}: the target is gone since the job loaded it; nothing replayed",
+        file=target,
+        hint="rerun the job (it starts over and loads its files again), then replay the fixed rows",
+    )
 
 
 def _check_replayed(report: RunReport, path: str, again: str) -> None:

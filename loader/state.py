@@ -70,10 +70,21 @@ class FileState:
     rows_filtered: int = 0
     rows_ignored: int = 0
     done: bool = False
+    # which load of the file this is: 1, then one more at each load of a new version of it
+    # (``run.on_change = "reload"``); its rejects carry it, so a replay tells the versions' rows apart
+    version: int = 1
 
     def to_json(self) -> str:
         # not asdict(): its deep copies cost time per file at every commit (bench/NOTES.md)
-        return json.dumps({f.name: getattr(self, f.name) for f in fields(self)}, sort_keys=True)
+        entry = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.version == 1:
+            del entry["version"]  # a file's first load: its entry as loaders before versions wrote it
+        return json.dumps(entry, sort_keys=True)
+
+
+def next_version(fs: FileState | None) -> int:
+    """The version of a file loaded anew over its checkpoint entry ``fs`` (None: its first load)."""
+    return 1 if fs is None else fs.version + 1
 
 
 PART_KEY = "part:"  # a part an engine committed (``loader.engines``)
@@ -339,13 +350,13 @@ def plan_files(files: list[str], state: JobState, on_change: str) -> list[FilePl
                     status = "changed" if on_change == "error" else "changed-skipped"
                     out.append(FilePlan(path, key, status, kept=fs.rows_written))
                     continue
-                fs = None
+                fs = FileState(path=path, identity=ident, version=next_version(fs))
             elif fs.done:
                 out.append(FilePlan(path, key, "skipped"))
                 continue
         resuming = fs is not None and not fs.done and bool(fs.position)
         if fs is None or fs.done:
-            fs = FileState(path=path, identity=ident)
+            fs = FileState(path=path, identity=ident, version=next_version(fs))
         out.append(FilePlan(path, key, "resumed" if resuming else "loaded", fs))
     return out
 

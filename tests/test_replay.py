@@ -929,3 +929,145 @@ def test_an_unedited_row_with_a_duration_replays(tmp_path: Path) -> None:
     p = cli("replay", str(rejects), "--job", str(job))
     assert p.returncode == 0, p.stderr
     assert sqlite_table(target) == [(1, 1500, "a"), (2, 2500, "b")]
+
+
+@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
+def test_a_replay_into_a_target_gone_since_the_load_is_refused(tmp_path: Path, sink: str) -> None:
+    """A dropped table or deleted store was made anew with only the replayed rows, and the
+    next run trusted the checkpoint and skipped every file: the other rows lost for good."""
+    import plyvel
+
+    job, target, rejects = setup(tmp_path, sink)
+    edit(rejects, {2: {"values": {"id": "2", "name": "b", "amount": "20"}}})
+    if sink == "sqlite":
+        with sqlite3.connect(target) as db:
+            db.execute("DROP TABLE t")
+        why = "the checkpoint tells of 2 rows written to table 't', which is not there (dropped since)"
+    else:
+        plyvel.destroy_db(str(target))
+        why = "loader-state.jsonl held checkpoints of 'key:{id}', and the store they tell of was gone (deleted since)"
+    p = cli("replay", str(rejects), "--job", str(job))
+    assert p.returncode == 2
+    assert p.stderr.splitlines() == [
+        f"loader: error: {target}: {why}: the target is gone since the job loaded it; nothing replayed",
+        "  hint: rerun the job (it starts over and loads its files again), then replay the fixed rows",
+    ]
+    assert not again_of(rejects).exists()
+    # the rerun loads the file again, and the replay then adds the fixed row
+    assert cli("run", str(job)).returncode == 0
+    edit(rejects, {2: {"values": {"id": "2", "name": "b", "amount": "20"}}})
+    r = Pipeline.from_config(job).replay(rejects)
+    assert (r.rows_written, r.rows_rejected) == (1, 2)
+    assert rows_of(target) == [(1, "a", 10), (2, "b", 20), (3, "c", 30)]
+
+
+def test_a_row_rejected_again_keeps_the_stage_it_left_at(tmp_path: Path) -> None:
+    """A stage's row whose fixed value did not convert went to the replay's reject file as a
+    ``read`` reject, its values named after the stage: that file could never be replayed."""
+    src = tmp_path / "in.csv"
+    src.write_text("id,name,amount\n1,a,10\n2,b,-5\n", encoding="utf-8")
+    db = tmp_path / "out.db"
+    job = write_job(
+        tmp_path / "job.toml",
+        source={"path": str(src), "columns": {"amount": "int64"}},
+        sink={"type": "sqlite", "path": str(db), "table": "t"},
+        transform=[
+            {"type": "rename", "columns": {"name": "label"}},
+            {"type": "validate", "rules": {"amount": {"min": 0}}},
+        ],
+    )
+    rejects = Path(Pipeline.from_config(job).run().rejects_path or "")
+    edit(rejects, {2: {"values": {"id": 2, "label": "b", "amount": "5x"}}})  # a typo in the fix
+    with pytest.raises(NothingLoadedError):
+        Pipeline.from_config(job).replay(rejects)
+    again = again_of(rejects)
+    [line] = reject_lines(again)
+    assert (line["row"], line["stage"], line["column"], line["reason"]) == (
+        2,
+        "transform[2] (validate)",
+        "amount",
+        "'5x' is not a valid int64",
+    )
+    # fixed there, the replay's reject file replays from that stage
+    edit(again, {2: {"values": {"id": 2, "label": "b", "amount": "5"}}})
+    r = Pipeline.from_config(job).replay(again)
+    assert (r.rows_written, r.rows_rejected) == (1, 0)
+    assert sqlite_table(db) == [(1, "a", 10), (2, "b", 5)]
+
+
+def test_a_fixed_copy_appended_after_its_line_replaces_it(tmp_path: Path) -> None:
+    """A fixed copy of a line appended after the unfixed original counted as already
+    replayed, marked before the first copy was rejected again: the row never loaded, exit 0."""
+    job, target, rejects = setup(tmp_path, "sqlite")
+    fixed = tmp_path / "fixed.jsonl"
+    lines = reject_lines(rejects)
+    copy = dict(lines[0], values={"id": "2", "name": "b", "amount": "20"})
+    fixed.write_text("".join(json.dumps(x) + "\n" for x in [*lines, copy]), encoding="utf-8")
+    p = cli("replay", str(fixed), "--job", str(job))
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.splitlines()[-1] == (
+        f"ok: replayed 3 rows from {fixed} into {target} (table t): 1 written, 2 rejected again, 0 already replayed; "
+        "1 earlier lines of a row skipped (a later line of the row replaces each); "
+        f"WARNING 2 rows rejected again, see {again_of(fixed)}"
+    )
+    assert rows_of(target) == [(1, "a", 10), (2, "b", 20), (3, "c", 30)]
+    assert [x["row"] for x in reject_lines(again_of(fixed))] == [4, 5]
+    r = Pipeline.from_config(job).replay(fixed)
+    assert (r.rows_read, r.rows_written, r.rows_already, r.rows_superseded) == (4, 0, 2, 0)
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_reloaded_files_fixed_rejects_replay(tmp_path: Path, engine: str) -> None:
+    """After a changed file was reloaded (run.on_change = reload), the fixed rejects of its
+    new version counted as already replayed: a row's mark named its file and row only."""
+    job, target, rejects = setup(tmp_path, "sqlite")
+    edit(rejects, {2: {"values": {"id": "2", "name": "b", "amount": "20"}}})
+    assert Pipeline.from_config(job).replay(rejects).rows_written == 1
+    # a new version of the file: row 2 bad again, another row
+    (tmp_path / "in.csv").write_text("id,name,amount\n6,f,60\n7,g,x7\n", encoding="utf-8")
+    reload = cli("run", str(job), "--set", "run.on_change=reload", "--set", f"run.engine={engine}")
+    assert reload.returncode == 0, reload.stderr
+    lines = reject_lines(rejects)
+    assert [(x["row"], x.get("version")) for x in lines] == [(2, None), (4, None), (5, None), (2, 2)]
+    edit(rejects, {2: {"values": {"id": "7", "name": "g", "amount": "70"}}})  # both lines of row 2
+    r = Pipeline.from_config(job).replay(rejects)
+    # the first version's row 2 stays replayed once; the new version's row 2 loads
+    assert (r.rows_read, r.rows_written, r.rows_rejected, r.rows_already) == (4, 1, 2, 1)
+    assert [x.get("version") for x in reject_lines(again_of(rejects))] == [None, None]
+    assert rows_of(target) == [(1, "a", 10), (2, "b", 20), (3, "c", 30), (6, "f", 60), (7, "g", 70)]
+
+
+def test_a_restart_forgets_the_rows_replayed_before(tmp_path: Path) -> None:
+    job, target, rejects = setup(tmp_path, "sqlite")
+    edit(rejects, {2: {"values": {"id": "2", "name": "b", "amount": "20"}}})
+    assert Pipeline.from_config(job).replay(rejects).rows_written == 1
+    (tmp_path / "in.csv").write_text("id,name,amount\n6,f,60\n7,g,x7\n", encoding="utf-8")
+    assert cli("run", str(job), "--restart", "--set", "sink.mode=replace").returncode == 0
+    assert [(x["row"], x.get("version")) for x in reject_lines(rejects)] == [(2, None)]
+    edit(rejects, {2: {"values": {"id": "7", "name": "g", "amount": "70"}}})
+    r = Pipeline.from_config(job).replay(rejects)
+    assert (r.rows_written, r.rows_already) == (1, 0)
+    assert rows_of(target) == [(6, "f", 60), (7, "g", 70)]
+
+
+def test_a_raw_row_of_a_changed_file_is_rejected_again(tmp_path: Path) -> None:
+    """A fixed raw row was split with the file's header as it is now: a file regenerated
+    with its columns reordered stored the row's values in the wrong columns, exit 0."""
+    job, target, rejects = setup(tmp_path, "sqlite")
+    src = tmp_path / "in.csv"
+    first = src.read_bytes()
+    edit(rejects, {2: {"values": {"id": "2", "name": "b", "amount": "20"}}, 4: {"raw": "4,d,40"}})
+    src.write_text("id,amount,name\n1,10,a\n", encoding="utf-8")
+    r = Pipeline.from_config(job).replay(rejects)
+    assert (r.rows_written, r.rows_rejected) == (1, 2)  # the row in "values" loads
+    raw, _ = reject_lines(again_of(rejects))
+    assert (raw["row"], raw["raw"], raw["reason"]) == (
+        4,
+        "4,d,40",
+        "the file changed since the row was read (size or content differ from the checkpoint): raw text is split "
+        'only with the header it was read with; write the row\'s fields in "values"',
+    )
+    src.write_bytes(first)  # the version the row was read from
+    r = Pipeline.from_config(job).replay(rejects)
+    assert (r.rows_written, r.rows_already) == (1, 1)
+    assert rows_of(target) == [(1, "a", 10), (2, "b", 20), (3, "c", 30), (4, "d", 40)]

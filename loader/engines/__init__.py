@@ -49,7 +49,7 @@ from ..parts import Part, plan_file
 from ..progress import Progress
 from ..report import FileReport, RunReport
 from ..schema import encode_types, numeric_text, task_types
-from ..state import PART_KEY, FilePlan, FileState, JobState
+from ..state import PART_KEY, FilePlan, FileState, JobState, next_version
 from ..transforms import output_schema
 from ..writers.base import Refused, naming_file, prepare_for
 from .forked import QUIET_LOGS, WORKER_CONFIG, ForkedWorkers, forked_workers, wait_for
@@ -607,8 +607,8 @@ class Coordinator:
         f = self.files.get(key)
         if f is None:
             fs = self.state.files.get(key)
-            if fs is None or fs.done:
-                fs = FileState(path=path, identity=storage.identity(path))
+            if fs is None or fs.done:  # done: a new version of it, reloaded
+                fs = FileState(path=path, identity=storage.identity(path), version=next_version(fs))
             f = self.files[key] = _File(fs, FileReport(path, status="incomplete"), 0)
         return f
 
@@ -764,7 +764,7 @@ class Coordinator:
         # earlier parts' (committed first); a row group range keeps the file's own numbers
         offset = f.state.rows_read if task.part.unit == "bytes" else 0
         if result.rejects:
-            self.rejects.append_from(result.rejects, row_offset=offset)
+            self.rejects.append_from(result.rejects, row_offset=offset, version=f.state.version)
         committed = self.rejects.sync()
         self.state.set_rejects(committed)
         f.left -= 1
@@ -811,6 +811,7 @@ class Coordinator:
         """The part's rows the target's table refused, in the reject file (synced): their
         values as the part holds them, their rows and lines from its ``numbers``."""
         numbers = read_numbers(result.numbers, [r.index for r in refused])
+        version = self.files[storage.key(task.part.path)].state.version
         self.rejects.write(
             Reject(
                 file=task.part.path,
@@ -820,6 +821,7 @@ class Coordinator:
                 column=r.column,
                 reason=r.reason,
                 values=r.values,
+                version=version if version > 1 else None,
             )
             for r, (row, line) in zip(refused, numbers, strict=True)
         )
