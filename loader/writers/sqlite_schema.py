@@ -120,6 +120,14 @@ def state_sql(job: str) -> str:
     return f"SELECT key, value FROM {STATE_TABLE} WHERE {job_rows(job)} ORDER BY job = ?"
 
 
+def check_target(path: str) -> None:
+    """A directory where the database should be: refused by the load and the dry run alike."""
+    if os.path.isdir(path):
+        raise ConfigError(
+            f"sink.path: {path} is a directory, not a SQLite database file", hint="name a file, e.g. dir/out.db"
+        )
+
+
 def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
     """An existing database's checkpoint entries of ``job``, and ``table``'s declared
     column types and the columns it requires, read through a read-only connection: nothing
@@ -127,6 +135,7 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
     into an existing table need its key unique: checked here as the load checks it."""
     import sqlite3
 
+    check_target(path)
     if not os.path.isfile(path):
         return Peek({}, {})
     try:

@@ -41,6 +41,21 @@ def test_a_file_that_is_not_a_database_is_the_same_usage_error_to_a_dry_run(tmp_
     assert db.read_text() == "hello"
 
 
+def test_a_directory_named_as_the_database_is_the_same_usage_error_to_a_dry_run(tmp_path: Path) -> None:
+    """The dry run and ``validate`` took a directory for a database not made yet: exit 0."""
+    db = tmp_path / "d.db"
+    db.mkdir()
+    refused = (
+        EXIT_USAGE,
+        [
+            f"loader: error: sink.path: {db} is a directory, not a SQLite database file",
+            "  hint: name a file, e.g. dir/out.db",
+        ],
+    )
+    assert outcomes(tmp_path, db) == [refused] * 3
+    assert list(db.iterdir()) == []
+
+
 def test_a_database_another_program_holds_is_exit_75_to_a_dry_run_too(tmp_path: Path) -> None:
     """The dry run and ``validate`` had said exit 1, ``database is locked``, without the hint."""
     db = tmp_path / "held.db"
