@@ -130,11 +130,24 @@ class Plan:
     parts: list[str] = field(default_factory=list)  # off threads: the parts, per file (``engines.describe_parts``)
     statuses: dict[str, str] = field(default_factory=dict)  # each file against the job's checkpoint, in words
 
+    @property
+    def stdin(self) -> bool:
+        """Standard input is an input: a dry run does not read it (it would take the rows)."""
+        return storage.STDIN in self.files
+
+    def ok_line(self) -> str:
+        """The dry run's last line: what it checked."""
+        if self.stdin:
+            return "ok: configuration and target are valid; standard input was not read; nothing was written"
+        return "ok: configuration and sources are valid; nothing was written"
+
     def lines(self) -> list[str]:
         out = [f"files ({len(self.files)}):"]
         out += [f"  {f}: {self.statuses[f]}" if f in self.statuses else f"  {f}" for f in self.files[:50]]
         if len(self.files) > 50:
             out.append(f"  ... and {len(self.files) - 50} more")
+        if self.stdin:
+            out.append("standard input: not read by a dry run; its columns are checked by the load only")
         for described, paths in self.dialects.items():
             out.append(f"dialect ({_some(paths, DIALECT_FILES_SHOWN)}): {described}")
         if self.stages:
@@ -331,7 +344,7 @@ class Pipeline:
         self._peeked = JobState()
         self._peeked_entries: dict[str, str] = {}  # its entries (``engines.check_checkpoint``)
         plans: list[FilePlan] = []
-        if files and files[0] != "-":
+        if files:  # standard input's target too: only its rows are not read
             types = self._plan_types(files)
             plans = plan_files(files, self._peeked, self.job.run.on_change)
             self._refuse_half_loaded(self._peeked, plans, self._peeked_entries)
