@@ -129,6 +129,7 @@ class Plan:
     engine: str = "threads"  # ``run.engine``, described (workers, scheduler)
     parts: list[str] = field(default_factory=list)  # off threads: the parts, per file (``engines.describe_parts``)
     statuses: dict[str, str] = field(default_factory=dict)  # each file against the job's checkpoint, in words
+    target_note: str | None = None  # why the target was not read (``Peek.note``)
 
     @property
     def stdin(self) -> bool:
@@ -159,6 +160,8 @@ class Plan:
             out += [f"  {f.name}: {type_name(f.type)}" for f in self.schema]
         out.append(f"engine: {self.engine}")
         out += self.parts
+        if self.target_note is not None:
+            out.append(self.target_note)
         out.append(self.target_line)
         return out
 
@@ -378,6 +381,7 @@ class Pipeline:
             engine=self._engine_line(),
             parts=self._plan_parts(plans or plan_files(files, self._peeked, self.job.run.on_change)),
             statuses=self._statuses(plans),
+            target_note=getattr(self, "_target_note", None),
         )
 
     def _engine_line(self) -> str:
@@ -410,6 +414,7 @@ class Pipeline:
         """The types a run would read ``files`` with (``_load_types``): an existing target's
         checkpoint and declared columns bind them, read without creating or changing it."""
         peeked = self.sink.peek(self.job.sink, self.job.source.path, self.job_name)
+        self._target_note = peeked.note
         state = JobState.parse(peeked.entries)
         starts_over = self._starts_over(state)
         if starts_over:

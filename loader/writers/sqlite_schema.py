@@ -23,6 +23,8 @@ from ..state import JobState, folded_job, rows_committed
 from ..suggest import fold
 from .sqlite_errors import db_error
 
+# A read-only connection finding a hot journal: reading on would need its rollback.
+SQLITE_READONLY_ROLLBACK = 776
 STATE_TABLE = "_loader_state"
 MAX_COLUMNS = 2000  # SQLITE_MAX_COLUMN as the SQLite inside ADBC's driver is built (its default)
 STAGE_TABLE = "_loader_stage"  # a TEMP table: rows on their way into an upsert or ignore
@@ -151,6 +153,8 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
             keyed = columns and config.mode in ("upsert", "ignore")
             keys = unique_keys(lambda sql: conn.execute(sql).fetchall(), table) if keyed else None
     except sqlite3.Error as exc:  # in the load's words and exit code: a locked database is 75, not 1
+        if getattr(exc, "sqlite_errorcode", None) == SQLITE_READONLY_ROLLBACK:
+            return Peek({}, {}, note=pending_journal(path))
         raise db_error(exc, path, config.busy_timeout, " (while reading it for --dry-run)") from None
     if keys is not None and {fold(c) for c in config.primary_key} not in keys:
         raise key_error(config, table)
@@ -159,6 +163,14 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
     if kind is None and rows_committed(JobState.parse(entries)):
         entries = {}  # the table was dropped since: the load starts over (``SQLiteWriter.gone``)
     return Peek(entries, declared, tuple(required_columns(columns)), tuple(generated), is_virtual(kind and kind[1]))
+
+
+def pending_journal(path: str) -> str:
+    """The plan's note on a hot journal: reading past it would take its rollback, a write."""
+    return (
+        f"note: {path} holds the journal of a writer that stopped mid-transaction ({os.path.basename(path)}-journal); "
+        "the load rolls it back first. The dry run writes nothing, so it read none of the target's checkpoint or tables"
+    )
 
 
 @contextlib.contextmanager
