@@ -355,7 +355,12 @@ class Pipeline:
                 self._refuse_changed(plan)  # at its turn, as the run refuses it
                 path = plan.path
                 with open_reader(
-                    path, src, chunk_size=self.job.run.chunk_size, check_width=self._header_check(), types=types
+                    path,
+                    src,
+                    chunk_size=self.job.run.chunk_size,
+                    resume=_resume_at(plan),  # a half-loaded file keeps its recorded dialect
+                    check_width=self._header_check(),
+                    types=types,
                 ) as reader:
                     out = self._output_schema(reader.schema, path)
                     schema = out if schema is None else schema
@@ -899,7 +904,7 @@ class Pipeline:
                 plan.path,
                 self.job.source,
                 chunk_size=loop.chunk_rows,
-                resume=fs.position if plan.status == "resumed" else None,
+                resume=_resume_at(plan),
                 workers=self.job.run.workers or 1,
                 check_width=self._header_check(),
                 types=types,
@@ -1010,6 +1015,11 @@ def _folder_fix(folder: str, earlier: bool) -> str:
     if earlier:  # the renamed file is a new one: a plain rerun loads it
         return f'{rename} and rerun, or {declare} and reload every file with --restart and mode = "replace"'
     return f"{rename}, or {declare}; then rerun with --restart (and --mode replace if this run created the table)"
+
+
+def _resume_at(plan: FilePlan) -> dict[str, Any] | None:
+    """Where a half-loaded file goes on, with the dialect its checkpoint recorded; None: from its start."""
+    return plan.state.position if plan.status == "resumed" and plan.state is not None else None
 
 
 def _status_words(plan: FilePlan, state: JobState, on_change: str) -> str:

@@ -840,3 +840,18 @@ def test_the_dry_run_refuses_a_file_half_loaded_by_threads_on_another_engine(tmp
     resumed = cli(*load, "--max-rejects", "10", "--dry-run")
     assert resumed.returncode == 0
     assert f"  {src}: half loaded: resumed" in resumed.stdout.splitlines()
+
+
+def test_the_dry_run_reads_a_half_loaded_csv_in_the_dialect_its_checkpoint_recorded(tmp_path: Path) -> None:
+    """Loaded with header = false and stopped, the file was planned with its header detected:
+    exit 65, "table 't' has no column 'id'", where the run resumes it in the recorded dialect."""
+    src, db = tmp_path / "h.csv", tmp_path / "o.db"
+    src.write_text("id,v\n" + "".join(f"{'bad' if i == 15000 else i},{i}\n" for i in range(20000)))
+    load = ["load", str(src), str(db), "--table", "t", "--batch-size", "1000"]
+    first = cli(*load, "--set", "source.header=false", "--columns", "column_1=int64", "--max-rejects", "1")
+    assert first.returncode == 3
+    dry = cli(*load, "--max-rejects", "10", "--dry-run")
+    assert (dry.returncode, dry.stderr) == (0, "")
+    assert f"dialect ({src}): delimiter ',' (detected), quote '\"' (detected), no header" in dry.stdout.splitlines()
+    assert "  column_1: int64" in dry.stdout.splitlines()
+    assert cli(*load, "--max-rejects", "10").returncode == 0
