@@ -538,9 +538,10 @@ class _Command:
             allow_python=True if getattr(args, "allow_python", False) else None,  # None: LOADER_ALLOW_PYTHON decides
         )
         if args.command == "validate" or getattr(args, "dry_run", False):
-            for line in pipeline.plan().lines():
+            plan = pipeline.plan()
+            for line in plan.lines():
                 _say(line)
-            _say("ok: configuration and sources are valid; nothing was written")
+            _say(plan.ok_line())
             return EXIT_OK
         report = pipeline.replay(args.rejects_file) if args.command == "replay" else pipeline.run()
         if not self.quiet and log is None:

@@ -139,12 +139,27 @@ class Plan:
     target_line: str = ""  # the sink's own description of its target
     engine: str = "threads"  # ``run.engine``, described (workers, scheduler)
     parts: list[str] = field(default_factory=list)  # off threads: the parts, per file (``engines.describe_parts``)
+    statuses: dict[str, str] = field(default_factory=dict)  # each file against the job's checkpoint, in words
+    target_note: str | None = None  # why the target was not read (``Peek.note``)
+
+    @property
+    def stdin(self) -> bool:
+        """Standard input is an input: a dry run does not read it (it would take the rows)."""
+        return storage.STDIN in self.files
+
+    def ok_line(self) -> str:
+        """The dry run's last line: what it checked."""
+        if self.stdin:
+            return "ok: configuration and target are valid; standard input was not read; nothing was written"
+        return "ok: configuration and sources are valid; nothing was written"
 
     def lines(self) -> list[str]:
         out = [f"files ({len(self.files)}):"]
-        out += [f"  {f}" for f in self.files[:50]]
+        out += [f"  {f}: {self.statuses[f]}" if f in self.statuses else f"  {f}" for f in self.files[:50]]
         if len(self.files) > 50:
             out.append(f"  ... and {len(self.files) - 50} more")
+        if self.stdin:
+            out.append("standard input: not read by a dry run; its columns are checked by the load only")
         for described, paths in self.dialects.items():
             out.append(f"dialect ({_some(paths, DIALECT_FILES_SHOWN)}): {described}")
         if self.stages:
@@ -156,6 +171,8 @@ class Plan:
             out += [f"  {f.name}: {type_name(f.type)}" for f in self.schema]
         out.append(f"engine: {self.engine}")
         out += self.parts
+        if self.target_note is not None:
+            out.append(self.target_note)
         out.append(self.target_line)
         return out
 
@@ -339,12 +356,23 @@ class Pipeline:
         schema = None
         dialects: dict[str, list[str]] = {}
         self._peeked = JobState()
-        if files and files[0] != "-":
+        self._peeked_entries: dict[str, str] = {}  # its entries (``engines.check_checkpoint``)
+        plans: list[FilePlan] = []
+        if files:  # standard input's target too: only its rows are not read
             types = self._plan_types(files)
             files = recorded_spellings(spelled, self._peeked)  # as the run names them
-            for path in (f for f in files if f != "-"):  # each file's columns, as the run prepares for each
+            plans = plan_files(files, self._peeked, self.job.run.on_change)
+            self._refuse_half_loaded(self._peeked, plans, self._peeked_entries)
+            for plan in (p for p in plans if p.path != "-"):  # each file's columns, as the run prepares for each
+                self._refuse_changed(plan)  # at its turn, as the run refuses it
+                path = plan.path
                 with open_reader(
-                    path, src, chunk_size=self.job.run.chunk_size, check_width=self._header_check(), types=types
+                    path,
+                    src,
+                    chunk_size=self.job.run.chunk_size,
+                    resume=_resume_at(plan),  # a half-loaded file keeps its recorded dialect
+                    check_width=self._header_check(),
+                    types=types,
                 ) as reader:
                     out = self._output_schema(reader.schema, path)
                     schema = out if schema is None else schema
@@ -368,7 +396,9 @@ class Pipeline:
             deferred=self._deferred(),
             target_line=self.sink.plan_line(sink, src.path),
             engine=self._engine_line(),
-            parts=self._plan_parts(files),
+            parts=self._plan_parts(plans or plan_files(files, self._peeked, self.job.run.on_change)),
+            statuses=self._statuses(plans),
+            target_note=getattr(self, "_target_note", None),
         )
 
     def _engine_line(self) -> str:
@@ -380,24 +410,34 @@ class Pipeline:
         workers = run.workers or usable_cpus()
         return f"{run.engine} ({workers} local worker{'s' if workers != 1 else ''})"
 
-    def _plan_parts(self, files: list[str]) -> list[str]:
+    def _plan_parts(self, plans: list[FilePlan]) -> list[str]:
         """Off ``threads``: the parts the load cuts the files it reads into (as ``_plan``
         finds them against the checkpoint the dry run read)."""
         if self.job.run.engine == "threads":
             return []
         from .engines import describe_parts
 
-        return describe_parts(self, plan_files(files, self._peeked, self.job.run.on_change))
+        return describe_parts(self, plans)
+
+    def _statuses(self, plans: list[FilePlan]) -> dict[str, str]:
+        """Each file against the job's checkpoint, in words; none where it holds no file yet."""
+        state = self._peeked
+        if not (state.files or state.parts):
+            return {}
+        on_change = str(self.job.run.on_change)
+        return {p.path: _status_words(p, state, on_change) for p in plans if p.path != storage.STDIN}
 
     def _plan_types(self, files: list[str]) -> dict[str, pa.DataType]:
         """The types a run would read ``files`` with (``_load_types``): an existing target's
         checkpoint and declared columns bind them, read without creating or changing it."""
         peeked = self.sink.peek(self.job.sink, self.job.source.path, self.job_name)
+        self._target_note = peeked.note
         state = JobState.parse(peeked.entries)
         starts_over = self._starts_over(state)
         if starts_over:
             state = JobState()
         self._peeked = state  # what the files are planned against (``_plan_parts``)
+        self._peeked_entries = {} if starts_over else peeked.entries
         # the table's columns, as the load will find them (a replace that starts over drops it)
         dropped = starts_over and self.job.sink.mode == "replace"
         self._table_columns = {} if dropped else peeked.declared
@@ -536,6 +576,16 @@ class Pipeline:
             self._refuse_half_loaded_in_parts(state, plans)
         self._report_gone(state, plans, report)
         return plans
+
+    def _refuse_half_loaded(self, state: JobState, plans: list[FilePlan], entries: dict[str, str]) -> None:
+        """For the dry run: a file half loaded in a way this run's engine cannot go on with,
+        refused as the run refuses it (``_plan``; off threads, ``engines.check_checkpoint``)."""
+        if self.job.run.engine == "threads":
+            self._refuse_half_loaded_in_parts(state, plans)
+            return
+        from .engines import check_checkpoint
+
+        check_checkpoint(self, plans, entries)
 
     def _refuse_half_loaded_in_parts(self, state: JobState, plans: list[FilePlan]) -> None:
         """A file that an earlier run's engine committed parts of, and did not finish, goes on in
@@ -847,14 +897,19 @@ class Pipeline:
         elif plan.status in ("changed", "changed-skipped"):
             report.files.append(FileReport(plan.path, status=plan.status, rows_kept=plan.kept))
             report.files_changed += 1
-            if plan.status == "changed":  # counted first: the report and the metrics name the file that stopped the run
-                raise SourceChangedError(
-                    "changed since it was loaded (size or content differ from the checkpoint)", file=plan.path
-                )
+            self._refuse_changed(plan)  # counted first: the report and the metrics name the file that stopped the run
         else:
             report.files.append(FileReport(plan.path, status=plan.status))
             report.files_skipped += 1
         self._emit("file", path=plan.path, status=plan.status)
+
+    @staticmethod
+    def _refuse_changed(plan: FilePlan) -> None:
+        """A file changed since it was loaded, with ``run.on_change = "error"``: the run stops at it."""
+        if plan.status == "changed":
+            raise SourceChangedError(
+                "changed since it was loaded (size or content differ from the checkpoint)", file=plan.path
+            )
 
     def _load_file(
         self, plan: FilePlan, types: dict[str, pa.DataType], loop: _Loop, writer: Writer, *, fresh: bool
@@ -870,7 +925,7 @@ class Pipeline:
                 plan.path,
                 self.job.source,
                 chunk_size=loop.chunk_rows,
-                resume=fs.position if plan.status == "resumed" else None,
+                resume=_resume_at(plan),
                 workers=self.job.run.workers or 1,
                 check_width=self._header_check(),
                 types=types,
@@ -981,6 +1036,28 @@ def _folder_fix(folder: str, earlier: bool) -> str:
     if earlier:  # the renamed file is a new one: a plain rerun loads it
         return f'{rename} and rerun, or {declare} and reload every file with --restart and mode = "replace"'
     return f"{rename}, or {declare}; then rerun with --restart (and --mode replace if this run created the table)"
+
+
+def _resume_at(plan: FilePlan) -> dict[str, Any] | None:
+    """Where a half-loaded file goes on, with the dialect its checkpoint recorded; None: from its start."""
+    return plan.state.position if plan.status == "resumed" and plan.state is not None else None
+
+
+def _status_words(plan: FilePlan, state: JobState, on_change: str) -> str:
+    """What the run does with one file, for the plan: new, loaded already, resumed, or changed."""
+    if plan.status == "loaded" and plan.key in state.files:
+        return (
+            "changed since it was loaded: loaded again (run.on_change = reload)" if on_change == "reload" else "to load"
+        )
+    if plan.status == "loaded" and plan.key in state.parts:
+        return "half loaded in parts: its other parts are loaded"
+    return {
+        "loaded": "new",
+        "resumed": "half loaded: resumed",
+        "skipped": "loaded already: skipped",
+        "changed-skipped": "changed since it was loaded: skipped (run.on_change = skip)",
+        "unreadable": "cannot be read",
+    }.get(plan.status, plan.status)
 
 
 def _raise_unreadable(plans: list[FilePlan]) -> None:

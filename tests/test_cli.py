@@ -655,3 +655,28 @@ def test_a_size_flag_takes_the_largest_integer_as_typed(
         "loader: error: sink.cache_size: expected at most 9223372036854775807 (a 64-bit integer), "
         "got 9223372036854775808"
     )
+
+
+def test_a_dry_run_of_standard_input_says_it_did_not_read_it(tmp_path: Path) -> None:
+    """It said "sources are valid" for a key naming a column standard input lacks, which the load refuses."""
+    db = tmp_path / "o.ldb"
+    p = cli("load", "-", str(db), "--key", "{nope}", "--dry-run", input="id,v\n1,2\n")
+    assert p.returncode == 0
+    lines = p.stdout.splitlines()
+    assert lines[:3] == [
+        "files (1):",
+        "  -",
+        "standard input: not read by a dry run; its columns are checked by the load only",
+    ]
+    assert lines[-1] == "ok: configuration and target are valid; standard input was not read; nothing was written"
+    assert not db.exists()
+    assert cli("load", "-", str(db), "--key", "{nope}", input="id,v\n1,2\n").returncode == 2
+
+
+def test_a_dry_run_of_standard_input_still_checks_the_target(tmp_path: Path) -> None:
+    (tmp_path / "d.db").mkdir()
+    p = cli("load", "-", str(tmp_path / "d.db"), "--table", "t", "--dry-run", input="id\n1\n")
+    assert (p.returncode, p.stderr.splitlines()[0]) == (
+        2,
+        f"loader: error: sink.path: {tmp_path / 'd.db'} is a directory, not a SQLite database file",
+    )

@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import plyvel
 import pyarrow as pa
@@ -16,7 +17,7 @@ import pytest
 from loader import JobConfig, Pipeline, RunConfig, SinkConfig, SourceConfig, load
 from loader.errors import ConfigError, LoaderError, RejectLimitError, SourceChangedError, TransformError
 from tests.conftest import sqlite_rows, write_csv
-from tests.reliability_util import rejects_of, sqlite_state
+from tests.reliability_util import cli, rejects_of, sqlite_state
 
 
 def job(src: Path | list[Path], target: Path, sink: dict | None = None, run: dict | None = None, **source) -> JobConfig:
@@ -777,3 +778,80 @@ def test_a_changed_file_that_stops_the_run_leaves_the_new_files_before_it_loaded
     assert report.summary().startswith(
         f"failed: 9 rows written to {db} (table t) from 3 files, 1 changed since loaded and skipped (1 committed rows kept)"
     )
+
+
+def _errors(p: Any) -> tuple[int, list[str]]:
+    """A command's exit code and error lines (a load's summary and the run's resume hint left out)."""
+    lines = [ln for ln in p.stderr.splitlines() if ln.startswith("loader: error:")]
+    return p.returncode, lines
+
+
+def test_the_dry_run_refuses_a_file_changed_since_it_was_loaded_as_the_run_does(tmp_path: Path) -> None:
+    """It said all was well (exit 0); the run stops with exit 65."""
+    src, db = tmp_path / "a.csv", tmp_path / "o.db"
+    src.write_text("id,v\n1,10\n2,20\n")
+    load = ["load", str(src), str(db), "--table", "t"]
+    assert cli(*load).returncode == 0
+    src.write_text("id,v\n1,10\n2,20\n9,90\n")
+    refused = (65, [f"loader: error: {src}: changed since it was loaded (size or content differ from the checkpoint)"])
+    assert _errors(cli(*load, "--dry-run")) == refused
+    assert _errors(cli(*load)) == refused
+
+
+def test_the_plan_says_what_the_run_does_with_each_file_it_has_a_checkpoint_of(tmp_path: Path) -> None:
+    a = write_csv(tmp_path / "a.csv", ["id"], [[1]])
+    db = tmp_path / "o.db"
+    Pipeline(job(a, db, {"table": "t"})).run()
+    b = write_csv(tmp_path / "b.csv", ["id"], [[2]])
+    lines = Pipeline(job(tmp_path / "*.csv", db, {"table": "t"})).plan().lines()
+    assert lines[:3] == ["files (2):", f"  {a}: loaded already: skipped", f"  {b}: new"]
+    a.write_text("id\n3\n")
+    skip = Pipeline(job(tmp_path / "*.csv", db, {"table": "t"}, {"on_change": "skip"})).plan().lines()
+    assert skip[1] == f"  {a}: changed since it was loaded: skipped (run.on_change = skip)"
+
+
+def _half_loaded(tmp_path: Path, *engine: str) -> tuple[list[str], Path]:
+    """A file whose last rows a bad value stopped (``max_rejects = 0``): half loaded by ``engine``."""
+    src, db = tmp_path / "big.csv", tmp_path / "o.db"
+    src.write_text("id,v\n" + "".join(f"{i},{'bad' if i == 19000 else i}\n" for i in range(20000)))
+    load = ["load", str(src), str(db), "--table", "t", "--batch-size", "1000", "--columns", "v=int64"]
+    assert cli(*load, *engine, "--max-rejects", "0").returncode == 3
+    return load, src
+
+
+def test_the_dry_run_refuses_a_file_half_loaded_in_parts_as_the_run_does(tmp_path: Path) -> None:
+    """Exit 0; the runs stopped with exit 78 (2 from a dry run, which writes nothing)."""
+    load, src = _half_loaded(tmp_path, "--engine", "processes", "--set", "run.part_size=20000")
+    threads = f"loader: error: {src}: half loaded in parts by an earlier run with run.engine = 'processes' or 'dask'"
+    assert _errors(cli(*load, "--max-rejects", "10", "--dry-run")) == (2, [threads])
+    other = [*load, "--engine", "processes", "--set", "run.part_size=100000", "--max-rejects", "10"]
+    cut = f"loader: error: {src}: half loaded in parts of run.part_size = 20000, now cut at 100000"
+    assert _errors(cli(*other, "--dry-run")) == (2, [cut])
+    assert _errors(cli(*other)) == (78, [cut])
+    same = cli(*load, "--engine", "processes", "--set", "run.part_size=20000", "--dry-run")
+    assert same.returncode == 0
+    assert f"  {src}: half loaded in parts: its other parts are loaded" in same.stdout.splitlines()
+
+
+def test_the_dry_run_refuses_a_file_half_loaded_by_threads_on_another_engine(tmp_path: Path) -> None:
+    load, src = _half_loaded(tmp_path)
+    refused = (2, [f"loader: error: {src}: half loaded by an earlier run with run.engine = 'threads'"])
+    assert _errors(cli(*load, "--engine", "processes", "--dry-run")) == refused
+    resumed = cli(*load, "--max-rejects", "10", "--dry-run")
+    assert resumed.returncode == 0
+    assert f"  {src}: half loaded: resumed" in resumed.stdout.splitlines()
+
+
+def test_the_dry_run_reads_a_half_loaded_csv_in_the_dialect_its_checkpoint_recorded(tmp_path: Path) -> None:
+    """Loaded with header = false and stopped, the file was planned with its header detected:
+    exit 65, "table 't' has no column 'id'", where the run resumes it in the recorded dialect."""
+    src, db = tmp_path / "h.csv", tmp_path / "o.db"
+    src.write_text("id,v\n" + "".join(f"{'bad' if i == 15000 else i},{i}\n" for i in range(20000)))
+    load = ["load", str(src), str(db), "--table", "t", "--batch-size", "1000"]
+    first = cli(*load, "--set", "source.header=false", "--columns", "column_1=int64", "--max-rejects", "1")
+    assert first.returncode == 3
+    dry = cli(*load, "--max-rejects", "10", "--dry-run")
+    assert (dry.returncode, dry.stderr) == (0, "")
+    assert f"dialect ({src}): delimiter ',' (detected), quote '\"' (detected), no header" in dry.stdout.splitlines()
+    assert "  column_1: int64" in dry.stdout.splitlines()
+    assert cli(*load, "--max-rejects", "10").returncode == 0

@@ -334,14 +334,7 @@ def started(pipeline: Pipeline, writer: Writer, plans: list[FilePlan]) -> Iterat
     check_job(pipeline, writer)
     run = pipeline.job.run
     reads = [p for p in plans if p.reads]
-    for plan in reads:
-        if plan.path == storage.STDIN:
-            raise _stdin_refused(str(run.engine))
-        if plan.status == "resumed":
-            raise ConfigError(
-                f"{plan.path}: half loaded by an earlier run with run.engine = 'threads'",
-                hint="finish that load with --engine threads, or reload it with --restart",
-            )
+    _refuse_read_whole(str(run.engine), reads)
     if not reads:
         yield None
         return
@@ -362,6 +355,66 @@ def started(pipeline: Pipeline, writer: Writer, plans: list[FilePlan]) -> Iterat
         )
         how.append(start)
         yield Engine(submit, workers, check, stack.close, start, halt_file)
+
+
+def _refuse_read_whole(engine: str, reads: list[FilePlan]) -> None:
+    """Standard input, or a file an earlier ``threads`` run half loaded: not to be cut in parts."""
+    for plan in reads:
+        if plan.path == storage.STDIN:
+            raise _stdin_refused(engine)
+        if plan.status == "resumed":
+            raise ConfigError(
+                f"{plan.path}: half loaded by an earlier run with run.engine = 'threads'",
+                hint="finish that load with --engine threads, or reload it with --restart",
+            )
+
+
+def check_checkpoint(pipeline: Pipeline, plans: list[FilePlan], entries: dict[str, str]) -> None:
+    """What the load refuses on this engine once it has read the job's checkpoint
+    (``entries``), for ``--dry-run`` and ``validate`` to refuse alike: a file half loaded
+    by ``threads``, or in parts cut otherwise or of another version (``check_committed``)."""
+    reads = [p for p in plans if p.reads]
+    _refuse_read_whole(str(pipeline.job.run.engine), reads)
+    parts = plan_parts(pipeline, reads)
+    committed = committed_parts(entries)
+    _rename_old_ids(parts, committed)
+    identities = {p.key: p.state.identity for p in reads if p.state is not None}
+    check_committed(pipeline, parts, committed, lambda path: identities.get(storage.key(path)))
+
+
+def committed_parts(entries: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The parts a checkpoint's entries hold committed, by part id."""
+    return {k[len(PART_KEY) :]: json.loads(v) for k, v in entries.items() if k.startswith(PART_KEY)}
+
+
+def check_committed(
+    pipeline: Pipeline,
+    parts: list[Part],
+    committed: dict[str, dict[str, Any]],
+    identity: Callable[[str], Any],
+) -> None:
+    """A half-loaded file goes on in the parts it was cut into: other cuts would load
+    rows of its committed parts again. ``identity``: a file's as this run finds it."""
+    planned = {p.id for p in parts}
+    paths = {storage.key(p.path): p.path for p in parts}
+    part_size = pipeline.job.run.part_size
+    for pid, entry in committed.items():
+        path = paths.get(storage.key(str(entry.get("path", ""))))
+        if path is None:
+            continue
+        # the file as the run that committed the part found it (a checkpoint from before
+        # parts recorded it: none); rewritten in place at the same size, its parts keep their ids
+        recorded = entry.get("identity")
+        if recorded is not None and not storage.same_version(recorded, identity(path)):
+            raise _changed_since_parts(str(entry["path"]))
+        if pid not in planned:
+            if entry.get("part_size") == part_size:  # same cuts, other ids: new content
+                raise _changed_since_parts(str(entry["path"]))
+            raise ConfigError(
+                f"{entry['path']}: half loaded in parts of run.part_size = {entry.get('part_size')}, "
+                f"now cut at {part_size}",
+                hint=f"rerun with run.part_size = {entry.get('part_size')}, or reload it with --restart",
+            )
 
 
 def halt_path(pipeline: Pipeline) -> str:
@@ -488,7 +541,7 @@ class Coordinator:
         if plans:  # the table or keys from the first file now; each later file's at its first commit
             self._prepare(plans[0].path, fresh)
         entries = self.writer.read_state(pipe.job_name)
-        committed = {k[len(PART_KEY) :]: json.loads(v) for k, v in entries.items() if k.startswith(PART_KEY)}
+        committed = committed_parts(entries)
         directory = spill_dir(pipe)
         encoded = encode_types(types, self.state.schema)
         if encoded != self.state.schema:
@@ -515,7 +568,7 @@ class Coordinator:
             for p in parts
         ]
         _recognise_old_ids(tasks, committed, directory)
-        self._check_plan(tasks, committed)
+        check_committed(pipe, parts, committed, lambda path: self._file(path).state.identity)
         for task in tasks:
             self._count_parts(task.part, committed)
         todo = [t for t in tasks if t.part.id not in committed]
@@ -537,29 +590,6 @@ class Coordinator:
         self.writer.commit(pipe.job_name, self._entries())
         with contextlib.suppress(OSError):
             os.rmdir(directory)  # left when it holds anything not this run's
-
-    def _check_plan(self, tasks: list[PartTask], committed: dict[str, dict[str, Any]]) -> None:
-        """A half-loaded file goes on in the parts it was cut into: other cuts would load
-        rows of its committed parts again."""
-        planned = {t.part.id for t in tasks}
-        paths = {storage.key(t.part.path): t.part.path for t in tasks}
-        for pid, entry in committed.items():
-            path = paths.get(storage.key(str(entry.get("path", ""))))
-            if path is None:
-                continue
-            # the file as the run that committed the part found it (a checkpoint from before
-            # parts recorded it: none); rewritten in place at the same size, its parts keep their ids
-            recorded = entry.get("identity")
-            if recorded is not None and not storage.same_version(recorded, self._file(path).state.identity):
-                raise _changed_since_parts(str(entry["path"]))
-            if pid not in planned:
-                if entry.get("part_size") == self.pipeline.job.run.part_size:  # same cuts, other ids: new content
-                    raise _changed_since_parts(str(entry["path"]))
-                raise ConfigError(
-                    f"{entry['path']}: half loaded in parts of run.part_size = {entry.get('part_size')}, "
-                    f"now cut at {self.pipeline.job.run.part_size}",
-                    hint=f"rerun with run.part_size = {entry.get('part_size')}, or reload it with --restart",
-                )
 
     def _prepare(self, path: str, fresh: bool = False) -> None:
         """The target's table or keys made ready for a file's schema after the stages, as
@@ -902,19 +932,27 @@ def _respelled(committed: dict[str, dict[str, Any]]) -> dict[str, set[str]]:
     return out
 
 
-def _recognise_old_ids(tasks: list[PartTask], committed: dict[str, dict[str, Any]], directory: str) -> None:
+def _rename_old_ids(parts: list[Part], committed: dict[str, dict[str, Any]]) -> list[str]:
     """A part committed under the id a run before schemes were lower-cased gave it counts as
-    committed under this run's id (it is the same part: loaded once). Results such a run
-    left unfinished in ``directory`` are of ids no run plans again: removed."""
+    committed under this run's id (it is the same part: loaded once). Returns those old ids."""
     spellings = _respelled(committed)
-    for task in tasks:
-        for uri in sorted(spellings.get(storage.key(task.part.path), ())):
-            old = task.part.id_spelled(uri)
-            if old in committed and task.part.id not in committed:
-                committed[task.part.id] = committed.pop(old)
-            for pattern in (f"{old}-*", f".{old}-*.tmp"):  # its results, a killed worker's temporary manifest
-                for path in glob.glob(os.path.join(glob.escape(directory), pattern)):
-                    _remove(path)
+    olds = []
+    for part in parts:
+        for uri in sorted(spellings.get(storage.key(part.path), ())):
+            old = part.id_spelled(uri)
+            if old in committed and part.id not in committed:
+                committed[part.id] = committed.pop(old)
+            olds.append(old)
+    return olds
+
+
+def _recognise_old_ids(tasks: list[PartTask], committed: dict[str, dict[str, Any]], directory: str) -> None:
+    """Old ids counted as this run's (``_rename_old_ids``); results such a run left
+    unfinished in ``directory`` are of ids no run plans again: removed."""
+    for old in _rename_old_ids([t.part for t in tasks], committed):
+        for pattern in (f"{old}-*", f".{old}-*.tmp"):  # its results, a killed worker's temporary manifest
+            for path in glob.glob(os.path.join(glob.escape(directory), pattern)):
+                _remove(path)
 
 
 def load_parts(

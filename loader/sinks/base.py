@@ -40,6 +40,8 @@ class Peek(NamedTuple):
     """The table's columns no input may hold: it computes their values (SQLite: GENERATED)."""
     fixed: bool = False
     """The table takes no new columns, ``alter`` or not (SQLite: a virtual table)."""
+    note: str | None = None
+    """Why the target was not read, for the plan to say (SQLite: a crashed writer's pending journal)."""
 
 
 @dataclass(frozen=True, slots=True)

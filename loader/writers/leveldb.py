@@ -66,10 +66,20 @@ def check_schema(config: SinkConfig, schema: pa.Schema, template: KeyTemplate | 
     template.check_types(schema)
 
 
+def check_target(path: str) -> None:
+    """A file where the store's directory should be: refused by the load and the dry run alike."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError(
+            f"sink.path: {path} is a file, not a LevelDB directory",
+            hint="name a new directory or an existing LevelDB, e.g. out/data.ldb",
+        )
+
+
 def peek(path: str, job: str) -> dict[str, str]:
     """An existing store's checkpoint entries of ``job``, read from its checkpoint file
     without opening the store (which would write its log): ``--dry-run``. A store the load
     could not open is refused as the load refuses it."""
+    check_target(path)
     if not os.path.isdir(path):
         return {}
     reason = unusable(path)
@@ -235,11 +245,7 @@ class LevelDBWriter(Transactional):
 
     def _open_db(self) -> None:
         # another process holding LOCK: retry with a growing delay for up to sink.busy_timeout
-        if os.path.exists(self.config.path) and not os.path.isdir(self.config.path):
-            raise ConfigError(
-                f"sink.path: {self.config.path} is a file, not a LevelDB directory",
-                hint="name a new directory or an existing LevelDB, e.g. out/data.ldb",
-            )
+        check_target(self.config.path)
         deadline = time.monotonic() + self.config.busy_timeout
         delay = 0.05
         while True:

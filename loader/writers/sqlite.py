@@ -49,6 +49,7 @@ from .sqlite_schema import (
     Rows,
     check_kind,
     check_table,
+    check_target,
     declared_types,
     full_indexes,
     generated_columns,
@@ -161,10 +162,7 @@ class SQLiteWriter(Refusals, Transactional):
     def __enter__(self) -> SQLiteWriter:
         path = self.config.path
         parent = os.path.dirname(os.path.abspath(path))
-        if os.path.isdir(path):
-            raise ConfigError(
-                f"sink.path: {path} is a directory, not a SQLite database file", hint="name a file, e.g. dir/out.db"
-            )
+        check_target(path)
         if not os.path.isdir(parent):
             raise SinkError(f"cannot open SQLite database: no directory {parent}", file=path)
         try:

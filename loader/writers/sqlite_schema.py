@@ -23,6 +23,8 @@ from ..state import JobState, folded_job, rows_committed
 from ..suggest import fold
 from .sqlite_errors import db_error
 
+# A read-only connection finding a hot journal: reading on would need its rollback.
+SQLITE_READONLY_ROLLBACK = 776
 STATE_TABLE = "_loader_state"
 MAX_COLUMNS = 2000  # SQLITE_MAX_COLUMN as the SQLite inside ADBC's driver is built (its default)
 STAGE_TABLE = "_loader_stage"  # a TEMP table: rows on their way into an upsert or ignore
@@ -120,6 +122,14 @@ def state_sql(job: str) -> str:
     return f"SELECT key, value FROM {STATE_TABLE} WHERE {job_rows(job)} ORDER BY job = ?"
 
 
+def check_target(path: str) -> None:
+    """A directory where the database should be: refused by the load and the dry run alike."""
+    if os.path.isdir(path):
+        raise ConfigError(
+            f"sink.path: {path} is a directory, not a SQLite database file", hint="name a file, e.g. dir/out.db"
+        )
+
+
 def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
     """An existing database's checkpoint entries of ``job``, and ``table``'s declared
     column types and the columns it requires, read through a read-only connection: nothing
@@ -127,6 +137,7 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
     into an existing table need its key unique: checked here as the load checks it."""
     import sqlite3
 
+    check_target(path)
     if not os.path.isfile(path):
         return Peek({}, {})
     try:
@@ -142,6 +153,8 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
             keyed = columns and config.mode in ("upsert", "ignore")
             keys = unique_keys(lambda sql: conn.execute(sql).fetchall(), table) if keyed else None
     except sqlite3.Error as exc:  # in the load's words and exit code: a locked database is 75, not 1
+        if getattr(exc, "sqlite_errorcode", None) == SQLITE_READONLY_ROLLBACK:
+            return Peek({}, {}, note=pending_journal(path))
         raise db_error(exc, path, config.busy_timeout, " (while reading it for --dry-run)") from None
     if keys is not None and {fold(c) for c in config.primary_key} not in keys:
         raise key_error(config, table)
@@ -150,6 +163,14 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
     if kind is None and rows_committed(JobState.parse(entries)):
         entries = {}  # the table was dropped since: the load starts over (``SQLiteWriter.gone``)
     return Peek(entries, declared, tuple(required_columns(columns)), tuple(generated), is_virtual(kind and kind[1]))
+
+
+def pending_journal(path: str) -> str:
+    """The plan's note on a hot journal: reading past it would take its rollback, a write."""
+    return (
+        f"note: {path} holds the journal of a writer that stopped mid-transaction ({os.path.basename(path)}-journal); "
+        "the load rolls it back first. The dry run writes nothing, so it read none of the target's checkpoint or tables"
+    )
 
 
 @contextlib.contextmanager

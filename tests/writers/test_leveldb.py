@@ -336,6 +336,28 @@ def test_a_damaged_state_file_is_a_fix_code_to_the_load_and_the_dry_run(
     assert ended == [(2, refused)] * 2
 
 
+def test_a_file_named_as_the_store_is_refused_by_the_dry_run_as_by_the_load(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The dry run took a file where the store's directory should be for a store not made yet: exit 0."""
+    from loader.cli import main
+    from tests.conftest import write_csv
+
+    src = write_csv(tmp_path / "a.csv", ["id", "v"], [[1, "a"]])
+    db = tmp_path / "f.ldb"
+    db.write_text("hi\n")
+    ended = []
+    for extra in (["--dry-run"], []):
+        code = main(["load", str(src), str(db), "--key", "{id}", *extra])
+        ended.append((code, [ln for ln in capsys.readouterr().err.splitlines() if not ln.startswith("failed: ")]))
+    refused = [
+        f"loader: error: sink.path: {db} is a file, not a LevelDB directory",
+        "  hint: name a new directory or an existing LevelDB, e.g. out/data.ldb",
+    ]
+    assert ended == [(2, refused)] * 2
+    assert db.read_text() == "hi\n"
+
+
 def _other_comparator(db: Path) -> str:
     plyvel.DB(
         str(db), create_if_missing=True, comparator=lambda a, b: (a < b) - (a > b), comparator_name=b"rev"
