@@ -871,19 +871,14 @@ def test_cli_replays_rows_of_a_parquet_file_with_a_list_column(tmp_path: Path) -
     assert sqlite_table(db) == [(1, "[1.5]"), (2, "[null]"), (3, '["Infinity"]'), (102, "[1.0]"), (103, "[2.0]")]
 
 
-def test_unedited_rows_with_times_in_a_coarser_unit_replay(tmp_path: Path) -> None:
-    """A time32[ms] and a timestamp[ms] are written into the reject line in microseconds
-    (``00:00:01.500000``): the line replays as it is, to the same values."""
+def _replayed_unedited(tmp_path: Path, table: dict[str, Any]) -> tuple[dict[str, Any], Path]:
+    """``table`` (its ``s`` column '0x' in the row to reject) loaded from Parquet through a
+    validate stage that rejects that row; its reject line, then replayed with ``s`` fixed
+    and every other value as the line holds it. The line's values, and the target."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     src = tmp_path / "in.parquet"
-    table = {
-        "id": [1, 2],
-        "tm": pa.array([3_600_000, 1_500], pa.time32("ms")),
-        "ts": pa.array([0, 1_700_000_000_123], pa.timestamp("ms")),
-        "s": ["a", "0x"],
-    }
     pq.write_table(pa.table(table), src)
     target = tmp_path / "out.db"
     job = write_job(
@@ -895,10 +890,25 @@ def test_unedited_rows_with_times_in_a_coarser_unit_replay(tmp_path: Path) -> No
     assert cli("run", str(job), "-q").returncode == 0
     rejects = tmp_path / "out.db.table-t.rejects.jsonl"
     [line] = reject_lines(rejects)
-    assert line["values"] == {"id": 2, "tm": "00:00:01.500000", "ts": "2023-11-14 22:13:20.123000", "s": "0x"}
     edit(rejects, {2: {"values": {**line["values"], "s": "b"}}})
     p = cli("replay", str(rejects), "--job", str(job))
     assert p.returncode == 0, p.stderr
+    return line["values"], target
+
+
+def test_unedited_rows_with_times_in_a_coarser_unit_replay(tmp_path: Path) -> None:
+    """A time32[ms] and a timestamp[ms] are written into the reject line in microseconds
+    (``00:00:01.500000``): the line replays as it is, to the same values."""
+    import pyarrow as pa
+
+    table = {
+        "id": [1, 2],
+        "tm": pa.array([3_600_000, 1_500], pa.time32("ms")),
+        "ts": pa.array([0, 1_700_000_000_123], pa.timestamp("ms")),
+        "s": ["a", "0x"],
+    }
+    values, target = _replayed_unedited(tmp_path, table)
+    assert values == {"id": 2, "tm": "00:00:01.500000", "ts": "2023-11-14 22:13:20.123000", "s": "0x"}
     assert sqlite_table(target) == [
         (1, "01:00:00.000", "1970-01-01T00:00:00.000", "a"),
         (2, "00:00:01.500", "2023-11-14T22:13:20.123", "b"),
@@ -909,25 +919,10 @@ def test_an_unedited_row_with_a_duration_replays(tmp_path: Path) -> None:
     """A duration was written into the reject line as Python's text (``0:00:02.500000``),
     which a replay reads as no count of the column's unit: the line is its count now."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    src = tmp_path / "in.parquet"
-    durations = pa.array([1_500, 2_500], pa.duration("ms"))
-    pq.write_table(pa.table({"id": [1, 2], "d": durations, "s": ["a", "0x"]}), src)
-    target = tmp_path / "out.db"
-    job = write_job(
-        tmp_path / "job.toml",
-        source={"path": str(src)},
-        transform=[{"type": "validate", "rules": {"s": {"regex": "^[a-z]$"}}}],
-        sink={"path": str(target), "table": "t"},
-    )
-    assert cli("run", str(job), "-q").returncode == 0
-    rejects = tmp_path / "out.db.table-t.rejects.jsonl"
-    [line] = reject_lines(rejects)
-    assert line["values"] == {"id": 2, "d": 2500, "s": "0x"}
-    edit(rejects, {2: {"values": {**line["values"], "s": "b"}}})
-    p = cli("replay", str(rejects), "--job", str(job))
-    assert p.returncode == 0, p.stderr
+    table = {"id": [1, 2], "d": pa.array([1_500, 2_500], pa.duration("ms")), "s": ["a", "0x"]}
+    values, target = _replayed_unedited(tmp_path, table)
+    assert values == {"id": 2, "d": 2500, "s": "0x"}
     assert sqlite_table(target) == [(1, 1500, "a"), (2, 2500, "b")]
 
 
