@@ -767,6 +767,12 @@ def _text_fraction(col: _Column, target: pa.DataType) -> None:
     if not (is_text(col.arr.type) and (pa.types.is_time(target) or pa.types.is_timestamp(target))):
         return
     digits = _FRACTION_DIGITS[target.unit]
+    # the shortest text with a digit past the unit: hh:mm:ss. or yyyy-mm-ddThh:mm:ss., the unit's
+    # digits and one more; a column of shorter text (as most are) is spared the regex's pass
+    shortest = (9 if pa.types.is_time(target) else 20) + digits + 1
+    longest = kernels.max(kernels.binary_length(col.arr)).as_py()
+    if longest is None or longest < shortest:
+        return
     if not kernels.any(kernels.match_substring_regex(col.arr, rf"\.\d{{{digits + 1}}}")).as_py():
         return
     head = rf"(\.\d{{{digits}}})" if digits else r"\."
