@@ -585,7 +585,7 @@ class Pipeline:
             return
         from .engines import check_checkpoint
 
-        check_checkpoint(self, plans, entries)
+        check_checkpoint(self, plans, entries, state)
 
     def _refuse_half_loaded_in_parts(self, state: JobState, plans: list[FilePlan]) -> None:
         """A file that an earlier run's engine committed parts of, and did not finish, goes on in

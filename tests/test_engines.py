@@ -1822,3 +1822,29 @@ def test_a_load_in_a_spawned_worker_importing_the_script_is_refused(monkeypatch:
     monkeypatch.setattr(multiprocessing.current_process(), "_inheriting", True, raising=False)
     with pytest.raises(EngineError, match=r"this process is a spawned worker importing the main script$"):
         refuse_unguarded("processes", True)
+
+
+def test_a_finished_file_changed_since_reloads_on_processes_and_a_stopped_reload_resumes(tmp_path: Path) -> None:
+    """A finished file keeps its parts' entries in the checkpoint: reloaded when it changed
+    (run.on_change = "reload"), those were taken for this version's, and the run stopped with
+    exit 65 ("changed since parts of it were loaded"). The old version's parts count no more;
+    a reload a stop cut short goes on in the parts it committed, none loaded twice."""
+    src = tmp_path / "a.csv"
+    rows = [f"{i},{i * 10},n{i}" for i in range(1, 20_001)]
+    src.write_text("id,v,name\n" + "\n".join(rows) + "\n")
+    db = tmp_path / "t.db"
+    args = ["load", str(src), str(db), "--table", "t", "--engine", "processes", "--workers", "2", "-q"]
+    args += ["--set", "run.part_size=64KB", "--set", "source.columns.v=int64"]
+    assert cli(*args).returncode == 0
+    src.write_text(src.read_text().replace("\n5,50,n5\n", "\n5,55,n5\n"))  # same size, new content
+    reload = [*args, "--set", "run.on_change=reload"]
+    done = cli(*reload)
+    assert done.returncode == 0, done.stderr
+    assert sqlite_rows(db, "SELECT count(*), sum(v = 55) FROM t") == [(40_000, 1)]
+    src.write_text(src.read_text().replace("\n15000,150000,", "\n15000,bad,"))  # a third version
+    assert cli(*reload, "--max-rejects", "0").returncode == 3  # stopped in its later parts
+    [(partial,)] = sqlite_rows(db, "SELECT count(*) FROM t")
+    assert 40_000 < partial < 60_000
+    done = cli(*reload, "--max-rejects", "10")
+    assert done.returncode == 0, done.stderr
+    assert sqlite_rows(db, "SELECT count(*), count(DISTINCT id) FROM t") == [(59_999, 20_000)]

@@ -369,22 +369,41 @@ def _refuse_read_whole(engine: str, reads: list[FilePlan]) -> None:
             )
 
 
-def check_checkpoint(pipeline: Pipeline, plans: list[FilePlan], entries: dict[str, str]) -> None:
+def check_checkpoint(pipeline: Pipeline, plans: list[FilePlan], entries: dict[str, str], state: JobState) -> None:
     """What the load refuses on this engine once it has read the job's checkpoint
     (``entries``), for ``--dry-run`` and ``validate`` to refuse alike: a file half loaded
     by ``threads``, or in parts cut otherwise or of another version (``check_committed``)."""
     reads = [p for p in plans if p.reads]
     _refuse_read_whole(str(pipeline.job.run.engine), reads)
     parts = plan_parts(pipeline, reads)
-    committed = committed_parts(entries)
-    _rename_old_ids(parts, committed)
     identities = {p.key: p.state.identity for p in reads if p.state is not None}
+    committed = committed_parts(entries, state, lambda path: identities.get(storage.key(path)))
+    _rename_old_ids(parts, committed)
     check_committed(pipeline, parts, committed, lambda path: identities.get(storage.key(path)))
 
 
-def committed_parts(entries: dict[str, str]) -> dict[str, dict[str, Any]]:
-    """The parts a checkpoint's entries hold committed, by part id."""
-    return {k[len(PART_KEY) :]: json.loads(v) for k, v in entries.items() if k.startswith(PART_KEY)}
+def committed_parts(
+    entries: dict[str, str], state: JobState, identity: Callable[[str], Any]
+) -> dict[str, dict[str, Any]]:
+    """The parts a checkpoint's entries hold committed, by part id. A finished file's parts
+    stay in the checkpoint: when it changed and is reloaded (``run.on_change = "reload"``),
+    only the parts of the version this run finds (``identity``: a reload a stop cut short)
+    count, not the finished version's nor any older one's."""
+    out = {}
+    for k, v in entries.items():
+        if not k.startswith(PART_KEY):
+            continue
+        entry = json.loads(v)
+        path = str(entry.get("path", ""))
+        fs = state.files.get(storage.key(path))
+        recorded = entry.get("identity")
+        if fs is not None and fs.done:
+            if recorded is None or storage.same_version(recorded, fs.identity):
+                continue
+            if not storage.same_version(recorded, identity(path)):
+                continue
+        out[k[len(PART_KEY) :]] = entry
+    return out
 
 
 def check_committed(
@@ -541,7 +560,8 @@ class Coordinator:
         if plans:  # the table or keys from the first file now; each later file's at its first commit
             self._prepare(plans[0].path, fresh)
         entries = self.writer.read_state(pipe.job_name)
-        committed = committed_parts(entries)
+        found = {p.key: p.state.identity for p in plans if p.state is not None}
+        committed = committed_parts(entries, self.state, lambda path: found.get(storage.key(path)))
         directory = spill_dir(pipe)
         encoded = encode_types(types, self.state.schema)
         if encoded != self.state.schema:
