@@ -855,3 +855,57 @@ def test_the_dry_run_reads_a_half_loaded_csv_in_the_dialect_its_checkpoint_recor
     assert f"dialect ({src}): delimiter ',' (detected), quote '\"' (detected), no header" in dry.stdout.splitlines()
     assert "  column_1: int64" in dry.stdout.splitlines()
     assert cli(*load, "--max-rejects", "10").returncode == 0
+
+
+@pytest.mark.parametrize("changed", ["id,other\n9,z\n", ""])
+def test_the_dry_run_does_not_open_a_changed_file_on_change_skip_skips(tmp_path: Path, changed: str) -> None:
+    """The run skips it unread; the dry run opened it and refused its new column, or its
+    emptiness, with exit 65."""
+    a, b, db = tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "o.db"
+    a.write_text("id,name\n1,a\n2,b\n")
+    b.write_text("id,name\n3,c\n")
+    args = ["load", str(a), str(b), str(db), "--table", "t", "-q"]
+    assert cli(*args).returncode == 0
+    b.write_text(changed)
+    skip = [*args, "--set", "run.on_change=skip"]
+    dry = cli(*skip, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "changed since it was loaded: skipped (run.on_change = skip)" in dry.stdout
+    assert cli(*skip).returncode == 0
+
+
+def test_the_dry_run_of_a_database_with_a_hot_journal_makes_no_claim_of_its_table(tmp_path: Path) -> None:
+    """It reads none of the table then: a later file's column the table has was refused as
+    missing (exit 65), where the load rolls the journal back and loads it."""
+    import sqlite3
+
+    files = {n: tmp_path / f"{n}.csv" for n in "abcd"}
+    files["a"].write_text("id,name\n1,a\n")
+    files["b"].write_text("id,name,extra\n2,b,x\n")
+    files["c"].write_text("id,name\n3,c\n")
+    files["d"].write_text("id,name,extra\n4,d,y\n")
+    db = tmp_path / "o.db"
+    assert cli("load", str(files["a"]), str(files["b"]), str(db), "--table", "t", "--alter", "-q").returncode == 0
+    crash = (
+        "import sqlite3, os, sys\n"
+        "c = sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('pragma cache_size=1'); c.execute('begin')\n"
+        "c.execute('create table junk(x)')\n"
+        "[c.execute('insert into junk values (?)', ('x' * 500,)) for _ in range(3000)]\n"
+        "os._exit(0)\n"
+    )
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", crash, str(db)], check=True)
+    assert (tmp_path / "o.db-journal").exists()
+    args = ["load", str(files["c"]), str(files["d"]), str(db), "--table", "t", "-q"]
+    dry = cli(*args, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "holds the journal of a writer that stopped mid-transaction" in dry.stdout
+    assert cli(*args).returncode == 0
+    assert sqlite3.connect(db).execute("SELECT id, extra FROM t ORDER BY id").fetchall() == [
+        (1, None),
+        (2, "x"),
+        (3, None),
+        (4, "y"),
+    ]
