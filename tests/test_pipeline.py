@@ -4,6 +4,9 @@ import datetime as dt
 import gc
 import json
 import os
+import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -877,8 +880,6 @@ def test_the_dry_run_does_not_open_a_changed_file_on_change_skip_skips(tmp_path:
 def test_the_dry_run_of_a_database_with_a_hot_journal_makes_no_claim_of_its_table(tmp_path: Path) -> None:
     """It reads none of the table then: a later file's column the table has was refused as
     missing (exit 65), where the load rolls the journal back and loads it."""
-    import sqlite3
-
     files = {n: tmp_path / f"{n}.csv" for n in "abcd"}
     files["a"].write_text("id,name\n1,a\n")
     files["b"].write_text("id,name,extra\n2,b,x\n")
@@ -893,9 +894,6 @@ def test_the_dry_run_of_a_database_with_a_hot_journal_makes_no_claim_of_its_tabl
         "[c.execute('insert into junk values (?)', ('x' * 500,)) for _ in range(3000)]\n"
         "os._exit(0)\n"
     )
-    import subprocess
-    import sys
-
     subprocess.run([sys.executable, "-c", crash, str(db)], check=True)
     assert (tmp_path / "o.db-journal").exists()
     args = ["load", str(files["c"]), str(files["d"]), str(db), "--table", "t", "-q"]
