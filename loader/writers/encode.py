@@ -591,10 +591,11 @@ _DIRECTIVE_OF_VALUE = re.compile(r"%[A-Za-z]")  # ``%%`` is a literal percent si
 def _refuse_constant_spec(name: str, spec: str, t: pa.DataType, template: str) -> None:
     """A date's, time's or timestamp's spec is strftime's: without a directive it is literal
     text, the same key for every row (``{day:d}`` made every key ``d``: one row kept)."""
-    temporal = pa.types.is_date(t) or pa.types.is_time(t) or pa.types.is_timestamp(t)
+    value = t.value_type if pa.types.is_dictionary(t) else t  # a pandas Categorical of datetimes
+    temporal = pa.types.is_date(value) or pa.types.is_time(value) or pa.types.is_timestamp(value)
     if temporal and not _DIRECTIVE_OF_VALUE.search(spec.replace("%%", "")):
         raise ConfigError(
-            f"sink.key: format spec {spec!r} of column {name!r} ({type_name(t)}) has no strftime "
+            f"sink.key: format spec {spec!r} of column {name!r} ({type_name(value)}) has no strftime "
             f"directive: the field would be the same text in every row's key (in {template!r})",
             hint="use directives such as {day:%Y%m%d}, or no spec for ISO text",
         )

@@ -494,3 +494,10 @@ def test_a_temporal_spec_with_a_directive_beside_a_percent_sign_is_taken() -> No
     template.check_types(pa.schema([("v", pa.date32())]))
     batch = pa.record_batch({"v": pa.array([dt.date(2024, 1, 2)])})
     assert template.render(batch).to_pylist() == ["2024%"]
+
+
+def test_a_dictionary_temporal_spec_without_a_directive_is_refused() -> None:
+    """A pandas Categorical of datetimes is a dictionary column: its {ts:d} gave every key 'd'."""
+    with pytest.raises(ConfigError) as e:
+        KeyTemplate("{ts:d}").check_types(pa.schema([("ts", pa.dictionary(pa.int8(), pa.timestamp("us")))]))
+    assert str(e.value).startswith("sink.key: format spec 'd' of column 'ts' (timestamp[us]) has no strftime directive")
