@@ -63,7 +63,7 @@ from .state import STAMP_ENTRY, FileState, JobState, Ledger, file_key, identity,
 from .suggest import fold
 from .transforms import Stage, close_stages, output_schema
 from .types import empty_batch, is_numeric, parse_type
-from .writers.base import Writer
+from .writers.base import Writer, naming_file
 from .writers.encode import is_nested
 
 if TYPE_CHECKING:
@@ -810,10 +810,11 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
             progress,
         )
         rows = Rows(p, path, state, replayed(found), loop.chunk_rows)
-        writer.prepare(rows.schemas[-1], fresh=False)
         fr = FileReport(path, status="replayed")
-        report.files.append(fr)
-        loop.load(rows, "replay", FileState(path=path), fr)
+        with naming_file(path):  # a column the table has lost since the load: the reject file's
+            writer.prepare(rows.schemas[-1], fresh=False)
+            report.files.append(fr)
+            loop.load(rows, "replay", FileState(path=path), fr)
         loop.settle()
         report.rows_other_job = rows.others.total()
         report.rows_superseded = rows.superseded

@@ -1066,3 +1066,22 @@ def test_a_raw_row_of_a_changed_file_is_rejected_again(tmp_path: Path) -> None:
     r = Pipeline.from_config(job).replay(rejects)
     assert (r.rows_written, r.rows_already) == (1, 1)
     assert rows_of(target) == [(1, "a", 10), (2, "b", 20), (3, "c", 30), (4, "d", 40)]
+
+
+def test_a_column_the_table_lost_since_the_load_names_the_reject_file(tmp_path: Path) -> None:
+    src, target = tmp_path / "d.csv", tmp_path / "t.db"
+    src.write_text("id,code,n\n1,a,1\n2,b,x\n")
+    job = write_job(
+        tmp_path / "job.toml",
+        source={"path": str(src), "columns": {"n": "int64"}},
+        sink={"path": str(target), "table": "t"},
+    )
+    assert cli("run", str(job), "-q").returncode == 0
+    with sqlite3.connect(target) as conn:
+        conn.execute("ALTER TABLE t DROP COLUMN code")
+    rejects = tmp_path / "t.db.table-t.rejects.jsonl"
+    [line] = reject_lines(rejects)
+    edit(rejects, {2: {"values": {**line["values"], "n": "2"}}})
+    p = cli("replay", str(rejects), "--job", str(job))
+    assert p.returncode == 65
+    assert p.stderr.splitlines()[0] == f"loader: error: {rejects}, column 'code': table 't' has no column 'code'"
