@@ -315,14 +315,9 @@ def test_killing_the_coordinator_between_part_commits_then_rerunning_loads_each_
         assert sum(1 for _ in fh) == expected.rows_rejected  # each reject once too
 
 
-@pytest.mark.parametrize("engine", ["processes", "dask"])  # a pool; a local cluster's forked workers
-@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_to_the_whole_process_group_stops_cleanly_between_commits(
-    tmp_path: Path, signum: int, code: int, engine: str
-) -> None:
-    """Ctrl-C reaches the coordinator and its workers at once (SIGTERM too, from a
-    supervisor that signals the group): the load stops as with threads, and a rerun ends it."""
-    target, args = _load_args(tmp_path, engine)
+def _signal_group_mid_load(target: Path, args: list[str], signum: int) -> tuple[int, str]:
+    """``python -m loader ARGS`` in a process group of its own, ``signum`` sent to the whole
+    group once a part is committed; its exit code and standard error."""
     cmd = [sys.executable, "-m", "loader", *args]
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True)
@@ -334,7 +329,19 @@ def test_a_signal_to_the_whole_process_group_stops_cleanly_between_commits(
     os.killpg(proc.pid, signum)
     os.killpg(proc.pid, signal.SIGCONT)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == code, err
+    return proc.returncode, err
+
+
+@pytest.mark.parametrize("engine", ["processes", "dask"])  # a pool; a local cluster's forked workers
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_to_the_whole_process_group_stops_cleanly_between_commits(
+    tmp_path: Path, signum: int, code: int, engine: str
+) -> None:
+    """Ctrl-C reaches the coordinator and its workers at once (SIGTERM too, from a
+    supervisor that signals the group): the load stops as with threads, and a rerun ends it."""
+    target, args = _load_args(tmp_path, engine)
+    returncode, err = _signal_group_mid_load(target, args, signum)
+    assert returncode == code, err
     assert err.splitlines()[-2:] == [
         f"loader: error: stopped by {signal.Signals(signum).name}; committed work is kept",
         "  hint: run the same command again to resume where it stopped",
@@ -1385,18 +1392,8 @@ def test_a_file_rewritten_in_place_after_parts_of_it_were_committed_stops_the_re
 @pytest.mark.parametrize("engine", ["processes", "dask"])
 def test_a_file_rewritten_in_place_after_a_signal_stopped_its_load_stops_the_rerun(tmp_path: Path, engine: str) -> None:
     target, args = _load_args(tmp_path, engine)
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    cmd = [sys.executable, "-m", "loader", *args]
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while _parts_committed(target) < 1 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.01)
-    os.killpg(proc.pid, signal.SIGSTOP)  # so the signal lands mid-file however fast this machine is
-    assert proc.poll() is None, "the load finished before it could be stopped"
-    os.killpg(proc.pid, signal.SIGTERM)
-    os.killpg(proc.pid, signal.SIGCONT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 143, err
+    returncode, err = _signal_group_mid_load(target, args, signal.SIGTERM)
+    assert returncode == 143, err
     state = sqlite_state(target)
     half = {e["path"] for k, e in state.items() if k.startswith("part:")} - {
         e["path"] for k, e in state.items() if k.startswith("file:") and e["done"]
