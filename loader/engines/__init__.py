@@ -49,7 +49,7 @@ from ..parts import Part, plan_file
 from ..progress import Progress
 from ..report import FileReport, RunReport
 from ..schema import encode_types, numeric_text, task_types
-from ..state import PART_KEY, FilePlan, FileState, JobState, next_version
+from ..state import PART_KEY, FilePlan, FileState, JobState
 from ..transforms import output_schema
 from ..writers.base import Refused, naming_file, prepare_for
 from .forked import QUIET_LOGS, WORKER_CONFIG, ForkedWorkers, forked_workers, wait_for
@@ -550,18 +550,20 @@ class Coordinator:
     plans: list[FilePlan] = field(default_factory=list)  # every input, in order
     listed: int = 0  # of ``plans``, those whose turn came (``_turn_of``)
     shown: set[str] = field(default_factory=set)  # files listed in the report
+    planned: dict[str, FileState] = field(default_factory=dict)  # the state each file read counts into
 
     def run(self, plans: list[FilePlan], types: dict[str, pa.DataType], fresh: bool, engine: Engine | None) -> None:
         pipe = self.pipeline
         self._merge: Callable[..., None] = getattr(self.writer, "merge_part")  # noqa: B009  (check_job saw it)
         self.plans, plans = plans, [p for p in plans if p.reads]
+        # each file's counts go into the state its plan made (a reloaded one's: its next version)
+        self.planned = {p.key: p.state for p in plans if p.state is not None}
         parts = plan_parts(pipe, plans)
         self.types = types
         if plans:  # the table or keys from the first file now; each later file's at its first commit
             self._prepare(plans[0].path, fresh)
         entries = self.writer.read_state(pipe.job_name)
-        found = {p.key: p.state.identity for p in plans if p.state is not None}
-        committed = committed_parts(entries, self.state, lambda path: found.get(storage.key(path)))
+        committed = committed_parts(entries, self.state, self._identity)
         directory = spill_dir(pipe)
         encoded = encode_types(types, self.state.schema)
         if encoded != self.state.schema:
@@ -588,7 +590,7 @@ class Coordinator:
             for p in parts
         ]
         _recognise_old_ids(tasks, committed, directory)
-        check_committed(pipe, parts, committed, lambda path: self._file(path).state.identity)
+        check_committed(pipe, parts, committed, self._identity)
         for task in tasks:
             self._count_parts(task.part, committed)
         todo = [t for t in tasks if t.part.id not in committed]
@@ -656,11 +658,13 @@ class Coordinator:
         key = storage.key(path)
         f = self.files.get(key)
         if f is None:
-            fs = self.state.files.get(key)
-            if fs is None or fs.done:  # done: a new version of it, reloaded
-                fs = FileState(path=path, identity=storage.identity(path), version=next_version(fs))
-            f = self.files[key] = _File(fs, FileReport(path, status="incomplete"), 0)
+            f = self.files[key] = _File(self.planned[key], FileReport(path, status="incomplete"), 0)
         return f
+
+    def _identity(self, path: str) -> Any:
+        """The file's identity as this run's plan found it (None: a file this run does not read)."""
+        fs = self.planned.get(storage.key(path))
+        return fs.identity if fs is not None else None
 
     def _count_parts(self, part: Part, committed: dict[str, dict[str, Any]]) -> None:
         f = self._file(part.path)
