@@ -357,6 +357,7 @@ class Pipeline:
         dialects: dict[str, list[str]] = {}
         self._peeked = JobState()
         self._peeked_entries: dict[str, str] = {}  # its entries (``engines.check_checkpoint``)
+        self._target_note: str | None = None  # why the target was not read (``Peek.note``)
         plans: list[FilePlan] = []
         if files:  # standard input's target too: only its rows are not read
             types = self._plan_types(files)
@@ -385,7 +386,7 @@ class Pipeline:
                     self._check_width(out, path)
                     with naming_file(path):
                         self.sink.check_schema(sink, out)
-                    if getattr(self, "_target_note", None) is None:  # else the table was not read
+                    if self._target_note is None:  # else the table was not read
                         self._check_table_columns(out, path)
         return Plan(
             files=files,
@@ -399,9 +400,9 @@ class Pipeline:
             deferred=self._deferred(),
             target_line=self.sink.plan_line(sink, src.path),
             engine=self._engine_line(),
-            parts=self._plan_parts(plans or plan_files(files, self._peeked, self.job.run.on_change)),
+            parts=self._plan_parts(plans),
             statuses=self._statuses(plans),
-            target_note=getattr(self, "_target_note", None),
+            target_note=self._target_note,
         )
 
     def _engine_line(self) -> str:
