@@ -1794,6 +1794,43 @@ def test_workers_are_spawned_off_the_main_thread_and_off_linux_and_said_so(monke
     assert spawn_reason(False) == "fork_workers = false"
 
 
+_IN_A_THREAD = """def go():
+    try:
+        r = {load}
+        print(r.rows_written, r.worker_start, flush=True)
+    except loader.errors.EngineError as error:
+        print(error.exit_code, error, flush=True)
+t = threading.Thread(target=go); t.start(); t.join()"""
+
+
+@pytest.mark.parametrize(
+    "engine, spawned", [("processes", "its workers"), ("dask", "its local Dask cluster's workers")]
+)
+def test_a_load_on_a_thread_of_an_unguarded_script_is_refused_before_a_worker_starts(
+    tmp_path: Path, engine: str, spawned: str
+) -> None:
+    """The main thread waits at line 12, outside the guard: a spawned worker importing the
+    script would start the thread, and the load, again."""
+    load = _LOAD.replace("processes", engine)
+    p = _script(tmp_path, _IN_A_THREAD.format(load=load))
+    assert p.returncode == 0 and p.stderr == ""
+    assert p.stdout == (
+        f"script ran\n2 run_options.engine = '{engine}' spawns {spawned} (the load runs off the main thread), and "
+        f"each runs the main script's top level again: {tmp_path / 'job.py'} runs line 12 on its main thread, "
+        'outside if __name__ == "__main__", while this load runs\n'
+    )  # once: no worker ran the script again
+    assert not (tmp_path / "t.db").exists()
+
+
+def test_a_load_on_a_thread_of_a_guarded_script_runs_on_spawned_workers(tmp_path: Path) -> None:
+    body = _IN_A_THREAD.format(load=_LOAD).replace("\nt = ", '\nif __name__ == "__main__":\n    t = ')
+    p = _script(tmp_path, body)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()  # the workers print the script's unguarded line again
+    assert lines[-1] == "2 spawned" and set(lines[:-1]) == {"script ran"}
+    assert sqlite3.connect(tmp_path / "t.db").execute("SELECT id, n FROM t ORDER BY id").fetchall() == [(1, 2), (2, 3)]
+
+
 def test_the_unguarded_error_is_not_retryable() -> None:
     from loader.engines.main_guard import unguarded_error
     from loader.errors import exit_class

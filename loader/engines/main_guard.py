@@ -11,6 +11,7 @@ import ast
 import inspect
 import sys
 import threading
+from types import FrameType
 
 from ..compat import spawn_bootstrapping
 from ..errors import EXIT_USAGE, EngineError
@@ -20,9 +21,26 @@ def unguarded_call() -> tuple[str, int] | None:
     """The main script's path and the line of its top level that is running this load,
     where that line is outside ``if __name__ == "__main__":``; None otherwise (a call from
     a function, or a main module without a source file: nothing to run again)."""
+    return _unguarded_line(inspect.currentframe())
+
+
+def unguarded_main_thread() -> tuple[str, int] | None:
+    """The main script's path and the line of its top level that the main thread is
+    running, where that line is outside ``if __name__ == "__main__":``; None otherwise.
+    A load on another thread was started from there (its ``join()``, a server's loop), and
+    a worker importing the script runs that line again. Once the main thread is past the
+    script's top level, no frame says which line started the thread: None."""
+    main = threading.main_thread()
+    if main is threading.current_thread() or main.ident is None:
+        return None
+    return _unguarded_line(sys._current_frames().get(main.ident))
+
+
+def _unguarded_line(frame: FrameType | None) -> tuple[str, int] | None:
+    """The main script's path and the line of its top level in ``frame``'s stack, where
+    that line is outside ``if __name__ == "__main__":``; None otherwise."""
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
-    frame = inspect.currentframe()
     while frame is not None and not (frame.f_code.co_name == "<module>" and frame.f_globals is vars(main)):
         frame = frame.f_back
     if frame is None or not isinstance(path, str):
@@ -58,6 +76,11 @@ def refuse_unguarded(engine: str, fork: bool) -> None:
     if found is not None:
         path, line = found
         why = f'{path} calls this load at line {line}, outside if __name__ == "__main__"'
+        raise unguarded_error(engine, why, spawn_reason(fork))
+    found = unguarded_main_thread()
+    if found is not None:
+        path, line = found
+        why = f'{path} runs line {line} on its main thread, outside if __name__ == "__main__", while this load runs'
         raise unguarded_error(engine, why, spawn_reason(fork))
 
 
