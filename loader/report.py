@@ -140,7 +140,7 @@ class RunReport:
     peak_rss_mb: float = 0.0
     """Peak resident memory of this process during the run, in MB. On Linux the peak is
     reset as the run starts, so a library host's earlier peak (or an earlier load's) is
-    not counted; where it cannot be (other systems), it is the process's peak since it
+    not counted, nor kept (``ru_maxrss`` is lowered too: docs/api.md); where it cannot be (other systems), it is the process's peak since it
     started, and only a peak that rose during the run counts as past ``max_memory_mb``."""
     max_memory_mb: float | None = None
     """``run.max_memory`` in MB, when set."""

@@ -36,6 +36,37 @@ def test_peak_rss_is_the_process_own_not_its_parents() -> None:
     del ballast
 
 
+_HOST = """
+import resource
+from loader import load
+def hwm():
+    return int([line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM")][0])
+ballast = bytearray(300 << 20)
+for i in range(0, len(ballast), 4096):
+    ballast[i] = 1
+del ballast
+before = hwm(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+r = load("a.csv", "t.db", table="t")
+print(*before, hwm(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, r.peak_rss_mb * 1024)
+"""
+
+
+@pytest.mark.skipif(not os.access("/proc/self/clear_refs", os.W_OK), reason="the peak is reset on Linux only")
+def test_a_library_load_resets_the_hosts_peak_to_measure_its_own_as_docs_api_says(tmp_path: Path) -> None:
+    """docs/api.md, "The host process": the host's earlier peak is lost from VmHWM and
+    ru_maxrss (and so from its parent's wait4), for ``peak_rss_mb`` to be the load's own."""
+    (tmp_path / "a.csv").write_text("id,n\n1,2\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # ru_maxrss keeps the peak of the program a process exec'd from (the test runner's here):
+    # the host is a child the shell forks, with a small exec'd image of its own
+    host = ["/bin/sh", "-c", '"$0" -c "$1"; exit $?', sys.executable, _HOST]
+    p = subprocess.run(host, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=60, check=True)
+    hwm_before, maxrss_before, hwm_after, maxrss_after, run_kb = map(float, p.stdout.split())
+    assert min(hwm_before, maxrss_before) > 300 << 10  # kB
+    assert max(hwm_after, maxrss_after, run_kb) < 200 << 10
+    assert abs(hwm_after - run_kb) < 2048  # the load's peak is the process's now
+
+
 def test_summary_line_and_counts() -> None:
     r = RunReport(target="out/x.db", table="t", rejects_path="out/x.db.rejects.jsonl")
     r.start()
