@@ -542,8 +542,18 @@ def check_values(cls: type, values: Mapping[str, Any], where: str) -> dict[str, 
         value = _as_lists(_as_builtin(value), hints[f.name])
         if not _type_ok(value, hints[f.name]):
             raise ConfigError(f"{where}.{f.name}: expected {describe(f, hints[f.name])}, got {value!r}")
-        out[f.name] = value
+        out[f.name] = _own(value)
     return out
+
+
+def _own(value: Any) -> Any:
+    """A list or dict copied, with those inside it: a section keeps the values it was checked
+    with, not the caller's (``null_values=nulls``, then ``nulls.append(...)`` for another job)."""
+    if isinstance(value, list):
+        return [_own(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _own(v) for k, v in value.items()}
+    return value
 
 
 def shown(value: Any) -> str:
@@ -821,7 +831,17 @@ def _transforms(data: Mapping[str, Any]) -> list[dict[str, Any]]:
                 f"transform: expected [[transform]] tables, got {t!r}",
                 hint='each stage is a table (a dict in Python) with its type, e.g. {"type": "rename", "columns": {...}}',
             )
-    return [dict(t) for t in transforms]
+    return [{k: _own_plain(v) for k, v in t.items()} for t in transforms]
+
+
+def _own_plain(value: Any) -> Any:
+    """A stage's value with its plain lists and dicts copied (as ``_own``), other objects
+    (a function, a chunk object, a dict subclass of the caller's) kept as they are."""
+    if type(value) is list:
+        return [_own_plain(v) for v in value]
+    if type(value) is dict:
+        return {k: _own_plain(v) for k, v in value.items()}
+    return value
 
 
 def job_from_tables(data: Mapping[str, Any]) -> JobConfig:

@@ -472,6 +472,37 @@ def test_tuples_where_a_field_takes_lists_are_taken_as_lists() -> None:
         SinkConfig(path="o.db", table="t", primary_key=(1,))  # type: ignore[arg-type]
 
 
+def test_a_config_keeps_the_values_it_was_checked_with_not_the_callers_lists() -> None:
+    """A caller's list or dict, changed after the config was made (reused for another job),
+    changes nothing of it: every list and dict field, and a stage's, holds copies."""
+    nulls, names, columns, key, index = [""], ["a", "b"], {"a": "int64"}, ["a"], ["b"]
+    na: list[str] = ["NA"]
+    mapping = {"a": "x"}
+    fn = str.upper
+    stage: dict[str, Any] = {"type": "rename", "columns": mapping}
+    job = JobConfig(
+        source=SourceConfig(path=["a.csv"], null_values=nulls, na_values=na, column_names=names, columns=columns),
+        sink=SinkConfig(path="o.db", table="t", primary_key=key, indexes=[index]),
+        transform=[stage, {"type": "python", "function": fn}],
+    )
+    for changed in (nulls, na, names, key, index):
+        changed.append("Adelie")
+    columns["b"] = "string"
+    mapping["b"] = "y"
+    stage["columns"] = {}
+    source, sink = job.source, job.sink
+    assert (source.null_values, source.na_values, source.column_names, source.columns) == (
+        [""],
+        ["NA"],
+        ["a", "b"],
+        {"a": "int64"},
+    )
+    assert (sink.primary_key, sink.indexes) == (["a"], [["b"]])
+    assert job.transform == [{"type": "rename", "columns": {"a": "x"}}, {"type": "python", "function": fn}]
+    assert job.transform[1]["function"] is fn  # a stage's other objects are the caller's own
+    assert type(source.null_values) is list and type(source.columns) is dict and type(sink.indexes[0]) is list
+
+
 def test_stages_as_a_tuple_of_mappings_and_numbers_of_numpy_are_taken() -> None:
     import types
 
