@@ -546,13 +546,15 @@ def check_values(cls: type, values: Mapping[str, Any], where: str) -> dict[str, 
     return out
 
 
-def _own(value: Any) -> Any:
+def _own(value: Any, plain: bool = False) -> Any:
     """A list or dict copied, with those inside it: a section keeps the values it was checked
-    with, not the caller's (``null_values=nulls``, then ``nulls.append(...)`` for another job)."""
-    if isinstance(value, list):
-        return [_own(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _own(v) for k, v in value.items()}
+    with, not the caller's (``null_values=nulls``, then ``nulls.append(...)`` for another job).
+    ``plain``: only plain lists and dicts (a stage's other objects, a dict subclass of the
+    caller's among them, are kept as they are)."""
+    if type(value) is list or (not plain and isinstance(value, list)):
+        return [_own(v, plain) for v in value]
+    if type(value) is dict or (not plain and isinstance(value, dict)):
+        return {k: _own(v, plain) for k, v in value.items()}
     return value
 
 
@@ -831,17 +833,7 @@ def _transforms(data: Mapping[str, Any]) -> list[dict[str, Any]]:
                 f"transform: expected [[transform]] tables, got {t!r}",
                 hint='each stage is a table (a dict in Python) with its type, e.g. {"type": "rename", "columns": {...}}',
             )
-    return [{k: _own_plain(v) for k, v in t.items()} for t in transforms]
-
-
-def _own_plain(value: Any) -> Any:
-    """A stage's value with its plain lists and dicts copied (as ``_own``), other objects
-    (a function, a chunk object, a dict subclass of the caller's) kept as they are."""
-    if type(value) is list:
-        return [_own_plain(v) for v in value]
-    if type(value) is dict:
-        return {k: _own_plain(v) for k, v in value.items()}
-    return value
+    return [{k: _own(v, plain=True) for k, v in t.items()} for t in transforms]
 
 
 def job_from_tables(data: Mapping[str, Any]) -> JobConfig:
