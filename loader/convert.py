@@ -545,10 +545,10 @@ def cast_failures(arr: pa.Array, target: pa.DataType, *, known_to_fail: bool = F
 
     if known_to_fail or fails(arr):
         visit(0, len(arr))
-    return _mask_of(bad, len(arr))
+    return mask_of(bad, len(arr))
 
 
-def _mask_of(indices: list[int], n: int) -> pa.Array:
+def mask_of(indices: list[int], n: int) -> pa.Array:
     """A mask of ``n`` values true at ``indices``, from a bitmap (no list of ``n``;
     ``pa.repeat`` would import ``pyarrow.compute``)."""
     bitmap = bytearray((n + 7) // 8)
@@ -624,10 +624,23 @@ def convert(
     elif col.arr.type.equals(target):
         return col.done(col.arr)
     elif is_text(target):
+        _refuse_repeated_map_keys(col)
         text = _stored_text(col.arr)
         if text is not None:
             return col.done(kernels.cast(text, target))
     return _cast(col, target, na, explicit)
+
+
+def _refuse_repeated_map_keys(col: _Column) -> None:
+    """A map that repeats a key, stored as its JSON text (its column is text in the load),
+    would keep one value of the key: its value is rejected (``repeated_map_keys``)."""
+    from .writers.encode import repeated_map_keys  # (the writers import this module)
+
+    found = repeated_map_keys(col.arr, None)
+    if found is not None:
+        mask, reasons = found
+        shown = kernels.replace_with_mask(pa.nulls(len(mask), pa.string()), mask, pa.array(reasons, pa.string()))
+        col.reject(mask, str, shown)
 
 
 def _refuse_number_as_date(source: pa.DataType, target: pa.DataType) -> NoReturn:

@@ -207,6 +207,33 @@ def _plain_leaf(t: pa.DataType) -> pa.DataType:
     return t
 
 
+def inner_types(t: pa.DataType) -> Iterator[pa.DataType]:
+    """``t`` and every type nested in it, at any depth (a map's entries: its key and item types)."""
+    yield t
+    if pa.types.is_struct(t):
+        for f in t:
+            yield from inner_types(f.type)
+    elif pa.types.is_map(t):
+        yield from inner_types(t.key_type)
+        yield from inner_types(t.item_type)
+    elif _nests_list(t):
+        yield from inner_types(t.value_type)
+
+
+def repeated_field(t: pa.DataType) -> tuple[pa.DataType, str] | None:
+    """The first struct in ``t`` (at any depth) holding two fields of one name, and that name;
+    None where every struct's names differ. pyarrow writes such a struct (in Parquet and Arrow
+    files alike), but a JSON object, and Python's dict of a row, hold one member per name."""
+    for inner in inner_types(t):
+        if pa.types.is_struct(inner):
+            seen: set[str] = set()
+            for f in inner:
+                if f.name in seen:
+                    return inner, f.name
+                seen.add(f.name)
+    return None
+
+
 def leaf_types(t: pa.DataType) -> Iterator[pa.DataType]:
     """The leaf types of ``t`` (``t`` itself when it does not nest)."""
     if pa.types.is_struct(t):

@@ -852,3 +852,12 @@ def test_a_nested_integer_a_float_rounds_rejects_its_row() -> None:
     ]
     out = convert(pa.array([[300]]), pa.list_(pa.int8()))  # no float: Arrow's safe cast decides
     assert out.reasons == ["'[300]' is not a valid list<item: int8>"]
+
+
+def test_a_map_repeating_a_key_into_a_text_column_is_rejected_not_cut() -> None:
+    """A map column that unifies to ``string`` is stored as its JSON text, which kept one value of a repeated key."""
+    maps = pa.array([[("a", 1), ("a", 2)], [("a", 1), ("b", 2)], None], pa.map_(pa.string(), pa.int64()))
+    out = conv.convert(maps, pa.string())
+    assert out.array.to_pylist() == [None, '{"a":1,"b":2}', None]
+    assert out.bad is not None and out.bad.to_pylist() == [True, False, False]
+    assert out.reasons == ["the map holds the key 'a' twice: a JSON object keeps one value per key"]

@@ -194,3 +194,66 @@ def test_the_sqlite_encoder_rejects_a_null_in_any_key_column() -> None:
     ]
     missing = SQLiteEncoder(key=("c",))(chunk)
     assert (missing.num_rows, {r.reason for r in missing.chunk.rejects}) == (0, {"key column 'c' is null"})
+
+
+def test_the_encoders_reject_a_map_that_repeats_a_key_naming_column_and_key() -> None:
+    """Its JSON object kept one value of the key: the row loaded with the others gone."""
+    from loader.sinks.leveldb import LevelDBEncoder
+    from loader.sinks.sqlite import SQLiteEncoder
+    from loader.writers.encode import KeyTemplate
+
+    m = pa.map_(pa.string(), pa.int64())
+    batch = pa.record_batch(
+        {
+            "id": [1, 2, 3],
+            "m": pa.array([[("a", 1), ("a", 2)], [("a", 1)], [("b", 1)]], m),
+            "s": pa.array(
+                [{"l": [[("k", 1)]]}, {"l": [[("k", 1)], [("k", 2)]]}, {"l": [[("k", 1), ("k", 2)]]}],
+                pa.struct([("l", pa.list_(m))]),
+            ),
+        }
+    )
+    chunk = Chunk(batch, file="f.parquet", rows=pa.array([1, 2, 3], pa.int64()), last_row=3, end={})
+    expected = [
+        (1, "m", "the map in column 'm' holds the key 'a' twice: a JSON object keeps one value per key"),
+        (3, "s", "the map at .l[] in column 's' holds the key 'k' twice: a JSON object keeps one value per key"),
+    ]
+    sqlite = SQLiteEncoder()(chunk)
+    assert sqlite.payload.to_pydict() == {"id": [2], "m": ['{"a":1}'], "s": ['{"l":[{"k":1},{"k":2}]}']}
+    assert [(r.row, r.column, r.reason) for r in sqlite.chunk.rejects] == expected
+    leveldb = LevelDBEncoder(KeyTemplate("r:{id}"), "json", None)(chunk)
+    assert leveldb.payload.values.to_pylist() == [b'{"id":2,"m":{"a":1},"s":{"l":[{"k":1},{"k":2}]}}']
+    assert [(r.row, r.column, r.reason) for r in leveldb.chunk.rejects] == expected
+    # a raw value of another column stores no map: nothing is lost, no row rejected
+    raw = LevelDBEncoder(KeyTemplate("r:{id}"), "id", None)(chunk)
+    assert (raw.num_rows, raw.chunk.rejects) == (3, [])
+    keyed = LevelDBEncoder(KeyTemplate("r:{m}"), "id", None)(chunk)  # a key made of the map loses it too
+    assert [(r.row, r.column) for r in keyed.chunk.rejects] == [(1, "m")]
+
+
+def test_a_map_repeating_a_key_is_rejected_by_a_load_into_sqlite_and_leveldb(tmp_path: Path) -> None:
+    """pyarrow writes such a Parquet file; the load said ok, 1 row written, ``{"a":2}`` stored."""
+    import sqlite3
+
+    import plyvel
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "m.parquet"
+    maps = pa.array([[("a", 1), ("a", 2)], [("a", 1), ("b", 2)]], pa.map_(pa.string(), pa.int64()))
+    pq.write_table(pa.table({"id": [1, 2], "m": maps}), src)
+    reason = "the map in column 'm' holds the key 'a' twice: a JSON object keeps one value per key"
+    for target, key in ((tmp_path / "m.db", None), (tmp_path / "m.ldb", "r:{id}")):
+        job = JobConfig(source=SourceConfig(path=[str(src)]), sink=SinkConfig(path=str(target), key=key))
+        report = Pipeline(job).run()
+        assert (report.status, report.rows_read, report.rows_written, report.rows_rejected) == ("ok", 2, 1, 1)
+        rejects = [json.loads(x) for x in Path(report.rejects_path).read_text().splitlines()]
+        assert [(r["row"], r["column"], r["reason"], r["values"]["m"]) for r in rejects] == [
+            (1, "m", reason, [["a", 1], ["a", 2]])  # every entry kept in the reject file
+        ]
+    with sqlite3.connect(tmp_path / "m.db") as db:
+        assert db.execute("SELECT id, m FROM m").fetchall() == [(2, '{"a":1,"b":2}')]
+    store = plyvel.DB(str(tmp_path / "m.ldb"))
+    try:
+        assert list(store) == [(b"r:00000000000000000002", b'{"id":2,"m":{"a":1,"b":2}}')]
+    finally:
+        store.close()

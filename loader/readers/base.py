@@ -15,7 +15,7 @@ from ..convert import Converted, ConvertedBatch, chained, convert, convert_colum
 from ..errors import ConfigError, SourceError
 from ..schema import spellings
 from ..suggest import fold
-from ..types import is_list_view, parse_type, plain_type
+from ..types import is_list_view, parse_type, plain_type, repeated_field, type_name
 
 
 class Reader(Protocol):
@@ -374,6 +374,7 @@ class TypedFileReader(ReaderBase):
             self.close()
             raise SourceError("has no columns", file=self.path)
         self.names = spelled(dedupe_names(list(file_schema.names), self.spelling), self.spelling)
+        self._refuse_repeated_fields(file_schema)
         self.views = has_views(file_schema)  # batches to put in plain types (Polars writes views)
         self.declared = declared_types(self.config, self.names, self.path)
         self.schema = pa.schema(
@@ -382,6 +383,23 @@ class TypedFileReader(ReaderBase):
         )
         # a type the load settled (other files, earlier runs) converts under the lossless rule
         self.strict = strict_columns(self.names, self.types, self.declared) & set(self.types)
+
+    def _refuse_repeated_fields(self, file_schema: pa.Schema) -> None:
+        """A struct with two fields of one name (pyarrow writes it) stops the load before any
+        table is created: its JSON object, and Python's dict of its value, hold one member per
+        name, so one field's values would be lost (a rename would invent a name no tool wrote)."""
+        for name, f in zip(self.names, file_schema, strict=True):
+            found = repeated_field(f.type)
+            if found is not None:
+                self.close()
+                struct, field = found
+                raise SourceError(
+                    f"{type_name(struct)} holds two fields named {field!r}: "
+                    "a JSON object holds one member per name, so one field's values would be lost",
+                    file=self.path,
+                    column=name,
+                    hint="write the file again with one name per field, then rerun: the files before it stay loaded",
+                )
 
     def _untyped(self, valueless: frozenset[str]) -> None:
         """The ``valueless`` columns that nothing settled or declared have no type yet (null), as

@@ -82,6 +82,21 @@ def reject_null_keys(chunk: Chunk, columns: Iterable[str], *, fold_case: bool = 
     return chunk
 
 
+def reject_repeated_map_keys(chunk: Chunk, columns: Iterable[str] | None = None) -> Chunk:
+    """``chunk`` without the rows whose map, in one of ``columns`` (None: every column) and at
+    any depth, repeats a key: they go to the rejects, the column and the key named. Its JSON
+    object would keep one value of the key and lose the others (``repeated_map_keys``)."""
+    from ..writers.encode import repeated_map_keys
+
+    names = chunk.batch.schema.names
+    for name in names if columns is None else [n for n in dict.fromkeys(columns) if n in names]:
+        # the column as it is now: a reject by an earlier column has dropped rows
+        found = repeated_map_keys(chunk.batch.column(name), name)
+        if found is not None:
+            chunk = chunk.reject(found[0], found[1], stage="write", column=name)
+    return chunk
+
+
 # Room above a sink's floor (``Sink.floor_mb``) kept for run-to-run variation (LevelDB's
 # compaction timing, a floor measured on fewer runs): never shared out among the sizes.
 FLOOR_MARGIN_MB = 8

@@ -13,7 +13,7 @@ from .. import kernels
 from ..chunk import Chunk
 from ..errors import ConfigError
 from ..spill import is_sorted
-from .base import Encoded, MemoryProfile, Peek, SinkBase, at_most, reject_null_keys
+from .base import Encoded, MemoryProfile, Peek, SinkBase, at_most, reject_null_keys, reject_repeated_map_keys
 
 if TYPE_CHECKING:
     from ..config import RunConfig, SinkConfig, SourceConfig
@@ -77,7 +77,8 @@ class Puts:
 
 
 class LevelDBEncoder:
-    """Each row's key and value as bytes; rows whose key would be null go to the rejects.
+    """Each row's key and value as bytes; rows whose key would be null go to the rejects, and
+    rows whose key or value holds a map that repeats a key (its JSON would keep one value).
 
     With ``buffers`` (every mode but ``ignore``) the puts are staged in an empty
     WriteBatch taken from it: an in-memory buffer, written only by the writer's
@@ -99,6 +100,9 @@ class LevelDBEncoder:
         from ..writers.encode import UnfitKeys, json_objects, raw_values
 
         chunk = reject_null_keys(chunk, self.template.columns)
+        # the columns the keys and values are made of: a map that repeats a key loses values
+        stored = None if self.value == "json" else [*self.template.columns, self.value]
+        chunk = reject_repeated_map_keys(chunk, stored)
         while True:
             if not chunk.batch.num_rows:
                 return Encoded(chunk)

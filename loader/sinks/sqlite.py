@@ -12,7 +12,7 @@ import pyarrow as pa
 from ..chunk import Chunk
 from ..errors import ConfigError
 from ..suggest import fold
-from .base import Encoded, MemoryProfile, Peek, SinkBase, at_most, reject_null_keys
+from .base import Encoded, MemoryProfile, Peek, SinkBase, at_most, reject_null_keys, reject_repeated_map_keys
 
 if TYPE_CHECKING:
     from ..config import RunConfig, SinkConfig, SourceConfig
@@ -28,7 +28,8 @@ def default_table(paths: list[str]) -> str:
 class SQLiteEncoder:
     """A chunk's columns as SQLite stores them without loss; rows with a null in a
     primary-key column (``key``) go to the rejects, rows with a uint64 value above
-    SQLite's signed 64-bit range too, and rows whose value an existing table's number
+    SQLite's signed 64-bit range too, rows with a map that repeats a key (its JSON text
+    would keep one value), and rows whose value an existing table's number
     column (``numeric``: lower-case name -> affinity) would change into another number.
     No database: any thread."""
 
@@ -47,6 +48,7 @@ class SQLiteEncoder:
             mask = uint64_overflow(chunk.batch.column(i))
             if mask is not None:
                 chunk = chunk.reject(mask, "value exceeds SQLite's 64-bit integer range", stage="write", column=name)
+        chunk = reject_repeated_map_keys(chunk)
         batch = chunk.batch
         if not batch.num_rows:
             return Encoded(chunk)

@@ -16,16 +16,16 @@ import json
 import math
 import re
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
 
 from .. import kernels, suggest
-from ..convert import decimal_text, float_loses, leading_zero, value_bytes
+from ..convert import decimal_text, float_loses, leading_zero, mask_of, value_bytes
 from ..errors import ConfigError
-from ..types import is_bytes, leaf_types, map_leaves, type_name
+from ..types import inner_types, is_bytes, is_text, leaf_types, map_leaves, type_name
 
 INT64_MAX = (1 << 63) - 1
 
@@ -224,20 +224,26 @@ def _nulls(arr: pa.Array) -> pa.Array | None:
     return kernels.is_null(arr) if arr.null_count else None
 
 
-def text_leaves(arr: pa.Array) -> pa.Array:
+def _untext_keys(t: pa.DataType) -> bool:
+    """Whether a map in ``t`` has keys other than text (``map_key_text`` spells them)."""
+    return any(pa.types.is_map(inner) and not pa.types.is_string(inner.key_type) for inner in inner_types(t))
+
+
+def text_leaves(arr: pa.Array, map_keys: bool = False) -> pa.Array:
     """``arr`` with its date, time and decimal leaves as text (``iso_text``; ``decimal_text``
     for decimals) and its duration leaves as int64 counts of their unit, the nesting and
-    nulls kept. Only the leaves are new arrays."""
+    nulls kept. Only the leaves are new arrays. ``map_keys``: each map's keys as the names
+    of a JSON object's members (``map_key_text``), as ``nested_json`` writes them."""
     t = arr.type
-    if map_leaves(t, _text) == t:
+    if map_leaves(t, _text) == t and not (map_keys and _untext_keys(t)):
         return arr
     if pa.types.is_struct(t):
-        children = [text_leaves(arr.field(i)) for i in range(t.num_fields)]
+        children = [text_leaves(arr.field(i), map_keys) for i in range(t.num_fields)]
         fields = [f.with_type(c.type) for f, c in zip(t, children, strict=True)]
         return pa.StructArray.from_arrays(children, fields=fields, mask=_nulls(arr))
     if pa.types.is_fixed_size_list(t):
         size = t.list_size
-        values = text_leaves(arr.values.slice(arr.offset * size, len(arr) * size))
+        values = text_leaves(arr.values.slice(arr.offset * size, len(arr) * size), map_keys)
         kind = pa.list_(t.value_field.with_type(values.type), size)
         return pa.FixedSizeListArray.from_arrays(values, type=kind, mask=_nulls(arr))
     if pa.types.is_map(t) or pa.types.is_list(t) or pa.types.is_large_list(t):
@@ -246,11 +252,12 @@ def text_leaves(arr: pa.Array) -> pa.Array:
         if start:
             offsets = kernels.subtract(offsets, pa.scalar(start, offsets.type))
         if pa.types.is_map(t):
-            keys = text_leaves(arr.keys.slice(start, end - start))
-            items = text_leaves(arr.items.slice(start, end - start))
+            keys = arr.keys.slice(start, end - start)
+            keys = map_key_text(keys) if map_keys else text_leaves(keys)
+            items = text_leaves(arr.items.slice(start, end - start), map_keys)
             kind = pa.map_(t.key_field.with_type(keys.type), t.item_field.with_type(items.type), t.keys_sorted)
             return pa.MapArray.from_arrays(offsets, keys, items, type=kind, mask=_nulls(arr))
-        values = text_leaves(arr.values.slice(start, end - start))
+        values = text_leaves(arr.values.slice(start, end - start), map_keys)
         field = t.value_field.with_type(values.type)
         if pa.types.is_large_list(t):
             return pa.LargeListArray.from_arrays(offsets, values, type=pa.large_list(field), mask=_nulls(arr))
@@ -265,11 +272,11 @@ def text_leaves(arr: pa.Array) -> pa.Array:
 def python_value(value: Any, t: pa.DataType) -> Any:
     """A value of Arrow type ``t`` as JSON-ready Python: maps as objects (an empty
     one too), infinities as ``"Infinity"``/``"-Infinity"``, NaN as None; dates and
-    times come as text already (see ``nested_json``)."""
+    times, and map keys, come as text already (see ``nested_json``)."""
     if value is None:
         return None
     if pa.types.is_map(t):
-        return {str(python_value(k, t.key_type)): python_value(v, t.item_type) for k, v in value}
+        return {k: python_value(v, t.item_type) for k, v in value}
     if pa.types.is_struct(t):
         return {f.name: python_value(value.get(f.name), f.type) for f in t}
     if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
@@ -291,7 +298,7 @@ def _json_text(value: Any, t: pa.DataType) -> str:
     if pa.types.is_decimal(t):
         return str(value)
     if pa.types.is_map(t):
-        members = {str(python_value(k, t.key_type)): _json_text(v, t.item_type) for k, v in value}
+        members = {k: _json_text(v, t.item_type) for k, v in value}
     elif pa.types.is_struct(t):
         members = {f.name: _json_text(value.get(f.name), f.type) for f in t}
     elif pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
@@ -304,15 +311,100 @@ def _json_text(value: Any, t: pa.DataType) -> str:
 def nested_json(arr: pa.Array) -> list[str | None]:
     """Each value as JSON text, one by one (maps as objects, bytes as base64): the
     slow path, for nested values and for text holding control characters.
-    Dates, times and decimals are turned into text, durations into integers, column-wise
-    (``text_leaves``) before any value reaches Python, so every year Arrow holds keeps its
-    exact value, decimals their exact digits (written as JSON numbers) and durations their
-    count of the unit, nanoseconds included."""
+    Dates, times and decimals are turned into text, durations into integers, and map keys
+    into their members' names (``map_key_text``), column-wise (``text_leaves``) before any
+    value reaches Python, so every year Arrow holds keeps its exact value, decimals their
+    exact digits (written as JSON numbers) and durations their count of the unit,
+    nanoseconds included. A map that repeats a key keeps its last value for it: the
+    writers reject such rows first (``repeated_map_keys``)."""
     t = arr.type
-    text = text_leaves(arr)
+    text = text_leaves(arr, map_keys=True)
     if _has_decimal(t):
         return [None if v is None else _json_text(v, t) for v in text.to_pylist()]
     return [None if v is None else _dumps(python_value(v, t)) for v in text.to_pylist()]
+
+
+def map_key_text(keys: pa.Array) -> pa.Array:
+    """Map keys as the names of a JSON object's members: each key's JSON text as a value of
+    its type is written (``1``, ``1.5``, ``2.0``, ``true``, ``2024-01-31``, a decimal's exact
+    digits, a duration's count, a list's or struct's compact JSON), a string's and a
+    ``"Infinity"``'s without their quotes, bytes as base64 (``AP8=``), NaN as ``null``. Never
+    Python's spelling (``b'ab'``, ``True``, ``None``)."""
+    keys = _key_plain(keys)  # decoded, a float16 or float32 widened, a duration its count
+    if isinstance(keys.type, pa.BaseExtensionType):  # a UUID's 16 bytes, say
+        keys = keys.storage
+    t = keys.type
+    if is_text(t):
+        return kernels.cast(keys, pa.string())
+    if is_bytes(t):
+        return pa.array([base64.b64encode(v).decode("ascii") for v in keys.to_pylist()], pa.string())
+    if pa.types.is_floating(t):  # a key is never null: a null here is a NaN (``_json_float``)
+        return kernels.fill_null(kernels.replace_substring(_json_float(keys), '"', ""), "null")
+    return kernels.cast(_plain_field(keys), pa.string())
+
+
+def _holds_map(t: pa.DataType) -> bool:
+    return any(pa.types.is_map(inner) for inner in inner_types(t))
+
+
+def repeated_map_keys(arr: pa.Array, column: str | None) -> tuple[pa.Array, list[str]] | None:
+    """The rows of column ``column`` (None: not named in the reasons) whose map, at any depth, holds one key more than once,
+    with a reason for each (in row order); None where no map does. Arrow and Parquet maps
+    may repeat a key (pyarrow writes them), but a JSON object holds one member per name:
+    all values but the last would be lost. Keys are compared as the names they get
+    (``map_key_text``: two NaN keys are both ``null``), by a group-by of each map's keys
+    (Arrow's hash kernels, no pass in Python)."""
+    t = arr.type
+    if not _holds_map(t.value_type if pa.types.is_dictionary(t) else t):
+        return None
+    found: dict[int, str] = {}
+    for entries, rows, place in _map_arrays(_plain(arr), None, ""):
+        maps = kernels.list_parent_indices(entries)
+        names = map_key_text(kernels.list_flatten(entries).flatten()[0])
+        counts = pa.table({"map": maps, "key": names}).group_by(["map", "key"], use_threads=False)
+        counts = counts.aggregate([([], "count_all")])
+        if counts.num_rows == len(names):  # every key once in its map: the usual case
+            continue
+        repeated = counts.filter(kernels.greater(counts["count_all"], 1))
+        which = repeated["map"] if rows is None else kernels.take(rows, repeated["map"])
+        keys, times = repeated["key"].to_pylist(), repeated["count_all"].to_pylist()
+        for row, key, n in zip(which.to_pylist(), keys, times, strict=True):
+            found.setdefault(row, _repeated_key_reason(column, place, key, n))
+    if not found:
+        return None
+    rows_found = sorted(found)
+    return mask_of(rows_found, len(arr)), [found[r] for r in rows_found]
+
+
+def _repeated_key_reason(column: str | None, place: str, key: str, n: int) -> str:
+    shown = key if len(key) <= 40 else key[:40] + "..."
+    times = "twice" if n == 2 else f"{n} times"
+    at = f" at {place}" if place else ""
+    of = f" in column {column!r}" if column is not None else ""
+    return f"the map{at}{of} holds the key {shown!r} {times}: a JSON object keeps one value per key"
+
+
+def _map_arrays(arr: pa.Array, rows: pa.Array | None, place: str) -> Iterator[tuple[pa.Array, pa.Array | None, str]]:
+    """Each map array within ``arr`` as a list of its entries (structs of key and value), the
+    row of ``arr``'s top level each of its maps is in (None: its own index), and its place
+    (``.a``, ``[]`` for the items of a list or the values of a map, as jq writes them)."""
+    t = arr.type
+    if not _holds_map(t):
+        return
+    if pa.types.is_struct(t):
+        for f, child in zip(t, arr.flatten(), strict=True):  # flatten: a null struct's fields are null
+            yield from _map_arrays(child, rows, f"{place}.{f.name}")
+        return
+    if pa.types.is_map(t):
+        # as a list of entries: Arrow's list kernels take no map
+        arr = kernels.cast(arr, pa.list_(pa.struct([t.key_field, t.item_field])))
+        yield arr, rows, place
+    parents = kernels.list_parent_indices(arr)
+    inner = parents if rows is None else kernels.take(rows, parents)
+    values = kernels.list_flatten(arr)
+    if pa.types.is_map(t):
+        values = values.flatten()[1]
+    yield from _map_arrays(values, inner, place + "[]")
 
 
 # ------------------------------------------------------------------- SQLite

@@ -237,3 +237,29 @@ def test_a_file_without_columns_is_a_data_error_naming_it(tmp_path: Path, name: 
 def _stream(path: Path, table: pa.Table) -> None:
     with ipc.new_stream(str(path), table.schema) as w:
         w.write_table(table)
+
+
+@pytest.mark.parametrize("name", ["s.arrow", "s.parquet"])
+def test_a_struct_repeating_a_field_name_is_a_data_error_naming_file_and_column(
+    tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pyarrow writes it; every run failed after creating the table, with exit 1 ("internal
+    error: ... duplicate field names"), and ``inspect`` too. A JSON object holds one of the two."""
+    src = tmp_path / name
+    twice = pa.StructArray.from_arrays(
+        [pa.array([1]), pa.array(["x"])], fields=[pa.field("a", pa.int64()), pa.field("a", pa.string())]
+    )
+    deep = pa.ListArray.from_arrays(pa.array([0, 1], pa.int32()), pa.StructArray.from_arrays([twice], ["t"]))
+    table = pa.table({"id": [1], "l": deep})
+    pq.write_table(table, src) if name.endswith(".parquet") else feather.write_feather(table, src)
+    said = (
+        f"loader: error: {src}, column 'l': struct<a: int64, a: string> holds two fields named 'a': "
+        "a JSON object holds one member per name, so one field's values would be lost"
+    )
+    db = tmp_path / "t.db"
+    for command in (["load", str(src), str(db), "--table", "t"], ["load", str(src), str(db), "--table", "t"],
+                    ["load", str(src), str(tmp_path / "t.ldb"), "--key", "r:{id}"], ["inspect", str(src)]):  # fmt: skip
+        assert main(command) == EXIT_DATAERR
+        assert capsys.readouterr().err.splitlines()[0] == said
+    with sqlite3.connect(db) as con:  # no table was created
+        assert con.execute("SELECT name FROM sqlite_master WHERE name = 't'").fetchall() == []

@@ -501,3 +501,74 @@ def test_a_dictionary_temporal_spec_without_a_directive_is_refused() -> None:
     with pytest.raises(ConfigError) as e:
         KeyTemplate("{ts:d}").check_types(pa.schema([("ts", pa.dictionary(pa.int8(), pa.timestamp("us")))]))
     assert str(e.value).startswith("sink.key: format spec 'd' of column 'ts' (timestamp[us]) has no strftime directive")
+
+
+def test_map_keys_are_spelled_as_their_values_are_in_the_json() -> None:
+    """A key that is not text was Python's ``str``: ``"b'\\x00\\xff'"``, ``"True"``, a NaN ``"None"``.
+    Now each key is its JSON text as a value of its type is written (a string's without quotes)."""
+    from decimal import Decimal
+
+    from loader.writers.encode import nested_json, sqlite_array
+
+    def keys(values: list[object], t: pa.DataType, item: pa.DataType | None = None) -> str | None:
+        return nested_json(pa.array([[(k, 1) for k in values]], pa.map_(t, item or pa.int64())))[0]
+
+    assert keys([b"\x00\xff", b"ab"], pa.binary()) == '{"AP8=":1,"YWI=":1}'  # base64, as bytes values are
+    assert keys([b"\x00\xff"], pa.binary(2)) == '{"AP8=":1}'
+    assert keys([True, False], pa.bool_()) == '{"true":1,"false":1}'
+    floats = [float("nan"), 1.5, 2.0, -0.0, float("inf"), float("-inf")]
+    assert keys(floats, pa.float64()) == '{"null":1,"1.5":1,"2.0":1,"-0.0":1,"Infinity":1,"-Infinity":1}'
+    assert keys([0.1], pa.float32()) == '{"0.10000000149011612":1}'  # the float64 it widens to
+    assert keys([7, -2], pa.int8()) == '{"7":1,"-2":1}'
+    assert keys([dt.date(2024, 1, 31)], pa.date32()) == '{"2024-01-31":1}'
+    assert keys([dt.datetime(2024, 1, 31, 8)], pa.timestamp("ms", "UTC")) == '{"2024-01-31T08:00:00.000Z":1}'
+    assert keys([dt.timedelta(seconds=90)], pa.duration("s")) == '{"90":1}'
+    assert keys(["a\\b"], pa.large_string()) == '{"a\\\\b":1}'
+    # the slow path of a type holding decimals writes keys the same way
+    assert keys([Decimal("1.50")], pa.decimal128(5, 2), pa.decimal128(5, 2)) == '{"1.50":1.00}'
+    assert keys([True], pa.bool_(), pa.decimal128(5, 2)) == '{"true":1.00}'
+    # nested: a map in a list in a struct, sliced, a null map beside it
+    inner = pa.map_(pa.bool_(), pa.binary())
+    deep = pa.array([None, {"l": [[(True, b"\x01")], None]}], pa.struct([("l", pa.list_(inner))])).slice(1)
+    assert sqlite_array(deep).to_pylist() == ['{"l":[{"true":"AQ=="},null]}']
+
+
+def test_repeated_map_keys_are_found_at_any_depth_by_the_keys_text() -> None:
+    """A map may hold one key twice (pyarrow writes it): its JSON object kept the last value only."""
+    from loader.writers.encode import repeated_map_keys
+
+    m = pa.map_(pa.string(), pa.int64())
+    flat = pa.array([[("a", 1), ("b", 2)], [("a", 1), ("a", 2), ("a", 3)], None, [], [("x", 1), ("x", 2)]], m)
+    mask, reasons = repeated_map_keys(flat, "m") or (None, [])
+    assert mask is not None and mask.to_pylist() == [False, True, False, False, True]
+    assert reasons == [
+        "the map in column 'm' holds the key 'a' 3 times: a JSON object keeps one value per key",
+        "the map in column 'm' holds the key 'x' twice: a JSON object keeps one value per key",
+    ]
+    found = repeated_map_keys(flat.slice(2), None)  # a slice's own rows; the column unnamed
+    assert found is not None and found[0].to_pylist() == [False, False, True]
+    assert found[1] == ["the map holds the key 'x' twice: a JSON object keeps one value per key"]
+    assert repeated_map_keys(flat.slice(0, 1), "m") is None
+    assert repeated_map_keys(pa.array([1, 2]), "n") is None  # no map: no pass over the values
+    # one key in each of two maps of a row is no repeat; two in one map, in a struct, is
+    listed = pa.array([[[("a", 1)], [("a", 2)]], [[("a", 1)], [("a", 2), ("a", 3)]]], pa.list_(m))
+    nested = pa.StructArray.from_arrays([listed], ["ms"], mask=pa.array([False, False]))
+    found = repeated_map_keys(nested, "s")
+    assert found is not None and found[0].to_pylist() == [False, True]
+    assert found[1] == ["the map at .ms[] in column 's' holds the key 'a' twice: a JSON object keeps one value per key"]
+    hidden = pa.StructArray.from_arrays([listed], ["ms"], mask=pa.array([False, True]))  # the repeat under a null
+    assert repeated_map_keys(hidden, "s") is None
+    # keys compared as their names: two NaN keys are both "null", bytes shown as base64
+    nan = repeated_map_keys(pa.array([[(float("nan"), 1), (float("nan"), 2)]], pa.map_(pa.float64(), pa.int64())), "f")
+    assert nan is not None and nan[1] == [
+        "the map in column 'f' holds the key 'null' twice: a JSON object keeps one value per key"
+    ]
+    raw = repeated_map_keys(pa.array([[(b"\xff", 1), (b"\xff", 2)]], pa.map_(pa.binary(), pa.int64())), "b")
+    assert raw is not None and raw[1] == [
+        "the map in column 'b' holds the key '/w==' twice: a JSON object keeps one value per key"
+    ]
+    within = pa.map_(pa.string(), m)  # a map in a map's values
+    deep = repeated_map_keys(pa.array([[("k", [("a", 1), ("a", 2)])]], within), "d")
+    assert deep is not None and deep[1] == [
+        "the map at [] in column 'd' holds the key 'a' twice: a JSON object keeps one value per key"
+    ]
