@@ -101,6 +101,7 @@ Event = Callable[[str, dict[str, Any]], None]
 # A file ending this long after the last commit is committed at once, though fewer than
 # batch_size rows wait: many small files share a commit, and none waits for long.
 COMMIT_SECONDS = 1.0
+SMALL_FILE_BYTES = 64 << 10  # read without read-ahead threads (on disk: compressed, a few chunks)
 
 
 def _input_need(job: JobConfig) -> ReaderNeed | None:
@@ -1123,16 +1124,16 @@ class _Loop:
         report.workers = job.run.workers or 1
         self.reasons: Counter[str] = Counter()  # why rows were rejected, while none has been written
 
-    def _encoded(self, reader: Any) -> Iterator[Encoded]:
+    def _encoded(self, reader: Any, ahead: bool) -> Iterator[Encoded]:
         """Chunks through the stages and the sink's encoder. This runs in the read-ahead
         thread; the encoder, pure, on a pool of ``run.workers`` threads: turning Arrow
         columns into what the target stores is a third of the work, and needs no database.
         With the sink's ``encoder_thread``, the reading and the stages run on one more
-        thread, a chunk ahead of the encoder."""
+        thread, a chunk ahead of the encoder (when the file is read ``ahead``)."""
         chunks = apply(self.stages, iter(reader))
-        reading = prefetch(chunks, 1) if self.encoder_thread else None
+        reading = prefetch(chunks, 1) if self.encoder_thread and ahead else None
         try:
-            yield from ordered_map(self.encoder, reading or chunks, self.job.run.workers or 1)
+            yield from ordered_map(self.encoder, reading or chunks, (self.job.run.workers or 1) if ahead else 1)
         finally:
             if reading is not None:
                 reading.close()  # its thread stopped first: the chunks are its to close
@@ -1141,7 +1142,9 @@ class _Loop:
                 close()
 
     def load(self, reader: Any, key: str, fs: FileState, fr: FileReport) -> None:
-        batches = prefetch(self._encoded(reader), self.job.run.read_ahead)
+        # a small file is read in a moment: threads reading it ahead would cost more than they save
+        ahead = reader.size is None or reader.size > SMALL_FILE_BYTES
+        batches = prefetch(self._encoded(reader, ahead), self.job.run.read_ahead if ahead else 0)
         try:
             for encoded in self._settling(batches):
                 chunk = encoded.chunk

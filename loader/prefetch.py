@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import itertools
 import queue
 import threading
 from collections.abc import Callable, Generator, Iterator
@@ -97,6 +98,12 @@ def ordered_map(fn: Callable[[T], R], items: Iterator[T], workers: int) -> Gener
     if workers <= 1:
         yield from map(fn, items)
         return
+    items = iter(items)
+    head = list(itertools.islice(items, 2))  # one part (a small file's) starts no pool
+    if len(head) < 2:
+        yield from map(fn, head)
+        return
+    items = itertools.chain(head, items)
     pending: collections.deque[concurrent.futures.Future[R]] = collections.deque()
     pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="loader-worker")
     try:

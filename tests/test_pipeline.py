@@ -19,6 +19,7 @@ import pytest
 
 from loader import JobConfig, Pipeline, RunConfig, SinkConfig, SourceConfig, load
 from loader.errors import ConfigError, LoaderError, RejectLimitError, SourceChangedError, TransformError
+from loader.pipeline import SMALL_FILE_BYTES
 from tests.conftest import sqlite_rows, write_csv
 from tests.reliability_util import cli, rejects_of, sqlite_state
 
@@ -202,17 +203,48 @@ def test_a_heavy_encoder_gets_a_thread_of_its_own(
 
     monkeypatch.setattr(pipeline_module, "apply", apply)
     monkeypatch.setattr(pipeline_module, "ordered_map", ordered_map)
-    src = write_csv(tmp_path / "in.csv", ["id", "v"], [[(i * 7919) % 5000, f"v{i}"] for i in range(5000)])
+    # past SMALL_FILE_BYTES: a smaller file is read without read-ahead threads
+    src = write_csv(tmp_path / "in.csv", ["id", "v"], [[(i * 7919) % 20000, f"v{i}"] for i in range(20000)])
+    assert src.stat().st_size > pipeline_module.SMALL_FILE_BYTES
     report = load(
         str(src),
         str(tmp_path / target),
         key="{id}" if target.endswith(".ldb") else None,
-        run_options={"chunk_size": 500, "max_memory": ceiling} if ceiling else {"chunk_size": 500},
+        run_options={"chunk_size": 2000, "max_memory": ceiling} if ceiling else {"chunk_size": 2000},
     )
-    assert (report.status, report.rows_written) == ("ok", 5000)
+    assert (report.status, report.rows_written) == ("ok", 20000)
     assert reading and encoding
     assert reading.isdisjoint(encoding) == apart
     assert len(reading) == len(encoding) == 1
+
+
+@pytest.mark.parametrize("target", ["t.ldb", "t.db"])
+def test_a_small_file_is_read_without_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str) -> None:
+    """Many small files: a file of a few chunks is read, encoded and written on the load's own
+    thread (a thread started per file cost more than the file), with every row there."""
+    started: list[str] = []
+    real_start = threading.Thread.start
+
+    def start(self: threading.Thread) -> None:
+        started.append(self.name)
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    files = [
+        write_csv(tmp_path / f"in{i}.csv", ["id", "v"], [[i * 100 + j, f"v{j}"] for j in range(100)]) for i in range(3)
+    ]
+    report = load(
+        str(tmp_path / "in*.csv"),
+        str(tmp_path / target),
+        key="{id}" if target.endswith(".ldb") else None,
+        table=None if target.endswith(".ldb") else "t",
+        run_options={"chunk_size": 40, "workers": 2},
+    )
+    assert (report.status, report.rows_written) == ("ok", 300)
+    assert all(f.stat().st_size <= SMALL_FILE_BYTES for f in files)
+    # none per file (a LevelDB load's end writes its table files with a thread of its own)
+    assert [n for n in started if n.startswith(("loader-read-ahead", "loader-worker"))] == []
+    assert report.rows_read == 300
 
 
 def test_max_rejects_stops_with_committed_work_kept(tmp_path: Path) -> None:

@@ -79,3 +79,18 @@ def test_prefetch_hands_on_the_producer_error() -> None:
     assert next(out) == 1
     with pytest.raises(RuntimeError, match="reader failed"):
         next(out)
+
+
+def test_ordered_map_of_one_part_runs_it_here_without_a_pool() -> None:
+    """A small file's one block or chunk: a pool's threads would cost more than the part."""
+    where: list[int] = []
+
+    def square(n: int) -> int:
+        where.append(threading.get_ident())
+        return n * n
+
+    before = threading.active_count()
+    assert list(ordered_map(square, iter([3]), 4)) == [9]
+    assert where == [threading.get_ident()]
+    assert threading.active_count() == before
+    assert list(ordered_map(square, iter([]), 4)) == []
