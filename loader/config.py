@@ -590,13 +590,14 @@ def _read_line(path: str) -> str:
         return fh.read().rstrip("\r\n")
 
 
-def read_secret(name: str, env: Mapping[str, str]) -> str | None:
-    """``NAME``, else the file named by ``NAME_FILE``, else ``/run/secrets/NAME``.
+def read_secret(name: str, env: Mapping[str, str], *, empty_is_unset: bool = False) -> str | None:
+    """``NAME``, else the file named by ``NAME_FILE``, else ``/run/secrets/NAME``;
+    ``empty_is_unset``: a ``NAME`` set to nothing is passed over as an unset one.
 
     A ``NAME_FILE`` that cannot be read is an error: falling through to a
     default would hide a mount that went missing.
     """
-    if name in env:
+    if env.get(name) or (name in env and not empty_is_unset):
         return env[name]
     named = env.get(f"{name}_FILE")
     if named:
@@ -613,15 +614,19 @@ def read_secret(name: str, env: Mapping[str, str]) -> str | None:
 
 
 def interpolate(value: Any, env: Mapping[str, str], where: str) -> Any:
-    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string, recursively."""
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string, recursively. As in the
+    shell, ``:-`` takes the default when ``VAR`` is unset or empty (Compose's
+    ``DATA_DIR=${DATA_DIR}`` with none on the host, a pod spec's ``value: ""``); ``${VAR}``
+    of an empty ``VAR`` is empty."""
     if isinstance(value, str):
 
         def sub(m: re.Match[str]) -> str:
-            found = read_secret(m.group(1), env)
+            default = m.group(2)
+            found = read_secret(m.group(1), env, empty_is_unset=default is not None)
+            if default is not None and not found:
+                return default
             if found is not None:
                 return found
-            if m.group(2) is not None:
-                return m.group(2)
             raise ConfigError(
                 f"{where}: environment variable {m.group(1)} is not set",
                 hint=f"set {m.group(1)} (or {m.group(1)}_FILE), or write ${{{m.group(1)}:-default}}",
