@@ -706,6 +706,12 @@ def _is_key(dotted: str) -> bool:
 
 def env_overrides(env: Mapping[str, str]) -> list[tuple[str, Any]]:
     """``LOADER_SINK__PATH=x`` becomes ``("sink.path", "x")``; ``..._FILE`` reads the file."""
+    return [(dotted, value) for dotted, value, _ in _env_settings(env)]
+
+
+def _env_settings(env: Mapping[str, str]) -> list[tuple[str, Any, str]]:
+    """``env_overrides`` with where each came from, the variable as it is spelled (and the file
+    a ``_FILE`` one names): an error names what the operator set, not a name rebuilt from the key."""
     out = []
     for name in sorted(env):
         if not name.startswith("LOADER_") or "__" not in name:
@@ -717,9 +723,9 @@ def env_overrides(env: Mapping[str, str]) -> list[tuple[str, Any]]:
                 raw = _read_line(env[name])
             except OSError as exc:
                 raise ConfigError(f"{name}: cannot read {env[name]}: {exc.strerror}") from None
-            out.append((dotted, raw))
+            out.append((dotted, raw, f"environment {name} ({env[name]})"))
         else:
-            out.append((dotted, override_value(dotted, env[name])))
+            out.append((dotted, override_value(dotted, env[name]), f"environment {name}"))
     return out
 
 
@@ -746,9 +752,7 @@ def apply_overrides(
     ``origins`` is given where each key set came from last (``environment LOADER_RUN__JOB``)."""
     environ = env if env is not None else os.environ
     _check_overrides(sets, environ)
-    pairs: list[tuple[str, Any, str]] = []
-    for dotted, value in env_overrides(environ):
-        pairs.append((dotted, value, f"environment LOADER_{dotted.upper().replace('.', '__')}"))
+    pairs = _env_settings(environ)
     for pair in sets or []:
         if "=" not in pair:
             raise ConfigError(f"--set {pair}: expected SECTION.KEY=VALUE")
