@@ -407,9 +407,22 @@ class _OutputClosed(Exception):
 def _say(line: str) -> None:
     """A line of the command's output on stdout."""
     try:
-        print(line)
+        try:
+            print(line)
+        except UnicodeEncodeError:  # a file name in bytes that are not UTF-8
+            _say_bytes(line)
     except BrokenPipeError:
         raise _OutputClosed from None
+
+
+def _say_bytes(line: str) -> None:
+    """``line`` with the name's bytes (held as surrogates, ``os.fsdecode``) printed as themselves,
+    as ``ls`` prints it, whatever stdout's error handler: Python writes them so only in the C
+    locale, and elsewhere a plan naming the file failed where its load did not."""
+    out = sys.stdout
+    out.flush()  # the lines printed before come first
+    out.buffer.write(line.encode(out.encoding or "utf-8", "surrogateescape") + b"\n")
+    out.flush()
 
 
 def _flushed(code: int) -> int:

@@ -602,13 +602,14 @@ def _read_line(path: str) -> str:
         return fh.read().rstrip("\r\n")
 
 
-def read_secret(name: str, env: Mapping[str, str]) -> str | None:
-    """``NAME``, else the file named by ``NAME_FILE``, else ``/run/secrets/NAME``.
+def read_secret(name: str, env: Mapping[str, str], *, empty_is_unset: bool = False) -> str | None:
+    """``NAME``, else the file named by ``NAME_FILE``, else ``/run/secrets/NAME``;
+    ``empty_is_unset``: a ``NAME`` set to nothing is passed over as an unset one.
 
     A ``NAME_FILE`` that cannot be read is an error: falling through to a
     default would hide a mount that went missing.
     """
-    if name in env:
+    if env.get(name) or (name in env and not empty_is_unset):
         return env[name]
     named = env.get(f"{name}_FILE")
     if named:
@@ -625,15 +626,19 @@ def read_secret(name: str, env: Mapping[str, str]) -> str | None:
 
 
 def interpolate(value: Any, env: Mapping[str, str], where: str) -> Any:
-    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string, recursively."""
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string, recursively. As in the
+    shell, ``:-`` takes the default when ``VAR`` is unset or empty (Compose's
+    ``DATA_DIR=${DATA_DIR}`` with none on the host, a pod spec's ``value: ""``); ``${VAR}``
+    of an empty ``VAR`` is empty."""
     if isinstance(value, str):
 
         def sub(m: re.Match[str]) -> str:
-            found = read_secret(m.group(1), env)
+            default = m.group(2)
+            found = read_secret(m.group(1), env, empty_is_unset=default is not None)
+            if default is not None and not found:
+                return default
             if found is not None:
                 return found
-            if m.group(2) is not None:
-                return m.group(2)
             raise ConfigError(
                 f"{where}: environment variable {m.group(1)} is not set",
                 hint=f"set {m.group(1)} (or {m.group(1)}_FILE), or write ${{{m.group(1)}:-default}}",
@@ -713,6 +718,12 @@ def _is_key(dotted: str) -> bool:
 
 def env_overrides(env: Mapping[str, str]) -> list[tuple[str, Any]]:
     """``LOADER_SINK__PATH=x`` becomes ``("sink.path", "x")``; ``..._FILE`` reads the file."""
+    return [(dotted, value) for dotted, value, _ in _env_settings(env)]
+
+
+def _env_settings(env: Mapping[str, str]) -> list[tuple[str, Any, str]]:
+    """``env_overrides`` with where each came from, the variable as it is spelled (and the file
+    a ``_FILE`` one names): an error names what the operator set, not a name rebuilt from the key."""
     out = []
     for name in sorted(env):
         if not name.startswith("LOADER_") or "__" not in name:
@@ -724,9 +735,9 @@ def env_overrides(env: Mapping[str, str]) -> list[tuple[str, Any]]:
                 raw = _read_line(env[name])
             except OSError as exc:
                 raise ConfigError(f"{name}: cannot read {env[name]}: {exc.strerror}") from None
-            out.append((dotted, raw))
+            out.append((dotted, raw, f"environment {name} ({env[name]})"))
         else:
-            out.append((dotted, override_value(dotted, env[name])))
+            out.append((dotted, override_value(dotted, env[name]), f"environment {name}"))
     return out
 
 
@@ -753,9 +764,7 @@ def apply_overrides(
     ``origins`` is given where each key set came from last (``environment LOADER_RUN__JOB``)."""
     environ = env if env is not None else os.environ
     _check_overrides(sets, environ)
-    pairs: list[tuple[str, Any, str]] = []
-    for dotted, value in env_overrides(environ):
-        pairs.append((dotted, value, f"environment LOADER_{dotted.upper().replace('.', '__')}"))
+    pairs = _env_settings(environ)
     for pair in sets or []:
         if "=" not in pair:
             raise ConfigError(f"--set {pair}: expected SECTION.KEY=VALUE")

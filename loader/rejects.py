@@ -33,6 +33,20 @@ def _write_error(path: str, exc: OSError) -> SinkError:
     )
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def utf8_line(text: str) -> bytes:
+    """A line of JSON written with ``ensure_ascii=False`` as UTF-8. A file name that is not
+    UTF-8 holds its bytes as surrogates (``os.fsdecode``), which UTF-8 cannot encode: each is
+    written as its JSON escape (``\\udce9``), as ``ensure_ascii`` writes it, and reads back as the
+    same name. A surrogate is only ever inside one of the line's strings, where an escape is valid."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode("utf-8")
+
+
 def versioned(rejects: Iterable[Reject], version: int) -> None:
     """The rejects of a file's ``version`` (past its first) say so, unless they say already
     (a replay's rows keep their own)."""
@@ -76,7 +90,7 @@ class RejectFile:
         self.wait = wait
         # each line starts with its job, so a start-up scan tells lines apart without parsing them
         self._head = '{"job": ' + json.dumps(job, ensure_ascii=False) + ", "
-        self._tag = self._head.encode("utf-8")
+        self._tag = utf8_line(self._head)
         self._fh: IO[bytes] | None = None
         self.count = 0
         self.size = 0
@@ -167,7 +181,7 @@ class RejectFile:
     def write(self, rejects: Iterable[Reject]) -> None:
         try:
             for r in rejects:
-                self._append((self._head + r.to_json()[1:] + "\n").encode("utf-8"))
+                self._append(utf8_line(self._head + r.to_json()[1:] + "\n"))
         except OSError as exc:
             raise _write_error(self.path, exc) from None
 
@@ -184,7 +198,7 @@ class RejectFile:
                             entry["row"] += row_offset
                         if version > 1:
                             entry["version"] = version
-                        line = (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+                        line = utf8_line(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
                     self._append(line)
         except OSError as exc:
             raise _write_error(self.path, exc) from None

@@ -649,3 +649,30 @@ def test_the_typed_constructor_takes_every_field_in_order(cls: type) -> None:
     fields = dataclasses.fields(cls)
     assert names == [f.name for f in fields]
     assert required == [f.name for f in fields if f.default is f.default_factory is dataclasses.MISSING]
+
+
+@pytest.mark.parametrize(
+    ("env", "path"),
+    [
+        ({}, "/data/a.csv"),
+        ({"IN": ""}, "/data/a.csv"),  # was "/a.csv": an empty VAR taken as its value
+        ({"IN": "/in"}, "/in/a.csv"),
+    ],
+)
+def test_a_default_is_taken_when_the_variable_is_unset_or_empty_as_in_the_shell(
+    tmp_path: Path, env: dict[str, str], path: str
+) -> None:
+    p = write(tmp_path, '[source]\npath = "${IN:-/data}/a.csv"\n[sink]\npath = "/out/${NAME}x.db"\n')
+    job = load_job(p, env={**env, "NAME": ""})
+    assert (job.source.path, job.sink.path) == ([path], "/out/x.db")  # ${NAME} of an empty NAME: empty
+
+
+def test_an_empty_variable_with_a_default_is_read_from_its_file_as_an_unset_one(tmp_path: Path) -> None:
+    """``:-`` passes over an empty ``VAR`` as over an unset one: ``VAR_FILE`` next, then the
+    default, also for a file that holds nothing."""
+    named = tmp_path / "in"
+    p = write(tmp_path, '[source]\npath = "${IN:-/data}/a.csv"\n[sink]\npath = "/out/x.db"\n')
+    named.write_text("/mounted\n")
+    assert load_job(p, env={"IN": "", "IN_FILE": str(named)}).source.path == ["/mounted/a.csv"]
+    named.write_text("\n")
+    assert load_job(p, env={"IN_FILE": str(named)}).source.path == ["/data/a.csv"]

@@ -272,6 +272,37 @@ def test_a_csv_file_not_in_utf8_is_one_part_and_loads_as_threads_does(tmp_path: 
     assert loaded["threads"][-1] == (2999, "café 2999")
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_every_engine_logs_each_files_file_and_file_done_events_in_input_order(
+    tmp_path: Path, cluster: Any, engine: str
+) -> None:
+    """docs/schedule.md's per-file events: ``processes`` and ``dask`` logged only ``part``
+    events for the files they loaded, no ``file`` nor ``file_done``; a skipped file's came
+    alone. Each file read is several parts here."""
+    paths = csv_files(tmp_path, files=3, rows=600)
+    target = tmp_path / "t.db"
+    Pipeline(job(paths[:1], target, "threads")).run()  # the first file loaded already: skipped
+    events: list[tuple[str, dict[str, Any]]] = []
+    config = job(paths, target, engine, scheduler=cluster.scheduler_address, part_size=8_000)
+    report = Pipeline(config, on_event=lambda *e: events.append(e)).run()
+    logged = [(n, Path(d["path"]).name, d.get("status")) for n, d in events if n in ("file", "file_done")]
+    assert logged == [
+        ("file", "in0.csv", "skipped"),
+        ("file", "in1.csv", "loaded"),
+        ("file_done", "in1.csv", None),
+        ("file", "in2.csv", "loaded"),
+        ("file_done", "in2.csv", None),
+    ]
+    done = [{k: d[k] for k in ("rows_read", "rows_written", "rows_rejected")} for n, d in events if n == "file_done"]
+    counts = [
+        {"rows_read": f.rows_read, "rows_written": f.rows_written, "rows_rejected": f.rows_rejected}
+        for f in report.files
+    ]
+    assert done == counts[1:] and all(c["rows_read"] == 600 and c["rows_rejected"] for c in done)
+    if engine != "threads":
+        assert len(report.parts) > 2
+
+
 def test_a_rerun_skips_committed_parts_and_loads_nothing_twice(tmp_path: Path) -> None:
     paths = csv_files(tmp_path, files=1)
     target = tmp_path / "t.db"
@@ -305,9 +336,12 @@ def test_killing_the_coordinator_between_part_commits_then_rerunning_loads_each_
     assert len(contents(target, "sqlite")) > 0
     with pytest.raises(ConfigError, match=r"half loaded in parts of run\.part_size = 40000, now cut at 16000"):
         Pipeline(job(paths, target, "processes")).run()
-    report = Pipeline(job(paths, target, "processes", part_size=40_000)).run()
+    events: list[tuple[str, dict[str, Any]]] = []
+    report = Pipeline(job(paths, target, "processes", part_size=40_000), on_event=lambda *e: events.append(e)).run()
     assert report.resumed and report.status == "ok"
     assert "resumed" in [f.status for f in report.files]  # the file whose parts were committed, as threads says
+    # and its ``file`` event says so (an engine logged none)
+    assert [(d["path"], d["status"]) for n, d in events if n == "file"] == [(f.path, f.status) for f in report.files]
     expected = Pipeline(job(paths, tmp_path / "clean.db", "threads")).run()
     assert contents(target, "sqlite") == contents(tmp_path / "clean.db", "sqlite")
     assert len(contents(target, "sqlite")) == expected.rows_written

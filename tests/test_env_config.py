@@ -165,6 +165,7 @@ def test_cli_load_paths_beat_the_environment(tmp_path: Path, data_dir: Path) -> 
     ("variable", "message", "hint"),
     [
         ("LOADER_SINK__TABEL", "environment LOADER_SINK__TABEL: sink.tabel: unknown key", "did you mean 'table'?"),
+        ("LOADER_sink__tabel", "environment LOADER_sink__tabel: sink.tabel: unknown key", "did you mean 'table'?"),
         (
             "LOADER_SINKK__TABLE",
             "environment LOADER_SINKK__TABLE: 'sinkk' is not a section (source, sink, run)",
@@ -199,6 +200,22 @@ def test_a_bad_value_from_the_environment_names_the_variable(tmp_path: Path, val
     with pytest.raises(ConfigError) as info:
         load_job(job, env={})
     assert str(info.value) == f"{job}: run.chunk_size: expected 1 or more"
+
+
+@pytest.mark.parametrize(
+    "variable", ["LOADER_run__chunk_size", "LOADER_Run__Chunk_Size", "LOADER_RUN__CHUNK_SIZE_FILE"]
+)
+def test_a_bad_value_from_the_environment_names_the_variable_as_it_is_spelled(tmp_path: Path, variable: str) -> None:
+    """The name was rebuilt from the key (``LOADER_RUN__CHUNK_SIZE``): for a ``_FILE`` variable,
+    as a Kubernetes secret sets it, or one spelled in lower case, a variable set nowhere."""
+    job = job_file(tmp_path, '[source]\npath = "a.csv"\n[sink]\npath = "n.db"\n')
+    named = tmp_path / "chunk"
+    named.write_text("abc\n")
+    value = str(named) if variable.endswith("_FILE") else "abc"
+    with pytest.raises(ConfigError) as info:
+        load_job(job, env={variable: value})
+    where = f"{variable} ({named})" if variable.endswith("_FILE") else variable
+    assert str(info.value) == f"environment {where}: run.chunk_size: expected an integer, got 'abc'"
 
 
 @pytest.mark.parametrize(

@@ -362,6 +362,32 @@ def test_null_key_is_rejected_by_leveldb(tmp_path: Path) -> None:
     assert report_of(tmp_path / "r.json")["rows_rejected"] == 1
 
 
+def test_a_reject_from_a_file_named_in_bytes_that_are_not_utf8_is_written_and_replayed(tmp_path: Path) -> None:
+    """A file named in Latin-1 bytes (``caf\\xe9.csv``): its reject line failed to encode (exit 1
+    on either target). The name's byte is written as its JSON escape, a line of valid UTF-8
+    whose ``file`` reads back as the name, and its fixed row replays from it."""
+    from loader.rejects import utf8_line
+
+    assert utf8_line('{"file": "caf\udce9.csv", "é": 1}\n') == b'{"file": "caf\\udce9.csv", "\xc3\xa9": 1}\n'
+    latin = os.path.join(os.fsencode(tmp_path), b"caf\xe9.csv")
+    with open(latin, "wb") as fh:
+        fh.write(b"id,v\n1,2\n2,x\n")
+    target = tmp_path / "k.ldb"
+    p = cli("load", os.fsdecode(latin), str(target), "--key", "{id}", "--columns", "v=int")
+    assert p.returncode == 0, p.stderr
+    rejects = rejects_of(target, "key:{id}")
+    (line,) = rejects.read_bytes().decode("utf-8").splitlines()
+    assert json.loads(line)["file"] == os.fsdecode(latin)
+    rejects.write_text(line.replace('"x"', '"7"') + "\n")
+    job = tmp_path / "job.toml"
+    job.write_text(
+        f'[source]\npath = "{tmp_path}/*.csv"\ncolumns = {{ v = "int" }}\n[sink]\ntype = "leveldb"\npath = "{target}"\nkey = "{{id}}"\n'
+    )
+    p = cli("replay", str(rejects), "--job", str(job))
+    assert p.returncode == 0, p.stderr
+    assert [k for k, _ in leveldb_items(target)[0]] == [b"00000000000000000001", b"00000000000000000002"]
+
+
 def test_reject_path_flag_job_file_and_default(tmp_path: Path, data_dir: Path) -> None:
     bad = data_dir / "bad.csv"
     p = cli(

@@ -551,6 +551,7 @@ class Coordinator:
     listed: int = 0  # of ``plans``, those whose turn came (``_turn_of``)
     shown: set[str] = field(default_factory=set)  # files listed in the report
     planned: dict[str, FileState] = field(default_factory=dict)  # the state each file read counts into
+    announced: set[str] = field(default_factory=set)  # files whose ``file`` event is out (``_announce``)
 
     def run(self, plans: list[FilePlan], types: dict[str, pa.DataType], fresh: bool, engine: Engine | None) -> None:
         pipe = self.pipeline
@@ -759,6 +760,7 @@ class Coordinator:
             except LoaderError as exc:
                 self._number_in_file(task, exc)
                 self._turn_of(task.part.path)  # listed, as incomplete, as ``threads`` lists the file it stopped in
+                self._announce(task.part.path)  # and logged as begun, as ``threads`` logs it before it reads
                 raise
 
     def _number_in_file(self, task: PartTask, exc: LoaderError) -> None:
@@ -811,6 +813,7 @@ class Coordinator:
         key = storage.key(task.part.path)
         if key not in self.prepared:
             self._prepare(task.part.path)
+        self._announce(task.part.path)
         f = self.files[key]
         if f.left == 1:  # its last part: every part of it is read
             storage.check_unchanged(task.part.path, f.state.identity)
@@ -859,7 +862,26 @@ class Coordinator:
         if f.report.dialect is None:
             f.report.dialect = result.dialect
         pipe._emit("progress", path=task.part.path, rows_read=f.report.rows_read, run_rows_read=self.report.rows_read)
+        if f.left == 0:  # its last part committed: the file is done, as ``threads`` logs it
+            pipe._emit(
+                "file_done",
+                path=task.part.path,
+                rows_read=f.report.rows_read,
+                rows_written=f.report.rows_written,
+                rows_rejected=f.report.rows_rejected,
+            )
         _remove_results(task.prefix)
+
+    def _announce(self, path: str) -> None:
+        """The ``file`` event of a file read, once, when its first part is committed (or stops
+        the run): its status (``loaded``, or ``resumed`` when a run before committed parts of
+        it) is known by then, and the files before it are listed, so the events come in input
+        order, as ``threads`` sends them."""
+        key = storage.key(path)
+        if key not in self.announced:
+            self.announced.add(key)
+            status = self._file(path).report.status
+            self.pipeline._emit("file", path=path, status="loaded" if status == "incomplete" else status)
 
     def _refused(self, task: PartTask, result: PartResult, refused: list[Refused], offset: int) -> None:
         """The part's rows the target's table refused, in the reject file (synced): their

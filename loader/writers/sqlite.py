@@ -62,7 +62,9 @@ from .sqlite_schema import (
     required_columns,
     rowid_name,
     stage_seq,
+    state_entries,
     state_sql,
+    stored_key,
     unique_keys,
 )
 
@@ -248,7 +250,7 @@ class SQLiteWriter(Refusals, Transactional):
     # --------------------------------------------------------------- state
 
     def read_state(self, job: str) -> dict[str, str]:
-        return {k: v for k, v in self._execute(state_sql(job), (job, job))}
+        return state_entries(self._execute(state_sql(job), (job, job)))
 
     def gone(self, job: str, state: JobState) -> str | None:
         """The checkpoint tells of rows written to the table, and the table is not there:
@@ -477,7 +479,7 @@ class SQLiteWriter(Refusals, Transactional):
             self._execute(
                 f"INSERT INTO {STATE_TABLE} (job, key, value, updated_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (job, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                (job, k, v, now),
+                (job, stored_key(k), v, now),
             )
         self._execute("COMMIT")
         self._in_txn = False

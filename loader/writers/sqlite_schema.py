@@ -118,8 +118,26 @@ def job_rows(job: str) -> str:
 
 def state_sql(job: str) -> str:
     """``job``'s checkpoint entries (two ``?``: the job, twice), those under its own spelling
-    last, so that they win over an earlier spelling's."""
+    last, so that they win over an earlier spelling's (read back with ``state_entries``)."""
     return f"SELECT key, value FROM {STATE_TABLE} WHERE {job_rows(job)} ORDER BY job = ?"
+
+
+def stored_key(key: str) -> str:
+    """A checkpoint key as the state table holds it. A file name that is not UTF-8 (its bytes
+    held as surrogates, ``os.fsdecode``) cannot be bound as text: that key is held as its JSON
+    string, quotes included, as LevelDB's state log spells it. No other key starts with a
+    quote (``file:``, ``part:``, ``job``, ``schema``), so the spelling is read back unambiguously
+    and every key that is UTF-8 stays as loaders before this one wrote it."""
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(key)
+    return key
+
+
+def state_entries(rows: Iterable[tuple[Any, ...]]) -> dict[str, str]:
+    """The checkpoint entries of ``state_sql``'s rows, each key as ``stored_key`` was given it."""
+    return {(json.loads(k) if k.startswith('"') else k): v for k, v in rows}
 
 
 def check_target(path: str) -> None:
@@ -159,7 +177,7 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
     if keys is not None and {fold(c) for c in config.primary_key} not in keys:
         raise key_error(config, table)
     declared = declared_types(columns, strict)
-    entries = dict(state_rows)
+    entries = state_entries(state_rows)
     if kind is None and rows_committed(JobState.parse(entries)):
         entries = {}  # the table was dropped since: the load starts over (``SQLiteWriter.gone``)
     return Peek(entries, declared, tuple(required_columns(columns)), tuple(generated), is_virtual(kind and kind[1]))

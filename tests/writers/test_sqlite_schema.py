@@ -117,3 +117,16 @@ def test_a_crashed_writers_journal_is_a_note_to_the_dry_run_not_a_read_only_targ
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT id, v FROM t ORDER BY id").fetchall() == [(1, 2), (5, 6)]
     conn.close()
+
+
+def test_a_checkpoint_key_not_utf8_is_stored_as_its_json_string_and_read_back() -> None:
+    """A key SQLite holds as text must be UTF-8: a name's surrogate (``os.fsdecode``) is held
+    escaped in the key's JSON string; every other key, ``\\u`` or not, as it was."""
+    from loader.writers.sqlite_schema import state_entries, stored_key
+
+    name = "file:/in/caf\udce9.csv"
+    assert stored_key(name) == '"file:/in/caf\\udce9.csv"'
+    kept = ["file:/in/café.csv", "file:/in/a\\udce9.csv", "job", "part:1f"]
+    assert [stored_key(k) for k in kept] == kept
+    rows = [(stored_key(k), str(i)) for i, k in enumerate([name, *kept])]
+    assert state_entries(rows) == {name: "0", **{k: str(i) for i, k in enumerate(kept, 1)}}
