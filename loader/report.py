@@ -230,7 +230,9 @@ class RunReport:
             files += f", {self.files_skipped} already loaded"
         if self.files_changed:
             kept = sum(f.rows_kept or 0 for f in self.files if f.status in ("changed", "changed-skipped"))
-            files += f", {self.files_changed} changed since loaded and skipped ({kept:,} committed rows kept)"
+            # on_change = "error": the changed file stopped the run, nothing after it was read
+            what = "stopped the run" if any(f.status == "changed" for f in self.files) else "skipped"
+            files += f", {self.files_changed} changed since loaded and {what} ({kept:,} committed rows kept)"
         line = (
             f"{self.status}: {self.rows_written:,} rows written to {where} from {files} "
             f"in {self.elapsed_s:.1f}s ({self.rows_per_s:,.0f} rows/s, peak {self.peak_rss_mb:.0f} MB)"

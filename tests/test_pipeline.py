@@ -811,7 +811,7 @@ def test_a_changed_file_that_stops_the_run_leaves_the_new_files_before_it_loaded
     assert report.rows_written == 9
     assert sqlite_rows(db, "SELECT count(*) FROM t") == [(10,)]
     assert report.summary().startswith(
-        f"failed: 9 rows written to {db} (table t) from 3 files, 1 changed since loaded and skipped (1 committed rows kept)"
+        f"failed: 9 rows written to {db} (table t) from 3 files, 1 changed since loaded and stopped the run (1 committed rows kept)"
     )
 
 
