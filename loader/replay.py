@@ -487,6 +487,7 @@ class Rows:
         self.state = state
         self.src = p.job.source
         self.path = path
+        self.size: int | None = None  # a reject file is read ahead as a large input is (``_Loop.load``)
         self.others: Counter[str | None] = Counter()  # lines of other jobs, by job
         self.superseded = 0  # lines of a row that a later line of the file replaces
         self.done = done  # marks of rows replayed before
