@@ -466,6 +466,20 @@ class TypeGuess:
                     return candidate if exact else pa.string()
         return pa.string()
 
+    def may_be_dated(self, sample: pa.Array) -> bool:
+        """Whether each value of ``sample`` (nulls and ``na`` spellings aside) is a date or a
+        timestamp, though the guess made of them all is text: parts of it that are dates and
+        parts that are timestamps each have a dated type of their own (``schema.unify``)."""
+        if not self.values or not is_text(self.result()):
+            return False
+        values = kernels.drop_null(kernels.cast(sample, pa.string()))
+        if self.na:
+            values = self._without_na(values)
+        return bool(len(values)) and _all(kernels.match_substring_regex(values, _DATED))
+
+
+_DATED = "|".join(f"(?:{pattern})" for pattern in (_DATE, _TS, _TS_TZ))
+
 
 def infer_type(sample: pa.Array) -> pa.DataType:
     """The narrowest type that holds every value of a text sample without loss."""

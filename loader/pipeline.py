@@ -63,7 +63,7 @@ from .outputs import rewrite_report, write_outputs
 from .paths import check_directory, check_paths, lock_path
 from .prefetch import ordered_map, prefetch
 from .progress import Progress
-from .readers import expand_paths, input_spellings, open_reader
+from .readers import expand_paths, file_format, input_spellings, open_reader
 from .readers.partitions import folder_rejected, recorded_keys, settle
 from .rejects import Committed, RejectFile, default_rejects_path, versioned
 from .report import FileReport, RunReport
@@ -290,6 +290,8 @@ class Pipeline:
         self.on_event = on_event
         self.log_error: str | None = None  # the first event on_event failed to take (``_emit``)
         self.type_notes: dict[str, str] = {}  # column -> why its type was fixed before this run
+        # file -> its columns without a value, where the types' sample saw every row of it
+        self.empty_columns: dict[str, frozenset[str]] = {}
         self._loop: _Loop | None = None  # the run loop while a run is under way
         self._stored: int | None = None  # after a failure: this run's commits the target holds
 
@@ -525,19 +527,42 @@ class Pipeline:
         if not paths:
             return dict(fixed)
         src = replace(self.job.source, infer_rows=rows_per_file(self.job.source.infer_rows, len(paths)))
+        # Small files are guessed together where every file's types are guessed from text
+        # (beside a typed file's, each text file's own type counts: ``unify``).
+        small = None
+        if all(file_format(p, src) == "csv" for p in paths):
+            from .readers.csv.infer import SmallFiles
+
+            small = SmallFiles(src.na_values)
 
         def samples() -> Iterator[Sample]:  # folded in as they come (``unify``): none is kept
             for path in paths:
                 try:
                     with open_reader(
-                        path, src, chunk_size=self.job.run.chunk_size, workers=self.job.run.workers or 1, types=fixed
+                        path,
+                        src,
+                        chunk_size=self.job.run.chunk_size,
+                        workers=self.job.run.workers or 1,
+                        types=fixed,
+                        defer_types=small is not None,
                     ) as reader:
                         sample = Sample(reader.schema, reader.guesses, reader.valueless)
+                        kept = reader.sample
                 except LoaderError:
                     continue  # the file fails the same way when its turn comes, after the files before it
+                if small is not None and kept is not None and small.add(path, sample.schema, kept):
+                    continue
+                if small is not None:
+                    yield from small.samples()  # in file order: the first file spells a column
+                    if kept is not None and small.add(path, sample.schema, kept):
+                        continue
                 yield sample
+            if small is not None:
+                yield from small.samples()
 
-        return unify(samples(), fixed)
+        types = unify(samples(), fixed)
+        self.empty_columns = small.empty if small is not None else {}
+        return types
 
     def _load_types(
         self, files: list[str], state: JobState, declared: dict[str, str], fresh: bool
@@ -934,6 +959,7 @@ class Pipeline:
                 workers=self.job.run.workers or 1,
                 check_width=self._header_check(),
                 types=types,
+                empty_columns=self.empty_columns.get(plan.path),
             ) as reader,
         ):
             found = getattr(reader, "dialect", None)

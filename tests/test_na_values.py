@@ -104,6 +104,40 @@ def test_a_settled_text_column_of_only_na_in_a_file_is_null(tmp_path: Path) -> N
     assert [r["x"] for r in rows_of(declared)] == ["NA", "N/A"]
 
 
+def test_small_files_text_of_only_na_is_null_from_one_read_of_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A load of small files: the sample of the load's types saw every row of each, so the main
+    pass knows which text columns hold no value in a file without reading it twice, and stores
+    them as reading each alone does (``test_a_settled_text_column_of_only_na_in_a_file_is_null``)."""
+    from loader.readers.csv import CSVReader
+
+    (tmp_path / "in").mkdir()
+    write(tmp_path / "in" / "a.csv", "id,x,y\n1,FR,\n2,DE,NA\n")  # y: no value; x settles text
+    write(tmp_path / "in" / "b.csv", "id,x,y\n3,NA,N/A\n4,N/A,\n")  # x: only spellings: NULL
+    write(tmp_path / "in" / "c.csv", "id,x,y\n5,NA,n\n6,IT,NA\n")  # beside text: NA stays text
+    heads: list[str] = []
+    real = CSVReader._head_blocks
+
+    def counting(self: CSVReader) -> object:
+        heads.append(Path(self.path).name)
+        return real(self)
+
+    monkeypatch.setattr(CSVReader, "_head_blocks", counting)
+    db = tmp_path / "t.db"
+    report = load(str(tmp_path / "in" / "*.csv"), str(db), table="t")
+    assert (report.status, report.rows_written) == ("ok", 6)
+    assert heads == ["a.csv", "b.csv", "c.csv"]
+    assert sqlite_rows(db, "SELECT id, x, y FROM t ORDER BY id") == [
+        (1, "FR", None),
+        (2, "DE", None),
+        (3, None, None),
+        (4, None, None),
+        (5, "NA", "n"),
+        (6, "IT", "NA"),
+    ]
+
+
 def test_declared_float_takes_na_as_null_and_declared_string_keeps_it(tmp_path: Path) -> None:
     p = write(tmp_path / "d.csv", "x,s\n1.5,N/A\nN/A,b\n")
     types, rows, rejects = read(p, columns={"x": "float64", "s": "string"})

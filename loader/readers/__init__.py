@@ -35,6 +35,7 @@ __all__ = [
     "Reader",
     "dedupe_names",
     "expand_paths",
+    "file_format",
     "input_spellings",
     "open_reader",
 ]
@@ -104,9 +105,14 @@ def open_reader(path: str, config: SourceConfig, **options: Any) -> Reader:
     return open_file(path, config, **options)
 
 
+def file_format(path: str, config: SourceConfig) -> str | None:
+    """The format ``path`` is read as: ``config.format``, else the file's extension's."""
+    return config.format or infer_format(path)
+
+
 def open_file(path: str, config: SourceConfig, **options: Any) -> Reader:
     """A reader for one file's own columns (``open_reader`` without partition columns)."""
-    fmt = config.format or infer_format(path)
+    fmt = file_format(path, config)
     if fmt == "parquet":
         from .parquet import ParquetReader
 

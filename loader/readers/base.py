@@ -30,6 +30,7 @@ class Reader(Protocol):
     size: int | None
     guesses: dict[str, Any]  # column -> the ``TypeGuess`` behind its inferred type
     valueless: frozenset[str]  # columns of a known type without a value in the file (no say in types)
+    sample: pa.Table | None  # with ``defer_types``, a small CSV file's rows as parsed, not guessed
 
     def __iter__(self) -> Iterator[Chunk]: ...
 
@@ -311,6 +312,8 @@ class ReaderBase:
         check_width: Callable[[int, str], None] | None = None,
         types: dict[str, pa.DataType] | None = None,
         part: tuple[int, ...] | None = None,
+        defer_types: bool = False,
+        empty_columns: frozenset[str] | None = None,
     ) -> None:
         self.path = path
         if part is not None and not self.PARTS:
@@ -337,6 +340,13 @@ class ReaderBase:
         # Columns of a known type (Parquet's) that hold no value in this file, known from its
         # metadata: like a guessed column without values, they have no say in the load's types.
         self.valueless: frozenset[str] = frozenset()
+        # CSV, for the load's types only: a small file's rows are kept as parsed (``sample``),
+        # not guessed, to be guessed with other small files' (``csv.infer.SmallFiles``).
+        self.defer_types = defer_types
+        self.sample: pa.Table | None = None
+        # CSV: the columns the load's types found without a value in this file, having seen
+        # every row of it (``SmallFiles.empty``): its text columns need no second look
+        self.empty_columns = empty_columns
         self.size = storage.size(path)
         self._open()
 

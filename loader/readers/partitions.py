@@ -155,8 +155,10 @@ class Partitioned:
         inner = replace(config, columns={n: t for n, t in config.columns.items() if fold(n) not in mine})
         # the file's own column of a partition key's name is read as the file has it: the folder's value replaces it
         others = {n: t for n, t in types.items() if fold(n) not in mine}
-        self.inner = open_file(path, inner, **{**options, "types": others})
+        # guessed here, file by file: a partition column's type comes from this file's folder
+        self.inner = open_file(path, inner, **{**options, "types": others, "defer_types": False})
         self.path, self.size = self.inner.path, self.inner.size
+        self.sample = None
         declared = {fold(n): parse_type(t, where=f"source.columns.{n}") for n, t in config.columns.items()}
         self.guesses: dict[str, Any] = dict(self.inner.guesses)
         self.typed = {n: self._typed(n, v, types.get(n), declared.get(fold(n))) for n, v in self.raw.items()}

@@ -719,3 +719,88 @@ def test_the_largest_block_size_loads(tmp_path: Path) -> None:
     path.write_bytes(b"id,code\n1,007\n")
     assert main(["load", str(path), str(tmp_path / "a.db"), "--source-block-size", "1023MB", "--quiet"]) == 0
     assert sqlite_rows(tmp_path / "a.db", "SELECT id, code FROM a") == [(1, "007")]
+
+
+# ------------------------------------------------- small files guessed together
+
+# one column's values per file, each kind a guess ends differently on
+_KINDS = {
+    "int": ["1", "-20", ""],
+    "zero": ["007", "8"],
+    "float": ["1.5", "2"],
+    "big": ["9007199254740993", "1"],
+    "bool": ["true", "False"],
+    "date": ["2024-01-02", ""],
+    "ts": ["2024-01-02 03:04:05", "2024-01-03T00:00"],
+    "tstz": ["2024-01-02T03:04:05Z", "2024-01-02 03:04+01:00"],
+    "na": ["NA", ""],
+    "text": ["abc", "1"],
+    "empty": ["", ""],
+}
+
+
+def _kind_files(folder: Path, kinds: tuple[str, ...]) -> list[str]:
+    paths = []
+    for i, kind in enumerate(kinds):
+        path = folder / f"f{i}.csv"
+        path.write_text("id,v\n" + "".join(f"{i}{j},{v}\n" for j, v in enumerate(_KINDS[kind])), encoding="utf-8")
+        paths.append(str(path))
+    return paths
+
+
+def _unified(paths: list[str], together: bool) -> dict[str, pa.DataType]:
+    from loader.readers.csv.infer import SmallFiles
+    from loader.schema import Sample, unify
+
+    config = SourceConfig(path=paths)
+    small = SmallFiles(config.na_values)
+    samples: list[Sample] = []
+    for path in paths:
+        with open_reader(path, config, defer_types=together) as reader:
+            if reader.sample is not None:
+                assert small.add(path, reader.schema, reader.sample)
+            else:
+                samples.append(Sample(reader.schema, reader.guesses, reader.valueless))
+    return unify(samples + small.samples())
+
+
+@pytest.mark.parametrize("first", sorted(_KINDS))
+def test_small_files_guessed_together_unify_as_guessed_one_by_one(tmp_path: Path, first: str) -> None:
+    """One guess for many small files' values gives each column the type their guesses, one a
+    file, unify to: for every pair and a few triples of kinds of values, dates beside
+    timestamps (whose own types decide) among them."""
+    for second in sorted(_KINDS):
+        for third in ((), ("date",), ("int",)):
+            folder = tmp_path / f"{second}-{'-'.join(third)}"
+            folder.mkdir()
+            paths = _kind_files(folder, (first, second, *third))
+            expected = _unified(paths, together=False)
+            assert _unified(paths, together=True) == expected, (first, second, third, expected)
+
+
+def test_small_files_are_guessed_with_one_guess_per_column(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two thousand files of 50 rows cost a guess each otherwise: each file's kernel calls."""
+    from loader.convert import TypeGuess
+
+    for i in range(40):
+        write_csv(
+            tmp_path / f"p{i:02d}.csv",
+            ["id", "zip", "t"],
+            [[i * 10 + j, f"{j:05d}", f"2024-01-0{j + 1}"] for j in range(5)],
+        )
+    added: list[int] = []
+    real_add = TypeGuess.add
+
+    def add(self: TypeGuess, sample: pa.Array) -> None:
+        if not self.presence:  # the main pass asks of a text column only whether it holds a value
+            added.append(len(sample))
+        real_add(self, sample)
+
+    monkeypatch.setattr(TypeGuess, "add", add)
+    db = tmp_path / "p.db"
+    assert main(["load", str(tmp_path / "p*.csv"), str(db), "--table", "t", "-q"]) == 0
+    assert added == [200, 200, 200]  # each column once, over all 40 files' rows
+    assert sqlite_rows(db, "SELECT typeof(id), typeof(zip), typeof(t), count(*) FROM t GROUP BY 1, 2, 3") == [
+        ("integer", "text", "text", 200)
+    ]
+    assert sqlite_rows(db, "SELECT zip, t FROM t WHERE id = 394") == [("00004", "2024-01-05")]

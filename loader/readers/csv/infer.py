@@ -8,6 +8,7 @@ in order; at most ``workers`` + 1 groups are held at a time.
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -16,6 +17,7 @@ import pyarrow as pa
 from ... import kernels
 from ...convert import GROUP_ROWS, TypeGuess
 from ...prefetch import ordered_map
+from ...schema import Sample
 from .long_rows import Block
 from .parse import array
 
@@ -23,6 +25,9 @@ from .parse import array
 # hold few rows, and a guess costs kernel calls per column however few
 # (``convert.GROUP_ROWS``), but a group is held whole on each worker.
 MAX_GROUP, GROUP_BYTES = 16, 8 << 20
+# A file this small (on disk) whose rows are all its sample is guessed with the next such
+# files' (``SmallFiles``): a guess's kernel calls cost a small file more than its rows do.
+SMALL_FILE_BYTES = 256 << 10
 
 Guesses = dict[str, TypeGuess | None]  # None: not valid UTF-8, the column stays text
 
@@ -130,3 +135,102 @@ def sample_tables(
         rows += table.num_rows
         if rows >= infer_rows:
             return
+
+
+def whole_sample(
+    need: list[str], blocks: Iterator[Block], parse: Callable[[bytearray], tuple[pa.Table, Any]], infer_rows: int
+) -> pa.Table | None:
+    """The ``need`` columns of every row of ``blocks`` as parsed, when they are no more than
+    ``infer_rows`` (the whole file is its sample) and some; None otherwise."""
+    tables, rows = [], 0
+    for item in blocks:
+        if item[2] is not None:  # as ``sample_guesses``: a block a long row was cut from is no sample
+            continue
+        table = parse(item[0])[0]
+        rows += table.num_rows
+        if rows > infer_rows:
+            return None
+        tables.append(table.select(need))
+    return pa.concat_tables(tables) if rows else None
+
+
+class SmallFiles:
+    """Small files' samples, guessed together: a guess per column for files that have the same
+    columns, in place of one per file (thousands of small files cost a guess each otherwise).
+
+    Merging guesses ANDs what each part rules out, so one guess of the files' values together
+    is the merge of their guesses. Each file's own type matters only where the merged guess is
+    text and every file's values are dates or timestamps (``schema.unify`` gives the finer of
+    their types): there the files are guessed one by one."""
+
+    MAX_ROWS = 1 << 16  # held at once, as text
+
+    def __init__(self, na: Sequence[str]) -> None:
+        self.na = tuple(na)
+        self.paths: list[str] = []
+        self.schemas: list[pa.Schema] = []
+        self.tables: list[pa.Table] = []
+        self.rows = 0
+        # each file's columns without a value (nulls and ``na`` spellings only): its main pass
+        # needs to know of its text columns, and need not read the file twice to (``no_value``)
+        self.empty: dict[str, frozenset[str]] = {}
+
+    def add(self, path: str, schema: pa.Schema, table: pa.Table) -> bool:
+        """Take a file's sample (its schema, its whole rows as parsed); False when it does not fit."""
+        if self.tables and (
+            schema.names != self.schemas[0].names
+            or table.column_names != self.tables[0].column_names
+            or self.rows + table.num_rows > self.MAX_ROWS
+        ):
+            return False
+        self.paths.append(path)
+        self.schemas.append(schema)
+        self.tables.append(table)
+        self.rows += table.num_rows
+        return True
+
+    def samples(self) -> list[Sample]:
+        """The files taken so far as samples for ``schema.unify`` (one for all where that says
+        the same), and a fresh start."""
+        paths, schemas, tables = self.paths, self.schemas, self.tables
+        self.paths, self.schemas, self.tables, self.rows = [], [], [], 0
+        if not tables:
+            return []
+        together = pa.concat_tables(tables)
+        self._note_empty(paths, [t.num_rows for t in tables], together)
+        guesses = self._guesses(together)
+        if any(g is not None and g.may_be_dated(array(together.column(n))) for n, g in guesses.items()):
+            each = [self._guesses(t) for t in tables]
+            return [Sample(_typed(schema, g), g) for schema, g in zip(schemas, each, strict=True)]
+        return [Sample(_typed(schemas[0], guesses), guesses)]
+
+    def _note_empty(self, paths: list[str], rows: list[int], together: pa.Table) -> None:
+        """Each file's columns without a value, from its values counted in ``together``."""
+        ends = list(itertools.accumulate(rows))
+        empty: dict[str, set[str]] = {p: set() for p in paths}
+        for name in together.column_names:
+            column = array(together.column(name))
+            held = kernels.is_valid(column)
+            if self.na:
+                spelled = kernels.cast(pa.array(self.na, pa.string()), column.type)
+                held = kernels.and_(held, kernels.invert(kernels.is_in(column, value_set=spelled)))
+            counts = kernels.cumulative_sum(kernels.cast(held, pa.int64())).to_pylist()
+            for path, start, end in zip(paths, [0, *ends], ends, strict=False):
+                if counts[end - 1] == (counts[start - 1] if start else 0):
+                    empty[path].add(name)
+        self.empty.update((p, frozenset(names)) for p, names in empty.items())
+
+    def _guesses(self, table: pa.Table) -> Guesses:
+        start = TypeGuess(na=self.na)
+        return {n: guess_column(table.column(n), start) for n in table.column_names}
+
+
+def _typed(schema: pa.Schema, guesses: Guesses) -> pa.Schema:
+    """A whole file's schema with its guessed columns typed as ``CSVReader`` types them: a
+    column without a value is ``null`` (it has no say), one not valid UTF-8 text."""
+    for i, f in enumerate(schema):
+        if f.name in guesses:
+            guess = guesses[f.name]
+            t = pa.string() if guess is None else guess.result() if guess.values else pa.null()
+            schema = schema.set(i, pa.field(f.name, t))
+    return schema
