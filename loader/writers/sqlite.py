@@ -158,6 +158,7 @@ class SQLiteWriter(Refusals, Transactional):
         self._respelled: set[str] = set()  # jobs whose entries ``_respell`` moved
         self._checked: tuple[str, ...] = ()  # the columns ``_check_columns`` last found the table has
         self._added: dict[str, str] = {}  # fold(name) -> declared type of each column this writer added
+        self._prepared: pa.Schema | None = None  # the schema ``prepare`` last checked the table for
 
     # ----------------------------------------------------------- lifecycle
 
@@ -295,6 +296,9 @@ class SQLiteWriter(Refusals, Transactional):
 
     def prepare(self, schema: pa.Schema, *, fresh: bool) -> None:
         """Create the table (drop it first for ``replace`` on a fresh run)."""
+        if self._in_txn and self._prepared is not None and schema.equals(self._prepared):
+            return  # the file before had these columns, and the table cannot change in our transaction
+        self._prepared = None
         for cols in self.config.indexes:  # an unknown name would index a string constant
             suggest.require_columns("sink.indexes", cols, schema.names, fold_case=True)
         # every file has the key: the encoder would reject each of its rows as a null key
@@ -312,6 +316,7 @@ class SQLiteWriter(Refusals, Transactional):
             self._check_key()
         self._check_columns(schema)
         self._read_guards()
+        self._prepared = schema
 
     def _read_guards(self) -> None:
         """How the table refuses a row, from its constraints' and triggers' SQL (``read_guards``)."""

@@ -1340,3 +1340,31 @@ def test_parts_whose_stage_types_an_added_column_apart_stop_the_load(tmp_path: P
         "and these rows have TEXT values for it, which SQLite would convert"
     )
     assert sqlite_rows(tmp_path / "t.db", "SELECT id, zip FROM t ORDER BY id") == [(1, 12341), (2, 12342), (3, 12343)]
+
+
+def test_small_files_in_one_transaction_read_the_tables_columns_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files that share a commit and have the same columns: the table is read (its kind, columns,
+    constraints) for the first, and cannot change inside the transaction for the rest; a file
+    with another column is checked again and adds it."""
+    asked: list[str] = []
+    real = SQLiteWriter._execute
+
+    def execute(self: SQLiteWriter, sql: str, *args: Any) -> Any:
+        asked.append(sql)
+        return real(self, sql, *args)
+
+    monkeypatch.setattr(SQLiteWriter, "_execute", execute)
+    (tmp_path / "in").mkdir()
+    for i in range(20):
+        (tmp_path / "in" / f"f{i:02d}.csv").write_text(f"id,v\n{i},x{i}\n", encoding="utf-8")
+    (tmp_path / "in" / "f99.csv").write_text("id,v,w\n99,y,1.5\n", encoding="utf-8")
+    db = tmp_path / "t.db"
+    report = load(str(tmp_path / "in" / "*.csv"), str(db), table="t", sink_options={"alter": True})
+    assert (report.status, report.rows_written) == ("ok", 21)
+    assert sum(sql.startswith("PRAGMA table_xinfo") for sql in asked) == 3  # the first file, the commit's start, f99
+    assert sqlite3.connect(db).execute("SELECT id, v, w FROM t WHERE id >= 19 ORDER BY id").fetchall() == [
+        (19, "x19", None),
+        (99, "y", 1.5),
+    ]
