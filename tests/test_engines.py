@@ -272,6 +272,32 @@ def test_a_csv_file_not_in_utf8_is_one_part_and_loads_as_threads_does(tmp_path: 
     assert loaded["threads"][-1] == (2999, "café 2999")
 
 
+def test_a_csv_file_quoted_with_a_detected_apostrophe_loads_the_same_rows_on_every_engine(
+    tmp_path: Path, cluster: Any
+) -> None:
+    """Its parts were cut by ``"`` parity: rows whose quoted values hold newlines were split
+    in two and both halves rejected under ``processes`` and ``dask``."""
+    path = tmp_path / "sq.csv"
+    notes = [f"'first line {i}\nsecond, line'" if i % 2 else f"'a, b {i}'" for i in range(3000)]
+    path.write_text("id,note,v\n" + "".join(f"{i},{note},{i % 7}\n" for i, note in enumerate(notes)))
+    loaded = {}
+    for engine in ENGINES:
+        target = tmp_path / f"{engine}.db"
+        config = JobConfig(
+            source=SourceConfig(path=[str(path)]),
+            sink=SinkConfig(path=str(target), table="t"),
+            run=RunConfig(engine=engine, scheduler=cluster.scheduler_address, part_size=8192),  # type: ignore[arg-type]
+        )
+        report = Pipeline(config).run()
+        assert (report.status, report.rows_read, report.rows_written, report.rows_rejected) == ("ok", 3000, 3000, 0)
+        assert report.files[0].dialect is not None and report.files[0].dialect["quote"] == "'"
+        if engine != "threads":
+            assert len(report.parts) > 5
+        loaded[engine] = sqlite_rows(target, "SELECT id, note, v FROM t ORDER BY rowid")
+    assert loaded["processes"] == loaded["threads"] == loaded["dask"]
+    assert loaded["threads"][1] == (1, "first line 1\nsecond, line", 1)
+
+
 def test_a_rerun_skips_committed_parts_and_loads_nothing_twice(tmp_path: Path) -> None:
     paths = csv_files(tmp_path, files=1)
     target = tmp_path / "t.db"
