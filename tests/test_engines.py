@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import logging
 import os
 import random
 import re
@@ -495,6 +496,41 @@ def test_a_forked_worker_that_ends_as_the_cluster_starts_is_named_with_how_it_en
         workers.close()
     assert str(caught.value) == f"local Dask worker {killed} ended as it started (killed by SIGTERM)"
     assert caught.value.hint == "committed parts are kept: run the same command again to load the rest"
+
+
+def test_a_local_worker_logs_no_heartbeat_error_once_the_coordinator_ends_the_engine() -> None:
+    """Closing, a worker closes its connections under a heartbeat in flight, and Dask logged
+    "Failed to communicate with scheduler during heartbeat" with a traceback on stderr after
+    a load that succeeded. ``_serve`` quiets the worker before it closes (``quiet_at_close``),
+    and a local cluster's spawned workers are quieted so too."""
+    from distributed.comm.core import CommClosedError
+
+    from loader.engines.forked import quiet_at_close
+
+    seen: list[str] = []
+
+    class Seen(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    def heartbeat_fails() -> None:
+        try:
+            raise CommClosedError("in <TCP (closed) ConnectionPool.heartbeat_worker>: Stream is closed")
+        except OSError:  # as Worker.heartbeat logs it
+            logging.getLogger("distributed.worker").exception("Failed to communicate with scheduler during heartbeat.")
+
+    handler = Seen()
+    logging.getLogger("distributed").addHandler(handler)
+    try:
+        heartbeat_fails()
+        assert seen == ["Failed to communicate with scheduler during heartbeat."]
+        quiet_at_close()
+        heartbeat_fails()
+        logging.getLogger("distributed.core").error("Exception while handling op heartbeat_worker")
+        assert seen == ["Failed to communicate with scheduler during heartbeat."]
+    finally:
+        logging.disable(logging.NOTSET)
+        logging.getLogger("distributed").removeHandler(handler)
 
 
 def test_a_local_clusters_workers_are_forked_from_the_coordinator_and_end_with_the_engine() -> None:

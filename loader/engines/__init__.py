@@ -281,6 +281,8 @@ def _dask_client(scheduler: str | None, local_workers: int, forked: ForkedWorker
             )
         with cluster, distributed.Client(cluster) as client:
             yield client
+            with contextlib.suppress(Exception):  # quiet before the cluster ends them (``quiet_at_close``)
+                client.run(logging.disable, logging.CRITICAL)
         return
     try:
         client = distributed.Client(scheduler)
