@@ -16,10 +16,14 @@ import itertools
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from . import storage
 from .compat import parquet_reader, sha256
+from .errors import LoaderError
+
+if TYPE_CHECKING:
+    from .config import SourceConfig
 
 Unit = Literal["file", "bytes", "row_groups"]
 PART_BYTES = 64 << 20  # a part's size, to balance work across workers
@@ -28,6 +32,7 @@ PART_BYTES = 64 << 20  # a part's size, to balance work across workers
 RAMP = (8, 4, 2)
 SMALL = "not larger than run.part_size: read whole"
 UNREADABLE = "no Parquet footer read: read whole, its reader reports why"
+UNREADABLE_HEAD = "no CSV header read: read whole, its reader reports why"
 _COMPRESSED = (".gz", ".bz2", ".zst", ".zstd", ".lz4", ".xz", ".br")
 
 
@@ -112,8 +117,10 @@ def plan_file(
     quote: str | None = '"',
     escape: str | None = None,
     encoding: str = "utf-8",
+    source: SourceConfig | None = None,
 ) -> FilePlan:
-    """The parts of one input file."""
+    """The parts of one input file. ``source``: a CSV file is cut as its reader finds rows,
+    by the quote it reads with (given or detected, not ``quote``) from its first data row."""
     size = storage.size(path) or 0
     fingerprint, version = _fingerprint(path) if path != storage.STDIN else ("", "")
     whole = Part(path, size=size, fingerprint=fingerprint, version=version)
@@ -132,7 +139,13 @@ def plan_file(
     if fmt == "csv" and codecs.lookup(encoding).name != "utf-8":
         # the reader transcodes a stream from its start; a byte range of it is UTF-8 only
         return FilePlan((whole,), f"encoding {encoding}: read whole")
-    cuts = list(row_boundaries(path, part_sizes(part_bytes, size), quote.encode() if fmt == "csv" and quote else None))
+    scan = (quote.encode() if fmt == "csv" and quote else None), 0, 1
+    if fmt == "csv" and source is not None:
+        try:
+            scan = _csv_scan(path, source)
+        except (LoaderError, OSError):
+            return FilePlan((whole,), UNREADABLE_HEAD)
+    cuts = list(row_boundaries(path, part_sizes(part_bytes, size), *scan))
     bounds = [(0, 1), *cuts, (size, 0)]
     parts = tuple(
         replace(whole, unit="bytes", start=a, end=b, size=b - a, line=line if fmt == "csv" else 0)
@@ -142,13 +155,23 @@ def plan_file(
     return FilePlan(parts, f"{len(parts)} byte ranges cut at row boundaries")
 
 
-def row_boundaries(path: str, every: Iterable[int], quote: bytes | None) -> Iterator[tuple[int, int]]:
+def row_boundaries(
+    path: str, every: Iterable[int], quote: bytes | None, offset: int = 0, line: int = 1
+) -> Iterator[tuple[int, int]]:
     """Offsets just past a newline that ends a row, one at or after each of ``every``'s sizes
-    in turn, each with its line: with ``quote``, only a newline after balanced quotes. The CSV
-    reader's own scan (``readers.csv.parts``), so a planned cut is where the reader puts it too."""
+    in turn, each with its line: with ``quote``, only a newline after balanced quotes since
+    ``offset`` (on ``line``). The CSV reader's own scan (``readers.csv.parts``), so a planned
+    cut is where the reader puts it too."""
     from .readers.csv.parts import row_starts
 
-    return row_starts(path, every, quote)
+    return row_starts(path, every, quote, offset, line)
+
+
+def _csv_scan(path: str, source: SourceConfig) -> tuple[bytes | None, int, int]:
+    """The quote a CSV file's reader reads it with, and its first data row's offset and line."""
+    from .readers.csv.parts import data_scan
+
+    return data_scan(path, source)
 
 
 def _parquet(path: str, whole: Part, part_bytes: int) -> FilePlan:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import logging
 import os
 import random
 import re
@@ -303,6 +304,32 @@ def test_every_engine_logs_each_files_file_and_file_done_events_in_input_order(
         assert len(report.parts) > 2
 
 
+def test_a_csv_file_quoted_with_a_detected_apostrophe_loads_the_same_rows_on_every_engine(
+    tmp_path: Path, cluster: Any
+) -> None:
+    """Its parts were cut by ``"`` parity: rows whose quoted values hold newlines were split
+    in two and both halves rejected under ``processes`` and ``dask``."""
+    path = tmp_path / "sq.csv"
+    notes = [f"'first line {i}\nsecond, line'" if i % 2 else f"'a, b {i}'" for i in range(3000)]
+    path.write_text("id,note,v\n" + "".join(f"{i},{note},{i % 7}\n" for i, note in enumerate(notes)))
+    loaded = {}
+    for engine in ENGINES:
+        target = tmp_path / f"{engine}.db"
+        config = JobConfig(
+            source=SourceConfig(path=[str(path)]),
+            sink=SinkConfig(path=str(target), table="t"),
+            run=RunConfig(engine=engine, scheduler=cluster.scheduler_address, part_size=8192),  # type: ignore[arg-type]
+        )
+        report = Pipeline(config).run()
+        assert (report.status, report.rows_read, report.rows_written, report.rows_rejected) == ("ok", 3000, 3000, 0)
+        assert report.files[0].dialect is not None and report.files[0].dialect["quote"] == "'"
+        if engine != "threads":
+            assert len(report.parts) > 5
+        loaded[engine] = sqlite_rows(target, "SELECT id, note, v FROM t ORDER BY rowid")
+    assert loaded["processes"] == loaded["threads"] == loaded["dask"]
+    assert loaded["threads"][1] == (1, "first line 1\nsecond, line", 1)
+
+
 def test_a_rerun_skips_committed_parts_and_loads_nothing_twice(tmp_path: Path) -> None:
     paths = csv_files(tmp_path, files=1)
     target = tmp_path / "t.db"
@@ -503,6 +530,41 @@ def test_a_forked_worker_that_ends_as_the_cluster_starts_is_named_with_how_it_en
         workers.close()
     assert str(caught.value) == f"local Dask worker {killed} ended as it started (killed by SIGTERM)"
     assert caught.value.hint == "committed parts are kept: run the same command again to load the rest"
+
+
+def test_a_local_worker_logs_no_heartbeat_error_once_the_coordinator_ends_the_engine() -> None:
+    """Closing, a worker closes its connections under a heartbeat in flight, and Dask logged
+    "Failed to communicate with scheduler during heartbeat" with a traceback on stderr after
+    a load that succeeded. ``_serve`` quiets the worker before it closes (``quiet_at_close``),
+    and a local cluster's spawned workers are quieted so too."""
+    from distributed.comm.core import CommClosedError
+
+    from loader.engines.forked import quiet_at_close
+
+    seen: list[str] = []
+
+    class Seen(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    def heartbeat_fails() -> None:
+        try:
+            raise CommClosedError("in <TCP (closed) ConnectionPool.heartbeat_worker>: Stream is closed")
+        except OSError:  # as Worker.heartbeat logs it
+            logging.getLogger("distributed.worker").exception("Failed to communicate with scheduler during heartbeat.")
+
+    handler = Seen()
+    logging.getLogger("distributed").addHandler(handler)
+    try:
+        heartbeat_fails()
+        assert seen == ["Failed to communicate with scheduler during heartbeat."]
+        quiet_at_close()
+        heartbeat_fails()
+        logging.getLogger("distributed.core").error("Exception while handling op heartbeat_worker")
+        assert seen == ["Failed to communicate with scheduler during heartbeat."]
+    finally:
+        logging.disable(logging.NOTSET)
+        logging.getLogger("distributed").removeHandler(handler)
 
 
 def test_a_local_clusters_workers_are_forked_from_the_coordinator_and_end_with_the_engine() -> None:

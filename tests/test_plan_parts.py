@@ -52,6 +52,40 @@ def test_csv_byte_ranges_end_between_rows_even_with_quoted_newlines(tmp_path):
     assert got == expected
 
 
+def test_a_csv_file_is_cut_by_the_quote_its_reader_detects_and_from_its_first_data_row(tmp_path):
+    """Cut by ``"`` parity, a file quoted with ``'`` (detected, as ``source.quote_char`` is
+    unset) was cut inside its values that hold newlines, as was a file whose skipped preamble
+    holds an odd quote: the reader trusts the plan's cuts, and rows were split and lost."""
+    from loader.config import SourceConfig
+
+    path = tmp_path / "sq.csv"
+    preamble = 'Sales "Q1 report\n'
+    expected = [[str(i), f"first {i}\nsecond, line" if i % 2 else f"a, b {i}", str(i % 7)] for i in range(3000)]
+    body = "".join(f"{i},'{note}',{v}\n" for i, note, v in expected)
+    path.write_text(preamble + "id,note,v\n" + body)
+    data = path.read_bytes()
+    plan = plan_file(str(path), "csv", part_bytes=4096, source=SourceConfig(path=[str(path)], skip_rows=1))
+    assert len(plan.parts) > 10 and plan.parts[0].start == 0 and plan.parts[-1].end == len(data)
+    first = len(preamble) + len("id,note,v\n")
+    got = []
+    for part in plan.parts:
+        piece = data[max(part.start, first) : part.end].decode()
+        assert part.line == 1 + data[: part.start].count(b"\n")  # the line the part starts on
+        got += list(csv.reader(io.StringIO(piece), quotechar="'"))
+    assert got == expected
+
+
+def test_a_csv_file_whose_head_cannot_be_read_is_one_part_its_reader_says_why(tmp_path):
+    from loader.config import SourceConfig
+    from loader.parts import UNREADABLE_HEAD
+
+    path = tmp_path / "h.csv"
+    path.write_text("a,b\n" + "1,2\n" * 2000)
+    source = SourceConfig(path=[str(path)], skip_rows=5000)  # more lines than the file has
+    plan = plan_file(str(path), "csv", part_bytes=1000, source=source)
+    assert (len(plan.parts), plan.parts[0].unit, plan.note) == (1, "file", UNREADABLE_HEAD)
+
+
 def test_a_newline_inside_quotes_is_never_a_cut(tmp_path):
     path = tmp_path / "q.csv"
     path.write_bytes(b'a,b\n1,"' + b"x\n" * 5000 + b'"\n2,y\n')

@@ -281,6 +281,8 @@ def _dask_client(scheduler: str | None, local_workers: int, forked: ForkedWorker
             )
         with cluster, distributed.Client(cluster) as client:
             yield client
+            with contextlib.suppress(Exception):  # quiet before the cluster ends them (``quiet_at_close``)
+                client.run(logging.disable, logging.CRITICAL)
         return
     try:
         client = distributed.Client(scheduler)
@@ -491,12 +493,12 @@ def plan_parts(pipeline: Pipeline, plans: list[FilePlan]) -> list[Part]:
 def cut_file(pipeline: Pipeline, path: str) -> Cut:
     """The parts of one file, and how it is cut (or why it is read whole)."""
     src, run = pipeline.job.source, pipeline.job.run
-    quote = src.quote_char if isinstance(src.quote_char, str) else ('"' if src.quote_char is None else None)
     escape = src.escape_char if isinstance(src.escape_char, str) else None
     fmt = str(src.format or "csv")
     # the readers that read a part of a file; the others' files are one part each
     how = fmt if fmt in ("csv", "parquet") else "whole"
-    cut = plan_file(path, how, part_bytes=int(run.part_size), quote=quote, escape=escape, encoding=src.encoding)
+    # a CSV file is cut by the quote its reader reads it with: as given, or detected in it
+    cut = plan_file(path, how, part_bytes=int(run.part_size), escape=escape, encoding=src.encoding, source=src)
     if how == "whole" and cut.note == "read whole":
         return Cut(cut.parts, f"{fmt} files are read whole")
     return cut

@@ -175,7 +175,17 @@ async def _serve(address: str, read: int, index: int) -> None:
     waits = [asyncio.ensure_future(gone.wait()), asyncio.ensure_future(worker.finished())]
     await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)  # the coordinator or the scheduler ended
     loop.remove_reader(read)
+    quiet_at_close()
     await worker.close(reason="the coordinator ended the engine")
+
+
+def quiet_at_close() -> None:
+    """Nothing a worker logs once the coordinator ends the engine: closing, it closes its
+    connections under a heartbeat or a report still in flight, and Dask logs each as an
+    error with its traceback (``distributed.worker``: "Failed to communicate with scheduler
+    during heartbeat", ``CommClosedError``), about a connection the load's own end closed.
+    The parts' results are committed, or the coordinator reports why not."""
+    logging.disable(logging.CRITICAL)
 
 
 @contextlib.contextmanager

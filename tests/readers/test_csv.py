@@ -241,6 +241,57 @@ def test_unterminated_quote_rejects_its_line_and_the_rest_loads(tmp_path: Path) 
     assert sum(c.rows_read for c in chunks) == 3
 
 
+def test_a_row_cut_inside_its_quoted_value_is_rejected_not_stored_cut_short(tmp_path: Path) -> None:
+    """A quote inside an unquoted field (``55" screen``) moves the next cut, counted by quote
+    parity, into a later quoted value with a newline: the block ends inside it. The first
+    half was stored with its value cut at the newline; both halves are rejected, each a row
+    read, with their rows and lines."""
+    from loader.readers.csv.parse import CUT_IN_VALUE
+
+    lines = ["id,name,note\n", '1,tv,55" screen\n']
+    for i in range(2, 120):
+        lines.append(f'{i},n{i},"multi\nline {i}"\n' if i == 40 else f"{i},n{i},plain{i}\n")
+    p = tmp_path / "inch.csv"
+    p.write_text("".join(lines))
+    _, chunks = read_all(p, block_size=1024)
+    rows = rows_of(chunks)
+    assert [r["id"] for r in rows] == [i for i in range(1, 120) if i != 40]
+    assert rows[0]["note"] == '55" screen'
+    assert not [r for r in rows if r["note"].startswith("multi")]
+    rejects = [(r.row, r.line, r.raw, r.reason) for c in chunks for r in c.rejects]
+    assert rejects == [
+        (40, 41, '40,n40,"multi', CUT_IN_VALUE),
+        (41, 42, 'line 40"', "expected 3 fields, found 1"),
+    ]
+    assert sum(c.rows_read for c in chunks) == 120  # 119 rows, one of them in two halves
+
+
+@pytest.mark.parametrize(
+    ("names", "block", "kept", "invalid"),
+    [
+        (["a", "b"], b'1,x\n2,"multi\n', [(b"1", b"x")], [(2, 2, '2,"multi', True)]),
+        (["a", "b"], b'1,x\r\n2,"m\r\n', [(b"1", b"x")], [(2, 2, '2,"m', True)]),
+        (["a", "b"], b'1,x\n2,"ab""', [(b"1", b"x")], [(2, 2, '2,"ab""', True)]),  # the file's end, no newline
+        (["a", "b"], b'1,"a\nb"\n2,"c"', [(b"1", b"a\nb"), (b"2", b"c")], []),
+        (["a", "b"], b"1,x\n2,y,z\n", [(b"1", b"x")], [(2, 3, "2,y,z", False)]),
+        (["a", "b"], b'1,"x\n', [], [(1, 2, '1,"x', True)]),
+        (["a"], b'x\n"open\n', [(b"x",)], [(2, 1, '"open', True)]),
+        (["a"], b'x\n"y"\n', [(b"x",), (b"y",)], []),
+        (["a", "b"], b'1,\xff,4\n2,"multi\n', [], [(1, 3, b"1,\xff,4", False), (2, 2, '2,"multi', True)]),  # not UTF-8
+    ],
+)
+def test_a_block_ending_inside_a_quoted_value_rejects_its_last_row(
+    tmp_path: Path, names: list[str], block: bytes, kept: list[tuple[bytes, ...]], invalid: list[Any]
+) -> None:
+    from loader.readers.csv.parse import CUT_IN_VALUE, BlockParser
+    from loader.readers.dialect import Dialect
+
+    parser = BlockParser("f.csv", cfg(tmp_path / "f.csv"), Dialect(",", '"', True), names, 1024)
+    table, bad = parser.parse(bytearray(block))
+    assert [tuple(row.values()) for row in table.to_pylist()] == kept
+    assert [(r.number, r.actual_columns, r.text, getattr(r, "reason", None) == CUT_IN_VALUE) for r in bad] == invalid
+
+
 def test_chunks_are_bounded_by_chunk_size(tmp_path: Path) -> None:
     p = write_csv(tmp_path / "n.csv", ["n"], [[i] for i in range(1000)])
     _, chunks = read_all(p, chunk_size=64)

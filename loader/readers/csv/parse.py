@@ -24,6 +24,14 @@ from ..dialect import Dialect, csv_rows
 from .cut import byte_count
 from .long_rows import Block, Dropped
 
+# The reason a row's first half is rejected when the block (or part) it ends ends inside its
+# quoted value: a quote in an unquoted field earlier (``12" pipe``) put the cut there, as
+# counting quotes cannot tell it from one that opens a value.
+CUT_IN_VALUE = (
+    "unterminated quoted field: the row was cut inside a quoted value "
+    "(a quote in an unquoted field before it moves the cuts)"
+)
+
 
 @dataclass
 class ParsedBlock:
@@ -49,6 +57,7 @@ class InvalidRow:
     actual_columns: int
     text: str | bytes  # bytes when they are not UTF-8
     cut: bool = False  # the text is only the row's first bytes
+    reason: str | None = None  # why, when it is not the count of its fields
 
 
 def array(column: pa.ChunkedArray) -> pa.Array:
@@ -85,6 +94,37 @@ class BlockParser:
                 continue
 
     def _parse(self, block: bytearray) -> tuple[pa.Table, list[Any]]:
+        """Parsed with a last row after the block's own (``_end_row``): it tells whether the
+        block ends inside a quoted value, which pyarrow and the csv module take as closed
+        by the end of their input, its value cut short."""
+        if not self.dialect.quote:
+            return self._parse_rows(block)
+        end = self._end_row(block, self.dialect.quote)
+        table, invalid = self._parse_rows(block + end)
+        return self._settle_end(table, invalid, end, block.endswith(b"\n"))
+
+    def _end_row(self, block: bytearray, quote: str) -> bytes:
+        """A row of a quote and more delimiters than the file has columns, on a line of its
+        own. After a row that ends, its quote is never closed: one field (a malformed row, or
+        in a file of one column a row). In a quoted value left open, its quote closes the
+        value and its delimiters give that row more fields than the file has."""
+        row = quote + self.dialect.delimiter * (len(self.names) + 1) + "\n"
+        return (b"" if block.endswith(b"\n") else b"\n") + row.encode()
+
+    def _settle_end(self, table: pa.Table, invalid: list[Any], end: bytes, ended: bool) -> tuple[pa.Table, list[Any]]:
+        """The block's rows without the row ``_end_row`` added; its last row rejected if
+        its quoted value was still open at the block's end."""
+        width = len(self.names)
+        last = invalid[-1] if invalid and invalid[-1].number == table.num_rows + len(invalid) else None
+        if last is None:  # one column: the added row parsed as a row
+            return table.slice(0, table.num_rows - 1), invalid
+        if last.actual_columns <= width:  # the added row, malformed on its own: the block ended between rows
+            return table, invalid[:-1]
+        text = _strip_end(last.text, end[:-1], ended)
+        invalid[-1] = InvalidRow(last.number, width, last.actual_columns - width - 1, text, reason=CUT_IN_VALUE)
+        return table, invalid
+
+    def _parse_rows(self, block: bytearray) -> tuple[pa.Table, list[Any]]:
         read = self.read
         if len(block) >= read.block_size:  # a block grown for a long row: parsed in one piece
             read = pacsv.ReadOptions(column_names=self.names, use_threads=False, block_size=len(block) + 1)
@@ -135,6 +175,16 @@ class BlockParser:
                 col.append(None if value in nulls else value.encode("utf-8", "surrogateescape"))
         table = pa.table({n: pa.array(c, pa.binary()) for n, c in zip(self.names, columns, strict=True)})
         return table, invalid
+
+
+def _strip_end(text: str | bytes, end: bytes, ended: bool) -> str | bytes:
+    """A row's text without what ``_end_row`` added after it, and without the newline the
+    block ended in (as a row's text is without its newline)."""
+    body = text[: len(text) - (len(end) if isinstance(text, bytes) else len(end.decode()))]
+    last = body[-2:]
+    last_two = last.decode("latin-1") if isinstance(last, bytes) else last
+    newline = 2 if last_two == "\r\n" else 1 if last_two.endswith("\n") else 0
+    return body[: len(body) - newline] if ended else body
 
 
 @dataclass

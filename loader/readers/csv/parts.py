@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ... import storage
+from ...config import SourceConfig
 from ...errors import ConfigError
 from .. import stream as streams
 from .cut import byte_count, quote_count
+from .header import read_head
 
 _PIECE = 1 << 20
 
@@ -108,12 +110,13 @@ def bounds(reader: Any, start: int, end: int, line: int = 0) -> Bounds:
 def row_starts(
     path: str, every: Iterable[int], quote: bytes | None, offset: int = 0, line: int = 1
 ) -> Iterator[tuple[int, int]]:
-    """Row boundaries from ``offset`` on, one at or after each of ``every``'s sizes in turn
-    past the last, each with its line: the cut points a plan of parts uses
+    """Row boundaries from ``offset`` (on ``line``: a file's first data row) on, one at or
+    after each of ``every``'s sizes in turn past the last (the first past the file's start,
+    wherever its rows start), each with its line: the cut points a plan of parts uses
     (``loader.parts``), found as ``bounds`` finds them."""
     scan = _Scan(path, offset, line, quote)
     try:
-        cut = offset
+        cut = 0
         for size in every:
             scan.advance(cut + size)
             nxt = scan.row_start()
@@ -123,6 +126,17 @@ def row_starts(
             cut = nxt
     finally:
         scan.close()
+
+
+def data_scan(path: str, config: SourceConfig) -> tuple[bytes | None, int, int]:
+    """How the reader of ``path`` finds its row boundaries (``bounds``): the quote it reads
+    with (``source.quote_char``, or the one detected in the file) and the offset and line of
+    the first data row, where its scan starts. Raises what reading the file's head raises."""
+    assert isinstance(config.max_row_bytes, int)  # finish() parsed it
+    head = read_head(path, config, config.max_row_bytes, None)
+    head.stream.close()
+    quote = head.dialect.quote.encode() if head.dialect.quote else None
+    return quote, head.data_offset, head.data_line
 
 
 def check(reader: Any) -> None:

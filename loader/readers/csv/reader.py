@@ -208,7 +208,9 @@ class CSVReader(ReaderBase):
                 file=self.path,
                 row=at.row_base + r.number,
                 line=at.line + r.number - 1 if simple else None,
-                reason=parsed.dropped or f"expected {r.expected_columns} fields, found {r.actual_columns}",
+                reason=parsed.dropped
+                or getattr(r, "reason", None)
+                or f"expected {r.expected_columns} fields, found {r.actual_columns}",
                 raw=r.text,
                 raw_truncated=getattr(r, "cut", False) or None,
             )
