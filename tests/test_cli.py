@@ -680,3 +680,80 @@ def test_a_dry_run_of_standard_input_still_checks_the_target(tmp_path: Path) -> 
         2,
         f"loader: error: sink.path: {tmp_path / 'd.db'} is a directory, not a SQLite database file",
     )
+
+
+def inspected(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str], list[str]]:
+    """``loader inspect ARGS`` in this process: exit code, stdout's and stderr's lines."""
+    code = main(["inspect", *args])
+    out, err = capsys.readouterr()
+    return code, out.splitlines(), err.splitlines()
+
+
+def test_inspect_counts_the_rows_of_its_head_the_load_rejects(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The repro: row 2 (``2,b,extra``) was left out of "first rows" without a word."""
+    src = tmp_path / "ragged.csv"
+    src.write_text("id,name\n1,a\n2,b,extra\n3,c\n")
+    code, out, err = inspected(capsys, str(src), "--rows", "3")
+    assert (code, err) == (0, [])
+    assert out[-4:] == [
+        "first rows:",
+        "  id=1, name='a'",
+        "  id=3, name='c'",
+        "rejected: 1 of the first 3 rows, as a load would (line 3: expected 2 fields, found 3)",
+    ]
+    assert main(["load", str(src), str(tmp_path / "r.db"), "-q"]) == 0  # the load's reject says the same
+    capsys.readouterr()
+    (reject,) = [json.loads(line) for line in rejects_of(tmp_path / "r.db", "table:ragged").read_text().splitlines()]
+    assert (reject["line"], reject["reason"]) == (3, "expected 2 fields, found 3")
+
+
+def test_inspect_names_the_first_rejected_rows_line_and_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "bad.csv"
+    src.write_text("id,n\n1,5\n2,x\n3,7,8\n4,9\n5,y\n")
+    code, out, _ = inspected(capsys, str(src), "--columns", "n=int64", "--rows", "2")
+    assert code == 0
+    assert out[-3:] == [
+        "  id=1, n=5",
+        "  id=4, n=9",
+        "rejected: 2 of the first 4 rows, as a load would (the first: line 3, column 'n': 'x' is not a valid int64)",
+    ]
+    # rows past the last one shown are not counted: here none is rejected before it
+    code, out, _ = inspected(capsys, str(src), "--columns", "n=int64", "--rows", "1")
+    assert (code, out[-2:]) == (0, ["first rows:", "  id=1, n=5"])
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "flags"),
+    [
+        ("lat.csv", b"name,n\ncaf\xe9,1\nna\xefve,2\n", []),  # the repro: Latin-1 read as UTF-8
+        ("semi.csv", b"a,b\n1;2\n3;4\n", ["--delimiter", ","]),
+    ],
+    ids=["encoding", "delimiter"],
+)
+def test_inspect_fails_as_the_load_does_on_a_file_whose_every_row_it_rejects(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    data: bytes,
+    flags: list[str],
+) -> None:
+    """It printed the schema and an empty "first rows:" with exit 0, where the load exits 4 naming the cause."""
+    (tmp_path / name).write_bytes(data)
+    monkeypatch.chdir(tmp_path)  # the file named as typed, in both messages
+    code, out, err = inspected(capsys, name, *flags)
+    assert "first rows:" not in out
+    assert main(["load", name, "out.db", *flags]) == 4
+    (load_error,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("loader: error:")]
+    assert (code, err[0]) == (4, load_error)
+    assert err[0].startswith(f"loader: error: {name}: nothing loaded: all 2 rows ")
+    assert err[0].endswith(
+        "the file reads as cp1252: try --encoding cp1252" if name == "lat.csv" else "try --delimiter ';'"
+    )
+    assert err[1] == (
+        "  hint: `loader load` would reject every row of this file the same way: fix the cause, then inspect it again"
+    )
