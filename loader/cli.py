@@ -59,14 +59,8 @@ _METAVARS = {
 # the keys `run` and `validate` take as flags (the job file holds the rest; --set reaches any key)
 RUN_KEYS = {"run.*", "sink.batch_size"}
 REPLAY_KEYS = {"run.report", "run.lock_wait", "run.quiet", "run.log_format", "run.metrics_file", "run.max_rejects"}
-INSPECT_KEYS = {
-    "source.format",
-    "source.delimiter",
-    "source.header",
-    "source.decimal_separator",
-    "source.encoding",
-    "source.columns",
-}
+# the keys `inspect` takes as flags: every key that says how a file is read, as `load` takes them
+INSPECT_KEYS = {"source.*"}
 
 EXAMPLES = {
     "load": """examples:
@@ -92,6 +86,7 @@ those in flags, --set and the environment to the current one""",
     "inspect": """examples:
   loader inspect events.csv
   loader inspect data.txt --delimiter '|' --no-header --rows 20
+  loader inspect export.csv --skip-rows 4 --null-values NA   # read as the load reads it
 
 rows among the first that the load would reject are counted, with the first one's line and reason;
 a file whose every row the load would reject fails as the load does (exit 4)""",
@@ -334,7 +329,8 @@ def build_parser(helps: bool = True) -> argparse.ArgumentParser:
         "inspect",
         "%(prog)s FILE [options]",
         help="print the inferred schema and a few rows",
-        description="Print the schema loader infers for FILE and its first rows.",
+        description="Print the schema loader infers for FILE and its first rows, read as `loader load` reads them:\n"
+        "it takes the same [source] flags.",
     )
     p.add_argument("file", metavar="FILE")
     p.add_argument("--rows", type=int, default=5, metavar="N", help="rows to show (default 5)")
@@ -364,10 +360,12 @@ def job_for(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> J
 def _inspect(args: argparse.Namespace) -> int:
     from .config import build_section, resolve_source
     from .readers import open_reader
+    from .readers.partitions import settle
     from .types import type_name
 
     table = {"path": [args.file], **{dotted.split(".")[1]: v for dotted, v in flag_pairs(args)}}
-    source = resolve_source(build_section(SourceConfig, table, "source"))
+    # settled as a load of this one file settles it: partitioning = "hive" refuses a file outside its folders
+    source = settle(resolve_source(build_section(SourceConfig, table, "source")), [args.file])
     with open_reader(args.file, source, chunk_size=max(args.rows, 1)) as reader:
         _say(f"{args.file}: {len(reader.schema)} columns")
         dialect = getattr(reader, "dialect", None)

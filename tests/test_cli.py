@@ -757,3 +757,90 @@ def test_inspect_fails_as_the_load_does_on_a_file_whose_every_row_it_rejects(
     assert err[1] == (
         "  hint: `loader load` would reject every row of this file the same way: fix the cause, then inspect it again"
     )
+
+
+def source_flags(command: str) -> set[str]:
+    """The ``[source]`` keys' flags a command takes."""
+    from loader.cli import _commands, build_parser
+
+    parser = _commands(build_parser(helps=False))[command]
+    return {o for a in parser._actions if a.dest.startswith("source.") for o in a.option_strings}
+
+
+def test_inspect_takes_every_source_flag_load_takes() -> None:
+    """It took six of them: a file that needs --skip-rows or --null-values could not be shown as the load reads it."""
+    flags = source_flags("inspect")
+    assert flags == source_flags("load")
+    assert {"--skip-rows", "--null-values", "--na-values", "--quote-char", "--escape-char", "--column-names"} <= flags
+    assert {"--infer-rows", "--max-row-bytes", "--partitioning", "--source-block-size", "--encoding"} <= flags
+
+
+def schema_lines(out: list[str], start: str, end: str) -> list[tuple[str, str]]:
+    """``(column, type)`` from the lines between ``start`` and ``end`` (``  a  int64``, ``  a: int64``)."""
+    lines = out[out.index(start) + 1 : out.index(end)] if end in out else out[out.index(start) + 1 :]
+    return [tuple(line.strip().replace(":", "").split(None, 1)) for line in lines]  # type: ignore[misc]
+
+
+def test_inspect_with_skip_rows_shows_the_schema_the_load_stores(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The repro: a World Bank export's preamble; inspect refused --skip-rows (exit 2)."""
+    from loader.types import parse_type
+    from loader.writers.encode import sqlite_type
+
+    src = tmp_path / "wb.csv"
+    src.write_text(
+        '"Data Source","World Development Indicators",\n\n"Last Updated Date","2024-06-28",\n\n'
+        "country,code,y2020\nNorway,NOR,5.4\nSweden,SWE,10.4\n"
+    )
+    code, out, err = inspected(capsys, str(src), "--skip-rows", "4")
+    assert (code, err) == (0, [])
+    shown = schema_lines(out, out[1], "first rows:")
+    assert shown == [("country", "string"), ("code", "string"), ("y2020", "float64")]
+    assert out[-2:] == ["  country='Norway', code='NOR', y2020=5.4", "  country='Sweden', code='SWE', y2020=10.4"]
+    db = tmp_path / "wb.db"
+    assert main(["load", str(src), str(db), "--skip-rows", "4", "-q"]) == 0
+    stored = sqlite_rows(db, "SELECT name, type FROM pragma_table_info('wb') ORDER BY cid")
+    assert stored == [(n, sqlite_type(parse_type(t))) for n, t in shown]
+    assert sqlite_rows(db, "SELECT * FROM wb") == [("Norway", "NOR", 5.4), ("Sweden", "SWE", 10.4)]
+
+
+@pytest.mark.parametrize(
+    ("data", "flags"),
+    [
+        ("a,b\n1,-\n2,3\n", ["--null-values", "-"]),
+        ("a,b\n1,NA\n2,3\n", ["--na-values", "-"]),
+        ("a,b\n1,'2'\n3,'4'\n", ["--quote-char", "false"]),
+        ("1,x\n2,y\n", ["--column-names", "id,name"]),
+        ("a,b\n1,2\n3,x\n", ["--infer-rows", "1"]),
+        ("a,b\n1,2\\,5\n", ["--escape-char", "\\"]),
+    ],
+    ids=["null-values", "na-values", "quote-char", "column-names", "infer-rows", "escape-char"],
+)
+def test_inspect_reads_with_a_source_flag_as_the_dry_run_plans(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], data: str, flags: list[str]
+) -> None:
+    src = tmp_path / "f.csv"
+    src.write_text(data)
+    code, out, err = inspected(capsys, str(src), *flags)
+    assert (code, err) == (0, [])
+    assert main(["load", str(src), str(tmp_path / "f.db"), "--dry-run", *flags]) == 0
+    planned = capsys.readouterr().out.splitlines()
+    assert schema_lines(out, out[1], "first rows:") == schema_lines(
+        planned, "schema (after transforms):", "engine: threads"
+    )
+
+
+def test_inspect_refuses_a_file_outside_hive_folders_as_the_load_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "f.csv"
+    src.write_text("a\n1\n")
+    code, _, err = inspected(capsys, str(src), "--partitioning", "hive")
+    assert main(["load", str(src), str(tmp_path / "f.db"), "--partitioning", "hive"]) == 2
+    assert (code, err[0]) == (2, capsys.readouterr().err.splitlines()[0])
+    assert err[0] == f"loader: error: {src}: source.partitioning = 'hive': no key=value folder in its path"
+    (tmp_path / "day=1").mkdir()
+    (tmp_path / "day=1" / "f.csv").write_text("a\n1\n")
+    code, out, _ = inspected(capsys, str(tmp_path / "day=1" / "f.csv"), "--partitioning", "hive")
+    assert (code, out[-1]) == (0, "  a=1, day=1")
