@@ -17,21 +17,23 @@ import re
 import sys
 import traceback
 import typing
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from . import __version__, stopping
-from .chunk import row_values
+from .chunk import Reject, reasons_in_order, row_values
 from .config import (
     SECTIONS,
     JobConfig,
+    SourceConfig,
     field_docs,
     flag_name,
     job_from_overrides,
     load_job,
     parse_value,
 )
-from .errors import EXIT_FAILED, EXIT_OK, EXIT_SIGPIPE, ConfigError, LoaderError
+from .errors import EXIT_FAILED, EXIT_OK, EXIT_SIGPIPE, ConfigError, LoaderError, NothingLoadedError, where
 from .logs import JsonLog
 from .pipeline import Pipeline
 from .report import RunReport
@@ -57,14 +59,8 @@ _METAVARS = {
 # the keys `run` and `validate` take as flags (the job file holds the rest; --set reaches any key)
 RUN_KEYS = {"run.*", "sink.batch_size"}
 REPLAY_KEYS = {"run.report", "run.lock_wait", "run.quiet", "run.log_format", "run.metrics_file", "run.max_rejects"}
-INSPECT_KEYS = {
-    "source.format",
-    "source.delimiter",
-    "source.header",
-    "source.decimal_separator",
-    "source.encoding",
-    "source.columns",
-}
+# the keys `inspect` takes as flags: every key that says how a file is read, as `load` takes them
+INSPECT_KEYS = {"source.*"}
 
 EXAMPLES = {
     "load": """examples:
@@ -89,7 +85,11 @@ those in flags, --set and the environment to the current one""",
   loader validate job.toml --set source.path=sample.csv""",
     "inspect": """examples:
   loader inspect events.csv
-  loader inspect data.txt --delimiter '|' --no-header --rows 20""",
+  loader inspect data.txt --delimiter '|' --no-header --rows 20
+  loader inspect export.csv --skip-rows 4 --null-values NA   # read as the load reads it
+
+rows among the first that the load would reject are counted, with the first one's line and reason;
+a file whose every row the load would reject fails as the load does (exit 4)""",
 }
 
 
@@ -329,7 +329,8 @@ def build_parser(helps: bool = True) -> argparse.ArgumentParser:
         "inspect",
         "%(prog)s FILE [options]",
         help="print the inferred schema and a few rows",
-        description="Print the schema loader infers for FILE and its first rows.",
+        description="Print the schema loader infers for FILE and its first rows, read as `loader load` reads them:\n"
+        "it takes the same [source] flags.",
     )
     p.add_argument("file", metavar="FILE")
     p.add_argument("--rows", type=int, default=5, metavar="N", help="rows to show (default 5)")
@@ -357,12 +358,14 @@ def job_for(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> J
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from .config import SourceConfig, build_section, resolve_source
+    from .config import build_section, resolve_source
     from .readers import open_reader
+    from .readers.partitions import settle
     from .types import type_name
 
     table = {"path": [args.file], **{dotted.split(".")[1]: v for dotted, v in flag_pairs(args)}}
-    source = resolve_source(build_section(SourceConfig, table, "source"))
+    # settled as a load of this one file settles it: partitioning = "hive" refuses a file outside its folders
+    source = settle(resolve_source(build_section(SourceConfig, table, "source")), [args.file])
     with open_reader(args.file, source, chunk_size=max(args.rows, 1)) as reader:
         _say(f"{args.file}: {len(reader.schema)} columns")
         dialect = getattr(reader, "dialect", None)
@@ -371,18 +374,76 @@ def _inspect(args: argparse.Namespace) -> int:
         width = max((len(n) for n in reader.schema.names), default=0)
         for f in reader.schema:
             _say(f"  {f.name.ljust(width)}  {type_name(f.type)}")
-        shown = 0
         if args.rows > 0:
+            head = _head(reader, args.rows)
+            if head.rejects and not head.rows:  # every row of the file: the load stops on it
+                raise _nothing_readable(reader, source, head)
             _say("first rows:")
-            for chunk in reader:
-                for row in row_values(chunk.batch):  # a nanosecond or far-year value too
-                    _say("  " + ", ".join(f"{k}={_show(v)}" for k, v in row.items()))
-                    shown += 1
-                    if shown >= args.rows:
-                        break
-                if shown >= args.rows:
-                    break
+            for row in head.rows:
+                _say("  " + ", ".join(f"{k}={_show(v)}" for k, v in row.items()))
+            if head.rejects:
+                _say(head.rejected())
     return EXIT_OK
+
+
+@dataclasses.dataclass
+class _Head:
+    """A file's first rows as the load reads them: those it would write (``rows``), and those
+    it would reject among them (``rejects``)."""
+
+    rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    rejects: list[Reject] = dataclasses.field(default_factory=list)
+    rows_read: int = 0  # rows the chunks read, good or rejected (the whole file's, where it was read to its end)
+
+    def rejected(self) -> str:
+        """The line saying how many of the head's rows the load would reject, and where the first is."""
+        first = min(self.rejects, key=lambda r: (r.row is None, r.row or 0))
+        place = where(None, first.row, first.line, first.column)
+        shown = f"{place}: {first.reason}" if place else first.reason
+        rows = len(self.rows) + len(self.rejects)
+        return (
+            f"rejected: {len(self.rejects):,} of the first {rows:,} rows, as a load would "
+            f"({'' if len(self.rejects) == 1 else 'the first: '}{shown})"
+        )
+
+
+def _head(reader: Any, n: int) -> _Head:
+    """The first ``n`` rows of ``reader`` that the load would write, and the rows it would
+    reject before the last of them; the whole file where fewer than ``n`` are good."""
+    head = _Head()
+    for chunk in reader:
+        values = row_values(chunk.batch)[: n - len(head.rows)]  # a nanosecond or far-year value too
+        head.rows += values
+        head.rows_read += chunk.rows_read
+        if len(head.rows) < n:
+            head.rejects += chunk.rejects
+            continue
+        last = chunk.rows[len(values) - 1].as_py()  # the last row shown: the rejects after it are not shown
+        head.rejects += [r for r in chunk.rejects if r.row is not None and r.row < last]
+        break
+    return head
+
+
+def _nothing_readable(reader: Any, source: SourceConfig, head: _Head) -> NothingLoadedError:
+    """The error a load of this file stops with when it rejects every row, with the same cause."""
+    from .readers.dialect import nothing_loaded_cause
+
+    dialect = getattr(reader, "dialect", None)
+    reasons = Counter(reasons_in_order(head.rejects))
+    cause = nothing_loaded_cause(
+        head.rows_read,
+        len(head.rejects),
+        0,
+        reasons,
+        reader.path,
+        source,
+        dialect.to_json() if dialect is not None else None,
+    )
+    return NothingLoadedError(
+        f"nothing loaded: {cause}",
+        file=reader.path,
+        hint="`loader load` would reject every row of this file the same way: fix the cause, then inspect it again",
+    )
 
 
 def _show(value: Any) -> str:

@@ -70,6 +70,21 @@ def one_line(exc: BaseException) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def where(file: str | None, row: int | None, line: int | None, column: str | None) -> str:
+    """Where a row's trouble is, as errors and reject notes name it: the file, its line
+    (else its row), the column (``a.csv, line 3, column 'n'``)."""
+    parts = []
+    if file:
+        parts.append(str(file))
+    if line is not None:
+        parts.append(f"line {line}")
+    elif row is not None:
+        parts.append(f"row {row}")
+    if column:
+        parts.append(f"column {column!r}")
+    return ", ".join(parts)
+
+
 def exit_code_for_signal(signum: int) -> int:
     """The shell convention: 128 + the signal number (130 SIGINT, 143 SIGTERM)."""
     return 128 + int(signum)
@@ -117,16 +132,7 @@ class LoaderError(Exception):
         return (_rebuild, (type(self), self.args), self.__dict__)
 
     def where(self) -> str:
-        parts = []
-        if self.file:
-            parts.append(str(self.file))
-        if self.line is not None:
-            parts.append(f"line {self.line}")
-        elif self.row is not None:
-            parts.append(f"row {self.row}")
-        if self.column:
-            parts.append(f"column {self.column!r}")
-        return ", ".join(parts)
+        return where(self.file, self.row, self.line, self.column)
 
     def __str__(self) -> str:
         where = self.where()

@@ -680,3 +680,167 @@ def test_a_dry_run_of_standard_input_still_checks_the_target(tmp_path: Path) -> 
         2,
         f"loader: error: sink.path: {tmp_path / 'd.db'} is a directory, not a SQLite database file",
     )
+
+
+def inspected(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str], list[str]]:
+    """``loader inspect ARGS`` in this process: exit code, stdout's and stderr's lines."""
+    code = main(["inspect", *args])
+    out, err = capsys.readouterr()
+    return code, out.splitlines(), err.splitlines()
+
+
+def test_inspect_counts_the_rows_of_its_head_the_load_rejects(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The repro: row 2 (``2,b,extra``) was left out of "first rows" without a word."""
+    src = tmp_path / "ragged.csv"
+    src.write_text("id,name\n1,a\n2,b,extra\n3,c\n")
+    code, out, err = inspected(capsys, str(src), "--rows", "3")
+    assert (code, err) == (0, [])
+    assert out[-4:] == [
+        "first rows:",
+        "  id=1, name='a'",
+        "  id=3, name='c'",
+        "rejected: 1 of the first 3 rows, as a load would (line 3: expected 2 fields, found 3)",
+    ]
+    assert main(["load", str(src), str(tmp_path / "r.db"), "-q"]) == 0  # the load's reject says the same
+    capsys.readouterr()
+    (reject,) = [json.loads(line) for line in rejects_of(tmp_path / "r.db", "table:ragged").read_text().splitlines()]
+    assert (reject["line"], reject["reason"]) == (3, "expected 2 fields, found 3")
+
+
+def test_inspect_names_the_first_rejected_rows_line_and_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "bad.csv"
+    src.write_text("id,n\n1,5\n2,x\n3,7,8\n4,9\n5,y\n")
+    code, out, _ = inspected(capsys, str(src), "--columns", "n=int64", "--rows", "2")
+    assert code == 0
+    assert out[-3:] == [
+        "  id=1, n=5",
+        "  id=4, n=9",
+        "rejected: 2 of the first 4 rows, as a load would (the first: line 3, column 'n': 'x' is not a valid int64)",
+    ]
+    # rows past the last one shown are not counted: here none is rejected before it
+    code, out, _ = inspected(capsys, str(src), "--columns", "n=int64", "--rows", "1")
+    assert (code, out[-2:]) == (0, ["first rows:", "  id=1, n=5"])
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "flags"),
+    [
+        ("lat.csv", b"name,n\ncaf\xe9,1\nna\xefve,2\n", []),  # the repro: Latin-1 read as UTF-8
+        ("semi.csv", b"a,b\n1;2\n3;4\n", ["--delimiter", ","]),
+    ],
+    ids=["encoding", "delimiter"],
+)
+def test_inspect_fails_as_the_load_does_on_a_file_whose_every_row_it_rejects(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    data: bytes,
+    flags: list[str],
+) -> None:
+    """It printed the schema and an empty "first rows:" with exit 0, where the load exits 4 naming the cause."""
+    (tmp_path / name).write_bytes(data)
+    monkeypatch.chdir(tmp_path)  # the file named as typed, in both messages
+    code, out, err = inspected(capsys, name, *flags)
+    assert "first rows:" not in out
+    assert main(["load", name, "out.db", *flags]) == 4
+    (load_error,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("loader: error:")]
+    assert (code, err[0]) == (4, load_error)
+    assert err[0].startswith(f"loader: error: {name}: nothing loaded: all 2 rows ")
+    assert err[0].endswith(
+        "the file reads as cp1252: try --encoding cp1252" if name == "lat.csv" else "try --delimiter ';'"
+    )
+    assert err[1] == (
+        "  hint: `loader load` would reject every row of this file the same way: fix the cause, then inspect it again"
+    )
+
+
+def source_flags(command: str) -> set[str]:
+    """The ``[source]`` keys' flags a command takes."""
+    from loader.cli import _commands, build_parser
+
+    parser = _commands(build_parser(helps=False))[command]
+    return {o for a in parser._actions if a.dest.startswith("source.") for o in a.option_strings}
+
+
+def test_inspect_takes_every_source_flag_load_takes() -> None:
+    """It took six of them: a file that needs --skip-rows or --null-values could not be shown as the load reads it."""
+    flags = source_flags("inspect")
+    assert flags == source_flags("load")
+    assert {"--skip-rows", "--null-values", "--na-values", "--quote-char", "--escape-char", "--column-names"} <= flags
+    assert {"--infer-rows", "--max-row-bytes", "--partitioning", "--source-block-size", "--encoding"} <= flags
+
+
+def schema_lines(out: list[str], start: str, end: str) -> list[tuple[str, str]]:
+    """``(column, type)`` from the lines between ``start`` and ``end`` (``  a  int64``, ``  a: int64``)."""
+    lines = out[out.index(start) + 1 : out.index(end)] if end in out else out[out.index(start) + 1 :]
+    return [tuple(line.strip().replace(":", "").split(None, 1)) for line in lines]  # type: ignore[misc]
+
+
+def test_inspect_with_skip_rows_shows_the_schema_the_load_stores(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The repro: a World Bank export's preamble; inspect refused --skip-rows (exit 2)."""
+    from loader.types import parse_type
+    from loader.writers.encode import sqlite_type
+
+    src = tmp_path / "wb.csv"
+    src.write_text(
+        '"Data Source","World Development Indicators",\n\n"Last Updated Date","2024-06-28",\n\n'
+        "country,code,y2020\nNorway,NOR,5.4\nSweden,SWE,10.4\n"
+    )
+    code, out, err = inspected(capsys, str(src), "--skip-rows", "4")
+    assert (code, err) == (0, [])
+    shown = schema_lines(out, out[1], "first rows:")
+    assert shown == [("country", "string"), ("code", "string"), ("y2020", "float64")]
+    assert out[-2:] == ["  country='Norway', code='NOR', y2020=5.4", "  country='Sweden', code='SWE', y2020=10.4"]
+    db = tmp_path / "wb.db"
+    assert main(["load", str(src), str(db), "--skip-rows", "4", "-q"]) == 0
+    stored = sqlite_rows(db, "SELECT name, type FROM pragma_table_info('wb') ORDER BY cid")
+    assert stored == [(n, sqlite_type(parse_type(t))) for n, t in shown]
+    assert sqlite_rows(db, "SELECT * FROM wb") == [("Norway", "NOR", 5.4), ("Sweden", "SWE", 10.4)]
+
+
+@pytest.mark.parametrize(
+    ("data", "flags"),
+    [
+        ("a,b\n1,-\n2,3\n", ["--null-values", "-"]),
+        ("a,b\n1,NA\n2,3\n", ["--na-values", "-"]),
+        ("a,b\n1,'2'\n3,'4'\n", ["--quote-char", "false"]),
+        ("1,x\n2,y\n", ["--column-names", "id,name"]),
+        ("a,b\n1,2\n3,x\n", ["--infer-rows", "1"]),
+        ("a,b\n1,2\\,5\n", ["--escape-char", "\\"]),
+    ],
+    ids=["null-values", "na-values", "quote-char", "column-names", "infer-rows", "escape-char"],
+)
+def test_inspect_reads_with_a_source_flag_as_the_dry_run_plans(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], data: str, flags: list[str]
+) -> None:
+    src = tmp_path / "f.csv"
+    src.write_text(data)
+    code, out, err = inspected(capsys, str(src), *flags)
+    assert (code, err) == (0, [])
+    assert main(["load", str(src), str(tmp_path / "f.db"), "--dry-run", *flags]) == 0
+    planned = capsys.readouterr().out.splitlines()
+    assert schema_lines(out, out[1], "first rows:") == schema_lines(
+        planned, "schema (after transforms):", "engine: threads"
+    )
+
+
+def test_inspect_refuses_a_file_outside_hive_folders_as_the_load_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "f.csv"
+    src.write_text("a\n1\n")
+    code, _, err = inspected(capsys, str(src), "--partitioning", "hive")
+    assert main(["load", str(src), str(tmp_path / "f.db"), "--partitioning", "hive"]) == 2
+    assert (code, err[0]) == (2, capsys.readouterr().err.splitlines()[0])
+    assert err[0] == f"loader: error: {src}: source.partitioning = 'hive': no key=value folder in its path"
+    (tmp_path / "day=1").mkdir()
+    (tmp_path / "day=1" / "f.csv").write_text("a\n1\n")
+    code, out, _ = inspected(capsys, str(tmp_path / "day=1" / "f.csv"), "--partitioning", "hive")
+    assert (code, out[-1]) == (0, "  a=1, day=1")
