@@ -291,7 +291,7 @@ class Pipeline:
         self.log_error: str | None = None  # the first event on_event failed to take (``_emit``)
         self.type_notes: dict[str, str] = {}  # column -> why its type was fixed before this run
         # file -> its columns without a value, where the types' sample saw every row of it
-        self.empty_columns: dict[str, frozenset[str]] = {}
+        self.empty_columns: dict[str, dict[str, bool]] = {}
         self._loop: _Loop | None = None  # the run loop while a run is under way
         self._stored: int | None = None  # after a failure: this run's commits the target holds
 
@@ -524,6 +524,7 @@ class Pipeline:
         earlier runs), and for the rest, what each file's head holds, unified. Only
         heads are read, fewer rows of each as files add up (``rows_per_file``)."""
         paths = [f for f in files if f != "-"]  # standard input is sampled as it is read
+        self.empty_columns = {}  # this run's: a file changed since an earlier run is sampled again
         if not paths:
             return dict(fixed)
         src = replace(self.job.source, infer_rows=rows_per_file(self.job.source.infer_rows, len(paths)))

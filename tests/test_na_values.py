@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,53 @@ def test_small_files_text_of_only_na_is_null_from_one_read_of_each(
         (5, "NA", "n"),
         (6, "IT", "NA"),
     ]
+
+
+@pytest.mark.parametrize("target", ["out.db", "out.ldb"])
+def test_a_later_runs_small_file_of_only_na_in_a_text_column_is_null_beside_an_untyped_column(
+    tmp_path: Path, target: str
+) -> None:
+    """Day 2's file has a column still without a type (empty on day 1), so its head is sampled
+    for types, and a column day 1 made text that holds only NA: that column is checked too."""
+    (tmp_path / "in").mkdir()
+    write(tmp_path / "in" / "day1.csv", "id,country,note\n1,FR,\n2,DE,\n")
+    sink = ["--key", "{id}"] if target.endswith(".ldb") else ["--table", "t"]
+    assert cli("load", str(tmp_path / "in" / "*.csv"), str(tmp_path / target), *sink, "-q").returncode == 0
+    write(tmp_path / "in" / "day2.csv", "id,country,note\n3,NA,hello\n4,NA,x\n")
+    assert cli("load", str(tmp_path / "in" / "*.csv"), str(tmp_path / target), *sink, "-q").returncode == 0
+    if target.endswith(".db"):
+        assert sqlite_rows(tmp_path / target, "SELECT id, country, note FROM t ORDER BY id") == [
+            (1, "FR", None),
+            (2, "DE", None),
+            (3, None, "hello"),
+            (4, None, "x"),
+        ]
+    else:
+        values = [json.loads(v) for _, v in leveldb_items(tmp_path / target)[0]]
+        assert [(v["id"], v["country"]) for v in values] == [(1, "FR"), (2, "DE"), (3, None), (4, None)]
+
+
+def test_a_pipeline_run_again_samples_a_reloaded_file_afresh(tmp_path: Path) -> None:
+    """The columns a run's sample found without a value in each file are that run's: the same
+    ``Pipeline`` run again reloads a changed file as a new one reads it."""
+    from loader import JobConfig, Pipeline, RunConfig, SinkConfig
+
+    (tmp_path / "in").mkdir()
+    write(tmp_path / "in" / "a.csv", "id,x\n1,FR\n")
+    b = write(tmp_path / "in" / "b.csv", "id,x\n2,DE\n")
+    db = tmp_path / "out.db"
+    job = JobConfig(
+        source=SourceConfig(path=[str(tmp_path / "in" / "*.csv")]),
+        sink=SinkConfig(path=str(db), table="t"),
+        run=RunConfig(on_change="reload"),
+    )
+    pipeline = Pipeline(job)
+    assert pipeline.run().status == "ok"
+    b.write_text("id,x\n2,NA\n3,NA\n", encoding="utf-8")
+    os.utime(b, (b.stat().st_atime, b.stat().st_mtime + 5))
+    assert pipeline.run().status == "ok"
+    # reload appends the new version's rows (mode append)
+    assert sqlite_rows(db, "SELECT id, x FROM t WHERE rowid > 2 ORDER BY rowid") == [(2, None), (3, None)]
 
 
 def test_declared_float_takes_na_as_null_and_declared_string_keeps_it(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import pyarrow as pa
 
@@ -16,6 +16,9 @@ from ..errors import ConfigError, SourceError
 from ..schema import spellings
 from ..suggest import fold
 from ..types import is_list_view, parse_type, plain_type, repeated_field, type_name
+
+if TYPE_CHECKING:
+    from .csv.infer import WholeSample
 
 
 class Reader(Protocol):
@@ -30,7 +33,7 @@ class Reader(Protocol):
     size: int | None
     guesses: dict[str, Any]  # column -> the ``TypeGuess`` behind its inferred type
     valueless: frozenset[str]  # columns of a known type without a value in the file (no say in types)
-    sample: pa.Table | None  # with ``defer_types``, a small CSV file's rows as parsed, not guessed
+    sample: WholeSample | None  # with ``defer_types``, a small CSV file's rows as parsed, not guessed
 
     def __iter__(self) -> Iterator[Chunk]: ...
 
@@ -313,7 +316,7 @@ class ReaderBase:
         types: dict[str, pa.DataType] | None = None,
         part: tuple[int, ...] | None = None,
         defer_types: bool = False,
-        empty_columns: frozenset[str] | None = None,
+        empty_columns: dict[str, bool] | None = None,
     ) -> None:
         self.path = path
         if part is not None and not self.PARTS:
@@ -343,9 +346,9 @@ class ReaderBase:
         # CSV, for the load's types only: a small file's rows are kept as parsed (``sample``),
         # not guessed, to be guessed with other small files' (``csv.infer.SmallFiles``).
         self.defer_types = defer_types
-        self.sample: pa.Table | None = None
-        # CSV: the columns the load's types found without a value in this file, having seen
-        # every row of it (``SmallFiles.empty``): its text columns need no second look
+        self.sample: WholeSample | None = None
+        # CSV: the columns the load's types counted in this file, having seen every row of it,
+        # each with whether it has no value (``SmallFiles.empty``): no second look at them
         self.empty_columns = empty_columns
         self.size = storage.size(path)
         self._open()

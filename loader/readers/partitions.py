@@ -15,7 +15,7 @@ import re
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -29,6 +29,9 @@ from ..storage import STDIN
 from ..suggest import fold
 from ..types import parse_type
 from .base import Reader
+
+if TYPE_CHECKING:
+    from .csv.infer import WholeSample
 
 NULL_VALUE = "__HIVE_DEFAULT_PARTITION__"  # Hive's, pyarrow's and Spark's folder name for a null
 _SEGMENT = re.compile(r"^([^=]+)=(.*)$")
@@ -158,7 +161,7 @@ class Partitioned:
         # guessed here, file by file: a partition column's type comes from this file's folder
         self.inner = open_file(path, inner, **{**options, "types": others, "defer_types": False})
         self.path, self.size = self.inner.path, self.inner.size
-        self.sample = None
+        self.sample: WholeSample | None = None
         declared = {fold(n): parse_type(t, where=f"source.columns.{n}") for n, t in config.columns.items()}
         self.guesses: dict[str, Any] = dict(self.inner.guesses)
         self.typed = {n: self._typed(n, v, types.get(n), declared.get(fold(n))) for n, v in self.raw.items()}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -137,6 +138,15 @@ def sample_tables(
             return
 
 
+@dataclass
+class WholeSample:
+    """A small file's every row as parsed: the columns whose type is guessed, and beside them
+    settled text columns, only counted (``SmallFiles.empty``)."""
+
+    table: pa.Table
+    guessed: list[str]
+
+
 def whole_sample(
     need: list[str], blocks: Iterator[Block], parse: Callable[[bytearray], tuple[pa.Table, Any]], infer_rows: int
 ) -> pa.Table | None:
@@ -171,43 +181,49 @@ class SmallFiles:
         self.schemas: list[pa.Schema] = []
         self.tables: list[pa.Table] = []
         self.rows = 0
-        # each file's columns without a value (nulls and ``na`` spellings only): its main pass
-        # needs to know of its text columns, and need not read the file twice to (``no_value``)
-        self.empty: dict[str, frozenset[str]] = {}
+        self.guessed: list[str] = []
+        # each file's columns counted, and whether each is without a value (nulls and ``na``
+        # spellings only): its main pass needs to know of its text columns, and need not read
+        # the file twice to (``no_value``)
+        self.empty: dict[str, dict[str, bool]] = {}
 
-    def add(self, path: str, schema: pa.Schema, table: pa.Table) -> bool:
+    def add(self, path: str, schema: pa.Schema, sample: WholeSample) -> bool:
         """Take a file's sample (its schema, its whole rows as parsed); False when it does not fit."""
+        table = sample.table
         if self.tables and (
             schema.names != self.schemas[0].names
             or table.column_names != self.tables[0].column_names
+            or sample.guessed != self.guessed
             or self.rows + table.num_rows > self.MAX_ROWS
         ):
             return False
         self.paths.append(path)
         self.schemas.append(schema)
         self.tables.append(table)
+        self.guessed = sample.guessed
         self.rows += table.num_rows
         return True
 
     def samples(self) -> list[Sample]:
         """The files taken so far as samples for ``schema.unify`` (one for all where that says
         the same), and a fresh start."""
-        paths, schemas, tables = self.paths, self.schemas, self.tables
-        self.paths, self.schemas, self.tables, self.rows = [], [], [], 0
+        paths, schemas, tables, guessed = self.paths, self.schemas, self.tables, self.guessed
+        self.paths, self.schemas, self.tables, self.rows, self.guessed = [], [], [], 0, []
         if not tables:
             return []
         together = pa.concat_tables(tables)
         self._note_empty(paths, [t.num_rows for t in tables], together)
+        together = together.select(guessed)
         guesses = self._guesses(together)
         if any(g is not None and g.may_be_dated(array(together.column(n))) for n, g in guesses.items()):
-            each = [self._guesses(t) for t in tables]
+            each = [self._guesses(t.select(guessed)) for t in tables]
             return [Sample(_typed(schema, g), g) for schema, g in zip(schemas, each, strict=True)]
         return [Sample(_typed(schemas[0], guesses), guesses)]
 
     def _note_empty(self, paths: list[str], rows: list[int], together: pa.Table) -> None:
         """Each file's columns without a value, from its values counted in ``together``."""
         ends = list(itertools.accumulate(rows))
-        empty: dict[str, set[str]] = {p: set() for p in paths}
+        empty: dict[str, dict[str, bool]] = {p: {} for p in paths}
         for name in together.column_names:
             column = array(together.column(name))
             held = kernels.is_valid(column)
@@ -216,9 +232,8 @@ class SmallFiles:
                 held = kernels.and_(held, kernels.invert(kernels.is_in(column, value_set=spelled)))
             counts = kernels.cumulative_sum(kernels.cast(held, pa.int64())).to_pylist()
             for path, start, end in zip(paths, [0, *ends], ends, strict=False):
-                if counts[end - 1] == (counts[start - 1] if start else 0):
-                    empty[path].add(name)
-        self.empty.update((p, frozenset(names)) for p, names in empty.items())
+                empty[path][name] = counts[end - 1] == (counts[start - 1] if start else 0)
+        self.empty.update(empty)
 
     def _guesses(self, table: pa.Table) -> Guesses:
         start = TypeGuess(na=self.na)

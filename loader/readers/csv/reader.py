@@ -42,7 +42,7 @@ from ..stream import DiskProgress, open_stream, skip
 from . import parts
 from .cut import Cutter, Kept, block_bytes
 from .header import read_head
-from .infer import SMALL_FILE_BYTES, sample_guesses, sample_tables, schema_of, whole_sample
+from .infer import SMALL_FILE_BYTES, WholeSample, sample_guesses, sample_tables, schema_of, whole_sample
 from .long_rows import Block
 from .parse import BlockParser, Conversion, ParsedBlock
 
@@ -96,13 +96,15 @@ class CSVReader(ReaderBase):
         check = [n for n in self.names if n in self.types and n not in self.declared and is_text(self.types[n])]
         check = check if cfg.na_values else []  # without spellings, text holds its values as read
         self.no_value: set[str] = set()
-        if self.empty_columns is not None and not need:
-            self.no_value, check = set(check) & self.empty_columns, []
+        empties = self.empty_columns
+        if empties is not None and not need and all(n in empties for n in check):
+            self.no_value, check = {n for n in check if empties[n]}, []
         if self.defer_types:  # the load's types are asked, not what the main pass reads
-            check = []
             if need and cfg.decimal_separator != "," and self.size is not None and self.size <= SMALL_FILE_BYTES:
                 with contextlib.closing(self._head_blocks()) as blocks:
-                    self.sample = whole_sample(need, blocks, self.parser.parse, cfg.infer_rows)
+                    table = whole_sample(need + check, blocks, self.parser.parse, cfg.infer_rows)
+                self.sample = WholeSample(table, need) if table is not None else None
+            check = []
         empty: dict[str, pa.DataType] = {}
         if (need and self.sample is None) or check:
             with contextlib.closing(self._head_blocks()) as blocks:
