@@ -236,13 +236,4 @@ def repeated_field(t: pa.DataType) -> tuple[pa.DataType, str] | None:
 
 def leaf_types(t: pa.DataType) -> Iterator[pa.DataType]:
     """The leaf types of ``t`` (``t`` itself when it does not nest)."""
-    if pa.types.is_struct(t):
-        for f in t:
-            yield from leaf_types(f.type)
-    elif pa.types.is_map(t):
-        yield from leaf_types(t.key_type)
-        yield from leaf_types(t.item_type)
-    elif _nests_list(t):
-        yield from leaf_types(t.value_type)
-    else:
-        yield t
+    return (x for x in inner_types(t) if not (pa.types.is_struct(x) or pa.types.is_map(x) or _nests_list(x)))

@@ -218,6 +218,19 @@ THIRD_PARTY = {  # files data packages on the package index ship, and the first 
 }
 
 
+def loads_on_every_engine(path: Path, tmp_path: Path, cluster: Any, part_size: int) -> Iterator[tuple[str, Path, Any]]:
+    """``path`` loaded into a SQLite table by each engine, cut in parts of ``part_size`` bytes:
+    each engine, its target and its report."""
+    for engine in ENGINES:
+        target = tmp_path / f"{engine}.db"
+        config = JobConfig(
+            source=SourceConfig(path=[str(path)]),
+            sink=SinkConfig(path=str(target), table="t"),
+            run=RunConfig(engine=engine, scheduler=cluster.scheduler_address, part_size=part_size),  # type: ignore[arg-type]
+        )
+        yield engine, target, Pipeline(config).run()
+
+
 @pytest.mark.parametrize("name", sorted(THIRD_PARTY))
 def test_every_engine_loads_a_third_party_file_as_threads_does(tmp_path: Path, cluster: Any, name: str) -> None:
     """Cut in byte ranges of 16 KB, each worker reads its own: the same rows, values and
@@ -226,14 +239,7 @@ def test_every_engine_loads_a_third_party_file_as_threads_does(tmp_path: Path, c
     module = pytest.importorskip(package)
     path = Path(module.__file__).parent / relative
     loaded = {}
-    for engine in ENGINES:
-        target = tmp_path / f"{engine}.db"
-        config = JobConfig(
-            source=SourceConfig(path=[str(path)]),
-            sink=SinkConfig(path=str(target), table="t"),
-            run=RunConfig(engine=engine, scheduler=cluster.scheduler_address, part_size=16_000),  # type: ignore[arg-type]
-        )
-        report = Pipeline(config).run()
+    for engine, target, report in loads_on_every_engine(path, tmp_path, cluster, part_size=16_000):
         assert report.status == "ok" and report.rows_rejected == 0
         if engine != "threads":
             assert len(report.parts) > 4
@@ -313,14 +319,7 @@ def test_a_csv_file_quoted_with_a_detected_apostrophe_loads_the_same_rows_on_eve
     notes = [f"'first line {i}\nsecond, line'" if i % 2 else f"'a, b {i}'" for i in range(3000)]
     path.write_text("id,note,v\n" + "".join(f"{i},{note},{i % 7}\n" for i, note in enumerate(notes)))
     loaded = {}
-    for engine in ENGINES:
-        target = tmp_path / f"{engine}.db"
-        config = JobConfig(
-            source=SourceConfig(path=[str(path)]),
-            sink=SinkConfig(path=str(target), table="t"),
-            run=RunConfig(engine=engine, scheduler=cluster.scheduler_address, part_size=8192),  # type: ignore[arg-type]
-        )
-        report = Pipeline(config).run()
+    for engine, target, report in loads_on_every_engine(path, tmp_path, cluster, part_size=8192):
         assert (report.status, report.rows_read, report.rows_written, report.rows_rejected) == ("ok", 3000, 3000, 0)
         assert report.files[0].dialect is not None and report.files[0].dialect["quote"] == "'"
         if engine != "threads":
