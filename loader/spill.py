@@ -143,7 +143,7 @@ def ipc_file(path: str, schema: pa.Schema = SCHEMA, durable: bool = True) -> Ite
     tmp = partial_path(path)
     # buffered: an IPC batch is several small writes, a system call each unbuffered
     with (
-        pa.OSFile(tmp, "wb") as raw,
+        pa.OSFile(os.fsencode(tmp), "wb") as raw,
         pa.BufferedOutputStream(raw, WRITE_BUFFER) as sink,
         ipc.new_file(sink, schema) as out,
     ):
@@ -226,7 +226,7 @@ def run_bounds(paths: Sequence[str]) -> tuple[bytes, bytes]:
     """The smallest and the largest key over sorted runs (their first and last rows)."""
     firsts, lasts = [], []
     for path in paths:
-        with pa.OSFile(path, "rb") as source:
+        with pa.OSFile(os.fsencode(path), "rb") as source:
             reader = ipc.open_file(source)
             batches = [reader.get_batch(i) for i in (0, reader.num_record_batches - 1)]
             firsts.append(batches[0].column(0)[0].as_py())
@@ -240,7 +240,7 @@ def split_keys(paths: Sequence[str], parts: int, samples: int = SPLIT_SAMPLES) -
     run, each weighted by its run's bytes per sample. Fewer where the keys are few."""
     sampled: list[tuple[bytes, float]] = []
     for path in paths:
-        with pa.OSFile(path, "rb") as source:
+        with pa.OSFile(os.fsencode(path), "rb") as source:
             reader = ipc.open_file(source)
             count = reader.num_record_batches
             picks = sorted({int((i + 0.5) * count / samples) for i in range(samples)})
@@ -279,7 +279,7 @@ class _Cursor:
 
     def __init__(self, path: str, read_bytes: int, after: bytes | None = None) -> None:
         # read, not mapped: pages of a mapped run stay resident (and count in RSS) once read
-        self.source = pa.OSFile(path, "rb")
+        self.source = pa.OSFile(os.fsencode(path), "rb")
         self.reader = ipc.open_file(self.source)
         self.next_batch = 0 if after is None else self._first_after(after)
         self.held: deque[tuple[pa.RecordBatch, bytes]] = deque()  # each with its last key

@@ -459,7 +459,9 @@ def open_arrow(path: str) -> pa.NativeFile:
     if loc is not None:
         _addressable(path)
     try:
-        return interruptible(lambda: loc.fs.open_input_file(loc.path)) if loc is not None else pa.OSFile(path)
+        return (
+            interruptible(lambda: loc.fs.open_input_file(loc.path)) if loc is not None else pa.OSFile(os.fsencode(path))
+        )
     except (OSError, pa.ArrowException) as exc:
         if loc is not None:
             raise remote_error(exc, path, "open") from None

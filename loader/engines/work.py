@@ -317,7 +317,7 @@ def read_numbers(path: str | None, indices: list[int]) -> list[tuple[int | None,
     """The source (row, line) of the part's rows at ``indices`` (None: not known)."""
     if path is None:
         return [(None, None)] * len(indices)
-    with pa.OSFile(path) as source:
+    with pa.OSFile(os.fsencode(path)) as source:
         table = pa.ipc.open_file(source).read_all()
     taken = table.take(pa.array(indices, pa.int64()))
     return list(zip(taken.column("row").to_pylist(), taken.column("line").to_pylist(), strict=True))

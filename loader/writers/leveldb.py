@@ -251,7 +251,7 @@ class LevelDBWriter(Transactional):
         while True:
             try:
                 self.db = plyvel.DB(
-                    self.config.path,
+                    os.fsencode(self.config.path),  # a name in any bytes
                     create_if_missing=True,
                     write_buffer_size=self.config.write_buffer_size,
                     max_file_size=self.config.max_file_size,

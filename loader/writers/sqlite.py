@@ -23,7 +23,6 @@ import dataclasses
 import os
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -51,6 +50,7 @@ from .sqlite_schema import (
     check_table,
     check_target,
     declared_types,
+    file_uri,
     full_indexes,
     generated_columns,
     index_name,
@@ -81,7 +81,7 @@ class _Connection:
     writer uses. Autocommit is on, ADBC's default."""
 
     def __init__(self, path: str) -> None:
-        self.db = adbc_driver_sqlite.connect(path)
+        self.db = adbc_driver_sqlite.connect(file_uri(path))  # a name in any bytes (``file_uri``)
         try:
             self.conn = adbc.AdbcConnection(self.db)
             self.stmt = adbc.AdbcStatement(self.conn)
@@ -518,7 +518,7 @@ class SQLiteWriter(Refusals, Transactional):
         written = seen = 0
         refused: list[Refused] = []
         for path in files:  # read, not mapped: mapped pages would count in the peak RSS
-            with pa.OSFile(path) as source:
+            with pa.OSFile(os.fsencode(path)) as source:
                 part = pa.ipc.open_file(source)
                 if (
                     stream
@@ -547,7 +547,7 @@ class SQLiteWriter(Refusals, Transactional):
         # read-only: BEGIN IMMEDIATE would hold a write transaction on a writable attached
         # database too, and a commit over two such databases makes a super-journal
         # (target-mjNNNN), which a kill in the commit leaves behind for ever
-        self._execute("ATTACH DATABASE ? AS part", ("file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro",))
+        self._execute("ATTACH DATABASE ? AS part", (file_uri(path) + "?mode=ro",))
         try:
             side = list(self._execute(f"PRAGMA part.table_info({quote(self.table)})"))
             names = tuple(r[1] for r in side)
@@ -618,6 +618,10 @@ class SQLiteWriter(Refusals, Transactional):
         on disk, next to the target: /tmp may be small or RAM (a container's emptyDir), and
         the target's filesystem holds the data anyway."""
         directory = os.path.dirname(os.path.abspath(self.config.path))
+        if not _is_text(directory):
+            # a pragma names it in text: a directory named in other bytes keeps SQLite's own
+            self._execute("PRAGMA temp_store=FILE")
+            return
         # temp_store_directory is process-wide in SQLite: set it only when it changes,
         # under a lock, so two writers in one process never set it at once.
         with _TEMP_DIR_LOCK:
@@ -627,6 +631,15 @@ class SQLiteWriter(Refusals, Transactional):
 
     def count(self) -> int:
         return int(self._execute(f"SELECT count(*) FROM {quote(self.table)}")[0][0])
+
+
+def _is_text(name: str) -> bool:
+    """Whether ``name`` is UTF-8 text (not bytes held as surrogates, ``os.fsdecode``)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _valued(rows: pa.RecordBatch | pa.RecordBatchReader) -> pa.Schema:

@@ -191,12 +191,19 @@ def pending_journal(path: str) -> str:
     )
 
 
+def file_uri(path: str) -> str:
+    """``path`` as a SQLite ``file:`` URI, absolute. Its bytes are percent-escaped, so a name
+    in bytes that are not UTF-8 (held as surrogates, ``os.fsdecode``), which SQLite's text
+    filename cannot carry, opens the file of those bytes."""
+    return "file:" + urllib.parse.quote(os.fsencode(os.path.abspath(path)))
+
+
 @contextlib.contextmanager
 def _read_only(path: str, timeout: float) -> Iterator[Any]:
     """A connection that creates and writes nothing beside the database."""
     import sqlite3
 
-    uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
+    uri = file_uri(path) + "?mode=ro"
     if _in_wal_mode(path) and not os.path.exists(path + "-wal"):
         # all of it is in the file: read as it is, or SQLite would make a -wal and -shm beside it
         uri += "&immutable=1"

@@ -854,3 +854,19 @@ def test_a_store_destroyed_under_its_checkpoint_file_is_loaded_again_whole(tmp_p
     items, _ = leveldb_items(db)
     assert [k for k, _ in items] == [b"a:00000000000000000001", b"b:00000000000000000001"]
     assert load(str(src), str(db), key="a:{id}").files_skipped == 1  # a checkpoint of a store that is there
+
+
+def test_a_store_named_in_bytes_that_are_not_utf8_loads_and_resumes(tmp_path: Path) -> None:
+    """A store path in Latin-1 bytes (``out\\xe9.ldb``): plyvel encoded the name as UTF-8, which
+    the byte's surrogate is not (exit 1). It opens by the path's bytes."""
+    import os
+
+    from loader import load
+
+    src = tmp_path / "a.csv"
+    src.write_text("id,v\n1,2\n2,3\n")
+    store = os.fsdecode(os.path.join(os.fsencode(tmp_path), b"out\xe9.ldb"))
+    reports = [load(str(src), store, key="{id}") for _ in range(2)]
+    assert [(r.rows_written, r.files_skipped) for r in reports] == [(2, 0), (0, 1)]
+    with plyvel.DB(os.fsencode(store)) as db:
+        assert sorted(k for k, _ in db if not k.startswith(b"\x00")) == [b"%020d" % 1, b"%020d" % 2]

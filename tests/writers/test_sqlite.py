@@ -749,6 +749,27 @@ def test_a_file_named_in_bytes_that_are_not_utf8_loads_resumes_and_plans_alike(
 
 
 @pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_target_named_in_bytes_that_are_not_utf8_loads_and_resumes(tmp_path: Path, engine: str) -> None:
+    """A database path in Latin-1 bytes (``d\xe9/out\xe9.db``): ADBC encodes its filename as
+    UTF-8, which the byte's surrogate is not (exit 1 at every run, while the dry run said ok).
+    It opens as a ``file:`` URI of the path's bytes; an upsert's temp files, whose directory a
+    pragma names in text, stay where SQLite keeps them; a worker's part files open by bytes."""
+    folder = os.path.join(os.fsencode(tmp_path), b"d\xe9")
+    os.mkdir(folder)
+    db = os.fsdecode(os.path.join(folder, b"out\xe9.db"))
+    src = csv_file(tmp_path / "a.csv", "id,v\n" + "".join(f"{i},{i * 2}\n" for i in range(3000)))
+    run = {"engine": engine, "workers": 2, "part_size": 16 << 10}
+    for mode, table in (("append", "t"), ("upsert", "u")):
+        sink = {"mode": mode, "primary_key": ["id"]}
+        for rerun in (False, True):
+            report = load(src, db, table=table, sink_options=sink, run_options=run)
+            assert (report.status, report.rows_written, report.files_skipped) == ("ok", 0 if rerun else 3000, rerun)
+    assert os.listdir(folder) == [b"out\xe9.db"]
+    assert sqlite_rows(db, "SELECT count(*), sum(v) FROM t") == [(3000, 2999 * 3000)]
+    assert sqlite_rows(db, "SELECT count(*), sum(v) FROM u") == [(3000, 2999 * 3000)]
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
 def test_a_null_primary_key_is_rejected_not_stored_under_a_rowid(tmp_path: Path, engine: str) -> None:
     """An INTEGER PRIMARY KEY is the rowid: a null id took the next rowid, which the row
     with id 2 then overwrote, and the report counted 3 written."""
