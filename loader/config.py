@@ -144,7 +144,8 @@ class SinkConfig:
     """SQLite table (default: the first source file's name without extension; required when ``source.path`` is a glob).
     Names starting with ``sqlite_`` are SQLite's own, and ``_loader_state`` and ``_loader_stage`` the loader's: exit 2.
     The name is taken literally and the table is in the database's main schema: a schema-qualified name such as
-    ``main.t`` or ``temp.t`` is refused (exit 2; name the table alone, ``t``)."""
+    ``main.t`` or ``temp.t`` is refused (exit 2; name the table alone, ``t``), and so is a name that is not UTF-8 (a
+    default from a file named in Latin-1 bytes, ``caf\\xe9.csv``: exit 2, name the table)."""
     mode: Literal["append", "replace", "upsert", "ignore"] = "append"
     """``append``; ``replace`` (drop and recreate); ``upsert`` (on primary key); ``ignore`` (skip rows whose key is
     there already). A row the table's constraints refuse otherwise (a key already there under ``append``, a CHECK) is

@@ -55,6 +55,7 @@ from .sqlite_schema import (
     generated_columns,
     index_name,
     is_strict,
+    is_utf8,
     is_virtual,
     job_rows,
     key_error,
@@ -618,7 +619,7 @@ class SQLiteWriter(Refusals, Transactional):
         on disk, next to the target: /tmp may be small or RAM (a container's emptyDir), and
         the target's filesystem holds the data anyway."""
         directory = os.path.dirname(os.path.abspath(self.config.path))
-        if not _is_text(directory):
+        if not is_utf8(directory):
             # a pragma names it in text: a directory named in other bytes keeps SQLite's own
             self._execute("PRAGMA temp_store=FILE")
             return
@@ -631,15 +632,6 @@ class SQLiteWriter(Refusals, Transactional):
 
     def count(self) -> int:
         return int(self._execute(f"SELECT count(*) FROM {quote(self.table)}")[0][0])
-
-
-def _is_text(name: str) -> bool:
-    """Whether ``name`` is UTF-8 text (not bytes held as surrogates, ``os.fsdecode``)."""
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _valued(rows: pa.RecordBatch | pa.RecordBatchReader) -> pa.Schema:

@@ -78,7 +78,8 @@ def check_width(columns: int, file: str | None = None) -> None:
 def check_table(table: str) -> None:
     """The loader's own tables take no rows, nor do SQLite's (any name starting with
     ``sqlite_``: SQLite's identifiers ignore ASCII case); a name qualified by a schema
-    (``main.t``) is refused, not taken as one name."""
+    (``main.t``) is refused, not taken as one name, and so is one in bytes that are not UTF-8
+    (a default from a Latin-1 file name, ``caf\\xe9.csv``), which SQLite cannot name."""
     if fold(table) in (STATE_TABLE, STAGE_TABLE, REFUSED_TABLE):
         raise ConfigError(
             f"sink.table: {table!r} is reserved for the loader's own use", hint="name another table (--table)"
@@ -87,6 +88,12 @@ def check_table(table: str) -> None:
         raise ConfigError(
             f"sink.table: {table!r} is a reserved table name: SQLite keeps names starting with sqlite_ for its own tables",
             hint="name another table (--table); without one the table is named after the first input file",
+        )
+    if not is_utf8(table):
+        raise ConfigError(
+            f"sink.table: {table!r} holds bytes that are not UTF-8, and SQLite names a table in UTF-8 text "
+            "(without sink.table, the table is named after the first input file)",
+            hint="name the table (--table NAME)",
         )
     schema, dot, name = table.partition(".")
     if dot and fold(schema) in SCHEMAS:
@@ -189,6 +196,15 @@ def pending_journal(path: str) -> str:
         f"note: {path} holds the journal of a writer that stopped mid-transaction ({os.path.basename(path)}-journal); "
         "the load rolls it back first. The dry run writes nothing, so it read none of the target's checkpoint or tables"
     )
+
+
+def is_utf8(name: str) -> bool:
+    """Whether ``name`` is UTF-8 text, not bytes held as surrogates (``os.fsdecode``)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def file_uri(path: str) -> str:

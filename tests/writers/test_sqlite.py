@@ -1238,6 +1238,30 @@ def test_a_schema_qualified_table_name_is_refused_not_taken_literally(
     assert sqlite_rows(db, "SELECT count(*) FROM t") == [(0,)]
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_default_table_name_that_is_not_utf8_is_refused_by_the_load_and_the_dry_run(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes], dry_run: bool
+) -> None:
+    """``caf\\xe9.csv`` without ``--table``: its table ``caf\\udce9`` cannot be named to SQLite,
+    and the load exited 1 (internal error, "rerun and it resumes") at every run while the dry
+    run said ok. Both refuse it now (exit 2) and name the way out; ``--table`` loads it."""
+    from loader.cli import main
+
+    latin = os.path.join(os.fsencode(tmp_path), b"caf\xe9.csv")
+    with open(latin, "wb") as fh:
+        fh.write(b"id,amount\n1,2.5\n")
+    db = tmp_path / "out.db"
+    assert main(["load", os.fsdecode(latin), str(db), *(["--dry-run"] if dry_run else [])]) == 2
+    assert capsysbinary.readouterr().err.decode().splitlines() == [
+        "loader: error: sink.table: 'caf\\udce9' holds bytes that are not UTF-8, and SQLite names a table in UTF-8 "
+        "text (without sink.table, the table is named after the first input file)",
+        "  hint: name the table (--table NAME)",
+    ]
+    assert not db.exists()
+    assert main(["load", os.fsdecode(latin), str(db), "--table", "t"]) == 0
+    assert sqlite_rows(db, "SELECT * FROM t") == [(1, 2.5)]
+
+
 def test_a_dotted_table_name_that_names_no_schema_is_one_name(tmp_path: Path) -> None:
     db = tmp_path / "t.db"
     report = load(csv_file(tmp_path / "a.csv", "id,x\n1,5\n"), db, table="other.t")
