@@ -44,7 +44,13 @@ def utf8_line(text: str) -> bytes:
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
-        return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode("utf-8")
+        return escaped(text).encode("utf-8")
+
+
+def escaped(text: str) -> str:
+    """``text`` with each surrogate (a byte of a name that is not UTF-8, ``os.fsdecode``)
+    spelled as its JSON escape, ``\\udce9``: text UTF-8 can encode."""
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def versioned(rejects: Iterable[Reject], version: int) -> None:

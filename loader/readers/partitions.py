@@ -24,6 +24,7 @@ from ..chunk import Chunk, Reject, row_values
 from ..config import SourceConfig
 from ..convert import TypeGuess, convert
 from ..errors import ConfigError
+from ..rejects import escaped
 from ..schema import spellings
 from ..storage import STDIN
 from ..suggest import fold
@@ -39,7 +40,8 @@ _SEGMENT = re.compile(r"^([^=]+)=(.*)$")
 
 def path_values(path: str) -> dict[str, str | None]:
     """The ``key=value`` folders of ``path`` in path order, key and value URL-decoded
-    (``%2F`` is ``/``); ``__HIVE_DEFAULT_PARTITION__`` and an empty value are null.
+    (``%2F`` is ``/``), a byte that is not UTF-8 as its JSON escape (``\\udcfc``);
+    ``__HIVE_DEFAULT_PARTITION__`` and an empty value are null.
     A key met twice keeps its innermost value. The file name itself is no folder."""
     if path == STDIN:
         return {}
@@ -48,7 +50,9 @@ def path_values(path: str) -> dict[str, str | None]:
         m = _SEGMENT.match(segment)
         if m is None:
             continue
-        key, value = urllib.parse.unquote(m.group(1)), urllib.parse.unquote(m.group(2))
+        # a folder named in bytes that are not UTF-8 (Latin-1 ``city=Z\xfcrich``) is spelled as the
+        # reject file spells such a name (``Z\udcfcrich``): text, and no folder's value holds a ``\``
+        key, value = escaped(urllib.parse.unquote(m.group(1))), escaped(urllib.parse.unquote(m.group(2)))
         found.pop(key, None)  # the innermost folder decides, and its place
         found[key] = None if value in ("", NULL_VALUE) else value
     return found

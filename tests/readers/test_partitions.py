@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +189,34 @@ def test_url_encoded_and_null_values(tmp_path: Path) -> None:
     write_csv(tmp_path / "in" / "city=__HIVE_DEFAULT_PARTITION__" / "x.csv", ["id"], [[2]])
     load(str(tmp_path / "in" / "*" / "*.csv"), tmp_path / "wh.db", table="t")
     assert sqlite_rows(tmp_path / "wh.db", "SELECT id, city FROM t ORDER BY id") == [(1, "a/b"), (2, None)]
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_folder_named_in_bytes_that_are_not_utf8_loads_its_value_as_the_reject_file_spells_it(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes], engine: str
+) -> None:
+    """A Latin-1 folder ``city=Z\\xfcrich`` stopped the load and its dry run with an internal error
+    (exit 1; pyarrow cannot encode the byte's surrogate). Its value and a key so named load as the
+    reject file spells such a name: the byte as its JSON escape, which no folder's value holds."""
+    from loader.cli import main
+
+    inbox = os.fsencode(tmp_path / "in")
+    for folder in (b"st\xe4dt=Bern", b"st\xe4dt=Z\xfcrich"):
+        os.makedirs(os.path.join(inbox, folder))
+        with open(os.path.join(inbox, folder, b"a.csv"), "wb") as fh:
+            fh.write(b"id\n%d\n" % len(folder))
+    assert path_values(os.fsdecode(os.path.join(inbox, b"st\xe4dt=Z\xfcrich", b"a.csv"))) == {
+        "st\\udce4dt": "Z\\udcfcrich"
+    }
+    glob = str(tmp_path / "in" / "*" / "*.csv")
+    db = tmp_path / "wh.db"
+    assert main(["load", glob, str(db), "--table", "t", "--dry-run"]) == 0
+    assert capsysbinary.readouterr().out.endswith(b"ok: configuration and sources are valid; nothing was written\n")
+    for rerun in (False, True):
+        report = load(glob, db, table="t", run_options={"engine": engine})
+        assert (report.rows_written, report.files_skipped) == ((0, 2) if rerun else (2, 0))
+    assert sqlite_rows(db, "SELECT * FROM t ORDER BY id") == [(10, "Bern"), (12, "Z\\udcfcrich")]
+    assert sqlite_rows(db, "SELECT name FROM pragma_table_info('t')") == [("id",), ("st\\udce4dt",)]
 
 
 def test_none_loads_the_files_own_columns_only(tmp_path: Path) -> None:
