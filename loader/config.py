@@ -736,7 +736,8 @@ def _env_settings(env: Mapping[str, str]) -> list[tuple[str, Any, str]]:
                 raw = _read_line(env[name])
             except OSError as exc:
                 raise ConfigError(f"{name}: cannot read {env[name]}: {exc.strerror}") from None
-            out.append((dotted, raw, f"environment {name} ({env[name]})"))
+            # the file's text is the value the plain variable would hold: a number sets a number
+            out.append((dotted, override_value(dotted, raw), f"environment {name} ({env[name]})"))
         else:
             out.append((dotted, override_value(dotted, env[name]), f"environment {name}"))
     return out

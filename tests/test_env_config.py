@@ -72,6 +72,22 @@ def test_key_ending_in_file_is_a_plain_value(tmp_path: Path) -> None:
         env_overrides({"LOADER_SINK__PATH_FILE": str(tmp_path / "missing")})
 
 
+def test_a_file_variable_sets_a_typed_key_as_its_plain_variable_does(tmp_path: Path) -> None:
+    """``LOADER_SINK__BATCH_SIZE_FILE`` holding ``5000`` was refused ("expected an integer, got
+    '5000'"), and a list from a file too: the file's text was passed raw, not parsed as the
+    plain variable's is. Text where the key takes text stays the text given."""
+    job = job_file(tmp_path, '[source]\npath = "a.csv"\n[sink]\npath = "n.db"\n')
+    values = {"batch_size": "5000", "primary_key": '["id", "day"]', "table": "2024", "mode": "upsert"}
+    env: dict[str, str] = {}
+    for key, text in values.items():
+        (tmp_path / key).write_text(text + "\n")
+        env[f"LOADER_SINK__{key.upper()}_FILE"] = str(tmp_path / key)
+    from_files = load_job(job, env=env).sink
+    plain = load_job(job, env={f"LOADER_SINK__{k.upper()}": v for k, v in values.items()}).sink
+    for got in (from_files, plain):
+        assert (got.batch_size, got.primary_key, got.table, got.mode) == (5000, ["id", "day"], "2024", "upsert")
+
+
 def test_new_run_keys_from_file_and_environment(tmp_path: Path) -> None:
     p = job_file(
         tmp_path,
