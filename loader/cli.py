@@ -89,7 +89,10 @@ those in flags, --set and the environment to the current one""",
   loader inspect export.csv --skip-rows 4 --null-values NA   # read as the load reads it
 
 rows among the first that the load would reject are counted, with the first one's line and reason;
-a file whose every row the load would reject fails as the load does (exit 4)""",
+a file whose every row the load would reject fails as the load does (exit 4). Counted are the
+reader's rejects and a map that repeats a key (rejected by SQLite and LevelDB's JSON values);
+not the target's own: a uint64 past SQLite's 64-bit range, a LevelDB key that cannot be made,
+a table's constraints, nor a stage's""",
 }
 
 
@@ -409,9 +412,14 @@ class _Head:
 
 def _head(reader: Any, n: int) -> _Head:
     """The first ``n`` rows of ``reader`` that the load would write, and the rows it would
-    reject before the last of them; the whole file where fewer than ``n`` are good."""
+    reject before the last of them; the whole file where fewer than ``n`` are good. Rejects
+    that depend on the target (its kind, its table) are not known here."""
+    from .sinks.base import reject_repeated_map_keys
+
     head = _Head()
     for chunk in reader:
+        # rejected on write by either target (SQLite, LevelDB's JSON values): a load without stages does too
+        chunk = reject_repeated_map_keys(chunk)
         values = row_values(chunk.batch)[: n - len(head.rows)]  # a nanosecond or far-year value too
         head.rows += values
         head.rows_read += chunk.rows_read

@@ -726,6 +726,34 @@ def test_inspect_names_the_first_rejected_rows_line_and_column(
     assert (code, out[-2:]) == (0, ["first rows:", "  id=1, n=5"])
 
 
+def test_inspect_counts_and_fails_on_maps_that_repeat_a_key_as_the_load_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows whose map repeats a key, which both targets reject on write, showed as good rows
+    with exit 0; a file of only such rows too, where the load exits 4."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    monkeypatch.chdir(tmp_path)
+    m = pa.map_(pa.string(), pa.int64())
+    rows = [[("a", 1), ("a", 2)], [("b", 1)], [("c", 1), ("c", 3)]]
+    pq.write_table(pa.table({"id": [1, 2, 3], "m": pa.array(rows, m)}), "rep.parquet")
+    pq.write_table(pa.table({"id": [1, 3], "m": pa.array([rows[0], rows[2]], m)}), "all.parquet")
+    reason = "the map in column 'm' holds the key 'a' twice: a JSON object keeps one value per key"
+    code, out, err = inspected(capsys, "rep.parquet")
+    assert (code, err) == (0, [])
+    assert out[-3:] == [
+        "first rows:",
+        "  id=2, m=[('b', 1)]",
+        f"rejected: 2 of the first 3 rows, as a load would (the first: row 1, column 'm': {reason})",
+    ]
+    code, out, err = inspected(capsys, "all.parquet")
+    assert main(["load", "all.parquet", "out.db"]) == 4
+    (load_error,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("loader: error:")]
+    assert (code, err[0]) == (4, load_error)
+    assert load_error == f"loader: error: all.parquet: nothing loaded: all 2 rows were rejected ({reason})"
+
+
 @pytest.mark.parametrize(
     ("name", "data", "flags"),
     [
