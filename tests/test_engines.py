@@ -1484,6 +1484,36 @@ def test_a_file_rewritten_in_place_after_parts_of_it_were_committed_stops_the_re
     assert sqlite_rows(target, "SELECT name FROM t WHERE id = 8000") == [("n8000",)]
 
 
+def test_an_unchanged_file_whose_parts_this_run_cuts_otherwise_is_not_called_changed(tmp_path: Path) -> None:
+    """A loader upgraded in the middle of a load cut the same file otherwise (14241c4): the
+    rerun said it "changed since parts of it were loaded", exit 65, which no fix of the input
+    nor run.on_change helps. It says the cuts changed, not the file, and how to go on."""
+    src, target = tmp_path / "in.csv", tmp_path / "t.db"
+    src.write_text("id,n\n" + "".join(f"{i},{'x' if i == 15_000 else i}\n" for i in range(20_000)))
+    config = JobConfig(
+        source=SourceConfig(path=[str(src)], columns={"n": "int64"}),
+        sink=SinkConfig(path=str(target), table="t"),
+        run=RunConfig(engine="processes", workers=2, part_size=40_000, max_rejects=0),
+    )
+    with pytest.raises(RejectLimitError):
+        Pipeline(config).run()
+    kept = sqlite_rows(target, "SELECT count(*) FROM t")
+    with sqlite3.connect(target) as conn:  # the committed parts as another plan named them
+        conn.execute("UPDATE _loader_state SET key = key || '0' WHERE key LIKE 'part:%'")
+    with pytest.raises(ConfigError) as caught:
+        Pipeline(replace(config, run=replace(config.run, max_rejects=None))).run()
+    assert str(caught.value) == (
+        f"{src}: half loaded in parts this run cuts otherwise: the file is unchanged, how it is cut changed "
+        "(a newer version of loader, or flags such as --skip-rows or --quote-char)"
+    )
+    assert caught.value.hint == (
+        "reload everything with --restart and --mode replace, or finish it with the loader and flags that began it; "
+        "then rerun: committed work is kept and the rerun resumes"
+    )
+    assert caught.value.exit_code == 78
+    assert sqlite_rows(target, "SELECT count(*) FROM t") == kept
+
+
 @pytest.mark.parametrize("engine", ["processes", "dask"])
 def test_a_file_rewritten_in_place_after_a_signal_stopped_its_load_stops_the_rerun(tmp_path: Path, engine: str) -> None:
     target, args = _load_args(tmp_path, engine)

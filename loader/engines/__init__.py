@@ -429,8 +429,14 @@ def check_committed(
         if recorded is not None and not storage.same_version(recorded, identity(path)):
             raise _changed_since_parts(str(entry["path"]))
         if pid not in planned:
-            if entry.get("part_size") == part_size:  # same cuts, other ids: new content
-                raise _changed_since_parts(str(entry["path"]))
+            if entry.get("part_size") == part_size:
+                # same size, other ids: of the file as recorded, other cuts (``_cut_otherwise``);
+                # without a record, new content
+                raise (
+                    _cut_otherwise(str(entry["path"]))
+                    if recorded is not None
+                    else _changed_since_parts(str(entry["path"]))
+                )
             raise ConfigError(
                 f"{entry['path']}: half loaded in parts of run.part_size = {entry.get('part_size')}, "
                 f"now cut at {part_size}",
@@ -952,6 +958,17 @@ def _changed_since_parts(path: str) -> SourceChangedError:
         "changed since parts of it were loaded: its committed parts are not this version's",
         file=path,
         hint="reload everything with --restart and --mode replace, or put the earlier version back to finish it",
+    )
+
+
+def _cut_otherwise(path: str) -> ConfigError:
+    """The same file (as its committed parts recorded it) cut into other parts at the same
+    ``run.part_size``: the plan changed, not the file (a loader upgraded in the middle of the
+    load, or a flag the cuts follow)."""
+    return ConfigError(
+        f"{path}: half loaded in parts this run cuts otherwise: the file is unchanged, how it is cut changed "
+        "(a newer version of loader, or flags such as --skip-rows or --quote-char)",
+        hint="reload everything with --restart and --mode replace, or finish it with the loader and flags that began it",
     )
 
 
