@@ -12,6 +12,7 @@ Unknown keys are errors (with a did-you-mean), never silently ignored.
 from __future__ import annotations
 
 import collections
+import copy
 import dataclasses
 import functools
 import itertools
@@ -550,13 +551,23 @@ def check_values(cls: type, values: Mapping[str, Any], where: str) -> dict[str, 
 def _own(value: Any, plain: bool = False) -> Any:
     """A list or dict copied, with those inside it: a section keeps the values it was checked
     with, not the caller's (``null_values=nulls``, then ``nulls.append(...)`` for another job).
-    ``plain``: only plain lists and dicts (a stage's other objects, a dict subclass of the
-    caller's among them, are kept as they are)."""
+    ``plain``: only plain lists and dicts, and the standard library's dicts keeping their type
+    (``_STD_DICTS``); a stage's other objects, a dict subclass of the caller's own among them,
+    are kept as they are."""
     if type(value) is list or (not plain and isinstance(value, list)):
         return [_own(v, plain) for v in value]
     if type(value) is dict or (not plain and isinstance(value, dict)):
         return {k: _own(v, plain) for k, v in value.items()}
+    if type(value) in _STD_DICTS:
+        out = copy.copy(value)  # its order, its default_factory
+        for k, v in value.items():
+            out[k] = _own(v, plain)
+        return out
     return value
+
+
+# dicts of the standard library a stage's value may be (an ordered rename): copied as they are
+_STD_DICTS = (collections.OrderedDict, collections.defaultdict, collections.Counter)
 
 
 def shown(value: Any) -> str:

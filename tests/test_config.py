@@ -503,6 +503,38 @@ def test_a_config_keeps_the_values_it_was_checked_with_not_the_callers_lists() -
     assert type(source.null_values) is list and type(source.columns) is dict and type(sink.indexes[0]) is list
 
 
+def test_a_stages_ordered_or_default_dict_is_copied_keeping_its_type() -> None:
+    """An ``OrderedDict`` of a stage's (a rename in order) was kept as the caller's: renaming
+    ``species`` otherwise after ``JobConfig(...)`` renamed the load's column so. The standard
+    library's dicts are copied with their type, order and default; a dict class of the
+    caller's own is still the caller's object."""
+    import collections
+
+    class Own(dict[str, str]):
+        pass
+
+    ordered = collections.OrderedDict(species="sp", v="value")
+    default: collections.defaultdict[str, list[str]] = collections.defaultdict(list, a=["x"])
+    own = Own(a="b")
+    job = JobConfig(
+        source=SourceConfig(path=["a.csv"]),
+        sink=SinkConfig(path="o.db", table="t"),
+        transform=[
+            {"type": "rename", "columns": ordered},
+            {"type": "python", "function": str.upper, "args": {"lookup": default, "own": own}},
+        ],
+    )
+    ordered["species"] = "changed_after"
+    ordered.move_to_end("species")
+    default["a"].append("y")
+    default["b"] = ["z"]
+    copied, args = job.transform[0]["columns"], job.transform[1]["args"]
+    assert type(copied) is collections.OrderedDict and list(copied.items()) == [("species", "sp"), ("v", "value")]
+    assert type(args["lookup"]) is collections.defaultdict and dict(args["lookup"]) == {"a": ["x"]}
+    assert args["lookup"]["missing"] == []  # its default_factory kept
+    assert args["own"] is own
+
+
 def test_stages_as_a_tuple_of_mappings_and_numbers_of_numpy_are_taken() -> None:
     import types
 
