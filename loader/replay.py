@@ -53,6 +53,7 @@ from .memory import gc_paused
 from .nested import guessed_type, nested_column
 from .progress import Progress
 from .readers import open_reader
+from .readers.csv.long_rows import UNTERMINATED
 from .readers.decimal_comma import convert_comma
 from .readers.partitions import folder_values
 from .rejects import Committed, RejectFile
@@ -121,6 +122,7 @@ class Entry:
     job: str | None
     problem: str | None = None  # why the line cannot be replayed as it is
     version: int = 1  # the source file's version the row came from (``FileState.version``)
+    reason: str = ""  # why the row was rejected
 
 
 # Where a replay stopped on its reject file: rows replayed before the stop stay, and are
@@ -190,6 +192,7 @@ def _entry(path: str, number: int, data: bytes) -> Entry:
         job=obj.get("job") if isinstance(obj.get("job"), str) else None,
         problem=problem,
         version=obj["version"] if type(obj.get("version")) is int and obj["version"] > 1 else 1,
+        reason=str(obj.get("reason") or ""),
     )
 
 
@@ -266,9 +269,14 @@ class _Split:
     dialect: dict[str, Any] | None
     columns: KeyColumns | None = None
 
-    def csv(self, raw: str | bytes, nulls: set[str]) -> dict[str, Any] | str:
-        """A CSV row split as the reader splits it; bytes that are not UTF-8 stay bytes."""
+    def csv(self, raw: str | bytes, nulls: set[str], reason: str = "") -> dict[str, Any] | str:
+        """A CSV row split as the reader splits it; bytes that are not UTF-8 stay bytes.
+        One ending inside a quoted value is rejected, as the reader rejects it (again with
+        ``reason``, the line's, where that was it): Python's csv module would close the
+        quote at the end and store a cut row's first half with its value cut short."""
         text = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
+        if _quote_left_open(text, self.dialect or {}):
+            return reason if reason.startswith("unterminated quoted field:") else UNTERMINATED
         fields = list(csv.reader(io.StringIO(text, newline=""), **(self.dialect or {})))
         if len(fields) != 1 or len(fields[0]) != len(self.names):
             found = sum(len(f) for f in fields) if len(fields) == 1 else f"{len(fields)} rows"
@@ -297,6 +305,16 @@ class _Split:
         return {
             n: None if obj.get(k) is None else _json_text(obj[k]) for n, k in zip(self.names, self.keys, strict=True)
         }
+
+
+# A line after a CSV row's raw text: a quote the row leaves open reads it into its value.
+_PROBE = "\ue000"
+
+
+def _quote_left_open(text: str, dialect: dict[str, Any]) -> bool:
+    """Whether CSV ``text`` ends inside a quoted value."""
+    rows = list(csv.reader(io.StringIO(text + "\n" + _PROBE, newline=""), **dialect))
+    return not rows or rows[-1] != [_PROBE]
 
 
 def _leaf(col: pa.Array, t: pa.DataType) -> Converted:
@@ -559,7 +577,9 @@ class Rows:
 
     def _same(self, first: tuple[Entry, dict[str, Any] | str], e: Entry, values: dict[str, Any] | str) -> bool:
         a, av = first
-        return a.path == e.path and self.entry(a) == self.entry(e) and _keys(av) == _keys(values)
+        # rows that cannot be replayed are rejected again together, with the first one's reason
+        alike = av == values if isinstance(av, str) else _keys(av) == _keys(values)
+        return a.path == e.path and self.entry(a) == self.entry(e) and alike
 
     def _values(self, e: Entry) -> dict[str, Any] | str:
         """The row's values by column (bytes decoded), or why there are none."""
@@ -583,7 +603,7 @@ class Rows:
         changed = self._changed(e) if split.dialect is not None else None
         if changed is not None:
             return changed
-        values = split.jsonl(e.raw) if split.dialect is None else split.csv(e.raw, set(self.src.null_values))
+        values = split.jsonl(e.raw) if split.dialect is None else split.csv(e.raw, set(self.src.null_values), e.reason)
         return values if isinstance(values, str) else values | folder_values(e.path, self.src, self.types)
 
     def _decoded(self, e: Entry, values: dict[str, Any]) -> dict[str, Any] | str:

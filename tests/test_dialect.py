@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import gzip
 import json
@@ -11,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import pytest
 
@@ -84,6 +86,26 @@ def test_single_quote_is_detected_beside_double_quotes_in_fields(tmp_path: Path)
         {"name": "O'Brien, J", "size": '12" pipe'},
         {"name": "'x' y", "size": "3, 4"},
     ]
+
+
+@pytest.mark.parametrize("quoting", [csv.QUOTE_MINIMAL, csv.QUOTE_ALL])
+@pytest.mark.parametrize(
+    "notes",
+    [
+        ["Great product", "Arrived late,\nbut works", "It's fine"],
+        ["Great product", "Arrived late,\nbut works", "It's fine", "'x'"],
+        ["Great product", "two\nlines", "'x'"],  # ' splits it into rows of one field too
+    ],
+)
+def test_an_apostrophe_does_not_make_a_one_column_file_single_quoted(
+    tmp_path: Path, quoting: int, notes: list[str]
+) -> None:
+    """pandas' to_csv of one text column: ' won on the split rows' score, so the multi-line value
+    was split (or rejected) and every value kept its ", the column named '"comment"' too."""
+    p = tmp_path / "reviews.csv"
+    pd.DataFrame({"comment": notes}).to_csv(p, index=False, quoting=quoting)
+    r, rows, _ = read(p)
+    assert r.dialect.quote == '"' and rows == [{"comment": n} for n in notes]
 
 
 def test_a_quote_given_as_the_delimiter_is_not_the_quote(tmp_path: Path) -> None:

@@ -1085,3 +1085,54 @@ def test_a_column_the_table_lost_since_the_load_names_the_reject_file(tmp_path: 
     p = cli("replay", str(rejects), "--job", str(job))
     assert p.returncode == 65
     assert p.stderr.splitlines()[0] == f"loader: error: {rejects}, column 'code': table 't' has no column 'code'"
+
+
+def test_an_unedited_row_with_a_quote_left_open_is_rejected_again(tmp_path: Path) -> None:
+    """A truncated last line replayed unedited: Python's csv module closed the quote at the end
+    of raw, so it was written with its value cut short. Closed by hand, it loads."""
+    src = tmp_path / "cut.csv"
+    src.write_text('id,name,note\n1,a,"fine"\n2,b,"this note was trunc')
+    target = tmp_path / "out.db"
+    job = write_job(tmp_path / "job.toml", source={"path": str(src)}, sink={"path": str(target), "table": "t"})
+    assert cli("run", str(job), "-q").returncode == 0
+    rejects = tmp_path / "out.db.table-t.rejects.jsonl"
+    [line] = reject_lines(rejects)
+    assert line["reason"] == "unterminated quoted field: a quote opened in this line is never closed"
+    p = cli("replay", str(rejects), "--job", str(job), "-q")
+    assert p.returncode == 4 and sqlite_table(target) == [(1, "a", "fine")]
+    [again] = reject_lines(tmp_path / "out.db.table-t.rejects.replay.jsonl")
+    assert (again["row"], again["reason"], again["raw"]) == (2, line["reason"], line["raw"])
+    edit(rejects, {2: {"raw": line["raw"] + '"'}})
+    assert cli("replay", str(rejects), "--job", str(job), "-q").returncode == 0
+    assert sqlite_table(target) == [(1, "a", "fine"), (2, "b", "this note was trunc")]
+
+
+def test_both_halves_of_a_row_cut_in_its_value_are_rejected_again_with_their_reasons(tmp_path: Path) -> None:
+    """An inch mark moved the cuts into multi-line values: each first half (``63,item63,"first 63``)
+    replayed unedited was written with its value cut at the newline; consecutive lines that
+    could not be replayed also all took the first one's reason."""
+    src = tmp_path / "tv.csv"
+    with src.open("w", newline="") as f:
+        f.write("id,item,note\n")
+        for i in range(1, 400):
+            item = '55" screen' if i == 3 else f"item{i}"
+            f.write(f"{i},{item},{f'{chr(34)}first {i}{chr(10)}second {i}{chr(34)}' if i % 7 == 0 else f'n{i}'}\n")
+    target = tmp_path / "out.db"
+    job = write_job(
+        tmp_path / "job.toml",
+        source={"path": str(src), "block_size": "1KB"},
+        sink={"path": str(target), "table": "t"},
+    )
+    assert cli("run", str(job), "-q").returncode == 0
+    rejects = tmp_path / "out.db.table-t.rejects.jsonl"
+    before = [(x["row"], x["reason"], x["raw"]) for x in reject_lines(rejects)]
+    assert (
+        len(before) == 16
+        and before[0][2] == '63,item63,"first 63'
+        and before[0][1].startswith("unterminated quoted field: the row was cut")
+    )
+    p = cli("replay", str(rejects), "--job", str(job), "-q")
+    assert p.returncode == 4, p.stderr
+    again = reject_lines(tmp_path / "out.db.table-t.rejects.replay.jsonl")
+    assert [(x["row"], x["reason"], x["raw"]) for x in again] == before
+    assert len(sqlite_table(target)) == 391  # none of the halves

@@ -3,8 +3,10 @@
 What the job does not say is detected from the head of the file, as DuckDB's
 sniffer and clevercsv do: each candidate (delimiter, quote) parses the sample,
 and the one whose rows agree best on a field count of more than one wins
-(clevercsv's pattern score); ``'`` is a candidate quote where the sample holds
-one. Ties go to the quote that opens and closes more fields, to ``"``, to the
+(clevercsv's pattern score); ``'`` is a candidate quote where it encloses a
+field in the sample; between quotes, the one whose rows agree on one field count,
+then the higher score per row (more rows must not win: a quote splitting multi-line values
+makes more). Ties go to the quote that opens and closes more fields, to ``"``, to the
 extension's default (a tab for ``.tsv``, else a comma, or ``;`` where the comma
 is the declared decimal separator and every unquoted one sits between digits, so
 no candidate), then to the order of
@@ -133,6 +135,22 @@ def _first_best(scored: list[Scored], key: Callable[[Scored], Any], text: str, d
     return max(tied, key=lambda x: _enclosed(text, delimiter, x[2]))
 
 
+def _quote_fit(scored: Scored) -> tuple[bool, float]:
+    """How well a quote reads the rows, to choose between quotes: whether they agree on one
+    width, then the pattern score per row. The plain score rises with the rows (and a one-column
+    file's with a row split in two), so a quote splitting multi-line values apart would win."""
+    rows = scored[3]
+    return len({len(r) for r in rows}) == 1, round(scored[0] / max(len(rows), 1), 6)
+
+
+def _may_quote(text: str, delimiter: str, quote: str | None, given: bool) -> bool:
+    """Whether ``quote`` is a candidate for ``delimiter``: given, ``"``, or a ``'`` that encloses
+    a field. One enclosing none reads as no quote, which is scored anyway; scored as a quote, a
+    one-column file's apostrophe (``It's``) beat the ``"`` of its multi-line values, the split
+    rows scoring higher."""
+    return given or quote == '"' or _enclosed(text, delimiter, quote) > 0
+
+
 def _opens_a_field(text: str, delimiter: str, quote: str | None) -> bool:
     """Whether ``quote`` stands at the start of a line or after the delimiter somewhere."""
     return quote is not None and (text.startswith(quote) or delimiter + quote in text or "\n" + quote in text)
@@ -256,16 +274,17 @@ def _sniff(config: SourceConfig, path: str, sample: bytes, complete: bool) -> Di
     for rank, delimiter in enumerate(delimiters):
         # The delimiter is also scored unquoted: one stray quote must not make a quoted
         # parse swallow the sample and a one-column reading win. The quote stays a quote.
-        candidates = [q for q in quotes if q != delimiter] + ([] if quote_given else [None])
+        candidates = [q for q in quotes if q != delimiter and _may_quote(text, delimiter, q, quote_given)]
+        candidates += [] if quote_given else [None]
         scored = [_score(text, delimiter, quote, complete, escape) for quote in candidates]
         if not scored:
             continue
         top = _first_best(scored, lambda x: x[:2], text, delimiter)
         with_quote = [x for x in scored if x[2] is not None]
-        quoted = _first_best(with_quote, lambda x: x[0], text, delimiter) if with_quote else top
+        quoted = _first_best(with_quote, _quote_fit, text, delimiter) if with_quote else top
         key = (top[0], quoted[0], -rank)
         if best is None or key > best:
-            best, choice, rows = key, (delimiter, quoted[2]), top[3]
+            best, choice, rows = key, (delimiter, quoted[2]), (quoted if top[2] else top)[3]
     detected = tuple(
         k
         for k, given in (("delimiter", config.delimiter), ("quote", config.quote_char), ("header", config.header))

@@ -855,3 +855,24 @@ def test_small_files_are_guessed_with_one_guess_per_column(tmp_path: Path, monke
         ("integer", "text", "text", 200)
     ]
     assert sqlite_rows(db, "SELECT zip, t FROM t WHERE id = 394") == [("00004", "2024-01-05")]
+
+
+def test_an_escaped_backslash_before_a_closing_quote_keeps_the_cuts_between_rows(tmp_path: Path) -> None:
+    """With escape_char "\\", the cutter took every \\" for an escaped quote, also the one after
+    an escaped backslash ("C:\\temp\\\\" closes there): its quote count went odd, blocks were cut
+    inside later multi-line values and both halves of each such row were rejected."""
+    import csv
+
+    p = tmp_path / "esc.csv"
+    with p.open("w", newline="") as f:
+        w = csv.writer(f, escapechar="\\", doublequote=False, quoting=csv.QUOTE_ALL)
+        w.writerow(["id", "path", "note"])
+        w.writerow([1, "C:\\temp\\", 'say \\"hi\\"'])  # an escaped backslash, then \\ and \"
+        for i in range(2, 301):
+            w.writerow([i, f"p{i}", f"first {i}\nsecond {i}" if i % 3 == 0 else f"n{i}"])
+    _, chunks = read_all(p, block_size=1024, escape_char="\\")
+    rows = rows_of(chunks)
+    assert [rj.reason for c in chunks for rj in c.rejects] == []
+    assert [row["id"] for row in rows] == list(range(1, 301))
+    assert rows[0] == {"id": 1, "path": "C:\\temp\\", "note": 'say \\"hi\\"'}
+    assert rows[299]["note"] == "first 300\nsecond 300"

@@ -50,7 +50,25 @@ def quote_count(
         return byte_count(data, quote[0], start, end)
     n = data.count(quote, start, end)
     if escape:
-        n -= data.count(escape + quote, start, end)
+        n -= escaped_quotes(data, quote, escape, start, end)
+    return n
+
+
+def escaped_quotes(data: bytes | bytearray, quote: bytes, escape: bytes, start: int = 0, end: int | None = None) -> int:
+    """How many quotes in ``data[start:end]`` the escape character escapes: those after an odd
+    run of it, as the parser reads them (``\\"`` is an escaped backslash, then a quote that
+    closes the value). Only a quote after two escapes needs its run counted."""
+    n = data.count(escape + quote, start, end)
+    if escape == quote:
+        return n
+    pair, k = escape + escape + quote, len(escape)
+    i = data.find(pair, start, end)
+    while i >= 0:
+        run = 2
+        while i - k >= start and data[i - k : i] == escape:
+            i, run = i - k, run + 1
+        n -= run % 2 == 0  # an even run escapes itself, not the quote
+        i = data.find(pair, i + run * k, end)
     return n
 
 
