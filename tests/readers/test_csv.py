@@ -815,6 +815,24 @@ def _unified(paths: list[str], together: bool) -> dict[str, pa.DataType]:
     return unify(samples + small.samples())
 
 
+def test_a_small_file_of_infer_rows_rows_is_no_whole_sample(tmp_path: Path) -> None:
+    """``sample_guesses`` cannot tell a file of exactly ``infer_rows`` rows has no more: a column
+    without a value there stays text (it may have values past the sample), not ``null``."""
+    paths = []
+    for i, rows in enumerate((3, 2)):
+        path = tmp_path / f"f{i}.csv"
+        path.write_text("id,v\n" + "".join(f"{j},\n" for j in range(rows)), encoding="utf-8")
+        paths.append(str(path))
+    for together in (False, True):
+        config = SourceConfig(path=paths, infer_rows=3)
+        with open_reader(paths[0], config, defer_types=together) as reader:
+            assert reader.sample is None and reader.schema.field("v").type == pa.string()
+        with open_reader(paths[1], config, defer_types=together) as reader:
+            assert (reader.sample is not None) == together
+            if not together:
+                assert reader.schema.field("v").type == pa.null()
+
+
 @pytest.mark.parametrize("first", sorted(_KINDS))
 def test_small_files_guessed_together_unify_as_guessed_one_by_one(tmp_path: Path, first: str) -> None:
     """One guess for many small files' values gives each column the type their guesses, one a

@@ -150,15 +150,16 @@ class WholeSample:
 def whole_sample(
     need: list[str], blocks: Iterator[Block], parse: Callable[[bytearray], tuple[pa.Table, Any]], infer_rows: int
 ) -> pa.Table | None:
-    """The ``need`` columns of every row of ``blocks`` as parsed, when they are no more than
-    ``infer_rows`` (the whole file is its sample) and some; None otherwise."""
+    """The ``need`` columns of every row of ``blocks`` as parsed, when they are fewer than
+    ``infer_rows`` (the whole file is its sample, as ``sample_guesses`` tells it) and some;
+    None otherwise."""
     tables, rows = [], 0
     for item in blocks:
         if item[2] is not None:  # as ``sample_guesses``: a block a long row was cut from is no sample
             continue
         table = parse(item[0])[0]
         rows += table.num_rows
-        if rows > infer_rows:
+        if rows >= infer_rows:
             return None
         tables.append(table.select(need))
     return pa.concat_tables(tables) if rows else None
