@@ -54,6 +54,21 @@ def calls_made(work: Callable[[], Any]) -> tuple[Any, int]:
     return result, next(counter)
 
 
+def heads_read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the CSV files whose head a load reads from here on, once a read, in order."""
+    from loader.readers.csv import CSVReader
+
+    heads: list[str] = []
+    real = CSVReader._head_blocks
+
+    def counting(self: CSVReader) -> object:
+        heads.append(Path(self.path).name)
+        return real(self)
+
+    monkeypatch.setattr(CSVReader, "_head_blocks", counting)
+    return heads
+
+
 def sqlite_rows(db: Path | str, sql: str) -> list[tuple[Any, ...]]:
     conn = sqlite3.connect(db)
     try:

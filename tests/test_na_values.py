@@ -17,7 +17,7 @@ from loader import load
 from loader.config import NA_VALUES, SourceConfig
 from loader.convert import TypeGuess, convert
 from loader.readers import open_reader
-from tests.conftest import sqlite_rows
+from tests.conftest import heads_read, sqlite_rows
 from tests.readers.test_csv import read_all, rows_of
 from tests.reliability_util import cli, leveldb_items
 
@@ -111,20 +111,11 @@ def test_small_files_text_of_only_na_is_null_from_one_read_of_each(
     """A load of small files: the sample of the load's types saw every row of each, so the main
     pass knows which text columns hold no value in a file without reading it twice, and stores
     them as reading each alone does (``test_a_settled_text_column_of_only_na_in_a_file_is_null``)."""
-    from loader.readers.csv import CSVReader
-
     (tmp_path / "in").mkdir()
     write(tmp_path / "in" / "a.csv", "id,x,y\n1,FR,\n2,DE,NA\n")  # y: no value; x settles text
     write(tmp_path / "in" / "b.csv", "id,x,y\n3,NA,N/A\n4,N/A,\n")  # x: only spellings: NULL
     write(tmp_path / "in" / "c.csv", "id,x,y\n5,NA,n\n6,IT,NA\n")  # beside text: NA stays text
-    heads: list[str] = []
-    real = CSVReader._head_blocks
-
-    def counting(self: CSVReader) -> object:
-        heads.append(Path(self.path).name)
-        return real(self)
-
-    monkeypatch.setattr(CSVReader, "_head_blocks", counting)
+    heads = heads_read(monkeypatch)
     db = tmp_path / "t.db"
     report = load(str(tmp_path / "in" / "*.csv"), str(db), table="t")
     assert (report.status, report.rows_written) == ("ok", 6)

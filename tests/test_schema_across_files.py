@@ -29,7 +29,7 @@ from loader.schema import (
     task_types,
     unify,
 )
-from tests.conftest import sqlite_rows
+from tests.conftest import heads_read, sqlite_rows
 from tests.reliability_util import cli, leveldb_items, reject_lines, rejects_of, sqlite_state
 
 
@@ -132,18 +132,9 @@ def test_the_sample_of_a_many_file_load_stays_bounded() -> None:
 
 def test_each_file_head_is_sampled_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The load pass reads with the settled types: no file's head is inferred twice."""
-    from loader.readers.csv import CSVReader
-
     for i in range(5):
         write(tmp_path / f"f{i}.csv", f"id,v\n{i},{i}.5\n")
-    sampled: list[str] = []
-    real = CSVReader._head_blocks
-
-    def counting(self: CSVReader) -> object:
-        sampled.append(Path(self.path).name)
-        return real(self)
-
-    monkeypatch.setattr(CSVReader, "_head_blocks", counting)
+    sampled = heads_read(monkeypatch)
     load(str(tmp_path / "f*.csv"), str(tmp_path / "f.db"), table="t")
     assert sampled == [f"f{i}.csv" for i in range(5)]
     assert typed(tmp_path / "f.db", "v")[0] == (0.5, "real")
