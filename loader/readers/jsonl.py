@@ -902,9 +902,14 @@ class JSONLReader(ReaderBase):
         is read through, not kept."""
         size, cap = self.config.block_size, self.max_row_bytes
         data = b""
+        rest = b""  # bytes read past a dropped line's newline: cut as if read again, the cap kept
         while True:
             # doubling (a long line costs no rescans), and never past the cap unlooked at
-            more = stream.read(min(max(size, len(data)), cap + 1 - len(data)))
+            want = min(max(size, len(data)), cap + 1 - len(data))
+            if rest:
+                more, rest = rest[:want], rest[want:]
+            else:
+                more = stream.read(want)
             if not more:
                 if data:
                     yield data, offset, None, len(data)
@@ -917,7 +922,8 @@ class JSONLReader(ReaderBase):
                 offset += len(block)
             elif len(data) > cap:
                 kept = data[:KEPT_OF_LONG_ROW]
-                span, data, _ = read_past_line(stream, len(data))
+                span, rest = _past_line(stream, len(data), rest)
+                data = b""
                 yield kept, offset, f"line longer than {cap} bytes (source.max_row_bytes)", span
                 offset += span
 
@@ -1199,6 +1205,16 @@ def _number_column(t: pa.DataType, values: list[Any], declared: bool) -> tuple[p
         for i, reason in zip(kernels.indices_nonzero(converted.bad).to_pylist(), converted.reasons or [], strict=True):
             failed.setdefault(i, reason)
     return converted.array, failed
+
+
+def _past_line(stream: Any, size: int, rest: bytes) -> tuple[int, bytes]:
+    """``read_past_line`` where ``rest`` was read already: the bytes the line spans (``size``
+    of them before ``rest``), and the bytes after its newline."""
+    nl = rest.find(b"\n")
+    if nl >= 0:
+        return size + nl + 1, rest[nl + 1 :]
+    span, after, _ = read_past_line(stream, size + len(rest))
+    return span, after
 
 
 def _text(line: bytes) -> str | bytes:

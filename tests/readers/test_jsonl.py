@@ -180,6 +180,23 @@ def test_a_line_longer_than_the_cap_is_rejected_and_reading_goes_on(tmp_path: Pa
     assert len(bad["raw"]) == 1024
 
 
+@pytest.mark.parametrize("block_size", [1024, 1 << 20])
+def test_more_than_the_cap_after_a_long_line_is_cut_within_the_cap(tmp_path: Path, block_size: int) -> None:
+    # the bytes read past the long line's newline (up to 1 MiB) are more than max_row_bytes:
+    # they were asked for with a negative read length; a second long line among them is dropped too
+    lines = [json.dumps({"id": i, "s": "c" * 40}) for i in range(3, 80)]
+    lines[40] = json.dumps({"id": 43, "s": "d" * 5000})
+    src = write_lines(tmp_path / "a.jsonl", [{"id": 1, "s": "a"}, {"id": 2, "s": "b" * 5000}], lines)
+    db = tmp_path / "t.db"
+    load(str(src), str(db), table="t", source_options={"max_row_bytes": 2500, "block_size": block_size})
+    assert [r[0] for r in sqlite_table(db)] == [1, *range(3, 43), *range(44, 80)]
+    rejects = reject_lines(rejects_of(db))
+    assert [(r["row"], r["line"], r["reason"]) for r in rejects] == [
+        (2, 2, "line longer than 2500 bytes (source.max_row_bytes)"),
+        (43, 43, "line longer than 2500 bytes (source.max_row_bytes)"),
+    ]
+
+
 @pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz"])
 def test_resume_from_every_checkpoint_reads_exactly_the_rest(tmp_path: Path, suffix: str) -> None:
     lines = [{"id": i, "v": f"value {i}"} for i in range(1, 301)]
