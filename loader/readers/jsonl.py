@@ -10,7 +10,8 @@ kept: a column of JSON numbers is ``int64`` or ``float64`` by the same
 lossless rules as CSV text (``loader.convert``), and stays text when float64
 would round one; JSON strings stay strings; objects and arrays keep their
 nested Arrow type if it holds every sampled number in them exactly by the same
-rules, else they are JSON text, numbers as written. A block is parsed by
+rules, else they are JSON text, numbers as written (so are those the sample
+left open, ``[]`` or ``{}`` only, where rows follow it). A block is parsed by
 ``pyarrow.json`` against that schema; a block it refuses (a malformed line, a
 value that does not fit, a new key) or that holds a number float64 would round
 (inside objects and arrays too) is read line by line, so exactly the lines
@@ -514,8 +515,25 @@ def _unified(types: list[tuple[pa.DataType, frozenset[_Path]]]) -> pa.DataType:
 
 def _guessed(guess: _Guess, whole: bool) -> pa.DataType:
     """A key's type from the sample; ``null`` where it held only nulls in a sample of the whole
-    file: no value says what it is (values past the sample would, so it is text there)."""
-    return pa.null() if whole and not guess.kinds else guess.result()
+    file: no value says what it is (values past the sample would, so it is text there). So too
+    inside objects and arrays: a nested type the sample left open (``[]``, ``{}``) is JSON text
+    where values past the sample may give it its shape."""
+    if whole:
+        return guess.result() if guess.kinds else pa.null()
+    t = guess.result()
+    return pa.string() if _open(t) else t
+
+
+def _open(t: pa.DataType) -> bool:
+    """Whether a nested type has a part no sampled value gave a shape: ``list<null>`` (``[]``,
+    ``[null]``), ``struct<>`` (``{}``), a field only ever null (``{"x": null}``)."""
+    if pa.types.is_null(t):
+        return True
+    if pa.types.is_struct(t):
+        return t.num_fields == 0 or any(_open(f.type) for f in t)
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return _open(t.value_type)
+    return False
 
 
 def _kind_of_type(t: pa.DataType) -> str:

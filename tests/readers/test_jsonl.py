@@ -440,6 +440,65 @@ def test_an_integer_beyond_float64_in_one_block_and_a_fraction_in_another_stay_j
     assert rows == [("[9007199254740993]",)] * 32 + [("[1.5]",)] * 32 and rejects == []
 
 
+@pytest.mark.parametrize(
+    ("raw", "stored"),
+    [  # hunt15a defect 7: the sample (2 rows) shows no element or key; the values after it load
+        (['{"id":1,"meta":{}}', '{"id":2,"meta":{}}', '{"id":3,"meta":{"k":"v"}}'], ["{}", "{}", '{"k":"v"}']),
+        (
+            ['{"id":1,"tags":[]}', '{"id":2,"tags":[]}', '{"id":3,"tags":["a"]}', '{"id":4,"tags":[1]}'],
+            ["[]", "[]", '["a"]', "[1]"],
+        ),
+        (
+            ['{"id":1,"tags":[]}', '{"id":2,"tags":[]}', '{"id":3,"tags":["a"]}', '{"id":4,"tags":["b"]}'],
+            ["[]", "[]", '["a"]', '["b"]'],
+        ),
+        (
+            ['{"id":1,"o":{"x":null}}', '{"id":2,"o":{"x":null}}', '{"id":3,"o":{"x":[1.5]}}'],
+            ['{"x":null}', '{"x":null}', '{"x":[1.5]}'],
+        ),
+        (['{"id":1,"o":[{}]}', '{"id":2,"o":[]}', '{"id":3,"o":[{"a":1}]}'], ["[{}]", "[]", '[{"a":1}]']),
+    ],
+)
+def test_a_nested_type_the_sample_left_open_takes_the_values_past_it(
+    tmp_path: Path, raw: list[str], stored: list[str]
+) -> None:
+    _, rows, rejects = load_lines(tmp_path, raw, infer_rows=2)
+    assert rejects == [] and [r[1] for r in rows] == stored
+
+
+def test_a_nested_type_left_open_is_json_text_past_the_sample_and_kept_in_a_whole_file(tmp_path: Path) -> None:
+    """As a column without a value: ``null`` where the sample is the whole file, text where
+    values may come past it."""
+    src = write_lines(tmp_path / "a.jsonl", [{"l": [], "s": {}, "o": {"x": None}, "n": [[]], "ok": {"a": [1]}}] * 3)
+    with open_reader(str(src), source(src, infer_rows=10)) as r:
+        assert [str(f.type) for f in r.schema] == [
+            "list<item: null>",
+            "struct<>",
+            "struct<x: null>",
+            "list<item: list<item: null>>",
+            "struct<a: list<item: int64>>",
+        ]
+    with open_reader(str(src), source(src, infer_rows=2)) as r:
+        assert [str(f.type) for f in r.schema] == ["string"] * 4 + ["struct<a: list<item: int64>>"]
+
+
+@pytest.mark.parametrize("block_size", [1024, 1 << 20])  # the sample over blocks pyarrow parses, or one
+def test_one_load_and_the_same_rows_as_two_files_store_the_same_values(tmp_path: Path, block_size: int) -> None:
+    head = [{"id": i, "tags": [], "meta": {}} for i in range(300)]
+    tail = [{"id": i, "tags": ["a"], "meta": {"k": "v"}} for i in range(300, 310)]
+    one = write_lines(tmp_path / "one.jsonl", head + tail)
+    (tmp_path / "days").mkdir()
+    write_lines(tmp_path / "days" / "1.jsonl", head)
+    write_lines(tmp_path / "days" / "2.jsonl", tail)
+    options = {"infer_rows": 100, "block_size": block_size}
+    load(str(one), str(tmp_path / "one.db"), table="t", source_options=options)
+    load(str(tmp_path / "days" / "*.jsonl"), str(tmp_path / "days.db"), table="t", source_options=options)
+    stored = sqlite_table(tmp_path / "one.db")
+    assert len(stored) == 310 and reject_lines(rejects_of(tmp_path / "one.db")) == []
+    assert stored[299:301] == [(299, "[]", "{}"), (300, '["a"]', '{"k":"v"}')]
+    assert stored == sqlite_table(tmp_path / "days.db")
+
+
 @pytest.mark.parametrize("block_size", [1024, 1 << 20])  # the bad lines in blocks of their own, or with good ones
 def test_nested_numbers_past_the_sample_that_would_change_are_rejected(tmp_path: Path, block_size: int) -> None:
     good = [f'{{"id": {i}, "n": {{"i": [{i}], "f": [{i}.5, -{i}]}}}}' for i in range(1, 41)]
