@@ -70,19 +70,33 @@ def one_line(exc: BaseException) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-def where(file: str | None, row: int | None, line: int | None, column: str | None) -> str:
+def where(
+    file: str | None,
+    row: int | None,
+    line: int | None,
+    column: str | None,
+    *,
+    last_row: int | None = None,
+    last_line: int | None = None,
+) -> str:
     """Where a row's trouble is, as errors and reject notes name it: the file, its line
-    (else its row), the column (``a.csv, line 3, column 'n'``)."""
+    (else its row), the column (``a.csv, line 3, column 'n'``). With ``last_line`` (else
+    ``last_row``) past the first, a batch's rows: ``a.csv, lines 2-101``."""
     parts = []
     if file:
         parts.append(str(file))
     if line is not None:
-        parts.append(f"line {line}")
+        parts.append(_span("line", line, last_line))
     elif row is not None:
-        parts.append(f"row {row}")
+        parts.append(_span("row", row, last_row))
     if column:
         parts.append(f"column {column!r}")
     return ", ".join(parts)
+
+
+def _span(unit: str, first: int, last: int | None) -> str:
+    """``line 3``, or ``lines 3-9`` for a range."""
+    return f"{unit}s {first}-{last}" if last is not None and last != first else f"{unit} {first}"
 
 
 def exit_code_for_signal(signum: int) -> int:
@@ -115,6 +129,8 @@ class LoaderError(Exception):
         line: int | None = None,
         column: str | None = None,
         hint: str | None = None,
+        last_row: int | None = None,
+        last_line: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -123,6 +139,9 @@ class LoaderError(Exception):
         self.row = row
         self.line = line
         self.column = column
+        # a batch's failure: its rows (lines) from ``row`` (``line``) to these
+        self.last_row = last_row
+        self.last_line = last_line
         self.hint = hint if hint is not None else self.default_hint
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -132,7 +151,7 @@ class LoaderError(Exception):
         return (_rebuild, (type(self), self.args), self.__dict__)
 
     def where(self) -> str:
-        return where(self.file, self.row, self.line, self.column)
+        return where(self.file, self.row, self.line, self.column, last_row=self.last_row, last_line=self.last_line)
 
     def __str__(self) -> str:
         where = self.where()

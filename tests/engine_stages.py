@@ -75,3 +75,10 @@ def vat_null_until_six(row: dict[str, object]) -> dict[str, object]:
     n = int(str(row["id"]))
     row["vat"] = n * 2 if n > 5 else None
     return row
+
+
+def refuse_oops(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The batch, unless its ``v`` holds the text ``oops``: then a ValueError for the whole batch."""
+    if "oops" in batch.column("v").to_pylist():
+        raise ValueError("oops")
+    return batch

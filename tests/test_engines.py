@@ -1609,6 +1609,38 @@ def test_a_stage_that_fails_names_the_row_counted_from_the_files_start_on_every_
     assert str(caught.value) == f"transform[1] ({stage['type']}): {src}, row 30001, column 'v': {why}"
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_batch_function_that_raises_names_its_batchs_rows_counted_from_the_files_start_on_every_engine(
+    tmp_path: Path, cluster: Any, engine: str
+) -> None:
+    """A batch function's failure names the batch's first and last row (no line is known where
+    multi-line values are): a part's worker numbers both from the part's start."""
+    src = tmp_path / "in.csv"
+    notes = ['"two\nlines"' if i % 1000 == 0 else "x" for i in range(40_001)]
+    rows = (f"{i},{'oops' if i == 30_001 else i},{notes[i]}\n" for i in range(1, 40_001))
+    src.write_text("id,v,note\n" + "".join(rows), encoding="utf-8")
+    config = JobConfig(
+        source=SourceConfig(path=[str(src)], columns={"v": "string"}),
+        sink=SinkConfig(path=str(tmp_path / "t.db"), table="t"),
+        transform=[{"type": "python", "function": "tests.engine_stages:refuse_oops"}],
+        run=RunConfig(
+            engine=engine,
+            scheduler=cluster.scheduler_address if engine == "dask" else None,
+            part_size=65_536,
+            chunk_size=1000,
+        ),  # type: ignore[arg-type]
+    )
+    with pytest.raises(TransformError) as caught:
+        Pipeline(config, allow_python=True).run()
+    first, last = caught.value.row, caught.value.last_row
+    assert first is not None and last is not None
+    assert first <= 30_001 <= last and last - first < 1000
+    assert (caught.value.line, caught.value.last_line) == (None, None)
+    assert str(caught.value) == (
+        f"transform[1] (python): {src}, rows {first}-{last}: the function raised ValueError: oops"
+    )
+
+
 @pytest.mark.parametrize(
     "engine, side", [("threads", "database"), ("processes", "database"), ("processes", "arrow"), ("dask", "database")]
 )

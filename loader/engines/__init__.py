@@ -776,7 +776,10 @@ class Coordinator:
         error names, counted from the file's start, as ``threads`` names it. The file's rows
         before the part are the earlier parts' (committed first)."""
         if task.part.unit == "bytes" and exc.row is not None:
-            exc.row += self._file(task.part.path).state.rows_read
+            before = self._file(task.part.path).state.rows_read
+            exc.row += before
+            if exc.last_row is not None:  # a batch's rows
+                exc.last_row += before
 
     @contextlib.contextmanager
     def _lost_workers(self) -> Iterator[None]:

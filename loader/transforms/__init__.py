@@ -24,7 +24,7 @@ from ..chunk import Chunk
 from ..config import shown
 from ..errors import ConfigError, LoaderError, MissingColumnError, TransformError
 from ..types import empty_batch
-from ._base import StageBase, did_you_mean, exception_text, job_keys
+from ._base import StageBase, batch_span, did_you_mean, exception_text, job_keys
 
 if TYPE_CHECKING:
     from .basic import Drop, FillNull, Lower, Rename, Reorder, Replace, Select, Split, Trim, Upper
@@ -197,7 +197,7 @@ def _check_code(label: str, function: str, *, allow_code: bool) -> None:
 
 
 class _Callable:
-    """A plain ``RecordBatch -> RecordBatch`` function as a stage (same row count)."""
+    """A plain ``RecordBatch -> RecordBatch`` function as a stage (the same rows, in the same order)."""
 
     def __init__(self, fn: Callable[[pa.RecordBatch], pa.RecordBatch]) -> None:
         from .python import Python
@@ -220,8 +220,9 @@ def as_stage(fn: Stage | Callable[[pa.RecordBatch], pa.RecordBatch]) -> Stage:
     """A stage as is; a plain batch function wrapped as one.
 
     Anything with a ``name`` attribute is taken to be a stage (it gets
-    chunks); any other callable gets the batch and must return a batch with
-    the same number of rows, else the run stops with a LoaderError.
+    chunks); any other callable gets the batch and must return a batch of
+    the same rows in the same order (the row count is checked, else the run
+    stops with a LoaderError; the order cannot be).
     """
     if _is_stage(fn):
         return fn
@@ -328,19 +329,22 @@ def apply(stages: Sequence[Stage], chunks: Iterable[Chunk]) -> Iterator[Chunk]:
 
 def _run_own(stage: Stage, chunk: Chunk) -> Chunk:
     """A stage object of the user's on one chunk. Like a plain function's, its exception or
-    a result that is no chunk is a TransformError naming it and the file (a rerun fails the
-    same way); the loader's own errors, KeyboardInterrupt and SystemExit pass as they are."""
+    a result that is no chunk is a TransformError naming it, the file and the chunk's first
+    and last line (a rerun fails the same way); the loader's own errors, KeyboardInterrupt and SystemExit pass as they are."""
     try:
         out = stage(chunk)
     except LoaderError:
         raise
     except Exception as exc:
-        raise TransformError(f"the stage raised {exception_text(exc)}", stage=stage.name, file=chunk.file) from exc
+        raise TransformError(
+            f"the stage raised {exception_text(exc)}", stage=stage.name, file=chunk.file, **batch_span(chunk)
+        ) from exc
     if not isinstance(out, Chunk):
         raise TransformError(
             f"the stage returned {type(out).__name__}, expected a loader.chunk.Chunk",
             stage=stage.name,
             file=chunk.file,
+            **batch_span(chunk),
             hint="return chunk.with_batch(batch) for a new batch with the same rows, chunk.keep(mask) to drop rows",
         )
     return out

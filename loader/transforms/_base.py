@@ -28,6 +28,20 @@ def exception_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def batch_span(chunk: Chunk) -> dict[str, Any]:
+    """An error about a whole batch's rows: their first and last row and line, as
+    ``LoaderError``'s keywords (``a.csv, lines 2-101``); nothing for a batch of none."""
+    if not chunk.num_rows:
+        return {}
+    lines = chunk.lines
+    return {
+        "row": chunk.rows[0].as_py(),
+        "last_row": chunk.rows[-1].as_py(),
+        "line": lines[0].as_py() if lines is not None else None,
+        "last_line": lines[-1].as_py() if lines is not None else None,
+    }
+
+
 class StageBase:
     """Common behaviour of the stage dataclasses (each defines ``name`` and ``kind``)."""
 

@@ -1,8 +1,11 @@
 """The ``python`` stage: a user function, by import path or as a callable.
 
 ``mode = "batch"`` (default, the fast path): ``fn(pyarrow.RecordBatch) ->
-RecordBatch`` with the same number of rows. ``mode = "row"`` (the slow path,
-one Python call per row): ``fn(dict) -> dict``, or ``None`` to drop the row;
+RecordBatch`` with the same rows in the same order (the chunk's row and line numbers
+are paired with them by position: a sorted batch would give rows each other's).
+``mode = "row"`` (the slow path, one Python call per row): ``fn(dict) -> dict``, or
+``None`` to drop the row; the output's columns are the input's and the declared ones,
+a key the dict leaves out NULL in its row;
 a row whose call raises goes to the rejects with the exception as reason, and so
 does one with a value its column's type (declared, or else the input's) does not
 hold exactly: nothing is rounded or cut to fit. A float16 or float32 column comes
@@ -26,7 +29,7 @@ from ..convert import Converted, convert
 from ..errors import ConfigError, LoaderError, TransformError
 from ..readers.base import plain_columns
 from ..types import empty_batch, is_text, map_leaves, type_name, value_type
-from ._base import StageBase, exception_text, reject_in_order, replace_columns, value_text
+from ._base import StageBase, batch_span, exception_text, reject_in_order, replace_columns, value_text
 
 
 def split_function(path: str, *, stage: str, key: str = "function") -> tuple[str, str]:
@@ -116,6 +119,26 @@ def _fit_values(values: list[Any], t: pa.DataType) -> Converted:
     return Converted(arr, pa.array(bad, pa.bool_()) if any(bad) else None, reasons or None)
 
 
+# The hints of a batch function's failure on the 0-row batch ``output_schema`` passes first.
+_HANDLE_EMPTY = "make the function handle a batch of 0 rows: return a 0-row batch with the columns it adds"
+_CALLED_FIRST = (
+    "the function is called first with a batch of 0 rows (the input's columns), before any row is read, "
+    "to learn the columns it returns: make it handle that batch too, returning 0 rows with the columns it adds"
+)
+
+# How a frame of these packages (by the module of its type) becomes a pyarrow Table.
+_TO_ARROW = {"pandas": "pa.Table.from_pandas(df, preserve_index=False)", "polars": "df.to_arrow()"}
+
+
+def _arrow_hint(out: object) -> str:
+    """The hint for a batch function's result of another type: a pandas or Polars frame's way to Arrow."""
+    hint = "return a pyarrow.RecordBatch or Table"
+    if out is None:
+        return f"{hint}: the function returned nothing (is its return statement missing?)"
+    example = _TO_ARROW.get(type(out).__module__.partition(".")[0])
+    return f"{hint}, e.g. {example}" if example else hint
+
+
 def _same_values(a: pa.DataType, b: pa.DataType) -> bool:
     """Two types that differ in layout only (a dictionary's, text's or bytes' offsets): a cast
     between them changes no value."""
@@ -138,7 +161,8 @@ def _widened_leaf(t: pa.DataType) -> pa.DataType:
 
 @dataclass(kw_only=True)
 class Python(StageBase):
-    """Run a user function on each batch (``mode = "batch"``) or row (``mode = "row"``).
+    """Run a user function on each batch (``mode = "batch"``: it returns the same rows in the
+    same order) or row (``mode = "row"``).
 
     A function named by import path is imported at once, unless built with
     ``defer_import=True`` (job files: ``loader validate`` imports nothing, and a
@@ -206,12 +230,16 @@ class Python(StageBase):
         except LoaderError:
             raise
         except Exception as exc:
-            raise self._failure(f"the function raised {exception_text(exc)}", chunk) from exc
+            raise self._failure(f"the function raised {exception_text(exc)}", chunk, first=_CALLED_FIRST) from exc
         if isinstance(out, pa.Table):
             parts = out.combine_chunks().to_batches()
             out = parts[0] if parts else empty_batch(out.schema)
         if not isinstance(out, pa.RecordBatch):
-            raise self._failure(f"the function returned {type(out).__name__}, expected a pyarrow.RecordBatch", chunk)
+            raise self._failure(
+                f"the function returned {type(out).__name__}, expected a pyarrow.RecordBatch or Table",
+                chunk,
+                hint=_arrow_hint(out),
+            )
         if out.num_rows != chunk.num_rows:
             raise self._failure(
                 f"the function returned {out.num_rows} rows for {chunk.num_rows}; a batch function must keep "
@@ -223,16 +251,19 @@ class Python(StageBase):
             raise self._failure("the function returned a batch with no columns", chunk)
         return self._held(chunk, plain_columns(out))  # a Polars-made batch's views, as a reader's
 
-    def _failure(self, message: str, chunk: Chunk) -> TransformError:
-        """A batch function's failure; on a 0-row batch, said to be the one ``output_schema``
-        passes before any row is read (the function may never have seen one)."""
+    def _failure(
+        self, message: str, chunk: Chunk, *, hint: str | None = None, first: str = _HANDLE_EMPTY
+    ) -> TransformError:
+        """A batch function's failure, naming the batch's first and last line (or row). On a
+        0-row batch, said to be the one ``output_schema`` passes before any row is read (the
+        function may never have seen one), with the hint ``first`` unless ``hint`` fits any batch."""
         if chunk.num_rows:
-            return TransformError(message, stage=self.name, file=chunk.file)
+            return TransformError(message, stage=self.name, file=chunk.file, hint=hint, **batch_span(chunk))
         return TransformError(
             f"{message}, on the 0-row batch passed first to learn the columns the function returns",
             stage=self.name,
             file=chunk.file,
-            hint="make the function handle a batch of 0 rows: return a 0-row batch with the columns it adds",
+            hint=hint or first,
         )
 
     def _held(self, chunk: Chunk, out: pa.RecordBatch) -> Chunk:
@@ -274,7 +305,7 @@ class Python(StageBase):
         failed: list[bool] = []
         dropped: list[bool] = []
         reasons: list[str] = []
-        for row in batch.to_pylist():
+        for i, row in enumerate(batch.to_pylist()):
             try:
                 result = self._fn(row)
             except Exception as exc:
@@ -291,6 +322,8 @@ class Python(StageBase):
                     f"the function returned {type(result).__name__} for a row; expected a dict or None",
                     stage=self.name,
                     file=chunk.file,
+                    row=chunk.rows[i].as_py(),
+                    line=chunk.lines[i].as_py() if chunk.lines is not None else None,
                 )
             dropped.append(False)
             out.append(result)

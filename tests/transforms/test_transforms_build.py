@@ -273,10 +273,10 @@ class _Own:
         return self.outcome(chunk)
 
 
-def test_a_stage_object_that_raises_is_a_transform_error_naming_it_and_the_file() -> None:
+def test_a_stage_object_that_raises_is_a_transform_error_naming_it_the_file_and_the_rows() -> None:
     with pytest.raises(TransformError) as info:
         list(apply([Filter(where="true"), _Own(ValueError("bad"))], [chunk_of({"a": [1]}, file="in.csv")]))
-    assert str(info.value) == "my_stage: in.csv: the stage raised ValueError: bad"
+    assert str(info.value) == "my_stage: in.csv, row 1: the stage raised ValueError: bad"
     assert info.value.exit_code == 65 and isinstance(info.value.__cause__, ValueError)
 
 
@@ -284,7 +284,7 @@ def test_a_stage_object_that_raises_is_a_transform_error_naming_it_and_the_file(
 def test_a_stage_object_returning_no_chunk_is_a_transform_error(result: Any, kind: str) -> None:
     with pytest.raises(TransformError) as info:
         list(apply([_Own(result)], [chunk_of({"a": [1]}, file="in.csv")]))
-    assert str(info.value) == f"my_stage: in.csv: the stage returned {kind}, expected a loader.chunk.Chunk"
+    assert str(info.value) == f"my_stage: in.csv, row 1: the stage returned {kind}, expected a loader.chunk.Chunk"
     assert info.value.hint and "chunk.with_batch(batch)" in info.value.hint
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import sqlite3
@@ -82,7 +83,7 @@ def test_batch_mode_exception_is_loader_error_naming_stage_and_file(usermod: str
     stage = Python(function=f"{usermod}:explode", name="transform[1] (python)")
     with pytest.raises(LoaderError) as info:
         stage(chunk_of({"name": ["a"]}, file="in.csv"))
-    assert str(info.value) == "transform[1] (python): in.csv: the function raised RuntimeError: bad batch"
+    assert str(info.value) == "transform[1] (python): in.csv, row 1: the function raised RuntimeError: bad batch"
     assert isinstance(info.value.__cause__, RuntimeError)
     with pytest.raises(LoaderError, match=r"returned list, expected a pyarrow.RecordBatch"):
         Python(function=f"{usermod}:not_a_batch")(chunk_of({"name": ["a"]}))
@@ -532,8 +533,9 @@ def test_a_batch_function_failing_on_the_empty_batch_says_it_was_that_one(tmp_pa
         f"first: {src}: the function raised IndexError: index out of bounds, "
         "on the 0-row batch passed first to learn the columns the function returns"
     )
-    assert (
-        info.value.hint == "make the function handle a batch of 0 rows: return a 0-row batch with the columns it adds"
+    assert info.value.hint == (
+        "the function is called first with a batch of 0 rows (the input's columns), before any row is read, "
+        "to learn the columns it returns: make it handle that batch too, returning 0 rows with the columns it adds"
     )
 
 
@@ -604,4 +606,170 @@ def test_a_batch_function_returning_no_column_for_the_empty_batch_says_it_was_th
         "loader: error: transform[1] (python): a.csv: the function returned a batch with no columns, "
         "on the 0-row batch passed first to learn the columns the function returns",
         "  hint: make the function handle a batch of 0 rows: return a 0-row batch with the columns it adds",
+    ]
+
+
+def _run_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: str, code: str, stage: str = "") -> int:
+    """``loader run`` of a.csv (ids 1 to 3 on lines 2 to 4) through ``module:fn``, made of ``code``."""
+    (tmp_path / f"{module}.py").write_text(textwrap.dedent(code), encoding="utf-8")
+    (tmp_path / "a.csv").write_text("id,v\n1,a\n2,b\n3,c\n", encoding="utf-8")
+    (tmp_path / "job.toml").write_text(
+        '[source]\npath = "a.csv"\n[sink]\ntype = "sqlite"\npath = "t.db"\ntable = "t"\n'
+        f'[[transform]]\ntype = "python"\nfunction = "{module}:fn"\n{stage}',
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return main(["run", "job.toml", "--allow-python", "-q"])
+
+
+def test_a_batch_function_that_raises_names_the_batchs_first_and_last_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/reliability.md's exit 65: the error names the file and where in it; a batch
+    function's failure named the file alone."""
+    code = """
+        def fn(batch):
+            if batch.num_rows:
+                raise ValueError("boom")
+            return batch
+    """
+    assert _run_job(tmp_path, monkeypatch, "fns_raise_lines", code) == 65
+    assert capsys.readouterr().err.splitlines()[-2:] == [
+        "loader: error: transform[1] (python): a.csv, lines 2-4: the function raised ValueError: boom",
+        "  hint: fix the data or the stage, then rerun: committed work is kept and the rerun resumes",
+    ]
+
+
+def test_a_batch_functions_failure_names_the_batchs_rows_where_no_line_is_known(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"id": [1, 2, 3, 4]}), src)
+
+    def fails(batch: pa.RecordBatch) -> pa.RecordBatch:
+        if batch.num_rows:
+            raise ValueError("boom")
+        return batch
+
+    with pytest.raises(LoaderError) as info:
+        load(src, tmp_path / "t.db", table="t", transforms=[fails], run_options={"chunk_size": 2})
+    assert str(info.value) == f"fails: {src}, rows 1-2: the function raised ValueError: boom"
+    assert (info.value.row, info.value.last_row, info.value.line, info.value.last_line) == (1, 2, None, None)
+
+
+def test_a_chunks_lines_name_a_batch_functions_failure_one_line_alone() -> None:
+    def fails(batch: pa.RecordBatch) -> pa.RecordBatch:
+        raise ValueError("boom")
+
+    stage = Python(function=fails, name="transform[1] (python)")
+    lines = dataclasses.replace(chunk_of({"id": [1, 2]}, file="in.csv", first_row=5), lines=pa.array([9, 11]))
+    with pytest.raises(LoaderError) as info:
+        stage(lines)
+    assert str(info.value) == "transform[1] (python): in.csv, lines 9-11: the function raised ValueError: boom"
+    one = dataclasses.replace(chunk_of({"id": [1]}, file="in.csv", first_row=5), lines=pa.array([9]))
+    with pytest.raises(LoaderError) as info:
+        stage(one)
+    assert str(info.value) == "transform[1] (python): in.csv, line 9: the function raised ValueError: boom"
+
+
+def test_a_batch_function_returning_a_dataframe_is_told_to_return_arrow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A pandas DataFrame for every batch: the hint sent the user to handle a batch of 0 rows,
+    which the function did."""
+    code = """
+        def fn(batch):
+            return batch.to_pandas()
+    """
+    assert _run_job(tmp_path, monkeypatch, "fns_pandas_cli", code) == 65
+    assert capsys.readouterr().err.splitlines()[-2:] == [
+        "loader: error: transform[1] (python): a.csv: the function returned DataFrame, expected a pyarrow.RecordBatch "
+        "or Table, on the 0-row batch passed first to learn the columns the function returns",
+        "  hint: return a pyarrow.RecordBatch or Table, e.g. pa.Table.from_pandas(df, preserve_index=False)",
+    ]
+
+
+def test_a_plain_function_returning_a_dataframe_is_told_to_return_arrow(tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    src.write_text("id\n1\n", encoding="utf-8")
+    with pytest.raises(LoaderError) as info:
+        load(src, tmp_path / "t.db", table="t", transforms=[lambda b: b.to_pandas()])
+    assert info.value.exit_code == 65
+    assert str(info.value) == (
+        f"<lambda>: {src}: the function returned DataFrame, expected a pyarrow.RecordBatch or Table, "
+        "on the 0-row batch passed first to learn the columns the function returns"
+    )
+    assert (
+        info.value.hint == "return a pyarrow.RecordBatch or Table, e.g. pa.Table.from_pandas(df, preserve_index=False)"
+    )
+
+
+def test_a_batch_function_returning_nothing_for_a_batch_of_rows_is_told_to_return_arrow() -> None:
+    def forgot(batch: pa.RecordBatch) -> pa.RecordBatch | None:
+        return batch if not batch.num_rows else None
+
+    with pytest.raises(LoaderError) as info:
+        Python(function=forgot, name="transform[1] (python)")(chunk_of({"id": [1, 2, 3]}, file="in.csv"))
+    assert str(info.value) == (
+        "transform[1] (python): in.csv, rows 1-3: the function returned NoneType, expected a pyarrow.RecordBatch or Table"
+    )
+    assert info.value.hint == (
+        "return a pyarrow.RecordBatch or Table: the function returned nothing (is its return statement missing?)"
+    )
+
+
+def test_a_batch_function_that_raises_on_the_empty_batch_is_told_it_is_called_with_one_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = """
+        def fn(batch):
+            return batch.append_column("w", batch.column("missing"))
+    """
+    assert _run_job(tmp_path, monkeypatch, "fns_raise_empty", code) == 65
+    assert capsys.readouterr().err.splitlines()[-2:] == [
+        'loader: error: transform[1] (python): a.csv: the function raised KeyError: \'Field "missing" does not '
+        "exist in schema', on the 0-row batch passed first to learn the columns the function returns",
+        "  hint: the function is called first with a batch of 0 rows (the input's columns), before any row is read, "
+        "to learn the columns it returns: make it handle that batch too, returning 0 rows with the columns it adds",
+    ]
+
+
+def test_a_row_function_returning_no_dict_names_the_row_and_line() -> None:
+    stage = Python(function=lambda r: r if r["id"] != 2 else [r], mode="row", name="transform[1] (python)")
+    chunk = dataclasses.replace(chunk_of({"id": [1, 2, 3]}, file="in.csv"), lines=pa.array([2, 4, 5]))
+    with pytest.raises(LoaderError) as info:
+        stage(chunk)
+    assert str(info.value) == (
+        "transform[1] (python): in.csv, line 4: the function returned list for a row; expected a dict or None"
+    )
+    assert (info.value.row, info.value.line) == (2, 4)
+
+
+def test_a_key_or_column_the_function_leaves_out_is_null_in_either_mode(tmp_path: Path) -> None:
+    """As docs/transforms.md says: the table's columns are known before any row is read (a row
+    function's: the input's and the declared ones); what a function leaves out is NULL."""
+    src, db = tmp_path / "in.csv", tmp_path / "t.db"
+    src.write_text("id,v,w\n1,a,x\n2,b,y\n3,c,z\n", encoding="utf-8")
+
+    def subset(row: dict[str, object]) -> dict[str, object]:
+        return {"id": row["id"], "n": 1} if row["id"] != 2 else {"id": row["id"], "v": row["v"], "n": 2}
+
+    row_stage = Python(function=subset, mode="row", columns={"n": "int64"})
+    assert load(src, db, table="r", transforms=[row_stage]).rows_written == 3
+    assert sqlite3.connect(db).execute("SELECT * FROM r ORDER BY id").fetchall() == [
+        (1, None, None, 1),
+        (2, "b", None, 2),
+        (3, None, None, 1),
+    ]
+
+    def later_without_w(batch: pa.RecordBatch) -> pa.RecordBatch:
+        return batch.drop_columns(["w"]) if batch.num_rows and batch.column("id")[0].as_py() > 1 else batch
+
+    report = load(src, db, table="b", transforms=[later_without_w], run_options={"chunk_size": 1})
+    assert report.rows_written == 3
+    assert sqlite3.connect(db).execute("SELECT * FROM b ORDER BY id").fetchall() == [
+        (1, "a", "x"),
+        (2, "b", None),
+        (3, "c", None),
     ]
