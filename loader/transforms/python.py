@@ -383,7 +383,9 @@ class Python(StageBase):
         (and nulled); a new undeclared column gets the type of its values."""
         if not rows:
             return empty_batch(schema)
-        names: dict[str, None] = {}
+        # the input's and the declared columns always, as the 0-row batch has them: a key
+        # every row of a batch leaves out is NULL there, not a column gone for later stages
+        names: dict[str, None] = dict.fromkeys(schema.names)
         for r in rows:
             for k in r:
                 names.setdefault(k, None)

@@ -20,7 +20,7 @@ from transforms_testutil import chunk_of, col
 from loader import load
 from loader.cli import main
 from loader.errors import ConfigError, LoaderError
-from loader.transforms import Python, output_schema
+from loader.transforms import Drop, Python, output_schema
 from loader.writers.leveldb import peek as leveldb_peek
 
 MODULE = """
@@ -773,3 +773,17 @@ def test_a_key_or_column_the_function_leaves_out_is_null_in_either_mode(tmp_path
         (2, "b", None),
         (3, "c", None),
     ]
+
+
+def test_a_key_every_row_of_a_chunk_leaves_out_stays_a_column_for_later_stages(tmp_path: Path) -> None:
+    """A row function's output has the input's columns in every chunk, as the dry run says: a
+    later stage on a column no row of the chunk kept finds it (NULL), not 'no column'."""
+    src, db = tmp_path / "in.csv", tmp_path / "t.db"
+    src.write_text("id,island,w\n1,a,x\n2,b,y\n", encoding="utf-8")
+
+    def without_island(row: dict[str, object]) -> dict[str, object]:
+        return {k: v for k, v in row.items() if k != "island"}
+
+    stages = [Python(function=without_island, mode="row"), Drop(columns=["island"])]
+    assert load(src, db, table="t", transforms=stages).rows_written == 2
+    assert sqlite3.connect(db).execute("SELECT * FROM t ORDER BY id").fetchall() == [(1, "x"), (2, "y")]
