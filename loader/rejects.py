@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import os
 import re
@@ -99,6 +98,8 @@ def fitted(name: str, limit: int) -> str:
     raw = os.fsencode(name)
     if len(raw) <= limit:
         return name
+    import hashlib  # here: it maps libcrypto, which a plain load never needs (test_cli)
+
     digest = hashlib.sha256(raw).hexdigest()[:_HASH]
     room = limit - _HASH - 1
     keep = name[:room]  # a character is at least one byte
