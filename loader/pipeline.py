@@ -580,7 +580,7 @@ class Pipeline:
         if fresh and todo:
             state.fixed = sorted(bound(recorded))  # kept by a resumed run: its rejects read as the first attempt's
         types = self._settle_types(todo, recorded)
-        pins = {} if self.stages else declared_pins(declared, types)
+        pins = {} if self.stages else declared_pins(declared, types, recorded)
         # A value rejected for a type fixed before this run says where that type comes from.
         change = 'to change it, declare the type and reload every file with --restart and mode = "replace"'
         declared_names = {fold(n) for n in self.job.source.columns}

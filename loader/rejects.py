@@ -12,6 +12,7 @@ jobs stays whole: no reject is written twice and none goes missing.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -20,12 +21,19 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from .chunk import Reject
-from .errors import RESUME_HINT, ConfigError, SinkError, TargetLockedError
+from .errors import RESUME_HINT, ConfigError, LoaderError, SinkError, TargetLockedError
 from .files import make_parent, replace_file
 from .lock import acquire
 
 
-def _write_error(path: str, exc: OSError) -> SinkError:
+def _write_error(path: str, exc: OSError) -> LoaderError:
+    if exc.errno == errno.ENAMETOOLONG:  # no rerun writes it: the name must change first
+        return ConfigError(
+            f"cannot write the reject file: {exc.strerror or exc}",
+            file=path,
+            hint=f"a file name holds at most {NAME_MAX} bytes: name a shorter reject file with --rejects PATH "
+            "(run.rejects), or, for a replay, replay a reject file of a shorter name",
+        )
     return SinkError(
         f"cannot write the reject file: {exc.strerror or exc}",
         file=path,
@@ -61,14 +69,43 @@ def versioned(rejects: Iterable[Reject], version: int) -> None:
             r.version = version
 
 
+# A file name holds at most 255 bytes (NAME_MAX, every common file system). A default reject
+# file's name leaves room for what is derived from it: a replay's ``.replay`` and a rewrite's
+# temporary name (``replace_file``: a dot, a dot and 8 characters, ``.tmp``).
+NAME_MAX = 255
+_REJECTS_SUFFIX = ".rejects.jsonl"
+DEFAULT_NAME_MAX = NAME_MAX - len(".replay") - len("..12345678.tmp")
+_HASH = 12  # hex digits of the SHA-256 of the name a shortened name stands for
+
+
 def default_rejects_path(target: str, job: str) -> str:
     """``<target>.<job>.rejects.jsonl``: one file per target and job (``table:t`` -> ``table-t``),
-    beside the file a symlinked target points to, so every name of a target shares it."""
+    beside the file a symlinked target points to, so every name of a target shares it. A name
+    past ``DEFAULT_NAME_MAX`` bytes (a long table or file name) keeps its readable start and
+    ends in a hash of the whole name (``fitted``): a name the loader makes always fits."""
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", job).strip("-.") or "job"
     base = target.rstrip("/\\") or target
     if os.path.islink(base):
         base = os.path.realpath(base)
-    return base + f".{name}.rejects.jsonl"
+    parent, stem = os.path.split(base)
+    return os.path.join(parent, fitted(f"{stem}.{name}", DEFAULT_NAME_MAX - len(_REJECTS_SUFFIX)) + _REJECTS_SUFFIX)
+
+
+def fitted(name: str, limit: int) -> str:
+    """``name`` if it fits in ``limit`` bytes (as the file system stores it, ``os.fsencode``);
+    else as much of its start as fits beside ``-`` and a hash of the whole name: deterministic,
+    so every run derives the same name, and two long names apart unless their hashes meet."""
+    raw = os.fsencode(name)
+    if len(raw) <= limit:
+        return name
+    import hashlib  # here: it maps libcrypto, which a plain load never needs (test_cli)
+
+    digest = hashlib.sha256(raw).hexdigest()[:_HASH]
+    room = limit - _HASH - 1
+    keep = name[:room]  # a character is at least one byte
+    while len(os.fsencode(keep)) > room:  # whole characters: no UTF-8 sequence cut in two
+        keep = keep[:-1]
+    return f"{keep}-{digest}"
 
 
 @dataclass

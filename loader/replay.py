@@ -58,7 +58,7 @@ from .readers.decimal_comma import convert_comma
 from .readers.partitions import folder_values
 from .rejects import Committed, RejectFile
 from .report import FileReport, RunReport, ignored_text
-from .schema import as_declared, bound, decode_types, spellings, stored_types
+from .schema import as_declared, binding, bound, declared_pins, decode_types, spellings, stored_types
 from .sinks.base import Encoded, Encoder
 from .state import STAMP_ENTRY, FileState, JobState, Ledger, file_key, identity, same_content, same_job
 from .suggest import fold
@@ -500,7 +500,9 @@ class Rows:
     """The reject file's lines of one job as chunks of typed rows, each chunk one
     original file's rows entering the stages at the same place."""
 
-    def __init__(self, p: Pipeline, path: str, state: JobState, done: set[str], chunk_rows: int) -> None:
+    def __init__(
+        self, p: Pipeline, path: str, state: JobState, done: set[str], chunk_rows: int, table: dict[str, str]
+    ) -> None:
         self.p = p
         self.state = state
         self.src = p.job.source
@@ -512,7 +514,11 @@ class Rows:
         self.chunk_rows = chunk_rows
         declared = {n: parse_type(t, where=f"source.columns.{n}") for n, t in self.src.columns.items()}
         # as a later run reads them: older checkpoints' int32 as int64, a declared int32 as declared
-        self.types = as_declared(stored_types(decode_types(state.schema)), declared)
+        recorded = as_declared(stored_types(decode_types(state.schema)), declared)
+        # and, as a load reads them, over those what the table's declared columns hold now (``table``,
+        # a user's table whose column's type was changed since: a TEXT zip takes ``01234``)
+        pins = {} if p.stages else declared_pins(table, bound(recorded), recorded)
+        self.types = recorded | pins
         # a column typed null has no type yet: rows bring theirs (``_with_empty``)
         base = pa.schema([pa.field(n, t) for n, t in bound(self.types).items()])
         self.schemas = [base]  # the rows' schema before each stage, and after the last
@@ -821,6 +827,8 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
                 hint="load the job first; replay takes the column types that load settled",
             )
         _refuse_gone(inner, p.job_name, state, job.sink.path)
+        # a declaration that contradicts the recorded types is refused, as a load refuses it
+        p._check_declared(binding(decode_types(state.schema)))
         rejects.start(Committed(0, 0, None))  # each replay writes its rows that fail again anew
         loop = p._new_loop(
             cast("Writer", writer),
@@ -830,7 +838,7 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
             signals,
             progress,
         )
-        rows = Rows(p, path, state, replayed(found), loop.chunk_rows)
+        rows = Rows(p, path, state, replayed(found), loop.chunk_rows, inner.column_types())
         fr = FileReport(path, status="replayed")
         with naming_file(path):  # a column the table has lost since the load: the reject file's
             writer.prepare(rows.schemas[-1], fresh=False)

@@ -287,26 +287,41 @@ def unify(samples: Iterable[Sample], fixed: dict[str, pa.DataType] | None = None
     return fixed | unified | bound(fixed)
 
 
-def declared_pins(declared: dict[str, str], types: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
+def declared_pins(
+    declared: dict[str, str], types: dict[str, pa.DataType], recorded: dict[str, pa.DataType] | None = None
+) -> dict[str, pa.DataType]:
     """Types an existing table's declared column types impose on a load's columns.
 
     An INTEGER or REAL column takes only values that its type holds without loss
     (``01234`` is rejected, not stored as 1234; an integer a float rounds is rejected
-    by a REAL column); a TEXT column takes numbers and booleans as their source text
-    (``1.50``, not 1.5). A NUMERIC column's text is checked by the encoder
-    (``numeric_text``)."""
+    by a REAL column); a TEXT column takes numbers, booleans, dates and timestamps as
+    their source text (``1.50``, not 1.5; ``2024-01-01 09:00:00+02:00``, not the loader's
+    ISO text in UTC), and so does a NUMERIC column named for dates or times (``DATETIME``,
+    ``DATE``, ``TIMESTAMP``: the text its rows hold is the user's format, compared as text).
+    A date or timestamp ``recorded`` by an earlier run keeps its type: a table the loader made
+    declares TEXT for it, and its rows hold the loader's ISO text. A NUMERIC column's text is
+    checked by the encoder (``numeric_text``)."""
     pins: dict[str, pa.DataType] = {}
-    by_lower = {fold(n): _affinity(d.upper()) for n, d in declared.items()}
+    by_lower = {fold(n): (_affinity(d.upper()), _date_named(d.upper())) for n, d in declared.items()}
+    kept = {fold(n) for n, t in (recorded or {}).items() if _dated(t)}
     for name, t in types.items():
-        affinity = by_lower.get(fold(name))
+        affinity, date_named = by_lower.get(fold(name), (None, False))
         number = pa.types.is_integer(t) or pa.types.is_floating(t)
+        as_text = (
+            _dated(t) and fold(name) not in kept and (affinity == "TEXT" or (affinity == "NUMERIC" and date_named))
+        )
         if affinity == "INTEGER" and not (pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_duration(t)):
             pins[name] = pa.int64()
-        elif affinity == "TEXT" and (number or pa.types.is_boolean(t)):
+        elif (affinity == "TEXT" and (number or pa.types.is_boolean(t))) or as_text:
             pins[name] = pa.string()
         elif affinity == "REAL" and not (pa.types.is_floating(t) or pa.types.is_boolean(t)):
             pins[name] = pa.float64()  # integers too: SQLite makes them floats (a bool goes in as 1 or 0)
     return pins
+
+
+def _date_named(declared: str) -> bool:
+    """A declared type naming dates or times (``DATE``, ``DATETIME``, ``TIMESTAMP``, ``TIME``)."""
+    return "DATE" in declared or "TIME" in declared
 
 
 def numeric_text(mode: str, declared: dict[str, str], *, staged: bool = True) -> dict[str, str]:

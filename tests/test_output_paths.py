@@ -302,3 +302,57 @@ def test_a_working_directory_under_a_regular_file_is_a_config_error(
         f"loader: error: {key}: {src}/work cannot be a directory: {src} is a file",
     )
     assert not target.exists()
+
+
+def test_a_long_input_name_gives_a_default_reject_file_name_that_fits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 237-byte file name (its stem the table) made the default reject file's name 258 bytes:
+    every load with a reject failed with exit 1 and "rerun the same command", forever."""
+    from loader.rejects import default_rejects_path
+    from loader.replay import replay_rejects_path
+
+    stem = "sales_export_" + "x" * 220
+    src = tmp_path / f"{stem}.csv"
+    src.write_text("id,v\n1,a\n1,b\n", encoding="utf-8")
+    db = tmp_path / "t.db"
+    for _ in range(2):
+        assert main(["load", str(src), str(db), "--primary-key", "id", "-q"]) == 0
+    [rejects] = [p for p in tmp_path.iterdir() if p.name.endswith(".rejects.jsonl")]
+    assert rejects == Path(default_rejects_path(str(db), f"table:{stem}"))
+    assert len(rejects.name.encode()) == 234  # room for .replay and a rewrite's temporary name
+    assert rejects.name.startswith("t.db.table-sales_export_xxx")
+    assert [(r["job"], r["row"]) for r in reject_lines(rejects)] == [(f"table:{stem}", 2)]
+    assert len(Path(replay_rejects_path(str(rejects))).name.encode()) <= 255
+    # a name that fits is unchanged; two long names stay apart, whole characters kept
+    assert default_rejects_path("/d/t.db", "table:t") == "/d/t.db.table-t.rejects.jsonl"
+    longer = Path(default_rejects_path("/d/t.db", f"table:{stem}y")).name
+    assert longer != rejects.name and len(longer.encode()) == 234
+    wide = Path(default_rejects_path("/d/" + "é" * 120 + ".db", "table:t")).name
+    assert len(wide.encode()) <= 234 and wide.encode().decode("utf-8").startswith("é" * 100)
+
+
+def test_a_reject_file_name_too_long_is_a_fix_error_naming_rejects(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ENAMETOOLONG was exit 1 (class rerun), which no rerun gets past."""
+    src = write_csv(tmp_path / "in.csv", ["id", "n"], [[1, "5"], [2, "oops"]])
+    path = tmp_path / ("r" * 300 + ".jsonl")
+    flags = ["--rejects", str(path), "--columns", "n=int64"]
+    code, err = run(capsys, "load", str(src), str(tmp_path / "t.db"), "--table", "t", "-q", *flags)
+    assert code == 2  # fix-class: nothing was committed (the reject goes before the batch's commit)
+    assert err.splitlines()[0] == f"loader: error: {path}: cannot write the reject file: File name too long"
+    assert "name a shorter reject file with --rejects PATH (run.rejects)" in err
+
+
+def test_two_jobs_whose_names_spell_the_same_share_the_default_reject_file_line_by_job(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As docs/reliability.md says: ``table:a/b`` and ``table:a:b`` both spell ``table-a-b``."""
+    src = write_csv(tmp_path / "a.csv", ["id", "v"], [[1, "a"], [1, "b"]])
+    db = tmp_path / "t.db"
+    for table in ("a/b", "a:b", "a/b"):
+        assert main(["load", str(src), str(db), "--table", table, "--primary-key", "id", "-q"]) == 0
+    [shared] = [p for p in tmp_path.iterdir() if p.name.endswith(".rejects.jsonl")]
+    assert shared.name == "t.db.table-a-b.rejects.jsonl"
+    assert [(r["job"], r["row"]) for r in reject_lines(shared)] == [("table:a/b", 2), ("table:a:b", 2)]

@@ -1136,3 +1136,36 @@ def test_both_halves_of_a_row_cut_in_its_value_are_rejected_again_with_their_rea
     again = reject_lines(tmp_path / "out.db.table-t.rejects.replay.jsonl")
     assert [(x["row"], x["reason"], x["raw"]) for x in again] == before
     assert len(sqlite_table(target)) == 391  # none of the halves
+
+
+def test_a_replay_after_the_tables_column_type_is_changed_loads_the_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reject's reason says to change the column's type in the table; the replay converted with
+    the int64 the first run recorded for the old INTEGER column and rejected the row again, and a
+    ``source.columns`` declaration on the replay was silently ignored."""
+    from loader.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    with sqlite3.connect("t.db") as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, zip INTEGER)")
+    Path("a.csv").write_text("id,zip\n1,12345\n2,01234\n", encoding="utf-8")
+    Path("job.toml").write_text('[source]\npath = "a.csv"\n[sink]\npath = "t.db"\ntable = "t"\n', encoding="utf-8")
+    assert main(["run", "job.toml", "-q"]) == 0
+    [line] = reject_lines(Path("t.db.table-t.rejects.jsonl"))
+    assert "change the column's type in the table yourself" in line["reason"]
+    with sqlite3.connect("t.db") as conn:  # the reason's advice
+        conn.executescript(
+            "CREATE TABLE t2 (id INTEGER PRIMARY KEY, zip TEXT); INSERT INTO t2 SELECT * FROM t;"
+            "DROP TABLE t; ALTER TABLE t2 RENAME TO t;"
+        )
+    capsys.readouterr()
+    # a declaration the recorded type contradicts is refused, as a load refuses it: nothing replayed
+    declared = ["--set", 'source.columns={zip="string"}']
+    assert main(["replay", "t.db.table-t.rejects.jsonl", "--job", "job.toml", *declared, "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "source.columns.zip: declared string, but earlier runs of job 'table:t' loaded it as int64" in err
+    assert sqlite_table(Path("t.db")) == [(1, "12345")]
+    assert main(["replay", "t.db.table-t.rejects.jsonl", "--job", "job.toml", "-q"]) == 0
+    assert sqlite_table(Path("t.db")) == [(1, "12345"), (2, "01234")]
+    assert sqlite_state(Path("t.db"), "table:t")["schema"] == {"id": "int64", "zip": "int64"}  # the load's own

@@ -390,6 +390,71 @@ def test_sqlite_affinity_decides_what_an_existing_column_takes() -> None:
     assert numeric_text("replace", declared) == {}  # the loader makes the table again, with its types
 
 
+def test_a_text_or_date_named_column_pins_dates_and_timestamps_as_their_text() -> None:
+    declared = {"note": "TEXT", "at": "DATETIME", "day": "date", "ts": "TIMESTAMP", "n": "NUMERIC", "x": ""}
+    types = {n: pa.timestamp("us", tz="UTC") for n in declared} | {"day": pa.date32()}
+    assert declared_pins(declared, types) == {n: pa.string() for n in ("note", "at", "day", "ts")}
+    # a plain NUMERIC column, or one without a type, keeps them as dates (written as ISO text)
+    # a date or timestamp an earlier run recorded keeps its type: the table's rows hold that form
+    assert declared_pins(declared, types, {"NOTE": pa.timestamp("us"), "at": pa.string()}) == {
+        n: pa.string() for n in ("at", "day", "ts")
+    }
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_csv_dates_into_a_text_or_datetime_column_made_elsewhere_keep_their_text(tmp_path: Path, engine: str) -> None:
+    """They were stored as the loader's ISO text, an offset converted to UTC: the file's text was
+    nowhere in the table, and rows before 12:30 missed row 2 (``'T' > ' '``)."""
+    db = tmp_path / "t.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, created_at DATETIME, note TEXT, day DATE)")
+        conn.execute("INSERT INTO events VALUES (1, '2024-01-01 12:00:00', 'x', '2024-01-01')")
+    src = write(
+        tmp_path / "new.csv",
+        "id,created_at,note,day\n"
+        "2,2024-01-01 10:00:00,2024-01-01 09:00:00+02:00,2024-01-02\n"
+        "3,2024-01-01 13:00:00,2024-01-02 09:00:00+02:00,2024-01-03\n",
+    )
+    assert main(["load", str(src), str(db), "--table", "events", "--engine", engine, "-q"]) == 0
+    assert sqlite_rows(db, "SELECT id, created_at, note, day, typeof(created_at) FROM events ORDER BY id") == [
+        (1, "2024-01-01 12:00:00", "x", "2024-01-01", "text"),
+        (2, "2024-01-01 10:00:00", "2024-01-01 09:00:00+02:00", "2024-01-02", "text"),
+        (3, "2024-01-01 13:00:00", "2024-01-02 09:00:00+02:00", "2024-01-03", "text"),
+    ]
+    assert sqlite_rows(db, "SELECT id FROM events WHERE created_at < '2024-01-01 12:30:00' ORDER BY id") == [(1,), (2,)]
+    assert sqlite_state(db, "table:events")["schema"] == {
+        "created_at": "string",
+        "day": "string",
+        "id": "int64",
+        "note": "string",
+    }
+
+
+def test_typed_timestamps_into_a_text_column_made_elsewhere_keep_the_iso_form(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    db = tmp_path / "t.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER, at TEXT, day DATETIME)")
+    at = pa.array([dt.datetime(2024, 1, 1, 7, tzinfo=dt.UTC)], pa.timestamp("us", tz="Europe/Paris"))
+    pq.write_table(pa.table({"id": [1], "at": at, "day": pa.array([dt.date(2024, 1, 2)])}), tmp_path / "p.parquet")
+    load(str(tmp_path / "p.parquet"), str(db), table="t")
+    assert sqlite_rows(db, "SELECT id, at, day FROM t") == [(1, "2024-01-01T07:00:00.000000Z", "2024-01-02")]
+
+
+def test_a_table_the_loader_made_keeps_the_iso_form_of_its_timestamps_on_later_runs(tmp_path: Path) -> None:
+    """The loader declares TEXT for a timestamp column: its recorded type, not the TEXT, decides."""
+    db = tmp_path / "t.db"
+    write(tmp_path / "a.csv", "id,at\n1,2024-01-01 10:00:00\n")
+    write(tmp_path / "b.csv", "id,at\n2,2024-01-02 10:00:00\n")
+    assert main(["load", str(tmp_path / "a.csv"), str(db), "--table", "t", "-q"]) == 0
+    assert main(["load", str(tmp_path / "b.csv"), str(db), "--table", "t", "-q"]) == 0
+    assert sqlite_rows(db, "SELECT at FROM t ORDER BY id") == [
+        ("2024-01-01T10:00:00.000000",),
+        ("2024-01-02T10:00:00.000000",),
+    ]
+
+
 @pytest.mark.parametrize("engine", ["threads", "processes"])
 def test_a_table_made_elsewhere_checks_what_transform_stages_make(tmp_path: Path, engine: str) -> None:
     """With stages the columns are not typed by the table as they are read: the encoder checks."""

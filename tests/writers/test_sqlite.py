@@ -700,7 +700,10 @@ def test_a_table_the_writer_made_binds_no_type_of_its_own_on_the_next_run(tmp_pa
         w.prepare(ALL_TYPES.schema, fresh=True)
         declared = w.column_types()
     assert declared == {f.name: sqlite_type(f.type) for f in ALL_TYPES.schema}
-    assert declared_pins(declared, {f.name: f.type for f in ALL_TYPES.schema}) == {}
+    # the next run's types, as the run that made the table recorded them: a date or timestamp is
+    # held as the TEXT the writer declared for it because it was recorded so
+    types = {f.name: f.type for f in ALL_TYPES.schema}
+    assert declared_pins(declared, types, types) == {}
 
 
 def csv_file(path: Path, text: str) -> str:
