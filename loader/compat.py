@@ -7,6 +7,8 @@ by tests/test_compat.py.
   ``cast_options``; ``loader.kernels`` builds on them);
 - a malformed CSV row pyarrow cannot decode, which it reports only to
   ``sys.unraisablehook`` (``invalid_csv_rows``);
+- a JSON block whose first value is ``null``, on which pyarrow 26's JSON reader crashes
+  the process (``read_json_block``);
 - Parquet read through pyarrow's private ``_parquet`` module, without importing
   ``pyarrow.parquet`` (``parquet_reader``);
 - SHA-256 and SHA-1 from CPython's own modules, without ``hashlib`` (``sha256``, ``sha1``);
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -265,6 +268,25 @@ def invalid_csv_rows() -> Iterator[InvalidRows]:
     with undecodable malformed rows noted on it while the block is parsed."""
     with _ROUTER:
         yield InvalidRows()
+
+
+# ------------------------------------------------------------- JSON blocks
+
+# The first byte of a block's first value, past a UTF-8 byte order mark and JSON's whitespace
+_FIRST_VALUE = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*([^ \t\r\n])")
+
+
+def read_json_block(data: bytes, read_options: Any, parse_options: Any) -> Any:
+    """``pyarrow.json.read_json`` of one block of JSON Lines, refusing (``pa.ArrowInvalid``)
+    a block whose first value is not an object, which pyarrow refuses or misreads anyway:
+    pyarrow 26 segfaults on a block whose first value is ``null``, with or without a schema."""
+    import pyarrow as pa
+    import pyarrow.json as pajson
+
+    first = _FIRST_VALUE.match(data)
+    if first is not None and first.group(1) != b"{":
+        raise pa.ArrowInvalid("a JSON block's first value is not an object")
+    return pajson.read_json(pa.BufferReader(data), read_options=read_options, parse_options=parse_options)
 
 
 # ------------------------------------------------------------- idle pools

@@ -46,7 +46,6 @@ from .errors import (
     NothingLoadedError,
     RejectLimitError,
     SourceError,
-    one_line,
 )
 from .lock import TargetLock
 from .memory import gc_paused
@@ -286,14 +285,11 @@ class _Split:
     def jsonl(self, raw: str | bytes) -> dict[str, Any] | str:
         """A JSON Lines row parsed as the reader parses it: each value as the text the reader
         converts (numbers as written, objects and arrays as compact JSON)."""
-        from .readers.jsonl import _json_text, _loads, _what
+        from .readers.jsonl import _json_text, _row_object
 
-        try:
-            obj = _loads(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw)
-        except (ValueError, RecursionError) as exc:
-            return f"not valid JSON: {one_line(exc)}"
-        if not isinstance(obj, dict):
-            return f"a JSON Lines row is an object, not {_what(obj)}"
+        obj = _row_object(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw)
+        if isinstance(obj, str):
+            return obj  # why the line is no row, as the reader says it
         extra = next((k for k in obj if k not in self.keys), None)
         keyed = self.columns.keyed(obj) if self.columns is not None else obj if extra is None else (extra, None)
         if isinstance(keyed, tuple):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from loader.compat import (
     cast_options,
     compute_function,
     invalid_csv_rows,
+    read_json_block,
 )
 
 ROOT = Path(__file__).parents[1]
@@ -247,3 +249,41 @@ def test_spawn_bootstrapping_is_set_only_while_a_spawned_child_prepares() -> Non
     assert out.get(timeout=60) is False  # the task runs after the flag is gone
     child.join(60)
     assert child.exitcode == 0
+
+
+NULL_FIRST = b'null\n{"id":1}\n'
+
+
+@pytest.mark.skipif(pa.__version__.split(".")[0] != "26", reason="the crash reproduces with pyarrow 26")
+def test_pyarrow_crashes_on_a_json_block_starting_with_null_and_read_json_block_refuses_it() -> None:
+    """pyarrow 26's JSON reader segfaults on a buffer whose first value is ``null`` (pandas
+    writes a missing record so), with or without a schema; the guard refuses such a block."""
+    raw = f"import pyarrow as pa, pyarrow.json as j; j.read_json(pa.BufferReader({NULL_FIRST!r}))"
+    crashed = subprocess.run([sys.executable, "-c", raw], capture_output=True, cwd=ROOT, timeout=120)
+    assert crashed.returncode == -signal.SIGSEGV
+    guarded = (
+        "import pyarrow as pa, pyarrow.json as j\n"
+        "from loader.compat import read_json_block\n"
+        "try:\n"
+        f"    read_json_block({NULL_FIRST!r}, j.ReadOptions(use_threads=False), None)\n"
+        "except pa.ArrowInvalid as exc:\n"
+        "    print('refused:', exc)\n"
+    )
+    assert " ".join(_run(guarded)) == "refused: a JSON block's first value is not an object"
+
+
+@pytest.mark.parametrize("data", [NULL_FIRST, b"\n  null\n", b"\xef\xbb\xbfnull\n", b"[1]\n", b"1\n{}\n", b'"s"\n'])
+def test_read_json_block_refuses_a_block_whose_first_value_is_not_an_object(data: bytes) -> None:
+    import pyarrow.json as pajson
+
+    with pytest.raises(pa.ArrowInvalid, match="first value is not an object"):
+        read_json_block(data, pajson.ReadOptions(use_threads=False), None)
+
+
+def test_read_json_block_reads_a_block_of_objects_as_pyarrow_does() -> None:
+    import pyarrow.json as pajson
+
+    table = read_json_block(b'\xef\xbb\xbf\n {"id":1}\n{"id":2}\n', pajson.ReadOptions(use_threads=False), None)
+    assert table.to_pylist() == [{"id": 1}, {"id": 2}]
+    with pytest.raises(pa.ArrowInvalid, match="Empty JSON file"):
+        read_json_block(b"", pajson.ReadOptions(use_threads=False), None)

@@ -2039,3 +2039,30 @@ def test_a_finished_file_changed_since_reloads_on_processes_and_a_stopped_reload
     done = cli(*reload, "--max-rejects", "10")
     assert done.returncode == 0, done.stderr
     assert sqlite_rows(db, "SELECT count(*), count(DISTINCT id) FROM t") == [(59_999, 20_000)]
+
+
+def test_json_lines_lines_that_are_not_one_object_are_rejected_alike_on_every_engine(
+    tmp_path: Path, cluster: Any
+) -> None:
+    """A `null` line beside another bad line, and two objects on one line: ``processes``
+    failed on more rows than lines (and `null` with a KeyError); every engine now rejects
+    each such line with its own line number, as ``threads`` does."""
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"id":1,"v":1}\nnull\n[1]\n{"id":2,"v":2} {"id":3,"v":3}\n{"id":4,"v":4}\n')
+    loaded = {}
+    for engine, target, report in loads_on_every_engine(path, tmp_path, cluster, part_size=16_000):
+        assert (report.status, report.rows_read, report.rows_written, report.rows_rejected) == ("ok", 5, 2, 3)
+        rejects = [json.loads(line) for line in reject_lines(str(target) + ".table-t.rejects.jsonl")]
+        loaded[engine] = (
+            sqlite_rows(target, "SELECT id, v FROM t ORDER BY rowid"),
+            [(r["row"], r["line"], r["reason"]) for r in rejects],
+        )
+    assert loaded["processes"] == loaded["dask"] == loaded["threads"]
+    assert loaded["threads"] == (
+        [(1, 1), (4, 4)],
+        [
+            (2, 2, "a JSON Lines row is an object, not null"),
+            (3, 3, "a JSON Lines row is an object, not an array"),
+            (4, 4, "a JSON Lines row is one object, not two values on one line (the second at column 16)"),
+        ],
+    )

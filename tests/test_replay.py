@@ -1169,3 +1169,19 @@ def test_a_replay_after_the_tables_column_type_is_changed_loads_the_row(
     assert main(["replay", "t.db.table-t.rejects.jsonl", "--job", "job.toml", "-q"]) == 0
     assert sqlite_table(Path("t.db")) == [(1, "12345"), (2, "01234")]
     assert sqlite_state(Path("t.db"), "table:t")["schema"] == {"id": "int64", "zip": "int64"}  # the load's own
+
+
+def test_json_lines_lines_that_are_not_one_object_replay_once_fixed_and_say_why_until_then(tmp_path: Path) -> None:
+    """A `null` line failed the replay with a KeyError; one holding two objects is fixed
+    by keeping one of them, and a `null` left as it is is rejected again for what it is."""
+    (tmp_path / "in.jsonl").write_text('{"id":1,"v":1}\nnull\n{"id":2,"v":2} {"id":3,"v":3}\n{"id":4,"v":4}\n')
+    job = write_job(tmp_path / "job.toml", source={"path": "in.jsonl"}, sink={"path": "out.db", "table": "t"})
+    assert cli("run", str(job), "-q").returncode == 0
+    rejects = tmp_path / "out.db.table-t.rejects.jsonl"
+    assert [(r["line"], r["raw"]) for r in reject_lines(rejects)] == [(2, "null"), (3, '{"id":2,"v":2} {"id":3,"v":3}')]
+    edit(rejects, {3: {"raw": '{"id":2,"v":2}'}})
+    p = cli("replay", str(rejects), "--job", str(job))
+    assert p.returncode == 0, p.stderr
+    assert sqlite_table(tmp_path / "out.db") == [(1, 1), (2, 2), (4, 4)]
+    [again] = reject_lines(again_of(rejects))
+    assert (again["row"], again["reason"]) == (2, "a JSON Lines row is an object, not null")

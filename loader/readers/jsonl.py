@@ -37,7 +37,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.json as pajson
 
-from .. import kernels, storage
+from .. import compat, kernels, storage
 from ..chunk import Chunk, Reject, text_or_bytes
 from ..convert import TypeGuess, convert, float_loses
 from ..errors import ConfigError, SourceError, one_line
@@ -213,6 +213,34 @@ def _loads(line: bytes) -> Any:
     return obj
 
 
+def _row_object(line: bytes) -> dict[str, Any] | str:
+    """A line's object, or why the line is no row: a JSON Lines row is one object on its line."""
+    try:
+        obj = _loads(line)
+    except json.JSONDecodeError as exc:
+        return _two_values(exc) or f"not valid JSON: {one_line(exc)}"
+    except (ValueError, RecursionError) as exc:
+        return f"not valid JSON: {one_line(exc)}"
+    if isinstance(obj, dict):
+        return obj
+    what = _what(obj) if obj is None or isinstance(obj, list) else f"{_what(obj)}, {_json_text(obj)[:40]!r}"
+    return f"a JSON Lines row is an object, not {what}"
+
+
+def _two_values(exc: json.JSONDecodeError) -> str | None:
+    """Why a line is no row, where it holds a JSON value after its first one (two objects
+    one writer appended after another's, or parted by a carriage return alone); else None."""
+    if exc.msg != "Extra data":
+        return None
+    try:
+        json.JSONDecoder().raw_decode(exc.doc, exc.pos)
+    except (ValueError, RecursionError):
+        return None  # not a value after the first: malformed
+    between = exc.doc[len(exc.doc[: exc.pos].rstrip()) : exc.pos]
+    parted = ", after a lone carriage return" if "\r" in between else ""
+    return f"a JSON Lines row is one object, not two values on one line (the second at column {exc.colno}{parted})"
+
+
 def _check_text(value: Any) -> None:
     """ValueError for a string (or key) holding half a surrogate pair."""
     texts = [value] if isinstance(value, str) else []
@@ -248,6 +276,8 @@ def _what(value: Any) -> str:
         return "an object"
     if isinstance(value, list):
         return "an array"
+    if value is None:
+        return "null"
     return {"number": "a number", "bool": "a boolean", "string": "a string"}[_kind(value)]
 
 
@@ -572,7 +602,8 @@ def _refuse_a_json_array(data: bytes, path: str) -> None:
     if not first.startswith(b"["):
         return
     try:
-        whole = first == b"[" or all(isinstance(v, dict) for v in json.loads(first))
+        # ``[]`` is a line that is no object, not an array of objects
+        whole = first == b"[" or _of_objects(json.loads(first))
     except ValueError:
         whole = first.startswith((b"[{", b"[ {"))  # an array of objects longer than its first line
     if whole:
@@ -583,8 +614,35 @@ def _refuse_a_json_array(data: bytes, path: str) -> None:
         )
 
 
+def _of_objects(values: list[Any]) -> bool:
+    return bool(values) and all(isinstance(v, dict) for v in values)
+
+
 def _blank(line: bytes) -> bool:
     return not line.strip()
+
+
+_BOM = b"\xef\xbb\xbf"
+# A line after the first that does not start with an object at once: blank, indented, or no object
+_OTHER_LINE = re.compile(rb"\n[^{]")
+
+
+def _object_lines(data: bytes) -> int | None:
+    """How many lines of a block start with an object, the others blank; None where one starts
+    with anything else. pyarrow reads a ``null`` line as an object with no keys, and two values
+    on one line (or parted by a lone carriage return) as two rows: only a block whose every
+    line starts with an object, parsed into as many rows, holds one object per line."""
+    body = data[len(_BOM) :] if data.startswith(_BOM) else data
+    if body[:1] == b"{" and not _OTHER_LINE.search(body):  # the usual block: one pass, no copies
+        return body.count(b"\n") + (not body.endswith(b"\n"))
+    rows = 0
+    for line in body.split(b"\n"):
+        if _blank(line):
+            continue
+        if not line.lstrip(b" \t\r").startswith(b"{"):
+            return None
+        rows += 1
+    return rows
 
 
 def _parsed_exactly(data: bytes, rounding: str | None, options: pajson.ParseOptions | None) -> pa.Table | None:
@@ -592,16 +650,17 @@ def _parsed_exactly(data: bytes, rounding: str | None, options: pajson.ParseOpti
     does not fit, a byte that is not UTF-8) or a number in it would round."""
     if rounding == "other":
         return None
+    rows = _object_lines(data)
+    if rows is None:
+        return None  # a line that is no object: rejected line by line
     try:
-        table = pajson.read_json(
-            pa.BufferReader(data),
-            read_options=pajson.ReadOptions(use_threads=False, block_size=len(data) + 1),
-            parse_options=options,
-        )
+        table = compat.read_json_block(data, pajson.ReadOptions(use_threads=False, block_size=len(data) + 1), options)
         if options is not None:
             table.validate(full=True)  # pyarrow does not check UTF-8: a bad byte is read line by line
     except pa.ArrowInvalid:
         return None
+    if table.num_rows != rows:
+        return None  # a line holding two values, which pyarrow reads as two rows
     if not _objects_as_written(table, data):
         return None  # read line by line: an object keeps the keys it has
     return table if rounding is None or _floats_exact(table) else None
@@ -843,7 +902,7 @@ class JSONLReader(ReaderBase):
         self._stream: Any = None
         guesses, whole, self.columns = self._sample()
         if not guesses:
-            raise SourceError("holds no JSON object in its first rows", file=self.path)
+            raise SourceError("holds no JSON object in its first rows", file=self.path, hint=self._no_object_hint())
         # each column's key as first spelled in the file; the columns' names are those SQLite and LevelDB can hold
         self.keys = list(guesses)
         self.names = spelled(dedupe_names(self.keys, self.spelling), self.spelling)
@@ -864,6 +923,21 @@ class JSONLReader(ReaderBase):
         self._by_key = pa.schema(f.with_name(k) for k, f in zip(self.keys, self.schema, strict=True))
         # replaced whole (workers read it) when a block holds a spelling met for the first time
         self._spellings = _Spellings.of_keys(self._by_key, self.columns.others)
+
+    def _no_object_hint(self) -> str | None:
+        """A hint for a file whose sample held no object: lines that end in a carriage return
+        alone (classic Mac OS) are one line of many values, rejected as one."""
+        stream, _ = open_stream(self.path, self.config.encoding)
+        try:
+            head = stream.read(1 << 16)
+        finally:
+            stream.close()
+        if b"\r" not in head or b"\n" in head.rstrip(b"\r\n"):
+            return None
+        return (
+            "its lines end in a carriage return alone (classic Mac OS): end them in newlines, "
+            "e.g. tr '\\r' '\\n' < file > file.jsonl, then load that"
+        )
 
     def _sample(self) -> tuple[dict[str, _Guess], bool, KeyColumns]:
         """What each column holds over the first ``infer_rows`` parsable rows, columns in order of
@@ -981,10 +1055,8 @@ class JSONLReader(ReaderBase):
         it holds none (it was refused for something else) or a key that is no column."""
         options = pajson.ParseOptions(explicit_schema=known.options.explicit_schema, unexpected_field_behavior="infer")
         try:
-            found = pajson.read_json(
-                pa.BufferReader(data),
-                read_options=pajson.ReadOptions(use_threads=False, block_size=len(data) + 1),
-                parse_options=options,
+            found = compat.read_json_block(
+                data, pajson.ReadOptions(use_threads=False, block_size=len(data) + 1), options
             ).column_names
         except pa.ArrowInvalid:
             return None
@@ -1037,13 +1109,9 @@ class JSONLReader(ReaderBase):
 
     def _object(self, line: bytes) -> dict[str, Any] | tuple[str, str | None]:
         """One line's object, or why it is rejected (and the column to blame)."""
-        try:
-            obj = _loads(line)
-        except (ValueError, RecursionError) as exc:
-            return f"not valid JSON: {one_line(exc)}", None
-        if not isinstance(obj, dict):
-            what = _what(obj) if isinstance(obj, list) else f"{_what(obj)}, {_json_text(obj)[:40]!r}"
-            return f"a JSON Lines row is an object, not {what}", None
+        obj = _row_object(line)
+        if isinstance(obj, str):
+            return obj, None
         keyed = self.columns.keyed(obj)
         return keyed if isinstance(keyed, dict) else self._misplaced(*keyed)
 

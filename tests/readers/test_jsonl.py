@@ -969,3 +969,193 @@ def test_a_later_runs_json_value_of_another_kind_is_rejected_by_a_type_a_parquet
             {"id": 1, "d": "2024-01-01", "n": 7},
             {"id": 5, "d": None, "n": None},
         ]
+
+
+# hunt15a's lines that are not one object, each a file: its rows loaded, and each reject's row,
+# line and reason. pandas writes a missing record as a `null` line (Series.to_json(orient="records",
+# lines=True) of dicts holding a None).
+NOT_ONE_OBJECT = {
+    "null first, as pandas writes it": (
+        'null\n{"id":1,"v":"a"}\n{"id":2,"v":"b"}\n',
+        [(1, "a"), (2, "b")],
+        [(1, 1, "a JSON Lines row is an object, not null")],
+    ),
+    "null within a block": (
+        '{"id":1,"v":"a"}\nnull\n{"id":2,"v":"b"}\n',
+        [(1, "a"), (2, "b")],
+        [(2, 2, "a JSON Lines row is an object, not null")],
+    ),
+    "null beside a truncated line": (
+        '{"id":1,"v":"a"}\nnull\n{"id":2,"v":"b"}\n{"id":3,"v":"c"\n',
+        [(1, "a"), (2, "b")],
+        [
+            (2, 2, "a JSON Lines row is an object, not null"),
+            (4, 4, "not valid JSON: Expecting ',' delimiter: line 1 column 16 (char 15)"),
+        ],
+    ),
+    "null beside an array line": (
+        '{"id":1,"v":"a"}\nnull\n[1]\n{"id":2,"v":"b"}\n',
+        [(1, "a"), (2, "b")],
+        [(2, 2, "a JSON Lines row is an object, not null"), (3, 3, "a JSON Lines row is an object, not an array")],
+    ),
+    "two objects on one line": (
+        '{"id":1,"v":1}\n{"id":2,"v":2} {"id":3,"v":3}\n{"id":4,"v":4}\n',
+        [(1, 1), (4, 4)],
+        [(2, 2, "a JSON Lines row is one object, not two values on one line (the second at column 16)")],
+    ),
+    "two objects on one line beside a misfit": (
+        '{"id":1,"v":1}\n{"id":2,"v":2} {"id":3,"v":3}\n{"id":4,"v":4}\n{"id":5,"v":"x"}\n',
+        [(1, 1), (4, 4)],
+        [
+            (2, 2, "a JSON Lines row is one object, not two values on one line (the second at column 16)"),
+            (4, 4, "'x' is a string, not a number"),
+        ],
+    ),
+    "two objects parted by a lone CR": (
+        '{"id":1,"v":1}\n{"id":2,"v":2}\r{"id":3,"v":3}\n{"id":4,"v":4}\n',
+        [(1, 1), (4, 4)],
+        [
+            (
+                2,
+                2,
+                "a JSON Lines row is one object, not two values on one line "
+                "(the second at column 16, after a lone carriage return)",
+            )
+        ],
+    ),
+    "an empty array first": (
+        '[]\n{"id":1,"v":"a"}\n{"id":2,"v":"b"}\n',
+        [(1, "a"), (2, "b")],
+        [(1, 1, "a JSON Lines row is an object, not an array")],
+    ),
+}
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+@pytest.mark.parametrize("name", sorted(NOT_ONE_OBJECT))
+def test_a_line_that_is_not_one_object_is_rejected_with_its_line_and_the_rest_loads(
+    tmp_path: Path, name: str, engine: str
+) -> None:
+    """Whatever shares its block: pyarrow crashed the process on a block starting with `null`,
+    read a `null` elsewhere as a row of nulls, and two objects on one line as two rows (so
+    ``processes`` failed on more rows than lines); line by line, `null` failed with a KeyError."""
+    text, rows, rejected = NOT_ONE_OBJECT[name]
+    src = tmp_path / "in.jsonl"
+    src.write_text(text, newline="")
+    db, report = tmp_path / "t.db", tmp_path / "r.json"
+    # in a process of its own: the crash was a segfault; infer_rows=1: `"x"` does not fit `v`
+    args = ["--table", "t", "--engine", engine, "--set", "source.infer_rows=1", "--report", str(report), "-q"]
+    p = cli("load", str(src), str(db), *args)
+    assert p.returncode == 0, p.stderr
+    assert sqlite_table(db) == rows
+    assert [(r["row"], r["line"], r["reason"]) for r in reject_lines(rejects_of(db))] == rejected
+    counts = json.loads(report.read_text())
+    assert (counts["rows_read"], counts["rows_written"], counts["rows_rejected"]) == (
+        len(rows) + len(rejected),
+        len(rows),
+        len(rejected),
+    )
+
+
+def test_a_repeated_key_after_two_objects_on_one_line_is_rejected_with_its_own_line(tmp_path: Path) -> None:
+    """Line 2 read as two rows shifted the line of every later reject: the repeated key on
+    line 4 was said to be on line 5."""
+    src = tmp_path / "two_pk.jsonl"
+    src.write_text('{"id":1,"v":1}\n{"id":2,"v":2} {"id":3,"v":3}\n{"id":4,"v":4}\n{"id":4,"v":5}\n{"id":6,"v":6}\n')
+    db = tmp_path / "pk.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("create table t(id integer primary key, v integer)")
+    conn.close()
+    load(str(src), str(db), table="t")
+    assert sqlite_table(db) == [(1, 1), (4, 4), (6, 6)]
+    got = [(r["row"], r["line"], r["stage"], r["reason"]) for r in reject_lines(rejects_of(db))]
+    assert got == [
+        (2, 2, "read", "a JSON Lines row is one object, not two values on one line (the second at column 16)"),
+        (4, 4, "write", "key 4 is already in table 't' (UNIQUE constraint failed: t.id)"),
+    ]
+
+
+def test_a_null_line_starting_a_later_block_is_rejected_and_the_rest_loads(tmp_path: Path) -> None:
+    """hunt15a's 1 MB file: the `null` line starts the second 1 MiB block, which the sample
+    parses ahead on a worker even with infer_rows=100; it crashed the process."""
+    out, size, i = [], 0, 0
+    while True:
+        line = json.dumps({"id": i, "pad": "x" * 40}) + "\n"
+        if size + len(line) > 1048574 - 200:
+            break
+        out.append(line)
+        size += len(line)
+        i += 1
+    base = json.dumps({"id": i, "pad": ""}) + "\n"
+    out.append(json.dumps({"id": i, "pad": "x" * (1048574 - size - len(base))}) + "\n")
+    first = i + 1
+    rest = "".join(json.dumps({"id": j, "pad": "y"}) + "\n" for j in range(first, first + 1000))
+    src = tmp_path / "blk.jsonl"
+    src.write_text("".join(out) + "null\n" + rest)
+    assert len("".join(out)) < 1 << 20 < len("".join(out)) + len("null\n")  # it straddles the 1 MiB mark
+    db = tmp_path / "blk.db"
+    p = cli("load", str(src), str(db), "--table", "t", "--set", "source.infer_rows=100", "-q")
+    assert p.returncode == 0, p.stderr
+    assert sqlite_rows(db, "SELECT count(*), min(id), max(id) FROM t") == [(first + 1000, 0, first + 999)]
+    [null] = reject_lines(rejects_of(db))
+    assert (null["row"], null["line"], null["reason"], null["raw"]) == (
+        first + 1,
+        first + 1,
+        "a JSON Lines row is an object, not null",
+        "null",
+    )
+
+
+def test_inspect_and_validate_reject_a_null_first_line_as_a_load_would(tmp_path: Path) -> None:
+    src = tmp_path / "series.jsonl"
+    src.write_text('null\n{"id":1,"v":"a"}\n{"id":2,"v":"b"}\n')
+    p = cli("inspect", str(src))
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines()[-1] == (
+        "rejected: 1 of the first 3 rows, as a load would (line 1: a JSON Lines row is an object, not null)"
+    )
+    job = tmp_path / "job.toml"
+    job.write_text(f'[source]\npath = "{src}"\n[sink]\npath = "{tmp_path / "t.db"}"\ntable = "t"\n')
+    p = cli("validate", str(job))
+    assert p.returncode == 0, p.stderr
+
+
+def test_lines_that_are_not_one_object_are_read_whole_as_they_are_line_by_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks of some 45 rows, a `null` or two objects on one line at a block's start, within
+    one, and beside other bad lines: every block gives what reading each line gives."""
+    lines = [json.dumps({"id": i, "v": f"v{i}"}) for i in range(400)]
+    for at in (0, 46, 100, 101, 250):
+        lines[at] = "null"
+    for at in (47, 150, 300):
+        lines[at] = lines[at] + " " + lines[at + 1]
+    lines[151] = '{"id": 151, "v": 151'  # malformed beside the two objects on line 151
+    lines[220] = lines[220] + "\r" + lines[221]
+    lines[350] = "  null  "
+    src = tmp_path / "a.jsonl"
+    src.write_text("\n".join(lines) + "\n")
+    (names, table, rejects), _, _ = read_both_ways(src, monkeypatch, block_size=2048, infer_rows=40)
+    assert names == ["id: int64", "v: string"]
+    bad = {0, 46, 100, 101, 250, 350, 47, 150, 151, 300, 220}
+    assert table.column("_line").to_pylist() == [i + 1 for i in range(400) if i not in bad]
+    assert table.column("id").to_pylist() == [i for i in range(400) if i not in bad]
+    assert [(row, line) for row, line, *_ in rejects] == [(i + 1, i + 1) for i in sorted(bad)]
+    reasons = {line: reason.split(" (the second")[0] for _, line, _, reason, _ in rejects}
+    assert {reasons[i + 1] for i in (0, 46, 100, 101, 250, 350)} == {"a JSON Lines row is an object, not null"}
+    assert {reasons[i + 1] for i in (47, 150, 220, 300)} == {
+        "a JSON Lines row is one object, not two values on one line"
+    }
+
+
+def test_a_file_whose_lines_end_in_a_lone_carriage_return_is_refused_with_a_hint(tmp_path: Path) -> None:
+    """Classic Mac OS line ends: one line of many objects, rejected as one, so nothing to type."""
+    src = tmp_path / "mac.jsonl"
+    src.write_bytes(b'{"id":1,"v":1}\r{"id":2,"v":2}\r{"id":3,"v":3}\r')
+    p = cli("load", str(src), str(tmp_path / "m.db"), "--table", "t")
+    assert p.returncode == 65
+    assert p.stderr == (
+        f"loader: error: {src}: holds no JSON object in its first rows\n"
+        "  hint: its lines end in a carriage return alone (classic Mac OS): end them in newlines, "
+        "e.g. tr '\\r' '\\n' < file > file.jsonl, then load that\n"
+    )
