@@ -118,6 +118,8 @@ class LoaderError(Exception):
     default_hint: str | None = None
     report: RunReport | None = None
     """The run's report, set when a ``Pipeline.run`` fails with this error."""
+    stopped_in: str | None = None
+    """The checkpoint key of the file being loaded when this error stopped the run, if any."""
 
     def __init__(
         self,

@@ -31,6 +31,7 @@ from .config import JobConfig, load_job, resolve
 from .cpus import usable_cpus
 from .errors import (
     EXIT_CONFIG,
+    EXIT_DATAERR,
     EXIT_FAILED,
     EXIT_LOCKED,
     EXIT_USAGE,
@@ -368,7 +369,7 @@ class Pipeline:
             plans = plan_files(files, self._peeked, self.job.run.on_change)
             self._refuse_half_loaded(self._peeked, plans, self._peeked_entries)
             for plan in (p for p in plans if p.path != "-"):  # each file's columns, as the run prepares for each
-                self._refuse_changed(plan)  # at its turn, as the run refuses it
+                self._refuse_changed(plan, self.job)  # at its turn, as the run refuses it
                 if not plan.reads:  # skipped (loaded already, or changed and on_change = skip): not opened
                     continue
                 path = plan.path
@@ -700,6 +701,7 @@ class Pipeline:
         ``exc.report``, announced, and written where ``run.report`` and ``run.metrics_file`` say."""
         self._rewind(report)
         if isinstance(exc, LoaderError):
+            self._name_kept_rows(exc)
             if exc.exit_code == EXIT_USAGE and self._committed(report):
                 # "nothing was written" is no longer true: committed work stays, and a rerun resumes
                 exc.exit_code = EXIT_CONFIG
@@ -719,6 +721,24 @@ class Pipeline:
         exc.report = report  # type: ignore[attr-defined]  # any exception: the caller still has the report
         self._announce(report)
         write_outputs(self.job.run, report)
+
+    def _name_kept_rows(self, exc: LoaderError) -> None:
+        """A file that stopped the run part way for its data (damaged, truncated, a value a
+        stage refused) keeps the batches of it committed before: the hint says how many rows,
+        and what loads its fixed or new copy once, which the rerun finds changed."""
+        key = exc.stopped_in
+        if key is None or exc.exit_code != EXIT_DATAERR or isinstance(exc, SourceChangedError):
+            return  # a changed file's own hint speaks of its committed rows
+        state = JobState.parse(self._stored_entries or {})
+        fs = state.files.get(key)
+        kept = (fs.rows_written if fs is not None and not fs.done else 0) + (
+            state.parts[key].rows_written if key in state.parts else 0
+        )
+        if kept:
+            exc.hint = (
+                f"{exc.hint or 'fix or replace the file'}; {kept:,} rows of it stay committed, so the rerun "
+                f"finds a new copy changed: {_load_once(self.job)}"
+            )
 
     def _announce(self, report: RunReport) -> None:
         """The ``finish`` event; the report notes an event that could not be logged (an
@@ -778,6 +798,7 @@ class Pipeline:
         checkpoint holds (``_rewind``). What the target holds is what a rerun resumes
         from; an interrupt between a commit and its bookkeeping loses no count of it."""
         self._stored = None
+        self._stored_entries: dict[str, str] | None = None
         try:
             yield
         except BaseException:
@@ -785,7 +806,8 @@ class Pipeline:
             raise
 
     def _stored_commits(self) -> int | None:
-        """This run's commits in the target's checkpoint (None: no run loop, or unreadable)."""
+        """This run's commits in the target's checkpoint (None: no run loop, or unreadable);
+        the checkpoint's entries are kept (``_name_kept_rows``)."""
         loop = self._loop
         if loop is None:
             return None
@@ -793,6 +815,7 @@ class Pipeline:
             entries = self.sink.peek(self.job.sink, self.job.source.path, self.job_name).entries
         except Exception:  # the failure may be the target's own: the writer's count then
             return None
+        self._stored_entries = entries
         return loop.ledger.stored_commits(entries)
 
     def _import_stages(self) -> None:
@@ -928,18 +951,24 @@ class Pipeline:
         elif plan.status in ("changed", "changed-skipped"):
             report.files.append(FileReport(plan.path, status=plan.status, rows_kept=plan.kept))
             report.files_changed += 1
-            self._refuse_changed(plan)  # counted first: the report and the metrics name the file that stopped the run
+            self._refuse_changed(
+                plan, self.job
+            )  # counted first: the report and the metrics name the file that stopped the run
         else:
             report.files.append(FileReport(plan.path, status=plan.status))
             report.files_skipped += 1
         self._emit("file", path=plan.path, status=plan.status)
 
     @staticmethod
-    def _refuse_changed(plan: FilePlan) -> None:
-        """A file changed since it was loaded, with ``run.on_change = "error"``: the run stops at it."""
+    def _refuse_changed(plan: FilePlan, job: JobConfig) -> None:
+        """A file changed since it was loaded, with ``run.on_change = "error"``: the run stops at
+        it. Where rows of it were committed, the hint says what loads its new version once."""
         if plan.status == "changed":
+            hint = None  # nothing of it in the target: the default's every way loads it once
+            if plan.kept:
+                hint = f"{plan.kept:,} rows of it stay loaded: {_load_once(job)}; set run.on_change to 'skip' to keep only them"
             raise SourceChangedError(
-                "changed since it was loaded (size or content differ from the checkpoint)", file=plan.path
+                "changed since it was loaded (size or content differ from the checkpoint)", file=plan.path, hint=hint
             )
 
     def _load_file(
@@ -951,6 +980,7 @@ class Pipeline:
         fr = FileReport(plan.path, status="incomplete")  # until the whole file is in
         loop.report.files.append(fr)
         with (
+            _stopping_in(plan.key),
             loop.settled_unless_staged(),
             open_reader(
                 plan.path,
@@ -1070,6 +1100,21 @@ def _folder_fix(folder: str, earlier: bool) -> str:
     return f"{rename}, or {declare}; then rerun with --restart (and --mode replace if this run created the table)"
 
 
+def _load_once(job: JobConfig) -> str:
+    """What loads a changed file's new version exactly once over the rows committed from the
+    one before ("them"), in the job's mode: a reload puts its every row, beside them where the
+    target has no key to put it at (``append``, or ``replace`` resuming a run)."""
+    mode = job.sink.mode
+    if mode == "ignore":
+        return "rerun with --set run.on_change=reload (a row whose key they hold keeps its values: delete them first to take the new ones)"
+    if mode == "upsert" or job.sink.type == "leveldb":  # each row at its key, over theirs
+        return "rerun with --set run.on_change=reload to load it over them, each row at its key"
+    return (
+        "to load it once, delete them and rerun with --set run.on_change=reload (reload alone adds all its rows "
+        "beside them), or rerun with --restart --mode replace (every file of the job loads again)"
+    )
+
+
 def _resume_at(plan: FilePlan) -> dict[str, Any] | None:
     """Where a half-loaded file goes on, with the dialect its checkpoint recorded; None: from its start."""
     return plan.state.position if plan.status == "resumed" and plan.state is not None else None
@@ -1090,6 +1135,16 @@ def _status_words(plan: FilePlan, state: JobState, on_change: str) -> str:
         "changed-skipped": "changed since it was loaded: skipped (run.on_change = skip)",
         "unreadable": "cannot be read",
     }.get(plan.status, plan.status)
+
+
+@contextlib.contextmanager
+def _stopping_in(key: str) -> Iterator[None]:
+    """An error that stops the run while file ``key`` is loaded names it (``_name_kept_rows``)."""
+    try:
+        yield
+    except LoaderError as exc:
+        exc.stopped_in = key
+        raise
 
 
 def _raise_unreadable(plans: list[FilePlan]) -> None:

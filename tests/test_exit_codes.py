@@ -66,8 +66,9 @@ def test_a_changed_source_is_a_data_error_to_fix(tmp_path: Path, capsys: pytest.
     assert code == 65
     assert err == [
         f"loader: error: {src}: changed since it was loaded (size or content differ from the checkpoint)",
-        "  hint: set run.on_change to 'skip' (keep what was loaded) or 'reload', or pass --restart "
-        "to load everything again, then rerun",
+        "  hint: 2 rows of it stay loaded: to load it once, delete them and rerun with --set run.on_change=reload "
+        "(reload alone adds all its rows beside them), or rerun with --restart --mode replace (every file of the "
+        "job loads again); set run.on_change to 'skip' to keep only them",
     ]
     assert run(capsys, "load", str(src), db, "-q")[0] == 65  # a plain rerun repeats it
     import json

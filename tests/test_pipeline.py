@@ -939,3 +939,103 @@ def test_the_dry_run_of_a_database_with_a_hot_journal_makes_no_claim_of_its_tabl
         (3, None),
         (4, "y"),
     ]
+
+
+def _cut_gzip(tmp_path: Path, rows: int = 150_000) -> tuple[Path, bytes]:
+    """A ``.gz`` cut in half (a download that stopped), and the whole file's bytes."""
+    import gzip
+
+    text = "id,name\n" + "".join(f"{i},name{i * 7919 % 1000003}\n" for i in range(1, rows + 1))
+    whole = gzip.compress(text.encode(), compresslevel=1, mtime=0)
+    src = tmp_path / "m.csv.gz"
+    src.write_bytes(whole[: len(whole) // 2])
+    return src, whole
+
+
+def _main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str]]:
+    """``loader ARGS`` in this process: its exit code and its standard error's lines."""
+    from loader.cli import main
+
+    code = main([*args, "--no-progress"])
+    return code, capsys.readouterr().err.splitlines()
+
+
+def _count(db: Path) -> tuple[int, int]:
+    return sqlite3.connect(db).execute("SELECT count(*), count(DISTINCT id) FROM t").fetchone()
+
+
+_ONCE = {
+    "append": "to load it once, delete them and rerun with --set run.on_change=reload (reload alone adds all its "
+    "rows beside them), or rerun with --restart --mode replace (every file of the job loads again)",
+    "upsert": "rerun with --set run.on_change=reload to load it over them, each row at its key",
+}
+
+
+def _kept_rows(capsys: pytest.CaptureFixture[str], tmp_path: Path, mode: str) -> tuple[list[str], Path, int]:
+    """A cut ``.gz`` loaded past its first batch (its hint says how many rows stay), then
+    downloaded again: the load's command, the target and the rows committed before the damage."""
+    src, whole = _cut_gzip(tmp_path)
+    db = tmp_path / "m.db"
+    load = ["load", str(src), str(db), "--table", "t", "--batch-size", "5000", "--infer-rows", "500", "--mode", mode]
+    load += ["--primary-key", "id"] if mode == "upsert" else []
+    code, err = _main(capsys, *load)
+    kept = _count(db)[0]
+    assert code == 65 and 0 < kept < 150_000
+    assert err[-2:] == [
+        f"loader: error: {src}: compressed data is truncated or corrupt (Truncated compressed stream)",
+        "  hint: the file is incomplete or damaged: copy or download it again; "
+        f"{kept:,} rows of it stay committed, so the rerun finds a new copy changed: " + _ONCE[mode],
+    ]
+    src.write_bytes(whole)  # "copy or download it again"
+    code, err = _main(capsys, *load)
+    assert code == 65
+    assert (
+        err[-1]
+        == f"  hint: {kept:,} rows of it stay loaded: {_ONCE[mode]}; set run.on_change to 'skip' to keep only them"
+    )
+    return load, db, kept
+
+
+def test_a_damaged_file_that_kept_rows_says_how_many_and_what_loads_its_new_copy_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A truncated .gz commits the batches before the damage. The hint said only "download it
+    again", and then every way the changed file's hint offered left a wrong table in append mode
+    (reload: the kept rows twice). Now both hints name the way that loads it once, and it does."""
+    load, db, _ = _kept_rows(capsys, tmp_path, "append")
+    assert _main(capsys, *load, "--restart", "--mode", "replace")[0] == 0
+    assert _count(db) == (150_000, 150_000)
+    assert _main(capsys, *load)[0] == 0  # loaded: a plain rerun skips it
+    assert _count(db) == (150_000, 150_000)
+
+
+def test_a_damaged_file_whose_kept_rows_are_deleted_loads_once_with_reload(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    load, db, _ = _kept_rows(capsys, tmp_path, "append")
+    with sqlite3.connect(db) as con:
+        con.execute("DELETE FROM t")
+    assert _main(capsys, *load, "--set", "run.on_change=reload")[0] == 0
+    assert _count(db) == (150_000, 150_000)
+
+
+def test_a_damaged_file_in_upsert_mode_is_loaded_once_by_reload(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    load, db, _ = _kept_rows(capsys, tmp_path, "upsert")
+    assert _main(capsys, *load, "--set", "run.on_change=reload")[0] == 0
+    assert _count(db) == (150_000, 150_000)
+
+
+def test_processes_commits_none_of_a_damaged_compressed_file_and_loads_its_new_copy_as_new(tmp_path: Path) -> None:
+    """A compressed file is one part, committed whole: the engines differ in what a damaged file
+    leaves (docs/engines.md), and either ends with the new copy loaded once."""
+    src, whole = _cut_gzip(tmp_path)
+    db = tmp_path / "m.db"
+    load = ["load", str(src), str(db), "--table", "t", "--batch-size", "5000", "--engine", "processes"]
+    p = cli(*load)
+    assert p.returncode == 65
+    assert p.stderr.splitlines()[-1] == "  hint: the file is incomplete or damaged: copy or download it again"
+    src.write_bytes(whole)
+    assert cli(*load).returncode == 0
+    assert _count(db) == (150_000, 150_000)
