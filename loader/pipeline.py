@@ -951,9 +951,8 @@ class Pipeline:
         elif plan.status in ("changed", "changed-skipped"):
             report.files.append(FileReport(plan.path, status=plan.status, rows_kept=plan.kept))
             report.files_changed += 1
-            self._refuse_changed(
-                plan, self.job
-            )  # counted first: the report and the metrics name the file that stopped the run
+            # counted first: the report and the metrics name the file that stopped the run
+            self._refuse_changed(plan, self.job)
         else:
             report.files.append(FileReport(plan.path, status=plan.status))
             report.files_skipped += 1
