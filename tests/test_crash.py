@@ -51,7 +51,7 @@ from tests.s3_server import Bucket
 
 FILES = 3
 ROWS_PER_FILE = 2500
-TRIALS = 16  # per sink; each has 1-3 kills
+TRIALS = 10  # per sink; each has 1-3 kills
 BATCH = 100  # rows per commit: a batch closes at the first chunk that reaches it
 CHUNK = 50
 SYSCALLS = {0: "read", 1: "write", 17: "pread64", 18: "pwrite64", 20: "writev", 74: "fsync", 75: "fdatasync"}
