@@ -202,13 +202,21 @@ def parquet_reader(source: Any, *, buffer_size: int) -> Any:
     """``source`` opened by ``pyarrow._parquet.ParquetReader``, what ``pyarrow.parquet.ParquetFile``
     wraps: importing ``pyarrow.parquet`` imports ``pyarrow.fs`` and the S3 filesystem's
     libraries with it, resident in every Parquet load (bench/NOTES.md). No ``pre_buffer``:
-    its read-ahead grows with the file."""
+    its read-ahead grows with the file. Page checksums are verified: a page whose CRC
+    (parquet-mr and Spark write them) fails is an ``OSError``, not values stored as they
+    decode; a page without one is read as before."""
     import importlib
 
     reader = importlib.import_module("pyarrow._parquet").ParquetReader()
     # INT96 (Spark, Impala, Hive) in microseconds, as Spark and DuckDB read it: in pyarrow's
     # default nanoseconds a year past 2262 (9999-12-31, the usual "no end" date) wraps round
-    reader.open(source, buffer_size=buffer_size, pre_buffer=False, coerce_int96_timestamp_unit="us")
+    reader.open(
+        source,
+        buffer_size=buffer_size,
+        pre_buffer=False,
+        coerce_int96_timestamp_unit="us",
+        page_checksum_verification=True,
+    )
     return reader
 
 

@@ -1138,11 +1138,23 @@ def _source_format(paths: list[str]) -> Format:
         )
     found = formats.pop() if len(formats) == 1 else None
     if found is None:
+        _refuse_no_file(paths)  # a directory or a pipe has no format to tell: that is the news
         raise ConfigError(
             f"source.format: cannot tell the format of {', '.join(paths)}",
             hint='set source.format = "csv", "parquet", "jsonl" or "arrow" (or --format)',
         )
     return found
+
+
+def _refuse_no_file(paths: list[str]) -> None:
+    """A local input named without an extension that is a directory (``loader load data/
+    out.db``) or a pipe (``<(zcat x.gz)``): its own error (``storage.check_file``), not a
+    question of format whose answer meets that error next."""
+    from . import storage
+
+    for path in paths:
+        if infer_format(path) is None and path != "-" and not is_glob(path) and not storage.is_remote(path):
+            storage.check_file(path)
 
 
 def resolve_source(src: SourceConfig) -> SourceConfig:

@@ -39,11 +39,14 @@ from .errors import (
     ConfigError,
     InterruptedLoad,
     LoaderError,
+    MissingInputError,
     NothingLoadedError,
     RejectLimitError,
     SchemaMismatchError,
     SinkError,
     SourceChangedError,
+    SourceError,
+    SourceReadError,
     one_line,
 )
 from .files import remove_target
@@ -603,7 +606,8 @@ class Pipeline:
     def _plan(self, files: list[str], state: JobState, report: RunReport) -> list[FilePlan]:
         """Each input against the job's checkpoint (``plan_files``); the files half loaded
         before and gone since, in the report."""
-        plans = plan_files(files, state, self.job.run.on_change)
+        with _inputs_checked(report):
+            plans = plan_files(files, state, self.job.run.on_change)
         if self.job.run.engine == "threads":
             self._refuse_half_loaded_in_parts(state, plans)
         self._report_gone(state, plans, report)
@@ -829,7 +833,7 @@ class Pipeline:
         self._loop = None
         job, run = self.job, self.job.run
         self._import_stages()
-        spelled, files = self._inputs()
+        spelled, files = self._inputs(report)
         self._check_paths(files)
         self._settle_partitioning(files)
         job, run = self._fit_files(files), self.job.run
@@ -905,9 +909,10 @@ class Pipeline:
             loop.commit()
             self._check_loaded(report, loop.reasons)
 
-    def _inputs(self) -> tuple[list[list[str]], list[str]]:
+    def _inputs(self, report: RunReport | None = None) -> tuple[list[list[str]], list[str]]:
         """Each input file's spellings (``input_spellings``), and the first of each."""
-        spelled = input_spellings(self.job.source)
+        with _inputs_checked(report):
+            spelled = input_spellings(self.job.source)
         return spelled, [names[0] for names in spelled]
 
     def _start_state(
@@ -947,7 +952,8 @@ class Pipeline:
         """A file loaded already, changed since (refused, or skipped by ``run.on_change``),
         or unreadable (raised by ``_raise_unreadable`` once the others are loaded)."""
         if plan.status == "unreadable":
-            report.files.append(FileReport(plan.path, status=plan.status))
+            reason = plan.error.message if plan.error is not None else None
+            report.files.append(FileReport(plan.path, status=plan.status, reason=reason))
         elif plan.status in ("changed", "changed-skipped"):
             report.files.append(FileReport(plan.path, status=plan.status, rows_kept=plan.kept))
             report.files_changed += 1
@@ -1143,6 +1149,31 @@ def _stopping_in(key: str) -> Iterator[None]:
         yield
     except LoaderError as exc:
         exc.stopped_in = key
+        raise
+
+
+# An input found missing or unreadable as the run checks them all, before the first loads.
+CHECKED_FIRST_HINT = (
+    "fix the path or the file's permissions, then rerun: every input is checked before the first "
+    "loads, so this run loaded none"
+)
+
+
+@contextlib.contextmanager
+def _inputs_checked(report: RunReport | None) -> Iterator[None]:
+    """While the inputs are listed and planned, before any loads: an input that is not there,
+    not a file (a directory, a pipe) or not readable stops the run with no file loaded. The
+    report (None: the dry run's plan) lists it as ``unreadable`` with the reason, and the hint
+    says none loaded (the default one speaks of files before it, true of an input that fails
+    as it is read)."""
+    try:
+        yield
+    except SourceError as exc:
+        if exc.file is not None and not isinstance(exc, SourceReadError):  # not the service's failure
+            if report is not None:
+                report.files.append(FileReport(exc.file, status="unreadable", reason=exc.message))
+            if isinstance(exc, MissingInputError) and exc.hint == MissingInputError.default_hint:
+                exc.hint = CHECKED_FIRST_HINT
         raise
 
 

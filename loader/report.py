@@ -62,7 +62,9 @@ class FileReport:
     ``changed-skipped`` (changed since loaded; ``run.on_change = "skip"``), ``changed`` (the
     run stopped on it), ``incomplete`` (the run stopped in it, or before its rows were committed: LevelDB's
     sorted ingest commits rows with the sorted run that holds them), ``unreadable`` (an object
-    whose key pyarrow cannot open: the run loads the other files, then stops with exit 66) or
+    whose key pyarrow cannot open: the run loads the other files, then stops with exit 66; or
+    an input missing, not a file, or that cannot be opened: every input is checked before
+    the first loads, so the run stops with none loaded; ``reason`` says why) or
     ``gone`` (half loaded by an earlier run and not among the inputs any more: deleted,
     moved, or left out of the glob; its committed rows stay)."""
     rows_read: int = 0
@@ -80,6 +82,9 @@ class FileReport:
     dropped by the SQLite table itself (``ON CONFLICT IGNORE``, a trigger's ``RAISE(IGNORE)``)."""
     rows_kept: int | None = None
     """``changed-skipped`` and ``gone``: the rows an earlier run committed from it, left in place."""
+    reason: str | None = None
+    """``unreadable``: why it cannot be read (``permission denied``, ``no such file``,
+    ``is a directory, not a file``)."""
 
 
 @dataclass

@@ -19,6 +19,7 @@ import functools
 import glob as _glob
 import os
 import re
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -252,17 +253,47 @@ def _info(loc: Remote, uri: str, fresh: bool = False) -> Any:
 
 def check_file(path: str, glob_hint: str = "dir/*.csv") -> None:
     """A one-line error for an input that is a directory (the user meant a glob: ``glob_hint``,
-    the files of the input's format)."""
+    the files of the input's format) or no regular file at all (``not_a_file``), from its
+    ``stat`` (links followed): never opened. A missing one is left to the caller."""
     loc = remote(path) if path != STDIN else None
     if loc is not None:
         _object_info(loc, path)
-    elif path != STDIN and os.path.isdir(path):
+        return
+    if path == STDIN:
+        return
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if stat.S_ISDIR(mode):
         nested = glob_hint.replace("/*", "/**/*", 1)  # a Spark or Hive output keeps its files in partition folders
         raise SourceError(
             "is a directory, not a file",
             file=path,
             hint=f"use a glob such as {glob_hint}, or {nested} for the files in its folders too",
         )
+    if not stat.S_ISREG(mode):
+        raise not_a_file(path, mode)
+
+
+_SPECIAL = (
+    (stat.S_ISFIFO, "a pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def not_a_file(path: str, mode: int) -> MissingInputError:
+    """The error for an input that is a pipe (``<(zcat x.gz)``, ``mkfifo``), a socket or a
+    device: a run reads an input more than once (its fingerprint, its type sample, the load),
+    and what a pipe gave is gone; opening a FIFO whose writer is gone blocks for ever."""
+    kind = next((name for test, name in _SPECIAL if test(mode)), "not a regular file")
+    return MissingInputError(
+        f"is {kind}, not a regular file",
+        file=path,
+        hint="write it to a file first, or pipe it to standard input: `... | loader load - TARGET ...`",
+    )
 
 
 def _object_info(loc: Remote, uri: str, fresh: bool = False) -> Any:

@@ -229,7 +229,8 @@ def test_missing_input_exit_66_one_line(tmp_path: Path) -> None:
     assert p.returncode == 66
     assert p.stderr == (
         f"loader: error: {tmp_path / 'nope.csv'}: no such file\n"
-        "  hint: fix the path or the file's permissions, then rerun: the files before it stay loaded\n"
+        "  hint: fix the path or the file's permissions, then rerun: every input is checked before the first "
+        "loads, so this run loaded none\n"
     )
 
 

@@ -81,17 +81,42 @@ def test_a_changed_source_is_a_data_error_to_fix(tmp_path: Path, capsys: pytest.
     assert run(capsys, "load", str(src), db, "-q", "--on-change", "skip")[0] == 0
 
 
-def test_a_missing_input_is_no_input_and_keeps_the_files_before_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    write_csv(tmp_path / "a.csv", ["id"], [[1]])
+CHECKED_FIRST = (
+    "  hint: fix the path or the file's permissions, then rerun: every input is checked before the first loads, "
+    "so this run loaded none"
+)
+
+
+def test_a_missing_input_is_no_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db, missing = str(tmp_path / "t.db"), tmp_path / "nope.csv"
     code, err = run(capsys, "load", str(missing), db)
     assert code == EXIT_NOINPUT == 66
-    assert err == [
-        f"loader: error: {missing}: no such file",
-        "  hint: fix the path or the file's permissions, then rerun: the files before it stay loaded",
-    ]
+    assert err == [f"loader: error: {missing}: no such file", CHECKED_FIRST]
+
+
+@pytest.mark.parametrize("bad", ["b-missing.csv", "b2.csv"])
+def test_an_input_missing_or_a_directory_among_others_loads_none_and_the_report_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: str
+) -> None:
+    """The hint said the files before it stay loaded, and the report listed no file: every
+    input is checked before the first loads, so none is, and the report says which and why."""
+    write_csv(tmp_path / "a.csv", ["id"], [[1]])
+    write_csv(tmp_path / "c.csv", ["id"], [[3]])
+    if bad == "b2.csv":
+        (tmp_path / bad).mkdir()
+    db, report = tmp_path / "t.db", tmp_path / "r.json"
+    paths = [str(tmp_path / f) for f in ("a.csv", bad, "c.csv")]
+    code, err = run(capsys, "load", *paths, str(db), "--table", "t", "--report", str(report))
+    reason = "no such file" if bad == "b-missing.csv" else "is a directory, not a file"
+    assert (code, err[0]) == (66 if bad == "b-missing.csv" else 65, f"loader: error: {paths[1]}: {reason}")
+    if bad == "b-missing.csv":
+        assert err[1] == CHECKED_FIRST
+    data = json.loads(report.read_text())
+    assert [(f["path"], f["status"], f["reason"]) for f in data["files"]] == [(paths[1], "unreadable", reason)]
+    assert data["rows_written"] == 0
+    assert not db.exists() or sqlite3.connect(db).execute(
+        "SELECT count(*) FROM sqlite_master WHERE name = 't'"
+    ).fetchone() == (0,)
 
 
 def test_an_empty_input_is_a_data_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

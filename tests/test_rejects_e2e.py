@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -597,6 +598,56 @@ def test_a_directory_input_is_hinted_a_glob_of_its_format(
     )
 
 
+PIPE_HINT = "  hint: write it to a file first, or pipe it to standard input: `... | loader load - TARGET ...`\n"
+
+
+@pytest.mark.parametrize("flags", [[], ["--format", "csv"], ["--engine", "processes"], ["--dry-run"]])
+def test_a_fifo_input_is_refused_unopened(tmp_path: Path, flags: list[str]) -> None:
+    """A FIFO whose writer had gone hung the run in open(), past SIGTERM: never opened now."""
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)
+    p = cli("load", str(fifo), str(tmp_path / "f.db"), "--table", "t", *flags, timeout=60)
+    assert (p.returncode, p.stderr) == (66, f"loader: error: {fifo}: is a pipe (FIFO), not a regular file\n{PIPE_HINT}")
+    assert not (tmp_path / "f.db").exists()
+
+
+@pytest.mark.parametrize("rows,flags", [(2, ["--format", "csv"]), (200_000, ["--format", "csv"]), (2, [])])
+def test_process_substitution_is_refused_as_a_pipe(tmp_path: Path, rows: int, flags: list[str]) -> None:
+    """``<(cat a.csv)`` was 'file is empty' (its head went to the fingerprint), an internal
+    error past 64 KiB (a seek), or without --format 'cannot tell the format'."""
+    import shlex
+    import subprocess
+    import sys
+
+    from tests.reliability_util import ROOT, env
+
+    src = tmp_path / "a.csv"
+    src.write_text("id,name\n" + "".join(f"{i},n{i}\n" for i in range(rows)))
+    loader = shlex.join([sys.executable, "-m", "loader", "load"])
+    command = (
+        f"{loader} <(cat {shlex.quote(str(src))}) {shlex.quote(str(tmp_path / 'p.db'))} --table t {shlex.join(flags)}"
+    )
+    p = subprocess.run(["bash", "-c", command], capture_output=True, text=True, cwd=ROOT, env=env(), timeout=60)
+    assert p.returncode == 66, p.stderr
+    assert re.fullmatch(
+        r"loader: error: /dev/fd/\d+: is a pipe \(FIFO\), not a regular file\n", p.stderr.splitlines(True)[0]
+    )
+    assert p.stderr.splitlines(True)[1] == PIPE_HINT
+
+
+def test_a_directory_named_without_an_extension_is_called_a_directory(tmp_path: Path) -> None:
+    """It was 'cannot tell the format' (exit 2), whose answer, --format, met this error next."""
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    (exports / "a.csv").write_text("id\n1\n")
+    p = cli("load", str(exports), str(tmp_path / "d.db"), "--table", "t")
+    assert (p.returncode, p.stderr) == (
+        65,
+        f"loader: error: {exports}: is a directory, not a file\n"
+        "  hint: use a glob such as dir/*.csv, or dir/**/*.csv for the files in its folders too\n",
+    )
+
+
 def test_corrupt_parquet_data_mid_file_keeps_committed_rows(tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -642,20 +693,34 @@ def test_unreadable_for_permissions(data_dir: Path) -> None:
         os.chmod(tmp, 0o777)  # the unprivileged loader writes its target here
         src = Path(tmp) / "secret.csv"
         src.write_bytes((data_dir / "small.csv").read_bytes())
+        (Path(tmp) / "a.csv").write_bytes((data_dir / "small.csv").read_bytes())
         src.chmod(0)
-        p = subprocess.run(
-            [*prefix, sys.executable, "-m", "loader", "load", str(src), str(Path(tmp) / "out.db")],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env=env(),
-            timeout=120,
-        )
-    assert (p.returncode, p.stderr) == (
-        66,
-        f"loader: error: {src}: permission denied\n"
-        "  hint: fix the path or the file's permissions, then rerun: the files before it stay loaded\n",
+
+        def load(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [*prefix, sys.executable, "-m", "loader", "load", *args],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                env=env(),
+                timeout=120,
+            )
+
+        p = load(str(src), str(Path(tmp) / "out.db"))
+        # with a file before it: none loads, and the report names the one at fault
+        report = Path(tmp) / "r.json"
+        both = load(str(Path(tmp) / "*.csv"), str(Path(tmp) / "both.db"), "--table", "t", "--report", str(report))
+        data = json.loads(report.read_text())
+    hint = (
+        "  hint: fix the path or the file's permissions, then rerun: every input is checked before the first "
+        "loads, so this run loaded none\n"
     )
+    assert (p.returncode, p.stderr) == (66, f"loader: error: {src}: permission denied\n{hint}")
+    assert (both.returncode, both.stderr) == (66, f"loader: error: {src}: permission denied\n{hint}")
+    assert [(f["path"], f["status"], f["reason"]) for f in data["files"]] == [
+        (str(src), "unreadable", "permission denied")
+    ]
+    assert data["rows_written"] == 0
 
 
 def _temporal_parquet(path: Path) -> None:

@@ -65,9 +65,9 @@ def input_spellings(config: SourceConfig) -> list[list[str]]:
             files.extend(matched)
         elif not storage.exists(pattern):
             raise storage.missing(pattern)
-        elif os.path.isdir(pattern):  # before any check that does not know the format
-            storage.check_file(pattern, f"dir/*.{config.format or infer_format(pattern) or 'csv'}")
         else:
+            if not storage.is_remote(pattern):  # a directory, a pipe: refused before anything opens it
+                storage.check_file(pattern, f"dir/*.{config.format or infer_format(pattern) or 'csv'}")
             files.append(storage.normal(pattern))  # S3://b/k and s3://b/k: one object, one checkpoint
     return spellings(files)
 

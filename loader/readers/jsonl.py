@@ -46,7 +46,7 @@ from ..prefetch import ordered_map
 from ..suggest import fold
 from ..types import empty_batch, int_range, is_text, leaf_types, map_leaves, type_name
 from .base import Position, ReaderBase, declared_types, dedupe_names, row_numbers, spelled, split_chunk
-from .stream import KEPT_OF_LONG_ROW, DiskProgress, open_stream, read_past_line, skip
+from .stream import KEPT_OF_LONG_ROW, DiskProgress, not_text, open_stream, read_past_line, skip
 
 # Numbers float64 could round: 16 characters or more, or a 3-digit exponent. Only where JSON
 # has numbers (after ``:``, ``,`` or ``[``, before ``,``, ``}`` or ``]``): digits inside a
@@ -902,7 +902,9 @@ class JSONLReader(ReaderBase):
         self._stream: Any = None
         guesses, whole, self.columns = self._sample()
         if not guesses:
-            raise SourceError("holds no JSON object in its first rows", file=self.path, hint=self._no_object_hint())
+            raise not_text(self.path, "JSON Lines") or SourceError(
+                "holds no JSON object in its first rows", file=self.path, hint=self._no_object_hint()
+            )
         # each column's key as first spelled in the file; the columns' names are those SQLite and LevelDB can hold
         self.keys = list(guesses)
         self.names = spelled(dedupe_names(self.keys, self.spelling), self.spelling)

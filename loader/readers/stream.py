@@ -11,6 +11,7 @@ import codecs
 import collections
 import io
 import os
+import re
 import sys
 import unicodedata
 from collections.abc import Iterator
@@ -151,6 +152,7 @@ class Transcoder:
         self.buffer = b""
         self.done = False
         self.started = False
+        self.line_ended = False  # whether the text so far ends with a line end
 
     def read(self, n: int) -> bytes:
         while len(self.buffer) < n and not self.done:
@@ -160,16 +162,28 @@ class Transcoder:
                 self.started = True
                 _check_utf16(data[:UTF16_HEAD], self.encoding, self.path)
             try:
-                text = self.decoder.decode(data, final=self.done)
+                text = self._end() if self.done else self.decoder.decode(data)
             except UnicodeError as exc:  # not bad bytes (those pass through) but a bad stream: UTF-16 without a BOM
                 raise SourceError(
                     f"cannot read as {self.encoding}: {exc}",
                     file=self.path,
                     hint="for UTF-16 or UTF-32 without a byte order mark, name the byte order: utf-16-le, utf-16-be",
                 ) from None
+            if text:
+                self.line_ended = text[-1] in "\r\n"
             self.buffer += text.encode("utf-8", "surrogateescape")
         out, self.buffer = self.buffer[:n], self.buffer[n:]
         return out
+
+    def _end(self) -> str:
+        """The end of the stream: a character it cuts short (a UTF-16 file cut at an odd
+        byte) passes as undecodable bytes, which reject their row as not valid text in the
+        encoding; after a line end it is no row's (half a line end's code unit, or of a
+        row that has no character), and a phantom row of it would be rejected: dropped."""
+        if self.line_ended and self.decoder.getstate()[0]:
+            self.decoder.reset()
+            return ""
+        return str(self.decoder.decode(b"", final=True))
 
     def disk_position(self) -> int | None:
         inner = disk_position(self.raw)
@@ -181,12 +195,58 @@ class Transcoder:
         self.raw.close()
 
 
+# Formats a file's first bytes name beyond doubt: (magic, what it is, the fix). No text starts
+# with these (control bytes, or bzip2's block magic after "BZh" and a digit).
+_MAGIC = (
+    (b"\x1f\x8b", "gzip data", "name it {name}.gz: a .gz file is decompressed as it is read"),
+    (b"(\xb5/\xfd", "zstd data", "name it {name}.zst: a .zst file is decompressed as it is read"),
+    (b"PK\x03\x04", "a zip archive (or an xlsx workbook)", "unzip it first, then load the files it holds"),
+    (b"PAR1", "a Parquet file", "name it .parquet, or pass --format parquet"),
+    (b"ARROW1", "an Arrow IPC file", "name it .arrow, or pass --format arrow"),
+)
+_BZIP2 = re.compile(rb"BZh[1-9]1AY&SY")
+_BZIP2_FIX = "name it {name}.bz2: a .bz2 file is decompressed as it is read"
+MAGIC_BYTES = 10
+_COMPRESSION_NAMES = {"gzip": "gzip", "bz2": "bzip2", "zstd": "zstd"}
+
+
+def packed(head: bytes, path: str) -> tuple[str, str] | None:
+    """What the file ``path`` starting with ``head`` is, where its magic bytes say it is
+    compressed or binary (not text), and the fix; None for anything else."""
+    name = os.path.basename(path)
+    if _BZIP2.match(head):
+        return "bzip2 data", _BZIP2_FIX.format(name=name)
+    return next(((what, fix.format(name=name)) for magic, what, fix in _MAGIC if head.startswith(magic)), None)
+
+
+def file_head(path: str) -> bytes:
+    """The first ``MAGIC_BYTES`` of an input on disk or in storage, read again for an error's
+    sake; nothing for standard input (read once) or an input that cannot be read now."""
+    if path == storage.STDIN:
+        return b""
+    try:
+        with storage.open_input(path) as fh:
+            return bytes(fh.read(MAGIC_BYTES))
+    except (OSError, pa.ArrowException):  # SourceError is an OSError
+        return b""
+
+
+def not_text(path: str, kind: str) -> SourceError | None:
+    """Where the first read of a ``kind`` file (CSV, JSON Lines) failed as text, or it is a zip:
+    the error naming what its magic bytes say it is (gzip data named .csv), else None."""
+    found = packed(file_head(path), path)
+    if found is None:
+        return None
+    return SourceError(f"is {found[0]}, not {kind} text", file=path, hint=found[1])
+
+
 class Decompressing:
     """A file decompressed as it is read, whose failures (a truncated or corrupt file)
     name the file; it knows how far into the compressed file it has read."""
 
     def __init__(self, path: str, compression: str) -> None:
         self.path = path
+        self.compression = compression
         self.file = storage.open_arrow(path)
         self.opened = storage.opened_identity(path, self.file)
         try:
@@ -211,6 +271,15 @@ class Decompressing:
         return int(self.file.tell())
 
     def _error(self, exc: Exception) -> SourceError:
+        head = file_head(self.path)
+        if head and not _starts_as(head, self.compression):  # not damaged: never this compression
+            stem, suffix = os.path.splitext(self.path)
+            found = packed(head, stem)
+            what, fix = (
+                found if found is not None else ("plain text", f"name it {os.path.basename(stem)}, without {suffix}")
+            )
+            name = _COMPRESSION_NAMES.get(self.compression, self.compression)
+            return SourceError(f"is not {name} data: it is {what}", file=self.path, hint=fix)
         return storage.failed_read(
             self.path,
             exc,
@@ -294,6 +363,14 @@ def open_stream(path: str, encoding: str, glob_hint: str = "dir/*.csv") -> tuple
     if codecs.lookup(encoding).name != "utf-8":
         return Transcoder(raw, encoding, path), False
     return raw, seekable
+
+
+def _starts_as(head: bytes, compression: str) -> bool:
+    """Whether ``head`` starts as data of ``compression`` does (``COMPRESSION``'s names)."""
+    if compression == "bz2":
+        return head.startswith(b"BZh")
+    magic = {"gzip": b"\x1f\x8b", "zstd": b"(\xb5/\xfd"}.get(compression)
+    return magic is None or head.startswith(magic)
 
 
 def disk_position(stream: Any) -> int | None:

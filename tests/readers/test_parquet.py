@@ -137,6 +137,50 @@ def test_corrupt_and_truncated_files(tmp_path: Path) -> None:
         read(empty)
 
 
+def _page_damaged(tmp_path: Path) -> Path:
+    """3 row groups of 2000 rows with page CRCs (as parquet-mr and Spark write them), 40
+    bytes of one data page of the second group flipped: the page still decodes, to other
+    values."""
+    n = 6000
+    table = pa.table({"id": pa.array(range(1, n + 1), pa.int64()), "amount": pa.array(range(n), pa.int64())})
+    good = tmp_path / "crc.parquet"
+    pq.write_table(table, good, row_group_size=2000, compression="none", use_dictionary=False, write_page_checksum=True)
+    data = bytearray(good.read_bytes())
+    offset = pq.ParquetFile(good).metadata.row_group(1).column(1).data_page_offset
+    for i in range(offset + 1000, offset + 1040):
+        data[i] ^= 0x55
+    bad = tmp_path / "crc_flip.parquet"
+    bad.write_bytes(bytes(data))
+    return bad
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_page_whose_checksum_fails_is_a_data_error_not_values_stored_as_they_decode(
+    tmp_path: Path, engine: str
+) -> None:
+    """A damaged page that still decoded was stored with changed values, exit 0: its CRC is checked."""
+    bad = _page_damaged(tmp_path)
+    db = tmp_path / "t.db"
+    done = cli("load", str(bad), str(db), "--table", "t", "--no-progress", "--engine", engine)
+    assert done.returncode == 65, done.stderr
+    assert done.stderr.splitlines()[0] == (
+        f"loader: error: {bad}: cannot read Parquet data near row 1 (could not verify page integrity, "
+        "CRC checksum verification failed for page_ordinal 0)"
+    )
+    if db.exists():
+        with sqlite3.connect(db) as conn:
+            tables = conn.execute("SELECT name FROM sqlite_master WHERE name = 't'").fetchall()
+            assert not tables or conn.execute("SELECT count(*) FROM t WHERE amount != id - 1").fetchone() == (0,)
+
+
+def test_a_file_with_page_checksums_loads_whole(tmp_path: Path) -> None:
+    good = _page_damaged(tmp_path).with_name("crc.parquet")
+    db = tmp_path / "t.db"
+    assert load(str(good), str(db), table="t").rows_written == 6000
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*), sum(amount != id - 1) FROM t").fetchone() == (6000, 0)
+
+
 def test_int96_timestamps_from_spark_keep_years_past_2262(tmp_path: Path) -> None:
     """INT96 read in microseconds, as Spark and DuckDB read it: in pyarrow's default
     nanoseconds Spark's 9999-12-31T01:00:00-02:00 wrapped round to 1816-03-29."""

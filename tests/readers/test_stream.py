@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import io
 import json
+import sqlite3
+import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from loader.cli import main
+from loader.errors import SourceError
 from tests.conftest import sqlite_rows
 
 
@@ -200,3 +206,111 @@ def test_no_standard_input_is_a_missing_input_before_the_target_is_made(
         load("-", tmp_path / "n.db", table="t")
     assert (str(raised.value), raised.value.exit_code) == ("-: there is no standard input (sys.stdin is None)", 66)
     assert not (tmp_path / "n.db").exists()
+
+
+# ------------------------------------------------- compressed data under a wrong name
+
+
+def _load_error(path: Path, tmp_path: Path, **options: Any) -> SourceError:
+    from loader import load
+
+    with pytest.raises(SourceError) as caught:
+        load(str(path), str(tmp_path / "o.db"), table="t", **options)
+    return caught.value
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1252"])
+def test_gzip_data_named_csv_is_named_gzip_not_an_encoding(tmp_path: Path, encoding: str) -> None:
+    """It got the hint 'it reads as cp1252', and read so, a NUL in the header."""
+    src = tmp_path / "g.csv"
+    src.write_bytes(gzip.compress(b"id,name\n1,a\n2,b\n"))
+    error = _load_error(src, tmp_path, source_options={"encoding": encoding})
+    assert (str(error), error.hint, error.exit_code) == (
+        f"{src}: is gzip data, not CSV text",
+        "name it g.csv.gz: a .gz file is decompressed as it is read",
+        65,
+    )
+
+
+@pytest.mark.parametrize(
+    "name,data,what,hint",
+    [
+        (
+            "b.csv",
+            bz2.compress(b"id\n1\n"),
+            "bzip2 data",
+            "name it b.csv.bz2: a .bz2 file is decompressed as it is read",
+        ),
+        (
+            "p.csv",
+            b"PAR1" + bytes(40) + b"PAR1",
+            "a Parquet file",
+            'name it .parquet, or pass source_options={"format": "parquet"}',
+        ),
+    ],
+)
+def test_other_packed_data_named_csv_is_named(tmp_path: Path, name: str, data: bytes, what: str, hint: str) -> None:
+    src = tmp_path / name
+    src.write_bytes(data)
+    error = _load_error(src, tmp_path)
+    assert (str(error), error.hint) == (f"{src}: is {what}, not CSV text", hint)
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+@pytest.mark.parametrize("name", ["z.csv", "z.jsonl"])
+def test_a_zip_archive_named_csv_is_refused_not_loaded_as_rows(tmp_path: Path, method: int, name: str) -> None:
+    """A small stored zip (Info-ZIP's way) loaded a column named 'PK\\x03\\x04' and a row of its bytes, exit 0."""
+    src = tmp_path / name
+    with zipfile.ZipFile(src, "w", method) as archive:
+        archive.writestr("small.csv", "id,name\n1,a\n2,b\n")
+    error = _load_error(src, tmp_path)
+    kind = "CSV" if name.endswith(".csv") else "JSON Lines"
+    assert (str(error), error.hint) == (
+        f"{src}: is a zip archive (or an xlsx workbook), not {kind} text",
+        "unzip it first, then load the files it holds",
+    )
+    assert not (tmp_path / "o.db").exists() or "t" not in {
+        r[0] for r in sqlite3.connect(tmp_path / "o.db").execute("SELECT name FROM sqlite_master")
+    }
+
+
+def test_plain_text_named_gz_is_not_called_truncated(tmp_path: Path) -> None:
+    """It was 'compressed data is truncated or corrupt': download it again, the wrong way."""
+    src = tmp_path / "n.csv.gz"
+    src.write_bytes(b"id,name\n1,a\n2,b\n")
+    error = _load_error(src, tmp_path)
+    assert (str(error), error.hint) == (f"{src}: is not gzip data: it is plain text", "name it n.csv, without .gz")
+
+
+def test_truncated_gzip_is_still_truncated(tmp_path: Path) -> None:
+    src = tmp_path / "t.csv.gz"
+    src.write_bytes(gzip.compress(b"id,name\n" + b"".join(b"%d,n%d\n" % (i, i) for i in range(5000)))[:200])
+    error = _load_error(src, tmp_path)
+    assert str(error).startswith(f"{src}: compressed data is truncated or corrupt")
+
+
+# ------------------------------------------------------ UTF-16 cut at an odd byte
+
+
+def test_utf16_cut_inside_its_last_row_rejects_it_as_not_utf16(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The half code unit of the last comma became an overlong pair: 'expected 3 fields, found 2'."""
+    src = tmp_path / "u16cut.csv"
+    src.write_bytes("id,name,amount\r\n1,café,1\r\n2,b,2\r\n3,cdef,3".encode("utf-16")[:-3])
+    code, _, rejects = load(capsys, src, "utf-16")
+    assert code == 0
+    assert rejects == [(3, 4, "not valid utf-16 text: '3,cdef\\xc0\\xac' (expected 3 fields, found 2)")]
+    assert sqlite_rows(src.with_suffix(".db"), "SELECT * FROM t ORDER BY id") == [(1, "café", 1), (2, "b", 2)]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_utf16_cut_inside_its_last_line_end_adds_no_phantom_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], encoding: str
+) -> None:
+    """Half a line end's code unit was a row of its own, rejected and counted in rows_read."""
+    src = tmp_path / "u16nl.csv"
+    src.write_bytes("id,name,amount\r\n1,café,1\r\n2,b,2\r\n3,cdef,3\r\n".encode(encoding)[:-1])
+    assert load(capsys, src, encoding) == (0, "", [])
+    db = src.with_suffix(".db")
+    assert sqlite_rows(db, "SELECT * FROM t ORDER BY id") == [(1, "café", 1), (2, "b", 2), (3, "cdef", 3)]

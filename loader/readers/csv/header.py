@@ -14,7 +14,7 @@ from typing import Any
 from ...config import SourceConfig
 from ...errors import ConfigError, SourceError
 from ..dialect import SNIFF_BYTES, Dialect, csv_rows, sniff
-from ..stream import eight_bit, open_stream
+from ..stream import eight_bit, not_text, open_stream
 from .cut import first_row_end
 
 BOM = b"\xef\xbb\xbf"
@@ -97,7 +97,7 @@ class _HeadReader:
         try:
             text = header.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError:
-            raise SourceError(
+            raise not_text(self.path, "CSV") or SourceError(
                 "header is not valid text in the declared encoding",
                 file=self.path,
                 line=line,
@@ -141,7 +141,7 @@ def _check_nul(names: list[str], header: bytes, path: str, line: int) -> None:
     a file in UTF-16 read as UTF-8."""
     bad = next((n for n in names if "\x00" in n), None)
     if bad is not None:
-        raise SourceError(
+        raise not_text(path, "CSV") or SourceError(
             "the header's column name holds a NUL byte", file=path, line=line, column=bad, hint=_utf16_hint(header)
         )
 
@@ -194,6 +194,8 @@ def read_head(path: str, config: SourceConfig, cap: int, recorded: dict[str, Any
     buf = buf[offset:]
     if not buf:
         raise SourceError("file is empty (no header, no rows)", file=path)
+    if buf.startswith(b"PK\x03\x04"):  # a zip's head may read as text: refused before it loads as rows
+        raise not_text(path, "CSV") or SourceError("is a zip archive, not CSV text", file=path)
     config = reader.config = excel_separator(config, buf)
     buf, pos = reader.skip_lines(buf)
     buf, dialect = reader.settle_dialect(buf, pos, recorded)

@@ -14,6 +14,7 @@ of failing the load or being changed.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import functools
 from collections.abc import Generator, Iterator
@@ -198,6 +199,17 @@ class CSVReader(ReaderBase):
             return self.cutter.cut(self._stream, b"", offset)
         return self.cutter.cut(self._stream, self._pending, self.data_offset)
 
+    def _width_reason(self, row: Any) -> str:
+        """Why a row of the wrong field count is rejected; in a file read in another encoding,
+        where the row holds bytes that encoding could not decode (a UTF-16 file cut at an odd
+        byte loses its last comma so), that first: the field count follows from it."""
+        width = f"expected {row.expected_columns} fields, found {row.actual_columns}"
+        if isinstance(row.text, str) or codecs.lookup(self.config.encoding).name == "utf-8":
+            return width
+        shown = row.text.rstrip(b"\r\n").decode("utf-8", "backslashreplace")  # as a value's reason shows it
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        return f"not valid {self.config.encoding} text: '{shown}' ({width})"
+
     def _chunk(self, parsed: ParsedBlock, n_total: int, at: Position, bytes_read: int) -> Chunk:
         """A parsed block as a chunk: its rows and lines numbered, malformed rows and bad
         values rejected, rows an earlier run committed left out."""
@@ -210,9 +222,7 @@ class CSVReader(ReaderBase):
                 file=self.path,
                 row=at.row_base + r.number,
                 line=at.line + r.number - 1 if simple else None,
-                reason=parsed.dropped
-                or getattr(r, "reason", None)
-                or f"expected {r.expected_columns} fields, found {r.actual_columns}",
+                reason=parsed.dropped or getattr(r, "reason", None) or self._width_reason(r),
                 raw=r.text,
                 raw_truncated=getattr(r, "cut", False) or None,
             )
