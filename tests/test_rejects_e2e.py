@@ -671,7 +671,12 @@ def test_corrupt_parquet_data_mid_file_keeps_committed_rows(tmp_path: Path) -> N
         error
         == f"loader: error: {src}: cannot read Parquet data near row {committed + 1} (Corrupt snappy compressed data.)"
     )
-    assert hint == FIX.rstrip("\n")
+    # the batches before the damage stay: the hint counts them and says what loads a new copy once
+    assert hint == FIX.rstrip("\n") + (
+        f"; {committed:,} rows of it stay committed, so the rerun finds a new copy changed: to load it once, "
+        "delete them and rerun with --set run.on_change=reload (reload alone adds all its rows beside them), "
+        "or rerun with --restart --mode replace (every file of the job loads again)"
+    )
     assert 0 < committed < 100_000 and committed % 10_000 == 0
 
 
