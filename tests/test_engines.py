@@ -1569,7 +1569,24 @@ def test_a_part_finished_from_another_version_of_its_file_is_not_reused(tmp_path
     assert contents(target, "sqlite") == contents(tmp_path / "clean.db", "sqlite")
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+def oops_at_row_30001(
+    tmp_path: Path, cluster: Any, engine: str, stage: dict[str, Any], **run: Any
+) -> tuple[Path, JobConfig]:
+    """40,000 rows in parts of 64 KiB, ``oops`` in column v of row 30,001, a two-line note in
+    every 1000th row (no line is known in its block), and the job that runs ``stage`` on them."""
+    src = tmp_path / "in.csv"
+    notes = ['"two\nlines"' if i % 1000 == 0 else "x" for i in range(40_001)]
+    rows = (f"{i},{'oops' if i == 30_001 else i},{notes[i]}\n" for i in range(1, 40_001))
+    src.write_text("id,v,note\n" + "".join(rows), encoding="utf-8")
+    scheduler = cluster.scheduler_address if engine == "dask" else None
+    return src, JobConfig(
+        source=SourceConfig(path=[str(src)], columns={"v": "string"}),
+        sink=SinkConfig(path=str(tmp_path / "t.db"), table="t"),
+        transform=[stage],
+        run=RunConfig(engine=engine, scheduler=scheduler, part_size=65_536, **run),  # type: ignore[arg-type]
+    )
+
+
 @pytest.mark.parametrize(
     "stage, why",
     [
@@ -1581,23 +1598,13 @@ def test_a_part_finished_from_another_version_of_its_file_is_not_reused(tmp_path
     ],
     ids=["cast", "validate"],
 )
+@pytest.mark.parametrize("engine", ENGINES)
 def test_a_stage_that_fails_names_the_row_counted_from_the_files_start_on_every_engine(
     tmp_path: Path, cluster: Any, engine: str, stage: dict[str, Any], why: str
 ) -> None:
     """A part's worker numbers its rows from the part's start; the error names the file's row.
     A multi-line value in the row's block: no line is known, the row is shown."""
-    src = tmp_path / "in.csv"
-    notes = ['"two\nlines"' if i % 1000 == 0 else "x" for i in range(40_001)]
-    rows = (f"{i},{'oops' if i == 30_001 else i},{notes[i]}\n" for i in range(1, 40_001))
-    src.write_text("id,v,note\n" + "".join(rows), encoding="utf-8")
-    config = JobConfig(
-        source=SourceConfig(path=[str(src)], columns={"v": "string"}),
-        sink=SinkConfig(path=str(tmp_path / "t.db"), table="t"),
-        transform=[stage],
-        run=RunConfig(
-            engine=engine, scheduler=cluster.scheduler_address if engine == "dask" else None, part_size=65_536
-        ),  # type: ignore[arg-type]
-    )
+    src, config = oops_at_row_30001(tmp_path, cluster, engine, stage)
     with pytest.raises(TransformError) as caught:
         Pipeline(config).run()
     assert (caught.value.file, caught.value.row, caught.value.line, caught.value.column) == (
@@ -1615,21 +1622,8 @@ def test_a_batch_function_that_raises_names_its_batchs_rows_counted_from_the_fil
 ) -> None:
     """A batch function's failure names the batch's first and last row (no line is known where
     multi-line values are): a part's worker numbers both from the part's start."""
-    src = tmp_path / "in.csv"
-    notes = ['"two\nlines"' if i % 1000 == 0 else "x" for i in range(40_001)]
-    rows = (f"{i},{'oops' if i == 30_001 else i},{notes[i]}\n" for i in range(1, 40_001))
-    src.write_text("id,v,note\n" + "".join(rows), encoding="utf-8")
-    config = JobConfig(
-        source=SourceConfig(path=[str(src)], columns={"v": "string"}),
-        sink=SinkConfig(path=str(tmp_path / "t.db"), table="t"),
-        transform=[{"type": "python", "function": "tests.engine_stages:refuse_oops"}],
-        run=RunConfig(
-            engine=engine,
-            scheduler=cluster.scheduler_address if engine == "dask" else None,
-            part_size=65_536,
-            chunk_size=1000,
-        ),  # type: ignore[arg-type]
-    )
+    stage = {"type": "python", "function": "tests.engine_stages:refuse_oops"}
+    src, config = oops_at_row_30001(tmp_path, cluster, engine, stage, chunk_size=1000)
     with pytest.raises(TransformError) as caught:
         Pipeline(config, allow_python=True).run()
     first, last = caught.value.row, caught.value.last_row
