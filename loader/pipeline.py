@@ -65,6 +65,7 @@ from .prefetch import ordered_map, prefetch
 from .progress import Progress
 from .readers import expand_paths, file_format, input_spellings, open_reader
 from .readers.partitions import folder_rejected, recorded_keys, settle
+from .readers.stream import parses_at_most
 from .rejects import Committed, RejectFile, default_rejects_path, versioned
 from .report import FileReport, RunReport
 from .schema import (
@@ -101,7 +102,7 @@ Event = Callable[[str, dict[str, Any]], None]
 # A file ending this long after the last commit is committed at once, though fewer than
 # batch_size rows wait: many small files share a commit, and none waits for long.
 COMMIT_SECONDS = 1.0
-SMALL_FILE_BYTES = 64 << 10  # read without read-ahead threads (on disk: compressed, a few chunks)
+SMALL_FILE_BYTES = 64 << 10  # read without read-ahead threads (the bytes parsed: a compressed file's decompressed)
 
 
 def _input_need(job: JobConfig) -> ReaderNeed | None:
@@ -1170,7 +1171,7 @@ class _Loop:
 
     def load(self, reader: Any, key: str, fs: FileState, fr: FileReport) -> None:
         # a small file is read in a moment: threads reading it ahead would cost more than they save
-        ahead = reader.size is None or reader.size > SMALL_FILE_BYTES
+        ahead = not parses_at_most(reader.path, reader.size, SMALL_FILE_BYTES)
         batches = prefetch(self._encoded(reader, ahead), self.job.run.read_ahead if ahead else 0)
         try:
             for encoded in self._settling(batches):

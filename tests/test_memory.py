@@ -856,7 +856,7 @@ def make_documents(path: Path, rows: int = 600) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name,target", [("docs.csv", "docs.ldb")])
+@pytest.mark.parametrize("name,target", [("docs.csv.gz", "gz.db"), ("docs.csv", "docs.ldb")])
 def test_documents_hold_the_ceiling_compressed_and_into_leveldb(tmp_path: Path, name: str, target: str) -> None:
     """A .gz small on disk was typed as a small file, parsed whole (203 MB under 100 MB); rows
     of 100 KB into LevelDB took the merge of their sorted runs 8 MB past 100 MB (a batch of a

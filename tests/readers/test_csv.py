@@ -875,6 +875,27 @@ def test_small_files_are_guessed_with_one_guess_per_column(tmp_path: Path, monke
     assert sqlite_rows(db, "SELECT zip, t FROM t WHERE id = 394") == [("00004", "2024-01-05")]
 
 
+@pytest.mark.parametrize("suffix", [".gz", ".bz2"])
+def test_a_compressed_file_small_on_disk_is_no_whole_sample_when_it_holds_more(tmp_path: Path, suffix: str) -> None:
+    """Its rows decompressed, not its size on disk, make it small: a 158 KB .gz of 60 MB of CSV
+    was parsed whole and held as its sample (203 MB under a 100 MB ceiling)."""
+    from loader.readers.csv.infer import SMALL_FILE_BYTES
+
+    opener = gzip.open if suffix == ".gz" else bz2.open
+    big, small = tmp_path / f"big.csv{suffix}", tmp_path / f"small.csv{suffix}"
+    with opener(big, "wt") as fh:
+        fh.write("id,note\n" + "".join(f"{i},{'lorem ipsum ' * 100}\n" for i in range(500)))
+    with opener(small, "wt") as fh:
+        fh.write("id,note\n" + "".join(f"{i},n{i}\n" for i in range(50)))
+    assert big.stat().st_size < SMALL_FILE_BYTES < 500 * 1200
+    config = SourceConfig(path=[str(big), str(small)])
+    with open_reader(str(big), config, defer_types=True) as reader:
+        assert reader.sample is None  # guessed from its head as a large file is
+        assert reader.schema.field("id").type == pa.int64()
+    with open_reader(str(small), config, defer_types=True) as reader:
+        assert reader.sample is not None and reader.sample.table.num_rows == 50
+
+
 def test_an_escaped_backslash_before_a_closing_quote_keeps_the_cuts_between_rows(tmp_path: Path) -> None:
     """With escape_char "\\", the cutter took every \\" for an escaped quote, also the one after
     an escaped backslash ("C:\\temp\\\\" closes there): its quote count went odd, blocks were cut

@@ -26,8 +26,9 @@ from .parse import array
 # hold few rows, and a guess costs kernel calls per column however few
 # (``convert.GROUP_ROWS``), but a group is held whole on each worker.
 MAX_GROUP, GROUP_BYTES = 16, 8 << 20
-# A file this small (on disk) whose rows are all its sample is guessed with the next such
-# files' (``SmallFiles``): a guess's kernel calls cost a small file more than its rows do.
+# A file this small (in the bytes parsed: a compressed file's decompressed) whose rows are all
+# its sample is guessed with the next such files' (``SmallFiles``): a guess's kernel calls
+# cost a small file more than its rows do.
 SMALL_FILE_BYTES = 256 << 10
 
 Guesses = dict[str, TypeGuess | None]  # None: not valid UTF-8, the column stays text
