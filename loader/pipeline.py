@@ -58,6 +58,7 @@ from .memory import (
     reader_need,
     reader_needs,
     report_sizes,
+    sample_bytes,
 )
 from .outputs import rewrite_report, write_outputs
 from .paths import check_directory, check_paths, lock_path
@@ -535,7 +536,7 @@ class Pipeline:
         if all(file_format(p, src) == "csv" for p in paths):
             from .readers.csv.infer import SmallFiles
 
-            small = SmallFiles(src.na_values)
+            small = SmallFiles(src.na_values, sample_bytes(self.job))
 
         def samples() -> Iterator[Sample]:  # folded in as they come (``unify``): none is kept
             for path in paths:
