@@ -429,6 +429,23 @@ def fit_memory(
     return dataclasses.replace(job, source=source, sink=sink.fit_memory(job.sink, chunk, spare), run=run)
 
 
+# Resident bytes per byte of the small files' rows typed together (``csv.infer.SmallFiles``),
+# as parsed: the rows, and a column at a time its values as one array and as text being guessed.
+# Measured 1.1 (2 KB rows of 21 columns) to 1.9 (of 2: one column nearly all the bytes) above
+# the floor under a 150 MB ceiling (bench/NOTES.md); 3 leaves the rest of the room unused.
+SAMPLE_COPIES = 3
+
+
+def sample_bytes(job: JobConfig) -> int:
+    """What small CSV files' rows typed together may hold as parsed (``csv.infer.SmallFiles``):
+    the room the run's CSV blocks get (``fit_memory``: each worker's block, at the sink's MB per
+    MiB of it), none of which is in use while the load's types are settled, at
+    ``SAMPLE_COPIES``. It follows ``run.max_memory`` as the blocks do."""
+    sink = sinks.get(str(job.sink.type))
+    room = job.source.block_size * (job.run.workers or 1) * sink.block_mb_per_mib(job.sink)
+    return int(room / SAMPLE_COPIES)
+
+
 def report_sizes(report: RunReport, job: JobConfig, chunk_size: int, batch_size: int) -> None:
     """The ceiling and the sizes a run uses (after ``fit_memory``), in its report."""
     limit = job.run.max_memory

@@ -62,6 +62,7 @@ from .memory import (
     reader_need,
     reader_needs,
     report_sizes,
+    sample_bytes,
 )
 from .outputs import rewrite_report, write_outputs
 from .paths import check_directory, check_paths, lock_path
@@ -69,6 +70,7 @@ from .prefetch import ordered_map, prefetch
 from .progress import Progress
 from .readers import expand_paths, file_format, input_spellings, open_reader
 from .readers.partitions import folder_rejected, recorded_keys, settle
+from .readers.stream import parses_at_most
 from .rejects import Committed, RejectFile, default_rejects_path, versioned
 from .report import FileReport, RunReport
 from .schema import (
@@ -105,7 +107,7 @@ Event = Callable[[str, dict[str, Any]], None]
 # A file ending this long after the last commit is committed at once, though fewer than
 # batch_size rows wait: many small files share a commit, and none waits for long.
 COMMIT_SECONDS = 1.0
-SMALL_FILE_BYTES = 64 << 10  # read without read-ahead threads (on disk: compressed, a few chunks)
+SMALL_FILE_BYTES = 64 << 10  # read without read-ahead threads (the bytes parsed: a compressed file's decompressed)
 
 
 def _input_need(job: JobConfig) -> ReaderNeed | None:
@@ -538,7 +540,7 @@ class Pipeline:
         if all(file_format(p, src) == "csv" for p in paths):
             from .readers.csv.infer import SmallFiles
 
-            small = SmallFiles(src.na_values)
+            small = SmallFiles(src.na_values, sample_bytes(self.job))
 
         def samples() -> Iterator[Sample]:  # folded in as they come (``unify``): none is kept
             for path in paths:
@@ -1255,7 +1257,7 @@ class _Loop:
 
     def load(self, reader: Any, key: str, fs: FileState, fr: FileReport) -> None:
         # a small file is read in a moment: threads reading it ahead would cost more than they save
-        ahead = reader.size is None or reader.size > SMALL_FILE_BYTES
+        ahead = not parses_at_most(reader.path, reader.size, SMALL_FILE_BYTES)
         batches = prefetch(self._encoded(reader, ahead), self.job.run.read_ahead if ahead else 0)
         try:
             for encoded in self._settling(batches):

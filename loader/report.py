@@ -169,7 +169,11 @@ class RunReport:
     parts: list[dict[str, Any]] = field(default_factory=list)
     """Engines: each part's counts, worker and seconds."""
     parts_seconds: float = 0.0
-    """Engines: seconds the parts took, added up."""
+    """Engines: seconds the parts took, added up (each part's ``seconds`` in ``parts``, this
+    run's): with workers reading at once, more than ``parts_elapsed_s``."""
+    parts_elapsed_s: float = 0.0
+    """Engines: seconds the parts phase took, wall clock: the files cut into parts, the parts
+    read on the workers at once and each committed, the target finished."""
     error: str | None = None
     """A failed run's error, as one line."""
     exit_code: int = 0

@@ -52,12 +52,28 @@ MERGE_RUNS = 3
 FLOOR_MERGE_BYTES = 32 * MERGE_RUN_BYTES - MERGE_RUNS * (256 << 10)
 
 
-def max_fan_in(run_bytes: int) -> int:
+def max_fan_in(run_bytes: int, row_bytes: float = 0.0) -> int:
     """Runs of about ``run_bytes`` merged at once at most: the merge's memory within
     ``MERGE_RUNS`` runs' bytes beyond what the floors hold. More runs are first merged in
-    groups into longer runs, which writes their data once more."""
-    fan_in = (MERGE_RUNS * run_bytes + FLOOR_MERGE_BYTES) // MERGE_RUN_BYTES
+    groups into longer runs, which writes their data once more. ``row_bytes``: the runs'
+    widest rows (``widest_row``); a batch holds one row at least, so rows wider than
+    ``MERGE_BATCH_BYTES`` cost each run that many times ``MERGE_RUN_BYTES``."""
+    per_run = MERGE_RUN_BYTES * max(1.0, row_bytes / MERGE_BATCH_BYTES)
+    fan_in = int((MERGE_RUNS * run_bytes + FLOOR_MERGE_BYTES) // per_run)
     return max(MIN_FAN_IN, min(fan_in, MAX_FAN_IN, _open_files() // 4))
+
+
+def widest_row(paths: Sequence[str]) -> float:
+    """Bytes of a row (key and value) in the run of ``paths`` whose rows are widest, from
+    each run's first batch (a run's rows are cut into batches of about one size)."""
+    widest = 0.0
+    for path in paths:
+        with pa.OSFile(os.fsencode(path), "rb") as source:
+            reader = ipc.open_file(source)
+            batch = reader.get_batch(0) if reader.num_record_batches else None
+            if batch is not None and batch.num_rows:
+                widest = max(widest, batch.nbytes / batch.num_rows)
+    return widest
 
 
 def _batch_rows(data: pa.Table | pa.RecordBatch, batch_bytes: int) -> int:

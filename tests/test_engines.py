@@ -999,6 +999,15 @@ def test_run_workers_sizes_the_local_pool(tmp_path: Path) -> None:
     assert all(p["commit_seconds"] > 0 for p in report.parts)
 
 
+def test_parts_seconds_adds_up_the_parts_and_the_phase_has_its_own_wall_time(tmp_path: Path) -> None:
+    paths = csv_files(tmp_path, files=2)
+    config = job(paths, tmp_path / "t.db", "processes")
+    report = Pipeline(replace(config, run=replace(config.run, workers=2))).run()
+    assert report.workers == 2 and len(report.parts) > 3
+    assert report.parts_seconds == round(sum(p["seconds"] for p in report.parts), 3) > 0
+    assert 0 < report.parts_elapsed_s <= report.elapsed_s
+
+
 def test_a_planned_part_is_where_the_readers_scan_puts_it_so_its_worker_scans_nothing(tmp_path: Path) -> None:
     [path] = csv_files(tmp_path, files=1)
     planned = plan_file(str(path), "csv", part_bytes=16_000).parts

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import gzip
 import json
 import os
 import sqlite3
@@ -245,6 +246,28 @@ def test_a_small_file_is_read_without_threads(tmp_path: Path, monkeypatch: pytes
     # none per file (a LevelDB load's end writes its table files with a thread of its own)
     assert [n for n in started if n.startswith(("loader-read-ahead", "loader-worker"))] == []
     assert report.rows_read == 300
+
+
+def test_a_compressed_file_small_on_disk_is_read_ahead_by_the_rows_it_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small means the bytes the reader parses: a 14 KB .gz of 630 KB of CSV is read ahead as
+    a large file is (it was read on the load's own thread by its size on disk)."""
+    started: list[str] = []
+    real_start = threading.Thread.start
+
+    def start(self: threading.Thread) -> None:
+        started.append(self.name)
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    src = tmp_path / "in.csv.gz"
+    with gzip.open(src, "wt") as fh:
+        fh.write("id,v\n" + "".join(f"{i},{'lorem ipsum ' * 10}\n" for i in range(5000)))
+    assert src.stat().st_size <= SMALL_FILE_BYTES
+    report = load(str(src), str(tmp_path / "t.db"), run_options={"chunk_size": 500})
+    assert (report.status, report.rows_written) == ("ok", 5000)
+    assert [n for n in started if n.startswith("loader-read-ahead")]
 
 
 def test_max_rejects_stops_with_committed_work_kept(tmp_path: Path) -> None:

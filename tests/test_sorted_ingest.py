@@ -459,7 +459,7 @@ def test_many_runs_merge_in_groups_and_a_rerun_resumes_between_groups(
     between two groups resumes from the checkpoint and ends with the same store."""
     from loader.writers import leveldb_sort
 
-    monkeypatch.setattr(leveldb_sort, "max_fan_in", lambda held: 3)
+    monkeypatch.setattr(leveldb_sort, "max_fan_in", lambda run_bytes, row_bytes=0.0: 3)
     src = scrambled_csv(tmp_path / "in.csv", 20_000, dup_every=7)
     expected = load(src, tmp_path / "clean.ldb", "--sort", "never")
     sorter = leveldb_sort.Sorter(str(tmp_path / "runs"), "last", 16 << 10, 0)
@@ -582,7 +582,7 @@ from concurrent.futures import ThreadPoolExecutor
 from loader import forking
 from loader.writers import leveldb_sort
 leveldb_sort.SPLIT_MERGE_BYTES = 0
-leveldb_sort.max_fan_in = lambda run_bytes: 6
+leveldb_sort.max_fan_in = lambda run_bytes, row_bytes=0.0: 6
 marks, slow = os.environ.get("MARKS"), float(os.environ.get("SLOW", "0"))
 
 def marked(phase, real):

@@ -185,6 +185,25 @@ def test_runs_of_wide_rows_are_written_in_batches_of_bytes_not_rows(tmp_path):
         assert max(b.num_rows for b in ipc.open_file(source).read_all().to_batches()) >= 64  # small rows: as before
 
 
+def test_runs_of_rows_wider_than_a_batch_are_merged_fewer_at_once(tmp_path):
+    """A batch holds a row at least: each run of 100 KB rows costs the merge six times what
+    16 KB batches do, so fewer are taken at once (600 rows of 100 KB peaked 8 MB past a
+    100 MB ceiling at the fan-in of narrow runs). Narrow runs keep theirs."""
+    import loader.spill as spill
+
+    wide = _load(tmp_path, [(b"%08d" % ((i * 7919) % 1000), b"v" * 100_000) for i in range(40)], "last", run_rows=4)
+    (tmp_path / "narrow").mkdir()
+    narrow = _load(tmp_path / "narrow", [(b"%08d" % i, b"v" * 200) for i in range(400)], "last", run_rows=100)
+    assert 100_000 < spill.widest_row(wide) < 100_100
+    assert 200 < spill.widest_row(narrow) < 300
+    assert spill.widest_row([*narrow, *wide]) == spill.widest_row(wide)  # the widest run's rows count
+    run_bytes = 1 << 20
+    assert spill.max_fan_in(run_bytes, spill.widest_row(narrow)) == spill.max_fan_in(run_bytes) == 50
+    assert spill.max_fan_in(run_bytes, spill.MERGE_BATCH_BYTES) == 50  # rows of a batch each: as before
+    assert spill.max_fan_in(run_bytes, spill.widest_row(wide)) == 8  # 50 * 16 KiB / 100 KB, at least MIN_FAN_IN
+    assert spill.max_fan_in(8 << 20, 4 * spill.MERGE_BATCH_BYTES) == spill.max_fan_in(8 << 20) // 4
+
+
 MERGE_MEMORY = """
 import os, random, sys
 import pyarrow as pa

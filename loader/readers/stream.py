@@ -373,6 +373,34 @@ def _starts_as(head: bytes, compression: str) -> bool:
     return magic is None or head.startswith(magic)
 
 
+def parses_at_most(path: str, size: int | None, limit: int) -> bool:
+    """Whether a reader parses at most ``limit`` bytes of ``path`` (``size`` on disk, None where
+    not known). A compressed file's are its decompressed bytes, of which at most ``limit`` + 1
+    are read to tell: a file small on disk may hold megabytes (templated text compresses
+    a hundredfold). One that cannot be read is not small: the reader says why."""
+    if size is None or size > limit or path == storage.STDIN:
+        return False
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in COMPRESSION:
+        return True
+    try:
+        stream = Decompressing(path, COMPRESSION[suffix])
+    except SourceError:
+        return False
+    try:
+        held = 0
+        while held <= limit:
+            data = stream.read(limit + 1 - held)
+            if not data:
+                return True
+            held += len(data)
+        return False
+    except SourceError:
+        return False
+    finally:
+        stream.close()
+
+
 def disk_position(stream: Any) -> int | None:
     """How far into the file on disk ``stream`` has read, for a stream that decompresses
     or re-encodes it; None for one whose bytes are the file's (count those)."""

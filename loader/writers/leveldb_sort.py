@@ -39,6 +39,7 @@ from ..forking import can_fork, fork_map
 from ..spill import (
     MERGE_HELD_BYTES,
     MERGE_RUN_READ,
+    MIN_FAN_IN,
     Keep,
     RunSpiller,
     key_ranges,
@@ -46,6 +47,7 @@ from ..spill import (
     max_fan_in,
     merge_runs,
     split_keys,
+    widest_row,
     write_merged_run,
     write_sorted_run,
 )
@@ -441,7 +443,8 @@ class Sorter:
         count down to the fan-in. A group is merged by up to ``processes`` forked processes
         at once (``split_ranges``), into a run per key range. Yields the checkpoint entries
         after each group (the new runs durable; the group's runs are removed after)."""
-        fan_in = max_fan_in(self.run_bytes)
+        runs = self.state.runs  # their rows' width matters only where there are more than the fewest taken
+        fan_in = max_fan_in(self.run_bytes, widest_row(runs) if len(runs) > MIN_FAN_IN else 0.0)
         processes = processes if processes > 1 and can_fork(idle_pools=True) else 1  # the runs a group becomes, at most
         while len(self.state.runs) > fan_in:
             self._make_directory()  # the merged runs' (the runs may all be in an earlier run's)

@@ -804,7 +804,7 @@ def _unified(paths: list[str], together: bool) -> dict[str, pa.DataType]:
     from loader.schema import Sample, unify
 
     config = SourceConfig(path=paths)
-    small = SmallFiles(config.na_values)
+    small = SmallFiles(config.na_values, max_bytes=64 << 20)
     samples: list[Sample] = []
     for path in paths:
         with open_reader(path, config, defer_types=together) as reader:
@@ -873,6 +873,52 @@ def test_small_files_are_guessed_with_one_guess_per_column(tmp_path: Path, monke
         ("integer", "text", "text", 200)
     ]
     assert sqlite_rows(db, "SELECT zip, t FROM t WHERE id = 394") == [("00004", "2024-01-05")]
+
+
+def test_small_files_hold_no_more_together_than_their_bytes_allow(tmp_path: Path) -> None:
+    """Wide rows reach the bytes before the rows: 2 KB rows held 65,536 of them (130 MB) at once."""
+    from loader.readers.csv.infer import SmallFiles
+
+    paths = [
+        str(write_csv(tmp_path / f"w{i}.csv", ["id", "note"], [[i * 10 + j, "x" * 2000] for j in range(10)]))
+        for i in range(5)
+    ]
+    config = SourceConfig(path=paths)
+    samples = []
+    for path in paths:
+        with open_reader(path, config, defer_types=True) as reader:
+            assert reader.sample is not None
+            samples.append((path, reader.schema, reader.sample))
+    each = samples[0][2].table.nbytes
+    assert each > 20_000  # ten rows of 2 KB
+    small = SmallFiles(config.na_values, max_bytes=2 * each + each // 2)
+    assert [small.add(*s) for s in samples[:3]] == [True, True, False]
+    assert (small.rows, small.nbytes) == (20, sum(s[2].table.nbytes for s in samples[:2]))
+    [sample] = small.samples()  # a fresh start: the next files are held anew
+    assert sample.schema.field("id").type == pa.int64() and sample.schema.field("note").type == pa.string()
+    assert [small.add(*s) for s in samples[2:]] == [True, True, False]
+    assert small.nbytes == sum(s[2].table.nbytes for s in samples[2:4])
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".bz2"])
+def test_a_compressed_file_small_on_disk_is_no_whole_sample_when_it_holds_more(tmp_path: Path, suffix: str) -> None:
+    """Its rows decompressed, not its size on disk, make it small: a 158 KB .gz of 60 MB of CSV
+    was parsed whole and held as its sample (203 MB under a 100 MB ceiling)."""
+    from loader.readers.csv.infer import SMALL_FILE_BYTES
+
+    opener = gzip.open if suffix == ".gz" else bz2.open
+    big, small = tmp_path / f"big.csv{suffix}", tmp_path / f"small.csv{suffix}"
+    with opener(big, "wt") as fh:
+        fh.write("id,note\n" + "".join(f"{i},{'lorem ipsum ' * 100}\n" for i in range(500)))
+    with opener(small, "wt") as fh:
+        fh.write("id,note\n" + "".join(f"{i},n{i}\n" for i in range(50)))
+    assert big.stat().st_size < SMALL_FILE_BYTES < 500 * 1200
+    config = SourceConfig(path=[str(big), str(small)])
+    with open_reader(str(big), config, defer_types=True) as reader:
+        assert reader.sample is None  # guessed from its head as a large file is
+        assert reader.schema.field("id").type == pa.int64()
+    with open_reader(str(small), config, defer_types=True) as reader:
+        assert reader.sample is not None and reader.sample.table.num_rows == 50
 
 
 def test_an_escaped_backslash_before_a_closing_quote_keeps_the_cuts_between_rows(tmp_path: Path) -> None:

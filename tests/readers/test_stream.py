@@ -314,3 +314,40 @@ def test_utf16_cut_inside_its_last_line_end_adds_no_phantom_row(
     assert load(capsys, src, encoding) == (0, "", [])
     db = src.with_suffix(".db")
     assert sqlite_rows(db, "SELECT * FROM t ORDER BY id") == [(1, "café", 1), (2, "b", 2), (3, "cdef", 3)]
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".bz2", ".zst"])
+def test_a_compressed_file_is_small_by_the_bytes_it_holds_not_its_size_on_disk(tmp_path: Path, suffix: str) -> None:
+    """A file small on disk may hold megabytes: what a reader parses decides, and no more of
+    it than the limit and a byte is read to tell."""
+    import pyarrow as pa
+
+    from loader.readers import stream
+
+    text = b"id,note\n" + b"".join(b"%d,%s\n" % (i, b"lorem ipsum " * 100) for i in range(500))
+    big, small = tmp_path / f"big.csv{suffix}", tmp_path / f"small.csv{suffix}"
+    codec = stream.COMPRESSION[suffix]
+    for path, data in ((big, text), (small, text[:1000])):
+        with pa.CompressedOutputStream(str(path), codec) as out:
+            out.write(data)
+    assert big.stat().st_size < 64 << 10 < len(text)
+    reads: list[int] = []
+    real_read = stream.Decompressing.read
+
+    def read(self: stream.Decompressing, n: int) -> bytes:
+        reads.append(n)
+        return real_read(self, n)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(stream.Decompressing, "read", read)
+        assert not stream.parses_at_most(str(big), big.stat().st_size, 64 << 10)
+        assert sum(reads) <= (64 << 10) + 1  # never the whole stream
+        assert stream.parses_at_most(str(small), small.stat().st_size, 1000)
+        assert not stream.parses_at_most(str(small), small.stat().st_size, 999)
+    plain = tmp_path / "plain.csv"
+    plain.write_bytes(text[:1000])
+    assert stream.parses_at_most(str(plain), 1000, 1000) and not stream.parses_at_most(str(plain), 1000, 999)
+    assert not stream.parses_at_most(str(plain), None, 1000)  # not known: not small
+    broken = tmp_path / "broken.csv.gz"
+    broken.write_bytes(b"\x1f\x8b not gzip")
+    assert not stream.parses_at_most(str(broken), broken.stat().st_size, 1000)  # the reader says why

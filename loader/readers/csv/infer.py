@@ -26,8 +26,9 @@ from .parse import array
 # hold few rows, and a guess costs kernel calls per column however few
 # (``convert.GROUP_ROWS``), but a group is held whole on each worker.
 MAX_GROUP, GROUP_BYTES = 16, 8 << 20
-# A file this small (on disk) whose rows are all its sample is guessed with the next such
-# files' (``SmallFiles``): a guess's kernel calls cost a small file more than its rows do.
+# A file this small (in the bytes parsed: a compressed file's decompressed) whose rows are all
+# its sample is guessed with the next such files' (``SmallFiles``): a guess's kernel calls
+# cost a small file more than its rows do.
 SMALL_FILE_BYTES = 256 << 10
 
 Guesses = dict[str, TypeGuess | None]  # None: not valid UTF-8, the column stays text
@@ -176,12 +177,15 @@ class SmallFiles:
 
     MAX_ROWS = 1 << 16  # held at once, as text
 
-    def __init__(self, na: Sequence[str]) -> None:
+    def __init__(self, na: Sequence[str], max_bytes: int) -> None:
+        """``max_bytes``: what the files' rows held at once may take as parsed (wide rows
+        reach it in fewer than ``MAX_ROWS``; ``memory.sample_bytes``)."""
         self.na = tuple(na)
+        self.max_bytes = max_bytes
         self.paths: list[str] = []
         self.schemas: list[pa.Schema] = []
         self.tables: list[pa.Table] = []
-        self.rows = 0
+        self.rows = self.nbytes = 0
         self.guessed: list[str] = []
         # each file's columns counted, and whether each is without a value (nulls and ``na``
         # spellings only): its main pass needs to know of its text columns, and need not read
@@ -196,6 +200,7 @@ class SmallFiles:
             or table.column_names != self.tables[0].column_names
             or sample.guessed != self.guessed
             or self.rows + table.num_rows > self.MAX_ROWS
+            or self.nbytes + table.nbytes > self.max_bytes
         ):
             return False
         self.paths.append(path)
@@ -203,13 +208,14 @@ class SmallFiles:
         self.tables.append(table)
         self.guessed = sample.guessed
         self.rows += table.num_rows
+        self.nbytes += table.nbytes
         return True
 
     def samples(self) -> list[Sample]:
         """The files taken so far as samples for ``schema.unify`` (one for all where that says
         the same), and a fresh start."""
         paths, schemas, tables, guessed = self.paths, self.schemas, self.tables, self.guessed
-        self.paths, self.schemas, self.tables, self.rows, self.guessed = [], [], [], 0, []
+        self.paths, self.schemas, self.tables, self.rows, self.nbytes, self.guessed = [], [], [], 0, 0, []
         if not tables:
             return []
         together = pa.concat_tables(tables)

@@ -39,7 +39,7 @@ from ..base import (
     strict_columns,
 )
 from ..dialect import Dialect, csv_rows
-from ..stream import DiskProgress, open_stream, skip
+from ..stream import DiskProgress, open_stream, parses_at_most, skip
 from . import parts
 from .cut import Cutter, Kept, block_bytes
 from .header import read_head
@@ -101,7 +101,7 @@ class CSVReader(ReaderBase):
         if empties is not None and not need and all(n in empties for n in check):
             self.no_value, check = {n for n in check if empties[n]}, []
         if self.defer_types:  # the load's types are asked, not what the main pass reads
-            if need and cfg.decimal_separator != "," and self.size is not None and self.size <= SMALL_FILE_BYTES:
+            if need and cfg.decimal_separator != "," and parses_at_most(self.path, self.size, SMALL_FILE_BYTES):
                 with contextlib.closing(self._head_blocks()) as blocks:
                     table = whole_sample(need + check, blocks, self.parser.parse, cfg.infer_rows)
                 self.sample = WholeSample(table, need) if table is not None else None
