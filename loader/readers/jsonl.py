@@ -46,7 +46,7 @@ from ..prefetch import ordered_map
 from ..suggest import fold
 from ..types import empty_batch, int_range, is_text, leaf_types, map_leaves, type_name
 from .base import Position, ReaderBase, declared_types, dedupe_names, row_numbers, spelled, split_chunk
-from .stream import KEPT_OF_LONG_ROW, DiskProgress, not_text, open_stream, read_past_line, skip
+from .stream import KEPT_OF_LONG_ROW, DiskProgress, lone_cr_fix, not_text, open_stream, read_past_line, skip
 
 # Numbers float64 could round: 16 characters or more, or a 3-digit exponent. Only where JSON
 # has numbers (after ``:``, ``,`` or ``[``, before ``,``, ``}`` or ``]``): digits inside a
@@ -936,10 +936,11 @@ class JSONLReader(ReaderBase):
             stream.close()
         if b"\r" not in head or b"\n" in head.rstrip(b"\r\n"):
             return None
-        return (
-            "its lines end in a carriage return alone (classic Mac OS): end them in newlines, "
-            "e.g. tr '\\r' '\\n' < file > file.jsonl, then load that"
-        )
+        plain = "end them in newlines, e.g. tr '\\r' '\\n' < file > file.jsonl, then load that"
+        fix = lone_cr_fix(self.path, plain)
+        if fix != plain:
+            fix = f"decompress it and end them in newlines, e.g. {fix}"
+        return f"its lines end in a carriage return alone (classic Mac OS): {fix}"
 
     def _sample(self) -> tuple[dict[str, _Guess], bool, KeyColumns]:
         """What each column holds over the first ``infer_rows`` parsable rows, columns in order of

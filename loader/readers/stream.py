@@ -12,6 +12,7 @@ import collections
 import io
 import os
 import re
+import shlex
 import sys
 import unicodedata
 from collections.abc import Iterator
@@ -233,11 +234,51 @@ def file_head(path: str) -> bytes:
 
 def not_text(path: str, kind: str) -> SourceError | None:
     """Where the first read of a ``kind`` file (CSV, JSON Lines) failed as text, or it is a zip:
-    the error naming what its magic bytes say it is (gzip data named .csv), else None."""
-    found = packed(file_head(path), path)
+    the error naming what the magic bytes of what the reader decoded say it is (gzip data
+    named .csv; a .csv.gz holding gzip data again), else None."""
+    found = packed(decoded_head(path), path)
     if found is None:
         return None
     return SourceError(f"is {found[0]}, not {kind} text", file=path, hint=found[1])
+
+
+def compression_of(path: str) -> str | None:
+    """The compression a file is decompressed with as it is read, by its suffix (``COMPRESSION``)."""
+    return None if path == storage.STDIN else COMPRESSION.get(os.path.splitext(path)[1].lower())
+
+
+def decoded_head(path: str) -> bytes:
+    """The first ``MAGIC_BYTES`` the readers decode as text: a compressed file's decompressed
+    (its own magic only says it is what its name says). Nothing where they cannot be read
+    now: the reader says why."""
+    compression = compression_of(path)
+    if compression is None:
+        return file_head(path)
+    try:
+        stream = Decompressing(path, compression)
+    except SourceError:
+        return b""
+    try:
+        return stream.read(MAGIC_BYTES)
+    except SourceError:
+        return b""
+    finally:
+        stream.close()
+
+
+_DECOMPRESS = {"gzip": "gzip -dc", "bz2": "bzip2 -dc", "zstd": "zstd -dc"}
+
+
+def lone_cr_fix(path: str, plain: str) -> str:
+    """How to end in newlines the lines of ``path`` that end in a carriage return alone:
+    ``plain`` (a ``tr`` command) for a file read as it is; a compressed file's bytes are
+    decompressed first (``tr`` on them would corrupt it), the text loaded as it is."""
+    compression = compression_of(path)
+    if compression is None:
+        return plain
+    name = os.path.basename(path)
+    text = os.path.splitext(name)[0]
+    return f"{_DECOMPRESS[compression]} {shlex.quote(name)} | tr '\\r' '\\n' > {shlex.quote(text)}, then load that"
 
 
 class Decompressing:

@@ -351,3 +351,75 @@ def test_a_compressed_file_is_small_by_the_bytes_it_holds_not_its_size_on_disk(t
     broken = tmp_path / "broken.csv.gz"
     broken.write_bytes(b"\x1f\x8b not gzip")
     assert not stream.parses_at_most(str(broken), broken.stat().st_size, 1000)  # the reader says why
+
+
+@pytest.mark.parametrize(
+    "name,data",
+    [
+        ("cr.jsonl.gz", gzip.compress(b'{"a":1}\r{"a":2}\r')),
+        ("nul.jsonl.gz", gzip.compress(b"null\n")),
+        ("nul.jsonl.bz2", bz2.compress(b"null\nnull\n")),
+    ],
+    ids=["cr", "null", "null-bz2"],  # gzip's bytes hold the time: no id of theirs
+)
+def test_a_compressed_file_without_an_object_is_not_called_misnamed(tmp_path: Path, name: str, data: bytes) -> None:
+    """The raw file's gzip magic named it 'gzip data, not JSON Lines text': rename it x.jsonl.gz.gz."""
+    src = tmp_path / name
+    src.write_bytes(data)
+    error = _load_error(src, tmp_path)
+    assert (str(error), error.exit_code) == (f"{src}: holds no JSON object in its first rows", 65)
+    assert ".gz.gz" not in str(error.hint) and ".bz2.bz2" not in str(error.hint)
+
+
+@pytest.mark.parametrize("name", ["twice.csv.gz", "twice.jsonl.gz"])
+def test_compressed_data_inside_a_compressed_file_is_named(tmp_path: Path, name: str) -> None:
+    """What the reader decoded is gzip data again: named so, from the decompressed bytes."""
+    src = tmp_path / name
+    src.write_bytes(gzip.compress(gzip.compress(b'{"a":1}\n' if "jsonl" in name else b"a\n1\n")))
+    error = _load_error(src, tmp_path)
+    kind = "JSON Lines" if "jsonl" in name else "CSV"
+    assert (str(error), error.hint) == (
+        f"{src}: is gzip data, not {kind} text",
+        f"name it {name}.gz: a .gz file is decompressed as it is read",
+    )
+
+
+def test_a_zip_inside_a_gz_is_named_a_zip(tmp_path: Path) -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("small.csv", "id,name\n1,a\n")
+    src = tmp_path / "z.csv.gz"
+    src.write_bytes(gzip.compress(buf.getvalue()))
+    error = _load_error(src, tmp_path)
+    assert (str(error), error.hint) == (
+        f"{src}: is a zip archive (or an xlsx workbook), not CSV text",
+        "unzip it first, then load the files it holds",
+    )
+
+
+@pytest.mark.parametrize(
+    "name,compress,tool",
+    [("mac.jsonl.gz", gzip.compress, "gzip"), ("mac.jsonl.bz2", bz2.compress, "bzip2")],
+)
+def test_a_compressed_file_of_lone_carriage_returns_is_told_to_decompress_first(
+    tmp_path: Path, name: str, compress: Any, tool: str
+) -> None:
+    """The hint said tr '\\r' '\\n' < file: on compressed bytes, which it corrupts."""
+    src = tmp_path / name
+    src.write_bytes(compress(b'{"id":1}\r{"id":2}\r'))
+    error = _load_error(src, tmp_path)
+    assert (str(error), error.hint) == (
+        f"{src}: holds no JSON object in its first rows",
+        "its lines end in a carriage return alone (classic Mac OS): decompress it and end them in newlines, "
+        f"e.g. {tool} -dc {name} | tr '\\r' '\\n' > mac.jsonl, then load that",
+    )
+
+
+def test_a_compressed_csv_of_lone_carriage_returns_is_told_to_decompress_first(tmp_path: Path) -> None:
+    src = tmp_path / "old mac.csv.gz"
+    src.write_bytes(gzip.compress(b"a,b\rx,1\ry,2\r"))
+    error = _load_error(src, tmp_path)
+    assert (
+        error.hint
+        == "convert the line ends first, e.g. gzip -dc 'old mac.csv.gz' | tr '\\r' '\\n' > 'old mac.csv', then load that"
+    )

@@ -14,7 +14,7 @@ from typing import Any
 from ...config import SourceConfig
 from ...errors import ConfigError, SourceError
 from ..dialect import SNIFF_BYTES, Dialect, csv_rows, sniff
-from ..stream import eight_bit, not_text, open_stream
+from ..stream import eight_bit, lone_cr_fix, not_text, open_stream
 from .cut import first_row_end
 
 BOM = b"\xef\xbb\xbf"
@@ -108,7 +108,7 @@ class _HeadReader:
                 "lines end in a carriage return alone (old Mac style); loader reads LF or CRLF line ends",
                 file=self.path,
                 line=line,
-                hint="convert the line ends first, e.g. tr '\\r' '\\n' < in.csv > out.csv",
+                hint="convert the line ends first, e.g. " + lone_cr_fix(self.path, "tr '\\r' '\\n' < in.csv > out.csv"),
             )
         try:
             names = next(csv_rows(dialect, self.config.escape_char, [text]), [])
