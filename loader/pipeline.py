@@ -458,7 +458,11 @@ class Pipeline:
         self._generated = () if dropped else peeked.generated
         self._fixed = not dropped and peeked.fixed
         self._check_recorded_partitions(files, state)
-        return self._load_types(files, state, peeked.declared, state.status != "running")
+
+        def first_values(columns: list[str]) -> dict[str, Any]:
+            return self.sink.first_values(self.job.sink, self.job.source.path, columns)
+
+        return self._load_types(files, state, peeked.declared, state.status != "running", first_values)
 
     def _check_table_columns(self, schema: pa.Schema, path: str) -> None:
         """A column an existing table requires (NOT NULL without a default) that the file
@@ -572,11 +576,17 @@ class Pipeline:
         return types
 
     def _load_types(
-        self, files: list[str], state: JobState, declared: dict[str, str], fresh: bool
+        self,
+        files: list[str],
+        state: JobState,
+        declared: dict[str, str],
+        fresh: bool,
+        first_values: Callable[[list[str]], dict[str, Any]],
     ) -> dict[str, pa.DataType]:
         """The settled types of this run: those earlier runs recorded with the checkpoint,
         the files' own for the rest, and over both, what an existing table's declared columns hold
-        without loss (when rows go in as read: with no stages between)."""
+        without loss (when rows go in as read: with no stages between). ``first_values``: the
+        table's columns' first values, which tell whether its timestamps are the loader's text."""
         if fresh and self.job.sink.mode == "replace":
             self.type_notes = {}
             return self._settle_types(files, {})  # the table or keys are wiped: nothing earlier binds this load
@@ -586,7 +596,8 @@ class Pipeline:
         if fresh and todo:
             state.fixed = sorted(bound(recorded))  # kept by a resumed run: its rejects read as the first attempt's
         types = self._settle_types(todo, recorded)
-        pins = {} if self.stages else declared_pins(declared, types, recorded)
+        own = self.job.source.columns  # declared by the job: they keep their type and its checks
+        pins = {} if self.stages else declared_pins(declared, types, recorded, own=own, first_values=first_values)
         # A value rejected for a type fixed before this run says where that type comes from.
         change = 'to change it, declare the type and reload every file with --restart and mode = "replace"'
         declared_names = {fold(n) for n in self.job.source.columns}
@@ -867,7 +878,7 @@ class Pipeline:
                 from .engines import started
 
                 engine = stack.enter_context(started(self, writer, plans))
-            types = self._load_types(files, state, writer.column_types(), fresh)
+            types = self._load_types(files, state, writer.column_types(), fresh, writer.first_values)
             if run.engine != "threads":
                 from .engines import load_parts
 

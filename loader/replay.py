@@ -513,7 +513,7 @@ class Rows:
         recorded = as_declared(stored_types(decode_types(state.schema)), declared)
         # and, as a load reads them, over those what the table's declared columns hold now (``table``,
         # a user's table whose column's type was changed since: a TEXT zip takes ``01234``)
-        pins = {} if p.stages else declared_pins(table, bound(recorded), recorded)
+        pins = {} if p.stages else declared_pins(table, bound(recorded), recorded, own=declared)
         self.types = recorded | pins
         # a column typed null has no type yet: rows bring theirs (``_with_empty``)
         base = pa.schema([pa.field(n, t) for n, t in bound(self.types).items()])

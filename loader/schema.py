@@ -20,8 +20,9 @@ import base64
 import functools
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 
@@ -288,7 +289,12 @@ def unify(samples: Iterable[Sample], fixed: dict[str, pa.DataType] | None = None
 
 
 def declared_pins(
-    declared: dict[str, str], types: dict[str, pa.DataType], recorded: dict[str, pa.DataType] | None = None
+    declared: dict[str, str],
+    types: dict[str, pa.DataType],
+    recorded: dict[str, pa.DataType] | None = None,
+    *,
+    own: Iterable[str] = (),
+    first_values: Callable[[list[str]], dict[str, Any]] | None = None,
 ) -> dict[str, pa.DataType]:
     """Types an existing table's declared column types impose on a load's columns.
 
@@ -298,25 +304,76 @@ def declared_pins(
     their source text (``1.50``, not 1.5; ``2024-01-01 09:00:00+02:00``, not the loader's
     ISO text in UTC), and so does a NUMERIC column named for dates or times (``DATETIME``,
     ``DATE``, ``TIMESTAMP``: the text its rows hold is the user's format, compared as text).
-    A date or timestamp ``recorded`` by an earlier run keeps its type: a table the loader made
-    declares TEXT for it, and its rows hold the loader's ISO text. A NUMERIC column's text is
-    checked by the encoder (``numeric_text``)."""
+    A column the job declares (``own``, source.columns) keeps its type, and the checks of its
+    type: no column takes it as text. Dates and timestamps keep their type, too, where an
+    earlier run ``recorded`` the column as a date or timestamp, or where the column's first
+    value that is not null (``first_values``: those of the table's columns it is given) is the
+    loader's ISO text (``iso_text``): a table the loader made declares TEXT for them, and its
+    rows hold that form after ``--restart``, for another job and from older versions alike. A
+    NUMERIC column's text is checked by the encoder (``numeric_text``)."""
     pins: dict[str, pa.DataType] = {}
-    by_lower = {fold(n): (_affinity(d.upper()), _date_named(d.upper())) for n, d in declared.items()}
-    kept = {fold(n) for n, t in (recorded or {}).items() if _dated(t)}
+    by_lower = {fold(n): _kind(d) for n, d in declared.items()}
+    own_names = {fold(n) for n in own}
+    kept = _iso_columns(declared, types, recorded or {}, own_names, first_values)
     for name, t in types.items():
         affinity, date_named = by_lower.get(fold(name), (None, False))
         number = pa.types.is_integer(t) or pa.types.is_floating(t)
-        as_text = (
-            _dated(t) and fold(name) not in kept and (affinity == "TEXT" or (affinity == "NUMERIC" and date_named))
+        as_text = fold(name) not in own_names and (
+            (affinity == "TEXT" and (number or pa.types.is_boolean(t)))
+            or (_dated(t) and fold(name) not in kept and _dates_as_text(affinity, date_named))
         )
         if affinity == "INTEGER" and not (pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_duration(t)):
             pins[name] = pa.int64()
-        elif (affinity == "TEXT" and (number or pa.types.is_boolean(t))) or as_text:
+        elif as_text:
             pins[name] = pa.string()
         elif affinity == "REAL" and not (pa.types.is_floating(t) or pa.types.is_boolean(t)):
             pins[name] = pa.float64()  # integers too: SQLite makes them floats (a bool goes in as 1 or 0)
     return pins
+
+
+def _dates_as_text(affinity: str | None, date_named: bool) -> bool:
+    """A column whose rows hold dates as the user's text: TEXT, or NUMERIC named for dates."""
+    return affinity == "TEXT" or (affinity == "NUMERIC" and date_named)
+
+
+def _iso_columns(
+    declared: dict[str, str],
+    types: dict[str, pa.DataType],
+    recorded: dict[str, pa.DataType],
+    own: set[str],
+    first_values: Callable[[list[str]], dict[str, Any]] | None,
+) -> set[str]:
+    """The columns (``fold``ed) whose dates and timestamps keep their type (``declared_pins``):
+    recorded as such, or holding the loader's ISO text. A query a column, only for the columns
+    that would take them as text otherwise."""
+    kept = {fold(n) for n, t in recorded.items() if _dated(t)}
+    spelled = {fold(n): n for n in declared}
+    asked = [
+        spelled[fold(n)]
+        for n, t in types.items()
+        if _dated(t)
+        and fold(n) in spelled
+        and fold(n) not in own | kept
+        and _dates_as_text(*_kind(declared[spelled[fold(n)]]))
+    ]
+    held = first_values(asked) if asked and first_values is not None else {}
+    return kept | {fold(n) for n, v in held.items() if iso_text(v)}
+
+
+def _kind(declared: str) -> tuple[str, bool]:
+    """A declared type's affinity, and whether it names dates or times."""
+    return _affinity(declared.upper()), _date_named(declared.upper())
+
+
+# The loader's text of a timestamp (docs/types.md, Arrow to SQLite): date and time parted by
+# ``T``, a fraction of 3, 6 or 9 digits (the unit's) or none, ``Z`` for UTC. A date's text,
+# ``2024-01-01``, is the CSV text the loader reads as a date too: it tells nothing.
+_ISO_TEXT = re.compile(r"[+-]?\d{4,}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{3}|\.\d{6}|\.\d{9})?Z?")
+
+
+def iso_text(value: Any) -> bool:
+    """Whether ``value`` (a table's) is a timestamp's text as the loader writes it."""
+    return isinstance(value, str) and _ISO_TEXT.fullmatch(value) is not None
 
 
 def _date_named(declared: str) -> bool:

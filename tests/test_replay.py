@@ -1087,6 +1087,30 @@ def test_a_column_the_table_lost_since_the_load_names_the_reject_file(tmp_path: 
     assert p.stderr.splitlines()[0] == f"loader: error: {rejects}, column 'code': table 't' has no column 'code'"
 
 
+def test_a_declared_column_into_a_text_column_made_elsewhere_replays_with_its_type(tmp_path: Path) -> None:
+    """As the load reads it: a declared int64 keeps its check in a TEXT column, so ``x`` is
+    rejected again, not taken as text; once fixed, it loads as the number."""
+    src, target = tmp_path / "n.csv", tmp_path / "t.db"
+    src.write_text("id,n\n1,007\n2,x\n")
+    with sqlite3.connect(target) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, n TEXT)")
+    job = write_job(
+        tmp_path / "job.toml",
+        source={"path": str(src), "columns": {"n": "int64"}},
+        sink={"path": str(target), "table": "t"},
+    )
+    assert cli("run", str(job), "-q").returncode == 0
+    rejects = tmp_path / "t.db.table-t.rejects.jsonl"
+    assert cli("replay", str(rejects), "--job", str(job), "-q").returncode == 4  # rejected again
+    assert [r["reason"] for r in reject_lines(tmp_path / "t.db.table-t.rejects.replay.jsonl")] == [
+        "'x' is not a valid int64"
+    ]
+    [line] = reject_lines(rejects)
+    edit(rejects, {2: {"values": {**line["values"], "n": "08"}}})
+    assert cli("replay", str(rejects), "--job", str(job), "-q").returncode == 0
+    assert sqlite_table(target) == [(1, "7"), (2, "8")]
+
+
 def test_an_unedited_row_with_a_quote_left_open_is_rejected_again(tmp_path: Path) -> None:
     """A truncated last line replayed unedited: Python's csv module closed the quote at the end
     of raw, so it was written with its value cut short. Closed by hand, it loads."""

@@ -455,6 +455,112 @@ def test_a_table_the_loader_made_keeps_the_iso_form_of_its_timestamps_on_later_r
     ]
 
 
+def test_a_text_column_holding_the_loaders_timestamps_keeps_them_whatever_the_checkpoint() -> None:
+    """Its first value decides, not only this job's recorded types: --restart and another job
+    found none, took the loader's own table for one made elsewhere, and wrote source text."""
+    declared = {"iso": "TEXT", "zoned": "DATETIME", "user": "TEXT", "empty": "TEXT", "day": "TEXT", "n": "TEXT"}
+    types = {n: pa.timestamp("us") for n in declared} | {"day": pa.date32(), "n": pa.int64()}
+    held = {
+        "iso": "2024-01-01T09:00:00.000000",
+        "zoned": "2024-01-01T07:00:00.000Z",
+        "user": "2024-01-01 09:00:00",
+        "day": "2024-01-01",  # a date's text is the source text too: it tells nothing
+    }
+    asked: list[list[str]] = []
+
+    def first_values(columns: list[str]) -> dict[str, Any]:
+        asked.append(columns)
+        return {n: held[n] for n in columns if n in held}
+
+    pins = declared_pins(declared, types, {}, first_values=first_values)
+    assert pins == {n: pa.string() for n in ("user", "empty", "day", "n")}
+    assert asked == [["iso", "zoned", "user", "empty", "day"]]  # dated columns only, in one call
+    # an empty column keeps the type an earlier run recorded; a recorded column is not asked
+    asked.clear()
+    assert declared_pins(
+        declared, types, {"EMPTY": pa.timestamp("us"), "iso": pa.timestamp("us")}, first_values=first_values
+    ) == {n: pa.string() for n in ("user", "day", "n")}
+    assert asked == [["zoned", "user", "day"]]
+
+
+def test_a_column_the_job_declares_keeps_its_type_in_a_text_column() -> None:
+    declared = {"at": "TEXT", "when": "DATETIME", "n": "TEXT", "b": "text", "zip": "INTEGER", "x": "REAL"}
+    types = {"at": pa.timestamp("us", "UTC"), "when": pa.timestamp("us"), "n": pa.int64(), "b": pa.bool_()}
+    types |= {"zip": pa.string(), "x": pa.decimal128(10, 2)}
+    assert declared_pins(declared, types) == {n: pa.string() for n in ("at", "when", "n", "b")} | {
+        "zip": pa.int64(),
+        "x": pa.float64(),
+    }
+    # declared: no column takes it as text; an INTEGER or REAL column still checks what it would change
+    assert declared_pins(declared, types, own=["AT", "when", "n", "b", "zip", "x"]) == {
+        "zip": pa.int64(),
+        "x": pa.float64(),
+    }
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_upsert_on_a_timestamp_key_after_restart_replaces_the_loaders_rows(tmp_path: Path, engine: str) -> None:
+    """After --restart the table the loader made was taken for one made elsewhere: its key
+    was written as source text, no row matched and every row was inserted twice."""
+    db = tmp_path / "t.db"
+    src = write(tmp_path / "a.csv", "ts,v\n2024-01-01 09:00:00,1\n2024-01-01 10:30:00,2\n")
+    args = ["load", str(src), str(db), "--table", "t", "--mode", "upsert", "--primary-key", "ts"]
+    assert main([*args, "--engine", engine, "-q"]) == 0
+    write(src, "ts,v\n2024-01-01 09:00:00,10\n2024-01-01 10:30:00,20\n")
+    assert main([*args, "--engine", engine, "--restart", "-q"]) == 0
+    assert sqlite_rows(db, "SELECT ts, v FROM t ORDER BY ts") == [
+        ("2024-01-01T09:00:00.000000", 10),
+        ("2024-01-01T10:30:00.000000", 20),
+    ]
+    assert sqlite_state(db, "table:t")["schema"]["ts"] == "timestamp[us]"
+
+
+def test_another_job_appending_to_the_loaders_table_writes_its_timestamps_form(tmp_path: Path, capsys: Any) -> None:
+    """A second job wrote 2024-01-01 10:00:00+02:00 beside ...T07:00:00.000000Z: two forms, out of order."""
+    db = tmp_path / "u.db"
+    b = write(tmp_path / "b.csv", "id,d\n1,2024-01-01 09:00:00+02:00\n")
+    c = write(tmp_path / "c.csv", "id,d\n2,2024-01-01 10:00:00+02:00\n")
+    assert main(["load", str(b), str(db), "--table", "u", "-q"]) == 0
+    capsys.readouterr()
+    assert main(["load", str(c), str(db), "--table", "u", "--job", "nightly", "--dry-run"]) == 0
+    assert "  d: timestamp[us, UTC]\n" in capsys.readouterr().out  # the plan reads the table as the load does
+    assert main(["load", str(c), str(db), "--table", "u", "--job", "nightly", "-q"]) == 0
+    assert sqlite_rows(db, "SELECT id, d FROM u ORDER BY d") == [
+        (1, "2024-01-01T07:00:00.000000Z"),
+        (2, "2024-01-01T08:00:00.000000Z"),
+    ]
+
+
+def test_an_empty_text_column_made_elsewhere_takes_the_source_text(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER, at TEXT)")
+        conn.execute("INSERT INTO t VALUES (0, NULL)")  # a row, but no value: nothing to follow
+    write(tmp_path / "a.csv", "id,at\n1,2024-01-01 09:00:00+02:00\n")
+    assert main(["load", str(tmp_path / "a.csv"), str(db), "--table", "t", "-q"]) == 0
+    assert sqlite_rows(db, "SELECT id, at FROM t ORDER BY id") == [(0, None), (1, "2024-01-01 09:00:00+02:00")]
+
+
+def test_a_declared_type_into_a_text_column_made_elsewhere_is_converted_and_checked(tmp_path: Path) -> None:
+    """The column was taken as source text, the declaration silently dropped: an invalid value loaded."""
+    db = tmp_path / "d.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, d TEXT, at DATETIME, n TEXT, f TEXT)")
+    src = write(
+        tmp_path / "d.csv",
+        "id,d,at,n,f\n1,2024-01-01 09:00:00+02:00,2024-01-01 10:00:00,007,1.50\n2,01/02/2024 10:00,2024-01-02 10:00:00,8,2.25\n",
+    )
+    columns = {"d": "timestamp[us, UTC]", "at": "timestamp", "n": "int64", "f": "float64"}
+    report = load(str(src), str(db), table="t", source_options={"columns": columns})
+    assert (report.rows_written, report.rows_rejected) == (1, 1)
+    assert sqlite_rows(db, "SELECT id, d, at, n, typeof(n), f FROM t") == [
+        (1, "2024-01-01T07:00:00.000000Z", "2024-01-01T10:00:00.000000", "7", "text", "1.5")
+    ]
+    assert [r["reason"] for r in reject_lines(Path(f"{db}.table-t.rejects.jsonl"))] == [
+        "'01/02/2024 10:00' is not a valid timestamp[us, UTC]"
+    ]
+
+
 @pytest.mark.parametrize("engine", ["threads", "processes"])
 def test_a_table_made_elsewhere_checks_what_transform_stages_make(tmp_path: Path, engine: str) -> None:
     """With stages the columns are not typed by the table as they are read: the encoder checks."""

@@ -190,6 +190,11 @@ class Sink(Protocol):
         the columns it requires, read without creating or changing anything (``--dry-run``)."""
         ...
 
+    def first_values(self, sink: SinkConfig, paths: list[str], columns: list[str]) -> dict[str, Any]:
+        """Of ``columns`` of the table ``peek`` read, each one's first value that is not null
+        (``Writer.first_values``), read without creating or changing anything (``--dry-run``)."""
+        ...
+
     def width_check(self) -> Callable[[int, str], None] | None:
         """A limit on the column count, checked on a header; None for none."""
         ...
@@ -254,6 +259,9 @@ class SinkBase:
 
     def peek(self, sink: SinkConfig, paths: list[str], job: str) -> Peek:
         return Peek({}, {})
+
+    def first_values(self, sink: SinkConfig, paths: list[str], columns: list[str]) -> dict[str, Any]:
+        return {}
 
     def width_check(self) -> Callable[[int, str], None] | None:
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -127,6 +127,11 @@ class SQLiteSink(SinkBase):
         from ..writers.sqlite_schema import peek
 
         return peek(sink.path, self.table(sink, paths), job, sink)
+
+    def first_values(self, sink: SinkConfig, paths: list[str], columns: list[str]) -> dict[str, Any]:
+        from ..writers.sqlite_schema import peek_first_values
+
+        return peek_first_values(sink.path, self.table(sink, paths), columns, sink)
 
     def fit_memory(self, sink: SinkConfig, chunk: int, spare_mb: float) -> SinkConfig:
         """The page cache within its share of the room: at the smallest sizes, 1 MiB."""

@@ -62,6 +62,11 @@ class Transactional:
         rows a target that was deleted or dropped since held. None, by default."""
         return None
 
+    def first_values(self, columns: list[str]) -> dict[str, Any]:
+        """Of ``columns`` (of the table ``column_types`` reads), each one's first value that is
+        not null; a column without one is left out. None, by default (no table)."""
+        return {}
+
     def close(self) -> None:
         raise NotImplementedError
 
@@ -90,6 +95,11 @@ class Writer(Protocol):
 
     def column_types(self) -> dict[str, str]:
         """Columns the target declares already, with their SQL types ({} where none)."""
+        ...
+
+    def first_values(self, columns: list[str]) -> dict[str, Any]:
+        """Of ``columns`` (of those ``column_types`` names), each one's first value that is not
+        null; a column without one is left out (``Transactional``: none)."""
         ...
 
     def prepare(self, schema: pa.Schema, *, fresh: bool) -> None: ...

@@ -51,6 +51,7 @@ from .sqlite_schema import (
     check_target,
     declared_types,
     file_uri,
+    first_values,
     full_indexes,
     generated_columns,
     index_name,
@@ -290,6 +291,10 @@ class SQLiteWriter(Refusals, Transactional):
         SQLite applies them (``declared_types``)."""
         columns = self._table_info()
         return declared_types(columns, bool(columns) and is_strict(self._execute, self.table))
+
+    def first_values(self, columns: list[str]) -> dict[str, Any]:
+        """Each column's first value that is not null (``first_values``), one query a column."""
+        return first_values(self._execute, self.table, columns)
 
     def _table_info(self) -> list[tuple[Any, ...]]:
         """``PRAGMA table_info``: cid, name, type, notnull, default, pk."""

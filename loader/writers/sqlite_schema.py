@@ -111,6 +111,18 @@ def declared_types(columns: list[Any], strict: bool) -> dict[str, str]:
     return {r[1]: "" if strict and (r[2] or "").upper() == "ANY" else r[2] or "" for r in columns}
 
 
+def first_values(execute: Callable[..., list[Any]], table: str, columns: list[str]) -> dict[str, Any]:
+    """Of ``columns`` of ``table``, each one's first value that is not null, in the table's own
+    order; a column without one is left out. A query a column, which stops at its first value
+    (a column null in every row is read through once)."""
+    out = {}
+    for name in columns:
+        rows = execute(f"SELECT {quote(name)} FROM {quote(table)} WHERE {quote(name)} IS NOT NULL LIMIT 1")
+        if rows:
+            out[name] = rows[0][0]
+    return out
+
+
 def is_strict(execute: Callable[[str], list[Any]], table: str) -> bool:
     """``table`` of the main database is a STRICT table."""
     return any(r[0] == "main" and r[5] for r in execute(f"PRAGMA table_list({quote(table)})"))
@@ -188,6 +200,19 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
     if kind is None and rows_committed(JobState.parse(entries)):
         entries = {}  # the table was dropped since: the load starts over (``SQLiteWriter.gone``)
     return Peek(entries, declared, tuple(required_columns(columns)), tuple(generated), is_virtual(kind and kind[1]))
+
+
+def peek_first_values(path: str, table: str, columns: list[str], config: SinkConfig) -> dict[str, Any]:
+    """``first_values`` of an existing table, read as ``peek`` reads it (``--dry-run``)."""
+    import sqlite3
+
+    if not columns or not os.path.isfile(path):
+        return {}
+    try:
+        with _read_only(path, config.busy_timeout) as conn:
+            return first_values(lambda sql: conn.execute(sql).fetchall(), table, columns)
+    except sqlite3.Error as exc:
+        raise db_error(exc, path, config.busy_timeout, " (while reading it for --dry-run)") from None
 
 
 def pending_journal(path: str) -> str:

@@ -706,6 +706,25 @@ def test_a_table_the_writer_made_binds_no_type_of_its_own_on_the_next_run(tmp_pa
     assert declared_pins(declared, types, types) == {}
 
 
+def test_first_values_reads_each_columns_first_value_that_is_not_null(tmp_path: Path) -> None:
+    """What tells a table whose timestamps are the loader's text (``declared_pins``); the dry
+    run reads it read-only, as the load does."""
+    from loader.sinks import sqlite as sqlite_sink
+    from loader.writers.sqlite_schema import peek_first_values
+
+    db = tmp_path / "t.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute('CREATE TABLE t (id INTEGER, "a b" TEXT, c TEXT, n INTEGER)')
+        conn.executemany("INSERT INTO t VALUES (?, ?, NULL, ?)", [(1, None, None), (2, "x", 5), (3, "y", 6)])
+    with SQLiteWriter(sink(db), "t") as w:
+        assert w.first_values(["a b", "c", "N"]) == {"a b": "x", "N": 5}  # c: no value, left out
+        assert w.first_values([]) == {}
+    assert peek_first_values(str(db), "t", ["a b", "c"], sink(db)) == {"a b": "x"}
+    assert peek_first_values(str(tmp_path / "none.db"), "t", ["c"], sink(db)) == {}
+    assert not (tmp_path / "none.db").exists()
+    assert sqlite_sink.SQLiteSink().first_values(sink(db, table="t"), [], ["a b"]) == {"a b": "x"}
+
+
 def csv_file(path: Path, text: str) -> str:
     path.write_text(text, encoding="utf-8")
     return str(path)
