@@ -28,6 +28,7 @@ import io
 import json
 import os
 import re
+import stat
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ from .report import FileReport, RunReport, ignored_text
 from .schema import as_declared, binding, bound, declared_pins, decode_types, spellings, stored_types
 from .sinks.base import Encoded, Encoder
 from .state import STAMP_ENTRY, FileState, JobState, Ledger, file_key, identity, same_content, same_job
+from .storage import not_a_file
 from .suggest import fold
 from .transforms import Stage, close_stages, output_schema
 from .types import empty_batch, is_numeric, parse_type
@@ -127,6 +129,21 @@ class Entry:
 # Where a replay stopped on its reject file: rows replayed before the stop stay, and are
 # counted as already replayed the next time.
 REPLAY_HINT = "fix the reject file, then replay it again: rows already replayed are not loaded twice"
+
+
+def check_reject_file(path: str) -> None:
+    """Refuse a reject file that is a pipe (``<(cat fixed.jsonl)``, ``/dev/stdin``), a socket or
+    a device, from its ``stat``, before it is opened: a replay reads the file twice (its last
+    lines, then its rows), and what a pipe gave is gone; a FIFO with no writer blocks for ever.
+    A missing one is left to ``read_entries``."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        exc = not_a_file(path, mode)
+        exc.hint = "copy it to a file first (`cat ... > fixed.jsonl`) and replay that file; nothing was replayed"
+        raise exc
 
 
 def read_entries(path: str) -> Iterator[Entry]:
@@ -801,6 +818,7 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
     job, run = p.job, p.job.run
     p._import_stages()
     p._check_paths([path])
+    check_reject_file(path)
     report.replayed_from = path
     with contextlib.ExitStack() as stack:
         signals = stack.enter_context(_Signals(p.handle_signals))  # first: a signal stops the lock wait too

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import signal
 import sqlite3
 import time
@@ -619,6 +620,32 @@ def test_replay_exit_codes_and_hints(tmp_path: Path) -> None:
         f"loader: error: {tmp_path / 'nope.jsonl'}: cannot read the reject file: no such file",
         "  hint: check the reject file's path; nothing was replayed",
     ]
+
+
+def test_a_reject_file_given_as_a_pipe_is_refused_before_it_is_opened(tmp_path: Path) -> None:
+    """A reject file through a pipe (``/dev/stdin``, ``<(cat ...)``, a FIFO with no writer):
+    a replay reads it twice, so it once replayed 0 rows and exited 0, or hung in ``open()``
+    on a FIFO. Refused from its ``stat`` with 66; the table untouched, then the copy replays."""
+    job, _, rejects = setup(tmp_path, "sqlite")
+    fixed = tmp_path / "fixed.jsonl"
+    fixed.write_bytes(rejects.read_bytes())
+    edit(fixed, {2: {"values": {"id": "2", "name": "b", "amount": "20"}}})
+    before = sqlite_table(tmp_path / "out.db", "t")
+    p = cli("replay", "/dev/stdin", "--job", str(job), input=fixed.read_text(encoding="utf-8"))
+    assert p.returncode == 66, p.stderr
+    assert p.stderr.splitlines() == [
+        "loader: error: /dev/stdin: is a pipe (FIFO), not a regular file",
+        "  hint: copy it to a file first (`cat ... > fixed.jsonl`) and replay that file; nothing was replayed",
+    ]
+    fifo = tmp_path / "rejects.fifo"
+    os.mkfifo(fifo)
+    p = cli("replay", str(fifo), "--job", str(job), timeout=60)  # no writer: never opened, so no hang
+    assert p.returncode == 66
+    assert p.stderr.splitlines()[0] == f"loader: error: {fifo}: is a pipe (FIFO), not a regular file"
+    assert sqlite_table(tmp_path / "out.db", "t") == before
+    p = cli("replay", str(fixed), "--job", str(job))
+    assert p.returncode == 0, p.stderr
+    assert len(sqlite_table(tmp_path / "out.db", "t")) == len(before) + 1
 
 
 def test_a_row_the_table_refuses_again_is_rejected_again_not_marked_replayed(tmp_path: Path) -> None:
