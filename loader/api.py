@@ -174,9 +174,10 @@ def _check_arguments(target: Any, texts: Mapping[str, Any], options: Mapping[str
 # The job key an error's message starts with: ``run.chunk_size: ...``, ``run.engine = 'dask': ...``,
 # ``sink.primary_key/indexes: ...``, ``source.columns.id: ...`` (a key within a table).
 _LEADING_KEY = re.compile(r"([a-z]+)\.([a-z_]+)(?=:|/| = |\.)")
-# A command-line flag in a hint, and the value after it if any: ``--mode replace``, ``(--table)``,
+# A command-line flag in a hint, and the value after it if any (never the next flag, as in
+# ``--restart --mode replace``): ``--mode replace``, ``(--table)``,
 # ``--set run.on_change=reload``.
-_FLAG = re.compile(r"--([a-z][a-z-]*)(?: ('[^']*'|\"[^\"]*\"|[^\s),;]+))?")
+_FLAG = re.compile(r"--([a-z][a-z-]*)(?: (?!-)('[^']*'|\"[^\"]*\"|[^\s),;]+))?")
 
 
 def _as_given(exc: LoaderError) -> None:

@@ -543,10 +543,39 @@ def _early_log(args: argparse.Namespace) -> JsonLog | None:
     return JsonLog(quiet=bool(given.get("run.quiet"))) if fmt == "json" else None
 
 
+# the key flags each command that reads a job file takes; ``--set`` reaches the others
+_JOB_COMMAND_KEYS: dict[str, set[str]] = {"run": RUN_KEYS, "replay": REPLAY_KEYS, "validate": set()}
+
+
+def hint_for(hint: str, command: str) -> str:
+    """A hint's key flags as ``command`` takes them: hints name ``loader load``'s flags, and a
+    key flag a job command lacks (``loader run`` has no ``--mode``) is spelled ``--set KEY=VALUE``."""
+    from .api import _FLAG, _flags, _hint_of, _taken
+
+    keys = _JOB_COMMAND_KEYS.get(command)
+    if keys is None:
+        return hint
+
+    def spelled(m: re.Match[str]) -> str:
+        flag, value = m.groups()
+        dotted = _flags().get(flag)
+        if dotted is None or _wanted(dotted, keys):
+            return m.group(0)
+        if value is not None and _taken(dotted, parse_value(value)):
+            return f"--set {dotted}={value}"
+        if _hint_of(dotted) is bool:  # a switch: on; the word after it is the hint's own
+            return f"--set {dotted}=true" + m.group(0)[len(flag) + 2 :]
+        return m.group(0)
+
+    return _FLAG.sub(spelled, hint)
+
+
 def _fail(exc: BaseException, code: int, command: _Command) -> None:
     if isinstance(exc, ConfigError) and exc.hint and exc.hint.startswith(ConfigError.default_hint):
         # the Python API's hint does not fit a command line (nor does it once a rerun would resume)
         exc.hint = ConfigError.cli_hint(command.args.command) + exc.hint[len(ConfigError.default_hint) :]
+    if isinstance(exc, LoaderError) and exc.hint:
+        exc.hint = hint_for(exc.hint, command.args.command)
     debug, log = command.debug, command.log
     with _stderr_may_fail():
         if log is not None:

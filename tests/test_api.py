@@ -436,6 +436,10 @@ def test_a_hint_from_load_names_its_keywords_not_flags(tmp_path: Path) -> None:
         ("try --delimiter ';'", 'try source_options={"delimiter": ";"}'),
         ("rerun with --set run.on_change=reload", 'rerun with run_options={"on_change": "reload"}'),
         ("run again with --debug", "run again with --debug"),  # no key's flag: as it is
+        (  # a switch does not take the next flag as its value
+            "rerun with --restart --mode replace (every file",
+            'rerun with run_options={"restart": True} sink_options={"mode": "replace"} (every file',
+        ),
     ],
 )
 def test_hint_flags_become_load_keywords(hint: str, given: str) -> None:

@@ -873,3 +873,23 @@ def test_inspect_refuses_a_file_outside_hive_folders_as_the_load_does(
     (tmp_path / "day=1" / "f.csv").write_text("a\n1\n")
     code, out, _ = inspected(capsys, str(tmp_path / "day=1" / "f.csv"), "--partitioning", "hive")
     assert (code, out[-1]) == (0, "  a=1, day=1")
+
+
+@pytest.mark.parametrize(
+    ("command", "given"),
+    [
+        ("load", "rerun with --restart --mode replace (every file); read it with --encoding cp1252"),
+        ("run", "rerun with --restart --set sink.mode=replace (every file); read it with --set source.encoding=cp1252"),
+        (
+            "replay",
+            "rerun with --set run.restart=true --set sink.mode=replace (every file); read it with --set source.encoding=cp1252",
+        ),
+    ],
+)
+def test_a_hint_names_flags_the_command_takes(command: str, given: str) -> None:
+    """Hints name ``loader load``'s flags; a key flag a job command lacks is ``--set KEY=VALUE``."""
+    from loader.cli import hint_for
+
+    assert (
+        hint_for("rerun with --restart --mode replace (every file); read it with --encoding cp1252", command) == given
+    )

@@ -87,6 +87,26 @@ CHECKED_FIRST = (
 )
 
 
+def test_a_hint_names_the_flags_of_the_command_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Hints name ``loader load``'s flags; ``loader run`` has no ``--mode`` (following the
+    hint was a usage error), so there a key flag it lacks is spelled ``--set KEY=VALUE``."""
+    src, db = tmp_path / "a.csv", tmp_path / "t.db"
+    write_csv(src, ["id"], [[1], [2]])
+    job = tmp_path / "job.toml"
+    job.write_text(f'[source]\npath = "{src}"\n[sink]\ntype = "sqlite"\npath = "{db}"\ntable = "t"\n')
+    assert run(capsys, "run", str(job), "-q")[0] == 0
+    write_csv(src, ["id"], [[1], [2], [3]])
+    code, err = run(capsys, "run", str(job), "-q")
+    assert code == 65
+    assert err[-1] == (
+        "  hint: 2 rows of it stay loaded: to load it once, delete them and rerun with --set run.on_change=reload "
+        "(reload alone adds all its rows beside them), or rerun with --restart --set sink.mode=replace (every file "
+        "of the job loads again); set run.on_change to 'skip' to keep only them"
+    )
+    assert run(capsys, "run", str(job), "-q", "--restart", "--set", "sink.mode=replace")[0] == 0
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM t").fetchone() == (3,)
+
+
 def test_a_missing_input_is_no_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db, missing = str(tmp_path / "t.db"), tmp_path / "nope.csv"
     code, err = run(capsys, "load", str(missing), db)
