@@ -751,11 +751,14 @@ class Pipeline:
         kept = (fs.rows_written if fs is not None and not fs.done else 0) + (
             state.parts[key].rows_written if key in state.parts else 0
         )
-        if kept:
-            exc.hint = (
-                f"{exc.hint or 'fix or replace the file'}; {kept:,} rows of it stay committed, so the rerun "
-                f"finds a new copy changed: {_load_once(self.job)}"
-            )
+        if not kept:
+            return
+        # an engine's committed parts bind its rerun to this version: a new copy is refused, not reloaded
+        once = _RELOAD_ALL if key in state.parts else _load_once(self.job)
+        exc.hint = (
+            f"{exc.hint or 'fix or replace the file'}; {kept:,} rows of it stay committed, so the rerun "
+            f"finds a new copy changed: {once}"
+        )
 
     def _announce(self, report: RunReport) -> None:
         """The ``finish`` event; the report notes an event that could not be logged (an
@@ -824,16 +827,14 @@ class Pipeline:
 
     def _stored_commits(self) -> int | None:
         """This run's commits in the target's checkpoint (None: no run loop, or unreadable);
-        the checkpoint's entries are kept (``_name_kept_rows``)."""
-        loop = self._loop
-        if loop is None:
-            return None
+        the checkpoint's entries are kept (``_name_kept_rows``), an engine's committed parts too."""
         try:
             entries = self.sink.peek(self.job.sink, self.job.source.path, self.job_name).entries
         except Exception:  # the failure may be the target's own: the writer's count then
             return None
         self._stored_entries = entries
-        return loop.ledger.stored_commits(entries)
+        loop = self._loop
+        return None if loop is None else loop.ledger.stored_commits(entries)
 
     def _import_stages(self) -> None:
         """A job file's code is imported now, before anything is written."""
@@ -1116,6 +1117,9 @@ def _folder_fix(folder: str, earlier: bool) -> str:
     if earlier:  # the renamed file is a new one: a plain rerun loads it
         return f'{rename} and rerun, or {declare} and reload every file with --restart and mode = "replace"'
     return f"{rename}, or {declare}; then rerun with --restart (and --mode replace if this run created the table)"
+
+
+_RELOAD_ALL = "to load it once, rerun with --restart --mode replace (every file of the job loads again)"
 
 
 def _load_once(job: JobConfig) -> str:

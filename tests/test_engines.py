@@ -2069,3 +2069,35 @@ def test_json_lines_lines_that_are_not_one_object_are_rejected_alike_on_every_en
             (4, 4, "a JSON Lines row is one object, not two values on one line (the second at column 16)"),
         ],
     )
+
+
+def test_a_file_damaged_part_way_names_its_committed_parts_rows(tmp_path: Path) -> None:
+    """On an engine, a Parquet file damaged in a later part keeps the parts before it: the 65
+    hint says how many rows stay (as on threads) and what loads a new copy once: the engine
+    refuses a reload of a file changed since its parts, so --restart --mode replace."""
+    n = 20_000
+    good = tmp_path / "good.parquet"
+    table = pa.table({"id": pa.array(range(n), pa.int64()), "v": pa.array([f"v{i}" for i in range(n)])})
+    pq.write_table(table, good, row_group_size=2000, use_dictionary=False, compression="NONE", write_page_checksum=True)
+    col = pq.ParquetFile(good).metadata.row_group(6).column(1)
+    data = bytearray(good.read_bytes())
+    data[col.data_page_offset + col.total_compressed_size // 2] ^= 1
+    src, db = tmp_path / "m.parquet", tmp_path / "p.db"
+    src.write_bytes(bytes(data))
+    job = JobConfig(
+        source=SourceConfig(path=str(src)),
+        sink=SinkConfig(type="sqlite", path=str(db), table="t"),
+        run=RunConfig(engine="processes", workers=2, part_size=48 * 1024),
+    )
+    with pytest.raises(LoaderError) as e:
+        Pipeline(job).run()
+    kept = sqlite3.connect(db).execute("SELECT count(*) FROM t").fetchone()[0]
+    assert e.value.exit_code == 65 and 0 < kept < n
+    assert e.value.hint is not None
+    assert e.value.hint.endswith(
+        f"; {kept:,} rows of it stay committed, so the rerun finds a new copy changed: to load it once, "
+        "rerun with --restart --mode replace (every file of the job loads again)"
+    )
+    src.write_bytes(good.read_bytes())  # the hint followed: every row once
+    Pipeline(replace(job, sink=replace(job.sink, mode="replace"), run=replace(job.run, restart=True))).run()
+    assert sqlite3.connect(db).execute("SELECT count(*), count(DISTINCT id) FROM t").fetchone() == (n, n)

@@ -767,6 +767,7 @@ class Coordinator:
                 return future.result()
             except LoaderError as exc:
                 self._number_in_file(task, exc)
+                exc.stopped_in = storage.key(task.part.path)  # its committed parts named (``_name_kept_rows``)
                 self._turn_of(task.part.path)  # listed, as incomplete, as ``threads`` lists the file it stopped in
                 self._announce(task.part.path)  # and logged as begun, as ``threads`` logs it before it reads
                 raise
