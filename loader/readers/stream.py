@@ -15,7 +15,7 @@ import re
 import shlex
 import sys
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 
@@ -197,34 +197,53 @@ class Transcoder:
 
 
 # Formats a file's first bytes name beyond doubt: (magic, what it is, the fix). No text starts
-# with these (control bytes, or bzip2's block magic after "BZh" and a digit).
+# with these (control bytes, or bzip2's block magic after "BZh" and a digit); an Arrow IPC file's
+# "ARROW1" is padded to 8 bytes with NULs. Parquet's "PAR1" is text: see ``_PARQUET``.
 _MAGIC = (
     (b"\x1f\x8b", "gzip data", "name it {name}.gz: a .gz file is decompressed as it is read"),
     (b"(\xb5/\xfd", "zstd data", "name it {name}.zst: a .zst file is decompressed as it is read"),
     (b"PK\x03\x04", "a zip archive (or an xlsx workbook)", "unzip it first, then load the files it holds"),
-    (b"PAR1", "a Parquet file", "name it .parquet, or pass --format parquet"),
-    (b"ARROW1", "an Arrow IPC file", "name it .arrow, or pass --format arrow"),
+    (b"ARROW1\x00\x00", "an Arrow IPC file", "name it .arrow, or pass --format arrow"),
 )
+# A Parquet file starts and ends with "PAR1" (its footer's magic): text may start with it too.
+_PARQUET = b"PAR1"
+_PARQUET_FIX = "name it .parquet, or pass --format parquet"
 _BZIP2 = re.compile(rb"BZh[1-9]1AY&SY")
 _BZIP2_FIX = "name it {name}.bz2: a .bz2 file is decompressed as it is read"
 MAGIC_BYTES = 10
 _COMPRESSION_NAMES = {"gzip": "gzip", "bz2": "bzip2", "zstd": "zstd"}
+# what standard input's data is piped through first, by what its magic bytes say it is
+_STDIN_FIX = {
+    "gzip data": "pipe it decompressed: `gzip -dc x.gz | loader load - ...`",
+    "zstd data": "pipe it decompressed: `zstd -dc x.zst | loader load - ...`",
+    "bzip2 data": "pipe it decompressed: `bzip2 -dc x.bz2 | loader load - ...`",
+    "an Arrow IPC file": "write it to a file named .arrow and load that",
+}
 
 
-def packed(head: bytes, path: str) -> tuple[str, str] | None:
+def packed(head: bytes, path: str, tail: Callable[[], bytes] = lambda: b"") -> tuple[str, str] | None:
     """What the file ``path`` starting with ``head`` is, where its magic bytes say it is
-    compressed or binary (not text), and the fix; None for anything else."""
+    compressed or binary (not text), and the fix; None for anything else. ``tail``: the
+    file's last bytes, read only to tell a Parquet file (``PAR1`` at both ends) from text."""
     name = os.path.basename(path)
+    found: tuple[str, str] | None
     if _BZIP2.match(head):
-        return "bzip2 data", _BZIP2_FIX.format(name=name)
-    return next(((what, fix.format(name=name)) for magic, what, fix in _MAGIC if head.startswith(magic)), None)
+        found = "bzip2 data", _BZIP2_FIX.format(name=name)
+    elif head.startswith(_PARQUET) and tail().endswith(_PARQUET):
+        found = "a Parquet file", _PARQUET_FIX
+    else:
+        found = next(((what, fix.format(name=name)) for magic, what, fix in _MAGIC if head.startswith(magic)), None)
+    if found is not None and path == storage.STDIN:  # no name to give it
+        found = found[0], _STDIN_FIX.get(found[0], found[1])
+    return found
 
 
 def file_head(path: str) -> bytes:
     """The first ``MAGIC_BYTES`` of an input on disk or in storage, read again for an error's
-    sake; nothing for standard input (read once) or an input that cannot be read now."""
+    sake; of standard input, those its reader saw first (``standard_input``: it is read once);
+    nothing for an input that cannot be read now."""
     if path == storage.STDIN:
-        return b""
+        return _stdin_head()
     try:
         with storage.open_input(path) as fh:
             return bytes(fh.read(MAGIC_BYTES))
@@ -232,11 +251,36 @@ def file_head(path: str) -> bytes:
         return b""
 
 
+def file_tail(path: str, n: int = len(_PARQUET), decompressed: bool = True) -> bytes:
+    """The last ``n`` bytes of an input on disk or in storage (nothing for standard input, or
+    one that cannot be read now); a compressed one's decompressed, read through, unless not
+    ``decompressed`` (its own bytes)."""
+    compression = compression_of(path) if decompressed else None
+    try:
+        if compression is not None:
+            stream = Decompressing(path, compression)
+            try:
+                last = b""
+                while chunk := stream.read(1 << 20):
+                    last = (last + chunk)[-n:]
+                return last
+            finally:
+                stream.close()
+        size = storage.size(path)
+        if size is None:
+            return b""
+        with storage.open_input(path) as fh:
+            fh.seek(max(0, size - n))
+            return bytes(fh.read(n))
+    except (OSError, pa.ArrowException):
+        return b""
+
+
 def not_text(path: str, kind: str) -> SourceError | None:
     """Where the first read of a ``kind`` file (CSV, JSON Lines) failed as text, or it is a zip:
     the error naming what the magic bytes of what the reader decoded say it is (gzip data
     named .csv; a .csv.gz holding gzip data again), else None."""
-    found = packed(decoded_head(path), path)
+    found = packed(decoded_head(path), path, lambda: file_tail(path))
     if found is None:
         return None
     return SourceError(f"is {found[0]}, not {kind} text", file=path, hint=found[1])
@@ -315,7 +359,7 @@ class Decompressing:
         head = file_head(self.path)
         if head and not _starts_as(head, self.compression):  # not damaged: never this compression
             stem, suffix = os.path.splitext(self.path)
-            found = packed(head, stem)
+            found = packed(head, stem, lambda: file_tail(self.path, decompressed=False))
             what, fix = (
                 found if found is not None else ("plain text", f"name it {os.path.basename(stem)}, without {suffix}")
             )
@@ -383,7 +427,35 @@ def standard_input() -> tuple[Any, bool]:
     buffer = getattr(stdin, "buffer", None)
     if buffer is None:
         return TextBytes(stdin), False
+    _note_stdin_head(buffer)
     return buffer, True
+
+
+# standard input's buffer and its first bytes, as the reader got them (``file_head``)
+_STDIN_HEAD: tuple[Any, bytes] | None = None
+
+
+def _note_stdin_head(buffer: Any) -> None:
+    """Keep the first bytes of standard input as the reader is about to read them: peeked into
+    its buffer, not consumed (a pipe cannot be read again for an error's sake). Only its first
+    opening's: a later one starts where an earlier reader left it."""
+    global _STDIN_HEAD
+    if _STDIN_HEAD is not None and _STDIN_HEAD[0] is buffer:
+        return
+    peek = getattr(buffer, "peek", None)
+    try:
+        head = bytes(peek(MAGIC_BYTES)[:MAGIC_BYTES]) if callable(peek) else b""
+    except (OSError, ValueError):  # closed or unreadable: the reader says why
+        head = b""
+    _STDIN_HEAD = (buffer, head)
+
+
+def _stdin_head() -> bytes:
+    """The first bytes of the standard input the reader read (``_note_stdin_head``)."""
+    stdin = sys.stdin
+    if _STDIN_HEAD is None or stdin is None or _STDIN_HEAD[0] is not getattr(stdin, "buffer", None):
+        return b""
+    return _STDIN_HEAD[1]
 
 
 def open_stream(path: str, encoding: str, glob_hint: str = "dir/*.csv") -> tuple[Any, bool]:

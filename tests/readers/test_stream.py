@@ -7,6 +7,8 @@ import gzip
 import io
 import json
 import sqlite3
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -423,3 +425,82 @@ def test_a_compressed_csv_of_lone_carriage_returns_is_told_to_decompress_first(t
         error.hint
         == "convert the line ends first, e.g. gzip -dc 'old mac.csv.gz' | tr '\\r' '\\n' > 'old mac.csv', then load that"
     )
+
+
+@pytest.mark.parametrize(
+    "name,data",
+    [
+        ("par.csv", b"PAR1;Gr\xf6\xdfe;PAR3\n1;2;3\n"),  # "PAR1" at the start only: text
+        ("arr.csv", b"ARROW1,Stra\xdfe\n1,2\n"),  # "ARROW1" without its NUL padding: text
+        ("par.csv.gz", gzip.compress(b"PAR1;Gr\xf6\xdfe;PAR3\n1;2;3\n", mtime=0)),
+    ],
+    ids=["parquet", "arrow", "parquet-gz"],
+)
+def test_eight_bit_text_starting_as_a_binary_format_gets_the_encoding_hint(
+    tmp_path: Path, name: str, data: bytes
+) -> None:
+    """ASCII markers are no proof: a cp1252 header starting with PAR1 or ARROW1 was called a
+    Parquet or Arrow file; it gets the encoding hint, and read so it loads."""
+    from loader import load
+
+    src = tmp_path / name
+    src.write_bytes(data)
+    error = _load_error(src, tmp_path)
+    assert (str(error), error.hint) == (
+        f"{src}, line 1: header is not valid text in the declared encoding",
+        'it reads as cp1252: read it with source_options={"encoding": "cp1252"} (source.encoding = "cp1252")',
+    )
+    report = load(str(src), str(tmp_path / "ok.db"), table="t", source_options={"encoding": "cp1252"})
+    assert report.rows_written == 1
+
+
+def test_a_real_arrow_file_named_csv_is_still_named(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.feather as feather
+
+    src = tmp_path / "a.csv"
+    feather.write_feather(pa.table({"a": [1, 2]}), str(src))
+    error = _load_error(src, tmp_path)
+    assert (str(error), error.hint) == (
+        f"{src}: is an Arrow IPC file, not CSV text",
+        'name it .arrow, or pass source_options={"format": "arrow"}',
+    )
+
+
+def test_plain_text_starting_par1_named_gz_is_not_called_parquet(tmp_path: Path) -> None:
+    src = tmp_path / "p.csv.gz"
+    src.write_bytes(b"PAR1,b\n1,2\n")
+    error = _load_error(src, tmp_path)
+    assert (str(error), error.hint) == (f"{src}: is not gzip data: it is plain text", "name it p.csv, without .gz")
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1252"])
+def test_gzip_data_piped_to_standard_input_is_named_gzip(tmp_path: Path, encoding: str) -> None:
+    """Its first bytes were read by the reader already: named from them (not read again),
+    with how to pipe it decompressed; it got 'read it with --encoding cp1252', then a NUL."""
+    from tests.reliability_util import env
+
+    data = gzip.compress(b"id,v\n" + b"".join(b"%d,x\n" % i for i in range(1000)))
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "loader",
+            "load",
+            "-",
+            str(tmp_path / "t.db"),
+            "--format",
+            "csv",
+            "--encoding",
+            encoding,
+        ],
+        input=data,
+        capture_output=True,
+        env=env(),
+        timeout=120,
+    )
+    assert p.returncode == 65
+    assert p.stderr.decode().splitlines() == [
+        "loader: error: -: is gzip data, not CSV text",
+        "  hint: pipe it decompressed: `gzip -dc x.gz | loader load - ...`",
+    ]
