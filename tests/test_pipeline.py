@@ -219,18 +219,24 @@ def test_a_heavy_encoder_gets_a_thread_of_its_own(
     assert len(reading) == len(encoding) == 1
 
 
-@pytest.mark.parametrize("target", ["t.ldb", "t.db"])
-def test_a_small_file_is_read_without_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str) -> None:
-    """Many small files: a file of a few chunks is read, encoded and written on the load's own
-    thread (a thread started per file cost more than the file), with every row there."""
-    started: list[str] = []
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the threads started while the test runs."""
+    names: list[str] = []
     real_start = threading.Thread.start
 
     def start(self: threading.Thread) -> None:
-        started.append(self.name)
+        names.append(self.name)
         real_start(self)
 
     monkeypatch.setattr(threading.Thread, "start", start)
+    return names
+
+
+@pytest.mark.parametrize("target", ["t.ldb", "t.db"])
+def test_a_small_file_is_read_without_threads(tmp_path: Path, started: list[str], target: str) -> None:
+    """Many small files: a file of a few chunks is read, encoded and written on the load's own
+    thread (a thread started per file cost more than the file), with every row there."""
     files = [
         write_csv(tmp_path / f"in{i}.csv", ["id", "v"], [[i * 100 + j, f"v{j}"] for j in range(100)]) for i in range(3)
     ]
@@ -248,19 +254,9 @@ def test_a_small_file_is_read_without_threads(tmp_path: Path, monkeypatch: pytes
     assert report.rows_read == 300
 
 
-def test_a_compressed_file_small_on_disk_is_read_ahead_by_the_rows_it_holds(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_compressed_file_small_on_disk_is_read_ahead_by_the_rows_it_holds(tmp_path: Path, started: list[str]) -> None:
     """Small means the bytes the reader parses: a 14 KB .gz of 630 KB of CSV is read ahead as
     a large file is (it was read on the load's own thread by its size on disk)."""
-    started: list[str] = []
-    real_start = threading.Thread.start
-
-    def start(self: threading.Thread) -> None:
-        started.append(self.name)
-        real_start(self)
-
-    monkeypatch.setattr(threading.Thread, "start", start)
     src = tmp_path / "in.csv.gz"
     with gzip.open(src, "wt") as fh:
         fh.write("id,v\n" + "".join(f"{i},{'lorem ipsum ' * 10}\n" for i in range(5000)))
