@@ -35,6 +35,7 @@ from .errors import (
     EXIT_FAILED,
     EXIT_LOCKED,
     EXIT_USAGE,
+    RELOAD_ALL_HINT,
     THEN_RESUME,
     ConfigError,
     InterruptedLoad,
@@ -644,7 +645,7 @@ class Pipeline:
             if plan.reads and plan.key not in state.files and parts is not None:
                 raise ConfigError(
                     f"{parts.path}: half loaded in parts by an earlier run with run.engine = 'processes' or 'dask'",
-                    hint="finish that load with the same --engine, or reload it with --restart",
+                    hint=f"finish that load with the same --engine, or {RELOAD_ALL_HINT}",
                 )
 
     def _check_declared(self, recorded: dict[str, pa.DataType]) -> dict[str, pa.DataType]:

@@ -1416,10 +1416,25 @@ def test_threads_refuse_a_file_half_loaded_in_parts(tmp_path: Path) -> None:
     assert rerun.returncode == 78  # a config error while the target holds this job's commits
     assert rerun.stderr.startswith(
         f"loader: error: {src}: half loaded in parts by an earlier run with run.engine = 'processes' or 'dask'\n"
-        "  hint: finish that load with the same --engine, or reload it with --restart"
+        "  hint: finish that load with the same --engine, or reload every file of the job with --restart --mode replace"
     )
     assert cli("load", *args, "--engine", "processes", "--part-size", "40000").returncode == 0
     assert sqlite_rows(tmp_path / "t.db", "SELECT count(*), count(DISTINCT id) FROM t") == [(19_999, 19_999)]
+
+
+def test_the_hint_of_a_file_half_loaded_in_parts_loads_each_row_once_when_followed(tmp_path: Path) -> None:
+    """It said "reload it with --restart": in append mode --restart alone loads the committed
+    parts' rows a second time. Its --mode replace loads each row once."""
+    src = tmp_path / "in.csv"
+    src.write_text("id,n\n" + "".join(f"{i},{'oops' if i == 6000 else i}\n" for i in range(20_000)))
+    args = [str(src), str(tmp_path / "t.db"), "--table", "t", "-q"]
+    parts = ["--engine", "processes", "--workers", "2", "--part-size", "40000", "--max-rejects", "0"]
+    assert cli("load", *args, "--columns", "n=int64", *parts).returncode == 3
+    rerun = cli("load", *args, "--columns", "n=int64")
+    hint = rerun.stderr.splitlines()[1]
+    assert "or reload every file of the job with --restart --mode replace;" in hint, hint
+    assert cli("load", *args, "--columns", "n=string", "--restart", "--mode", "replace").returncode == 0
+    assert sqlite_rows(tmp_path / "t.db", "SELECT count(*), count(DISTINCT id) FROM t") == [(20_000, 20_000)]
 
 
 def test_a_part_that_fails_on_a_dask_worker_is_one_line_not_the_workers_traceback(tmp_path: Path) -> None:

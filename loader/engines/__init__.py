@@ -34,6 +34,7 @@ from ..compat import sha256, spare_pandas_import
 from ..cpus import usable_cpus
 from ..errors import (
     PARTS_KEPT_HINT,
+    RELOAD_ALL_HINT,
     ConfigError,
     EngineError,
     InterruptedLoad,
@@ -367,7 +368,7 @@ def _refuse_read_whole(engine: str, reads: list[FilePlan]) -> None:
         if plan.status == "resumed":
             raise ConfigError(
                 f"{plan.path}: half loaded by an earlier run with run.engine = 'threads'",
-                hint="finish that load with --engine threads, or reload it with --restart",
+                hint=f"finish that load with --engine threads, or {RELOAD_ALL_HINT}",
             )
 
 
@@ -440,7 +441,7 @@ def check_committed(
             raise ConfigError(
                 f"{entry['path']}: half loaded in parts of run.part_size = {entry.get('part_size')}, "
                 f"now cut at {part_size}",
-                hint=f"rerun with run.part_size = {entry.get('part_size')}, or reload it with --restart",
+                hint=f"rerun with run.part_size = {entry.get('part_size')}, or {RELOAD_ALL_HINT}",
             )
 
 
