@@ -344,7 +344,7 @@ def _iso_columns(
     first_values: Callable[[list[str]], dict[str, Any]] | None,
 ) -> set[str]:
     """The columns (``fold``ed) whose dates and timestamps keep their type (``declared_pins``):
-    recorded as such, or holding the loader's ISO text. A query a column, only for the columns
+    recorded as such, or holding the loader's ISO text. One query per column, only for the columns
     that would take them as text otherwise."""
     kept = {fold(n) for n, t in recorded.items() if _dated(t)}
     spelled = {fold(n): n for n in declared}
