@@ -60,7 +60,7 @@ RESUME_HINT = "committed work is kept; fix this and rerun the same command to re
 # An engine that lost its workers (loader.engines): its parts committed so far stay.
 PARTS_KEPT_HINT = "committed parts are kept: run the same command again to load the rest"
 # --restart alone loads every file again beside the rows kept (mode append): with replace, once
-RELOAD_ALL_HINT = "reload every file of the job with --restart --mode replace"
+RELOAD_ALL_HINT = "rerun with --restart --mode replace (every file of the job loads again)"
 # Added to a fix-first error's own hint once rows were committed before it.
 THEN_RESUME = "then rerun: committed work is kept and the rerun resumes"
 

@@ -1120,7 +1120,7 @@ def _folder_fix(folder: str, earlier: bool) -> str:
     return f"{rename}, or {declare}; then rerun with --restart (and --mode replace if this run created the table)"
 
 
-_RELOAD_ALL = "to load it once, rerun with --restart --mode replace (every file of the job loads again)"
+_RELOAD_ALL = f"to load it once, {RELOAD_ALL_HINT}"
 
 
 def _load_once(job: JobConfig) -> str:
@@ -1134,7 +1134,7 @@ def _load_once(job: JobConfig) -> str:
         return "rerun with --set run.on_change=reload to load it over them, each row at its key"
     return (
         "to load it once, delete them and rerun with --set run.on_change=reload (reload alone adds all its rows "
-        "beside them), or rerun with --restart --mode replace (every file of the job loads again)"
+        f"beside them), or {RELOAD_ALL_HINT}"
     )
 
 

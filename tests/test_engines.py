@@ -1416,7 +1416,8 @@ def test_threads_refuse_a_file_half_loaded_in_parts(tmp_path: Path) -> None:
     assert rerun.returncode == 78  # a config error while the target holds this job's commits
     assert rerun.stderr.startswith(
         f"loader: error: {src}: half loaded in parts by an earlier run with run.engine = 'processes' or 'dask'\n"
-        "  hint: finish that load with the same --engine, or reload every file of the job with --restart --mode replace"
+        "  hint: finish that load with the same --engine, or rerun with --restart --mode replace "
+        "(every file of the job loads again)"
     )
     assert cli("load", *args, "--engine", "processes", "--part-size", "40000").returncode == 0
     assert sqlite_rows(tmp_path / "t.db", "SELECT count(*), count(DISTINCT id) FROM t") == [(19_999, 19_999)]
@@ -1432,7 +1433,7 @@ def test_the_hint_of_a_file_half_loaded_in_parts_loads_each_row_once_when_follow
     assert cli("load", *args, "--columns", "n=int64", *parts).returncode == 3
     rerun = cli("load", *args, "--columns", "n=int64")
     hint = rerun.stderr.splitlines()[1]
-    assert "or reload every file of the job with --restart --mode replace;" in hint, hint
+    assert "or rerun with --restart --mode replace (every file of the job loads again);" in hint, hint
     assert cli("load", *args, "--columns", "n=string", "--restart", "--mode", "replace").returncode == 0
     assert sqlite_rows(tmp_path / "t.db", "SELECT count(*), count(DISTINCT id) FROM t") == [(20_000, 20_000)]
 
