@@ -123,6 +123,8 @@ def _then_resume(hint: str | None) -> str:
     """A fix-first hint once rows are committed: the rerun resumes (said once)."""
     if not hint:
         return f"fix this, {THEN_RESUME}"
+    if RELOAD_ALL_HINT in hint:  # it says already what a rerun does: resume, or load everything again
+        return hint
     return f"{re.sub(r',? (?:then|and) rerun$', '', hint)}; {THEN_RESUME}"
 
 

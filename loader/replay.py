@@ -28,7 +28,6 @@ import io
 import json
 import os
 import re
-import stat
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -61,7 +60,7 @@ from .report import FileReport, RunReport, ignored_text
 from .schema import as_declared, binding, bound, declared_pins, decode_types, spellings, stored_types
 from .sinks.base import Encoded, Encoder
 from .state import STAMP_ENTRY, FileState, JobState, Ledger, file_key, identity, same_content, same_job
-from .storage import not_a_file
+from .storage import file_mode, refuse_special
 from .suggest import fold
 from .transforms import Stage, close_stages, output_schema
 from .types import empty_batch, is_numeric, parse_type
@@ -137,13 +136,10 @@ def check_reject_file(path: str) -> None:
     lines, then its rows), and what a pipe gave is gone; a FIFO with no writer blocks for ever.
     A missing one is left to ``read_entries``."""
     try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return
-    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
-        exc = not_a_file(path, mode)
+        refuse_special(path, file_mode(path))
+    except MissingInputError as exc:
         exc.hint = "copy it to a file first (`cat ... > fixed.jsonl`) and replay that file; nothing was replayed"
-        raise exc
+        raise
 
 
 def read_entries(path: str) -> Iterator[Entry]:

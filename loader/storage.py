@@ -261,18 +261,29 @@ def check_file(path: str, glob_hint: str = "dir/*.csv") -> None:
         return
     if path == STDIN:
         return
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return
-    if stat.S_ISDIR(mode):
+    mode = file_mode(path)
+    if mode is not None and stat.S_ISDIR(mode):
         nested = glob_hint.replace("/*", "/**/*", 1)  # a Spark or Hive output keeps its files in partition folders
         raise SourceError(
             "is a directory, not a file",
             file=path,
             hint=f"use a glob such as {glob_hint}, or {nested} for the files in its folders too",
         )
-    if not stat.S_ISREG(mode):
+    refuse_special(path, mode)
+
+
+def file_mode(path: str) -> int | None:
+    """``path``'s file type and mode (links followed), None if it cannot be stat'ed."""
+    try:
+        return os.stat(path).st_mode
+    except OSError:
+        return None
+
+
+def refuse_special(path: str, mode: int | None) -> None:
+    """``not_a_file``'s error for a path that is there and is neither a regular file nor
+    a directory (``mode``: ``file_mode``'s)."""
+    if mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
         raise not_a_file(path, mode)
 
 

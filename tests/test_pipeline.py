@@ -631,6 +631,10 @@ def test_dry_run_shows_the_types_a_leveldb_jobs_checkpoint_recorded(tmp_path: Pa
         ),
         ("columns are: id, name", "columns are: id, name; then rerun: committed work is kept and the rerun resumes"),
         (None, "fix this, then rerun: committed work is kept and the rerun resumes"),
+        (  # a rerun that resumes or one that loads everything again: said already, not contradicted
+            "finish that load with --engine threads, or rerun with --restart --mode replace (every file of the job loads again)",
+            "finish that load with --engine threads, or rerun with --restart --mode replace (every file of the job loads again)",
+        ),
     ],
 )
 def test_a_config_error_after_a_commit_says_then_rerun_once(hint: str | None, said: str) -> None:

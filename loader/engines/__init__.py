@@ -962,7 +962,7 @@ def _changed_since_parts(path: str) -> SourceChangedError:
     return SourceChangedError(
         "changed since parts of it were loaded: its committed parts are not this version's",
         file=path,
-        hint="reload everything with --restart and --mode replace, or put the earlier version back to finish it",
+        hint=f"put the earlier version back to finish it, or {RELOAD_ALL_HINT}",
     )
 
 
@@ -973,7 +973,7 @@ def _cut_otherwise(path: str) -> ConfigError:
     return ConfigError(
         f"{path}: half loaded in parts this run cuts otherwise: the file is unchanged, how it is cut changed "
         "(a newer version of loader, or flags such as --skip-rows or --quote-char)",
-        hint="reload everything with --restart and --mode replace, or finish it with the loader and flags that began it",
+        hint=f"finish it with the loader and flags that began it, or {RELOAD_ALL_HINT}",
     )
 
 
