@@ -369,6 +369,7 @@ class Pipeline:
         dialects: dict[str, list[str]] = {}
         self._peeked = JobState()
         self._peeked_entries: dict[str, str] = {}  # its entries (``engines.check_checkpoint``)
+        self._target_entries: dict[str, str] = {}  # the job's entries in the target, before any restart
         self._target_note: str | None = None  # why the target was not read (``Peek.note``)
         plans: list[FilePlan] = []
         if files:  # standard input's target too: only its rows are not read
@@ -397,7 +398,7 @@ class Pipeline:
                 if self._deferred() is None:
                     self._check_width(out, path)
                     with naming_file(path):
-                        self.sink.check_schema(sink, out)
+                        self.sink.check_schema(sink, out, self._target_entries)
                     if self._target_note is None:  # else the table was not read
                         self._check_table_columns(out, path)
         return Plan(
@@ -454,6 +455,7 @@ class Pipeline:
             state = JobState()
         self._peeked = state  # what the files are planned against (``_plan_parts``)
         self._peeked_entries = {} if starts_over else peeked.entries
+        self._target_entries = peeked.entries  # as the target holds them (what --restart keeps binds too)
         # the table's columns, as the load will find them (a replace that starts over drops it)
         dropped = starts_over and self.job.sink.mode == "replace"
         self._table_columns = {} if dropped else peeked.declared

@@ -353,6 +353,46 @@ def test_leveldb_key_format_is_fixed_for_a_load_with_a_text_id_in_a_later_file(t
     assert items[0][1] == b'{"id":"007","name":"g"}'
 
 
+@pytest.mark.parametrize("mode", ["upsert", "ignore", "append"])
+def test_leveldb_restart_that_would_spell_the_keys_otherwise_is_refused(
+    tmp_path: Path, mode: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--restart forgets the files, not how the job's keys in the store are spelled: inferred
+    anew over every file, id would be text and every row would be put again under a second key."""
+    write(tmp_path / "d1.csv", "id,name\n1,ann\n2,bob\n")
+    target = tmp_path / "u.ldb"
+    run = ["load", str(tmp_path / "d*.csv"), str(target), "--key", "user:{id}", "--mode", mode, "-q"]
+    assert main(run) == 0
+    write(tmp_path / "d2.csv", "id,name\n007,bond\n3,cy\n")
+    assert main(run) == 0  # 007 rejected: id is int64 since the first run
+    before, _ = leveldb_items(target)
+    capsys.readouterr()
+    for extra in ([], ["--columns", "id=string"], ["--dry-run"]):
+        assert main([*run, "--restart", *extra]) == 78
+        err = capsys.readouterr().err
+        assert (
+            "sink.key: column id is string in this run, but this job's keys in "
+            f"{target} were written with it as int64 (int64 keys are zero-padded to 20 digits; string keys are "
+            f"the text as read): mode {mode} would write every row again under a second key"
+        ) in err
+        assert (
+            "hint: declare the old type (--columns id=int64) to keep the store's keys, or rerun with --mode replace"
+            in err
+        )
+        assert leveldb_items(target)[0] == before
+    assert [k for k, _ in before] == [b"user:%020d" % n for n in (1, 2, 3)]
+    # declared as the store has it: each row once (007 as the int64 declared)
+    assert main([*run, "--restart", "--columns", "id=int64"]) == 0
+    items, state = leveldb_items(target)
+    assert [k for k, _ in items] == [b"user:%020d" % n for n in (1, 2, 3, 7)]
+    assert state["keys"] == {"template": "user:{id}", "types": {"id": "int64"}}
+    # replace writes the keys anew, and the later runs keep them so
+    assert main([*run[:-3], "--mode", "replace", "--restart", "-q"]) == 0
+    assert [k for k, _ in leveldb_items(target)[0]] == [b"user:007", b"user:1", b"user:2", b"user:3"]
+    assert main([*run, "--restart"]) == 0
+    assert [k for k, _ in leveldb_items(target)[0]] == [b"user:007", b"user:1", b"user:2", b"user:3"]
+
+
 def test_leveldb_key_format_recorded_with_the_checkpoint_binds_later_runs(tmp_path: Path) -> None:
     write(tmp_path / "r1.csv", "id,name\n1,a\n2,b\n")
     target = tmp_path / "r.ldb"

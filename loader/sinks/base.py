@@ -176,8 +176,9 @@ class Sink(Protocol):
         """The ``target:`` line of ``--dry-run``."""
         ...
 
-    def check_schema(self, sink: SinkConfig, schema: pa.Schema) -> None:
-        """Refuse, before a row is read, data the keys or values cannot be made from."""
+    def check_schema(self, sink: SinkConfig, schema: pa.Schema, entries: dict[str, str] | None = None) -> None:
+        """Refuse, before a row is read, data the keys or values cannot be made from (with
+        ``entries``, the job's checkpoint entries in the target: as the job's keys there are)."""
         ...
 
     def name_clash(self, names: list[str]) -> str | None:
@@ -251,7 +252,7 @@ class SinkBase:
     def plan_line(self, sink: SinkConfig, paths: list[str]) -> str:
         return f"target: {self.name} {sink.path}, mode {sink.mode}"
 
-    def check_schema(self, sink: SinkConfig, schema: pa.Schema) -> None:
+    def check_schema(self, sink: SinkConfig, schema: pa.Schema, entries: dict[str, str] | None = None) -> None:
         return None
 
     def name_clash(self, names: list[str]) -> str | None:

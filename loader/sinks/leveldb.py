@@ -182,10 +182,15 @@ class LevelDBSink(SinkBase):
     def plan_line(self, sink: SinkConfig, paths: list[str]) -> str:
         return f"target: leveldb {sink.path}, key {sink.key!r}, value {sink.value!r}, mode {sink.mode}"
 
-    def check_schema(self, sink: SinkConfig, schema: pa.Schema) -> None:
+    def check_schema(self, sink: SinkConfig, schema: pa.Schema, entries: dict[str, str] | None = None) -> None:
+        from ..writers import leveldb_keys
+        from ..writers.encode import KeyTemplate
         from ..writers.leveldb import check_schema
 
-        check_schema(sink, schema)
+        template = KeyTemplate(str(sink.key))
+        check_schema(sink, schema, template)
+        if entries:  # the dry run: refused as the load's prepare refuses it
+            leveldb_keys.check(sink, template, schema, entries.get(leveldb_keys.KEYS_ENTRY))
 
     def peek(self, sink: SinkConfig, paths: list[str], job: str) -> Peek:
         from ..writers.leveldb import peek

@@ -110,7 +110,7 @@ class SQLiteSink(SinkBase):
 
         return check_width
 
-    def check_schema(self, sink: SinkConfig, schema: pa.Schema) -> None:
+    def check_schema(self, sink: SinkConfig, schema: pa.Schema, entries: dict[str, str] | None = None) -> None:
         from ..writers.sqlite_schema import check_schema
 
         check_schema(sink, schema.names)

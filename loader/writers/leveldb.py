@@ -34,7 +34,7 @@ from ..prefetch import prefetch
 from ..sinks.base import Encoded
 from ..sinks.leveldb import Puts, as_bytes, stage
 from ..spill import Keep, merge_runs, run_bounds
-from . import leveldb_tables
+from . import leveldb_keys, leveldb_tables
 from .base import Transactional
 from .encode import KeyTemplate
 from .leveldb_sort import SORT_ENTRY, Sorter, split_ranges
@@ -231,6 +231,8 @@ class LevelDBWriter(Transactional):
         self._lock: contextlib.AbstractContextManager[None] | None = None
         self._arm_tried = False
         self._made = False  # the store was not there when this run opened it (``gone``)
+        self._new_store = False  # likewise, kept: a new store holds no keys of any job
+        self._keys: str | None = None  # how the job's keys in the store are spelled (``leveldb_keys``)
 
     @property
     def worker_peak_rss_mb(self) -> float | None:  # type: ignore[override]
@@ -239,6 +241,7 @@ class LevelDBWriter(Transactional):
 
     def __enter__(self) -> LevelDBWriter:
         self._made = not os.path.isfile(os.path.join(self.config.path, "CURRENT"))  # LevelDB makes the store
+        self._new_store = self._made
         self._open_db()
         self._state = self._open_state()
         return self
@@ -379,6 +382,7 @@ class LevelDBWriter(Transactional):
         assert self._state is not None
         entries = dict(self._state.jobs.get(job, {}))
         self._job = job
+        self._keys = entries.get(leveldb_keys.KEYS_ENTRY)
         if self.sorter is not None:
             self.sorter.resume(job, entries.get(SORT_ENTRY))
         return entries
@@ -404,9 +408,15 @@ class LevelDBWriter(Transactional):
         return f"{STATE_FILE} held checkpoints of {named}, and the store they tell of was gone (deleted since)"
 
     def clear_state(self, job: str) -> None:
+        """Forget the job's checkpoint (``--restart``, a replace that starts over, a store gone):
+        not how its keys in the store are spelled, which binds the modes that keep them
+        (``leveldb_keys``). A store this run made holds none: the record goes too."""
         if self.sorter is not None:
             self.sorter.resume(job, None)  # a restart: the runs of the load it abandons go
-        self._write_state(lambda log: log.clear(job))
+        keep = () if self._new_store else (leveldb_keys.KEYS_ENTRY,)
+        self._write_state(lambda log: log.clear(job, keep))
+        if self._new_store:
+            self._keys = None
 
     def column_types(self) -> dict[str, str]:
         """Keys and values declare no column types (the checkpoint records the load's)."""
@@ -416,12 +426,21 @@ class LevelDBWriter(Transactional):
 
     def prepare(self, schema: pa.Schema, *, fresh: bool) -> None:
         check_schema(self.config, schema, self.template)
+        leveldb_keys.check(self.config, self.template, schema, self._keys)
         self._finish_inherited_merge()
         if fresh and self.config.mode == "replace":
             self._wipe()
+        self._record_keys(schema)
         if self.sorts == "auto" and not self._arm_tried:  # prepare runs for every file
             self._arm_tried = True
             self._arm_tables()
+
+    def _record_keys(self, schema: pa.Schema) -> None:
+        """How this run spells the job's keys, recorded before the first key is written."""
+        keys = leveldb_keys.updated(self.config, self.template, schema, self._keys)
+        if keys != self._keys:
+            self._set_state({leveldb_keys.KEYS_ENTRY: keys})
+            self._keys = keys
 
     def _finish_inherited_merge(self) -> None:
         """A stopped run's merge, finished before this run writes a row (prepare comes

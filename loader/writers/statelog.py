@@ -41,6 +41,8 @@ def read_state_log(path: str) -> tuple[dict[str, dict[str, str]], bool]:
             job = record["job"]
             if record.get("clear"):
                 jobs.pop(job, None)
+                if "set" in record:  # a clear that keeps some entries (``StateLog.clear``)
+                    jobs[job] = dict(record["set"])
             else:
                 jobs.setdefault(job, {}).update(record["set"])
         except (ValueError, KeyError, TypeError) as exc:
@@ -65,9 +67,16 @@ class StateLog:
         self.jobs.setdefault(job, {}).update(entries)
         self._append({"job": job, "set": entries})
 
-    def clear(self, job: str) -> None:
-        if self.jobs.pop(job, None) is not None:
-            self._append({"job": job, "clear": True})
+    def clear(self, job: str, keep: tuple[str, ...] = ()) -> None:
+        """Forget ``job``'s entries but those named in ``keep``, in one line: a kill cannot
+        leave the job cleared without them."""
+        entries = self.jobs.pop(job, None)
+        if entries is None:
+            return
+        kept = {name: entries[name] for name in keep if name in entries}
+        if kept:
+            self.jobs[job] = kept
+        self._append({"job": job, "clear": True, "set": kept} if kept else {"job": job, "clear": True})
 
     def _append(self, record: dict[str, object]) -> None:
         line = (json.dumps(record, separators=(",", ":")) + "\n").encode("utf-8")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -434,8 +435,37 @@ def test_replace_wipes_data_but_not_state(tmp_path: Path) -> None:
         w.prepare(pa.schema([("id", pa.int64())]), fresh=True)
         put(w, pa.record_batch({"id": [3]}))
         w.commit("j", {})
-        assert w.read_state("j") == {"x": "1"}
+        # and the keys it writes anew are recorded (``leveldb_keys``)
+        assert w.read_state("j") == {"x": "1", "keys": '{"template": "k:{id}", "types": {"id": "int64"}}'}
     assert [k for k, _ in data_items(db)] == [b"k:00000000000000000003"]
+
+
+def test_clear_state_keeps_how_the_job_keys_are_spelled(tmp_path: Path) -> None:
+    """--restart forgets the files loaded, not the keys in the store: a run that would spell
+    them otherwise is refused before it writes a key; a store made anew holds none."""
+    db = tmp_path / "c.ldb"
+    with LevelDBWriter(sink(db, mode="upsert")) as w:
+        w.read_state("j")
+        w.prepare(pa.schema([("id", pa.int64())]), fresh=True)
+        put(w, pa.record_batch({"id": [1]}))
+        w.commit("j", {"x": "1"})
+    with LevelDBWriter(sink(db, mode="upsert")) as w:
+        w.read_state("j")
+        w.clear_state("j")
+        assert w.read_state("j") == {"keys": '{"template": "k:{id}", "types": {"id": "int64"}}'}
+        with pytest.raises(ConfigError, match="column id is string in this run") as refused:
+            w.prepare(pa.schema([("id", pa.string())]), fresh=True)
+        assert refused.value.exit_code == 78
+        w.prepare(pa.schema([("id", pa.int32())]), fresh=True)  # an int32 keys as an int64 does
+    assert [k for k, _ in data_items(db)] == [b"k:00000000000000000001"]
+    for name in os.listdir(db):
+        if name != STATE_FILE:
+            os.remove(db / name)  # the store deleted, its checkpoint file left
+    with LevelDBWriter(sink(db, mode="upsert")) as w:
+        w.read_state("j")
+        w.clear_state("j")
+        assert w.read_state("j") == {}
+        w.prepare(pa.schema([("id", pa.string())]), fresh=True)
 
 
 @pytest.mark.parametrize("with_nulls", [False, True])

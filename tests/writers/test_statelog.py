@@ -68,3 +68,16 @@ def test_appends_after_a_compaction_land_in_the_new_file(tmp_path: Path, monkeyp
         assert read_state_log(str(path))[0] == {"j": {"row": str(i)}}  # on disk after every commit
     log.close()
     assert compactions >= 2
+
+
+def test_a_clear_that_keeps_entries_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    log = StateLog(str(path), durable=False)
+    log.set("j", {"file:a": "1", "keys": "k"})
+    log.clear("j", ("keys", "absent"))
+    assert path.read_text().splitlines()[-1] == '{"job":"j","clear":true,"set":{"keys":"k"}}'
+    assert read_state_log(str(path))[0] == {"j": {"keys": "k"}} == log.jobs
+    log.compact()
+    assert read_state_log(str(path))[0] == {"j": {"keys": "k"}}
+    log.clear("j")
+    assert read_state_log(str(path))[0] == {} == log.jobs

@@ -1,0 +1,144 @@
+"""How a job's LevelDB keys are spelled, recorded in the store so that no later run of the
+job spells them otherwise.
+
+A key's text depends on its template and on the types of the columns it names: an integer
+``{id}`` is zero-padded to 20 digits (``user:00000000000000000007``), a text one is the text as
+read (``user:7``). A run whose key columns have other types than the job's keys were written
+with (a column inferred anew over every file after ``--restart``, or declared otherwise) would
+put every earlier row again under a second key beside its first. Under ``upsert``, ``ignore``
+and ``append`` such a run is refused before it writes a key (``check``); ``replace``, which
+deletes the job's keys first, records its own. The record is a checkpoint entry of the job
+(``KEYS_ENTRY``) that ``--restart`` keeps: it forgets the files loaded, not the keys stored.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from ..errors import EXIT_CONFIG, ConfigError
+from ..schema import stored_type
+from ..types import type_name
+
+if TYPE_CHECKING:
+    from ..config import SinkConfig
+    from .encode import KeyTemplate
+
+KEYS_ENTRY = "keys"  # the job's checkpoint entry: its key template and its columns' types
+
+_INTEGER = re.compile(r"^u?int\d+$")
+_DECIMAL = re.compile(r"^decimal\(\d+, (-?\d+)\)$")
+
+
+def spelled_types(template: KeyTemplate, schema: pa.Schema) -> dict[str, str]:
+    """The type of each column ``template`` names, as the checkpoint records types (an int32
+    as the int64 stored); a column typed null makes no key (its rows are rejected): left out."""
+    out = {}
+    for name in template.columns:
+        if name not in schema.names:
+            continue
+        t = schema.field(name).type
+        if pa.types.is_dictionary(t):
+            t = t.value_type
+        if not pa.types.is_null(t):
+            out[name] = type_name(stored_type(t))
+    return out
+
+
+def record(template: KeyTemplate, types: dict[str, str]) -> str:
+    """The entry that records keys spelled by ``template`` over columns of ``types``."""
+    return json.dumps({"template": template.template, "types": types}, sort_keys=True)
+
+
+def read(entry: str | None) -> tuple[str, dict[str, str]] | None:
+    """The template and the column types of a recorded entry (None: none, or not one)."""
+    if not entry:
+        return None
+    try:
+        got = json.loads(entry)
+        return (str(got["template"]), {str(n): str(t) for n, t in dict(got["types"]).items()})
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def updated(config: SinkConfig, template: KeyTemplate, schema: pa.Schema, entry: str | None) -> str:
+    """The entry once this run's rows of ``schema`` are written: ``replace`` writes the keys
+    anew; the other modes add the columns the record lacks (typed null before) to it."""
+    new = spelled_types(template, schema)
+    recorded = read(entry)
+    if config.mode == "replace" or recorded is None or recorded[0] != template.template:
+        return record(template, new)
+    return record(template, new | recorded[1])
+
+
+def check(config: SinkConfig, template: KeyTemplate, schema: pa.Schema, entry: str | None) -> None:
+    """Refuse a run of ``upsert``, ``ignore`` or ``append`` whose keys of ``schema`` would be
+    spelled otherwise than the job's keys in the store (``entry``, its record) are."""
+    recorded = read(entry)
+    if config.mode == "replace" or recorded is None:
+        return
+    old_template, old = recorded
+    if old_template != template.template:  # a job named with run.job whose key changed
+        raise _refused(
+            config,
+            f"sink.key: {template.template!r} is not the key {old_template!r} this job's keys in {config.path} "
+            f"were written with: mode {config.mode} would write every row again under a second key",
+            f"load with --key {old_template!r} to keep the store's keys",
+        )
+    new = spelled_types(template, schema)
+    for _, name, spec in template.parts:
+        if name is None or name not in old or name not in new or _alike(old[name], new[name], spec):
+            continue
+        was, now = old[name], new[name]
+        raise _refused(
+            config,
+            f"sink.key: column {name} is {now} in this run, but this job's keys in {config.path} were written "
+            f"with it as {was} ({_words(was, spec)}; {_words(now, spec)}): mode {config.mode} would write "
+            "every row again under a second key",
+            f"declare the old type (--columns {name}={was}) to keep the store's keys",
+        )
+
+
+def _refused(config: SinkConfig, message: str, keep: str) -> ConfigError:
+    """A refusal found once the store holds the job's keys (exit 78)."""
+    error = ConfigError(message, hint=f"{keep}, or rerun with --mode replace to write the job's keys anew")
+    error.exit_code = EXIT_CONFIG
+    return error
+
+
+def _alike(a: str, b: str, spec: str) -> bool:
+    """Whether a value keys the same under either type (``spelled_types``' names)."""
+    return a == b or _kind(a, spec) == _kind(b, spec)
+
+
+def _kind(name: str, spec: str) -> str:
+    """What a field of the type ``name`` spells a value as: every integer alike (zero-padded
+    digits, or ``spec``'s), a decimal by its scale (its places), a date and a timestamp alike
+    under a ``strftime`` spec (its directives); any other type by its name."""
+    if _INTEGER.match(name):
+        return "integer"
+    decimal = _DECIMAL.match(name)
+    if decimal:
+        return f"decimal places {decimal.group(1)}"
+    if "%" in spec and (name == "date" or name.startswith("timestamp[")):
+        return "strftime"
+    return name
+
+
+def _words(name: str, spec: str) -> str:
+    """How a field of the type ``name`` is spelled, for the message."""
+    if spec:
+        return f"{name} keys are formatted by {spec!r}"
+    if _INTEGER.match(name):
+        return f"{name} keys are zero-padded to 20 digits"
+    decimal = _DECIMAL.match(name)
+    if decimal:
+        return f"{name} keys have {decimal.group(1)} decimal places"
+    if name.startswith("timestamp["):
+        digits = {"s": 0, "ms": 3, "us": 6, "ns": 9}.get(name[10:12].rstrip(",]"), 6)
+        return f"{name} keys are ISO text with {digits} fraction digits"
+    words = {"string": "the text as read", "date": "ISO dates", "float64": "the number's text (3.0)"}
+    return f"{name} keys are {words.get(name, f'{name} values as text')}"
