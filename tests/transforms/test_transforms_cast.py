@@ -76,6 +76,14 @@ def test_on_error_null() -> None:
     assert col(out, "age") == [1, None, None] and out.rejects == []
 
 
+def test_on_error_null_dates_a_zoned_timestamp_whose_local_midnight_does_not_exist() -> None:
+    """Beirut's clocks go from 00:00 to 01:00 on 2024-03-31: the stage raised an internal error."""
+    seconds = [1_711_875_600, 1_711_749_600]  # 2024-03-31 12:00 and 2024-03-30 00:00 in Beirut
+    ts = pa.array([s * 10**9 for s in seconds], pa.timestamp("ns", "Asia/Beirut"))
+    out = Cast(columns={"ts": "date"}, on_error="null")(chunk_of({"ts": ts}))
+    assert col(out, "ts") == [None, dt.date(2024, 3, 30)] and out.rejects == []
+
+
 def test_on_error_fail_names_file_row_column_value() -> None:
     c = chunk_of({"age": ["1", "2", "old"]}, file="people.csv")
     with pytest.raises(LoaderError) as info:
