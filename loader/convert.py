@@ -1151,7 +1151,7 @@ def _changed_by_cast(src: pa.Array, out: pa.Array) -> pa.Array | None:
     if pa.types.is_nested(s) and not s.equals(t) and _ints_into_floats(s, t):
         return _nested_rounded(src, out)
     if pa.types.is_timestamp(s) and pa.types.is_date(t):
-        return kernels.not_equal(kernels.floor_temporal(src, unit="day"), src)  # in the column's zone
+        return _time_of_day(src)
     narrower = pa.types.is_floating(s) and pa.types.is_floating(t) and s.bit_width > t.bit_width
     if not (pa.types.is_floating(t) and (narrower or pa.types.is_decimal(s))):
         return None
@@ -1165,6 +1165,15 @@ def _changed_by_cast(src: pa.Array, out: pa.Array) -> pa.Array | None:
     # NaN, and a value the narrower float holds exactly (a float32's own value, widened), stay as they are
     kept = kernels.fill_null(kernels.or_(kernels.is_nan(src), kernels.equal(kernels.cast(out, s), src)), False)
     return kernels.and_(changed, kernels.invert(kept))
+
+
+def _time_of_day(src: pa.Array) -> pa.Array:
+    """Where a timestamp is not at midnight on the clock of its zone, whose date is its date.
+    The wall clock is floored, not the zoned value: Arrow floors that in local time and makes
+    it an instant again, which raises where the day's midnight does not exist (Asia/Beirut's
+    clocks go from 00:00 to 01:00 on 2024-03-31) or where a wall time names two instants."""
+    wall = kernels.local_timestamp(src) if is_zoned(src.type) else src
+    return kernels.not_equal(kernels.floor_temporal(wall, unit="day"), wall)
 
 
 def _nested_rounded(src: pa.Array, out: pa.Array) -> pa.Array | None:

@@ -489,6 +489,41 @@ def test_a_reason_names_a_value_python_cannot_hold_as_its_iso_text() -> None:
     assert fine.reasons == ["'2024-01-01T00:00:00.123456789' has a time of day that date would drop"]
 
 
+@pytest.mark.parametrize("unit", ["s", "ns"])
+def test_a_zoned_timestamp_becomes_its_local_date_where_midnight_does_not_exist_or_repeats(unit: str) -> None:
+    """Finding a time of day floored the zoned value to its local midnight, and Arrow raised
+    where that midnight does not exist (Beirut goes from 00:00 to 01:00 on 2024-03-31) or names
+    two instants (Havana's 00:00-00:59 repeats on 2024-11-03): an internal error in a cast."""
+    utc = dt.UTC
+    beirut = [dt.datetime(2024, 3, 31, 9, tzinfo=utc), dt.datetime(2024, 3, 29, 22, tzinfo=utc)]
+    beirut += [dt.datetime(2024, 3, 30, 22, tzinfo=utc), None]  # 12:00, 00:00 the day before, 01:00
+    out = convert(pa.array(beirut, pa.timestamp(unit, "Asia/Beirut")), pa.date32())
+    assert out.array.to_pylist() == [None, dt.date(2024, 3, 30), None, None]
+    assert out.bad is not None and out.bad.to_pylist() == [True, False, True, False]
+    assert out.reasons == [
+        "'2024-03-31 12:00:00+03:00' has a time of day that date would drop",
+        "'2024-03-31 01:00:00+03:00' has a time of day that date would drop",
+    ]
+    havana = [dt.datetime(2024, 11, 3, 4, tzinfo=utc), dt.datetime(2024, 11, 3, 5, tzinfo=utc)]
+    havana += [dt.datetime(2024, 11, 3, 4, 30, tzinfo=utc)]  # 00:00 twice, then 00:30
+    out = convert(pa.array(havana, pa.timestamp(unit, "America/Havana")), pa.date32(), explicit=True)
+    assert out.array.to_pylist() == [dt.date(2024, 11, 3), dt.date(2024, 11, 3), None]
+    assert out.reasons == ["'2024-11-03 00:30:00-04:00' has a time of day that date would drop"]
+
+
+def test_a_declared_date_of_a_zoned_parquet_timestamp_rejects_a_row_not_the_file(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    src, db = tmp_path / "beirut.parquet", tmp_path / "t.db"
+    ts = pa.array([1_711_875_600, 1_711_749_600], pa.timestamp("s", "Asia/Beirut"))  # 03-31 12:00, 03-30 00:00
+    pq.write_table(pa.table({"ts": ts, "v": [1, 2]}), src)
+    report = load(str(src), str(db), table="t", source_options={"columns": {"ts": "date"}})
+    assert (report.rows_written, report.rows_rejected) == (1, 1)
+    assert sqlite_rows(db, "SELECT ts, v FROM t") == [("2024-03-30", 2)]
+    rejected = json.loads(Path(f"{db}.table-t.rejects.jsonl").read_text())
+    assert rejected["reason"] == "'2024-03-31 12:00:00+03:00' has a time of day that date would drop"
+
+
 def test_a_column_settled_as_empty_rejects_a_value_instead_of_dropping_it() -> None:
     out = convert(pa.array([None, b"x", None], pa.binary()), pa.null(), strict=True)
     assert out.array.type == pa.null() and len(out.array) == 3

@@ -8,6 +8,8 @@ path of the project). Two additions live here: text parsed with a
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -16,7 +18,7 @@ import pyarrow as pa
 
 from .. import kernels
 from ..chunk import Chunk, column_values
-from ..convert import Converted, convert
+from ..convert import Converted, convert, mask_of
 from ..types import is_numeric, is_text, type_name
 from ._base import ON_ERROR, StageBase, first_failure, reject_in_order, replace_columns, value_text
 
@@ -25,54 +27,121 @@ def _check_zone(tz: str) -> None:
     kernels.assume_timezone(pa.array([0], pa.timestamp("s")), tz)  # ArrowInvalid if unknown
 
 
+# glibc's shorthands, which Arrow's strptime reads and Python's does not, as the directives
+# they stand for: both readers then read the one format
+_SHORTHANDS = {"D": "%m/%d/%y", "F": "%Y-%m-%d", "R": "%H:%M", "T": "%H:%M:%S", "e": "%d", "h": "%b"}
+_PIECE = re.compile(r"%(:z|.?)|[^%]+", re.DOTALL)
+
+
+def strptime_format(fmt: str) -> str:
+    """``fmt`` as Python's ``strptime`` reads it, glibc's shorthands (``%F``, ``%T``...) spelled
+    out. ValueError naming a directive Python's ``strptime`` does not read (``%s``, ``%C``): every
+    value would be rejected as not fitting the format, where the format is what is wrong."""
+    out = []
+    for piece in _PIECE.finditer(fmt):
+        directive = piece.group(1)
+        if directive is None:
+            out.append(piece.group())
+        elif directive in _SHORTHANDS:
+            out.append(_SHORTHANDS[directive])
+        elif _reads_directive(directive):
+            out.append(piece.group())
+        else:
+            what = f"%{directive} in {fmt!r}" if directive else f"the % that ends {fmt!r}"
+            raise ValueError(f"{what} is not a directive strptime reads")
+    return "".join(out)
+
+
+@functools.cache
+def _reads_directive(directive: str) -> bool:
+    try:
+        _dt.datetime.strptime("", f"%{directive}")
+    except ValueError as exc:  # a directive it reads fails on the empty text, not on the format
+        return "does not match format" in str(exc)
+    return True
+
+
 def convert_with_format(arr: pa.Array, target: pa.DataType, fmt: str) -> Converted:
     """Parse text with a ``strptime`` format into a date or timestamp column.
 
-    Arrow's ``strptime`` rolls impossible dates over (31/02 becomes 02/03), so
-    a parsed value that does not print back to the same text is re-checked
-    with Python's ``datetime.strptime``; only those values take the slow path.
+    Python's ``datetime.strptime`` decides what the format reads; Arrow's is the fast path.
+    Arrow's has no ``%f`` (it reads no fraction) and rolls impossible dates over (31/02
+    becomes 02/03), so a value it does not read, or whose value does not print back to the
+    same text, is read by Python's instead; only those values take the slow path.
     """
+    py_fmt = strptime_format(fmt)
     if pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type):
         pre = convert(arr, pa.string())
         arr, bad, reasons = pre.array, pre.bad, pre.reasons
     else:
         bad, reasons = None, None
     unit = target.unit if pa.types.is_timestamp(target) else "s"
-    parsed = kernels.strptime(arr, format=fmt, unit=unit, error_is_null=True)
-    failed = kernels.and_(kernels.is_valid(arr), kernels.is_null(parsed))
+    parsed = kernels.strptime(arr, format=py_fmt, unit=unit, error_is_null=True)
+    suspect = kernels.and_(kernels.is_valid(arr), kernels.is_null(parsed))
     try:
-        printed = kernels.strftime(parsed, format=fmt)
-        suspect = kernels.fill_null(kernels.not_equal(printed, arr), False)
+        printed = kernels.strftime(parsed, format=py_fmt)
+        suspect = kernels.or_(suspect, kernels.fill_null(kernels.not_equal(printed, arr), False))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        suspect = None  # a format strftime cannot print (say %z): trust strptime
-    if suspect is not None and kernels.any(suspect).as_py():
-        idx = kernels.indices_nonzero(suspect)
-        wrong = []
-        for i, text in zip(idx.to_pylist(), kernels.take(arr, idx).to_pylist(), strict=True):
-            try:
-                _dt.datetime.strptime(text, fmt)
-            except ValueError:
-                wrong.append(i)
-        if wrong:
-            failed = kernels.or_(
-                failed, kernels.is_in(pa.array(range(len(arr)), pa.int64()), pa.array(wrong, pa.int64()))
-            )
-    if kernels.any(failed).as_py():
-        values = kernels.filter(arr, failed).to_pylist()
-        what = "date" if pa.types.is_date(target) else "time"
-        why = [f"{value_text(v)} is not a valid {what} for format {fmt!r}" for v in values]
-        if bad is None:
-            bad, reasons = failed, why
-        else:  # values bad in the UTF-8 check are null by now, so the masks do not overlap
-            union = kernels.or_(bad, failed)
-            from_old = kernels.filter(bad, union).to_pylist()
-            it_old, it_new = iter(reasons or []), iter(why)
-            reasons = [next(it_old) if o else next(it_new) for o in from_old]
-            bad = union
-        parsed = kernels.if_else(failed, pa.scalar(None, parsed.type), parsed)
+        pass  # a format strftime cannot print (say %Z): trust the values Arrow read
+    if kernels.any(suspect).as_py():
+        parsed, failed, why = _read_in_python(arr, parsed, suspect, target, fmt, py_fmt)
+        if failed is not None:
+            if bad is None:
+                bad, reasons = failed, why
+            else:  # values bad in the UTF-8 check are null by now, so the masks do not overlap
+                union = kernels.or_(bad, failed)
+                from_old = kernels.filter(bad, union).to_pylist()
+                it_old, it_new = iter(reasons or []), iter(why)
+                reasons = [next(it_old) if o else next(it_new) for o in from_old]
+                bad = union
     # An offset parsed with %z gives a UTC instant; the cast keeps the instant.
     out = kernels.cast(parsed, target)
     return Converted(out, bad, reasons)
+
+
+def _read_in_python(
+    arr: pa.Array, parsed: pa.Array, suspect: pa.Array, target: pa.DataType, fmt: str, py_fmt: str
+) -> tuple[pa.Array, pa.Array | None, list[str]]:
+    """``parsed`` with the ``suspect`` values as Python's ``strptime`` reads them (null where it
+    does not), and which of them failed and why, in row order (None if none did)."""
+    idx = kernels.indices_nonzero(suspect)
+    texts = dict(zip(idx.to_pylist(), kernels.take(arr, idx).to_pylist(), strict=True))
+    what = "date" if pa.types.is_date(target) else "timestamp"
+    why: dict[int, str] = {}
+    values: list[_dt.datetime | None] = []
+    for i, text in texts.items():
+        try:
+            value = _dt.datetime.strptime(text, py_fmt)
+            values.append(value if value.tzinfo is None else value.astimezone(_dt.UTC))  # %z: the instant
+        except (ValueError, OverflowError):
+            why[i] = f"{value_text(text)} is not a valid {what} for format {fmt!r}"
+            values.append(None)
+    read = pa.array(values, pa.timestamp("us", parsed.type.tz))
+    if pa.types.is_date(target):  # the time of day goes, as from the values Arrow read
+        fitted = kernels.cast(kernels.floor_temporal(read, unit="second"), parsed.type)  # (naive or UTC)
+    else:  # a fraction below the target's unit, or a year past its range, does not fit
+        conv = convert(read, parsed.type)
+        fitted = conv.array
+        if conv.bad is not None:
+            why.update(
+                (i, f"{value_text(texts[i])} {_unfit(target)}") for i in kernels.filter(idx, conv.bad).to_pylist()
+            )
+    parsed = kernels.replace_with_mask(parsed, suspect, fitted)
+    if not why:
+        return parsed, None, []
+    failed = mask_of(list(why), len(arr))
+    return kernels.if_else(failed, pa.scalar(None, parsed.type), parsed), failed, [why[i] for i in sorted(why)]
+
+
+_UNIT_NAMES = {"s": "second", "ms": "millisecond"}
+
+
+def _unfit(target: pa.DataType) -> str:
+    """Why a value Python's ``strptime`` read does not fit ``target``, a timestamp: Python's
+    microseconds fit every range but nanoseconds' (years 1677 to 2262) and every unit but s and ms."""
+    if target.unit == "ns":
+        return f"is outside the range of {type_name(target)} (years 1677 to 2262)"
+    return f"has digits below a {_UNIT_NAMES[target.unit]} that {type_name(target)} would drop"
 
 
 def _localize(arr: pa.Array, tz: str) -> tuple[pa.Array, pa.Array | None, list[str]]:
@@ -154,6 +223,14 @@ class Cast(StageBase):
                 raise self.error(f"formats.{col}: {col!r} is not in columns", column=col)
             if not (pa.types.is_date(self._types[col]) or pa.types.is_timestamp(self._types[col])):
                 raise self.error(f"formats.{col}: a format applies to date and timestamp columns only", column=col)
+            try:
+                strptime_format(self.formats[col])
+            except ValueError as exc:
+                raise self.error(
+                    f"formats.{col}: {exc}",
+                    column=col,
+                    hint="formats take the directives of Python's datetime.strptime, e.g. %d.%m.%Y %H:%M:%S.%f",
+                ) from None
             t = self._types[col]
             if "%z" in self.formats[col] and pa.types.is_timestamp(t) and t.tz is None and col not in self._zones:
                 raise self.error(

@@ -744,10 +744,12 @@ def _python_instants(arr: pa.Array) -> pa.Array:
         return kernels.cast(arr, pa.time64("us"), safe=False)
     if not pa.types.is_timestamp(t):
         return arr
-    if t.unit == "ns":
-        arr = kernels.cast(kernels.floor_temporal(arr, unit="microsecond"), pa.timestamp("us", t.tz))
     if t.tz is not None:
-        arr = kernels.cast(arr, pa.timestamp(arr.type.unit, "UTC"))
+        # the UTC view first: Arrow floors a zoned value in local wall time and raises on the
+        # repeated hour of a DST change, where that wall time names two instants
+        arr = kernels.cast(arr, pa.timestamp(t.unit, "UTC"))
+    if t.unit == "ns":
+        arr = kernels.cast(kernels.floor_temporal(arr, unit="microsecond"), pa.timestamp("us", arr.type.tz))
     return arr
 
 

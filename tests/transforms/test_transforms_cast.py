@@ -76,6 +76,14 @@ def test_on_error_null() -> None:
     assert col(out, "age") == [1, None, None] and out.rejects == []
 
 
+def test_on_error_null_dates_a_zoned_timestamp_whose_local_midnight_does_not_exist() -> None:
+    """Beirut's clocks go from 00:00 to 01:00 on 2024-03-31: the stage raised an internal error."""
+    seconds = [1_711_875_600, 1_711_749_600]  # 2024-03-31 12:00 and 2024-03-30 00:00 in Beirut
+    ts = pa.array([s * 10**9 for s in seconds], pa.timestamp("ns", "Asia/Beirut"))
+    out = Cast(columns={"ts": "date"}, on_error="null")(chunk_of({"ts": ts}))
+    assert col(out, "ts") == [None, dt.date(2024, 3, 30)] and out.rejects == []
+
+
 def test_on_error_fail_names_file_row_column_value() -> None:
     c = chunk_of({"age": ["1", "2", "old"]}, file="people.csv")
     with pytest.raises(LoaderError) as info:
@@ -236,6 +244,57 @@ def test_config_errors(kwargs: dict, fragment: str) -> None:  # type: ignore[typ
     assert info.value.stage == "transform[4] (cast)"
 
 
+@pytest.mark.parametrize(
+    ("fmt", "message"),
+    [
+        ("%s", "formats.t: %s in '%s' is not a directive strptime reads"),
+        ("%C%y-%m-%d", "formats.t: %C in '%C%y-%m-%d' is not a directive strptime reads"),
+        ("%Y-%m-%d %", "formats.t: the % that ends '%Y-%m-%d %' is not a directive strptime reads"),
+    ],
+)
+def test_a_format_with_a_directive_strptime_does_not_read_is_a_config_error(fmt: str, message: str) -> None:
+    """%s (epoch seconds) validated, and every value was then rejected as not fitting it."""
+    with pytest.raises(ConfigError) as info:
+        Cast(columns={"t": "timestamp"}, formats={"t": fmt})
+    assert str(info.value) == f"cast: column 't': {message}"
+    assert info.value.hint == "formats take the directives of Python's datetime.strptime, e.g. %d.%m.%Y %H:%M:%S.%f"
+
+
+def test_fractional_seconds_read_with_f_fit_the_unit_or_are_rejected() -> None:
+    """Arrow's strptime reads no %f: every such value was rejected as 'not a valid time'."""
+    texts = [
+        "01.05.2024 10:00:00.500",
+        "01.05.2024 10:00:00.5005",
+        "01.05.2024 10:00:00",
+        "31.02.2024 10:00:00.1",
+        None,
+    ]
+    c = chunk_of({"seen_at": texts})
+    out = Cast(columns={"seen_at": "timestamp[ms]"}, formats={"seen_at": "%d.%m.%Y %H:%M:%S.%f"})(c)
+    assert col(out, "seen_at") == [dt.datetime(2024, 5, 1, 10, 0, 0, 500000), None]
+    assert out.batch.column("seen_at").type == pa.timestamp("ms")
+    assert [(r.row, r.reason) for r in out.rejects] == [
+        (2, "'01.05.2024 10:00:00.5005' has digits below a millisecond that timestamp[ms] would drop"),
+        (3, "'01.05.2024 10:00:00' is not a valid timestamp for format '%d.%m.%Y %H:%M:%S.%f'"),
+        (4, "'31.02.2024 10:00:00.1' is not a valid timestamp for format '%d.%m.%Y %H:%M:%S.%f'"),
+    ]
+    zoned = Cast(columns={"t": "timestamp[ns, UTC]"}, formats={"t": "%Y-%m-%d %H:%M:%S.%f %z"})
+    out = zoned(chunk_of({"t": ["2024-05-01 10:00:00.123456 +0200"]}))
+    assert out.batch.column("t").cast(pa.int64()).to_pylist() == [1_714_550_400_123_456_000]
+
+
+def test_a_value_arrow_misreads_is_read_as_python_strptime_reads_it() -> None:
+    """Arrow's strptime read ISO weeks as 1900-01-01 (it printed back otherwise, Python's read
+    it, and Arrow's value was kept); glibc's shorthands read as the directives they stand for."""
+    out = Cast(columns={"d": "date"}, formats={"d": "%G-W%V-%u"})(chunk_of({"d": ["2024-W18-3", "2024-W01-1"]}))
+    assert col(out, "d") == [dt.date(2024, 5, 1), dt.date(2024, 1, 1)]
+    out = Cast(columns={"t": "timestamp[s]"}, formats={"t": "%e/%m/%Y %T"})(
+        chunk_of({"t": [" 1/05/2024 10:00:00", "12/05/2024 23:59:59", "1/05/2024 10:00:61"]})
+    )
+    assert col(out, "t") == [dt.datetime(2024, 5, 1, 10), dt.datetime(2024, 5, 12, 23, 59, 59)]
+    assert [r.reason for r in out.rejects] == ["'1/05/2024 10:00:61' is not a valid timestamp for format '%e/%m/%Y %T'"]
+
+
 def test_missing_and_impossible_columns_at_first_chunk() -> None:
     with pytest.raises(ConfigError, match=r"columns: no column 'agge' in the data"):
         Cast(columns={"agge": "int64"})(chunk_of({"age": ["1"]}))
@@ -249,7 +308,7 @@ def test_convert_with_format_directly() -> None:
     conv = convert_with_format(pa.array(["2024-05-01 08:00", "bad"]), pa.timestamp("ms"), "%Y-%m-%d %H:%M")
     assert conv.array.to_pylist() == [dt.datetime(2024, 5, 1, 8), None]
     assert conv.bad is not None and conv.bad.to_pylist() == [False, True]
-    assert conv.reasons == ["'bad' is not a valid time for format '%Y-%m-%d %H:%M'"]
+    assert conv.reasons == ["'bad' is not a valid timestamp for format '%Y-%m-%d %H:%M'"]
 
 
 def test_casts_arrow_calls_safe_but_that_change_values_reject() -> None:

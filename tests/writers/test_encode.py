@@ -451,6 +451,21 @@ def test_a_strftime_key_cuts_a_nanosecond_time_to_microseconds() -> None:
     ]
 
 
+def test_a_strftime_key_on_a_zoned_nanosecond_timestamp_takes_the_repeated_hour_of_a_dst_change() -> None:
+    """Cutting nanoseconds floored the zoned value in local wall time, and Arrow raised on the
+    repeated hour (02:00-02:59 twice in Berlin on 2024-10-27): an internal error for the load."""
+    start = 1_729_972_800 * 10**9  # 2024-10-26 20:00 UTC, 22:00 in Berlin
+    half_hour = 1800 * 10**9
+    ts = pa.array([start + i * half_hour for i in range(12)] + [start + 7, None], pa.timestamp("ns", "Europe/Berlin"))
+    template = KeyTemplate("{ts:%Y%m%d%H%M}/{ts:%S.%f}")
+    template.check_types(pa.schema([("ts", ts.type)]))
+    keys = template.render(pa.record_batch({"ts": ts})).to_pylist()
+    # in UTC, as {ts} writes it: the two 02:30 in Berlin are 00:30 and 01:30 UTC
+    hours = ["262000", "262030", "262100", "262130", "262200", "262230", "262300", "262330"]
+    hours += ["270000", "270030", "270100", "270130"]
+    assert keys == [f"202410{h}/00.000000" for h in hours] + ["202410262000/00.000000", None]
+
+
 def test_a_duration_key_field_sorts_and_takes_specs_as_its_integer_count() -> None:
     """A duration was written as bare digits (``10`` sorted before ``9``), and ``{d:020d}`` was
     refused as a timedelta's format spec."""
