@@ -241,9 +241,18 @@ def leading_zero(arr: pa.Array, *, decimal: bool) -> pa.Array:
         return zero  # the usual case, no value starts with a zero: one prefix scan, not the regex
     # The regex only for the values that start with one (0.5 is common in a float
     # column; over every value the regex costs far more than the prefix scan).
-    # a float takes no 0x.. or 0b.. (its cast rejects them as no number); an integer's cast takes 0x1f as 31
-    pattern = r"(?s)^[+-]?0[0-9]" if decimal else r"(?s)^[+-]?0."
+    # a float takes no 0x.. or 0b.. (its cast rejects them as no number); an integer's cast takes
+    # 0x1f as 31. Other text after the zero (0.5, 0e0) is no integer at all: the cast says so.
+    pattern = r"(?s)^[+-]?0[0-9]" if decimal else r"(?s)^[+-]?0[0-9xX]"
     return kernels.replace_with_mask(zero, zero, kernels.match_substring_regex(kernels.filter(arr, zero), pattern))
+
+
+def zero_reason(text: str, name: str) -> str:
+    """Why a value ``leading_zero`` found is rejected: its zeros would go, or its hexadecimal
+    spelling (``0x1F``) would be read as a number."""
+    if text.lstrip("+-")[1:2] in ("x", "X"):
+        return f"'{text}' is hexadecimal text that {name} would read as a number"
+    return f"'{text}' has a leading zero that {name} would drop"
 
 
 def _casts_to(target: pa.DataType) -> Callable[[pa.Array], bool]:
@@ -771,9 +780,7 @@ def _text_count(col: _Column, target: pa.DataType) -> None:
     if not (pa.types.is_duration(target) and is_text(col.arr.type)):
         return
     name = type_name(target)
-    col.reject(
-        leading_zero(col.arr, decimal=False), lambda v: f"'{_value_text(v)}' has a leading zero that {name} would drop"
-    )
+    col.reject(leading_zero(col.arr, decimal=False), lambda v: zero_reason(_value_text(v), name))
     col.reject(
         cast_failures(col.arr, pa.int64()), lambda v: f"'{_value_text(v)}' is not a valid {name} (a count of its unit)"
     )
@@ -856,9 +863,7 @@ def _refuse_silent_changes(col: _Column, target: pa.DataType) -> None:
     name = type_name(target)
     col.reject(
         leading_zero(col.arr, decimal=is_float),
-        lambda v: (
-            f"{_value_text(v)!r} has a leading zero that {name} would drop (declare the column as string to keep it)"
-        ),
+        lambda v: zero_reason(_value_text(v), name) + " (declare the column as string to keep it)",
     )
     if is_float:
         col.reject(

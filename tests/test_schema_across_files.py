@@ -1920,3 +1920,23 @@ def test_integers_past_2_53_in_lists_and_structs_unify_with_floats(tmp_path: Pat
         "xs",
         "'[9007199254740993]' holds an integer that list<element: double> would round (declare the column as string)",
     )
+
+
+def test_a_later_fraction_or_hex_in_an_integer_column_is_rejected_for_what_it_is(tmp_path: Path) -> None:
+    """``0.5`` has no leading zero to keep: it is no integer. ``0x1F`` is hexadecimal text
+    the integer cast would read as 31. ``007`` keeps its own reason."""
+    write(tmp_path / "a1.csv", "id,qty\n1,10\n2,20\n")
+    db = tmp_path / "a.db"
+    load(str(tmp_path / "a*.csv"), str(db), table="t")  # qty is int64 from here on
+    write(tmp_path / "a2.csv", "id,qty\n3,0.5\n4,0x1F\n5,007\n6,-0.0\n7,30\n")
+    report = load(str(tmp_path / "a*.csv"), str(db), table="t")
+    assert (report.rows_read, report.rows_written, report.rows_rejected) == (5, 1, 4)
+    assert typed(db, "qty") == [(10, "integer"), (20, "integer"), (30, "integer")]
+    since = "; qty is int64 since an earlier run of this job"
+    reasons = {r["values"]["qty"]: r["reason"].split(since)[0] for r in reject_lines(rejects_of(db))}
+    assert reasons == {
+        "0.5": "'0.5' is not a valid int64",
+        "-0.0": "'-0.0' is not a valid int64",
+        "0x1F": "'0x1F' is hexadecimal text that int64 would read as a number (declare the column as string to keep it)",
+        "007": "'007' has a leading zero that int64 would drop (declare the column as string to keep it)",
+    }
