@@ -856,13 +856,14 @@ def _on_epoch_day(text: pa.Array) -> pa.Array:
 
 
 def _refuse_silent_changes(col: _Column, target: pa.DataType) -> None:
-    """Reject text a numeric ``target`` would change: leading zeros, decimals float64 rounds."""
-    is_float = pa.types.is_floating(target)
-    if not (is_float or pa.types.is_integer(target)):
+    """Reject text a numeric ``target`` would change: leading zeros, decimals float64 rounds,
+    and text a decimal would store spelled otherwise (``_refuse_respelled``)."""
+    is_float, is_decimal = pa.types.is_floating(target), pa.types.is_decimal(target)
+    if not (is_float or is_decimal or pa.types.is_integer(target)):
         return
     name = type_name(target)
     col.reject(
-        leading_zero(col.arr, decimal=is_float),
+        leading_zero(col.arr, decimal=is_float or is_decimal),
         lambda v: zero_reason(_value_text(v), name) + " (declare the column as string to keep it)",
     )
     if is_float:
@@ -873,6 +874,38 @@ def _refuse_silent_changes(col: _Column, target: pa.DataType) -> None:
                 "(declare the column as decimal(p, s) or string)"
             ),
         )
+    if is_decimal:
+        _refuse_respelled(col, target)
+
+
+# A plus sign or an exponent: text a decimal reads, but stores spelled otherwise.
+_RESPELLED = r"^\+|[eE]"
+
+
+def _refuse_respelled(col: _Column, target: pa.DataType) -> None:
+    """A decimal stores a number's digits as written (``1.50``), so text it would store spelled
+    otherwise is rejected, as a leading zero is: a plus sign it drops (``+44``, a phone number)
+    and an exponent it writes out (``1e1`` as ``10``, as a part code ``1E5`` would be). Text
+    that is no number at all is left to the cast's reason."""
+    data = value_bytes(col.arr)
+    raw = data.to_pybytes() if data is not None else b""
+    if b"+" not in raw and b"e" not in raw and b"E" not in raw:
+        return  # a memchr rules out nearly every column
+    marked = kernels.fill_null(kernels.match_substring_regex(col.arr, _RESPELLED), False)
+    if not kernels.any(marked).as_py():
+        return
+    unread = cast_failures(kernels.filter(col.arr, marked), target)
+    marked = kernels.replace_with_mask(marked, marked, kernels.invert(unread))
+    name = type_name(target)
+
+    def reason(v: Any) -> str:
+        text = _value_text(v)
+        if text.startswith("+"):
+            return f"{text!r} has a plus sign that {name} would drop (declare the column as string to keep it)"
+        stored = decimal_text(kernels.cast(pa.array([v], pa.string()), target))[0].as_py()
+        return f"{text!r} would be stored as {stored} by {name} (declare the column as string to keep it)"
+
+    col.reject(marked, reason)
 
 
 def _cast(col: _Column, target: pa.DataType, na: tuple[str, ...], explicit: bool = False) -> Converted:
@@ -949,8 +982,11 @@ def _listed(t: pa.DataType) -> bool:
 def _float_to_decimal(col: _Column, target: pa.DataType) -> Converted:
     """Floats as the decimals their shortest text says (0.35 is 0.350 in a ``decimal(10, 3)``,
     not the binary value's 0.34999999999999997...), as SQL reads a number: one that would need
-    rounding to the scale, or that the precision does not hold, is rejected."""
-    col.arr = kernels.cast(col.arr, pa.string())  # the shortest text that reads back as the float
+    rounding to the scale, or that the precision does not hold, is rejected. A float32 or float16
+    is the float64 it widens to, as everywhere (its 0.1 is 0.10000000149011612), not its own
+    shortest text."""
+    wide = kernels.cast(col.arr, pa.float64())  # exact: every narrower float is a float64
+    col.arr = kernels.cast(wide, pa.string())  # the shortest text that reads back as the float64
     col.reject(cast_failures(col.arr, target), _float_decimal_reason(target))
     return col.done(kernels.cast(col.arr, target))
 

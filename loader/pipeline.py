@@ -299,6 +299,7 @@ class Pipeline:
         self.on_event = on_event
         self.log_error: str | None = None  # the first event on_event failed to take (``_emit``)
         self.type_notes: dict[str, str] = {}  # column -> why its type was fixed before this run
+        self.recorded_notes: frozenset[str] = frozenset()  # those of the types earlier runs recorded
         # file -> its columns without a value, where the types' sample saw every row of it
         self.empty_columns: dict[str, dict[str, bool]] = {}
         self._loop: _Loop | None = None  # the run loop while a run is under way
@@ -593,7 +594,7 @@ class Pipeline:
         without loss (when rows go in as read: with no stages between). ``first_values``: the
         table's columns' first values, which tell whether its timestamps are the loader's text."""
         if fresh and self.job.sink.mode == "replace":
-            self.type_notes = {}
+            self.type_notes, self.recorded_notes = {}, frozenset()
             return self._settle_types(files, {})  # the table or keys are wiped: nothing earlier binds this load
         # a column typed null: only its spelling is recorded; a nested type is recorded for a replay only
         recorded = self._check_declared(binding(decode_types(state.schema)))
@@ -619,6 +620,7 @@ class Pipeline:
         )
         notes |= {n: f"; the table's column {n} holds {type_name(t)} values only: {elsewhere}" for n, t in pins.items()}
         self.type_notes = {n: note for n, note in notes.items() if not pa.types.is_string((recorded | pins)[n])}
+        self.recorded_notes = frozenset(note for n, note in self.type_notes.items() if n not in pins)
         return types | pins
 
     def _plan(self, files: list[str], state: JobState, report: RunReport) -> list[FilePlan]:
@@ -1096,19 +1098,32 @@ class Pipeline:
         if folder is not None:
             how = _folder_fix(folder, earlier)
         elif earlier:
-            how = (
-                "fix the file and rerun with --set run.on_change=reload (the changed file alone is read again)"
-                + (", or fix the rows there and load them with `loader replay`" if rejected else "")
-                + "; not --restart: "
-                + (_RESTART_RELOADS if report.files_skipped else _RESTART_FORGETS)
-            )
+            how = self._fix_after_earlier_runs(report, reasons)
         else:
             how = "fix the cause and rerun with --restart (and --mode replace if this run created the table with the wrong columns)"
         return NothingLoadedError(
             f"nothing loaded: {cause}", file=first.path if first and single else None, hint=rejected + how
         )
 
+    def _fix_after_earlier_runs(self, report: RunReport, reasons: Counter[str]) -> str:
+        """The fix for rows rejected after earlier runs wrote theirs: a wrong value is fixed in
+        the file, which alone loads again (not --restart: the earlier runs' files would load
+        again too). A value that does not fit a type an earlier run recorded is right as it is:
+        neither a fix of the file nor a replay loads it, only the type declared and every file
+        reloaded, as its reason says."""
+        fix = "fix the file and rerun with --set run.on_change=reload (the changed file alone is read again)" + (
+            ", or fix the rows there and load them with `loader replay`" if report.rows_rejected else ""
+        )
+        bound = sum(n for reason, n in reasons.items() if any(reason.endswith(note) for note in self.recorded_notes))
+        if not bound:
+            return f"{fix}; not --restart: {_RESTART_RELOADS if report.files_skipped else _RESTART_FORGETS}"
+        if bound == sum(reasons.values()):
+            return f"their values do not fit the types earlier runs recorded: {_DECLARE_RELOAD}"
+        return f"{fix}; for the values that do not fit a type an earlier run recorded, {_DECLARE_RELOAD}"
 
+
+# the one way a value an earlier run's recorded type refuses loads, as its note says (``Pipeline._load_types``)
+_DECLARE_RELOAD = f"declare the type (--columns, or source.columns in a job file) and {RELOAD_ALL_HINT}"
 _RESTART_RELOADS = "it would load the files earlier runs loaded again"
 _RESTART_FORGETS = "the job would forget the files earlier runs loaded, and load them again when they are inputs"
 

@@ -927,5 +927,5 @@ def replay_pipeline(p: Pipeline, path: str | os.PathLike[str]) -> Pipeline:
     out.__dict__.update(p.__dict__)
     out.job = dataclasses.replace(job, source=source, run=run)
     out.stages = [_Entered(s, i) for i, s in enumerate(p.stages)]
-    out.type_notes = {}
+    out.type_notes, out.recorded_notes = {}, frozenset()
     return out

@@ -25,6 +25,7 @@ from loader.convert import (
     infer_type,
     leading_zero,
 )
+from loader.types import type_name
 from tests.conftest import sqlite_rows
 from tests.readers.test_csv import read_all
 
@@ -48,6 +49,33 @@ def test_leading_zeros_with_and_without_sign_are_refused(target: pa.DataType) ->
 def test_a_decimal_point_after_zero_is_no_leading_zero() -> None:
     assert bad_values(["0.5", "-0.25", "+0.1", "0e3", "10.0"], pa.float64()) == []
     assert bad_values(["0.5", "00.5"], pa.float64()) == ["00.5"]
+
+
+@pytest.mark.parametrize("target", [pa.decimal128(10, 0), pa.decimal128(5, 2), pa.decimal256(40, 2)])
+def test_a_decimal_settled_before_refuses_the_text_it_would_store_otherwise(target: pa.DataType) -> None:
+    """A decimal recorded by an earlier run took ``007`` as 7, ``+2`` as 2 and ``1e1`` as 10,
+    where a recorded int64 or float64 rejects the leading zero: a decimal keeps a number's digits
+    as written, so a leading zero, a plus sign or an exponent it would drop is rejected."""
+    name = type_name(target)
+    out = convert(pa.array(["007", "1", "+2", "1e1", "00.5", "-0", "-007", "x", None]), target, strict=True)
+    assert out.array.to_pylist() == [None, Decimal(1), None, None, None, Decimal(0), None, None, None]
+    keep = "(declare the column as string to keep it)"
+    assert out.reasons == [
+        f"'007' has a leading zero that {name} would drop {keep}",
+        f"'+2' has a plus sign that {name} would drop {keep}",
+        f"'1e1' would be stored as {'10' if target.scale == 0 else '10.00'} by {name} {keep}",
+        f"'00.5' has a leading zero that {name} would drop {keep}",
+        f"'-007' has a leading zero that {name} would drop {keep}",
+        f"'x' is not a valid {name}",
+    ]
+    # declared (not strict): read as the number it says, as a declared float64 is
+    assert convert(pa.array(["007", "+2", "1e1"]), target).array.to_pylist() == [7, 2, 10]
+
+
+def test_a_decimal_point_after_zero_is_no_leading_zero_in_a_decimal_either() -> None:
+    out = convert(pa.array(["0.5", "-0.25", "0", "10.0", ".5", "5."]), pa.decimal128(5, 2), strict=True)
+    assert out.bad is None
+    assert out.array.to_pylist() == [Decimal(v) for v in ["0.50", "-0.25", "0.00", "10.00", "0.50", "5.00"]]
 
 
 def test_a_hex_float_is_no_number_not_a_leading_zero() -> None:
@@ -640,8 +668,20 @@ def test_a_float_cast_to_decimal_is_the_decimal_its_shortest_text_says() -> None
         "'nan' is not a valid decimal(10, 3)",
         "'inf' is not a valid decimal(10, 3)",
     ]
-    float32 = convert(pa.array([0.1, 1.1], pa.float32()), pa.decimal128(10, 3))  # float32's own shortest text
-    assert (float32.array.to_pylist(), float32.bad) == ([Decimal("0.100"), Decimal("1.100")], None)
+
+
+def test_a_float32_cast_to_decimal_is_the_float64_it_widens_to() -> None:
+    """A float32 is everywhere the float64 it widens to (types.md): its 0.1 was read as its own
+    shortest text and loaded as 0.100 into a decimal column, though SQLite stores the float32
+    as 0.10000000149011612 in a REAL one."""
+    out = convert(pa.array([0.1, 1.25, None, 2.3], pa.float32()), pa.decimal128(10, 3))
+    assert out.array.to_pylist() == [None, Decimal("1.250"), None, None]
+    assert out.reasons == [
+        "0.10000000149011612 would be rounded by decimal(10, 3)",
+        "2.299999952316284 would be rounded by decimal(10, 3)",
+    ]
+    wide = convert(pa.array([0.1], pa.float32()), pa.decimal128(20, 17))  # its every digit held
+    assert wide.array.to_pylist() == [Decimal("0.10000000149011612")] and wide.bad is None
 
 
 # ---- bytes and durations a later file brings to a type settled before

@@ -391,11 +391,12 @@ def test_nothing_loaded_after_earlier_runs_hints_a_reload_of_that_file_not_resta
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A scheduled glob's new file whose every row is rejected: --restart, as the hint said,
-    loaded the earlier runs' files again (their rows twice in an append table)."""
+    loaded the earlier runs' files again (their rows twice in an append table). (A malformed
+    row: a value a type earlier runs recorded refuses has its own hint, below.)"""
     write_csv(tmp_path / "a.csv", ["id", "zip"], [[1, 12345], [2, 23456]])
     args = ["load", str(tmp_path / "*.csv"), str(tmp_path / "t.db"), "--table", "z", "-q"]
     assert main(args) == 0
-    write_csv(tmp_path / "b.csv", ["id", "zip"], [[3, "x01234"]])
+    write_csv(tmp_path / "b.csv", ["id", "zip"], [[3, 1234, "x"]])
     assert main(args) == EXIT_NOTHING_LOADED
     assert capsys.readouterr().err.splitlines()[-1] == (
         f"  hint: rejected rows are in {tmp_path / 't.db'}.table-z.rejects.jsonl; fix the file and rerun with "
@@ -416,7 +417,7 @@ def test_nothing_loaded_after_earlier_runs_of_other_files_hints_a_reload_not_res
     db = tmp_path / "t.db"
     day1 = write_csv(tmp_path / "d1.csv", ["id", "zip"], [[1, 12345]])
     assert main(["load", str(day1), str(db), "--table", "z", "-q"]) == 0
-    day2 = write_csv(tmp_path / "d2.csv", ["id", "zip"], [[2, "x0123"]])
+    day2 = write_csv(tmp_path / "d2.csv", ["id", "zip"], [[2, 1234, "x"]])
     args = ["load", str(day2), str(db), "--table", "z", "-q"]
     assert main(args) == EXIT_NOTHING_LOADED
     assert capsys.readouterr().err.splitlines()[-1] == (
@@ -429,6 +430,53 @@ def test_nothing_loaded_after_earlier_runs_of_other_files_hints_a_reload_not_res
     assert main([*args, "--set", "run.on_change=reload"]) == 0
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT id, zip FROM z ORDER BY id").fetchall() == [(1, 12345), (2, 1234)]
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_nothing_loaded_for_a_type_earlier_runs_recorded_hints_declare_and_reload_every_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], engine: str
+) -> None:
+    """Day 2's amounts gain cents: each is rejected as "amount is int64 since an earlier run of
+    this job: ... declare the type and reload every file with --restart", and the hint said to fix
+    the file or replay the rows (both rejected again) and "not --restart". It now names the route
+    the reason names, which loads them."""
+    (tmp_path / "daily").mkdir()
+    write_csv(tmp_path / "daily" / "d1.csv", ["id", "amount"], [[1, 10], [2, 20]])
+    db = tmp_path / "t.db"
+    args = ["load", str(tmp_path / "daily" / "*.csv"), str(db), "--table", "s", "--engine", engine, "-q"]
+    assert main(args) == 0
+    write_csv(tmp_path / "daily" / "d2.csv", ["id", "amount"], [[3, "30.5"], [4, "40.25"]])
+    assert main(args) == EXIT_NOTHING_LOADED
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"  hint: rejected rows are in {db}.table-s.rejects.jsonl; their values do not fit the types earlier "
+        "runs recorded: declare the type (--columns, or source.columns in a job file) and rerun with "
+        "--restart --mode replace (every file of the job loads again)"
+    )
+    assert main([*args, "--columns", "amount=float64", "--restart", "--mode", "replace"]) == 0
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT id, amount FROM s ORDER BY id").fetchall() == [
+            (1, 10.0),
+            (2, 20.0),
+            (3, 30.5),
+            (4, 40.25),
+        ]
+
+
+def test_nothing_loaded_for_a_recorded_type_and_a_malformed_row_hints_both_fixes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_csv(tmp_path / "d1.csv", ["id", "amount"], [[1, 10]])
+    db = tmp_path / "t.db"
+    assert main(["load", str(tmp_path / "d1.csv"), str(db), "--table", "s", "-q"]) == 0
+    day2 = write_csv(tmp_path / "d2.csv", ["id", "amount"], [[3, "30.5"], [4, 5, 6]])
+    assert main(["load", str(day2), str(db), "--table", "s", "-q"]) == EXIT_NOTHING_LOADED
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"  hint: rejected rows are in {db}.table-s.rejects.jsonl; fix the file and rerun with "
+        "--set run.on_change=reload (the changed file alone is read again), or fix the rows there and load "
+        "them with `loader replay`; for the values that do not fit a type an earlier run recorded, declare "
+        "the type (--columns, or source.columns in a job file) and rerun with --restart --mode replace "
+        "(every file of the job loads again)"
+    )
 
 
 def test_nothing_loaded_after_earlier_runs_that_wrote_no_row_hints_restart(

@@ -1270,6 +1270,76 @@ def test_a_float32_recorded_by_an_earlier_run_never_rounds_a_later_runs_values(t
     assert state["schema"] == {"id": "int64", "amt": "float64"}
 
 
+def _decimal_then(tmp_path: Path, later: pa.Table | str, scale: int = 0) -> tuple[Path, Path]:
+    """Day 1 a Parquet decimal column (Spark's for Oracle's NUMBER(10)), day 2 ``later``:
+    a CSV file's text or a Parquet table."""
+    import pyarrow.parquet as pq
+
+    (tmp_path / "in").mkdir()
+    first = tmp_path / "in" / "d1.parquet"
+    pq.write_table(pa.table({"id": [1], "acct": pa.array([Decimal("12345")], pa.decimal128(10, scale))}), first)
+    if isinstance(later, str):
+        return first, write(tmp_path / "in" / "d2.csv", later)
+    pq.write_table(later, tmp_path / "in" / "d2.parquet")
+    return first, tmp_path / "in" / "d2.parquet"
+
+
+@pytest.mark.parametrize("sink", ["db", "ldb"])
+def test_a_decimal_recorded_by_an_earlier_run_rejects_what_it_would_store_otherwise(tmp_path: Path, sink: str) -> None:
+    """A recorded decimal(10, 0) stored day 2's 0012345 as 12345 (beside day 1's 12345) and 007 as
+    7, +2 as 2 and 1e1 as 10, exit 0: a recorded int64 rejects them, and one load of both files
+    keeps their text. From a Parquet string column alike."""
+    first, second = _decimal_then(tmp_path, "id,acct\n2,0012345\n3,007\n4,+2\n5,1e1\n6,678\n")
+    target = tmp_path / f"t.{sink}"
+    opts: dict[str, Any] = {"key": "{id}"} if sink == "ldb" else {"table": "t"}
+    reports = _two_runs(first, second, target, **opts)
+    assert [(r.rows_written, r.rows_rejected) for r in reports] == [(1, 0), (1, 4)]
+    third = tmp_path / "in" / "d3.parquet"
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": [7, 8], "acct": ["007", "9"]}), third)
+    report = load(str(third), str(target), **opts)
+    assert (report.rows_written, report.rows_rejected) == (1, 1)
+    if sink == "db":
+        assert sqlite_rows(target, "SELECT id, acct FROM t ORDER BY id") == [(1, "12345"), (6, "678"), (8, "9")]
+    else:
+        assert [json.loads(v)["acct"] for v in _leveldb_values(target)] == [12345, 678, 9]
+    rejects = reject_lines(rejects_of(target, "table:t" if sink == "db" else "key:id"))
+    keep = "(declare the column as string to keep it)"
+    assert [(r["values"]["acct"], r["column"], r["reason"].split(";")[0]) for r in rejects] == [
+        ("0012345", "acct", f"'0012345' has a leading zero that decimal(10, 0) would drop {keep}"),
+        ("007", "acct", f"'007' has a leading zero that decimal(10, 0) would drop {keep}"),
+        ("+2", "acct", f"'+2' has a plus sign that decimal(10, 0) would drop {keep}"),
+        ("1e1", "acct", f"'1e1' would be stored as 10 by decimal(10, 0) {keep}"),
+        ("007", "acct", f"'007' has a leading zero that decimal(10, 0) would drop {keep}"),
+    ]
+    assert all(f"; acct is decimal(10, 0) {_LATER}" in r["reason"] for r in rejects)
+
+
+@pytest.mark.parametrize("sink", ["db", "ldb"])
+def test_a_float32_into_a_decimal_recorded_by_an_earlier_run_is_the_float64_it_widens_to(
+    tmp_path: Path, sink: str
+) -> None:
+    """A later Parquet float32 0.1 and 2.3 were stored as 0.10 and 2.30 in a recorded
+    decimal(10, 2), where one load of both files stores 0.10000000149011612 (as text) and a
+    float64 that decimal(10, 2) would round is rejected."""
+    later = pa.table({"id": [2, 3, 4], "acct": pa.array([0.1, 2.3, 1.25], pa.float32())})
+    first, second = _decimal_then(tmp_path, later, scale=2)
+    target = tmp_path / f"t.{sink}"
+    opts: dict[str, Any] = {"key": "{id}"} if sink == "ldb" else {"table": "t"}
+    reports = _two_runs(first, second, target, **opts)
+    assert [(r.rows_written, r.rows_rejected) for r in reports] == [(1, 0), (1, 2)]
+    if sink == "db":
+        assert sqlite_rows(target, "SELECT id, acct FROM t ORDER BY id") == [(1, "12345.00"), (4, "1.25")]
+    else:
+        assert _leveldb_values(target) == ['{"id":1,"acct":12345.00}', '{"id":4,"acct":1.25}']
+    rejects = reject_lines(rejects_of(target, "table:t" if sink == "db" else "key:id"))
+    assert [r["reason"].split(";")[0] for r in rejects] == [
+        "0.10000000149011612 would be rounded by decimal(10, 2)",
+        "2.299999952316284 would be rounded by decimal(10, 2)",
+    ]
+
+
 def test_a_float32_recorded_by_an_older_checkpoint_is_read_as_float64(tmp_path: Path) -> None:
     first, second = _float32_then_csv(tmp_path)
     db = tmp_path / "t.db"
