@@ -72,8 +72,10 @@ class SourceConfig:
     """Column names for a CSV without a header: given, the file is read as headerless unless
     ``header = true``, where they replace the header's names."""
     encoding: str = "utf-8"
-    """CSV text encoding; other encodings are transcoded to UTF-8 on the fly (a row holding
-    bytes the encoding cannot decode is rejected)."""
+    """CSV and JSON Lines text encoding; other encodings are transcoded to UTF-8 on the fly (a row
+    holding bytes the encoding cannot decode is rejected). A file whose first 4 KiB are plainly
+    in another encoding (UTF-16 read as UTF-8 or cp1252, UTF-8 holding more than ASCII read as
+    cp1252, latin-1, shift_jis) is refused, naming the one to read it with."""
     null_values: list[str] = field(default_factory=lambda: [""])
     """CSV values read as NULL. By default only the empty field, quoted (``""``) or not."""
     na_values: list[str] = field(default_factory=lambda: list(NA_VALUES))

@@ -349,17 +349,17 @@ def _head(path: str, encoding: str) -> bytes | None:
 
 
 def _encoding_fix(reason: str, path: str | None, config: SourceConfig) -> str:
-    """For rows rejected as invalid UTF-8 from a CSV file read as UTF-8: the 8-bit
-    encoding its head reads in, as a fix to try."""
+    """For rows rejected as invalid UTF-8 from a CSV file read as UTF-8: the encoding its
+    head reads in, as a fix to try (or that it is not plain which)."""
     if not reason.startswith("invalid UTF-8 in") or path is None or config.format not in (None, "csv"):
         return ""
     if codecs.lookup(config.encoding).name != "utf-8":
         return ""  # transcoded: its bytes are the declared encoding's
-    from .stream import eight_bit
+    from .stream import encoding_fix, guess_encoding
 
     head = _head(path, "utf-8")
-    found = eight_bit(head[:SNIFF_BYTES]) if head else "utf-8"
-    return "" if found == "utf-8" else f"; the file reads as {found}: try --encoding {found}"
+    found = guess_encoding(head[:SNIFF_BYTES]) if head else ("utf-8",)
+    return "" if found == ("utf-8",) else f"; {encoding_fix(found)}"
 
 
 _WIDTH = re.compile(r"expected (\d+) fields, found (\d+)")

@@ -24,6 +24,7 @@ in the column's type, and the spellings merged, unless a row holds two of them.
 from __future__ import annotations
 
 import bisect
+import codecs
 import json
 import math
 import re
@@ -46,7 +47,17 @@ from ..prefetch import ordered_map
 from ..suggest import fold
 from ..types import empty_batch, int_range, is_text, leaf_types, map_leaves, type_name
 from .base import Position, ReaderBase, declared_types, dedupe_names, row_numbers, spelled, split_chunk
-from .stream import KEPT_OF_LONG_ROW, DiskProgress, lone_cr_fix, not_text, open_stream, read_past_line, skip
+from .stream import (
+    CHECKED_HEAD,
+    KEPT_OF_LONG_ROW,
+    DiskProgress,
+    lone_cr_fix,
+    not_text,
+    open_stream,
+    read_past_line,
+    skip,
+    utf16_hint,
+)
 
 # Numbers float64 could round: 16 characters or more, or a 3-digit exponent. Only where JSON
 # has numbers (after ``:``, ``,`` or ``[``, before ``,``, ``}`` or ``]``): digits inside a
@@ -900,6 +911,7 @@ class JSONLReader(ReaderBase):
         assert isinstance(self.config.max_row_bytes, int)  # finish() parsed it
         self.max_row_bytes = self.config.max_row_bytes
         self._stream: Any = None
+        self._check_utf16()
         guesses, whole, self.columns = self._sample()
         if not guesses:
             raise not_text(self.path, "JSON Lines") or SourceError(
@@ -925,6 +937,22 @@ class JSONLReader(ReaderBase):
         self._by_key = pa.schema(f.with_name(k) for k, f in zip(self.keys, self.schema, strict=True))
         # replaced whole (workers read it) when a block holds a spelling met for the first time
         self._spellings = _Spellings.of_keys(self._by_key, self.columns.others)
+
+    def _check_utf16(self) -> None:
+        """Refuse a file read as UTF-8 that is UTF-16 (as Windows PowerShell 5 writes JSON
+        Lines), as a CSV file is: json would read each line as UTF-16 in the byte order it
+        guesses for it, so the first line loads, the others are rejected, and half the last
+        line end is a row. One in another encoding is transcoded: its stream checks its head."""
+        if codecs.lookup(self.config.encoding).name != "utf-8":
+            return
+        stream, _ = open_stream(self.path, self.config.encoding)
+        try:
+            head = bytes(stream.read(CHECKED_HEAD))
+        finally:
+            stream.close()
+        hint = utf16_hint(head)
+        if hint is not None:
+            raise not_text(self.path, "JSON Lines") or SourceError("not utf-8 text", file=self.path, hint=hint)
 
     def _no_object_hint(self) -> str | None:
         """A hint for a file whose sample held no object: lines that end in a carriage return

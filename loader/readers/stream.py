@@ -48,7 +48,7 @@ def _undecodable(exc: UnicodeError) -> tuple[str, int]:
 codecs.register_error("loader-undecodable", _undecodable)
 
 
-UTF16_HEAD = 4096  # of an input declared UTF-16, the bytes that must read as text in it
+CHECKED_HEAD = 4096  # of an input not in UTF-8, the bytes that must read as text in its declared encoding
 _OTHER_ORDER = {"utf-16-le": ("utf-16-be",), "utf-16-be": ("utf-16-le",), "utf-16": ("utf-16-le", "utf-16-be")}
 
 
@@ -103,12 +103,22 @@ def _other_order(head: bytes, name: str) -> str | None:
     return None
 
 
-def _check_utf16(head: bytes, encoding: str, path: str) -> None:
+def check_head(head: bytes, encoding: str, path: str) -> None:
+    """Refuse an input whose head is plainly text in another encoding than the declared one
+    (the head of one declared UTF-16, or in an 8-bit or legacy multi-byte encoding): read on,
+    it would load garbled with no row rejected."""
+    name = codecs.lookup(encoding).name
+    if not head:
+        return
+    if name in _OTHER_ORDER:
+        _check_utf16(head, name, path)
+    elif not name.startswith("utf"):  # nor UTF-8 with a mark (utf-8-sig), UTF-7 or UTF-32
+        _check_legacy(head, encoding, path)
+
+
+def _check_utf16(head: bytes, name: str, path: str) -> None:
     """Refuse an input declared UTF-16 whose head is text rather in the other byte order or
     as 8-bit text: read on, it would load as one column of CJK-looking characters."""
-    name = codecs.lookup(encoding).name
-    if name not in _OTHER_ORDER or not head:
-        return
     mark = {"utf-16-le": codecs.BOM_UTF16_BE, "utf-16-be": codecs.BOM_UTF16_LE}.get(name)
     if mark is not None and head.startswith(mark):
         raise SourceError(
@@ -117,28 +127,171 @@ def _check_utf16(head: bytes, encoding: str, path: str) -> None:
             hint='read it with --encoding utf-16 (source.encoding = "utf-16"), which follows the mark',
         )
     # 8-bit text has no NUL; UTF-16 of ASCII has one in every other byte
-    eight = eight_bit(head) if b"\0" not in head and _plain(head.decode(name, "replace")) < 0.1 else None
-    if eight is not None and _plain(head.decode(eight, "replace")) < 0.9:
-        eight = None
-    found = _other_order(head, name) if eight is None else eight
-    if found is not None:
-        raise SourceError(
-            f"not {name} text: it reads as {found} text",
-            file=path,
-            hint=f'read it with --encoding {found} (source.encoding = "{found}")',
-        )
+    found = guess_encoding(head) if b"\0" not in head and _plain(head.decode(name, "replace")) < 0.1 else None
+    if found is not None and _plain(head.decode(found[0] if found else "latin-1", "replace")) >= 0.9:
+        raise SourceError(f"not {name} text: {_reads_as(found, 'text')}", file=path, hint=_read_with(found))
+    other = _other_order(head, name)
+    if other is not None:
+        raise SourceError(f"not {name} text: it reads as {other} text", file=path, hint=_read_with((other,)))
 
 
-def eight_bit(head: bytes) -> str:
-    """The 8-bit encoding ``head`` reads in: utf-8 (but for a character its end cuts), else
-    cp1252 where that decodes every byte, else latin-1 (which decodes any)."""
-    for encoding in ("utf-8", "cp1252"):
-        try:
-            codecs.getincrementaldecoder(encoding)().decode(head)
-        except UnicodeDecodeError:
-            continue
-        return encoding
-    return "latin-1"
+def _check_legacy(head: bytes, encoding: str, path: str) -> None:
+    """Refuse an input declared in an 8-bit or legacy multi-byte encoding (cp1252, latin-1,
+    shift_jis) whose head is UTF-16, or UTF-8 holding characters past ASCII: each such
+    character would load as others (``Zoë`` as ``ZoÃ«``). Text in those encodings has no
+    NUL byte, and where it holds more than ASCII, is hardly ever valid UTF-8. The encoding
+    is named as the job spells it, as the rejects' reasons do."""
+    hint = utf16_hint(head)
+    if hint is not None:
+        raise SourceError(f"not {encoding} text", file=path, hint=hint)
+    if not head.isascii() and _decodes(head, "utf-8") is not None:
+        raise SourceError(f"not {encoding} text: it reads as utf-8 text", file=path, hint=_read_with(("utf-8",)))
+
+
+def utf16_hint(head: bytes) -> str | None:
+    """How to read text that looks like UTF-16: a byte order mark, or a NUL byte beside (nearly)
+    every other byte, as ASCII text has in UTF-16, and (next to) none between (U+4E00 has one)."""
+    bom = head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) and head[:4] != codecs.BOM_UTF32_LE
+    even, odd = head[0::2], head[1::2]
+    nul, other = (odd, even) if odd.count(0) > even.count(0) else (even, odd)
+    if not bom and (other.count(0) > nul.count(0) // 32 or len(nul) < 2 or nul.count(0) < 0.75 * len(nul)):
+        return None
+    encoding = "utf-16" if bom else "utf-16-le" if nul is odd else "utf-16-be"  # a mark names its byte order
+    return f'it looks like UTF-16: read it with --encoding {encoding} (source.encoding = "{encoding}")'
+
+
+def _decodes(head: bytes, encoding: str) -> str | None:
+    """``head`` as text in ``encoding`` (but for a character its end cuts), or None where it is not."""
+    try:
+        return str(codecs.getincrementaldecoder(encoding)().decode(head))
+    except UnicodeDecodeError:
+        return None
+
+
+# The encodings a file that is not UTF-8 is most often in, by what their text holds past ASCII
+# (``_fits``): Western European, Cyrillic, Japanese (Windows' Shift-JIS), Simplified Chinese and
+# Korean. Latin-1 is tried where cp1252 cannot decode a byte (81, 8d, 8f, 90 and 9d).
+_GUESSES = ("cp1252", "cp1251", "cp932", "gb18030", "cp949")
+# Punctuation that tells none apart (cp1252 and cp1251 have it at the same bytes)
+_PUNCTUATION = frozenset("€£©®™°…–—‘’‚“”„«»•·§¿¡\xa0№")
+_WORD = re.compile(r"\w+|\S")
+_SURE = 0.8  # of the characters past ASCII, the share that must fit an encoding's text
+_FEW = 4  # bytes past ASCII too few to tell an encoding by: the Western European one is named
+# Bytes past ASCII of a text that reads as common Hangul and common hanzi alike from which it is
+# taken for Korean: GB 2312's rows that KS X 1001's Hangul fill hold hanzi up to about pinyin "r",
+# and Chinese text of 8 characters holds one past them all but about once in 60.
+_HANGUL_RUN = 16
+
+
+def guess_encoding(head: bytes) -> tuple[str, ...]:
+    """The encoding ``head`` is text in: ``("utf-8",)`` where it is valid UTF-8 (but for a
+    character its end cuts), else the one of ``_GUESSES`` (or latin-1) whose reading of it
+    fits text in it (``_fits``); where several fit about as well, those (Korean reads as
+    common Chinese characters too); where none does, none, but for a head with too few
+    bytes past ASCII to tell by: cp1252, or latin-1 where that cannot read it."""
+    if _decodes(head, "utf-8") is not None:
+        return ("utf-8",)
+    readings: dict[str, float] = {}
+    texts: set[str] = set()
+    for encoding in (*_GUESSES, "latin-1"):
+        text = _decodes(head, encoding) if encoding != "latin-1" or "cp1252" not in readings else None
+        if text is not None and text not in texts:  # the same text read another way tells nothing more
+            texts.add(text)
+            readings[encoding] = _fits(text, encoding)
+    best = max(readings.values(), default=0.0)
+    fit = tuple(e for e, share in readings.items() if share >= _SURE and share >= best - 0.1)
+    if fit == ("gb18030", "cp949") and readings["cp949"] >= readings["gb18030"] and _past_ascii(head) >= _HANGUL_RUN:
+        return ("cp949",)  # Chinese text that long holds hanzi past the rows Korean's Hangul takes in GB 2312
+    if fit:
+        return fit
+    if _past_ascii(head) < _FEW:
+        return ("cp1252",) if "cp1252" in readings else ("latin-1",)
+    return ()
+
+
+def _past_ascii(head: bytes) -> int:
+    return len(head) - len(head.translate(None, bytes(range(0x80, 0x100))))
+
+
+def _fits(text: str, encoding: str) -> float:
+    """The share of ``text``'s characters past ASCII (but punctuation) that text in ``encoding``
+    is made of: for cp1252 and latin-1, Latin letters in a word that holds ASCII letters too
+    (or alone); for cp1251, Cyrillic letters in a word that holds none; both in words cased
+    as words are (``Zoë``, ``ЗОЯ``, not ``РХГы``). For the others, the common characters of
+    their national standard: kana and JIS level 1 kanji, GB 2312 level 1 hanzi, KS X 1001
+    Hangul (where a Japanese or Korean file read as Chinese seldom lands, and the reverse)."""
+    fits = total = 0
+    for word in _WORD.findall(text):
+        for c in word:
+            if c.isascii() or c in _PUNCTUATION:
+                continue
+            total += 1
+            fits += _fits_char(c, word, encoding)
+    return fits / total if total else 1.0
+
+
+def _fits_char(c: str, word: str, encoding: str) -> bool:
+    name = unicodedata.name(c, "")
+    if encoding in ("cp1252", "latin-1"):
+        return name.startswith("LATIN") and _cased(word) and (len(word) == 1 or _has_ascii_letter(word))
+    if encoding == "cp1251":
+        return name.startswith("CYRILLIC") and _cased(word) and not _has_ascii_letter(word)
+    if "\u3000" <= c <= "\u303f" or "\uff01" <= c <= "\uff5e":  # ideographic punctuation, full-width ASCII
+        return True
+    if encoding == "cp932":
+        return name.startswith(("HIRAGANA", "KATAKANA")) or _in(c, "cp932", 0x889F, 0x9872)  # not half-width kana
+    if encoding == "gb18030":
+        return _in(c, "gb2312", 0xB0A1, 0xD7FE)
+    return name.startswith("HANGUL SYLLABLE") and _in(c, "euc_kr", 0xB0A1, 0xC8FE)
+
+
+def _cased(word: str) -> bool:
+    """Whether ``word``'s letters are lower case, upper case, or capitalized (``ß``, which
+    has no capital in most text, aside)."""
+    letters = "".join(c for c in word if c.isalpha() and c != "ß")
+    return not letters or letters.islower() or letters.isupper() or letters.istitle()
+
+
+def _has_ascii_letter(word: str) -> bool:
+    return any(c.isascii() and c.isalpha() for c in word)
+
+
+def _in(c: str, encoding: str, low: int, high: int) -> bool:
+    """Whether ``c`` is a two-byte character of ``encoding`` from ``low`` to ``high``."""
+    try:
+        code = c.encode(encoding)
+    except UnicodeEncodeError:
+        return False
+    return len(code) == 2 and low <= int.from_bytes(code, "big") <= high
+
+
+def _reads_as(found: tuple[str, ...], what: str = "") -> str:
+    """What ``found`` (``guess_encoding``) says text is: ``it reads as cp1252`` (``what`` after
+    it); where it is not sure, that the text is not UTF-8, and what it may be."""
+    if len(found) == 1:
+        return f"it reads as {found[0]}" + (f" {what}" if what else "")
+    if not found:
+        return "it is not UTF-8, nor plainly in another encoding"
+    return f"it is not UTF-8 but may be {', '.join(found[:-1])} or {found[-1]}"
+
+
+def _read_with(found: tuple[str, ...]) -> str:
+    """How to read text whose encoding ``found`` (``guess_encoding``) tells."""
+    if len(found) == 1:
+        return f'read it with --encoding {found[0]} (source.encoding = "{found[0]}")'
+    return "read it with the --encoding it was written in (source.encoding)"
+
+
+def encoding_hint(found: tuple[str, ...]) -> str:
+    """The hint for text not in its declared encoding, whose encoding ``found`` (``guess_encoding``)
+    tells: ``it reads as cp1252: read it with --encoding cp1252 (source.encoding = "cp1252")``."""
+    return f"{_reads_as(found)}: {_read_with(found)}"
+
+
+def encoding_fix(found: tuple[str, ...]) -> str:
+    """The same, short, after a line's cause: ``the file reads as cp1252: try --encoding cp1252``."""
+    how = f"--encoding {found[0]}" if len(found) == 1 else "the --encoding it was written in"
+    return f"the file {_reads_as(found).removeprefix('it ')}: try {how}"
 
 
 class Transcoder:
@@ -161,7 +314,7 @@ class Transcoder:
             self.done = not data
             if not self.started:
                 self.started = True
-                _check_utf16(data[:UTF16_HEAD], self.encoding, self.path)
+                check_head(data[:CHECKED_HEAD], self.encoding, self.path)
             try:
                 text = self._end() if self.done else self.decoder.decode(data)
             except UnicodeError as exc:  # not bad bytes (those pass through) but a bad stream: UTF-16 without a BOM

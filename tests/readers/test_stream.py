@@ -504,3 +504,209 @@ def test_gzip_data_piped_to_standard_input_is_named_gzip(tmp_path: Path, encodin
         "loader: error: -: is gzip data, not CSV text",
         "  hint: pipe it decompressed: `gzip -dc x.gz | loader load - ...`",
     ]
+
+
+# ------------------------------------------------- text declared in an 8-bit or legacy encoding
+
+WESTERN = "id,name,city\n1,Zoë,Zürich\n2,François,Besançon\n"
+
+
+@pytest.mark.parametrize("declared", ["cp1252", "latin-1", "shift_jis", "gb18030"])
+def test_utf8_text_declared_in_an_8_bit_encoding_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], declared: str
+) -> None:
+    """It loaded as mojibake ('ZoÃ«', 'Zoﾃｫ'), exit 0: a job whose vendor's feed turned UTF-8."""
+    src = tmp_path / "u8.csv"
+    src.write_text(WESTERN, encoding="utf-8")
+    assert load(capsys, src, declared) == (
+        65,
+        f"loader: error: {src}: not {declared} text: it reads as utf-8 text\n"
+        '  hint: read it with --encoding utf-8 (source.encoding = "utf-8")\n',
+        [],
+    )
+    assert sqlite_rows(src.with_suffix(".db"), "SELECT name FROM sqlite_master WHERE name = 't'") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "declared"),
+    [
+        (WESTERN + "3,“Ÿves” – €5,Œuvre\n", "cp1252"),
+        (WESTERN + "3,Ã©,Â\n", "latin-1"),  # what UTF-8 read as latin-1 stores: valid UTF-8 only as a pair
+        ("名前,都市\n山田太郎,東京\nｶﾀｶﾅ,大阪\n", "shift_jis"),
+        ("id,名前\n1,髙橋①\n", "cp932"),
+        ("姓名,城市\n张三,北京\n", "gb18030"),
+        ("이름,도시\n홍길동,서울\n", "cp949"),
+        ("город,страна\nМосква,Россия\n", "cp1251"),
+        ("id,name\n1,plain ascii\n", "cp1252"),
+    ],
+    ids=["cp1252", "latin-1", "shift-jis", "cp932", "gb18030", "cp949", "cp1251", "ascii"],
+)
+def test_text_in_its_declared_8_bit_encoding_still_loads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, declared: str
+) -> None:
+    src = tmp_path / "s.csv"
+    src.write_bytes(text.encode(declared))
+    assert load(capsys, src, declared) == (0, "", [])
+    header, *rows = [line.split(",") for line in text.splitlines()]
+    assert sqlite_rows(src.with_suffix(".db"), f'SELECT "{header[1]}" FROM t') == [(r[1],) for r in rows]
+
+
+def test_utf8_past_the_checked_head_of_a_file_declared_cp1252_is_read_as_cp1252(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only the head is checked: ASCII there passes, and the rest is read as declared."""
+    src = tmp_path / "late.csv"
+    src.write_bytes(("id,name\n" + "".join(f"{i},name{i}\n" for i in range(1000)) + "1000,Zoë\n").encode("utf-8"))
+    assert load(capsys, src, "cp1252") == (0, "", [])
+    assert sqlite_rows(src.with_suffix(".db"), "SELECT name FROM t WHERE id = 1000") == [("ZoÃ«",)]
+
+
+@pytest.mark.parametrize(
+    ("data", "named"),
+    [
+        # the hunt's 2-row file: too short for the NUL pattern of the header once transcoded
+        (b"\xff\xfei\x00d\x00,\x00n\x00\r\x00\n\x001\x00,\x00a\x00\r\x00\n\x00", "utf-16"),
+        ("id,name\r\n1,a\r\n2,b\r\n3,c\r\n".encode("utf-16-le"), "utf-16-le"),
+        ("id,name\n1,a\n".encode("utf-16-be"), "utf-16-be"),
+    ],
+    ids=["bom", "le", "be"],
+)
+@pytest.mark.parametrize("declared", ["latin-1", "cp1252"])
+def test_utf16_text_declared_in_an_8_bit_encoding_is_refused_naming_utf16(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], data: bytes, named: str, declared: str
+) -> None:
+    """It got Python's "new-line character seen in unquoted field - do you need to open the
+    file in universal-newline mode?", and for a file with a byte order mark, utf-16-le."""
+    src = tmp_path / "u16.csv"
+    src.write_bytes(data)
+    assert load(capsys, src, declared) == (
+        65,
+        f"loader: error: {src}: not {declared} text\n"
+        f'  hint: it looks like UTF-16: read it with --encoding {named} (source.encoding = "{named}")\n',
+        [],
+    )
+
+
+# ------------------------------------------------- which encoding a file that is not UTF-8 is in
+
+JAPANESE = "id,name,city\r\n1,山田太郎,東京\r\n2,鈴木花子,大阪\r\n"
+CYRILLIC = "id,name,city\r\n1,Иван,Москва\r\n2,Пётр,Самара\r\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        (JAPANESE, "cp932"),
+        ("名前,都市\nさとう たろう,とうきょう\n", "cp932"),
+        ("名前,都市\n", "cp932"),
+        (CYRILLIC, "cp1251"),
+        ("МІСТО,КРАЇНА\nКиїв,Україна\n", "cp1251"),
+        ("姓名,城市\n张三,北京\n李四,上海\n", "gb18030"),
+        ("名前,都市\n", "gb18030"),
+        ("번호,이름,주소\n1,김민준,서울특별시 강남구\n", "cp949"),
+        ("id,t\n1,café\n2,naïve\n", "cp1252"),
+        ("NAME,GRÖßE\nMÜLLER,1\n", "cp1252"),
+        ("a,b\n1,“quoted” – dash…\n", "cp1252"),
+        ("id,caf\x81\n", "latin-1"),  # one byte cp1252 has no character for: too few to tell by
+    ],
+    ids=[
+        "japanese",
+        "kana",
+        "japanese-header",
+        "russian",
+        "ukrainian-caps",
+        "chinese",
+        "chinese-header",
+        "korean",
+        "french",
+        "german-caps",
+        "punctuation",
+        "one-byte",
+    ],
+)
+def test_the_encoding_guessed_is_the_one_the_text_was_written_in(text: str, encoding: str) -> None:
+    from loader.readers.stream import guess_encoding
+
+    assert guess_encoding(text.encode(encoding)) == (encoding,)
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding", "found"),
+    [
+        ("이름\n서울\n", "cp949", ("gb18030", "cp949")),  # common hanzi as well as common Hangul, and short
+        ("όνομα,πόλη\nΑθήνα,Ελλάδα\n", "cp1253", ()),  # Greek: none of those tried
+        ("miasto,kraj\nŁódź,Polska\nGdańsk,Polska\n", "cp1250", ()),
+        ("id,text\n1," + "ab\x80\x81\x82\x83\x84" * 3 + "\n", "latin-1", ()),  # no text of any
+    ],
+    ids=["korean-or-chinese", "greek", "polish", "binary"],
+)
+def test_text_that_reads_as_no_one_encoding_says_so(text: str, encoding: str, found: tuple[str, ...]) -> None:
+    from loader.readers.stream import guess_encoding
+
+    assert guess_encoding(text.encode(encoding)) == found
+
+
+def test_nothing_loaded_from_japanese_or_cyrillic_text_names_its_encoding(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It said latin-1 and cp1252, and following the hint stored mojibake, exit 0."""
+    for text, encoding, name in [(JAPANESE, "cp932", "ja"), (CYRILLIC, "cp1251", "ru")]:
+        src = tmp_path / f"{name}.csv"
+        src.write_bytes(text.encode(encoding))
+        code, err, _ = load(capsys, src, "utf-8")
+        assert code == 4
+        assert err.splitlines()[0].endswith(f"; the file reads as {encoding}: try --encoding {encoding}")
+        db = str(src.with_suffix(".db"))
+        assert main(["load", str(src), db, "--table", "t", "--encoding", encoding, "--restart", "-q"]) == 0
+        assert sqlite_rows(db, "SELECT name, city FROM t") == [
+            tuple(line.split(",")[1:]) for line in text.splitlines()[1:]
+        ]
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding", "hint"),
+    [
+        (
+            "名前,都市\n山田,東京\n",
+            "cp932",
+            'it reads as cp932: read it with --encoding cp932 (source.encoding = "cp932")',
+        ),
+        (
+            "이름,도시\n서울,부산\n",
+            "cp949",
+            "it is not UTF-8 but may be gb18030 or cp949: read it with the --encoding it was written in (source.encoding)",
+        ),
+        (
+            "Łódź,Gdańsk\n1,2\n",
+            "cp1250",
+            "it is not UTF-8, nor plainly in another encoding: "
+            "read it with the --encoding it was written in (source.encoding)",
+        ),
+    ],
+    ids=["japanese", "korean-or-chinese", "polish"],
+)
+def test_a_header_not_in_utf8_is_told_its_encoding_only_where_it_is_plain(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, encoding: str, hint: str
+) -> None:
+    """A Shift-JIS or GB18030 header got 'it reads as cp1252: read it with --encoding cp1252'."""
+    src = tmp_path / "h.csv"
+    src.write_bytes(text.encode(encoding))
+    assert load(capsys, src, "utf-8") == (
+        65,
+        f"loader: error: {src}, line 1: header is not valid text in the declared encoding\n  hint: {hint}\n",
+        [],
+    )
+
+
+def test_8_bit_text_of_no_plain_encoding_declared_utf16_is_still_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Where no encoding tried reads it plainly, it is refused all the same, without naming one."""
+    src = tmp_path / "pl.csv"
+    src.write_bytes("id,miasto,kraj\n1,Łódź,Polska\n2,Gdańsk,Polska\n3,Warszawa,Polska\n".encode("cp1250"))
+    assert load(capsys, src, "utf-16-le") == (
+        65,
+        f"loader: error: {src}: not utf-16-le text: it is not UTF-8, nor plainly in another encoding\n"
+        "  hint: read it with the --encoding it was written in (source.encoding)\n",
+        [],
+    )

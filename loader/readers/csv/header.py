@@ -14,7 +14,8 @@ from typing import Any
 from ...config import SourceConfig
 from ...errors import ConfigError, SourceError
 from ..dialect import SNIFF_BYTES, Dialect, csv_rows, sniff
-from ..stream import eight_bit, lone_cr_fix, not_text, open_stream
+from ..stream import encoding_hint, guess_encoding, lone_cr_fix, not_text, open_stream
+from ..stream import utf16_hint as _utf16_hint
 from .cut import first_row_end
 
 BOM = b"\xef\xbb\xbf"
@@ -146,24 +147,12 @@ def _check_nul(names: list[str], header: bytes, path: str, line: int) -> None:
         )
 
 
-def _utf16_hint(header: bytes) -> str | None:
-    """How to read a header that looks like UTF-16: a NUL byte beside (nearly) every
-    other byte, as ASCII text has in UTF-16, and none between."""
-    even, odd = header[0::2], header[1::2]
-    nul, other = (odd, even) if odd.count(0) > even.count(0) else (even, odd)
-    if other.count(0) or len(nul) < 2 or nul.count(0) < 0.75 * len(nul):
-        return None
-    bom = header[:2] in (b"\xff\xfe", b"\xfe\xff")  # it names its byte order
-    encoding = "utf-16" if bom else "utf-16-le" if nul is odd else "utf-16-be"
-    return f'it looks like UTF-16: read it with --encoding {encoding} (source.encoding = "{encoding}")'
-
-
 def _eight_bit_hint(header: bytes, encoding: str) -> str | None:
-    """How to read a header that is not UTF-8 in a file read as UTF-8: the 8-bit encoding it reads in."""
-    found = eight_bit(header) if codecs.lookup(encoding).name == "utf-8" else "utf-8"
-    if found == "utf-8":
+    """How to read a header that is not UTF-8 in a file read as UTF-8: the encoding it reads in."""
+    found = guess_encoding(header) if codecs.lookup(encoding).name == "utf-8" else ("utf-8",)
+    if found == ("utf-8",):
         return None
-    return f'it reads as {found}: read it with --encoding {found} (source.encoding = "{found}")'
+    return encoding_hint(found)
 
 
 def _quote_and_escape(dialect: Dialect, config: SourceConfig) -> tuple[bytes | None, bytes | None]:
