@@ -301,6 +301,9 @@ class Pipeline:
         self.type_notes: dict[str, str] = {}  # column -> why its type was fixed before this run
         # file -> its columns without a value, where the types' sample saw every row of it
         self.empty_columns: dict[str, dict[str, bool]] = {}
+        # the columns the checkpoint recorded under an earlier version's naming of a header's
+        # empty and repeated names (``JobState.legacy_names``): every reader keeps them
+        self.legacy_names: list[str] = []
         self._loop: _Loop | None = None  # the run loop while a run is under way
         self._stored: int | None = None  # after a failure: this run's commits the target holds
 
@@ -388,6 +391,7 @@ class Pipeline:
                     resume=_resume_at(plan),  # a half-loaded file keeps its recorded dialect
                     check_width=self._header_check(),
                     types=types,
+                    legacy_names=self.legacy_names,
                 ) as reader:
                     out = self._output_schema(reader.schema, path)
                     schema = out if schema is None else schema
@@ -559,6 +563,7 @@ class Pipeline:
                         workers=self.job.run.workers or 1,
                         types=fixed,
                         defer_types=small is not None,
+                        legacy_names=self.legacy_names,
                     ) as reader:
                         sample = Sample(reader.schema, reader.guesses, reader.valueless)
                         kept = reader.sample
@@ -590,6 +595,7 @@ class Pipeline:
         the files' own for the rest, and over both, what an existing table's declared columns hold
         without loss (when rows go in as read: with no stages between). ``first_values``: the
         table's columns' first values, which tell whether its timestamps are the loader's text."""
+        self.legacy_names = state.legacy_names()  # none where the job starts over
         if fresh and self.job.sink.mode == "replace":
             self.type_notes = {}
             return self._settle_types(files, {})  # the table or keys are wiped: nothing earlier binds this load
@@ -1013,6 +1019,7 @@ class Pipeline:
                 check_width=self._header_check(),
                 types=types,
                 empty_columns=self.empty_columns.get(plan.path),
+                legacy_names=self.legacy_names,
             ) as reader,
         ):
             found = getattr(reader, "dialect", None)
