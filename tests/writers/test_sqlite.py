@@ -1292,6 +1292,35 @@ def test_a_column_the_table_has_in_another_unicode_normalization_is_spelled_out(
     assert sqlite_rows(db, "SELECT * FROM t ORDER BY id") == [(1, "a"), (2, "b")]
 
 
+@pytest.mark.parametrize(
+    ("name", "table"),
+    [
+        ("events.csv", "events"),  # no other dot: as before
+        ("events.csv.gz", "events"),
+        ("Events.CSV.GZ", "Events"),
+        ("events.dat", "events"),  # read with --format csv
+        ("sales.2024-01.csv", "sales.2024-01"),
+        ("sales.2024-01.tsv.gz", "sales.2024-01"),
+        (".hidden.csv", ".hidden"),
+        (".hidden", ".hidden"),
+    ],
+)
+def test_the_default_table_is_the_first_files_name_without_its_extension(tmp_path: Path, name: str, table: str) -> None:
+    """As docs/job-files.md says: the name was cut at its first dot (two months' files both went
+    into ``sales``), and one starting with a dot was kept whole (``.hidden.csv``)."""
+    import gzip
+
+    data = b"id,v\n1,a\n".replace(b",", b"\t" if ".tsv" in name else b",")
+    (tmp_path / name).write_bytes(gzip.compress(data) if name.lower().endswith(".gz") else data)
+    db = tmp_path / "o.db"
+    report = load(str(tmp_path / name), db, source_options={"format": "csv"})
+    assert report.rows_written == 1
+    assert sqlite_rows(
+        db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\'"
+    ) == [(table,)]
+    assert sqlite_rows(db, f"SELECT * FROM {quote(table)}") == [(1, "a")]
+
+
 @pytest.mark.parametrize("dry_run", [False, True])
 def test_a_default_table_name_that_is_not_utf8_is_refused_by_the_load_and_the_dry_run(
     tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes], dry_run: bool
