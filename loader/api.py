@@ -264,7 +264,8 @@ def load(
             ``source_options["format"]`` says it.
         target: The database: a SQLite file (``.db``, ``.sqlite``, ``.sqlite3``) or a
             LevelDB directory (``.ldb``, ``.leveldb``); ``sink_options["type"]`` for others.
-        table: SQLite table (default: the first source file's name without extension).
+        table: SQLite table (default: the first source file's name without its extension and
+            compression suffix: ``sales.2024-01.csv.gz`` gives ``sales.2024-01``).
         key: LevelDB key template over columns, e.g. ``"user:{id}"`` (required for LevelDB).
         transforms: Stage objects or ``RecordBatch -> RecordBatch`` functions, applied in
             order; the caller's own code, trusted.

@@ -144,7 +144,8 @@ class SinkConfig:
     type: str | None = None
     """``sqlite`` or ``leveldb`` (or a sink registered in ``loader.sinks``); inferred from the path's suffix when omitted."""
     table: str | None = None
-    """SQLite table (default: the first source file's name without extension; required when ``source.path`` is a glob).
+    """SQLite table (default: the first source file's name without its extension and compression suffix, other dots
+    kept: ``sales.2024-01.csv.gz`` gives ``sales.2024-01``; required when ``source.path`` is a glob).
     Names starting with ``sqlite_`` are SQLite's own, and ``_loader_state`` and ``_loader_stage`` the loader's: exit 2.
     The name is taken literally and the table is in the database's main schema: a schema-qualified name such as
     ``main.t`` or ``temp.t`` is refused (exit 2; name the table alone, ``t``), and so is a name that is not UTF-8 (a

@@ -302,6 +302,9 @@ class Pipeline:
         self.recorded_notes: frozenset[str] = frozenset()  # those of the types earlier runs recorded
         # file -> its columns without a value, where the types' sample saw every row of it
         self.empty_columns: dict[str, dict[str, bool]] = {}
+        # the columns the checkpoint recorded under an earlier version's naming of a header's
+        # empty and repeated names (``JobState.legacy_names``): every reader keeps them
+        self.legacy_names: list[str] = []
         self._loop: _Loop | None = None  # the run loop while a run is under way
         self._stored: int | None = None  # after a failure: this run's commits the target holds
 
@@ -390,6 +393,7 @@ class Pipeline:
                     resume=_resume_at(plan),  # a half-loaded file keeps its recorded dialect
                     check_width=self._header_check(),
                     types=types,
+                    legacy_names=self.legacy_names,
                 ) as reader:
                     out = self._output_schema(reader.schema, path)
                     schema = out if schema is None else schema
@@ -562,6 +566,7 @@ class Pipeline:
                         workers=self.job.run.workers or 1,
                         types=fixed,
                         defer_types=small is not None,
+                        legacy_names=self.legacy_names,
                     ) as reader:
                         sample = Sample(reader.schema, reader.guesses, reader.valueless)
                         kept = reader.sample
@@ -593,6 +598,7 @@ class Pipeline:
         the files' own for the rest, and over both, what an existing table's declared columns hold
         without loss (when rows go in as read: with no stages between). ``first_values``: the
         table's columns' first values, which tell whether its timestamps are the loader's text."""
+        self.legacy_names = state.legacy_names()  # none where the job starts over
         if fresh and self.job.sink.mode == "replace":
             self.type_notes, self.recorded_notes = {}, frozenset()
             return self._settle_types(files, {})  # the table or keys are wiped: nothing earlier binds this load
@@ -1017,6 +1023,7 @@ class Pipeline:
                 check_width=self._header_check(),
                 types=types,
                 empty_columns=self.empty_columns.get(plan.path),
+                legacy_names=self.legacy_names,
             ) as reader,
         ):
             found = getattr(reader, "dialect", None)

@@ -664,7 +664,7 @@ class Rows:
             try:
                 # the file's own columns split its raw lines; its folders' values are added (``folder_values``)
                 own = dataclasses.replace(self.src, partitioning="none")
-                with open_reader(path, own, types=self.types) as reader:
+                with open_reader(path, own, types=self.types, legacy_names=self.state.legacy_names()) as reader:
                     names = list(reader.schema.names)
                     keys = list(getattr(reader, "keys", names))
                     found = getattr(reader, "dialect", None)
@@ -695,7 +695,7 @@ class Rows:
             self.nested[path] = {}
             with contextlib.suppress(LoaderError):
                 own = dataclasses.replace(self.src, partitioning="none")
-                with open_reader(path, own, types=self.types) as reader:
+                with open_reader(path, own, types=self.types, legacy_names=self.state.legacy_names()) as reader:
                     self.nested[path] = {f.name: f.type for f in reader.schema if is_nested(f.type)}
         return self.nested[path]
 

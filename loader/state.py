@@ -5,8 +5,9 @@ identity (size, modification time, a fingerprint of its first and last
 64 KiB, and its real path: a file loaded through a link is known under its own
 name too) and the reader position after the last committed chunk. A job entry
 holds the run status, what of the reject file belongs to committed work (its
-length, this job's line count, and the file's inode), and which columns had a
-recorded type before this load began; a schema entry holds the column types
+length, this job's line count, and the file's inode), which columns had a
+recorded type before this load began, and by which rule the job's columns were named
+(``NAMES``); a schema entry holds the column types
 the job's files are read with. Writers store these as JSON text: SQLite in the
 same transaction as the rows they describe, LevelDB in a log beside the data,
 right after those rows are written.
@@ -35,6 +36,13 @@ same_content = storage.same_content
 file_key = storage.key
 
 TABLE_JOB = "table:"  # a SQLite table's job: TABLE_JOB and the table's name
+
+# The rule a header's empty and repeated names are named by (``readers.base.dedupe_names``):
+# 1, a suffix skipping only the names before it (``x,X,x_2`` as ``x, X_2, x_2_2``), earlier
+# versions'; 2, one skipping every name the header holds (``x, X_3, x_2``). A job entry records
+# the rule of the run that first recorded the job's columns; one without, beside recorded
+# columns, is an earlier version's: rule 1.
+NAMES = 2
 
 
 def table_job(table: str) -> str:
@@ -111,6 +119,7 @@ class JobState:
     schema: str | None = None  # the column types the job's loads were read with (``loader.schema``)
     fixed: list[str] = field(default_factory=list)  # columns whose type was recorded before this load began
     parts: dict[str, PartsKept] = field(default_factory=dict)  # by file key: rows of the parts engines committed
+    names: int = NAMES  # the rule the job's columns were named by (``NAMES``)
 
     @classmethod
     def parse(cls, entries: dict[str, str]) -> JobState:
@@ -122,6 +131,7 @@ class JobState:
         state.rejects_inode = job.get("rejects_inode")
         state.schema = entries.get("schema")
         state.fixed = list(job.get("fixed", []))
+        state.names = int(job.get("names", 1 if state.schema else NAMES))
         for key, value in entries.items():
             if key.startswith("file:"):
                 name = "file:" + storage.normal(key[5:])  # an S3:// URI's entry from before schemes were lower-cased
@@ -150,7 +160,15 @@ class JobState:
         }
         if self.fixed:
             entry["fixed"] = self.fixed
+        entry["names"] = self.names
         return json.dumps(entry)
+
+    def legacy_names(self) -> list[str]:
+        """The columns the job recorded where an earlier version named them (``NAMES`` 1): a
+        header they hold the old names of keeps those (``readers.base.dedupe_names``)."""
+        if self.names >= NAMES or not self.schema:
+            return []
+        return list(json.loads(self.schema))
 
 
 STAMP_ENTRY = "commit"  # which run's which commit the checkpoint is (``Ledger.stored_commits``)

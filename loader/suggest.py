@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 
 from .errors import MissingColumnError
@@ -14,6 +15,28 @@ def fold(name: str) -> str:
     it is (``Ñ`` and ``ñ`` are two names to SQLite, where Python's ``lower`` makes them one).
     Every comparison of column or table names goes through it, so the loader and SQLite agree."""
     return name.translate(_ASCII_LOWER)
+
+
+def normal_twin(name: str, known: Iterable[str], *, fold_case: bool = True) -> str | None:
+    """The ``known`` name that differs from ``name`` only in Unicode normalization (``café``
+    as one code point, NFC, and as ``e`` and a combining accent, NFD: macOS writes the one,
+    Windows the other), or None. Such names look the same, but are two to SQLite and Python:
+    a message showing both spells them out (``spelled_out``). ``fold_case``: also in ASCII case."""
+    import unicodedata
+
+    def forms(n: str) -> set[str]:  # folded before and after: ``E`` and an accent fold to ``e``, ``É`` stays
+        nfc = unicodedata.normalize
+        return {nfc("NFC", fold(n)), fold(nfc("NFC", n))} if fold_case else {nfc("NFC", n)}
+
+    same = fold if fold_case else str  # names SQLite (or the key) takes as one differ in nothing
+    own = forms(name)
+    return next((k for k in known if same(k) != same(name) and forms(k) & own), None)
+
+
+def spelled_out(name: str) -> str:
+    """``name`` quoted with its code points past ASCII escaped (``'caf\\xe9'``, ``'cafe\\u0301'``):
+    two names that differ only in Unicode normalization, shown apart."""
+    return ascii(name)
 
 
 def closest(word: str, known: Iterable[str]) -> str | None:
@@ -42,6 +65,14 @@ def require_columns(
     present = {fold(n) for n in names} if fold_case else set(names)
     for c in wanted:
         if (fold(c) if fold_case else c) not in present:
+            twin = normal_twin(c, names, fold_case=fold_case)
+            if twin is not None:
+                raise MissingColumnError(
+                    f"{key}: no column {spelled_out(c)} in the data: it has {spelled_out(twin)}, "
+                    "which differs only in Unicode normalization",
+                    stage=stage,
+                    hint=f"write the name as the data spells it: {json.dumps(twin)} (a TOML string)",
+                )
             raise MissingColumnError(
                 f"{key}: no column {c!r} in the data",
                 stage=stage,

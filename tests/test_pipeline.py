@@ -503,6 +503,26 @@ def test_dry_run_refuses_what_the_run_refuses_with_its_message_and_exit_code(
     assert not (tmp_path / target).exists()
 
 
+@pytest.mark.parametrize(
+    ("target", "flags"), [("o.ldb", ["--key", "{cafe\u0301}"]), ("o.db", ["--primary-key", "cafe\u0301"])]
+)
+def test_a_key_naming_a_column_in_another_unicode_normalization_spells_both_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], target: str, flags: list[str]
+) -> None:
+    """The data's ``café`` is NFC, the key's NFD: the hint was "did you mean 'café'?", the very
+    name given, as it looks. Both are spelled out, with how they differ."""
+    from loader.cli import main
+
+    src = write_csv(tmp_path / "a.csv", ["id", "caf\u00e9"], [[1, "a"]])
+    for extra in (["--dry-run"], []):
+        assert main(["load", str(src), str(tmp_path / target), *flags, *extra]) == 2
+        assert capsys.readouterr().err.splitlines() == [
+            f"loader: error: {src}: sink.{'key' if target.endswith('.ldb') else 'primary_key'}: no column"
+            " 'cafe\\u0301' in the data: it has 'caf\\xe9', which differs only in Unicode normalization",
+            '  hint: write the name as the data spells it: "caf\\u00e9" (a TOML string)',
+        ]
+
+
 def test_dry_run_checks_every_files_columns_not_only_the_first(tmp_path: Path) -> None:
     a = write_csv(tmp_path / "a.csv", ["name", "k"], [["ann", 1]])
     b = write_csv(tmp_path / "b.csv", ["name"], [["bob"]])  # lacks the key column

@@ -331,6 +331,20 @@ def test_a_checkpoint_under_an_earlier_spelling_of_the_table_still_counts(tmp_pa
     assert restarted.rows_written == 2  # --restart forgets every spelling's entries
 
 
+def test_the_naming_rule_is_recorded_and_a_checkpoint_without_it_is_an_earlier_versions() -> None:
+    """A job's columns keep the naming rule of the run that first recorded them: a checkpoint
+    with columns and no rule is an earlier version's (their names bind a header's repeats)."""
+    schema = json.dumps({"column_2": "string", "id": "int64"})
+    new = JobState.parse({"job": json.dumps({"status": "complete"})})
+    assert (new.names, new.legacy_names(), json.loads(new.job_entry())["names"]) == (2, [], 2)
+    old = JobState.parse({"job": json.dumps({"status": "complete"}), "schema": schema})
+    assert (old.names, old.legacy_names(), json.loads(old.job_entry())["names"]) == (1, ["column_2", "id"], 1)
+    recorded = JobState.parse({"job": old.job_entry(), "schema": schema})
+    assert (recorded.names, recorded.legacy_names()) == (1, ["column_2", "id"])
+    ours = JobState.parse({"job": json.dumps({"status": "complete", "names": 2}), "schema": schema})
+    assert (ours.names, ours.legacy_names()) == (2, [])
+
+
 def test_only_ascii_letters_fold_in_a_tables_job_as_in_sqlite() -> None:
     """SQLite folds ASCII letters only in names: ``Ñ`` and ``ñ`` are two tables, two jobs."""
     assert table_job("ÑandúEvents") == "table:Ñandúevents"

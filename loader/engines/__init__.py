@@ -596,6 +596,7 @@ class Coordinator:
                 numeric,
                 pipe.type_notes,
                 halt,
+                tuple(pipe.legacy_names),
             )
             for p in parts
         ]
@@ -632,7 +633,9 @@ class Coordinator:
         pipe = self.pipeline
         self._turn_of(path)
         f = self._file(path)
-        with open_reader(path, pipe.job.source, chunk_size=pipe.job.run.chunk_size, types=self.types) as reader:
+        with open_reader(
+            path, pipe.job.source, chunk_size=pipe.job.run.chunk_size, types=self.types, legacy_names=pipe.legacy_names
+        ) as reader:
             found = getattr(reader, "dialect", None)
             f.report.dialect = found.to_json() if found is not None else None
             schema = output_schema(pipe.stages, reader.schema, path, name_clash=pipe.sink.name_clash)

@@ -62,6 +62,7 @@ class PartTask:
     numeric: dict[str, str] = field(default_factory=dict)  # the target's number columns (``SQLiteEncoder``)
     notes: dict[str, str] = field(default_factory=dict)  # why a column's type was fixed before (``explain``)
     halt: str = ""  # once this file exists the run has stopped: the part ends unfinished (``Engine.halt``)
+    legacy_names: tuple[str, ...] = ()  # columns named as earlier versions did (``JobState.legacy_names``)
 
     @property
     def prefix(self) -> str:
@@ -185,6 +186,7 @@ def _run_part(task: PartTask) -> PartResult:
                 workers=1,
                 types=decode_types(task.types),
                 part=part,
+                legacy_names=task.legacy_names,
             ) as reader,
             RejectFile(rejects_tmp, task.job_name) as rejects,
         ):

@@ -51,8 +51,10 @@ def dedupe_names(names: list[str], known: Iterable[str] = ()) -> list[str]:
     as SQLite compares names: ``fold``) gets ``_2``, ``_3``... Names are otherwise kept
     exactly, quotes and all. A new name is never one the header itself holds, earlier or
     later (``x,X,x_2`` gives ``x``, ``X_3``, ``x_2``): each real column keeps its own name.
-    ``known``: the columns the job recorded; where they hold the names earlier versions
-    gave such a header (``x``, ``X_2``, ``x_2_2``), those stay (``_legacy_names``).
+    ``known``: the columns a checkpoint an earlier version wrote records; where they hold the
+    names that version gave such a header (``x``, ``X_2``, ``x_2_2``), those stay
+    (``_legacy_names``). Not a checkpoint of this version: the old names may be the new ones in
+    another order (``id,,column_2``), which only the rule the job recorded tells apart.
     """
     new = _dedupe(names)
     recorded = {fold(n) for n in known}
@@ -317,6 +319,7 @@ class ReaderBase:
         part: tuple[int, ...] | None = None,
         defer_types: bool = False,
         empty_columns: dict[str, bool] | None = None,
+        legacy_names: Iterable[str] = (),
     ) -> None:
         self.path = path
         if part is not None and not self.PARTS:
@@ -338,6 +341,11 @@ class ReaderBase:
         # this file's values decide its type.
         self.spelling = list(types or {})
         self.types = {n: t for n, t in (types or {}).items() if not pa.types.is_null(t)}
+        # The columns a checkpoint recorded under an earlier version's naming of empty and
+        # repeated header names (``state.JobState.legacy_names``): a header keeps their names.
+        # Not ``types``: this load's own settled names are the documented ones, and may be the
+        # old ones in another order (``id,,column_2``), which would take the old naming.
+        self.legacy_names = list(legacy_names)
         # The guesses behind this file's inferred types (CSV), for the load to merge.
         self.guesses: dict[str, Any] = {}
         # Columns of a known type (Parquet's) that hold no value in this file, known from its
@@ -386,7 +394,7 @@ class TypedFileReader(ReaderBase):
         if not len(file_schema):  # no table can be created, nor a row written, from it
             self.close()
             raise SourceError("has no columns", file=self.path)
-        self.names = spelled(dedupe_names(list(file_schema.names), self.spelling), self.spelling)
+        self.names = spelled(dedupe_names(list(file_schema.names), self.legacy_names), self.spelling)
         self._refuse_repeated_fields(file_schema)
         self.views = has_views(file_schema)  # batches to put in plain types (Polars writes views)
         self.declared = declared_types(self.config, self.names, self.path)

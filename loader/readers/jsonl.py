@@ -919,7 +919,7 @@ class JSONLReader(ReaderBase):
             )
         # each column's key as first spelled in the file; the columns' names are those SQLite and LevelDB can hold
         self.keys = list(guesses)
-        self.names = spelled(dedupe_names(self.keys, self.spelling), self.spelling)
+        self.names = spelled(dedupe_names(self.keys, self.legacy_names), self.spelling)
         self._name_of = dict(zip(self.keys, self.names, strict=True))
         self.declared = declared_types(self.config, self.names, self.path)
         self.schema = pa.schema(

@@ -20,9 +20,15 @@ if TYPE_CHECKING:
 
 
 def default_table(paths: list[str]) -> str:
+    """The table of a job that names none: the first file's name without its compression
+    suffix and extension (``sales.2024-01.csv.gz`` gives ``sales.2024-01``; ``.hidden.csv``,
+    ``.hidden``). Other dots stay: two months' files are two tables, not one ``sales``."""
+    from ..config import COMPRESSED_SUFFIXES
+
     first = os.path.basename(paths[0]) if paths and paths[0] != "-" else "data"
-    stem = first.split(".")[0] if not first.startswith(".") else first
-    return stem or "data"
+    if first.lower().endswith(COMPRESSED_SUFFIXES):  # read decompressed in any case (``readers.stream``)
+        first = os.path.splitext(first)[0]
+    return os.path.splitext(first)[0] or "data"
 
 
 class SQLiteEncoder:

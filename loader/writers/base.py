@@ -13,6 +13,7 @@ committed and re-raises.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,7 +23,7 @@ import pyarrow as pa
 from ..errors import MissingColumnError, SchemaMismatchError
 from ..readers.partitions import path_values
 from ..sinks.base import Encoded
-from ..suggest import fold
+from ..suggest import fold, normal_twin, spelled_out
 
 if TYPE_CHECKING:
     from ..state import JobState
@@ -144,6 +145,7 @@ def new_columns(
     """The fields of ``schema`` that ``table`` (its ``columns``; names match as SQLite's do,
     ``fold``) lacks; without ``alter``, or in a ``fixed`` table (one that takes no new
     column: SQLite's virtual tables), the first is a ``SchemaMismatchError``."""
+    columns = list(columns)  # read again for a name in another normalization (``_missing``)
     known = {fold(c) for c in columns}
     new = []
     for f in schema:
@@ -156,10 +158,26 @@ def new_columns(
                     "anew with it, then rerun",
                 )
             if not alter:
-                raise SchemaMismatchError(f"table {table!r} has no column {f.name!r}", column=f.name)
+                raise _missing(table, f.name, columns)
             new.append(f)
             known.add(fold(f.name))
     return new
+
+
+def _missing(table: str | None, name: str, columns: Iterable[str]) -> SchemaMismatchError:
+    """The table lacks ``name``: where it has the same name in another Unicode normalization
+    (NFC ``café`` beside NFD), both spelled out, and no --alter in the hint (it would add a
+    second column that looks the same)."""
+    twin = normal_twin(name, columns)
+    if twin is None:
+        return SchemaMismatchError(f"table {table!r} has no column {name!r}", column=name)
+    return SchemaMismatchError(
+        f"table {table!r} has no column {spelled_out(name)}: it has {spelled_out(twin)},"
+        " which differs only in Unicode normalization",
+        column=name,
+        hint=f'rename the column to the table\'s spelling ([[transform]] type = "rename", columns = '
+        f"{{ {json.dumps(name)} = {json.dumps(twin)} }}), then rerun: --alter would add a second column that looks the same",
+    )
 
 
 def check_required(table: str | None, required: Iterable[str], schema: pa.Schema) -> None:

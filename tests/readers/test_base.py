@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import uuid
 from pathlib import Path
@@ -138,22 +139,94 @@ def test_a_job_recorded_with_the_earlier_names_keeps_them() -> None:
     assert dedupe_names(["", "column_1"], ["column_1", "column_1_2"]) == ["column_1", "column_1_2"]
 
 
+def _as_an_earlier_version_left_it(db: Path) -> None:
+    """The job's checkpoint as versions before the naming rule was recorded wrote it: no ``names``."""
+    with sqlite3.connect(db) as conn:
+        (entry,) = conn.execute("SELECT value FROM _loader_state WHERE key = 'job'").fetchone()
+        job = json.loads(entry)
+        assert job.pop("names") == 2
+        conn.execute("UPDATE _loader_state SET value = ? WHERE key = 'job'", (json.dumps(job),))
+
+
 @pytest.mark.parametrize("alter", [False, True])
 def test_a_later_run_loads_into_the_columns_an_earlier_version_named(tmp_path: Path, alter: bool) -> None:
     """A job an earlier version loaded ``x,X,x_2`` with recorded the columns ``x, X_2, x_2_2``
-    (made here by a file of those names): a new file of that header loads each value under its
-    column. With the new names, X's value went into a new ``X_3`` and the real x_2's into ``X_2``
-    (SQLite matches names in any case) with --alter, and the load stopped with 65 without."""
+    (made here by a file of those names, its checkpoint then made an earlier version's): a new
+    file of that header loads each value under its column. With the new names, X's value went
+    into a new ``X_3`` and the real x_2's into ``X_2`` (SQLite matches names in any case) with
+    --alter, and the load stopped with 65 without."""
     (tmp_path / "d1.csv").write_text("x,X_2,x_2_2\n1,a,p\n", encoding="utf-8")
     (tmp_path / "d2.csv").write_text("x,X,x_2\n2,b,q\n", encoding="utf-8")
     db = tmp_path / "o.db"
     assert main(["load", str(tmp_path / "d1.csv"), str(db), "--table", "t", "-q"]) == 0
+    _as_an_earlier_version_left_it(db)
     more = ["--alter"] if alter else []
     assert main(["load", str(tmp_path / "d2.csv"), str(db), "--table", "t", "-q", *more]) == 0
     with sqlite3.connect(db) as conn:
         cur = conn.execute("SELECT * FROM t ORDER BY rowid")
         assert [d[0] for d in cur.description] == ["x", "X_2", "x_2_2"]
         assert cur.fetchall() == [(1, "a", "p"), (2, "b", "q")]
+
+
+def _write_empty_named(src: Path, fmt: str, row: tuple[int, str, str]) -> None:
+    """A file of the columns ``id``, an empty name, and ``column_2`` (pandas' ``to_csv`` with its index)."""
+    if fmt == "csv":
+        src.write_text("id,,column_2\n{},{},{}\n".format(*row), encoding="utf-8")
+    elif fmt == "jsonl":
+        src.write_text(json.dumps(dict(zip(["id", "", "column_2"], row, strict=True))) + "\n", encoding="utf-8")
+    else:
+        pq.write_table(pa.table([[v] for v in row], names=["id", "", "column_2"]), src)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_a_real_column_named_as_an_empty_name_would_be_keeps_its_values(tmp_path: Path, fmt: str) -> None:
+    """``id,,column_2``: the empty name becomes ``column_2_2`` and the real ``column_2`` keeps
+    its values, as ``inspect`` shows, on the first run and a later one. The load took the earlier
+    versions' names (its own settled names are theirs in another order): ``column_2`` held the
+    empty name's values."""
+    db = tmp_path / "o.db"
+    for n, row in enumerate([(1, "empty-1", "real-1"), (2, "empty-2", "real-2")]):
+        src = tmp_path / f"d{n}.{fmt}"
+        _write_empty_named(src, fmt, row)
+        assert main(["load", str(src), str(db), "--table", "t", "-q"]) == 0
+    with sqlite3.connect(db) as conn:
+        cur = conn.execute("SELECT * FROM t ORDER BY rowid")
+        assert [d[0] for d in cur.description] == ["id", "column_2_2", "column_2"]
+        assert cur.fetchall() == [(1, "empty-1", "real-1"), (2, "empty-2", "real-2")]
+        (entry,) = conn.execute("SELECT value FROM _loader_state WHERE key = 'job'").fetchone()
+    assert json.loads(entry)["names"] == 2
+
+
+def test_a_leveldb_key_over_a_real_column_named_as_an_empty_name_would_be(tmp_path: Path) -> None:
+    """The key ``{column_2}`` is built from the real ``column_2``, not the empty name's values."""
+    plyvel = pytest.importorskip("plyvel")
+    src, out = tmp_path / "d.csv", tmp_path / "o.ldb"
+    _write_empty_named(src, "csv", (1, "empty", "real"))
+    assert main(["load", str(src), str(out), "--key", "{column_2}", "-q"]) == 0
+    store = plyvel.DB(str(out))
+    try:
+        rows = [(k, json.loads(v)) for k, v in store]
+    finally:
+        store.close()
+    assert rows == [(b"real", {"id": 1, "column_2_2": "empty", "column_2": "real"})]
+
+
+def test_an_earlier_versions_job_keeps_its_names_for_an_empty_name(tmp_path: Path) -> None:
+    """A job an earlier version loaded ``id,,column_2`` with named the empty column ``column_2``
+    and the real one ``column_2_2`` (the same names, in another order): a later file of that
+    header goes on under them, each column's values where its first went."""
+    db = tmp_path / "o.db"
+    # the table and checkpoint such a run left (made by a file of those names)
+    (tmp_path / "d1.csv").write_text("id,column_2,column_2_2\n1,empty-1,real-1\n", encoding="utf-8")
+    assert main(["load", str(tmp_path / "d1.csv"), str(db), "--table", "t", "-q"]) == 0
+    _as_an_earlier_version_left_it(db)
+    _write_empty_named(tmp_path / "d.csv", "csv", (2, "empty-2", "real-2"))
+    assert main(["load", str(tmp_path / "d.csv"), str(db), "--table", "t", "-q"]) == 0
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT id, column_2, column_2_2 FROM t ORDER BY rowid").fetchall()
+        (entry,) = conn.execute("SELECT value FROM _loader_state WHERE key = 'job'").fetchone()
+    assert rows == [(1, "empty-1", "real-1"), (2, "empty-2", "real-2")]
+    assert json.loads(entry)["names"] == 1  # still an earlier version's: later runs go on so
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet", "arrow"])

@@ -1260,6 +1260,67 @@ def test_a_schema_qualified_table_name_is_refused_not_taken_literally(
     assert sqlite_rows(db, "SELECT count(*) FROM t") == [(0,)]
 
 
+NFC, NFD = "caf\u00e9", "cafe\u0301"  # one name, as Windows and as macOS write it
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_column_the_table_has_in_another_unicode_normalization_is_spelled_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], dry_run: bool
+) -> None:
+    """The table's ``café`` is NFC, the file's NFD: "table 't' has no column 'café'" looked
+    wrong, and its hint's --alter added a second ``café``. Both are spelled out, the message
+    says how they differ, and the hint renames the column; that rename loads it."""
+    from loader.cli import main
+
+    db = tmp_path / "n.db"
+    assert load(csv_file(tmp_path / "n1.csv", f"id,{NFC}\n1,a\n"), db, table="t").rows_written == 1
+    src = csv_file(tmp_path / "n2.csv", f"id,{NFD}\n2,b\n")
+    capsys.readouterr()
+    assert main(["load", src, str(db), "--table", "t", *(["--dry-run"] if dry_run else [])]) == 65
+    assert capsys.readouterr().err.splitlines() == [
+        f"loader: error: {src}, column '{NFD}': table 't' has no column 'cafe\\u0301': it has 'caf\\xe9',"
+        " which differs only in Unicode normalization",
+        '  hint: rename the column to the table\'s spelling ([[transform]] type = "rename", columns = '
+        '{ "cafe\\u0301" = "caf\\u00e9" }), then rerun: --alter would add a second column that looks the same',
+    ]
+    (tmp_path / "r.toml").write_text(
+        f'[source]\npath = "{src}"\n[sink]\npath = "{db}"\ntable = "t"\n'
+        '[[transform]]\ntype = "rename"\ncolumns = { "cafe\\u0301" = "caf\\u00e9" }\n',
+        encoding="utf-8",
+    )
+    assert main(["run", str(tmp_path / "r.toml"), "-q"]) == 0
+    assert sqlite_rows(db, "SELECT * FROM t ORDER BY id") == [(1, "a"), (2, "b")]
+
+
+@pytest.mark.parametrize(
+    ("name", "table"),
+    [
+        ("events.csv", "events"),  # no other dot: as before
+        ("events.csv.gz", "events"),
+        ("Events.CSV.GZ", "Events"),
+        ("events.dat", "events"),  # read with --format csv
+        ("sales.2024-01.csv", "sales.2024-01"),
+        ("sales.2024-01.tsv.gz", "sales.2024-01"),
+        (".hidden.csv", ".hidden"),
+        (".hidden", ".hidden"),
+    ],
+)
+def test_the_default_table_is_the_first_files_name_without_its_extension(tmp_path: Path, name: str, table: str) -> None:
+    """As docs/job-files.md says: the name was cut at its first dot (two months' files both went
+    into ``sales``), and one starting with a dot was kept whole (``.hidden.csv``)."""
+    import gzip
+
+    data = b"id,v\n1,a\n".replace(b",", b"\t" if ".tsv" in name else b",")
+    (tmp_path / name).write_bytes(gzip.compress(data) if name.lower().endswith(".gz") else data)
+    db = tmp_path / "o.db"
+    report = load(str(tmp_path / name), db, source_options={"format": "csv"})
+    assert report.rows_written == 1
+    assert sqlite_rows(
+        db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\'"
+    ) == [(table,)]
+    assert sqlite_rows(db, f"SELECT * FROM {quote(table)}") == [(1, "a")]
+
+
 @pytest.mark.parametrize("dry_run", [False, True])
 def test_a_default_table_name_that_is_not_utf8_is_refused_by_the_load_and_the_dry_run(
     tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes], dry_run: bool
