@@ -644,7 +644,8 @@ def test_dry_run_shows_the_types_a_tables_declared_columns_pin(tmp_path: Path, j
     conn.execute("CREATE TABLE t (id INTEGER, v INTEGER)")
     conn.commit()
     conn.close()
-    src = write_csv(tmp_path / "b.csv", ["id", "v"], [[3, "x"]])
+    # 'x' is rejected by the pinned type; with no row to write the plan refuses the file, as the load does
+    src = write_csv(tmp_path / "b.csv", ["id", "v"], [[3, "x"], [4, 5]])
     plan = Pipeline(job(src, db, {"table": "t"})).plan()
     assert "  v: int64" in plan.lines()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.csv", "made.db"]  # no -wal, -shm or -journal made
@@ -652,7 +653,7 @@ def test_dry_run_shows_the_types_a_tables_declared_columns_pin(tmp_path: Path, j
 
 def test_dry_run_shows_the_types_a_leveldb_jobs_checkpoint_recorded(tmp_path: Path) -> None:
     a = write_csv(tmp_path / "a.csv", ["id", "v"], [[1, 1]])
-    b = write_csv(tmp_path / "b.csv", ["id", "v"], [[3, "x"]])
+    b = write_csv(tmp_path / "b.csv", ["id", "v"], [[3, "x"], [4, 5]])  # a row to write: see above
     store = tmp_path / "o.ldb"
     Pipeline(job(a, store, {"key": "k:{id}"})).run()
     listing = sorted((p.name, p.stat().st_mtime_ns) for p in store.iterdir())
