@@ -61,11 +61,11 @@ class SourceConfig:
     format: Format | None = None
     """``csv``, ``parquet``, ``jsonl`` (JSON Lines) or ``arrow`` (Arrow IPC / Feather); inferred from the file extension when omitted: ``.csv``, ``.tsv``, ``.txt``; ``.parquet``, ``.pq``; ``.jsonl``, ``.ndjson``; ``.arrow``, ``.arrows`` (the stream format's), ``.feather``, ``.ipc`` (a CSV or JSON Lines file may add ``.gz``, ``.bz2`` or ``.zst``)."""
     delimiter: str | None = None
-    """CSV field separator; detected from the file when omitted (ties go to a tab for ``.tsv``, else a comma). Not a line break, nor the quote or escape character."""
+    """CSV field separator, one ASCII character; detected from the file when omitted (ties go to a tab for ``.tsv``, else a comma). Not a line break, nor the quote or escape character."""
     quote_char: str | bool | None = None
-    """CSV quote character, or ``false`` for none; detected (``"`` or ``'``) when omitted."""
+    """CSV quote character (one ASCII character), or ``false`` for none; detected (``"`` or ``'``) when omitted."""
     escape_char: str | bool = False
-    """CSV escape character, or ``false`` (quotes are escaped by doubling); not the quote (``"`` when ``quote_char`` is unset)."""
+    """CSV escape character (one ASCII character), or ``false`` (quotes are escaped by doubling); not the quote (``"`` when ``quote_char`` is unset)."""
     header: bool | None = None
     """Whether the first CSV row holds column names; detected when omitted. Without one, columns are ``column_1``..``column_N``."""
     column_names: list[str] | None = None
@@ -1014,8 +1014,17 @@ def _check_encoding(name: str) -> None:
 
 
 def _one_char(where: str, value: str | bool | None, *, or_false: bool) -> None:
+    or_false_text = " or false" if or_false else ""
     if value is True or (isinstance(value, str) and len(value) != 1):
-        raise ConfigError(f"{where}: expected one character{' or false' if or_false else ''}, got {value!r}")
+        raise ConfigError(f"{where}: expected one character{or_false_text}, got {value!r}")
+    if isinstance(value, str) and not value.isascii():
+        # pyarrow's parser takes one byte, of UTF-8 text (other encodings are transcoded to it
+        # first): past ASCII a character is two bytes or more there, even latin-1's one-byte 'þ'
+        raise ConfigError(
+            f"{where}: expected an ASCII character{or_false_text}, got {value!r}",
+            hint=f"the CSV parser reads it as one byte of UTF-8 text: rewrite the file's {value!r}"
+            " as an ASCII character that no value holds, then load it",
+        )
 
 
 def _distinct_dialect(src: SourceConfig) -> None:

@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from . import sinks, stopping, storage
 from .chunk import explain, reasons_in_order
-from .config import JobConfig, load_job, resolve
+from .config import JobConfig, SourceConfig, load_job, resolve
 from .cpus import usable_cpus
 from .errors import (
     EXIT_CONFIG,
@@ -376,11 +376,13 @@ class Pipeline:
         self._target_entries: dict[str, str] = {}  # the job's entries in the target, before any restart
         self._target_note: str | None = None  # why the target was not read (``Peek.note``)
         plans: list[FilePlan] = []
+        unwritten: _Unwritten | None = None
         if files:  # standard input's target too: only its rows are not read
             types = self._plan_types(files)
             files = recorded_spellings(spelled, self._peeked)  # as the run names them
             plans = plan_files(files, self._peeked, self.job.run.on_change)
             self._refuse_half_loaded(self._peeked, plans, self._peeked_entries)
+            unwritten = self._unwritten(plans)
             for plan in (p for p in plans if p.path != "-"):  # each file's columns, as the run prepares for each
                 self._refuse_changed(plan, self.job)  # at its turn, as the run refuses it
                 if not plan.reads:  # skipped (loaded already, or changed and on_change = skip): not opened
@@ -400,12 +402,16 @@ class Pipeline:
                     found = getattr(reader, "dialect", None)
                     if found is not None:  # files may differ: each dialect is shown with its files
                         dialects.setdefault(found.describe(), []).append(path)
+                    if unwritten is not None and not unwritten.writes:
+                        unwritten.read(reader)
                 if self._deferred() is None:
                     self._check_width(out, path)
                     with naming_file(path):
                         self.sink.check_schema(sink, out, self._target_entries)
                     if self._target_note is None:  # else the table was not read
                         self._check_table_columns(out, path)
+            if unwritten is not None:
+                unwritten.refuse(self.job.source)
         return Plan(
             files=files,
             schema=schema,
@@ -422,6 +428,16 @@ class Pipeline:
             statuses=self._statuses(plans),
             target_note=self._target_note,
         )
+
+    def _unwritten(self, plans: list[FilePlan]) -> _Unwritten | None:
+        """For a dry run whose load may end "nothing loaded" (exit 4, ``_check_loaded``): a
+        fresh run (a resumed one wrote rows before) of CSV or JSON Lines files only, whose
+        rows are read to type them (not standard input, which the dry run does not read)."""
+        if self._peeked.status == "running" or self.job.source.format not in ("csv", "jsonl"):
+            return None
+        if any(p.path == storage.STDIN or p.error is not None for p in plans):
+            return None
+        return _Unwritten()
 
     def _engine_line(self) -> str:
         run = self.job.run
@@ -1219,6 +1235,49 @@ def _inputs_checked(report: RunReport | None) -> Iterator[None]:
             if isinstance(exc, MissingInputError) and exc.hint == MissingInputError.default_hint:
                 exc.hint = CHECKED_FIRST_HINT
         raise
+
+
+@dataclass
+class _Unwritten:
+    """What a dry run reads of its files past their head, through the readers the load reads
+    them with: on to the first row the load would write. Where none has one, the load would
+    write nothing and stop with exit 4: ``refuse`` stops the dry run with the same line."""
+
+    writes: bool = False  # a row the load would write was read: the rest are not
+    rows_read: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    files: list[tuple[str, dict[str, Any] | None]] = field(default_factory=list)  # with rows: path, dialect
+
+    def read(self, reader: Any) -> None:
+        from .sinks.base import reject_repeated_map_keys
+
+        read_before = self.rows_read
+        for chunk in reader:
+            chunk = reject_repeated_map_keys(chunk)  # rejected by either target on write
+            self.rows_read += chunk.rows_read
+            self.reasons.update(reasons_in_order(chunk.rejects))
+            if chunk.num_rows:
+                self.writes = True
+                return
+        if self.rows_read > read_before:
+            dialect = getattr(reader, "dialect", None)
+            self.files.append((reader.path, dialect.to_json() if dialect is not None else None))
+
+    def refuse(self, source: SourceConfig) -> None:
+        from .readers.dialect import nothing_loaded_cause
+
+        if self.writes or not self.rows_read:
+            return
+        path, dialect = self.files[0]
+        rejected = sum(self.reasons.values())
+        cause = nothing_loaded_cause(self.rows_read, rejected, 0, self.reasons, path, source, dialect)
+        single = len(self.files) == 1
+        raise NothingLoadedError(
+            f"nothing loaded: {cause}",
+            file=path if single else None,
+            hint=f"`loader load` would reject every row of {'this file' if single else 'these files'} the same way:"
+            " fix the cause, then check again (the dry run wrote nothing)",
+        )
 
 
 def _raise_unreadable(plans: list[FilePlan]) -> None:

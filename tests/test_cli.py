@@ -788,6 +788,72 @@ def test_inspect_fails_as_the_load_does_on_a_file_whose_every_row_it_rejects(
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "data", "flags"),
+    [
+        ("lat.csv", b"id,name\n1,Zo\xeb\n2,Fran\xe7ois\n", []),  # cp1252 under an ASCII header
+        ("semi.csv", b"a,b\n1;2\n3;4\n", ["--delimiter", ","]),
+        ("lat.jsonl", b'{"id":"x\xe9"}\n{"id":"y\xe9"}\n', []),
+    ],
+    ids=["encoding", "delimiter", "jsonl"],
+)
+def test_a_dry_run_fails_as_the_load_does_on_a_file_whose_every_row_it_rejects(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    data: bytes,
+    flags: list[str],
+) -> None:
+    """``validate`` and ``--dry-run`` said "sources are valid" (exit 0) where inspect and the load exit 4."""
+    (tmp_path / name).write_bytes(data)
+    monkeypatch.chdir(tmp_path)
+    delimiter = 'delimiter = ","\n' if flags else ""
+    (tmp_path / "job.toml").write_text(f'[source]\npath = "{name}"\n{delimiter}[sink]\npath = "out.db"\ntable = "t"\n')
+    hint = (
+        "  hint: `loader load` would reject every row of this file the same way:"
+        " fix the cause, then check again (the dry run wrote nothing)"
+    )
+    errors = []
+    for argv in (["load", name, "out.db", "--table", "t", "--dry-run", *flags], ["validate", "job.toml"]):
+        assert main(argv) == 4
+        out, err = capsys.readouterr()
+        assert "ok:" not in out
+        assert err.splitlines()[1] == hint
+        errors.append(err.splitlines()[0])
+    assert not (tmp_path / "out.db").exists()  # read-only
+    assert main(["load", name, "out.db", "--table", "t", *flags]) == 4
+    (load_error,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("loader: error:")]
+    assert errors == [load_error, load_error]
+    assert load_error.startswith(f"loader: error: {name}: nothing loaded: all 2 rows ")
+
+
+def test_a_dry_run_of_files_one_of_which_the_load_writes_is_valid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The load writes the good file's row and exits 0 (the bad file's rows rejected): so does the check."""
+    (tmp_path / "a.csv").write_bytes(b"id,name\n1,Zo\xeb\n")
+    (tmp_path / "b.csv").write_bytes(b"id,name\n2,Zoe\n")
+    (tmp_path / "c.csv").write_bytes(b"id,name\n3,Zo\xeb\n4,Zo\xeb\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["load", "a.csv", "b.csv", "out.db", "--table", "t", "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "ok: configuration and sources are valid; nothing was written"
+    # every file's rows rejected: the load's line names none of them, and counts them all
+    assert main(["load", "a.csv", "c.csv", "out.db", "--table", "t", "--dry-run"]) == 4
+    assert capsys.readouterr().err.splitlines() == [
+        "loader: error: nothing loaded: all 3 rows were rejected (invalid UTF-8 in 'Zo\\xeb');"
+        " the file reads as cp1252: try --encoding cp1252",
+        "  hint: `loader load` would reject every row of these files the same way:"
+        " fix the cause, then check again (the dry run wrote nothing)",
+    ]
+    assert main(["load", "a.csv", "c.csv", "out.db", "--table", "t"]) == 4
+    (load_error,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("loader: error:")]
+    assert load_error == (
+        "loader: error: nothing loaded: all 3 rows were rejected (invalid UTF-8 in 'Zo\\xeb');"
+        " the file reads as cp1252: try --encoding cp1252"
+    )
+
+
 def source_flags(command: str) -> set[str]:
     """The ``[source]`` keys' flags a command takes."""
     from loader.cli import _commands, build_parser

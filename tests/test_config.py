@@ -133,6 +133,37 @@ def test_dialect_characters_are_no_line_break_and_differ(source: dict[str, str],
     assert str(raised.value) == message
 
 
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ({"delimiter": "¦"}, "source.delimiter: expected an ASCII character, got '¦'"),
+        ({"quote_char": "þ"}, "source.quote_char: expected an ASCII character or false, got 'þ'"),
+        ({"escape_char": "¬"}, "source.escape_char: expected an ASCII character or false, got '¬'"),
+        # one byte in latin-1, but the parser reads the text transcoded to UTF-8
+        (
+            {"quote_char": "þ", "encoding": "latin-1"},
+            "source.quote_char: expected an ASCII character or false, got 'þ'",
+        ),
+    ],
+)
+def test_dialect_characters_are_ascii(source: dict[str, str], message: str) -> None:
+    """pyarrow's parser raised ValueError for them mid-read: an internal error, exit 1."""
+    with pytest.raises(ConfigError) as raised:
+        job_from_dict({"source": {"path": "a.csv", **source}, "sink": {"path": "o.db"}}, env={})
+    assert str(raised.value) == message
+    char = message.rsplit(" ", 1)[1]
+    assert raised.value.hint == (
+        f"the CSV parser reads it as one byte of UTF-8 text: rewrite the file's {char}"
+        " as an ASCII character that no value holds, then load it"
+    )
+    assert raised.value.exit_code == 2
+
+
+def test_an_ascii_control_character_is_a_delimiter() -> None:
+    job = job_from_dict({"source": {"path": "a.csv", "delimiter": "\x14"}, "sink": {"path": "o.db"}}, env={})
+    assert job.source.delimiter == "\x14"
+
+
 def test_a_quote_may_be_the_delimiter_when_the_quote_is_detected() -> None:
     job = job_from_dict({"source": {"path": "a.csv", "delimiter": '"'}, "sink": {"path": "o.db"}}, env={})
     assert (job.source.delimiter, job.source.quote_char) == ('"', None)  # the reader never takes it as the quote

@@ -168,6 +168,44 @@ def test_a_line_break_delimiter_is_a_usage_error_not_the_files(
     assert not (tmp_path / "t.db").exists()
 
 
+@pytest.mark.parametrize(
+    ("command", "flag"),
+    [
+        (["load"], "--delimiter"),
+        (["load", "--dry-run"], "--quote-char"),
+        (["inspect"], "--escape-char"),
+    ],
+)
+def test_a_non_ascii_dialect_character_is_a_usage_error_not_internal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str], flag: str
+) -> None:
+    """pyarrow raised "ValueError: Expecting an ASCII character" mid-read: exit 1, "internal error"."""
+    (tmp_path / "a.csv").write_text("a¦b\n1¦2\n", encoding="utf-8")
+    target = [str(tmp_path / "t.db"), "--table", "t"] if command[0] == "load" else []
+    code, err = run(capsys, command[0], str(tmp_path / "a.csv"), *target, *command[1:], flag, "¦")
+    assert code == EXIT_USAGE
+    key = flag.removeprefix("--").replace("-", "_")
+    or_false = "" if key == "delimiter" else " or false"
+    assert err[0] == f"loader: error: source.{key}: expected an ASCII character{or_false}, got '¦'"
+    assert not (tmp_path / "t.db").exists()
+
+
+def test_a_non_ascii_delimiter_in_a_job_file_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a.csv").write_text("a¦b\n1¦2\n", encoding="utf-8")
+    job = tmp_path / "job.toml"
+    job.write_text(
+        f'[source]\npath = "{tmp_path / "a.csv"}"\ndelimiter = "¦"\n[sink]\npath = "{tmp_path / "t.db"}"\ntable = "t"\n',
+        encoding="utf-8",
+    )
+    for command in ("validate", "run"):
+        code, err = run(capsys, command, str(job))
+        assert code == EXIT_USAGE
+        assert err[0] == f"loader: error: {job}: source.delimiter: expected an ASCII character, got '¦'"
+    assert not (tmp_path / "t.db").exists()
+
+
 @pytest.mark.parametrize("engine", ["threads", "processes"])
 def test_a_config_error_after_a_commit_is_a_config_error_to_fix(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], engine: str

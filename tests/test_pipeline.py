@@ -19,7 +19,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from loader import JobConfig, Pipeline, RunConfig, SinkConfig, SourceConfig, load
-from loader.errors import ConfigError, LoaderError, RejectLimitError, SourceChangedError, TransformError
+from loader.errors import (
+    ConfigError,
+    LoaderError,
+    NothingLoadedError,
+    RejectLimitError,
+    SourceChangedError,
+    TransformError,
+)
 from loader.pipeline import SMALL_FILE_BYTES
 from tests.conftest import sqlite_rows, write_csv
 from tests.reliability_util import cli, rejects_of, sqlite_state
@@ -264,6 +271,38 @@ def test_a_compressed_file_small_on_disk_is_read_ahead_by_the_rows_it_holds(tmp_
     report = load(str(src), str(tmp_path / "t.db"), run_options={"chunk_size": 500})
     assert (report.status, report.rows_written) == ("ok", 5000)
     assert [n for n in started if n.startswith("loader-read-ahead")]
+
+
+def test_a_plan_refuses_files_whose_every_row_the_load_rejects(tmp_path: Path) -> None:
+    """The dry run read the type sample and called the source valid; the load then wrote nothing (exit 4)."""
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"id,name\n" + b"".join(b"%d,Zo\xeb\n" % i for i in range(1, 2001)))
+    j = job(bad, tmp_path / "t.db", {"table": "t"}, {"chunk_size": 100}, block_size=2048, infer_rows=50)
+    with pytest.raises(NothingLoadedError) as info:
+        Pipeline(j).plan()
+    # past the sample and every chunk: the whole file's rows, as the load counts them
+    assert str(info.value) == (
+        f"{bad}: nothing loaded: all 2,000 rows were rejected (invalid UTF-8 in 'Zo\\xeb');"
+        " the file reads as cp1252: try --encoding cp1252"
+    )
+    assert info.value.exit_code == 4
+    assert not (tmp_path / "t.db").exists()
+    # one good row, past the sample, is written by the load: the plan stands
+    bad.write_bytes(bad.read_bytes() + b"2001,Zoe\n")
+    assert Pipeline(j).plan().schema is not None
+
+
+def test_a_plan_resuming_a_file_whose_rows_left_are_all_rejected_stands(tmp_path: Path) -> None:
+    """A resumed load wrote rows before: it ends with rejects, exit 0, not "nothing loaded"."""
+    rows = [[i, i if i <= 600 else "bad"] for i in range(1, 1001)]
+    src = write_csv(tmp_path / "in.csv", ["id", "n"], rows)
+    target = tmp_path / "t.db"
+    j = lambda **run: job(src, target, {"table": "t"}, {"chunk_size": 100, **run}, block_size=2048, infer_rows=50)  # noqa: E731
+    with pytest.raises(RejectLimitError):  # commits the good rows, and the first chunk of rejects
+        Pipeline(j(max_rejects=0)).run()
+    Pipeline(j()).plan()  # no NothingLoadedError
+    report = Pipeline(j()).run()
+    assert report.resumed and report.rows_written == 0 and report.rows_rejected > 0
 
 
 def test_max_rejects_stops_with_committed_work_kept(tmp_path: Path) -> None:
@@ -625,7 +664,8 @@ def test_dry_run_shows_the_types_a_tables_declared_columns_pin(tmp_path: Path, j
     conn.execute("CREATE TABLE t (id INTEGER, v INTEGER)")
     conn.commit()
     conn.close()
-    src = write_csv(tmp_path / "b.csv", ["id", "v"], [[3, "x"]])
+    # 'x' is rejected by the pinned type; with no row to write the plan refuses the file, as the load does
+    src = write_csv(tmp_path / "b.csv", ["id", "v"], [[3, "x"], [4, 5]])
     plan = Pipeline(job(src, db, {"table": "t"})).plan()
     assert "  v: int64" in plan.lines()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.csv", "made.db"]  # no -wal, -shm or -journal made
@@ -633,7 +673,7 @@ def test_dry_run_shows_the_types_a_tables_declared_columns_pin(tmp_path: Path, j
 
 def test_dry_run_shows_the_types_a_leveldb_jobs_checkpoint_recorded(tmp_path: Path) -> None:
     a = write_csv(tmp_path / "a.csv", ["id", "v"], [[1, 1]])
-    b = write_csv(tmp_path / "b.csv", ["id", "v"], [[3, "x"]])
+    b = write_csv(tmp_path / "b.csv", ["id", "v"], [[3, "x"], [4, 5]])  # a row to write: see above
     store = tmp_path / "o.ldb"
     Pipeline(job(a, store, {"key": "k:{id}"})).run()
     listing = sorted((p.name, p.stat().st_mtime_ns) for p in store.iterdir())

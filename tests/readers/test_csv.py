@@ -345,6 +345,69 @@ def test_bom_tsv_skip_rows_and_no_header(tmp_path: Path) -> None:
     assert rows_of(chunks)[0] == {"n": 1, "s": "x"}
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"id,name\r1,a\n2,b\n",  # the header's line ends in a carriage return alone
+        b"id,name\n1,a\r2,b\n",  # as a row's did, and loaded
+        "\ufeffid,na\u00efve\r1,a\r\n2,b\r\n".encode(),  # after a BOM, a name past ASCII, then CRLF
+    ],
+    ids=["header", "row", "bom"],
+)
+def test_a_carriage_return_alone_ends_the_header_as_it_ends_a_row(tmp_path: Path, data: bytes) -> None:
+    """Python's csv refused the header: "new-line character seen in unquoted field - do you
+    need to open the file in universal-newline mode?" (exit 65); it reads such a file as 3 rows."""
+    p = tmp_path / "x.csv"
+    p.write_bytes(data)
+    r, chunks = read_all(p)
+    name = "naïve" if b"\xc3" in data else "name"
+    assert r.schema.names == ["id", name]
+    assert rows_of(chunks) == [{"id": 1, name: "a"}, {"id": 2, name: "b"}]
+    assert [rj for c in chunks for rj in c.rejects] == []
+
+
+def test_a_header_ending_in_a_carriage_return_alone_keeps_its_rows_line_numbers(tmp_path: Path) -> None:
+    """Lines are counted at each LF, as in the rest of the file: the header and row 1 share line 1."""
+    p = tmp_path / "x.csv"
+    p.write_bytes(b"id,name\r1,a\nx,b\n3,c\n")
+    _, chunks = read_all(p, columns={"id": "int64"})
+    (rj,) = [rj for c in chunks for rj in c.rejects]
+    assert (rj.row, rj.line) == (2, 2)
+    assert rows_of(chunks) == [{"id": 1, "name": "a"}, {"id": 3, "name": "c"}]
+
+
+def test_a_quoted_carriage_return_in_the_header_stays_in_its_name(tmp_path: Path) -> None:
+    p = tmp_path / "x.csv"
+    p.write_bytes(b'"i\rd",name\r1,a\n')
+    r, chunks = read_all(p)
+    assert (r.schema.names, rows_of(chunks)) == (["i\rd", "name"], [{"i\rd": 1, "name": "a"}])
+
+
+def test_a_first_row_ending_in_a_carriage_return_alone_without_a_header(tmp_path: Path) -> None:
+    """Its width was counted by Python's csv, which raised: an internal error, exit 1."""
+    p = tmp_path / "x.csv"
+    p.write_bytes(b"1,a\r2,b\n3,c\n")
+    _, chunks = read_all(p, header=False)
+    assert rows_of(chunks) == [
+        {"column_1": 1, "column_2": "a"},
+        {"column_1": 2, "column_2": "b"},
+        {"column_1": 3, "column_2": "c"},
+    ]
+
+
+def test_a_file_whose_lines_all_end_in_a_carriage_return_alone_is_still_refused(tmp_path: Path) -> None:
+    p = tmp_path / "x.csv"
+    p.write_bytes(b"id,name\r1,a\r2,b\r")
+    with pytest.raises(SourceError) as info:
+        read_all(p)
+    assert str(info.value) == (
+        f"{p}, line 1: lines end in a carriage return alone (old Mac style); loader reads LF or CRLF line ends"
+    )
+    p.write_bytes(b"id,name\r")  # a header alone: its line end is no matter
+    r, chunks = read_all(p)
+    assert (r.schema.names, chunks) == (["id", "name"], [])
+
+
 def test_header_only_has_schema_and_no_rows(data_dir: Path) -> None:
     r, chunks = read_all(data_dir / "header_only.csv")
     assert r.schema.names == ["a", "b"] and chunks == []

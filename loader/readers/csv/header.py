@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -96,7 +98,7 @@ class _HeadReader:
         header = buf[pos : pos + end]
         line += max(0, header.count(b"\n") - 1)
         try:
-            text = header.decode("utf-8").rstrip("\r\n")
+            text = header.decode("utf-8")
         except UnicodeDecodeError:
             raise not_text(self.path, "CSV") or SourceError(
                 "header is not valid text in the declared encoding",
@@ -104,7 +106,9 @@ class _HeadReader:
                 line=line,
                 hint=_utf16_hint(header) or _eight_bit_hint(header, self.config.encoding),
             ) from None
-        if "\r" in text and b"\n" not in buf:  # what csv would call "new-line character seen in unquoted field"
+        if (
+            "\r" in text.rstrip("\r\n") and b"\n" not in buf
+        ):  # what csv would call "new-line character seen in unquoted field"
             raise SourceError(
                 "lines end in a carriage return alone (old Mac style); loader reads LF or CRLF line ends",
                 file=self.path,
@@ -112,7 +116,7 @@ class _HeadReader:
                 hint="convert the line ends first, e.g. " + lone_cr_fix(self.path, "tr '\\r' '\\n' < in.csv > out.csv"),
             )
         try:
-            names = next(csv_rows(dialect, self.config.escape_char, [text]), [])
+            names, used = first_row(dialect, self.config.escape_char, text)
         except csv.Error as exc:
             raise SourceError(
                 f"header row is not valid CSV: {exc}", file=self.path, line=line, hint=_utf16_hint(header)
@@ -121,7 +125,7 @@ class _HeadReader:
             raise SourceError("header row is empty", file=self.path, line=line)
         if self.config.column_names is None:  # names given instead replace the header's
             _check_nul(names, header, self.path, line)
-        return buf, pos + end, names
+        return buf, pos + len(text[:used].encode()), names
 
     def first_row_width(self, pending: bytes, dialect: Dialect) -> tuple[bytes, int]:
         """With no header: the bytes read and the field count of the first row."""
@@ -134,7 +138,25 @@ class _HeadReader:
         first = len(pending) - len(pending.lstrip(b"\r\n"))  # pyarrow skips empty lines
         end = first_row_end(pending[first:], quote, escape)
         row = pending[first : first + end if end > 0 else len(pending)].decode("utf-8", "replace")
-        return pending, len(next(csv_rows(dialect, self.config.escape_char, [row.rstrip("\r\n")]), []))
+        try:
+            return pending, len(first_row(dialect, self.config.escape_char, row)[0])
+        except csv.Error as exc:
+            raise SourceError(f"first row is not valid CSV: {exc}", file=self.path) from None
+
+
+def first_row(dialect: Dialect, escape_char: Any, text: str) -> tuple[list[str], int]:
+    """The first row of ``text`` and the characters it spans, its line end too. A carriage
+    return alone ends a line, as for the rows after it (pyarrow's parser, and Python's csv
+    reading a file opened with ``newline=""``): the header of ``id,name\\r1,a\\n`` is ``id,name``."""
+    taken = 0
+
+    def lines() -> Iterator[str]:  # each with its end: LF, CRLF or a CR alone
+        nonlocal taken
+        for line in io.StringIO(text, newline=""):
+            taken += len(line)  # csv asks for the next line only while its row goes on
+            yield line
+
+    return next(csv_rows(dialect, escape_char, lines()), []), taken
 
 
 def _check_nul(names: list[str], header: bytes, path: str, line: int) -> None:
