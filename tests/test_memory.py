@@ -7,9 +7,11 @@ import gzip
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -26,9 +28,25 @@ from tests.reliability_util import cli
 ROOT = Path(__file__).parents[1]
 
 
+_MADE: dict[tuple[int, bool], Path] = {}
+_MADE_DIR = tempfile.TemporaryDirectory(prefix="memory-inputs-")  # removed as the test process ends
+
+
 def make_csv(path: Path, rows: int, *, scrambled: bool = False) -> None:
     """Write a mixed-type CSV in slices, so the test itself stays small. ``scrambled``:
-    unique ids in no order, ``(i + 1) * 2654435761 mod 2**32``, as hashed ids arrive."""
+    unique ids in no order, ``(i + 1) * 2654435761 mod 2**32``, as hashed ids arrive.
+
+    The same file is asked for by many tests (400k rows by seven): it is made once per test
+    process and copied, byte for byte, to ``path``."""
+    key = (rows, scrambled)
+    if key not in _MADE:
+        made = Path(_MADE_DIR.name) / f"{rows}-{int(scrambled)}.csv"
+        _write_csv(made, rows, scrambled=scrambled)
+        _MADE[key] = made
+    shutil.copyfile(_MADE[key], path)
+
+
+def _write_csv(path: Path, rows: int, *, scrambled: bool) -> None:
     with pacsv.CSVWriter(
         str(path),
         schema := pa.schema(
