@@ -250,9 +250,10 @@ class SmallFiles:
 def _typed(schema: pa.Schema, guesses: Guesses) -> pa.Schema:
     """A whole file's schema with its guessed columns typed as ``CSVReader`` types them: a
     column without a value is ``null`` (it has no say), one not valid UTF-8 text."""
-    for i, f in enumerate(schema):
+    fields = []
+    for f in schema:
         if f.name in guesses:
             guess = guesses[f.name]
-            t = pa.string() if guess is None else guess.result() if guess.values else pa.null()
-            schema = schema.set(i, pa.field(f.name, t))
-    return schema
+            f = pa.field(f.name, pa.string() if guess is None else guess.result() if guess.values else pa.null())
+        fields.append(f)
+    return pa.schema(fields, schema.metadata)  # built once: a set() per column copies the schema each time
