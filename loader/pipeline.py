@@ -583,6 +583,7 @@ class Pipeline:
                         types=fixed,
                         defer_types=small is not None,
                         legacy_names=self.legacy_names,
+                        check_width=self._header_check(),  # a header too wide is not sampled
                     ) as reader:
                         sample = Sample(reader.schema, reader.guesses, reader.valueless)
                         kept = reader.sample

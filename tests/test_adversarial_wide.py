@@ -128,3 +128,20 @@ def test_a_header_of_one_name_repeated_is_named_in_linear_time() -> None:
 
     small, large = steps(1_000), steps(4_000)
     assert large <= 4 * small + 10, (small, large)  # 4x the names: 4x the steps, not 16x
+
+
+def test_a_header_too_wide_for_sqlite_is_refused_before_its_types_are_guessed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The header says it: no column of the file is sampled for its type first (2,001 columns
+    of guesses took most of the refusal's seconds)."""
+    from loader.convert import TypeGuess
+    from loader.errors import ConfigError
+
+    src = write_table(tmp_path / "wide.csv", MAX_COLUMNS + 1, 3)
+    guessed: list[int] = []
+    real_add = TypeGuess.add
+    monkeypatch.setattr(TypeGuess, "add", lambda self, sample: guessed.append(1) or real_add(self, sample))
+    with pytest.raises(ConfigError, match="2,001 columns, more than a SQLite table can hold"):
+        load(str(src), str(tmp_path / "wide.db"), table="t", run_options={"quiet": True})
+    assert guessed == []
