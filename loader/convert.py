@@ -322,6 +322,43 @@ _CANDIDATES: tuple[
 _INT_AT, _FLOAT_AT = 1, 2  # positions in _CANDIDATES
 _HEAD = 256  # a text column usually fails on its first values: the pattern tries those first
 
+# What every value must look like to match each candidate's pattern: the characters it may
+# begin with, and its least and greatest length (None: any). Tried on a piece's head before
+# the patterns: a pattern's kernel compiles its regex on every call (0.1-0.3 ms, most of a
+# column's guess where a wide file's pieces hold few rows), and a text column's first
+# values rule out every candidate. The float's (?i:inf|nan) may fold other characters: any
+# non-ASCII first character is left to its pattern.
+_DIGITS = frozenset("0123456789")
+_SHAPES: tuple[tuple[frozenset[str], int, int | None], ...] = (
+    (frozenset("tfTF"), 4, 5),
+    (_DIGITS | {"+", "-"}, 1, None),
+    (_DIGITS | frozenset("+-.iInN"), 1, None),
+    (_DIGITS, 10, 10),
+    (_DIGITS, 16, 26),
+    (_DIGITS, 17, 32),
+)
+
+
+class _Head:
+    """A piece's first values as ``_SHAPES`` looks at them: their first characters and
+    the range of their lengths."""
+
+    def __init__(self, head: pa.Array) -> None:
+        texts = head.to_pylist()
+        self.firsts = {t[:1] for t in texts}
+        lengths = [len(t) for t in texts]
+        self.shortest, self.longest = (min(lengths), max(lengths)) if lengths else (0, 0)
+        self.seen = bool(texts)
+
+    def may_match(self, i: int) -> bool:
+        """Whether every value may match candidate ``i``'s pattern (False: one cannot)."""
+        starts, shortest, longest = _SHAPES[i]
+        if not self.seen:
+            return True  # no head: the pattern over every value decides
+        if self.shortest < shortest or (longest is not None and self.longest > longest):
+            return False
+        return all(f in starts or (i == _FLOAT_AT and f > "\x7f") for f in self.firsts)
+
 
 @functools.lru_cache(maxsize=64)
 def _na_array(na: tuple[str, ...]) -> pa.Array:
@@ -431,6 +468,8 @@ class TypeGuess:
     def _check(self, values: pa.Array) -> None:
         """Rule out the candidates some of ``values`` (no nulls) do not fit."""
         integers = False  # every value here matched the integer pattern
+        head = values.slice(0, _HEAD)
+        shape = _Head(head) if is_text(head.type) else None
         for i, (pattern, _, lossless, proof) in enumerate(_CANDIDATES):
             if not self.matching[i]:
                 continue
@@ -440,8 +479,7 @@ class TypeGuess:
                 if self.exact[i] and kernels.any(float_loses(values)).as_py():
                     self.exact[i] = False
                 continue
-            head = values.slice(0, _HEAD)
-            if not _all(kernels.match_substring_regex(head, pattern)):
+            if (shape is not None and not shape.may_match(i)) or not _all(kernels.match_substring_regex(head, pattern)):
                 self.matching[i] = False
                 continue
             if proof is not None and proof(values):

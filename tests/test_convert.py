@@ -242,6 +242,20 @@ def _state(values: list[str]) -> tuple[list[bool], list[bool], pa.DataType]:
     return guess.matching, guess.exact, guess.result()
 
 
+def test_the_shapes_of_a_heads_values_never_decide_other_than_the_patterns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A candidate ruled out by its values' first characters or lengths (``_SHAPES``) is
+    one its pattern rules out: the same state with and without that look, over values
+    alone and in mixed groups, at both lengths of a head."""
+    values = [*_near_misses(2500), "", "tru", "falsey", "İnf", "ınf", "ＮaN", "٠", "2024-02-28 12:30:45.1234567+01:00"]
+    values += ["2024-02-28T12:30Z", "2024-02-28T12:30:45.123456", "2024-02-28T12:30:45.123456+01:00", "false", "True"]
+    groups = [[v] for v in values] + [values[i : i + 3] for i in range(0, 600, 3)]
+    shaped = [_state(g) for g in groups]
+    monkeypatch.setattr(conv._Head, "may_match", lambda self, i: True)
+    unshaped = [_state(g) for g in groups]
+    assert [(g, a, b) for g, a, b in zip(groups, shaped, unshaped, strict=True) if a != b] == []
+    assert {str(s[2]) for s in unshaped} >= {"bool", "int64", "double", "date32[day]", "timestamp[us]", "string"}
+
+
 def test_the_cheap_proofs_never_decide_other_than_the_patterns(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every value alone and in small mixed groups: the guess with the proofs
     (casts, prefix scans, set lookups) ends in the same state as the one that
