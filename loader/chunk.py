@@ -213,13 +213,36 @@ class Chunk:
         return out
 
 
-def explain(rejects: list[Reject], notes: dict[str, str]) -> None:
+@dataclass(frozen=True)
+class TypeNote:
+    """Why a column's type was fixed before this run (``fact``: ``amount is int64 since an
+    earlier run of this job``) and how values of another type load (``change``)."""
+
+    fact: str
+    change: str
+
+    @property
+    def full(self) -> str:
+        """What a reject's reason ends with where a type but text would hold its value."""
+        return f"; {self.fact}: {self.change}"
+
+
+def explain(rejects: list[Reject], notes: dict[str, TypeNote], *, comma: bool = False) -> None:
     """Add to a read's reject reason why its column's type was fixed before this run
-    (``notes``: column -> the sentence that says where the type comes from)."""
-    for r in rejects:
-        note = notes.get(r.column or "") if r.stage == "read" else None
-        if note:
-            r.reason += note
+    (``notes``: column -> where the type comes from), and how values of another type load:
+    not to a value no type but text holds (``2024-13-05`` in a date column), a typo to fix in
+    the file, where changing the type would lose it for the column's every value. ``comma``:
+    numbers are written with a decimal comma."""
+    from .convert import other_type_holds  # (it imports this module)
+
+    noted = [r for r in rejects if r.stage == "read" and r.column in notes]
+    if not noted:
+        return
+    # a reject without its value (None) keeps the whole note
+    typed = other_type_holds([(r.values or {}).get(r.column or "") for r in noted], comma=comma)
+    for r, held in zip(noted, typed, strict=True):
+        note = notes[r.column or ""]
+        r.reason += note.full if held else f"; {note.fact}"
 
 
 def row_values(batch: pa.RecordBatch) -> list[dict[str, Any]]:

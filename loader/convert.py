@@ -535,6 +535,57 @@ def infer_type(sample: pa.Array) -> pa.DataType:
     return guess.result()
 
 
+def other_type_holds(values: Sequence[Any], *, comma: bool = False) -> list[bool]:
+    """For each rejected value (as its reject holds it), whether a type but text would hold
+    it: the source typed it (a JSON number, a Parquet date), inference's candidates would
+    (``30.5``, ``2024-01-05 10:00``, ``true``), or it is a number only text keeps (past
+    int64, rounded by float64, ``007``). False for text that is a value of no type but text
+    (``2024-13-05``, ``x``, ``1.2.3``): a typo to fix in the file, not a type to change.
+    ``comma``: numbers are written with a decimal comma (``source.decimal_separator``)."""
+    held = [True] * len(values)
+    texts: list[str] = []
+    at: list[int] = []
+    for i, v in enumerate(values):
+        if isinstance(v, bytes):
+            try:
+                v = v.decode("utf-8")
+            except UnicodeDecodeError:  # no text at all: only the column's own bytes hold it
+                held[i] = False
+                continue
+        if isinstance(v, str):
+            texts.append(v)
+            at.append(i)
+    if texts:
+        for i, typed in zip(at, _text_typed(pa.array(texts, pa.string()), comma).to_pylist(), strict=True):
+            held[i] = typed
+    return held
+
+
+def _text_typed(text: pa.Array, comma: bool) -> pa.Array:
+    """Where ``text`` (no nulls) is a value of a candidate's type (``other_type_holds``)."""
+    numbers = text
+    if comma:  # a point is no decimal point there (1.500 is a thousand)
+        from .readers.decimal_comma import has_point, pointed  # (it imports this module)
+
+        numbers = _null_where(kernels.cast(pointed(text), pa.string()), has_point(text))
+    # a leading zero (007, 0x1F): a number that only text keeps as written
+    typed = leading_zero(numbers, decimal=False)
+    if kernels.any(typed).as_py():
+        zeros = kernels.filter(numbers, typed)
+        number = kernels.invert(kernels.and_(cast_failures(zeros, pa.int64()), cast_failures(zeros, pa.float64())))
+        typed = kernels.replace_with_mask(typed, typed, number)
+    for pattern, t, _, _ in _CANDIDATES:
+        numeric = pa.types.is_integer(t) or pa.types.is_floating(t)
+        match = kernels.fill_null(kernels.match_substring_regex(numbers if numeric else text, pattern), False)
+        if numeric or not kernels.any(match).as_py():
+            typed = kernels.or_(typed, match)  # a number's loss (past int64, rounding) is text's to keep
+            continue
+        # a date's or timestamp's pattern takes impossible ones (2024-13-05): its cast does not
+        fits = kernels.invert(cast_failures(kernels.filter(text, match), t))
+        typed = kernels.or_(typed, kernels.replace_with_mask(match, match, fits))
+    return typed
+
+
 def _merge(
     bad: pa.Array | None, reasons: list[str] | None, new_bad: pa.Array, why: list[str]
 ) -> tuple[pa.Array, list[str]]:

@@ -26,7 +26,7 @@ from typing import Any
 import pyarrow as pa
 
 from . import sinks, stopping, storage
-from .chunk import explain, reasons_in_order
+from .chunk import TypeNote, explain, reasons_in_order
 from .config import JobConfig, SourceConfig, load_job, resolve
 from .cpus import usable_cpus
 from .errors import (
@@ -298,8 +298,9 @@ class Pipeline:
             on_event = JsonLog(quiet=self.job.run.quiet).on_event  # the lines ``loader run`` logs
         self.on_event = on_event
         self.log_error: str | None = None  # the first event on_event failed to take (``_emit``)
-        self.type_notes: dict[str, str] = {}  # column -> why its type was fixed before this run
-        self.recorded_notes: frozenset[str] = frozenset()  # those of the types earlier runs recorded
+        self.type_notes: dict[str, TypeNote] = {}  # column -> why its type was fixed before this run
+        # the endings of reasons for values of another type than earlier runs recorded (``explain``)
+        self.recorded_notes: frozenset[str] = frozenset()
         # file -> its columns without a value, where the types' sample saw every row of it
         self.empty_columns: dict[str, dict[str, bool]] = {}
         # the columns the checkpoint recorded under an earlier version's naming of a header's
@@ -631,7 +632,7 @@ class Pipeline:
         change = 'to change it, declare the type and reload every file with --restart and mode = "replace"'
         declared_names = {fold(n) for n in self.job.source.columns}
         notes = {
-            n: f"; {n} is {type_name(t)} since an earlier run of this job: {change}"
+            n: TypeNote(f"{n} is {type_name(t)} since an earlier run of this job", change)
             for n, t in bound(recorded).items()
             if n in state.fixed and fold(n) not in declared_names  # a declared type is this run's own
         }
@@ -641,9 +642,11 @@ class Pipeline:
             " with its constraints, triggers and indexes), load into a new table (--table), or convert them"
             " with a cast or derive stage"
         )
-        notes |= {n: f"; the table's column {n} holds {type_name(t)} values only: {elsewhere}" for n, t in pins.items()}
+        notes |= {
+            n: TypeNote(f"the table's column {n} holds {type_name(t)} values only", elsewhere) for n, t in pins.items()
+        }
         self.type_notes = {n: note for n, note in notes.items() if not pa.types.is_string((recorded | pins)[n])}
-        self.recorded_notes = frozenset(note for n, note in self.type_notes.items() if n not in pins)
+        self.recorded_notes = frozenset(note.full for n, note in self.type_notes.items() if n not in pins)
         return types | pins
 
     def _plan(self, files: list[str], state: JobState, report: RunReport) -> list[FilePlan]:
@@ -1132,9 +1135,10 @@ class Pipeline:
     def _fix_after_earlier_runs(self, report: RunReport, reasons: Counter[str]) -> str:
         """The fix for rows rejected after earlier runs wrote theirs: a wrong value is fixed in
         the file, which alone loads again (not --restart: the earlier runs' files would load
-        again too). A value that does not fit a type an earlier run recorded is right as it is:
-        neither a fix of the file nor a replay loads it, only the type declared and every file
-        reloaded, as its reason says."""
+        again too). A value of another type than an earlier run recorded (30.5 where it recorded
+        int64) is right as it is: neither a fix of the file nor a replay loads it, only the type
+        declared and every file reloaded, as its reason says. A value of no type but text
+        (2024-13-05 in a date column) is a typo: its reason does not say so (``explain``)."""
         fix = "fix the file and rerun with --set run.on_change=reload (the changed file alone is read again)" + (
             ", or fix the rows there and load them with `loader replay`" if report.rows_rejected else ""
         )
@@ -1142,11 +1146,11 @@ class Pipeline:
         if not bound:
             return f"{fix}; not --restart: {_RESTART_RELOADS if report.files_skipped else _RESTART_FORGETS}"
         if bound == sum(reasons.values()):
-            return f"their values do not fit the types earlier runs recorded: {_DECLARE_RELOAD}"
-        return f"{fix}; for the values that do not fit a type an earlier run recorded, {_DECLARE_RELOAD}"
+            return f"their values are of other types than earlier runs recorded: {_DECLARE_RELOAD}"
+        return f"{fix}; for the values of other types than earlier runs recorded, {_DECLARE_RELOAD}"
 
 
-# the one way a value an earlier run's recorded type refuses loads, as its note says (``Pipeline._load_types``)
+# the one way a value of another type than an earlier run recorded loads, as its note says (``Pipeline._load_types``)
 _DECLARE_RELOAD = f"declare the type (--columns, or source.columns in a job file) and {RELOAD_ALL_HINT}"
 _RESTART_RELOADS = "it would load the files earlier runs loaded again"
 _RESTART_FORGETS = "the job would forget the files earlier runs loaded, and load them again when they are inputs"
@@ -1309,7 +1313,7 @@ class _Loop:
         progress: Progress,
         emit: Callable[..., None],
         job_name: str,
-        type_notes: dict[str, str],
+        type_notes: dict[str, TypeNote],
         shrink_batches: bool,
         encoder_thread: bool = False,
     ) -> None:
@@ -1371,7 +1375,7 @@ class _Loop:
                 rejects = chunk.rejects + encoded.refused
                 del encoded  # a chunk's encoded values live no longer than its write
                 if self.type_notes and rejects:
-                    explain(rejects, self.type_notes)
+                    explain(rejects, self.type_notes, comma=self.job.source.decimal_separator == ",")
                 if fs.version > 1:
                     versioned(rejects, fs.version)
                 self.rejects.write(rejects)

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from loader.chunk import Reject
+from loader.chunk import Reject, TypeNote, explain
 from tests.conftest import as_chunk
 
 
@@ -110,3 +110,25 @@ def test_a_reject_line_writes_nan_and_infinities_as_text() -> None:
         "m": [["a", "-Infinity"]],
         "d": "NaN",
     }
+
+
+def test_explain_gives_the_way_to_change_the_type_only_to_values_of_another_type() -> None:
+    """A typo (no type but text holds it) is to be fixed in the file: its reason says where the
+    column's type comes from, not to change the type."""
+    note = TypeNote("d is date since an earlier run of this job", "to change it, declare the type")
+    rejects = [
+        Reject("f.csv", 1, "'2024-01-05 10:00' is not a valid date", column="d", values={"d": "2024-01-05 10:00"}),
+        Reject("f.csv", 2, "'2024-13-05' is not a valid date", column="d", values={"d": "2024-13-05"}),
+        Reject("f.csv", 3, "no value to judge", column="d"),
+        Reject("f.csv", 4, "refused by the table", stage="write", column="d", values={"d": "2024-13-05"}),
+        Reject("f.csv", 5, "'x' is not a valid int64", column="n", values={"n": "x"}),
+    ]
+    explain(rejects, {"d": note})
+    assert [r.reason for r in rejects] == [
+        "'2024-01-05 10:00' is not a valid date; d is date since an earlier run of this job: to change it, "
+        "declare the type",
+        "'2024-13-05' is not a valid date; d is date since an earlier run of this job",
+        "no value to judge; d is date since an earlier run of this job: to change it, declare the type",
+        "refused by the table",
+        "'x' is not a valid int64",
+    ]

@@ -24,6 +24,7 @@ from loader.convert import (
     float_loses,
     infer_type,
     leading_zero,
+    other_type_holds,
 )
 from loader.types import type_name
 from tests.conftest import sqlite_rows
@@ -116,6 +117,43 @@ def test_inference_scans_past_the_head_of_the_sample() -> None:
     assert infer_type(pa.array(["true"] * 300 + ["maybe"])) == pa.string()
     assert infer_type(pa.array(["2024-01-01"] * 300 + ["2024-01-01 10:00"])) == pa.string()
     assert infer_type(pa.array([str(i) for i in range(300)])) == pa.int64()
+
+
+# values rejected for a column's type: a type but text would hold them (True), or a typo (False)
+_HELD = {
+    "30.5": True,  # a float into an int64
+    "2024-01-05 10:00": True,  # a timestamp into a date
+    "2024-01-05T10:00+02": True,
+    "2024-01-05": True,
+    "true": True,
+    "99999999999999999999": True,  # past int64: text (or a decimal) holds it
+    "9007199254740993": True,  # float64 rounds it
+    "007": True,  # a leading zero only text keeps
+    "0x1F": True,
+    "-0.0": True,
+    "inf": True,
+    "2024-13-05": False,  # an impossible date or time: a typo
+    "2024-02-30": False,
+    "2024-01-05T25:00": False,
+    "x": False,
+    "1.2.3": False,
+    "0x": False,
+    "0b11": False,
+    "yes": False,
+    " 30": False,
+}
+
+
+def test_other_type_holds_tells_values_of_another_type_from_typos() -> None:
+    assert dict(zip(_HELD, other_type_holds(list(_HELD)), strict=True)) == _HELD
+    # a value the source typed (a JSON number, a Parquet date), or none to judge: another type's
+    assert other_type_holds([5, 2.5, dt.date(2024, 1, 1), [1], None, b"12", b"\xff"]) == [True] * 6 + [False]
+
+
+def test_other_type_holds_reads_numbers_with_a_decimal_comma() -> None:
+    values = ["30,5", "-0,5", "1.500", "30.5", "2024-01-05 10:00:00.5", "x"]
+    assert other_type_holds(values, comma=True) == [True, True, False, False, True, False]
+    assert other_type_holds(values) == [False, False, True, True, True, False]
 
 
 def test_nul_in_a_late_block_is_still_rejected(tmp_path: Path) -> None:

@@ -486,7 +486,7 @@ def test_nothing_loaded_for_a_type_earlier_runs_recorded_hints_declare_and_reloa
     write_csv(tmp_path / "daily" / "d2.csv", ["id", "amount"], [[3, "30.5"], [4, "40.25"]])
     assert main(args) == EXIT_NOTHING_LOADED
     assert capsys.readouterr().err.splitlines()[-1] == (
-        f"  hint: rejected rows are in {db}.table-s.rejects.jsonl; their values do not fit the types earlier "
+        f"  hint: rejected rows are in {db}.table-s.rejects.jsonl; their values are of other types than earlier "
         "runs recorded: declare the type (--columns, or source.columns in a job file) and rerun with "
         "--restart --mode replace (every file of the job loads again)"
     )
@@ -511,10 +511,87 @@ def test_nothing_loaded_for_a_recorded_type_and_a_malformed_row_hints_both_fixes
     assert capsys.readouterr().err.splitlines()[-1] == (
         f"  hint: rejected rows are in {db}.table-s.rejects.jsonl; fix the file and rerun with "
         "--set run.on_change=reload (the changed file alone is read again), or fix the rows there and load "
-        "them with `loader replay`; for the values that do not fit a type an earlier run recorded, declare "
+        "them with `loader replay`; for the values of other types than earlier runs recorded, declare "
         "the type (--columns, or source.columns in a job file) and rerun with --restart --mode replace "
         "(every file of the job loads again)"
     )
+
+
+# what the reason of a value of another type than an earlier run recorded ends with
+_CHANGE = ': to change it, declare the type and reload every file with --restart and mode = "replace"'
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_nothing_loaded_for_typos_in_columns_earlier_runs_typed_hints_fixing_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], engine: str
+) -> None:
+    """A month 13 in a date column, x or 1.2.3 in an int64 one: values of no type but text,
+    typos. The hint said to declare the type and reload every file (the column's every date
+    made text for a typo), and each reason to change the type: they say to fix the file."""
+    write_csv(tmp_path / "d1.csv", ["id", "day", "n"], [[1, "2024-01-05", 7]])
+    db = tmp_path / "h.db"
+    assert main(["load", str(tmp_path / "d1.csv"), str(db), "--table", "t", "--engine", engine, "-q"]) == 0
+    rows = [[2, "2024-13-05", 8], [3, "2024-01-06", "x"], [4, "2024-01-07", "1.2.3"]]
+    day2 = write_csv(tmp_path / "d2.csv", ["id", "day", "n"], rows)
+    args = ["load", str(day2), str(db), "--table", "t", "--engine", engine, "-q"]
+    assert main(args) == EXIT_NOTHING_LOADED
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"  hint: rejected rows are in {db}.table-t.rejects.jsonl; fix the file and rerun with "
+        "--set run.on_change=reload (the changed file alone is read again), or fix the rows there and load "
+        "them with `loader replay`; not --restart: the job would forget the files earlier runs loaded, "
+        "and load them again when they are inputs"
+    )
+    lines = [json.loads(line) for line in Path(f"{db}.table-t.rejects.jsonl").read_text().splitlines()]
+    assert [r["reason"] for r in lines] == [
+        "'2024-13-05' is not a valid date; day is date since an earlier run of this job",
+        "'x' is not a valid int64; n is int64 since an earlier run of this job",
+        "'1.2.3' is not a valid int64; n is int64 since an earlier run of this job",
+    ]
+    write_csv(day2, ["id", "day", "n"], [[2, "2024-12-05", 8], [3, "2024-01-06", 9], [4, "2024-01-07", 1]])
+    assert main([*args, "--set", "run.on_change=reload"]) == 0  # the fix the hint names loads them
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT id, day, n FROM t ORDER BY id").fetchall() == [
+            (1, "2024-01-05", 7),
+            (2, "2024-12-05", 8),
+            (3, "2024-01-06", 9),
+            (4, "2024-01-07", 1),
+        ]
+
+
+def test_nothing_loaded_for_typos_and_values_of_other_types_in_typed_columns_hints_both_fixes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Values of other types than the recorded ones (a timestamp in a date column, 30.5, a
+    leading zero and an integer past int64 in an int64 one) take the declare-and-reload route;
+    a typo beside them (2024-13-05), the fix of the file."""
+    write_csv(tmp_path / "d1.csv", ["id", "day", "n"], [[1, "2024-01-05", 7]])
+    db = tmp_path / "h.db"
+    assert main(["load", str(tmp_path / "d1.csv"), str(db), "--table", "t", "-q"]) == 0
+    rows = [
+        [2, "2024-01-05 10:00", 1],
+        [3, "2024-01-06", "30.5"],
+        [4, "2024-01-07", "007"],
+        [5, "2024-01-08", "99999999999999999999"],
+        [6, "2024-13-05", 2],
+    ]
+    day2 = write_csv(tmp_path / "d2.csv", ["id", "day", "n"], rows)
+    assert main(["load", str(day2), str(db), "--table", "t", "-q"]) == EXIT_NOTHING_LOADED
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"  hint: rejected rows are in {db}.table-t.rejects.jsonl; fix the file and rerun with "
+        "--set run.on_change=reload (the changed file alone is read again), or fix the rows there and load "
+        "them with `loader replay`; for the values of other types than earlier runs recorded, declare "
+        "the type (--columns, or source.columns in a job file) and rerun with --restart --mode replace "
+        "(every file of the job loads again)"
+    )
+    lines = [json.loads(line) for line in Path(f"{db}.table-t.rejects.jsonl").read_text().splitlines()]
+    day, n = "; day is date since an earlier run of this job", "; n is int64 since an earlier run of this job"
+    assert [(r["row"], r["reason"].split("; ", 1)[1]) for r in lines] == [
+        (1, day[2:] + _CHANGE),
+        (2, n[2:] + _CHANGE),
+        (3, n[2:] + _CHANGE),
+        (4, n[2:] + _CHANGE),
+        (5, day[2:]),
+    ]
 
 
 def test_nothing_loaded_after_earlier_runs_that_wrote_no_row_hints_restart(

@@ -222,17 +222,19 @@ def test_a_reject_into_a_table_made_elsewhere_never_advises_replace(tmp_path: Pa
         for sql in schema:
             conn.execute(sql)
     conn.close()
-    write(tmp_path / "new.csv", "id,n\n1,12\n2,x\n")
+    write(tmp_path / "new.csv", "id,n\n1,12\n2,2.5\n3,x\n")
     report = load(str(tmp_path / "new.csv"), str(db), table="t")
-    assert (report.rows_written, report.rows_rejected) == (1, 1)
+    assert (report.rows_written, report.rows_rejected) == (1, 2)
     assert sqlite_rows(db, "SELECT id FROM audit") == [(1,)]
-    [reject] = reject_lines(rejects_of(db))
-    assert (reject["row"], reject["column"]) == (2, "n")
-    assert reject["reason"] == (
-        "'x' is not a valid int64; the table's column n holds int64 values only: to load such values, change the "
+    rejects = reject_lines(rejects_of(db))
+    assert [(r["row"], r["column"]) for r in rejects] == [(2, "n"), (3, "n")]
+    assert rejects[0]["reason"] == (
+        "'2.5' is not a valid int64; the table's column n holds int64 values only: to load such values, change the "
         "column's type in the table yourself (replace would drop the table, with its constraints, triggers and "
         "indexes), load into a new table (--table), or convert them with a cast or derive stage"
     )
+    # x is a value of no type but text: a typo to fix, which no other type of the column loads
+    assert rejects[1]["reason"] == "'x' is not a valid int64; the table's column n holds int64 values only"
     names = "SELECT name FROM sqlite_master WHERE type IN ('trigger', 'index') AND tbl_name = 't' ORDER BY name"
     assert sqlite_rows(db, names) == [("t_audit",), ("t_n",)]
 

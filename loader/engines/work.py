@@ -27,7 +27,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..chunk import Chunk, explain, reasons_in_order
+from ..chunk import Chunk, TypeNote, explain, reasons_in_order
 from ..compat import sha256
 from ..config import JobConfig
 from ..errors import RESUME_HINT, ConfigError, LoaderError, SinkError
@@ -60,7 +60,7 @@ class PartTask:
     # "database": results the coordinator copies in as they are; "arrow": rows it binds
     side: str = "database"
     numeric: dict[str, str] = field(default_factory=dict)  # the target's number columns (``SQLiteEncoder``)
-    notes: dict[str, str] = field(default_factory=dict)  # why a column's type was fixed before (``explain``)
+    notes: dict[str, TypeNote] = field(default_factory=dict)  # why a column's type was fixed before (``explain``)
     halt: str = ""  # once this file exists the run has stopped: the part ends unfinished (``Engine.halt``)
     legacy_names: tuple[str, ...] = ()  # columns named as earlier versions did (``JobState.legacy_names``)
 
@@ -195,7 +195,15 @@ def _run_part(task: PartTask) -> PartResult:
             out = side_writer(task, output_schema(stages, reader.schema, task.part.path))
             try:
                 with naming_file(task.part.path):  # a column the table lacks that a stage made
-                    _write_chunks(out, apply(stages, iter(reader)), rejects, result, task.notes, task.halt)
+                    _write_chunks(
+                        out,
+                        apply(stages, iter(reader)),
+                        rejects,
+                        result,
+                        task.notes,
+                        task.halt,
+                        comma=task.job.source.decimal_separator == ",",
+                    )
                 if result.halted:
                     out.abort()
                 else:
@@ -236,8 +244,9 @@ def _write_chunks(
     chunks: Iterator[Chunk],
     rejects: RejectFile,
     result: PartResult,
-    notes: dict[str, str],
+    notes: dict[str, TypeNote],
     halt: str = "",
+    comma: bool = False,
 ) -> None:
     """The part's chunks encoded into ``out``, their rejects into ``rejects``, counted in
     ``result``; up to the chunk that finds ``halt`` there (then ``result.halted``)."""
@@ -248,7 +257,7 @@ def _write_chunks(
             return
         chunk = encoded.chunk
         if notes and chunk.rejects:
-            explain(chunk.rejects, notes)
+            explain(chunk.rejects, notes, comma=comma)
         rejects.write(chunk.rejects)
         if not result.rows_written:
             reasons.update(reasons_in_order(chunk.rejects))
