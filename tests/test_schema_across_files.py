@@ -393,6 +393,29 @@ def test_leveldb_restart_that_would_spell_the_keys_otherwise_is_refused(
     assert [k for k, _ in leveldb_items(target)[0]] == [b"user:007", b"user:1", b"user:2", b"user:3"]
 
 
+@pytest.mark.parametrize(("sort", "engine"), [("never", "threads"), ("always", "threads"), ("auto", "processes")])
+def test_leveldb_run_that_wrote_no_key_binds_no_later_run(
+    tmp_path: Path, sort: str, engine: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A first run whose every row is rejected (a mistaken declaration) writes no key, so it
+    records no spelling: the rerun its hint asks for loads the rows as it reads them."""
+    write(tmp_path / "sku.csv", "id,v\nA1,x\nA2,y\n")
+    target = tmp_path / "s.ldb"
+    run = ["load", str(tmp_path / "sku.csv"), str(target), "--key", "sku:{id}", "--mode", "upsert", "--sort", sort]
+    run += ["--set", f"run.engine={engine}"]
+    assert main([*run, "--columns", "id=int64", "-q"]) == 4
+    assert "fix the cause and rerun with --restart" in capsys.readouterr().err
+    items, state = leveldb_items(target)
+    assert items == [] and "keys" not in state
+    assert main([*run, "--restart", "-q"]) == 0
+    items, state = leveldb_items(target)
+    assert [k for k, _ in items] == [b"sku:A1", b"sku:A2"]
+    assert state["keys"] == {"template": "sku:{id}", "types": {"id": "string"}}
+    # the keys written now bind the job
+    assert main([*run, "--restart", "--columns", "id=int64", "-q"]) == 78
+    assert "column id is int64 in this run, but this job's keys" in capsys.readouterr().err
+
+
 def test_leveldb_key_format_recorded_with_the_checkpoint_binds_later_runs(tmp_path: Path) -> None:
     write(tmp_path / "r1.csv", "id,name\n1,a\n2,b\n")
     target = tmp_path / "r.ldb"
