@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from loader import RunReport, load
@@ -414,6 +415,25 @@ def test_leveldb_run_that_wrote_no_key_binds_no_later_run(
     # the keys written now bind the job
     assert main([*run, "--restart", "--columns", "id=int64", "-q"]) == 78
     assert "column id is int64 in this run, but this job's keys" in capsys.readouterr().err
+
+
+def test_leveldb_zoned_timestamp_keys_in_another_zone_pass(tmp_path: Path) -> None:
+    """A zoned timestamp keys as ISO text in UTC whatever its zone: a later run that reads the
+    same instants in Europe/Paris spells the store's keys, and puts each row once."""
+    ts = pa.array([dt.datetime(2024, 1, 1, 12), dt.datetime(2024, 1, 2, 13, 30)], pa.timestamp("us", "UTC"))
+    pq.write_table(pa.table({"ts": ts, "v": [1, 2]}), tmp_path / "utc.parquet")
+    paris = ts.cast(pa.timestamp("us", "Europe/Paris"))
+    pq.write_table(pa.table({"ts": paris, "v": [1, 3]}), tmp_path / "paris.parquet")
+    target = tmp_path / "ev.ldb"
+    run = [str(target), "--key", "e:{ts}", "--mode", "upsert", "-q"]
+    assert main(["load", str(tmp_path / "utc.parquet"), *run]) == 0
+    assert main(["load", str(tmp_path / "paris.parquet"), *run, "--restart", "--dry-run"]) == 0
+    assert main(["load", str(tmp_path / "paris.parquet"), *run, "--restart"]) == 0
+    items, _ = leveldb_items(target)
+    assert [(k, json.loads(v)["v"]) for k, v in items] == [
+        (b"e:2024-01-01T12:00:00.000000Z", 1),
+        (b"e:2024-01-02T13:30:00.000000Z", 3),
+    ]
 
 
 def test_leveldb_key_format_recorded_with_the_checkpoint_binds_later_runs(tmp_path: Path) -> None:
