@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from loader import RunReport, load
@@ -393,6 +394,48 @@ def test_leveldb_restart_that_would_spell_the_keys_otherwise_is_refused(
     assert [k for k, _ in leveldb_items(target)[0]] == [b"user:007", b"user:1", b"user:2", b"user:3"]
     assert main([*run, "--restart"]) == 0
     assert [k for k, _ in leveldb_items(target)[0]] == [b"user:007", b"user:1", b"user:2", b"user:3"]
+
+
+@pytest.mark.parametrize(("sort", "engine"), [("never", "threads"), ("always", "threads"), ("auto", "processes")])
+def test_leveldb_run_that_wrote_no_key_binds_no_later_run(
+    tmp_path: Path, sort: str, engine: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A first run whose every row is rejected (a mistaken declaration) writes no key, so it
+    records no spelling: the rerun its hint asks for loads the rows as it reads them."""
+    write(tmp_path / "sku.csv", "id,v\nA1,x\nA2,y\n")
+    target = tmp_path / "s.ldb"
+    run = ["load", str(tmp_path / "sku.csv"), str(target), "--key", "sku:{id}", "--mode", "upsert", "--sort", sort]
+    run += ["--set", f"run.engine={engine}"]
+    assert main([*run, "--columns", "id=int64", "-q"]) == 4
+    assert "fix the cause and rerun with --restart" in capsys.readouterr().err
+    items, state = leveldb_items(target)
+    assert items == [] and "keys" not in state
+    assert main([*run, "--restart", "-q"]) == 0
+    items, state = leveldb_items(target)
+    assert [k for k, _ in items] == [b"sku:A1", b"sku:A2"]
+    assert state["keys"] == {"template": "sku:{id}", "types": {"id": "string"}}
+    # the keys written now bind the job
+    assert main([*run, "--restart", "--columns", "id=int64", "-q"]) == 78
+    assert "column id is int64 in this run, but this job's keys" in capsys.readouterr().err
+
+
+def test_leveldb_zoned_timestamp_keys_in_another_zone_pass(tmp_path: Path) -> None:
+    """A zoned timestamp keys as ISO text in UTC whatever its zone: a later run that reads the
+    same instants in Europe/Paris spells the store's keys, and puts each row once."""
+    ts = pa.array([dt.datetime(2024, 1, 1, 12), dt.datetime(2024, 1, 2, 13, 30)], pa.timestamp("us", "UTC"))
+    pq.write_table(pa.table({"ts": ts, "v": [1, 2]}), tmp_path / "utc.parquet")
+    paris = ts.cast(pa.timestamp("us", "Europe/Paris"))
+    pq.write_table(pa.table({"ts": paris, "v": [1, 3]}), tmp_path / "paris.parquet")
+    target = tmp_path / "ev.ldb"
+    run = [str(target), "--key", "e:{ts}", "--mode", "upsert", "-q"]
+    assert main(["load", str(tmp_path / "utc.parquet"), *run]) == 0
+    assert main(["load", str(tmp_path / "paris.parquet"), *run, "--restart", "--dry-run"]) == 0
+    assert main(["load", str(tmp_path / "paris.parquet"), *run, "--restart"]) == 0
+    items, _ = leveldb_items(target)
+    assert [(k, json.loads(v)["v"]) for k, v in items] == [
+        (b"e:2024-01-01T12:00:00.000000Z", 1),
+        (b"e:2024-01-02T13:30:00.000000Z", 3),
+    ]
 
 
 def test_leveldb_key_format_recorded_with_the_checkpoint_binds_later_runs(tmp_path: Path) -> None:

@@ -233,6 +233,8 @@ class LevelDBWriter(Transactional):
         self._made = False  # the store was not there when this run opened it (``gone``)
         self._new_store = False  # likewise, kept: a new store holds no keys of any job
         self._keys: str | None = None  # how the job's keys in the store are spelled (``leveldb_keys``)
+        self._spelling: str | None = None  # how this run spells them: recorded with its first key
+        self._unrecorded = False  # keys written under ``_spelling`` that the checkpoint does not record yet
 
     @property
     def worker_peak_rss_mb(self) -> float | None:  # type: ignore[override]
@@ -284,6 +286,7 @@ class LevelDBWriter(Transactional):
         self._spare.clear()
         self._staged_keys.clear()
         self._pending.clear()
+        self._unrecorded = False  # the keys since the last commit are dropped with it
         self._keep_committed_tables()
         self._abandon_tables()
         if self.sorter is not None:
@@ -426,21 +429,40 @@ class LevelDBWriter(Transactional):
 
     def prepare(self, schema: pa.Schema, *, fresh: bool) -> None:
         check_schema(self.config, schema, self.template)
-        leveldb_keys.check(self.config, self.template, schema, self._keys)
+        leveldb_keys.check(self.config, self.template, schema, self._binding())
         self._finish_inherited_merge()
         if fresh and self.config.mode == "replace":
             self._wipe()
-        self._record_keys(schema)
+            self._forget_keys()
+        self._spelling = leveldb_keys.updated(self.config, self.template, schema, self._binding())
         if self.sorts == "auto" and not self._arm_tried:  # prepare runs for every file
             self._arm_tried = True
             self._arm_tables()
 
-    def _record_keys(self, schema: pa.Schema) -> None:
-        """How this run spells the job's keys, recorded before the first key is written."""
-        keys = leveldb_keys.updated(self.config, self.template, schema, self._keys)
-        if keys != self._keys:
-            self._set_state({leveldb_keys.KEYS_ENTRY: keys})
-            self._keys = keys
+    def _binding(self) -> str | None:
+        """How the job's keys are spelled, for this run to keep: the checkpoint's record, or
+        this run's spelling once it wrote a key that the next commit records."""
+        return self._spelling if self._unrecorded and self._spelling is not None else self._keys
+
+    def _record_spelling(self, job: str) -> None:
+        """How this run spells the job's keys, in the checkpoint before the commit that writes
+        its first key puts a row in the store (or a run holding it): a run that writes no
+        key (every row rejected) binds no later run to types none of its keys were spelled by."""
+        if self._unrecorded and self._spelling is not None and self._spelling != self._keys:
+            spelling = self._spelling
+            self._write_state(lambda log: log.set(job, {leveldb_keys.KEYS_ENTRY: spelling}))
+            self._keys = spelling
+        self._unrecorded = False
+
+    def _forget_keys(self) -> None:
+        """The job's keys are deleted (``replace``): so is the record of their spelling, until
+        this run commits a key of its own."""
+        assert self._state is not None
+        if self._keys is None:
+            return
+        others = tuple(name for name in self._state.jobs.get(self._job, {}) if name != leveldb_keys.KEYS_ENTRY)
+        self._write_state(lambda log: log.clear(self._job, others))
+        self._keys = None
 
     def _finish_inherited_merge(self) -> None:
         """A stopped run's merge, finished before this run writes a row (prepare comes
@@ -616,6 +638,7 @@ class LevelDBWriter(Transactional):
         puts: Puts | None = encoded.payload
         if puts is None:
             return 0
+        self._unrecorded = self._unrecorded or len(puts.keys) > 0
         sorter = self.sorter
         if sorter is not None and self.sorts != "never":
             sorter.seen(puts.keys.nbytes + puts.values.nbytes, encoded.chunk.bytes_read)
@@ -671,12 +694,14 @@ class LevelDBWriter(Transactional):
                     staged.add(k)
                     put(k, v)
                     written += 1
+        self._unrecorded = self._unrecorded or written > 0
         return written
 
     def commit(self, job: str, state: dict[str, str]) -> None:
         """The staged rows written with ``state``; rows held for a sorted run are durable,
         and ``state`` written, only once that run is (``durable_commits`` says when)."""
         self._handed += 1
+        self._record_spelling(job)
         self._write_batches(self.staged)
         if self._tables is not None:
             # rows in table files are committed with the MANIFEST that lists their file:
@@ -725,6 +750,8 @@ class LevelDBWriter(Transactional):
         every other part's when the load ends (``finish``); under ``sort = never`` or
         ``ignore``, merged into key-ordered WriteBatches at once, then the checkpoint (a
         crash between the two puts the part again: puts are idempotent)."""
+        self._unrecorded = self._unrecorded or rows > 0
+        self._record_spelling(job)
         sorter = self.sorter
         if sorter is not None and self.sorts != "never":
             sorter.adopt(files)

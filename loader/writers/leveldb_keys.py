@@ -8,7 +8,8 @@ with (a column inferred anew over every file after ``--restart``, or declared ot
 put every earlier row again under a second key beside its first. Under ``upsert``, ``ignore``
 and ``append`` such a run is refused before it writes a key (``check``); ``replace``, which
 deletes the job's keys first, records its own. The record is a checkpoint entry of the job
-(``KEYS_ENTRY``) that ``--restart`` keeps: it forgets the files loaded, not the keys stored.
+(``KEYS_ENTRY``) that ``--restart`` keeps: it forgets the files loaded, not the keys stored. The
+writer makes it with the first key a run commits, so a run that writes none binds nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ KEYS_ENTRY = "keys"  # the job's checkpoint entry: its key template and its colu
 
 _INTEGER = re.compile(r"^u?int\d+$")
 _DECIMAL = re.compile(r"^decimal\(\d+, (-?\d+)\)$")
+_ZONED = re.compile(r"^timestamp\[(\w+), .+\]$")
+# Types whose value goes into a key as its bytes (text as UTF-8): ``spelled_types``' names
+_BYTES = re.compile(r"^(string|string_view|binary|large_binary|binary_view|fixed_size_binary\[\d+\])$")
 
 
 def spelled_types(template: KeyTemplate, schema: pa.Schema) -> dict[str, str]:
@@ -117,14 +121,29 @@ def _alike(a: str, b: str, spec: str) -> bool:
 def _kind(name: str, spec: str) -> str:
     """What a field of the type ``name`` spells a value as: every integer alike (zero-padded
     digits, or ``spec``'s), a decimal by its scale (its places), a date and a timestamp alike
-    under a ``strftime`` spec (its directives); any other type by its name."""
+    under a ``strftime`` spec (its directives), a time of any unit likewise; without a spec a
+    date of either width alike (ISO), a zoned timestamp by its unit whatever the zone (ISO
+    text in UTC, ``Z``: only the unit's fraction digits differ), text and bytes alike (the
+    value's bytes as they are); any other type by its name."""
     if _INTEGER.match(name):
         return "integer"
     decimal = _DECIMAL.match(name)
     if decimal:
         return f"decimal places {decimal.group(1)}"
-    if "%" in spec and (name == "date" or name.startswith("timestamp[")):
-        return "strftime"
+    if "%" in spec:
+        if name.startswith(("date", "timestamp[")):
+            return "strftime"
+        if name.startswith("time"):
+            return "strftime time"
+    if spec:
+        return name
+    if name.startswith("date"):
+        return "date"
+    zoned = _ZONED.match(name)
+    if zoned:
+        return f"timestamp[{zoned.group(1)}, UTC]"
+    if _BYTES.match(name):
+        return "bytes"
     return name
 
 
@@ -139,6 +158,9 @@ def _words(name: str, spec: str) -> str:
         return f"{name} keys have {decimal.group(1)} decimal places"
     if name.startswith("timestamp["):
         digits = {"s": 0, "ms": 3, "us": 6, "ns": 9}.get(name[10:12].rstrip(",]"), 6)
-        return f"{name} keys are ISO text with {digits} fraction digits"
-    words = {"string": "the text as read", "date": "ISO dates", "float64": "the number's text (3.0)"}
+        zone = " in UTC (ending in Z)" if _ZONED.match(name) else ""
+        return f"{name} keys are ISO text{zone} with {digits} fraction digits"
+    if name.startswith("date"):
+        return f"{name} keys are ISO dates"
+    words = {"string": "the text as read", "float64": "the number's text (3.0)"}
     return f"{name} keys are {words.get(name, f'{name} values as text')}"

@@ -468,6 +468,62 @@ def test_clear_state_keeps_how_the_job_keys_are_spelled(tmp_path: Path) -> None:
         w.prepare(pa.schema([("id", pa.string())]), fresh=True)
 
 
+def test_the_spelling_is_recorded_with_the_first_key_committed(tmp_path: Path) -> None:
+    """A run that writes no key (every row rejected, or rolled back) binds no later run; the
+    commit that writes the first key records how it is spelled before the key is in the store."""
+    db = tmp_path / "f.ldb"
+    spelled = '{"template": "k:{id}", "types": {"id": "int64"}}'
+    with LevelDBWriter(sink(db, mode="upsert")) as w:
+        w.read_state("j")
+        w.prepare(pa.schema([("id", pa.int64())]), fresh=True)
+        w.commit("j", {"x": "1"})  # no row written
+        put(w, pa.record_batch({"id": [1]}))
+        w.rollback()  # nor kept
+        w.commit("j", {"x": "2"})
+        assert w.read_state("j") == {"x": "2"}
+    with LevelDBWriter(sink(db, mode="upsert")) as w:
+        w.read_state("j")
+        w.clear_state("j")
+        w.prepare(pa.schema([("id", pa.string())]), fresh=True)  # not refused: no key was written
+        w.prepare(pa.schema([("id", pa.int64())]), fresh=True)
+        put(w, pa.record_batch({"id": [1]}))
+        with pytest.raises(ConfigError, match="column id is string in this run") as refused:
+            w.prepare(pa.schema([("id", pa.string())]), fresh=False)  # a key is staged: bound already
+        assert refused.value.exit_code == 78
+        seen = []
+        write_batches = w._write_batches
+
+        def written(batches: list) -> None:
+            seen.append((len(batches), w.read_state("j").get("keys")))
+            write_batches(batches)
+
+        w._write_batches = written  # type: ignore[method-assign]
+        w.commit("j", {"x": "3"})
+        assert seen == [(1, spelled)]  # in the checkpoint before the key is written
+    assert [k for k, _ in data_items(db)] == [b"k:00000000000000000001"]
+
+
+def test_replace_forgets_the_spelling_of_the_keys_it_deletes(tmp_path: Path) -> None:
+    db = tmp_path / "w.ldb"
+    with LevelDBWriter(sink(db, mode="upsert")) as w:
+        w.read_state("j")
+        w.prepare(pa.schema([("id", pa.int64())]), fresh=True)
+        put(w, pa.record_batch({"id": [1]}))
+        w.commit("j", {"x": "1"})
+    with LevelDBWriter(sink(db, mode="replace")) as w:
+        w.read_state("j")
+        w.prepare(pa.schema([("id", pa.int64())]), fresh=True)
+        w.commit("j", {"x": "2"})  # every row rejected: the store holds none of the job's keys
+        assert w.read_state("j") == {"x": "2"}
+    assert data_items(db) == []
+    with LevelDBWriter(sink(db, mode="upsert")) as w:
+        w.read_state("j")
+        w.prepare(pa.schema([("id", pa.string())]), fresh=True)
+        put(w, pa.record_batch({"id": ["a"]}))
+        w.commit("j", {})
+        assert w.read_state("j")["keys"] == '{"template": "k:{id}", "types": {"id": "string"}}'
+
+
 @pytest.mark.parametrize("with_nulls", [False, True])
 def test_json_objects_parse_back_for_every_escape_and_null(with_nulls: bool) -> None:
     """Text without nulls gets its quotes from the join's literals; with nulls, from its own pass."""

@@ -81,6 +81,52 @@ def test_types_that_spell_a_key_alike_pass() -> None:
         check("{id}", recorded("{id}", id="int64"), id=pa.float32())
 
 
+@pytest.mark.parametrize(
+    ("was", "now", "template"),
+    [
+        ("timestamp[us, UTC]", pa.timestamp("us", "Europe/Paris"), "{t}"),  # ISO text in UTC either way
+        ("timestamp[ns, +00:00]", pa.timestamp("ns", "Etc/UTC"), "{t}"),
+        ("date", pa.date64(), "{t}"),  # ISO dates
+        ("date64[ms]", pa.date32(), "{t:%Y%m%d}"),
+        ("time32[s]", pa.time64("ns"), "{t:%H%M%S%f}"),  # strftime's text of the time
+        ("string", pa.binary(), "{t}"),  # the value's bytes
+        ("large_binary", pa.binary(3), "{t}"),
+        ("binary", pa.large_string(), "x{t}"),
+    ],
+)
+def test_types_whose_keys_are_spelled_alike_pass(was: str, now: pa.DataType, template: str) -> None:
+    check(template, recorded(template, t=was), t=now)
+
+
+@pytest.mark.parametrize(
+    ("was", "now", "template", "words"),
+    [
+        (
+            "timestamp[us, UTC]",
+            pa.timestamp("us"),
+            "{t}",
+            "timestamp[us, UTC] keys are ISO text in UTC (ending in Z) with 6 fraction digits; "
+            "timestamp[us] keys are ISO text with 6 fraction digits",
+        ),
+        (
+            "timestamp[us, UTC]",
+            pa.timestamp("ms", "Europe/Paris"),
+            "{t}",
+            "timestamp[us, UTC] keys are ISO text in UTC (ending in Z) with 6 fraction digits; timestamp[ms, "
+            "Europe/Paris] keys are ISO text in UTC (ending in Z) with 3 fraction digits",
+        ),
+        ("time32[s]", pa.time32("ms"), "{t}", "time32[s] keys are time32[s] values as text"),
+        ("string", pa.binary(), "{t:>4}", "string keys are formatted by '>4'; binary keys are formatted by '>4'"),
+        ("date", pa.timestamp("s"), "{t}", "date keys are ISO dates; timestamp[s] keys are ISO text with 0 fraction"),
+    ],
+)
+def test_types_whose_keys_can_be_spelled_otherwise_are_refused(
+    was: str, now: pa.DataType, template: str, words: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        check(template, recorded(template, t=was), t=now)
+
+
 def test_a_named_job_whose_key_template_changed_is_refused() -> None:
     with pytest.raises(
         ConfigError, match=re.escape("'u:{id}' is not the key 'user:{id}' this job's keys in s.ldb were written with")
