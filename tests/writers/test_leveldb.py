@@ -436,7 +436,10 @@ def test_replace_wipes_data_but_not_state(tmp_path: Path) -> None:
         put(w, pa.record_batch({"id": [3]}))
         w.commit("j", {})
         # and the keys it writes anew are recorded (``leveldb_keys``)
-        assert w.read_state("j") == {"x": "1", "keys": '{"template": "k:{id}", "types": {"id": "int64"}}'}
+        assert w.read_state("j") == {
+            "x": "1",
+            "keys": '{"columns": ["id"], "template": "k:{id}", "types": {"id": "int64"}}',
+        }
     assert [k for k, _ in data_items(db)] == [b"k:00000000000000000003"]
 
 
@@ -452,7 +455,7 @@ def test_clear_state_keeps_how_the_job_keys_are_spelled(tmp_path: Path) -> None:
     with LevelDBWriter(sink(db, mode="upsert")) as w:
         w.read_state("j")
         w.clear_state("j")
-        assert w.read_state("j") == {"keys": '{"template": "k:{id}", "types": {"id": "int64"}}'}
+        assert w.read_state("j") == {"keys": '{"columns": ["id"], "template": "k:{id}", "types": {"id": "int64"}}'}
         with pytest.raises(ConfigError, match="column id is string in this run") as refused:
             w.prepare(pa.schema([("id", pa.string())]), fresh=True)
         assert refused.value.exit_code == 78
