@@ -69,7 +69,7 @@ from .outputs import rewrite_report, write_outputs
 from .paths import check_directory, check_paths, lock_path
 from .prefetch import ordered_map, prefetch
 from .progress import Progress
-from .readers import expand_paths, file_format, input_spellings, open_reader
+from .readers import Naming, expand_paths, file_format, input_spellings, open_reader
 from .readers.partitions import folder_rejected, recorded_keys, settle
 from .readers.stream import parses_at_most
 from .rejects import Committed, RejectFile, default_rejects_path, versioned
@@ -303,9 +303,10 @@ class Pipeline:
         self.recorded_notes: frozenset[str] = frozenset()
         # file -> its columns without a value, where the types' sample saw every row of it
         self.empty_columns: dict[str, dict[str, bool]] = {}
-        # the columns the checkpoint recorded under an earlier version's naming of a header's
-        # empty and repeated names (``JobState.legacy_names``): every reader keeps them
-        self.legacy_names: list[str] = []
+        # what keeps an earlier version's naming of a header's empty and repeated names: the
+        # columns the checkpoint recorded under it, or an existing target's (``_naming``)
+        self.naming = Naming()
+        self._entries: dict[str, str] = {}  # the job's entries in the target as the run found them
         self._loop: _Loop | None = None  # the run loop while a run is under way
         self._stored: int | None = None  # after a failure: this run's commits the target holds
 
@@ -396,7 +397,7 @@ class Pipeline:
                     resume=_resume_at(plan),  # a half-loaded file keeps its recorded dialect
                     check_width=self._header_check(),
                     types=types,
-                    legacy_names=self.legacy_names,
+                    naming=self.naming,
                 ) as reader:
                     out = self._output_schema(reader.schema, path)
                     schema = out if schema is None else schema
@@ -489,7 +490,7 @@ class Pipeline:
         def first_values(columns: list[str]) -> dict[str, Any]:
             return self.sink.first_values(self.job.sink, self.job.source.path, columns)
 
-        return self._load_types(files, state, peeked.declared, state.status != "running", first_values)
+        return self._load_types(files, state, peeked.declared, state.status != "running", first_values, peeked.entries)
 
     def _check_table_columns(self, schema: pa.Schema, path: str) -> None:
         """A column an existing table requires (NOT NULL without a default) that the file
@@ -583,7 +584,7 @@ class Pipeline:
                         workers=self.job.run.workers or 1,
                         types=fixed,
                         defer_types=small is not None,
-                        legacy_names=self.legacy_names,
+                        naming=self.naming,
                         check_width=self._header_check(),  # a header too wide is not sampled
                     ) as reader:
                         sample = Sample(reader.schema, reader.guesses, reader.valueless)
@@ -611,12 +612,15 @@ class Pipeline:
         declared: dict[str, str],
         fresh: bool,
         first_values: Callable[[list[str]], dict[str, Any]],
+        entries: dict[str, str],
     ) -> dict[str, pa.DataType]:
         """The settled types of this run: those earlier runs recorded with the checkpoint,
         the files' own for the rest, and over both, what an existing table's declared columns hold
         without loss (when rows go in as read: with no stages between). ``first_values``: the
-        table's columns' first values, which tell whether its timestamps are the loader's text."""
-        self.legacy_names = state.legacy_names()  # none where the job starts over
+        table's columns' first values, which tell whether its timestamps are the loader's text.
+        ``entries``: the job's checkpoint entries in the target, before a restart."""
+        columns = self.sink.named_columns(entries, declared)  # made by earlier loads, in order
+        self.naming = self._naming(state, columns, wiped=fresh and self.job.sink.mode == "replace")
         if fresh and self.job.sink.mode == "replace":
             self.type_notes, self.recorded_notes = {}, frozenset()
             return self._settle_types(files, {})  # the table or keys are wiped: nothing earlier binds this load
@@ -648,6 +652,17 @@ class Pipeline:
         self.type_notes = {n: note for n, note in notes.items() if not pa.types.is_string((recorded | pins)[n])}
         self.recorded_notes = frozenset(note.full for n, note in self.type_notes.items() if n not in pins)
         return types | pins
+
+    @staticmethod
+    def _naming(state: JobState, columns: list[str], *, wiped: bool) -> Naming:
+        """What keeps an earlier version's naming of a header (``readers.base.Naming``): the
+        job's checkpoint where it records columns, by the rule it records; without one (a new
+        job, --restart), the columns of the target earlier loads made, by either rule (a table
+        left by an earlier version keeps its columns, and a later file's values go where its
+        first file's went). Not a target this run wipes (a new replace)."""
+        if state.schema:
+            return Naming(legacy=tuple(state.legacy_names()))
+        return Naming(target=() if wiped else tuple(columns))
 
     def _plan(self, files: list[str], state: JobState, report: RunReport) -> list[FilePlan]:
         """Each input against the job's checkpoint (``plan_files``); the files half loaded
@@ -912,7 +927,7 @@ class Pipeline:
                 from .engines import started
 
                 engine = stack.enter_context(started(self, writer, plans))
-            types = self._load_types(files, state, writer.column_types(), fresh, writer.first_values)
+            types = self._load_types(files, state, writer.column_types(), fresh, writer.first_values, self._entries)
             if run.engine != "threads":
                 from .engines import load_parts
 
@@ -969,8 +984,11 @@ class Pipeline:
         tells of was deleted or dropped since); whether this run is fresh; the input files as
         the checkpoint names them (``recorded_spellings``: a file loaded or begun through a link
         goes on under the link's name)."""
-        state = JobState.parse(writer.read_state(self.job_name))
+        self._entries = writer.read_state(self.job_name)  # what the target records, before a restart
+        state = JobState.parse(self._entries)
         report.checkpoint_stale = writer.gone(self.job_name, state)
+        if report.checkpoint_stale is not None:
+            self._entries = {}  # of a target deleted since: they bind nothing
         if report.checkpoint_stale is not None or self._starts_over(state):
             writer.clear_state(self.job_name)
             state = JobState()
@@ -1043,11 +1061,13 @@ class Pipeline:
                 check_width=self._header_check(),
                 types=types,
                 empty_columns=self.empty_columns.get(plan.path),
-                legacy_names=self.legacy_names,
+                naming=self.naming,
             ) as reader,
         ):
             found = getattr(reader, "dialect", None)
             fr.dialect = found.to_json() if found is not None else None
+            if getattr(reader, "old_names", False):  # kept as the target holds them: later runs keep them too
+                loop.ledger.state.names = 1
             typed = bound(types)
             types = types | {f.name: f.type for f in reader.schema if f.name not in typed}  # standard input's
             encoded_types = encode_types(types, loop.ledger.state.schema)

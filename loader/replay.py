@@ -51,7 +51,7 @@ from .lock import TargetLock
 from .memory import gc_paused
 from .nested import guessed_type, nested_column
 from .progress import Progress
-from .readers import open_reader
+from .readers import Naming, open_reader
 from .readers.csv.long_rows import UNTERMINATED
 from .readers.decimal_comma import convert_comma
 from .readers.partitions import folder_values
@@ -664,7 +664,9 @@ class Rows:
             try:
                 # the file's own columns split its raw lines; its folders' values are added (``folder_values``)
                 own = dataclasses.replace(self.src, partitioning="none")
-                with open_reader(path, own, types=self.types, legacy_names=self.state.legacy_names()) as reader:
+                with open_reader(
+                    path, own, types=self.types, naming=Naming(legacy=tuple(self.state.legacy_names()))
+                ) as reader:
                     names = list(reader.schema.names)
                     keys = list(getattr(reader, "keys", names))
                     found = getattr(reader, "dialect", None)
@@ -695,7 +697,9 @@ class Rows:
             self.nested[path] = {}
             with contextlib.suppress(LoaderError):
                 own = dataclasses.replace(self.src, partitioning="none")
-                with open_reader(path, own, types=self.types, legacy_names=self.state.legacy_names()) as reader:
+                with open_reader(
+                    path, own, types=self.types, naming=Naming(legacy=tuple(self.state.legacy_names()))
+                ) as reader:
                     self.nested[path] = {f.name: f.type for f in reader.schema if is_nested(f.type)}
         return self.nested[path]
 

@@ -388,7 +388,7 @@ def test_leveldb_restart_that_would_spell_the_keys_otherwise_is_refused(
     assert main([*run, "--restart", "--columns", "id=int64"]) == 0
     items, state = leveldb_items(target)
     assert [k for k, _ in items] == [b"user:%020d" % n for n in (1, 2, 3, 7)]
-    assert state["keys"] == {"template": "user:{id}", "types": {"id": "int64"}}
+    assert state["keys"] == {"template": "user:{id}", "types": {"id": "int64"}, "columns": ["id", "name"]}
     # replace writes the keys anew, and the later runs keep them so
     assert main([*run[:-3], "--mode", "replace", "--restart", "-q"]) == 0
     assert [k for k, _ in leveldb_items(target)[0]] == [b"user:007", b"user:1", b"user:2", b"user:3"]
@@ -413,7 +413,7 @@ def test_leveldb_run_that_wrote_no_key_binds_no_later_run(
     assert main([*run, "--restart", "-q"]) == 0
     items, state = leveldb_items(target)
     assert [k for k, _ in items] == [b"sku:A1", b"sku:A2"]
-    assert state["keys"] == {"template": "sku:{id}", "types": {"id": "string"}}
+    assert state["keys"] == {"columns": ["id", "v"], "template": "sku:{id}", "types": {"id": "string"}}
     # the keys written now bind the job
     assert main([*run, "--restart", "--columns", "id=int64", "-q"]) == 78
     assert "column id is int64 in this run, but this job's keys" in capsys.readouterr().err

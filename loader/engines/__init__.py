@@ -596,7 +596,7 @@ class Coordinator:
                 numeric,
                 pipe.type_notes,
                 halt,
-                tuple(pipe.legacy_names),
+                pipe.naming,
             )
             for p in parts
         ]
@@ -634,10 +634,12 @@ class Coordinator:
         self._turn_of(path)
         f = self._file(path)
         with open_reader(
-            path, pipe.job.source, chunk_size=pipe.job.run.chunk_size, types=self.types, legacy_names=pipe.legacy_names
+            path, pipe.job.source, chunk_size=pipe.job.run.chunk_size, types=self.types, naming=pipe.naming
         ) as reader:
             found = getattr(reader, "dialect", None)
             f.report.dialect = found.to_json() if found is not None else None
+            if getattr(reader, "old_names", False):  # kept as the target holds them: later runs keep them too
+                self.state.names = 1
             schema = output_schema(pipe.stages, reader.schema, path, name_clash=pipe.sink.name_clash)
         with naming_file(path):  # a column the key or an index names that this file lacks
             pipe.sink.check_schema(pipe.job.sink, schema)

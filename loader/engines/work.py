@@ -33,7 +33,7 @@ from ..config import JobConfig
 from ..errors import RESUME_HINT, ConfigError, LoaderError, SinkError
 from ..files import EarlyFsync, fsync_path, replace_file
 from ..parts import Part
-from ..readers import open_reader
+from ..readers import Naming, open_reader
 from ..rejects import RejectFile
 from ..report import peak_rss_mb
 from ..schema import decode_types
@@ -62,7 +62,7 @@ class PartTask:
     numeric: dict[str, str] = field(default_factory=dict)  # the target's number columns (``SQLiteEncoder``)
     notes: dict[str, TypeNote] = field(default_factory=dict)  # why a column's type was fixed before (``explain``)
     halt: str = ""  # once this file exists the run has stopped: the part ends unfinished (``Engine.halt``)
-    legacy_names: tuple[str, ...] = ()  # columns named as earlier versions did (``JobState.legacy_names``)
+    naming: Naming = field(default_factory=Naming)  # what keeps an earlier version's names (``Pipeline.naming``)
 
     @property
     def prefix(self) -> str:
@@ -186,7 +186,7 @@ def _run_part(task: PartTask) -> PartResult:
                 workers=1,
                 types=decode_types(task.types),
                 part=part,
-                legacy_names=task.legacy_names,
+                naming=task.naming,
             ) as reader,
             RejectFile(rejects_tmp, task.job_name) as rejects,
         ):

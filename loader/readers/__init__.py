@@ -13,7 +13,7 @@ from .. import storage
 from .._lazy import lazy_attributes
 from ..config import SourceConfig, infer_format, is_glob
 from ..errors import ConfigError
-from .base import Reader, dedupe_names
+from .base import Naming, Reader, dedupe_names
 
 if TYPE_CHECKING:
     from .arrow import ArrowReader
@@ -31,6 +31,7 @@ __all__ = [
     "ArrowReader",
     "CSVReader",
     "JSONLReader",
+    "Naming",
     "ParquetReader",
     "Reader",
     "dedupe_names",

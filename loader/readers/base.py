@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
@@ -44,7 +44,19 @@ class Reader(Protocol):
     def __exit__(self, *exc: Any) -> None: ...
 
 
-def dedupe_names(names: list[str], known: Iterable[str] = ()) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class Naming:
+    """What names a header's empty and repeated cells where earlier versions' rule and this
+    one's differ (``dedupe_names``). ``legacy``: the columns a checkpoint an earlier version
+    wrote records (``state.JobState.legacy_names``). ``target``: for a job whose checkpoint
+    records no columns (a new job, ``--restart``), the columns of the target it loads into, in
+    their order (a table's; the record of a LevelDB job's keys): made before, by either rule."""
+
+    legacy: tuple[str, ...] = ()
+    target: tuple[str, ...] = ()
+
+
+def dedupe_names(names: list[str], known: Iterable[str] = (), target: Sequence[str] = ()) -> list[str]:
     """Column names SQLite and LevelDB can both hold: none empty, none repeated.
 
     An empty name becomes ``column_N`` (its 1-based position); a repeat (in any ASCII case,
@@ -55,15 +67,38 @@ def dedupe_names(names: list[str], known: Iterable[str] = ()) -> list[str]:
     names that version gave such a header (``x``, ``X_2``, ``x_2_2``), those stay
     (``_legacy_names``). Not a checkpoint of this version: the old names may be the new ones in
     another order (``id,,column_2``), which only the rule the job recorded tells apart.
+    ``target``: an existing target's columns in order; where the names of one rule alone are
+    among them in the header's order, those stay (``header_names``).
     """
+    return header_names(names, known, target)[0]
+
+
+def header_names(names: list[str], known: Iterable[str] = (), target: Sequence[str] = ()) -> tuple[list[str], bool]:
+    """``dedupe_names``, and whether the names are the earlier versions' where this rule's
+    differ. A target made by the earlier rule from ``id,,column_2`` has ``column_2`` (the empty
+    cell's) before ``column_2_2``; one made by this rule, ``column_2_2`` first: the rule whose
+    names it holds in the header's order named it, and a later file's values go where its went."""
     new = _dedupe(names)
     recorded = {fold(n) for n in known}
-    if not recorded:
-        return new
+    if not (recorded or target):
+        return new, False
     legacy = _legacy_names(names)
-    if legacy != new and all(fold(old) in recorded for old, now in zip(legacy, new, strict=True) if old != now):
-        return legacy  # a checkpoint made so: each column's later values go where its first went
-    return new
+    if legacy == new:
+        return new, False
+    if recorded and all(fold(old) in recorded for old, now in zip(legacy, new, strict=True) if old != now):
+        return legacy, True  # a checkpoint made so: each column's later values go where its first went
+    if target:
+        position = {fold(c): i for i, c in reversed(list(enumerate(target)))}
+        if _fits(legacy, new, position) and not _fits(new, legacy, position):
+            return legacy, True
+    return new, False
+
+
+def _fits(naming: list[str], other: list[str], position: dict[str, int]) -> bool:
+    """Whether a target's columns (``position``: each one's place, by folded name) hold the
+    names ``naming`` gives where it differs from ``other``, in the header's order."""
+    places = [position.get(fold(n), -1) for n, o in zip(naming, other, strict=True) if n != o]
+    return min(places) >= 0 and places == sorted(places)
 
 
 def _dedupe(names: list[str]) -> list[str]:
@@ -319,7 +354,7 @@ class ReaderBase:
         part: tuple[int, ...] | None = None,
         defer_types: bool = False,
         empty_columns: dict[str, bool] | None = None,
-        legacy_names: Iterable[str] = (),
+        naming: Naming = Naming(),
     ) -> None:
         self.path = path
         if part is not None and not self.PARTS:
@@ -341,11 +376,14 @@ class ReaderBase:
         # this file's values decide its type.
         self.spelling = list(types or {})
         self.types = {n: t for n, t in (types or {}).items() if not pa.types.is_null(t)}
-        # The columns a checkpoint recorded under an earlier version's naming of empty and
-        # repeated header names (``state.JobState.legacy_names``): a header keeps their names.
+        # What keeps an earlier version's naming of empty and repeated header names: a
+        # checkpoint's columns recorded under it, an existing target's made by it (``Naming``).
         # Not ``types``: this load's own settled names are the documented ones, and may be the
         # old ones in another order (``id,,column_2``), which would take the old naming.
-        self.legacy_names = list(legacy_names)
+        self.naming = naming
+        # The header took the earlier versions' names where this rule's differ: the job's
+        # checkpoint records so (``JobState.names``), and its later runs name it alike.
+        self.old_names = False
         # The guesses behind this file's inferred types (CSV), for the load to merge.
         self.guesses: dict[str, Any] = {}
         # Columns of a known type (Parquet's) that hold no value in this file, known from its
@@ -364,6 +402,11 @@ class ReaderBase:
     def _open(self) -> None:
         """Open the file and settle its schema (``self.schema``)."""
         raise NotImplementedError
+
+    def header_names(self, names: list[str]) -> list[str]:
+        """The header's names as columns (``dedupe_names`` under ``self.naming``)."""
+        out, self.old_names = header_names(names, self.naming.legacy, self.naming.target)
+        return out
 
     def close(self) -> None:
         raise NotImplementedError
@@ -394,7 +437,7 @@ class TypedFileReader(ReaderBase):
         if not len(file_schema):  # no table can be created, nor a row written, from it
             self.close()
             raise SourceError("has no columns", file=self.path)
-        self.names = spelled(dedupe_names(list(file_schema.names), self.legacy_names), self.spelling)
+        self.names = spelled(self.header_names(list(file_schema.names)), self.spelling)
         self._refuse_repeated_fields(file_schema)
         self.views = has_views(file_schema)  # batches to put in plain types (Polars writes views)
         self.declared = declared_types(self.config, self.names, self.path)

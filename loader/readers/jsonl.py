@@ -46,7 +46,7 @@ from ..nested import JSONNumber as _Number
 from ..prefetch import ordered_map
 from ..suggest import fold
 from ..types import empty_batch, int_range, is_text, leaf_types, map_leaves, type_name
-from .base import Position, ReaderBase, declared_types, dedupe_names, row_numbers, spelled, split_chunk
+from .base import Position, ReaderBase, declared_types, row_numbers, spelled, split_chunk
 from .stream import (
     CHECKED_HEAD,
     KEPT_OF_LONG_ROW,
@@ -919,7 +919,7 @@ class JSONLReader(ReaderBase):
             )
         # each column's key as first spelled in the file; the columns' names are those SQLite and LevelDB can hold
         self.keys = list(guesses)
-        self.names = spelled(dedupe_names(self.keys, self.legacy_names), self.spelling)
+        self.names = spelled(self.header_names(self.keys), self.spelling)
         self._name_of = dict(zip(self.keys, self.names, strict=True))
         self.declared = declared_types(self.config, self.names, self.path)
         self.schema = pa.schema(

@@ -191,6 +191,12 @@ class Sink(Protocol):
         the columns it requires, read without creating or changing anything (``--dry-run``)."""
         ...
 
+    def named_columns(self, entries: dict[str, str], declared: dict[str, str]) -> list[str]:
+        """The columns, in order, earlier loads made in the target (``declared``: a table's;
+        ``entries``: the job's checkpoint entries, those --restart keeps too): a header an
+        earlier version named otherwise keeps the names they hold (``readers.base.Naming``)."""
+        ...
+
     def first_values(self, sink: SinkConfig, paths: list[str], columns: list[str]) -> dict[str, Any]:
         """Of ``columns`` of the table ``peek`` read, each one's first value that is not null
         (``Writer.first_values``), read without creating or changing anything (``--dry-run``)."""
@@ -254,6 +260,9 @@ class SinkBase:
 
     def check_schema(self, sink: SinkConfig, schema: pa.Schema, entries: dict[str, str] | None = None) -> None:
         return None
+
+    def named_columns(self, entries: dict[str, str], declared: dict[str, str]) -> list[str]:
+        return list(declared)  # a table's columns, in its order
 
     def name_clash(self, names: list[str]) -> str | None:
         return None  # every spelling its own column (LevelDB's JSON keys)

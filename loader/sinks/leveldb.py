@@ -192,6 +192,13 @@ class LevelDBSink(SinkBase):
         if entries:  # the dry run: refused as the load's prepare refuses it
             leveldb_keys.check(sink, template, schema, entries.get(leveldb_keys.KEYS_ENTRY))
 
+    def named_columns(self, entries: dict[str, str], declared: dict[str, str]) -> list[str]:
+        """The columns the record of the job's keys holds (``leveldb_keys.columns``): it
+        outlives --restart, as the keys do."""
+        from ..writers import leveldb_keys
+
+        return leveldb_keys.columns(entries.get(leveldb_keys.KEYS_ENTRY))
+
     def peek(self, sink: SinkConfig, paths: list[str], job: str) -> Peek:
         from ..writers.leveldb import peek
 

@@ -10,6 +10,9 @@ and ``append`` such a run is refused before it writes a key (``check``); ``repla
 deletes the job's keys first, records its own. The record is a checkpoint entry of the job
 (``KEYS_ENTRY``) that ``--restart`` keeps: it forgets the files loaded, not the keys stored. The
 writer makes it with the first key a run commits, so a run that writes none binds nothing.
+The record also holds the columns the job's rows were written with, in order: a later run
+without the checkpoint names a header as they do (``readers.base.Naming``), so that a
+column's values keep their name in the values and keys.
 """
 
 from __future__ import annotations
@@ -52,9 +55,13 @@ def spelled_types(template: KeyTemplate, schema: pa.Schema) -> dict[str, str]:
     return out
 
 
-def record(template: KeyTemplate, types: dict[str, str]) -> str:
-    """The entry that records keys spelled by ``template`` over columns of ``types``."""
-    return json.dumps({"template": template.template, "types": types}, sort_keys=True)
+def record(template: KeyTemplate, types: dict[str, str], columns: list[str] | None = None) -> str:
+    """The entry that records keys spelled by ``template`` over columns of ``types``, of rows
+    of ``columns`` (in their order)."""
+    entry: dict[str, object] = {"template": template.template, "types": types}
+    if columns:
+        entry["columns"] = columns
+    return json.dumps(entry, sort_keys=True)
 
 
 def read(entry: str | None) -> tuple[str, dict[str, str]] | None:
@@ -74,8 +81,19 @@ def updated(config: SinkConfig, template: KeyTemplate, schema: pa.Schema, entry:
     new = spelled_types(template, schema)
     recorded = read(entry)
     if config.mode == "replace" or recorded is None or recorded[0] != template.template:
-        return record(template, new)
-    return record(template, new | recorded[1])
+        return record(template, new, schema.names)
+    known = columns(entry)
+    return record(template, new | recorded[1], known + [n for n in schema.names if n not in known])
+
+
+def columns(entry: str | None) -> list[str]:
+    """The columns of the rows a recorded entry's keys were written for, in order (none for
+    an entry without them, of an earlier version)."""
+    try:
+        got = json.loads(entry or "{}")
+        return [str(n) for n in got.get("columns", [])] if isinstance(got, dict) else []
+    except (ValueError, TypeError):
+        return []
 
 
 def check(config: SinkConfig, template: KeyTemplate, schema: pa.Schema, entry: str | None) -> None:

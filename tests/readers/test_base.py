@@ -229,6 +229,113 @@ def test_an_earlier_versions_job_keeps_its_names_for_an_empty_name(tmp_path: Pat
     assert json.loads(entry)["names"] == 1  # still an earlier version's: later runs go on so
 
 
+def test_a_target_made_by_one_naming_keeps_it_where_the_two_differ() -> None:
+    """Without a checkpoint's columns, a target's (in order) tell which rule made them: the one
+    whose names it holds in the header's order. Where both or neither fit, this rule names."""
+    header = ["id", "", "column_2"]
+    old, new = ["id", "column_2", "column_2_2"], ["id", "column_2_2", "column_2"]
+    assert dedupe_names(header, target=old) == old
+    assert dedupe_names(header, target=["id", "column_2", "v", "COLUMN_2_2"]) == old  # in order, in any case
+    assert dedupe_names(header, target=new) == new
+    assert dedupe_names(header, target=["id", "v", "column_2_2", "column_2"]) == new
+    assert dedupe_names(header, target=["id", "column_2"]) == new  # the empty name's column is new
+    assert dedupe_names(header, target=["id", "v"]) == new
+    assert dedupe_names(["x", "X", "x_2"], target=["x", "X_2", "x_2_2"]) == ["x", "X_2", "x_2_2"]
+    assert dedupe_names(["x", "X", "x_2"], target=["x", "X_3", "x_2"]) == ["x", "X_3", "x_2"]
+
+
+def _earlier_versions_table(db: Path) -> None:
+    """The table an earlier version made of ``id,,column_2`` (upsert on id): the empty name's
+    values in ``column_2``, the real column_2's in ``column_2_2``; no checkpoint of this job."""
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            'CREATE TABLE IF NOT EXISTS "t" ("id" INTEGER NOT NULL, "column_2" TEXT, "column_2_2" TEXT, PRIMARY KEY ("id"))'
+        )
+        conn.executemany("INSERT INTO t VALUES (?, ?, ?)", [(1, "empty-1", "real-1"), (2, "empty-2", "real-2")])
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_a_table_an_earlier_version_named_keeps_its_columns_without_its_checkpoint(
+    tmp_path: Path, fmt: str, engine: str
+) -> None:
+    """hunt18a: ``--restart`` (or another job) forgets the checkpoint that kept the earlier
+    names, and the new names put the real column_2's values into the empty name's column and
+    back (``3|real-3|empty-3``): the table's columns keep the names they were made by, and the
+    job records so for its later runs."""
+    db = tmp_path / "o.db"
+    _earlier_versions_table(db)
+    upsert = ["--table", "t", "--mode", "upsert", "--primary-key", "id", "--engine", engine, "-q"]
+    runs = [["--restart"], [], ["--job", "other"]]  # after --restart; the job's next run; another job
+    for n, extra in enumerate(runs, 3):
+        _write_empty_named(tmp_path / f"d{n}.{fmt}", fmt, (n, f"empty-{n}", f"real-{n}"))
+        assert main(["load", str(tmp_path / f"d{n}.{fmt}"), str(db), *upsert, *extra]) == 0
+    with sqlite3.connect(db) as conn:
+        cur = conn.execute("SELECT * FROM t ORDER BY id")
+        assert [d[0] for d in cur.description] == ["id", "column_2", "column_2_2"]
+        assert cur.fetchall() == [(n, f"empty-{n}", f"real-{n}") for n in range(1, 6)]
+        names = conn.execute("SELECT job, value FROM _loader_state WHERE key = 'job' ORDER BY job").fetchall()
+    assert [(job, json.loads(entry)["names"]) for job, entry in names] == [("other", 1), ("table:t", 1)]
+
+
+def test_a_table_this_version_named_keeps_its_columns_after_a_restart(tmp_path: Path) -> None:
+    """The control: a table made by this rule (``column_2_2`` before ``column_2``) keeps it."""
+    db = tmp_path / "o.db"
+    upsert = ["--table", "t", "--mode", "upsert", "--primary-key", "id", "-q"]
+    for n, extra in enumerate([[], ["--restart"], ["--job", "other"]], 1):
+        _write_empty_named(tmp_path / f"d{n}.csv", "csv", (n, f"empty-{n}", f"real-{n}"))
+        assert main(["load", str(tmp_path / f"d{n}.csv"), str(db), *upsert, *extra]) == 0
+    with sqlite3.connect(db) as conn:
+        cur = conn.execute("SELECT * FROM t ORDER BY id")
+        assert [d[0] for d in cur.description] == ["id", "column_2_2", "column_2"]
+        assert cur.fetchall() == [(n, f"empty-{n}", f"real-{n}") for n in range(1, 4)]
+        names = conn.execute("SELECT value FROM _loader_state WHERE key = 'job'").fetchall()
+    assert [json.loads(entry)["names"] for (entry,) in names] == [2, 2]
+
+
+def test_a_column_the_table_gained_from_a_later_header_keeps_the_jobs_naming(tmp_path: Path) -> None:
+    """``id,column_2`` made the table, and ``id,,column_2`` added ``column_2_2`` (--alter): the
+    table looks as an earlier version would have made it, but the job's checkpoint records
+    this rule, which a later file of that header keeps."""
+    db = tmp_path / "o.db"
+    (tmp_path / "d1.csv").write_text("id,column_2\n1,real-1\n", encoding="utf-8")
+    assert main(["load", str(tmp_path / "d1.csv"), str(db), "--table", "t", "-q"]) == 0
+    for n in (2, 3):
+        _write_empty_named(tmp_path / f"d{n}.csv", "csv", (n, f"empty-{n}", f"real-{n}"))
+        assert main(["load", str(tmp_path / f"d{n}.csv"), str(db), "--table", "t", "--alter", "-q"]) == 0
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT id, column_2, column_2_2 FROM t ORDER BY id").fetchall()
+    assert rows == [(1, "real-1", None), (2, "real-2", "empty-2"), (3, "real-3", "empty-3")]
+
+
+@pytest.mark.parametrize(("first", "stored"), [("id,column_2,column_2_2", "old"), ("id,,column_2", "new")])
+def test_a_leveldb_jobs_keys_record_keeps_its_naming_over_a_restart(tmp_path: Path, first: str, stored: str) -> None:
+    """The record of a LevelDB job's keys, which --restart keeps, holds the columns its rows were
+    written with: a store whose rows named the empty column ``column_2`` (as a run resuming an
+    earlier version's checkpoint writes them) keeps that name for its values and keys."""
+    plyvel = pytest.importorskip("plyvel")
+    out = tmp_path / "o.ldb"
+    (tmp_path / "d1.csv").write_text(f"{first}\n1,empty-1,real-1\n", encoding="utf-8")
+    _write_empty_named(tmp_path / "d2.csv", "csv", (2, "empty-2", "real-2"))
+    for src, extra in (("d1.csv", []), ("d2.csv", ["--restart"])):
+        assert (
+            main(
+                ["load", str(tmp_path / src), str(out), "--key", "k:{id}/{column_2}", "--mode", "upsert", "-q", *extra]
+            )
+            == 0
+        )
+    store = plyvel.DB(str(out))
+    try:
+        rows = [(k, json.loads(v)) for k, v in store]
+    finally:
+        store.close()
+    empty, real = ("column_2", "column_2_2") if stored == "old" else ("column_2_2", "column_2")
+    keyed = "empty" if stored == "old" else "real"  # the key's {column_2}
+    assert rows == [
+        (f"k:{n:020d}/{keyed}-{n}".encode(), {"id": n, empty: f"empty-{n}", real: f"real-{n}"}) for n in (1, 2)
+    ]
+
+
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet", "arrow"])
 def test_every_format_keeps_a_real_column_a_repeat_could_have_named(tmp_path: Path, fmt: str) -> None:
     src = tmp_path / f"b.{fmt}"

@@ -436,7 +436,10 @@ def test_replace_wipes_data_but_not_state(tmp_path: Path) -> None:
         put(w, pa.record_batch({"id": [3]}))
         w.commit("j", {})
         # and the keys it writes anew are recorded (``leveldb_keys``)
-        assert w.read_state("j") == {"x": "1", "keys": '{"template": "k:{id}", "types": {"id": "int64"}}'}
+        assert w.read_state("j") == {
+            "x": "1",
+            "keys": '{"columns": ["id"], "template": "k:{id}", "types": {"id": "int64"}}',
+        }
     assert [k for k, _ in data_items(db)] == [b"k:00000000000000000003"]
 
 
@@ -452,7 +455,7 @@ def test_clear_state_keeps_how_the_job_keys_are_spelled(tmp_path: Path) -> None:
     with LevelDBWriter(sink(db, mode="upsert")) as w:
         w.read_state("j")
         w.clear_state("j")
-        assert w.read_state("j") == {"keys": '{"template": "k:{id}", "types": {"id": "int64"}}'}
+        assert w.read_state("j") == {"keys": '{"columns": ["id"], "template": "k:{id}", "types": {"id": "int64"}}'}
         with pytest.raises(ConfigError, match="column id is string in this run") as refused:
             w.prepare(pa.schema([("id", pa.string())]), fresh=True)
         assert refused.value.exit_code == 78
@@ -472,7 +475,7 @@ def test_the_spelling_is_recorded_with_the_first_key_committed(tmp_path: Path) -
     """A run that writes no key (every row rejected, or rolled back) binds no later run; the
     commit that writes the first key records how it is spelled before the key is in the store."""
     db = tmp_path / "f.ldb"
-    spelled = '{"template": "k:{id}", "types": {"id": "int64"}}'
+    spelled = '{"columns": ["id"], "template": "k:{id}", "types": {"id": "int64"}}'
     with LevelDBWriter(sink(db, mode="upsert")) as w:
         w.read_state("j")
         w.prepare(pa.schema([("id", pa.int64())]), fresh=True)
@@ -521,7 +524,7 @@ def test_replace_forgets_the_spelling_of_the_keys_it_deletes(tmp_path: Path) -> 
         w.prepare(pa.schema([("id", pa.string())]), fresh=True)
         put(w, pa.record_batch({"id": ["a"]}))
         w.commit("j", {})
-        assert w.read_state("j")["keys"] == '{"template": "k:{id}", "types": {"id": "string"}}'
+        assert w.read_state("j")["keys"] == '{"columns": ["id"], "template": "k:{id}", "types": {"id": "string"}}'
 
 
 @pytest.mark.parametrize("with_nulls", [False, True])

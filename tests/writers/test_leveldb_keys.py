@@ -58,6 +58,7 @@ def test_replace_writes_the_keys_anew_and_records_its_own() -> None:
     assert json.loads(leveldb_keys.updated(sink("replace"), KeyTemplate("user:{id}"), schema, entry)) == {
         "template": "user:{id}",
         "types": {"id": "string"},
+        "columns": ["id"],
     }
     # the other modes keep the record, and add a column it lacks (typed null before)
     two = KeyTemplate("{a}/{id}")
@@ -65,7 +66,21 @@ def test_replace_writes_the_keys_anew_and_records_its_own() -> None:
     assert json.loads(leveldb_keys.updated(sink(), two, schema, recorded("{a}/{id}", a="string"))) == {
         "template": "{a}/{id}",
         "types": {"a": "string", "id": "int64"},
+        "columns": ["a", "id"],
     }
+
+
+def test_the_record_keeps_the_columns_the_rows_were_first_written_with_in_order() -> None:
+    """Its columns name a later header as the job's rows were named (``readers.base.Naming``):
+    the modes that keep the keys add a new column after them; replace records its own."""
+    key = KeyTemplate("{id}")
+    first = leveldb_keys.updated(sink(), key, pa.schema([("id", pa.int64()), ("column_2", pa.string())]), None)
+    assert leveldb_keys.columns(first) == ["id", "column_2"]
+    later = pa.schema([("id", pa.int64()), ("column_2_2", pa.string()), ("column_2", pa.string())])
+    assert leveldb_keys.columns(leveldb_keys.updated(sink(), key, later, first)) == ["id", "column_2", "column_2_2"]
+    assert leveldb_keys.columns(leveldb_keys.updated(sink("replace"), key, later, first)) == later.names
+    assert leveldb_keys.columns(recorded("{id}", id="int64")) == []  # an entry without them
+    assert leveldb_keys.columns(None) == leveldb_keys.columns("not json") == []
 
 
 def test_types_that_spell_a_key_alike_pass() -> None:

@@ -32,7 +32,6 @@ from ..base import (
     ReaderBase,
     bad_value_rejects,
     declared_types,
-    dedupe_names,
     row_numbers,
     spelled,
     split_chunk,
@@ -67,7 +66,7 @@ class CSVReader(ReaderBase):
         self.raw_names = head.raw_names
         self._pending = head.pending  # read past the header, not yet cut into blocks
         self._kept = Kept(head.pending) if path == storage.STDIN else None  # standard input is read once
-        self.names = spelled(dedupe_names(self.raw_names, self.legacy_names), self.spelling)
+        self.names = spelled(self.header_names(self.raw_names), self.spelling)
         self.block_bytes = block_bytes(config.block_size, len(self.names))
         if self.check_width is not None:
             self.check_width(len(self.names), path)
