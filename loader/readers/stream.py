@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import collections
+import functools
 import io
 import os
 import re
@@ -172,8 +173,11 @@ def _decodes(head: bytes, encoding: str) -> str | None:
 # (``_fits``): Western European, Cyrillic, Japanese (Windows' Shift-JIS), Simplified Chinese and
 # Korean. Latin-1 is tried where cp1252 cannot decode a byte (81, 8d, 8f, 90 and 9d).
 _GUESSES = ("cp1252", "cp1251", "cp932", "gb18030", "cp949")
-# Punctuation that tells none apart (cp1252 and cp1251 have it at the same bytes)
-_PUNCTUATION = frozenset("€£©®™°…–—‘’‚“”„«»•·§¿¡\xa0№")
+# Punctuation and signs that tell none apart (cp1252 and cp1251 have most at the same bytes)
+_PUNCTUATION = frozenset("€£©®™°±µ¶¬¦¤†‡‰‹›…–—‘’‚“”„«»•·§¿¡\xa0\xad№")
+# Signs Western European text holds beside digits and words (1º, Nº, 2ª, 1½, 3×4, 5², don´t),
+# where cp1251 has Cyrillic letters (є, Є, Ѕ, Ч, І): they fit cp1252 beside ASCII (``_fits``)
+_WESTERN_SIGNS = frozenset("ªº¹²³¼½¾×÷¢¥´")
 _WORD = re.compile(r"\w+|\S")
 _SURE = 0.8  # of the characters past ASCII, the share that must fit an encoding's text
 _FEW = 4  # bytes past ASCII too few to tell an encoding by: the Western European one is named
@@ -216,17 +220,24 @@ def _past_ascii(head: bytes) -> int:
 def _fits(text: str, encoding: str) -> float:
     """The share of ``text``'s characters past ASCII (but punctuation) that text in ``encoding``
     is made of: for cp1252 and latin-1, Latin letters in a word that holds ASCII letters too
-    (or alone); for cp1251, Cyrillic letters in a word that holds none; both in words cased
-    as words are (``Zoë``, ``ЗОЯ``, not ``РХГы``). For the others, the common characters of
-    their national standard: kana and JIS level 1 kanji, GB 2312 level 1 hanzi, KS X 1001
-    Hangul (where a Japanese or Korean file read as Chinese seldom lands, and the reverse)."""
+    (or alone), and the signs of ``_WESTERN_SIGNS`` beside ASCII; for cp1251, Cyrillic letters
+    in a word of two or more that holds no ASCII letter (``1є``, ``tйrreo`` and a lone ``Ђ`` are
+    cp1252's ``1º``, ``térreo`` and ``€`` read as cp1251); both in words cased as words are
+    (``Zoë``, ``ЗОЯ``, not ``РХГы``). For the others, the common characters of their national
+    standard: kana and JIS level 1 kanji, GB 2312 level 1 hanzi, KS X 1001 Hangul (where a
+    Japanese or Korean file read as Chinese seldom lands, and the reverse)."""
     fits = total = 0
-    for word in _WORD.findall(text):
-        for c in word:
+    western = encoding in ("cp1252", "latin-1")
+    for match in _WORD.finditer(text):
+        word = match.group()
+        for i, c in enumerate(word, match.start()):
             if c.isascii() or c in _PUNCTUATION:
                 continue
             total += 1
-            fits += _fits_char(c, word, encoding)
+            if western and c in _WESTERN_SIGNS:  # beside ASCII, or at the head's start or end
+                fits += text[i - 1 : i].isascii() or text[i + 1 : i + 2].isascii()
+            else:
+                fits += _fits_char(c, word, encoding)
     return fits / total if total else 1.0
 
 
@@ -235,7 +246,7 @@ def _fits_char(c: str, word: str, encoding: str) -> bool:
     if encoding in ("cp1252", "latin-1"):
         return name.startswith("LATIN") and _cased(word) and (len(word) == 1 or _has_ascii_letter(word))
     if encoding == "cp1251":
-        return name.startswith("CYRILLIC") and _cased(word) and not _has_ascii_letter(word)
+        return name.startswith("CYRILLIC") and _cyrillic(word) >= 2 and _cased(word) and not _has_ascii_letter(word)
     if "\u3000" <= c <= "\u303f" or "\uff01" <= c <= "\uff5e":  # ideographic punctuation, full-width ASCII
         return True
     if encoding == "cp932":
@@ -245,6 +256,9 @@ def _fits_char(c: str, word: str, encoding: str) -> bool:
     return name.startswith("HANGUL SYLLABLE") and _in(c, "euc_kr", 0xB0A1, 0xC8FE)
 
 
+# What is asked of a word for each of its characters, worked out once: a head without spaces or
+# commas (Japanese text read as cp1251) is one word of thousands.
+@functools.lru_cache(maxsize=1024)
 def _cased(word: str) -> bool:
     """Whether ``word``'s letters are lower case, upper case, or capitalized (``ß``, which
     has no capital in most text, aside)."""
@@ -252,8 +266,15 @@ def _cased(word: str) -> bool:
     return not letters or letters.islower() or letters.isupper() or letters.istitle()
 
 
+@functools.lru_cache(maxsize=1024)
 def _has_ascii_letter(word: str) -> bool:
     return any(c.isascii() and c.isalpha() for c in word)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cyrillic(word: str) -> int:
+    """``word``'s Cyrillic letters."""
+    return sum(c.isalpha() and unicodedata.name(c, "").startswith("CYRILLIC") for c in word)
 
 
 def _in(c: str, encoding: str, low: int, high: int) -> bool:

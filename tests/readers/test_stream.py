@@ -608,6 +608,12 @@ CYRILLIC = "id,name,city\r\n1,Иван,Москва\r\n2,Пётр,Самара\r
         ("NAME,GRÖßE\nMÜLLER,1\n", "cp1252"),
         ("a,b\n1,“quoted” – dash…\n", "cp1252"),
         ("id,caf\x81\n", "latin-1"),  # one byte cp1252 has no character for: too few to tell by
+        ("id,andar,turma\n1,1º andar,2ª\n2,3º andar,1ª\n3,térreo,4ª\n", "cp1252"),
+        ("n,r\nNº 12,Mª José\n", "cp1252"),
+        ("item,size\nflour,1½ cup\nboard,3×4 m\nrod,5² mm\n", "cp1252"),
+        ("id,item,price\n1,coffee,2 €\n2,tea,3 €\n3,cake,4 €\n", "cp1252"),
+        ("id,item,price\n1,coffee,2 £\n2,tea,3 £\n3,cake,4 £\n", "cp1252"),
+        ("адрес\nг. Москва, ул. Ленина, д. 5, кв. 3\n", "cp1251"),
     ],
     ids=[
         "japanese",
@@ -622,6 +628,12 @@ CYRILLIC = "id,name,city\r\n1,Иван,Москва\r\n2,Пётр,Самара\r
         "german-caps",
         "punctuation",
         "one-byte",
+        "ordinals",
+        "ordinals-beside-letters",
+        "fraction-times-superscript",
+        "euro",
+        "pound",
+        "russian-one-letter-words",
     ],
 )
 def test_the_encoding_guessed_is_the_one_the_text_was_written_in(text: str, encoding: str) -> None:
@@ -644,6 +656,31 @@ def test_text_that_reads_as_no_one_encoding_says_so(text: str, encoding: str, fo
     from loader.readers.stream import guess_encoding
 
     assert guess_encoding(text.encode(encoding)) == found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "id,andar,turma\n1,1º andar,2ª\n2,3º andar,1ª\n3,térreo,4ª\n",
+        "id,item,price\n1,coffee,2 €\n2,tea,3 €\n3,cake,4 €\n",
+    ],
+    ids=["ordinals", "euro"],
+)
+def test_nothing_loaded_from_western_text_of_signs_names_cp1252(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    """``1º``, ``2ª`` and ``€`` read as cp1251 are ``1є``, ``2Є`` and ``Ђ``: the hint named cp1251
+    (following it stored ``1є andar``, exit 0), or cp1252 and cp1251 alike."""
+    src = tmp_path / "w.csv"
+    src.write_bytes(text.encode("cp1252"))
+    code, err, _ = load(capsys, src, "utf-8")
+    assert code == 4
+    assert err.splitlines()[0].endswith("; the file reads as cp1252: try --encoding cp1252")
+    db = str(src.with_suffix(".db"))
+    assert main(["load", str(src), db, "--table", "t", "--encoding", "cp1252", "--restart", "-q"]) == 0
+    assert sqlite_rows(db, "SELECT * FROM t") == [
+        tuple(int(v) if v.isdigit() else v for v in line.split(",")) for line in text.splitlines()[1:]
+    ]
 
 
 def test_nothing_loaded_from_japanese_or_cyrillic_text_names_its_encoding(
