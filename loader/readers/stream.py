@@ -50,6 +50,10 @@ codecs.register_error("loader-undecodable", _undecodable)
 
 
 CHECKED_HEAD = 4096  # of an input not in UTF-8, the bytes that must read as text in its declared encoding
+# Of an input declared in an 8-bit encoding whose head is UTF-8 past ASCII, the bytes that must
+# all be UTF-8 for it to be refused as such: a cp1252 file may hold mojibake (``â€™``, ``Ã©``,
+# valid UTF-8 in cp1252) in its first rows, and its own cp1252 further on
+UTF8_CHECKED = 4 << 20
 _OTHER_ORDER = {"utf-16-le": ("utf-16-be",), "utf-16-be": ("utf-16-le",), "utf-16": ("utf-16-le", "utf-16-be")}
 
 
@@ -104,17 +108,18 @@ def _other_order(head: bytes, name: str) -> str | None:
     return None
 
 
-def check_head(head: bytes, encoding: str, path: str) -> None:
+def check_head(head: bytes, encoding: str, path: str, read_on: Callable[[], bytes] = lambda: b"") -> None:
     """Refuse an input whose head is plainly text in another encoding than the declared one
     (the head of one declared UTF-16, or in an 8-bit or legacy multi-byte encoding): read on,
-    it would load garbled with no row rejected."""
+    it would load garbled with no row rejected. ``read_on``: the input's bytes after ``head``,
+    up to ``UTF8_CHECKED`` in all, read only where the head alone cannot tell."""
     name = codecs.lookup(encoding).name
     if not head:
         return
     if name in _OTHER_ORDER:
         _check_utf16(head, name, path)
     elif not name.startswith("utf"):  # nor UTF-8 with a mark (utf-8-sig), UTF-7 or UTF-32
-        _check_legacy(head, encoding, path)
+        _check_legacy(head, encoding, path, read_on)
 
 
 def _check_utf16(head: bytes, name: str, path: str) -> None:
@@ -136,16 +141,22 @@ def _check_utf16(head: bytes, name: str, path: str) -> None:
         raise SourceError(f"not {name} text: it reads as {other} text", file=path, hint=_read_with((other,)))
 
 
-def _check_legacy(head: bytes, encoding: str, path: str) -> None:
+def _check_legacy(head: bytes, encoding: str, path: str, read_on: Callable[[], bytes]) -> None:
     """Refuse an input declared in an 8-bit or legacy multi-byte encoding (cp1252, latin-1,
-    shift_jis) whose head is UTF-16, or UTF-8 holding characters past ASCII: each such
-    character would load as others (``Zoë`` as ``ZoÃ«``). Text in those encodings has no
-    NUL byte, and where it holds more than ASCII, is hardly ever valid UTF-8. The encoding
-    is named as the job spells it, as the rejects' reasons do."""
+    shift_jis) that is UTF-16 or UTF-8: each character past ASCII would load as others
+    (``Zoë`` as ``ZoÃ«``). Text in those encodings has no NUL byte and no UTF-8 byte order
+    mark, and where it holds more than ASCII, is seldom valid UTF-8 for long: a head of UTF-8
+    past ASCII is refused only where the input's first ``UTF8_CHECKED`` bytes (all of a
+    smaller one) are UTF-8 too, as a cp1252 file holding mojibake (``donâ€™t``) in its first
+    rows is not. The encoding is named as the job spells it, as the rejects' reasons do."""
     hint = utf16_hint(head)
     if hint is not None:
         raise SourceError(f"not {encoding} text", file=path, hint=hint)
-    if not head.isascii() and _decodes(head, "utf-8") is not None:
+    if head.startswith(codecs.BOM_UTF8):  # as a mark, never text: it would start the first name (ï»¿id)
+        raise SourceError(
+            f"not {encoding} text: it starts with a UTF-8 byte order mark", file=path, hint=_read_with(("utf-8",))
+        )
+    if not head.isascii() and _decodes(head, "utf-8") is not None and _utf8_on(head, read_on()):
         raise SourceError(f"not {encoding} text: it reads as utf-8 text", file=path, hint=_read_with(("utf-8",)))
 
 
@@ -159,6 +170,20 @@ def utf16_hint(head: bytes) -> str | None:
         return None
     encoding = "utf-16" if bom else "utf-16-le" if nul is odd else "utf-16-be"  # a mark names its byte order
     return f'it looks like UTF-16: read it with --encoding {encoding} (source.encoding = "{encoding}")'
+
+
+def _utf8_on(head: bytes, rest: bytes) -> bool:
+    """Whether ``head`` and ``rest`` after it are UTF-8 (but for a character their end cuts),
+    decoded a MiB at a time: the text is not kept."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(rest)
+    try:
+        decoder.decode(head)
+        for start in range(0, len(view), 1 << 20):
+            decoder.decode(view[start : start + (1 << 20)])
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _decodes(head: bytes, encoding: str) -> str | None:
@@ -325,17 +350,19 @@ class Transcoder:
         self.path = path
         self.decoder = codecs.getincrementaldecoder(encoding)(errors="loader-undecodable")
         self.buffer = b""
+        self.ahead = b""  # bytes read before their turn, to check the head (``check_head``)
+        self.ahead_at = 0
         self.done = False
         self.started = False
         self.line_ended = False  # whether the text so far ends with a line end
 
     def read(self, n: int) -> bytes:
         while len(self.buffer) < n and not self.done:
-            data = self.raw.read(max(n, 1 << 16))
+            data = self._read_raw(max(n, 1 << 16))
             self.done = not data
             if not self.started:
                 self.started = True
-                check_head(data[:CHECKED_HEAD], self.encoding, self.path)
+                self._check_head(data)
             try:
                 text = self._end() if self.done else self.decoder.decode(data)
             except UnicodeError as exc:  # not bad bytes (those pass through) but a bad stream: UTF-16 without a BOM
@@ -349,6 +376,33 @@ class Transcoder:
             self.buffer += text.encode("utf-8", "surrogateescape")
         out, self.buffer = self.buffer[:n], self.buffer[n:]
         return out
+
+    def _check_head(self, first: bytes) -> None:
+        """``check_head`` on the input's first read, reading ahead where it asks for more."""
+
+        def rest() -> bytes:
+            return first[CHECKED_HEAD:UTF8_CHECKED] + self._look_ahead(UTF8_CHECKED - len(first))
+
+        check_head(first[:CHECKED_HEAD], self.encoding, self.path, rest)
+
+    def _read_raw(self, n: int) -> bytes:
+        """Up to ``n`` bytes of the input: those read ahead (``_look_ahead``) first."""
+        if not self.ahead:
+            return bytes(self.raw.read(n))
+        out = self.ahead[self.ahead_at : self.ahead_at + n]
+        self.ahead_at += len(out)
+        if self.ahead_at >= len(self.ahead):
+            self.ahead, self.ahead_at = b"", 0
+        return out
+
+    def _look_ahead(self, n: int) -> bytes:
+        """Up to ``n`` bytes more of the input, kept for the reads after (``_read_raw``)."""
+        chunks = []
+        while n > 0 and (chunk := bytes(self.raw.read(min(n, 1 << 20)))):
+            chunks.append(chunk)
+            n -= len(chunk)
+        self.ahead = b"".join(chunks)
+        return self.ahead
 
     def _end(self) -> str:
         """The end of the stream: a character it cuts short (a UTF-16 file cut at an odd
