@@ -73,9 +73,10 @@ class SourceConfig:
     ``header = true``, where they replace the header's names."""
     encoding: str = "utf-8"
     """CSV and JSON Lines text encoding; other encodings are transcoded to UTF-8 on the fly (a row
-    holding bytes the encoding cannot decode is rejected). A file whose first 4 KiB are plainly
-    in another encoding (UTF-16 read as UTF-8 or cp1252, UTF-8 holding more than ASCII read as
-    cp1252, latin-1, shift_jis) is refused, naming the one to read it with."""
+    holding bytes the encoding cannot decode is rejected). A file plainly in another encoding is
+    refused, naming the one to read it with: UTF-16 read as UTF-8 or cp1252 (by its first 4 KiB),
+    UTF-8 read as cp1252, latin-1 or shift_jis (a UTF-8 byte order mark, or a first 4 KiB holding
+    more than ASCII and a first 4 MiB, or all of a smaller file, that are all UTF-8)."""
     null_values: list[str] = field(default_factory=lambda: [""])
     """CSV values read as NULL. By default only the empty field, quoted (``""``) or not."""
     na_values: list[str] = field(default_factory=lambda: list(NA_VALUES))

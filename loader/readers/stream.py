@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import collections
+import functools
 import io
 import os
 import re
@@ -49,6 +50,10 @@ codecs.register_error("loader-undecodable", _undecodable)
 
 
 CHECKED_HEAD = 4096  # of an input not in UTF-8, the bytes that must read as text in its declared encoding
+# Of an input declared in an 8-bit encoding whose head is UTF-8 past ASCII, the bytes that must
+# all be UTF-8 for it to be refused as such: a cp1252 file may hold mojibake (``â€™``, ``Ã©``,
+# valid UTF-8 in cp1252) in its first rows, and its own cp1252 further on
+UTF8_CHECKED = 4 << 20
 _OTHER_ORDER = {"utf-16-le": ("utf-16-be",), "utf-16-be": ("utf-16-le",), "utf-16": ("utf-16-le", "utf-16-be")}
 
 
@@ -103,17 +108,18 @@ def _other_order(head: bytes, name: str) -> str | None:
     return None
 
 
-def check_head(head: bytes, encoding: str, path: str) -> None:
+def check_head(head: bytes, encoding: str, path: str, read_on: Callable[[], bytes] = lambda: b"") -> None:
     """Refuse an input whose head is plainly text in another encoding than the declared one
     (the head of one declared UTF-16, or in an 8-bit or legacy multi-byte encoding): read on,
-    it would load garbled with no row rejected."""
+    it would load garbled with no row rejected. ``read_on``: the input's bytes after ``head``,
+    up to ``UTF8_CHECKED`` in all, read only where the head alone cannot tell."""
     name = codecs.lookup(encoding).name
     if not head:
         return
     if name in _OTHER_ORDER:
         _check_utf16(head, name, path)
     elif not name.startswith("utf"):  # nor UTF-8 with a mark (utf-8-sig), UTF-7 or UTF-32
-        _check_legacy(head, encoding, path)
+        _check_legacy(head, encoding, path, read_on)
 
 
 def _check_utf16(head: bytes, name: str, path: str) -> None:
@@ -135,16 +141,22 @@ def _check_utf16(head: bytes, name: str, path: str) -> None:
         raise SourceError(f"not {name} text: it reads as {other} text", file=path, hint=_read_with((other,)))
 
 
-def _check_legacy(head: bytes, encoding: str, path: str) -> None:
+def _check_legacy(head: bytes, encoding: str, path: str, read_on: Callable[[], bytes]) -> None:
     """Refuse an input declared in an 8-bit or legacy multi-byte encoding (cp1252, latin-1,
-    shift_jis) whose head is UTF-16, or UTF-8 holding characters past ASCII: each such
-    character would load as others (``Zoë`` as ``ZoÃ«``). Text in those encodings has no
-    NUL byte, and where it holds more than ASCII, is hardly ever valid UTF-8. The encoding
-    is named as the job spells it, as the rejects' reasons do."""
+    shift_jis) that is UTF-16 or UTF-8: each character past ASCII would load as others
+    (``Zoë`` as ``ZoÃ«``). Text in those encodings has no NUL byte and no UTF-8 byte order
+    mark, and where it holds more than ASCII, is seldom valid UTF-8 for long: a head of UTF-8
+    past ASCII is refused only where the input's first ``UTF8_CHECKED`` bytes (all of a
+    smaller one) are UTF-8 too, as a cp1252 file holding mojibake (``donâ€™t``) in its first
+    rows is not. The encoding is named as the job spells it, as the rejects' reasons do."""
     hint = utf16_hint(head)
     if hint is not None:
         raise SourceError(f"not {encoding} text", file=path, hint=hint)
-    if not head.isascii() and _decodes(head, "utf-8") is not None:
+    if head.startswith(codecs.BOM_UTF8):  # as a mark, never text: it would start the first name (ï»¿id)
+        raise SourceError(
+            f"not {encoding} text: it starts with a UTF-8 byte order mark", file=path, hint=_read_with(("utf-8",))
+        )
+    if not head.isascii() and _decodes(head, "utf-8") is not None and _utf8_on(head, read_on()):
         raise SourceError(f"not {encoding} text: it reads as utf-8 text", file=path, hint=_read_with(("utf-8",)))
 
 
@@ -160,6 +172,20 @@ def utf16_hint(head: bytes) -> str | None:
     return f'it looks like UTF-16: read it with --encoding {encoding} (source.encoding = "{encoding}")'
 
 
+def _utf8_on(head: bytes, rest: bytes) -> bool:
+    """Whether ``head`` and ``rest`` after it are UTF-8 (but for a character their end cuts),
+    decoded a MiB at a time: the text is not kept."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(rest)
+    try:
+        decoder.decode(head)
+        for start in range(0, len(view), 1 << 20):
+            decoder.decode(view[start : start + (1 << 20)])
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _decodes(head: bytes, encoding: str) -> str | None:
     """``head`` as text in ``encoding`` (but for a character its end cuts), or None where it is not."""
     try:
@@ -172,8 +198,11 @@ def _decodes(head: bytes, encoding: str) -> str | None:
 # (``_fits``): Western European, Cyrillic, Japanese (Windows' Shift-JIS), Simplified Chinese and
 # Korean. Latin-1 is tried where cp1252 cannot decode a byte (81, 8d, 8f, 90 and 9d).
 _GUESSES = ("cp1252", "cp1251", "cp932", "gb18030", "cp949")
-# Punctuation that tells none apart (cp1252 and cp1251 have it at the same bytes)
-_PUNCTUATION = frozenset("€£©®™°…–—‘’‚“”„«»•·§¿¡\xa0№")
+# Punctuation and signs that tell none apart (cp1252 and cp1251 have most at the same bytes)
+_PUNCTUATION = frozenset("€£©®™°±µ¶¬¦¤†‡‰‹›…–—‘’‚“”„«»•·§¿¡\xa0\xad№")
+# Signs Western European text holds beside digits and words (1º, Nº, 2ª, 1½, 3×4, 5², don´t),
+# where cp1251 has Cyrillic letters (є, Є, Ѕ, Ч, І): they fit cp1252 beside ASCII (``_fits``)
+_WESTERN_SIGNS = frozenset("ªº¹²³¼½¾×÷¢¥´")
 _WORD = re.compile(r"\w+|\S")
 _SURE = 0.8  # of the characters past ASCII, the share that must fit an encoding's text
 _FEW = 4  # bytes past ASCII too few to tell an encoding by: the Western European one is named
@@ -216,17 +245,24 @@ def _past_ascii(head: bytes) -> int:
 def _fits(text: str, encoding: str) -> float:
     """The share of ``text``'s characters past ASCII (but punctuation) that text in ``encoding``
     is made of: for cp1252 and latin-1, Latin letters in a word that holds ASCII letters too
-    (or alone); for cp1251, Cyrillic letters in a word that holds none; both in words cased
-    as words are (``Zoë``, ``ЗОЯ``, not ``РХГы``). For the others, the common characters of
-    their national standard: kana and JIS level 1 kanji, GB 2312 level 1 hanzi, KS X 1001
-    Hangul (where a Japanese or Korean file read as Chinese seldom lands, and the reverse)."""
+    (or alone), and the signs of ``_WESTERN_SIGNS`` beside ASCII; for cp1251, Cyrillic letters
+    in a word of two or more that holds no ASCII letter (``1є``, ``tйrreo`` and a lone ``Ђ`` are
+    cp1252's ``1º``, ``térreo`` and ``€`` read as cp1251); both in words cased as words are
+    (``Zoë``, ``ЗОЯ``, not ``РХГы``). For the others, the common characters of their national
+    standard: kana and JIS level 1 kanji, GB 2312 level 1 hanzi, KS X 1001 Hangul (where a
+    Japanese or Korean file read as Chinese seldom lands, and the reverse)."""
     fits = total = 0
-    for word in _WORD.findall(text):
-        for c in word:
+    western = encoding in ("cp1252", "latin-1")
+    for match in _WORD.finditer(text):
+        word = match.group()
+        for i, c in enumerate(word, match.start()):
             if c.isascii() or c in _PUNCTUATION:
                 continue
             total += 1
-            fits += _fits_char(c, word, encoding)
+            if western and c in _WESTERN_SIGNS:  # beside ASCII, or at the head's start or end
+                fits += text[i - 1 : i].isascii() or text[i + 1 : i + 2].isascii()
+            else:
+                fits += _fits_char(c, word, encoding)
     return fits / total if total else 1.0
 
 
@@ -235,7 +271,7 @@ def _fits_char(c: str, word: str, encoding: str) -> bool:
     if encoding in ("cp1252", "latin-1"):
         return name.startswith("LATIN") and _cased(word) and (len(word) == 1 or _has_ascii_letter(word))
     if encoding == "cp1251":
-        return name.startswith("CYRILLIC") and _cased(word) and not _has_ascii_letter(word)
+        return name.startswith("CYRILLIC") and _cyrillic(word) >= 2 and _cased(word) and not _has_ascii_letter(word)
     if "\u3000" <= c <= "\u303f" or "\uff01" <= c <= "\uff5e":  # ideographic punctuation, full-width ASCII
         return True
     if encoding == "cp932":
@@ -245,6 +281,9 @@ def _fits_char(c: str, word: str, encoding: str) -> bool:
     return name.startswith("HANGUL SYLLABLE") and _in(c, "euc_kr", 0xB0A1, 0xC8FE)
 
 
+# What is asked of a word for each of its characters, worked out once: a head without spaces or
+# commas (Japanese text read as cp1251) is one word of thousands.
+@functools.lru_cache(maxsize=1024)
 def _cased(word: str) -> bool:
     """Whether ``word``'s letters are lower case, upper case, or capitalized (``ß``, which
     has no capital in most text, aside)."""
@@ -252,8 +291,15 @@ def _cased(word: str) -> bool:
     return not letters or letters.islower() or letters.isupper() or letters.istitle()
 
 
+@functools.lru_cache(maxsize=1024)
 def _has_ascii_letter(word: str) -> bool:
     return any(c.isascii() and c.isalpha() for c in word)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cyrillic(word: str) -> int:
+    """``word``'s Cyrillic letters."""
+    return sum(c.isalpha() and unicodedata.name(c, "").startswith("CYRILLIC") for c in word)
 
 
 def _in(c: str, encoding: str, low: int, high: int) -> bool:
@@ -304,17 +350,19 @@ class Transcoder:
         self.path = path
         self.decoder = codecs.getincrementaldecoder(encoding)(errors="loader-undecodable")
         self.buffer = b""
+        self.ahead = b""  # bytes read before their turn, to check the head (``check_head``)
+        self.ahead_at = 0
         self.done = False
         self.started = False
         self.line_ended = False  # whether the text so far ends with a line end
 
     def read(self, n: int) -> bytes:
         while len(self.buffer) < n and not self.done:
-            data = self.raw.read(max(n, 1 << 16))
+            data = self._read_raw(max(n, 1 << 16))
             self.done = not data
             if not self.started:
                 self.started = True
-                check_head(data[:CHECKED_HEAD], self.encoding, self.path)
+                self._check_head(data)
             try:
                 text = self._end() if self.done else self.decoder.decode(data)
             except UnicodeError as exc:  # not bad bytes (those pass through) but a bad stream: UTF-16 without a BOM
@@ -328,6 +376,33 @@ class Transcoder:
             self.buffer += text.encode("utf-8", "surrogateescape")
         out, self.buffer = self.buffer[:n], self.buffer[n:]
         return out
+
+    def _check_head(self, first: bytes) -> None:
+        """``check_head`` on the input's first read, reading ahead where it asks for more."""
+
+        def rest() -> bytes:
+            return first[CHECKED_HEAD:UTF8_CHECKED] + self._look_ahead(UTF8_CHECKED - len(first))
+
+        check_head(first[:CHECKED_HEAD], self.encoding, self.path, rest)
+
+    def _read_raw(self, n: int) -> bytes:
+        """Up to ``n`` bytes of the input: those read ahead (``_look_ahead``) first."""
+        if not self.ahead:
+            return bytes(self.raw.read(n))
+        out = self.ahead[self.ahead_at : self.ahead_at + n]
+        self.ahead_at += len(out)
+        if self.ahead_at >= len(self.ahead):
+            self.ahead, self.ahead_at = b"", 0
+        return out
+
+    def _look_ahead(self, n: int) -> bytes:
+        """Up to ``n`` bytes more of the input, kept for the reads after (``_read_raw``)."""
+        chunks = []
+        while n > 0 and (chunk := bytes(self.raw.read(min(n, 1 << 20)))):
+            chunks.append(chunk)
+            n -= len(chunk)
+        self.ahead = b"".join(chunks)
+        return self.ahead
 
     def _end(self) -> str:
         """The end of the stream: a character it cuts short (a UTF-16 file cut at an odd

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bz2
+import codecs
 import gzip
 import io
 import json
@@ -561,6 +562,80 @@ def test_utf8_past_the_checked_head_of_a_file_declared_cp1252_is_read_as_cp1252(
     assert sqlite_rows(src.with_suffix(".db"), "SELECT name FROM t WHERE id = 1000") == [("ZoÃ«",)]
 
 
+def test_a_cp1252_file_with_mojibake_in_its_head_loads_as_declared(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Text a wrong decode upstream left (``donâ€™t``, ``Ã©``) is valid UTF-8 in cp1252: a file
+    with it in its first rows was refused as UTF-8, and UTF-8 rejected its own cp1252 rows."""
+    rows = ["id,name,city", "1,donâ€™t call,Lyon", "2,Ã©tÃ©,Paris"]
+    rows += [f"{i},name{i},Paris" for i in range(3, 1000)] + ["1000,Zoë,Orléans"]
+    src = tmp_path / "feed.csv"
+    src.write_bytes(("\r\n".join(rows) + "\r\n").encode("cp1252"))
+    assert load(capsys, src, "cp1252") == (0, "", [])
+    assert sqlite_rows(src.with_suffix(".db"), "SELECT name, city FROM t WHERE id IN (1, 2, 1000) ORDER BY id") == [
+        ("donâ€™t call", "Lyon"),
+        ("Ã©tÃ©", "Paris"),
+        ("Zoë", "Orléans"),
+    ]
+
+
+def test_utf8_is_refused_only_where_all_the_checked_bytes_are_utf8(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the head, UTF-8 throughout ``UTF8_CHECKED`` bytes refuses it (of a file that long,
+    whatever is further); one byte that is not UTF-8 within them loads it as declared."""
+    from loader.readers import stream
+
+    monkeypatch.setattr(stream, "UTF8_CHECKED", 1 << 17)
+    body = "id,name\n1,Zoë\n" + "".join(f"{i},name{i}\n" for i in range(2, 20000))  # about 250 KB
+    src = tmp_path / "u8.csv"
+    src.write_bytes(body.encode("utf-8") + b"20000,caf\xe9\n")  # cp1252 past the checked bytes
+    assert load(capsys, src, "cp1252")[:2] == (
+        65,
+        f"loader: error: {src}: not cp1252 text: it reads as utf-8 text\n"
+        '  hint: read it with --encoding utf-8 (source.encoding = "utf-8")\n',
+    )
+    cut = body.index("\n", 100_000) + 1  # within them
+    src.write_bytes(body[:cut].encode("utf-8") + b"99999,caf\xe9\n" + body[cut:].encode("utf-8"))
+    assert load(capsys, src, "cp1252") == (0, "", [])
+    assert sqlite_rows(src.with_suffix(".db"), "SELECT name FROM t WHERE id IN (1, 99999) ORDER BY id") == [
+        ("ZoÃ«",),
+        ("café",),
+    ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"id,name\n1,cafe\n", b"id,name\n1,caf\xe9\n", "id,name\n1,Zoë\n".encode()],
+    ids=["ascii", "cp1252", "utf-8"],
+)
+@pytest.mark.parametrize("declared", ["cp1252", "latin-1", "shift_jis"])
+def test_a_utf8_byte_order_mark_under_an_8_bit_encoding_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], body: bytes, declared: str
+) -> None:
+    """Read as cp1252 it started the first column's name (``ï»¿id``), whatever followed it."""
+    src = tmp_path / "bom.csv"
+    src.write_bytes(codecs.BOM_UTF8 + body)
+    assert load(capsys, src, declared) == (
+        65,
+        f"loader: error: {src}: not {declared} text: it starts with a UTF-8 byte order mark\n"
+        '  hint: read it with --encoding utf-8 (source.encoding = "utf-8")\n',
+        [],
+    )
+    assert sqlite_rows(src.with_suffix(".db"), "SELECT name FROM sqlite_master WHERE name = 't'") == []
+
+
+def test_a_utf8_byte_order_mark_under_an_8_bit_encoding_is_refused_in_json_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "bom.jsonl"
+    src.write_bytes(codecs.BOM_UTF8 + b'{"id": 1}\n')
+    assert main(["load", str(src), str(tmp_path / "j.db"), "--table", "t", "--encoding", "cp1252", "-q"]) == 65
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"loader: error: {src}: not cp1252 text: it starts with a UTF-8 byte order mark"
+    )
+
+
 @pytest.mark.parametrize(
     ("data", "named"),
     [
@@ -608,6 +683,12 @@ CYRILLIC = "id,name,city\r\n1,Иван,Москва\r\n2,Пётр,Самара\r
         ("NAME,GRÖßE\nMÜLLER,1\n", "cp1252"),
         ("a,b\n1,“quoted” – dash…\n", "cp1252"),
         ("id,caf\x81\n", "latin-1"),  # one byte cp1252 has no character for: too few to tell by
+        ("id,andar,turma\n1,1º andar,2ª\n2,3º andar,1ª\n3,térreo,4ª\n", "cp1252"),
+        ("n,r\nNº 12,Mª José\n", "cp1252"),
+        ("item,size\nflour,1½ cup\nboard,3×4 m\nrod,5² mm\n", "cp1252"),
+        ("id,item,price\n1,coffee,2 €\n2,tea,3 €\n3,cake,4 €\n", "cp1252"),
+        ("id,item,price\n1,coffee,2 £\n2,tea,3 £\n3,cake,4 £\n", "cp1252"),
+        ("адрес\nг. Москва, ул. Ленина, д. 5, кв. 3\n", "cp1251"),
     ],
     ids=[
         "japanese",
@@ -622,6 +703,12 @@ CYRILLIC = "id,name,city\r\n1,Иван,Москва\r\n2,Пётр,Самара\r
         "german-caps",
         "punctuation",
         "one-byte",
+        "ordinals",
+        "ordinals-beside-letters",
+        "fraction-times-superscript",
+        "euro",
+        "pound",
+        "russian-one-letter-words",
     ],
 )
 def test_the_encoding_guessed_is_the_one_the_text_was_written_in(text: str, encoding: str) -> None:
@@ -644,6 +731,31 @@ def test_text_that_reads_as_no_one_encoding_says_so(text: str, encoding: str, fo
     from loader.readers.stream import guess_encoding
 
     assert guess_encoding(text.encode(encoding)) == found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "id,andar,turma\n1,1º andar,2ª\n2,3º andar,1ª\n3,térreo,4ª\n",
+        "id,item,price\n1,coffee,2 €\n2,tea,3 €\n3,cake,4 €\n",
+    ],
+    ids=["ordinals", "euro"],
+)
+def test_nothing_loaded_from_western_text_of_signs_names_cp1252(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    """``1º``, ``2ª`` and ``€`` read as cp1251 are ``1є``, ``2Є`` and ``Ђ``: the hint named cp1251
+    (following it stored ``1є andar``, exit 0), or cp1252 and cp1251 alike."""
+    src = tmp_path / "w.csv"
+    src.write_bytes(text.encode("cp1252"))
+    code, err, _ = load(capsys, src, "utf-8")
+    assert code == 4
+    assert err.splitlines()[0].endswith("; the file reads as cp1252: try --encoding cp1252")
+    db = str(src.with_suffix(".db"))
+    assert main(["load", str(src), db, "--table", "t", "--encoding", "cp1252", "--restart", "-q"]) == 0
+    assert sqlite_rows(db, "SELECT * FROM t") == [
+        tuple(int(v) if v.isdigit() else v for v in line.split(",")) for line in text.splitlines()[1:]
+    ]
 
 
 def test_nothing_loaded_from_japanese_or_cyrillic_text_names_its_encoding(
