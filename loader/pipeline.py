@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from . import sinks, stopping, storage
 from .chunk import TypeNote, explain, reasons_in_order
-from .config import JobConfig, SourceConfig, load_job, resolve
+from .config import JobConfig, load_job, resolve
 from .cpus import usable_cpus
 from .errors import (
     EXIT_CONFIG,
@@ -405,15 +405,15 @@ class Pipeline:
                     if found is not None:  # files may differ: each dialect is shown with its files
                         dialects.setdefault(found.describe(), []).append(path)
                     if unwritten is not None and not unwritten.writes:
-                        unwritten.read(reader)
+                        unwritten.read(reader, self.job.run.max_rejects)
                 if self._deferred() is None:
                     self._check_width(out, path)
                     with naming_file(path):
                         self.sink.check_schema(sink, out, self._target_entries)
                     if self._target_note is None:  # else the table was not read
                         self._check_table_columns(out, path)
-            if unwritten is not None:
-                unwritten.refuse(self.job.source)
+            if unwritten is not None and unwritten.writes_nothing:
+                raise self._nothing_loaded(unwritten.report, unwritten.reasons, check=True, earlier=unwritten.earlier)
         return Plan(
             files=files,
             schema=schema,
@@ -432,14 +432,17 @@ class Pipeline:
         )
 
     def _unwritten(self, plans: list[FilePlan]) -> _Unwritten | None:
-        """For a dry run whose load may end "nothing loaded" (exit 4, ``_check_loaded``): a
-        fresh run (a resumed one wrote rows before) of CSV or JSON Lines files only, whose
-        rows are read to type them (not standard input, which the dry run does not read)."""
+        """For a dry run whose load may end "nothing loaded" (exit 4, ``_check_loaded``) or
+        stop at ``run.max_rejects`` (exit 3) before it writes a row: a fresh run (a resumed
+        one wrote rows before) of CSV or JSON Lines files only, whose rows are read to type
+        them (not standard input, which the dry run does not read). Its rows go through the
+        stages it may run (``_dry_runnable``), their rejects explained as the load's are."""
         if self._peeked.status == "running" or self.job.source.format not in ("csv", "jsonl"):
             return None
         if any(p.path == storage.STDIN or p.error is not None for p in plans):
             return None
-        return _Unwritten()
+        stages = list(itertools.takewhile(_dry_runnable, self.stages))
+        return _Unwritten(stages, self.type_notes, earlier=rows_committed(self._peeked) > 0)
 
     def _engine_line(self) -> str:
         run = self.job.run
@@ -1123,7 +1126,12 @@ class Pipeline:
         if report.rows_read and not report.rows_written and not report.rows_ignored and not report.resumed:
             raise self._nothing_loaded(report, reasons)
 
-    def _nothing_loaded(self, report: RunReport, reasons: Counter[str]) -> NothingLoadedError:
+    def _nothing_loaded(
+        self, report: RunReport, reasons: Counter[str], *, check: bool = False, earlier: bool | None = None
+    ) -> NothingLoadedError:
+        """The load's "nothing loaded" error; ``earlier``: whether earlier runs wrote rows (for
+        a load, ``self._earlier``). For a dry run (``check``), the same cause and fix said of
+        the load to come: nothing of these files is written or rejected yet."""
         from .readers.dialect import nothing_loaded_cause
 
         first = next((f for f in report.files if f.rows_read), None)
@@ -1137,33 +1145,42 @@ class Pipeline:
             first.dialect if first else None,
         )
         single = len([f for f in report.files if f.rows_read]) == 1
-        rejected = "rejected rows are in " + self.rejects_path + "; " if report.rows_rejected else ""
+        lead = "rejected rows are in " + self.rejects_path + "; " if report.rows_rejected else ""
         top = reasons.most_common(1)[0][0] if reasons else ""
         folder = folder_rejected(top, first.path, self.job.source) if first and top else None
         # earlier runs wrote rows (from this run's inputs or others): --restart would load them again
-        earlier = self._earlier and self.job.sink.mode != "replace"
+        earlier = (self._earlier if earlier is None else earlier) and self.job.sink.mode != "replace"
         if folder is not None:
-            how = _folder_fix(folder, earlier)
+            how = _folder_fix(folder, earlier, check=check)
         elif earlier:
-            how = self._fix_after_earlier_runs(report, reasons)
+            how = self._fix_after_earlier_runs(report, reasons, check=check)
+        elif check:
+            how = _CHECK_AGAIN
         else:
             how = "fix the cause and rerun with --restart (and --mode replace if this run created the table with the wrong columns)"
+        if check:  # no reject file yet: what the load would do instead
+            lead = _load_would(report, single)
         return NothingLoadedError(
-            f"nothing loaded: {cause}", file=first.path if first and single else None, hint=rejected + how
+            f"nothing loaded: {cause}", file=first.path if first and single else None, hint=lead + how
         )
 
-    def _fix_after_earlier_runs(self, report: RunReport, reasons: Counter[str]) -> str:
+    def _fix_after_earlier_runs(self, report: RunReport, reasons: Counter[str], *, check: bool = False) -> str:
         """The fix for rows rejected after earlier runs wrote theirs: a wrong value is fixed in
         the file, which alone loads again (not --restart: the earlier runs' files would load
         again too). A value of another type than an earlier run recorded (30.5 where it recorded
         int64) is right as it is: neither a fix of the file nor a replay loads it, only the type
         declared and every file reloaded, as its reason says. A value of no type but text
-        (2024-13-05 in a date column) is a typo: its reason does not say so (``explain``)."""
-        fix = "fix the file and rerun with --set run.on_change=reload (the changed file alone is read again)" + (
-            ", or fix the rows there and load them with `loader replay`" if report.rows_rejected else ""
-        )
+        (2024-13-05 in a date column) is a typo: its reason does not say so (``explain``). For a
+        dry run (``check``) the file is not loaded yet: fixed, it loads as any new file does."""
+        fix = _CHECK_AGAIN
+        if not check:
+            fix = "fix the file and rerun with --set run.on_change=reload (the changed file alone is read again)" + (
+                ", or fix the rows there and load them with `loader replay`" if report.rows_rejected else ""
+            )
         bound = sum(n for reason, n in reasons.items() if any(reason.endswith(note) for note in self.recorded_notes))
         if not bound:
+            if check:
+                return fix
             return f"{fix}; not --restart: {_RESTART_RELOADS if report.files_skipped else _RESTART_FORGETS}"
         if bound == sum(reasons.values()):
             return f"their values are of other types than earlier runs recorded: {_DECLARE_RELOAD}"
@@ -1176,15 +1193,31 @@ _RESTART_RELOADS = "it would load the files earlier runs loaded again"
 _RESTART_FORGETS = "the job would forget the files earlier runs loaded, and load them again when they are inputs"
 
 
-def _folder_fix(folder: str, earlier: bool) -> str:
+def _folder_fix(folder: str, earlier: bool, *, check: bool = False) -> str:
     """The fix for rows rejected for a partition folder's value: it is in the folder's name,
-    which neither a reload of the file nor a replay of its rows changes."""
+    which neither a reload of the file nor a replay of its rows changes (``check``: said by
+    a dry run, before this run wrote anything)."""
     key = folder.split("=", 1)[0]
     rename = f"rename the folder {folder} to a value of {key}'s type (the value is the folder's name, not the file's)"
     declare = f'declare source.columns.{key} = "string"'
     if earlier:  # the renamed file is a new one: a plain rerun loads it
         return f'{rename} and rerun, or {declare} and reload every file with --restart and mode = "replace"'
+    if check:
+        return f"{rename}, or {declare}; then check again (the dry run wrote nothing)"
     return f"{rename}, or {declare}; then rerun with --restart (and --mode replace if this run created the table)"
+
+
+_CHECK_AGAIN = "fix the cause, then check again (the dry run wrote nothing)"
+
+
+def _load_would(report: RunReport, single: bool) -> str:
+    """How a dry run's "nothing loaded" hint begins: what the load would do with the files."""
+    files = "this file" if single else "these files"
+    if report.rows_filtered == report.rows_read:
+        return f"`loader load` would filter out every row of {files}: "
+    if report.rows_rejected == report.rows_read:
+        return f"`loader load` would reject every row of {files} the same way: "
+    return f"`loader load` would write no row of {files}: "
 
 
 _RELOAD_ALL = f"to load it once, {RELOAD_ALL_HINT}"
@@ -1262,47 +1295,87 @@ def _inputs_checked(report: RunReport | None) -> Iterator[None]:
         raise
 
 
+def over_max_rejects(limit: float | None, rows_read: int, rejected: int) -> bool:
+    """Whether ``rejected`` of ``rows_read`` rows is past ``run.max_rejects``."""
+    if limit is None or rejected == 0:
+        return False
+    if 0 < limit < 1:
+        # A fraction means something only once enough rows were seen.
+        return rows_read >= 1000 and rejected / rows_read > limit
+    return rejected > limit
+
+
+def rejects_exceeded(rejected: int, limit: float | None, file: str, *, check: bool = False) -> RejectLimitError:
+    """The error a load stops with past ``run.max_rejects``; for a dry run (``check``), said
+    of the load to come."""
+    error = RejectLimitError(f"{rejected:,} rows rejected, more than max_rejects = {limit}", file=file)
+    if check:
+        error.hint = (
+            "`loader load` would stop there: fix the input or allow more with --max-rejects,"
+            " then check again (the dry run wrote nothing)"
+        )
+    return error
+
+
+def _dry_runnable(stage: Stage) -> bool:
+    """Whether a dry run may pass rows through ``stage``: the loader's own stages that decide
+    a row by its own values (not a ``python`` stage or a stage object of the caller's, whose
+    code a dry run does not run, nor one that remembers rows: ``dedupe``, ``validate``'s
+    ``unique``, kept in a store)."""
+    own = type(stage).__module__.startswith("loader.transforms.")
+    if not own or getattr(stage, "kind", "python") == "python":
+        return False
+    return not getattr(stage, "remembers_rows", True) and getattr(stage, "state_path", None) is None
+
+
 @dataclass
 class _Unwritten:
     """What a dry run reads of its files past their head, through the readers the load reads
-    them with: on to the first row the load would write. Where none has one, the load would
-    write nothing and stop with exit 4: ``refuse`` stops the dry run with the same line."""
+    them with and the stages it may run (``_dry_runnable``, in order up to the first it may
+    not): on to the first row the load would write. Where none has one, the load would write
+    nothing and stop with exit 4 (``writes_nothing``: the plan raises the load's error); where
+    ``run.max_rejects`` stops the load before, so does ``read`` (exit 3)."""
 
+    stages: list[Stage]
+    notes: dict[str, TypeNote]  # why a column's type was fixed before (``Pipeline.type_notes``)
+    earlier: bool  # earlier runs of the job wrote rows
     writes: bool = False  # a row the load would write was read: the rest are not
-    rows_read: int = 0
+    report: RunReport = field(default_factory=RunReport)  # the rows read, as the load would count them
     reasons: Counter[str] = field(default_factory=Counter)
-    files: list[tuple[str, dict[str, Any] | None]] = field(default_factory=list)  # with rows: path, dialect
 
-    def read(self, reader: Any) -> None:
+    @property
+    def writes_nothing(self) -> bool:
+        return not self.writes and self.report.rows_read > 0
+
+    def read(self, reader: Any, max_rejects: float | None) -> None:
         from .sinks.base import reject_repeated_map_keys
 
-        read_before = self.rows_read
-        for chunk in reader:
-            chunk = reject_repeated_map_keys(chunk)  # rejected by either target on write
-            self.rows_read += chunk.rows_read
-            self.reasons.update(reasons_in_order(chunk.rejects))
-            if chunk.num_rows:
-                self.writes = True
-                return
-        if self.rows_read > read_before:
-            dialect = getattr(reader, "dialect", None)
-            self.files.append((reader.path, dialect.to_json() if dialect is not None else None))
-
-    def refuse(self, source: SourceConfig) -> None:
-        from .readers.dialect import nothing_loaded_cause
-
-        if self.writes or not self.rows_read:
-            return
-        path, dialect = self.files[0]
-        rejected = sum(self.reasons.values())
-        cause = nothing_loaded_cause(self.rows_read, rejected, 0, self.reasons, path, source, dialect)
-        single = len(self.files) == 1
-        raise NothingLoadedError(
-            f"nothing loaded: {cause}",
-            file=path if single else None,
-            hint=f"`loader load` would reject every row of {'this file' if single else 'these files'} the same way:"
-            " fix the cause, then check again (the dry run wrote nothing)",
-        )
+        dialect = getattr(reader, "dialect", None)
+        fr = FileReport(reader.path, dialect=dialect.to_json() if dialect is not None else None)
+        report = self.report
+        chunks = apply(self.stages, iter(reader))
+        try:
+            for chunk in chunks:
+                chunk = reject_repeated_map_keys(chunk)  # rejected by either target on write
+                explain(chunk.rejects, self.notes)
+                fr.rows_read += chunk.rows_read
+                fr.rows_rejected += len(chunk.rejects)
+                fr.rows_filtered += chunk.rows_filtered
+                report.rows_read += chunk.rows_read
+                report.rows_rejected += len(chunk.rejects)
+                report.rows_filtered += chunk.rows_filtered
+                self.reasons.update(reasons_in_order(chunk.rejects))
+                if over_max_rejects(max_rejects, report.rows_read, report.rows_rejected):
+                    raise rejects_exceeded(report.rows_rejected, max_rejects, chunk.file, check=True)
+                if chunk.num_rows:
+                    self.writes = True
+                    return
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()  # a read stopped early: the reader's parse workers stop too
+            if fr.rows_read:
+                report.files.append(fr)
 
 
 def _raise_unreadable(plans: list[FilePlan]) -> None:
@@ -1429,10 +1502,7 @@ class _Loop:
                 ):
                     self.commit()
                 if over:
-                    raise RejectLimitError(
-                        f"{self.report.rows_rejected:,} rows rejected, more than max_rejects = {self.job.run.max_rejects}",
-                        file=chunk.file,
-                    )
+                    raise rejects_exceeded(self.report.rows_rejected, self.job.run.max_rejects, chunk.file)
                 if self.signals.signum is not None:
                     raise InterruptedLoad(self.signals.signum)
         finally:
@@ -1492,14 +1562,7 @@ class _Loop:
             raise
 
     def _over_limit(self) -> bool:
-        limit = self.job.run.max_rejects
-        rejected = self.report.rows_rejected
-        if limit is None or rejected == 0:
-            return False
-        if 0 < limit < 1:
-            # A fraction means something only once enough rows were seen.
-            return self.report.rows_read >= 1000 and rejected / self.report.rows_read > limit
-        return rejected > limit
+        return over_max_rejects(self.job.run.max_rejects, self.report.rows_read, self.report.rows_rejected)
 
     def commit(self) -> None:
         self.writer.commit(self.job_name, self.ledger.checkpoint(self.rejects.sync()))

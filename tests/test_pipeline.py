@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -290,6 +291,119 @@ def test_a_plan_refuses_files_whose_every_row_the_load_rejects(tmp_path: Path) -
     # one good row, past the sample, is written by the load: the plan stands
     bad.write_bytes(bad.read_bytes() + b"2001,Zoe\n")
     assert Pipeline(j).plan().schema is not None
+
+
+def planned_and_loaded(j: JobConfig, error: type[LoaderError], **kw: Any) -> tuple[LoaderError, LoaderError]:
+    """The error the plan stops with and the one the load stops with, for the same job."""
+    with pytest.raises(error) as planned:
+        Pipeline(j, **kw).plan()
+    assert not Path(j.sink.path).exists()  # the check writes nothing
+    with pytest.raises(error) as loaded:
+        Pipeline(j, **kw).run()
+    return planned.value, loaded.value
+
+
+@pytest.mark.parametrize(
+    ("stages", "message", "would"),
+    [
+        (
+            [{"type": "filter", "where": "age >= 18"}],
+            "all 3 rows were filtered out by the transforms",
+            "filter out every row of this file",
+        ),
+        (
+            [{"type": "cast", "columns": {"name": "int64"}}],
+            "all 3 rows were rejected ('a' is not a valid int64)",
+            "reject every row of this file the same way",
+        ),
+        (
+            [{"type": "validate", "rules": {"age": {"min": 11}}}, {"type": "filter", "where": "age > 15"}],
+            "3 rows read and none written: 1 rejected, 2 filtered out",
+            "write no row of this file",
+        ),
+    ],
+    ids=["filter", "cast", "mixed"],
+)
+def test_a_plan_runs_the_stages_and_refuses_a_load_they_leave_nothing_to_write(
+    tmp_path: Path, stages: list[dict[str, Any]], message: str, would: str
+) -> None:
+    """The dry run read the rows without the stages: "sources are valid" where the load wrote nothing (exit 4)."""
+    src = write_csv(tmp_path / "in.csv", ["id", "age", "name"], [[1, 10, "a"], [2, 12, "b"], [3, 15, "c"]])
+    j = replace(job(src, tmp_path / "t.db", {"table": "t"}), transform=stages)
+    planned, loaded = planned_and_loaded(j, NothingLoadedError)
+    assert str(planned) == str(loaded) == f"{src}: nothing loaded: {message}"
+    assert planned.exit_code == loaded.exit_code == 4
+    assert planned.hint == f"`loader load` would {would}: fix the cause, then check again (the dry run wrote nothing)"
+
+
+class DropAll:
+    """A stage object of the caller's that drops every row."""
+
+    name = "drop_all"
+
+    def __init__(self) -> None:
+        self.rows: list[int] = []
+
+    def __call__(self, chunk: Any) -> Any:
+        self.rows.append(chunk.num_rows)
+        return chunk.keep(pa.array([False] * chunk.num_rows, pa.bool_()))
+
+
+def test_a_plan_runs_no_stage_from_the_first_it_may_not_run(tmp_path: Path) -> None:
+    """A stage of the caller's (its code), and a dedupe (it remembers rows, in a store), are
+    not run by the dry run, nor any stage after them: the plan stands where the load writes nothing."""
+    src = write_csv(tmp_path / "in.csv", ["id", "age"], [[1, 10], [2, 12]])
+    base = job(src, tmp_path / "t.db", {"table": "t"})
+    own = DropAll()
+    assert Pipeline(base, transforms=[own]).plan().schema is not None
+    assert own.rows == [0]  # the schema's empty chunk, never the rows
+    stages = [{"type": "dedupe", "columns": ["id"]}, {"type": "filter", "where": "age >= 18"}]
+    assert Pipeline(replace(base, transform=stages)).plan().schema is not None
+    with pytest.raises(NothingLoadedError):
+        Pipeline(replace(base, transform=stages)).run()
+
+
+def test_a_plan_after_an_earlier_run_recorded_a_type_gives_the_loads_reason_and_fix(tmp_path: Path) -> None:
+    """The dry run said "('30.5' is not a valid int64)" and "fix the cause": the load says why
+    the type is int64, and that only declaring the type and reloading every file loads them."""
+    day1 = write_csv(tmp_path / "day1.csv", ["id", "amount"], [[1, 10], [2, 20]])
+    day2 = write_csv(tmp_path / "day2.csv", ["id", "amount"], [[3, "30.5"], [4, "40.5"]])
+    target = tmp_path / "t.db"
+    Pipeline(job(day1, target, {"table": "t"}, {"job": "j"})).run()
+    j = job(day2, target, {"table": "t"}, {"job": "j"})
+    with pytest.raises(NothingLoadedError) as planned:
+        Pipeline(j).plan()
+    with pytest.raises(NothingLoadedError) as loaded:
+        Pipeline(j).run()
+    assert (
+        str(planned.value)
+        == str(loaded.value)
+        == (
+            f"{day2}: nothing loaded: all 2 rows were rejected ('30.5' is not a valid int64; amount is int64"
+            ' since an earlier run of this job: to change it, declare the type and reload every file with --restart and mode = "replace")'
+        )
+    )
+    fix = (
+        "their values are of other types than earlier runs recorded: declare the type (--columns, or source.columns"
+        " in a job file) and rerun with --restart --mode replace (every file of the job loads again)"
+    )
+    assert loaded.value.hint == f"rejected rows are in {target}.j.rejects.jsonl; {fix}"
+    assert planned.value.hint == f"`loader load` would reject every row of this file the same way: {fix}"
+
+
+def test_a_plan_stops_at_max_rejects_where_the_load_does(tmp_path: Path) -> None:
+    """The dry run said "nothing loaded" (exit 4) where the load stops past max_rejects (exit 3)."""
+    src = write_csv(tmp_path / "in.csv", ["id", "name"], [["x", "a"], ["y", "b"], [3, "c"]])
+    j = job(src, tmp_path / "t.db", {"table": "t"}, {"max_rejects": 1}, columns={"id": "int64"})
+    planned, loaded = planned_and_loaded(j, RejectLimitError)
+    assert str(planned) == str(loaded) == f"{src}: 2 rows rejected, more than max_rejects = 1"
+    assert planned.exit_code == loaded.exit_code == 3
+    assert planned.hint == (
+        "`loader load` would stop there: fix the input or allow more with --max-rejects,"
+        " then check again (the dry run wrote nothing)"
+    )
+    # within the limit, the good row is written: the plan stands, as the load
+    assert Pipeline(replace(j, run=RunConfig(max_rejects=2))).plan().schema is not None
 
 
 def test_a_plan_resuming_a_file_whose_rows_left_are_all_rejected_stands(tmp_path: Path) -> None:

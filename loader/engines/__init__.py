@@ -954,13 +954,11 @@ class Coordinator:
         return out
 
     def _check_rejects(self, task: PartTask) -> None:
+        from ..pipeline import over_max_rejects, rejects_exceeded
+
         limit = self.pipeline.job.run.max_rejects
-        rejected, read = self.report.rows_rejected, self.report.rows_read
-        if limit is None or rejected == 0:
-            return
-        over = (read >= 1000 and rejected / read > limit) if 0 < limit < 1 else rejected > limit
-        if over:
-            raise RejectLimitError(f"{rejected:,} rows rejected, more than max_rejects = {limit}", file=task.part.path)
+        if over_max_rejects(limit, self.report.rows_read, self.report.rows_rejected):
+            raise rejects_exceeded(self.report.rows_rejected, limit, task.part.path)
 
 
 def _changed_since_parts(path: str) -> SourceChangedError:

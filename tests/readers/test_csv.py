@@ -376,6 +376,21 @@ def test_a_header_ending_in_a_carriage_return_alone_keeps_its_rows_line_numbers(
     assert rows_of(chunks) == [{"id": 1, "name": "a"}, {"id": 3, "name": "c"}]
 
 
+def test_lines_ending_in_two_carriage_returns_and_a_lf_keep_their_line_numbers(tmp_path: Path) -> None:
+    """Python's csv writing CRLF to a file opened in text mode on Windows ends each line in
+    \\r\\r\\n. The header ended at its first CR and the data began with an empty line, so
+    no reject had a line."""
+    p = tmp_path / "x.csv"
+    p.write_bytes(b"id,name\r\r\n1,a\r\r\nx,b\r\r\n3,c,d\r\r\n4,e\r\r\n")
+    r, chunks = read_all(p, columns={"id": "int64"})
+    assert r.schema.names == ["id", "name"]
+    assert rows_of(chunks) == [{"id": 1, "name": "a"}, {"id": 4, "name": "e"}]
+    assert [(rj.row, rj.line, rj.reason) for c in chunks for rj in c.rejects] == [
+        (2, 3, "'x' is not a valid int64"),
+        (3, 4, "expected 2 fields, found 3"),
+    ]
+
+
 def test_a_quoted_carriage_return_in_the_header_stays_in_its_name(tmp_path: Path) -> None:
     p = tmp_path / "x.csv"
     p.write_bytes(b'"i\rd",name\r1,a\n')

@@ -125,7 +125,7 @@ class _HeadReader:
             raise SourceError("header row is empty", file=self.path, line=line)
         if self.config.column_names is None:  # names given instead replace the header's
             _check_nul(names, header, self.path, line)
-        return buf, pos + len(text[:used].encode()), names
+        return buf, pos + len(text[: _line_end(text, used)].encode()), names
 
     def first_row_width(self, pending: bytes, dialect: Dialect) -> tuple[bytes, int]:
         """With no header: the bytes read and the field count of the first row."""
@@ -157,6 +157,20 @@ def first_row(dialect: Dialect, escape_char: Any, text: str) -> tuple[list[str],
             yield line
 
     return next(csv_rows(dialect, escape_char, lines()), []), taken
+
+
+def _line_end(text: str, used: int) -> int:
+    """Where the header's line ends in ``text``, whose first row spans ``used`` characters.
+    A row ending in a carriage return alone and followed only by more of them and a LF
+    (``id,name\\r\\r\\n``: Python's csv writing CRLF to a file opened in text mode on
+    Windows) ends its line at that LF: what follows is an empty line, and the data would
+    start with it, which leaves its blocks' rejects without a line."""
+    if text[:used].endswith("\r") and _CRS_TO_LF.fullmatch(text, used):
+        return len(text)
+    return used
+
+
+_CRS_TO_LF = re.compile(r"\r*\n")
 
 
 def _check_nul(names: list[str], header: bytes, path: str, line: int) -> None:
