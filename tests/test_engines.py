@@ -1908,10 +1908,10 @@ def test_nothing_loaded_cites_the_same_reason_on_every_engine_when_counts_tie(tm
 
 
 _SCRIPT = """
-import threading, time
+import os, threading, time
 import loader
 threading.Thread(target=time.sleep, args=(60,), daemon=True).start()  # no fork: workers are spawned
-print("script ran", flush=True)
+os.write(1, b"script ran\\n")  # one write: spawned workers run this line too, at once
 {call}
 """
 _LOAD = 'loader.load("a.csv", "t.db", table="t", run_options={"engine": "processes", "workers": 2, "quiet": True})'

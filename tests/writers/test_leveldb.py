@@ -443,15 +443,20 @@ def test_replace_wipes_data_but_not_state(tmp_path: Path) -> None:
     assert [k for k, _ in data_items(db)] == [b"k:00000000000000000003"]
 
 
-def test_clear_state_keeps_how_the_job_keys_are_spelled(tmp_path: Path) -> None:
-    """--restart forgets the files loaded, not the keys in the store: a run that would spell
-    them otherwise is refused before it writes a key; a store made anew holds none."""
-    db = tmp_path / "c.ldb"
+def _one_key_committed(db: Path) -> None:
+    """Job ``j`` upserts the key of an int64 ``id`` 1 and commits it."""
     with LevelDBWriter(sink(db, mode="upsert")) as w:
         w.read_state("j")
         w.prepare(pa.schema([("id", pa.int64())]), fresh=True)
         put(w, pa.record_batch({"id": [1]}))
         w.commit("j", {"x": "1"})
+
+
+def test_clear_state_keeps_how_the_job_keys_are_spelled(tmp_path: Path) -> None:
+    """--restart forgets the files loaded, not the keys in the store: a run that would spell
+    them otherwise is refused before it writes a key; a store made anew holds none."""
+    db = tmp_path / "c.ldb"
+    _one_key_committed(db)
     with LevelDBWriter(sink(db, mode="upsert")) as w:
         w.read_state("j")
         w.clear_state("j")
@@ -508,11 +513,7 @@ def test_the_spelling_is_recorded_with_the_first_key_committed(tmp_path: Path) -
 
 def test_replace_forgets_the_spelling_of_the_keys_it_deletes(tmp_path: Path) -> None:
     db = tmp_path / "w.ldb"
-    with LevelDBWriter(sink(db, mode="upsert")) as w:
-        w.read_state("j")
-        w.prepare(pa.schema([("id", pa.int64())]), fresh=True)
-        put(w, pa.record_batch({"id": [1]}))
-        w.commit("j", {"x": "1"})
+    _one_key_committed(db)
     with LevelDBWriter(sink(db, mode="replace")) as w:
         w.read_state("j")
         w.prepare(pa.schema([("id", pa.int64())]), fresh=True)
