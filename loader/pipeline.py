@@ -1358,12 +1358,11 @@ class _Unwritten:
             for chunk in chunks:
                 chunk = reject_repeated_map_keys(chunk)  # rejected by either target on write
                 explain(chunk.rejects, self.notes)
-                fr.rows_read += chunk.rows_read
-                fr.rows_rejected += len(chunk.rejects)
-                fr.rows_filtered += chunk.rows_filtered
-                report.rows_read += chunk.rows_read
-                report.rows_rejected += len(chunk.rejects)
-                report.rows_filtered += chunk.rows_filtered
+                tally = Tally(
+                    rows_read=chunk.rows_read, rows_rejected=len(chunk.rejects), rows_filtered=chunk.rows_filtered
+                )
+                tally.add_to(fr)
+                tally.add_to(report)
                 self.reasons.update(reasons_in_order(chunk.rejects))
                 if over_max_rejects(max_rejects, report.rows_read, report.rows_rejected):
                     raise rejects_exceeded(report.rows_rejected, max_rejects, chunk.file, check=True)
