@@ -442,7 +442,8 @@ class Pipeline:
         if any(p.path == storage.STDIN or p.error is not None for p in plans):
             return None
         stages = list(itertools.takewhile(_dry_runnable, self.stages))
-        return _Unwritten(stages, self.type_notes, earlier=rows_committed(self._peeked) > 0)
+        comma = self.job.source.decimal_separator == ","
+        return _Unwritten(stages, self.type_notes, earlier=rows_committed(self._peeked) > 0, comma=comma)
 
     def _engine_line(self) -> str:
         run = self.job.run
@@ -1339,6 +1340,7 @@ class _Unwritten:
     stages: list[Stage]
     notes: dict[str, TypeNote]  # why a column's type was fixed before (``Pipeline.type_notes``)
     earlier: bool  # earlier runs of the job wrote rows
+    comma: bool = False  # the decimal separator is a comma: 30,5 is a number (``explain``)
     writes: bool = False  # a row the load would write was read: the rest are not
     report: RunReport = field(default_factory=RunReport)  # the rows read, as the load would count them
     reasons: Counter[str] = field(default_factory=Counter)
@@ -1357,7 +1359,7 @@ class _Unwritten:
         try:
             for chunk in chunks:
                 chunk = reject_repeated_map_keys(chunk)  # rejected by either target on write
-                explain(chunk.rejects, self.notes)
+                explain(chunk.rejects, self.notes, comma=self.comma)
                 tally = Tally(
                     rows_read=chunk.rows_read, rows_rejected=len(chunk.rejects), rows_filtered=chunk.rows_filtered
                 )

@@ -1236,3 +1236,24 @@ def test_processes_commits_none_of_a_damaged_compressed_file_and_loads_its_new_c
     src.write_bytes(whole)
     assert cli(*load).returncode == 0
     assert _count(db) == (150_000, 150_000)
+
+
+def test_a_plan_with_a_decimal_comma_tells_a_number_from_a_typo_as_the_load_does(tmp_path: Path) -> None:
+    """Under ``decimal_separator = ","``, ``30,5`` in a column an earlier run recorded as int64 is
+    a number of another type (declare and reload), as the load says, not a typo to fix."""
+    opts = {"delimiter": ";", "decimal_separator": ","}
+    day1 = tmp_path / "day1.csv"
+    day1.write_text("id;amount\n1;10\n2;20\n", encoding="utf-8")
+    day2 = tmp_path / "day2.csv"
+    day2.write_text("id;amount\n3;30,5\n4;40,5\n", encoding="utf-8")
+    target = tmp_path / "t.db"
+    Pipeline(job(day1, target, {"table": "t"}, {"job": "j"}, **opts)).run()
+    j = job(day2, target, {"table": "t"}, {"job": "j"}, **opts)
+    with pytest.raises(NothingLoadedError) as planned:
+        Pipeline(j).plan()
+    with pytest.raises(NothingLoadedError) as loaded:
+        Pipeline(j).run()
+    assert str(planned.value) == str(loaded.value)
+    fix = "their values are of other types than earlier runs recorded: declare the type"
+    assert fix in str(loaded.value.hint), loaded.value.hint
+    assert fix in str(planned.value.hint), planned.value.hint
