@@ -844,7 +844,21 @@ def rebase_paths(data: dict[str, Any], base: str) -> dict[str, Any]:
         for f in dataclasses.fields(cls):
             if f.metadata.get("path") and f.name in table:
                 table[f.name] = _rebase(table[f.name], base)
+    stages = data.get("transform")
+    for table in [stages] if isinstance(stages, dict) else stages if isinstance(stages, list) else []:
+        if isinstance(table, dict):
+            _rebase_stage(table, base)
     return data
+
+
+def _rebase_stage(table: dict[str, Any], base: str) -> None:
+    """A ``[[transform]]`` table's paths (dedupe's ``state_path``) rebased like the sections':
+    every run of the job, from any directory, finds the same key store."""
+    from .transforms import path_keys  # here: the stage modules import this one
+
+    for key in path_keys(table.get("type")):
+        if key in table:
+            table[key] = _rebase(table[key], base)
 
 
 def _transforms(data: Mapping[str, Any]) -> list[dict[str, Any]]:

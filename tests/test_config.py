@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from loader import Pipeline
+from loader.cli import main
 from loader.config import (
     SECTIONS,
     JobConfig,
@@ -20,6 +22,8 @@ from loader.config import (
 )
 from loader.cpus import cgroup_cpu_quota, usable_cpus
 from loader.errors import ConfigError
+from tests.conftest import sqlite_rows
+from tests.reliability_util import write_job
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -227,6 +231,57 @@ def test_env_interpolation_and_defaults(tmp_path: Path) -> None:
     job = load_job(p, env={"IN": "/data"})
     assert job.source.path == ["/data/a.csv"]
     assert job.sink.path == str(tmp_path / "out/x.db")  # relative to the job file
+
+
+def test_a_stages_state_path_is_relative_to_the_job_file_like_its_other_paths(tmp_path: Path) -> None:
+    """``state_path`` (dedupe, validate's ``unique``) stayed relative to the current directory."""
+    p = write(
+        tmp_path,
+        BASIC
+        + '[[transform]]\ntype = "dedupe"\ncolumns = ["id"]\nstate_path = "out/x.db.dedupe.sqlite"\n'
+        + '[[transform]]\ntype = "validate"\nrules = { id = { unique = true } }\nstate_path = "/abs/u.sqlite"\n'
+        + '[[transform]]\ntype = "filter"\nwhere = "id > 0"\n',
+    )
+    job = load_job(p, env={})
+    assert [t.get("state_path") for t in job.transform] == [
+        str(tmp_path / "out/x.db.dedupe.sqlite"),
+        "/abs/u.sqlite",
+        None,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("stage", "filtered", "rejected"),
+    [
+        ({"type": "dedupe", "columns": ["id"]}, 5, 0),
+        ({"type": "validate", "rules": {"id": {"unique": True}}}, 0, 5),
+    ],
+    ids=["dedupe", "validate-unique"],
+)
+def test_a_job_run_from_another_directory_keeps_one_key_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage: dict[str, Any], filtered: int, rejected: int
+) -> None:
+    """Day 1 run from the job's directory, day 2 from cron's: day 2 opened an empty key store
+    of its own in the current directory and loaded ids 5-9 a second time (exit 0)."""
+    cfg, cron = tmp_path / "cfg", tmp_path / "cron"
+    (cfg / "in").mkdir(parents=True)
+    cron.mkdir()
+    (cfg / "in" / "day1.csv").write_text("id,v\n" + "".join(f"{i},day1\n" for i in range(10)))
+    write_job(
+        cfg / "job.toml",
+        source={"path": "in/*.csv"},
+        transform=[{**stage, "state_path": "out.db.keys.sqlite"}],
+        sink={"path": "out.db", "table": "t"},
+    )
+    monkeypatch.chdir(cfg)
+    assert main(["run", "job.toml", "-q"]) == 0
+    (cfg / "in" / "day2.csv").write_text("id,v\n" + "".join(f"{i},day2\n" for i in range(5, 15)))
+    monkeypatch.chdir(cron)
+    assert main(["run", "../cfg/job.toml", "-q", "--report", "rep.json"]) == 0
+    report = json.loads((cron / "rep.json").read_text())
+    assert (report["rows_written"], report["rows_filtered"], report["rows_rejected"]) == (5, filtered, rejected)
+    assert sqlite_rows(cfg / "out.db", "SELECT count(*), count(DISTINCT id) FROM t") == [(15, 15)]
+    assert sorted(p.name for p in cron.iterdir()) == ["rep.json"]  # no key store of its own here
 
 
 def test_missing_env_variable(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ None) count as filtered (``chunk.keep``).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, runtime_checkable
 
@@ -108,6 +109,7 @@ __all__ = [
     "close_stages",
     "convert_with_format",
     "output_schema",
+    "path_keys",
 ]
 
 
@@ -162,6 +164,15 @@ def _build_stage(n: int, spec: object, *, allow_code: bool, defer_imports: bool)
             options["defer_import"] = True
     stage: Stage = cls(**options, name=label)
     return stage
+
+
+def path_keys(kind: object) -> list[str]:
+    """The keys of a ``[[transform]]`` table of type ``kind`` that hold paths (``config.PATH``):
+    a job file's relative ones are relative to it (``config.rebase_paths``). Empty for an
+    unknown type, which building the stages refuses."""
+    if not isinstance(kind, str) or kind not in _TYPES:
+        return []
+    return [f.name for f in dataclasses.fields(_lazy(_TYPES[kind])) if f.metadata.get("path")]
 
 
 def _stage_type(where: str, kind: object) -> str:

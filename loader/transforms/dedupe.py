@@ -33,6 +33,7 @@ import pyarrow as pa
 
 from .. import kernels
 from ..chunk import Chunk
+from ..config import PATH
 from ..errors import ConfigError, LoaderError
 from ..types import type_name
 from ._base import StageBase
@@ -232,7 +233,7 @@ class Dedupe(StageBase):
 
     kind: ClassVar[str] = "dedupe"
     columns: list[str]
-    state_path: str | None = None
+    state_path: str | None = field(default=None, metadata=PATH)  # in a job file, next to it (``rebase_paths``)
     name: str = ""
     _store: KeyStore | None = field(default=None, init=False, repr=False)
 

@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from .. import kernels
 from ..chunk import Chunk, column_values
+from ..config import PATH
 from ..convert import text_form
 from ..types import decoded, int_range, is_numeric, is_text, type_name, value_type
 from ._base import StageBase, did_you_mean, first_failure, reject_in_order, value_text
@@ -137,7 +138,7 @@ class Validate(StageBase):
     kind: ClassVar[str] = "validate"
     rules: dict[str, dict[str, Any]]
     on_error: str = "reject"
-    state_path: str | None = None
+    state_path: str | None = field(default=None, metadata=PATH)  # in a job file, next to it (``rebase_paths``)
     name: str = ""
     _schema: pa.Schema | None = field(default=None, init=False, repr=False)
     _checks: list[tuple[str, str, Check]] = field(default_factory=list, init=False, repr=False)
