@@ -695,7 +695,7 @@ class Pipeline:
             parts = state.parts.get(plan.key)
             if plan.reads and plan.key not in state.files and parts is not None:
                 raise ConfigError(
-                    f"{parts.path}: half loaded in parts by an earlier run with run.engine = 'processes' or 'dask'",
+                    f"{plan.path}: half loaded in parts by an earlier run with run.engine = 'processes' or 'dask'",
                     hint=f"finish that load with the same --engine, or {RELOAD_ALL_HINT}",
                 )
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import collections
 import json
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from . import storage
@@ -98,6 +98,14 @@ def next_version(fs: FileState | None) -> int:
 PART_KEY = "part:"  # a part an engine committed (``loader.engines``)
 
 
+def part_file(part: dict[str, Any]) -> str:
+    """The key of the file a committed part's entry is of: the one it records (its ``path`` is
+    as its run spelled it, maybe relative to where that run started). An entry from before
+    parts recorded it: its path's, right from the directory its run started in."""
+    key = part.get("key")
+    return key if isinstance(key, str) else file_key(str(part.get("path", "")))
+
+
 @dataclass
 class PartsKept:
     """The rows of a file's parts an engine committed."""
@@ -143,8 +151,7 @@ class JobState:
 
     def add_part(self, part: dict[str, Any]) -> None:
         """A part an engine committed (``loader.engines``): its rows, counted to its file."""
-        path = str(part.get("path", ""))
-        kept = self.parts.setdefault(file_key(path), PartsKept(path))
+        kept = self.parts.setdefault(part_file(part), PartsKept(str(part.get("path", ""))))
         kept.rows_read += int(part.get("rows_read", 0))
         kept.rows_written += int(part.get("rows_written", 0))
 
@@ -375,6 +382,8 @@ def plan_files(files: list[str], state: JobState, on_change: str) -> list[FilePl
         resuming = fs is not None and not fs.done and bool(fs.position)
         if fs is None or fs.done:
             fs = FileState(path=path, identity=ident, version=next_version(fs))
+        elif fs.path != path:  # the entry's key is this file's: read, checked and named as this run spells it
+            fs = replace(fs, path=path)  # (its run's spelling may be relative to another directory)
         out.append(FilePlan(path, key, "resumed" if resuming else "loaded", fs))
     return out
 

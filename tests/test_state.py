@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import plyvel
 import pytest
 
 from loader import load
+from loader.cli import main
 from loader.config import SinkConfig
 from loader.errors import LoaderError
 from loader.rejects import Committed
@@ -33,6 +35,7 @@ from loader.writers.leveldb import peek as leveldb_peek
 from loader.writers.sqlite import SQLiteWriter
 from loader.writers.sqlite_schema import STATE_TABLE
 from tests.conftest import sqlite_rows
+from tests.reliability_util import write_job
 
 
 def _commit(ledger: Ledger, durable: int) -> dict[str, str]:
@@ -492,3 +495,97 @@ def test_a_file_reached_through_a_linked_folder_is_checkpointed_under_its_own_na
         report = load(paths, str(db), table="t", run_options={"on_change": on_change})
         assert (report.status, report.rows_written, report.files_skipped) == ("ok", 0, 2)
     assert sqlite_rows(db, "SELECT id FROM t ORDER BY id") == [(1,), (2,), (3,), (4,), (5,)]
+
+
+def _two_directories(tmp_path: Path, rows: int) -> tuple[Path, Path]:
+    """``cfg/d.csv`` (``rows`` rows, ids 0..rows-1) beside an ``elsewhere`` directory."""
+    cfg, elsewhere = tmp_path / "cfg", tmp_path / "elsewhere"
+    cfg.mkdir()
+    elsewhere.mkdir()
+    (cfg / "d.csv").write_text("id,v\n" + "".join(f"{i},{'x' * 30}\n" for i in range(rows)))
+    return cfg, elsewhere
+
+
+@pytest.mark.parametrize(
+    ("target", "sink"),
+    [("out.db", {"table": "t", "batch_size": 1000}), ("out.ldb", {"key": "{id:08d}", "batch_size": 1000})],
+    ids=["sqlite", "leveldb"],
+)
+def test_a_file_half_loaded_from_one_directory_resumes_from_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str, sink: dict[str, Any]
+) -> None:
+    """The checkpoint kept ``d.csv`` as the first run spelled it, and the resumed run checked
+    that name from its own directory after its last read: exit 66 "d.csv: no such file" on
+    every rerun from there, for a file that is there."""
+    cfg, elsewhere = _two_directories(tmp_path, 20_000)
+    write_job(cfg / "job.toml", source={"path": "d.csv"}, sink={"path": target, **sink})
+    monkeypatch.chdir(cfg)
+    _commit_then_interrupt(monkeypatch, SQLiteWriter if target.endswith(".db") else LevelDBWriter, at=5)
+    assert main(["run", "job.toml", "-q", "--report", "first.json"]) == 130
+    monkeypatch.undo()  # the writer's commit as it is; back in the test's directory
+    monkeypatch.chdir(elsewhere)
+    assert main(["run", "../cfg/job.toml", "-q", "--report", "rep.json"]) == 0
+    first = json.loads((cfg / "first.json").read_text())
+    report = json.loads((elsewhere / "rep.json").read_text())
+    assert [(f["path"], f["status"]) for f in report["files"]] == [("../cfg/d.csv", "resumed")]
+    assert (report["files_gone"], first["rows_written"] + report["rows_written"]) == (0, 20_000)
+    assert _stored_rows(cfg / target) == 20_000
+    if target.endswith(".db"):
+        assert sqlite_rows(cfg / target, "SELECT count(DISTINCT id) FROM t") == [(20_000,)]
+    again = main(["run", "../cfg/job.toml", "-q", "--report", "rep.json"])
+    assert (again, json.loads((elsewhere / "rep.json").read_text())["rows_written"]) == (0, 0)
+
+
+def _half_loaded_in_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path, int]:
+    """``cfg/d.csv`` half loaded in parts by ``cfg/job.toml`` run from ``cfg`` (the first
+    part's reject stops it): the two directories and the rows committed."""
+    cfg, elsewhere = _two_directories(tmp_path, 20_000)
+    text = (cfg / "d.csv").read_text().replace("\n0,", "\noops,", 1)
+    (cfg / "d.csv").write_text(text)
+    run = {"engine": "processes", "workers": 1, "part_size": 64 << 10}
+    source = {"path": "d.csv", "columns": {"id": "int64"}}
+    write_job(cfg / "job.toml", source=source, sink={"path": "out.db", "table": "t"}, run=run)
+    monkeypatch.chdir(cfg)
+    assert main(["run", "job.toml", "-q", "--set", "run.max_rejects=0"]) == 3
+    [(kept,)] = sqlite_rows(cfg / "out.db", "SELECT count(*) FROM t")
+    assert 0 < kept < 19_999
+    return cfg, elsewhere, int(kept)
+
+
+def test_a_file_half_loaded_in_parts_from_one_directory_resumes_from_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parts were counted to their file by the path their run spelled: from another directory
+    the file was listed twice, once ``gone`` (with a WARNING on every later run)."""
+    cfg, elsewhere, kept = _half_loaded_in_parts(tmp_path, monkeypatch)
+    monkeypatch.chdir(elsewhere)
+    assert main(["run", "../cfg/job.toml", "-q", "--report", "rep.json", "--metrics-file", "m.prom"]) == 0
+    report = json.loads((elsewhere / "rep.json").read_text())
+    assert [(f["path"], f["status"]) for f in report["files"]] == [("../cfg/d.csv", "resumed")]
+    assert (report["files_gone"], report["rows_written"]) == (0, 19_999 - kept)
+    assert 'loader_last_run_files_gone{job="table:t"} 0' in (elsewhere / "m.prom").read_text()
+    assert sqlite_rows(cfg / "out.db", "SELECT count(*), count(DISTINCT id) FROM t") == [(19_999, 19_999)]
+    assert main(["run", "../cfg/job.toml", "-q", "--report", "rep.json"]) == 0
+    again = json.loads((elsewhere / "rep.json").read_text())
+    assert (again["rows_written"], again["files_gone"], [f["status"] for f in again["files"]]) == (0, 0, ["skipped"])
+
+
+def test_parts_an_earlier_version_recorded_by_a_relative_path_resume_from_their_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Part entries from before they recorded their file's key hold only the path as their run
+    spelled it: from that run's directory the file still goes on, its parts loaded once."""
+    cfg, _, kept = _half_loaded_in_parts(tmp_path, monkeypatch)
+    conn = sqlite3.connect(cfg / "out.db")
+    with conn:
+        for key, value in conn.execute(f"SELECT key, value FROM {STATE_TABLE} WHERE key LIKE 'part:%'").fetchall():
+            entry = json.loads(value)
+            assert entry.pop("key") == file_key(str(cfg / "d.csv")) and entry["path"] == "d.csv"
+            conn.execute(f"UPDATE {STATE_TABLE} SET value = ? WHERE key = ?", (json.dumps(entry), key))
+    conn.close()
+    report = load(
+        "d.csv", "out.db", table="t", run_options={"engine": "processes", "workers": 1, "part_size": 64 << 10}
+    )
+    assert [(f.path, f.status) for f in report.files] == [("d.csv", "resumed")]
+    assert (report.files_gone, report.rows_written) == (0, 19_999 - kept)
+    assert sqlite_rows(cfg / "out.db", "SELECT count(*), count(DISTINCT id) FROM t") == [(19_999, 19_999)]

@@ -50,7 +50,7 @@ from ..parts import Part, plan_file
 from ..progress import Progress
 from ..report import FileReport, RunReport
 from ..schema import encode_types, numeric_text, task_types
-from ..state import PART_KEY, FilePlan, FileState, JobState
+from ..state import PART_KEY, FilePlan, FileState, JobState, part_file
 from ..transforms import output_schema
 from ..writers.base import Refused, naming_file, prepare_for
 from .forked import QUIET_LOGS, WORKER_CONFIG, ForkedWorkers, forked_workers, wait_for
@@ -380,9 +380,9 @@ def check_checkpoint(pipeline: Pipeline, plans: list[FilePlan], entries: dict[st
     _refuse_read_whole(str(pipeline.job.run.engine), reads)
     parts = plan_parts(pipeline, reads)
     identities = {p.key: p.state.identity for p in reads if p.state is not None}
-    committed = committed_parts(entries, state, lambda path: identities.get(storage.key(path)))
+    committed = committed_parts(entries, state, identities.get)
     _rename_old_ids(parts, committed)
-    check_committed(pipeline, parts, committed, lambda path: identities.get(storage.key(path)))
+    check_committed(pipeline, parts, committed, identities.get)
 
 
 def committed_parts(
@@ -390,20 +390,20 @@ def committed_parts(
 ) -> dict[str, dict[str, Any]]:
     """The parts a checkpoint's entries hold committed, by part id. A finished file's parts
     stay in the checkpoint: when it changed and is reloaded (``run.on_change = "reload"``),
-    only the parts of the version this run finds (``identity``: a reload a stop cut short)
-    count, not the finished version's nor any older one's."""
+    only the parts of the version this run finds (``identity``, by file key: a reload a stop
+    cut short) count, not the finished version's nor any older one's."""
     out = {}
     for k, v in entries.items():
         if not k.startswith(PART_KEY):
             continue
         entry = json.loads(v)
-        path = str(entry.get("path", ""))
-        fs = state.files.get(storage.key(path))
+        key = part_file(entry)
+        fs = state.files.get(key)
         recorded = entry.get("identity")
         if fs is not None and fs.done:
             if recorded is None or storage.same_version(recorded, fs.identity):
                 continue
-            if not storage.same_version(recorded, identity(path)):
+            if not storage.same_version(recorded, identity(key)):
                 continue
         out[k[len(PART_KEY) :]] = entry
     return out
@@ -416,31 +416,28 @@ def check_committed(
     identity: Callable[[str], Any],
 ) -> None:
     """A half-loaded file goes on in the parts it was cut into: other cuts would load
-    rows of its committed parts again. ``identity``: a file's as this run finds it."""
+    rows of its committed parts again. ``identity``: a file's as this run finds it, by key.
+    Errors name the file as this run spells it."""
     planned = {p.id for p in parts}
     paths = {storage.key(p.path): p.path for p in parts}
     part_size = pipeline.job.run.part_size
     for pid, entry in committed.items():
-        path = paths.get(storage.key(str(entry.get("path", ""))))
+        key = part_file(entry)
+        path = paths.get(key)
         if path is None:
             continue
         # the file as the run that committed the part found it (a checkpoint from before
         # parts recorded it: none); rewritten in place at the same size, its parts keep their ids
         recorded = entry.get("identity")
-        if recorded is not None and not storage.same_version(recorded, identity(path)):
-            raise _changed_since_parts(str(entry["path"]))
+        if recorded is not None and not storage.same_version(recorded, identity(key)):
+            raise _changed_since_parts(path)
         if pid not in planned:
             if entry.get("part_size") == part_size:
                 # same size, other ids: of the file as recorded, other cuts (``_cut_otherwise``);
                 # without a record, new content
-                raise (
-                    _cut_otherwise(str(entry["path"]))
-                    if recorded is not None
-                    else _changed_since_parts(str(entry["path"]))
-                )
+                raise _cut_otherwise(path) if recorded is not None else _changed_since_parts(path)
             raise ConfigError(
-                f"{entry['path']}: half loaded in parts of run.part_size = {entry.get('part_size')}, "
-                f"now cut at {part_size}",
+                f"{path}: half loaded in parts of run.part_size = {entry.get('part_size')}, now cut at {part_size}",
                 hint=f"rerun with run.part_size = {entry.get('part_size')}, or {RELOAD_ALL_HINT}",
             )
 
@@ -676,9 +673,9 @@ class Coordinator:
             f = self.files[key] = _File(self.planned[key], FileReport(path, status="incomplete"), 0)
         return f
 
-    def _identity(self, path: str) -> Any:
-        """The file's identity as this run's plan found it (None: a file this run does not read)."""
-        fs = self.planned.get(storage.key(path))
+    def _identity(self, key: str) -> Any:
+        """The identity of the file of ``key`` as this run's plan found it (None: a file this run does not read)."""
+        fs = self.planned.get(key)
         return fs.identity if fs is not None else None
 
     def _count_parts(self, part: Part, committed: dict[str, dict[str, Any]]) -> None:
@@ -862,7 +859,8 @@ class Coordinator:
             rejected = result.rows_rejected + len(refused)
             counts["rows_written"], counts["rows_ignored"], counts["rows_rejected"] = written, ignored, rejected
             self._add(f, result, written, ignored, rejected)
-            entry = json.dumps(dict(counts, identity=f.state.identity))  # the version a rerun must find
+            # the version a rerun must find, and the file's key wherever it starts (``state.part_file``)
+            entry = json.dumps(dict(counts, key=key, identity=f.state.identity))
             return self._entries({PART_KEY + task.part.id: entry}, key if f.left == 0 else None)
 
         self.reasons.update(result.reasons)  # before those of its rows the table refuses (``_refused``)
