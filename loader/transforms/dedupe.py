@@ -32,7 +32,7 @@ from typing import ClassVar
 import pyarrow as pa
 
 from .. import kernels
-from ..chunk import Chunk
+from ..chunk import Chunk, source_path
 from ..config import PATH
 from ..errors import ConfigError, LoaderError
 from ..types import type_name
@@ -152,11 +152,20 @@ class KeyStore:
         self._tables[spec] = (name, width)
         return name
 
-    def _file_id(self, path: str) -> int:
-        if path not in self._files:
-            self.conn.execute("INSERT OR IGNORE INTO files (path) VALUES (?)", (path,))
-            self._files[path] = self.conn.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()[0]
-        return self._files[path]
+    def _file_id(self, file: str) -> int:
+        """The store's id for a source file, known by its absolute path: a run resumed from
+        another directory owns the keys its rows claimed. A store an earlier version kept
+        knows a file by its name as spelled then (relative to where that run started)."""
+        if file not in self._files:
+            path = source_path(file)
+            c = self.conn
+            found = c.execute("SELECT id FROM files WHERE path IN (?, ?) ORDER BY path = ? DESC", (path, file, path))
+            row = found.fetchone()
+            if row is None:
+                c.execute("INSERT OR IGNORE INTO files (path) VALUES (?)", (path,))
+                row = c.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
+            self._files[file] = row[0]
+        return self._files[file]
 
     def first_seen(
         self, spec: str, keys: Sequence[pa.Array], rows: pa.Array, file: str, names: Sequence[str]

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import os
 import sqlite3
+from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -14,6 +17,7 @@ from transforms_testutil import chunk_of, col
 from loader.cli import main
 from loader.errors import ConfigError
 from loader.transforms import Dedupe
+from loader.writers.sqlite import SQLiteWriter
 from tests.reliability_util import write_job
 
 
@@ -116,6 +120,82 @@ def test_state_path_remembers_keys_for_a_resumed_run(tmp_path) -> None:  # type:
     assert col(other, "id") == [9]
     with sqlite3.connect(state) as conn:
         assert conn.execute("SELECT count(*) FROM keys_1").fetchone()[0] == 4
+
+
+def test_a_resumed_run_owns_its_rows_keys_however_it_spells_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys were owned by the file's name as spelled: resumed from another directory
+    (``../a/d.csv``), rows re-read after the stop were their own keys' duplicates, and dropped."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    state = str(tmp_path / "keys.sqlite")
+    monkeypatch.chdir(tmp_path / "a")
+    first = Dedupe(columns=["id"], state_path=state)
+    first(chunk_of({"id": [1, 2, 3]}, file="d.csv", first_row=1))
+    first.close()
+    monkeypatch.chdir(tmp_path / "b")
+    second = Dedupe(columns=["id"], state_path=state)
+    redo = second(chunk_of({"id": [2, 3, 1]}, file="../a/d.csv", first_row=2))
+    second.close()
+    assert redo.rows.to_pylist() == [2, 3]
+
+
+def test_a_key_store_that_knows_files_by_relative_names_still_owns_their_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store an earlier version kept names files as spelled: from that run's directory, a
+    resumed run still owns the keys its rows claimed, and keeps those rows."""
+    state = str(tmp_path / "keys.sqlite")
+    monkeypatch.chdir(tmp_path)
+    first = Dedupe(columns=["id"], state_path=state)
+    first(chunk_of({"id": [1, 2, 3]}, file="d.csv", first_row=1))
+    first.close()
+    with sqlite3.connect(state) as conn:  # as an earlier version left it
+        conn.execute("UPDATE files SET path = 'd.csv'")
+    conn.close()
+    second = Dedupe(columns=["id"], state_path=state)
+    redo = second(chunk_of({"id": [2, 3, 1, 4]}, file="d.csv", first_row=2))
+    other = second(chunk_of({"id": [4, 5]}, file="e.csv"))
+    second.close()
+    assert (redo.rows.to_pylist(), col(other, "id")) == ([2, 3, 5], [5])
+    with sqlite3.connect(state) as conn:
+        assert conn.execute("SELECT path FROM files ORDER BY id").fetchall() == [("d.csv",), (str(tmp_path / "e.csv"),)]
+    conn.close()
+
+
+def test_a_job_resumed_from_another_directory_loads_the_rows_its_stop_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped after a few commits from the job's directory and resumed from another: the
+    rows read ahead of the last commit had claimed their keys under ``d.csv``, and the resumed
+    run, reading ``../cfg/d.csv``, dropped them as duplicates (4,000 rows lost, exit 0)."""
+    cfg, elsewhere = tmp_path / "cfg", tmp_path / "elsewhere"
+    cfg.mkdir()
+    elsewhere.mkdir()
+    (cfg / "d.csv").write_text("id,v\n" + "".join(f"{i},{'x' * 30}\n" for i in range(20_000)))
+    dedupe = {"type": "dedupe", "columns": ["id"], "state_path": "out.db.dedupe.sqlite"}
+    sink = {"path": "out.db", "table": "t", "batch_size": 1000}
+    write_job(cfg / "job.toml", source={"path": "d.csv"}, transform=[dedupe], sink=sink)
+    monkeypatch.chdir(cfg)
+    original, commits = SQLiteWriter.commit, []
+
+    def commit(self: Any, job: str, state: dict[str, str]) -> None:  # the fifth commit, then Ctrl-C
+        original(self, job, state)
+        commits.append(job)
+        if len(commits) == 5:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(SQLiteWriter, "commit", commit)
+    assert main(["run", "job.toml", "-q"]) == 130
+    monkeypatch.setattr(SQLiteWriter, "commit", original)
+    monkeypatch.chdir(elsewhere)
+    assert main(["run", "../cfg/job.toml", "-q", "--report", "rep.json"]) == 0
+    report = json.loads((elsewhere / "rep.json").read_text())
+    assert (report["rows_written"], report["rows_filtered"]) == (15_000, 0)
+    with sqlite3.connect(cfg / "out.db") as conn:
+        assert conn.execute("SELECT count(*), count(DISTINCT id) FROM t").fetchall() == [(20_000, 20_000)]
+    conn.close()
 
 
 def test_errors() -> None:
