@@ -1216,3 +1216,39 @@ def test_a_rerun_under_sort_never_on_processes_merges_the_parts_a_stopped_coordi
     assert p.returncode == 0, p.stderr
     assert {int(k): int(json.loads(v)["v"]) for k, v in data(target)} == expected_last(src)
     assert not runs_dir(target).exists()
+
+
+def test_runs_gone_before_the_rerun_stop_it_before_it_reads_and_restart_loads_them_again(tmp_path: Path) -> None:
+    """``run.temp_dir`` on a tmpfs wiped by a reboot: the runs the checkpoint names are gone.
+    The rerun stops before it reads a row (exit 78: every rerun would fail the same way; it used
+    to read the rest, count it as written, and fail at the merge with an internal error), and
+    says what the rows were and what loads them; --restart does."""
+    src = scrambled_csv(tmp_path / "in.csv", 40_000, dup_every=3)
+    target, report, runs = tmp_path / "t.ldb", tmp_path / "r.json", tmp_path / "tmpfs" / "runs"
+    job = _sorted_job(src, target)
+    job = replace(job, run=replace(job.run, temp_dir=str(runs)))
+    with pytest.raises(LoaderError, match="stopped by SIGTERM"):
+        Pipeline(job, transforms=[_stopping_at(36_000, "term")], handle_signals=True).run()
+    named = SortState.parse(leveldb_state(target)[SORT_KEY]).runs
+    assert len(named) >= 2
+    shutil.rmtree(runs.parent)
+
+    args = ["load", str(src), str(target), "--key", "{id}", "--temp-dir", str(runs), "--report", str(report)]
+    for _ in range(2):  # the checkpoint is left as it was: the same again
+        p = cli(*args)
+        assert p.returncode == 78
+        assert p.stderr.splitlines() == [
+            f"loader: error: {len(named)} of the {len(named)} sorted runs an earlier run committed are gone from "
+            f"{runs} ({Path(named[0]).name} the first): the rows they held are in no store",
+            f"  hint: if {runs} is on a disk not mounted now, mount it and rerun; otherwise rerun with --restart "
+            "and --mode upsert or replace (every file of the job loads again)",
+        ]
+        made = json.loads(report.read_text())
+        assert (made["rows_read"], made["rows_written"], made["exit_code"]) == (0, 0, 78)
+        assert data(target) == []
+        assert SortState.parse(leveldb_state(target)[SORT_KEY]).runs == named
+
+    p = cli(*args, "--restart", "-q")
+    assert p.returncode == 0, p.stderr
+    assert {int(k): int(json.loads(v)["v"]) for k, v in data(target)} == expected_last(src)
+    assert not runs.exists()

@@ -306,8 +306,8 @@ class LevelDBWriter(Transactional):
         in input order after them. Other stops (an I/O error, a signal), or a merge that
         fails, leave them in the runs for the rerun to merge, and the error says where."""
         sorter = self.sorter
-        if not sorter.state.runs or not isinstance(exc, LoaderError):
-            return
+        if not sorter.state.runs or sorter.missing or not isinstance(exc, LoaderError):
+            return  # runs gone: ``require_runs`` said what then
         if sorter.spilling and self.sorts != "never" and exit_class(exc.exit_code) == FIX:
             try:
                 self._merge_committed(sorter)
@@ -466,6 +466,7 @@ class LevelDBWriter(Transactional):
         A run stopped in the spill phase is merged here too where this run adds no runs to
         it (``sort = never``, mode ``ignore``): it writes straight to the store."""
         sorter = self.sorter
+        sorter.require_runs()
         if sorter.spilling and self.sorts == "never":
             for entries in sorter.end_spill({}):  # the last names the merge phase
                 self._set_state(entries)
@@ -782,6 +783,7 @@ class LevelDBWriter(Transactional):
         (``leveldb_tables``), else through WriteBatches."""
         self._end_tables()
         sorter = self.sorter
+        sorter.require_runs()  # no file read: no ``prepare`` asked
         if sorter.spilling and not sorter.has_runs:
             assert sorter.spiller is not None
             table = sorter.spiller.take_sorted()
