@@ -1252,3 +1252,38 @@ def test_runs_gone_before_the_rerun_stop_it_before_it_reads_and_restart_loads_th
     assert p.returncode == 0, p.stderr
     assert {int(k): int(json.loads(v)["v"]) for k, v in data(target)} == expected_last(src)
     assert not runs.exists()
+
+
+def test_a_run_directory_that_cannot_be_made_names_where_the_committed_runs_are(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rerun whose ``run.temp_dir`` cannot be made (a read-only disk): the hint names the
+    directory the committed runs are in (the checkpoint's, not this run's temp_dir), and offers
+    no ``sink.sort = never``; with a writable one the rerun finishes."""
+    import errno
+
+    src = scrambled_csv(tmp_path / "in.csv", 40_000, dup_every=3)
+    target, elsewhere = tmp_path / "t.ldb", tmp_path / "ro" / "runs"
+    _spill_then_fail(src, str(target), 36_000)
+    real = os.makedirs
+
+    def read_only(name: str, *args: object, **kwargs: object) -> None:
+        if str(name).startswith(str(elsewhere.parent)):
+            raise OSError(errno.EROFS, "Read-only file system", str(name))
+        real(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "makedirs", read_only)
+    job = _sorted_job(src, target)
+    with pytest.raises(SinkError) as caught:
+        Pipeline(replace(job, run=replace(job.run, temp_dir=str(elsewhere)))).run()
+    err = caught.value
+    assert (err.exit_code, str(err)) == (1, f"{elsewhere}: cannot create the run directory: Read-only file system")
+    assert err.hint == (
+        "set run.temp_dir to a writable directory; until then the rows counted as written wait in the sorted runs "
+        f"in {runs_dir(target)}, not in the store"
+    )
+    monkeypatch.undo()
+    again = Pipeline(replace(job, run=replace(job.run, temp_dir=str(tmp_path / "rw")))).run()
+    assert again.status == "ok"
+    assert {int(k): int(json.loads(v)["v"]) for k, v in data(target)} == expected_last(src)
+    assert not runs_dir(target).exists()

@@ -314,7 +314,8 @@ class LevelDBWriter(Transactional):
                 return
             except Exception:  # a full disk, a signal meanwhile: the checkpoint still names the runs
                 pass
-        note = f"until then the rows counted as written wait in the sorted runs in {sorter.directory}, not in the store"
+        where = ", ".join(sorter.run_dirs(sorter.state.runs))  # the checkpoint's, maybe not this run's temp_dir
+        note = f"until then the rows counted as written wait in the sorted runs in {where}, not in the store"
         if note not in (exc.hint or ""):
             exc.hint = f"{exc.hint}; {note}" if exc.hint else note
 

@@ -301,7 +301,8 @@ class Sorter:
             raise SinkError(
                 f"cannot create the run directory: {exc.strerror}",
                 file=self.directory,
-                hint="set run.temp_dir to a writable directory, or sink.sort = never",
+                # with committed runs, not sort = never: their merge in groups writes here too
+                hint="set run.temp_dir to a writable directory" + ("" if self.state.runs else ", or sink.sort = never"),
             ) from None
         self._made = True
         if not self.state.runs and not self._in_flight:
