@@ -336,7 +336,7 @@ def test_a_full_run_directory_stops_with_one_line_and_keeps_the_complete_runs(tm
     with pytest.raises(SinkError) as caught, LevelDBWriter(config, temp_dir=str(runs)) as w:
         w.read_state("j")
         runs.mkdir()
-        prefix = w.sorter.prefix if w.sorter else ""
+        prefix = w.sorter.prefix
         (runs / f"{prefix}000001.arrow.partial").symlink_to("/dev/full")
         for start in range(0, 200_000, 10_000):
             batch = pa.record_batch({"id": [(i * 2654435761) % 2**32 for i in range(start, start + 10_000)]})
@@ -1141,4 +1141,149 @@ def test_a_merge_stopped_after_a_key_then_rerun_with_a_new_file_loads_every_row(
             expected[row["id"]] = row
     assert {int(k): json.loads(v) for k, v in data(target)} == expected
     assert len(expected) == 30_000 and sum(str(v["name"]).startswith("c") for v in expected.values()) == 10_000
+    assert not runs_dir(target).exists()
+
+
+def _upsert_then_ignore(src: Path, upserted: int) -> dict[int, int]:
+    """id -> v a store holds after the first ``upserted`` rows of ``src`` were loaded in
+    mode upsert (the last value wins) and the rest in mode ignore (a stored key keeps its value)."""
+    out: dict[int, int] = {}
+    for n, line in enumerate(src.read_text().splitlines()[1:]):
+        ident, _, v = line.split(",")
+        if n < upserted or int(ident) not in out:
+            out[int(ident)] = int(v)
+    return out
+
+
+@pytest.mark.parametrize("rerun", [["--sort", "never"], ["--mode", "ignore"]])
+def test_a_rerun_in_input_order_merges_the_runs_a_stopped_load_committed_before_its_first_row(
+    tmp_path: Path, rerun: list[str]
+) -> None:
+    """A load stopped in the spill phase leaves committed runs; the rerun writes straight to the
+    store (``sort = never``, or mode ``ignore``, which never sorts). The runs hold rows earlier in
+    the input than any it reads: merged first, so the later rows win (upsert), or find their
+    keys stored (ignore). They used to be merged at the end over the newer values, or, under
+    ignore, never: the store equals a load that was not stopped."""
+    src = scrambled_csv(tmp_path / "in.csv", 40_000, dup_every=3)  # later rows repeat ids of the runs'
+    target, report = tmp_path / "t.ldb", tmp_path / "r.json"
+    _spill_then_fail(src, str(target), 36_000)
+    assert SortState.parse(leveldb_state(target)[SORT_KEY]).phase == "spill"
+    committed = file_totals(leveldb_items(target)[1])["rows_written"]
+    assert committed > 0
+
+    p = cli("load", str(src), str(target), "--key", "{id}", "-q", "--report", str(report), *rerun)
+    assert p.returncode == 0, p.stderr
+    made = json.loads(report.read_text())
+    assert made["rows_read"] == made["rows_written"] + made["rows_ignored"] == 40_000 - committed
+    ignore = "ignore" in rerun
+    expected = _upsert_then_ignore(src, committed) if ignore else expected_last(src)
+    assert {int(k): int(json.loads(v)["v"]) for k, v in data(target)} == expected
+    assert expected != expected_last(src) if ignore else made["rows_ignored"] == 0
+    assert leveldb_state(target)[SORT_KEY] == "{}"
+    assert not runs_dir(target).exists()
+
+
+def test_a_rerun_under_sort_never_on_processes_merges_the_parts_a_stopped_coordinator_took_in_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--engine processes``: the coordinator stops (as killed) once parts are in as runs; the
+    rerun under ``sort = never`` merges each new part into the store at once, after the runs
+    of the earlier parts (they used to come last, their older values over the newer ones)."""
+    src = scrambled_csv(tmp_path / "in.csv", 60_000, dup_every=3)
+    target = tmp_path / "t.ldb"
+    real, calls = LevelDBWriter.merge_part, [0]
+
+    def stopped_at_the_fourth(self: LevelDBWriter, *args: object, **kwargs: object) -> None:
+        calls[0] += 1
+        if calls[0] == 4:
+            raise KeyboardInterrupt  # the coordinator ends here, three parts in
+        real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(LevelDBWriter, "merge_part", stopped_at_the_fourth)
+    job = JobConfig(
+        source=SourceConfig(path=[str(src)]),
+        sink=SinkConfig(path=str(target), type="leveldb", key="{id}"),
+        run=RunConfig(quiet=True, engine="processes", part_size=200_000),
+    )
+    with pytest.raises(KeyboardInterrupt):
+        Pipeline(job).run()
+    monkeypatch.undo()
+    state = SortState.parse(leveldb_state(target)[SORT_KEY])
+    assert state.phase == "spill" and len(state.runs) == 3 and data(target) == []
+
+    args = ["--key", "{id}", "-q", "--engine", "processes", "--set", "run.part_size=200000", "--sort", "never"]
+    p = cli("load", str(src), str(target), *args)
+    assert p.returncode == 0, p.stderr
+    assert {int(k): int(json.loads(v)["v"]) for k, v in data(target)} == expected_last(src)
+    assert not runs_dir(target).exists()
+
+
+def test_runs_gone_before_the_rerun_stop_it_before_it_reads_and_restart_loads_them_again(tmp_path: Path) -> None:
+    """``run.temp_dir`` on a tmpfs wiped by a reboot: the runs the checkpoint names are gone.
+    The rerun stops before it reads a row (exit 78: every rerun would fail the same way; it used
+    to read the rest, count it as written, and fail at the merge with an internal error), and
+    says what the rows were and what loads them; --restart does."""
+    src = scrambled_csv(tmp_path / "in.csv", 40_000, dup_every=3)
+    target, report, runs = tmp_path / "t.ldb", tmp_path / "r.json", tmp_path / "tmpfs" / "runs"
+    job = _sorted_job(src, target)
+    job = replace(job, run=replace(job.run, temp_dir=str(runs)))
+    with pytest.raises(LoaderError, match="stopped by SIGTERM"):
+        Pipeline(job, transforms=[_stopping_at(36_000, "term")], handle_signals=True).run()
+    named = SortState.parse(leveldb_state(target)[SORT_KEY]).runs
+    assert len(named) >= 2
+    shutil.rmtree(runs.parent)
+
+    args = ["load", str(src), str(target), "--key", "{id}", "--temp-dir", str(runs), "--report", str(report)]
+    for _ in range(2):  # the checkpoint is left as it was: the same again
+        p = cli(*args)
+        assert p.returncode == 78
+        assert p.stderr.splitlines() == [
+            f"loader: error: {len(named)} of the {len(named)} sorted runs an earlier run committed are gone from "
+            f"{runs} ({Path(named[0]).name} the first): the rows they held are in no store",
+            f"  hint: if {runs} is on a disk not mounted now, mount it and rerun; otherwise rerun with --restart "
+            "and --mode upsert or replace (every file of the job loads again)",
+        ]
+        made = json.loads(report.read_text())
+        assert (made["rows_read"], made["rows_written"], made["exit_code"]) == (0, 0, 78)
+        assert data(target) == []
+        assert SortState.parse(leveldb_state(target)[SORT_KEY]).runs == named
+
+    p = cli(*args, "--restart", "-q")
+    assert p.returncode == 0, p.stderr
+    assert {int(k): int(json.loads(v)["v"]) for k, v in data(target)} == expected_last(src)
+    assert not runs.exists()
+
+
+def test_a_run_directory_that_cannot_be_made_names_where_the_committed_runs_are(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rerun whose ``run.temp_dir`` cannot be made (a read-only disk): the hint names the
+    directory the committed runs are in (the checkpoint's, not this run's temp_dir), and offers
+    no ``sink.sort = never``; with a writable one the rerun finishes."""
+    import errno
+
+    src = scrambled_csv(tmp_path / "in.csv", 40_000, dup_every=3)
+    target, elsewhere = tmp_path / "t.ldb", tmp_path / "ro" / "runs"
+    _spill_then_fail(src, str(target), 36_000)
+    real = os.makedirs
+
+    def read_only(name: str, *args: object, **kwargs: object) -> None:
+        if str(name).startswith(str(elsewhere.parent)):
+            raise OSError(errno.EROFS, "Read-only file system", str(name))
+        real(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "makedirs", read_only)
+    job = _sorted_job(src, target)
+    with pytest.raises(SinkError) as caught:
+        Pipeline(replace(job, run=replace(job.run, temp_dir=str(elsewhere)))).run()
+    err = caught.value
+    assert (err.exit_code, str(err)) == (1, f"{elsewhere}: cannot create the run directory: Read-only file system")
+    assert err.hint == (
+        "set run.temp_dir to a writable directory; until then the rows counted as written wait in the sorted runs "
+        f"in {runs_dir(target)}, not in the store"
+    )
+    monkeypatch.undo()
+    again = Pipeline(replace(job, run=replace(job.run, temp_dir=str(tmp_path / "rw")))).run()
+    assert again.status == "ok"
+    assert {int(k): int(json.loads(v)["v"]) for k, v in data(target)} == expected_last(src)
     assert not runs_dir(target).exists()

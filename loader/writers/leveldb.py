@@ -33,7 +33,7 @@ from ..errors import FIX, RESUME_HINT, ConfigError, LoaderError, SinkError, Targ
 from ..prefetch import prefetch
 from ..sinks.base import Encoded
 from ..sinks.leveldb import Puts, as_bytes, stage
-from ..spill import Keep, merge_runs, run_bounds
+from ..spill import merge_runs, run_bounds
 from . import leveldb_keys, leveldb_tables
 from .base import Transactional
 from .encode import KeyTemplate
@@ -209,14 +209,13 @@ class LevelDBWriter(Transactional):
         self._state: StateLog | None = None
         self._staged_keys: set[bytes] = set()  # mode ignore: keys put in the open batch
         self.write: Callable[[Encoded], int] = self._write_new_keys if config.mode == "ignore" else self._write_staged
-        # Sorted ingest (``sink.sort``; see leveldb_sort). Every mode but ignore has a
-        # sorter, to finish a merge a killed run began even under ``sort = never``.
+        # Sorted ingest (``sink.sort``; see leveldb_sort). Every mode has a sorter, ignore
+        # (which never sorts) and ``sort = never`` included: to merge the runs a killed run of
+        # another mode or sort committed (``_finish_inherited_merge``).
         self.sorts = "never" if config.mode == "ignore" else config.sort
-        self.sorter: Sorter | None = None
-        if config.mode != "ignore":
-            keep: Keep = "last"  # append, upsert, replace: the last value in input order
-            runs = temp_dir or config.path.rstrip("/") + ".runs"
-            self.sorter = Sorter(runs, keep, config.sort_run_size, input_bytes)
+        # the last value in input order: append, upsert, replace, and the runs ignore inherits
+        runs = temp_dir or config.path.rstrip("/") + ".runs"
+        self.sorter = Sorter(runs, "last", config.sort_run_size, input_bytes)
         self._job = ""
         self._last_key: bytes | None = None  # the last key written directly (``sort = auto``)
         self._pending: dict[str, str] = {}  # checkpoint entries waiting for the next run to be complete
@@ -239,7 +238,7 @@ class LevelDBWriter(Transactional):
     @property
     def worker_peak_rss_mb(self) -> float | None:  # type: ignore[override]
         """The highest peak of the processes the merge forked, if any."""
-        return self.sorter.worker_peak_rss_mb if self.sorter is not None else None
+        return self.sorter.worker_peak_rss_mb
 
     def __enter__(self) -> LevelDBWriter:
         self._made = not os.path.isfile(os.path.join(self.config.path, "CURRENT"))  # LevelDB makes the store
@@ -289,8 +288,7 @@ class LevelDBWriter(Transactional):
         self._unrecorded = False  # the keys since the last commit are dropped with it
         self._keep_committed_tables()
         self._abandon_tables()
-        if self.sorter is not None:
-            self.sorter.drop_held()
+        self.sorter.drop_held()
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         try:
@@ -308,15 +306,16 @@ class LevelDBWriter(Transactional):
         in input order after them. Other stops (an I/O error, a signal), or a merge that
         fails, leave them in the runs for the rerun to merge, and the error says where."""
         sorter = self.sorter
-        if sorter is None or not sorter.state.runs or not isinstance(exc, LoaderError):
-            return
+        if not sorter.state.runs or sorter.missing or not isinstance(exc, LoaderError):
+            return  # runs gone: ``require_runs`` said what then
         if sorter.spilling and self.sorts != "never" and exit_class(exc.exit_code) == FIX:
             try:
                 self._merge_committed(sorter)
                 return
             except Exception:  # a full disk, a signal meanwhile: the checkpoint still names the runs
                 pass
-        note = f"until then the rows counted as written wait in the sorted runs in {sorter.directory}, not in the store"
+        where = ", ".join(sorter.run_dirs(sorter.state.runs))  # the checkpoint's, maybe not this run's temp_dir
+        note = f"until then the rows counted as written wait in the sorted runs in {where}, not in the store"
         if note not in (exc.hint or ""):
             exc.hint = f"{exc.hint}; {note}" if exc.hint else note
 
@@ -334,8 +333,7 @@ class LevelDBWriter(Transactional):
 
     def close(self) -> None:
         self._abandon_tables()  # after a commit or a rollback: nothing left to lose
-        if self.sorter is not None:
-            self.sorter.close()
+        self.sorter.close()
         self.staged.clear()
         if self._state is not None:
             self._state.close()
@@ -360,7 +358,6 @@ class LevelDBWriter(Transactional):
         try:
             yield
         except SinkError:
-            assert self.sorter is not None
             saved, self.sorter.salvaged = self.sorter.salvaged, None
             if saved:
                 self._write_state(lambda log: log.set(job, saved))
@@ -386,8 +383,7 @@ class LevelDBWriter(Transactional):
         entries = dict(self._state.jobs.get(job, {}))
         self._job = job
         self._keys = entries.get(leveldb_keys.KEYS_ENTRY)
-        if self.sorter is not None:
-            self.sorter.resume(job, entries.get(SORT_ENTRY))
+        self.sorter.resume(job, entries.get(SORT_ENTRY))
         return entries
 
     def gone(self, job: str, state: JobState) -> str | None:
@@ -414,8 +410,7 @@ class LevelDBWriter(Transactional):
         """Forget the job's checkpoint (``--restart``, a replace that starts over, a store gone):
         not how its keys in the store are spelled, which binds the modes that keep them
         (``leveldb_keys``). A store this run made holds none: the record goes too."""
-        if self.sorter is not None:
-            self.sorter.resume(job, None)  # a restart: the runs of the load it abandons go
+        self.sorter.resume(job, None)  # a restart: the runs of the load it abandons go
         keep = () if self._new_store else (leveldb_keys.KEYS_ENTRY,)
         self._write_state(lambda log: log.clear(job, keep))
         if self._new_store:
@@ -468,9 +463,16 @@ class LevelDBWriter(Transactional):
         """A stopped run's merge, finished before this run writes a row (prepare comes
         first). Its runs hold rows earlier in the input than any this run reads, so they
         reach the store first and this run's values win; and the merge's resume key
-        (``after``) stays the resume key of those runs alone, never of runs this run adds."""
-        if self.sorter is not None and self.sorter.state.phase == "merge":
-            self._merge_runs(self.sorter)
+        (``after``) stays the resume key of those runs alone, never of runs this run adds.
+        A run stopped in the spill phase is merged here too where this run adds no runs to
+        it (``sort = never``, mode ``ignore``): it writes straight to the store."""
+        sorter = self.sorter
+        sorter.require_runs()
+        if sorter.spilling and self.sorts == "never":
+            for entries in sorter.end_spill({}):  # the last names the merge phase
+                self._set_state(entries)
+        if sorter.state.phase == "merge":
+            self._merge_runs(sorter)
 
     # ------------------------------------------------------ keys in order, into tables
 
@@ -619,7 +621,7 @@ class LevelDBWriter(Transactional):
     def encoder_batch(self) -> Any:
         """An empty WriteBatch for the encoder, or None while rows go to sorted runs or
         table files."""
-        if self.sorts == "always" or (self.sorter is not None and self.sorter.spilling) or self.db is None:
+        if self.sorts == "always" or self.sorter.spilling or self.db is None:
             return None
         return self.empty_batch()
 
@@ -640,7 +642,7 @@ class LevelDBWriter(Transactional):
             return 0
         self._unrecorded = self._unrecorded or len(puts.keys) > 0
         sorter = self.sorter
-        if sorter is not None and self.sorts != "never":
+        if self.sorts != "never":
             sorter.seen(puts.keys.nbytes + puts.values.nbytes, encoded.chunk.bytes_read)
             if sorter.spilling or not self._ascends(puts):
                 self._end_tables()
@@ -659,7 +661,7 @@ class LevelDBWriter(Transactional):
     def full(self) -> bool:
         """The sorter's run is full, or the staged WriteBatches hold ``batch_size`` rows'
         worth of bytes (``BATCH_ROW_BYTES`` each)."""
-        if self.sorter is not None and self.sorter.spilling:
+        if self.sorter.spilling:
             return self.sorter.full()
         return self._staged_bytes >= self._batch_bytes
 
@@ -710,7 +712,7 @@ class LevelDBWriter(Transactional):
             self._commit_tables(job, end=False)
             return
         sorter = self.sorter
-        if sorter is not None and sorter.spilling:
+        if sorter.spilling:
             # Held rows are committed with the run that holds them: until it is
             # complete, the checkpoint entries wait (a rerun reads those rows again).
             self._pending.update(state)
@@ -753,7 +755,7 @@ class LevelDBWriter(Transactional):
         self._unrecorded = self._unrecorded or rows > 0
         self._record_spelling(job)
         sorter = self.sorter
-        if sorter is not None and self.sorts != "never":
+        if self.sorts != "never":
             sorter.adopt(files)
             self._write_state(lambda log: log.set(job, entries(rows, 0, []) | sorter.state.entry()))
             return
@@ -782,8 +784,7 @@ class LevelDBWriter(Transactional):
         (``leveldb_tables``), else through WriteBatches."""
         self._end_tables()
         sorter = self.sorter
-        if sorter is None:
-            return
+        sorter.require_runs()  # no file read: no ``prepare`` asked
         if sorter.spilling and not sorter.has_runs:
             assert sorter.spiller is not None
             table = sorter.spiller.take_sorted()
@@ -810,7 +811,8 @@ class LevelDBWriter(Transactional):
             self._set_state(entries)
             stopping.check()
         whole = sorter.state.after is None  # a merge through WriteBatches resumes after its last key
-        if not (whole and self._ingest_merged(sorter)):
+        # no runs: a spill phase of parts with no rows (``merge_part``), ended by ``_finish_inherited_merge``
+        if sorter.state.runs and not (whole and self._ingest_merged(sorter)):
             self._merge(sorter)
         sorter.finished()
         self._set_state(sorter.state.entry())

@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from .. import stopping
 from ..compat import sha1
-from ..errors import RESUME_HINT, SinkError
+from ..errors import EXIT_CONFIG, RESUME_HINT, SinkError
 from ..files import fsync_path
 from ..forking import can_fork, fork_map
 from ..spill import (
@@ -204,6 +204,8 @@ class Sorter:
         # with this one. And whether this process made ``directory`` (it writes runs there).
         self._earlier_dirs: set[str] = set()
         self._made = False
+        # Runs the checkpoint names that were gone when this run took it up (``require_runs``)
+        self.missing: list[str] = []
 
     @property
     def spilling(self) -> bool:
@@ -228,9 +230,32 @@ class Sorter:
             p if os.path.isabs(p) else os.path.join(self.directory, os.path.basename(p)) for p in self.state.runs
         ]
         self._earlier_dirs.update(os.path.dirname(p) for p in self.state.runs)
+        self.missing = [p for p in self.state.runs if not os.path.exists(p)]
         if self.state.phase == "spill":
             self._open_spiller()
         self._remove_stale(keep=set(self.state.runs))
+
+    def require_runs(self) -> None:
+        """Before this run reads a row: the runs a stopped run committed are all there. Gone
+        (``run.temp_dir`` on a tmpfs after a reboot, a temp cleaner), they held rows counted
+        as written that no store holds, and that no rerun reads again: the user's to decide
+        (exit 78), never a merge that fails on them at the end of every rerun."""
+        if not self.missing:
+            return
+        where = ", ".join(self.run_dirs(self.missing))
+        error = SinkError(
+            f"{len(self.missing):,} of the {len(self.state.runs):,} sorted runs an earlier run committed are gone "
+            f"from {where} ({os.path.basename(self.missing[0])} the first): the rows they held are in no store",
+            hint=f"if {where} is on a disk not mounted now, mount it and rerun; otherwise rerun with --restart "
+            "and --mode upsert or replace (every file of the job loads again)",
+        )
+        error.exit_code = EXIT_CONFIG
+        raise error
+
+    @staticmethod
+    def run_dirs(paths: list[str]) -> list[str]:
+        """The directories ``paths`` are in, in their order."""
+        return list(dict.fromkeys(os.path.dirname(p) for p in paths))
 
     def seen(self, encoded: int, read: int) -> None:
         self.encoded_bytes += encoded
@@ -276,7 +301,8 @@ class Sorter:
             raise SinkError(
                 f"cannot create the run directory: {exc.strerror}",
                 file=self.directory,
-                hint="set run.temp_dir to a writable directory, or sink.sort = never",
+                # with committed runs, not sort = never: their merge in groups writes here too
+                hint="set run.temp_dir to a writable directory" + ("" if self.state.runs else ", or sink.sort = never"),
             ) from None
         self._made = True
         if not self.state.runs and not self._in_flight:
