@@ -100,7 +100,7 @@ from .state import (
     rows_committed,
 )
 from .suggest import fold
-from .transforms import Stage, apply, as_stages, build_stages, close_stages, output_schema
+from .transforms import Stage, apply, as_stages, build_stages, close_stages, for_load, output_schema
 from .types import parse_type, type_name
 from .writers.base import Writer, check_generated, check_required, naming_file, new_columns, prepare_for
 
@@ -290,7 +290,8 @@ class Pipeline:
             allow_python = os.environ.get("LOADER_ALLOW_PYTHON") == "1"
         # imported by run() before it writes anything; plan() imports nothing
         job_stages = build_stages(job.transform, allow_code=allow_python, defer_imports=True)
-        self.stages: list[Stage] = job_stages + as_stages(transforms)
+        # the caller's stage objects as this load's own copies: a list of them may serve other loads
+        self.stages: list[Stage] = job_stages + for_load(as_stages(transforms))
         self.allow_python, self.code_transforms = allow_python, bool(transforms)  # for engines' workers
         self.handle_signals = handle_signals
         self.progress = progress

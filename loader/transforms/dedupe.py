@@ -35,7 +35,7 @@ from .. import kernels
 from ..chunk import Chunk
 from ..errors import ConfigError, LoaderError
 from ..types import type_name
-from ._base import StageBase
+from ._base import PER_RUN, StageBase
 
 _CACHE_KIB = 16 * 1024
 
@@ -234,7 +234,7 @@ class Dedupe(StageBase):
     columns: list[str]
     state_path: str | None = None
     name: str = ""
-    _store: KeyStore | None = field(default=None, init=False, repr=False)
+    _store: KeyStore | None = field(default=None, init=False, repr=False, metadata=PER_RUN)
 
     def __post_init__(self) -> None:
         self._label()
