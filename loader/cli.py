@@ -643,7 +643,7 @@ class _Command:
         self.log = log = JsonLog(quiet=self.quiet) if job.run.log_format == "json" else None
         pipeline = Pipeline(
             job,
-            handle_signals=True,
+            handle_signals=stopping.on_main_thread(),  # the command run by a host's thread: the host's handlers
             progress=_show_progress(args, self.quiet, log),
             on_event=log.on_event if log else None,
             allow_python=True if getattr(args, "allow_python", False) else None,  # None: LOADER_ALLOW_PYTHON decides

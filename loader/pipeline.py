@@ -100,7 +100,7 @@ from .state import (
     rows_committed,
 )
 from .suggest import fold
-from .transforms import Stage, apply, as_stages, build_stages, close_stages, output_schema
+from .transforms import Stage, apply, as_stages, build_stages, close_stages, for_load, output_schema
 from .types import parse_type, type_name
 from .writers.base import Writer, check_generated, check_required, naming_file, new_columns, prepare_for
 
@@ -203,7 +203,7 @@ class _Signals:
     handle no signals, neither see it nor clear it."""
 
     def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.enabled = enabled and stopping.on_main_thread()  # (a Pipeline's run refuses it elsewhere)
         self.request = stopping.Request()
         self._old: dict[int, Any] = {}
         self._scope = stopping.scope(self.request if self.enabled else None)
@@ -262,7 +262,8 @@ class Pipeline:
             transforms: stages run after the job's own ``[[transform]]`` stages: stage objects
                 or plain ``RecordBatch -> RecordBatch`` functions. The caller's code, trusted.
             handle_signals: stop at the next batch boundary on SIGTERM/SIGINT, with the
-                checkpoint committed (``InterruptedLoad``, exit 143/130). Main thread only.
+                checkpoint committed (``InterruptedLoad``, exit 143/130). Main thread only:
+                ``run()`` in another thread raises ConfigError.
             progress: draw the progress line on stderr.
             on_event: called as ``on_event(name, data)`` for ``start``, ``file``,
                 ``progress``, ``file_done``, ``part`` (engines: a worker finished a part)
@@ -290,7 +291,8 @@ class Pipeline:
             allow_python = os.environ.get("LOADER_ALLOW_PYTHON") == "1"
         # imported by run() before it writes anything; plan() imports nothing
         job_stages = build_stages(job.transform, allow_code=allow_python, defer_imports=True)
-        self.stages: list[Stage] = job_stages + as_stages(transforms)
+        # the caller's stage objects as this load's own copies: a list of them may serve other loads
+        self.stages: list[Stage] = job_stages + for_load(as_stages(transforms))
         self.allow_python, self.code_transforms = allow_python, bool(transforms)  # for engines' workers
         self.handle_signals = handle_signals
         self.progress = progress
@@ -746,6 +748,7 @@ class Pipeline:
         self.log_error = None
         self._earlier = False  # whether the job's checkpoint holds rows an earlier run committed
         try:
+            self._check_signal_thread()
             with storage.remembering():  # each object's size and type asked of the store once
                 self._run(report)
         except BaseException as exc:
@@ -764,6 +767,17 @@ class Pipeline:
             raise
         self._announce_written(report)
         return report
+
+    def _check_signal_thread(self) -> None:
+        """``handle_signals`` off the main thread, where Python sets no handler: a ConfigError,
+        not a run that a SIGTERM ends with the process, with no report."""
+        if self.handle_signals and not stopping.on_main_thread():
+            raise ConfigError(
+                "handle_signals=True: signal handlers can be set in the main thread only, and this run is in "
+                f"thread {threading.current_thread().name!r}",
+                hint="run the pipeline in the main thread, or without handle_signals: a signal then does what the "
+                "process's own handler says (SIGINT raises KeyboardInterrupt in the main thread)",
+            )
 
     def _failed(self, report: RunReport, exc: BaseException) -> None:
         """The report of a run that stopped on ``exc``: finished, attached to it as

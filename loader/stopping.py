@@ -41,6 +41,12 @@ def scope(request: Request | None) -> Iterator[None]:
         _current.reset(token)
 
 
+def on_main_thread() -> bool:
+    """Whether this is the main thread: the only one where Python lets a signal handler be
+    set, and runs one."""
+    return threading.current_thread() is threading.main_thread()
+
+
 def asked() -> int | None:
     """The signal that asked this run to stop, if one did."""
     request = _current.get()
@@ -151,7 +157,7 @@ def interruptible(call: Callable[[], T]) -> T:
     starts) stops a request still waiting at once, as ``InterruptedLoad`` (143, with the
     run's report and its committed work kept). Elsewhere, where no handler runs anyway, it
     is called as it is."""
-    if threading.current_thread() is not threading.main_thread():
+    if not on_main_thread():
         return call()
     outcome: list[Any] = []
 

@@ -1257,3 +1257,133 @@ def test_a_plan_with_a_decimal_comma_tells_a_number_from_a_typo_as_the_load_does
     fix = "their values are of other types than earlier runs recorded: declare the type"
     assert fix in str(loaded.value.hint), loaded.value.hint
     assert fix in str(planned.value.hint), planned.value.hint
+
+
+def _loads_at_once(loads: dict[str, Callable[[], object]], first: str, started: threading.Event) -> dict[str, object]:
+    """Each of ``loads`` in a thread named after its key, ``first`` started alone until
+    ``started`` is set; what each returned or raised."""
+    out: dict[str, object] = {}
+
+    def run(name: str) -> None:
+        try:
+            out[name] = loads[name]()
+        except BaseException as exc:
+            out[name] = exc
+
+    threads = {name: threading.Thread(target=run, args=(name,), name=name) for name in loads}
+    threads[first].start()
+    assert started.wait(10)
+    for name, t in threads.items():
+        if name != first:
+            t.start()
+    for t in threads.values():
+        t.join(30)
+    return out
+
+
+def test_one_list_of_stages_serves_two_loads_at_once_each_with_its_own_columns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stage kept what it learnt of a schema on itself: with one list of stages shared by two
+    loads in threads, load A's batch was renamed with load B's column names between A's check
+    of its schema and the rename (values under the wrong columns, status ok). The interleaving
+    is made certain here: B stops in its schema's check until A has checked its own, and A's
+    next batch waits until B renamed its first."""
+    from loader import suggest
+    from loader.transforms import Rename
+
+    n = 300
+    rows = [[i, f"n{i}", i + 0.5] for i in range(n)]
+    write_csv(tmp_path / "A.csv", ["id", "name", "amount"], rows)
+    write_csv(tmp_path / "B.csv", ["amount", "id", "name"], [[a, i, s] for i, s, a in rows])
+    b_checking, a_checked, b_renamed, a_renamed_again = (threading.Event() for _ in range(4))
+    require = suggest.require_columns
+
+    def checked(key: str, wanted: Any, names: Any, **kw: Any) -> None:
+        me = threading.current_thread().name
+        if me == "B" and not b_checking.is_set():
+            b_checking.set()
+            a_checked.wait(10)  # B has taken the stage's schema for its own, and waits here
+        elif me == "A" and b_checking.is_set():
+            a_checked.set()
+        require(key, wanted, names, **kw)
+
+    calls = {"A": 0, "B": 0}
+
+    def probe(batch: pa.RecordBatch) -> pa.RecordBatch:  # after the rename, in the load's own thread
+        me = threading.current_thread().name
+        calls[me] += 1
+        if me == "B" and calls[me] == 1:
+            b_renamed.set()
+            a_renamed_again.wait(10)
+        elif me == "A" and calls[me] == 1:
+            b_renamed.wait(10)
+        elif me == "A" and calls[me] == 2:
+            a_renamed_again.set()
+        return batch
+
+    monkeypatch.setattr(suggest, "require_columns", checked)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # and the threads switch often besides
+    stages = [Rename(columns={"id": "key"}), probe]  # one list, as a module keeps it
+    try:
+        out = _loads_at_once(
+            {
+                name: lambda name=name: load(  # type: ignore[misc]
+                    tmp_path / f"{name}.csv",
+                    tmp_path / f"{name}.db",
+                    table="t",
+                    transforms=stages,
+                    run_options={"chunk_size": 100},
+                )
+                for name in "AB"
+            },
+            first="B",
+            started=b_checking,
+        )
+    finally:
+        sys.setswitchinterval(interval)
+    for name in "AB":
+        report = out[name]
+        assert getattr(report, "status", report) == "ok"
+        assert (report.rows_written, report.rows_rejected) == (n, 0)  # type: ignore[attr-defined]
+        got = sqlite_rows(tmp_path / f"{name}.db", "SELECT key, name, amount FROM t ORDER BY key")
+        assert got == [(i, s, a) for i, s, a in rows], name
+    assert stages[0]._schema is None  # type: ignore[attr-defined]  # the caller's object learnt nothing
+
+
+def test_one_dedupe_stage_serves_two_loads_at_once_each_with_its_own_keys(tmp_path: Path) -> None:
+    """Two loads sharing one Dedupe object shared its key store: one load's keys dropped the
+    other's rows, and the first to end closed the SQLite connection the other was using
+    (a segmentation fault of the host). Each load now has its own; in a child process, as
+    the crash took the process down."""
+    code = f"""
+import sqlite3, sys, threading
+from loader import load
+from loader.transforms import Dedupe
+d = {str(tmp_path)!r}
+for name, ids in (("A", range(0, 20_000)), ("B", range(10_000, 30_000))):
+    with open(f"{{d}}/{{name}}.csv", "w") as f:
+        f.write("id,v\\n" + "".join(f"{{i}},{{name}}\\n" for i in ids) + "".join(f"{{i}},dup\\n" for i in ids))
+sys.setswitchinterval(1e-6)
+stages = [Dedupe(columns=["id"])]
+reports = {{}}
+def run(name):
+    reports[name] = load(f"{{d}}/{{name}}.csv", f"{{d}}/{{name}}.db", table="t", transforms=stages,
+                         run_options={{"chunk_size": 100}})
+threads = [threading.Thread(target=run, args=(n,)) for n in "AB"]
+[t.start() for t in threads]; [t.join() for t in threads]
+for name in "AB":
+    r = reports[name]
+    got = sqlite3.connect(f"{{d}}/{{name}}.db").execute(
+        "SELECT count(*), count(DISTINCT id), min(id), max(id), min(v), max(v) FROM t").fetchone()
+    print(name, r.status, r.rows_written, r.rows_filtered, got)
+print(stages[0]._store)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == [
+        "A ok 20000 20000 (20000, 20000, 0, 19999, 'A', 'A')",
+        "B ok 20000 20000 (20000, 20000, 10000, 29999, 'B', 'B')",
+        "None",
+    ]

@@ -15,6 +15,8 @@ import pyarrow.csv as pacsv
 import pytest
 
 from loader import InterruptedLoad, JobConfig, Pipeline, RunConfig, SinkConfig, SourceConfig, load, stopping
+from loader.cli import main
+from loader.errors import ConfigError
 from loader.pipeline import _Signals
 from tests.conftest import sqlite_rows
 
@@ -241,3 +243,51 @@ def test_a_signal_noted_while_the_command_starts_ends_a_blocking_request() -> No
         stopping.interruptible(lambda: released.wait(30))
     released.set()
     assert stopped.value.exit_code == 143 and stopping.take_early() is None
+
+
+def test_handle_signals_off_the_main_thread_is_refused_naming_it(tmp_path: Path) -> None:
+    """Python sets signal handlers in the main thread only: elsewhere ``handle_signals=True``
+    did nothing, unsaid, and a SIGTERM ended the process with no report. Now a ConfigError
+    (exit 2) before anything is read or written, with the failed run's report on the error
+    (not in run.report: a usage error writes none)."""
+    src = tmp_path / "in.csv"
+    src.write_text("id\n1\n2\n", encoding="utf-8")
+    job = JobConfig(
+        source=SourceConfig(path=[str(src)]),
+        sink=SinkConfig(path=str(tmp_path / "o.db"), table="t"),
+        run=RunConfig(report=str(tmp_path / "r.json")),
+    )
+    raised: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            Pipeline(job, handle_signals=True).run()
+        except BaseException as exc:
+            raised.append(exc)
+
+    t = threading.Thread(target=work, name="host-worker")
+    t.start()
+    t.join()
+    (exc,) = raised
+    assert isinstance(exc, ConfigError) and exc.exit_code == 2
+    assert str(exc) == (
+        "handle_signals=True: signal handlers can be set in the main thread only, and this run is in thread 'host-worker'"
+    )
+    assert exc.hint == (
+        "run the pipeline in the main thread, or without handle_signals: a signal then does what the "
+        "process's own handler says (SIGINT raises KeyboardInterrupt in the main thread)"
+    )
+    assert exc.report is not None and (exc.report.status, exc.report.exit_code) == ("failed", 2)
+    assert not (tmp_path / "o.db").exists()
+    assert in_thread(lambda: Pipeline(job).run()) is None  # without it, a thread's run loads
+    assert sqlite_rows(tmp_path / "o.db", "SELECT id FROM t") == [(1,), (2,)]
+
+
+def test_the_command_run_by_a_hosts_thread_loads_and_leaves_signals_to_the_host(tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    src.write_text("id\n1\n", encoding="utf-8")
+    codes: list[int] = []
+    assert (
+        in_thread(lambda: codes.append(main(["load", str(src), str(tmp_path / "o.db"), "--table", "t", "-q"]))) is None
+    )
+    assert codes == [0] and sqlite_rows(tmp_path / "o.db", "SELECT id FROM t") == [(1,)]

@@ -95,7 +95,6 @@ class ArrowReader(TypedFileReader):
             else:
                 file_schema = ipc.open_stream(self.source).schema
         except pa.ArrowNotImplementedError as exc:  # a type or feature pyarrow lacks: the file may be fine
-            self.source.close()
             raise SourceError(
                 f"not a readable Arrow IPC {kind}: a column's type is not one pyarrow reads ({one_line(exc)})",
                 file=path,
@@ -103,7 +102,6 @@ class ArrowReader(TypedFileReader):
                 "the files before it stay loaded",
             ) from None
         except (pa.ArrowInvalid, OSError) as exc:
-            self.source.close()
             hint = (
                 "Feather v1 files are not read: rewrite them with pyarrow.feather.write_feather"
                 if magic[:4] == b"FEA1"
@@ -214,4 +212,6 @@ class ArrowReader(TypedFileReader):
         )  # read at offsets: no position
 
     def close(self) -> None:
-        self.source.close()
+        source = getattr(self, "source", None)  # missing after a failed open that did not get to it
+        if source is not None:
+            source.close()

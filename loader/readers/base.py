@@ -397,7 +397,11 @@ class ReaderBase:
         # each with whether it has no value (``SmallFiles.empty``): no second look at them
         self.empty_columns = empty_columns
         self.size = storage.size(path)
-        self._open()
+        try:
+            self._open()
+        except BaseException:
+            self.close()  # not returned: no caller can close what it opened, and the error would hold it
+            raise
 
     def _open(self) -> None:
         """Open the file and settle its schema (``self.schema``)."""
@@ -409,6 +413,8 @@ class ReaderBase:
         return out
 
     def close(self) -> None:
+        """Close what the reader opened; also when ``_open`` failed part way (what it had
+        not opened yet, it has not)."""
         raise NotImplementedError
 
     def __enter__(self) -> Self:
@@ -435,7 +441,6 @@ class TypedFileReader(ReaderBase):
 
     def _settle_schema(self, file_schema: pa.Schema) -> None:
         if not len(file_schema):  # no table can be created, nor a row written, from it
-            self.close()
             raise SourceError("has no columns", file=self.path)
         self.names = spelled(self.header_names(list(file_schema.names)), self.spelling)
         self._refuse_repeated_fields(file_schema)
@@ -455,7 +460,6 @@ class TypedFileReader(ReaderBase):
         for name, f in zip(self.names, file_schema, strict=True):
             found = repeated_field(f.type)
             if found is not None:
-                self.close()
                 struct, field = found
                 raise SourceError(
                     f"{type_name(struct)} holds two fields named {field!r}: "

@@ -902,6 +902,8 @@ _LAST_SAMPLE: list[tuple[tuple[Any, ...], dict[str, _Guess], bool, KeyColumns]] 
 class JSONLReader(ReaderBase):
     """Reads one JSON Lines file as chunks. Use as a context manager."""
 
+    _stream: Any = None  # the file, while it is read
+
     def _open(self) -> None:
         if self.path == "-":
             raise ConfigError("source.path: JSON Lines is read from files, not standard input")
@@ -910,7 +912,6 @@ class JSONLReader(ReaderBase):
             raise SourceError("file is empty", file=self.path)
         assert isinstance(self.config.max_row_bytes, int)  # finish() parsed it
         self.max_row_bytes = self.config.max_row_bytes
-        self._stream: Any = None
         self._check_utf16()
         guesses, whole, self.columns = self._sample()
         if not guesses:

@@ -40,10 +40,8 @@ class ParquetReader(TypedFileReader):
             self.file = compat.parquet_reader(self.source, buffer_size=1 << 16)
             encrypted = parquet_pages.encrypted(self.source, self.file.metadata)
         except (pa.ArrowException, OSError) as exc:
-            self.source.close()
             raise storage.failed_read(path, exc, self.opened, "not a readable Parquet file") from None
         if encrypted:
-            self.close()
             raise SourceError(
                 "not a readable Parquet file (its columns are encrypted: Parquet modular encryption is not read)",
                 file=path,
@@ -95,8 +93,11 @@ class ParquetReader(TypedFileReader):
         return interval_values(col) if name in self.intervals else Converted(col)
 
     def close(self) -> None:
-        self.file.close()
-        self.source.close()  # opened here: the Parquet reader leaves a file it was given open
+        # the source opened here (the Parquet reader leaves a file it was given open); either
+        # may be missing after a failed open
+        for opened in (getattr(self, "file", None), getattr(self, "source", None)):
+            if opened is not None:
+                opened.close()
 
 
 INTERVAL = pa.month_day_nano_interval()

@@ -166,10 +166,14 @@ class Partitioned:
         self.inner = open_file(path, inner, **{**options, "types": others, "defer_types": False})
         self.path, self.size = self.inner.path, self.inner.size
         self.sample: WholeSample | None = None
-        declared = {fold(n): parse_type(t, where=f"source.columns.{n}") for n, t in config.columns.items()}
-        self.guesses: dict[str, Any] = dict(self.inner.guesses)
-        self.typed = {n: self._typed(n, v, types.get(n), declared.get(fold(n))) for n, v in self.raw.items()}
-        self.schema = self._schema()
+        try:
+            declared = {fold(n): parse_type(t, where=f"source.columns.{n}") for n, t in config.columns.items()}
+            self.guesses: dict[str, Any] = dict(self.inner.guesses)
+            self.typed = {n: self._typed(n, v, types.get(n), declared.get(fold(n))) for n, v in self.raw.items()}
+            self.schema = self._schema()
+        except BaseException:
+            self.inner.close()  # not returned: no caller can close the file, and the error would hold it
+            raise
 
     def _typed(
         self, name: str, value: str | None, settled: pa.DataType | None, declared: pa.DataType | None

@@ -706,6 +706,12 @@ def open_stream(path: str, encoding: str, glob_hint: str = "dir/*.csv") -> tuple
     return raw, seekable
 
 
+def close_stream(path: str, stream: Any) -> None:
+    """Close a stream ``open_stream`` gave for ``path``; standard input is the process's, left open."""
+    if path != storage.STDIN:
+        stream.close()
+
+
 def _starts_as(head: bytes, compression: str) -> bool:
     """Whether ``head`` starts as data of ``compression`` does (``COMPRESSION``'s names)."""
     if compression == "bz2":

@@ -254,6 +254,13 @@ def as_stages(transforms: Sequence[Stage | Callable[[pa.RecordBatch], pa.RecordB
     return [as_stage(t) for t in transforms]
 
 
+def for_load(stages: Iterable[Stage]) -> list[Stage]:
+    """The stages of one load: the loader's own as copies whose per-run state starts afresh
+    (``StageBase.for_load``: the caller's list may serve other loads at the same time); a
+    caller's own stage objects as they are (their state is the caller's to keep)."""
+    return [s.for_load() if isinstance(s, StageBase) else s for s in stages]
+
+
 def output_schema(
     stages: Sequence[Stage],
     schema: pa.Schema,

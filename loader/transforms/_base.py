@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import collections
+import copy
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import pyarrow as pa
 
@@ -15,6 +16,10 @@ from ..errors import ConfigError, TransformError
 from ..types import parse_type, value_str
 
 ON_ERROR = ("reject", "null", "fail")
+
+# The metadata of a stage's field that holds what it learns as it runs (a schema's checks, a
+# key store): a load's copy of the stage starts it afresh (``StageBase.for_load``).
+PER_RUN = {"per_run": True}
 
 
 def did_you_mean(word: str, options: Iterable[str]) -> str:
@@ -57,6 +62,19 @@ class StageBase:
         """Whether the stage decides a row by rows before it in the load (a key seen
         before): it must see every row, so the load cannot be cut into parts."""
         return False
+
+    def for_load(self) -> Self:
+        """A copy of the stage for one load, its ``PER_RUN`` fields as a new stage's. One
+        stage object may serve many loads, at once in threads too (a module's list of
+        stages): what a load learns as it runs must be that load's, not the shared
+        object's (another load's column names, or key store, would be taken for its own)."""
+        own = copy.copy(self)
+        fields: tuple[dataclasses.Field[Any], ...] = dataclasses.fields(own) if dataclasses.is_dataclass(own) else ()
+        for f in fields:
+            if f.metadata.get("per_run"):
+                fresh = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+                setattr(own, f.name, fresh)
+        return own
 
     def _label(self) -> None:
         if not isinstance(self.name, str) or not self.name:

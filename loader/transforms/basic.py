@@ -17,13 +17,14 @@ from .. import kernels
 from ..chunk import Chunk
 from ..convert import convert
 from ..types import decoded, is_text, type_name, value_type
-from ._base import StageBase, replace_columns
+from ._base import PER_RUN, StageBase, replace_columns
 
 
+@dataclass(kw_only=True)
 class _SchemaCached(StageBase):
     """Remembers the last input schema so per-schema checks run once."""
 
-    _schema: pa.Schema | None = None
+    _schema: pa.Schema | None = field(default=None, init=False, repr=False, metadata=PER_RUN)
 
     def _changed(self, schema: pa.Schema) -> bool:
         old = self._schema
@@ -61,7 +62,7 @@ class Select(_ColumnList):
     kind: ClassVar[str] = "select"
     columns: list[str]
     name: str = ""
-    _order: list[str] = field(default_factory=list, init=False, repr=False)
+    _order: list[str] = field(default_factory=list, init=False, repr=False, metadata=PER_RUN)
 
     def _pick(self, names: list[str]) -> list[str]:
         return self.columns
@@ -74,7 +75,7 @@ class Drop(_ColumnList):
     kind: ClassVar[str] = "drop"
     columns: list[str]
     name: str = ""
-    _order: list[str] = field(default_factory=list, init=False, repr=False)
+    _order: list[str] = field(default_factory=list, init=False, repr=False, metadata=PER_RUN)
 
     def _pick(self, names: list[str]) -> list[str]:
         return [n for n in names if n not in self.columns]
@@ -87,7 +88,7 @@ class Rename(_SchemaCached):
     kind: ClassVar[str] = "rename"
     columns: dict[str, str]
     name: str = ""
-    _names: list[str] = field(default_factory=list, init=False, repr=False)
+    _names: list[str] = field(default_factory=list, init=False, repr=False, metadata=PER_RUN)
 
     def __post_init__(self) -> None:
         self._label()
@@ -121,7 +122,7 @@ class Reorder(_ColumnList):
     kind: ClassVar[str] = "reorder"
     columns: list[str]
     name: str = ""
-    _order: list[str] = field(default_factory=list, init=False, repr=False)
+    _order: list[str] = field(default_factory=list, init=False, repr=False, metadata=PER_RUN)
 
     def _pick(self, names: list[str]) -> list[str]:
         return self.columns + [n for n in names if n not in self.columns]
@@ -134,7 +135,7 @@ class FillNull(_SchemaCached):
     kind: ClassVar[str] = "fill_null"
     columns: dict[str, Any]
     name: str = ""
-    _values: dict[str, pa.Scalar] = field(default_factory=dict, init=False, repr=False)
+    _values: dict[str, pa.Scalar] = field(default_factory=dict, init=False, repr=False, metadata=PER_RUN)
 
     def __post_init__(self) -> None:
         self._label()

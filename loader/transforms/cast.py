@@ -20,7 +20,7 @@ from .. import kernels
 from ..chunk import Chunk, column_values
 from ..convert import Converted, convert, mask_of
 from ..types import is_numeric, is_text, type_name
-from ._base import ON_ERROR, StageBase, first_failure, reject_in_order, replace_columns, value_text
+from ._base import ON_ERROR, PER_RUN, StageBase, first_failure, reject_in_order, replace_columns, value_text
 
 
 def _check_zone(tz: str) -> None:
@@ -205,7 +205,7 @@ class Cast(StageBase):
     name: str = ""
     _types: dict[str, pa.DataType] = field(default_factory=dict, init=False, repr=False)
     _zones: dict[str, str] = field(default_factory=dict, init=False, repr=False)
-    _schema: pa.Schema | None = field(default=None, init=False, repr=False)
+    _schema: pa.Schema | None = field(default=None, init=False, repr=False, metadata=PER_RUN)
 
     def __post_init__(self) -> None:
         self._label()

@@ -36,7 +36,7 @@ from ..chunk import Chunk, source_path
 from ..config import PATH
 from ..errors import ConfigError, LoaderError
 from ..types import type_name
-from ._base import StageBase
+from ._base import PER_RUN, StageBase
 
 _CACHE_KIB = 16 * 1024
 
@@ -244,7 +244,7 @@ class Dedupe(StageBase):
     columns: list[str]
     state_path: str | None = field(default=None, metadata=PATH)  # in a job file, next to it (``rebase_paths``)
     name: str = ""
-    _store: KeyStore | None = field(default=None, init=False, repr=False)
+    _store: KeyStore | None = field(default=None, init=False, repr=False, metadata=PER_RUN)
 
     def __post_init__(self) -> None:
         self._label()

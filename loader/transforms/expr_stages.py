@@ -13,7 +13,7 @@ from ..chunk import Chunk
 from ..errors import LoaderError, TransformError
 from ..expr import Expression
 from ..types import type_name
-from ._base import StageBase, replace_columns
+from ._base import PER_RUN, StageBase, replace_columns
 
 
 def _first_failing_row(evaluate: Callable[[pa.RecordBatch], object], batch: pa.RecordBatch) -> int | None:
@@ -50,7 +50,7 @@ class Filter(StageBase):
     where: str
     name: str = ""
     _expr: Expression = field(init=False, repr=False)
-    _checked: object = field(default=None, init=False, repr=False)
+    _checked: object = field(default=None, init=False, repr=False, metadata=PER_RUN)
 
     def __post_init__(self) -> None:
         self._label()

@@ -29,7 +29,7 @@ from ..convert import Converted, convert
 from ..errors import ConfigError, LoaderError, TransformError
 from ..readers.base import plain_columns
 from ..types import empty_batch, is_text, map_leaves, type_name, value_type
-from ._base import StageBase, batch_span, exception_text, reject_in_order, replace_columns, value_text
+from ._base import PER_RUN, StageBase, batch_span, exception_text, reject_in_order, replace_columns, value_text
 
 
 def split_function(path: str, *, stage: str, key: str = "function") -> tuple[str, str]:
@@ -178,7 +178,7 @@ class Python(StageBase):
     _types: dict[str, pa.DataType] = field(init=False, repr=False, default_factory=dict)
     # a column's type as the function's values first set it (one not declared, nor typed by
     # the input): later chunks are held to it, as the target's column is made of it
-    _settled: dict[str, pa.DataType] = field(init=False, repr=False, default_factory=dict)
+    _settled: dict[str, pa.DataType] = field(init=False, repr=False, default_factory=dict, metadata=PER_RUN)
 
     def __post_init__(self, defer_import: bool) -> None:
         self._label()

@@ -15,7 +15,7 @@ from ..chunk import Chunk, column_values
 from ..config import PATH
 from ..convert import text_form
 from ..types import decoded, int_range, is_numeric, is_text, type_name, value_type
-from ._base import StageBase, did_you_mean, first_failure, reject_in_order, value_text
+from ._base import PER_RUN, StageBase, did_you_mean, first_failure, reject_in_order, value_text
 from .dedupe import KeyStore, canonical_floats
 
 RULES = ("not_null", "regex", "min", "max", "allowed", "length", "unique")
@@ -140,9 +140,9 @@ class Validate(StageBase):
     on_error: str = "reject"
     state_path: str | None = field(default=None, metadata=PATH)  # in a job file, next to it (``rebase_paths``)
     name: str = ""
-    _schema: pa.Schema | None = field(default=None, init=False, repr=False)
-    _checks: list[tuple[str, str, Check]] = field(default_factory=list, init=False, repr=False)
-    _store: KeyStore | None = field(default=None, init=False, repr=False)
+    _schema: pa.Schema | None = field(default=None, init=False, repr=False, metadata=PER_RUN)
+    _checks: list[tuple[str, str, Check]] = field(default_factory=list, init=False, repr=False, metadata=PER_RUN)
+    _store: KeyStore | None = field(default=None, init=False, repr=False, metadata=PER_RUN)
 
     @property
     def remembers_rows(self) -> bool:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import sqlite3
+import subprocess
+import sys
 import uuid
+import zipfile
 from pathlib import Path
 
 import pyarrow as pa
@@ -443,3 +447,52 @@ def test_a_struct_repeating_a_field_name_is_a_data_error_naming_file_and_column(
         assert capsys.readouterr().err.splitlines()[0] == said
     with sqlite3.connect(db) as con:  # no table was created
         assert con.execute("SELECT name FROM sqlite_master WHERE name = 't'").fetchall() == []
+
+
+def test_a_file_that_fails_to_open_is_closed_though_its_error_is_kept(tmp_path: Path) -> None:
+    """A reader (or a CSV head's read) that failed left its file open, held by the error's
+    traceback: a host keeping each failed load's error (a report of the inbox's bad files) ran
+    out of file descriptors, and Python warned of an unclosed file twice a call. In a child
+    process, where ResourceWarning is an error and nothing else opens files."""
+    (tmp_path / "empty.csv").write_bytes(b"")
+    with zipfile.ZipFile(tmp_path / "zip.csv", "w") as z:
+        z.writestr("a.csv", "id\n1\n")
+    (tmp_path / "utf16.csv").write_bytes("id,name\n1,a\n".encode("utf-16"))
+    (tmp_path / "ok.csv").write_text("id,name\n1,a\n", encoding="utf-8")
+    (tmp_path / "wide.csv").write_text(",".join(f"c{i}" for i in range(2100)) + "\n", encoding="utf-8")
+    with gzip.open(tmp_path / "empty.csv.gz", "wb"):
+        pass
+    pq.write_table(pa.table({"a": [1]}), tmp_path / "p.parquet")
+    (tmp_path / "j.jsonl").write_text('{"a": 1}\n', encoding="utf-8")
+    nope = {"columns": {"nope": "int64"}}
+    cases = {
+        "empty.csv": {},
+        "zip.csv": {},
+        "utf16.csv": {},
+        "ok.csv": {"column_names": ["a", "b", "c"], "header": True},
+        "wide.csv": {},
+        "empty.csv.gz": {},
+        "p.parquet": nope,
+        "j.jsonl": nope,
+    }
+    code = f"""
+import gc, os
+import loader
+kept, grew = [], {{}}
+for name, options in {cases!r}.items():
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(5):
+        try:
+            loader.load(os.path.join({str(tmp_path)!r}, name), {str(tmp_path / "t.db")!r}, table="t", source_options=options)
+        except loader.LoaderError as exc:
+            kept.append(exc)
+    grew[name] = len(os.listdir("/proc/self/fd")) - before
+print(len(kept), grew)
+del kept
+gc.collect()
+"""
+    done = subprocess.run(
+        [sys.executable, "-W", "error::ResourceWarning", "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == f"{5 * len(cases)} {dict.fromkeys(cases, 0)}\n"

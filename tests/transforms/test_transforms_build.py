@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from typing import Any
 
@@ -395,3 +396,57 @@ def test_a_column_missing_after_a_row_function_hints_to_declare_it_there() -> No
     assert e.value.hint == "columns are: id; " + declare  # the hint it had, then this one
     declared = Python(function=lambda r: {**r, "extra": 1}, mode="row", columns={"extra": "int64"})
     assert output_schema([declared, Filter(where="extra > 1")], schema).names == ["id", "extra"]
+
+
+# Every stage type (``default`` is ``fill_null``), with options it runs with on ``_DATA``.
+_EVERY_STAGE = {
+    "select": {"columns": ["id"]},
+    "drop": {"columns": ["name"]},
+    "rename": {"columns": {"id": "key"}},
+    "reorder": {"columns": ["name"]},
+    "cast": {"columns": {"id": "string"}},
+    "filter": {"where": "id > 1"},
+    "derive": {"columns": {"x": "id + 1"}},
+    "fill_null": {"columns": {"name": "?"}},
+    "trim": {"columns": ["name"]},
+    "lower": {"columns": ["name"]},
+    "upper": {"columns": ["name"]},
+    "replace": {"column": "name", "pattern": "a", "replacement": "b"},
+    "split": {"column": "name", "into": ["p", "q"], "separator": " "},
+    "validate": {"rules": {"id": {"min": 0, "unique": True}}},
+    "dedupe": {"columns": ["id"]},
+    "python": {"function": lambda batch: batch},
+}
+_DATA = {"id": [1, 2, 2], "name": ["a b", None, "c d"]}
+
+
+def test_every_stage_type_is_in_the_test_of_loads_sharing_a_stage() -> None:
+    assert set(_EVERY_STAGE) == set(STAGE_TYPES) - {"default"}
+
+
+def _state(stage: Stage) -> dict[str, Any]:
+    """A stage's attributes: each object it holds, and a list's or dict's values as they are now."""
+    return {
+        k: dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else id(v) for k, v in vars(stage).items()
+    }
+
+
+@pytest.mark.parametrize("kind", sorted(_EVERY_STAGE))
+def test_each_loads_copy_of_a_stage_learns_for_itself(kind: str) -> None:
+    """A load runs its own copy of a caller's stage (``for_load``): what it learns as it runs (a
+    schema's checks, a key store, the types a function's columns settled) is neither the shared
+    object's nor another load's, however the caller used the object before."""
+    stage = STAGE_TYPES[kind](**_EVERY_STAGE[kind])
+    stage(chunk_of(_DATA))  # the caller's own use of it, before any load
+    before = _state(stage)
+    other = {"name": ["x y"], "id": pa.array([7], pa.int32()), "z": [0.5]}  # another schema
+    copies = [stage.for_load() for _ in range(2)]
+    try:
+        for own in copies:
+            per_run = [f.name for f in dataclasses.fields(own) if f.metadata.get("per_run")]
+            assert all(getattr(own, name) is not getattr(stage, name) for name in per_run), per_run
+            own(chunk_of(_DATA))
+            own(chunk_of(other, first_row=4))
+        assert _state(stage) == before
+    finally:
+        close_stages([stage, *copies])

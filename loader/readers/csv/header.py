@@ -16,7 +16,7 @@ from typing import Any
 from ...config import SourceConfig
 from ...errors import ConfigError, SourceError
 from ..dialect import SNIFF_BYTES, Dialect, csv_rows, sniff
-from ..stream import encoding_hint, guess_encoding, lone_cr_fix, not_text, open_stream
+from ..stream import close_stream, encoding_hint, guess_encoding, lone_cr_fix, not_text, open_stream
 from ..stream import utf16_hint as _utf16_hint
 from .cut import first_row_end
 
@@ -211,8 +211,17 @@ def excel_separator(config: SourceConfig, head: bytes) -> SourceConfig:
 
 def read_head(path: str, config: SourceConfig, cap: int, recorded: dict[str, Any] | None) -> Head:
     """Open ``path`` and read up to its first data row (``recorded``: the dialect a
-    checkpoint kept; ``cap``: ``source.max_row_bytes``)."""
+    checkpoint kept; ``cap``: ``source.max_row_bytes``). The head's stream is the caller's
+    to close; on an error it is closed here (the error would hold it open as long as it is kept)."""
     reader = _HeadReader(path, config, cap)
+    try:
+        return _read_head(reader, path, config, recorded)
+    except BaseException:
+        close_stream(path, reader.stream)
+        raise
+
+
+def _read_head(reader: _HeadReader, path: str, config: SourceConfig, recorded: dict[str, Any] | None) -> Head:
     buf = reader.stream.read(config.block_size)
     buf = buf if isinstance(buf, bytes) else bytes(buf)
     offset = len(BOM) if buf.startswith(BOM) else 0

@@ -39,7 +39,11 @@ class _Scan:
 
     def __init__(self, path: str, offset: int, line: int, quote: bytes | None) -> None:
         self.file = streams.open_stream(path, "utf-8")[0]
-        streams.skip(self.file, offset)
+        try:
+            streams.skip(self.file, offset)
+        except BaseException:
+            self.file.close()  # not made: no caller can close it
+            raise
         self.pos, self.line, self.quote = offset, line, quote
         self.inside = False  # in a quoted field
         self.prev = b"\n"  # the byte before ``pos`` (the header ends in a newline)

@@ -38,7 +38,7 @@ from ..base import (
     strict_columns,
 )
 from ..dialect import Dialect, csv_rows
-from ..stream import DiskProgress, open_stream, parses_at_most, skip
+from ..stream import DiskProgress, close_stream, open_stream, parses_at_most, skip
 from . import parts
 from .cut import Cutter, Kept, block_bytes
 from .header import read_head
@@ -51,13 +51,14 @@ class CSVReader(ReaderBase):
     """Reads one CSV file as chunks. Use as a context manager."""
 
     PARTS = "bytes"
+    _stream: Any = None  # the file, once its head is read
 
     def _open(self) -> None:
         config, path = self.config, self.path
         assert isinstance(config.max_row_bytes, int)  # finish() parsed it
         self.max_row_bytes = config.max_row_bytes
         head = read_head(path, config, self.max_row_bytes, (self.resume or {}).get("dialect"))
-        self._stream: Any = head.stream
+        self._stream = head.stream
         self.seekable = head.seekable
         self.dialect: Dialect = head.dialect
         self.quote = self.dialect.quote.encode() if self.dialect.quote else None
@@ -268,6 +269,6 @@ class CSVReader(ReaderBase):
     # --------------------------------------------------------------- closing
 
     def close(self) -> None:
-        if self._stream is not None and self.path != storage.STDIN:
-            self._stream.close()
+        if self._stream is not None:
+            close_stream(self.path, self._stream)
         self._stream = None
