@@ -1312,7 +1312,7 @@ def rejects_exceeded(rejected: int, limit: float | None, file: str, *, check: bo
     error = RejectLimitError(f"{rejected:,} rows rejected, more than max_rejects = {limit}", file=file)
     if check:
         error.hint = (
-            "`loader load` would stop there: fix the input or allow more with --max-rejects,"
+            "the load would stop there: fix the input or allow more with --max-rejects,"
             " then check again (the dry run wrote nothing)"
         )
     return error

@@ -399,7 +399,7 @@ def test_a_plan_stops_at_max_rejects_where_the_load_does(tmp_path: Path) -> None
     assert str(planned) == str(loaded) == f"{src}: 2 rows rejected, more than max_rejects = 1"
     assert planned.exit_code == loaded.exit_code == 3
     assert planned.hint == (
-        "`loader load` would stop there: fix the input or allow more with --max-rejects,"
+        "the load would stop there: fix the input or allow more with --max-rejects,"
         " then check again (the dry run wrote nothing)"
     )
     # within the limit, the good row is written: the plan stands, as the load
