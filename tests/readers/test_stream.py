@@ -449,7 +449,7 @@ def test_eight_bit_text_starting_as_a_binary_format_gets_the_encoding_hint(
     error = _load_error(src, tmp_path)
     assert (str(error), error.hint) == (
         f"{src}, line 1: header is not valid text in the declared encoding",
-        'it reads as cp1252: read it with source_options={"encoding": "cp1252"} (source.encoding = "cp1252")',
+        'it reads as cp1252: read it with source_options={"encoding": "cp1252"}',
     )
     report = load(str(src), str(tmp_path / "ok.db"), table="t", source_options={"encoding": "cp1252"})
     assert report.rows_written == 1
