@@ -100,7 +100,7 @@ from .state import (
     rows_committed,
 )
 from .suggest import fold
-from .transforms import Stage, apply, as_stages, build_stages, close_stages, output_schema
+from .transforms import Stage, apply, as_stages, build_stages, close_stages, code_allowed, output_schema
 from .types import parse_type, type_name
 from .writers.base import Writer, check_generated, check_required, naming_file, new_columns, prepare_for
 
@@ -286,12 +286,10 @@ class Pipeline:
                 fit_memory(self._resolved, need)
             raise
         self.sink: Sink = sinks.get(str(self.job.sink.type))
-        if allow_python is None:
-            allow_python = os.environ.get("LOADER_ALLOW_PYTHON") == "1"
         # imported by run() before it writes anything; plan() imports nothing
         job_stages = build_stages(job.transform, allow_code=allow_python, defer_imports=True)
         self.stages: list[Stage] = job_stages + as_stages(transforms)
-        self.allow_python, self.code_transforms = allow_python, bool(transforms)  # for engines' workers
+        self.allow_python, self.code_transforms = code_allowed(allow_python), bool(transforms)  # for engines' workers
         self.handle_signals = handle_signals
         self.progress = progress
         if on_event is None and self.job.run.log_format == "json":
@@ -326,7 +324,7 @@ class Pipeline:
             env: The environment for ``${VAR}`` and ``LOADER_*`` overrides (default: ``os.environ``).
             **kwargs: ``Pipeline``'s own keywords (``progress``, ``on_event``, ...).
         """
-        return cls(load_job(path, sets, env), **kwargs)
+        return cls(load_job(path, sets, env, sets_name="sets"), **kwargs)
 
     # ------------------------------------------------------------ naming
 

@@ -143,7 +143,8 @@ class RunReport:
     rows_per_s: float = 0.0
     """``rows_read`` per second."""
     peak_rss_mb: float = 0.0
-    """Peak resident memory of this process during the run, in MB. On Linux the peak is
+    """Peak resident memory of this process during the run, in MB: the whole process's, a
+    library host's memory held through the load included. On Linux the peak is
     reset as the run starts, so a library host's earlier peak (or an earlier load's) is
     not counted, nor kept (``ru_maxrss`` is lowered too: docs/api.md); where it cannot be (other systems), it is the process's peak since it
     started, and only a peak that rose during the run counts as past ``max_memory_mb``."""
