@@ -602,7 +602,8 @@ def _placeholder(flag: str) -> str:
     """What ``--set`` takes for a flag given no value in a hint: its metavar (``NAME``,
     ``NAME=TYPE``: one column of a table), else the key's name in capitals (``ENGINE``)."""
     action = _load_flags()[flag]
-    return (action.metavar or action.dest.split(".")[-1].upper()).removesuffix(",...")
+    shown = action.metavar if isinstance(action.metavar, str) else action.dest.split(".")[-1].upper()
+    return shown.removesuffix(",...")
 
 
 def _set_pair(dotted: str, value: str) -> str:

@@ -437,7 +437,10 @@ def test_a_hint_from_load_names_its_keywords_not_flags(tmp_path: Path) -> None:
             'set source.format = "csv", "parquet" or "arrow" (or --format)',
             'set source_options.format = "csv", "parquet" or "arrow" (or source_options.format)',
         ),
-        ('read it with --encoding utf-16 (source.encoding = "utf-16")', 'read it with source_options={"encoding": "utf-16"}'),
+        (
+            'read it with --encoding utf-16 (source.encoding = "utf-16")',
+            'read it with source_options={"encoding": "utf-16"}',
+        ),
         ("set run.on_change to 'skip'", "set run_options.on_change to 'skip'"),
         ("see /tmp/run.report or run.report.json", "see /tmp/run.report or run.report.json"),  # file names
         ('load with mode = "append" (--mode append)', 'load with mode = "append" (sink_options={"mode": "append"})'),
