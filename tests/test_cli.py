@@ -1004,9 +1004,17 @@ def test_a_job_commands_hint_names_no_flag_it_refuses(
             "declare the type (--set source.columns.NAME=TYPE, or a job file)",
         ),
         ("rerun with a higher --max-rejects to resume", "run", "rerun with a higher --max-rejects to resume"),
-        ("rerun with a higher --max-rejects to resume", "validate", "rerun with a higher --set run.max_rejects=N to resume"),
+        (
+            "rerun with a higher --max-rejects to resume",
+            "validate",
+            "rerun with a higher --set run.max_rejects=N to resume",
+        ),
         ("finish it with the same --engine, or", "validate", "finish it with the same --set run.engine=ENGINE, or"),
-        ("read it with (--encoding NAME, source.encoding)", "run", "read it with (--set source.encoding=NAME, source.encoding)"),
+        (
+            "read it with (--encoding NAME, source.encoding)",
+            "run",
+            "read it with (--set source.encoding=NAME, source.encoding)",
+        ),
         ("all rejected ('--table' is not an int64)", "run", "all rejected ('--table' is not an int64)"),  # quoted data
     ],
 )
@@ -1014,3 +1022,31 @@ def test_a_hints_bare_flag_is_spelled_for_the_command(hint: str, command: str, g
     from loader.cli import hint_for
 
     assert hint_for(hint, command) == given
+
+
+def test_a_file_too_new_is_left_for_a_later_run_by_every_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--min-age``, ``LOADER_SOURCE__MIN_AGE``: a dry run lists the file apart, a run logs it and exits 0."""
+    import re
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.csv").write_text("id\n1\n")  # just written
+    glob = str(tmp_path / "in" / "*.csv")
+    assert main(["load", glob, str(tmp_path / "t.db"), "--table", "t", "--min-age", "60", "--dry-run"]) == 0
+    assert re.sub(r"\d+s ago", "Ns ago", capsys.readouterr().out).splitlines() == [
+        "files (0):",
+        "too new (1): left for a later run (source.min_age)",
+        f"  {tmp_path / 'in' / 'a.csv'}: modified Ns ago, under source.min_age = 60s",
+        "engine: threads",
+        f"target: sqlite {tmp_path / 't.db'}, table 't', mode append",
+        "ok: configuration and sources are valid; nothing was written",
+    ]
+    job = tmp_path / "job.toml"
+    job.write_text(f'[source]\npath = "{glob}"\n[sink]\npath = "t.db"\ntable = "t"\n')
+    monkeypatch.setenv("LOADER_SOURCE__MIN_AGE", "60")
+    assert main(["run", str(job), "--log-format", "json", "--report", str(tmp_path / "r.json")]) == 0
+    [line] = [json.loads(x) for x in capsys.readouterr().err.splitlines() if '"event":"file"' in x]
+    assert (line["path"], line["status"], line["level"]) == (str(tmp_path / "in" / "a.csv"), "too-new", "info")
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert (report["status"], report["files_too_new"], report["rows_written"]) == ("ok", 1, 0)
