@@ -62,6 +62,7 @@ class SourceOptions(TypedDict, total=False):
     block_size: int | str
     max_row_bytes: int | str
     allow_empty: bool
+    min_age: float
     partitioning: Literal["auto", "hive", "none"]
 
 

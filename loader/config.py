@@ -100,6 +100,11 @@ class SourceConfig:
     At most 2047MB (pyarrow parses less than 2 GiB at a time)."""
     allow_empty: bool = False
     """A glob that matches no file is not an error (useful on a schedule)."""
+    min_age: float = 0.0
+    """Seconds since a file last changed before it loads (0: off). A file modified more recently
+    (still being written into the glob by a copy or an upload) is left for a later run, listed
+    with status ``too-new`` and counted in ``files_too_new``; it is neither loaded nor an error.
+    Local files only (objects in object storage appear whole). See Run on a schedule."""
     partitioning: Literal["auto", "hive", "none"] = "auto"
     """Columns from ``key=value`` folders in the inputs' paths (Hive partitioning, as pyarrow, Spark and
     DuckDB write it): ``auto`` adds them when every input's path has the same keys (after a run that
@@ -129,6 +134,7 @@ class SourceConfig:
             block_size: int | str = ...,
             max_row_bytes: int | str = ...,
             allow_empty: bool = ...,
+            min_age: float = ...,
             partitioning: Literal["auto", "hive", "none"] = ...,
         ) -> None: ...
 
@@ -1207,6 +1213,7 @@ def resolve_source(src: SourceConfig) -> SourceConfig:
     _floors(src, "source", _SOURCE_FLOORS)
     _ceilings(src, "source", _SOURCE_CEILINGS)
     _check_encoding(src.encoding)
+    _seconds("source.min_age", src.min_age)
     return src
 
 
