@@ -62,6 +62,7 @@ class SourceOptions(TypedDict, total=False):
     block_size: int | str
     max_row_bytes: int | str
     allow_empty: bool
+    min_age: float
     partitioning: Literal["auto", "hive", "none"]
 
 
@@ -171,27 +172,64 @@ def _check_arguments(target: Any, texts: Mapping[str, Any], options: Mapping[str
             )
 
 
-# The job key an error's message starts with: ``run.chunk_size: ...``, ``run.engine = 'dask': ...``,
-# ``sink.primary_key/indexes: ...``, ``source.columns.id: ...`` (a key within a table).
-_LEADING_KEY = re.compile(r"([a-z]+)\.([a-z_]+)(?=:|/| = |\.)")
+# A job key in an error's message or hint: ``run.chunk_size: ...``, ``(still locked after
+# sink.busy_timeout = 2s)``, ``use run.engine = 'threads'``, ``source.columns.id``, with the value
+# after ``=`` if any; not a part of a path (``/tmp/run.report``) nor of ``--set run.x=...``.
+_KEY = re.compile(
+    r"(?<![\w./\\'\"-])(?<!--set )([a-z]+)\.([a-z_]+)(?![\w-])"
+    r"(?P<value> = (?>'[^']*'|\"[^\"]*\"|[^\s,;)]+)(?!,\s*['\"]))?"  # not the first of a list of values
+)
 # A command-line flag in a hint, and the value after it if any (never the next flag, as in
 # ``--restart --mode replace``): ``--mode replace``, ``(--table)``,
 # ``--set run.on_change=reload``.
 _FLAG = re.compile(r"--([a-z][a-z-]*)(?: (?!-)('[^']*'|\"[^\"]*\"|[^\s),;]+))?")
+# A keyword said twice, as a hint that gave the key and its flag: ``sink.alter = true (--alter)``.
+_TWICE = re.compile(r"(\w+_options=\{[^{}]*\}|\w+=(?:\"[^\"]*\"|\S+?)) \(\1\)")
 
 
 def _as_given(exc: LoaderError) -> None:
-    """An error naming a job key (``run.chunk_size: ...``) names it as ``load()`` took it
-    (``run_options.chunk_size``, ``target``), as the checks of its options do; a hint's
-    command-line flags become ``load()``'s keywords (``--restart``: ``run_options={"restart": True}``)."""
-    m = _LEADING_KEY.match(exc.message)
-    if m is not None and m.group(1) in SECTIONS:
-        section, key = m.groups()
-        if key in {f.name for f in dataclasses.fields(SECTIONS[section])}:
-            exc.message = _ARGUMENTS.get(m.group(0), f"{section}_options.{key}") + exc.message[m.end() :]
-            exc.args = (exc.message,)
+    """An error naming job keys (``run.chunk_size: ...``) names them as ``load()`` took them
+    (``run_options.chunk_size``, ``target``), as the checks of its options do, wherever they
+    stand in its message; its hint's keys and command-line flags become ``load()``'s keywords
+    (``--restart`` and ``run.restart = true``: ``run_options={"restart": True}``)."""
+    message = _KEY.sub(_argument, exc.message)
+    if message != exc.message:
+        exc.message = message
+        exc.args = (message,)
     if exc.hint:
-        exc.hint = _FLAG.sub(_keyword, exc.hint)
+        hint = _KEY.sub(_key_keyword, _FLAG.sub(_keyword, exc.hint))
+        exc.hint = _TWICE.sub(r"\1", hint)
+
+
+def _job_key(m: re.Match[str]) -> str | None:
+    """The job key ``m`` found (``sink.busy_timeout``), None where it is none: not a section's
+    key, or a key followed by more of a name (``run.report.json``) that is no key's table entry."""
+    section, key = m.group(1), m.group(2)
+    if section not in SECTIONS or key not in {f.name for f in dataclasses.fields(SECTIONS[section])}:
+        return None
+    dotted = f"{section}.{key}"
+    if re.match(r"\.\w", m.string[m.end(2) :]) and typing.get_origin(_hint_of(dotted)) is not dict:
+        return None
+    return dotted
+
+
+def _argument(m: re.Match[str]) -> str:
+    """A job key as ``load()`` takes it: ``sink_options.busy_timeout``, ``table``; a value said after it stays."""
+    dotted = _job_key(m)
+    if dotted is None:
+        return m.group(0)
+    section, key = dotted.split(".")
+    return _ARGUMENTS.get(dotted, f"{section}_options.{key}") + (m.group("value") or "")
+
+
+def _key_keyword(m: re.Match[str]) -> str:
+    """A hint's job key given a value ``load()``'s keyword with it (``run_options={"engine": "threads"}``), else as ``_argument``."""
+    dotted, value = _job_key(m), m.group("value")
+    if dotted is not None and value is not None:
+        typed = parse_value(value.removeprefix(" = "))
+        if _taken(dotted, typed):
+            return _option(dotted, typed)
+    return _argument(m)
 
 
 @functools.cache

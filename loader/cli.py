@@ -549,8 +549,9 @@ _JOB_COMMAND_KEYS: dict[str, set[str]] = {"run": RUN_KEYS, "replay": REPLAY_KEYS
 
 def hint_for(hint: str, command: str) -> str:
     """A hint's key flags as ``command`` takes them: hints name ``loader load``'s flags, and a
-    key flag a job command lacks (``loader run`` has no ``--mode``) is spelled ``--set KEY=VALUE``."""
-    from .api import _FLAG, _flags, _hint_of, _taken
+    key flag a job command lacks (``loader run`` has no ``--mode``, nor ``--table``) is spelled
+    ``--set KEY=VALUE``, with the flag's placeholder where the hint gives no value."""
+    from .api import _FLAG, _flags, _hint_of
 
     keys = _JOB_COMMAND_KEYS.get(command)
     if keys is None:
@@ -559,15 +560,64 @@ def hint_for(hint: str, command: str) -> str:
     def spelled(m: re.Match[str]) -> str:
         flag, value = m.groups()
         dotted = _flags().get(flag)
-        if dotted is None or _wanted(dotted, keys):
+        quoted = m.start() > 0 and m.string[m.start() - 1] in "'\""  # a value quoted from the data
+        if dotted is None or quoted or _wanted(dotted, keys):
             return m.group(0)
-        if value is not None and _taken(dotted, parse_value(value)):
-            return f"--set {dotted}={value}"
-        if _hint_of(dotted) is bool:  # a switch: on; the word after it is the hint's own
-            return f"--set {dotted}=true" + m.group(0)[len(flag) + 2 :]
-        return m.group(0)
+        given = None if value is None else _set_value(dotted, flag, value)
+        if given is not None:
+            return given
+        rest = m.group(0)[len(flag) + 2 :]  # the word after the flag, if any, is the hint's own
+        if _hint_of(dotted) is bool:  # a switch: on
+            return f"--set {dotted}=true" + rest
+        return _set_pair(dotted, _placeholder(flag)) + rest
 
     return _FLAG.sub(spelled, hint)
+
+
+@functools.cache
+def _load_flags() -> dict[str, argparse.Action]:
+    """``loader load``'s key flags by name (``table``): the flags hints are written with."""
+    load = _commands(build_parser(helps=False))["load"]
+    return {o[2:]: a for a in load._actions for o in a.option_strings if o.startswith("--")}
+
+
+def _set_value(dotted: str, flag: str, value: str) -> str | None:
+    """``--set`` for a flag and its value (``--columns id=int64``: ``--set source.columns.id=int64``),
+    None where the key does not take the value: then the word is the hint's own."""
+    from .api import _taken
+
+    if _taken(dotted, parse_value(value)):
+        return f"--set {dotted}={value}"
+    convert = _load_flags()[flag].type
+    try:
+        typed = convert(value) if callable(convert) else None
+    except (argparse.ArgumentTypeError, ValueError):
+        return None
+    if isinstance(typed, dict) and typed and _taken(dotted, typed):
+        return " ".join(_set_pair(dotted, f"{k}={v}") for k, v in typed.items())
+    return None
+
+
+def _placeholder(flag: str) -> str:
+    """What ``--set`` takes for a flag given no value in a hint: its metavar (``NAME``,
+    ``NAME=TYPE``: one column of a table), else the key's name in capitals (``ENGINE``)."""
+    action = _load_flags()[flag]
+    shown = action.metavar if isinstance(action.metavar, str) else action.dest.split(".")[-1].upper()
+    return shown.removesuffix(",...")
+
+
+def _set_pair(dotted: str, value: str) -> str:
+    """``--set KEY=VALUE``; a table's entry (``NAME=TYPE``) is set by its own key, as ``--set`` takes it."""
+    if _hint_of_dict(dotted) and "=" in value:
+        name, _, typ = value.partition("=")
+        return f"--set {dotted}.{name}={typ}"
+    return f"--set {dotted}={value}"
+
+
+def _hint_of_dict(dotted: str) -> bool:
+    from .api import _hint_of
+
+    return typing.get_origin(_hint_of(dotted)) is dict
 
 
 def _fail(exc: BaseException, code: int, command: _Command) -> None:
@@ -576,6 +626,9 @@ def _fail(exc: BaseException, code: int, command: _Command) -> None:
         exc.hint = ConfigError.cli_hint(command.args.command) + exc.hint[len(ConfigError.default_hint) :]
     if isinstance(exc, LoaderError) and exc.hint:
         exc.hint = hint_for(exc.hint, command.args.command)
+    if isinstance(exc, NothingLoadedError):  # its cause may name a flag to try (``try --delimiter ';'``)
+        exc.message = hint_for(exc.message, command.args.command)
+        exc.args = (exc.message,)
     debug, log = command.debug, command.log
     with _stderr_may_fail():
         if log is not None:

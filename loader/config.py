@@ -100,6 +100,11 @@ class SourceConfig:
     At most 2047MB (pyarrow parses less than 2 GiB at a time)."""
     allow_empty: bool = False
     """A glob that matches no file is not an error (useful on a schedule)."""
+    min_age: float = 0.0
+    """Seconds since a file last changed before it loads (0: off). A file modified more recently
+    (still being written into the glob by a copy or an upload) is left for a later run, listed
+    with status ``too-new`` and counted in ``files_too_new``; it is neither loaded nor an error.
+    Local files only (objects in object storage appear whole). See Run on a schedule."""
     partitioning: Literal["auto", "hive", "none"] = "auto"
     """Columns from ``key=value`` folders in the inputs' paths (Hive partitioning, as pyarrow, Spark and
     DuckDB write it): ``auto`` adds them when every input's path has the same keys (after a run that
@@ -129,6 +134,7 @@ class SourceConfig:
             block_size: int | str = ...,
             max_row_bytes: int | str = ...,
             allow_empty: bool = ...,
+            min_age: float = ...,
             partitioning: Literal["auto", "hive", "none"] = ...,
         ) -> None: ...
 
@@ -775,18 +781,21 @@ def apply_overrides(
     env: Mapping[str, str] | None = None,
     flags: Sequence[tuple[str, Any]] = (),
     origins: dict[str, str] | None = None,
+    *,
+    sets_name: str = "--set",
 ) -> dict[str, Any]:
     """Environment first, then ``--set`` pairs, then flags (``("sink.table", "t")``), so flags win.
     Their values are interpolated; relative paths among them stay relative to the current directory.
-    ``origins`` is given where each key set came from last (``environment LOADER_RUN__JOB``)."""
+    ``origins`` is given where each key set came from last (``environment LOADER_RUN__JOB``);
+    ``sets_name`` is what the caller calls ``sets`` (``Pipeline.from_config``'s ``sets``)."""
     environ = env if env is not None else os.environ
     _check_overrides(sets, environ)
     pairs = _env_settings(environ)
-    for pair in sets or []:
+    for n, pair in enumerate(sets or []):
         if "=" not in pair:
-            raise ConfigError(f"--set {pair}: expected SECTION.KEY=VALUE")
+            raise ConfigError(f"{_set_origin(sets_name, n, pair)}: expected SECTION.KEY=VALUE")
         dotted, raw = pair.split("=", 1)
-        pairs.append((dotted.strip(), override_value(dotted.strip(), raw), f"--set {dotted.strip()}"))
+        pairs.append((dotted.strip(), override_value(dotted.strip(), raw), _set_origin(sets_name, n, dotted.strip())))
     for dotted, value in flags:
         pairs.append((dotted, value, "--" + dotted.split(".")[-1].replace("_", "-")))
     for dotted, value, origin in pairs:
@@ -796,16 +805,24 @@ def apply_overrides(
     return data
 
 
+def _set_origin(sets_name: str, n: int, dotted: str) -> str:
+    """Where a ``sets`` pair came from, as its caller gave it: ``--set sink.path`` on a command
+    line, ``sets[0] sink.path`` in Python (whose caller never typed ``--set``)."""
+    return f"--set {dotted}" if sets_name == "--set" else f"{sets_name}[{n}] {dotted}"
+
+
 def job_from_overrides(
     data: dict[str, Any],
     sets: Sequence[str] | None = None,
     env: Mapping[str, str] | None = None,
     flags: Sequence[tuple[str, Any]] = (),
+    *,
+    sets_name: str = "--set",
 ) -> JobConfig:
     """``job_from_tables`` of ``data`` with its overrides applied (``apply_overrides``). An error
     about a key an environment variable set names the variable, which spells the key otherwise."""
     origins: dict[str, str] = {}
-    merged = apply_overrides(data, sets, env, flags, origins)
+    merged = apply_overrides(data, sets, env, flags, origins, sets_name=sets_name)
     try:
         return job_from_tables(merged)
     except ConfigError as exc:
@@ -919,8 +936,11 @@ def load_job(
     sets: Sequence[str] | None = None,
     env: Mapping[str, str] | None = None,
     flags: Sequence[tuple[str, Any]] = (),
+    *,
+    sets_name: str = "--set",
 ) -> JobConfig:
-    """Read a TOML job file, apply environment, ``--set`` and flag overrides, resolve it.
+    """Read a TOML job file, apply environment, ``--set`` and flag overrides, resolve it
+    (``sets_name``: what errors call ``sets``, as ``apply_overrides``).
 
     Relative paths in the file are relative to the file's directory; those given by
     overrides are relative to the current directory."""
@@ -932,13 +952,19 @@ def load_job(
     rebase_paths(data, os.path.dirname(os.fspath(path)))
     written = _flat(data)
     try:
-        return job_from_overrides(data, sets, environ, flags)
+        return job_from_overrides(data, sets, environ, flags, sets_name=sets_name)
     except ConfigError as exc:
         # a key the file sets, and no override changed: the error names the file
         key = _key_of(exc)
-        if exc.file is None and key in written and _flat(data).get(key) == written[key]:
+        if exc.file is None and key in written and _same(_flat(data).get(key), written[key]):
             exc.file = os.fspath(path)
         raise
+
+
+def _same(now: Any, written: Any) -> bool:
+    """Whether an override left a key's value as the file wrote it: the very value, or an equal
+    one (``nan`` equals nothing, not even itself, yet no override changed it)."""
+    return now is written or bool(now == written)
 
 
 def _flat(data: dict[str, Any]) -> dict[str, Any]:
@@ -1201,6 +1227,7 @@ def resolve_source(src: SourceConfig) -> SourceConfig:
     _floors(src, "source", _SOURCE_FLOORS)
     _ceilings(src, "source", _SOURCE_CEILINGS)
     _check_encoding(src.encoding)
+    _seconds("source.min_age", src.min_age)
     return src
 
 

@@ -55,6 +55,11 @@ GAUGES: list[tuple[str, str, Callable[[RunReport], float]]] = [
         "Files half loaded by an earlier run and not among the last run's inputs.",
         lambda r: r.files_gone,
     ),
+    (
+        "loader_last_run_files_too_new",
+        "Files the last run left for a later one: changed less than source.min_age before it.",
+        lambda r: r.files_too_new,
+    ),
     ("loader_last_run_duration_seconds", "Wall-clock duration of the last run.", lambda r: r.elapsed_s),
     (
         "loader_last_run_peak_memory_bytes",

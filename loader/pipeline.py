@@ -69,7 +69,7 @@ from .outputs import rewrite_report, write_outputs
 from .paths import check_directory, check_paths, lock_path
 from .prefetch import ordered_map, prefetch
 from .progress import Progress
-from .readers import Naming, expand_paths, file_format, input_spellings, open_reader
+from .readers import Naming, expand_paths, file_format, input_spellings, open_reader, too_new
 from .readers.partitions import folder_rejected, recorded_keys, settle
 from .readers.stream import parses_at_most
 from .rejects import Committed, RejectFile, default_rejects_path, versioned
@@ -100,7 +100,7 @@ from .state import (
     rows_committed,
 )
 from .suggest import fold
-from .transforms import Stage, apply, as_stages, build_stages, close_stages, for_load, output_schema
+from .transforms import Stage, apply, as_stages, build_stages, close_stages, code_allowed, for_load, output_schema
 from .types import parse_type, type_name
 from .writers.base import Writer, check_generated, check_required, naming_file, new_columns, prepare_for
 
@@ -151,6 +151,7 @@ class Plan:
     parts: list[str] = field(default_factory=list)  # off threads: the parts, per file (``engines.describe_parts``)
     statuses: dict[str, str] = field(default_factory=dict)  # each file against the job's checkpoint, in words
     target_note: str | None = None  # why the target was not read (``Peek.note``)
+    too_new: list[str] = field(default_factory=list)  # files left for a later run (``source.min_age``), each with why
 
     @property
     def stdin(self) -> bool:
@@ -168,6 +169,10 @@ class Plan:
         out += [f"  {f}: {self.statuses[f]}" if f in self.statuses else f"  {f}" for f in self.files[:50]]
         if len(self.files) > 50:
             out.append(f"  ... and {len(self.files) - 50} more")
+        if self.too_new:
+            out.append(f"too new ({len(self.too_new)}): left for a later run (source.min_age)")
+            out += [f"  {f}" for f in self.too_new[:50]]
+            out += [f"  ... and {len(self.too_new) - 50} more"] if len(self.too_new) > 50 else []
         if self.stdin:
             out.append("standard input: not read by a dry run; its columns are checked by the load only")
         for described, paths in self.dialects.items():
@@ -189,6 +194,12 @@ class Plan:
 
 # Files named on a plan's dialect line; the others are counted.
 DIALECT_FILES_SHOWN = 3
+
+
+def _too_new_reason(age: float, min_age: float) -> str:
+    """Why a file waits for a later run: ``modified 3s ago, under source.min_age = 60s``."""
+    when = f"modified {age:.0f}s ago" if age >= 0 else f"modified {-age:.0f}s ahead of this machine's clock"
+    return f"{when}, under source.min_age = {min_age:g}s"
 
 
 def _some(paths: list[str], shown: int) -> str:
@@ -287,13 +298,11 @@ class Pipeline:
                 fit_memory(self._resolved, need)
             raise
         self.sink: Sink = sinks.get(str(self.job.sink.type))
-        if allow_python is None:
-            allow_python = os.environ.get("LOADER_ALLOW_PYTHON") == "1"
         # imported by run() before it writes anything; plan() imports nothing
         job_stages = build_stages(job.transform, allow_code=allow_python, defer_imports=True)
         # the caller's stage objects as this load's own copies: a list of them may serve other loads
         self.stages: list[Stage] = job_stages + for_load(as_stages(transforms))
-        self.allow_python, self.code_transforms = allow_python, bool(transforms)  # for engines' workers
+        self.allow_python, self.code_transforms = code_allowed(allow_python), bool(transforms)  # for engines' workers
         self.handle_signals = handle_signals
         self.progress = progress
         if on_event is None and self.job.run.log_format == "json":
@@ -311,6 +320,7 @@ class Pipeline:
         self._entries: dict[str, str] = {}  # the job's entries in the target as the run found them
         self._loop: _Loop | None = None  # the run loop while a run is under way
         self._stored: int | None = None  # after a failure: this run's commits the target holds
+        self._too_new: list[tuple[str, str]] = []  # inputs left for a later run (source.min_age), with why
 
     @classmethod
     def from_config(
@@ -328,7 +338,7 @@ class Pipeline:
             env: The environment for ``${VAR}`` and ``LOADER_*`` overrides (default: ``os.environ``).
             **kwargs: ``Pipeline``'s own keywords (``progress``, ``on_event``, ...).
         """
-        return cls(load_job(path, sets, env), **kwargs)
+        return cls(load_job(path, sets, env, sets_name="sets"), **kwargs)
 
     # ------------------------------------------------------------ naming
 
@@ -431,6 +441,7 @@ class Pipeline:
             parts=self._plan_parts(plans),
             statuses=self._statuses(plans),
             target_note=self._target_note,
+            too_new=[f"{path}: {reason}" for path, reason in self._too_new],
         )
 
     def _unwritten(self, plans: list[FilePlan]) -> _Unwritten | None:
@@ -917,13 +928,7 @@ class Pipeline:
         self._check_paths(files)
         self._settle_partitioning(files)
         job, run = self._fit_files(files), self.job.run
-        self._emit(
-            "start",
-            job=self.job_name,
-            files=len(files),
-            bytes=sum(storage.size(f) or 0 for f in files),
-            target=job.sink.path,
-        )
+        self._started(files, report)
         with contextlib.ExitStack() as stack:
             # handled from here: a signal while the lock is awaited stops the run with its exit code and report
             signals = stack.enter_context(_Signals(self.handle_signals))
@@ -990,10 +995,29 @@ class Pipeline:
             self._check_loaded(report, loop.reasons)
 
     def _inputs(self, report: RunReport | None = None) -> tuple[list[list[str]], list[str]]:
-        """Each input file's spellings (``input_spellings``), and the first of each."""
+        """Each input file's spellings (``input_spellings``), and the first of each; those
+        changed more recently than ``source.min_age`` are left out, kept in ``_too_new``
+        with why (``modified 3s ago``)."""
         with _inputs_checked(report):
             spelled = input_spellings(self.job.source)
+        spelled, young = too_new(spelled, self.job.source.min_age)
+        self._too_new = [(path, _too_new_reason(age, self.job.source.min_age)) for path, age in young]
         return spelled, [names[0] for names in spelled]
+
+    def _started(self, files: list[str], report: RunReport) -> None:
+        """The ``start`` event, then the files left for a later run (``source.min_age``):
+        listed ``too-new``, counted, and logged."""
+        self._emit(
+            "start",
+            job=self.job_name,
+            files=len(files),
+            bytes=sum(storage.size(f) or 0 for f in files),
+            target=self.job.sink.path,
+        )
+        for path, reason in self._too_new:
+            report.files.append(FileReport(path, status="too-new", reason=reason))
+            report.files_too_new += 1
+            self._emit("file", path=path, status="too-new", reason=reason)
 
     def _start_state(
         self, writer: Writer, rejects: RejectFile, report: RunReport, spelled: list[list[str]]
@@ -1026,7 +1050,7 @@ class Pipeline:
     def _report_gone(self, state: JobState, plans: list[FilePlan], report: RunReport) -> None:
         """Files half loaded by an earlier run that are not among the inputs now: listed as
         ``gone`` with the rows kept from them, and warned of in the summary line."""
-        for path, kept in gone(state, plans):
+        for path, kept in gone(state, plans, [path for path, _ in self._too_new]):
             report.files.append(FileReport(path, status="gone", rows_kept=kept))
             report.files_gone += 1
             self._emit("file", path=path, status="gone")
@@ -1326,7 +1350,7 @@ def rejects_exceeded(rejected: int, limit: float | None, file: str, *, check: bo
     error = RejectLimitError(f"{rejected:,} rows rejected, more than max_rejects = {limit}", file=file)
     if check:
         error.hint = (
-            "`loader load` would stop there: fix the input or allow more with --max-rejects,"
+            "the load would stop there: fix the input or allow more with --max-rejects,"
             " then check again (the dry run wrote nothing)"
         )
     return error

@@ -66,7 +66,8 @@ class FileReport:
     an input missing, not a file, or that cannot be opened: every input is checked before
     the first loads, so the run stops with none loaded; ``reason`` says why) or
     ``gone`` (half loaded by an earlier run and not among the inputs any more: deleted,
-    moved, or left out of the glob; its committed rows stay)."""
+    moved, or left out of the glob; its committed rows stay) or ``too-new`` (changed less than
+    ``source.min_age`` ago: left for a later run, not read; ``reason`` says when)."""
     rows_read: int = 0
     """Rows read from it by this run."""
     rows_written: int = 0
@@ -84,7 +85,8 @@ class FileReport:
     """``changed-skipped`` and ``gone``: the rows an earlier run committed from it, left in place."""
     reason: str | None = None
     """``unreadable``: why it cannot be read (``permission denied``, ``no such file``,
-    ``is a directory, not a file``)."""
+    ``is a directory, not a file``); ``too-new``: when it changed (``modified 3s ago, under
+    source.min_age = 60s``)."""
 
 
 @dataclass
@@ -126,6 +128,8 @@ class RunReport:
     """Files changed since they were loaded (skipped with ``run.on_change = "skip"``)."""
     files_gone: int = 0
     """Files an earlier run half loaded that are not among the inputs any more (status ``gone``)."""
+    files_too_new: int = 0
+    """Files changed less than ``source.min_age`` ago, left for a later run (status ``too-new``)."""
     resumed: bool = False
     """Whether the run went on from an earlier run's checkpoint."""
     checkpoint_stale: str | None = None
@@ -143,7 +147,8 @@ class RunReport:
     rows_per_s: float = 0.0
     """``rows_read`` per second."""
     peak_rss_mb: float = 0.0
-    """Peak resident memory of this process during the run, in MB. On Linux the peak is
+    """Peak resident memory of this process during the run, in MB: the whole process's, a
+    library host's memory held through the load included. On Linux the peak is
     reset as the run starts, so a library host's earlier peak (or an earlier load's) is
     not counted, nor kept (``ru_maxrss`` is lowered too: docs/api.md); where it cannot be (other systems), it is the process's peak since it
     started, and only a peak that rose during the run counts as past ``max_memory_mb``."""
@@ -237,6 +242,8 @@ class RunReport:
         files = self._files_loaded_text()
         if self.files_skipped:
             files += f", {self.files_skipped} already loaded"
+        if self.files_too_new:
+            files += f", {self.files_too_new} too new to load yet (source.min_age: left for a later run)"
         if self.files_changed:
             kept = sum(f.rows_kept or 0 for f in self.files if f.status in ("changed", "changed-skipped"))
             # on_change = "error": the changed file stopped the run, nothing after it was read

@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
@@ -427,11 +428,12 @@ def rows_committed(state: JobState) -> int:
     return sum(fs.rows_written for fs in state.files.values()) + sum(p.rows_written for p in state.parts.values())
 
 
-def gone(state: JobState, plans: list[FilePlan]) -> list[tuple[str, int]]:
+def gone(state: JobState, plans: list[FilePlan], waiting: Iterable[str] = ()) -> list[tuple[str, int]]:
     """Files the checkpoint holds half loaded (rows committed, not done) that are not among
     this run's inputs any more (deleted, moved, left out of the glob): each one's path as
-    its run named it and the rows committed from it, which stay in the target."""
-    inputs = {p.key for p in plans} | {file_key(storage.STDIN)}
+    its run named it and the rows committed from it, which stay in the target. A file
+    ``waiting`` for a later run (``source.min_age``) is there still: not gone."""
+    inputs = {p.key for p in plans} | {file_key(storage.STDIN)} | {file_key(path) for path in waiting}
     out = [
         (fs.path, fs.rows_written)
         for key, fs in state.files.items()

@@ -426,11 +426,23 @@ def test_a_hint_from_load_names_its_keywords_not_flags(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("hint", "given"),
     [
-        (
+        (  # the key with its value and its flag: one keyword
             "set sink.alter = true (--alter) to add new columns",
-            'set sink.alter = true (sink_options={"alter": True}) to add new columns',
+            'set sink_options={"alter": True} to add new columns',
         ),
         ("name another table (--table)", "name another table (table=)"),
+        ("retry when it ends, or raise sink.busy_timeout", "retry when it ends, or raise sink_options.busy_timeout"),
+        ("or use run.engine = 'threads'", 'or use run_options={"engine": "threads"}'),
+        (  # a list of values: the key alone is renamed
+            'set source.format = "csv", "parquet" or "arrow" (or --format)',
+            'set source_options.format = "csv", "parquet" or "arrow" (or source_options.format)',
+        ),
+        (
+            'read it with --encoding utf-16 (source.encoding = "utf-16")',
+            'read it with source_options={"encoding": "utf-16"}',
+        ),
+        ("set run.on_change to 'skip'", "set run_options.on_change to 'skip'"),
+        ("see /tmp/run.report or run.report.json", "see /tmp/run.report or run.report.json"),  # file names
         ('load with mode = "append" (--mode append)', 'load with mode = "append" (sink_options={"mode": "append"})'),
         ("set --max-memory 94MB or more", 'set run_options={"max_memory": "94MB"} or more'),
         ("try --delimiter ';'", 'try source_options={"delimiter": ";"}'),
@@ -448,6 +460,38 @@ def test_hint_flags_become_load_keywords(hint: str, given: str) -> None:
     error = LoaderError("failed", hint=hint)
     _as_given(error)
     assert error.hint == given
+
+
+def test_a_held_target_names_busy_timeout_as_load_took_it(tmp_path: Path) -> None:
+    """docs/api.md's example: the key inside the message and the hint, not only at its start."""
+    import plyvel
+
+    (tmp_path / "a.csv").write_text("id\n1\n")
+    holder = plyvel.DB(str(tmp_path / "held.ldb"), create_if_missing=True)  # another holder of the store
+    try:
+        with pytest.raises(LoaderError) as e:
+            load(tmp_path / "a.csv", tmp_path / "held.ldb", key="{id}", sink_options={"busy_timeout": 0.1})
+    finally:
+        holder.close()
+    assert str(e.value) == (
+        f"{tmp_path / 'held.ldb'}: LevelDB is locked by another program (still locked after sink_options.busy_timeout = 0.1s)"
+    )
+    assert e.value.hint is not None and "sink.busy_timeout" not in e.value.hint
+    assert e.value.hint.endswith("or raise sink_options.busy_timeout")
+
+
+def test_a_job_key_inside_a_message_or_hint_is_named_as_load_took_it(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("id\n1\n")
+    with pytest.raises(ConfigError) as e:
+        load(tmp_path / "a.csv", tmp_path / "x.db", transforms=[lambda b: b], run_options={"engine": "processes"})
+    assert str(e.value).startswith("run_options.engine = 'processes': transforms passed in Python")
+    assert e.value.hint is not None and e.value.hint.endswith('or use run_options={"engine": "threads"}')
+    with pytest.raises(ConfigError) as e:
+        load(tmp_path / "*.csv", tmp_path / "x.db")
+    assert (str(e.value), e.value.hint) == (
+        "table: needed when source is a glob ('" + str(tmp_path / "*.csv") + "')",
+        "set table (table=); the table name is not guessed from a pattern",
+    )
 
 
 # Calls docs/api.md and README.md document, as a caller's strictly typed code makes them.

@@ -824,7 +824,9 @@ def test_a_dry_run_fails_as_the_load_does_on_a_file_whose_every_row_it_rejects(
     assert not (tmp_path / "out.db").exists()  # read-only
     assert main(["load", name, "out.db", "--table", "t", *flags]) == 4
     (load_error,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("loader: error:")]
-    assert errors == [load_error, load_error]
+    # validate takes no --encoding nor --delimiter: the flag to try is spelled as it takes it
+    spelled = load_error.replace("try --encoding cp1252", "try --set source.encoding=cp1252")
+    assert errors == [load_error, spelled.replace("try --delimiter ';'", "try --set source.delimiter=';'")]
     assert load_error.startswith(f"loader: error: {name}: nothing loaded: all 2 rows ")
 
 
@@ -959,3 +961,92 @@ def test_a_hint_names_flags_the_command_takes(command: str, given: str) -> None:
     assert (
         hint_for("rerun with --restart --mode replace (every file); read it with --encoding cp1252", command) == given
     )
+
+
+@pytest.mark.parametrize(
+    ("sink", "hint"),
+    [
+        (  # a glob and no table
+            'path = "job.db"',
+            "set sink.table (--set sink.table=NAME); the table name is not guessed from a pattern",
+        ),
+        (
+            'path = "job.foo"\ntable = "t"',
+            "use a path ending in .db/.sqlite/.sqlite3 (sqlite) or .ldb/.leveldb (leveldb), "
+            "or set sink.type (--set sink.type=TYPE)",
+        ),
+        (
+            'path = "job.db"\ntable = "sqlite_x"',
+            "name another table (--set sink.table=NAME); without one the table is named after the first input file",
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_a_job_commands_hint_names_no_flag_it_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, sink: str, hint: str
+) -> None:
+    """``run`` and ``validate`` take no ``--table`` nor ``--sink``: a hint's bare flag is
+    spelled as ``--set`` takes it, with the flag's placeholder."""
+    (tmp_path / "a.csv").write_text("id,v\n1,a\n")
+    job = tmp_path / "job.toml"
+    job.write_text(f'[source]\npath = "*.csv"\n[sink]\n{sink}\n')
+    assert main([command, str(job)]) == 2
+    assert capsys.readouterr().err.splitlines()[1:] == [f"  hint: {hint}"]
+
+
+@pytest.mark.parametrize(
+    ("hint", "command", "given"),
+    [
+        ("declare the old type (--columns id=int64)", "run", "declare the old type (--set source.columns.id=int64)"),
+        (
+            "declare the type (--columns, or a job file)",
+            "run",
+            "declare the type (--set source.columns.NAME=TYPE, or a job file)",
+        ),
+        ("rerun with a higher --max-rejects to resume", "run", "rerun with a higher --max-rejects to resume"),
+        (
+            "rerun with a higher --max-rejects to resume",
+            "validate",
+            "rerun with a higher --set run.max_rejects=N to resume",
+        ),
+        ("finish it with the same --engine, or", "validate", "finish it with the same --set run.engine=ENGINE, or"),
+        (
+            "read it with (--encoding NAME, source.encoding)",
+            "run",
+            "read it with (--set source.encoding=NAME, source.encoding)",
+        ),
+        ("all rejected ('--table' is not an int64)", "run", "all rejected ('--table' is not an int64)"),  # quoted data
+    ],
+)
+def test_a_hints_bare_flag_is_spelled_for_the_command(hint: str, command: str, given: str) -> None:
+    from loader.cli import hint_for
+
+    assert hint_for(hint, command) == given
+
+
+def test_a_file_too_new_is_left_for_a_later_run_by_every_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--min-age``, ``LOADER_SOURCE__MIN_AGE``: a dry run lists the file apart, a run logs it and exits 0."""
+    import re
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.csv").write_text("id\n1\n")  # just written
+    glob = str(tmp_path / "in" / "*.csv")
+    assert main(["load", glob, str(tmp_path / "t.db"), "--table", "t", "--min-age", "60", "--dry-run"]) == 0
+    assert re.sub(r"\d+s ago", "Ns ago", capsys.readouterr().out).splitlines() == [
+        "files (0):",
+        "too new (1): left for a later run (source.min_age)",
+        f"  {tmp_path / 'in' / 'a.csv'}: modified Ns ago, under source.min_age = 60s",
+        "engine: threads",
+        f"target: sqlite {tmp_path / 't.db'}, table 't', mode append",
+        "ok: configuration and sources are valid; nothing was written",
+    ]
+    job = tmp_path / "job.toml"
+    job.write_text(f'[source]\npath = "{glob}"\n[sink]\npath = "t.db"\ntable = "t"\n')
+    monkeypatch.setenv("LOADER_SOURCE__MIN_AGE", "60")
+    assert main(["run", str(job), "--log-format", "json", "--report", str(tmp_path / "r.json")]) == 0
+    [line] = [json.loads(x) for x in capsys.readouterr().err.splitlines() if '"event":"file"' in x]
+    assert (line["path"], line["status"], line["level"]) == (str(tmp_path / "in" / "a.csv"), "too-new", "info")
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert (report["status"], report["files_too_new"], report["rows_written"]) == ("ok", 1, 0)

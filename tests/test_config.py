@@ -181,6 +181,32 @@ def test_unknown_key_is_an_error_with_suggestion(tmp_path: Path) -> None:
     assert e.value.exit_code == 2
 
 
+def test_a_nan_in_a_job_file_is_named_with_the_file(tmp_path: Path) -> None:
+    """nan equals nothing, not even itself: the key looked changed by an override, and the
+    error lacked the file's name that every other key's error starts with."""
+    with pytest.raises(ConfigError) as e:
+        load_job(job := write(tmp_path, BASIC + "[run]\nmax_rejects = nan\n"), env={})
+    assert str(e.value) == f"{job}: run.max_rejects: expected 0 or more (a count, or a fraction below 1), got nan"
+    with pytest.raises(ConfigError) as e:  # set by an override: not the file's
+        load_job(job, sets=["run.max_rejects=nan"], env={})
+    assert e.value.file is None
+
+
+def test_from_config_names_its_sets_argument_not_the_set_flag(tmp_path: Path) -> None:
+    from loader import Pipeline
+
+    job = write(tmp_path, BASIC)
+    with pytest.raises(ConfigError) as e:
+        Pipeline.from_config(job, sets=["sink.table=t", "mode=replace"], env={})
+    assert str(e.value) == "sets[1] mode: expected SECTION.KEY=VALUE, got 'mode'"
+    with pytest.raises(ConfigError) as e:
+        Pipeline.from_config(job, sets=["sink.path=${NOPE}"], env={})
+    assert str(e.value) == "sets[0] sink.path: environment variable NOPE is not set"
+    with pytest.raises(ConfigError) as e:  # the command line's, as it was
+        load_job(job, sets=["mode=replace"], env={})
+    assert str(e.value) == "--set mode: expected SECTION.KEY=VALUE, got 'mode'"
+
+
 def test_unknown_section(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"job.sinks: unknown key"):
         load_job(job := write(tmp_path, BASIC + "[sinks]\na = 1\n"), env={})

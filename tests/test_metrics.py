@@ -57,6 +57,9 @@ loader_last_run_files_changed{job="events"} 0
 # HELP loader_last_run_files_gone Files half loaded by an earlier run and not among the last run's inputs.
 # TYPE loader_last_run_files_gone gauge
 loader_last_run_files_gone{job="events"} 0
+# HELP loader_last_run_files_too_new Files the last run left for a later one: changed less than source.min_age before it.
+# TYPE loader_last_run_files_too_new gauge
+loader_last_run_files_too_new{job="events"} 0
 # HELP loader_last_run_duration_seconds Wall-clock duration of the last run.
 # TYPE loader_last_run_duration_seconds gauge
 loader_last_run_duration_seconds{job="events"} 12.5
@@ -102,7 +105,7 @@ def test_label_values_are_escaped() -> None:
     assert escape_label('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
     text = render(report(job='we"ird\\job\n2'), now=1, last_success=None)
     assert 'loader_last_run_rows_read{job="we\\"ird\\\\job\\n2"} 1000\n' in text
-    assert text.count("\n") == 48  # the newline in the label did not split a sample line
+    assert text.count("\n") == 51  # the newline in the label did not split a sample line
 
 
 def test_write_is_atomic_and_carries_last_success_across_failures(tmp_path: Path) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ import pytest
 from loader import load
 from loader.cli import main
 from loader.config import SinkConfig
-from loader.errors import LoaderError
+from loader.errors import LoaderError, SourceChangedError
 from loader.rejects import Committed
 from loader.report import FileReport, RunReport
 from loader.state import (
@@ -255,6 +257,23 @@ def test_a_half_loaded_file_gone_before_the_rerun_is_reported_with_the_rows_kept
         str(tmp_path / "in" / "*.csv*"), str(db), table="t", source_options=CSV
     )  # each run says so: the rows are a part
     assert [(f.status, f.rows_kept) for f in again.files] == [("gone", kept), ("skipped", None)]
+
+
+def test_a_half_loaded_file_changed_within_min_age_waits_and_is_not_gone(tmp_path: Path) -> None:
+    """A file a run stopped in, written again since (the copy goes on): left for a later run
+    as ``too-new`` while it changes, not called ``gone``; once settled, it is a changed file."""
+    db = tmp_path / "t.db"
+    kept = _half_loaded(tmp_path / "in", db)
+    src = tmp_path / "in" / "a.csv.gz"
+    src.write_bytes(gzip.compress(b"id,v\n" + b"".join(b"%d,0\n" % i for i in range(200_000))))
+    options = {**CSV, "min_age": 60}
+    report = load(str(tmp_path / "in" / "*.csv*"), str(db), table="t", source_options=options)
+    assert (report.status, report.files_gone, report.files_too_new) == ("ok", 0, 1)
+    assert [(f.path, f.status) for f in report.files] == [(str(src), "too-new")]
+    assert sqlite_rows(db, "SELECT count(*) FROM t") == [(kept,)]
+    os.utime(src, (time.time() - 120, time.time() - 120))
+    with pytest.raises(SourceChangedError):  # settled: as any file changed since rows of it loaded
+        load(str(tmp_path / "in" / "*.csv*"), str(db), table="t", source_options=options)
 
 
 def test_a_file_loaded_whole_and_gone_since_is_no_news(tmp_path: Path) -> None:

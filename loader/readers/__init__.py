@@ -7,6 +7,7 @@ files a run loads; ``open_reader`` opens one of them.
 from __future__ import annotations
 
 import os
+import time
 from typing import TYPE_CHECKING, Any
 
 from .. import storage
@@ -39,6 +40,7 @@ __all__ = [
     "file_format",
     "input_spellings",
     "open_reader",
+    "too_new",
 ]
 
 
@@ -71,6 +73,36 @@ def input_spellings(config: SourceConfig) -> list[list[str]]:
                 storage.check_file(pattern, f"dir/*.{config.format or infer_format(pattern) or 'csv'}")
             files.append(storage.normal(pattern))  # S3://b/k and s3://b/k: one object, one checkpoint
     return spellings(files)
+
+
+def too_new(spelled: list[list[str]], min_age: float) -> tuple[list[list[str]], list[tuple[str, float]]]:
+    """The inputs split by ``source.min_age``: those to load, and those changed less than
+    ``min_age`` seconds ago (their first spelling and age in seconds), left for a later run: a
+    copy or upload still writing into the glob would load cut short, and then be a changed
+    file. Local files only: an object in object storage appears whole; standard input has no age."""
+    if min_age <= 0:
+        return spelled, []
+    now = time.time()
+    ready: list[list[str]] = []
+    young: list[tuple[str, float]] = []
+    for names in spelled:
+        age = _age(names[0], now)
+        if age is not None and age < min_age:  # a time ahead of the clock is young too
+            young.append((names[0], age))
+        else:
+            ready.append(names)
+    return ready, young
+
+
+def _age(path: str, now: float) -> float | None:
+    """Seconds since ``path`` last changed; None where it has no age to go by (standard input,
+    an object, a file that cannot be looked at: the run reports that as it would)."""
+    if path == "-" or storage.is_remote(path):
+        return None
+    try:
+        return now - os.stat(path).st_mtime
+    except OSError:
+        return None
 
 
 def spellings(files: list[str]) -> list[list[str]]:

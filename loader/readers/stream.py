@@ -325,7 +325,7 @@ def _read_with(found: tuple[str, ...]) -> str:
     """How to read text whose encoding ``found`` (``guess_encoding``) tells."""
     if len(found) == 1:
         return f'read it with --encoding {found[0]} (source.encoding = "{found[0]}")'
-    return "read it with the --encoding it was written in (source.encoding)"
+    return "read it with the encoding it was written in (--encoding NAME, source.encoding)"
 
 
 def encoding_hint(found: tuple[str, ...]) -> str:
@@ -336,7 +336,7 @@ def encoding_hint(found: tuple[str, ...]) -> str:
 
 def encoding_fix(found: tuple[str, ...]) -> str:
     """The same, short, after a line's cause: ``the file reads as cp1252: try --encoding cp1252``."""
-    how = f"--encoding {found[0]}" if len(found) == 1 else "the --encoding it was written in"
+    how = f"--encoding {found[0]}" if len(found) == 1 else "the encoding it was written in (--encoding NAME)"
     return f"the file {_reads_as(found).removeprefix('it ')}: try {how}"
 
 

@@ -15,6 +15,7 @@ None) count as filtered (``chunk.keep``).
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, runtime_checkable
 
@@ -107,6 +108,7 @@ __all__ = [
     "as_stages",
     "build_stages",
     "close_stages",
+    "code_allowed",
     "convert_with_format",
     "output_schema",
     "path_keys",
@@ -128,16 +130,23 @@ ALLOW_CODE_HINT = (
     "if you trust this job file, allow its code: --allow-python, LOADER_ALLOW_PYTHON=1, "
     "or Pipeline(..., allow_python=True)"
 )
+ALLOW_CODE_ENV = "LOADER_ALLOW_PYTHON"
+
+
+def code_allowed(allow: bool | None) -> bool:
+    """``allow``; where None, the environment decides: ``LOADER_ALLOW_PYTHON=1`` alone allows a
+    job file's code (fail-safe: ``true``, ``yes`` or a typo leave it refused, and say so)."""
+    return allow if allow is not None else os.environ.get(ALLOW_CODE_ENV) == "1"
 
 
 def build_stages(
-    specs: Sequence[Mapping[str, Any]], *, allow_code: bool = True, defer_imports: bool = False
+    specs: Sequence[Mapping[str, Any]], *, allow_code: bool | None = True, defer_imports: bool = False
 ) -> list[Stage]:
     """Build stages from ``[[transform]]`` tables; any mistake is a ConfigError naming it.
 
     Stages are named ``transform[N] (type)``, N counting from 1 in file order.
     A stage that names code (``python`` by import path) is refused unless
-    ``allow_code``; with ``defer_imports`` its function is checked for syntax
+    ``allow_code`` (None: ``LOADER_ALLOW_PYTHON=1``, ``code_allowed``); with ``defer_imports`` its function is checked for syntax
     only and imported by the stage's ``resolve()``.
     """
     if not isinstance(specs, Sequence) or isinstance(specs, (str, bytes)):
@@ -148,7 +157,7 @@ def build_stages(
     ]
 
 
-def _build_stage(n: int, spec: object, *, allow_code: bool, defer_imports: bool) -> Stage:
+def _build_stage(n: int, spec: object, *, allow_code: bool | None, defer_imports: bool) -> Stage:
     """The stage of the ``n``-th ``[[transform]]`` table."""
     where = f"transform[{n}]"
     if not isinstance(spec, Mapping):
@@ -198,12 +207,15 @@ def _check_keys(cls: type, kind: str, label: str, options: Mapping[str, Any]) ->
             raise ConfigError(f"{key}: required key is missing", stage=label)
 
 
-def _check_code(label: str, function: str, *, allow_code: bool) -> None:
-    if not allow_code:
+def _check_code(label: str, function: str, *, allow_code: bool | None) -> None:
+    if not code_allowed(allow_code):
+        seen = os.environ.get(ALLOW_CODE_ENV) if allow_code is None else None
+        # the variable was set, to a value that does not allow code: said, not taken as unset
+        refused = f"{ALLOW_CODE_ENV} is {seen!r} here, which does not allow it (only 1 does); " if seen else ""
         raise ConfigError(
             f"function: {function!r} is code to import and run; a job file may run code only when allowed",
             stage=label,
-            hint=ALLOW_CODE_HINT,
+            hint=refused + ALLOW_CODE_HINT,
         )
 
 

@@ -449,7 +449,7 @@ def test_eight_bit_text_starting_as_a_binary_format_gets_the_encoding_hint(
     error = _load_error(src, tmp_path)
     assert (str(error), error.hint) == (
         f"{src}, line 1: header is not valid text in the declared encoding",
-        'it reads as cp1252: read it with source_options={"encoding": "cp1252"} (source.encoding = "cp1252")',
+        'it reads as cp1252: read it with source_options={"encoding": "cp1252"}',
     )
     report = load(str(src), str(tmp_path / "ok.db"), table="t", source_options={"encoding": "cp1252"})
     assert report.rows_written == 1
@@ -786,13 +786,13 @@ def test_nothing_loaded_from_japanese_or_cyrillic_text_names_its_encoding(
         (
             "이름,도시\n서울,부산\n",
             "cp949",
-            "it is not UTF-8 but may be gb18030 or cp949: read it with the --encoding it was written in (source.encoding)",
+            "it is not UTF-8 but may be gb18030 or cp949: read it with the encoding it was written in (--encoding NAME, source.encoding)",
         ),
         (
             "Łódź,Gdańsk\n1,2\n",
             "cp1250",
             "it is not UTF-8, nor plainly in another encoding: "
-            "read it with the --encoding it was written in (source.encoding)",
+            "read it with the encoding it was written in (--encoding NAME, source.encoding)",
         ),
     ],
     ids=["japanese", "korean-or-chinese", "polish"],
@@ -819,6 +819,6 @@ def test_8_bit_text_of_no_plain_encoding_declared_utf16_is_still_refused(
     assert load(capsys, src, "utf-16-le") == (
         65,
         f"loader: error: {src}: not utf-16-le text: it is not UTF-8, nor plainly in another encoding\n"
-        "  hint: read it with the --encoding it was written in (source.encoding)\n",
+        "  hint: read it with the encoding it was written in (--encoding NAME, source.encoding)\n",
         [],
     )

@@ -156,6 +156,29 @@ def test_job_file_code_is_refused_unless_allowed(usermod: str) -> None:
     assert "mypkg.cleaning" not in sys.modules
 
 
+@pytest.mark.parametrize("value", ["true", "yes", "0"])
+def test_an_allow_python_variable_that_does_not_allow_code_says_it_was_seen(
+    usermod: str, value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``LOADER_ALLOW_PYTHON=true`` was refused as if unset, with a hint naming the variable."""
+    from loader.transforms import build_stages
+
+    monkeypatch.setenv("LOADER_ALLOW_PYTHON", value)
+    spec = [{"type": "python", "function": f"{usermod}:normalise"}]
+    with pytest.raises(ConfigError) as info:
+        build_stages(spec, allow_code=None)  # the environment decides
+    assert info.value.hint == (
+        f"LOADER_ALLOW_PYTHON is {value!r} here, which does not allow it (only 1 does); "
+        "if you trust this job file, allow its code: --allow-python, LOADER_ALLOW_PYTHON=1, "
+        "or Pipeline(..., allow_python=True)"
+    )
+    with pytest.raises(ConfigError) as info:  # refused by the caller: the variable does not matter
+        build_stages(spec, allow_code=False)
+    assert info.value.hint is not None and info.value.hint.startswith("if you trust")
+    monkeypatch.setenv("LOADER_ALLOW_PYTHON", "1")
+    assert len(build_stages(spec, allow_code=None, defer_imports=True)) == 1
+
+
 def test_deferred_import_checks_syntax_only(usermod: str) -> None:
     from loader.transforms import build_stages
 
