@@ -597,6 +597,7 @@ class Coordinator:
                 pipe.type_notes,
                 halt,
                 pipe.naming,
+                pipe.bench_rows,
             )
             for p in parts
         ]
