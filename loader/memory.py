@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import json
 import math
 import os
 import threading
@@ -97,10 +98,12 @@ def _give_back() -> None:
 # file into LevelDB (more than into SQLite: a row's JSON value holds every column again):
 # rows of a Parquet chunk (1024 rows of the benchmark's width; of wider rows, as many
 # bytes in fewer: ``scaled_rows``), or a CSV block's per-column arrays (its rows are cut
-# by bytes).
+# by bytes). JSON Lines: a block's per-column tables as parsed and typed, measured into
+# SQLite at its 88 MB floor: 500, 1,000 and 2,000 columns of numbers and short text peaked
+# at 92, 98 and 118-122 MB (24 KiB a column names 100, 112 and 135 MB for them).
 FLOOR_READER_MB = {"parquet": 12, "arrow": 1}  # Arrow: batches as large as a chunk, decoded
 FLOOR_COLUMNS = 10
-COLUMN_IN_FLIGHT_MB = {"parquet": 96 / 1024, "csv": 32 / 1024, "arrow": 32 / 1024}
+COLUMN_IN_FLIGHT_MB = {"parquet": 96 / 1024, "csv": 32 / 1024, "arrow": 32 / 1024, "jsonl": 24 / 1024}
 # An Arrow IPC record batch is decoded whole: the batch and, while it is decoded, the body
 # read for it (compressed or not). The floors were measured on batches no larger than a chunk;
 # pyarrow's default 64Ki-row batches of the benchmark's rows (6 MB decoded, LZ4) peaked 11 MB
@@ -156,8 +159,8 @@ def most_needed(needs: list[ReaderNeed] | None) -> ReaderNeed | None:
 
 def reader_needs(job: JobConfig, files: list[str]) -> list[ReaderNeed] | None:
     """What reading each of ``files`` needs, with its bytes per row (``input_width`` takes
-    them, so a file's footer or head is read once); Arrow IPC by its first record batch, with
-    no width (counted at the benchmark's); None for JSON Lines."""
+    them, so a file's footer or head is read once): CSV and JSON Lines by the columns of their
+    heads; Arrow IPC by its first record batch, with no width (counted at the benchmark's)."""
     paths = [f for f in files if f != "-"]
     fmt = job.source.format or (infer_format(paths[0]) if paths else None)
     if fmt == "parquet":
@@ -171,9 +174,12 @@ def reader_needs(job: JobConfig, files: list[str]) -> list[ReaderNeed] | None:
     if fmt == "csv":
         heads = [(f, *_csv_head(job, f)) for f in paths]
         return [ReaderNeed(f, 0.0, columns, "csv", _csv_row_bytes(columns, line)) for f, columns, line in heads]
+    if fmt == "jsonl":
+        heads = [(f, *_jsonl_head(job, f)) for f in paths]
+        return [ReaderNeed(f, 0.0, columns, "jsonl", line) for f, columns, line in heads]
     if fmt == "arrow":
         return [ReaderNeed(f, *_arrow_batch(f), "arrow") for f in paths]
-    return None  # JSON Lines: measured at the benchmark's width only
+    return None
 
 
 def _arrow_batch(path: str) -> tuple[float, int]:
@@ -209,7 +215,8 @@ def _csv_head(job: JobConfig, path: str) -> tuple[int, float]:
     except (LoaderError, OSError, UnicodeError):
         return 0, 0.0
     try:
-        return len(head.raw_names), typical_line(head.pending, head.stream, job.source.block_size)
+        longest = job.source.max_row_bytes
+        return len(head.raw_names), typical_line(head.pending, head.stream, job.source.block_size, longest)
     except (LoaderError, OSError):
         return len(head.raw_names), 0.0
     finally:
@@ -219,26 +226,42 @@ def _csv_head(job: JobConfig, path: str) -> tuple[int, float]:
 # A width needs this many lines: a few long ones first (a 1 MB note in row 1) must not make
 # every row of the file count as 1 MB wide; the longest of them are left out of the mean.
 WIDTH_LINES = 64
-WIDTH_BLOCKS = 8  # blocks read at most, to find them
+WIDTH_BLOCKS = 8  # blocks read at most, to find them, past lines longer than a block
 WIDTH_TRIM = 0.05
 
 
-def typical_line(first: bytes, stream: Any, block_size: int) -> float:
+def typical_line(first: bytes, stream: Any, block_size: int, longest: int) -> float:
     """Mean bytes of the lines at the start of a file (``first`` and then ``stream``, read a
     block at a time until ``WIDTH_LINES`` whole lines are in), the longest ``WIDTH_TRIM`` of
-    them left out once there are enough; the bytes read when no line ends in them."""
+    them left out once there are enough; the bytes read when no line ends in them.
+
+    Lines longer than a block are read past (counted, not kept) without using up the
+    ``WIDTH_BLOCKS`` blocks: one line longer than all of them first would otherwise stand for
+    every row of the file. At most ``longest`` bytes of them (``source.max_row_bytes``: a
+    longer row is rejected), so a file of long lines alone stops soon and counts as wide."""
+    lengths: list[int] = []
+    line = 0  # bytes of the line not ended yet
+    long_bytes = 0  # of the ended lines longer than a block
+    read = 0
     data = first
-    for _ in range(WIDTH_BLOCKS - 1):
-        if data.count(b"\n") >= WIDTH_LINES:
+    while True:
+        read += len(data)
+        *ended, rest = data.split(b"\n")
+        for piece in ended:
+            lengths.append(line + len(piece) + 1)
+            line = 0
+            long_bytes += lengths[-1] if lengths[-1] > block_size else 0
+        line += len(rest)
+        past = long_bytes + (line if line > block_size else 0)  # bytes of long lines read past
+        if len(lengths) >= WIDTH_LINES or past > longest or read - past >= WIDTH_BLOCKS * block_size:
             break
-        more = stream.read(block_size)
-        if not more:
+        data = stream.read(block_size)
+        if not data:
             break
-        data += more
-    lines = sorted(len(line) + 1 for line in data.split(b"\n")[:-1])
-    if not lines:
-        return float(len(data))  # no whole line: a row at least that long
-    kept = lines[: len(lines) - int(len(lines) * WIDTH_TRIM)] if len(lines) >= WIDTH_LINES else lines
+    if not lengths:
+        return float(line)  # no whole line: a row at least that long
+    lengths.sort()
+    kept = lengths[: len(lengths) - int(len(lengths) * WIDTH_TRIM)] if len(lengths) >= WIDTH_LINES else lengths
     return sum(kept) / len(kept)
 
 
@@ -298,7 +321,7 @@ def input_width(job: JobConfig, files: list[str], needs: list[ReaderNeed] | None
     elif fmt == "csv":
         widths = [RowWidth(f, _csv_row_bytes(*_csv_head(job, f)), "csv") for f in paths]
     elif fmt == "jsonl":
-        widths = [RowWidth(f, _line_bytes(job, f), "jsonl") for f in paths]
+        widths = [RowWidth(f, _jsonl_head(job, f)[1], "jsonl") for f in paths]
     else:
         return None
     return max(widths, key=lambda w: w.scale, default=None)
@@ -308,20 +331,37 @@ def _csv_row_bytes(columns: int, line: float) -> float:
     return line + CSV_COLUMN_BYTES * columns if line else 0.0
 
 
-def _line_bytes(job: JobConfig, path: str) -> float:
-    """Mean bytes of the lines in the first block of a JSON Lines file (0 where it cannot be read)."""
+def _jsonl_head(job: JobConfig, path: str) -> tuple[int, float]:
+    """The columns of a JSON Lines file's first block (``object_keys``) and the bytes of its
+    lines at the start (``typical_line``); (0, 0) where it cannot be read (the load says why)."""
     from .readers.stream import open_stream
 
+    assert isinstance(job.source.max_row_bytes, int)
     try:
         stream, _ = open_stream(path, job.source.encoding, "dir/*.jsonl")
     except (LoaderError, OSError):
-        return 0.0
+        return 0, 0.0
     try:
-        return typical_line(b"", stream, job.source.block_size)
+        first = stream.read(job.source.block_size)
+        return object_keys(first), typical_line(first, stream, job.source.block_size, job.source.max_row_bytes)
     except (LoaderError, OSError, UnicodeError):
-        return 0.0
+        return 0, 0.0
     finally:
         stream.close()
+
+
+def object_keys(block: bytes) -> int:
+    """The most keys an object holds among the whole lines of ``block`` (up to ``WIDTH_LINES``
+    of them): a JSON Lines file's columns, as a CSV header's names are (nested objects count
+    as the one column they are); lines that are not objects count none."""
+    most = 0
+    for line in block.removeprefix(b"\xef\xbb\xbf").split(b"\n")[:-1][:WIDTH_LINES]:
+        try:
+            value = json.loads(line)
+        except ValueError:  # a malformed line, rejected by the load
+            continue
+        most = max(most, len(value) if isinstance(value, dict) else 0)
+    return most
 
 
 def pair(job: JobConfig) -> tuple[str, Sink]:

@@ -549,6 +549,11 @@ class Pipeline:
         )
         return self.job
 
+    @property
+    def bench_rows(self) -> int:
+        """``run.chunk_size`` as the job gives it, before ``fit_memory`` (``ReaderBase.bench_rows``)."""
+        return self._resolved.run.chunk_size
+
     def _check_stdin_columns(self, columns: int) -> None:
         """Standard input's header is read only now: a ceiling below what its columns need is
         refused as the same file's would be before the run, before any of its rows is loaded."""
@@ -1098,6 +1103,7 @@ class Pipeline:
                 plan.path,
                 self.job.source,
                 chunk_size=loop.chunk_rows,
+                bench_rows=self.bench_rows,
                 resume=_resume_at(plan),
                 workers=self.job.run.workers or 1,
                 check_width=self._header_check(),

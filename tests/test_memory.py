@@ -465,6 +465,22 @@ def test_a_wide_csv_file_gets_the_ceiling_its_columns_need(tmp_path: Path) -> No
     assert path == str(src) and lowest == 86 + int(columns_mb) and int(columns_mb) >= 5
 
 
+def test_a_wide_json_lines_file_gets_the_ceiling_its_columns_need(tmp_path: Path) -> None:
+    """The keys of its first lines are its columns, counted as a CSV header's are: 88 MB was
+    accepted for 2,000 of them and peaked at 117. A lower ceiling is refused naming the file,
+    and the figure named holds."""
+    src = tmp_path / "wide.jsonl"
+    rows = [
+        {"id": i} | {f"c{c}": (i * 7 + c) % 1000 if c % 2 else f"s{(i + c) % 97}x" for c in range(299)}
+        for i in range(300)
+    ]
+    src.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    lowest, (columns_mb, path) = refused_then_held(
+        src, tmp_path / "t.db", 88, r"(\d+) MB for the 300 columns of (.+)", 300
+    )
+    assert path == str(src) and lowest == 88 + int(columns_mb) and int(columns_mb) >= 6
+
+
 def test_a_library_load_leaves_the_hosts_frozen_objects_frozen(tmp_path: Path) -> None:
     src = tmp_path / "a.csv"
     src.write_text("id\n1\n2\n")
@@ -605,22 +621,34 @@ def test_benchmark_rows_keep_their_chunks_and_wider_ones_hold_as_many_bytes(tmp_
 def test_a_few_long_lines_first_do_not_make_every_row_wide(tmp_path: Path) -> None:
     """One 1.2 MB note in the first row (or two 700 KB ones) made a whole narrow file count as
     1 MB a row, and its chunks 16 rows: four times slower. The longest lines of the first
-    blocks are left out of the width; a file of long lines alone still counts as wide."""
+    blocks are left out of the width, and lines longer than a block are read past; a file of
+    long lines alone still counts as wide."""
     from loader.config import JobConfig, SinkConfig, SourceConfig, resolve
     from loader.memory import fit_memory, input_width
 
-    def chunk(path: Path) -> int:
-        job = resolve(JobConfig(source=SourceConfig(path=[str(path)]), sink=SinkConfig(path=str(tmp_path / "t.db"))))
+    def chunk(path: Path, block_size: int = 1 << 20, max_row_bytes: int = 64 << 20) -> int:
+        source = SourceConfig(path=[str(path)], block_size=block_size, max_row_bytes=max_row_bytes)
+        job = resolve(JobConfig(source=source, sink=SinkConfig(path=str(tmp_path / "t.db"))))
         return fit_memory(job, None, input_width(job, [str(path)])).run.chunk_size
 
     narrow = "".join(f"{i},0.{i:06d},ok\n" for i in range(1, 20_000))
     (tmp_path / "one.csv").write_text("id,a,note\n0,0.5," + "x" * 1_200_000 + "\n" + narrow)
+    narrow_json = "".join(json.dumps({"id": i, "note": "ok"}) + "\n" for i in range(2, 20_000))
     (tmp_path / "two.jsonl").write_text(
-        "".join(json.dumps({"id": i, "note": "x" * 700_000}) + "\n" for i in range(2))
-        + "".join(json.dumps({"id": i, "note": "ok"}) + "\n" for i in range(2, 20_000))
+        "".join(json.dumps({"id": i, "note": "x" * 700_000}) + "\n" for i in range(2)) + narrow_json
     )
     (tmp_path / "long.csv").write_text("id,note\n" + "".join(f"{i}," + "x" * 400_000 + "\n" for i in range(20)))
     assert [chunk(tmp_path / n) for n in ("one.csv", "two.jsonl", "long.csv")] == [8192, 8192, 16]
+    # a first line longer than the 8 blocks read (64 KiB each, as under a ceiling) is read past
+    with gzip.open(tmp_path / "first.csv.gz", "wt") as f:
+        f.write("id,a,note\n0,0.5," + "x" * 2_000_000 + "\n" + narrow)
+    (tmp_path / "first.jsonl").write_text(json.dumps({"id": 0, "note": "x" * 2_000_000}) + "\n" + narrow_json)
+    assert [chunk(tmp_path / n, 64 << 10) for n in ("first.csv.gz", "first.jsonl", "long.csv")] == [8192, 8192, 16]
+    # long lines are read past up to ``source.max_row_bytes`` of them: past that the file counts as wide
+    (tmp_path / "three.csv").write_text(
+        "id,a,note\n" + "".join(f"{i},0.5," + "x" * 400_000 + "\n" for i in range(3)) + narrow
+    )
+    assert [chunk(tmp_path / "three.csv", 64 << 10, cap) for cap in (64 << 20, 1 << 20)] == [8192, 16]
 
 
 def test_wide_rows_hold_the_ceiling_and_stay_low_without_one(tmp_path: Path) -> None:
@@ -635,6 +663,25 @@ def test_wide_rows_hold_the_ceiling_and_stay_low_without_one(tmp_path: Path) -> 
     assert default["peak_rss_mb"] <= 180, default
     assert (fitted["status"], fitted["memory_exceeded"], fitted["rows_written"]) == ("ok", False, 16_384)
     assert fitted["peak_rss_mb"] <= 260 and fitted["chunk_size"] <= 196, fitted
+
+
+def test_a_wide_parquet_file_the_width_sample_leaves_out_holds_its_own_chunks(tmp_path: Path) -> None:
+    """Without a ceiling the run measures 32 of 33 files' widths; the one left out (16 KB
+    rows) was read in the narrow files' 8192-row chunks: 234 MB against 123 MB alone. Each
+    Parquet file now sizes its chunks from its own footer: the glob peaks as the file alone."""
+    import numpy as np
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(32):
+        pq.write_table(
+            pa.table({"id": np.arange(i * 10, i * 10 + 10), "txt": ["t"] * 10}), str(src / f"f{i:02d}.parquet")
+        )
+    wide = pa.table({"id": np.arange(1000, 9000), "txt": ["y" * 16_000 + str(j) for j in range(8000)]})
+    pq.write_table(wide, str(src / "f32.parquet"))  # the 33rd file: not among the 32 measured
+    glob = run_report(src / "*.parquet", tmp_path / "t.db", "--table", "t")
+    assert (glob["status"], glob["rows_written"], glob["chunk_size"]) == ("ok", 8320, 8192), glob
+    assert glob["peak_rss_mb"] <= 160, glob
 
 
 def test_nested_rows_hold_the_ceiling(tmp_path: Path) -> None:

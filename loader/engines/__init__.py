@@ -594,6 +594,7 @@ class Coordinator:
                 pipe.type_notes,
                 halt,
                 pipe.naming,
+                pipe.bench_rows,
             )
             for p in parts
         ]

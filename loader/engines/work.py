@@ -63,6 +63,7 @@ class PartTask:
     notes: dict[str, TypeNote] = field(default_factory=dict)  # why a column's type was fixed before (``explain``)
     halt: str = ""  # once this file exists the run has stopped: the part ends unfinished (``Engine.halt``)
     naming: Naming = field(default_factory=Naming)  # what keeps an earlier version's names (``Pipeline.naming``)
+    bench_rows: int = 0  # ``run.chunk_size`` as the job gives it (``ReaderBase.bench_rows``)
 
     @property
     def prefix(self) -> str:
@@ -183,6 +184,7 @@ def _run_part(task: PartTask) -> PartResult:
                 task.part.path,
                 task.job.source,
                 chunk_size=chunk_rows,
+                bench_rows=task.bench_rows,
                 workers=1,
                 types=decode_types(task.types),
                 part=part,

@@ -129,7 +129,7 @@ def open_reader(path: str, config: SourceConfig, **options: Any) -> Reader:
     """A reader for one file, chosen by ``config.format`` (or the file's extension), with
     the partition columns of its ``key=value`` folders (``partitions``) unless
     ``config.partitioning`` is ``none``. ``options`` are the reader's own: ``chunk_size``,
-    ``resume``, ``workers``, ``check_width``, ``types`` and ``part`` (see ``ReaderBase``)."""
+    ``bench_rows``, ``resume``, ``workers``, ``check_width``, ``types`` and ``part`` (see ``ReaderBase``)."""
     from .partitions import Partitioned, values_for
 
     values = values_for(path, config)

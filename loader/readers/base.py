@@ -347,6 +347,7 @@ class ReaderBase:
         config: SourceConfig,
         *,
         chunk_size: int = 8192,
+        bench_rows: int = 0,
         resume: dict[str, Any] | None = None,
         workers: int = 1,
         check_width: Callable[[int, str], None] | None = None,
@@ -368,6 +369,11 @@ class ReaderBase:
         self.check_width = check_width
         self.config = config
         self.chunk_size = chunk_size
+        # ``run.chunk_size`` as the job gives it, in rows of the benchmark's width (0: none):
+        # a reader that learns its own rows' width on opening (Parquet, from the footer) holds
+        # its chunks to as many bytes, as a file outside the run's sampled widths can be wider
+        # (``memory.input_width``). Only ever fewer rows than ``chunk_size``.
+        self.bench_rows = bench_rows
         self.workers = workers  # threads parsing and converting parts at once (CSV blocks)
         self.resume = resume
         # Column types settled for the whole load (see ``loader.schema``): not inferred

@@ -53,7 +53,18 @@ class ParquetReader(TypedFileReader):
             pa.schema(f.with_type(INTERVAL) if i in intervals else f for i, f in enumerate(file_schema))
         )
         self.intervals = frozenset(self.names[i] for i in intervals)
+        self._fit_chunk()
         self._untyped(parquet_pages.valueless(self.file.metadata, self.file.schema_arrow.names, self.names))
+
+    def _fit_chunk(self) -> None:
+        """Fewer rows to a chunk where this file's rows are wider than the run sized its chunks
+        for (``bench_rows``): ``iter_batches`` cuts by rows, so a wide file outside the run's
+        sample of widths would otherwise hold many times the bytes."""
+        if self.bench_rows:
+            from ..memory import RowWidth, scaled_rows
+
+            width = RowWidth(self.path, parquet_pages.reader_row_bytes(self.file), "parquet")
+            self.chunk_size = min(self.chunk_size, scaled_rows(self.bench_rows, width))
 
     def __iter__(self) -> Iterator[Chunk]:
         meta = self.file.metadata

@@ -345,7 +345,7 @@ def file_layout(path: str) -> tuple[float, int, float]:
         if encrypted(source, metadata):
             return 0.0, 0, 0.0
         pages = reader_bytes(column_needs(source, metadata)) / (1 << 20)
-        return pages, metadata.num_columns, float(row_bytes(metadata, dictionary_columns(reader.schema_arrow)))
+        return pages, metadata.num_columns, reader_row_bytes(reader)
 
 
 # Bytes a value of a physical type takes in Arrow (a BOOLEAN's bit counted as a byte:
@@ -406,6 +406,11 @@ def row_bytes(metadata: Any, dictionaries: frozenset[str] = frozenset()) -> floa
     return widest
 
 
+def reader_row_bytes(reader: Any) -> float:
+    """``row_bytes`` of an open Parquet file (``compat.parquet_reader``), from its footer."""
+    return float(row_bytes(reader.metadata, dictionary_columns(reader.schema_arrow)))
+
+
 def file_row_bytes(path: str) -> float:
     """``row_bytes`` of the Parquet file ``path``; 0 for one that cannot be read as Parquet
     (or whose columns are encrypted)."""
@@ -418,6 +423,6 @@ def file_row_bytes(path: str) -> float:
             reader = compat.parquet_reader(source, buffer_size=1 << 16)
             if encrypted(source, reader.metadata):
                 return 0.0
-            return row_bytes(reader.metadata, dictionary_columns(reader.schema_arrow))
+            return reader_row_bytes(reader)
         except (OSError, ValueError):
             return 0.0

@@ -518,3 +518,21 @@ def test_a_later_runs_values_of_another_kind_are_rejected_by_every_worker_proces
         (3, "'false' is not a valid date" + _NOTE),
     ]
     assert sqlite_rows(db, "SELECT id, d FROM t ORDER BY id") == [(1, "2024-01-01"), (3, None)]
+
+
+def test_a_wide_file_holds_its_chunks_to_the_bytes_of_the_runs_rows(tmp_path: Path) -> None:
+    """``bench_rows``: the footer's width makes fewer rows to a chunk (16 KB rows are 167 of
+    the benchmark's 96 bytes: 8192 of them make 49), never more than ``chunk_size``, so a file
+    the run's sample of widths left out holds as many bytes as the files it measured."""
+    path = tmp_path / "wide.parquet"
+    pq.write_table(pa.table({"id": range(200), "txt": ["y" * 16_000 + str(i) for i in range(200)]}), path)
+    narrow = make(tmp_path)
+
+    def rows(p: Path, chunk_size: int, bench_rows: int) -> list[int]:
+        with open_reader(str(p), SourceConfig(path=[str(p)]), chunk_size=chunk_size, bench_rows=bench_rows) as r:
+            return [c.num_rows for c in r]
+
+    assert rows(path, 8192, 0) == [200]  # no width asked for: rows as given
+    assert rows(path, 8192, 8192) == [49, 49, 49, 49, 4]
+    assert rows(path, 20, 8192) == [20] * 10  # the run's own chunk is smaller still
+    assert rows(narrow, 8192, 8192) == [1000]  # narrow rows: as given
