@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import itertools
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -34,7 +33,7 @@ from ..prefetch import prefetch
 from ..sinks.base import Encoded
 from ..sinks.leveldb import Puts, as_bytes, stage
 from ..spill import Keep, merge_runs, run_bounds
-from . import leveldb_keys, leveldb_tables
+from . import leveldb_keys, leveldb_own, leveldb_tables
 from .base import Transactional
 from .encode import KeyTemplate
 from .leveldb_sort import SORT_ENTRY, Sorter, split_ranges
@@ -208,6 +207,7 @@ class LevelDBWriter(Transactional):
         self.state_path = os.path.join(config.path, STATE_FILE)
         self._state: StateLog | None = None
         self._staged_keys: set[bytes] = set()  # mode ignore: keys put in the open batch
+        self._own = leveldb_own.OwnRows()  # mode ignore: which rows put their key (``leveldb_own``)
         self.write: Callable[[Encoded], int] = self._write_new_keys if config.mode == "ignore" else self._write_staged
         # Sorted ingest (``sink.sort``; see leveldb_sort). Every mode but ignore has a
         # sorter, to finish a merge a killed run began even under ``sort = never``.
@@ -285,6 +285,7 @@ class LevelDBWriter(Transactional):
         self._staged_bytes = 0
         self._spare.clear()
         self._staged_keys.clear()
+        self._own.bits.clear()
         self._pending.clear()
         self._unrecorded = False  # the keys since the last commit are dropped with it
         self._keep_committed_tables()
@@ -386,6 +387,11 @@ class LevelDBWriter(Transactional):
         entries = dict(self._state.jobs.get(job, {}))
         self._job = job
         self._keys = entries.get(leveldb_keys.KEYS_ENTRY)
+        self._own = leveldb_own.OwnRows(entries.get(leveldb_own.OWN_ENTRY, ""))
+        if self.config.mode != "ignore" and self._own.logged != leveldb_own.NO_NOTE:
+            # a stopped ignore run's note: this mode counts every row it puts as written
+            self._own.drop()
+            self._set_state(self._own.committed())
         if self.sorter is not None:
             self.sorter.resume(job, entries.get(SORT_ENTRY))
         return entries
@@ -418,6 +424,7 @@ class LevelDBWriter(Transactional):
             self.sorter.resume(job, None)  # a restart: the runs of the load it abandons go
         keep = () if self._new_store else (leveldb_keys.KEYS_ENTRY,)
         self._write_state(lambda log: log.clear(job, keep))
+        self._own = leveldb_own.OwnRows()
         if self._new_store:
             self._keys = None
 
@@ -686,14 +693,24 @@ class LevelDBWriter(Transactional):
         self.staged.append(wb)
         self._staged_bytes += puts.keys.nbytes + puts.values.nbytes
         put, get, staged = wb.put, self.db.get, self._staged_keys
+        bits = self._own.bits
+        inherited = self._own.inherited_of("")
         written = 0
         for ks, vs in as_bytes(puts.keys, puts.values):
             for k, v in zip(ks, vs, strict=True):
                 # the database does not see the open batch: its keys are remembered here
-                if k not in staged and get(k) is None:
+                if k in staged:
+                    bits.append(0)
+                elif get(k) is None:
                     staged.add(k)
                     put(k, v)
-                    written += 1
+                    bits.append(1)
+                elif len(bits) < len(inherited) and inherited[len(bits)]:
+                    staged.add(k)  # put by a run stopped before its checkpoint: the job's own
+                    bits.append(1)
+                else:
+                    bits.append(0)
+                written += bits[-1]
         self._unrecorded = self._unrecorded or written > 0
         return written
 
@@ -702,6 +719,8 @@ class LevelDBWriter(Transactional):
         and ``state`` written, only once that run is (``durable_commits`` says when)."""
         self._handed += 1
         self._record_spelling(job)
+        if self.config.mode == "ignore" and self.staged:
+            self._note_own(job)
         self._write_batches(self.staged)
         if self._tables is not None:
             # rows in table files are committed with the MANIFEST that lists their file:
@@ -724,8 +743,16 @@ class LevelDBWriter(Transactional):
             self._write_state(lambda log: log.set(job, done))
             self.durable_commits = sorter.complete_mark
             return
-        self._write_state(lambda log: log.set(job, state))
+        self._write_state(lambda log: log.set(job, state | self._own.committed()))
         self.durable_commits = self._handed
+
+    def _note_own(self, job: str, part: str = "") -> None:
+        """``ignore``: which rows of the open batch (of the part) put their key, in the
+        checkpoint before its WriteBatches are written (``leveldb_own``)."""
+        text = self._own.intent(part)
+        if text is not None:
+            self._write_state(lambda log: log.set(job, {leveldb_own.OWN_ENTRY: text}))
+            self._own.logged = text
 
     def _write_batches(self, batches: list[Any]) -> None:
         try:
@@ -757,22 +784,54 @@ class LevelDBWriter(Transactional):
             sorter.adopt(files)
             self._write_state(lambda log: log.set(job, entries(rows, 0, []) | sorter.state.entry()))
             return
-        ignore = self.config.mode == "ignore"
-        written = 0 if ignore else rows
-        get = self.db.get
+        if self.config.mode == "ignore":
+            self._merge_part_ignoring(files, rows, job, entries)
+            return
         try:
-            for table in merge_runs(files, "first" if ignore else "last"):  # one run: its batches as they are
+            for table in merge_runs(files, "last"):  # one run: its batches as they are
                 wb = self.db.write_batch(transaction=True, sync=self.config.sync)
                 for ks, vs in as_bytes(table.column("key").combine_chunks(), table.column("value").combine_chunks()):
-                    if ignore:  # keys already stored keep their value
-                        new = [(k, v) for k, v in zip(ks, vs, strict=True) if get(k) is None]
-                        written += len(new)
-                        collections.deque(itertools.starmap(wb.put, new), maxlen=0)
-                    else:
-                        collections.deque(map(wb.put, ks, vs), maxlen=0)
+                    collections.deque(map(wb.put, ks, vs), maxlen=0)
                 wb.write()
         except plyvel.Error as exc:
             raise SinkError(f"LevelDB write failed: {_text(exc)}", file=self.config.path, hint=RESUME_HINT) from None
+        self.commit(job, entries(rows, 0, []))
+
+    def _merge_part_ignoring(
+        self, files: list[str], rows: int, job: str, entries: Callable[[int, int, list[Any]], dict[str, str]]
+    ) -> None:
+        """``ignore``: the part's rows whose key is not stored yet (of a key's rows the first),
+        in key order, in WriteBatches of about ``MERGE_BYTES``; before each group is written the
+        checkpoint notes which of the part's rows so far put their key (``leveldb_own``: a
+        rerun stopped before the part's checkpoint counts them written), then the checkpoint."""
+        part = leveldb_own.part_of(files)
+        inherited, bits = self._own.inherited_of(part), self._own.bits
+        get = self.db.get
+        batches: list[Any] = []
+        size = 0
+        try:
+            for table in merge_runs(files, "first"):  # one run: its batches as they are
+                wb = self.empty_batch()
+                for ks, vs in as_bytes(table.column("key").combine_chunks(), table.column("value").combine_chunks()):
+                    for k, v in zip(ks, vs, strict=True):
+                        if get(k) is None:
+                            wb.put(k, v)
+                            bits.append(1)
+                        else:  # stored: the job's own if a run stopped before its checkpoint put it
+                            bits.append(1 if len(bits) < len(inherited) and inherited[len(bits)] else 0)
+                batches.append(wb)
+                size += table.nbytes
+                if size >= MERGE_BYTES:
+                    self._note_own(job, part)
+                    self._write_batches(batches)
+                    size = 0
+            self._note_own(job, part)
+            self._write_batches(batches)
+        except plyvel.Error as exc:
+            raise SinkError(f"LevelDB write failed: {_text(exc)}", file=self.config.path, hint=RESUME_HINT) from None
+        written = bits.count(1)
+        bits.clear()
+        self._own.drop()  # the part's note goes with its checkpoint
         self.commit(job, entries(written, rows - written, []))
 
     def finish(self) -> None:
@@ -780,6 +839,7 @@ class LevelDBWriter(Transactional):
         when they never filled a run, else through the merge of the runs): as table
         files beside the store's own when it holds nothing in their key range
         (``leveldb_tables``), else through WriteBatches."""
+        self._own.drop()  # the last commit drops the note: no row it tells of is read again
         self._end_tables()
         sorter = self.sorter
         if sorter is None:
