@@ -932,14 +932,34 @@ class LevelDBWriter(Transactional):
         try:
             self._lock = self._take_lock()
             version = leveldb_tables.plan(self.target, lo, hi)
-            if version is None:
-                return False
-            write(version)
-            return True
+            if version is not None:
+                write(version)
         except OSError as exc:
-            raise _write_error(self.config, exc) from None
-        finally:
-            self._release_lock()
+            error = _write_error(self.config, exc)
+            self._after_failed_tables(error)
+            raise error from None
+        except BaseException as exc:
+            self._after_failed_tables(exc)
+            raise
+        self._release_lock()
+        self._open_db()
+        return version is not None
+
+    def _after_failed_tables(self, error: BaseException) -> None:
+        """Writing table files failed (a full disk, a stop): the files it wrote, in no version,
+        removed (the store is closed, its LOCK still held: LevelDB would remove them when it
+        next opens the store, which a full disk may prevent), then the store opened again.
+        The error stays the one shown, with its hint: a reopen that fails too (LevelDB cannot
+        write its log on a full disk) is left to the rerun, files not removed are a note."""
+        if self._lock is not None:
+            try:
+                leveldb_tables.remove_orphans(self.target, leveldb_tables.read_version(self.target))
+            except (OSError, leveldb_tables.FormatError):
+                note = f"the table files it left in {self.target} go when LevelDB next opens the store"
+                if isinstance(error, LoaderError):
+                    error.hint = f"{error.hint}; {note}" if error.hint else note
+        self._release_lock()
+        with contextlib.suppress(LoaderError):
             self._open_db()
 
     def _staged(self, rows: pa.Table | pa.RecordBatch) -> Any:

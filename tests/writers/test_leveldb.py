@@ -1100,3 +1100,40 @@ def test_a_note_of_a_stopped_ignore_run_goes_with_a_rerun_in_another_mode(tmp_pa
     with LevelDBWriter(sink(db, mode="upsert")) as w:
         assert w.read_state("j")[leveldb_own.OWN_ENTRY] != "{}"  # as the run found it
         assert w.read_state("j")[leveldb_own.OWN_ENTRY] == "{}"
+
+
+def test_a_full_disk_under_the_merges_table_files_is_the_write_error_with_its_hint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Table files fill the disk: the store, opened again on the same full disk, failed too,
+    and its error ("cannot open LevelDB: ...") replaced the write's and its resume hint. The
+    write's error stays; the table files it left, in no version, are removed (LevelDB would
+    only remove them at the next open, which the full disk refused)."""
+    from loader.errors import RESUME_HINT, SinkError
+    from loader.writers import leveldb_tables
+
+    db = tmp_path / "full.ldb"
+    left = db / "000099.ldb"
+
+    def fills_the_disk(directory: str, version: object, batches: object, **options: object) -> None:
+        left.write_bytes(b"half a table")
+        raise OSError(28, "No space left on device")
+
+    def full(self: LevelDBWriter) -> None:
+        raise SinkError("cannot open LevelDB: IO error: MANIFEST-000006: No space left on device", file=str(db))
+
+    monkeypatch.setattr(leveldb_tables, "ingest", fills_the_disk)
+    with pytest.raises(SinkError) as failed, LevelDBWriter(sink(db, mode="upsert", sort="always")) as w:
+        w.read_state("j")
+        w.prepare(pa.schema([("id", pa.int64())]), fresh=True)
+        put(w, pa.record_batch({"id": [2, 1]}))
+        w.commit("j", {"x": "1"})
+        monkeypatch.setattr(LevelDBWriter, "_open_db", full)
+        w.finish()
+    assert (str(failed.value), failed.value.hint) == (
+        f"{db}: LevelDB write failed: IO error: No space left on device",
+        RESUME_HINT,
+    )
+    assert not left.exists()
+    monkeypatch.undo()
+    assert data_items(db) == []
