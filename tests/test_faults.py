@@ -290,6 +290,39 @@ def test_disk_full_under_table_files_then_rerun_with_space_completes_once(tmp_pa
         assert target_ids(target, "leveldb") == expected_ids(rows)
 
 
+def test_disk_full_under_the_merges_table_files_keeps_the_write_error_then_rerun_completes_once(
+    tmp_path: Path,
+) -> None:
+    """Keys out of order: sorted runs (on another disk), then their merge written as table
+    files into a store on a 4 MB tmpfs that they fill. The store, opened again on the full
+    disk, failed too, and its "cannot open LevelDB" replaced the write's error and its resume
+    hint; the table files of the failed merge (in no version) stayed, filling the disk. With
+    room, the rerun merges the runs: every row once."""
+    rows = 60_000
+    src = tmp_path / "in.csv"
+    pad = "x" * 60
+    lines = [f"{i},{pad}{i},{'bad' if i % 500 == 0 else i}" for i in (j * 7919 % rows + 1 for j in range(rows))]
+    src.write_text("id,name,score\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    runs = tmp_path / "runs"
+    with small_tmpfs(tmp_path / "small", "4m") as small:
+        target = small / "t.ldb"
+        args = ["load", str(src), str(target), *sink_args(target, "leveldb"), "--sort-run-size", "1MB"]
+        args += ["--set", f"run.temp_dir={runs}"]
+        p = cli(*args)
+        assert p.returncode == 1, p.stderr
+        assert p.stderr.splitlines()[-2:] == [
+            f"loader: error: {target}: LevelDB write failed: IO error: No space left on device",
+            f"{RESUME_HINT}; until then the rows counted as written wait in the sorted runs in {runs}, "
+            "not in the store",
+        ]
+        assert not list(target.glob("*.ldb"))  # the failed merge's table files are gone
+        remount(small, "size=64m")
+        p = cli(*args)
+        assert p.returncode == 0, p.stderr
+        assert target_ids(target, "leveldb") == expected_ids(rows)
+        assert not runs.exists()
+
+
 @pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
 def test_a_full_spill_directory_names_it_and_a_rerun_with_room_completes_once(tmp_path: Path, sink: str) -> None:
     """Part results in Arrow files (LevelDB's runs, SQLite with part_results = "arrow") on a

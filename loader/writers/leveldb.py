@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import itertools
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -34,7 +33,7 @@ from ..prefetch import prefetch
 from ..sinks.base import Encoded
 from ..sinks.leveldb import Puts, as_bytes, stage
 from ..spill import merge_runs, run_bounds
-from . import leveldb_keys, leveldb_tables
+from . import leveldb_keys, leveldb_own, leveldb_tables
 from .base import Transactional
 from .encode import KeyTemplate
 from .leveldb_sort import SORT_ENTRY, Sorter, split_ranges
@@ -208,6 +207,7 @@ class LevelDBWriter(Transactional):
         self.state_path = os.path.join(config.path, STATE_FILE)
         self._state: StateLog | None = None
         self._staged_keys: set[bytes] = set()  # mode ignore: keys put in the open batch
+        self._own = leveldb_own.OwnRows()  # mode ignore: which rows put their key (``leveldb_own``)
         self.write: Callable[[Encoded], int] = self._write_new_keys if config.mode == "ignore" else self._write_staged
         # Sorted ingest (``sink.sort``; see leveldb_sort). Every mode has a sorter, ignore
         # (which never sorts) and ``sort = never`` included: to merge the runs a killed run of
@@ -284,6 +284,7 @@ class LevelDBWriter(Transactional):
         self._staged_bytes = 0
         self._spare.clear()
         self._staged_keys.clear()
+        self._own.bits.clear()
         self._pending.clear()
         self._unrecorded = False  # the keys since the last commit are dropped with it
         self._keep_committed_tables()
@@ -383,6 +384,11 @@ class LevelDBWriter(Transactional):
         entries = dict(self._state.jobs.get(job, {}))
         self._job = job
         self._keys = entries.get(leveldb_keys.KEYS_ENTRY)
+        self._own = leveldb_own.OwnRows(entries.get(leveldb_own.OWN_ENTRY, ""))
+        if self.config.mode != "ignore" and self._own.logged != leveldb_own.NO_NOTE:
+            # a stopped ignore run's note: this mode counts every row it puts as written
+            self._own.drop()
+            self._set_state(self._own.committed())
         self.sorter.resume(job, entries.get(SORT_ENTRY))
         return entries
 
@@ -413,6 +419,7 @@ class LevelDBWriter(Transactional):
         self.sorter.resume(job, None)  # a restart: the runs of the load it abandons go
         keep = () if self._new_store else (leveldb_keys.KEYS_ENTRY,)
         self._write_state(lambda log: log.clear(job, keep))
+        self._own = leveldb_own.OwnRows()
         if self._new_store:
             self._keys = None
 
@@ -688,14 +695,24 @@ class LevelDBWriter(Transactional):
         self.staged.append(wb)
         self._staged_bytes += puts.keys.nbytes + puts.values.nbytes
         put, get, staged = wb.put, self.db.get, self._staged_keys
+        bits = self._own.bits
+        inherited = self._own.inherited_of("")
         written = 0
         for ks, vs in as_bytes(puts.keys, puts.values):
             for k, v in zip(ks, vs, strict=True):
                 # the database does not see the open batch: its keys are remembered here
-                if k not in staged and get(k) is None:
+                if k in staged:
+                    bits.append(0)
+                elif get(k) is None:
                     staged.add(k)
                     put(k, v)
-                    written += 1
+                    bits.append(1)
+                elif len(bits) < len(inherited) and inherited[len(bits)]:
+                    staged.add(k)  # put by a run stopped before its checkpoint: the job's own
+                    bits.append(1)
+                else:
+                    bits.append(0)
+                written += bits[-1]
         self._unrecorded = self._unrecorded or written > 0
         return written
 
@@ -704,6 +721,8 @@ class LevelDBWriter(Transactional):
         and ``state`` written, only once that run is (``durable_commits`` says when)."""
         self._handed += 1
         self._record_spelling(job)
+        if self.config.mode == "ignore" and self.staged:
+            self._note_own(job)
         self._write_batches(self.staged)
         if self._tables is not None:
             # rows in table files are committed with the MANIFEST that lists their file:
@@ -726,8 +745,16 @@ class LevelDBWriter(Transactional):
             self._write_state(lambda log: log.set(job, done))
             self.durable_commits = sorter.complete_mark
             return
-        self._write_state(lambda log: log.set(job, state))
+        self._write_state(lambda log: log.set(job, state | self._own.committed()))
         self.durable_commits = self._handed
+
+    def _note_own(self, job: str, part: str = "") -> None:
+        """``ignore``: which rows of the open batch (of the part) put their key, in the
+        checkpoint before its WriteBatches are written (``leveldb_own``)."""
+        text = self._own.intent(part)
+        if text is not None:
+            self._write_state(lambda log: log.set(job, {leveldb_own.OWN_ENTRY: text}))
+            self._own.logged = text
 
     def _write_batches(self, batches: list[Any]) -> None:
         try:
@@ -759,22 +786,54 @@ class LevelDBWriter(Transactional):
             sorter.adopt(files)
             self._write_state(lambda log: log.set(job, entries(rows, 0, []) | sorter.state.entry()))
             return
-        ignore = self.config.mode == "ignore"
-        written = 0 if ignore else rows
-        get = self.db.get
+        if self.config.mode == "ignore":
+            self._merge_part_ignoring(files, rows, job, entries)
+            return
         try:
-            for table in merge_runs(files, "first" if ignore else "last"):  # one run: its batches as they are
+            for table in merge_runs(files, "last"):  # one run: its batches as they are
                 wb = self.db.write_batch(transaction=True, sync=self.config.sync)
                 for ks, vs in as_bytes(table.column("key").combine_chunks(), table.column("value").combine_chunks()):
-                    if ignore:  # keys already stored keep their value
-                        new = [(k, v) for k, v in zip(ks, vs, strict=True) if get(k) is None]
-                        written += len(new)
-                        collections.deque(itertools.starmap(wb.put, new), maxlen=0)
-                    else:
-                        collections.deque(map(wb.put, ks, vs), maxlen=0)
+                    collections.deque(map(wb.put, ks, vs), maxlen=0)
                 wb.write()
         except plyvel.Error as exc:
             raise SinkError(f"LevelDB write failed: {_text(exc)}", file=self.config.path, hint=RESUME_HINT) from None
+        self.commit(job, entries(rows, 0, []))
+
+    def _merge_part_ignoring(
+        self, files: list[str], rows: int, job: str, entries: Callable[[int, int, list[Any]], dict[str, str]]
+    ) -> None:
+        """``ignore``: the part's rows whose key is not stored yet (of a key's rows the first),
+        in key order, in WriteBatches of about ``MERGE_BYTES``; before each group is written the
+        checkpoint notes which of the part's rows so far put their key (``leveldb_own``: a
+        rerun stopped before the part's checkpoint counts them written), then the checkpoint."""
+        part = leveldb_own.part_of(files)
+        inherited, bits = self._own.inherited_of(part), self._own.bits
+        get = self.db.get
+        batches: list[Any] = []
+        size = 0
+        try:
+            for table in merge_runs(files, "first"):  # one run: its batches as they are
+                wb = self.empty_batch()
+                for ks, vs in as_bytes(table.column("key").combine_chunks(), table.column("value").combine_chunks()):
+                    for k, v in zip(ks, vs, strict=True):
+                        if get(k) is None:
+                            wb.put(k, v)
+                            bits.append(1)
+                        else:  # stored: the job's own if a run stopped before its checkpoint put it
+                            bits.append(1 if len(bits) < len(inherited) and inherited[len(bits)] else 0)
+                batches.append(wb)
+                size += table.nbytes
+                if size >= MERGE_BYTES:
+                    self._note_own(job, part)
+                    self._write_batches(batches)
+                    size = 0
+            self._note_own(job, part)
+            self._write_batches(batches)
+        except plyvel.Error as exc:
+            raise SinkError(f"LevelDB write failed: {_text(exc)}", file=self.config.path, hint=RESUME_HINT) from None
+        written = bits.count(1)
+        bits.clear()
+        self._own.drop()  # the part's note goes with its checkpoint
         self.commit(job, entries(written, rows - written, []))
 
     def finish(self) -> None:
@@ -782,6 +841,7 @@ class LevelDBWriter(Transactional):
         when they never filled a run, else through the merge of the runs): as table
         files beside the store's own when it holds nothing in their key range
         (``leveldb_tables``), else through WriteBatches."""
+        self._own.drop()  # the last commit drops the note: no row it tells of is read again
         self._end_tables()
         sorter = self.sorter
         sorter.require_runs()  # no file read: no ``prepare`` asked
@@ -874,14 +934,34 @@ class LevelDBWriter(Transactional):
         try:
             self._lock = self._take_lock()
             version = leveldb_tables.plan(self.target, lo, hi)
-            if version is None:
-                return False
-            write(version)
-            return True
+            if version is not None:
+                write(version)
         except OSError as exc:
-            raise _write_error(self.config, exc) from None
-        finally:
-            self._release_lock()
+            error = _write_error(self.config, exc)
+            self._after_failed_tables(error)
+            raise error from None
+        except BaseException as exc:
+            self._after_failed_tables(exc)
+            raise
+        self._release_lock()
+        self._open_db()
+        return version is not None
+
+    def _after_failed_tables(self, error: BaseException) -> None:
+        """Writing table files failed (a full disk, a stop): the files it wrote, in no version,
+        removed (the store is closed, its LOCK still held: LevelDB would remove them when it
+        next opens the store, which a full disk may prevent), then the store opened again.
+        The error stays the one shown, with its hint: a reopen that fails too (LevelDB cannot
+        write its log on a full disk) is left to the rerun, files not removed are a note."""
+        if self._lock is not None:
+            try:
+                leveldb_tables.remove_orphans(self.target, leveldb_tables.read_version(self.target))
+            except (OSError, leveldb_tables.FormatError):
+                note = f"the table files it left in {self.target} go when LevelDB next opens the store"
+                if isinstance(error, LoaderError):
+                    error.hint = f"{error.hint}; {note}" if error.hint else note
+        self._release_lock()
+        with contextlib.suppress(LoaderError):
             self._open_db()
 
     def _staged(self, rows: pa.Table | pa.RecordBatch) -> Any:

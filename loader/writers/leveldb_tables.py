@@ -512,11 +512,17 @@ def log_file(records: Iterable[bytes]) -> bytes:
     return bytes(out)
 
 
-def read_version(directory: str) -> Version:
+def current_manifest(directory: str) -> str:
+    """The name of the MANIFEST that ``CURRENT`` names."""
     with open(os.path.join(directory, "CURRENT"), "rb") as f:
         name = f.read().decode("ascii", "replace").strip()
     if not re.fullmatch(r"MANIFEST-\d+", name):
         raise FormatError(f"CURRENT names {name!r}, not a MANIFEST")
+    return name
+
+
+def read_version(directory: str) -> Version:
+    name = current_manifest(directory)
     with open(os.path.join(directory, name), "rb") as f:
         data = f.read()
     version = Version()
@@ -528,7 +534,14 @@ def read_version(directory: str) -> Version:
 
 
 def write_version(directory: str, version: Version, number: int) -> None:
-    """``version`` as MANIFEST-``number``, then ``CURRENT`` pointed at it: the commit."""
+    """``version`` as MANIFEST-``number``, then ``CURRENT`` pointed at it: the commit. The
+    MANIFEST it supersedes is removed once that is durable, as LevelDB removes it: each
+    lists every file, so a load of many commits kept their squares' worth of bytes. Killed
+    before, it stays, and LevelDB removes it when it next opens the store."""
+    try:
+        superseded: str | None = current_manifest(directory)
+    except (OSError, FormatError):
+        superseded = None
     name = f"MANIFEST-{number:06d}"
     path = os.path.join(directory, name)
     with open(path, "wb") as f:
@@ -541,7 +554,10 @@ def write_version(directory: str, version: Version, number: int) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(temp, os.path.join(directory, "CURRENT"))
-    fsync_path(directory)
+    fsync_path(directory)  # CURRENT names the new MANIFEST for good: the old one is no longer needed
+    if superseded is not None and superseded != name:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(directory, superseded))
 
 
 # --------------------------------------------------------------------- ingest

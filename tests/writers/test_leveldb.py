@@ -960,3 +960,180 @@ def test_a_store_named_in_bytes_that_are_not_utf8_loads_and_resumes(tmp_path: Pa
     assert [(r.rows_written, r.files_skipped) for r in reports] == [(2, 0), (0, 1)]
     with plyvel.DB(os.fsencode(store)) as db:
         assert sorted(k for k, _ in db if not k.startswith(b"\x00")) == [b"%020d" % 1, b"%020d" % 2]
+
+
+# The load SIGKILLs itself in the window between a batch's WriteBatches and its checkpoint:
+# ``write``, right after the Nth write of a batch of rows (threads); ``commit``, as the Nth
+# commit begins (the processes engine: a part's WriteBatches are written, its checkpoint not).
+KILL_BEFORE_CHECKPOINT = """
+import os, signal, sys
+from loader.writers import leveldb
+hook, at, calls = os.environ["KILL_HOOK"], int(os.environ["KILL_AT"]), []
+real_write, real_commit = leveldb.LevelDBWriter._write_batches, leveldb.LevelDBWriter.commit
+def write_batches(self, batches):
+    rows = bool(batches)
+    real_write(self, batches)
+    calls.extend([1] if rows else [])
+    if rows and len(calls) == at:
+        os.kill(os.getpid(), signal.SIGKILL)
+def commit(self, job, state):
+    calls.append(1)
+    if len(calls) == at:
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_commit(self, job, state)
+if hook == "write":
+    leveldb.LevelDBWriter._write_batches = write_batches
+else:
+    leveldb.LevelDBWriter.commit = commit
+from loader.__main__ import main
+sys.argv = ["loader", *sys.argv[1:]]
+sys.exit(main())
+"""
+
+
+def _ignore_inputs(tmp_path: Path) -> tuple[Path, Path]:
+    """Three CSVs of 3,000 rows (every 97th repeats the id before it), and a store that
+    holds every fifth id already (written by another program)."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for f in range(3):
+        ids = [f * 3000 + i - (i % 97 == 1) for i in range(3000)]
+        (src / f"p{f}.csv").write_text("id,v\n" + "".join(f"{i},f{f}r{i}\n" for i in ids), encoding="utf-8")
+    store = tmp_path / "pre.ldb"
+    with plyvel.DB(str(store), create_if_missing=True) as db:
+        for i in range(0, 9000, 5):
+            db.put(b"%020d" % i, b"there before")
+    return src, store
+
+
+def _committed_counts(store: Path) -> tuple[int, int]:
+    """Rows written and ignored, over the checkpoint's file (or, under an engine, part) entries."""
+    from tests.reliability_util import leveldb_state
+
+    entries = [json.loads(v) for k, v in leveldb_state(store).items() if k.startswith("part:")]
+    entries = entries or [json.loads(v) for k, v in leveldb_state(store).items() if k.startswith("file:")]
+    return sum(e["rows_written"] for e in entries), sum(e["rows_ignored"] for e in entries)
+
+
+@pytest.mark.parametrize(("engine", "hook"), [("threads", "write"), ("processes", "commit")])
+def test_ignore_killed_between_its_writebatches_and_their_checkpoint_counts_its_own_rows_written(
+    tmp_path: Path, engine: str, hook: str
+) -> None:
+    """``ignore`` killed after a batch's (a part's) WriteBatches are written, before their
+    checkpoint: the rerun looks the batch's keys up again and finds them, written by the
+    killed run itself. It counted them "ignored (key already there)"; the checkpoint notes,
+    before the WriteBatches, which of the batch's rows put their key, and the rerun counts
+    those written: the counts and the store are a clean load's."""
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.reliability_util import cli, env
+
+    src, pre = _ignore_inputs(tmp_path)
+    args = [str(src / "*.csv"), "--key", "{id}", "--mode", "ignore", "--batch-size", "1000", "--chunk-size", "250"]
+    args += ["--engine", engine, "--part-size", "40KB", "-q"]
+    clean, killed = tmp_path / "clean.ldb", tmp_path / "killed.ldb"
+    shutil.copytree(pre, clean)
+    shutil.copytree(pre, killed)
+    assert cli("load", args[0], str(clean), *args[1:]).returncode == 0
+    argv = [sys.executable, "-c", KILL_BEFORE_CHECKPOINT, "load", args[0], str(killed), *args[1:]]
+    p = subprocess.run(argv, capture_output=True, text=True, env=env({"KILL_HOOK": hook, "KILL_AT": "3"}), timeout=120)
+    assert p.returncode == -9, p.stderr
+    stopped = _committed_counts(killed)
+    assert 0 < stopped[0] + stopped[1] < 9000
+    assert cli("load", args[0], str(killed), *args[1:]).returncode == 0
+    assert _committed_counts(killed) == _committed_counts(clean)
+    assert _committed_counts(clean) == (7125, 1875)  # keys there before, or repeated
+    assert data_items(killed) == data_items(clean)
+
+
+def _stopped_before_checkpoint(w: LevelDBWriter, ids: list[int]) -> None:
+    """``ids`` staged and written, as a commit does, and the run killed before their checkpoint."""
+    put(w, pa.record_batch({"id": ids}))
+    w._note_own("j")
+    w._write_batches(w.staged)
+
+
+def test_an_ignore_rerun_in_smaller_batches_stopped_again_counts_each_row_once(tmp_path: Path) -> None:
+    """The note of a stopped batch outlives a rerun's smaller commits, and a rerun stopped
+    again notes what is left of it with its own batch's rows; the last run's counts and the
+    first commit's add up to a clean load's (1, 2, 4, 5, 6, 7 written; 3 there before, 2 repeated)."""
+    from loader.writers import leveldb_own
+
+    db = tmp_path / "o.ldb"
+    with plyvel.DB(str(db), create_if_missing=True) as other:
+        other.put(b"k:%020d" % 3, b"there before")
+    ids, schema = [1, 2, 3, 4, 2, 5, 6, 7], pa.schema([("id", pa.int64())])
+    with LevelDBWriter(sink(db, mode="ignore")) as w:
+        w.read_state("j")
+        w.prepare(schema, fresh=True)
+        _stopped_before_checkpoint(w, ids)
+    with LevelDBWriter(sink(db, mode="ignore")) as w:
+        w.read_state("j")
+        w.prepare(schema, fresh=True)
+        assert put(w, pa.record_batch({"id": ids[:3]})) == 2
+        w.commit("j", {"x": "3"})
+        _stopped_before_checkpoint(w, ids[3:5])
+    with LevelDBWriter(sink(db, mode="ignore")) as w:
+        assert w.read_state("j")["x"] == "3"
+        w.prepare(schema, fresh=False)
+        assert put(w, pa.record_batch({"id": ids[3:]})) == 4
+        w.commit("j", {"x": "8"})
+        w.finish()
+        w.commit("j", {"x": "done"})
+        assert w.read_state("j")[leveldb_own.OWN_ENTRY] == "{}"  # no row it told of is read again
+    assert [v for _, v in data_items(db)] == [b'{"id":%d}' % i if i != 3 else b"there before" for i in range(1, 8)]
+
+
+def test_a_note_of_a_stopped_ignore_run_goes_with_a_rerun_in_another_mode(tmp_path: Path) -> None:
+    """Upsert counts every row it puts: the note is dropped before it writes, so no later
+    ignore run takes it for rows of its own."""
+    from loader.writers import leveldb_own
+
+    db, schema = tmp_path / "m.ldb", pa.schema([("id", pa.int64())])
+    with LevelDBWriter(sink(db, mode="ignore")) as w:
+        w.read_state("j")
+        w.prepare(schema, fresh=True)
+        _stopped_before_checkpoint(w, [1, 2])
+        assert w.read_state("j")[leveldb_own.OWN_ENTRY] != "{}"
+    with LevelDBWriter(sink(db, mode="upsert")) as w:
+        assert w.read_state("j")[leveldb_own.OWN_ENTRY] != "{}"  # as the run found it
+        assert w.read_state("j")[leveldb_own.OWN_ENTRY] == "{}"
+
+
+def test_a_full_disk_under_the_merges_table_files_is_the_write_error_with_its_hint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Table files fill the disk: the store, opened again on the same full disk, failed too,
+    and its error ("cannot open LevelDB: ...") replaced the write's and its resume hint. The
+    write's error stays; the table files it left, in no version, are removed (LevelDB would
+    only remove them at the next open, which the full disk refused)."""
+    from loader.errors import RESUME_HINT, SinkError
+    from loader.writers import leveldb_tables
+
+    db = tmp_path / "full.ldb"
+    left = db / "000099.ldb"
+
+    def fills_the_disk(directory: str, version: object, batches: object, **options: object) -> None:
+        left.write_bytes(b"half a table")
+        raise OSError(28, "No space left on device")
+
+    def full(self: LevelDBWriter) -> None:
+        raise SinkError("cannot open LevelDB: IO error: MANIFEST-000006: No space left on device", file=str(db))
+
+    monkeypatch.setattr(leveldb_tables, "ingest", fills_the_disk)
+    with pytest.raises(SinkError) as failed, LevelDBWriter(sink(db, mode="upsert", sort="always")) as w:
+        w.read_state("j")
+        w.prepare(pa.schema([("id", pa.int64())]), fresh=True)
+        put(w, pa.record_batch({"id": [2, 1]}))
+        w.commit("j", {"x": "1"})
+        monkeypatch.setattr(LevelDBWriter, "_open_db", full)
+        w.finish()
+    assert (str(failed.value), failed.value.hint) == (
+        f"{db}: LevelDB write failed: IO error: No space left on device",
+        RESUME_HINT,
+    )
+    assert not left.exists()
+    monkeypatch.undo()
+    assert data_items(db) == []
