@@ -21,6 +21,12 @@ from tests.s3_server import Bucket, S3Server
 DATA = Path(__file__).parent / "data"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``slow`` tests first (the sort keeps the order otherwise): under xdist one started near
+    the end runs on alone while the other workers sit idle."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture
 def data_dir() -> Path:
     return DATA

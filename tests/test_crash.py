@@ -308,6 +308,7 @@ class Trials:
         assert {**state["job"], "rejects_inode": None} == expected
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
 def test_sigkill_anywhere_then_rerun_equals_clean_load(tmp_path: Path, sink: str) -> None:
     # LevelDB through WriteBatches, a checkpoint with each: keys in order into an empty
@@ -327,6 +328,7 @@ def test_sigkill_anywhere_then_rerun_equals_clean_load(tmp_path: Path, sink: str
         assert any(p.startswith("mid-commit") for p in hit), trials.phases
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "fmt,sink,where",
     [

@@ -1791,6 +1791,7 @@ def _growth_mb(report: dict[str, Any]) -> float:
     return max(peaks) - min(peaks)
 
 
+@pytest.mark.slow
 def test_a_workers_peak_stays_flat_however_many_parts_it_reads(tmp_path: Path) -> None:
     """Each part's CSV reader once outlived it in a forked worker (a reference cycle, and the
     collector the worker inherits paused), with the block it had read: a MiB a part, so 60
@@ -1800,6 +1801,7 @@ def test_a_workers_peak_stays_flat_however_many_parts_it_reads(tmp_path: Path) -
     assert _growth_mb(report) < WORKER_GROWTH_MB
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["processes", "dask"])  # a pool's worker; a local cluster's
 def test_the_reference_cycles_a_part_makes_are_freed_on_its_worker(tmp_path: Path, engine: str) -> None:
     """A python stage that leaves a cycle holding 2 MiB for every batch: a worker forked from

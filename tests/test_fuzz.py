@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -98,6 +99,7 @@ def reject_file(db: Path) -> list[str]:
     return path.read_text(encoding="utf-8").split("\n")[:-1] if path.exists() else []
 
 
+@pytest.mark.slow
 @fuzz(300)
 @given(data=malformed_csv(), block=st.sampled_from([1024, 4096, 1 << 20]), chunk=st.integers(1, 30))
 def test_reader_accounts_for_every_row(data: bytes, block: int, chunk: int) -> None:
@@ -147,6 +149,7 @@ def crash_after(n: int):  # type: ignore[no-untyped-def]
     return stage
 
 
+@pytest.mark.slow
 @fuzz(100)
 @given(
     data=malformed_csv(),

@@ -45,7 +45,9 @@ def _flagged(output: str) -> set[tuple[str, str]]:
     return found
 
 
-@pytest.mark.parametrize("tool", [["ruff", "format", "--check", "."], ["ruff", "check", "."], ["mypy"]])
+@pytest.mark.parametrize(
+    "tool", [["ruff", "format", "--check", "."], ["ruff", "check", "."], pytest.param(["mypy"], marks=pytest.mark.slow)]
+)
 def test_tool_is_clean(tool: list[str]) -> None:
     p = _run(*tool)
     assert p.returncode == 0, p.stdout + p.stderr

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 ROOT = Path(__file__).parents[2]
 BENCH = ROOT / "bench"
@@ -63,6 +64,7 @@ def test_generator_is_deterministic_and_realistic(tmp_path: Path) -> None:
     assert table.num_rows == 500 and table.column_names == header
 
 
+@pytest.mark.slow
 def test_runner_prints_both_tables(tmp_path: Path) -> None:
     out = tmp_path / "latest.md"
     p = subprocess.run(
