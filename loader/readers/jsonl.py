@@ -434,6 +434,10 @@ def _dump(value: Any) -> str:
 # Values of a key read line by line that wait to be typed together: a sample of 100k rows holds
 # at most this many of them per key, whatever ``source.infer_rows`` is.
 FOLD_VALUES = 8192
+# The sample's blocks are typed in groups of this many lines, or of GROUP_BLOCKS blocks' bytes
+GROUP_ROWS = 1024
+GROUP_BLOCKS = 2
+GROUP_BYTES = 1 << 20  # and at least this many (blocks under a memory ceiling are small)
 
 
 @dataclass
@@ -675,6 +679,23 @@ def _parsed_exactly(data: bytes, rounding: str | None, options: pajson.ParseOpti
     if not _objects_as_written(table, data):
         return None  # read line by line: an object keeps the keys it has
     return table if rounding is None or _floats_exact(table) else None
+
+
+def _grouped(blocks: Iterator[bytes], most: int) -> Iterator[bytes]:
+    """Consecutive blocks of whole lines joined while they hold fewer than ``GROUP_ROWS`` lines
+    and ``most`` bytes: a wide file's block holds a few rows, and each block's columns cost a
+    guess of their own (kernels per column), where a group of them costs one."""
+    group: list[bytes] = []
+    size = lines = 0
+    for data in blocks:
+        group.append(data)
+        size += len(data)
+        lines += data.count(b"\n")
+        if lines >= GROUP_ROWS or size >= most:
+            yield b"".join(group) if len(group) > 1 else group[0]
+            group, size, lines = [], 0, 0
+    if group:
+        yield b"".join(group)
 
 
 def _parse_sample(data: bytes) -> tuple[bytes, pa.Table | None]:
@@ -1005,7 +1026,9 @@ class JSONLReader(ReaderBase):
         stream, _ = open_stream(self.path, self.config.encoding)
         blocks = (data for data, _offset, dropped, _span in self._cut(stream) if dropped is None)
         # blocks parse on the workers, and fold into the guesses in order
-        parsed = ordered_map(_parse_sample, blocks, self.workers)
+        parsed = ordered_map(
+            _parse_sample, _grouped(blocks, max(GROUP_BLOCKS * self.config.block_size, GROUP_BYTES)), self.workers
+        )
         try:
             for data, table in parsed:
                 if not rows and not guesses:

@@ -1216,3 +1216,40 @@ def test_a_utf16_file_declared_in_an_8_bit_encoding_is_refused(tmp_path: Path) -
         'it looks like UTF-16: read it with source_options={"encoding": "utf-16"}',
         65,
     )
+
+
+def test_a_wide_files_small_blocks_are_typed_together_and_every_row_has_its_say(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each block of the sample was typed column by column: a wide file's blocks hold a row or
+    two, and 2,000 columns took ~0.3 s a block in kernel calls. Blocks are now typed in groups;
+    a value in the sample's last rows still decides its column's type."""
+    from loader import convert
+
+    rows = []
+    for i in range(300):
+        row: dict[str, Any] = {"id": i}
+        for c in range(20):
+            row[f"i{c}"] = i * c
+            row[f"f{c}"] = i + 0.5
+            row[f"s{c}"] = f"t{i}"
+        rows.append(row)
+    rows[-1]["i3"] = 2.5  # the last row makes i3 a float column
+    rows[-2]["i4"] = "x"  # and i4 a text one
+    src = tmp_path / "wide.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    fed = 0
+    add = convert.TypeGuess.add
+
+    def counted(self: convert.TypeGuess, sample: pa.Array) -> None:
+        nonlocal fed
+        fed += 1
+        add(self, sample)
+
+    monkeypatch.setattr(convert.TypeGuess, "add", counted)
+    with open_reader(str(src), source(src, block_size=1024)) as r:  # a block holds a row or two
+        schema = r.schema
+    assert fed <= 2 * 21  # the integer columns, once each (old: once per block, ~400 each)
+    types = {f.name: str(f.type) for f in schema}
+    assert types["id"] == types["i0"] == types["i19"] == "int64"
+    assert (types["i3"], types["i4"], types["f0"], types["s0"]) == ("double", "string", "double", "string")
