@@ -854,13 +854,15 @@ def test_a_ceiling_counts_what_the_run_keeps_of_each_of_many_files(tmp_path: Pat
     folder.mkdir()
     for i in range(2000):
         (folder / f"f{i:04d}.csv").write_text(f"id,v\n{i},x\n")
-    p = cli("load", str(folder / "*.csv"), str(tmp_path / "t.db"), "--table", "t", "--max-memory", "86MB")
-    assert (p.returncode, p.stderr) == (
-        2,
-        "loader: error: run.max_memory: 86 MB is below what csv -> sqlite needs at its smallest sizes "
-        "(92 MB: the runtime and its libraries, and the run's records of its 2,000 input files (6 MB))\n"
-        "  hint: set --max-memory 92MB or more\n",
-    )
+    # far below the floor too (refused before the files are listed): one refusal, the whole figure
+    for ceiling in ("86MB", "50MB"):
+        p = cli("load", str(folder / "*.csv"), str(tmp_path / "t.db"), "--table", "t", "--max-memory", ceiling)
+        assert (p.returncode, p.stderr) == (
+            2,
+            f"loader: error: run.max_memory: {ceiling[:-2]} MB is below what csv -> sqlite needs at its smallest sizes "
+            "(92 MB: the runtime and its libraries, and the run's records of its 2,000 input files (6 MB))\n"
+            "  hint: set --max-memory 92MB or more\n",
+        )
     assert not (tmp_path / "t.db").exists()
 
 
