@@ -518,3 +518,23 @@ def test_a_later_runs_values_of_another_kind_are_rejected_by_every_worker_proces
         (3, "'false' is not a valid date" + _NOTE),
     ]
     assert sqlite_rows(db, "SELECT id, d FROM t ORDER BY id") == [(1, "2024-01-01"), (3, None)]
+
+
+def test_reading_a_file_leaves_no_reference_cycle(tmp_path: Path) -> None:
+    """pyarrow's footer and its ``metadata.schema`` refer to each other: a cycle per file read,
+    which the run's paused collector kept to its end (4,000 small files: 30 MB, peaking 112 MB
+    under the 111 MB named for them). A file's reader leaves no garbage for a collector."""
+    import gc
+
+    path = tmp_path / "a.parquet"
+    pq.write_table(pa.table({"id": [1, 2], "none": pa.array([None, None], pa.int64()), "t": ["x", "y"]}), path)
+    gc.collect()
+    gc.disable()
+    try:
+        with open_reader(str(path), SourceConfig(path=[str(path)])) as reader:
+            assert [c.rows_read for c in reader] == [2]
+            assert reader.valueless == frozenset({"none"})  # the footer's statistics still tell it
+        del reader
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
