@@ -257,7 +257,9 @@ class RunReport:
             before, rest = rest.split(f'\n  "{name}": []', 1)  # raw newlines are never in a JSON string
             yield f'{before}\n  "{name}": [\n'.encode()
             for i, entry in enumerate(getattr(self, name)):
-                text = json.dumps(asdict(entry) if is_dataclass(entry) else entry, indent=2)
+                text = json.dumps(
+                    asdict(entry) if is_dataclass(entry) and not isinstance(entry, type) else entry, indent=2
+                )
                 yield (",\n" if i else "").encode() + b"    " + text.replace("\n", "\n    ").encode()
             yield b"\n  ]"
         yield f"{rest}\n".encode()

@@ -78,7 +78,9 @@ def test_the_peak_is_read_again_once_the_report_is_written(
         return 180.0 if report.exists() else 100.0
 
     monkeypatch.setattr(report_module, "peak_rss_mb", peak)
-    code, err = load_with(tmp_path, capsys, "--report", str(report), "--metrics-file", str(metrics), "--max-memory", "150MB")
+    code, err = load_with(
+        tmp_path, capsys, "--report", str(report), "--metrics-file", str(metrics), "--max-memory", "150MB"
+    )
     assert code == 0
     assert err[0].startswith("memory_exceeded: 2 rows written to ")
     assert err[0].endswith("peak 180 MB); WARNING peak memory 180 MB went past --max-memory 150 MB")

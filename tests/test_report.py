@@ -132,7 +132,9 @@ def test_the_report_is_written_an_entry_at_a_time_as_the_json_it_always_was(tmp_
     from loader.replay import ReplayReport
 
     r = ReplayReport(target="x.db", table="t", sizes={"block_size": 1})
-    r.files = [FileReport(f"in/f{i}.csv", rows_read=i, dialect={"delimiter": ",", "detected": ["header"]}) for i in range(3)]
+    r.files = [
+        FileReport(f"in/f{i}.csv", rows_read=i, dialect={"delimiter": ",", "detected": ["header"]}) for i in range(3)
+    ]
     r.parts = [{"path": "a", "rows_read": 1}]
     r.rows = [{"row": 1, "outcome": "written"}, {"row": 2, "outcome": 'a "quoted"\nreason'}]
     r.start()

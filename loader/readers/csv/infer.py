@@ -257,7 +257,7 @@ class SmallFiles:
 def held_bytes(table: pa.Table) -> int:
     """What a small file's sample holds as ``SmallFiles`` counts it: its buffers, and
     Arrow's objects for each of its columns (``TABLE_COLUMN_BYTES``)."""
-    return table.nbytes + TABLE_COLUMN_BYTES * table.num_columns
+    return int(table.nbytes + TABLE_COLUMN_BYTES * table.num_columns)
 
 
 def _typed(schema: pa.Schema, guesses: Guesses) -> pa.Schema:
