@@ -381,14 +381,10 @@ def engine_mb(job: JobConfig) -> int:
     return DASK_MB if job.run.engine == "dask" else 0
 
 
-# What a run keeps of each input file until it ends (its plan, checkpoint state and report
-# entry): 2,000 to 5,000 small CSV files peaked 2.6 KB a file above one.
-FILE_KB = 3.0
-
-
-def files_mb(files: int) -> int:
-    """Resident MB a run's records of ``files`` input files add (none for one file)."""
-    return math.ceil(max(0, files - 1) * FILE_KB / 1024)
+def files_mb(files: int, sink: Sink) -> int:
+    """Resident MB a run's records of ``files`` input files add into ``sink`` (none for one
+    file): its plan, checkpoint state and report entry of each (``MemoryProfile.file_kb``)."""
+    return math.ceil(max(0, files - 1) * sink.memory.file_kb / 1024)
 
 
 def lowest_ceiling_mb(job: JobConfig, need: ReaderNeed | None = None, files: int = 1) -> int:
@@ -396,7 +392,7 @@ def lowest_ceiling_mb(job: JobConfig, need: ReaderNeed | None = None, files: int
     ``need``: for the input files it names the most demanding of; ``files``: how many)."""
     fmt, sink = pair(job)
     floor = sink.floor_mb(job.sink, fmt) + sink.margin_mb(job.sink) + engine_mb(job)
-    return floor + (need.extra_mb if need else 0) + files_mb(files)
+    return floor + (need.extra_mb if need else 0) + files_mb(files, sink)
 
 
 def current_rss_mb() -> float:
@@ -437,8 +433,8 @@ def fit_memory(
     lowest = lowest_ceiling_mb(job, need, files)
     if limit < lowest << 20:
         reading = f", and {need.describe()}" if need is not None and need.extra_mb else ""
-        if files_mb(files):
-            reading += f", and the run's records of its {files:,} input files ({files_mb(files)} MB)"
+        if files_mb(files, sink):
+            reading += f", and the run's records of its {files:,} input files ({files_mb(files, sink)} MB)"
         raise ConfigError(
             f"run.max_memory: {limit / (1 << 20):g} MB is below what {fmt} -> {sink.name} needs at its smallest sizes "
             f"({lowest} MB: the runtime and its libraries"

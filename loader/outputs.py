@@ -21,19 +21,31 @@ def write_outputs(run: RunConfig, report: RunReport) -> None:
     (the process exits with its code, and neither file may say the run was ok). After a
     failure they are written as far as the OS lets (the run's own error is the one to
     raise), except that a usage error writes neither (the report or metrics path may be
-    the very mistake) and a run refused by the lock leaves the metrics to the run that holds it."""
+    the very mistake) and a run refused by the lock leaves the metrics to the run that holds it.
+
+    The peak is read again once they are written (the report of thousands of input files may
+    be the run's peak), and where it rose they are written again with it: past the ceiling, a
+    run is ``memory_exceeded``, never ``ok``."""
     if report.exit_code != EXIT_OK:
         _write_after_failure(run, report)
+        if report.peak_again():
+            _write_after_failure(run, report)
         return
     try:
-        if run.report:
-            _write("run.report", run.report, report.write)
-        if run.metrics_file:
-            _write("run.metrics_file", run.metrics_file, lambda path: write_metrics(path, report))
+        _write_ok(run, report)
+        if report.peak_again():  # writing them was the run's peak (thousands of files): they say so
+            _write_ok(run, report)
     except LoaderError as exc:
         report.status, report.error, report.exit_code = "failed", str(exc), exc.exit_code
         _write_after_failure(run, report)
         raise
+
+
+def _write_ok(run: RunConfig, report: RunReport) -> None:
+    if run.report:
+        _write("run.report", run.report, report.write)
+    if run.metrics_file:
+        _write("run.metrics_file", run.metrics_file, lambda path: write_metrics(path, report))
 
 
 def rewrite_report(run: RunConfig, report: RunReport) -> None:

@@ -111,12 +111,17 @@ COMMIT_SECONDS = 1.0
 SMALL_FILE_BYTES = 64 << 10  # read without read-ahead threads (the bytes parsed: a compressed file's decompressed)
 
 
-def _input_need(job: JobConfig) -> ReaderNeed | None:
-    """``reader_need`` of the job's input files, or None where they cannot be looked at yet."""
+def _refuse_with_inputs(job: JobConfig) -> None:
+    """A ceiling below the floor, refused with the whole figure the input files need (a wide
+    CSV, a Parquet file's pages, the run's records of each file), as the run would refuse it
+    once they are known: one refusal names a figure that then holds. Nothing where they
+    cannot be looked at yet (the run says why)."""
     try:
-        return reader_need(job, expand_paths(job.source))
+        files = expand_paths(job.source)
+        need = reader_need(job, files)
     except (LoaderError, OSError, pa.ArrowException):
-        return None
+        return
+    fit_memory(job, need, files=len(files))
 
 
 def _then_resume(hint: str | None) -> str:
@@ -291,11 +296,7 @@ class Pipeline:
         try:
             self.job = fit_memory(self._resolved)
         except ConfigError:
-            # below the floor: refused with the figure the input files need (a wide CSV, a
-            # Parquet file's pages), as the run would after reading their heads, not a lower one
-            need = _input_need(self._resolved)
-            if need is not None:
-                fit_memory(self._resolved, need)
+            _refuse_with_inputs(self._resolved)  # below the floor: with the figure the inputs need
             raise
         self.sink: Sink = sinks.get(str(self.job.sink.type))
         # imported by run() before it writes anything; plan() imports nothing

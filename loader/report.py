@@ -7,7 +7,8 @@ import resource
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any
 
 from .files import replace_file
@@ -211,8 +212,21 @@ class RunReport:
             with _Runs.lock:
                 _Runs.running -= 1
             self._counted = False
+        self._check_ceiling()
+
+    def peak_again(self) -> bool:
+        """Read the peak again, once the run's files are written (``outputs``): whether it
+        rose. Past ``max_memory_mb`` then, the run did not keep to it: never ``ok``."""
+        peak = max(self.peak_rss_mb, peak_rss_mb())
+        if peak == self.peak_rss_mb:
+            return False
+        self.peak_rss_mb = peak
+        self._check_ceiling()
+        return True
+
+    def _check_ceiling(self) -> None:
         self.memory_exceeded = self.max_memory_mb is not None and self._highest_peak()[0] > self.max_memory_mb
-        if self.memory_exceeded and status == "ok":
+        if self.memory_exceeded and self.status == "ok":
             self.status = "memory_exceeded"  # everything loaded, but not within the ceiling
 
     def add_worker_peak(self, mb: float | None) -> None:
@@ -235,7 +249,25 @@ class RunReport:
         return data
 
     def write(self, path: str) -> None:
-        replace_file(path, json.dumps(self.to_dict(), indent=2) + "\n", durable=False)
+        replace_file(path, self.json_pieces(), durable=False)
+
+    def json_pieces(self) -> Iterator[bytes]:
+        """``to_dict()`` as indented JSON, its lists (the input files, an engine's parts, a
+        replay's rows) an entry at a time: made whole, the text of thousands of entries took
+        the run's peak past its ceiling after the peak was read."""
+        shown = [f.name for f in fields(self) if not f.name.startswith("_")]
+        listed = [name for name in shown if isinstance(getattr(self, name), list) and getattr(self, name)]
+        rest = json.dumps({name: [] if name in listed else getattr(self, name) for name in shown}, indent=2)
+        for name in listed:  # in the order they come: the text before each, then its entries
+            before, rest = rest.split(f'\n  "{name}": []', 1)  # raw newlines are never in a JSON string
+            yield f'{before}\n  "{name}": [\n'.encode()
+            for i, entry in enumerate(getattr(self, name)):
+                text = json.dumps(
+                    asdict(entry) if is_dataclass(entry) and not isinstance(entry, type) else entry, indent=2
+                )
+                yield (",\n" if i else "").encode() + b"    " + text.replace("\n", "\n    ").encode()
+            yield b"\n  ]"
+        yield f"{rest}\n".encode()
 
     def summary(self) -> str:
         where = f"{self.target} (table {self.table})" if self.table else self.target

@@ -893,22 +893,31 @@ def test_an_upsert_on_a_text_key_holds_the_lowest_ceiling(tmp_path: Path) -> Non
 
 def test_a_ceiling_counts_what_the_run_keeps_of_each_of_many_files(tmp_path: Path) -> None:
     """A run keeps a record of each input file (its plan, state and report entry): 5,000
-    small files peaked 91 MB under an accepted 86 MB ceiling. The lowest figure adds them."""
+    small files peaked 91 MB under an accepted 86 MB ceiling. The lowest figure adds them, and
+    holds: 4,000 files peaked 108 MB under the 98 MB named for them (the small files typed
+    together held 8 MB past what their bytes counted), 10,000 into LevelDB 144 MB under 124."""
+    from loader import sinks
     from loader.memory import files_mb
 
-    assert (files_mb(1), files_mb(2), files_mb(1000), files_mb(5000)) == (0, 1, 3, 15)
+    sqlite, leveldb = sinks.get("sqlite"), sinks.get("leveldb")
+    assert [files_mb(n, sqlite) for n in (1, 2, 1000, 5000)] == [0, 1, 3, 15]
+    assert [files_mb(n, leveldb) for n in (1, 2, 1000, 5000)] == [0, 1, 7, 35]
     folder = tmp_path / "in"
     folder.mkdir()
     for i in range(2000):
         (folder / f"f{i:04d}.csv").write_text(f"id,v\n{i},x\n")
-    p = cli("load", str(folder / "*.csv"), str(tmp_path / "t.db"), "--table", "t", "--max-memory", "86MB")
-    assert (p.returncode, p.stderr) == (
-        2,
-        "loader: error: run.max_memory: 86 MB is below what csv -> sqlite needs at its smallest sizes "
-        "(92 MB: the runtime and its libraries, and the run's records of its 2,000 input files (6 MB))\n"
-        "  hint: set --max-memory 92MB or more\n",
-    )
+    # far below the floor too (refused before the files are listed): one refusal, the whole figure
+    for ceiling in ("86MB", "50MB"):
+        p = cli("load", str(folder / "*.csv"), str(tmp_path / "t.db"), "--table", "t", "--max-memory", ceiling)
+        assert (p.returncode, p.stderr) == (
+            2,
+            f"loader: error: run.max_memory: {ceiling[:-2]} MB is below what csv -> sqlite needs at its smallest sizes "
+            "(92 MB: the runtime and its libraries, and the run's records of its 2,000 input files (6 MB))\n"
+            "  hint: set --max-memory 92MB or more\n",
+        )
     assert not (tmp_path / "t.db").exists()
+    report = run_report(folder / "*.csv", tmp_path / "t.db", "--table", "t", "--max-memory", "92MB")
+    assert (report["status"], report["rows_written"], report["peak_rss_mb"] <= 92) == ("ok", 2000, True), report
 
 
 def test_small_files_typed_together_hold_the_room_the_blocks_get(

@@ -61,3 +61,29 @@ def test_a_report_that_cannot_be_written_leaves_metrics_of_a_failed_run(
     assert 'loader_last_run_exit_code{job="table:t"} 1\n' in text
     assert 'loader_last_run_success{job="table:t"} 0\n' in text
     assert 'loader_last_run_rows_written{job="table:t"} 2\n' in text
+
+
+def test_the_peak_is_read_again_once_the_report_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writing the report of thousands of files was the run's peak, and came after the peak
+    was read: 10,000 files said ``ok`` at 156 MB under a 160 MB ceiling, with 169.5 MB used.
+    The peak is read again after the report and the metrics are written; past the ceiling,
+    they are written again saying so, and the summary line too."""
+    from loader import report as report_module
+
+    report, metrics = tmp_path / "r.json", tmp_path / "m.prom"
+
+    def peak() -> float:  # the OS's peak: the writing of the report took it past the ceiling
+        return 180.0 if report.exists() else 100.0
+
+    monkeypatch.setattr(report_module, "peak_rss_mb", peak)
+    code, err = load_with(
+        tmp_path, capsys, "--report", str(report), "--metrics-file", str(metrics), "--max-memory", "150MB"
+    )
+    assert code == 0
+    assert err[0].startswith("memory_exceeded: 2 rows written to ")
+    assert err[0].endswith("peak 180 MB); WARNING peak memory 180 MB went past --max-memory 150 MB")
+    written = json.loads(report.read_text())
+    assert (written["status"], written["peak_rss_mb"], written["memory_exceeded"]) == ("memory_exceeded", 180.0, True)
+    assert f'loader_last_run_peak_memory_bytes{{job="table:t"}} {180 << 20}\n' in metrics.read_text()

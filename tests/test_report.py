@@ -121,3 +121,29 @@ def test_every_report_field_has_a_docstring() -> None:
         assert [f.name for f in dataclasses.fields(cls) if f.repr and f.name not in docs] == [], cls.__name__
     assert (RunReport.__doc__ or "").startswith("What a run did: returned by ``Pipeline.run()``")
     assert field_docs(RunReport, tree)["rows_written"] == "Rows written to the target."
+
+
+def test_the_report_is_written_an_entry_at_a_time_as_the_json_it_always_was(tmp_path: Path) -> None:
+    """The report of thousands of input files, made whole as one text after the peak was read,
+    was the run's real peak (10,000 files: 13 MB past the reported one). It is written an entry
+    of each list at a time (files, an engine's parts, a replay's rows), the same JSON."""
+    import json
+
+    from loader.replay import ReplayReport
+
+    r = ReplayReport(target="x.db", table="t", sizes={"block_size": 1})
+    r.files = [
+        FileReport(f"in/f{i}.csv", rows_read=i, dialect={"delimiter": ",", "detected": ["header"]}) for i in range(3)
+    ]
+    r.parts = [{"path": "a", "rows_read": 1}]
+    r.rows = [{"row": 1, "outcome": "written"}, {"row": 2, "outcome": 'a "quoted"\nreason'}]
+    r.start()
+    r.finish("ok")
+    pieces = list(r.json_pieces())
+    assert len(pieces) > 6  # not one text
+    expected = json.dumps(r.to_dict(), indent=2) + "\n"
+    assert b"".join(pieces).decode() == expected
+    empty = RunReport(target="x.db")
+    assert b"".join(empty.json_pieces()).decode() == json.dumps(empty.to_dict(), indent=2) + "\n"
+    r.write(str(tmp_path / "r.json"))
+    assert (tmp_path / "r.json").read_text() == expected

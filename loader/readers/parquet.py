@@ -118,7 +118,10 @@ _INT32_MAX = (1 << 31) - 1  # Arrow counts an interval's months and days in sign
 
 def interval_columns(metadata: Any, schema: pa.Schema) -> frozenset[int]:
     """The top-level columns (by position in ``schema``) of Parquet's INTERVAL type, DuckDB's
-    INTERVAL: pyarrow reads them as their 12 bytes. One nested in a list or struct stays bytes."""
+    INTERVAL: pyarrow reads them as their 12 bytes. One nested in a list or struct stays bytes.
+    The footer's schema only where a column is 12 bytes (``parquet_pages.leaf_paths``: a cycle)."""
+    if not any(f.type.equals(_INTERVAL_BYTES) for f in schema):
+        return frozenset()
     leaves = {metadata.schema.column(i).path: metadata.schema.column(i) for i in range(metadata.num_columns)}
     return frozenset(
         i for i, f in enumerate(schema) if f.type.equals(_INTERVAL_BYTES) and _is_interval(leaves.get(f.name))

@@ -124,6 +124,9 @@ class MemoryProfile:
     """What besides the runtime the floor holds, for the refusal of a lower ceiling."""
     batches_in_memory: bool = False
     """An open batch is held whole in memory until its commit: halve it near the ceiling."""
+    file_kb: float = 3.0
+    """Resident KB a run keeps of each input file until it ends (its plan, checkpoint state and
+    report entry, what the sink keeps of its commits), measured on thousands of tiny files."""
 
 
 class Sink(Protocol):

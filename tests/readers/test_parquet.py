@@ -536,3 +536,23 @@ def test_a_wide_file_holds_its_chunks_to_the_bytes_of_the_runs_rows(tmp_path: Pa
     assert rows(path, 8192, 8192) == [49, 49, 49, 49, 4]
     assert rows(path, 20, 8192) == [20] * 10  # the run's own chunk is smaller still
     assert rows(narrow, 8192, 8192) == [1000]  # narrow rows: as given
+
+
+def test_reading_a_file_leaves_no_reference_cycle(tmp_path: Path) -> None:
+    """pyarrow's footer and its ``metadata.schema`` refer to each other: a cycle per file read,
+    which the run's paused collector kept to its end (4,000 small files: 30 MB, peaking 112 MB
+    under the 111 MB named for them). A file's reader leaves no garbage for a collector."""
+    import gc
+
+    path = tmp_path / "a.parquet"
+    pq.write_table(pa.table({"id": [1, 2], "none": pa.array([None, None], pa.int64()), "t": ["x", "y"]}), path)
+    gc.collect()
+    gc.disable()
+    try:
+        with open_reader(str(path), SourceConfig(path=[str(path)])) as reader:
+            assert [c.rows_read for c in reader] == [2]
+            assert reader.valueless == frozenset({"none"})  # the footer's statistics still tell it
+        del reader
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
