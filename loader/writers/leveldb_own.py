@@ -15,10 +15,11 @@ changes counts, never what is written. The checkpoint after the batch drops the 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import zlib
+
+from ..compat import sha256
 
 OWN_ENTRY = "own"  # the note, in the job's checkpoint entries
 NO_NOTE = "{}"  # the entry once there is no note (every entry is JSON to a reader of the log)
@@ -45,7 +46,7 @@ def decode(text: str) -> tuple[bytes, str]:
 
 def part_of(files: list[str]) -> str:
     """A part's name for its note: its result files' names, which its id and settings make."""
-    return hashlib.sha256("\0".join(os.path.basename(f) for f in files).encode()).hexdigest()[:16]
+    return sha256("\0".join(os.path.basename(f) for f in files).encode()).hexdigest()[:16]
 
 
 class OwnRows:
