@@ -24,6 +24,7 @@ from .config import (
     RunConfig,
     SinkConfig,
     SourceConfig,
+    as_taken,
     build_section,
     check_names,
     check_values,
@@ -179,25 +180,55 @@ _KEY = re.compile(
     r"(?<![\w./\\'\"-])(?<!--set )([a-z]+)\.([a-z_]+)(?![\w-])"
     r"(?P<value> = (?>'[^']*'|\"[^\"]*\"|[^\s,;)]+)(?!,\s*['\"]))?"  # not the first of a list of values
 )
-# A command-line flag in a hint, and the value after it if any (never the next flag, as in
-# ``--restart --mode replace``): ``--mode replace``, ``(--table)``,
-# ``--set run.on_change=reload``.
-_FLAG = re.compile(r"--([a-z][a-z-]*)(?: (?!-)('[^']*'|\"[^\"]*\"|[^\s),;]+))?")
+# A command-line flag in advice, and the value after it if any (never the next flag, as in
+# ``--restart --mode replace``): ``--mode replace``, ``(--table)``, ``--set run.on_change=reload``;
+# it begins a word, as on a command line (``out--key.db`` holds none).
+_FLAG = re.compile(r"(?<![^\s(])--([a-z][a-z-]*)(?: (?!-)('[^']*'|\"[^\"]*\"|[^\s),;]+))?")
 # A keyword said twice, as a hint that gave the key and its flag: ``sink.alter = true (--alter)``.
 _TWICE = re.compile(r"(\w+_options=\{[^{}]*\}|\w+=(?:\"[^\"]*\"|\S+?)) \(\1\)")
 
 
+def respell(
+    pattern: re.Pattern[str],
+    spell: Callable[[re.Match[str]], str],
+    text: str,
+    *,
+    names: tuple[str, ...] | None = None,
+    lead: bool = False,
+    keep: tuple[str, ...] = (),
+) -> str:
+    """``pattern.sub(spell, text)`` over the loader's own advice alone (``LoaderError.names``,
+    ``.verbatim``): in a message (``names`` given), a match that starts one of ``names``, or
+    the message (``lead``: its key); in a hint, any match that overlaps no ``keep`` text."""
+    starts = None if names is None else {m.start() for n in names for m in re.finditer(re.escape(n), text)}
+    if starts is not None and lead:
+        starts.add(0)
+    kept = [(m.start(), m.end()) for k in keep if k for m in re.finditer(re.escape(k), text)]
+
+    def one(m: re.Match[str]) -> str:
+        marked = starts is None or m.start() in starts
+        if not marked or any(m.start() < end and start < m.end() for start, end in kept):
+            return m.group(0)
+        return spell(m)
+
+    return pattern.sub(one, text)
+
+
 def _as_given(exc: LoaderError) -> None:
-    """An error naming job keys (``run.chunk_size: ...``) names them as ``load()`` took them
-    (``run_options.chunk_size``, ``target``), as the checks of its options do, wherever they
-    stand in its message; its hint's keys and command-line flags become ``load()``'s keywords
-    (``--restart`` and ``run.restart = true``: ``run_options={"restart": True}``)."""
-    message = _KEY.sub(_argument, exc.message)
+    """An error's advice as ``load()`` takes it: the job key its message starts with and those it
+    names (``LoaderError.names``: ``still locked after sink.busy_timeout = 2s``) as ``load()``
+    took them (``run_options.chunk_size``, ``target``), and its hint's keys and command-line
+    flags, but for its verbatim text, as ``load()``'s keywords (``--restart`` and
+    ``run.restart = true``: ``run_options={"restart": True}``); a column name, value or reason
+    the message quotes stays as it is."""
+    message = respell(_FLAG, _keyword, exc.message, names=exc.names)
+    message = respell(_KEY, _argument, message, names=exc.names, lead=True)
     if message != exc.message:
         exc.message = message
         exc.args = (message,)
     if exc.hint:
-        hint = _KEY.sub(_key_keyword, _FLAG.sub(_keyword, exc.hint))
+        hint = respell(_FLAG, _keyword, exc.hint, keep=exc.verbatim)
+        hint = respell(_KEY, _key_keyword, hint, keep=exc.verbatim)
         exc.hint = _TWICE.sub(r"\1", hint)
 
 
@@ -275,7 +306,9 @@ def _taken(dotted: str, value: Any) -> bool:
 
 
 def _option(dotted: str, value: Any) -> str:
-    """``table="x"``, ``sink_options={"mode": "replace"}``."""
+    """``table="x"``, ``sink_options={"mode": "replace"}``; a value as the key holds it
+    (``--delimiter '\\t'``: ``source_options={"delimiter": "\\t"}``, a tab)."""
+    value = as_taken(dotted, value)
     shown = json.dumps(value) if isinstance(value, str) else repr(value)
     if dotted in _ARGUMENTS:
         return f"{_ARGUMENTS[dotted]}={shown}"

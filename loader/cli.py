@@ -448,8 +448,9 @@ def _nothing_readable(reader: Any, source: SourceConfig, head: _Head) -> Nothing
         dialect.to_json() if dialect is not None else None,
     )
     return NothingLoadedError(
-        f"nothing loaded: {cause}",
+        f"nothing loaded: {cause.text}",
         file=reader.path,
+        names=cause.names,
         hint="`loader load` would reject every row of this file the same way: fix the cause, then inspect it again",
     )
 
@@ -547,21 +548,21 @@ def _early_log(args: argparse.Namespace) -> JsonLog | None:
 _JOB_COMMAND_KEYS: dict[str, set[str]] = {"run": RUN_KEYS, "replay": REPLAY_KEYS, "validate": set()}
 
 
-def hint_for(hint: str, command: str) -> str:
-    """A hint's key flags as ``command`` takes them: hints name ``loader load``'s flags, and a
-    key flag a job command lacks (``loader run`` has no ``--mode``, nor ``--table``) is spelled
-    ``--set KEY=VALUE``, with the flag's placeholder where the hint gives no value."""
-    from .api import _FLAG, _flags, _hint_of
+def hint_for(text: str, command: str, *, names: tuple[str, ...] | None = None, keep: tuple[str, ...] = ()) -> str:
+    """The advice of a hint (``keep``: its verbatim text, left as it is) or of a message (``names``:
+    its only advice, ``LoaderError.names``) as ``command`` takes it: advice names ``loader
+    load``'s flags, and a key flag a job command lacks (``loader run`` has no ``--mode``, nor
+    ``--table``) is spelled ``--set KEY=VALUE``, with the flag's placeholder where no value is given."""
+    from .api import _FLAG, _flags, _hint_of, respell
 
     keys = _JOB_COMMAND_KEYS.get(command)
     if keys is None:
-        return hint
+        return text
 
     def spelled(m: re.Match[str]) -> str:
         flag, value = m.groups()
         dotted = _flags().get(flag)
-        quoted = m.start() > 0 and m.string[m.start() - 1] in "'\""  # a value quoted from the data
-        if dotted is None or quoted or _wanted(dotted, keys):
+        if dotted is None or _wanted(dotted, keys):
             return m.group(0)
         given = None if value is None else _set_value(dotted, flag, value)
         if given is not None:
@@ -571,7 +572,7 @@ def hint_for(hint: str, command: str) -> str:
             return f"--set {dotted}=true" + rest
         return _set_pair(dotted, _placeholder(flag)) + rest
 
-    return _FLAG.sub(spelled, hint)
+    return respell(_FLAG, spelled, text, names=names, keep=keep)
 
 
 @functools.cache
@@ -625,9 +626,9 @@ def _fail(exc: BaseException, code: int, command: _Command) -> None:
         # the Python API's hint does not fit a command line (nor does it once a rerun would resume)
         exc.hint = ConfigError.cli_hint(command.args.command) + exc.hint[len(ConfigError.default_hint) :]
     if isinstance(exc, LoaderError) and exc.hint:
-        exc.hint = hint_for(exc.hint, command.args.command)
-    if isinstance(exc, NothingLoadedError):  # its cause may name a flag to try (``try --delimiter ';'``)
-        exc.message = hint_for(exc.message, command.args.command)
+        exc.hint = hint_for(exc.hint, command.args.command, keep=exc.verbatim)
+    if isinstance(exc, LoaderError) and exc.names:  # a flag its message says to try (``try --delimiter ';'``)
+        exc.message = hint_for(exc.message, command.args.command, names=exc.names)
         exc.args = (exc.message,)
     debug, log = command.debug, command.log
     with _stderr_may_fail():

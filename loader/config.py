@@ -61,7 +61,7 @@ class SourceConfig:
     format: Format | None = None
     """``csv``, ``parquet``, ``jsonl`` (JSON Lines) or ``arrow`` (Arrow IPC / Feather); inferred from the file extension when omitted: ``.csv``, ``.tsv``, ``.txt``; ``.parquet``, ``.pq``; ``.jsonl``, ``.ndjson``; ``.arrow``, ``.arrows`` (the stream format's), ``.feather``, ``.ipc`` (a CSV or JSON Lines file may add ``.gz``, ``.bz2`` or ``.zst``)."""
     delimiter: str | None = None
-    """CSV field separator, one ASCII character; detected from the file when omitted (ties go to a tab for ``.tsv``, else a comma). Not a line break, nor the quote or escape character."""
+    """CSV field separator, one ASCII character; detected from the file when omitted (ties go to a tab for ``.tsv``, else a comma). Not a line break, nor the quote or escape character. A tab may be written ``\\t``, the two characters a shell passes for ``'\\t'`` (``--delimiter '\\t'``)."""
     quote_char: str | bool | None = None
     """CSV quote character (one ASCII character), or ``false`` for none; detected (``"`` or ``'``) when omitted."""
     escape_char: str | bool = False
@@ -551,11 +551,23 @@ def check_values(cls: type, values: Mapping[str, Any], where: str) -> dict[str, 
                 value = [_as_path(v) for v in value] if isinstance(value, (list, tuple)) else value
         if f.metadata.get("size") and isinstance(value, str):
             value = parse_size(value, f"{where}.{f.name}")
+        if issubclass(cls, SourceConfig) and f.name == "delimiter":
+            value = as_taken("source.delimiter", value)
         value = _as_lists(_as_builtin(value), hints[f.name])
         if not _type_ok(value, hints[f.name]):
             raise ConfigError(f"{where}.{f.name}: expected {describe(f, hints[f.name])}, got {value!r}")
         out[f.name] = _own(value)
     return out
+
+
+# The text a shell passes for '\t' (``--delimiter '\t'``, as the loader's advice writes a tab):
+# a delimiter is one character, so the two characters can only mean the tab.
+_TAB_AS_TYPED = "\\t"
+
+
+def as_taken(dotted: str, value: Any) -> Any:
+    """The value a key holds for ``value`` as given: a delimiter typed ``\\t`` is a tab."""
+    return "\t" if dotted == "source.delimiter" and value == _TAB_AS_TYPED else value
 
 
 def _own(value: Any, plain: bool = False) -> Any:
@@ -1088,6 +1100,7 @@ def _distinct_dialect(src: SourceConfig) -> None:
         raise ConfigError(
             "source.escape_char: '\"' is also the quote (source.quote_char unset: detected, \" by default)",
             hint=_DOUBLED,
+            names=("source.quote_char",),
         )
 
 

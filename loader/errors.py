@@ -122,6 +122,17 @@ class LoaderError(Exception):
     """The run's report, set when a ``Pipeline.run`` fails with this error."""
     stopped_in: str | None = None
     """The checkpoint key of the file being loaded when this error stopped the run, if any."""
+    # Each front end spells the loader's advice its own way (``loader load``'s ``--table``,
+    # ``loader run``'s ``--set sink.table=...``, ``load()``'s ``table=``: ``cli.hint_for``,
+    # ``api._as_given``). A message tells of the data, so only what the code marks there is
+    # advice; a hint is advice, so only what the code marks there is not.
+    names: tuple[str, ...] = ()
+    """The flags and job keys the message names as the loader's own, as written there
+    (``--delimiter ';'``, ``sink.busy_timeout``): besides a key the message starts with, the
+    only part of it a front end respells, never a value, column name or reason it quotes."""
+    verbatim: tuple[str, ...] = ()
+    """Text the hint quotes that no front end respells: a path, column names, a value, a
+    job file's key named as a job file's (``source.columns in a job file``)."""
 
     def __init__(
         self,
@@ -135,6 +146,8 @@ class LoaderError(Exception):
         hint: str | None = None,
         last_row: int | None = None,
         last_line: int | None = None,
+        names: tuple[str, ...] = (),
+        verbatim: tuple[str, ...] = (),
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -147,6 +160,10 @@ class LoaderError(Exception):
         self.last_row = last_row
         self.last_line = last_line
         self.hint = hint if hint is not None else self.default_hint
+        if names:
+            self.names = names
+        if verbatim:
+            self.verbatim = verbatim
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickled (a process pool's worker hands it back) and copied as it is: rebuilt

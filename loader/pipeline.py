@@ -716,6 +716,7 @@ class Pipeline:
                 raise ConfigError(
                     f"{plan.path}: half loaded in parts by an earlier run with run.engine = 'processes' or 'dask'",
                     hint=f"finish that load with the same --engine, or {RELOAD_ALL_HINT}",
+                    names=("run.engine",),
                 )
 
     def _check_declared(self, recorded: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
@@ -1207,7 +1208,11 @@ class Pipeline:
         if check:  # no reject file yet: what the load would do instead
             lead = _load_would(report, single)
         return NothingLoadedError(
-            f"nothing loaded: {cause}", file=first.path if first and single else None, hint=lead + how
+            f"nothing loaded: {cause.text}",
+            file=first.path if first and single else None,
+            hint=lead + how,
+            names=cause.names,
+            verbatim=(self.rejects_path, _COLUMNS_IN_A_JOB_FILE),
         )
 
     def _fix_after_earlier_runs(self, report: RunReport, reasons: Counter[str], *, check: bool = False) -> str:
@@ -1234,7 +1239,8 @@ class Pipeline:
 
 
 # the one way a value of another type than an earlier run recorded loads, as its note says (``Pipeline._load_types``)
-_DECLARE_RELOAD = f"declare the type (--columns, or source.columns in a job file) and {RELOAD_ALL_HINT}"
+_COLUMNS_IN_A_JOB_FILE = "source.columns in a job file"  # a job file's key, in every front end's advice
+_DECLARE_RELOAD = f"declare the type (--columns, or {_COLUMNS_IN_A_JOB_FILE}) and {RELOAD_ALL_HINT}"
 _RESTART_RELOADS = "it would load the files earlier runs loaded again"
 _RESTART_FORGETS = "the job would forget the files earlier runs loaded, and load them again when they are inputs"
 
@@ -1433,7 +1439,9 @@ def _raise_unreadable(plans: list[FilePlan]) -> None:
     if errors:
         first, more = errors[0], len(errors) - 1
         also = f" ({more} more such input{'s' if more > 1 else ''}, listed in the report as unreadable)"
-        raise type(first)(first.message + also, file=first.file, hint=first.hint)
+        raise type(first)(
+            first.message + also, file=first.file, hint=first.hint, names=first.names, verbatim=first.verbatim
+        )
 
 
 class _Loop:

@@ -73,8 +73,6 @@ def require_columns(
                     stage=stage,
                     hint=f"write the name as the data spells it: {json.dumps(twin)} (a TOML string)",
                 )
-            raise MissingColumnError(
-                f"{key}: no column {c!r} in the data",
-                stage=stage,
-                hint=did_you_mean(c, names) or f"columns are: {', '.join(names) or '(none)'}",
-            )
+            hint = did_you_mean(c, names) or f"columns are: {', '.join(names) or '(none)'}"
+            # the data's names, no advice: a column named ``source.path`` stays as it is
+            raise MissingColumnError(f"{key}: no column {c!r} in the data", stage=stage, hint=hint, verbatim=(hint,))

@@ -462,6 +462,75 @@ def test_hint_flags_become_load_keywords(hint: str, given: str) -> None:
     assert error.hint == given
 
 
+def test_column_names_and_user_text_like_job_keys_stay_as_they_are(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Columns named ``source.path`` or ``run.job`` (a flattened export's) are data, not job keys."""
+    from loader.transforms import Select, Validate
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.csv").write_text("id,source.path,run.job\n1,a,-3\n")
+    with pytest.raises(ConfigError) as e:
+        load("a.csv", "o.db", table="t", transforms=[Select(columns=["id", "sink.table"])])
+    assert (str(e.value), e.value.hint) == (
+        "select: a.csv: columns: no column 'sink.table' in the data",
+        "columns are: id, source.path, run.job",
+    )
+    with pytest.raises(LoaderError) as caught:
+        load("a.csv", "o.db", table="t", transforms=[Validate(rules={"run.job": {"min": 0}}, on_error="fail")])
+    assert str(caught.value) == "validate: a.csv, line 2, column 'run.job': rule min=0 failed for run.job: -3"
+
+    def bad(batch: pa.RecordBatch) -> pa.RecordBatch:
+        raise ValueError("bad sink.mode")
+
+    with pytest.raises(LoaderError) as caught:
+        load("a.csv", "o.db", table="t", transforms=[bad])
+    assert "ValueError: bad sink.mode" in str(caught.value)
+
+
+def test_a_nothing_loaded_hint_keeps_the_paths_and_the_job_files_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reject file's path (``--key`` in it is no flag) and ``source.columns in a job file``
+    (no ``source_options`` there) stay as they are; the rest is ``load()``'s keywords."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.csv").write_text("id,v\nsee --mode x,1\nb,2\n")
+    with pytest.raises(LoaderError) as e:
+        load("a.csv", "out--key.db", table="t", source_options={"columns": {"id": "int64"}})
+    assert (str(e.value), e.value.hint) == (
+        "a.csv: nothing loaded: all 2 rows were rejected ('see --mode x' is not a valid int64)",
+        'rejected rows are in out--key.db.table-t.rejects.jsonl; fix the cause and rerun with run_options={"restart": True} '
+        '(and sink_options={"mode": "replace"} if this run created the table with the wrong columns)',
+    )
+    (tmp_path / "k1.csv").write_text("id,v\n1,a\n2,b\n")
+    (tmp_path / "k2.csv").write_text("id,v\n007,c\n")
+    load("k1.csv", "s.ldb", key="{id}", sink_options={"mode": "upsert"})
+    with pytest.raises(LoaderError) as e:
+        load("k2.csv", "s.ldb", key="{id}", sink_options={"mode": "upsert"})
+    assert e.value.hint == (
+        "rejected rows are in s.ldb.key-id.rejects.jsonl; their values are of other types than earlier runs recorded: "
+        "declare the type (source_options.columns, or source.columns in a job file) and rerun with "
+        'run_options={"restart": True} sink_options={"mode": "replace"} (every file of the job loads again)'
+    )
+
+
+def test_the_tab_a_nothing_loaded_message_says_to_try_is_a_keyword(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The message's own advice is ``load()``'s keyword, with a Python tab."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "w.csv").write_text("a\tb\tc\n1,x\t2\t3\n4,y\t5\t6\n")
+    with pytest.raises(LoaderError) as e:
+        load("w.csv", "w.db", table="t", source_options={"delimiter": ","})
+    assert str(e.value) == (
+        "w.csv: nothing loaded: all 2 rows have 2 fields but the header has 1; "
+        'the file looks \'\\t\'-delimited: try source_options={"delimiter": "\\t"}'
+    )
+    report = load("w.csv", "w2.db", table="t", source_options={"delimiter": "\t"})
+    assert report.rows_written == 2
+    assert SourceConfig(path=["w.csv"], delimiter="\\t").delimiter == "\t"  # the two characters a shell passes
+
+
 def test_a_held_target_names_busy_timeout_as_load_took_it(tmp_path: Path) -> None:
     """docs/api.md's example: the key inside the message and the hint, not only at its start."""
     import plyvel

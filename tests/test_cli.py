@@ -1016,12 +1016,70 @@ def test_a_job_commands_hint_names_no_flag_it_refuses(
             "read it with (--set source.encoding=NAME, source.encoding)",
         ),
         ("all rejected ('--table' is not an int64)", "run", "all rejected ('--table' is not an int64)"),  # quoted data
+        ("rejected rows are in out--key.db.rejects.jsonl", "run", "rejected rows are in out--key.db.rejects.jsonl"),
     ],
 )
 def test_a_hints_bare_flag_is_spelled_for_the_command(hint: str, command: str, given: str) -> None:
     from loader.cli import hint_for
 
     assert hint_for(hint, command) == given
+
+
+def test_a_run_hint_leaves_a_flag_like_word_in_a_path_as_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--key`` inside the target's name and ``--table``/``--mode`` in the input's are no flags:
+    the reject file's path stays as it is; the hint's own advice is spelled for ``run``."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in--table").mkdir()
+    (tmp_path / "in--table" / "a--mode.csv").write_text("id,v\nx,1\ny,2\n")
+    (tmp_path / "job.toml").write_text(
+        '[source]\npath = "in--table/a--mode.csv"\ncolumns = { id = "int64" }\n[sink]\npath = "out--key.db"\ntable = "t"\n'
+    )
+    assert main(["run", "job.toml", "-q"]) == 4
+    assert capsys.readouterr().err.splitlines() == [
+        "loader: error: in--table/a--mode.csv: nothing loaded: all 2 rows were rejected ('x' is not a valid int64)",
+        "  hint: rejected rows are in out--key.db.table-t.rejects.jsonl; fix the cause and rerun with --restart "
+        "(and --set sink.mode=replace if this run created the table with the wrong columns)",
+    ]
+
+
+def test_a_run_leaves_a_rejected_value_with_a_flag_in_it_as_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The nothing-loaded line quotes the reject reason, and the value in it, as the file has it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.csv").write_text("id,v\nsee --mode x,1\nb,2\n")
+    (tmp_path / "job.toml").write_text('[source]\npath="a.csv"\ncolumns={id="int64"}\n[sink]\npath="o.db"\ntable="t"\n')
+    assert main(["run", "job.toml", "-q"]) == 4
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "loader: error: a.csv: nothing loaded: all 2 rows were rejected ('see --mode x' is not a valid int64)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("command", "tried"),
+    [
+        (["run", "w.toml"], "--set source.delimiter='\\t'"),
+        (["load", "w.csv", "w.db", "--table", "t", "--delimiter", ","], "--delimiter '\\t'"),
+    ],
+)
+def test_the_tab_a_nothing_loaded_line_says_to_try_is_taken_as_pasted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str], tried: str
+) -> None:
+    """``try --delimiter '\\t'``: a shell passes the two characters ``\\t``, which are a tab as a delimiter."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "w.csv").write_text("a\tb\tc\n1,x\t2\t3\n4,y\t5\t6\n7,z\t8\t9\n")
+    (tmp_path / "w.toml").write_text('[source]\npath="w.csv"\ndelimiter=","\n[sink]\npath="w.db"\ntable="t"\n')
+    assert main([*command, "-q"]) == 4
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "loader: error: w.csv: nothing loaded: all 3 rows have 2 fields but the header has 1; "
+        f"the file looks '\\t'-delimited: try {tried}"
+    )
+    pasted = tried.replace("'", "").split(" ")  # as the shell passes it: '\\t' is the two characters
+    again = [*command, *pasted] if command[0] == "run" else [*command[:-2], *pasted]
+    assert main([*again, "--restart", "--set", "sink.mode=replace", "-q"]) == 0
+    assert sqlite_rows(tmp_path / "w.db", "select * from t") == [("1,x", 2, 3), ("4,y", 5, 6), ("7,z", 8, 9)]
 
 
 def test_a_file_too_new_is_left_for_a_later_run_by_every_command(

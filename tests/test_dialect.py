@@ -417,24 +417,27 @@ def test_all_filtered_is_nothing_loaded(tmp_path: Path, capsys: pytest.CaptureFi
 def test_nothing_loaded_causes() -> None:
     config = SourceConfig(path=["x.csv"])
     assert (
-        nothing_loaded_cause(5, 2, 3, Counter(), None, config, None)
+        nothing_loaded_cause(5, 2, 3, Counter(), None, config, None).text
         == "5 rows read and none written: 2 rejected, 3 filtered out"
     )
     why = Counter({"'x' is not a valid int64": 2})
     assert (
-        nothing_loaded_cause(2, 2, 0, why, None, config, None) == "all 2 rows were rejected ('x' is not a valid int64)"
+        nothing_loaded_cause(2, 2, 0, why, None, config, None).text
+        == "all 2 rows were rejected ('x' is not a valid int64)"
     )
     one = Counter({"'x' is not a valid int64": 1})
     assert (
-        nothing_loaded_cause(1, 1, 0, one, None, config, None) == "the one row was rejected ('x' is not a valid int64)"
+        nothing_loaded_cause(1, 1, 0, one, None, config, None).text
+        == "the one row was rejected ('x' is not a valid int64)"
     )
     assert (
-        nothing_loaded_cause(1, 0, 1, Counter(), None, config, None) == "the one row was filtered out by the transforms"
+        nothing_loaded_cause(1, 0, 1, Counter(), None, config, None).text
+        == "the one row was filtered out by the transforms"
     )
     widths = Counter({"expected 3 fields, found 2": 4})
     no_header = {"delimiter": ",", "header": False}
     assert (
-        nothing_loaded_cause(4, 4, 0, widths, None, config, no_header)
+        nothing_loaded_cause(4, 4, 0, widths, None, config, no_header).text
         == "all 4 rows have 2 fields but the first row has 3"
     )
 

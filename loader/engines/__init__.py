@@ -369,6 +369,7 @@ def _refuse_read_whole(engine: str, reads: list[FilePlan]) -> None:
             raise ConfigError(
                 f"{plan.path}: half loaded by an earlier run with run.engine = 'threads'",
                 hint=f"finish that load with --engine threads, or {RELOAD_ALL_HINT}",
+                names=("run.engine",),
             )
 
 
@@ -439,6 +440,7 @@ def check_committed(
             raise ConfigError(
                 f"{path}: half loaded in parts of run.part_size = {entry.get('part_size')}, now cut at {part_size}",
                 hint=f"rerun with run.part_size = {entry.get('part_size')}, or {RELOAD_ALL_HINT}",
+                names=("run.part_size",),
             )
 
 

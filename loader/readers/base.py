@@ -164,10 +164,8 @@ def declared_types(config: SourceConfig, names: list[str], path: str) -> dict[st
     declared = {known.get(fold(n), n): parse_type(t, where=f"source.columns.{n}") for n, t in config.columns.items()}
     unknown = sorted(set(declared) - set(names))
     if unknown:
-        raise ConfigError(
-            f"source.columns: no column {unknown[0]!r} in {path}",
-            hint="columns are: " + ", ".join(names),
-        )
+        hint = "columns are: " + ", ".join(names)
+        raise ConfigError(f"source.columns: no column {unknown[0]!r} in {path}", hint=hint, verbatim=(hint,))
     return declared
 
 

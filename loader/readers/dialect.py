@@ -29,7 +29,7 @@ import re
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..compat import sha256
 from ..config import SourceConfig, _strip_compression
@@ -348,18 +348,29 @@ def _head(path: str, encoding: str) -> bytes | None:
         return None
 
 
-def _encoding_fix(reason: str, path: str | None, config: SourceConfig) -> str:
+class Cause(NamedTuple):
+    """Why a load gave no rows to write, and the flags it says to try (``LoaderError.names``:
+    the only part of it a front end respells, never the reject reason it quotes)."""
+
+    text: str
+    names: tuple[str, ...] = ()
+
+
+def _encoding_fix(reason: str, path: str | None, config: SourceConfig) -> Cause:
     """For rows rejected as invalid UTF-8 from a CSV file read as UTF-8: the encoding its
     head reads in, as a fix to try (or that it is not plain which)."""
     if not reason.startswith("invalid UTF-8 in") or path is None or config.format not in (None, "csv"):
-        return ""
+        return Cause("")
     if codecs.lookup(config.encoding).name != "utf-8":
-        return ""  # transcoded: its bytes are the declared encoding's
+        return Cause("")  # transcoded: its bytes are the declared encoding's
     from .stream import encoding_fix, guess_encoding
 
     head = _head(path, "utf-8")
     found = guess_encoding(head[:SNIFF_BYTES]) if head else ("utf-8",)
-    return "" if found == ("utf-8",) else f"; {encoding_fix(found)}"
+    if found == ("utf-8",):
+        return Cause("")
+    fix, flag = encoding_fix(found)
+    return Cause(f"; {fix}", (flag,))
 
 
 _WIDTH = re.compile(r"expected (\d+) fields, found (\d+)")
@@ -377,20 +388,23 @@ def nothing_loaded_cause(
     path: str | None,
     config: SourceConfig,
     dialect: dict[str, Any] | None,
-) -> str:
+) -> Cause:
     """Why ``rows`` rows gave none to write, in one line, with the fix a dialect sniff suggests."""
     if filtered == rows:
-        return f"{_all_rows(rows)} filtered out by the transforms"
+        return Cause(f"{_all_rows(rows)} filtered out by the transforms")
     if rejected < rows:
-        return f"{rows:,} rows read and none written: {rejected:,} rejected, {filtered:,} filtered out"
+        return Cause(f"{rows:,} rows read and none written: {rejected:,} rejected, {filtered:,} filtered out")
     top, _ = reasons.most_common(1)[0] if reasons else ("see the reject file", 0)
     width = _WIDTH.fullmatch(top)
     if not (width and reasons[top] == rows):
-        return f"{_all_rows(rows)} rejected ({top})" + _encoding_fix(top, path, config)
+        fix = _encoding_fix(top, path, config)
+        return Cause(f"{_all_rows(rows)} rejected ({top}){fix.text}", fix.names)
     named = "the header" if dialect is None or dialect.get("header") else "the first row"
     cause = f"all {rows:,} rows have {width[2]} fields but {named} has {width[1]}"
     fresh = sniff_file(path, config) if path else None
     used = (dialect or {}).get("delimiter", config.delimiter)
-    if fresh is not None and fresh.delimiter != used:
-        cause += f"; the file looks {fresh.delimiter!r}-delimited: try --delimiter {fresh.delimiter!r}"
-    return cause
+    if fresh is None or fresh.delimiter == used:
+        return Cause(cause)
+    # repr: a tab is '\t', which a shell passes as the two characters source.delimiter takes for a tab
+    flag = f"--delimiter {fresh.delimiter!r}"
+    return Cause(f"{cause}; the file looks {fresh.delimiter!r}-delimited: try {flag}", (flag,))

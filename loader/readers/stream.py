@@ -334,10 +334,12 @@ def encoding_hint(found: tuple[str, ...]) -> str:
     return f"{_reads_as(found)}: {_read_with(found)}"
 
 
-def encoding_fix(found: tuple[str, ...]) -> str:
-    """The same, short, after a line's cause: ``the file reads as cp1252: try --encoding cp1252``."""
-    how = f"--encoding {found[0]}" if len(found) == 1 else "the encoding it was written in (--encoding NAME)"
-    return f"the file {_reads_as(found).removeprefix('it ')}: try {how}"
+def encoding_fix(found: tuple[str, ...]) -> tuple[str, str]:
+    """The same, short, after a line's cause: ``the file reads as cp1252: try --encoding cp1252``,
+    and the flag it names (the front ends spell it theirs: ``LoaderError.names``)."""
+    flag = f"--encoding {found[0] if len(found) == 1 else 'NAME'}"
+    how = flag if len(found) == 1 else f"the encoding it was written in ({flag})"
+    return f"the file {_reads_as(found).removeprefix('it ')}: try {how}", flag
 
 
 class Transcoder:

@@ -155,7 +155,9 @@ class LevelDBSink(SinkBase):
         if sink.table is not None:
             raise ConfigError("sink.table: applies to sqlite sinks, not leveldb")
         if sink.primary_key or sink.indexes:
-            raise ConfigError("sink.primary_key/indexes: apply to sqlite sinks; leveldb keys come from sink.key")
+            raise ConfigError(
+                "sink.primary_key/indexes: apply to sqlite sinks; leveldb keys come from sink.key", names=("sink.key",)
+            )
         if sink.mode == "ignore" and sink.sort == "always":
             raise ConfigError(
                 'sink.sort: "always" does not apply to mode ignore',

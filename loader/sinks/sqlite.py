@@ -91,6 +91,7 @@ class SQLiteSink(SinkBase):
             raise ConfigError(
                 f"sink.table: needed when source.path is a glob ({source.path[0]!r})",
                 hint="set sink.table (--table); the table name is not guessed from a pattern",
+                names=("source.path",),
             )
         if sink.key is not None:
             raise ConfigError("sink.key: applies to leveldb sinks, not sqlite")

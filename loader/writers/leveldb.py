@@ -146,6 +146,7 @@ def _locked_error(config: SinkConfig) -> TargetLockedError:
         f"LevelDB is locked by another program (still locked after sink.busy_timeout = {config.busy_timeout:g}s)",
         file=config.path,
         hint="another process has this LevelDB open; retry when it ends, or raise sink.busy_timeout",
+        names=("sink.busy_timeout",),
     )
 
 

@@ -42,6 +42,7 @@ def db_error(exc: BaseException, path: str, busy_timeout: float, doing: str = ""
             file=path,
             hint="another connection holds a transaction on the target (a write, or in a rollback-journal "
             "database a read too); retry when it ends, or raise sink.busy_timeout",
+            names=("sink.busy_timeout",),
         )
     if "database or disk is full" in low:
         return SinkError("no space left on the device (SQLite: database or disk is full)", file=path, hint=RESUME_HINT)

@@ -94,6 +94,7 @@ def check_table(table: str) -> None:
             f"sink.table: {table!r} holds bytes that are not UTF-8, and SQLite names a table in UTF-8 text "
             "(without sink.table, the table is named after the first input file)",
             hint="name the table (--table NAME)",
+            names=("sink.table",),
         )
     schema, dot, name = table.partition(".")
     if dot and fold(schema) in SCHEMAS:

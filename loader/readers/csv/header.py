@@ -53,6 +53,7 @@ class _HeadReader:
                 f"{what} is longer than {self.cap} bytes (source.max_row_bytes) without ending",
                 file=self.path,
                 hint="check source.delimiter, source.quote_char and source.skip_rows, or raise source.max_row_bytes",
+                names=("source.max_row_bytes",),
             )
         return buf
 
