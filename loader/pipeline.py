@@ -372,6 +372,7 @@ class Pipeline:
 
     def plan(self) -> Plan:
         """Check the config and the sources and describe the run; writes nothing."""
+        self.stages = for_load(self.stages)  # as each run does: nothing an earlier run learnt is taken as checked
         spelled, files = self._inputs()
         self._check_paths(files)  # before any input is opened: the target may match the input glob
         self._settle_partitioning(files)
@@ -763,6 +764,9 @@ class Pipeline:
         report.start()
         self.log_error = None
         self._earlier = False  # whether the job's checkpoint holds rows an earlier run committed
+        # what the stages learnt in an earlier run or plan (a schema found valid, a key store)
+        # is not this run's: a host that retries a failed run must see its checks fail again
+        self.stages = for_load(self.stages)
         try:
             self._check_signal_thread()
             with storage.remembering():  # each object's size and type asked of the store once
