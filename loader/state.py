@@ -365,12 +365,8 @@ def plan_files(files: list[str], state: JobState, on_change: str) -> list[FilePl
             out.append(FilePlan(path, key, "unreadable", error=error))
             continue
         ident = identity(path)
+        key = _entry_key(key, ident, state, elsewhere, inputs)
         fs = state.files.get(key)
-        if fs is None and key not in state.parts:
-            # half loaded under another spelling of this very file (through a linked folder):
-            # it goes on in that entry, not from its start beside it
-            key = elsewhere.half_loaded(ident, inputs) or key
-            fs = state.files.get(key)
         if fs is None and elsewhere.holds(ident):
             out.append(FilePlan(path, key, "skipped"))
             continue
@@ -393,6 +389,17 @@ def plan_files(files: list[str], state: JobState, on_change: str) -> list[FilePl
             fs = replace(fs, path=path)  # (its run's spelling may be relative to another directory)
         out.append(FilePlan(path, key, "resumed" if resuming else "loaded", fs))
     return out
+
+
+def _entry_key(
+    key: str, ident: dict[str, Any] | None, state: JobState, elsewhere: LoadedElsewhere, inputs: set[str]
+) -> str:
+    """The checkpoint key an input of key ``key`` counts under: its own; else that of an entry
+    half loaded under another spelling of this very file (through a linked folder), which it
+    goes on in, not from its start beside it."""
+    if key in state.files or key in state.parts:
+        return key
+    return elsewhere.half_loaded(ident, inputs) or key
 
 
 class LoadedElsewhere:
@@ -431,8 +438,8 @@ class LoadedElsewhere:
             for key, fs in self.state.files.items():
                 if not fs.done and fs.rows_read and fs.identity is not None and key.startswith("file:/"):
                     self._half_by_real.setdefault(_real(key, fs), key)
-        key = self._half_by_real.get(ident["real"])
-        return key if key is not None and key not in inputs else None
+        found = self._half_by_real.get(ident["real"])
+        return found if found is not None and found not in inputs else None
 
 
 def _content(ident: dict[str, Any]) -> tuple[Any, Any]:

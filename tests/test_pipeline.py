@@ -1436,6 +1436,6 @@ def test_a_pipeline_run_again_checks_its_stages_again(tmp_path: Path, plan_first
         with pytest.raises(ConfigError):
             p.plan()
     for _ in range(2):
-        with pytest.raises(ConfigError, match="columns.n: cannot use 'abc' as a int64 value"):
+        with pytest.raises(ConfigError, match=r"columns\.n: cannot use 'abc' as a int64 value"):
             p.run()
     assert sqlite_rows(db, "select name from sqlite_master where name = 't'") == []

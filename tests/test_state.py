@@ -19,7 +19,6 @@ from loader.config import SinkConfig
 from loader.errors import LoaderError, SourceChangedError
 from loader.rejects import Committed
 from loader.report import FileReport, RunReport
-from loader.transforms import Dedupe
 from loader.state import (
     FileState,
     JobState,
@@ -33,6 +32,7 @@ from loader.state import (
     same_job,
     table_job,
 )
+from loader.transforms import Dedupe
 from loader.writers.leveldb import LevelDBWriter
 from loader.writers.leveldb import peek as leveldb_peek
 from loader.writers.sqlite import SQLiteWriter

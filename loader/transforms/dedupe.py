@@ -180,7 +180,8 @@ class KeyStore:
         real, path = _real_source(file), source_path(file)
         spellings = (real, path, file)
         row = self.conn.execute(
-            "SELECT id FROM files WHERE path IN (?, ?, ?) ORDER BY path = ? DESC, path = ? DESC", (*spellings, real, path)
+            "SELECT id FROM files WHERE path IN (?, ?, ?) ORDER BY path = ? DESC, path = ? DESC",
+            (*spellings, real, path),
         ).fetchone()
         if row is not None:
             return int(row[0])

@@ -173,7 +173,11 @@ def test_a_resumed_run_owns_its_rows_keys_through_another_link_to_the_file(tmp_p
     (tmp_path / "cfg").mkdir()
     (tmp_path / "cfg" / "d.csv").write_text("id\n1\n2\n3\n")
     (tmp_path / "lnk").symlink_to(tmp_path / "cfg")
-    state, linked, real = str(tmp_path / "keys.sqlite"), str(tmp_path / "lnk" / "d.csv"), str(tmp_path / "cfg" / "d.csv")
+    state, linked, real = (
+        str(tmp_path / "keys.sqlite"),
+        str(tmp_path / "lnk" / "d.csv"),
+        str(tmp_path / "cfg" / "d.csv"),
+    )
     first = Dedupe(columns=["id"], state_path=state)
     first(chunk_of({"id": [1, 2, 3]}, file=linked, first_row=1))
     first.close()
