@@ -496,6 +496,7 @@ class Pipeline:
             state = JobState()
         self._peeked = state  # what the files are planned against (``_plan_parts``)
         self._peeked_entries = {} if starts_over else peeked.entries
+        self.sink.check_checkpoint(self.job.sink, self.job.run, self._peeked_entries)  # as the run refuses it
         self._target_entries = peeked.entries  # as the target holds them (what --restart keeps binds too)
         # the table's columns, as the load will find them (a replace that starts over drops it)
         dropped = starts_over and self.job.sink.mode == "replace"
@@ -1043,6 +1044,8 @@ class Pipeline:
         if report.checkpoint_stale is not None or self._starts_over(state):
             writer.clear_state(self.job_name)
             state = JobState()
+        else:  # before anything else is refused: nothing the run does can go on without it
+            self.sink.check_checkpoint(self.job.sink, self.job.run, self._entries)
         fresh = state.status != "running"
         report.resumed = not fresh
         self._earlier = rows_committed(state) > 0  # rows earlier runs wrote stay in the target
