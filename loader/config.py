@@ -28,7 +28,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, Union
 
 from . import cpus
-from .errors import ConfigError
+from .errors import EXIT_CONFIG, ConfigError
 from .suggest import did_you_mean
 
 if TYPE_CHECKING:
@@ -874,20 +874,43 @@ def rebase_paths(data: dict[str, Any], base: str) -> dict[str, Any]:
             if f.metadata.get("path") and f.name in table:
                 table[f.name] = _rebase(table[f.name], base)
     stages = data.get("transform")
-    for table in [stages] if isinstance(stages, dict) else stages if isinstance(stages, list) else []:
+    for n, table in enumerate([stages] if isinstance(stages, dict) else stages if isinstance(stages, list) else [], 1):
         if isinstance(table, dict):
-            _rebase_stage(table, base)
+            _rebase_stage(table, base, f"transform[{n}] ({table.get('type')})")
     return data
 
 
-def _rebase_stage(table: dict[str, Any], base: str) -> None:
+def _rebase_stage(table: dict[str, Any], base: str, stage: str) -> None:
     """A ``[[transform]]`` table's paths (dedupe's ``state_path``) rebased like the sections':
     every run of the job, from any directory, finds the same key store."""
     from .transforms import path_keys  # here: the stage modules import this one
 
     for key in path_keys(table.get("type")):
         if key in table:
-            table[key] = _rebase(table[key], base)
+            given = table[key]
+            table[key] = _rebase(given, base)
+            _refuse_store_left_behind(stage, key, given, table[key])
+
+
+def _refuse_store_left_behind(stage: str, key: str, given: Any, path: Any) -> None:
+    """Refused (exit 78): a stage's relative ``state_path`` missing next to the job file but
+    found relative to the current directory, where 0.1 kept it. The run
+    would open a new, empty key store and load again every key the old one holds."""
+    if not isinstance(given, str) or not isinstance(path, str) or given == path or os.path.exists(path):
+        return
+    old, new = os.path.abspath(os.path.expanduser(given)), os.path.abspath(path)
+    if old == new or not os.path.isfile(old):
+        return
+    error = ConfigError(
+        f"{key}: {new} does not exist, but {old} does: a relative {key} is relative to the job file now, "
+        "not to the current directory, and a run would start an empty key store and load again the keys "
+        "the old one holds",
+        stage=stage,
+        hint=f"move {old} to {new} (with its -wal and -shm files, if any) and rerun; if that store is not "
+        f"this job's, give {key} as an absolute path",
+    )
+    error.exit_code = EXIT_CONFIG
+    raise error
 
 
 def _transforms(data: Mapping[str, Any]) -> list[dict[str, Any]]:

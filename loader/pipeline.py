@@ -373,6 +373,7 @@ class Pipeline:
 
     def plan(self) -> Plan:
         """Check the config and the sources and describe the run; writes nothing."""
+        self.stages = for_load(self.stages)  # as each run does: nothing an earlier run learnt is taken as checked
         spelled, files = self._inputs()
         self._check_paths(files)  # before any input is opened: the target may match the input glob
         self._settle_partitioning(files)
@@ -496,6 +497,7 @@ class Pipeline:
             state = JobState()
         self._peeked = state  # what the files are planned against (``_plan_parts``)
         self._peeked_entries = {} if starts_over else peeked.entries
+        self.sink.check_checkpoint(self.job.sink, self.job.run, self._peeked_entries)  # as the run refuses it
         self._target_entries = peeked.entries  # as the target holds them (what --restart keeps binds too)
         # the table's columns, as the load will find them (a replace that starts over drops it)
         dropped = starts_over and self.job.sink.mode == "replace"
@@ -765,6 +767,9 @@ class Pipeline:
         report.start()
         self.log_error = None
         self._earlier = False  # whether the job's checkpoint holds rows an earlier run committed
+        # what the stages learnt in an earlier run or plan (a schema found valid, a key store)
+        # is not this run's: a host that retries a failed run must see its checks fail again
+        self.stages = for_load(self.stages)
         try:
             self._check_signal_thread()
             with storage.remembering():  # each object's size and type asked of the store once
@@ -1041,6 +1046,8 @@ class Pipeline:
         if report.checkpoint_stale is not None or self._starts_over(state):
             writer.clear_state(self.job_name)
             state = JobState()
+        else:  # before anything else is refused: nothing the run does can go on without it
+            self.sink.check_checkpoint(self.job.sink, self.job.run, self._entries)
         fresh = state.status != "running"
         report.resumed = not fresh
         self._earlier = rows_committed(state) > 0  # rows earlier runs wrote stay in the target

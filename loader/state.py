@@ -357,6 +357,7 @@ def plan_files(files: list[str], state: JobState, on_change: str) -> list[FilePl
     changed since (``run.on_change``: error, skip or reload), or new."""
     out = []
     elsewhere = LoadedElsewhere(state)
+    inputs = {file_key(path) for path in files}
     for path in files:
         key = file_key(path)
         error = storage.unaddressable(path)
@@ -364,6 +365,7 @@ def plan_files(files: list[str], state: JobState, on_change: str) -> list[FilePl
             out.append(FilePlan(path, key, "unreadable", error=error))
             continue
         ident = identity(path)
+        key = _entry_key(key, ident, state, elsewhere, inputs)
         fs = state.files.get(key)
         if fs is None and elsewhere.holds(ident):
             out.append(FilePlan(path, key, "skipped"))
@@ -389,14 +391,27 @@ def plan_files(files: list[str], state: JobState, on_change: str) -> list[FilePl
     return out
 
 
+def _entry_key(
+    key: str, ident: dict[str, Any] | None, state: JobState, elsewhere: LoadedElsewhere, inputs: set[str]
+) -> str:
+    """The checkpoint key an input of key ``key`` counts under: its own; else that of an entry
+    half loaded under another spelling of this very file (through a linked folder), which it
+    goes on in, not from its start beside it."""
+    if key in state.files or key in state.parts:
+        return key
+    return elsewhere.half_loaded(ident, inputs) or key
+
+
 class LoadedElsewhere:
-    """The files a checkpoint holds done, by content: an input without an entry of its own may
-    have been loaded under another spelling (a link to it, since gone or pointed elsewhere; a
-    path through a linked folder). Indexed once, when the first such input asks."""
+    """The files a checkpoint holds done (by content) or half loaded (by real path): an input
+    without an entry of its own may have been loaded under another spelling (a link to it,
+    since gone or pointed elsewhere; a path through a linked folder). Indexed once, when the
+    first such input asks."""
 
     def __init__(self, state: JobState) -> None:
         self.state = state
         self._by_content: dict[tuple[Any, Any], list[tuple[str, FileState]]] | None = None
+        self._half_by_real: dict[str, str] | None = None
 
     def holds(self, ident: dict[str, Any] | None) -> bool:
         """A done entry of the same content that reached the same real file (``ident`` a local
@@ -410,6 +425,21 @@ class LoadedElsewhere:
                     self._by_content.setdefault(_content(fs.identity), []).append((key, fs))
         entries = self._by_content.get(_content(ident), ())
         return any(_real(key, fs) == ident["real"] for key, fs in entries)
+
+    def half_loaded(self, ident: dict[str, Any] | None, inputs: set[str]) -> str | None:
+        """The key of an entry half loaded (rows read, not done) from the real file ``ident``
+        reaches, under a spelling that is none of this run's ``inputs``; else None. Matched
+        by the real path, as done entries are (``holds``): whether the file is still the
+        version it was is the caller's check, as for an entry under its own spelling."""
+        if ident is None or "real" not in ident:
+            return None
+        if self._half_by_real is None:
+            self._half_by_real = {}
+            for key, fs in self.state.files.items():
+                if not fs.done and fs.rows_read and fs.identity is not None and key.startswith("file:/"):
+                    self._half_by_real.setdefault(_real(key, fs), key)
+        found = self._half_by_real.get(ident["real"])
+        return found if found is not None and found not in inputs else None
 
 
 def _content(ident: dict[str, Any]) -> tuple[Any, Any]:

@@ -310,6 +310,36 @@ def test_a_job_run_from_another_directory_keeps_one_key_store(
     assert sorted(p.name for p in cron.iterdir()) == ["rep.json"]  # no key store of its own here
 
 
+@pytest.mark.parametrize("command", [["run"], ["validate"], ["run", "--dry-run"]])
+def test_a_key_store_left_in_the_current_directory_by_an_earlier_version_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    """Upgrade hazard: a deployment started from another directory (cron from $HOME) kept its
+    key store there; the job's relative state_path now names a new, empty store next to the
+    job file, and the run loaded again every key the old store held (exit 0)."""
+    cfg, cron = tmp_path / "cfg", tmp_path / "cron"
+    cfg.mkdir()
+    cron.mkdir()
+    (cfg / "a.csv").write_text("id,v\n1,a\n2,b\n")
+    stage = {"type": "dedupe", "columns": ["id"], "state_path": "keys.sqlite"}
+    write_job(cfg / "job.toml", source={"path": "a.csv"}, transform=[stage], sink={"path": "out.db", "table": "t"})
+    (cron / "keys.sqlite").write_bytes(b"")  # the store an earlier version kept where cron starts
+    monkeypatch.chdir(cron)
+    assert main([*command, "../cfg/job.toml"]) == 78
+    old, new = cron / "keys.sqlite", cfg / "keys.sqlite"
+    assert capsys.readouterr().err == (
+        f"loader: error: transform[1] (dedupe): state_path: {new} does not exist, but {old} does: a relative "
+        "state_path is relative to the job file now, not to the current directory, and a run would start an "
+        "empty key store and load again the keys the old one holds\n"
+        f"  hint: move {old} to {new} (with its -wal and -shm files, if any) and rerun; if that store is not "
+        "this job's, give state_path as an absolute path\n"
+    )
+    assert sorted(p.name for p in cfg.iterdir()) == ["a.csv", "job.toml"]  # nothing loaded, no new store
+    old.rename(new)
+    assert main(["run", "../cfg/job.toml", "-q"]) == 0
+    assert sqlite_rows(cfg / "out.db", "SELECT count(*) FROM t") == [(2,)]
+
+
 def test_missing_env_variable(tmp_path: Path) -> None:
     p = write(tmp_path, '[source]\npath = "${IN}/a.csv"\n[sink]\npath = "x.db"\n')
     with pytest.raises(ConfigError) as e:

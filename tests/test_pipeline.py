@@ -30,6 +30,7 @@ from loader.errors import (
     TransformError,
 )
 from loader.pipeline import SMALL_FILE_BYTES
+from loader.transforms import FillNull
 from tests.conftest import sqlite_rows, write_csv
 from tests.reliability_util import cli, rejects_of, sqlite_state
 
@@ -1421,3 +1422,20 @@ def test_min_age_is_a_number_of_seconds(tmp_path: Path, value: float) -> None:
     with pytest.raises(ConfigError) as e:
         load(tmp_path / "a.csv", tmp_path / "t.db", source_options={"min_age": value})
     assert str(e.value) == f"source_options.min_age: expected a number of seconds, 0 or more, got {value!r}"
+
+
+@pytest.mark.parametrize("plan_first", [False, True])
+def test_a_pipeline_run_again_checks_its_stages_again(tmp_path: Path, plan_first: bool) -> None:
+    """A host that retries ``run()`` on the same Pipeline: the stage whose check failed the
+    first run fails the second one too, not a load with the fill never applied."""
+    src = tmp_path / "a.csv"
+    src.write_text("id,v,n\n1,,\n2,b,5\n")
+    db = tmp_path / "out.db"
+    p = Pipeline(job(src, db, {"table": "t"}), transforms=[FillNull(columns={"v": "x", "n": "abc"})])
+    if plan_first:
+        with pytest.raises(ConfigError):
+            p.plan()
+    for _ in range(2):
+        with pytest.raises(ConfigError, match=r"columns\.n: cannot use 'abc' as a int64 value"):
+            p.run()
+    assert sqlite_rows(db, "select name from sqlite_master where name = 't'") == []

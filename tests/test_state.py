@@ -32,6 +32,7 @@ from loader.state import (
     same_job,
     table_job,
 )
+from loader.transforms import Dedupe
 from loader.writers.leveldb import LevelDBWriter
 from loader.writers.leveldb import peek as leveldb_peek
 from loader.writers.sqlite import SQLiteWriter
@@ -608,3 +609,63 @@ def test_parts_an_earlier_version_recorded_by_a_relative_path_resume_from_their_
     assert [(f.path, f.status) for f in report.files] == [("d.csv", "resumed")]
     assert (report.files_gone, report.rows_written) == (0, 19_999 - kept)
     assert sqlite_rows(cfg / "out.db", "SELECT count(*), count(DISTINCT id) FROM t") == [(19_999, 19_999)]
+
+
+def test_a_half_loaded_entry_under_another_spelling_of_the_file_is_resumed(tmp_path: Path) -> None:
+    """An entry half loaded through ``lnk/d.csv`` (``lnk`` a link to ``cfg``) names the file the
+    run reaches as ``cfg/d.csv``: it goes on in that entry (an earlier version's, without the
+    real path, too), not from its start beside it. A file the entry's spelling is an input of
+    this run under, or one of other content at another real path, does not."""
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    (cfg / "d.csv").write_text("id\n1\n2\n3\n")
+    (tmp_path / "lnk").symlink_to(cfg)
+    linked, real = str(tmp_path / "lnk" / "d.csv"), str(cfg / "d.csv")
+    ident = identity(linked) or {}
+    old = {k: v for k, v in ident.items() if k != "real"}
+    for recorded in (ident, old):
+        half = FileState(path=linked, identity=recorded, position={"offset": 5}, rows_read=1, rows_written=1)
+        [plan] = plan_files([real], JobState(files={file_key(linked): half}), "error")
+        assert (plan.key, plan.status, plan.path, plan.state and plan.state.rows_written) == (
+            file_key(linked),
+            "resumed",
+            real,
+            1,
+        )
+    (cfg / "e.csv").write_text("id\n4\n")
+    other = str(cfg / "e.csv")
+    [plan] = plan_files([other], JobState(files={file_key(linked): half}), "error")
+    assert (plan.key, plan.status) == (file_key(other), "loaded")
+
+
+@pytest.mark.parametrize("stages", ["none", "dedupe"])
+def test_a_file_half_loaded_then_resumed_through_a_linked_folder_loads_each_row_once(
+    tmp_path: Path, stages: str
+) -> None:
+    """Stopped part way through ``cfg/d.csv``, resumed as ``lnk/d.csv`` (``lnk -> cfg``, a
+    deploy's ``current`` link): the file loaded again from its start (its committed rows
+    twice, exit 0, and ``cfg/d.csv`` reported gone); with ``dedupe`` the key store credited
+    the stopped run's keys to another file, and the rows re-read after the stop were lost."""
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    (tmp_path / "lnk").symlink_to(cfg)
+    (cfg / "d.csv").write_text("id\n" + "".join(f"{i % 1500}\n" for i in range(2000)))
+    keys = str(tmp_path / "keys.sqlite")
+    sizes = {"sink_options": {"batch_size": 100}, "run_options": {"chunk_size": 100}}
+
+    def stages_then(*more: Any) -> list[Any]:
+        return [*([Dedupe(columns=["id"], state_path=keys)] if stages == "dedupe" else []), *more]
+
+    def boom(batch: Any) -> Any:
+        if max(batch.column("id").to_pylist(), default=0) >= 850:
+            raise RuntimeError("injected failure")
+        return batch
+
+    with pytest.raises(LoaderError):
+        load(str(cfg / "d.csv"), str(tmp_path / "o.db"), table="t", transforms=stages_then(boom), **sizes)
+    assert sqlite_rows(tmp_path / "o.db", "SELECT count(*) FROM t") == [(800,)]
+    report = load(str(tmp_path / "lnk" / "d.csv"), str(tmp_path / "o.db"), table="t", transforms=stages_then(), **sizes)
+    assert [(f.path, f.status) for f in report.files] == [(str(tmp_path / "lnk" / "d.csv"), "resumed")]
+    assert report.files_gone == 0
+    want = (1500, 1500) if stages == "dedupe" else (2000, 1500)
+    assert sqlite_rows(tmp_path / "o.db", "SELECT count(*), count(DISTINCT id) FROM t") == [want]

@@ -184,6 +184,11 @@ class Sink(Protocol):
         ``entries``, the job's checkpoint entries in the target: as the job's keys there are)."""
         ...
 
+    def check_checkpoint(self, sink: SinkConfig, run: RunConfig, entries: dict[str, str]) -> None:
+        """Refuse, before a row is read, a load the job's checkpoint ``entries`` cannot go on
+        from (LevelDB: the sorted runs it names are gone); the run and the dry run alike."""
+        ...
+
     def name_clash(self, names: list[str]) -> str | None:
         """Why two of ``names`` would be one column in the target (SQLite's names match in any
         ASCII case), or None where the target tells them all apart."""
@@ -262,6 +267,9 @@ class SinkBase:
         return f"target: {self.name} {sink.path}, mode {sink.mode}"
 
     def check_schema(self, sink: SinkConfig, schema: pa.Schema, entries: dict[str, str] | None = None) -> None:
+        return None
+
+    def check_checkpoint(self, sink: SinkConfig, run: RunConfig, entries: dict[str, str]) -> None:
         return None
 
     def named_columns(self, entries: dict[str, str], declared: dict[str, str]) -> list[str]:

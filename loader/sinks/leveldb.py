@@ -242,13 +242,28 @@ class LevelDBSink(SinkBase):
         buffers = None if sink.mode == "ignore" else writer.encoder_batch
         return LevelDBEncoder(writer.template, sink.value, buffers, check_order=writer.sorts == "auto")
 
+    def check_checkpoint(self, sink: SinkConfig, run: RunConfig, entries: dict[str, str]) -> None:
+        from ..writers.leveldb_sort import SORT_ENTRY, committed_sort, missing_runs, runs_gone
+
+        runs = committed_sort(entries.get(SORT_ENTRY), _runs_dir(sink, run)).runs
+        missing = missing_runs(runs)
+        if missing:
+            raise runs_gone(runs, missing)
+
     def open_writer(self, sink: SinkConfig, paths: list[str], run: RunConfig | None = None) -> Writer:
         from ..writers.leveldb import LevelDBWriter
 
-        temp_dir = run.temp_dir if run is not None and run.temp_dir else sink.path.rstrip("/\\") + ".runs"
         return LevelDBWriter(
-            sink, temp_dir=temp_dir, input_bytes=_input_bytes(paths), merge_processes=merge_processes(sink, run)
+            sink,
+            temp_dir=_runs_dir(sink, run),
+            input_bytes=_input_bytes(paths),
+            merge_processes=merge_processes(sink, run),
         )
+
+
+def _runs_dir(sink: SinkConfig, run: RunConfig | None) -> str:
+    """Where a load's sorted runs go: ``run.temp_dir``, else beside the store."""
+    return run.temp_dir if run is not None and run.temp_dir else sink.path.rstrip("/\\") + ".runs"
 
 
 def merge_processes(sink: SinkConfig, run: RunConfig | None) -> int:

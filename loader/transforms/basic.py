@@ -26,12 +26,18 @@ class _SchemaCached(StageBase):
 
     _schema: pa.Schema | None = field(default=None, init=False, repr=False, metadata=PER_RUN)
 
-    def _changed(self, schema: pa.Schema) -> bool:
+    def _bind(self, schema: pa.Schema) -> None:
+        """Check ``schema`` and work out what the stage does to its batches."""
+        raise NotImplementedError
+
+    def _bound(self, schema: pa.Schema) -> None:
+        """``_bind`` for a schema not bound yet. The schema is remembered only once its check
+        passed: a check that failed must fail again on the next batch, or the next run."""
         old = self._schema
         if old is not None and (old is schema or old.equals(schema)):
-            return False
+            return
+        self._bind(schema)
         self._schema = schema
-        return True
 
 
 class _ColumnList(_SchemaCached):
@@ -47,11 +53,12 @@ class _ColumnList(_SchemaCached):
     def _pick(self, names: list[str]) -> list[str]:
         raise NotImplementedError
 
+    def _bind(self, schema: pa.Schema) -> None:
+        self.require(schema, self.columns)
+        self._order = self._pick(schema.names)
+
     def __call__(self, chunk: Chunk) -> Chunk:
-        schema = chunk.batch.schema
-        if self._changed(schema):
-            self.require(schema, self.columns)
-            self._order = self._pick(schema.names)
+        self._bound(chunk.batch.schema)
         return chunk.with_batch(chunk.batch.select(self._order))
 
 
@@ -101,17 +108,18 @@ class Rename(_SchemaCached):
         if dup:
             raise self.error(f"columns: two columns would be named {dup[0]!r}")
 
+    def _bind(self, schema: pa.Schema) -> None:
+        self.require(schema, self.columns)
+        self._names = [self.columns.get(n, n) for n in schema.names]
+        for n in self._names:
+            if self._names.count(n) > 1:
+                raise self.error(
+                    f"columns: renaming gives two columns named {n!r}; drop or rename the other one",
+                    column=n,
+                )
+
     def __call__(self, chunk: Chunk) -> Chunk:
-        schema = chunk.batch.schema
-        if self._changed(schema):
-            self.require(schema, self.columns)
-            self._names = [self.columns.get(n, n) for n in schema.names]
-            for n in self._names:
-                if self._names.count(n) > 1:
-                    raise self.error(
-                        f"columns: renaming gives two columns named {n!r}; drop or rename the other one",
-                        column=n,
-                    )
+        self._bound(chunk.batch.schema)
         return chunk.with_batch(chunk.batch.rename_columns(self._names))
 
 
@@ -175,8 +183,7 @@ class FillNull(_SchemaCached):
 
     def __call__(self, chunk: Chunk) -> Chunk:
         batch = chunk.batch
-        if self._changed(batch.schema):
-            self._bind(batch.schema)
+        self._bound(batch.schema)
         new = {}
         for col, value in self._values.items():
             arr = batch.column(col)
@@ -197,7 +204,7 @@ class _TextColumns(_SchemaCached):
     def _kernel(self) -> Callable[[pa.Array], pa.Array]:
         raise NotImplementedError
 
-    def _check(self, schema: pa.Schema) -> None:
+    def _bind(self, schema: pa.Schema) -> None:
         self.require(schema, self.columns)
         for col in self.columns:
             t = value_type(schema.field(col).type)
@@ -206,8 +213,7 @@ class _TextColumns(_SchemaCached):
 
     def __call__(self, chunk: Chunk) -> Chunk:
         batch = chunk.batch
-        if self._changed(batch.schema):
-            self._check(batch.schema)
+        self._bound(batch.schema)
         kernel = self._kernel()
         new = {
             c: kernel(decoded(batch.column(c)))
@@ -287,9 +293,9 @@ class Replace(_TextColumns):
                 first = str(exc).strip().splitlines()[0]
                 raise self.error(f"pattern: invalid regular expression {self.pattern!r} ({first})") from None
 
-    def _check(self, schema: pa.Schema) -> None:
+    def _bind(self, schema: pa.Schema) -> None:
         self.require(schema, self.columns, key="column")
-        super()._check(schema)
+        super()._bind(schema)
 
     def _kernel(self) -> Callable[[pa.Array], pa.Array]:
         pattern, repl = self.pattern, self.replacement
@@ -331,7 +337,7 @@ class Split(_SchemaCached):
                 first = str(exc).strip().splitlines()[0]
                 raise self.error(f"separator: invalid regular expression {self.separator!r} ({first})") from None
 
-    def _check(self, schema: pa.Schema) -> None:
+    def _bind(self, schema: pa.Schema) -> None:
         self.require(schema, [self.column], key="column")
         t = value_type(schema.field(self.column).type)
         if not (is_text(t) or pa.types.is_null(t)):
@@ -344,8 +350,7 @@ class Split(_SchemaCached):
 
     def __call__(self, chunk: Chunk) -> Chunk:
         batch = chunk.batch
-        if self._changed(batch.schema):
-            self._check(batch.schema)
+        self._bound(batch.schema)
         src = decoded(batch.column(self.column))
         if pa.types.is_null(src.type):  # a column without a value in a whole file: text, all null
             src = src.cast(pa.string())

@@ -41,6 +41,13 @@ from ._base import PER_RUN, StageBase
 _CACHE_KIB = 16 * 1024
 
 
+def _real_source(file: str) -> str:
+    """A source file's identity in the store: its real path (links resolved); a remote file's
+    URI and ``-`` as they are."""
+    path = source_path(file)
+    return os.path.realpath(path) if os.path.isabs(path) else path
+
+
 def _cleanup(conn: sqlite3.Connection, tmpdir: str | None) -> None:
     try:
         conn.close()
@@ -131,6 +138,7 @@ class KeyStore:
         self._finalizer = weakref.finalize(self, _cleanup, self.conn, self._tmpdir)
         self._tables: dict[str, tuple[str, int]] = {}
         self._files: dict[str, int] = {}
+        self._linked: dict[str, int] | None = None  # recorded links' real paths: their files' ids
 
     def _table(self, spec: str, width: int) -> str:
         if spec in self._tables:
@@ -153,19 +161,37 @@ class KeyStore:
         return name
 
     def _file_id(self, file: str) -> int:
-        """The store's id for a source file, known by its absolute path: a run resumed from
-        another directory owns the keys its rows claimed. A store an earlier version kept
-        knows a file by its name as spelled then (relative to where that run started)."""
+        """The store's id for a source file, known by its real path: a run resumed through
+        another spelling of it (from another directory, through a linked folder) owns the keys
+        its rows claimed, as the checkpoint knows its half-loaded entry (``state.plan_files``)."""
         if file not in self._files:
-            path = source_path(file)
-            c = self.conn
-            found = c.execute("SELECT id FROM files WHERE path IN (?, ?) ORDER BY path = ? DESC", (path, file, path))
-            row = found.fetchone()
-            if row is None:
-                c.execute("INSERT OR IGNORE INTO files (path) VALUES (?)", (path,))
-                row = c.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
-            self._files[file] = row[0]
+            found = self._recorded_id(file)
+            if found is None:
+                real = _real_source(file)
+                self.conn.execute("INSERT OR IGNORE INTO files (path) VALUES (?)", (real,))
+                found = self.conn.execute("SELECT id FROM files WHERE path = ?", (real,)).fetchone()[0]
+            self._files[file] = found
         return self._files[file]
+
+    def _recorded_id(self, file: str) -> int | None:
+        """The id a store already holds for ``file``. One an earlier version kept knows it by its
+        absolute path, or by its name as spelled then (relative to where that run started), or
+        by another spelling that reaches the same file (a link): the last, looked up once."""
+        real, path = _real_source(file), source_path(file)
+        spellings = (real, path, file)
+        row = self.conn.execute(
+            "SELECT id FROM files WHERE path IN (?, ?, ?) ORDER BY path = ? DESC, path = ? DESC",
+            (*spellings, real, path),
+        ).fetchone()
+        if row is not None:
+            return int(row[0])
+        if self._linked is None:
+            recorded = self.conn.execute("SELECT id, path FROM files").fetchall()
+            self._linked = {}
+            for i, p in recorded:
+                if os.path.isabs(p) and os.path.realpath(p) != p:
+                    self._linked.setdefault(os.path.realpath(p), i)
+        return self._linked.get(real)
 
     def first_seen(
         self, spec: str, keys: Sequence[pa.Array], rows: pa.Array, file: str, names: Sequence[str]

@@ -91,6 +91,36 @@ class SortState:
         return {SORT_ENTRY: json.dumps(out)}
 
 
+def committed_sort(entry: str | None, directory: str) -> SortState:
+    """The sort a checkpoint's entry tells of, its runs by their paths: an older checkpoint's
+    runs, named relative to where that run started, are in ``directory`` (this run's)."""
+    state = SortState.parse(entry)
+    state.runs = [p if os.path.isabs(p) else os.path.join(directory, os.path.basename(p)) for p in state.runs]
+    return state
+
+
+def missing_runs(runs: list[str]) -> list[str]:
+    """Those of ``runs`` that are not there."""
+    return [p for p in runs if not os.path.exists(p)]
+
+
+def runs_gone(runs: list[str], missing: list[str]) -> SinkError:
+    """The refusal of a load whose checkpoint's committed ``runs`` are ``missing`` in part or
+    whole (``run.temp_dir`` on a tmpfs after a reboot, a temp cleaner): they held rows counted
+    as written that no store holds, and that no rerun reads again: the user's to decide
+    (exit 78), before a row is read, never a merge that fails on them at the end of every
+    rerun. The run's and the dry run's alike."""
+    where = ", ".join(Sorter.run_dirs(missing))
+    error = SinkError(
+        f"{len(missing):,} of the {len(runs):,} sorted runs an earlier run committed are gone "
+        f"from {where} ({os.path.basename(missing[0])} the first): the rows they held are in no store",
+        hint=f"if {where} is on a disk not mounted now, mount it and rerun; otherwise rerun with --restart "
+        "and --mode upsert or replace (every file of the job loads again)",
+    )
+    error.exit_code = EXIT_CONFIG
+    return error
+
+
 # A run's name: a prefix, its number, ".arrow". Consecutive numbers are checkpointed as one
 # [first name, count] span: a low ceiling makes tens of thousands of small runs, and their
 # list written out whole at every commit grew each commit and its memory with the input.
@@ -224,33 +254,18 @@ class Sorter:
     def resume(self, job: str, entry: str | None) -> None:
         """Take up the phase a killed run of ``job`` reached; remove files it left half written."""
         self.prefix = "run-" + sha1(job.encode("utf-8")).hexdigest()[:10] + "-"
-        self.state = SortState.parse(entry)
-        # an older checkpoint's runs named relative to where that run started: they are in this directory
-        self.state.runs = [
-            p if os.path.isabs(p) else os.path.join(self.directory, os.path.basename(p)) for p in self.state.runs
-        ]
+        self.state = committed_sort(entry, self.directory)
         self._earlier_dirs.update(os.path.dirname(p) for p in self.state.runs)
-        self.missing = [p for p in self.state.runs if not os.path.exists(p)]
+        self.missing = missing_runs(self.state.runs)
         if self.state.phase == "spill":
             self._open_spiller()
         self._remove_stale(keep=set(self.state.runs))
 
     def require_runs(self) -> None:
-        """Before this run reads a row: the runs a stopped run committed are all there. Gone
-        (``run.temp_dir`` on a tmpfs after a reboot, a temp cleaner), they held rows counted
-        as written that no store holds, and that no rerun reads again: the user's to decide
-        (exit 78), never a merge that fails on them at the end of every rerun."""
-        if not self.missing:
-            return
-        where = ", ".join(self.run_dirs(self.missing))
-        error = SinkError(
-            f"{len(self.missing):,} of the {len(self.state.runs):,} sorted runs an earlier run committed are gone "
-            f"from {where} ({os.path.basename(self.missing[0])} the first): the rows they held are in no store",
-            hint=f"if {where} is on a disk not mounted now, mount it and rerun; otherwise rerun with --restart "
-            "and --mode upsert or replace (every file of the job loads again)",
-        )
-        error.exit_code = EXIT_CONFIG
-        raise error
+        """Before this run reads a row: the runs a stopped run committed are all there
+        (``runs_gone``), as they were when it took up the checkpoint."""
+        if self.missing:
+            raise runs_gone(self.state.runs, self.missing)
 
     @staticmethod
     def run_dirs(paths: list[str]) -> list[str]:

@@ -20,6 +20,7 @@ from loader.transforms import (
     Replace,
     Select,
     Split,
+    Stage,
     Trim,
     Upper,
 )
@@ -236,3 +237,25 @@ def test_rename_to_an_empty_name_says_so() -> None:
     with pytest.raises(ConfigError) as info:
         Rename(columns={"name": ""}, name="transform[1] (rename)")
     assert str(info.value) == "transform[1] (rename): columns.name: an empty name is not allowed"
+
+
+@pytest.mark.parametrize(
+    "stage",
+    [
+        Select(columns=["nope"]),
+        Rename(columns={"id": "age"}),
+        FillNull(columns={"age": "abc"}),
+        Trim(columns=["id"]),
+        Split(column="name", into=["a", "age"]),
+    ],
+    ids=lambda s: s.kind,
+)
+def test_a_schema_whose_check_failed_is_checked_again(stage: Stage) -> None:
+    """The schema is remembered as checked only once its check passed: the next batch of it
+    (or the next run's) fails the same way, not staged as if it had passed."""
+    errors = []
+    for _ in range(2):
+        with pytest.raises(ConfigError) as info:
+            stage(chunk_of(DATA))
+        errors.append(str(info.value))
+    assert errors[0] == errors[1]

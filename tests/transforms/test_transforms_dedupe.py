@@ -164,6 +164,35 @@ def test_a_key_store_that_knows_files_by_relative_names_still_owns_their_keys(
     conn.close()
 
 
+@pytest.mark.parametrize("recorded_by", ["this version", "an earlier version"])
+def test_a_resumed_run_owns_its_rows_keys_through_another_link_to_the_file(tmp_path: Path, recorded_by: str) -> None:
+    """The store knew a file by its absolute path: run through ``lnk/d.csv`` (``lnk -> cfg``)
+    and resumed as ``cfg/d.csv``, rows re-read after the stop were their own keys' duplicates,
+    and dropped. It knows a file by its real path now; a store an earlier version kept under
+    the link's name still owns the keys, while the link reaches the file."""
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "cfg" / "d.csv").write_text("id\n1\n2\n3\n")
+    (tmp_path / "lnk").symlink_to(tmp_path / "cfg")
+    state, linked, real = (
+        str(tmp_path / "keys.sqlite"),
+        str(tmp_path / "lnk" / "d.csv"),
+        str(tmp_path / "cfg" / "d.csv"),
+    )
+    first = Dedupe(columns=["id"], state_path=state)
+    first(chunk_of({"id": [1, 2, 3]}, file=linked, first_row=1))
+    first.close()
+    with sqlite3.connect(state) as conn:
+        assert conn.execute("SELECT path FROM files").fetchall() == [(real,)]
+        if recorded_by == "an earlier version":
+            conn.execute("UPDATE files SET path = ?", (linked,))
+    conn.close()
+    second = Dedupe(columns=["id"], state_path=state)
+    redo = second(chunk_of({"id": [2, 3, 1, 4]}, file=real, first_row=2))
+    other = second(chunk_of({"id": [4, 1, 5]}, file=str(tmp_path / "cfg" / "e.csv")))
+    second.close()
+    assert (redo.rows.to_pylist(), col(other, "id")) == ([2, 3, 5], [5])
+
+
 def test_a_job_resumed_from_another_directory_loads_the_rows_its_stop_left(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
