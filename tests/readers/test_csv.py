@@ -468,6 +468,27 @@ def test_expand_paths_sorted_unique(tmp_path: Path) -> None:
     assert expand_paths(SourceConfig(path=[str(tmp_path / "*.parquet")], allow_empty=True)) == []
 
 
+def test_expand_paths_skips_underscore_and_dot_names_unless_the_pattern_names_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Spark output folder: its ``_temporary/`` attempt files, ``_SUCCESS`` marker and ``.crc``
+    sidecars are no rows of the output, and ``*`` and ``**`` skip them (as Spark, Hive and
+    pyarrow do); a pattern segment that starts with ``_`` loads them on purpose."""
+    names = ["country=DE/part-0.parquet", "_SUCCESS", "country=DE/.part-0.parquet.crc", "_committed_1"]
+    names += ["_temporary/0/_temporary/attempt_1/country=FR/part-1.parquet", "country=DE/_tmp.parquet"]
+    for name in names:
+        (tmp_path / "out" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "out" / name).write_text("x")
+    monkeypatch.chdir(tmp_path)
+    for pattern in ("out/**/*.parquet", "out/*/*.parquet", "out/**", "./out/**/*"):
+        assert expand_paths(SourceConfig(path=[pattern])) == [pattern.split("out")[0] + "out/country=DE/part-0.parquet"]
+    attempt = "out/_temporary/0/_temporary/attempt_1/country=FR/part-1.parquet"
+    assert expand_paths(SourceConfig(path=["out/_temporary/*/_temporary/**/*.parquet"])) == [attempt]
+    assert expand_paths(SourceConfig(path=["out/_temporary/**/*.parquet"], allow_empty=True)) == []  # each named
+    assert expand_paths(SourceConfig(path=["out/_*"])) == ["out/_SUCCESS", "out/_committed_1"]
+    assert expand_paths(SourceConfig(path=["out/country=DE/_tmp.parquet"])) == ["out/country=DE/_tmp.parquet"]
+
+
 def test_expand_paths_loads_a_file_named_two_ways_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.csv").write_text("x\n1\n")
