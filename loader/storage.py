@@ -356,11 +356,15 @@ def exists(path: str) -> bool:
 
 def glob(pattern: str) -> list[str]:
     """The files a glob matches (``**`` recurses), sorted; a remote glob lists its prefix.
+    A file or object named exactly ``pattern`` is the one file it matches: as a glob,
+    ``report[1].csv`` would match ``report1.csv`` and never the file of that name.
     ``*`` and ``**`` skip names that start with ``.`` or ``_`` (``paths.skipped``)."""
     from .paths import glob_matches
 
     loc = remote(pattern)
     if loc is None:
+        if os.path.isfile(pattern):
+            return [pattern]
         listed = _glob.glob(pattern, recursive=True)  # its own hidden-name rule; ``_`` left to glob_matches
         return sorted(p for p in listed if os.path.isfile(p) and glob_matches(pattern, p, os.sep))
     import pyarrow.fs as pafs
@@ -375,7 +379,8 @@ def glob(pattern: str) -> list[str]:
     except (OSError, pa.ArrowException) as exc:
         raise remote_error(exc, loc.uri(base), "list") from None
     found = {loc.uri(i.path): i for i in infos if i.type == pafs.FileType.File}
-    matched = sorted(u for u, i in found.items() if glob_matches(loc.path, i.path))
+    named = loc.uri(loc.path)  # the listing holds the object named exactly so, if there is one
+    matched = [named] if named in found else sorted(u for u, i in found.items() if glob_matches(loc.path, i.path))
     for uri in matched:
         _keep(uri, found[uri])
     if not matched and _no_bucket(Remote(loc.fs, base, loc.prefix)):  # at the bucket's root too

@@ -166,6 +166,26 @@ def test_a_glob_skips_underscore_keys_as_a_local_glob_does(tmp_path: Path, s3: B
     assert sqlite_rows(tmp_path / "t.db", "SELECT id, country FROM t ORDER BY id") == [(1, "DE"), (2, "DE")]
 
 
+def test_an_object_whose_key_has_glob_characters_is_the_object_it_names(tmp_path: Path, s3: Bucket) -> None:
+    """``report[1].csv`` as a glob matches ``report1.csv``: the object named exactly so is the
+    one loaded; a glob with ``[`` that matches nothing says how to match a ``[`` in a key."""
+    s3.put("sp/report[1].csv", b"id\n1\n")
+    s3.put("sp/report1.csv", b"id\n999\n")
+    assert storage.glob(s3.uri("sp/report[1].csv")) == [s3.uri("sp/report[1].csv")]
+    assert storage.glob(s3.uri("sp/report[[]1].csv")) == [s3.uri("sp/report[1].csv")]
+    assert storage.glob(s3.uri("sp/report[0-9].csv")) == [s3.uri("sp/report1.csv")]
+    db = tmp_path / "t.db"
+    load(s3.uri("sp/report[1].csv"), db, table="t")
+    assert sqlite_rows(db, "SELECT id FROM t") == [(1,)]
+    p = cli("load", s3.uri("sp/report[2].csv"), str(db), "--table", "t", extra_env=s3.env)
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.splitlines() == [
+        f"loader: error: source.path: no file matches '{s3.uri('sp/report[2].csv')}'",
+        "  hint: check the pattern, or set source.allow_empty = true for scheduled runs; '[' starts a set of "
+        f"characters in a glob: write '[[]' for a '[' in a name ('{s3.uri('sp/report[[]2].csv')}')",
+    ]
+
+
 def test_scheduled_runs_load_only_new_objects_and_notice_changed_ones(tmp_path: Path, s3: Bucket) -> None:
     """A CronJob's runs over one prefix: objects arrive between runs, one is rewritten."""
     target = tmp_path / "t.db"

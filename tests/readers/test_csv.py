@@ -489,6 +489,31 @@ def test_expand_paths_skips_underscore_and_dot_names_unless_the_pattern_names_th
     assert expand_paths(SourceConfig(path=["out/country=DE/_tmp.parquet"])) == ["out/country=DE/_tmp.parquet"]
 
 
+def test_a_file_whose_name_has_glob_characters_is_the_file_it_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``report[1].csv`` as a glob matches ``report1.csv`` only: the file named exactly so is the
+    one loaded; a glob with ``[`` that matches nothing says how to match a ``[`` in a name."""
+    (tmp_path / "loc").mkdir()
+    (tmp_path / "loc" / "report[1].csv").write_text("id\n1\n")
+    monkeypatch.chdir(tmp_path)
+    assert expand_paths(SourceConfig(path=["loc/report[1].csv"])) == ["loc/report[1].csv"]
+    (tmp_path / "loc" / "report1.csv").write_text("id\n999\n")
+    assert expand_paths(SourceConfig(path=["loc/report[1].csv"])) == ["loc/report[1].csv"]
+    assert expand_paths(SourceConfig(path=["loc/report[[]1].csv"])) == ["loc/report[1].csv"]
+    assert expand_paths(SourceConfig(path=["loc/report[0-9].csv"])) == ["loc/report1.csv"]
+    with pytest.raises(ConfigError) as err:
+        expand_paths(SourceConfig(path=["loc/report[1]*.txt"]))
+    assert str(err.value) == "source.path: no file matches 'loc/report[1]*.txt'"
+    assert err.value.hint == (
+        "check the pattern, or set source.allow_empty = true for scheduled runs; '[' starts a set of "
+        "characters in a glob: write '[[]' for a '[' in a name ('loc/report[[]1]*.txt')"
+    )
+    with pytest.raises(ConfigError) as plain:
+        expand_paths(SourceConfig(path=["loc/*.txt"]))
+    assert plain.value.hint == "check the pattern, or set source.allow_empty = true for scheduled runs"
+
+
 def test_expand_paths_loads_a_file_named_two_ways_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.csv").write_text("x\n1\n")
