@@ -24,29 +24,49 @@ GLOB_CHARS = "*?["
 HINT = "write it outside the target and the inputs; nothing was written"
 
 
+# Names a glob's ``*``, ``?``, ``[...]`` and ``**`` pass over: hidden ones (``.git/``, a macOS
+# ``._a.csv``, an object key's ``.`` and ``..`` segments), as Python's glob does, and those that
+# start with ``_`` (Spark's ``_temporary/`` attempt folders and ``_SUCCESS``, ``_delta_log/``),
+# as Spark, Hive and pyarrow do: what they hold is not, or not yet, the data.
+SKIPPED_PREFIXES = (".", "_")
+
+
+def skipped(name: str) -> bool:
+    """Whether a glob matches ``name`` only by a pattern segment that starts as it does."""
+    return name.startswith(SKIPPED_PREFIXES)
+
+
 def _name_matches(name: str, part: str) -> bool:
-    """One path segment against one pattern segment, as glob matches them: a name that
-    starts with a dot (hidden) only by a segment that starts with one too."""
-    if name.startswith(".") and not part.startswith("."):
+    """One path segment against one pattern segment: a ``skipped`` name only by a segment
+    that starts with the same character (``.*.csv``, ``_temporary``)."""
+    if skipped(name) and not part.startswith(name[0]):
         return False
     return fnmatch.fnmatchcase(name, part)
 
 
+def _segments_match(pp: list[str], tp: list[str]) -> bool:
+    if not tp:
+        return not pp or pp == ["**"]
+    if not pp:
+        return False
+    if pp[0] == "**":  # any number of segments, none of them skipped
+        spans = itertools.takewhile(lambda i: i == 0 or not skipped(tp[i - 1]), range(len(tp) + 1))
+        return any(_segments_match(pp[1:], tp[i:]) for i in spans)
+    return _name_matches(tp[0], pp[0]) and _segments_match(pp[1:], tp[1:])
+
+
+def glob_matches(pattern: str, path: str, sep: str = "/") -> bool:
+    """Whether ``path`` matches ``pattern`` segment by segment, both taken as spelled: never
+    normalized, which would read an object key's ``.`` and ``..`` segments away and match
+    ``in/./y.csv`` as ``in/y.csv``. Empty segments are left out, so a ``//`` key is listed
+    (and refused by name, ``storage.unaddressable``) as the glob of its one-slash spelling."""
+    return _segments_match([s for s in pattern.split(sep) if s], [s for s in path.split(sep) if s])
+
+
 def glob_could_match(pattern: str, path: str) -> bool:
-    """Whether ``glob(pattern, recursive=True)`` would list ``path`` once it exists
-    (hidden names included only where glob includes them: ``_name_matches``)."""
-
-    def match(pp: list[str], tp: list[str]) -> bool:
-        if not tp:
-            return not pp or pp == ["**"]
-        if not pp:
-            return False
-        if pp[0] == "**":  # any number of segments, none of them hidden
-            spans = itertools.takewhile(lambda i: i == 0 or not tp[i - 1].startswith("."), range(len(tp) + 1))
-            return any(match(pp[1:], tp[i:]) for i in spans)
-        return _name_matches(tp[0], pp[0]) and match(pp[1:], tp[1:])
-
-    return match(os.path.abspath(pattern).split(os.sep)[1:], os.path.abspath(path).split(os.sep)[1:])
+    """Whether ``storage.glob(pattern)`` would list the local ``path`` once it exists (both
+    made absolute, so a relative pattern and an absolute path compare)."""
+    return glob_matches(os.path.abspath(pattern), os.path.abspath(path), os.sep)
 
 
 def resolved_pattern(pattern: str) -> str:

@@ -115,15 +115,24 @@ def normal(path: str) -> str:
 
 def unaddressable(path: str) -> MissingInputError | None:
     """Why an object, listed by its store, cannot be read: an S3 or GCS key with an empty
-    path segment (``in//b.csv``), which pyarrow refuses to name. None for any other path."""
+    path segment (``in//b.csv``), which pyarrow refuses to name, or a ``.`` or ``..`` segment
+    (``in/./y.csv``, ``in/sub/../x.csv``), which its client normalizes away and so reads
+    another object (``in/y.csv``). None for any other path."""
     loc = remote(path) if path != STDIN else None
-    if loc is None or loc.prefix.startswith("hdfs") or "//" not in loc.path.rstrip("/"):
+    if loc is None or loc.prefix.startswith("hdfs"):
+        return None
+    segments = loc.path.rstrip("/").split("/")
+    if "" in segments[1:]:  # after the bucket
+        what, fix = "an empty path segment ('//'), which pyarrow cannot open", "without '//'"
+    elif dots := [s for s in segments[1:] if s in (".", "..")]:
+        what = f"a {dots[0]!r} path segment, which pyarrow would read as another object's key"
+        fix = "without '.' or '..' segments"
+    else:
         return None
     return MissingInputError(
-        "cannot read: its key has an empty path segment ('//'), which pyarrow cannot open",
+        f"cannot read: its key has {what}",
         file=path,
-        hint="copy the object to a key without '//' (or leave it out of source.path), then rerun: "
-        "the other files stay loaded",
+        hint=f"copy the object to a key {fix} (or leave it out of source.path), then rerun: the other files stay loaded",
     )
 
 
@@ -346,13 +355,19 @@ def exists(path: str) -> bool:
 
 
 def glob(pattern: str) -> list[str]:
-    """The files a glob matches (``**`` recurses), sorted; a remote glob lists its prefix."""
+    """The files a glob matches (``**`` recurses), sorted; a remote glob lists its prefix.
+    A file or object named exactly ``pattern`` is the one file it matches: as a glob,
+    ``report[1].csv`` would match ``report1.csv`` and never the file of that name.
+    ``*`` and ``**`` skip names that start with ``.`` or ``_`` (``paths.skipped``)."""
+    from .paths import glob_matches
+
     loc = remote(pattern)
     if loc is None:
-        return sorted(p for p in _glob.glob(pattern, recursive=True) if os.path.isfile(p))
+        if os.path.isfile(pattern):
+            return [pattern]
+        listed = _glob.glob(pattern, recursive=True)  # its own hidden-name rule; ``_`` left to glob_matches
+        return sorted(p for p in listed if os.path.isfile(p) and glob_matches(pattern, p, os.sep))
     import pyarrow.fs as pafs
-
-    from .paths import glob_could_match
 
     parts = loc.path.split("/")
     literal = next(i for i, p in enumerate(parts) if set("*?[") & set(p))
@@ -363,9 +378,9 @@ def glob(pattern: str) -> list[str]:
         infos = interruptible(lambda: loc.fs.get_file_info(selector))
     except (OSError, pa.ArrowException) as exc:
         raise remote_error(exc, loc.uri(base), "list") from None
-    pattern_path = "/" + loc.path.lstrip("/")
     found = {loc.uri(i.path): i for i in infos if i.type == pafs.FileType.File}
-    matched = sorted(u for u, i in found.items() if glob_could_match(pattern_path, "/" + i.path.lstrip("/")))
+    named = loc.uri(loc.path)  # the listing holds the object named exactly so, if there is one
+    matched = [named] if named in found else sorted(u for u, i in found.items() if glob_matches(loc.path, i.path))
     for uri in matched:
         _keep(uri, found[uri])
     if not matched and _no_bucket(Remote(loc.fs, base, loc.prefix)):  # at the bucket's root too

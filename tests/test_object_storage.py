@@ -143,6 +143,49 @@ def test_a_glob_skips_hidden_keys_as_a_local_glob_does(tmp_path: Path, s3: Bucke
     assert sqlite_rows(tmp_path / "t.db", "SELECT id FROM t ORDER BY id") == [(1,), (3,)]
 
 
+def test_a_glob_skips_underscore_keys_as_a_local_glob_does(tmp_path: Path, s3: Bucket) -> None:
+    """A Spark output copied to a bucket: ``_temporary/`` attempt files, ``_SUCCESS`` and
+    ``.crc`` sidecars are skipped by ``*`` and ``**``, as in the local folder."""
+    part = encode(ROWS[:2], "parquet")
+    files = {
+        "out/country=DE/part-0.parquet": part,
+        "out/country=DE/.part-0.parquet.crc": b"crc",
+        "out/_SUCCESS": b"",
+        "out/_temporary/0/_temporary/attempt_1/country=FR/part-1.parquet": encode(ROWS[2:], "parquet"),
+    }
+    for key, data in files.items():
+        s3.put(key, data)
+        (tmp_path / key).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / key).write_bytes(data)
+    for pattern in ("out/**/*.parquet", "out/**", "out/*/*.parquet", "out/_*", "out/_temporary/*/_temporary/**/*"):
+        local = [os.path.relpath(p, tmp_path) for p in storage.glob(str(tmp_path / pattern))]
+        assert [u.removeprefix(s3.uri("")) for u in storage.glob(s3.uri(pattern))] == local, pattern
+    assert storage.glob(s3.uri("out/**")) == [s3.uri("out/country=DE/part-0.parquet")]
+    report = load(s3.uri("out/**"), tmp_path / "t.db", table="t", source_options={"format": "parquet"})
+    assert [f.path for f in report.files] == [s3.uri("out/country=DE/part-0.parquet")]
+    assert sqlite_rows(tmp_path / "t.db", "SELECT id, country FROM t ORDER BY id") == [(1, "DE"), (2, "DE")]
+
+
+def test_an_object_whose_key_has_glob_characters_is_the_object_it_names(tmp_path: Path, s3: Bucket) -> None:
+    """``report[1].csv`` as a glob matches ``report1.csv``: the object named exactly so is the
+    one loaded; a glob with ``[`` that matches nothing says how to match a ``[`` in a key."""
+    s3.put("sp/report[1].csv", b"id\n1\n")
+    s3.put("sp/report1.csv", b"id\n999\n")
+    assert storage.glob(s3.uri("sp/report[1].csv")) == [s3.uri("sp/report[1].csv")]
+    assert storage.glob(s3.uri("sp/report[[]1].csv")) == [s3.uri("sp/report[1].csv")]
+    assert storage.glob(s3.uri("sp/report[0-9].csv")) == [s3.uri("sp/report1.csv")]
+    db = tmp_path / "t.db"
+    load(s3.uri("sp/report[1].csv"), db, table="t")
+    assert sqlite_rows(db, "SELECT id FROM t") == [(1,)]
+    p = cli("load", s3.uri("sp/report[2].csv"), str(db), "--table", "t", extra_env=s3.env)
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.splitlines() == [
+        f"loader: error: source.path: no file matches '{s3.uri('sp/report[2].csv')}'",
+        "  hint: check the pattern, or set source.allow_empty = true for scheduled runs; '[' starts a set of "
+        f"characters in a glob: write '[[]' for a '[' in a name ('{s3.uri('sp/report[[]2].csv')}')",
+    ]
+
+
 def test_scheduled_runs_load_only_new_objects_and_notice_changed_ones(tmp_path: Path, s3: Bucket) -> None:
     """A CronJob's runs over one prefix: objects arrive between runs, one is rewritten."""
     target = tmp_path / "t.db"
@@ -570,6 +613,40 @@ def test_a_key_with_an_empty_path_segment_is_unreadable_and_the_other_objects_lo
     with pytest.raises(MissingInputError) as err:  # named on its own
         load(bad, tmp_path / "one.db", table="t")
     assert str(err.value) == message.removeprefix("loader: error: ")
+
+
+def test_a_key_with_a_dot_segment_is_never_read_as_the_object_it_normalizes_to(tmp_path: Path, s3: Bucket) -> None:
+    """``in/./y.csv`` and ``in/sub/../x.csv`` are objects of their own, but pyarrow's client
+    normalizes the key and reads ``in/y.csv`` and ``in/x.csv``. ``*`` and ``**`` skip such
+    segments as any hidden name; named, the key is refused as a ``//`` key is (exit 66)."""
+    for key, data in {"in/x.csv": b"id\n666\n", "in/y.csv": b"id\n777\n"}.items():
+        s3.put(key, data)
+    dotted = {put_raw(s3, "in/./y.csv", b"id\n2\n"): ".", put_raw(s3, "in/sub/../x.csv", b"id\n1\n"): ".."}
+    db = tmp_path / "t.db"
+    for pattern in ("in/**/*.csv", "in/**", "**/*.csv", "in/*.csv"):
+        assert storage.glob(s3.uri(pattern)) == [s3.uri("in/x.csv"), s3.uri("in/y.csv")], pattern
+    assert storage.glob(s3.uri("in/*/*.csv")) == storage.glob(s3.uri("in/*/*/*.csv")) == []
+    p = cli("load", s3.uri("in/**/*.csv"), str(db), "--table", "t", extra_env=s3.env)
+    assert p.returncode == 0, p.stderr
+    assert sqlite_rows(db, "SELECT id FROM t ORDER BY id") == [(666,), (777,)]
+    hint = (
+        "  hint: copy the object to a key without '.' or '..' segments (or leave it out of source.path), then rerun: "
+    )
+    hint += "the other files stay loaded"
+    for uri, segment in dotted.items():
+        message = f"{uri}: cannot read: its key has a '{segment}' path segment, which pyarrow would read as another object's key"
+        named = cli("load", uri, str(tmp_path / "one.db"), "--table", "t", extra_env=s3.env)
+        assert (named.returncode, named.stderr.splitlines()) == (66, [f"loader: error: {message}", hint])
+        with pytest.raises(MissingInputError) as err:
+            storage.open_input(uri)
+        assert str(err.value) == message
+    report = tmp_path / "r.json"
+    listed = cli("load", s3.uri("in/.*/*.csv"), str(db), "--table", "t", "--report", str(report), extra_env=s3.env)
+    assert listed.returncode == 66, listed.stderr  # a dotted pattern segment lists it: refused by name
+    assert [(f["path"], f["status"]) for f in json.loads(report.read_text())["files"]] == [
+        (s3.uri("in/./y.csv"), "unreadable")
+    ]
+    assert sqlite_rows(db, "SELECT id FROM t ORDER BY id") == [(666,), (777,)]
 
 
 def test_a_uri_without_a_bucket_is_a_configuration_error(tmp_path: Path, s3: Bucket) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from loader.paths import glob_could_match
+from loader.paths import glob_could_match, glob_matches
 
 TREE = [
     "a.csv",
@@ -59,3 +59,30 @@ def test_hidden_names_match_only_a_pattern_segment_that_starts_with_a_dot() -> N
     assert not glob_could_match("/in/**/*.csv", "/in/.git/a.csv")
     assert glob_could_match("/in/**/*.csv", "/in/x/y/a.csv")
     assert glob_could_match("/in/.git/*.csv", "/in/.git/a.csv")
+
+
+def test_names_that_start_with_an_underscore_match_only_a_segment_that_starts_with_one() -> None:
+    """Spark's ``_temporary/`` attempt folders and ``_SUCCESS`` marker, skipped as Spark, Hive
+    and pyarrow skip them; named on purpose, they match."""
+    attempt = "/out/_temporary/0/_temporary/attempt_1/country=FR/part-1.parquet"
+    assert not glob_could_match("/out/**/*.parquet", attempt)
+    assert not glob_could_match("/out/*/*/*/*/*/*.parquet", attempt)
+    assert not glob_could_match("/out/**", "/out/_SUCCESS")
+    assert not glob_could_match("/out/*", "/out/_committed_123")
+    assert glob_could_match("/out/**/*.parquet", "/out/country=DE/part-0.parquet")
+    assert glob_could_match("/out/_temporary/**/*.parquet", "/out/_temporary/0/x/part-1.parquet")
+    assert glob_could_match("/out/_*", "/out/_SUCCESS")
+    assert glob_could_match("/out/a_b/*.csv", "/out/a_b/c_d.csv")  # an underscore inside a name is no matter
+
+
+def test_an_object_keys_dot_segments_are_matched_as_spelled_never_normalized_away() -> None:
+    """``in/./y.csv`` and ``in/sub/../x.csv`` are keys of their own in S3: ``*`` and ``**``
+    skip their ``.`` and ``..`` segments as any hidden name, where normalizing the key
+    first matched them as ``in/y.csv`` and ``in/x.csv``."""
+    assert not glob_matches("b/in/**/*.csv", "b/in/./y.csv")
+    assert not glob_matches("b/in/**", "b/in/sub/../x.csv")
+    assert not glob_matches("b/in/*/*/*.csv", "b/in/sub/../x.csv")
+    assert not glob_matches("b/in/*.csv", "b/in/./y.csv")
+    assert glob_matches("b/in/.*/*.csv", "b/in/./y.csv")  # named by a dotted segment: listed, then refused
+    assert glob_matches("b/in/*.csv", "b/in//y.csv")  # listed as its one-slash spelling, then refused
+    assert glob_matches("b/in/**/*.csv", "b/in/x/y.csv")

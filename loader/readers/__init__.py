@@ -61,10 +61,7 @@ def input_spellings(config: SourceConfig) -> list[list[str]]:
         elif is_glob(pattern):
             matched = storage.glob(pattern)
             if not matched and not config.allow_empty:
-                raise ConfigError(
-                    f"source.path: no file matches {pattern!r}",
-                    hint="check the pattern, or set source.allow_empty = true for scheduled runs",
-                )
+                raise ConfigError(f"source.path: no file matches {pattern!r}", hint=_no_match_hint(pattern))
             files.extend(matched)
         elif not storage.exists(pattern):
             raise storage.missing(pattern)
@@ -73,6 +70,16 @@ def input_spellings(config: SourceConfig) -> list[list[str]]:
                 storage.check_file(pattern, f"dir/*.{config.format or infer_format(pattern) or 'csv'}")
             files.append(storage.normal(pattern))  # S3://b/k and s3://b/k: one object, one checkpoint
     return spellings(files)
+
+
+def _no_match_hint(pattern: str) -> str:
+    """The hint of a glob that matches nothing; for one with ``[``, how to match a ``[`` that
+    is part of a name (a glob reads ``report[1].csv`` as ``report1.csv``)."""
+    hint = "check the pattern, or set source.allow_empty = true for scheduled runs"
+    if "[" not in pattern:
+        return hint
+    escaped = pattern.replace("[", "[[]")
+    return f"{hint}; '[' starts a set of characters in a glob: write '[[]' for a '[' in a name ({escaped!r})"
 
 
 def too_new(spelled: list[list[str]], min_age: float) -> tuple[list[list[str]], list[tuple[str, float]]]:

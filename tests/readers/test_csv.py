@@ -468,6 +468,52 @@ def test_expand_paths_sorted_unique(tmp_path: Path) -> None:
     assert expand_paths(SourceConfig(path=[str(tmp_path / "*.parquet")], allow_empty=True)) == []
 
 
+def test_expand_paths_skips_underscore_and_dot_names_unless_the_pattern_names_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Spark output folder: its ``_temporary/`` attempt files, ``_SUCCESS`` marker and ``.crc``
+    sidecars are no rows of the output, and ``*`` and ``**`` skip them (as Spark, Hive and
+    pyarrow do); a pattern segment that starts with ``_`` loads them on purpose."""
+    names = ["country=DE/part-0.parquet", "_SUCCESS", "country=DE/.part-0.parquet.crc", "_committed_1"]
+    names += ["_temporary/0/_temporary/attempt_1/country=FR/part-1.parquet", "country=DE/_tmp.parquet"]
+    for name in names:
+        (tmp_path / "out" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "out" / name).write_text("x")
+    monkeypatch.chdir(tmp_path)
+    for pattern in ("out/**/*.parquet", "out/*/*.parquet", "out/**", "./out/**/*"):
+        assert expand_paths(SourceConfig(path=[pattern])) == [pattern.split("out")[0] + "out/country=DE/part-0.parquet"]
+    attempt = "out/_temporary/0/_temporary/attempt_1/country=FR/part-1.parquet"
+    assert expand_paths(SourceConfig(path=["out/_temporary/*/_temporary/**/*.parquet"])) == [attempt]
+    assert expand_paths(SourceConfig(path=["out/_temporary/**/*.parquet"], allow_empty=True)) == []  # each named
+    assert expand_paths(SourceConfig(path=["out/_*"])) == ["out/_SUCCESS", "out/_committed_1"]
+    assert expand_paths(SourceConfig(path=["out/country=DE/_tmp.parquet"])) == ["out/country=DE/_tmp.parquet"]
+
+
+def test_a_file_whose_name_has_glob_characters_is_the_file_it_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``report[1].csv`` as a glob matches ``report1.csv`` only: the file named exactly so is the
+    one loaded; a glob with ``[`` that matches nothing says how to match a ``[`` in a name."""
+    (tmp_path / "loc").mkdir()
+    (tmp_path / "loc" / "report[1].csv").write_text("id\n1\n")
+    monkeypatch.chdir(tmp_path)
+    assert expand_paths(SourceConfig(path=["loc/report[1].csv"])) == ["loc/report[1].csv"]
+    (tmp_path / "loc" / "report1.csv").write_text("id\n999\n")
+    assert expand_paths(SourceConfig(path=["loc/report[1].csv"])) == ["loc/report[1].csv"]
+    assert expand_paths(SourceConfig(path=["loc/report[[]1].csv"])) == ["loc/report[1].csv"]
+    assert expand_paths(SourceConfig(path=["loc/report[0-9].csv"])) == ["loc/report1.csv"]
+    with pytest.raises(ConfigError) as err:
+        expand_paths(SourceConfig(path=["loc/report[1]*.txt"]))
+    assert str(err.value) == "source.path: no file matches 'loc/report[1]*.txt'"
+    assert err.value.hint == (
+        "check the pattern, or set source.allow_empty = true for scheduled runs; '[' starts a set of "
+        "characters in a glob: write '[[]' for a '[' in a name ('loc/report[[]1]*.txt')"
+    )
+    with pytest.raises(ConfigError) as plain:
+        expand_paths(SourceConfig(path=["loc/*.txt"]))
+    assert plain.value.hint == "check the pattern, or set source.allow_empty = true for scheduled runs"
+
+
 def test_expand_paths_loads_a_file_named_two_ways_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.csv").write_text("x\n1\n")

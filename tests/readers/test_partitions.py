@@ -160,6 +160,35 @@ def test_the_processes_engine_loads_the_same_rows(tmp_path: Path) -> None:
     assert got == sqlite_rows(tmp_path / "threads.db", sql) and len(got) == 6 and got[0][1:3] == ("eu", 2023)
 
 
+@pytest.mark.parametrize("pattern", ["out/**/*.parquet", "out/**"])
+def test_a_spark_output_loads_each_row_once_before_and_after_its_job_commits(tmp_path: Path, pattern: str) -> None:
+    """While a Spark job runs (or after it failed) its task output waits under
+    ``_temporary/.../attempt_*/``; the job's commit moves it into place and writes ``_SUCCESS``.
+    The glob skips the attempt folder and the marker, as Spark and pyarrow do: the scheduled
+    run before the commit loads the committed partition, the one after it the new one, each
+    row once (before, the attempt's rows loaded and then loaded again once moved)."""
+    out = tmp_path / "out"
+    (out / "country=DE").mkdir(parents=True)
+    pq.write_table(pa.table({"id": [1, 2, 3]}), out / "country=DE" / "part-00000-a.snappy.parquet")
+    attempt = out / "_temporary" / "0" / "_temporary" / "attempt_1_m_000001_0" / "country=FR"
+    attempt.mkdir(parents=True)
+    pq.write_table(pa.table({"id": [4, 5]}), attempt / "part-00001-a.snappy.parquet")
+    stale = out / "_temporary" / "1" / "_temporary" / "attempt_2_m_000000_0" / "country=DE"  # a failed job's
+    stale.mkdir(parents=True)
+    pq.write_table(pa.table({"id": [1, 2, 3]}), stale / "part-00000-a.snappy.parquet")
+    args = ["load", pattern, "t.db", "--table", "t", "--format", "parquet", "--partitioning", "hive"]
+    first = cli(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert sqlite_rows(tmp_path / "t.db", "SELECT country, id FROM t ORDER BY id") == [("DE", 1), ("DE", 2), ("DE", 3)]
+    (out / "country=FR").mkdir()
+    (attempt / "part-00001-a.snappy.parquet").rename(out / "country=FR" / "part-00001-a.snappy.parquet")
+    (out / "_SUCCESS").write_bytes(b"")  # empty: a file the load would stop at
+    again = cli(*args, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    got = sqlite_rows(tmp_path / "t.db", "SELECT country, id FROM t ORDER BY id")
+    assert got == [("DE", 1), ("DE", 2), ("DE", 3), ("FR", 4), ("FR", 5)]
+
+
 def test_the_folders_value_replaces_a_column_of_the_same_name_in_the_file(tmp_path: Path) -> None:
     """As DuckDB reads it: the folder decides."""
     (tmp_path / "in" / "Country=DE").mkdir(parents=True)
