@@ -54,7 +54,7 @@ from .progress import Progress
 from .readers import Naming, open_reader
 from .readers.csv.long_rows import UNTERMINATED
 from .readers.decimal_comma import convert_comma
-from .readers.partitions import folder_values
+from .readers.partitions import folder_values, loaded_keys
 from .rejects import Committed, RejectFile
 from .report import FileReport, RunReport, ignored_text
 from .schema import as_declared, binding, bound, declared_pins, decode_types, spellings, stored_types
@@ -540,6 +540,8 @@ class Rows:
             for n, t in declared.items()
             if fold(n) in spelled and self.types[spelled[fold(n)]].equals(t)
         }
+        # the partition columns the job's loads added from its files' folders, as they settled it
+        self.folders = loaded_keys(self.src, [fs.path for fs in state.files.values()], self.types)
         self.headers: dict[str, _Split | str] = {}
         self.identities: dict[str, dict[str, Any] | None] = {}  # by original file: its identity now
         self.nested: dict[str, dict[str, pa.DataType]] = {}  # by original file: its nested columns' types
@@ -603,7 +605,7 @@ class Rows:
         if e.problem is not None:
             return e.problem
         if e.values is not None:
-            return self._decoded(e, e.values)
+            return self._decoded(e, self._without_twins(e.values))
         if e.raw is None:
             return 'neither "values" nor "raw": nothing to replay'
         if e.raw_truncated:
@@ -619,7 +621,15 @@ class Rows:
         if changed is not None:
             return changed
         values = split.jsonl(e.raw) if split.dialect is None else split.csv(e.raw, set(self.src.null_values), e.reason)
-        return values if isinstance(values, str) else values | folder_values(e.path, self.src, self.types)
+        return values if isinstance(values, str) else values | folder_values(e.path, self.folders, self.types)
+
+    def _without_twins(self, values: dict[str, Any]) -> dict[str, Any]:
+        """``values`` without the file's own column that a partition column of its name in
+        another case replaced (``Country`` beside the folder's ``country``, in lines a loader
+        wrote before ``Partitioned`` left it out): the load read the folder's value."""
+        names = spellings(self.types)
+        folders = {names[k] for k in self.folders}
+        return {k: v for k, v in values.items() if k in folders or fold(k) not in self.folders or names[fold(k)] not in values}
 
     def _decoded(self, e: Entry, values: dict[str, Any]) -> dict[str, Any] | str:
         """``values`` with the bytes written as ``{"base64": ...}`` decoded, in the columns
