@@ -37,7 +37,7 @@ import pyarrow as pa
 
 from . import kernels
 from .chunk import BASE64, REJECT_FORMAT, Chunk, Reject, source_path
-from .config import infer_format
+from .config import Format, SourceConfig, infer_format
 from .convert import Converted, convert, convert_columns
 from .errors import (
     ConfigError,
@@ -50,6 +50,7 @@ from .errors import (
 from .lock import TargetLock
 from .memory import gc_paused
 from .nested import guessed_type, nested_column
+from .paths import glob_could_match
 from .progress import Progress
 from .readers import Naming, open_reader
 from .readers.csv.long_rows import UNTERMINATED
@@ -515,6 +516,7 @@ class Rows:
         self.p = p
         self.state = state
         self.src = p.job.source
+        self.read = p._source.path  # the job's own paths (``src`` reads the reject file)
         self.path = path
         self.size: int | None = None  # a reject file is read ahead as a large input is (``_Loop.load``)
         self.others: Counter[str | None] = Counter()  # lines of other jobs, by job
@@ -673,9 +675,8 @@ class Rows:
                 return self.headers[path]
             try:
                 # the file's own columns split its raw lines; its folders' values are added (``folder_values``)
-                own = dataclasses.replace(self.src, partitioning="none")
                 with open_reader(
-                    path, own, types=self.types, naming=Naming(legacy=tuple(self.state.legacy_names()))
+                    path, self._own(path), types=self.types, naming=Naming(legacy=tuple(self.state.legacy_names()))
                 ) as reader:
                     names = list(reader.schema.names)
                     keys = list(getattr(reader, "keys", names))
@@ -706,15 +707,25 @@ class Rows:
         if path not in self.nested:
             self.nested[path] = {}
             with contextlib.suppress(LoaderError):
-                own = dataclasses.replace(self.src, partitioning="none")
                 with open_reader(
-                    path, own, types=self.types, naming=Naming(legacy=tuple(self.state.legacy_names()))
+                    path, self._own(path), types=self.types, naming=Naming(legacy=tuple(self.state.legacy_names()))
                 ) as reader:
                     self.nested[path] = {f.name: f.type for f in reader.schema if is_nested(f.type)}
         return self.nested[path]
 
-    def _format(self, path: str) -> str | None:
-        return self.src.format or infer_format(path)
+    def _own(self, path: str) -> SourceConfig:
+        """How to read the original file's own columns (its folders' are added apart), in its format."""
+        return dataclasses.replace(self.src, partitioning="none", format=self._format(path))
+
+    def _format(self, path: str) -> Format | None:
+        """The format a line's file was read in. The job's, for a file its paths match, as its
+        loads read it; another file was loaded by a run of another format into the same table
+        (each format loads in a run of its own, and they share the table's reject file), in
+        the format its name tells, as that run inferred it."""
+        named = infer_format(path)
+        if named is None or named == self.src.format or any(glob_could_match(p, path) for p in self.read):
+            return self.src.format
+        return named
 
     def _dialect(self, found: Any) -> dict[str, Any]:
         quote = found.quote if found is not None else '"'

@@ -443,6 +443,40 @@ def test_a_json_lines_raw_line_replays_with_another_spelling_of_a_column(tmp_pat
     assert (again["row"], again["reason"]) == (4, "keys 'a' and 'A' differ only in case: one column of the file")
 
 
+def test_raw_lines_of_each_format_replay_in_their_files_format_with_a_job_of_another(tmp_path: Path) -> None:
+    """Runs of CSV and of JSON Lines into one table share its reject file. Replayed with the
+    CSV job, a JSON Lines line was split as CSV: "no column '{"id": 4' in the job's columns"."""
+    (tmp_path / "a.csv").write_text("id,amount\n1,10\n2,2,x\n")
+    (tmp_path / "b.jsonl").write_text('{"id": 4, "amount": 40}\n{"id": 5, "amount": "5x"}\n')
+    job = write_job(
+        tmp_path / "job.toml", source={"path": "a.csv", "columns": {"amount": "int64"}}, sink={"path": "out.db", "table": "t"}
+    )
+    assert cli("run", "job.toml", "-q", cwd=tmp_path).returncode == 0
+    assert cli("load", "b.jsonl", "out.db", "--table", "t", "--columns", "amount=int64", "-q", cwd=tmp_path).returncode == 0
+    rejects = tmp_path / "out.db.table-t.rejects.jsonl"
+    assert [(r["file"], r["raw"]) for r in reject_lines(rejects)] == [("a.csv", "2,2,x"), ("b.jsonl", '{"id": 5, "amount": "5x"}')]
+    (tmp_path / "fixed.jsonl").write_text(rejects.read_text().replace("2,2,x", "2,20").replace('\\"5x\\"', "50"))
+    p = cli("replay", "fixed.jsonl", "--job", str(job), "-q", cwd=tmp_path)
+    assert (p.returncode, p.stderr) == (0, "")
+    assert sqlite_table(tmp_path / "out.db") == [(1, 10), (2, 20), (4, 40), (5, 50)]
+
+
+def test_a_raw_line_of_a_file_the_job_reads_in_its_declared_format_replays_in_it(tmp_path: Path) -> None:
+    """``format = "jsonl"`` for ``.txt`` files (a name that says CSV): their lines replay as JSON Lines."""
+    (tmp_path / "in.txt").write_text('{"id": 1, "amount": 10}\n{"id": 2, "amount": "2x"}\n')
+    job = write_job(
+        tmp_path / "job.toml",
+        source={"path": "*.txt", "format": "jsonl", "columns": {"amount": "int64"}},
+        sink={"path": "out.db", "table": "t"},
+    )
+    assert cli("run", "job.toml", "-q", cwd=tmp_path).returncode == 0
+    rejects = tmp_path / "out.db.table-t.rejects.jsonl"
+    edit(rejects, {2: {"raw": '{"id": 2, "amount": 20}'}})
+    p = cli("replay", str(rejects), "--job", str(job), "-q", cwd=tmp_path)
+    assert (p.returncode, p.stderr) == (0, "")
+    assert sqlite_table(tmp_path / "out.db") == [(1, 10), (2, 20)]
+
+
 def test_a_raw_line_of_a_parquet_file_is_rejected_again(tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
