@@ -849,6 +849,7 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
         # its checkpoint entries are the load's, not the replay's)
         sink = dataclasses.replace(job.sink, sort="never")
         inner = stack.enter_context(p.sink.open_writer(sink, job.source.path))
+        inner.replaying(path)  # its rows are another sequence than the load's (LevelDB ``ignore``'s note)
         writer = _Marking(inner, report)
         rejects = stack.enter_context(RejectFile(p.rejects_path, p.job_name, run.lock_wait))
         progress = stack.enter_context(Progress(0, enabled=False))

@@ -301,6 +301,57 @@ def test_killed_replay_rerun_adds_each_row_once(tmp_path: Path) -> None:
     assert sqlite_table(db) == [(i, i * 10) for i in range(1, n + 1)]
 
 
+def _ignore_job(tmp_path: Path, n: int) -> Path:
+    """``n`` rows into LevelDB under ``ignore``, every other one's amount not a number; a commit a 50 rows."""
+    src = tmp_path / "in.csv"
+    src.write_text("id,amount\n" + "".join(f"{i},{i if i % 2 else f'{i}x'}\n" for i in range(n)), encoding="utf-8")
+    return write_job(
+        tmp_path / "job.toml",
+        source={"path": str(src), "columns": {"amount": "int64"}},
+        sink={"path": str(tmp_path / "out.ldb"), "key": "{id}", "mode": "ignore", "batch_size": 50},
+        run={"chunk_size": 50},
+    )
+
+
+def _killed(tmp_path: Path, at: int, *args: str) -> None:
+    """``loader ARGS`` SIGKILLed right after its ``at``-th WriteBatches, before their checkpoint."""
+    import subprocess
+    import sys
+
+    from tests.reliability_util import env
+    from tests.writers.test_leveldb import KILL_BEFORE_CHECKPOINT
+
+    hook = env({"KILL_HOOK": "write", "KILL_AT": str(at)})
+    p = subprocess.run([sys.executable, "-c", KILL_BEFORE_CHECKPOINT, *args], capture_output=True, text=True, env=hook)
+    assert p.returncode == -signal.SIGKILL, p.stderr
+
+
+def test_an_ignore_replay_killed_before_its_checkpoint_counts_its_rows_written_on_rerun(tmp_path: Path) -> None:
+    """The rows a killed replay wrote, its checkpoint not: the rerun found their keys and counted
+    them "ignored (key already there)". They count as written, as for a load (``leveldb_own``)."""
+    job = _ignore_job(tmp_path, 400)
+    rejects = Path(Pipeline.from_config(job).run().rejects_path or "")
+    edit(rejects, {i + 1: {"values": {"id": str(i), "amount": str(i)}} for i in range(0, 400, 2)})
+    _killed(tmp_path, 2, "replay", str(rejects), "--job", str(job))
+    r = Pipeline.from_config(job).replay(rejects)
+    assert (r.rows_written, r.rows_ignored, r.rows_already) == (150, 0, 50)
+    assert len(leveldb_items(tmp_path / "out.ldb")[0]) == 400
+
+
+def test_a_replay_between_a_killed_ignore_load_and_its_rerun_keeps_the_loads_note(tmp_path: Path) -> None:
+    """The load's note of its rows written before its checkpoint: a replay in between took its
+    bits for the replayed rows and dropped it, and the load's rerun counted its own rows ignored."""
+    job = _ignore_job(tmp_path, 400)
+    _killed(tmp_path, 2, "run", str(job))
+    rejects = next(tmp_path.glob("out.ldb*.rejects.jsonl"))
+    edit(rejects, {r["row"]: {"values": {"id": str(r["row"] - 1), "amount": "0"}} for r in reject_lines(rejects)})
+    replayed = Pipeline.from_config(job).replay(rejects)
+    assert (replayed.rows_ignored, replayed.rows_written) == (0, replayed.rows_read)
+    r = Pipeline.from_config(job).run()
+    assert (r.rows_written + r.rows_rejected, r.rows_ignored) == (r.rows_read, 0)
+    assert len(leveldb_items(tmp_path / "out.ldb")[0]) == 200 + replayed.rows_written
+
+
 @pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
 def test_replay_never_wipes_a_replace_target(tmp_path: Path, sink: str) -> None:
     job, target, rejects = setup(tmp_path, sink, mode="replace")
