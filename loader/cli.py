@@ -28,8 +28,8 @@ from .config import (
     JobConfig,
     SourceConfig,
     field_docs,
-    is_glob,
     flag_name,
+    is_glob,
     job_from_overrides,
     load_job,
     parse_value,
@@ -383,7 +383,9 @@ def _inspect_file(args: argparse.Namespace) -> int:
     source = resolve_source(build_section(SourceConfig, table, "source"))
     files = expand_paths(dataclasses.replace(source, allow_empty=True))  # a glob: the first file a load of it reads
     if not files:
-        raise ConfigError(f"no file matches {args.file!r}", hint="check the pattern: inspect shows the first file it matches")
+        raise ConfigError(
+            f"no file matches {args.file!r}", hint="check the pattern: inspect shows the first file it matches"
+        )
     if is_glob(args.file):
         _say(f"{args.file}: {len(files):,} {'file' if len(files) == 1 else 'files'}; the first:")
     # settled as a load of these files settles it: the partition columns it adds, or "hive" refusing a file

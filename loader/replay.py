@@ -631,7 +631,11 @@ class Rows:
         wrote before ``Partitioned`` left it out): the load read the folder's value."""
         names = spellings(self.types)
         folders = {names[k] for k in self.folders}
-        return {k: v for k, v in values.items() if k in folders or fold(k) not in self.folders or names[fold(k)] not in values}
+        return {
+            k: v
+            for k, v in values.items()
+            if k in folders or fold(k) not in self.folders or names[fold(k)] not in values
+        }
 
     def _decoded(self, e: Entry, values: dict[str, Any]) -> dict[str, Any] | str:
         """``values`` with the bytes written as ``{"base64": ...}`` decoded, in the columns
@@ -706,11 +710,13 @@ class Rows:
         """The nested columns of the original file, read as the load reads it (none if it is gone)."""
         if path not in self.nested:
             self.nested[path] = {}
-            with contextlib.suppress(LoaderError):
-                with open_reader(
+            with (
+                contextlib.suppress(LoaderError),
+                open_reader(
                     path, self._own(path), types=self.types, naming=Naming(legacy=tuple(self.state.legacy_names()))
-                ) as reader:
-                    self.nested[path] = {f.name: f.type for f in reader.schema if is_nested(f.type)}
+                ) as reader,
+            ):
+                self.nested[path] = {f.name: f.type for f in reader.schema if is_nested(f.type)}
         return self.nested[path]
 
     def _own(self, path: str) -> SourceConfig:

@@ -1066,7 +1066,10 @@ def test_inspect_of_a_glob_shows_its_first_file_with_the_partition_columns_a_loa
     assert out[-1] == "  id=1, day=1"
     assert inspected(capsys, "in/*.csv")[::2] == (
         2,
-        ["loader: error: no file matches 'in/*.csv'", "  hint: check the pattern: inspect shows the first file it matches"],
+        [
+            "loader: error: no file matches 'in/*.csv'",
+            "  hint: check the pattern: inspect shows the first file it matches",
+        ],
     )
 
 
@@ -1077,9 +1080,15 @@ def test_inspect_hints_say_nothing_of_files_a_load_leaves_loaded(
     monkeypatch.chdir(tmp_path)
     assert inspected(capsys, "nope.csv")[::2] == (
         66,
-        ["loader: error: nope.csv: no such file", "  hint: fix the path or the file's permissions, then inspect it again"],
+        [
+            "loader: error: nope.csv: no such file",
+            "  hint: fix the path or the file's permissions, then inspect it again",
+        ],
     )
     assert inspected(capsys, "empty.csv")[::2] == (
         65,
-        ["loader: error: empty.csv: file is empty (no header, no rows)", "  hint: fix or replace the file, then inspect it again"],
+        [
+            "loader: error: empty.csv: file is empty (no header, no rows)",
+            "  hint: fix or replace the file, then inspect it again",
+        ],
     )

@@ -500,12 +500,20 @@ def test_raw_lines_of_each_format_replay_in_their_files_format_with_a_job_of_ano
     (tmp_path / "a.csv").write_text("id,amount\n1,10\n2,2,x\n")
     (tmp_path / "b.jsonl").write_text('{"id": 4, "amount": 40}\n{"id": 5, "amount": "5x"}\n')
     job = write_job(
-        tmp_path / "job.toml", source={"path": "a.csv", "columns": {"amount": "int64"}}, sink={"path": "out.db", "table": "t"}
+        tmp_path / "job.toml",
+        source={"path": "a.csv", "columns": {"amount": "int64"}},
+        sink={"path": "out.db", "table": "t"},
     )
     assert cli("run", "job.toml", "-q", cwd=tmp_path).returncode == 0
-    assert cli("load", "b.jsonl", "out.db", "--table", "t", "--columns", "amount=int64", "-q", cwd=tmp_path).returncode == 0
+    assert (
+        cli("load", "b.jsonl", "out.db", "--table", "t", "--columns", "amount=int64", "-q", cwd=tmp_path).returncode
+        == 0
+    )
     rejects = tmp_path / "out.db.table-t.rejects.jsonl"
-    assert [(r["file"], r["raw"]) for r in reject_lines(rejects)] == [("a.csv", "2,2,x"), ("b.jsonl", '{"id": 5, "amount": "5x"}')]
+    assert [(r["file"], r["raw"]) for r in reject_lines(rejects)] == [
+        ("a.csv", "2,2,x"),
+        ("b.jsonl", '{"id": 5, "amount": "5x"}'),
+    ]
     (tmp_path / "fixed.jsonl").write_text(rejects.read_text().replace("2,2,x", "2,20").replace('\\"5x\\"', "50"))
     p = cli("replay", "fixed.jsonl", "--job", str(job), "-q", cwd=tmp_path)
     assert (p.returncode, p.stderr) == (0, "")

@@ -361,7 +361,11 @@ def test_a_replayed_raw_row_keeps_its_own_column_where_the_load_added_no_partiti
     assert cli("run", "job.toml", "-q", cwd=tmp_path).returncode == 0
     done = _replay_fixed(tmp_path, '"raw": "2,6,20,extra"', '"raw": "2,6,20"')
     assert (done.returncode, done.stderr) == (0, "")
-    assert sqlite_rows(tmp_path / "out.db", "SELECT id, x, amount FROM t ORDER BY id") == [(1, 5, 10), (2, 6, 20), (3, 7, 30)]
+    assert sqlite_rows(tmp_path / "out.db", "SELECT id, x, amount FROM t ORDER BY id") == [
+        (1, 5, 10),
+        (2, 6, 20),
+        (3, 7, 30),
+    ]
 
 
 def test_a_file_column_the_folder_replaces_in_another_case_is_not_in_the_rejects_values(tmp_path: Path) -> None:
@@ -378,7 +382,10 @@ def test_a_file_column_the_folder_replaces_in_another_case_is_not_in_the_rejects
     assert line["values"] == {"id": "2", "country": "DE", "amount": "2x"}
     done = _replay_fixed(tmp_path, '"amount": "2x"', '"amount": "20"')
     assert (done.returncode, done.stderr) == (0, "")
-    assert sqlite_rows(tmp_path / "out.db", "SELECT id, country, amount FROM t ORDER BY id") == [(1, "DE", 10), (2, "DE", 20)]
+    assert sqlite_rows(tmp_path / "out.db", "SELECT id, country, amount FROM t ORDER BY id") == [
+        (1, "DE", 10),
+        (2, "DE", 20),
+    ]
 
 
 def test_a_reject_line_holding_the_file_column_beside_its_folders_replays(tmp_path: Path) -> None:
@@ -394,7 +401,10 @@ def test_a_reject_line_holding_the_file_column_beside_its_folders_replays(tmp_pa
     old = '"values": {"id": "2", "country": "DE", "amount": "2x"}'
     done = _replay_fixed(tmp_path, old, '"values": {"id": "2", "Country": "FR", "amount": "20", "country": "DE"}')
     assert (done.returncode, done.stderr) == (0, "")
-    assert sqlite_rows(tmp_path / "out.db", "SELECT id, country, amount FROM t ORDER BY id") == [(1, "DE", 10), (2, "DE", 20)]
+    assert sqlite_rows(tmp_path / "out.db", "SELECT id, country, amount FROM t ORDER BY id") == [
+        (1, "DE", 10),
+        (2, "DE", 20),
+    ]
 
 
 def test_a_table_without_the_folders_column_names_both_ways_on(tmp_path: Path) -> None:
