@@ -19,10 +19,11 @@ the other's bits for its rows, nor drops the other's note with its checkpoint.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import zlib
+
+from ..compat import sha256
 
 OWN_ENTRY = "own"  # the note, in the job's checkpoint entries
 REPLAY_ENTRY = "own:replay"  # a replay's note
@@ -50,13 +51,13 @@ def decode(text: str) -> tuple[bytes, str]:
 
 def part_of(files: list[str]) -> str:
     """A part's name for its note: its result files' names, which its id and settings make."""
-    return hashlib.sha256("\0".join(os.path.basename(f) for f in files).encode()).hexdigest()[:16]
+    return sha256("\0".join(os.path.basename(f) for f in files).encode()).hexdigest()[:16]
 
 
 def replay_note(rejects: str) -> tuple[str, str]:
     """The entry and the stream name of the note of a replay of the reject file ``rejects``
     (a note of another file's rows is none of this one's)."""
-    return REPLAY_ENTRY, "replay:" + hashlib.sha256(os.path.abspath(rejects).encode()).hexdigest()[:16]
+    return REPLAY_ENTRY, "replay:" + sha256(os.path.abspath(rejects).encode()).hexdigest()[:16]
 
 
 class OwnRows:
