@@ -51,7 +51,7 @@ def decode(text: str) -> tuple[bytes, str]:
 
 def part_of(files: list[str]) -> str:
     """A part's name for its note: its result files' names, which its id and settings make."""
-    return sha256("\0".join(os.path.basename(f) for f in files).encode()).hexdigest()[:16]
+    return str(sha256("\0".join(os.path.basename(f) for f in files).encode()).hexdigest())[:16]
 
 
 def replay_note(rejects: str) -> tuple[str, str]:
