@@ -29,6 +29,7 @@ from .config import (
     SourceConfig,
     field_docs,
     flag_name,
+    is_glob,
     job_from_overrides,
     load_job,
     parse_value,
@@ -333,7 +334,7 @@ def build_parser(helps: bool = True) -> argparse.ArgumentParser:
         "%(prog)s FILE [options]",
         help="print the inferred schema and a few rows",
         description="Print the schema loader infers for FILE and its first rows, read as `loader load` reads them:\n"
-        "it takes the same [source] flags.",
+        "it takes the same [source] flags. FILE may be a glob: its first file is shown.",
     )
     p.add_argument("file", metavar="FILE")
     p.add_argument("--rows", type=int, default=5, metavar="N", help="rows to show (default 5)")
@@ -360,17 +361,37 @@ def job_for(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> J
     return job_from_overrides({}, args.set, environ, [*paths, *flag_pairs(args)])
 
 
+# a hint for a load (the files it read before stay loaded): what it says to do, for a file inspected
+_LOADED_HINT = re.compile(r", then rerun: the (?:files before it|other files) stay loaded$")
+
+
 def _inspect(args: argparse.Namespace) -> int:
+    try:
+        return _inspect_file(args)
+    except LoaderError as exc:
+        exc.hint = _LOADED_HINT.sub(", then inspect it again", exc.hint) if exc.hint else exc.hint
+        raise
+
+
+def _inspect_file(args: argparse.Namespace) -> int:
     from .config import build_section, resolve_source
-    from .readers import open_reader
+    from .readers import expand_paths, open_reader
     from .readers.partitions import settle
     from .types import type_name
 
     table = {"path": [args.file], **{dotted.split(".")[1]: v for dotted, v in flag_pairs(args)}}
-    # settled as a load of this one file settles it: partitioning = "hive" refuses a file outside its folders
-    source = settle(resolve_source(build_section(SourceConfig, table, "source")), [args.file])
-    with open_reader(args.file, source, chunk_size=max(args.rows, 1)) as reader:
-        _say(f"{args.file}: {len(reader.schema)} columns")
+    source = resolve_source(build_section(SourceConfig, table, "source"))
+    files = expand_paths(dataclasses.replace(source, allow_empty=True))  # a glob: the first file a load of it reads
+    if not files:
+        raise ConfigError(
+            f"no file matches {args.file!r}", hint="check the pattern: inspect shows the first file it matches"
+        )
+    if is_glob(args.file):
+        _say(f"{args.file}: {len(files):,} {'file' if len(files) == 1 else 'files'}; the first:")
+    # settled as a load of these files settles it: the partition columns it adds, or "hive" refusing a file
+    source = settle(source, files)
+    with open_reader(files[0], source, chunk_size=max(args.rows, 1)) as reader:
+        _say(f"{files[0]}: {len(reader.schema)} columns")
         dialect = getattr(reader, "dialect", None)
         if dialect is not None:
             _say(f"dialect: {dialect.describe()}")

@@ -37,7 +37,7 @@ import pyarrow as pa
 
 from . import kernels
 from .chunk import BASE64, REJECT_FORMAT, Chunk, Reject, source_path
-from .config import infer_format
+from .config import Format, SourceConfig, infer_format
 from .convert import Converted, convert, convert_columns
 from .errors import (
     ConfigError,
@@ -50,11 +50,12 @@ from .errors import (
 from .lock import TargetLock
 from .memory import gc_paused
 from .nested import guessed_type, nested_column
+from .paths import glob_could_match
 from .progress import Progress
 from .readers import Naming, open_reader
 from .readers.csv.long_rows import UNTERMINATED
 from .readers.decimal_comma import convert_comma
-from .readers.partitions import folder_values
+from .readers.partitions import folder_values, loaded_keys
 from .rejects import Committed, RejectFile
 from .report import FileReport, RunReport, ignored_text
 from .schema import as_declared, binding, bound, declared_pins, decode_types, spellings, stored_types
@@ -515,6 +516,7 @@ class Rows:
         self.p = p
         self.state = state
         self.src = p.job.source
+        self.read = p._source.path  # the job's own paths (``src`` reads the reject file)
         self.path = path
         self.size: int | None = None  # a reject file is read ahead as a large input is (``_Loop.load``)
         self.others: Counter[str | None] = Counter()  # lines of other jobs, by job
@@ -540,6 +542,8 @@ class Rows:
             for n, t in declared.items()
             if fold(n) in spelled and self.types[spelled[fold(n)]].equals(t)
         }
+        # the partition columns the job's loads added from its files' folders, as they settled it
+        self.folders = loaded_keys(self.src, [fs.path for fs in state.files.values()], self.types)
         self.headers: dict[str, _Split | str] = {}
         self.identities: dict[str, dict[str, Any] | None] = {}  # by original file: its identity now
         self.nested: dict[str, dict[str, pa.DataType]] = {}  # by original file: its nested columns' types
@@ -603,7 +607,7 @@ class Rows:
         if e.problem is not None:
             return e.problem
         if e.values is not None:
-            return self._decoded(e, e.values)
+            return self._decoded(e, self._without_twins(e.values))
         if e.raw is None:
             return 'neither "values" nor "raw": nothing to replay'
         if e.raw_truncated:
@@ -619,7 +623,19 @@ class Rows:
         if changed is not None:
             return changed
         values = split.jsonl(e.raw) if split.dialect is None else split.csv(e.raw, set(self.src.null_values), e.reason)
-        return values if isinstance(values, str) else values | folder_values(e.path, self.src, self.types)
+        return values if isinstance(values, str) else values | folder_values(e.path, self.folders, self.types)
+
+    def _without_twins(self, values: dict[str, Any]) -> dict[str, Any]:
+        """``values`` without the file's own column that a partition column of its name in
+        another case replaced (``Country`` beside the folder's ``country``, in lines a loader
+        wrote before ``Partitioned`` left it out): the load read the folder's value."""
+        names = spellings(self.types)
+        folders = {names[k] for k in self.folders}
+        return {
+            k: v
+            for k, v in values.items()
+            if k in folders or fold(k) not in self.folders or names[fold(k)] not in values
+        }
 
     def _decoded(self, e: Entry, values: dict[str, Any]) -> dict[str, Any] | str:
         """``values`` with the bytes written as ``{"base64": ...}`` decoded, in the columns
@@ -663,9 +679,8 @@ class Rows:
                 return self.headers[path]
             try:
                 # the file's own columns split its raw lines; its folders' values are added (``folder_values``)
-                own = dataclasses.replace(self.src, partitioning="none")
                 with open_reader(
-                    path, own, types=self.types, naming=Naming(legacy=tuple(self.state.legacy_names()))
+                    path, self._own(path), types=self.types, naming=Naming(legacy=tuple(self.state.legacy_names()))
                 ) as reader:
                     names = list(reader.schema.names)
                     keys = list(getattr(reader, "keys", names))
@@ -695,16 +710,28 @@ class Rows:
         """The nested columns of the original file, read as the load reads it (none if it is gone)."""
         if path not in self.nested:
             self.nested[path] = {}
-            with contextlib.suppress(LoaderError):
-                own = dataclasses.replace(self.src, partitioning="none")
-                with open_reader(
-                    path, own, types=self.types, naming=Naming(legacy=tuple(self.state.legacy_names()))
-                ) as reader:
-                    self.nested[path] = {f.name: f.type for f in reader.schema if is_nested(f.type)}
+            with (
+                contextlib.suppress(LoaderError),
+                open_reader(
+                    path, self._own(path), types=self.types, naming=Naming(legacy=tuple(self.state.legacy_names()))
+                ) as reader,
+            ):
+                self.nested[path] = {f.name: f.type for f in reader.schema if is_nested(f.type)}
         return self.nested[path]
 
-    def _format(self, path: str) -> str | None:
-        return self.src.format or infer_format(path)
+    def _own(self, path: str) -> SourceConfig:
+        """How to read the original file's own columns (its folders' are added apart), in its format."""
+        return dataclasses.replace(self.src, partitioning="none", format=self._format(path))
+
+    def _format(self, path: str) -> Format | None:
+        """The format a line's file was read in. The job's, for a file its paths match, as its
+        loads read it; another file was loaded by a run of another format into the same table
+        (each format loads in a run of its own, and they share the table's reject file), in
+        the format its name tells, as that run inferred it."""
+        named = infer_format(path)
+        if named is None or named == self.src.format or any(glob_could_match(p, path) for p in self.read):
+            return self.src.format
+        return named
 
     def _dialect(self, found: Any) -> dict[str, Any]:
         quote = found.quote if found is not None else '"'
@@ -828,6 +855,7 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
         # its checkpoint entries are the load's, not the replay's)
         sink = dataclasses.replace(job.sink, sort="never")
         inner = stack.enter_context(p.sink.open_writer(sink, job.source.path))
+        inner.replaying(path)  # its rows are another sequence than the load's (LevelDB ``ignore``'s note)
         writer = _Marking(inner, report)
         rejects = stack.enter_context(RejectFile(p.rejects_path, p.job_name, run.lock_wait))
         progress = stack.enter_context(Progress(0, enabled=False))

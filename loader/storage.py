@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import functools
 import glob as _glob
+import itertools
 import os
 import re
 import stat
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any, NamedTuple
@@ -260,10 +262,11 @@ def _info(loc: Remote, uri: str, fresh: bool = False) -> Any:
         raise remote_error(exc, uri, "read") from None
 
 
-def check_file(path: str, glob_hint: str = "dir/*.csv") -> None:
+def check_file(path: str, glob_hint: str | None = None) -> None:
     """A one-line error for an input that is a directory (the user meant a glob: ``glob_hint``,
-    the files of the input's format) or no regular file at all (``not_a_file``), from its
-    ``stat`` (links followed): never opened. A missing one is left to the caller."""
+    the files of the input's format; None: of the format the directory's files are in) or no
+    regular file at all (``not_a_file``), from its ``stat`` (links followed): never opened. A
+    missing one is left to the caller."""
     loc = remote(path) if path != STDIN else None
     if loc is not None:
         _object_info(loc, path)
@@ -272,6 +275,7 @@ def check_file(path: str, glob_hint: str = "dir/*.csv") -> None:
         return
     mode = file_mode(path)
     if mode is not None and stat.S_ISDIR(mode):
+        glob_hint = glob_hint or f"dir/*.{_files_format(path)}"
         nested = glob_hint.replace("/*", "/**/*", 1)  # a Spark or Hive output keeps its files in partition folders
         raise SourceError(
             "is a directory, not a file",
@@ -279,6 +283,19 @@ def check_file(path: str, glob_hint: str = "dir/*.csv") -> None:
             hint=f"use a glob such as {glob_hint}, or {nested} for the files in its folders too",
         )
     refuse_special(path, mode)
+
+
+def _files_format(path: str) -> str:
+    """The format most files in directory ``path`` and its folders are in, by their names (a
+    Spark output's Parquet parts), from its first 100 folders; CSV where none tells. Folders
+    starting with ``.`` or ``_`` (``_temporary``) are not looked in."""
+    from .config import infer_format
+
+    found: Counter[str] = Counter()
+    for _, folders, names in itertools.islice(os.walk(path), 100):
+        folders[:] = sorted(f for f in folders if not f.startswith((".", "_")))
+        found.update(f for f in map(infer_format, names) if f is not None)
+    return found.most_common(1)[0][0] if found else "csv"
 
 
 def file_mode(path: str) -> int | None:

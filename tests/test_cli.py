@@ -1109,3 +1109,45 @@ def test_a_file_too_new_is_left_for_a_later_run_by_every_command(
     assert (line["path"], line["status"], line["level"]) == (str(tmp_path / "in" / "a.csv"), "too-new", "info")
     report = json.loads((tmp_path / "r.json").read_text())
     assert (report["status"], report["files_too_new"], report["rows_written"]) == ("ok", 1, 0)
+
+
+def test_inspect_of_a_glob_shows_its_first_file_with_the_partition_columns_a_load_adds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A glob was opened as a file: "no such file", hinting that "the files before it stay loaded"."""
+    for day in (2, 1):
+        (tmp_path / "in" / f"day={day}").mkdir(parents=True)
+        (tmp_path / "in" / f"day={day}" / "a.csv").write_text(f"id\n{day}\n")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = inspected(capsys, "in/**/*.csv")
+    assert (code, err) == (0, [])
+    assert out[:2] == ["in/**/*.csv: 2 files; the first:", "in/day=1/a.csv: 2 columns"]
+    assert out[-1] == "  id=1, day=1"
+    assert inspected(capsys, "in/*.csv")[::2] == (
+        2,
+        [
+            "loader: error: no file matches 'in/*.csv'",
+            "  hint: check the pattern: inspect shows the first file it matches",
+        ],
+    )
+
+
+def test_inspect_hints_say_nothing_of_files_a_load_leaves_loaded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "empty.csv").write_text("")
+    monkeypatch.chdir(tmp_path)
+    assert inspected(capsys, "nope.csv")[::2] == (
+        66,
+        [
+            "loader: error: nope.csv: no such file",
+            "  hint: fix the path or the file's permissions, then inspect it again",
+        ],
+    )
+    assert inspected(capsys, "empty.csv")[::2] == (
+        65,
+        [
+            "loader: error: empty.csv: file is empty (no header, no rows)",
+            "  hint: fix or replace the file, then inspect it again",
+        ],
+    )

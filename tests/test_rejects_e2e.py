@@ -648,6 +648,27 @@ def test_a_directory_named_without_an_extension_is_called_a_directory(tmp_path: 
     )
 
 
+def test_a_directory_of_parquet_parts_is_hinted_a_parquet_glob(tmp_path: Path) -> None:
+    """A Spark output folder (parts under partition folders, ``_SUCCESS``, a stale
+    ``_temporary``): the hint gave ``dir/*.csv`` without ``--format``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    spark = tmp_path / "spark"
+    (spark / "country=DE").mkdir(parents=True)
+    (spark / "_temporary" / "0").mkdir(parents=True)
+    pq.write_table(pa.table({"id": [1]}), spark / "country=DE" / "part-0.parquet")
+    (spark / "_temporary" / "0" / "a.csv").write_text("id\n1\n")
+    (spark / "_temporary" / "0" / "b.csv").write_text("id\n1\n")
+    (spark / "_SUCCESS").write_text("")
+    p = cli("load", str(spark), str(tmp_path / "d.db"), "--table", "t")
+    assert (p.returncode, p.stderr) == (
+        65,
+        f"loader: error: {spark}: is a directory, not a file\n"
+        "  hint: use a glob such as dir/*.parquet, or dir/**/*.parquet for the files in its folders too\n",
+    )
+
+
 def test_corrupt_parquet_data_mid_file_keeps_committed_rows(tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq

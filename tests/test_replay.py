@@ -301,6 +301,57 @@ def test_killed_replay_rerun_adds_each_row_once(tmp_path: Path) -> None:
     assert sqlite_table(db) == [(i, i * 10) for i in range(1, n + 1)]
 
 
+def _ignore_job(tmp_path: Path, n: int) -> Path:
+    """``n`` rows into LevelDB under ``ignore``, every other one's amount not a number; a commit a 50 rows."""
+    src = tmp_path / "in.csv"
+    src.write_text("id,amount\n" + "".join(f"{i},{i if i % 2 else f'{i}x'}\n" for i in range(n)), encoding="utf-8")
+    return write_job(
+        tmp_path / "job.toml",
+        source={"path": str(src), "columns": {"amount": "int64"}},
+        sink={"path": str(tmp_path / "out.ldb"), "key": "{id}", "mode": "ignore", "batch_size": 50},
+        run={"chunk_size": 50},
+    )
+
+
+def _killed(tmp_path: Path, at: int, *args: str) -> None:
+    """``loader ARGS`` SIGKILLed right after its ``at``-th WriteBatches, before their checkpoint."""
+    import subprocess
+    import sys
+
+    from tests.reliability_util import env
+    from tests.writers.test_leveldb import KILL_BEFORE_CHECKPOINT
+
+    hook = env({"KILL_HOOK": "write", "KILL_AT": str(at)})
+    p = subprocess.run([sys.executable, "-c", KILL_BEFORE_CHECKPOINT, *args], capture_output=True, text=True, env=hook)
+    assert p.returncode == -signal.SIGKILL, p.stderr
+
+
+def test_an_ignore_replay_killed_before_its_checkpoint_counts_its_rows_written_on_rerun(tmp_path: Path) -> None:
+    """The rows a killed replay wrote, its checkpoint not: the rerun found their keys and counted
+    them "ignored (key already there)". They count as written, as for a load (``leveldb_own``)."""
+    job = _ignore_job(tmp_path, 400)
+    rejects = Path(Pipeline.from_config(job).run().rejects_path or "")
+    edit(rejects, {i + 1: {"values": {"id": str(i), "amount": str(i)}} for i in range(0, 400, 2)})
+    _killed(tmp_path, 2, "replay", str(rejects), "--job", str(job))
+    r = Pipeline.from_config(job).replay(rejects)
+    assert (r.rows_written, r.rows_ignored, r.rows_already) == (150, 0, 50)
+    assert len(leveldb_items(tmp_path / "out.ldb")[0]) == 400
+
+
+def test_a_replay_between_a_killed_ignore_load_and_its_rerun_keeps_the_loads_note(tmp_path: Path) -> None:
+    """The load's note of its rows written before its checkpoint: a replay in between took its
+    bits for the replayed rows and dropped it, and the load's rerun counted its own rows ignored."""
+    job = _ignore_job(tmp_path, 400)
+    _killed(tmp_path, 2, "run", str(job))
+    rejects = next(tmp_path.glob("out.ldb*.rejects.jsonl"))
+    edit(rejects, {r["row"]: {"values": {"id": str(r["row"] - 1), "amount": "0"}} for r in reject_lines(rejects)})
+    replayed = Pipeline.from_config(job).replay(rejects)
+    assert (replayed.rows_ignored, replayed.rows_written) == (0, replayed.rows_read)
+    r = Pipeline.from_config(job).run()
+    assert (r.rows_written + r.rows_rejected, r.rows_ignored) == (r.rows_read, 0)
+    assert len(leveldb_items(tmp_path / "out.ldb")[0]) == 200 + replayed.rows_written
+
+
 @pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
 def test_replay_never_wipes_a_replace_target(tmp_path: Path, sink: str) -> None:
     job, target, rejects = setup(tmp_path, sink, mode="replace")
@@ -441,6 +492,48 @@ def test_a_json_lines_raw_line_replays_with_another_spelling_of_a_column(tmp_pat
     assert sqlite_table(tmp_path / "out.db") == [(1, 1), (2, 2), (3, 3)]
     [again] = reject_lines(again_of(rejects))
     assert (again["row"], again["reason"]) == (4, "keys 'a' and 'A' differ only in case: one column of the file")
+
+
+def test_raw_lines_of_each_format_replay_in_their_files_format_with_a_job_of_another(tmp_path: Path) -> None:
+    """Runs of CSV and of JSON Lines into one table share its reject file. Replayed with the
+    CSV job, a JSON Lines line was split as CSV: "no column '{"id": 4' in the job's columns"."""
+    (tmp_path / "a.csv").write_text("id,amount\n1,10\n2,2,x\n")
+    (tmp_path / "b.jsonl").write_text('{"id": 4, "amount": 40}\n{"id": 5, "amount": "5x"}\n')
+    job = write_job(
+        tmp_path / "job.toml",
+        source={"path": "a.csv", "columns": {"amount": "int64"}},
+        sink={"path": "out.db", "table": "t"},
+    )
+    assert cli("run", "job.toml", "-q", cwd=tmp_path).returncode == 0
+    assert (
+        cli("load", "b.jsonl", "out.db", "--table", "t", "--columns", "amount=int64", "-q", cwd=tmp_path).returncode
+        == 0
+    )
+    rejects = tmp_path / "out.db.table-t.rejects.jsonl"
+    assert [(r["file"], r["raw"]) for r in reject_lines(rejects)] == [
+        ("a.csv", "2,2,x"),
+        ("b.jsonl", '{"id": 5, "amount": "5x"}'),
+    ]
+    (tmp_path / "fixed.jsonl").write_text(rejects.read_text().replace("2,2,x", "2,20").replace('\\"5x\\"', "50"))
+    p = cli("replay", "fixed.jsonl", "--job", str(job), "-q", cwd=tmp_path)
+    assert (p.returncode, p.stderr) == (0, "")
+    assert sqlite_table(tmp_path / "out.db") == [(1, 10), (2, 20), (4, 40), (5, 50)]
+
+
+def test_a_raw_line_of_a_file_the_job_reads_in_its_declared_format_replays_in_it(tmp_path: Path) -> None:
+    """``format = "jsonl"`` for ``.txt`` files (a name that says CSV): their lines replay as JSON Lines."""
+    (tmp_path / "in.txt").write_text('{"id": 1, "amount": 10}\n{"id": 2, "amount": "2x"}\n')
+    job = write_job(
+        tmp_path / "job.toml",
+        source={"path": "*.txt", "format": "jsonl", "columns": {"amount": "int64"}},
+        sink={"path": "out.db", "table": "t"},
+    )
+    assert cli("run", "job.toml", "-q", cwd=tmp_path).returncode == 0
+    rejects = tmp_path / "out.db.table-t.rejects.jsonl"
+    edit(rejects, {2: {"raw": '{"id": 2, "amount": 20}'}})
+    p = cli("replay", str(rejects), "--job", str(job), "-q", cwd=tmp_path)
+    assert (p.returncode, p.stderr) == (0, "")
+    assert sqlite_table(tmp_path / "out.db") == [(1, 10), (2, 20)]
 
 
 def test_a_raw_line_of_a_parquet_file_is_rejected_again(tmp_path: Path) -> None:

@@ -121,11 +121,24 @@ def values_for(path: str, config: SourceConfig) -> dict[str, str | None]:
     return {} if config.partitioning == "none" else path_values(path)
 
 
-def folder_values(path: str, config: SourceConfig, recorded: Iterable[str]) -> dict[str, str | None]:
-    """The folder values a reject's raw row from ``path`` loads with on a replay: those of
-    its keys the job's checkpoint records a column for (the load read them as columns)."""
+def loaded_keys(config: SourceConfig, loaded: Iterable[str], columns: Iterable[str]) -> frozenset[str]:
+    """The partition keys the job's loads added as columns, folded: ``settle`` over the files
+    its checkpoint lists (``loaded``) kept them only where every file's path has the same
+    keys, and its recorded schema (``columns``) holds them. Files of different keys loaded
+    none: a file's own column of a key's name kept the file's values."""
+    keys = {_keys(p) for p in loaded if p != STDIN}
+    if config.partitioning == "none" or len(keys) != 1:
+        return frozenset()
+    return keys.pop() & {fold(c) for c in columns}
+
+
+def folder_values(path: str, keys: frozenset[str], recorded: Iterable[str]) -> dict[str, str | None]:
+    """The folder values a reject's raw row from ``path`` loads with on a replay: those of the
+    partition keys the job's loads added (``loaded_keys``), spelled as its checkpoint records
+    them. Another folder of the path, of a key the load added no column for, adds nothing:
+    the file's own column of that name keeps the row's value."""
     names = spellings(recorded)
-    return {names[fold(k)]: v for k, v in values_for(path, config).items() if fold(k) in names}
+    return {names[fold(k)]: v for k, v in path_values(path).items() if fold(k) in keys}
 
 
 def folder_note(name: str, value: str) -> str:
@@ -224,7 +237,7 @@ class Partitioned:
         does not fit its column's type (settled by an earlier run, or declared)."""
         for r in chunk.rejects:
             if r.values is not None:
-                r.values = {**r.values, **self.raw}  # a replay loads the row with its folder's values
+                r.values = self._with_folders(r.values)
         bad = next(((n, why) for n, (_, _, why) in self.typed.items() if why is not None), None)
         if bad is not None and chunk.num_rows:
             chunk = self._rejected(chunk, *bad)
@@ -240,12 +253,19 @@ class Partitioned:
         rows = chunk.rows.to_pylist()
         lines = chunk.lines.to_pylist() if chunk.lines is not None else [None] * len(rows)
         new = [
-            Reject(file=chunk.file, row=row, line=line, column=column, reason=reason, values={**values, **self.raw})
+            Reject(file=chunk.file, row=row, line=line, column=column, reason=reason, values=self._with_folders(values))
             for row, line, values in zip(rows, lines, row_values(chunk.batch), strict=True)
         ]
         out = chunk.keep(kernels.is_null(chunk.rows), filtered=False)  # no row number is null: none kept
         out.rejects = chunk.rejects + new
         return out
+
+    def _with_folders(self, values: dict[str, Any]) -> dict[str, Any]:
+        """A rejected row's values as the load reads the row, for a replay: the folders' values
+        in place of the file's own columns of their names in any case (``Country`` beside the
+        folder's ``country`` was a column no replay knows)."""
+        names = {fold(k): k for k in self.raw}  # renamed in its place, as the schema has it
+        return {names.get(fold(k), k): v for k, v in values.items()} | self.raw
 
     def close(self) -> None:
         self.inner.close()

@@ -68,6 +68,9 @@ class Transactional:
         not null; a column without one is left out. None, by default (no table)."""
         return {}
 
+    def replaying(self, rejects: str) -> None:
+        """The rows to come are a replay of the reject file ``rejects``. Nothing, by default."""
+
     def close(self) -> None:
         raise NotImplementedError
 
@@ -101,6 +104,11 @@ class Writer(Protocol):
     def first_values(self, columns: list[str]) -> dict[str, Any]:
         """Of ``columns`` (of those ``column_types`` names), each one's first value that is not
         null; a column without one is left out (``Transactional``: none)."""
+        ...
+
+    def replaying(self, rejects: str) -> None:
+        """The rows to come are a replay of the reject file ``rejects`` (before ``read_state``):
+        a writer that notes rows in the checkpoint keeps a replay's notes apart from a load's."""
         ...
 
     def prepare(self, schema: pa.Schema, *, fresh: bool) -> None: ...

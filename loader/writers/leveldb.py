@@ -209,6 +209,7 @@ class LevelDBWriter(Transactional):
         self._state: StateLog | None = None
         self._staged_keys: set[bytes] = set()  # mode ignore: keys put in the open batch
         self._own = leveldb_own.OwnRows()  # mode ignore: which rows put their key (``leveldb_own``)
+        self._note = (leveldb_own.OWN_ENTRY, "")  # its entry and stream: a load's, or a replay's
         self.write: Callable[[Encoded], int] = self._write_new_keys if config.mode == "ignore" else self._write_staged
         # Sorted ingest (``sink.sort``; see leveldb_sort). Every mode has a sorter, ignore
         # (which never sorts) and ``sort = never`` included: to merge the runs a killed run of
@@ -380,12 +381,17 @@ class LevelDBWriter(Transactional):
                 hint=RESUME_HINT,
             ) from None
 
+    def replaying(self, rejects: str) -> None:
+        """The rows are a replay of ``rejects``: an ``ignore`` note of them is the replay's
+        (``leveldb_own.replay_note``), and a load's stays for the load's rerun. Before ``read_state``."""
+        self._note = leveldb_own.replay_note(rejects)
+
     def read_state(self, job: str) -> dict[str, str]:
         assert self._state is not None
         entries = dict(self._state.jobs.get(job, {}))
         self._job = job
         self._keys = entries.get(leveldb_keys.KEYS_ENTRY)
-        self._own = leveldb_own.OwnRows(entries.get(leveldb_own.OWN_ENTRY, ""))
+        self._own = leveldb_own.OwnRows(entries.get(self._note[0], ""), *self._note)
         if self.config.mode != "ignore" and self._own.logged != leveldb_own.NO_NOTE:
             # a stopped ignore run's note: this mode counts every row it puts as written
             self._own.drop()
@@ -420,7 +426,7 @@ class LevelDBWriter(Transactional):
         self.sorter.resume(job, None)  # a restart: the runs of the load it abandons go
         keep = () if self._new_store else (leveldb_keys.KEYS_ENTRY,)
         self._write_state(lambda log: log.clear(job, keep))
-        self._own = leveldb_own.OwnRows()
+        self._own = leveldb_own.OwnRows("", *self._note)
         if self._new_store:
             self._keys = None
 
@@ -697,7 +703,7 @@ class LevelDBWriter(Transactional):
         self._staged_bytes += puts.keys.nbytes + puts.values.nbytes
         put, get, staged = wb.put, self.db.get, self._staged_keys
         bits = self._own.bits
-        inherited = self._own.inherited_of("")
+        inherited = self._own.inherited_of(self._own.stream)
         written = 0
         for ks, vs in as_bytes(puts.keys, puts.values):
             for k, v in zip(ks, vs, strict=True):
@@ -749,12 +755,12 @@ class LevelDBWriter(Transactional):
         self._write_state(lambda log: log.set(job, state | self._own.committed()))
         self.durable_commits = self._handed
 
-    def _note_own(self, job: str, part: str = "") -> None:
+    def _note_own(self, job: str, part: str | None = None) -> None:
         """``ignore``: which rows of the open batch (of the part) put their key, in the
         checkpoint before its WriteBatches are written (``leveldb_own``)."""
         text = self._own.intent(part)
         if text is not None:
-            self._write_state(lambda log: log.set(job, {leveldb_own.OWN_ENTRY: text}))
+            self._write_state(lambda log: log.set(job, {self._own.key: text}))
             self._own.logged = text
 
     def _write_batches(self, batches: list[Any]) -> None:

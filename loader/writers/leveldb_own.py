@@ -10,6 +10,10 @@ put its key, or found it put by the stopped run), counted from the checkpoint's 
 (or, for an engine's part, from the part's first row in key order). A rerun counts a row
 whose bit is set and whose key it finds as written, and puts nothing for it: the note
 changes counts, never what is written. The checkpoint after the batch drops the note.
+
+A replay's rows are another sequence than its load's (the reject file's rows not replayed
+yet): its note is its own (``replay_note``), in an entry of its own, so that neither takes
+the other's bits for its rows, nor drops the other's note with its checkpoint.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import zlib
 from ..compat import sha256
 
 OWN_ENTRY = "own"  # the note, in the job's checkpoint entries
+REPLAY_ENTRY = "own:replay"  # a replay's note
 NO_NOTE = "{}"  # the entry once there is no note (every entry is JSON to a reader of the log)
 
 
@@ -46,13 +51,22 @@ def decode(text: str) -> tuple[bytes, str]:
 
 def part_of(files: list[str]) -> str:
     """A part's name for its note: its result files' names, which its id and settings make."""
-    return str(sha256("\0".join(os.path.basename(f) for f in files).encode()).hexdigest()[:16])
+    return str(sha256("\0".join(os.path.basename(f) for f in files).encode()).hexdigest())[:16]
+
+
+def replay_note(rejects: str) -> tuple[str, str]:
+    """The entry and the stream name of the note of a replay of the reject file ``rejects``
+    (a note of another file's rows is none of this one's)."""
+    return REPLAY_ENTRY, "replay:" + sha256(os.path.abspath(rejects).encode()).hexdigest()[:16]
 
 
 class OwnRows:
-    """The note a run inherits from the checkpoint, and the bits of the batch it stages."""
+    """The note a run inherits from the checkpoint, and the bits of the batch it stages.
+    ``key`` is the note's checkpoint entry, ``stream`` the name of the rows the run reads in
+    order from where its checkpoint is ("": a load's; a replay's, ``replay_note``)."""
 
-    def __init__(self, entry: str = "") -> None:
+    def __init__(self, entry: str = "", key: str = OWN_ENTRY, stream: str = "") -> None:
+        self.key, self.stream = key, stream
         self.logged = entry or NO_NOTE  # the note as the checkpoint holds it
         self.inherited, self.part = decode(entry)
         self.bits = bytearray()  # the open batch's (or part's) rows, in the order they are written
@@ -61,10 +75,11 @@ class OwnRows:
         """The inherited bits, if they are of ``part``'s rows ("": the rows from the checkpoint's positions)."""
         return self.inherited if self.part == part else b""
 
-    def intent(self, part: str = "") -> str | None:
+    def intent(self, part: str | None = None) -> str | None:
         """The note to log before the open batch's WriteBatches are written (this batch's bits,
         then what is left of the inherited ones past its rows: a rerun stopped again still
-        knows them); None when the checkpoint holds it already."""
+        knows them); None when the checkpoint holds it already. ``part``: an engine's part, else the stream."""
+        part = self.stream if part is None else part
         inherited = self.inherited_of(part)
         text = encode(self.bits + inherited[len(self.bits) :], part)
         return None if text == self.logged else text
@@ -73,15 +88,15 @@ class OwnRows:
         """The note's entry for the checkpoint that commits the open batch (an empty dict where
         it is unchanged): what is left of the inherited bits past the batch's rows; after a
         part, or at the end of the input (``drop``), none."""
-        rest = self.inherited_of("")[len(self.bits) :]
-        self.inherited, self.part = rest, ""
+        rest = self.inherited_of(self.stream)[len(self.bits) :]
+        self.inherited, self.part = rest, self.stream
         self.bits.clear()
-        text = encode(rest)
+        text = encode(rest, self.stream)
         if text == self.logged:
             return {}
         self.logged = text
-        return {OWN_ENTRY: text}
+        return {self.key: text}
 
     def drop(self) -> None:
         """The input is done: inherited bits left over are of rows no run reads any more."""
-        self.inherited, self.part = b"", ""
+        self.inherited, self.part = b"", self.stream

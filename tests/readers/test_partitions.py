@@ -371,6 +371,71 @@ def test_a_replayed_raw_row_gets_its_folders_values(tmp_path: Path) -> None:
     assert sqlite_rows(tmp_path / "wh.db", "SELECT id, name, yr FROM t ORDER BY id") == [(1, "a", 2024), (2, "b", 2024)]
 
 
+def _replay_fixed(tmp_path: Path, old: str, new: str) -> Any:
+    """The reject file of ``tmp_path``'s job.toml with ``old`` replaced by ``new`` (a hand fix), replayed."""
+    rejects = tmp_path / "out.db.table-t.rejects.jsonl"
+    assert old in rejects.read_text()
+    (tmp_path / "fixed.jsonl").write_text(rejects.read_text().replace(old, new))
+    return cli("replay", "fixed.jsonl", "--job", "job.toml", "-q", cwd=tmp_path)
+
+
+def test_a_replayed_raw_row_keeps_its_own_column_where_the_load_added_no_partition_columns(tmp_path: Path) -> None:
+    """``auto`` over files of different keys loads none: ``x=1/a.csv`` keeps its own ``x``.
+    Its raw row replayed stored the folder's 1 over the row's 6 in the file."""
+    (tmp_path / "in" / "x=1").mkdir(parents=True)
+    (tmp_path / "in" / "x=1" / "a.csv").write_text("id,x,amount\n1,5,10\n2,6,20,extra\n")
+    (tmp_path / "in" / "b.csv").write_text("id,x,amount\n3,7,30\n")
+    paths = '["in/*.csv", "in/*/*.csv"]'
+    (tmp_path / "job.toml").write_text(f'[source]\npath = {paths}\n[sink]\npath = "out.db"\ntable = "t"\n')
+    assert cli("run", "job.toml", "-q", cwd=tmp_path).returncode == 0
+    done = _replay_fixed(tmp_path, '"raw": "2,6,20,extra"', '"raw": "2,6,20"')
+    assert (done.returncode, done.stderr) == (0, "")
+    assert sqlite_rows(tmp_path / "out.db", "SELECT id, x, amount FROM t ORDER BY id") == [
+        (1, 5, 10),
+        (2, 6, 20),
+        (3, 7, 30),
+    ]
+
+
+def test_a_file_column_the_folder_replaces_in_another_case_is_not_in_the_rejects_values(tmp_path: Path) -> None:
+    """``Country`` in ``country=DE/a.csv`` loads as the folder's ``country``: the reject's
+    values hold that column once, so the fixed row replays (it failed: no column 'Country')."""
+    (tmp_path / "in" / "country=DE").mkdir(parents=True)
+    (tmp_path / "in" / "country=DE" / "a.csv").write_text("id,Country,amount\n1,FR,10\n2,FR,2x\n")
+    paths = '"in/**/*.csv"'
+    (tmp_path / "job.toml").write_text(
+        f'[source]\npath = {paths}\ncolumns = {{ amount = "int64" }}\n[sink]\npath = "out.db"\ntable = "t"\n'
+    )
+    assert cli("run", "job.toml", "-q", cwd=tmp_path).returncode == 0
+    (line,) = [json.loads(x) for x in (tmp_path / "out.db.table-t.rejects.jsonl").read_text().splitlines()]
+    assert line["values"] == {"id": "2", "country": "DE", "amount": "2x"}
+    done = _replay_fixed(tmp_path, '"amount": "2x"', '"amount": "20"')
+    assert (done.returncode, done.stderr) == (0, "")
+    assert sqlite_rows(tmp_path / "out.db", "SELECT id, country, amount FROM t ORDER BY id") == [
+        (1, "DE", 10),
+        (2, "DE", 20),
+    ]
+
+
+def test_a_reject_line_holding_the_file_column_beside_its_folders_replays(tmp_path: Path) -> None:
+    """A line an earlier loader wrote with both ``Country`` (the file's) and ``country`` (the
+    folder's): the replay loads the folder's, as the load read the row."""
+    (tmp_path / "in" / "country=DE").mkdir(parents=True)
+    (tmp_path / "in" / "country=DE" / "a.csv").write_text("id,Country,amount\n1,FR,10\n2,FR,2x\n")
+    paths = '"in/**/*.csv"'
+    (tmp_path / "job.toml").write_text(
+        f'[source]\npath = {paths}\ncolumns = {{ amount = "int64" }}\n[sink]\npath = "out.db"\ntable = "t"\n'
+    )
+    assert cli("run", "job.toml", "-q", cwd=tmp_path).returncode == 0
+    old = '"values": {"id": "2", "country": "DE", "amount": "2x"}'
+    done = _replay_fixed(tmp_path, old, '"values": {"id": "2", "Country": "FR", "amount": "20", "country": "DE"}')
+    assert (done.returncode, done.stderr) == (0, "")
+    assert sqlite_rows(tmp_path / "out.db", "SELECT id, country, amount FROM t ORDER BY id") == [
+        (1, "DE", 10),
+        (2, "DE", 20),
+    ]
+
+
 def test_a_table_without_the_folders_column_names_both_ways_on(tmp_path: Path) -> None:
     # a table an earlier version made from the same layout, without its folders' columns
     for country, n in (("DE", 1), ("FR", 2)):
