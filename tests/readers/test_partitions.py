@@ -397,9 +397,8 @@ def test_a_replayed_raw_row_keeps_its_own_column_where_the_load_added_no_partiti
     ]
 
 
-def test_a_file_column_the_folder_replaces_in_another_case_is_not_in_the_rejects_values(tmp_path: Path) -> None:
-    """``Country`` in ``country=DE/a.csv`` loads as the folder's ``country``: the reject's
-    values hold that column once, so the fixed row replays (it failed: no column 'Country')."""
+def _load_a_country_file_with_a_bad_amount(tmp_path: Path) -> None:
+    """``Country`` in ``country=DE/a.csv``, its second row's amount rejected, loaded by a job file."""
     (tmp_path / "in" / "country=DE").mkdir(parents=True)
     (tmp_path / "in" / "country=DE" / "a.csv").write_text("id,Country,amount\n1,FR,10\n2,FR,2x\n")
     paths = '"in/**/*.csv"'
@@ -407,6 +406,12 @@ def test_a_file_column_the_folder_replaces_in_another_case_is_not_in_the_rejects
         f'[source]\npath = {paths}\ncolumns = {{ amount = "int64" }}\n[sink]\npath = "out.db"\ntable = "t"\n'
     )
     assert cli("run", "job.toml", "-q", cwd=tmp_path).returncode == 0
+
+
+def test_a_file_column_the_folder_replaces_in_another_case_is_not_in_the_rejects_values(tmp_path: Path) -> None:
+    """``Country`` in ``country=DE/a.csv`` loads as the folder's ``country``: the reject's
+    values hold that column once, so the fixed row replays (it failed: no column 'Country')."""
+    _load_a_country_file_with_a_bad_amount(tmp_path)
     (line,) = [json.loads(x) for x in (tmp_path / "out.db.table-t.rejects.jsonl").read_text().splitlines()]
     assert line["values"] == {"id": "2", "country": "DE", "amount": "2x"}
     done = _replay_fixed(tmp_path, '"amount": "2x"', '"amount": "20"')
@@ -420,13 +425,7 @@ def test_a_file_column_the_folder_replaces_in_another_case_is_not_in_the_rejects
 def test_a_reject_line_holding_the_file_column_beside_its_folders_replays(tmp_path: Path) -> None:
     """A line an earlier loader wrote with both ``Country`` (the file's) and ``country`` (the
     folder's): the replay loads the folder's, as the load read the row."""
-    (tmp_path / "in" / "country=DE").mkdir(parents=True)
-    (tmp_path / "in" / "country=DE" / "a.csv").write_text("id,Country,amount\n1,FR,10\n2,FR,2x\n")
-    paths = '"in/**/*.csv"'
-    (tmp_path / "job.toml").write_text(
-        f'[source]\npath = {paths}\ncolumns = {{ amount = "int64" }}\n[sink]\npath = "out.db"\ntable = "t"\n'
-    )
-    assert cli("run", "job.toml", "-q", cwd=tmp_path).returncode == 0
+    _load_a_country_file_with_a_bad_amount(tmp_path)
     old = '"values": {"id": "2", "country": "DE", "amount": "2x"}'
     done = _replay_fixed(tmp_path, old, '"values": {"id": "2", "Country": "FR", "amount": "20", "country": "DE"}')
     assert (done.returncode, done.stderr) == (0, "")
