@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from loader import JobConfig, Pipeline, RunConfig, SinkConfig, SourceConfig
-from loader.engines import halt_path
+from loader.engines import LOCAL_CLUSTER, halt_path
 from loader.engines.work import PartTask, note_start, run_part
 from loader.errors import (
     EXIT_NOTHING_LOADED,
@@ -58,7 +58,8 @@ NOTES = ["plain", 'say "hi"\nthen go', "a,b", "multi\nline\nvalue", ""]
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as local:
+    # the engine's own local settings: no scheduler HTTP server on 8787 (another test process's cluster holds it)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, **LOCAL_CLUSTER) as local:
         yield local
 
 
