@@ -57,7 +57,7 @@ class SourceConfig:
     """Where rows come from (``[source]``)."""
 
     path: list[str] = field(metadata=PATH)
-    """A path, a glob, or a list of them; ``-`` is standard input (CSV). ``s3://``, ``gs://`` and ``hdfs://`` URIs read from object storage (see Object storage). Files load in sorted order. ``*`` and ``**`` skip names that start with ``.`` or ``_`` (Spark's ``_temporary/``, ``_SUCCESS``); a file named exactly as the path is that file, ``[`` and all (see Globs)."""
+    """A path, a glob, or a list of them; ``-`` is standard input (CSV). ``s3://``, ``gs://`` and ``hdfs://`` URIs read from object storage (see Object storage). Files load in sorted order. ``*`` and ``**`` skip hidden names and the markers Spark and Hadoop write beside an output (``_temporary/``, ``_SUCCESS``); a file named exactly as the path is that file, ``[`` and all (see Globs)."""
     format: Format | None = None
     """``csv``, ``parquet``, ``jsonl`` (JSON Lines) or ``arrow`` (Arrow IPC / Feather); inferred from the file extension when omitted: ``.csv``, ``.tsv``, ``.txt``; ``.parquet``, ``.pq``; ``.jsonl``, ``.ndjson``; ``.arrow``, ``.arrows`` (the stream format's), ``.feather``, ``.ipc`` (a CSV or JSON Lines file may add ``.gz``, ``.bz2`` or ``.zst``)."""
     delimiter: str | None = None

@@ -25,15 +25,17 @@ HINT = "write it outside the target and the inputs; nothing was written"
 
 
 # Names a glob's ``*``, ``?``, ``[...]`` and ``**`` pass over: hidden ones (``.git/``, a macOS
-# ``._a.csv``, an object key's ``.`` and ``..`` segments), as Python's glob does, and those that
-# start with ``_`` (Spark's ``_temporary/`` attempt folders and ``_SUCCESS``, ``_delta_log/``),
-# as Spark, Hive and pyarrow do: what they hold is not, or not yet, the data.
-SKIPPED_PREFIXES = (".", "_")
+# ``._a.csv``, an object key's ``.`` and ``..`` segments), as Python's glob does, and the
+# folders and markers Spark, Hadoop and Delta write beside a job's output (its ``_temporary/``
+# attempt folders, whose files move into place when it commits), which are not, or not yet, the
+# data. Other names that start with ``_`` (a user's ``_2024/``, ``_b.csv``) are matched as ever.
+JOB_MARKERS = frozenset({"_temporary", "_SUCCESS", "_delta_log", "_spark_metadata", "_metadata", "_common_metadata"})
+JOB_MARKER_PREFIXES = ("_committed_", "_started_")
 
 
 def skipped(name: str) -> bool:
     """Whether a glob matches ``name`` only by a pattern segment that starts as it does."""
-    return name.startswith(SKIPPED_PREFIXES)
+    return name.startswith(".") or name in JOB_MARKERS or name.startswith(JOB_MARKER_PREFIXES)
 
 
 def _name_matches(name: str, part: str) -> bool:

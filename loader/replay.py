@@ -35,9 +35,9 @@ from typing import TYPE_CHECKING, Any, TypeGuard, cast
 
 import pyarrow as pa
 
-from . import kernels
+from . import kernels, storage
 from .chunk import BASE64, REJECT_FORMAT, Chunk, Reject, source_path
-from .config import Format, SourceConfig, infer_format
+from .config import COMPRESSED_SUFFIXES, Format, SourceConfig, infer_format
 from .convert import Converted, convert, convert_columns
 from .errors import (
     ConfigError,
@@ -105,6 +105,17 @@ def replayed(entries: dict[str, str]) -> set[str]:
             file = key[len(MARK) :].rsplit("#", 1)[0]
             out.update(f"{file}#{row}" for row in json.loads(value))
     return out
+
+
+def _plain_text(path: str) -> bool:
+    """A ``.txt`` name tells no format: a job reads such files as whatever it declares."""
+    return path.lower().endswith(tuple(".txt" + c for c in ("", *COMPRESSED_SUFFIXES)))
+
+
+def _reads(pattern: str, path: str) -> bool:
+    """Whether the job's ``pattern`` reads ``path``: as a glob, or as its exact name (a file
+    named with glob characters, ``report[1].txt``, is the file it names)."""
+    return storage.key(pattern) == storage.key(path) or glob_could_match(pattern, path)
 
 
 @dataclass
@@ -729,7 +740,7 @@ class Rows:
         (each format loads in a run of its own, and they share the table's reject file), in
         the format its name tells, as that run inferred it."""
         named = infer_format(path)
-        if named is None or named == self.src.format or any(glob_could_match(p, path) for p in self.read):
+        if named is None or named == self.src.format or _plain_text(path) or any(_reads(p, path) for p in self.read):
             return self.src.format
         return named
 

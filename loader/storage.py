@@ -375,7 +375,7 @@ def glob(pattern: str) -> list[str]:
     """The files a glob matches (``**`` recurses), sorted; a remote glob lists its prefix.
     A file or object named exactly ``pattern`` is the one file it matches: as a glob,
     ``report[1].csv`` would match ``report1.csv`` and never the file of that name.
-    ``*`` and ``**`` skip names that start with ``.`` or ``_`` (``paths.skipped``)."""
+    ``*`` and ``**`` skip hidden names and a job's output markers (``paths.skipped``)."""
     from .paths import glob_matches
 
     loc = remote(pattern)

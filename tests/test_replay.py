@@ -520,15 +520,28 @@ def test_raw_lines_of_each_format_replay_in_their_files_format_with_a_job_of_ano
     assert sqlite_table(tmp_path / "out.db") == [(1, 10), (2, 20), (4, 40), (5, 50)]
 
 
-def test_a_raw_line_of_a_file_the_job_reads_in_its_declared_format_replays_in_it(tmp_path: Path) -> None:
-    """``format = "jsonl"`` for ``.txt`` files (a name that says CSV): their lines replay as JSON Lines."""
-    (tmp_path / "in.txt").write_text('{"id": 1, "amount": 10}\n{"id": 2, "amount": "2x"}\n')
+@pytest.mark.parametrize(
+    ("name", "path", "later"), [("in.txt", "*.txt", "in2/*.txt"), ("in[1].txt", "in[1].txt", None)]
+)
+def test_a_raw_line_of_a_file_the_job_reads_in_its_declared_format_replays_in_it(
+    tmp_path: Path, name: str, path: str, later: str | None
+) -> None:
+    """``format = "jsonl"`` for ``.txt`` files (a name that tells no format): their lines replay
+    as JSON Lines, also once the job's path names other files (a monthly folder), and for a file
+    the job names exactly, ``[`` and all (they were split as CSV: "no column 'id'")."""
+    (tmp_path / name).write_text('{"id": 1, "amount": 10}\n{"id": 2, "amount": "2x"}\n')
     job = write_job(
         tmp_path / "job.toml",
-        source={"path": "*.txt", "format": "jsonl", "columns": {"amount": "int64"}},
+        source={"path": path, "format": "jsonl", "columns": {"amount": "int64"}},
         sink={"path": "out.db", "table": "t"},
     )
     assert cli("run", "job.toml", "-q", cwd=tmp_path).returncode == 0
+    if later is not None:
+        write_job(
+            tmp_path / "job.toml",
+            source={"path": later, "format": "jsonl", "columns": {"amount": "int64"}},
+            sink={"path": "out.db", "table": "t"},
+        )
     rejects = tmp_path / "out.db.table-t.rejects.jsonl"
     edit(rejects, {2: {"raw": '{"id": 2, "amount": 20}'}})
     p = cli("replay", str(rejects), "--job", str(job), "-q", cwd=tmp_path)

@@ -475,7 +475,7 @@ def test_expand_paths_skips_underscore_and_dot_names_unless_the_pattern_names_th
     sidecars are no rows of the output, and ``*`` and ``**`` skip them (as Spark, Hive and
     pyarrow do); a pattern segment that starts with ``_`` loads them on purpose."""
     names = ["country=DE/part-0.parquet", "_SUCCESS", "country=DE/.part-0.parquet.crc", "_committed_1"]
-    names += ["_temporary/0/_temporary/attempt_1/country=FR/part-1.parquet", "country=DE/_tmp.parquet"]
+    names += ["_temporary/0/_temporary/attempt_1/country=FR/part-1.parquet"]
     for name in names:
         (tmp_path / "out" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "out" / name).write_text("x")
@@ -486,7 +486,19 @@ def test_expand_paths_skips_underscore_and_dot_names_unless_the_pattern_names_th
     assert expand_paths(SourceConfig(path=["out/_temporary/*/_temporary/**/*.parquet"])) == [attempt]
     assert expand_paths(SourceConfig(path=["out/_temporary/**/*.parquet"], allow_empty=True)) == []  # each named
     assert expand_paths(SourceConfig(path=["out/_*"])) == ["out/_SUCCESS", "out/_committed_1"]
-    assert expand_paths(SourceConfig(path=["out/country=DE/_tmp.parquet"])) == ["out/country=DE/_tmp.parquet"]
+
+
+def test_a_users_own_names_that_start_with_an_underscore_are_matched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the folders and markers Spark, Hadoop and Delta write beside an output are passed
+    over: ``_b.csv`` and ``_2024/`` are a user's data, which ``*`` and ``**`` matched before."""
+    for name in ["a.csv", "_b.csv", "_2024/e.csv", "_SUCCESS", "_temporary/0/c.csv", "_delta_log/d.csv"]:
+        (tmp_path / "data" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "data" / name).write_text("id\n1\n")
+    monkeypatch.chdir(tmp_path)
+    assert expand_paths(SourceConfig(path=["data/**/*.csv"])) == ["data/_2024/e.csv", "data/_b.csv", "data/a.csv"]
+    assert expand_paths(SourceConfig(path=["data/*"])) == ["data/_b.csv", "data/a.csv"]
 
 
 def test_a_file_whose_name_has_glob_characters_is_the_file_it_names(
