@@ -375,7 +375,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
 def _inspect_file(args: argparse.Namespace) -> int:
     from .config import build_section, resolve_source
-    from .readers import expand_paths, open_reader
+    from .readers import expand_paths, open_reader, passed_over
     from .readers.partitions import settle
     from .types import type_name
 
@@ -384,7 +384,8 @@ def _inspect_file(args: argparse.Namespace) -> int:
     files = expand_paths(dataclasses.replace(source, allow_empty=True))  # a glob: the first file a load of it reads
     if not files:
         raise ConfigError(
-            f"no file matches {args.file!r}", hint="check the pattern: inspect shows the first file it matches"
+            f"no file matches {args.file!r}",
+            hint="check the pattern: inspect shows the first file it matches" + passed_over(args.file),
         )
     if is_glob(args.file):
         _say(f"{args.file}: {len(files):,} {'file' if len(files) == 1 else 'files'}; the first:")

@@ -40,6 +40,7 @@ __all__ = [
     "file_format",
     "input_spellings",
     "open_reader",
+    "passed_over",
     "too_new",
 ]
 
@@ -74,12 +75,30 @@ def input_spellings(config: SourceConfig) -> list[list[str]]:
 
 def _no_match_hint(pattern: str) -> str:
     """The hint of a glob that matches nothing; for one with ``[``, how to match a ``[`` that
-    is part of a name (a glob reads ``report[1].csv`` as ``report1.csv``)."""
+    is part of a name (a glob reads ``report[1].csv`` as ``report1.csv``); and what it passed over."""
     hint = "check the pattern, or set source.allow_empty = true for scheduled runs"
-    if "[" not in pattern:
-        return hint
-    escaped = pattern.replace("[", "[[]")
-    return f"{hint}; '[' starts a set of characters in a glob: write '[[]' for a '[' in a name ({escaped!r})"
+    if "[" in pattern:
+        escaped = pattern.replace("[", "[[]")
+        hint = f"{hint}; '[' starts a set of characters in a glob: write '[[]' for a '[' in a name ({escaped!r})"
+    return hint + passed_over(pattern)
+
+
+def passed_over(pattern: str) -> str:
+    """For a local glob that matches nothing, the files it passes over as hidden names or a job's
+    output markers (``paths.skipped``: ``.git/``, ``_temporary/``), said so that a user whose
+    files are there knows why; empty if none (or in object storage: no second listing)."""
+    if storage.is_remote(pattern):
+        return ""
+    import glob
+
+    found = sorted(p for p in glob.glob(pattern, recursive=True, include_hidden=True) if os.path.isfile(p))
+    if not found:
+        return ""
+    many = f"{len(found):,} files" if len(found) > 1 else "1 file"
+    return (
+        f"; it passes over {many} under hidden names or a job's output markers ({found[0]!r}): "
+        "a pattern segment that starts with the same character names them"
+    )
 
 
 def too_new(spelled: list[list[str]], min_age: float) -> tuple[list[list[str]], list[tuple[str, float]]]:

@@ -1096,3 +1096,25 @@ def test_an_escaped_backslash_before_a_closing_quote_keeps_the_cuts_between_rows
     assert [row["id"] for row in rows] == list(range(1, 301))
     assert rows[0] == {"id": 1, "path": "C:\\temp\\", "note": 'say \\"hi\\"'}
     assert rows[299]["note"] == "first 300\nsecond 300"
+
+
+def test_a_glob_that_matches_nothing_names_the_files_it_passed_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``*/c.csv`` over ``_temporary/c.csv`` and ``.hidden/c.csv`` matched nothing and said only
+    "check the pattern": the hint now says what it passed over and how to name it."""
+    from loader.cli import main
+
+    for name in ["_temporary/c.csv", ".hidden/c.csv"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("id\n1\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as e:
+        expand_paths(SourceConfig(path=["*/c.csv"]))
+    assert e.value.hint == (
+        "check the pattern, or set source.allow_empty = true for scheduled runs; it passes over 2 files "
+        "under hidden names or a job's output markers ('.hidden/c.csv'): a pattern segment that starts "
+        "with the same character names them"
+    )
+    assert expand_paths(SourceConfig(path=["_temporary/c.csv"])) == ["_temporary/c.csv"]
+    assert main(["inspect", "*/c.csv"]) == 2
