@@ -714,8 +714,8 @@ class LevelDBWriter(Transactional):
                     staged.add(k)
                     put(k, v)
                     bits.append(1)
-                elif len(bits) < len(inherited) and inherited[len(bits)]:
-                    staged.add(k)  # put by a run stopped before its checkpoint: the job's own
+                elif self._own.stopped_run_put(inherited):
+                    staged.add(k)  # the job's own
                     bits.append(1)
                 else:
                     bits.append(0)
@@ -827,7 +827,7 @@ class LevelDBWriter(Transactional):
                             wb.put(k, v)
                             bits.append(1)
                         else:  # stored: the job's own if a run stopped before its checkpoint put it
-                            bits.append(1 if len(bits) < len(inherited) and inherited[len(bits)] else 0)
+                            bits.append(1 if self._own.stopped_run_put(inherited) else 0)
                 batches.append(wb)
                 size += table.nbytes
                 if size >= MERGE_BYTES:

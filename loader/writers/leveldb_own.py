@@ -75,6 +75,12 @@ class OwnRows:
         """The inherited bits, if they are of ``part``'s rows ("": the rows from the checkpoint's positions)."""
         return self.inherited if self.part == part else b""
 
+    def stopped_run_put(self, inherited: bytes) -> bool:
+        """Whether the next row (the ``len(bits)``-th) put its key in a run stopped before its
+        checkpoint, by the ``inherited`` bits of the rows it reads: stored, it is the job's own."""
+        n = len(self.bits)
+        return n < len(inherited) and bool(inherited[n])
+
     def intent(self, part: str | None = None) -> str | None:
         """The note to log before the open batch's WriteBatches are written (this batch's bits,
         then what is left of the inherited ones past its rows: a rerun stopped again still
