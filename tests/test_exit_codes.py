@@ -36,6 +36,23 @@ from loader.errors import (
 )
 from tests.conftest import write_csv
 
+_DECLARE = (
+    "for the values of other types than earlier runs recorded, declare the type (--columns, or "
+    "source.columns in a job file) and rerun with --restart --mode replace (every file of the job loads again)"
+)
+_FORGETS = "not --restart: the job would forget the files earlier runs loaded, and load them again when they are inputs"
+_LOADS_AGAIN = "not --restart: it would load the files earlier runs loaded again"
+
+
+def _fix_the_file(db: object, table: str, then: str) -> str:
+    """The last line of a nothing-loaded error whose rows were rejected: the reject file, the
+    advice to fix the file or its rows, and ``then``."""
+    return (
+        f"  hint: rejected rows are in {db}.table-{table}.rejects.jsonl; fix the file and rerun with "
+        "--set run.on_change=reload (the changed file alone is read again), or fix the rows there and load "
+        f"them with `loader replay`; {then}"
+    )
+
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str]]:
     code = main(list(args))
@@ -436,11 +453,7 @@ def test_nothing_loaded_after_earlier_runs_hints_a_reload_of_that_file_not_resta
     assert main(args) == 0
     write_csv(tmp_path / "b.csv", ["id", "zip"], [[3, 1234, "x"]])
     assert main(args) == EXIT_NOTHING_LOADED
-    assert capsys.readouterr().err.splitlines()[-1] == (
-        f"  hint: rejected rows are in {tmp_path / 't.db'}.table-z.rejects.jsonl; fix the file and rerun with "
-        "--set run.on_change=reload (the changed file alone is read again), or fix the rows there and load "
-        "them with `loader replay`; not --restart: it would load the files earlier runs loaded again"
-    )
+    assert capsys.readouterr().err.splitlines()[-1] == _fix_the_file(tmp_path / "t.db", "z", _LOADS_AGAIN)
     write_csv(tmp_path / "b.csv", ["id", "zip"], [[3, 1234]])
     assert main([*args, "--set", "run.on_change=reload"]) == 0
     with sqlite3.connect(tmp_path / "t.db") as conn:
@@ -458,12 +471,7 @@ def test_nothing_loaded_after_earlier_runs_of_other_files_hints_a_reload_not_res
     day2 = write_csv(tmp_path / "d2.csv", ["id", "zip"], [[2, 1234, "x"]])
     args = ["load", str(day2), str(db), "--table", "z", "-q"]
     assert main(args) == EXIT_NOTHING_LOADED
-    assert capsys.readouterr().err.splitlines()[-1] == (
-        f"  hint: rejected rows are in {db}.table-z.rejects.jsonl; fix the file and rerun with "
-        "--set run.on_change=reload (the changed file alone is read again), or fix the rows there and load "
-        "them with `loader replay`; not --restart: the job would forget the files earlier runs loaded, "
-        "and load them again when they are inputs"
-    )
+    assert capsys.readouterr().err.splitlines()[-1] == _fix_the_file(db, "z", _FORGETS)
     write_csv(day2, ["id", "zip"], [[2, 1234]])
     assert main([*args, "--set", "run.on_change=reload"]) == 0
     with sqlite3.connect(db) as conn:
@@ -508,13 +516,7 @@ def test_nothing_loaded_for_a_recorded_type_and_a_malformed_row_hints_both_fixes
     assert main(["load", str(tmp_path / "d1.csv"), str(db), "--table", "s", "-q"]) == 0
     day2 = write_csv(tmp_path / "d2.csv", ["id", "amount"], [[3, "30.5"], [4, 5, 6]])
     assert main(["load", str(day2), str(db), "--table", "s", "-q"]) == EXIT_NOTHING_LOADED
-    assert capsys.readouterr().err.splitlines()[-1] == (
-        f"  hint: rejected rows are in {db}.table-s.rejects.jsonl; fix the file and rerun with "
-        "--set run.on_change=reload (the changed file alone is read again), or fix the rows there and load "
-        "them with `loader replay`; for the values of other types than earlier runs recorded, declare "
-        "the type (--columns, or source.columns in a job file) and rerun with --restart --mode replace "
-        "(every file of the job loads again)"
-    )
+    assert capsys.readouterr().err.splitlines()[-1] == _fix_the_file(db, "s", _DECLARE)
 
 
 # what the reason of a value of another type than an earlier run recorded ends with
@@ -535,12 +537,7 @@ def test_nothing_loaded_for_typos_in_columns_earlier_runs_typed_hints_fixing_the
     day2 = write_csv(tmp_path / "d2.csv", ["id", "day", "n"], rows)
     args = ["load", str(day2), str(db), "--table", "t", "--engine", engine, "-q"]
     assert main(args) == EXIT_NOTHING_LOADED
-    assert capsys.readouterr().err.splitlines()[-1] == (
-        f"  hint: rejected rows are in {db}.table-t.rejects.jsonl; fix the file and rerun with "
-        "--set run.on_change=reload (the changed file alone is read again), or fix the rows there and load "
-        "them with `loader replay`; not --restart: the job would forget the files earlier runs loaded, "
-        "and load them again when they are inputs"
-    )
+    assert capsys.readouterr().err.splitlines()[-1] == _fix_the_file(db, "t", _FORGETS)
     lines = [json.loads(line) for line in Path(f"{db}.table-t.rejects.jsonl").read_text().splitlines()]
     assert [r["reason"] for r in lines] == [
         "'2024-13-05' is not a valid date; day is date since an earlier run of this job",
@@ -576,13 +573,7 @@ def test_nothing_loaded_for_typos_and_values_of_other_types_in_typed_columns_hin
     ]
     day2 = write_csv(tmp_path / "d2.csv", ["id", "day", "n"], rows)
     assert main(["load", str(day2), str(db), "--table", "t", "-q"]) == EXIT_NOTHING_LOADED
-    assert capsys.readouterr().err.splitlines()[-1] == (
-        f"  hint: rejected rows are in {db}.table-t.rejects.jsonl; fix the file and rerun with "
-        "--set run.on_change=reload (the changed file alone is read again), or fix the rows there and load "
-        "them with `loader replay`; for the values of other types than earlier runs recorded, declare "
-        "the type (--columns, or source.columns in a job file) and rerun with --restart --mode replace "
-        "(every file of the job loads again)"
-    )
+    assert capsys.readouterr().err.splitlines()[-1] == _fix_the_file(db, "t", _DECLARE)
     lines = [json.loads(line) for line in Path(f"{db}.table-t.rejects.jsonl").read_text().splitlines()]
     day, n = "; day is date since an earlier run of this job", "; n is int64 since an earlier run of this job"
     assert [(r["row"], r["reason"].split("; ", 1)[1]) for r in lines] == [
