@@ -11,6 +11,7 @@ rerun completes without duplicates or gaps.
 from __future__ import annotations
 
 import contextlib
+import copy
 import gc
 import itertools
 import os
@@ -1446,9 +1447,10 @@ def _raise_unreadable(plans: list[FilePlan]) -> None:
     if errors:
         first, more = errors[0], len(errors) - 1
         also = f" ({more} more such input{'s' if more > 1 else ''}, listed in the report as unreadable)"
-        raise type(first)(
-            first.message + also, file=first.file, hint=first.hint, names=first.names, verbatim=first.verbatim
-        )
+        error = copy.copy(first)  # all it holds (hint, names, verbatim, ...), the message extended
+        error.message = first.message + also
+        error.args = (error.message,)
+        raise error
 
 
 class _Loop:

@@ -647,6 +647,18 @@ def test_a_key_with_a_dot_segment_is_never_read_as_the_object_it_normalizes_to(t
         (s3.uri("in/./y.csv"), "unreadable")
     ]
     assert sqlite_rows(db, "SELECT id FROM t ORDER BY id") == [(666,), (777,)]
+    globs = (s3.uri("in/.*/*.csv"), s3.uri("in/*/.*/*.csv"), s3.uri("in/x.csv"))  # each lists a dotted key
+    both = cli("load", *globs, str(tmp_path / "two.db"), "--table", "t", extra_env=s3.env)
+    first = next(iter(dotted))  # the first listed: its error, with its hint, counts the other
+    assert (both.returncode, both.stderr.splitlines()[-2:]) == (
+        66,
+        [
+            f"loader: error: {first}: cannot read: its key has a '.' path segment, which pyarrow would read as "
+            "another object's key (1 more such input, listed in the report as unreadable)",
+            hint,
+        ],
+    )
+    assert sqlite_rows(tmp_path / "two.db", "SELECT id FROM t") == [(666,)]  # the readable input loads first
 
 
 def test_a_uri_without_a_bucket_is_a_configuration_error(tmp_path: Path, s3: Bucket) -> None:
