@@ -321,7 +321,7 @@ def input_width(job: JobConfig, files: list[str], needs: list[ReaderNeed] | None
     elif fmt == "csv":
         widths = [RowWidth(f, _csv_row_bytes(*_csv_head(job, f)), "csv") for f in paths]
     elif fmt == "jsonl":
-        widths = [RowWidth(f, _jsonl_head(job, f)[1], "jsonl") for f in paths]
+        widths = [RowWidth(f, _jsonl_head(job, f, columns=False)[1], "jsonl") for f in paths]
     else:
         return None
     return max(widths, key=lambda w: w.scale, default=None)
@@ -331,9 +331,10 @@ def _csv_row_bytes(columns: int, line: float) -> float:
     return line + CSV_COLUMN_BYTES * columns if line else 0.0
 
 
-def _jsonl_head(job: JobConfig, path: str) -> tuple[int, float]:
-    """The columns of a JSON Lines file's first block (``object_keys``) and the bytes of its
-    lines at the start (``typical_line``); (0, 0) where it cannot be read (the load says why)."""
+def _jsonl_head(job: JobConfig, path: str, *, columns: bool = True) -> tuple[int, float]:
+    """The columns of a JSON Lines file's first block (``object_keys``; 0 unless ``columns``:
+    a width alone parses no line) and the bytes of its lines at the start (``typical_line``);
+    (0, 0) where it cannot be read (the load says why)."""
     from .readers.stream import open_stream
 
     assert isinstance(job.source.max_row_bytes, int)
@@ -343,7 +344,8 @@ def _jsonl_head(job: JobConfig, path: str) -> tuple[int, float]:
         return 0, 0.0
     try:
         first = stream.read(job.source.block_size)
-        return object_keys(first), typical_line(first, stream, job.source.block_size, job.source.max_row_bytes)
+        keys = object_keys(first) if columns else 0
+        return keys, typical_line(first, stream, job.source.block_size, job.source.max_row_bytes)
     except (LoaderError, OSError, UnicodeError):
         return 0, 0.0
     finally:
