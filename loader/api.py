@@ -239,7 +239,7 @@ def _job_key(m: re.Match[str]) -> str | None:
     if section not in SECTIONS or key not in {f.name for f in dataclasses.fields(SECTIONS[section])}:
         return None
     dotted = f"{section}.{key}"
-    if re.match(r"\.\w", m.string[m.end(2) :]) and typing.get_origin(_hint_of(dotted)) is not dict:
+    if re.match(r"\.\w", m.string[m.end(2) :]) and not _table_key(dotted):
         return None
     return dotted
 
@@ -286,6 +286,12 @@ def _keyword(m: re.Match[str]) -> str:
         return _option(dotted, True) + rest
     section, key = dotted.split(".")
     return (_ARGUMENTS.get(dotted, f"{section}_options.{key}") + "=" * (dotted in _ARGUMENTS)) + rest
+
+
+def _table_key(dotted: str) -> bool:
+    """Whether a key holds a table (``source.columns``): its entries are keys of their own
+    (``source.columns.id``)."""
+    return typing.get_origin(_hint_of(dotted)) is dict
 
 
 def _hint_of(dotted: str) -> Any:

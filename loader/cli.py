@@ -631,16 +631,12 @@ def _placeholder(flag: str) -> str:
 
 def _set_pair(dotted: str, value: str) -> str:
     """``--set KEY=VALUE``; a table's entry (``NAME=TYPE``) is set by its own key, as ``--set`` takes it."""
-    if _hint_of_dict(dotted) and "=" in value:
+    from .api import _table_key
+
+    if _table_key(dotted) and "=" in value:
         name, _, typ = value.partition("=")
         return f"--set {dotted}.{name}={typ}"
     return f"--set {dotted}={value}"
-
-
-def _hint_of_dict(dotted: str) -> bool:
-    from .api import _hint_of
-
-    return typing.get_origin(_hint_of(dotted)) is dict
 
 
 def _fail(exc: BaseException, code: int, command: _Command) -> None:
