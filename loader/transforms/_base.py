@@ -104,9 +104,8 @@ class StageBase:
         try:
             return parse_type(tname, where=f"columns.{col}")
         except ConfigError as exc:
-            raise ConfigError(
-                exc.message, stage=self.name, hint=exc.hint, column=col, names=exc.names, verbatim=exc.verbatim
-            ) from None
+            exc.stage, exc.column = self.name, col  # the type's own error, said of this stage's column
+            raise exc from None
 
     def mapping(self, key: str, value: Any, *, values: str = "str") -> dict[str, Any]:
         if not isinstance(value, Mapping) or not value:
