@@ -52,7 +52,7 @@ from .memory import gc_paused
 from .nested import guessed_type, nested_column
 from .paths import glob_could_match
 from .progress import Progress
-from .readers import Naming, open_reader
+from .readers import Naming, Reader, open_reader
 from .readers.csv.long_rows import UNTERMINATED
 from .readers.decimal_comma import convert_comma
 from .readers.partitions import folder_values, loaded_keys
@@ -690,9 +690,7 @@ class Rows:
                 return self.headers[path]
             try:
                 # the file's own columns split its raw lines; its folders' values are added (``folder_values``)
-                with open_reader(
-                    path, self._own(path), types=self.types, naming=Naming(legacy=tuple(self.state.legacy_names()))
-                ) as reader:
+                with self._open_original(path) as reader:
                     names = list(reader.schema.names)
                     keys = list(getattr(reader, "keys", names))
                     found = getattr(reader, "dialect", None)
@@ -721,14 +719,16 @@ class Rows:
         """The nested columns of the original file, read as the load reads it (none if it is gone)."""
         if path not in self.nested:
             self.nested[path] = {}
-            with (
-                contextlib.suppress(LoaderError),
-                open_reader(
-                    path, self._own(path), types=self.types, naming=Naming(legacy=tuple(self.state.legacy_names()))
-                ) as reader,
-            ):
+            with contextlib.suppress(LoaderError), self._open_original(path) as reader:
                 self.nested[path] = {f.name: f.type for f in reader.schema if is_nested(f.type)}
         return self.nested[path]
+
+    def _open_original(self, path: str) -> Reader:
+        """The original file's reader, as the load read its own columns (its folders' values
+        are added apart: ``folder_values``), in its format, with the job's types and naming."""
+        return open_reader(
+            path, self._own(path), types=self.types, naming=Naming(legacy=tuple(self.state.legacy_names()))
+        )
 
     def _own(self, path: str) -> SourceConfig:
         """How to read the original file's own columns (its folders' are added apart), in its format."""
