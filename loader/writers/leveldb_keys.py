@@ -64,36 +64,48 @@ def record(template: KeyTemplate, types: dict[str, str], columns: list[str] | No
     return json.dumps(entry, sort_keys=True)
 
 
+def _parsed(entry: str | None) -> dict[str, object]:
+    """A recorded entry as its JSON object (empty: none, or not one)."""
+    try:
+        got = json.loads(entry or "{}")
+    except ValueError:
+        return {}
+    return got if isinstance(got, dict) else {}
+
+
 def read(entry: str | None) -> tuple[str, dict[str, str]] | None:
     """The template and the column types of a recorded entry (None: none, or not one)."""
-    if not entry:
+    return _recorded(_parsed(entry))
+
+
+def _recorded(got: dict[str, object]) -> tuple[str, dict[str, str]] | None:
+    types = got.get("types")
+    if "template" not in got or not isinstance(types, dict):
         return None
-    try:
-        got = json.loads(entry)
-        return (str(got["template"]), {str(n): str(t) for n, t in dict(got["types"]).items()})
-    except (ValueError, TypeError, KeyError):
-        return None
+    return (str(got["template"]), {str(n): str(t) for n, t in types.items()})
 
 
 def updated(config: SinkConfig, template: KeyTemplate, schema: pa.Schema, entry: str | None) -> str:
     """The entry once this run's rows of ``schema`` are written: ``replace`` writes the keys
     anew; the other modes add the columns the record lacks (typed null before) to it."""
     new = spelled_types(template, schema)
-    recorded = read(entry)
+    got = _parsed(entry)
+    recorded = _recorded(got)
     if config.mode == "replace" or recorded is None or recorded[0] != template.template:
         return record(template, new, schema.names)
-    known = columns(entry)
+    known = _columns(got)
     return record(template, new | recorded[1], known + [n for n in schema.names if n not in known])
 
 
 def columns(entry: str | None) -> list[str]:
     """The columns of the rows a recorded entry's keys were written for, in order (none for
     an entry without them, of an earlier version)."""
-    try:
-        got = json.loads(entry or "{}")
-        return [str(n) for n in got.get("columns", [])] if isinstance(got, dict) else []
-    except (ValueError, TypeError):
-        return []
+    return _columns(_parsed(entry))
+
+
+def _columns(got: dict[str, object]) -> list[str]:
+    names = got.get("columns", [])
+    return [str(n) for n in names] if isinstance(names, list) else []
 
 
 def check(config: SinkConfig, template: KeyTemplate, schema: pa.Schema, entry: str | None) -> None:
