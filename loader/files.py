@@ -44,7 +44,7 @@ def replace_file(path: str, text: str | Iterable[bytes], *, durable: bool) -> No
             if durable:
                 fh.flush()
                 os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; readers often run as another user
+        os.chmod(tmp, _mode_for(path))  # mkstemp makes it 0600; readers often run as another user
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -52,6 +52,31 @@ def replace_file(path: str, text: str | Iterable[bytes], *, durable: bool) -> No
         raise
     if durable:
         fsync_path(parent)
+
+
+def _mode_for(path: str) -> int:
+    """The mode a rewritten ``path`` keeps: the old file's, else what ``open`` gives a new file
+    under the process's umask (a report or checkpoint follows the user's choice either way)."""
+    import stat
+
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    # /proc says it without setting it: os.umask() sets it, and another thread may create a file meanwhile
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def temporaries(path: str) -> list[str]:

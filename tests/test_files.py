@@ -15,11 +15,29 @@ from loader.files import EarlyFsync, replace_file
 
 def test_a_replaced_file_is_whole_and_readable_by_others(tmp_path: Path) -> None:
     target = tmp_path / "sub" / "report.json"
-    replace_file(str(target), "one", durable=True)
+    old = os.umask(0o022)
+    try:
+        replace_file(str(target), "one", durable=True)
+    finally:
+        os.umask(old)
     replace_file(str(target), [b"tw", b"o"], durable=False)
     assert target.read_text() == "two"
     assert oct(target.stat().st_mode & 0o777) == "0o644"
     assert [p.name for p in target.parent.iterdir()] == ["report.json"]  # no temporary file left
+
+
+def test_a_new_file_follows_the_umask_and_a_rewritten_one_keeps_its_mode(tmp_path: Path) -> None:
+    private, kept = tmp_path / "private.json", tmp_path / "kept.json"
+    old = os.umask(0o077)
+    try:
+        replace_file(str(private), "secret", durable=False)
+    finally:
+        os.umask(old)
+    kept.write_text("old")
+    kept.chmod(0o640)
+    replace_file(str(kept), "new", durable=False)
+    assert oct(private.stat().st_mode & 0o777) == "0o600"
+    assert oct(kept.stat().st_mode & 0o777) == "0o640" and kept.read_text() == "new"
 
 
 def test_early_fsyncs_run_on_a_thread_one_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
