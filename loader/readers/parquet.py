@@ -63,7 +63,7 @@ class ParquetReader(TypedFileReader):
         if self.bench_rows:
             from ..memory import RowWidth, scaled_rows
 
-            width = RowWidth(self.path, parquet_pages.reader_row_bytes(self.file), "parquet")
+            width = RowWidth(self.path, parquet_pages.reader_row_bytes(self.file, self.source), "parquet")
             self.chunk_size = min(self.chunk_size, scaled_rows(self.bench_rows, width))
 
     def __iter__(self) -> Iterator[Chunk]:

@@ -353,7 +353,7 @@ def file_layout(path: str) -> tuple[float, int, float]:
         if encrypted(source, metadata):
             return 0.0, 0, 0.0
         pages = reader_bytes(column_needs(source, metadata)) / (1 << 20)
-        return pages, metadata.num_columns, reader_row_bytes(reader)
+        return pages, metadata.num_columns, reader_row_bytes(reader, source)
 
 
 # Bytes a value of a physical type takes in Arrow (a BOOLEAN's bit counted as a byte:
@@ -379,10 +379,12 @@ def dictionary_page_bytes(column: Any) -> float:
     return float(min(column.total_uncompressed_size, (data - start) * ratio))
 
 
-def column_bytes(column: Any, dictionary: bool = False) -> float:
+def column_bytes(column: Any, dictionary: bool = False, source: Any = None) -> float:
     """What one column chunk's values take decoded into Arrow: fixed-width values at their
     width (a list's every element counted: ``num_values``); text at its uncompressed
-    size, or where a dictionary makes that small, at the mean length of its min and max.
+    size, or where a dictionary makes that small, at the mean length of its min and max,
+    or, without them (a writer leaves out statistics of long values), at the mean length of
+    the dictionary's values (its page header, read from ``source``, counts them).
     A column read as a dictionary (``dictionary``) holds it once for its rows, not per row,
     and a file whose Arrow dictionary is whole in every row group has one far larger than
     the group's rows: its dictionary page is left out (``file_layout`` counts it held)."""
@@ -394,29 +396,47 @@ def column_bytes(column: Any, dictionary: bool = False) -> float:
     if dictionary:
         size -= dictionary_page_bytes(column)
     stats = column.statistics if column.is_stats_set else None
+    present = values - ((stats.null_count or 0) if stats is not None else 0)
     if stats is not None and stats.has_min_max and isinstance(stats.min, (str, bytes)):
-        mean = (len(stats.min) + len(stats.max)) / 2
-        size = max(size, mean * (values - (stats.null_count or 0)))
+        size = max(size, (len(stats.min) + len(stats.max)) / 2 * present)
+    elif not dictionary and source is not None:
+        size = max(size, dictionary_value_bytes(source, column) * present)
     return float(size + OFFSET_BYTES * values)
 
 
-def row_bytes(metadata: Any, dictionaries: frozenset[str] = frozenset()) -> float:
+def dictionary_value_bytes(source: Any, column: Any) -> float:
+    """The mean length of the values in a column chunk's dictionary page (PLAIN: each
+    after its 4-byte length); 0 without one, or when its header cannot be read."""
+    start = column.dictionary_page_offset
+    if not column.has_dictionary_page or not 0 < start < column.data_page_offset:
+        return 0.0
+    try:
+        page = _header_at(source, start)
+    except (PageHeaderError, OSError, ValueError):
+        return 0.0
+    if page.kind != DICTIONARY_PAGE or page.values <= 0:
+        return 0.0
+    return max(0.0, (page.uncompressed - 4 * page.values) / page.values)
+
+
+def row_bytes(metadata: Any, dictionaries: frozenset[str] = frozenset(), source: Any = None) -> float:
     """Bytes per row decoded, in the widest row groups (by their encoded bytes per row; a
-    few, as a file of thousands of groups and columns would take long): from the footer.
+    few, as a file of thousands of groups and columns would take long): from the footer,
+    and the dictionary page headers (read from ``source``) of text without statistics.
     ``dictionaries``: the columns read as dictionaries (``dictionary_columns``)."""
     groups = [g for g in map(metadata.row_group, range(metadata.num_row_groups)) if g.num_rows]
     groups.sort(key=lambda g: g.total_byte_size / g.num_rows, reverse=True)
     widest = 0.0
     for group in groups[:ROW_GROUPS_SIZED]:
         columns = [group.column(c) for c in range(group.num_columns)]
-        total = sum(column_bytes(c, c.path_in_schema in dictionaries) for c in columns)
+        total = sum(column_bytes(c, c.path_in_schema in dictionaries, source) for c in columns)
         widest = max(widest, total / group.num_rows)
     return widest
 
 
-def reader_row_bytes(reader: Any) -> float:
-    """``row_bytes`` of an open Parquet file (``compat.parquet_reader``), from its footer."""
-    return float(row_bytes(reader.metadata, dictionary_columns(reader.schema_arrow)))
+def reader_row_bytes(reader: Any, source: Any = None) -> float:
+    """``row_bytes`` of an open Parquet file (``compat.parquet_reader``) read from ``source``."""
+    return float(row_bytes(reader.metadata, dictionary_columns(reader.schema_arrow), source))
 
 
 def file_row_bytes(path: str) -> float:
@@ -431,6 +451,6 @@ def file_row_bytes(path: str) -> float:
             reader = compat.parquet_reader(source, buffer_size=1 << 16)
             if encrypted(source, reader.metadata):
                 return 0.0
-            return reader_row_bytes(reader)
+            return reader_row_bytes(reader, source)
         except (OSError, ValueError):
             return 0.0

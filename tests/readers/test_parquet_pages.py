@@ -180,6 +180,18 @@ def test_encrypted_columns_are_known_from_the_footer_before_their_metadata_is_re
     assert file_layout(str(DATA / "int96_from_spark.parquet"))[1] == 1
 
 
+def test_long_text_without_statistics_is_measured_by_its_dictionary_values(tmp_path: Path) -> None:
+    """A writer leaves out min/max of values past 4 KB, and one long text repeated in every
+    row is a one-value dictionary: the footer says 16 KB for the column chunk, so its rows
+    were taken for 12 bytes and a default load of 200,000 of them peaked at 490 MB."""
+    path = tmp_path / "long.parquet"
+    pq.write_table(pa.table({"id": range(2000), "s": ["x" * 16_000] * 2000}), path)
+    assert not pq.ParquetFile(path).metadata.row_group(0).column(1).statistics.has_min_max
+    assert parquet_pages.file_row_bytes(str(path)) == 8 + 16_000 + 4
+    report = load(str(path), str(tmp_path / "t.db"), table="t")
+    assert report.rows_written == 2000 and report.chunk_size < 2000
+
+
 def test_a_dictionary_written_whole_in_every_row_group_is_not_counted_per_row(tmp_path: Path) -> None:
     """An Arrow dictionary column (a pandas Categorical) is written whole in every row group:
     its 20,000 values in each group of 777 rows, and in the last of 575 counted 466 bytes a
