@@ -107,9 +107,10 @@ class SourceConfig:
     Local files only (objects in object storage appear whole). See Run on a schedule."""
     partitioning: Literal["auto", "hive", "none"] = "auto"
     """Columns from ``key=value`` folders in the inputs' paths (Hive partitioning, as pyarrow, Spark and
-    DuckDB write it): ``auto`` adds them when every input's path has the same keys (after a run that
-    loaded them, an input without them is an error); ``hive`` requires that
-    (an input without them is an error); ``none`` never adds them. See Partitioned folders."""
+    DuckDB write it): ``auto`` adds each input's own (a key another input's path has and its path
+    lacks is NULL, as pyarrow reads it; after a run that loaded them, an input without them is an
+    error); ``hive`` requires the same keys in every input's path (an input without them is an
+    error); ``none`` never adds them. See Partitioned folders."""
 
     if (
         TYPE_CHECKING

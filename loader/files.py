@@ -10,6 +10,9 @@ import os
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 
+# A file name holds at most 255 bytes (NAME_MAX, every common file system).
+NAME_MAX = 255
+
 
 def make_parent(path: str) -> str:
     """The directory ``path`` goes in, made if missing. A file in its way is the OS's

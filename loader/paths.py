@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from . import sinks
 from .config import is_glob
 from .errors import ConfigError
+from .files import NAME_MAX
 
 GLOB_CHARS = "*?["
 
@@ -107,6 +108,25 @@ def check_directory(key: str, path: str | None) -> None:
         here = os.path.dirname(here)
     if not os.path.isdir(here):
         raise ConfigError(f"{key}: {path} cannot be a directory: {here} is a file")
+    _check_name_lengths(key, path, here)
+
+
+def _check_name_lengths(key: str, path: str, existing: str) -> None:
+    """Refuse (exit 2) a directory to be made whose name is longer than the file system takes:
+    ``os.path.exists`` says False of it, and the first spill failed with an internal OSError."""
+    try:
+        most = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError):  # no such query on this platform: every common file system's
+        most = NAME_MAX
+    to_make = os.path.relpath(os.path.abspath(path), existing).split(os.sep)
+    for name in to_make:
+        size = len(os.fsencode(name))
+        if size > most:
+            raise ConfigError(
+                f"{key}: {path} cannot be a directory: its folder name {name[:20]}... is {size} bytes, "
+                f"longer than the {most} a name holds on {existing}",
+                hint=f"set {key} to a path of shorter folder names",
+            )
 
 
 def check_paths(

@@ -70,7 +70,16 @@ from .outputs import rewrite_report, write_outputs
 from .paths import check_directory, check_paths, lock_path
 from .prefetch import ordered_map, prefetch
 from .progress import Progress
-from .readers import Naming, expand_paths, file_format, input_spellings, open_reader, too_new
+from .readers import (
+    EMPTY_REASON,
+    Naming,
+    empty_text_files,
+    expand_paths,
+    file_format,
+    input_spellings,
+    open_reader,
+    too_new,
+)
 from .readers.partitions import folder_rejected, recorded_keys, settle
 from .readers.stream import parses_at_most
 from .rejects import Committed, RejectFile, default_rejects_path, versioned
@@ -158,6 +167,7 @@ class Plan:
     statuses: dict[str, str] = field(default_factory=dict)  # each file against the job's checkpoint, in words
     target_note: str | None = None  # why the target was not read (``Peek.note``)
     too_new: list[str] = field(default_factory=list)  # files left for a later run (``source.min_age``), each with why
+    empty: list[str] = field(default_factory=list)  # CSV and JSON Lines files of 0 bytes: no rows to load
 
     @property
     def stdin(self) -> bool:
@@ -179,6 +189,10 @@ class Plan:
             out.append(f"too new ({len(self.too_new)}): left for a later run (source.min_age)")
             out += [f"  {f}" for f in self.too_new[:50]]
             out += [f"  ... and {len(self.too_new) - 50} more"] if len(self.too_new) > 50 else []
+        if self.empty:
+            out.append(f"empty ({len(self.empty)}): {EMPTY_REASON}, nothing to load")
+            out += [f"  {f}" for f in self.empty[:50]]
+            out += [f"  ... and {len(self.empty) - 50} more"] if len(self.empty) > 50 else []
         if self.stdin:
             out.append("standard input: not read by a dry run; its columns are checked by the load only")
         for described, paths in self.dialects.items():
@@ -323,6 +337,7 @@ class Pipeline:
         self._loop: _Loop | None = None  # the run loop while a run is under way
         self._stored: int | None = None  # after a failure: this run's commits the target holds
         self._too_new: list[tuple[str, str]] = []  # inputs left for a later run (source.min_age), with why
+        self._empty: list[str] = []  # CSV and JSON Lines inputs of 0 bytes: files of 0 rows
 
     @classmethod
     def from_config(
@@ -445,6 +460,7 @@ class Pipeline:
             statuses=self._statuses(plans),
             target_note=self._target_note,
             too_new=[f"{path}: {reason}" for path, reason in self._too_new],
+            empty=self._empty,
         )
 
     def _unwritten(self, plans: list[FilePlan]) -> _Unwritten | None:
@@ -1010,16 +1026,18 @@ class Pipeline:
     def _inputs(self, report: RunReport | None = None) -> tuple[list[list[str]], list[str]]:
         """Each input file's spellings (``input_spellings``), and the first of each; those
         changed more recently than ``source.min_age`` are left out, kept in ``_too_new``
-        with why (``modified 3s ago``)."""
+        with why (``modified 3s ago``), and so are CSV and JSON Lines files of 0 bytes, kept
+        in ``_empty`` (``empty_text_files``)."""
         with _inputs_checked(report):
             spelled = input_spellings(self.job.source)
         spelled, young = too_new(spelled, self.job.source.min_age)
         self._too_new = [(path, _too_new_reason(age, self.job.source.min_age)) for path, age in young]
+        spelled, self._empty = empty_text_files(spelled, self.job.source)
         return spelled, [names[0] for names in spelled]
 
     def _started(self, files: list[str], report: RunReport) -> None:
         """The ``start`` event, then the files left for a later run (``source.min_age``):
-        listed ``too-new``, counted, and logged."""
+        listed ``too-new``, counted, and logged; and the empty ones, as files of 0 rows (``empty``)."""
         self._emit(
             "start",
             job=self.job_name,
@@ -1031,6 +1049,10 @@ class Pipeline:
             report.files.append(FileReport(path, status="too-new", reason=reason))
             report.files_too_new += 1
             self._emit("file", path=path, status="too-new", reason=reason)
+        for path in self._empty:
+            report.files.append(FileReport(path, status="empty", reason=EMPTY_REASON))
+            report.files_empty += 1
+            self._emit("file", path=path, status="empty", reason=EMPTY_REASON)
 
     def _start_state(
         self, writer: Writer, rejects: RejectFile, report: RunReport, spelled: list[list[str]]

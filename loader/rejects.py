@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from .chunk import Reject
 from .errors import RESUME_HINT, ConfigError, LoaderError, SinkError, TargetLockedError
-from .files import make_parent, replace_file
+from .files import NAME_MAX, make_parent, replace_file
 from .lock import acquire
 
 
@@ -69,10 +69,9 @@ def versioned(rejects: Iterable[Reject], version: int) -> None:
             r.version = version
 
 
-# A file name holds at most 255 bytes (NAME_MAX, every common file system). A default reject
-# file's name leaves room for what is derived from it: a replay's ``.replay`` and a rewrite's
-# temporary name (``replace_file``: a dot, a dot and 8 characters, ``.tmp``).
-NAME_MAX = 255
+# A default reject file's name leaves room within ``NAME_MAX`` for what is derived from it: a
+# replay's ``.replay`` and a rewrite's temporary name (``replace_file``: a dot, a dot and 8
+# characters, ``.tmp``).
 _REJECTS_SUFFIX = ".rejects.jsonl"
 DEFAULT_NAME_MAX = NAME_MAX - len(".replay") - len("..12345678.tmp")
 _HASH = 12  # hex digits of the SHA-256 of the name a shortened name stands for

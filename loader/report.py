@@ -68,7 +68,9 @@ class FileReport:
     the first loads, so the run stops with none loaded; ``reason`` says why) or
     ``gone`` (half loaded by an earlier run and not among the inputs any more: deleted,
     moved, or left out of the glob; its committed rows stay) or ``too-new`` (changed less than
-    ``source.min_age`` ago: left for a later run, not read; ``reason`` says when)."""
+    ``source.min_age`` ago: left for a later run, not read; ``reason`` says when) or ``empty``
+    (a CSV or JSON Lines file of 0 bytes: no header, no rows, so none loaded from it; the
+    other files load, and where every input is one, the run stops on the first, exit 65)."""
     rows_read: int = 0
     """Rows read from it by this run."""
     rows_written: int = 0
@@ -131,6 +133,8 @@ class RunReport:
     """Files an earlier run half loaded that are not among the inputs any more (status ``gone``)."""
     files_too_new: int = 0
     """Files changed less than ``source.min_age`` ago, left for a later run (status ``too-new``)."""
+    files_empty: int = 0
+    """CSV and JSON Lines files of 0 bytes (status ``empty``): no header, no rows; the other files load."""
     resumed: bool = False
     """Whether the run went on from an earlier run's checkpoint."""
     checkpoint_stale: str | None = None
@@ -271,16 +275,7 @@ class RunReport:
 
     def summary(self) -> str:
         where = f"{self.target} (table {self.table})" if self.table else self.target
-        files = self._files_loaded_text()
-        if self.files_skipped:
-            files += f", {self.files_skipped} already loaded"
-        if self.files_too_new:
-            files += f", {self.files_too_new} too new to load yet (source.min_age: left for a later run)"
-        if self.files_changed:
-            kept = sum(f.rows_kept or 0 for f in self.files if f.status in ("changed", "changed-skipped"))
-            # on_change = "error": the changed file stopped the run, nothing after it was read
-            what = "stopped the run" if any(f.status == "changed" for f in self.files) else "skipped"
-            files += f", {self.files_changed} changed since loaded and {what} ({kept:,} committed rows kept)"
+        files = self._files_text()
         line = (
             f"{self.status}: {self.rows_written:,} rows written to {where} from {files} "
             f"in {self.elapsed_s:.1f}s ({self.rows_per_s:,.0f} rows/s, peak {self.peak_rss_mb:.0f} MB)"
@@ -300,6 +295,22 @@ class RunReport:
         if self.log_error:
             line += f"; WARNING the log missed events ({self.log_error})"
         return line
+
+    def _files_text(self) -> str:
+        """The summary's files: ``2 files, 1 already loaded, 1 empty (0 bytes, no rows)``."""
+        files = self._files_loaded_text()
+        if self.files_skipped:
+            files += f", {self.files_skipped} already loaded"
+        if self.files_too_new:
+            files += f", {self.files_too_new} too new to load yet (source.min_age: left for a later run)"
+        if self.files_empty:
+            files += f", {self.files_empty} empty (0 bytes, no rows)"
+        if self.files_changed:
+            kept = sum(f.rows_kept or 0 for f in self.files if f.status in ("changed", "changed-skipped"))
+            # on_change = "error": the changed file stopped the run, nothing after it was read
+            what = "stopped the run" if any(f.status == "changed" for f in self.files) else "skipped"
+            files += f", {self.files_changed} changed since loaded and {what} ({kept:,} committed rows kept)"
+        return files
 
     def _files_loaded_text(self) -> str:
         """``2 files``; a stopped run also counts the files it wrote rows of without finishing

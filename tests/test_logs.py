@@ -243,7 +243,9 @@ def test_a_broken_stderr_stops_no_load_and_loses_no_report(tmp_path: Path, fmt: 
     (tmp_path / "in").mkdir()
     write_csv(tmp_path / "in" / "a.csv", ["id"], [[1], [2]])
     if fails:
-        (tmp_path / "in" / "b.csv").write_text("")
+        (tmp_path / "in" / "b.csv").write_bytes(
+            b"\xef\xbb\xbf"
+        )  # a byte order mark alone: no header, no rows (0 bytes would be passed over)
     db, report, metrics = tmp_path / "o.db", tmp_path / "r.json", tmp_path / "m.prom"
     args = ["load", str(tmp_path / "in" / "*.csv"), str(db), "--table", "t", "--log-format", fmt]
     args += ["--report", str(report), "--metrics-file", str(metrics)]

@@ -304,6 +304,34 @@ def test_a_working_directory_under_a_regular_file_is_a_config_error(
     assert not target.exists()
 
 
+@pytest.mark.parametrize(
+    ("flags", "key"),
+    [
+        (["--key", "{id}", "--sort", "always", "--set"], "run.temp_dir"),
+        (["--table", "t", "--engine", "processes", "--set"], "run.spill_dir"),
+    ],
+)
+def test_a_working_directory_whose_folder_name_is_too_long_is_a_config_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], key: str
+) -> None:
+    """A 300-byte folder name passed the check (``os.path.exists`` says False of it) and the
+    first spill failed with an internal OSError (exit 1): it is refused, naming the option."""
+    src = write_csv(tmp_path / "in.csv", ["id", "n"], [[1, "5"], [2, "6"]])
+    target = tmp_path / ("t.ldb" if key == "run.temp_dir" else "t.db")
+    work = tmp_path / ("w" * 300) / "runs"
+    for dry in ([], ["--dry-run"]):
+        code, err = run(capsys, "load", str(src), str(target), "-q", *dry, *flags, f"{key}={work}")
+        assert (code, err.splitlines()) == (
+            2,
+            [
+                f"loader: error: {key}: {work} cannot be a directory: its folder name {'w' * 20}... is 300 bytes, "
+                f"longer than the 255 a name holds on {tmp_path}",
+                f"  hint: set {key} to a path of shorter folder names",
+            ],
+        )
+    assert not target.exists()
+
+
 def test_a_long_input_name_gives_a_default_reject_file_name_that_fits(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -866,7 +866,9 @@ def test_an_on_event_that_raises_stops_no_load_and_loses_no_report(tmp_path: Pat
 
 def test_an_on_event_that_raises_keeps_a_failed_runs_own_error(tmp_path: Path) -> None:
     src = write_csv(tmp_path / "a.csv", ["id"], [[1], [2]])
-    (tmp_path / "b.csv").write_text("")
+    (tmp_path / "b.csv").write_bytes(
+        b"\xef\xbb\xbf"
+    )  # a byte order mark alone: no header, no rows (0 bytes would be passed over)
     seen: list[str] = []
 
     def always_down(name: str, data: dict) -> None:
@@ -946,7 +948,7 @@ def test_a_file_that_stops_the_run_before_its_rows_leaves_the_files_before_it_lo
     files = small_files(tmp_path, 3)
     last = tmp_path / "z.csv"
     if bad == "empty":
-        last.write_text("")
+        last.write_bytes(b"\xef\xbb\xbf")  # a byte order mark alone: no header, no rows (0 bytes would be passed over)
     else:
         write_csv(last, ["id", "extra"], [[99, "x"]])  # a column the table lacks
     db = tmp_path / "o.db"
@@ -1439,3 +1441,53 @@ def test_a_pipeline_run_again_checks_its_stages_again(tmp_path: Path, plan_first
         with pytest.raises(ConfigError, match=r"columns\.n: cannot use 'abc' as a int64 value"):
             p.run()
     assert sqlite_rows(db, "select name from sqlite_master where name = 't'") == []
+
+
+@pytest.mark.parametrize(("fmt", "engine"), [("csv", "threads"), ("jsonl", "threads"), ("csv", "processes")])
+def test_a_zero_byte_text_file_among_a_globs_files_is_a_file_of_no_rows(tmp_path: Path, fmt: str, engine: str) -> None:
+    """Spark writes a 0-byte part file for a task without rows: it stopped the whole load
+    (exit 65, "file is empty"). The other files load; the report lists it as ``empty``."""
+    (tmp_path / "in").mkdir()
+    for name, i in (("a", 1), ("c", 3)):
+        text = f'{{"id": {i}}}\n' if fmt == "jsonl" else f"id\n{i}\n"
+        (tmp_path / "in" / f"{name}.{fmt}").write_text(text)
+    empty = tmp_path / "in" / f"b.{fmt}"
+    empty.write_bytes(b"")
+    db, report = tmp_path / "o.db", tmp_path / "r.json"
+    args = ["load", str(tmp_path / "in" / f"*.{fmt}"), str(db), "--table", "t", "--engine", engine]
+    plan = cli(*args, "--dry-run")
+    assert plan.returncode == 0, plan.stderr
+    assert f"empty (1): 0 bytes: no header, no rows, nothing to load\n  {empty}\n" in plan.stdout
+    done = cli(*args, "--report", str(report))
+    assert done.returncode == 0, done.stderr
+    assert (
+        done.stderr.startswith("ok: 2 rows written to ")
+        and " from 2 files, 1 empty (0 bytes, no rows) in " in done.stderr
+    )
+    assert sqlite_rows(db, "SELECT id FROM t ORDER BY id") == [(1,), (3,)]
+    written = json.loads(report.read_text())
+    assert [
+        (f["path"], f["status"], f["rows_read"], f["reason"]) for f in written["files"] if f["status"] == "empty"
+    ] == [(str(empty), "empty", 0, "0 bytes: no header, no rows")]
+    assert (written["files_loaded"], written["files_empty"], written["exit_code"]) == (2, 1, 0)
+
+
+def test_every_input_of_zero_bytes_still_stops_the_load_and_so_does_a_zero_byte_parquet_file(tmp_path: Path) -> None:
+    """Input that loads nothing is no success: where every file is empty, the first is the
+    error it was. A Parquet file of 0 bytes is a corrupt one, named, beside other files too."""
+    (tmp_path / "a.csv").write_bytes(b"")
+    (tmp_path / "b.csv").write_bytes(b"")
+    done = cli("load", str(tmp_path / "*.csv"), str(tmp_path / "o.db"), "--table", "t", "-q")
+    assert (done.returncode, done.stderr) == (
+        65,
+        f"loader: error: {tmp_path / 'a.csv'}: file is empty (no header, no rows)\n"
+        "  hint: fix or replace the file, then rerun: the files before it stay loaded\n",
+    )
+    pq.write_table(pa.table({"id": [1]}), tmp_path / "a.parquet")
+    (tmp_path / "b.parquet").write_bytes(b"")
+    done = cli("load", str(tmp_path / "*.parquet"), str(tmp_path / "p.db"), "--table", "t", "-q")
+    assert (done.returncode, done.stderr) == (
+        65,
+        f"loader: error: {tmp_path / 'b.parquet'}: file is empty\n"
+        "  hint: fix or replace the file, then rerun: the files before it stay loaded\n",
+    )

@@ -36,6 +36,7 @@ __all__ = [
     "ParquetReader",
     "Reader",
     "dedupe_names",
+    "empty_text_files",
     "expand_paths",
     "file_format",
     "input_spellings",
@@ -118,6 +119,27 @@ def too_new(spelled: list[list[str]], min_age: float) -> tuple[list[list[str]], 
         else:
             ready.append(names)
     return ready, young
+
+
+EMPTY_REASON = "0 bytes: no header, no rows"
+
+
+def empty_text_files(spelled: list[list[str]], config: SourceConfig) -> tuple[list[list[str]], list[str]]:
+    """The inputs split: those to load, and the CSV and JSON Lines files of 0 bytes (the first
+    spelling of each), files of 0 rows: Spark and Hadoop write one for a task without rows, and
+    it stopped the load of every part file after it. Where every input is one, none is split
+    off: the load stops on the first (an input that loads nothing is no success). A Parquet
+    or Arrow file of 0 bytes is no such file but a corrupt one, and is read (and refused)."""
+    empty = [
+        names
+        for names in spelled
+        if names[0] != storage.STDIN
+        and file_format(names[0], config) in ("csv", "jsonl")
+        and storage.size(names[0]) == 0
+    ]
+    if len(empty) == len(spelled):
+        return spelled, []
+    return [names for names in spelled if names not in empty], [names[0] for names in empty]
 
 
 def _age(path: str, now: float) -> float | None:

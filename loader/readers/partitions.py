@@ -2,8 +2,8 @@
 
 pyarrow's ``write_to_dataset(partition_cols=...)``, Spark and DuckDB's
 ``COPY ... (PARTITION_BY ...)`` keep a partition column's value only in the folder
-name (``sales/country=DE/part-0.parquet``). ``settle`` decides once per load whether
-such columns are read (``source.partitioning``); ``Partitioned`` adds them to every
+name (``sales/country=DE/part-0.parquet``). ``settle`` checks once per load that the
+files fit the layout ``source.partitioning`` asks for; ``Partitioned`` adds them to every
 chunk of one file, each a single value repeated, typed as a CSV column's text is
 (``yr=2024`` is an integer, ``code=007`` text) over every file's values: its
 ``schema`` and ``guesses`` go into the load's one schema like any file's columns.
@@ -63,18 +63,17 @@ def _keys(path: str) -> frozenset[str]:
 
 
 def settle(config: SourceConfig, files: list[str], earlier: frozenset[str] = frozenset()) -> SourceConfig:
-    """``config`` with ``partitioning`` settled for a load of ``files``: ``auto`` stays
-    (each reader adds its file's keys) where every file's path has the same partition
-    keys, else it is ``none``; ``hive`` refuses a file whose keys are not the first file's.
-    Once earlier runs of the job loaded partition columns (``earlier``, ``recorded_keys``),
-    ``auto`` holds the files to them as ``hive`` does, and either refuses a file without
-    them: its rows would load those columns as NULL."""
+    """``config`` checked for a load of ``files``: under ``auto`` each reader adds the keys of
+    its own file's path, and a file whose path lacks a key another file has loads that column
+    as NULL (as pyarrow's ``partitioning="hive"`` discovery does: no file's folders are dropped
+    because another file sits at another depth); ``hive`` refuses a file whose keys are not
+    the first file's. Once earlier runs of the job loaded partition columns (``earlier``,
+    ``recorded_keys``), both refuse a file without them: its rows would load those columns
+    as NULL where every earlier file had a value."""
     if config.partitioning == "none":
         return config
     keys = [_keys(f) for f in files]
     first = keys[0] if keys else frozenset()
-    if config.partitioning == "auto" and not earlier:
-        return config if all(k == first for k in keys) else replace(config, partitioning="none")
     for path, found in zip(files, keys, strict=True):
         if earlier - found:
             folders = ", ".join(f"{k}=" for k in sorted(earlier - found))
@@ -83,6 +82,8 @@ def settle(config: SourceConfig, files: list[str], earlier: frozenset[str] = fro
                 path,
                 f"no {folders} folder in its path, but earlier runs of the job loaded {_listed(earlier)} from such folders",
             )
+        if config.partitioning == "auto":
+            continue
         if not found:
             raise _outside(config, path, "no key=value folder in its path")
         if found != first:
@@ -122,14 +123,13 @@ def values_for(path: str, config: SourceConfig) -> dict[str, str | None]:
 
 
 def loaded_keys(config: SourceConfig, loaded: Iterable[str], columns: Iterable[str]) -> frozenset[str]:
-    """The partition keys the job's loads added as columns, folded: ``settle`` over the files
-    its checkpoint lists (``loaded``) kept them only where every file's path has the same
-    keys, and its recorded schema (``columns``) holds them. Files of different keys loaded
-    none: a file's own column of a key's name kept the file's values."""
-    keys = {_keys(p) for p in loaded if p != STDIN}
-    if config.partitioning == "none" or len(keys) != 1:
+    """The partition keys the job's loads added as columns, folded: every key of a
+    ``key=value`` folder in the path of a file its checkpoint lists (``loaded``) that its
+    recorded schema (``columns``) holds (each file added its own path's keys: ``settle``)."""
+    if config.partitioning == "none":
         return frozenset()
-    return keys.pop() & {fold(c) for c in columns}
+    keys = frozenset().union(*(_keys(p) for p in loaded if p != STDIN))
+    return keys & {fold(c) for c in columns}
 
 
 def folder_values(path: str, keys: frozenset[str], recorded: Iterable[str]) -> dict[str, str | None]:

@@ -10,6 +10,7 @@ from typing import Any
 import duckdb
 import plyvel
 import pyarrow as pa
+import pyarrow.dataset as pads
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
@@ -255,13 +256,40 @@ def test_none_loads_the_files_own_columns_only(tmp_path: Path) -> None:
     assert sqlite_rows(tmp_path / "wh.db", "SELECT name FROM pragma_table_info('t')") == [("id",), ("v",)]
 
 
-def test_auto_adds_nothing_when_a_file_is_outside_the_layout(tmp_path: Path) -> None:
+def test_auto_gives_a_file_outside_the_layout_null_partition_columns(tmp_path: Path) -> None:
+    """A stray file beside the partitions made auto add no column to any file: every row lost
+    its country. Now the stray's rows alone have none, as pyarrow's hive discovery reads them."""
     write_to_dataset(tmp_path / "hive")
     (tmp_path / "hive" / "extra").mkdir()
     pq.write_table(pa.table({"id": [4], "v": ["d"]}), tmp_path / "hive" / "extra" / "p.parquet")
     load(str(tmp_path / "hive" / "*" / "*.parquet"), tmp_path / "wh.db", table="t")
-    assert sqlite_rows(tmp_path / "wh.db", "SELECT count(*) FROM t") == [(4,)]
-    assert sqlite_rows(tmp_path / "wh.db", "SELECT name FROM pragma_table_info('t')") == [("id",), ("v",)]
+    assert sqlite_rows(tmp_path / "wh.db", "SELECT id, v, country FROM t ORDER BY id") == [
+        (1, "a", "DE"),
+        (2, "b", "FR"),
+        (3, "c", "DE"),
+        (4, "d", None),
+    ]
+
+
+def test_auto_over_folders_of_mixed_depth_adds_each_files_own_keys(tmp_path: Path) -> None:
+    """``a=1/x.csv`` beside ``a=1/b=2/y.csv``: auto dropped a and b from every file, exit 0.
+    Each file now has the columns of its own path, a key its path lacks NULL (pyarrow's
+    ``partitioning="hive"`` reads the same rows), and a rerun with a new file of either depth loads."""
+    data, db = tmp_path / "data", tmp_path / "o.db"
+    (data / "a=1" / "b=2").mkdir(parents=True)
+    write_csv(data / "a=1" / "x.csv", ["id"], [[1]])
+    write_csv(data / "a=1" / "b=2" / "y.csv", ["id"], [[2]])
+    args = ["load", str(data / "**" / "*.csv"), str(db), "--table", "t", "-q"]
+    assert cli(*args).returncode == 0
+    expected = [(1, 1, None), (2, 1, 2)]
+    assert sqlite_rows(db, "SELECT id, a, b FROM t ORDER BY id") == expected
+    pyarrow_rows = pads.dataset(str(data), format="csv", partitioning="hive").to_table().to_pylist()
+    assert sorted((r["id"], r["a"], r["b"]) for r in pyarrow_rows) == expected
+    (data / "a=3" / "b=4").mkdir(parents=True)
+    write_csv(data / "a=3" / "z.csv", ["id"], [[3]])
+    write_csv(data / "a=3" / "b=4" / "w.csv", ["id"], [[4]])
+    assert cli(*args).returncode == 0
+    assert sqlite_rows(db, "SELECT id, a, b FROM t ORDER BY id") == [*expected, (3, 3, None), (4, 3, 4)]
 
 
 def test_hive_refuses_a_file_outside_the_layout_naming_it(tmp_path: Path) -> None:
@@ -280,7 +308,7 @@ def test_hive_refuses_a_file_outside_the_layout_naming_it(tmp_path: Path) -> Non
 
 def test_hive_refuses_files_with_other_keys() -> None:
     files = ["d/a=1/x.csv", "d/b=2/y.csv"]
-    assert settle(SourceConfig(path=files), files).partitioning == "none"
+    assert settle(SourceConfig(path=files), files).partitioning == "auto"  # each file adds its own
     with pytest.raises(ConfigError) as err:
         settle(SourceConfig(path=files, partitioning="hive"), files)
     assert str(err.value) == "d/b=2/y.csv: source.partitioning = 'hive': partition keys b, not a as in d/a=1/x.csv"
@@ -379,9 +407,10 @@ def _replay_fixed(tmp_path: Path, old: str, new: str) -> Any:
     return cli("replay", "fixed.jsonl", "--job", "job.toml", "-q", cwd=tmp_path)
 
 
-def test_a_replayed_raw_row_keeps_its_own_column_where_the_load_added_no_partition_columns(tmp_path: Path) -> None:
-    """``auto`` over files of different keys loads none: ``x=1/a.csv`` keeps its own ``x``.
-    Its raw row replayed stored the folder's 1 over the row's 6 in the file."""
+def test_a_replayed_raw_row_gets_its_own_paths_folders_beside_a_file_outside_the_layout(tmp_path: Path) -> None:
+    """``auto`` over ``x=1/a.csv`` and ``b.csv``: a.csv's rows take the folder's x, b.csv keeps
+    its own. a.csv's raw row replayed got no folder value (the load then added none) and kept
+    the row's 6; it loads now as the load read the file."""
     (tmp_path / "in" / "x=1").mkdir(parents=True)
     (tmp_path / "in" / "x=1" / "a.csv").write_text("id,x,amount\n1,5,10\n2,6,20,extra\n")
     (tmp_path / "in" / "b.csv").write_text("id,x,amount\n3,7,30\n")
@@ -391,8 +420,8 @@ def test_a_replayed_raw_row_keeps_its_own_column_where_the_load_added_no_partiti
     done = _replay_fixed(tmp_path, '"raw": "2,6,20,extra"', '"raw": "2,6,20"')
     assert (done.returncode, done.stderr) == (0, "")
     assert sqlite_rows(tmp_path / "out.db", "SELECT id, x, amount FROM t ORDER BY id") == [
-        (1, 5, 10),
-        (2, 6, 20),
+        (1, 1, 10),
+        (2, 1, 20),
         (3, 7, 30),
     ]
 
