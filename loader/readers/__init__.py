@@ -139,7 +139,8 @@ def empty_text_files(spelled: list[list[str]], config: SourceConfig) -> tuple[li
     ]
     if len(empty) == len(spelled):
         return spelled, []
-    return [names for names in spelled if names not in empty], [names[0] for names in empty]
+    gone = {names[0] for names in empty}
+    return [names for names in spelled if names[0] not in gone], [names[0] for names in empty]
 
 
 def _age(path: str, now: float) -> float | None:
