@@ -1,7 +1,7 @@
 """A load cut into parts that can run anywhere: whole files, byte ranges of CSV and JSON
 Lines files cut at row boundaries, and row-group ranges of Parquet files.
 
-A part has a stable id made from its file's identity and its range, so a rerun, another
+A part has a stable id made from its file's checkpoint key, identity and range, so a rerun, another
 process or another machine names the same part the same way. A CSV file is cut only
 where the cut is provably between rows: the quote characters before the cut are even
 in number (a newline inside a quoted value follows an odd count). A file that cannot
@@ -50,10 +50,17 @@ class Part:
     # made from another version of the file, rewritten in place at the same size, are not reused
     version: str = ""
     line: int = 0  # CSV byte ranges: the line ``start`` is on (1 for the first part), as the plan found it
+    # the checkpoint key of the file it counts to, in its id too: by default its path's; that of
+    # an entry of another name of the file this run goes on in (``state.plan_files``) otherwise
+    key: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", storage.key(self.path))
 
     @property
     def id(self) -> str:
-        return self._id(storage.key(self.path))
+        return self._id(self.key)
 
     def id_spelled(self, uri: str) -> str:
         """The id a run before URI schemes were lower-cased gave this part of ``uri`` as its

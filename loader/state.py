@@ -114,6 +114,7 @@ class PartsKept:
     path: str
     rows_read: int = 0
     rows_written: int = 0
+    real: str | None = None  # the real file its parts read (parts from before they recorded it: None)
 
 
 @dataclass
@@ -153,6 +154,7 @@ class JobState:
     def add_part(self, part: dict[str, Any]) -> None:
         """A part an engine committed (``loader.engines``): its rows, counted to its file."""
         kept = self.parts.setdefault(part_file(part), PartsKept(str(part.get("path", ""))))
+        kept.real = kept.real or (part.get("identity") or {}).get("real")
         kept.rows_read += int(part.get("rows_read", 0))
         kept.rows_written += int(part.get("rows_written", 0))
 
@@ -424,20 +426,24 @@ class LoadedElsewhere:
                 if fs.done and fs.identity is not None and key.startswith("file:/"):
                     self._by_content.setdefault(_content(fs.identity), []).append((key, fs))
         entries = self._by_content.get(_content(ident), ())
-        return any(_real(key, fs) == ident["real"] for key, fs in entries)
+        return any(_real(key, (fs.identity or {}).get("real")) == ident["real"] for key, fs in entries)
 
     def half_loaded(self, ident: dict[str, Any] | None, inputs: set[str]) -> str | None:
-        """The key of an entry half loaded (rows read, not done) from the real file ``ident``
-        reaches, under a spelling that is none of this run's ``inputs``; else None. Matched
-        by the real path, as done entries are (``holds``): whether the file is still the
-        version it was is the caller's check, as for an entry under its own spelling."""
+        """The key of an entry half loaded (rows read, not done; or in parts, ``gone``'s
+        kind) from the real file ``ident`` reaches, under a spelling that is none of this
+        run's ``inputs``; else None. Matched by the real path, as done entries are
+        (``holds``): whether the file is still the version it was is the caller's check (an
+        engine's, of the parts: ``engines.check_committed``), as under its own spelling."""
         if ident is None or "real" not in ident:
             return None
         if self._half_by_real is None:
             self._half_by_real = {}
             for key, fs in self.state.files.items():
                 if not fs.done and fs.rows_read and fs.identity is not None and key.startswith("file:/"):
-                    self._half_by_real.setdefault(_real(key, fs), key)
+                    self._half_by_real.setdefault(_real(key, fs.identity.get("real")), key)
+            for key, kept in self.state.parts.items():
+                if key not in self.state.files and kept.rows_read and key.startswith("file:/"):
+                    self._half_by_real.setdefault(_real(key, kept.real), key)
         found = self._half_by_real.get(ident["real"])
         return found if found is not None and found not in inputs else None
 
@@ -446,11 +452,10 @@ def _content(ident: dict[str, Any]) -> tuple[Any, Any]:
     return ident.get("size"), ident.get("sha256_head_tail")
 
 
-def _real(key: str, fs: FileState) -> str:
-    """The file an entry's spelling reached when loaded (an entry from before identities held
-    it: the one it reaches now)."""
-    assert fs.identity is not None
-    return str(fs.identity.get("real") or os.path.realpath(key[len("file:") :]))
+def _real(key: str, real: str | None) -> str:
+    """The file an entry's spelling reached when loaded, as its identity recorded it (``real``;
+    an entry from before identities held it: the one it reaches now)."""
+    return real or os.path.realpath(key[len("file:") :])
 
 
 def rows_committed(state: JobState) -> int:

@@ -1540,6 +1540,46 @@ def test_an_unchanged_file_whose_parts_this_run_cuts_otherwise_is_not_called_cha
     assert sqlite_rows(target, "SELECT count(*) FROM t") == kept
 
 
+@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
+@pytest.mark.parametrize("engine", ["processes", "dask"])
+def test_a_file_half_loaded_in_parts_resumes_through_a_linked_folder(
+    tmp_path: Path, cluster: Any, engine: str, sink: str
+) -> None:
+    """Stopped after some parts of ``a/x.csv`` committed, resumed as ``link/x.csv``
+    (``link -> a``): the parts' ids and entries were of the first name, so the rerun loaded
+    every part again (the committed rows twice, exit 0, ``a/x.csv`` reported gone)."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "a")
+    src, linked = tmp_path / "a" / "x.csv", tmp_path / "link" / "x.csv"
+    src.write_text("id,n,name\n" + "".join(f"{i},{'x' if i == 15_000 else i},n{i}\n" for i in range(20_000)))
+    target = tmp_path / ("t.db" if sink == "sqlite" else "t.ldb")
+    sink_config = (
+        SinkConfig(path=str(target), table="t") if sink == "sqlite" else SinkConfig(path=str(target), key="r:{id}")
+    )
+    scheduler = cluster.scheduler_address if engine == "dask" else None
+    config = JobConfig(
+        source=SourceConfig(path=[str(src)], columns={"n": "int64"}),
+        sink=sink_config,
+        run=RunConfig(engine=engine, scheduler=scheduler, workers=2, part_size=40_000, max_rejects=0),  # type: ignore[arg-type]
+    )
+    with pytest.raises(RejectLimitError) as caught:
+        Pipeline(config).run()
+    first = caught.value.report.rows_written
+    assert 0 < first < 19_999
+    resumed = replace(
+        config, source=replace(config.source, path=[str(linked)]), run=replace(config.run, max_rejects=None)
+    )
+    report = Pipeline(resumed).run()
+    assert [(f.path, f.status) for f in report.files] == [(str(linked), "resumed")]
+    assert (report.files_gone, first + report.rows_written) == (0, 19_999)
+    if sink == "sqlite":
+        assert sqlite_rows(target, "SELECT count(*), count(DISTINCT id) FROM t") == [(19_999, 19_999)]
+    else:
+        assert len(contents(target, sink)) == 19_999
+    again = Pipeline(resumed).run()
+    assert (again.rows_written, again.files_gone, [f.status for f in again.files]) == (0, 0, ["skipped"])
+
+
 @pytest.mark.parametrize("engine", ["processes", "dask"])
 def test_a_file_rewritten_in_place_after_a_signal_stopped_its_load_stops_the_rerun(tmp_path: Path, engine: str) -> None:
     target, args = _load_args(tmp_path, engine)

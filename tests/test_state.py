@@ -556,20 +556,24 @@ def test_a_file_half_loaded_from_one_directory_resumes_from_another(
     assert (again, json.loads((elsewhere / "rep.json").read_text())["rows_written"]) == (0, 0)
 
 
-def _half_loaded_in_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path, int]:
+def _half_loaded_in_parts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sink: dict[str, Any] | None = None, engine: str = "processes"
+) -> tuple[Path, Path, int]:
     """``cfg/d.csv`` half loaded in parts by ``cfg/job.toml`` run from ``cfg`` (the first
-    part's reject stops it): the two directories and the rows committed."""
+    part's reject stops it) into ``sink`` (by default ``out.db``, table ``t``): the two
+    directories and the rows committed."""
     cfg, elsewhere = _two_directories(tmp_path, 20_000)
     text = (cfg / "d.csv").read_text().replace("\n0,", "\noops,", 1)
     (cfg / "d.csv").write_text(text)
-    run = {"engine": "processes", "workers": 1, "part_size": 64 << 10}
+    run = {"engine": engine, "workers": 1, "part_size": 64 << 10}
     source = {"path": "d.csv", "columns": {"id": "int64"}}
-    write_job(cfg / "job.toml", source=source, sink={"path": "out.db", "table": "t"}, run=run)
+    sink = sink or {"path": "out.db", "table": "t"}
+    write_job(cfg / "job.toml", source=source, sink=sink, run=run)
     monkeypatch.chdir(cfg)
     assert main(["run", "job.toml", "-q", "--set", "run.max_rejects=0"]) == 3
-    [(kept,)] = sqlite_rows(cfg / "out.db", "SELECT count(*) FROM t")
+    kept = _stored_rows(cfg / str(sink["path"]))
     assert 0 < kept < 19_999
-    return cfg, elsewhere, int(kept)
+    return cfg, elsewhere, kept
 
 
 def test_a_file_half_loaded_in_parts_from_one_directory_resumes_from_another(
@@ -588,6 +592,48 @@ def test_a_file_half_loaded_in_parts_from_one_directory_resumes_from_another(
     assert main(["run", "../cfg/job.toml", "-q", "--report", "rep.json"]) == 0
     again = json.loads((elsewhere / "rep.json").read_text())
     assert (again["rows_written"], again["files_gone"], [f["status"] for f in again["files"]]) == (0, 0, ["skipped"])
+
+
+@pytest.mark.parametrize(
+    "sink",
+    [{"path": "out.db", "table": "t"}, {"path": "out.ldb", "key": "{id:08d}"}],
+    ids=["sqlite", "leveldb"],
+)
+def test_a_file_half_loaded_in_parts_resumes_through_a_linked_deploy_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], sink: dict[str, Any]
+) -> None:
+    """Run as ``cfg/job.toml``, resumed as ``current/job.toml`` (``current -> cfg``): the
+    parts were committed under ``cfg/d.csv``, the rerun found none under ``current/d.csv``
+    and loaded every part again (the committed rows twice, exit 0, ``cfg/d.csv`` gone), as
+    did ``threads``, which now refuses the file as under its first name."""
+    cfg, elsewhere, kept = _half_loaded_in_parts(tmp_path, monkeypatch, sink)
+    (tmp_path / "current").symlink_to(cfg)
+    monkeypatch.chdir(elsewhere)
+    job, linked = str(tmp_path / "current" / "job.toml"), str(tmp_path / "current" / "d.csv")
+    target = cfg / str(sink["path"])
+    capsys.readouterr()
+    assert main(["run", job, "-q", "--set", "run.engine=threads"]) == 78
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"loader: error: {linked}: half loaded in parts by an earlier run with run.engine = 'processes' or 'dask'"
+    )
+    assert _stored_rows(target) == kept
+    assert main(["run", job, "--dry-run"]) == 0
+    assert f"  {linked}: half loaded in parts: its other parts are loaded" in capsys.readouterr().out.splitlines()
+    assert main(["run", job, "-q", "--report", "rep.json"]) == 0
+    report = json.loads((elsewhere / "rep.json").read_text())
+    assert [(f["path"], f["status"]) for f in report["files"]] == [(linked, "resumed")]
+    assert (report["files_gone"], report["rows_written"]) == (0, 19_999 - kept)
+    assert _stored_rows(target) == 19_999
+    if target.suffix == ".db":
+        assert sqlite_rows(target, "SELECT count(*), count(DISTINCT id), min(id) FROM t") == [(19_999, 19_999, 1)]
+    for again in (job, str(cfg / "job.toml")):  # loaded once, under either name
+        assert main(["run", again, "-q", "--report", "rep.json"]) == 0
+        rerun = json.loads((elsewhere / "rep.json").read_text())
+        assert (rerun["rows_written"], rerun["files_gone"], [f["status"] for f in rerun["files"]]) == (
+            0,
+            0,
+            ["skipped"],
+        )
 
 
 def test_parts_an_earlier_version_recorded_by_a_relative_path_resume_from_their_directory(
@@ -636,6 +682,30 @@ def test_a_half_loaded_entry_under_another_spelling_of_the_file_is_resumed(tmp_p
     other = str(cfg / "e.csv")
     [plan] = plan_files([other], JobState(files={file_key(linked): half}), "error")
     assert (plan.key, plan.status) == (file_key(other), "loaded")
+
+
+def test_a_file_half_loaded_in_parts_under_another_spelling_goes_on_in_its_parts(tmp_path: Path) -> None:
+    """Parts committed of ``lnk/d.csv`` (``lnk -> cfg``) count to the file the run reaches as
+    ``cfg/d.csv``: its plan is of their key (the parts' ids are made of it), by the real path
+    they recorded, or, parts from before they recorded the file's identity, the one their key
+    reaches now. Not a file of the parts' own key among the inputs, nor another file."""
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    (cfg / "d.csv").write_text("id\n1\n2\n3\n")
+    (cfg / "e.csv").write_text("id\n4\n")
+    (tmp_path / "lnk").symlink_to(cfg)
+    linked, real, other = str(tmp_path / "lnk" / "d.csv"), str(cfg / "d.csv"), str(cfg / "e.csv")
+    part = {"path": linked, "key": file_key(linked), "rows_read": 1, "rows_written": 1}
+    for recorded in ({"identity": identity(linked)}, {}):
+        state = JobState()
+        state.add_part({**part, **recorded})
+        [plan] = plan_files([real], state, "error")
+        assert (plan.key, plan.status, plan.path) == (file_key(linked), "loaded", real)
+        assert plan.state is not None and (plan.state.path, plan.state.rows_read) == (real, 0)
+        assert [(p.key, p.status) for p in plan_files([other, linked], state, "error")] == [
+            (file_key(other), "loaded"),
+            (file_key(linked), "loaded"),
+        ]
 
 
 @pytest.mark.parametrize("stages", ["none", "dedupe"])

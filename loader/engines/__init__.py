@@ -25,7 +25,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .. import pool_worker, stopping, storage
@@ -420,7 +420,7 @@ def check_committed(
     rows of its committed parts again. ``identity``: a file's as this run finds it, by key.
     Errors name the file as this run spells it."""
     planned = {p.id for p in parts}
-    paths = {storage.key(p.path): p.path for p in parts}
+    paths = {p.key: p.path for p in parts}
     part_size = pipeline.job.run.part_size
     for pid, entry in committed.items():
         key = part_file(entry)
@@ -492,8 +492,9 @@ def check_job(pipeline: Pipeline, writer: Writer) -> None:
 
 
 def plan_parts(pipeline: Pipeline, plans: list[FilePlan]) -> list[Part]:
-    """Every part of the files this run loads, in plan order."""
-    return [part for plan in plans for part in cut_file(pipeline, plan.path).parts]
+    """Every part of the files this run loads, in plan order, each of its plan's checkpoint
+    key: a file half loaded in parts under another name of it goes on in those parts."""
+    return [replace(part, key=plan.key) for plan in plans for part in cut_file(pipeline, plan.path).parts]
 
 
 def cut_file(pipeline: Pipeline, path: str) -> Cut:
@@ -560,6 +561,7 @@ class Coordinator:
     shown: set[str] = field(default_factory=set)  # files listed in the report
     planned: dict[str, FileState] = field(default_factory=dict)  # the state each file read counts into
     announced: set[str] = field(default_factory=set)  # files whose ``file`` event is out (``_announce``)
+    keys: dict[str, str] = field(default_factory=dict)  # each file read's checkpoint key, by its path (``_key``)
 
     def run(self, plans: list[FilePlan], types: dict[str, pa.DataType], fresh: bool, engine: Engine | None) -> None:
         pipe = self.pipeline
@@ -567,6 +569,7 @@ class Coordinator:
         self.plans, plans = plans, [p for p in plans if p.reads]
         # each file's counts go into the state its plan made (a reloaded one's: its next version)
         self.planned = {p.key: p.state for p in plans if p.state is not None}
+        self.keys = {p.path: p.key for p in plans}
         parts = plan_parts(pipe, plans)
         self.types = types
         if plans:  # the table or keys from the first file now; each later file's at its first commit
@@ -644,7 +647,7 @@ class Coordinator:
         with naming_file(path):  # a column the key or an index names that this file lacks
             pipe.sink.check_schema(pipe.job.sink, schema)
         prepare_for(self.writer, schema, fresh=fresh, file=path)
-        self.prepared.add(storage.key(path))
+        self.prepared.add(self._key(path))
 
     def _turn_of(self, path: str | None) -> None:
         """The files up to ``path`` (None: every one) listed in the report in input order,
@@ -652,7 +655,7 @@ class Coordinator:
         stops the run there), a file read once its schema is prepared for (the first at
         the start, the others at their first commit). A run that stops lists no file after
         the one it stopped in."""
-        key = None if path is None else storage.key(path)
+        key = None if path is None else self._key(path)
         if key in self.shown:
             return
         while self.listed < len(self.plans):
@@ -661,7 +664,7 @@ class Coordinator:
             if not plan.reads:
                 self.skip(plan)
                 continue
-            here = storage.key(plan.path)
+            here = plan.key
             if here not in self.shown:
                 self.shown.add(here)
                 self.report.files.append(self._file(plan.path).report)
@@ -670,11 +673,16 @@ class Coordinator:
 
     def _file(self, path: str) -> _File:
         """A file's counts and report line (listed in the report at its turn: ``_turn_of``)."""
-        key = storage.key(path)
+        key = self._key(path)
         f = self.files.get(key)
         if f is None:
             f = self.files[key] = _File(self.planned[key], FileReport(path, status="incomplete"), 0)
         return f
+
+    def _key(self, path: str) -> str:
+        """The checkpoint key a file read counts under: its plan's (``state.plan_files``), not
+        always its path's (a file half loaded under another name of it goes on in that entry)."""
+        return self.keys[path]
 
     def _identity(self, key: str) -> Any:
         """The identity of the file of ``key`` as this run's plan found it (None: a file this run does not read)."""
@@ -773,7 +781,7 @@ class Coordinator:
                 return future.result()
             except LoaderError as exc:
                 self._number_in_file(task, exc)
-                exc.stopped_in = storage.key(task.part.path)  # its committed parts named (``_name_kept_rows``)
+                exc.stopped_in = task.part.key  # its committed parts named (``_name_kept_rows``)
                 self._turn_of(task.part.path)  # listed, as incomplete, as ``threads`` lists the file it stopped in
                 self._announce(task.part.path)  # and logged as begun, as ``threads`` logs it before it reads
                 raise
@@ -828,7 +836,7 @@ class Coordinator:
     def _commit(self, task: PartTask, result: PartResult) -> None:
         """One part's rows and its checkpoint entry, in one atomic unit."""
         pipe = self.pipeline
-        key = storage.key(task.part.path)
+        key = task.part.key
         if key not in self.prepared:
             self._prepare(task.part.path)
         self._announce(task.part.path)
@@ -896,7 +904,7 @@ class Coordinator:
         the run): its status (``loaded``, or ``resumed`` when a run before committed parts of
         it) is known by then, and the files before it are listed, so the events come in input
         order, as ``threads`` sends them."""
-        key = storage.key(path)
+        key = self._key(path)
         if key not in self.announced:
             self.announced.add(key)
             status = self._file(path).report.status
@@ -906,7 +914,7 @@ class Coordinator:
         """The part's rows the target's table refused, in the reject file (synced): their
         values as the part holds them, their rows and lines from its ``numbers``."""
         numbers = read_numbers(result.numbers, [r.index for r in refused])
-        version = self.files[storage.key(task.part.path)].state.version
+        version = self.files[task.part.key].state.version
         self.rejects.write(
             Reject(
                 file=task.part.path,
@@ -1012,7 +1020,7 @@ def _rename_old_ids(parts: list[Part], committed: dict[str, dict[str, Any]]) -> 
     spellings = _respelled(committed)
     olds = []
     for part in parts:
-        for uri in sorted(spellings.get(storage.key(part.path), ())):
+        for uri in sorted(spellings.get(part.key, ())):
             old = part.id_spelled(uri)
             if old in committed and part.id not in committed:
                 committed[part.id] = committed.pop(old)
