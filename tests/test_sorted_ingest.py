@@ -971,7 +971,7 @@ def test_a_config_error_on_a_later_file_while_rows_are_held_says_nothing_was_wri
     ("second", "text", "code", "status"),
     [
         ("c.csv", "id,q\n9,1\n", 2, "failed"),  # a declared column it lacks
-        ("e.csv", "", 65, "failed"),  # empty
+        ("e.csv", "\ufeff", 65, "failed"),  # a byte order mark alone: no header (0 bytes would be passed over)
         ("r.csv", "id,n\n4,x\n5,y\n", 3, "rejects_exceeded"),  # past max_rejects
     ],
 )
@@ -981,7 +981,7 @@ def test_a_failure_on_a_later_file_while_rows_are_held_reports_no_file_loaded(
     """Nothing is committed: the file read whole is ``incomplete`` with no rows, as the
     rerun, which reads it again, finds it."""
     (tmp_path / "a.csv").write_text("id,n\n3,5\n1,6\n2,7\n")
-    (tmp_path / second).write_text(text)
+    (tmp_path / second).write_text(text, encoding="utf-8")
     target = tmp_path / "t.ldb"
     job = JobConfig(
         source=SourceConfig(path=[str(tmp_path / "a.csv"), str(tmp_path / second)], columns={"n": "int64"}),
