@@ -25,7 +25,7 @@ import pyarrow as pa
 from .. import kernels, suggest
 from ..convert import decimal_text, float_loses, leading_zero, mask_of, value_bytes
 from ..errors import ConfigError
-from ..types import inner_types, is_bytes, is_text, leaf_types, map_leaves, type_name
+from ..types import inner_types, is_bytes, is_json_field, is_text, leaf_types, map_leaves, type_name
 
 INT64_MAX = (1 << 63) - 1
 
@@ -635,12 +635,13 @@ def json_objects(batch: pa.RecordBatch) -> pa.Array:
         return pa.array([b"{}"] * batch.num_rows, pa.binary())
     values: list[pa.Array] = []
     openings: list[str] = []
-    for col in batch.columns:
+    for f, col in zip(batch.schema, batch.columns, strict=True):
         if pa.types.is_boolean(col.type) and col.null_count == 0:
             values.append(col)
             openings.append(_BOOL)
             continue
-        out, opening = _json_value(col)
+        # JSON text is embedded as the nested value it is, not as a string holding it
+        out, opening = (kernels.cast(col, pa.string()), "") if is_json_field(f) else _json_value(col)
         values.append(out)
         openings.append(opening)
     literals = _literals(tuple(batch.schema.names), tuple(openings))
