@@ -578,6 +578,13 @@ def _json_value(arr: pa.Array) -> tuple[pa.Array, str]:
     return (out, "") if text is None else _quoted(text)
 
 
+def json_text(arr: pa.Array) -> pa.Array:
+    """Each value as its JSON text, as LevelDB's JSON holds it (a string quoted), null where null:
+    a value of a column of JSON text."""
+    out, quote = _json_value(arr)
+    return kernels.binary_join_element_wise(_QUOTE, out, _QUOTE, _EMPTY) if quote else out
+
+
 def float_text(arr: pa.Array) -> pa.Array:
     """Floats as Arrow's shortest text, a whole number keeping its ``.0`` (``3.0``, ``-0.0``,
     as Python's json writes them: ``3`` would read back as an integer)."""
