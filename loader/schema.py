@@ -92,7 +92,8 @@ def _unify_two(a: pa.DataType, b: pa.DataType) -> pa.DataType:
         return b
     if _dated(a) and _dated(b):
         return _unify_dated(a, b)
-    exact = _unify_exact(a, b)
+    # JSON text holds another type's values as their JSON only
+    exact = None if is_json(a) or is_json(b) else _unify_exact(a, b)
     if exact is not None:
         return exact
     # a nested value no one type holds beside another value: JSON text, each value (a string,
@@ -106,8 +107,6 @@ def _unify_exact(a: pa.DataType, b: pa.DataType) -> pa.DataType | None:
     a, b = value_type(a), value_type(b)  # a dictionary's values are what a column holds
     if a.equals(b):
         return a
-    if is_json(a) or is_json(b):
-        return None  # JSON text holds another type's values as their JSON only
     if _nested(a) or _nested(b):
         return _unify_nested(a, b) if _nested(a) and _nested(b) else None
     if is_text(a) and is_text(b):
