@@ -60,6 +60,9 @@ _METAVARS = {
 # the keys `run` and `validate` take as flags (the job file holds the rest; --set reaches any key)
 RUN_KEYS = {"run.*", "sink.batch_size"}
 REPLAY_KEYS = {"run.report", "run.lock_wait", "run.quiet", "run.log_format", "run.metrics_file", "run.max_rejects"}
+# and, as `load` takes them, the keys that say which job wrote the reject file: a replay of a
+# `loader load` run is given that load's sources, target and flags (`--job` is the job file)
+REPLAY_JOB_KEYS = {"source.*", "sink.*"}
 # the keys `inspect` takes as flags: every key that says how a file is read, as `load` takes them
 INSPECT_KEYS = {"source.*"}
 
@@ -72,8 +75,10 @@ EXAMPLES = {
     "replay": """examples:
   loader replay out/events.db.table-events.rejects.jsonl --job job.toml
   loader replay fixed.jsonl --job job.toml --report replay.json
+  loader replay out.db.table-events.rejects.jsonl events.csv out.db   # after `loader load events.csv out.db`
 
-rows that fail again go to REJECTS.replay.jsonl; a row already replayed is not loaded twice""",
+rows that fail again go to REJECTS.replay.jsonl; a row already replayed is not loaded twice.
+--job is the job file here; a load's job name (`load --job NAME`) is --set run.job=NAME""",
     "run": """examples:
   loader run configs/quickstart.toml
   loader run job.toml --set sink.path=/tmp/test.db --dry-run
@@ -318,14 +323,21 @@ def build_parser(helps: bool = True) -> argparse.ArgumentParser:
     p = _command(
         sub,
         "replay",
-        "%(prog)s REJECTS.jsonl --job JOB.toml [options]",
+        "%(prog)s REJECTS.jsonl (--job JOB.toml | SOURCE [SOURCE ...] TARGET) [options]",
         help="load the rows of a reject file again, once each",
         description="Load the (fixed) rows of REJECTS.jsonl through the job's stages into its target, once each; "
-        "rows that fail again go to REJECTS.replay.jsonl.",
+        "rows that fail again go to REJECTS.replay.jsonl.\n"
+        "The job is the job file that wrote the reject file (--job), or the SOURCE ... TARGET and the\n"
+        "[source] and [sink] flags of the `loader load` that wrote it, given as they were given to the load.",
     )
     p.add_argument("rejects_file", metavar="REJECTS.jsonl")
-    p.add_argument("--job", dest="config", required=True, metavar="JOB.toml", help="the job that wrote the reject file")
-    add_config_flags(p, REPLAY_KEYS, helps)
+    p.add_argument(
+        "paths", nargs="*", metavar="SOURCE ... TARGET", help="without --job: the sources and target of the load"
+    )
+    p.add_argument(
+        "--job", dest="config", metavar="JOB.toml", help="the job file of the job that wrote the reject file"
+    )
+    add_config_flags(p, REPLAY_KEYS | REPLAY_JOB_KEYS, helps)
     _job_flags(p)
 
     p = _command(
@@ -351,14 +363,30 @@ def flag_pairs(args: argparse.Namespace) -> list[tuple[str, Any]]:
 def job_for(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> JobConfig:
     """The resolved job a command line describes: flags > --set > environment > job file."""
     environ = os.environ if env is None else env
-    if args.command != "load":
+    if args.command == "replay":
+        _check_replay_job(args)
+    if args.command != "load" and args.config is not None:
         return load_job(args.config, args.set, environ, flag_pairs(args))
     if len(args.paths) < 2:
-        raise ConfigError("load: expected one or more SOURCE files and a TARGET")
+        raise ConfigError(f"{args.command}: expected one or more SOURCE files and a TARGET")
     *sources, target = args.paths
     # The paths typed on the command line are flags too: neither --set nor LOADER_SINK__PATH overrides them.
     paths = [("source.path", sources), ("sink.path", target)]
     return job_from_overrides({}, args.set, environ, [*paths, *flag_pairs(args)])
+
+
+def _check_replay_job(args: argparse.Namespace) -> None:
+    """A replay's job: a job file (``--job``) or a load's paths, one of the two."""
+    if args.config is not None and args.paths:
+        raise ConfigError(
+            f"replay: --job {args.config} and SOURCE ... TARGET ({' '.join(args.paths)}) both name the job",
+            hint="give the job file, or the sources and target of the `loader load` that wrote the reject file",
+        )
+    if args.config is None and not args.paths:
+        raise ConfigError(
+            "replay: expected --job JOB.toml, or the SOURCE ... TARGET of the `loader load` that wrote the reject file",
+            hint="e.g. loader replay out.db.table-events.rejects.jsonl events.csv out.db",
+        )
 
 
 # a hint for a load (the files it read before stay loaded): what it says to do, for a file inspected
@@ -567,7 +595,7 @@ def _early_log(args: argparse.Namespace) -> JsonLog | None:
 
 
 # the key flags each command that reads a job file takes; ``--set`` reaches the others
-_JOB_COMMAND_KEYS: dict[str, set[str]] = {"run": RUN_KEYS, "replay": REPLAY_KEYS, "validate": set()}
+_JOB_COMMAND_KEYS: dict[str, set[str]] = {"run": RUN_KEYS, "replay": REPLAY_KEYS | REPLAY_JOB_KEYS, "validate": set()}
 
 
 def hint_for(text: str, command: str, *, names: tuple[str, ...] | None = None, keep: tuple[str, ...] = ()) -> str:
@@ -686,6 +714,10 @@ def parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Name
         guess = did_you_mean(first, commands)
         parser.error(f"unknown command {first!r}; " + (guess or "commands: " + ", ".join(commands)))
     args, extras = parser.parse_known_args(argv)
+    if args.command == "replay" and extras and not any(e.startswith("-") for e in extras):
+        # a load's paths after a flag (``replay R.jsonl --job-flags ... SOURCE TARGET``): argparse
+        # gave the positionals out with REJECTS.jsonl, the first word
+        args.paths, extras = [*args.paths, *extras], []
     if extras:
         sub = commands[args.command]
         names = [o[2:] for action in sub._actions for o in action.option_strings if o.startswith("--")]

@@ -278,7 +278,9 @@ class RunConfig:
     ``engine = "processes"`` or ``"dask"`` it is checked as each part commits: the part with the
     first reject is the last one committed, read whole."""
     job: str | None = None
-    """Name that keys this job's checkpoints in the target (default: the table or key template)."""
+    """Name that keys this job's checkpoints in the target (default: the table or key template).
+    ``--job NAME`` on ``loader load`` and ``loader run``; on ``loader replay``, whose ``--job`` is
+    the job file, ``--set run.job=NAME``."""
     on_change: Literal["error", "skip", "reload"] = "error"
     """What to do when a checkpointed source file changed."""
     restart: bool = False

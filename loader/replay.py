@@ -38,7 +38,7 @@ import pyarrow as pa
 from . import kernels, storage
 from .chunk import BASE64, REJECT_FORMAT, Chunk, Reject, source_path
 from .config import COMPRESSED_SUFFIXES, Format, SourceConfig, infer_format
-from .convert import Converted, convert, convert_columns
+from .convert import Converted, TypeGuess, convert, convert_columns
 from .errors import (
     ConfigError,
     LoaderError,
@@ -54,7 +54,7 @@ from .paths import glob_could_match
 from .progress import Progress
 from .readers import Naming, Reader, open_reader
 from .readers.csv.long_rows import UNTERMINATED
-from .readers.decimal_comma import convert_comma
+from .readers.decimal_comma import CommaGuess, convert_comma
 from .readers.partitions import folder_values, loaded_keys
 from .rejects import Committed, RejectFile
 from .report import FileReport, RunReport, ignored_text
@@ -352,6 +352,22 @@ def _with_empty(schema: pa.Schema, names: list[str], group: list[tuple[Entry, di
     return pa.schema([*schema, *(pa.field(n, pa.null()) for n in empty)])
 
 
+def _inferred(values: list[Any], comma: bool, na: tuple[str, ...]) -> pa.DataType:
+    """The type a load infers for a column of ``values`` (a reject line's: text, JSON values,
+    bytes), ``na`` spellings set aside; with ``comma``, numbers written with a decimal comma.
+    Bytes that are not text make the column text, as a load keeps such a column."""
+    col = _column(values, comma, pa.string())
+    if not pa.types.is_string(col.type):
+        return pa.string()
+    guess = TypeGuess(na=na)
+    guess.add(col)
+    if not comma:
+        return guess.result()
+    commas = CommaGuess(na)
+    commas.add(col)
+    return commas.result(guess.result())
+
+
 def _unescaped(value: str) -> str | bytes:
     """A field split from bytes that are not UTF-8 (held as surrogates) as those bytes."""
     try:
@@ -558,6 +574,7 @@ class Rows:
         self.headers: dict[str, _Split | str] = {}
         self.identities: dict[str, dict[str, Any] | None] = {}  # by original file: its identity now
         self.nested: dict[str, dict[str, pa.DataType]] = {}  # by original file: its nested columns' types
+        self.settled: dict[str, pa.DataType] = {}  # columns recorded as null, typed by this replay's values
 
     def entry(self, e: Entry) -> int:
         if e.stage == "read":
@@ -703,17 +720,30 @@ class Rows:
         return self.headers[path]
 
     def _with_nested(
-        self, schema: pa.Schema, names: list[str], group: list[tuple[Entry, dict[str, Any] | str]]
+        self, schema: pa.Schema, names: list[str], group: list[tuple[Entry, dict[str, Any] | str]], at: int
     ) -> pa.Schema:
-        """``schema`` with the rows' nested columns whose type no checkpoint recorded (one from
-        before nested types were): the type their file has, as the load read it, else one from
-        these rows' values (``guessed_type``)."""
+        """``schema`` with the rows' columns whose type no checkpoint recorded: a nested one
+        (one from before nested types were) takes the type its file has, as the load read it,
+        else one from these rows' values (``guessed_type``); one recorded without a type
+        (``null``), the type its values give (``_first_type``)."""
         added = []
         for n in [n for n in names if n not in schema.names]:
-            t = self._nested_types(group[0][0].path).get(n)
-            t = t or guessed_type([v.get(n) for _, v in group if isinstance(v, dict)])
+            values = [v.get(n) for _, v in group if isinstance(v, dict)]
+            t = self._nested_types(group[0][0].path).get(n) or guessed_type(values) or self._first_type(n, values, at)
             added += [pa.field(n, t)] if t is not None else []
         return pa.schema([*schema, *added])
+
+    def _first_type(self, name: str, values: list[Any], at: int) -> pa.DataType | None:
+        """The type of a column the checkpoint records as ``null`` (no run had a value in it:
+        a first run that loaded nothing), from the replayed values, as a first load with
+        these values would infer it; the replay's later rows are held to it, as a load's rows
+        past its sample are. None for a column the checkpoint does not know."""
+        if name not in self.settled:
+            if name not in self.types or not pa.types.is_null(self.types[name]):
+                return None
+            comma = at == 0 and self.src.decimal_separator == ","
+            self.settled[name] = _inferred(values, comma, tuple(self.src.na_values) if at == 0 else ())
+        return self.settled[name]
 
     def _nested_types(self, path: str) -> dict[str, pa.DataType]:
         """The nested columns of the original file, read as the load reads it (none if it is gone)."""
@@ -758,7 +788,7 @@ class Rows:
         at = self.entry(first) if first is not None else len(self.p.stages)
         values = group[0][1] if group else {}
         names = list(values) if isinstance(values, dict) else []
-        schema = self._with_nested(_with_empty(self.schemas[at], names, group), names, group)
+        schema = self._with_nested(_with_empty(self.schemas[at], names, group), names, group, at)
         unknown = [n for n in names if n not in schema.names]
         numbers = [e.number for e, _ in group]
         end = {
@@ -865,6 +895,7 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
         # rows written as they come (a sorting LevelDB writer would hold them for a merge, and
         # its checkpoint entries are the load's, not the replay's)
         sink = dataclasses.replace(job.sink, sort="never")
+        _refuse_gone(p.sink.gone(sink), job.sink.path)  # before an open makes it anew
         inner = stack.enter_context(p.sink.open_writer(sink, job.source.path))
         inner.replaying(path)  # its rows are another sequence than the load's (LevelDB ``ignore``'s note)
         writer = _Marking(inner, report)
@@ -879,7 +910,7 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
                 f"job {p.job_name!r} has no checkpoint in {job.sink.path}: there is no load to replay into",
                 hint="load the job first; replay takes the column types that load settled",
             )
-        _refuse_gone(inner, p.job_name, state, job.sink.path)
+        _refuse_gone(inner.gone(p.job_name, state), job.sink.path)
         # a declaration that contradicts the recorded types is refused, as a load refuses it
         p._check_declared(binding(decode_types(state.schema)))
         rejects.start(Committed(0, 0, None))  # each replay writes its rows that fail again anew
@@ -903,20 +934,19 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
         report.files_loaded = 1
 
 
-def _refuse_gone(writer: Writer, job: str, state: JobState, target: str) -> None:
-    """A target dropped or deleted since the job loaded it (``Writer.gone``): a replay would
-    make it anew with only the replayed rows, and the next run, trusting the checkpoint,
-    would skip every file. Refused; the stale checkpoint is cleared, as a run starting over
-    clears it (a LevelDB store the replay's open made anew would hide that it was gone)."""
-    why = writer.gone(job, state)
-    if why is None:
-        return
-    writer.clear_state(job)
-    raise ConfigError(
-        f"{why}: the target is gone since the job loaded it; nothing replayed",
-        file=target,
-        hint="rerun the job (it starts over and loads its files again), then replay the fixed rows",
-    )
+def _refuse_gone(why: str | None, target: str) -> None:
+    """A target dropped or deleted since the job loaded it (``why``: ``Sink.gone``,
+    ``Writer.gone``): a replay would make it anew with only the replayed rows. Refused, the
+    checkpoint left as it is: a replay never clears one (a replay that took a table's name
+    wrongly would make the next run load every file again). The job's next run finds the
+    target gone as the replay did, and starts over."""
+    if why is not None:
+        raise ConfigError(
+            f"{why}: the target is gone since the job loaded it; nothing replayed",
+            file=target,
+            hint="rerun the job (it finds the target gone, starts over and loads its files again), "
+            "then replay the fixed rows",
+        )
 
 
 def _check_replayed(report: RunReport, path: str, again: str) -> None:
@@ -965,10 +995,13 @@ def replay_pipeline(p: Pipeline, path: str | os.PathLike[str]) -> Pipeline:
     text = os.fspath(path)
     job = p.job
     run = dataclasses.replace(job.run, job=p.job_name, rejects=replay_rejects_path(text), restart=False)
+    # what the job's own paths name (its table, by default the first file's name) is fixed
+    # before they are swapped for the reject file's, which would name another table
+    sink = dataclasses.replace(job.sink, table=p.table)
     source = dataclasses.replace(job.source, path=[text])
     out = Replay.__new__(Replay)
     out.__dict__.update(p.__dict__)
-    out.job = dataclasses.replace(job, source=source, run=run)
+    out.job = dataclasses.replace(job, source=source, sink=sink, run=run)
     out.stages = [_Entered(s, i) for i, s in enumerate(p.stages)]
     out.type_notes, out.recorded_notes = {}, frozenset()
     return out

@@ -949,10 +949,8 @@ def test_inspect_refuses_a_file_outside_hive_folders_as_the_load_does(
     [
         ("load", "rerun with --restart --mode replace (every file); read it with --encoding cp1252"),
         ("run", "rerun with --restart --set sink.mode=replace (every file); read it with --set source.encoding=cp1252"),
-        (
-            "replay",
-            "rerun with --set run.restart=true --set sink.mode=replace (every file); read it with --set source.encoding=cp1252",
-        ),
+        # replay takes load's [source] and [sink] flags (a load's job is named by them), not its [run] ones
+        ("replay", "rerun with --set run.restart=true --mode replace (every file); read it with --encoding cp1252"),
     ],
 )
 def test_a_hint_names_flags_the_command_takes(command: str, given: str) -> None:
@@ -1151,3 +1149,54 @@ def test_inspect_hints_say_nothing_of_files_a_load_leaves_loaded(
             "  hint: fix or replace the file, then inspect it again",
         ],
     )
+
+
+def test_a_load_runs_rejects_replay_with_its_sources_target_and_flags(tmp_path: Path) -> None:
+    """A `loader load` run has no job file: its replay is given the load's own paths and
+    flags, names the same job and table, and loads each fixed row once."""
+    (tmp_path / "small.csv").write_text("id;name;amount\n1;a;5\n2;b\n3;c;7\n")
+    load = ("load", "small.csv", "r.db", "--delimiter", ";", "-q")
+    assert cli(*load, cwd=tmp_path).returncode == 0
+    rejects = tmp_path / "r.db.table-small.rejects.jsonl"
+    rejects.write_text(rejects.read_text().replace('"raw": "2;b"', '"raw": "2;b;9"'))
+    # the load's paths before or after its flags
+    for already, replay in enumerate(
+        [
+            ("replay", rejects.name, "small.csv", "r.db", "--delimiter", ";"),
+            ("replay", rejects.name, "--delimiter", ";", "small.csv", "r.db"),
+        ]
+    ):
+        p = cli(*replay, cwd=tmp_path)
+        assert (p.returncode, p.stdout, p.stderr) == (
+            0,
+            "",
+            f"ok: replayed 1 rows from {rejects.name} into r.db (table small): "
+            f"{1 - already} written, 0 rejected again, {already} already replayed\n",
+        )
+    assert cli(*load, cwd=tmp_path).returncode == 0  # loaded already: not a row twice
+    assert sqlite_rows(tmp_path / "r.db", "SELECT * FROM small ORDER BY id") == [(1, "a", 5), (2, "b", 9), (3, "c", 7)]
+
+
+@pytest.mark.parametrize(
+    ("args", "message", "hint"),
+    [
+        (
+            [],
+            "replay: expected --job JOB.toml, or the SOURCE ... TARGET of the `loader load` that wrote the reject file",
+            "e.g. loader replay out.db.table-events.rejects.jsonl events.csv out.db",
+        ),
+        (
+            ["--job", "job.toml", "small.csv", "r.db"],
+            "replay: --job job.toml and SOURCE ... TARGET (small.csv r.db) both name the job",
+            "give the job file, or the sources and target of the `loader load` that wrote the reject file",
+        ),
+        (["r.db"], "replay: expected one or more SOURCE files and a TARGET", None),
+    ],
+)
+def test_a_replay_is_given_a_job_file_or_a_loads_paths(
+    tmp_path: Path, args: list[str], message: str, hint: str | None
+) -> None:
+    p = cli("replay", "r.jsonl", *args, cwd=tmp_path)
+    hint = hint or "check the job file or flags; `loader replay --help` lists them"
+    assert (p.returncode, p.stderr) == (2, f"loader: error: {message}\n  hint: {hint}\n")
+    assert list(tmp_path.iterdir()) == []

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "docs"))
 
 import gen_reference  # noqa: E402
 
-SHELL_BLOCK = re.compile(r"((?:^<!--.*-->\n)*)^```(?:sh|bash|shell)\n(.*?)^```", re.M | re.S)
+SHELL_BLOCK = re.compile(r"((?:^<!--[^\n]*-->\n)*)^```(?:sh|bash|shell)\n(.*?)^```", re.M | re.S)
 
 
 def test_site_builds_strict(tmp_path: Path) -> None:

@@ -17,7 +17,16 @@ from loader import load
 from loader.errors import ConfigError, NothingLoadedError, RejectLimitError
 from loader.pipeline import Pipeline
 from loader.replay import ReplayReport
-from tests.reliability_util import cli, leveldb_items, popen, reject_lines, sqlite_state, sqlite_table, write_job
+from tests.reliability_util import (
+    cli,
+    leveldb_items,
+    leveldb_state,
+    popen,
+    reject_lines,
+    sqlite_state,
+    sqlite_table,
+    write_job,
+)
 
 CSV = "id,name,amount\n1,a,10\n2,b,abc\n3,c,30\n4,d\n5,e,x5\n"
 
@@ -1062,7 +1071,9 @@ def test_an_unedited_row_with_a_duration_replays(tmp_path: Path) -> None:
 @pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
 def test_a_replay_into_a_target_gone_since_the_load_is_refused(tmp_path: Path, sink: str) -> None:
     """A dropped table or deleted store was made anew with only the replayed rows, and the
-    next run trusted the checkpoint and skipped every file: the other rows lost for good."""
+    next run trusted the checkpoint and skipped every file: the other rows lost for good.
+    The refusal leaves the checkpoint as it is (a replay never clears one, and the deleted
+    store is not made anew): the job's next run finds the target gone and starts over."""
     import plyvel
 
     job, target, rejects = setup(tmp_path, sink)
@@ -1071,18 +1082,25 @@ def test_a_replay_into_a_target_gone_since_the_load_is_refused(tmp_path: Path, s
         with sqlite3.connect(target) as db:
             db.execute("DROP TABLE t")
         why = "the checkpoint tells of 2 rows written to table 't', which is not there (dropped since)"
+        checkpoint = sqlite_state(target)
     else:
         plyvel.destroy_db(str(target))
         why = "loader-state.jsonl held checkpoints of 'key:{id}', and the store they tell of was gone (deleted since)"
+        checkpoint = leveldb_state(target)
     p = cli("replay", str(rejects), "--job", str(job))
     assert p.returncode == 2
     assert p.stderr.splitlines() == [
         f"loader: error: {target}: {why}: the target is gone since the job loaded it; nothing replayed",
-        "  hint: rerun the job (it starts over and loads its files again), then replay the fixed rows",
+        "  hint: rerun the job (it finds the target gone, starts over and loads its files again), "
+        "then replay the fixed rows",
     ]
     assert not again_of(rejects).exists()
-    # the rerun loads the file again, and the replay then adds the fixed row
-    assert cli("run", str(job)).returncode == 0
+    assert (sqlite_state(target) if sink == "sqlite" else leveldb_state(target)) == checkpoint
+    assert not (target / "CURRENT").exists()  # the store is not made anew (a SQLite target: no such file)
+    # the rerun finds the target gone and loads the file again; the replay then adds the fixed row
+    rerun = cli("run", str(job))
+    assert rerun.returncode == 0
+    assert rerun.stderr.rstrip().endswith(f"WARNING started over: {why}")
     edit(rejects, {2: {"values": {"id": "2", "name": "b", "amount": "20"}}})
     r = Pipeline.from_config(job).replay(rejects)
     assert (r.rows_written, r.rows_rejected) == (1, 2)
@@ -1342,3 +1360,87 @@ def test_json_lines_lines_that_are_not_one_object_replay_once_fixed_and_say_why_
     assert sqlite_table(tmp_path / "out.db") == [(1, 1), (2, 2), (4, 4)]
     [again] = reject_lines(again_of(rejects))
     assert (again["row"], again["reason"]) == (2, "a JSON Lines row is an object, not null")
+
+
+SMALL = "id,name,amount\n1,a,5\n2,b\n3,c,7\n"
+
+
+def test_a_job_file_that_names_no_table_replays_into_its_default_table(tmp_path: Path) -> None:
+    """The table a job names by default is its first source file's name: the replay took it
+    from the reject file's name (``out.db.table-small.rejects``), found that table missing,
+    cleared the job's checkpoint, and the next run loaded the file again: every row twice."""
+    (tmp_path / "small.csv").write_text(SMALL, encoding="utf-8")
+    job = write_job(tmp_path / "job.toml", source={"path": "small.csv"}, sink={"path": "out.db"})
+    target, rejects = tmp_path / "out.db", tmp_path / "out.db.table-small.rejects.jsonl"
+    assert cli("run", str(job)).returncode == 0
+    checkpoint = sqlite_state(target)
+    edit(rejects, {2: {"raw": "2,b,9"}})
+    p = cli("replay", str(rejects), "--job", str(job))
+    assert (p.returncode, p.stdout) == (0, "")
+    assert p.stderr == (
+        f"ok: replayed 1 rows from {rejects} into {target} (table small): "
+        "1 written, 0 rejected again, 0 already replayed\n"
+    )
+    kept = {k: v for k, v in sqlite_state(target).items() if not k.startswith("replayed:")}
+    assert kept | {"commit": None} == checkpoint | {"commit": None}  # only the commit's stamp moved on
+    rerun = cli("run", str(job))
+    assert (rerun.returncode, "0 rows written" in rerun.stderr, "1 already loaded" in rerun.stderr) == (0, True, True)
+    assert sqlite_table(target, "small") == [(1, "a", 5), (2, "b", 9), (3, "c", 7)]
+
+
+@pytest.mark.parametrize("stdin", [False, True])
+def test_a_job_made_in_python_that_names_no_table_replays_into_its_default_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stdin: bool
+) -> None:
+    """``Pipeline(JobConfig(...)).replay`` after ``load``, with a file (table ``small``) and
+    with standard input (table ``data``): the replay cleared the checkpoint, exit 2, and the
+    next load of the file wrote its rows again."""
+    import io
+
+    from loader import JobConfig
+
+    src, target = tmp_path / "small.csv", tmp_path / "out.db"
+    src.write_text(SMALL, encoding="utf-8")
+    source, table = ("-", "data") if stdin else (str(src), "small")
+    if stdin:
+        monkeypatch.setattr("sys.stdin", io.StringIO(SMALL))
+    rejects = Path(load(source, target).rejects_path or "")
+    assert rejects == tmp_path / f"out.db.table-{table}.rejects.jsonl"
+    # standard input is not read again: the row's fields are written out
+    edit(rejects, {2: {"values": {"id": "2", "name": "b", "amount": "9"}}})
+    r = Pipeline(JobConfig(source={"path": source}, sink={"path": str(target)})).replay(rejects)
+    assert (r.status, r.table, r.rows_written, r.rows_rejected) == ("ok", table, 1, 0)
+    assert sqlite_state(target, f"table:{table}")["commit"]
+    if not stdin:  # the file is loaded already: not a row twice
+        assert load(source, target).rows_written == 0
+    assert sqlite_table(target, table) == [(1, "a", 5), (2, "b", 9), (3, "c", 7)]
+
+
+def test_the_fixed_rows_of_a_load_that_wrote_nothing_replay_with_the_types_their_values_give(
+    tmp_path: Path,
+) -> None:
+    """A first run that loaded nothing recorded each column as ``null`` (no value yet): the
+    replay rejected every fixed row, "no column 'id' in the job's columns" (with no table
+    named, it crashed making a table named after the reject file). The rows' values type the
+    columns, as a first load's would, and the replay's later rows are held to those types."""
+    (tmp_path / "s.csv").write_text("id,name,amount\n1,a\n2,b\n3,c\n", encoding="utf-8")
+    job = write_job(tmp_path / "job.toml", source={"path": "s.csv"}, sink={"path": "out.db"})
+    target, rejects = tmp_path / "out.db", tmp_path / "out.db.table-s.rejects.jsonl"
+    assert cli("run", str(job)).returncode == 4
+    assert sqlite_state(target, "table:s")["schema"] == {"amount": "null", "id": "null", "name": "null"}
+    edit(rejects, {1: {"raw": "1,a,5"}, 2: {"raw": "2,b,6"}, 3: {"raw": "3,c,x7"}})
+    p = cli("replay", str(rejects), "--job", str(job), "--set", "run.chunk_size=2")
+    assert (p.returncode, p.stderr.splitlines()[0]) == (
+        0,
+        f"ok: replayed 3 rows from {rejects} into {target} (table s): 2 written, 1 rejected again, "
+        f"0 already replayed; WARNING 1 rows rejected again, see {again_of(rejects)}",
+    )
+    with sqlite3.connect(target) as db:
+        assert db.execute("SELECT id, typeof(id), name, amount, typeof(amount) FROM s ORDER BY id").fetchall() == [
+            (1, "integer", "a", 5, "integer"),
+            (2, "integer", "b", 6, "integer"),
+        ]
+    [again] = reject_lines(again_of(rejects))
+    assert (again["row"], again["column"], again["reason"]) == (3, "amount", "'x7' is not a valid int64")
+    assert cli("run", str(job)).returncode == 0  # the file is loaded already: no row twice
+    assert len(sqlite_table(target, "s")) == 2

@@ -161,6 +161,12 @@ class Sink(Protocol):
         """A job's default name: what its checkpoint is stored under."""
         ...
 
+    def gone(self, sink: SinkConfig) -> str | None:
+        """Why the target is gone under the checkpoints it keeps, found without opening it
+        (an open would make a LevelDB store anew and hide that it was gone); None where it is
+        there, or where only an open can tell (``Writer.gone``)."""
+        ...
+
     def floor_mb(self, sink: SinkConfig, reader: str) -> int:
         """Resident MB at the smallest sizes before any data, for ``reader`` ("csv", "parquet",
         "jsonl" or "arrow"): ``memory.floor_mb`` unless the sink's settings change it."""
@@ -253,6 +259,9 @@ class SinkBase:
 
     def job_name(self, sink: SinkConfig, paths: list[str]) -> str:
         return f"{self.name}:{sink.path}"
+
+    def gone(self, sink: SinkConfig) -> str | None:
+        return None
 
     def floor_mb(self, sink: SinkConfig, reader: str) -> int:
         return self.memory.floor_mb[reader]

@@ -204,6 +204,11 @@ class LevelDBSink(SinkBase):
 
         return leveldb_keys.columns(entries.get(leveldb_keys.KEYS_ENTRY))
 
+    def gone(self, sink: SinkConfig) -> str | None:
+        from ..writers.leveldb import store_gone
+
+        return store_gone(sink.path)
+
     def peek(self, sink: SinkConfig, paths: list[str], job: str) -> Peek:
         from ..writers.leveldb import peek
 

@@ -93,6 +93,28 @@ def peek(path: str, job: str) -> dict[str, str]:
     return dict(jobs.get(job, {}))
 
 
+def store_gone(path: str) -> str | None:
+    """Why the checkpoints of ``path``'s checkpoint file are stale, read without opening the
+    store (which would make it anew, and hide that it was gone): the file holds checkpoints
+    and the store is not there (``LevelDBWriter.gone``). None where the store is, or where
+    the file holds none."""
+    if not os.path.isdir(path) or os.path.isfile(os.path.join(path, "CURRENT")):
+        return None
+    try:
+        jobs, _ = read_state_log(os.path.join(path, STATE_FILE))
+    except (OSError, StateLogError) as exc:
+        raise _state_error(path, exc) from None
+    return _gone_reason([name for name, entries in jobs.items() if entries])
+
+
+def _gone_reason(jobs: list[str]) -> str | None:
+    """Why checkpoints of ``jobs`` tell of a store that was gone when a run came to it."""
+    if not jobs:
+        return None
+    named = ", ".join(repr(name) for name in sorted(jobs))
+    return f"{STATE_FILE} held checkpoints of {named}, and the store they tell of was gone (deleted since)"
+
+
 def unusable(path: str) -> str | None:
     """Why the LevelDB directory ``path`` is no store of bytewise keys LevelDB can open (another
     comparator, a CURRENT or MANIFEST that is damaged or missing), read without writing; None
@@ -416,8 +438,7 @@ class LevelDBWriter(Transactional):
                     log.clear(other)
 
         self._write_state(clear_others)
-        named = ", ".join(repr(name) for name in jobs)
-        return f"{STATE_FILE} held checkpoints of {named}, and the store they tell of was gone (deleted since)"
+        return _gone_reason(jobs)
 
     def clear_state(self, job: str) -> None:
         """Forget the job's checkpoint (``--restart``, a replace that starts over, a store gone):
