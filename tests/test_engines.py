@@ -2161,3 +2161,42 @@ def test_a_file_damaged_part_way_names_its_committed_parts_rows(tmp_path: Path) 
     src.write_bytes(good.read_bytes())  # the hint followed: every row once
     Pipeline(replace(job, sink=replace(job.sink, mode="replace"), run=replace(job.run, restart=True))).run()
     assert sqlite3.connect(db).execute("SELECT count(*), count(DISTINCT id) FROM t").fetchone() == (n, n)
+
+
+_STAGE_CODE = """import pyarrow as pa
+
+
+def f(batch):
+    i = batch.schema.get_field_index("note")
+    return batch.set_column(i, "note", pa.array([{note!r}] * batch.num_rows, pa.string()))
+"""
+
+
+def test_a_part_made_by_a_python_stage_since_changed_is_made_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stage fixed after a failed run: a part its old code finished (a worker ran ahead of
+    the failure) is not loaded, as a result made under other settings is not: every row goes
+    through the code as it is now. Its results were named by the stage's configuration alone."""
+    import importlib
+
+    from loader.transforms.python import code_identity
+
+    module = tmp_path / "changed_stage.py"
+    module.write_text(_STAGE_CODE.format(note="old"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config, target, _, parts = planned(tmp_path)
+    config = replace(config, transform=[{"type": "python", "function": "changed_stage:f"}])
+    pipe = Pipeline(config, allow_python=True)
+    types = encode_types(pipe._settle_types(list(config.source.path), {}))
+    task = replace(as_the_run_makes_it(pipe, parts[2], types, str(target) + ".parts"), allow_python=True)
+    task = replace(task, code=code_identity(config.transform))
+    os.makedirs(task.spill_dir)
+    assert run_part(task).rows_written > 0  # the old code's result, whole, as a worker left it
+    module.write_text(_STAGE_CODE.format(note="fixed!"))
+    sys.modules.pop("changed_stage", None)
+    importlib.invalidate_caches()
+    assert code_identity(config.transform) != task.code
+    report = Pipeline(config, allow_python=True).run()
+    assert report.rows_written == 3000 - report.rows_rejected
+    assert sqlite_rows(target, "SELECT DISTINCT note FROM t") == [("fixed!",)]

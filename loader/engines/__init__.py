@@ -585,6 +585,7 @@ class Coordinator:
         allow_python = getattr(pipe, "allow_python", False)
         numeric = numeric_text(str(pipe.job.sink.mode), self.writer.column_types(), staged=bool(pipe.stages))
         halt = engine.halt_file if engine is not None else ""
+        code = _code(pipe.job.transform)
         tasks = [
             PartTask(
                 pipe.job,
@@ -600,6 +601,7 @@ class Coordinator:
                 halt,
                 pipe.naming,
                 pipe.bench_rows,
+                code,
             )
             for p in parts
         ]
@@ -992,6 +994,15 @@ def _cut_otherwise(path: str) -> ConfigError:
 def _remove(path: str) -> None:
     with contextlib.suppress(OSError):
         os.remove(path)
+
+
+def _code(transforms: list[dict[str, Any]]) -> str:
+    """What the job's python stages' code is (``code_identity``); none without stages."""
+    if not transforms:
+        return ""
+    from ..transforms.python import code_identity  # the python stage's module, only for a job with stages
+
+    return code_identity(transforms)
 
 
 def _remove_results(prefix: str) -> None:

@@ -64,12 +64,14 @@ class PartTask:
     halt: str = ""  # once this file exists the run has stopped: the part ends unfinished (``Engine.halt``)
     naming: Naming = field(default_factory=Naming)  # what keeps an earlier version's names (``Pipeline.naming``)
     bench_rows: int = 0  # ``run.chunk_size`` as the job gives it (``ReaderBase.bench_rows``)
+    code: str = ""  # what the job's python stages' code is (``code_identity``): a fixed stage's results are new
 
     @property
     def prefix(self) -> str:
         """The part's result files' common name: its id and what decides its contents
-        (the file's version, how the source is read, types, stages, sink), so a result made
-        from another version of the file or under other settings is never reused."""
+        (the file's version, how the source is read, types, stages and their code, sink), so
+        a result made from another version of the file, under other settings or by a stage
+        since changed is never reused."""
         reading = repr(replace(self.job.source, path=[]))  # null_values, decimal_separator...: not the paths
         what = json.dumps(
             [
@@ -80,6 +82,7 @@ class PartTask:
                 repr(self.job.sink),
                 self.side,
                 sorted(self.numeric.items()),
+                *([self.code] if self.code else []),  # absent: the prefixes of jobs without code stay
             ],
             sort_keys=True,
             default=str,

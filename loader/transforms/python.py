@@ -17,6 +17,9 @@ first values gave it: later chunks are held to it, as the target's column is.
 from __future__ import annotations
 
 import importlib
+import json
+import os
+import time
 from collections.abc import Callable
 from dataclasses import InitVar, dataclass, field
 from typing import Any, ClassVar
@@ -63,6 +66,31 @@ def import_function(path: str, *, stage: str, key: str = "function") -> Callable
         raise ConfigError(f"{key}: {path!r} is not a function", stage=stage)
     function: Callable[..., Any] = obj
     return function
+
+
+def code_identity(transforms: list[dict[str, Any]]) -> str:
+    """What the code of a job's ``python`` stages is now: a hash of each named module's
+    source file (its ``module:function``; the file found as an import would find it), so a
+    part result made before a stage was fixed is never reused. A module whose file cannot be
+    found counts as changed in every run; a change in a module it imports is not seen."""
+    import importlib.util
+
+    from ..compat import sha256
+
+    seen = []
+    for spec in transforms:
+        function = spec.get("function") if spec.get("type") == "python" else None
+        if not isinstance(function, str):
+            continue
+        module_name = function.partition(":")[0] if ":" in function else function.rpartition(".")[0]
+        try:
+            found = importlib.util.find_spec(module_name)
+            origin = found.origin if found is not None else None
+            with open(str(origin), "rb") as fh:
+                seen.append(sha256(fh.read()).hexdigest())
+        except (ImportError, ValueError, OSError):
+            seen.append(f"unknown:{os.getpid()}:{time.time_ns()}")
+    return sha256(json.dumps(seen).encode()).hexdigest()[:16] if seen else ""
 
 
 # What pa.array raises for a value the type does not take (or Python types that do not mix).
