@@ -101,26 +101,35 @@ def real_quotes(
     octets = np.frombuffer(data, np.uint8, max(0, end - start), start)
     found = np.flatnonzero(octets == quote)
     inside = state.inside
-    if len(found):
-        before = octets[np.maximum(found - 1, 0)]
-        if found[0] == 0:
+    # the quotes that open a value if the quotes alternate: each must begin a field or follow
+    # the quote before it (``""``); the first that does neither is text
+    opening = found[int(inside) :: 2]
+    if len(opening):
+        before = octets[np.maximum(opening - 1, 0)]
+        if opening[0] == 0:
             before[0] = state.prev
-        starts = (before == delimiter) | (before == 10) | (before == 13)
-        paired = before == quote  # next to the quote before it: one that closed, while they alternate
-        if found[0] == 0 and state.prev == quote:
-            paired[0] = state.closed
-        outside = np.arange(len(found)) % 2 == int(inside)
-        text = outside & ~(starts | paired)
+        text = (before != delimiter) & (before != 10) & (before != 13) & (before != quote)
+        if opening[0] == 0 and state.prev == quote:
+            text[0] = not state.closed  # after a quote that was text, a quote is text too
         if text.any():
-            first = int(np.argmax(text))
-            closed_at = int(found[first - 1]) if first else (-1 if paired[0] else -2)
-            rest = _walk(found[first:].tolist(), starts[first:].tolist(), closed_at)
+            first = int(inside) + 2 * int(np.argmax(text))
+            closed_at = int(found[first - 1]) if first else -2
+            starts = _starts(octets, found[first:], delimiter, state.prev)
+            rest = _walk(found[first:].tolist(), starts, closed_at)
             found = np.concatenate([found[:first], np.array(rest, dtype=found.dtype)])
     if len(octets):
         state.inside = bool((int(inside) + len(found)) % 2)
         state.closed = bool(len(found)) and int(found[-1]) == len(octets) - 1 and not state.inside
         state.prev = int(octets[-1])
     return found + start
+
+
+def _starts(octets: np.ndarray, found: np.ndarray, delimiter: int, prev: int) -> list[bool]:
+    """Whether each quote at ``found`` begins a field (``prev``: the byte before ``octets``)."""
+    before = octets[np.maximum(found - 1, 0)]
+    if len(found) and found[0] == 0:
+        before[0] = prev
+    return ((before == delimiter) | (before == 10) | (before == 13)).tolist()  # type: ignore[no-any-return]
 
 
 def _walk(found: list[int], starts: list[bool], closed_at: int) -> list[int]:
