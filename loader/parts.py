@@ -3,7 +3,8 @@ Lines files cut at row boundaries, and row-group ranges of Parquet files.
 
 A part has a stable id made from its file's checkpoint key, identity and range, so a rerun, another
 process or another machine names the same part the same way. A CSV file is cut only
-where the cut is provably between rows: the quote characters before the cut are even
+where the cut is provably between rows: the quotes before the cut that open and close
+values (as the parser reads them: not a quote that is text in an unquoted field) are even
 in number (a newline inside a quoted value follows an odd count). A file that cannot
 be cut safely (compressed, read from standard input, escapes with a backslash, text not
 in UTF-8) is one part, and the plan says why.

@@ -285,7 +285,20 @@ def test_blocks_end_where_the_csv_module_ends_rows(tmp_path: Path) -> None:
     from loader.readers.csv.cut import Cutter
     from loader.readers.dialect import Dialect, csv_rows
 
-    pieces = ["a", '12" pipe', '"q,1"', '"multi\nline"', '""', '"x""y"', '"a\nb, c"', ' "sp"', 'z"', '""""', '"e"f"g', "12\"\""]
+    pieces = [
+        "a",
+        '12" pipe',
+        '"q,1"',
+        '"multi\nline"',
+        '""',
+        '"x""y"',
+        '"a\nb, c"',
+        ' "sp"',
+        'z"',
+        '""""',
+        '"e"f"g',
+        '12""',
+    ]
     rnd = random.Random(7)
     rows = functools.partial(csv_rows, Dialect(",", '"', True), None)
     for _ in range(300):

@@ -1,10 +1,12 @@
 """Byte-range parts of a plain CSV file: the rows that start in ``[start, end)``.
 
 A cut point moves forward to the next row boundary: a newline after which the
-quotes since the first data row are balanced (so a quoted field may hold newlines).
+quotes since the first data row that open and close values are balanced (so a quoted
+field may hold newlines; a quote that is text in an unquoted field, ``12" pipe``, counts
+not: ``cut.real_quotes``).
 The same point always moves to the same boundary, so parts cut at the same points
 share out the rows of the file, each row to exactly one part. Finding a boundary
-counts quotes and newlines from the first data row on (Arrow counts, no parsing),
+counts quotes and newlines from the first data row on (numpy, no parsing),
 which also gives the part's first line number. A file with an escape character,
 compressed or re-encoded, cannot be cut so and its part is refused.
 """
