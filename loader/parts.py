@@ -3,7 +3,8 @@ Lines files cut at row boundaries, and row-group ranges of Parquet files.
 
 A part has a stable id made from its file's checkpoint key, identity and range, so a rerun, another
 process or another machine names the same part the same way. A CSV file is cut only
-where the cut is provably between rows: the quote characters before the cut are even
+where the cut is provably between rows: the quotes before the cut that open and close
+values (as the parser reads them: not a quote that is text in an unquoted field) are even
 in number (a newline inside a quoted value follows an odd count). A file that cannot
 be cut safely (compressed, read from standard input, escapes with a backslash, text not
 in UTF-8) is one part, and the plan says why.
@@ -146,7 +147,7 @@ def plan_file(
     if fmt == "csv" and codecs.lookup(encoding).name != "utf-8":
         # the reader transcodes a stream from its start; a byte range of it is UTF-8 only
         return FilePlan((whole,), f"encoding {encoding}: read whole")
-    scan = (quote.encode() if fmt == "csv" and quote else None), 0, 1
+    scan: tuple[bytes | None, int, int, bytes | None] = (quote.encode() if fmt == "csv" and quote else None), 0, 1, None
     if fmt == "csv" and source is not None:
         try:
             scan = _csv_scan(path, source)
@@ -163,19 +164,24 @@ def plan_file(
 
 
 def row_boundaries(
-    path: str, every: Iterable[int], quote: bytes | None, offset: int = 0, line: int = 1
+    path: str,
+    every: Iterable[int],
+    quote: bytes | None,
+    offset: int = 0,
+    line: int = 1,
+    delimiter: bytes | None = None,
 ) -> Iterator[tuple[int, int]]:
     """Offsets just past a newline that ends a row, one at or after each of ``every``'s sizes
     in turn, each with its line: with ``quote``, only a newline after balanced quotes since
-    ``offset`` (on ``line``). The CSV reader's own scan (``readers.csv.parts``), so a planned
-    cut is where the reader puts it too."""
+    ``offset`` (on ``line``), read as the parser reads them with ``delimiter``. The CSV
+    reader's own scan (``readers.csv.parts``), so a planned cut is where the reader puts it too."""
     from .readers.csv.parts import row_starts
 
-    return row_starts(path, every, quote, offset, line)
+    return row_starts(path, every, quote, offset, line, delimiter)
 
 
-def _csv_scan(path: str, source: SourceConfig) -> tuple[bytes | None, int, int]:
-    """The quote a CSV file's reader reads it with, and its first data row's offset and line."""
+def _csv_scan(path: str, source: SourceConfig) -> tuple[bytes | None, int, int, bytes]:
+    """The quote a CSV file's reader reads it with, its first data row's offset and line, and its delimiter."""
     from .readers.csv.parts import data_scan
 
     return data_scan(path, source)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import logging
 import os
@@ -2200,3 +2201,29 @@ def test_a_part_made_by_a_python_stage_since_changed_is_made_again(
     report = Pipeline(config, allow_python=True).run()
     assert report.rows_written == 3000 - report.rows_rejected
     assert sqlite_rows(target, "SELECT DISTINCT note FROM t") == [("fixed!",)]
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_quote_in_an_unquoted_field_loads_every_multi_line_address_whole(tmp_path: Path, engine: str) -> None:
+    """hunt21a and hunt21d: a quote inside an unquoted field (``12" pipe``), then addresses
+    whose second line holds as many commas as the header. The cuts (blocks of 1 KiB, parts of
+    16 KB) fell inside the addresses, and their second lines loaded as rows (``id =
+    'Springfield'``) in place of the real rows, exit 0. Every cell is the csv module's, on
+    either engine, and ``id`` stays an integer."""
+    lines = ["id,item,address", '1,pipe 12" long,warehouse']
+    for i in range(2, 3000):
+        lines.append(f'{i},item{i},"{i} Main St\nSpringfield, IL, 62701"' if i % 5 == 0 else f"{i},item{i},shelf {i}")
+    src = tmp_path / "addr.csv"
+    src.write_text("\n".join(lines) + "\n")
+    db = tmp_path / "t.db"
+    flags = ["--engine", engine, "--source-block-size", "1KiB", "--set", "run.part_size=16KB", "-q"]
+    done = cli("load", str(src), str(db), "--table", "t", *flags)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("SELECT type FROM pragma_table_info('t') WHERE name = 'id'").fetchone() == ("INTEGER",)
+        got = [[str(v) for v in row] for row in conn.execute("SELECT id, item, address FROM t ORDER BY rowid")]
+    finally:
+        conn.close()
+    assert got == list(csv.reader(io.StringIO(src.read_text(), newline="")))[1:]
+    assert not (tmp_path / "t.db.table-t.rejects.jsonl").exists()

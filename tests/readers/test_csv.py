@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import bz2
+import csv
 import datetime as dt
+import functools
 import gzip
 import io
 import random
@@ -241,13 +243,10 @@ def test_unterminated_quote_rejects_its_line_and_the_rest_loads(tmp_path: Path) 
     assert sum(c.rows_read for c in chunks) == 3
 
 
-def test_a_row_cut_inside_its_quoted_value_is_rejected_not_stored_cut_short(tmp_path: Path) -> None:
-    """A quote inside an unquoted field (``55" screen``) moves the next cut, counted by quote
-    parity, into a later quoted value with a newline: the block ends inside it. The first
-    half was stored with its value cut at the newline; both halves are rejected, each a row
-    read, with their rows and lines."""
-    from loader.readers.csv.parse import CUT_IN_VALUE
-
+def test_a_quote_in_an_unquoted_field_moves_no_cut_into_a_later_quoted_value(tmp_path: Path) -> None:
+    """A quote inside an unquoted field (``55" screen``) is text, as the parser reads it:
+    counting it as an opening quote put the next cut inside a later quoted value with a
+    newline, and the row was read in two halves. Every row is read whole."""
     lines = ["id,name,note\n", '1,tv,55" screen\n']
     for i in range(2, 120):
         lines.append(f'{i},n{i},"multi\nline {i}"\n' if i == 40 else f"{i},n{i},plain{i}\n")
@@ -255,15 +254,61 @@ def test_a_row_cut_inside_its_quoted_value_is_rejected_not_stored_cut_short(tmp_
     p.write_text("".join(lines))
     _, chunks = read_all(p, block_size=1024)
     rows = rows_of(chunks)
-    assert [r["id"] for r in rows] == [i for i in range(1, 120) if i != 40]
+    assert [r["id"] for r in rows] == list(range(1, 120))
     assert rows[0]["note"] == '55" screen'
-    assert not [r for r in rows if r["note"].startswith("multi")]
-    rejects = [(r.row, r.line, r.raw, r.reason) for c in chunks for r in c.rejects]
-    assert rejects == [
-        (40, 41, '40,n40,"multi', CUT_IN_VALUE),
-        (41, 42, 'line 40"', "expected 3 fields, found 1"),
+    assert rows[39]["note"] == "multi\nline 40"
+    assert [r for c in chunks for r in c.rejects] == []
+    assert sum(c.rows_read for c in chunks) == 119
+
+
+def test_the_second_line_of_a_quoted_address_is_never_read_as_a_row(tmp_path: Path) -> None:
+    """hunt21a: the rest of a multi-line value holds as many delimiters as the header
+    (``"12 Main St\nSpringfield, IL, 62701"``); cut in two, its second line loaded as a row
+    (``id='Springfield'``) and made ``id`` text. Read in 1 KiB blocks, every row is the csv
+    module's and ``id`` stays an integer."""
+    lines = ["id,item,address", '1,pipe 12" long,warehouse']
+    for i in range(2, 400):
+        lines.append(f'{i},item{i},"{i} Main St\nSpringfield, IL, 62701"' if i % 5 == 0 else f"{i},item{i},shelf {i}")
+    p = tmp_path / "addr.csv"
+    p.write_text("\n".join(lines) + "\n")
+    r, chunks = read_all(p, block_size=1024)
+    assert r.schema.field("id").type == pa.int64()
+    want = list(csv.reader(io.StringIO(p.read_text(), newline="")))[1:]
+    assert [[str(v) for v in row.values()] for row in rows_of(chunks)] == want
+    assert [r for c in chunks for r in c.rejects] == []
+
+
+def test_blocks_end_where_the_csv_module_ends_rows(tmp_path: Path) -> None:
+    """Rows of stray quotes (``12" pipe``, ``z"``, `` "sp"``), quoted values with newlines,
+    doubled quotes and text after a closing quote, cut into tiny blocks: the blocks' rows are
+    the whole text's, as the csv module reads them (and pyarrow, which agrees on these)."""
+    from loader.readers.csv.cut import Cutter
+    from loader.readers.dialect import Dialect, csv_rows
+
+    pieces = [
+        "a",
+        '12" pipe',
+        '"q,1"',
+        '"multi\nline"',
+        '""',
+        '"x""y"',
+        '"a\nb, c"',
+        ' "sp"',
+        'z"',
+        '""""',
+        '"e"f"g',
+        '12""',
     ]
-    assert sum(c.rows_read for c in chunks) == 120  # 119 rows, one of them in two halves
+    rnd = random.Random(7)
+    rows = functools.partial(csv_rows, Dialect(",", '"', True), None)
+    for _ in range(300):
+        text = "\n".join(",".join(rnd.choice(pieces) for _ in range(3)) for _ in range(rnd.randint(1, 20)))
+        text += rnd.choice(["\n", ""])
+        cutter = Cutter(b'"', None, 1 << 20, rnd.choice([1, 8, 40]), rows, b",")
+        blocks = list(cutter.cut(io.BytesIO(text.encode()), b"", 0))
+        assert all(dropped is None for _, _, dropped in blocks)
+        got = [row for b, _, _ in blocks for row in csv.reader(io.StringIO(b.decode(), newline=""))]
+        assert got == list(csv.reader(io.StringIO(text, newline=""))), text
 
 
 @pytest.mark.parametrize(

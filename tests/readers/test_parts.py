@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import itertools
+import random
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +118,32 @@ def test_parquet_parts_are_row_group_ranges_and_keep_the_file_s_row_numbers(tmp_
     assert [r for c in pieces[1] for r in c.rows.to_pylist()] == list(range(21, 31))
     rest = read(path, (2, 5), chunk_size=4, resume={"row": 24})
     assert [x["id"] for c in rest for x in c.batch.to_pylist()] == list(range(24, 50))
+
+
+def test_csv_parts_of_a_file_with_a_quote_in_an_unquoted_field_hold_whole_rows(tmp_path: Path) -> None:
+    """hunt21d: a quote inside an unquoted field (``55" screen``) before quoted values with
+    newlines moved every planned cut after it inside such a value, and the second half of a
+    cut row loaded as a row of its own (``('line', ' desc"', 'n5144')``). The plan cuts
+    where the parser ends rows: the parts' rows are the csv module's, each once."""
+    from loader.parts import plan_file
+
+    rnd = random.Random(2)
+    lines = ["id,desc,note"]
+    for i in range(3000):
+        r = rnd.random()
+        desc = 'TV 55" screen' if r < 0.05 else '"multi\nline, desc"' if r < 0.15 else f"item{i}"
+        lines.append(f"k{i},{desc},n{i}")
+    path = tmp_path / "inch.csv"
+    path.write_text("\n".join(lines) + "\n")
+    source = SourceConfig(path=[str(path)])
+    plan = plan_file(str(path), "csv", part_bytes=4096, source=source)
+    assert len(plan.parts) > 10
+    config = SourceConfig(path=[str(path)], block_size=1024)
+    got = []
+    for part in plan.parts:
+        assert part.end is not None
+        with open_reader(str(path), config, part=(part.start, part.end, part.line)) as r:
+            chunks = list(r)
+        assert [x for c in chunks for x in c.rejects] == []
+        got += [list(x.values()) for c in chunks for x in c.batch.to_pylist()]
+    assert got == list(csv.reader(io.StringIO(path.read_text(), newline="")))[1:]

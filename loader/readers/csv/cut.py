@@ -1,7 +1,8 @@
 """Cutting a CSV byte stream into blocks of whole rows, by quote parity.
 
 A quoted field may hold newlines, so a newline ends a row only where the quotes
-before it (from the block's start) are balanced. A block depends only on the
+before it (from the block's start) are balanced: the quotes that open and close
+values, as the parser reads them, not a quote that is text in an unquoted field. A block depends only on the
 bytes from its start, never on how reads fell: a resumed run cuts, and so
 parses stray quotes, exactly as the first run did.
 """
@@ -72,12 +73,112 @@ def escaped_quotes(data: bytes | bytearray, quote: bytes, escape: bytes, start: 
     return n
 
 
+@dataclass
+class QuoteState:
+    """Where a scan of quotes stands, carried from one piece of bytes to the next."""
+
+    inside: bool = False  # in a quoted value
+    prev: int = 10  # the byte before the piece (a newline: a row starts there)
+    closed: bool = False  # that byte is a quote that closed a value
+
+
+def exact(quote: bytes | None, escape: bytes | None, delimiter: bytes | None) -> bool:
+    """Whether ``real_quotes`` can read the quotes as the parser does: one-byte quote and
+    delimiter, no escape character (with one, the quotes are counted as before)."""
+    return quote is not None and len(quote) == 1 and escape is None and delimiter is not None and len(delimiter) == 1
+
+
+def real_quotes(
+    data: bytes | bytearray, quote: int, delimiter: int, start: int, end: int, state: QuoteState
+) -> np.ndarray:
+    """Positions in ``data[start:end]`` of the quotes that open or close a value, as pyarrow
+    and the csv module read them, from ``state`` (left where the scan ends). A quote opens a
+    value only at a field's start (or as the second of ``""`` inside one); elsewhere outside
+    a value (``12" pipe``) it is text. Counting every quote would take that one for an
+    opening quote and move every cut after it inside a quoted value. Vectorised while the
+    quotes alternate as counting them says (almost every file); a Python step per quote
+    after the first quote that is text."""
+    octets = np.frombuffer(data, np.uint8, max(0, end - start), start)
+    found = np.flatnonzero(octets == quote)
+    inside = state.inside
+    # the quotes that open a value if the quotes alternate: each must begin a field or follow
+    # the quote before it (``""``); the first that does neither is text
+    opening = found[int(inside) :: 2]
+    if len(opening):
+        before = octets[np.maximum(opening - 1, 0)]
+        if opening[0] == 0:
+            before[0] = state.prev
+        text = (before != delimiter) & (before != 10) & (before != 13) & (before != quote)
+        if opening[0] == 0 and state.prev == quote:
+            text[0] = not state.closed  # after a quote that was text, a quote is text too
+        if text.any():
+            first = int(inside) + 2 * int(np.argmax(text))
+            closed_at = int(found[first - 1]) if first else -2
+            starts = _starts(octets, found[first:], delimiter, state.prev)
+            rest = _walk(found[first:].tolist(), starts, closed_at)
+            found = np.concatenate([found[:first], np.array(rest, dtype=found.dtype)])
+    if len(octets):
+        state.inside = bool((int(inside) + len(found)) % 2)
+        state.closed = bool(len(found)) and int(found[-1]) == len(octets) - 1 and not state.inside
+        state.prev = int(octets[-1])
+    return found + start
+
+
+def _starts(octets: np.ndarray, found: np.ndarray, delimiter: int, prev: int) -> list[bool]:
+    """Whether each quote at ``found`` begins a field (``prev``: the byte before ``octets``)."""
+    before = octets[np.maximum(found - 1, 0)]
+    if len(found) and found[0] == 0:
+        before[0] = prev
+    return ((before == delimiter) | (before == 10) | (before == 13)).tolist()  # type: ignore[no-any-return]
+
+
+def _walk(found: list[int], starts: list[bool], closed_at: int) -> list[int]:
+    """The quotes of ``found`` that open or close a value, from outside one: ``starts``
+    says which begin a field, ``closed_at`` is where the last value closed."""
+    kept: list[int] = []
+    inside = False
+    for at, begins in zip(found, starts, strict=True):
+        if inside:
+            inside, closed_at = False, at
+            kept.append(at)
+        elif begins or closed_at == at - 1:
+            inside = True
+            kept.append(at)
+    return kept
+
+
+def open_quotes(
+    buf: bytes | bytearray,
+    quote: bytes | None,
+    escape: bytes | None,
+    delimiter: bytes | None,
+    start: int = 0,
+    end: int | None = None,
+) -> int:
+    """How many quotes in ``buf[start:end]`` (a row starting at ``start``) open or close a
+    value: odd when ``end`` is inside one."""
+    if not exact(quote, escape, delimiter):
+        return quote_count(buf, quote, escape, start, end)
+    assert quote is not None and delimiter is not None  # exact() checked them
+    stop = len(buf) if end is None else min(end, len(buf))
+    return len(real_quotes(buf, quote[0], delimiter[0], start, stop, QuoteState()))
+
+
 def safe_cut(
-    buf: bytes | bytearray, quote: bytes | None, escape: bytes | None, end: int | None = None, start: int = 0
+    buf: bytes | bytearray,
+    quote: bytes | None,
+    escape: bytes | None,
+    end: int | None = None,
+    start: int = 0,
+    delimiter: bytes | None = None,
 ) -> int:
     """Index of the last newline in ``buf[start:end]`` that ends a row (not inside
-    quotes, a row starting at ``start``), or -1."""
+    quotes, a row starting at ``start``), or -1. With ``delimiter``, the quotes are read as
+    the parser reads them (``real_quotes``); without, every quote counts."""
     pos = len(buf) if end is None else min(end, len(buf))
+    if exact(quote, escape, delimiter):
+        assert quote is not None and delimiter is not None  # exact() checked them
+        return _last_row_end(buf, real_quotes(buf, quote[0], delimiter[0], start, pos, QuoteState()), start, pos)
     inside = quote_count(buf, quote, escape, start, pos)
     while True:
         if inside % 2 and quote is not None and not escape:
@@ -93,6 +194,18 @@ def safe_cut(
         if inside % 2 == 0:
             return nl
         pos = nl
+
+
+def _last_row_end(buf: bytes | bytearray, real: np.ndarray, start: int, pos: int) -> int:
+    """The last newline in ``buf[start:pos]`` after an even number of ``real`` quotes, or -1."""
+    while True:
+        nl = buf.rfind(b"\n", start, pos)
+        if nl < 0:
+            return -1
+        k = int(np.searchsorted(real, nl))
+        if k % 2 == 0:
+            return nl
+        pos = int(real[k - 1])  # inside the value that quote opened: back past it
 
 
 def first_row_end(buf: bytes, quote: bytes | None, escape: bytes | None) -> int:
@@ -178,9 +291,12 @@ class Cutter:
     quote never closes are dropped: a block of their own holding what the reject keeps,
     and cutting goes on at the next line, as if that line were not there."""
 
-    def __init__(self, quote: bytes | None, escape: bytes | None, cap: int, size: int, rows: CsvRows) -> None:
+    def __init__(
+        self, quote: bytes | None, escape: bytes | None, cap: int, size: int, rows: CsvRows, delimiter: bytes | None
+    ) -> None:
         self.quote = quote
         self.escape = escape
+        self.delimiter = delimiter
         self.cap = cap
         self.size = min(size, cap)
         self.rows = rows
@@ -216,9 +332,9 @@ class Cutter:
 
     def _find_cut(self, data: bytes | bytearray, pos: int, end: int, last: bool) -> int:
         """The newline that ends the block starting at ``pos`` (looked for before ``end``), or -1."""
-        if last and quote_count(data, self.quote, self.escape, pos) % 2 == 0:
+        if last and open_quotes(data, self.quote, self.escape, self.delimiter, pos) % 2 == 0:
             return len(data) - 1
-        cut = safe_cut(data, self.quote, self.escape, end, pos)
+        cut = safe_cut(data, self.quote, self.escape, end, pos, self.delimiter)
         if cut < 0:
             cut = self._line_with_literal_quote(data, pos, end, last)
         return cut

@@ -1,10 +1,12 @@
 """Byte-range parts of a plain CSV file: the rows that start in ``[start, end)``.
 
 A cut point moves forward to the next row boundary: a newline after which the
-quotes since the first data row are balanced (so a quoted field may hold newlines).
+quotes since the first data row that open and close values are balanced (so a quoted
+field may hold newlines; a quote that is text in an unquoted field, ``12" pipe``, counts
+not: ``cut.real_quotes``).
 The same point always moves to the same boundary, so parts cut at the same points
 share out the rows of the file, each row to exactly one part. Finding a boundary
-counts quotes and newlines from the first data row on (Arrow counts, no parsing),
+counts quotes and newlines from the first data row on (numpy, no parsing),
 which also gives the part's first line number. A file with an escape character,
 compressed or re-encoded, cannot be cut so and its part is refused.
 """
@@ -17,11 +19,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ... import storage
 from ...config import SourceConfig
 from ...errors import ConfigError
 from .. import stream as streams
-from .cut import byte_count, quote_count
+from .cut import QuoteState, byte_count, exact, quote_count, real_quotes
 from .header import read_head
 
 _PIECE = 1 << 20
@@ -35,9 +39,11 @@ class Bounds:
 
 
 class _Scan:
-    """Reads a file from its first data row, keeping the quote parity and the line."""
+    """Reads a file from its first data row, keeping the quote parity and the line. With
+    ``delimiter``, the quotes are read as the parser reads them (``cut.real_quotes``): a quote
+    that is text in an unquoted field (``12" pipe``) moves no cut."""
 
-    def __init__(self, path: str, offset: int, line: int, quote: bytes | None) -> None:
+    def __init__(self, path: str, offset: int, line: int, quote: bytes | None, delimiter: bytes | None) -> None:
         self.file = streams.open_stream(path, "utf-8")[0]
         try:
             streams.skip(self.file, offset)
@@ -45,6 +51,9 @@ class _Scan:
             self.file.close()  # not made: no caller can close it
             raise
         self.pos, self.line, self.quote = offset, line, quote
+        self.exact = exact(quote, None, delimiter)
+        self.delimiter = delimiter[0] if delimiter else 0
+        self.state = QuoteState()  # where ``exact`` reads the quotes
         self.inside = False  # in a quoted field
         self.prev = b"\n"  # the byte before ``pos`` (the header ends in a newline)
 
@@ -58,7 +67,11 @@ class _Scan:
 
     def _count(self, data: bytes) -> None:
         self.line += byte_count(data, 10)
-        self.inside ^= quote_count(data, self.quote, None) % 2 == 1
+        if self.exact:
+            real_quotes(data, self._quote, self.delimiter, 0, len(data), self.state)
+            self.inside = self.state.inside
+        else:
+            self.inside ^= quote_count(data, self.quote, None) % 2 == 1
         self.pos += len(data)
         self.prev = data[-1:]
 
@@ -74,8 +87,15 @@ class _Scan:
                 self.file.seek(self.pos)  # read past the boundary: back to it
         return self.pos
 
+    @property
+    def _quote(self) -> int:
+        assert self.quote is not None  # read exactly: a quote of one byte
+        return self.quote[0]
+
     def _first_boundary(self, data: bytes) -> int:
         """Index of the first newline in ``data`` that ends a row, or -1."""
+        if self.exact:
+            return self._first_row_end(data)
         inside, start = self.inside, 0
         while True:
             nl = data.find(b"\n", start)
@@ -85,6 +105,15 @@ class _Scan:
             if not inside:
                 return nl
             start = nl + 1
+
+    def _first_row_end(self, data: bytes) -> int:
+        """``_first_boundary`` with the quotes read as the parser reads them."""
+        state = QuoteState(self.state.inside, self.state.prev, self.state.closed)  # counted again up to the boundary
+        real = real_quotes(data, self._quote, self.delimiter, 0, len(data), state)
+        nl = data.find(b"\n")
+        while nl >= 0 and (int(self.state.inside) + int(np.searchsorted(real, nl))) % 2:
+            nl = data.find(b"\n", nl + 1)
+        return nl
 
     def close(self) -> None:
         self.file.close()
@@ -100,7 +129,7 @@ def bounds(reader: Any, start: int, end: int, line: int = 0) -> Bounds:
         if start <= reader.data_offset:
             return Bounds(reader.data_offset, max(end, reader.data_offset), reader.data_line)
         return Bounds(start, end, line)
-    scan = _Scan(reader.path, reader.data_offset, reader.data_line, reader.quote)
+    scan = _Scan(reader.path, reader.data_offset, reader.data_line, reader.quote, reader.delimiter)
     try:
         scan.advance(max(start, reader.data_offset))
         first = scan.row_start()
@@ -112,13 +141,18 @@ def bounds(reader: Any, start: int, end: int, line: int = 0) -> Bounds:
 
 
 def row_starts(
-    path: str, every: Iterable[int], quote: bytes | None, offset: int = 0, line: int = 1
+    path: str,
+    every: Iterable[int],
+    quote: bytes | None,
+    offset: int = 0,
+    line: int = 1,
+    delimiter: bytes | None = None,
 ) -> Iterator[tuple[int, int]]:
     """Row boundaries from ``offset`` (on ``line``: a file's first data row) on, one at or
     after each of ``every``'s sizes in turn past the last (the first past the file's start,
     wherever its rows start), each with its line: the cut points a plan of parts uses
     (``loader.parts``), found as ``bounds`` finds them."""
-    scan = _Scan(path, offset, line, quote)
+    scan = _Scan(path, offset, line, quote, delimiter)
     try:
         cut = 0
         for size in every:
@@ -132,15 +166,16 @@ def row_starts(
         scan.close()
 
 
-def data_scan(path: str, config: SourceConfig) -> tuple[bytes | None, int, int]:
+def data_scan(path: str, config: SourceConfig) -> tuple[bytes | None, int, int, bytes]:
     """How the reader of ``path`` finds its row boundaries (``bounds``): the quote it reads
-    with (``source.quote_char``, or the one detected in the file) and the offset and line of
-    the first data row, where its scan starts. Raises what reading the file's head raises."""
+    with (``source.quote_char``, or the one detected in the file), the offset and line of
+    the first data row, where its scan starts, and its delimiter. Raises what reading the
+    file's head raises."""
     assert isinstance(config.max_row_bytes, int)  # finish() parsed it
     head = read_head(path, config, config.max_row_bytes, None)
     head.stream.close()
     quote = head.dialect.quote.encode() if head.dialect.quote else None
-    return quote, head.data_offset, head.data_line
+    return quote, head.data_offset, head.data_line, head.dialect.delimiter.encode()
 
 
 def check(reader: Any) -> None:

@@ -63,6 +63,7 @@ class CSVReader(ReaderBase):
         self.dialect: Dialect = head.dialect
         self.quote = self.dialect.quote.encode() if self.dialect.quote else None
         self.escape = config.escape_char.encode() if isinstance(config.escape_char, str) else None
+        self.delimiter = self.dialect.delimiter.encode()
         self.data_offset, self.data_line = head.data_offset, head.data_line
         self.raw_names = head.raw_names
         self._pending = head.pending  # read past the header, not yet cut into blocks
@@ -76,7 +77,7 @@ class CSVReader(ReaderBase):
             parts.check(self)
         # not a bound method: a reader in a reference cycle would hold its unread bytes until a full collection
         rows = functools.partial(csv_rows, self.dialect, config.escape_char)
-        self.cutter = Cutter(self.quote, self.escape, self.max_row_bytes, self.block_bytes, rows)
+        self.cutter = Cutter(self.quote, self.escape, self.max_row_bytes, self.block_bytes, rows, self.delimiter)
         self.parser = BlockParser(path, config, self.dialect, self.names, self.block_bytes)
         self._infer_schema()
         self.conversion = Conversion(
