@@ -230,7 +230,8 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="show the progress line on stderr, or not (default: when stderr is a terminal and not --quiet)",
+        help="show the progress line on stderr, or not (default: when stderr is a terminal); "
+        "never with --quiet or --log-format json",
     )
     g.add_argument("--debug", action="store_true", help="show tracebacks")
 
@@ -550,11 +551,12 @@ def _print_error(exc: BaseException, debug: bool) -> None:
 
 
 def _show_progress(args: argparse.Namespace, quiet: bool, log: JsonLog | None) -> bool:
-    """``--progress`` / ``--no-progress`` decide; else a terminal that text logs go to, unless quiet."""
+    """Never with ``--quiet`` nor with JSON logs (stderr is then JSON lines only: the progress
+    goes as ``progress`` events); else ``--progress`` / ``--no-progress`` decide, or a terminal."""
+    if quiet or log is not None:
+        return False
     forced = getattr(args, "progress", None)
-    if forced is not None:
-        return bool(forced)
-    return not quiet and log is None and sys.stderr.isatty()
+    return bool(forced) if forced is not None else sys.stderr.isatty()
 
 
 def _early_log(args: argparse.Namespace) -> JsonLog | None:

@@ -1151,3 +1151,12 @@ def test_inspect_hints_say_nothing_of_files_a_load_leaves_loaded(
             "  hint: fix or replace the file, then inspect it again",
         ],
     )
+
+
+@pytest.mark.parametrize("flags", [["--log-format", "json"], ["--quiet"], ["--log-format", "json", "--quiet"]])
+def test_progress_is_never_drawn_with_json_logs_nor_quiet(tmp_path: Path, data_dir: Path, flags: list[str]) -> None:
+    p = cli("load", str(data_dir / "small.csv"), str(tmp_path / "p.db"), "--progress", *flags)
+    assert p.returncode == 0, p.stderr
+    assert "\r" not in p.stderr and "\x1b" not in p.stderr
+    for line in p.stderr.splitlines():  # JSON logs: every line parses
+        assert json.loads(line)["event"] in {"start", "file", "progress", "file_done", "finish"}
