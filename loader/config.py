@@ -770,7 +770,11 @@ def _env_settings(env: Mapping[str, str]) -> list[tuple[str, Any, str]]:
             try:
                 raw = _read_line(env[name])
             except OSError as exc:
-                raise ConfigError(f"{name}: cannot read {env[name]}: {exc.strerror}") from None
+                raise ConfigError(
+                    f"{name}: cannot read {env[name]}: {exc.strerror}",
+                    hint=f"mount the file it names, or unset the environment variable {name}",
+                    verbatim=(name,),
+                ) from None
             # the file's text is the value the plain variable would hold: a number sets a number
             out.append((dotted, override_value(dotted, raw), f"environment {name} ({env[name]})"))
         else:
@@ -844,7 +848,15 @@ def job_from_overrides(
         if origin.startswith("environment"):
             exc.message = f"{origin}: {exc.message}"
             exc.args = (exc.message,)
+            if exc.hint == ConfigError.default_hint:  # no flag nor job key is wrong: the variable is
+                exc.hint = _env_hint(origin.split()[1])
+                exc.verbatim = (*exc.verbatim, exc.hint)
         raise
+
+
+def _env_hint(name: str) -> str:
+    """The advice for a wrong value an environment variable ``name`` set."""
+    return f"fix or unset the environment variable {name}"
 
 
 def _key_of(exc: ConfigError) -> str:
