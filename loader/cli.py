@@ -26,6 +26,7 @@ from .chunk import Reject, reasons_in_order, row_values
 from .config import (
     SECTIONS,
     JobConfig,
+    SinkConfig,
     SourceConfig,
     field_docs,
     flag_name,
@@ -39,6 +40,9 @@ from .logs import JsonLog
 from .pipeline import Pipeline
 from .report import RunReport
 from .suggest import closest, did_you_mean
+
+if typing.TYPE_CHECKING:
+    import pyarrow as pa
 
 # Flags are generated from the config classes: ``sink.batch_size`` is ``--batch-size``,
 # its type and help come from the field. A key in two sections names its section
@@ -389,10 +393,12 @@ def _inspect_file(args: argparse.Namespace) -> int:
             hint="check the pattern: inspect shows the first file it matches" + passed_over(args.file),
         )
     if is_glob(args.file):
-        _say(f"{args.file}: {len(files):,} {'file' if len(files) == 1 else 'files'}; the first:")
+        _say(
+            f"{args.file}: {len(files):,} {'file' if len(files) == 1 else 'files'}; the first, read as a load of them all reads it:"
+        )
     # settled as a load of these files settles it: the partition columns it adds, or "hive" refusing a file
     source = settle(source, files)
-    with open_reader(files[0], source, chunk_size=max(args.rows, 1)) as reader:
+    with open_reader(files[0], source, chunk_size=max(args.rows, 1), types=_glob_types(source, files)) as reader:
         _say(f"{files[0]}: {len(reader.schema)} columns")
         dialect = getattr(reader, "dialect", None)
         if dialect is not None:
@@ -410,6 +416,16 @@ def _inspect_file(args: argparse.Namespace) -> int:
             if head.rejects:
                 _say(head.rejected())
     return EXIT_OK
+
+
+def _glob_types(source: SourceConfig, files: list[str]) -> dict[str, pa.DataType] | None:
+    """The types a new load of several ``files`` reads each with: one file's own may differ
+    (``zip`` int64 in one file, text in another, is text in all). None for one file."""
+    if len(files) < 2:
+        return None
+    # the target is never opened: a new load's types depend on the files alone
+    job = JobConfig(source=source, sink=SinkConfig(path="inspect.db", table="inspect"))
+    return Pipeline(job).new_load_types(files)
 
 
 @dataclasses.dataclass

@@ -600,6 +600,11 @@ class Pipeline:
         stages = list(itertools.takewhile(_imported, self.stages))
         return output_schema(stages, schema, path, name_clash=self.sink.name_clash)
 
+    def new_load_types(self, files: list[str]) -> dict[str, pa.DataType]:
+        """The column types a load of ``files`` into a new target reads every one of them
+        with: their heads' types, unified (what ``loader inspect`` of a glob shows)."""
+        return self._settle_types(files, {})
+
     def _settle_types(self, files: list[str], fixed: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
         """The column types every file of this load is read with: ``fixed`` ones (from
         earlier runs), and for the rest, what each file's head holds, unified. Only

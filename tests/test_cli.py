@@ -1121,7 +1121,10 @@ def test_inspect_of_a_glob_shows_its_first_file_with_the_partition_columns_a_loa
     monkeypatch.chdir(tmp_path)
     code, out, err = inspected(capsys, "in/**/*.csv")
     assert (code, err) == (0, [])
-    assert out[:2] == ["in/**/*.csv: 2 files; the first:", "in/day=1/a.csv: 2 columns"]
+    assert out[:2] == [
+        "in/**/*.csv: 2 files; the first, read as a load of them all reads it:",
+        "in/day=1/a.csv: 2 columns",
+    ]
     assert out[-1] == "  id=1, day=1"
     assert inspected(capsys, "in/*.csv")[::2] == (
         2,
@@ -1160,3 +1163,25 @@ def test_progress_is_never_drawn_with_json_logs_nor_quiet(tmp_path: Path, data_d
     assert "\r" not in p.stderr and "\x1b" not in p.stderr
     for line in p.stderr.splitlines():  # JSON logs: every line parses
         assert json.loads(line)["event"] in {"start", "file", "progress", "file_done", "finish"}
+
+
+def test_inspect_of_a_glob_shows_the_types_the_load_of_the_glob_reads_its_first_file_with(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It showed the first file's own types: ``zip int64`` and ``zip=123``, which the load stores as '123'."""
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / "a.csv").write_text("id,zip\n1,123\n")
+    (tmp_path / "g" / "b.csv").write_text("id,zip\n2,0456\n")
+    glob = str(tmp_path / "g" / "*.csv")
+    code, out, err = inspected(capsys, glob)
+    assert (code, err) == (0, [])
+    assert out == [
+        f"{glob}: 2 files; the first, read as a load of them all reads it:",
+        f"{tmp_path / 'g' / 'a.csv'}: 2 columns",
+        "dialect: delimiter ',' (detected), quote '\"' (detected), header (detected)",
+        "  id   int64",
+        "  zip  string",
+        "first rows:",
+        "  id=1, zip='123'",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g"]  # nothing written

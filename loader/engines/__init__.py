@@ -463,9 +463,7 @@ def check_plan(pipeline: Pipeline, writer: Writer, files: list[str]) -> None:
 
 
 def _stdin_refused(engine: str) -> ConfigError:
-    return ConfigError(
-        f"run.engine = {engine!r}: standard input cannot be read in parts", hint="use --engine threads"
-    )
+    return ConfigError(f"run.engine = {engine!r}: standard input cannot be read in parts", hint="use --engine threads")
 
 
 def check_job(pipeline: Pipeline, writer: Writer) -> None:
