@@ -1291,6 +1291,7 @@ def resolve_sink(src: SourceConfig, sink: SinkConfig) -> SinkConfig:
                 f"sink.type: cannot tell the database from {sink.path!r}",
                 hint=f"use a path ending in {sinks.suffix_list()}, or set sink.type (--sink)",
             )
+    sinks.refuse_others_keys(sink)
     sink = sinks.get(str(sink.type)).resolve(sink, src)
     if sink.block_size < 1024:
         raise ConfigError("sink.block_size: expected at least 1024 bytes")
