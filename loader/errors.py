@@ -283,7 +283,8 @@ class TargetLockedError(LoaderError):
     """Another run holds the target."""
 
     exit_code = EXIT_LOCKED
-    default_hint = "another loader run is writing this target; retry when it ends"
+    # the message says who holds it; the hint, what the next run can do
+    default_hint = "retry when it ends, or give --lock-wait the seconds to wait for it"
 
 
 class EngineError(LoaderError, ConnectionError):
