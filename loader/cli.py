@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from . import __version__, stopping
+from . import __version__, sinks, stopping
 from .chunk import Reject, reasons_in_order, row_values
 from .config import (
     SECTIONS,
@@ -708,9 +708,33 @@ def parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Name
         sub = commands[args.command]
         names = [o[2:] for action in sub._actions for o in action.option_strings if o.startswith("--")]
         unknown = next((e.split("=")[0] for e in extras if e.startswith("--")), None)
-        guess = closest(unknown[2:], names) if unknown else None  # compared without the dashes
-        sub.error(f"unrecognized arguments: {' '.join(extras)}" + (f" (did you mean --{guess}?)" if guess else ""))
+        guess = _guess_flag(unknown[2:], names, args) if unknown else None  # compared without the dashes
+        sub.error(f"unrecognized arguments: {' '.join(extras)}" + (f" (did you mean {guess}?)" if guess else ""))
     return args
+
+
+def _guess_flag(word: str, names: list[str], args: argparse.Namespace) -> str | None:
+    """``--NAME``s nearest to ``word``. A key two sections share (``--block-size``) is each
+    section's flag (``--source-block-size``), but a sink's only where the target's sink
+    takes the key: a SQLite load meant the source's."""
+    shared = [n for n in (f"source-{word}", f"sink-{word}") if n in names]
+    if not shared:
+        guess = closest(word, names)
+        return None if guess is None else f"--{guess}"
+    sink = _target_sink(args)
+    if sink is not None and word.replace("-", "_") in sinks.others_keys(sink):
+        shared.remove(f"sink-{word}")
+    return " or ".join(f"--{n}" for n in shared)
+
+
+def _target_sink(args: argparse.Namespace) -> sinks.Sink | None:
+    """The sink ``loader load``'s flags name (``--sink``, the target's suffix); None when
+    they do not (a job file's target is not read for a usage error)."""
+    named = getattr(args, "sink.type", None)
+    if named is not None:
+        return sinks.get(named) if named in sinks.names() else None
+    paths = getattr(args, "paths", None) or []
+    return sinks.for_path(paths[-1]) if len(paths) >= 2 else None
 
 
 class _Command:

@@ -133,6 +133,21 @@ def test_usage_error_exit_2(tmp_path: Path) -> None:
             ["inspect", "f.csv", "--delimter=,"],
             "usage: loader inspect FILE [options]\nloader inspect: error: unrecognized arguments: --delimter=, (did you mean --delimiter?)\n",
         ),
+        (  # a key of two sections: the source's where the target's sink does not take the sink's
+            ["load", "a.csv", "b.db", "--block-size", "100"],
+            "usage: loader load [options] SOURCE [SOURCE ...] TARGET\nloader load: error: unrecognized arguments: "
+            "--block-size 100 (did you mean --source-block-size?)\n",
+        ),
+        (
+            ["load", "a.csv", "b.out", "--sink", "sqlite", "--block-size", "100"],
+            "usage: loader load [options] SOURCE [SOURCE ...] TARGET\nloader load: error: unrecognized arguments: "
+            "--block-size 100 (did you mean --source-block-size?)\n",
+        ),
+        (
+            ["load", "a.csv", "b.ldb", "--block-size", "100"],
+            "usage: loader load [options] SOURCE [SOURCE ...] TARGET\nloader load: error: unrecognized arguments: "
+            "--block-size 100 (did you mean --source-block-size or --sink-block-size?)\n",
+        ),
         (
             ["lod", "a.csv", "b.db"],
             "usage: loader [-h] [--version] COMMAND ...\nloader: error: unknown command 'lod'; did you mean 'load'?\n",

@@ -24,6 +24,7 @@ __all__ = [
     "for_path",
     "get",
     "names",
+    "others_keys",
     "refuse_others_keys",
     "register",
 ]
@@ -57,15 +58,20 @@ def get(name: str) -> Sink:
         ) from None
 
 
+def others_keys(own: Sink) -> dict[str, Sink]:
+    """The ``[sink]`` keys ``own`` does not take, each with the sink that does: each sink's
+    ``keys`` name what only it takes."""
+    return {key: other for other in _SINKS.values() for key in sorted(other.keys - own.keys)}
+
+
 def refuse_others_keys(sink: SinkConfig) -> None:
     """A key of another sink set for this one (``--sync`` on SQLite, ``--table`` on LevelDB)
-    is a mistake to say, not a setting to drop: each sink's ``keys`` name what only it takes."""
+    is a mistake to say, not a setting to drop."""
     own = get(str(sink.type))
     defaults = SinkConfig(path=sink.path)
-    for other in _SINKS.values():
-        for key in sorted(other.keys - own.keys):
-            if getattr(sink, key) != getattr(defaults, key):
-                raise ConfigError(f"sink.{key}: applies to {other.name} sinks, not {own.name}")
+    for key, other in others_keys(own).items():
+        if getattr(sink, key) != getattr(defaults, key):
+            raise ConfigError(f"sink.{key}: applies to {other.name} sinks, not {own.name}")
 
 
 def for_path(path: str) -> Sink | None:
