@@ -64,8 +64,9 @@ _METAVARS = {
 # the keys `run` and `validate` take as flags (the job file holds the rest; --set reaches any key)
 RUN_KEYS = {"run.*", "sink.batch_size"}
 REPLAY_KEYS = {"run.report", "run.lock_wait", "run.quiet", "run.log_format", "run.metrics_file", "run.max_rejects"}
-# the keys `inspect` takes as flags: every key that says how a file is read, as `load` takes them
-INSPECT_KEYS = {"source.*"}
+# the keys `inspect` takes as flags: every key that says how a file is read, as `load` takes them;
+# not those that say which files a load takes (``!``: left out), which inspect would only ignore
+INSPECT_KEYS = {"source.*", "!source.min_age", "!source.allow_empty"}
 
 EXAMPLES = {
     "load": """examples:
@@ -185,6 +186,8 @@ _hints = functools.cache(typing.get_type_hints)
 
 
 def _wanted(dotted: str, keys: set[str] | None) -> bool:
+    if keys is not None and f"!{dotted}" in keys:
+        return False
     return keys is None or dotted in keys or f"{dotted.split('.')[0]}.*" in keys
 
 
@@ -342,7 +345,7 @@ def build_parser(helps: bool = True) -> argparse.ArgumentParser:
         "it takes the same [source] flags. FILE may be a glob: its first file is shown.",
     )
     p.add_argument("file", metavar="FILE")
-    p.add_argument("--rows", type=int, default=5, metavar="N", help="rows to show (default 5)")
+    p.add_argument("--rows", type=_row_count, default=5, metavar="N", help="rows to show (default 5; 0: the schema alone)")
     add_config_flags(p, INSPECT_KEYS, helps)
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
@@ -368,6 +371,17 @@ def job_for(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> J
 
 # a hint for a load (the files it read before stay loaded): what it says to do, for a file inspected
 _LOADED_HINT = re.compile(r", then rerun: the (?:files before it|other files) stay loaded$")
+
+
+def _row_count(text: str) -> int:
+    """``--rows``: 0 or more (a negative count was taken as 0)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {n}")
+    return n
 
 
 def _inspect(args: argparse.Namespace) -> int:

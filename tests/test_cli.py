@@ -586,8 +586,11 @@ def test_every_size_flag_takes_size_text_and_its_help_says_size(capsys: pytest.C
         section, key = dotted.split(".")
         flag = _flag_name(section, key)
         assert f"{flag} SIZE " in shown, flag
-        args = parse(build_parser(helps=False), ["load", "a.csv", "a.db", "--table", "t", flag, "64KiB"])
-        assert getattr(getattr(job_for(args, env={}), section), key) == 64 << 10, flag
+        leveldb = section == "sink" and key in sinks.get("leveldb").keys  # SQLite refuses LevelDB's keys
+        target = ["a.ldb", "--key", "{id}"] if leveldb else ["a.db", "--table", "t"]
+        kib = 256 if key == "sort_run_size" else 64  # at least its floor, at most page_size's ceiling
+        args = parse(build_parser(helps=False), ["load", "a.csv", *target, flag, f"{kib}KiB"])
+        assert getattr(getattr(job_for(args, env={}), section), key) == kib << 10, flag
 
 
 def test_a_stage_making_names_sqlite_takes_for_one_is_refused_by_validate_and_run(tmp_path: Path) -> None:
@@ -1200,3 +1203,20 @@ def test_inspect_of_a_glob_shows_the_types_the_load_of_the_glob_reads_its_first_
         "  id=1, zip='123'",
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g"]  # nothing written
+
+
+@pytest.mark.parametrize(
+    ("flags", "error"),
+    [
+        (["--min-age", "600"], "unrecognized arguments: --min-age 600"),
+        (["--allow-empty"], "unrecognized arguments: --allow-empty"),
+        (["--rows", "-1"], "argument --rows: expected 0 or more, got -1"),
+        (["--rows", "x"], "argument --rows: expected a whole number, got 'x'"),
+    ],
+)
+def test_inspect_refuses_the_flags_it_would_ignore_and_a_negative_row_count(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], flags: list[str], error: str
+) -> None:
+    """``--min-age`` and ``--allow-empty`` say which files a load takes; inspect took them and ignored them."""
+    code, out, err = inspected(capsys, str(data_dir / "small.csv"), *flags)
+    assert (code, out, err) == (2, [], ["usage: loader inspect FILE [options]", f"loader inspect: error: {error}"])
