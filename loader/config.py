@@ -79,7 +79,8 @@ class SourceConfig:
     UTF-8 read as cp1252, latin-1 or shift_jis (a UTF-8 byte order mark, or a first 4 KiB holding
     more than ASCII and a first 4 MiB, or all of a smaller file, that are all UTF-8)."""
     null_values: list[str] = field(default_factory=lambda: [""])
-    """CSV values read as NULL. By default only the empty field, quoted (``""``) or not."""
+    """CSV values read as NULL; given, they replace the default, the empty field (quoted ``""`` or not),
+    so add ``""`` to keep empty fields NULL (``--null-values '\\N' --null-values ''``)."""
     na_values: list[str] = field(default_factory=lambda: list(NA_VALUES))
     """CSV values read as NULL in a column whose other values are all numbers, booleans,
     dates or timestamps (or one declared so), or that has no other value in a file; beside
@@ -274,8 +275,9 @@ class RunConfig:
     rejects: str | None = field(default=None, metadata=PATH)
     """Reject file (JSON lines); default ``<target>.<job>.rejects.jsonl`` next to the target."""
     max_rejects: int | float | None = None
-    """Stop (exit 3) past this many rejected rows, or this fraction when below 1 (a finite number, 0 or
-    more; unset: no limit), checked after each chunk. ``0`` is strict: the chunk with the first reject is the last one read. With
+    """Stop (exit 3) past this many rejected rows, or this fraction when below 1, judged only once a run
+    read 1,000 rows (a finite number, 0 or more; unset: no limit), checked after each chunk. A run
+    of fewer rows is never held to a fraction: use a count for small files. ``0`` is strict: the chunk with the first reject is the last one read. With
     ``engine = "processes"`` or ``"dask"`` it is checked as each part commits: the part with the
     first reject is the last one committed, read whole."""
     job: str | None = None
