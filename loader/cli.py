@@ -345,7 +345,9 @@ def build_parser(helps: bool = True) -> argparse.ArgumentParser:
         "it takes the same [source] flags. FILE may be a glob: its first file is shown.",
     )
     p.add_argument("file", metavar="FILE")
-    p.add_argument("--rows", type=_row_count, default=5, metavar="N", help="rows to show (default 5; 0: the schema alone)")
+    p.add_argument(
+        "--rows", type=_row_count, default=5, metavar="N", help="rows to show (default 5; 0: the schema alone)"
+    )
     add_config_flags(p, INSPECT_KEYS, helps)
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser

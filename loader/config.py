@@ -154,8 +154,9 @@ class SinkConfig:
     type: str | None = None
     """``sqlite`` or ``leveldb`` (or a sink registered in ``loader.sinks``); inferred from the path's suffix when omitted."""
     table: str | None = None
-    """SQLite table (default: the first source file's name without its extension and compression suffix, other dots
-    kept: ``sales.2024-01.csv.gz`` gives ``sales.2024-01``; required when ``source.path`` is a glob).
+    """SQLite table (default: the name of the first source path as given, not as files load in sorted order, without
+    its extension and compression suffix, other dots kept: ``sales.2024-01.csv.gz`` gives ``sales.2024-01``; ``data``
+    for standard input; required when ``source.path`` is a glob).
     Names starting with ``sqlite_`` are SQLite's own, and ``_loader_state`` and ``_loader_stage`` the loader's: exit 2.
     The name is taken literally and the table is in the database's main schema: a schema-qualified name such as
     ``main.t`` or ``temp.t`` is refused (exit 2; name the table alone, ``t``), and so is a name that is not UTF-8 (a
@@ -373,9 +374,10 @@ class RunConfig:
 class JobConfig:
     """A whole job: source, transform stages, sink, run settings.
 
-    Each section checks its values as it is made (and on ``dataclasses.replace``) with the
-    job file's checks: a value of the wrong type or outside its choices raises ``ConfigError``
-    naming ``section.key``. A section may be given as a dict of its job-file keys."""
+    Each section checks its values' types and choices as it is made (and on
+    ``dataclasses.replace``) with the job file's checks: a value of the wrong type or outside its
+    choices raises ``ConfigError`` naming ``section.key``. Ranges and the rules that span keys
+    are checked by ``resolve()``, which ``Pipeline(job)`` and ``load()`` call. A section may be given as a dict of its job-file keys."""
 
     source: SourceConfig
     sink: SinkConfig
