@@ -1,4 +1,4 @@
-"""loader: stream CSV and Parquet files into SQLite or LevelDB with bounded memory.
+"""loader: stream CSV, Parquet, JSON Lines and Arrow IPC files into SQLite or LevelDB with bounded memory.
 
 The Python API and the CLI are the same thing: build a ``JobConfig`` (or read
 one with ``Pipeline.from_config``), then ``Pipeline(job).run()`` returns a

@@ -21,11 +21,12 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from . import __version__, stopping
+from . import __version__, sinks, stopping
 from .chunk import Reject, reasons_in_order, row_values
 from .config import (
     SECTIONS,
     JobConfig,
+    SinkConfig,
     SourceConfig,
     field_docs,
     flag_name,
@@ -39,6 +40,9 @@ from .logs import JsonLog
 from .pipeline import Pipeline
 from .report import RunReport
 from .suggest import closest, did_you_mean
+
+if typing.TYPE_CHECKING:
+    import pyarrow as pa
 
 # Flags are generated from the config classes: ``sink.batch_size`` is ``--batch-size``,
 # its type and help come from the field. A key in two sections names its section
@@ -63,8 +67,9 @@ REPLAY_KEYS = {"run.report", "run.lock_wait", "run.quiet", "run.log_format", "ru
 # and, as `load` takes them, the keys that say which job wrote the reject file: a replay of a
 # `loader load` run is given that load's sources, target and flags (`--job` is the job file)
 REPLAY_JOB_KEYS = {"source.*", "sink.*"}
-# the keys `inspect` takes as flags: every key that says how a file is read, as `load` takes them
-INSPECT_KEYS = {"source.*"}
+# the keys `inspect` takes as flags: every key that says how a file is read, as `load` takes them;
+# not those that say which files a load takes (``!``: left out), which inspect would only ignore
+INSPECT_KEYS = {"source.*", "!source.min_age", "!source.allow_empty"}
 
 EXAMPLES = {
     "load": """examples:
@@ -186,6 +191,8 @@ _hints = functools.cache(typing.get_type_hints)
 
 
 def _wanted(dotted: str, keys: set[str] | None) -> bool:
+    if keys is not None and f"!{dotted}" in keys:
+        return False
     return keys is None or dotted in keys or f"{dotted.split('.')[0]}.*" in keys
 
 
@@ -235,7 +242,8 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="show the progress line on stderr, or not (default: when stderr is a terminal and not --quiet)",
+        help="show the progress line on stderr, or not (default: when stderr is a terminal); "
+        "never with --quiet or --log-format json",
     )
     g.add_argument("--debug", action="store_true", help="show tracebacks")
 
@@ -349,7 +357,9 @@ def build_parser(helps: bool = True) -> argparse.ArgumentParser:
         "it takes the same [source] flags. FILE may be a glob: its first file is shown.",
     )
     p.add_argument("file", metavar="FILE")
-    p.add_argument("--rows", type=int, default=5, metavar="N", help="rows to show (default 5)")
+    p.add_argument(
+        "--rows", type=_row_count, default=5, metavar="N", help="rows to show (default 5; 0: the schema alone)"
+    )
     add_config_flags(p, INSPECT_KEYS, helps)
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
@@ -393,6 +403,17 @@ def _check_replay_job(args: argparse.Namespace) -> None:
 _LOADED_HINT = re.compile(r", then rerun: the (?:files before it|other files) stay loaded$")
 
 
+def _row_count(text: str) -> int:
+    """``--rows``: 0 or more (a negative count was taken as 0)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {n}")
+    return n
+
+
 def _inspect(args: argparse.Namespace) -> int:
     try:
         return _inspect_file(args)
@@ -416,10 +437,12 @@ def _inspect_file(args: argparse.Namespace) -> int:
             hint="check the pattern: inspect shows the first file it matches" + passed_over(args.file),
         )
     if is_glob(args.file):
-        _say(f"{args.file}: {len(files):,} {'file' if len(files) == 1 else 'files'}; the first:")
+        _say(
+            f"{args.file}: {len(files):,} {'file' if len(files) == 1 else 'files'}; the first, read as a load of them all reads it:"
+        )
     # settled as a load of these files settles it: the partition columns it adds, or "hive" refusing a file
     source = settle(source, files)
-    with open_reader(files[0], source, chunk_size=max(args.rows, 1)) as reader:
+    with open_reader(files[0], source, chunk_size=max(args.rows, 1), types=_glob_types(source, files)) as reader:
         _say(f"{files[0]}: {len(reader.schema)} columns")
         dialect = getattr(reader, "dialect", None)
         if dialect is not None:
@@ -437,6 +460,16 @@ def _inspect_file(args: argparse.Namespace) -> int:
             if head.rejects:
                 _say(head.rejected())
     return EXIT_OK
+
+
+def _glob_types(source: SourceConfig, files: list[str]) -> dict[str, pa.DataType] | None:
+    """The types a new load of several ``files`` reads each with: one file's own may differ
+    (``zip`` int64 in one file, text in another, is text in all). None for one file."""
+    if len(files) < 2:
+        return None
+    # the target is never opened: a new load's types depend on the files alone
+    job = JobConfig(source=source, sink=SinkConfig(path="inspect.db", table="inspect"))
+    return Pipeline(job).new_load_types(files)
 
 
 @dataclasses.dataclass
@@ -578,11 +611,12 @@ def _print_error(exc: BaseException, debug: bool) -> None:
 
 
 def _show_progress(args: argparse.Namespace, quiet: bool, log: JsonLog | None) -> bool:
-    """``--progress`` / ``--no-progress`` decide; else a terminal that text logs go to, unless quiet."""
+    """Never with ``--quiet`` nor with JSON logs (stderr is then JSON lines only: the progress
+    goes as ``progress`` events); else ``--progress`` / ``--no-progress`` decide, or a terminal."""
+    if quiet or log is not None:
+        return False
     forced = getattr(args, "progress", None)
-    if forced is not None:
-        return bool(forced)
-    return not quiet and log is None and sys.stderr.isatty()
+    return bool(forced) if forced is not None else sys.stderr.isatty()
 
 
 def _early_log(args: argparse.Namespace) -> JsonLog | None:
@@ -722,9 +756,33 @@ def parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Name
         sub = commands[args.command]
         names = [o[2:] for action in sub._actions for o in action.option_strings if o.startswith("--")]
         unknown = next((e.split("=")[0] for e in extras if e.startswith("--")), None)
-        guess = closest(unknown[2:], names) if unknown else None  # compared without the dashes
-        sub.error(f"unrecognized arguments: {' '.join(extras)}" + (f" (did you mean --{guess}?)" if guess else ""))
+        guess = _guess_flag(unknown[2:], names, args) if unknown else None  # compared without the dashes
+        sub.error(f"unrecognized arguments: {' '.join(extras)}" + (f" (did you mean {guess}?)" if guess else ""))
     return args
+
+
+def _guess_flag(word: str, names: list[str], args: argparse.Namespace) -> str | None:
+    """``--NAME``s nearest to ``word``. A key two sections share (``--block-size``) is each
+    section's flag (``--source-block-size``), but a sink's only where the target's sink
+    takes the key: a SQLite load meant the source's."""
+    shared = [n for n in (f"source-{word}", f"sink-{word}") if n in names]
+    if not shared:
+        guess = closest(word, names)
+        return None if guess is None else f"--{guess}"
+    sink = _target_sink(args)
+    if sink is not None and word.replace("-", "_") in sinks.others_keys(sink):
+        shared.remove(f"sink-{word}")
+    return " or ".join(f"--{n}" for n in shared)
+
+
+def _target_sink(args: argparse.Namespace) -> sinks.Sink | None:
+    """The sink ``loader load``'s flags name (``--sink``, the target's suffix); None when
+    they do not (a job file's target is not read for a usage error)."""
+    named = getattr(args, "sink.type", None)
+    if named is not None:
+        return sinks.get(named) if named in sinks.names() else None
+    paths = getattr(args, "paths", None) or []
+    return sinks.for_path(paths[-1]) if len(paths) >= 2 else None
 
 
 class _Command:

@@ -70,7 +70,8 @@ class SourceConfig:
     """Whether the first CSV row holds column names; detected when omitted. Without one, columns are ``column_1``..``column_N``."""
     column_names: list[str] | None = None
     """Column names for a CSV without a header: given, the file is read as headerless unless
-    ``header = true``, where they replace the header's names."""
+    ``header = true``, where they replace the header's names. As many as the header, or the
+    first row, has fields (else exit 2 before anything is written)."""
     encoding: str = "utf-8"
     """CSV and JSON Lines text encoding; other encodings are transcoded to UTF-8 on the fly (a row
     holding bytes the encoding cannot decode is rejected). A file plainly in another encoding is
@@ -78,7 +79,8 @@ class SourceConfig:
     UTF-8 read as cp1252, latin-1 or shift_jis (a UTF-8 byte order mark, or a first 4 KiB holding
     more than ASCII and a first 4 MiB, or all of a smaller file, that are all UTF-8)."""
     null_values: list[str] = field(default_factory=lambda: [""])
-    """CSV values read as NULL. By default only the empty field, quoted (``""``) or not."""
+    """CSV values read as NULL; given, they replace the default, the empty field (quoted ``""`` or not),
+    so add ``""`` to keep empty fields NULL (``--null-values '\\N' --null-values ''``)."""
     na_values: list[str] = field(default_factory=lambda: list(NA_VALUES))
     """CSV values read as NULL in a column whose other values are all numbers, booleans,
     dates or timestamps (or one declared so), or that has no other value in a file; beside
@@ -152,8 +154,9 @@ class SinkConfig:
     type: str | None = None
     """``sqlite`` or ``leveldb`` (or a sink registered in ``loader.sinks``); inferred from the path's suffix when omitted."""
     table: str | None = None
-    """SQLite table (default: the first source file's name without its extension and compression suffix, other dots
-    kept: ``sales.2024-01.csv.gz`` gives ``sales.2024-01``; required when ``source.path`` is a glob).
+    """SQLite table (default: the name of the first source path as given, not as files load in sorted order, without
+    its extension and compression suffix, other dots kept: ``sales.2024-01.csv.gz`` gives ``sales.2024-01``; ``data``
+    for standard input; required when ``source.path`` is a glob).
     Names starting with ``sqlite_`` are SQLite's own, and ``_loader_state`` and ``_loader_stage`` the loader's: exit 2.
     The name is taken literally and the table is in the database's main schema: a schema-qualified name such as
     ``main.t`` or ``temp.t`` is refused (exit 2; name the table alone, ``t``), and so is a name that is not UTF-8 (a
@@ -273,8 +276,9 @@ class RunConfig:
     rejects: str | None = field(default=None, metadata=PATH)
     """Reject file (JSON lines); default ``<target>.<job>.rejects.jsonl`` next to the target."""
     max_rejects: int | float | None = None
-    """Stop (exit 3) past this many rejected rows, or this fraction when below 1 (a finite number, 0 or
-    more; unset: no limit), checked after each chunk. ``0`` is strict: the chunk with the first reject is the last one read. With
+    """Stop (exit 3) past this many rejected rows, or this fraction when below 1, judged only once a run
+    read 1,000 rows (a finite number, 0 or more; unset: no limit), checked after each chunk. A run
+    of fewer rows is never held to a fraction: use a count for small files. ``0`` is strict: the chunk with the first reject is the last one read. With
     ``engine = "processes"`` or ``"dask"`` it is checked as each part commits: the part with the
     first reject is the last one committed, read whole."""
     job: str | None = None
@@ -372,9 +376,10 @@ class RunConfig:
 class JobConfig:
     """A whole job: source, transform stages, sink, run settings.
 
-    Each section checks its values as it is made (and on ``dataclasses.replace``) with the
-    job file's checks: a value of the wrong type or outside its choices raises ``ConfigError``
-    naming ``section.key``. A section may be given as a dict of its job-file keys."""
+    Each section checks its values' types and choices as it is made (and on
+    ``dataclasses.replace``) with the job file's checks: a value of the wrong type or outside its
+    choices raises ``ConfigError`` naming ``section.key``. Ranges and the rules that span keys
+    are checked by ``resolve()``, which ``Pipeline(job)`` and ``load()`` call. A section may be given as a dict of its job-file keys."""
 
     source: SourceConfig
     sink: SinkConfig
@@ -771,7 +776,11 @@ def _env_settings(env: Mapping[str, str]) -> list[tuple[str, Any, str]]:
             try:
                 raw = _read_line(env[name])
             except OSError as exc:
-                raise ConfigError(f"{name}: cannot read {env[name]}: {exc.strerror}") from None
+                raise ConfigError(
+                    f"{name}: cannot read {env[name]}: {exc.strerror}",
+                    hint=f"mount the file it names, or unset the environment variable {name}",
+                    verbatim=(name,),
+                ) from None
             # the file's text is the value the plain variable would hold: a number sets a number
             out.append((dotted, override_value(dotted, raw), f"environment {name} ({env[name]})"))
         else:
@@ -845,7 +854,15 @@ def job_from_overrides(
         if origin.startswith("environment"):
             exc.message = f"{origin}: {exc.message}"
             exc.args = (exc.message,)
+            if exc.hint == ConfigError.default_hint:  # no flag nor job key is wrong: the variable is
+                exc.hint = _env_hint(origin.split()[1])
+                exc.verbatim = (*exc.verbatim, exc.hint)
         raise
+
+
+def _env_hint(name: str) -> str:
+    """The advice for a wrong value an environment variable ``name`` set."""
+    return f"fix or unset the environment variable {name}"
 
 
 def _key_of(exc: ConfigError) -> str:
@@ -1280,6 +1297,7 @@ def resolve_sink(src: SourceConfig, sink: SinkConfig) -> SinkConfig:
                 f"sink.type: cannot tell the database from {sink.path!r}",
                 hint=f"use a path ending in {sinks.suffix_list()}, or set sink.type (--sink)",
             )
+    sinks.refuse_others_keys(sink)
     sink = sinks.get(str(sink.type)).resolve(sink, src)
     if sink.block_size < 1024:
         raise ConfigError("sink.block_size: expected at least 1024 bytes")

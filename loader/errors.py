@@ -283,13 +283,17 @@ class TargetLockedError(LoaderError):
     """Another run holds the target."""
 
     exit_code = EXIT_LOCKED
-    default_hint = "another loader run is writing this target; retry when it ends"
+    # the message says who holds it; the hint, what the next run can do
+    default_hint = "retry when it ends, or give --lock-wait the seconds to wait for it"
 
 
 class EngineError(LoaderError, ConnectionError):
     """The engine cannot run parts: a Dask scheduler (``run.scheduler``) out of reach (this
     run wrote nothing), a local pool's worker that died, or a local cluster whose workers
-    all ended (the committed parts are kept). A rerun goes on with the load."""
+    all ended (the committed parts are kept): a rerun goes on with the load. Also the
+    refusal of ``processes``/``dask`` in a script without an ``if __name__ == "__main__":``
+    guard (exit 2, class ``fix``: a rerun fails the same way until the script changes). A
+    ``ConnectionError``, so ``except OSError`` catches it."""
 
     default_hint = "start the scheduler and its workers (docs/engines.md), or check run.scheduler"
 

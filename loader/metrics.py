@@ -33,7 +33,11 @@ GAUGES: list[tuple[str, str, Callable[[RunReport], float]]] = [
         "Rows rejected (sent to the reject file) by the last run.",
         lambda r: r.rows_rejected,
     ),
-    ("loader_last_run_rows_filtered", "Rows dropped by filter transforms in the last run.", lambda r: r.rows_filtered),
+    (
+        "loader_last_run_rows_filtered",
+        "Rows dropped by transforms in the last run (filter, dedupe, a row function's None).",
+        lambda r: r.rows_filtered,
+    ),
     (
         "loader_last_run_rows_ignored",
         "Rows skipped by mode ignore in the last run because their key was already there.",
@@ -47,7 +51,7 @@ GAUGES: list[tuple[str, str, Callable[[RunReport], float]]] = [
     ),
     (
         "loader_last_run_files_changed",
-        "Files skipped by the last run because they changed since loaded (on_change = skip).",
+        "Files the last run found changed since loaded: skipped (on_change = skip) or the one that stopped it (error).",
         lambda r: r.files_changed,
     ),
     (

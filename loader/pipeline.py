@@ -295,7 +295,7 @@ class Pipeline:
             handle_signals: stop at the next batch boundary on SIGTERM/SIGINT, with the
                 checkpoint committed (``InterruptedLoad``, exit 143/130). Main thread only:
                 ``run()`` in another thread raises ConfigError.
-            progress: draw the progress line on stderr.
+            progress: draw the progress line on stderr; never with ``run.log_format = "json"``.
             on_event: called as ``on_event(name, data)`` for ``start``, ``file``,
                 ``progress``, ``file_done``, ``part`` (engines: a worker finished a part)
                 and ``finish`` (see ``loader.logs``). None: with ``run.log_format = "json"``,
@@ -320,7 +320,8 @@ class Pipeline:
         self.stages: list[Stage] = job_stages + for_load(as_stages(transforms))
         self.allow_python, self.code_transforms = code_allowed(allow_python), bool(transforms)  # for engines' workers
         self.handle_signals = handle_signals
-        self.progress = progress
+        # JSON logs make stderr JSON lines only: the progress goes as ``progress`` events
+        self.progress = progress and self.job.run.log_format != "json"
         if on_event is None and self.job.run.log_format == "json":
             on_event = JsonLog(quiet=self.job.run.quiet).on_event  # the lines ``loader run`` logs
         self.on_event = on_event
@@ -598,6 +599,11 @@ class Pipeline:
         """The schema the stages make of ``schema``; up to the first stage not imported yet."""
         stages = list(itertools.takewhile(_imported, self.stages))
         return output_schema(stages, schema, path, name_clash=self.sink.name_clash)
+
+    def new_load_types(self, files: list[str]) -> dict[str, pa.DataType]:
+        """The column types a load of ``files`` into a new target reads every one of them
+        with: their heads' types, unified (what ``loader inspect`` of a glob shows)."""
+        return self._settle_types(files, {})
 
     def _settle_types(self, files: list[str], fixed: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
         """The column types every file of this load is read with: ``fixed`` ones (from

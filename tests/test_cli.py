@@ -133,6 +133,21 @@ def test_usage_error_exit_2(tmp_path: Path) -> None:
             ["inspect", "f.csv", "--delimter=,"],
             "usage: loader inspect FILE [options]\nloader inspect: error: unrecognized arguments: --delimter=, (did you mean --delimiter?)\n",
         ),
+        (  # a key of two sections: the source's where the target's sink does not take the sink's
+            ["load", "a.csv", "b.db", "--block-size", "100"],
+            "usage: loader load [options] SOURCE [SOURCE ...] TARGET\nloader load: error: unrecognized arguments: "
+            "--block-size 100 (did you mean --source-block-size?)\n",
+        ),
+        (
+            ["load", "a.csv", "b.out", "--sink", "sqlite", "--block-size", "100"],
+            "usage: loader load [options] SOURCE [SOURCE ...] TARGET\nloader load: error: unrecognized arguments: "
+            "--block-size 100 (did you mean --source-block-size?)\n",
+        ),
+        (
+            ["load", "a.csv", "b.ldb", "--block-size", "100"],
+            "usage: loader load [options] SOURCE [SOURCE ...] TARGET\nloader load: error: unrecognized arguments: "
+            "--block-size 100 (did you mean --source-block-size or --sink-block-size?)\n",
+        ),
         (
             ["lod", "a.csv", "b.db"],
             "usage: loader [-h] [--version] COMMAND ...\nloader: error: unknown command 'lod'; did you mean 'load'?\n",
@@ -193,8 +208,6 @@ def test_generated_flags_reach_their_keys(tmp_path: Path, data_dir: Path) -> Non
         "--column-names",
         "x,y",
         "--no-header",
-        "--sink-block-size",
-        "4096",
     ]
     argv += ["--source-block-size", "65536", "--max-memory", "200MB", "--busy-timeout", "2.5", "--escape-char", "\\"]
     argv += ["--allow-empty", "--index", "x", "--index", "x,y", "--quote-char", "false", "--no-quiet"]
@@ -208,13 +221,15 @@ def test_generated_flags_reach_their_keys(tmp_path: Path, data_dir: Path) -> Non
         True,
         False,
     )
-    assert (sink.block_size, sink.busy_timeout, sink.indexes, run.max_memory, run.quiet) == (
-        4096,
+    assert (sink.busy_timeout, sink.indexes, run.max_memory, run.quiet) == (
         2.5,
         [["x"], ["x", "y"]],
         200 << 20,
         False,
     )
+    # LevelDB's key, on a LevelDB target (SQLite refuses it)
+    argv = ["load", str(data_dir / "small.csv"), str(tmp_path / "f.ldb"), "--key", "{a}", "--sink-block-size", "4096"]
+    assert job_for(build_parser().parse_args(argv), env={}).sink.block_size == 4096
 
 
 def test_config_error_names_key(tmp_path: Path) -> None:
@@ -571,8 +586,11 @@ def test_every_size_flag_takes_size_text_and_its_help_says_size(capsys: pytest.C
         section, key = dotted.split(".")
         flag = _flag_name(section, key)
         assert f"{flag} SIZE " in shown, flag
-        args = parse(build_parser(helps=False), ["load", "a.csv", "a.db", "--table", "t", flag, "64KiB"])
-        assert getattr(getattr(job_for(args, env={}), section), key) == 64 << 10, flag
+        leveldb = section == "sink" and key in sinks.get("leveldb").keys  # SQLite refuses LevelDB's keys
+        target = ["a.ldb", "--key", "{id}"] if leveldb else ["a.db", "--table", "t"]
+        kib = 256 if key == "sort_run_size" else 64  # at least its floor, at most page_size's ceiling
+        args = parse(build_parser(helps=False), ["load", "a.csv", *target, flag, f"{kib}KiB"])
+        assert getattr(getattr(job_for(args, env={}), section), key) == kib << 10, flag
 
 
 def test_a_stage_making_names_sqlite_takes_for_one_is_refused_by_validate_and_run(tmp_path: Path) -> None:
@@ -868,7 +886,7 @@ def source_flags(command: str) -> set[str]:
 def test_inspect_takes_every_source_flag_load_takes() -> None:
     """It took six of them: a file that needs --skip-rows or --null-values could not be shown as the load reads it."""
     flags = source_flags("inspect")
-    assert flags == source_flags("load")
+    assert flags == source_flags("load") - {"--min-age", "--allow-empty", "--no-allow-empty"}  # which files load
     assert {"--skip-rows", "--null-values", "--na-values", "--quote-char", "--escape-char", "--column-names"} <= flags
     assert {"--infer-rows", "--max-row-bytes", "--partitioning", "--source-block-size", "--encoding"} <= flags
 
@@ -1119,7 +1137,10 @@ def test_inspect_of_a_glob_shows_its_first_file_with_the_partition_columns_a_loa
     monkeypatch.chdir(tmp_path)
     code, out, err = inspected(capsys, "in/**/*.csv")
     assert (code, err) == (0, [])
-    assert out[:2] == ["in/**/*.csv: 2 files; the first:", "in/day=1/a.csv: 2 columns"]
+    assert out[:2] == [
+        "in/**/*.csv: 2 files; the first, read as a load of them all reads it:",
+        "in/day=1/a.csv: 2 columns",
+    ]
     assert out[-1] == "  id=1, day=1"
     assert inspected(capsys, "in/*.csv")[::2] == (
         2,
@@ -1200,3 +1221,51 @@ def test_a_replay_is_given_a_job_file_or_a_loads_paths(
     hint = hint or "check the job file or flags; `loader replay --help` lists them"
     assert (p.returncode, p.stderr) == (2, f"loader: error: {message}\n  hint: {hint}\n")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("flags", [["--log-format", "json"], ["--quiet"], ["--log-format", "json", "--quiet"]])
+def test_progress_is_never_drawn_with_json_logs_nor_quiet(tmp_path: Path, data_dir: Path, flags: list[str]) -> None:
+    p = cli("load", str(data_dir / "small.csv"), str(tmp_path / "p.db"), "--progress", *flags)
+    assert p.returncode == 0, p.stderr
+    assert "\r" not in p.stderr and "\x1b" not in p.stderr
+    for line in p.stderr.splitlines():  # JSON logs: every line parses
+        assert json.loads(line)["event"] in {"start", "file", "progress", "file_done", "finish"}
+
+
+def test_inspect_of_a_glob_shows_the_types_the_load_of_the_glob_reads_its_first_file_with(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It showed the first file's own types: ``zip int64`` and ``zip=123``, which the load stores as '123'."""
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / "a.csv").write_text("id,zip\n1,123\n")
+    (tmp_path / "g" / "b.csv").write_text("id,zip\n2,0456\n")
+    glob = str(tmp_path / "g" / "*.csv")
+    code, out, err = inspected(capsys, glob)
+    assert (code, err) == (0, [])
+    assert out == [
+        f"{glob}: 2 files; the first, read as a load of them all reads it:",
+        f"{tmp_path / 'g' / 'a.csv'}: 2 columns",
+        "dialect: delimiter ',' (detected), quote '\"' (detected), header (detected)",
+        "  id   int64",
+        "  zip  string",
+        "first rows:",
+        "  id=1, zip='123'",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g"]  # nothing written
+
+
+@pytest.mark.parametrize(
+    ("flags", "error"),
+    [
+        (["--min-age", "600"], "unrecognized arguments: --min-age 600"),
+        (["--allow-empty"], "unrecognized arguments: --allow-empty"),
+        (["--rows", "-1"], "argument --rows: expected 0 or more, got -1"),
+        (["--rows", "x"], "argument --rows: expected a whole number, got 'x'"),
+    ],
+)
+def test_inspect_refuses_the_flags_it_would_ignore_and_a_negative_row_count(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], flags: list[str], error: str
+) -> None:
+    """``--min-age`` and ``--allow-empty`` say which files a load takes; inspect took them and ignored them."""
+    code, out, err = inspected(capsys, str(data_dir / "small.csv"), *flags)
+    assert (code, out, err) == (2, [], ["usage: loader inspect FILE [options]", f"loader inspect: error: {error}"])

@@ -1047,7 +1047,7 @@ def test_standard_input_is_refused_off_threads_by_the_load_and_its_dry_run_alike
     assert (p.returncode, p.stderr) == (
         2,
         "loader: error: run.engine = 'processes': standard input cannot be read in parts\n"
-        "  hint: use run.engine = 'threads'\n",
+        "  hint: use --engine threads\n",  # loader load's own flag, as its other hints name them
     )
     assert not target.exists()
 
@@ -1071,10 +1071,11 @@ def test_a_stage_that_remembers_rows_is_refused_off_threads(tmp_path: Path, stag
     for engine in ("processes", "dask"):
         for command in (["run"], ["validate"], ["run", "--dry-run"]):
             p = cli(command[0], str(job), *command[1:], "--set", f"run.engine={engine}")
+            threads = "--set run.engine=threads" if command == ["validate"] else "--engine threads"  # no key flags
             assert (p.returncode, p.stderr) == (
                 2,
                 f"loader: error: run.engine = '{engine}': stage transform[1] ({kind}) remembers rows across the load, "
-                "and each part would see only its own\n  hint: use run.engine = 'threads' for this job\n",
+                f"and each part would see only its own\n  hint: use {threads} for this job\n",
             ), command
     assert not target.exists()
     assert cli("run", str(job), "-q").returncode == 0

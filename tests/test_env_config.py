@@ -302,3 +302,32 @@ def test_cli_load_names_the_variable_of_a_bad_value(tmp_path: Path, data_dir: Pa
         "from 0 to 2147483, got nan",
     )
     assert not (tmp_path / "t.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message", "hint"),
+    [
+        (
+            "LOADER_run__chunk_size",
+            "abc",
+            "environment LOADER_run__chunk_size: run.chunk_size: expected an integer, got 'abc'",
+            "fix or unset the environment variable LOADER_run__chunk_size",
+        ),
+        (
+            "LOADER_RUN__CHUNK_SIZE_FILE",
+            "/nonexistent/chunk",
+            "LOADER_RUN__CHUNK_SIZE_FILE: cannot read /nonexistent/chunk: No such file or directory",
+            "mount the file it names, or unset the environment variable LOADER_RUN__CHUNK_SIZE_FILE",
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", ["load", "run"])
+def test_a_bad_variable_s_hint_names_the_variable_not_the_flags(
+    tmp_path: Path, data_dir: Path, variable: str, value: str, message: str, hint: str, command: str
+) -> None:
+    """It said "check the flags; `loader load --help` lists them", where no flag was wrong."""
+    job = job_file(tmp_path, f'[source]\npath = "{data_dir / "small.csv"}"\n[sink]\npath = "t.db"\n')
+    args = ["load", str(data_dir / "small.csv"), str(tmp_path / "t.db")] if command == "load" else ["run", str(job)]
+    p = cli(*args, extra_env={variable: value})
+    assert (p.returncode, p.stderr) == (2, f"loader: error: {message}\n  hint: {hint}\n")
+    assert not (tmp_path / "t.db").exists()

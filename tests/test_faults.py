@@ -98,7 +98,7 @@ def test_second_run_on_same_target_exits_75_or_waits(tmp_path: Path) -> None:
     assert second.returncode == 75
     assert second.stderr == (
         f"loader: error: {db}: another loader run is writing this target\n"
-        "  hint: another loader run is writing this target; retry when it ends\n"
+        "  hint: retry when it ends, or give --lock-wait the seconds to wait for it\n"
     )
     waiting = popen(*args, "--lock-wait", "120")  # waits for the first run, then finds everything loaded
     time.sleep(0.5)

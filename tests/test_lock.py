@@ -83,3 +83,23 @@ def test_a_process_forked_from_a_run_does_not_keep_its_lock_when_the_run_dies(tm
             pass
     finally:
         os.kill(child, signal.SIGKILL)
+
+
+def test_the_refusal_s_hint_names_lock_wait_in_each_front_end_s_spelling(tmp_path: Path) -> None:
+    """It repeated the message ("another loader run is writing this target") and named no way to wait."""
+    from loader import load
+    from loader.cli import main
+
+    src = write_csv(tmp_path / "a.csv", ["id"], [[1]])
+    db = tmp_path / "a.db"
+    with TargetLock(str(db)):
+        with pytest.raises(TargetLockedError) as info:
+            load(src, db)
+        assert info.value.hint == "retry when it ends, or give run_options.lock_wait the seconds to wait for it"
+        proc = cli("load", str(src), str(db))
+    assert (proc.returncode, proc.stderr) == (
+        75,
+        f"loader: error: {db}: another loader run is writing this target\n"
+        "  hint: retry when it ends, or give --lock-wait the seconds to wait for it\n",
+    )
+    assert main(["load", str(src), str(db), "-q"]) == 0

@@ -39,7 +39,7 @@ loader_last_run_rows_written{job="events"} 990
 # HELP loader_last_run_rows_rejected Rows rejected (sent to the reject file) by the last run.
 # TYPE loader_last_run_rows_rejected gauge
 loader_last_run_rows_rejected{job="events"} 7
-# HELP loader_last_run_rows_filtered Rows dropped by filter transforms in the last run.
+# HELP loader_last_run_rows_filtered Rows dropped by transforms in the last run (filter, dedupe, a row function's None).
 # TYPE loader_last_run_rows_filtered gauge
 loader_last_run_rows_filtered{job="events"} 3
 # HELP loader_last_run_rows_ignored Rows skipped by mode ignore in the last run because their key was already there.
@@ -51,7 +51,7 @@ loader_last_run_files_loaded{job="events"} 2
 # HELP loader_last_run_files_skipped Files skipped by the last run because they were loaded before.
 # TYPE loader_last_run_files_skipped gauge
 loader_last_run_files_skipped{job="events"} 5
-# HELP loader_last_run_files_changed Files skipped by the last run because they changed since loaded (on_change = skip).
+# HELP loader_last_run_files_changed Files the last run found changed since loaded: skipped (on_change = skip) or the one that stopped it (error).
 # TYPE loader_last_run_files_changed gauge
 loader_last_run_files_changed{job="events"} 0
 # HELP loader_last_run_files_gone Files half loaded by an earlier run and not among the last run's inputs.

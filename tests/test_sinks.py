@@ -257,3 +257,40 @@ def test_a_map_repeating_a_key_is_rejected_by_a_load_into_sqlite_and_leveldb(tmp
         assert list(store) == [(b"r:00000000000000000002", b'{"id":2,"m":{"a":1,"b":2}}')]
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("target", "flags", "message"),
+    [
+        ("x.db", ["--sync"], "sink.sync: applies to leveldb sinks, not sqlite"),
+        ("x.db", ["--value", "a"], "sink.value: applies to leveldb sinks, not sqlite"),
+        ("x.db", ["--compression", "snappy"], "sink.compression: applies to leveldb sinks, not sqlite"),
+        ("x.db", ["--sort", "always"], "sink.sort: applies to leveldb sinks, not sqlite"),
+        ("x.db", ["--write-buffer-size", "16MB"], "sink.write_buffer_size: applies to leveldb sinks, not sqlite"),
+        ("x.db", ["--key", "{a}"], "sink.key: applies to leveldb sinks, not sqlite"),
+        ("x.ldb", ["--key", "{a}", "--page-size", "4096"], "sink.page_size: applies to sqlite sinks, not leveldb"),
+        ("x.ldb", ["--key", "{a}", "--cache-size", "8MB"], "sink.cache_size: applies to sqlite sinks, not leveldb"),
+        ("x.ldb", ["--key", "{a}", "--alter"], "sink.alter: applies to sqlite sinks, not leveldb"),
+        ("x.ldb", ["--key", "{a}", "--table", "t"], "sink.table: applies to sqlite sinks, not leveldb"),
+        ("x.ldb", ["--key", "{a}", "--index", "a"], "sink.indexes: applies to sqlite sinks, not leveldb"),
+    ],
+)
+def test_a_key_of_the_other_sink_is_refused_not_dropped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], target: str, flags: list[str], message: str
+) -> None:
+    """``--sync`` or ``--value`` on SQLite, ``--page-size`` on LevelDB, passed without a word."""
+    from loader.cli import main
+
+    write_csv(tmp_path / "s.csv", ["a"], [[1]])
+    assert main(["load", str(tmp_path / "s.csv"), str(tmp_path / target), *flags]) == 2
+    assert capsys.readouterr().err == (
+        f"loader: error: {message}\n  hint: check the flags; `loader load --help` lists them\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.csv"]
+
+
+def test_a_sink_of_its_own_refuses_the_keys_of_every_other_and_shared_keys_pass(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^sink.table: applies to sqlite sinks, not lines$"):
+        resolve(JobConfig(source=SourceConfig(path=["a.csv"]), sink=SinkConfig(path="x.lines", table="t")))
+    shared = SinkConfig(path="x.ldb", key="{a}", busy_timeout=3, batch_size=10, mode="replace")
+    assert resolve(JobConfig(source=SourceConfig(path=["a.csv"]), sink=shared)).sink.busy_timeout == 3

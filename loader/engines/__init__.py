@@ -463,9 +463,7 @@ def check_plan(pipeline: Pipeline, writer: Writer, files: list[str]) -> None:
 
 
 def _stdin_refused(engine: str) -> ConfigError:
-    return ConfigError(
-        f"run.engine = {engine!r}: standard input cannot be read in parts", hint="use run.engine = 'threads'"
-    )
+    return ConfigError(f"run.engine = {engine!r}: standard input cannot be read in parts", hint="use --engine threads")
 
 
 def check_job(pipeline: Pipeline, writer: Writer) -> None:
@@ -475,19 +473,19 @@ def check_job(pipeline: Pipeline, writer: Writer) -> None:
     if getattr(writer, "merge_part", None) is None:
         raise ConfigError(
             f"run.engine = {engine!r}: a {pipeline.job.sink.type} sink cannot take parts yet",
-            hint="use run.engine = 'threads'",
+            hint="use --engine threads",
         )
     if getattr(pipeline, "code_transforms", False):
         raise ConfigError(
             f"run.engine = {engine!r}: transforms passed in Python cannot travel to workers",
-            hint="name the stages in the job file ([[transform]]), or use run.engine = 'threads'",
+            hint="name the stages in the job file ([[transform]]), or use --engine threads",
         )
     for stage in pipeline.stages:
         if getattr(stage, "remembers_rows", False) or getattr(stage, "state_path", None):
             raise ConfigError(
                 f"run.engine = {engine!r}: stage {stage.name} remembers rows across the load, "
                 "and each part would see only its own",
-                hint="use run.engine = 'threads' for this job",
+                hint="use --engine threads for this job",
             )
 
 

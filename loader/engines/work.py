@@ -538,7 +538,7 @@ def side_writer(task: PartTask, schema: pa.Schema) -> SideWriter:
     if side is None:
         raise ConfigError(
             f"run.engine: parts cannot be loaded into a {task.job.sink.type} sink yet",
-            hint="use run.engine = 'threads'",
+            hint="use --engine threads",
         )
     with naming_file(task.part.path):  # a column the key names that this file lacks
         return side(task, schema)  # type: ignore[call-arg]

@@ -9,12 +9,25 @@ from __future__ import annotations
 
 import difflib
 
+from ..config import SinkConfig
 from ..errors import ConfigError
 from .base import Encoded, Encoder, MemoryProfile, Sink, SinkBase
 from .leveldb import LevelDBSink
 from .sqlite import SQLiteSink
 
-__all__ = ["Encoded", "Encoder", "MemoryProfile", "Sink", "SinkBase", "for_path", "get", "names", "register"]
+__all__ = [
+    "Encoded",
+    "Encoder",
+    "MemoryProfile",
+    "Sink",
+    "SinkBase",
+    "for_path",
+    "get",
+    "names",
+    "others_keys",
+    "refuse_others_keys",
+    "register",
+]
 
 _SINKS: dict[str, Sink] = {}
 
@@ -43,6 +56,22 @@ def get(name: str) -> Sink:
             f"sink.type: no sink {name!r}",
             hint=f"did you mean {close[0]!r}?" if close else "sinks are: " + ", ".join(names()),
         ) from None
+
+
+def others_keys(own: Sink) -> dict[str, Sink]:
+    """The ``[sink]`` keys ``own`` does not take, each with the sink that does: each sink's
+    ``keys`` name what only it takes."""
+    return {key: other for other in _SINKS.values() for key in sorted(other.keys - own.keys)}
+
+
+def refuse_others_keys(sink: SinkConfig) -> None:
+    """A key of another sink set for this one (``--sync`` on SQLite, ``--table`` on LevelDB)
+    is a mistake to say, not a setting to drop."""
+    own = get(str(sink.type))
+    defaults = SinkConfig(path=sink.path)
+    for key, other in others_keys(own).items():
+        if getattr(sink, key) != getattr(defaults, key):
+            raise ConfigError(f"sink.{key}: applies to {other.name} sinks, not {own.name}")
 
 
 def for_path(path: str) -> Sink | None:

@@ -140,6 +140,9 @@ class Sink(Protocol):
     inner_files: tuple[str, ...]
     """Names of files the database writes inside a target directory."""
     memory: MemoryProfile
+    keys: frozenset[str]
+    """The ``[sink]`` keys only this sink takes (``table``, ``key``): another sink refuses
+    them when set (``sinks.refuse_others_keys``)."""
     encoder_thread: bool
     """The encoder is a large share of a load's work (LevelDB's JSON values and keys): it
     runs on a thread of its own between the reading and the writer (one more chunk in
@@ -245,6 +248,7 @@ class SinkBase:
     side_files: tuple[str, ...] = ()
     inner_files: tuple[str, ...] = ()
     memory: MemoryProfile = MemoryProfile({"csv": 75, "parquet": 91, "jsonl": 75, "arrow": 75}, 250)
+    keys: frozenset[str] = frozenset()
     encoder_thread: bool = False
     default_batch_size: int = 50_000
 

@@ -127,6 +127,22 @@ class LevelDBSink(SinkBase):
     encoder_thread = True  # JSON values: about a third of a sorted load's CPU (bench/NOTES.md)
     name = "leveldb"
     suffixes: tuple[str, ...] = (".ldb", ".leveldb")
+    keys = frozenset(
+        {
+            "key",
+            "value",
+            "sync",
+            "write_buffer_size",
+            "max_file_size",
+            "max_open_files",
+            "lru_cache_size",
+            "block_size",
+            "compression",
+            "sort",
+            "sort_run_size",
+            "merge_processes",
+        }
+    )
     inner_files: tuple[str, ...] = (
         "CURRENT",
         "LOCK",
@@ -152,12 +168,6 @@ class LevelDBSink(SinkBase):
     def resolve(self, sink: SinkConfig, source: SourceConfig) -> SinkConfig:
         if not sink.key:
             raise ConfigError('sink.key: a leveldb sink needs a key template, e.g. "user:{id}"')
-        if sink.table is not None:
-            raise ConfigError("sink.table: applies to sqlite sinks, not leveldb")
-        if sink.primary_key or sink.indexes:
-            raise ConfigError(
-                "sink.primary_key/indexes: apply to sqlite sinks; leveldb keys come from sink.key", names=("sink.key",)
-            )
         if sink.mode == "ignore" and sink.sort == "always":
             raise ConfigError(
                 'sink.sort: "always" does not apply to mode ignore',

@@ -77,6 +77,7 @@ class SQLiteSink(SinkBase):
     name = "sqlite"
     suffixes: tuple[str, ...] = (".db", ".sqlite", ".sqlite3")
     side_files: tuple[str, ...] = ("-wal", "-shm", "-journal")
+    keys = frozenset({"table", "primary_key", "indexes", "alter", "page_size", "cache_size"})
     # Floors per reader: Python, the libraries' pages, SQLite's 4 MiB page cache (bench/NOTES.md).
     # Arrow IPC (of batches no larger than a chunk) peaks as CSV does; JSON Lines 2 MB above
     # (two parsing workers by default).
@@ -93,8 +94,6 @@ class SQLiteSink(SinkBase):
                 hint="set sink.table (--table); the table name is not guessed from a pattern",
                 names=("source.path",),
             )
-        if sink.key is not None:
-            raise ConfigError("sink.key: applies to leveldb sinks, not sqlite")
         if sink.mode in ("upsert", "ignore") and not sink.primary_key:
             raise ConfigError(f"sink.primary_key: mode {sink.mode!r} needs a primary key")
         return super().resolve(sink, source)

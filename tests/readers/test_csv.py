@@ -787,6 +787,26 @@ def test_column_names_read_a_file_as_headerless_unless_header_is_set(tmp_path: P
     assert sqlite3.connect(tmp_path / "h.db").execute("SELECT a, b FROM t").fetchall() == [(1, "x")]
 
 
+@pytest.mark.parametrize("names", ["x,y,z", "x"])
+@pytest.mark.parametrize("command", ["load", "inspect"])
+def test_column_names_that_do_not_fit_a_headerless_file_are_the_same_config_error_as_with_a_header(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], names: str, command: str
+) -> None:
+    """Every row was rejected (exit 4) blaming "the first row has 3"; the first row is the names."""
+    src = tmp_path / "cn.csv"
+    src.write_text("id,name\n1,a\n2,b\n")
+    target = [str(tmp_path / "cn.db")] if command == "load" else []
+    for header in ([], ["--header"]):
+        code = main([command, str(src), *target, "--column-names", names, *header])
+        count = len(names.split(","))
+        assert (code, capsys.readouterr().err) == (
+            2,
+            f"loader: error: source.column_names: {count} names for 2 columns in {src}\n"
+            f"  hint: check the flags; `loader {command} --help` lists them\n",
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cn.csv"]  # nothing written
+
+
 @pytest.mark.parametrize(
     ("data", "hint"),
     [

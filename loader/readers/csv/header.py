@@ -241,13 +241,18 @@ def _read_head(reader: _HeadReader, path: str, config: SourceConfig, recorded: d
         buf, pos, names = reader.header(buf, pos, dialect, line)
         line += buf[before:pos].count(b"\n")
     pending = buf[pos:]
-    if config.column_names is not None:
-        if dialect.header and len(config.column_names) != len(names):
-            raise ConfigError(
-                f"source.column_names: {len(config.column_names)} names for {len(names)} columns in {path}"
-            )
-        names = list(config.column_names)
-    elif not dialect.header:
+    if not dialect.header:
         pending, width = reader.first_row_width(pending, dialect)
         names = [f"column_{i}" for i in range(1, width + 1)]
+    if config.column_names is not None:
+        _check_column_names(config.column_names, names, path)
+        names = list(config.column_names)
     return Head(reader.stream, reader.seekable, dialect, offset + pos, line, names, pending)
+
+
+def _check_column_names(given: list[str], found: list[str], path: str) -> None:
+    """As many names as the header, or the first row of a headerless file, has fields: the
+    count is known before anything is written, so a wrong one is the job's mistake (exit 2),
+    not every row rejected. A file of no rows has no width to compare with."""
+    if found and len(given) != len(found):
+        raise ConfigError(f"source.column_names: {len(given)} names for {len(found)} columns in {path}")
