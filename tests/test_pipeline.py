@@ -1096,7 +1096,8 @@ def test_the_dry_run_reads_a_half_loaded_csv_in_the_dialect_its_checkpoint_recor
 @pytest.mark.parametrize("changed", ["id,other\n9,z\n", ""])
 def test_the_dry_run_does_not_open_a_changed_file_on_change_skip_skips(tmp_path: Path, changed: str) -> None:
     """The run skips it unread; the dry run opened it and refused its new column, or its
-    emptiness, with exit 65."""
+    emptiness, with exit 65. A file emptied to 0 bytes is listed as empty since empty text
+    files are passed over (its rows stay)."""
     a, b, db = tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "o.db"
     a.write_text("id,name\n1,a\n2,b\n")
     b.write_text("id,name\n3,c\n")
@@ -1106,8 +1107,10 @@ def test_the_dry_run_does_not_open_a_changed_file_on_change_skip_skips(tmp_path:
     skip = [*args, "--set", "run.on_change=skip"]
     dry = cli(*skip, "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert "changed since it was loaded: skipped (run.on_change = skip)" in dry.stdout
+    skipped = "changed since it was loaded: skipped (run.on_change = skip)"
+    assert (skipped if changed else "empty (1): 0 bytes: no header, no rows, nothing to load") in dry.stdout
     assert cli(*skip).returncode == 0
+    assert sqlite_rows(db, "SELECT id FROM t ORDER BY id") == [(1,), (2,), (3,)]
 
 
 def test_the_dry_run_of_a_database_with_a_hot_journal_makes_no_claim_of_its_table(tmp_path: Path) -> None:
