@@ -106,7 +106,9 @@ from .state import (
     file_key,
     gone,
     plan_files,
+    read_options,
     recorded_spellings,
+    rejected_with_others,
     rows_committed,
 )
 from .suggest import fold
@@ -412,7 +414,7 @@ class Pipeline:
         if files:  # standard input's target too: only its rows are not read
             types = self._plan_types(files)
             files = recorded_spellings(spelled, self._peeked)  # as the run names them
-            plans = plan_files(files, self._peeked, self.job.run.on_change)
+            plans = plan_files(files, self._peeked, self.job.run.on_change, read_options(self.job.source))
             self._refuse_half_loaded(self._peeked, plans, self._peeked_entries)
             unwritten = self._unwritten(plans)
             for plan in (p for p in plans if p.path != "-"):  # each file's columns, as the run prepares for each
@@ -706,14 +708,16 @@ class Pipeline:
             return Naming(legacy=tuple(state.legacy_names()))
         return Naming(target=() if wiped else tuple(columns))
 
-    def _plan(self, files: list[str], state: JobState, report: RunReport) -> list[FilePlan]:
+    def _plan(self, files: list[str], state: JobState, report: RunReport, writer: Writer) -> list[FilePlan]:
         """Each input against the job's checkpoint (``plan_files``); the files half loaded
-        before and gone since, in the report."""
+        before and gone since, in the report; the columns of a read none of whose rows loaded
+        that this run's replaces, forgotten (``_forget_superseded_read``)."""
         with _inputs_checked(report):
-            plans = plan_files(files, state, self.job.run.on_change)
+            plans = plan_files(files, state, self.job.run.on_change, read_options(self.job.source))
         if self.job.run.engine == "threads":
             self._refuse_half_loaded_in_parts(state, plans)
         self._report_gone(state, plans, report)
+        self._forget_superseded_read(state, plans, writer)
         return plans
 
     def _refuse_half_loaded(self, state: JobState, plans: list[FilePlan], entries: dict[str, str]) -> None:
@@ -971,7 +975,7 @@ class Pipeline:
             stack.callback(close_stages, self.stages)
             state, fresh, files = self._start_state(writer, rejects, report, spelled)
             self._check_recorded_partitions(files, state)
-            plans = self._plan(files, state, report)
+            plans = self._plan(files, state, report, writer)
             total = sum(storage.size(p.path) or 0 for p in plans if p.reads)
             progress = stack.enter_context(Progress(total, enabled=self.progress))
             engine = None
@@ -1084,6 +1088,20 @@ class Pipeline:
         """Whether this run leaves the job's checkpoint behind: --restart, or a new replace."""
         return self.job.run.restart or (state.status != "running" and self.job.sink.mode == "replace")
 
+    def _forget_superseded_read(self, state: JobState, plans: list[FilePlan], writer: Writer) -> None:
+        """A job none of whose rows is in the target that reads a file again with other source
+        options (``rejected_with_others``): the columns it recorded came of the read this one
+        replaces (a header split at the wrong delimiter), so they bind nothing, and the empty
+        table made of them is made anew if the columns read now do not fit it."""
+        if self._earlier or state.schema is None or self.job.sink.mode == "replace":
+            return
+        options = read_options(self.job.source)
+        old = (state.files.get(p.key) for p in plans if p.reads)
+        if not any(fs is not None and rejected_with_others(fs, options) for fs in old):
+            return
+        writer.remake_if_empty(list(decode_types(state.schema)))
+        state.schema, state.fixed = None, []
+
     def _report_gone(self, state: JobState, plans: list[FilePlan], report: RunReport) -> None:
         """Files half loaded by an earlier run that are not among the inputs now: listed as
         ``gone`` with the rows kept from them, and warned of in the summary line."""
@@ -1159,7 +1177,7 @@ class Pipeline:
                 self._check_stdin_columns(len(reader.schema))
             prepare_for(writer, schema, fresh=fresh, file=plan.path)
             self._emit("file", path=plan.path, status=plan.status)
-            loop.load(reader, plan.key, fs, fr)
+            loop.load(reader, plan.key, fs, fr, read_options(self.job.source))
             fr.status = plan.status
         loop.report.files_loaded += 1
         self._emit(
@@ -1229,6 +1247,8 @@ class Pipeline:
         earlier = (self._earlier if earlier is None else earlier) and self.job.sink.mode != "replace"
         if folder is not None:
             how = _folder_fix(folder, earlier, check=check)
+        elif cause.names and not check:  # a file none of whose rows loaded is read again with other options
+            how = _READ_AGAIN
         elif earlier:
             how = self._fix_after_earlier_runs(report, reasons, check=check)
         elif check:
@@ -1290,6 +1310,11 @@ def _folder_fix(folder: str, earlier: bool, *, check: bool = False) -> str:
 
 
 _CHECK_AGAIN = "fix the cause, then check again (the dry run wrote nothing)"
+# ``state.plan_files``: the file is read again by a run with other source options, no other file is
+_READ_AGAIN = (
+    "rerun with that as it is: a file none of whose rows loaded is read again under other source options, "
+    "the job's other files are not"
+)
 
 
 def _load_would(report: RunReport, single: bool) -> str:
@@ -1539,7 +1564,11 @@ class _Loop:
             if close is not None:
                 close()
 
-    def load(self, reader: Any, key: str, fs: FileState, fr: FileReport) -> None:
+    def load(
+        self, reader: Any, key: str, fs: FileState, fr: FileReport, read_with: dict[str, Any] | None = None
+    ) -> None:
+        """Load one file; ``read_with``: the source options it is read with (a load's, not a
+        replay's), recorded when every row of it is rejected (``FileState.read_with``)."""
         # a small file is read in a moment: threads reading it ahead would cost more than they save
         ahead = not parses_at_most(reader.path, reader.size, SMALL_FILE_BYTES)
         batches = prefetch(self._encoded(reader, ahead), self.job.run.read_ahead if ahead else 0)
@@ -1594,8 +1623,7 @@ class _Loop:
             close = getattr(batches, "close", None)
             if close is not None:
                 close()
-        storage.check_unchanged(fs.path, fs.identity)  # rewritten while it was read: its rows may mix two versions
-        self.ledger.file_done(key, fs, fr)
+        self._read_whole(key, fs, fr, read_with)
         self.staged = False
         # Small files share a transaction: a commit per file would cost an fsync or two each.
         if (
@@ -1606,6 +1634,13 @@ class _Loop:
             self.commit()
         else:
             self.carried = True
+
+    def _read_whole(self, key: str, fs: FileState, fr: FileReport, read_with: dict[str, Any] | None) -> None:
+        """The file is read to its end: done with the next commit (``load``)."""
+        storage.check_unchanged(fs.path, fs.identity)  # rewritten while it was read: its rows may mix two versions
+        if read_with is not None and fs.all_rejected():
+            fs.read_with = read_with  # none of it loaded: a run with other source options reads it again
+        self.ledger.file_done(key, fs, fr)
 
     def _settling(self, batches: Iterator[Encoded]) -> Iterator[Encoded]:
         """The file's encoded chunks. With earlier files waiting for a commit, a file of more

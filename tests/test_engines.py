@@ -2161,3 +2161,21 @@ def test_a_file_damaged_part_way_names_its_committed_parts_rows(tmp_path: Path) 
     src.write_bytes(good.read_bytes())  # the hint followed: every row once
     Pipeline(replace(job, sink=replace(job.sink, mode="replace"), run=replace(job.run, restart=True))).run()
     assert sqlite3.connect(db).execute("SELECT count(*), count(DISTINCT id) FROM t").fetchone() == (n, n)
+
+
+def test_parts_of_a_file_read_again_after_none_of_it_loaded_count_as_committed(tmp_path: Path) -> None:
+    """A file every row of which was rejected is read again, unchanged, with other source
+    options, as version 2: its parts committed by a run that stopped count on the rerun (not
+    read a second time), and the parts of version 1 never do."""
+    from loader.engines import committed_parts
+    from loader.state import FileState, JobState, file_key, identity
+
+    src = tmp_path / "a.csv"
+    src.write_text("id\n1\n")
+    key, ident = file_key(str(src)), identity(str(src))
+    state = JobState(files={key: FileState(str(src), ident, done=True, rows_read=1, rows_rejected=1)})
+    first = {"key": key, "identity": ident, "rows_read": 1, "rows_rejected": 1}
+    now = {key: ident}.__getitem__  # the file as this run finds it, by key
+    assert committed_parts({"part:p1": json.dumps(first)}, state, now) == {}
+    again = dict(first, version=2, rows_rejected=0, rows_written=1)
+    assert committed_parts({"part:p1": json.dumps(again)}, state, now) == {"p1": again}
