@@ -416,6 +416,7 @@ class Pipeline:
             files = recorded_spellings(spelled, self._peeked)  # as the run names them
             plans = plan_files(files, self._peeked, self.job.run.on_change, read_options(self.job.source))
             self._refuse_half_loaded(self._peeked, plans, self._peeked_entries)
+            self._plan_remade(plans)
             unwritten = self._unwritten(plans)
             for plan in (p for p in plans if p.path != "-"):  # each file's columns, as the run prepares for each
                 self._refuse_changed(plan, self.job)  # at its turn, as the run refuses it
@@ -530,6 +531,14 @@ class Pipeline:
             return self.sink.first_values(self.job.sink, self.job.source.path, columns)
 
         return self._load_types(files, state, peeked.declared, state.status != "running", first_values, peeked.entries)
+
+    def _plan_remade(self, plans: list[FilePlan]) -> None:
+        """For the dry run: a table the load makes anew (``_forget_superseded_read``; the dry
+        run takes it to be empty, as the job wrote no row) is made by the first file read."""
+        columns = self._superseded_columns(self._peeked, plans, rows_committed(self._peeked) > 0)
+        table = getattr(self, "_table_columns", {})
+        if columns is not None and {fold(c) for c in columns} == {fold(c) for c in table}:
+            self._table_columns = {}
 
     def _check_table_columns(self, schema: pa.Schema, path: str) -> None:
         """A column an existing table requires (NOT NULL without a default) that the file
@@ -1090,17 +1099,25 @@ class Pipeline:
 
     def _forget_superseded_read(self, state: JobState, plans: list[FilePlan], writer: Writer) -> None:
         """A job none of whose rows is in the target that reads a file again with other source
-        options (``rejected_with_others``): the columns it recorded came of the read this one
-        replaces (a header split at the wrong delimiter), so they bind nothing, and the empty
-        table made of them is made anew if the columns read now do not fit it."""
-        if self._earlier or state.schema is None or self.job.sink.mode == "replace":
-            return
+        options: the columns it recorded came of the read this one replaces (a header split at
+        the wrong delimiter), so they bind nothing, and the empty table made of them is made
+        anew if the columns read now do not fit it."""
+        columns = self._superseded_columns(state, plans, rows_committed(state) > 0)
+        if columns is not None:
+            writer.remake_if_empty(columns)
+            state.schema, state.fixed = None, []
+
+    def _superseded_columns(self, state: JobState, plans: list[FilePlan], earlier: bool) -> list[str] | None:
+        """The columns the job recorded, where no row of it is in the target (not ``earlier``)
+        and this run reads a file again of which every row was rejected under other source
+        options (``rejected_with_others``); else None."""
+        if earlier or state.schema is None or self.job.sink.mode == "replace":
+            return None
         options = read_options(self.job.source)
         old = (state.files.get(p.key) for p in plans if p.reads)
         if not any(fs is not None and rejected_with_others(fs, options) for fs in old):
-            return
-        writer.remake_if_empty(list(decode_types(state.schema)))
-        state.schema, state.fixed = None, []
+            return None
+        return list(decode_types(state.schema))
 
     def _report_gone(self, state: JobState, plans: list[FilePlan], report: RunReport) -> None:
         """Files half loaded by an earlier run that are not among the inputs now: listed as
@@ -1352,6 +1369,8 @@ def _resume_at(plan: FilePlan) -> dict[str, Any] | None:
 
 def _status_words(plan: FilePlan, state: JobState, on_change: str) -> str:
     """What the run does with one file, for the plan: new, loaded already, resumed, or changed."""
+    if plan.status == "loaded" and plan.state is not None and plan.state.superseded[-1:] == [plan.state.version - 1]:
+        return "none of it loaded: read again with other source options"
     if plan.status == "loaded" and plan.key in state.files:
         return (
             "changed since it was loaded: loaded again (run.on_change = reload)" if on_change == "reload" else "to load"

@@ -362,6 +362,9 @@ def test_nothing_loaded_exits_4_naming_the_delimiter(tmp_path: Path, capsys: pyt
     again = run_cli(capsys, "load", str(p), str(db), "--delimiter", ",", "-q")  # read so already: nothing new
     assert again == (0, "", "")
     # the hint's rerun, as it says: no --restart, and the table the header read at ',' made, column "a;b", made anew
+    dry = cli("load", str(p), str(db), "--delimiter", ";", "--decimal-separator", ",", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert f"  {p}: none of it loaded: read again with other source options" in dry.stdout.splitlines()
     fixed = run_cli(capsys, "load", str(p), str(db), "--delimiter", ";", "--decimal-separator", ",", "-q")
     assert fixed == (0, "", "")
     assert sqlite_rows(db, "SELECT a, b FROM eu") == [(1, 3.5), (2, 4.25), (3, 1.5)]
