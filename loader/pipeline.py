@@ -106,7 +106,9 @@ from .state import (
     file_key,
     gone,
     plan_files,
+    read_options,
     recorded_spellings,
+    rejected_with_others,
     rows_committed,
 )
 from .suggest import fold
@@ -413,8 +415,9 @@ class Pipeline:
         if files:  # standard input's target too: only its rows are not read
             types = self._plan_types(files)
             files = recorded_spellings(spelled, self._peeked)  # as the run names them
-            plans = plan_files(files, self._peeked, self.job.run.on_change)
+            plans = plan_files(files, self._peeked, self.job.run.on_change, read_options(self.job.source))
             self._refuse_half_loaded(self._peeked, plans, self._peeked_entries)
+            self._plan_remade(plans)
             unwritten = self._unwritten(plans)
             for plan in (p for p in plans if p.path != "-"):  # each file's columns, as the run prepares for each
                 self._refuse_changed(plan, self.job)  # at its turn, as the run refuses it
@@ -529,6 +532,14 @@ class Pipeline:
             return self.sink.first_values(self.job.sink, self.job.source.path, columns)
 
         return self._load_types(files, state, peeked.declared, state.status != "running", first_values, peeked.entries)
+
+    def _plan_remade(self, plans: list[FilePlan]) -> None:
+        """For the dry run: a table the load makes anew (``_forget_superseded_read``; the dry
+        run takes it to be empty, as the job wrote no row) is made by the first file read."""
+        columns = self._superseded_columns(self._peeked, plans, rows_committed(self._peeked) > 0)
+        table = getattr(self, "_table_columns", {})
+        if columns is not None and {fold(c) for c in columns} == {fold(c) for c in table}:
+            self._table_columns = {}
 
     def _check_table_columns(self, schema: pa.Schema, path: str) -> None:
         """A column an existing table requires (NOT NULL without a default) that the file
@@ -712,14 +723,16 @@ class Pipeline:
             return Naming(legacy=tuple(state.legacy_names()))
         return Naming(target=() if wiped else tuple(columns))
 
-    def _plan(self, files: list[str], state: JobState, report: RunReport) -> list[FilePlan]:
+    def _plan(self, files: list[str], state: JobState, report: RunReport, writer: Writer) -> list[FilePlan]:
         """Each input against the job's checkpoint (``plan_files``); the files half loaded
-        before and gone since, in the report."""
+        before and gone since, in the report; the columns of a read none of whose rows loaded
+        that this run's replaces, forgotten (``_forget_superseded_read``)."""
         with _inputs_checked(report):
-            plans = plan_files(files, state, self.job.run.on_change)
+            plans = plan_files(files, state, self.job.run.on_change, read_options(self.job.source))
         if self.job.run.engine == "threads":
             self._refuse_half_loaded_in_parts(state, plans)
         self._report_gone(state, plans, report)
+        self._forget_superseded_read(state, plans, writer)
         return plans
 
     def _refuse_half_loaded(self, state: JobState, plans: list[FilePlan], entries: dict[str, str]) -> None:
@@ -977,7 +990,7 @@ class Pipeline:
             stack.callback(close_stages, self.stages)
             state, fresh, files = self._start_state(writer, rejects, report, spelled)
             self._check_recorded_partitions(files, state)
-            plans = self._plan(files, state, report)
+            plans = self._plan(files, state, report, writer)
             total = sum(storage.size(p.path) or 0 for p in plans if p.reads)
             progress = stack.enter_context(Progress(total, enabled=self.progress))
             engine = None
@@ -1090,6 +1103,28 @@ class Pipeline:
         """Whether this run leaves the job's checkpoint behind: --restart, or a new replace."""
         return self.job.run.restart or (state.status != "running" and self.job.sink.mode == "replace")
 
+    def _forget_superseded_read(self, state: JobState, plans: list[FilePlan], writer: Writer) -> None:
+        """A job none of whose rows is in the target that reads a file again with other source
+        options: the columns it recorded came of the read this one replaces (a header split at
+        the wrong delimiter), so they bind nothing, and the empty table made of them is made
+        anew if the columns read now do not fit it."""
+        columns = self._superseded_columns(state, plans, rows_committed(state) > 0)
+        if columns is not None:
+            writer.remake_if_empty(columns)
+            state.schema, state.fixed = None, []
+
+    def _superseded_columns(self, state: JobState, plans: list[FilePlan], earlier: bool) -> list[str] | None:
+        """The columns the job recorded, where no row of it is in the target (not ``earlier``)
+        and this run reads a file again of which every row was rejected under other source
+        options (``rejected_with_others``); else None."""
+        if earlier or state.schema is None or self.job.sink.mode == "replace":
+            return None
+        options = read_options(self.job.source)
+        old = (state.files.get(p.key) for p in plans if p.reads)
+        if not any(fs is not None and rejected_with_others(fs, options) for fs in old):
+            return None
+        return list(decode_types(state.schema))
+
     def _report_gone(self, state: JobState, plans: list[FilePlan], report: RunReport) -> None:
         """Files half loaded by an earlier run that are not among the inputs now: listed as
         ``gone`` with the rows kept from them, and warned of in the summary line."""
@@ -1165,7 +1200,7 @@ class Pipeline:
                 self._check_stdin_columns(len(reader.schema))
             prepare_for(writer, schema, fresh=fresh, file=plan.path)
             self._emit("file", path=plan.path, status=plan.status)
-            loop.load(reader, plan.key, fs, fr)
+            loop.load(reader, plan.key, fs, fr, read_options(self.job.source))
             fr.status = plan.status
         loop.report.files_loaded += 1
         self._emit(
@@ -1235,6 +1270,8 @@ class Pipeline:
         earlier = (self._earlier if earlier is None else earlier) and self.job.sink.mode != "replace"
         if folder is not None:
             how = _folder_fix(folder, earlier, check=check)
+        elif cause.names and not check:  # a file none of whose rows loaded is read again with other options
+            how = _READ_AGAIN
         elif earlier:
             how = self._fix_after_earlier_runs(report, reasons, check=check)
         elif check:
@@ -1296,6 +1333,11 @@ def _folder_fix(folder: str, earlier: bool, *, check: bool = False) -> str:
 
 
 _CHECK_AGAIN = "fix the cause, then check again (the dry run wrote nothing)"
+# ``state.plan_files``: the file is read again by a run with other source options, no other file is
+_READ_AGAIN = (
+    "rerun with that as it is: a file none of whose rows loaded is read again under other source options, "
+    "the job's other files are not"
+)
 
 
 def _load_would(report: RunReport, single: bool) -> str:
@@ -1333,6 +1375,8 @@ def _resume_at(plan: FilePlan) -> dict[str, Any] | None:
 
 def _status_words(plan: FilePlan, state: JobState, on_change: str) -> str:
     """What the run does with one file, for the plan: new, loaded already, resumed, or changed."""
+    if plan.status == "loaded" and plan.state is not None and plan.state.superseded[-1:] == [plan.state.version - 1]:
+        return "none of it loaded: read again with other source options"
     if plan.status == "loaded" and plan.key in state.files:
         return (
             "changed since it was loaded: loaded again (run.on_change = reload)" if on_change == "reload" else "to load"
@@ -1545,7 +1589,11 @@ class _Loop:
             if close is not None:
                 close()
 
-    def load(self, reader: Any, key: str, fs: FileState, fr: FileReport) -> None:
+    def load(
+        self, reader: Any, key: str, fs: FileState, fr: FileReport, read_with: dict[str, Any] | None = None
+    ) -> None:
+        """Load one file; ``read_with``: the source options it is read with (a load's, not a
+        replay's), recorded when every row of it is rejected (``FileState.read_with``)."""
         # a small file is read in a moment: threads reading it ahead would cost more than they save
         ahead = not parses_at_most(reader.path, reader.size, SMALL_FILE_BYTES)
         batches = prefetch(self._encoded(reader, ahead), self.job.run.read_ahead if ahead else 0)
@@ -1600,8 +1648,7 @@ class _Loop:
             close = getattr(batches, "close", None)
             if close is not None:
                 close()
-        storage.check_unchanged(fs.path, fs.identity)  # rewritten while it was read: its rows may mix two versions
-        self.ledger.file_done(key, fs, fr)
+        self._read_whole(key, fs, fr, read_with)
         self.staged = False
         # Small files share a transaction: a commit per file would cost an fsync or two each.
         if (
@@ -1612,6 +1659,13 @@ class _Loop:
             self.commit()
         else:
             self.carried = True
+
+    def _read_whole(self, key: str, fs: FileState, fr: FileReport, read_with: dict[str, Any] | None) -> None:
+        """The file is read to its end: done with the next commit (``load``)."""
+        storage.check_unchanged(fs.path, fs.identity)  # rewritten while it was read: its rows may mix two versions
+        if read_with is not None and fs.all_rejected():
+            fs.read_with = read_with  # none of it loaded: a run with other source options reads it again
+        self.ledger.file_done(key, fs, fr)
 
     def _settling(self, batches: Iterator[Encoded]) -> Iterator[Encoded]:
         """The file's encoded chunks. With earlier files waiting for a commit, a file of more

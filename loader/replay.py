@@ -402,7 +402,7 @@ class ReplayReport(RunReport):
         if self.rows_other_job:
             line += f"; {self.rows_other_job:,} rows of other jobs skipped"
         if self.rows_superseded:
-            line += f"; {self.rows_superseded:,} earlier lines of a row skipped (a later line of the row replaces each)"
+            line += f"; {self.rows_superseded:,} earlier lines of a row skipped (a later line of the row, or a later read of its file, replaces each)"
         if self.rows_rejected:
             line += f"; WARNING {self.rows_rejected:,} rows rejected again, see {self.rejects_path}"
         return line
@@ -605,6 +605,9 @@ class Rows:
                 self.others[e.job] += 1
                 continue
             mine += 1
+            if self._read_again(e):
+                self.superseded += 1  # a later version of its file holds the row: loaded, or a line of its own
+                continue
             mark = row_id(e.path, e.row, e.version) if e.row is not None else None
             if mark is not None and mark in self.done:
                 already += 1
@@ -621,6 +624,12 @@ class Rows:
             yield self._chunk(group, already)
         if self.others and not mine:
             raise _wrong_job(self.path, self.p.job_name, self.others)
+
+    def _read_again(self, e: Entry) -> bool:
+        """The line is of a version of its file none of whose rows loaded and that a read with
+        other source options replaced (``FileState.superseded``)."""
+        fs = self.state.files.get(file_key(e.path))
+        return fs is not None and e.version in fs.superseded
 
     def _same(self, first: tuple[Entry, dict[str, Any] | str], e: Entry, values: dict[str, Any] | str) -> bool:
         a, av = first

@@ -26,6 +26,7 @@ from . import storage
 from .suggest import fold
 
 if TYPE_CHECKING:
+    from .config import SourceConfig
     from .errors import LoaderError
     from .rejects import Committed
     from .report import FileReport, RunReport
@@ -82,18 +83,67 @@ class FileState:
     # which load of the file this is: 1, then one more at each load of a new version of it
     # (``run.on_change = "reload"``); its rejects carry it, so a replay tells the versions' rows apart
     version: int = 1
+    # a version of which every row was rejected: the source options it was read with
+    # (``read_options``); a run with other ones reads the file again (``plan_files``)
+    read_with: dict[str, Any] | None = None
+    # earlier versions every row of which was rejected and that a read with other source
+    # options replaced: their rows are this version's, so a replay skips their reject lines
+    superseded: list[int] = field(default_factory=list)
 
     def to_json(self) -> str:
         # not asdict(): its deep copies cost time per file at every commit (bench/NOTES.md)
         entry = {f.name: getattr(self, f.name) for f in fields(self)}
         if self.version == 1:
             del entry["version"]  # a file's first load: its entry as loaders before versions wrote it
+        for name in ("read_with", "superseded"):
+            if not entry[name]:
+                del entry[name]  # as loaders before them wrote the entry
         return json.dumps(entry, sort_keys=True)
+
+    def all_rejected(self) -> bool:
+        """Every row of this version was rejected: none of it is in the target."""
+        return self.rows_read > 0 and self.rows_rejected == self.rows_read
 
 
 def next_version(fs: FileState | None) -> int:
     """The version of a file loaded anew over its checkpoint entry ``fs`` (None: its first load)."""
     return 1 if fs is None else fs.version + 1
+
+
+# The source options that decide how a file's bytes become rows and values: a file every row
+# of which was rejected is read again by a run that gives other ones (the fix a "nothing
+# loaded" error names: ``--encoding cp1252``, ``--delimiter ';'``).
+READ_OPTIONS = (
+    "format",
+    "encoding",
+    "delimiter",
+    "quote_char",
+    "escape_char",
+    "header",
+    "column_names",
+    "skip_rows",
+    "null_values",
+    "na_values",
+    "decimal_separator",
+    "max_row_bytes",
+)
+
+
+def read_options(source: SourceConfig) -> dict[str, Any]:
+    """The source options a file is read with, as its checkpoint entry records them."""
+    return {name: getattr(source, name) for name in READ_OPTIONS}
+
+
+def read_again(fs: FileState, path: str, ident: dict[str, Any] | None) -> FileState:
+    """The entry of a file read again over ``fs``, a version none of whose rows loaded, with
+    other source options: the next version, which supersedes it (``superseded``)."""
+    return FileState(path=path, identity=ident, version=fs.version + 1, superseded=[*fs.superseded, fs.version])
+
+
+def rejected_with_others(fs: FileState, options: dict[str, Any] | None) -> bool:
+    """``fs`` is a file read whole of which every row was rejected, read with other source
+    options than ``options`` (None: the caller's run reads none again)."""
+    return options is not None and fs.done and fs.read_with is not None and fs.read_with != options
 
 
 PART_KEY = "part:"  # a part an engine committed (``loader.engines``)
@@ -354,9 +404,13 @@ def _entry_for(path: str, state: JobState) -> bool:
     return real is None or real == os.path.realpath(path)
 
 
-def plan_files(files: list[str], state: JobState, on_change: str) -> list[FilePlan]:
+def plan_files(
+    files: list[str], state: JobState, on_change: str, read_with: dict[str, Any] | None = None
+) -> list[FilePlan]:
     """Each file against its checkpoint: loaded already (skip), half-loaded (resume),
-    changed since (``run.on_change``: error, skip or reload), or new."""
+    changed since (``run.on_change``: error, skip or reload), or new. ``read_with``: this
+    run's source options (``read_options``), which read a file again of which every row was
+    rejected when it was read with others (``rejected_with_others``)."""
     out = []
     elsewhere = LoadedElsewhere(state)
     inputs = {file_key(path) for path in files}
@@ -373,17 +427,11 @@ def plan_files(files: list[str], state: JobState, on_change: str) -> list[FilePl
             out.append(FilePlan(path, key, "skipped"))
             continue
         if fs is not None and path != "-":
-            # a half-loaded file goes on at its byte offset: only from the very same version
-            unchanged = same_content if fs.done else storage.same_version
-            if not unchanged(fs.identity, ident):
-                if on_change != "reload":
-                    status = "changed" if on_change == "error" else "changed-skipped"
-                    out.append(FilePlan(path, key, status, kept=fs.rows_written))
-                    continue
-                fs = FileState(path=path, identity=ident, version=next_version(fs))
-            elif fs.done:
-                out.append(FilePlan(path, key, "skipped"))
+            found = _against_entry(path, key, fs, ident, on_change, read_with)
+            if isinstance(found, FilePlan):
+                out.append(found)
                 continue
+            fs = found
         resuming = fs is not None and not fs.done and bool(fs.position)
         if fs is None or fs.done:
             fs = FileState(path=path, identity=ident, version=next_version(fs))
@@ -391,6 +439,25 @@ def plan_files(files: list[str], state: JobState, on_change: str) -> list[FilePl
             fs = replace(fs, path=path)  # (its run's spelling may be relative to another directory)
         out.append(FilePlan(path, key, "resumed" if resuming else "loaded", fs))
     return out
+
+
+def _against_entry(
+    path: str, key: str, fs: FileState, ident: dict[str, Any] | None, on_change: str, read_with: dict[str, Any] | None
+) -> FileState | FilePlan:
+    """A file with a checkpoint entry ``fs``: the plan that leaves it (loaded already, or
+    changed and not reloaded), else the entry its rows count into (``plan_files``)."""
+    # a half-loaded file goes on at its byte offset: only from the very same version
+    unchanged = same_content if fs.done else storage.same_version
+    if not unchanged(fs.identity, ident):
+        if on_change != "reload":
+            status = "changed" if on_change == "error" else "changed-skipped"
+            return FilePlan(path, key, status, kept=fs.rows_written)
+        return FileState(path=path, identity=ident, version=next_version(fs), superseded=fs.superseded)
+    if rejected_with_others(fs, read_with):
+        return read_again(fs, path, ident)  # none of it loaded: the fix its error named, another encoding say
+    if fs.done:
+        return FilePlan(path, key, "skipped")
+    return fs
 
 
 def _entry_key(

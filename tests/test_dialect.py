@@ -22,7 +22,7 @@ from loader.errors import EXIT_NOTHING_LOADED, SourceError
 from loader.readers import open_reader
 from loader.readers.dialect import Dialect, nothing_loaded_cause, sniff
 from tests.conftest import sqlite_rows
-from tests.reliability_util import cli, env
+from tests.reliability_util import cli, env, reject_lines
 
 
 def read(
@@ -354,16 +354,24 @@ def test_nothing_loaded_exits_4_naming_the_delimiter(tmp_path: Path, capsys: pyt
     assert run.stderr.splitlines()[-2:] == [
         f"loader: error: {p}: nothing loaded: all 3 rows have 2 fields but the header has 1; "
         "the file looks ';'-delimited: try --delimiter ';'",
-        f"  hint: rejected rows are in {db}.table-eu.rejects.jsonl; fix the cause and rerun with --restart "
-        "(and --mode replace if this run created the table with the wrong columns)",
+        f"  hint: rejected rows are in {db}.table-eu.rejects.jsonl; rerun with that as it is: a file none of "
+        "whose rows loaded is read again under other source options, the job's other files are not",
     ]
     data = json.loads(report.read_text())
     assert (data["status"], data["exit_code"], data["rows_read"], data["rows_rejected"]) == ("nothing_loaded", 4, 3, 3)
-    again = run_cli(capsys, "load", str(p), str(db), "--delimiter", ",", "-q")  # everything already loaded: success
+    again = run_cli(capsys, "load", str(p), str(db), "--delimiter", ",", "-q")  # read so already: nothing new
     assert again == (0, "", "")
-    fixed = run_cli(capsys, "load", str(p), str(db), "--restart", "--mode", "replace", "--decimal-separator", ",", "-q")
+    # the hint's rerun, as it says: no --restart, and the table the header read at ',' made, column "a;b", made anew
+    dry = cli("load", str(p), str(db), "--delimiter", ";", "--decimal-separator", ",", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert f"  {p}: none of it loaded: read again with other source options" in dry.stdout.splitlines()
+    fixed = run_cli(capsys, "load", str(p), str(db), "--delimiter", ";", "--decimal-separator", ",", "-q")
     assert fixed == (0, "", "")
     assert sqlite_rows(db, "SELECT a, b FROM eu") == [(1, 3.5), (2, 4.25), (3, 1.5)]
+    assert [c[1] for c in sqlite_rows(db, "PRAGMA table_info(eu)")] == ["a", "b"]
+    assert len(reject_lines(Path(f"{db}.table-eu.rejects.jsonl"))) == 3  # the first read's, once
+    assert run_cli(capsys, "load", str(p), str(db), "--delimiter", ";", "--decimal-separator", ",", "-q") == (0, "", "")
+    assert sqlite_rows(db, "SELECT count(*) FROM eu") == [(3,)]
 
 
 def test_nothing_loaded_from_8_bit_text_names_the_encoding(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -376,8 +384,10 @@ def test_nothing_loaded_from_8_bit_text_names_the_encoding(tmp_path: Path, capsy
         f"loader: error: {p}: nothing loaded: all 2 rows were rejected (invalid UTF-8 in 'caf\\xe9'); "
         "the file reads as cp1252: try --encoding cp1252"
     )
-    again = run_cli(capsys, "load", str(p), str(db), "--table", "t", "--encoding", "cp1252", "--restart", "-q")
+    # what it says to try, no --restart: the file none of whose rows loaded is read again, once
+    again = run_cli(capsys, "load", str(p), str(db), "--table", "t", "--encoding", "cp1252", "-q")
     assert again == (0, "", "")
+    assert run_cli(capsys, "load", str(p), str(db), "--table", "t", "--encoding", "cp1252", "-q") == (0, "", "")
     assert sqlite_rows(db, "SELECT id, t FROM t") == [(1, "café"), (2, "naïve")]
 
 

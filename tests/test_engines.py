@@ -2228,3 +2228,21 @@ def test_a_quote_in_an_unquoted_field_loads_every_multi_line_address_whole(tmp_p
         conn.close()
     assert got == list(csv.reader(io.StringIO(src.read_text(), newline="")))[1:]
     assert not (tmp_path / "t.db.table-t.rejects.jsonl").exists()
+
+
+def test_parts_of_a_file_read_again_after_none_of_it_loaded_count_as_committed(tmp_path: Path) -> None:
+    """A file every row of which was rejected is read again, unchanged, with other source
+    options, as version 2: its parts committed by a run that stopped count on the rerun (not
+    read a second time), and the parts of version 1 never do."""
+    from loader.engines import committed_parts
+    from loader.state import FileState, JobState, file_key, identity
+
+    src = tmp_path / "a.csv"
+    src.write_text("id\n1\n")
+    key, ident = file_key(str(src)), identity(str(src))
+    state = JobState(files={key: FileState(str(src), ident, done=True, rows_read=1, rows_rejected=1)})
+    first = {"key": key, "identity": ident, "rows_read": 1, "rows_rejected": 1}
+    now = {key: ident}.__getitem__  # the file as this run finds it, by key
+    assert committed_parts({"part:p1": json.dumps(first)}, state, now) == {}
+    again = dict(first, version=2, rows_rejected=0, rows_written=1)
+    assert committed_parts({"part:p1": json.dumps(again)}, state, now) == {"p1": again}

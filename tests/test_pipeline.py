@@ -1494,3 +1494,38 @@ def test_every_input_of_zero_bytes_still_stops_the_load_and_so_does_a_zero_byte_
         f"loader: error: {tmp_path / 'b.parquet'}: file is empty\n"
         "  hint: fix or replace the file, then rerun: the files before it stay loaded\n",
     )
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_day_none_of_whose_rows_loaded_loads_once_with_the_encoding_its_error_names(
+    tmp_path: Path, engine: str
+) -> None:
+    """A daily glob whose day 2 is cp1252: exit 4 naming `--encoding cp1252`; the rerun with
+    it, no --restart, reads day 2 alone and loads it once; each run's counts add up."""
+    daily, target = tmp_path / "daily", tmp_path / "dl.db"
+    daily.mkdir()
+    (daily / "d1.csv").write_text("id;name\n1;Anna\n2;Bo\n")
+    glob, run = str(daily / "*.csv"), {"engine": engine}
+    assert load(glob, target, table="t", run_options=run).rows_written == 2
+    (daily / "d2.csv").write_bytes(b"id;name\n3;Zo\xeb\n4;Ren\xe9e\n")
+    with pytest.raises(NothingLoadedError) as info:
+        load(glob, target, table="t", run_options=run)
+    assert str(info.value).endswith('the file reads as cp1252: try source_options={"encoding": "cp1252"}')
+    assert info.value.hint == (
+        f"rejected rows are in {rejects_of(target)}; rerun with that as it is: a file none of whose rows loaded "
+        "is read again under other source options, the job's other files are not"
+    )
+    failed = info.value.report
+    assert (failed.rows_read, failed.rows_written, failed.rows_rejected, failed.files_skipped) == (2, 0, 2, 1)
+    fixed = load(glob, target, table="t", source_options={"encoding": "cp1252"}, run_options=run)
+    assert (fixed.status, fixed.files_loaded, fixed.files_skipped) == ("ok", 1, 1)
+    assert (fixed.rows_read, fixed.rows_written, fixed.rows_rejected, fixed.rows_filtered) == (2, 2, 0, 0)
+    again = load(glob, target, table="t", source_options={"encoding": "cp1252"}, run_options=run)
+    assert (again.rows_read, again.files_skipped) == (0, 2)
+    assert sqlite_rows(target, "SELECT id, name FROM t ORDER BY id") == [
+        (1, "Anna"),
+        (2, "Bo"),
+        (3, "Zoë"),
+        (4, "Renée"),
+    ]
+    assert len(rejects_of(target).read_text().splitlines()) == 2  # the first read's lines, once

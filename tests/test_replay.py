@@ -1153,7 +1153,7 @@ def test_a_fixed_copy_appended_after_its_line_replaces_it(tmp_path: Path) -> Non
     assert p.returncode == 0, p.stderr
     assert p.stderr.splitlines()[-1] == (
         f"ok: replayed 3 rows from {fixed} into {target} (table t): 1 written, 2 rejected again, 0 already replayed; "
-        "1 earlier lines of a row skipped (a later line of the row replaces each); "
+        "1 earlier lines of a row skipped (a later line of the row, or a later read of its file, replaces each); "
         f"WARNING 2 rows rejected again, see {again_of(fixed)}"
     )
     assert rows_of(target) == [(1, "a", 10), (2, "b", 20), (3, "c", 30)]
@@ -1444,3 +1444,24 @@ def test_the_fixed_rows_of_a_load_that_wrote_nothing_replay_with_the_types_their
     assert (again["row"], again["column"], again["reason"]) == (3, "amount", "'x7' is not a valid int64")
     assert cli("run", str(job)).returncode == 0  # the file is loaded already: no row twice
     assert len(sqlite_table(target, "s")) == 2
+
+
+def test_lines_of_a_read_that_loaded_nothing_and_was_read_again_are_not_replayed(tmp_path: Path) -> None:
+    """Every row of a cp1252 file read as UTF-8 rejected (exit 4); the rerun with the encoding
+    its error named loads them: their reject lines, fixed by hand or not, load nothing twice."""
+    src = tmp_path / "cp.csv"
+    src.write_bytes(b"id,name\n1,Zo\xeb\n2,Ren\xe9e\n")
+    target = tmp_path / "out.db"
+    first = write_job(tmp_path / "a.toml", source={"path": str(src)}, sink={"path": str(target), "table": "t"})
+    with pytest.raises(NothingLoadedError):
+        Pipeline.from_config(first).run()
+    fixed = write_job(
+        tmp_path / "b.toml", source={"path": str(src), "encoding": "cp1252"}, sink={"path": str(target), "table": "t"}
+    )
+    assert Pipeline.from_config(fixed).run().rows_written == 2
+    rejects = tmp_path / "out.db.table-t.rejects.jsonl"
+    edit(rejects, {1: {"values": {"id": "1", "name": "Zoë"}}, 2: {"values": {"id": "2", "name": "Renée"}}})
+    r = Pipeline.from_config(fixed).replay(rejects)
+    assert (r.rows_read, r.rows_written, r.rows_superseded) == (0, 0, 2)
+    assert accounted(r)
+    assert sqlite_table(target) == [(1, "Zoë"), (2, "Renée")]

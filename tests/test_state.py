@@ -15,7 +15,7 @@ import pytest
 
 from loader import load
 from loader.cli import main
-from loader.config import SinkConfig
+from loader.config import SinkConfig, SourceConfig
 from loader.errors import LoaderError, SourceChangedError
 from loader.rejects import Committed
 from loader.report import FileReport, RunReport
@@ -28,6 +28,7 @@ from loader.state import (
     file_key,
     identity,
     plan_files,
+    read_options,
     recorded_spellings,
     same_job,
     table_job,
@@ -739,3 +740,31 @@ def test_a_file_half_loaded_then_resumed_through_a_linked_folder_loads_each_row_
     assert report.files_gone == 0
     want = (1500, 1500) if stages == "dedupe" else (2000, 1500)
     assert sqlite_rows(tmp_path / "o.db", "SELECT count(*), count(DISTINCT id) FROM t") == [want]
+
+
+def test_a_file_every_row_of_which_was_rejected_is_read_again_with_other_source_options(tmp_path: Path) -> None:
+    """The fix a "nothing loaded" error names (``--encoding cp1252``) reads such a file again,
+    as its next version; with the same options it stays loaded, and a file of which rows
+    loaded stays loaded whatever the options."""
+    rejected, loaded = tmp_path / "d2.csv", tmp_path / "d1.csv"
+    rejected.write_bytes(b"id;name\n3;Zo\xeb\n")
+    loaded.write_text("id;name\n1;Anna\n")
+    utf8 = read_options(SourceConfig(path=[str(rejected)]))
+    cp1252 = read_options(SourceConfig(path=[str(rejected)], encoding="cp1252"))
+    counts = {"rows_read": 1, "done": True, "position": {"row": 1}}
+    state = JobState(
+        files={
+            file_key(str(rejected)): FileState(
+                str(rejected), identity(str(rejected)), **counts, rows_rejected=1, read_with=utf8
+            ),
+            file_key(str(loaded)): FileState(str(loaded), identity(str(loaded)), **counts, rows_written=1),
+        }
+    )
+    files = [str(loaded), str(rejected)]
+    assert [p.status for p in plan_files(files, state, "error", utf8)] == ["skipped", "skipped"]
+    skipped, again = plan_files(files, state, "error", cp1252)
+    assert (skipped.status, again.status) == ("skipped", "loaded")
+    assert again.state == FileState(str(rejected), identity(str(rejected)), version=2, superseded=[1])
+    # its entry as committed: the version it replaced, for a replay to skip its reject lines
+    assert json.loads(again.state.to_json())["superseded"] == [1]
+    assert "read_with" not in json.loads(again.state.to_json())

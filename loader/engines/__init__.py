@@ -50,7 +50,7 @@ from ..parts import Part, plan_file
 from ..progress import Progress
 from ..report import FileReport, RunReport
 from ..schema import encode_types, numeric_text, task_types
-from ..state import PART_KEY, FilePlan, FileState, JobState, part_file
+from ..state import PART_KEY, FilePlan, FileState, JobState, part_file, read_options
 from ..transforms import output_schema
 from ..writers.base import Refused, naming_file, prepare_for
 from .forked import QUIET_LOGS, WORKER_CONFIG, ForkedWorkers, forked_workers, wait_for
@@ -402,12 +402,20 @@ def committed_parts(
         fs = state.files.get(key)
         recorded = entry.get("identity")
         if fs is not None and fs.done:
-            if recorded is None or storage.same_version(recorded, fs.identity):
+            # a part of a later version of the unchanged file: one read again after none of it loaded
+            later = entry.get("version", 1) > fs.version
+            if not later and (recorded is None or storage.same_version(recorded, fs.identity)):
                 continue
             if not storage.same_version(recorded, identity(key)):
                 continue
         out[k[len(PART_KEY) :]] = entry
     return out
+
+
+def _read_again(fs: FileState) -> dict[str, int]:
+    """What a part's entry records of its file's version: one past the first (a version of an
+    unchanged file read again, ``committed_parts``), else nothing, as before versions."""
+    return {"version": fs.version} if fs.version > 1 else {}
 
 
 def check_committed(
@@ -871,7 +879,7 @@ class Coordinator:
             counts["rows_written"], counts["rows_ignored"], counts["rows_rejected"] = written, ignored, rejected
             self._add(f, result, written, ignored, rejected)
             # the version a rerun must find, and the file's key wherever it starts (``state.part_file``)
-            entry = json.dumps(dict(counts, key=key, identity=f.state.identity))
+            entry = json.dumps(dict(counts, key=key, identity=f.state.identity, **_read_again(f.state)))
             return self._entries({PART_KEY + task.part.id: entry}, key if f.left == 0 else None)
 
         self.reasons.update(result.reasons)  # before those of its rows the table refuses (``_refused``)
@@ -941,6 +949,8 @@ class Coordinator:
             holder.rows_ignored += sign * ignored
         if f.left == 0 and sign > 0:
             f.state.done = True
+            if f.state.all_rejected():  # none of it loaded: a run with other source options reads it again
+                f.state.read_with = read_options(self.pipeline.job.source)
             self.report.files_loaded += 1
 
     def _undo(self, f: _File, result: PartResult, counts: dict[str, Any]) -> None:
@@ -948,7 +958,7 @@ class Coordinator:
         if "rows_written" in counts:
             self._add(f, result, counts["rows_written"], counts["rows_ignored"], counts["rows_rejected"], sign=-1)
             if f.left == 0:
-                f.state.done = False
+                f.state.done, f.state.read_with = False, None
                 self.report.files_loaded -= 1
         f.left += 1
 

@@ -71,6 +71,10 @@ class Transactional:
     def replaying(self, rejects: str) -> None:
         """The rows to come are a replay of the reject file ``rejects``. Nothing, by default."""
 
+    def remake_if_empty(self, columns: list[str]) -> None:
+        """An empty table of exactly ``columns`` may be made anew for columns it lacks. Nothing,
+        by default (no table)."""
+
     def close(self) -> None:
         raise NotImplementedError
 
@@ -109,6 +113,12 @@ class Writer(Protocol):
     def replaying(self, rejects: str) -> None:
         """The rows to come are a replay of the reject file ``rejects`` (before ``read_state``):
         a writer that notes rows in the checkpoint keeps a replay's notes apart from a load's."""
+        ...
+
+    def remake_if_empty(self, columns: list[str]) -> None:
+        """The table, when it is empty and has exactly ``columns`` (the job made it from a read
+        none of whose rows loaded, whose columns a read with other source options replaces), is
+        dropped by ``prepare`` and made anew where the columns to load do not fit it."""
         ...
 
     def prepare(self, schema: pa.Schema, *, fresh: bool) -> None: ...

@@ -157,6 +157,7 @@ class SQLiteWriter(Refusals, Transactional):
         self._truncating = False  # journal_mode=TRUNCATE set by this writer (put back to DELETE at close)
         self._guards = Guards()  # how the table refuses a row (``_read_guards``)
         self._virtual = False  # the table is a virtual one: SQLite adds no columns to it
+        self._remake: set[str] | None = None  # an empty table's columns it may be made anew from (``remake_if_empty``)
         self._respelled: set[str] = set()  # jobs whose entries ``_respell`` moved
         self._checked: tuple[str, ...] = ()  # the columns ``_check_columns`` last found the table has
         self._added: dict[str, str] = {}  # fold(name) -> declared type of each column this writer added
@@ -312,10 +313,11 @@ class SQLiteWriter(Refusals, Transactional):
         kind = self._execute(KIND_SQL, (self.table,))
         check_kind(kind[0][0] if kind else None, self.config.path, self.table)
         self._virtual = bool(kind) and is_virtual(kind[0][1])
-        if fresh and self.config.mode == "replace":
+        self.columns = self.existing_columns()
+        if (fresh and self.config.mode == "replace") or self._remade(schema):
             self._execute(f"DROP TABLE IF EXISTS {quote(self.table)}")
             self._virtual = False
-        self.columns = self.existing_columns()
+            self.columns = []
         if not self.columns:
             self._create(schema)
         elif self.config.mode in ("upsert", "ignore"):
@@ -323,6 +325,18 @@ class SQLiteWriter(Refusals, Transactional):
         self._check_columns(schema)
         self._read_guards()
         self._prepared = schema
+
+    def remake_if_empty(self, columns: list[str]) -> None:
+        self._remake = {fold(c) for c in columns}
+
+    def _remade(self, schema: pa.Schema) -> bool:
+        """The table is the one a read none of whose rows loaded made (``remake_if_empty``), and
+        the columns read now with other source options do not fit it: made anew for them."""
+        remake, self._remake = self._remake, None  # the first file's columns only
+        have = {fold(c) for c in self.columns}
+        if not remake or have != remake or {fold(n) for n in schema.names} <= have:
+            return False
+        return not self._execute(f"SELECT 1 FROM {quote(self.table)} LIMIT 1")
 
     def _read_guards(self) -> None:
         """How the table refuses a row, from its constraints' and triggers' SQL (``read_guards``)."""
