@@ -26,6 +26,8 @@ from .types import value_str
 # as {"base64": ...}, a cut raw marked raw_truncated; 1 wrote bytes as \xNN text and marked nothing.
 REJECT_FORMAT = 2
 BASE64 = "base64"  # the key of the object that holds bytes in a reject line: {"base64": "..."}
+# the start of the reason of a value read as UTF-8 whose bytes are not (``convert._decode``): the file's own bytes
+NOT_UTF8 = "invalid UTF-8 in"
 
 
 @dataclass

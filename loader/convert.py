@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 import pyarrow as pa
 
 from . import kernels
-from .chunk import column_values
+from .chunk import NOT_UTF8, column_values
 from .types import decimal_type, is_bytes, is_numeric, is_text, is_zoned, type_name, value_str
 
 _INT = r"^[+-]?(?:0|[1-9][0-9]*)$"
@@ -857,7 +857,7 @@ def _decode(col: _Column, encoding: str) -> None:
         invalid = cast_failures(col.arr, pa.string(), known_to_fail=True)
     # quoted as the reject's values show them: a repr would double each \xNN's backslash
     if codecs.lookup(encoding).name == "utf-8":
-        col.reject(invalid, lambda v: f"invalid UTF-8 in '{_value_text(v)}'")
+        col.reject(invalid, lambda v: f"{NOT_UTF8} '{_value_text(v)}'")
     else:  # the bytes came through a transcoder: they were invalid in the source encoding
         col.reject(invalid, lambda v: f"not valid {encoding} text: '{_value_text(v)}'")
     col.arr = kernels.cast(col.arr, pa.string())

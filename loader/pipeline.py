@@ -82,7 +82,7 @@ from .readers import (
 )
 from .readers.partitions import folder_rejected, recorded_keys, settle
 from .readers.stream import parses_at_most
-from .rejects import Committed, RejectFile, default_rejects_path, versioned
+from .rejects import Committed, NotUtf8, RejectFile, default_rejects_path, versioned
 from .report import FileReport, RunReport
 from .schema import (
     Sample,
@@ -984,7 +984,7 @@ class Pipeline:
             stack.enter_context(self._counted_as_stored())
             stack.enter_context(self._removed_unless_committed(report))
             writer = stack.enter_context(self.sink.open_writer(job.sink, job.source.path, job.run))
-            rejects = stack.enter_context(RejectFile(self.rejects_path, self.job_name, run.lock_wait))
+            rejects = stack.enter_context(self._reject_file(report))
             stopping.check()
             stack.enter_context(gc_paused())
             stack.callback(close_stages, self.stages)
@@ -1238,6 +1238,26 @@ class Pipeline:
             encoder_thread=self.sink.encoder_thread,
         )
         return loop
+
+    @contextlib.contextmanager
+    def _reject_file(self, report: RunReport) -> Iterator[RejectFile]:
+        """The run's reject file; however the run ends, its rows rejected as not UTF-8 go in ``report``."""
+        with RejectFile(self.rejects_path, self.job_name, self.job.run.lock_wait) as rejects:
+            try:
+                yield rejects
+            finally:
+                self._note_not_utf8(rejects.not_utf8, report)
+
+    def _note_not_utf8(self, rows: NotUtf8, report: RunReport) -> None:
+        """The CSV rows this run rejected as not UTF-8, and what their bytes read as, as the
+        head of a file none of whose rows loaded is told (``guess_encoding``): a mostly-ASCII
+        file in an 8-bit encoding rejects only its accented rows, and the run succeeds."""
+        if not rows.rows or self.job.source.format not in (None, "csv"):
+            return
+        from .readers.stream import guess_encoding
+
+        report.rows_not_utf8 = rows.rows
+        report.not_utf8_reads_as = [e for e in guess_encoding(bytes(rows.sample)) if e != "utf-8"]
 
     def _check_loaded(self, report: RunReport, reasons: Counter[str]) -> None:
         """Rows were read and none written: committed as such, but not a success."""

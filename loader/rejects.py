@@ -11,16 +11,18 @@ jobs stays whole: no reject is written twice and none goes missing.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import errno
 import json
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any
 
-from .chunk import Reject
+from .chunk import BASE64, NOT_UTF8, Reject
 from .errors import RESUME_HINT, ConfigError, LoaderError, SinkError, TargetLockedError
 from .files import NAME_MAX, make_parent, replace_file
 from .lock import acquire
@@ -117,6 +119,54 @@ class Committed:
     inode: int | None = None
 
 
+# Bytes of rows rejected as not UTF-8 kept to tell their encoding by: as many as a CSV head's sniff reads
+NOT_UTF8_SAMPLE = 64 << 10
+_NOT_UTF8_LINE = b'"reason": "' + NOT_UTF8.encode()  # a reject line's, as ``Reject.to_json`` writes it
+
+
+@dataclass
+class NotUtf8:
+    """The rows a run rejected at the read as invalid UTF-8, and the first of their bytes
+    (``NOT_UTF8_SAMPLE``): in a file read as UTF-8, the file's own bytes, whose encoding
+    ``stream.guess_encoding`` tells (a Latin-1 export is mostly ASCII: only its accented
+    rows are rejected, and the run succeeds)."""
+
+    rows: int = 0
+    sample: bytearray = field(default_factory=bytearray)
+
+    def add(self, r: Reject) -> None:
+        self._add(r.stage, r.reason, [r.raw, *(r.values or {}).values()])
+
+    def add_line(self, line: bytes) -> None:
+        """A reject line written elsewhere (a part's): parsed only while the sample has room."""
+        if _NOT_UTF8_LINE not in line:
+            return
+        if len(self.sample) >= NOT_UTF8_SAMPLE:
+            self.rows += b'"stage": "read"' in line
+            return
+        entry = json.loads(line)
+        values = [entry.get("raw"), *(entry.get("values") or {}).values()]
+        self._add(str(entry.get("stage") or "read"), str(entry.get("reason")), [_base64(v) for v in values])
+
+    def _add(self, stage: str, reason: str, values: list[Any]) -> None:
+        if stage != "read" or not reason.startswith(NOT_UTF8):
+            return
+        self.rows += 1
+        for value in values:
+            if isinstance(value, bytes) and len(self.sample) < NOT_UTF8_SAMPLE:
+                self.sample += value[: NOT_UTF8_SAMPLE - len(self.sample)] + b"\n"
+
+
+def _base64(value: Any) -> bytes | None:
+    """The bytes of a reject line's ``{"base64": ...}``, None for any other value."""
+    if not (isinstance(value, dict) and list(value) == [BASE64]):
+        return None
+    try:
+        return base64.b64decode(value[BASE64], validate=True)
+    except (binascii.Error, TypeError, ValueError):
+        return None
+
+
 class RejectFile:
     """Appends the job's rejects; opened lazily so a clean run leaves no empty file.
 
@@ -137,6 +187,7 @@ class RejectFile:
         self.count = 0
         self.size = 0
         self.lines = 0  # this job's lines in the file, committed or staged
+        self.not_utf8 = NotUtf8()  # this run's rows rejected as invalid UTF-8, to tell their encoding by
 
     def committed(self) -> Committed:
         inode = os.fstat(self._fh.fileno()).st_ino if self._fh is not None else None
@@ -223,6 +274,7 @@ class RejectFile:
     def write(self, rejects: Iterable[Reject]) -> None:
         try:
             for r in rejects:
+                self.not_utf8.add(r)
                 self._append(utf8_line(self._head + r.to_json()[1:] + "\n"))
         except OSError as exc:
             raise _write_error(self.path, exc) from None
@@ -241,6 +293,7 @@ class RejectFile:
                         if version > 1:
                             entry["version"] = version
                         line = utf8_line(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
+                    self.not_utf8.add_line(line)
                     self._append(line)
         except OSError as exc:
             raise _write_error(self.path, exc) from None

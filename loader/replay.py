@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import contextlib
 import csv
 import dataclasses
@@ -36,7 +37,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard, cast
 import pyarrow as pa
 
 from . import kernels, storage
-from .chunk import BASE64, REJECT_FORMAT, Chunk, Reject, source_path
+from .chunk import BASE64, NOT_UTF8, REJECT_FORMAT, Chunk, Reject, source_path
 from .config import COMPRESSED_SUFFIXES, Format, SourceConfig, infer_format
 from .convert import Converted, TypeGuess, convert, convert_columns
 from .errors import (
@@ -231,7 +232,7 @@ def _v1_problem(obj: dict[str, Any], values: Any, raw: Any) -> str | None:
     reason = str(obj.get("reason") or "")
     if values is None and reason.startswith("row longer than"):
         return 'raw was cut at 1 KiB by a loader writing reject format 1: write the row\'s fields in "values"'
-    bytes_reason = "invalid UTF-8 in" in reason or re.search(r"not valid \S+ text", reason) is not None
+    bytes_reason = NOT_UTF8 in reason or re.search(r"not valid \S+ text", reason) is not None
     if bytes_reason and _ESCAPED_BYTE.search(json.dumps(values if values is not None else raw)):
         return (
             "bytes that are not text were written as \\xNN escapes by a loader writing reject format 1: "
@@ -683,10 +684,21 @@ class Rows:
             i = schema.get_field_index(name)
             if _is_bytes(value) and (i < 0 or not is_nested(schema.field(i).type)):
                 try:
-                    out[name] = _bytes(value)
+                    out[name] = self._in_encoding(e, _bytes(value))
                 except ValueError as exc:
                     return f"column {name!r}: {exc}"
         return out
+
+    def _in_encoding(self, e: Entry, data: bytes) -> str | bytes:
+        """Bytes of a row that a read as UTF-8 rejected as not (``invalid UTF-8 in ...``) are the
+        file's own, as it holds them: read in the encoding this replay is given (``--encoding
+        cp1252``), as a load in it reads them. Bytes not of its text stay bytes, rejected again."""
+        if e.stage != "read" or not e.reason.startswith(NOT_UTF8) or codecs.lookup(self.src.encoding).name == "utf-8":
+            return data
+        try:
+            return data.decode(self.src.encoding)
+        except UnicodeDecodeError:
+            return data
 
     def _changed(self, e: Entry) -> str | None:
         """Why a CSV row's raw text cannot be split with its file's header as it is now: the

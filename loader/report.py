@@ -143,6 +143,14 @@ class RunReport:
     loaded every file, as ``--restart`` does. The summary line warns of it."""
     rejects_path: str | None = None
     """The reject file."""
+    rows_not_utf8: int = 0
+    """Of ``rows_rejected``, CSV rows rejected as ``invalid UTF-8 in ...``: read as UTF-8
+    (the default ``source.encoding``), they hold bytes that are not."""
+    not_utf8_reads_as: list[str] = field(default_factory=list)
+    """The encoding the text of those rows reads as (``["cp1252"]``), told as a file's that
+    none of whose rows loaded is (docs/reliability.md): several where it reads about as well in
+    each, none where in no one plainly. Those rows load with a replay of the reject file given
+    ``--encoding`` (``source.encoding``) of it; the summary line says so."""
     started_at: str = ""
     """When the run started (ISO-8601, UTC)."""
     finished_at: str = ""
@@ -285,7 +293,7 @@ class RunReport:
         if self.rows_ignored:
             line += f"; {ignored_text(self.rows_ignored)}"
         if self.rows_rejected:
-            line += f"; WARNING {self.rows_rejected:,} rows rejected, see {self.rejects_path}"
+            line += f"; WARNING {self.rows_rejected:,} rows rejected, see {self.rejects_path}{self._not_utf8_text()}"
         line += _gone_warning([f for f in self.files if f.status == "gone"])
         if self.checkpoint_stale:
             line += f"; WARNING started over: {self.checkpoint_stale}"
@@ -295,6 +303,16 @@ class RunReport:
         if self.log_error:
             line += f"; WARNING the log missed events ({self.log_error})"
         return line
+
+    def _not_utf8_text(self) -> str:
+        """After the rejected rows' warning, those that are not UTF-8: what their text reads as,
+        and how they load. Not where nothing loaded: that error's fix, a rerun with the
+        encoding, reads the file again."""
+        if not self.rows_not_utf8 or self.status == "nothing_loaded":
+            return ""
+        from .readers.stream import rows_encoding_fix
+
+        return f": {rows_encoding_fix(self.rows_not_utf8, tuple(self.not_utf8_reads_as))}"
 
     def _files_text(self) -> str:
         """The summary's files: ``2 files, 1 already loaded, 1 empty (0 bytes, no rows)``."""

@@ -332,7 +332,11 @@ def test_bad_input_is_rejected_with_reason_and_good_rows_load(
     db = tmp_path / "t.db"
     p = cli("load", str(src), str(db), "--table", "t", "--report", str(tmp_path / "r.json"), *flags)
     assert p.returncode == 0, p.stderr
-    assert p.stderr.rstrip().endswith(f"WARNING {len(rejects)} rows rejected, see {rejects_of(db)}")
+    warning = f"WARNING {len(rejects)} rows rejected, see {rejects_of(db)}"
+    # rows of bytes that are not UTF-8: which of them, and the encoding those bytes read as
+    not_utf8 = sum(r["reason"].startswith("invalid UTF-8 in") for r in rejects)
+    warning += f": {not_utf8} of them is not UTF-8 but read as cp1252: " if not_utf8 else ""
+    assert warning in p.stderr.splitlines()[-1]
     assert sqlite_table(db) == rows
     assert reject_lines(rejects_of(db)) == [{"job": "table:t", "v": 2, "file": str(src), **r} for r in rejects]
     report = report_of(tmp_path / "r.json")

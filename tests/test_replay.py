@@ -1465,3 +1465,63 @@ def test_lines_of_a_read_that_loaded_nothing_and_was_read_again_are_not_replayed
     assert (r.rows_read, r.rows_written, r.rows_superseded) == (0, 0, 2)
     assert accounted(r)
     assert sqlite_table(target) == [(1, "Zoë"), (2, "Renée")]
+
+
+def _latin1(tmp_path: Path) -> Path:
+    """A Latin-1 export, mostly ASCII: only its accented rows are not UTF-8."""
+    rows = ["id,name,city"] + [f"{i},{'José' if i % 30 == 0 else 'John'},Paris" for i in range(1, 101)]
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(("\n".join(rows) + "\n").encode("latin-1"))
+    return path
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_rows_rejected_as_not_utf8_are_named_with_their_encoding_and_replay_with_it_once(
+    tmp_path: Path, engine: str
+) -> None:
+    """A cp1252 file loaded as UTF-8 rejected its accented rows as `invalid UTF-8 in 'Jos\\xe9'`,
+    exit 0, with no word of the encoding; and a replay given --encoding cp1252 rejected them again."""
+    _latin1(tmp_path)
+    load_args = ["latin1.csv", "out.db", "--table", "t"]
+    p = cli("load", *load_args, "--engine", engine, "--part-size", "1KiB", "--report", "r.json", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.splitlines()[-1].endswith(
+        "; WARNING 3 rows rejected, see out.db.table-t.rejects.jsonl: 3 of them are not UTF-8 but read as cp1252:"
+        " replay them with `loader replay` as the run was given (its job file, or its sources, target and flags)"
+        " and --encoding cp1252"
+    )
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert (report["rows_rejected"], report["rows_not_utf8"], report["not_utf8_reads_as"]) == (3, 3, ["cp1252"])
+    for already in (0, 3):  # once each: a second replay finds them replayed
+        p = cli("replay", "out.db.table-t.rejects.jsonl", *load_args, "--encoding", "cp1252", cwd=tmp_path)
+        assert p.returncode == 0, p.stderr
+        assert f"{3 - already} written, 0 rejected again, {already} already replayed" in p.stderr
+    assert rows_of(tmp_path / "out.db")[29:31] == [(30, "José", "Paris"), (31, "John", "Paris")]
+    assert len(rows_of(tmp_path / "out.db")) == 100
+
+
+def test_a_job_files_rows_not_utf8_replay_with_its_job_file_and_the_encoding(tmp_path: Path) -> None:
+    _latin1(tmp_path)
+    (tmp_path / "job.toml").write_text('[source]\npath = "latin1.csv"\n[sink]\npath = "out.db"\ntable = "t"\n')
+    p = cli("run", "job.toml", cwd=tmp_path)
+    assert p.returncode == 0 and "3 of them are not UTF-8 but read as cp1252" in p.stderr, p.stderr
+    p = cli("replay", "out.db.table-t.rejects.jsonl", "--job", "job.toml", "--encoding", "cp1252", cwd=tmp_path)
+    assert p.returncode == 0 and "3 written, 0 rejected again" in p.stderr, p.stderr
+    assert rows_of(tmp_path / "out.db")[59] == (60, "José", "Paris")
+
+
+def test_a_replay_in_another_encoding_keeps_bytes_not_of_its_text_and_text_that_was_utf8(tmp_path: Path) -> None:
+    """Only bytes a UTF-8 read rejected are the file's own: \\x81 is no cp1252 character, so
+    its row is rejected again as not cp1252 text; a row rejected for another reason keeps its text."""
+    (tmp_path / "a.csv").write_bytes(b"id,name\n1,Zo\xc3\xab\n2,Zo\xeb\n3,Zo\x81\nx,y\n")
+    p = cli("load", "a.csv", "out.db", "--table", "t", "--columns", "id=int64", cwd=tmp_path)
+    assert p.returncode == 0 and "2 of them are not UTF-8" in p.stderr, p.stderr
+    p = cli("replay", "out.db.table-t.rejects.jsonl", "a.csv", "out.db", "--table", "t", "--columns", "id=int64",
+            "--encoding", "cp1252", cwd=tmp_path)  # fmt: skip
+    assert p.returncode == 0 and "1 written, 2 rejected again" in p.stderr, p.stderr
+    again = [json.loads(line) for line in (tmp_path / "out.db.table-t.rejects.replay.jsonl").read_text().splitlines()]
+    assert [(r["row"], r["reason"]) for r in again] == [
+        (3, "not valid cp1252 text: 'Zo\\x81'"),
+        (4, "'x' is not a valid int64"),
+    ]
+    assert rows_of(tmp_path / "out.db") == [(1, "Zoë"), (2, "Zoë")]

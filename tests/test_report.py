@@ -80,6 +80,29 @@ def test_summary_line_and_counts() -> None:
 
 
 @pytest.mark.parametrize(
+    ("found", "status", "said"),
+    [
+        (["cp1252"], "ok", ": 1 of them is not UTF-8 but read as cp1252: {replay} and --encoding cp1252"),
+        (["cp1252", "cp1251"], "ok", ": 1 of them is not UTF-8 but may be cp1252 or cp1251: {replay} and {name}"),
+        ([], "ok", ": 1 of them is not UTF-8, nor plainly in another encoding: {replay} and {name}"),
+        (["cp1252"], "nothing_loaded", ""),  # its error says to rerun with the encoding
+    ],
+)
+def test_the_warning_of_rows_not_utf8_says_what_they_read_as_and_how_they_load(
+    found: list[str], status: str, said: str
+) -> None:
+    r = RunReport(target="x.db", rejects_path="x.rejects.jsonl", rows_rejected=2, rows_not_utf8=1)
+    r.not_utf8_reads_as = found
+    r.start()
+    r.finish(status)
+    replay = "replay them with `loader replay` as the run was given (its job file, or its sources, target and flags)"
+    name = "--encoding NAME (the encoding they were written in)"
+    assert r.summary().endswith(
+        "; WARNING 2 rows rejected, see x.rejects.jsonl" + said.format(replay=replay, name=name)
+    )
+
+
+@pytest.mark.parametrize(
     ("loaded", "statuses", "files"),
     [
         (0, [("incomplete", 5)], "from 1 file half loaded in "),

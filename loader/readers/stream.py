@@ -342,6 +342,21 @@ def encoding_fix(found: tuple[str, ...]) -> tuple[str, str]:
     return f"the file {_reads_as(found).removeprefix('it ')}: try {how}", flag
 
 
+def rows_encoding_fix(rows: int, found: tuple[str, ...]) -> str:
+    """For ``rows`` rejected as not UTF-8 by a run that wrote others (a mostly-ASCII file in an
+    8-bit encoding rejects only its accented rows), whose text ``found`` (``guess_encoding``)
+    tells: what it is, and how they load (a rerun reads no file loaded before: a replay)."""
+    text = _reads_as(found).replace("it reads as", "not UTF-8 but read as").replace("it is ", "")
+    flag = f"--encoding {found[0]}" if len(found) == 1 else "--encoding NAME (the encoding they were written in)"
+    return f"{rows:,} of them {'is' if rows == 1 else 'are'} {text}: {_REPLAY_AS_RUN} and {flag}"
+
+
+# how a run's rejected rows load once more: its reject file replayed as the run named its job
+_REPLAY_AS_RUN = (
+    "replay them with `loader replay` as the run was given (its job file, or its sources, target and flags)"
+)
+
+
 class Transcoder:
     """A byte stream re-encoded to UTF-8; undecodable bytes pass through as invalid UTF-8
     (``_undecodable``) so the UTF-8 check rejects just their rows."""
