@@ -286,7 +286,7 @@ class RunReport:
         files = self._files_text()
         line = (
             f"{self.status}: {self.rows_written:,} rows written to {where} from {files} "
-            f"in {self.elapsed_s:.1f}s ({self.rows_per_s:,.0f} rows/s, peak {self.peak_rss_mb:.0f} MB)"
+            f"in {self.elapsed_s:.1f}s ({self.rows_per_s:,.0f} rows read/s, peak {self.peak_rss_mb:.0f} MB)"
         )
         if self.rows_filtered:
             line += f"; {self.rows_filtered:,} filtered out"

@@ -3,6 +3,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -75,6 +76,8 @@ def test_summary_line_and_counts() -> None:
     line = r.summary()
     assert line.startswith("ok: 8 rows written to out/x.db (table t) from 1 file in ")
     assert line.endswith("; WARNING 2 rows rejected, see out/x.db.rejects.jsonl")
+    # the rate counts rows read (10), not the rows written beside it: it says so
+    assert re.search(r" in [\d.]+s \([\d,]+ rows read/s, peak \d+ MB\);", line), line
     data = r.to_dict()
     assert data["rows_read"] == 10 and data["status"] == "ok" and "_t0" not in data
 
