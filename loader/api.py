@@ -279,6 +279,9 @@ def _keyword(m: re.Match[str]) -> str:
     dotted = _flags().get(flag)
     if dotted is None:
         return m.group(0)
+    if value is not None and _table_key(dotted) and "=" in value:  # a table's entry: --columns zip=int64
+        name, _, entry = value.strip("'").partition("=")
+        return _option(dotted, {name: entry})
     if value is not None and _taken(dotted, parse_value(value.rstrip("."))):
         return _option(dotted, parse_value(value.rstrip("."))) + value[len(value.rstrip(".")) :]
     rest = m.group(0)[len(flag) + 2 :]
@@ -315,7 +318,8 @@ def _option(dotted: str, value: Any) -> str:
     """``table="x"``, ``sink_options={"mode": "replace"}``; a value as the key holds it
     (``--delimiter '\\t'``: ``source_options={"delimiter": "\\t"}``, a tab)."""
     value = as_taken(dotted, value)
-    shown = json.dumps(value) if isinstance(value, str) else repr(value)
+    text = isinstance(value, str) or (isinstance(value, dict) and all(isinstance(v, str) for v in value.values()))
+    shown = json.dumps(value) if text else repr(value)  # {"zip": "int64"}, as the JSON around it
     if dotted in _ARGUMENTS:
         return f"{_ARGUMENTS[dotted]}={shown}"
     section, key = dotted.split(".")

@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import os
 import re
+import shlex
 import sys
 import traceback
 import typing
@@ -675,7 +676,8 @@ def _set_value(dotted: str, flag: str, value: str) -> str | None:
         return f"--set {dotted}={value}"
     convert = _load_flags()[flag].type
     try:
-        typed = convert(value) if callable(convert) else None
+        # a value the hint quotes for the shell (``--columns 'amount=decimal(10,2)'``) is the quoted text
+        typed = convert(value.strip("'")) if callable(convert) else None
     except (argparse.ArgumentTypeError, ValueError):
         return None
     if isinstance(typed, dict) and typed and _taken(dotted, typed):
@@ -697,7 +699,7 @@ def _set_pair(dotted: str, value: str) -> str:
 
     if _table_key(dotted) and "=" in value:
         name, _, typ = value.partition("=")
-        return f"--set {dotted}.{name}={typ}"
+        return f"--set {shlex.quote(f'{dotted}.{name}={typ}')}"
     return f"--set {dotted}={value}"
 
 

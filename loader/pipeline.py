@@ -16,6 +16,7 @@ import gc
 import itertools
 import os
 import re
+import shlex
 import signal
 import threading
 import time
@@ -767,7 +768,8 @@ class Pipeline:
             if spelled is not None and not stored_type(parse_type(spelled, where=f"source.columns.{name}")).equals(t):
                 raise ConfigError(
                     f"source.columns.{name}: declared {spelled}, but earlier runs of job {self.job_name!r} loaded it as {type_name(t)}",
-                    hint=f'declare {name} = "{type_name(t)}", or reload every file as {spelled} with --restart and mode = "replace"',
+                    # in flags, as every hint is: each front end spells them its way (``cli.hint_for``, ``api._as_given``)
+                    hint=f"declare it as they did ({_columns_flag(name, type_name(t))}), or, to load it as {spelled}, {RELOAD_ALL_HINT}",
                 )
         own = {n: parse_type(t, where=f"source.columns.{n}") for n, t in self.job.source.columns.items()}
         return as_declared(recorded, own)
@@ -1338,15 +1340,20 @@ _RESTART_RELOADS = "it would load the files earlier runs loaded again"
 _RESTART_FORGETS = "the job would forget the files earlier runs loaded, and load them again when they are inputs"
 
 
+def _columns_flag(name: str, type_text: str) -> str:
+    """``--columns NAME=TYPE``, quoted where a shell would split it (``'amount=decimal(10,2)'``)."""
+    return f"--columns {shlex.quote(f'{name}={type_text}')}"
+
+
 def _folder_fix(folder: str, earlier: bool, *, check: bool = False) -> str:
     """The fix for rows rejected for a partition folder's value: it is in the folder's name,
     which neither a reload of the file nor a replay of its rows changes (``check``: said by
     a dry run, before this run wrote anything)."""
     key = folder.split("=", 1)[0]
     rename = f"rename the folder {folder} to a value of {key}'s type (the value is the folder's name, not the file's)"
-    declare = f'declare source.columns.{key} = "string"'
+    declare = f"declare it string ({_columns_flag(key, 'string')})"
     if earlier:  # the renamed file is a new one: a plain rerun loads it
-        return f'{rename} and rerun, or {declare} and reload every file with --restart and mode = "replace"'
+        return f"{rename} and rerun, or {declare} and reload every file: {RELOAD_ALL_HINT}"
     if check:
         return f"{rename}, or {declare}; then check again (the dry run wrote nothing)"
     return f"{rename}, or {declare}; then rerun with --restart (and --mode replace if this run created the table)"

@@ -281,8 +281,20 @@ def test_a_config_error_after_earlier_runs_that_wrote_no_row_is_a_usage_error(
     assert code == EXIT_USAGE
     assert err == [
         "loader: error: source.columns.id: declared string, but earlier runs of job 'table:t' loaded it as int64",
-        '  hint: declare id = "int64", or reload every file as string with --restart and mode = "replace"',
+        "  hint: declare it as they did (--columns id=int64), or, to load it as string, rerun with --restart"
+        " --mode replace (every file of the job loads again)",
     ]
+    # each command's hint names its own flags: `loader run` has no --columns nor --mode
+    job = tmp_path / "job.toml"
+    job.write_text(
+        f'[source]\npath = "{tmp_path / "a.csv"}"\ncolumns = {{id = "string"}}\n[sink]\npath = "{tmp_path / "t.db"}"\ntable = "t"\n'
+    )
+    code, err = run(capsys, "run", str(job), "-q")
+    assert (code, err[1]) == (
+        EXIT_USAGE,
+        "  hint: declare it as they did (--set source.columns.id=int64), or, to load it as string, rerun with"
+        " --restart --set sink.mode=replace (every file of the job loads again)",
+    )
 
 
 def test_every_error_class_carries_its_code_and_class() -> None:
@@ -626,8 +638,8 @@ def test_nothing_loaded_for_a_partition_folders_value_hints_a_rename_of_the_fold
     assert main(args) == EXIT_NOTHING_LOADED
     assert capsys.readouterr().err.splitlines()[-1] == (
         f"  hint: rejected rows are in {db}.table-t.rejects.jsonl; rename the folder day=later to a value of "
-        "day's type (the value is the folder's name, not the file's) and rerun, or declare "
-        'source.columns.day = "string" and reload every file with --restart and mode = "replace"'
+        "day's type (the value is the folder's name, not the file's) and rerun, or declare it string "
+        "(--columns day=string) and reload every file: rerun with --restart --mode replace (every file of the job loads again)"
     )
     (src / "day=later").rename(src / "day=2024-02-01")
     assert main(args) == 0
@@ -649,6 +661,6 @@ def test_nothing_loaded_for_a_partition_folders_value_in_a_first_run_hints_a_ren
     assert main(args) == EXIT_NOTHING_LOADED
     assert capsys.readouterr().err.splitlines()[-1] == (
         f"  hint: rejected rows are in {db}.table-t.rejects.jsonl; rename the folder day=later to a value of "
-        "day's type (the value is the folder's name, not the file's), or declare "
-        'source.columns.day = "string"; then rerun with --restart (and --mode replace if this run created the table)'
+        "day's type (the value is the folder's name, not the file's), or declare it string "
+        "(--columns day=string); then rerun with --restart (and --mode replace if this run created the table)"
     )

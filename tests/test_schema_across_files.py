@@ -306,8 +306,8 @@ def test_a_declaration_may_not_change_a_type_earlier_runs_wrote(tmp_path: Path) 
         "source_options.columns.zip: declared string, but earlier runs of job 'table:t' loaded it as int64"
     )
     assert info.value.hint == (
-        'declare zip = "int64", or reload every file as string with run_options={"restart": True} and mode = "replace"'
-        "; then rerun: committed work is kept and the rerun resumes"
+        'declare it as they did (source_options={"columns": {"zip": "int64"}}), or, to load it as string, rerun with'
+        ' run_options={"restart": True} sink_options={"mode": "replace"} (every file of the job loads again)'
     )
     assert info.value.exit_code == 78  # the earlier run's rows stand
     assert typed(db, "zip") == [(12345, "integer")]
