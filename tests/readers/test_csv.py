@@ -787,10 +787,10 @@ def test_column_names_read_a_file_as_headerless_unless_header_is_set(tmp_path: P
     assert sqlite3.connect(tmp_path / "h.db").execute("SELECT a, b FROM t").fetchall() == [(1, "x")]
 
 
-@pytest.mark.parametrize("names", ["x,y,z", "x"])
+@pytest.mark.parametrize(("names", "said"), [("x,y,z", "3 names"), ("x", "1 name")])
 @pytest.mark.parametrize("command", ["load", "inspect"])
 def test_column_names_that_do_not_fit_a_headerless_file_are_the_same_config_error_as_with_a_header(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], names: str, command: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], names: str, said: str, command: str
 ) -> None:
     """Every row was rejected (exit 4) blaming "the first row has 3"; the first row is the names."""
     src = tmp_path / "cn.csv"
@@ -798,13 +798,23 @@ def test_column_names_that_do_not_fit_a_headerless_file_are_the_same_config_erro
     target = [str(tmp_path / "cn.db")] if command == "load" else []
     for header in ([], ["--header"]):
         code = main([command, str(src), *target, "--column-names", names, *header])
-        count = len(names.split(","))
         assert (code, capsys.readouterr().err) == (
             2,
-            f"loader: error: source.column_names: {count} names for 2 columns in {src}\n"
+            f"loader: error: source.column_names: {said} for 2 columns in {src}\n"
             f"  hint: check the flags; `loader {command} --help` lists them\n",
         )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cn.csv"]  # nothing written
+
+
+def test_column_names_for_a_file_of_one_column_say_column_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "one.csv"
+    src.write_text("id\n1\n")
+    assert main(["load", str(src), str(tmp_path / "o.db"), "--column-names", "a,b"]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"loader: error: source.column_names: 2 names for 1 column in {src}"
+    )
 
 
 @pytest.mark.parametrize(

@@ -255,4 +255,6 @@ def _check_column_names(given: list[str], found: list[str], path: str) -> None:
     count is known before anything is written, so a wrong one is the job's mistake (exit 2),
     not every row rejected. A file of no rows has no width to compare with."""
     if found and len(given) != len(found):
-        raise ConfigError(f"source.column_names: {len(given)} names for {len(found)} columns in {path}")
+        names = f"{len(given)} name{'s' if len(given) != 1 else ''}"
+        columns = f"{len(found)} column{'s' if len(found) != 1 else ''}"
+        raise ConfigError(f"source.column_names: {names} for {columns} in {path}")
