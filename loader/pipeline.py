@@ -1594,7 +1594,9 @@ class _Loop:
             close = getattr(batches, "close", None)
             if close is not None:
                 close()
-        storage.check_unchanged(fs.path, fs.identity)  # rewritten while it was read: its rows may mix two versions
+        # rewritten while it was read: its rows may mix two versions (the open file's identity
+        # where the reader knows it: one renamed over meanwhile was read whole, one version)
+        storage.check_unchanged(fs.path, fs.identity, reader.read_version())
         self.ledger.file_done(key, fs, fr)
         self.staged = False
         # Small files share a transaction: a commit per file would cost an fsync or two each.
