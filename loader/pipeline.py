@@ -49,6 +49,7 @@ from .errors import (
     SourceChangedError,
     SourceError,
     SourceReadError,
+    TargetLockedError,
     one_line,
 )
 from .files import remove_target
@@ -927,15 +928,19 @@ class Pipeline:
         self._stored_entries: dict[str, str] | None = None
         try:
             yield
-        except BaseException:
-            self._stored = self._stored_commits()
+        except BaseException as exc:
+            # a target another program holds, or a stop: read it without waiting for it again
+            busy = isinstance(exc, (TargetLockedError, InterruptedLoad))
+            self._stored = self._stored_commits(wait=not busy)
             raise
 
-    def _stored_commits(self) -> int | None:
-        """This run's commits in the target's checkpoint (None: no run loop, or unreadable);
-        the checkpoint's entries are kept (``_name_kept_rows``), an engine's committed parts too."""
+    def _stored_commits(self, *, wait: bool = True) -> int | None:
+        """This run's commits in the target's checkpoint (None: no run loop, or unreadable:
+        without ``wait``, one locked now); the checkpoint's entries are kept
+        (``_name_kept_rows``), an engine's committed parts too."""
+        sink = self.job.sink if wait else replace(self.job.sink, busy_timeout=0)
         try:
-            entries = self.sink.peek(self.job.sink, self.job.source.path, self.job_name).entries
+            entries = self.sink.peek(sink, self.job.source.path, self.job_name).entries
         except Exception:  # the failure may be the target's own: the writer's count then
             return None
         self._stored_entries = entries
