@@ -111,7 +111,17 @@ from .state import (
     rows_committed,
 )
 from .suggest import fold
-from .transforms import Stage, apply, as_stages, build_stages, close_stages, code_allowed, for_load, output_schema
+from .transforms import (
+    Stage,
+    apply,
+    as_stages,
+    build_stages,
+    close_stages,
+    code_allowed,
+    for_load,
+    output_schema,
+    wait_as_sink,
+)
 from .types import parse_type, type_name
 from .writers.base import Writer, check_generated, check_required, naming_file, new_columns, prepare_for
 
@@ -319,6 +329,7 @@ class Pipeline:
         job_stages = build_stages(job.transform, allow_code=allow_python, defer_imports=True)
         # the caller's stage objects as this load's own copies: a list of them may serve other loads
         self.stages: list[Stage] = job_stages + for_load(as_stages(transforms))
+        wait_as_sink(self.stages, job.sink.busy_timeout)
         self.allow_python, self.code_transforms = code_allowed(allow_python), bool(transforms)  # for engines' workers
         self.handle_signals = handle_signals
         self.progress = progress
