@@ -1610,9 +1610,7 @@ class _Loop:
             close = getattr(batches, "close", None)
             if close is not None:
                 close()
-        # rewritten while it was read: its rows may mix two versions (the open file's identity
-        # where the reader knows it: one renamed over meanwhile was read whole, one version)
-        storage.check_unchanged(fs.path, fs.identity, reader.read_version())
+        _check_unchanged(reader, fs)
         self.ledger.file_done(key, fs, fr)
         self.staged = False
         # Small files share a transaction: a commit per file would cost an fsync or two each.
@@ -1678,3 +1676,11 @@ class _Loop:
             # until written: smaller batches from here on, never below a chunk.
             self.batch_size = max(self.chunk_rows, self.batch_size // 2)
             self.report.batch_size = self.batch_size
+
+
+def _check_unchanged(reader: Any, fs: FileState) -> None:
+    """A file rewritten while it was read stops the run: its rows may mix two versions. The
+    open file's identity where the reader knows it: one renamed over meanwhile was read
+    whole, one version. Nothing to check for standard input or a replay's reject file."""
+    if fs.identity is not None:
+        storage.check_unchanged(fs.path, fs.identity, reader.read_version())
