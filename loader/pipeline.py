@@ -50,6 +50,7 @@ from .errors import (
     SourceChangedError,
     SourceError,
     SourceReadError,
+    TargetLockedError,
     one_line,
 )
 from .files import remove_target
@@ -113,7 +114,17 @@ from .state import (
     rows_committed,
 )
 from .suggest import fold
-from .transforms import Stage, apply, as_stages, build_stages, close_stages, code_allowed, for_load, output_schema
+from .transforms import (
+    Stage,
+    apply,
+    as_stages,
+    build_stages,
+    close_stages,
+    code_allowed,
+    for_load,
+    output_schema,
+    wait_as_sink,
+)
 from .types import parse_type, type_name
 from .writers.base import Writer, check_generated, check_required, naming_file, new_columns, prepare_for
 
@@ -321,6 +332,7 @@ class Pipeline:
         job_stages = build_stages(job.transform, allow_code=allow_python, defer_imports=True)
         # the caller's stage objects as this load's own copies: a list of them may serve other loads
         self.stages: list[Stage] = job_stages + for_load(as_stages(transforms))
+        wait_as_sink(self.stages, job.sink.busy_timeout)
         self.allow_python, self.code_transforms = code_allowed(allow_python), bool(transforms)  # for engines' workers
         self.handle_signals = handle_signals
         # JSON logs make stderr JSON lines only: the progress goes as ``progress`` events
@@ -948,15 +960,19 @@ class Pipeline:
         self._stored_entries: dict[str, str] | None = None
         try:
             yield
-        except BaseException:
-            self._stored = self._stored_commits()
+        except BaseException as exc:
+            # a target another program holds, or a stop: read it without waiting for it again
+            busy = isinstance(exc, (TargetLockedError, InterruptedLoad))
+            self._stored = self._stored_commits(wait=not busy)
             raise
 
-    def _stored_commits(self) -> int | None:
-        """This run's commits in the target's checkpoint (None: no run loop, or unreadable);
-        the checkpoint's entries are kept (``_name_kept_rows``), an engine's committed parts too."""
+    def _stored_commits(self, *, wait: bool = True) -> int | None:
+        """This run's commits in the target's checkpoint (None: no run loop, or unreadable:
+        without ``wait``, one locked now); the checkpoint's entries are kept
+        (``_name_kept_rows``), an engine's committed parts too."""
+        sink = self.job.sink if wait else replace(self.job.sink, busy_timeout=0)
         try:
-            entries = self.sink.peek(self.job.sink, self.job.source.path, self.job_name).entries
+            entries = self.sink.peek(sink, self.job.source.path, self.job_name).entries
         except Exception:  # the failure may be the target's own: the writer's count then
             return None
         self._stored_entries = entries
@@ -1675,7 +1691,7 @@ class _Loop:
             close = getattr(batches, "close", None)
             if close is not None:
                 close()
-        self._read_whole(key, fs, fr, read_with)
+        self._read_whole(reader, key, fs, fr, read_with)
         self.staged = False
         # Small files share a transaction: a commit per file would cost an fsync or two each.
         if (
@@ -1687,9 +1703,11 @@ class _Loop:
         else:
             self.carried = True
 
-    def _read_whole(self, key: str, fs: FileState, fr: FileReport, read_with: dict[str, Any] | None) -> None:
+    def _read_whole(
+        self, reader: Any, key: str, fs: FileState, fr: FileReport, read_with: dict[str, Any] | None
+    ) -> None:
         """The file is read to its end: done with the next commit (``load``)."""
-        storage.check_unchanged(fs.path, fs.identity)  # rewritten while it was read: its rows may mix two versions
+        _check_unchanged(reader, fs)
         if read_with is not None and fs.all_rejected():
             fs.read_with = read_with  # none of it loaded: a run with other source options reads it again
         self.ledger.file_done(key, fs, fr)
@@ -1747,3 +1765,11 @@ class _Loop:
             # until written: smaller batches from here on, never below a chunk.
             self.batch_size = max(self.chunk_rows, self.batch_size // 2)
             self.report.batch_size = self.batch_size
+
+
+def _check_unchanged(reader: Any, fs: FileState) -> None:
+    """A file rewritten while it was read stops the run: its rows may mix two versions. The
+    open file's identity where the reader knows it: one renamed over meanwhile was read
+    whole, one version. Nothing to check for standard input or a replay's reject file."""
+    if fs.identity is not None:
+        storage.check_unchanged(fs.path, fs.identity, reader.read_version())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import contextvars
 import itertools
 import queue
 import threading
@@ -34,7 +35,9 @@ class _ReadAhead:
         self.items = items
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._produce, name="loader-read-ahead", daemon=True)
+        # in the run's context: a stop it was asked for reaches a wait in the stages (``stopping.check``)
+        context = contextvars.copy_context()
+        self.thread = threading.Thread(target=context.run, args=(self._produce,), name="loader-read-ahead", daemon=True)
 
     def _put(self, item: Any) -> bool:
         while not self.stop.is_set():

@@ -10,6 +10,7 @@ import atexit
 import contextlib
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -193,3 +194,18 @@ def _stop_if_asked() -> None:
 
         raise InterruptedLoad(first)
     check()
+
+
+def wait_while_busy(attempt: Callable[[], T], busy: Callable[[Exception], bool], deadline: float) -> T:
+    """``attempt()``, tried again while it fails as ``busy`` says (another program holds
+    what it needs) until ``deadline`` (``time.monotonic()``). Each try waits a short slice
+    itself (SQLite's busy handler set to one): between them a stop this run was asked for
+    (``check``) ends the wait as ``InterruptedLoad``, where one wait in C would hold it off
+    for the whole timeout."""
+    while True:
+        try:
+            return attempt()
+        except Exception as exc:
+            if not busy(exc) or time.monotonic() >= deadline:
+                raise
+        check()

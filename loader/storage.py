@@ -23,7 +23,7 @@ import re
 import stat
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any, NamedTuple
 
@@ -513,13 +513,47 @@ def changed_while_read(path: str) -> SourceChangedError:
     )
 
 
-def check_unchanged(path: str, before: dict[str, Any] | None) -> None:
+def check_unchanged(path: str, before: dict[str, Any] | None, read: dict[str, Any] | None = None) -> None:
     """After the last read of an input: it is still the one identified as ``before`` (as
     the run began), else ``SourceChangedError`` (a remote object can be rewritten between
-    two of its ranged reads, a local file in place under an open handle). A local file
-    touched during the load counts as changed: its rows may mix two versions."""
-    if before is not None and not same_version(before, identity(path)):  # None: standard input, a replay
+    two of its ranged reads, a local file in place under an open handle). ``read``: the
+    identity of the open file its rows came through (``read_version``), where known: a
+    file renamed over or deleted meanwhile leaves that one whole, its rows one version, and
+    the next run finds the path changed. Else the path's: a local file touched during the
+    load counts as changed, its rows may mix two versions."""
+    if before is None:  # standard input, a replay
+        return
+    if not same_version(before, read if read is not None else identity(path)):
         raise changed_while_read(path)
+
+
+def read_version(path: str, file: Any) -> dict[str, Any] | None:
+    """The identity (``identity``'s keys) of the local file ``file`` reads through its open
+    descriptor, whatever the path names now; None for standard input, a remote object or a
+    stream without a descriptor."""
+    if path == STDIN or remote(path) is not None:
+        return None
+    fd = _descriptor(file)
+    if fd is None:
+        return None
+    try:
+        st = os.fstat(fd)
+        return _local_identity(path, st, lambda at: os.pread(fd, FINGERPRINT_BYTES, at))
+    except OSError as exc:
+        raise SourceError.from_os(exc, path, "read") from None
+
+
+def _descriptor(file: Any) -> int | None:
+    """The descriptor under a stream and the wrappers the readers put round it (a
+    decompressor's ``file``, a transcoder's or a part's ``raw``)."""
+    for _ in range(4):
+        if file is None:
+            return None
+        try:
+            return int(file.fileno())
+        except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+            file = getattr(file, "file", None) or getattr(file, "raw", None)
+    return None
 
 
 # A file read front to back (a compressed one) is read in pieces this large: for a remote
@@ -558,16 +592,26 @@ def identity(path: str) -> dict[str, Any] | None:
     if loc is not None:
         return _remote_identity(loc, path)
     check_file(path)  # an input that vanished or is a directory is the user's error, in one line
-    h = sha256()
     try:
         st = os.stat(path)
         with open(path, "rb") as fh:
-            h.update(fh.read(FINGERPRINT_BYTES))
-            if st.st_size > FINGERPRINT_BYTES:
-                fh.seek(max(FINGERPRINT_BYTES, st.st_size - FINGERPRINT_BYTES))
-                h.update(fh.read(FINGERPRINT_BYTES))
+            return _local_identity(path, st, lambda at: _read_at(fh, at))
     except OSError as exc:
         raise SourceError.from_os(exc, path, "read") from None
+
+
+def _read_at(fh: IO[bytes], at: int) -> bytes:
+    fh.seek(at)
+    return fh.read(FINGERPRINT_BYTES)
+
+
+def _local_identity(path: str, st: os.stat_result, read_at: Callable[[int], bytes]) -> dict[str, Any]:
+    """A local file's identity from its ``st`` and ``read_at(offset)`` (``FINGERPRINT_BYTES``
+    from there): size, mtime, the fingerprint of its head and tail, the real path."""
+    h = sha256()
+    h.update(read_at(0))
+    if st.st_size > FINGERPRINT_BYTES:
+        h.update(read_at(max(FINGERPRINT_BYTES, st.st_size - FINGERPRINT_BYTES)))
     # the file it reaches: one loaded under another spelling (a link) is known by it (``state.plan_files``)
     real = os.path.realpath(path)
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256_head_tail": h.hexdigest(), "real": real}

@@ -475,6 +475,27 @@ def test_crontab_line_runs_the_image_default_command(image: dict[str, Any]) -> N
     assert re.fullmatch(r"loader:\d+\.\d+\.\d+", command[-1])
 
 
+@pytest.mark.parametrize(("codes", "status", "tries"), [("75 75 75", 75, 3), ("143 0", 0, 2), ("65", 65, 1)])
+def test_crontab_line_exits_with_the_last_tries_code(tmp_path: Path, codes: str, status: int, tries: int) -> None:
+    """The line's status is what a wrapper (healthchecks, ``&& curl``) sees: three failed
+    tries end in the last one's code, not the status of a last ``sleep``."""
+    (line,) = [
+        ln
+        for ln in (ROOT / "configs" / "crontab.example").read_text().splitlines()
+        if ln.strip() and not ln.startswith("#")
+    ]
+    loop = line.split(None, 5)[5]
+    loop = re.sub(r"docker run .*? >>\S+ 2>&1", "next_code", loop)
+    script = (
+        f"codes=({codes}); n=0; tries={tmp_path / 'tries'}\n"
+        "next_code() { echo >> $tries; c=${codes[$n]}; n=$((n + 1)); return $c; }\n"
+        "sleep() { :; }\n" + loop + "\n"
+    )
+    p = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30)
+    assert p.returncode == status, p.stderr
+    assert len((tmp_path / "tries").read_text().splitlines()) == tries
+
+
 def test_crontab_comments_name_the_metrics_file_the_mounted_job_writes(image: dict[str, Any]) -> None:
     text = (ROOT / "configs" / "crontab.example").read_text()
     comments = " ".join(ln.lstrip("# ") for ln in text.splitlines() if ln.startswith("#"))

@@ -5,6 +5,7 @@ leaves the target at its last checkpoint, and a rerun completes exactly once."""
 from __future__ import annotations
 
 import contextlib
+import json
 import resource
 import signal
 import sqlite3
@@ -199,6 +200,53 @@ def test_leveldb_locked_by_another_process_retries_then_exits_75(tmp_path: Path,
     _, err = late.communicate(timeout=120)
     assert late.returncode == 0, err
     assert [k for k, _ in leveldb_items(target)[0]] == [b"00000000000000000001", b"00000000000000000002"]
+
+
+def test_sqlite_held_by_another_program_waits_one_busy_timeout_in_all(tmp_path: Path, data_dir: Path) -> None:
+    """A foreign EXCLUSIVE transaction at open: every statement of the open shares one
+    ``busy_timeout``, and the checkpoint read after the failure does not wait again."""
+    db = tmp_path / "t.db"
+    assert cli("load", str(data_dir / "small.csv"), str(db), "--table", "a").returncode == 0
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        started = time.monotonic()
+        p = cli(
+            "load", str(data_dir / "small.csv"), str(db), "--table", "b", extra_env={"LOADER_SINK__BUSY_TIMEOUT": "4"}
+        )
+        took = time.monotonic() - started
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert p.returncode == 75, p.stderr
+    assert 4 <= took < 2 * 4, took  # the interpreter's start, and no second or third wait (was 3 x 4 s)
+
+
+@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
+def test_sigterm_while_waiting_for_a_target_another_program_holds_stops_with_143(
+    tmp_path: Path, data_dir: Path, sink: str
+) -> None:
+    target, report = tmp_path / ("t.db" if sink == "sqlite" else "t.ldb"), tmp_path / "r.json"
+    how = ["--table", "t"] if sink == "sqlite" else ["--key", "{a}"]
+    args = ("load", str(data_dir / "small.csv"), str(target), *how, "--report", str(report))
+    with contextlib.ExitStack() as stack:
+        if sink == "sqlite":
+            assert cli(*args).returncode == 0
+            holder = sqlite3.connect(target, isolation_level=None)
+            holder.execute("BEGIN EXCLUSIVE")
+            stack.callback(holder.close)
+            stack.callback(holder.execute, "ROLLBACK")
+        else:
+            stack.enter_context(leveldb_held(target))
+        proc = popen(*args, extra_env={"LOADER_SINK__BUSY_TIMEOUT": "60"})
+        time.sleep(2)  # started, and waiting for the target
+        stopped = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        assert time.monotonic() - stopped < 5
+    assert proc.returncode == 143, err
+    assert err.splitlines()[-2] == "loader: error: stopped by SIGTERM; committed work is kept"
+    assert json.loads(report.read_text())["status"] == "interrupted"
 
 
 # ------------------------------------------------------------ disk full, read-only

@@ -494,6 +494,45 @@ def test_a_file_rewritten_in_place_during_its_load_stops_the_run_and_is_not_mark
         Pipeline(config).run()
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_file_renamed_over_during_its_load_is_loaded_whole_in_the_version_read(tmp_path: Path, fmt: str) -> None:
+    """A new version delivered by rename (a log shipper's atomic write) while the file is
+    read: the open descriptor reads the old one whole, so its rows are one version. The run
+    finishes it and checkpoints it; the next run finds the path changed."""
+    src, db = tmp_path / f"big.{fmt}", tmp_path / "t.db"
+    old, new = pa.table({"id": list(range(30_000)), "v": ["old"] * 30_000}), pa.table({"id": [1], "v": ["neu"]})
+    tmp = tmp_path / f"new.{fmt}"
+    if fmt == "csv":
+        src.write_bytes(rows_saying(["old"] * 30_000))
+        tmp.write_bytes(rows_saying(["neu"] * 30_000))
+    else:
+        pq.write_table(old, src, row_group_size=1000)
+        pq.write_table(new, tmp)
+    config = job(src, db, {"table": "t", "batch_size": 1000}, {"chunk_size": 1000}, block_size=16 << 10)
+    r = Pipeline(config, transforms=[after_chunks(3, lambda: os.replace(tmp, src))]).run()
+    assert r.rows_written == 30_000
+    assert sqlite_rows(db, "SELECT count(*), min(v), max(v) FROM t") == [
+        (30_000, "old00000" if fmt == "csv" else "old", "old29999" if fmt == "csv" else "old")
+    ]
+    assert sqlite_state(db)["file:" + str(src)]["done"]
+    with pytest.raises(SourceChangedError, match="changed since it was loaded"):
+        Pipeline(config).run()
+
+
+def test_a_file_appended_to_during_its_load_still_stops_the_run(tmp_path: Path) -> None:
+    """Changed in place under the open descriptor: the rows may mix two versions."""
+    src, db = tmp_path / "big.csv", tmp_path / "t.db"
+    src.write_bytes(rows_saying(["old"] * 30_000))
+
+    def append() -> None:
+        with open(src, "ab") as fh:
+            fh.write(b"99999,late\n")
+
+    config = job(src, db, {"table": "t", "batch_size": 1000}, {"chunk_size": 1000}, block_size=16 << 10)
+    with pytest.raises(SourceChangedError, match="changed while it was read"):
+        Pipeline(config, transforms=[after_chunks(3, append)]).run()
+
+
 def test_a_half_loaded_file_with_a_new_mtime_is_changed_and_a_whole_one_is_not(tmp_path: Path) -> None:
     """A half-loaded file goes on at its byte offset only if it is the very version the
     checkpoint holds: a new mtime may be a rewrite in place that kept the size and the

@@ -39,7 +39,7 @@ from ..report import peak_rss_mb
 from ..schema import decode_types
 from ..sinks.base import Encoded
 from ..spill import ipc_file, make_durable
-from ..transforms import apply, build_stages, close_stages, output_schema
+from ..transforms import apply, build_stages, close_stages, output_schema, wait_as_sink
 from ..writers.base import naming_file
 
 SPILL_BYTES = 8 << 20  # LevelDB keys and values held before a sorted run is written
@@ -170,6 +170,7 @@ def _run_part(task: PartTask) -> PartResult:
     t0 = time.monotonic()
     starts = note_start(task)
     stages = build_stages(task.job.transform, allow_code=task.allow_python)
+    wait_as_sink(stages, task.job.sink.busy_timeout)
     for stage in stages:
         resolve = getattr(stage, "resolve", None)
         if callable(resolve):

@@ -48,6 +48,8 @@ class Reader(Protocol):
 
     def close(self) -> None: ...
 
+    def read_version(self) -> dict[str, Any] | None: ...
+
     def __enter__(self) -> Reader: ...
 
     def __exit__(self, *exc: Any) -> None: ...
@@ -429,6 +431,13 @@ class ReaderBase:
         """Close what the reader opened; also when ``_open`` failed part way (what it had
         not opened yet, it has not)."""
         raise NotImplementedError
+
+    def read_version(self) -> dict[str, Any] | None:
+        """The identity of the file the rows were read through, while the reader is open
+        (``storage.read_version`` of its stream: CSV's and JSON Lines' ``_stream``, the
+        Arrow formats' ``source``); None where not known."""
+        stream = getattr(self, "_stream", None) or getattr(self, "source", None)
+        return storage.read_version(self.path, stream) if stream is not None else None
 
     def __enter__(self) -> Self:
         return self

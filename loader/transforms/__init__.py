@@ -112,6 +112,7 @@ __all__ = [
     "convert_with_format",
     "output_schema",
     "path_keys",
+    "wait_as_sink",
 ]
 
 
@@ -271,6 +272,14 @@ def for_load(stages: Iterable[Stage]) -> list[Stage]:
     (``StageBase.for_load``: the caller's list may serve other loads at the same time); a
     caller's own stage objects as they are (their state is the caller's to keep)."""
     return [s.for_load() if isinstance(s, StageBase) else s for s in stages]
+
+
+def wait_as_sink(stages: Iterable[Stage], busy_timeout: float) -> None:
+    """Stages that keep keys in a SQLite store (``dedupe``, ``validate``'s ``unique``) wait
+    for one another run holds as long as the load waits for its target."""
+    for stage in stages:
+        if hasattr(stage, "store_wait"):
+            stage.store_wait = busy_timeout
 
 
 def output_schema(

@@ -24,21 +24,26 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import pyarrow as pa
 
-from .. import kernels
+from .. import kernels, stopping
 from ..chunk import Chunk, source_path
 from ..config import PATH
-from ..errors import ConfigError, LoaderError
+from ..errors import ConfigError, LoaderError, TargetLockedError
 from ..types import type_name
 from ._base import PER_RUN, StageBase
 
 _CACHE_KIB = 16 * 1024
+# SQLite's own wait for the store's lock, a slice at a time: between two, a stop is looked for
+# (``stopping.wait_while_busy``), up to the sink's busy_timeout in all
+_BUSY_SLICE_S = 0.2
+T = TypeVar("T")
 
 
 def _real_source(file: str) -> str:
@@ -107,8 +112,9 @@ def _filler(t: pa.DataType) -> pa.Scalar:
 class KeyStore:
     """Keys seen so far in a run, in SQLite, one table per key spec."""
 
-    def __init__(self, state_path: str | None, *, stage: str) -> None:
+    def __init__(self, state_path: str | None, *, stage: str, busy_timeout: float = 30.0) -> None:
         self.stage = stage
+        self.path, self.busy_timeout = state_path, busy_timeout
         self._tmpdir: str | None = None
         if state_path:
             path = state_path
@@ -119,44 +125,68 @@ class KeyStore:
             self._tmpdir = tempfile.mkdtemp(prefix="loader-keys-")
             path = os.path.join(self._tmpdir, "keys.sqlite")
         try:
-            self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=_BUSY_SLICE_S)
             if state_path:
-                self.conn.execute("PRAGMA journal_mode=WAL")
-                self.conn.execute("PRAGMA synchronous=NORMAL")
+                self._run("PRAGMA journal_mode=WAL")
+                self._run("PRAGMA synchronous=NORMAL")
             else:  # scratch data: durability buys nothing
-                self.conn.execute("PRAGMA journal_mode=OFF")
-                self.conn.execute("PRAGMA synchronous=OFF")
-            self.conn.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
-            self.conn.execute(
+                self._run("PRAGMA journal_mode=OFF")
+                self._run("PRAGMA synchronous=OFF")
+            self._run(f"PRAGMA cache_size=-{_CACHE_KIB}")
+            self._run(
                 "CREATE TABLE IF NOT EXISTS key_tables (id INTEGER PRIMARY KEY, spec TEXT UNIQUE NOT NULL, width INTEGER)"
             )
-            self.conn.execute("CREATE TABLE IF NOT EXISTS files (id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL)")
+            self._run("CREATE TABLE IF NOT EXISTS files (id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL)")
         except sqlite3.Error as exc:
             if self._tmpdir:
                 shutil.rmtree(self._tmpdir, ignore_errors=True)
             raise LoaderError(f"state_path: cannot open key store {path}: {exc}", stage=stage) from None
+        except TargetLockedError:
+            self.conn.close()
+            raise
         self._finalizer = weakref.finalize(self, _cleanup, self.conn, self._tmpdir)
         self._tables: dict[str, tuple[str, int]] = {}
         self._files: dict[str, int] = {}
         self._linked: dict[str, int] | None = None  # recorded links' real paths: their files' ids
 
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        """A statement outside a transaction (or BEGIN IMMEDIATE): one that found the store
+        locked by another run changed nothing, and is tried again (``_waiting``)."""
+        return self._waiting(lambda: self.conn.execute(sql, params))
+
+    def _waiting(self, attempt: Callable[[], T]) -> T:
+        """``attempt()`` while another run holds the store, up to ``busy_timeout`` as the
+        target is waited for, a stop looked for between slices; then exit 75 naming it."""
+        deadline = time.monotonic() + self.busy_timeout
+        try:
+            return stopping.wait_while_busy(attempt, _locked, deadline)
+        except sqlite3.OperationalError as exc:
+            if not _locked(exc):
+                raise
+            raise TargetLockedError(
+                f"state_path: the key store {self.path} is locked by another run "
+                f"(still locked after sink.busy_timeout = {self.busy_timeout:g}s)",
+                stage=self.stage,
+                hint="another load keeps its keys in this store now; retry when it ends, or give each job its own state_path",
+                names=("sink.busy_timeout",),
+            ) from None
+
     def _table(self, spec: str, width: int) -> str:
         if spec in self._tables:
             return self._tables[spec][0]
-        c = self.conn
-        row = c.execute("SELECT id, width FROM key_tables WHERE spec = ?", (spec,)).fetchone()
+        row = self._run("SELECT id, width FROM key_tables WHERE spec = ?", (spec,)).fetchone()
         if row is None:
-            c.execute("INSERT INTO key_tables (spec, width) VALUES (?, ?)", (spec, width))
-            row = c.execute("SELECT id, width FROM key_tables WHERE spec = ?", (spec,)).fetchone()
+            self._run("INSERT INTO key_tables (spec, width) VALUES (?, ?)", (spec, width))
+            row = self._run("SELECT id, width FROM key_tables WHERE spec = ?", (spec,)).fetchone()
         name = f"keys_{row[0]}"
         ks = ", ".join(f"k{i}" for i in range(width))
         # Untyped key columns keep values as bound; "nulls" is a bitmask of null key parts
         # (their k column holds a filler), so null is a key value like any other.
-        c.execute(
+        self._run(
             f"CREATE TABLE IF NOT EXISTS {name} ({ks}, nulls INTEGER NOT NULL, src INTEGER, row INTEGER, "
             f"PRIMARY KEY ({ks}, nulls)) WITHOUT ROWID"
         )
-        c.execute(f"CREATE TEMP TABLE IF NOT EXISTS new_{name} (row INTEGER PRIMARY KEY, {ks}, nulls INTEGER)")
+        self._run(f"CREATE TEMP TABLE IF NOT EXISTS new_{name} (row INTEGER PRIMARY KEY, {ks}, nulls INTEGER)")
         self._tables[spec] = (name, width)
         return name
 
@@ -168,8 +198,8 @@ class KeyStore:
             found = self._recorded_id(file)
             if found is None:
                 real = _real_source(file)
-                self.conn.execute("INSERT OR IGNORE INTO files (path) VALUES (?)", (real,))
-                found = self.conn.execute("SELECT id FROM files WHERE path = ?", (real,)).fetchone()[0]
+                self._run("INSERT OR IGNORE INTO files (path) VALUES (?)", (real,))
+                found = self._run("SELECT id FROM files WHERE path = ?", (real,)).fetchone()[0]
             self._files[file] = found
         return self._files[file]
 
@@ -179,14 +209,14 @@ class KeyStore:
         by another spelling that reaches the same file (a link): the last, looked up once."""
         real, path = _real_source(file), source_path(file)
         spellings = (real, path, file)
-        row = self.conn.execute(
+        row = self._run(
             "SELECT id FROM files WHERE path IN (?, ?, ?) ORDER BY path = ? DESC, path = ? DESC",
             (*spellings, real, path),
         ).fetchone()
         if row is not None:
             return int(row[0])
         if self._linked is None:
-            recorded = self.conn.execute("SELECT id, path FROM files").fetchall()
+            recorded = self._run("SELECT id, path FROM files").fetchall()
             self._linked = {}
             for i, p in recorded:
                 if os.path.isabs(p) and os.path.realpath(p) != p:
@@ -230,7 +260,9 @@ class KeyStore:
         on = " AND ".join(f"s.k{i} = b.k{i}" for i in range(len(keys)))
         src = self._file_id(file)
         c = self.conn
-        c.execute("BEGIN")
+        # IMMEDIATE: the write lock up front, waited for; a read turned write inside a
+        # transaction would fail at once ("database is locked") while another run writes
+        self._run("BEGIN IMMEDIATE")
         try:
             c.executemany(
                 f"INSERT INTO new_{table} (row, {ks}, nulls) VALUES ({marks})",
@@ -259,6 +291,11 @@ class KeyStore:
         self._finalizer()
 
 
+def _locked(exc: Exception) -> bool:
+    """SQLite's busy answer: another connection holds the store's lock."""
+    return isinstance(exc, sqlite3.OperationalError) and "database is locked" in str(exc)
+
+
 @dataclass(kw_only=True)
 class Dedupe(StageBase):
     """Drop rows whose key (``columns``) was seen before in the run; they count as filtered.
@@ -270,6 +307,7 @@ class Dedupe(StageBase):
     columns: list[str]
     state_path: str | None = field(default=None, metadata=PATH)  # in a job file, next to it (``rebase_paths``)
     name: str = ""
+    store_wait: float = field(default=30.0, init=False, repr=False)  # the sink's busy_timeout (``wait_as_sink``)
     _store: KeyStore | None = field(default=None, init=False, repr=False, metadata=PER_RUN)
 
     def __post_init__(self) -> None:
@@ -288,7 +326,7 @@ class Dedupe(StageBase):
         if batch.num_rows == 0:
             return chunk
         if self._store is None:  # opened lazily: building a plan must not create files
-            self._store = KeyStore(self.state_path, stage=self.name)
+            self._store = KeyStore(self.state_path, stage=self.name, busy_timeout=self.store_wait)
         keys = [batch.column(c) for c in self.columns]
         mask = self._store.first_seen("dedupe:" + json.dumps(self.columns), keys, chunk.rows, chunk.file, self.columns)
         return chunk.keep(mask)

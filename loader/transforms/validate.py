@@ -140,6 +140,7 @@ class Validate(StageBase):
     on_error: str = "reject"
     state_path: str | None = field(default=None, metadata=PATH)  # in a job file, next to it (``rebase_paths``)
     name: str = ""
+    store_wait: float = field(default=30.0, init=False, repr=False)  # the sink's busy_timeout (``wait_as_sink``)
     _schema: pa.Schema | None = field(default=None, init=False, repr=False, metadata=PER_RUN)
     _checks: list[tuple[str, str, Check]] = field(default_factory=list, init=False, repr=False, metadata=PER_RUN)
     _store: KeyStore | None = field(default=None, init=False, repr=False, metadata=PER_RUN)
@@ -297,7 +298,7 @@ class Validate(StageBase):
         unique = [c for c, rules in self.rules.items() if rules.get("unique")]
         if unique and chunk.num_rows:
             if self._store is None:
-                self._store = KeyStore(self.state_path, stage=self.name)
+                self._store = KeyStore(self.state_path, stage=self.name, busy_timeout=self.store_wait)
             batch = chunk.batch
             for col in unique:
                 arr = batch.column(col)

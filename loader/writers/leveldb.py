@@ -295,6 +295,7 @@ class LevelDBWriter(Transactional):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise _locked_error(self.config) from None
+                stopping.check()  # SIGTERM while waiting: stop as a run would (143), as the loader's lock does
                 time.sleep(min(delay, left))
                 delay = min(delay * 2, 1.0)
             except plyvel.Error as exc:  # another comparator, corruption: no rerun opens it as it is

@@ -31,7 +31,7 @@ import adbc_driver_sqlite
 import pyarrow as pa
 from adbc_driver_manager import Error as AdbcError
 
-from .. import suggest
+from .. import stopping, suggest
 from ..config import SinkConfig
 from ..errors import ConfigError, ConstraintError, LoaderError, SchemaMismatchError, SinkError
 from ..sinks.base import Encoded
@@ -39,7 +39,7 @@ from ..state import JobState, rows_committed
 from ..suggest import fold
 from .base import Refused, Transactional, check_generated, check_required, new_columns
 from .encode import sqlite_type
-from .sqlite_errors import db_error, sqlite_message
+from .sqlite_errors import db_error, is_locked, sqlite_message
 from .sqlite_refusals import Guards, Refusals, RefusalStop, read_guards, refused_rejects
 from .sqlite_schema import (
     KIND_SQL,
@@ -142,6 +142,12 @@ class _Connection:
                 resource.close()
 
 
+# SQLite's busy handler waits this long at a time outside a transaction (and at COMMIT):
+# between two slices the writer looks for a stop (``stopping.wait_while_busy``), up to
+# ``sink.busy_timeout`` in all.
+BUSY_SLICE_S = 0.2
+
+
 class SQLiteWriter(Refusals, Transactional):
     """Loads batches into one SQLite table. Use as a context manager."""
 
@@ -154,6 +160,7 @@ class SQLiteWriter(Refusals, Transactional):
         self.columns: list[str] = []
         self._merge: dict[tuple[str, ...], str] = {}
         self._in_txn = False
+        self._deadline: float | None = None  # while opening: one busy_timeout for every statement of it
         self._truncating = False  # journal_mode=TRUNCATE set by this writer (put back to DELETE at close)
         self._guards = Guards()  # how the table refuses a row (``_read_guards``)
         self._virtual = False  # the table is a virtual one: SQLite adds no columns to it
@@ -175,7 +182,8 @@ class SQLiteWriter(Refusals, Transactional):
             # autocommit on: the writer says BEGIN IMMEDIATE and COMMIT itself, so a
             # batch and its checkpoint share one transaction and nothing else does.
             self.conn = _Connection(path)
-            self._execute(f"PRAGMA busy_timeout={int(self.config.busy_timeout * 1000)}")
+            self._deadline = time.monotonic() + self.config.busy_timeout
+            self._busy_wait(BUSY_SLICE_S)
             # before anything writes a page: a new database takes it, an existing one keeps its own
             self._execute(f"PRAGMA page_size={int(self.config.page_size)}")
             # A rollback journal writes each new page once; WAL writes it twice (into the
@@ -210,7 +218,15 @@ class SQLiteWriter(Refusals, Transactional):
         except AdbcError as exc:
             self.close()
             raise SinkError(f"cannot open SQLite database: {sqlite_message(exc)}", file=path) from None
+        finally:
+            self._deadline = None
         return self
+
+    def _busy_wait(self, seconds: float) -> None:
+        """SQLite's own wait for a lock: the whole ``sink.busy_timeout`` inside a transaction,
+        where a statement that gave up could not be tried again; a slice outside it."""
+        assert self.conn is not None
+        self.conn.execute(f"PRAGMA busy_timeout={int(seconds * 1000)}")
 
     def close(self) -> None:
         if self.conn is None:
@@ -236,15 +252,22 @@ class SQLiteWriter(Refusals, Transactional):
         if self.conn is not None and self._in_txn:
             try:
                 self.conn.execute("ROLLBACK")
+                self._busy_wait(BUSY_SLICE_S)
             except AdbcError:
                 pass
         self._in_txn = False
 
     def _execute(self, sql: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
         """Run one statement; its rows, if any."""
+        conn = self.conn
+        assert conn is not None
         try:
-            assert self.conn is not None
-            return self.conn.execute(sql, params)
+            if self._in_txn and sql != "COMMIT":
+                return conn.execute(sql, params)
+            # outside a transaction (or its COMMIT) a statement that found the database
+            # locked changed nothing: tried again slice by slice, a stop looked for between
+            deadline = self._deadline or time.monotonic() + self.config.busy_timeout
+            return stopping.wait_while_busy(lambda: conn.execute(sql, params), is_locked, deadline)
         except AdbcError as exc:
             raise db_error(exc, self.config.path, self.config.busy_timeout, f" (while running {sql[:80]!r})") from None
 
@@ -267,9 +290,9 @@ class SQLiteWriter(Refusals, Transactional):
         )
 
     def clear_state(self, job: str) -> None:
-        self._execute("BEGIN IMMEDIATE")
+        self._begin()
         self._execute(f"DELETE FROM {STATE_TABLE} WHERE {job_rows(job)}", (job,))
-        self._execute("COMMIT")
+        self._commit()
 
     def _respell(self, job: str) -> None:
         """``job``'s entries under an earlier spelling of its table's name (``job_rows``) moved
@@ -493,6 +516,12 @@ class SQLiteWriter(Refusals, Transactional):
     def _begin(self) -> None:
         self._execute("BEGIN IMMEDIATE")
         self._in_txn = True
+        self._busy_wait(self.config.busy_timeout)
+
+    def _commit(self) -> None:
+        self._busy_wait(BUSY_SLICE_S)
+        self._execute("COMMIT")
+        self._in_txn = False
 
     def commit(self, job: str, state: dict[str, str]) -> None:
         """Write checkpoint entries and commit them with the staged rows."""
@@ -506,8 +535,7 @@ class SQLiteWriter(Refusals, Transactional):
                 "ON CONFLICT (job, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
                 (job, stored_key(k), v, now),
             )
-        self._execute("COMMIT")
-        self._in_txn = False
+        self._commit()
         self.durable_commits += 1
 
     def merge_part(self, files: list[str], rows: int, job: str, entries: PartEntries) -> None:

@@ -32,11 +32,16 @@ def sqlite_message(exc: BaseException) -> str:
     return _ADBC_PREFIX.sub("", text, count=1).strip() or type(exc).__name__
 
 
+def is_locked(exc: BaseException) -> bool:
+    """SQLite's busy answer: another connection holds the lock the statement needs."""
+    return "database is locked" in sqlite_message(exc).lower()
+
+
 def db_error(exc: BaseException, path: str, busy_timeout: float, doing: str = "") -> LoaderError:
     """A SQLite error as one the user can act on: locked (exit 75), disk full, read-only."""
     msg = sqlite_message(exc)
     low = msg.lower()
-    if "database is locked" in low or "database table is locked" in low:
+    if is_locked(exc) or "database table is locked" in low:
         return TargetLockedError(
             f"the database is locked by another program (still locked after sink.busy_timeout = {busy_timeout:g}s)",
             file=path,

@@ -15,7 +15,7 @@ import pytest
 from transforms_testutil import chunk_of, col
 
 from loader.cli import main
-from loader.errors import ConfigError
+from loader.errors import ConfigError, TargetLockedError
 from loader.transforms import Dedupe
 from loader.writers.sqlite import SQLiteWriter
 from tests.reliability_util import write_job
@@ -259,3 +259,28 @@ def test_a_run_drops_the_row_whose_key_is_minus_zero(tmp_path) -> None:  # type:
     assert main(["run", str(job), "-q"]) == 0
     with sqlite3.connect(tmp_path / "z.db") as conn:
         assert conn.execute("SELECT id, x FROM t ORDER BY id").fetchall() == [(1, 0.0), (3, 2.0)]
+
+
+def test_a_store_another_run_holds_is_waited_for_then_exit_75_naming_it(tmp_path: Path) -> None:
+    """A ``state_path`` shared by two runs at once: the one that finds it held waits the
+    sink's busy_timeout for it (then goes on), or stops with 75 naming the store, never an
+    internal ``database is locked``."""
+    state = str(tmp_path / "keys.sqlite")
+    Dedupe(columns=["id"], state_path=state).close()  # the store made
+    holder = sqlite3.connect(state, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another run, writing its keys
+    stage = Dedupe(columns=["id"], state_path=state)
+    stage.store_wait = 0.3
+    try:
+        with pytest.raises(TargetLockedError) as e:
+            stage(chunk_of({"id": [1, 2]}, file="a.csv", first_row=1))
+    finally:
+        holder.execute("ROLLBACK")
+    assert e.value.exit_code == 75
+    assert str(e.value) == (
+        f"dedupe: state_path: the key store {state} is locked by another run "
+        "(still locked after sink.busy_timeout = 0.3s)"
+    )
+    assert stage(chunk_of({"id": [1, 2]}, file="a.csv", first_row=1)).num_rows == 2  # released: it goes on
+    stage.close()
+    holder.close()
