@@ -2161,3 +2161,16 @@ def test_a_file_damaged_part_way_names_its_committed_parts_rows(tmp_path: Path) 
     src.write_bytes(good.read_bytes())  # the hint followed: every row once
     Pipeline(replace(job, sink=replace(job.sink, mode="replace"), run=replace(job.run, restart=True))).run()
     assert sqlite3.connect(db).execute("SELECT count(*), count(DISTINCT id) FROM t").fetchone() == (n, n)
+
+
+@pytest.mark.parametrize("made", [True, False])
+def test_a_spill_dir_the_run_did_not_make_stays_once_the_parts_are_in(tmp_path: Path, made: bool) -> None:
+    """``run.spill_dir`` shared by loads of several targets (a scratch disk the user made):
+    the results go, the directory stays for the others; one the run made goes with them."""
+    config, _, _, _ = planned(tmp_path)
+    spill = tmp_path / "scratch"
+    if made:
+        spill.mkdir()
+    config = replace(config, run=replace(config.run, spill_dir=str(spill)))
+    assert Pipeline(config).run().status == "ok"
+    assert (spill.is_dir() and list(spill.iterdir()) == []) if made else not spill.exists()
