@@ -64,11 +64,13 @@ DEFAULT_GROWTH = 3.0
 
 @dataclass
 class SortState:
-    """What the checkpoint says of the sort: its phase, its complete runs, the merge's last key."""
+    """What the checkpoint says of the sort: its phase, its complete runs, the merge's last key,
+    and the run directories the load made (a rerun removes them once empty, as the run would have)."""
 
     phase: str = "direct"
     runs: list[str] = field(default_factory=list)
     after: bytes | None = None
+    made: list[str] = field(default_factory=list)
     _folded: _Folded | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
@@ -76,7 +78,8 @@ class SortState:
         found = json.loads(entry) if entry else {}
         after = found.get("after")
         runs = _unfold(found.get("dir", ""), found.get("runs", []))
-        return cls(found.get("phase", "direct"), runs, bytes.fromhex(after) if after else None)
+        made = [str(d) for d in found.get("made", [])]
+        return cls(found.get("phase", "direct"), runs, bytes.fromhex(after) if after else None, made)
 
     def entry(self) -> dict[str, str]:
         if self.phase == "direct":
@@ -89,6 +92,8 @@ class SortState:
         out: dict[str, object] = {"phase": self.phase, "dir": directory, "runs": folded.spans}
         if self.after is not None:
             out["after"] = self.after.hex()
+        if self.made:
+            out["made"] = self.made
         return {SORT_ENTRY: json.dumps(out)}
 
 
@@ -289,6 +294,7 @@ class Sorter:
         self.state = committed_sort(entry, self.directory)
         self._earlier_dirs.update(os.path.dirname(p) for p in self.state.runs)
         self._inherited.update(self.state.runs)
+        self._removable.update(self.state.made)
         self.missing = missing_runs(self.state.runs)
         if self.state.phase == "spill":
             self._open_spiller()
@@ -344,7 +350,10 @@ class Sorter:
         try:  # each time: a shared directory another load removed once empty is made again
             if not os.path.isdir(self.directory):
                 os.makedirs(self.directory)
-                self._removable.add(os.path.realpath(self.directory))
+                made = os.path.realpath(self.directory)
+                self._removable.add(made)
+                if made not in self.state.made:  # checkpointed with the runs: a rerun removes it too
+                    self.state.made.append(made)
         except FileExistsError:
             pass  # made by another load meanwhile
         except OSError as exc:
@@ -412,7 +421,9 @@ class Sorter:
         return self._durable(left=1)
 
     def _write_run(self, syncer: ThreadPoolExecutor, path: str, held: list[pa.RecordBatch]) -> Future[None]:
-        # fsynced by the other thread: the next run is sorted meanwhile
+        # fsynced by the other thread: the next run is sorted meanwhile. The directory made again
+        # if a load sharing it (run.temp_dir) removed it once empty since ``_make_directory``.
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         write_sorted_run(path, held, self.keep, durable=False)
         return syncer.submit(make_durable, path)
 
