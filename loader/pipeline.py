@@ -82,7 +82,7 @@ from .readers import (
 )
 from .readers.partitions import folder_rejected, recorded_keys, settle
 from .readers.stream import parses_at_most
-from .rejects import Committed, RejectFile, default_rejects_path, versioned
+from .rejects import Committed, RejectFile, default_rejects_path, reject_target, versioned
 from .report import FileReport, RunReport
 from .schema import (
     Sample,
@@ -965,7 +965,9 @@ class Pipeline:
             stack.enter_context(self._counted_as_stored())
             stack.enter_context(self._removed_unless_committed(report))
             writer = stack.enter_context(self.sink.open_writer(job.sink, job.source.path, job.run))
-            rejects = stack.enter_context(RejectFile(self.rejects_path, self.job_name, run.lock_wait))
+            rejects = stack.enter_context(
+                RejectFile(self.rejects_path, self.job_name, run.lock_wait, reject_target(job.sink.path))
+            )
             stopping.check()
             stack.enter_context(gc_paused())
             stack.callback(close_stages, self.stages)

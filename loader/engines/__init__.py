@@ -48,6 +48,7 @@ from ..memory import report_sizes
 from ..parts import FilePlan as Cut
 from ..parts import Part, plan_file
 from ..progress import Progress
+from ..rejects import reject_target
 from ..report import FileReport, RunReport
 from ..schema import encode_types, numeric_text, task_types
 from ..state import PART_KEY, FilePlan, FileState, JobState, part_file
@@ -605,6 +606,7 @@ class Coordinator:
                 halt,
                 pipe.naming,
                 pipe.bench_rows,
+                reject_target(pipe.job.sink.path),
             )
             for p in parts
         ]

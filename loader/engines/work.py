@@ -64,6 +64,7 @@ class PartTask:
     halt: str = ""  # once this file exists the run has stopped: the part ends unfinished (``Engine.halt``)
     naming: Naming = field(default_factory=Naming)  # what keeps an earlier version's names (``Pipeline.naming``)
     bench_rows: int = 0  # ``run.chunk_size`` as the job gives it (``ReaderBase.bench_rows``)
+    target: str = ""  # the target as the reject lines name it (``rejects.reject_target``), the coordinator's
 
     @property
     def prefix(self) -> str:
@@ -190,7 +191,7 @@ def _run_part(task: PartTask) -> PartResult:
                 part=part,
                 naming=task.naming,
             ) as reader,
-            RejectFile(rejects_tmp, task.job_name) as rejects,
+            RejectFile(rejects_tmp, task.job_name, target=task.target) as rejects,
         ):
             found = getattr(reader, "dialect", None)
             result.dialect = found.to_json() if found is not None else None
