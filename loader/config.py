@@ -334,10 +334,16 @@ class RunConfig:
     so they start with loader already imported; ``false`` always starts fresh interpreters."""
     spill_dir: str | None = field(default=None, metadata=PATH)
     """Where parts' results wait for their commit (a directory every worker and this process
-    can reach); default ``<target>.parts`` beside the target."""
+    can reach); default ``<target>.parts`` beside the target. Safe to share between loads of
+    several targets, at once too: a part's files are named by its target and settings. Once
+    empty, the default is removed, and so is a directory the run made; one that was there is left."""
     temp_dir: str | None = field(default=None, metadata=PATH)
     """Where sorted runs are spilled (LevelDB ``sink.sort``); default ``<target>.runs`` beside the target.
-    Removed when the load ends."""
+    Safe to share between loads of several stores, at once too, even with one key template (one
+    job): a run's file name holds a hash of its store's real path and its job
+    (``run-<hash>-000000.arrow``), and a load removes only its own store's runs. The runs are
+    removed when the load ends, and so is the directory once empty if it is the default or the
+    load made it; one that was there (a scratch disk) is left."""
 
     if (
         TYPE_CHECKING

@@ -84,7 +84,7 @@ from .readers import (
 )
 from .readers.partitions import folder_rejected, recorded_keys, settle
 from .readers.stream import parses_at_most
-from .rejects import Committed, NotUtf8, RejectFile, default_rejects_path, versioned
+from .rejects import Committed, NotUtf8, RejectFile, default_rejects_path, reject_target, versioned
 from .report import FileReport, RunReport
 from .schema import (
     Sample,
@@ -1260,7 +1260,8 @@ class Pipeline:
     @contextlib.contextmanager
     def _reject_file(self, report: RunReport) -> Iterator[RejectFile]:
         """The run's reject file; however the run ends, its rows rejected as not UTF-8 go in ``report``."""
-        with RejectFile(self.rejects_path, self.job_name, self.job.run.lock_wait) as rejects:
+        target = reject_target(self.job.sink.path)
+        with RejectFile(self.rejects_path, self.job_name, self.job.run.lock_wait, target) as rejects:
             try:
                 yield rejects
             finally:

@@ -1,12 +1,12 @@
 """The reject file: one JSON object per line, for every row that did not load.
 
-Each line names the job, the source file, the row (1-based, header
-excluded), the line where known, the stage and column, the reason, and the
-raw text or values. Lines are flushed and fsynced before the batch they
+Each line names the job and its target, the source file, the row (1-based,
+header excluded), the line where known, the stage and column, the reason, and
+the raw text or values. Lines are flushed and fsynced before the batch they
 belong to commits, and the checkpoint records how many of the job's lines
 are committed. A run starts by dropping its own job's uncommitted lines and
-a torn last line, never another job's lines, so a file shared by several
-jobs stays whole: no reject is written twice and none goes missing.
+a torn last line, never another job's or target's lines, so a file shared by
+several jobs stays whole: no reject is written twice and none goes missing.
 """
 
 from __future__ import annotations
@@ -109,6 +109,25 @@ def fitted(name: str, limit: int) -> str:
     return f"{keep}-{digest}"
 
 
+def _row_of(line: bytes) -> tuple[Any, ...] | None:
+    """The row a reject line is of (its file, row and file version), as a replay tells rows
+    apart; None for a line of no row number, or not JSON."""
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict) or not isinstance(obj.get("row"), int):
+        return None
+    return (obj.get("path") or obj.get("file"), obj["row"], obj.get("version") or 1)
+
+
+def reject_target(path: str) -> str:
+    """The target as its reject lines name it (``target``): its real path, so the lines of two
+    targets that share a reject file and a job name (``table:events`` into day1.db and day2.db)
+    stay apart, however a run spells the target."""
+    return os.path.realpath(path)
+
+
 @dataclass
 class Committed:
     """The checkpoint's view of the reject file: its length and this job's line count at
@@ -174,15 +193,20 @@ class RejectFile:
     different targets) take turns rather than interleave.
     """
 
-    def __init__(self, path: str, job: str = "", wait: float = 0.0) -> None:
+    def __init__(self, path: str, job: str = "", wait: float = 0.0, target: str = "") -> None:
         if os.path.isdir(path):
             raise ConfigError(f"run.rejects: {path} is a directory, expected a file path")
         self.path = path
         self.job = job
         self.wait = wait
-        # each line starts with its job, so a start-up scan tells lines apart without parsing them
-        self._head = '{"job": ' + json.dumps(job, ensure_ascii=False) + ", "
+        # each line starts with its job and target (``reject_target``), so a start-up scan tells
+        # lines apart without parsing them: two targets of one job (day1.db and day2.db loading
+        # table events) may share a reject file
+        job_head = '{"job": ' + json.dumps(job, ensure_ascii=False) + ", "
+        self._head = job_head + (f'"target": {json.dumps(target, ensure_ascii=False)}, ' if target else "")
         self._tag = utf8_line(self._head)
+        # a line of the job without a target: an earlier loader's, taken as this target's
+        self._legacy = utf8_line(job_head) if target else None
         self._fh: IO[bytes] | None = None
         self.count = 0
         self.size = 0
@@ -222,7 +246,8 @@ class RejectFile:
             self._truncate(min(st.st_size, keep.size))
             self._repair(None)
         elif st.st_size != keep.size or st.st_ino != keep.inode:
-            if st.st_ino == keep.inode and st.st_size > keep.size and self._tail_is_own(keep.size):
+            grown = st.st_ino == keep.inode and st.st_size > keep.size
+            if grown and self._tail_is_own(keep.size) and not self._fixes(offset=keep.size):
                 self._truncate(keep.size)  # only this job wrote since its commit: the usual resume
                 self.lines = keep.lines
             else:
@@ -231,10 +256,42 @@ class RejectFile:
             self.lines = keep.lines
         self.size = os.fstat(self._open().fileno()).st_size
 
+    def _is_own(self, line: bytes) -> bool:
+        """Whether ``line`` is this job's and target's (or an earlier loader's of the job)."""
+        if line.startswith(self._tag):
+            return True
+        legacy = self._legacy
+        return legacy is not None and line.startswith(legacy) and not line.startswith(b'"target": ', len(legacy))
+
     def _tail_is_own(self, offset: int) -> bool:
         with open(self.path, "rb") as fh:
             fh.seek(offset)
-            return all(line.startswith(self._tag) or not line.endswith(b"\n") for line in fh)
+            return all(self._is_own(line) or not line.endswith(b"\n") for line in fh)
+
+    def _fixes(self, *, offset: int | None = None, lines: int = 0) -> set[tuple[Any, ...]]:
+        """The rows (``_row_of``) that this job's lines past the committed ones (from byte
+        ``offset``, else past its first ``lines``) share with a committed line of the job: fixed
+        copies a user appended after the line each fixes (docs/reliability.md, "Replaying fixed
+        rows"), to keep. A stopped run's uncommitted lines are of rows no committed line is of
+        (a rerun reads only rows past the checkpoint). Read only when such lines are there."""
+        tail: set[tuple[Any, ...]] = set()
+        for past, line in self._own_lines(offset, lines):
+            row = _row_of(line) if past else None
+            if row is not None:
+                tail.add(row)
+        if not tail:
+            return tail
+        return {row for past, line in self._own_lines(offset, lines) if not past and (row := _row_of(line)) in tail}
+
+    def _own_lines(self, offset: int | None, lines: int) -> Iterator[tuple[bool, bytes]]:
+        """This job's whole lines, each with whether it is past the committed ones."""
+        seen = position = 0
+        with open(self.path, "rb") as fh:
+            for line in fh:
+                start, position = position, position + len(line)
+                if line.endswith(b"\n") and self._is_own(line):
+                    yield (start >= offset if offset is not None else seen >= lines), line
+                    seen += 1
 
     def _truncate(self, size: int) -> None:
         try:
@@ -245,30 +302,37 @@ class RejectFile:
     def _repair(self, keep_lines: int | None) -> None:
         """Rewrite the file without this job's lines past ``keep_lines`` (None: keep all)
         and without a torn last line; atomic, and only when something must go."""
+        fixes = self._fixes(lines=keep_lines) if keep_lines is not None else set()
         counts = [0, 0]
-        for _ in self._keep(keep_lines, counts):
+        for _ in self._keep(keep_lines, fixes, counts):
             pass  # a first pass only counts: most files need no rewrite
         own, dropped = counts
         self.lines = own
         if not dropped:
             return
         try:
-            replace_file(self.path, self._keep(keep_lines, [0, 0]), durable=True)
+            replace_file(self.path, self._keep(keep_lines, fixes, [0, 0]), durable=True)
         except OSError as exc:
             raise _write_error(self.path, exc) from None
         self.close()  # the lock was on the old file; take it on the new one
         self._open()
 
-    def _keep(self, keep_lines: int | None, counts: list[int]) -> Iterator[bytes]:
-        """The lines to keep, streamed; ``counts`` gets [this job's kept, dropped]."""
+    def _keep(self, keep_lines: int | None, fixes: set[tuple[Any, ...]], counts: list[int]) -> Iterator[bytes]:
+        """The lines to keep, streamed; ``counts`` gets [this job's kept, dropped]. This job's
+        lines past ``keep_lines`` go, but for fixed copies of committed ones (``fixes``)."""
         with open(self.path, "rb") as src:
             for line in src:
                 if not line.endswith(b"\n"):
                     counts[1] += 1  # torn by a kill mid-write: never part of a commit
-                elif line.startswith(self._tag) and keep_lines is not None and counts[0] >= keep_lines:
+                elif (
+                    self._is_own(line)
+                    and keep_lines is not None
+                    and counts[0] >= keep_lines
+                    and not (fixes and _row_of(line) in fixes)
+                ):
                     counts[1] += 1
                 else:
-                    counts[0] += line.startswith(self._tag)
+                    counts[0] += self._is_own(line)
                     yield line
 
     def write(self, rejects: Iterable[Reject]) -> None:

@@ -57,7 +57,7 @@ from .readers import Naming, Reader, open_reader
 from .readers.csv.long_rows import UNTERMINATED
 from .readers.decimal_comma import CommaGuess, convert_comma
 from .readers.partitions import folder_values, loaded_keys
-from .rejects import Committed, RejectFile
+from .rejects import Committed, RejectFile, reject_target
 from .report import FileReport, RunReport, ignored_text
 from .schema import as_declared, binding, bound, declared_pins, decode_types, spellings, stored_types
 from .sinks.base import Encoded, Encoder
@@ -134,6 +134,7 @@ class Entry:
     raw_truncated: bool
     job: str | None
     problem: str | None = None  # why the line cannot be replayed as it is
+    target: str | None = None  # the target whose load wrote the line (none: an earlier loader's line)
     version: int = 1  # the source file's version the row came from (``FileState.version``)
     reason: str = ""  # why the row was rejected
 
@@ -215,6 +216,7 @@ def _entry(path: str, number: int, data: bytes) -> Entry:
         raw=raw if isinstance(raw, (str, bytes)) else None,
         raw_truncated=obj.get("raw_truncated") is True,
         job=obj.get("job") if isinstance(obj.get("job"), str) else None,
+        target=obj.get("target") if isinstance(obj.get("target"), str) else None,
         problem=problem,
         version=obj["version"] if type(obj.get("version")) is int and obj["version"] > 1 else 1,
         reason=str(obj.get("reason") or ""),
@@ -547,7 +549,8 @@ class Rows:
         self.read = p._source.path  # the job's own paths (``src`` reads the reject file)
         self.path = path
         self.size: int | None = None  # a reject file is read ahead as a large input is (``_Loop.load``)
-        self.others: Counter[str | None] = Counter()  # lines of other jobs, by job
+        self.others: Counter[str | None] = Counter()  # lines of other jobs or targets, by ``_whose``
+        self.target = reject_target(p.job.sink.path)  # as its loads' lines name it
         self.superseded = 0  # lines of a row that a later line of the file replaces
         self.done = done  # marks of rows replayed before
         self.chunk_rows = chunk_rows
@@ -585,7 +588,16 @@ class Rows:
         return self.entry_of.get(e.stage, 0)  # a stage no longer in the job: through every stage
 
     def _mine(self, e: Entry) -> bool:
-        return e.job is None or same_job(e.job, self.p.job_name)
+        """A line of this job's loads into this target: another target's load of a job of the
+        same name (day1.db and day2.db loading table events) wrote rows of its own input."""
+        job = e.job is None or same_job(e.job, self.p.job_name)
+        return job and (e.target is None or e.target == self.target)
+
+    def _whose(self, e: Entry) -> str | None:
+        """Another job's or target's line, as the counts of skipped lines name it."""
+        if e.job is not None and e.target is not None and same_job(e.job, self.p.job_name):
+            return f"{e.job!r} into {e.target}"
+        return None if e.job is None else repr(e.job)
 
     def _last_lines(self) -> dict[str, int]:
         """Each row's last line in the reject file: a fixed copy appended after the line
@@ -603,7 +615,7 @@ class Rows:
         last = self._last_lines()
         for e in read_entries(self.path):
             if not self._mine(e):
-                self.others[e.job] += 1
+                self.others[self._whose(e)] += 1
                 continue
             mine += 1
             if self._read_again(e):
@@ -892,10 +904,10 @@ class Rows:
 
 def _wrong_job(path: str, job: str, others: Counter[str | None]) -> ConfigError:
     """A reject file with no line of the job: most likely replayed with the wrong job file."""
-    named = ", ".join(f"{j!r} ({n} rows)" for j, n in others.most_common(3))
+    named = ", ".join(f"{j} ({n} rows)" for j, n in others.most_common(3))
     return ConfigError(
         f"{path}: no line of job {job!r}; the file holds rows of {named}",
-        hint="replay it with the job file of that job (run.job names a job)",
+        hint="replay it with the job file of that job and target (run.job names a job)",
     )
 
 
@@ -920,7 +932,9 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
         inner = stack.enter_context(p.sink.open_writer(sink, job.source.path))
         inner.replaying(path)  # its rows are another sequence than the load's (LevelDB ``ignore``'s note)
         writer = _Marking(inner, report)
-        rejects = stack.enter_context(RejectFile(p.rejects_path, p.job_name, run.lock_wait))
+        rejects = stack.enter_context(
+            RejectFile(p.rejects_path, p.job_name, run.lock_wait, reject_target(job.sink.path))
+        )
         progress = stack.enter_context(Progress(0, enabled=False))
         stack.enter_context(gc_paused())
         stack.callback(close_stages, p.stages)

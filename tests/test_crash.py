@@ -202,6 +202,7 @@ class Trials:
         assert p.returncode == 0, p.stderr
         self.rows, self.state = snapshot(target, sink)
         self.reject_bytes = rejects_of(target).read_bytes()
+        self.clean_target = target
         self.phases: collections.Counter[str] = collections.Counter()
         self.kills = 0
 
@@ -255,6 +256,10 @@ class Trials:
             self.phases["mid-commit (" + seen_syscall.split(" ")[0] + ")"] += 1
         return True
 
+    def rejects_for(self, target: Path) -> bytes:
+        """The clean load's reject file as a load into ``target`` writes it (each line names its target)."""
+        return self.reject_bytes.replace(_target_tag(self.clean_target), _target_tag(target))
+
     def check_after_kill(self, target: Path) -> str:
         """The target agrees with its checkpoint; returns which phase the kill hit."""
         rows, state = snapshot(target, self.sink)
@@ -263,6 +268,7 @@ class Trials:
         assert set(rows) <= set(self.rows), "a row that the clean load does not have"
         job = state.get("job")
         on_disk = rejects_of(target).read_bytes() if rejects_of(target).exists() else b""
+        clean = self.rejects_for(target)
         # LevelDB writes a batch, then its checkpoint file: a kill between the two leaves
         # that one batch ahead, and the rerun puts the same keys and values again
         ahead = BATCH + CHUNK - 1 if self.sink == "leveldb" else 0
@@ -272,12 +278,12 @@ class Trials:
         committed = job["rejects_bytes"]
         # every reject of a committed batch is on disk, and none is doubled or out of order
         assert len(on_disk) >= committed
-        assert on_disk[:committed] == self.reject_bytes[:committed]
+        assert on_disk[:committed] == clean[:committed]
         assert committed == 0 or on_disk[committed - 1 : committed] == b"\n"
         totals = file_totals(state)
         assert totals["rows_written"] <= len(rows) <= totals["rows_written"] + ahead, "rows and checkpoint disagree"
         assert totals["rows_read"] == totals["rows_written"] + totals["rows_rejected"] + totals["rows_filtered"]
-        assert len(self.reject_bytes[:committed].splitlines()) == totals["rows_rejected"]
+        assert len(clean[:committed].splitlines()) == totals["rows_rejected"]
         if job["status"] == "complete":
             return "after the final commit"
         if len(on_disk) > committed:
@@ -301,10 +307,11 @@ class Trials:
         assert p.returncode == 0, p.stderr
         rows, state = snapshot(target, self.sink)
         assert rows == self.rows, f"trial {n} (seed {seed}): rows differ from the clean load"
-        assert rejects_of(target).read_bytes() == self.reject_bytes, f"trial {n}: reject file differs"
+        assert rejects_of(target).read_bytes() == self.rejects_for(target), f"trial {n}: reject file differs"
         assert file_totals(state) == file_totals(self.state)
         # the inode names the trial's own reject file
         expected = {**self.state["job"], "status": "complete", "rejects_inode": None}
+        expected["rejects_bytes"] = len(self.rejects_for(target))  # each line names its target
         assert {**state["job"], "rejects_inode": None} == expected
 
 
@@ -356,9 +363,14 @@ def test_other_inputs_killed_then_rerun_equal_a_clean_load(
 SHARED_ROUNDS = 2  # each kills job a and job b once, in turn
 
 
-def lines_of(path: Path, job: str) -> list[bytes]:
-    """The job's lines of a shared reject file, without the job field (as a lone job writes them)."""
-    tag = b'{"job": "' + job.encode() + b'", '
+def _target_tag(target: Path) -> bytes:
+    """How a reject line names its target."""
+    return b'"target": ' + json.dumps(os.path.realpath(target)).encode() + b", "
+
+
+def lines_of(path: Path, job: str, target: Path) -> list[bytes]:
+    """The job's lines of a shared reject file, without the job and target fields."""
+    tag = b'{"job": "' + job.encode() + b'", ' + _target_tag(target)
     if not path.exists():
         return []
     return [b"{" + line[len(tag) :] for line in path.read_bytes().splitlines(keepends=True) if line.startswith(tag)]
@@ -368,7 +380,8 @@ def test_two_jobs_on_one_database_killed_in_turn_share_a_reject_file(tmp_path: P
     """Tables a and b of one database, one explicit reject file: runs interleaved and
     SIGKILLed; each job keeps exactly its own committed lines, none torn or doubled."""
     trials = Trials(tmp_path, "sqlite")
-    clean = [b"{" + line[len(b'{"job": "table:t", ') :] for line in trials.reject_bytes.splitlines(keepends=True)]
+    tag = b'{"job": "table:t", ' + _target_tag(trials.clean_target)
+    clean = [b"{" + line[len(tag) :] for line in trials.reject_bytes.splitlines(keepends=True)]
     db, shared = tmp_path / "shared.db", tmp_path / "shared.rejects.jsonl"
     jobs = {
         t: job_file(tmp_path, f"shared-{t}", "sqlite", trials.inp, table=t, target=db, rejects=str(shared))[0]
@@ -386,13 +399,13 @@ def test_two_jobs_on_one_database_killed_in_turn_share_a_reject_file(tmp_path: P
                 rows = sqlite_table(db, t)
                 assert len({r[0] for r in rows}) == len(rows) == file_totals(state)["rows_written"]
                 committed = state.get("job", {}).get("rejects_lines", 0)
-                assert lines_of(shared, f"table:{t}")[:committed] == clean[:committed]
+                assert lines_of(shared, f"table:{t}", db)[:committed] == clean[:committed]
     for job in jobs.values():
         p = cli("run", str(job))
         assert p.returncode == 0, p.stderr
     for t in "ab":
         assert sqlite_table(db, t) == trials.rows
-        assert lines_of(shared, f"table:{t}") == clean
+        assert lines_of(shared, f"table:{t}", db) == clean
     assert shared.read_bytes().endswith(b"\n") and shared.read_bytes().count(b"\n") == 2 * len(clean)
 
 

@@ -338,7 +338,9 @@ def test_bad_input_is_rejected_with_reason_and_good_rows_load(
     warning += f": {not_utf8} of them is not UTF-8 but read as cp1252: " if not_utf8 else ""
     assert warning in p.stderr.splitlines()[-1]
     assert sqlite_table(db) == rows
-    assert reject_lines(rejects_of(db)) == [{"job": "table:t", "v": 2, "file": str(src), **r} for r in rejects]
+    assert reject_lines(rejects_of(db)) == [
+        {"job": "table:t", "target": os.path.realpath(db), "v": 2, "file": str(src), **r} for r in rejects
+    ]
     report = report_of(tmp_path / "r.json")
     assert (report["rows_written"], report["rows_rejected"]) == (len(rows), len(rejects))
 
@@ -354,6 +356,7 @@ def test_null_key_is_rejected_by_leveldb(tmp_path: Path) -> None:
     assert reject_lines(rejects_of(target, "key:{id}")) == [
         {
             "job": "key:{id}",
+            "target": os.path.realpath(target),
             "v": 2,
             "file": str(src),
             "row": 2,
@@ -922,3 +925,54 @@ def test_rows_the_table_refuses_are_rejected_once_across_a_stop_and_a_resume(tmp
     assert {r["reason"] for r in lines} == {
         f"key {n - 1} is already in table 't' (UNIQUE constraint failed: t.id)" for n in range(100, 1001, 100)
     }
+
+
+def _bad_every(path: Path, ids: range, every: int) -> Path:
+    """``id,v`` rows whose ``v`` is ``bad`` (not an int64) at every ``every``-th id."""
+    text = "".join(f"{i},{'bad' if i % every == 3 else i}\n" for i in ids)
+    path.write_text("id,v\n" + text, encoding="utf-8")
+    return path
+
+
+def test_two_targets_of_one_job_sharing_a_reject_file_keep_each_others_lines(tmp_path: Path) -> None:
+    """Per-shard databases loading one table (one job, ``table:t``) with one reject file:
+    each line names its target, so a run of one shard keeps the other's lines (it took them
+    for its own uncommitted ones and dropped them), and every rejected row is there once."""
+    a, b = _bad_every(tmp_path / "a.csv", range(0, 1000), 250), _bad_every(tmp_path / "b.csv", range(1000, 2000), 250)
+    shared = tmp_path / "shared.rej.jsonl"
+    flags = ["--table", "t", "--columns", "v=int64", "--rejects", str(shared), "-q"]
+    for src, db in ((a, "s1.db"), (b, "s2.db"), (a, "s1.db"), (b, "s2.db")):
+        p = cli("load", str(src), str(tmp_path / db), *flags)
+        assert p.returncode == 0, p.stderr
+    lines = reject_lines(shared)
+    assert [(x["target"], x["row"]) for x in lines] == [
+        *((os.path.realpath(tmp_path / "s1.db"), r) for r in (4, 254, 504, 754)),
+        *((os.path.realpath(tmp_path / "s2.db"), r) for r in (4, 254, 504, 754)),
+    ]
+    assert [x["job"] for x in lines] == ["table:t"] * 8
+
+
+def test_a_fixed_copy_appended_to_the_reject_file_outlives_the_next_scheduled_runs(tmp_path: Path) -> None:
+    """docs/reliability.md, "Replaying fixed rows": a fixed copy appended after the line it
+    fixes. The next cron ticks (one with nothing new, one with a new file) keep it, where they
+    took it for a stopped run's uncommitted line and deleted it; the replay then loads it."""
+    _bad_every(tmp_path / "a.csv", range(0, 1000), 250)
+    db = tmp_path / "out.db"
+    args = ["load", str(tmp_path / "*.csv"), str(db), "--table", "t", "--columns", "v=int64", "-q"]
+    assert cli(*args).returncode == 0
+    rejects = rejects_of(db)
+    line = next(x for x in rejects.read_text(encoding="utf-8").splitlines() if '"row": 254,' in x)
+    with open(rejects, "a", encoding="utf-8") as fh:
+        fh.write(line.replace('"v": "bad"', '"v": "7"') + "\n")
+    assert cli(*args).returncode == 0
+    _bad_every(tmp_path / "b.csv", range(1000, 2000), 250)
+    assert cli(*args).returncode == 0
+    assert [(x["file"][-5:], x["row"], x["values"]["v"]) for x in reject_lines(rejects)] == [
+        *(("a.csv", r, "bad") for r in (4, 254, 504, 754)),
+        ("a.csv", 254, "7"),
+        *(("b.csv", r, "bad") for r in (4, 254, 504, 754)),
+    ]
+    p = cli("replay", str(rejects), *args[1:-1])
+    assert p.returncode == 0, p.stderr
+    assert ": 1 written, 7 rejected again, 0 already replayed; 1 earlier lines of a row skipped" in p.stderr
+    assert sqlite_rows(db, "select v from t where id = 253") == [(7,)]

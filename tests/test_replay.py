@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import signal
 import sqlite3
 import time
@@ -99,6 +100,7 @@ def test_fixed_rows_load_once_with_their_types(tmp_path: Path, sink: str) -> Non
     assert reject_lines(again) == [
         {
             "job": job_name,
+            "target": os.path.realpath(target),
             "v": 2,
             "file": str(tmp_path / "in.csv"),
             "row": 5,
@@ -1525,3 +1527,36 @@ def test_a_replay_in_another_encoding_keeps_bytes_not_of_its_text_and_text_that_
         (4, "'x' is not a valid int64"),
     ]
     assert rows_of(tmp_path / "out.db") == [(1, "Zoë"), (2, "Zoë")]
+
+
+def test_a_replay_takes_only_its_targets_lines_of_a_shared_reject_file(tmp_path: Path) -> None:
+    """Two databases loaded by one job (``table:t``) into one reject file: a replay into one
+    loads its own rows only, and counts the other's as another's; lines an earlier loader
+    wrote (no ``target``) are its job's, and replay."""
+    shared = tmp_path / "shared.rej.jsonl"
+    flags = ["--table", "t", "--columns", "v=int64"]
+    for name, start in (("a", 0), ("b", 100)):
+        rows = "".join(f"{i},{'bad' if i % 10 == 3 else i}\n" for i in range(start, start + 20))
+        (tmp_path / f"{name}.csv").write_text("id,v\n" + rows, encoding="utf-8")
+        p = cli("load", str(tmp_path / f"{name}.csv"), str(tmp_path / f"s{name}.db"), *flags, "--rejects", str(shared))
+        assert p.returncode == 0, p.stderr
+    text = shared.read_text(encoding="utf-8").replace('"v": "bad"', '"v": "5"')
+    legacy = text.splitlines(keepends=True)
+    legacy[0] = re.sub(r'"target": "[^"]*", ', "", legacy[0])  # as an earlier loader wrote it
+    shared.write_text("".join(legacy), encoding="utf-8")
+
+    p = cli("replay", str(shared), str(tmp_path / "a.csv"), str(tmp_path / "sa.db"), *flags)
+    assert p.returncode == 0, p.stderr
+    rows = sqlite_table(tmp_path / "sa.db")
+    assert (len(rows), [r for r in rows if r[0] in (3, 13, 103, 113)]) == (20, [(3, 5), (13, 5)])
+    other = f"'table:t' into {os.path.realpath(tmp_path / 'sb.db')}"
+    alone = tmp_path / "b-only.jsonl"
+    alone.write_text("".join(legacy[2:]), encoding="utf-8")
+    p = cli("replay", str(alone), str(tmp_path / "a.csv"), str(tmp_path / "sa.db"), *flags)
+    assert (p.returncode, p.stderr.splitlines()) == (
+        2,
+        [
+            f"loader: error: {alone}: no line of job 'table:t'; the file holds rows of {other} (2 rows)",
+            "  hint: replay it with the job file of that job and target (run.job names a job)",
+        ],
+    )

@@ -21,10 +21,10 @@ import pytest
 from loader import JobConfig, Pipeline, RunConfig, SinkConfig, SourceConfig, sinks
 from loader.chunk import Chunk
 from loader.errors import LoaderError, SinkError
-from loader.writers import leveldb_tables
+from loader.writers import leveldb_sort, leveldb_tables
 from loader.writers.leveldb import LevelDBWriter
 from loader.writers.leveldb_sort import SORT_ENTRY as SORT_KEY
-from loader.writers.leveldb_sort import SortState
+from loader.writers.leveldb_sort import SortState, run_prefix
 from tests.reliability_util import cli, file_totals, leveldb_items, leveldb_state, popen, process_alive
 
 SMALL_RUN = str(256 << 10)  # the smallest run: many runs from a few thousand rows
@@ -746,7 +746,6 @@ def test_a_full_disk_under_a_merge_process_is_one_line_and_the_rerun_finishes(tm
     """ENOSPC in a forked merge process (the second key range's run of the first group is
     /dev/full): the load stops with the line a full run directory gives, exit 1; freed,
     the rerun finishes with the store a clean load makes."""
-    import hashlib as _hashlib
     import os
     import subprocess
 
@@ -755,7 +754,7 @@ def test_a_full_disk_under_a_merge_process_is_one_line_and_the_rerun_finishes(tm
     load(src, never, "--sort", "never")
     target = tmp_path / "t.ldb"
     runs = runs_dir(target)
-    prefix = "run-" + _hashlib.sha1(b"key:{id}").hexdigest()[:10] + "-"
+    prefix = run_prefix(str(target), "key:{id}")
     full = runs / f"{prefix}000000m1.arrow.partial"
     env = dict(os.environ, FULL=str(full), PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     p = subprocess.run(split_load(src, target, "--set", "sink.merge_processes=2"), capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
@@ -1292,4 +1291,66 @@ def test_a_run_directory_that_cannot_be_made_names_where_the_committed_runs_are(
     again = Pipeline(replace(job, run=replace(job.run, temp_dir=str(tmp_path / "rw")))).run()
     assert again.status == "ok"
     assert {int(k): int(json.loads(v)["v"]) for k, v in data(target)} == expected_last(src)
+    assert not runs_dir(target).exists()
+
+
+def _with_temp_dir(job: JobConfig, directory: Path) -> JobConfig:
+    return replace(job, run=replace(job.run, temp_dir=str(directory)))
+
+
+def test_two_stores_of_one_job_sharing_a_temp_dir_keep_their_own_runs(tmp_path: Path) -> None:
+    """Two stores loaded with one key template (one job) and one ``run.temp_dir``: a load of
+    the first stopped with committed runs there, then a whole load of the second. The second
+    neither takes nor removes the first's runs (their names tell the target), nor the
+    directory the user made; the first's rerun merges its own runs: each store holds its input."""
+    a_src = scrambled_csv(tmp_path / "a.csv", 40_000)
+    b_src = scrambled_csv(tmp_path / "b.csv", 30_000, start=40_000)
+    a, b, shared = tmp_path / "a.ldb", tmp_path / "b.ldb", tmp_path / "scratch"
+    shared.mkdir()
+    with pytest.raises(LoaderError, match="stopped by SIGTERM"):
+        job = _with_temp_dir(_sorted_job(a_src, a), shared)
+        Pipeline(job, transforms=[_stopping_at(36_000, "term")], handle_signals=True).run()
+    a_runs = sorted(p.name for p in shared.iterdir())
+    assert len(a_runs) >= 4 and all(n.startswith(run_prefix(str(a), "key:{id}")) for n in a_runs)
+    assert run_prefix(str(a), "key:{id}") != run_prefix(str(b), "key:{id}")
+
+    done = Pipeline(_with_temp_dir(_sorted_job(b_src, b), shared)).run()
+    assert (done.status, done.rows_written) == ("ok", 30_000)
+    assert sorted(p.name for p in shared.iterdir()) == a_runs  # the first store's runs, untouched
+    again = Pipeline(_with_temp_dir(_sorted_job(a_src, a), shared)).run()
+    assert again.status == "ok"
+    assert {int(k): int(json.loads(v)["v"]) for k, v in data(a)} == expected_last(a_src)
+    assert {int(k): int(json.loads(v)["v"]) for k, v in data(b)} == expected_last(b_src)
+    assert shared.is_dir() and list(shared.iterdir()) == []  # the user's directory stays
+
+
+@pytest.mark.parametrize("where", ["temp_dir", "beside the store"])
+def test_a_rerun_merges_the_runs_an_older_loader_named_by_the_job_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """A checkpoint of a loader that named runs by the job alone: the rerun finds its
+    committed runs, merges them with its own, and removes them after, leaving a shared
+    directory another store's load of the job writes in, and that store's runs, alone."""
+    src = scrambled_csv(tmp_path / "in.csv", 40_000, dup_every=5)
+    target, shared = tmp_path / "t.ldb", tmp_path / "scratch"
+    shared.mkdir()
+    job = _sorted_job(src, target)
+    job = _with_temp_dir(job, shared) if where == "temp_dir" else job
+    before = leveldb_sort.run_prefix
+    monkeypatch.setattr(leveldb_sort, "run_prefix", lambda target, job: before("", job))
+    with pytest.raises(LoaderError, match="stopped by SIGTERM"):
+        Pipeline(job, transforms=[_stopping_at(30_000, "term")], handle_signals=True).run()
+    monkeypatch.undo()
+    committed = SortState.parse(leveldb_state(target)[SORT_KEY]).runs
+    assert len(committed) >= 3 and all(Path(p).name.startswith(before("", "key:{id}")) for p in committed)
+    other = shared / (run_prefix(str(tmp_path / "other.ldb"), "key:{id}") + "000000.arrow")
+    other.write_bytes(b"another store's run")
+
+    again = Pipeline(job).run()
+    assert again.status == "ok"
+    assert {int(k): int(json.loads(v)["v"]) for k, v in data(target)} == expected_last(src)
+    assert not any(os.path.exists(p) for p in committed)
+    assert other.exists()
+    # an older loader's run the checkpoint did not name (written as it was stopped) is the
+    # target's only in its own directory; in a shared one it may be another store's: left
     assert not runs_dir(target).exists()

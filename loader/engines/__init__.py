@@ -48,6 +48,7 @@ from ..memory import report_sizes
 from ..parts import FilePlan as Cut
 from ..parts import Part, plan_file
 from ..progress import Progress
+from ..rejects import reject_target
 from ..report import FileReport, RunReport
 from ..schema import encode_types, numeric_text, task_types
 from ..state import PART_KEY, FilePlan, FileState, JobState, part_file, read_options
@@ -301,7 +302,12 @@ def result_side(chosen: str = "auto") -> str:
 
 
 def spill_dir(pipeline: Pipeline) -> str:
-    return pipeline.job.run.spill_dir or pipeline.job.sink.path.rstrip("/\\") + ".parts"
+    return pipeline.job.run.spill_dir or default_spill_dir(pipeline)
+
+
+def default_spill_dir(pipeline: Pipeline) -> str:
+    """The target's own directory for parts' results: ``<target>.parts``."""
+    return pipeline.job.sink.path.rstrip("/\\") + ".parts"
 
 
 @dataclass(frozen=True)
@@ -608,6 +614,7 @@ class Coordinator:
                 pipe.naming,
                 pipe.bench_rows,
                 code,
+                reject_target(pipe.job.sink.path),
             )
             for p in parts
         ]
@@ -619,6 +626,9 @@ class Coordinator:
         for task in tasks:
             if task.part.id in committed:
                 _remove_results(task.prefix)  # committed by a run that stopped before it cleaned up
+        # removed once empty only if it is the target's own (``<target>.parts``) or this run made it:
+        # a run.spill_dir other loads share may be about to take their parts' results
+        own = directory == default_spill_dir(pipe) or not os.path.isdir(directory)
         if todo:
             assert engine is not None  # started for the files that read
             os.makedirs(directory, exist_ok=True)
@@ -632,8 +642,9 @@ class Coordinator:
         self.report.add_worker_peak(self.writer.worker_peak_rss_mb)
         self.state.status = "complete"
         self.writer.commit(pipe.job_name, self._entries())
-        with contextlib.suppress(OSError):
-            os.rmdir(directory)  # left when it holds anything not this run's
+        if own:
+            with contextlib.suppress(OSError):
+                os.rmdir(directory)  # left when it holds anything not this run's
 
     def _prepare(self, path: str, fresh: bool = False) -> None:
         """The target's table or keys made ready for a file's schema after the stages, as

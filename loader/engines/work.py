@@ -65,6 +65,7 @@ class PartTask:
     naming: Naming = field(default_factory=Naming)  # what keeps an earlier version's names (``Pipeline.naming``)
     bench_rows: int = 0  # ``run.chunk_size`` as the job gives it (``ReaderBase.bench_rows``)
     code: str = ""  # what the job's python stages' code is (``code_identity``): a fixed stage's results are new
+    target: str = ""  # the target as the reject lines name it (``rejects.reject_target``), the coordinator's
 
     @property
     def prefix(self) -> str:
@@ -194,7 +195,7 @@ def _run_part(task: PartTask) -> PartResult:
                 part=part,
                 naming=task.naming,
             ) as reader,
-            RejectFile(rejects_tmp, task.job_name) as rejects,
+            RejectFile(rejects_tmp, task.job_name, target=task.target) as rejects,
         ):
             found = getattr(reader, "dialect", None)
             result.dialect = found.to_json() if found is not None else None

@@ -238,8 +238,8 @@ class LevelDBWriter(Transactional):
         # another mode or sort committed (``_finish_inherited_merge``).
         self.sorts = "never" if config.mode == "ignore" else config.sort
         # the last value in input order: append, upsert, replace, and the runs ignore inherits
-        runs = temp_dir or config.path.rstrip("/") + ".runs"
-        self.sorter = Sorter(runs, "last", config.sort_run_size, input_bytes)
+        home = config.path.rstrip("/") + ".runs"  # the store's own run directory
+        self.sorter = Sorter(temp_dir or home, "last", config.sort_run_size, input_bytes, target=config.path, home=home)
         self._job = ""
         self._last_key: bytes | None = None  # the last key written directly (``sort = auto``)
         self._pending: dict[str, str] = {}  # checkpoint entries waiting for the next run to be complete

@@ -18,6 +18,7 @@ and ``upsert``: any value for the same key in a run came later in the input.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -63,11 +64,13 @@ DEFAULT_GROWTH = 3.0
 
 @dataclass
 class SortState:
-    """What the checkpoint says of the sort: its phase, its complete runs, the merge's last key."""
+    """What the checkpoint says of the sort: its phase, its complete runs, the merge's last key,
+    and the run directories the load made (a rerun removes them once empty, as the run would have)."""
 
     phase: str = "direct"
     runs: list[str] = field(default_factory=list)
     after: bytes | None = None
+    made: list[str] = field(default_factory=list)
     _folded: _Folded | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
@@ -75,7 +78,8 @@ class SortState:
         found = json.loads(entry) if entry else {}
         after = found.get("after")
         runs = _unfold(found.get("dir", ""), found.get("runs", []))
-        return cls(found.get("phase", "direct"), runs, bytes.fromhex(after) if after else None)
+        made = [str(d) for d in found.get("made", [])]
+        return cls(found.get("phase", "direct"), runs, bytes.fromhex(after) if after else None, made)
 
     def entry(self) -> dict[str, str]:
         if self.phase == "direct":
@@ -88,6 +92,8 @@ class SortState:
         out: dict[str, object] = {"phase": self.phase, "dir": directory, "runs": folded.spans}
         if self.after is not None:
             out["after"] = self.after.hex()
+        if self.made:
+            out["made"] = self.made
         return {SORT_ENTRY: json.dumps(out)}
 
 
@@ -166,6 +172,23 @@ class _Folded:
         self.last = (stem, int(digits), len(digits), suffix)
 
 
+def run_prefix(target: str, job: str) -> str:
+    """What the names of a target's runs for ``job`` start with: a hash of the target's real
+    path and the job, so loads of two stores by one job (one key template) that share a
+    ``run.temp_dir`` never take or remove each other's runs. ``target`` empty: the job's
+    alone, as loaders before named runs (a checkpoint of theirs names runs so)."""
+    what = job.encode("utf-8")
+    if target:
+        what = os.fsencode(os.path.realpath(target)) + b"\0" + what
+    return "run-" + str(sha1(what).hexdigest())[:10] + "-"
+
+
+def _names_in(paths: set[str], here: str) -> set[str]:
+    """The names of those of ``paths`` in the directory whose real path is ``here``."""
+    dirs = {d for d in {os.path.dirname(p) for p in paths} if os.path.realpath(d) == here}  # one call a spelling
+    return {os.path.basename(p) for p in paths if os.path.dirname(p) in dirs}
+
+
 def split_ranges(runs: list[str], processes: int) -> list[tuple[bytes | None, bytes | None]]:
     """Key ranges (``merge_runs``' ``after``, ``through``) of about equal bytes to merge
     ``runs`` in at once, one per process; none where that does not pay (one process, or
@@ -206,17 +229,26 @@ class _Entries:
 
 class Sorter:
     """Holds rows in memory up to ``run_bytes``, spills them as sorted runs in
-    ``directory``, and merges the runs; the phases are in ``state``."""
+    ``directory``, and merges the runs; the phases are in ``state``. ``target``: the store
+    the runs are of (their names tell it, ``run_prefix``); ``home``: the directory that is
+    the target's own (``<store>.runs``), removed once it holds no run."""
 
-    def __init__(self, directory: str, keep: Keep, run_bytes: int, input_bytes: int) -> None:
+    def __init__(
+        self, directory: str, keep: Keep, run_bytes: int, input_bytes: int, *, target: str = "", home: str = ""
+    ) -> None:
         # absolute: the checkpoint names runs by it, and a rerun may start elsewhere
         self.directory = os.path.abspath(directory)
+        self.target = target
+        # Directories this run may remove once empty: the target's own, and those this process
+        # made; never another (a shared run.temp_dir another load is about to write runs in).
+        self._home = os.path.realpath(home or directory)
+        self._removable = {self._home}
         self.keep = keep
         self.run_bytes = run_bytes
         self.input_bytes = input_bytes  # for the free-space check; 0 when unknown
         self.state = SortState()
         self.spiller: RunSpiller | None = None
-        self.prefix = "run-"
+        self.prefix = self._legacy = "run-"
         self.encoded_bytes = 0  # encoded bytes and input bytes seen so far: how runs grow with the input
         self.read_bytes = 0
         # The run being sorted and written by a thread: its future (which gives the future of
@@ -236,6 +268,9 @@ class Sorter:
         self._made = False
         # Runs the checkpoint names that were gone when this run took it up (``require_runs``)
         self.missing: list[str] = []
+        # The runs the checkpoint named when this run took it up: the target's, whatever their
+        # names (an older loader's, ``run_prefix``), removed by name once merged or left
+        self._inherited: set[str] = set()
 
     @property
     def spilling(self) -> bool:
@@ -253,9 +288,13 @@ class Sorter:
 
     def resume(self, job: str, entry: str | None) -> None:
         """Take up the phase a killed run of ``job`` reached; remove files it left half written."""
-        self.prefix = "run-" + sha1(job.encode("utf-8")).hexdigest()[:10] + "-"
+        self.prefix = run_prefix(self.target, job)
+        # an older loader's names for the job's runs: in the target's own directory, the target's
+        self._legacy = run_prefix("", job)
         self.state = committed_sort(entry, self.directory)
         self._earlier_dirs.update(os.path.dirname(p) for p in self.state.runs)
+        self._inherited.update(self.state.runs)
+        self._removable.update(self.state.made)
         self.missing = missing_runs(self.state.runs)
         if self.state.phase == "spill":
             self._open_spiller()
@@ -308,10 +347,15 @@ class Sorter:
         """Before the first run this process writes: the directory made (a rerun may name
         another than the runs it resumes are in), and before the load's first run, its
         free space checked."""
-        if self._made:
-            return
-        try:
-            os.makedirs(self.directory, exist_ok=True)
+        try:  # each time: a shared directory another load removed once empty is made again
+            if not os.path.isdir(self.directory):
+                os.makedirs(self.directory)
+                made = os.path.realpath(self.directory)
+                self._removable.add(made)
+                if made not in self.state.made:  # checkpointed with the runs: a rerun removes it too
+                    self.state.made.append(made)
+        except FileExistsError:
+            pass  # made by another load meanwhile
         except OSError as exc:
             raise SinkError(
                 f"cannot create the run directory: {exc.strerror}",
@@ -319,6 +363,8 @@ class Sorter:
                 # with committed runs, not sort = never: their merge in groups writes here too
                 hint="set run.temp_dir to a writable directory" + ("" if self.state.runs else ", or sink.sort = never"),
             ) from None
+        if self._made:
+            return
         self._made = True
         if not self.state.runs and not self._in_flight:
             self._check_space()
@@ -375,7 +421,9 @@ class Sorter:
         return self._durable(left=1)
 
     def _write_run(self, syncer: ThreadPoolExecutor, path: str, held: list[pa.RecordBatch]) -> Future[None]:
-        # fsynced by the other thread: the next run is sorted meanwhile
+        # fsynced by the other thread: the next run is sorted meanwhile. The directory made again
+        # if a load sharing it (run.temp_dir) removed it once empty since ``_make_directory``.
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         write_sorted_run(path, held, self.keep, durable=False)
         return syncer.submit(make_durable, path)
 
@@ -554,33 +602,34 @@ class Sorter:
         self._remove_stale(keep=set())
 
     def _remove_stale(self, keep: set[str]) -> None:
-        """Run files of this job other than ``keep`` (partial ones, or after the merge all),
-        in the run directory and in those an earlier run's checkpoint named runs in."""
-        self._remove_stale_in(self.directory, keep, remove_dir=not keep)
+        """Run files of this target's job other than ``keep`` (partial ones, or after the merge
+        all), in the run directory and in those an earlier run's checkpoint named runs in."""
+        self._remove_stale_in(self.directory, keep)
         self._made = self._made and os.path.isdir(self.directory)
         here = {os.path.realpath(self.directory)}
         for directory in sorted(self._earlier_dirs):
             if os.path.realpath(directory) not in here:
                 here.add(os.path.realpath(directory))
-                self._remove_stale_in(directory, keep, remove_dir=True)
+                self._remove_stale_in(directory, keep)
 
-    def _remove_stale_in(self, directory: str, keep: set[str], *, remove_dir: bool) -> None:
-        """Run files of this job in ``directory`` other than ``keep``; with ``remove_dir``,
-        the directory too if that leaves it empty. Compared as real paths: a rerun may
-        spell the directory otherwise (relative, through a symlink) than the run whose
-        checkpoint named the runs."""
+    def _remove_stale_in(self, directory: str, keep: set[str]) -> None:
+        """Run files of this target's job in ``directory`` other than ``keep``: those named
+        by its prefix (and in the target's own directory an older loader's, ``run_prefix``), and
+        the runs its checkpoint named; and the
+        directory, when none is kept and it is one this run may remove (``_removable``) and
+        is empty. Compared as real paths: a rerun may spell the directory otherwise
+        (relative, through a symlink) than the run whose checkpoint named the runs."""
         try:
             names = os.listdir(directory)
         except FileNotFoundError:
             return
         here = os.path.realpath(directory)
-        dirs = {d for d in {os.path.dirname(p) for p in keep} if os.path.realpath(d) == here}  # one call a spelling
-        kept = {os.path.basename(p) for p in keep if os.path.dirname(p) in dirs}
+        kept, inherited = _names_in(keep, here), _names_in(self._inherited, here)
+        prefixes = (self.prefix, self._legacy) if here == self._home else (self.prefix,)
         for name in names:
-            if name.startswith(self.prefix) and name not in kept:
-                os.remove(os.path.join(directory, name))
-        if remove_dir and not kept:
-            try:
+            if (name.startswith(prefixes) or name in inherited) and name not in kept:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(os.path.join(directory, name))
+        if not kept and here in self._removable:
+            with contextlib.suppress(OSError):  # not empty: another job's runs, or the user's files
                 os.rmdir(directory)
-            except OSError:
-                pass  # not empty: another job's runs, or the user's files
