@@ -28,7 +28,8 @@ def make_parent(path: str) -> str:
 def replace_file(path: str, text: str | Iterable[bytes], *, durable: bool) -> None:
     """Write ``text`` (or byte strings in turn) to a temporary file beside ``path`` and rename it over ``path``.
 
-    A reader sees the old file or the new one, never half of one. The temporary
+    A reader sees the old file or the new one, never half of one. A symlink stays: the file
+    it reaches is replaced, in that file's directory. The temporary
     name starts with a dot and ends in ``.tmp``, so a collector that reads
     ``*.prom`` or ``*.json`` never picks it up. ``durable`` fsyncs the file
     before the rename and the directory after it, so the new file survives a
@@ -36,6 +37,8 @@ def replace_file(path: str, text: str | Iterable[bytes], *, durable: bool) -> No
     """
     import tempfile  # on first use: a run without a report never needs it, and it slows every start
 
+    if os.path.islink(path):  # the file the link reaches is the one replaced: a collector reading it sees each
+        path = os.path.realpath(path)
     parent = make_parent(path)
     fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:

@@ -114,3 +114,16 @@ def test_a_file_in_the_way_of_a_parent_directory_is_not_a_directory(tmp_path: Pa
         assert (info.value.errno, info.value.strerror) == (errno.ENOTDIR, "Not a directory")
     assert files.make_parent(str(tmp_path / "new" / "r.json")) == str(tmp_path / "new")
     assert (tmp_path / "new").is_dir()
+
+
+def test_a_symlinked_file_is_replaced_where_the_link_reaches_and_the_link_stays(tmp_path: Path) -> None:
+    """A report or metrics file linked into a collector's folder: the link was replaced by a
+    regular file, so the file the collector read never changed again."""
+    (tmp_path / "collector").mkdir()
+    real = tmp_path / "collector" / "loader.prom"
+    real.write_text("old")
+    link = tmp_path / "metrics.prom"
+    link.symlink_to(real)
+    replace_file(str(link), "new", durable=True)
+    assert link.is_symlink() and real.read_text() == "new"
+    assert sorted(p.name for p in real.parent.iterdir()) == ["loader.prom"]
