@@ -585,29 +585,6 @@ def json_text(arr: pa.Array) -> pa.Array:
     return kernels.binary_join_element_wise(_QUOTE, out, _QUOTE, _EMPTY) if quote else out
 
 
-def _embedded_json(arr: pa.Array) -> pa.Array:
-    """A column of JSON text as the JSON values it holds, to embed in an object; a value that
-    is no JSON (a stage wrote it: fill_null's ``none``) as the string it is, so that the
-    object stays JSON."""
-    text = kernels.cast(arr, pa.string())
-    bad = [v is not None and not _is_json(v) for v in text.to_pylist()]
-    if not any(bad):
-        return text
-    return kernels.if_else(pa.array(bad, pa.bool_()), json_text(text), text)
-
-
-def _is_json(text: str) -> bool:
-    try:
-        json.loads(text, parse_constant=_no_constant)  # NaN and Infinity are Python's, no JSON
-    except ValueError:
-        return False
-    return True
-
-
-def _no_constant(name: str) -> None:
-    raise ValueError(name)
-
-
 def float_text(arr: pa.Array) -> pa.Array:
     """Floats as Arrow's shortest text, a whole number keeping its ``.0`` (``3.0``, ``-0.0``,
     as Python's json writes them: ``3`` would read back as an integer)."""
@@ -671,7 +648,7 @@ def json_objects(batch: pa.RecordBatch) -> pa.Array:
             openings.append(_BOOL)
             continue
         # JSON text is embedded as the nested value it is, not as a string holding it
-        out, opening = (_embedded_json(col), "") if is_json_field(f) else _json_value(col)
+        out, opening = (kernels.cast(col, pa.string()), "") if is_json_field(f) else _json_value(col)
         values.append(out)
         openings.append(opening)
     literals = _literals(tuple(batch.schema.names), tuple(openings))

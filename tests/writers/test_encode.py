@@ -587,17 +587,3 @@ def test_repeated_map_keys_are_found_at_any_depth_by_the_keys_text() -> None:
     assert deep is not None and deep[1] == [
         "the map at [] in column 'd' holds the key 'a' twice: a JSON object keeps one value per key"
     ]
-
-
-def test_a_column_of_json_text_nests_and_a_value_a_stage_made_that_is_no_json_stays_a_string() -> None:
-    """fill_null's ``none`` (or ``NaN``, Python's and no JSON) in a column of JSON text was put
-    in the object as it was: ``{"o":none}``, a LevelDB value no JSON reader takes."""
-    import json
-
-    from loader.types import JSON, column_field
-    from loader.writers.encode import json_objects
-
-    schema = pa.schema([pa.field("id", pa.int64()), column_field("o", JSON)])
-    batch = pa.record_batch([pa.array([1, 2, 3, 4, 5]), pa.array(['{"x": 1}', "[1,2]", "none", None, "NaN"])], schema)
-    values = [json.loads(v) for v in json_objects(batch).to_pylist()]
-    assert [v["o"] for v in values] == [{"x": 1}, [1, 2], "none", None, "NaN"]
