@@ -15,9 +15,7 @@ by tests/test_compat.py.
 - the threads of a ``ThreadPoolExecutor`` waiting for work, from CPython's loop of its
   workers (``idle_pool_threads``);
 - a spawned process still importing the main module (``spawn_bootstrapping``), from
-  multiprocessing's ``_inheriting`` flag;
-- Arrow's canonical JSON type, ``pa.json_()`` from pyarrow 19, and an extension type of the
-  same name before it (``json_type``).
+  multiprocessing's ``_inheriting`` flag.
 
 Checked with pyarrow 16-26 (``CHECKED_PYARROW``) and CPython 3.11-3.13
 (``CHECKED_PYTHON``); the test fails on another major version until it is checked again.
@@ -324,26 +322,3 @@ def spawn_bootstrapping() -> bool:
     import multiprocessing
 
     return bool(getattr(multiprocessing.current_process(), "_inheriting", False))
-
-
-def json_type() -> Any:
-    """Arrow's canonical ``arrow.json`` type: ``pa.json_()`` from pyarrow 19; before it, an
-    extension type of that name over ``string`` (loader keeps it in its settled types only,
-    never in a batch, so it is never serialized)."""
-    import pyarrow as pa
-
-    if hasattr(pa, "json_"):
-        return pa.json_()
-
-    class _Json(pa.ExtensionType):  # type: ignore[misc]
-        def __init__(self) -> None:
-            super().__init__(pa.string(), "arrow.json")
-
-        def __arrow_ext_serialize__(self) -> bytes:
-            return b""
-
-        @classmethod
-        def __arrow_ext_deserialize__(cls, storage_type: Any, serialized: bytes) -> Any:
-            return cls()
-
-    return _Json()

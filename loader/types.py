@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from . import compat, kernels
+from . import kernels
 from .errors import ConfigError
 
 _ALIASES: dict[str, pa.DataType] = {
@@ -89,7 +89,7 @@ def is_text(t: pa.DataType) -> bool:
 # keys, arrays beside objects, numbers no type holds exactly). In a load's settled and recorded
 # types it is Arrow's canonical ``arrow.json`` type; in a batch, a ``string`` field marked with
 # JSON_KEY (kernels and writers take plain strings), every value JSON text (a string quoted).
-JSON = compat.json_type()
+JSON = pa.json_()
 JSON_KEY = b"loader.json"
 _JSON_META = {JSON_KEY: b"1"}
 

@@ -20,7 +20,6 @@ from loader.compat import (
     cast_options,
     compute_function,
     invalid_csv_rows,
-    json_type,
     read_json_block,
 )
 
@@ -288,14 +287,3 @@ def test_read_json_block_reads_a_block_of_objects_as_pyarrow_does() -> None:
     assert table.to_pylist() == [{"id": 1}, {"id": 2}]
     with pytest.raises(pa.ArrowInvalid, match="Empty JSON file"):
         read_json_block(b"", pajson.ReadOptions(use_threads=False), None)
-
-
-def test_the_json_type_is_arrows_canonical_one_or_an_extension_type_of_its_name(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from loader import types
-
-    assert types.is_json(json_type()) and types.column_field("j", types.JSON).type == pa.string()
-    monkeypatch.delattr(pa, "json_")  # pyarrow before 19
-    older = json_type()
-    assert types.is_json(older) and older.storage_type == pa.string() and not types.is_json(pa.string())
