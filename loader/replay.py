@@ -65,7 +65,7 @@ from .state import STAMP_ENTRY, FileState, JobState, Ledger, file_key, identity,
 from .storage import file_mode, refuse_special
 from .suggest import fold
 from .transforms import Stage, close_stages, output_schema
-from .types import column_field, empty_batch, is_numeric, parse_type
+from .types import empty_batch, is_numeric, parse_type
 from .writers.base import Writer, naming_file
 from .writers.encode import is_nested
 
@@ -562,7 +562,7 @@ class Rows:
         pins = {} if p.stages else declared_pins(table, bound(recorded), recorded, own=declared)
         self.types = recorded | pins
         # a column typed null has no type yet: rows bring theirs (``_with_empty``)
-        base = pa.schema([column_field(n, t) for n, t in bound(self.types).items()])  # JSON text: a marked string
+        base = pa.schema([pa.field(n, t) for n, t in bound(self.types).items()])
         self.schemas = [base]  # the rows' schema before each stage, and after the last
         for i in range(len(p.stages)):
             self.schemas.append(output_schema(p.stages[: i + 1], base))

@@ -29,18 +29,7 @@ import pyarrow as pa
 from .convert import TypeGuess
 from .errors import ConfigError
 from .suggest import fold
-from .types import (
-    JSON,
-    decimal_type,
-    field_type,
-    int_range,
-    is_bytes,
-    is_json,
-    is_text,
-    parse_type,
-    type_name,
-    value_type,
-)
+from .types import decimal_type, int_range, is_bytes, is_text, parse_type, type_name, value_type
 
 # A multi-file load samples at most this many infer_rows' worth in all, and each file at least _MIN_ROWS.
 TOTAL_SAMPLES = 10
@@ -92,13 +81,8 @@ def _unify_two(a: pa.DataType, b: pa.DataType) -> pa.DataType:
         return b
     if _dated(a) and _dated(b):
         return _unify_dated(a, b)
-    # JSON text holds another type's values as their JSON only
-    exact = None if is_json(a) or is_json(b) else _unify_exact(a, b)
-    if exact is not None:
-        return exact
-    # a nested value no one type holds beside another value: JSON text, each value (a string,
-    # a number too) as its JSON, so that every row of the column is JSON
-    return JSON if any(is_json(t) or _nested(value_type(t)) for t in (a, b)) else pa.string()
+    exact = _unify_exact(a, b)
+    return pa.string() if exact is None else exact
 
 
 def _unify_exact(a: pa.DataType, b: pa.DataType) -> pa.DataType | None:
@@ -292,14 +276,14 @@ def unify(samples: Iterable[Sample], fixed: dict[str, pa.DataType] | None = None
             column = columns.setdefault(key, _Column())
             if f.name not in sample.guesses:
                 if f.name not in sample.valueless:  # an empty day's doubles have no say
-                    column.add(field_type(f), None, from_text=False)  # a known type: declared, or Parquet's
+                    column.add(f.type, None, from_text=False)  # a known type: declared, or Parquet's
                 continue
             guess = sample.guesses[f.name]
             if guess is not None and not guess.values:
                 if not pa.types.is_null(f.type):
                     unsure.add(key)
                 continue  # all null in this file's head: no say
-            column.add(field_type(f), guess, from_text=True)
+            column.add(f.type, guess, from_text=True)
     unified = {spelled[key]: column.result(key in unsure) for key, column in columns.items()}
     return fixed | unified | bound(fixed)
 
@@ -424,9 +408,6 @@ def _affinity(declared: str) -> str:
 
 
 _NO_TYPE = "null"  # a column without a value yet: its spelling is recorded, no type
-# A column of JSON text (``JSON``); a checkpoint of an earlier version recorded it as ``string``,
-# which still reads its strings as they are, as that version did.
-_JSON = "json"
 
 
 def stored_type(t: pa.DataType) -> pa.DataType:
@@ -462,8 +443,6 @@ def _type_names(types: dict[str, pa.DataType]) -> dict[str, str]:
     for name, t in types.items():
         if pa.types.is_null(t):
             out[name] = _NO_TYPE
-        elif is_json(t):
-            out[name] = _JSON  # binds later runs: their strings go in as JSON too
         elif _nested(t):
             out[name] = _exact(name, t)
         else:
@@ -542,8 +521,6 @@ _TIME = re.compile(r"^time(?:32\[(s|ms)\]|64\[(us|ns)\])$")
 
 
 def _recorded_type(name: str) -> pa.DataType:
-    if name == _JSON:
-        return JSON
     if name.startswith(_EXACT):
         return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(name[len(_EXACT) :]))).field(0).type
     m = _DURATION.match(name)

@@ -85,35 +85,6 @@ def is_text(t: pa.DataType) -> bool:
     return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
 
 
-# A column of JSON text: nested values no one Arrow type holds as they are (objects with other
-# keys, arrays beside objects, numbers no type holds exactly). In a load's settled and recorded
-# types it is Arrow's canonical ``arrow.json`` type; in a batch, a ``string`` field marked with
-# JSON_KEY (kernels and writers take plain strings), every value JSON text (a string quoted).
-JSON = pa.json_()
-JSON_KEY = b"loader.json"
-_JSON_META = {JSON_KEY: b"1"}
-
-
-def is_json(t: pa.DataType) -> bool:
-    """Whether a settled or recorded type is JSON text (``JSON``)."""
-    return isinstance(t, pa.BaseExtensionType) and t.extension_name == "arrow.json"
-
-
-def is_json_field(f: pa.Field) -> bool:
-    """Whether a batch's column holds JSON text (a field marked by ``column_field``)."""
-    return bool(f.metadata and f.metadata.get(JSON_KEY))
-
-
-def column_field(name: str, t: pa.DataType) -> pa.Field:
-    """The batch field of a column of settled type ``t``: JSON text is a marked string."""
-    return pa.field(name, pa.string(), metadata=_JSON_META) if is_json(t) else pa.field(name, t)
-
-
-def field_type(f: pa.Field) -> pa.DataType:
-    """A batch field's type as a load settles and records it: ``JSON`` for JSON text."""
-    return JSON if is_json_field(f) else f.type
-
-
 def is_bytes(t: pa.DataType) -> bool:
     """Bytes of any layout: binary, large_binary or fixed_size_binary."""
     return bool(pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t))
@@ -161,8 +132,6 @@ def empty_batch(schema: pa.Schema) -> pa.RecordBatch:
 
 def type_name(t: pa.DataType) -> str:
     """A short, readable name for an Arrow type (for plans and messages)."""
-    if is_json(t):
-        return "json"
     if is_text(t):
         return "string"
     if pa.types.is_date32(t):

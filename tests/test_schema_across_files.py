@@ -30,7 +30,6 @@ from loader.schema import (
     task_types,
     unify,
 )
-from loader.types import JSON
 from tests.conftest import heads_read, sqlite_rows
 from tests.reliability_util import cli, leveldb_items, reject_lines, rejects_of, sqlite_state
 
@@ -1493,11 +1492,11 @@ _UUID = pa.uuid()
         ),
         ((pa.map_(pa.string(), pa.int32()), pa.map_(pa.string(), pa.int64())), pa.map_(pa.string(), pa.int64())),
         # no nested type holds both as they are: JSON text
-        ((pa.struct([("a", pa.int64())]), pa.struct([("a", pa.int64()), ("b", pa.string())])), JSON),
-        ((pa.list_(pa.int64()), pa.list_(pa.string())), JSON),
-        ((pa.list_(pa.timestamp("us")), pa.list_(pa.timestamp("us", "UTC"))), JSON),
-        ((pa.list_(pa.int64()), pa.string()), JSON),
-        ((pa.list_(pa.int64()), pa.struct([("a", pa.int64())])), JSON),
+        ((pa.struct([("a", pa.int64())]), pa.struct([("a", pa.int64()), ("b", pa.string())])), pa.string()),
+        ((pa.list_(pa.int64()), pa.list_(pa.string())), pa.string()),
+        ((pa.list_(pa.timestamp("us")), pa.list_(pa.timestamp("us", "UTC"))), pa.string()),
+        ((pa.list_(pa.int64()), pa.string()), pa.string()),
+        ((pa.list_(pa.int64()), pa.struct([("a", pa.int64())])), pa.string()),
         ((pa.duration("s"), pa.int64()), pa.string()),
         ((pa.time32("s"), pa.time32("ms")), pa.time32("ms")),
         ((pa.time32("ms"), pa.time64("us")), pa.time64("us")),  # Parquet's millis beside DuckDB's micros
@@ -1783,13 +1782,12 @@ def test_decimals_lists_and_structs_of_duckdb_and_pandas_unify_exactly(tmp_path:
     report = load(files, str(ldb), key="{id}", run_options=run)
     assert (report.rows_written, report.rows_rejected) == (2, 0)
     assert _leveldb_values(ldb) == [
-        # the structs of other fields are JSON text: nested as they are, not a string holding them
-        '{"id":1,"d":1.50,"l":[1,2],"s":{"a":1,"b":"x"},"o":{"a":1}}',
-        '{"id":2,"d":1234.50,"l":[1099511627776],"s":{"a":1099511627776,"b":"y"},"o":{"a":2,"c":"z"}}',
+        '{"id":1,"d":1.50,"l":[1,2],"s":{"a":1,"b":"x"},"o":"{\\"a\\":1}"}',
+        '{"id":2,"d":1234.50,"l":[1099511627776],"s":{"a":1099511627776,"b":"y"},"o":"{\\"a\\":2,\\"c\\":\\"z\\"}"}',
     ]
     assert {n: t for n, t in leveldb_items(ldb)[1]["schema"].items() if n in ("d", "o")} == {
         "d": "decimal(6, 2)",
-        "o": "json",
+        "o": "string",
     }
     db = tmp_path / "x.db"
     load(files, str(db), table="t", run_options=run)
@@ -2057,30 +2055,3 @@ def test_a_later_fraction_or_hex_in_an_integer_column_is_rejected_for_what_it_is
         "0x1F": "'0x1F' is hexadecimal text that int64 would read as a number (declare the column as string to keep it)",
         "007": "'007' has a leading zero that int64 would drop (declare the column as string to keep it)",
     }
-
-
-@pytest.mark.parametrize("engine", ["threads", "processes"])
-def test_parquet_values_no_nested_type_holds_are_json_in_every_row_of_both_sinks(tmp_path: Path, engine: str) -> None:
-    """Structs of other fields beside lists and strings: JSON text, a string quoted, nested in LevelDB."""
-    pq.write_table(pa.table({"id": [1, 2], "o": [{"x": 1}, None]}), tmp_path / "a.parquet")
-    pq.write_table(pa.table({"id": [3], "o": [{"y": "q"}]}), tmp_path / "b.parquet")
-    pq.write_table(pa.table({"id": [4, 5], "o": ["s", 'say "hi"']}), tmp_path / "c.parquet")
-    pq.write_table(pa.table({"id": [6], "o": [[1.5]]}), tmp_path / "d.parquet")
-    files, run = str(tmp_path / "*.parquet"), {"engine": engine}
-    load(files, str(tmp_path / "x.db"), table="t", run_options=run)
-    assert sqlite_rows(tmp_path / "x.db", "SELECT id, o, json_valid(o) FROM t WHERE o IS NOT NULL ORDER BY id") == [
-        (1, '{"x":1}', 1),
-        (3, '{"y":"q"}', 1),
-        (4, '"s"', 1),
-        (5, '"say \\"hi\\""', 1),
-        (6, "[1.5]", 1),
-    ]
-    load(files, str(tmp_path / "x.ldb"), key="{id}", run_options=run)
-    assert [json.loads(v)["o"] for v in _leveldb_values(tmp_path / "x.ldb")] == [
-        {"x": 1},
-        None,
-        {"y": "q"},
-        "s",
-        'say "hi"',
-        [1.5],
-    ]

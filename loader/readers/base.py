@@ -15,16 +15,7 @@ from ..convert import Converted, ConvertedBatch, chained, convert, convert_colum
 from ..errors import ConfigError, SourceError
 from ..schema import spellings
 from ..suggest import fold
-from ..types import (
-    column_field,
-    is_json_field,
-    is_list_view,
-    parse_type,
-    plain_type,
-    repeated_field,
-    type_name,
-    value_type,
-)
+from ..types import is_list_view, parse_type, plain_type, repeated_field, type_name
 
 if TYPE_CHECKING:
     from .csv.infer import WholeSample
@@ -469,7 +460,7 @@ class TypedFileReader(ReaderBase):
         self.views = has_views(file_schema)  # batches to put in plain types (Polars writes views)
         self.declared = declared_types(self.config, self.names, self.path)
         self.schema = pa.schema(
-            column_field(n, self.types.get(n, self.declared.get(n, plain_type(f.type))))
+            pa.field(n, self.types.get(n, self.declared.get(n, plain_type(f.type))))
             for n, f in zip(self.names, file_schema, strict=True)
         )
         # a type the load settled (other files, earlier runs) converts under the lossless rule
@@ -507,17 +498,12 @@ class TypedFileReader(ReaderBase):
     def _convert(self, batch: pa.RecordBatch, rows: pa.Array, last: int, done: int, first: int) -> Chunk:
         """``batch`` (rows ``first``+1 on) in the schema's types, its bad values rejected,
         without the rows up to ``done`` that an earlier run committed."""
-        from ..writers.encode import is_nested, json_text  # (the writers import the readers' modules)
-
         if self.views:
             batch = plain_columns(batch)
 
         def one(field: pa.Field, col: pa.Array) -> Converted:
             read = self._read_column(field.name, col)
             col = read.array
-            if is_json_field(field) and not is_nested(value_type(col.type)):
-                # a string, number or bool beside nested values: its JSON (a nested one is, converted to text)
-                return chained(read, Converted(json_text(col)))
             if not col.type.equals(field.type):
                 if pa.types.is_dictionary(col.type):
                     col = col.dictionary_decode()

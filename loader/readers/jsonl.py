@@ -45,17 +45,7 @@ from ..errors import ConfigError, SourceError, one_line
 from ..nested import JSONNumber as _Number
 from ..prefetch import ordered_map
 from ..suggest import fold
-from ..types import (
-    JSON,
-    column_field,
-    empty_batch,
-    int_range,
-    is_json_field,
-    is_text,
-    leaf_types,
-    map_leaves,
-    type_name,
-)
+from ..types import empty_batch, int_range, is_text, leaf_types, map_leaves, type_name
 from .base import Position, ReaderBase, declared_types, row_numbers, spelled, split_chunk
 from .stream import (
     CHECKED_HEAD,
@@ -573,13 +563,10 @@ def _guessed(guess: _Guess, whole: bool) -> pa.DataType:
     file: no value says what it is (values past the sample would, so it is text there). So too
     inside objects and arrays: a nested type the sample left open (``[]``, ``{}``) is JSON text
     where values past the sample may give it its shape."""
-    if whole and not guess.kinds:
-        return pa.null()
+    if whole:
+        return guess.result() if guess.kinds else pa.null()
     t = guess.result()
-    if not whole and _open(t):
-        t = pa.string()
-    # text where the sample held objects or arrays: JSON text, each value (a string too) as JSON
-    return JSON if is_text(t) and guess.kinds & {"nested", "mixed"} else t
+    return pa.string() if _open(t) else t
 
 
 def _open(t: pa.DataType) -> bool:
@@ -959,13 +946,13 @@ class JSONLReader(ReaderBase):
         self.declared = declared_types(self.config, self.names, self.path)
         self.schema = pa.schema(
             # a type the load settled (other files, earlier runs) wins, then a declared one
-            column_field(n, self.types.get(n, self.declared.get(n)) or _guessed(guesses[k], whole))
+            pa.field(n, self.types.get(n, self.declared.get(n)) or _guessed(guesses[k], whole))
             for n, k in zip(self.names, self.keys, strict=True)
         )
         # Columns pyarrow cannot parse straight into their type (numbers kept as text,
-        # JSON text, declared conversions): those files are read line by line.
+        # JSON text of mixed values, declared conversions): those files are read line by line.
         self.by_line = any(
-            n in self.declared or is_json_field(f) or guesses[k].kinds - {_kind_of_type(f.type)}
+            n in self.declared or guesses[k].kinds - {_kind_of_type(f.type)}
             for n, k, f in zip(self.names, self.keys, self.schema, strict=True)
         )
         self.checks_floats = any(_has_float(f.type) for f in self.schema)  # inside objects and arrays too
@@ -1216,8 +1203,6 @@ class JSONLReader(ReaderBase):
         """One column of a block's objects in its type; the rows that do not fit, and why."""
         t = f.type
         kind = _kind_of_type(t)
-        if is_json_field(f):  # every value JSON text, a string quoted: SQLite holds valid JSON in each row
-            return pa.array([None if v is None else _dump(v) for v in values], t), {}
         if kind == "string" and f.name not in self.declared:
             return pa.array([None if v is None else _json_text(v) for v in values], t), {}
         if kind == "nested":

@@ -25,7 +25,7 @@ import pyarrow as pa
 from .. import kernels, suggest
 from ..convert import decimal_text, float_loses, leading_zero, mask_of, value_bytes
 from ..errors import ConfigError
-from ..types import inner_types, is_bytes, is_json_field, is_text, leaf_types, map_leaves, type_name
+from ..types import inner_types, is_bytes, is_text, leaf_types, map_leaves, type_name
 
 INT64_MAX = (1 << 63) - 1
 
@@ -578,13 +578,6 @@ def _json_value(arr: pa.Array) -> tuple[pa.Array, str]:
     return (out, "") if text is None else _quoted(text)
 
 
-def json_text(arr: pa.Array) -> pa.Array:
-    """Each value as its JSON text, as LevelDB's JSON holds it (a string quoted), null where null:
-    a value of a column of JSON text."""
-    out, quote = _json_value(arr)
-    return kernels.binary_join_element_wise(_QUOTE, out, _QUOTE, _EMPTY) if quote else out
-
-
 def float_text(arr: pa.Array) -> pa.Array:
     """Floats as Arrow's shortest text, a whole number keeping its ``.0`` (``3.0``, ``-0.0``,
     as Python's json writes them: ``3`` would read back as an integer)."""
@@ -642,13 +635,12 @@ def json_objects(batch: pa.RecordBatch) -> pa.Array:
         return pa.array([b"{}"] * batch.num_rows, pa.binary())
     values: list[pa.Array] = []
     openings: list[str] = []
-    for f, col in zip(batch.schema, batch.columns, strict=True):
+    for col in batch.columns:
         if pa.types.is_boolean(col.type) and col.null_count == 0:
             values.append(col)
             openings.append(_BOOL)
             continue
-        # JSON text is embedded as the nested value it is, not as a string holding it
-        out, opening = (kernels.cast(col, pa.string()), "") if is_json_field(f) else _json_value(col)
+        out, opening = _json_value(col)
         values.append(out)
         openings.append(opening)
     literals = _literals(tuple(batch.schema.names), tuple(openings))

@@ -25,7 +25,7 @@ import pyarrow as pa
 from ... import kernels, storage
 from ...chunk import Chunk, Reject
 from ...prefetch import ordered_map
-from ...types import is_json, is_numeric, is_text
+from ...types import is_numeric, is_text
 from .. import decimal_comma
 from ..base import (
     Position,
@@ -94,8 +94,6 @@ class CSVReader(ReaderBase):
         nothing of its columns). A settled text column is sampled only for that: with no
         value here, its spellings load as NULL (``no_value``), as on a day it was null."""
         cfg = self.config
-        # JSON text beside other files' nested values: CSV text is read as text, not quoted
-        self.types = {n: pa.string() if is_json(t) else t for n, t in self.types.items()}
         need = [n for n in self.names if n not in self.declared and n not in self.types]
         check = [n for n in self.names if n in self.types and n not in self.declared and is_text(self.types[n])]
         check = check if cfg.na_values else []  # without spellings, text holds its values as read
