@@ -12,7 +12,7 @@ import signal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .report import RunReport
+    from .report import FileReport, RunReport
 
 # Exit codes, shared by the CLI and documented in docs/reliability.md. Codes past 4
 # follow sysexits.h. Each says what an operator does next: FIX something, then rerun
@@ -54,6 +54,9 @@ def exit_class(code: int) -> str:
     ``rerun`` (a rerun resumes where this one stopped); another signal's 128+N is a rerun."""
     return EXIT_CLASS.get(code, RERUN if code > 128 else FIX)
 
+
+# Why an input that is not there cannot be read (``MissingInputError``'s message, a report's reason).
+NO_SUCH_FILE = "no such file"
 
 # The hint for a failure that left committed work in place: the rerun picks it up.
 RESUME_HINT = "committed work is kept; fix this and rerun the same command to resume"
@@ -210,7 +213,7 @@ class SourceError(LoaderError, OSError):
     def from_os(cls, exc: OSError, path: str, verb: str) -> SourceError:
         """An input the OS refused, as one line (``verb``: what was being done)."""
         if isinstance(exc, FileNotFoundError):
-            return MissingInputError("no such file", file=path)
+            return MissingInputError(NO_SUCH_FILE, file=path)
         if isinstance(exc, PermissionError):
             return MissingInputError("permission denied", file=path)
         return SourceReadError(f"cannot {verb}: {exc.strerror or exc}", file=path)
@@ -221,6 +224,30 @@ class MissingInputError(SourceError):
 
     exit_code = EXIT_NOINPUT
     default_hint = "fix the path or the file's permissions, then rerun: the files before it stay loaded"
+
+
+class InputGoneError(MissingInputError):
+    """An input the run listed (it matched the glob, it was there) that another program moved
+    or deleted before its turn: nothing to fix, the next run lists the inputs again. The
+    run loads the other files first."""
+
+    exit_code = EXIT_LOCKED  # EX_TEMPFAIL, class rerun: a scheduler retries, nobody is paged
+    default_hint = (
+        "nothing to fix: rerun the same command (it lists the inputs again, and loads the file if it is back)"
+    )
+
+
+def gone_at_turn(exc: LoaderError, file_report: FileReport) -> InputGoneError | None:
+    """``exc`` as an ``InputGoneError`` where it says the file of ``file_report`` is not there
+    and this run read none of its rows: the run listed it, so another program moved or
+    deleted it since (an archiver emptying the inbox). The report says why it was not read."""
+    if not isinstance(exc, MissingInputError) or exc.message != NO_SUCH_FILE:
+        return None
+    if exc.file != file_report.path or file_report.rows_read:
+        return None
+    gone = InputGoneError(f"{NO_SUCH_FILE}: moved or deleted after the run listed its inputs", file=exc.file)
+    file_report.status, file_report.reason = "unreadable", gone.message
+    return gone
 
 
 class SourceReadError(SourceError):

@@ -40,6 +40,7 @@ from .errors import (
     RELOAD_ALL_HINT,
     THEN_RESUME,
     ConfigError,
+    InputGoneError,
     InterruptedLoad,
     LoaderError,
     MissingInputError,
@@ -51,6 +52,7 @@ from .errors import (
     SourceError,
     SourceReadError,
     TargetLockedError,
+    gone_at_turn,
     one_line,
 )
 from .files import remove_target
@@ -866,6 +868,7 @@ class Pipeline:
                 InterruptedLoad: "interrupted",
                 RejectLimitError: "rejects_exceeded",
                 NothingLoadedError: "nothing_loaded",
+                InputGoneError: "failed",  # a 75 of its own: no other run or program holds the target
             }.get(type(exc), "locked" if exc.exit_code == EXIT_LOCKED else "failed")
             report.error, report.exit_code = str(exc), exc.exit_code
         elif isinstance(exc, KeyboardInterrupt):  # SIGINT where no handler of ours stops at a batch boundary
@@ -1048,10 +1051,9 @@ class Pipeline:
                     ):  # a changed file that stops the run leaves the files before it loaded
                         self._skip(plan, report)
                     continue
-                assert plan.state is not None
-                state.files[plan.key] = plan.state
-                types = self._load_file(plan, types, loop, writer, fresh=fresh and not prepared)
-                prepared = True
+                loaded = self._load_listed(plan, state, types, loop, writer, fresh=fresh and not prepared)
+                if loaded is not None:
+                    types, prepared = loaded, True
             loop.settle()  # the last files' rows: the files loaded stay so whatever follows
             _raise_unreadable(plans)
             writer.finish()
@@ -1179,6 +1181,29 @@ class Pipeline:
                 "changed since it was loaded (size or content differ from the checkpoint)", file=plan.path, hint=hint
             )
 
+    def _load_listed(
+        self,
+        plan: FilePlan,
+        state: JobState,
+        types: dict[str, pa.DataType],
+        loop: _Loop,
+        writer: Writer,
+        *,
+        fresh: bool,
+    ) -> dict[str, pa.DataType] | None:
+        """``_load_file`` with ``plan``'s checkpoint entry in ``state``; None where another program
+        moved the file away before its turn (``gone_at_turn``): the other files load, then
+        ``_raise_unreadable`` stops the run with its error, the entry as it was."""
+        assert plan.state is not None
+        before = state.files.get(plan.key)
+        state.files[plan.key] = plan.state
+        try:
+            return self._load_file(plan, types, loop, writer, fresh=fresh)
+        except InputGoneError as exc:
+            _put_back(state.files, plan.key, before)
+            plan.status, plan.error = "unreadable", exc
+            return None
+
     def _load_file(
         self, plan: FilePlan, types: dict[str, pa.DataType], loop: _Loop, writer: Writer, *, fresh: bool
     ) -> dict[str, pa.DataType]:
@@ -1190,6 +1215,7 @@ class Pipeline:
         with (
             _stopping_in(plan.key),
             loop.settled_unless_staged(),
+            _gone_at_turn(fr),
             open_reader(
                 plan.path,
                 self.job.source,
@@ -1444,6 +1470,26 @@ def _stopping_in(key: str) -> Iterator[None]:
     except LoaderError as exc:
         exc.stopped_in = key
         raise
+
+
+@contextlib.contextmanager
+def _gone_at_turn(fr: FileReport) -> Iterator[None]:
+    """A file the run listed that is not there when its turn comes: ``gone_at_turn``."""
+    try:
+        yield
+    except MissingInputError as exc:
+        gone = gone_at_turn(exc, fr)
+        if gone is None:
+            raise
+        raise gone from None
+
+
+def _put_back(entries: dict[str, Any], key: str, before: Any) -> None:
+    """The checkpoint's entry for ``key`` as it was before (none: none)."""
+    if before is None:
+        entries.pop(key, None)
+    else:
+        entries[key] = before
 
 
 # An input found missing or unreadable as the run checks them all, before the first loads.

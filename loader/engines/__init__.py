@@ -41,6 +41,7 @@ from ..errors import (
     LoaderError,
     RejectLimitError,
     SourceChangedError,
+    gone_at_turn,
 )
 from ..files import temporaries
 from ..forking import can_fork, quiet_fork
@@ -734,7 +735,7 @@ class Coordinator:
 
     def _mark_incomplete(self) -> None:
         for f in self.files.values():
-            if f.left:
+            if f.left and f.report.status != "unreadable":  # not ``gone_at_turn``'s
                 f.report.status = "incomplete"  # the rows its committed parts hold stay
 
     def _run_parts(self, todo: list[PartTask], engine: Engine, window: int) -> None:
@@ -803,6 +804,9 @@ class Coordinator:
                 exc.stopped_in = task.part.key  # its committed parts named (``_name_kept_rows``)
                 self._turn_of(task.part.path)  # listed, as incomplete, as ``threads`` lists the file it stopped in
                 self._announce(task.part.path)  # and logged as begun, as ``threads`` logs it before it reads
+                gone = gone_at_turn(exc, self._file(task.part.path).report)  # moved away before a part of it read
+                if gone is not None:
+                    raise gone from None
                 raise
 
     def _number_in_file(self, task: PartTask, exc: LoaderError) -> None:
