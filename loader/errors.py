@@ -8,6 +8,7 @@ either.
 
 from __future__ import annotations
 
+import re
 import signal
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +58,21 @@ def exit_class(code: int) -> str:
 
 # Why an input that is not there cannot be read (``MissingInputError``'s message, a report's reason).
 NO_SUCH_FILE = "no such file"
+
+# How a load's hint ends where it speaks of the files it loaded (those before the one that
+# stopped it, or none): a command that loads nothing says what to do instead (``no_load_hint``).
+_LOADED_HINT_END = re.compile(
+    r", then rerun: (?:the (?:files before it|other files) stay loaded"
+    r"|every input is checked before the first loads, so this run loaded none)$"
+)
+
+
+def no_load_hint(exc: LoaderError, instead: str) -> None:
+    """``exc``'s hint for a command that loads nothing (``inspect``, a dry run): its end that
+    speaks of files loaded, or of none, replaced by ``instead`` (``", then inspect it again"``)."""
+    if exc.hint:
+        exc.hint = _LOADED_HINT_END.sub(instead, exc.hint)
+
 
 # The hint for a failure that left committed work in place: the rerun picks it up.
 RESUME_HINT = "committed work is kept; fix this and rerun the same command to resume"

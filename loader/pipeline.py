@@ -53,6 +53,7 @@ from .errors import (
     SourceReadError,
     TargetLockedError,
     gone_at_turn,
+    no_load_hint,
     one_line,
 )
 from .files import remove_target
@@ -407,6 +408,13 @@ class Pipeline:
 
     def plan(self) -> Plan:
         """Check the config and the sources and describe the run; writes nothing."""
+        try:
+            return self._plan_run()
+        except LoaderError as exc:  # a load's hint tells of files loaded: the dry run loaded none
+            no_load_hint(exc, ", then check again (the dry run wrote nothing)")
+            raise
+
+    def _plan_run(self) -> Plan:
         self.stages = for_load(self.stages)  # as each run does: nothing an earlier run learnt is taken as checked
         spelled, files = self._inputs()
         self._check_paths(files)  # before any input is opened: the target may match the input glob
