@@ -141,6 +141,9 @@ class LoaderError(Exception):
     """The run's report, set when a ``Pipeline.run`` fails with this error."""
     stopped_in: str | None = None
     """The checkpoint key of the file being loaded when this error stopped the run, if any."""
+    lock_refused: bool = False
+    """The run stopped before it held the target's lock (another run holds it; a stop while
+    it waited): the report and metrics files are the holder's, so it writes neither."""
     # Each front end spells the loader's advice its own way (``loader load``'s ``--table``,
     # ``loader run``'s ``--set sink.table=...``, ``load()``'s ``table=``: ``cli.hint_for``,
     # ``api._as_given``). A message tells of the data, so only what the code marks there is

@@ -887,7 +887,7 @@ class Pipeline:
         report.finish(status)
         exc.report = report  # type: ignore[attr-defined]  # any exception: the caller still has the report
         self._announce(report)
-        write_outputs(self.job.run, report)
+        write_outputs(self.job.run, report, lock_refused=getattr(exc, "lock_refused", False))
 
     def _name_kept_rows(self, exc: LoaderError) -> None:
         """A file that stopped the run part way for its data (damaged, truncated, a value a
