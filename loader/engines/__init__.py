@@ -40,6 +40,7 @@ from ..errors import (
     InterruptedLoad,
     LoaderError,
     RejectLimitError,
+    SchemaMismatchError,
     SourceChangedError,
     gone_at_turn,
 )
@@ -900,7 +901,10 @@ class Coordinator:
         self.reasons.update(result.reasons)  # before those of its rows the table refuses (``_refused``)
         t0 = time.monotonic()
         try:
-            with naming_file(task.part.path):  # a column the part holds that the table lacks
+            with (
+                _changed_first(task.part.path, f.state.identity),
+                naming_file(task.part.path),  # a column the part holds that the table lacks
+            ):
                 self._merge(result.files, result.rows_written, pipe.job_name, entries)
         except BaseException:
             self._undo(f, result, counts)
@@ -1099,3 +1103,15 @@ def load_parts(
     # the parts run at once: their own seconds add up to more than the phase's
     report.parts_seconds = round(sum(p["seconds"] for p in report.parts), 3)
     return coordinator.reasons
+
+
+@contextlib.contextmanager
+def _changed_first(path: str, before: dict[str, Any] | None) -> Iterator[None]:
+    """A part whose columns the table lacks, of a file that changed since the run began (one
+    renamed over with a new header: each part opens the path and reads the header there):
+    the change is the cause, said so (65, ``run.on_change``), not a table to ``--alter``."""
+    try:
+        yield
+    except SchemaMismatchError:
+        storage.check_unchanged(path, before)
+        raise
