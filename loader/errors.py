@@ -247,13 +247,17 @@ class MissingInputError(SourceError):
 
 class InputGoneError(MissingInputError):
     """An input the run listed (it matched the glob, it was there) that another program moved
-    or deleted before its turn: nothing to fix, the next run lists the inputs again. The
-    run loads the other files first."""
+    or deleted before its turn: nothing to fix, the next run lists the inputs again. On
+    ``threads``, found as the file's turn comes, the run loads the other files first."""
 
     exit_code = EXIT_LOCKED  # EX_TEMPFAIL, class rerun: a scheduler retries, nobody is paged
     default_hint = (
         "nothing to fix: rerun the same command (it lists the inputs again, and loads the file if it is back)"
     )
+
+    @classmethod
+    def of(cls, path: str) -> InputGoneError:
+        return cls(f"{NO_SUCH_FILE}: moved or deleted after the run listed its inputs", file=path)
 
 
 def gone_at_turn(exc: LoaderError, file_report: FileReport) -> InputGoneError | None:
@@ -264,7 +268,7 @@ def gone_at_turn(exc: LoaderError, file_report: FileReport) -> InputGoneError | 
         return None
     if exc.file != file_report.path or file_report.rows_read:
         return None
-    gone = InputGoneError(f"{NO_SUCH_FILE}: moved or deleted after the run listed its inputs", file=exc.file)
+    gone = InputGoneError.of(exc.file)
     file_report.status, file_report.reason = "unreadable", gone.message
     return gone
 

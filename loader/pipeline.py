@@ -37,6 +37,7 @@ from .errors import (
     EXIT_FAILED,
     EXIT_LOCKED,
     EXIT_USAGE,
+    NO_SUCH_FILE,
     RELOAD_ALL_HINT,
     THEN_RESUME,
     ConfigError,
@@ -750,7 +751,7 @@ class Pipeline:
         """Each input against the job's checkpoint (``plan_files``); the files half loaded
         before and gone since, in the report; the columns of a read none of whose rows loaded
         that this run's replaces, forgotten (``_forget_superseded_read``)."""
-        with _inputs_checked(report):
+        with _inputs_checked(report, named=self.job.source.path):
             plans = plan_files(files, state, self.job.run.on_change, read_options(self.job.source))
         if self.job.run.engine == "threads":
             self._refuse_half_loaded_in_parts(state, plans)
@@ -1508,21 +1509,28 @@ CHECKED_FIRST_HINT = (
 
 
 @contextlib.contextmanager
-def _inputs_checked(report: RunReport | None) -> Iterator[None]:
+def _inputs_checked(report: RunReport | None, named: Sequence[str] | None = None) -> Iterator[None]:
     """While the inputs are listed and planned, before any loads: an input that is not there,
     not a file (a directory, a pipe) or not readable stops the run with no file loaded. The
     report (None: the dry run's plan) lists it as ``unreadable`` with the reason, and the hint
     says none loaded (the default one speaks of files before it, true of an input that fails
-    as it is read)."""
+    as it is read). Once the inputs are listed (``named``: ``source.path``), a file a glob
+    matched that is not there now was moved away meanwhile: ``InputGoneError``, no fix."""
     try:
         yield
     except SourceError as exc:
-        if exc.file is not None and not isinstance(exc, SourceReadError):  # not the service's failure
-            if report is not None:
-                report.files.append(FileReport(exc.file, status="unreadable", reason=exc.message))
-            if isinstance(exc, MissingInputError) and exc.hint == MissingInputError.default_hint:
-                exc.hint = CHECKED_FIRST_HINT
-        raise
+        if exc.file is None or isinstance(exc, SourceReadError):  # not the service's failure
+            raise
+        error: SourceError = exc
+        if named is not None and exc.message == NO_SUCH_FILE and exc.file not in named:
+            error = InputGoneError.of(exc.file)
+        elif isinstance(exc, MissingInputError) and exc.hint == MissingInputError.default_hint:
+            exc.hint = CHECKED_FIRST_HINT
+        if report is not None:
+            report.files.append(FileReport(exc.file, status="unreadable", reason=error.message))
+        if error is exc:
+            raise
+        raise error from None
 
 
 def over_max_rejects(limit: float | None, rows_read: int, rejected: int) -> bool:

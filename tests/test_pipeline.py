@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gc
 import gzip
@@ -25,6 +26,7 @@ from loader.errors import (
     ConfigError,
     InputGoneError,
     LoaderError,
+    MissingInputError,
     NothingLoadedError,
     RejectLimitError,
     SourceChangedError,
@@ -544,6 +546,37 @@ def test_a_globbed_file_moved_away_before_its_turn_is_a_rerun_not_a_fix(tmp_path
     assert sqlite_rows(db, "SELECT count(*) FROM t") == [(30_020,)]
     again = Pipeline(config).run()
     assert (again.status, again.rows_read, again.files_skipped, again.files_gone) == ("ok", 0, 2, 0)
+
+
+def test_a_globbed_file_moved_away_as_the_run_checks_its_inputs_is_a_rerun_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Gone between the glob's listing and the check of every input: the same race, no
+    input to fix (a file named in source.path and missing stays 66)."""
+    import loader.pipeline as pipeline_module
+
+    (tmp_path / "a.csv").write_bytes(rows_saying(["a"] * 10))
+    (tmp_path / "c.csv").write_bytes(rows_saying(["c"] * 10))
+    planned = pipeline_module.plan_files
+
+    def moved_first(*args: Any, **kwargs: Any) -> Any:
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(tmp_path / "c.csv", tmp_path / "c.moved")
+        return planned(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline_module, "plan_files", moved_first)
+    config = job(tmp_path / "*.csv", tmp_path / "t.db", {"table": "t"})
+    with pytest.raises(InputGoneError) as e:
+        Pipeline(config).run()
+    assert e.value.exit_code == 75
+    gone = [(Path(f.path).name, f.status, f.reason) for f in e.value.report.files]  # type: ignore[attr-defined]
+    assert gone == [("c.csv", "unreadable", "no such file: moved or deleted after the run listed its inputs")]
+    assert Pipeline(config).run().rows_written == 10
+    (tmp_path / "c.moved").rename(tmp_path / "c.csv")
+    config = job([tmp_path / "a.csv", tmp_path / "c.csv"], tmp_path / "u.db", {"table": "t"})
+    with pytest.raises(MissingInputError) as named:
+        Pipeline(config).run()
+    assert (named.value.exit_code, str(named.value)) == (66, f"{tmp_path / 'c.csv'}: no such file")
 
 
 def test_a_file_appended_to_during_its_load_still_stops_the_run(tmp_path: Path) -> None:
