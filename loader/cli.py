@@ -36,7 +36,16 @@ from .config import (
     load_job,
     parse_value,
 )
-from .errors import EXIT_FAILED, EXIT_OK, EXIT_SIGPIPE, ConfigError, LoaderError, NothingLoadedError, where
+from .errors import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_SIGPIPE,
+    ConfigError,
+    LoaderError,
+    NothingLoadedError,
+    no_load_hint,
+    where,
+)
 from .logs import JsonLog
 from .pipeline import Pipeline
 from .report import RunReport
@@ -400,10 +409,6 @@ def _check_replay_job(args: argparse.Namespace) -> None:
         )
 
 
-# a hint for a load (the files it read before stay loaded): what it says to do, for a file inspected
-_LOADED_HINT = re.compile(r", then rerun: the (?:files before it|other files) stay loaded$")
-
-
 def _row_count(text: str) -> int:
     """``--rows``: 0 or more (a negative count was taken as 0)."""
     try:
@@ -419,7 +424,7 @@ def _inspect(args: argparse.Namespace) -> int:
     try:
         return _inspect_file(args)
     except LoaderError as exc:
-        exc.hint = _LOADED_HINT.sub(", then inspect it again", exc.hint) if exc.hint else exc.hint
+        no_load_hint(exc, ", then inspect it again")
         raise
 
 

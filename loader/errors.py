@@ -8,11 +8,12 @@ either.
 
 from __future__ import annotations
 
+import re
 import signal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .report import RunReport
+    from .report import FileReport, RunReport
 
 # Exit codes, shared by the CLI and documented in docs/reliability.md. Codes past 4
 # follow sysexits.h. Each says what an operator does next: FIX something, then rerun
@@ -53,6 +54,24 @@ def exit_class(code: int) -> str:
     """``ok``, ``fix`` (fix something, then rerun: a retry would fail the same way) or
     ``rerun`` (a rerun resumes where this one stopped); another signal's 128+N is a rerun."""
     return EXIT_CLASS.get(code, RERUN if code > 128 else FIX)
+
+
+# Why an input that is not there cannot be read (``MissingInputError``'s message, a report's reason).
+NO_SUCH_FILE = "no such file"
+
+# How a load's hint ends where it speaks of the files it loaded (those before the one that
+# stopped it, or none): a command that loads nothing says what to do instead (``no_load_hint``).
+_LOADED_HINT_END = re.compile(
+    r", then rerun: (?:the (?:files before it|other files) stay loaded"
+    r"|every input is checked before the first loads, so this run loaded none)$"
+)
+
+
+def no_load_hint(exc: LoaderError, instead: str) -> None:
+    """``exc``'s hint for a command that loads nothing (``inspect``, a dry run): its end that
+    speaks of files loaded, or of none, replaced by ``instead`` (``", then inspect it again"``)."""
+    if exc.hint:
+        exc.hint = _LOADED_HINT_END.sub(instead, exc.hint)
 
 
 # The hint for a failure that left committed work in place: the rerun picks it up.
@@ -122,6 +141,9 @@ class LoaderError(Exception):
     """The run's report, set when a ``Pipeline.run`` fails with this error."""
     stopped_in: str | None = None
     """The checkpoint key of the file being loaded when this error stopped the run, if any."""
+    lock_refused: bool = False
+    """The run stopped before it held the target's lock (another run holds it; a stop while
+    it waited): the report and metrics files are the holder's, so it writes neither."""
     # Each front end spells the loader's advice its own way (``loader load``'s ``--table``,
     # ``loader run``'s ``--set sink.table=...``, ``load()``'s ``table=``: ``cli.hint_for``,
     # ``api._as_given``). A message tells of the data, so only what the code marks there is
@@ -210,7 +232,7 @@ class SourceError(LoaderError, OSError):
     def from_os(cls, exc: OSError, path: str, verb: str) -> SourceError:
         """An input the OS refused, as one line (``verb``: what was being done)."""
         if isinstance(exc, FileNotFoundError):
-            return MissingInputError("no such file", file=path)
+            return MissingInputError(NO_SUCH_FILE, file=path)
         if isinstance(exc, PermissionError):
             return MissingInputError("permission denied", file=path)
         return SourceReadError(f"cannot {verb}: {exc.strerror or exc}", file=path)
@@ -221,6 +243,34 @@ class MissingInputError(SourceError):
 
     exit_code = EXIT_NOINPUT
     default_hint = "fix the path or the file's permissions, then rerun: the files before it stay loaded"
+
+
+class InputGoneError(MissingInputError):
+    """An input the run listed (it matched the glob, it was there) that another program moved
+    or deleted before its turn: nothing to fix, the next run lists the inputs again. On
+    ``threads``, found as the file's turn comes, the run loads the other files first."""
+
+    exit_code = EXIT_LOCKED  # EX_TEMPFAIL, class rerun: a scheduler retries, nobody is paged
+    default_hint = (
+        "nothing to fix: rerun the same command (it lists the inputs again, and loads the file if it is back)"
+    )
+
+    @classmethod
+    def of(cls, path: str) -> InputGoneError:
+        return cls(f"{NO_SUCH_FILE}: moved or deleted after the run listed its inputs", file=path)
+
+
+def gone_at_turn(exc: LoaderError, file_report: FileReport) -> InputGoneError | None:
+    """``exc`` as an ``InputGoneError`` where it says the file of ``file_report`` is not there
+    and this run read none of its rows: the run listed it, so another program moved or
+    deleted it since (an archiver emptying the inbox). The report says why it was not read."""
+    if not isinstance(exc, MissingInputError) or exc.message != NO_SUCH_FILE:
+        return None
+    if exc.file != file_report.path or file_report.rows_read:
+        return None
+    gone = InputGoneError.of(exc.file)
+    file_report.status, file_report.reason = "unreadable", gone.message
+    return gone
 
 
 class SourceReadError(SourceError):

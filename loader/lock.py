@@ -22,7 +22,7 @@ import weakref
 from typing import IO, Any
 
 from . import stopping
-from .errors import SinkError, TargetLockedError
+from .errors import InterruptedLoad, SinkError, TargetLockedError
 from .files import make_parent
 from .paths import lock_path
 
@@ -69,15 +69,11 @@ class TargetLock:
         self._fh: IO[str] | None = None
 
     def __enter__(self) -> TargetLock:
-        deadline = time.monotonic() + self.wait
-        while True:
-            fh = self._open()
-            if not acquire(fh, max(0.0, deadline - time.monotonic())):
-                fh.close()
-                raise TargetLockedError("another loader run is writing this target", file=self.target)
-            if self._still_named(fh):
-                break
-            fh.close()  # the run before removed it as it ended: lock the file the path names now
+        try:
+            fh = self._acquire()
+        except (TargetLockedError, InterruptedLoad) as exc:  # refused, or stopped as it waited
+            exc.lock_refused = True
+            raise
         try:  # the pid is for people; a full disk must not stop the run here
             fh.seek(0)
             fh.truncate()
@@ -87,6 +83,23 @@ class TargetLock:
             pass
         self._fh = fh
         return self
+
+    def _acquire(self) -> IO[str]:
+        """The lock file, locked (waiting up to ``wait`` seconds for another run's)."""
+        deadline = time.monotonic() + self.wait
+        while True:
+            fh = self._open()
+            try:
+                got = acquire(fh, max(0.0, deadline - time.monotonic()))
+            except BaseException:  # stopped as it waited
+                fh.close()
+                raise
+            if not got:
+                fh.close()
+                raise TargetLockedError("another loader run is writing this target", file=self.target)
+            if self._still_named(fh):
+                return fh
+            fh.close()  # the run before removed it as it ended: lock the file the path names now
 
     def _open(self) -> IO[str]:
         try:

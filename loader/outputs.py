@@ -8,12 +8,12 @@ import contextlib
 from collections.abc import Callable
 
 from .config import RunConfig
-from .errors import EXIT_LOCKED, EXIT_OK, EXIT_USAGE, LoaderError
+from .errors import EXIT_OK, EXIT_USAGE, LoaderError
 from .metrics import write_metrics
 from .report import RunReport
 
 
-def write_outputs(run: RunConfig, report: RunReport) -> None:
+def write_outputs(run: RunConfig, report: RunReport, *, lock_refused: bool = False) -> None:
     """The report and the metrics of a finished run (``report.exit_code`` says how it ended).
 
     After a success, a path the OS refuses is a ``LoaderError`` naming it, and the run's
@@ -21,11 +21,14 @@ def write_outputs(run: RunConfig, report: RunReport) -> None:
     (the process exits with its code, and neither file may say the run was ok). After a
     failure they are written as far as the OS lets (the run's own error is the one to
     raise), except that a usage error writes neither (the report or metrics path may be
-    the very mistake) and a run refused by the lock leaves the metrics to the run that holds it.
+    the very mistake), nor does a run that did not get the target's lock (``lock_refused``:
+    another run holds it, and the files are that run's, which a monitor reads meanwhile).
 
     The peak is read again once they are written (the report of thousands of input files may
     be the run's peak), and where it rose they are written again with it: past the ceiling, a
     run is ``memory_exceeded``, never ``ok``."""
+    if lock_refused:
+        return
     if report.exit_code != EXIT_OK:
         _write_after_failure(run, report)
         if report.peak_again():
@@ -61,7 +64,7 @@ def _write_after_failure(run: RunConfig, report: RunReport) -> None:
     if run.report and code != EXIT_USAGE:
         with contextlib.suppress(OSError):
             report.write(run.report)
-    if run.metrics_file and code not in (EXIT_LOCKED, EXIT_USAGE):
+    if run.metrics_file and code != EXIT_USAGE:
         with contextlib.suppress(OSError):
             write_metrics(run.metrics_file, report)
 

@@ -37,9 +37,11 @@ from .errors import (
     EXIT_FAILED,
     EXIT_LOCKED,
     EXIT_USAGE,
+    NO_SUCH_FILE,
     RELOAD_ALL_HINT,
     THEN_RESUME,
     ConfigError,
+    InputGoneError,
     InterruptedLoad,
     LoaderError,
     MissingInputError,
@@ -51,6 +53,8 @@ from .errors import (
     SourceError,
     SourceReadError,
     TargetLockedError,
+    gone_at_turn,
+    no_load_hint,
     one_line,
 )
 from .files import remove_target
@@ -405,6 +409,13 @@ class Pipeline:
 
     def plan(self) -> Plan:
         """Check the config and the sources and describe the run; writes nothing."""
+        try:
+            return self._plan_run()
+        except LoaderError as exc:  # a load's hint tells of files loaded: the dry run loaded none
+            no_load_hint(exc, ", then check again (the dry run wrote nothing)")
+            raise
+
+    def _plan_run(self) -> Plan:
         self.stages = for_load(self.stages)  # as each run does: nothing an earlier run learnt is taken as checked
         spelled, files = self._inputs()
         self._check_paths(files)  # before any input is opened: the target may match the input glob
@@ -740,7 +751,7 @@ class Pipeline:
         """Each input against the job's checkpoint (``plan_files``); the files half loaded
         before and gone since, in the report; the columns of a read none of whose rows loaded
         that this run's replaces, forgotten (``_forget_superseded_read``)."""
-        with _inputs_checked(report):
+        with _inputs_checked(report, named=self.job.source.path):
             plans = plan_files(files, state, self.job.run.on_change, read_options(self.job.source))
         if self.job.run.engine == "threads":
             self._refuse_half_loaded_in_parts(state, plans)
@@ -866,6 +877,7 @@ class Pipeline:
                 InterruptedLoad: "interrupted",
                 RejectLimitError: "rejects_exceeded",
                 NothingLoadedError: "nothing_loaded",
+                InputGoneError: "failed",  # a 75 of its own: no other run or program holds the target
             }.get(type(exc), "locked" if exc.exit_code == EXIT_LOCKED else "failed")
             report.error, report.exit_code = str(exc), exc.exit_code
         elif isinstance(exc, KeyboardInterrupt):  # SIGINT where no handler of ours stops at a batch boundary
@@ -876,7 +888,7 @@ class Pipeline:
         report.finish(status)
         exc.report = report  # type: ignore[attr-defined]  # any exception: the caller still has the report
         self._announce(report)
-        write_outputs(self.job.run, report)
+        write_outputs(self.job.run, report, lock_refused=getattr(exc, "lock_refused", False))
 
     def _name_kept_rows(self, exc: LoaderError) -> None:
         """A file that stopped the run part way for its data (damaged, truncated, a value a
@@ -1048,10 +1060,9 @@ class Pipeline:
                     ):  # a changed file that stops the run leaves the files before it loaded
                         self._skip(plan, report)
                     continue
-                assert plan.state is not None
-                state.files[plan.key] = plan.state
-                types = self._load_file(plan, types, loop, writer, fresh=fresh and not prepared)
-                prepared = True
+                loaded = self._load_listed(plan, state, types, loop, writer, fresh=fresh and not prepared)
+                if loaded is not None:
+                    types, prepared = loaded, True
             loop.settle()  # the last files' rows: the files loaded stay so whatever follows
             _raise_unreadable(plans)
             writer.finish()
@@ -1179,6 +1190,29 @@ class Pipeline:
                 "changed since it was loaded (size or content differ from the checkpoint)", file=plan.path, hint=hint
             )
 
+    def _load_listed(
+        self,
+        plan: FilePlan,
+        state: JobState,
+        types: dict[str, pa.DataType],
+        loop: _Loop,
+        writer: Writer,
+        *,
+        fresh: bool,
+    ) -> dict[str, pa.DataType] | None:
+        """``_load_file`` with ``plan``'s checkpoint entry in ``state``; None where another program
+        moved the file away before its turn (``gone_at_turn``): the other files load, then
+        ``_raise_unreadable`` stops the run with its error, the entry as it was."""
+        assert plan.state is not None
+        before = state.files.get(plan.key)
+        state.files[plan.key] = plan.state
+        try:
+            return self._load_file(plan, types, loop, writer, fresh=fresh)
+        except InputGoneError as exc:
+            _put_back(state.files, plan.key, before)
+            plan.status, plan.error = "unreadable", exc
+            return None
+
     def _load_file(
         self, plan: FilePlan, types: dict[str, pa.DataType], loop: _Loop, writer: Writer, *, fresh: bool
     ) -> dict[str, pa.DataType]:
@@ -1190,6 +1224,7 @@ class Pipeline:
         with (
             _stopping_in(plan.key),
             loop.settled_unless_staged(),
+            _gone_at_turn(fr),
             open_reader(
                 plan.path,
                 self.job.source,
@@ -1446,6 +1481,26 @@ def _stopping_in(key: str) -> Iterator[None]:
         raise
 
 
+@contextlib.contextmanager
+def _gone_at_turn(fr: FileReport) -> Iterator[None]:
+    """A file the run listed that is not there when its turn comes: ``gone_at_turn``."""
+    try:
+        yield
+    except MissingInputError as exc:
+        gone = gone_at_turn(exc, fr)
+        if gone is None:
+            raise
+        raise gone from None
+
+
+def _put_back(entries: dict[str, Any], key: str, before: Any) -> None:
+    """The checkpoint's entry for ``key`` as it was before (none: none)."""
+    if before is None:
+        entries.pop(key, None)
+    else:
+        entries[key] = before
+
+
 # An input found missing or unreadable as the run checks them all, before the first loads.
 CHECKED_FIRST_HINT = (
     "fix the path or the file's permissions, then rerun: every input is checked before the first "
@@ -1454,21 +1509,28 @@ CHECKED_FIRST_HINT = (
 
 
 @contextlib.contextmanager
-def _inputs_checked(report: RunReport | None) -> Iterator[None]:
+def _inputs_checked(report: RunReport | None, named: Sequence[str] | None = None) -> Iterator[None]:
     """While the inputs are listed and planned, before any loads: an input that is not there,
     not a file (a directory, a pipe) or not readable stops the run with no file loaded. The
     report (None: the dry run's plan) lists it as ``unreadable`` with the reason, and the hint
     says none loaded (the default one speaks of files before it, true of an input that fails
-    as it is read)."""
+    as it is read). Once the inputs are listed (``named``: ``source.path``), a file a glob
+    matched that is not there now was moved away meanwhile: ``InputGoneError``, no fix."""
     try:
         yield
     except SourceError as exc:
-        if exc.file is not None and not isinstance(exc, SourceReadError):  # not the service's failure
-            if report is not None:
-                report.files.append(FileReport(exc.file, status="unreadable", reason=exc.message))
-            if isinstance(exc, MissingInputError) and exc.hint == MissingInputError.default_hint:
-                exc.hint = CHECKED_FIRST_HINT
-        raise
+        if exc.file is None or isinstance(exc, SourceReadError):  # not the service's failure
+            raise
+        error: SourceError = exc
+        if named is not None and exc.message == NO_SUCH_FILE and exc.file not in named:
+            error = InputGoneError.of(exc.file)
+        elif isinstance(exc, MissingInputError) and exc.hint == MissingInputError.default_hint:
+            exc.hint = CHECKED_FIRST_HINT
+        if report is not None:
+            report.files.append(FileReport(exc.file, status="unreadable", reason=error.message))
+        if error is exc:
+            raise
+        raise error from None
 
 
 def over_max_rejects(limit: float | None, rows_read: int, rejected: int) -> bool:

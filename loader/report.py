@@ -65,7 +65,9 @@ class FileReport:
     sorted ingest commits rows with the sorted run that holds them), ``unreadable`` (an object
     whose key pyarrow cannot open: the run loads the other files, then stops with exit 66; or
     an input missing, not a file, or that cannot be opened: every input is checked before
-    the first loads, so the run stops with none loaded; ``reason`` says why) or
+    the first loads, so the run stops with none loaded; or a file another program moved
+    or deleted after the run listed its inputs: the run stops with exit 75, on ``threads``
+    once the others are loaded; ``reason`` says why) or
     ``gone`` (half loaded by an earlier run and not among the inputs any more: deleted,
     moved, or left out of the glob; its committed rows stay) or ``too-new`` (changed less than
     ``source.min_age`` ago: left for a later run, not read; ``reason`` says when) or ``empty``

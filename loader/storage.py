@@ -31,7 +31,15 @@ import pyarrow as pa
 
 from .compat import sha256
 from .config import read_secret
-from .errors import ConfigError, MissingInputError, SourceChangedError, SourceError, SourceReadError, one_line
+from .errors import (
+    NO_SUCH_FILE,
+    ConfigError,
+    MissingInputError,
+    SourceChangedError,
+    SourceError,
+    SourceReadError,
+    one_line,
+)
 from .stopping import interruptible
 
 STDIN = "-"
@@ -201,7 +209,7 @@ def missing(path: str) -> SourceError:
     """The error for an input that is not there: for a remote one, whether the bucket is."""
     loc = remote(path) if path != STDIN else None
     if loc is None or loc.prefix.startswith("hdfs"):
-        return MissingInputError("no such file", file=path)
+        return MissingInputError(NO_SUCH_FILE, file=path)
     if _no_bucket(loc):  # s3://bucket alone too
         return MissingInputError("no such bucket", file=path, hint=_AWS_ERRORS["NO_SUCH_BUCKET"][1])
     return remote_error(FileNotFoundError(path), path, "open")

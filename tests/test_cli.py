@@ -677,6 +677,25 @@ def test_a_size_flag_takes_the_largest_integer_as_typed(
     )
 
 
+def test_a_dry_run_that_finds_a_bad_input_says_to_check_again_not_that_files_stay_loaded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A dry run loads nothing: the load's hints of files loaded (before it, or none) are not its own."""
+    (tmp_path / "a.csv").write_text("id\n1\n")
+    (tmp_path / "b.parquet").write_text("not parquet\n")
+    target = str(tmp_path / "t.db")
+    assert main(["load", str(tmp_path / "b.parquet"), target, "--table", "t", "--dry-run"]) == 65
+    assert capsys.readouterr().err.splitlines()[1] == (
+        "  hint: fix or replace the file, then check again (the dry run wrote nothing)"
+    )
+    assert main(["load", str(tmp_path / "a.csv"), str(tmp_path / "no.csv"), target, "--table", "t", "--dry-run"]) == 66
+    assert capsys.readouterr().err.splitlines() == [
+        f"loader: error: {tmp_path / 'no.csv'}: no such file",
+        "  hint: fix the path or the file's permissions, then check again (the dry run wrote nothing)",
+    ]
+    assert not (tmp_path / "t.db").exists()
+
+
 def test_a_dry_run_of_standard_input_says_it_did_not_read_it(tmp_path: Path) -> None:
     """It said "sources are valid" for a key naming a column standard input lacks, which the load refuses."""
     db = tmp_path / "o.ldb"

@@ -887,6 +887,57 @@ def test_progress_counts_each_part_when_its_worker_finishes_it(tmp_path: Path, c
     assert {p["worker"] for p in report.parts} == {d["worker"] for d in finished}
 
 
+def test_a_globbed_file_moved_away_before_its_parts_are_read_is_a_rerun(tmp_path: Path) -> None:
+    """An archiver moves a listed file out of the inbox while the parts of the one before it
+    load: its part finds no file. Not the user's to fix (exit 75, class rerun); the report
+    says why it was not read, and the rerun loads the rest with nothing to fix."""
+    inbox, archive = tmp_path / "in", tmp_path / "archive"
+    inbox.mkdir(), archive.mkdir()
+    paths = csv_files(inbox, files=3)
+    target = tmp_path / "t.db"
+
+    def move_after_a_part(name: str, data: dict[str, Any]) -> None:
+        if name == "part" and paths[1].exists():
+            os.replace(paths[1], archive / paths[1].name)
+
+    config = job(paths, target, "processes")
+    config = replace(
+        config, source=replace(config.source, path=[str(inbox / "*.csv")]), run=replace(config.run, workers=1)
+    )
+    with pytest.raises(LoaderError) as err:
+        Pipeline(config, on_event=move_after_a_part).run()
+    assert str(err.value) == f"{paths[1]}: no such file: moved or deleted after the run listed its inputs"
+    assert (err.value.exit_code, err.value.report.status) == (75, "failed")  # type: ignore[attr-defined]
+    files = err.value.report.files  # type: ignore[attr-defined]
+    assert [(Path(f.path).name, f.status) for f in files] == [("in0.csv", "loaded"), ("in1.csv", "unreadable")]
+    again = Pipeline(config).run()
+    assert (again.status, again.files_skipped, again.files_loaded) == ("ok", 1, 1)
+
+
+def test_a_file_renamed_over_with_a_new_header_while_its_parts_are_read_is_changed_not_a_table_to_alter(
+    tmp_path: Path,
+) -> None:
+    """A later part opens the path and reads the new file's header (`mame`): the error blamed
+    the table and said to add --alter, which only reached `changed since it was loaded`."""
+    src, new = tmp_path / "a.csv", tmp_path / "new.csv"
+    rows = "".join(f"{i},n{i:06d}\n" for i in range(20_000))
+    src.write_text("id,name\n" + rows)
+    new.write_text("id,mame\n" + rows)  # same size
+
+    def rename_after_a_part(name: str, data: dict[str, Any]) -> None:
+        if name == "part" and new.exists():
+            os.replace(new, src)
+
+    config = JobConfig(
+        source=SourceConfig(path=[str(src)]),
+        sink=SinkConfig(path=str(tmp_path / "t.db"), table="t"),
+        run=RunConfig(engine="processes", workers=1, part_size=16_000),
+    )
+    with pytest.raises(SourceChangedError) as err:
+        Pipeline(config, on_event=rename_after_a_part).run()
+    assert str(err.value) == f"{src}: changed while it was read"
+
+
 def test_a_file_rewritten_while_its_parts_are_read_is_not_marked_done(tmp_path: Path) -> None:
     """Its parts are read by other processes, each opening it: the last part's commit
     checks it is still the file the run began with."""

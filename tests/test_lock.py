@@ -15,7 +15,7 @@ import pytest
 from loader.errors import TargetLockedError
 from loader.lock import TargetLock
 from tests.conftest import write_csv
-from tests.reliability_util import cli
+from tests.reliability_util import cli, env
 
 
 def test_a_run_that_ends_removes_its_lock_file(tmp_path: Path) -> None:
@@ -103,3 +103,23 @@ def test_the_refusal_s_hint_names_lock_wait_in_each_front_end_s_spelling(tmp_pat
         "  hint: retry when it ends, or give --lock-wait the seconds to wait for it\n",
     )
     assert main(["load", str(src), str(db), "-q"]) == 0
+
+
+def test_a_run_refused_or_stopped_at_the_lock_leaves_the_holder_s_report_and_metrics(tmp_path: Path) -> None:
+    """Every run of a scheduled job is given the same run.report and run.metrics_file: a run
+    that never held the lock (75, or SIGTERM while it waited for it) wrote them under the
+    holder's feet, and a monitor read `locked`, 0 rows, until the holder ended."""
+    src = write_csv(tmp_path / "a.csv", ["id"], [[1], [2]])
+    db, rep, prom = tmp_path / "a.db", tmp_path / "rep.json", tmp_path / "a.prom"
+    args = ["load", str(src), str(db), "--table", "t", "--report", str(rep), "--metrics-file", str(prom), "-q"]
+    assert cli(*args).returncode == 0
+    before = (rep.read_bytes(), prom.read_bytes())
+    with TargetLock(str(db)):
+        assert cli(*args).returncode == 75
+        waiting = subprocess.Popen(
+            [sys.executable, "-m", "loader", *args, "--lock-wait", "60"], env=env(None), cwd=Path(__file__).parents[1]
+        )
+        time.sleep(2.0)  # started, and waiting for the lock
+        waiting.send_signal(signal.SIGTERM)
+        assert waiting.wait(timeout=60) == 143
+    assert (rep.read_bytes(), prom.read_bytes()) == before

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gc
 import gzip
@@ -23,11 +24,14 @@ import pytest
 from loader import JobConfig, Pipeline, RunConfig, SinkConfig, SourceConfig, load
 from loader.errors import (
     ConfigError,
+    InputGoneError,
     LoaderError,
+    MissingInputError,
     NothingLoadedError,
     RejectLimitError,
     SourceChangedError,
     TransformError,
+    exit_class,
 )
 from loader.pipeline import SMALL_FILE_BYTES
 from loader.transforms import FillNull
@@ -517,6 +521,62 @@ def test_a_file_renamed_over_during_its_load_is_loaded_whole_in_the_version_read
     assert sqlite_state(db)["file:" + str(src)]["done"]
     with pytest.raises(SourceChangedError, match="changed since it was loaded"):
         Pipeline(config).run()
+
+
+def test_a_globbed_file_moved_away_before_its_turn_is_a_rerun_not_a_fix(tmp_path: Path) -> None:
+    """An archiver moves a matched file out of the inbox while the run loads the one before
+    it: the others load, the run stops with 75 (class rerun), the report says why the file
+    was not read, and the rerun has nothing left to do."""
+    inbox, archive, db = tmp_path / "in", tmp_path / "archive", tmp_path / "t.db"
+    inbox.mkdir(), archive.mkdir()
+    for name, n in (("a", 30_000), ("c", 10), ("d", 20)):
+        (inbox / f"{name}.csv").write_bytes(rows_saying([name] * n))
+    config = job(inbox / "*.csv", db, {"table": "t", "batch_size": 1000}, {"chunk_size": 1000}, block_size=16 << 10)
+    move = after_chunks(3, lambda: os.replace(inbox / "c.csv", archive / "c.csv"))
+    with pytest.raises(InputGoneError, match=r"c\.csv: no such file: moved or deleted after the run listed") as e:
+        Pipeline(config, transforms=[move]).run()
+    assert (e.value.exit_code, exit_class(e.value.exit_code)) == (75, "rerun")
+    report = e.value.report  # type: ignore[attr-defined]
+    assert report.status == "failed"
+    assert [(Path(f.path).name, f.status, f.reason) for f in report.files] == [
+        ("a.csv", "loaded", None),
+        ("c.csv", "unreadable", "no such file: moved or deleted after the run listed its inputs"),
+        ("d.csv", "loaded", None),
+    ]
+    assert sqlite_rows(db, "SELECT count(*) FROM t") == [(30_020,)]
+    again = Pipeline(config).run()
+    assert (again.status, again.rows_read, again.files_skipped, again.files_gone) == ("ok", 0, 2, 0)
+
+
+def test_a_globbed_file_moved_away_as_the_run_checks_its_inputs_is_a_rerun_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Gone between the glob's listing and the check of every input: the same race, no
+    input to fix (a file named in source.path and missing stays 66)."""
+    import loader.pipeline as pipeline_module
+
+    (tmp_path / "a.csv").write_bytes(rows_saying(["a"] * 10))
+    (tmp_path / "c.csv").write_bytes(rows_saying(["c"] * 10))
+    planned = pipeline_module.plan_files
+
+    def moved_first(*args: Any, **kwargs: Any) -> Any:
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(tmp_path / "c.csv", tmp_path / "c.moved")
+        return planned(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline_module, "plan_files", moved_first)
+    config = job(tmp_path / "*.csv", tmp_path / "t.db", {"table": "t"})
+    with pytest.raises(InputGoneError) as e:
+        Pipeline(config).run()
+    assert e.value.exit_code == 75
+    gone = [(Path(f.path).name, f.status, f.reason) for f in e.value.report.files]  # type: ignore[attr-defined]
+    assert gone == [("c.csv", "unreadable", "no such file: moved or deleted after the run listed its inputs")]
+    assert Pipeline(config).run().rows_written == 10
+    (tmp_path / "c.moved").rename(tmp_path / "c.csv")
+    config = job([tmp_path / "a.csv", tmp_path / "c.csv"], tmp_path / "u.db", {"table": "t"})
+    with pytest.raises(MissingInputError) as named:
+        Pipeline(config).run()
+    assert (named.value.exit_code, str(named.value)) == (66, f"{tmp_path / 'c.csv'}: no such file")
 
 
 def test_a_file_appended_to_during_its_load_still_stops_the_run(tmp_path: Path) -> None:

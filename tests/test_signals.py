@@ -146,7 +146,8 @@ def test_sigterm_during_the_sorted_merge_stops_it_and_a_rerun_merges_again(tmp_p
     assert not (tmp_path / "t.ldb.runs").exists()
 
 
-def test_sigterm_while_waiting_for_the_lock_stops_with_143_and_a_report(tmp_path: Path) -> None:
+def test_sigterm_while_waiting_for_the_lock_stops_with_143_and_leaves_the_holder_s_report(tmp_path: Path) -> None:
+    """The report file is the running run's (a scheduled job gives every run the same one)."""
     from loader.lock import TargetLock
 
     src = make_input(tmp_path / "in.csv")
@@ -161,7 +162,7 @@ def test_sigterm_while_waiting_for_the_lock_stops_with_143_and_a_report(tmp_path
         "loader: error: stopped by SIGTERM; committed work is kept",
         "  hint: run the same command again to resume where it stopped",
     ]
-    assert json.loads(report.read_text())["status"] == "interrupted"
+    assert not report.exists()
     assert not target.exists()
 
 

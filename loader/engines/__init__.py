@@ -40,7 +40,9 @@ from ..errors import (
     InterruptedLoad,
     LoaderError,
     RejectLimitError,
+    SchemaMismatchError,
     SourceChangedError,
+    gone_at_turn,
 )
 from ..files import temporaries
 from ..forking import can_fork, quiet_fork
@@ -734,7 +736,7 @@ class Coordinator:
 
     def _mark_incomplete(self) -> None:
         for f in self.files.values():
-            if f.left:
+            if f.left and f.report.status != "unreadable":  # not ``gone_at_turn``'s
                 f.report.status = "incomplete"  # the rows its committed parts hold stay
 
     def _run_parts(self, todo: list[PartTask], engine: Engine, window: int) -> None:
@@ -803,6 +805,9 @@ class Coordinator:
                 exc.stopped_in = task.part.key  # its committed parts named (``_name_kept_rows``)
                 self._turn_of(task.part.path)  # listed, as incomplete, as ``threads`` lists the file it stopped in
                 self._announce(task.part.path)  # and logged as begun, as ``threads`` logs it before it reads
+                gone = gone_at_turn(exc, self._file(task.part.path).report)  # moved away before a part of it read
+                if gone is not None:
+                    raise gone from None
                 raise
 
     def _number_in_file(self, task: PartTask, exc: LoaderError) -> None:
@@ -896,7 +901,10 @@ class Coordinator:
         self.reasons.update(result.reasons)  # before those of its rows the table refuses (``_refused``)
         t0 = time.monotonic()
         try:
-            with naming_file(task.part.path):  # a column the part holds that the table lacks
+            with (
+                _changed_first(task.part.path, f.state.identity),
+                naming_file(task.part.path),  # a column the part holds that the table lacks
+            ):
                 self._merge(result.files, result.rows_written, pipe.job_name, entries)
         except BaseException:
             self._undo(f, result, counts)
@@ -1095,3 +1103,15 @@ def load_parts(
     # the parts run at once: their own seconds add up to more than the phase's
     report.parts_seconds = round(sum(p["seconds"] for p in report.parts), 3)
     return coordinator.reasons
+
+
+@contextlib.contextmanager
+def _changed_first(path: str, before: dict[str, Any] | None) -> Iterator[None]:
+    """A part whose columns the table lacks, of a file that changed since the run began (one
+    renamed over with a new header: each part opens the path and reads the header there):
+    the change is the cause, said so (65, ``run.on_change``), not a table to ``--alter``."""
+    try:
+        yield
+    except SchemaMismatchError:
+        storage.check_unchanged(path, before)
+        raise
