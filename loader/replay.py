@@ -61,7 +61,7 @@ from .rejects import Committed, RejectFile, reject_target
 from .report import FileReport, RunReport, ignored_text
 from .schema import as_declared, binding, bound, declared_pins, decode_types, spellings, stored_types
 from .sinks.base import Encoded, Encoder
-from .state import STAMP_ENTRY, FileState, JobState, Ledger, file_key, identity, same_content, same_job
+from .state import REPLAYED, STAMP_ENTRY, FileState, JobState, Ledger, file_key, identity, same_content, same_job
 from .storage import file_mode, refuse_special
 from .suggest import fold
 from .transforms import Stage, close_stages, output_schema
@@ -73,7 +73,7 @@ if TYPE_CHECKING:
     from .pipeline import Pipeline
     from .readers.jsonl import KeyColumns
 
-MARK = "replayed:"
+MARK = REPLAYED
 
 
 def replay_rejects_path(path: str) -> str:

@@ -39,6 +39,10 @@ file_key = storage.key
 
 TABLE_JOB = "table:"  # a SQLite table's job: TABLE_JOB and the table's name
 
+# Rows a replay loaded (``loader.replay``), one entry per source file and commit:
+# ``replayed:<path>#<first>-<last>``, ``<path>#v<version>`` for a version past the first.
+REPLAYED = "replayed:"
+
 # The rule a header's empty and repeated names are named by (``readers.base.dedupe_names``):
 # 1, a suffix skipping only the names before it (``x,X,x_2`` as ``x, X_2, x_2_2``), earlier
 # versions'; 2, one skipping every name the header holds (``x, X_3, x_2``). A job entry records
@@ -146,6 +150,15 @@ def rejected_with_others(fs: FileState, options: dict[str, Any] | None) -> bool:
     return options is not None and fs.done and fs.read_with is not None and fs.read_with != options
 
 
+def replayed_version(entry: str) -> tuple[str, int]:
+    """The file key and version of a replay's checkpoint entry (``REPLAYED``)."""
+    file = entry[len(REPLAYED) :].rsplit("#", 1)[0]  # without its rows' range
+    path, sep, version = file.rpartition("#v")
+    if sep and version.isdigit():
+        return file_key(path), int(version)
+    return file_key(file), 1
+
+
 PART_KEY = "part:"  # a part an engine committed (``loader.engines``)
 
 
@@ -180,6 +193,8 @@ class JobState:
     fixed: list[str] = field(default_factory=list)  # columns whose type was recorded before this load began
     parts: dict[str, PartsKept] = field(default_factory=dict)  # by file key: rows of the parts engines committed
     names: int = NAMES  # the rule the job's columns were named by (``NAMES``)
+    # (file key, version) of each file version some rows of which a replay loaded (``REPLAYED``)
+    replayed: set[tuple[str, int]] = field(default_factory=set)
 
     @classmethod
     def parse(cls, entries: dict[str, str]) -> JobState:
@@ -199,7 +214,14 @@ class JobState:
                     state.files[name] = FileState(**json.loads(value))
             elif key.startswith(PART_KEY):
                 state.add_part(json.loads(value))
+            elif key.startswith(REPLAYED):
+                state.replayed.add(replayed_version(key))
         return state
+
+    def rows_replayed(self, key: str, fs: FileState) -> bool:
+        """A replay loaded rows of the version ``fs`` of the file ``key``: some of it is in the
+        target, so it is not one "none of whose rows loaded" (``rejected_with_others``)."""
+        return (key, fs.version) in self.replayed
 
     def add_part(self, part: dict[str, Any]) -> None:
         """A part an engine committed (``loader.engines``): its rows, counted to its file."""
@@ -427,7 +449,9 @@ def plan_files(
             out.append(FilePlan(path, key, "skipped"))
             continue
         if fs is not None and path != "-":
-            found = _against_entry(path, key, fs, ident, on_change, read_with)
+            # a version a replay loaded rows of holds rows in the target: never read again
+            again = None if state.rows_replayed(key, fs) else read_with
+            found = _against_entry(path, key, fs, ident, on_change, again)
             if isinstance(found, FilePlan):
                 out.append(found)
                 continue

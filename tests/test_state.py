@@ -768,3 +768,70 @@ def test_a_file_every_row_of_which_was_rejected_is_read_again_with_other_source_
     # its entry as committed: the version it replaced, for a replay to skip its reject lines
     assert json.loads(again.state.to_json())["superseded"] == [1]
     assert "read_with" not in json.loads(again.state.to_json())
+
+
+def test_a_version_a_replay_loaded_rows_of_is_not_read_again_with_other_source_options(tmp_path: Path) -> None:
+    """A replay's checkpoint entries (``replayed:<path>[#v<version>]#<rows>``) name the file
+    versions with rows in the target: such a version is skipped whatever the options; a
+    replay of another version of the file does not hold it back."""
+    src = tmp_path / "d.csv"
+    src.write_bytes(b"id;name\n3;Zo\xeb\n")
+    utf8 = read_options(SourceConfig(path=[str(src)]))
+    cp1252 = read_options(SourceConfig(path=[str(src)], encoding="cp1252"))
+    counts = {"rows_read": 1, "rows_rejected": 1, "done": True, "position": {"row": 1}, "read_with": utf8}
+    key = file_key(str(src))
+    entry = FileState(str(src), identity(str(src)), **counts).to_json()
+    state = JobState.parse({key: entry, f"replayed:{src}#1-1": "[1]"})
+    assert state.replayed == {(key, 1)}
+    assert [p.status for p in plan_files([str(src)], state, "error", cp1252)] == ["skipped"]
+    # the replayed rows are of version 2: version 1's read is still read again
+    state = JobState.parse({key: entry, f"replayed:{src}#v2#1-1": "[1]"})
+    assert state.replayed == {(key, 2)}
+    assert [p.status for p in plan_files([str(src)], state, "error", cp1252)] == ["loaded"]
+
+
+def _fix_rejects(path: Path, column: str, fixed: dict[str, str]) -> None:
+    """The user's fix of a reject file: each line's ``column`` by its row's ``id``."""
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    for line in lines:
+        line["values"][column] = fixed[line["values"]["id"]]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_file_whose_rejects_were_replayed_is_not_read_again_under_other_source_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
+    """Every row of day1.csv rejected (exit 4), its fixed rejects replayed: its rows are in the
+    target. The next day's run with --encoding cp1252 read day1.csv again and loaded its rows
+    a second time (exit 0)."""
+    monkeypatch.chdir(tmp_path)
+    Path("day1.csv").write_bytes(b"id,name\n1,Zo\xeb\n2,caf\xe9\n")
+    load = ["load", "day*.csv", "o.db", "--table", "t", "-q", "--engine", engine]
+    assert main(load) == 4
+    _fix_rejects(tmp_path / "o.db.table-t.rejects.jsonl", "name", {"1": "Zoë", "2": "café"})
+    assert main(["replay", "o.db.table-t.rejects.jsonl", "day*.csv", "o.db", "--table", "t", "-q"]) == 0
+    Path("day2.csv").write_bytes(b"id,name\n3,na\xefve\n")
+    assert main([*load, "--encoding", "cp1252", "--report", "r.json"]) == 0
+    report = json.loads(Path("r.json").read_text())
+    assert [(f["path"], f["status"]) for f in report["files"]] == [("day1.csv", "skipped"), ("day2.csv", "loaded")]
+    assert sqlite_rows(tmp_path / "o.db", "SELECT id, name FROM t ORDER BY rowid") == [
+        (1, "Zoë"),
+        (2, "café"),
+        (3, "naïve"),
+    ]
+
+
+def test_a_file_whose_type_rejects_were_replayed_is_not_read_again_with_other_na_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every amount not an int64 (exit 4), the fixed rejects replayed; a later run with other
+    --na-values read the file again: its rows twice, the second time with NULL amounts."""
+    monkeypatch.chdir(tmp_path)
+    Path("d.csv").write_text("id,amount\n1,x1\n2,x2\n")
+    load = ["load", "d.csv", "o.db", "--table", "t", "-q", "--columns", "amount=int64"]
+    assert main(load) == 4
+    _fix_rejects(tmp_path / "o.db.table-t.rejects.jsonl", "amount", {"1": "10", "2": "20"})
+    assert main(["replay", "o.db.table-t.rejects.jsonl", *load[1:]]) == 0
+    assert main([*load, "--na-values", "x1", "--na-values", "x2"]) == 0
+    assert sqlite_rows(tmp_path / "o.db", "SELECT id, amount FROM t ORDER BY id") == [(1, 10), (2, 20)]
