@@ -560,7 +560,7 @@ class Pipeline:
     def _plan_remade(self, plans: list[FilePlan]) -> None:
         """For the dry run: a table the load makes anew (``_forget_superseded_read``; the dry
         run takes it to be empty, as the job wrote no row) is made by the first file read."""
-        columns = self._superseded_columns(self._peeked, plans, rows_committed(self._peeked) > 0)
+        columns = self._superseded_columns(self._peeked, plans, _rows_in_target(self._peeked))
         table = getattr(self, "_table_columns", {})
         if columns is not None and {fold(c) for c in columns} == {fold(c) for c in table}:
             self._table_columns = {}
@@ -1137,7 +1137,7 @@ class Pipeline:
         options: the columns it recorded came of the read this one replaces (a header split at
         the wrong delimiter), so they bind nothing, and the empty table made of them is made
         anew if the columns read now do not fit it."""
-        columns = self._superseded_columns(state, plans, rows_committed(state) > 0)
+        columns = self._superseded_columns(state, plans, _rows_in_target(state))
         if columns is not None:
             writer.remake_if_empty(columns)
             state.schema, state.fixed = None, []
@@ -1828,6 +1828,12 @@ class _Loop:
             # until written: smaller batches from here on, never below a chunk.
             self.batch_size = max(self.chunk_rows, self.batch_size // 2)
             self.report.batch_size = self.batch_size
+
+
+def _rows_in_target(state: JobState) -> bool:
+    """Whether the job's rows are in the target: its runs' (``rows_committed``) or a replay's
+    (rows of a file none of whose rows a run loaded count too)."""
+    return rows_committed(state) > 0 or bool(state.replayed)
 
 
 def _check_unchanged(reader: Any, fs: FileState) -> None:
