@@ -73,9 +73,11 @@ _METAVARS = {
 }
 # the keys `run` and `validate` take as flags (the job file holds the rest; --set reaches any key)
 RUN_KEYS = {"run.*", "sink.batch_size"}
-REPLAY_KEYS = {"run.report", "run.lock_wait", "run.quiet", "run.log_format", "run.metrics_file", "run.max_rejects"}
-# and, as `load` takes them, the keys that say which job wrote the reject file: a replay of a
-# `loader load` run is given that load's sources, target and flags (`--job` is the job file)
+# `replay` takes `load`'s flags, so a load's rejects replay with the load's command line as it was
+# (README); an engine's flags, which a replay in this process does not use, change nothing. Not
+# `--job NAME` (`run.job`): `--job` is replay's job file, the job's name `--set run.job=NAME`.
+REPLAY_KEYS = {"run.*", "!run.job"}
+# and the keys that say which job wrote the reject file: its sources and target, as given
 REPLAY_JOB_KEYS = {"source.*", "sink.*"}
 # the keys `inspect` takes as flags: every key that says how a file is read, as `load` takes them;
 # not those that say which files a load takes (``!``: left out), which inspect would only ignore
@@ -248,14 +250,16 @@ def _allow_python(p: argparse.ArgumentParser) -> None:
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("command options")
     g.add_argument("--dry-run", action="store_true", help="check config and sources, print the plan, write nothing")
-    g.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="show the progress line on stderr, or not (default: when stderr is a terminal); "
+    _progress(
+        g,
+        "show the progress line on stderr, or not (default: when stderr is a terminal); "
         "never with --quiet or --log-format json",
     )
     g.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def _progress(g: Any, help_text: str) -> None:
+    g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help=help_text)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -346,7 +350,9 @@ def build_parser(helps: bool = True) -> argparse.ArgumentParser:
         description="Load the (fixed) rows of REJECTS.jsonl through the job's stages into its target, once each; "
         "rows that fail again go to REJECTS.replay.jsonl.\n"
         "The job is the job file that wrote the reject file (--job), or the SOURCE ... TARGET and the\n"
-        "[source] and [sink] flags of the `loader load` that wrote it, given as they were given to the load.",
+        "flags of the `loader load` that wrote it, given as they were given to the load (its --job NAME\n"
+        "as --set run.job=NAME); the engine's flags (--engine, --workers, --part-size, ...) change nothing:\n"
+        "a replay runs in this process.",
     )
     p.add_argument("rejects_file", metavar="REJECTS.jsonl")
     p.add_argument(
@@ -357,6 +363,7 @@ def build_parser(helps: bool = True) -> argparse.ArgumentParser:
     )
     add_config_flags(p, REPLAY_KEYS | REPLAY_JOB_KEYS, helps)
     _job_flags(p)
+    _progress(p, "taken as `loader load` takes it: a replay draws no progress line")
 
     p = _command(
         sub,
@@ -398,9 +405,15 @@ def job_for(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> J
 def _check_replay_job(args: argparse.Namespace) -> None:
     """A replay's job: a job file (``--job``) or a load's paths, one of the two."""
     if args.config is not None and args.paths:
+        hint = (
+            "give the job file, or the sources and target of the `loader load` that wrote the reject file; "
+            f"replay's --job is the job file: a load's --job {args.config} (the job's name) "
+            f"is --set run.job={args.config} here"
+        )
         raise ConfigError(
             f"replay: --job {args.config} and SOURCE ... TARGET ({' '.join(args.paths)}) both name the job",
-            hint="give the job file, or the sources and target of the `loader load` that wrote the reject file",
+            hint=hint,
+            verbatim=(hint,),  # the flags it quotes are load's and replay's, not to respell
         )
     if args.config is None and not args.paths:
         raise ConfigError(

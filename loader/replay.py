@@ -911,8 +911,9 @@ def _wrong_job(path: str, job: str, others: Counter[str | None]) -> ConfigError:
     )
 
 
-def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
-    """The body of a replay run (``Pipeline.run`` wraps it as it wraps a load)."""
+def replay_run(p: Pipeline, path: str, report: RunReport, job_rejects: str) -> None:
+    """The body of a replay run (``Pipeline.run`` wraps it as it wraps a load); ``job_rejects``:
+    the reject file the job's runs write."""
     assert isinstance(report, ReplayReport)
     from .pipeline import _Signals
 
@@ -928,7 +929,8 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
         # rows written as they come (a sorting LevelDB writer would hold them for a merge, and
         # its checkpoint entries are the load's, not the replay's)
         sink = dataclasses.replace(job.sink, sort="never")
-        _refuse_gone(p.sink.gone(sink), job.sink.path)  # before an open makes it anew
+        gone_hint = _gone_hint(path, job_rejects)
+        _refuse_gone(p.sink.gone(sink), job.sink.path, gone_hint)  # before an open makes it anew
         inner = stack.enter_context(p.sink.open_writer(sink, job.source.path))
         inner.replaying(path)  # its rows are another sequence than the load's (LevelDB ``ignore``'s note)
         writer = _Marking(inner, report)
@@ -945,7 +947,7 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
                 f"job {p.job_name!r} has no checkpoint in {job.sink.path}: there is no load to replay into",
                 hint="load the job first; replay takes the column types that load settled",
             )
-        _refuse_gone(inner.gone(p.job_name, state), job.sink.path)
+        _refuse_gone(inner.gone(p.job_name, state), job.sink.path, gone_hint)
         # a declaration that contradicts the recorded types is refused, as a load refuses it
         p._check_declared(binding(decode_types(state.schema)))
         rejects.start(Committed(0, 0, None))  # each replay writes its rows that fail again anew
@@ -969,7 +971,7 @@ def replay_run(p: Pipeline, path: str, report: RunReport) -> None:
         report.files_loaded = 1
 
 
-def _refuse_gone(why: str | None, target: str) -> None:
+def _refuse_gone(why: str | None, target: str, hint: tuple[str, str]) -> None:
     """A target dropped or deleted since the job loaded it (``why``: ``Sink.gone``,
     ``Writer.gone``): a replay would make it anew with only the replayed rows. Refused, the
     checkpoint left as it is: a replay never clears one (a replay that took a table's name
@@ -979,9 +981,27 @@ def _refuse_gone(why: str | None, target: str) -> None:
         raise ConfigError(
             f"{why}: the target is gone since the job loaded it; nothing replayed",
             file=target,
-            hint="rerun the job (it finds the target gone, starts over and loads its files again), "
-            "then replay the fixed rows",
+            hint=hint[0],
+            verbatim=(hint[1],),
         )
+
+
+def _gone_hint(path: str, job_rejects: str) -> tuple[str, str]:
+    """What to do about a gone target, and the path it names (verbatim). The job's rerun that
+    starts over rewrites the job's reject file: replayed from there, the user's fixes are copied
+    aside first, or that rerun loses them."""
+    rerun = "rerun the job (it finds the target gone, starts over and loads its files again)"
+    try:
+        rewritten = os.path.samefile(path, job_rejects)
+    except OSError:  # no reject file of the job's (another --rejects): not the one replayed
+        rewritten = False
+    if not rewritten:
+        return f"{rerun}, then replay {path}", path
+    return (
+        f"copy {path} to another name first (the rerun rewrites the job's reject file, and the fixes "
+        f"in it are lost), {rerun}, then replay the copy",
+        path,
+    )
 
 
 def _check_replayed(report: RunReport, path: str, again: str) -> None:
@@ -1016,7 +1036,7 @@ def replay_pipeline(p: Pipeline, path: str | os.PathLike[str]) -> Pipeline:
 
         def _run(self, report: RunReport) -> None:
             try:
-                replay_run(self, text, report)
+                replay_run(self, text, report, job_rejects)
             except RejectLimitError as exc:
                 exc.file = text  # the file being replayed, not the rows' source
                 exc.hint = (
@@ -1028,7 +1048,7 @@ def replay_pipeline(p: Pipeline, path: str | os.PathLike[str]) -> Pipeline:
             _check_replayed(report, text, self.rejects_path)
 
     text = os.fspath(path)
-    job = p.job
+    job, job_rejects = p.job, p.rejects_path
     run = dataclasses.replace(job.run, job=p.job_name, rejects=replay_rejects_path(text), restart=False)
     # what the job's own paths name (its table, by default the first file's name) is fixed
     # before they are swapped for the reject file's, which would name another table

@@ -986,8 +986,8 @@ def test_inspect_refuses_a_file_outside_hive_folders_as_the_load_does(
     [
         ("load", "rerun with --restart --mode replace (every file); read it with --encoding cp1252"),
         ("run", "rerun with --restart --set sink.mode=replace (every file); read it with --set source.encoding=cp1252"),
-        # replay takes load's [source] and [sink] flags (a load's job is named by them), not its [run] ones
-        ("replay", "rerun with --set run.restart=true --mode replace (every file); read it with --encoding cp1252"),
+        # replay takes load's flags (a load's rejects replay with its command line as it was)
+        ("replay", "rerun with --restart --mode replace (every file); read it with --encoding cp1252"),
     ],
 )
 def test_a_hint_names_flags_the_command_takes(command: str, given: str) -> None:
@@ -997,6 +997,8 @@ def test_a_hint_names_flags_the_command_takes(command: str, given: str) -> None:
     assert (
         hint_for("rerun with --restart --mode replace (every file); read it with --encoding cp1252", command) == given
     )
+    # but for the job's name: replay's --job is the job file
+    assert hint_for("rerun with --job daily", "replay") == "rerun with --set run.job=daily"
 
 
 @pytest.mark.parametrize(
@@ -1191,6 +1193,22 @@ def test_inspect_hints_say_nothing_of_files_a_load_leaves_loaded(
     )
 
 
+def test_a_load_runs_rejects_replay_with_its_command_line_run_flags_and_all(tmp_path: Path) -> None:
+    """README: a load's rejects replay "with the load's own arguments"; its run flags
+    (``--workers``, ``--engine``, ``--progress``) were refused as unrecognized (exit 2). A replay
+    takes them (it runs in this process, so an engine's flags change nothing); the load's job
+    name is ``--set run.job=NAME``, replay's ``--job`` being the job file."""
+    (tmp_path / "small.csv").write_text("id,amount\n1,5\n2,x\n3,7\n")
+    flags = ("--columns", "amount=int64", "--engine", "processes", "--workers", "2", "--part-size", "1MiB")
+    flags += ("--max-memory", "500MB", "--chunk-size", "100", "--progress", "--max-rejects", "5", "-q")
+    assert cli("load", "small.csv", "r.db", *flags, "--job", "daily", cwd=tmp_path).returncode == 0
+    rejects = tmp_path / "r.db.daily.rejects.jsonl"
+    rejects.write_text(rejects.read_text().replace('"amount": "x"', '"amount": "6"'))
+    p = cli("replay", rejects.name, "small.csv", "r.db", *flags, "--set", "run.job=daily", cwd=tmp_path)
+    assert (p.returncode, p.stdout, p.stderr) == (0, "", "")
+    assert sqlite_rows(tmp_path / "r.db", "SELECT * FROM small ORDER BY id") == [(1, 5), (2, 6), (3, 7)]
+
+
 def test_a_load_runs_rejects_replay_with_its_sources_target_and_flags(tmp_path: Path) -> None:
     """A `loader load` run has no job file: its replay is given the load's own paths and
     flags, names the same job and table, and loads each fixed row once."""
@@ -1228,7 +1246,14 @@ def test_a_load_runs_rejects_replay_with_its_sources_target_and_flags(tmp_path: 
         (
             ["--job", "job.toml", "small.csv", "r.db"],
             "replay: --job job.toml and SOURCE ... TARGET (small.csv r.db) both name the job",
-            "give the job file, or the sources and target of the `loader load` that wrote the reject file",
+            "give the job file, or the sources and target of the `loader load` that wrote the reject file; "
+            "replay's --job is the job file: a load's --job job.toml (the job's name) is --set run.job=job.toml here",
+        ),
+        (
+            ["--job", "daily", "small.csv", "r.db"],
+            "replay: --job daily and SOURCE ... TARGET (small.csv r.db) both name the job",
+            "give the job file, or the sources and target of the `loader load` that wrote the reject file; "
+            "replay's --job is the job file: a load's --job daily (the job's name) is --set run.job=daily here",
         ),
         (["r.db"], "replay: expected one or more SOURCE files and a TARGET", None),
     ],

@@ -1093,18 +1093,31 @@ def test_a_replay_into_a_target_gone_since_the_load_is_refused(tmp_path: Path, s
     assert p.returncode == 2
     assert p.stderr.splitlines() == [
         f"loader: error: {target}: {why}: the target is gone since the job loaded it; nothing replayed",
-        "  hint: rerun the job (it finds the target gone, starts over and loads its files again), "
-        "then replay the fixed rows",
+        f"  hint: copy {rejects} to another name first (the rerun rewrites the job's reject file, "
+        "and the fixes in it are lost), rerun the job (it finds the target gone, starts over and loads "
+        "its files again), then replay the copy",
     ]
     assert not again_of(rejects).exists()
     assert (sqlite_state(target) if sink == "sqlite" else leveldb_state(target)) == checkpoint
     assert not (target / "CURRENT").exists()  # the store is not made anew (a SQLite target: no such file)
-    # the rerun finds the target gone and loads the file again; the replay then adds the fixed row
+    # as the hint says: the fixed file copied aside (whose replay the rerun leaves to do), the rerun
+    # finds the target gone and loads the file again (rewriting the reject file: the fix is gone
+    # there); the copy then adds the fixed row
+    fixed = tmp_path / "fixed.jsonl"
+    fixed.write_bytes(rejects.read_bytes())
+    p = cli("replay", str(fixed), "--job", str(job))
+    assert (p.returncode, p.stderr.splitlines()[1:]) == (
+        2,
+        [
+            "  hint: rerun the job (it finds the target gone, starts over and loads its files again), "
+            f"then replay {fixed}"
+        ],
+    )
     rerun = cli("run", str(job))
     assert rerun.returncode == 0
     assert rerun.stderr.rstrip().endswith(f"WARNING started over: {why}")
-    edit(rejects, {2: {"values": {"id": "2", "name": "b", "amount": "20"}}})
-    r = Pipeline.from_config(job).replay(rejects)
+    assert reject_lines(rejects)[0]["values"]["amount"] == "abc"
+    r = Pipeline.from_config(job).replay(fixed)
     assert (r.rows_written, r.rows_rejected) == (1, 2)
     assert rows_of(target) == [(1, "a", 10), (2, "b", 20), (3, "c", 30)]
 
