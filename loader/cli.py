@@ -444,7 +444,7 @@ def _inspect(args: argparse.Namespace) -> int:
 def _inspect_file(args: argparse.Namespace) -> int:
     from .config import build_section, resolve_source
     from .readers import expand_paths, open_reader, passed_over
-    from .readers.partitions import settle
+    from .readers.partitions import load_keys, settle
     from .types import type_name
 
     table = {"path": [args.file], **{dotted.split(".")[1]: v for dotted, v in flag_pairs(args)}}
@@ -461,7 +461,8 @@ def _inspect_file(args: argparse.Namespace) -> int:
         )
     # settled as a load of these files settles it: the partition columns it adds, or "hive" refusing a file
     source = settle(source, files)
-    with open_reader(files[0], source, chunk_size=max(args.rows, 1), types=_glob_types(source, files)) as reader:
+    types, keys = _glob_types(source, files), load_keys(source, files)
+    with open_reader(files[0], source, chunk_size=max(args.rows, 1), types=types, partitions=keys) as reader:
         _say(f"{files[0]}: {len(reader.schema)} columns")
         dialect = getattr(reader, "dialect", None)
         if dialect is not None:

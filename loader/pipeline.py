@@ -86,7 +86,7 @@ from .readers import (
     open_reader,
     too_new,
 )
-from .readers.partitions import folder_rejected, recorded_keys, settle
+from .readers.partitions import folder_rejected, load_keys, recorded_keys, settle
 from .readers.stream import parses_at_most
 from .rejects import Committed, NotUtf8, RejectFile, default_rejects_path, reject_target, versioned
 from .report import FileReport, RunReport
@@ -326,6 +326,7 @@ class Pipeline:
             ConfigError: the job is invalid (with a did-you-mean for a misspelt key)."""
         self._resolved = resolve(job)  # a JobConfig built in Python is resolved here, once
         self._source = self._resolved.source  # ``partitioning`` as the job gives it (``_settle_partitioning``)
+        self.partition_keys: tuple[str, ...] = ()  # every file's reader adds them (``_settle_partitioning``)
         try:
             self.job = fit_memory(self._resolved)
         except ConfigError:
@@ -456,6 +457,7 @@ class Pipeline:
                     check_width=self._header_check(),
                     types=types,
                     naming=self.naming,
+                    partitions=self.partition_keys,
                 ) as reader:
                     out = self._output_schema(reader.schema, path)
                     schema = out if schema is None else schema
@@ -582,8 +584,10 @@ class Pipeline:
 
     def _settle_partitioning(self, files: list[str]) -> None:
         """Whether this load adds partition columns from its files' folders, decided once
-        over all of them (``partitions.settle``), from the job's own setting on every run."""
+        over all of them (``partitions.settle``), from the job's own setting on every run,
+        and the partition keys every file's reader adds (``partitions.load_keys``)."""
         source = settle(self._source, files)
+        self.partition_keys = load_keys(source, files)
         self._resolved = replace(self._resolved, source=source)
         self.job = replace(self.job, source=source)
 
@@ -669,6 +673,7 @@ class Pipeline:
                         defer_types=small is not None,
                         naming=self.naming,
                         check_width=self._header_check(),  # a header too wide is not sampled
+                        partitions=self.partition_keys,
                     ) as reader:
                         sample = Sample(reader.schema, reader.guesses, reader.valueless)
                         kept = reader.sample
@@ -1236,6 +1241,7 @@ class Pipeline:
                 types=types,
                 empty_columns=self.empty_columns.get(plan.path),
                 naming=self.naming,
+                partitions=self.partition_keys,
             ) as reader,
         ):
             found = getattr(reader, "dialect", None)

@@ -617,6 +617,7 @@ class Coordinator:
                 pipe.bench_rows,
                 code,
                 reject_target(pipe.job.sink.path),
+                pipe.partition_keys,
             )
             for p in parts
         ]
@@ -658,7 +659,12 @@ class Coordinator:
         self._turn_of(path)
         f = self._file(path)
         with open_reader(
-            path, pipe.job.source, chunk_size=pipe.job.run.chunk_size, types=self.types, naming=pipe.naming
+            path,
+            pipe.job.source,
+            chunk_size=pipe.job.run.chunk_size,
+            types=self.types,
+            naming=pipe.naming,
+            partitions=pipe.partition_keys,
         ) as reader:
             found = getattr(reader, "dialect", None)
             f.report.dialect = found.to_json() if found is not None else None

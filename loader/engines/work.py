@@ -66,6 +66,7 @@ class PartTask:
     bench_rows: int = 0  # ``run.chunk_size`` as the job gives it (``ReaderBase.bench_rows``)
     code: str = ""  # what the job's python stages' code is (``code_identity``): a fixed stage's results are new
     target: str = ""  # the target as the reject lines name it (``rejects.reject_target``), the coordinator's
+    partitions: tuple[str, ...] = ()  # the load's partition keys, NULL where the part's path lacks one (``load_keys``)
 
     @property
     def prefix(self) -> str:
@@ -194,6 +195,7 @@ def _run_part(task: PartTask) -> PartResult:
                 types=decode_types(task.types),
                 part=part,
                 naming=task.naming,
+                partitions=task.partitions,
             ) as reader,
             RejectFile(rejects_tmp, task.job_name, target=task.target) as rejects,
         ):

@@ -178,12 +178,15 @@ def open_reader(path: str, config: SourceConfig, **options: Any) -> Reader:
     """A reader for one file, chosen by ``config.format`` (or the file's extension), with
     the partition columns of its ``key=value`` folders (``partitions``) unless
     ``config.partitioning`` is ``none``. ``options`` are the reader's own: ``chunk_size``,
-    ``bench_rows``, ``resume``, ``workers``, ``check_width``, ``types`` and ``part`` (see ``ReaderBase``)."""
+    ``bench_rows``, ``resume``, ``workers``, ``check_width``, ``types`` and ``part`` (see ``ReaderBase``);
+    ``partitions``, the load's partition keys (``partitions.load_keys``), is this function's: a
+    file whose path lacks one of them gets it as a NULL column."""
     from .partitions import Partitioned, values_for
 
+    keys = options.pop("partitions", ())
     values = values_for(path, config)
-    if values:
-        return Partitioned(values, path, config, options, open_file)
+    if values or (keys and config.partitioning != "none"):
+        return Partitioned(values, path, config, options, open_file, keys)
     return open_file(path, config, **options)
 
 

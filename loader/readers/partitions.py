@@ -91,6 +91,21 @@ def settle(config: SourceConfig, files: list[str], earlier: frozenset[str] = fro
     return config
 
 
+def load_keys(config: SourceConfig, files: Iterable[str]) -> tuple[str, ...]:
+    """The partition keys a load of ``files`` adds as columns to every file's rows (``Partitioned``'s
+    ``keys``): each key of a ``key=value`` folder in any file's path, in the order first met and
+    spelled as first met (one column in any ASCII case); none under ``none``. A file whose path lacks
+    one loads it as NULL, so the load's one schema (its types, the table it makes) holds them all
+    from its first file on, whichever depth sorts first."""
+    if config.partitioning == "none":
+        return ()
+    keys: dict[str, str] = {}
+    for path in files:
+        for key in path_values(path):
+            keys.setdefault(fold(key), key)
+    return tuple(keys.values())
+
+
 def recorded_keys(loaded: Iterable[str], columns: Iterable[str]) -> frozenset[str]:
     """The partition keys earlier runs of a job loaded as columns: the ``key=value`` folders
     in the path of every file its checkpoint lists (``loaded``) whose key its recorded
@@ -158,7 +173,9 @@ def folder_rejected(reason: str, path: str, config: SourceConfig) -> str | None:
 class Partitioned:
     """A reader of one file with its partition columns: the file's columns, a column of
     the same name (in any ASCII case) replaced by the folder's value, then the other
-    partition columns in path order. Other attributes are the file reader's."""
+    partition columns in path order, then the load's other ``keys`` (``load_keys``) its path
+    lacks, as NULL, unless the file has a column of that name: as pyarrow's hive discovery
+    reads it, the file's own values. Other attributes are the file reader's."""
 
     def __init__(
         self,
@@ -167,6 +184,7 @@ class Partitioned:
         config: SourceConfig,
         options: dict[str, Any],
         open_file: Callable[..., Reader],
+        keys: Iterable[str] = (),
     ) -> None:
         types: dict[str, pa.DataType] = options.get("types") or {}
         names = spellings(types)  # a partition key takes the spelling the load settled
@@ -178,6 +196,8 @@ class Partitioned:
         # guessed here, file by file: a partition column's type comes from this file's folder
         self.inner = open_file(path, inner, **{**options, "types": others, "defer_types": False})
         self.path, self.size = self.inner.path, self.inner.size
+        own = mine | {fold(n) for n in self.inner.schema.names}
+        self.raw |= {names.get(fold(k), k): None for k in keys if fold(k) not in own}
         self.sample: WholeSample | None = None
         try:
             declared = {fold(n): parse_type(t, where=f"source.columns.{n}") for n, t in config.columns.items()}

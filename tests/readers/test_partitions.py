@@ -292,6 +292,80 @@ def test_auto_over_folders_of_mixed_depth_adds_each_files_own_keys(tmp_path: Pat
     assert sqlite_rows(db, "SELECT id, a, b FROM t ORDER BY id") == [*expected, (3, 3, None), (4, 3, 4)]
 
 
+def _mixed_depth(data: Path, shallow_first: bool) -> list[tuple[int, int, int | None]]:
+    """``a=1/x.csv`` and ``a=1/b=2/y.csv``, and where ``shallow_first``, ``a=0/w.csv``, which
+    sorts before both and has no b= folder; the rows pyarrow's hive discovery reads of them."""
+    (data / "a=1" / "b=2").mkdir(parents=True)
+    write_csv(data / "a=1" / "x.csv", ["id"], [[1]])
+    write_csv(data / "a=1" / "b=2" / "y.csv", ["id"], [[2]])
+    if shallow_first:
+        (data / "a=0").mkdir()
+        write_csv(data / "a=0" / "w.csv", ["id"], [[0]])
+    rows = pads.dataset(str(data), format="csv", partitioning="hive").to_table().to_pylist()
+    return sorted((r["id"], r["a"], r["b"]) for r in rows)
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+@pytest.mark.parametrize("shallow_first", [True, False])
+def test_a_fresh_load_over_mixed_depth_makes_the_table_with_every_files_keys(
+    tmp_path: Path, engine: str, shallow_first: bool
+) -> None:
+    """The table was made from the first file's columns: where a file without b= sorted first,
+    the b=2 file stopped the load (exit 65, table has no column 'b'). Every key of any path
+    is the load's column from the first file on, typed over every file's folders."""
+    data, db = tmp_path / "data", tmp_path / "o.db"
+    expected = _mixed_depth(data, shallow_first)
+    done = cli("load", str(data / "**" / "*.csv"), str(db), "--table", "t", "-q", "--engine", engine, "--workers", "2")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert sqlite_rows(db, "SELECT id, a, b FROM t ORDER BY id") == expected
+    assert sqlite_rows(db, "SELECT name, type FROM pragma_table_info('t')") == [
+        ("id", "INTEGER"),
+        ("a", "INTEGER"),
+        ("b", "INTEGER"),
+    ]
+
+
+def test_the_dry_run_and_inspect_of_mixed_depth_show_every_key(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    _mixed_depth(data, shallow_first=True)
+    glob = str(data / "**" / "*.csv")
+    plan = cli("load", glob, str(tmp_path / "o.db"), "--table", "t", "--dry-run")
+    assert plan.returncode == 0 and "  id: int64\n  a: int64\n  b: int64\n" in plan.stdout + plan.stderr
+    shown = cli("inspect", glob)
+    assert shown.returncode == 0 and "  b   int64\n" in shown.stdout and "id=0, a=0, b=null" in shown.stdout
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_leveldb_keys_over_mixed_depth_take_a_key_a_shallower_path_lacks_as_null(tmp_path: Path, engine: str) -> None:
+    """A key template naming b stopped the load at the first file (no column 'b' in the data):
+    its rows have b NULL and are rejected for it; ``{a}`` keys hold every row, b null in the values."""
+    _mixed_depth(tmp_path / "data", shallow_first=True)
+    glob, run = str(tmp_path / "data" / "**" / "*.csv"), {"engine": engine, "workers": 2}
+    load(glob, tmp_path / "a.ldb", key="{a}/{id:02d}", run_options=run)
+    assert leveldb_items(tmp_path / "a.ldb") == [
+        ("00000000000000000000/00", {"id": 0, "a": 0, "b": None}),
+        ("00000000000000000001/01", {"id": 1, "a": 1, "b": None}),
+        ("00000000000000000001/02", {"id": 2, "a": 1, "b": 2}),
+    ]
+    report = load(glob, tmp_path / "b.ldb", key="{b}/{id:02d}", run_options=run)
+    assert (report.rows_written, report.rows_rejected) == (1, 2)
+    assert leveldb_items(tmp_path / "b.ldb") == [("00000000000000000002/02", {"id": 2, "a": 1, "b": 2})]
+    assert report.rejects_path is not None
+    lines = Path(report.rejects_path).read_text().splitlines()
+    assert {json.loads(line)["reason"] for line in lines} == {"key column 'b' is null"}
+
+
+def test_a_file_whose_path_lacks_a_key_keeps_its_own_column_of_that_name(tmp_path: Path) -> None:
+    """As pyarrow's hive discovery reads it: only a file's own folder replaces its column."""
+    data, db = tmp_path / "data", tmp_path / "o.db"
+    (data / "a=0").mkdir(parents=True)
+    (data / "a=1" / "b=2").mkdir(parents=True)
+    write_csv(data / "a=0" / "w.csv", ["id", "b"], [[0, 7]])
+    write_csv(data / "a=1" / "b=2" / "y.csv", ["id"], [[2]])
+    load(str(data / "**" / "*.csv"), db, table="t")
+    assert sqlite_rows(db, "SELECT id, a, b FROM t ORDER BY id") == [(0, 0, 7), (2, 1, 2)]
+
+
 def test_hive_refuses_a_file_outside_the_layout_naming_it(tmp_path: Path) -> None:
     write_to_dataset(tmp_path / "hive")
     (tmp_path / "hive" / "extra").mkdir()
