@@ -443,7 +443,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
 def _inspect_file(args: argparse.Namespace) -> int:
     from .config import build_section, resolve_source
-    from .readers import expand_paths, open_reader, passed_over
+    from .readers import empty_lines, empty_text_files, expand_paths, open_reader, passed_over
     from .readers.partitions import load_keys, settle
     from .types import type_name
 
@@ -455,10 +455,15 @@ def _inspect_file(args: argparse.Namespace) -> int:
             f"no file matches {args.file!r}",
             hint="check the pattern: inspect shows the first file it matches" + passed_over(args.file),
         )
+    # the load passes over files of no text (Spark's empty parts): the first it reads is shown
+    spelled, empty = empty_text_files([[f] for f in files], source)
     if is_glob(args.file):
         _say(
             f"{args.file}: {len(files):,} {'file' if len(files) == 1 else 'files'}; the first, read as a load of them all reads it:"
         )
+        for line in empty_lines(empty) if empty else []:
+            _say(line)
+    files = [names[0] for names in spelled]
     # settled as a load of these files settles it: the partition columns it adds, or "hive" refusing a file
     source = settle(source, files)
     types, keys = _glob_types(source, files), load_keys(source, files)

@@ -70,8 +70,9 @@ class SourceConfig:
     """Whether the first CSV row holds column names; detected when omitted. Without one, columns are ``column_1``..``column_N``."""
     column_names: list[str] | None = None
     """Column names for a CSV without a header: given, the file is read as headerless unless
-    ``header = true``, where they replace the header's names. As many as the header, or the
-    first row, has fields (else exit 2 before anything is written)."""
+    ``header = true``, where they replace the header's names. As many as the header has fields,
+    or most sampled rows of a headerless file (else exit 2 before anything is written; a row
+    of another count is rejected)."""
     encoding: str = "utf-8"
     """CSV and JSON Lines text encoding; other encodings are transcoded to UTF-8 on the fly (a row
     holding bytes the encoding cannot decode is rejected). A file plainly in another encoding is

@@ -79,6 +79,7 @@ from .progress import Progress
 from .readers import (
     EMPTY_REASON,
     Naming,
+    empty_lines,
     empty_text_files,
     expand_paths,
     file_format,
@@ -207,10 +208,7 @@ class Plan:
             out.append(f"too new ({len(self.too_new)}): left for a later run (source.min_age)")
             out += [f"  {f}" for f in self.too_new[:50]]
             out += [f"  ... and {len(self.too_new) - 50} more"] if len(self.too_new) > 50 else []
-        if self.empty:
-            out.append(f"empty ({len(self.empty)}): {EMPTY_REASON}, nothing to load")
-            out += [f"  {f}" for f in self.empty[:50]]
-            out += [f"  ... and {len(self.empty) - 50} more"] if len(self.empty) > 50 else []
+        out += empty_lines(self.empty) if self.empty else []
         if self.stdin:
             out.append("standard input: not read by a dry run; its columns are checked by the load only")
         for described, paths in self.dialects.items():

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import os
 import subprocess
@@ -1146,6 +1147,27 @@ def test_a_file_too_new_is_left_for_a_later_run_by_every_command(
     assert (line["path"], line["status"], line["level"]) == (str(tmp_path / "in" / "a.csv"), "too-new", "info")
     report = json.loads((tmp_path / "r.json").read_text())
     assert (report["status"], report["files_too_new"], report["rows_written"]) == ("ok", 1, 0)
+
+
+def test_inspect_of_a_glob_passes_over_its_empty_files_as_the_load_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 0-byte first file (a part Spark wrote for a task without rows) stopped inspect with
+    exit 65 and "fix or replace the file", where the load and its dry run pass it over."""
+    (tmp_path / "a0.csv").write_bytes(b"")
+    (tmp_path / "a1.csv.gz").write_bytes(gzip.compress(b"", mtime=0))
+    (tmp_path / "b1.csv").write_text("id,v\n1,x\n")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = inspected(capsys, "*.csv*", "--format", "csv")
+    assert (code, err) == (0, [])
+    assert out[:5] == [
+        "*.csv*: 3 files; the first, read as a load of them all reads it:",
+        "empty (2): 0 bytes: no header, no rows, nothing to load",
+        "  a0.csv",
+        "  a1.csv.gz",
+        "b1.csv: 2 columns",
+    ]
+    assert out[-1] == "  id=1, v='x'"
 
 
 def test_inspect_of_a_glob_shows_its_first_file_with_the_partition_columns_a_load_adds(

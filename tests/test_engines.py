@@ -1497,12 +1497,12 @@ def test_a_part_that_fails_on_a_dask_worker_is_one_line_not_the_workers_tracebac
     big = tmp_path / "big.csv"
     big.write_text("a,b\n" + "".join(f"{i},x{i}\n" for i in range(50_000)))
     empty = tmp_path / "empty.csv"
-    empty.write_bytes(b"\xef\xbb\xbf")  # a byte order mark alone: no header, no rows (0 bytes would be passed over)
+    empty.write_bytes(b"\n")  # an empty header line (a file of no text is passed over)
     db = tmp_path / "e.db"
     p = cli("load", str(big), str(empty), str(db), "--table", "t", "--engine", "dask", "--workers", "2", "-q")
     assert (p.returncode, p.stderr) == (
         65,
-        f"loader: error: {empty}: file is empty (no header, no rows)\n"
+        f"loader: error: {empty}, line 1: header row is empty\n"
         "  hint: fix or replace the file, then rerun: the files before it stay loaded\n",
     )
     assert sqlite_rows(db, "SELECT count(*) FROM t") == [(50_000,)]

@@ -243,9 +243,7 @@ def test_a_broken_stderr_stops_no_load_and_loses_no_report(tmp_path: Path, fmt: 
     (tmp_path / "in").mkdir()
     write_csv(tmp_path / "in" / "a.csv", ["id"], [[1], [2]])
     if fails:
-        (tmp_path / "in" / "b.csv").write_bytes(
-            b"\xef\xbb\xbf"
-        )  # a byte order mark alone: no header, no rows (0 bytes would be passed over)
+        (tmp_path / "in" / "b.csv").write_bytes(b"\n")  # an empty header line (no text is passed over)
     db, report, metrics = tmp_path / "o.db", tmp_path / "r.json", tmp_path / "m.prom"
     args = ["load", str(tmp_path / "in" / "*.csv"), str(db), "--table", "t", "--log-format", fmt]
     args += ["--report", str(report), "--metrics-file", str(metrics)]
@@ -264,4 +262,4 @@ def test_a_broken_stderr_stops_no_load_and_loses_no_report(tmp_path: Path, fmt: 
     )
     assert written["log_error"] == (f"start event: {error}" if fmt == "json" else None)
     if fails:
-        assert written["error"] == f"{tmp_path / 'in' / 'b.csv'}: file is empty (no header, no rows)"
+        assert written["error"] == f"{tmp_path / 'in' / 'b.csv'}, line 1: header row is empty"

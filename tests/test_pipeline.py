@@ -965,9 +965,7 @@ def test_an_on_event_that_raises_stops_no_load_and_loses_no_report(tmp_path: Pat
 
 def test_an_on_event_that_raises_keeps_a_failed_runs_own_error(tmp_path: Path) -> None:
     src = write_csv(tmp_path / "a.csv", ["id"], [[1], [2]])
-    (tmp_path / "b.csv").write_bytes(
-        b"\xef\xbb\xbf"
-    )  # a byte order mark alone: no header, no rows (0 bytes would be passed over)
+    (tmp_path / "b.csv").write_bytes(b"\n")  # an empty header line (a file of no text is passed over)
     seen: list[str] = []
 
     def always_down(name: str, data: dict) -> None:
@@ -977,7 +975,7 @@ def test_an_on_event_that_raises_keeps_a_failed_runs_own_error(tmp_path: Path) -
     config = job([src, tmp_path / "b.csv"], tmp_path / "o.db", {"table": "t"}, {"report": str(tmp_path / "r.json")})
     with pytest.raises(LoaderError) as err:
         Pipeline(config, on_event=always_down).run()
-    assert str(err.value) == f"{tmp_path / 'b.csv'}: file is empty (no header, no rows)"
+    assert str(err.value) == f"{tmp_path / 'b.csv'}, line 1: header row is empty"
     assert err.value.report is not None and (err.value.report.exit_code, err.value.report.rows_written) == (65, 2)
     assert seen == ["start", "file", "progress", "file_done", "finish"]  # every event still sent
     written = json.loads((tmp_path / "r.json").read_text())
@@ -1047,7 +1045,7 @@ def test_a_file_that_stops_the_run_before_its_rows_leaves_the_files_before_it_lo
     files = small_files(tmp_path, 3)
     last = tmp_path / "z.csv"
     if bad == "empty":
-        last.write_bytes(b"\xef\xbb\xbf")  # a byte order mark alone: no header, no rows (0 bytes would be passed over)
+        last.write_bytes(b"\n")  # an empty header line (a file of no text is passed over)
     else:
         write_csv(last, ["id", "extra"], [[99, "x"]])  # a column the table lacks
     db = tmp_path / "o.db"
@@ -1572,6 +1570,49 @@ def test_a_zero_byte_text_file_among_a_globs_files_is_a_file_of_no_rows(tmp_path
         (f["path"], f["status"], f["rows_read"], f["reason"]) for f in written["files"] if f["status"] == "empty"
     ] == [(str(empty), "empty", 0, "0 bytes: no header, no rows")]
     assert (written["files_loaded"], written["files_empty"], written["exit_code"]) == (2, 1, 0)
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("b.csv.gz", gzip.compress(b"", mtime=0)),  # Hadoop's GzipCodec: 20 bytes holding nothing
+        ("b.jsonl.gz", gzip.compress(b"", mtime=0)),
+        ("b.csv", b"\xef\xbb\xbf"),  # a byte order mark alone
+        ("b.csv.gz", gzip.compress(b"\xef\xbb\xbf", mtime=0)),
+    ],
+    ids=["gzip", "jsonl-gzip", "bom", "gzip-bom"],
+)
+def test_a_text_file_that_decodes_to_nothing_is_a_file_of_no_rows_as_one_of_0_bytes(
+    tmp_path: Path, name: str, data: bytes
+) -> None:
+    """Spark's empty part written with compression = gzip stopped the whole glob (exit 65)."""
+    fmt = "jsonl" if ".jsonl" in name else "csv"
+    (tmp_path / "in").mkdir()
+    for other, i in (("a", 1), ("c", 3)):
+        (tmp_path / "in" / f"{other}.{fmt}").write_text(f'{{"id": {i}}}\n' if fmt == "jsonl" else f"id\n{i}\n")
+    (tmp_path / "in" / name).write_bytes(data)
+    db = tmp_path / "o.db"
+    done = cli("load", str(tmp_path / "in" / f"*.{fmt}*"), str(db), "--table", "t", "--format", fmt)
+    assert done.returncode == 0, done.stderr
+    assert " from 2 files, 1 empty (0 bytes, no rows) in " in done.stderr
+    assert sqlite_rows(db, "SELECT id FROM t ORDER BY id") == [(1,), (3,)]
+
+
+def test_only_a_tiny_file_is_opened_to_see_whether_it_holds_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file past a few hundred bytes holds text if it holds anything: not read twice."""
+    from loader.readers import stream
+
+    opened: list[str] = []
+    real = stream.open_stream
+    monkeypatch.setattr(stream, "open_stream", lambda path, *a: opened.append(path) or real(path, *a))
+    big = tmp_path / "big.csv.gz"
+    big.write_bytes(gzip.compress(b"id\n" + b"1\n" * 100_000, mtime=0) + b"\0" * stream.NO_TEXT_MAX_BYTES)
+    tiny = tmp_path / "tiny.csv.gz"
+    tiny.write_bytes(gzip.compress(b"id\n1\n", mtime=0))
+    assert (stream.holds_no_text(str(big), "utf-8"), stream.holds_no_text(str(tiny), "utf-8")) == (False, False)
+    assert opened == [str(tiny)]
 
 
 def test_every_input_of_zero_bytes_still_stops_the_load_and_so_does_a_zero_byte_parquet_file(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ __all__ = [
     "ParquetReader",
     "Reader",
     "dedupe_names",
+    "empty_lines",
     "empty_text_files",
     "expand_paths",
     "file_format",
@@ -125,22 +126,32 @@ EMPTY_REASON = "0 bytes: no header, no rows"
 
 
 def empty_text_files(spelled: list[list[str]], config: SourceConfig) -> tuple[list[list[str]], list[str]]:
-    """The inputs split: those to load, and the CSV and JSON Lines files of 0 bytes (the first
-    spelling of each), files of 0 rows: Spark and Hadoop write one for a task without rows, and
-    it stopped the load of every part file after it. Where every input is one, none is split
-    off: the load stops on the first (an input that loads nothing is no success). A Parquet
-    or Arrow file of 0 bytes is no such file but a corrupt one, and is read (and refused)."""
+    """The inputs split: those to load, and the CSV and JSON Lines files of no text (the first
+    spelling of each): 0 bytes, a compressed file of nothing, a byte order mark alone
+    (``holds_no_text``), files of 0 rows: Spark and Hadoop write one for a task without rows,
+    and it stopped the load of every part file after it. Where every input is one, none is
+    split off: the load stops on the first (an input that loads nothing is no success). A
+    Parquet or Arrow file of 0 bytes is no such file but a corrupt one, and is read (and refused)."""
+    from .stream import holds_no_text  # pyarrow's import, for a run that reads files anyway
+
     empty = [
         names
         for names in spelled
         if names[0] != storage.STDIN
         and file_format(names[0], config) in ("csv", "jsonl")
-        and storage.size(names[0]) == 0
+        and holds_no_text(names[0], config.encoding)
     ]
     if len(empty) == len(spelled):
         return spelled, []
     gone = {names[0] for names in empty}
     return [names for names in spelled if names[0] not in gone], [names[0] for names in empty]
+
+
+def empty_lines(empty: list[str], shown: int = 50) -> list[str]:
+    """The lines listing the inputs ``empty_text_files`` passed over: a dry run's plan and
+    ``loader inspect`` of a glob say them alike."""
+    lines = [f"empty ({len(empty)}): {EMPTY_REASON}, nothing to load", *(f"  {f}" for f in empty[:shown])]
+    return lines + ([f"  ... and {len(empty) - shown} more"] if len(empty) > shown else [])
 
 
 def _age(path: str, now: float) -> float | None:

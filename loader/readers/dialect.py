@@ -92,7 +92,11 @@ def default_delimiter(path: str) -> str:
     return "\t" if _strip_compression(path.lower()).endswith(".tsv") else ","
 
 
-def _rows(text: str, delimiter: str, quote: str | None, complete: bool, escape: str | None = None) -> list[list[str]]:
+def sample_rows(
+    text: str, delimiter: str, quote: str | None, complete: bool, escape: str | None = None
+) -> list[list[str]]:
+    """The non-empty rows of ``text`` (up to ``SNIFF_ROWS``), the last dropped unless
+    ``complete`` (the file ends there): a row cut by the sample's end is no evidence."""
     reader = csv.reader(
         io.StringIO(text, newline=""),
         delimiter=delimiter,
@@ -121,7 +125,7 @@ Scored = tuple[float, bool, str | None, list[list[str]]]
 def _score(text: str, delimiter: str, quote: str | None, complete: bool, escape: str | None) -> Scored:
     """How well ``text`` reads with ``delimiter`` and ``quote``: the pattern score, whether it
     is quoted, the quote, and the rows read."""
-    found = _rows(text, delimiter, quote, complete, escape)
+    found = sample_rows(text, delimiter, quote, complete, escape)
     return round(_pattern_score(found), 6), quote is not None, quote, found
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import gzip
 import io
+import json
 import random
 import signal
 import sqlite3
@@ -804,6 +805,37 @@ def test_column_names_that_do_not_fit_a_headerless_file_are_the_same_config_erro
             f"  hint: check the flags; `loader {command} --help` lists them\n",
         )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cn.csv"]  # nothing written
+
+
+@pytest.mark.parametrize("first", ["3,c,z,EXTRA\n", "3,c,z,\n"], ids=["extra-field", "trailing-delimiter"])
+def test_a_malformed_first_row_of_a_headerless_file_is_rejected_not_a_column_names_error(
+    tmp_path: Path, first: str
+) -> None:
+    """The names fit the rows the file mostly has: one bad first row is the file's, rejected as
+    any row is (it stopped the glob with exit 78 blaming the right flags)."""
+    (tmp_path / "f1.csv").write_text("1,a,x\n2,b,y\n")
+    (tmp_path / "f2.csv").write_text(first + "4,d,w\n5,e,v\n")
+    flags = ["--table", "t", "--no-header", "--column-names", "id,name,code", "-q"]
+    assert main(["load", str(tmp_path / "f*.csv"), str(tmp_path / "o.db"), *flags]) == 0
+    rows = sqlite3.connect(tmp_path / "o.db").execute("SELECT id, name, code FROM t ORDER BY id").fetchall()
+    assert rows == [(1, "a", "x"), (2, "b", "y"), (4, "d", "w"), (5, "e", "v")]
+    reject = json.loads((tmp_path / "o.db.table-t.rejects.jsonl").read_text())
+    assert (reject["row"], reject["reason"]) == (1, "expected 3 fields, found 4")
+    two = tmp_path / "g.csv"  # a file of two rows, the first bad: a tie is no evidence against the names
+    two.write_text(first + "2,b,y\n")
+    assert main(["load", str(two), str(tmp_path / "g.db"), *flags]) == 0
+
+
+def test_column_names_that_fit_few_rows_of_a_headerless_file_are_a_config_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Three names where most rows have two, though one row has three: the names are wrong."""
+    src = tmp_path / "few.csv"
+    src.write_text("1,a\n2,b,c\n3,c\n4,d\n")
+    assert main(["load", str(src), str(tmp_path / "few.db"), "--no-header", "--column-names", "x,y,z"]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"loader: error: source.column_names: 3 names for 2 columns in {src}"
+    )
 
 
 def test_column_names_for_a_file_of_one_column_say_column_once(

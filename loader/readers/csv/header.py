@@ -9,13 +9,14 @@ import codecs
 import csv
 import io
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
 from ...config import SourceConfig
 from ...errors import ConfigError, SourceError
-from ..dialect import SNIFF_BYTES, Dialect, csv_rows, sniff
+from ..dialect import SNIFF_BYTES, Dialect, csv_rows, sample_rows, sniff
 from ..stream import close_stream, encoding_hint, guess_encoding, lone_cr_fix, not_text, open_stream
 from ..stream import utf16_hint as _utf16_hint
 from .cut import first_row_end
@@ -40,12 +41,14 @@ class _HeadReader:
         self.config = config
         self.cap = cap
         self.stream, self.seekable = open_stream(path, config.encoding)
+        self.ended = False  # a read came back empty: what was read is the whole file
 
     def more(self, buf: bytes, start: int, what: str) -> bytes | None:
         """``buf`` and the next read (doubling: a long line costs no rescans); None at the
         end. A line read before the rows (no reject file can take it) is past the cap: stop."""
         more = self.stream.read(max(self.config.block_size, len(buf)))
         if not more:
+            self.ended = True
             return None
         buf += more
         if len(buf) - start > self.cap:
@@ -80,6 +83,7 @@ class _HeadReader:
         while len(buf) - pos < SNIFF_BYTES:
             more = self.stream.read(SNIFF_BYTES)
             if not more:
+                self.ended = True
                 break
             buf += more
         sample = buf[pos : pos + SNIFF_BYTES]
@@ -143,6 +147,13 @@ class _HeadReader:
             return pending, len(first_row(dialect, self.config.escape_char, row)[0])
         except csv.Error as exc:
             raise SourceError(f"first row is not valid CSV: {exc}", file=self.path) from None
+
+    def sample_widths(self, pending: bytes, dialect: Dialect) -> Counter[int]:
+        """With no header: how many of the rows read so far (the sniffed sample) have each
+        field count; the last row counts only if the file ends with it."""
+        escape = self.config.escape_char if isinstance(self.config.escape_char, str) else None
+        text = pending.decode("utf-8", "replace")
+        return Counter(len(row) for row in sample_rows(text, dialect.delimiter, dialect.quote, self.ended, escape))
 
 
 def first_row(dialect: Dialect, escape_char: Any, text: str) -> tuple[list[str], int]:
@@ -245,16 +256,20 @@ def _read_head(reader: _HeadReader, path: str, config: SourceConfig, recorded: d
         pending, width = reader.first_row_width(pending, dialect)
         names = [f"column_{i}" for i in range(1, width + 1)]
     if config.column_names is not None:
-        _check_column_names(config.column_names, names, path)
+        widths = Counter({len(names): 1}) if dialect.header else reader.sample_widths(pending, dialect)
+        _check_column_names(config.column_names, widths, path)
         names = list(config.column_names)
     return Head(reader.stream, reader.seekable, dialect, offset + pos, line, names, pending)
 
 
-def _check_column_names(given: list[str], found: list[str], path: str) -> None:
-    """As many names as the header, or the first row of a headerless file, has fields: the
-    count is known before anything is written, so a wrong one is the job's mistake (exit 2),
-    not every row rejected. A file of no rows has no width to compare with."""
-    if found and len(given) != len(found):
+def _check_column_names(given: list[str], widths: Counter[int], path: str) -> None:
+    """As many names as the header has fields, or, in a headerless file, as the most of its
+    sampled rows have (``widths``: rows by field count): the count is known before anything
+    is written, so a wrong one is the job's mistake (exit 2), not every row rejected. One
+    malformed row (an extra field in the first row) is the file's: rejected as any row is.
+    A file of no rows has no width to compare with."""
+    if widths and widths[len(given)] < max(widths.values()):
+        found = widths.most_common(1)[0][0]
         names = f"{len(given)} name{'s' if len(given) != 1 else ''}"
-        columns = f"{len(found)} column{'s' if len(found) != 1 else ''}"
+        columns = f"{found} column{'s' if found != 1 else ''}"
         raise ConfigError(f"source.column_names: {names} for {columns} in {path}")
