@@ -9,7 +9,9 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import math
 import os
+import time
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
@@ -369,6 +371,51 @@ def test_an_object_rewritten_during_its_load_stops_the_run_and_is_not_marked_don
     assert sqlite_rows(target, "SELECT count(*), min(v), max(v) FROM t") == [
         (rows, "new00000" if rows < ROWS_WHILE_WRITTEN else "neu00000", new.splitlines()[-1].decode()[-8:])
     ]
+
+
+def after_the_second_of(moment: float) -> None:
+    """Wait for the next whole second after ``moment``: an object's LastModified counts seconds."""
+    time.sleep(max(0.0, math.floor(moment) + 1.05 - time.time()))
+
+
+@pytest.mark.parametrize("versioned", [False, True], ids=["last-modified", "version-id"])
+def test_an_object_put_back_after_it_changed_while_read_is_a_changed_one(
+    tmp_path: Path, s3: Bucket, versioned: bool
+) -> None:
+    """The run stops on the change; a producer's retry (or a restore) then puts the very
+    bytes it began with back: same size, same ETag. The rerun must not resume over the rows
+    committed as if the object had never changed: its LastModified tells it is another put
+    (in whole seconds), a versioned bucket's version id at once."""
+    if versioned:
+        s3.keep_versions()
+    old = csv_version("old")
+    uri = s3.put("in/big.csv", old)
+    put_at = time.time()
+    began = storage.identity(uri)
+    assert began is not None and ("version_id" in began) == versioned
+    target = tmp_path / "t.db"
+    with pytest.raises(SourceChangedError, match="changed while it was read"):
+        load_while(s3, target, "in/big.csv", lambda: s3.put("in/big.csv", csv_version("neu")))
+    if not versioned:
+        after_the_second_of(put_at)
+    s3.put("in/big.csv", old)
+    back = storage.identity(uri)
+    assert back is not None and (back["size"], back["etag"]) == (began["size"], began["etag"])
+    assert storage.same_content(began, back) and not storage.same_version(began, back)
+    with pytest.raises(SourceChangedError, match="changed since it was loaded"):
+        load(uri, target, table="t")
+
+
+def test_a_remote_identity_without_a_version_id_compares_as_before() -> None:
+    """A checkpoint from before version ids were recorded (or a bucket without versioning)
+    compares size, ETag and LastModified; a version id counts where both sides have one."""
+    before = {"size": 5, "mtime_ns": 10**18, "etag": '"a"'}
+    assert storage.same_version(before, dict(before, version_id="v1"))
+    assert storage.same_version(dict(before, version_id="v1"), dict(before, version_id="v1"))
+    assert not storage.same_version(dict(before, version_id="v1"), dict(before, version_id="v2"))
+    assert not storage.same_version(before, dict(before, mtime_ns=10**18 + 10**9))
+    # loaded whole, an object put again with the same bytes is still the same content
+    assert storage.same_content(before, dict(before, mtime_ns=10**18 + 10**9, version_id="v2"))
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "csv.gz"])
