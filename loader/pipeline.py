@@ -1639,6 +1639,10 @@ class _Loop:
                     or self.signals.signum is not None
                     or over
                 ):
+                    # a batch read after the file changed is never committed: rows of a rewritten
+                    # file, or of another version an object's later ranged reads found, would pass
+                    # for the version its checkpoint names (an object: two HEADs a commit)
+                    storage.check_unchanged(fs.path, fs.identity)
                     self.commit()
                 if over:
                     raise rejects_exceeded(self.report.rows_rejected, self.job.run.max_rejects, chunk.file)

@@ -505,9 +505,14 @@ def _same_object(opened: dict[str, Any], now: dict[str, Any]) -> bool:
     return bool(opened.get("size") == now.get("size") and (None in tags or tags[0] == tags[1]))
 
 
+CHANGED_WHILE_READ = "changed while it was read"
+
+
 def changed_while_read(path: str) -> SourceChangedError:
+    """The error for an input that changed while it was read. Its hint is ``threads``':
+    the parts engines say what their rerun does (``engines.Coordinator``)."""
     return SourceChangedError(
-        "changed while it was read",
+        CHANGED_WHILE_READ,
         file=path,
         hint="rerun once it is written whole: the rows committed from it stay, and run.on_change "
         "(error, skip or reload) decides what the rerun does with them",

@@ -27,6 +27,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from .. import storage
 from ..chunk import Chunk, TypeNote, explain, reasons_in_order
 from ..compat import sha256
 from ..config import JobConfig
@@ -65,6 +66,9 @@ class PartTask:
     naming: Naming = field(default_factory=Naming)  # what keeps an earlier version's names (``Pipeline.naming``)
     bench_rows: int = 0  # ``run.chunk_size`` as the job gives it (``ReaderBase.bench_rows``)
     code: str = ""  # what the job's python stages' code is (``code_identity``): a fixed stage's results are new
+    # the file's identity as the run's plan found it (``storage.identity``): a part whose range
+    # was read from another version (rewritten, an object put again) is never finished
+    identity: dict[str, Any] | None = None
 
     @property
     def prefix(self) -> str:
@@ -209,6 +213,10 @@ def _run_part(task: PartTask) -> PartResult:
                         task.halt,
                         comma=task.job.source.decimal_separator == ",",
                     )
+                if not result.halted:
+                    # after its last read: the plan's byte range of a new version starts and ends
+                    # inside its rows, which would be committed whenever they parse
+                    storage.check_unchanged(task.part.path, task.identity)
                 if result.halted:
                     out.abort()
                 else:
