@@ -10,7 +10,8 @@ the environment as the AWS SDKs read them, or from the secrets mechanism
 (``NAME_FILE``, ``/run/secrets/NAME``: see ``config.read_secret``), never from the job
 file. Remote objects are read with ranged reads, never downloaded whole, and can seek
 (resume by byte offset). A remote object's identity is its size, modification time and
-ETag (where the store gives one): a changed object is noticed without reading it.
+ETag (where the store gives one), and its version id in a versioned bucket: a changed object
+is noticed without reading it.
 """
 
 from __future__ import annotations
@@ -473,7 +474,7 @@ def opened_identity(path: str, file: Any) -> dict[str, Any] | None:
     its headers then: no request here); None for a local file."""
     if remote(path) is None:
         return None
-    return {"size": file.size(), "etag": _etag(file.metadata())}
+    return {"size": file.size(), "etag": _header(file.metadata(), "ETag")}
 
 
 def read_error(path: str, exc: Exception, opened: dict[str, Any] | None) -> SourceError | None:
@@ -512,9 +513,14 @@ def _same_object(opened: dict[str, Any], now: dict[str, Any]) -> bool:
     return bool(opened.get("size") == now.get("size") and (None in tags or tags[0] == tags[1]))
 
 
+CHANGED_WHILE_READ = "changed while it was read"
+
+
 def changed_while_read(path: str) -> SourceChangedError:
+    """The error for an input that changed while it was read. Its hint is ``threads``':
+    the parts engines say what their rerun does (``engines.Coordinator``)."""
     return SourceChangedError(
-        "changed while it was read",
+        CHANGED_WHILE_READ,
         file=path,
         hint="rerun once it is written whole: the rows committed from it stay, and run.on_change "
         "(error, skip or reload) decides what the rerun does with them",
@@ -593,7 +599,8 @@ def sequential(path: str, file: pa.NativeFile) -> pa.NativeFile:
 def identity(path: str) -> dict[str, Any] | None:
     """Size, mtime, a content fingerprint (head and tail) and the real path (links resolved);
     None for standard input.
-    A remote object's: size, mtime and ETag (None where the store gives none), unread."""
+    A remote object's: size, mtime (its LastModified) and ETag (None where the store gives
+    none), and ``version_id`` in a versioned bucket, unread."""
     if path == STDIN:
         return None
     loc = remote(path)
@@ -629,17 +636,19 @@ def _remote_identity(loc: Remote, uri: str) -> dict[str, Any]:
     info = _object_info(loc, uri, fresh=True)
     try:
         with interruptible(lambda: loc.fs.open_input_file(loc.path)) as fh:  # the object's headers, no data read
-            etag = _etag(fh.metadata())
+            meta = fh.metadata()
     except (OSError, pa.ArrowException) as exc:
         raise remote_error(exc, uri, "open") from None
-    return {"size": info.size, "mtime_ns": info.mtime_ns, "etag": etag}
+    found = {"size": info.size, "mtime_ns": info.mtime_ns, "etag": _header(meta, "ETag")}
+    version = _header(meta, "VersionId")  # a versioned bucket's: each put has its own
+    return found | ({"version_id": version} if version else {})
 
 
-def _etag(meta: Any) -> str | None:
-    """The ETag among an opened object's headers (pyarrow's metadata), where the store gives one."""
+def _header(meta: Any, name: str) -> str | None:
+    """Header ``name`` among an opened object's (pyarrow's metadata), where the store gives it."""
     meta = meta or {}
-    tag = meta.get("ETag") or meta.get(b"ETag")
-    return tag.decode() if isinstance(tag, bytes) else tag
+    value = meta.get(name) or meta.get(name.encode())
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def same_content(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:
@@ -654,11 +663,18 @@ def same_content(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool
 
 
 def same_version(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:
-    """``same_content``, and for a local file the same mtime too: a file rewritten in place
-    at the same size may keep its first and last 64 KiB, never its modification time."""
+    """``same_content``, and the same mtime too: a file rewritten in place at the same size
+    may keep its first and last 64 KiB, never its modification time; an object put back as
+    it was (a retry, a restore) has its ETag again, never its LastModified (whole seconds) nor,
+    in a versioned bucket, its version id. A side without one (a checkpoint from before
+    version ids, a store without LastModified) is not compared by it."""
     if not same_content(old, new):
         return False
-    return old is None or new is None or "etag" in old or old.get("mtime_ns") == new.get("mtime_ns")
+    if old is None or new is None:
+        return True
+    if "etag" not in old:
+        return bool(old.get("mtime_ns") == new.get("mtime_ns"))
+    return all(old[k] == new[k] for k in ("mtime_ns", "version_id") if old.get(k) and new.get(k))
 
 
 def key(path: str) -> str:

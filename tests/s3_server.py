@@ -100,6 +100,19 @@ class Bucket:
     def delete(self, key: str) -> None:
         self.server.fs.delete_file(f"{self.name}/{key}")
 
+    def keep_versions(self) -> None:
+        """Turn on the bucket's versioning: each put of a key gets a version id of its own."""
+        import boto3
+
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.server.endpoint,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            region_name="us-east-1",
+        )
+        client.put_bucket_versioning(Bucket=self.name, VersioningConfiguration={"Status": "Enabled"})
+
     @property
     def env(self) -> dict[str, Any]:
         return self.server.env

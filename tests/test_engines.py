@@ -34,6 +34,7 @@ from loader.engines import LOCAL_CLUSTER, halt_path
 from loader.engines.work import PartTask, note_start, run_part
 from loader.errors import (
     EXIT_NOTHING_LOADED,
+    RELOAD_ALL_HINT,
     ConfigError,
     EngineError,
     LoaderError,
@@ -939,16 +940,16 @@ def test_a_file_renamed_over_with_a_new_header_while_its_parts_are_read_is_chang
 
 
 def test_a_file_rewritten_while_its_parts_are_read_is_not_marked_done(tmp_path: Path) -> None:
-    """Its parts are read by other processes, each opening it: the last part's commit
-    checks it is still the file the run began with."""
+    """Its parts are read by other processes, each opening it: each checks, after its range
+    is read, that it is still the file the run began with, and so does the last part's commit."""
     paths = csv_files(tmp_path, files=1)
     target = tmp_path / "t.db"
 
-    parts: list[str] = []
+    commits: list[str] = []
 
     def rewrite_after_a_part(name: str, data: dict[str, Any]) -> None:
-        parts.extend([data["id"]] if name == "part" else [])
-        if name == "part" and len(parts) == 1:
+        commits.extend([name] if name == "progress" else [])  # a part's rows are committed
+        if name == "progress" and len(commits) == 1:
             text = paths[0].read_bytes()
             with paths[0].open("r+b") as f:  # in place: a part opening it meanwhile never finds it empty
                 f.write(text.replace(b"plain", b"PLAIN"))  # same size, same head and tail
@@ -961,6 +962,17 @@ def test_a_file_rewritten_while_its_parts_are_read_is_not_marked_done(tmp_path: 
     state = sqlite_state(target)
     assert any(k.startswith("part:") for k in state)  # its parts before the last stay committed
     assert not state.get("file:" + str(paths[0]), {}).get("done")
+    # each worker checks the file after its range is read: no part of the new version is committed
+    assert sqlite_rows(target, "SELECT count(*) FROM t WHERE instr(note, 'PLAIN')") == [(0,)]
+    # their rerun refuses the new version whatever run.on_change says: the hint says so
+    back = "put the earlier version back (its modification time too) to finish it, or " + RELOAD_ALL_HINT
+    assert err.value.hint == (
+        "rerun once it is written whole: the parts committed from it stay, and a rerun refuses any other "
+        f"version than theirs, whatever run.on_change says: {back}"
+    )
+    with pytest.raises(SourceChangedError, match="changed since parts of it were loaded") as err:
+        Pipeline(job(paths, target, "processes")).run()
+    assert err.value.hint == back
 
 
 @pytest.mark.parametrize("engine", ["processes", "dask"])

@@ -9,7 +9,10 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import math
 import os
+import time
+from dataclasses import replace
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
@@ -322,14 +325,15 @@ def csv_version(tag: str, rows: int = ROWS_WHILE_WRITTEN) -> bytes:
     return ("id,v\n" + "".join(f"{i},{tag}{i:05d}\n" for i in range(rows))).encode()
 
 
-def load_while(s3: Bucket, target: Path, key: str, change: Any) -> Any:
-    """Load ``key`` in small ranged reads; ``change()`` runs once, as the third chunk is
-    staged (a JSON Lines reader gives its first chunks from the sample, then reopens)."""
+def load_while(s3: Bucket, target: Path, key: str, change: Any, at_chunk: int = 3) -> Any:
+    """Load ``key`` in small ranged reads; ``change()`` runs once, as chunk ``at_chunk`` is
+    staged (a JSON Lines reader gives its first chunks from the sample, then reopens). The
+    stages run ahead of the commits, by a few chunks: a later chunk leaves some committed."""
     chunks: list[int] = []
 
     def after_some_chunks(batch: pa.RecordBatch) -> pa.RecordBatch:
         chunks.append(batch.num_rows)
-        if len(chunks) == 3:
+        if len(chunks) == at_chunk:
             change()
         return batch
 
@@ -355,12 +359,18 @@ def test_an_object_rewritten_during_its_load_stops_the_run_and_is_not_marked_don
     uri = s3.put("in/big.csv", csv_version("old"))
     target = tmp_path / "t.db"
     with pytest.raises(SourceChangedError) as err:
-        load_while(s3, target, "in/big.csv", lambda: s3.put("in/big.csv", new))
+        load_while(s3, target, "in/big.csv", lambda: s3.put("in/big.csv", new), at_chunk=8)
     assert str(err.value) == f"{uri}: changed while it was read"
     assert err.value.exit_code == 65
     entry = sqlite_state(target)["file:" + uri]
     assert not entry["done"] and entry["rows_written"] > 0  # the committed batches stay
     assert entry["rows_written"] == sqlite_rows(target, "SELECT count(*) FROM t")[0][0]
+    # each commit asks first: no batch read after the object changed is committed
+    assert sqlite_rows(target, "SELECT count(*) FROM t WHERE v NOT LIKE 'old%'") == [(0,)]
+    assert err.value.hint == (
+        "rerun once it is written whole: the rows committed from it stay, and run_options.on_change "
+        "(error, skip or reload) decides what the rerun does with them"
+    )
     # the rerun sees what the checkpoint holds is not the object there now: run.on_change decides
     with pytest.raises(SourceChangedError, match="changed since it was loaded"):
         load(uri, target, table="t")
@@ -369,6 +379,96 @@ def test_an_object_rewritten_during_its_load_stops_the_run_and_is_not_marked_don
     assert sqlite_rows(target, "SELECT count(*), min(v), max(v) FROM t") == [
         (rows, "new00000" if rows < ROWS_WHILE_WRITTEN else "neu00000", new.splitlines()[-1].decode()[-8:])
     ]
+
+
+def after_the_second_of(moment: float) -> None:
+    """Wait for the next whole second after ``moment``: an object's LastModified counts seconds."""
+    time.sleep(max(0.0, math.floor(moment) + 1.05 - time.time()))
+
+
+@pytest.mark.parametrize("versioned", [False, True], ids=["last-modified", "version-id"])
+def test_an_object_put_back_after_it_changed_while_read_is_a_changed_one(
+    tmp_path: Path, s3: Bucket, versioned: bool
+) -> None:
+    """The run stops on the change; a producer's retry (or a restore) then puts the very
+    bytes it began with back: same size, same ETag. The rerun must not resume over the rows
+    committed as if the object had never changed: its LastModified tells it is another put
+    (in whole seconds), a versioned bucket's version id at once."""
+    if versioned:
+        s3.keep_versions()
+    old = csv_version("old")
+    uri = s3.put("in/big.csv", old)
+    put_at = time.time()
+    began = storage.identity(uri)
+    assert began is not None and ("version_id" in began) == versioned
+    target = tmp_path / "t.db"
+    with pytest.raises(SourceChangedError, match="changed while it was read"):
+        load_while(s3, target, "in/big.csv", lambda: s3.put("in/big.csv", csv_version("neu")))
+    if not versioned:
+        after_the_second_of(put_at)
+    s3.put("in/big.csv", old)
+    back = storage.identity(uri)
+    assert back is not None and (back["size"], back["etag"]) == (began["size"], began["etag"])
+    assert storage.same_content(began, back) and not storage.same_version(began, back)
+    with pytest.raises(SourceChangedError, match="changed since it was loaded"):
+        load(uri, target, table="t")
+
+
+def test_a_remote_identity_without_a_version_id_compares_as_before() -> None:
+    """A checkpoint from before version ids were recorded (or a bucket without versioning)
+    compares size, ETag and LastModified; a version id counts where both sides have one."""
+    before = {"size": 5, "mtime_ns": 10**18, "etag": '"a"'}
+    assert storage.same_version(before, dict(before, version_id="v1"))
+    assert storage.same_version(dict(before, version_id="v1"), dict(before, version_id="v1"))
+    assert not storage.same_version(dict(before, version_id="v1"), dict(before, version_id="v2"))
+    assert not storage.same_version(before, dict(before, mtime_ns=10**18 + 10**9))
+    # loaded whole, an object put again with the same bytes is still the same content
+    assert storage.same_content(before, dict(before, mtime_ns=10**18 + 10**9, version_id="v2"))
+
+
+def test_parts_read_from_an_object_put_again_are_never_committed(tmp_path: Path, s3: Bucket) -> None:
+    """The new version's rows sit at other offsets than the plan's cuts: a part reading its
+    range from it would commit rows cut in the middle. Each worker checks, after its range
+    is read, that the object is still the version the plan cut; a part that is not stops
+    the run before it is committed, so only parts of the planned version are."""
+    from loader.config import JobConfig, RunConfig, SinkConfig, SourceConfig
+    from loader.pipeline import Pipeline
+
+    rows = 20_000
+    old = ("id,v\n" + "".join(f"{i},old{i:05d}\n" for i in range(rows))).encode()
+    new = ("id,v\n" + "".join(f"{i},{'n' * (1 + i % 13)}\n" for i in range(rows))).encode()
+    uri = s3.put("in/big.csv", old)
+    target = tmp_path / "t.db"
+    config = JobConfig(
+        source=SourceConfig(path=[uri]),
+        sink=SinkConfig(path=str(target), table="t"),
+        run=RunConfig(engine="processes", workers=2, part_size=16_000),  # type: ignore[arg-type]
+    )
+    commits: list[str] = []
+
+    def put_again_after_a_commit(name: str, data: dict[str, Any]) -> None:
+        commits.extend([name] if name == "progress" else [])  # a part's rows are committed
+        if len(commits) == 1 and name == "progress":
+            s3.put("in/big.csv", new)
+
+    with pytest.raises(SourceChangedError) as err:
+        Pipeline(config, on_event=put_again_after_a_commit).run()
+    assert str(err.value) == f"{uri}: changed while it was read"
+    state = sqlite_state(target)
+    assert any(k.startswith("part:") for k in state)  # the parts read before the put stay committed
+    got = sqlite_rows(target, "SELECT id, v FROM t ORDER BY id")
+    assert got and all(v == f"old{i:05d}" for i, v in got)  # and none of another version
+    assert err.value.hint == (
+        "rerun once it is written whole: the parts committed from it stay, and a rerun refuses "
+        "any other version than theirs, whatever run.on_change says: rerun with --restart --mode replace "
+        "(every file of the job loads again)"
+    )
+    s3.put("in/big.csv", old)  # put back: another put of it all the same, never resumed
+    with pytest.raises(SourceChangedError) as err:
+        Pipeline(replace(config, run=replace(config.run, on_change="reload"))).run()
+    assert str(err.value) == f"{uri}: changed since parts of it were loaded: its committed parts are not this version's"
+    assert err.value.hint == "rerun with --restart --mode replace (every file of the job loads again)"
+    assert sqlite_rows(target, "SELECT id, v FROM t ORDER BY id") == got
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "csv.gz"])

@@ -550,6 +550,7 @@ class _File:
     state: FileState
     report: FileReport
     left: int  # parts not committed yet
+    committed: int = 0  # parts committed, by this run or one before
 
 
 @dataclass
@@ -618,6 +619,7 @@ class Coordinator:
                 code,
                 reject_target(pipe.job.sink.path),
                 pipe.partition_keys,
+                self._identity(p.key),
             )
             for p in parts
         ]
@@ -723,6 +725,7 @@ class Coordinator:
             if f.report.status != "resumed":  # a part committed before makes the file a resumed one
                 f.report.status = "loaded"
         else:  # its counts stay in the file's checkpoint entry
+            f.committed += 1
             f.report.status = "resumed"
             self.report.resumed = True
             for name in ("rows_read", "rows_written", "rows_rejected", "rows_filtered", "rows_ignored"):
@@ -736,9 +739,27 @@ class Coordinator:
             engine.halt()  # the parts still running are not committed: they need not read on
             self._mark_incomplete()
             raise
-        except BaseException:
+        except BaseException as exc:
             self._mark_incomplete()
+            self._name_kept_parts(exc)
             raise
+
+    def _name_kept_parts(self, exc: BaseException) -> None:
+        """A file that changed while its parts were read: the hint says what its rerun does,
+        not what ``threads``' would. With parts of it committed, the rerun refuses any other
+        version whatever ``run.on_change`` says (``check_committed``); with none, and nothing of
+        an earlier version loaded (``run.on_change`` decides about that), it loads it."""
+        if not isinstance(exc, SourceChangedError) or exc.message != storage.CHANGED_WHILE_READ:
+            return
+        if exc.file not in self.keys:
+            return
+        if self._file(exc.file).committed:
+            exc.hint = (
+                "rerun once it is written whole: the parts committed from it stay, and a rerun refuses any "
+                f"other version than theirs, whatever run.on_change says: {_finish_in_parts(exc.file)}"
+            )
+        elif self._key(exc.file) not in self.state.files:
+            exc.hint = "rerun once it is written whole: no part of it was committed, so the rerun loads it"
 
     def _mark_incomplete(self) -> None:
         for f in self.files.values():
@@ -915,6 +936,7 @@ class Coordinator:
         except BaseException:
             self._undo(f, result, counts)
             raise
+        f.committed += 1
         # the single writer's share: the ceiling however many workers read (docs/engines.md)
         self.report.parts.append(dict(counts, id=task.part.id, commit_seconds=round(time.monotonic() - t0, 4)))
         if self.report.worker_start != "remote":  # a cluster's own worker: its peak spans its life, other jobs too
@@ -1009,8 +1031,17 @@ def _changed_since_parts(path: str) -> SourceChangedError:
     return SourceChangedError(
         "changed since parts of it were loaded: its committed parts are not this version's",
         file=path,
-        hint=f"put the earlier version back to finish it, or {RELOAD_ALL_HINT}",
+        hint=_finish_in_parts(path),
     )
+
+
+def _finish_in_parts(path: str) -> str:
+    """What finishes a file half loaded in parts now that it is another version: a local file's
+    version put back, modification time and all; an object put back is another put (its
+    LastModified, its version id), which its parts never match, so only a reload of the job."""
+    if storage.is_remote(path):
+        return RELOAD_ALL_HINT
+    return f"put the earlier version back (its modification time too) to finish it, or {RELOAD_ALL_HINT}"
 
 
 def _cut_otherwise(path: str) -> ConfigError:

@@ -27,6 +27,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from .. import storage
 from ..chunk import Chunk, TypeNote, explain, reasons_in_order
 from ..compat import sha256
 from ..config import JobConfig
@@ -67,6 +68,9 @@ class PartTask:
     code: str = ""  # what the job's python stages' code is (``code_identity``): a fixed stage's results are new
     target: str = ""  # the target as the reject lines name it (``rejects.reject_target``), the coordinator's
     partitions: tuple[str, ...] = ()  # the load's partition keys, NULL where the part's path lacks one (``load_keys``)
+    # the file's identity as the run's plan found it (``storage.identity``): a part whose range
+    # was read from another version (rewritten, an object put again) is never finished
+    identity: dict[str, Any] | None = None
 
     @property
     def prefix(self) -> str:
@@ -213,6 +217,10 @@ def _run_part(task: PartTask) -> PartResult:
                         task.halt,
                         comma=task.job.source.decimal_separator == ",",
                     )
+                if not result.halted:
+                    # after its last read: the plan's byte range of a new version starts and ends
+                    # inside its rows, which would be committed whenever they parse
+                    storage.check_unchanged(task.part.path, task.identity)
                 if result.halted:
                     out.abort()
                 else:
