@@ -15,7 +15,7 @@ from __future__ import annotations
 import codecs
 import itertools
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
@@ -153,7 +153,9 @@ def plan_file(
             scan = _csv_scan(path, source)
         except (LoaderError, OSError):
             return FilePlan((whole,), UNREADABLE_HEAD)
-    cuts = list(row_boundaries(path, part_sizes(part_bytes, size), *scan))
+    from .readers.csv.parts import row_starts  # the reader's own scan: a planned cut is where it puts one
+
+    cuts = list(row_starts(path, part_sizes(part_bytes, size), *scan))
     bounds = [(0, 1), *cuts, (size, 0)]
     parts = tuple(
         replace(whole, unit="bytes", start=a, end=b, size=b - a, line=line if fmt == "csv" else 0)
@@ -161,23 +163,6 @@ def plan_file(
         if b > a
     )
     return FilePlan(parts, f"{len(parts)} byte ranges cut at row boundaries")
-
-
-def row_boundaries(
-    path: str,
-    every: Iterable[int],
-    quote: bytes | None,
-    offset: int = 0,
-    line: int = 1,
-    delimiter: bytes | None = None,
-) -> Iterator[tuple[int, int]]:
-    """Offsets just past a newline that ends a row, one at or after each of ``every``'s sizes
-    in turn, each with its line: with ``quote``, only a newline after balanced quotes since
-    ``offset`` (on ``line``), read as the parser reads them with ``delimiter``. The CSV
-    reader's own scan (``readers.csv.parts``), so a planned cut is where the reader puts it too."""
-    from .readers.csv.parts import row_starts
-
-    return row_starts(path, every, quote, offset, line, delimiter)
 
 
 def _csv_scan(path: str, source: SourceConfig) -> tuple[bytes | None, int, int, bytes]:
