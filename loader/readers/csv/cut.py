@@ -132,12 +132,13 @@ def _text_runs(
         begins[0] = state.prev in (delimiter, 10, 13) or continued
     if begins.all():
         return None  # every run real: the quotes alternate as counting them says
-    odd = lengths % 2 == 1
+    odd = (lengths & 1).astype(bool)  # parities by bit, not division: cheaper
     resets = ~begins & odd
-    toggles = np.cumsum(begins & odd)  # odd field-starting runs up to each run
+    flips = begins & odd
+    toggles = np.cumsum(flips)  # odd field-starting runs up to each run
     # the toggles at the last reset before each run (none: the scan's own state)
     since = np.concatenate(([-int(state.inside)], toggles[resets]))[np.cumsum(resets) - resets]
-    inside = (toggles - (begins & odd) - since) % 2 == 1
+    inside = ((toggles - flips - since) & 1).astype(bool)
     text = ~begins & ~inside
     if not text.any():
         return None
