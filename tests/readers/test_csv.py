@@ -312,6 +312,64 @@ def test_blocks_end_where_the_csv_module_ends_rows(tmp_path: Path) -> None:
         assert got == list(csv.reader(io.StringIO(text, newline=""))), text
 
 
+def _quotes_step_by_step(data: bytes, inside: bool) -> list[int]:
+    """The quotes of ``data`` that open or close a value, one step per quote (from a row's
+    start, ``inside`` a value or not): the reference ``real_quotes`` must agree with."""
+    kept: list[int] = []
+    closed_at = -2
+    for at, byte in enumerate(data):
+        if byte != ord('"'):
+            continue
+        if inside:
+            inside, closed_at = False, at
+            kept.append(at)
+        elif at == 0 or data[at - 1] in b",\r\n" or closed_at == at - 1:
+            inside = True
+            kept.append(at)
+    return kept
+
+
+def test_real_quotes_read_in_pieces_agree_with_a_step_per_quote() -> None:
+    """Runs of text quotes, doubled quotes and quoted newlines, read whole and in pieces that
+    cut anywhere (between the two quotes of ``""`` too), from inside a value or not: the
+    vectorised reading finds the quotes a step per quote finds, and ends in its state."""
+    from loader.readers.csv.cut import QuoteState, real_quotes
+
+    rnd = random.Random(11)
+    for _ in range(3000):
+        data = bytes(rnd.choice(b',"\n\ra"') for _ in range(rnd.randint(0, 40)))
+        inside = rnd.random() < 0.3
+        want = _quotes_step_by_step(data, inside)
+        cuts = sorted(rnd.sample(range(len(data) + 1), min(len(data) + 1, rnd.randint(0, 4))))
+        state, got = QuoteState(inside=inside), []
+        for start, end in zip([0, *cuts], [*cuts, len(data)], strict=True):
+            got += real_quotes(data, ord('"'), ord(","), start, end, state).tolist()
+        assert got == want, data
+        assert state.inside is ((inside + len(want)) % 2 == 1), data
+
+
+def test_a_long_quoted_value_is_scanned_once_while_its_block_grows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A quoted value of many lines of ``""`` longer than the block: the cutter reads on
+    from where it stood as the block grows, each byte once, and cuts after the value (it
+    scanned the whole grown block again at each read, and stepped back a line at a time)."""
+    from loader.readers.csv import cut
+    from loader.readers.dialect import Dialect, csv_rows
+
+    scanned = []
+    real_quotes = cut.real_quotes
+
+    def counted(data: Any, quote: int, delimiter: int, start: int, end: int, state: Any) -> Any:
+        scanned.append(end - start)
+        return real_quotes(data, quote, delimiter, start, end, state)
+
+    monkeypatch.setattr(cut, "real_quotes", counted)
+    text = b'1,pipe 12" steel,"' + b'a ""q"" b\n' * 50_000 + b'"\n2,x,"y"\n'
+    rows = functools.partial(csv_rows, Dialect(",", '"', True), None)
+    blocks = list(cut.Cutter(b'"', None, 1 << 22, 4096, rows, b",").cut(io.BytesIO(text), b"", 0))
+    assert [bytes(b) for b, _, _ in blocks] == [text]
+    assert sum(scanned) == len(text)
+
+
 @pytest.mark.parametrize(
     ("names", "block", "kept", "invalid"),
     [

@@ -95,56 +95,70 @@ def real_quotes(
     and the csv module read them, from ``state`` (left where the scan ends). A quote opens a
     value only at a field's start (or as the second of ``""`` inside one); elsewhere outside
     a value (``12" pipe``) it is text. Counting every quote would take that one for an
-    opening quote and move every cut after it inside a quoted value. Vectorised while the
-    quotes alternate as counting them says (almost every file); a Python step per quote
-    after the first quote that is text."""
+    opening quote and move every cut after it inside a quoted value.
+
+    Vectorised, no step per quote: a run of adjacent quotes is all text or all real (after
+    a text quote a quote is text; after a closing one it opens), so only its first quote is
+    judged. A run that begins a field is real (it opens or closes). Any other is text
+    outside a value and closes one inside it, so when it is odd it leaves the scan outside
+    whatever it was, and when even as it was: the state before a run is the parity of the
+    odd field-starting runs since the last odd other one."""
     octets = np.frombuffer(data, np.uint8, max(0, end - start), start)
     found = np.flatnonzero(octets == quote)
     inside = state.inside
-    # the quotes that open a value if the quotes alternate: each must begin a field or follow
-    # the quote before it (``""``); the first that does neither is text
-    opening = found[int(inside) :: 2]
-    if len(opening):
-        before = octets[np.maximum(opening - 1, 0)]
-        if opening[0] == 0:
-            before[0] = state.prev
-        text = (before != delimiter) & (before != 10) & (before != 13) & (before != quote)
-        if opening[0] == 0 and state.prev == quote:
-            text[0] = not state.closed  # after a quote that was text, a quote is text too
-        if text.any():
-            first = int(inside) + 2 * int(np.argmax(text))
-            closed_at = int(found[first - 1]) if first else -2
-            starts = _starts(octets, found[first:], delimiter, state.prev)
-            rest = _walk(found[first:].tolist(), starts, closed_at)
-            found = np.concatenate([found[:first], np.array(rest, dtype=found.dtype)])
+    if len(found):
+        text = _text_runs(octets, found, quote, delimiter, state)
+        if text is not None:
+            found = found[~text]
     if len(octets):
-        state.inside = bool((int(inside) + len(found)) % 2)
+        state.inside = bool((int(inside) + len(found)) % 2)  # each real quote opens or closes
         state.closed = bool(len(found)) and int(found[-1]) == len(octets) - 1 and not state.inside
         state.prev = int(octets[-1])
     return found + start
 
 
-def _starts(octets: np.ndarray, found: np.ndarray, delimiter: int, prev: int) -> list[bool]:
-    """Whether each quote at ``found`` begins a field (``prev``: the byte before ``octets``)."""
-    before = octets[np.maximum(found - 1, 0)]
-    if len(found) and found[0] == 0:
-        before[0] = prev
-    return ((before == delimiter) | (before == 10) | (before == 13)).tolist()  # type: ignore[no-any-return]
+def _text_runs(
+    octets: np.ndarray, found: np.ndarray, quote: int, delimiter: int, state: QuoteState
+) -> np.ndarray | None:
+    """Which quotes at ``found`` are text (None: none is), from ``state`` (see ``real_quotes``)."""
+    if not _alternation_breaks(octets, found, quote, delimiter, state):
+        return None
+    heads = np.flatnonzero(np.diff(found, prepend=-2) != 1)  # each run's first quote
+    lengths = np.diff(heads, append=len(found))
+    before = octets[np.maximum(found[heads] - 1, 0)]
+    begins = (before == delimiter) | (before == 10) | (before == 13)
+    if found[0] == 0:  # the byte before is the previous piece's: maybe a quote of a run
+        continued = state.prev == quote and state.closed and not state.inside  # ``""`` across
+        begins[0] = state.prev in (delimiter, 10, 13) or continued
+    if begins.all():
+        return None  # every run real: the quotes alternate as counting them says
+    odd = (lengths & 1).astype(bool)  # parities by bit, not division: cheaper
+    resets = ~begins & odd
+    flips = begins & odd
+    toggles = np.cumsum(flips)  # odd field-starting runs up to each run
+    # the toggles at the last reset before each run (none: the scan's own state)
+    since = np.concatenate(([-int(state.inside)], toggles[resets]))[np.cumsum(resets) - resets]
+    inside = ((toggles - flips - since) & 1).astype(bool)
+    text = ~begins & ~inside
+    if not text.any():
+        return None
+    return np.repeat(text, lengths)
 
 
-def _walk(found: list[int], starts: list[bool], closed_at: int) -> list[int]:
-    """The quotes of ``found`` that open or close a value, from outside one: ``starts``
-    says which begin a field, ``closed_at`` is where the last value closed."""
-    kept: list[int] = []
-    inside = False
-    for at, begins in zip(found, starts, strict=True):
-        if inside:
-            inside, closed_at = False, at
-            kept.append(at)
-        elif begins or closed_at == at - 1:
-            inside = True
-            kept.append(at)
-    return kept
+def _alternation_breaks(octets: np.ndarray, found: np.ndarray, quote: int, delimiter: int, state: QuoteState) -> bool:
+    """Whether a quote is text if the quotes alternate (counting them, as almost every file
+    reads): some quote that would open a value neither begins a field nor follows the quote
+    before it (``""``). Cheaper than judging the runs: most files stop here."""
+    opening = found[int(state.inside) :: 2]
+    if not len(opening):
+        return False
+    before = octets[np.maximum(opening - 1, 0)]
+    if opening[0] == 0:
+        before[0] = state.prev
+    text = (before != delimiter) & (before != 10) & (before != 13) & (before != quote)
+    if opening[0] == 0 and state.prev == quote:
+        text[0] = not state.closed  # after a quote that was text, a quote is text too
+    return bool(text.any())
 
 
 def open_quotes(
@@ -161,7 +175,7 @@ def open_quotes(
         return quote_count(buf, quote, escape, start, end)
     assert quote is not None and delimiter is not None  # exact() checked them
     stop = len(buf) if end is None else min(end, len(buf))
-    return len(real_quotes(buf, quote[0], delimiter[0], start, stop, QuoteState()))
+    return int(RowEnds.of(buf, quote, delimiter, start, stop).state.inside)
 
 
 def safe_cut(
@@ -178,7 +192,8 @@ def safe_cut(
     pos = len(buf) if end is None else min(end, len(buf))
     if exact(quote, escape, delimiter):
         assert quote is not None and delimiter is not None  # exact() checked them
-        return _last_row_end(buf, real_quotes(buf, quote[0], delimiter[0], start, pos, QuoteState()), start, pos)
+        ends = RowEnds.of(buf, quote, delimiter, start, pos)
+        return start + ends.last if ends.last >= 0 else -1
     inside = quote_count(buf, quote, escape, start, pos)
     while True:
         if inside % 2 and quote is not None and not escape:
@@ -196,16 +211,63 @@ def safe_cut(
         pos = nl
 
 
-def _last_row_end(buf: bytes | bytearray, real: np.ndarray, start: int, pos: int) -> int:
-    """The last newline in ``buf[start:pos]`` after an even number of ``real`` quotes, or -1."""
-    while True:
-        nl = buf.rfind(b"\n", start, pos)
-        if nl < 0:
-            return -1
-        k = int(np.searchsorted(real, nl))
-        if k % 2 == 0:
-            return nl
-        pos = int(real[k - 1])  # inside the value that quote opened: back past it
+@dataclass
+class RowEnds:
+    """A scan of a block's bytes for the newlines that end rows, with the quotes read as the
+    parser reads them (``real_quotes``). A block that grows (its row is long) is scanned on
+    from where it stood, not from its start again (a long value would cost its size at each
+    read), and a slice at a time: what it holds stays small, whatever the block's size."""
+
+    scanned: int = 0  # bytes scanned from the block's start
+    last: int = -1  # the last row end among them (from the block's start), or -1
+    state: QuoteState = field(default_factory=QuoteState)
+
+    @classmethod
+    def of(cls, data: bytes | bytearray, quote: bytes, delimiter: bytes, start: int, end: int) -> RowEnds:
+        """The scan of ``data[start:end]``, a block starting at ``start``."""
+        ends = cls()
+        ends.scan(data, quote[0], delimiter[0], start, end)
+        return ends
+
+    def scan(self, data: bytes | bytearray, quote: int, delimiter: int, pos: int, end: int) -> None:
+        """Scan on to ``end`` (``data[pos:end]`` is the block so far)."""
+        at = pos + self.scanned
+        while at < end:
+            stop = min(end, at + _COUNT_SLICE)
+            inside = self.state.inside
+            real = real_quotes(data, quote, delimiter, at, stop, self.state)
+            nl = last_row_end(data, real, at, stop, inside)
+            if nl >= 0:
+                self.last = nl - pos
+            at = stop
+        self.scanned = max(self.scanned, end - pos)
+
+
+def last_row_end(data: bytes | bytearray, real: np.ndarray, start: int, stop: int, inside: bool) -> int:
+    """The last newline in ``data[start:stop]`` outside a value, or -1: after an even number of
+    ``real`` quotes (the quotes there that open or close one, from ``start``, which is
+    ``inside`` one or not)."""
+    nl = data.rfind(b"\n", start, stop)
+    if nl < 0 or (int(np.searchsorted(real, nl)) + inside) % 2 == 0:
+        return nl
+    ends = _row_ends(data, real, start, nl, inside)
+    return int(ends[-1]) if len(ends) else -1
+
+
+def next_row_end(data: bytes | bytearray, real: np.ndarray, start: int, stop: int, inside: bool) -> int:
+    """The first newline in ``data[start:stop]`` outside a value, or -1 (see ``last_row_end``)."""
+    nl = data.find(b"\n", start, stop)
+    if nl < 0 or (int(np.searchsorted(real, nl)) + inside) % 2 == 0:
+        return nl
+    ends = _row_ends(data, real, nl, stop, inside)
+    return int(ends[0]) if len(ends) else -1
+
+
+def _row_ends(data: bytes | bytearray, real: np.ndarray, start: int, stop: int, inside: bool) -> np.ndarray:
+    """The newlines in ``data[start:stop]`` outside a value, all at once: a value of many
+    lines would cost a Python step for each (``real``, ``inside``: see ``last_row_end``)."""
+    lines = np.flatnonzero(np.frombuffer(data, np.uint8, stop - start, start) == 10) + start
+    return lines[(np.searchsorted(real, lines) + inside) % 2 == 0]  # type: ignore[no-any-return]
 
 
 def first_row_end(buf: bytes, quote: bytes | None, escape: bytes | None) -> int:
@@ -311,6 +373,7 @@ class Cutter:
         data: bytes | bytearray = pending
         pos = 0  # data[pos:] is not cut yet; it starts a row, at ``offset`` in the file
         window = self.size
+        ends = RowEnds()  # the scan of the block at ``pos``, kept while it grows
         while True:
             if len(data) - pos <= window:
                 with memoryview(data) as view:
@@ -319,22 +382,31 @@ class Cutter:
             last = len(data) - pos <= window  # the rest of the file fits
             if last and pos == len(data):
                 return
-            cut = self._find_cut(data, pos, len(data) if last else pos + window, last)
+            cut = self._find_cut(data, pos, len(data) if last else pos + window, last, ends)
             if cut < 0 and not last and window < self.cap:
                 window = min(window * 2, self.cap)
                 continue
             item, data, pos = self._take(stream, data, pos, cut, offset, window, last)
             offset += span(item)
             window = self.size
+            ends = RowEnds()
             if kept is not None:
                 kept.note(item, data, pos)
             yield item
 
-    def _find_cut(self, data: bytes | bytearray, pos: int, end: int, last: bool) -> int:
-        """The newline that ends the block starting at ``pos`` (looked for before ``end``), or -1."""
-        if last and open_quotes(data, self.quote, self.escape, self.delimiter, pos) % 2 == 0:
+    def _find_cut(self, data: bytes | bytearray, pos: int, end: int, last: bool, ends: RowEnds) -> int:
+        """The newline that ends the block starting at ``pos`` (looked for before ``end``), or -1.
+        ``ends``: the block's scan so far, carried on."""
+        if exact(self.quote, self.escape, self.delimiter):
+            assert self.quote is not None and self.delimiter is not None  # exact() checked them
+            ends.scan(data, self.quote[0], self.delimiter[0], pos, end)
+            if last and not ends.state.inside:
+                return len(data) - 1
+            cut = pos + ends.last if ends.last >= 0 else -1
+        elif last and open_quotes(data, self.quote, self.escape, self.delimiter, pos) % 2 == 0:
             return len(data) - 1
-        cut = safe_cut(data, self.quote, self.escape, end, pos, self.delimiter)
+        else:
+            cut = safe_cut(data, self.quote, self.escape, end, pos, self.delimiter)
         if cut < 0:
             cut = self._line_with_literal_quote(data, pos, end, last)
         return cut

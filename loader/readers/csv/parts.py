@@ -19,13 +19,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from ... import storage
 from ...config import SourceConfig
 from ...errors import ConfigError
 from .. import stream as streams
-from .cut import QuoteState, byte_count, exact, quote_count, real_quotes
+from .cut import QuoteState, byte_count, exact, next_row_end, quote_count, real_quotes
 from .header import read_head
 
 _PIECE = 1 << 20
@@ -110,10 +108,7 @@ class _Scan:
         """``_first_boundary`` with the quotes read as the parser reads them."""
         state = QuoteState(self.state.inside, self.state.prev, self.state.closed)  # counted again up to the boundary
         real = real_quotes(data, self._quote, self.delimiter, 0, len(data), state)
-        nl = data.find(b"\n")
-        while nl >= 0 and (int(self.state.inside) + int(np.searchsorted(real, nl))) % 2:
-            nl = data.find(b"\n", nl + 1)
-        return nl
+        return next_row_end(data, real, 0, len(data), self.state.inside)
 
     def close(self) -> None:
         self.file.close()
