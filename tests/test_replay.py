@@ -823,7 +823,8 @@ def test_leveldb_replay_of_keys_out_of_order_stores_every_row(tmp_path: Path) ->
 
 def test_sigterm_while_a_replay_waits_for_the_lock_stops_it_with_143(tmp_path: Path) -> None:
     """The replay took the lock before it listened for signals: the signal was only noted,
-    and the replay waited out --lock-wait and exited 75."""
+    and the replay waited out --lock-wait and exited 75. Like a load stopped at the lock, it
+    writes no report: the run holding the lock may share the report file."""
     from loader.lock import TargetLock
 
     job, target, rejects = setup(tmp_path, "sqlite")
@@ -834,7 +835,7 @@ def test_sigterm_while_a_replay_waits_for_the_lock_stops_it_with_143(tmp_path: P
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 143, err
-    assert json.loads(report.read_text())["status"] == "interrupted"
+    assert not report.exists()  # a run that never got the lock leaves the holder's report as it is
 
 
 def strict_json(line: str) -> Any:
