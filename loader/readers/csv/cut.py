@@ -161,39 +161,14 @@ def _alternation_breaks(octets: np.ndarray, found: np.ndarray, quote: int, delim
     return bool(text.any())
 
 
-def open_quotes(
-    buf: bytes | bytearray,
-    quote: bytes | None,
-    escape: bytes | None,
-    delimiter: bytes | None,
-    start: int = 0,
-    end: int | None = None,
-) -> int:
-    """How many quotes in ``buf[start:end]`` (a row starting at ``start``) open or close a
-    value: odd when ``end`` is inside one."""
-    if not exact(quote, escape, delimiter):
-        return quote_count(buf, quote, escape, start, end)
-    assert quote is not None and delimiter is not None  # exact() checked them
-    stop = len(buf) if end is None else min(end, len(buf))
-    return int(RowEnds.of(buf, quote, delimiter, start, stop).state.inside)
-
-
 def safe_cut(
-    buf: bytes | bytearray,
-    quote: bytes | None,
-    escape: bytes | None,
-    end: int | None = None,
-    start: int = 0,
-    delimiter: bytes | None = None,
+    buf: bytes | bytearray, quote: bytes | None, escape: bytes | None, end: int | None = None, start: int = 0
 ) -> int:
     """Index of the last newline in ``buf[start:end]`` that ends a row (not inside
-    quotes, a row starting at ``start``), or -1. With ``delimiter``, the quotes are read as
-    the parser reads them (``real_quotes``); without, every quote counts."""
+    quotes, a row starting at ``start``), or -1, every quote counted: the cut of a file
+    whose quotes ``real_quotes`` cannot read as the parser does (``exact``; ``RowEnds``
+    cuts the others)."""
     pos = len(buf) if end is None else min(end, len(buf))
-    if exact(quote, escape, delimiter):
-        assert quote is not None and delimiter is not None  # exact() checked them
-        ends = RowEnds.of(buf, quote, delimiter, start, pos)
-        return start + ends.last if ends.last >= 0 else -1
     inside = quote_count(buf, quote, escape, start, pos)
     while True:
         if inside % 2 and quote is not None and not escape:
@@ -221,13 +196,6 @@ class RowEnds:
     scanned: int = 0  # bytes scanned from the block's start
     last: int = -1  # the last row end among them (from the block's start), or -1
     state: QuoteState = field(default_factory=QuoteState)
-
-    @classmethod
-    def of(cls, data: bytes | bytearray, quote: bytes, delimiter: bytes, start: int, end: int) -> RowEnds:
-        """The scan of ``data[start:end]``, a block starting at ``start``."""
-        ends = cls()
-        ends.scan(data, quote[0], delimiter[0], start, end)
-        return ends
 
     def scan(self, data: bytes | bytearray, quote: int, delimiter: int, pos: int, end: int) -> None:
         """Scan on to ``end`` (``data[pos:end]`` is the block so far)."""
@@ -403,10 +371,10 @@ class Cutter:
             if last and not ends.state.inside:
                 return len(data) - 1
             cut = pos + ends.last if ends.last >= 0 else -1
-        elif last and open_quotes(data, self.quote, self.escape, self.delimiter, pos) % 2 == 0:
+        elif last and quote_count(data, self.quote, self.escape, pos) % 2 == 0:
             return len(data) - 1
         else:
-            cut = safe_cut(data, self.quote, self.escape, end, pos, self.delimiter)
+            cut = safe_cut(data, self.quote, self.escape, end, pos)
         if cut < 0:
             cut = self._line_with_literal_quote(data, pos, end, last)
         return cut
