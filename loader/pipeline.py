@@ -1780,8 +1780,8 @@ class _Loop:
     ) -> None:
         """The file is read to its end: done with the next commit (``load``)."""
         _check_unchanged(reader, fs)
-        if read_with is not None and fs.all_rejected():
-            fs.read_with = read_with  # none of it loaded: a run with other source options reads it again
+        if read_with is not None:  # a load's, not a replay's
+            fs.note_read_with(read_with)
         self.ledger.file_done(key, fs, fr)
 
     def _settling(self, batches: Iterator[Encoded]) -> Iterator[Encoded]:

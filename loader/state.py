@@ -108,6 +108,12 @@ class FileState:
         """Every row of this version was rejected: none of it is in the target."""
         return self.rows_read > 0 and self.rows_rejected == self.rows_read
 
+    def note_read_with(self, options: dict[str, Any]) -> None:
+        """This version is read whole with source ``options`` (``read_options``): recorded
+        where every row was rejected, so that a run with other ones reads it again."""
+        if self.all_rejected():
+            self.read_with = options
+
 
 def next_version(fs: FileState | None) -> int:
     """The version of a file loaded anew over its checkpoint entry ``fs`` (None: its first load)."""

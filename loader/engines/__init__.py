@@ -996,8 +996,7 @@ class Coordinator:
             holder.rows_ignored += sign * ignored
         if f.left == 0 and sign > 0:
             f.state.done = True
-            if f.state.all_rejected():  # none of it loaded: a run with other source options reads it again
-                f.state.read_with = read_options(self.pipeline.job.source)
+            f.state.note_read_with(read_options(self.pipeline.job.source))
             self.report.files_loaded += 1
 
     def _undo(self, f: _File, result: PartResult, counts: dict[str, Any]) -> None:
