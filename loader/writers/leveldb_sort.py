@@ -615,9 +615,8 @@ class Sorter:
     def _remove_stale_in(self, directory: str, keep: set[str]) -> None:
         """Run files of this target's job in ``directory`` other than ``keep``: those named
         by its prefix (and in the target's own directory an older loader's, ``run_prefix``), and
-        the runs its checkpoint named; and the
-        directory, when none is kept and it is one this run may remove (``_removable``) and
-        is empty. Compared as real paths: a rerun may spell the directory otherwise
+        the runs its checkpoint named; and the directory, when none is kept and it is one this
+        run may remove (``_removable``) and is empty. Compared as real paths: a rerun may spell the directory otherwise
         (relative, through a symlink) than the run whose checkpoint named the runs."""
         try:
             names = os.listdir(directory)
