@@ -1753,7 +1753,7 @@ class _Loop:
                     # file, or of another version an object's later ranged reads found, would pass
                     # for the version its checkpoint names (an object: two HEADs a commit; a local
                     # file: its open descriptor, so a file renamed over goes on as the version read)
-                    _check_unchanged(reader, fs)  # the open file: one renamed over was read whole
+                    _check_unchanged(reader, fs)
                     self.commit()
                 if over:
                     raise rejects_exceeded(self.report.rows_rejected, self.job.run.max_rejects, chunk.file)
