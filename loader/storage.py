@@ -638,7 +638,9 @@ def _remote_identity(loc: Remote, uri: str) -> dict[str, Any]:
         with interruptible(lambda: loc.fs.open_input_file(loc.path)) as fh:  # the object's headers, no data read
             meta = fh.metadata()
     except (OSError, pa.ArrowException) as exc:
-        raise remote_error(exc, uri, "open") from None
+        # "read", as its info's request says it (``_info``): the identity is taken before each
+        # commit too, and a service gone mid-load is a read that failed, whichever request saw it
+        raise remote_error(exc, uri, "read") from None
     found = {"size": info.size, "mtime_ns": info.mtime_ns, "etag": _header(meta, "ETag")}
     version = _header(meta, "VersionId")  # a versioned bucket's: each put has its own
     return found | ({"version_id": version} if version else {})
