@@ -1318,9 +1318,16 @@ class Pipeline:
         report.not_utf8_reads_as = [e for e in guess_encoding(bytes(rows.sample)) if e != "utf-8"]
 
     def _check_loaded(self, report: RunReport, reasons: Counter[str]) -> None:
-        """Rows were read and none written: committed as such, but not a success."""
+        """Rows were read and none written, or a run of fewer than 1,000 rows rejected more
+        than its ``run.max_rejects`` fraction: committed as such, but not a success."""
         if report.rows_read and not report.rows_written and not report.rows_ignored and not report.resumed:
             raise self._nothing_loaded(report, reasons)
+        limit = self.job.run.max_rejects
+        if report.rows_read < MIN_ROWS_FOR_FRACTION and over_max_rejects(
+            limit, report.rows_read, report.rows_rejected, final=True
+        ):  # a short run is held to its fraction on all its rows
+            last = next(f.path for f in reversed(report.files) if f.rows_rejected)
+            raise rejects_exceeded(report.rows_rejected, report.rows_read, limit, last, complete=True)
 
     def _nothing_loaded(
         self, report: RunReport, reasons: Counter[str], *, check: bool = False, earlier: bool | None = None
@@ -1537,24 +1544,42 @@ def _inputs_checked(report: RunReport | None, named: Sequence[str] | None = None
         raise error from None
 
 
-def over_max_rejects(limit: float | None, rows_read: int, rejected: int) -> bool:
-    """Whether ``rejected`` of ``rows_read`` rows is past ``run.max_rejects``."""
+def over_max_rejects(limit: float | None, rows_read: int, rejected: int, *, final: bool = False) -> bool:
+    """Whether ``rejected`` of ``rows_read`` rows is past ``run.max_rejects``; a fraction is
+    judged once 1,000 rows were read, or on all of a run's rows at its end (``final``)."""
     if limit is None or rejected == 0:
         return False
     if 0 < limit < 1:
-        # A fraction means something only once enough rows were seen.
-        return rows_read >= 1000 and rejected / rows_read > limit
+        # mid-run, a fraction means something only once enough rows were seen
+        return (final or rows_read >= MIN_ROWS_FOR_FRACTION) and rejected / rows_read > limit
     return rejected > limit
 
 
-def rejects_exceeded(rejected: int, limit: float | None, file: str, *, check: bool = False) -> RejectLimitError:
+MIN_ROWS_FOR_FRACTION = 1000
+
+
+def rejects_exceeded(
+    rejected: int, rows_read: int, limit: float | None, file: str, *, check: bool = False, complete: bool = False
+) -> RejectLimitError:
     """The error a load stops with past ``run.max_rejects``; for a dry run (``check``), said
-    of the load to come."""
-    error = RejectLimitError(f"{rejected:,} rows rejected, more than max_rejects = {limit}", file=file)
+    of the load to come; for a run that read all its rows first (``complete``: a fraction of
+    fewer than 1,000 rows, judged at its end), what stays of it."""
+    fraction = limit is not None and 0 < limit < 1
+    counted = (
+        f"{rejected:,} of {rows_read:,} rows rejected ({rejected / rows_read:.1%})"
+        if fraction
+        else f"{rejected:,} rows rejected"
+    )
+    error = RejectLimitError(f"{counted}, more than max_rejects = {limit}", file=file)
     if check:
         error.hint = (
             "the load would stop there: fix the input or allow more with --max-rejects,"
             " then check again (the dry run wrote nothing)"
+        )
+    elif complete:
+        error.hint = (
+            "the run read every row first: the good ones are committed and the rejected ones are in"
+            " the reject file; fix them there and load them with `loader replay`"
         )
     return error
 
@@ -1608,7 +1633,7 @@ class _Unwritten:
                 tally.add_to(report)
                 self.reasons.update(reasons_in_order(chunk.rejects))
                 if over_max_rejects(max_rejects, report.rows_read, report.rows_rejected):
-                    raise rejects_exceeded(report.rows_rejected, max_rejects, chunk.file, check=True)
+                    raise rejects_exceeded(report.rows_rejected, report.rows_read, max_rejects, chunk.file, check=True)
                 if chunk.num_rows:
                     self.writes = True
                     return
@@ -1756,7 +1781,9 @@ class _Loop:
                     _check_unchanged(reader, fs)
                     self.commit()
                 if over:
-                    raise rejects_exceeded(self.report.rows_rejected, self.job.run.max_rejects, chunk.file)
+                    raise rejects_exceeded(
+                        self.report.rows_rejected, self.report.rows_read, self.job.run.max_rejects, chunk.file
+                    )
                 if self.signals.signum is not None:
                     raise InterruptedLoad(self.signals.signum)
         finally:

@@ -446,7 +446,7 @@ def test_max_rejects_fraction_stops_with_exit_3_and_resumes_without_doubles(tmp_
     assert p.returncode == 3
     # the fraction is judged once 1000 rows were read (chunks hold 100 good rows: 1111 read)
     assert p.stderr.splitlines()[-2:] == [
-        f"loader: error: {src}: 111 rows rejected, more than max_rejects = 0.05",
+        f"loader: error: {src}: 111 of 1,111 rows rejected (10.0%), more than max_rejects = 0.05",
         "  hint: committed rows are kept; read the reject file, then rerun with a higher --max-rejects to resume, or fix the input and rerun with --restart",
     ]
     report = report_of(tmp_path / "r.json")
@@ -464,6 +464,32 @@ def test_max_rejects_fraction_stops_with_exit_3_and_resumes_without_doubles(tmp_
     assert p.returncode == 0, p.stderr
     assert [r[0] for r in sqlite_table(db)] == [i for i in range(1, 3001) if i % 10]
     assert [r["row"] for r in reject_lines(rejects)] == list(range(10, 3001, 10))
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_max_rejects_fraction_holds_a_short_run_at_its_end(tmp_path: Path, engine: str) -> None:
+    # 30 of 300 rows bad: fewer than the 1,000 a fraction waits for mid-run
+    src = many_rows(tmp_path / "f.csv", 300, bad_every=10)
+    db = tmp_path / "f.db"
+    args = ["load", str(src), str(db), "--table", "t", "--columns", "score=int64", "--engine", engine]
+    p = cli(*args, "--max-rejects", "0.05", "--report", str(tmp_path / "r.json"))
+    assert p.returncode == 3, p.stderr
+    assert p.stderr.splitlines()[-2:] == [
+        f"loader: error: {src}: 30 of 300 rows rejected (10.0%), more than max_rejects = 0.05",
+        "  hint: the run read every row first: the good ones are committed and the rejected ones are in"
+        " the reject file; fix them there and load them with `loader replay`",
+    ]
+    report = report_of(tmp_path / "r.json")
+    assert (report["status"], report["rows_written"], report["rows_rejected"]) == ("rejects_exceeded", 270, 30)
+    assert [r[0] for r in sqlite_table(db)] == [i for i in range(1, 301) if i % 10]
+    assert [r["row"] for r in reject_lines(rejects_of(db))] == list(range(10, 301, 10))
+    # the file is loaded: a rerun has nothing to do
+    p = cli(*args, "--max-rejects", "0.05")
+    assert p.returncode == 0, p.stderr
+    assert len(sqlite_table(db)) == 270
+    # within the fraction, a short run succeeds
+    p = cli(*args, "--max-rejects", "0.1", "--restart", "--mode", "replace")
+    assert p.returncode == 0, p.stderr
 
 
 def test_max_rejects_fraction_under_the_limit_succeeds(tmp_path: Path) -> None:

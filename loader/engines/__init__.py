@@ -1023,7 +1023,7 @@ class Coordinator:
 
         limit = self.pipeline.job.run.max_rejects
         if over_max_rejects(limit, self.report.rows_read, self.report.rows_rejected):
-            raise rejects_exceeded(self.report.rows_rejected, limit, task.part.path)
+            raise rejects_exceeded(self.report.rows_rejected, self.report.rows_read, limit, task.part.path)
 
 
 def _changed_since_parts(path: str) -> SourceChangedError:
