@@ -1626,9 +1626,7 @@ class _Unwritten:
             for chunk in chunks:
                 chunk = reject_repeated_map_keys(chunk)  # rejected by either target on write
                 explain(chunk.rejects, self.notes, comma=self.comma)
-                tally = Tally(
-                    rows_read=chunk.rows_read, rows_rejected=len(chunk.rejects), rows_filtered=chunk.rows_filtered
-                )
+                tally = Tally.of_chunk(chunk)
                 tally.add_to(fr)
                 tally.add_to(report)
                 self.reasons.update(reasons_in_order(chunk.rejects))
@@ -1748,14 +1746,9 @@ class _Loop:
                 self.rejects.write(rejects)
                 if not self.report.rows_written:
                     self.reasons.update(reasons_in_order(rejects))
-                tally = Tally(
-                    rows_read=chunk.rows_read,
-                    rows_written=written,
-                    rows_rejected=len(rejects),
-                    rows_filtered=chunk.rows_filtered,
-                    # mode ignore: keys already there
-                    rows_ignored=chunk.batch.num_rows - written - (len(rejects) - len(chunk.rejects)),
-                )
+                refused = len(rejects) - len(chunk.rejects)  # by the target's table
+                # mode ignore: keys already there
+                tally = Tally.of_chunk(chunk, written, chunk.batch.num_rows - written - refused, refused)
                 self.ledger.count(key, fs, fr, tally, chunk.end)
                 self.progress.update(chunk.bytes_read, chunk.rows_read)
                 # per chunk; listeners that log (logs.JsonLog) throttle it to a bounded rate

@@ -278,9 +278,16 @@ class Tally:
     def of(cls, holder: Any) -> Tally:
         return cls(*(getattr(holder, name) for name in COUNTS))
 
-    def add_to(self, holder: Any) -> None:
+    @classmethod
+    def of_chunk(cls, chunk: Any, written: int = 0, ignored: int = 0, refused: int = 0) -> Tally:
+        """What a chunk adds: its rows read, filtered and rejected (on reading, by the stages,
+        and ``refused`` by the target), and of its rows, ``written`` and ``ignored``."""
+        return cls(chunk.rows_read, written, len(chunk.rejects) + refused, chunk.rows_filtered, ignored)
+
+    def add_to(self, holder: Any, sign: int = 1) -> None:
+        """Add these counts to ``holder``'s (``sign=-1``: take them back)."""
         for name in COUNTS:
-            setattr(holder, name, getattr(holder, name) + getattr(self, name))
+            setattr(holder, name, getattr(holder, name) + sign * getattr(self, name))
 
     def set_on(self, holder: Any) -> None:
         for name in COUNTS:

@@ -53,7 +53,7 @@ from ..progress import Progress
 from ..rejects import reject_target
 from ..report import FileReport, RunReport
 from ..schema import encode_types, numeric_text, task_types
-from ..state import PART_KEY, FilePlan, FileState, JobState, part_file, read_options
+from ..state import COUNTS, PART_KEY, FilePlan, FileState, JobState, Tally, part_file, read_options
 from ..transforms import output_schema
 from ..writers.base import Refused, naming_file, prepare_for
 from .forked import QUIET_LOGS, WORKER_CONFIG, ForkedWorkers, forked_workers, wait_for
@@ -728,8 +728,7 @@ class Coordinator:
             f.committed += 1
             f.report.status = "resumed"
             self.report.resumed = True
-            for name in ("rows_read", "rows_written", "rows_rejected", "rows_filtered", "rows_ignored"):
-                setattr(f.state, name, getattr(f.state, name) + int(committed[part.id].get(name, 0)))
+            Tally(*(int(committed[part.id].get(name, 0)) for name in COUNTS)).add_to(f.state)
 
     def _commit_in_order(self, todo: list[PartTask], engine: Engine, window: int) -> None:
         """Keep ``window`` parts running; commit each as its turn comes."""
@@ -988,12 +987,9 @@ class Coordinator:
             self.reasons.update(r.reason for r in refused)
 
     def _add(self, f: _File, result: PartResult, written: int, ignored: int, rejected: int, sign: int = 1) -> None:
+        tally = Tally(result.rows_read, written, rejected, result.rows_filtered, ignored)
         for holder in (f.state, f.report, self.report):
-            holder.rows_read += sign * result.rows_read
-            holder.rows_written += sign * written
-            holder.rows_rejected += sign * rejected
-            holder.rows_filtered += sign * result.rows_filtered
-            holder.rows_ignored += sign * ignored
+            tally.add_to(holder, sign)
         if f.left == 0 and sign > 0:
             f.state.done = True
             f.state.note_read_with(read_options(self.pipeline.job.source))

@@ -40,6 +40,7 @@ from ..report import peak_rss_mb
 from ..schema import decode_types
 from ..sinks.base import Encoded
 from ..spill import ipc_file, make_durable
+from ..state import Tally
 from ..transforms import apply, build_stages, close_stages, output_schema, wait_as_sink
 from ..writers.base import naming_file
 
@@ -108,6 +109,7 @@ class PartResult:
     rows_written: int = 0  # rows in the side results (for ``ignore``, before the target's keys are seen)
     rows_rejected: int = 0
     rows_filtered: int = 0
+    rows_ignored: int = 0  # none: the coordinator finds the target's keys when it commits the part
     bytes_read: int = 0
     worker: str = ""
     seconds: float = 0.0
@@ -278,10 +280,7 @@ def _write_chunks(
         rejects.write(chunk.rejects)
         if not result.rows_written:
             reasons.update(reasons_in_order(chunk.rejects))
-        result.rows_written += out.write(encoded)
-        result.rows_read += chunk.rows_read
-        result.rows_rejected += len(chunk.rejects)
-        result.rows_filtered += chunk.rows_filtered
+        Tally.of_chunk(chunk, written=out.write(encoded)).add_to(result)
         collect_garbage(0)
     if not result.rows_written:
         result.reasons = kept_reasons(reasons)
