@@ -158,12 +158,13 @@ class SinkConfig:
     """SQLite table (default: the name of the first source path as given, not as files load in sorted order, without
     its extension and compression suffix, other dots kept: ``sales.2024-01.csv.gz`` gives ``sales.2024-01``; ``data``
     for standard input; required when ``source.path`` is a glob).
-    Names starting with ``sqlite_`` are SQLite's own, and ``_loader_state`` and ``_loader_stage`` the loader's: exit 2.
+    Names starting with ``sqlite_`` are SQLite's own, and ``_loader_state``, ``_loader_stage`` and those starting with ``_loader_replace_`` the loader's: exit 2.
     The name is taken literally and the table is in the database's main schema: a schema-qualified name such as
     ``main.t`` or ``temp.t`` is refused (exit 2; name the table alone, ``t``), and so is a name that is not UTF-8 (a
     default from a file named in Latin-1 bytes, ``caf\\xe9.csv``: exit 2, name the table)."""
     mode: Literal["append", "replace", "upsert", "ignore"] = "append"
-    """``append``; ``replace`` (drop and recreate); ``upsert`` (on primary key); ``ignore`` (skip rows whose key is
+    """``append``; ``replace`` (SQLite: the rows load into a table of their own, which takes the table's place in the
+    run's last commit, see [Reliability](reliability.md#replace-is-atomic-in-sqlite)); ``upsert`` (on primary key); ``ignore`` (skip rows whose key is
     there already). A row the table's constraints refuse otherwise (a key already there under ``append``, a CHECK) is
     rejected, the others load."""
     primary_key: list[str] = field(default_factory=list)

@@ -544,7 +544,7 @@ class Pipeline:
         self._peeked_entries = {} if starts_over else peeked.entries
         self.sink.check_checkpoint(self.job.sink, self.job.run, self._peeked_entries)  # as the run refuses it
         self._target_entries = peeked.entries  # as the target holds them (what --restart keeps binds too)
-        # the table's columns, as the load will find them (a replace that starts over drops it)
+        # the table's columns, as the load will find them (a replace that starts over makes it anew)
         dropped = starts_over and self.job.sink.mode == "replace"
         self._table_columns = {} if dropped else peeked.declared
         self._required = () if dropped else peeked.required

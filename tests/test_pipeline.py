@@ -743,6 +743,11 @@ def test_unknown_option_names_get_the_job_files_did_you_mean(
         ("o.ldb", ["--key", "k:{name}", "--value", "nope"], "{src}: sink.value: no column 'nope' in the data"),
         ("o.db", ["--table", "_loader_state"], "sink.table: '_loader_state' is reserved for the loader's own use"),
         ("o.db", ["--table", "_LOADER_STAGE"], "sink.table: '_LOADER_STAGE' is reserved for the loader's own use"),
+        (
+            "o.db",
+            ["--table", "_Loader_Replace_t"],
+            "sink.table: '_Loader_Replace_t' is reserved for the loader's own use (a replace's new rows)",
+        ),
     ],
 )
 def test_dry_run_refuses_what_the_run_refuses_with_its_message_and_exit_code(

@@ -43,6 +43,7 @@ from .sqlite_errors import db_error, is_locked, sqlite_message
 from .sqlite_refusals import Guards, Refusals, RefusalStop, read_guards, refused_rejects
 from .sqlite_schema import (
     KIND_SQL,
+    REPLACING,
     STAGE_TABLE,
     STATE_TABLE,
     Rows,
@@ -61,8 +62,10 @@ from .sqlite_schema import (
     job_rows,
     key_error,
     quote,
+    replace_stage,
     required_columns,
     rowid_name,
+    rows_table,
     stage_seq,
     state_entries,
     state_sql,
@@ -156,6 +159,10 @@ class SQLiteWriter(Refusals, Transactional):
         self.config = config
         self.target = config.path
         self.table = table
+        # where rows go: ``table``, or while a replace is under way its stage table (``replace_stage``)
+        self.into = table
+        self._clearing: set[str] = set()  # jobs whose checkpoint the next commit deletes (``clear_state``)
+        self._swapped = False  # the open transaction put the stage table in the table's place (``_swap``)
         self.conn: _Connection | None = None
         self.columns: list[str] = []
         self._merge: dict[tuple[str, ...], str] = {}
@@ -256,6 +263,8 @@ class SQLiteWriter(Refusals, Transactional):
             except AdbcError:
                 pass
         self._in_txn = False
+        if self._swapped:  # undone with the transaction: the rows are in the stage table still
+            self.into, self._swapped = replace_stage(self.table), False
 
     def _execute(self, sql: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
         """Run one statement; its rows, if any."""
@@ -277,19 +286,34 @@ class SQLiteWriter(Refusals, Transactional):
     # --------------------------------------------------------------- state
 
     def read_state(self, job: str) -> dict[str, str]:
-        return state_entries(self._execute(state_sql(job), (job, job)))
+        """``job``'s checkpoint entries (none once ``clear_state`` forgot them); where they tell
+        of a replace under way, its rows go on into the replace's stage table."""
+        if job in self._clearing:
+            return {}
+        entries = state_entries(self._execute(state_sql(job), (job, job)))
+        self.into = rows_table(entries, self.table)
+        return entries
 
     def gone(self, job: str, state: JobState) -> str | None:
         """The checkpoint tells of rows written to the table, and the table is not there:
         dropped since (the checkpoint lives in its own table, which stays)."""
         rows = rows_committed(state)
-        if not rows or self._execute(KIND_SQL, (self.table,)):
+        if not rows or self._execute(KIND_SQL, (self.into,)):
             return None
         return (
             f"the checkpoint tells of {rows:,} rows written to table {self.table!r}, which is not there (dropped since)"
         )
 
     def clear_state(self, job: str) -> None:
+        """Forget ``job``'s checkpoint. A ``replace`` that starts over keeps it, and the table
+        it tells of, until its first commit deletes it: a run stopped before then leaves both
+        as they were (a rerun in another mode finds the files loaded, not an empty checkpoint
+        beside a full table). A checkpoint of a replace under way, whose rows are in its stage
+        table, goes at once: the fresh run drops that table."""
+        staged, self.into = self.into != self.table, self.table
+        if self.config.mode == "replace" and not staged:
+            self._clearing.add(job)
+            return
         self._begin()
         self._execute(f"DELETE FROM {STATE_TABLE} WHERE {job_rows(job)}", (job,))
         self._commit()
@@ -314,18 +338,18 @@ class SQLiteWriter(Refusals, Transactional):
         """The existing table's columns and their declared types (none if there is no table), as
         SQLite applies them (``declared_types``)."""
         columns = self._table_info()
-        return declared_types(columns, bool(columns) and is_strict(self._execute, self.table))
+        return declared_types(columns, bool(columns) and is_strict(self._execute, self.into))
 
     def first_values(self, columns: list[str]) -> dict[str, Any]:
         """Each column's first value that is not null (``first_values``), one query a column."""
-        return first_values(self._execute, self.table, columns)
+        return first_values(self._execute, self.into, columns)
 
     def _table_info(self) -> list[tuple[Any, ...]]:
         """``PRAGMA table_info``: cid, name, type, notnull, default, pk."""
-        return list(self._execute(f"PRAGMA table_info({quote(self.table)})"))
+        return list(self._execute(f"PRAGMA table_info({quote(self.into)})"))
 
     def prepare(self, schema: pa.Schema, *, fresh: bool) -> None:
-        """Create the table (drop it first for ``replace`` on a fresh run)."""
+        """Create the table; for ``replace`` on a fresh run, its stage table (``_stage_replace``)."""
         if self._in_txn and self._prepared is not None and schema.equals(self._prepared):
             return  # the file before had these columns, and the table cannot change in our transaction
         self._prepared = None
@@ -335,10 +359,12 @@ class SQLiteWriter(Refusals, Transactional):
         suggest.require_columns("sink.primary_key", self.config.primary_key, schema.names, fold_case=True)
         kind = self._execute(KIND_SQL, (self.table,))
         check_kind(kind[0][0] if kind else None, self.config.path, self.table)
-        self._virtual = bool(kind) and is_virtual(kind[0][1])
+        self._virtual = bool(kind) and is_virtual(kind[0][1]) and self.into == self.table
         self.columns = self.existing_columns()
-        if (fresh and self.config.mode == "replace") or self._remade(schema):
-            self._execute(f"DROP TABLE IF EXISTS {quote(self.table)}")
+        if fresh and self.config.mode == "replace":
+            self._stage_replace()
+        elif self._remade(schema):
+            self._execute(f"DROP TABLE IF EXISTS {quote(self.into)}")
             self._virtual = False
             self.columns = []
         if not self.columns:
@@ -348,6 +374,15 @@ class SQLiteWriter(Refusals, Transactional):
         self._check_columns(schema)
         self._read_guards()
         self._prepared = schema
+
+    def _stage_replace(self) -> None:
+        """A fresh ``replace`` loads into a stage table of its own, made anew (one left by a run
+        stopped before its first commit holds rows no checkpoint tells of); the table keeps
+        its rows, for its readers and for a run that fails, until ``finish`` swaps them."""
+        self.into = replace_stage(self.table)
+        self._execute(f"DROP TABLE IF EXISTS {quote(self.into)}")
+        self._virtual = False
+        self.columns = []
 
     def remake_if_empty(self, columns: list[str]) -> None:
         self._remake = {fold(c) for c in columns}
@@ -359,12 +394,12 @@ class SQLiteWriter(Refusals, Transactional):
         have = {fold(c) for c in self.columns}
         if not remake or have != remake or {fold(n) for n in schema.names} <= have:
             return False
-        return not self._execute(f"SELECT 1 FROM {quote(self.table)} LIMIT 1")
+        return not self._execute(f"SELECT 1 FROM {quote(self.into)} LIMIT 1")
 
     def _read_guards(self) -> None:
         """How the table refuses a row, from its constraints' and triggers' SQL (``read_guards``)."""
         self._guards = read_guards(
-            self._execute("SELECT type, name, sql FROM sqlite_master WHERE tbl_name = ? COLLATE NOCASE", (self.table,))
+            self._execute("SELECT type, name, sql FROM sqlite_master WHERE tbl_name = ? COLLATE NOCASE", (self.into,))
         )
 
     def _create(self, schema: pa.Schema) -> None:
@@ -373,25 +408,25 @@ class SQLiteWriter(Refusals, Transactional):
         cols = [_column_sql(f) + (" NOT NULL" if fold(f.name) in key else "") for f in schema]
         if self.config.primary_key:
             cols.append("PRIMARY KEY (" + ", ".join(quote(c) for c in self.config.primary_key) + ")")
-        self._execute(f"CREATE TABLE {quote(self.table)} (" + ", ".join(cols) + ")")
+        self._execute(f"CREATE TABLE {quote(self.into)} (" + ", ".join(cols) + ")")
         self.columns = list(schema.names)
 
     def _check_key(self) -> None:
         """``upsert`` and ``ignore`` find a row by its key: the existing table must hold the
         key columns unique, or every row would be added again (SQLite refuses the upsert)."""
         key = {fold(c) for c in self.config.primary_key}
-        if key not in unique_keys(self._execute, self.table):
+        if key not in unique_keys(self._execute, self.into):
             raise key_error(self.config, self.table)
 
     def _check_columns(self, schema: pa.Schema) -> None:
-        generated = generated_columns(self._execute(f"PRAGMA table_xinfo({quote(self.table)})"))
+        generated = generated_columns(self._execute(f"PRAGMA table_xinfo({quote(self.into)})"))
         check_generated(self.table, generated, schema)
         check_required(self.table, required_columns(self._table_info()), schema)
         self._check_kinds(schema)
         new = new_columns(self.table, self.columns, schema, alter=self.config.alter, fixed=self._virtual)
-        strict = bool(new) and is_strict(self._execute, self.table)
+        strict = bool(new) and is_strict(self._execute, self.into)
         for f in new:
-            self._execute(f"ALTER TABLE {quote(self.table)} ADD COLUMN {_column_sql(f, strict=strict)}")
+            self._execute(f"ALTER TABLE {quote(self.into)} ADD COLUMN {_column_sql(f, strict=strict)}")
             self.columns.append(f.name)
             self._added[fold(f.name)] = sqlite_type(f.type)
         self._checked = tuple(schema.names)
@@ -415,13 +450,13 @@ class SQLiteWriter(Refusals, Transactional):
         """Move rows from ``source`` into the table by the mode's rules (``ignore``,
         ``upsert``), in their order (so the last of repeated keys wins, as row by row would);
         ``ranged``: those numbered ``?`` to ``?`` only."""
-        sql = self._merge.get((source.table, source.seq, str(ranged), *names))
+        sql = self._merge.get((self.into, source.table, source.seq, str(ranged), *names))
         if sql is None:
             cols = ", ".join(quote(n) for n in names)
             # a WHERE clause tells SQLite's parser the ON CONFLICT belongs to the INSERT
             where = f"{source.seq} BETWEEN ? AND ?" if ranged else "true"
             sql = (
-                f"INSERT INTO main.{quote(self.table)} ({cols}) SELECT {cols} FROM {source.table} "
+                f"INSERT INTO main.{quote(self.into)} ({cols}) SELECT {cols} FROM {source.table} "
                 f"WHERE {where} ORDER BY {source.seq}"
             )
             if self.config.mode in ("upsert", "ignore"):  # append and replace: a repeated key is refused
@@ -433,7 +468,7 @@ class SQLiteWriter(Refusals, Transactional):
                 sql += f" ON CONFLICT ({conflict}) " + (
                     "DO UPDATE SET " + ", ".join(updates) if updates and self.config.mode == "upsert" else "DO NOTHING"
                 )
-            self._merge[(source.table, source.seq, str(ranged), *names)] = sql
+            self._merge[(self.into, source.table, source.seq, str(ranged), *names)] = sql
         return sql
 
     # ---------------------------------------------------------------- rows
@@ -476,7 +511,7 @@ class SQLiteWriter(Refusals, Transactional):
         before = self._total_changes() if not self._guards.refusing and isinstance(rows, pa.RecordBatch) else None
         try:
             if isinstance(rows, pa.RecordBatchReader) or not self._guards.refusing:
-                return self.conn.ingest(self.table, rows), []
+                return self.conn.ingest(self.into, rows), []
             return self._append(rows)
         except AdbcError as exc:
             # the rows bound before the refused one, as the change count grew: it names the row
@@ -504,7 +539,7 @@ class SQLiteWriter(Refusals, Transactional):
         try:
             self.conn.execute(self._merge_sql(names, source))
         except AdbcError as exc:
-            message = sqlite_message(exc)
+            message = self._said(exc)
             if not (self._guards.refusing and self._guards.refuses(message)):
                 raise
             rows = int(self.conn.execute(f"SELECT count(*) FROM {source.table}")[0][0])
@@ -527,7 +562,13 @@ class SQLiteWriter(Refusals, Transactional):
         """Write checkpoint entries and commit them with the staged rows."""
         if not self._in_txn:
             self._begin()
+        if job in self._clearing:  # the checkpoint a replace starts over from goes with its first rows
+            self._execute(f"DELETE FROM {STATE_TABLE} WHERE {job_rows(job)}", (job,))
         self._respell(job)
+        if self.into != self.table:  # a rerun goes on into the stage table, whatever its mode
+            state = state | {REPLACING: self.into}
+        elif self._swapped:
+            self._execute(f"DELETE FROM {STATE_TABLE} WHERE {job_rows(job)} AND key = ?", (job, REPLACING))
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         for k, v in state.items():
             self._execute(
@@ -536,6 +577,8 @@ class SQLiteWriter(Refusals, Transactional):
                 (job, stored_key(k), v, now),
             )
         self._commit()
+        self._clearing.discard(job)
+        self._swapped = False
         self.durable_commits += 1
 
     def merge_part(self, files: list[str], rows: int, job: str, entries: PartEntries) -> None:
@@ -620,9 +663,9 @@ class SQLiteWriter(Refusals, Transactional):
                 return self._merge_rows(source, names, None)
             # SQLite's transfer optimization: records copied as they are, in rowid order
             try:
-                self.conn.execute(f"INSERT INTO main.{quote(self.table)} SELECT * FROM {source.table}")
+                self.conn.execute(f"INSERT INTO main.{quote(self.into)} SELECT * FROM {source.table}")
             except AdbcError as exc:
-                message = sqlite_message(exc)
+                message = self._said(exc)
                 if not (self._guards.refusing and self._guards.refuses(message)):
                     raise
                 rows = int(self.conn.execute(f"SELECT count(*) FROM {source.table}")[0][0])
@@ -632,11 +675,34 @@ class SQLiteWriter(Refusals, Transactional):
             raise self._failure(exc) from None
 
     def finish(self) -> None:
-        """Indexes are built once, after the load: cheaper than maintaining them per row."""
+        """Indexes are built once, after the load: cheaper than maintaining them per row. A
+        replace's rows take the table's place first (``_swap``), in the transaction the final
+        checkpoint commits."""
         if self.config.indexes:
-            self._sort_on_disk()
+            self._sort_on_disk()  # before a transaction: SQLite changes temp_store only outside one
+        if self.into != self.table:
+            self._swap()
         for cols in self.config.indexes:
             self._index(cols)
+
+    def _swap(self) -> None:
+        """The replace's stage table renamed to the table, the old one dropped, in the open
+        transaction (left open: ``commit`` ends it with the final checkpoint). Readers see the
+        old table whole until that commit, the new one after; a run stopped before it leaves
+        the old one, and a rerun finishes the swap. Indexes follow in the same transaction:
+        the old table's hold their names until it is dropped."""
+        if not self._in_txn:
+            self._begin()
+        self._execute(f"DROP TABLE IF EXISTS {quote(self.table)}")
+        # Legacy renaming leaves views and triggers that name the table as they are, so that
+        # they read the new one: SQLite's own rewrites each and fails on one that names the
+        # table just dropped ("error in view v: no such table").
+        self._execute("PRAGMA legacy_alter_table=ON")
+        try:
+            self._execute(f"ALTER TABLE {quote(self.into)} RENAME TO {quote(self.table)}")
+        finally:
+            self._execute("PRAGMA legacy_alter_table=OFF")
+        self.into, self._swapped = self.table, True
 
     def _index(self, cols: list[str]) -> None:
         """An index on ``cols``, unless the table has one on them already, whatever its name
@@ -678,7 +744,7 @@ class SQLiteWriter(Refusals, Transactional):
         self._execute("PRAGMA temp_store=FILE")
 
     def count(self) -> int:
-        return int(self._execute(f"SELECT count(*) FROM {quote(self.table)}")[0][0])
+        return int(self._execute(f"SELECT count(*) FROM {quote(self.into)}")[0][0])
 
 
 def _valued(rows: pa.RecordBatch | pa.RecordBatchReader) -> pa.Schema:

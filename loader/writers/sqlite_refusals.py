@@ -171,6 +171,7 @@ class Refusals:
 
     config: SinkConfig
     table: str
+    into: str  # the table rows go into: ``table``, or a replace's stage table
     conn: _Connection | None
     _guards: Guards
 
@@ -187,7 +188,7 @@ class Refusals:
         """A driver error as the user's: a refusal that stops the load (the table's conflict
         clause or trigger undoes more than the row) is a data error, its row at ``index``
         of the batch where known; anything else as ``db_error`` says."""
-        message = sqlite_message(exc)
+        message = self._said(exc)
         raised = self._guards.raised(message)
         if raised is None and not is_constraint(message):
             return db_error(exc, self.config.path, self.config.busy_timeout)
@@ -201,6 +202,12 @@ class Refusals:
             hint = "fix the rows the table's trigger refuses, then rerun: committed work is kept"
         return RefusalStop(self.table, message, cause, index, self.config.path, hint)
 
+    def _said(self, exc: AdbcError) -> str:
+        """SQLite's message, naming the table as the user does where a replace's rows go into
+        its stage table ("UNIQUE constraint failed: t.id"), as the reject reasons always name it."""
+        message = sqlite_message(exc)
+        return message if self.into == self.table else message.replace(f"{self.into}.", f"{self.table}.")
+
     def _append(self, rows: pa.RecordBatch) -> tuple[int, list[Refused]]:
         """``rows`` bound into the table. ADBC inserts a batch one row at a time: a refused
         row stops it with the rows before it inserted, as many as the connection's change
@@ -211,9 +218,9 @@ class Refusals:
         while True:
             before = self._total_changes()
             try:
-                return written + self.conn.ingest(self.table, rows.slice(start)), refused
+                return written + self.conn.ingest(self.into, rows.slice(start)), refused
             except AdbcError as exc:
-                message = sqlite_message(exc)
+                message = self._said(exc)
                 if not self._guards.refuses(message):
                     raise
                 done = self._total_changes() - before
@@ -263,7 +270,7 @@ class Refusals:
         keys = [quote(by_name[fold(k)]) for k in key.split(", ") if fold(k) in by_name]
         if len(keys) != key.count(", ") + 1:
             return None
-        table, refused, seq = f"main.{quote(self.table)}", f"temp.{REFUSED_TABLE}", source.seq
+        table, refused, seq = f"main.{quote(self.into)}", f"temp.{REFUSED_TABLE}", source.seq
         cols = ", ".join(quote(n) for n in names)
         on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
         # a null in the key conflicts with nothing, as in a UNIQUE index
@@ -287,7 +294,7 @@ class Refusals:
             )
             slipped = int(self.conn.execute("SELECT changes()")[0][0])
         except AdbcError as exc:
-            if not self._guards.refuses(sqlite_message(exc)):
+            if not self._guards.refuses(self._said(exc)):
                 raise
             slipped = -1
         if slipped:
@@ -322,7 +329,7 @@ class Refusals:
             try:
                 self.conn.execute(sql, (lo, hi))
             except AdbcError as exc:
-                message = sqlite_message(exc)
+                message = self._said(exc)
                 if not self._guards.refuses(message):
                     raise  # as it is: the failure may have ended the transaction, savepoint and all
                 self._execute(f"ROLLBACK TO {RANGE_SAVEPOINT}")

@@ -29,6 +29,8 @@ STATE_TABLE = "_loader_state"
 MAX_COLUMNS = 2000  # SQLITE_MAX_COLUMN as the SQLite inside ADBC's driver is built (its default)
 STAGE_TABLE = "_loader_stage"  # a TEMP table: rows on their way into an upsert or ignore
 REFUSED_TABLE = "_loader_refused"  # a TEMP table: the sequence numbers of the stage's rows a key refuses
+REPLACE_PREFIX = "_loader_replace_"  # + the table: a replace's new rows, swapped in at its end (``replace_stage``)
+REPLACING = "replacing"  # the checkpoint entry of a job whose rows are in its replace's stage table
 SEQ_COLUMN = "_loader_seq"  # the stage table's INTEGER PRIMARY KEY: its rows' order, 1 to n
 ROWID_NAMES = ("rowid", "_rowid_", "oid")  # SQLite's names for a rowid, unless a column takes one
 # The schemas of the loader's connection when it names the table (it attaches a part's side
@@ -84,6 +86,11 @@ def check_table(table: str) -> None:
         raise ConfigError(
             f"sink.table: {table!r} is reserved for the loader's own use", hint="name another table (--table)"
         )
+    if fold(table).startswith(REPLACE_PREFIX):
+        raise ConfigError(
+            f"sink.table: {table!r} is reserved for the loader's own use (a replace's new rows)",
+            hint="name another table (--table)",
+        )
     if fold(table).startswith("sqlite_"):
         raise ConfigError(
             f"sink.table: {table!r} is a reserved table name: SQLite keeps names starting with sqlite_ for its own tables",
@@ -103,6 +110,18 @@ def check_table(table: str) -> None:
             f"and would make a table named {table!r} there",
             hint=f"name the table alone (--table {name})",
         )
+
+
+def replace_stage(table: str) -> str:
+    """The table a ``replace`` loads ``table``'s new rows into, in the same database: renamed
+    to ``table`` in the transaction of the load's last checkpoint (``SQLiteWriter.finish``)."""
+    return REPLACE_PREFIX + table
+
+
+def rows_table(entries: dict[str, str], table: str) -> str:
+    """The table a job's checkpoint ``entries`` tell of rows in: its replace's stage table while
+    the replace is under way (``REPLACING``), else ``table``."""
+    return replace_stage(table) if entries.get(REPLACING) == replace_stage(table) else table
 
 
 def declared_types(columns: list[Any], strict: bool) -> dict[str, str]:
@@ -184,12 +203,16 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
             state_rows = conn.execute(state_sql(job), (job, job)).fetchall() if has_state.fetchone() else []
             kind = conn.execute(KIND_SQL, (table,)).fetchone()
             check_kind(kind[0] if kind else None, path, table)
-            columns = conn.execute(f"PRAGMA table_info({quote(table)})").fetchall()
-            generated = generated_columns(conn.execute(f"PRAGMA table_xinfo({quote(table)})").fetchall())
-            strict = bool(columns) and is_strict(lambda sql: conn.execute(sql).fetchall(), table)
+            # a replace under way: its rows, in their stage table, are those the load goes on with
+            held = rows_table(state_entries(state_rows), table)
+            if held != table:
+                kind = conn.execute(KIND_SQL, (held,)).fetchone()
+            columns = conn.execute(f"PRAGMA table_info({quote(held)})").fetchall()
+            generated = generated_columns(conn.execute(f"PRAGMA table_xinfo({quote(held)})").fetchall())
+            strict = bool(columns) and is_strict(lambda sql: conn.execute(sql).fetchall(), held)
             # a table not there yet is made by the load, with the key
             keyed = columns and config.mode in ("upsert", "ignore")
-            keys = unique_keys(lambda sql: conn.execute(sql).fetchall(), table) if keyed else None
+            keys = unique_keys(lambda sql: conn.execute(sql).fetchall(), held) if keyed else None
     except sqlite3.Error as exc:  # in the load's words and exit code: a locked database is 75, not 1
         if getattr(exc, "sqlite_errorcode", None) == SQLITE_READONLY_ROLLBACK:
             return Peek({}, {}, note=pending_journal(path))

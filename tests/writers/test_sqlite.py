@@ -535,8 +535,10 @@ def test_replace_drops_on_fresh_run_only(tmp_path: Path) -> None:
     batch = pa.record_batch({"id": [1]})
     for fresh in (True, True, False):
         with SQLiteWriter(sink(db, mode="replace"), "t") as w:
+            w.read_state("j")
             w.prepare(batch.schema, fresh=fresh)
             put(w, batch)
+            w.finish()
             w.commit("j", {})
     assert sqlite3.connect(db).execute("SELECT count(*) FROM t").fetchone() == (2,)
 
@@ -1496,3 +1498,153 @@ def test_small_files_in_one_transaction_read_the_tables_columns_once(
         (19, "x19", None),
         (99, "y", 1.5),
     ]
+
+
+# --------------------------------------------------------------- an atomic replace
+
+_OLD = [(100, "old"), (101, "old"), (102, "old")]
+
+
+def _old_table(db: Path) -> None:
+    """Table t with the rows of an earlier load, a view and another table's trigger naming it."""
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER, v TEXT)")
+        conn.executemany("INSERT INTO t VALUES (?, ?)", _OLD)
+        conn.execute("CREATE VIEW tv AS SELECT id, v FROM t")
+        conn.execute("CREATE TABLE audit (id INTEGER)")
+        conn.execute(
+            "CREATE TRIGGER audit_t AFTER INSERT ON audit BEGIN INSERT INTO t (id, v) VALUES (new.id, 'x'); END"
+        )
+    conn.close()
+
+
+def test_a_reader_sees_the_old_table_whole_until_the_replace_commits(tmp_path: Path) -> None:
+    """A replace loads into a stage table: another connection reads the old table, whole, after
+    each of its commits and through the swap's open transaction, and the new table, whole,
+    once the final checkpoint commits; a view of the table and another table's trigger that
+    names it read and write the new one; ``sink.indexes`` index it."""
+    db = tmp_path / "r.db"
+    _old_table(db)
+    reader = sqlite3.connect(db, isolation_level=None)
+
+    def seen() -> list[tuple[Any, ...]]:
+        return reader.execute("SELECT id, v FROM tv ORDER BY id").fetchall()
+
+    with SQLiteWriter(sink(db, mode="replace", indexes=[["id"]]), "t") as w:
+        w.read_state("table:t")
+        w.clear_state("table:t")
+        batch = pa.record_batch({"id": [1, 2], "v": ["a", "b"]})
+        w.prepare(batch.schema, fresh=True)
+        put(w, batch)
+        w.commit("table:t", {})
+        assert seen() == _OLD
+        put(w, pa.record_batch({"id": [3], "v": ["c"]}))
+        w.commit("table:t", {})
+        assert seen() == _OLD
+        w.finish()  # the swap, in the transaction the final checkpoint commits
+        assert seen() == _OLD
+        w.commit("table:t", {"job": '{"status": "complete"}'})
+    assert seen() == [(1, "a"), (2, "b"), (3, "c")]
+    reader.close()
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO audit VALUES (4)")
+    names = sqlite_rows(db, "SELECT type, name FROM sqlite_master WHERE type IN ('table', 'index') ORDER BY name")
+    assert names == [
+        ("table", "_loader_state"),
+        ("table", "audit"),
+        ("index", index_name("t", ["id"])),
+        ("index", "sqlite_autoindex__loader_state_1"),
+        ("table", "t"),
+    ]
+    assert sqlite_rows(db, "SELECT id, v FROM tv ORDER BY id") == [(1, "a"), (2, "b"), (3, "c"), (4, "x")]
+    assert sqlite_rows(db, "SELECT key FROM _loader_state ORDER BY key") == [("job",)]  # no stage table told of
+
+
+_KILL = """
+import os, sys
+from loader import load
+from loader.writers import SQLiteWriter
+
+moment, at, src, db, engine = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+commit, swap = SQLiteWriter.commit, SQLiteWriter._swap
+count = 0
+
+def killing_commit(self, job, state):
+    global count
+    count += job != "part"  # a worker's side database commits as job "part"
+    if moment == "before" and count == at:
+        os._exit(9)  # its rows staged, not committed
+    commit(self, job, state)
+    if moment == "after" and count == at or moment == "final" and '"complete"' in state.get("job", ""):
+        os._exit(9)
+
+def killing_swap(self):
+    swap(self)
+    os._exit(9)  # the old table dropped and the new one renamed, uncommitted
+
+SQLiteWriter.commit = killing_commit
+if moment == "swap":
+    SQLiteWriter._swap = killing_swap
+load(src, db, table="t", sink_options={"mode": "replace", "primary_key": ["id"], "batch_size": 2},
+     run_options={"engine": engine, "workers": 1, "chunk_size": 2})
+sys.exit(3)  # not killed
+"""
+
+_NEW = [(i, f"n{i}") for i in range(1, 12)]
+
+
+def _new_inputs(root: Path) -> str:
+    """Four files of new rows, the third repeating key 1 (a row the table refuses)."""
+    root.mkdir()
+    rows = [*_NEW[:6], (1, "again"), *_NEW[6:]]
+    for n, part in enumerate((rows[0:3], rows[3:6], rows[6:9], rows[9:])):
+        (root / f"{n}.csv").write_text("id,v\n" + "".join(f"{i},{v}\n" for i, v in part), encoding="utf-8")
+    return str(root / "*.csv")
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+@pytest.mark.parametrize(
+    "kills",
+    [
+        [("before", 1)],
+        [("after", 1)],
+        [("after", 2), ("before", 1)],
+        [("swap", 0)],
+        [("after", 1), ("swap", 0), ("swap", 0)],
+        [("final", 0)],  # the swap committed with the final checkpoint: a rerun is a new replace
+    ],
+)
+def test_a_replace_killed_anywhere_keeps_the_old_table_then_its_rerun_swaps_once(
+    tmp_path: Path, engine: str, kills: list[tuple[str, int]]
+) -> None:
+    """SIGKILL-like deaths (``os._exit``, the transaction left open for SQLite's journal to undo)
+    before the first commit, after some, and inside the swap: the table keeps its old rows
+    whole, and the rerun finishes the staged load and swaps once: every new row once, the
+    refused row rejected once, no stage table or its checkpoint entry left."""
+    db = tmp_path / "k.db"
+    _old_table(db)
+    src = _new_inputs(tmp_path / "in")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    for moment, at in kills:
+        p = subprocess.run(
+            [sys.executable, "-c", _KILL, moment, str(at), src, str(db), engine],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert p.returncode == 9, p.stderr
+        assert sqlite_rows(db, "SELECT id, v FROM tv ORDER BY id") == (_NEW if moment == "final" else _OLD)
+    report = load(
+        src,
+        db,
+        table="t",
+        sink_options={"mode": "replace", "primary_key": ["id"], "batch_size": 2},
+        run_options={"engine": engine, "workers": 1, "chunk_size": 2},
+    )
+    assert sqlite_rows(db, "SELECT id, v FROM tv ORDER BY id") == _NEW
+    tables = sqlite_rows(db, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+    assert tables == [("_loader_state",), ("audit",), ("t",)]
+    assert sqlite_rows(db, "SELECT count(*) FROM _loader_state WHERE key = 'replacing'") == [(0,)]
+    lines = rejects_of(db).read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 1 and "key 1 is already in table 't' (UNIQUE constraint failed: t.id)" in lines[0]
+    assert report.files_loaded + report.files_skipped == 4
