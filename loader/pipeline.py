@@ -776,8 +776,7 @@ class Pipeline:
         """A file that an earlier run's engine committed parts of, and did not finish, goes on in
         those parts: read whole by ``threads`` it would load their rows again."""
         for plan in plans:
-            parts = state.parts.get(plan.key)
-            if plan.reads and plan.key not in state.files and parts is not None:
+            if plan.reads and plan.state is not None and state.half_in_parts(plan.key, plan.state.identity):
                 raise ConfigError(
                     f"{plan.path}: half loaded in parts by an earlier run with run.engine = 'processes' or 'dask'",
                     hint=f"finish that load with the same --engine, or {RELOAD_ALL_HINT}",
@@ -1467,12 +1466,12 @@ def _status_words(plan: FilePlan, state: JobState, on_change: str) -> str:
     """What the run does with one file, for the plan: new, loaded already, resumed, or changed."""
     if plan.status == "loaded" and plan.state is not None and plan.state.superseded[-1:] == [plan.state.version - 1]:
         return "none of it loaded: read again with other source options"
+    if plan.status == "loaded" and plan.state is not None and state.half_in_parts(plan.key, plan.state.identity):
+        return "half loaded in parts: its other parts are loaded"  # a first load, or a reload a stop cut short
     if plan.status == "loaded" and plan.key in state.files:
         return (
             "changed since it was loaded: loaded again (run.on_change = reload)" if on_change == "reload" else "to load"
         )
-    if plan.status == "loaded" and plan.key in state.parts:
-        return "half loaded in parts: its other parts are loaded"
     return {
         "loaded": "new",
         "resumed": "half loaded: resumed",

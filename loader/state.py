@@ -176,6 +176,19 @@ def part_file(part: dict[str, Any]) -> str:
     return key if isinstance(key, str) else file_key(str(part.get("path", "")))
 
 
+def part_of(version: int | None, recorded: dict[str, Any] | None, fs: FileState | None, ident: Any) -> bool:
+    """Whether a committed part, of the file version and identity its entry records
+    (``version`` None: an entry from before parts recorded it), is of the version of its file
+    a run loads over the file's checkpoint entry ``fs`` and finds as ``ident``. Every part of a
+    file half loaded in parts is (``engines.check_committed`` refuses one of another identity);
+    of a finished file, only one of a later version than its entry's that ``ident`` is: a
+    reload a stop cut short. Never the finished version's parts, nor an older one's."""
+    if fs is None or not fs.done:
+        return True
+    finished = (version or 1) <= fs.version and (recorded is None or storage.same_version(recorded, fs.identity))
+    return not finished and storage.same_version(recorded, ident)
+
+
 @dataclass
 class PartsKept:
     """The rows of a file's parts an engine committed."""
@@ -184,6 +197,13 @@ class PartsKept:
     rows_read: int = 0
     rows_written: int = 0
     real: str | None = None  # the real file its parts read (parts from before they recorded it: None)
+    # each version of the file its parts were cut from, as their entries record it (``part_of``):
+    # the version (None: from before parts recorded it) and the identity
+    cut_from: list[tuple[int | None, dict[str, Any] | None]] = field(default_factory=list)
+
+    def of(self, fs: FileState | None, ident: Any) -> bool:
+        """Some of these parts are of the version of the file a run finds as ``ident`` (``part_of``)."""
+        return any(part_of(version, recorded, fs, ident) for version, recorded in self.cut_from)
 
 
 @dataclass
@@ -229,10 +249,21 @@ class JobState:
         target, so it is not one "none of whose rows loaded" (``rejected_with_others``)."""
         return (key, fs.version) in self.replayed
 
+    def half_in_parts(self, key: str, ident: Any) -> bool:
+        """An engine committed parts of the file ``key``, as found now (``ident``), and did
+        not finish it: its first load (no entry of the file's own yet), or a reload a stop cut
+        short (parts of the version ``ident`` is, past the file's finished entry)."""
+        kept = self.parts.get(key)
+        fs = self.files.get(key)
+        return kept is not None and (fs is None or (fs.done and kept.of(fs, ident)))
+
     def add_part(self, part: dict[str, Any]) -> None:
         """A part an engine committed (``loader.engines``): its rows, counted to its file."""
         kept = self.parts.setdefault(part_file(part), PartsKept(str(part.get("path", ""))))
         kept.real = kept.real or (part.get("identity") or {}).get("real")
+        cut_from = (part.get("version"), part.get("identity"))
+        if cut_from not in kept.cut_from:  # a few versions at most: each one's parts record the same
+            kept.cut_from.append(cut_from)
         kept.rows_read += int(part.get("rows_read", 0))
         kept.rows_written += int(part.get("rows_written", 0))
 
@@ -518,6 +549,7 @@ class LoadedElsewhere:
         self.state = state
         self._by_content: dict[tuple[Any, Any], list[tuple[str, FileState]]] | None = None
         self._half_by_real: dict[str, str] | None = None
+        self._parts_by_real: dict[str, list[str]] | None = None
 
     def holds(self, ident: dict[str, Any] | None) -> bool:
         """A done entry of the same content that reached the same real file (``ident`` a local
@@ -537,9 +569,15 @@ class LoadedElsewhere:
         kind) from the real file ``ident`` reaches, under a spelling that is none of this
         run's ``inputs``; else None. Matched by the real path, as done entries are
         (``holds``): whether the file is still the version it was is the caller's check (an
-        engine's, of the parts: ``engines.check_committed``), as under its own spelling."""
+        engine's, of the parts: ``engines.check_committed``), as under its own spelling.
+        Else that of a finished entry with parts committed of the version ``ident`` is: a
+        reload in parts a stop cut short goes on in them (``JobState.half_in_parts``)."""
         if ident is None or "real" not in ident:
             return None
+        found = self._half(ident) or self._reloading(ident)
+        return found if found is not None and found not in inputs else None
+
+    def _half(self, ident: dict[str, Any]) -> str | None:
         if self._half_by_real is None:
             self._half_by_real = {}
             for key, fs in self.state.files.items():
@@ -548,8 +586,19 @@ class LoadedElsewhere:
             for key, kept in self.state.parts.items():
                 if key not in self.state.files and kept.rows_read and key.startswith("file:/"):
                     self._half_by_real.setdefault(_real(key, kept.real), key)
-        found = self._half_by_real.get(ident["real"])
-        return found if found is not None and found not in inputs else None
+        return self._half_by_real.get(ident["real"])
+
+    def _reloading(self, ident: dict[str, Any]) -> str | None:
+        if self._parts_by_real is None:
+            self._parts_by_real = {}
+            for key, kept in self.state.parts.items():
+                fs = self.state.files.get(key)
+                if fs is not None and fs.done and kept.rows_read and key.startswith("file:/"):
+                    reals = {_real(key, (recorded or {}).get("real")) for _, recorded in kept.cut_from}
+                    for real in reals:
+                        self._parts_by_real.setdefault(real, []).append(key)
+        keys = self._parts_by_real.get(ident["real"], ())
+        return next((key for key in keys if self.state.half_in_parts(key, ident)), None)
 
 
 def _content(ident: dict[str, Any]) -> tuple[Any, Any]:

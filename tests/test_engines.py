@@ -379,14 +379,15 @@ def test_killing_the_coordinator_between_part_commits_then_rerunning_loads_each_
         assert sum(1 for _ in fh) == expected.rows_rejected  # each reject once too
 
 
-def _signal_group_mid_load(target: Path, args: list[str], signum: int) -> tuple[int, str]:
+def _signal_group_mid_load(target: Path, args: list[str], signum: int, after: int = 0) -> tuple[int, str]:
     """``python -m loader ARGS`` in a process group of its own, ``signum`` sent to the whole
-    group once a part is committed; its exit code and standard error."""
+    group once a part is committed (past the ``after`` the target held before); its exit code
+    and standard error."""
     cmd = [sys.executable, "-m", "loader", *args]
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while _parts_committed(target) < 1 and time.monotonic() < deadline and proc.poll() is None:
+    while _parts_committed(target) <= after and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGSTOP)  # so the signal lands mid-load however fast this machine is
     assert proc.poll() is None, "the load finished before it could be interrupted"
@@ -2168,6 +2169,85 @@ def test_a_finished_file_changed_since_reloads_on_processes_and_a_stopped_reload
     done = cli(*reload, "--max-rejects", "10")
     assert done.returncode == 0, done.stderr
     assert sqlite_rows(db, "SELECT count(*), count(DISTINCT id) FROM t") == [(59_999, 20_000)]
+
+
+def _reload_stopped_in_parts(tmp_path: Path, sink: str) -> tuple[JobConfig, Path, int]:
+    """``a/x.csv`` loaded in parts, changed, and its reload (``run.on_change = "reload"``)
+    stopped by a reject after some of its parts committed (``link -> a``): the job, the target
+    and the rows the reload committed."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "a")
+    src = tmp_path / "a" / "x.csv"
+    src.write_text("id,n,name\n" + "".join(f"{i},{i},v1-{i}\n" for i in range(20_000)))
+    target = tmp_path / ("t.db" if sink == "sqlite" else "t.ldb")
+    config = JobConfig(
+        source=SourceConfig(path=[str(src)], columns={"n": "int64"}),
+        sink=SinkConfig(path=str(target), table="t")
+        if sink == "sqlite"
+        else SinkConfig(path=str(target), key="{name}"),
+        run=RunConfig(engine="processes", workers=2, part_size=40_000, on_change="reload"),
+    )
+    assert Pipeline(config).run().rows_written == 20_000
+    src.write_text("id,n,name\n" + "".join(f"{i},{'x' if i == 15_000 else i},v2-{i}\n" for i in range(20_000)))
+    with pytest.raises(RejectLimitError) as caught:
+        Pipeline(replace(config, run=replace(config.run, max_rejects=0))).run()
+    assert 0 < caught.value.report.rows_written < 19_999
+    return config, target, caught.value.report.rows_written
+
+
+@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
+@pytest.mark.parametrize("name", ["a/x.csv", "link/x.csv", "relative link/x.csv"])
+def test_a_reload_in_parts_stopped_part_way_resumes_under_any_name_of_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sink: str, name: str
+) -> None:
+    """Resumed as ``link/x.csv``, the reload's parts were not found: the file's entry is the
+    finished version's, so the new version was planned as a new file of another key and every
+    part of it loaded again (its committed rows twice, exit 0). ``threads`` read it whole. Now
+    it goes on in the parts of this version under any name, as under its own; threads refuses it."""
+    config, target, first = _reload_stopped_in_parts(tmp_path, sink)
+    monkeypatch.chdir(tmp_path)
+    path = name.removeprefix("relative ") if name.startswith("relative ") else str(tmp_path / name)
+    resumed = replace(config, source=replace(config.source, path=[path]))
+    with pytest.raises(ConfigError, match=r"half loaded in parts by an earlier run with run\.engine = 'processes'"):
+        Pipeline(replace(resumed, run=replace(resumed.run, engine="threads"))).run()
+    report = Pipeline(resumed).run()
+    assert [(f.path, f.status) for f in report.files] == [(path, "resumed")]
+    assert (report.files_gone, report.rows_written) == (0, 19_999 - first)
+    if sink == "sqlite":
+        assert sqlite_rows(target, "SELECT count(*), count(DISTINCT name), sum(name LIKE 'v2-%') FROM t") == [
+            (39_999, 39_999, 19_999)
+        ]
+    else:
+        assert len(contents(target, sink)) == 39_999
+    for again in (path, str(tmp_path / "a" / "x.csv")):  # loaded once, under either name
+        rerun = Pipeline(replace(config, source=replace(config.source, path=[again]))).run()
+        assert (rerun.rows_written, rerun.files_gone, [f.status for f in rerun.files]) == (0, 0, ["skipped"])
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGKILL, -9)])
+def test_a_reload_in_parts_killed_part_way_resumes_through_a_linked_folder(
+    tmp_path: Path, signum: int, code: int
+) -> None:
+    """The reload of a changed file stopped by a signal after some of its parts committed,
+    then run through ``link`` (``link -> a``): every row of each version once."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "a")
+    paths = csv_files(tmp_path / "a", files=2, rows=20_000)
+    target = tmp_path / "t.db"
+    options = ["--columns", "n=int64", "--engine", "processes", "--part-size", "40000", "--set", "run.on_change=reload"]
+    args = ["load", *map(str, paths), str(target), "--table", "t", *options]
+    assert cli(*args).returncode == 0
+    for path in paths:  # a new version of each, of the same size
+        path.write_text(path.read_text().replace("plain", "PLAIN"))
+    returncode, err = _signal_group_mid_load(target, args, signum, after=_parts_committed(target))
+    assert returncode == code, err
+    assert 39_810 < sqlite_rows(target, "SELECT count(*) FROM t")[0][0] < 2 * 39_810
+    linked = [str(tmp_path / "link" / p.name) for p in paths]
+    again = cli("load", *linked, str(target), "--table", "t", *options)
+    assert again.returncode == 0, again.stderr
+    [(rows, plain, changed)] = sqlite_rows(target, "SELECT count(*), sum(note = 'plain'), sum(note = 'PLAIN') FROM t")
+    assert (rows, changed) == (2 * 39_810, plain) and plain > 0
+    assert sqlite_rows(target, "SELECT count(*) FROM (SELECT id FROM t GROUP BY id HAVING count(*) != 2)") == [(0,)]
 
 
 def test_json_lines_lines_that_are_not_one_object_are_rejected_alike_on_every_engine(

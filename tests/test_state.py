@@ -709,6 +709,38 @@ def test_a_file_half_loaded_in_parts_under_another_spelling_goes_on_in_its_parts
         ]
 
 
+def test_a_reload_in_parts_a_stop_cut_short_goes_on_in_its_parts_under_another_spelling(tmp_path: Path) -> None:
+    """``lnk/d.csv`` (``lnk -> cfg``) finished, changed, and its reload in parts stopped: its
+    entry is the finished version's, so ``cfg/d.csv`` was planned as a new file of its own key
+    and every part loaded again. Its plan is of the parts' key, as the next version, where
+    parts of the version it is now were committed (an entry from before parts recorded their
+    version too, by its identity); not where they are of the finished version or another one."""
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    (cfg / "d.csv").write_text("id\n1\n2\n3\n")
+    (tmp_path / "lnk").symlink_to(cfg)
+    linked, real = str(tmp_path / "lnk" / "d.csv"), str(cfg / "d.csv")
+    now = identity(real) or {}
+    before = {**now, "size": 3, "sha256_head_tail": "0" * 64}  # the version it finished as
+    finished = FileState(path=linked, identity=before, rows_read=2, rows_written=2, done=True)
+    part = {"path": linked, "key": file_key(linked), "rows_read": 1, "rows_written": 1}
+    other = {**now, "mtime_ns": 1}  # rewritten in place since its parts were committed
+
+    def plan(*parts: dict[str, Any]) -> tuple[str, str, int]:
+        state = JobState(files={file_key(linked): finished})
+        for entry in parts:
+            state.add_part({**part, **entry})
+        [found] = plan_files([real], state, "reload")
+        assert found.state is not None
+        assert state.half_in_parts(found.key, found.state.identity) == (found.key == file_key(linked))
+        return found.key, found.status, found.state.version
+
+    for reloading in ({"version": 2, "identity": now}, {"identity": now}):
+        assert plan({"identity": before}, reloading) == (file_key(linked), "loaded", 2)
+    for not_reloading in ({"identity": before}, {"version": 2, "identity": other}, {"identity": other}, {}):
+        assert plan(not_reloading) == (file_key(real), "loaded", 1)
+
+
 @pytest.mark.parametrize("stages", ["none", "dedupe"])
 def test_a_file_half_loaded_then_resumed_through_a_linked_folder_loads_each_row_once(
     tmp_path: Path, stages: str

@@ -53,7 +53,7 @@ from ..progress import Progress
 from ..rejects import reject_target
 from ..report import FileReport, RunReport
 from ..schema import encode_types, numeric_text, task_types
-from ..state import COUNTS, PART_KEY, FilePlan, FileState, JobState, Tally, part_file, read_options
+from ..state import COUNTS, PART_KEY, FilePlan, FileState, JobState, Tally, part_file, part_of, read_options
 from ..transforms import output_schema
 from ..writers.base import Refused, naming_file, prepare_for
 from .forked import QUIET_LOGS, WORKER_CONFIG, ForkedWorkers, forked_workers, wait_for
@@ -407,16 +407,8 @@ def committed_parts(
             continue
         entry = json.loads(v)
         key = part_file(entry)
-        fs = state.files.get(key)
-        recorded = entry.get("identity")
-        if fs is not None and fs.done:
-            # a part of a later version of the unchanged file: one read again after none of it loaded
-            later = entry.get("version", 1) > fs.version
-            if not later and (recorded is None or storage.same_version(recorded, fs.identity)):
-                continue
-            if not storage.same_version(recorded, identity(key)):
-                continue
-        out[k[len(PART_KEY) :]] = entry
+        if part_of(entry.get("version"), entry.get("identity"), state.files.get(key), identity(key)):
+            out[k[len(PART_KEY) :]] = entry
     return out
 
 
