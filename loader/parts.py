@@ -4,10 +4,10 @@ Lines files cut at row boundaries, and row-group ranges of Parquet files.
 A part has a stable id made from its file's checkpoint key, identity and range, so a rerun, another
 process or another machine names the same part the same way. A CSV file is cut only
 where the cut is provably between rows: the quotes before the cut that open and close
-values (as the parser reads them: not a quote that is text in an unquoted field) are even
-in number (a newline inside a quoted value follows an odd count). A file that cannot
-be cut safely (compressed, read from standard input, escapes with a backslash, text not
-in UTF-8) is one part, and the plan says why.
+values (as the parser reads them: not a quote that is text in an unquoted field, nor one
+the escape character escapes) are even in number (a newline inside a quoted value follows
+an odd count), and the newline is not escaped. A file that cannot be cut safely
+(compressed, read from standard input, text not in UTF-8) is one part, and the plan says why.
 """
 
 from __future__ import annotations
@@ -123,12 +123,12 @@ def plan_file(
     *,
     part_bytes: int = PART_BYTES,
     quote: str | None = '"',
-    escape: str | None = None,
     encoding: str = "utf-8",
     source: SourceConfig | None = None,
 ) -> FilePlan:
     """The parts of one input file. ``source``: a CSV file is cut as its reader finds rows,
-    by the quote it reads with (given or detected, not ``quote``) from its first data row."""
+    by the quote it reads with (given or detected, not ``quote``) and its escape character,
+    from its first data row."""
     size = storage.size(path) or 0
     fingerprint, version = _fingerprint(path) if path != storage.STDIN else ("", "")
     whole = Part(path, size=size, fingerprint=fingerprint, version=version)
@@ -142,12 +142,11 @@ def plan_file(
         return FilePlan((whole,), "read whole")
     if size <= part_bytes:
         return FilePlan((whole,), SMALL)
-    if fmt == "csv" and escape:
-        return FilePlan((whole,), f"escape character {escape!r}: quote parity cannot find row boundaries, read whole")
     if fmt == "csv" and codecs.lookup(encoding).name != "utf-8":
         # the reader transcodes a stream from its start; a byte range of it is UTF-8 only
         return FilePlan((whole,), f"encoding {encoding}: read whole")
-    scan: tuple[bytes | None, int, int, bytes | None] = (quote.encode() if fmt == "csv" and quote else None), 0, 1, None
+    scan: tuple[bytes | None, int, int, bytes | None, bytes | None]
+    scan = (quote.encode() if fmt == "csv" and quote else None), 0, 1, None, None
     if fmt == "csv" and source is not None:
         try:
             scan = _csv_scan(path, source)
@@ -165,8 +164,9 @@ def plan_file(
     return FilePlan(parts, f"{len(parts)} byte ranges cut at row boundaries")
 
 
-def _csv_scan(path: str, source: SourceConfig) -> tuple[bytes | None, int, int, bytes]:
-    """The quote a CSV file's reader reads it with, its first data row's offset and line, and its delimiter."""
+def _csv_scan(path: str, source: SourceConfig) -> tuple[bytes | None, int, int, bytes, bytes | None]:
+    """The quote a CSV file's reader reads it with, its first data row's offset and line, its
+    delimiter and its escape character."""
     from .readers.csv.parts import data_scan
 
     return data_scan(path, source)

@@ -40,6 +40,51 @@ def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> Path:
     return path
 
 
+# Fields as a file read with escape_char "\\" spells them: escaped delimiters, quotes and
+# newlines (a CR too) in quoted values and unquoted ones, escaped escapes before a closing
+# quote, quotes that are text in an unquoted field, doubled quotes, text after a closing quote.
+ESCAPED_FIELDS = [
+    "a",
+    '12" pipe',
+    "x\\,y",
+    "x\\\ny",
+    '"a\\"b"',
+    '"multi\nline"',
+    '"C:\\\\temp\\\\"',
+    '"a""b"',
+    'a\\"b',
+    '"x\\\ny"',
+    "\\\\",
+    '"ab\\\\\\"c\nd"',
+    '"q"\\"x',
+    '\\"',
+    'z"',
+    '"e"f"g',
+    "\\\\\\\n",
+    "x\\\r",
+]
+
+
+def escaped_text(rnd: Any, rows: int, columns: int = 3, fields: list[str] = ESCAPED_FIELDS) -> str:
+    """``rows`` rows of ``columns`` fields drawn from ``fields``, each ended by a newline."""
+    return "".join(",".join(rnd.choice(fields) for _ in range(columns)) + "\n" for _ in range(rows))
+
+
+def pyarrow_rows(data: bytes, columns: int = 3, quote: str | None = '"') -> list[tuple[str, ...]]:
+    """``data``'s rows as pyarrow reads the whole of it in one go, with escape_char "\\", every
+    value text: the reference a file cut in blocks or parts must load as."""
+    import pyarrow.csv as pacsv
+
+    names = [f"c{i}" for i in range(columns)]
+    table = pacsv.read_csv(
+        pa.BufferReader(data),
+        read_options=pacsv.ReadOptions(column_names=names, block_size=max(len(data), 1 << 20) + 1),
+        parse_options=pacsv.ParseOptions(escape_char="\\", quote_char=quote or False, newlines_in_values=bool(quote)),
+        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string())),
+    )
+    return [tuple(row.values()) for row in table.to_pylist()]
+
+
 def calls_made(work: Callable[[], Any]) -> tuple[Any, int]:
     """``work()``'s result and the function calls it made, Python's and the C functions
     it called, in every thread it started: a measure of work that, unlike a clock, is

@@ -48,7 +48,7 @@ from loader.parts import plan_file
 from loader.readers import open_reader
 from loader.readers.csv.parts import bounds
 from loader.schema import encode_types
-from tests.conftest import sqlite_rows
+from tests.conftest import escaped_text, pyarrow_rows, sqlite_rows
 from tests.engine_stages import HOLD_AT_MOST
 from tests.reliability_util import cli, popen, sqlite_state, toml_value, write_job
 
@@ -331,6 +331,28 @@ def test_a_csv_file_quoted_with_a_detected_apostrophe_loads_the_same_rows_on_eve
         loaded[engine] = sqlite_rows(target, "SELECT id, note, v FROM t ORDER BY rowid")
     assert loaded["processes"] == loaded["threads"] == loaded["dask"]
     assert loaded["threads"][1] == (1, "first line 1\nsecond, line", 1)
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_csv_file_with_an_escape_character_loads_every_cell_as_pyarrow_reads_it_whole(
+    tmp_path: Path, engine: str
+) -> None:
+    """Escaped quotes, delimiters and newlines, and quotes that are text in unquoted fields,
+    in blocks of 1 KiB and (``processes``) parts of 4 KiB: the rows pyarrow reads the whole
+    file as, each once. Blocks were cut by counting quotes, and such a file was one part."""
+    path = tmp_path / "esc.csv"
+    body = escaped_text(random.Random(6), 600)
+    path.write_text("c0,c1,c2\n" + body, newline="")
+    target = tmp_path / "t.db"
+    config = JobConfig(
+        source=SourceConfig(path=[str(path)], escape_char="\\", block_size=1024),
+        sink=SinkConfig(path=str(target), table="t"),
+        run=RunConfig(engine=engine, part_size=4096),  # type: ignore[arg-type]
+    )
+    report = Pipeline(config).run()
+    assert (report.status, report.rows_read, report.rows_written, report.rows_rejected) == ("ok", 600, 600, 0)
+    assert engine == "threads" or len(report.parts) > 4
+    assert sqlite_rows(target, "SELECT c0, c1, c2 FROM t ORDER BY rowid") == pyarrow_rows(body.encode())
 
 
 def test_a_rerun_skips_committed_parts_and_loads_nothing_twice(tmp_path: Path) -> None:

@@ -102,10 +102,6 @@ def test_files_that_cannot_be_cut_are_one_part_and_the_plan_says_why(tmp_path):
     gz.write_bytes(gzip.compress(b"a\n" + b"1\n" * 100_000))
     plan = plan_file(str(gz), "csv", part_bytes=1000)
     assert len(plan.parts) == 1 and plan.note == "compressed: read whole"
-    esc = tmp_path / "e.csv"
-    esc.write_text("a\n" + "x\\\ny\n" * 2000)
-    plan = plan_file(str(esc), "csv", part_bytes=1000, escape="\\")
-    assert len(plan.parts) == 1 and "escape character" in plan.note
 
 
 def test_a_csv_file_not_in_utf8_is_one_part_and_the_plan_says_why(tmp_path):

@@ -506,12 +506,11 @@ def plan_parts(pipeline: Pipeline, plans: list[FilePlan]) -> list[Part]:
 def cut_file(pipeline: Pipeline, path: str) -> Cut:
     """The parts of one file, and how it is cut (or why it is read whole)."""
     src, run = pipeline.job.source, pipeline.job.run
-    escape = src.escape_char if isinstance(src.escape_char, str) else None
     fmt = str(src.format or "csv")
     # the readers that read a part of a file; the others' files are one part each
     how = fmt if fmt in ("csv", "parquet") else "whole"
     # a CSV file is cut by the quote its reader reads it with: as given, or detected in it
-    cut = plan_file(path, how, part_bytes=int(run.part_size), escape=escape, encoding=src.encoding, source=src)
+    cut = plan_file(path, how, part_bytes=int(run.part_size), encoding=src.encoding, source=src)
     if how == "whole" and cut.note == "read whole":
         return Cut(cut.parts, f"{fmt} files are read whole")
     return cut

@@ -23,7 +23,7 @@ from loader.config import SourceConfig
 from loader.errors import ConfigError, SourceError
 from loader.readers import CSVReader, expand_paths, input_spellings, open_reader
 from loader.readers.csv import _fill, row_numbers
-from tests.conftest import sqlite_rows, write_csv
+from tests.conftest import ESCAPED_FIELDS, escaped_text, pyarrow_rows, sqlite_rows, write_csv
 
 
 def cfg(path: Path | str, **kw: Any) -> SourceConfig:
@@ -310,6 +310,45 @@ def test_blocks_end_where_the_csv_module_ends_rows(tmp_path: Path) -> None:
         assert all(dropped is None for _, _, dropped in blocks)
         got = [row for b, _, _ in blocks for row in csv.reader(io.StringIO(b.decode(), newline=""))]
         assert got == list(csv.reader(io.StringIO(text, newline=""))), text
+
+
+@pytest.mark.parametrize("quote", ['"', None], ids=["quoted", "no-quote"])
+def test_blocks_of_a_file_with_an_escape_character_end_where_pyarrow_ends_rows(quote: str | None) -> None:
+    """With escape_char "\\", blocks were cut by counting quotes: a quote that is text in an
+    unquoted field, or an escaped newline (``x\\`` then a newline is one value), put a cut
+    inside a row. Cut into blocks from 1 byte up (a cut and each read of a growing block
+    fall on every byte, between an escape and what it escapes too), the blocks' rows are the
+    rows pyarrow reads the whole text as, every cell."""
+    from loader.readers.csv.cut import Cutter
+    from loader.readers.dialect import Dialect, csv_rows
+
+    rnd = random.Random(5)
+    rows = functools.partial(csv_rows, Dialect(",", quote, True), "\\")
+    fields = ESCAPED_FIELDS if quote else [f for f in ESCAPED_FIELDS if '"' not in f]
+    for _ in range(120):
+        data = escaped_text(rnd, rnd.randint(1, 20), fields=fields).encode()
+        data = data[:-1] if rnd.random() < 0.3 else data  # the file's last row without its newline
+        want = pyarrow_rows(data, quote=quote)
+        for size in (1, 3, 8, 40):
+            cutter = Cutter(quote.encode() if quote else None, b"\\", 1 << 20, size, rows, b",")
+            blocks = list(cutter.cut(io.BytesIO(data), b"", 0))
+            assert all(dropped is None for _, _, dropped in blocks)
+            assert [row for b, _, _ in blocks for row in pyarrow_rows(bytes(b), quote=quote)] == want, (data, size)
+
+
+def test_a_file_with_an_escape_character_loads_every_cell_as_pyarrow_reads_it_whole(tmp_path: Path) -> None:
+    """Read in blocks of 1 KiB, the first row padded a byte more each time so that the
+    blocks' ends fall on every byte of the rows after it: every row and cell as pyarrow
+    reads the whole file, nothing rejected."""
+    rnd = random.Random(3)
+    body = escaped_text(rnd, 150)
+    want = pyarrow_rows(body.encode())
+    p = tmp_path / "esc.csv"
+    for pad in range(1, 70, 3):
+        p.write_text("c0,c1,c2\n" + "p" * pad + ",a,a\n" + body, newline="")
+        _, chunks = read_all(p, block_size=1024, escape_char="\\")
+        assert [r for c in chunks for r in c.rejects] == []
+        assert [tuple(row.values()) for row in rows_of(chunks)] == [("p" * pad, "a", "a"), *want], pad
 
 
 def _quotes_step_by_step(data: bytes, inside: bool) -> list[int]:

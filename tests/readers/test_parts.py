@@ -17,6 +17,7 @@ import pytest
 from loader.config import SourceConfig
 from loader.errors import ConfigError
 from loader.readers import open_reader
+from tests.conftest import escaped_text, pyarrow_rows
 
 
 def quoted_csv(path: Path, rows: int = 400) -> bytes:
@@ -98,10 +99,6 @@ def test_parts_the_csv_cannot_be_cut_by_are_refused(tmp_path: Path) -> None:
     path.write_bytes(gzip.compress(b"a,b\n1,2\n"))
     with pytest.raises(ConfigError, match="compressed file cannot be read in byte ranges"):
         read(path, (0, 4))
-    esc = tmp_path / "e.csv"
-    esc.write_bytes(b"a,b\n1,2\n")
-    with pytest.raises(ConfigError, match="escape_char"):
-        open_reader(str(esc), SourceConfig(path=[str(esc)], escape_char="\\"), part=(0, 4))
     jsonl = tmp_path / "r.jsonl"
     jsonl.write_text('{"a": 1}\n')
     with pytest.raises(ConfigError, match="read whole, not in parts"):
@@ -147,3 +144,29 @@ def test_csv_parts_of_a_file_with_a_quote_in_an_unquoted_field_hold_whole_rows(t
         assert [x for c in chunks for x in c.rejects] == []
         got += [list(x.values()) for c in chunks for x in c.batch.to_pylist()]
     assert got == list(csv.reader(io.StringIO(path.read_text(), newline="")))[1:]
+
+
+def test_csv_parts_of_a_file_with_an_escape_character_hold_whole_rows(tmp_path: Path) -> None:
+    """A file read with escape_char was one part: its cuts could not be found by counting
+    quotes (an escaped quote or newline, a quote that is text in an unquoted field). The plan
+    cuts it where pyarrow ends rows, and so does a part's reader given any byte range:
+    every row once, every cell as pyarrow reads the whole file."""
+    from loader.parts import plan_file
+
+    path = tmp_path / "esc.csv"
+    body = escaped_text(random.Random(4), 400)
+    path.write_text("c0,c1,c2\n" + body, newline="")
+    want = pyarrow_rows(body.encode())
+    source = SourceConfig(path=[str(path)], escape_char="\\", block_size=1024)
+    plan = plan_file(str(path), "csv", part_bytes=1024, source=source)
+    assert len(plan.parts) > 5
+    planned = [(p.start, p.end, p.line) for p in plan.parts]
+    size = path.stat().st_size
+    for ranges in (planned, list(itertools.pairwise(sorted({0, *range(97, size, 97), size})))):
+        got: list[Any] = []
+        for part in ranges:
+            with open_reader(str(path), source, part=part) as r:
+                chunks = list(r)
+            assert [x for c in chunks for x in c.rejects] == []
+            got += [tuple(x.values()) for c in chunks for x in c.batch.to_pylist()]
+        assert got == want

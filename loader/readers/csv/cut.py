@@ -2,7 +2,8 @@
 
 A quoted field may hold newlines, so a newline ends a row only where the quotes
 before it (from the block's start) are balanced: the quotes that open and close
-values, as the parser reads them, not a quote that is text in an unquoted field. A block depends only on the
+values, as the parser reads them, not a quote that is text in an unquoted field, nor
+a quote or newline the escape character escapes. A block depends only on the
 bytes from its start, never on how reads fell: a resumed run cuts, and so
 parses stray quotes, exactly as the first run did.
 """
@@ -78,14 +79,71 @@ class QuoteState:
     """Where a scan of quotes stands, carried from one piece of bytes to the next."""
 
     inside: bool = False  # in a quoted value
-    prev: int = 10  # the byte before the piece (a newline: a row starts there)
+    prev: int = 10  # the byte before the piece, as ``read_piece`` reads it (a newline: a row starts there)
     closed: bool = False  # that byte is a quote that closed a value
+    escaped: bool = False  # the piece's first byte is escaped (the bytes before end in an odd run of the escape)
 
 
-def exact(quote: bytes | None, escape: bytes | None, delimiter: bytes | None) -> bool:
-    """Whether ``real_quotes`` can read the quotes as the parser does: one-byte quote and
-    delimiter, no escape character (with one, the quotes are counted as before)."""
-    return quote is not None and len(quote) == 1 and escape is None and delimiter is not None and len(delimiter) == 1
+@dataclass(frozen=True)
+class Marks:
+    """The bytes that end values and rows, one byte each, as the parser reads them
+    (``read_piece``): ``quote`` None where values are not quoted, ``escape`` None without
+    an escape character."""
+
+    quote: int | None
+    delimiter: int
+    escape: int | None
+
+    @classmethod
+    def of(cls, quote: bytes | None, escape: bytes | None, delimiter: bytes | None) -> Marks | None:
+        """The marks, or None where one is not a single byte (its quotes are then counted)."""
+        if delimiter is None or len(delimiter) != 1 or any(b is not None and len(b) != 1 for b in (quote, escape)):
+            return None
+        return cls(quote[0] if quote else None, delimiter[0], escape[0] if escape else None)
+
+
+def read_piece(
+    data: bytes | bytearray, marks: Marks, start: int, end: int, state: QuoteState
+) -> tuple[bytes | bytearray, int, np.ndarray]:
+    """``data[start:end]`` as the parser reads it, from ``state`` (left where it ends): the
+    bytes, where they start in them (a byte the escape character escapes is made text:
+    ``unescaped``), and there the positions of the quotes that open or close a value
+    (``real_quotes``). Look for the newlines that end rows in these bytes, not ``data``."""
+    buf, at = (data, start) if marks.escape is None else unescaped(data, marks.escape, start, end, state)
+    stop = at + max(0, end - start)
+    if marks.quote is not None:
+        return buf, at, real_quotes(buf, marks.quote, marks.delimiter, at, stop, state)
+    if stop > at:
+        state.prev = buf[stop - 1]
+    return buf, at, np.empty(0, np.intp)
+
+
+def unescaped(
+    data: bytes | bytearray, escape: int, start: int, end: int, state: QuoteState
+) -> tuple[bytes | bytearray, int]:
+    """``data[start:end]`` with each byte the escape character escapes replaced by that
+    character, which neither quotes, delimits nor ends a row, and where it starts: a copy
+    where something is escaped, else ``data`` and ``start``. A byte is escaped after an odd
+    run of the escape, in a quoted value or not (pyarrow reads ``a\\,b`` as one field and
+    ``a\\`` then a newline as a value holding it); from ``state.escaped``, left for the next piece
+    (an escape as a piece's last byte escapes the next one's first)."""
+    octets = np.frombuffer(data, np.uint8, max(0, end - start), start)
+    found = np.flatnonzero(octets == escape)
+    if not len(octets) or not (len(found) or state.escaped):
+        return data, start
+    heads = np.flatnonzero(np.diff(found, prepend=-2) != 1)  # each run's first escape
+    lengths = np.diff(heads, append=len(found))
+    after = found[heads] + lengths  # the byte after each run
+    if state.escaped and len(found) and found[0] == 0:
+        lengths[0] -= 1  # its first escape is escaped: text, not an escape
+    escaped = after[(lengths & 1).astype(bool)]
+    if state.escaped:
+        escaped = np.concatenate(([0], escaped))
+    state.escaped = bool(len(escaped)) and int(escaped[-1]) == len(octets)
+    with memoryview(data) as view:
+        buf = bytearray(view[start:end])  # one copy (a slice of bytes would be another)
+    np.frombuffer(buf, np.uint8)[escaped[: len(escaped) - state.escaped]] = escape
+    return buf, 0
 
 
 def real_quotes(
@@ -166,8 +224,7 @@ def safe_cut(
 ) -> int:
     """Index of the last newline in ``buf[start:end]`` that ends a row (not inside
     quotes, a row starting at ``start``), or -1, every quote counted: the cut of a file
-    whose quotes ``real_quotes`` cannot read as the parser does (``exact``; ``RowEnds``
-    cuts the others)."""
+    whose marks are not single bytes (``Marks.of``; ``RowEnds`` cuts the others)."""
     pos = len(buf) if end is None else min(end, len(buf))
     inside = quote_count(buf, quote, escape, start, pos)
     while True:
@@ -188,8 +245,8 @@ def safe_cut(
 
 @dataclass
 class RowEnds:
-    """A scan of a block's bytes for the newlines that end rows, with the quotes read as the
-    parser reads them (``real_quotes``). A block that grows (its row is long) is scanned on
+    """A scan of a block's bytes for the newlines that end rows, with the quotes and escapes
+    read as the parser reads them (``read_piece``). A block that grows (its row is long) is scanned on
     from where it stood, not from its start again (a long value would cost its size at each
     read), and a slice at a time: what it holds stays small, whatever the block's size."""
 
@@ -197,16 +254,16 @@ class RowEnds:
     last: int = -1  # the last row end among them (from the block's start), or -1
     state: QuoteState = field(default_factory=QuoteState)
 
-    def scan(self, data: bytes | bytearray, quote: int, delimiter: int, pos: int, end: int) -> None:
+    def scan(self, data: bytes | bytearray, marks: Marks, pos: int, end: int) -> None:
         """Scan on to ``end`` (``data[pos:end]`` is the block so far)."""
         at = pos + self.scanned
         while at < end:
             stop = min(end, at + _COUNT_SLICE)
             inside = self.state.inside
-            real = real_quotes(data, quote, delimiter, at, stop, self.state)
-            nl = last_row_end(data, real, at, stop, inside)
+            buf, base, real = read_piece(data, marks, at, stop, self.state)
+            nl = last_row_end(buf, real, base, base + stop - at, inside)
             if nl >= 0:
-                self.last = nl - pos
+                self.last = nl - base + at - pos
             at = stop
         self.scanned = max(self.scanned, end - pos)
 
@@ -326,7 +383,7 @@ class Cutter:
     ) -> None:
         self.quote = quote
         self.escape = escape
-        self.delimiter = delimiter
+        self.marks = Marks.of(quote, escape, delimiter)
         self.cap = cap
         self.size = min(size, cap)
         self.rows = rows
@@ -365,9 +422,8 @@ class Cutter:
     def _find_cut(self, data: bytes | bytearray, pos: int, end: int, last: bool, ends: RowEnds) -> int:
         """The newline that ends the block starting at ``pos`` (looked for before ``end``), or -1.
         ``ends``: the block's scan so far, carried on."""
-        if exact(self.quote, self.escape, self.delimiter):
-            assert self.quote is not None and self.delimiter is not None  # exact() checked them
-            ends.scan(data, self.quote[0], self.delimiter[0], pos, end)
+        if self.marks is not None:
+            ends.scan(data, self.marks, pos, end)
             if last and not ends.state.inside:
                 return len(data) - 1
             cut = pos + ends.last if ends.last >= 0 else -1

@@ -91,7 +91,7 @@ class _HeadReader:
 
     def header(self, buf: bytes, pos: int, dialect: Dialect, line: int) -> tuple[bytes, int, list[str]]:
         """The header row at ``buf[pos]``: the bytes read, the position after it, its names."""
-        quote, escape = _quote_and_escape(dialect, self.config)
+        quote, escape = quote_and_escape(dialect, self.config)
         end = first_row_end(buf[pos:], quote, escape)
         while end < 0:
             grown = self.more(buf, pos, "the header")
@@ -139,7 +139,7 @@ class _HeadReader:
             if grown is None:
                 break
             pending = grown
-        quote, escape = _quote_and_escape(dialect, self.config)
+        quote, escape = quote_and_escape(dialect, self.config)
         first = len(pending) - len(pending.lstrip(b"\r\n"))  # pyarrow skips empty lines
         end = first_row_end(pending[first:], quote, escape)
         row = pending[first : first + end if end > 0 else len(pending)].decode("utf-8", "replace")
@@ -203,7 +203,8 @@ def _eight_bit_hint(header: bytes, encoding: str) -> str | None:
     return encoding_hint(found)
 
 
-def _quote_and_escape(dialect: Dialect, config: SourceConfig) -> tuple[bytes | None, bytes | None]:
+def quote_and_escape(dialect: Dialect, config: SourceConfig) -> tuple[bytes | None, bytes | None]:
+    """The quote ``dialect`` reads with and ``source.escape_char``, as bytes (None: none)."""
     quote = dialect.quote.encode() if dialect.quote else None
     return quote, config.escape_char.encode() if isinstance(config.escape_char, str) else None
 

@@ -3,17 +3,19 @@
 A cut point moves forward to the next row boundary: a newline after which the
 quotes since the first data row that open and close values are balanced (so a quoted
 field may hold newlines; a quote that is text in an unquoted field, ``12" pipe``, counts
-not: ``cut.real_quotes``).
+not: ``cut.real_quotes``), and that the escape character does not escape (``a\\`` then
+a newline is one value: ``cut.unescaped``).
 The same point always moves to the same boundary, so parts cut at the same points
 share out the rows of the file, each row to exactly one part. Finding a boundary
 counts quotes and newlines from the first data row on (numpy, no parsing),
-which also gives the part's first line number. A file with an escape character,
-compressed or re-encoded, cannot be cut so and its part is refused.
+which also gives the part's first line number. A compressed or re-encoded file cannot be
+cut so and its part is refused.
 """
 
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -23,8 +25,8 @@ from ... import storage
 from ...config import SourceConfig
 from ...errors import ConfigError
 from .. import stream as streams
-from .cut import QuoteState, byte_count, exact, next_row_end, quote_count, real_quotes
-from .header import read_head
+from .cut import Marks, QuoteState, byte_count, next_row_end, quote_count, read_piece
+from .header import quote_and_escape, read_head
 
 _PIECE = 1 << 20
 
@@ -38,10 +40,12 @@ class Bounds:
 
 class _Scan:
     """Reads a file from its first data row, keeping the quote parity and the line. With
-    ``delimiter``, the quotes are read as the parser reads them (``cut.real_quotes``): a quote
-    that is text in an unquoted field (``12" pipe``) moves no cut."""
+    ``delimiter``, the quotes are read as the parser reads them (``cut.read_piece``): a quote
+    that is text in an unquoted field (``12" pipe``), or an escaped quote or newline, moves no cut."""
 
-    def __init__(self, path: str, offset: int, line: int, quote: bytes | None, delimiter: bytes | None) -> None:
+    def __init__(
+        self, path: str, offset: int, line: int, quote: bytes | None, delimiter: bytes | None, escape: bytes | None
+    ) -> None:
         self.file = streams.open_stream(path, "utf-8")[0]
         try:
             streams.skip(self.file, offset)
@@ -49,9 +53,8 @@ class _Scan:
             self.file.close()  # not made: no caller can close it
             raise
         self.pos, self.line, self.quote = offset, line, quote
-        self.exact = exact(quote, None, delimiter)
-        self.delimiter = delimiter[0] if delimiter else 0
-        self.state = QuoteState()  # where ``exact`` reads the quotes
+        self.marks = Marks.of(quote, escape, delimiter)
+        self.state = QuoteState()  # where ``marks`` reads the quotes
         self.inside = False  # in a quoted field
         self.prev = b"\n"  # the byte before ``pos`` (the header ends in a newline)
 
@@ -65,13 +68,14 @@ class _Scan:
 
     def _count(self, data: bytes) -> None:
         self.line += byte_count(data, 10)
-        if self.exact:
-            real_quotes(data, self._quote, self.delimiter, 0, len(data), self.state)
+        if self.marks is not None:
+            buf, at, _ = read_piece(data, self.marks, 0, len(data), self.state)
             self.inside = self.state.inside
+            self.prev = bytes(buf[at + len(data) - 1 : at + len(data)])  # an escaped newline starts no row
         else:
             self.inside ^= quote_count(data, self.quote, None) % 2 == 1
+            self.prev = data[-1:]
         self.pos += len(data)
-        self.prev = data[-1:]
 
     def row_start(self) -> int:
         """The first row boundary at or after where the scan stands."""
@@ -85,15 +89,10 @@ class _Scan:
                 self.file.seek(self.pos)  # read past the boundary: back to it
         return self.pos
 
-    @property
-    def _quote(self) -> int:
-        assert self.quote is not None  # read exactly: a quote of one byte
-        return self.quote[0]
-
     def _first_boundary(self, data: bytes) -> int:
         """Index of the first newline in ``data`` that ends a row, or -1."""
-        if self.exact:
-            return self._first_row_end(data)
+        if self.marks is not None:
+            return self._first_row_end(data, self.marks)
         inside, start = self.inside, 0
         while True:
             nl = data.find(b"\n", start)
@@ -104,11 +103,12 @@ class _Scan:
                 return nl
             start = nl + 1
 
-    def _first_row_end(self, data: bytes) -> int:
+    def _first_row_end(self, data: bytes, marks: Marks) -> int:
         """``_first_boundary`` with the quotes read as the parser reads them."""
-        state = QuoteState(self.state.inside, self.state.prev, self.state.closed)  # counted again up to the boundary
-        real = real_quotes(data, self._quote, self.delimiter, 0, len(data), state)
-        return next_row_end(data, real, 0, len(data), self.state.inside)
+        state = dataclasses.replace(self.state)  # read again up to the boundary
+        buf, at, real = read_piece(data, marks, 0, len(data), state)
+        nl = next_row_end(buf, real, at, at + len(data), self.state.inside)
+        return nl - at if nl >= 0 else -1
 
     def close(self) -> None:
         self.file.close()
@@ -124,7 +124,7 @@ def bounds(reader: Any, start: int, end: int, line: int = 0) -> Bounds:
         if start <= reader.data_offset:
             return Bounds(reader.data_offset, max(end, reader.data_offset), reader.data_line)
         return Bounds(start, end, line)
-    scan = _Scan(reader.path, reader.data_offset, reader.data_line, reader.quote, reader.delimiter)
+    scan = _Scan(reader.path, reader.data_offset, reader.data_line, reader.quote, reader.delimiter, reader.escape)
     try:
         scan.advance(max(start, reader.data_offset))
         first = scan.row_start()
@@ -142,12 +142,13 @@ def row_starts(
     offset: int = 0,
     line: int = 1,
     delimiter: bytes | None = None,
+    escape: bytes | None = None,
 ) -> Iterator[tuple[int, int]]:
     """Row boundaries from ``offset`` (on ``line``: a file's first data row) on, one at or
     after each of ``every``'s sizes in turn past the last (the first past the file's start,
     wherever its rows start), each with its line: the cut points a plan of parts uses
     (``loader.parts``), found as ``bounds`` finds them."""
-    scan = _Scan(path, offset, line, quote, delimiter)
+    scan = _Scan(path, offset, line, quote, delimiter, escape)
     try:
         cut = 0
         for size in every:
@@ -161,16 +162,16 @@ def row_starts(
         scan.close()
 
 
-def data_scan(path: str, config: SourceConfig) -> tuple[bytes | None, int, int, bytes]:
+def data_scan(path: str, config: SourceConfig) -> tuple[bytes | None, int, int, bytes, bytes | None]:
     """How the reader of ``path`` finds its row boundaries (``bounds``): the quote it reads
     with (``source.quote_char``, or the one detected in the file), the offset and line of
-    the first data row, where its scan starts, and its delimiter. Raises what reading the
-    file's head raises."""
+    the first data row, where its scan starts, its delimiter and its escape character.
+    Raises what reading the file's head raises."""
     assert isinstance(config.max_row_bytes, int)  # finish() parsed it
     head = read_head(path, config, config.max_row_bytes, None)
     head.stream.close()
-    quote = head.dialect.quote.encode() if head.dialect.quote else None
-    return quote, head.data_offset, head.data_line, head.dialect.delimiter.encode()
+    quote, escape = quote_and_escape(head.dialect, config)
+    return quote, head.data_offset, head.data_line, head.dialect.delimiter.encode(), escape
 
 
 def check(reader: Any) -> None:
@@ -182,8 +183,6 @@ def check(reader: Any) -> None:
         why = "a compressed file cannot be read in byte ranges"
     elif codecs.lookup(reader.config.encoding).name != "utf-8":
         why = "only a UTF-8 file can be read in byte ranges"
-    elif reader.escape is not None:
-        why = "a file with source.escape_char cannot be cut by quote parity"
     if why is not None:
         raise ConfigError(f"{reader.path}: {why}", hint="read it whole (no part)")
 

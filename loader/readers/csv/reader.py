@@ -41,7 +41,7 @@ from ..dialect import Dialect, csv_rows
 from ..stream import DiskProgress, close_stream, open_stream, parses_at_most, skip
 from . import parts
 from .cut import Cutter, Kept, block_bytes
-from .header import read_head
+from .header import quote_and_escape, read_head
 from .infer import SMALL_FILE_BYTES, WholeSample, sample_guesses, sample_tables, schema_of, whole_sample
 from .long_rows import Block
 from .parse import BlockParser, Conversion, ParsedBlock
@@ -61,8 +61,7 @@ class CSVReader(ReaderBase):
         self._stream = head.stream
         self.seekable = head.seekable
         self.dialect: Dialect = head.dialect
-        self.quote = self.dialect.quote.encode() if self.dialect.quote else None
-        self.escape = config.escape_char.encode() if isinstance(config.escape_char, str) else None
+        self.quote, self.escape = quote_and_escape(self.dialect, config)
         self.delimiter = self.dialect.delimiter.encode()
         self.data_offset, self.data_line = head.data_offset, head.data_line
         self.raw_names = head.raw_names
