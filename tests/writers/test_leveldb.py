@@ -1137,3 +1137,89 @@ def test_a_full_disk_under_the_merges_table_files_is_the_write_error_with_its_hi
     assert not left.exists()
     monkeypatch.undo()
     assert data_items(db) == []
+
+
+def _foreign_store(db: Path) -> None:
+    """A store another program wrote: keys of its own, none under ``k:``."""
+    other = plyvel.DB(str(db), create_if_missing=True)
+    other.put(b"meta:version", b"3")
+    other.put(b"zzz", b"keep me")
+    for i in range(5):
+        other.put(b"other:%d" % i, b"\x80\x04pickle")
+    other.close()
+
+
+_FOREIGN = [b"meta:version", b"other:0", b"other:1", b"other:2", b"other:3", b"other:4", b"zzz"]
+
+
+def test_replace_deletes_only_under_its_prefix_in_a_store_other_programs_write(tmp_path: Path) -> None:
+    """A store no other loader job loads into was taken for the job's own: replace deleted
+    every key in it, those the template ``k:{id}`` can never write too, exit 0."""
+    db = tmp_path / "p.ldb"
+    _foreign_store(db)
+    _load(db, "k:{id}", [1, 2])
+    plyvel_db = plyvel.DB(str(db))
+    plyvel_db.put(b"session:1", b"the application's, beside the job's")
+    plyvel_db.put(b"k:app", b"under the job's prefix: the job's")
+    plyvel_db.close()
+    _load(db, "k:{id}", [3], mode="replace")
+    assert [k for k, _ in data_items(db)] == [b"k:00000000000000000003", *_FOREIGN[:6], b"session:1", b"zzz"]
+
+
+def _replace_bare(db: Path, ids: list[int], id_type: pa.DataType = pa.int64()) -> None:
+    job = "key:{id}"
+    with LevelDBWriter(sink(db, key="{id}", mode="replace")) as w:
+        w.read_state(job)
+        w.clear_state(job)  # a new replace starts over, as the pipeline's
+        w.prepare(pa.schema([("id", id_type)]), fresh=True)
+        put(w, pa.record_batch({"id": pa.array(ids, id_type)}))
+        w.commit(job, {"f": "1"})
+
+
+def test_replace_without_a_prefix_is_refused_where_the_store_holds_keys_the_job_did_not_write(
+    tmp_path: Path,
+) -> None:
+    """``{id}`` has no prefix to tell its keys by: in a store the job has no checkpoint in,
+    every key is another's; where it has one, a key of another shape than its keys' is.
+    Refused before a key goes; the job's own keys alone are deleted as before."""
+    db = tmp_path / "f.ldb"
+    _foreign_store(db)
+    with pytest.raises(ConfigError) as refused:
+        _replace_bare(db, [1])
+    assert refused.value.exit_code == 2
+    assert str(refused.value) == (
+        f"sink.mode = 'replace' would delete 7 keys of {db} that job 'key:{{id}}' cannot account for "
+        "('meta:version', 'other:0', 'other:1', ...): its key template '{id}' has no literal prefix, "
+        "and the job has no checkpoint in the store (it wrote none of its keys)"
+    )
+    assert refused.value.hint == (
+        "give the key template a prefix of its own (e.g. 'u:{id}'): replace then deletes only the keys under it; "
+        "or delete those keys, or the store, and load again"
+    )
+    assert [k for k, _ in data_items(db)] == _FOREIGN
+
+    own = tmp_path / "o.ldb"
+    _replace_bare(own, [1, 2])
+    _replace_bare(own, [3])  # only the job's keys: deleted
+    assert [k for k, _ in data_items(own)] == [b"00000000000000000003"]
+    app = plyvel.DB(str(own))
+    app.put(b"session:\xff", b"the application's")
+    app.close()
+    with pytest.raises(ConfigError) as refused:
+        _replace_bare(own, [4])
+    assert "would delete 1 key of" in str(refused.value)
+    assert str(refused.value).endswith(
+        "('session:\\xff'): its key template '{id}' has no literal prefix, and '{id}' spells no key like this one"
+    )
+    assert [k for k, _ in data_items(own)] == [b"00000000000000000003", b"session:\xff"]
+
+
+def test_replace_without_a_prefix_deletes_keys_of_the_recorded_spelling_too(tmp_path: Path) -> None:
+    """The job's keys were written with ``id`` an int64; a replace with ``id`` text (what
+    replace is for: the keys written anew) accounts for them by the checkpoint's record."""
+    db = tmp_path / "s.ldb"
+    _replace_bare(db, [1, -2])
+    _replace_bare(db, [7], pa.date32())  # a date is no integer: the record's shape accounts for them
+    assert [k for k, _ in data_items(db)] == [b"1970-01-08"]
+    _replace_bare(db, [3])  # and the date's shape for this one
+    assert [k for k, _ in data_items(db)] == [b"00000000000000000003"]
