@@ -1223,3 +1223,108 @@ def test_replace_without_a_prefix_deletes_keys_of_the_recorded_spelling_too(tmp_
     assert [k for k, _ in data_items(db)] == [b"1970-01-08"]
     _replace_bare(db, [3])  # and the date's shape for this one
     assert [k for k, _ in data_items(db)] == [b"00000000000000000003"]
+
+
+# A replace SIGKILLed at a moment of its own: ``delete``, once the wipe has deleted KILL_AT
+# keys; ``wiped``, after the wipe, before the record of the keys' spelling goes; ``forgot``,
+# after that; ``commit``, after the KILL_AT-th commit (the rerun resumes, deleting nothing).
+KILL_REPLACE = """
+import os, signal, sys
+from loader.writers import leveldb
+hook, at, commits = os.environ["KILL_HOOK"], int(os.environ["KILL_AT"]), []
+real_wipe, real_forget, real_commit = (
+    leveldb.LevelDBWriter._wipe, leveldb.LevelDBWriter._forget_keys, leveldb.LevelDBWriter.commit
+)
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+def delete_keys(self, prefix):
+    wb = self.db.write_batch(sync=True)
+    for k in list(self.db.iterator(prefix=prefix, include_value=False))[:at]:
+        wb.delete(k)
+    wb.write()
+    die()
+def wipe(self, schema):
+    real_wipe(self, schema)
+    die()
+def forget(self):
+    real_forget(self)
+    die()
+def commit(self, job, state):
+    real_commit(self, job, state)
+    commits.append(1)
+    if len(commits) == at:
+        die()
+if hook == "delete":
+    leveldb.LevelDBWriter._delete_keys = delete_keys
+elif hook == "wiped":
+    leveldb.LevelDBWriter._wipe = wipe
+elif hook == "forgot":
+    leveldb.LevelDBWriter._forget_keys = forget
+else:
+    leveldb.LevelDBWriter.commit = commit
+from loader.__main__ import main
+sys.argv = ["loader", *sys.argv[1:]]
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize(
+    ("key", "kills"),
+    [
+        ("u:{id}", [("delete", 5)]),
+        ("u:{id}", [("delete", 5), ("delete", 300)]),
+        ("u:{id}", [("wiped", 0)]),
+        ("u:{id}", [("forgot", 0)]),
+        ("u:{id}", [("commit", 2), ("commit", 3)]),
+        ("{id}", [("delete", 5), ("wiped", 0)]),
+        ("{id}", [("forgot", 0), ("commit", 2)]),
+        ("{id} unrecorded", [("delete", 5), ("delete", 5)]),
+    ],
+)
+def test_a_replace_killed_anywhere_then_rerun_equals_a_clean_replace_and_keeps_others_keys(
+    tmp_path: Path, key: str, kills: list[tuple[str, int]]
+) -> None:
+    """SIGKILL mid-wipe, after it, and after commits: every rerun deletes only the job's keys
+    (the other program's stay, under ``u:{id}``) and is never refused for the job's own keys
+    a killed wipe left (its checkpoint notes the wipe under way, also where it records no
+    spelling, as a store of an earlier loader); the last one's store and counts are a clean
+    replace's."""
+    import shutil
+    import subprocess
+    import sys
+
+    from loader.writers.statelog import StateLog
+    from tests.reliability_util import cli, env
+
+    template, unrecorded = key.split(" ")[0], key.endswith("unrecorded")
+    src = tmp_path / "in"
+    src.mkdir()
+    for f in range(3):
+        rows = range(f * 200 + 1, f * 200 + 201)
+        (src / f"p{f}.csv").write_text("id,v\n" + "".join(f"{i},new{i}\n" for i in rows), encoding="utf-8")
+    (tmp_path / "old.csv").write_text("id,v\n" + "".join(f"{i},old{i}\n" for i in range(1, 801)), encoding="utf-8")
+    pre = tmp_path / "pre.ldb"
+    if template == "u:{id}":
+        _foreign_store(pre)
+    assert cli("load", str(tmp_path / "old.csv"), str(pre), "--key", template, "-q").returncode == 0
+    if unrecorded:  # as an earlier loader left it: the job's checkpoint records no spelling
+        log = StateLog(str(pre / STATE_FILE), durable=True)
+        job = f"key:{template}"
+        log.clear(job, tuple(name for name in log.jobs[job] if name != "keys"))
+        log.close()
+    args = [str(src / "*.csv"), "--key", template, "--mode", "replace", "--batch-size", "50", "--chunk-size", "25"]
+    clean, killed = tmp_path / "clean.ldb", tmp_path / "killed.ldb"
+    shutil.copytree(pre, clean)
+    shutil.copytree(pre, killed)
+    assert cli("load", args[0], str(clean), *args[1:], "-q").returncode == 0
+    foreign = [item for item in data_items(pre) if not item[0].startswith(b"u:")] if template == "u:{id}" else []
+    for hook, at in kills:
+        argv = [sys.executable, "-c", KILL_REPLACE, "load", args[0], str(killed), *args[1:], "-q"]
+        p = subprocess.run(argv, capture_output=True, text=True, env=env({"KILL_HOOK": hook, "KILL_AT": str(at)}))
+        assert p.returncode == -9, p.stderr
+        assert [item for item in data_items(killed) if item in foreign] == foreign
+    p = cli("load", args[0], str(killed), *args[1:], "-q")
+    assert (p.returncode, p.stderr) == (0, "")
+    assert data_items(killed) == data_items(clean)
+    assert len(data_items(clean)) == 600 + len(foreign)
+    assert _committed_counts(killed) == _committed_counts(clean) == (600, 0)
