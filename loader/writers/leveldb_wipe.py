@@ -112,7 +112,7 @@ class JobKeys:
 
 def foreign(keys: Iterable[bytes], job_keys: JobKeys) -> tuple[int, list[bytes]]:
     """How many of ``keys`` the job cannot account for, and the first few."""
-    count, sample = 0, []
+    count, sample = 0, list[bytes]()
     for key in keys:
         if not job_keys.accounts_for(key):
             count += 1

@@ -1166,8 +1166,8 @@ def test_replace_deletes_only_under_its_prefix_in_a_store_other_programs_write(t
     assert [k for k, _ in data_items(db)] == [b"k:00000000000000000003", *_FOREIGN[:6], b"session:1", b"zzz"]
 
 
-def _replace_bare(db: Path, ids: list[int], id_type: pa.DataType = pa.int64()) -> None:
-    job = "key:{id}"
+def _replace_bare(db: Path, ids: list[int], id_type: pa.DataType | None = None) -> None:
+    job, id_type = "key:{id}", id_type or pa.int64()
     with LevelDBWriter(sink(db, key="{id}", mode="replace")) as w:
         w.read_state(job)
         w.clear_state(job)  # a new replace starts over, as the pipeline's
