@@ -164,7 +164,8 @@ class SinkConfig:
     default from a file named in Latin-1 bytes, ``caf\\xe9.csv``: exit 2, name the table)."""
     mode: Literal["append", "replace", "upsert", "ignore"] = "append"
     """``append``; ``replace`` (SQLite: the rows load into a table of their own, which takes the table's place in the
-    run's last commit, see [Reliability](reliability.md#replace-is-atomic-in-sqlite)); ``upsert`` (on primary key); ``ignore`` (skip rows whose key is
+    run's last commit, see [Reliability](reliability.md#replace-is-atomic-in-sqlite); LevelDB: the job's keys are deleted
+    first, those under the key template's literal prefix and no other program's, see [LevelDB](leveldb.md)); ``upsert`` (on primary key); ``ignore`` (skip rows whose key is
     there already). A row the table's constraints refuse otherwise (a key already there under ``append``, a CHECK) is
     rejected, the others load."""
     primary_key: list[str] = field(default_factory=list)

@@ -180,6 +180,50 @@ def test_leveldb_replace_deletes_only_its_own_jobs_keys_or_is_refused(tmp_path: 
     assert [k.split(b":")[0] for k in keys()] == [b"a", b"a", b"b"]
 
 
+def test_leveldb_replace_into_a_store_another_program_wrote_keeps_its_keys(tmp_path: Path) -> None:
+    """hunt23b 1: a store plain plyvel wrote holds no other loader job, so replace took it
+    for the job's own and deleted every key in it, exit 0, no word."""
+    import plyvel
+
+    from tests.reliability_util import cli
+
+    target = tmp_path / "pv.ldb"
+    db = plyvel.DB(str(target), create_if_missing=True, compression="snappy")
+    db.put(b"meta:version", b"3")
+    db.put(b"zzz", b"keep me")
+    for i in range(1000):
+        db.put(b"other:%d" % i, b"\x80\x04pickle")
+    db.close()
+    src = tmp_path / "h.csv"
+    src.write_text("id,name\n" + "".join(f"{i},n{i}\n" for i in range(1, 101)))
+
+    def counts() -> tuple[int, int, int]:
+        db = plyvel.DB(str(target))
+        try:
+            under = [sum(1 for _ in db.iterator(prefix=p, include_value=False)) for p in (b"u:", b"other:")]
+            return under[0], under[1], sum(1 for _ in db.iterator(include_value=False))
+        finally:
+            db.close()
+
+    p = cli("load", str(src), str(target), "--key", "{id}", "--mode", "replace")
+    assert (p.returncode, p.stdout, p.stderr) == (
+        2,
+        "",
+        f"loader: error: sink.mode = 'replace' would delete 1,002 keys of {target} that job 'key:{{id}}' cannot "
+        "account for ('meta:version', 'other:0', 'other:1', ...): its key template '{id}' has no literal prefix, "
+        "and the job has no checkpoint in the store (it wrote none of its keys)\n"
+        "  hint: give the key template a prefix of its own (e.g. 'u:{id}'): replace then deletes only the keys "
+        "under it; or delete those keys, or the store, and load again\n",
+    )
+    assert counts() == (0, 1000, 1002)  # nothing deleted
+    p = cli("load", str(src), str(target), "--key", "u:{id}", "--mode", "replace", "-q")
+    assert (p.returncode, p.stderr) == (0, "")
+    assert counts() == (100, 1000, 1102)
+    p = cli("load", str(src), str(target), "--key", "u:{id}", "--mode", "replace", "-q")
+    assert (p.returncode, p.stderr) == (0, "")
+    assert counts() == (100, 1000, 1102)
+
+
 def test_the_sqlite_encoder_rejects_a_null_in_any_key_column() -> None:
     """Shared with LevelDB's key: a row the key cannot be made of is rejected, its column named."""
     from loader.sinks.sqlite import SQLiteEncoder

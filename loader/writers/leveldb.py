@@ -33,7 +33,7 @@ from ..prefetch import prefetch
 from ..sinks.base import Encoded
 from ..sinks.leveldb import Puts, as_bytes, stage
 from ..spill import merge_runs, run_bounds
-from . import leveldb_keys, leveldb_own, leveldb_tables
+from . import leveldb_keys, leveldb_own, leveldb_tables, leveldb_wipe
 from .base import Transactional
 from .encode import KeyTemplate
 from .leveldb_sort import SORT_ENTRY, Sorter, split_ranges
@@ -52,6 +52,8 @@ INGEST_ROWS, INGEST_BYTES = 4_096, 1 << 20
 # values per row of it, whichever comes first: the benchmark's rows (~250 bytes) commit by
 # their count, and rows of hundreds of columns (a 5 KB JSON value each) by their bytes.
 BATCH_ROW_BYTES = 512
+WIPE_BATCH = 100_000  # keys a replace deletes per WriteBatch
+REPLACING_ENTRY = "replacing"  # the job's checkpoint entry while its replace deletes its keys
 
 
 def check_schema(config: SinkConfig, schema: pa.Schema, template: KeyTemplate | None = None) -> None:
@@ -258,6 +260,7 @@ class LevelDBWriter(Transactional):
         self._keys: str | None = None  # how the job's keys in the store are spelled (``leveldb_keys``)
         self._spelling: str | None = None  # how this run spells them: recorded with its first key
         self._unrecorded = False  # keys written under ``_spelling`` that the checkpoint does not record yet
+        self._recorded = False  # the job's checkpoint held anything when the run began (``leveldb_wipe``)
 
     @property
     def worker_peak_rss_mb(self) -> float | None:  # type: ignore[override]
@@ -413,6 +416,7 @@ class LevelDBWriter(Transactional):
         assert self._state is not None
         entries = dict(self._state.jobs.get(job, {}))
         self._job = job
+        self._recorded = self._recorded or bool(entries)  # before a replace clears them
         self._keys = entries.get(leveldb_keys.KEYS_ENTRY)
         self._own = leveldb_own.OwnRows(entries.get(self._note[0], ""), *self._note)
         if self.config.mode != "ignore" and self._own.logged != leveldb_own.NO_NOTE:
@@ -463,7 +467,7 @@ class LevelDBWriter(Transactional):
         leveldb_keys.check(self.config, self.template, schema, self._binding())
         self._finish_inherited_merge()
         if fresh and self.config.mode == "replace":
-            self._wipe()
+            self._wipe(schema)
             self._forget_keys()
         self._spelling = leveldb_keys.updated(self.config, self.template, schema, self._binding())
         if self.sorts == "auto" and not self._arm_tried:  # prepare runs for every file
@@ -487,11 +491,13 @@ class LevelDBWriter(Transactional):
 
     def _forget_keys(self) -> None:
         """The job's keys are deleted (``replace``): so is the record of their spelling, until
-        this run commits a key of its own."""
+        this run commits a key of its own, and the note that the deletion was under way."""
         assert self._state is not None
-        if self._keys is None:
+        entries = self._state.jobs.get(self._job, {})
+        if leveldb_keys.KEYS_ENTRY not in entries and REPLACING_ENTRY not in entries:
             return
-        others = tuple(name for name in self._state.jobs.get(self._job, {}) if name != leveldb_keys.KEYS_ENTRY)
+        gone = (leveldb_keys.KEYS_ENTRY, REPLACING_ENTRY)
+        others = tuple(name for name in entries if name not in gone)
         self._write_state(lambda log: log.clear(self._job, others))
         self._keys = None
 
@@ -622,34 +628,42 @@ class LevelDBWriter(Transactional):
     def _table_compression(self) -> int:
         return leveldb_tables.SNAPPY if self.config.compression == "snappy" else leveldb_tables.NO_COMPRESSION
 
-    def _wipe(self) -> None:
-        """``replace``: delete this job's keys (checkpoints live in their own file): every
-        key when no other job loads into the store, else those under the template's literal
-        prefix when no other job's keys can start with it; otherwise refused, before a key
-        goes (another job's checkpoint would still say its rows are loaded)."""
+    def _wipe(self, schema: pa.Schema) -> None:
+        """``replace``: delete the keys this job could have written (checkpoints live in their
+        own file), none other (``leveldb_wipe``): those under its template's literal prefix,
+        or, without one, every key, refused where the store holds any the job cannot account
+        for. Refused too, before a key goes, where another job's keys could be among them
+        (its checkpoint would still say its rows are loaded)."""
         assert self._state is not None
+        types = leveldb_keys.spelled_types(self.template, schema)
+        mine = leveldb_wipe.JobKeys.of(self.template, types, self._keys, recorded=self._recorded)
         others = [job for job, entries in self._state.jobs.items() if job != self._job and entries]
-        prefix = self.template.prefix
-        if others:
-            sharing = [job for job in others if not _disjoint(prefix, _job_prefix(job))]
-            if sharing:
-                raise ConfigError(
-                    "sink.mode = 'replace' would delete keys of "
-                    + ", ".join(repr(job) for job in sharing)
-                    + f", loaded into the same LevelDB as {self._job!r}",
-                    hint="give each job's key a prefix of its own (e.g. 'a:{id}'), "
-                    "or load this job into a target of its own",
-                )
-        keys = (
-            self.db.iterator(prefix=prefix.encode(), include_value=False)
-            if others
-            else self.db.iterator(include_value=False)
-        )
+        sharing = [job for job in others if any(not _disjoint(p or "", _job_prefix(job)) for p in mine.ranges())]
+        if sharing:
+            raise ConfigError(
+                "sink.mode = 'replace' would delete keys of "
+                + ", ".join(repr(job) for job in sharing)
+                + f", loaded into the same LevelDB as {self._job!r}",
+                hint="give each job's key a prefix of its own (e.g. 'a:{id}'), "
+                "or load this job into a target of its own",
+            )
+        if mine.whole_store:
+            count, sample = leveldb_wipe.foreign(self.db.iterator(include_value=False), mine)
+            if count:
+                raise leveldb_wipe.foreign_error(self.config.path, self._job, mine, count, sample)
+        # a rerun after a kill mid-wipe finds the job's checkpoint holding this: its keys
+        # left are still its own (``_forget_keys`` drops it once they are gone)
+        self._set_state({REPLACING_ENTRY: "1"})
+        for prefix in mine.ranges():
+            self._delete_keys(b"" if prefix is None else prefix.encode("utf-8"))
+
+    def _delete_keys(self, prefix: bytes) -> None:
+        """Delete every key starting with ``prefix``; in bounded batches, which a rerun after a
+        crash mid-way deletes again."""
         wb = self.db.write_batch(transaction=True)
-        # a rerun after a crash mid-wipe wipes again, so bounded batches are safe
-        for n, k in enumerate(keys, 1):
+        for n, k in enumerate(self.db.iterator(prefix=prefix, include_value=False), 1):
             wb.delete(k)
-            if n % 100_000 == 0:
+            if n % WIPE_BATCH == 0:
                 wb.write()
                 wb = self.db.write_batch(transaction=True)
         wb.write()

@@ -1137,3 +1137,194 @@ def test_a_full_disk_under_the_merges_table_files_is_the_write_error_with_its_hi
     assert not left.exists()
     monkeypatch.undo()
     assert data_items(db) == []
+
+
+def _foreign_store(db: Path) -> None:
+    """A store another program wrote: keys of its own, none under ``k:``."""
+    other = plyvel.DB(str(db), create_if_missing=True)
+    other.put(b"meta:version", b"3")
+    other.put(b"zzz", b"keep me")
+    for i in range(5):
+        other.put(b"other:%d" % i, b"\x80\x04pickle")
+    other.close()
+
+
+_FOREIGN = [b"meta:version", b"other:0", b"other:1", b"other:2", b"other:3", b"other:4", b"zzz"]
+
+
+def test_replace_deletes_only_under_its_prefix_in_a_store_other_programs_write(tmp_path: Path) -> None:
+    """A store no other loader job loads into was taken for the job's own: replace deleted
+    every key in it, those the template ``k:{id}`` can never write too, exit 0."""
+    db = tmp_path / "p.ldb"
+    _foreign_store(db)
+    _load(db, "k:{id}", [1, 2])
+    plyvel_db = plyvel.DB(str(db))
+    plyvel_db.put(b"session:1", b"the application's, beside the job's")
+    plyvel_db.put(b"k:app", b"under the job's prefix: the job's")
+    plyvel_db.close()
+    _load(db, "k:{id}", [3], mode="replace")
+    assert [k for k, _ in data_items(db)] == [b"k:00000000000000000003", *_FOREIGN[:6], b"session:1", b"zzz"]
+
+
+def _replace_bare(db: Path, ids: list[int], id_type: pa.DataType | None = None) -> None:
+    job, id_type = "key:{id}", id_type or pa.int64()
+    with LevelDBWriter(sink(db, key="{id}", mode="replace")) as w:
+        w.read_state(job)
+        w.clear_state(job)  # a new replace starts over, as the pipeline's
+        w.prepare(pa.schema([("id", id_type)]), fresh=True)
+        put(w, pa.record_batch({"id": pa.array(ids, id_type)}))
+        w.commit(job, {"f": "1"})
+
+
+def test_replace_without_a_prefix_is_refused_where_the_store_holds_keys_the_job_did_not_write(
+    tmp_path: Path,
+) -> None:
+    """``{id}`` has no prefix to tell its keys by: in a store the job has no checkpoint in,
+    every key is another's; where it has one, a key of another shape than its keys' is.
+    Refused before a key goes; the job's own keys alone are deleted as before."""
+    db = tmp_path / "f.ldb"
+    _foreign_store(db)
+    with pytest.raises(ConfigError) as refused:
+        _replace_bare(db, [1])
+    assert refused.value.exit_code == 2
+    assert str(refused.value) == (
+        f"sink.mode = 'replace' would delete 7 keys of {db} that job 'key:{{id}}' cannot account for "
+        "('meta:version', 'other:0', 'other:1', ...): its key template '{id}' has no literal prefix, "
+        "and the job has no checkpoint in the store (it wrote none of its keys)"
+    )
+    assert refused.value.hint == (
+        "give the key template a prefix of its own (e.g. 'u:{id}'): replace then deletes only the keys under it; "
+        "or delete those keys, or the store, and load again"
+    )
+    assert [k for k, _ in data_items(db)] == _FOREIGN
+
+    own = tmp_path / "o.ldb"
+    _replace_bare(own, [1, 2])
+    _replace_bare(own, [3])  # only the job's keys: deleted
+    assert [k for k, _ in data_items(own)] == [b"00000000000000000003"]
+    app = plyvel.DB(str(own))
+    app.put(b"session:\xff", b"the application's")
+    app.close()
+    with pytest.raises(ConfigError) as refused:
+        _replace_bare(own, [4])
+    assert "would delete 1 key of" in str(refused.value)
+    assert str(refused.value).endswith(
+        "('session:\\xff'): its key template '{id}' has no literal prefix, and '{id}' spells no key like this one"
+    )
+    assert [k for k, _ in data_items(own)] == [b"00000000000000000003", b"session:\xff"]
+
+
+def test_replace_without_a_prefix_deletes_keys_of_the_recorded_spelling_too(tmp_path: Path) -> None:
+    """The job's keys were written with ``id`` an int64; a replace with ``id`` text (what
+    replace is for: the keys written anew) accounts for them by the checkpoint's record."""
+    db = tmp_path / "s.ldb"
+    _replace_bare(db, [1, -2])
+    _replace_bare(db, [7], pa.date32())  # a date is no integer: the record's shape accounts for them
+    assert [k for k, _ in data_items(db)] == [b"1970-01-08"]
+    _replace_bare(db, [3])  # and the date's shape for this one
+    assert [k for k, _ in data_items(db)] == [b"00000000000000000003"]
+
+
+# A replace SIGKILLed at a moment of its own: ``delete``, once the wipe has deleted KILL_AT
+# keys; ``wiped``, after the wipe, before the record of the keys' spelling goes; ``forgot``,
+# after that; ``commit``, after the KILL_AT-th commit (the rerun resumes, deleting nothing).
+KILL_REPLACE = """
+import os, signal, sys
+from loader.writers import leveldb
+hook, at, commits = os.environ["KILL_HOOK"], int(os.environ["KILL_AT"]), []
+real_wipe, real_forget, real_commit = (
+    leveldb.LevelDBWriter._wipe, leveldb.LevelDBWriter._forget_keys, leveldb.LevelDBWriter.commit
+)
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+def delete_keys(self, prefix):
+    wb = self.db.write_batch(sync=True)
+    for k in list(self.db.iterator(prefix=prefix, include_value=False))[:at]:
+        wb.delete(k)
+    wb.write()
+    die()
+def wipe(self, schema):
+    real_wipe(self, schema)
+    die()
+def forget(self):
+    real_forget(self)
+    die()
+def commit(self, job, state):
+    real_commit(self, job, state)
+    commits.append(1)
+    if len(commits) == at:
+        die()
+if hook == "delete":
+    leveldb.LevelDBWriter._delete_keys = delete_keys
+elif hook == "wiped":
+    leveldb.LevelDBWriter._wipe = wipe
+elif hook == "forgot":
+    leveldb.LevelDBWriter._forget_keys = forget
+else:
+    leveldb.LevelDBWriter.commit = commit
+from loader.__main__ import main
+sys.argv = ["loader", *sys.argv[1:]]
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize(
+    ("key", "kills"),
+    [
+        ("u:{id}", [("delete", 5)]),
+        ("u:{id}", [("delete", 5), ("delete", 300)]),
+        ("u:{id}", [("wiped", 0)]),
+        ("u:{id}", [("forgot", 0)]),
+        ("u:{id}", [("commit", 2), ("commit", 3)]),
+        ("{id}", [("delete", 5), ("wiped", 0)]),
+        ("{id}", [("forgot", 0), ("commit", 2)]),
+        ("{id} unrecorded", [("delete", 5), ("delete", 5)]),
+    ],
+)
+def test_a_replace_killed_anywhere_then_rerun_equals_a_clean_replace_and_keeps_others_keys(
+    tmp_path: Path, key: str, kills: list[tuple[str, int]]
+) -> None:
+    """SIGKILL mid-wipe, after it, and after commits: every rerun deletes only the job's keys
+    (the other program's stay, under ``u:{id}``) and is never refused for the job's own keys
+    a killed wipe left (its checkpoint notes the wipe under way, also where it records no
+    spelling, as a store of an earlier loader); the last one's store and counts are a clean
+    replace's."""
+    import shutil
+    import subprocess
+    import sys
+
+    from loader.writers.statelog import StateLog
+    from tests.reliability_util import cli, env
+
+    template, unrecorded = key.split(" ")[0], key.endswith("unrecorded")
+    src = tmp_path / "in"
+    src.mkdir()
+    for f in range(3):
+        rows = range(f * 200 + 1, f * 200 + 201)
+        (src / f"p{f}.csv").write_text("id,v\n" + "".join(f"{i},new{i}\n" for i in rows), encoding="utf-8")
+    (tmp_path / "old.csv").write_text("id,v\n" + "".join(f"{i},old{i}\n" for i in range(1, 801)), encoding="utf-8")
+    pre = tmp_path / "pre.ldb"
+    if template == "u:{id}":
+        _foreign_store(pre)
+    assert cli("load", str(tmp_path / "old.csv"), str(pre), "--key", template, "-q").returncode == 0
+    if unrecorded:  # as an earlier loader left it: the job's checkpoint records no spelling
+        log = StateLog(str(pre / STATE_FILE), durable=True)
+        job = f"key:{template}"
+        log.clear(job, tuple(name for name in log.jobs[job] if name != "keys"))
+        log.close()
+    args = [str(src / "*.csv"), "--key", template, "--mode", "replace", "--batch-size", "50", "--chunk-size", "25"]
+    clean, killed = tmp_path / "clean.ldb", tmp_path / "killed.ldb"
+    shutil.copytree(pre, clean)
+    shutil.copytree(pre, killed)
+    assert cli("load", args[0], str(clean), *args[1:], "-q").returncode == 0
+    foreign = [item for item in data_items(pre) if not item[0].startswith(b"u:")] if template == "u:{id}" else []
+    for hook, at in kills:
+        argv = [sys.executable, "-c", KILL_REPLACE, "load", args[0], str(killed), *args[1:], "-q"]
+        p = subprocess.run(argv, capture_output=True, text=True, env=env({"KILL_HOOK": hook, "KILL_AT": str(at)}))
+        assert p.returncode == -9, p.stderr
+        assert [item for item in data_items(killed) if item in foreign] == foreign
+    p = cli("load", args[0], str(killed), *args[1:], "-q")
+    assert (p.returncode, p.stderr) == (0, "")
+    assert data_items(killed) == data_items(clean)
+    assert len(data_items(clean)) == 600 + len(foreign)
+    assert _committed_counts(killed) == _committed_counts(clean) == (600, 0)
