@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import sqlite3
@@ -44,6 +46,28 @@ def cli(
         env=env(extra_env),
         timeout=timeout,
     )
+
+
+def in_process(*args: str) -> subprocess.CompletedProcess[str]:
+    """``loader ARGS`` as :func:`cli` runs it (no LOADER_* variables, from this checkout's
+    directory), but through ``loader.cli.main`` in this process: a refusal or an error line
+    costs no interpreter start. For what is not about the process (signals, exit of the
+    real binary, kills, what the command imports)."""
+    from loader.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved, cwd = dict(os.environ), os.getcwd()
+    os.environ.clear()
+    os.environ.update(env())
+    os.chdir(ROOT)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(saved)
+    return subprocess.CompletedProcess(["loader", *args], code, out.getvalue(), err.getvalue())
 
 
 def popen(*args: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import sqlite_rows, write_csv
-from tests.reliability_util import cli, leveldb_items, write_job
+from tests.reliability_util import cli, in_process, leveldb_items, write_job
 
 KEY_HINT = "  hint: a key template names columns and format specs only, e.g. user:{id} or {id:08d}\n"
 
@@ -81,7 +81,7 @@ def test_hostile_names_in_a_leveldb_key(tmp_path: Path, data_dir: Path) -> None:
 )
 def test_key_template_is_never_code(tmp_path: Path, data_dir: Path, template: str, stderr: str) -> None:
     target = tmp_path / "k.ldb"
-    p = cli("load", str(data_dir / "small.csv"), str(target), "--key", template)
+    p = in_process("load", str(data_dir / "small.csv"), str(target), "--key", template)
     assert (p.returncode, p.stderr) == (2, stderr.replace("{small}", str(data_dir / "small.csv")))
     assert not target.exists() or leveldb_items(target) == ([], {})  # nothing loaded
 
@@ -92,7 +92,7 @@ def test_key_template_from_a_job_file_is_checked_the_same(tmp_path: Path, data_d
         source={"path": str(data_dir / "small.csv")},
         sink={"path": str(tmp_path / "k.ldb"), "key": "{a.__init__.__globals__}"},
     )
-    p = cli("run", str(job))
+    p = in_process("run", str(job))
     assert p.returncode == 2
     assert p.stderr.startswith("loader: error: sink.key: {a.__init__.__globals__} in ")
 
@@ -134,13 +134,13 @@ def test_target_inside_the_input_glob_is_refused_before_writing(tmp_path: Path, 
         ),
     ]
     for args, message in cases:
-        p = cli(*args)
+        p = in_process(*args)
         assert p.returncode == 2, p.stderr
         assert p.stderr == (
             f"loader: error: {message}\n"
             "  hint: a later run would read it as input; write it outside the input directory or narrow the pattern\n"
         )
-        p = cli(*args, "--dry-run")
+        p = in_process(*args, "--dry-run")
         assert p.returncode == 2 and p.stderr.startswith(f"loader: error: {message}\n")
     assert sorted(p.name for p in data.iterdir()) == ["a.csv"]  # nothing was written
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
@@ -151,7 +151,7 @@ def test_target_inside_the_input_glob_is_refused_before_writing(tmp_path: Path, 
 def test_target_named_as_an_input_file_is_refused(tmp_path: Path, data_dir: Path) -> None:
     src = tmp_path / "x.db"
     src.write_bytes((data_dir / "small.csv").read_bytes())
-    p = cli("load", str(src), str(src), "--format", "csv")
+    p = in_process("load", str(src), str(src), "--format", "csv")
     assert p.returncode == 2
     assert p.stderr.startswith(f"loader: error: sink.path: the target {src} is also an input file\n")
 
@@ -161,7 +161,7 @@ def test_reject_or_report_path_that_is_a_directory(tmp_path: Path, data_dir: Pat
     d = tmp_path / "somedir"
     d.mkdir()
     db = tmp_path / "x.db"
-    p = cli("load", str(data_dir / "small.csv"), str(db), flag, str(d))
+    p = in_process("load", str(data_dir / "small.csv"), str(db), flag, str(d))
     assert p.returncode == 2
     assert p.stderr == (
         f"loader: error: {key}: {d} is a directory, expected a file path\n"
@@ -200,7 +200,7 @@ def test_python_stage_in_a_job_file_runs_only_when_allowed(tmp_path: Path) -> No
         "a job file may run code only when allowed\n" + TRUST_HINT
     )
     for command in ("run", "validate"):
-        p = cli(command, str(job))
+        p = in_process(command, str(job))
         assert (p.returncode, p.stdout, p.stderr) == (2, "", refused)
     assert not marker.exists() and not db.exists()
     # each opt-in lets the job run its code: here the header as a command line (the call's
