@@ -441,13 +441,18 @@ class LevelDBWriter(Transactional):
         self._write_state(clear_others)
         return _gone_reason(jobs)
 
-    def clear_state(self, job: str) -> None:
+    def clear_state(self, job: str, *, now: bool = False) -> None:
         """Forget the job's checkpoint (``--restart``, a replace that starts over, a store gone):
         not how its keys in the store are spelled, which binds the modes that keep them
-        (``leveldb_keys``). A store this run made holds none: the record goes too."""
+        (``leveldb_keys``). A store this run made holds none: the record goes too. The file
+        forgets it with the run's first checkpoint write (or ``_wipe``), unless ``now``: a run
+        refused or stopped before then leaves the job as it was."""
         self.sorter.resume(job, None)  # a restart: the runs of the load it abandons go
         keep = () if self._new_store else (leveldb_keys.KEYS_ENTRY,)
-        self._write_state(lambda log: log.clear(job, keep))
+        if now:
+            self._write_state(lambda log: log.clear(job, keep))
+        else:
+            self._write_state(lambda log: log.clear_later(job, keep))
         self._own = leveldb_own.OwnRows("", *self._note)
         if self._new_store:
             self._keys = None
@@ -640,6 +645,8 @@ class LevelDBWriter(Transactional):
                     hint="give each job's key a prefix of its own (e.g. 'a:{id}'), "
                     "or load this job into a target of its own",
                 )
+        # a checkpoint a restart forgets goes before the keys it tells of: never one beside a store without them
+        self._write_state(lambda log: log.flush_clear(self._job))
         keys = (
             self.db.iterator(prefix=prefix.encode(), include_value=False)
             if others
