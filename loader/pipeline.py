@@ -1116,16 +1116,22 @@ class Pipeline:
         report.checkpoint_stale = writer.gone(self.job_name, state)
         if report.checkpoint_stale is not None:
             self._entries = {}  # of a target deleted since: they bind nothing
-        if report.checkpoint_stale is not None or self._starts_over(state):
+        # keep every committed reject (earlier runs' and other jobs' too); drop lines of uncommitted batches
+        rejects.start(Committed(state.rejects_bytes, state.rejects_lines, state.rejects_inode))
+        if report.checkpoint_stale is not None:  # it tells of rows gone: it binds nothing, even if this run stops
+            writer.clear_state(self.job_name, now=True)
+            rejects.start_over(now=True)
+            state = JobState()
+        elif self._starts_over(state):
+            # forgotten with the run's first commit: a run refused or stopped before it changes nothing
             writer.clear_state(self.job_name)
+            rejects.start_over()
             state = JobState()
         else:  # before anything else is refused: nothing the run does can go on without it
             self.sink.check_checkpoint(self.job.sink, self.job.run, self._entries)
         fresh = state.status != "running"
         report.resumed = not fresh
         self._earlier = rows_committed(state) > 0  # rows earlier runs wrote stay in the target
-        # keep every committed reject (earlier runs' and other jobs' too); drop lines of uncommitted batches
-        rejects.start(Committed(state.rejects_bytes, state.rejects_lines, state.rejects_inode))
         state.status = "running"
         state.set_rejects(rejects.committed())
         return state, fresh, recorded_spellings(spelled, state)

@@ -212,6 +212,7 @@ class RejectFile:
         self.size = 0
         self.lines = 0  # this job's lines in the file, committed or staged
         self.not_utf8 = NotUtf8()  # this run's rows rejected as invalid UTF-8, to tell their encoding by
+        self._forget: int | None = None  # this job's first lines, which the next ``sync`` drops (``start_over``)
 
     def committed(self) -> Committed:
         inode = os.fstat(self._fh.fileno()).st_ino if self._fh is not None else None
@@ -254,6 +255,40 @@ class RejectFile:
                 self._repair(keep.lines)
         else:
             self.lines = keep.lines
+        self.size = os.fstat(self._open().fileno()).st_size
+
+    def start_over(self, *, now: bool = False) -> None:
+        """The run forgets the job's checkpoint (``--restart``): this job's committed lines
+        (every line of it ``start`` kept) go with the run's first commit, when ``sync`` makes
+        the lines for it durable, or ``now``. A run refused or stopped before its first commit
+        leaves them, as it leaves the checkpoint that counts them."""
+        self._forget = self.lines
+        if now:
+            self._drop_forgotten()
+
+    def _drop_forgotten(self) -> None:
+        """The file rewritten without the job's lines ``start_over`` forgot (atomic); the job's
+        lines written since stay."""
+        forget, self._forget = self._forget, None
+        if not forget:
+            return
+        seen = 0
+
+        def kept() -> Iterator[bytes]:
+            nonlocal seen
+            with open(self.path, "rb") as src:
+                for line in src:
+                    own = line.endswith(b"\n") and self._is_own(line)
+                    seen += own
+                    if not (own and seen <= forget):
+                        yield line
+
+        try:
+            replace_file(self.path, kept(), durable=True)
+        except OSError as exc:
+            raise _write_error(self.path, exc) from None
+        self.close()  # the lock was on the old file; take it on the new one
+        self.lines -= forget
         self.size = os.fstat(self._open().fileno()).st_size
 
     def _is_own(self, line: bytes) -> bool:
@@ -371,13 +406,16 @@ class RejectFile:
         self.lines += 1
 
     def sync(self) -> Committed:
-        """Make written rejects durable; returns what is committed with the batch."""
+        """Make written rejects durable; returns what is committed with the batch. The first
+        commit of a run that starts over drops the lines of the checkpoint it forgets (``start_over``)."""
         if self._fh is not None:
             try:
                 self._fh.flush()
                 os.fsync(self._fh.fileno())
             except OSError as exc:
                 raise _write_error(self.path, exc) from None
+        if self._forget is not None:
+            self._drop_forgotten()
         return self.committed()
 
     def close(self) -> None:

@@ -1676,3 +1676,132 @@ def test_a_day_none_of_whose_rows_loaded_loads_once_with_the_encoding_its_error_
         (4, "Renée"),
     ]
     assert len(rejects_of(target).read_text().splitlines()) == 2  # the first read's lines, once
+
+
+def _job_state(target: Path) -> bytes:
+    """The checkpoint a target holds, byte for byte (SQLite: every job's rows)."""
+    if target.suffix == ".ldb":
+        return (target / "loader-state.jsonl").read_bytes()
+    return json.dumps(sqlite_state(target), sort_keys=True).encode()
+
+
+def _daily(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> tuple[list[str], Path]:
+    """A daily job: day 1, then day 2 adds column x (``--alter``) and a row whose id is
+    rejected (id is int64 since day 1); the command, and the target."""
+    (tmp_path / "in").mkdir()
+    write_csv(tmp_path / "in" / "d1.csv", ["id", "v"], [[1, "a"], [2, "b"]])
+    db = tmp_path / "t.db"
+    load = ["load", str(tmp_path / "in" / "*.csv"), str(db), "--table", "t", "--alter", "-q"]
+    assert _main(capsys, *load)[0] == 0
+    write_csv(tmp_path / "in" / "d2.csv", ["id", "v", "x"], [[3, "c", 5], ["q", "d", 6]])
+    assert _main(capsys, *load)[0] == 0
+    return load, db
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+@pytest.mark.parametrize(
+    ("flags", "error"),
+    [
+        (["--columns", "nosuch=string", "--mode", "replace"], "loader: error: source.columns: no column 'nosuch' in "),
+        (["--columns", "x=float64", "--mode", "replace"], "loader: error: source.columns: no column 'x' in "),
+        (
+            ["--mode", "upsert", "--primary-key", "id"],
+            "loader: error: sink.primary_key: table 't' has no PRIMARY KEY or UNIQUE index on (id), which mode 'upsert' needs",
+        ),
+    ],
+)
+def test_a_refused_restart_keeps_the_checkpoint_and_the_reject_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], engine: str, flags: list[str], error: str
+) -> None:
+    """hunt23c 1: a --restart refused with exit 2 (a column named wrong, or a table without
+    the key upsert needs) had cleared the job's checkpoint and emptied its reject file
+    already: the next scheduled run loaded every file again (every row twice, exit 0) and the
+    rejected rows' only record was gone. A refused run changes nothing."""
+    load, db = _daily(capsys, tmp_path)
+    rejects = rejects_of(db)
+    state, lines = _job_state(db), rejects.read_bytes()
+    code, err = _main(capsys, *load, "--restart", "--engine", engine, *flags)
+    assert code == 2 and err[0].startswith(error)
+    assert (_job_state(db), rejects.read_bytes()) == (state, lines)
+    assert _main(capsys, *load, "--engine", engine)[0] == 0  # the cron command: nothing loads twice
+    assert sqlite_rows(db, "SELECT id, v, x FROM t ORDER BY id") == [(1, "a", None), (2, "b", None), (3, "c", 5)]
+    assert rejects.read_bytes() == lines
+
+
+def _leveldb_daily(capsys: pytest.CaptureFixture[str], tmp_path: Path, key: str) -> tuple[list[str], Path]:
+    """A LevelDB job keyed by ``key``: day 1's int64 ids, then day 2's ``A7``, rejected; the
+    command, the target."""
+    (tmp_path / "in").mkdir()
+    write_csv(tmp_path / "in" / "d1.csv", ["id", "v"], [[1, "a"], [2, "b"]])
+    ldb = tmp_path / "t.ldb"
+    load = ["load", str(tmp_path / "in" / "*.csv"), str(ldb), "--key", key, "-q"]
+    assert _main(capsys, *load)[0] == 0
+    write_csv(tmp_path / "in" / "d2.csv", ["id", "v"], [["A7", "c"]])
+    assert _main(capsys, *load)[0] == 4
+    return load, ldb
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+@pytest.mark.parametrize(
+    ("key", "flags", "code", "error"),
+    [
+        (
+            "k:{id}",
+            ["--mode", "upsert"],
+            78,
+            "loader: error: sink.key: column id is string in this run, but this job's keys",
+        ),
+        (
+            "k:{id:08d}",
+            ["--columns", "id=float64", "--mode", "replace"],
+            2,
+            "loader: error: sink.key: format spec '08d' does not fit column type double",
+        ),
+    ],
+)
+def test_a_refused_leveldb_restart_keeps_the_checkpoint_and_the_reject_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], engine: str, key: str, flags: list[str], code: int, error: str
+) -> None:
+    """hunt23c 1 on LevelDB: the refused --restart had written ``"clear": true`` to the
+    checkpoint file, which forgot how the job's keys are typed: every later plain run then
+    stopped the same way (the job stuck)."""
+    load, ldb = _leveldb_daily(capsys, tmp_path, key)
+    rejects = rejects_of(ldb, f"key:{key}")
+    state, lines = _job_state(ldb), rejects.read_bytes()
+    got, err = _main(capsys, *load, "--restart", "--engine", engine, *flags)
+    assert got == code and err[0].startswith(error)
+    assert (_job_state(ldb), rejects.read_bytes()) == (state, lines)
+    write_csv(tmp_path / "in" / "d3.csv", ["id", "v"], [[3, "d"]])
+    assert _main(capsys, *load, "--engine", engine)[0] == 0  # the cron command goes on with day 3 alone
+    db = plyvel.DB(str(ldb))
+    keys = [k for k, _ in db if not k.startswith(b"\xff")]
+    db.close()
+    assert len(keys) == 3 and rejects.read_bytes() == lines
+
+
+@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
+@pytest.mark.parametrize("mode", ["append", "replace"])
+def test_a_restart_stopped_before_its_first_commit_leaves_the_job_as_it_was(
+    tmp_path: Path, sink: str, mode: str
+) -> None:
+    """The checkpoint and the reject file are forgotten with a restart's first commit: one
+    killed before it leaves both, and the plain rerun loads nothing again."""
+    rows = [[i, "bad" if i % 10 == 0 else i] for i in range(1, 51)]
+    src = write_csv(tmp_path / "in.csv", ["id", "n"], rows)
+    target = tmp_path / ("t.db" if sink == "sqlite" else "t.ldb")
+    sink_cfg = {"table": "t"} if sink == "sqlite" else {"key": "{id}"}
+    j = lambda **run: job(src, target, sink_cfg, run, columns={"n": "int64"})  # noqa: E731
+    Pipeline(j()).run()
+    rejects = rejects_of(target, "table:t" if sink == "sqlite" else "key:{id}")
+    state, lines = _job_state(target), rejects.read_bytes()
+    restart = job(src, target, {**sink_cfg, "mode": mode}, {"restart": True}, columns={"n": "int64"})
+    with pytest.raises(LoaderError, match="simulated crash"):
+        Pipeline(restart, transforms=[crash_after(0)]).run()
+    assert (_job_state(target), rejects.read_bytes()) == (state, lines)
+    report = Pipeline(j()).run()
+    assert (report.rows_written, report.files_skipped) == (0, 1)
+    if sink == "sqlite":
+        assert sqlite_rows(target, "SELECT count(*) FROM t") == [(45,)]
+    # and a restart that commits forgets them: the file holds this run's lines alone
+    assert Pipeline(restart).run().rows_written == 45
+    assert len(rejects.read_text().splitlines()) == 5

@@ -88,3 +88,25 @@ def test_a_stopped_runs_lines_go_and_a_fixed_copy_after_them_stays(tmp_path: Pat
         fh.write(first.replace('"row": 1', '"row": 9'))  # another stopped run's, alone: cut
     _run(path, "/db/t.db", [], done)
     assert _rows(path) == [("/db/t.db", 1, "bad"), ("/db/t.db", 1, "3")]
+
+
+def test_a_restart_drops_the_jobs_lines_with_its_first_commit_not_before(tmp_path: Path) -> None:
+    """``--restart``: the job's committed lines (another target's stay) go when the run's first
+    commit syncs its own; a run refused or stopped before that leaves the file as it was."""
+    path = tmp_path / "r.jsonl"
+    done = _run(path, "/db/t.db", [1, 2], NEW)
+    _run(path, "/db/other.db", [9], NEW)
+    before = path.read_bytes()
+    with RejectFile(str(path), "table:t", target="/db/t.db") as rejects:
+        rejects.start(done)
+        rejects.start_over()
+        rejects.write([Reject(file="/in/a.csv", row=5, reason="bad", values={"v": "new"})])
+    assert path.read_bytes().startswith(before)  # stopped before a commit: the old lines are all there
+    with RejectFile(str(path), "table:t", target="/db/t.db") as rejects:
+        rejects.start(done)  # the stopped run's line goes; the committed ones stay
+        assert path.read_bytes() == before
+        rejects.start_over()
+        rejects.write([Reject(file="/in/a.csv", row=1, reason="bad", values={"v": "again"})])
+        committed = rejects.sync()
+    assert _rows(path) == [("/db/other.db", 9, "bad"), ("/db/t.db", 1, "again")]
+    assert committed == Committed(path.stat().st_size, 1, path.stat().st_ino)

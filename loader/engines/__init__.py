@@ -637,6 +637,7 @@ class Coordinator:
         self.writer.finish()
         self.report.add_worker_peak(self.writer.worker_peak_rss_mb)
         self.state.status = "complete"
+        self.state.set_rejects(self.rejects.sync())  # a restart that read no part drops the old lines here
         self.writer.commit(pipe.job_name, self._entries())
         if own:
             with contextlib.suppress(OSError):

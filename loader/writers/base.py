@@ -143,7 +143,10 @@ class Writer(Protocol):
         bytes' worth (``Transactional.full``: never)."""
         ...
 
-    def clear_state(self, job: str) -> None: ...
+    def clear_state(self, job: str, *, now: bool = False) -> None:
+        """Forget ``job``'s checkpoint: in the target with the run's first commit (a run refused
+        or stopped before it changes nothing), or at once with ``now``."""
+        ...
 
     def finish(self) -> None:
         """Work left when the input is done (indexes, a sorted merge). Long work checks

@@ -445,13 +445,18 @@ class LevelDBWriter(Transactional):
         self._write_state(clear_others)
         return _gone_reason(jobs)
 
-    def clear_state(self, job: str) -> None:
+    def clear_state(self, job: str, *, now: bool = False) -> None:
         """Forget the job's checkpoint (``--restart``, a replace that starts over, a store gone):
         not how its keys in the store are spelled, which binds the modes that keep them
-        (``leveldb_keys``). A store this run made holds none: the record goes too."""
+        (``leveldb_keys``). A store this run made holds none: the record goes too. The file
+        forgets it with the run's first checkpoint write (or ``_wipe``), unless ``now``: a run
+        refused or stopped before then leaves the job as it was."""
         self.sorter.resume(job, None)  # a restart: the runs of the load it abandons go
         keep = () if self._new_store else (leveldb_keys.KEYS_ENTRY,)
-        self._write_state(lambda log: log.clear(job, keep))
+        if now:
+            self._write_state(lambda log: log.clear(job, keep))
+        else:
+            self._write_state(lambda log: log.clear_later(job, keep))
         self._own = leveldb_own.OwnRows("", *self._note)
         if self._new_store:
             self._keys = None
@@ -651,6 +656,8 @@ class LevelDBWriter(Transactional):
             count, sample = leveldb_wipe.foreign(self.db.iterator(include_value=False), mine)
             if count:
                 raise leveldb_wipe.foreign_error(self.config.path, self._job, mine, count, sample)
+        # a checkpoint a restart forgets goes before the keys it tells of: never one beside a store without them
+        self._write_state(lambda log: log.flush_clear(self._job))
         # a rerun after a kill mid-wipe finds the job's checkpoint holding this: its keys
         # left are still its own (``_forget_keys`` drops it once they are gone)
         self._set_state({REPLACING_ENTRY: "1"})

@@ -304,14 +304,15 @@ class SQLiteWriter(Refusals, Transactional):
             f"the checkpoint tells of {rows:,} rows written to table {self.table!r}, which is not there (dropped since)"
         )
 
-    def clear_state(self, job: str) -> None:
-        """Forget ``job``'s checkpoint. A ``replace`` that starts over keeps it, and the table
-        it tells of, until its first commit deletes it: a run stopped before then leaves both
-        as they were (a rerun in another mode finds the files loaded, not an empty checkpoint
-        beside a full table). A checkpoint of a replace under way, whose rows are in its stage
-        table, goes at once: the fresh run drops that table."""
+    def clear_state(self, job: str, *, now: bool = False) -> None:
+        """Forget ``job``'s checkpoint. A run that starts over (``--restart``, a new replace)
+        keeps it, and the table it tells of, until its first commit deletes it: a run refused
+        or stopped before then leaves both as they were (a rerun finds the files loaded, not
+        an empty checkpoint beside a full table). It goes at once with ``now`` (the table it
+        tells of is gone), and where it is of a replace under way, whose rows are in its stage
+        table: the fresh run drops that table."""
         staged, self.into = self.into != self.table, self.table
-        if self.config.mode == "replace" and not staged:
+        if not (now or staged):
             self._clearing.add(job)
             return
         self._begin()

@@ -60,23 +60,47 @@ class StateLog:
         self._compacted = 0
         self._size = os.path.getsize(path) if os.path.exists(path) else 0
         self._fh: BinaryIO | None = None  # open while appending: an open() per commit is measurable
+        # jobs forgotten in memory whose entries stay on disk until their next write (``clear_later``)
+        self._clearing: dict[str, dict[str, str]] = {}
         if torn:
             self.compact()  # drop the torn line before anything is appended after it
 
     def set(self, job: str, entries: dict[str, str]) -> None:
         self.jobs.setdefault(job, {}).update(entries)
+        if self._clearing.pop(job, None) is not None:  # the clear and the first entries after it: one line
+            self._append({"job": job, "clear": True, "set": self.jobs[job]})
+            return
         self._append({"job": job, "set": entries})
 
     def clear(self, job: str, keep: tuple[str, ...] = ()) -> None:
         """Forget ``job``'s entries but those named in ``keep``, in one line: a kill cannot
         leave the job cleared without them."""
         entries = self.jobs.pop(job, None)
-        if entries is None:
+        if self._clearing.pop(job, None) is None and entries is None:
             return
+        entries = entries or {}  # a clear_later's: forgotten in memory, not yet in the file
         kept = {name: entries[name] for name in keep if name in entries}
         if kept:
             self.jobs[job] = kept
         self._append({"job": job, "clear": True, "set": kept} if kept else {"job": job, "clear": True})
+
+    def clear_later(self, job: str, keep: tuple[str, ...] = ()) -> None:
+        """``clear`` in memory at once, on disk with the job's next write (``set``, ``clear``,
+        ``flush_clear``): a run that stops or is refused before then leaves the file as it was."""
+        entries = self.jobs.pop(job, None)
+        if entries is None:
+            return
+        self._clearing.setdefault(job, entries)  # what the file holds of the job still
+        kept = {name: entries[name] for name in keep if name in entries}
+        if kept:
+            self.jobs[job] = kept
+
+    def flush_clear(self, job: str) -> None:
+        """A ``clear_later`` of ``job`` written now (before what must not outlive the old entries)."""
+        if job in self._clearing:
+            kept = self.jobs.get(job, {})
+            del self._clearing[job]
+            self._append({"job": job, "clear": True, "set": kept} if kept else {"job": job, "clear": True})
 
     def _append(self, record: dict[str, object]) -> None:
         line = (json.dumps(record, separators=(",", ":")) + "\n").encode("utf-8")
@@ -96,8 +120,9 @@ class StateLog:
 
     def compact(self) -> None:
         self.close()  # the file is replaced: appends go to the new one
+        on_disk = self.jobs | self._clearing  # a clear not written yet is not compacted in either
         text = "".join(
-            json.dumps({"job": job, "set": entries}, separators=(",", ":")) + "\n" for job, entries in self.jobs.items()
+            json.dumps({"job": job, "set": entries}, separators=(",", ":")) + "\n" for job, entries in on_disk.items()
         )
         replace_file(self.path, text, durable=self.durable)
         self._compacted = self._size = len(text.encode("utf-8"))

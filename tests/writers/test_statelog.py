@@ -81,3 +81,45 @@ def test_a_clear_that_keeps_entries_is_one_line(tmp_path: Path) -> None:
     assert read_state_log(str(path))[0] == {"j": {"keys": "k"}}
     log.clear("j")
     assert read_state_log(str(path))[0] == {} == log.jobs
+
+
+def test_a_clear_later_is_written_with_the_jobs_next_entries_or_not_at_all(tmp_path: Path) -> None:
+    """``--restart``: the job is forgotten in memory at once, in the file only with its next
+    write, in one line with it; a run that stops before then (or compacts) leaves the file's
+    entries as they were."""
+    path = str(tmp_path / "s.jsonl")
+    log = StateLog(path, durable=False)
+    log.set("j", {"a": "1", "keys": "int64"})
+    log.set("other", {"x": "1"})
+    before = Path(path).read_bytes()
+    log.clear_later("j", keep=("keys",))
+    assert log.jobs["j"] == {"keys": "int64"}
+    log.compact()  # a compaction does not write the clear either
+    log.close()
+    assert read_state_log(path)[0] == {"j": {"a": "1", "keys": "int64"}, "other": {"x": "1"}}
+    assert StateLog(path, durable=False).jobs["j"] == {"a": "1", "keys": "int64"}
+    Path(path).write_bytes(before)
+
+    log = StateLog(path, durable=False)
+    log.clear_later("j", keep=("keys",))
+    log.set("j", {"b": "2"})
+    assert Path(path).read_text().splitlines()[-1] == '{"job":"j","clear":true,"set":{"keys":"int64","b":"2"}}'
+    assert read_state_log(path)[0] == {"j": {"keys": "int64", "b": "2"}, "other": {"x": "1"}}
+    log.set("j", {"c": "3"})  # written once: the next entries append as usual
+    assert Path(path).read_text().splitlines()[-1] == '{"job":"j","set":{"c":"3"}}'
+
+
+def test_a_clear_later_flushed_or_cleared_again_is_written_then(tmp_path: Path) -> None:
+    path = str(tmp_path / "s.jsonl")
+    log = StateLog(path, durable=False)
+    log.set("j", {"a": "1"})
+    log.clear_later("j")
+    assert "j" not in log.jobs
+    log.clear("j")  # nothing left in memory, but the file's entries go
+    assert read_state_log(path)[0] == {}
+    log.set("j", {"a": "1"})
+    log.clear_later("j")
+    log.flush_clear("j")
+    log.flush_clear("j")  # once
+    assert read_state_log(path)[0] == {}
+    assert Path(path).read_text().count('"clear":true') == 2
