@@ -13,7 +13,7 @@ import codecs
 import dataclasses
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +76,21 @@ def reasons_in_order(rejects: list[Reject]) -> list[str]:
     first, on every engine (the "nothing loaded" message's example)."""
     ordered = sorted(rejects, key=lambda r: (r.row is None, r.row or 0))  # stable: no row keeps its place
     return [r.reason for r in ordered]
+
+
+def of_version(chunks: Iterable[Chunk], version: int) -> Iterator[Chunk]:
+    """``chunks``, each of the file's ``version`` where it names none (``Chunk.version``).
+    Closed, it closes their iteration: a reader's holds parse workers."""
+    inner = iter(chunks)
+    try:
+        for chunk in inner:
+            if chunk.version is None:
+                chunk.version = version
+            yield chunk
+    finally:
+        close = getattr(inner, "close", None)
+        if close is not None:
+            close()
 
 
 def source_path(file: str) -> str:
@@ -145,6 +160,11 @@ class Chunk:
     rows_filtered: int = 0
     lines: pa.Array | None = None
     bytes_read: int = 0
+    # the source file's version (``FileState.version``; a later run on standard input is its
+    # next): a key store owns a row's key to the row of this version only, so a resumed read of
+    # the version keeps its rows' keys and a reload or a later input does not. None: the loop's
+    # file's (``_Loop.load``); a replay's rows, numbered by reject line, are version 0's
+    version: int | None = None
 
     @property
     def num_rows(self) -> int:

@@ -28,7 +28,7 @@ from typing import Any
 import pyarrow as pa
 
 from . import sinks, stopping, storage
-from .chunk import TypeNote, explain, reasons_in_order
+from .chunk import TypeNote, explain, of_version, reasons_in_order
 from .config import JobConfig, load_job, resolve
 from .cpus import usable_cpus
 from .errors import (
@@ -1710,13 +1710,13 @@ class _Loop:
         report.workers = job.run.workers or 1
         self.reasons: Counter[str] = Counter()  # why rows were rejected, while none has been written
 
-    def _encoded(self, reader: Any, ahead: bool) -> Iterator[Encoded]:
+    def _encoded(self, reader: Any, ahead: bool, version: int) -> Iterator[Encoded]:
         """Chunks through the stages and the sink's encoder. This runs in the read-ahead
         thread; the encoder, pure, on a pool of ``run.workers`` threads: turning Arrow
         columns into what the target stores is a third of the work, and needs no database.
         With the sink's ``encoder_thread``, the reading and the stages run on one more
         thread, a chunk ahead of the encoder (when the file is read ``ahead``)."""
-        chunks = apply(self.stages, iter(reader))
+        chunks = apply(self.stages, of_version(reader, version))
         reading = prefetch(chunks, 1) if self.encoder_thread and ahead else None
         try:
             yield from ordered_map(self.encoder, reading or chunks, (self.job.run.workers or 1) if ahead else 1)
@@ -1734,7 +1734,7 @@ class _Loop:
         replay's), recorded when every row of it is rejected (``FileState.read_with``)."""
         # a small file is read in a moment: threads reading it ahead would cost more than they save
         ahead = not parses_at_most(reader.path, reader.size, SMALL_FILE_BYTES)
-        batches = prefetch(self._encoded(reader, ahead), self.job.run.read_ahead if ahead else 0)
+        batches = prefetch(self._encoded(reader, ahead, fs.version), self.job.run.read_ahead if ahead else 0)
         try:
             for encoded in self._settling(batches):
                 chunk = encoded.chunk

@@ -860,6 +860,7 @@ class Rows:
             last_row=max(numbers),
             end=end,
             rows_read=len(group),
+            version=0,  # numbered by reject line: no load's rows, whose keys a key store holds
         )
         if out.bad is not None:
             chunk = chunk.keep(kernels.invert(out.bad), filtered=False)

@@ -10,9 +10,11 @@ fixed page cache (16 MB here) and the rest on disk. Per batch:
 3. one ``LEFT JOIN`` against the keyed table (``PRIMARY KEY`` on the key
    columns) finds which are new; ``INSERT OR IGNORE`` then records them.
 
-Each key remembers the (file, row) that claimed it first. When a resumed run
-reads that same row again, it is recognised as the owner and kept, so keys
-recorded just before a crash do not turn their own rows into duplicates.
+Each key remembers the (file, version, row) that claimed it first. When a resumed
+run reads that same row of the same version of the file again, it is recognised as
+the owner and kept, so keys recorded just before a crash do not turn their own rows
+into duplicates; a reloaded version of the file (``run.on_change = "reload"``) or a
+later run's standard input is another version, whose rows own no key claimed before.
 Without ``state_path`` the table lives in a temporary directory removed by
 ``close()``; with ``state_path`` it is kept, so a resumed run remembers keys.
 """
@@ -184,11 +186,70 @@ class KeyStore:
         # (their k column holds a filler), so null is a key value like any other.
         self._run(
             f"CREATE TABLE IF NOT EXISTS {name} ({ks}, nulls INTEGER NOT NULL, src INTEGER, row INTEGER, "
-            f"PRIMARY KEY ({ks}, nulls)) WITHOUT ROWID"
+            f"version INTEGER, PRIMARY KEY ({ks}, nulls)) WITHOUT ROWID"
         )
+        columns = {r[1] for r in self._run(f"PRAGMA table_info({name})")}
+        if "version" not in columns:  # a store from before claims recorded the file's version:
+            self._run(f"ALTER TABLE {name} ADD COLUMN version INTEGER")  # its claims read as the first's
         self._run(f"CREATE TEMP TABLE IF NOT EXISTS new_{name} (row INTEGER PRIMARY KEY, {ks}, nulls INTEGER)")
         self._tables[spec] = (name, width)
         return name
+
+    def _candidates(self, table: str, rows: pa.Array, keys: Sequence[pa.Array], names: Sequence[str]) -> None:
+        """Put the rows' keys (canonical, bindable, null parts folded into a bitmask) in
+        ``table``'s temp table, inside the caller's transaction."""
+        bound, nulls = [], None
+        for i, (k, name) in enumerate(zip(keys, names, strict=True)):
+            col = _sqlite_column(k, stage=self.stage, column=name)
+            if col.null_count:
+                bit = kernels.multiply(kernels.cast(kernels.is_null(col), pa.int64()), 1 << i)
+                nulls = bit if nulls is None else kernels.add(nulls, bit)
+                col = kernels.fill_null(col, _filler(col.type))
+            bound.append(col.to_pylist())
+        null_list = nulls.to_pylist() if nulls is not None else [0] * len(rows)
+        ks = ", ".join(f"k{i}" for i in range(len(keys)))
+        marks = ", ".join("?" for _ in range(len(keys) + 2))
+        self.conn.executemany(
+            f"INSERT INTO new_{table} (row, {ks}, nulls) VALUES ({marks})",
+            zip(rows.to_pylist(), *bound, null_list, strict=True),
+        )
+
+    def _free(self, table: str, width: int, src: int, version: int) -> set[int]:
+        """The temp table's rows whose key is new, or was claimed by this very row of this
+        version of the file (a resumed run). A claim from before versions were recorded is
+        the first version's."""
+        on = " AND ".join(f"s.k{i} = b.k{i}" for i in range(width))
+        found = self.conn.execute(
+            f"SELECT b.row FROM new_{table} b LEFT JOIN {table} s ON {on} AND s.nulls = b.nulls "
+            f"WHERE s.nulls IS NULL OR (s.src = ? AND s.row = b.row AND IFNULL(s.version, 1) = ?)",
+            (src, version),
+        )
+        return {r for (r,) in found}
+
+    def _claim(self, table: str, width: int, src: int, version: int, taken: Sequence[int] = ()) -> None:
+        """Record the temp table's keys, but those of the rows ``taken`` (which claim nothing), as
+        this version's rows', a key claimed already keeping its claim; empty the temp table."""
+        c = self.conn
+        c.executemany(f"DELETE FROM new_{table} WHERE row = ?", ((r,) for r in taken))
+        ks = ", ".join(f"k{i}" for i in range(width))
+        c.execute(
+            f"INSERT OR IGNORE INTO {table} ({ks}, nulls, src, row, version) SELECT {ks}, nulls, ?, row, ? FROM new_{table}",
+            (src, version),
+        )
+        c.execute(f"DELETE FROM new_{table}")
+
+    def _transaction(self, work: Callable[[], T]) -> T:
+        """``work()`` in one write transaction of the store."""
+        # IMMEDIATE: the write lock up front, waited for; a read turned write inside a
+        # transaction would fail at once ("database is locked") while another run writes
+        self._run("BEGIN IMMEDIATE")
+        try:
+            out = work()
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        return out
 
     def _file_id(self, file: str) -> int:
         """The store's id for a source file, known by its real path: a run resumed through
@@ -224,9 +285,16 @@ class KeyStore:
         return self._linked.get(real)
 
     def first_seen(
-        self, spec: str, keys: Sequence[pa.Array], rows: pa.Array, file: str, names: Sequence[str]
+        self,
+        spec: str,
+        keys: Sequence[pa.Array],
+        rows: pa.Array,
+        file: str,
+        names: Sequence[str],
+        version: int | None = None,
     ) -> pa.Array:
-        """True for each row whose key is new to the run (or was claimed by this very row).
+        """True for each row whose key is new to the run (or was claimed by this very row of
+        this ``version`` of the file: ``Chunk.version``, None the first).
 
         ``rows`` are the source row numbers (unique within a chunk); they order
         the rows, so the first of equal keys in a batch wins.
@@ -244,51 +312,73 @@ class KeyStore:
         first_mask = kernels.is_in(rows, value_set=firsts)
         cand = first_mask if len(firsts) < n else None
         cand_rows = kernels.filter(rows, cand) if cand is not None else rows
-        # 2. The candidates' keys, bindable, with nulls folded into a bitmask.
-        bound, nulls = [], None
-        for i, (k, name) in enumerate(zip(keys, names, strict=True)):
-            col = _sqlite_column(kernels.filter(k, cand) if cand is not None else k, stage=self.stage, column=name)
-            if col.null_count:
-                bit = kernels.multiply(kernels.cast(kernels.is_null(col), pa.int64()), 1 << i)
-                nulls = bit if nulls is None else kernels.add(nulls, bit)
-                col = kernels.fill_null(col, _filler(col.type))
-            bound.append(col.to_pylist())
-        null_list = nulls.to_pylist() if nulls is not None else [0] * len(cand_rows)
+        cand_keys = [kernels.filter(k, cand) for k in keys] if cand is not None else keys
         table = self._table(spec, len(keys))
-        ks = ", ".join(f"k{i}" for i in range(len(keys)))
-        marks = ", ".join("?" for _ in range(len(keys) + 2))
-        on = " AND ".join(f"s.k{i} = b.k{i}" for i in range(len(keys)))
-        src = self._file_id(file)
-        c = self.conn
-        # IMMEDIATE: the write lock up front, waited for; a read turned write inside a
-        # transaction would fail at once ("database is locked") while another run writes
-        self._run("BEGIN IMMEDIATE")
-        try:
-            c.executemany(
-                f"INSERT INTO new_{table} (row, {ks}, nulls) VALUES ({marks})",
-                zip(cand_rows.to_pylist(), *bound, null_list, strict=True),
-            )
-            # 3. New keys, or keys this same source row claimed before (a resumed run).
-            ok = [
-                r
-                for (r,) in c.execute(
-                    f"SELECT b.row FROM new_{table} b LEFT JOIN {table} s ON {on} AND s.nulls = b.nulls "
-                    f"WHERE s.nulls IS NULL OR (s.src = ? AND s.row = b.row)",
-                    (src,),
-                )
-            ]
-            c.execute(f"INSERT OR IGNORE INTO {table} SELECT {ks}, nulls, ?, row FROM new_{table}", (src,))
-            c.execute(f"DELETE FROM new_{table}")
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
+        src, at = self._file_id(file), version or 1
+
+        def claim() -> set[int]:
+            # 2. The candidates' keys into the temp table; 3. new keys, or keys this same source
+            # row of this version claimed before (a resumed run); then recorded.
+            self._candidates(table, cand_rows, cand_keys, names)
+            free = self._free(table, len(keys), src, at)
+            self._claim(table, len(keys), src, at)
+            return free
+
+        ok = self._transaction(claim)
         if len(ok) == len(cand_rows):
             return first_mask
-        return kernels.and_(first_mask, kernels.is_in(rows, value_set=pa.array(ok, pa.int64())))
+        return kernels.and_(first_mask, kernels.is_in(rows, value_set=pa.array(sorted(ok), pa.int64())))
+
+    def repeated_each(
+        self, columns: Sequence[tuple[str, pa.Array, str]], rows: pa.Array, file: str, version: int | None = None
+    ) -> list[pa.Array]:
+        """For several one-column keys (spec, values, name) checked together (``validate``'s
+        ``unique`` on several columns): per column, the rows that repeat a value seen before.
+        A row repeats at most one, the first it repeats; it claims none of its values, so the
+        next row with one of them is its first (a row rejected for a later column claimed the
+        value of an earlier one, and a valid row with it was rejected). Nulls repeat nothing."""
+        n = len(rows)
+        values = [_sqlite_column(canonical_floats(a), stage=self.stage, column=name) for _, a, name in columns]
+        tables = [self._table(spec, 1) for spec, _, _ in columns]
+        src, at = self._file_id(file), version or 1
+        numbers = rows.to_pylist()
+
+        def claim() -> list[list[bool]]:
+            held: list[set[int]] = []  # per column: the rows whose value another row claimed
+            for table, col, (_, _, name) in zip(tables, values, columns, strict=True):
+                present = kernels.is_valid(col)
+                some = kernels.filter(rows, present) if col.null_count else rows
+                self._candidates(table, some, [kernels.filter(col, present) if col.null_count else col], [name])
+                held.append(set(some.to_pylist()) - self._free(table, 1, src, at))
+            repeats = _repeats([c.to_pylist() for c in values], numbers, held)
+            taken = [numbers[j] for j in range(n) if any(r[j] for r in repeats)]
+            for table in tables:
+                self._claim(table, 1, src, at, taken)
+            return repeats
+
+        return [pa.array(r, pa.bool_()) for r in self._transaction(claim)]
 
     def close(self) -> None:
         self._finalizer()
+
+
+def _repeats(values: list[list[Any]], rows: list[int], held: list[set[int]]) -> list[list[bool]]:
+    """Per column, the rows (in order) that repeat a value: one another row holds (``held``),
+    or one an earlier row of the batch kept. A row flags its first such column and keeps no value."""
+    seen: list[set[Any]] = [set() for _ in values]
+    out = [[False] * len(rows) for _ in values]
+    for j, row in enumerate(rows):
+        bad = next(
+            (i for i, col in enumerate(values) if col[j] is not None and (row in held[i] or col[j] in seen[i])),
+            None,
+        )
+        if bad is not None:
+            out[bad][j] = True
+            continue
+        for i, col in enumerate(values):
+            if col[j] is not None:
+                seen[i].add(col[j])
+    return out
 
 
 def _locked(exc: Exception) -> bool:
@@ -328,7 +418,9 @@ class Dedupe(StageBase):
         if self._store is None:  # opened lazily: building a plan must not create files
             self._store = KeyStore(self.state_path, stage=self.name, busy_timeout=self.store_wait)
         keys = [batch.column(c) for c in self.columns]
-        mask = self._store.first_seen("dedupe:" + json.dumps(self.columns), keys, chunk.rows, chunk.file, self.columns)
+        mask = self._store.first_seen(
+            "dedupe:" + json.dumps(self.columns), keys, chunk.rows, chunk.file, self.columns, chunk.version
+        )
         return chunk.keep(mask)
 
     def close(self) -> None:

@@ -297,30 +297,41 @@ class Validate(StageBase):
         # unique last: a row rejected by another rule must not claim its key.
         unique = [c for c, rules in self.rules.items() if rules.get("unique")]
         if unique and chunk.num_rows:
-            if self._store is None:
-                self._store = KeyStore(self.state_path, stage=self.name, busy_timeout=self.store_wait)
-            batch = chunk.batch
-            for col in unique:
-                arr = batch.column(col)
-                present = kernels.is_valid(arr)
-                some = arr.null_count > 0
-                seen = self._store.first_seen(
-                    "unique:" + json.dumps(col),
-                    [kernels.filter(arr, present) if some else arr],
-                    kernels.filter(chunk.rows, present) if some else chunk.rows,
-                    chunk.file,
-                    [col],
-                )
-                dup = kernels.invert(seen)
-                if some:  # back to one flag per batch row; null keys are never duplicates
-                    dup = kernels.replace_with_mask(pa.repeat(pa.scalar(False), len(arr)), present, dup)
-                failure = [(dup, self._reasons(batch, col, "unique"), col)]
-                if self.on_error == "fail":
-                    first_failure(chunk, failure, stage=self.name)
-                else:
-                    chunk, _ = reject_in_order(chunk, failure, stage=self.name)
-                batch = chunk.batch
+            repeated = self._repeated(chunk, unique)
+            failures = [
+                (dup, self._reasons(chunk.batch, col, "unique"), col) for col, dup in zip(unique, repeated, strict=True)
+            ]
+            if self.on_error == "fail":
+                first_failure(chunk, failures, stage=self.name)
+            else:
+                chunk, _ = reject_in_order(chunk, failures, stage=self.name)
         return chunk
+
+    def _repeated(self, chunk: Chunk, unique: list[str]) -> list[pa.Array]:
+        """Per ``unique`` column, the rows whose value an earlier row claimed (nulls: none).
+        A row that repeats one value claims none of its others."""
+        if self._store is None:
+            self._store = KeyStore(self.state_path, stage=self.name, busy_timeout=self.store_wait)
+        batch = chunk.batch
+        if len(unique) > 1:
+            columns = [("unique:" + json.dumps(col), batch.column(col), col) for col in unique]
+            return self._store.repeated_each(columns, chunk.rows, chunk.file, chunk.version)
+        [col] = unique  # one column: its values checked column-wise
+        arr = batch.column(col)
+        present = kernels.is_valid(arr)
+        some = arr.null_count > 0
+        seen = self._store.first_seen(
+            "unique:" + json.dumps(col),
+            [kernels.filter(arr, present) if some else arr],
+            kernels.filter(chunk.rows, present) if some else chunk.rows,
+            chunk.file,
+            [col],
+            chunk.version,
+        )
+        dup = kernels.invert(seen)
+        if some:  # back to one flag per batch row; null values are never repeats
+            dup = kernels.replace_with_mask(pa.repeat(pa.scalar(False), len(arr)), present, dup)
+        return [dup]
 
     def close(self) -> None:
         if self._store is not None:

@@ -284,3 +284,198 @@ def test_a_store_another_run_holds_is_waited_for_then_exit_75_naming_it(tmp_path
     assert stage(chunk_of({"id": [1, 2]}, file="a.csv", first_row=1)).num_rows == 2  # released: it goes on
     stage.close()
     holder.close()
+
+
+KEY_STAGES = {
+    "dedupe": {"type": "dedupe", "columns": ["id"], "state_path": "keys.sqlite"},
+    "unique": {"type": "validate", "rules": {"id": {"unique": True}}, "state_path": "keys.sqlite"},
+}
+
+
+def _run_job(job: Path, monkeypatch: pytest.MonkeyPatch, stdin: str | None = None) -> dict[str, Any]:
+    """``loader run job`` in the job's directory (``stdin`` piped in): its report."""
+    import io
+
+    monkeypatch.chdir(job.parent)
+    if stdin is not None:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    assert main(["run", str(job), "-q", "--report", "rep.json"]) == 0
+    report: dict[str, Any] = json.loads((job.parent / "rep.json").read_text())
+    return report
+
+
+def _table(db: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT id, val FROM t ORDER BY id, rowid").fetchall()
+    conn.close()
+    return rows
+
+
+@pytest.mark.parametrize("stage", KEY_STAGES)
+@pytest.mark.parametrize("edit", ["in place", "a line inserted at the top"])
+def test_a_reloaded_version_repeats_the_keys_an_earlier_one_loaded_wherever_its_lines_moved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage: str, edit: str
+) -> None:
+    """``run.on_change = "reload"`` into an upsert target: a key counted as the row's own
+    wherever the file's path and row number matched, so the rows of a version edited in place
+    loaded (and updated the table) while those of one with a line inserted at the top were
+    dropped: the outcome hung on whether lines moved. A key an earlier version loaded is a
+    duplicate in a later one, wherever its row is."""
+    (tmp_path / "a.csv").write_text("id,val\n1,a\n2,b\n3,c\n")
+    sink = {"path": "out.db", "table": "t", "mode": "upsert", "primary_key": ["id"]}
+    job = write_job(
+        tmp_path / "job.toml",
+        source={"path": "a.csv"},
+        transform=[KEY_STAGES[stage]],
+        sink=sink,
+        run={"on_change": "reload"},
+    )
+    _run_job(job, monkeypatch)
+    new, added = ("1,A\n2,B\n3,C\n4,d\n", (4, "d")) if edit == "in place" else ("0,z\n1,A\n2,B\n3,C\n", (0, "z"))
+    (tmp_path / "a.csv").write_text("id,val\n" + new)
+    report = _run_job(job, monkeypatch)
+    dropped = report["rows_filtered"] if stage == "dedupe" else report["rows_rejected"]
+    assert (report["rows_written"], dropped) == (1, 3)
+    assert _table(tmp_path / "out.db") == sorted([added, (1, "a"), (2, "b"), (3, "c")])
+
+
+@pytest.mark.parametrize("stage", KEY_STAGES)
+def test_a_grown_file_reloaded_loads_only_its_new_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage: str
+) -> None:
+    """A log appended to and reloaded (``on_change = "reload"``, mode append): each old row
+    sat at the row number that claimed its key, so it counted as its own and loaded again."""
+    (tmp_path / "log.csv").write_text("id,val\n1,a\n2,b\n")
+    job = write_job(
+        tmp_path / "job.toml",
+        source={"path": "log.csv"},
+        transform=[KEY_STAGES[stage]],
+        sink={"path": "out.db", "table": "t"},
+        run={"on_change": "reload"},
+    )
+    _run_job(job, monkeypatch)
+    with (tmp_path / "log.csv").open("a") as fh:
+        fh.write("3,c\n")
+    report = _run_job(job, monkeypatch)
+    assert report["rows_written"] == 1
+    assert _table(tmp_path / "out.db") == [(1, "a"), (2, "b"), (3, "c")]
+
+
+@pytest.mark.parametrize("stage", KEY_STAGES)
+def test_a_later_run_on_standard_input_owns_no_key_an_earlier_one_claimed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage: str
+) -> None:
+    """Every standard input is ``-``: a key claimed by row 1 of one day's input counted as
+    the own key of row 1 of the next day's, which loaded again (row 3's, id 2, did not)."""
+    job = write_job(
+        tmp_path / "job.toml",
+        source={"path": "-"},
+        transform=[KEY_STAGES[stage]],
+        sink={"path": "out.db", "table": "t"},
+    )
+    _run_job(job, monkeypatch, stdin="id,val\n1,a\n2,b\n")
+    report = _run_job(job, monkeypatch, stdin="id,val\n1,a-again\n3,c\n2,b-again\n")
+    dropped = report["rows_filtered"] if stage == "dedupe" else report["rows_rejected"]
+    assert (report["rows_written"], dropped) == (1, 2)
+    assert _table(tmp_path / "out.db") == [(1, "a"), (2, "b"), (3, "c")]
+
+
+def test_a_key_is_its_rows_own_in_the_version_that_claimed_it_only(tmp_path: Path) -> None:
+    """Row 2 of a file's second version re-read (a resumed reload) keeps the key it claimed;
+    row 2 of its third version, or of the first read as the first, repeats it."""
+    state = str(tmp_path / "keys.sqlite")
+    first = Dedupe(columns=["id"], state_path=state)
+    chunk = chunk_of({"id": [1, 2]}, file="a.csv")
+    chunk.version = 2
+    assert first(chunk).rows.to_pylist() == [1, 2]
+    first.close()
+    second = Dedupe(columns=["id"], state_path=state)
+    kept = {}
+    for version in (None, 2, 3):
+        again = chunk_of({"id": [2]}, file="a.csv", first_row=2)
+        again.version = version
+        kept[version] = second(again).num_rows
+    second.close()
+    assert kept == {None: 0, 2: 1, 3: 0}
+
+
+def test_a_store_from_before_versions_owns_its_claims_to_the_files_first_version(tmp_path: Path) -> None:
+    """A key table without the version column (an earlier loader's): it gains one, and its
+    claims are the first version's, so a resumed first load keeps its rows and a reload does not."""
+    state = str(tmp_path / "keys.sqlite")
+    first = Dedupe(columns=["id"], state_path=state)
+    first(chunk_of({"id": [1, 2]}, file="a.csv"))
+    first.close()
+    with sqlite3.connect(state) as conn:  # as an earlier version left it
+        conn.execute("CREATE TABLE old AS SELECT k0, nulls, src, row FROM keys_1")
+        conn.execute("DROP TABLE keys_1")
+        conn.execute(
+            "CREATE TABLE keys_1 (k0, nulls INTEGER NOT NULL, src INTEGER, row INTEGER, "
+            "PRIMARY KEY (k0, nulls)) WITHOUT ROWID"
+        )
+        conn.execute("INSERT INTO keys_1 SELECT * FROM old")
+        conn.execute("DROP TABLE old")
+    conn.close()
+    second = Dedupe(columns=["id"], state_path=state)
+    resumed = second(chunk_of({"id": [2, 3]}, file="a.csv", first_row=2))
+    reload = chunk_of({"id": [1, 4]}, file="a.csv")
+    reload.version = 2
+    reloaded = second(reload)
+    second.close()
+    assert (col(resumed, "id"), col(reloaded, "id")) == ([2, 3], [4])
+
+
+def _stopped_at_the_fifth_commit(monkeypatch: pytest.MonkeyPatch, job: Path, stdin: str | None = None) -> None:
+    """``loader run job`` stopped by Ctrl-C just after its fifth commit."""
+    import io
+
+    original, commits = SQLiteWriter.commit, []
+
+    def commit(self: Any, job: str, state: dict[str, str]) -> None:
+        original(self, job, state)
+        commits.append(job)
+        if len(commits) == 5:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(SQLiteWriter, "commit", commit)
+    monkeypatch.chdir(job.parent)
+    if stdin is not None:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    assert main(["run", str(job), "-q"]) == 130
+    monkeypatch.setattr(SQLiteWriter, "commit", original)
+
+
+@pytest.mark.parametrize("stage", KEY_STAGES)
+@pytest.mark.parametrize("input_", ["a reloaded file", "standard input"])
+def test_a_reload_or_standard_input_stopped_and_resumed_loads_each_row_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage: str, input_: str
+) -> None:
+    """The rows read ahead of the last commit before a stop claimed their keys: resumed, the
+    version they are of (a file's second, a second run's standard input) owns them, and
+    they load, once; the keys of the run before stay taken."""
+    data = "id,val\n" + "".join(f"{i},{'x' * 30}\n" for i in range(20_000))
+    sink = {"path": "out.db", "table": "t", "batch_size": 1000}
+    path = "-" if input_ == "standard input" else "d.csv"
+    job = write_job(
+        tmp_path / "job.toml",
+        source={"path": path},
+        transform=[KEY_STAGES[stage]],
+        sink=sink,
+        run={"on_change": "reload"},
+    )
+    before = "id,val\n0,first\n1,first\n"
+    if path == "-":
+        _run_job(job, monkeypatch, stdin=before)
+        _stopped_at_the_fifth_commit(monkeypatch, job, stdin=data)
+        report = _run_job(job, monkeypatch, stdin=data)
+    else:
+        (tmp_path / "d.csv").write_text(before)
+        _run_job(job, monkeypatch)
+        (tmp_path / "d.csv").write_text(data)
+        _stopped_at_the_fifth_commit(monkeypatch, job)
+        report = _run_job(job, monkeypatch)
+    assert report["rows_written"] == 15_000  # the first run's 2 keys were dropped before the stop
+    with sqlite3.connect(tmp_path / "out.db") as conn:
+        found = conn.execute("SELECT count(*), count(DISTINCT id), sum(val = 'first') FROM t").fetchall()
+    conn.close()
+    assert found == [(20_000, 20_000, 2)]

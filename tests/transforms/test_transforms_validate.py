@@ -89,6 +89,52 @@ def test_unique_ignores_rows_rejected_by_other_rules() -> None:
     ]
 
 
+@pytest.mark.parametrize("split", [False, True])
+def test_a_row_repeating_one_unique_column_claims_the_value_of_none_of_the_others(split: bool) -> None:
+    """``email`` and ``username`` both unique: row 2 repeats row 1's username, and had claimed
+    its email already, so row 3, whose email only row 2 held, was rejected too (in one batch
+    or the next). It claims nothing; row 3 loads."""
+    rules = {"email": {"unique": True}, "username": {"unique": True}}
+    emails, names = (
+        ["a@x.com", "b@x.com", "b@x.com", "c@x.com", None, None],
+        ["alice", "alice", "bob", "bob", "eve", "eve"],
+    )
+    stage = Validate(rules=rules)
+    try:
+        if split:
+            outs = [stage(chunk_of({"email": emails[:2], "username": names[:2]}))]
+            outs.append(stage(chunk_of({"email": emails[2:], "username": names[2:]}, first_row=3)))
+        else:
+            outs = [stage(chunk_of({"email": emails, "username": names}))]
+    finally:
+        stage.close()
+    assert [r for out in outs for r in out.rows.to_pylist()] == [1, 3, 5]
+    assert [(r.row, r.column, r.reason) for out in outs for r in out.rejects] == [
+        (2, "username", "rule unique=true failed for username: 'alice'"),
+        (4, "username", "rule unique=true failed for username: 'bob'"),
+        (6, "username", "rule unique=true failed for username: 'eve'"),
+    ]
+
+
+def test_a_row_repeating_two_unique_columns_is_rejected_for_the_first_of_them() -> None:
+    stage = Validate(rules={"email": {"unique": True}, "username": {"unique": True}})
+    try:
+        out = stage(chunk_of({"email": ["a", "a"], "username": ["x", "x"]}))
+    finally:
+        stage.close()
+    assert [(r.row, r.reason) for r in out.rejects] == [(2, "rule unique=true failed for email: 'a'")]
+
+
+def test_unique_on_several_columns_stops_at_the_first_repeat_with_on_error_fail() -> None:
+    stage = Validate(rules={"email": {"unique": True}, "username": {"unique": True}}, on_error="fail")
+    try:
+        with pytest.raises(LoaderError) as info:
+            stage(chunk_of({"email": ["a", "b", "b"], "username": ["x", "x", "y"]}))
+    finally:
+        stage.close()
+    assert (info.value.row, info.value.column) == (2, "username")
+
+
 def test_empty_batch_and_unicode() -> None:
     empty = chunk_of(pa.record_batch(data()).slice(0, 0))
     assert Validate(rules=RULES)(empty).num_rows == 0
