@@ -204,12 +204,16 @@ class _TextColumns(_SchemaCached):
     def _kernel(self) -> Callable[[pa.Array], pa.Array]:
         raise NotImplementedError
 
+    _key: ClassVar[str] = "columns"  # the job-file key that names the columns, for errors
+
     def _bind(self, schema: pa.Schema) -> None:
-        self.require(schema, self.columns)
+        self.require(schema, self.columns, key=self._key)
         for col in self.columns:
             t = value_type(schema.field(col).type)
             if not (is_text(t) or pa.types.is_null(t)):
-                raise self.error(f"columns: {self.kind} needs a text column, but {col!r} is {type_name(t)}", column=col)
+                raise self.error(
+                    f"{self._key}: {self.kind} needs a text column, but {col!r} is {type_name(t)}", column=col
+                )
 
     def __call__(self, chunk: Chunk) -> Chunk:
         batch = chunk.batch
@@ -273,6 +277,7 @@ class Replace(_TextColumns):
     """Replace text in one column: literal by default, RE2 regex with ``regex = true``."""
 
     kind: ClassVar[str] = "replace"
+    _key: ClassVar[str] = "column"  # one column, under ``column``: ``columns`` is only set from it
     column: str
     pattern: str
     replacement: str
@@ -292,10 +297,6 @@ class Replace(_TextColumns):
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
                 first = str(exc).strip().splitlines()[0]
                 raise self.error(f"pattern: invalid regular expression {self.pattern!r} ({first})") from None
-
-    def _bind(self, schema: pa.Schema) -> None:
-        self.require(schema, self.columns, key="column")
-        super()._bind(schema)
 
     def _kernel(self) -> Callable[[pa.Array], pa.Array]:
         pattern, repl = self.pattern, self.replacement

@@ -131,6 +131,13 @@ def test_replace_literal_and_regex() -> None:
         Replace(column="q", pattern="a", replacement="b")(c)
 
 
+def test_replace_on_a_non_text_column_names_its_key_column() -> None:
+    # the stage has one ``column``; an error naming ``columns`` points at a key the job has not
+    with pytest.raises(ConfigError) as info:
+        Replace(column="n", pattern="0", replacement="1", name="transform[2] (replace)")(chunk_of({"n": [10]}))
+    assert str(info.value) == "transform[2] (replace): column 'n': column: replace needs a text column, but 'n' is int64"
+
+
 def test_split_into_columns() -> None:
     c = chunk_of({"id": [1, 2, 3, 4, 5], "name": ["Ada Lovelace", "Plato", None, "Jean Paul Sartre", ""]})
     out = Split(column="name", into=["first", "last"], separator=" ")(c)
