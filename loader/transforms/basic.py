@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from .. import kernels
 from ..chunk import Chunk
-from ..convert import convert
+from ..convert import convert, infer_type
 from ..types import decoded, is_text, type_name, value_type
 from ._base import PER_RUN, StageBase, replace_columns
 
@@ -162,8 +162,8 @@ class FillNull(_SchemaCached):
         for col, v in self.columns.items():
             t = schema.field(col).type
             raw = pa.scalar(v)
-            if pa.types.is_null(t):  # an all-null column takes the value's own type
-                self._values[col] = raw
+            if pa.types.is_null(t):  # no value in the whole file, nor a type recorded or declared
+                self._values[col] = _untyped_fill(raw)
                 continue
             self._values[col] = self._fill_value(col, v, raw, t)
 
@@ -190,6 +190,20 @@ class FillNull(_SchemaCached):
             if arr.null_count:
                 new[col] = pa.repeat(value, len(arr)) if pa.types.is_null(arr.type) else kernels.fill_null(arr, value)
         return chunk.with_batch(replace_columns(batch, new)) if new else chunk
+
+
+def _untyped_fill(raw: pa.Scalar) -> pa.Scalar:
+    """The fill of a column that no value, record or declaration types: the value's own type,
+    and text that is a date or a timestamp (``day = "2024-01-01"``, as the docs spell a date's
+    fill) as that, as CSV inference reads such text. An empty day's file then fills a date, as a
+    load of it beside days with dates does (the column typed by them), not text a later stage
+    (``year(day)``) refuses."""
+    if not is_text(raw.type):
+        return raw
+    t = infer_type(pa.array([raw.as_py()], raw.type))
+    if not (pa.types.is_date(t) or pa.types.is_timestamp(t)):
+        return raw
+    return convert(pa.array([raw.as_py()], raw.type), t).array[0]
 
 
 class _TextColumns(_SchemaCached):
