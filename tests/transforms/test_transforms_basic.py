@@ -192,7 +192,9 @@ def test_replace_on_a_non_text_column_names_its_key_column() -> None:
     # the stage has one ``column``; an error naming ``columns`` points at a key the job has not
     with pytest.raises(ConfigError) as info:
         Replace(column="n", pattern="0", replacement="1", name="transform[2] (replace)")(chunk_of({"n": [10]}))
-    assert str(info.value) == "transform[2] (replace): column 'n': column: replace needs a text column, but 'n' is int64"
+    assert (
+        str(info.value) == "transform[2] (replace): column 'n': column: replace needs a text column, but 'n' is int64"
+    )
 
 
 def test_split_into_columns() -> None:

@@ -263,7 +263,9 @@ def test_a_local_bound_that_does_not_exist_in_the_columns_zone_is_refused() -> N
     at = _oslo((2024, 3, 31, 0))
     with pytest.raises(ConfigError, match=r"rules.at.max: 2024-03-31T02:30:00 does not exist in time zone Europe/Oslo"):
         Validate(rules={"at": {"max": dt.datetime(2024, 3, 31, 2, 30)}})(chunk_of({"at": at}))
-    with pytest.raises(ConfigError, match=r"rules.at.min: 2024-03-31T10:00:00.500000 cannot be compared with timestamp"):
+    with pytest.raises(
+        ConfigError, match=r"rules.at.min: 2024-03-31T10:00:00.500000 cannot be compared with timestamp"
+    ):
         seconds = pa.array([0], pa.timestamp("s", "Europe/Oslo"))
         Validate(rules={"at": {"min": dt.datetime(2024, 3, 31, 10, 0, 0, 500000)}})(chunk_of({"at": seconds}))
 
