@@ -1124,8 +1124,16 @@ def _kind_change(source: pa.DataType, target: pa.DataType, explicit: bool = Fals
     if is_zoned(source) and not is_zoned(target):
         return lambda v: f"'{_value_text(v)}' has a time zone that {name} would drop"
     if is_zoned(target) and not is_zoned(source):
-        return lambda v: f"'{_value_text(v)}' has no time zone, and {name} would have to assume one"
+        return lambda v: no_zone_reason(f"'{_value_text(v)}'", name)
     return None
+
+
+NO_ZONE = "would have to assume one"  # how a reason for a value without a zone ends
+
+
+def no_zone_reason(shown: str, name: str) -> str:
+    """Why a value without a zone (``shown`` as the reason quotes it) does not go into the zoned ``name``."""
+    return f"{shown} has no time zone, and {name} {NO_ZONE}"
 
 
 def _temporal_kind(t: pa.DataType) -> str | None:
@@ -1176,7 +1184,23 @@ def _cast_reason(source: pa.DataType, target: pa.DataType) -> ReasonOf:
         # a finer unit counts fewer years (nanoseconds: only 1677 to 2262)
         years = " (years 1677 to 2262)" if target.unit == "ns" else ""
         return lambda v: f"'{_value_text(v)}' is outside the range of {name}{years}"
+    if is_text(source) and is_zoned(target):
+        return _zoned_text_reason(target)
     return lambda v: f"{_value_text(v)!r} is not a valid {name}"
+
+
+def _zoned_text_reason(target: pa.DataType) -> ReasonOf:
+    """Text a zoned timestamp does not read: the usual case is a valid time with no offset
+    (``2024-01-01 10:00:00``), which is no bad format but a zone missing, so the reason says so."""
+    name, naive = type_name(target), pa.timestamp(target.unit)
+
+    def reason(v: Any) -> str:
+        text = _value_text(v)
+        if _reads_as(pa.array([text], pa.string()), naive)[0].as_py():
+            return no_zone_reason(repr(text), name)
+        return f"{text!r} is not a valid {name}"
+
+    return reason
 
 
 _UNIT_NAMES = {"s": "second", "ms": "millisecond", "us": "microsecond", "ns": "nanosecond"}

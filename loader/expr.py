@@ -856,13 +856,16 @@ def _comparison(op: str, left: _C, right: _C) -> Fn:
 
 
 def _day_start(f: Fn, t: pa.DataType) -> Fn:
+    """``day_start`` of the dates ``f`` gives."""
+    return lambda b: day_start(f(b), t)
+
+
+def day_start(dates: Value, t: pa.DataType) -> Value:
     """Dates as the instant each day begins in the zone of the timestamp type ``t``: midnight,
     wall-clock time there, as text without an offset is read (Arrow reads a date as UTC);
     where a zone skips midnight, the first instant of that day."""
-    naive = pa.timestamp(t.unit)
-    return lambda b: kernels.assume_timezone(
-        kernels.cast(f(b), naive), t.tz, ambiguous="earliest", nonexistent="latest"
-    )
+    naive = kernels.cast(dates, pa.timestamp(t.unit))
+    return kernels.assume_timezone(naive, t.tz, ambiguous="earliest", nonexistent="latest")
 
 
 def _refused(why: str) -> Fn:

@@ -908,6 +908,9 @@ class Pipeline:
             return
         # an engine's committed parts bind its rerun to this version: a new copy is refused, not reloaded
         once = _RELOAD_ALL if key in state.parts else _load_once(self.job)
+        if exc.stage is not None:
+            exc.hint = _stage_kept_rows(exc.hint, kept, once)
+            return
         exc.hint = (
             f"{exc.hint or 'fix or replace the file'}; {kept:,} rows of it stay committed, so the rerun "
             f"finds a new copy changed: {once}"
@@ -1446,6 +1449,20 @@ def _load_would(report: RunReport, single: bool) -> str:
 
 
 _RELOAD_ALL = f"to load it once, {RELOAD_ALL_HINT}"
+
+
+def _stage_kept_rows(hint: str | None, kept: int, once: str) -> str:
+    """The hint of a stage's error that stopped a file part way: the fix is mostly the job's,
+    and the file, unchanged, resumes after the rows committed before (which went through the
+    stage as it was); only a fixed copy of the file is a changed one (``once`` loads it once)."""
+    fix = re.sub(rf",? {re.escape(THEN_RESUME)}$", "", hint or "") or "fix the data or the stage"
+    head = f"{fix}; {kept:,} rows of it stay committed as the stage made them, and a rerun with the stage fixed loads the rest after them"
+    if once == _RELOAD_ALL:  # an engine's parts: one way for both
+        return f"{head}; to put every row through the fixed stage, or load a fixed copy of the file once, {RELOAD_ALL_HINT}"
+    return (
+        f"{head}; to put every row through the fixed stage, {RELOAD_ALL_HINT}; "
+        f"a fixed copy of the file is a changed file to the rerun: {once}"
+    )
 
 
 def _load_once(job: JobConfig) -> str:

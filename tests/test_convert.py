@@ -916,6 +916,21 @@ def test_text_with_zeros_past_a_zoned_timestamps_unit_converts() -> None:
     ]
 
 
+def test_text_without_an_offset_into_a_zoned_timestamp_says_the_zone_is_missing() -> None:
+    """A valid time with no offset is no bad format: the reason says what is missing, as for a
+    naive typed timestamp; text that is no time at all is still not a valid one."""
+    texts = ["2024-01-01 10:00:00", "2024-01-01", "2024-01-01T10:00", "bad", "2024-06-01+02", None]
+    out = convert(pa.array(texts), pa.timestamp("ms", "Europe/Oslo"))
+    assert out.array.to_pylist() == [None] * 6
+    assert out.reasons == [
+        "'2024-01-01 10:00:00' has no time zone, and timestamp[ms, Europe/Oslo] would have to assume one",
+        "'2024-01-01' has no time zone, and timestamp[ms, Europe/Oslo] would have to assume one",
+        "'2024-01-01T10:00' has no time zone, and timestamp[ms, Europe/Oslo] would have to assume one",
+        "'bad' is not a valid timestamp[ms, Europe/Oslo]",
+        "'2024-06-01+02' is not a valid timestamp[ms, Europe/Oslo]",
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "target", "reason"),
     [

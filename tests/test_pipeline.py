@@ -1335,6 +1335,39 @@ def test_a_damaged_file_in_upsert_mode_is_loaded_once_by_reload(
     assert _count(db) == (150_000, 150_000)
 
 
+_STAGE_ONCE = {
+    "threads": "; to put every row through the fixed stage, rerun with --restart --mode replace (every file of "
+    "the job loads again); a fixed copy of the file is a changed file to the rerun: " + _ONCE["append"],
+    "processes": "; to put every row through the fixed stage, or load a fixed copy of the file once, rerun with "
+    "--restart --mode replace (every file of the job loads again)",
+}
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_stages_error_part_way_says_the_rerun_with_the_stage_fixed_resumes(tmp_path: Path, engine: str) -> None:
+    """hunt23a #7: a stage that failed part way through an unchanged file got the damaged
+    file's hint, "the rerun finds a new copy changed", where the fix is the job's and the
+    rerun resumes. The hint says so, and what loads every row through the fixed stage."""
+    src, db = tmp_path / "p.csv", tmp_path / "p.db"
+    src.write_text("id\n" + "".join(f"{i}\n" for i in range(300)))
+    run = {"engine": engine, "chunk_size": 50, "part_size": 1000}
+    overflow = [{"type": "derive", "columns": {"y": "id * 92233720368547758"}}]  # from id 100 on
+    config = replace(job(src, db, {"table": "t", "batch_size": 50}, run), transform=overflow)
+    with pytest.raises(LoaderError) as e:
+        Pipeline(config).run()
+    kept = sqlite3.connect(db).execute("SELECT count(*) FROM t").fetchone()[0]
+    assert e.value.exit_code == 65 and 0 < kept <= 100
+    assert e.value.hint == (
+        f"fix the data or the stage; {kept:,} rows of it stay committed as the stage made them, and a rerun "
+        "with the stage fixed loads the rest after them" + _STAGE_ONCE[engine]
+    )
+    fixed = [{"type": "derive", "columns": {"y": "id * 2"}}]
+    Pipeline(replace(config, transform=fixed)).run()  # the hint followed: the rest loads, once
+    assert sqlite_rows(db, "SELECT count(*), count(DISTINCT id) FROM t") == [(300, 300)]
+    made = sqlite_rows(db, "SELECT id, y FROM t ORDER BY id")  # the kept rows as the old stage made them
+    assert made == [(i, i * (92233720368547758 if i < kept else 2)) for i in range(300)]
+
+
 def test_processes_commits_none_of_a_damaged_compressed_file_and_loads_its_new_copy_as_new(tmp_path: Path) -> None:
     """A compressed file is one part, committed whole: the engines differ in what a damaged file
     leaves (docs/engines.md), and either ends with the new copy loaded once."""

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from .. import kernels
 from ..chunk import Chunk
-from ..convert import convert
+from ..convert import convert, infer_type
 from ..types import decoded, is_text, type_name, value_type
 from ._base import PER_RUN, StageBase, replace_columns
 
@@ -162,8 +162,8 @@ class FillNull(_SchemaCached):
         for col, v in self.columns.items():
             t = schema.field(col).type
             raw = pa.scalar(v)
-            if pa.types.is_null(t):  # an all-null column takes the value's own type
-                self._values[col] = raw
+            if pa.types.is_null(t):  # no value in the whole file, nor a type recorded or declared
+                self._values[col] = _untyped_fill(raw)
                 continue
             self._values[col] = self._fill_value(col, v, raw, t)
 
@@ -192,6 +192,20 @@ class FillNull(_SchemaCached):
         return chunk.with_batch(replace_columns(batch, new)) if new else chunk
 
 
+def _untyped_fill(raw: pa.Scalar) -> pa.Scalar:
+    """The fill of a column that no value, record or declaration types: the value's own type,
+    and text that is a date or a timestamp (``day = "2024-01-01"``, as the docs spell a date's
+    fill) as that, as CSV inference reads such text. An empty day's file then fills a date, as a
+    load of it beside days with dates does (the column typed by them), not text a later stage
+    (``year(day)``) refuses."""
+    if not is_text(raw.type):
+        return raw
+    t = infer_type(pa.array([raw.as_py()], raw.type))
+    if not (pa.types.is_date(t) or pa.types.is_timestamp(t)):
+        return raw
+    return convert(pa.array([raw.as_py()], raw.type), t).array[0]
+
+
 class _TextColumns(_SchemaCached):
     """Apply one text kernel to each of ``columns``."""
 
@@ -204,12 +218,16 @@ class _TextColumns(_SchemaCached):
     def _kernel(self) -> Callable[[pa.Array], pa.Array]:
         raise NotImplementedError
 
+    _key: ClassVar[str] = "columns"  # the job-file key that names the columns, for errors
+
     def _bind(self, schema: pa.Schema) -> None:
-        self.require(schema, self.columns)
+        self.require(schema, self.columns, key=self._key)
         for col in self.columns:
             t = value_type(schema.field(col).type)
             if not (is_text(t) or pa.types.is_null(t)):
-                raise self.error(f"columns: {self.kind} needs a text column, but {col!r} is {type_name(t)}", column=col)
+                raise self.error(
+                    f"{self._key}: {self.kind} needs a text column, but {col!r} is {type_name(t)}", column=col
+                )
 
     def __call__(self, chunk: Chunk) -> Chunk:
         batch = chunk.batch
@@ -273,6 +291,7 @@ class Replace(_TextColumns):
     """Replace text in one column: literal by default, RE2 regex with ``regex = true``."""
 
     kind: ClassVar[str] = "replace"
+    _key: ClassVar[str] = "column"  # one column, under ``column``: ``columns`` is only set from it
     column: str
     pattern: str
     replacement: str
@@ -292,10 +311,6 @@ class Replace(_TextColumns):
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
                 first = str(exc).strip().splitlines()[0]
                 raise self.error(f"pattern: invalid regular expression {self.pattern!r} ({first})") from None
-
-    def _bind(self, schema: pa.Schema) -> None:
-        self.require(schema, self.columns, key="column")
-        super()._bind(schema)
 
     def _kernel(self) -> Callable[[pa.Array], pa.Array]:
         pattern, repl = self.pattern, self.replacement

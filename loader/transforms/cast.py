@@ -18,8 +18,8 @@ import pyarrow as pa
 
 from .. import kernels
 from ..chunk import Chunk, column_values
-from ..convert import Converted, convert, mask_of
-from ..types import is_numeric, is_text, type_name
+from ..convert import NO_ZONE, Converted, convert, mask_of
+from ..types import is_numeric, is_text, is_zoned, type_name
 from ._base import ON_ERROR, PER_RUN, StageBase, first_failure, reject_in_order, replace_columns, value_text
 
 
@@ -179,6 +179,11 @@ def _offset_text(arr: pa.Array) -> pa.Array | None:
     return mask if kernels.any(mask).as_py() else None
 
 
+def _zone_hint(reason: str) -> str:
+    """A reason for a value without a zone, with what the stage takes to give it one."""
+    return f"{reason} (say which in the stage's timezone)" if reason.endswith(NO_ZONE) else reason
+
+
 def _number_hint(col: str, source: pa.DataType, target: pa.DataType) -> str | None:
     """How a number that spells a date (``20240101``) becomes one: a number is no count of days."""
     if not (is_numeric(source) and (pa.types.is_date(target) or pa.types.is_timestamp(target))):
@@ -307,7 +312,8 @@ class Cast(StageBase):
         out = conv.array
         steps: list[tuple[pa.Array, list[str]]] = []
         if conv.bad is not None:
-            steps.append((conv.bad, conv.reasons or []))
+            reasons = conv.reasons or []
+            steps.append((conv.bad, reasons if tz or not is_zoned(target) else [_zone_hint(r) for r in reasons]))
         if tz:
             out, bad, why = _localize(out, tz)
             if bad is not None:

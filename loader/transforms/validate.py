@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -14,7 +15,8 @@ from .. import kernels
 from ..chunk import Chunk, column_values
 from ..config import PATH
 from ..convert import text_form
-from ..types import decoded, int_range, is_numeric, is_text, type_name, value_type
+from ..expr import day_start
+from ..types import decoded, int_range, is_numeric, is_text, is_zoned, type_name, value_type
 from ._base import PER_RUN, StageBase, did_you_mean, first_failure, reject_in_order, value_text
 from .dedupe import KeyStore, canonical_floats
 
@@ -203,6 +205,8 @@ class Validate(StageBase):
     # ---- binding: turn the rules into column checks for one schema
 
     def _scalar(self, where: str, value: Any, t: pa.DataType, col: str) -> pa.Scalar:
+        if pa.types.is_timestamp(t) and isinstance(value, dt.date):
+            return self._instant(where, value, t, col)
         text_col = is_text(t)
         numeric_col = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
         if (text_col and not isinstance(value, str)) or (numeric_col and isinstance(value, str)):
@@ -211,6 +215,33 @@ class Validate(StageBase):
             return kernels.cast(pa.scalar(value), t)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError):
             raise self.error(f"{where}: {value!r} cannot be compared with {type_name(t)} values", column=col) from None
+
+    def _instant(self, where: str, value: dt.date, t: pa.DataType, col: str) -> pa.Scalar:
+        """A TOML date or date-time as a value of the timestamp type ``t``, read as the
+        expressions read one: a date is the instant its day begins in the column's zone, a local
+        date-time wall-clock time there; an offset on a column without a zone is refused, never
+        dropped (Arrow's cast would read the first two as UTC and drop the third's zone)."""
+        aware = isinstance(value, dt.datetime) and value.tzinfo is not None
+        if aware and not is_zoned(t):
+            raise self.error(
+                f"{where}: {value.isoformat()} has a time zone, and the {type_name(t)} values have none",
+                column=col,
+                hint="write it without its offset, as a wall-clock time like the column's values",
+            )
+        try:  # a fraction finer than the column's unit, a year past its range: no value of it
+            if aware or not is_zoned(t):
+                return kernels.cast(pa.scalar(value), t)
+            if not isinstance(value, dt.datetime):
+                return day_start(pa.array([value], pa.date32()), t)[0]
+            local = kernels.cast(pa.array([value], pa.timestamp("us")), pa.timestamp(t.unit))
+        except pa.ArrowInvalid:
+            shown = value.isoformat()
+            raise self.error(f"{where}: {shown} cannot be compared with {type_name(t)} values", column=col) from None
+        try:  # wall-clock time in the column's zone
+            return kernels.assume_timezone(local, t.tz)[0]
+        except pa.ArrowInvalid as exc:  # a daylight-saving gap or overlap: no one instant
+            what = "is ambiguous" if "ambiguous" in str(exc) else "does not exist"
+            raise self.error(f"{where}: {value.isoformat()} {what} in time zone {t.tz}", column=col) from None
 
     def _bound(self, where: str, value: Any, t: pa.DataType, col: str, *, up: bool) -> Bound:
         if _is_number(value) and is_numeric(t):
@@ -261,6 +292,8 @@ class Validate(StageBase):
             return _exact_values(spec, t)
         if all(map(_is_number, spec)) and pa.types.is_floating(t):
             return kernels.cast(pa.array([float(v) for v in spec]), t, safe=False)
+        if pa.types.is_timestamp(t) and any(isinstance(v, dt.date) for v in spec):
+            return pa.array([self._scalar(where, v, t, col) for v in spec], t)  # each as min or max reads it
         try:
             return kernels.cast(pa.array(spec), t)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -96,6 +97,62 @@ def test_fill_null_casts_value_to_column_type() -> None:
     assert Default is FillNull
 
 
+def test_fill_null_of_a_column_without_a_value_reads_date_text_as_a_date() -> None:
+    """hunt23a #5: ``dt = "2024-01-01"`` on a column no value, record or declaration types
+    (an empty day's file) made it text, so ``year(dt)`` after it failed on such days only.
+    Text that is a date or a timestamp is that, as CSV inference reads it; other text stays text."""
+    values = {
+        "day": "2024-01-01",
+        "at": "2024-01-01T10:00:00",
+        "utc": "2024-01-01 10:00:00Z",
+        "code": "12",
+        "name": "x",
+        "n": 0,
+        "on": dt.date(2024, 1, 2),
+    }
+    out = FillNull(columns=values)(chunk_of({c: pa.nulls(2) for c in values}))
+    assert {f.name: f.type for f in out.batch.schema} == {
+        "day": pa.date32(),
+        "at": pa.timestamp("us"),
+        "utc": pa.timestamp("us", "UTC"),
+        "code": pa.string(),  # quoted: text, as TOML has numbers of its own
+        "name": pa.string(),
+        "n": pa.int64(),
+        "on": pa.date32(),
+    }
+    assert col(out, "day") == [dt.date(2024, 1, 1)] * 2
+    assert col(out, "at") == [dt.datetime(2024, 1, 1, 10)] * 2
+
+
+def test_fill_null_of_an_empty_days_date_column_loads_as_a_load_of_every_day_does(tmp_path: Path) -> None:
+    """Daily runs (the day without a date first) and one run over both files give the same
+    rows, and a stage after the fill that needs a date works on both."""
+    import pyarrow.parquet as pq
+
+    from loader import JobConfig, Pipeline, SinkConfig, SourceConfig
+    from tests.conftest import sqlite_rows
+
+    pq.write_table(pa.table({"id": [1, 2], "dt": pa.array([None, None], pa.date32())}), tmp_path / "day1.parquet")
+    pq.write_table(pa.table({"id": [3], "dt": pa.array([dt.date(2024, 3, 1)])}), tmp_path / "day2.parquet")
+    stages = [
+        {"type": "fill_null", "columns": {"dt": "2024-01-01"}},
+        {"type": "derive", "columns": {"y": "year(dt)"}},
+    ]
+
+    def run(paths: list[str], db: Path) -> None:
+        src = SourceConfig(path=[str(tmp_path / p) for p in paths])
+        Pipeline(JobConfig(source=src, sink=SinkConfig(path=str(db), table="t"), transform=stages)).run()
+
+    run(["day1.parquet"], tmp_path / "daily.db")
+    run(["day2.parquet"], tmp_path / "daily.db")
+    run(["day1.parquet", "day2.parquet"], tmp_path / "once.db")
+    run(["day2.parquet"], tmp_path / "recorded.db")  # the date type recorded, then the empty day
+    run(["day1.parquet"], tmp_path / "recorded.db")
+    rows = [(1, "2024-01-01", 2024), (2, "2024-01-01", 2024), (3, "2024-03-01", 2024)]
+    for db in ("daily.db", "once.db", "recorded.db"):
+        assert sqlite_rows(tmp_path / db, "SELECT id, dt, y FROM t ORDER BY id") == rows
+
+
 def test_fill_null_bad_value_for_type() -> None:
     with pytest.raises(ConfigError) as info:
         FillNull(columns={"age": "old"}, name="transform[3] (default)")(chunk_of(DATA))
@@ -129,6 +186,15 @@ def test_replace_literal_and_regex() -> None:
         Replace(column="p", pattern="(", replacement="", regex=True)
     with pytest.raises(ConfigError, match=r"column: no column 'q' in the data"):
         Replace(column="q", pattern="a", replacement="b")(c)
+
+
+def test_replace_on_a_non_text_column_names_its_key_column() -> None:
+    # the stage has one ``column``; an error naming ``columns`` points at a key the job has not
+    with pytest.raises(ConfigError) as info:
+        Replace(column="n", pattern="0", replacement="1", name="transform[2] (replace)")(chunk_of({"n": [10]}))
+    assert (
+        str(info.value) == "transform[2] (replace): column 'n': column: replace needs a text column, but 'n' is int64"
+    )
 
 
 def test_split_into_columns() -> None:

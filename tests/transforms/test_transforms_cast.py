@@ -179,6 +179,21 @@ def test_a_zone_is_neither_dropped_nor_assumed_without_a_timezone() -> None:
     out = Cast(columns={"at": "timestamp[us, UTC]"})(chunk_of({"at": naive}))
     assert [r.reason for r in out.rejects] == [
         "'2024-01-01 10:00:00' has no time zone, and timestamp[us, UTC] would have to assume one"
+        " (say which in the stage's timezone)"
+    ]
+
+
+def test_text_without_an_offset_into_a_zoned_target_is_refused_for_its_missing_zone() -> None:
+    """The usual CSV case: naive text cast to ``timestamp[us, UTC]`` is a valid time with no
+    zone, not one of a bad format; the reason says so and where the zone is given."""
+    texts = ["2024-01-01 10:00:00", "2024-01-01T10:00:00Z", "2024-01-01", "1/1/2024"]
+    out = Cast(columns={"s": "timestamp[us, UTC]"})(chunk_of({"s": texts}))
+    assert col(out, "s") == [dt.datetime(2024, 1, 1, 10, tzinfo=UTC)]
+    hint = " (say which in the stage's timezone)"
+    assert [(r.row, r.reason) for r in out.rejects] == [
+        (1, f"'2024-01-01 10:00:00' has no time zone, and timestamp[us, UTC] would have to assume one{hint}"),
+        (3, f"'2024-01-01' has no time zone, and timestamp[us, UTC] would have to assume one{hint}"),
+        (4, "'1/1/2024' is not a valid timestamp[us, UTC]"),
     ]
 
 

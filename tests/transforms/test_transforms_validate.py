@@ -248,6 +248,74 @@ def test_reasons_show_dates_and_times_as_the_targets_store_them() -> None:
     assert [r.reason for r in out.rejects] == ["rule regex='^1999' failed for day: '2024-01-02'"]
 
 
+_OSLO = pa.timestamp("us", "Europe/Oslo")
+
+
+def _oslo(*utc: tuple[int, ...]) -> pa.Array:
+    import datetime as dt
+
+    return pa.array([dt.datetime(*t, tzinfo=dt.UTC) for t in utc], _OSLO)
+
+
+@pytest.mark.parametrize("bound", ["date", "local"])
+def test_a_local_date_or_time_bound_on_a_zoned_column_is_in_the_columns_zone(bound: str) -> None:
+    """hunt23a #3: ``max = 2024-04-01`` (or ``2024-04-01T00:00:00``) on an Oslo column was
+    midnight UTC, 02:00 in Oslo, so 00:19 to 01:33 on April 1 in Oslo loaded. It is midnight
+    in Oslo, as the expressions read a date or naive text beside a zoned timestamp."""
+    import datetime as dt
+
+    at = _oslo((2024, 3, 31, 21, 59), (2024, 3, 31, 22), (2024, 3, 31, 22, 19), (2024, 3, 31, 23, 33))
+    value = dt.date(2024, 4, 1) if bound == "date" else dt.datetime(2024, 4, 1)
+    out = Validate(rules={"at": {"max": value}})(chunk_of({"at": at}))
+    assert col(out, "at") == at.slice(0, 2).to_pylist()  # up to midnight in Oslo (UTC+2), inclusive
+    assert [r.row for r in out.rejects] == [3, 4]
+    out = Validate(rules={"at": {"min": value}})(chunk_of({"at": at}))
+    assert [r.row for r in out.rejects] == [1]
+    out = Validate(rules={"at": {"allowed": [value]}})(chunk_of({"at": at}))
+    assert col(out, "at") == [dt.datetime(2024, 4, 1, tzinfo=dt.timezone(dt.timedelta(hours=2)))]
+
+
+def test_a_bound_with_an_offset_keeps_its_instant_on_a_zoned_column() -> None:
+    import datetime as dt
+
+    at = _oslo((2024, 3, 31, 22), (2024, 3, 31, 22, 19))
+    plus2 = dt.datetime(2024, 4, 1, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    out = Validate(rules={"at": {"max": plus2}})(chunk_of({"at": at}))
+    assert [r.row for r in out.rejects] == [2]
+
+
+def test_a_bound_with_an_offset_on_a_column_without_a_zone_is_refused() -> None:
+    """It was read as its UTC wall clock (``2024-04-01T00:00:00+02:00`` as 22:00), its zone
+    dropped; the expressions refuse a zoned value beside a naive one, and so does the rule."""
+    import datetime as dt
+
+    naive = pa.array([dt.datetime(2024, 1, 1, 5)], pa.timestamp("us"))
+    plus5 = dt.datetime(2024, 1, 1, 10, tzinfo=dt.timezone(dt.timedelta(hours=5)))
+    for rule, spec in (("max", plus5), ("allowed", [plus5])):
+        with pytest.raises(ConfigError) as e:
+            Validate(rules={"at": {rule: spec}}, name="transform[1] (validate)")(chunk_of({"at": naive}))
+        assert str(e.value) == (
+            f"transform[1] (validate): column 'at': rules.at.{rule}: 2024-01-01T10:00:00+05:00 has a time zone, "
+            "and the timestamp[us] values have none"
+        )
+        assert e.value.hint == "write it without its offset, as a wall-clock time like the column's values"
+    out = Validate(rules={"at": {"max": dt.datetime(2024, 1, 1, 4)}})(chunk_of({"at": naive}))  # local: as it was
+    assert [r.row for r in out.rejects] == [1]
+
+
+def test_a_local_bound_that_does_not_exist_in_the_columns_zone_is_refused() -> None:
+    import datetime as dt
+
+    at = _oslo((2024, 3, 31, 0))
+    with pytest.raises(ConfigError, match=r"rules.at.max: 2024-03-31T02:30:00 does not exist in time zone Europe/Oslo"):
+        Validate(rules={"at": {"max": dt.datetime(2024, 3, 31, 2, 30)}})(chunk_of({"at": at}))
+    with pytest.raises(
+        ConfigError, match=r"rules.at.min: 2024-03-31T10:00:00.500000 cannot be compared with timestamp"
+    ):
+        seconds = pa.array([0], pa.timestamp("s", "Europe/Oslo"))
+        Validate(rules={"at": {"min": dt.datetime(2024, 3, 31, 10, 0, 0, 500000)}})(chunk_of({"at": seconds}))
+
+
 def test_length_and_regex_read_bytes_that_are_not_utf8_as_null() -> None:
     """Their text is null, as ``cast(x, 'string')`` makes it, so the rules pass them as
     they pass nulls (Arrow's cast raised "Invalid UTF8 payload": an internal error)."""
