@@ -92,7 +92,8 @@ class SourceConfig:
     """Lines to skip before the header."""
     columns: dict[str, str] = field(default_factory=dict)
     """Type overrides by column: ``--columns zip=string,amount=decimal(10,2)``, in a job file
-    ``{ zip = "string", amount = "decimal(10,2)" }``."""
+    ``{ zip = "string", amount = "decimal(10,2)" }``. A file may lack a declared column (its rows
+    hold null there); a name no input, table or checkpoint has is refused (exit 2)."""
     infer_rows: int = 100_000
     """CSV rows sampled to infer column types (types are never guessed from one block)."""
     block_size: int = field(default=1 << 20, metadata=SIZE)

@@ -709,13 +709,16 @@ class Pipeline:
         self.naming = self._naming(state, columns, wiped=fresh and self.job.sink.mode == "replace")
         if fresh and self.job.sink.mode == "replace":
             self.type_notes, self.recorded_notes = {}, frozenset()
-            return self._settle_types(files, {})  # the table or keys are wiped: nothing earlier binds this load
+            types = self._settle_types(files, {})  # the table or keys are wiped: nothing earlier binds this load
+            self._check_declared_names(files, types)
+            return types
         # a column typed null: only its spelling is recorded; a nested type is recorded for a replay only
         recorded = self._check_declared(binding(decode_types(state.schema)))
         todo = [f for f in files if not getattr(state.files.get(file_key(f)), "done", False)]
         if fresh and todo:
             state.fixed = sorted(bound(recorded))  # kept by a resumed run: its rejects read as the first attempt's
         types = self._settle_types(todo, recorded)
+        self._check_declared_names(todo, types, *recorded, *declared, *columns)
         own = self.job.source.columns  # declared by the job: they keep their type and its checks
         pins = {} if self.stages else declared_pins(declared, types, recorded, own=own, first_values=first_values)
         # A value rejected for a type fixed before this run says where that type comes from.
@@ -782,6 +785,20 @@ class Pipeline:
                     hint=f"finish that load with the same --engine, or {RELOAD_ALL_HINT}",
                     names=("run.engine",),
                 )
+
+    def _check_declared_names(self, files: list[str], types: dict[str, pa.DataType], *known: str) -> None:
+        """Each ``source.columns`` name is a column of some input whose head this run read
+        (``types``), or one the target or the checkpoint knows (``known``): a file may lack a
+        column the files before or after it have, but a name none has is a mistake (a typo).
+        Standard input, read unsampled, checks its own header (``declared_types``)."""
+        if not any(f != "-" for f in files):
+            return
+        have = {fold(n) for n in (*types, *known)}
+        missing = [n for n in self.job.source.columns if fold(n) not in have]
+        if missing:
+            hint = "columns are: " + ", ".join(types)
+            where = files[0] if len(files) == 1 else f"any of the {len(files):,} inputs"
+            raise ConfigError(f"source.columns: no column {missing[0]!r} in {where}", hint=hint, verbatim=(hint,))
 
     def _check_declared(self, recorded: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
         """A column keeps one type across runs (one JSON type, one key format): a

@@ -160,15 +160,18 @@ def spelled(names: list[str], spelling: Iterable[str]) -> list[str]:
 
 
 def declared_types(config: SourceConfig, names: list[str], path: str) -> dict[str, pa.DataType]:
-    """The ``[source] columns`` overrides as Arrow types; each must name a column of the
-    file, in any ASCII case (it takes the file's spelling)."""
+    """The ``[source] columns`` overrides of the file's columns as Arrow types, in any ASCII
+    case (each takes the file's spelling). A declared column the file lacks is left out: of
+    files that change over time, one may have it and the next not (the load checks that some
+    input, the table or the checkpoint has it: ``Pipeline._check_declared_names``); standard
+    input, which no load samples before, must have it."""
     known = spellings(names)
     declared = {known.get(fold(n), n): parse_type(t, where=f"source.columns.{n}") for n, t in config.columns.items()}
     unknown = sorted(set(declared) - set(names))
-    if unknown:
+    if unknown and path == "-":
         hint = "columns are: " + ", ".join(names)
         raise ConfigError(f"source.columns: no column {unknown[0]!r} in {path}", hint=hint, verbatim=(hint,))
-    return declared
+    return {n: t for n, t in declared.items() if n in names}
 
 
 def strict_columns(names: list[str], types: dict[str, pa.DataType], declared: dict[str, pa.DataType]) -> set[str]:
