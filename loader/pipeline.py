@@ -838,6 +838,7 @@ class Pipeline:
         report.start()
         self.log_error = None
         self._earlier = False  # whether the job's checkpoint holds rows an earlier run committed
+        self._left_out = []  # this run's own (``_note_left_out``): none where its target is gone
         # what the stages learnt in an earlier run or plan (a schema found valid, a key store)
         # is not this run's: a host that retries a failed run must see its checks fail again
         self.stages = for_load(self.stages)
