@@ -104,6 +104,7 @@ class RunOptions(TypedDict, total=False):
     job: str | None
     on_change: Literal["error", "skip", "reload"]
     restart: bool
+    drop_gone: bool
     quiet: bool
     lock_wait: float
     read_ahead: int

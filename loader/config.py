@@ -294,6 +294,10 @@ class RunConfig:
     """What to do when a checkpointed source file changed."""
     restart: bool = False
     """Ignore checkpoints and load everything again."""
+    drop_gone: bool = False
+    """Let a ``restart`` with ``sink.mode = "replace"`` drop the rows of files the job loaded that
+    are no longer among its inputs (a folder's retention removed them). Unset, such a run is
+    refused before it changes anything (exit 2), naming them and their rows."""
     quiet: bool = False
     """No progress bar and no summary line."""
     lock_wait: float = 0.0
@@ -363,6 +367,7 @@ class RunConfig:
             job: str | None = ...,
             on_change: Literal["error", "skip", "reload"] = ...,
             restart: bool = ...,
+            drop_gone: bool = ...,
             quiet: bool = ...,
             lock_wait: float = ...,
             read_ahead: int = ...,

@@ -112,6 +112,7 @@ from .state import (
     Tally,
     file_key,
     gone,
+    left_out,
     plan_files,
     read_options,
     recorded_spellings,
@@ -357,6 +358,8 @@ class Pipeline:
         self._stored: int | None = None  # after a failure: this run's commits the target holds
         self._too_new: list[tuple[str, str]] = []  # inputs left for a later run (source.min_age), with why
         self._empty: list[str] = []  # CSV and JSON Lines inputs of 0 bytes: files of 0 rows
+        # files the job's checkpoint holds rows of that are none of this run's inputs (``left_out``)
+        self._left_out: list[tuple[str, int]] = []
 
     @classmethod
     def from_config(
@@ -436,14 +439,14 @@ class Pipeline:
         plans: list[FilePlan] = []
         unwritten: _Unwritten | None = None
         if files:  # standard input's target too: only its rows are not read
-            types = self._plan_types(files)
+            types = self._plan_types(files, spelled)
             files = recorded_spellings(spelled, self._peeked)  # as the run names them
             plans = plan_files(files, self._peeked, self.job.run.on_change, read_options(self.job.source))
             self._refuse_half_loaded(self._peeked, plans, self._peeked_entries)
             self._plan_remade(plans)
             unwritten = self._unwritten(plans)
             for plan in (p for p in plans if p.path != "-"):  # each file's columns, as the run prepares for each
-                self._refuse_changed(plan, self.job)  # at its turn, as the run refuses it
+                self._refuse_changed(plan)  # at its turn, as the run refuses it
                 if not plan.reads:  # skipped (loaded already, or changed and on_change = skip): not opened
                     continue
                 path = plan.path
@@ -531,13 +534,15 @@ class Pipeline:
         on_change = str(self.job.run.on_change)
         return {p.path: _status_words(p, state, on_change) for p in plans if p.path != storage.STDIN}
 
-    def _plan_types(self, files: list[str]) -> dict[str, pa.DataType]:
-        """The types a run would read ``files`` with (``_load_types``): an existing target's
-        checkpoint and declared columns bind them, read without creating or changing it."""
+    def _plan_types(self, files: list[str], spelled: list[list[str]]) -> dict[str, pa.DataType]:
+        """The types a run would read ``files`` (``spelled``: every spelling of each) with
+        (``_load_types``): an existing target's checkpoint and declared columns bind them,
+        read without creating or changing it."""
         peeked = self.sink.peek(self.job.sink, self.job.source.path, self.job_name)
         self._target_note = peeked.note
         state = JobState.parse(peeked.entries)
         starts_over = self._starts_over(state)
+        self._note_left_out(state, peeked.entries, spelled, starts_over=starts_over)  # as the run refuses it
         if starts_over:
             state = JobState()
         self._peeked = state  # what the files are planned against (``_plan_parts``)
@@ -723,6 +728,8 @@ class Pipeline:
         pins = {} if self.stages else declared_pins(declared, types, recorded, own=own, first_values=first_values)
         # A value rejected for a type fixed before this run says where that type comes from.
         change = 'to change it, declare the type and reload every file with --restart and mode = "replace"'
+        if self._left_out:  # not every file the job loaded is an input still
+            change += f"; but that would drop {_left_out_words(self._left_out)}"
         declared_names = {fold(n) for n in self.job.source.columns}
         notes = {
             n: TypeNote(f"{n} is {type_name(t)} since an earlier run of this job", change)
@@ -811,7 +818,7 @@ class Pipeline:
                 raise ConfigError(
                     f"source.columns.{name}: declared {spelled}, but earlier runs of job {self.job_name!r} loaded it as {type_name(t)}",
                     # in flags, as every hint is: each front end spells them its way (``cli.hint_for``, ``api._as_given``)
-                    hint=f"declare it as they did ({_columns_flag(name, type_name(t))}), or, to load it as {spelled}, {RELOAD_ALL_HINT}",
+                    hint=f"declare it as they did ({_columns_flag(name, type_name(t))}), or, to load it as {spelled}, {self._reload_all()}",
                 )
         own = {n: parse_type(t, where=f"source.columns.{n}") for n, t in self.job.source.columns.items()}
         return as_declared(recorded, own)
@@ -847,6 +854,7 @@ class Pipeline:
         report.start()
         self.log_error = None
         self._earlier = False  # whether the job's checkpoint holds rows an earlier run committed
+        self._left_out = []  # this run's own (``_note_left_out``): none where its target is gone
         # what the stages learnt in an earlier run or plan (a schema found valid, a key store)
         # is not this run's: a host that retries a failed run must see its checks fail again
         self.stages = for_load(self.stages)
@@ -924,9 +932,10 @@ class Pipeline:
         if not kept:
             return
         # an engine's committed parts bind its rerun to this version: a new copy is refused, not reloaded
-        once = _RELOAD_ALL if key in state.parts else _load_once(self.job)
+        reload_all = self._reload_all()
+        once = f"to load it once, {reload_all}" if key in state.parts else self._load_once()
         if exc.stage is not None:
-            exc.hint = _stage_kept_rows(exc.hint, kept, once)
+            exc.hint = _stage_kept_rows(exc.hint, kept, once, reload_all, parts=key in state.parts)
             return
         exc.hint = (
             f"{exc.hint or 'fix or replace the file'}; {kept:,} rows of it stay committed, so the rerun "
@@ -1138,11 +1147,14 @@ class Pipeline:
             self._entries = {}  # of a target deleted since: they bind nothing
         # keep every committed reject (earlier runs' and other jobs' too); drop lines of uncommitted batches
         rejects.start(Committed(state.rejects_bytes, state.rejects_lines, state.rejects_inode))
+        starts_over = self._starts_over(state)
+        if report.checkpoint_stale is None:  # else the target it tells of is gone: nothing of it to drop
+            self._note_left_out(state, self._entries, spelled, starts_over=starts_over)
         if report.checkpoint_stale is not None:  # it tells of rows gone: it binds nothing, even if this run stops
             writer.clear_state(self.job_name, now=True)
             rejects.start_over(now=True)
             state = JobState()
-        elif self._starts_over(state):
+        elif starts_over:
             # forgotten with the run's first commit: a run refused or stopped before it changes nothing
             writer.clear_state(self.job_name)
             rejects.start_over()
@@ -1159,6 +1171,39 @@ class Pipeline:
     def _starts_over(self, state: JobState) -> bool:
         """Whether this run leaves the job's checkpoint behind: --restart, or a new replace."""
         return self.job.run.restart or (state.status != "running" and self.job.sink.mode == "replace")
+
+    def _note_left_out(
+        self, state: JobState, entries: dict[str, str], spelled: list[list[str]], *, starts_over: bool
+    ) -> None:
+        """The files the job's checkpoint holds rows of that are none of this run's inputs
+        (``left_out``; those waiting for a later run and the empty ones are inputs still),
+        named by the hints that advise a replace that starts over (``_reload_all``). A
+        --restart in mode replace, which such a hint advises, would drop their rows with the
+        table: refused, before anything changes, unless run.drop_gone lets it. A job that
+        replaces at every run (no --restart) holds its last run's inputs by design."""
+        names = [name for names in spelled for name in names] + [path for path, _ in self._too_new] + self._empty
+        left = left_out(state, entries, names)
+        run = self.job.run
+        if left and run.restart and self.job.sink.mode == "replace" and not run.drop_gone:
+            raise ConfigError(
+                f"run.restart with sink.mode = 'replace' would drop {_left_out_words(left)}",
+                hint="put them back where source.path finds them and rerun (they load again with the others), or "
+                "rerun with --drop-gone to drop their rows; nothing was changed",
+                names=("run.restart", "sink.mode"),
+                verbatim=tuple(path for path, _ in left[:_SHOWN_LEFT_OUT]),
+            )
+        self._left_out = [] if starts_over else left  # a job that starts over knows no file of before
+
+    def _load_once(self) -> str:
+        """``_load_once`` of the job, naming the files a reload of every file would drop."""
+        return _load_once(self.job, self._reload_all())
+
+    def _reload_all(self) -> str:
+        """The advice to reload every file of the job (``RELOAD_ALL_HINT``), which says which
+        of its files the replace would drop, where some are no inputs any more."""
+        if not self._left_out:
+            return RELOAD_ALL_HINT
+        return f"{RELOAD_ALL_HINT}; but it would drop {_left_out_words(self._left_out)}: put them back first, or add --drop-gone"
 
     def _forget_superseded_read(self, state: JobState, plans: list[FilePlan], writer: Writer) -> None:
         """A job none of whose rows is in the target that reads a file again with other source
@@ -1200,20 +1245,19 @@ class Pipeline:
             report.files.append(FileReport(plan.path, status=plan.status, rows_kept=plan.kept))
             report.files_changed += 1
             # counted first: the report and the metrics name the file that stopped the run
-            self._refuse_changed(plan, self.job)
+            self._refuse_changed(plan)
         else:
             report.files.append(FileReport(plan.path, status=plan.status))
             report.files_skipped += 1
         self._emit("file", path=plan.path, status=plan.status)
 
-    @staticmethod
-    def _refuse_changed(plan: FilePlan, job: JobConfig) -> None:
+    def _refuse_changed(self, plan: FilePlan) -> None:
         """A file changed since it was loaded, with ``run.on_change = "error"``: the run stops at
         it. Where rows of it were committed, the hint says what loads its new version once."""
         if plan.status == "changed":
             hint = None  # nothing of it in the target: the default's every way loads it once
             if plan.kept:
-                hint = f"{plan.kept:,} rows of it stay loaded: {_load_once(job)}; set run.on_change to 'skip' to keep only them"
+                hint = f"{plan.kept:,} rows of it stay loaded: {self._load_once()}; set run.on_change to 'skip' to keep only them"
             raise SourceChangedError(
                 "changed since it was loaded (size or content differ from the checkpoint)", file=plan.path, hint=hint
             )
@@ -1416,14 +1460,28 @@ class Pipeline:
             if check:
                 return fix
             return f"{fix}; not --restart: {_RESTART_RELOADS if report.files_skipped else _RESTART_FORGETS}"
+        # the one way a value of another type than an earlier run recorded loads, as its note says (``_load_types``)
+        declare = f"declare the type (--columns, or {_COLUMNS_IN_A_JOB_FILE}) and {self._reload_all()}"
         if bound == sum(reasons.values()):
-            return f"their values are of other types than earlier runs recorded: {_DECLARE_RELOAD}"
-        return f"{fix}; for the values of other types than earlier runs recorded, {_DECLARE_RELOAD}"
+            return f"their values are of other types than earlier runs recorded: {declare}"
+        return f"{fix}; for the values of other types than earlier runs recorded, {declare}"
 
 
-# the one way a value of another type than an earlier run recorded loads, as its note says (``Pipeline._load_types``)
 _COLUMNS_IN_A_JOB_FILE = "source.columns in a job file"  # a job file's key, in every front end's advice
-_DECLARE_RELOAD = f"declare the type (--columns, or {_COLUMNS_IN_A_JOB_FILE}) and {RELOAD_ALL_HINT}"
+_SHOWN_LEFT_OUT = 3  # files named of those left out (``_left_out_words``)
+
+
+def _left_out_words(left: list[tuple[str, int]]) -> str:
+    """``the 1 rows of 1 file the job loaded that is no longer among its inputs (in/d1.csv: 1 rows)``."""
+    rows = sum(n for _, n in left)
+    one = len(left) == 1
+    named = _some([f"{path}: {n:,} rows" for path, n in left], _SHOWN_LEFT_OUT)
+    return (
+        f"the {rows:,} rows of {len(left):,} file{'' if one else 's'} the job loaded that "
+        f"{'is' if one else 'are'} no longer among its inputs ({named})"
+    )
+
+
 _RESTART_RELOADS = "it would load the files earlier runs loaded again"
 _RESTART_FORGETS = "the job would forget the files earlier runs loaded, and load them again when they are inputs"
 
@@ -1465,27 +1523,26 @@ def _load_would(report: RunReport, single: bool) -> str:
     return f"`loader load` would write no row of {files}: "
 
 
-_RELOAD_ALL = f"to load it once, {RELOAD_ALL_HINT}"
-
-
-def _stage_kept_rows(hint: str | None, kept: int, once: str) -> str:
+def _stage_kept_rows(hint: str | None, kept: int, once: str, reload_all: str, *, parts: bool) -> str:
     """The hint of a stage's error that stopped a file part way: the fix is mostly the job's,
     and the file, unchanged, resumes after the rows committed before (which went through the
-    stage as it was); only a fixed copy of the file is a changed one (``once`` loads it once)."""
+    stage as it was); only a fixed copy of the file is a changed one (``once`` loads it once;
+    ``reload_all``: the advice to reload every file; ``parts``: an engine's, one way for both)."""
     fix = re.sub(rf",? {re.escape(THEN_RESUME)}$", "", hint or "") or "fix the data or the stage"
     head = f"{fix}; {kept:,} rows of it stay committed as the stage made them, and a rerun with the stage fixed loads the rest after them"
-    if once == _RELOAD_ALL:  # an engine's parts: one way for both
-        return f"{head}; to put every row through the fixed stage, or load a fixed copy of the file once, {RELOAD_ALL_HINT}"
+    if parts:
+        return f"{head}; to put every row through the fixed stage, or load a fixed copy of the file once, {reload_all}"
     return (
-        f"{head}; to put every row through the fixed stage, {RELOAD_ALL_HINT}; "
+        f"{head}; to put every row through the fixed stage, {reload_all}; "
         f"a fixed copy of the file is a changed file to the rerun: {once}"
     )
 
 
-def _load_once(job: JobConfig) -> str:
+def _load_once(job: JobConfig, reload_all: str = RELOAD_ALL_HINT) -> str:
     """What loads a changed file's new version exactly once over the rows committed from the
     one before ("them"), in the job's mode: a reload puts its every row, beside them where the
-    target has no key to put it at (``append``, or ``replace`` resuming a run)."""
+    target has no key to put it at (``append``, or ``replace`` resuming a run); ``reload_all``:
+    the advice to reload every file (``Pipeline._reload_all``)."""
     mode = job.sink.mode
     if mode == "ignore":
         return "rerun with --set run.on_change=reload (a row whose key they hold keeps its values: delete them first to take the new ones)"
@@ -1493,7 +1550,7 @@ def _load_once(job: JobConfig) -> str:
         return "rerun with --set run.on_change=reload to load it over them, each row at its key"
     return (
         "to load it once, delete them and rerun with --set run.on_change=reload (reload alone adds all its rows "
-        f"beside them), or {RELOAD_ALL_HINT}"
+        f"beside them), or {reload_all}"
     )
 
 

@@ -32,7 +32,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeGuard, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard, cast
 
 import pyarrow as pa
 
@@ -390,7 +390,10 @@ class ReplayReport(RunReport):
         0  # replayed by an earlier replay: rows_read = written + rejected + filtered + ignored + already
     )
     rows_other_job: int = 0  # lines of other jobs in the reject file, skipped (not counted as read)
-    rows_superseded: int = 0  # lines of a row followed by a later line of it, skipped (not counted as read)
+    # lines of a row followed by a later line of it, or of a version of its file a later read
+    # replaced, skipped (not counted as read)
+    rows_superseded: int = 0
+    rows_reloaded_since: int = 0  # of them, lines of a version of their file that a reload replaced
     rows: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -404,8 +407,14 @@ class ReplayReport(RunReport):
         )
         if self.rows_other_job:
             line += f"; {self.rows_other_job:,} rows of other jobs skipped"
-        if self.rows_superseded:
-            line += f"; {self.rows_superseded:,} earlier lines of a row skipped (a later line of the row, or a later read of its file, replaces each)"
+        earlier = self.rows_superseded - self.rows_reloaded_since
+        if earlier:
+            line += f"; {earlier:,} earlier lines of a row skipped (a later line of the row, or a later read of its file, replaces each)"
+        if self.rows_reloaded_since:
+            line += (
+                f"; {self.rows_reloaded_since:,} lines of a file reloaded since skipped "
+                "(run.on_change = reload loaded its new version, which holds their rows)"
+            )
         if self.rows_rejected:
             line += f"; WARNING {self.rows_rejected:,} rows rejected again, see {self.rejects_path}"
         return line
@@ -551,7 +560,8 @@ class Rows:
         self.size: int | None = None  # a reject file is read ahead as a large input is (``_Loop.load``)
         self.others: Counter[str | None] = Counter()  # lines of other jobs or targets, by ``_whose``
         self.target = reject_target(p.job.sink.path)  # as its loads' lines name it
-        self.superseded = 0  # lines of a row that a later line of the file replaces
+        self.superseded = 0  # lines of a row that a later line of the file, or a later read of its file, replaces
+        self.reloaded = 0  # of them, lines of a version of their file that a reload replaced
         self.done = done  # marks of rows replayed before
         self.chunk_rows = chunk_rows
         declared = {n: parse_type(t, where=f"source.columns.{n}") for n, t in self.src.columns.items()}
@@ -618,12 +628,14 @@ class Rows:
                 self.others[self._whose(e)] += 1
                 continue
             mine += 1
-            if self._read_again(e):
-                self.superseded += 1  # a later version of its file holds the row: loaded, or a line of its own
-                continue
             mark = row_id(e.path, e.row, e.version) if e.row is not None else None
             if mark is not None and mark in self.done:
-                already += 1
+                already += 1  # in the target already, whatever replaced its file since
+                continue
+            replaced = self._replaced(e)
+            if replaced is not None:
+                self.superseded += 1  # a later version of its file holds the row: loaded, or a line of its own
+                self.reloaded += replaced == "reload"
                 continue
             if mark is not None and last.get(mark) != e.number:
                 self.superseded += 1  # a later line of the row replays it
@@ -638,11 +650,17 @@ class Rows:
         if self.others and not mine:
             raise _wrong_job(self.path, self.p.job_name, self.others)
 
-    def _read_again(self, e: Entry) -> bool:
-        """The line is of a version of its file none of whose rows loaded and that a read with
-        other source options replaced (``FileState.superseded``)."""
-        fs = self.state.files.get(file_key(e.path))
-        return fs is not None and e.version in fs.superseded
+    def _replaced(self, e: Entry) -> Literal["read again", "reload"] | None:
+        """Whether a later version of the line's file replaced the one it is of, and how: a
+        read with other source options of a version none of whose rows loaded
+        (``FileState.superseded``), or a reload of the file changed since (``run.on_change =
+        "reload"``); its rows are the new version's. A file's version grows only so; standard
+        input's each run's (another text each time): it replaces none."""
+        key = file_key(e.path)
+        fs = self.state.files.get(key)
+        if fs is None or e.version >= fs.version or key == file_key(storage.STDIN):
+            return None
+        return "read again" if e.version in fs.superseded else "reload"
 
     def _same(self, first: tuple[Entry, dict[str, Any] | str], e: Entry, values: dict[str, Any] | str) -> bool:
         a, av = first
@@ -969,6 +987,7 @@ def replay_run(p: Pipeline, path: str, report: RunReport, job_rejects: str) -> N
         loop.settle()
         report.rows_other_job = rows.others.total()
         report.rows_superseded = rows.superseded
+        report.rows_reloaded_since = rows.reloaded
         report.files_loaded = 1
 
 

@@ -616,6 +616,41 @@ def rows_committed(state: JobState) -> int:
     return sum(fs.rows_written for fs in state.files.values()) + sum(p.rows_written for p in state.parts.values())
 
 
+def left_out(state: JobState, entries: dict[str, str], inputs: Iterable[str]) -> list[tuple[str, int]]:
+    """Files the job's checkpoint holds rows of in the target (loaded, half loaded, in parts, or
+    replayed from their rejects, ``entries``) that are none of ``inputs`` (this run's, every
+    spelling, and those waiting for a later run): each one's path as its run named it and
+    those rows, sorted. A replace that starts over drops them and loads only the inputs
+    (retention removed a daily export, say). One that reaches an input's real file (loaded
+    through a link since gone) is that input."""
+    inputs = list(inputs)
+    keys = {file_key(path) for path in inputs}
+    rows: collections.Counter[str] = collections.Counter()
+    names: dict[str, str] = {}
+    for key, fs in state.files.items():
+        rows[key] += fs.rows_written
+        names[key] = fs.path
+    for key, kept in state.parts.items():
+        rows[key] += 0 if key in state.files else kept.rows_written  # an engine's done file counts in its entry
+        names.setdefault(key, kept.path)
+    for mark, value in entries.items():
+        key = replayed_version(mark)[0] if mark.startswith(REPLAYED) else ""
+        if key and key not in keys:  # rows listed in JSON: read for the files that are no input only
+            rows[key] += len(json.loads(value))
+    candidates = [key for key, n in rows.items() if n and key not in keys]
+    if not candidates:
+        return []
+    reals = {os.path.realpath(p) for p in inputs if p != storage.STDIN and not storage.is_remote(p)}
+    out = []
+    for key in candidates:
+        whole, parts = state.files.get(key), state.parts.get(key)
+        real = (whole.identity or {}).get("real") if whole is not None else None
+        real = real or (parts.real if parts is not None else None)
+        if real is None or real not in reals:
+            out.append((names.get(key, key.removeprefix("file:")), rows[key]))
+    return sorted(out)
+
+
 def gone(state: JobState, plans: list[FilePlan], waiting: Iterable[str] = ()) -> list[tuple[str, int]]:
     """Files the checkpoint holds half loaded (rows committed, not done) that are not among
     this run's inputs any more (deleted, moved, left out of the glob): each one's path as

@@ -510,7 +510,9 @@ def test_a_nothing_loaded_hint_keeps_the_paths_and_the_job_files_key(
     assert e.value.hint == (
         "rejected rows are in s.ldb.key-id.rejects.jsonl; their values are of other types than earlier runs recorded: "
         "declare the type (source_options.columns, or source.columns in a job file) and rerun with "
-        'run_options={"restart": True} sink_options={"mode": "replace"} (every file of the job loads again)'
+        'run_options={"restart": True} sink_options={"mode": "replace"} (every file of the job loads again); but it '
+        "would drop the 2 rows of 1 file the job loaded that is no longer among its inputs (k1.csv: 2 rows): put them "
+        'back first, or add run_options={"drop_gone": True}'
     )
 
 

@@ -41,6 +41,14 @@ _DECLARE = (
     "for the values of other types than earlier runs recorded, declare the type (--columns, or "
     "source.columns in a job file) and rerun with --restart --mode replace (every file of the job loads again)"
 )
+
+
+def _drops(first_day: Path) -> str:
+    """What a replace of a job whose earlier file is no input of this run would drop, as the
+    advice to reload every file adds it (the file a day named alone: its day 1 is none)."""
+    return f"the 1 rows of 1 file the job loaded that is no longer among its inputs ({first_day}: 1 rows)"
+
+
 _FORGETS = "not --restart: the job would forget the files earlier runs loaded, and load them again when they are inputs"
 _LOADS_AGAIN = "not --restart: it would load the files earlier runs loaded again"
 
@@ -530,7 +538,9 @@ def test_nothing_loaded_for_a_recorded_type_and_a_malformed_row_hints_both_fixes
     assert main(["load", str(tmp_path / "d1.csv"), str(db), "--table", "s", "-q"]) == 0
     day2 = write_csv(tmp_path / "d2.csv", ["id", "amount"], [[3, "30.5"], [4, 5, 6]])
     assert main(["load", str(day2), str(db), "--table", "s", "-q"]) == EXIT_NOTHING_LOADED
-    assert capsys.readouterr().err.splitlines()[-1] == _fix_the_file(db, "s", _DECLARE)
+    assert capsys.readouterr().err.splitlines()[-1] == _fix_the_file(
+        db, "s", f"{_DECLARE}; but it would drop {_drops(tmp_path / 'd1.csv')}: put them back first, or add --drop-gone"
+    )
 
 
 # what the reason of a value of another type than an earlier run recorded ends with
@@ -587,14 +597,18 @@ def test_nothing_loaded_for_typos_and_values_of_other_types_in_typed_columns_hin
     ]
     day2 = write_csv(tmp_path / "d2.csv", ["id", "day", "n"], rows)
     assert main(["load", str(day2), str(db), "--table", "t", "-q"]) == EXIT_NOTHING_LOADED
-    assert capsys.readouterr().err.splitlines()[-1] == _fix_the_file(db, "t", _DECLARE)
+    drops = _drops(tmp_path / "d1.csv")  # day 1 is no input of this run
+    assert capsys.readouterr().err.splitlines()[-1] == _fix_the_file(
+        db, "t", f"{_DECLARE}; but it would drop {drops}: put them back first, or add --drop-gone"
+    )
     lines = [json.loads(line) for line in Path(f"{db}.table-t.rejects.jsonl").read_text().splitlines()]
     day, n = "; day is date since an earlier run of this job", "; n is int64 since an earlier run of this job"
+    change = f"{_CHANGE}; but that would drop {drops}"
     assert [(r["row"], r["reason"].split("; ", 1)[1]) for r in lines] == [
-        (1, day[2:] + _CHANGE),
-        (2, n[2:] + _CHANGE),
-        (3, n[2:] + _CHANGE),
-        (4, n[2:] + _CHANGE),
+        (1, day[2:] + change),
+        (2, n[2:] + change),
+        (3, n[2:] + change),
+        (4, n[2:] + change),
         (5, day[2:]),
     ]
 
@@ -666,3 +680,51 @@ def test_nothing_loaded_for_a_partition_folders_value_in_a_first_run_hints_a_ren
         "day's type (the value is the folder's name, not the file's), or declare it string "
         "(--columns day=string); then rerun with --restart (and --mode replace if this run created the table)"
     )
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_the_reload_every_file_hint_names_the_files_retention_removed_and_the_restart_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], engine: str
+) -> None:
+    """The type-drift hint promised "every file of the job loads again"; followed, the replace
+    dropped the rows of the files retention had removed from the folder, exit 0. The hint and
+    the reason name them, the --restart is refused (exit 2) before it changes anything, and
+    --drop-gone lets it drop them."""
+    daily = tmp_path / "daily"
+    daily.mkdir()
+    db = tmp_path / "t.db"
+    args = ["load", str(daily / "*.csv"), str(db), "--table", "s", "--engine", engine, "-q"]
+    for day in (1, 2, 3):
+        write_csv(daily / f"d{day}.csv", ["id", "amount"], [[day * 10 + 1, day]])
+        assert main(args) == 0
+    (daily / "d1.csv").unlink()  # retention
+    write_csv(daily / "d4.csv", ["id", "amount"], [[41, "4.5"]])
+    assert main(args) == EXIT_NOTHING_LOADED
+    gone = f"the 1 rows of 1 file the job loaded that is no longer among its inputs ({daily / 'd1.csv'}: 1 rows)"
+    rejects = Path(f"{db}.table-s.rejects.jsonl")
+    assert json.loads(rejects.read_text())["reason"] == (
+        "'4.5' is not a valid int64; amount is int64 since an earlier run of this job: to change it, declare the "
+        f'type and reload every file with --restart and mode = "replace"; but that would drop {gone}'
+    )
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"  hint: rejected rows are in {rejects}; their values are of other types than earlier "
+        "runs recorded: declare the type (--columns, or source.columns in a job file) and rerun with "
+        f"--restart --mode replace (every file of the job loads again); but it would drop {gone}: put them back "
+        "first, or add --drop-gone"
+    )
+    before = rejects.read_bytes()
+    reload = [*args, "--columns", "amount=float64", "--restart", "--mode", "replace"]
+    for dry in ([], ["--dry-run"]):
+        assert main([*reload, *dry]) == 2
+        assert capsys.readouterr().err.splitlines()[-2:] == [
+            f"loader: error: run.restart with sink.mode = 'replace' would drop {gone}",
+            "  hint: put them back where source.path finds them and rerun (they load again with the others), or "
+            "rerun with --drop-gone to drop their rows; nothing was changed",
+        ]
+    with sqlite3.connect(db) as conn:  # nothing changed: the rows, the checkpoint, the reject file
+        assert conn.execute("SELECT id, amount FROM s ORDER BY id").fetchall() == [(11, 1), (21, 2), (31, 3)]
+        assert conn.execute("SELECT count(*) FROM _loader_state WHERE key LIKE 'file:%'").fetchone() == (4,)
+    assert rejects.read_bytes() == before
+    assert main([*reload, "--drop-gone"]) == 0  # as the user says
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT id, amount FROM s ORDER BY id").fetchall() == [(21, 2.0), (31, 3.0), (41, 4.5)]

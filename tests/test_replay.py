@@ -24,6 +24,7 @@ from tests.reliability_util import (
     leveldb_state,
     popen,
     reject_lines,
+    rejects_of,
     sqlite_state,
     sqlite_table,
     write_job,
@@ -1193,9 +1194,11 @@ def test_a_reloaded_files_fixed_rejects_replay(tmp_path: Path, engine: str) -> N
     assert [(x["row"], x.get("version")) for x in lines] == [(2, None), (4, None), (5, None), (2, 2)]
     edit(rejects, {2: {"values": {"id": "7", "name": "g", "amount": "70"}}})  # both lines of row 2
     r = Pipeline.from_config(job).replay(rejects)
-    # the first version's row 2 stays replayed once; the new version's row 2 loads
-    assert (r.rows_read, r.rows_written, r.rows_rejected, r.rows_already) == (4, 1, 2, 1)
-    assert [x.get("version") for x in reject_lines(again_of(rejects))] == [None, None]
+    # the first version's row 2 stays replayed once; the new version's row 2 loads; the first
+    # version's rows 4 and 5 are the reload's (superseded)
+    assert (r.rows_read, r.rows_written, r.rows_rejected, r.rows_already) == (2, 1, 0, 1)
+    assert (r.rows_superseded, r.rows_reloaded_since) == (2, 2)
+    assert reject_lines(again_of(rejects)) == []
     assert rows_of(target) == [(1, "a", 10), (2, "b", 20), (3, "c", 30), (6, "f", 60), (7, "g", 70)]
 
 
@@ -1582,3 +1585,61 @@ def test_a_replay_takes_only_its_targets_lines_of_a_shared_reject_file(tmp_path:
             "  hint: replay it with the job file of that job and target (run.job names a job)",
         ],
     )
+
+
+@pytest.mark.parametrize(
+    ("sink", "mode", "engine"),
+    [
+        ("sqlite", "append", "threads"),
+        ("sqlite", "append", "processes"),
+        ("sqlite", "upsert", "threads"),
+        ("leveldb", "append", "threads"),
+    ],
+)
+def test_the_rejects_of_a_version_a_reload_replaced_are_superseded(
+    tmp_path: Path, sink: str, mode: str, engine: str
+) -> None:
+    """A re-exported file reloaded (run.on_change = reload) holds its rows anew: the earlier
+    version's reject lines replayed as well, the row twice (append) or the corrected value
+    overwritten by the stale one (upsert, LevelDB), exit 0."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    target = tmp_path / ("t.db" if sink == "sqlite" else "t.ldb")
+    how = ["--table", "t"] if sink == "sqlite" else ["--key", "{id}"]
+    how += ["--mode", mode, "--engine", engine] + (["--primary-key", "id"] if mode == "upsert" else [])
+    glob = str(folder / "*.csv")
+
+    def run(*extra: str) -> None:
+        p = cli("load", glob, str(target), *how, "-q", *extra)
+        assert p.returncode == 0, p.stderr
+
+    (folder / "d1.csv").write_text("id,amount\n1,10\n2,20\n")
+    run()
+    (folder / "d2.csv").write_text("id,amount\n3,30\n4,4x0\n")
+    run()  # row 4 rejected: amount is int64
+    (folder / "d2.csv").write_text("id,amount\n3,30\n4,40\n")  # re-exported, corrected
+    if sink == "sqlite" and mode == "append":  # the changed-file hint: delete its rows, then reload
+        with sqlite3.connect(target) as conn:
+            conn.execute("DELETE FROM t WHERE id = 3")
+    run("--set", "run.on_change=reload")
+    rejects = rejects_of(target, "table:t" if sink == "sqlite" else "key:{id}")
+    [line] = reject_lines(rejects)
+    assert (line["row"], line.get("version")) == (2, None)
+    edit(rejects, {2: {"values": {"id": "4", "amount": "41"}}})  # the old reject, fixed
+    p = cli("replay", str(rejects), glob, str(target), *how)
+    assert p.returncode == 0, p.stderr
+    where = f"{target} (table t)" if sink == "sqlite" else str(target)
+    assert p.stderr.splitlines()[-1] == (
+        f"ok: replayed 0 rows from {rejects} into {where}: 0 written, 0 rejected again, 0 already replayed; "
+        "1 lines of a file reloaded since skipped (run.on_change = reload loaded its new version, which holds "
+        "their rows)"
+    )
+    if sink == "sqlite":
+        assert sqlite_table(target) == [(1, 10), (2, 20), (3, 30), (4, 40)]
+    else:
+        assert [json.loads(v)["amount"] for _, v in leveldb_items(target)[0]] == [10, 20, 30, 40]
+    # the report counts the line with the superseded ones, and says why
+    report = tmp_path / "report.json"
+    p = cli("replay", str(rejects), glob, str(target), *how, "--report", str(report))
+    data = json.loads(report.read_text())
+    assert (data["rows_read"], data["rows_superseded"], data["rows_reloaded_since"]) == (0, 1, 1)

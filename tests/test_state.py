@@ -27,6 +27,7 @@ from loader.state import (
     Tally,
     file_key,
     identity,
+    left_out,
     plan_files,
     read_options,
     recorded_spellings,
@@ -867,3 +868,83 @@ def test_a_file_whose_type_rejects_were_replayed_is_not_read_again_with_other_na
     assert main(["replay", "o.db.table-t.rejects.jsonl", *load[1:]]) == 0
     assert main([*load, "--na-values", "x1", "--na-values", "x2"]) == 0
     assert sqlite_rows(tmp_path / "o.db", "SELECT id, amount FROM t ORDER BY id") == [(1, 10), (2, 20)]
+
+
+def test_left_out_names_the_files_whose_rows_a_replace_would_drop(tmp_path: Path) -> None:
+    """Loaded whole, half loaded, in parts, or replayed from its rejects, and none of the inputs
+    (a link's file is its real file's; a file without rows drops none)."""
+    real = tmp_path / "real.csv"
+    real.write_text("id\n1\n")
+    here = tmp_path / "here.csv"
+    state = JobState()
+    for name, rows, done in (
+        ("gone.csv", 3, True),
+        ("half.csv", 2, False),
+        ("none.csv", 0, True),
+        ("here.csv", 5, True),
+    ):
+        state.files[file_key(str(tmp_path / name))] = FileState(str(tmp_path / name), rows_written=rows, done=done)
+    state.files[file_key(str(tmp_path / "link.csv"))] = FileState(
+        str(tmp_path / "link.csv"), identity={"real": str(real)}, rows_written=4, done=True
+    )
+    state.parts[file_key(str(tmp_path / "parts.csv"))] = PartsKept(str(tmp_path / "parts.csv"), 7, 6)
+    replayed = {f"replayed:{tmp_path / 'gone.csv'}#2-3": "[2, 3]", f"replayed:{tmp_path / 'none.csv'}#v2#1-1": "[1]"}
+    assert left_out(state, replayed, [str(here), str(real)]) == [
+        (str(tmp_path / "gone.csv"), 5),
+        (str(tmp_path / "half.csv"), 2),
+        (str(tmp_path / "none.csv"), 1),
+        (str(tmp_path / "parts.csv"), 6),
+    ]
+    inputs = ("gone.csv", "half.csv", "parts.csv", "link.csv", "here.csv")
+    assert left_out(state, {}, [str(tmp_path / n) for n in inputs]) == []
+
+
+@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
+def test_a_restart_in_mode_replace_that_would_drop_files_gone_since_is_refused_and_changes_nothing(
+    tmp_path: Path, sink: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder's retention removed a file the job loaded: --restart --mode replace loaded the
+    others only, dropping its rows, exit 0. Refused now (exit 2), the target, its checkpoint and
+    the reject file as they were; --drop-gone lets it. A file waiting for source.min_age is an
+    input still. A restart in upsert drops nothing: not refused, the gone file's rows stay."""
+    src = tmp_path / "in"
+    src.mkdir()
+    target = tmp_path / ("t.db" if sink == "sqlite" else "t.ldb")
+    how = ["--table", "t", "--primary-key", "id"] if sink == "sqlite" else ["--key", "{id}"]
+    args = ["load", str(src / "*.csv"), str(target), *how, "--mode", "upsert", "-q"]
+    (src / "d1.csv").write_text("id,v\n1,1\n")
+    assert main(args) == 0
+    (src / "d2.csv").write_text("id,v\n2,2\n3,x\n")  # row 3 rejected: v is int64
+    assert main(args) == 0
+    rejects = next(tmp_path.glob("*.rejects.jsonl"))
+
+    def snapshot() -> tuple[list[Any], Any]:
+        """The target's rows (ids first) and its checkpoint."""
+        if sink == "sqlite":
+            with sqlite3.connect(target) as conn:
+                return conn.execute("SELECT * FROM t ORDER BY id").fetchall(), conn.execute(
+                    f"SELECT * FROM {STATE_TABLE} ORDER BY job, key"
+                ).fetchall()
+        db = plyvel.DB(str(target))
+        try:
+            return [(int(k), v) for k, v in db], (target / "loader-state.jsonl").read_bytes()
+        finally:
+            db.close()
+
+    def ids() -> list[int]:
+        return sorted(row[0] for row in snapshot()[0])
+
+    (src / "d1.csv").rename(tmp_path / "d1.csv")  # retention
+    before, lines = snapshot(), rejects.read_bytes()
+    replace = [*args, "--restart", "--mode", "replace"]
+    assert main([*replace, "--min-age", "60"]) == 2  # d2.csv, written just now, waits: not gone
+    assert capsys.readouterr().err.splitlines()[-2] == (
+        "loader: error: run.restart with sink.mode = 'replace' would drop the 1 rows of 1 file the job loaded "
+        f"that is no longer among its inputs ({src / 'd1.csv'}: 1 rows)"
+    )
+    assert (snapshot(), rejects.read_bytes()) == (before, lines)
+    assert main([*args, "--restart"]) == 0  # upsert: the rows of d1.csv stay
+    # d1.csv's row stays; row 3 loads where v is inferred anew (LevelDB), not into SQLite's INTEGER column
+    assert ids() == ([1, 2] if sink == "sqlite" else [1, 2, 3])
+    assert main([*replace, "--drop-gone"]) == 0
+    assert ids() == [2, 3]  # d2.csv's alone, v inferred anew over it: text
