@@ -40,7 +40,7 @@ from ..suggest import fold
 from .base import Refused, Transactional, check_generated, check_required, new_columns
 from .encode import sqlite_type
 from .sqlite_errors import db_error, is_locked, sqlite_message
-from .sqlite_refusals import Guards, Refusals, RefusalStop, read_guards, refused_rejects
+from .sqlite_refusals import Guards, Refusals, RefusalStop, foreign_keys, read_guards, refused_rejects
 from .sqlite_schema import (
     KIND_SQL,
     REPLACING,
@@ -214,6 +214,7 @@ class SQLiteWriter(Refusals, Transactional):
                 self._temp_beside_target()
             else:
                 self._execute("PRAGMA temp_store=MEMORY")
+            self._enforce_foreign_keys()
             self._execute(
                 f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} ("
                 "job TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, "
@@ -228,6 +229,15 @@ class SQLiteWriter(Refusals, Transactional):
         finally:
             self._deadline = None
         return self
+
+    def _enforce_foreign_keys(self) -> None:
+        """The table's foreign keys refuse a row whose parent row is not there, as they do in
+        its owner's connections: SQLite enforces them only where a connection turns them on,
+        which it can outside a transaction only, so here. Not in ``replace``: its new table
+        declares none, and with them on, dropping the old one would delete as ON DELETE
+        CASCADE says in the tables referencing it (``check_dependents`` refuses those)."""
+        if self.config.mode != "replace" and self._execute(f"PRAGMA foreign_key_list({quote(self.table)})"):
+            self._execute("PRAGMA foreign_keys=ON")
 
     def _busy_wait(self, seconds: float) -> None:
         """SQLite's own wait for a lock: the whole ``sink.busy_timeout`` inside a transaction,
@@ -398,8 +408,10 @@ class SQLiteWriter(Refusals, Transactional):
 
     def _read_guards(self) -> None:
         """How the table refuses a row, from its constraints' and triggers' SQL (``read_guards``)."""
+        enforced = self.into == self.table and self._execute("PRAGMA foreign_keys")[0][0]
         self._guards = read_guards(
-            self._execute("SELECT type, name, sql FROM sqlite_master WHERE tbl_name = ? COLLATE NOCASE", (self.into,))
+            self._execute("SELECT type, name, sql FROM sqlite_master WHERE tbl_name = ? COLLATE NOCASE", (self.into,)),
+            foreign_keys(self._execute, self.into) if enforced else (),
         )
 
     def _create(self, schema: pa.Schema) -> None:
@@ -555,8 +567,24 @@ class SQLiteWriter(Refusals, Transactional):
 
     def _commit(self) -> None:
         self._busy_wait(BUSY_SLICE_S)
-        self._execute("COMMIT")
+        try:
+            self._execute("COMMIT")
+        except ConstraintError as exc:
+            if self._guards.deferred and "FOREIGN KEY" in str(exc):
+                self.rollback()  # a failed COMMIT leaves its transaction open
+                raise self._deferred_stop() from None
+            raise
         self._in_txn = False
+
+    def _deferred_stop(self) -> ConstraintError:
+        return ConstraintError(
+            f"table {self.table!r} has a deferred foreign key (DEFERRABLE INITIALLY DEFERRED), which SQLite checks "
+            "at COMMIT only, and a row of this commit's has no parent row: no row can be rejected alone, so the "
+            "load stops (SQLite: FOREIGN KEY constraint failed)",
+            file=self.config.path,
+            hint="load the parent rows first, or declare the key without DEFERRABLE INITIALLY DEFERRED (a row "
+            "without its parent is then rejected alone), then rerun: committed work is kept",
+        )
 
     def commit(self, job: str, state: dict[str, str]) -> None:
         """Write checkpoint entries and commit them with the staged rows."""
