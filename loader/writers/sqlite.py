@@ -47,6 +47,7 @@ from .sqlite_schema import (
     STAGE_TABLE,
     STATE_TABLE,
     Rows,
+    check_dependents,
     check_kind,
     check_table,
     check_target,
@@ -369,6 +370,8 @@ class SQLiteWriter(Refusals, Transactional):
         suggest.require_columns("sink.primary_key", self.config.primary_key, schema.names, fold_case=True)
         kind = self._execute(KIND_SQL, (self.table,))
         check_kind(kind[0][0] if kind else None, self.config.path, self.table)
+        if kind and self.config.mode == "replace":  # before anything changes
+            check_dependents(self._execute, self.table, self.config.path)
         self._virtual = bool(kind) and is_virtual(kind[0][1]) and self.into == self.table
         self.columns = self.existing_columns()
         if fresh and self.config.mode == "replace":

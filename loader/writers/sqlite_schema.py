@@ -203,6 +203,8 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
             state_rows = conn.execute(state_sql(job), (job, job)).fetchall() if has_state.fetchone() else []
             kind = conn.execute(KIND_SQL, (table,)).fetchone()
             check_kind(kind[0] if kind else None, path, table)
+            if kind is not None and config.mode == "replace":
+                check_dependents(lambda sql, params=(): conn.execute(sql, params).fetchall(), table, path)
             # a replace under way: its rows, in their stage table, are those the load goes on with
             held = rows_table(state_entries(state_rows), table)
             if held != table:
@@ -281,6 +283,44 @@ def _read_only(path: str, timeout: float) -> Iterator[Any]:
 
 KIND_SQL = "SELECT type, sql FROM sqlite_master WHERE name = ? COLLATE NOCASE AND type <> 'trigger'"
 """The type and SQL of what holds the table's name (triggers have names of their own)."""
+
+
+# an FTS table's external content option: content=docs, 'docs', "docs", [docs] or `docs`
+_CONTENT = re.compile(r"""\bcontent\s*=\s*(?:'((?:[^']|'')*)'|"((?:[^"]|"")*)"|\[([^\]]*)\]|`([^`]*)`|([^\s,)]+))""", re.I)
+def _named(match: re.Match[str]) -> str:
+    """The identifier a regex's groups caught, unquoted."""
+    return next(g for g in match.groups() if g is not None).replace('""', '"').replace("''", "'")
+
+
+def dependents(execute: Callable[..., list[Any]], table: str) -> list[str]:
+    """What outside ``table`` would go stale or break if it were dropped and made anew: an FTS
+    table indexing its text (``content=``), another table's foreign key referencing it. Views
+    and other tables' triggers are not: they name the new table (``SQLiteWriter._swap``)."""
+    found = [
+        f"table {name!r} (its foreign key references {table!r})"
+        for (name,) in execute(
+            "SELECT DISTINCT m.name FROM sqlite_master m, pragma_foreign_key_list(m.name) f "
+            "WHERE m.type = 'table' AND f.\"table\" = ? COLLATE NOCASE AND m.name <> ? COLLATE NOCASE",
+            (table, table),
+        )
+    ]
+    for name, sql in execute("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name <> ?", (table,)):
+        if is_virtual(sql) and any(fold(_named(m)) == fold(table) for m in _CONTENT.finditer(sql or "")):
+            found.append(f"virtual table {name!r} (it indexes the text of {table!r}: content={table})")
+    return found
+
+
+def check_dependents(execute: Callable[..., list[Any]], table: str, path: str) -> None:
+    """``replace`` drops the table and makes it anew, without its key: what depends on it from
+    outside (``dependents``) would answer with the old rows or fail, so it is refused first."""
+    found = dependents(execute, table)
+    if found:
+        raise ConfigError(
+            f"sink.mode: replace would drop table {table!r} in {path} and make it anew, which would leave what "
+            f"depends on it stale or broken: {'; '.join(found)}",
+            hint='load with mode = "append" (--mode append) or "upsert" (--mode upsert), which keep them right; '
+            "or drop them, replace, and make them again",
+        )
 
 
 def check_kind(kind: str | None, path: str, table: str) -> None:

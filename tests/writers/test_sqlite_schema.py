@@ -6,11 +6,13 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+
+import pytest
 from pathlib import Path
 
 from loader.errors import EXIT_LOCKED, EXIT_USAGE
 from tests.conftest import write_csv
-from tests.reliability_util import cli
+from tests.reliability_util import cli, in_process
 
 
 def commands(tmp_path: Path, db: Path) -> list[list[str]]:
@@ -130,3 +132,77 @@ def test_a_checkpoint_key_not_utf8_is_stored_as_its_json_string_and_read_back() 
     assert [stored_key(k) for k in kept] == kept
     rows = [(stored_key(k), str(i)) for i, k in enumerate([name, *kept])]
     assert state_entries(rows) == {name: "0", **{k: str(i) for i, k in enumerate(kept, 1)}}
+
+
+_FTS = (
+    'CREATE TABLE "docs" ("id" INTEGER PRIMARY KEY, "title" TEXT);'
+    "INSERT INTO docs VALUES (1, 'hello world'), (2, 'goodbye moon');"
+    # as sqlite-utils' enable_fts(create_triggers=True) makes it
+    'CREATE VIRTUAL TABLE "docs_fts" USING FTS5 ("title", content="docs");'
+    'CREATE TRIGGER "docs_ai" AFTER INSERT ON "docs" BEGIN '
+    'INSERT INTO "docs_fts" (rowid, "title") VALUES (new.rowid, new."title"); END;'
+    "INSERT INTO docs_fts (docs_fts) VALUES ('rebuild');"
+)
+_FK = (
+    "CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO parent VALUES (1, 'a'), (2, 'b');"
+    "CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent(id) ON DELETE CASCADE);"
+    "INSERT INTO child VALUES (1, 1), (2, 2);"
+)
+
+
+@pytest.mark.parametrize(
+    ("ddl", "table", "named"),
+    [
+        (_FTS, "docs", "virtual table 'docs_fts' (it indexes the text of 'docs': content=docs)"),
+        (_FK, "parent", "table 'child' (its foreign key references 'parent')"),
+    ],
+    ids=["fts5-content", "foreign-key"],
+)
+def test_a_replace_of_a_table_others_depend_on_is_refused_before_anything_changes(
+    tmp_path: Path, ddl: str, table: str, named: str
+) -> None:
+    """``replace`` dropped the table and made it anew: the FTS index answered searches with
+    the old rows' rowids (wrong rows, exit 0), the child's foreign key lost its parent key
+    ("foreign key mismatch" on every write of the application) and the cascade's rows."""
+    db = tmp_path / "d.db"
+    with sqlite3.connect(db) as conn:
+        conn.executescript(ddl)
+    conn.close()
+    before = _content(db, table)
+    src = write_csv(tmp_path / "n.csv", ["id", "title" if table == "docs" else "name"], [[1, "apples"]])
+    load = ["load", str(src), str(db), "--table", table, "--mode", "replace"]
+    refused = [
+        f"loader: error: sink.mode: replace would drop table {table!r} in {db} and make it anew, which would leave "
+        f"what depends on it stale or broken: {named}",
+        '  hint: load with mode = "append" (--mode append) or "upsert" (--mode upsert), which keep them right; '
+        "or drop them, replace, and make them again",
+    ]
+    for args in (load, [*load, "--dry-run"]):
+        done = in_process(*args)
+        assert (done.returncode, done.stderr.splitlines()[:2]) == (EXIT_USAGE, refused)
+    assert _content(db, table) == before
+
+
+def _content(db: Path, table: str) -> tuple[list[tuple[str, str]], list[tuple[object, ...]]]:
+    """The user's schema (not the loader's checkpoint table) and the table's rows."""
+    with sqlite3.connect(db) as conn:
+        schema = conn.execute("SELECT name, sql FROM sqlite_master WHERE tbl_name <> '_loader_state' ORDER BY name")
+        found = (schema.fetchall(), conn.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall())
+    conn.close()
+    return found
+
+
+def test_a_replace_of_a_table_only_views_and_its_own_triggers_name_goes_on(tmp_path: Path) -> None:
+    """A view reads the new table, the table's own triggers go with it, a self-reference too."""
+    db = tmp_path / "d.db"
+    with sqlite3.connect(db) as conn:
+        conn.executescript(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, up INTEGER REFERENCES t(id)); CREATE VIEW v AS SELECT * FROM t;"
+            "CREATE TABLE log (x); CREATE TRIGGER tr AFTER INSERT ON t BEGIN INSERT INTO log VALUES (new.id); END;"
+        )
+    conn.close()
+    src = write_csv(tmp_path / "n.csv", ["id", "up"], [[1, ""]])
+    assert in_process("load", str(src), str(db), "--table", "t", "--mode", "replace", "-q").returncode == 0
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT id FROM v").fetchall() == [(1,)]
+    conn.close()
