@@ -46,6 +46,7 @@ from .sqlite_schema import (
     REPLACING,
     STAGE_TABLE,
     STATE_TABLE,
+    TABLE_OBJECTS_SQL,
     Rows,
     check_dependents,
     check_kind,
@@ -57,6 +58,7 @@ from .sqlite_schema import (
     full_indexes,
     generated_columns,
     index_name,
+    insert_sql,
     is_strict,
     is_utf8,
     is_virtual,
@@ -72,6 +74,7 @@ from .sqlite_schema import (
     state_sql,
     stored_key,
     unique_keys,
+    unusable,
 )
 
 PartEntries = Callable[[int, int, list[Refused]], dict[str, str]]
@@ -386,7 +389,27 @@ class SQLiteWriter(Refusals, Transactional):
             self._check_key()
         self._check_columns(schema)
         self._read_guards()
+        self._check_insert(schema.names)
         self._prepared = schema
+
+    def _check_insert(self, names: list[str]) -> None:
+        """An INSERT of the rows' columns compiled once (EXPLAIN: nothing runs), before any row
+        is written: a trigger, CHECK or DEFAULT calling a function only its application's
+        connections have, or writing a table dropped since, fails every row alike, and no
+        rerun mends it (``unusable``: exit 65, naming it)."""
+        assert self.conn is not None
+        sql = insert_sql(self.into, names)
+        try:
+            self.conn.execute(sql)
+        except AdbcError as exc:
+            if is_locked(exc):  # busy reading the schema: waited for as any statement is
+                self._execute(sql)
+                return
+            error = unusable(self._said(exc), self.table, self._execute(TABLE_OBJECTS_SQL, (self.into,)))
+            if error is None:
+                raise db_error(exc, self.config.path, self.config.busy_timeout) from None
+            error.file = self.config.path
+            raise error from None
 
     def _stage_replace(self) -> None:
         """A fresh ``replace`` loads into a stage table of its own, made anew (one left by a run
@@ -413,7 +436,7 @@ class SQLiteWriter(Refusals, Transactional):
         """How the table refuses a row, from its constraints' and triggers' SQL (``read_guards``)."""
         enforced = self.into == self.table and self._execute("PRAGMA foreign_keys")[0][0]
         self._guards = read_guards(
-            self._execute("SELECT type, name, sql FROM sqlite_master WHERE tbl_name = ? COLLATE NOCASE", (self.into,)),
+            self._execute(TABLE_OBJECTS_SQL, (self.into,)),
             foreign_keys(self._execute, self.into) if enforced else (),
         )
 

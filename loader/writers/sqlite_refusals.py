@@ -418,7 +418,6 @@ class Refusals:
         reason, column = refusal(message, self.table, values)
         return Refused(index, reason, column, values)
 
-
     def _broken_key(self, values: dict[str, Any]) -> ForeignKey | None:
         """The foreign key whose parent row a refused row's ``values`` do not find (SQLite's
         message names none); a key with a null column checks nothing (MATCH SIMPLE)."""

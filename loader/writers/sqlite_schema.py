@@ -17,7 +17,7 @@ from typing import Any
 from .. import suggest
 from ..compat import sha256
 from ..config import SinkConfig
-from ..errors import ConfigError, SinkError
+from ..errors import ConfigError, SchemaMismatchError, SinkError
 from ..sinks.base import Peek
 from ..state import JobState, folded_job, rows_committed
 from ..suggest import fold
@@ -215,6 +215,7 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
             # a table not there yet is made by the load, with the key
             keyed = columns and config.mode in ("upsert", "ignore")
             keys = unique_keys(lambda sql: conn.execute(sql).fetchall(), held) if keyed else None
+            broken = unusable_inserts(lambda *a: conn.execute(*a).fetchall(), held, table, columns) if kind else ()
     except sqlite3.Error as exc:  # in the load's words and exit code: a locked database is 75, not 1
         if getattr(exc, "sqlite_errorcode", None) == SQLITE_READONLY_ROLLBACK:
             return Peek({}, {}, note=pending_journal(path))
@@ -225,7 +226,44 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
     entries = state_entries(state_rows)
     if kind is None and rows_committed(JobState.parse(entries)):
         entries = {}  # the table was dropped since: the load starts over (``SQLiteWriter.gone``)
-    return Peek(entries, declared, tuple(required_columns(columns)), tuple(generated), is_virtual(kind and kind[1]))
+    for _, error in broken:
+        error.file = path
+    return Peek(
+        entries,
+        declared,
+        tuple(required_columns(columns)),
+        tuple(generated),
+        is_virtual(kind and kind[1]),
+        unusable=broken,
+    )
+
+
+def unusable_inserts(
+    execute: Callable[..., list[Any]], held: str, table: str, columns: list[tuple[Any, ...]]
+) -> tuple[tuple[str | None, SchemaMismatchError], ...]:
+    """The dry run's ``SQLiteWriter._check_insert``, before it knows each file's columns: an
+    INSERT of every column (``columns``: ``PRAGMA table_info`` rows) that SQLite cannot compile
+    (None: any input fails), else each column whose DEFAULT expression cannot be (an input
+    without it fails)."""
+    import sqlite3
+
+    names = [r[1] for r in columns]
+
+    def fails(cols: list[str]) -> SchemaMismatchError | None:
+        try:
+            execute(insert_sql(held, cols))
+        except sqlite3.Error as exc:
+            error = unusable(str(exc), table, execute(TABLE_OBJECTS_SQL, (held,)))
+            if error is None:
+                raise
+            return error
+        return None
+
+    every = fails(names) or _check_fails(execute, held, table)
+    if every is not None:
+        return ((None, every),)
+    defaults = [(r[1], fails([n for n in names if n != r[1]])) for r in columns if "(" in str(r[4] or "")]
+    return tuple((name, error) for name, error in defaults if error is not None)
 
 
 def peek_first_values(path: str, table: str, columns: list[str], config: SinkConfig) -> dict[str, Any]:
@@ -281,12 +319,18 @@ def _read_only(path: str, timeout: float) -> Iterator[Any]:
         conn.close()
 
 
+TABLE_OBJECTS_SQL = "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = ? COLLATE NOCASE"
+"""The table and its indexes and triggers: type, name, SQL."""
 KIND_SQL = "SELECT type, sql FROM sqlite_master WHERE name = ? COLLATE NOCASE AND type <> 'trigger'"
 """The type and SQL of what holds the table's name (triggers have names of their own)."""
 
 
 # an FTS table's external content option: content=docs, 'docs', "docs", [docs] or `docs`
-_CONTENT = re.compile(r"""\bcontent\s*=\s*(?:'((?:[^']|'')*)'|"((?:[^"]|"")*)"|\[([^\]]*)\]|`([^`]*)`|([^\s,)]+))""", re.I)
+_CONTENT = re.compile(
+    r"""\bcontent\s*=\s*(?:'((?:[^']|'')*)'|"((?:[^"]|"")*)"|\[([^\]]*)\]|`([^`]*)`|([^\s,)]+))""", re.I
+)
+
+
 def _named(match: re.Match[str]) -> str:
     """The identifier a regex's groups caught, unquoted."""
     return next(g for g in match.groups() if g is not None).replace('""', '"').replace("''", "'")
@@ -321,6 +365,74 @@ def check_dependents(execute: Callable[..., list[Any]], table: str, path: str) -
             hint='load with mode = "append" (--mode append) or "upsert" (--mode upsert), which keep them right; '
             "or drop them, replace, and make them again",
         )
+
+
+# SQLite refusing to compile an INSERT into the table as its schema stands
+_NO_FUNCTION = re.compile(r"^(?:no such function: (\S+)|unknown function: (\S+?)\(\))$")
+_NO_TABLE = re.compile(r"^no such table: (?:main\.)?(.+)$")
+_MISMATCH = re.compile(r"^foreign key mismatch")
+
+
+def _check_fails(execute: Callable[..., list[Any]], held: str, table: str) -> SchemaMismatchError | None:
+    """A read-only connection compiles no CHECK into an INSERT: the table's CREATE statement
+    made again in memory, where SQLite resolves its CHECKs' functions."""
+    import sqlite3
+
+    found = execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE", (held,))
+    if not found or is_virtual(found[0][0]):
+        return None
+    scratch = sqlite3.connect(":memory:")
+    try:
+        scratch.execute(found[0][0])
+    except sqlite3.Error as exc:
+        return unusable(str(exc), table, [])
+    finally:
+        scratch.close()
+    return None
+
+
+def insert_sql(table: str, names: Iterable[str]) -> str:
+    """An INSERT of ``names`` into ``table`` that, under EXPLAIN, SQLite compiles with the
+    table's triggers, CHECKs, DEFAULTs of the columns left out and foreign keys, and runs nothing."""
+    cols = [quote(n) for n in names]
+    return (
+        f"EXPLAIN INSERT INTO main.{quote(table)} ({', '.join(cols)}) SELECT {', '.join(['NULL'] * len(cols))} WHERE 0"
+    )
+
+
+def unusable(message: str, table: str, objects: Iterable[tuple[Any, ...]]) -> SchemaMismatchError | None:
+    """Where SQLite's ``message`` says an INSERT into ``table`` cannot even be compiled (a
+    function an application registers on its own connections, a table dropped since, a
+    foreign key to columns that are not a key): the error naming the table's trigger or
+    constraint (``objects``: its ``sqlite_master`` rows, type, name, sql). A rerun meets it again."""
+    function, gone = _NO_FUNCTION.match(message), _NO_TABLE.match(message)
+    if function:
+        name = next(g for g in function.groups() if g)
+        said = f"calls {name}(), a function the loader's connection does not have"
+        found = re.compile(rf"(?<![\w$]){re.escape(name)}\s*\(", re.IGNORECASE)
+        hint = "an application registers such a function on its own connections only: "
+    elif gone:
+        name = gone.group(1)
+        said = f"names table {name!r}, which is not there"
+        found = re.compile(rf"(?<![\w$]){re.escape(name)}(?![\w$])", re.IGNORECASE)
+        hint = f"make table {name!r} again, or "
+    elif _MISMATCH.match(message):
+        return SchemaMismatchError(
+            f"table {table!r} cannot take rows: its foreign key references columns of the parent table that are "
+            f"not its PRIMARY KEY or a UNIQUE index (SQLite: {message})",
+            hint="give the parent table that key (or the child's foreign key the parent's key), then rerun",
+        )
+    else:
+        return None
+    where, it = f"a CHECK constraint, DEFAULT or generated column of table {table!r}", "the table's definition"
+    for kind, obj, sql in objects:
+        if kind == "trigger" and found.search(sql or ""):
+            where, it = f"trigger {obj!r} on table {table!r}", f"trigger {obj!r}"
+            break
+    return SchemaMismatchError(
+        f"table {table!r} cannot take rows: {where} {said} (SQLite: {message})",
+        hint=f"{hint}drop or change {it}, or load into another table, then rerun",
+    )
 
 
 def check_kind(kind: str | None, path: str, table: str) -> None:

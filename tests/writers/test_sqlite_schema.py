@@ -6,9 +6,9 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-from pathlib import Path
 
 from loader.errors import EXIT_LOCKED, EXIT_USAGE
 from tests.conftest import write_csv
@@ -206,3 +206,71 @@ def test_a_replace_of_a_table_only_views_and_its_own_triggers_name_goes_on(tmp_p
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT id FROM v").fetchall() == [(1,)]
     conn.close()
+
+
+_FUNCTION_HINT = "  hint: an application registers such a function on its own connection"
+
+
+@pytest.mark.parametrize(
+    ("ddl", "error", "hint"),
+    [
+        (
+            "CREATE TABLE t (id INTEGER, name TEXT, slug TEXT); CREATE TRIGGER tr AFTER INSERT ON t BEGIN "
+            "UPDATE t SET slug = slugify(new.name) WHERE rowid = new.rowid; END;",
+            "trigger 'tr' on table 't' calls slugify(), a function the loader's connection does not have "
+            "(SQLite: no such function: slugify)",
+            f"{_FUNCTION_HINT}s only: drop or change trigger 'tr', or load into another table, then rerun",
+        ),
+        (
+            "CREATE TABLE t (id INTEGER, name TEXT, c TEXT DEFAULT (uuid4()));",
+            "a CHECK constraint, DEFAULT or generated column of table 't' calls uuid4(), a function the loader's "
+            "connection does not have (SQLite: unknown function: uuid4())",
+            f"{_FUNCTION_HINT}s only: drop or change the table's definition, or load into another table, then rerun",
+        ),
+        (
+            "CREATE TABLE t (id INTEGER, name TEXT CHECK (regexp('^[A-Z]', name)));",
+            "a CHECK constraint, DEFAULT or generated column of table 't' calls regexp(), a function the loader's "
+            "connection does not have (SQLite: unknown function: regexp())",
+            f"{_FUNCTION_HINT}s only: drop or change the table's definition, or load into another table, then rerun",
+        ),
+        (
+            "CREATE TABLE t (id INTEGER, name TEXT); CREATE TABLE audit (x); CREATE TRIGGER tr AFTER INSERT ON t "
+            "BEGIN INSERT INTO audit VALUES (new.id); END; DROP TABLE audit;",
+            "trigger 'tr' on table 't' names table 'audit', which is not there (SQLite: no such table: main.audit)",
+            "  hint: make table 'audit' again, or drop or change trigger 'tr', or load into another table, then rerun",
+        ),
+    ],
+    ids=["trigger-function", "default-function", "check-function", "trigger-dropped-table"],
+)
+def test_a_table_whose_schema_no_insert_can_compile_is_exit_65_naming_it_before_any_row(
+    tmp_path: Path, ddl: str, error: str, hint: str
+) -> None:
+    """Exit 1 ("rerun and it resumes") with SQLite's bare text, and the dry run said ok."""
+    db = tmp_path / "fn.db"
+    with sqlite3.connect(db) as conn:
+        conn.create_function("regexp", 2, lambda p, v: 1)  # as the application's own connection has it
+        conn.executescript(ddl)
+    conn.close()
+    src = write_csv(tmp_path / "fn.csv", ["id", "name"], [[1, "Hello World"]])
+    load = ["load", str(src), str(db), "--table", "t"]
+    expected = [f"loader: error: {db}: table 't' cannot take rows: {error}", hint]
+    done = in_process(*load)
+    assert (done.returncode, done.stderr.splitlines()[:2]) == (65, expected)
+    # the dry run's read-only connection compiles no CHECK: it makes the table in memory, where
+    # SQLite words the same refusal its own way
+    said = error.replace("unknown function: regexp()", "no such function: regexp")
+    dry = in_process(*load, "--dry-run")
+    assert (dry.returncode, dry.stderr.splitlines()[:2]) == (65, [expected[0].replace(error, said), hint])
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM t").fetchone() == (0,)
+    conn.close()
+
+
+def test_a_default_that_cannot_compile_is_no_error_when_the_input_gives_its_column(tmp_path: Path) -> None:
+    db = tmp_path / "fn.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER, c TEXT DEFAULT (uuid4()))")
+    conn.close()
+    src = write_csv(tmp_path / "fn.csv", ["id", "c"], [[1, "x"]])
+    for args in (["--dry-run"], ["-q"]):
+        assert in_process("load", str(src), str(db), "--table", "t", *args).returncode == 0
