@@ -1294,6 +1294,32 @@ def test_a_column_the_table_has_in_another_unicode_normalization_is_spelled_out(
     assert sqlite_rows(db, "SELECT * FROM t ORDER BY id") == [(1, "a"), (2, "b")]
 
 
+@pytest.mark.parametrize(("header", "key"), [("Name ", "Name "), ("name\t", "name\t")])
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_column_the_table_has_without_the_spaces_around_it_is_said_with_a_rename_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], header: str, key: str, fmt: str
+) -> None:
+    """A spreadsheet's header ``Name `` for the table's ``name`` was told to --alter, which added
+    a second, near-identical column and split the rows between the two."""
+    from loader.cli import main
+
+    db = tmp_path / "s.db"
+    assert load(csv_file(tmp_path / "s1.csv", "id,name\n1,a\n"), db, table="t").rows_written == 1
+    src = tmp_path / f"s2.{fmt}"
+    if fmt == "csv":
+        src.write_text(f"id,{header}\n2,b\n", encoding="utf-8")
+    else:
+        src.write_text(json.dumps({"id": 2, key: "b"}) + "\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["load", str(src), str(db), "--table", "t"]) == 65
+    assert capsys.readouterr().err.splitlines() == [
+        f"loader: error: {src}, column {key!r}: table 't' has no column {key!r}: it has 'name', "
+        "which differs only in the spaces around it",
+        '  hint: rename the column to the table\'s spelling ([[transform]] type = "rename", columns = '
+        f'{{ {json.dumps(key)} = "name" }}), then rerun: --alter would add a second column that looks the same',
+    ]
+
+
 @pytest.mark.parametrize(
     ("name", "table"),
     [
