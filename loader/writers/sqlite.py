@@ -64,6 +64,7 @@ from .sqlite_schema import (
     is_virtual,
     job_rows,
     key_error,
+    partial_key,
     quote,
     replace_stage,
     required_columns,
@@ -454,7 +455,7 @@ class SQLiteWriter(Refusals, Transactional):
         key columns unique, or every row would be added again (SQLite refuses the upsert)."""
         key = {fold(c) for c in self.config.primary_key}
         if key not in unique_keys(self._execute, self.into):
-            raise key_error(self.config, self.table)
+            raise key_error(self.config, self.table, partial_key(self._execute, self.into, self.config.primary_key))
 
     def _check_columns(self, schema: pa.Schema) -> None:
         generated = generated_columns(self._execute(f"PRAGMA table_xinfo({quote(self.into)})"))

@@ -215,13 +215,14 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
             # a table not there yet is made by the load, with the key
             keyed = columns and config.mode in ("upsert", "ignore")
             keys = unique_keys(lambda sql: conn.execute(sql).fetchall(), held) if keyed else None
+            near = partial_key(lambda sql: conn.execute(sql).fetchall(), held, config.primary_key) if keyed else None
             broken = unusable_inserts(lambda *a: conn.execute(*a).fetchall(), held, table, columns) if kind else ()
     except sqlite3.Error as exc:  # in the load's words and exit code: a locked database is 75, not 1
         if getattr(exc, "sqlite_errorcode", None) == SQLITE_READONLY_ROLLBACK:
             return Peek({}, {}, note=pending_journal(path))
         raise db_error(exc, path, config.busy_timeout, " (while reading it for --dry-run)") from None
     if keys is not None and {fold(c) for c in config.primary_key} not in keys:
-        raise key_error(config, table)
+        raise key_error(config, table, near)
     declared = declared_types(columns, strict)
     entries = state_entries(state_rows)
     if kind is None and rows_committed(JobState.parse(entries)):
@@ -492,11 +493,33 @@ def full_indexes(execute: Callable[[str], Any], table: str) -> list[tuple[bool, 
     return out
 
 
-def key_error(config: SinkConfig, table: str) -> ConfigError:
+def partial_key(execute: Callable[[str], Any], table: str, key: Iterable[str]) -> str | None:
+    """A UNIQUE index of ``table`` on the ``key`` columns that cannot be an upsert's conflict
+    target (``full_indexes`` leaves it out): its name and why, or None."""
+    wanted = {fold(k) for k in key}
+    for _, name, unique, _, partial in execute(f"PRAGMA index_list({quote(table)})"):
+        cols = [r[2] for r in execute(f"PRAGMA index_info({quote(name)})")]
+        named = {fold(c) for c in cols if c is not None}
+        if None in cols:  # an expression's columns are not listed: those of the key it names
+            sql = fold(str(execute(f"SELECT sql FROM sqlite_master WHERE name = {_literal(name)}")[0][0]))
+            named |= {k for k in wanted if re.search(rf"(?<![\w$]){re.escape(k)}(?![\w$])", sql)}
+        if unique and named and named <= wanted and (partial or None in cols):
+            return f"{name!r} is " + ("partial (it has a WHERE clause)" if partial else "on an expression")
+    return None
+
+
+def _literal(text: str) -> str:
+    """``text`` as a SQL string literal (these callers bind no parameters)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def key_error(config: SinkConfig, table: str, near: str | None = None) -> ConfigError:
+    """``near``: a UNIQUE index on the key that cannot serve (``partial_key``)."""
     cols = ", ".join(config.primary_key)
+    why = f": its UNIQUE index {near}, which SQLite cannot match an upsert's conflict against" if near else ""
     return ConfigError(
         f"sink.primary_key: table {table!r} has no PRIMARY KEY or UNIQUE index on ({cols}), "
-        f"which mode {config.mode!r} needs",
+        f"which mode {config.mode!r} needs{why}",
         hint=f"create one (CREATE UNIQUE INDEX ... ON {quote(table)} ("
         + ", ".join(quote(c) for c in config.primary_key)
         + ')), or load with mode = "append" (--mode append)',

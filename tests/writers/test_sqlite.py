@@ -923,6 +923,32 @@ def test_ignore_and_upsert_reject_a_row_another_constraint_refuses(tmp_path: Pat
     )
 
 
+@pytest.mark.parametrize(
+    ("index", "why"),
+    [("(email) WHERE deleted = 0", "partial (it has a WHERE clause)"), ("(lower(email))", "on an expression")],
+)
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_an_upsert_key_whose_only_unique_index_is_partial_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], index: str, why: str, dry_run: bool
+) -> None:
+    """The message said the table had no UNIQUE index on (email), and hinted to create one,
+    where the user had one: a partial or expression index cannot serve as the key."""
+    from loader.cli import main
+
+    db = tmp_path / "p.db"
+    with sqlite3.connect(db) as conn:
+        conn.executescript(f"CREATE TABLE t (email TEXT, deleted INTEGER); CREATE UNIQUE INDEX ue ON t {index};")
+    conn.close()
+    src = csv_file(tmp_path / "u.csv", "email,deleted\na@x,0\n")
+    args = ["load", src, str(db), "--table", "t", "--mode", "upsert", "--primary-key", "email"]
+    capsys.readouterr()
+    assert main([*args, *(["--dry-run"] if dry_run else [])]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "loader: error: sink.primary_key: table 't' has no PRIMARY KEY or UNIQUE index on (email), which mode "
+        f"'upsert' needs: its UNIQUE index 'ue' is {why}, which SQLite cannot match an upsert's conflict against"
+    )
+
+
 @pytest.mark.parametrize("mode", ["upsert", "ignore"])
 def test_upsert_and_ignore_need_the_key_unique_in_an_existing_table(tmp_path: Path, mode: str) -> None:
     """Without it, ignore added every row again and upsert failed on SQLite's words, exit 1."""
