@@ -555,6 +555,7 @@ class Pipeline:
         self._required = () if dropped else peeked.required
         self._generated = () if dropped else peeked.generated
         self._fixed = not dropped and peeked.fixed
+        self._unusable = () if dropped else peeked.unusable
         self._check_recorded_partitions(files, state)
 
         def first_values(columns: list[str]) -> dict[str, Any]:
@@ -579,6 +580,10 @@ class Pipeline:
             with naming_file(path):
                 check_required(self.table, getattr(self, "_required", ()), schema)
                 check_generated(self.table, getattr(self, "_generated", ()), schema)
+                names = {fold(n) for n in schema.names}
+                for column, error in getattr(self, "_unusable", ()):
+                    if column is None or fold(column) not in names:
+                        raise error
                 fixed = getattr(self, "_fixed", False)
                 for f in new_columns(self.table, columns, schema, alter=self.job.sink.alter, fixed=fixed):
                     columns[f.name] = ""  # added by --alter: in the table for the files after

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from .. import kernels
 from ..chunk import Chunk, Reject
+from ..errors import LoaderError
 from ..suggest import fold
 
 if TYPE_CHECKING:
@@ -42,6 +43,10 @@ class Peek(NamedTuple):
     """The table takes no new columns, ``alter`` or not (SQLite: a virtual table)."""
     note: str | None = None
     """Why the target was not read, for the plan to say (SQLite: a crashed writer's pending journal)."""
+    unusable: tuple[tuple[str | None, LoaderError], ...] = ()
+    """Why the table takes no rows as its schema stands (SQLite: a trigger calling a function
+    the loader lacks): with None, any input; with a column, an input without that column
+    (its DEFAULT is what fails)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -189,7 +189,16 @@ def _missing(table: str | None, name: str, columns: Iterable[str]) -> SchemaMism
     """The table lacks ``name``: where it has the same name in another Unicode normalization
     (NFC ``café`` beside NFD), both spelled out, and no --alter in the hint (it would add a
     second column that looks the same)."""
+    columns = list(columns)
     twin = normal_twin(name, columns)
+    padded = next((c for c in columns if fold(c.strip()) == fold(name.strip())), None)
+    if twin is None and padded is not None:  # a spreadsheet's header with a space (or tab) around it
+        return SchemaMismatchError(
+            f"table {table!r} has no column {name!r}: it has {padded!r}, which differs only in the spaces around it",
+            column=name,
+            hint=f'rename the column to the table\'s spelling ([[transform]] type = "rename", columns = '
+            f"{{ {json.dumps(name)} = {json.dumps(padded)} }}), then rerun: --alter would add a second column that looks the same",
+        )
     if twin is None:
         return SchemaMismatchError(f"table {table!r} has no column {name!r}", column=name)
     return SchemaMismatchError(

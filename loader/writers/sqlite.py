@@ -40,13 +40,15 @@ from ..suggest import fold
 from .base import Refused, Transactional, check_generated, check_required, new_columns
 from .encode import sqlite_type
 from .sqlite_errors import db_error, is_locked, sqlite_message
-from .sqlite_refusals import Guards, Refusals, RefusalStop, read_guards, refused_rejects
+from .sqlite_refusals import Guards, Refusals, RefusalStop, foreign_keys, read_guards, refused_rejects
 from .sqlite_schema import (
     KIND_SQL,
     REPLACING,
     STAGE_TABLE,
     STATE_TABLE,
+    TABLE_OBJECTS_SQL,
     Rows,
+    check_dependents,
     check_kind,
     check_table,
     check_target,
@@ -56,11 +58,13 @@ from .sqlite_schema import (
     full_indexes,
     generated_columns,
     index_name,
+    insert_sql,
     is_strict,
     is_utf8,
     is_virtual,
     job_rows,
     key_error,
+    partial_key,
     quote,
     replace_stage,
     required_columns,
@@ -71,6 +75,7 @@ from .sqlite_schema import (
     state_sql,
     stored_key,
     unique_keys,
+    unusable,
 )
 
 PartEntries = Callable[[int, int, list[Refused]], dict[str, str]]
@@ -214,6 +219,7 @@ class SQLiteWriter(Refusals, Transactional):
                 self._temp_beside_target()
             else:
                 self._execute("PRAGMA temp_store=MEMORY")
+            self._enforce_foreign_keys()
             self._execute(
                 f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} ("
                 "job TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, "
@@ -228,6 +234,15 @@ class SQLiteWriter(Refusals, Transactional):
         finally:
             self._deadline = None
         return self
+
+    def _enforce_foreign_keys(self) -> None:
+        """The table's foreign keys refuse a row whose parent row is not there, as they do in
+        its owner's connections: SQLite enforces them only where a connection turns them on,
+        which it can outside a transaction only, so here. Not in ``replace``: its new table
+        declares none, and with them on, dropping the old one would delete as ON DELETE
+        CASCADE says in the tables referencing it (``check_dependents`` refuses those)."""
+        if self.config.mode != "replace" and self._execute(f"PRAGMA foreign_key_list({quote(self.table)})"):
+            self._execute("PRAGMA foreign_keys=ON")
 
     def _busy_wait(self, seconds: float) -> None:
         """SQLite's own wait for a lock: the whole ``sink.busy_timeout`` inside a transaction,
@@ -360,6 +375,8 @@ class SQLiteWriter(Refusals, Transactional):
         suggest.require_columns("sink.primary_key", self.config.primary_key, schema.names, fold_case=True)
         kind = self._execute(KIND_SQL, (self.table,))
         check_kind(kind[0][0] if kind else None, self.config.path, self.table)
+        if kind and self.config.mode == "replace":  # before anything changes
+            check_dependents(self._execute, self.table, self.config.path)
         self._virtual = bool(kind) and is_virtual(kind[0][1]) and self.into == self.table
         self.columns = self.existing_columns()
         if fresh and self.config.mode == "replace":
@@ -374,7 +391,27 @@ class SQLiteWriter(Refusals, Transactional):
             self._check_key()
         self._check_columns(schema)
         self._read_guards()
+        self._check_insert(schema.names)
         self._prepared = schema
+
+    def _check_insert(self, names: list[str]) -> None:
+        """An INSERT of the rows' columns compiled once (EXPLAIN: nothing runs), before any row
+        is written: a trigger, CHECK or DEFAULT calling a function only its application's
+        connections have, or writing a table dropped since, fails every row alike, and no
+        rerun mends it (``unusable``: exit 65, naming it)."""
+        assert self.conn is not None
+        sql = insert_sql(self.into, names)
+        try:
+            self.conn.execute(sql)
+        except AdbcError as exc:
+            if is_locked(exc):  # busy reading the schema: waited for as any statement is
+                self._execute(sql)
+                return
+            error = unusable(self._said(exc), self.table, self._execute(TABLE_OBJECTS_SQL, (self.into,)))
+            if error is None:
+                raise db_error(exc, self.config.path, self.config.busy_timeout) from None
+            error.file = self.config.path
+            raise error from None
 
     def _stage_replace(self) -> None:
         """A fresh ``replace`` loads into a stage table of its own, made anew (one left by a run
@@ -399,8 +436,10 @@ class SQLiteWriter(Refusals, Transactional):
 
     def _read_guards(self) -> None:
         """How the table refuses a row, from its constraints' and triggers' SQL (``read_guards``)."""
+        enforced = self.into == self.table and self._execute("PRAGMA foreign_keys")[0][0]
         self._guards = read_guards(
-            self._execute("SELECT type, name, sql FROM sqlite_master WHERE tbl_name = ? COLLATE NOCASE", (self.into,))
+            self._execute(TABLE_OBJECTS_SQL, (self.into,)),
+            foreign_keys(self._execute, self.into) if enforced else (),
         )
 
     def _create(self, schema: pa.Schema) -> None:
@@ -417,7 +456,7 @@ class SQLiteWriter(Refusals, Transactional):
         key columns unique, or every row would be added again (SQLite refuses the upsert)."""
         key = {fold(c) for c in self.config.primary_key}
         if key not in unique_keys(self._execute, self.into):
-            raise key_error(self.config, self.table)
+            raise key_error(self.config, self.table, partial_key(self._execute, self.into, self.config.primary_key))
 
     def _check_columns(self, schema: pa.Schema) -> None:
         generated = generated_columns(self._execute(f"PRAGMA table_xinfo({quote(self.into)})"))
@@ -556,8 +595,24 @@ class SQLiteWriter(Refusals, Transactional):
 
     def _commit(self) -> None:
         self._busy_wait(BUSY_SLICE_S)
-        self._execute("COMMIT")
+        try:
+            self._execute("COMMIT")
+        except ConstraintError as exc:
+            if self._guards.deferred and "FOREIGN KEY" in str(exc):
+                self.rollback()  # a failed COMMIT leaves its transaction open
+                raise self._deferred_stop() from None
+            raise
         self._in_txn = False
+
+    def _deferred_stop(self) -> ConstraintError:
+        return ConstraintError(
+            f"table {self.table!r} has a deferred foreign key (DEFERRABLE INITIALLY DEFERRED), which SQLite checks "
+            "at COMMIT only, and a row of this commit's has no parent row: no row can be rejected alone, so the "
+            "load stops (SQLite: FOREIGN KEY constraint failed)",
+            file=self.config.path,
+            hint="load the parent rows first, or declare the key without DEFERRABLE INITIALLY DEFERRED (a row "
+            "without its parent is then rejected alone), then rerun: committed work is kept",
+        )
 
     def commit(self, job: str, state: dict[str, str]) -> None:
         """Write checkpoint entries and commit them with the staged rows."""

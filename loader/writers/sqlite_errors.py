@@ -22,7 +22,9 @@ _ADBC_PREFIX = re.compile(
 )
 # SQLite refusing a table or column as the target's schema stands: a rerun meets it again
 _SCHEMA = re.compile(
-    r"may not be altered|there is already an? \w+ named|reserved for internal use|missing datatype", re.IGNORECASE
+    r"may not be altered|there is already an? \w+ named|reserved for internal use|missing datatype|"
+    r"^no such function: |^unknown function: |^foreign key mismatch",
+    re.IGNORECASE,
 )
 
 

@@ -11,7 +11,7 @@ half that takes refused rows out of a batch, a stage table or a part.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +56,8 @@ _IDENTIFIER = re.compile(r'"((?:[^"]|"")*)"|`([^`]*)`|\[([^\]]*)\]|([A-Za-z_][A-
 _STRICT = re.compile(r"^cannot store (\w+) value in (\w+) column (.+)$")
 _SEVERITY = ("ABORT", "FAIL", "ROLLBACK")
 _REPLACE = re.compile(r"\bON\s+CONFLICT\s+REPLACE\b", re.IGNORECASE)
+_FOREIGN = "FOREIGN KEY constraint failed"
+_DEFERRED = re.compile(r"\bDEFERRABLE\s+INITIALLY\s+DEFERRED\b", re.IGNORECASE)
 BULK_AFTER = 16  # refused rows in one batch before the rest of it is sorted out in bulk (``_append_bulk``)
 
 
@@ -109,6 +111,48 @@ def checked_columns(expression: str, values: dict[str, Any]) -> str | None:
 
 
 @dataclass(frozen=True)
+class ForeignKey:
+    """One of the table's foreign keys: its columns, and the parent table's it references."""
+
+    columns: tuple[str, ...]
+    parent: str
+    parent_columns: tuple[str, ...]
+
+    def reason(self, table: str, values: dict[str, Any]) -> str:
+        """Why a row with ``values`` is refused by this key (its parent row is not there)."""
+        by_name = {fold(k): v for k, v in values.items()}
+        shown = [repr(by_name.get(fold(c))) for c in self.columns]
+        value = shown[0] if len(shown) == 1 else "(" + ", ".join(shown) + ")"
+        return (
+            f"{', '.join(self.columns)} {value} is not in table {self.parent!r} ({', '.join(self.parent_columns)}), "
+            f"which the foreign key of table {table!r} references ({_FOREIGN})"
+        )
+
+
+def foreign_keys(execute: Callable[[str], list[Any]], table: str) -> tuple[ForeignKey, ...]:
+    """``table``'s foreign keys (``PRAGMA foreign_key_list``: id, seq, table, from, to, ...); a
+    key naming no parent column references the parent's primary key."""
+    grouped: dict[int, list[tuple[Any, ...]]] = {}
+    for row in execute(f"PRAGMA foreign_key_list({quote(table)})"):
+        grouped.setdefault(row[0], []).append(row)
+    keys = []
+    for rows in grouped.values():
+        rows.sort(key=lambda r: r[1])
+        parent = rows[0][2]
+        to = [r[4] for r in rows]
+        if None in to:
+            info = sorted((r for r in execute(f"PRAGMA table_info({quote(parent)})") if r[5]), key=lambda r: r[5])
+            to = [r[1] for r in info]
+        keys.append(ForeignKey(tuple(r[3] for r in rows), parent, tuple(to)))
+    return tuple(keys)
+
+
+def has_deferred_keys(sql: str | None) -> bool:
+    """The table's SQL declares a foreign key SQLite checks only at COMMIT."""
+    return _DEFERRED.search(sql or "") is not None
+
+
+@dataclass(frozen=True)
 class Guards:
     """How the table's constraints and triggers refuse a row (``read_guards``); the
     defaults: as a table without any."""
@@ -120,6 +164,8 @@ class Guards:
         default_factory=dict
     )  # a trigger's RAISE message: its kind, the trigger
     raise_other: str | None = None  # the gravest kind a trigger raises with a computed message
+    foreign: tuple[ForeignKey, ...] = ()  # the table's foreign keys, enforced (``SQLiteWriter.__enter__``)
+    deferred: bool = False  # one of them is checked at COMMIT only, where no row can be told apart
 
     def raised(self, message: str) -> tuple[str, str | None] | None:
         """The kind of ``RAISE`` (ABORT, FAIL, ROLLBACK) and trigger (if known) that
@@ -135,7 +181,7 @@ class Guards:
         return is_constraint(message) or self.raised(message) is not None
 
 
-def read_guards(found: list[tuple[Any, ...]]) -> Guards:
+def read_guards(found: list[tuple[Any, ...]], foreign: tuple[ForeignKey, ...] = ()) -> Guards:
     """How a refused row can be taken out of a batch, from the table's ``sqlite_master``
     rows (type, name, sql): not at all where the table's constraints or triggers end more
     than one statement; through the stage table where the connection's change count does
@@ -161,6 +207,8 @@ def read_guards(found: list[tuple[Any, ...]]) -> Guards:
         bulk=not any(_REPLACE.search(sql or "") for _, _, sql in found),
         raises=raises,
         raise_other=raise_other,
+        foreign=foreign,
+        deferred=bool(foreign) and any(kind == "table" and has_deferred_keys(sql) for kind, _, sql in found),
     )
 
 
@@ -360,11 +408,28 @@ class Refusals:
         ]
 
     def _refused(self, index: int, message: str, values: dict[str, Any]) -> Refused:
+        if message == _FOREIGN:
+            broken = self._broken_key(values)
+            if broken is not None:
+                return Refused(index, broken.reason(self.table, values), ", ".join(broken.columns), values)
         raised = self._guards.raised(message)
         if raised is not None and raised[1] is not None:
             message = f"trigger {raised[1]!r}: {message}"
         reason, column = refusal(message, self.table, values)
         return Refused(index, reason, column, values)
+
+    def _broken_key(self, values: dict[str, Any]) -> ForeignKey | None:
+        """The foreign key whose parent row a refused row's ``values`` do not find (SQLite's
+        message names none); a key with a null column checks nothing (MATCH SIMPLE)."""
+        by_name = {fold(k): v for k, v in values.items()}
+        for key in self._guards.foreign:
+            wanted = [by_name.get(fold(c)) for c in key.columns]
+            if None in wanted or len(key.parent_columns) != len(wanted):
+                continue
+            where = " AND ".join(f"{quote(c)} = ?" for c in key.parent_columns)
+            if not self._execute(f"SELECT 1 FROM {quote(key.parent)} WHERE {where} LIMIT 1", tuple(wanted)):
+                return key
+        return None
 
 
 class RefusalStop(ConstraintError):

@@ -17,7 +17,7 @@ from typing import Any
 from .. import suggest
 from ..compat import sha256
 from ..config import SinkConfig
-from ..errors import ConfigError, SinkError
+from ..errors import ConfigError, SchemaMismatchError, SinkError
 from ..sinks.base import Peek
 from ..state import JobState, folded_job, rows_committed
 from ..suggest import fold
@@ -203,6 +203,8 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
             state_rows = conn.execute(state_sql(job), (job, job)).fetchall() if has_state.fetchone() else []
             kind = conn.execute(KIND_SQL, (table,)).fetchone()
             check_kind(kind[0] if kind else None, path, table)
+            if kind is not None and config.mode == "replace":
+                check_dependents(lambda sql, params=(): conn.execute(sql, params).fetchall(), table, path)
             # a replace under way: its rows, in their stage table, are those the load goes on with
             held = rows_table(state_entries(state_rows), table)
             if held != table:
@@ -213,17 +215,56 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
             # a table not there yet is made by the load, with the key
             keyed = columns and config.mode in ("upsert", "ignore")
             keys = unique_keys(lambda sql: conn.execute(sql).fetchall(), held) if keyed else None
+            near = partial_key(lambda sql: conn.execute(sql).fetchall(), held, config.primary_key) if keyed else None
+            broken = unusable_inserts(lambda *a: conn.execute(*a).fetchall(), held, table, columns) if kind else ()
     except sqlite3.Error as exc:  # in the load's words and exit code: a locked database is 75, not 1
         if getattr(exc, "sqlite_errorcode", None) == SQLITE_READONLY_ROLLBACK:
             return Peek({}, {}, note=pending_journal(path))
         raise db_error(exc, path, config.busy_timeout, " (while reading it for --dry-run)") from None
     if keys is not None and {fold(c) for c in config.primary_key} not in keys:
-        raise key_error(config, table)
+        raise key_error(config, table, near)
     declared = declared_types(columns, strict)
     entries = state_entries(state_rows)
     if kind is None and rows_committed(JobState.parse(entries)):
         entries = {}  # the table was dropped since: the load starts over (``SQLiteWriter.gone``)
-    return Peek(entries, declared, tuple(required_columns(columns)), tuple(generated), is_virtual(kind and kind[1]))
+    for _, error in broken:
+        error.file = path
+    return Peek(
+        entries,
+        declared,
+        tuple(required_columns(columns)),
+        tuple(generated),
+        is_virtual(kind and kind[1]),
+        unusable=broken,
+    )
+
+
+def unusable_inserts(
+    execute: Callable[..., list[Any]], held: str, table: str, columns: list[tuple[Any, ...]]
+) -> tuple[tuple[str | None, SchemaMismatchError], ...]:
+    """The dry run's ``SQLiteWriter._check_insert``, before it knows each file's columns: an
+    INSERT of every column (``columns``: ``PRAGMA table_info`` rows) that SQLite cannot compile
+    (None: any input fails), else each column whose DEFAULT expression cannot be (an input
+    without it fails)."""
+    import sqlite3
+
+    names = [r[1] for r in columns]
+
+    def fails(cols: list[str]) -> SchemaMismatchError | None:
+        try:
+            execute(insert_sql(held, cols))
+        except sqlite3.Error as exc:
+            error = unusable(str(exc), table, execute(TABLE_OBJECTS_SQL, (held,)))
+            if error is None:
+                raise
+            return error
+        return None
+
+    every = fails(names) or _check_fails(execute, held, table)
+    if every is not None:
+        return ((None, every),)
+    defaults = [(r[1], fails([n for n in names if n != r[1]])) for r in columns if "(" in str(r[4] or "")]
+    return tuple((name, error) for name, error in defaults if error is not None)
 
 
 def peek_first_values(path: str, table: str, columns: list[str], config: SinkConfig) -> dict[str, Any]:
@@ -279,8 +320,120 @@ def _read_only(path: str, timeout: float) -> Iterator[Any]:
         conn.close()
 
 
+TABLE_OBJECTS_SQL = "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = ? COLLATE NOCASE"
+"""The table and its indexes and triggers: type, name, SQL."""
 KIND_SQL = "SELECT type, sql FROM sqlite_master WHERE name = ? COLLATE NOCASE AND type <> 'trigger'"
 """The type and SQL of what holds the table's name (triggers have names of their own)."""
+
+
+# an FTS table's external content option: content=docs, 'docs', "docs", [docs] or `docs`
+_CONTENT = re.compile(
+    r"""\bcontent\s*=\s*(?:'((?:[^']|'')*)'|"((?:[^"]|"")*)"|\[([^\]]*)\]|`([^`]*)`|([^\s,)]+))""", re.I
+)
+
+
+def _named(match: re.Match[str]) -> str:
+    """The identifier a regex's groups caught, unquoted."""
+    return next(g for g in match.groups() if g is not None).replace('""', '"').replace("''", "'")
+
+
+def dependents(execute: Callable[..., list[Any]], table: str) -> list[str]:
+    """What outside ``table`` would go stale or break if it were dropped and made anew: an FTS
+    table indexing its text (``content=``), another table's foreign key referencing it. Views
+    and other tables' triggers are not: they name the new table (``SQLiteWriter._swap``)."""
+    found = [
+        f"table {name!r} (its foreign key references {table!r})"
+        for (name,) in execute(
+            "SELECT DISTINCT m.name FROM sqlite_master m, pragma_foreign_key_list(m.name) f "
+            "WHERE m.type = 'table' AND f.\"table\" = ? COLLATE NOCASE AND m.name <> ? COLLATE NOCASE",
+            (table, table),
+        )
+    ]
+    for name, sql in execute("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name <> ?", (table,)):
+        if is_virtual(sql) and any(fold(_named(m)) == fold(table) for m in _CONTENT.finditer(sql or "")):
+            found.append(f"virtual table {name!r} (it indexes the text of {table!r}: content={table})")
+    return found
+
+
+def check_dependents(execute: Callable[..., list[Any]], table: str, path: str) -> None:
+    """``replace`` drops the table and makes it anew, without its key: what depends on it from
+    outside (``dependents``) would answer with the old rows or fail, so it is refused first."""
+    found = dependents(execute, table)
+    if found:
+        raise ConfigError(
+            f"sink.mode: replace would drop table {table!r} in {path} and make it anew, which would leave what "
+            f"depends on it stale or broken: {'; '.join(found)}",
+            hint='load with mode = "append" (--mode append) or "upsert" (--mode upsert), which keep them right; '
+            "or drop them, replace, and make them again",
+        )
+
+
+# SQLite refusing to compile an INSERT into the table as its schema stands
+_NO_FUNCTION = re.compile(r"^(?:no such function: (\S+)|unknown function: (\S+?)\(\))$")
+_NO_TABLE = re.compile(r"^no such table: (?:main\.)?(.+)$")
+_MISMATCH = re.compile(r"^foreign key mismatch")
+
+
+def _check_fails(execute: Callable[..., list[Any]], held: str, table: str) -> SchemaMismatchError | None:
+    """A read-only connection compiles no CHECK into an INSERT: the table's CREATE statement
+    made again in memory, where SQLite resolves its CHECKs' functions."""
+    import sqlite3
+
+    found = execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE", (held,))
+    if not found or is_virtual(found[0][0]):
+        return None
+    scratch = sqlite3.connect(":memory:")
+    try:
+        scratch.execute(found[0][0])
+    except sqlite3.Error as exc:
+        return unusable(str(exc), table, [])
+    finally:
+        scratch.close()
+    return None
+
+
+def insert_sql(table: str, names: Iterable[str]) -> str:
+    """An INSERT of ``names`` into ``table`` that, under EXPLAIN, SQLite compiles with the
+    table's triggers, CHECKs, DEFAULTs of the columns left out and foreign keys, and runs nothing."""
+    cols = [quote(n) for n in names]
+    return (
+        f"EXPLAIN INSERT INTO main.{quote(table)} ({', '.join(cols)}) SELECT {', '.join(['NULL'] * len(cols))} WHERE 0"
+    )
+
+
+def unusable(message: str, table: str, objects: Iterable[tuple[Any, ...]]) -> SchemaMismatchError | None:
+    """Where SQLite's ``message`` says an INSERT into ``table`` cannot even be compiled (a
+    function an application registers on its own connections, a table dropped since, a
+    foreign key to columns that are not a key): the error naming the table's trigger or
+    constraint (``objects``: its ``sqlite_master`` rows, type, name, sql). A rerun meets it again."""
+    function, gone = _NO_FUNCTION.match(message), _NO_TABLE.match(message)
+    if function:
+        name = next(g for g in function.groups() if g)
+        said = f"calls {name}(), a function the loader's connection does not have"
+        found = re.compile(rf"(?<![\w$]){re.escape(name)}\s*\(", re.IGNORECASE)
+        hint = "an application registers such a function on its own connections only: "
+    elif gone:
+        name = gone.group(1)
+        said = f"names table {name!r}, which is not there"
+        found = re.compile(rf"(?<![\w$]){re.escape(name)}(?![\w$])", re.IGNORECASE)
+        hint = f"make table {name!r} again, or "
+    elif _MISMATCH.match(message):
+        return SchemaMismatchError(
+            f"table {table!r} cannot take rows: its foreign key references columns of the parent table that are "
+            f"not its PRIMARY KEY or a UNIQUE index (SQLite: {message})",
+            hint="give the parent table that key (or the child's foreign key the parent's key), then rerun",
+        )
+    else:
+        return None
+    where, it = f"a CHECK constraint, DEFAULT or generated column of table {table!r}", "the table's definition"
+    for kind, obj, sql in objects:
+        if kind == "trigger" and found.search(sql or ""):
+            where, it = f"trigger {obj!r} on table {table!r}", f"trigger {obj!r}"
+            break
+    return SchemaMismatchError(
+        f"table {table!r} cannot take rows: {where} {said} (SQLite: {message})",
+        hint=f"{hint}drop or change {it}, or load into another table, then rerun",
+    )
 
 
 def check_kind(kind: str | None, path: str, table: str) -> None:
@@ -340,11 +493,33 @@ def full_indexes(execute: Callable[[str], Any], table: str) -> list[tuple[bool, 
     return out
 
 
-def key_error(config: SinkConfig, table: str) -> ConfigError:
+def partial_key(execute: Callable[[str], Any], table: str, key: Iterable[str]) -> str | None:
+    """A UNIQUE index of ``table`` on the ``key`` columns that cannot be an upsert's conflict
+    target (``full_indexes`` leaves it out): its name and why, or None."""
+    wanted = {fold(k) for k in key}
+    for _, name, unique, _, partial in execute(f"PRAGMA index_list({quote(table)})"):
+        cols = [r[2] for r in execute(f"PRAGMA index_info({quote(name)})")]
+        named = {fold(c) for c in cols if c is not None}
+        if None in cols:  # an expression's columns are not listed: those of the key it names
+            sql = fold(str(execute(f"SELECT sql FROM sqlite_master WHERE name = {_literal(name)}")[0][0]))
+            named |= {k for k in wanted if re.search(rf"(?<![\w$]){re.escape(k)}(?![\w$])", sql)}
+        if unique and named and named <= wanted and (partial or None in cols):
+            return f"{name!r} is " + ("partial (it has a WHERE clause)" if partial else "on an expression")
+    return None
+
+
+def _literal(text: str) -> str:
+    """``text`` as a SQL string literal (these callers bind no parameters)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def key_error(config: SinkConfig, table: str, near: str | None = None) -> ConfigError:
+    """``near``: a UNIQUE index on the key that cannot serve (``partial_key``)."""
     cols = ", ".join(config.primary_key)
+    why = f": its UNIQUE index {near}, which SQLite cannot match an upsert's conflict against" if near else ""
     return ConfigError(
         f"sink.primary_key: table {table!r} has no PRIMARY KEY or UNIQUE index on ({cols}), "
-        f"which mode {config.mode!r} needs",
+        f"which mode {config.mode!r} needs{why}",
         hint=f"create one (CREATE UNIQUE INDEX ... ON {quote(table)} ("
         + ", ".join(quote(c) for c in config.primary_key)
         + ')), or load with mode = "append" (--mode append)',

@@ -923,6 +923,32 @@ def test_ignore_and_upsert_reject_a_row_another_constraint_refuses(tmp_path: Pat
     )
 
 
+@pytest.mark.parametrize(
+    ("index", "why"),
+    [("(email) WHERE deleted = 0", "partial (it has a WHERE clause)"), ("(lower(email))", "on an expression")],
+)
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_an_upsert_key_whose_only_unique_index_is_partial_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], index: str, why: str, dry_run: bool
+) -> None:
+    """The message said the table had no UNIQUE index on (email), and hinted to create one,
+    where the user had one: a partial or expression index cannot serve as the key."""
+    from loader.cli import main
+
+    db = tmp_path / "p.db"
+    with sqlite3.connect(db) as conn:
+        conn.executescript(f"CREATE TABLE t (email TEXT, deleted INTEGER); CREATE UNIQUE INDEX ue ON t {index};")
+    conn.close()
+    src = csv_file(tmp_path / "u.csv", "email,deleted\na@x,0\n")
+    args = ["load", src, str(db), "--table", "t", "--mode", "upsert", "--primary-key", "email"]
+    capsys.readouterr()
+    assert main([*args, *(["--dry-run"] if dry_run else [])]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "loader: error: sink.primary_key: table 't' has no PRIMARY KEY or UNIQUE index on (email), which mode "
+        f"'upsert' needs: its UNIQUE index 'ue' is {why}, which SQLite cannot match an upsert's conflict against"
+    )
+
+
 @pytest.mark.parametrize("mode", ["upsert", "ignore"])
 def test_upsert_and_ignore_need_the_key_unique_in_an_existing_table(tmp_path: Path, mode: str) -> None:
     """Without it, ignore added every row again and upsert failed on SQLite's words, exit 1."""
@@ -1292,6 +1318,32 @@ def test_a_column_the_table_has_in_another_unicode_normalization_is_spelled_out(
     )
     assert main(["run", str(tmp_path / "r.toml"), "-q"]) == 0
     assert sqlite_rows(db, "SELECT * FROM t ORDER BY id") == [(1, "a"), (2, "b")]
+
+
+@pytest.mark.parametrize(("header", "key"), [("Name ", "Name "), ("name\t", "name\t")])
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_column_the_table_has_without_the_spaces_around_it_is_said_with_a_rename_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], header: str, key: str, fmt: str
+) -> None:
+    """A spreadsheet's header ``Name `` for the table's ``name`` was told to --alter, which added
+    a second, near-identical column and split the rows between the two."""
+    from loader.cli import main
+
+    db = tmp_path / "s.db"
+    assert load(csv_file(tmp_path / "s1.csv", "id,name\n1,a\n"), db, table="t").rows_written == 1
+    src = tmp_path / f"s2.{fmt}"
+    if fmt == "csv":
+        src.write_text(f"id,{header}\n2,b\n", encoding="utf-8")
+    else:
+        src.write_text(json.dumps({"id": 2, key: "b"}) + "\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["load", str(src), str(db), "--table", "t"]) == 65
+    assert capsys.readouterr().err.splitlines() == [
+        f"loader: error: {src}, column {key!r}: table 't' has no column {key!r}: it has 'name', "
+        "which differs only in the spaces around it",
+        '  hint: rename the column to the table\'s spelling ([[transform]] type = "rename", columns = '
+        f'{{ {json.dumps(key)} = "name" }}), then rerun: --alter would add a second column that looks the same',
+    ]
 
 
 @pytest.mark.parametrize(

@@ -163,3 +163,60 @@ def test_columns_named_every_name_of_a_rowid_keep_the_rows_order(tmp_path: Path,
 def test_a_check_constraints_reject_names_the_columns_its_expression_reads(message: str, column: str | None) -> None:
     values = {"id": 2, "n": -1, "name": "bad", "my col": 3}
     assert refusal(message, "t", values) == (f"table 't' refuses the row ({message})", column)
+
+
+def _fk_db(db: Path, deferred: bool = False) -> None:
+    """A parent with rows 1 and 2, and a child whose owner declares its foreign key (with
+    ON DELETE CASCADE, as applications do) and turns enforcing on in its own connections."""
+    defer = " DEFERRABLE INITIALLY DEFERRED" if deferred else ""
+    with sqlite3.connect(db) as conn:
+        conn.executescript(
+            "CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT);"
+            "INSERT INTO parent VALUES (1, 'a'), (2, 'b');"
+            "CREATE TABLE child (id INTEGER PRIMARY KEY, "
+            f"parent_id INTEGER NOT NULL REFERENCES parent(id) ON DELETE CASCADE{defer}, v TEXT);"
+        )
+    conn.close()
+
+
+@pytest.mark.parametrize("run", ENGINES)
+@pytest.mark.parametrize("mode", ["append", "upsert"])
+def test_a_row_whose_parent_row_is_not_there_is_rejected_naming_the_column_and_parent(
+    tmp_path: Path, run: dict, mode: str
+) -> None:
+    """The loader's connection never enforced foreign keys: the orphan row loaded (exit 0),
+    and the owner's app, which enforces them, then found its table inconsistent."""
+    db = tmp_path / "fk.db"
+    _fk_db(db)
+    src = tmp_path / "child.csv"
+    src.write_text("id,parent_id,v\n1,1,ok\n2,2,ok\n3,99,orphan\n4,1,ok\n")
+    report = load(str(src), db, table="child", sink_options={"mode": mode, "primary_key": ["id"]}, run_options=run)
+    assert (report.rows_read, report.rows_written, report.rows_rejected) == (4, 3, 1)
+    assert sqlite_rows(db, "SELECT id, parent_id FROM child ORDER BY id") == [(1, 1), (2, 2), (4, 1)]
+    assert sqlite_rows(db, "PRAGMA foreign_key_check") == []
+    rejects = [json.loads(line) for line in rejects_of(db, "table:child").read_text().splitlines()]
+    assert [(r["row"], r["column"], r["reason"]) for r in rejects] == [
+        (
+            3,
+            "parent_id",
+            "parent_id 99 is not in table 'parent' (id), which the foreign key of table 'child' references "
+            "(FOREIGN KEY constraint failed)",
+        )
+    ]
+
+
+def test_a_deferred_foreign_key_stops_the_load_at_commit_and_keeps_nothing_of_the_batch(tmp_path: Path) -> None:
+    """SQLite checks a deferred foreign key at COMMIT only, where no row can be told apart:
+    the load stops (exit 65) naming the table's deferred key, its transaction undone."""
+    from loader.errors import ConstraintError
+
+    db = tmp_path / "fk.db"
+    _fk_db(db, deferred=True)
+    src = tmp_path / "child.csv"
+    src.write_text("id,parent_id,v\n1,1,ok\n3,99,orphan\n")
+    with pytest.raises(ConstraintError) as err:
+        load(str(src), db, table="child")
+    assert err.value.exit_code == 65
+    assert "deferred foreign key" in str(err.value)
+    assert sqlite_rows(db, "SELECT count(*) FROM child") == [(0,)]
+    assert sqlite_rows(db, "PRAGMA foreign_key_check") == []

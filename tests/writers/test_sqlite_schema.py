@@ -8,9 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from loader.errors import EXIT_LOCKED, EXIT_USAGE
 from tests.conftest import write_csv
-from tests.reliability_util import cli
+from tests.reliability_util import cli, in_process
 
 
 def commands(tmp_path: Path, db: Path) -> list[list[str]]:
@@ -130,3 +132,145 @@ def test_a_checkpoint_key_not_utf8_is_stored_as_its_json_string_and_read_back() 
     assert [stored_key(k) for k in kept] == kept
     rows = [(stored_key(k), str(i)) for i, k in enumerate([name, *kept])]
     assert state_entries(rows) == {name: "0", **{k: str(i) for i, k in enumerate(kept, 1)}}
+
+
+_FTS = (
+    'CREATE TABLE "docs" ("id" INTEGER PRIMARY KEY, "title" TEXT);'
+    "INSERT INTO docs VALUES (1, 'hello world'), (2, 'goodbye moon');"
+    # as sqlite-utils' enable_fts(create_triggers=True) makes it
+    'CREATE VIRTUAL TABLE "docs_fts" USING FTS5 ("title", content="docs");'
+    'CREATE TRIGGER "docs_ai" AFTER INSERT ON "docs" BEGIN '
+    'INSERT INTO "docs_fts" (rowid, "title") VALUES (new.rowid, new."title"); END;'
+    "INSERT INTO docs_fts (docs_fts) VALUES ('rebuild');"
+)
+_FK = (
+    "CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO parent VALUES (1, 'a'), (2, 'b');"
+    "CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent(id) ON DELETE CASCADE);"
+    "INSERT INTO child VALUES (1, 1), (2, 2);"
+)
+
+
+@pytest.mark.parametrize(
+    ("ddl", "table", "named"),
+    [
+        (_FTS, "docs", "virtual table 'docs_fts' (it indexes the text of 'docs': content=docs)"),
+        (_FK, "parent", "table 'child' (its foreign key references 'parent')"),
+    ],
+    ids=["fts5-content", "foreign-key"],
+)
+def test_a_replace_of_a_table_others_depend_on_is_refused_before_anything_changes(
+    tmp_path: Path, ddl: str, table: str, named: str
+) -> None:
+    """``replace`` dropped the table and made it anew: the FTS index answered searches with
+    the old rows' rowids (wrong rows, exit 0), the child's foreign key lost its parent key
+    ("foreign key mismatch" on every write of the application) and the cascade's rows."""
+    db = tmp_path / "d.db"
+    with sqlite3.connect(db) as conn:
+        conn.executescript(ddl)
+    conn.close()
+    before = _content(db, table)
+    src = write_csv(tmp_path / "n.csv", ["id", "title" if table == "docs" else "name"], [[1, "apples"]])
+    load = ["load", str(src), str(db), "--table", table, "--mode", "replace"]
+    refused = [
+        f"loader: error: sink.mode: replace would drop table {table!r} in {db} and make it anew, which would leave "
+        f"what depends on it stale or broken: {named}",
+        '  hint: load with mode = "append" (--mode append) or "upsert" (--mode upsert), which keep them right; '
+        "or drop them, replace, and make them again",
+    ]
+    for args in (load, [*load, "--dry-run"]):
+        done = in_process(*args)
+        assert (done.returncode, done.stderr.splitlines()[:2]) == (EXIT_USAGE, refused)
+    assert _content(db, table) == before
+
+
+def _content(db: Path, table: str) -> tuple[list[tuple[str, str]], list[tuple[object, ...]]]:
+    """The user's schema (not the loader's checkpoint table) and the table's rows."""
+    with sqlite3.connect(db) as conn:
+        schema = conn.execute("SELECT name, sql FROM sqlite_master WHERE tbl_name <> '_loader_state' ORDER BY name")
+        found = (schema.fetchall(), conn.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall())
+    conn.close()
+    return found
+
+
+def test_a_replace_of_a_table_only_views_and_its_own_triggers_name_goes_on(tmp_path: Path) -> None:
+    """A view reads the new table, the table's own triggers go with it, a self-reference too."""
+    db = tmp_path / "d.db"
+    with sqlite3.connect(db) as conn:
+        conn.executescript(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, up INTEGER REFERENCES t(id)); CREATE VIEW v AS SELECT * FROM t;"
+            "CREATE TABLE log (x); CREATE TRIGGER tr AFTER INSERT ON t BEGIN INSERT INTO log VALUES (new.id); END;"
+        )
+    conn.close()
+    src = write_csv(tmp_path / "n.csv", ["id", "up"], [[1, ""]])
+    assert in_process("load", str(src), str(db), "--table", "t", "--mode", "replace", "-q").returncode == 0
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT id FROM v").fetchall() == [(1,)]
+    conn.close()
+
+
+_FUNCTION_HINT = "  hint: an application registers such a function on its own connection"
+
+
+@pytest.mark.parametrize(
+    ("ddl", "error", "hint"),
+    [
+        (
+            "CREATE TABLE t (id INTEGER, name TEXT, slug TEXT); CREATE TRIGGER tr AFTER INSERT ON t BEGIN "
+            "UPDATE t SET slug = slugify(new.name) WHERE rowid = new.rowid; END;",
+            "trigger 'tr' on table 't' calls slugify(), a function the loader's connection does not have "
+            "(SQLite: no such function: slugify)",
+            f"{_FUNCTION_HINT}s only: drop or change trigger 'tr', or load into another table, then rerun",
+        ),
+        (
+            "CREATE TABLE t (id INTEGER, name TEXT, c TEXT DEFAULT (uuid4()));",
+            "a CHECK constraint, DEFAULT or generated column of table 't' calls uuid4(), a function the loader's "
+            "connection does not have (SQLite: unknown function: uuid4())",
+            f"{_FUNCTION_HINT}s only: drop or change the table's definition, or load into another table, then rerun",
+        ),
+        (
+            "CREATE TABLE t (id INTEGER, name TEXT CHECK (regexp('^[A-Z]', name)));",
+            "a CHECK constraint, DEFAULT or generated column of table 't' calls regexp(), a function the loader's "
+            "connection does not have (SQLite: unknown function: regexp())",
+            f"{_FUNCTION_HINT}s only: drop or change the table's definition, or load into another table, then rerun",
+        ),
+        (
+            "CREATE TABLE t (id INTEGER, name TEXT); CREATE TABLE audit (x); CREATE TRIGGER tr AFTER INSERT ON t "
+            "BEGIN INSERT INTO audit VALUES (new.id); END; DROP TABLE audit;",
+            "trigger 'tr' on table 't' names table 'audit', which is not there (SQLite: no such table: main.audit)",
+            "  hint: make table 'audit' again, or drop or change trigger 'tr', or load into another table, then rerun",
+        ),
+    ],
+    ids=["trigger-function", "default-function", "check-function", "trigger-dropped-table"],
+)
+def test_a_table_whose_schema_no_insert_can_compile_is_exit_65_naming_it_before_any_row(
+    tmp_path: Path, ddl: str, error: str, hint: str
+) -> None:
+    """Exit 1 ("rerun and it resumes") with SQLite's bare text, and the dry run said ok."""
+    db = tmp_path / "fn.db"
+    with sqlite3.connect(db) as conn:
+        conn.create_function("regexp", 2, lambda p, v: 1)  # as the application's own connection has it
+        conn.executescript(ddl)
+    conn.close()
+    src = write_csv(tmp_path / "fn.csv", ["id", "name"], [[1, "Hello World"]])
+    load = ["load", str(src), str(db), "--table", "t"]
+    expected = [f"loader: error: {db}: table 't' cannot take rows: {error}", hint]
+    done = in_process(*load)
+    assert (done.returncode, done.stderr.splitlines()[:2]) == (65, expected)
+    # the dry run's read-only connection compiles no CHECK: it makes the table in memory, where
+    # SQLite words the same refusal its own way
+    said = error.replace("unknown function: regexp()", "no such function: regexp")
+    dry = in_process(*load, "--dry-run")
+    assert (dry.returncode, dry.stderr.splitlines()[:2]) == (65, [expected[0].replace(error, said), hint])
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM t").fetchone() == (0,)
+    conn.close()
+
+
+def test_a_default_that_cannot_compile_is_no_error_when_the_input_gives_its_column(tmp_path: Path) -> None:
+    db = tmp_path / "fn.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER, c TEXT DEFAULT (uuid4()))")
+    conn.close()
+    src = write_csv(tmp_path / "fn.csv", ["id", "c"], [[1, "x"]])
+    for args in (["--dry-run"], ["-q"]):
+        assert in_process("load", str(src), str(db), "--table", "t", *args).returncode == 0
