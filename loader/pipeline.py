@@ -93,6 +93,7 @@ from .rejects import Committed, NotUtf8, RejectFile, default_rejects_path, rejec
 from .report import FileReport, RunReport
 from .schema import (
     Sample,
+    TextForm,
     as_declared,
     binding,
     bound,
@@ -101,6 +102,7 @@ from .schema import (
     encode_types,
     rows_per_file,
     stored_type,
+    text_forms,
     unify,
 )
 from .sinks import Encoded, Encoder, Sink
@@ -161,6 +163,21 @@ def _then_resume(hint: str | None) -> str:
     if RELOAD_ALL_HINT in hint:  # it says already what a rerun does: resume, or load everything again
         return hint
     return f"{re.sub(r',? (?:then|and) rerun$', '', hint)}; {THEN_RESUME}"
+
+
+def _remembered(first_values: Callable[[list[str]], dict[str, Any]]) -> Callable[[list[str]], dict[str, Any]]:
+    """``first_values`` asking the table once per column (one query a column)."""
+    held: dict[str, Any] = {}
+    asked: set[str] = set()
+
+    def remembered(columns: list[str]) -> dict[str, Any]:
+        new = [c for c in columns if c not in asked]
+        if new:
+            held.update(first_values(new))
+            asked.update(new)
+        return {c: held[c] for c in columns if c in held}
+
+    return remembered
 
 
 def _imported(stage: Stage) -> bool:
@@ -350,6 +367,9 @@ class Pipeline:
         self.recorded_notes: frozenset[str] = frozenset()
         # file -> its columns without a value, where the types' sample saw every row of it
         self.empty_columns: dict[str, dict[str, bool]] = {}
+        self.read_as_text: set[str] = set()  # the columns (``fold``ed) a sampled file reads from text
+        # an existing table's columns (``fold``ed) whose date-time text timestamps are written in
+        self.text_forms: dict[str, TextForm] = {}
         # what keeps an earlier version's naming of a header's empty and repeated names: the
         # columns the checkpoint recorded under it, or an existing target's (``_naming``)
         self.naming = Naming()
@@ -658,6 +678,7 @@ class Pipeline:
         heads are read, fewer rows of each as files add up (``rows_per_file``)."""
         paths = [f for f in files if f != "-"]  # standard input is sampled as it is read
         self.empty_columns = {}  # this run's: a file changed since an earlier run is sampled again
+        self.read_as_text = set()
         if not paths:
             return dict(fixed)
         src = replace(self.job.source, infer_rows=rows_per_file(self.job.source.infer_rows, len(paths)))
@@ -697,7 +718,7 @@ class Pipeline:
             if small is not None:
                 yield from small.samples()
 
-        types = unify(samples(), fixed)
+        types = unify(samples(), fixed, self.read_as_text)
         self.empty_columns = small.empty if small is not None else {}
         return types
 
@@ -717,11 +738,13 @@ class Pipeline:
         ``entries``: the job's checkpoint entries in the target, before a restart."""
         columns = self.sink.named_columns(entries, declared)  # made by earlier loads, in order
         self.naming = self._naming(state, columns, wiped=fresh and self.job.sink.mode == "replace")
+        self.text_forms = {}
         if fresh and self.job.sink.mode == "replace":
             self.type_notes, self.recorded_notes = {}, frozenset()
             types = self._settle_types(files, {})  # the table or keys are wiped: nothing earlier binds this load
             self._check_declared_names(files, types)
             return types
+        first_values = _remembered(first_values)  # asked by the pins and the forms alike
         # a column typed null: only its spelling is recorded; a nested type is recorded for a replay only
         recorded = self._check_declared(binding(decode_types(state.schema)))
         todo = [f for f in files if not getattr(state.files.get(file_key(f)), "done", False)]
@@ -730,7 +753,12 @@ class Pipeline:
         types = self._settle_types(todo, recorded)
         self._check_declared_names(todo, types, *recorded, *declared, *columns)
         own = self.job.source.columns  # declared by the job: they keep their type and its checks
-        pins = {} if self.stages else declared_pins(declared, types, recorded, own=own, first_values=first_values)
+        pins = {}
+        if not self.stages:
+            pins = declared_pins(
+                declared, types, recorded, own=own, first_values=first_values, from_text=self.read_as_text
+            )
+        self.text_forms = text_forms(declared, self._written_types(types | pins), first_values)
         # A value rejected for a type fixed before this run says where that type comes from.
         change = 'to change it, declare the type and reload every file with --restart and mode = "replace"'
         if self._left_out:  # not every file the job loaded is an input still
@@ -753,6 +781,24 @@ class Pipeline:
         self.type_notes = {n: note for n, note in notes.items() if not pa.types.is_string((recorded | pins)[n])}
         self.recorded_notes = frozenset(note.full for n, note in self.type_notes.items() if n not in pins)
         return types | pins
+
+    def _encoder(self, writer: Writer) -> Encoder:
+        """The sink's encoder; told the table's date-time text forms only where it has some (a
+        sink registered before they were has no such argument)."""
+        if self.text_forms:
+            return self.sink.encoder(self.job.sink, writer, forms=self.text_forms)
+        return self.sink.encoder(self.job.sink, writer)
+
+    def _written_types(self, types: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
+        """The types the encoder gets of rows read with ``types``: the stages' output, as far as
+        they are imported and take an empty batch (else the types read)."""
+        if not self.stages:
+            return types
+        try:
+            schema = self._output_schema(pa.schema([pa.field(n, t) for n, t in bound(types).items()]), "")
+        except (LoaderError, pa.ArrowException):  # said again, with the file, when it is read
+            return types
+        return dict(zip(schema.names, schema.types, strict=True))
 
     @staticmethod
     def _naming(state: JobState, columns: list[str], *, wiped: bool) -> Naming:
@@ -1085,9 +1131,7 @@ class Pipeline:
                 _raise_unreadable(plans)
                 self._check_loaded(report, reasons)
                 return
-            loop = self._new_loop(
-                writer, self.sink.encoder(job.sink, writer), Ledger(state, report), rejects, signals, progress
-            )
+            loop = self._new_loop(writer, self._encoder(writer), Ledger(state, report), rejects, signals, progress)
             prepared = False
             for plan in plans:
                 if not plan.reads:

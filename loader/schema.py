@@ -20,7 +20,7 @@ import base64
 import functools
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -260,11 +260,14 @@ def bound(types: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
     return {n: t for n, t in types.items() if not pa.types.is_null(t)}
 
 
-def unify(samples: Iterable[Sample], fixed: dict[str, pa.DataType] | None = None) -> dict[str, pa.DataType]:
+def unify(
+    samples: Iterable[Sample], fixed: dict[str, pa.DataType] | None = None, from_text: set[str] | None = None
+) -> dict[str, pa.DataType]:
     """Each column's type over every sampled file; a file without values in a column has no say.
     ``fixed`` types (earlier runs') win over the files', but one typed null gives only its
     spelling. Names that differ only in case are one column (``spellings``), under one name:
-    ``fixed``'s spelling, else the first file's."""
+    ``fixed``'s spelling, else the first file's. ``from_text`` gets the columns (``fold``ed)
+    that a file reads from text (CSV, JSON Lines), its values or not: their text is the source's."""
     fixed = fixed or {}
     spelled = spellings(fixed)
     columns: dict[str, _Column] = {}
@@ -279,6 +282,8 @@ def unify(samples: Iterable[Sample], fixed: dict[str, pa.DataType] | None = None
                     column.add(f.type, None, from_text=False)  # a known type: declared, or Parquet's
                 continue
             guess = sample.guesses[f.name]
+            if from_text is not None:
+                from_text.add(key)
             if guess is not None and not guess.values:
                 if not pa.types.is_null(f.type):
                     unsure.add(key)
@@ -295,6 +300,7 @@ def declared_pins(
     *,
     own: Iterable[str] = (),
     first_values: Callable[[list[str]], dict[str, Any]] | None = None,
+    from_text: Collection[str] | None = None,
 ) -> dict[str, pa.DataType]:
     """Types an existing table's declared column types impose on a load's columns.
 
@@ -309,12 +315,16 @@ def declared_pins(
     earlier run ``recorded`` the column as a date or timestamp, or where the column's first
     value that is not null (``first_values``: those of the table's columns it is given) is the
     loader's ISO text (``iso_text``): a table the loader made declares TEXT for them, and its
-    rows hold that form after ``--restart``, for another job and from older versions alike. A
-    NUMERIC column's text is checked by the encoder (``numeric_text``)."""
+    rows hold that form after ``--restart``, for another job and from older versions alike. So
+    do those whose first value is date-time text of another form (``text_form``: pandas',
+    SQLAlchemy's) where no file of the load reads the column from text (``from_text``, the
+    ``fold``ed names of those that do; None: any may): a Parquet timestamp is written in the
+    column's form (``text_forms``), a CSV's text stays as it is. A NUMERIC column's text is
+    checked by the encoder (``numeric_text``)."""
     pins: dict[str, pa.DataType] = {}
     by_lower = {fold(n): _kind(d) for n, d in declared.items()}
     own_names = {fold(n) for n in own}
-    kept = _iso_columns(declared, types, recorded or {}, own_names, first_values)
+    kept = _iso_columns(declared, types, recorded or {}, own_names, first_values, from_text)
     for name, t in types.items():
         affinity, date_named = by_lower.get(fold(name), (None, False))
         number = pa.types.is_integer(t) or pa.types.is_floating(t)
@@ -342,22 +352,48 @@ def _iso_columns(
     recorded: dict[str, pa.DataType],
     own: set[str],
     first_values: Callable[[list[str]], dict[str, Any]] | None,
+    from_text: Collection[str] | None,
 ) -> set[str]:
     """The columns (``fold``ed) whose dates and timestamps keep their type (``declared_pins``):
-    recorded as such, or holding the loader's ISO text. One query per column, only for the columns
-    that would take them as text otherwise."""
+    recorded as such, holding the loader's own text (``iso_text``), or, where no file reads the
+    column's values from text (``from_text``: None, any may), holding date-time text of another
+    form (``text_form``), which the encoder writes their values in. One query per column, only
+    for the columns that would take them as text otherwise."""
     kept = {fold(n) for n, t in recorded.items() if _dated(t)}
     spelled = {fold(n): n for n in declared}
-    asked = [
-        spelled[fold(n)]
+    asked = {
+        spelled[fold(n)]: t
         for n, t in types.items()
         if _dated(t)
         and fold(n) in spelled
         and fold(n) not in own | kept
         and _dates_as_text(*_kind(declared[spelled[fold(n)]]))
-    ]
-    held = first_values(asked) if asked and first_values is not None else {}
-    return kept | {fold(n) for n, v in held.items() if iso_text(v)}
+    }
+    held = first_values(list(asked)) if asked and first_values is not None else {}
+    typed = {fold(n) for n in asked} - {fold(n) for n in from_text} if from_text is not None else set()
+    return kept | {
+        fold(n) for n, v in held.items() if iso_text(v, asked[n]) or (fold(n) in typed and text_form(v) is not None)
+    }
+
+
+def text_forms(
+    declared: dict[str, str], types: dict[str, pa.DataType], first_values: Callable[[list[str]], dict[str, Any]]
+) -> dict[str, TextForm]:
+    """The existing table's columns (``fold``ed) that the load gives timestamps (``types``:
+    those the encoder gets) and whose first value is date-time text of a form other than the
+    loader's own (``text_form``, ``iso_text``): their form, which the encoder writes them in
+    (``encode.form_text``). Not an INTEGER or REAL column: its values are numbers."""
+    spelled = {fold(n): n for n in declared}
+    asked = {
+        spelled[fold(n)]: t
+        for n, t in types.items()
+        if pa.types.is_timestamp(t)
+        and fold(n) in spelled
+        and _affinity(declared[spelled[fold(n)]].upper()) not in ("INTEGER", "REAL")
+    }
+    held = first_values(list(asked)) if asked else {}
+    forms = {fold(n): text_form(v) for n, v in held.items() if not iso_text(v, asked[n])}
+    return {n: form for n, form in forms.items() if form is not None}
 
 
 def _kind(declared: str) -> tuple[str, bool]:
@@ -365,15 +401,41 @@ def _kind(declared: str) -> tuple[str, bool]:
     return _affinity(declared.upper()), _date_named(declared.upper())
 
 
-# The loader's text of a timestamp (docs/types.md, Arrow to SQLite): date and time parted by
-# ``T``, a fraction of 3, 6 or 9 digits (the unit's) or none, ``Z`` for UTC. A date's text,
-# ``2024-01-01``, is the CSV text the loader reads as a date too: it tells nothing.
-_ISO_TEXT = re.compile(r"[+-]?\d{4,}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{3}|\.\d{6}|\.\d{9})?Z?")
+@dataclass(frozen=True)
+class TextForm:
+    """How a table's date-time text is spelled (docs/types.md, "Timestamps into an existing
+    table"): ``sep`` between date and time (``T`` or a space), ``digits`` of the fraction of a
+    second (0, 3, 6 or 9), ``offset``: ``Z``, ``+00:00`` (any numeric offset), or none."""
+
+    sep: str = "T"
+    digits: int = 6
+    offset: str = ""
 
 
-def iso_text(value: Any) -> bool:
-    """Whether ``value`` (a table's) is a timestamp's text as the loader writes it."""
-    return isinstance(value, str) and _ISO_TEXT.fullmatch(value) is not None
+# The common date-time texts: ISO 8601 as the loader, Python's isoformat(), pandas' to_sql and
+# SQLAlchemy write them. A date's text, ``2024-01-01``, is the CSV text the loader reads as a date
+# too: it tells nothing.
+_DATE_TIME_TEXT = re.compile(r"[+-]?\d{4,}-\d\d-\d\d([T ])\d\d:\d\d:\d\d(?:\.(\d{3}|\d{6}|\d{9}))?(Z|[+-]\d\d:\d\d)?")
+
+
+def text_form(value: Any) -> TextForm | None:
+    """The form of a table's value if it is date-time text of a form ``_DATE_TIME_TEXT`` knows."""
+    found = _DATE_TIME_TEXT.fullmatch(value) if isinstance(value, str) else None
+    if found is None:
+        return None
+    sep, fraction, offset = found.groups()
+    return TextForm(sep, len(fraction or ""), "+00:00" if offset and offset != "Z" else offset or "")
+
+
+def iso_text(value: Any, t: pa.DataType | None = None) -> bool:
+    """Whether ``value`` (a table's) is a timestamp's text as the loader writes it: ``T`` between
+    date and time, a fraction of 3, 6 or 9 digits (a unit's), ``Z`` for UTC or nothing. Without a
+    fraction only for a type ``t`` in seconds: ``2024-01-01T10:00:00`` is Python's isoformat()
+    (sqlite-utils'), whose column keeps a CSV's text."""
+    form = text_form(value)
+    if form is None or form.sep != "T" or form.offset == "+00:00":
+        return False
+    return form.digits > 0 or (isinstance(t, pa.TimestampType) and t.unit == "s")
 
 
 def _date_named(declared: str) -> bool:

@@ -18,9 +18,11 @@ import pytest
 
 from loader import RunReport, load
 from loader.cli import main
+from loader.convert import TypeGuess
 from loader.errors import ConfigError, LoaderError
 from loader.schema import (
     Sample,
+    TextForm,
     binding,
     declared_pins,
     decode_types,
@@ -28,6 +30,7 @@ from loader.schema import (
     numeric_text,
     rows_per_file,
     task_types,
+    text_form,
     unify,
 )
 from tests.conftest import heads_read, sqlite_rows
@@ -566,6 +569,56 @@ def test_a_text_column_holding_the_loaders_timestamps_keeps_them_whatever_the_ch
         declared, types, {"EMPTY": pa.timestamp("us"), "iso": pa.timestamp("us")}, first_values=first_values
     ) == {n: pa.string() for n in ("user", "day", "n")}
     assert asked == [["zoned", "user", "day"]]
+
+
+@pytest.mark.parametrize(
+    ("value", "form"),
+    [
+        ("2024-01-01 10:00:00", TextForm(" ", 0, "")),  # pandas' to_sql
+        ("2024-01-01 10:30:00.000000", TextForm(" ", 6, "")),  # SQLAlchemy's DateTime
+        ("2024-01-01 10:00:00-05:00", TextForm(" ", 0, "+00:00")),  # pandas', zoned
+        ("2024-01-01T10:00:00", TextForm("T", 0, "")),  # isoformat(), sqlite-utils'
+        ("2024-01-01T10:00:00.000Z", TextForm("T", 3, "Z")),
+        ("2024-01-01T10:00:00.000000000+00:00", TextForm("T", 9, "+00:00")),
+        ("2024-01-01", None),  # a date's text tells nothing
+        ("2024-01-01 10:00", None),
+        ("2024-01-01 10:00:00.12", None),
+        (20240101, None),
+    ],
+)
+def test_the_date_time_text_forms_a_table_may_hold(value: Any, form: TextForm | None) -> None:
+    assert text_form(value) == form
+
+
+def test_a_timestamp_column_keeps_its_type_in_a_table_of_another_text_form_unless_read_from_text() -> None:
+    """A Parquet file's timestamps go in typed, in the column's form (the encoder's); a CSV's,
+    read from text, keep their text. Isoformat text without a fraction is no loader's text of
+    microseconds: a CSV's text stays as it is there too."""
+    declared = {"pd": "TIMESTAMP", "iso": "TEXT", "own": "TEXT", "odd": "TEXT"}
+    types = {n: pa.timestamp("us") for n in declared}
+    held = {"pd": "2024-01-01 10:00:00", "iso": "2024-01-01T10:00:00", "own": "2024-01-01T10:00:00.000000", "odd": "x"}
+
+    def first_values(columns: list[str]) -> dict[str, Any]:
+        return {n: held[n] for n in columns}
+
+    text = {n: pa.string() for n in ("pd", "iso", "odd")}
+    assert declared_pins(declared, types, first_values=first_values) == text
+    assert declared_pins(declared, types, first_values=first_values, from_text={"pd", "iso", "odd"}) == text
+    assert declared_pins(declared, types, first_values=first_values, from_text={"iso"}) == {
+        "iso": pa.string(),
+        "odd": pa.string(),
+    }
+    assert declared_pins(declared, types, first_values=first_values, from_text=set()) == {"odd": pa.string()}
+    seconds = {"iso": pa.timestamp("s")}  # the loader's own text of seconds
+    assert declared_pins(declared, seconds, first_values=first_values, from_text={"iso"}) == {}
+
+
+def test_unify_tells_the_columns_a_file_reads_from_text() -> None:
+    text, typed = pa.schema([("a", pa.timestamp("us")), ("B", pa.string())]), pa.schema([("c", pa.timestamp("us"))])
+    samples = [Sample(text, {"a": TypeGuess(), "B": None}), Sample(typed, {})]
+    found: set[str] = set()
+    unify(samples, None, found)
+    assert found == {"a", "b"}
 
 
 def test_a_column_the_job_declares_keeps_its_type_in_a_text_column() -> None:

@@ -611,6 +611,7 @@ class Coordinator:
                 reject_target(pipe.job.sink.path),
                 pipe.partition_keys,
                 self._identity(p.key),
+                pipe.text_forms,
             )
             for p in parts
         ]

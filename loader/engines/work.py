@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, astuple, dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
@@ -37,7 +37,7 @@ from ..parts import Part
 from ..readers import Naming, open_reader
 from ..rejects import RejectFile
 from ..report import peak_rss_mb
-from ..schema import decode_types
+from ..schema import TextForm, decode_types
 from ..sinks.base import Encoded
 from ..spill import ipc_file, make_durable
 from ..state import Tally
@@ -72,6 +72,7 @@ class PartTask:
     # the file's identity as the run's plan found it (``storage.identity``): a part whose range
     # was read from another version (rewritten, an object put again) is never finished
     identity: dict[str, Any] | None = None
+    forms: dict[str, TextForm] = field(default_factory=dict)  # the target's date-time text (``SQLiteEncoder``)
 
     @property
     def prefix(self) -> str:
@@ -90,6 +91,7 @@ class PartTask:
                 self.side,
                 sorted(self.numeric.items()),
                 *([self.code] if self.code else []),  # absent: the prefixes of jobs without code stay
+                *([sorted((n, astuple(f)) for n, f in self.forms.items())] if self.forms else []),  # likewise
             ],
             sort_keys=True,
             default=str,
@@ -377,7 +379,7 @@ class SQLiteArrowSide(SideWriter):
         from ..sinks.sqlite import SQLiteEncoder
 
         self.prefix = task.prefix
-        self.encode = SQLiteEncoder(task.numeric, tuple(task.job.sink.primary_key))  # type: ignore[method-assign]
+        self.encode = SQLiteEncoder(task.numeric, tuple(task.job.sink.primary_key), task.forms)  # type: ignore[method-assign]
         self.files: list[str] = []
         self.file: contextlib.ExitStack | None = None  # the file being written, until whole
         self.out: pa.ipc.RecordBatchFileWriter | None = None
@@ -446,7 +448,7 @@ class SQLiteDatabaseSide(SideWriter):
         self.writer.conn.execute("PRAGMA journal_mode=OFF")
         self.writer.conn.execute("PRAGMA synchronous=OFF")
         self.writer.prepare(schema, fresh=True)
-        self.encode = SQLiteEncoder(task.numeric, tuple(task.job.sink.primary_key))  # type: ignore[method-assign]
+        self.encode = SQLiteEncoder(task.numeric, tuple(task.job.sink.primary_key), task.forms)  # type: ignore[method-assign]
         self.batch = int(task.job.sink.batch_size or 50_000)
         self.pending = 0
         self.early = EarlyFsync(self.tmp)  # what is committed goes to the disk as the part goes on

@@ -10,7 +10,7 @@ its writer. The pipeline asks these questions and never branches on the type
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
@@ -23,6 +23,7 @@ from ..suggest import fold
 
 if TYPE_CHECKING:
     from ..config import RunConfig, SinkConfig, SourceConfig
+    from ..schema import TextForm
     from ..writers.base import Writer
 
 
@@ -236,8 +237,10 @@ class Sink(Protocol):
         """The sink's own sizes a run uses, for its report."""
         ...
 
-    def encoder(self, sink: SinkConfig, writer: Writer) -> Encoder:
-        """The function the pipeline maps over chunks before ``writer.write``."""
+    def encoder(self, sink: SinkConfig, writer: Writer, forms: Mapping[str, TextForm] | None = None) -> Encoder:
+        """The function the pipeline maps over chunks before ``writer.write``. ``forms``, given
+        only where there are some: an existing table's columns of date-time text
+        (``schema.text_forms``, from ``Writer.first_values``), which timestamps are written into in that form."""
         ...
 
     def open_writer(self, sink: SinkConfig, paths: list[str], run: RunConfig | None = None) -> Writer:

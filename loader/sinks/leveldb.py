@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,7 @@ from .base import Encoded, MemoryProfile, Peek, SinkBase, at_most, reject_null_k
 
 if TYPE_CHECKING:
     from ..config import RunConfig, SinkConfig, SourceConfig
+    from ..schema import TextForm
     from ..writers.base import Writer
     from ..writers.encode import KeyTemplate
 
@@ -250,10 +251,10 @@ class LevelDBSink(SinkBase):
             "sort_run_size": sink.sort_run_size,
         }
 
-    def encoder(self, sink: SinkConfig, writer: Writer) -> LevelDBEncoder:
+    def encoder(self, sink: SinkConfig, writer: Writer, forms: Mapping[str, TextForm] | None = None) -> LevelDBEncoder:
         from ..writers.leveldb import LevelDBWriter
 
-        assert isinstance(writer, LevelDBWriter)
+        assert isinstance(writer, LevelDBWriter)  # (``forms``: a store has no columns of text to match)
         buffers = None if sink.mode == "ignore" else writer.encoder_batch
         return LevelDBEncoder(writer.template, sink.value, buffers, check_order=writer.sorts == "auto")
 

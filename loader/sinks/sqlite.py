@@ -16,6 +16,7 @@ from .base import Encoded, MemoryProfile, Peek, SinkBase, at_most, reject_null_k
 
 if TYPE_CHECKING:
     from ..config import RunConfig, SinkConfig, SourceConfig
+    from ..schema import TextForm
     from ..writers.base import Writer
 
 
@@ -37,11 +38,18 @@ class SQLiteEncoder:
     SQLite's signed 64-bit range too, rows with a map that repeats a key (its JSON text
     would keep one value), and rows whose value an existing table's number
     column (``numeric``: lower-case name -> affinity) would change into another number.
-    No database: any thread."""
+    Timestamps go into an existing column of date-time text in its form (``forms``: lower-case
+    name -> ``TextForm``). No database: any thread."""
 
-    def __init__(self, numeric: Mapping[str, str] | None = None, key: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        numeric: Mapping[str, str] | None = None,
+        key: tuple[str, ...] = (),
+        forms: Mapping[str, TextForm] | None = None,
+    ) -> None:
         self.numeric = dict(numeric or {})
         self.key = key
+        self.forms = dict(forms or {})
 
     def __call__(self, chunk: Chunk) -> Encoded:
         from ..writers.encode import affinity_loss, sqlite_array, uint64_overflow
@@ -58,7 +66,9 @@ class SQLiteEncoder:
         batch = chunk.batch
         if not batch.num_rows:
             return Encoded(chunk)
-        columns = [sqlite_array(c) for c in batch.columns]
+        columns = [
+            sqlite_array(c, self.forms.get(fold(n))) for n, c in zip(batch.schema.names, batch.columns, strict=True)
+        ]
         for name, col in zip(batch.schema.names, columns, strict=True):
             affinity = self.numeric.get(fold(name))
             if affinity is not None:
@@ -149,10 +159,10 @@ class SQLiteSink(SinkBase):
     def sizes(self, sink: SinkConfig) -> dict[str, int]:
         return {"cache_size": sink.cache_size}
 
-    def encoder(self, sink: SinkConfig, writer: Writer) -> SQLiteEncoder:
+    def encoder(self, sink: SinkConfig, writer: Writer, forms: Mapping[str, TextForm] | None = None) -> SQLiteEncoder:
         from ..schema import numeric_text
 
-        return SQLiteEncoder(numeric_text(sink.mode, writer.column_types()), tuple(sink.primary_key))
+        return SQLiteEncoder(numeric_text(sink.mode, writer.column_types()), tuple(sink.primary_key), forms)
 
     def open_writer(self, sink: SinkConfig, paths: list[str], run: RunConfig | None = None) -> Writer:
         from ..writers.sqlite import SQLiteWriter

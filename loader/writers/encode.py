@@ -18,7 +18,7 @@ import re
 import string
 from collections.abc import Callable, Iterator
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -26,6 +26,9 @@ from .. import kernels, suggest
 from ..convert import decimal_text, float_loses, leading_zero, mask_of, value_bytes
 from ..errors import ConfigError
 from ..types import inner_types, is_bytes, is_text, leaf_types, map_leaves, type_name
+
+if TYPE_CHECKING:
+    from ..schema import TextForm
 
 INT64_MAX = (1 << 63) - 1
 
@@ -140,6 +143,35 @@ def iso_text(arr: pa.Array) -> pa.Array:
     four = not low.is_valid or _four_digit_years(t, low.as_py(), high.as_py())
     far = kernels.filter(storage, outside).to_pylist()
     return kernels.replace_with_mask(_cast_text(inside, four), outside, pa.array([_far_text(v, t) for v in far]))
+
+
+def form_text(arr: pa.Array, form: TextForm) -> pa.Array:
+    """Timestamps as the text of an existing column's ``form`` (``schema.text_form``: its first
+    value's), so that they compare and sort with its rows: its separator, its fraction's digits
+    (more where a value's fraction needs them: nothing is cut), its offset style for a zoned
+    value, in UTC (``Z`` or ``+00:00``; none where its rows have none). A value without a zone
+    gets no offset: none is made up."""
+    text = iso_text(arr)  # the loader's own: "T", the unit's digits, "Z" where zoned
+    zoned = bool(arr.type.tz)
+    if zoned:
+        text = kernels.utf8_slice_codeunits(text, 0, -1)
+    text = _fraction_digits(text, _DIGITS[arr.type.unit], form.digits)
+    if form.sep != "T":
+        text = kernels.replace_substring(text, "T", form.sep, max_replacements=1)
+    if zoned and form.offset:
+        text = kernels.binary_join_element_wise(text, form.offset, "")
+    return text
+
+
+def _fraction_digits(text: pa.Array, unit: int, digits: int) -> pa.Array:
+    """Texts whose fractions have ``unit`` digits with ``digits`` instead: zeros added, or
+    trailing zeros dropped where a value's fraction has them (else its ``unit`` digits stay)."""
+    if digits > unit:
+        return kernels.binary_join_element_wise(text, ("" if unit else ".") + "0" * (digits - unit), "")
+    if digits < unit:
+        kept = r".\1" if digits else ""
+        return kernels.replace_substring_regex(text, rf"\.(\d{{{digits}}})0{{{unit - digits}}}$", kept)
+    return text
 
 
 def _four_digit_years(t: pa.DataType, low: int, high: int) -> bool:
@@ -425,11 +457,14 @@ def sqlite_type(t: pa.DataType) -> str:
     return "TEXT"  # strings, dates, times, timestamps, decimals (exact digits), nested as JSON
 
 
-def sqlite_array(arr: pa.Array) -> pa.Array:
+def sqlite_array(arr: pa.Array, form: TextForm | None = None) -> pa.Array:
     """One column as Arrow values SQLite stores without loss: integers, floats,
-    text and blobs (ADBC binds each kind directly)."""
+    text and blobs (ADBC binds each kind directly). ``form``: the existing column's
+    date-time text, which its timestamps are written in (``form_text``)."""
     arr = _plain(arr)
     t = arr.type
+    if form is not None and pa.types.is_timestamp(t):
+        return form_text(arr, form)
     if pa.types.is_temporal(t) and not pa.types.is_duration(t):
         return iso_text(arr)
     if pa.types.is_duration(t) or pa.types.is_unsigned_integer(t):

@@ -9,7 +9,36 @@ import pyarrow as pa
 import pytest
 
 from loader.errors import ConfigError
-from loader.writers.encode import KeyTemplate, iso_text
+from loader.schema import TextForm
+from loader.writers.encode import KeyTemplate, form_text, iso_text
+
+
+@pytest.mark.parametrize(
+    ("form", "naive", "zoned"),
+    [
+        (TextForm(" ", 0, ""), ["2024-06-01 09:00:00", "2024-06-01 09:00:00.120000"], "2024-06-01 07:00:00"),
+        (
+            TextForm(" ", 6, ""),
+            ["2024-06-01 09:00:00.000000", "2024-06-01 09:00:00.120000"],
+            "2024-06-01 07:00:00.000000",
+        ),
+        (TextForm("T", 3, "Z"), ["2024-06-01T09:00:00.000", "2024-06-01T09:00:00.120"], "2024-06-01T07:00:00.000Z"),
+        (
+            TextForm(" ", 0, "+00:00"),
+            ["2024-06-01 09:00:00", "2024-06-01 09:00:00.120000"],
+            "2024-06-01 07:00:00+00:00",
+        ),
+    ],
+)
+def test_timestamps_as_an_existing_columns_text_form(form: TextForm, naive: list[str], zoned: str) -> None:
+    """Separator and fraction as the column's, a fraction it has no room for kept whole; a zoned
+    value in UTC with the column's offset style; a value without a zone with no offset."""
+    values = [dt.datetime(2024, 6, 1, 9), dt.datetime(2024, 6, 1, 9, 0, 0, 120000), None]
+    assert form_text(pa.array(values, pa.timestamp("us")), form).to_pylist() == [*naive, None]
+    oslo = pa.array([dt.datetime(2024, 6, 1, 7, tzinfo=dt.UTC)], pa.timestamp("us", "Europe/Oslo"))
+    assert form_text(oslo, form).to_pylist() == [zoned]
+    seconds = pa.array([dt.datetime(2024, 6, 1, 9)], pa.timestamp("s"))  # no fraction of its own: the form's
+    assert form_text(seconds, form).to_pylist() == [naive[0]]
 
 
 @pytest.mark.parametrize("unit", ["s", "ms", "us"])

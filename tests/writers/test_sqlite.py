@@ -727,6 +727,106 @@ def test_first_values_reads_each_columns_first_value_that_is_not_null(tmp_path: 
     assert sqlite_sink.SQLiteSink().first_values(sink(db, table="t"), [], ["a b"]) == {"a b": "x"}
 
 
+def _parquet(path: Path, **columns: pa.Array) -> str:
+    pq.write_table(pa.table(columns), path)
+    return str(path)
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_typed_timestamps_go_into_a_pandas_made_table_in_its_text_form(tmp_path: Path, engine: str) -> None:
+    """They went in as the loader's ``2024-06-01T12:00:00.000000``: pandas' read_sql made NaT of
+    them (it takes one format from the first row), and comparisons and ORDER BY, done on text,
+    put ``T`` after the table's space."""
+    pd = pytest.importorskip("pandas")
+    from loader.cli import main
+
+    db = tmp_path / "pd.db"
+    new_york = pd.Timestamp("2024-01-01 10:00:00", tz="America/New_York")
+    frame = pd.DataFrame({"id": [1], "ts": [pd.Timestamp("2024-01-01 10:00:00")], "tz": [new_york]})
+    with sqlite3.connect(db) as conn:
+        frame.to_sql("t", conn, index=False)  # ts TIMESTAMP: "2024-01-01 10:00:00"; tz: "...-05:00"
+    utc = dt.UTC
+    src = _parquet(
+        tmp_path / "t.parquet",
+        id=pa.array([2, 3, 4]),
+        ts=pa.array([dt.datetime(2024, 6, 1, 9), dt.datetime(2024, 6, 1, 20), None], pa.timestamp("us")),
+        tz=pa.array([dt.datetime(2024, 6, 1, 12, tzinfo=utc)] * 2 + [None], pa.timestamp("us", "America/New_York")),
+    )
+    assert main(["load", src, str(db), "--table", "t", "--engine", engine, "-q"]) == 0
+    assert sqlite_rows(db, "SELECT id, ts, tz FROM t ORDER BY id") == [
+        (1, "2024-01-01 10:00:00", "2024-01-01 10:00:00-05:00"),
+        (2, "2024-06-01 09:00:00", "2024-06-01 12:00:00+00:00"),  # a zoned value in UTC, in the table's offset style
+        (3, "2024-06-01 20:00:00", "2024-06-01 12:00:00+00:00"),
+        (4, None, None),
+    ]
+    assert sqlite_rows(db, "SELECT id FROM t WHERE ts >= '2024-06-01 18:00:00' ORDER BY ts") == [(3,)]
+    with sqlite3.connect(db) as conn:
+        read = pd.read_sql("SELECT ts, tz FROM t ORDER BY id", conn, parse_dates={"ts": {}, "tz": {"utc": True}})
+    assert read["ts"].iloc[:3].notna().all() and read["tz"].iloc[:3].notna().all()
+    assert str(read["ts"].iloc[2]) == "2024-06-01 20:00:00"
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_typed_timestamps_go_into_a_sqlalchemy_made_table_in_its_text_form(tmp_path: Path, engine: str) -> None:
+    """SQLAlchemy's DateTime text, ``2024-01-01 10:30:00.000000``: a Parquet timestamp and a CSV
+    column the job declares a timestamp are written so (a fraction the form has no room for
+    keeps its digits); the query ``at >= 18:00`` no longer returns the 09:00 row."""
+    from loader.cli import main
+
+    db = tmp_path / "sa.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE events (id INTEGER NOT NULL, at DATETIME, PRIMARY KEY (id))")
+        conn.execute("INSERT INTO events VALUES (1, '2024-01-01 10:30:00.000000')")
+    stamps = [dt.datetime(2024, 6, 1, 9), dt.datetime(2024, 6, 1, 20)]
+    src = _parquet(tmp_path / "e.parquet", id=pa.array([2, 3]), at=pa.array(stamps, pa.timestamp("s")))
+    assert main(["load", src, str(db), "--table", "events", "--engine", engine, "-q"]) == 0
+    csv = tmp_path / "e.csv"
+    csv.write_text("id,at\n4,2024-06-02T08:00:00.5\n")
+    declared = ["--columns", "at=timestamp[ms]", "--engine", engine, "-q"]  # as the first load recorded it
+    assert main(["load", str(csv), str(db), "--table", "events", *declared]) == 0
+    assert sqlite_rows(db, "SELECT id, at FROM events ORDER BY at") == [
+        (1, "2024-01-01 10:30:00.000000"),
+        (2, "2024-06-01 09:00:00.000000"),
+        (3, "2024-06-01 20:00:00.000000"),
+        (4, "2024-06-02 08:00:00.500000"),
+    ]
+    assert sqlite_rows(db, "SELECT id FROM events WHERE at >= '2024-06-01 18:00:00.000000'") == [(3,), (4,)]
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_text_column_of_isoformat_text_keeps_a_csvs_own_text(tmp_path: Path, engine: str) -> None:
+    """A first value ``2024-01-01T10:00:00`` (Python's isoformat(), sqlite-utils') was taken for
+    the loader's own text: every CSV value was rewritten as ``...T09:00:00.000000``, and the
+    application's lookups by its own text found nothing. A Parquet timestamp takes its form."""
+    from loader.cli import main
+
+    db = tmp_path / "su.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE [ev] ([id] INTEGER PRIMARY KEY, [at] TEXT, [d] TEXT)")
+        conn.execute("INSERT INTO ev VALUES (1, '2024-01-01T10:00:00', '2024-01-01')")
+    csv = tmp_path / "ev.csv"
+    csv.write_text("id,at,d\n2,2024-06-04 09:00:00,2024-06-04\n3,2024-06-05T10:00:00,2024-06-05\n")
+    assert main(["load", str(csv), str(db), "--table", "ev", "--engine", engine, "-q"]) == 0
+    # a Parquet file into another table of the same form (this job's checkpoint records ``at`` as text)
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE [ev2] ([id] INTEGER PRIMARY KEY, [at] TEXT)")
+        conn.execute("INSERT INTO ev2 VALUES (1, '2024-01-01T10:00:00')")
+    stamps = [dt.datetime(2024, 6, 6, 9), dt.datetime(2024, 6, 6, 9, 0, 0, 250000)]
+    src = _parquet(tmp_path / "ev2.parquet", id=pa.array([2, 3]), at=pa.array(stamps, pa.timestamp("us")))
+    assert main(["load", src, str(db), "--table", "ev2", "--engine", engine, "-q"]) == 0
+    assert sqlite_rows(db, "SELECT id, at, d FROM ev ORDER BY id") == [
+        (1, "2024-01-01T10:00:00", "2024-01-01"),
+        (2, "2024-06-04 09:00:00", "2024-06-04"),
+        (3, "2024-06-05T10:00:00", "2024-06-05"),
+    ]
+    assert sqlite_rows(db, "SELECT id FROM ev WHERE at = '2024-06-05T10:00:00'") == [(3,)]
+    assert sqlite_rows(db, "SELECT id, at FROM ev2 ORDER BY id") == [
+        (1, "2024-01-01T10:00:00"),
+        (2, "2024-06-06T09:00:00"),
+        (3, "2024-06-06T09:00:00.250000"),  # as isoformat() writes it
+    ]
+
+
 def csv_file(path: Path, text: str) -> str:
     path.write_text(text, encoding="utf-8")
     return str(path)
