@@ -2425,3 +2425,61 @@ def test_a_spill_dir_the_run_did_not_make_stays_once_the_parts_are_in(tmp_path: 
     config = replace(config, run=replace(config.run, spill_dir=str(spill)))
     assert Pipeline(config).run().status == "ok"
     assert (spill.is_dir() and list(spill.iterdir()) == []) if made else not spill.exists()
+
+
+def test_two_loads_of_one_file_at_once_on_one_cluster_get_their_own_parts(tmp_path: Path, cluster: Any) -> None:
+    """One daily file fanned out to two targets on a shared cluster, at the same time, with
+    other filters: each load commits its own parts' rows. A part's Dask key named only the
+    file's range, so the second load was handed the first one's results (its rows, or files
+    it had committed and removed already)."""
+    marker = tmp_path / "release"
+    source = tmp_path / "in.csv"
+    rnd = random.Random(3)
+    rows = [(i, rnd.randint(0, 999)) for i in range(3000)]
+    source.write_text("id,n,hold\n" + "".join(f"{i},{n},{marker}\n" for i, n in rows), encoding="utf-8")
+    procs = {}
+    for name, where in (("low", "n < 500"), ("high", "n >= 500")):
+        job_file = write_job(
+            tmp_path / f"{name}.toml",
+            source={"path": str(source)},
+            transform=[
+                {"type": "python", "function": "tests.engine_stages:hold_while_unmarked"},
+                {"type": "filter", "where": where},
+            ],
+            sink={"path": str(tmp_path / f"{name}.db"), "table": "t"},
+            run={"engine": "dask", "scheduler": cluster.scheduler_address, "part_size": 20_000},
+        )
+        procs[name] = popen("run", str(job_file), "--allow-python")
+    # both loads have submitted their parts (each makes its spill directory just before), held by the stage
+    deadline = time.monotonic() + 60
+    while not all((tmp_path / f"{n}.db.parts").is_dir() for n in procs) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    marker.touch()
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, (name, err)
+    low = sorted(r for r in rows if r[1] < 500)
+    high = sorted(r for r in rows if r[1] >= 500)
+    for name, expected in (("low", low), ("high", high)):
+        conn = sqlite3.connect(tmp_path / f"{name}.db")
+        try:
+            assert conn.execute("SELECT id, n FROM t ORDER BY id").fetchall() == expected, name
+        finally:
+            conn.close()
+
+
+def test_a_part_key_names_its_load_not_only_its_range(tmp_path: Path) -> None:
+    """Two tasks of the same part for other stages or targets have other Dask keys; the same
+    task has the same key (a retry, a rerun while the part still runs on the cluster)."""
+    paths = csv_files(tmp_path, files=1)
+    part = plan_file(str(paths[0]), "csv", part_bytes=16_000).parts[0]
+    config = job(paths, tmp_path / "a.db", "dask")
+    task = PartTask(config, "table:t", "t", part, "{}", str(tmp_path / "spill"), target=str(tmp_path / "a.db"))
+    other_stage = replace(task, job=replace(config, transform=[{"type": "filter", "where": "id % 7 != 0"}]))
+    other_target = replace(
+        task, job=replace(config, sink=replace(config.sink, path=str(tmp_path / "b.db"))), target=str(tmp_path / "b.db")
+    )
+    assert task.key == replace(task).key
+    assert len({task.key, other_stage.key, other_target.key}) == 3
+    assert all(k.startswith(f"loader-part-{part.id}-") for k in (task.key, other_stage.key, other_target.key))

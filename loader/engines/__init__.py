@@ -142,9 +142,10 @@ def open_engine(
             # the client (and a LocalCluster) come up on a thread while the types are sampled
             starting = stack.enter_context(_in_background(lambda: _dask_session(scheduler, count, forked)))
             session = _once_up(starting, held)
-            # a key per part: Dask runs a part that a dead worker held again, elsewhere
+            # a key per part of a load (``PartTask.key``): Dask runs a part that a dead worker
+            # held again, elsewhere, and never hands one load another's result
             yield (
-                (lambda task: session()[0].submit(run_part, task, key=f"loader-part-{task.part.id}", pure=False)),
+                (lambda task: session()[0].submit(run_part, task, key=task.key, pure=False)),
                 (lambda: session()[1]),
                 # nothing restarts a forked worker; a nanny restarts a spawned one
                 forked.check if forked is not None else _no_check,
@@ -816,7 +817,7 @@ class Coordinator:
         assert future is not None  # a part without a future was finished before
         with self._lost_workers():
             try:
-                return future.result()
+                return _own(task, future.result())
             except LoaderError as exc:
                 self._number_in_file(task, exc)
                 exc.stopped_in = task.part.key  # its committed parts named (``_name_kept_rows``)
@@ -1011,6 +1012,18 @@ class Coordinator:
         limit = self.pipeline.job.run.max_rejects
         if over_max_rejects(limit, self.report.rows_read, self.report.rows_rejected):
             raise rejects_exceeded(self.report.rows_rejected, self.report.rows_read, limit, task.part.path)
+
+
+def _own(task: PartTask, result: PartResult) -> PartResult:
+    """``result``, made for ``task``: a cluster that handed this load another load's result
+    (a key two clients both submitted) would have its files committed into this target."""
+    if result.prefix and result.prefix != task.prefix:
+        raise EngineError(
+            f"part {task.part.id} of {task.part.path}: the Dask cluster returned the result of another load's part "
+            f"({result.prefix}, not {task.prefix}); nothing of it was committed",
+            hint=PARTS_KEPT_HINT,
+        )
+    return result
 
 
 def _changed_since_parts(path: str) -> SourceChangedError:
