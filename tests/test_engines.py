@@ -49,7 +49,7 @@ from loader.readers import open_reader
 from loader.readers.csv.parts import bounds
 from loader.schema import encode_types
 from tests.conftest import escaped_text, pyarrow_rows, sqlite_rows
-from tests.engine_stages import HOLD_AT_MOST
+from tests.engine_stages import HOLD_AT_MOST, add_path, remove_path
 from tests.reliability_util import cli, popen, sqlite_state, toml_value, write_job
 
 distributed = pytest.importorskip("dask.distributed")
@@ -2483,3 +2483,83 @@ def test_a_part_key_names_its_load_not_only_its_range(tmp_path: Path) -> None:
     assert task.key == replace(task).key
     assert len({task.key, other_stage.key, other_target.key}) == 3
     assert all(k.startswith(f"loader-part-{part.id}-") for k in (task.key, other_stage.key, other_target.key))
+
+
+TAG_STAGE = """import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def tag(batch):
+    i = batch.schema.get_field_index("note")
+    return batch.set_column(i, "note", pc.binary_join_element_wise(batch.column("note"), pa.scalar("-v{v}"), ""))
+"""
+
+
+@contextlib.contextmanager
+def stage_module(
+    cluster: Any, client_dir: Path, worker_dir: Path, monkeypatch: pytest.MonkeyPatch, versions: dict[Path, int]
+) -> Iterator[str]:
+    """A module name unique to the test, importable from ``client_dir`` here and from
+    ``worker_dir`` on the cluster's (long-lived) workers, written in each directory of
+    ``versions`` as ``TAG_STAGE`` of that version."""
+    name = f"tagmod_{os.getpid()}_{time.time_ns()}"
+    for where, version in versions.items():
+        (where / f"{name}.py").write_text(TAG_STAGE.format(v=version), encoding="utf-8")
+    monkeypatch.syspath_prepend(str(client_dir))
+    with distributed.Client(cluster.scheduler_address) as client:
+        client.run(add_path, str(worker_dir))
+        try:
+            yield name
+        finally:
+            client.run(remove_path, str(worker_dir))
+
+
+def tag_job(paths: list[Path], target: Path, module: str, cluster: Any) -> JobConfig:
+    return JobConfig(
+        source=SourceConfig(path=[str(p) for p in paths]),
+        sink=SinkConfig(path=str(target), table="t", mode="replace"),
+        transform=[{"type": "python", "function": f"{module}:tag"}],
+        run=RunConfig(engine="dask", scheduler=cluster.scheduler_address, part_size=16_000),  # type: ignore[arg-type]
+    )
+
+
+def test_a_python_stage_fixed_since_runs_fixed_on_the_workers_that_ran_it(
+    tmp_path: Path, cluster: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cluster's workers outlive a run: the module a stage names stayed imported there as the
+    first run found it, and the rerun after the user fixed the stage ran the old function
+    (exit 0, the old output). The fix is the same size, written in the same second."""
+    mods = tmp_path / "mods"
+    mods.mkdir()
+    paths = csv_files(tmp_path, files=1)
+    target = tmp_path / "t.db"
+    with stage_module(cluster, mods, mods, monkeypatch, {mods: 1}) as name:
+        config = tag_job(paths, target, name, cluster)
+        for version in (1, 2, 3):
+            (mods / f"{name}.py").write_text(TAG_STAGE.format(v=version), encoding="utf-8")
+            report = Pipeline(config, allow_python=True).run()
+            assert report.rows_written == 3000 and len(report.parts) > 2
+            conn = sqlite3.connect(target)
+            try:
+                tags = conn.execute("SELECT DISTINCT substr(note, -3) FROM t WHERE note IS NOT NULL").fetchall()
+            finally:
+                conn.close()
+            assert tags == [(f"-v{version}",)]
+
+
+def test_a_worker_that_finds_other_code_for_a_python_stage_is_refused(
+    tmp_path: Path, cluster: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workers import another copy of the stage's module than this process (an old one
+    on their path): their results would be named after code that did not make them."""
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir(), there.mkdir()
+    paths = csv_files(tmp_path, files=1)
+    with stage_module(cluster, here, there, monkeypatch, {here: 2, there: 1}) as name:
+        with pytest.raises(ConfigError) as caught:
+            Pipeline(tag_job(paths, tmp_path / "t.db", name, cluster), allow_python=True).run()
+    assert re.fullmatch(
+        rf"python stages: worker [^ ]+:\d+ finds other code for {name} \({re.escape(str(there))}/{name}\.py\) than this process",
+        caught.value.message,
+    )
+    assert caught.value.hint == "give the workers the same files or installed package of the stages as this process, then rerun"

@@ -190,6 +190,10 @@ def _run_part(task: PartTask) -> PartResult:
     os.makedirs(task.spill_dir, exist_ok=True)
     t0 = time.monotonic()
     starts = note_start(task)
+    if task.code and task.allow_python:  # a long-lived worker runs the stages' code as the client hashed it, not as it first imported it
+        from ..transforms.python import load_code
+
+        load_code(task.job.transform, task.code, worker_name())
     stages = build_stages(task.job.transform, allow_code=task.allow_python)
     wait_as_sink(stages, task.job.sink.busy_timeout)
     for stage in stages:
