@@ -569,6 +569,7 @@ class Coordinator:
     planned: dict[str, FileState] = field(default_factory=dict)  # the state each file read counts into
     announced: set[str] = field(default_factory=set)  # files whose ``file`` event is out (``_announce``)
     keys: dict[str, str] = field(default_factory=dict)  # each file read's checkpoint key, by its path (``_key``)
+    unprepared: tuple[str, bool] | None = None  # the first file and ``fresh``, its preparing undone (``_try_first``)
 
     def run(self, plans: list[FilePlan], types: dict[str, pa.DataType], fresh: bool, engine: Engine | None) -> None:
         pipe = self.pipeline
@@ -579,8 +580,7 @@ class Coordinator:
         self.keys = {p.path: p.key for p in plans}
         parts = plan_parts(pipe, plans)
         self.types = types
-        if plans:  # the table or keys from the first file now; each later file's at its first commit
-            self._prepare(plans[0].path, fresh)
+        numeric = self._try_first(plans[0].path if plans else None, fresh)
         entries = self.writer.read_state(pipe.job_name)
         committed = committed_parts(entries, self.state, self._identity)
         directory = spill_dir(pipe)
@@ -590,7 +590,6 @@ class Coordinator:
         run = pipe.job.run
         side = result_side(str(run.part_results))
         allow_python = getattr(pipe, "allow_python", False)
-        numeric = numeric_text(str(pipe.job.sink.mode), self.writer.column_types(), staged=bool(pipe.stages))
         halt = engine.halt_file if engine is not None else ""
         code = _code(pipe.job.transform)
         tasks = [
@@ -635,13 +634,33 @@ class Coordinator:
         self._turn_of(None)  # the files not read after the last one read
         if engine is not None:
             engine.stop()
+        if self.unprepared is not None:  # no part of the first file was committed (none to load)
+            self._prepare(*self.unprepared)
         self.writer.finish()
         self.report.add_worker_peak(self.writer.worker_peak_rss_mb)
         self.state.status = "complete"
         self.writer.commit(pipe.job_name, self._entries())
         if own:
+            _remove_stale(tasks, directory)
             with contextlib.suppress(OSError):
                 os.rmdir(directory)  # left when it holds anything not this run's
+
+    def _try_first(self, path: str | None, fresh: bool) -> dict[str, str]:
+        """The target made ready for the first file (``path``) and checked, the table's number
+        columns read (``numeric_text``), then undone where the writer can (SQLite: a table
+        made, a column added, rolled back): it is made for real with the first part's commit
+        (``_commit``), so a run that fails before committing one leaves the target as it was,
+        and its rerun stores what a clean run stores."""
+        pipe = self.pipeline
+        undone = getattr(self.writer, "undone", None)
+        with undone() if undone is not None else contextlib.nullcontext():
+            if path is not None:
+                self._prepare(path, fresh)
+            numeric = numeric_text(str(pipe.job.sink.mode), self.writer.column_types(), staged=bool(pipe.stages))
+        if undone is not None and path is not None:
+            self.prepared.discard(self._key(path))
+            self.unprepared = (path, fresh)
+        return numeric
 
     def _prepare(self, path: str, fresh: bool = False) -> None:
         """The target's table or keys made ready for a file's schema after the stages, as
@@ -650,6 +669,8 @@ class Coordinator:
         from ..readers import open_reader
 
         pipe = self.pipeline
+        if self.unprepared is not None and self.unprepared[0] == path:
+            fresh, self.unprepared = self.unprepared[1], None  # the first file, checked before the parts ran
         self._turn_of(path)
         f = self._file(path)
         with open_reader(
@@ -1075,6 +1096,16 @@ def _remove_results(prefix: str) -> None:
             os.remove(path)
     with contextlib.suppress(OSError):
         os.remove(manifest_path(prefix))
+
+
+def _remove_stale(tasks: list[PartTask], directory: str) -> None:
+    """Results of this run's parts left in the target's own spill directory under another
+    name than this run's (a failed run's, made with other types or a stage's earlier code):
+    never reused, once the parts are committed."""
+    for task in tasks:
+        for path in glob.glob(os.path.join(glob.escape(directory), f"{task.part.id}-*")):
+            if not path.startswith(task.prefix + "."):
+                _remove(path)
 
 
 def _respelled(committed: dict[str, dict[str, Any]]) -> dict[str, set[str]]:
