@@ -190,16 +190,7 @@ def _run_part(task: PartTask) -> PartResult:
     os.makedirs(task.spill_dir, exist_ok=True)
     t0 = time.monotonic()
     starts = note_start(task)
-    if task.code and task.allow_python:  # a long-lived worker runs the stages' code as the client hashed it, not as it first imported it
-        from ..transforms.python import load_code
-
-        load_code(task.job.transform, task.code, worker_name())
-    stages = build_stages(task.job.transform, allow_code=task.allow_python)
-    wait_as_sink(stages, task.job.sink.busy_timeout)
-    for stage in stages:
-        resolve = getattr(stage, "resolve", None)
-        if callable(resolve):
-            resolve()
+    stages = _stages(task)
     result = PartResult(id=task.part.id, worker=worker_name(), retries=starts - 1, prefix=task.prefix)
     part = _reader_part(task.part)
     rejects_tmp = task.prefix + ".rejects.jsonl.partial"
@@ -264,6 +255,21 @@ def _run_part(task: PartTask) -> PartResult:
     result.peak_rss_mb = peak_rss_mb()
     _write_manifest(manifest_path(task.prefix), result)
     return result
+
+
+def _stages(task: PartTask) -> list[Any]:
+    """The job's stages, built and their functions imported, for one part."""
+    if task.code and task.allow_python:  # a long-lived worker runs the code the client hashed (``load_code``)
+        from ..transforms.python import load_code
+
+        load_code(task.job.transform, task.code, worker_name())
+    stages = build_stages(task.job.transform, allow_code=task.allow_python)
+    wait_as_sink(stages, task.job.sink.busy_timeout)
+    for stage in stages:
+        resolve = getattr(stage, "resolve", None)
+        if callable(resolve):
+            resolve()
+    return stages
 
 
 def _reader_part(part: Part) -> tuple[int, ...] | None:
