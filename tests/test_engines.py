@@ -2457,7 +2457,7 @@ def test_two_loads_of_one_file_at_once_on_one_cluster_get_their_own_parts(tmp_pa
     time.sleep(1.0)
     marker.touch()
     for name, proc in procs.items():
-        out, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, (name, err)
     low = sorted(r for r in rows if r[1] < 500)
     high = sorted(r for r in rows if r[1] >= 500)
@@ -2555,11 +2555,89 @@ def test_a_worker_that_finds_other_code_for_a_python_stage_is_refused(
     here, there = tmp_path / "here", tmp_path / "there"
     here.mkdir(), there.mkdir()
     paths = csv_files(tmp_path, files=1)
-    with stage_module(cluster, here, there, monkeypatch, {here: 2, there: 1}) as name:
-        with pytest.raises(ConfigError) as caught:
-            Pipeline(tag_job(paths, tmp_path / "t.db", name, cluster), allow_python=True).run()
+    with (
+        stage_module(cluster, here, there, monkeypatch, {here: 2, there: 1}) as name,
+        pytest.raises(ConfigError) as caught,
+    ):
+        Pipeline(tag_job(paths, tmp_path / "t.db", name, cluster), allow_python=True).run()
     assert re.fullmatch(
         rf"python stages: worker [^ ]+:\d+ finds other code for {name} \({re.escape(str(there))}/{name}\.py\) than this process",
         caught.value.message,
     )
-    assert caught.value.hint == "give the workers the same files or installed package of the stages as this process, then rerun"
+    assert (
+        caught.value.hint
+        == "give the workers the same files or installed package of the stages as this process, then rerun"
+    )
+
+
+def ts_rows(directory: Path) -> list[Path]:
+    path = directory / "in.csv"
+    path.write_text(
+        "id,name,ts\n" + "".join(f"{i},n{i},2024-01-{1 + i % 28:02d}T10:00:00\n" for i in range(3000)), encoding="utf-8"
+    )
+    return [path]
+
+
+def ts_job(paths: list[Path], target: Path, engine: str, cluster: Any, **run: Any) -> JobConfig:
+    scheduler = cluster.scheduler_address if engine == "dask" else None
+    return JobConfig(
+        source=SourceConfig(path=[str(p) for p in paths]),
+        sink=SinkConfig(path=str(target), table="t"),
+        run=RunConfig(engine=engine, scheduler=scheduler, part_size=16_000, **run),  # type: ignore[arg-type]
+    )
+
+
+def test_a_run_that_fails_before_its_first_part_commits_changes_nothing(tmp_path: Path, cluster: Any) -> None:
+    """A load in parts that failed before committing a part (here: its scheduler is out of
+    reach) left an empty table behind, and no checkpoint: its rerun took the table's TEXT
+    column as the user's, and stored the timestamps as the source's text
+    (``2024-01-01T10:00:00``), where a clean run stores the loader's (``...T10:00:00.000000``)."""
+    import dask
+
+    engine = "dask"
+    paths = ts_rows(tmp_path)
+    clean = tmp_path / "clean.db"
+    Pipeline(ts_job(paths, clean, engine, cluster)).run()
+    target = tmp_path / "t.db"
+    unreached = replace(
+        ts_job(paths, target, engine, cluster), run=RunConfig(engine="dask", scheduler="tcp://127.0.0.1:9")
+    )
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+        pytest.raises(EngineError, match=r"^cannot reach the Dask scheduler "),
+    ):
+        Pipeline(unreached).run()
+    conn = sqlite3.connect(target)
+    try:
+        assert conn.execute("SELECT name FROM sqlite_master WHERE name = 't'").fetchall() == []
+    finally:
+        conn.close()
+    report = Pipeline(ts_job(paths, target, engine, cluster)).run()
+    assert report.rows_written == 3000
+    assert sqlite_rows(target, "SELECT * FROM t ORDER BY id") == sqlite_rows(clean, "SELECT * FROM t ORDER BY id")
+    schema = [
+        sqlite3.connect(db).execute("SELECT sql FROM sqlite_master WHERE name = 't'").fetchall()
+        for db in (clean, target)
+    ]
+    assert schema[0] == schema[1]
+
+
+def test_results_a_failed_run_left_under_other_names_are_removed_once_the_parts_are_in(
+    tmp_path: Path, cluster: Any
+) -> None:
+    """Results of the run's parts made under another name (other types, a stage's earlier
+    code) are never reused: the run that commits the parts removes them from the target's
+    own spill directory, and the directory with them."""
+    paths = ts_rows(tmp_path)
+    target = tmp_path / "t.db"
+    config = ts_job(paths, target, "processes", cluster)
+    config = replace(config, sink=replace(config.sink, mode="replace"))
+    ids = [p["id"] for p in Pipeline(config).run().parts]
+    assert len(ids) > 1
+    spill = tmp_path / "t.db.parts"
+    spill.mkdir()
+    for pid in ids:
+        for suffix in (".json", ".db", ".starts"):
+            (spill / f"{pid}-0badc0de{suffix}").write_text("", encoding="utf-8")
+    Pipeline(config).run()
+    assert not spill.exists()
