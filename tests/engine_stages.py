@@ -82,3 +82,15 @@ def refuse_oops(batch: pa.RecordBatch) -> pa.RecordBatch:
     if "oops" in batch.column("v").to_pylist():
         raise ValueError("oops")
     return batch
+
+
+def add_path(path: str) -> None:
+    """``path`` first on this process's ``sys.path`` (run on a cluster's workers), its listing read anew."""
+    import importlib
+
+    sys.path.insert(0, path)
+    importlib.invalidate_caches()
+
+
+def remove_path(path: str) -> None:
+    sys.path.remove(path)

@@ -49,7 +49,7 @@ from loader.readers import open_reader
 from loader.readers.csv.parts import bounds
 from loader.schema import encode_types
 from tests.conftest import escaped_text, pyarrow_rows, sqlite_rows
-from tests.engine_stages import HOLD_AT_MOST
+from tests.engine_stages import HOLD_AT_MOST, add_path, remove_path
 from tests.reliability_util import cli, popen, sqlite_state, toml_value, write_job
 
 distributed = pytest.importorskip("dask.distributed")
@@ -2425,3 +2425,219 @@ def test_a_spill_dir_the_run_did_not_make_stays_once_the_parts_are_in(tmp_path: 
     config = replace(config, run=replace(config.run, spill_dir=str(spill)))
     assert Pipeline(config).run().status == "ok"
     assert (spill.is_dir() and list(spill.iterdir()) == []) if made else not spill.exists()
+
+
+def test_two_loads_of_one_file_at_once_on_one_cluster_get_their_own_parts(tmp_path: Path, cluster: Any) -> None:
+    """One daily file fanned out to two targets on a shared cluster, at the same time, with
+    other filters: each load commits its own parts' rows. A part's Dask key named only the
+    file's range, so the second load was handed the first one's results (its rows, or files
+    it had committed and removed already)."""
+    marker = tmp_path / "release"
+    source = tmp_path / "in.csv"
+    rnd = random.Random(3)
+    rows = [(i, rnd.randint(0, 999)) for i in range(3000)]
+    source.write_text("id,n,hold\n" + "".join(f"{i},{n},{marker}\n" for i, n in rows), encoding="utf-8")
+    procs = {}
+    for name, where in (("low", "n < 500"), ("high", "n >= 500")):
+        job_file = write_job(
+            tmp_path / f"{name}.toml",
+            source={"path": str(source)},
+            transform=[
+                {"type": "python", "function": "tests.engine_stages:hold_while_unmarked"},
+                {"type": "filter", "where": where},
+            ],
+            sink={"path": str(tmp_path / f"{name}.db"), "table": "t"},
+            run={"engine": "dask", "scheduler": cluster.scheduler_address, "part_size": 20_000},
+        )
+        procs[name] = popen("run", str(job_file), "--allow-python")
+    # both loads have submitted their parts (each makes its spill directory just before), held by the stage
+    deadline = time.monotonic() + 60
+    while not all((tmp_path / f"{n}.db.parts").is_dir() for n in procs) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    marker.touch()
+    for name, proc in procs.items():
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, (name, err)
+    low = sorted(r for r in rows if r[1] < 500)
+    high = sorted(r for r in rows if r[1] >= 500)
+    for name, expected in (("low", low), ("high", high)):
+        conn = sqlite3.connect(tmp_path / f"{name}.db")
+        try:
+            assert conn.execute("SELECT id, n FROM t ORDER BY id").fetchall() == expected, name
+        finally:
+            conn.close()
+
+
+def test_a_part_key_names_its_load_not_only_its_range(tmp_path: Path) -> None:
+    """Two tasks of the same part for other stages or targets have other Dask keys; the same
+    task has the same key (a retry, a rerun while the part still runs on the cluster)."""
+    paths = csv_files(tmp_path, files=1)
+    part = plan_file(str(paths[0]), "csv", part_bytes=16_000).parts[0]
+    config = job(paths, tmp_path / "a.db", "dask")
+    task = PartTask(config, "table:t", "t", part, "{}", str(tmp_path / "spill"), target=str(tmp_path / "a.db"))
+    other_stage = replace(task, job=replace(config, transform=[{"type": "filter", "where": "id % 7 != 0"}]))
+    other_target = replace(
+        task, job=replace(config, sink=replace(config.sink, path=str(tmp_path / "b.db"))), target=str(tmp_path / "b.db")
+    )
+    assert task.key == replace(task).key
+    assert len({task.key, other_stage.key, other_target.key}) == 3
+    assert all(k.startswith(f"loader-part-{part.id}-") for k in (task.key, other_stage.key, other_target.key))
+
+
+TAG_STAGE = """import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def tag(batch):
+    i = batch.schema.get_field_index("note")
+    return batch.set_column(i, "note", pc.binary_join_element_wise(batch.column("note"), pa.scalar("-v{v}"), ""))
+"""
+
+
+@contextlib.contextmanager
+def stage_module(
+    cluster: Any, client_dir: Path, worker_dir: Path, monkeypatch: pytest.MonkeyPatch, versions: dict[Path, int]
+) -> Iterator[str]:
+    """A module name unique to the test, importable from ``client_dir`` here and from
+    ``worker_dir`` on the cluster's (long-lived) workers, written in each directory of
+    ``versions`` as ``TAG_STAGE`` of that version."""
+    name = f"tagmod_{os.getpid()}_{time.time_ns()}"
+    for where, version in versions.items():
+        (where / f"{name}.py").write_text(TAG_STAGE.format(v=version), encoding="utf-8")
+    monkeypatch.syspath_prepend(str(client_dir))
+    with distributed.Client(cluster.scheduler_address) as client:
+        client.run(add_path, str(worker_dir))
+        try:
+            yield name
+        finally:
+            client.run(remove_path, str(worker_dir))
+
+
+def tag_job(paths: list[Path], target: Path, module: str, cluster: Any) -> JobConfig:
+    return JobConfig(
+        source=SourceConfig(path=[str(p) for p in paths]),
+        sink=SinkConfig(path=str(target), table="t", mode="replace"),
+        transform=[{"type": "python", "function": f"{module}:tag"}],
+        run=RunConfig(engine="dask", scheduler=cluster.scheduler_address, part_size=16_000),  # type: ignore[arg-type]
+    )
+
+
+def test_a_python_stage_fixed_since_runs_fixed_on_the_workers_that_ran_it(
+    tmp_path: Path, cluster: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cluster's workers outlive a run: the module a stage names stayed imported there as the
+    first run found it, and the rerun after the user fixed the stage ran the old function
+    (exit 0, the old output). The fix is the same size, written in the same second."""
+    mods = tmp_path / "mods"
+    mods.mkdir()
+    paths = csv_files(tmp_path, files=1)
+    target = tmp_path / "t.db"
+    with stage_module(cluster, mods, mods, monkeypatch, {mods: 1}) as name:
+        config = tag_job(paths, target, name, cluster)
+        for version in (1, 2, 3):
+            (mods / f"{name}.py").write_text(TAG_STAGE.format(v=version), encoding="utf-8")
+            report = Pipeline(config, allow_python=True).run()
+            assert report.rows_written == 3000 and len(report.parts) > 2
+            conn = sqlite3.connect(target)
+            try:
+                tags = conn.execute("SELECT DISTINCT substr(note, -3) FROM t WHERE note IS NOT NULL").fetchall()
+            finally:
+                conn.close()
+            assert tags == [(f"-v{version}",)]
+
+
+def test_a_worker_that_finds_other_code_for_a_python_stage_is_refused(
+    tmp_path: Path, cluster: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workers import another copy of the stage's module than this process (an old one
+    on their path): their results would be named after code that did not make them."""
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir(), there.mkdir()
+    paths = csv_files(tmp_path, files=1)
+    with (
+        stage_module(cluster, here, there, monkeypatch, {here: 2, there: 1}) as name,
+        pytest.raises(ConfigError) as caught,
+    ):
+        Pipeline(tag_job(paths, tmp_path / "t.db", name, cluster), allow_python=True).run()
+    assert re.fullmatch(
+        rf"python stages: worker [^ ]+:\d+ finds other code for {name} \({re.escape(str(there))}/{name}\.py\) than this process",
+        caught.value.message,
+    )
+    assert (
+        caught.value.hint
+        == "give the workers the same files or installed package of the stages as this process, then rerun"
+    )
+
+
+def ts_rows(directory: Path) -> list[Path]:
+    path = directory / "in.csv"
+    path.write_text(
+        "id,name,ts\n" + "".join(f"{i},n{i},2024-01-{1 + i % 28:02d}T10:00:00\n" for i in range(3000)), encoding="utf-8"
+    )
+    return [path]
+
+
+def ts_job(paths: list[Path], target: Path, engine: str, cluster: Any, **run: Any) -> JobConfig:
+    scheduler = cluster.scheduler_address if engine == "dask" else None
+    return JobConfig(
+        source=SourceConfig(path=[str(p) for p in paths]),
+        sink=SinkConfig(path=str(target), table="t"),
+        run=RunConfig(engine=engine, scheduler=scheduler, part_size=16_000, **run),  # type: ignore[arg-type]
+    )
+
+
+def test_a_run_that_fails_before_its_first_part_commits_changes_nothing(tmp_path: Path, cluster: Any) -> None:
+    """A load in parts that failed before committing a part (here: its scheduler is out of
+    reach) left an empty table behind, and no checkpoint: its rerun took the table's TEXT
+    column as the user's, and stored the timestamps as the source's text
+    (``2024-01-01T10:00:00``), where a clean run stores the loader's (``...T10:00:00.000000``)."""
+    import dask
+
+    engine = "dask"
+    paths = ts_rows(tmp_path)
+    clean = tmp_path / "clean.db"
+    Pipeline(ts_job(paths, clean, engine, cluster)).run()
+    target = tmp_path / "t.db"
+    unreached = replace(
+        ts_job(paths, target, engine, cluster), run=RunConfig(engine="dask", scheduler="tcp://127.0.0.1:9")
+    )
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+        pytest.raises(EngineError, match=r"^cannot reach the Dask scheduler "),
+    ):
+        Pipeline(unreached).run()
+    conn = sqlite3.connect(target)
+    try:
+        assert conn.execute("SELECT name FROM sqlite_master WHERE name = 't'").fetchall() == []
+    finally:
+        conn.close()
+    report = Pipeline(ts_job(paths, target, engine, cluster)).run()
+    assert report.rows_written == 3000
+    assert sqlite_rows(target, "SELECT * FROM t ORDER BY id") == sqlite_rows(clean, "SELECT * FROM t ORDER BY id")
+    schema = [
+        sqlite3.connect(db).execute("SELECT sql FROM sqlite_master WHERE name = 't'").fetchall()
+        for db in (clean, target)
+    ]
+    assert schema[0] == schema[1]
+
+
+def test_results_a_failed_run_left_under_other_names_are_removed_once_the_parts_are_in(
+    tmp_path: Path, cluster: Any
+) -> None:
+    """Results of the run's parts made under another name (other types, a stage's earlier
+    code) are never reused: the run that commits the parts removes them from the target's
+    own spill directory, and the directory with them."""
+    paths = ts_rows(tmp_path)
+    target = tmp_path / "t.db"
+    config = ts_job(paths, target, "processes", cluster)
+    config = replace(config, sink=replace(config.sink, mode="replace"))
+    ids = [p["id"] for p in Pipeline(config).run().parts]
+    assert len(ids) > 1
+    spill = tmp_path / "t.db.parts"
+    spill.mkdir()
+    for pid in ids:
+        for suffix in (".json", ".db", ".starts"):
+            (spill / f"{pid}-0badc0de{suffix}").write_text("", encoding="utf-8")
+    Pipeline(config).run()
+    assert not spill.exists()

@@ -142,9 +142,10 @@ def open_engine(
             # the client (and a LocalCluster) come up on a thread while the types are sampled
             starting = stack.enter_context(_in_background(lambda: _dask_session(scheduler, count, forked)))
             session = _once_up(starting, held)
-            # a key per part: Dask runs a part that a dead worker held again, elsewhere
+            # a key per part of a load (``PartTask.key``): Dask runs a part that a dead worker
+            # held again, elsewhere, and never hands one load another's result
             yield (
-                (lambda task: session()[0].submit(run_part, task, key=f"loader-part-{task.part.id}", pure=False)),
+                (lambda task: session()[0].submit(run_part, task, key=task.key, pure=False)),
                 (lambda: session()[1]),
                 # nothing restarts a forked worker; a nanny restarts a spawned one
                 forked.check if forked is not None else _no_check,
@@ -568,6 +569,7 @@ class Coordinator:
     planned: dict[str, FileState] = field(default_factory=dict)  # the state each file read counts into
     announced: set[str] = field(default_factory=set)  # files whose ``file`` event is out (``_announce``)
     keys: dict[str, str] = field(default_factory=dict)  # each file read's checkpoint key, by its path (``_key``)
+    unprepared: tuple[str, bool] | None = None  # the first file and ``fresh``, its preparing undone (``_try_first``)
 
     def run(self, plans: list[FilePlan], types: dict[str, pa.DataType], fresh: bool, engine: Engine | None) -> None:
         pipe = self.pipeline
@@ -578,8 +580,7 @@ class Coordinator:
         self.keys = {p.path: p.key for p in plans}
         parts = plan_parts(pipe, plans)
         self.types = types
-        if plans:  # the table or keys from the first file now; each later file's at its first commit
-            self._prepare(plans[0].path, fresh)
+        numeric = self._try_first(plans[0].path if plans else None, fresh)
         entries = self.writer.read_state(pipe.job_name)
         committed = committed_parts(entries, self.state, self._identity)
         directory = spill_dir(pipe)
@@ -589,7 +590,6 @@ class Coordinator:
         run = pipe.job.run
         side = result_side(str(run.part_results))
         allow_python = getattr(pipe, "allow_python", False)
-        numeric = numeric_text(str(pipe.job.sink.mode), self.writer.column_types(), staged=bool(pipe.stages))
         halt = engine.halt_file if engine is not None else ""
         code = _code(pipe.job.transform)
         tasks = [
@@ -635,14 +635,34 @@ class Coordinator:
         self._turn_of(None)  # the files not read after the last one read
         if engine is not None:
             engine.stop()
+        if self.unprepared is not None:  # no part of the first file was committed (none to load)
+            self._prepare(*self.unprepared)
         self.writer.finish()
         self.report.add_worker_peak(self.writer.worker_peak_rss_mb)
         self.state.status = "complete"
         self.state.set_rejects(self.rejects.sync())  # a restart that read no part drops the old lines here
         self.writer.commit(pipe.job_name, self._entries())
         if own:
+            _remove_stale(tasks, directory)
             with contextlib.suppress(OSError):
                 os.rmdir(directory)  # left when it holds anything not this run's
+
+    def _try_first(self, path: str | None, fresh: bool) -> dict[str, str]:
+        """The target made ready for the first file (``path``) and checked, the table's number
+        columns read (``numeric_text``), then undone where the writer can (SQLite: a table
+        made, a column added, rolled back): it is made for real with the first part's commit
+        (``_commit``), so a run that fails before committing one leaves the target as it was,
+        and its rerun stores what a clean run stores."""
+        pipe = self.pipeline
+        undone = getattr(self.writer, "undone", None)
+        with undone() if undone is not None else contextlib.nullcontext():
+            if path is not None:
+                self._prepare(path, fresh)
+            numeric = numeric_text(str(pipe.job.sink.mode), self.writer.column_types(), staged=bool(pipe.stages))
+        if undone is not None and path is not None:
+            self.prepared.discard(self._key(path))
+            self.unprepared = (path, fresh)
+        return numeric
 
     def _prepare(self, path: str, fresh: bool = False) -> None:
         """The target's table or keys made ready for a file's schema after the stages, as
@@ -651,6 +671,8 @@ class Coordinator:
         from ..readers import open_reader
 
         pipe = self.pipeline
+        if self.unprepared is not None and self.unprepared[0] == path:
+            fresh, self.unprepared = self.unprepared[1], None  # the first file, checked before the parts ran
         self._turn_of(path)
         f = self._file(path)
         with open_reader(
@@ -818,7 +840,7 @@ class Coordinator:
         assert future is not None  # a part without a future was finished before
         with self._lost_workers():
             try:
-                return future.result()
+                return _own(task, future.result())
             except LoaderError as exc:
                 self._number_in_file(task, exc)
                 exc.stopped_in = task.part.key  # its committed parts named (``_name_kept_rows``)
@@ -1015,6 +1037,18 @@ class Coordinator:
             raise rejects_exceeded(self.report.rows_rejected, self.report.rows_read, limit, task.part.path)
 
 
+def _own(task: PartTask, result: PartResult) -> PartResult:
+    """``result``, made for ``task``: a cluster that handed this load another load's result
+    (a key two clients both submitted) would have its files committed into this target."""
+    if result.prefix and result.prefix != task.prefix:
+        raise EngineError(
+            f"part {task.part.id} of {task.part.path}: the Dask cluster returned the result of another load's part "
+            f"({result.prefix}, not {task.prefix}); nothing of it was committed",
+            hint=PARTS_KEPT_HINT,
+        )
+    return result
+
+
 def _changed_since_parts(path: str) -> SourceChangedError:
     return SourceChangedError(
         "changed since parts of it were loaded: its committed parts are not this version's",
@@ -1064,6 +1098,16 @@ def _remove_results(prefix: str) -> None:
             os.remove(path)
     with contextlib.suppress(OSError):
         os.remove(manifest_path(prefix))
+
+
+def _remove_stale(tasks: list[PartTask], directory: str) -> None:
+    """Results of this run's parts left in the target's own spill directory under another
+    name than this run's (a failed run's, made with other types or a stage's earlier code):
+    never reused, once the parts are committed."""
+    for task in tasks:
+        for path in glob.glob(os.path.join(glob.escape(directory), f"{task.part.id}-*")):
+            if not path.startswith(task.prefix + "."):
+                _remove(path)
 
 
 def _respelled(committed: dict[str, dict[str, Any]]) -> dict[str, set[str]]:

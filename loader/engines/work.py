@@ -98,6 +98,18 @@ class PartTask:
         )
         return os.path.join(self.spill_dir, f"{self.part.id}-{sha256(what.encode()).hexdigest()[:8]}")
 
+    @property
+    def key(self) -> str:
+        """The part's name on a cluster (Dask's key: one task per key, whichever clients submit
+        it). The part id names only the file's range: two loads of one file at once (into two
+        targets, with other stages) would be handed each other's results. So it names what
+        decides the result too: its files' name as this process finds them (``prefix``: the
+        version, reading, types, stages, code and sink), the target, job and table its reject
+        lines name. The same part of the same load keeps its key: a retry, or a rerun while a
+        killed run's part still runs on the cluster, waits for that part."""
+        what = json.dumps([os.path.abspath(self.prefix), self.target, self.job_name, self.table])
+        return f"loader-part-{self.part.id}-{sha256(what.encode()).hexdigest()[:16]}"
+
 
 @dataclass
 class PartResult:
@@ -120,6 +132,7 @@ class PartResult:
     dialect: dict[str, Any] | None = None  # the CSV dialect the part was read with
     reasons: dict[str, int] = field(default_factory=dict)  # the commonest reject reasons, while it wrote nothing
     halted: bool = False  # ended unfinished: the run stopped (no manifest; never committed)
+    prefix: str = ""  # the task's (``PartTask.prefix``): the coordinator commits only its own parts' results
 
     @classmethod
     def load(cls, path: str) -> PartResult:
@@ -179,13 +192,8 @@ def _run_part(task: PartTask) -> PartResult:
     os.makedirs(task.spill_dir, exist_ok=True)
     t0 = time.monotonic()
     starts = note_start(task)
-    stages = build_stages(task.job.transform, allow_code=task.allow_python)
-    wait_as_sink(stages, task.job.sink.busy_timeout)
-    for stage in stages:
-        resolve = getattr(stage, "resolve", None)
-        if callable(resolve):
-            resolve()
-    result = PartResult(id=task.part.id, worker=worker_name(), retries=starts - 1)
+    stages = _stages(task)
+    result = PartResult(id=task.part.id, worker=worker_name(), retries=starts - 1, prefix=task.prefix)
     part = _reader_part(task.part)
     rejects_tmp = task.prefix + ".rejects.jsonl.partial"
     with contextlib.suppress(FileNotFoundError):
@@ -249,6 +257,21 @@ def _run_part(task: PartTask) -> PartResult:
     result.peak_rss_mb = peak_rss_mb()
     _write_manifest(manifest_path(task.prefix), result)
     return result
+
+
+def _stages(task: PartTask) -> list[Any]:
+    """The job's stages, built and their functions imported, for one part."""
+    if task.code and task.allow_python:  # a long-lived worker runs the code the client hashed (``load_code``)
+        from ..transforms.python import load_code
+
+        load_code(task.job.transform, task.code, worker_name())
+    stages = build_stages(task.job.transform, allow_code=task.allow_python)
+    wait_as_sink(stages, task.job.sink.busy_timeout)
+    for stage in stages:
+        resolve = getattr(stage, "resolve", None)
+        if callable(resolve):
+            resolve()
+    return stages
 
 
 def _reader_part(part: Part) -> tuple[int, ...] | None:

@@ -19,6 +19,8 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import InitVar, dataclass, field
@@ -50,7 +52,7 @@ def import_function(path: str, *, stage: str, key: str = "function") -> Callable
     """Resolve ``"package.module:function"`` (or ``"package.module.function"``)."""
     module_name, attr = split_function(path, stage=stage, key=key)
     try:
-        obj: Any = importlib.import_module(module_name)
+        obj: Any = _import(module_name)
     except ImportError as exc:
         raise ConfigError(f"{key}: cannot import {module_name!r} for {path!r}: {exc}", stage=stage) from None
     except Exception as exc:  # the module itself failed while importing
@@ -68,29 +70,92 @@ def import_function(path: str, *, stage: str, key: str = "function") -> Callable
     return function
 
 
+# What each stage module this process imported was made of: the hash of its source file then
+# (``load_code``). Inherited by a forked worker with the modules themselves.
+_LOADED: dict[str, str] = {}
+_LOADING = threading.Lock()  # a Dask worker runs parts on several threads
+
+
+def _import(module_name: str) -> Any:
+    """The module, its source's hash noted when this import is the first (hashed before: a
+    file changed meanwhile is made again by the next ``load_code``)."""
+    if module_name not in sys.modules:
+        found = _source(module_name)
+        module = importlib.import_module(module_name)
+        if found is not None:
+            _LOADED.setdefault(module_name, found[2])
+        return module
+    return importlib.import_module(module_name)
+
+
+def _stage_modules(transforms: list[dict[str, Any]]) -> list[str]:
+    """The modules a job's ``python`` stages name (their ``module:function``), in order."""
+    out = []
+    for spec in transforms:
+        function = spec.get("function") if spec.get("type") == "python" else None
+        if isinstance(function, str):
+            out.append(function.partition(":")[0] if ":" in function else function.rpartition(".")[0])
+    return out
+
+
+def _source(module_name: str) -> tuple[str, bytes, str] | None:
+    """A module's source file as an import would find it now: its path, bytes and hash (None:
+    not found, or not a file)."""
+    import importlib.util
+
+    from ..compat import sha256
+
+    try:
+        found = importlib.util.find_spec(module_name)
+        origin = found.origin if found is not None else None
+        with open(str(origin), "rb") as fh:
+            text = fh.read()
+    except (ImportError, ValueError, OSError):
+        return None
+    return str(origin), text, sha256(text).hexdigest()
+
+
 def code_identity(transforms: list[dict[str, Any]]) -> str:
     """What the code of a job's ``python`` stages is now: a hash of each named module's
     source file (its ``module:function``; the file found as an import would find it), so a
     part result made before a stage was fixed is never reused. A module whose file cannot be
     found counts as changed in every run; a change in a module it imports is not seen."""
-    import importlib.util
+    return _identity([_source(m) for m in _stage_modules(transforms)])
 
+
+def _identity(sources: list[tuple[str, bytes, str] | None]) -> str:
     from ..compat import sha256
 
-    seen = []
-    for spec in transforms:
-        function = spec.get("function") if spec.get("type") == "python" else None
-        if not isinstance(function, str):
-            continue
-        module_name = function.partition(":")[0] if ":" in function else function.rpartition(".")[0]
-        try:
-            found = importlib.util.find_spec(module_name)
-            origin = found.origin if found is not None else None
-            with open(str(origin), "rb") as fh:
-                seen.append(sha256(fh.read()).hexdigest())
-        except (ImportError, ValueError, OSError):
-            seen.append(f"unknown:{os.getpid()}:{time.time_ns()}")
+    seen = [s[2] if s is not None else f"unknown:{os.getpid()}:{time.time_ns()}" for s in sources]
     return sha256(json.dumps(seen).encode()).hexdigest()[:16] if seen else ""
+
+
+def load_code(transforms: list[dict[str, Any]], code: str, worker: str) -> None:
+    """On a worker (``worker``: its name), the job's ``python`` stages run the code the client
+    hashed (``code``, ``code_identity``): a worker lives on across runs (a Dask cluster's own),
+    and a module it imported in an earlier run stays imported, so a stage fixed since would run
+    as it was. A module whose source changed since this process imported it is made again of
+    the source just hashed (not of a cached ``.pyc``: an edit of the same size in the same
+    second looks unchanged to it). Source this worker finds that differs from the client's is
+    refused: its results would be named after code that did not make them."""
+    names = _stage_modules(transforms)
+    sources = [_source(m) for m in names]
+    with _LOADING:
+        for name, found in zip(names, sources, strict=True):
+            module = sys.modules.get(name)
+            if found is None or module is None or _LOADED.get(name) == found[2]:
+                continue
+            if getattr(module, "__file__", None) == found[0] and found[0].endswith(".py"):
+                exec(compile(found[1], found[0], "exec", dont_inherit=True), module.__dict__)  # what a reload does
+            else:  # not a plain source file (an extension module): reloaded as Python reloads it
+                importlib.reload(module)
+            _LOADED[name] = found[2]
+    if code and all(s is not None for s in sources) and _identity(sources) != code:
+        files = ", ".join(f"{n} ({s[0]})" for n, s in zip(names, sources, strict=True) if s is not None)
+        raise ConfigError(
+            f"python stages: worker {worker} finds other code for {files} than this process",
+            hint="give the workers the same files or installed package of the stages as this process, then rerun",
+        )
 
 
 # What pa.array raises for a value the type does not take (or Python types that do not mix).

@@ -19,6 +19,7 @@ and the read-only ``peek``), ``sqlite_errors`` (SQLite's failures in the user's 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import threading
@@ -412,6 +413,23 @@ class SQLiteWriter(Refusals, Transactional):
                 raise db_error(exc, self.config.path, self.config.busy_timeout) from None
             error.file = self.config.path
             raise error from None
+
+    @contextlib.contextmanager
+    def undone(self) -> Iterator[None]:
+        """What runs inside (``prepare``: the table made, a column added) checked, then rolled
+        back: an engine's coordinator prepares for its first file up front (the job refused
+        before any part runs, the table's columns known) and for real with its first part's
+        commit, so a run that fails before committing a part leaves the target as it was. A
+        table left empty by such a run would bind its rerun to it (its dates and timestamps
+        stored as the source's text, ``declared_pins``), unlike a clean run."""
+        kept = (self.into, self._remake, dict(self._added), list(self.columns))
+        self._begin()
+        try:
+            yield
+        finally:
+            self.rollback()
+            self.into, self._remake, self._added, self.columns = kept
+            self._prepared = None
 
     def _stage_replace(self) -> None:
         """A fresh ``replace`` loads into a stage table of its own, made anew (one left by a run
