@@ -758,7 +758,8 @@ class Pipeline:
             pins = declared_pins(
                 declared, types, recorded, own=own, first_values=first_values, from_text=self.read_as_text
             )
-        self.text_forms = text_forms(declared, self._written_types(types | pins), first_values)
+        if declared:  # a table there already: the forms its columns hold (the stages run on no row for them)
+            self.text_forms = text_forms(declared, self._written_types(types | pins), first_values)
         # A value rejected for a type fixed before this run says where that type comes from.
         change = 'to change it, declare the type and reload every file with --restart and mode = "replace"'
         if self._left_out:  # not every file the job loaded is an input still
