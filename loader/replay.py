@@ -30,7 +30,7 @@ import json
 import os
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard, cast
 
@@ -59,7 +59,16 @@ from .readers.decimal_comma import CommaGuess, convert_comma
 from .readers.partitions import folder_values, loaded_keys
 from .rejects import Committed, RejectFile, reject_target
 from .report import FileReport, RunReport, ignored_text
-from .schema import as_declared, binding, bound, declared_pins, decode_types, spellings, stored_types
+from .schema import (
+    as_declared,
+    binding,
+    bound,
+    declared_pins,
+    decode_types,
+    encode_types,
+    spellings,
+    stored_types,
+)
 from .sinks.base import Encoded, Encoder
 from .state import REPLAYED, STAMP_ENTRY, FileState, JobState, Ledger, file_key, identity, same_content, same_job
 from .storage import file_mode, refuse_special
@@ -295,6 +304,12 @@ class _Split:
     keys: list[str]
     dialect: dict[str, Any] | None
     columns: KeyColumns | None = None
+    # JSON Lines: the job's columns the file's sample lacks, by ``fold``ed name (the checkpoint's,
+    # the table's): a key first met past the sample goes to its column, as a load of a later
+    # file with it would read it; a key none has is a new column, but where ``closed`` (a
+    # table, no --alter) names the table that takes none
+    job: dict[str, str] = field(default_factory=dict)
+    closed: str | None = None
 
     def csv(self, raw: str | bytes, nulls: set[str], reason: str = "") -> dict[str, Any] | str:
         """A CSV row split as the reader splits it; bytes that are not UTF-8 stay bytes.
@@ -318,17 +333,47 @@ class _Split:
         obj = _row_object(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw)
         if isinstance(obj, str):
             return obj  # why the line is no row, as the reader says it
-        extra = next((k for k in obj if k not in self.keys), None)
-        keyed = self.columns.keyed(obj) if self.columns is not None else obj if extra is None else (extra, None)
+        beyond = self._beyond(obj)
+        if isinstance(beyond, str):
+            return beyond
+        inside = {k: v for k, v in obj.items() if k not in beyond}
+        keyed = self.columns.keyed(inside) if self.columns is not None else inside
         if isinstance(keyed, tuple):
             key, twin = keyed
-            if twin is None:
+            if twin is None:  # a third spelling beside two the sample held apart
                 return f"key {key!r} is not a column of the file"
             return f"keys {key!r} and {twin!r} differ only in case: one column of the file"
-        obj = keyed
-        return {
-            n: None if obj.get(k) is None else _json_text(obj[k]) for n, k in zip(self.names, self.keys, strict=True)
+        row = {
+            n: None if keyed.get(k) is None else _json_text(keyed[k])
+            for n, k in zip(self.names, self.keys, strict=True)
         }
+        return row | {c: None if obj[k] is None else _json_text(obj[k]) for k, c in beyond.items()}
+
+    def _beyond(self, obj: dict[str, Any]) -> dict[str, str] | str:
+        """The object's keys that are no column of the file's sample (the load rejected their
+        row for that), each with the job's column it goes to; or why one goes to none."""
+        sampled = {fold(k) for k in self.keys}
+        out: dict[str, str] = {}
+        for key in obj:
+            if fold(key) in sampled:
+                continue  # the sample's column, or a spelling of it that ``keyed`` tells apart
+            column = self.job.get(fold(key), key if self.closed is None else None)
+            if column is None:
+                assert self.closed is not None
+                return not_in_table(key, self.closed)
+            first = next((k for k, c in out.items() if fold(c) == fold(column)), None)
+            if first is not None:
+                return f"keys {first!r} and {key!r} differ only in case: one column, {column!r}"
+            out[key] = column
+        return out
+
+
+def not_in_table(name: str, table: str) -> str:
+    """Why a row's column new to the job (a JSON Lines key past its file's sample, a name in
+    "values") is rejected again by a replay without ``sink.alter``."""
+    return (
+        f"no column {name!r} in the job's columns or table {table!r}: replay with --alter (sink.alter = true) to add it"
+    )
 
 
 # A line after a CSV row's raw text: a quote the row leaves open reads it into its value.
@@ -489,6 +534,7 @@ class _Marking:
         self.marks: list[str] = []
         self.outcomes: list[dict[str, Any]] = []
         self.already = 0
+        self.recorded: Callable[[], dict[str, str]] = dict  # the types entry, where the replay adds columns
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -505,7 +551,7 @@ class _Marking:
     def commit(self, job: str, state: dict[str, str]) -> None:
         # only the marks, and the commit's stamp: the job's own checkpoint stays as it is
         stamp = {k: v for k, v in state.items() if k == STAMP_ENTRY}
-        self.inner.commit(job, mark_entries(self.marks) | stamp)
+        self.inner.commit(job, mark_entries(self.marks) | stamp | self.recorded())
         r = self.report
         r.rows += self.outcomes
         r.rows_read += self.already
@@ -588,7 +634,9 @@ class Rows:
         self.headers: dict[str, _Split | str] = {}
         self.identities: dict[str, dict[str, Any] | None] = {}  # by original file: its identity now
         self.nested: dict[str, dict[str, pa.DataType]] = {}  # by original file: its nested columns' types
-        self.settled: dict[str, pa.DataType] = {}  # columns recorded as null, typed by this replay's values
+        # columns recorded as null, and columns new to the job, typed by this replay's values
+        self.settled: dict[str, pa.DataType] = {}
+        self.table = table  # the target's columns now, with their declared types
 
     def entry(self, e: Entry) -> int:
         if e.stage == "read":
@@ -766,9 +814,36 @@ class Rows:
             except LoaderError as exc:
                 self.headers[path] = f'raw text cannot be split ({exc.message}): write the row\'s fields in "values"'
             else:
-                dialect = None if fmt == "jsonl" else self._dialect(found)
-                self.headers[path] = _Split(names, keys, dialect, columns if fmt == "jsonl" else None)
+                if fmt != "jsonl":
+                    self.headers[path] = _Split(names, keys, self._dialect(found))
+                else:
+                    self.headers[path] = _Split(names, keys, None, columns, self._job_columns(names), self._closed())
         return self.headers[path]
+
+    def _job_columns(self, names: list[str]) -> dict[str, str]:
+        """The job's columns a file's sample lacks (its ``names``), by ``fold``ed name: the
+        table's, and the checkpoint's (its spelling first)."""
+        own = {fold(n) for n in names}
+        job = {fold(n): n for n in [*self.table, *reversed(self.types)]}
+        return {f: n for f, n in job.items() if f not in own}
+
+    def _closed(self) -> str | None:
+        """The table that takes no new column (no ``sink.alter``), or None: a row's new
+        column is added (a LevelDB store's values take any)."""
+        return None if self.p.job.sink.alter or self.p.table is None else self.p.table
+
+    def _takes(self, name: str) -> bool:
+        """Whether a column the checkpoint does not know reaches the target: the table has it,
+        or adds it."""
+        return self._closed() is None or fold(name) in {fold(n) for n in self.table}
+
+    def recorded(self) -> dict[str, str]:
+        """The checkpoint's types entry with the columns this replay gave the job (a key a
+        file's sample lacked, new to the job), so later runs read them as it did; none if none."""
+        new = {n: t for n, t in self.settled.items() if n not in self.types}
+        if not new:
+            return {}
+        return {"schema": encode_types(decode_types(self.state.schema) | new, self.state.schema)}
 
     def _with_nested(
         self, schema: pa.Schema, names: list[str], group: list[tuple[Entry, dict[str, Any] | str]], at: int
@@ -790,10 +865,13 @@ class Rows:
         these values would infer it; the replay's later rows are held to it, as a load's rows
         past its sample are. None for a column the checkpoint does not know."""
         if name not in self.settled:
-            if name not in self.types or not pa.types.is_null(self.types[name]):
+            known = name in self.types
+            if (known and not pa.types.is_null(self.types[name])) or (not known and (at or not self._takes(name))):
                 return None
             comma = at == 0 and self.src.decimal_separator == ","
-            self.settled[name] = _inferred(values, comma, tuple(self.src.na_values) if at == 0 else ())
+            t = _inferred(values, comma, tuple(self.src.na_values) if at == 0 else ())
+            # a column new to the job (read past a file's sample): as a load of a file with it reads it
+            self.settled[name] = t if known else declared_pins(self.table, {name: t}).get(name, t)
         return self.settled[name]
 
     def _nested_types(self, path: str) -> dict[str, pa.DataType]:
@@ -849,7 +927,7 @@ class Rows:
             "versions": {e.number: e.version for e, _ in group},
             "already": already,
         }
-        why = values if isinstance(values, str) else f"no column {unknown[0]!r} in the job's columns" if unknown else ""
+        why = values if isinstance(values, str) else self._unknown(unknown[0]) if unknown else ""
         if not group or why:  # no row left to convert (only rows replayed before), or none that can be
             return self._rejected(group, schema, why, end)
         target = pa.schema([schema.field(n) for n in names])
@@ -886,6 +964,13 @@ class Rows:
                 self._reject(group[i][0], column, reason) for i, (column, reason) in sorted(out.why.items())
             ]
         return chunk
+
+    def _unknown(self, name: str) -> str:
+        """Why a row's column that no run of the job had is rejected again."""
+        closed = self._closed()
+        if closed is None or fold(name) in {fold(n) for n in self.table}:
+            return f"no column {name!r} in the job's columns"
+        return not_in_table(name, closed)
 
     def _rejected(
         self, group: list[tuple[Entry, dict[str, Any] | str]], schema: pa.Schema, why: str, end: dict[str, Any]
@@ -979,6 +1064,7 @@ def replay_run(p: Pipeline, path: str, report: RunReport, job_rejects: str) -> N
             progress,
         )
         rows = Rows(p, path, state, replayed(found), loop.chunk_rows, inner.column_types())
+        writer.recorded = rows.recorded
         fr = FileReport(path, status="replayed")
         with naming_file(path):  # a column the table has lost since the load: the reject file's
             writer.prepare(rows.schemas[-1], fresh=False)

@@ -1643,3 +1643,66 @@ def test_the_rejects_of_a_version_a_reload_replaced_are_superseded(
     p = cli("replay", str(rejects), glob, str(target), *how, "--report", str(report))
     data = json.loads(report.read_text())
     assert (data["rows_read"], data["rows_superseded"], data["rows_reloaded_since"]) == (0, 1, 1)
+
+
+# the reasons a JSON Lines key first met past the sample gets, at the load and at a replay
+PAST_SAMPLE = (
+    "key 'extra' is not a column (columns come from the first 2 rows, source.infer_rows): "
+    "replay this reject file to load the row, with --alter to add the column"
+)
+NOT_IN_TABLE = "no column 'extra' in the job's columns or table 't': replay with --alter (sink.alter = true) to add it"
+
+
+def _past_the_sample(tmp_path: Path, sink: str) -> tuple[Path, list[str], Path]:
+    """A day's JSON Lines export whose key ``extra`` first appears past the sample: the row
+    holding it rejected (the others load); the glob, the target and the way to name it."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "d1.jsonl").write_text('{"id":1,"v":1}\n{"id":2,"v":2}\n{"id":3,"v":3,"extra":"new"}\n{"id":4,"v":4}\n')
+    target = tmp_path / ("t.db" if sink == "sqlite" else "t.ldb")
+    how = [str(folder / "*.jsonl"), str(target)]
+    how += ["--table", "t"] if sink == "sqlite" else ["--key", "{id}"]
+    p = cli("load", *how, "--set", "source.infer_rows=2", "-q")
+    assert (p.returncode, p.stderr) == (0, "")
+    rejects = rejects_of(target, "table:t" if sink == "sqlite" else "key:{id}")
+    assert [(r["row"], r["column"], r["reason"]) for r in reject_lines(rejects)] == [(3, "extra", PAST_SAMPLE)]
+    return target, how, rejects
+
+
+def test_a_json_lines_key_past_the_sample_replays_with_alter_and_is_recorded(tmp_path: Path) -> None:
+    """The reason of a key past the sample pointed at source.infer_rows, which no rerun uses
+    for a file already loaded, and the replay rejected the row again with "not a column of the
+    file", --alter or not: a replay with --alter adds the column, and the checkpoint records
+    its type for later runs; without --alter the reason says to give it."""
+    target, how, rejects = _past_the_sample(tmp_path, "sqlite")
+    p = cli("replay", str(rejects), *how)
+    assert p.returncode == 4
+    assert [r["reason"] for r in reject_lines(again_of(rejects))] == [NOT_IN_TABLE]
+    p = cli("replay", str(rejects), *how, "--alter", "-q")
+    assert (p.returncode, p.stderr) == (0, "")
+    assert sqlite_table(target) == [(1, 1, None), (2, 2, None), (3, 3, "new"), (4, 4, None)]
+    assert sqlite_state(target, "table:t")["schema"] == {"extra": "string", "id": "int64", "v": "int64"}
+    # a later file's number in the column is refused as of another type than recorded, as after a load
+    (tmp_path / "in" / "d2.jsonl").write_text('{"id":5,"v":5,"extra":"x"}\n{"id":6,"v":6,"extra":7}\n')
+    p = cli("load", *how, "-q")
+    assert p.returncode == 0, p.stderr
+    assert sqlite_table(target)[4:] == [(5, 5, "x"), (6, 6, "7")]
+
+
+@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
+def test_a_json_lines_key_past_the_sample_replays_into_the_column_the_job_has_since(tmp_path: Path, sink: str) -> None:
+    """hunt23c #6: a later file brought the column (--alter): the replay parses the line's raw
+    against the job's columns, not its file's sample, and loads the row with no flag (a LevelDB
+    store's values take any key)."""
+    target, how, rejects = _past_the_sample(tmp_path, sink)
+    (tmp_path / "in" / "d2.jsonl").write_text('{"id":5,"v":5,"EXTRA":"x"}\n')
+    p = cli("load", *how, *(["--alter"] if sink == "sqlite" else []), "-q")
+    assert (p.returncode, p.stderr) == (0, "")
+    p = cli("replay", str(rejects), *how)
+    assert p.returncode == 0, p.stderr
+    assert reject_lines(again_of(rejects)) == []
+    if sink == "sqlite":
+        assert sqlite_table(target) == [(1, 1, None), (2, 2, None), (3, 3, "new"), (4, 4, None), (5, 5, "x")]
+    else:
+        values = [json.loads(v) for _, v in leveldb_items(target)[0]]
+        assert values[2] == {"id": 3, "v": 3, "EXTRA": "new"}  # the column's recorded spelling

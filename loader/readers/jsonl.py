@@ -1177,7 +1177,11 @@ class JSONLReader(ReaderBase):
         if twin is None:
             twins = [self._name_of[k] for k in self.columns.twins_of(key)]
             if not twins:
-                return f"key {key!r} is not a column (columns come from {rows}, source.infer_rows)", key
+                # a larger infer_rows reads only files not loaded yet: this one's row loads by a replay
+                return (
+                    f"key {key!r} is not a column (columns come from {rows}, source.infer_rows): "
+                    "replay this reject file to load the row, with --alter to add the column"
+                ), key
             return (
                 f"key {key!r} is not a column: it differs only in case from the columns "
                 f"{', '.join(map(repr, twins))}, which an object of {rows} held together (source.infer_rows)"

@@ -212,6 +212,20 @@ def _fit_values(values: list[Any], t: pa.DataType) -> Converted:
     return Converted(arr, pa.array(bad, pa.bool_()) if any(bad) else None, reasons or None)
 
 
+def _mixed_type(values: list[Any]) -> pa.DataType | None:
+    """The type of a column whose values are of kinds (Python types) no one type takes: that of
+    its values of the first kind that is not text, else of the first kind; None where those make
+    no type either. Text beside numbers or dates is most often a marker or a value the function
+    formatted; and whichever value a chunk starts with, every part's stage (--engine processes)
+    types the same mix alike, as one stage over the whole file types it by its first chunk."""
+    kinds = sorted(dict.fromkeys(type(v) for v in values if v is not None), key=lambda k: k in (str, bytes))
+    try:
+        t = pa.array([v for v in values if type(v) is kinds[0]]).type
+    except _UNFIT:
+        return None
+    return None if pa.types.is_null(t) else t
+
+
 # The hints of a batch function's failure on the 0-row batch ``output_schema`` passes first.
 _HANDLE_EMPTY = "make the function handle a batch of 0 rows: return a 0-row batch with the columns it adds"
 _CALLED_FIRST = (
@@ -444,25 +458,31 @@ class Python(StageBase):
         target = self._types.get(n) or (schema.field(n).type if n in schema.names else None)
         if target is None or pa.types.is_null(target):  # null: no type yet, the values decide
             target = self._settled.get(n)
-        if target is not None:
-            fit = _fit_values(values, target)
-            if fit.bad is not None:
-                hint = "" if n in self._types else "; declare the column's type in the stage's columns to change it"
-                misfits[n] = Converted(fit.array, fit.bad, [why + hint for why in fit.reasons or []])
-            return fit.array
-        try:
-            arr = pa.array(values)
-        except _UNFIT as exc:
-            raise TransformError(
-                f"column {n!r} returned by the function has values of mixed types: {exc}",
-                stage=self.name,
-                file=chunk.file,
-                column=n,
-                hint=f'declare its type in the stage: columns = {{ {n} = "string" }}',
-            ) from None
-        if not pa.types.is_null(arr.type):
-            self._settled[n] = arr.type
-        return arr
+        if target is None:
+            try:
+                arr = pa.array(values)
+            except _UNFIT as exc:
+                # values of two kinds before the column has a type: one kind types it and the
+                # others are rejected, as in a later chunk held to that type
+                target = _mixed_type(values)
+                if target is None:
+                    raise TransformError(
+                        f"column {n!r} returned by the function has values of mixed types: {exc}",
+                        stage=self.name,
+                        file=chunk.file,
+                        column=n,
+                        hint=f'declare its type in the stage: columns = {{ {n} = "string" }}',
+                    ) from None
+            else:
+                if not pa.types.is_null(arr.type):
+                    self._settled[n] = arr.type
+                return arr
+            self._settled[n] = target
+        fit = _fit_values(values, target)
+        if fit.bad is not None:
+            hint = "" if n in self._types else "; declare the column's type in the stage's columns to change it"
+            misfits[n] = Converted(fit.array, fit.bad, [why + hint for why in fit.reasons or []])
+        return fit.array
 
     def _to_batch(
         self,

@@ -349,8 +349,12 @@ def test_row_mode_values_for_a_null_typed_column_take_their_own_type(tmp_path, m
     c = chunk_of({"id": [1, 2], "mid": pa.nulls(2)})
     out = Python(function="nullcol:text", mode="row")(c)
     assert (col(out, "mid"), out.batch.schema.field("mid").type, out.rejects) == (["x", "x"], pa.string(), [])
-    with pytest.raises(LoaderError, match="column 'mid' returned by the function has values of mixed types"):
-        Python(function="nullcol:fill", mode="row")(c)  # as for a new column: one type, or declare it
+    # as for a new column: its values that are not text type it, the text is rejected
+    out = Python(function="nullcol:fill", mode="row")(c)
+    assert (col(out, "mid"), out.batch.schema.field("mid").type) == ([7], pa.int64())
+    assert [(r.row, r.reason) for r in out.rejects] == [
+        (1, "'x' is not a valid int64; declare the column's type in the stage's columns to change it")
+    ]
     sys.modules.pop("nullcol", None)
 
 
@@ -536,6 +540,41 @@ def test_a_column_of_another_kind_in_a_later_chunk_is_rejected_not_converted(tmp
         (2, 12342, "integer"),
         (3, 12343, "integer"),
     ]
+
+
+MIXED = """
+def z(row):
+    # a float, and text in every third row past the first 100 (a later year's export)
+    z = row["id"] / 1000
+    return {**row, "z": str(z) if row["id"] > 100 and row["id"] % 3 == 0 else z}
+"""
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_new_columns_values_of_two_kinds_in_a_chunk_reject_rows_on_every_engine(tmp_path: Path, engine: str) -> None:
+    """hunt23a #7: on threads the first chunk typed z float64 and the text of later chunks
+    was rejected row by row (exit 0); on processes a part's stage met both kinds in its first
+    chunk and stopped the run (exit 65, "values of mixed types"). The first value's kind types
+    the column, the other kind is rejected, on both."""
+    from tests.reliability_util import ROOT, cli, reject_lines, write_job
+
+    (tmp_path / "mixedz.py").write_text(MIXED)
+    (tmp_path / "in.csv").write_text("id\n" + "".join(f"{i}\n" for i in range(1, 2001)))
+    job = write_job(
+        tmp_path / "job.toml",
+        source={"path": "in.csv"},
+        sink={"path": "t.db", "table": "t", "alter": True},
+        run={"engine": engine, "chunk_size": 50, "part_size": 4096},
+        transform=[{"type": "python", "function": "mixedz:z", "mode": "row"}],
+    )
+    p = cli("run", str(job), "--allow-python", "-q", cwd=tmp_path, extra_env={"PYTHONPATH": f"{tmp_path}:{ROOT}"})
+    assert (p.returncode, p.stderr) == (0, "")
+    texts = [i for i in range(101, 2001) if i % 3 == 0]
+    rows = sqlite3.connect(tmp_path / "t.db").execute("SELECT id, z, typeof(z) FROM t ORDER BY id").fetchall()
+    assert rows == [(i, i / 1000, "real") for i in range(1, 2001) if i not in texts]
+    hint = "; declare the column's type in the stage's columns to change it"
+    got = sorted((r["row"], r["reason"]) for r in reject_lines(tmp_path / "t.db.table-t.rejects.jsonl"))
+    assert got == [(i, f"{str(i / 1000)!r} is not a valid float64" + hint) for i in texts]
 
 
 def test_a_batch_function_failing_on_the_empty_batch_says_it_was_that_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
