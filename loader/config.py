@@ -282,8 +282,8 @@ class RunConfig:
     max_rejects: int | float | None = None
     """Stop (exit 3) past this many rejected rows, or this fraction when below 1 (a finite number,
     0 or more; unset: no limit), checked after each chunk. A fraction is judged once a run read
-    1,000 rows; a run of fewer rows is judged on all of them at its end (its rows stay committed,
-    exit 3). ``0`` is strict: the chunk with the first reject is the last one read. With
+    1,000 rows; a run of fewer rows (not resumed) is judged on all of them before its last commit
+    (its rows stay committed, a replace's table is not swapped in, exit 3). ``0`` is strict: the chunk with the first reject is the last one read. With
     ``engine = "processes"`` or ``"dask"`` it is checked as each part commits: the part with the
     first reject is the last one committed, read whole."""
     job: str | None = None

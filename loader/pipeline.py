@@ -1146,6 +1146,7 @@ class Pipeline:
                     types, prepared = loaded, True
             loop.settle()  # the last files' rows: the files loaded stay so whatever follows
             _raise_unreadable(plans)
+            self._check_short_run(report)
             writer.finish()
             report.add_worker_peak(writer.worker_peak_rss_mb)
             state.status = "complete"
@@ -1437,14 +1438,19 @@ class Pipeline:
         report.not_utf8_reads_as = [e for e in guess_encoding(bytes(rows.sample)) if e != "utf-8"]
 
     def _check_loaded(self, report: RunReport, reasons: Counter[str]) -> None:
-        """Rows were read and none written, or a run of fewer than 1,000 rows rejected more
-        than its ``run.max_rejects`` fraction: committed as such, but not a success."""
+        """Rows were read and none written: committed as such, but not a success."""
         if report.rows_read and not report.rows_written and not report.rows_ignored and not report.resumed:
             raise self._nothing_loaded(report, reasons)
+
+    def _check_short_run(self, report: RunReport) -> None:
+        """A run of fewer than 1,000 rows that rejected more than its ``run.max_rejects``
+        fraction stops before its last commit (a replace's table is not swapped in), its rows
+        committed so far, as a stop past a count does. Not a resumed run: its rows are the tail
+        of the job's, which the fraction is not of."""
         limit = self.job.run.max_rejects
-        if report.rows_read < MIN_ROWS_FOR_FRACTION and over_max_rejects(
-            limit, report.rows_read, report.rows_rejected, final=True
-        ):  # a short run is held to its fraction on all its rows
+        if report.resumed or report.rows_read >= MIN_ROWS_FOR_FRACTION:
+            return
+        if over_max_rejects(limit, report.rows_read, report.rows_rejected, final=True):
             last = next(f.path for f in reversed(report.files) if f.rows_rejected)
             raise rejects_exceeded(report.rows_rejected, report.rows_read, limit, last, complete=True)
 
@@ -1725,7 +1731,8 @@ def rejects_exceeded(
     elif complete:
         error.hint = (
             "the run read every row first: the good ones are committed and the rejected ones are in"
-            " the reject file; fix them there and load them with `loader replay`"
+            " the reject file; fix them there and load them with `loader replay`, or fix the input"
+            ' and rerun with --restart (with mode = "replace", the table is not swapped in until then)'
         )
     return error
 

@@ -477,7 +477,8 @@ def test_max_rejects_fraction_holds_a_short_run_at_its_end(tmp_path: Path, engin
     assert p.stderr.splitlines()[-2:] == [
         f"loader: error: {src}: 30 of 300 rows rejected (10.0%), more than max_rejects = 0.05",
         "  hint: the run read every row first: the good ones are committed and the rejected ones are in"
-        " the reject file; fix them there and load them with `loader replay`",
+        " the reject file; fix them there and load them with `loader replay`, or fix the input and rerun"
+        ' with --restart (with mode = "replace", the table is not swapped in until then)',
     ]
     report = report_of(tmp_path / "r.json")
     assert (report["status"], report["rows_written"], report["rows_rejected"]) == ("rejects_exceeded", 270, 30)
@@ -490,6 +491,33 @@ def test_max_rejects_fraction_holds_a_short_run_at_its_end(tmp_path: Path, engin
     # within the fraction, a short run succeeds
     p = cli(*args, "--max-rejects", "0.1", "--restart", "--mode", "replace")
     assert p.returncode == 0, p.stderr
+
+
+def test_max_rejects_fraction_of_a_short_replace_keeps_the_old_table(tmp_path: Path) -> None:
+    """hunt24a 5: a short run past its fraction was judged after its last commit, so a replace
+    had swapped the new table in already: the old one was gone though the run failed."""
+    db = tmp_path / "f.db"
+    good = many_rows(tmp_path / "good.csv", 50, bad_every=1000)
+    args = ["--table", "t", "--columns", "score=int64", "--mode", "replace", "--max-rejects", "0.05"]
+    assert cli("load", str(good), str(db), *args).returncode == 0
+    bad = many_rows(tmp_path / "bad.csv", 300, bad_every=10)
+    p = cli("load", str(bad), str(db), *args)
+    assert p.returncode == 3, p.stderr
+    assert [r[0] for r in sqlite_table(db)] == list(range(1, 51))  # the old table, whole
+
+
+def test_max_rejects_fraction_does_not_judge_a_resumed_runs_tail_alone(tmp_path: Path) -> None:
+    """hunt24a 6: a resumed run of fewer than 1,000 rows was held to the fraction on its own
+    rows, the tail of the job's: 2 rejects in 1,200 rows exited 3 after a stop and a rerun."""
+    lines = ["id,score"] + [f"{i},{'x' if i in (1100, 1150, 1160) else i}" for i in range(1, 1201)]
+    src = tmp_path / "f.csv"
+    src.write_text("\n".join(lines) + "\n")
+    db = tmp_path / "f.db"
+    args = ["load", str(src), str(db), "--table", "t", "--columns", "score=int64", "--chunk-size", "100"]
+    assert cli(*args, "--batch-size", "100", "--max-rejects", "0").returncode == 3  # stops at row 1100
+    p = cli(*args, "--max-rejects", "0.01")  # the tail: 2 of its 100 rows rejected
+    assert p.returncode == 0, p.stderr
+    assert len(sqlite_table(db)) == 1197
 
 
 def test_max_rejects_fraction_under_the_limit_succeeds(tmp_path: Path) -> None:

@@ -637,6 +637,7 @@ class Coordinator:
             engine.stop()
         if self.unprepared is not None:  # no part of the first file was committed (none to load)
             self._prepare(*self.unprepared)
+        pipe._check_short_run(self.report)
         self.writer.finish()
         self.report.add_worker_peak(self.writer.worker_peak_rss_mb)
         self.state.status = "complete"
