@@ -401,6 +401,8 @@ class SQLiteWriter(Refusals, Transactional):
         connections have, or writing a table dropped since, fails every row alike, and no
         rerun mends it (``unusable``: exit 65, naming it)."""
         assert self.conn is not None
+        if not names:  # rows of no column yet (a replay's first, of a job whose columns are null): none to insert
+            return
         sql = insert_sql(self.into, names)
         try:
             self.conn.execute(sql)
