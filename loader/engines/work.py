@@ -300,6 +300,7 @@ def _stages(task: PartTask) -> list[Any]:
             "the workers must import what this process imports: give them the same PYTHONPATH or "
             'installed packages (docs/engines.md, "What must be shared"), then rerun'
         )
+        exc.exit_code = EXIT_CONFIG  # the workers' setup, not the job: found once the run began, with a report
         raise
 
 
