@@ -141,6 +141,8 @@ class LoaderError(Exception):
     """The run's report, set when a ``Pipeline.run`` fails with this error."""
     stopped_in: str | None = None
     """The checkpoint key of the file being loaded when this error stopped the run, if any."""
+    worker: str | None = None
+    """The worker (``host:pid``, a Dask worker's address) of the part that raised it, if any."""
     lock_refused: bool = False
     """The run stopped before it held the target's lock (another run holds it; a stop while
     it waited): the report and metrics files are the holder's, so it writes neither."""

@@ -41,6 +41,7 @@ from .errors import (
     RELOAD_ALL_HINT,
     THEN_RESUME,
     ConfigError,
+    EngineError,
     InputGoneError,
     InterruptedLoad,
     LoaderError,
@@ -957,6 +958,7 @@ class Pipeline:
                 RejectLimitError: "rejects_exceeded",
                 NothingLoadedError: "nothing_loaded",
                 InputGoneError: "failed",  # a 75 of its own: no other run or program holds the target
+                EngineError: "failed",  # a Dask scheduler lost (75): nor here
             }.get(type(exc), "locked" if exc.exit_code == EXIT_LOCKED else "failed")
             report.error, report.exit_code = str(exc), exc.exit_code
         elif isinstance(exc, KeyboardInterrupt):  # SIGINT where no handler of ours stops at a batch boundary

@@ -6,7 +6,9 @@ loader's modules, whose first Arrow conversion would import pandas (``loader.com
 
 from __future__ import annotations
 
+import functools
 import gc
+import hashlib
 import os
 import signal
 import sys
@@ -47,7 +49,29 @@ def die_with(parent: int) -> None:
         os._exit(1)
 
 
-def warm() -> None:
-    """Import what a part needs, while the coordinator plans the load."""
+def warm() -> str:
+    """Import what a part needs, while the coordinator plans the load; the loader this
+    process runs (``code_version``), for the coordinator to compare with its own."""
     from .engines import work  # noqa: F401
     from .readers import csv, parquet  # noqa: F401
+
+    return code_version()
+
+
+@functools.cache
+def code_version() -> str:
+    """This process's loader: its version and a digest of its modules' source, the same in
+    two processes only if they run the same code (a worker with another checkout on its
+    PYTHONPATH skips the checks added since, silently)."""
+    from . import __version__
+
+    root = os.path.dirname(os.path.abspath(__file__))
+    digest = hashlib.sha256()
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(f for f in files if f.endswith(".py")):
+            path = os.path.join(folder, name)
+            digest.update(os.path.relpath(path, root).encode() + b"\0")
+            with open(path, "rb") as fh:
+                digest.update(hashlib.sha256(fh.read()).digest())
+    return f"{__version__} (code {digest.hexdigest()[:12]})"

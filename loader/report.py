@@ -173,6 +173,11 @@ class RunReport:
     """A peak (this process's or a worker's) went past ``run.max_memory``."""
     worker_peak_rss_mb: float | None = None
     """The highest peak of a local worker or a merge process, in MB (each held to the ceiling)."""
+    cluster_peak_rss_mb: float | None = None
+    """The highest peak a cluster's own Dask worker (``run.scheduler``) reported with a part, in
+    MB: the worker process's over its whole life, other loads' work included. ``run.max_memory``
+    does not bound those workers (``dask worker --memory-limit`` does), but one whose peak went
+    past it makes the status ``memory_exceeded``."""
     chunk_size: int = 0
     """Rows per chunk the run used (after fitting the sizes to the input's row width and
     under ``run.max_memory``)."""
@@ -248,13 +253,20 @@ class RunReport:
         if mb is not None:
             self.worker_peak_rss_mb = max(self.worker_peak_rss_mb or 0.0, mb)
 
+    def add_cluster_peak(self, mb: float) -> None:
+        """A cluster's own worker ran a part and had peaked at ``mb`` by its end."""
+        self.cluster_peak_rss_mb = max(self.cluster_peak_rss_mb or 0.0, mb)
+
     def _highest_peak(self) -> tuple[float, str]:
         """The highest peak of the load's processes, and which it was (this process's
         counted only where it is the run's own: reset at the start, or risen since)."""
         own = self.peak_rss_mb if self._peak_before is None or self.peak_rss_mb > self._peak_before else 0.0
-        if self.worker_peak_rss_mb is not None and self.worker_peak_rss_mb > own:
-            return self.worker_peak_rss_mb, " (a worker's)"
-        return own, ""
+        peaks = [
+            (own, ""),
+            (self.worker_peak_rss_mb or 0.0, " (a worker's)"),
+            (self.cluster_peak_rss_mb or 0.0, " (a cluster worker's, which --max-memory does not bound)"),
+        ]
+        return max(peaks, key=lambda peak: peak[0])
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

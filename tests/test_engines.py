@@ -2641,3 +2641,149 @@ def test_results_a_failed_run_left_under_other_names_are_removed_once_the_parts_
             (spill / f"{pid}-0badc0de{suffix}").write_text("", encoding="utf-8")
     Pipeline(config).run()
     assert not spill.exists()
+
+
+# A cluster's own workers (``run.scheduler``): started elsewhere, with their own environment
+
+
+def test_relative_paths_load_on_a_cluster_whose_workers_run_in_another_directory(
+    tmp_path: Path, cluster: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The module's cluster started in the test's first directory: the job's relative input,
+    target and spill directory are this process's, made absolute before the parts go out."""
+    paths = csv_files(tmp_path, files=1)
+    expected = {}
+    for sink, target in (("sqlite", "t.db"), ("leveldb", "t.ldb")):
+        Pipeline(job(paths, tmp_path / f"threads-{target}", "threads", sink=sink)).run()
+        expected[sink] = contents(tmp_path / f"threads-{target}", sink)
+    monkeypatch.chdir(tmp_path)
+    for sink, target in (("sqlite", "t.db"), ("leveldb", "t.ldb")):
+        report = Pipeline(job([Path("in0.csv")], Path(target), "dask", cluster.scheduler_address, sink=sink)).run()
+        assert (report.status, report.files[0].path, report.worker_start) == ("ok", "in0.csv", "remote")
+        assert contents(tmp_path / target, sink) == expected[sink]
+        assert not os.path.exists(f"{target}.parts")
+        # a cluster's worker's peak spans its life: not the load's workers' peak, but measured
+        assert report.worker_peak_rss_mb is None and report.cluster_peak_rss_mb
+    assert not os.path.exists(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "t.db.parts"))
+
+
+def test_a_python_stage_the_cluster_workers_cannot_import_says_so_with_a_report(
+    tmp_path: Path, cluster: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Importable here (the module's folder on this process's path only), not on the workers."""
+    (tmp_path / "mods").mkdir()
+    (tmp_path / "mods" / "only_here.py").write_text("def same(batch):\n    return batch\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "mods"))
+    paths = csv_files(tmp_path, files=1)
+    config = job(paths, tmp_path / "t.db", "dask", cluster.scheduler_address)
+    config = replace(
+        config,
+        transform=[{"type": "python", "function": "only_here:same"}],
+        run=replace(config.run, report=str(tmp_path / "report.json")),
+    )
+    with pytest.raises(ConfigError) as caught:
+        Pipeline(config, allow_python=True).run()
+    assert caught.value.exit_code == 78
+    assert re.fullmatch(
+        r"transform\[1\] \(python\): function: cannot import 'only_here' for 'only_here:same': "
+        r"No module named 'only_here' \(on worker [^ ]+:\d+ \(tcp://127\.0\.0\.1:\d+\); this process builds it\)",
+        str(caught.value),
+    )
+    assert caught.value.hint == (
+        "the workers must import what this process imports: give them the same PYTHONPATH or installed "
+        'packages (docs/engines.md, "What must be shared"), then rerun'
+    )
+    assert json.loads((tmp_path / "report.json").read_text())["exit_code"] == 78
+
+
+def test_an_object_the_cluster_workers_cannot_read_names_the_worker_and_their_aws_settings(
+    tmp_path: Path, cluster: Any, s3: Any
+) -> None:
+    """The AWS settings in this process's environment only (the cluster's workers started
+    before the test set them): the plan reads the object, the workers cannot."""
+    uri = s3.upload(csv_files(tmp_path, files=1)[0], "in/a.csv")
+    with pytest.raises(LoaderError) as caught:
+        Pipeline(job([uri], tmp_path / "t.db", "dask", cluster.scheduler_address)).run()  # type: ignore[list-item]
+    error = caught.value
+    assert error.exit_code == 66 and error.file == uri
+    assert re.search(r" on worker [^ ]+:\d+ \(tcp://127\.0\.0\.1:\d+\), though this process reads it$", error.message)
+    assert error.hint is not None and error.hint.startswith(
+        "the workers read objects with their own environment's settings: give every worker the AWS_* variables"
+    )
+    assert error.report is not None and error.report.files[0].status == "unreadable"
+
+
+def test_a_part_whose_every_dask_worker_died_is_the_engines_error_naming_the_part(tmp_path: Path) -> None:
+    """Killed as Dask's memory limit kills a worker: not Dask's ``KilledWorker``."""
+    paths = csv_files(tmp_path, files=1)
+    dask = pytest.importorskip("dask")
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, **LOCAL_CLUSTER) as local,
+    ):
+        config = job(paths, tmp_path / "t.db", "dask", local.scheduler_address, part_size=1 << 30)
+        config = replace(config, transform=[{"type": "python", "function": "tests.engine_stages:die_on_rows"}])
+        with pytest.raises(EngineError) as caught:
+            Pipeline(config, allow_python=True).run()
+    assert caught.value.exit_code == 78
+    assert str(caught.value) == (
+        f"{paths[0]}: every Dask worker that ran this part died before it was done "
+        "(killed for its memory, by Dask's --memory-limit or the OOM killer)"
+    )
+    assert caught.value.hint == (
+        "give a part less memory (a smaller run.part_size, --chunk-size or --max-memory) or each worker more "
+        "(dask worker --memory-limit), then rerun: committed parts are kept"
+    )
+
+
+def test_a_lost_dask_scheduler_is_the_engines_error_a_rerun_resumes_from(tmp_path: Path) -> None:
+    """Its futures cancelled (``FutureCancelledError``, a ``CancelledError``): exit 75, the
+    parts committed before kept (``Coordinator._result`` commits those with a manifest)."""
+    from concurrent.futures import CancelledError
+
+    from loader.engines import _dask_lost
+
+    task = _one_part(tmp_path, "sqlite")
+    lost = _dask_lost(CancelledError("scheduler-connection-lost"), task, "tcp://127.0.0.1:8786")
+    assert lost is not None and (str(lost), lost.exit_code) == (
+        "lost the Dask scheduler tcp://127.0.0.1:8786 while parts ran",
+        75,
+    )
+    assert lost.hint == (
+        "start the scheduler and its workers again; committed parts are kept: run the same command again to load the rest"
+    )
+    assert _dask_lost(ValueError("x"), task, "tcp://127.0.0.1:8786") is None
+
+
+def test_a_spill_dir_a_worker_cannot_write_names_the_worker_and_the_directory(tmp_path: Path) -> None:
+    """As a read-only mount or a directory the worker's user may not write: not the OS's
+    error, and a fix-first exit code (the rerun fails the same way)."""
+    from loader.engines.work import worker_name
+
+    task = _one_part(tmp_path, "sqlite")
+    (tmp_path / "a-file").write_text("")
+    task = replace(task, spill_dir=str(tmp_path / "a-file" / "spill"))
+    with pytest.raises(LoaderError) as caught:
+        run_part(task)
+    assert caught.value.exit_code == 78
+    assert str(caught.value) == (f"worker {worker_name()} cannot write run.spill_dir {task.spill_dir}: Not a directory")
+    assert caught.value.hint == (
+        "the workers need write access to run.spill_dir, a directory the workers and this process share at the "
+        'same path (docs/engines.md, "What must be shared"), then rerun'
+    )
+
+
+def test_workers_that_run_another_loader_are_refused_by_name() -> None:
+    from loader import pool_worker
+    from loader.engines import _same_loader
+
+    mine = pool_worker.code_version()
+    assert pool_worker.warm() == mine and re.fullmatch(r"\d+\.\d+\.\d+\S* \(code [0-9a-f]{12}\)", mine)
+    _same_loader({"tcp://h:1": mine, "tcp://h:2": mine}, "tcp://s:8786")
+    with pytest.raises(EngineError) as caught:
+        _same_loader({"tcp://h:1": mine, "tcp://h:2": None, "tcp://h:3": "0.0.1 (code 0)"}, "tcp://s:8786")
+    assert (str(caught.value), caught.value.exit_code) == (
+        f"2 of the 3 workers of the Dask scheduler tcp://s:8786 run another loader than this process ({mine}): "
+        "tcp://h:2 runs an older one",
+        78,
+    )

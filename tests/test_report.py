@@ -173,3 +173,20 @@ def test_the_report_is_written_an_entry_at_a_time_as_the_json_it_always_was(tmp_
     assert b"".join(empty.json_pieces()).decode() == json.dumps(empty.to_dict(), indent=2) + "\n"
     r.write(str(tmp_path / "r.json"))
     assert (tmp_path / "r.json").read_text() == expected
+
+
+def test_a_cluster_workers_peak_past_max_memory_is_memory_exceeded_and_said_to_be_unbounded() -> None:
+    """A cluster's own worker is not held to --max-memory: its peak, measured with each part,
+    past the ceiling is no plain ``ok``."""
+    from loader.report import RunReport
+
+    report = RunReport(job="j", sink="sqlite", target="t.db", table="t", max_memory_mb=130.0)
+    report.start()
+    report.add_cluster_peak(120.0)
+    report.add_cluster_peak(274.1)
+    report.finish("ok")
+    assert (report.status, report.memory_exceeded, report.cluster_peak_rss_mb) == ("memory_exceeded", True, 274.1)
+    assert report.summary().endswith(
+        "; WARNING peak memory 274 MB (a cluster worker's, which --max-memory does not bound) "
+        "went past --max-memory 130 MB"
+    )

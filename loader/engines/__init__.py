@@ -20,6 +20,7 @@ import importlib.util
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from collections import Counter, deque
@@ -33,15 +34,19 @@ from ..chunk import Reject
 from ..compat import sha256, spare_pandas_import
 from ..cpus import usable_cpus
 from ..errors import (
+    EXIT_CONFIG,
+    EXIT_LOCKED,
     PARTS_KEPT_HINT,
     RELOAD_ALL_HINT,
     ConfigError,
     EngineError,
     InterruptedLoad,
     LoaderError,
+    MissingInputError,
     RejectLimitError,
     SchemaMismatchError,
     SourceChangedError,
+    SourceReadError,
     gone_at_turn,
 )
 from ..files import temporaries
@@ -256,8 +261,27 @@ def _dask_session(
         # on every worker, before loader is imported there; the finder turns away only
         # loader's own imports of pandas, so other tasks on a shared worker import it as usual
         client.register_worker_callbacks(setup=spare_pandas_import)
-        client.run(pool_worker.warm)  # the workers import what a part needs, as a pool's do
+        # the workers import what a part needs, as a pool's do, and say which loader they run
+        _same_loader(client.run(pool_worker.warm), scheduler)
         yield client, max(1, sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()))
+
+
+def _same_loader(theirs: dict[str, str | None], scheduler: str | None) -> None:
+    """Refuse workers that run another loader than this process: a part's checks added since
+    are skipped there, silently (an older ``warm`` returns None)."""
+    mine = pool_worker.code_version()
+    other = sorted(address for address, version in theirs.items() if version != mine)
+    if not other:
+        return
+    sample = theirs[other[0]] or "an older one"
+    error = EngineError(
+        f"{len(other)} of the {len(theirs)} workers of the Dask scheduler {scheduler} run another loader "
+        f"than this process ({mine}): {other[0]} runs {sample}",
+        hint='give every worker the loader this process runs (docs/engines.md, "What must be shared") '
+        "and restart them, then rerun",
+    )
+    error.exit_code = EXIT_CONFIG  # the same workers refuse the rerun alike
+    raise error
 
 
 @contextlib.contextmanager
@@ -293,8 +317,25 @@ def _dask_client(scheduler: str | None, local_workers: int, forked: ForkedWorker
         client = distributed.Client(scheduler)
     except OSError as exc:  # out of reach (the connect timed out): nothing was written yet
         raise EngineError(f"cannot reach the Dask scheduler {scheduler}: {exc}") from None
-    with client:
+    try:
         yield client
+    finally:
+        # a scheduler lost mid-load: the client logs its reconnect, cancelled now, with a
+        # traceback; the run's own error says it was lost (``_dask_lost``)
+        with _muted(logging.getLogger("distributed.client")):
+            client.close()
+
+
+@contextlib.contextmanager
+def _muted(logger: logging.Logger) -> Iterator[None]:
+    def drop(record: logging.LogRecord) -> bool:
+        return False
+
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
 
 
 def result_side(chosen: str = "auto") -> str:
@@ -305,12 +346,14 @@ def result_side(chosen: str = "auto") -> str:
 
 
 def spill_dir(pipeline: Pipeline) -> str:
-    return pipeline.job.run.spill_dir or default_spill_dir(pipeline)
+    """``run.spill_dir``, absolute: a cluster's workers, started in other directories, write
+    where this process reads."""
+    return os.path.abspath(pipeline.job.run.spill_dir or default_spill_dir(pipeline))
 
 
 def default_spill_dir(pipeline: Pipeline) -> str:
-    """The target's own directory for parts' results: ``<target>.parts``."""
-    return pipeline.job.sink.path.rstrip("/\\") + ".parts"
+    """The target's own directory for parts' results: ``<target>.parts`` (absolute)."""
+    return os.path.abspath(pipeline.job.sink.path.rstrip("/\\") + ".parts")
 
 
 @dataclass(frozen=True)
@@ -612,6 +655,7 @@ class Coordinator:
                 pipe.partition_keys,
                 self._identity(p.key),
                 pipe.text_forms,
+                cwd=os.getcwd(),
             )
             for p in parts
         ]
@@ -791,7 +835,7 @@ class Coordinator:
                 task = next(queue, None)
                 if task is None:
                     return
-                with self._lost_workers():
+                with self._lost_workers(task):
                     future = None if finished(task) else engine.submit(task)
                 if future is not None:
                     future.add_done_callback(lambda _: wake.set())
@@ -839,18 +883,49 @@ class Coordinator:
         if done is not None:
             return done
         assert future is not None  # a part without a future was finished before
-        with self._lost_workers():
+        with self._lost_workers(task):
             try:
-                return _own(task, future.result())
+                result = _own(task, future.result())
             except LoaderError as exc:
                 self._number_in_file(task, exc)
                 exc.stopped_in = task.part.key  # its committed parts named (``_name_kept_rows``)
                 self._turn_of(task.part.path)  # listed, as incomplete, as ``threads`` lists the file it stopped in
                 self._announce(task.part.path)  # and logged as begun, as ``threads`` logs it before it reads
-                gone = gone_at_turn(exc, self._file(task.part.path).report)  # moved away before a part of it read
+                report = self._file(task.part.path).report
+                unseen = self._unseen_input(task, exc)
+                if unseen is not None:
+                    report.status, report.reason = "unreadable", unseen.message
+                    raise unseen from None
+                gone = gone_at_turn(exc, report)  # moved away before a part of it read
                 if gone is not None:
                     raise gone from None
                 raise
+        if not result.halted and finished(task) is None:  # made where this process does not look
+            raise _results_unseen(task, result)
+        return result
+
+    def _unseen_input(self, task: PartTask, exc: LoaderError) -> MissingInputError | None:
+        """An input a cluster's worker could not read that this process reads: what the
+        worker sees (its file system, its environment's storage settings) lacks it, and a
+        rerun fails the same way until the workers are given it."""
+        if self.report.worker_start != "remote" or exc.worker is None or exc.file != task.part.path:
+            return None
+        if not isinstance(exc, (MissingInputError, SourceReadError)) or not _readable_here(task.part.path):
+            return None
+        if storage.is_remote(task.part.path):
+            hint = (
+                "the workers read objects with their own environment's settings: give every worker the "
+                "AWS_* variables this process has (credentials, AWS_ENDPOINT_URL, AWS_REGION; "
+                "docs/object-storage.md), then rerun"
+            )
+        else:
+            hint = (
+                "every worker must see the inputs at the same absolute path as this process (a shared "
+                'file system; docs/engines.md, "What must be shared"), then rerun'
+            )
+        return MissingInputError(
+            f"{exc.message} on worker {exc.worker}, though this process reads it", file=task.part.path, hint=hint
+        )
 
     def _number_in_file(self, task: PartTask, exc: LoaderError) -> None:
         """A worker numbers a byte range's rows from its start (as its rejects): the row an
@@ -863,10 +938,11 @@ class Coordinator:
                 exc.last_row += before
 
     @contextlib.contextmanager
-    def _lost_workers(self) -> Iterator[None]:
+    def _lost_workers(self, task: PartTask) -> Iterator[None]:
         """A pool whose worker died fails every part, running or submitted: a signal that
         reached the workers too stops the load as at a commit; a worker killed on its own
-        (the OOM killer) is the engine's error, committed parts kept."""
+        (the OOM killer) is the engine's error, committed parts kept. So are a Dask
+        scheduler gone while ``task`` ran and a part whose every worker died."""
         try:
             yield
         except BaseException as exc:
@@ -879,6 +955,9 @@ class Coordinator:
                     "a worker process of the local pool ended before its part was done",
                     hint=PARTS_KEPT_HINT,
                 ) from exc
+            lost = _dask_lost(exc, task, str(self.pipeline.job.run.scheduler or "local"))
+            if lost is not None:
+                raise lost from None
             raise
 
     def _finished(self, task: PartTask, result: PartResult) -> None:
@@ -954,8 +1033,10 @@ class Coordinator:
         f.committed += 1
         # the single writer's share: the ceiling however many workers read (docs/engines.md)
         self.report.parts.append(dict(counts, id=task.part.id, commit_seconds=round(time.monotonic() - t0, 4)))
-        if self.report.worker_start != "remote":  # a cluster's own worker: its peak spans its life, other jobs too
+        if self.report.worker_start != "remote":
             self.report.add_worker_peak(result.peak_rss_mb)
+        else:  # a cluster's own worker: its peak spans its life, other jobs too, and no ceiling binds it
+            self.report.add_cluster_peak(result.peak_rss_mb)
         if f.report.dialect is None:
             f.report.dialect = result.dialect
         pipe._emit("progress", path=task.part.path, rows_read=f.report.rows_read, run_rows_read=self.report.rows_read)
@@ -1048,6 +1129,60 @@ def _own(task: PartTask, result: PartResult) -> PartResult:
             hint=PARTS_KEPT_HINT,
         )
     return result
+
+
+def _readable_here(path: str) -> bool:
+    """Whether this process reads the input at ``path`` (a remote one: finds it)."""
+    if not storage.is_remote(path):
+        return os.access(os.path.abspath(path), os.R_OK)
+    try:
+        return storage.exists(path)
+    except LoaderError:
+        return False
+
+
+def _results_unseen(task: PartTask, result: PartResult) -> EngineError:
+    """A part a worker finished whose results this process cannot find: ``run.spill_dir`` is
+    not the same directory for both (a worker's own disk); a rerun fails the same way."""
+    error = EngineError(
+        f"{task.part.describe()}: worker {result.worker} wrote its results to {task.spill_dir}, "
+        "which this process cannot read",
+        hint="run.spill_dir must be a directory the workers and this process share at the same path "
+        '(docs/engines.md, "What must be shared"), then rerun',
+        names=("run.spill_dir",),
+    )
+    error.exit_code = EXIT_CONFIG
+    return error
+
+
+def _dask_lost(exc: BaseException, task: PartTask, scheduler: str) -> EngineError | None:
+    """Dask's own errors of a part as the engine's: the scheduler gone (its futures
+    cancelled: the rerun once it is back goes on), or every worker that ran the part killed
+    (Dask's memory limit, the OOM killer: the same part kills them again)."""
+    if "distributed" not in sys.modules:
+        return None
+    from concurrent.futures import CancelledError
+
+    from distributed.scheduler import KilledWorker
+
+    if isinstance(exc, CancelledError):
+        error = EngineError(
+            f"lost the Dask scheduler {scheduler} while parts ran",
+            hint="start the scheduler and its workers again; " + PARTS_KEPT_HINT,
+        )
+        error.exit_code = EXIT_LOCKED  # EX_TEMPFAIL: the same command succeeds once it is back
+        return error
+    if isinstance(exc, KilledWorker):
+        error = EngineError(
+            f"{task.part.describe()}: every Dask worker that ran this part died before it was done "
+            "(killed for its memory, by Dask's --memory-limit or the OOM killer)",
+            hint="give a part less memory (a smaller run.part_size, --chunk-size or --max-memory) or each "
+            "worker more (dask worker --memory-limit), then rerun: committed parts are kept",
+            names=("run.part_size", "--chunk-size", "--max-memory"),
+        )
+        error.exit_code = EXIT_CONFIG  # a rerun on the same workers kills them again
+        return error
+    return None
 
 
 def _changed_since_parts(path: str) -> SourceChangedError:

@@ -18,6 +18,7 @@ import gc
 import json
 import os
 import socket
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -31,7 +32,7 @@ from .. import storage
 from ..chunk import Chunk, TypeNote, explain, reasons_in_order
 from ..compat import sha256
 from ..config import JobConfig
-from ..errors import RESUME_HINT, ConfigError, LoaderError, SinkError
+from ..errors import EXIT_CONFIG, RESUME_HINT, ConfigError, LoaderError, SinkError
 from ..files import EarlyFsync, fsync_path, replace_file
 from ..parts import Part
 from ..readers import Naming, open_reader
@@ -73,6 +74,9 @@ class PartTask:
     # was read from another version (rewritten, an object put again) is never finished
     identity: dict[str, Any] | None = None
     forms: dict[str, TextForm] = field(default_factory=dict)  # the target's date-time text (``SQLiteEncoder``)
+    # the coordinator's working directory: a relative path of the job's is its, not a
+    # cluster's worker's, started elsewhere (``source_path``)
+    cwd: str = ""
 
     @property
     def prefix(self) -> str:
@@ -159,16 +163,52 @@ def run_part(task: PartTask) -> PartResult:
     """Read, transform and encode one part into its side results; reuses a finished one."""
     try:
         return _run_part(task)
+    except LoaderError as exc:
+        exc.worker = exc.worker or worker_label()  # the coordinator tells what this worker lacks
+        if exc.file == source_path(task):  # named as the job spells it, as the coordinator does
+            exc.file = task.part.path
+        raise
     except OSError as exc:
-        if isinstance(exc, LoaderError) or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        error = _spill_error(task, exc)
+        if error is None:
             raise
-        raise SinkError(  # Arrow's words name neither the file nor the directory
+        raise error from None
+    finally:
+        collect_garbage()
+
+
+# What keeps a worker from writing run.spill_dir that the rerun does not change by itself
+_NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR)
+
+
+def _spill_error(task: PartTask, exc: OSError) -> SinkError | None:
+    """``exc`` as the error it is for the part's results: a full disk, or a spill directory
+    this worker may not write (Arrow's and the OS's words name neither whose nor which)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return SinkError(
             "no space left on the device for the part's results",
             file=task.spill_dir,
             hint="free space or set run.spill_dir to a larger disk; " + RESUME_HINT,
-        ) from None
-    finally:
-        collect_garbage()
+        )
+    within = str(exc.filename or "").startswith(os.path.join(task.spill_dir, ""))
+    if exc.errno not in _NOT_WRITABLE or not (within or exc.filename == task.spill_dir):
+        return None
+    error = SinkError(
+        f"worker {worker_label()} cannot write run.spill_dir {task.spill_dir}: {exc.strerror or exc}",
+        hint="the workers need write access to run.spill_dir, a directory the workers and this process "
+        'share at the same path (docs/engines.md, "What must be shared"), then rerun',
+    )
+    error.exit_code = EXIT_CONFIG  # a rerun fails the same way until the directory changes
+    return error
+
+
+def source_path(task: PartTask) -> str:
+    """The part's file as this worker opens it: a relative local path is the coordinator's,
+    from its working directory (a cluster's worker runs in its own)."""
+    path = task.part.path
+    if not task.cwd or storage.is_remote(path) or os.path.isabs(path):
+        return path
+    return os.path.join(task.cwd, path)
 
 
 def collect_garbage(generation: int = 2) -> None:
@@ -203,7 +243,7 @@ def _run_part(task: PartTask) -> PartResult:
     try:
         with (
             open_reader(
-                task.part.path,
+                source_path(task),
                 task.job.source,
                 chunk_size=chunk_rows,
                 bench_rows=task.bench_rows,
@@ -232,7 +272,7 @@ def _run_part(task: PartTask) -> PartResult:
                 if not result.halted:
                     # after its last read: the plan's byte range of a new version starts and ends
                     # inside its rows, which would be committed whenever they parse
-                    storage.check_unchanged(task.part.path, task.identity)
+                    storage.check_unchanged(source_path(task), task.identity)
                 if result.halted:
                     out.abort()
                 else:
@@ -260,12 +300,23 @@ def _run_part(task: PartTask) -> PartResult:
 
 
 def _stages(task: PartTask) -> list[Any]:
-    """The job's stages, built and their functions imported, for one part."""
+    """The job's stages, built and their functions imported, for one part, as the coordinator
+    built them: one it could build and this worker cannot (a module it cannot import) is this
+    worker's environment's lack."""
     if task.code and task.allow_python:  # a long-lived worker runs the code the client hashed (``load_code``)
         from ..transforms.python import load_code
 
         load_code(task.job.transform, task.code, worker_name())
-    stages = build_stages(task.job.transform, allow_code=task.allow_python)
+    try:
+        stages = build_stages(task.job.transform, allow_code=task.allow_python)
+    except ConfigError as exc:
+        exc.message += f" (on worker {worker_label()}; this process builds it)"
+        exc.hint = (
+            "the workers must import what this process imports: give them the same PYTHONPATH or "
+            'installed packages (docs/engines.md, "What must be shared"), then rerun'
+        )
+        exc.exit_code = EXIT_CONFIG  # the workers' setup, not the job: found once the run began, with a report
+        raise
     wait_as_sink(stages, task.job.sink.busy_timeout)
     for stage in stages:
         resolve = getattr(stage, "resolve", None)
@@ -320,6 +371,15 @@ def kept_reasons(reasons: Counter[str]) -> dict[str, int]:
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_label() -> str:
+    """This worker as errors name it: ``host:pid``, and a Dask worker's address."""
+    distributed = sys.modules.get("distributed")  # imported in every Dask worker; never here for it
+    if distributed is not None:
+        with contextlib.suppress(ValueError):  # not a Dask worker's thread
+            return f"{worker_name()} ({distributed.get_worker().address})"
+    return worker_name()
 
 
 def note_start(task: PartTask) -> int:
