@@ -969,7 +969,7 @@ def test_a_config_error_on_a_later_file_while_rows_are_held_says_nothing_was_wri
 @pytest.mark.parametrize(
     ("second", "text", "code", "status"),
     [
-        ("c.csv", "id,q\n9,1\n", 2, "failed"),  # a declared column it lacks
+        ("c.csv", "n,q\n9,1\n", 2, "failed"),  # the key's column it lacks
         ("e.csv", "\n", 65, "failed"),  # an empty header line (a file of no text is passed over)
         ("r.csv", "id,n\n4,x\n5,y\n", 3, "rejects_exceeded"),  # past max_rejects
     ],
