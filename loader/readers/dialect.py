@@ -3,7 +3,7 @@
 What the job does not say is detected from the head of the file, as DuckDB's
 sniffer and clevercsv do: each candidate (delimiter, quote) parses the sample,
 and the one whose rows agree best on a field count of more than one wins
-(clevercsv's pattern score); ``'`` is a candidate quote where it encloses a
+(clevercsv's pattern score, weighed by the share of values that fit a type); ``'`` is a candidate quote where it encloses a
 field in the sample; between quotes, the one whose rows agree on one field count,
 then the higher score per row (more rows must not win: a quote splitting multi-line values
 makes more). Ties go to the quote that opens and closes more fields, to ``"``, to the
@@ -126,7 +126,30 @@ def _score(text: str, delimiter: str, quote: str | None, complete: bool, escape:
     """How well ``text`` reads with ``delimiter`` and ``quote``: the pattern score, whether it
     is quoted, the quote, and the rows read."""
     found = sample_rows(text, delimiter, quote, complete, escape)
-    return round(_pattern_score(found), 6), quote is not None, quote, found
+    return round(_pattern_score(found) * _type_score(found, delimiter), 6), quote is not None, quote, found
+
+
+def _type_score(rows: list[list[str]], delimiter: str) -> float:
+    """The share of cells that fit a type, as clevercsv weighs its pattern score: a cell
+    holding another delimiter's split (``5;45``, ``10:00;21``, `` John<TAB>42``) fits none,
+    so a comma read inside decimal commas or ``Last, First`` names loses to the real one."""
+    cells = [v for r in rows for v in r]
+    if not cells:
+        return 1.0
+    split = sum(1 for v in cells if _split_cell(v, delimiter))
+    return max(1 - split / len(cells), 0.01)
+
+
+def _split_cell(value: str, delimiter: str) -> bool:
+    """Whether ``value`` reads as two fields of another delimiter: a tab in it, or a ``;`` or
+    ``|`` between digits in what is no number. A comma is left out: between digits it is a
+    decimal comma, a thousands separator or a list (``{1,2,3}``), all text a cell holds."""
+    if delimiter != "\t" and "\t" in value:
+        return True
+    return _kind(value) == "text" and any(_BETWEEN_DIGITS[d].search(value) for d in ";|" if d != delimiter)
+
+
+_BETWEEN_DIGITS = {d: re.compile(rf"\d{re.escape(d)}\d") for d in ";|"}
 
 
 def _first_best(scored: list[Scored], key: Callable[[Scored], Any], text: str, delimiter: str) -> Scored:
