@@ -353,7 +353,9 @@ def test_a_delimiter_inside_every_value_loses_to_the_one_between_them(
     p.write_bytes(text.encode())
     r, rows, _ = read(p)
     assert (r.dialect.delimiter, r.dialect.header) == (delimiter, False)
-    assert [str(v) if not isinstance(v, dt.datetime) else v.strftime("%Y-%m-%d %H:%M") for v in rows[0].values()] == first
+    assert [
+        str(v) if not isinstance(v, dt.datetime) else v.strftime("%Y-%m-%d %H:%M") for v in rows[0].values()
+    ] == first
     assert len(rows) == 3
 
 
@@ -581,3 +583,34 @@ def test_a_sniff_remembered_is_one_of_the_same_head_and_settings() -> None:
     assert sniff(SourceConfig(path=["x.csv"], header=False), "x.csv", head, True).header is False
     assert sniff(SourceConfig(path=["x.csv"]), "x.csv", b"a;b\n1;x\n", True).delimiter == ";"
     assert sniff(SourceConfig(path=["x.csv"]), "x.csv", head, True) == found
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_part_files_that_disagree_on_the_header_are_refused(tmp_path: Path, engine: str) -> None:
+    """Sniffed per file, Spark's header-less part-00000 (`A-1` over `17`) lost its first row as a
+    header, and the hint said --alter, which loaded the other parts into new columns."""
+    parts = tmp_path / "spark"
+    parts.mkdir()
+    (parts / "part-00000.csv").write_text("A-1,alice,3.5\n17,bob,4.25\n23,carl,1.5\n")
+    (parts / "part-00001.csv").write_text("18,dan,2.5\n19,eve,3.0\n")
+    db = tmp_path / "out.db"
+    done = cli("load", "spark/*.csv", str(db), "--table", "t", "--engine", engine, cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        "loader: error: spark/part-00001.csv: read without a header, but spark/part-00000.csv with one:"
+        " the files of one load are read with one header rule\n"
+        "  hint: give --header if every file starts with column names, else --no-header\n"
+    )
+    assert not db.exists()
+    done = cli("load", "spark/*.csv", str(db), "--table", "t", "--engine", engine, "--no-header", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert sqlite_rows(db, "select column_1 from t order by rowid") == [("A-1",), ("17",), ("23",), ("18",), ("19",)]
+
+
+def test_part_files_with_headers_alike_load_as_one(tmp_path: Path) -> None:
+    for i, rows in enumerate(["1,a\n2,b\n", "3,c\n"]):
+        (tmp_path / f"part-{i}.csv").write_text("id,name\n" + rows)
+    db = tmp_path / "out.db"
+    done = cli("load", str(tmp_path / "part-*.csv"), str(db), "--table", "t")
+    assert done.returncode == 0, done.stderr
+    assert sqlite_rows(db, "select id, name from t order by id") == [(1, "a"), (2, "b"), (3, "c")]

@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 
 from ..compat import sha256
 from ..config import SourceConfig, _strip_compression
+from ..errors import ConfigError
 
 SNIFF_BYTES = 64 << 10
 SNIFF_ROWS = 500
@@ -341,6 +342,36 @@ def _candidates(path: str, config: SourceConfig, text: str) -> list[str]:
 
 _QUOTED = re.compile(r'"[^"]*"')
 _BARE_COMMA = re.compile(r"(?<!\d),|,(?!\d)")
+
+
+class HeaderRule:
+    """The header the files of one load are read with, where it is detected: the same for
+    every file. Sniffed per file, a header-less part whose first value is text over numbers
+    (``A-1`` over ``17``: Spark's ``part-0000*.csv``) lost that row as a header, and the
+    other parts' ``column_N`` went to new columns."""
+
+    def __init__(self) -> None:
+        self.first: tuple[str, bool] | None = None
+
+    def check(self, path: str, dialect: Dialect | None) -> None:
+        """Note ``path``'s ``dialect``; a detected header unlike an earlier file's is refused
+        (nothing is written yet), naming both files and the flags that settle it."""
+        if dialect is None or "header" not in dialect.detected:
+            return
+        if self.first is None:
+            self.first = (path, dialect.header)
+            return
+        first, header = self.first
+        if dialect.header != header:
+            how = {True: "with", False: "without"}
+            raise ConfigError(
+                f"read {how[dialect.header]} a header, but {first} {how[header]} one:"
+                " the files of one load are read with one header rule",
+                file=path,
+                hint="give --header if every file starts with column names, else --no-header",
+                names=("--header", "--no-header"),
+                verbatim=(first,),
+            )
 
 
 def sniff_file(path: str, config: SourceConfig) -> Dialect | None:
