@@ -88,6 +88,7 @@ from .readers import (
     open_reader,
     too_new,
 )
+from .readers.dialect import HeaderRule
 from .readers.partitions import folder_rejected, load_keys, recorded_keys, settle
 from .readers.stream import parses_at_most
 from .rejects import Committed, NotUtf8, RejectFile, default_rejects_path, reject_target, versioned
@@ -691,8 +692,11 @@ class Pipeline:
 
             small = SmallFiles(src.na_values, sample_bytes(self.job))
 
+        headers = HeaderRule()
+
         def samples() -> Iterator[Sample]:  # folded in as they come (``unify``): none is kept
             for path in paths:
+                found = None
                 try:
                     with open_reader(
                         path,
@@ -707,8 +711,10 @@ class Pipeline:
                     ) as reader:
                         sample = Sample(reader.schema, reader.guesses, reader.valueless)
                         kept = reader.sample
+                        found = getattr(reader, "dialect", None)
                 except LoaderError:
                     continue  # the file fails the same way when its turn comes, after the files before it
+                headers.check(path, found)
                 if small is not None and kept is not None and small.add(path, sample.schema, kept):
                     continue
                 if small is not None:

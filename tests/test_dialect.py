@@ -330,6 +330,56 @@ def test_the_declared_decimal_separator_is_never_the_delimiter(tmp_path: Path) -
     assert (r.dialect.delimiter, rows) == (",", [{"id": 1, "Betrag": 1.5}, {"id": 2, "Betrag": 2.5}])
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "delimiter", "first"),
+    [
+        # a logger's decimal commas, as many as its semicolons: `5;45` fits no type
+        (
+            "logger.csv",
+            "2024-01-01 10:00;21,5;45,2\r\n2024-01-01 10:10;21,7;45,0\r\n2024-01-01 10:20;22,1;44,8\r\n",
+            ";",
+            ["2024-01-01 10:00", "21,5", "45,2"],
+        ),
+        ("two.csv", "12,5;3,75\n1,25;0,5\n7,0;8,25\n", ";", ["12,5", "3,75"]),
+        # a header-less tab export whose names hold one comma a row
+        ("names.txt", "Smith, John\t42\r\nDoe, Jane\t37\r\nRoe, Rick\t51\r\n", "\t", ["Smith, John", "42"]),
+    ],
+)
+def test_a_delimiter_inside_every_value_loses_to_the_one_between_them(
+    tmp_path: Path, name: str, text: str, delimiter: str, first: list[str]
+) -> None:
+    """The comma tied (or beat) the real delimiter and split every value: exit 0, corrupt rows."""
+    p = tmp_path / name
+    p.write_bytes(text.encode())
+    r, rows, _ = read(p)
+    assert (r.dialect.delimiter, r.dialect.header) == (delimiter, False)
+    assert [
+        str(v) if not isinstance(v, dt.datetime) else v.strftime("%Y-%m-%d %H:%M") for v in rows[0].values()
+    ] == first
+    assert len(rows) == 3
+
+
+def test_a_comma_in_a_header_name_does_not_split_decimal_commas(tmp_path: Path) -> None:
+    p = tmp_path / "de.csv"
+    p.write_bytes(b"Datum;Umsatz, EUR;Anteil, %\r\n31.12.2024;1234,56;12,5\r\n01.01.2025;99,90;0,75\r\n")
+    r, rows, _ = read(p, decimal_separator=",")
+    assert r.dialect.delimiter == ";"
+    assert rows == [
+        {"Datum": "31.12.2024", "Umsatz, EUR": 1234.56, "Anteil, %": 12.5},
+        {"Datum": "01.01.2025", "Umsatz, EUR": 99.9, "Anteil, %": 0.75},
+    ]
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_decimal_comma_logger_loads_its_three_columns(tmp_path: Path, engine: str) -> None:
+    p = tmp_path / "logger.csv"
+    p.write_bytes(b"2024-01-01 10:00;21,5;45,2\r\n2024-01-01 10:10;21,7;45,0\r\n")
+    db = tmp_path / "out.db"
+    done = cli("load", str(p), str(db), "--table", "t", "--engine", engine)
+    assert done.returncode == 0, done.stderr
+    assert sqlite_rows(db, "select column_2, column_3 from t") == [("21,5", "45,2"), ("21,7", "45,0")]
+
+
 def test_decimal_comma_rejects_a_point_instead_of_reading_a_thousand_as_one(tmp_path: Path) -> None:
     p = tmp_path / "t.csv"
     p.write_text("id;amount\n1;1.500\n2;2,5\n")
@@ -533,3 +583,34 @@ def test_a_sniff_remembered_is_one_of_the_same_head_and_settings() -> None:
     assert sniff(SourceConfig(path=["x.csv"], header=False), "x.csv", head, True).header is False
     assert sniff(SourceConfig(path=["x.csv"]), "x.csv", b"a;b\n1;x\n", True).delimiter == ";"
     assert sniff(SourceConfig(path=["x.csv"]), "x.csv", head, True) == found
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_part_files_that_disagree_on_the_header_are_refused(tmp_path: Path, engine: str) -> None:
+    """Sniffed per file, Spark's header-less part-00000 (`A-1` over `17`) lost its first row as a
+    header, and the hint said --alter, which loaded the other parts into new columns."""
+    parts = tmp_path / "spark"
+    parts.mkdir()
+    (parts / "part-00000.csv").write_text("A-1,alice,3.5\n17,bob,4.25\n23,carl,1.5\n")
+    (parts / "part-00001.csv").write_text("18,dan,2.5\n19,eve,3.0\n")
+    db = tmp_path / "out.db"
+    done = cli("load", "spark/*.csv", str(db), "--table", "t", "--engine", engine, cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        "loader: error: spark/part-00001.csv: read without a header, but spark/part-00000.csv with one:"
+        " the files of one load are read with one header rule\n"
+        "  hint: give --header if every file starts with column names, else --no-header\n"
+    )
+    assert not db.exists()
+    done = cli("load", "spark/*.csv", str(db), "--table", "t", "--engine", engine, "--no-header", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert sqlite_rows(db, "select column_1 from t order by rowid") == [("A-1",), ("17",), ("23",), ("18",), ("19",)]
+
+
+def test_part_files_with_headers_alike_load_as_one(tmp_path: Path) -> None:
+    for i, rows in enumerate(["1,a\n2,b\n", "3,c\n"]):
+        (tmp_path / f"part-{i}.csv").write_text("id,name\n" + rows)
+    db = tmp_path / "out.db"
+    done = cli("load", str(tmp_path / "part-*.csv"), str(db), "--table", "t")
+    assert done.returncode == 0, done.stderr
+    assert sqlite_rows(db, "select id, name from t order by id") == [(1, "a"), (2, "b"), (3, "c")]

@@ -3,7 +3,7 @@
 What the job does not say is detected from the head of the file, as DuckDB's
 sniffer and clevercsv do: each candidate (delimiter, quote) parses the sample,
 and the one whose rows agree best on a field count of more than one wins
-(clevercsv's pattern score); ``'`` is a candidate quote where it encloses a
+(clevercsv's pattern score, weighed by the share of values that fit a type); ``'`` is a candidate quote where it encloses a
 field in the sample; between quotes, the one whose rows agree on one field count,
 then the higher score per row (more rows must not win: a quote splitting multi-line values
 makes more). Ties go to the quote that opens and closes more fields, to ``"``, to the
@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 
 from ..compat import sha256
 from ..config import SourceConfig, _strip_compression
+from ..errors import ConfigError
 
 SNIFF_BYTES = 64 << 10
 SNIFF_ROWS = 500
@@ -126,7 +127,30 @@ def _score(text: str, delimiter: str, quote: str | None, complete: bool, escape:
     """How well ``text`` reads with ``delimiter`` and ``quote``: the pattern score, whether it
     is quoted, the quote, and the rows read."""
     found = sample_rows(text, delimiter, quote, complete, escape)
-    return round(_pattern_score(found), 6), quote is not None, quote, found
+    return round(_pattern_score(found) * _type_score(found, delimiter), 6), quote is not None, quote, found
+
+
+def _type_score(rows: list[list[str]], delimiter: str) -> float:
+    """The share of cells that fit a type, as clevercsv weighs its pattern score: a cell
+    holding another delimiter's split (``5;45``, ``10:00;21``, `` John<TAB>42``) fits none,
+    so a comma read inside decimal commas or ``Last, First`` names loses to the real one."""
+    cells = [v for r in rows for v in r]
+    if not cells:
+        return 1.0
+    split = sum(1 for v in cells if _split_cell(v, delimiter))
+    return max(1 - split / len(cells), 0.01)
+
+
+def _split_cell(value: str, delimiter: str) -> bool:
+    """Whether ``value`` reads as two fields of another delimiter: a tab in it, or a ``;`` or
+    ``|`` between digits in what is no number. A comma is left out: between digits it is a
+    decimal comma, a thousands separator or a list (``{1,2,3}``), all text a cell holds."""
+    if delimiter != "\t" and "\t" in value:
+        return True
+    return _kind(value) == "text" and any(_BETWEEN_DIGITS[d].search(value) for d in ";|" if d != delimiter)
+
+
+_BETWEEN_DIGITS = {d: re.compile(rf"\d{re.escape(d)}\d") for d in ";|"}
 
 
 def _first_best(scored: list[Scored], key: Callable[[Scored], Any], text: str, delimiter: str) -> Scored:
@@ -318,6 +342,36 @@ def _candidates(path: str, config: SourceConfig, text: str) -> list[str]:
 
 _QUOTED = re.compile(r'"[^"]*"')
 _BARE_COMMA = re.compile(r"(?<!\d),|,(?!\d)")
+
+
+class HeaderRule:
+    """The header the files of one load are read with, where it is detected: the same for
+    every file. Sniffed per file, a header-less part whose first value is text over numbers
+    (``A-1`` over ``17``: Spark's ``part-0000*.csv``) lost that row as a header, and the
+    other parts' ``column_N`` went to new columns."""
+
+    def __init__(self) -> None:
+        self.first: tuple[str, bool] | None = None
+
+    def check(self, path: str, dialect: Dialect | None) -> None:
+        """Note ``path``'s ``dialect``; a detected header unlike an earlier file's is refused
+        (nothing is written yet), naming both files and the flags that settle it."""
+        if dialect is None or "header" not in dialect.detected:
+            return
+        if self.first is None:
+            self.first = (path, dialect.header)
+            return
+        first, header = self.first
+        if dialect.header != header:
+            how = {True: "with", False: "without"}
+            raise ConfigError(
+                f"read {how[dialect.header]} a header, but {first} {how[header]} one:"
+                " the files of one load are read with one header rule",
+                file=path,
+                hint="give --header if every file starts with column names, else --no-header",
+                names=("--header", "--no-header"),
+                verbatim=(first,),
+            )
 
 
 def sniff_file(path: str, config: SourceConfig) -> Dialect | None:
