@@ -84,8 +84,9 @@ class SourceConfig:
     so add ``""`` to keep empty fields NULL (``--null-values '\\N' --null-values ''``)."""
     na_values: list[str] = field(default_factory=lambda: list(NA_VALUES))
     """CSV values read as NULL in a column whose other values are all numbers, booleans,
-    dates or timestamps (or one declared so), or that has no other value in a file; beside
-    other text they stay text. ``[]``: none."""
+    dates or timestamps (or one declared so), or that has no other value in a file; given,
+    they replace the default list, unlike pandas' ``na_values``, so name each default to keep
+    (``--na-values '#DIV/0!' --na-values '#N/A'``). Beside other text they stay text. ``[]``: none."""
     decimal_separator: Literal[".", ","] = "."
     """``","``: CSV numbers written ``3,50`` are numbers (float64 when exact, or a declared decimal); otherwise they stay text."""
     skip_rows: int = 0

@@ -65,6 +65,19 @@ ESCAPED_FIELDS = [
 ]
 
 
+# fields with text after their closing quote: a row holding one is rejected (a value is quoted whole)
+AFTER_QUOTE = {'"q"\\"x', '"e"f"g'}
+
+
+def escaped_rows(rnd: Any, rows: int, columns: int = 3) -> tuple[str, str, set[int]]:
+    """``rows`` rows as ``escaped_text`` draws them: the text, the text of the rows the reader
+    loads, and the (0-based) rows it rejects, those with a field of ``AFTER_QUOTE``."""
+    drawn = [[rnd.choice(ESCAPED_FIELDS) for _ in range(columns)] for _ in range(rows)]
+    bad = {i for i, row in enumerate(drawn) if AFTER_QUOTE & set(row)}
+    lines = [",".join(row) + "\n" for row in drawn]
+    return "".join(lines), "".join(x for i, x in enumerate(lines) if i not in bad), bad
+
+
 def escaped_text(rnd: Any, rows: int, columns: int = 3, fields: list[str] = ESCAPED_FIELDS) -> str:
     """``rows`` rows of ``columns`` fields drawn from ``fields``, each ended by a newline."""
     return "".join(",".join(rnd.choice(fields) for _ in range(columns)) + "\n" for _ in range(rows))

@@ -22,7 +22,7 @@ from loader.errors import EXIT_NOTHING_LOADED, SourceError
 from loader.readers import open_reader
 from loader.readers.dialect import Dialect, nothing_loaded_cause, sniff
 from tests.conftest import sqlite_rows
-from tests.reliability_util import cli, env, reject_lines
+from tests.reliability_util import cli, env, reject_lines, rejects_of
 
 
 def read(
@@ -507,6 +507,63 @@ def test_sniff_is_deterministic_and_cut_rows_do_not_count() -> None:
     head = b"a;b;c\n" + b"1;2;3\n" * 50 + b"4;5"  # the sample ends inside a row
     assert sniff(config, "x.csv", head, complete=False) == sniff(config, "x.csv", head, complete=False)
     assert sniff(config, "x.csv", head, complete=False).delimiter == ";"
+
+
+BCP = b'1|"Deluxe" pack|2\r\n2|plain|3\r\n3|"quoted"|4\r\n4|12" pipe|5\r\n'
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_an_unquoted_export_s_values_keep_their_quotes(tmp_path: Path, engine: str) -> None:
+    """bcp, MySQL OUTFILE and psql -A never quote: ``"Deluxe" pack`` (text after a closing
+    quote) counts against ``"`` as the quote. It was sniffed as the quote and the values lost theirs."""
+    (tmp_path / "b.txt").write_bytes(BCP)
+    db = tmp_path / "b.db"
+    args = ("load", str(tmp_path / "b.txt"), str(db), "--table", "t", "--column-names", "id,name,n")
+    p = cli(*args, "--engine", engine)
+    assert (p.returncode, p.stderr.split(" in ")[0]) == (0, f"ok: 4 rows written to {db} (table t) from 1 file")
+    assert sqlite_rows(db, "SELECT name FROM t ORDER BY id") == [
+        ('"Deluxe" pack',),
+        ("plain",),
+        ('"quoted"',),
+        ('12" pipe',),
+    ]
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_text_after_a_closing_quote_rejects_the_row_naming_the_column_and_the_text(tmp_path: Path, engine: str) -> None:
+    """Where ``"`` is the quote, ``"Deluxe" pack`` is no CSV value (DuckDB refuses it): the row
+    is rejected, not loaded as ``Deluxe pack``."""
+    (tmp_path / "b.txt").write_bytes(BCP)
+    db = tmp_path / "b.db"
+    args = ("load", str(tmp_path / "b.txt"), str(db), "--table", "t", "--column-names", "id,name,n")
+    p = cli(*args, "--quote-char", '"', "--engine", engine)
+    assert p.returncode == 0, p.stderr
+    assert sqlite_rows(db, "SELECT id, name FROM t ORDER BY id") == [(2, "plain"), (3, "quoted"), (4, '12" pipe')]
+    [reject] = reject_lines(rejects_of(db))
+    assert (reject["row"], reject["line"], reject["raw"]) == (1, 1, '1|"Deluxe" pack|2')
+    assert reject["reason"] == (
+        "text after the closing quote in column 'name': ' pack' "
+        "(a value is quoted whole; where quotes are text, --quote-char false reads the file unquoted)"
+    )
+
+
+@pytest.mark.parametrize("block_size", [64, 1 << 20])
+def test_a_quoted_file_s_row_with_text_after_a_closing_quote_is_its_one_reject(tmp_path: Path, block_size: int) -> None:
+    """Among many quoted values (so ``"`` stays the quote), the one broken row goes, with its
+    row and line; rows around it, multi-line and with doubled quotes, load as they were."""
+    p = tmp_path / "q.csv"
+    rows = [f'{i},"note ""{i}""\nsecond, line",{i}\n' for i in range(40)]
+    rows[17] = '17,"ok",18\n'
+    rows[20] = '20,"Deluxe" pack, here,21\n'
+    p.write_text("id,note,n\n" + "".join(rows))
+    r, got, chunks = read(p, block_size=block_size)
+    assert r.dialect.quote == '"'
+    assert [x["id"] for x in got] == [i for i in range(40) if i != 20]
+    assert got[0]["note"] == 'note "0"\nsecond, line' and got[17]["note"] == "ok"
+    [reject] = [rj for c in chunks for rj in c.rejects]
+    assert (reject.row, reject.raw) == (21, '20,"Deluxe" pack, here,21')
+    assert reject.reason.startswith("text after the closing quote in column 'note': ' pack' ")
+    assert sum(c.rows_read for c in chunks) == 40
 
 
 def test_a_stray_quote_early_in_the_sample_keeps_the_delimiter() -> None:

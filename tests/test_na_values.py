@@ -311,3 +311,18 @@ def test_job_file_turns_na_values_off(tmp_path: Path) -> None:
         assert conn.execute("SELECT n, typeof(n) FROM t ORDER BY rowid").fetchall() == [("1", "text"), ("NA", "text")]
     finally:
         conn.close()
+
+
+def test_given_na_values_replace_the_default_list_as_help_says(tmp_path: Path) -> None:
+    """pandas' na_values add to its defaults; these replace them: ``--help`` says so."""
+    p = tmp_path / "x.csv"
+    p.write_text("ratio\n#DIV/0!\n0.5\n#N/A\n")
+    alone = tmp_path / "a.db"
+    assert cli("load", str(p), str(alone), "--table", "t", "--na-values", "#DIV/0!", "-q").returncode == 0
+    assert sqlite_rows(alone, "SELECT ratio FROM t") == [("#DIV/0!",), ("0.5",), ("#N/A",)]
+    both = tmp_path / "b.db"
+    flags = ("--na-values", "#DIV/0!", "--na-values", "#N/A", "-q")
+    assert cli("load", str(p), str(both), "--table", "t", *flags).returncode == 0
+    assert sqlite_rows(both, "SELECT ratio FROM t") == [(None,), (0.5,), (None,)]
+    text = " ".join(cli("load", "--help").stdout.split())
+    assert "given, they replace the default list, unlike pandas' na_values, so name each default to keep" in text

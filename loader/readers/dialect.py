@@ -3,9 +3,11 @@
 What the job does not say is detected from the head of the file, as DuckDB's
 sniffer and clevercsv do: each candidate (delimiter, quote) parses the sample,
 and the one whose rows agree best on a field count of more than one wins
-(clevercsv's pattern score, weighed by the share of values that fit a type); ``'`` is a candidate quote where it encloses a
-field in the sample; between quotes, the one whose rows agree on one field count,
-then the higher score per row (more rows must not win: a quote splitting multi-line values
+(clevercsv's pattern score, weighed by the share of values that fit a type); ``'`` is a
+candidate quote where it encloses a field in the sample, and neither is where it leaves as
+many fields with text after their closing quote (an unquoted export's ``"Deluxe" pack``) as
+it encloses; between quotes, the one whose rows agree on one field count, then the higher
+score per row (more rows must not win: a quote splitting multi-line values
 makes more). Ties go to the quote that opens and closes more fields, to ``"``, to the
 extension's default (a tab for ``.tsv``, else a comma, or ``;`` where the comma
 is the declared decimal separator and every unquoted one sits between digits, so
@@ -171,12 +173,26 @@ def _quote_fit(scored: Scored) -> tuple[bool, float]:
     return len({len(r) for r in rows}) == 1, round(scored[0] / max(len(rows), 1), 6)
 
 
-def _may_quote(text: str, delimiter: str, quote: str | None, given: bool) -> bool:
+def _may_quote(text: str, delimiter: str, quote: str | None, given: bool, escape: str | None) -> bool:
     """Whether ``quote`` is a candidate for ``delimiter``: given, ``"``, or a ``'`` that encloses
-    a field. One enclosing none reads as no quote, which is scored anyway; scored as a quote, a
+    a field; not one that leaves as many fields with text after their closing quote as it
+    encloses (an unquoted export's ``"Deluxe" pack``, which read as quoted loses its quotes).
+    One enclosing none reads as no quote, which is scored anyway; scored as a quote, a
     one-column file's apostrophe (``It's``) beat the ``"`` of its multi-line values, the split
     rows scoring higher."""
-    return given or quote == '"' or _enclosed(text, delimiter, quote) > 0
+    if given:
+        return True
+    broken = _text_after_quote(text, delimiter, quote, escape)
+    return (quote == '"' and not broken) or _enclosed(text, delimiter, quote) > broken
+
+
+def _text_after_quote(text: str, delimiter: str, quote: str | None, escape: str | None) -> int:
+    """How many values of ``text`` have text after their closing quote, as the parser reads the
+    quotes (a quote inside a quoted value, or one that is text, is not counted)."""
+    from .csv.cut import Marks, text_after_quotes  # the csv reader's package imports this module
+
+    marks = Marks.of(quote.encode() if quote else None, escape.encode() if escape else None, delimiter.encode())
+    return 0 if marks is None else len(text_after_quotes(text.encode(), marks))
 
 
 def _opens_a_field(text: str, delimiter: str, quote: str | None) -> bool:
@@ -302,7 +318,7 @@ def _sniff(config: SourceConfig, path: str, sample: bytes, complete: bool) -> Di
     for rank, delimiter in enumerate(delimiters):
         # The delimiter is also scored unquoted: one stray quote must not make a quoted
         # parse swallow the sample and a one-column reading win. The quote stays a quote.
-        candidates = [q for q in quotes if q != delimiter and _may_quote(text, delimiter, q, quote_given)]
+        candidates = [q for q in quotes if q != delimiter and _may_quote(text, delimiter, q, quote_given, escape)]
         candidates += [] if quote_given else [None]
         scored = [_score(text, delimiter, quote, complete, escape) for quote in candidates]
         if not scored:

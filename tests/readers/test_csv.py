@@ -23,7 +23,8 @@ from loader.config import SourceConfig
 from loader.errors import ConfigError, SourceError
 from loader.readers import CSVReader, expand_paths, input_spellings, open_reader
 from loader.readers.csv import _fill, row_numbers
-from tests.conftest import ESCAPED_FIELDS, escaped_text, pyarrow_rows, sqlite_rows, write_csv
+from tests.conftest import ESCAPED_FIELDS, escaped_rows, escaped_text, pyarrow_rows, sqlite_rows, write_csv
+from tests.reliability_util import cli
 
 
 def cfg(path: Path | str, **kw: Any) -> SourceConfig:
@@ -340,15 +341,18 @@ def test_blocks_of_a_file_with_an_escape_character_end_where_pyarrow_ends_rows(q
 def test_a_file_with_an_escape_character_loads_every_cell_as_pyarrow_reads_it_whole(tmp_path: Path) -> None:
     """Read in blocks of 1 KiB, the first row padded a byte more each time so that the
     blocks' ends fall on every byte of the rows after it: every row and cell as pyarrow
-    reads the whole file, nothing rejected."""
+    reads the whole file, only the rows with text after a closing quote rejected."""
     rnd = random.Random(3)
-    body = escaped_text(rnd, 150)
-    want = pyarrow_rows(body.encode())
+    body, good, bad = escaped_rows(rnd, 150)
+    want = pyarrow_rows(good.encode())
+    assert bad and len(want) == 150 - len(bad)
     p = tmp_path / "esc.csv"
     for pad in range(1, 70, 3):
         p.write_text("c0,c1,c2\n" + "p" * pad + ",a,a\n" + body, newline="")
         _, chunks = read_all(p, block_size=1024, escape_char="\\")
-        assert [r for c in chunks for r in c.rejects] == []
+        rejects = [r for c in chunks for r in c.rejects]
+        assert [r.row for r in rejects] == [i + 2 for i in sorted(bad)], pad
+        assert all(r.reason.startswith("text after the closing quote in column 'c") for r in rejects)
         assert [tuple(row.values()) for row in rows_of(chunks)] == [("p" * pad, "a", "a"), *want], pad
 
 
@@ -1323,3 +1327,46 @@ def test_a_glob_that_matches_nothing_names_the_files_it_passed_over(
     )
     assert expand_paths(SourceConfig(path=["_temporary/c.csv"])) == ["_temporary/c.csv"]
     assert main(["inspect", "*/c.csv"]) == 2
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("block_size", [8, 1 << 20])
+def test_an_empty_line_of_a_one_column_file_is_a_row_of_null(tmp_path: Path, workers: int, block_size: int) -> None:
+    """SQLite, PostgreSQL and Excel write a one-column NULL (or empty cell) as an empty line,
+    and read it back as a row: it was skipped, the row lost (exit 0)."""
+    p = tmp_path / "x.csv"
+    p.write_bytes(b"email\r\na@x.org\r\n\r\nb@x.org\r\n\r\n\r\nc@x.org,x\r\nd\r\n\r\n")
+    _, chunks = read_all(p, workers=workers, block_size=block_size)
+    assert [r["email"] for r in rows_of(chunks)] == ["a@x.org", None, "b@x.org", None, None, "d", None]
+    assert [(rj.row, rj.line) for c in chunks for rj in c.rejects] == [(6, 7)]
+    assert sum(c.rows_read for c in chunks) == 8
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_one_column_export_loads_its_null_rows(tmp_path: Path, engine: str) -> None:
+    """sqlite3 -csv of a column holding NULL, '007', 3 and '': 4 rows (3 loaded, exit 0)."""
+    p = tmp_path / "sq1.csv"
+    p.write_bytes(b'n\n\n007\n3\n""\n')
+    db, report = tmp_path / "o.db", tmp_path / "r.json"
+    got = cli("load", str(p), str(db), "--table", "t", "--engine", engine, "--report", str(report))
+    assert (got.returncode, got.stderr.split(" in ")[0]) == (0, f"ok: 4 rows written to {db} (table t) from 1 file")
+    assert sqlite_rows(db, "SELECT n FROM t") == [(None,), ("007",), ("3",), (None,)]
+    assert json.loads(report.read_text())["rows_read"] == 4
+
+
+def test_an_empty_line_of_a_one_column_file_with_undecodable_bytes_is_a_row(tmp_path: Path) -> None:
+    p = tmp_path / "x.csv"
+    p.write_bytes(b"n\n\xff,x\n\n3\n")
+    _, chunks = read_all(p)
+    assert rows_of(chunks) == [{"n": None}, {"n": 3}]
+    assert [(rj.row, rj.line) for c in chunks for rj in c.rejects] == [(1, 2)]
+
+
+def test_empty_lines_of_a_wider_file_or_a_one_column_file_ending_lines_in_cr_cr_lf_are_no_rows(
+    tmp_path: Path,
+) -> None:
+    p = tmp_path / "x.csv"
+    p.write_bytes(b"a,b\n1,2\n\n3,4\n")
+    assert rows_of(read_all(p)[1]) == [{"a": 1, "b": 2}, {"a": 3, "b": 4}]
+    p.write_bytes(b"n\r\r\n1\r\r\n2\r\r\n")
+    assert rows_of(read_all(p)[1]) == [{"n": 1}, {"n": 2}]

@@ -17,7 +17,7 @@ import pytest
 from loader.config import SourceConfig
 from loader.errors import ConfigError
 from loader.readers import open_reader
-from tests.conftest import escaped_text, pyarrow_rows
+from tests.conftest import escaped_rows, pyarrow_rows
 
 
 def quoted_csv(path: Path, rows: int = 400) -> bytes:
@@ -154,9 +154,9 @@ def test_csv_parts_of_a_file_with_an_escape_character_hold_whole_rows(tmp_path: 
     from loader.parts import plan_file
 
     path = tmp_path / "esc.csv"
-    body = escaped_text(random.Random(4), 400)
+    body, good, bad = escaped_rows(random.Random(4), 400)
     path.write_text("c0,c1,c2\n" + body, newline="")
-    want = pyarrow_rows(body.encode())
+    want = pyarrow_rows(good.encode())
     source = SourceConfig(path=[str(path)], escape_char="\\", block_size=1024)
     plan = plan_file(str(path), "csv", part_bytes=1024, source=source)
     assert len(plan.parts) > 5
@@ -164,9 +164,25 @@ def test_csv_parts_of_a_file_with_an_escape_character_hold_whole_rows(tmp_path: 
     size = path.stat().st_size
     for ranges in (planned, list(itertools.pairwise(sorted({0, *range(97, size, 97), size})))):
         got: list[Any] = []
+        rejected: list[Any] = []
         for part in ranges:
             with open_reader(str(path), source, part=part) as r:
                 chunks = list(r)
-            assert [x for c in chunks for x in c.rejects] == []
+            rejected += [x.row for c in chunks for x in c.rejects]
             got += [tuple(x.values()) for c in chunks for x in c.batch.to_pylist()]
-        assert got == want
+        assert got == want  # the rows with text after a closing quote rejected, each once
+        assert len(rejected) == len(bad) > 0
+
+
+def test_csv_parts_of_a_one_column_file_share_out_its_empty_lines_as_rows(tmp_path: Path) -> None:
+    """An empty line of a one-column file is a row (a NULL): each part holds those it starts."""
+    path = tmp_path / "one.csv"
+    data = b"n\n" + b"".join(b"\n" if i % 4 == 1 else b"%d\n" % i for i in range(300))
+    path.write_bytes(data)
+    config = SourceConfig(path=[str(path)], block_size=64)
+    cuts = sorted({0, *range(37, len(data), 37), len(data)})
+    got: list[Any] = []
+    for start, end in itertools.pairwise(cuts):
+        with open_reader(str(path), config, chunk_size=20, part=(start, end), types={"n": pa.int64()}) as r:
+            got += [x["n"] for c in r for x in c.batch.to_pylist()]
+    assert got == [None if i % 4 == 1 else i for i in range(300)]

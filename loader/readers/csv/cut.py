@@ -175,6 +175,23 @@ def real_quotes(
     return found + start
 
 
+def text_after_quotes(data: bytes | bytearray, marks: Marks) -> np.ndarray:
+    """Positions in ``data`` (whole rows, from a row's start) of the quotes that close a value
+    and are followed by text, not by the delimiter, a line end or another quote
+    (``"Deluxe" pack``): proof that the field was not quoted CSV, which pyarrow and the csv
+    module would read as ``Deluxe pack``. Vectorised: a scan of the quotes, as cutting does."""
+    if marks.quote is None or not len(data):
+        return np.empty(0, np.intp)
+    buf, _, real = read_piece(data, marks, 0, len(data), QuoteState())  # a copy keeps the positions
+    closing = real[1::2]  # a block starts outside a value: its real quotes open and close in turn
+    closing = closing[closing + 1 < len(buf)]
+    if not len(closing):
+        return closing
+    after = np.frombuffer(buf, np.uint8)[closing + 1]
+    text = (after != marks.delimiter) & (after != 10) & (after != 13) & (after != marks.quote)
+    return closing[text]  # type: ignore[no-any-return]
+
+
 def _text_runs(
     octets: np.ndarray, found: np.ndarray, quote: int, delimiter: int, state: QuoteState
 ) -> np.ndarray | None:

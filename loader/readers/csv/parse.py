@@ -10,6 +10,7 @@ from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
@@ -21,7 +22,8 @@ from ...errors import SourceError
 from ...types import empty_batch
 from .. import decimal_comma
 from ..dialect import Dialect, csv_rows
-from .cut import byte_count
+from .cut import Marks, byte_count, text_after_quotes
+from .header import quote_and_escape
 from .long_rows import Block, Dropped
 
 # The reason a row's first half is rejected when the block (or part) it ends ends inside its
@@ -73,6 +75,10 @@ class BlockParser:
         self.config = config
         self.dialect = dialect
         self.names = names
+        # In a file of one column an empty line is a row of an empty value (a NULL, as SQLite,
+        # PostgreSQL and Excel write one and their readers read it back); in a wider one it is no row.
+        self.one_column = len(names) == 1
+        self.marks = Marks.of(*quote_and_escape(dialect, config), dialect.delimiter.encode())
         self.read = pacsv.ReadOptions(column_names=names, use_threads=False, block_size=max(block_bytes, 1 << 20) * 2)
         self.convert = pacsv.ConvertOptions(
             column_types={n: pa.binary() for n in names},
@@ -85,13 +91,23 @@ class BlockParser:
         """One block as raw binary columns; malformed rows are set aside."""
         while True:
             try:
-                return self._parse(block)
+                table, invalid = self._parse(block)
+                return self._text_after_quotes(block, table, invalid)
             except pa.ArrowCancelled:
                 # A SIGINT or SIGTERM that pyarrow caught mid-parse (on the main thread, where
                 # a Python handler is set) and handed on to that handler, which ran before
                 # this: the run stops as it asked (at a batch boundary, or at once). Parsed
                 # again, from the start: each retry took a signal of its own.
                 continue
+
+    def _text_after_quotes(self, block: bytearray, table: pa.Table, invalid: list[Any]) -> tuple[pa.Table, list[Any]]:
+        """The block parsed again, every byte kept, where a value has text after its closing
+        quote (``"Deluxe" pack``): that row is rejected, not loaded changed (``Deluxe pack``).
+        The quote was text there (an unquoted export), or the file is broken (DuckDB refuses it too)."""
+        if self.marks is None or self.marks.quote is None:
+            return table, invalid
+        found = text_after_quotes(block, self.marks)
+        return (table, invalid) if not len(found) else self._parse_keeping_bytes(block, found)
 
     def _parse(self, block: bytearray) -> tuple[pa.Table, list[Any]]:
         """Parsed with a last row after the block's own (``_end_row``): it tells whether the
@@ -124,6 +140,12 @@ class BlockParser:
         invalid[-1] = InvalidRow(last.number, width, last.actual_columns - width - 1, text, reason=CUT_IN_VALUE)
         return table, invalid
 
+    def empty_lines_are_rows(self, block: bytes | bytearray) -> bool:
+        """Whether an empty line in ``block`` is a row: in a file of one column, unless its
+        lines end in ``\\r\\r\\n`` (Python's csv writing CRLF in text mode on Windows), where
+        the parser reads an empty line after each row that is none."""
+        return self.one_column and b"\r\r\n" not in block
+
     def _parse_rows(self, block: bytearray) -> tuple[pa.Table, list[Any]]:
         read = self.read
         if len(block) >= read.block_size:  # a block grown for a long row: parsed in one piece
@@ -134,6 +156,7 @@ class BlockParser:
                 quote_char=self.dialect.quote or False,
                 escape_char=self.config.escape_char,
                 newlines_in_values=bool(self.dialect.quote),
+                ignore_empty_lines=not self.empty_lines_are_rows(block),
                 invalid_row_handler=invalid,
             )
             try:
@@ -146,9 +169,12 @@ class BlockParser:
                 return self._parse_keeping_bytes(block)
         return table, invalid.rows
 
-    def _parse_keeping_bytes(self, block: bytearray) -> tuple[pa.Table, list[Any]]:
+    def _parse_keeping_bytes(
+        self, block: bytearray, after_quotes: np.ndarray | None = None
+    ) -> tuple[pa.Table, list[Any]]:
         """Parse a block holding a malformed row with non-UTF-8 bytes (which pyarrow cannot
-        report) with the csv module, every byte kept, so only the bad rows are rejected."""
+        report) with the csv module, every byte kept, so only the bad rows are rejected; and
+        the rows holding a position of ``after_quotes`` (``text_after_quotes``)."""
         width = len(self.names)
         columns: list[list[bytes | None]] = [[] for _ in range(width)]
         invalid: list[Any] = []
@@ -160,13 +186,26 @@ class BlockParser:
                 consumed.append(line)
                 yield line
 
-        number = 0
+        number = start = 0
+        empty_rows = self.empty_lines_are_rows(block)
+        marks = after_quotes if after_quotes is not None else np.empty(0, np.intp)
         for fields in csv_rows(self.dialect, self.config.escape_char, lines()):
-            raw = "".join(consumed).rstrip("\r\n")
+            whole = "".join(consumed)
+            raw = whole.rstrip("\r\n")
             consumed.clear()
+            at, start = start, start + len(whole.encode("utf-8", "surrogateescape"))
             if not fields:
-                continue  # an empty line is no row, as for pyarrow
+                if not empty_rows:
+                    continue  # an empty line is no row, as for pyarrow
+                fields = [""]
             number += 1
+            # text after a closing quote first: it is why such a row's fields may not count right
+            quote = marks[np.searchsorted(marks, at) : np.searchsorted(marks, start)]
+            if len(quote):
+                text = text_or_bytes(raw.encode("utf-8", "surrogateescape"))
+                reason = self._after_quote_reason(block, at, int(quote[0]))
+                invalid.append(InvalidRow(number, width, len(fields), text, reason=reason))
+                continue
             if len(fields) != width:
                 text = text_or_bytes(raw.encode("utf-8", "surrogateescape"))
                 invalid.append(InvalidRow(number, width, len(fields), text))
@@ -175,6 +214,21 @@ class BlockParser:
                 col.append(None if value in nulls else value.encode("utf-8", "surrogateescape"))
         table = pa.table({n: pa.array(c, pa.binary()) for n, c in zip(self.names, columns, strict=True)})
         return table, invalid
+
+    def _after_quote_reason(self, block: bytearray, start: int, quote: int) -> str:
+        """Why the row at ``start`` is rejected: its value's text after the closing quote at ``quote``."""
+        prefix = io.StringIO(block[start : quote + 1].decode("utf-8", "replace"), newline="")
+        fields = next(csv_rows(self.dialect, self.config.escape_char, prefix), [""])
+        column = self.names[min(len(fields), len(self.names)) - 1]
+        ends = [
+            i for i in (block.find(m, quote + 1) for m in (self.dialect.delimiter.encode(), b"\r", b"\n")) if i >= 0
+        ]
+        text = block[quote + 1 : min(ends, default=len(block))].decode("utf-8", "replace")
+        text = text if len(text) <= 40 else text[:37] + "..."
+        return (
+            f"text after the closing quote in column {column!r}: {text!r} (a value is quoted whole; "
+            "where quotes are text, --quote-char false reads the file unquoted)"
+        )
 
 
 def _strip_end(text: str | bytes, end: bytes, ended: bool) -> str | bytes:
