@@ -36,7 +36,7 @@ from .. import stopping, suggest
 from ..config import SinkConfig
 from ..errors import ConfigError, ConstraintError, LoaderError, SchemaMismatchError, SinkError
 from ..sinks.base import Encoded
-from ..state import JobState, rows_committed
+from ..state import JobState, rows_committed, table_job
 from ..suggest import fold
 from .base import Refused, Transactional, check_generated, check_required, new_columns
 from .encode import sqlite_type
@@ -169,6 +169,8 @@ class SQLiteWriter(Refusals, Transactional):
         self.into = table
         self._clearing: set[str] = set()  # jobs whose checkpoint the next commit deletes (``clear_state``)
         self._swapped = False  # the open transaction put the stage table in the table's place (``_swap``)
+        self._unswapped = table  # the stage table ``_swap`` renamed: where the rows are if its transaction is undone
+        self._job = table_job(table)  # the job whose state was read last: a fresh replace's stage is named after it
         self.conn: _Connection | None = None
         self.columns: list[str] = []
         self._merge: dict[tuple[str, ...], str] = {}
@@ -280,7 +282,7 @@ class SQLiteWriter(Refusals, Transactional):
                 pass
         self._in_txn = False
         if self._swapped:  # undone with the transaction: the rows are in the stage table still
-            self.into, self._swapped = replace_stage(self.table), False
+            self.into, self._swapped = self._unswapped, False
 
     def _execute(self, sql: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
         """Run one statement; its rows, if any."""
@@ -303,11 +305,16 @@ class SQLiteWriter(Refusals, Transactional):
 
     def read_state(self, job: str) -> dict[str, str]:
         """``job``'s checkpoint entries (none once ``clear_state`` forgot them); where they tell
-        of a replace under way, its rows go on into the replace's stage table."""
+        of a replace under way, its rows go on into the replace's stage table. Read again by an
+        engine's coordinator after ``prepare``: a replace that started over there (its
+        checkpoint deleted, its stage table made) keeps loading into its stage table."""
+        self._job = job
         if job in self._clearing:
             return {}
         entries = state_entries(self._execute(state_sql(job), (job, job)))
-        self.into = rows_table(entries, self.table)
+        held = rows_table(entries, self.table, job)
+        if held != self.table and not self._swapped:
+            self.into = held
         return entries
 
     def gone(self, job: str, state: JobState) -> str | None:
@@ -316,6 +323,11 @@ class SQLiteWriter(Refusals, Transactional):
         rows = rows_committed(state)
         if not rows or self._execute(KIND_SQL, (self.into,)):
             return None
+        if self.into != self.table:
+            return (
+                f"the checkpoint tells of {rows:,} rows written to the stage table {self.into!r} of table "
+                f"{self.table!r}'s replace under way, which is not there (dropped since; the table kept its old rows)"
+            )
         return (
             f"the checkpoint tells of {rows:,} rows written to table {self.table!r}, which is not there (dropped since)"
         )
@@ -326,13 +338,16 @@ class SQLiteWriter(Refusals, Transactional):
         or stopped before then leaves both as they were (a rerun finds the files loaded, not
         an empty checkpoint beside a full table). It goes at once with ``now`` (the table it
         tells of is gone), and where it is of a replace under way, whose rows are in its stage
-        table: the fresh run drops that table."""
-        staged, self.into = self.into != self.table, self.table
-        if not (now or staged):
+        table: that table goes with it (no checkpoint tells of its rows any more)."""
+        self._job = job
+        staged, self.into = self.into, self.table
+        if not now and staged == self.table:
             self._clearing.add(job)
             return
         self._begin()
         self._execute(f"DELETE FROM {STATE_TABLE} WHERE {job_rows(job)}", (job,))
+        if staged != self.table:
+            self._execute(f"DROP TABLE IF EXISTS {quote(staged)}")
         self._commit()
 
     def _respell(self, job: str) -> None:
@@ -437,7 +452,7 @@ class SQLiteWriter(Refusals, Transactional):
         """A fresh ``replace`` loads into a stage table of its own, made anew (one left by a run
         stopped before its first commit holds rows no checkpoint tells of); the table keeps
         its rows, for its readers and for a run that fails, until ``finish`` swaps them."""
-        self.into = replace_stage(self.table)
+        self.into = replace_stage(self.table, self._job)
         self._execute(f"DROP TABLE IF EXISTS {quote(self.into)}")
         self._virtual = False
         self.columns = []
@@ -476,7 +491,8 @@ class SQLiteWriter(Refusals, Transactional):
         key columns unique, or every row would be added again (SQLite refuses the upsert)."""
         key = {fold(c) for c in self.config.primary_key}
         if key not in unique_keys(self._execute, self.into):
-            raise key_error(self.config, self.table, partial_key(self._execute, self.into, self.config.primary_key))
+            near = partial_key(self._execute, self.into, self.config.primary_key)
+            raise key_error(self.config, self.table, near, self.into)
 
     def _check_columns(self, schema: pa.Schema) -> None:
         generated = generated_columns(self._execute(f"PRAGMA table_xinfo({quote(self.into)})"))
@@ -778,7 +794,7 @@ class SQLiteWriter(Refusals, Transactional):
             self._execute(f"ALTER TABLE {quote(self.into)} RENAME TO {quote(self.table)}")
         finally:
             self._execute("PRAGMA legacy_alter_table=OFF")
-        self.into, self._swapped = self.table, True
+        self._unswapped, self.into, self._swapped = self.into, self.table, True
 
     def _index(self, cols: list[str]) -> None:
         """An index on ``cols``, unless the table has one on them already, whatever its name

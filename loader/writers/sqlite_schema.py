@@ -112,16 +112,24 @@ def check_table(table: str) -> None:
         )
 
 
-def replace_stage(table: str) -> str:
-    """The table a ``replace`` loads ``table``'s new rows into, in the same database: renamed
-    to ``table`` in the transaction of the load's last checkpoint (``SQLiteWriter.finish``)."""
-    return REPLACE_PREFIX + table
+def replace_stage(table: str, job: str) -> str:
+    """The table a ``replace`` of ``job`` loads ``table``'s new rows into, in the same database:
+    renamed to ``table`` in the transaction of the load's last checkpoint (``SQLiteWriter.finish``).
+    Named after the job too: two jobs replacing one table (``run.job``) each have their own,
+    and one's fresh start never drops the other's committed rows."""
+    tag = sha256(job.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return f"{REPLACE_PREFIX}{table}_{tag}"
 
 
-def rows_table(entries: dict[str, str], table: str) -> str:
+def rows_table(entries: dict[str, str], table: str, job: str) -> str:
     """The table a job's checkpoint ``entries`` tell of rows in: its replace's stage table while
-    the replace is under way (``REPLACING``), else ``table``."""
-    return replace_stage(table) if entries.get(REPLACING) == replace_stage(table) else table
+    the replace is under way (``REPLACING``, the name as recorded: a rerun may spell the table
+    in another ASCII case, and a loader before stage tables were named after the job named
+    it ``_loader_replace_<table>``), else ``table``."""
+    recorded = entries.get(REPLACING)
+    if recorded is not None and fold(recorded) in (fold(replace_stage(table, job)), fold(REPLACE_PREFIX + table)):
+        return recorded
+    return table
 
 
 def declared_types(columns: list[Any], strict: bool) -> dict[str, str]:
@@ -206,7 +214,7 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
             if kind is not None and config.mode == "replace":
                 check_dependents(lambda sql, params=(): conn.execute(sql, params).fetchall(), table, path)
             # a replace under way: its rows, in their stage table, are those the load goes on with
-            held = rows_table(state_entries(state_rows), table)
+            held = rows_table(state_entries(state_rows), table, job)
             if held != table:
                 kind = conn.execute(KIND_SQL, (held,)).fetchone()
             columns = conn.execute(f"PRAGMA table_info({quote(held)})").fetchall()
@@ -222,7 +230,7 @@ def peek(path: str, table: str, job: str, config: SinkConfig) -> Peek:
             return Peek({}, {}, note=pending_journal(path))
         raise db_error(exc, path, config.busy_timeout, " (while reading it for --dry-run)") from None
     if keys is not None and {fold(c) for c in config.primary_key} not in keys:
-        raise key_error(config, table, near)
+        raise key_error(config, table, near, held)
     declared = declared_types(columns, strict)
     entries = state_entries(state_rows)
     if kind is None and rows_committed(JobState.parse(entries)):
@@ -513,10 +521,21 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def key_error(config: SinkConfig, table: str, near: str | None = None) -> ConfigError:
-    """``near``: a UNIQUE index on the key that cannot serve (``partial_key``)."""
+def key_error(config: SinkConfig, table: str, near: str | None = None, held: str | None = None) -> ConfigError:
+    """``near``: a UNIQUE index on the key that cannot serve (``partial_key``). ``held``: the
+    table the rows go into, where it is a replace's stage table (``rows_table``), which the
+    replace made with its own key or none."""
     cols = ", ".join(config.primary_key)
     why = f": its UNIQUE index {near}, which SQLite cannot match an upsert's conflict against" if near else ""
+    if held is not None and held != table:
+        return ConfigError(
+            f"sink.primary_key: the replace of table {table!r} under way (stopped before its end) loads into its "
+            f"stage table {held!r}, which it made without a PRIMARY KEY or UNIQUE index on ({cols}){why}; "
+            f"mode {config.mode!r} needs one",
+            hint='finish the replace first: rerun with mode = "replace" (it goes on where it stopped and swaps '
+            "the new rows in), then load in this mode; or start over in this mode with --restart (the stage table "
+            "and its rows are dropped, the table keeps its old rows)",
+        )
     return ConfigError(
         f"sink.primary_key: table {table!r} has no PRIMARY KEY or UNIQUE index on ({cols}), "
         f"which mode {config.mode!r} needs{why}",

@@ -1800,3 +1800,156 @@ def test_a_replace_killed_anywhere_keeps_the_old_table_then_its_rerun_swaps_once
     lines = rejects_of(db).read_text(encoding="utf-8").splitlines()
     assert len(lines) == 1 and "key 1 is already in table 't' (UNIQUE constraint failed: t.id)" in lines[0]
     assert report.files_loaded + report.files_skipped == 4
+
+
+_KILL_AT = """
+import json, os, sys
+from loader import load
+from loader.writers import SQLiteWriter
+
+moment, at, kwargs = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+commit, count = SQLiteWriter.commit, 0
+
+def killing_commit(self, job, state):
+    global count
+    count += job != "part"
+    if moment == "before" and count == at:
+        os._exit(9)
+    commit(self, job, state)
+    if moment == "after" and count == at:
+        os._exit(9)
+
+SQLiteWriter.commit = killing_commit
+load(**kwargs)
+sys.exit(3)  # not killed
+"""
+
+
+def _killed_load(moment: str, at: int, **kwargs: Any) -> None:
+    """``load(**kwargs)`` in a child killed (``os._exit``) ``moment`` its ``at``-th commit."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    args = [sys.executable, "-c", _KILL_AT, moment, str(at), json.dumps(kwargs)]
+    p = subprocess.run(args, env=env, capture_output=True, text=True)
+    assert p.returncode == 9, p.stderr
+
+
+def _replace_of(src: str, db: Path, table: str = "t", engine: str = "threads", **run: Any) -> dict[str, Any]:
+    return {
+        "source": src,
+        "target": str(db),
+        "table": table,
+        "sink_options": {"mode": "replace", "primary_key": ["id"], "batch_size": 2},
+        "run_options": {"engine": engine, "chunk_size": 2, **run},
+    }
+
+
+def _tables(db: Path) -> list[tuple[Any, ...]]:
+    return sqlite_rows(db, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+@pytest.mark.parametrize("how", ["restart", "stage dropped", "table dropped"])
+def test_a_replace_that_starts_over_loads_into_its_stage_table_on_every_engine(
+    tmp_path: Path, engine: str, how: str
+) -> None:
+    """hunt24a #1: an engine's coordinator reads the checkpoint again after it prepared the
+    table: a replace that started over there (--restart of one killed mid-way, a stage table
+    or table dropped since) kept its stage table, not the old table, to load into."""
+    db = tmp_path / "k.db"
+    _old_table(db)
+    (tmp_path / "in").mkdir()
+    for n in range(3):
+        rows = "".join(f"{i},n{i}\n" for i in range(n * 4 + 1, n * 4 + 5))
+        (tmp_path / "in" / f"{n}.csv").write_text("id,v\n" + rows, encoding="utf-8")
+    replace = _replace_of(str(tmp_path / "in" / "*.csv"), db, engine=engine)
+    replace["sink_options"].pop("primary_key")  # a part's rows go in by a plain copy
+    if how == "table dropped":
+        load(**replace)
+        with sqlite3.connect(db) as conn:
+            conn.execute("DROP VIEW tv")
+            conn.execute("DROP TRIGGER audit_t")
+            conn.execute("DROP TABLE t")
+        conn.close()
+    else:
+        _killed_load("after", 1, **replace)
+    if how == "stage dropped":
+        (stage,) = [n for (n,) in _tables(db) if n.startswith("_loader_replace_")]
+        with sqlite3.connect(db) as conn:
+            conn.execute(f'DROP TABLE "{stage}"')
+        conn.close()
+    replace["run_options"]["restart"] = how == "restart"
+    report = load(**replace)
+    assert sqlite_rows(db, "SELECT id, v FROM t ORDER BY id") == [(i, f"n{i}") for i in range(1, 13)]
+    assert _tables(db) == [("_loader_state",), ("audit",), ("t",)]
+    if how == "stage dropped":
+        assert report.checkpoint_stale is not None and "stage table '_loader_replace_t_" in report.checkpoint_stale
+
+
+def test_a_replace_resumed_under_another_spelling_of_the_table_goes_on_into_its_stage_table(tmp_path: Path) -> None:
+    """hunt24a #2: the stage table recorded in the checkpoint is found whatever the ASCII case
+    the rerun spells the table in (one table, one job): the rest of the rows go there, and
+    the swap puts them all in the table's place."""
+    db = tmp_path / "k.db"
+    _old_table(db)
+    src = _new_inputs(tmp_path / "in")
+    _killed_load("after", 2, **_replace_of(src, db))
+    load(**_replace_of(src, db, table="T"))
+    assert sqlite_rows(db, "SELECT id, v FROM tv ORDER BY id") == _NEW
+    assert _tables(db) == [("T",), ("_loader_state",), ("audit",)]
+    assert sqlite_rows(db, "SELECT count(*) FROM _loader_state WHERE key = 'replacing'") == [(0,)]
+
+
+def test_a_replace_resumed_from_a_legacy_stage_table_name_goes_on_into_it(tmp_path: Path) -> None:
+    """A checkpoint of a loader that named the stage table after the table alone
+    (``_loader_replace_t``): its rerun goes on into that table."""
+    db = tmp_path / "k.db"
+    _old_table(db)
+    src = _new_inputs(tmp_path / "in")
+    _killed_load("after", 2, **_replace_of(src, db))
+    (stage,) = [n for (n,) in _tables(db) if n.startswith("_loader_replace_")]
+    with sqlite3.connect(db) as conn:
+        conn.execute(f'ALTER TABLE "{stage}" RENAME TO _loader_replace_t')
+        conn.execute("UPDATE _loader_state SET value = '_loader_replace_t' WHERE key = 'replacing'")
+    conn.close()
+    load(**_replace_of(src, db))
+    assert sqlite_rows(db, "SELECT id, v FROM tv ORDER BY id") == _NEW
+    assert _tables(db) == [("_loader_state",), ("audit",), ("t",)]
+
+
+def test_two_jobs_replacing_one_table_each_have_their_own_stage_table(tmp_path: Path) -> None:
+    """hunt24a #3: job B's fresh replace does not drop job A's stage table: A's rerun swaps in
+    its own rows, all of them, and none of B's."""
+    db = tmp_path / "k.db"
+    _old_table(db)
+    a = _new_inputs(tmp_path / "a")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "0.csv").write_text("id,v\n201,b\n202,b\n203,b\n204,b\n", encoding="utf-8")
+    _killed_load("after", 1, **_replace_of(a, db, job="A"))
+    _killed_load("after", 1, **_replace_of(str(tmp_path / "b" / "*.csv"), db, job="B"))
+    load(**_replace_of(a, db, job="A"))
+    assert sqlite_rows(db, "SELECT id, v FROM tv ORDER BY id") == _NEW
+    stages = [n for (n,) in _tables(db) if n.startswith("_loader_replace_t_")]
+    assert len(stages) == 1  # B's, which its rerun goes on with
+    assert sqlite_rows(db, f'SELECT id FROM "{stages[0]}" ORDER BY id') == [(201,), (202,)]
+
+
+def test_an_upsert_rerun_of_an_unfinished_replace_names_its_stage_table(tmp_path: Path) -> None:
+    """hunt24a #9: the stage table (made by a replace without a key) lacks the key, not the
+    table: the message says so, and how to go on."""
+    db = tmp_path / "k.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    conn.close()
+    src = _new_inputs(tmp_path / "in")
+    kwargs = _replace_of(src, db)
+    kwargs["sink_options"] = {"mode": "replace", "batch_size": 2}
+    _killed_load("after", 1, **kwargs)
+    kwargs["sink_options"] = {"mode": "upsert", "primary_key": ["id"], "batch_size": 2}
+    with pytest.raises(ConfigError) as info:
+        load(**kwargs)
+    assert str(info.value).startswith(
+        "sink_options.primary_key: the replace of table 't' under way (stopped before its end) loads into its "
+        "stage table "
+        "'_loader_replace_t_"
+    )
+    assert 'rerun with mode = "replace"' in (info.value.hint or "")
