@@ -70,7 +70,18 @@ from .schema import (
     stored_types,
 )
 from .sinks.base import Encoded, Encoder
-from .state import REPLAYED, STAMP_ENTRY, FileState, JobState, Ledger, file_key, identity, same_content, same_job
+from .state import (
+    REPLACING_ENTRY,
+    REPLAYED,
+    STAMP_ENTRY,
+    FileState,
+    JobState,
+    Ledger,
+    file_key,
+    identity,
+    same_content,
+    same_job,
+)
 from .storage import file_mode, refuse_special
 from .suggest import fold
 from .transforms import Stage, close_stages, output_schema
@@ -1052,6 +1063,7 @@ def replay_run(p: Pipeline, path: str, report: RunReport, job_rejects: str) -> N
                 hint="load the job first; replay takes the column types that load settled",
             )
         _refuse_gone(inner.gone(p.job_name, state), job.sink.path, gone_hint)
+        _refuse_replacing(found, p.job_name, job.sink.path)
         # a declaration that contradicts the recorded types is refused, as a load refuses it
         p._check_declared(binding(decode_types(state.schema)))
         rejects.start(Committed(0, 0, None))  # each replay writes its rows that fail again anew
@@ -1075,6 +1087,19 @@ def replay_run(p: Pipeline, path: str, report: RunReport, job_rejects: str) -> N
         report.rows_superseded = rows.superseded
         report.rows_reloaded_since = rows.reloaded
         report.files_loaded = 1
+
+
+def _refuse_replacing(entries: dict[str, str], job: str, target: str) -> None:
+    """A replace of the job stopped before its end: its rows wait beside the table (SQLite's
+    stage table, swapped in at its end) or its old keys are half deleted (LevelDB), and the
+    rerun that finishes it starts from its own checkpoint: a row replayed now would wait
+    unseen in the stage table, or be deleted by the rerun. The replay waits for it."""
+    if REPLACING_ENTRY in entries:
+        raise ConfigError(
+            f"a replace of job {job!r} in {target} stopped before its end: a replayed row would not be in"
+            " the table it ends with",
+            hint="rerun the load to finish the replace, then replay",
+        )
 
 
 def _refuse_gone(why: str | None, target: str, hint: tuple[str, str]) -> None:

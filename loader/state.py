@@ -166,6 +166,7 @@ def replayed_version(entry: str) -> tuple[str, int]:
 
 
 PART_KEY = "part:"  # a part an engine committed (``loader.engines``)
+REPLACING_ENTRY = "replacing"  # a job's checkpoint entry while its replace is under way (every sink)
 
 
 def part_file(part: dict[str, Any]) -> str:

@@ -1706,3 +1706,32 @@ def test_a_json_lines_key_past_the_sample_replays_into_the_column_the_job_has_si
     else:
         values = [json.loads(v) for _, v in leveldb_items(target)[0]]
         assert values[2] == {"id": 3, "v": 3, "EXTRA": "new"}  # the column's recorded spelling
+
+
+def test_a_replay_waits_for_a_replace_stopped_before_its_end(tmp_path: Path) -> None:
+    """hunt24a 8: a replay while a replace was unfinished said "1 written ... (table t)", but
+    the row went into the replace's stage table, unseen until a rerun swapped it in (into
+    LevelDB, a rerun of the replace would delete it). The replay is refused until the load
+    ends; then it loads the fixed row."""
+    src, db = tmp_path / "a.csv", tmp_path / "o.db"
+    src.write_text("id,score\n" + "".join(f"{i},{'x' if i == 250 else i}\n" for i in range(1, 301)))
+    load_args = ["load", str(src), str(db), "--table", "t", "--columns", "score=int64", "-q"]
+    assert cli(*load_args).returncode == 0
+    replace = [*load_args, "--mode", "replace", "--batch-size", "100", "--chunk-size", "100"]
+    assert cli(*replace, "--restart", "--max-rejects", "0").returncode == 3  # stopped mid-replace
+    rejects = rejects_of(db)
+    edit(rejects, {250: {"values": {"id": "250", "score": "250"}}})
+    replay = ["replay", str(rejects), str(src), str(db), "--table", "t", "--columns", "score=int64"]
+    p = cli(*replay)
+    assert (p.returncode, p.stderr.splitlines()) == (
+        2,
+        [
+            f"loader: error: a replace of job 'table:t' in {db} stopped before its end: a replayed row would not be in"
+            " the table it ends with",
+            "  hint: rerun the load to finish the replace, then replay",
+        ],
+    )
+    assert cli(*replace).returncode == 0  # the rerun ends the replace: row 250 rejected again
+    edit(rejects, {250: {"values": {"id": "250", "score": "250"}}})
+    assert cli(*replay).returncode == 0
+    assert [r[0] for r in sqlite_table(db)] == list(range(1, 301))

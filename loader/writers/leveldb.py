@@ -33,6 +33,7 @@ from ..prefetch import prefetch
 from ..sinks.base import Encoded
 from ..sinks.leveldb import Puts, as_bytes, stage
 from ..spill import merge_runs, run_bounds
+from ..state import REPLACING_ENTRY
 from . import leveldb_keys, leveldb_own, leveldb_tables, leveldb_wipe
 from .base import Transactional
 from .encode import KeyTemplate
@@ -53,7 +54,6 @@ INGEST_ROWS, INGEST_BYTES = 4_096, 1 << 20
 # their count, and rows of hundreds of columns (a 5 KB JSON value each) by their bytes.
 BATCH_ROW_BYTES = 512
 WIPE_BATCH = 100_000  # keys a replace deletes per WriteBatch
-REPLACING_ENTRY = "replacing"  # the job's checkpoint entry while its replace deletes its keys
 
 
 def check_schema(config: SinkConfig, schema: pa.Schema, template: KeyTemplate | None = None) -> None:

@@ -36,7 +36,7 @@ from .. import stopping, suggest
 from ..config import SinkConfig
 from ..errors import ConfigError, ConstraintError, LoaderError, SchemaMismatchError, SinkError
 from ..sinks.base import Encoded
-from ..state import JobState, rows_committed, table_job
+from ..state import REPLACING_ENTRY, JobState, rows_committed, table_job
 from ..suggest import fold
 from .base import Refused, Transactional, check_generated, check_required, new_columns
 from .encode import sqlite_type
@@ -44,7 +44,6 @@ from .sqlite_errors import db_error, is_locked, sqlite_message
 from .sqlite_refusals import Guards, Refusals, RefusalStop, foreign_keys, read_guards, refused_rejects
 from .sqlite_schema import (
     KIND_SQL,
-    REPLACING,
     STAGE_TABLE,
     STATE_TABLE,
     TABLE_OBJECTS_SQL,
@@ -658,9 +657,9 @@ class SQLiteWriter(Refusals, Transactional):
             self._execute(f"DELETE FROM {STATE_TABLE} WHERE {job_rows(job)}", (job,))
         self._respell(job)
         if self.into != self.table:  # a rerun goes on into the stage table, whatever its mode
-            state = state | {REPLACING: self.into}
+            state = state | {REPLACING_ENTRY: self.into}
         elif self._swapped:
-            self._execute(f"DELETE FROM {STATE_TABLE} WHERE {job_rows(job)} AND key = ?", (job, REPLACING))
+            self._execute(f"DELETE FROM {STATE_TABLE} WHERE {job_rows(job)} AND key = ?", (job, REPLACING_ENTRY))
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         for k, v in state.items():
             self._execute(

@@ -19,7 +19,7 @@ from ..compat import sha256
 from ..config import SinkConfig
 from ..errors import ConfigError, SchemaMismatchError, SinkError
 from ..sinks.base import Peek
-from ..state import JobState, folded_job, rows_committed
+from ..state import REPLACING_ENTRY, JobState, folded_job, rows_committed
 from ..suggest import fold
 from .sqlite_errors import db_error
 
@@ -30,7 +30,6 @@ MAX_COLUMNS = 2000  # SQLITE_MAX_COLUMN as the SQLite inside ADBC's driver is bu
 STAGE_TABLE = "_loader_stage"  # a TEMP table: rows on their way into an upsert or ignore
 REFUSED_TABLE = "_loader_refused"  # a TEMP table: the sequence numbers of the stage's rows a key refuses
 REPLACE_PREFIX = "_loader_replace_"  # + the table: a replace's new rows, swapped in at its end (``replace_stage``)
-REPLACING = "replacing"  # the checkpoint entry of a job whose rows are in its replace's stage table
 SEQ_COLUMN = "_loader_seq"  # the stage table's INTEGER PRIMARY KEY: its rows' order, 1 to n
 ROWID_NAMES = ("rowid", "_rowid_", "oid")  # SQLite's names for a rowid, unless a column takes one
 # The schemas of the loader's connection when it names the table (it attaches a part's side
@@ -123,10 +122,10 @@ def replace_stage(table: str, job: str) -> str:
 
 def rows_table(entries: dict[str, str], table: str, job: str) -> str:
     """The table a job's checkpoint ``entries`` tell of rows in: its replace's stage table while
-    the replace is under way (``REPLACING``, the name as recorded: a rerun may spell the table
+    the replace is under way (``REPLACING_ENTRY``, the name as recorded: a rerun may spell the table
     in another ASCII case, and a loader before stage tables were named after the job named
     it ``_loader_replace_<table>``), else ``table``."""
-    recorded = entries.get(REPLACING)
+    recorded = entries.get(REPLACING_ENTRY)
     if recorded is not None and fold(recorded) in (fold(replace_stage(table, job)), fold(REPLACE_PREFIX + table)):
         return recorded
     return table
