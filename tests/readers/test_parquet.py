@@ -467,15 +467,17 @@ _NOTE = (
 def test_a_later_runs_value_arrow_cannot_cast_to_the_recorded_type_is_rejected(tmp_path: Path, sink: str) -> None:
     """A time, bool or integer into a column an earlier run made a date stopped the run: 'cannot
     read Parquet data near row 1 (Unsupported cast from time64[us] to date32 ...)', exit 65."""
-    pq.write_table(pa.table({"id": [1], "d": [dt.date(2024, 1, 1)]}), tmp_path / "a.parquet")
+    # a folder a file lands in each day, loaded by its glob: the earlier files stay inputs
+    (tmp_path / "in").mkdir()
+    pq.write_table(pa.table({"id": [1], "d": [dt.date(2024, 1, 1)]}), tmp_path / "in" / "a.parquet")
     later = {"b": [dt.time(1, 2, 3), None], "c": [True, None], "e": [20240101, None]}
-    for name, values in later.items():
-        pq.write_table(pa.table({"id": [2, 3], "d": values}), tmp_path / f"{name}.parquet")
     target = tmp_path / f"t.{sink}"
     opts = {"key": "{id}"} if sink == "ldb" else {"table": "t"}
-    assert load(str(tmp_path / "a.parquet"), str(target), **opts).rows_written == 1
-    for name in later:
-        report = load(str(tmp_path / f"{name}.parquet"), str(target), **opts)
+    day = str(tmp_path / "in" / "*.parquet")
+    assert load(day, str(target), **opts).rows_written == 1
+    for name, values in later.items():
+        pq.write_table(pa.table({"id": [2, 3], "d": values}), tmp_path / "in" / f"{name}.parquet")
+        report = load(day, str(target), **opts)
         assert (report.rows_read, report.rows_written, report.rows_rejected) == (2, 1, 1)  # the null loads
     rejects = reject_lines(rejects_of(target, "table:t" if sink == "db" else "key:id"))
     assert [(Path(r["file"]).name, r["row"], r["column"], r["reason"]) for r in rejects] == [
@@ -491,14 +493,15 @@ def test_a_later_runs_value_arrow_cannot_cast_to_the_recorded_type_is_rejected(t
 
 
 def test_a_later_file_with_no_value_the_recorded_type_takes_loads_nothing_and_exits_4(tmp_path: Path) -> None:
-    pq.write_table(pa.table({"id": [1], "d": [dt.date(2024, 1, 1)]}), tmp_path / "a.parquet")
-    pq.write_table(pa.table({"id": [2], "d": [dt.time(1, 2, 3)]}), tmp_path / "b.parquet")
-    db = tmp_path / "t.db"
-    assert cli("load", str(tmp_path / "a.parquet"), str(db), "--table", "t", "-q").returncode == 0
-    p = cli("load", str(tmp_path / "b.parquet"), str(db), "--table", "t", "-q")
+    (tmp_path / "in").mkdir()
+    pq.write_table(pa.table({"id": [1], "d": [dt.date(2024, 1, 1)]}), tmp_path / "in" / "a.parquet")
+    db, day = tmp_path / "t.db", str(tmp_path / "in" / "*.parquet")
+    assert cli("load", day, str(db), "--table", "t", "-q").returncode == 0
+    pq.write_table(pa.table({"id": [2], "d": [dt.time(1, 2, 3)]}), tmp_path / "in" / "b.parquet")
+    p = cli("load", day, str(db), "--table", "t", "-q")
     assert p.returncode == 4
     assert p.stderr.splitlines()[0] == (
-        f"loader: error: {tmp_path / 'b.parquet'}: nothing loaded: the one row was rejected"
+        f"loader: error: {tmp_path / 'in' / 'b.parquet'}: nothing loaded: the one row was rejected"
         f" ('01:02:03.000000' is not a valid date{_NOTE})"
     )
 
@@ -506,11 +509,14 @@ def test_a_later_file_with_no_value_the_recorded_type_takes_loads_nothing_and_ex
 def test_a_later_runs_values_of_another_kind_are_rejected_by_every_worker_process(tmp_path: Path) -> None:
     """The processes engine converts in its workers: a bool into a recorded date there too."""
     run = {"engine": "processes"}
-    pq.write_table(pa.table({"id": [1], "d": [dt.date(2024, 1, 1)]}), tmp_path / "a.parquet")
-    pq.write_table(pa.table({"id": [2, 3, 4], "d": [True, None, False]}), tmp_path / "b.parquet", row_group_size=1)
-    db = tmp_path / "t.db"
-    assert load(str(tmp_path / "a.parquet"), str(db), table="t", run_options=run).rows_written == 1
-    report = load(str(tmp_path / "b.parquet"), str(db), table="t", run_options=run)
+    (tmp_path / "in").mkdir()
+    pq.write_table(pa.table({"id": [1], "d": [dt.date(2024, 1, 1)]}), tmp_path / "in" / "a.parquet")
+    db, day = tmp_path / "t.db", str(tmp_path / "in" / "*.parquet")
+    assert load(day, str(db), table="t", run_options=run).rows_written == 1
+    pq.write_table(
+        pa.table({"id": [2, 3, 4], "d": [True, None, False]}), tmp_path / "in" / "b.parquet", row_group_size=1
+    )
+    report = load(day, str(db), table="t", run_options=run)
     assert (report.rows_written, report.rows_rejected) == (1, 2)
     rejects = reject_lines(rejects_of(db))
     assert sorted((r["row"], r["reason"]) for r in rejects) == [
