@@ -6,9 +6,9 @@ One LocalCluster (2 single-threaded worker processes) serves the whole module.""
 
 from __future__ import annotations
 
-import functools
 import contextlib
 import csv
+import functools
 import io
 import json
 import logging
