@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import faulthandler
+import gc
 import io
 import json
+import locale
+import logging
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import threading
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import plyvel
 
@@ -34,9 +42,15 @@ def cli(
     cwd: Path = ROOT,
     timeout: float = 120,
     input: str | None = None,
+    process: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m loader ARGS`` from this checkout, without the caller's LOADER_* variables;
-    ``input``: its standard input."""
+    """``loader ARGS`` from this checkout, without the caller's LOADER_* variables; ``input``:
+    its standard input. Run through ``loader.cli.main`` in this process (:func:`in_process`:
+    no interpreter start, ~0.45 s of CPU each); ``process=True``: a real ``python -m loader``
+    (``timeout`` applies there only), for what is about the process (signals, kills, what
+    the command imports, its peak memory)."""
+    if not process:
+        return in_process(*args, extra_env=extra_env, cwd=cwd, input=input)
     return subprocess.run(
         [sys.executable, "-m", "loader", *args],
         input=input,
@@ -48,26 +62,134 @@ def cli(
     )
 
 
-def in_process(*args: str) -> subprocess.CompletedProcess[str]:
-    """``loader ARGS`` as :func:`cli` runs it (no LOADER_* variables, from this checkout's
-    directory), but through ``loader.cli.main`` in this process: a refusal or an error line
-    costs no interpreter start. For what is not about the process (signals, exit of the
-    real binary, kills, what the command imports)."""
+# Python's own warning filters (``python -W`` unset, not in development mode): what a
+# ``python -m loader`` shows or ignores, whatever filters pytest runs this test under.
+_PYTHON_WARNING_FILTERS = [
+    ("default", DeprecationWarning, "__main__"),
+    ("ignore", DeprecationWarning, None),
+    ("ignore", PendingDeprecationWarning, None),
+    ("ignore", ImportWarning, None),
+    ("ignore", ResourceWarning, None),
+]
+
+
+def in_process(
+    *args: str,
+    extra_env: dict[str, str] | None = None,
+    cwd: Path = ROOT,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``loader ARGS`` as :func:`cli` runs it, but through ``loader.cli.main`` in this
+    process: the same environment (:func:`env`), directory and standard input (a pipe's
+    bytes: ``sys.stdin.buffer``), stdout and stderr taken as a pipe would take them and
+    decoded as ``subprocess.run(text=True)`` decodes them, Python's default warning filters
+    (a warning is printed on stderr). Every one of those is set back after; the process
+    state the command must not change itself (signal handlers, the collector, logging,
+    umask, Arrow's pool, ...: :func:`process_state`) is checked to be as it was."""
     from loader.cli import main
 
-    out, err = io.StringIO(), io.StringIO()
-    saved, cwd = dict(os.environ), os.getcwd()
-    os.environ.clear()
-    os.environ.update(env())
-    os.chdir(ROOT)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    before = process_state()
+    stdin = io.TextIOWrapper(io.BufferedReader(io.BytesIO((input or "").encode(_ENCODING))), encoding=_ENCODING)
+    out = io.TextIOWrapper(io.BytesIO(), encoding=_ENCODING, errors="strict")
+    err = io.TextIOWrapper(io.BytesIO(), encoding=_ENCODING, errors="backslashreplace")
+    with _environment(env(extra_env)), contextlib.chdir(cwd), _streams(stdin, out, err), _python_warnings(err):
+        try:
             code = main(list(args))
+        except SystemExit as exc:  # as the interpreter turns it into an exit status
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        out.flush()
+        err.flush()
+    changed = state_changes(before, process_state())
+    if changed:  # what only garbage holds is gone at the next collection (Dask's scheduler's log handler)
+        gc.collect()
+        changed = state_changes(before, process_state())
+    assert not changed, f"loader {' '.join(args)} left the process changed (now, before): {changed}"
+    return subprocess.CompletedProcess(["loader", *args], code, _decoded(out), _decoded(err))
+
+
+_ENCODING = locale.getpreferredencoding(False)  # a pipe's, as subprocess.run(text=True) decodes it
+
+
+def _decoded(stream: io.TextIOWrapper) -> str:
+    """What ``subprocess.run(text=True)`` makes of the bytes a stream took: decoded, universal newlines."""
+    data = stream.buffer.getvalue()  # type: ignore[attr-defined]  # a BytesIO
+    return data.decode(_ENCODING).replace("\r\n", "\n").replace("\r", "\n")
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(values)
+    try:
+        yield
     finally:
-        os.chdir(cwd)
         os.environ.clear()
         os.environ.update(saved)
-    return subprocess.CompletedProcess(["loader", *args], code, out.getvalue(), err.getvalue())
+
+
+@contextlib.contextmanager
+def _streams(stdin: IO[str], stdout: IO[str], stderr: IO[str]) -> Iterator[None]:
+    saved = sys.stdin, sys.stdout, sys.stderr
+    sys.stdin, sys.stdout, sys.stderr = stdin, stdout, stderr
+    try:
+        yield
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved
+
+
+@contextlib.contextmanager
+def _python_warnings(stderr: IO[str]) -> Iterator[None]:
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, *_: Any) -> None:
+        stderr.write(warnings.formatwarning(message, category, filename, lineno))
+
+    with warnings.catch_warnings():  # sets back the filters and showwarning
+        warnings.resetwarnings()
+        for action, category, module in reversed(_PYTHON_WARNING_FILTERS):
+            warnings.filterwarnings(action, category=category, module=module or "")  # type: ignore[arg-type]
+        warnings.showwarning = show
+        yield
+
+
+def process_state() -> dict[str, Any]:
+    """What of this process a command run in it must leave as it found it."""
+    import pyarrow as pa
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return {
+        "signals": {s: signal.getsignal(s) for s in signal.valid_signals() if s not in _UNREADABLE_SIGNALS},
+        "gc": (gc.isenabled(), gc.get_threshold(), gc.get_freeze_count()),
+        "logging": _logging_state(),
+        "warnings": (list(warnings.filters), warnings.showwarning),
+        "environ": dict(os.environ),
+        "cwd": os.getcwd(),
+        "umask": umask,
+        "streams": (sys.stdin, sys.stdout, sys.stderr),
+        "arrow": (pa.default_memory_pool().backend_name, pa.cpu_count(), pa.io_thread_count()),
+        "threads": sorted(t.name for t in threading.enumerate() if not t.daemon),
+        "interpreter": (sys.getswitchinterval(), sys.getrecursionlimit(), faulthandler.is_enabled()),
+    }
+
+
+def state_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """What differs between two :func:`process_state`s, as (after, before); loggers made
+    meanwhile are not a change (a first import makes its own)."""
+    after = {**after, "logging": {k: v for k, v in after["logging"].items() if k in before["logging"]}}
+    return {k: (v, before[k]) for k, v in after.items() if v != before[k]}
+
+
+_UNREADABLE_SIGNALS = {signal.SIGKILL, signal.SIGSTOP}
+
+
+def _logging_state() -> dict[str, Any]:
+    """Each logger's level, handlers, filters and propagation, of those that exist already
+    (a library imported for the first time may make its own)."""
+    loggers = [
+        logging.getLogger(),
+        *(x for x in logging.Logger.manager.loggerDict.values() if isinstance(x, logging.Logger)),
+    ]
+    return {x.name: (x.level, list(x.handlers), list(x.filters), x.propagate, x.disabled) for x in loggers}
 
 
 def popen(*args: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:

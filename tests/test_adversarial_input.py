@@ -37,9 +37,10 @@ def job_file(tmp_path: Path, source: Path, target: Path, **options: Any) -> Path
 
 
 def run_job(job: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    """``loader run JOB`` and its report (the report's ``peak_rss_mb`` is the child's own peak)."""
+    """``loader run JOB`` and its report (the report's ``peak_rss_mb`` is the child's own peak:
+    a real process, not this one's)."""
     report = job.with_suffix(".report.json")
-    p = cli("run", str(job), "--report", str(report))
+    p = cli("run", str(job), "--report", str(report), process=True)
     return p, json.loads(report.read_text()) if report.exists() else {}
 
 
@@ -110,7 +111,8 @@ def test_long_multiline_values_load_whole_under_the_lowest_ceiling(tmp_path: Pat
     bodies = [('lorem ipsum, ""dolor"" sit amet\n' * 8000)[: 200_000 + i] for i in range(3)]
     src.write_text("id,body\n" + "".join(f'{i},"{b}"\n' for i, b in enumerate(bodies)))
     job = job_file(tmp_path, src, tmp_path / "low.db")
-    p = cli("run", str(job), "--max-memory", "86MB", "--report", str(tmp_path / "low.json"))
+    # a real process: under a ceiling a load shrinks its batches by its own resident memory
+    p = cli("run", str(job), "--max-memory", "86MB", "--report", str(tmp_path / "low.json"), process=True)
     assert p.returncode == 0, p.stderr
     report = json.loads((tmp_path / "low.json").read_text())
     assert counts(report) == (3, 3, 0)

@@ -1335,3 +1335,54 @@ def test_inspect_refuses_the_flags_it_would_ignore_and_a_negative_row_count(
     """``--min-age`` and ``--allow-empty`` say which files a load takes; inspect took them and ignored them."""
     code, out, err = inspected(capsys, str(data_dir / "small.csv"), *flags)
     assert (code, out, err) == (2, [], ["usage: loader inspect FILE [options]", f"loader inspect: error: {error}"])
+
+
+def test_in_process_runs_leave_the_process_as_they_found_it(tmp_path: Path, data_dir: Path) -> None:
+    """``cli()`` runs the command in the test's process (``reliability_util.in_process``): each
+    run gets its own environment, directory and standard input, and leaves every one of them,
+    and what else of the process a command could change (signal handlers, the collector,
+    logging, warnings, umask, Arrow's pool), as it found it, whatever the run before did."""
+    from tests.reliability_util import process_state, state_changes
+
+    (tmp_path / "sub").mkdir()
+    before = process_state()
+    # JSON logs from the environment, a relative target in another directory, rows from stdin
+    p = cli(
+        "load",
+        "-",
+        "one.db",
+        "--table",
+        "t",
+        extra_env={"LOADER_RUN__LOG_FORMAT": "json"},
+        cwd=tmp_path,
+        input="a,b\n1,x\n2,y\n",
+    )
+    assert p.returncode == 0, p.stderr
+    assert [json.loads(line)["event"] for line in p.stderr.splitlines()][-1] == "finish"
+    assert sqlite_rows(tmp_path / "one.db", "SELECT a, b FROM t ORDER BY a") == [(1, "x"), (2, "y")]
+    assert state_changes(before, process_state()) == {}
+    # a run that fails, with its traceback, text logs, no stdin, another directory and variable
+    p = cli("load", str(data_dir / "bad.csv"), "two.db", "--set", "run.max_rejects=0", "--debug",
+            extra_env={"LOADER_SINK__BATCH_SIZE": "1"}, cwd=tmp_path / "sub")  # fmt: skip
+    assert p.returncode != 0
+    assert "Traceback (most recent call last):\n" in p.stderr and "loader: error: " in p.stderr, p.stderr
+    assert (tmp_path / "sub" / "two.db").exists() and not (tmp_path / "two.db").exists()
+    assert state_changes(before, process_state()) == {}
+
+
+def test_in_process_run_that_changes_the_process_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check behind ``cli()``: a command that leaves the process changed is a failure."""
+    import loader.cli
+
+    def leaky(argv: list[str]) -> int:
+        os.umask(0o077)
+        return 0
+
+    monkeypatch.setattr(loader.cli, "main", leaky)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    try:
+        with pytest.raises(AssertionError, match="umask"):
+            cli("--version")
+    finally:
+        os.umask(mask)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import io
 import json
 import logging
@@ -50,7 +51,12 @@ from loader.readers.csv.parts import bounds
 from loader.schema import encode_types
 from tests.conftest import escaped_text, pyarrow_rows, sqlite_rows
 from tests.engine_stages import HOLD_AT_MOST, add_path, remove_path
-from tests.reliability_util import cli, popen, sqlite_state, toml_value, write_job
+from tests.reliability_util import cli as any_cli
+from tests.reliability_util import popen, sqlite_state, toml_value, write_job
+
+# real processes: in the test's process the local workers are spawned, not forked, Dask leaves its
+# scheduler's log handler behind, and a worker's peak is not its own (12 tests failed in-process)
+cli = functools.partial(any_cli, process=True)
 
 distributed = pytest.importorskip("dask.distributed")
 

@@ -121,8 +121,15 @@ def test_sqlite_locked_by_another_connection_retries_then_exits_75(tmp_path: Pat
     holder = sqlite3.connect(db, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # a foreign write transaction
     try:
+        # another program: SQLite's file locks are per process, a holder in this one does not block it
         p = cli(
-            "load", str(data_dir / "small.csv"), str(db), "--table", "b", extra_env={"LOADER_SINK__BUSY_TIMEOUT": "0.3"}
+            "load",
+            str(data_dir / "small.csv"),
+            str(db),
+            "--table",
+            "b",
+            extra_env={"LOADER_SINK__BUSY_TIMEOUT": "0.3"},
+            process=True,
         )
         assert p.returncode == 75
         assert_one_error(
@@ -211,8 +218,15 @@ def test_sqlite_held_by_another_program_waits_one_busy_timeout_in_all(tmp_path: 
     holder.execute("BEGIN EXCLUSIVE")
     try:
         started = time.monotonic()
+        # another program: SQLite's file locks are per process, a holder in this one does not block it
         p = cli(
-            "load", str(data_dir / "small.csv"), str(db), "--table", "b", extra_env={"LOADER_SINK__BUSY_TIMEOUT": "4"}
+            "load",
+            str(data_dir / "small.csv"),
+            str(db),
+            "--table",
+            "b",
+            extra_env={"LOADER_SINK__BUSY_TIMEOUT": "4"},
+            process=True,
         )
         took = time.monotonic() - started
     finally:
@@ -464,8 +478,15 @@ def test_sqlite_read_by_another_connection_in_rollback_journal_mode_exits_75(tmp
     holder.execute("BEGIN")
     holder.execute("SELECT count(*) FROM a").fetchall()  # a foreign read transaction
     try:
+        # another program: SQLite's file locks are per process, a holder in this one does not block it
         p = cli(
-            "load", str(data_dir / "small.csv"), str(db), "--table", "b", extra_env={"LOADER_SINK__BUSY_TIMEOUT": "0.3"}
+            "load",
+            str(data_dir / "small.csv"),
+            str(db),
+            "--table",
+            "b",
+            extra_env={"LOADER_SINK__BUSY_TIMEOUT": "0.3"},
+            process=True,
         )
     finally:
         holder.execute("ROLLBACK")

@@ -271,6 +271,7 @@ def test_memory_stays_flat_reading_a_large_remote_object(tmp_path: Path, s3: Buc
             "--report",
             str(report),
             extra_env=s3.env,
+            process=True,  # its peak, not this process's
         )
         assert p.returncode == 0, p.stderr
         data = json.loads(report.read_text())

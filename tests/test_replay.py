@@ -749,7 +749,8 @@ def test_a_reject_file_given_as_a_pipe_is_refused_before_it_is_opened(tmp_path: 
     fixed.write_bytes(rejects.read_bytes())
     edit(fixed, {2: {"values": {"id": "2", "name": "b", "amount": "20"}}})
     before = sqlite_table(tmp_path / "out.db", "t")
-    p = cli("replay", "/dev/stdin", "--job", str(job), input=fixed.read_text(encoding="utf-8"))
+    # /dev/stdin is the process's descriptor 0, a pipe only in a real process
+    p = cli("replay", "/dev/stdin", "--job", str(job), input=fixed.read_text(encoding="utf-8"), process=True)
     assert p.returncode == 66, p.stderr
     assert p.stderr.splitlines() == [
         "loader: error: /dev/stdin: is a pipe (FIFO), not a regular file",

@@ -222,12 +222,13 @@ def test_validate_imports_nothing(tmp_path: Path) -> None:
     )
     job, _, db = _code_job(tmp_path, "sideeffect:fn")
     pythonpath = {"PYTHONPATH": f"{Path(__file__).parents[1]}{':'}{tmp_path}"}
-    p = cli("validate", str(job), "--allow-python", extra_env=pythonpath)
+    # real processes: PYTHONPATH is read as an interpreter starts, and what validate imports is the process's
+    p = cli("validate", str(job), "--allow-python", extra_env=pythonpath, process=True)
     assert p.returncode == 0, p.stderr
     assert "transform[1] (python): function syntax checked, not imported; it is imported at run time\n" in p.stdout
     assert not (tmp_path / "imported").exists() and not db.exists()
     # a run imports it, before anything is written
-    assert cli("run", str(job), "--allow-python", "-q", extra_env=pythonpath).returncode == 0
+    assert cli("run", str(job), "--allow-python", "-q", extra_env=pythonpath, process=True).returncode == 0
     assert (tmp_path / "imported").exists()
     assert sqlite_rows(db, "SELECT count(*) FROM t") == [(1,)]
 

@@ -25,8 +25,10 @@ def commands(tmp_path: Path, db: Path) -> list[list[str]]:
 
 
 def outcomes(tmp_path: Path, db: Path) -> list[tuple[int, list[str]]]:
-    """Each command's exit code and error lines (the load's ``failed:`` summary left out)."""
-    done = [cli(*args) for args in commands(tmp_path, db)]
+    """Each command's exit code and error lines (the load's ``failed:`` summary left out). Real
+    processes: a test's holder in this process would not block a load in it (SQLite's file
+    locks are per process)."""
+    done = [cli(*args, process=True) for args in commands(tmp_path, db)]
     return [(p.returncode, [ln for ln in p.stderr.splitlines() if not ln.startswith("failed: ")]) for p in done]
 
 
