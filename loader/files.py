@@ -50,7 +50,7 @@ def replace_file(path: str, text: str | Iterable[bytes], *, durable: bool) -> No
             if durable:
                 fh.flush()
                 os.fsync(fh.fileno())
-        os.chmod(tmp, _mode_for(path))  # mkstemp makes it 0600; readers often run as another user
+        os.chmod(tmp, mode_for(path))  # mkstemp makes it 0600; readers often run as another user
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -60,7 +60,7 @@ def replace_file(path: str, text: str | Iterable[bytes], *, durable: bool) -> No
         fsync_path(parent)
 
 
-def _mode_for(path: str) -> int:
+def mode_for(path: str) -> int:
     """The mode a rewritten ``path`` keeps: the old file's, else what ``open`` gives a new file
     under the process's umask (a report or checkpoint follows the user's choice either way)."""
     import stat

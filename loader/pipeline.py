@@ -2011,6 +2011,8 @@ class _Loop:
         self.writer.commit(self.job_name, self.ledger.checkpoint(self.rejects.sync()))
         self.committed_at, self.carried = time.monotonic(), False
         self.ledger.committed_now(self.writer.durable_commits)
+        if self.ledger.durable == self.ledger.handed:  # a restart's new reject file waits for a durable commit
+            self.rejects.settle()
         gc.collect(0)
         pa.default_memory_pool().release_unused()  # hand freed Arrow buffers back between batches
         if self.max_memory_mb is not None and self.shrink_batches and current_rss_mb() > 0.9 * self.max_memory_mb:

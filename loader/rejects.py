@@ -24,7 +24,7 @@ from typing import IO, Any
 
 from .chunk import BASE64, NOT_UTF8, Reject
 from .errors import RESUME_HINT, ConfigError, LoaderError, SinkError, TargetLockedError
-from .files import NAME_MAX, make_parent, replace_file
+from .files import NAME_MAX, fsync_path, make_parent, mode_for, replace_file
 from .lock import acquire
 
 
@@ -213,6 +213,8 @@ class RejectFile:
         self.lines = 0  # this job's lines in the file, committed or staged
         self.not_utf8 = NotUtf8()  # this run's rows rejected as invalid UTF-8, to tell their encoding by
         self._forget: int | None = None  # this job's first lines, which the next ``sync`` drops (``start_over``)
+        self._side: str | None = None  # a restart's new file, waiting for its commit to be durable (``settle``)
+        self._held: IO[bytes] | None = None  # the old file, locked, meanwhile
 
     def committed(self) -> Committed:
         inode = os.fstat(self._fh.fileno()).st_ino if self._fh is not None else None
@@ -239,6 +241,7 @@ class RejectFile:
         """Keep every committed line (this job's first ``keep.lines``, every other job's);
         drop this job's uncommitted lines and a torn last line."""
         self.size = self.lines = 0
+        self._settle_left(keep)
         if not os.path.exists(self.path):
             return
         fh = self._open()
@@ -259,9 +262,10 @@ class RejectFile:
 
     def start_over(self, *, now: bool = False) -> None:
         """The run forgets the job's checkpoint (``--restart``): this job's committed lines
-        (every line of it ``start`` kept) go with the run's first commit, when ``sync`` makes
-        the lines for it durable, or ``now``. A run refused or stopped before its first commit
-        leaves them, as it leaves the checkpoint that counts them."""
+        (every line of it ``start`` kept) go with the run's first commit (``sync`` writes the
+        file without them beside it, ``settle`` puts it in place once that commit is durable),
+        or ``now``. A run refused or stopped before its first commit leaves them, as it leaves
+        the checkpoint that counts them."""
         self._forget = self.lines
         if now:
             self._drop_forgotten()
@@ -272,24 +276,90 @@ class RejectFile:
         forget, self._forget = self._forget, None
         if not forget:
             return
-        seen = 0
-
-        def kept() -> Iterator[bytes]:
-            nonlocal seen
-            with open(self.path, "rb") as src:
-                for line in src:
-                    own = line.endswith(b"\n") and self._is_own(line)
-                    seen += own
-                    if not (own and seen <= forget):
-                        yield line
-
         try:
-            replace_file(self.path, kept(), durable=True)
+            replace_file(self.path, self._unforgotten(forget), durable=True)
         except OSError as exc:
             raise _write_error(self.path, exc) from None
         self.close()  # the lock was on the old file; take it on the new one
         self.lines -= forget
         self.size = os.fstat(self._open().fileno()).st_size
+
+    def _stage_forgotten(self) -> None:
+        """The restart's first commit: the file without the job's lines ``start_over`` forgot,
+        written (durably) beside it (``_side_path``), where this run's lines go from here. The
+        old file stays, locked, until ``settle``: a commit that fails or is killed leaves the
+        lines its checkpoint counts, and the next ``start`` finds which of the two it holds."""
+        forget, self._forget = self._forget, None
+        if not forget:
+            return
+        side = self._side_path()
+        try:
+            with open(side, "wb") as fh:  # anew: a leftover of a run before is gone by ``start``
+                fh.writelines(self._unforgotten(forget))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(side, mode_for(os.path.realpath(self.path)))
+            fsync_path(os.path.dirname(side))  # the checkpoint names it: on disk before the commit
+            new = open(side, "ab")  # noqa: SIM115 - closed in settle() or close()
+        except OSError as exc:
+            raise _write_error(self.path, exc) from None
+        acquire(new, 0.0)  # a name no other run writes: the lock is only for those that find it in place
+        self._held, self._fh, self._side = self._fh, new, side
+        self.lines -= forget
+        self.size = os.fstat(new.fileno()).st_size
+
+    def settle(self) -> None:
+        """The commit of the checkpoint the last ``sync`` returned is durable: a restart's new
+        file (``_stage_forgotten``) takes the old one's place, and its lock."""
+        side, self._side = self._side, None
+        if side is None:
+            return
+        self._put_in_place(side)
+        held, self._held = self._held, None
+        if held is not None:
+            with contextlib.suppress(OSError):
+                held.close()
+
+    def _settle_left(self, keep: Committed) -> None:
+        """A restart's new file that a run stopped before ``settle`` left: in place if the
+        checkpoint is of it (the commit was made), else removed (the old file is the one)."""
+        side = self._side_path()
+        try:
+            inode = os.stat(side).st_ino
+        except OSError:
+            return
+        if inode != keep.inode:
+            with contextlib.suppress(OSError):
+                os.unlink(side)
+            return
+        if os.path.exists(self.path):
+            self._open()  # the old file's lock: a run waiting on it finds the new file (``_open``)
+        self._put_in_place(side)
+        self.close()
+
+    def _put_in_place(self, side: str) -> None:
+        try:
+            os.replace(side, os.path.realpath(self.path))
+            fsync_path(os.path.dirname(side))
+        except OSError as exc:
+            raise _write_error(self.path, exc) from None
+
+    def _side_path(self) -> str:
+        """Where a restart's new file waits (``_stage_forgotten``): a hidden name beside the
+        file (the one a symlink reaches, as ``replace_file``), named after the job and target
+        (a CRC of its lines' head) so jobs that share the file keep theirs apart."""
+        parent, name = os.path.split(os.path.realpath(self.path))
+        return os.path.join(parent, f".{name}.{binascii.crc32(self._tag):08x}.restart")
+
+    def _unforgotten(self, forget: int) -> Iterator[bytes]:
+        """The file's lines but the job's first ``forget``."""
+        seen = 0
+        with open(self.path, "rb") as src:
+            for line in src:
+                own = line.endswith(b"\n") and self._is_own(line)
+                seen += own
+                if not (own and seen <= forget):
+                    yield line
 
     def _is_own(self, line: bytes) -> bool:
         """Whether ``line`` is this job's and target's (or an earlier loader's of the job)."""
@@ -407,7 +477,8 @@ class RejectFile:
 
     def sync(self) -> Committed:
         """Make written rejects durable; returns what is committed with the batch. The first
-        commit of a run that starts over drops the lines of the checkpoint it forgets (``start_over``)."""
+        commit of a run that starts over is of a file without the lines of the checkpoint it
+        forgets (``start_over``), in place once that commit is durable (``settle``)."""
         if self._fh is not None:
             try:
                 self._fh.flush()
@@ -415,10 +486,15 @@ class RejectFile:
             except OSError as exc:
                 raise _write_error(self.path, exc) from None
         if self._forget is not None:
-            self._drop_forgotten()
+            self._stage_forgotten()
         return self.committed()
 
     def close(self) -> None:
+        self._side = None  # a restart's new file never put in place: the next ``start`` settles it
+        if self._held is not None:
+            held, self._held = self._held, None
+            with contextlib.suppress(OSError):
+                held.close()
         if self._fh is not None:
             fh, self._fh = self._fh, None
             with contextlib.suppress(OSError):

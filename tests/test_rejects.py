@@ -108,5 +108,48 @@ def test_a_restart_drops_the_jobs_lines_with_its_first_commit_not_before(tmp_pat
         rejects.start_over()
         rejects.write([Reject(file="/in/a.csv", row=1, reason="bad", values={"v": "again"})])
         committed = rejects.sync()
+        assert path.read_bytes().startswith(before)  # until the commit is durable
+        rejects.settle()
     assert _rows(path) == [("/db/other.db", 9, "bad"), ("/db/t.db", 1, "again")]
     assert committed == Committed(path.stat().st_size, 1, path.stat().st_ino)
+
+
+def _restart_synced(path: Path, done: Committed) -> Committed:
+    """A --restart stopped between its first commit's ``sync`` and ``settle``: what that
+    commit's checkpoint records."""
+    with RejectFile(str(path), "table:t", target="/db/t.db") as rejects:
+        rejects.start(done)
+        rejects.start_over()
+        rejects.write([Reject(file="/in/a.csv", row=4, reason="bad", values={"v": "new"})])
+        return rejects.sync()
+
+
+def test_a_restart_stopped_before_its_commit_was_durable_keeps_the_old_lines(tmp_path: Path) -> None:
+    """hunt24a #4: the restart's new file waits beside the old one; a run that starts on the
+    checkpoint the commit did not replace (it failed, or was killed before it) keeps the old
+    lines, byte for byte, and removes the new file."""
+    path = tmp_path / "r.jsonl"
+    done = _run(path, "/db/t.db", [1, 2], NEW)
+    _run(path, "/db/other.db", [9], NEW)
+    before = path.read_bytes()
+    _restart_synced(path, done)
+    assert path.read_bytes().startswith(before)
+    with RejectFile(str(path), "table:t", target="/db/t.db") as rejects:
+        rejects.start(done)
+        assert rejects.lines == 2
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.jsonl"]
+
+
+def test_a_restart_stopped_after_its_commit_puts_its_new_file_in_place(tmp_path: Path) -> None:
+    """Killed between the commit and ``settle``: the checkpoint is the restart's, of the new
+    file (its inode), which the next run's start puts in place of the old one."""
+    path = tmp_path / "r.jsonl"
+    done = _run(path, "/db/t.db", [1, 2], NEW)
+    _run(path, "/db/other.db", [9], NEW)
+    committed = _restart_synced(path, done)
+    with RejectFile(str(path), "table:t", target="/db/t.db") as rejects:
+        rejects.start(committed)
+        assert rejects.lines == 1
+    assert _rows(path) == [("/db/other.db", 9, "bad"), ("/db/t.db", 4, "new")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.jsonl"]

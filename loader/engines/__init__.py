@@ -687,6 +687,7 @@ class Coordinator:
         self.state.status = "complete"
         self.state.set_rejects(self.rejects.sync())  # a restart that read no part drops the old lines here
         self.writer.commit(pipe.job_name, self._entries())
+        self.rejects.settle()
         if own:
             _remove_stale(tasks, directory)
             with contextlib.suppress(OSError):
@@ -1030,6 +1031,7 @@ class Coordinator:
         except BaseException:
             self._undo(f, result, counts)
             raise
+        self.rejects.settle()  # a restart's first part: its reject file, without the old lines, in place
         f.committed += 1
         # the single writer's share: the ceiling however many workers read (docs/engines.md)
         self.report.parts.append(dict(counts, id=task.part.id, commit_seconds=round(time.monotonic() - t0, 4)))

@@ -1328,3 +1328,59 @@ def test_a_replace_killed_anywhere_then_rerun_equals_a_clean_replace_and_keeps_o
     assert data_items(killed) == data_items(clean)
     assert len(data_items(clean)) == 600 + len(foreign)
     assert _committed_counts(killed) == _committed_counts(clean) == (600, 0)
+
+
+_KILL_STATE = """
+import json, os, sys
+from loader import load
+from loader.writers.statelog import StateLog
+
+at, kwargs, count, set_ = int(sys.argv[1]), json.loads(sys.argv[2]), 0, StateLog.set
+
+def killing_set(self, *args, **kw):
+    global count
+    count += 1
+    if count == at:
+        os._exit(9)  # the checkpoint line not written
+    return set_(self, *args, **kw)
+
+StateLog.set = killing_set
+load(**kwargs)
+sys.exit(3)  # not killed
+"""
+
+
+@pytest.mark.parametrize("at", [1, 2])
+def test_a_restart_killed_before_its_first_checkpoint_keeps_the_reject_file(tmp_path: Path, at: int) -> None:
+    """hunt24a #4: a --restart killed before its first checkpoint line (``at`` 1) leaves the
+    reject file as the old checkpoint counts it, so the rerun, which loads nothing, keeps the
+    rejected row's line; killed after it (``at`` 2), the rerun goes on and rejects it once."""
+    import subprocess
+    import sys
+
+    from loader import load
+    from tests.reliability_util import rejects_of
+
+    (tmp_path / "in").mkdir()
+    for n in range(3):
+        rows = "".join(f"{i},{'oops' if i == 6 else i * 10}\n" for i in range(n * 4 + 1, n * 4 + 5))
+        (tmp_path / "in" / f"{n}.csv").write_text("id,v\n" + rows, encoding="utf-8")
+    kwargs: dict[str, object] = {
+        "source": str(tmp_path / "in" / "*.csv"),
+        "target": str(tmp_path / "r.ldb"),
+        "key": "r:{id}",
+        "source_options": {"columns": {"v": "int64"}},
+        "sink_options": {"batch_size": 2},
+        "run_options": {"chunk_size": 2},
+    }
+    load(**kwargs)  # type: ignore[arg-type]
+    rejects = rejects_of(tmp_path / "r.ldb", "key:r:{id}")
+    before = rejects.read_bytes()
+    restart = dict(kwargs, run_options={"chunk_size": 2, "restart": True})
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    p = subprocess.run([sys.executable, "-c", _KILL_STATE, str(at), json.dumps(restart)], env=env, capture_output=True)
+    assert p.returncode == 9, p.stderr
+    report = load(**kwargs)  # type: ignore[arg-type]
+    assert report.rows_written == (0 if at == 1 else 9)
+    assert rejects.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "r.ldb", rejects.name]

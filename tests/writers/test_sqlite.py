@@ -1953,3 +1953,62 @@ def test_an_upsert_rerun_of_an_unfinished_replace_names_its_stage_table(tmp_path
         "'_loader_replace_t_"
     )
     assert 'rerun with mode = "replace"' in (info.value.hint or "")
+
+
+def _rejecting_inputs(root: Path) -> str:
+    """Three files of ids 1..12, row 6's ``v`` not a number: one reject, in the second file."""
+    root.mkdir()
+    for n in range(3):
+        rows = "".join(f"{i},{'oops' if i == 6 else i * 10}\n" for i in range(n * 4 + 1, n * 4 + 5))
+        (root / f"{n}.csv").write_text("id,v\n" + rows, encoding="utf-8")
+    return str(root / "*.csv")
+
+
+def _append_of(src: str, db: Path, engine: str, **run: Any) -> dict[str, Any]:
+    return {
+        "source": src,
+        "target": str(db),
+        "table": "t",
+        "source_options": {"columns": {"v": "int64"}},
+        "sink_options": {"batch_size": 2},
+        "run_options": {"engine": engine, "chunk_size": 2, "workers": 1, **run},
+    }
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+@pytest.mark.parametrize("how", ["killed", "locked"])
+def test_a_restart_whose_first_commit_fails_keeps_the_reject_file(tmp_path: Path, engine: str, how: str) -> None:
+    """hunt24a #4: a --restart killed before its first commit, or refused it by a reader's lock
+    (exit 75, "rerun to resume"), leaves the reject file as the checkpoint it did not forget
+    counts it: the rerun loads nothing twice and the rejected row stays in the file. A restart
+    that commits drops the old lines, as before."""
+    db = tmp_path / "r.db"
+    src = _rejecting_inputs(tmp_path / "in")
+    load(**_append_of(src, db, engine))
+    rejects = rejects_of(db)
+    before = rejects.read_bytes()
+    assert before.count(b"\n") == 1
+    if how == "killed":
+        _killed_load("before", 1, **_append_of(src, db, engine, restart=True))
+    else:
+        # another process's read transaction (a dashboard's): COMMIT waits for it, in vain
+        hold = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN'); c.execute('SELECT count(*) FROM t').fetchall(); print(flush=True); sys.stdin.read()"
+        with subprocess.Popen(
+            [sys.executable, "-c", hold, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        ) as reader:
+            assert reader.stdout is not None and reader.stdin is not None
+            reader.stdout.readline()
+            with pytest.raises(TargetLockedError):
+                load(
+                    **dict(
+                        _append_of(src, db, engine, restart=True), sink_options={"batch_size": 2, "busy_timeout": 0.01}
+                    )
+                )
+            reader.stdin.close()
+    assert rejects.read_bytes() == before  # its new file waits beside it: the next run removes it
+    report = load(**_append_of(src, db, engine))
+    assert report.rows_written == 0 and rejects.read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".restart")]
+    report = load(**_append_of(src, db, engine, restart=True))  # a restart that commits: the old line goes
+    assert rejects.read_bytes() == before and report.rows_rejected == 1
+    assert sqlite_rows(db, "SELECT count(*) FROM t") == [(22,)]  # append: the restart loads the rows again
