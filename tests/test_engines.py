@@ -49,7 +49,7 @@ from loader.parts import plan_file
 from loader.readers import open_reader
 from loader.readers.csv.parts import bounds
 from loader.schema import encode_types
-from tests.conftest import escaped_text, pyarrow_rows, sqlite_rows
+from tests.conftest import escaped_rows, pyarrow_rows, sqlite_rows
 from tests.engine_stages import HOLD_AT_MOST, add_path, remove_path
 from tests.reliability_util import cli as any_cli
 from tests.reliability_util import popen, sqlite_state, toml_value, write_job
@@ -347,7 +347,8 @@ def test_a_csv_file_with_an_escape_character_loads_every_cell_as_pyarrow_reads_i
     in blocks of 1 KiB and (``processes``) parts of 4 KiB: the rows pyarrow reads the whole
     file as, each once. Blocks were cut by counting quotes, and such a file was one part."""
     path = tmp_path / "esc.csv"
-    body = escaped_text(random.Random(6), 600)
+    # the rows with text after a closing quote are rejected (``escaped_rows``), the rest load
+    body, kept, bad = escaped_rows(random.Random(6), 600)
     path.write_text("c0,c1,c2\n" + body, newline="")
     target = tmp_path / "t.db"
     config = JobConfig(
@@ -356,9 +357,12 @@ def test_a_csv_file_with_an_escape_character_loads_every_cell_as_pyarrow_reads_i
         run=RunConfig(engine=engine, part_size=4096),  # type: ignore[arg-type]
     )
     report = Pipeline(config).run()
-    assert (report.status, report.rows_read, report.rows_written, report.rows_rejected) == ("ok", 600, 600, 0)
+    counts = (report.status, report.rows_read, report.rows_written, report.rows_rejected)
+    assert counts == ("ok", 600, 600 - len(bad), len(bad)) and bad
     assert engine == "threads" or len(report.parts) > 4
-    assert sqlite_rows(target, "SELECT c0, c1, c2 FROM t ORDER BY rowid") == pyarrow_rows(body.encode())
+    assert sqlite_rows(target, "SELECT c0, c1, c2 FROM t ORDER BY rowid") == pyarrow_rows(kept.encode())
+    rows = [json.loads(line)["row"] for line in reject_lines(report.rejects_path or "")]
+    assert sorted(rows) == sorted(i + 1 for i in bad)
 
 
 def test_a_rerun_skips_committed_parts_and_loads_nothing_twice(tmp_path: Path) -> None:

@@ -567,7 +567,9 @@ def test_a_new_columns_values_of_two_kinds_in_a_chunk_reject_rows_on_every_engin
         run={"engine": engine, "chunk_size": 50, "part_size": 4096},
         transform=[{"type": "python", "function": "mixedz:z", "mode": "row"}],
     )
-    p = cli("run", str(job), "--allow-python", "-q", cwd=tmp_path, extra_env={"PYTHONPATH": f"{tmp_path}:{ROOT}"})
+    # a real process: PYTHONPATH, which finds the stage's module, is read as an interpreter starts
+    env = {"PYTHONPATH": f"{tmp_path}:{ROOT}"}
+    p = cli("run", str(job), "--allow-python", "-q", cwd=tmp_path, extra_env=env, process=True)
     assert (p.returncode, p.stderr) == (0, "")
     texts = [i for i in range(101, 2001) if i % 3 == 0]
     rows = sqlite3.connect(tmp_path / "t.db").execute("SELECT id, z, typeof(z) FROM t ORDER BY id").fetchall()
