@@ -410,14 +410,14 @@ class SQLiteWriter(Refusals, Transactional):
         self._prepared = schema
 
     def _check_insert(self, names: list[str]) -> None:
-        """An INSERT of the rows' columns compiled once (EXPLAIN: nothing runs), before any row
+        """An INSERT of the rows' columns compiled once (of no row: nothing runs), before any row
         is written: a trigger, CHECK or DEFAULT calling a function only its application's
         connections have, or writing a table dropped since, fails every row alike, and no
         rerun mends it (``unusable``: exit 65, naming it)."""
         assert self.conn is not None
         if not names:  # rows of no column yet (a replay's first, of a job whose columns are null): none to insert
             return
-        sql = insert_sql(self.into, names)
+        sql = insert_sql(self.into, names, explain=False)
         try:
             self.conn.execute(sql)
         except AdbcError as exc:

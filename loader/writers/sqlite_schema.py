@@ -399,13 +399,14 @@ def _check_fails(execute: Callable[..., list[Any]], held: str, table: str) -> Sc
     return None
 
 
-def insert_sql(table: str, names: Iterable[str]) -> str:
-    """An INSERT of ``names`` into ``table`` that, under EXPLAIN, SQLite compiles with the
-    table's triggers, CHECKs, DEFAULTs of the columns left out and foreign keys, and runs nothing."""
+def insert_sql(table: str, names: Iterable[str], *, explain: bool = True) -> str:
+    """An INSERT of no row of ``names`` into ``table``, which SQLite compiles with the table's
+    triggers, CHECKs, DEFAULTs of the columns left out and foreign keys: under EXPLAIN for a
+    read-only connection (the dry run's); without, for the load's, whose driver reads EXPLAIN's
+    rows as typed columns and refuses their mix of numbers and text (a wide table's)."""
     cols = [quote(n) for n in names]
-    return (
-        f"EXPLAIN INSERT INTO main.{quote(table)} ({', '.join(cols)}) SELECT {', '.join(['NULL'] * len(cols))} WHERE 0"
-    )
+    head = "EXPLAIN " if explain else ""
+    return f"{head}INSERT INTO main.{quote(table)} ({', '.join(cols)}) SELECT {', '.join(['NULL'] * len(cols))} WHERE 0"
 
 
 def unusable(message: str, table: str, objects: Iterable[tuple[Any, ...]]) -> SchemaMismatchError | None:
