@@ -84,6 +84,20 @@ def assert_one_error(stderr: str, first: str, hint: str | None = None) -> None:
 # ------------------------------------------------------------------ two runs
 
 
+def load_b_as_another_program(data_dir: Path, db: Path) -> subprocess.CompletedProcess[str]:
+    """``small.csv`` into table ``b`` of ``db`` waiting 0.3 s for a lock, in a process of its own:
+    SQLite's file locks are per process, and a holder in this one does not block it."""
+    return cli(
+        "load",
+        str(data_dir / "small.csv"),
+        str(db),
+        "--table",
+        "b",
+        extra_env={"LOADER_SINK__BUSY_TIMEOUT": "0.3"},
+        process=True,
+    )
+
+
 def test_second_run_on_same_target_exits_75_or_waits(tmp_path: Path) -> None:
     rows = 20_000
     src = make_input(tmp_path / "in.csv", rows, bad_every=100, width=4)
@@ -121,16 +135,7 @@ def test_sqlite_locked_by_another_connection_retries_then_exits_75(tmp_path: Pat
     holder = sqlite3.connect(db, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # a foreign write transaction
     try:
-        # another program: SQLite's file locks are per process, a holder in this one does not block it
-        p = cli(
-            "load",
-            str(data_dir / "small.csv"),
-            str(db),
-            "--table",
-            "b",
-            extra_env={"LOADER_SINK__BUSY_TIMEOUT": "0.3"},
-            process=True,
-        )
+        p = load_b_as_another_program(data_dir, db)
         assert p.returncode == 75
         assert_one_error(
             p.stderr,
@@ -478,16 +483,7 @@ def test_sqlite_read_by_another_connection_in_rollback_journal_mode_exits_75(tmp
     holder.execute("BEGIN")
     holder.execute("SELECT count(*) FROM a").fetchall()  # a foreign read transaction
     try:
-        # another program: SQLite's file locks are per process, a holder in this one does not block it
-        p = cli(
-            "load",
-            str(data_dir / "small.csv"),
-            str(db),
-            "--table",
-            "b",
-            extra_env={"LOADER_SINK__BUSY_TIMEOUT": "0.3"},
-            process=True,
-        )
+        p = load_b_as_another_program(data_dir, db)
     finally:
         holder.execute("ROLLBACK")
         holder.close()
