@@ -9,6 +9,7 @@ import errno
 import os
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import IO
 
 # A file name holds at most 255 bytes (NAME_MAX, every common file system).
 NAME_MAX = 255
@@ -43,13 +44,7 @@ def replace_file(path: str, text: str | Iterable[bytes], *, durable: bool) -> No
     fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            if isinstance(text, str):
-                fh.write(text.encode("utf-8"))
-            else:
-                fh.writelines(text)
-            if durable:
-                fh.flush()
-                os.fsync(fh.fileno())
+            _write(fh, text, durable=durable)
         os.chmod(tmp, mode_for(path))  # mkstemp makes it 0600; readers often run as another user
         os.replace(tmp, path)
     except BaseException:
@@ -58,6 +53,26 @@ def replace_file(path: str, text: str | Iterable[bytes], *, durable: bool) -> No
         raise
     if durable:
         fsync_path(parent)
+
+
+def write_durably(path: str, lines: Iterable[bytes], *, like: str) -> None:
+    """``lines`` written to ``path`` anew with ``like``'s mode (``mode_for``), the file and its
+    directory fsynced: on disk before whatever names it commits."""
+    with open(path, "wb") as fh:
+        _write(fh, lines, durable=True)
+    os.chmod(path, mode_for(like))
+    fsync_path(os.path.dirname(path) or ".")
+
+
+def _write(fh: IO[bytes], text: str | Iterable[bytes], *, durable: bool) -> None:
+    """``text`` (or byte strings in turn) into ``fh``; ``durable``: fsynced."""
+    if isinstance(text, str):
+        fh.write(text.encode("utf-8"))
+    else:
+        fh.writelines(text)
+    if durable:
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def mode_for(path: str) -> int:

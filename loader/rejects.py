@@ -24,7 +24,7 @@ from typing import IO, Any
 
 from .chunk import BASE64, NOT_UTF8, Reject
 from .errors import RESUME_HINT, ConfigError, LoaderError, SinkError, TargetLockedError
-from .files import NAME_MAX, fsync_path, make_parent, mode_for, replace_file
+from .files import NAME_MAX, fsync_path, make_parent, replace_file, write_durably
 from .lock import acquire
 
 
@@ -294,12 +294,8 @@ class RejectFile:
             return
         side = self._side_path()
         try:
-            with open(side, "wb") as fh:  # anew: a leftover of a run before is gone by ``start``
-                fh.writelines(self._unforgotten(forget))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(side, mode_for(os.path.realpath(self.path)))
-            fsync_path(os.path.dirname(side))  # the checkpoint names it: on disk before the commit
+            # anew (a leftover of a run before is gone by ``start``), on disk before the commit naming it
+            write_durably(side, self._unforgotten(forget), like=os.path.realpath(self.path))
             new = open(side, "ab")  # noqa: SIM115 - closed in settle() or close()
         except OSError as exc:
             raise _write_error(self.path, exc) from None
