@@ -57,6 +57,7 @@ class SourceOptions(TypedDict, total=False):
     null_values: list[str]
     na_values: list[str]
     decimal_separator: Literal[".", ","]
+    thousands_separator: Literal[",", "."] | None
     skip_rows: int
     columns: dict[str, str]
     infer_rows: int

@@ -15,12 +15,15 @@ import json
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from . import kernels
 from .types import value_str
+
+if TYPE_CHECKING:
+    from .readers.decimal_comma import NumberStyle
 
 # The reject file's format version, written as "v" on each line (docs/reliability.md). 2: bytes
 # as {"base64": ...}, a cut raw marked raw_truncated; 1 wrote bytes as \xNN text and marked nothing.
@@ -249,19 +252,19 @@ class TypeNote:
         return f"; {self.fact}: {self.change}"
 
 
-def explain(rejects: list[Reject], notes: dict[str, TypeNote], *, comma: bool = False) -> None:
+def explain(rejects: list[Reject], notes: dict[str, TypeNote], *, style: NumberStyle | None = None) -> None:
     """Add to a read's reject reason why its column's type was fixed before this run
     (``notes``: column -> where the type comes from), and how values of another type load:
     not to a value no type but text holds (``2024-13-05`` in a date column), a typo to fix in
-    the file, where changing the type would lose it for the column's every value. ``comma``:
-    numbers are written with a decimal comma."""
+    the file, where changing the type would lose it for the column's every value. ``style``:
+    how numbers are written (a decimal comma, a thousands separator)."""
     from .convert import other_type_holds  # (it imports this module)
 
     noted = [r for r in rejects if r.stage == "read" and r.column in notes]
     if not noted:
         return
     # a reject without its value (None) keeps the whole note
-    typed = other_type_holds([(r.values or {}).get(r.column or "") for r in noted], comma=comma)
+    typed = other_type_holds([(r.values or {}).get(r.column or "") for r in noted], style=style)
     for r, held in zip(noted, typed, strict=True):
         note = notes[r.column or ""]
         r.reason += note.full if held else f"; {note.fact}"

@@ -89,6 +89,12 @@ class SourceConfig:
     (``--na-values '#DIV/0!' --na-values '#N/A'``). Beside other text they stay text. ``[]``: none."""
     decimal_separator: Literal[".", ","] = "."
     """``","``: CSV numbers written ``3,50`` are numbers (float64 when exact, or a declared decimal); otherwise they stay text."""
+    thousands_separator: Literal[",", "."] | None = None
+    """CSV numbers grouped by it in threes are numbers: ``","`` reads ``1,234,567.5`` (US Excel),
+    ``"."`` with ``decimal_separator = ","`` reads ``1.234.567,5`` (European Excel); ``1,234`` is
+    then the integer 1234, never 1.234. A value holding it elsewhere (``1,23``, ``12,3456``) leaves
+    an inferred column text and is rejected in a numeric one. Not the decimal separator; as the
+    delimiter, values holding it must be quoted (``"1,234.56"``, as Excel writes them)."""
     skip_rows: int = 0
     """Lines to skip before the header."""
     columns: dict[str, str] = field(default_factory=dict)
@@ -134,6 +140,7 @@ class SourceConfig:
             null_values: list[str] = ...,
             na_values: list[str] = ...,
             decimal_separator: Literal[".", ","] = ...,
+            thousands_separator: Literal[",", "."] | None = ...,
             skip_rows: int = ...,
             columns: dict[str, str] = ...,
             infer_rows: int = ...,
@@ -1164,6 +1171,25 @@ def _distinct_dialect(src: SourceConfig) -> None:
         )
 
 
+def _distinct_separators(src: SourceConfig) -> None:
+    """Refuse a thousands separator no number could be read with: the decimal separator
+    (``1,234`` would be both), or the delimiter where nothing is quoted (it would split the value)."""
+    thousands = src.thousands_separator
+    if thousands is None:
+        return
+    if thousands == src.decimal_separator:
+        raise ConfigError(
+            f"source.thousands_separator: {thousands!r} is also source.decimal_separator",
+            hint="the decimal separator is '.' unless decimal_separator = ',' (then thousands '.' fits)",
+        )
+    if thousands == src.delimiter and src.quote_char is False:
+        raise ConfigError(
+            f"source.thousands_separator: {thousands!r} is also source.delimiter, and source.quote_char"
+            " is false: an unquoted 1,234 is two fields",
+            hint='give the file\'s quote character, where its numbers are quoted ("1,234.56")',
+        )
+
+
 _DOUBLED = 'leave it unset where a quote inside a quoted field is doubled (""), or name the file\'s own escape'
 _NO_QUOTE = "give the quote another character, or false for none (--quote-char false)"
 _NO_ESCAPE = "the escape marks a delimiter inside a value: give it another character"
@@ -1292,6 +1318,7 @@ def resolve_source(src: SourceConfig) -> SourceConfig:
     _one_char("source.quote_char", src.quote_char, or_false=True)
     _one_char("source.escape_char", src.escape_char, or_false=True)
     _distinct_dialect(src)
+    _distinct_separators(src)
     src = replace(src, path=paths, format=src.format or _source_format(paths), **_sizes(src, "source"))
     if src.column_names is not None and src.header is None:
         # names given for the columns: the file has none (as pandas' names=), not a guessed header

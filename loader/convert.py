@@ -21,13 +21,16 @@ import sys
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pyarrow as pa
 
 from . import kernels
 from .chunk import NOT_UTF8, column_values
 from .types import decimal_type, is_bytes, is_numeric, is_text, is_zoned, type_name, value_str
+
+if TYPE_CHECKING:
+    from .readers.decimal_comma import NumberStyle
 
 _INT = r"^[+-]?(?:0|[1-9][0-9]*)$"
 _FLOAT = r"^[+-]?(?:(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|(?i:inf|infinity|nan))$"
@@ -535,13 +538,13 @@ def infer_type(sample: pa.Array) -> pa.DataType:
     return guess.result()
 
 
-def other_type_holds(values: Sequence[Any], *, comma: bool = False) -> list[bool]:
+def other_type_holds(values: Sequence[Any], *, style: NumberStyle | None = None) -> list[bool]:
     """For each rejected value (as its reject holds it), whether a type but text would hold
     it: the source typed it (a JSON number, a Parquet date), inference's candidates would
     (``30.5``, ``2024-01-05 10:00``, ``true``), or it is a number only text keeps (past
     int64, rounded by float64, ``007``). False for text that is a value of no type but text
     (``2024-13-05``, ``x``, ``1.2.3``): a typo to fix in the file, not a type to change.
-    ``comma``: numbers are written with a decimal comma (``source.decimal_separator``)."""
+    ``style``: how numbers are written (``source.decimal_separator``, ``source.thousands_separator``)."""
     held = [True] * len(values)
     texts: list[str] = []
     at: list[int] = []
@@ -556,18 +559,18 @@ def other_type_holds(values: Sequence[Any], *, comma: bool = False) -> list[bool
             texts.append(v)
             at.append(i)
     if texts:
-        for i, typed in zip(at, _text_typed(pa.array(texts, pa.string()), comma).to_pylist(), strict=True):
+        for i, typed in zip(at, _text_typed(pa.array(texts, pa.string()), style).to_pylist(), strict=True):
             held[i] = typed
     return held
 
 
-def _text_typed(text: pa.Array, comma: bool) -> pa.Array:
+def _text_typed(text: pa.Array, style: NumberStyle | None) -> pa.Array:
     """Where ``text`` (no nulls) is a value of a candidate's type (``other_type_holds``)."""
     numbers = text
-    if comma:  # a point is no decimal point there (1.500 is a thousand)
-        from .readers.decimal_comma import has_point, pointed  # (it imports this module)
+    if style is not None and not style.plain:  # 1.500 is a thousand with a decimal comma
+        from .readers.decimal_comma import pointed, strays  # (it imports this module)
 
-        numbers = _null_where(kernels.cast(pointed(text), pa.string()), has_point(text))
+        numbers = _null_where(kernels.cast(pointed(text, style), pa.string()), strays(text, style))
     # a leading zero (007, 0x1F): a number that only text keeps as written
     typed = leading_zero(numbers, decimal=False)
     if kernels.any(typed).as_py():

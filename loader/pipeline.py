@@ -88,6 +88,7 @@ from .readers import (
     open_reader,
     too_new,
 )
+from .readers.decimal_comma import PLAIN, NumberStyle, number_style
 from .readers.dialect import HeaderRule
 from .readers.partitions import folder_rejected, load_keys, recorded_keys, settle
 from .readers.stream import parses_at_most
@@ -527,8 +528,8 @@ class Pipeline:
         if any(p.path == storage.STDIN or p.error is not None for p in plans):
             return None
         stages = list(itertools.takewhile(_dry_runnable, self.stages))
-        comma = self.job.source.decimal_separator == ","
-        return _Unwritten(stages, self.type_notes, earlier=rows_committed(self._peeked) > 0, comma=comma)
+        style = number_style(self.job.source)
+        return _Unwritten(stages, self.type_notes, earlier=rows_committed(self._peeked) > 0, style=style)
 
     def _engine_line(self) -> str:
         run = self.job.run
@@ -1767,7 +1768,7 @@ class _Unwritten:
     stages: list[Stage]
     notes: dict[str, TypeNote]  # why a column's type was fixed before (``Pipeline.type_notes``)
     earlier: bool  # earlier runs of the job wrote rows
-    comma: bool = False  # the decimal separator is a comma: 30,5 is a number (``explain``)
+    style: NumberStyle = PLAIN  # how numbers are written: 30,5 is a number with a decimal comma (``explain``)
     writes: bool = False  # a row the load would write was read: the rest are not
     report: RunReport = field(default_factory=RunReport)  # the rows read, as the load would count them
     reasons: Counter[str] = field(default_factory=Counter)
@@ -1786,7 +1787,7 @@ class _Unwritten:
         try:
             for chunk in chunks:
                 chunk = reject_repeated_map_keys(chunk)  # rejected by either target on write
-                explain(chunk.rejects, self.notes, comma=self.comma)
+                explain(chunk.rejects, self.notes, style=self.style)
                 tally = Tally.of_chunk(chunk)
                 tally.add_to(fr)
                 tally.add_to(report)
@@ -1901,7 +1902,7 @@ class _Loop:
                 rejects = chunk.rejects + encoded.refused
                 del encoded  # a chunk's encoded values live no longer than its write
                 if self.type_notes and rejects:
-                    explain(rejects, self.type_notes, comma=self.job.source.decimal_separator == ",")
+                    explain(rejects, self.type_notes, style=number_style(self.job.source))
                 if fs.version > 1:
                     versioned(rejects, fs.version)
                 self.rejects.write(rejects)

@@ -55,7 +55,7 @@ from .paths import glob_could_match
 from .progress import Progress
 from .readers import Naming, Reader, open_reader
 from .readers.csv.long_rows import UNTERMINATED
-from .readers.decimal_comma import CommaGuess, convert_comma
+from .readers.decimal_comma import PLAIN, CommaGuess, NumberStyle, convert_comma, number_style
 from .readers.partitions import folder_values, loaded_keys
 from .rejects import Committed, RejectFile, reject_target
 from .report import FileReport, RunReport, ignored_text
@@ -279,19 +279,20 @@ def _bytes(value: dict[str, Any]) -> bytes:
         raise ValueError(f"{{{BASE64!r}: {json.dumps(text)[:40]}}} is not valid base64") from None
 
 
-def _text(value: Any, comma: bool) -> str | None:
-    """A JSON value as the text a reader would have read (``comma``: a number's point as ',')."""
+def _text(value: Any, style: NumberStyle) -> str | None:
+    """A JSON value as the text a reader would have read (a number's point as ``style``'s
+    decimal separator; ungrouped, as a thousands separator may be left out)."""
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         text = repr(value)
-        return text.replace(".", ",") if comma else text
+        return text.replace(".", style.decimal)
     return json.dumps(value, ensure_ascii=False)
 
 
-def _column(values: list[Any], comma: bool, t: pa.DataType) -> pa.Array:
+def _column(values: list[Any], style: NumberStyle, t: pa.DataType) -> pa.Array:
     """One column of replayed values as text, or as bytes where a value is bytes (a
     conversion checks those are UTF-8 unless the column is binary). A nested column's
     values as their JSON text (a raw JSON Lines line's, or a text value, as it is)."""
@@ -299,7 +300,7 @@ def _column(values: list[Any], comma: bool, t: pa.DataType) -> pa.Array:
         return pa.array(
             [v if v is None or isinstance(v, str) else json.dumps(v, ensure_ascii=False) for v in values], pa.string()
         )
-    texts = [v if isinstance(v, bytes) else _text(v, comma) for v in values]
+    texts = [v if isinstance(v, bytes) else _text(v, style) for v in values]
     if any(isinstance(t, bytes) for t in texts):
         return pa.array([t.encode() if isinstance(t, str) else t for t in texts], pa.binary())
     return pa.array(texts, pa.string())
@@ -411,18 +412,18 @@ def _with_empty(schema: pa.Schema, names: list[str], group: list[tuple[Entry, di
     return pa.schema([*schema, *(pa.field(n, pa.null()) for n in empty)])
 
 
-def _inferred(values: list[Any], comma: bool, na: tuple[str, ...]) -> pa.DataType:
+def _inferred(values: list[Any], style: NumberStyle, na: tuple[str, ...]) -> pa.DataType:
     """The type a load infers for a column of ``values`` (a reject line's: text, JSON values,
-    bytes), ``na`` spellings set aside; with ``comma``, numbers written with a decimal comma.
+    bytes), ``na`` spellings set aside; numbers written in ``style``.
     Bytes that are not text make the column text, as a load keeps such a column."""
-    col = _column(values, comma, pa.string())
+    col = _column(values, style, pa.string())
     if not pa.types.is_string(col.type):
         return pa.string()
     guess = TypeGuess(na=na)
     guess.add(col)
-    if not comma:
+    if style.plain:
         return guess.result()
-    commas = CommaGuess(na)
+    commas = CommaGuess(style, na)
     commas.add(col)
     return commas.result(guess.result())
 
@@ -879,8 +880,8 @@ class Rows:
             known = name in self.types
             if (known and not pa.types.is_null(self.types[name])) or (not known and (at or not self._takes(name))):
                 return None
-            comma = at == 0 and self.src.decimal_separator == ","
-            t = _inferred(values, comma, tuple(self.src.na_values) if at == 0 else ())
+            style = number_style(self.src) if at == 0 else PLAIN
+            t = _inferred(values, style, tuple(self.src.na_values) if at == 0 else ())
             # a column new to the job (read past a file's sample): as a load of a file with it reads it
             self.settled[name] = t if known else declared_pins(self.table, {name: t}).get(name, t)
         return self.settled[name]
@@ -942,9 +943,9 @@ class Rows:
         if not group or why:  # no row left to convert (only rows replayed before), or none that can be
             return self._rejected(group, schema, why, end)
         target = pa.schema([schema.field(n) for n in names])
-        comma = at == 0 and self.src.decimal_separator == ","
+        style = number_style(self.src) if at == 0 else PLAIN
         columns = [
-            _column([v[n] for _, v in group if isinstance(v, dict)], comma, f.type)
+            _column([v[n] for _, v in group if isinstance(v, dict)], style, f.type)
             for n, f in zip(names, target, strict=True)
         ]
         na = tuple(self.src.na_values) if at == 0 else ()
@@ -955,8 +956,10 @@ class Rows:
         def one(f: pa.Field, col: pa.Array) -> Converted:
             if is_nested(f.type):  # its JSON, each leaf converted as a column of its type
                 return nested_column(col, f.type, _leaf)
-            how = convert_comma if comma and is_numeric(f.type) else convert
-            return how(col, f.type, strict=f.name not in self.lenient, encoding=encoding, may_hold_nul=nul, na=na)
+            strict = f.name not in self.lenient
+            if not style.plain and is_numeric(f.type):
+                return convert_comma(col, f.type, style, strict=strict, encoding=encoding, may_hold_nul=nul, na=na)
+            return convert(col, f.type, strict=strict, encoding=encoding, may_hold_nul=nul, na=na)
 
         out = convert_columns(columns, target, one)
         chunk = Chunk(

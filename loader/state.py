@@ -135,13 +135,18 @@ READ_OPTIONS = (
     "null_values",
     "na_values",
     "decimal_separator",
+    "thousands_separator",
     "max_row_bytes",
 )
+# Options added after checkpoints recorded the others: recorded only when set, so an older
+# entry (without them) still equals a run that leaves them unset, and its file is not read again.
+LATER_READ_OPTIONS = frozenset({"thousands_separator"})
 
 
 def read_options(source: SourceConfig) -> dict[str, Any]:
     """The source options a file is read with, as its checkpoint entry records them."""
-    return {name: getattr(source, name) for name in READ_OPTIONS}
+    options = {name: getattr(source, name) for name in READ_OPTIONS}
+    return {k: v for k, v in options.items() if v is not None or k not in LATER_READ_OPTIONS}
 
 
 def read_again(fs: FileState, path: str, ident: dict[str, Any] | None) -> FileState:

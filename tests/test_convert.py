@@ -26,6 +26,7 @@ from loader.convert import (
     leading_zero,
     other_type_holds,
 )
+from loader.readers.decimal_comma import NumberStyle
 from loader.types import type_name
 from tests.conftest import sqlite_rows
 from tests.readers.test_csv import read_all
@@ -152,8 +153,14 @@ def test_other_type_holds_tells_values_of_another_type_from_typos() -> None:
 
 def test_other_type_holds_reads_numbers_with_a_decimal_comma() -> None:
     values = ["30,5", "-0,5", "1.500", "30.5", "2024-01-05 10:00:00.5", "x"]
-    assert other_type_holds(values, comma=True) == [True, True, False, False, True, False]
+    assert other_type_holds(values, style=NumberStyle(",")) == [True, True, False, False, True, False]
     assert other_type_holds(values) == [False, False, True, True, True, False]
+
+
+def test_other_type_holds_reads_numbers_with_a_thousands_separator() -> None:
+    values = ["1,234", "1,234.5", "1,23", "1.5", "1.234,5", "x"]
+    assert other_type_holds(values, style=NumberStyle(".", ",")) == [True, True, False, True, False, False]
+    assert other_type_holds(values, style=NumberStyle(",", ".")) == [True, False, True, False, True, False]
 
 
 def test_nul_in_a_late_block_is_still_rejected(tmp_path: Path) -> None:

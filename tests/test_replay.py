@@ -1736,3 +1736,25 @@ def test_a_replay_waits_for_a_replace_stopped_before_its_end(tmp_path: Path) -> 
     edit(rejects, {250: {"values": {"id": "250", "score": "250"}}})
     assert cli(*replay).returncode == 0
     assert [r[0] for r in sqlite_table(db)] == list(range(1, 301))
+
+
+def test_a_fixed_value_replays_with_the_loads_thousands_separator(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A reject of a column read with ``--thousands-separator ,``, fixed in the reject file as
+    the file writes numbers (``1,230``), loads as that number; one still malformed is rejected again."""
+    from loader.cli import main
+
+    src, db = tmp_path / "rp.csv", tmp_path / "rp.db"
+    src.write_text('id,v\n1,"1,234"\n2,"1,23"\n3,"4,5"\n')
+    flags = ["--table", "t", "--thousands-separator", ",", "--columns", "v=int64", "-q"]
+    assert main(["load", str(src), str(db), *flags]) == 0
+    rejects = Path(f"{db}.table-t.rejects.jsonl")
+    edit(rejects, {2: {"values": {"id": "2", "v": "1,230"}}})
+    assert main(["replay", str(rejects), str(src), str(db), *flags]) == 0
+    capsys.readouterr()
+    assert sqlite3.connect(db).execute("SELECT id, v FROM t ORDER BY id").fetchall() == [(1, 1234), (2, 1230)]
+    again = [json.loads(line) for line in Path(f"{db}.table-t.rejects.replay.jsonl").read_text().splitlines()]
+    assert [(r["row"], r["reason"]) for r in again] == [
+        (3, "'4,5' holds a ',' outside groups of three digits (source.thousands_separator is ',': 1,234,567)")
+    ]

@@ -948,3 +948,12 @@ def test_a_restart_in_mode_replace_that_would_drop_files_gone_since_is_refused_a
     assert ids() == ([1, 2] if sink == "sqlite" else [1, 2, 3])
     assert main([*replace, "--drop-gone"]) == 0
     assert ids() == [2, 3]  # d2.csv's alone, v inferred anew over it: text
+
+
+def test_a_thousands_separator_left_unset_keeps_an_older_checkpoints_read_options_equal() -> None:
+    """Checkpoints recorded before ``thousands_separator`` existed lack it: a run that leaves it
+    unset reads with the same options (an all-rejected file is not read again for it)."""
+    from loader.state import read_options
+
+    assert "thousands_separator" not in read_options(SourceConfig(path=["a.csv"]))
+    assert read_options(SourceConfig(path=["a.csv"], thousands_separator=","))["thousands_separator"] == ","

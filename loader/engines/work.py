@@ -36,6 +36,7 @@ from ..errors import EXIT_CONFIG, RESUME_HINT, ConfigError, LoaderError, SinkErr
 from ..files import EarlyFsync, fsync_path, replace_file
 from ..parts import Part
 from ..readers import Naming, open_reader
+from ..readers.decimal_comma import PLAIN, NumberStyle, number_style
 from ..rejects import RejectFile
 from ..report import peak_rss_mb
 from ..schema import TextForm, decode_types
@@ -267,7 +268,7 @@ def _run_part(task: PartTask) -> PartResult:
                         result,
                         task.notes,
                         task.halt,
-                        comma=task.job.source.decimal_separator == ",",
+                        style=number_style(task.job.source),
                     )
                 if not result.halted:
                     # after its last read: the plan's byte range of a new version starts and ends
@@ -341,7 +342,7 @@ def _write_chunks(
     result: PartResult,
     notes: dict[str, TypeNote],
     halt: str = "",
-    comma: bool = False,
+    style: NumberStyle = PLAIN,
 ) -> None:
     """The part's chunks encoded into ``out``, their rejects into ``rejects``, counted in
     ``result``; up to the chunk that finds ``halt`` there (then ``result.halted``)."""
@@ -352,7 +353,7 @@ def _write_chunks(
             return
         chunk = encoded.chunk
         if notes and chunk.rejects:
-            explain(chunk.rejects, notes, comma=comma)
+            explain(chunk.rejects, notes, style=style)
         rejects.write(chunk.rejects)
         if not result.rows_written:
             reasons.update(reasons_in_order(chunk.rejects))

@@ -1,14 +1,22 @@
-"""Numbers written with a decimal comma (``3,50``), read when ``source.decimal_separator = ","``.
+"""Numbers spelled with a decimal comma (``3,50``) or a thousands separator (``1,234.5``,
+``1.234,5``), read when ``source.decimal_separator = ","`` or ``source.thousands_separator``
+is set.
 
-A column is numeric only if every sampled value is a number once its comma is a
-point and no value holds a point (``1.500`` is a thousand in a comma locale, never
-1.5). Values are converted from the pointed text with the usual lossless rules;
-the file's own text is kept for rejects and for columns that stay text.
+A column is numeric only if every sampled value is a number once its separators are taken
+out (thousands) or made a point (a decimal comma), and no value holds a separator elsewhere:
+with a decimal comma a point is no decimal point (``1.500`` is a thousand, never 1.5), and a
+thousands separator stands only between groups of three digits (``1,234,567``; ``1,23`` is
+no number). Values are converted from the plain text with the usual lossless rules; the
+file's own text is kept for rejects and for columns that stay text.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -16,18 +24,87 @@ from .. import kernels
 from ..convert import Converted, TypeGuess, _is_na, _mark, _merge, _null_where, _value_text, convert
 from ..types import is_numeric
 
-_COMMA_NUMBER = r"^[+-]?(?:[0-9]+(?:,[0-9]*)?|,[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+if TYPE_CHECKING:
+    from ..config import SourceConfig
 
 
-def pointed(text: pa.Array) -> pa.Array:
-    """``text`` with the comma of each comma-decimal number made a point, as binary."""
+@dataclass(frozen=True)
+class NumberStyle:
+    """How a source writes its numbers: the decimal separator, and the thousands separator if any."""
+
+    decimal: str = "."
+    thousands: str | None = None
+
+    @property
+    def plain(self) -> bool:
+        """Numbers as every reader writes them (``1234.5``): nothing to read apart."""
+        return self.decimal == "." and self.thousands is None
+
+    @property
+    def foreign(self) -> str | None:
+        """The character a number holds only where the style puts it: the thousands
+        separator (between groups of three), or with a decimal comma the point (none)."""
+        return self.thousands or ("." if self.decimal == "," else None)
+
+    @functools.cached_property
+    def number(self) -> str:
+        """A number as the style writes it (its separators at their places only)."""
+        point = re.escape(self.decimal)
+        whole = "[0-9]+"
+        if self.thousands is not None:
+            # a first group of 1-3 digits, not led by 0 (``0,123`` is no thousand), then groups of 3
+            whole = rf"(?:[1-9][0-9]{{0,2}}(?:{re.escape(self.thousands)}[0-9]{{3}})+|[0-9]+)"
+        return rf"^[+-]?(?:{whole}(?:{point}[0-9]*)?|{point}[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+
+    def stray_reason(self, value: str) -> str:
+        """Why a value holding ``foreign`` where the style puts none is no number."""
+        if self.thousands is None:
+            return f"{value!r} holds a '.' but source.decimal_separator is ','"
+        t = self.thousands
+        return (
+            f"{value!r} holds a {t!r} outside groups of three digits"
+            f" (source.thousands_separator is {t!r}: 1{t}234{t}567)"
+        )
+
+
+PLAIN = NumberStyle()
+
+
+def number_style(source: SourceConfig) -> NumberStyle:
+    """How ``source``'s CSV numbers are written."""
+    return NumberStyle(source.decimal_separator, source.thousands_separator)
+
+
+def pointed(text: pa.Array, style: NumberStyle) -> pa.Array:
+    """``text`` with each number in ``style`` written plain (``1.234,5`` as ``1234.5``), as binary."""
     text = kernels.cast(text, pa.string())
-    number = kernels.fill_null(kernels.match_substring_regex(text, _COMMA_NUMBER), False)
-    return kernels.cast(kernels.if_else(number, kernels.replace_substring(text, ",", "."), text), pa.binary())
+    if style.plain or (style.decimal == "." and not _holds(text, style.foreign)):
+        return kernels.cast(text, pa.binary())  # no separator in the column: one check, nothing to change
+    number = kernels.fill_null(kernels.match_substring_regex(text, style.number), False)
+    plain = text
+    if style.thousands is not None:
+        plain = kernels.replace_substring(plain, style.thousands, "")
+    if style.decimal != ".":
+        plain = kernels.replace_substring(plain, style.decimal, ".")
+    return kernels.cast(kernels.if_else(number, plain, text), pa.binary())
 
 
-def has_point(text: pa.Array) -> pa.Array:
-    return kernels.fill_null(kernels.match_substring(kernels.cast(text, pa.string()), "."), False)
+def _holds(text: pa.Array, char: str | None) -> bool:
+    return char is not None and bool(kernels.any(kernels.match_substring(text, char)).as_py())
+
+
+def strays(text: pa.Array, style: NumberStyle) -> pa.Array:
+    """Where a value holds ``style.foreign`` and is no number in ``style`` (``1,23``
+    with a thousands ',', ``1.5`` with a decimal comma): no number, never a wrong one."""
+    text = kernels.cast(text, pa.string())
+    foreign = style.foreign
+    if foreign is None:  # plain numbers: no value holds a separator out of place
+        return pa.array([False] * len(text), pa.bool_())
+    holds = kernels.fill_null(kernels.match_substring(text, foreign), False)
+    if style.thousands is None or not kernels.any(holds).as_py():
+        return holds  # a decimal comma's number holds no point
+    number = kernels.fill_null(kernels.match_substring_regex(text, style.number), False)
+    return kernels.and_(holds, kernels.invert(number))
 
 
 def _without_na(raw: pa.Array, na: tuple[str, ...]) -> pa.Array:
@@ -38,19 +115,20 @@ def _without_na(raw: pa.Array, na: tuple[str, ...]) -> pa.Array:
 
 
 class CommaGuess:
-    """The type a column takes when its numbers use a decimal comma, fed piece by piece."""
+    """The type a column takes when its numbers are written in ``style``, fed piece by piece."""
 
-    def __init__(self, na: Sequence[str] = ()) -> None:
+    def __init__(self, style: NumberStyle, na: Sequence[str] = ()) -> None:
+        self.style = style
         self.guess = TypeGuess(na=na)
         self.na = self.guess.na
-        self.points = False
+        self.points = False  # a value holds a separator out of place: the column is text
 
     def add(self, raw: pa.Array) -> None:
         try:
             text = _without_na(raw, self.na)
-            self.points = self.points or bool(kernels.any(has_point(text)).as_py())
+            self.points = self.points or bool(kernels.any(strays(text, self.style)).as_py())
             if not self.points:
-                self.guess.add(kernels.cast(pointed(text), pa.string()))
+                self.guess.add(kernels.cast(pointed(text, self.style), pa.string()))
         except pa.ArrowInvalid:  # not UTF-8: text
             self.points = True
 
@@ -63,10 +141,12 @@ class CommaGuess:
         return pa.string() if is_numeric(raw_type) and self.points else raw_type
 
 
-def guess_types(schema: pa.Schema, names: list[str], tables: Iterable[pa.Table], na: Sequence[str] = ()) -> pa.Schema:
-    """``schema`` with the inferred ``names`` re-typed for decimal commas, over the sample ``tables``
-    (``na``: missing-value spellings, as for ``TypeGuess``)."""
-    guesses = {n: CommaGuess(na) for n in names}
+def guess_types(
+    schema: pa.Schema, names: list[str], tables: Iterable[pa.Table], style: NumberStyle, na: Sequence[str] = ()
+) -> pa.Schema:
+    """``schema`` with the inferred ``names`` re-typed for numbers in ``style``, over the
+    sample ``tables`` (``na``: missing-value spellings, as for ``TypeGuess``)."""
+    guesses = {n: CommaGuess(style, na) for n in names}
     for table in tables:
         for n, g in guesses.items():
             g.add(table.column(n).combine_chunks())
@@ -74,23 +154,32 @@ def guess_types(schema: pa.Schema, names: list[str], tables: Iterable[pa.Table],
 
 
 def convert_comma(
-    raw: pa.Array, target: pa.DataType, *, strict: bool, encoding: str, may_hold_nul: bool, na: tuple[str, ...] = ()
+    raw: pa.Array,
+    target: pa.DataType,
+    style: NumberStyle,
+    *,
+    strict: bool,
+    encoding: str,
+    may_hold_nul: bool,
+    na: tuple[str, ...] = (),
 ) -> Converted:
-    """``raw`` converted to a numeric ``target`` as decimal-comma text; a value with a point is rejected.
-    Reasons quote the file's text (``'1,5'``), not the pointed text converted."""
+    """``raw`` converted to a numeric ``target`` as text in ``style``; a value holding a
+    separator out of place is rejected. Reasons quote the file's text (``'1,5'``), not the
+    plain text converted."""
     try:
         text = _without_na(raw, na)
     except pa.ArrowInvalid:  # not UTF-8: convert says so, value by value
         return convert(raw, target, strict=strict, encoding=encoding, may_hold_nul=may_hold_nul, na=na)
-    values = pointed(text)
+    values = pointed(text, style)
     out = _as_written(
         convert(values, target, strict=strict, encoding=encoding, may_hold_nul=may_hold_nul), values, text
     )
-    points = has_point(text)
-    if not kernels.any(points).as_py():
+    stray = strays(text, style)
+    if not kernels.any(stray).as_py():
         return out
-    mask, why = _mark(text, points, lambda v: f"{_value_text(v)!r} holds a '.' but source.decimal_separator is ','")
-    bad, reasons = _merge(out.bad, out.reasons, mask, why)
+    mask, why = _mark(text, stray, lambda v: style.stray_reason(_value_text(v)))
+    # its separator out of place first: the reason to fix (not "'1,23' is not a valid int64")
+    bad, reasons = (mask, why) if out.bad is None else _merge(mask, why, out.bad, out.reasons or [])
     return Converted(out.array, bad, reasons)
 
 

@@ -10,7 +10,7 @@ it encloses; between quotes, the one whose rows agree on one field count, then t
 score per row (more rows must not win: a quote splitting multi-line values
 makes more). Ties go to the quote that opens and closes more fields, to ``"``, to the
 extension's default (a tab for ``.tsv``, else a comma, or ``;`` where the comma
-is the declared decimal separator and every unquoted one sits between digits, so
+is the declared decimal or thousands separator and every unquoted one sits between digits, so
 no candidate), then to the order of
 ``DELIMITERS``; a delimiter given as ``"`` or ``'`` is never the quote. The
 first row is the header when a column has text over numbers or dates, or a
@@ -291,6 +291,7 @@ def sniff(config: SourceConfig, path: str, sample: bytes, complete: bool) -> Dia
         config.escape_char,
         config.header,
         config.decimal_separator,
+        config.thousands_separator,
         tuple(config.null_values),
         tuple(config.na_values),
     )
@@ -347,11 +348,12 @@ def _ordered(first: str) -> list[str]:
 
 
 def _candidates(path: str, config: SourceConfig, text: str) -> list[str]:
-    """The delimiters to try, the extension's default first. With decimal commas, the comma
-    only where one in ``text`` stands outside quotes and not between digits (``1,5`` is a
-    number); a ``.csv`` then ties to ``;``, as Excel writes decimal commas."""
+    """The delimiters to try, the extension's default first. With decimal commas or a comma
+    thousands separator, the comma only where one in ``text`` stands outside quotes and not
+    between digits (``1,5`` and ``1,234`` are numbers); a ``.csv`` then ties to ``;``, as Excel
+    writes decimal commas."""
     first = default_delimiter(path)
-    if config.decimal_separator != "," or _BARE_COMMA.search(_QUOTED.sub("", text)):
+    if "," not in (config.decimal_separator, config.thousands_separator) or _BARE_COMMA.search(_QUOTED.sub("", text)):
         return _ordered(first)
     return [d for d in _ordered(";" if first == "," else first) if d != ","]
 
@@ -402,6 +404,7 @@ def sniff_file(path: str, config: SourceConfig) -> Dialect | None:
         quote_char=None,
         header=None,
         decimal_separator=config.decimal_separator,
+        thousands_separator=config.thousands_separator,
     )
     return sniff(free, path, sample[:SNIFF_BYTES], len(sample) <= SNIFF_BYTES)
 

@@ -247,7 +247,8 @@ class Conversion:
 
     schema: pa.Schema
     strict: set[str]  # converted under the lossless rule
-    comma_columns: set[str]  # numbers written with a decimal comma
+    comma_columns: set[str]  # numbers written in ``style`` (a decimal comma, a thousands separator)
+    style: decimal_comma.NumberStyle
     encoding: str
     na: tuple[str, ...]
     no_value: set[str]  # text columns this file holds only null and na spellings in: those load as NULL
@@ -268,7 +269,7 @@ class Conversion:
                 "na": self.na,
             }
             if field.name in self.comma_columns:
-                return decimal_comma.convert_comma(col, field.type, **how)
+                return decimal_comma.convert_comma(col, field.type, self.style, **how)
             return convert(col, field.type, na_text=field.name in self.no_value, **how)
 
         converted = convert_columns([array(c) for c in table.columns], self.schema, one, alike=self._alike)

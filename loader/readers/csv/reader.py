@@ -72,6 +72,7 @@ class CSVReader(ReaderBase):
         if self.check_width is not None:
             self.check_width(len(self.names), path)
         self.declared = declared_types(config, self.names, path)
+        self.numbers = decimal_comma.number_style(config)
         if self.part is not None:
             parts.check(self)
         # not a bound method: a reader in a reference cycle would hold its unread bytes until a full collection
@@ -80,7 +81,13 @@ class CSVReader(ReaderBase):
         self.parser = BlockParser(path, config, self.dialect, self.names, self.block_bytes)
         self._infer_schema()
         self.conversion = Conversion(
-            self.schema, self.strict, self.comma_columns, config.encoding, tuple(config.na_values), self.no_value
+            self.schema,
+            self.strict,
+            self.comma_columns,
+            self.numbers,
+            config.encoding,
+            tuple(config.na_values),
+            self.no_value,
         )
 
     # ----------------------------------------------------------- inference
@@ -101,7 +108,7 @@ class CSVReader(ReaderBase):
         if empties is not None and not need and all(n in empties for n in check):
             self.no_value, check = {n for n in check if empties[n]}, []
         if self.defer_types:  # the load's types are asked, not what the main pass reads
-            if need and cfg.decimal_separator != "," and parses_at_most(self.path, self.size, SMALL_FILE_BYTES):
+            if need and self.numbers.plain and parses_at_most(self.path, self.size, SMALL_FILE_BYTES):
                 with contextlib.closing(self._head_blocks()) as blocks:
                     table = whole_sample(need + check, blocks, self.parser.parse, cfg.infer_rows)
                 self.sample = WholeSample(table, need) if table is not None else None
@@ -121,20 +128,22 @@ class CSVReader(ReaderBase):
         self.strict = strict_columns(self.names, self.types, self.declared)
         self.schema = schema_of(self.names, self.guesses, self.types | empty, self.declared)
         self.comma_columns: set[str] = set()
-        if cfg.decimal_separator == ",":
+        if not self.numbers.plain:
             self._settle_decimal_commas()
 
     def _settle_decimal_commas(self) -> None:
-        """Re-type inferred columns for decimal commas over the same sample; those that
-        end numeric (inferred or declared) convert from their comma text."""
+        """Re-type inferred columns for decimal commas and thousands separators over the same
+        sample; those that end numeric (inferred or declared) convert from their text as written."""
         inferred = [n for n in self.names if n in self.inferred]
         if inferred:
             with contextlib.closing(self._head_blocks()) as blocks:
                 tables = sample_tables(blocks, self.parser.parse, self.config.infer_rows)
-                self.schema = decimal_comma.guess_types(self.schema, inferred, tables, self.config.na_values)
+                self.schema = decimal_comma.guess_types(
+                    self.schema, inferred, tables, self.numbers, self.config.na_values
+                )
         self.comma_columns = {f.name for f in self.schema if is_numeric(f.type)}
         for name in self.comma_columns:
-            # their text guess ('3,50' is no number to it) must not outvote the comma reading
+            # their text guess ('3,50', '1,234' are no numbers to it) must not outvote the comma reading
             # when the load unifies the files' types (loader.schema)
             self.guesses.pop(name, None)
         for f in self.schema:
