@@ -56,6 +56,7 @@ class SourceOptions(TypedDict, total=False):
     encoding: str
     null_values: list[str]
     na_values: list[str]
+    quoted_nulls: bool
     decimal_separator: Literal[".", ","]
     skip_rows: int
     columns: dict[str, str]
