@@ -56,6 +56,7 @@ class SourceOptions(TypedDict, total=False):
     encoding: str
     null_values: list[str]
     na_values: list[str]
+    quoted_nulls: bool
     decimal_separator: Literal[".", ","]
     thousands_separator: Literal[",", "."] | None
     skip_rows: int

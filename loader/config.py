@@ -87,6 +87,11 @@ class SourceConfig:
     dates or timestamps (or one declared so), or that has no other value in a file; given,
     they replace the default list, unlike pandas' ``na_values``, so name each default to keep
     (``--na-values '#DIV/0!' --na-values '#N/A'``). Beside other text they stay text. ``[]``: none."""
+    quoted_nulls: bool = True
+    """Whether a quoted CSV value may be NULL. ``false``: a quoted value is never NULL, whatever
+    ``null_values`` and ``na_values`` say (``""`` is the empty string, ``"NA"`` the text NA), as
+    PostgreSQL's ``COPY ... CSV``, Spark and R's ``write.csv`` tell NULL from text by quoting;
+    unquoted values are read as with ``true``."""
     decimal_separator: Literal[".", ","] = "."
     """``","``: CSV numbers written ``3,50`` are numbers (float64 when exact, or a declared decimal); otherwise they stay text."""
     thousands_separator: Literal[",", "."] | None = None
@@ -139,6 +144,7 @@ class SourceConfig:
             encoding: str = ...,
             null_values: list[str] = ...,
             na_values: list[str] = ...,
+            quoted_nulls: bool = ...,
             decimal_separator: Literal[".", ","] = ...,
             thousands_separator: Literal[",", "."] | None = ...,
             skip_rows: int = ...,

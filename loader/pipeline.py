@@ -690,8 +690,9 @@ class Pipeline:
         small = None
         if all(file_format(p, src) == "csv" for p in paths):
             from .readers.csv.infer import SmallFiles
+            from .readers.csv.parse import na_after_parse
 
-            small = SmallFiles(src.na_values, sample_bytes(self.job))
+            small = SmallFiles(na_after_parse(src), sample_bytes(self.job))
 
         headers = HeaderRule()
 

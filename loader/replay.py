@@ -55,6 +55,7 @@ from .paths import glob_could_match
 from .progress import Progress
 from .readers import Naming, Reader, open_reader
 from .readers.csv.long_rows import UNTERMINATED
+from .readers.csv.parse import BlockParser, na_after_parse
 from .readers.decimal_comma import PLAIN, CommaGuess, NumberStyle, convert_comma, number_style
 from .readers.partitions import folder_values, loaded_keys
 from .rejects import Committed, RejectFile, reject_target
@@ -322,6 +323,8 @@ class _Split:
     # table, no --alter) names the table that takes none
     job: dict[str, str] = field(default_factory=dict)
     closed: str | None = None
+    # CSV: the file's parser, whose ``nulls`` reads a raw line's NULLs as the load did (quoted_nulls)
+    parser: BlockParser | None = None
 
     def csv(self, raw: str | bytes, nulls: set[str], reason: str = "") -> dict[str, Any] | str:
         """A CSV row split as the reader splits it; bytes that are not UTF-8 stay bytes.
@@ -335,7 +338,8 @@ class _Split:
         if len(fields) != 1 or len(fields[0]) != len(self.names):
             found = sum(len(f) for f in fields) if len(fields) == 1 else f"{len(fields)} rows"
             return f"expected {len(self.names)} fields, found {found}"
-        return {n: None if v in nulls else _unescaped(v) for n, v in zip(self.names, fields[0], strict=True)}
+        null = self.parser.nulls(fields[0], text) if self.parser is not None else [v in nulls for v in fields[0]]
+        return {n: None if x else _unescaped(v) for n, v, x in zip(self.names, fields[0], null, strict=True)}
 
     def jsonl(self, raw: str | bytes) -> dict[str, Any] | str:
         """A JSON Lines row parsed as the reader parses it: each value as the text the reader
@@ -822,12 +826,13 @@ class Rows:
                     names = list(reader.schema.names)
                     keys = list(getattr(reader, "keys", names))
                     found = getattr(reader, "dialect", None)
+                    parser = getattr(reader, "parser", None)
                     columns = getattr(reader, "columns", None)
             except LoaderError as exc:
                 self.headers[path] = f'raw text cannot be split ({exc.message}): write the row\'s fields in "values"'
             else:
                 if fmt != "jsonl":
-                    self.headers[path] = _Split(names, keys, self._dialect(found))
+                    self.headers[path] = _Split(names, keys, self._dialect(found), parser=parser)
                 else:
                     self.headers[path] = _Split(names, keys, None, columns, self._job_columns(names), self._closed())
         return self.headers[path]
@@ -881,7 +886,7 @@ class Rows:
             if (known and not pa.types.is_null(self.types[name])) or (not known and (at or not self._takes(name))):
                 return None
             style = number_style(self.src) if at == 0 else PLAIN
-            t = _inferred(values, style, tuple(self.src.na_values) if at == 0 else ())
+            t = _inferred(values, style, na_after_parse(self.src) if at == 0 else ())
             # a column new to the job (read past a file's sample): as a load of a file with it reads it
             self.settled[name] = t if known else declared_pins(self.table, {name: t}).get(name, t)
         return self.settled[name]
@@ -948,7 +953,7 @@ class Rows:
             _column([v[n] for _, v in group if isinstance(v, dict)], style, f.type)
             for n, f in zip(names, target, strict=True)
         ]
-        na = tuple(self.src.na_values) if at == 0 else ()
+        na = na_after_parse(self.src) if at == 0 else ()
         # bytes read from a transcoded file that did not decode: named by its encoding, as at the read
         encoding = self.src.encoding if at == 0 else "utf-8"
         nul = at == 0 and first is not None and self._format(first.path) == "csv"  # CSV's rule, as at the read

@@ -134,6 +134,7 @@ READ_OPTIONS = (
     "skip_rows",
     "null_values",
     "na_values",
+    "quoted_nulls",
     "decimal_separator",
     "thousands_separator",
     "max_row_bytes",
@@ -141,6 +142,11 @@ READ_OPTIONS = (
 # Options added after checkpoints recorded the others: recorded only when set, so an older
 # entry (without them) still equals a run that leaves them unset, and its file is not read again.
 LATER_READ_OPTIONS = frozenset({"thousands_separator"})
+
+
+# Read options added since checkpoints began to record them, with the value an older loader
+# read every file with: an entry without one was read so (not "with other options").
+ADDED_READ_OPTIONS: dict[str, Any] = {"quoted_nulls": True}
 
 
 def read_options(source: SourceConfig) -> dict[str, Any]:
@@ -158,7 +164,9 @@ def read_again(fs: FileState, path: str, ident: dict[str, Any] | None) -> FileSt
 def rejected_with_others(fs: FileState, options: dict[str, Any] | None) -> bool:
     """``fs`` is a file read whole of which every row was rejected, read with other source
     options than ``options`` (None: the caller's run reads none again)."""
-    return options is not None and fs.done and fs.read_with is not None and fs.read_with != options
+    if options is None or not fs.done or fs.read_with is None:
+        return False
+    return {**ADDED_READ_OPTIONS, **fs.read_with} != options
 
 
 def replayed_version(entry: str) -> tuple[str, int]:

@@ -1758,3 +1758,28 @@ def test_a_fixed_value_replays_with_the_loads_thousands_separator(
     assert [(r["row"], r["reason"]) for r in again] == [
         (3, "'4,5' holds a ',' outside groups of three digits (source.thousands_separator is ',': 1,234,567)")
     ]
+
+
+def test_a_raw_csv_line_replays_its_nulls_by_quoting_as_the_load_read_them(tmp_path: Path) -> None:
+    """``quoted_nulls = false``: a fixed raw line's ``""`` is the empty string and its
+    unquoted ``NA`` NULL in a number column, text in a text column, as the load reads them;
+    a quoted ``"NA"`` is no NULL either (the reject of row 4), until it is fixed."""
+    (tmp_path / "in.csv").write_text('id,note,name,n\n1,,"NA",NA\n2,"",NA,7\n3,x,y,z,extra\n4,"",NA,"NA"\n')
+    job = write_job(
+        tmp_path / "job.toml",
+        source={"path": "in.csv", "quoted_nulls": False, "columns": {"n": "int64"}},
+        sink={"path": "out.db", "table": "t"},
+    )
+    rejects = Path(Pipeline.from_config(job).run().rejects_path or "")
+    assert [(line["row"], line.get("values")) for line in reject_lines(rejects)] == [
+        (3, None),
+        (4, {"id": "4", "note": "", "name": "NA", "n": "NA"}),
+    ]
+    edit(rejects, {3: {"raw": '3,"",NA,NA'}, 4: {"values": {"id": "4", "note": "", "name": "NA", "n": "8"}}})
+    assert Pipeline.from_config(job).replay(rejects).rows_written == 2
+    assert sqlite_table(tmp_path / "out.db") == [
+        (1, None, "NA", None),
+        (2, "", "NA", 7),
+        (3, "", "NA", None),
+        (4, "", "NA", 8),
+    ]

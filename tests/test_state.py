@@ -803,6 +803,21 @@ def test_a_file_every_row_of_which_was_rejected_is_read_again_with_other_source_
     assert "read_with" not in json.loads(again.state.to_json())
 
 
+def test_an_entry_recorded_before_quoted_nulls_was_read_with_quoted_nulls_true(tmp_path: Path) -> None:
+    """An older loader's entry lacks ``quoted_nulls`` and read with today's default: the same
+    options, not other ones; a run with ``quoted_nulls = false`` reads the file again."""
+    src = tmp_path / "d.csv"
+    src.write_text('id;n\n3;""\n')
+    older = read_options(SourceConfig(path=[str(src)]))
+    del older["quoted_nulls"]
+    counts = {"rows_read": 1, "rows_rejected": 1, "done": True, "position": {"row": 1}, "read_with": older}
+    state = JobState(files={file_key(str(src)): FileState(str(src), identity(str(src)), **counts)})
+    same = read_options(SourceConfig(path=[str(src)]))
+    assert [p.status for p in plan_files([str(src)], state, "error", same)] == ["skipped"]
+    quoted = read_options(SourceConfig(path=[str(src)], quoted_nulls=False))
+    assert [p.status for p in plan_files([str(src)], state, "error", quoted)] == ["loaded"]
+
+
 def test_a_version_a_replay_loaded_rows_of_is_not_read_again_with_other_source_options(tmp_path: Path) -> None:
     """A replay's checkpoint entries (``replayed:<path>[#v<version>]#<rows>``) name the file
     versions with rows in the target: such a version is skipped whatever the options; a

@@ -24,7 +24,7 @@ from loader.errors import ConfigError, SourceError
 from loader.readers import CSVReader, expand_paths, input_spellings, open_reader
 from loader.readers.csv import _fill, row_numbers
 from tests.conftest import ESCAPED_FIELDS, escaped_rows, escaped_text, pyarrow_rows, sqlite_rows, write_csv
-from tests.reliability_util import cli
+from tests.reliability_util import cli, leveldb_items
 
 
 def cfg(path: Path | str, **kw: Any) -> SourceConfig:
@@ -1370,3 +1370,115 @@ def test_empty_lines_of_a_wider_file_or_a_one_column_file_ending_lines_in_cr_cr_
     assert rows_of(read_all(p)[1]) == [{"a": 1, "b": 2}, {"a": 3, "b": 4}]
     p.write_bytes(b"n\r\r\n1\r\r\n2\r\r\n")
     assert rows_of(read_all(p)[1]) == [{"n": 1}, {"n": 2}]
+
+
+# ------------------------------------------------------------------ quoted_nulls
+
+# PostgreSQL's COPY ... CSV (and Spark's) writes NULL unquoted and empty text quoted; R's
+# write.csv writes NA unquoted and text quoted: the note and name of rows 1 and 2 differ
+POSTGRES_CSV = 'id,note,name\n1,,"NA"\n2,"",NA\n3,x,"Namibia"\n'
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_quoted_nulls_false_tells_null_from_text_by_quoting_as_postgres_and_r_write_it(
+    tmp_path: Path, engine: str
+) -> None:
+    src = tmp_path / "q.csv"
+    src.write_text(POSTGRES_CSV)
+    runs = {
+        "default": ((None, "NA"), (None, "NA")),
+        "postgres": ((None, "NA"), ("", "NA")),
+        "r": ((None, "NA"), ("", None)),
+    }
+    flags = {
+        "default": (),
+        "postgres": ("--no-quoted-nulls",),
+        "r": ("--no-quoted-nulls", "--null-values", "NA", "--null-values", ""),
+    }
+    for name, want in runs.items():
+        db = tmp_path / f"{name}.db"
+        p = cli("load", str(src), str(db), "--table", "t", "--engine", engine, "-q", *flags[name])
+        assert (p.returncode, p.stdout, p.stderr) == (0, "", ""), name
+        assert sqlite_rows(db, "SELECT note, name FROM t ORDER BY id") == [*want, ("x", "Namibia")], name
+    ldb = tmp_path / "r.ldb"
+    p = cli("load", str(src), str(ldb), "--key", "{id}", "--engine", engine, "-q", *flags["r"])
+    assert (p.returncode, p.stdout, p.stderr) == (0, "", "")
+    items = leveldb_items(ldb)[0]
+    assert [json.loads(v) for _, v in items] == [  # each row once
+        {"id": 1, "note": None, "name": "NA"},
+        {"id": 2, "note": "", "name": None},
+        {"id": 3, "note": "x", "name": "Namibia"},
+    ]
+
+
+def test_quoted_nulls_false_keeps_a_quoted_na_spelling_text_and_nulls_an_unquoted_one(tmp_path: Path) -> None:
+    """``na_values`` apply to unquoted values only: a quoted ``"NA"`` in a numeric column is
+    text (the column is text; declared a number, its row is rejected); an unquoted one is NULL
+    in a numeric column and text in a text column, as with quoted NULLs allowed."""
+    src = tmp_path / "n.csv"
+    src.write_text('id,n,m,s\n1,NA,NA,"NA"\n2,"NA",5,NA\n3,7,"6",x\n')
+    r, chunks = read_all(src, quoted_nulls=False)
+    assert [f.type for f in r.schema] == [pa.int64(), pa.string(), pa.int64(), pa.string()]
+    assert [(row["n"], row["m"], row["s"]) for row in rows_of(chunks)] == [
+        ("NA", None, "NA"),
+        ("NA", 5, "NA"),
+        ("7", 6, "x"),
+    ]
+    r, chunks = read_all(src, quoted_nulls=False, columns={"n": "int64"})
+    assert [row["n"] for row in rows_of(chunks)] == [None, 7]
+    assert [(rj.row, rj.column, rj.reason) for c in chunks for rj in c.rejects] == [
+        (2, "n", "'NA' is not a valid int64")
+    ]
+    r, chunks = read_all(src)  # as before: every spelling is NULL in a column typed but for them
+    assert [(row["n"], row["m"]) for row in rows_of(chunks)] == [(None, None), (None, 5), (7, 6)]
+
+
+def test_quoted_nulls_false_reads_a_block_parsed_by_the_csv_module_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A block holding a malformed row with bytes that are not UTF-8 is parsed by Python's
+    csv module, which drops the quotes: the quoting is read from the row's text there."""
+    from loader.readers.csv.parse import BlockParser
+
+    body = 'id,note,name,n\n1,,"NA",NA\n2,"",NA,7\n3,"a"",""b",x,"8"\n'
+    clean, bad = tmp_path / "c.csv", tmp_path / "b.csv"
+    clean.write_text(body)
+    bad.write_bytes(body.encode() + b"4,caf\xe9,y,1,extra\n")
+    used: list[int] = []
+    keeping = BlockParser._parse_keeping_bytes
+
+    def spy(self: BlockParser, block: bytearray, *args: Any) -> Any:
+        used.append(1)
+        return keeping(self, block, *args)
+
+    monkeypatch.setattr(BlockParser, "_parse_keeping_bytes", spy)
+    for nulls in ([""], ["", "NA"]):
+        _, want = read_all(clean, quoted_nulls=False, null_values=nulls)
+        assert not used
+        _, got = read_all(bad, quoted_nulls=False, null_values=nulls)
+        assert used
+        assert rows_of(got) == rows_of(want)
+        assert [rj.row for c in got for rj in c.rejects] == [4]
+        used.clear()
+    assert [(r["note"], r["name"], r["n"]) for r in rows_of(want)] == [
+        (None, "NA", None),
+        ("", None, 7),
+        ('a","b', "x", 8),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("raw", "escape", "want"),
+    [
+        ('1,,"NA"', False, [False, False, True]),
+        ('"",NA,"a""b",x"y"', False, [True, False, True, False]),
+        ('"a,b","c\nd",', False, [True, True, False]),
+        ('"a\\",b",c', "\\", [True, False]),
+        ("", False, [False]),
+    ],
+)
+def test_quoted_fields_tells_which_fields_open_with_the_quote(raw: str, escape: Any, want: list[bool]) -> None:
+    from loader.readers.csv.parse import quoted_fields
+
+    assert quoted_fields(raw, ",", '"', escape) == want
+    assert quoted_fields(raw.replace('"', "'"), ",", "'", escape) == want

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from ... import compat
+from ... import compat, kernels
 from ...chunk import text_or_bytes
 from ...config import SourceConfig
 from ...convert import Converted, ConvertedBatch, convert, convert_columns
@@ -84,8 +84,13 @@ class BlockParser:
             column_types={n: pa.binary() for n in names},
             null_values=config.null_values,
             strings_can_be_null=True,
-            quoted_strings_can_be_null=True,
+            quoted_strings_can_be_null=config.quoted_nulls,
         )
+        # quoted_nulls false: the na spellings are nulled here, where pyarrow still knows which
+        # value was quoted (a quoted one is text), in every column but ``keep_na``, and nowhere
+        # after (``na_after_parse``): with their quoting gone a quoted "NA" would be nulled too
+        self.na = na_at_parse(config)
+        self.keep_na: set[str] = set()  # text columns, where unquoted spellings stay text: the reader's, once typed
 
     def parse(self, block: bytearray) -> tuple[pa.Table, list[Any]]:
         """One block as raw binary columns; malformed rows are set aside."""
@@ -167,7 +172,38 @@ class BlockParser:
                 if not invalid.undecodable:
                     raise SourceError(f"cannot parse: {exc}", file=self.path) from None
                 return self._parse_keeping_bytes(block)
-        return table, invalid.rows
+        return self._null_unquoted_na(block, read, parse, table), invalid.rows
+
+    def _null_unquoted_na(
+        self, block: bytearray, read: pacsv.ReadOptions, parse: pacsv.ParseOptions, table: pa.Table
+    ) -> pa.Table:
+        """``table`` with the na spellings nulled where unquoted (``self.na``): its columns
+        that hold one parsed again with them as ``null_values`` (only pyarrow saw the quotes)."""
+        if not self.na:
+            return table
+        spelled = pa.array(self.na, pa.binary())
+        names = [
+            n
+            for n in self.names
+            if n not in self.keep_na and kernels.any(kernels.is_in(table.column(n), value_set=spelled)).as_py()
+        ]
+        if not names:
+            return table
+        nulls = pacsv.ConvertOptions(
+            column_types={n: pa.binary() for n in names},
+            null_values=[*self.config.null_values, *self.na],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            include_columns=names,
+        )
+        with compat.invalid_csv_rows() as again:  # the same rows malformed as in the first parse
+            parse.invalid_row_handler = again
+            nulled = pacsv.read_csv(
+                pa.BufferReader(block), read_options=read, parse_options=parse, convert_options=nulls
+            )
+        for n in names:
+            table = table.set_column(self.names.index(n), n, nulled.column(n))
+        return table
 
     def _parse_keeping_bytes(
         self, block: bytearray, after_quotes: np.ndarray | None = None
@@ -178,7 +214,6 @@ class BlockParser:
         width = len(self.names)
         columns: list[list[bytes | None]] = [[] for _ in range(width)]
         invalid: list[Any] = []
-        nulls = set(self.config.null_values)
         consumed: list[str] = []
 
         def lines() -> Iterator[str]:
@@ -210,10 +245,22 @@ class BlockParser:
                 text = text_or_bytes(raw.encode("utf-8", "surrogateescape"))
                 invalid.append(InvalidRow(number, width, len(fields), text))
                 continue
-            for col, value in zip(columns, fields, strict=True):
-                col.append(None if value in nulls else value.encode("utf-8", "surrogateescape"))
+            for col, value, null in zip(columns, fields, self.nulls(fields, raw), strict=True):
+                col.append(None if null else value.encode("utf-8", "surrogateescape"))
         table = pa.table({n: pa.array(c, pa.binary()) for n, c in zip(self.names, columns, strict=True)})
         return table, invalid
+
+    def nulls(self, fields: list[str], raw: str) -> list[bool]:
+        """Which of a row's ``fields`` (the csv module's, of its text ``raw``) are NULL, as
+        ``_parse_rows`` reads them: ``null_values``, and ``self.na`` outside ``keep_na``; with
+        quoted_nulls false none that was quoted (the csv module drops the quotes: read from
+        ``raw``). A replay splits a reject's raw line so too."""
+        nulls, na = self.config.null_values, self.na
+        null = [v in nulls or (v in na and n not in self.keep_na) for v, n in zip(fields, self.names, strict=True)]
+        if self.config.quoted_nulls or not any(null):
+            return null
+        quoted = quoted_fields(raw, self.dialect.delimiter, self.dialect.quote, self.config.escape_char)
+        return [n and not (i < len(quoted) and quoted[i]) for i, n in enumerate(null)]
 
     def _after_quote_reason(self, block: bytearray, start: int, quote: int) -> str:
         """Why the row at ``start`` is rejected: its value's text after the closing quote at ``quote``."""
@@ -229,6 +276,39 @@ class BlockParser:
             f"text after the closing quote in column {column!r}: {text!r} (a value is quoted whole; "
             "where quotes are text, --quote-char false reads the file unquoted)"
         )
+
+
+def na_at_parse(config: SourceConfig) -> tuple[str, ...]:
+    """The na spellings the parser nulls (``BlockParser.na``): with quoted_nulls false, all."""
+    return () if config.quoted_nulls else tuple(config.na_values)
+
+
+def na_after_parse(config: SourceConfig) -> tuple[str, ...]:
+    """The na spellings conversion and type inference look for: those the parser left."""
+    return () if na_at_parse(config) else tuple(config.na_values)
+
+
+def quoted_fields(raw: str, delimiter: str, quote: str | None, escape_char: Any) -> list[bool]:
+    """Whether each field of the row ``raw`` is quoted: it opens with the quote, as for the csv
+    module and pyarrow (a quote inside an unquoted field is text)."""
+    escape = escape_char if isinstance(escape_char, str) else None
+    quote = quote or ""  # none: no field is quoted
+    flags: list[bool] = []
+    i, end = 0, len(raw)
+    while True:
+        flags.append(bool(quote) and raw.startswith(quote, i))
+        inside = flags[-1]
+        i += inside
+        while i < end and (inside or raw[i] != delimiter):
+            if raw[i] == escape:
+                i += 1
+            elif inside and raw[i] == quote:
+                inside = raw.startswith(quote, i + 1)  # a doubled quote is one quote, still inside
+                i += inside
+            i += 1
+        if i >= end:
+            return flags
+        i += 1
 
 
 def _strip_end(text: str | bytes, end: bytes, ended: bool) -> str | bytes:

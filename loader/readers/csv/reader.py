@@ -44,7 +44,7 @@ from .cut import Cutter, Kept, block_bytes
 from .header import quote_and_escape, read_head
 from .infer import SMALL_FILE_BYTES, WholeSample, sample_guesses, sample_tables, schema_of, whole_sample
 from .long_rows import Block
-from .parse import BlockParser, Conversion, ParsedBlock
+from .parse import BlockParser, Conversion, ParsedBlock, na_after_parse
 
 
 class CSVReader(ReaderBase):
@@ -80,15 +80,12 @@ class CSVReader(ReaderBase):
         self.cutter = Cutter(self.quote, self.escape, self.max_row_bytes, self.block_bytes, rows, self.delimiter)
         self.parser = BlockParser(path, config, self.dialect, self.names, self.block_bytes)
         self._infer_schema()
+        na = na_after_parse(config)
         self.conversion = Conversion(
-            self.schema,
-            self.strict,
-            self.comma_columns,
-            self.numbers,
-            config.encoding,
-            tuple(config.na_values),
-            self.no_value,
+            self.schema, self.strict, self.comma_columns, self.numbers, config.encoding, na, self.no_value
         )
+        # spellings the parser nulls (quoted_nulls false) stay text in text columns, as ``convert`` keeps them
+        self.parser.keep_na = {f.name for f in self.schema if is_text(f.type)} - self.no_value
 
     # ----------------------------------------------------------- inference
 
@@ -117,7 +114,13 @@ class CSVReader(ReaderBase):
         if (need and self.sample is None) or check:
             with contextlib.closing(self._head_blocks()) as blocks:
                 guesses, whole = sample_guesses(
-                    need + check, blocks, self.parser.parse, cfg.infer_rows, self.workers, cfg.na_values, typed=need
+                    need + check,
+                    blocks,
+                    self.parser.parse,
+                    cfg.infer_rows,
+                    self.workers,
+                    na_after_parse(cfg),
+                    typed=need,
                 )
             self.guesses = {n: guesses[n] for n in need}
             if whole:
@@ -139,7 +142,7 @@ class CSVReader(ReaderBase):
             with contextlib.closing(self._head_blocks()) as blocks:
                 tables = sample_tables(blocks, self.parser.parse, self.config.infer_rows)
                 self.schema = decimal_comma.guess_types(
-                    self.schema, inferred, tables, self.numbers, self.config.na_values
+                    self.schema, inferred, tables, self.numbers, na_after_parse(self.config)
                 )
         self.comma_columns = {f.name for f in self.schema if is_numeric(f.type)}
         for name in self.comma_columns:
