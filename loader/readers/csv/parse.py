@@ -23,6 +23,7 @@ from ...types import empty_batch
 from .. import decimal_comma
 from ..dialect import Dialect, csv_rows
 from .cut import Marks, byte_count, text_after_quotes
+from .escapes import Escapes, sentinel
 from .header import quote_and_escape
 from .long_rows import Block, Dropped
 
@@ -79,26 +80,51 @@ class BlockParser:
         # PostgreSQL and Excel write one and their readers read it back); in a wider one it is no row.
         self.one_column = len(names) == 1
         self.marks = Marks.of(*quote_and_escape(dialect, config), dialect.delimiter.encode())
+        # the escapes as the file's writer meant them, translated for the parser (which reads an escaped byte as itself)
+        self.escapes = Escapes.of(config, dialect)
+        nulls = config.null_values if self.escapes is None else self.escapes.null_values(config.null_values)
         self.read = pacsv.ReadOptions(column_names=names, use_threads=False, block_size=max(block_bytes, 1 << 20) * 2)
         self.convert = pacsv.ConvertOptions(
             column_types={n: pa.binary() for n in names},
-            null_values=config.null_values,
+            null_values=nulls,
             strings_can_be_null=True,
             quoted_strings_can_be_null=True,
         )
 
     def parse(self, block: bytearray) -> tuple[pa.Table, list[Any]]:
         """One block as raw binary columns; malformed rows are set aside."""
+        if self.escapes is not None:
+            block = self.escapes.translate(block)
         while True:
             try:
                 table, invalid = self._parse(block)
-                return self._text_after_quotes(block, table, invalid)
+                table, invalid = self._text_after_quotes(block, table, invalid)
+                return table, self._nulls_as_written(invalid)
             except pa.ArrowCancelled:
                 # A SIGINT or SIGTERM that pyarrow caught mid-parse (on the main thread, where
                 # a Python handler is set) and handed on to that handler, which ran before
                 # this: the run stops as it asked (at a batch boundary, or at once). Parsed
                 # again, from the start: each retry took a signal of its own.
                 continue
+
+    def _nulls_as_written(self, invalid: list[Any]) -> list[Any]:
+        """Malformed rows with the null sentinels in their text spelled as written again (``\\N``)."""
+        if self.escapes is None or not self.escapes.nulls or not invalid:
+            return invalid
+        return [self._row_as_written(row) if "\x00" in str(row.text) else row for row in invalid]
+
+    def _row_as_written(self, row: Any) -> InvalidRow:
+        assert self.escapes is not None
+        text = row.text
+        for spelling in sorted(self.escapes.nulls, key=len, reverse=True):
+            was = sentinel(len(spelling))
+            text = (
+                text.replace(was, spelling)
+                if isinstance(text, bytes)
+                else text.replace(was.decode(), spelling.decode())
+            )
+        cut, reason = getattr(row, "cut", False), getattr(row, "reason", None)
+        return InvalidRow(row.number, row.expected_columns, row.actual_columns, text, cut, reason)
 
     def _text_after_quotes(self, block: bytearray, table: pa.Table, invalid: list[Any]) -> tuple[pa.Table, list[Any]]:
         """The block parsed again, every byte kept, where a value has text after its closing
@@ -140,6 +166,13 @@ class BlockParser:
         invalid[-1] = InvalidRow(last.number, width, last.actual_columns - width - 1, text, reason=CUT_IN_VALUE)
         return table, invalid
 
+    def may_hold_nul(self, block: bytes | bytearray) -> bool:
+        """Whether a value parsed from ``block`` may hold a NUL byte: one in it, or a ``\\0``
+        its C escapes read as one (``escape_mode = "c"``)."""
+        if b"\x00" in block:
+            return True
+        return self.escapes is not None and self.escapes.mode == "c" and self.escapes.makes_nul(block)
+
     def empty_lines_are_rows(self, block: bytes | bytearray) -> bool:
         """Whether an empty line in ``block`` is a row: in a file of one column, unless its
         lines end in ``\\r\\r\\n`` (Python's csv writing CRLF in text mode on Windows), where
@@ -178,7 +211,7 @@ class BlockParser:
         width = len(self.names)
         columns: list[list[bytes | None]] = [[] for _ in range(width)]
         invalid: list[Any] = []
-        nulls = set(self.config.null_values)
+        nulls = set(self.convert.null_values)
         consumed: list[str] = []
 
         def lines() -> Iterator[str]:
@@ -258,7 +291,7 @@ class Conversion:
         if dropped is not None:
             return self.dropped_block(item, dropped)
         table, invalid = parser.parse(block)
-        may_hold_nul = b"\x00" in block
+        may_hold_nul = parser.may_hold_nul(block)
 
         def one(field: pa.Field, col: pa.Array) -> Converted:
             how: dict[str, Any] = {
