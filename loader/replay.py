@@ -321,12 +321,16 @@ class _Split:
     # table, no --alter) names the table that takes none
     job: dict[str, str] = field(default_factory=dict)
     closed: str | None = None
+    escapes: Any = None  # CSV: the file's escapes as its reader translates them (``csv.escapes.Escapes``)
 
     def csv(self, raw: str | bytes, nulls: set[str], reason: str = "") -> dict[str, Any] | str:
         """A CSV row split as the reader splits it; bytes that are not UTF-8 stay bytes.
         One ending inside a quoted value is rejected, as the reader rejects it (again with
         ``reason``, the line's, where that was it): Python's csv module would close the
         quote at the end and store a cut row's first half with its value cut short."""
+        if self.escapes is not None:  # read as the reader reads a block: C escapes, \\N as written
+            data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogateescape")
+            raw, nulls = bytes(self.escapes.translate(bytearray(data))), set(self.escapes.null_values(sorted(nulls)))
         text = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
         if _quote_left_open(text, self.dialect or {}):
             return reason if reason.startswith("unterminated quoted field:") else UNTERMINATED
@@ -822,11 +826,12 @@ class Rows:
                     keys = list(getattr(reader, "keys", names))
                     found = getattr(reader, "dialect", None)
                     columns = getattr(reader, "columns", None)
+                    escapes = getattr(getattr(reader, "parser", None), "escapes", None)
             except LoaderError as exc:
                 self.headers[path] = f'raw text cannot be split ({exc.message}): write the row\'s fields in "values"'
             else:
                 if fmt != "jsonl":
-                    self.headers[path] = _Split(names, keys, self._dialect(found))
+                    self.headers[path] = _Split(names, keys, self._dialect(found), escapes=escapes)
                 else:
                     self.headers[path] = _Split(names, keys, None, columns, self._job_columns(names), self._closed())
         return self.headers[path]

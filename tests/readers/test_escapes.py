@@ -194,3 +194,29 @@ def test_an_escape_mode_defaults_the_escape_char_to_a_backslash() -> None:
     assert resolve_source(SourceConfig(path=["x.csv"], escape_mode="c")).escape_char == "\\"
     assert resolve_source(SourceConfig(path=["x.csv"], escape_mode="quote", escape_char="^")).escape_char == "^"
     assert resolve_source(SourceConfig(path=["x.csv"])).escape_char is False
+
+
+@pytest.mark.parametrize(
+    ("mode", "line"),
+    [("literal", "2\t\\N"), ("quote", "2\tC:\\temp\\"), ("c", "2\ta\\\\b")],
+)
+def test_a_malformed_rows_reject_holds_its_text_as_written(tmp_path: Path, mode: str, line: str) -> None:
+    """Not as translated for the parser: no NUL for ``\\N``, no doubled backslash."""
+    src, out = tmp_path / "r.txt", tmp_path / "r.db"
+    src.write_text(f"1\ta\tb\n{line}\n3\tc\td\n")
+    args = ("--no-header", "--delimiter", "\\t", "--quote-char", "false", "--escape-char", "\\")
+    assert load(src, out, *args, "--escape-mode", mode, "--null-values", "\\N") == 0
+    assert [(r["line"], r["raw"]) for r in rejects(out)] == [(2, line)]
+
+
+def test_a_replayed_row_reads_its_escapes_as_the_load_did(tmp_path: Path) -> None:
+    """A fixed reject replayed read ``\\t`` as the letter t and ``\\N`` as the text N."""
+    src, out = tmp_path / "pg.txt", tmp_path / "pg.db"
+    src.write_text("1\ta\\tb\t\\N\n2\tx\n")
+    args = ["--no-header", "--delimiter", "\\t", "--quote-char", "false", "--escape-mode", "c", "--null-values", "\\N"]
+    assert load(src, out, *args) == 0
+    path = Path(f"{out}.table-t.rejects.jsonl")
+    entry = json.loads(path.read_text())
+    path.write_text(json.dumps(entry | {"raw": "2\tx\\tz\t\\N"}) + "\n")
+    assert main(["replay", str(path), str(src), str(out), "--table", "t", "-q", *args]) == 0
+    assert sqlite_rows(out, "SELECT * FROM t ORDER BY column_1") == [(1, "a\tb", None), (2, "x\tz", None)]

@@ -80,6 +80,28 @@ class Escapes:
         """Whether ``block`` may hold an escaped ``0`` (a NUL byte in C escapes)."""
         return bytes((self.escape, 48)) in block
 
+    def as_written(self, text: bytes) -> bytes:
+        """A malformed row's text as parsed (translated) back as written, for its reject (which
+        a replay reads through ``translate`` again): the null sentinels as their spellings, the
+        escapes ``quote`` mode doubled single again. C escapes stay their characters (read
+        again, they are the same)."""
+        for spelling in sorted(self.nulls, key=len, reverse=True):
+            text = text.replace(sentinel(len(spelling)), spelling)
+        if self.mode != "quote" or self.escape not in text:
+            return text
+        octets = np.frombuffer(text, np.uint8)
+        found = np.flatnonzero(octets == self.escape)
+        runs = np.flatnonzero(np.diff(found, append=-2) != 1)  # each run's last escape
+        lone = np.repeat(~self._before_quote(octets, found[runs]), np.diff(runs, prepend=-1))
+        keep = np.ones(len(octets), bool)
+        keep[found[lone][1::2]] = False  # every lone run is doubled: drop every second escape
+        return octets[keep].tobytes()
+
+    def _before_quote(self, octets: np.ndarray, at: np.ndarray) -> np.ndarray:
+        """Whether the byte after each of ``at`` is a quote."""
+        after = octets[np.minimum(at + 1, len(octets) - 1)] == self.marks.quote
+        return (at + 1 < len(octets)) & after  # type: ignore[no-any-return]
+
     def _mark_nulls(self, buf: bytearray) -> None:
         """Each whole unquoted field spelled as a null spelling with the escape (``\\N``, its
         escape not escaped) replaced by a sentinel of its length, which the parser matches as
@@ -113,10 +135,7 @@ class Escapes:
         octets = np.frombuffer(buf, np.uint8)
         found = np.flatnonzero(octets == self.escape)
         runs = np.flatnonzero(np.diff(found, append=-2) != 1)  # each run's last escape
-        last = found[runs]
-        before_quote = octets[np.minimum(last + 1, len(octets) - 1)] == self.marks.quote
-        before_quote &= last + 1 < len(octets)
-        lone = np.repeat(~before_quote, np.diff(runs, prepend=-1))  # each escape's run is lone
+        lone = np.repeat(~self._before_quote(octets, found[runs]), np.diff(runs, prepend=-1))  # each escape's run
         counts = np.ones(len(octets), np.intp)
         counts[found[lone]] = 2
         return bytearray(np.repeat(octets, counts).tobytes())

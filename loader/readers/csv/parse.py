@@ -23,7 +23,7 @@ from ...types import empty_batch
 from .. import decimal_comma
 from ..dialect import Dialect, csv_rows
 from .cut import Marks, byte_count, text_after_quotes
-from .escapes import Escapes, sentinel
+from .escapes import Escapes
 from .header import quote_and_escape
 from .long_rows import Block, Dropped
 
@@ -99,7 +99,7 @@ class BlockParser:
             try:
                 table, invalid = self._parse(block)
                 table, invalid = self._text_after_quotes(block, table, invalid)
-                return table, self._nulls_as_written(invalid)
+                return table, self._as_written(invalid)
             except pa.ArrowCancelled:
                 # A SIGINT or SIGTERM that pyarrow caught mid-parse (on the main thread, where
                 # a Python handler is set) and handed on to that handler, which ran before
@@ -107,22 +107,18 @@ class BlockParser:
                 # again, from the start: each retry took a signal of its own.
                 continue
 
-    def _nulls_as_written(self, invalid: list[Any]) -> list[Any]:
-        """Malformed rows with the null sentinels in their text spelled as written again (``\\N``)."""
-        if self.escapes is None or not self.escapes.nulls or not invalid:
+    def _as_written(self, invalid: list[Any]) -> list[Any]:
+        """Malformed rows with their text as written (``Escapes.as_written``), not as translated."""
+        if self.escapes is None or not invalid:
             return invalid
-        return [self._row_as_written(row) if "\x00" in str(row.text) else row for row in invalid]
+        return [self._row_as_written(row, self.escapes) for row in invalid]
 
-    def _row_as_written(self, row: Any) -> InvalidRow:
-        assert self.escapes is not None
+    @staticmethod
+    def _row_as_written(row: Any, escapes: Escapes) -> InvalidRow:
         text = row.text
-        for spelling in sorted(self.escapes.nulls, key=len, reverse=True):
-            was = sentinel(len(spelling))
-            text = (
-                text.replace(was, spelling)
-                if isinstance(text, bytes)
-                else text.replace(was.decode(), spelling.decode())
-            )
+        data = text if isinstance(text, bytes) else text.encode("utf-8", "surrogateescape")
+        written = escapes.as_written(data)
+        text = written if isinstance(text, bytes) else written.decode("utf-8", "surrogateescape")
         cut, reason = getattr(row, "cut", False), getattr(row, "reason", None)
         return InvalidRow(row.number, row.expected_columns, row.actual_columns, text, cut, reason)
 
