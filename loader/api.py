@@ -51,6 +51,7 @@ class SourceOptions(TypedDict, total=False):
     delimiter: str | None
     quote_char: str | bool | None
     escape_char: str | bool
+    escape_mode: Literal["literal", "c", "quote"]
     header: bool | None
     column_names: list[str] | None
     encoding: str

@@ -65,7 +65,9 @@ class SourceConfig:
     quote_char: str | bool | None = None
     """CSV quote character (one ASCII character), or ``false`` for none; detected (``"`` or ``'``) when omitted."""
     escape_char: str | bool = False
-    """CSV escape character (one ASCII character), or ``false`` (quotes are escaped by doubling); not the quote (``"`` when ``quote_char`` is unset)."""
+    """CSV escape character (one ASCII character), or ``false`` (quotes are escaped by doubling); not the quote (``"`` when ``quote_char`` is unset). A null spelling holding it (``\\N``) is matched on the field as written, before unescaping: an escaped ``\\\\N`` is the text ``\\N``."""
+    escape_mode: Literal["literal", "c", "quote"] = "literal"
+    """What the escape character means (see Escapes): ``literal``, the character after it is itself; ``c``, C escapes as PostgreSQL's text format and MySQL write them (``\\t`` tab, ``\\n`` and ``\\r`` line breaks, ``\\b``, ``\\f``, ``\\v``, ``\\0`` NUL, ``\\Z`` ctrl-Z; any other character itself); ``quote``, it escapes only a quote, or itself before one, as Spark writes CSV (any other is text: ``C:\\temp``). With ``c`` or ``quote``, ``escape_char`` defaults to ``\\``."""
     header: bool | None = None
     """Whether the first CSV row holds column names; detected when omitted. Without one, columns are ``column_1``..``column_N``."""
     column_names: list[str] | None = None
@@ -139,6 +141,7 @@ class SourceConfig:
             delimiter: str | None = ...,
             quote_char: str | bool | None = ...,
             escape_char: str | bool = ...,
+            escape_mode: Literal["literal", "c", "quote"] = ...,
             header: bool | None = ...,
             column_names: list[str] | None = ...,
             encoding: str = ...,
@@ -1323,6 +1326,8 @@ def resolve_source(src: SourceConfig) -> SourceConfig:
         _one_char("source.delimiter", src.delimiter, or_false=False)
     _one_char("source.quote_char", src.quote_char, or_false=True)
     _one_char("source.escape_char", src.escape_char, or_false=True)
+    if src.escape_mode != "literal" and src.escape_char is False:
+        src = replace(src, escape_char="\\")  # the escape C escapes and Spark's quote escapes are written with
     _distinct_dialect(src)
     _distinct_separators(src)
     src = replace(src, path=paths, format=src.format or _source_format(paths), **_sizes(src, "source"))

@@ -154,7 +154,10 @@ def plan_file(
             return FilePlan((whole,), UNREADABLE_HEAD)
     from .readers.csv.parts import row_starts  # the reader's own scan: a planned cut is where it puts one
 
-    cuts = list(row_starts(path, part_sizes(part_bytes, size), *scan))
+    quote_only = source is not None and source.escape_mode == "quote"
+    reads, offset, first_line, delimiter, escape = scan  # unpacked: mypy cannot star a union of tuples here
+    sizes = part_sizes(part_bytes, size)
+    cuts = list(row_starts(path, sizes, reads, offset, first_line, delimiter, escape, quote_only))
     bounds = [(0, 1), *cuts, (size, 0)]
     parts = tuple(
         replace(whole, unit="bytes", start=a, end=b, size=b - a, line=line if fmt == "csv" else 0)

@@ -323,7 +323,8 @@ class _Split:
     # table, no --alter) names the table that takes none
     job: dict[str, str] = field(default_factory=dict)
     closed: str | None = None
-    # CSV: the file's parser, whose ``nulls`` reads a raw line's NULLs as the load did (quoted_nulls)
+    # CSV: the file's parser: its escapes translate a raw line and its ``nulls`` read the line's
+    # NULLs (escaped spellings as written, quoted_nulls) as the load did
     parser: BlockParser | None = None
 
     def csv(self, raw: str | bytes, nulls: set[str], reason: str = "") -> dict[str, Any] | str:
@@ -331,6 +332,10 @@ class _Split:
         One ending inside a quoted value is rejected, as the reader rejects it (again with
         ``reason``, the line's, where that was it): Python's csv module would close the
         quote at the end and store a cut row's first half with its value cut short."""
+        escapes = self.parser.escapes if self.parser is not None else None
+        if escapes is not None:  # read as the reader reads a block: C escapes, \\N as written
+            data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogateescape")
+            raw, nulls = bytes(escapes.translate(bytearray(data))), set(escapes.null_values(sorted(nulls)))
         text = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
         if _quote_left_open(text, self.dialect or {}):
             return reason if reason.startswith("unterminated quoted field:") else UNTERMINATED

@@ -129,6 +129,7 @@ READ_OPTIONS = (
     "delimiter",
     "quote_char",
     "escape_char",
+    "escape_mode",
     "header",
     "column_names",
     "skip_rows",

@@ -1783,3 +1783,28 @@ def test_a_raw_csv_line_replays_its_nulls_by_quoting_as_the_load_read_them(tmp_p
         (3, "", "NA", None),
         (4, "", "NA", 8),
     ]
+
+
+def test_escaped_nulls_and_quoted_nulls_read_alike_in_a_load_its_csv_module_path_and_a_replay(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``\\N`` as written (escape), ``""`` kept text (quoted_nulls false) together: the block
+    with a non-UTF-8 bad row (read by the csv module), and its fixed raw line replayed, read
+    NULLs as the parser does."""
+    from loader.cli import main
+
+    src, db = tmp_path / "m.csv", tmp_path / "m.db"
+    src.write_bytes(b'id,a,b\n1,\\N,""\n2,"x\\"y",\\N\n3,"",C:\\\\t\n4,\xff\xfe,"a,b",extra\n')
+    flags = ["--table", "t", "--escape-char", "\\", "--null-values", "\\N", "--no-quoted-nulls", "-q"]
+    assert main(["load", str(src), str(db), *flags, "--columns", "id=int64"]) == 0
+    rejects = Path(f"{db}.table-t.rejects.jsonl")
+    assert [r["reason"] for r in reject_lines(rejects)] == ["expected 3 fields, found 4"]
+    edit(rejects, {4: {"raw": '4,\\N,""'}})
+    assert main(["replay", str(rejects), str(src), str(db), *flags, "--columns", "id=int64"]) == 0
+    capsys.readouterr()
+    assert sqlite3.connect(db).execute("SELECT id, a, b FROM t ORDER BY id").fetchall() == [
+        (1, None, ""),
+        (2, 'x"y', None),
+        (3, "", "C:\\t"),
+        (4, None, ""),
+    ]

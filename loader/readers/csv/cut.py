@@ -93,13 +93,17 @@ class Marks:
     quote: int | None
     delimiter: int
     escape: int | None
+    quote_only: bool = False  # the escape escapes only a quote (``source.escape_mode = "quote"``)
 
     @classmethod
-    def of(cls, quote: bytes | None, escape: bytes | None, delimiter: bytes | None) -> Marks | None:
+    def of(
+        cls, quote: bytes | None, escape: bytes | None, delimiter: bytes | None, quote_only: bool = False
+    ) -> Marks | None:
         """The marks, or None where one is not a single byte (its quotes are then counted)."""
         if delimiter is None or len(delimiter) != 1 or any(b is not None and len(b) != 1 for b in (quote, escape)):
             return None
-        return cls(quote[0] if quote else None, delimiter[0], escape[0] if escape else None)
+        only = quote_only and quote is not None
+        return cls(quote[0] if quote else None, delimiter[0], escape[0] if escape else None, only)
 
 
 def read_piece(
@@ -109,7 +113,11 @@ def read_piece(
     bytes, where they start in them (a byte the escape character escapes is made text:
     ``unescaped``), and there the positions of the quotes that open or close a value
     (``real_quotes``). Look for the newlines that end rows in these bytes, not ``data``."""
-    buf, at = (data, start) if marks.escape is None else unescaped(data, marks.escape, start, end, state)
+    if marks.escape is None:
+        buf, at = data, start
+    else:
+        only = marks.quote if marks.quote_only else None
+        buf, at = unescaped(data, marks.escape, start, end, state, only)
     stop = at + max(0, end - start)
     if marks.quote is not None:
         return buf, at, real_quotes(buf, marks.quote, marks.delimiter, at, stop, state)
@@ -119,31 +127,44 @@ def read_piece(
 
 
 def unescaped(
-    data: bytes | bytearray, escape: int, start: int, end: int, state: QuoteState
+    data: bytes | bytearray, escape: int, start: int, end: int, state: QuoteState, only: int | None = None
 ) -> tuple[bytes | bytearray, int]:
     """``data[start:end]`` with each byte the escape character escapes replaced by that
     character, which neither quotes, delimits nor ends a row, and where it starts: a copy
     where something is escaped, else ``data`` and ``start``. A byte is escaped after an odd
     run of the escape, in a quoted value or not (pyarrow reads ``a\\,b`` as one field and
     ``a\\`` then a newline as a value holding it); from ``state.escaped``, left for the next piece
-    (an escape as a piece's last byte escapes the next one's first)."""
+    (an escape as a piece's last byte escapes the next one's first). ``only``: the one byte
+    the escape escapes (a quote, ``escape_mode = "quote"``); before any other it is text."""
     octets = np.frombuffer(data, np.uint8, max(0, end - start), start)
-    found = np.flatnonzero(octets == escape)
-    if not len(octets) or not (len(found) or state.escaped):
+    if not len(octets) or not (state.escaped or escape in octets):
         return data, start
-    heads = np.flatnonzero(np.diff(found, prepend=-2) != 1)  # each run's first escape
-    lengths = np.diff(heads, append=len(found))
-    after = found[heads] + lengths  # the byte after each run
-    if state.escaped and len(found) and found[0] == 0:
-        lengths[0] -= 1  # its first escape is escaped: text, not an escape
-    escaped = after[(lengths & 1).astype(bool)]
-    if state.escaped:
-        escaped = np.concatenate(([0], escaped))
+    escaped = escaped_bytes(octets, escape, state.escaped)
+    if only is not None:  # the byte after the piece is not known yet: kept, judged in the next piece
+        escaped = escaped[(escaped == len(octets)) | (octets[np.minimum(escaped, len(octets) - 1)] == only)]
     state.escaped = bool(len(escaped)) and int(escaped[-1]) == len(octets)
+    if not len(escaped) or len(escaped) == state.escaped:
+        return data, start
     with memoryview(data) as view:
         buf = bytearray(view[start:end])  # one copy (a slice of bytes would be another)
     np.frombuffer(buf, np.uint8)[escaped[: len(escaped) - state.escaped]] = escape
     return buf, 0
+
+
+def escaped_bytes(octets: np.ndarray, escape: int, first_escaped: bool = False) -> np.ndarray:
+    """Positions in ``octets`` of the bytes the escape escapes: each after an odd run of it
+    (``len(octets)`` where the last run escapes the byte after them). ``first_escaped``: the
+    first byte is escaped (the bytes before end in an odd run)."""
+    found = np.flatnonzero(octets == escape)
+    if not len(found):
+        return np.zeros(1 if first_escaped else 0, np.intp)
+    heads = np.flatnonzero(np.diff(found, prepend=-2) != 1)  # each run's first escape
+    lengths = np.diff(heads, append=len(found))
+    after = found[heads] + lengths  # the byte after each run
+    if first_escaped and found[0] == 0:
+        lengths[0] -= 1  # its first escape is escaped: text, not an escape
+    escaped = after[(lengths & 1).astype(bool)]
+    return np.concatenate(([0], escaped)).astype(np.intp) if first_escaped else escaped
 
 
 def real_quotes(
@@ -396,11 +417,18 @@ class Cutter:
     and cutting goes on at the next line, as if that line were not there."""
 
     def __init__(
-        self, quote: bytes | None, escape: bytes | None, cap: int, size: int, rows: CsvRows, delimiter: bytes | None
+        self,
+        quote: bytes | None,
+        escape: bytes | None,
+        cap: int,
+        size: int,
+        rows: CsvRows,
+        delimiter: bytes | None,
+        quote_only: bool = False,
     ) -> None:
         self.quote = quote
         self.escape = escape
-        self.marks = Marks.of(quote, escape, delimiter)
+        self.marks = Marks.of(quote, escape, delimiter, quote_only)
         self.cap = cap
         self.size = min(size, cap)
         self.rows = rows

@@ -20,6 +20,7 @@ from ..dialect import SNIFF_BYTES, Dialect, csv_rows, sample_rows, sniff
 from ..stream import close_stream, encoding_hint, guess_encoding, lone_cr_fix, not_text, open_stream
 from ..stream import utf16_hint as _utf16_hint
 from .cut import first_row_end
+from .escapes import translated
 
 BOM = b"\xef\xbb\xbf"
 
@@ -122,6 +123,9 @@ class _HeadReader:
             )
         try:
             names, used = first_row(dialect, self.config.escape_char, text)
+            if self.config.escape_mode != "literal":  # the names read as values are: the span as written
+                seen = translated(self.config, dialect, text.encode("utf-8", "surrogateescape"))
+                names = first_row(dialect, self.config.escape_char, seen.decode("utf-8", "surrogateescape"))[0]
         except csv.Error as exc:
             raise SourceError(
                 f"header row is not valid CSV: {exc}", file=self.path, line=line, hint=_utf16_hint(header)
@@ -140,9 +144,10 @@ class _HeadReader:
                 break
             pending = grown
         quote, escape = quote_and_escape(dialect, self.config)
-        first = len(pending) - len(pending.lstrip(b"\r\n"))  # pyarrow skips empty lines
-        end = first_row_end(pending[first:], quote, escape)
-        row = pending[first : first + end if end > 0 else len(pending)].decode("utf-8", "replace")
+        seen = translated(self.config, dialect, pending)  # the rows as the parser reads them
+        first = len(seen) - len(seen.lstrip(b"\r\n"))  # pyarrow skips empty lines
+        end = first_row_end(seen[first:], quote, escape)
+        row = seen[first : first + end if end > 0 else len(seen)].decode("utf-8", "replace")
         try:
             return pending, len(first_row(dialect, self.config.escape_char, row)[0])
         except csv.Error as exc:
@@ -152,7 +157,7 @@ class _HeadReader:
         """With no header: how many of the rows read so far (the sniffed sample) have each
         field count; the last row counts only if the file ends with it."""
         escape = self.config.escape_char if isinstance(self.config.escape_char, str) else None
-        text = pending.decode("utf-8", "replace")
+        text = translated(self.config, dialect, pending).decode("utf-8", "replace")
         return Counter(len(row) for row in sample_rows(text, dialect.delimiter, dialect.quote, self.ended, escape))
 
 

@@ -23,6 +23,7 @@ from ...types import empty_batch
 from .. import decimal_comma
 from ..dialect import Dialect, csv_rows
 from .cut import Marks, byte_count, text_after_quotes
+from .escapes import Escapes
 from .header import quote_and_escape
 from .long_rows import Block, Dropped
 
@@ -79,10 +80,13 @@ class BlockParser:
         # PostgreSQL and Excel write one and their readers read it back); in a wider one it is no row.
         self.one_column = len(names) == 1
         self.marks = Marks.of(*quote_and_escape(dialect, config), dialect.delimiter.encode())
+        # the escapes as the file's writer meant them, translated for the parser (which reads an escaped byte as itself)
+        self.escapes = Escapes.of(config, dialect)
+        nulls = config.null_values if self.escapes is None else self.escapes.null_values(config.null_values)
         self.read = pacsv.ReadOptions(column_names=names, use_threads=False, block_size=max(block_bytes, 1 << 20) * 2)
         self.convert = pacsv.ConvertOptions(
             column_types={n: pa.binary() for n in names},
-            null_values=config.null_values,
+            null_values=nulls,
             strings_can_be_null=True,
             quoted_strings_can_be_null=config.quoted_nulls,
         )
@@ -94,16 +98,34 @@ class BlockParser:
 
     def parse(self, block: bytearray) -> tuple[pa.Table, list[Any]]:
         """One block as raw binary columns; malformed rows are set aside."""
+        if self.escapes is not None:
+            block = self.escapes.translate(block)
         while True:
             try:
                 table, invalid = self._parse(block)
-                return self._text_after_quotes(block, table, invalid)
+                table, invalid = self._text_after_quotes(block, table, invalid)
+                return table, self._as_written(invalid)
             except pa.ArrowCancelled:
                 # A SIGINT or SIGTERM that pyarrow caught mid-parse (on the main thread, where
                 # a Python handler is set) and handed on to that handler, which ran before
                 # this: the run stops as it asked (at a batch boundary, or at once). Parsed
                 # again, from the start: each retry took a signal of its own.
                 continue
+
+    def _as_written(self, invalid: list[Any]) -> list[Any]:
+        """Malformed rows with their text as written (``Escapes.as_written``), not as translated."""
+        if self.escapes is None or not invalid:
+            return invalid
+        return [self._row_as_written(row, self.escapes) for row in invalid]
+
+    @staticmethod
+    def _row_as_written(row: Any, escapes: Escapes) -> InvalidRow:
+        text = row.text
+        data = text if isinstance(text, bytes) else text.encode("utf-8", "surrogateescape")
+        written = escapes.as_written(data)
+        text = written if isinstance(text, bytes) else written.decode("utf-8", "surrogateescape")
+        cut, reason = getattr(row, "cut", False), getattr(row, "reason", None)
+        return InvalidRow(row.number, row.expected_columns, row.actual_columns, text, cut, reason)
 
     def _text_after_quotes(self, block: bytearray, table: pa.Table, invalid: list[Any]) -> tuple[pa.Table, list[Any]]:
         """The block parsed again, every byte kept, where a value has text after its closing
@@ -144,6 +166,13 @@ class BlockParser:
         text = _strip_end(last.text, end[:-1], ended)
         invalid[-1] = InvalidRow(last.number, width, last.actual_columns - width - 1, text, reason=CUT_IN_VALUE)
         return table, invalid
+
+    def may_hold_nul(self, block: bytes | bytearray) -> bool:
+        """Whether a value parsed from ``block`` may hold a NUL byte: one in it, or a ``\\0``
+        its C escapes read as one (``escape_mode = "c"``)."""
+        if b"\x00" in block:
+            return True
+        return self.escapes is not None and self.escapes.mode == "c" and self.escapes.makes_nul(block)
 
     def empty_lines_are_rows(self, block: bytes | bytearray) -> bool:
         """Whether an empty line in ``block`` is a row: in a file of one column, unless its
@@ -191,7 +220,7 @@ class BlockParser:
             return table
         nulls = pacsv.ConvertOptions(
             column_types={n: pa.binary() for n in names},
-            null_values=[*self.config.null_values, *self.na],
+            null_values=[*self.convert.null_values, *self.na],
             strings_can_be_null=True,
             quoted_strings_can_be_null=False,
             include_columns=names,
@@ -255,7 +284,7 @@ class BlockParser:
         ``_parse_rows`` reads them: ``null_values``, and ``self.na`` outside ``keep_na``; with
         quoted_nulls false none that was quoted (the csv module drops the quotes: read from
         ``raw``). A replay splits a reject's raw line so too."""
-        nulls, na = self.config.null_values, self.na
+        nulls, na = self.convert.null_values, self.na
         null = [v in nulls or (v in na and n not in self.keep_na) for v, n in zip(fields, self.names, strict=True)]
         if self.config.quoted_nulls or not any(null):
             return null
@@ -339,7 +368,7 @@ class Conversion:
         if dropped is not None:
             return self.dropped_block(item, dropped)
         table, invalid = parser.parse(block)
-        may_hold_nul = b"\x00" in block
+        may_hold_nul = parser.may_hold_nul(block)
 
         def one(field: pa.Field, col: pa.Array) -> Converted:
             how: dict[str, Any] = {

@@ -44,7 +44,14 @@ class _Scan:
     that is text in an unquoted field (``12" pipe``), or an escaped quote or newline, moves no cut."""
 
     def __init__(
-        self, path: str, offset: int, line: int, quote: bytes | None, delimiter: bytes | None, escape: bytes | None
+        self,
+        path: str,
+        offset: int,
+        line: int,
+        quote: bytes | None,
+        delimiter: bytes | None,
+        escape: bytes | None,
+        quote_only: bool = False,
     ) -> None:
         self.file = streams.open_stream(path, "utf-8")[0]
         try:
@@ -53,7 +60,7 @@ class _Scan:
             self.file.close()  # not made: no caller can close it
             raise
         self.pos, self.line, self.quote = offset, line, quote
-        self.marks = Marks.of(quote, escape, delimiter)
+        self.marks = Marks.of(quote, escape, delimiter, quote_only)
         self.state = QuoteState()  # where ``marks`` reads the quotes
         self.inside = False  # in a quoted field
         self.prev = b"\n"  # the byte before ``pos`` (the header ends in a newline)
@@ -124,7 +131,10 @@ def bounds(reader: Any, start: int, end: int, line: int = 0) -> Bounds:
         if start <= reader.data_offset:
             return Bounds(reader.data_offset, max(end, reader.data_offset), reader.data_line)
         return Bounds(start, end, line)
-    scan = _Scan(reader.path, reader.data_offset, reader.data_line, reader.quote, reader.delimiter, reader.escape)
+    quote_only = reader.config.escape_mode == "quote"
+    scan = _Scan(
+        reader.path, reader.data_offset, reader.data_line, reader.quote, reader.delimiter, reader.escape, quote_only
+    )
     try:
         scan.advance(max(start, reader.data_offset))
         first = scan.row_start()
@@ -143,12 +153,13 @@ def row_starts(
     line: int = 1,
     delimiter: bytes | None = None,
     escape: bytes | None = None,
+    quote_only: bool = False,
 ) -> Iterator[tuple[int, int]]:
     """Row boundaries from ``offset`` (on ``line``: a file's first data row) on, one at or
     after each of ``every``'s sizes in turn past the last (the first past the file's start,
     wherever its rows start), each with its line: the cut points a plan of parts uses
     (``loader.parts``), found as ``bounds`` finds them."""
-    scan = _Scan(path, offset, line, quote, delimiter, escape)
+    scan = _Scan(path, offset, line, quote, delimiter, escape, quote_only)
     try:
         cut = 0
         for size in every:

@@ -77,7 +77,10 @@ class CSVReader(ReaderBase):
             parts.check(self)
         # not a bound method: a reader in a reference cycle would hold its unread bytes until a full collection
         rows = functools.partial(csv_rows, self.dialect, config.escape_char)
-        self.cutter = Cutter(self.quote, self.escape, self.max_row_bytes, self.block_bytes, rows, self.delimiter)
+        quote_only = config.escape_mode == "quote"  # a cut reads the escapes as the parser's translation does
+        self.cutter = Cutter(
+            self.quote, self.escape, self.max_row_bytes, self.block_bytes, rows, self.delimiter, quote_only
+        )
         self.parser = BlockParser(path, config, self.dialect, self.names, self.block_bytes)
         self._infer_schema()
         na = na_after_parse(config)
