@@ -186,3 +186,64 @@ def test_csv_parts_of_a_one_column_file_share_out_its_empty_lines_as_rows(tmp_pa
         with open_reader(str(path), config, chunk_size=20, part=(start, end), types={"n": pa.int64()}) as r:
             got += [x["n"] for c in r for x in c.batch.to_pylist()]
     assert got == [None if i % 4 == 1 else i for i in range(300)]
+
+
+SPARK_FIELDS = ["plain", '"say \\"hi\\", ok"', "C:\\temp\\new", '"C:\\temp, x"', '"a\\\\"', "\\", '"x\\ny"', ""]
+PG_FIELDS = ["plain", "tab\\there", "line1\\nline2", "C:\\\\temp", "\\N", "\\\\N", "cr\\rlf", "end\\\\", ""]
+
+
+@pytest.mark.parametrize(
+    ("mode", "fields", "delimiter", "quote"),
+    [("quote", SPARK_FIELDS, ",", None), ("c", PG_FIELDS, "\t", False)],
+)
+def test_csv_parts_of_a_file_in_an_escape_mode_read_as_the_whole_file(
+    tmp_path: Path, mode: str, fields: list[str], delimiter: str, quote: Any
+) -> None:
+    """Spark's quote-only escapes and PostgreSQL's C escapes: the plan's parts, and parts of
+    any byte range, hold every row once, each read as the whole file reads it."""
+    from loader.parts import plan_file
+
+    rnd = random.Random(7)
+    path = tmp_path / "esc.csv"
+    rows = [delimiter.join(rnd.choice(fields) for _ in range(3)) + "\n" for _ in range(500)]
+    path.write_text(delimiter.join(["c0", "c1", "c2"]) + "\n" + "".join(rows), newline="")
+    source = SourceConfig(
+        path=[str(path)],
+        escape_char="\\",
+        escape_mode=mode,
+        delimiter=delimiter,
+        quote_char=quote,
+        null_values=["\\N", ""],
+        block_size=1024,
+    )
+    text = {f"c{i}": pa.string() for i in range(3)}
+
+    def rows_of(part: tuple[int, int] | None) -> tuple[list[Any], list[Any]]:
+        with open_reader(str(path), source, part=part, types=text) as r:
+            chunks = list(r)
+        return [tuple(x.values()) for c in chunks for x in c.batch.to_pylist()], [
+            x.row for c in chunks for x in c.rejects
+        ]
+
+    want, want_rejected = rows_of(None)
+    assert len(want) + len(want_rejected) == 500
+    assert (
+        any("\t" in (v or "") for row in want for v in row)
+        if mode == "c"
+        else any('"' in (v or "") for row in want for v in row)
+    )
+    plan = plan_file(str(path), "csv", part_bytes=1024, source=source)
+    assert len(plan.parts) > 5
+    size = path.stat().st_size
+    for ranges in (
+        [(p.start, p.end) for p in plan.parts],
+        list(itertools.pairwise(sorted({0, *range(89, size, 89), size}))),
+    ):
+        got: list[Any] = []
+        rejected: list[Any] = []
+        for part in ranges:
+            g, r = rows_of(part)
+            got += g
+            rejected += r
+        assert got == want
+        assert len(rejected) == len(want_rejected)
