@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
-JSONL_SUFFIXES = (".jsonl", ".ndjson")
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")  # .json: BigQuery, mongoexport and Spark write JSON Lines
 ARROW_SUFFIXES = (".arrow", ".arrows", ".feather", ".ipc")  # .arrows: the stream format's own
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".zst")
 SECRETS_DIR = "/run/secrets"
@@ -59,7 +59,7 @@ class SourceConfig:
     path: list[str] = field(metadata=PATH)
     """A path, a glob, or a list of them; ``-`` is standard input (CSV). ``s3://``, ``gs://`` and ``hdfs://`` URIs read from object storage (see Object storage). Files load in sorted order. ``*`` and ``**`` skip hidden names and the markers Spark and Hadoop write beside an output (``_temporary/``, ``_SUCCESS``); a file named exactly as the path is that file, ``[`` and all (see Globs)."""
     format: Format | None = None
-    """``csv``, ``parquet``, ``jsonl`` (JSON Lines) or ``arrow`` (Arrow IPC / Feather); inferred from the file extension when omitted: ``.csv``, ``.tsv``, ``.txt``; ``.parquet``, ``.pq``; ``.jsonl``, ``.ndjson``; ``.arrow``, ``.arrows`` (the stream format's), ``.feather``, ``.ipc`` (a CSV or JSON Lines file may add ``.gz``, ``.bz2`` or ``.zst``)."""
+    """``csv``, ``parquet``, ``jsonl`` (JSON Lines) or ``arrow`` (Arrow IPC / Feather); inferred from the file extension when omitted: ``.csv``, ``.tsv``, ``.txt``; ``.parquet``, ``.pq``; ``.jsonl``, ``.ndjson``, ``.json`` (read as JSON Lines: a file that is one JSON array is refused with a hint); ``.arrow``, ``.arrows`` (the stream format's), ``.feather``, ``.ipc`` (a CSV or JSON Lines file may add ``.gz``, ``.bz2`` or ``.zst``)."""
     delimiter: str | None = None
     """CSV field separator, one ASCII character; detected from the file when omitted (ties go to a tab for ``.tsv``, else a comma). Not a line break, nor the quote or escape character. A tab may be written ``\\t``, the two characters a shell passes for ``'\\t'`` (``--delimiter '\\t'``)."""
     quote_char: str | bool | None = None

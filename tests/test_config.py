@@ -486,8 +486,13 @@ def test_glob_source_needs_a_table_name() -> None:
 
 
 def test_unknown_format() -> None:
-    with pytest.raises(ConfigError, match=r"source\.format: cannot tell the format of a\.json"):
-        job_from_dict({"source": {"path": "a.json"}, "sink": {"path": "x.db"}}, env={})
+    with pytest.raises(ConfigError, match=r"source\.format: cannot tell the format of a\.xml"):
+        job_from_dict({"source": {"path": "a.xml"}, "sink": {"path": "x.db"}}, env={})
+
+
+@pytest.mark.parametrize("name", ["a.json", "part-00000-x.json.gz", "A.JSON"])
+def test_json_suffixes_are_json_lines_as_bigquery_mongoexport_and_spark_write_them(name: str) -> None:
+    assert infer_format(name) == "jsonl"
 
 
 @pytest.mark.parametrize("name", ["a.arrow", "a.ARROWS", "dir/a.feather", "a.ipc"])

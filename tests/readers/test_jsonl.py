@@ -647,12 +647,23 @@ def test_a_json_array_file_is_refused_as_json_lines_with_what_to_do(tmp_path: Pa
         vega = pytest.importorskip("vega_datasets")
         text = (Path(os.path.dirname(vega.__file__)) / "_data" / "iris.json").read_text()
     src.write_text(text)
-    p = cli("load", str(src), str(tmp_path / "a.db"), "--format", "jsonl")
+    p = cli("load", str(src), str(tmp_path / "a.db"))  # .json is read as JSON Lines
     assert p.returncode == 65
     assert p.stderr == (
         f"loader: error: {src}: is a JSON array of objects, not JSON Lines (one object per line)\n"
         "  hint: write it as JSON Lines, e.g. jq -c '.[]' file.json > file.jsonl, then load that\n"
     )
+
+
+def test_a_json_lines_file_named_json_loads_as_bigquery_and_mongoexport_name_them(tmp_path: Path) -> None:
+    src = tmp_path / "export.json"
+    src.write_text('{"id":"1","n":2}\n{"id":"2","n":3}\n')
+    p = cli("load", str(src), str(tmp_path / "a.db"), "--table", "t", "-q")
+    assert (p.returncode, p.stderr) == (0, "")
+    assert sqlite3.connect(tmp_path / "a.db").execute("SELECT id, n FROM t ORDER BY id").fetchall() == [
+        ("1", 2),
+        ("2", 3),
+    ]
 
 
 def test_keys_that_differ_only_in_case_in_one_file_are_one_column(tmp_path: Path) -> None:
