@@ -25,7 +25,16 @@ from loader.writers import leveldb_sort, leveldb_tables
 from loader.writers.leveldb import LevelDBWriter
 from loader.writers.leveldb_sort import SORT_ENTRY as SORT_KEY
 from loader.writers.leveldb_sort import SortState, run_prefix
-from tests.reliability_util import cli, file_totals, leveldb_items, leveldb_state, popen, process_alive, wait_until
+from tests.reliability_util import (
+    cli,
+    file_totals,
+    holds_open,
+    leveldb_items,
+    leveldb_state,
+    popen,
+    process_alive,
+    wait_until,
+)
 
 SMALL_RUN = str(256 << 10)  # the smallest run: many runs from a few thousand rows
 
@@ -201,17 +210,18 @@ def test_many_small_files_killed_anywhere_then_rerun_equal_a_clean_load(tmp_path
     while the rerun reads: the store holds a prefix of the clean load's rows, at least those
     its checkpoint counts; the last run ends equal to the clean load, every row once."""
     import signal
-    import time
 
     expected = small_files(tmp_path / "in", 200, 10, 1500)
     args = ("load", str(tmp_path / "in" / "*.csv"), str(target := tmp_path / "t.ldb"), "--key", "{id}", "-q")
     for moment in ("a table committed", "rerun reading"):
         proc = popen(*args)
-        deadline = time.monotonic() + (60 if moment == "a table committed" else 0.4)
-        while proc.poll() is None and time.monotonic() < deadline:
-            if moment == "a table committed" and _tables_in_version(target):
-                break
-            time.sleep(0.002)
+        # the rerun, once it has the store open (its LOCK held to the end): a delay (0.4 s was
+        # used) killed it while the interpreter still started, before the store was opened
+        pid = proc.pid
+        if moment == "a table committed":
+            wait_until(lambda: _tables_in_version(target) > 0, moment, proc, timeout=60)
+        else:
+            wait_until(lambda: holds_open(pid, target / "LOCK"), moment, proc, timeout=60)  # noqa: B023
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
         assert proc.returncode == -signal.SIGKILL, f"finished before the kill ({moment})"
