@@ -10,18 +10,21 @@ import json
 import locale
 import logging
 import os
+import resource
 import signal
 import sqlite3
 import subprocess
 import sys
 import threading
+import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import plyvel
 
+from loader.paths import lock_path
 from loader.rejects import default_rejects_path
 from loader.writers.leveldb import STATE_FILE
 from loader.writers.statelog import read_state_log
@@ -299,5 +302,61 @@ def process_alive(pid: int) -> bool:
     """Running, not a zombie left for a parent (or an init that may never reap it)."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """The CPU time (user and system, all its threads) process ``pid`` has used so far; None
+    once it is reaped. A load's progress in work done: on a busy machine its wall time
+    stretches, its CPU time much less."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    """The CPU time of this process's children reaped so far (a completed ``cli(process=True)``'s)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def times_open(pid: int, path: Path | str) -> int:
+    """How many descriptors of process ``pid`` have ``path`` open."""
+    want, count = os.path.realpath(path), 0
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                count += os.readlink(f"/proc/{pid}/fd/{fd}") == want
+    return count
+
+
+def holds_open(pid: int, path: Path | str) -> bool:
+    """Whether process ``pid`` has ``path`` open (a run waiting on a lock file has it open)."""
+    return times_open(pid, path) > 0
+
+
+def wait_until(
+    ready: Callable[[], bool], what: str, proc: subprocess.Popen[Any] | None = None, timeout: float = 120
+) -> None:
+    """Poll ``ready`` until it holds, for what a test needs to have happened before it acts
+    (a sleep guesses how long that takes, and a busy machine makes it longer). Fails naming
+    ``what`` if ``proc`` ended first or ``timeout`` seconds passed."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the process ended (exit {proc.returncode}) before {what}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not {what} after {timeout:g} s")
+        time.sleep(0.005)
+
+
+def lock_held_by(pid: int, target: Path | str) -> bool:
+    """Whether process ``pid`` holds loader's lock on ``target`` (it writes its pid there once
+    it has the lock, just before it opens the target)."""
+    try:
+        return Path(lock_path(str(target))).read_text() == f"{pid}\n"
     except OSError:
         return False

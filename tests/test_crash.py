@@ -5,9 +5,12 @@ quoted newlines and small blocks, chunks and batches so that a commit happens
 every few milliseconds), kills it with SIGKILL one to three times, then runs
 it to the end. Kill moments come from two strategies, both seeded:
 
-* timed: a delay drawn across the duration of a calibration run (the clean
+* timed: a moment drawn across the CPU time of a calibration run (the clean
   load), stratified over the trials so the start (parse, type inference, the
-  first batch), the middle and the end of the run are all hit;
+  first batch), the middle and the end of the run are all hit. The killed run
+  is watched in /proc until it has used that much CPU: a busy machine stretches
+  a run's wall time (a delay in seconds then kills earlier in the load than
+  meant, or after its end), its CPU time much less;
 * commit: the test watches the loader's threads in /proc and kills while one
   of them is blocked in a system call on the target or its reject file
   (fsync of the rejects before a commit, LevelDB's log fdatasync with
@@ -37,7 +40,9 @@ import pyarrow as pa
 import pytest
 
 from tests.reliability_util import (
+    children_cpu_seconds,
     cli,
+    cpu_seconds,
     file_totals,
     leveldb_items,
     leveldb_state,
@@ -201,10 +206,10 @@ class Trials:
                 remote.upload(path, f"in/{path.name}")
             self.inp, self.env = remote.uri("in"), remote.env
         job, target = job_file(root, "clean", sink, self.inp, fmt=fmt, sort=sort)
-        t0 = time.monotonic()
-        # a real process, as the killed runs are: the kills' delays are fractions of its duration
+        before = children_cpu_seconds()
+        # a real process, as the killed runs are: the kills' moments are fractions of its CPU time
         p = cli("run", str(job), extra_env=self.env, process=True)
-        self.duration = time.monotonic() - t0  # calibration: how long one whole run takes here
+        self.cpu = children_cpu_seconds() - before  # calibration: the CPU one whole run takes
         assert p.returncode == 0, p.stderr
         self.rows, self.state = snapshot(target, sink)
         self.reject_bytes = rejects_of(target).read_bytes()
@@ -232,7 +237,7 @@ class Trials:
             if fraction is None and proc_readable():
                 # commit strategy: kill while a thread is inside a write-side call on the target
                 skip = rng.randint(0, 25)
-                deadline = time.monotonic() + self.duration * 3
+                deadline = time.monotonic() + 120  # a bound only: the run ends, or the syscall is seen
                 while proc.poll() is None and time.monotonic() < deadline:
                     hit = in_syscall_on_target(proc.pid, target)
                     if hit is not None:
@@ -244,10 +249,7 @@ class Trials:
                     else:
                         time.sleep(POLL_PAUSE_S)
             else:
-                delay = self.duration * (fraction if fraction is not None else rng.random()) * 1.05
-                deadline = time.monotonic() + delay
-                while proc.poll() is None and time.monotonic() < deadline:
-                    time.sleep(min(0.005, max(0.0, deadline - time.monotonic())))
+                self.wait_for_cpu(proc, self.cpu * (fraction if fraction is not None else rng.random()) * 1.05)
                 seen_syscall = in_syscall_on_target(proc.pid, target) if proc.poll() is None else None
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
@@ -263,6 +265,12 @@ class Trials:
         if seen_syscall is not None:
             self.phases["mid-commit (" + seen_syscall.split(" ")[0] + ")"] += 1
         return True
+
+    def wait_for_cpu(self, proc: Any, cpu: float) -> None:
+        """Until ``proc`` has used ``cpu`` seconds of CPU time, or ended."""
+        deadline = time.monotonic() + 120  # a bound only: a run uses its CPU time, or ends
+        while proc.poll() is None and (cpu_seconds(proc.pid) or 0.0) < cpu and time.monotonic() < deadline:
+            time.sleep(0.002)
 
     def rejects_for(self, target: Path) -> bytes:
         """The clean load's reject file as a load into ``target`` writes it (each line names its target)."""
@@ -399,7 +407,7 @@ def test_two_jobs_on_one_database_killed_in_turn_share_a_reject_file(tmp_path: P
     for _ in range(SHARED_ROUNDS):
         for job in jobs.values():
             proc = popen("run", str(job))
-            time.sleep(trials.duration * rng.uniform(0.1, 0.9))
+            trials.wait_for_cpu(proc, trials.cpu * rng.uniform(0.1, 0.9))
             proc.send_signal(signal.SIGKILL)
             proc.communicate(timeout=60)
             for t in "ab":  # after every kill: each table agrees with its own checkpoint and reject lines

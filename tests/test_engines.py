@@ -52,7 +52,7 @@ from loader.schema import encode_types
 from tests.conftest import escaped_rows, pyarrow_rows, sqlite_rows
 from tests.engine_stages import HOLD_AT_MOST, add_path, remove_path
 from tests.reliability_util import cli as any_cli
-from tests.reliability_util import popen, sqlite_state, toml_value, write_job
+from tests.reliability_util import popen, sqlite_state, toml_value, wait_until, write_job
 
 # real processes: in the test's process the local workers are spawned, not forked, Dask leaves its
 # scheduler's log handler behind, and a worker's peak is not its own (12 tests failed in-process)
@@ -1050,7 +1050,7 @@ def test_max_rejects_commits_the_part_that_passes_it_and_ends_the_parts_still_ru
 def _wait_idle(cluster: Any) -> None:
     """Until no worker of ``cluster`` runs a task (a part the last run left running ends)."""
     with distributed.Client(cluster) as client:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # a part's end on a busy machine; 0.1 s when idle
         while any(client.processing().values()) and time.monotonic() < deadline:
             time.sleep(0.05)
 
@@ -2460,11 +2460,17 @@ def test_two_loads_of_one_file_at_once_on_one_cluster_get_their_own_parts(tmp_pa
             run={"engine": "dask", "scheduler": cluster.scheduler_address, "part_size": 20_000},
         )
         procs[name] = popen("run", str(job_file), "--allow-python")
-    # both loads have submitted their parts (each makes its spill directory just before), held by the stage
-    deadline = time.monotonic() + 60
-    while not all((tmp_path / f"{n}.db.parts").is_dir() for n in procs) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(1.0)
+
+    # both loads have submitted their parts, held by the stage: each load's client wants some
+    # (waited for, not slept on: a busy machine took longer than any fixed pause)
+    def submitting(dask_scheduler: Any) -> int:
+        return sum(1 for c in dask_scheduler.clients.values() if c.wants_what)
+
+    def ready() -> bool:  # or a load ended: its error is shown below
+        return client.run_on_scheduler(submitting) >= 2 or any(p.poll() is not None for p in procs.values())
+
+    with distributed.Client(cluster) as client:
+        wait_until(ready, "both loads' parts submitted", timeout=60)
     marker.touch()
     for name, proc in procs.items():
         _, err = proc.communicate(timeout=120)

@@ -7,15 +7,15 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from loader.errors import TargetLockedError
 from loader.lock import TargetLock
+from loader.paths import lock_path
 from tests.conftest import write_csv
-from tests.reliability_util import cli, env
+from tests.reliability_util import cli, env, holds_open, times_open, wait_until
 
 
 def test_a_run_that_ends_removes_its_lock_file(tmp_path: Path) -> None:
@@ -34,7 +34,8 @@ def test_a_waiting_run_locks_the_file_the_path_names_after_the_holder_removed_it
     entered = threading.Event()
     thread = threading.Thread(target=lambda: (second.__enter__(), entered.set()))
     thread.start()
-    time.sleep(0.2)  # the second run has opened the lock file and waits on it
+    # the second run has opened the lock file (as the first has) and waits on it
+    wait_until(lambda: times_open(os.getpid(), lock_path(target)) == 2, "the second run waiting on the lock file")
     assert not entered.is_set()
     first.__exit__(None, None, None)
     assert entered.wait(30)
@@ -119,7 +120,7 @@ def test_a_run_refused_or_stopped_at_the_lock_leaves_the_holder_s_report_and_met
         waiting = subprocess.Popen(
             [sys.executable, "-m", "loader", *args, "--lock-wait", "60"], env=env(None), cwd=Path(__file__).parents[1]
         )
-        time.sleep(2.0)  # started, and waiting for the lock
+        wait_until(lambda: holds_open(waiting.pid, lock_path(str(db))), "waiting for the lock", waiting)
         waiting.send_signal(signal.SIGTERM)
         assert waiting.wait(timeout=60) == 143
     assert (rep.read_bytes(), prom.read_bytes()) == before

@@ -49,7 +49,12 @@ def test_ordered_map_keeps_every_worker_busy_and_no_more() -> None:
         return slow_square(n)
 
     for _ in ordered_map(work, iter(range(50)), 3):
-        time.sleep(0.01)  # a slow caller: every submitted part starts meanwhile
+        # a slow caller: every submitted part starts meanwhile (waited for, not slept on: a busy
+        # machine may start a worker later than any fixed pause; bounded, for a map that submits fewer)
+        deadline = time.monotonic() + 2
+        while started < min(consumed + 3 + 1, 50) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        time.sleep(0.01)  # and a moment more, for a part submitted beyond them
         with lock:
             consumed += 1
     assert most_ahead == 3 + 1  # three ahead, plus the one in hand

@@ -16,10 +16,12 @@ import pytest
 
 from loader import load
 from loader.errors import ConfigError, NothingLoadedError, RejectLimitError
+from loader.paths import lock_path
 from loader.pipeline import Pipeline
 from loader.replay import ReplayReport
 from tests.reliability_util import (
     cli,
+    holds_open,
     leveldb_items,
     leveldb_state,
     popen,
@@ -27,6 +29,7 @@ from tests.reliability_util import (
     rejects_of,
     sqlite_state,
     sqlite_table,
+    wait_until,
     write_job,
 )
 
@@ -833,7 +836,8 @@ def test_sigterm_while_a_replay_waits_for_the_lock_stops_it_with_143(tmp_path: P
     report = tmp_path / "rr.json"
     with TargetLock(str(target)):  # another run holds the target
         proc = popen("replay", str(rejects), "--job", str(job), "--lock-wait", "60", "--report", str(report))
-        time.sleep(2)  # started (a signal while it starts is noted too), and waiting for the lock
+        # started (a signal while it starts is noted too), and waiting for the lock
+        wait_until(lambda: holds_open(proc.pid, lock_path(str(target))), "waiting for the lock", proc)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 143, err

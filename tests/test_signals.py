@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import re
 import signal
@@ -14,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from loader.paths import lock_path
 from tests.reliability_util import (
     cli,
     file_totals,
+    holds_open,
     leveldb_items,
     leveldb_state,
     popen,
@@ -24,6 +27,7 @@ from tests.reliability_util import (
     rejects_of,
     sqlite_state,
     sqlite_table,
+    wait_until,
 )
 
 ROWS = 20_000
@@ -154,7 +158,7 @@ def test_sigterm_while_waiting_for_the_lock_stops_with_143_and_leaves_the_holder
     target, report = tmp_path / "t.db", tmp_path / "r.json"
     with TargetLock(str(target)):  # another run holds the target
         proc = popen("load", str(src), str(target), "--table", "t", "--lock-wait", "60", "--report", str(report))
-        time.sleep(2)  # started, and waiting for the lock
+        wait_until(lambda: holds_open(proc.pid, lock_path(str(target))), "waiting for the lock", proc)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 143, err
@@ -215,10 +219,16 @@ def test_a_signal_after_the_report_is_written_leaves_the_reports_exit_code(
     assert len(sqlite_table(target, "t")) == ROWS
 
 
+@dataclasses.dataclass
+class SilentEndpoint:
+    url: str
+    held: list[socket.socket]  # the connections accepted: a request in flight
+
+
 @pytest.fixture
-def silent_endpoint() -> Iterator[str]:
+def silent_endpoint() -> Iterator[SilentEndpoint]:
     """An S3 endpoint that accepts connections and never answers: pyarrow's request blocks
-    in C++ for its timeouts and retries."""
+    in C++ for its timeouts and retries (3 attempts of 3 s each, ~11 s in all)."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(16)
@@ -234,7 +244,7 @@ def silent_endpoint() -> Iterator[str]:
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+        yield SilentEndpoint(f"http://127.0.0.1:{server.getsockname()[1]}", held)
     finally:
         stop.set()
         thread.join()
@@ -244,7 +254,7 @@ def silent_endpoint() -> Iterator[str]:
 
 
 def test_sigterm_while_a_storage_request_hangs_stops_at_once_with_143_and_a_report(
-    tmp_path: Path, silent_endpoint: str
+    tmp_path: Path, silent_endpoint: SilentEndpoint
 ) -> None:
     """The glob's listing blocks in pyarrow, where no Python handler runs: the SIGTERM was
     ignored (a second one too) until the request gave up, and the run ended with exit 1,
@@ -259,13 +269,14 @@ def test_sigterm_while_a_storage_request_hangs_stops_at_once_with_143_and_a_repo
         "t",
         "--report",
         str(report),
-        extra_env={**s3, "AWS_ENDPOINT_URL": silent_endpoint, "AWS_ENDPOINT_URL_S3": silent_endpoint},
+        extra_env={**s3, "AWS_ENDPOINT_URL": silent_endpoint.url, "AWS_ENDPOINT_URL_S3": silent_endpoint.url},
     )
-    time.sleep(2)  # started, and waiting for the listing
+    wait_until(lambda: bool(silent_endpoint.held), "waiting for the listing", proc)
     sent = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
-    assert time.monotonic() - sent < 2, err
+    # at once: not after the request's ~11 s (a busy machine may take a second or two to end the process)
+    assert time.monotonic() - sent < 5, err
     assert proc.returncode == 143, err
     assert err.splitlines()[-2:] == [
         "loader: error: stopped by SIGTERM; committed work is kept",

@@ -25,7 +25,16 @@ from loader.writers import leveldb_sort, leveldb_tables
 from loader.writers.leveldb import LevelDBWriter
 from loader.writers.leveldb_sort import SORT_ENTRY as SORT_KEY
 from loader.writers.leveldb_sort import SortState, run_prefix
-from tests.reliability_util import cli, file_totals, leveldb_items, leveldb_state, popen, process_alive
+from tests.reliability_util import (
+    cli,
+    file_totals,
+    holds_open,
+    leveldb_items,
+    leveldb_state,
+    popen,
+    process_alive,
+    wait_until,
+)
 
 SMALL_RUN = str(256 << 10)  # the smallest run: many runs from a few thousand rows
 
@@ -201,17 +210,18 @@ def test_many_small_files_killed_anywhere_then_rerun_equal_a_clean_load(tmp_path
     while the rerun reads: the store holds a prefix of the clean load's rows, at least those
     its checkpoint counts; the last run ends equal to the clean load, every row once."""
     import signal
-    import time
 
     expected = small_files(tmp_path / "in", 200, 10, 1500)
     args = ("load", str(tmp_path / "in" / "*.csv"), str(target := tmp_path / "t.ldb"), "--key", "{id}", "-q")
     for moment in ("a table committed", "rerun reading"):
         proc = popen(*args)
-        deadline = time.monotonic() + (60 if moment == "a table committed" else 0.4)
-        while proc.poll() is None and time.monotonic() < deadline:
-            if moment == "a table committed" and _tables_in_version(target):
-                break
-            time.sleep(0.002)
+        # the rerun, once it has the store open (its LOCK held to the end): a delay (0.4 s was
+        # used) killed it while the interpreter still started, before the store was opened
+        pid = proc.pid
+        if moment == "a table committed":
+            wait_until(lambda: _tables_in_version(target) > 0, moment, proc, timeout=60)
+        else:
+            wait_until(lambda: holds_open(pid, target / "LOCK"), moment, proc, timeout=60)  # noqa: B023
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
         assert proc.returncode == -signal.SIGKILL, f"finished before the kill ({moment})"
@@ -574,8 +584,8 @@ def test_the_span_entry_follows_runs_added_one_by_one_and_a_list_replaced() -> N
 
 # The merge split over processes, as it runs on inputs of hundreds of MB: every run's
 # bytes worth a split, and groups of at most 6 runs. MARKS: a line per fork_map, naming
-# the phase; SLOW: seconds a forked process of phase SLOW_PHASE waits after its work,
-# before its result; FULL: a path made /dev/full as the group merge's processes start;
+# the phase; SLOW: seconds a forked process of phase SLOW_PHASE waits after its work
+# (marked by a line "PHASE-done PID"), before its result; FULL: a path made /dev/full as the group merge's processes start;
 # IDLE_POOL: a thread pool that ran a task waits idle beside the load, as a program's may.
 SPLIT_SCRIPT = """
 import os, sys, time
@@ -596,6 +606,9 @@ def marked(phase, real):
             os.symlink("/dev/full", os.environ["FULL"])
         def work(item):
             result = fn(item)
+            if wait and marks:
+                with open(marks, "a") as out:
+                    out.write(f"{phase}-done {os.getpid()}\\n")
             time.sleep(wait)
             return result
         return real(work, items, check=check)
@@ -718,7 +731,11 @@ def test_a_coordinator_killed_while_its_processes_merge_reruns_to_the_same_store
     while len(children_of.read_text().split()) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     children = [int(pid) for pid in children_of.read_text().split()]
-    time.sleep(1.0)  # their work done, each waits to hand over its result
+
+    def done() -> int:  # processes whose work is done, each waiting to hand over its result
+        return sum(line.startswith(f"{phase}-done ") for line in marks.read_text().splitlines())
+
+    wait_until(lambda: done() >= 2, "both merge processes' work done", proc)
     if how == "kill":
         proc.send_signal(signal.SIGKILL)
         assert proc.wait() == -signal.SIGKILL
@@ -731,8 +748,8 @@ def test_a_coordinator_killed_while_its_processes_merge_reruns_to_the_same_store
             "  hint: run the same command again to resume where it stopped; until then the rows counted as"
             f" written wait in the sorted runs in {runs_dir(target)}, not in the store",
         ]
-    time.sleep(0.2)
-    assert not [pid for pid in children if process_alive(pid)]  # died with it
+    # died with it (the kernel's SIGKILL to each is delivered at once, its exit takes a moment)
+    wait_until(lambda: not [pid for pid in children if process_alive(pid)], "the merge processes gone", timeout=30)
     state = SortState.parse(json.loads((target / "loader-state.jsonl").read_text().splitlines()[-1])["set"]["sort"])
     assert state.phase == "merge"
 

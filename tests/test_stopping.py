@@ -19,6 +19,7 @@ from loader.cli import main
 from loader.errors import ConfigError
 from loader.pipeline import _Signals
 from tests.conftest import sqlite_rows
+from tests.reliability_util import wait_until
 
 
 def in_thread(work: object) -> BaseException | None:
@@ -227,12 +228,11 @@ def test_a_stop_ends_the_wait_for_a_blocking_request_at_once() -> None:
         started = time.monotonic()
         with pytest.raises(InterruptedLoad) as stopped:
             stopping.interruptible(lambda: released.wait(30))
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 10  # at once: not after the request's 30 s
     assert (stopped.value.exit_code, str(stopped.value)) == (143, "stopped by SIGTERM; committed work is kept")
     assert stopping.abandoned()  # still waiting: the command exits without it
     released.set()
-    time.sleep(0.2)
-    assert not stopping.abandoned()
+    wait_until(lambda: not stopping.abandoned(), "the abandoned request ended", timeout=30)
 
 
 @pytest.mark.usefixtures("listening_early")
