@@ -286,7 +286,7 @@ def _float_exact(values: pa.Array) -> bool:
 
 _NUMBER_BYTES = b"0123456789.eE+-"
 _CASTS_TO_DATE = _casts_to(pa.date32())  # for dates the loss check is its own proof
-_BOOL_TEXT = pa.array(["true", "false", "TRUE", "FALSE", "True", "False"])
+BOOL_TEXT = pa.array(["true", "false", "TRUE", "FALSE", "True", "False"])
 
 
 def _proves_int(values: pa.Array) -> bool:
@@ -305,7 +305,7 @@ def _proves_timestamp(values: pa.Array) -> bool:
 
 
 def _proves_bool(values: pa.Array) -> bool:
-    return _all(kernels.is_in(values, value_set=_BOOL_TEXT))
+    return _all(kernels.is_in(values, value_set=BOOL_TEXT))
 
 
 # What inference tries, in order: a pattern every value must match, the type,
@@ -1271,7 +1271,7 @@ def _refuse_loose_bools(col: _Column, target: pa.DataType, na: tuple[str, ...], 
     ``na`` spellings are left to the cast, which nulls them; a cast asked for reads them all."""
     if explicit or not pa.types.is_boolean(target):
         return
-    loose = kernels.invert(kernels.is_in(col.arr, value_set=kernels.cast(_BOOL_TEXT, col.arr.type)))
+    loose = kernels.invert(kernels.is_in(col.arr, value_set=kernels.cast(BOOL_TEXT, col.arr.type)))
     if na:
         loose = kernels.and_(loose, kernels.invert(_is_na(col.arr, na)))
     col.reject(
