@@ -1187,9 +1187,23 @@ def _cast_reason(source: pa.DataType, target: pa.DataType) -> ReasonOf:
         # a finer unit counts fewer years (nanoseconds: only 1677 to 2262)
         years = " (years 1677 to 2262)" if target.unit == "ns" else ""
         return lambda v: f"'{_value_text(v)}' is outside the range of {name}{years}"
-    if is_text(source) and is_zoned(target):
-        return _zoned_text_reason(target)
+    if is_text(source) and pa.types.is_timestamp(target):
+        return _epoch_hint(
+            _zoned_text_reason(target) if is_zoned(target) else lambda v: f"{_value_text(v)!r} is not a valid {name}"
+        )
     return lambda v: f"{_value_text(v)!r} is not a valid {name}"
+
+
+def _epoch_hint(reason: ReasonOf) -> ReasonOf:
+    """``reason``, and for an integer (pandas' ``to_json`` writes epoch milliseconds, pino
+    too), how a cast stage reads a count since 1970."""
+
+    def hinted(v: Any) -> str:
+        if re.fullmatch(r"-?[0-9]+", _value_text(v)):
+            return f'{reason(v)} (a count since 1970? a cast stage reads it with formats = {{ column = "epoch_ms" }}, or epoch_s, epoch_us, epoch_ns)'
+        return reason(v)
+
+    return hinted
 
 
 def _zoned_text_reason(target: pa.DataType) -> ReasonOf:
