@@ -93,8 +93,8 @@ def convert_epoch(arr: pa.Array, target: pa.DataType, fmt: str) -> Converted:
         bounds = kernels.min_max(arr)
         lo, hi = bounds["min"].as_py(), bounds["max"].as_py()
         if wide is not None and (lo is None or (low <= lo * 10**shift and hi * 10**shift <= high)):
-            counts = kernels.multiply(wide, 10**shift)
-            return Converted(counts.view(pa.timestamp(target.unit, target.tz)), None, None)
+            scaled = kernels.multiply(wide, 10**shift)
+            return Converted(scaled.view(pa.timestamp(target.unit, target.tz)), None, None)
     pre = convert(arr, pa.string()) if is_text(arr.type) or pa.types.is_binary(arr.type) else None
     values = (pre.array if pre is not None else arr).to_pylist()
     floats = pa.types.is_floating(arr.type)  # read by the shortest text that reads back as the float
@@ -407,8 +407,9 @@ class Cast(StageBase):
         fmt = self._formats.get(col)
         tz = self._zones.get(col)
         target = self._types[col]
-        instants = fmt and any("%z" in f or f in EPOCH_UNITS for f in fmt)  # an offset, or a count since 1970
-        if tz and ((pa.types.is_timestamp(arr.type) and arr.type.tz is not None) or instants):
+        # an offset, or a count since 1970: instants already
+        counted = any("%z" in f or f in EPOCH_UNITS for f in fmt or [])
+        if tz and ((pa.types.is_timestamp(arr.type) and arr.type.tz is not None) or counted):
             # already instants (an offset in the text or the type): nothing to localize, and
             # a target without a zone takes the given one, as for the values localized in it
             target = target if target.tz else pa.timestamp(target.unit, tz)
