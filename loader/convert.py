@@ -286,7 +286,7 @@ def _float_exact(values: pa.Array) -> bool:
 
 _NUMBER_BYTES = b"0123456789.eE+-"
 _CASTS_TO_DATE = _casts_to(pa.date32())  # for dates the loss check is its own proof
-_BOOL_TEXT = pa.array(["true", "false", "TRUE", "FALSE", "True", "False"])
+BOOL_TEXT = pa.array(["true", "false", "TRUE", "FALSE", "True", "False"])
 
 
 def _proves_int(values: pa.Array) -> bool:
@@ -305,7 +305,7 @@ def _proves_timestamp(values: pa.Array) -> bool:
 
 
 def _proves_bool(values: pa.Array) -> bool:
-    return _all(kernels.is_in(values, value_set=_BOOL_TEXT))
+    return _all(kernels.is_in(values, value_set=BOOL_TEXT))
 
 
 # What inference tries, in order: a pattern every value must match, the type,
@@ -1187,9 +1187,23 @@ def _cast_reason(source: pa.DataType, target: pa.DataType) -> ReasonOf:
         # a finer unit counts fewer years (nanoseconds: only 1677 to 2262)
         years = " (years 1677 to 2262)" if target.unit == "ns" else ""
         return lambda v: f"'{_value_text(v)}' is outside the range of {name}{years}"
-    if is_text(source) and is_zoned(target):
-        return _zoned_text_reason(target)
+    if is_text(source) and pa.types.is_timestamp(target):
+        return _epoch_hint(
+            _zoned_text_reason(target) if is_zoned(target) else lambda v: f"{_value_text(v)!r} is not a valid {name}"
+        )
     return lambda v: f"{_value_text(v)!r} is not a valid {name}"
+
+
+def _epoch_hint(reason: ReasonOf) -> ReasonOf:
+    """``reason``, and for an integer (pandas' ``to_json`` writes epoch milliseconds, pino
+    too), how a cast stage reads a count since 1970."""
+
+    def hinted(v: Any) -> str:
+        if re.fullmatch(r"-?[0-9]+", _value_text(v)):
+            return f'{reason(v)} (a count since 1970? a cast stage reads it with formats = {{ column = "epoch_ms" }}, or epoch_s, epoch_us, epoch_ns)'
+        return reason(v)
+
+    return hinted
 
 
 def _zoned_text_reason(target: pa.DataType) -> ReasonOf:
@@ -1271,7 +1285,7 @@ def _refuse_loose_bools(col: _Column, target: pa.DataType, na: tuple[str, ...], 
     ``na`` spellings are left to the cast, which nulls them; a cast asked for reads them all."""
     if explicit or not pa.types.is_boolean(target):
         return
-    loose = kernels.invert(kernels.is_in(col.arr, value_set=kernels.cast(_BOOL_TEXT, col.arr.type)))
+    loose = kernels.invert(kernels.is_in(col.arr, value_set=kernels.cast(BOOL_TEXT, col.arr.type)))
     if na:
         loose = kernels.and_(loose, kernels.invert(_is_na(col.arr, na)))
     col.reject(

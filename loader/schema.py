@@ -545,12 +545,14 @@ def binding(types: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
 def as_declared(recorded: dict[str, pa.DataType], declared: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
     """``recorded`` types with each column declared (in any ASCII case) as declared, where both
     are stored as one type: a declared ``int32`` stays the range every run reads, though its
-    checkpoint records int64."""
+    checkpoint records int64. A nested type, which binds no later run (``encode_types``), gives
+    way to a declared one too: a replay with ``payload = "string"`` reads each object as its JSON
+    text, as a load declaring it does, where the type an earlier run's sample gave rejected it."""
     by_name = {fold(n): t for n, t in declared.items()}
     out = dict(recorded)
     for name, t in recorded.items():
         own = by_name.get(fold(name))
-        if own is not None and not pa.types.is_null(t) and stored_type(own).equals(stored_type(t)):
+        if own is not None and not pa.types.is_null(t) and (_nested(t) or stored_type(own).equals(stored_type(t))):
             out[name] = own
     return out
 

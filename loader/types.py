@@ -73,6 +73,11 @@ def parse_type(name: str, *, where: str = "type") -> pa.DataType:
         if not 1 <= precision <= 76 or scale > precision:
             raise ConfigError(f"{where}: decimal({precision}, {scale}) is out of range")
         return (pa.decimal128 if precision <= 38 else pa.decimal256)(precision, scale)
+    if key == "json":  # JSON text is text: a declared string keeps an object or array as its JSON text
+        raise ConfigError(
+            f"{where}: unknown type {name!r}",
+            hint="declare it string: a JSON Lines object or array is kept as its JSON text",
+        )
     raise ConfigError(
         f"{where}: unknown type {name!r}",
         hint="types: string, int64, float64, bool, date, timestamp, timestamp[us, UTC], "

@@ -31,6 +31,9 @@ from loader.types import type_name
 from tests.conftest import sqlite_rows
 from tests.readers.test_csv import read_all
 
+# how a timestamp's reject of an integer names the cast stage's epoch formats
+EPOCH_HINT = ' (a count since 1970? a cast stage reads it with formats = { column = "epoch_ms" }, or epoch_s, epoch_us, epoch_ns)'
+
 
 def bad_values(values: list[str | None], target: pa.DataType) -> list[str | None]:
     out = convert(pa.array(values, pa.string()), target, strict=True)
@@ -858,7 +861,7 @@ def test_an_offset_of_hours_alone_loads_in_the_sample_past_it_and_in_a_later_run
         ([1.5, None], pa.duration("s"), ["'1.5' is not a valid duration[s] (a count of its unit)"]),
         # Arrow's cast would make a number a count since the epoch, or drop a timestamp's date
         (pa.array([20240101, None], pa.int32()), pa.date32(), ["'20240101' is not a valid date"]),
-        ([5, None], pa.timestamp("us"), ["'5' is not a valid timestamp[us]"]),
+        ([5, None], pa.timestamp("us"), ["'5' is not a valid timestamp[us]" + EPOCH_HINT]),
         ([dt.datetime(2024, 1, 1), None], pa.time64("us"), ["'2024-01-01T00:00:00.000000' is not a valid time64[us]"]),
     ],
 )
@@ -1011,3 +1014,13 @@ def test_a_map_repeating_a_key_into_a_text_column_is_rejected_not_cut() -> None:
     assert out.array.to_pylist() == [None, '{"a":1,"b":2}', None]
     assert out.bad is not None and out.bad.to_pylist() == [True, False, False]
     assert out.reasons == ["the map holds the key 'a' twice: a JSON object keeps one value per key"]
+
+
+@pytest.mark.parametrize("target", [pa.timestamp("ms"), pa.timestamp("ms", "UTC")])
+def test_an_integer_a_timestamp_does_not_read_is_rejected_as_maybe_an_epoch_count(target: pa.DataType) -> None:
+    out = convert(pa.array(["1704103200123", "x"]), target)
+    name = type_name(target)
+    assert out.reasons == [
+        f"'1704103200123' is not a valid {name}{EPOCH_HINT}",
+        f"'x' is not a valid {name}",
+    ]

@@ -1812,3 +1812,18 @@ def test_escaped_nulls_and_quoted_nulls_read_alike_in_a_load_its_csv_module_path
         (3, "", "C:\\t"),
         (4, None, ""),
     ]
+
+
+def test_objects_a_sampled_struct_rejected_replay_as_json_text_with_a_declared_string(tmp_path: Path) -> None:
+    src = tmp_path / "events.jsonl"
+    src.write_text('{"id":1,"p":{"a":1}}\n{"id":2,"p":{"b":[1]}}\n', encoding="utf-8")
+    db = tmp_path / "t.db"
+    p = cli("load", str(src), str(db), "--table", "t", "--infer-rows", "1")
+    assert p.returncode == 0, p.stderr
+    rejects = tmp_path / "t.db.table-t.rejects.jsonl"
+    p = cli("replay", str(rejects), str(src), str(db), "--table", "t", "--infer-rows", "1", "--columns", "p=string")
+    assert p.returncode == 0, p.stderr
+    assert sqlite3.connect(db).execute("SELECT id, p FROM t ORDER BY id").fetchall() == [
+        (1, '{"a":1}'),
+        (2, '{"b":[1]}'),
+    ]

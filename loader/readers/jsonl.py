@@ -40,7 +40,7 @@ import pyarrow.json as pajson
 
 from .. import compat, kernels, storage
 from ..chunk import Chunk, Reject, text_or_bytes
-from ..convert import TypeGuess, convert, float_loses
+from ..convert import BOOL_TEXT, TypeGuess, convert, float_loses
 from ..errors import ConfigError, SourceError, one_line
 from ..nested import JSONNumber as _Number
 from ..prefetch import ordered_map
@@ -305,10 +305,12 @@ def _kind(value: Any) -> str:
 class _Misfit(Exception):
     """Where and why a nested value does not fit its type exactly."""
 
-    def __init__(self, value: Any, why: str) -> None:
+    def __init__(self, value: Any, why: str, *, shape: bool = False) -> None:
         super().__init__(why)
         self.value = value
         self.why = why
+        # another shape (keys, an object or array where the type has none or another), not a leaf's value
+        self.shape = shape or isinstance(value, (dict, list))
         self.steps: list[str] = []  # the path to the value, innermost step first
 
     def reason(self) -> str:
@@ -332,11 +334,11 @@ def _exact(value: Any, t: pa.DataType, floats: list[str]) -> Any:
         return None
     if pa.types.is_struct(t):
         if not isinstance(value, dict):
-            raise _Misfit(value, "is not an object")
+            raise _Misfit(value, "is not an object", shape=True)
         return _exact_object(value, t, floats)
     if pa.types.is_list(t) or pa.types.is_large_list(t):
         if not isinstance(value, list):
-            raise _Misfit(value, "is not an array")
+            raise _Misfit(value, "is not an array", shape=True)
         return _exact_array(value, t.value_type, floats)
     return _exact_leaf(value, t, floats)
 
@@ -344,12 +346,12 @@ def _exact(value: Any, t: pa.DataType, floats: list[str]) -> Any:
 def _exact_object(value: dict[str, Any], t: pa.StructType, floats: list[str]) -> dict[str, Any]:
     if len(value) < t.num_fields:  # a key it lacks would come back as null: not what was written
         missing = next(f.name for f in t if f.name not in value)
-        raise _Misfit(value, f"lacks key {missing!r} of the type")
+        raise _Misfit(value, f"lacks key {missing!r} of the type", shape=True)
     out = {}
     for k, v in value.items():
         i = t.get_field_index(k)
         if i < 0:
-            raise _Misfit(value, f"has key {k!r}, not a field of the type")
+            raise _Misfit(value, f"has key {k!r}, not a field of the type", shape=True)
         try:
             out[k] = _exact(v, t.field(i).type, floats)
         except _Misfit as misfit:
@@ -1207,18 +1209,24 @@ class JSONLReader(ReaderBase):
         """One column of a block's objects in its type; the rows that do not fit, and why."""
         t = f.type
         kind = _kind_of_type(t)
-        if kind == "string" and f.name not in self.declared:
+        declared = f.name in self.declared
+        if kind == "string" and not declared:
             return pa.array([None if v is None else _json_text(v) for v in values], t), {}
         if kind == "nested":
-            return _nested_column(t, values)
+            return _nested_column(t, values, self._shape_hint(f.name))
+        if kind == "string":  # declared: an object or array is its JSON text, as in a mixed column
+            values = [_json_text(v) if isinstance(v, (dict, list)) else v for v in values]
         if pa.types.is_boolean(t):
-            failed = {
-                i: f"{_json_text(v)[:60]!r} is not a JSON true or false"
-                for i, v in enumerate(values)
-                if v is not None and not isinstance(v, bool)
-            }
-            return pa.array([v if i not in failed else None for i, v in enumerate(values)], t), failed
-        return _number_column(t, values, declared=f.name in self.declared or kind == "converted")
+            return _bool_column(t, values, declared)
+        return _number_column(t, values, declared=declared or kind == "converted")
+
+    def _shape_hint(self, name: str) -> str:
+        """Where a nested type came from, and how to keep every value whatever its shape: a
+        payload whose shape depends on its event's kind has another past the sample."""
+        return (
+            f" (the type comes from the first {self.config.infer_rows} rows, source.infer_rows; "
+            f"to keep every value as its JSON text, declare the column a string: source.columns, --columns {name}=string)"
+        )
 
     # ------------------------------------------------------------- reading
 
@@ -1290,8 +1298,9 @@ class JSONLReader(ReaderBase):
         self._stream = None
 
 
-def _nested_column(t: pa.DataType, values: list[Any]) -> tuple[pa.Array, dict[int, str]]:
-    """Objects and arrays in their nested type; those that do not fit it exactly, and why."""
+def _nested_column(t: pa.DataType, values: list[Any], shape_hint: str = "") -> tuple[pa.Array, dict[int, str]]:
+    """Objects and arrays in their nested type; those that do not fit it exactly, and why
+    (``shape_hint`` after the reason of one of another shape: keys or kind)."""
     failed: dict[int, str] = {}
     out: list[Any] = []
     floats: list[str] = []  # the numbers in float64 leaves, and the row of each
@@ -1304,7 +1313,8 @@ def _nested_column(t: pa.DataType, values: list[Any]) -> tuple[pa.Array, dict[in
         try:
             out.append(_exact(v, t, floats))
         except _Misfit as misfit:
-            failed[i] = f"{_json_text(v)[:60]!r} does not fit {type_name(t)}: {misfit.reason()}"
+            hint = shape_hint if misfit.shape else ""
+            failed[i] = f"{_json_text(v)[:60]!r} does not fit {type_name(t)}: {misfit.reason()}{hint}"
             out.append(None)
             del floats[before:]
         rows.extend([i] * (len(floats) - before))
@@ -1329,6 +1339,28 @@ def _nested_column(t: pa.DataType, values: list[Any]) -> tuple[pa.Array, dict[in
             failed[i] = f"{_json_text(values[i])[:60]!r} does not fit {type_name(t)} ({one_line(exc)})"
             out[i] = None
     return pa.array(out, t), failed
+
+
+def _bool_column(t: pa.DataType, values: list[Any], declared: bool) -> tuple[pa.Array, dict[int, str]]:
+    """JSON true and false; a declared column reads the strings inference reads as a bool too
+    (``"true"``, ``"False"``...), as a declared number or date reads strings."""
+    failed: dict[int, str] = {}
+    out: list[bool | None] = []
+    for i, v in enumerate(values):
+        if v is None or isinstance(v, bool):
+            out.append(v)
+        elif declared and _kind(v) == "string" and str.__str__(v) in _BOOL_SPELLINGS:
+            out.append(_BOOL_SPELLINGS[str.__str__(v)])
+        else:
+            failed[i] = f"{_json_text(v)[:60]!r} is not a JSON true or false" + (
+                f" (nor one of {', '.join(_BOOL_SPELLINGS)})" if declared else ""
+            )
+            out.append(None)
+    return pa.array(out, t), failed
+
+
+# the spellings a CSV column is inferred a bool from (loader.convert)
+_BOOL_SPELLINGS = {text: text.lower() == "true" for text in BOOL_TEXT.to_pylist()}
 
 
 def _number_column(t: pa.DataType, values: list[Any], declared: bool) -> tuple[pa.Array, dict[int, str]]:

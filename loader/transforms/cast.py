@@ -1,18 +1,20 @@
 """The ``cast`` stage: convert columns to declared types, reporting values that do not fit.
 
 Plain conversions go through ``loader.convert.convert`` (the one conversion
-path of the project). Two additions live here: text parsed with a
-``strptime`` format, and wall-clock times read in a time zone.
+path of the project). Three additions live here: text parsed with a
+``strptime`` format (or the first of several that reads it), counts since the
+epoch (``epoch_ms``...), and wall-clock times read in a time zone.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import decimal
 import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pyarrow as pa
 
@@ -59,6 +61,114 @@ def _reads_directive(directive: str) -> bool:
     except ValueError as exc:  # a directive it reads fails on the empty text, not on the format
         return "does not match format" in str(exc)
     return True
+
+
+# Formats that read a count of a unit since 1970-01-01T00:00:00Z (an instant), not text by
+# strptime: pandas' to_json and pino write milliseconds, zap float seconds, Go nanoseconds
+EPOCH_UNITS = {"epoch_s": "s", "epoch_ms": "ms", "epoch_us": "us", "epoch_ns": "ns"}
+_DIGITS = {"s": 0, "ms": 3, "us": 6, "ns": 9}
+# a count as text: JSON's number grammar (no sign, spaces, underscores or NaN that Decimal takes)
+_COUNT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+# the seconds from the epoch to 0001-01-01 and to 10000-01-01: the years a timestamp's text holds
+_FIRST_SECOND, _PAST_LAST_SECOND = -62135596800, 253402300800
+
+
+def _epoch_bounds(target: pa.DataType) -> tuple[int, int]:
+    """The first and last count of ``target``'s unit it holds: years 1 to 9999, and int64's
+    range (nanoseconds: 1677 to 2262)."""
+    scale = 10 ** _DIGITS[target.unit]
+    return max(_FIRST_SECOND * scale, -(2**63)), min(_PAST_LAST_SECOND * scale - 1, 2**63 - 1)
+
+
+def convert_epoch(arr: pa.Array, target: pa.DataType, fmt: str) -> Converted:
+    """Counts of ``fmt``'s unit since the epoch (integers, floats, decimals, or their text) as
+    the instants of the timestamp ``target``, exactly: a float is the number its shortest text
+    says (zap's ``1704103200.1234567`` seconds), a count with digits below ``target``'s unit or
+    outside its range is rejected, never rounded. Into a target without a zone, the UTC clock."""
+    unit = EPOCH_UNITS[fmt]
+    low, high = _epoch_bounds(target)
+    shift = _DIGITS[target.unit] - _DIGITS[unit]
+    if pa.types.is_integer(arr.type) and shift >= 0 and len(arr):  # the usual column: no Python per value
+        wide = kernels.cast(arr, pa.int64(), safe=False) if arr.type != pa.uint64() else None
+        bounds = kernels.min_max(arr)
+        lo, hi = bounds["min"].as_py(), bounds["max"].as_py()
+        if wide is not None and (lo is None or (low <= lo * 10**shift and hi * 10**shift <= high)):
+            scaled = kernels.multiply(wide, 10**shift)
+            return Converted(scaled.view(pa.timestamp(target.unit, target.tz)), None, None)
+    pre = convert(arr, pa.string()) if is_text(arr.type) or pa.types.is_binary(arr.type) else None
+    values = (pre.array if pre is not None else arr).to_pylist()
+    floats = pa.types.is_floating(arr.type)  # read by the shortest text that reads back as the float
+    counts: list[int | None] = []
+    why: dict[int, str] = {}
+    for i, value in enumerate(values):
+        count = None if value is None else _epoch_count(repr(float(value)) if floats else value, shift)
+        if isinstance(count, str):
+            why[i] = _epoch_reason(value, count, fmt, target)
+            count = None
+        elif count is not None and not low <= count <= high:
+            why[i] = _epoch_reason(value, "range", fmt, target)
+            count = None
+        counts.append(count)
+    out = pa.array(counts, pa.int64()).view(pa.timestamp(target.unit, target.tz))
+    bad = mask_of(list(why), len(arr)) if why else None
+    if pre is not None and pre.bad is not None:  # not UTF-8: null by now, so not in ``why``
+        merged = {**dict(zip(kernels.indices_nonzero(pre.bad).to_pylist(), pre.reasons or [], strict=True)), **why}
+        why, bad = merged, mask_of(list(merged), len(arr))
+    return Converted(out, bad, [why[i] for i in sorted(why)] if why else None)
+
+
+def _epoch_count(value: Any, shift: int) -> int | str:
+    """A count in the target's unit (``shift``: its digits past the source's), or why not:
+    ``"number"`` (no count), ``"digits"`` (a fraction below the target's unit)."""
+    if isinstance(value, int):
+        return value * 10**shift if shift >= 0 else ("digits" if value % 10**-shift else value // 10**-shift)
+    if isinstance(value, str) and not _COUNT.fullmatch(value):
+        return "number"
+    with decimal.localcontext(decimal.Context(prec=2000, Emax=10**6, Emin=-(10**6))):
+        try:
+            count = decimal.Decimal(value).scaleb(shift)
+        except (decimal.InvalidOperation, ValueError, TypeError):
+            return "number"
+        if not count.is_finite():
+            return "number"
+        if abs(count) > 2**64:  # past any range: no need to write it out
+            return 2**64
+        return int(count) if count == count.to_integral_value() else "digits"
+
+
+def _epoch_reason(value: Any, why: str, fmt: str, target: pa.DataType) -> str:
+    text = value_text(value)
+    if why == "digits":
+        return f"{text} has digits below a {_UNIT_NAMES[target.unit]} that {type_name(target)} would drop"
+    if why == "range":
+        years = "1677 to 2262" if target.unit == "ns" else "1 to 9999"
+        return f"{text} is outside the range of {type_name(target)} (years {years})"
+    return f"{text} is not a count of {_UNIT_NAMES[EPOCH_UNITS[fmt]]}s since 1970 for format {fmt!r}"
+
+
+def convert_formats(arr: pa.Array, target: pa.DataType, formats: list[str]) -> Converted:
+    """Each value by the first of ``formats`` that reads it (BigQuery writes a timestamp's
+    fraction only where it is not zero: two formats); a value none reads is rejected with
+    the reason the first gives."""
+    conv = _convert_one(arr, target, formats[0])
+    for fmt in formats[1:]:
+        if conv.bad is None:
+            break
+        again = _convert_one(kernels.if_else(conv.bad, arr, pa.scalar(None, arr.type)), target, fmt)
+        read = kernels.and_(conv.bad, kernels.invert(again.bad)) if again.bad is not None else conv.bad
+        first = dict(zip(kernels.indices_nonzero(conv.bad).to_pylist(), conv.reasons or [], strict=True))
+        bad = kernels.and_(conv.bad, kernels.invert(read))
+        left = kernels.indices_nonzero(bad).to_pylist()
+        conv = Converted(
+            kernels.if_else(read, again.array, conv.array),
+            bad if left else None,
+            [first[i] for i in left] if left else None,
+        )
+    return conv
+
+
+def _convert_one(arr: pa.Array, target: pa.DataType, fmt: str) -> Converted:
+    return convert_epoch(arr, target, fmt) if fmt in EPOCH_UNITS else convert_with_format(arr, target, fmt)
 
 
 def convert_with_format(arr: pa.Array, target: pa.DataType, fmt: str) -> Converted:
@@ -133,7 +243,7 @@ def _read_in_python(
     return kernels.if_else(failed, pa.scalar(None, parsed.type), parsed), failed, [why[i] for i in sorted(why)]
 
 
-_UNIT_NAMES = {"s": "second", "ms": "millisecond"}
+_UNIT_NAMES = {"s": "second", "ms": "millisecond", "us": "microsecond", "ns": "nanosecond"}
 
 
 def _unfit(target: pa.DataType) -> str:
@@ -185,10 +295,14 @@ def _zone_hint(reason: str) -> str:
 
 
 def _number_hint(col: str, source: pa.DataType, target: pa.DataType) -> str | None:
-    """How a number that spells a date (``20240101``) becomes one: a number is no count of days."""
+    """How a number becomes a date or timestamp: a count since the epoch by its unit, or one that
+    spells a date (``20240101``) by a format, as text. A number is no count of days."""
     if not (is_numeric(source) and (pa.types.is_date(target) or pa.types.is_timestamp(target))):
         return None
-    return f'cast {col} to "string" in a stage before this one, then read it with formats.{col} (say "%Y%m%d")'
+    spelled = f'cast {col} to "string" in a stage before this one, then read it with formats.{col} (say "%Y%m%d")'
+    if pa.types.is_date(target):
+        return spelled
+    return f'a count since 1970: formats.{col} = "epoch_ms" (or epoch_s, epoch_us, epoch_ns); a date spelled as digits: {spelled}'
 
 
 @dataclass(kw_only=True)
@@ -204,11 +318,12 @@ class Cast(StageBase):
 
     kind: ClassVar[str] = "cast"
     columns: dict[str, str]
-    formats: dict[str, str] = field(default_factory=dict)
+    formats: dict[str, str | list[str]] = field(default_factory=dict)
     timezone: str | dict[str, str] | None = None
     on_error: str = "reject"
     name: str = ""
     _types: dict[str, pa.DataType] = field(default_factory=dict, init=False, repr=False)
+    _formats: dict[str, list[str]] = field(default_factory=dict, init=False, repr=False)  # each column's, in order
     _zones: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     _schema: pa.Schema | None = field(default=None, init=False, repr=False, metadata=PER_RUN)
 
@@ -222,27 +337,40 @@ class Cast(StageBase):
 
     def _check_formats(self) -> None:
         if self.formats:
-            self.formats = self.mapping("formats", self.formats)
-        for col in self.formats:
+            self.formats = self.mapping("formats", self.formats, values="any")
+        for col, given in self.formats.items():
             if col not in self.columns:
                 raise self.error(f"formats.{col}: {col!r} is not in columns", column=col)
-            if not (pa.types.is_date(self._types[col]) or pa.types.is_timestamp(self._types[col])):
-                raise self.error(f"formats.{col}: a format applies to date and timestamp columns only", column=col)
-            try:
-                strptime_format(self.formats[col])
-            except ValueError as exc:
-                raise self.error(
-                    f"formats.{col}: {exc}",
-                    column=col,
-                    hint="formats take the directives of Python's datetime.strptime, e.g. %d.%m.%Y %H:%M:%S.%f",
-                ) from None
-            t = self._types[col]
-            if "%z" in self.formats[col] and pa.types.is_timestamp(t) and t.tz is None and col not in self._zones:
-                raise self.error(
-                    f"formats.{col}: %z reads an offset, which {type_name(t)} has no zone to keep",
-                    column=col,
-                    hint=f'declare {col} = "timestamp[{t.unit}, UTC]", or give the zone to convert to in timezone',
-                )
+            listed = [given] if isinstance(given, str) else given
+            if not isinstance(listed, list) or not listed or not all(isinstance(f, str) for f in listed):
+                raise self.error(f"formats.{col}: expected a format, or a list of them, got {given!r}", column=col)
+            self._formats[col] = listed
+            for fmt in listed:
+                self._check_format(col, fmt)
+
+    def _check_format(self, col: str, fmt: str) -> None:
+        t = self._types[col]
+        if not (pa.types.is_date(t) or pa.types.is_timestamp(t)):
+            raise self.error(f"formats.{col}: a format applies to date and timestamp columns only", column=col)
+        if fmt in EPOCH_UNITS:
+            if not pa.types.is_timestamp(t):
+                raise self.error(f"formats.{col}: {fmt} (a count since 1970) applies to timestamp columns", column=col)
+            return
+        try:
+            strptime_format(fmt)
+        except ValueError as exc:
+            raise self.error(
+                f"formats.{col}: {exc}",
+                column=col,
+                hint="formats take the directives of Python's datetime.strptime, e.g. %d.%m.%Y %H:%M:%S.%f, "
+                "or a count since 1970: epoch_s, epoch_ms, epoch_us, epoch_ns",
+            ) from None
+        if "%z" in fmt and pa.types.is_timestamp(t) and t.tz is None and col not in self._zones:
+            raise self.error(
+                f"formats.{col}: %z reads an offset, which {type_name(t)} has no zone to keep",
+                column=col,
+                hint=f'declare {col} = "timestamp[{t.unit}, UTC]", or give the zone to convert to in timezone',
+            )
 
     def _time_zones(self) -> dict[str, str]:
         """The zone of each timestamp column read as wall-clock time, each checked to exist."""
@@ -268,17 +396,20 @@ class Cast(StageBase):
 
     def _bind(self, schema: pa.Schema) -> None:
         self.require(schema, self.columns)
-        for col in self.formats:
+        for col, formats in self._formats.items():
             t = schema.field(col).type
-            if not (is_text(t) or pa.types.is_binary(t)):
+            counts = all(f in EPOCH_UNITS for f in formats) and is_numeric(t)  # epoch_ms reads numbers too
+            if not (is_text(t) or pa.types.is_binary(t) or counts):
                 raise self.error(f"formats.{col}: the column is {type_name(t)}; a format parses text", column=col)
 
     def _convert(self, col: str, arr: pa.Array) -> tuple[pa.Array, list[tuple[pa.Array, list[str]]]]:
         """Convert one column: the new array, and (bad mask, reasons) per step that found bad values."""
-        fmt = self.formats.get(col)
+        fmt = self._formats.get(col)
         tz = self._zones.get(col)
         target = self._types[col]
-        if tz and ((pa.types.is_timestamp(arr.type) and arr.type.tz is not None) or (fmt and "%z" in fmt)):
+        # an offset, or a count since 1970: instants already
+        counted = any("%z" in f or f in EPOCH_UNITS for f in fmt or [])
+        if tz and ((pa.types.is_timestamp(arr.type) and arr.type.tz is not None) or counted):
             # already instants (an offset in the text or the type): nothing to localize, and
             # a target without a zone takes the given one, as for the values localized in it
             target = target if target.tz else pa.timestamp(target.unit, tz)
@@ -296,13 +427,13 @@ class Cast(StageBase):
         return kernels.if_else(offset, instants.array, local), steps
 
     def _convert_local(
-        self, col: str, arr: pa.Array, target: pa.DataType, fmt: str | None, tz: str | None
+        self, col: str, arr: pa.Array, target: pa.DataType, fmt: list[str] | None, tz: str | None
     ) -> tuple[pa.Array, list[tuple[pa.Array, list[str]]]]:
         """``_convert`` to ``target`` for values that are wall-clock times in ``tz`` (if given)."""
         # With a zone, values are read as naive wall-clock times first.
         step_target = pa.timestamp(target.unit) if tz else target
         try:
-            conv = convert_with_format(arr, step_target, fmt) if fmt else convert(arr, step_target, explicit=True)
+            conv = convert_formats(arr, step_target, fmt) if fmt else convert(arr, step_target, explicit=True)
         except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
             raise self.error(
                 f"columns.{col}: cannot convert {type_name(arr.type)} to {type_name(target)}",

@@ -392,6 +392,14 @@ def load_lines(tmp_path: Path, raw: list[str], **options: Any) -> tuple[Any, lis
     return report, sqlite_table(db, order="rowid"), rejects
 
 
+def shape_hint(column: str, rows: int) -> str:
+    """What a reject of a value of another shape than its nested column's adds."""
+    return (
+        f" (the type comes from the first {rows} rows, source.infer_rows; to keep every value as its JSON text, "
+        f"declare the column a string: source.columns, --columns {column}=string)"
+    )
+
+
 REPRO = ['{"n":{"x":1}}', '{"n":{"x":1.5}}', '{"n":[2.5]}']
 
 
@@ -406,7 +414,7 @@ def test_the_repro_past_the_sample_rejects_the_fraction_in_an_int64_field(tmp_pa
     ]
     assert got == [
         (2, 2, "n", """'{"x":1.5}' does not fit struct<x: int64>: 1.5 at .x is not a valid int64""", REPRO[1]),
-        (3, 3, "n", "'[2.5]' does not fit struct<x: int64>: an array is not an object", REPRO[2]),
+        (3, 3, "n", "'[2.5]' does not fit struct<x: int64>: an array is not an object" + shape_hint("n", 1), REPRO[2]),
     ]
 
 
@@ -521,7 +529,7 @@ def test_nested_numbers_past_the_sample_that_would_change_are_rejected(tmp_path:
             "12345678901234567890 would be stored as 1.2345678901234567e+19 by float64"
         ),
         '{"i": [], "f": ["1.5"]}': "the string '1.5' at .f[0] is not a number",
-        '{"i": [], "g": 1}': "an object has key 'g', not a field of the type",
+        '{"i": [], "g": 1}': "an object has key 'g', not a field of the type" + shape_hint("n", 40),
     }
     lines = [f'{{"id": {41 + k}, "n": {value}}}' for k, value in enumerate(bad)]
     tail = ['{"id": 50, "n": {"i": [-9223372036854775808], "f": [1e300, 9007199254740992]}}']
@@ -1272,3 +1280,53 @@ def test_a_wide_files_small_blocks_are_typed_together_and_every_row_has_its_say(
     types = {f.name: str(f.type) for f in schema}
     assert types["id"] == types["i0"] == types["i19"] == "int64"
     assert (types["i3"], types["i4"], types["f0"], types["s0"]) == ("double", "string", "double", "string")
+
+
+# An object or array column declared a string keeps each value as its JSON text, as a column
+# mixing kinds does: shapes past the sample (GitHub Archive payloads, ``omitempty``) then load.
+
+SHAPES = ['{"id":1,"p":{"a":1}}', '{"id":2,"p":{"b":[1, 2.50]}}', '{"id":3,"p":[1,"x"]}', '{"id":4,"p":"s"}']
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+@pytest.mark.parametrize("infer_rows", [1, 100])
+def test_a_declared_string_keeps_objects_and_arrays_as_json_text(tmp_path: Path, engine: str, infer_rows: int) -> None:
+    src = tmp_path / "a.jsonl"
+    src.write_text("".join(r + "\n" for r in SHAPES), encoding="utf-8")
+    flags = ["--columns", "p=string", "--infer-rows", str(infer_rows), "--engine", engine]
+    p = cli("load", str(src), str(tmp_path / "o.db"), "--table", "t", *flags)
+    assert p.returncode == 0, p.stderr
+    texts = ['{"a":1}', '{"b":[1,2.50]}', '[1,"x"]', "s"]
+    assert sqlite_table(tmp_path / "o.db", order="rowid") == list(enumerate(texts, 1))
+    p = cli("load", str(src), str(tmp_path / "o.ldb"), "--key", "{id}", *flags)
+    assert p.returncode == 0, p.stderr
+    assert [json.loads(v)["p"] for _, v in leveldb_items(tmp_path / "o.ldb")[0]] == texts
+
+
+def test_a_struct_reject_past_the_sample_says_where_its_type_came_from_and_the_way_out(tmp_path: Path) -> None:
+    _, stored, rejects = load_lines(tmp_path, ['{"p":{"a":1}}', '{"p":{"b":2}}'], infer_rows=1)
+    assert stored == [('{"a":1}',)]
+    assert rejects == [
+        (
+            2,
+            "p",
+            """'{"b":2}' does not fit struct<a: int64>: an object has key 'b', not a field of the type"""
+            + shape_hint("p", 1),
+        )
+    ]
+
+
+def test_a_declared_bool_reads_the_strings_inference_reads_as_a_bool(tmp_path: Path) -> None:
+    raw = ['{"b":"true"}', '{"b":"False"}', '{"b":true}', '{"b":"TRUE"}', '{"b":"yes"}', '{"b":1}', '{"b":null}']
+    _, stored, rejects = load_lines(tmp_path, raw, columns={"b": "bool"})
+    assert stored == [(1,), (0,), (1,), (1,), (None,)]
+    spellings = "(nor one of true, false, TRUE, FALSE, True, False)"
+    assert rejects == [
+        (5, "b", f"'yes' is not a JSON true or false {spellings}"),
+        (6, "b", f"'1' is not a JSON true or false {spellings}"),
+    ]
+
+
+def test_an_inferred_bool_takes_json_true_and_false_only(tmp_path: Path) -> None:
+    _, stored, rejects = load_lines(tmp_path, ['{"b":true}', '{"b":"true"}'], infer_rows=1)
+    assert stored == [(1,)] and rejects == [(2, "b", "'true' is not a JSON true or false")]

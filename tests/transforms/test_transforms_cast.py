@@ -272,7 +272,10 @@ def test_a_format_with_a_directive_strptime_does_not_read_is_a_config_error(fmt:
     with pytest.raises(ConfigError) as info:
         Cast(columns={"t": "timestamp"}, formats={"t": fmt})
     assert str(info.value) == f"cast: column 't': {message}"
-    assert info.value.hint == "formats take the directives of Python's datetime.strptime, e.g. %d.%m.%Y %H:%M:%S.%f"
+    assert info.value.hint == (
+        "formats take the directives of Python's datetime.strptime, e.g. %d.%m.%Y %H:%M:%S.%f, "
+        "or a count since 1970: epoch_s, epoch_ms, epoch_us, epoch_ns"
+    )
 
 
 def test_fractional_seconds_read_with_f_fit_the_unit_or_are_rejected() -> None:
@@ -453,6 +456,122 @@ def test_a_number_into_a_date_or_timestamp_is_refused_for_every_width(
         stage(chunk_of({"id": list(range(len(values))), "n": values}))
     assert (info.value.message, info.value.stage, info.value.column) == (message, "transform[1] (cast)", "n")
     assert info.value.exit_code == 2
-    assert (
-        info.value.hint == 'cast n to "string" in a stage before this one, then read it with formats.n (say "%Y%m%d")'
+    spelled = 'cast n to "string" in a stage before this one, then read it with formats.n (say "%Y%m%d")'
+    counted = 'a count since 1970: formats.n = "epoch_ms" (or epoch_s, epoch_us, epoch_ns); a date spelled as digits: '
+    assert info.value.hint == (spelled if target == "date" else counted + spelled)
+
+
+def test_epoch_formats_read_counts_since_1970_exactly_from_numbers_and_text() -> None:
+    c = chunk_of(
+        {
+            "ms": [1704103200123, None, -1],  # pandas' to_json, pino
+            "s": [1704103200.1234567, 1.5, 0.0],  # zap: float seconds, to the nanosecond their text says
+            "t": ["1704103200123", "1e3", None],  # CSV text, a JSON string ($numberLong)
+        }
     )
+    cols = {"ms": "timestamp[ms]", "s": "timestamp[ns, UTC]", "t": "timestamp[ms, UTC]"}
+    out = Cast(columns=cols, formats={"ms": "epoch_ms", "s": "epoch_s", "t": "epoch_ms"})(c)
+    assert out.rejects == []
+    assert col(out, "ms") == [
+        dt.datetime(2024, 1, 1, 10, 0, 0, 123000),
+        None,
+        dt.datetime(1969, 12, 31, 23, 59, 59, 999000),
+    ]
+    assert out.batch.column("s").cast(pa.int64()).to_pylist() == [1704103200123456700, 1500000000, 0]
+    assert col(out, "t") == [
+        dt.datetime(2024, 1, 1, 10, 0, 0, 123000, tzinfo=UTC),
+        dt.datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC),
+        None,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("values", "fmt", "target", "reason"),
+    [
+        (
+            pa.array([1.5]),
+            "epoch_ms",
+            "timestamp[ms]",
+            "1.5 has digits below a millisecond that timestamp[ms] would drop",
+        ),
+        (
+            pa.array([1704103200.1234567]),
+            "epoch_s",
+            "timestamp[us]",
+            "1704103200.1234567 has digits below a microsecond that timestamp[us] would drop",
+        ),
+        (
+            pa.array([10**18]),
+            "epoch_ms",
+            "timestamp[ms]",
+            "1000000000000000000 is outside the range of timestamp[ms] (years 1 to 9999)",
+        ),
+        (
+            pa.array([2**62]),
+            "epoch_s",
+            "timestamp[ns]",
+            "4611686018427387904 is outside the range of timestamp[ns] (years 1677 to 2262)",
+        ),
+        (
+            pa.array(["1_000"]),
+            "epoch_s",
+            "timestamp",
+            "'1_000' is not a count of seconds since 1970 for format 'epoch_s'",
+        ),
+        (
+            pa.array([float("nan")]),
+            "epoch_s",
+            "timestamp",
+            "nan is not a count of seconds since 1970 for format 'epoch_s'",
+        ),
+    ],
+)
+def test_an_epoch_count_that_does_not_fit_is_rejected_never_rounded(
+    values: pa.Array, fmt: str, target: str, reason: str
+) -> None:
+    out = Cast(columns={"v": target}, formats={"v": fmt})(chunk_of({"v": values}))
+    assert [r.reason for r in out.rejects] == [reason]
+
+
+def test_an_epoch_count_is_an_instant_a_zone_shows_on_its_clock() -> None:
+    out = Cast(columns={"v": "timestamp[s]"}, formats={"v": "epoch_s"}, timezone="Europe/Oslo")(chunk_of({"v": [0]}))
+    assert out.batch.schema.field("v").type == pa.timestamp("s", "Europe/Oslo")
+    assert out.batch.column("v").cast(pa.int64()).to_pylist() == [0]
+
+
+def test_a_list_of_formats_reads_each_value_by_the_first_that_reads_it() -> None:
+    """BigQuery's export writes a timestamp's fraction only where it is not zero."""
+    c = chunk_of({"ts": ["2020-01-01 12:34:56.789 UTC", "2020-06-01 00:00:00 UTC", "2020-06-01", None]})
+    fmts = ["%Y-%m-%d %H:%M:%S.%f UTC", "%Y-%m-%d %H:%M:%S UTC"]
+    out = Cast(columns={"ts": "timestamp[us, UTC]"}, formats={"ts": fmts})(c)
+    assert col(out, "ts") == [
+        dt.datetime(2020, 1, 1, 12, 34, 56, 789000, tzinfo=UTC),
+        dt.datetime(2020, 6, 1, tzinfo=UTC),
+        None,
+    ]
+    assert [(r.row, r.reason) for r in out.rejects] == [
+        (3, "'2020-06-01' is not a valid timestamp for format '%Y-%m-%d %H:%M:%S.%f UTC'")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("formats", "message"),
+    [
+        ({"d": "epoch_s"}, "formats.d: epoch_s (a count since 1970) applies to timestamp columns"),
+        ({"t": []}, "formats.t: expected a format, or a list of them, got []"),
+        ({"t": ["%Y", 5]}, "formats.t: expected a format, or a list of them, got ['%Y', 5]"),
+    ],
+)
+def test_epoch_formats_and_lists_of_formats_are_checked(formats: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Cast(columns={"d": "date", "t": "timestamp"}, formats=formats)
+    assert message in str(info.value)
+
+
+def test_an_epoch_format_reads_a_number_column_where_a_strptime_format_is_refused() -> None:
+    c = chunk_of({"v": pa.array([5], pa.int32())})
+    assert col(Cast(columns={"v": "timestamp[s]"}, formats={"v": "epoch_s"})(c), "v") == [
+        dt.datetime(1970, 1, 1, 0, 0, 5)
+    ]
+    with pytest.raises(ConfigError, match=r"formats\.v: the column is int32; a format parses text"):
+        Cast(columns={"v": "timestamp[s]"}, formats={"v": "%Y"})(c)
