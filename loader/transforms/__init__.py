@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .cast import Cast, convert_with_format
     from .dedupe import Dedupe, KeyStore
     from .expr_stages import Derive, Filter
+    from .flatten import Flatten
     from .python import Python
     from .validate import Validate
 
@@ -47,6 +48,7 @@ _MODULES = {
     **dict.fromkeys(["Cast", "convert_with_format"], "cast"),
     **dict.fromkeys(["Dedupe", "KeyStore"], "dedupe"),
     **dict.fromkeys(["Derive", "Filter"], "expr_stages"),
+    "Flatten": "flatten",
     "Python": "python",
     "Validate": "validate",
 }
@@ -55,6 +57,7 @@ _TYPES = {
     "drop": "Drop",
     "rename": "Rename",
     "reorder": "Reorder",
+    "flatten": "Flatten",
     "cast": "Cast",
     "filter": "Filter",
     "derive": "Derive",
@@ -91,6 +94,7 @@ __all__ = [
     "Drop",
     "FillNull",
     "Filter",
+    "Flatten",
     "KeyStore",
     "Lower",
     "Python",
