@@ -311,6 +311,7 @@ def output_schema(
             chunk = _through(stage, chunk)
         except ConfigError as exc:
             _hint_undeclared(exc, stages[:n])
+            _hint_unflattened(exc, stages[:n])
             raise
         if given and not chunk.batch.schema.names:  # no table or value can be made of no column
             raise ConfigError(
@@ -340,6 +341,19 @@ def _hint_undeclared(exc: ConfigError, before: Sequence[Stage]) -> None:
         "(the stages after a row function know only the columns it declares)"
     )
     exc.hint = declare if exc.hint in (None, exc.default_hint) else f"{exc.hint}; {declare}"
+
+
+def _hint_unflattened(exc: ConfigError, before: Sequence[Stage]) -> None:
+    """A column a later stage names as a flattened one (``payload__action``) whose column a
+    ``flatten`` before it left as it is: no struct (JSON text, where the objects' keys varied)."""
+    if not (isinstance(exc, MissingColumnError) or "unknown column" in exc.message):
+        return
+    for stage in before:
+        unopened = getattr(stage, "unopened", None) if getattr(stage, "kind", "") == "flatten" else None
+        why = unopened(exc.message) if callable(unopened) else None
+        if why:
+            exc.hint = why if exc.hint in (None, exc.default_hint) else f"{exc.hint}; {why}"
+            return
 
 
 def _through(stage: Stage, chunk: Chunk) -> Chunk:

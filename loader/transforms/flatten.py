@@ -12,8 +12,15 @@ from typing import ClassVar
 import pyarrow as pa
 
 from ..chunk import Chunk
+from ..types import is_text, type_name
 from ._base import PER_RUN
 from .basic import _SchemaCached
+
+# Why a column of objects may be text (docs/types.md, JSON Lines)
+_TEXT = (
+    " (JSON Lines objects are read as JSON text where their keys vary, or are only null in"
+    " the sample: see flatten in docs/transforms.md)"
+)
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,8 @@ class Flatten(_SchemaCached):
     name: str = ""
     _out: pa.Schema | None = field(default=None, init=False, repr=False, metadata=PER_RUN)
     _open: list[bool] = field(default_factory=list, init=False, repr=False, metadata=PER_RUN)
+    # the input's columns the stage would open but could not (no struct), by name: their types
+    _kept: dict[str, pa.DataType] = field(default_factory=dict, init=False, repr=False, metadata=PER_RUN)
 
     def __post_init__(self) -> None:
         self._label()
@@ -59,6 +68,8 @@ class Flatten(_SchemaCached):
         if self.columns is not None:
             self.require(schema, self.columns)
         self._open = [self._wanted(f) for f in schema]
+        asked = schema.names if self.columns is None else self.columns
+        self._kept = {n: schema.field(n).type for n in asked if not pa.types.is_struct(schema.field(n).type)}
         leaves: list[_Leaf] = []
         for f, opened in zip(schema, self._open, strict=True):
             leaves += [_Leaf(lf, origin) for lf, _, origin in self._leaves(f, None, opened)]
@@ -85,6 +96,15 @@ class Flatten(_SchemaCached):
                 column=leaf.field.name,
                 hint="rename one of them in a stage before this one, or choose another separator",
             )
+
+    def unopened(self, message: str) -> str | None:
+        """Why a column ``message`` says is missing may be one this stage left as it is: its
+        name is a column the stage kept, then the separator (``'payload__action'``)."""
+        for col, t in self._kept.items():
+            if f"'{col}{self.separator}" in message:
+                why = f"{self.name} left {col!r} as it is: it is {type_name(t)}, not a struct"
+                return why + (_TEXT if is_text(t) else "")
+        return None
 
     def __call__(self, chunk: Chunk) -> Chunk:
         batch = chunk.batch
