@@ -131,7 +131,7 @@ def _leaves(
     children: list[pa.Array | None] = list(arr.flatten()) if arr is not None else [None] * t.num_fields
     below = None if depth is None else depth - 1
     for child, values in zip(t, children, strict=True):
-        leaf = child.with_name(f"{f.name}{sep}{child.name}").with_nullable(child.nullable and f.nullable)
+        leaf = child.with_name(f"{f.name}{sep}{child.name}").with_nullable(child.nullable or f.nullable)
         yield from _leaves(leaf, values, sep, below, (*origin, child.name))
 
 

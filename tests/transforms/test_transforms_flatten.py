@@ -45,6 +45,16 @@ def test_every_level_in_place_and_null_structs_give_null_children() -> None:
     assert out.rows.to_pylist() == [1, 2, 3] and out.rows_filtered == 0
 
 
+def test_a_field_is_nullable_where_its_struct_or_itself_is() -> None:
+    """A field that may not be null inside a struct that may: its column holds the struct's nulls."""
+    inner = pa.struct([pa.field("x", pa.int64(), nullable=False)])
+    schema = pa.schema([pa.field("s", inner), pa.field("t", inner, nullable=False)])
+    batch = pa.record_batch([pa.array([{"x": 1}, None], inner), pa.array([{"x": 2}, {"x": 3}], inner)], schema=schema)
+    out = Flatten()(chunk_of(batch))
+    assert [(f.name, f.nullable) for f in out.batch.schema] == [("s__x", True), ("t__x", False)]
+    assert col(out, "s__x") == [1, None]
+
+
 def test_a_slice_keeps_its_rows_and_the_values_are_not_copied() -> None:
     batch = nested().slice(1)
     out = Flatten()(chunk_of(batch))
