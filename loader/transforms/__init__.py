@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .cast import Cast, convert_with_format
     from .dedupe import Dedupe, KeyStore
     from .expr_stages import Derive, Filter
+    from .flatten import Flatten
     from .python import Python
     from .validate import Validate
 
@@ -47,6 +48,7 @@ _MODULES = {
     **dict.fromkeys(["Cast", "convert_with_format"], "cast"),
     **dict.fromkeys(["Dedupe", "KeyStore"], "dedupe"),
     **dict.fromkeys(["Derive", "Filter"], "expr_stages"),
+    "Flatten": "flatten",
     "Python": "python",
     "Validate": "validate",
 }
@@ -55,6 +57,7 @@ _TYPES = {
     "drop": "Drop",
     "rename": "Rename",
     "reorder": "Reorder",
+    "flatten": "Flatten",
     "cast": "Cast",
     "filter": "Filter",
     "derive": "Derive",
@@ -91,6 +94,7 @@ __all__ = [
     "Drop",
     "FillNull",
     "Filter",
+    "Flatten",
     "KeyStore",
     "Lower",
     "Python",
@@ -307,6 +311,7 @@ def output_schema(
             chunk = _through(stage, chunk)
         except ConfigError as exc:
             _hint_undeclared(exc, stages[:n])
+            _hint_unflattened(exc, stages[:n])
             raise
         if given and not chunk.batch.schema.names:  # no table or value can be made of no column
             raise ConfigError(
@@ -336,6 +341,19 @@ def _hint_undeclared(exc: ConfigError, before: Sequence[Stage]) -> None:
         "(the stages after a row function know only the columns it declares)"
     )
     exc.hint = declare if exc.hint in (None, exc.default_hint) else f"{exc.hint}; {declare}"
+
+
+def _hint_unflattened(exc: ConfigError, before: Sequence[Stage]) -> None:
+    """A column a later stage names as a flattened one (``payload__action``) whose column a
+    ``flatten`` before it left as it is: no struct (JSON text, where the objects' keys varied)."""
+    if not (isinstance(exc, MissingColumnError) or "unknown column" in exc.message):
+        return
+    for stage in before:
+        unopened = getattr(stage, "unopened", None) if getattr(stage, "kind", "") == "flatten" else None
+        why = unopened(exc.message) if callable(unopened) else None
+        if why:
+            exc.hint = why if exc.hint in (None, exc.default_hint) else f"{exc.hint}; {why}"
+            return
 
 
 def _through(stage: Stage, chunk: Chunk) -> Chunk:

@@ -113,6 +113,7 @@ def test_every_type_is_buildable_from_a_table() -> None:
         "drop": {"columns": ["a"]},
         "rename": {"columns": {"a": "b"}},
         "reorder": {"columns": ["a"]},
+        "flatten": {},
         "cast": {"columns": {"a": "int64"}},
         "filter": {"where": "a > 1"},
         "derive": {"columns": {"b": "a"}},
@@ -142,7 +143,7 @@ def test_unknown_type() -> None:
     e = error_of([{"type": "filter", "where": "true"}, {"type": "filtr", "where": "a"}])
     assert str(e) == (
         "transform[2]: type: unknown transform type 'filtr' (did you mean 'filter'?); types: "
-        "select, drop, rename, reorder, cast, filter, derive, fill_null, default, trim, lower, upper, replace, "
+        "select, drop, rename, reorder, flatten, cast, filter, derive, fill_null, default, trim, lower, upper, replace, "
         "split, validate, dedupe, python"
     )
     assert e.stage == "transform[2]"
@@ -404,6 +405,7 @@ _EVERY_STAGE = {
     "drop": {"columns": ["name"]},
     "rename": {"columns": {"id": "key"}},
     "reorder": {"columns": ["name"]},
+    "flatten": {},
     "cast": {"columns": {"id": "string"}},
     "filter": {"where": "id > 1"},
     "derive": {"columns": {"x": "id + 1"}},
