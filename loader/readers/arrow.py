@@ -95,12 +95,7 @@ class ArrowReader(TypedFileReader):
             else:
                 file_schema = ipc.open_stream(self.source).schema
         except pa.ArrowNotImplementedError as exc:  # a type or feature pyarrow lacks: the file may be fine
-            raise SourceError(
-                f"not a readable Arrow IPC {kind}: a column's type is not one pyarrow reads ({one_line(exc)})",
-                file=path,
-                hint="write that column in another type (a 128-bit integer as int64 or decimal), then rerun: "
-                "the files before it stay loaded",
-            ) from None
+            raise self._unreadable_type(f"not a readable Arrow IPC {kind}", exc) from None
         except (pa.ArrowInvalid, OSError) as exc:
             hint = (
                 "Feather v1 files are not read: rewrite them with pyarrow.feather.write_feather"

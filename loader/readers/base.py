@@ -12,7 +12,7 @@ from .. import kernels, storage
 from ..chunk import Chunk, Reject, row_values, text_or_bytes
 from ..config import SourceConfig
 from ..convert import Converted, ConvertedBatch, chained, convert, convert_columns
-from ..errors import ConfigError, SourceError
+from ..errors import ConfigError, SourceError, one_line
 from ..schema import spellings
 from ..suggest import fold
 from ..types import is_list_view, parse_type, plain_type, repeated_field, type_name
@@ -454,6 +454,17 @@ class TypedFileReader(ReaderBase):
         storage.check_file(self.path, self.GLOB)
         if self.size == 0:
             raise SourceError("file is empty", file=self.path)
+
+    def _unreadable_type(self, what: str, exc: pa.ArrowNotImplementedError) -> SourceError:
+        """The error for a file whose schema holds a type pyarrow lacks (Polars' Int128): the
+        file may be fine, and pyarrow's reason does not name the column (it fails on the schema
+        as a whole), so the hint says what to write instead."""
+        return SourceError(
+            f"{what}: a column's type is not one pyarrow reads ({one_line(exc)})",
+            file=self.path,
+            hint="write that column in another type (a 128-bit integer as int64 or decimal), then rerun: "
+            "the files before it stay loaded",
+        )
 
     def _settle_schema(self, file_schema: pa.Schema) -> None:
         if not len(file_schema):  # no table can be created, nor a row written, from it

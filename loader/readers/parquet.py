@@ -39,6 +39,8 @@ class ParquetReader(TypedFileReader):
             # buffer_size streams each column chunk in 64 KiB reads instead of holding it whole
             self.file = compat.parquet_reader(self.source, buffer_size=1 << 16)
             encrypted = parquet_pages.encrypted(self.source, self.file.metadata)
+        except pa.ArrowNotImplementedError as exc:  # a type pyarrow lacks (Polars' Int128): the file may be fine
+            raise self._unreadable_type("not a readable Parquet file", exc) from None
         except (pa.ArrowException, OSError) as exc:
             raise storage.failed_read(path, exc, self.opened, "not a readable Parquet file") from None
         if encrypted:

@@ -348,7 +348,7 @@ def file_layout(path: str) -> tuple[float, int, float]:
         try:
             reader = compat.parquet_reader(source, buffer_size=1 << 16)
             metadata = reader.metadata
-        except (OSError, ValueError):  # ArrowInvalid is a ValueError
+        except (OSError, ValueError, pa.ArrowException):  # a type pyarrow lacks too: the reader says which
             return 0.0, 0, 0.0
         if encrypted(source, metadata):
             return 0.0, 0, 0.0
@@ -452,5 +452,5 @@ def file_row_bytes(path: str) -> float:
             if encrypted(source, reader.metadata):
                 return 0.0
             return reader_row_bytes(reader, source)
-        except (OSError, ValueError):
+        except (OSError, ValueError, pa.ArrowException):  # a type pyarrow lacks too: the reader says which
             return 0.0

@@ -562,3 +562,18 @@ def test_reading_a_file_leaves_no_reference_cycle(tmp_path: Path) -> None:
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+def test_a_parquet_column_in_a_type_pyarrow_cannot_read_is_an_input_error_naming_the_file(tmp_path: Path) -> None:
+    """Polars' Int128 column: pyarrow refuses the whole file. It was opened first to size the
+    load's memory, outside the reader's errors: an internal error (exit 1, rerun forever)."""
+    src = Path(__file__).parent.parent / "data" / "polars" / "int128.parquet"
+    for engine in ("threads", "processes"):
+        p = cli("load", str(src), str(tmp_path / f"{engine}.db"), "--table", "t", "--engine", engine)
+        assert p.returncode == 65, p.stderr
+        assert p.stderr.splitlines() == [
+            f"loader: error: {src}: not a readable Parquet file: a column's type is not one pyarrow reads "
+            "(Integers with more than 64 bits not implemented)",
+            "  hint: write that column in another type (a 128-bit integer as int64 or decimal), then rerun: "
+            "the files before it stay loaded",
+        ]
