@@ -17,7 +17,7 @@ import pyarrow.ipc as ipc
 from .. import kernels, storage
 from ..chunk import Chunk
 from ..convert import Converted, convert
-from ..errors import SourceError, one_line
+from ..errors import one_line
 from .base import TypedFileReader
 
 # Text types and the bytes of the same layout, to read text that is not UTF-8 as bytes
