@@ -285,17 +285,36 @@ def row_values(batch: pa.RecordBatch) -> list[dict[str, Any]]:
 
 def column_values(col: pa.Array) -> list[Any]:
     """A column's values as Python holds them exactly, else as text (``row_values``)."""
-    from .writers.encode import python_type
+    from .writers.encode import outside_day, python_type
 
     # nanoseconds as microseconds where no digit is lost: datetime values, with pandas
     # imported or not (to_pylist would give pandas' Timestamp, or fail, or cut a time's digits)
     if pa.types.is_duration(col.type):  # its count of the unit, as the targets store it and a replay reads it
         return list(kernels.cast(col, pa.int64()).to_pylist())
     micro = python_type(col.type)
+    if any(kernels.any(outside_day(times, end_inside=False)).as_py() for times in _time_leaves(col)):
+        return column_text(col)  # Python's time would wrap 24:00:00 to midnight
     try:
         return list((col if micro == col.type else kernels.cast(col, micro)).to_pylist())
     except (ValueError, OverflowError, pa.ArrowException):  # rare: the column's values as text
         return column_text(col)
+
+
+def _time_leaves(arr: pa.Array) -> Iterator[pa.Array]:
+    """The time-of-day arrays in ``arr``, itself or nested at any depth."""
+    t = arr.type
+    if pa.types.is_time(t):
+        yield arr
+    elif pa.types.is_struct(t):
+        for i in range(t.num_fields):
+            yield from _time_leaves(arr.field(i))
+    elif pa.types.is_map(t):
+        yield from _time_leaves(arr.keys)
+        yield from _time_leaves(arr.items)
+    elif pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        yield from _time_leaves(arr.flatten())
+    elif pa.types.is_dictionary(t):
+        yield from _time_leaves(arr.dictionary)
 
 
 def column_text(col: pa.Array) -> list[Any]:

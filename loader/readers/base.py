@@ -203,6 +203,23 @@ def bad_value_rejects(
     ]
 
 
+def times_of_day(read: Converted) -> Converted:
+    """``read`` with its times outside 00:00:00..24:00:00 rejected: a Parquet TIME may hold
+    any count (fastparquet writes a pandas timedelta as one), which is no time of day and
+    which no target's time text holds. 24:00:00 (DuckDB's end of the day) is kept."""
+    from ..writers.encode import outside_day, time_text
+
+    arr = read.array
+    if not pa.types.is_time(arr.type):
+        return read
+    bad = outside_day(arr)
+    if not kernels.any(bad).as_py():
+        return read
+    texts = time_text(kernels.filter(arr, bad)).to_pylist()
+    reasons = [f"{text} is not a time of day (00:00:00 to 24:00:00)" for text in texts]
+    return chained(read, Converted(arr, bad, reasons))
+
+
 def _batch(rows: pa.Table | pa.RecordBatch) -> pa.RecordBatch:
     """``rows`` as one record batch (a table's columns joined)."""
     if isinstance(rows, pa.RecordBatch):
@@ -516,7 +533,7 @@ class TypedFileReader(ReaderBase):
             batch = plain_columns(batch)
 
         def one(field: pa.Field, col: pa.Array) -> Converted:
-            read = self._read_column(field.name, col)
+            read = times_of_day(self._read_column(field.name, col))
             col = read.array
             if not col.type.equals(field.type):
                 if pa.types.is_dictionary(col.type):

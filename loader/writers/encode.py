@@ -109,6 +109,45 @@ def _per_day(t: pa.DataType) -> int:
     return _DAY * _PER_SECOND[t.unit]
 
 
+def _time_counts(arr: pa.Array) -> pa.Array:
+    """A time column's counts of its unit (a view, no copy)."""
+    return arr.view(pa.int32() if pa.types.is_time32(arr.type) else pa.int64())
+
+
+def outside_day(arr: pa.Array, end_inside: bool = True) -> pa.Array:
+    """Where a time of day lies outside 00:00:00..24:00:00 (``end_inside``: 24:00:00 itself
+    inside, DuckDB's and PostgreSQL's end of the day, which Python's time cannot hold); false
+    for a null. A Parquet TIME can hold any count (a fastparquet timedelta): Arrow keeps it,
+    but spells it ``<value out of range: N>``."""
+    counts = _time_counts(arr)
+    day = pa.scalar(_per_day(arr.type), counts.type)
+    above = kernels.greater(counts, day) if end_inside else kernels.greater_equal(counts, day)
+    return kernels.fill_null(kernels.or_(kernels.less(counts, pa.scalar(0, counts.type)), above), False)
+
+
+def time_text(arr: pa.Array) -> pa.Array:
+    """Times of day as ISO-8601 text (Arrow's cast, ``HH:MM:SS`` and the unit's digits), the
+    rare value at or past the day's end (``24:00:00``, or the counts ``outside_day`` finds) as
+    its hours, minutes and seconds from midnight, never Arrow's diagnostic text."""
+    beyond = outside_day(arr, end_inside=False)
+    if not kernels.any(beyond).as_py():
+        return kernels.cast(arr, pa.string())
+    inside = kernels.cast(kernels.if_else(beyond, pa.scalar(None, arr.type), arr), pa.string())
+    far = kernels.filter(_time_counts(arr), beyond).to_pylist()
+    return kernels.replace_with_mask(inside, beyond, pa.array([_clock_text(v, arr.type) for v in far], pa.string()))
+
+
+def _clock_text(value: int, t: pa.DataType) -> str:
+    """A count of ``t``'s unit as ``[-]H:MM:SS`` with the unit's digits (``24:00:00.000000``)."""
+    per_second = _PER_SECOND[t.unit]
+    seconds, fraction = divmod(abs(value), per_second)
+    minutes, second = divmod(seconds, 60)
+    hour, minute = divmod(minutes, 60)
+    digits = _DIGITS[t.unit]
+    tail = f".{fraction:0{digits}d}" if digits else ""
+    return f"{'-' if value < 0 else ''}{hour:02d}:{minute:02d}:{second:02d}{tail}"
+
+
 def iso_text(arr: pa.Array) -> pa.Array:
     """Dates, times and timestamps as ISO-8601 text (UTC timestamps end in ``Z``), of any
     year Arrow holds, and intervals as ISO-8601 durations (``interval_text``). One min/max
@@ -121,6 +160,8 @@ def iso_text(arr: pa.Array) -> pa.Array:
     if pa.types.is_timestamp(t) and t.tz:
         arr = kernels.cast(arr, pa.timestamp(t.unit, "UTC"))
         t = arr.type
+    if pa.types.is_time(t):
+        return time_text(arr)
     if not (pa.types.is_timestamp(t) or pa.types.is_date(t)):
         return kernels.cast(arr, pa.string())
     storage = _storage(arr)
@@ -892,6 +933,8 @@ class KeyTemplate:
         ):
             return kernels.utf8_lpad(kernels.cast(arr, pa.string()), int(pad.group(1)), "0")
         fmt = _formatter(spec, t, name)
+        if pa.types.is_time(t):
+            _refuse_day_end(arr, name, spec)
         arr = _python_instants(arr)
         try:
             return pa.array([None if v is None else fmt(v) for v in arr.to_pylist()], pa.string())
@@ -918,6 +961,15 @@ def _refuse_nan(arr: pa.Array, name: str) -> None:
     if kernels.any(nan).as_py():
         reason = f"key column {name!r} is NaN, which makes no key"
         raise UnfitKeys(name, [reason if v else None for v in nan.to_pylist()])
+
+
+def _refuse_day_end(arr: pa.Array, name: str, spec: str) -> None:
+    """24:00:00 (DuckDB's end of the day) has no Python time: formatted it would be 00:00,
+    the key of another instant, so its rows are rejected (without a spec it is ``24:00:00``)."""
+    end = outside_day(arr, end_inside=False)
+    if kernels.any(end).as_py():
+        reason = f"key column {name!r}: format spec {spec!r} cannot spell 24:00:00 (it would be 00:00:00's key)"
+        raise UnfitKeys(name, [reason if v else None for v in end.to_pylist()])
 
 
 def _formatter(spec: str, t: pa.DataType, name: str) -> Callable[[Any], str]:

@@ -577,3 +577,34 @@ def test_a_parquet_column_in_a_type_pyarrow_cannot_read_is_an_input_error_naming
             "  hint: write that column in another type (a 128-bit integer as int64 or decimal), then rerun: "
             "the files before it stay loaded",
         ]
+
+
+def test_a_time_past_the_end_of_the_day_is_rejected_and_24_00_is_stored_as_24_00(tmp_path: Path) -> None:
+    """A Parquet TIME holds any count: DuckDB writes TIME '24:00:00' as a day's microseconds,
+    fastparquet a timedelta. Both were stored as Arrow's `<value out of range: N>` text (keys
+    too), and rejects wrapped them to midnight."""
+    src = tmp_path / "t.parquet"
+    day = 86_400_000_000
+    times = pa.array([day, 3_600_000_000, day + 7_200_000_000, -5_000_000], pa.time64("us"))
+    nested = pa.array([[day], [], None, None], pa.list_(pa.time64("us")))
+    pq.write_table(pa.table({"rid": [1, 2, 3, 4], "t": times, "lt": nested}), src)
+    db, rejects = tmp_path / "t.db", tmp_path / "r.jsonl"
+    p = cli("load", str(src), str(db), "--table", "t", "--rejects", str(rejects))
+    assert p.returncode == 0, p.stderr
+    assert sqlite_rows(db, "SELECT * FROM t ORDER BY rid") == [
+        (1, "24:00:00.000000", '["24:00:00.000000"]'),
+        (2, "01:00:00.000000", "[]"),
+    ]
+    assert [(r["row"], r["column"], r["reason"], r["values"]["t"]) for r in reject_lines(rejects)] == [
+        (3, "t", "26:00:00.000000 is not a time of day (00:00:00 to 24:00:00)", "26:00:00.000000"),
+        (4, "t", "-00:00:05.000000 is not a time of day (00:00:00 to 24:00:00)", "-00:00:05.000000"),
+    ]
+    ldb = tmp_path / "k.ldb"
+    p = cli("load", str(src), str(ldb), "--key", "t:{t}", "--rejects", str(tmp_path / "k.jsonl"))
+    assert p.returncode == 0, p.stderr
+    assert [k for k, _ in leveldb_items(ldb)[0]] == [b"t:01:00:00.000000", b"t:24:00:00.000000"]
+    # under a strftime spec 24:00 would be 00:00's key: its row is rejected, its values exact
+    p = cli("load", str(src), str(tmp_path / "h.ldb"), "--key", "k{t:%H%M}", "--rejects", str(tmp_path / "h.jsonl"))
+    assert p.returncode == 0, p.stderr
+    (end,) = [r for r in reject_lines(tmp_path / "h.jsonl") if r["stage"] == "write"]
+    assert end["values"] == {"rid": 1, "t": "24:00:00.000000", "lt": ["24:00:00.000000"]}

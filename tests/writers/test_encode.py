@@ -616,3 +616,35 @@ def test_repeated_map_keys_are_found_at_any_depth_by_the_keys_text() -> None:
     assert deep is not None and deep[1] == [
         "the map at [] in column 'd' holds the key 'a' twice: a JSON object keeps one value per key"
     ]
+
+
+@pytest.mark.parametrize(("unit", "per_second"), [("s", 1), ("ms", 1000), ("us", 10**6), ("ns", 10**9)])
+def test_times_at_or_past_the_end_of_the_day_are_their_clock_text_never_arrows_diagnostic(
+    unit: str, per_second: int
+) -> None:
+    """DuckDB's TIME '24:00:00' and fastparquet's timedeltas are Parquet TIMEs Arrow holds but
+    spells `<value out of range: N>`; that text was stored as the value."""
+    t = pa.time32(unit) if unit in ("s", "ms") else pa.time64(unit)
+    fraction = "" if unit == "s" else "." + "0" * (len(str(per_second)) - 1)
+    day = 86400 * per_second
+    far = 100 * day if unit != "ms" else 24 * day  # within int32
+    arr = pa.array([day, 3600 * per_second, -5 * per_second, None, far], t)
+    assert iso_text(arr).to_pylist() == [
+        f"24:00:00{fraction}",
+        f"01:00:00{fraction}",
+        f"-00:00:05{fraction}",
+        None,
+        f"2400:00:00{fraction}" if unit != "ms" else "576:00:00.000",
+    ]
+
+
+def test_a_time_spec_refuses_the_end_of_the_day_rather_than_key_it_as_midnight() -> None:
+    from loader.writers.encode import UnfitKeys
+
+    batch = pa.record_batch({"t": pa.array([86_400_000_000, 0], pa.time64("us"))})
+    with pytest.raises(UnfitKeys) as caught:
+        KeyTemplate("k{t:%H%M}").render(batch)
+    assert caught.value.bad.to_pylist() == [True, False]
+    assert caught.value.reasons == [
+        "key column 't': format spec '%H%M' cannot spell 24:00:00 (it would be 00:00:00's key)"
+    ]
