@@ -463,13 +463,22 @@ def _sort_phase(target: Path) -> dict[str, Any]:
 def _stop_in_phase(proc: Any, target: Path, phase: str, how: signal.Signals) -> str:
     """``how`` sent to a sorted load once its checkpoint says ``phase`` (two runs complete,
     or the merge begun); its stderr."""
+
+    def there(now: dict[str, Any]) -> bool:
+        return now.get("phase") == phase and (phase == "merge" or len(now["runs"]) >= 2)
+
     try:
         deadline = time.monotonic() + 120
         while proc.poll() is None and time.monotonic() < deadline:
-            now = _sort_phase(target)
-            if now.get("phase") == phase and (phase == "merge" or len(now["runs"]) >= 2):
-                proc.send_signal(how)
-                break
+            if there(_sort_phase(target)):
+                # paused, then looked at again: a busy machine may let the load move on between
+                # the look and the signal (a SIGTERM waits for the SIGCONT to be taken)
+                proc.send_signal(signal.SIGSTOP)
+                if there(_sort_phase(target)):
+                    proc.send_signal(how)
+                    proc.send_signal(signal.SIGCONT)
+                    break
+                proc.send_signal(signal.SIGCONT)
             time.sleep(0.001)
     finally:
         _, err = proc.communicate(timeout=60)
