@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from . import kernels
-from .types import value_str
+from .types import map_leaves, value_str
 
 if TYPE_CHECKING:
     from .readers.decimal_comma import NumberStyle
@@ -285,17 +285,24 @@ def row_values(batch: pa.RecordBatch) -> list[dict[str, Any]]:
 
 def column_values(col: pa.Array) -> list[Any]:
     """A column's values as Python holds them exactly, else as text (``row_values``)."""
-    from .writers.encode import python_type
+    from .writers.encode import interval_text, python_type
 
+    if pa.types.is_interval(col.type):  # its ISO text, as the targets store it and a replay reads it
+        return list(interval_text(col).to_pylist())
     # nanoseconds as microseconds where no digit is lost: datetime values, with pandas
-    # imported or not (to_pylist would give pandas' Timestamp, or fail, or cut a time's digits)
-    if pa.types.is_duration(col.type):  # its count of the unit, as the targets store it and a replay reads it
-        return list(kernels.cast(col, pa.int64()).to_pylist())
-    micro = python_type(col.type)
+    # imported or not (to_pylist would give pandas' Timestamp, or fail, or cut a time's digits);
+    # durations, nested or not, as their count of the unit, as the targets store them and a
+    # replay reads them (a timedelta's text, ``0:01:30``, is neither)
+    micro = map_leaves(python_type(col.type), _counted)
     try:
         return list((col if micro == col.type else kernels.cast(col, micro)).to_pylist())
     except (ValueError, OverflowError, pa.ArrowException):  # rare: the column's values as text
         return column_text(col)
+
+
+def _counted(t: pa.DataType) -> pa.DataType:
+    """A duration as the int64 count of its unit; any other type as it is."""
+    return pa.int64() if pa.types.is_duration(t) else t
 
 
 def column_text(col: pa.Array) -> list[Any]:
