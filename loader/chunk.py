@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from . import kernels
-from .types import value_str
+from .types import map_leaves, value_str
 
 if TYPE_CHECKING:
     from .readers.decimal_comma import NumberStyle
@@ -285,13 +285,15 @@ def row_values(batch: pa.RecordBatch) -> list[dict[str, Any]]:
 
 def column_values(col: pa.Array) -> list[Any]:
     """A column's values as Python holds them exactly, else as text (``row_values``)."""
-    from .writers.encode import outside_day, python_type
+    from .writers.encode import interval_text, outside_day, python_type
 
+    if pa.types.is_interval(col.type):  # its ISO text, as the targets store it and a replay reads it
+        return list(interval_text(col).to_pylist())
     # nanoseconds as microseconds where no digit is lost: datetime values, with pandas
-    # imported or not (to_pylist would give pandas' Timestamp, or fail, or cut a time's digits)
-    if pa.types.is_duration(col.type):  # its count of the unit, as the targets store it and a replay reads it
-        return list(kernels.cast(col, pa.int64()).to_pylist())
-    micro = python_type(col.type)
+    # imported or not (to_pylist would give pandas' Timestamp, or fail, or cut a time's digits);
+    # durations, nested or not, as their count of the unit, as the targets store them and a
+    # replay reads them (a timedelta's text, ``0:01:30``, is neither)
+    micro = map_leaves(python_type(col.type), _counted)
     if any(kernels.any(outside_day(times, end_inside=False)).as_py() for times in _time_leaves(col)):
         return column_text(col)  # Python's time would wrap 24:00:00 to midnight
     try:
@@ -315,6 +317,11 @@ def _time_leaves(arr: pa.Array) -> Iterator[pa.Array]:
         yield from _time_leaves(arr.flatten())
     elif pa.types.is_dictionary(t):
         yield from _time_leaves(arr.dictionary)
+
+
+def _counted(t: pa.DataType) -> pa.DataType:
+    """A duration as the int64 count of its unit; any other type as it is."""
+    return pa.int64() if pa.types.is_duration(t) else t
 
 
 def column_text(col: pa.Array) -> list[Any]:

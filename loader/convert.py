@@ -879,6 +879,61 @@ def _text_count(col: _Column, target: pa.DataType) -> None:
     col.arr = kernels.cast(col.arr, pa.int64())
 
 
+# an interval as the targets store it (``writers.encode.interval_text``): P<months>M<days>DT<seconds>S
+_INTERVAL_TEXT = re.compile(r"P(-?\d+)M(-?\d+)DT(-?\d+(?:\.\d{1,9})?)S")
+
+
+def _text_interval(col: _Column, target: pa.DataType) -> None:
+    """Text into a month-day-nanosecond interval (Arrow has no such cast; a replay's values are
+    text) read in the one spelling the targets store for it, ``P1M2DT0.003S``; other text, or
+    a part Arrow cannot hold, is rejected."""
+    if not (pa.types.is_interval(target) and is_text(col.arr.type)):
+        return
+    values = [None if v is None else _interval(v) for v in col.arr.to_pylist()]
+    bad = kernels.and_(kernels.is_valid(col.arr), pa.array([v is None for v in values]))
+    name = type_name(target)
+    col.reject(bad, lambda v: f"'{_value_text(v)}' is not a valid {name} (as P1M2DT0.5S: months, days, seconds)")
+    col.arr = pa.array(values, target)
+
+
+def _interval(text: str) -> tuple[int, int, int] | None:
+    """The months, days and nanoseconds of an interval's text, or None where it is none."""
+    m = _INTERVAL_TEXT.fullmatch(text)
+    if m is None:
+        return None
+    months, days = int(m.group(1)), int(m.group(2))
+    nanoseconds = int(Decimal(m.group(3)).scaleb(9))
+    # Arrow holds months and days in 32 bits, nanoseconds in 64
+    if not (min(months, days) >= -(1 << 31) and max(months, days) < 1 << 31 and -(1 << 63) <= nanoseconds < 1 << 63):
+        return None
+    return months, days, nanoseconds
+
+
+# an offset with seconds, as Python writes a zone's local mean time (Europe/Amsterdam before 1937: +00:19:32)
+_OFFSET_SECONDS = r"[+-]\d\d:\d\d:\d\d(\.\d{1,6})?$"
+
+
+def _text_offset_seconds(col: _Column, target: pa.DataType) -> None:
+    """Text into a zoned timestamp whose offset has seconds (Python's and pandas' text of a
+    pre-1940 time in many zones, a reject file's too), which Arrow does not read, as the same
+    instant in UTC; text Python does not read either is left for the cast to reject."""
+    if not (is_zoned(target) and is_text(col.arr.type)):
+        return
+    found = kernels.fill_null(kernels.match_substring_regex(col.arr, _OFFSET_SECONDS), False)
+    if not kernels.any(found).as_py():
+        return
+    texts = kernels.filter(col.arr, found).to_pylist()
+    col.arr = kernels.replace_with_mask(col.arr, found, pa.array([_in_utc(t) for t in texts], col.arr.type))
+
+
+def _in_utc(text: str) -> str:
+    """A timestamp's text with an offset as the same instant in UTC, or as it is where Python cannot read it."""
+    try:
+        return dt.datetime.fromisoformat(text).astimezone(dt.UTC).isoformat()
+    except ValueError:
+        return text
+
+
 _TIME_TEXT = r"^\d\d:\d\d(:\d\d(\.\d+)?)?$"  # hh:mm[:ss[.fraction]], as the targets store a time
 
 
@@ -1005,6 +1060,8 @@ def _cast(col: _Column, target: pa.DataType, na: tuple[str, ...], explicit: bool
     if pa.types.is_null(target):
         return _emptied(col)
     _text_count(col, target)
+    _text_interval(col, target)
+    _text_offset_seconds(col, target)
     _text_fraction(col, target)
     _text_time(col, target)
     kind = _kind_change(col.arr.type, target, explicit)

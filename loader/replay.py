@@ -86,7 +86,7 @@ from .state import (
 from .storage import file_mode, refuse_special
 from .suggest import fold
 from .transforms import Stage, close_stages, output_schema
-from .types import empty_batch, is_numeric, parse_type
+from .types import empty_batch, is_numeric, parse_type, value_type
 from .writers.base import Writer, naming_file
 from .writers.encode import is_nested
 
@@ -127,6 +127,9 @@ def replayed(entries: dict[str, str]) -> set[str]:
             file = key[len(MARK) :].rsplit("#", 1)[0]
             out.update(f"{file}#{row}" for row in json.loads(value))
     return out
+
+
+TYPED_FORMATS = ("parquet", "arrow")  # formats whose files type their own columns
 
 
 def _plain_text(path: str) -> bool:
@@ -638,8 +641,11 @@ class Rows:
         # a user's table whose column's type was changed since: a TEXT zip takes ``01234``)
         pins = {} if p.stages else declared_pins(table, bound(recorded), recorded, own=declared)
         self.types = recorded | pins
+        self.nested: dict[str, dict[str, pa.DataType]] = {}  # by original file: ``_file_types``
+        # the columns of the rows' Parquet and Arrow files of a type the checkpoint does not record
+        self.unrecorded = self._unrecorded()
         # a column typed null has no type yet: rows bring theirs (``_with_empty``)
-        base = pa.schema([pa.field(n, t) for n, t in bound(self.types).items()])
+        base = pa.schema([pa.field(n, t) for n, t in (bound(self.types) | self.unrecorded).items()])
         self.schemas = [base]  # the rows' schema before each stage, and after the last
         for i in range(len(p.stages)):
             self.schemas.append(output_schema(p.stages[: i + 1], base))
@@ -654,7 +660,6 @@ class Rows:
         self.folders = loaded_keys(self.src, [fs.path for fs in state.files.values()], self.types)
         self.headers: dict[str, _Split | str] = {}
         self.identities: dict[str, dict[str, Any] | None] = {}  # by original file: its identity now
-        self.nested: dict[str, dict[str, pa.DataType]] = {}  # by original file: its nested columns' types
         # columns recorded as null, and columns new to the job, typed by this replay's values
         self.settled: dict[str, pa.DataType] = {}
         self.table = table  # the target's columns now, with their declared types
@@ -822,7 +827,7 @@ class Rows:
         """How to split the original file's raw lines, with its column names."""
         if path not in self.headers:
             fmt = self._format(path)
-            if fmt in ("parquet", "arrow"):
+            if fmt in TYPED_FORMATS:
                 self.headers[path] = f'a {fmt.capitalize()} file has no raw text: write the row\'s fields in "values"'
                 return self.headers[path]
             try:
@@ -874,10 +879,16 @@ class Rows:
         (one from before nested types were) takes the type its file has, as the load read it,
         else one from these rows' values (``guessed_type``); one recorded without a type
         (``null``), the type its values give (``_first_type``)."""
+        path = group[0][0].path if group else ""
+        if at == 0 and any(n in self.unrecorded for n in names):  # as the row's own file has it
+            own = self._file_types(path)
+            schema = pa.schema(
+                [f.with_type(own[f.name]) if f.name in self.unrecorded and f.name in own else f for f in schema]
+            )
         added = []
         for n in [n for n in names if n not in schema.names]:
             values = [v.get(n) for _, v in group if isinstance(v, dict)]
-            t = self._nested_types(group[0][0].path).get(n) or guessed_type(values) or self._first_type(n, values, at)
+            t = self._file_types(path).get(n) or guessed_type(values) or self._first_type(n, values, at)
             added += [pa.field(n, t)] if t is not None else []
         return pa.schema([*schema, *added])
 
@@ -896,13 +907,38 @@ class Rows:
             self.settled[name] = t if known else declared_pins(self.table, {name: t}).get(name, t)
         return self.settled[name]
 
-    def _nested_types(self, path: str) -> dict[str, pa.DataType]:
-        """The nested columns of the original file, read as the load reads it (none if it is gone)."""
+    def _file_types(self, path: str) -> dict[str, pa.DataType]:
+        """The original file's columns whose type the checkpoint does not record, as the load read
+        them (none if the file is gone): a nested one (recorded only since nested types were), and
+        in a Parquet or Arrow file one of a type no job file names (a UUID's or other fixed-width
+        bytes, large_binary, an interval; a dictionary as its values, which the targets store)."""
         if path not in self.nested:
             self.nested[path] = {}
+            typed = self._format(path) in TYPED_FORMATS
+            known = spellings(self.types)
             with contextlib.suppress(LoaderError), self._open_original(path) as reader:
-                self.nested[path] = {f.name: f.type for f in reader.schema if is_nested(f.type)}
+                self.nested[path] = {
+                    f.name: value_type(f.type)
+                    for f in reader.schema
+                    if fold(f.name) not in known and (typed or is_nested(f.type))
+                }
         return self.nested[path]
+
+    def _unrecorded(self) -> dict[str, pa.DataType]:
+        """The columns of the reject lines' Parquet and Arrow files of a type the checkpoint does
+        not record (``_file_types``), the first file's type for each: in the rows' schema from
+        the start, so that a key or primary key naming one (a categorical's) is a column of it."""
+        paths: dict[str, None] = {}
+        with contextlib.suppress(LoaderError):  # a line that is none: the replay stops there, naming it
+            for e in read_entries(self.path):
+                if self._mine(e) and self._format(e.path) in TYPED_FORMATS:
+                    paths[e.path] = None
+        out: dict[str, pa.DataType] = {}
+        for path in paths:
+            for name, t in self._file_types(path).items():
+                if fold(name) not in {fold(n) for n in out}:
+                    out[name] = t
+        return out
 
     def _open_original(self, path: str) -> Reader:
         """The original file's reader, as the load read its own columns (its folders' values

@@ -776,6 +776,31 @@ def test_text_into_a_duration_is_a_whole_count_of_its_unit() -> None:
     ]
 
 
+def test_text_into_an_interval_reads_the_spelling_the_targets_store() -> None:
+    """A replay's value of DuckDB's INTERVAL, as the load wrote it (``writers.encode.interval_text``)."""
+    from loader.writers.encode import interval_text
+
+    t = pa.month_day_nano_interval()
+    stored = interval_text(pa.array([(1, 2, 3_000_000), (-1, 0, -5), (0, 0, 0)], t)).to_pylist()
+    assert stored == ["P1M2DT0.003S", "P-1M0DT-0.000000005S", "P0M0DT0S"]
+    out = convert(pa.array([*stored, None, "1 month", f"P{2**31}M0DT0S"]), t, strict=True)
+    assert out.array.to_pylist()[:4] == [(1, 2, 3_000_000), (-1, 0, -5), (0, 0, 0), None]
+    assert out.reasons == [
+        f"'{v}' is not a valid month_day_nano_interval (as P1M2DT0.5S: months, days, seconds)"
+        for v in ("1 month", f"P{2**31}M0DT0S")
+    ]
+
+
+def test_text_with_an_offset_in_seconds_into_a_zoned_timestamp_is_its_instant() -> None:
+    """Python and pandas write a zone's local mean time with seconds (Amsterdam before 1937):
+    Arrow reads no such offset."""
+    t = pa.timestamp("us", "Europe/Amsterdam")
+    out = convert(pa.array(["1920-06-01 12:00:00+01:19:32", "1920-06-01T12:00:00.5-00:00:30", "x+01:19:32"]), t)
+    utc = [dt.datetime(1920, 6, 1, 10, 40, 28), dt.datetime(1920, 6, 1, 12, 0, 30, 500_000), None]
+    assert [v and v.replace(tzinfo=None) for v in out.array.cast(pa.timestamp("us", "UTC")).to_pylist()] == utc
+    assert out.reasons == ["'x+01:19:32' is not a valid timestamp[us, Europe/Amsterdam]"]
+
+
 def test_a_list_struct_or_map_into_a_number_or_bool_is_rejected_by_kind() -> None:
     """Arrow has no such cast: the column raised ArrowNotImplementedError, which ended the run."""
     lists = pa.array([[1], None, [2, 3]], pa.list_(pa.int64()))

@@ -1827,3 +1827,106 @@ def test_objects_a_sampled_struct_rejected_replay_as_json_text_with_a_declared_s
         (1, '{"a":1}'),
         (2, '{"b":[1]}'),
     ]
+
+
+def _typed_cases() -> dict[str, tuple[dict[str, Any], str]]:
+    """Columns of the types Parquet and Arrow writers use whose reject values once failed to
+    replay, or replayed changed; each case's ``k`` (the key) null in its second row, and the
+    file's suffix."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    def two(values: list[Any], t: pa.DataType) -> pa.Array:
+        return pa.array(values, t)
+
+    amsterdam = pa.timestamp("us", "Europe/Amsterdam")  # before 1937: +00:19:32, in summer +01:19:32
+    kolkata = pa.timestamp("us", "Asia/Kolkata")  # before 1906: +05:21:10
+    early = int(dt.datetime(1900, 6, 1, 10, 40, 28, tzinfo=dt.UTC).timestamp() * 1_000_000)
+    return {
+        # DuckDB's INTERVAL: the load writes P1M2DT0.003S
+        "interval": ({"iv": two([(1, 2, 3_000_000), (-1, 0, 5)], pa.month_day_nano_interval())}, ".arrow"),
+        # DuckDB's UUID: 16 bytes
+        "uuid": ({"u": pa.array([bytes(range(16)), bytes(range(16, 32))], pa.uuid())}, ".parquet"),
+        # Polars' Binary
+        "binary_view": ({"b": two([b"\xff\x00", b"\xff\x01"], pa.binary_view())}, ".arrow"),
+        "zone_with_seconds": ({"ts": two([early, early], amsterdam)}, ".parquet"),
+        "zone_with_seconds_in_a_list": ({"lt": two([[early], [early, None]], pa.list_(kolkata))}, ".parquet"),
+        # Polars' Duration inside a struct and a list
+        "nested_duration": (
+            {
+                "st": two([{"d": 90_000}, {"d": -5}], pa.struct([("d", pa.duration("ms"))])),
+                "ld": two([[172_800_005], [1, None]], pa.list_(pa.duration("ms"))),
+            },
+            ".parquet",
+        ),
+    }
+
+
+def _typed_file(path: Path, columns: dict[str, Any], k: Any) -> Path:
+    import pyarrow as pa
+    import pyarrow.feather as feather
+    import pyarrow.parquet as pq
+
+    table = pa.table({"rid": [0, 1], "k": k, **columns})
+    if path.suffix == ".arrow":
+        feather.write_feather(table, path, compression="uncompressed")
+    else:
+        pq.write_table(table, path)
+    return path
+
+
+def _sink(target: Path) -> list[str]:
+    """A sink whose key (LevelDB) or primary key (SQLite) is column ``k``: a row with a null one is rejected."""
+    if target.suffix == ".db":
+        return [str(target), "--table", "t", "--mode", "upsert", "--primary-key", "k"]
+    return [str(target), "--key", "{k}"]
+
+
+def _stored_rows(target: Path) -> list[Any]:
+    if target.suffix == ".db":
+        return sqlite_table(target, order="rid")
+    return [json.loads(v) for _, v in leveldb_items(target)[0]]
+
+
+def _replays_as_loaded(
+    tmp_path: Path, sink: str, columns: dict[str, Any], suffix: str, k: Any, fixed: Any, fixed_k: Any
+) -> None:
+    """A file whose row 2 has a null key (column ``k``), loaded; its reject line replayed with
+    only the key fixed (to ``fixed``): the target holds what a load of the fixed file (its key
+    column ``fixed_k``) stores, and the checkpoint's types are the load's."""
+    target = tmp_path / ("out.db" if sink == "sqlite" else "out.ldb")
+    rejects = tmp_path / "rejects.jsonl"
+    src = _typed_file(tmp_path / f"in{suffix}", columns, k)
+    assert cli("load", str(src), *_sink(target), "--rejects", str(rejects), "-q").returncode == 0
+    [line] = reject_lines(rejects)
+    recorded = sqlite_state(target) if sink == "sqlite" else leveldb_items(target)[1]
+    line["values"]["k"] = fixed
+    rejects.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    p = cli("replay", str(rejects), str(src), *_sink(target))
+    assert p.returncode == 0, (p.stderr, line)
+    assert ": 1 written, 0 rejected again, 0 already replayed" in p.stderr
+    direct = tmp_path / ("direct.db" if sink == "sqlite" else "direct.ldb")
+    assert cli("load", str(_typed_file(tmp_path / f"fixed{suffix}", columns, fixed_k)), *_sink(direct)).returncode == 0
+    assert _stored_rows(target) == _stored_rows(direct)
+    after = sqlite_state(target) if sink == "sqlite" else leveldb_items(target)[1]
+    assert after["schema"] == recorded["schema"]  # the replay settles no type the load left open
+
+
+@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
+@pytest.mark.parametrize("case", list(_typed_cases()))
+def test_an_unedited_value_of_each_typed_column_replays_as_the_load_stores_it(
+    tmp_path: Path, sink: str, case: str
+) -> None:
+    columns, suffix = _typed_cases()[case]
+    _replays_as_loaded(tmp_path, sink, columns, suffix, [0, None], 1, [0, 1])
+
+
+@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
+def test_a_row_whose_key_is_a_categorical_replays(tmp_path: Path, sink: str) -> None:
+    """A dictionary column (pandas' and Polars' categoricals) as the key, null in the rejected
+    row: the replay knows the column, though the checkpoint records no type for it."""
+    import pyarrow as pa
+
+    key, fixed = (pa.array(["a", k]).dictionary_encode() for k in (None, "b"))
+    _replays_as_loaded(tmp_path, sink, {"s": ["p", "q"]}, ".parquet", key, "b", fixed)
