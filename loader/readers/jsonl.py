@@ -431,6 +431,39 @@ def _dump(value: Any) -> str:
     return "true" if value is True else "false" if value is False else "null"
 
 
+# JSON has no NaN or infinity (RFC 8259): inside an object or array kept as JSON text they are
+# written as a typed nested value writes them (docs/types.md), so one source value is stored one way
+_NON_FINITE = {"NaN": None, "Infinity": "Infinity", "-Infinity": "-Infinity"}
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with each NaN and infinity the file wrote as its JSON stand-in (``_NON_FINITE``)."""
+    if isinstance(value, _Number):
+        return _NON_FINITE.get(value, value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def json_value_text(value: Any) -> str:
+    """A column value's text: an object or array as RFC 8259 JSON text (``_finite``), else as
+    ``_json_text`` writes it."""
+    return _dump(_finite(value)) if isinstance(value, (dict, list)) else _json_text(value)
+
+
+def _text_column(values: list[Any], t: pa.DataType) -> pa.Array:
+    """A text column of a block's values: each value's text (``json_value_text``)."""
+    texts = pa.array([None if v is None else _json_text(v) for v in values], t)
+    # one RE2 scan finds the few texts that may hold NaN or Infinity: only those are made again
+    maybe = kernels.indices_nonzero(kernels.match_substring_regex(texts, "NaN|Infinity")).to_pylist()
+    again = {i: json_value_text(values[i]) for i in maybe if isinstance(values[i], (dict, list))}
+    if not again:
+        return texts
+    return pa.array([again.get(i, text) for i, text in enumerate(texts.to_pylist())], t)
+
+
 # Values of a key read line by line that wait to be typed together: a sample of 100k rows holds
 # at most this many of them per key, whatever ``source.infer_rows`` is.
 FOLD_VALUES = 8192
@@ -1208,7 +1241,7 @@ class JSONLReader(ReaderBase):
         t = f.type
         kind = _kind_of_type(t)
         if kind == "string" and f.name not in self.declared:
-            return pa.array([None if v is None else _json_text(v) for v in values], t), {}
+            return _text_column(values, t), {}
         if kind == "nested":
             return _nested_column(t, values)
         if pa.types.is_boolean(t):

@@ -564,6 +564,35 @@ def test_json_text_keeps_every_number_as_written(tmp_path: Path) -> None:
     assert rows == [('[1e5,1.50,-0,{"a":0.10000000000000000001}]', "x"), ("text", '{"k":2E-3}')] and rejects == []
 
 
+# Python's json.dumps writes NaN, Infinity and -Infinity; inside an object or array kept as JSON
+# text they are written as a typed nested value writes them, so the text is RFC 8259 JSON.
+NON_FINITE = [
+    '{"id":1,"l":[NaN,1.5,Infinity,-Infinity],"t":[NaN,1e400],"u":[1,"a",Infinity],"s":"NaN"}',
+    '{"id":2,"l":[2.5],"t":[1],"u":{"k":NaN,"NaN":["Infinity",-Infinity]},"s":[1]}',
+]
+
+
+def test_nan_and_infinities_in_json_text_are_written_as_in_a_typed_value(tmp_path: Path) -> None:
+    _, rows, rejects = load_lines(tmp_path, NON_FINITE)
+    assert rejects == []
+    assert rows == [
+        (1, '[null,1.5,"Infinity","-Infinity"]', "[null,1e400]", '[1,"a","Infinity"]', "NaN"),
+        (2, "[2.5]", "[1]", '{"k":null,"NaN":["Infinity","-Infinity"]}', "[1]"),
+    ]
+    with sqlite3.connect(tmp_path / "t.db") as con:
+        assert con.execute("select json_extract(t, '$[0]'), json_valid(u) from t order by id").fetchall() == [
+            (None, 1),
+            (1, 1),
+        ]
+    db = tmp_path / "t.ldb"
+    load(str(tmp_path / "a.jsonl"), str(db), key="{id}")
+    values = [json.loads(v) for _, v in leveldb_items(db)[0]]
+    assert [(v["t"], v["u"]) for v in values] == [
+        ("[null,1e400]", '[1,"a","Infinity"]'),
+        ("[1]", '{"k":null,"NaN":["Infinity","-Infinity"]}'),
+    ]
+
+
 # Declared types JSON has no values of (dates, timestamps, decimals) convert from the
 # strings and numbers as written, through the one conversion path: what does not fit is rejected.
 
