@@ -684,6 +684,48 @@ def test_a_json_array_file_is_refused_as_json_lines_with_what_to_do(tmp_path: Pa
     )
 
 
+DEFAULT_HINT = "  hint: fix or replace the file, then rerun: the files before it stay loaded\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "said"),
+    [
+        ("\r\n \n\n", [], "file is empty (blank lines only)\n" + DEFAULT_HINT),
+        ("{}\n{}\n", [], "holds only empty objects ({}): no key to make a column of\n" + DEFAULT_HINT),
+        (
+            '{}\n{}\n{"id":1}\n',
+            ["--infer-rows", "2"],
+            "its first 2 rows are empty objects ({}): no key to make a column of\n"
+            "  hint: read past them with a larger source.infer_rows (--infer-rows)\n",
+        ),
+        (
+            '{\n  "id": 1\n}\n{\n  "id": 2\n}\n',  # jq . without -c
+            [],
+            "holds objects written over many lines (pretty-printed), not JSON Lines (one object per line)\n"
+            "  hint: write it as JSON Lines, e.g. jq -c . file.json > file.jsonl, then load that\n",
+        ),
+        (
+            '\n{"id":1,"a":2,"a":3}\n',
+            [],
+            "holds no JSON object it can load: line 2: not valid JSON: key 'a' appears twice in one object\n"
+            + DEFAULT_HINT,
+        ),
+        (
+            "null\n",
+            [],
+            "holds no JSON object it can load: line 1: a JSON Lines row is an object, not null\n" + DEFAULT_HINT,
+        ),
+    ],
+    ids=["blank", "empty-objects", "empty-objects-sample", "pretty", "duplicate-key", "null"],
+)
+def test_a_file_that_gives_no_column_says_why(tmp_path: Path, text: str, args: list[str], said: str) -> None:
+    """Each said "holds no JSON object in its first rows": false for {} and unhelpful for the rest."""
+    src = tmp_path / "a.jsonl"
+    src.write_text(text)
+    p = cli("load", str(src), str(tmp_path / "a.db"), "--table", "t", *args)
+    assert (p.returncode, p.stderr) == (65, f"loader: error: {src}: {said}")
+
+
 def test_keys_that_differ_only_in_case_in_one_file_are_one_column(tmp_path: Path) -> None:
     """As across files and in SQLite: `a` in one row and `A` in the next are one column,
     under the spelling met first."""
