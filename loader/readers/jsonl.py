@@ -1053,7 +1053,7 @@ class JSONLReader(ReaderBase):
                 file=self.path,
                 hint="read past them with a larger source.infer_rows (--infer-rows)",
             )
-        bad = next(((n, why) for n, line in found if isinstance(why := _row_object(line), str)), None)
+        bad = next(((n, reason) for n, line in found if isinstance(reason := _row_object(line), str)), None)
         if bad is None:
             return SourceError("holds only empty objects ({}): no key to make a column of", file=self.path)
         return SourceError(f"holds no JSON object it can load: line {bad[0]}: {bad[1]}", file=self.path)
