@@ -352,7 +352,7 @@ class _Split:
     def jsonl(self, raw: str | bytes) -> dict[str, Any] | str:
         """A JSON Lines row parsed as the reader parses it: each value as the text the reader
         converts (numbers as written, objects and arrays as compact JSON)."""
-        from .readers.jsonl import _json_text, _row_object
+        from .readers.jsonl import _row_object, json_value_text
 
         obj = _row_object(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw)
         if isinstance(obj, str):
@@ -368,10 +368,10 @@ class _Split:
                 return f"key {key!r} is not a column of the file"
             return f"keys {key!r} and {twin!r} differ only in case: one column of the file"
         row = {
-            n: None if keyed.get(k) is None else _json_text(keyed[k])
+            n: None if keyed.get(k) is None else json_value_text(keyed[k])
             for n, k in zip(self.names, self.keys, strict=True)
         }
-        return row | {c: None if obj[k] is None else _json_text(obj[k]) for k, c in beyond.items()}
+        return row | {c: None if obj[k] is None else json_value_text(obj[k]) for k, c in beyond.items()}
 
     def _beyond(self, obj: dict[str, Any]) -> dict[str, str] | str:
         """The object's keys that are no column of the file's sample (the load rejected their

@@ -173,6 +173,26 @@ def test_every_engine_loads_the_same_rows(tmp_path: Path, cluster: Any, sink: st
         assert any(newline in (r[1] or "") for r in rows)
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_every_engine_names_a_rejects_file_as_the_run_spelled_it(
+    tmp_path: Path, cluster: Any, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """``processes`` (and ``dask``, which shares its parts code) wrote ``file`` absolute and no
+    ``path``; ``threads`` the file as the run spelled it and ``path`` absolute: now all do that."""
+    src = tmp_path / "in" / f"r.{fmt}"
+    src.parent.mkdir()
+    src.write_text('{"id":1,"n":2,"n":3}\n{"id":2,"n":1}\n' if fmt == "jsonl" else "id,n\n1,x\n2,1\n")
+    monkeypatch.chdir(tmp_path)
+    got = {}
+    for engine in ENGINES:
+        report = Pipeline(
+            job([Path("in", src.name)], tmp_path / f"{engine}.db", engine, cluster.scheduler_address)
+        ).run()
+        [reject] = [json.loads(line) for line in reject_lines(report.rejects_path)]
+        got[engine] = (reject["file"], reject.get("path"), reject["row"], reject["line"])
+    assert got == {engine: (f"in/r.{fmt}", str(src), 1, 1 if fmt == "jsonl" else 2) for engine in ENGINES}
+
+
 @pytest.mark.parametrize("side", ["database", "arrow"])
 def test_every_engine_rejects_the_rows_the_table_refuses_alike(tmp_path: Path, cluster: Any, side: str) -> None:
     """Keys the table has, or an earlier row of the input has: the load stopped with 65 and

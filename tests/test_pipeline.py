@@ -1623,8 +1623,21 @@ def test_a_zero_byte_text_file_among_a_globs_files_is_a_file_of_no_rows(tmp_path
         ("b.jsonl.gz", gzip.compress(b"", mtime=0)),
         ("b.csv", b"\xef\xbb\xbf"),  # a byte order mark alone
         ("b.csv.gz", gzip.compress(b"\xef\xbb\xbf", mtime=0)),
+        ("b.jsonl", b"\n"),  # pandas' to_json(orient="records", lines=True) of a frame of no rows
+        ("b.jsonl", b"\r\n \n\t\n"),  # blank lines, whitespace only
+        ("b.jsonl", b"\xef\xbb\xbf\n"),
+        ("b.jsonl.gz", gzip.compress(b"\n" * 100_000, mtime=0)),
     ],
-    ids=["gzip", "jsonl-gzip", "bom", "gzip-bom"],
+    ids=[
+        "gzip",
+        "jsonl-gzip",
+        "bom",
+        "gzip-bom",
+        "jsonl-newline",
+        "jsonl-blank",
+        "jsonl-bom-newline",
+        "jsonl-gzip-blank",
+    ],
 )
 def test_a_text_file_that_decodes_to_nothing_is_a_file_of_no_rows_as_one_of_0_bytes(
     tmp_path: Path, name: str, data: bytes
@@ -1657,6 +1670,51 @@ def test_only_a_tiny_file_is_opened_to_see_whether_it_holds_text(
     tiny.write_bytes(gzip.compress(b"id\n1\n", mtime=0))
     assert (stream.holds_no_text(str(big), "utf-8"), stream.holds_no_text(str(tiny), "utf-8")) == (False, False)
     assert opened == [str(tiny)]
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_pandas_json_lines_of_an_empty_day_is_a_file_of_no_rows(tmp_path: Path, engine: str) -> None:
+    """pandas writes one newline for a frame of no rows: it stopped the glob (exit 65, "holds no
+    JSON object in its first rows"), and every later day with it. It is ``empty`` as 0 bytes are."""
+    daily = tmp_path / "daily"
+    daily.mkdir()
+    (daily / "d1.jsonl").write_text('{"id":1,"v":1.5}\n')
+    (daily / "d2.jsonl").write_bytes(b"\n")
+    (daily / "d3.jsonl").write_text('{"id":3,"v":2.5}\n')
+    db, report = tmp_path / "o.db", tmp_path / "r.json"
+    args = ["load", str(daily / "*.jsonl"), str(db), "--table", "t", "--engine", engine]
+    plan = cli(*args, "--dry-run")
+    assert plan.returncode == 0, plan.stderr
+    assert f"empty (1): 0 bytes: no header, no rows, nothing to load\n  {daily / 'd2.jsonl'}\n" in plan.stdout
+    done = cli(*args, "--report", str(report))
+    assert done.returncode == 0, done.stderr
+    assert sqlite_rows(db, "SELECT id FROM t ORDER BY id") == [(1,), (3,)]
+    written = json.loads(report.read_text())
+    assert [(f["path"], f["status"]) for f in written["files"]] == [
+        (str(daily / "d2.jsonl"), "empty"),
+        (str(daily / "d1.jsonl"), "loaded"),
+        (str(daily / "d3.jsonl"), "loaded"),
+    ]
+    assert (written["files_loaded"], written["files_empty"], written["exit_code"]) == (2, 1, 0)
+
+
+def test_a_json_lines_file_is_opened_to_see_whether_it_is_blank_only_when_small(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whitespace is no text in JSON Lines (not in CSV, where a blank line is a header's place);
+    a file past BLANK_MAX_BYTES on disk is not opened to tell."""
+    from loader.readers import stream
+
+    opened: list[str] = []
+    real = stream.open_stream
+    monkeypatch.setattr(stream, "open_stream", lambda path, *a: opened.append(path) or real(path, *a))
+    blank, text, big = tmp_path / "blank.jsonl", tmp_path / "text.jsonl", tmp_path / "big.jsonl"
+    blank.write_bytes(b"\n \r\n" * 1000)
+    text.write_bytes(b"\n" * 1000 + b'{"id":1}\n')
+    big.write_bytes(b"\n" * (stream.BLANK_MAX_BYTES + 1))
+    assert [stream.holds_no_text(str(p), "utf-8", blank_lines=True) for p in (blank, text, big)] == [True, False, False]
+    assert stream.holds_no_text(str(blank), "utf-8") is False
+    assert opened == [str(blank), str(text)]
 
 
 def test_every_input_of_zero_bytes_still_stops_the_load_and_so_does_a_zero_byte_parquet_file(tmp_path: Path) -> None:

@@ -509,6 +509,19 @@ def test_a_json_lines_raw_line_replays_with_another_spelling_of_a_column(tmp_pat
     assert (again["row"], again["reason"]) == (4, "keys 'a' and 'A' differ only in case: one column of the file")
 
 
+def test_a_json_lines_row_replayed_with_alter_writes_nan_in_json_text_as_the_load_does(tmp_path: Path) -> None:
+    """A key past the sample rejects its row; replayed with --alter, the nested NaN and
+    Infinity in its JSON text are written as the load writes them: RFC 8259 JSON."""
+    (tmp_path / "in.jsonl").write_text('{"id": 1}\n{"id": 2, "u": [1, "a", NaN, {"k": -Infinity}]}\n')
+    job = write_job(
+        tmp_path / "job.toml", source={"path": "in.jsonl", "infer_rows": 1}, sink={"path": "out.db", "table": "t"}
+    )
+    assert cli("run", str(job), "-q").returncode == 0
+    p = cli("replay", str(tmp_path / "out.db.table-t.rejects.jsonl"), "--job", str(job), "--alter")
+    assert p.returncode == 0, p.stderr
+    assert sqlite_table(tmp_path / "out.db") == [(1, None), (2, '[1,"a",null,{"k":"-Infinity"}]')]
+
+
 def test_raw_lines_of_each_format_replay_in_their_files_format_with_a_job_of_another(tmp_path: Path) -> None:
     """Runs of CSV and of JSON Lines into one table share its reject file. Replayed with the
     CSV job, a JSON Lines line was split as CSV: "no column '{"id": 4' in the job's columns"."""

@@ -21,7 +21,7 @@ import socket
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, astuple, dataclass, field, replace
 from typing import Any
@@ -29,7 +29,8 @@ from typing import Any
 import pyarrow as pa
 
 from .. import storage
-from ..chunk import Chunk, TypeNote, explain, reasons_in_order
+from ..chunk import Chunk, Reject, TypeNote, explain, reasons_in_order
+from ..chunk import source_path as chunk_source_path
 from ..compat import sha256
 from ..config import JobConfig
 from ..errors import EXIT_CONFIG, RESUME_HINT, ConfigError, LoaderError, SinkError
@@ -212,6 +213,23 @@ def source_path(task: PartTask) -> str:
     return os.path.join(task.cwd, path)
 
 
+def _spelled(task: PartTask) -> Callable[[list[Reject]], None] | None:
+    """What names the part's rejects as the threads engine does, ``file`` as the job spells it
+    and ``path`` absolute, where this worker opened the file by another name (``source_path``:
+    from the coordinator's directory); None where it opened it as spelled."""
+    opened = source_path(task)
+    if opened == task.part.path:
+        return None
+    spelled, path = task.part.path, chunk_source_path(opened)
+
+    def name(rejects: list[Reject]) -> None:
+        for r in rejects:
+            if r.file == opened:
+                r.file, r.path = spelled, r.path or path
+
+    return name
+
+
 def collect_garbage(generation: int = 2) -> None:
     """Free the reference cycles work left, where the collector is paused: a worker forked
     from the coordinator inherits its pause (``memory.gc_paused``), and nothing else would
@@ -269,6 +287,7 @@ def _run_part(task: PartTask) -> PartResult:
                         task.notes,
                         task.halt,
                         style=number_style(task.job.source),
+                        spelled=_spelled(task),
                     )
                 if not result.halted:
                     # after its last read: the plan's byte range of a new version starts and ends
@@ -343,15 +362,18 @@ def _write_chunks(
     notes: dict[str, TypeNote],
     halt: str = "",
     style: NumberStyle = PLAIN,
+    spelled: Callable[[list[Reject]], None] | None = None,
 ) -> None:
-    """The part's chunks encoded into ``out``, their rejects into ``rejects``, counted in
-    ``result``; up to the chunk that finds ``halt`` there (then ``result.halted``)."""
+    """The part's chunks encoded into ``out``, their rejects into ``rejects`` (``spelled`` names
+    their file), counted in ``result``; up to the chunk that finds ``halt`` there (then ``result.halted``)."""
     reasons: Counter[str] = Counter()
     for encoded in (out.encode(c) for c in chunks):
         if halt and os.path.exists(halt):  # one stat a chunk: the run stopped, this part is not committed
             result.halted = True
             return
         chunk = encoded.chunk
+        if spelled is not None and chunk.rejects:
+            spelled(chunk.rejects)
         if notes and chunk.rejects:
             explain(chunk.rejects, notes, style=style)
         rejects.write(chunk.rejects)

@@ -128,7 +128,7 @@ EMPTY_REASON = "0 bytes: no header, no rows"
 def empty_text_files(spelled: list[list[str]], config: SourceConfig) -> tuple[list[list[str]], list[str]]:
     """The inputs split: those to load, and the CSV and JSON Lines files of no text (the first
     spelling of each): 0 bytes, a compressed file of nothing, a byte order mark alone
-    (``holds_no_text``), files of 0 rows: Spark and Hadoop write one for a task without rows,
+    (``holds_no_text``), a JSON Lines file of blank lines alone: files of 0 rows: Spark and Hadoop write one for a task without rows,
     and it stopped the load of every part file after it. Where every input is one, none is
     split off: the load stops on the first (an input that loads nothing is no success). A
     Parquet or Arrow file of 0 bytes is no such file but a corrupt one, and is read (and refused)."""
@@ -138,8 +138,8 @@ def empty_text_files(spelled: list[list[str]], config: SourceConfig) -> tuple[li
         names
         for names in spelled
         if names[0] != storage.STDIN
-        and file_format(names[0], config) in ("csv", "jsonl")
-        and holds_no_text(names[0], config.encoding)
+        and (kind := file_format(names[0], config)) in ("csv", "jsonl")
+        and holds_no_text(names[0], config.encoding, blank_lines=kind == "jsonl")
     ]
     if len(empty) == len(spelled):
         return spelled, []

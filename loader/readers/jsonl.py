@@ -433,6 +433,45 @@ def _dump(value: Any) -> str:
     return "true" if value is True else "false" if value is False else "null"
 
 
+# JSON has no NaN or infinity (RFC 8259): inside an object or array kept as JSON text they are
+# written as a typed nested value writes them (docs/types.md), so one source value is stored one way
+_NON_FINITE = {"NaN": None, "Infinity": "Infinity", "-Infinity": "-Infinity"}
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with each NaN and infinity the file wrote as its JSON stand-in (``_NON_FINITE``)."""
+    if isinstance(value, _Number):
+        return _NON_FINITE.get(value, value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def json_value_text(value: Any) -> str:
+    """A column value's text: an object or array as RFC 8259 JSON text (``_finite``), else as
+    ``_json_text`` writes it."""
+    return _dump(_finite(value)) if isinstance(value, (dict, list)) else _json_text(value)
+
+
+def _text_column(values: list[Any], t: pa.DataType) -> pa.Array:
+    """A text column of a block's values: each value's text (``json_value_text``)."""
+    texts = pa.array([None if v is None else _json_text(v) for v in values], t)
+    # one RE2 scan finds the few texts that may hold NaN or Infinity: only those are made again
+    maybe = kernels.indices_nonzero(kernels.match_substring_regex(texts, "NaN|Infinity")).to_pylist()
+    again = {i: json_value_text(values[i]) for i in maybe if isinstance(values[i], (dict, list))}
+    if not again:
+        return texts
+    return pa.array([again.get(i, text) for i, text in enumerate(texts.to_pylist())], t)
+
+
+def _object_text(value: dict[str, Any] | list[Any]) -> str:
+    """An object's or array's JSON text, NaN and the infinities as ``_text_column`` writes them."""
+    text = _json_text(value)
+    return json_value_text(value) if "NaN" in text or "Infinity" in text else text
+
+
 # Values of a key read line by line that wait to be typed together: a sample of 100k rows holds
 # at most this many of them per key, whatever ``source.infer_rows`` is.
 FOLD_VALUES = 8192
@@ -631,6 +670,22 @@ def _refuse_a_json_array(data: bytes, path: str) -> None:
         )
 
 
+# The bytes of a file's head read to tell why its sample gave no column
+_HEAD = 1 << 16
+
+
+def _lone_cr_hint(head: bytes, path: str) -> str | None:
+    """A hint for a file whose lines end in a carriage return alone (classic Mac OS): one line of
+    many values, rejected as one; None for another."""
+    if b"\r" not in head or b"\n" in head.rstrip(b"\r\n"):
+        return None
+    plain = "end them in newlines, e.g. tr '\\r' '\\n' < file > file.jsonl, then load that"
+    fix = lone_cr_fix(path, plain)
+    if fix != plain:
+        fix = f"decompress it and end them in newlines, e.g. {fix}"
+    return f"its lines end in a carriage return alone (classic Mac OS): {fix}"
+
+
 def _of_objects(values: list[Any]) -> bool:
     return bool(values) and all(isinstance(v, dict) for v in values)
 
@@ -711,7 +766,7 @@ def _sample_block(data: bytes, table: pa.Table | None, guesses: dict[str, _Guess
     only in case and were met in one object are added to ``twins``."""
     if table is None:
         return _sample_lines(data, guesses, most, twins)
-    sliced = table.slice(0, most)
+    sliced = table.slice(0, min(most, table.num_rows))  # a table of no columns takes any length
     if sliced.num_rows < table.num_rows and any(c.null_count == sliced.num_rows for c in sliced.columns):
         # the sample ends in this block: a key only its later rows have is no column, and
         # only the lines tell it from a key the sample holds as null
@@ -938,9 +993,7 @@ class JSONLReader(ReaderBase):
         self._check_utf16()
         guesses, whole, self.columns = self._sample()
         if not guesses:
-            raise not_text(self.path, "JSON Lines") or SourceError(
-                "holds no JSON object in its first rows", file=self.path, hint=self._no_object_hint()
-            )
+            raise not_text(self.path, "JSON Lines") or self._no_column(whole)
         # each column's key as first spelled in the file; the columns' names are those SQLite and LevelDB can hold
         self.keys = list(guesses)
         self.names = spelled(self.header_names(self.keys), self.spelling)
@@ -978,21 +1031,40 @@ class JSONLReader(ReaderBase):
         if hint is not None:
             raise not_text(self.path, "JSON Lines") or SourceError("not utf-8 text", file=self.path, hint=hint)
 
-    def _no_object_hint(self) -> str | None:
-        """A hint for a file whose sample held no object: lines that end in a carriage return
-        alone (classic Mac OS) are one line of many values, rejected as one."""
+    def _no_column(self, whole: bool) -> SourceError:
+        """Why the sample gave no column (``whole``: it read the whole file), as the file's head
+        shows it: lines parted by carriage returns alone, blank lines only, objects over many
+        lines (pretty-printed), empty objects only, or the first line's reason for being no row."""
         stream, _ = open_stream(self.path, self.config.encoding)
         try:
-            head = stream.read(1 << 16)
+            head = bytes(stream.read(_HEAD))
         finally:
             stream.close()
-        if b"\r" not in head or b"\n" in head.rstrip(b"\r\n"):
-            return None
-        plain = "end them in newlines, e.g. tr '\\r' '\\n' < file > file.jsonl, then load that"
-        fix = lone_cr_fix(self.path, plain)
-        if fix != plain:
-            fix = f"decompress it and end them in newlines, e.g. {fix}"
-        return f"its lines end in a carriage return alone (classic Mac OS): {fix}"
+        hint = _lone_cr_hint(head, self.path)
+        lines = head.removeprefix(_BOM).split(b"\n")
+        if len(head) == _HEAD:
+            lines.pop()  # cut short: no line to judge
+        found = [(n, line) for n, line in enumerate(lines, 1) if not _blank(line)]
+        if hint is not None or not found:
+            blank = whole and hint is None and len(head) < _HEAD
+            why = "file is empty (blank lines only)" if blank else "holds no JSON object in its first rows"
+            return SourceError(why, file=self.path, hint=hint)
+        if found[0][1].strip() == b"{":  # jq ., json.dump(indent=...), JSON.stringify(v, null, 2)
+            return SourceError(
+                "holds objects written over many lines (pretty-printed), not JSON Lines (one object per line)",
+                file=self.path,
+                hint="write it as JSON Lines, e.g. jq -c . file.json > file.jsonl, then load that",
+            )
+        if not whole:  # the sample read infer_rows objects, none with a key
+            return SourceError(
+                f"its first {self.config.infer_rows} rows are empty objects ({{}}): no key to make a column of",
+                file=self.path,
+                hint="read past them with a larger source.infer_rows (--infer-rows)",
+            )
+        bad = next(((n, reason) for n, line in found if isinstance(reason := _row_object(line), str)), None)
+        if bad is None:
+            return SourceError("holds only empty objects ({}): no key to make a column of", file=self.path)
+        return SourceError(f"holds no JSON object it can load: line {bad[0]}: {bad[1]}", file=self.path)
 
     def _sample(self) -> tuple[dict[str, _Guess], bool, KeyColumns]:
         """What each column holds over the first ``infer_rows`` parsable rows, columns in order of
@@ -1211,11 +1283,11 @@ class JSONLReader(ReaderBase):
         kind = _kind_of_type(t)
         declared = f.name in self.declared
         if kind == "string" and not declared:
-            return pa.array([None if v is None else _json_text(v) for v in values], t), {}
+            return _text_column(values, t), {}
         if kind == "nested":
             return _nested_column(t, values, self._shape_hint(f.name))
         if kind == "string":  # declared: an object or array is its JSON text, as in a mixed column
-            values = [_json_text(v) if isinstance(v, (dict, list)) else v for v in values]
+            values = [_object_text(v) if isinstance(v, (dict, list)) else v for v in values]
         if pa.types.is_boolean(t):
             return _bool_column(t, values, declared)
         return _number_column(t, values, declared=declared or kind == "converted")

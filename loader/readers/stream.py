@@ -768,15 +768,20 @@ def parses_at_most(path: str, size: int | None, limit: int) -> bool:
 # Past this many bytes on disk a file holds text if it holds anything: a compressed file of
 # nothing is smaller (gzip 20 bytes, 20 more with a stored name; bz2 14; zstd 13), as is a mark.
 NO_TEXT_MAX_BYTES = 256
+# A JSON Lines file of whitespace alone holds no row either (pandas' ``to_json(lines=True)`` of no
+# rows writes one newline): one of at most this many bytes on disk is read up to its first text.
+BLANK_MAX_BYTES = 1 << 16
+_JSON_WHITESPACE = b" \t\r\n"
 
 
-def holds_no_text(path: str, encoding: str) -> bool:
+def holds_no_text(path: str, encoding: str, blank_lines: bool = False) -> bool:
     """Whether ``path`` holds no text: 0 bytes, or at most ``NO_TEXT_MAX_BYTES`` on disk that
     decompress and decode to nothing or a byte order mark alone (Hadoop's GzipCodec writes a
-    20-byte ``.csv.gz`` for a task without rows). Only such tiny files are opened: a bigger one
-    is not read twice. One that cannot be read holds text here: its reader says why."""
+    20-byte ``.csv.gz`` for a task without rows); with ``blank_lines`` (JSON Lines), at most
+    ``BLANK_MAX_BYTES`` holding JSON's whitespace besides. Only such small files are opened: a
+    bigger one is not read twice. One that cannot be read holds text here: its reader says why."""
     size = storage.size(path)
-    if size is None or size > NO_TEXT_MAX_BYTES:
+    if size is None or size > (BLANK_MAX_BYTES if blank_lines else NO_TEXT_MAX_BYTES):
         return False
     if size == 0:
         return True
@@ -784,18 +789,26 @@ def holds_no_text(path: str, encoding: str) -> bool:
         stream, _ = open_stream(path, encoding)
     except SourceError:
         return False
-    head = b""
     try:
-        while len(head) <= len(codecs.BOM_UTF8):  # one byte past a mark is text
-            more = stream.read(NO_TEXT_MAX_BYTES)
-            if not more:
-                break
-            head += more
+        return not _holds_text(stream, _JSON_WHITESPACE if blank_lines else b"")
     except SourceError:
         return False
     finally:
         close_stream(path, stream)
-    return head in (b"", codecs.BOM_UTF8)
+
+
+def _holds_text(stream: Any, blank: bytes) -> bool:
+    """Whether ``stream`` holds a byte besides a leading byte order mark and ``blank`` ones;
+    read up to the first such byte."""
+    head = b""
+    while len(head) <= len(codecs.BOM_UTF8) and (more := stream.read(NO_TEXT_MAX_BYTES)):
+        head += more
+    chunk = head[len(codecs.BOM_UTF8) :] if head.startswith(codecs.BOM_UTF8) else head
+    while chunk:
+        if chunk.strip(blank):
+            return True
+        chunk = stream.read(BLANK_MAX_BYTES)
+    return False
 
 
 def disk_position(stream: Any) -> int | None:

@@ -572,6 +572,35 @@ def test_json_text_keeps_every_number_as_written(tmp_path: Path) -> None:
     assert rows == [('[1e5,1.50,-0,{"a":0.10000000000000000001}]', "x"), ("text", '{"k":2E-3}')] and rejects == []
 
 
+# Python's json.dumps writes NaN, Infinity and -Infinity; inside an object or array kept as JSON
+# text they are written as a typed nested value writes them, so the text is RFC 8259 JSON.
+NON_FINITE = [
+    '{"id":1,"l":[NaN,1.5,Infinity,-Infinity],"t":[NaN,1e400],"u":[1,"a",Infinity],"s":"NaN"}',
+    '{"id":2,"l":[2.5],"t":[1],"u":{"k":NaN,"NaN":["Infinity",-Infinity]},"s":[1]}',
+]
+
+
+def test_nan_and_infinities_in_json_text_are_written_as_in_a_typed_value(tmp_path: Path) -> None:
+    _, rows, rejects = load_lines(tmp_path, NON_FINITE)
+    assert rejects == []
+    assert rows == [
+        (1, '[null,1.5,"Infinity","-Infinity"]', "[null,1e400]", '[1,"a","Infinity"]', "NaN"),
+        (2, "[2.5]", "[1]", '{"k":null,"NaN":["Infinity","-Infinity"]}', "[1]"),
+    ]
+    with sqlite3.connect(tmp_path / "t.db") as con:
+        assert con.execute("select json_extract(t, '$[0]'), json_valid(u) from t order by id").fetchall() == [
+            (None, 1),
+            (1, 1),
+        ]
+    db = tmp_path / "t.ldb"
+    load(str(tmp_path / "a.jsonl"), str(db), key="{id}")
+    values = [json.loads(v) for _, v in leveldb_items(db)[0]]
+    assert [(v["t"], v["u"]) for v in values] == [
+        ("[null,1e400]", '[1,"a","Infinity"]'),
+        ("[1]", '{"k":null,"NaN":["Infinity","-Infinity"]}'),
+    ]
+
+
 # Declared types JSON has no values of (dates, timestamps, decimals) convert from the
 # strings and numbers as written, through the one conversion path: what does not fit is rejected.
 
@@ -672,6 +701,48 @@ def test_a_json_lines_file_named_json_loads_as_bigquery_and_mongoexport_name_the
         ("1", 2),
         ("2", 3),
     ]
+
+
+DEFAULT_HINT = "  hint: fix or replace the file, then rerun: the files before it stay loaded\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "said"),
+    [
+        ("\r\n \n\n", [], "file is empty (blank lines only)\n" + DEFAULT_HINT),
+        ("{}\n{}\n", [], "holds only empty objects ({}): no key to make a column of\n" + DEFAULT_HINT),
+        (
+            '{}\n{}\n{"id":1}\n',
+            ["--infer-rows", "2"],
+            "its first 2 rows are empty objects ({}): no key to make a column of\n"
+            "  hint: read past them with a larger source.infer_rows (--infer-rows)\n",
+        ),
+        (
+            '{\n  "id": 1\n}\n{\n  "id": 2\n}\n',  # jq . without -c
+            [],
+            "holds objects written over many lines (pretty-printed), not JSON Lines (one object per line)\n"
+            "  hint: write it as JSON Lines, e.g. jq -c . file.json > file.jsonl, then load that\n",
+        ),
+        (
+            '\n{"id":1,"a":2,"a":3}\n',
+            [],
+            "holds no JSON object it can load: line 2: not valid JSON: key 'a' appears twice in one object\n"
+            + DEFAULT_HINT,
+        ),
+        (
+            "null\n",
+            [],
+            "holds no JSON object it can load: line 1: a JSON Lines row is an object, not null\n" + DEFAULT_HINT,
+        ),
+    ],
+    ids=["blank", "empty-objects", "empty-objects-sample", "pretty", "duplicate-key", "null"],
+)
+def test_a_file_that_gives_no_column_says_why(tmp_path: Path, text: str, args: list[str], said: str) -> None:
+    """Each said "holds no JSON object in its first rows": false for {} and unhelpful for the rest."""
+    src = tmp_path / "a.jsonl"
+    src.write_text(text)
+    p = cli("load", str(src), str(tmp_path / "a.db"), "--table", "t", *args)
+    assert (p.returncode, p.stderr) == (65, f"loader: error: {src}: {said}")
 
 
 def test_keys_that_differ_only_in_case_in_one_file_are_one_column(tmp_path: Path) -> None:
@@ -1330,3 +1401,12 @@ def test_a_declared_bool_reads_the_strings_inference_reads_as_a_bool(tmp_path: P
 def test_an_inferred_bool_takes_json_true_and_false_only(tmp_path: Path) -> None:
     _, stored, rejects = load_lines(tmp_path, ['{"b":true}', '{"b":"true"}'], infer_rows=1)
     assert stored == [(1,)] and rejects == [(2, "b", "'true' is not a JSON true or false")]
+
+
+def test_a_declared_string_writes_nan_and_the_infinities_in_its_json_text_as_a_mixed_column_does(
+    tmp_path: Path,
+) -> None:
+    raw = ['{"p":{"x":NaN,"y":[Infinity,-Infinity]}}', '{"p":"NaN"}', '{"p":[1.5]}']
+    _, stored, rejects = load_lines(tmp_path, raw, columns={"p": "string"})
+    assert rejects == []
+    assert stored == [('{"x":null,"y":["Infinity","-Infinity"]}',), ("NaN",), ("[1.5]",)]

@@ -370,7 +370,8 @@ def test_a_compressed_file_without_an_object_is_not_called_misnamed(tmp_path: Pa
     src = tmp_path / name
     src.write_bytes(data)
     error = _load_error(src, tmp_path)
-    assert (str(error), error.exit_code) == (f"{src}: holds no JSON object in its first rows", 65)
+    why = "holds no JSON object in its first rows" if "cr" in name else "holds no JSON object it can load: line 1: "
+    assert str(error).startswith(f"{src}: {why}") and error.exit_code == 65
     assert ".gz.gz" not in str(error.hint) and ".bz2.bz2" not in str(error.hint)
 
 
