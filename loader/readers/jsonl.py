@@ -214,20 +214,124 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
+# How deep arrays and objects may nest in a value: deeper, a row is rejected. Python recurses
+# once or twice per level on the way (json, the checks here, the sinks' encoders: far below its
+# limit of 1000 frames), and Arrow's IPC (the processes engine) carries a type of at most 124 levels.
+MAX_DEPTH = 100
+
+
+class _BadValue(ValueError):
+    """Why a line's text is no row (``reason``), and the top-level key to blame, if any."""
+
+    def __init__(self, reason: str, key: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.key = key
+
+
+class _Why(str):
+    """A reason a line is no row, with the key whose value it is about (None: the line's)."""
+
+    key: str | None = None
+
 
 def _loads(line: bytes) -> Any:
+    text = _utf8(line)  # json reads bytes with surrogates passed (CESU-8), which no text can hold
+    deep = _too_deep(line)
+    if deep is not None:
+        at = f" at .{deep}" if deep else ""
+        raise _BadValue(f"the value{at} is nested deeper than {MAX_DEPTH} levels of arrays and objects", deep or None)
     obj = json.loads(
-        line, parse_int=_Number, parse_float=_Number, parse_constant=_Number, object_pairs_hook=_no_duplicates
+        text, parse_int=_Number, parse_float=_Number, parse_constant=_Number, object_pairs_hook=_no_duplicates
     )
     if _SURROGATE_ESCAPE.search(line):  # json takes "\ud800" alone; no text can hold it
         _check_text(obj)
     return obj
 
 
+def _utf8(line: bytes) -> str:
+    """A line's text; ``_BadValue`` where it is not UTF-8, naming CESU-8 for an encoded surrogate."""
+    try:
+        return line.decode("utf-8-sig")  # a byte order mark is no part of the line, as json reads it
+    except UnicodeDecodeError as exc:
+        pair = _CESU8_PAIR.match(line, exc.start)
+        if pair is not None:
+            why = (
+                f"the bytes {pair.group().hex(' ')} at position {exc.start} are one character written as a "
+                "surrogate pair, as CESU-8 (Java's modified UTF-8, MySQL's 3-byte utf8, Oracle's UTF8) writes it: "
+                "export the file as UTF-8 (utf8mb4, AL32UTF8)"
+            )
+        elif _SURROGATE_BYTES.match(line, exc.start):
+            code = line[exc.start : exc.start + 3].decode("utf-8", "surrogatepass")
+            why = (
+                f"the bytes {line[exc.start : exc.start + 3].hex(' ')} at position {exc.start} encode the surrogate "
+                f"\\u{ord(code):04x}, which no Unicode text holds (CESU-8, WTF-8)"
+            )
+        else:
+            why = one_line(exc)
+        raise _BadValue(f"not valid UTF-8: {why}") from None
+
+
+# A UTF-16 surrogate encoded as UTF-8 bytes, and a pair of them (CESU-8's character past U+FFFF)
+_SURROGATE_BYTES = re.compile(rb"\xed[\xa0-\xbf][\x80-\xbf]")
+_CESU8_PAIR = re.compile(rb"\xed[\xa0-\xaf][\x80-\xbf]\xed[\xb0-\xbf][\x80-\xbf]")
+# A JSON string, or a bracket outside one
+_TOKEN = re.compile(rb'"[^"\\\n]*(?:\\.[^"\\\n]*)*"|[\[\]{}]')
+
+
+def _too_deep(line: bytes) -> str | None:
+    """The top-level key whose value nests deeper than ``MAX_DEPTH`` (``""`` for a line that
+    is no object), or None, told by the brackets outside strings without parsing: json and
+    every step after it recurse once a level at least."""
+    if line.count(b"[") + line.count(b"{") <= MAX_DEPTH + 1:
+        return None
+    over = np.flatnonzero(_depths(line) > MAX_DEPTH + 1)
+    if not len(over):
+        return None
+    depth, key = 0, b""
+    for m in _TOKEN.finditer(line, 0, int(over[0]) + 1):  # the key before the first bracket too deep
+        token = m.group()
+        if token[:1] == b'"':
+            if depth == 1:
+                key = token  # a top-level key, or its string value (the next key replaces it)
+        else:
+            depth += 1 if token in b"[{" else -1
+    return _key_text(key)
+
+
+def _depths(line: bytes) -> np.ndarray:
+    """How deep in arrays and objects each byte of a line is (strings' brackets not counted),
+    in a few passes of numpy, not a loop: a GeoJSON line holds thousands of brackets."""
+    a = np.frombuffer(line, np.uint8)
+    step = np.zeros(len(a), np.int8)
+    step[(a == ord("[")) | (a == ord("{"))] = 1
+    step[(a == ord("]")) | (a == ord("}"))] = -1
+    quotes = a == ord('"')
+    if quotes.any():
+        backslashes = a == ord("\\")
+        if backslashes.any():  # a quote after an odd run of backslashes is escaped
+            at = np.arange(len(a), dtype=np.int64)
+            run = at - np.maximum.accumulate(np.where(backslashes, -1, at))  # backslashes ending at each byte
+            quotes[1:] &= run[:-1] % 2 == 0
+        step[np.cumsum(quotes, dtype=np.int64) % 2 == 1] = 0  # inside a string
+    return np.cumsum(step, dtype=np.int64)
+
+
+def _key_text(token: bytes) -> str:
+    try:
+        return str(json.loads(token)) if token else ""
+    except ValueError:
+        return token.decode("utf-8", "replace")[1:-1]
+
+
 def _row_object(line: bytes) -> dict[str, Any] | str:
     """A line's object, or why the line is no row: a JSON Lines row is one object on its line."""
     try:
         obj = _loads(line)
+    except _BadValue as exc:
+        why = _Why(exc.reason)
+        why.key = exc.key
+        return why
     except json.JSONDecodeError as exc:
         return _two_values(exc) or f"not valid JSON: {one_line(exc)}"
     except (ValueError, RecursionError) as exc:
@@ -252,22 +356,28 @@ def _two_values(exc: json.JSONDecodeError) -> str | None:
     return f"a JSON Lines row is one object, not two values on one line (the second at column {exc.colno}{parted})"
 
 
-def _check_text(value: Any) -> None:
-    """ValueError for a string (or key) holding half a surrogate pair."""
-    texts = [value] if isinstance(value, str) else []
+def _check_text(value: Any, at: str = "", top: str | None = None) -> None:
+    """``_BadValue`` for a string or key holding half a surrogate pair, naming where it is
+    (``at .o.k``) and the top-level key it is under (``top``)."""
     if isinstance(value, dict):
-        texts = list(value)
-        for v in value.values():
-            _check_text(v)
+        for k, v in value.items():
+            under = k if top is None else top
+            _no_surrogate(k, f"the key {k[:40]!r}", at, under)
+            _check_text(v, f"{at}.{k}", under)
     elif isinstance(value, list):
-        for v in value:
-            _check_text(v)
-    for text in texts:
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            bad = text[exc.start]
-            raise ValueError(f"a lone surrogate \\u{ord(bad):04x} in {text[:40]!r}: not valid Unicode") from None
+        for i, v in enumerate(value):
+            _check_text(v, f"{at}[{i}]", top)
+    elif isinstance(value, str):
+        _no_surrogate(value, repr(value[:40]), at, top)
+
+
+def _no_surrogate(text: str, what: str, at: str, top: str | None) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        where = f" at {at}" if at else ""
+        bad = ord(text[exc.start])
+        raise _BadValue(f"a lone surrogate \\u{bad:04x} in {what}{where}: not valid Unicode", top) from None
 
 
 def _plain(value: Any) -> Any:
@@ -733,6 +843,8 @@ def _parsed_exactly(data: bytes, rounding: str | None, options: pajson.ParseOpti
         return None
     if table.num_rows != rows:
         return None  # a line holding two values, which pyarrow reads as two rows
+    if options is None and any(_deeper(f.type) for f in table.schema):
+        return None  # an explicit schema's types are the sample's, which holds no deeper one
     if not _objects_as_written(table, data):
         return None  # read line by line: an object keeps the keys it has
     return table if rounding is None or _floats_exact(table) else None
@@ -758,7 +870,42 @@ def _grouped(blocks: Iterator[bytes], most: int) -> Iterator[bytes]:
 def _parse_sample(data: bytes) -> tuple[bytes, pa.Table | None]:
     """A block of the sample as pyarrow parses it, or None where it refuses the block or
     a number in it would round (then it is read line by line, with every number's text)."""
-    return data, _parsed_exactly(data, _rounding(data), None)
+    return data, _parsed_exactly(data, _rounding(data), None) if _for_pyarrow(data) else None
+
+
+def _for_pyarrow(data: bytes) -> bool:
+    """Whether pyarrow may parse a block: UTF-8 throughout (it reads a key's bytes as they are,
+    and a name not UTF-8 is an error on every use), and no line of many brackets nested past
+    ``MAX_DEPTH`` (pyarrow's parser overflows its stack near 20,000 levels). A line nested past
+    it with fewer is rejected all the same: pyarrow's type is too deep (``_deeper``), or does
+    not hold it (an explicit schema's types are the sample's), and the block is read line by line."""
+    try:
+        kernels.cast(_as_array(data), pa.large_string())
+    except pa.ArrowInvalid:
+        return False
+    if len(data) < _PARSER_SAFE:
+        return True
+    ends = np.flatnonzero(np.frombuffer(data, np.uint8) == ord("\n"))
+    starts = np.concatenate(([0], ends + 1))
+    stops = np.concatenate((ends, [len(data)]))
+    lines = (data[starts[i] : stops[i]] for i in np.flatnonzero(stops - starts >= _PARSER_SAFE))
+    return not any(_too_deep(x) is not None for x in lines if x.count(b"[") + x.count(b"{") >= _PARSER_SAFE)
+
+
+# A line of fewer opening brackets (so of fewer bytes) nests less deep, which pyarrow's parser takes
+_PARSER_SAFE = 8192
+
+
+def _deeper(t: pa.DataType) -> bool:
+    """Whether a type pyarrow inferred nests deeper than ``MAX_DEPTH``: its lines are read one
+    by one, and those too deep rejected (told without recursion: there may be thousands of levels)."""
+    level, depth = [t], 0
+    while level:
+        level = [t.field(i).type for t in level if pa.types.is_nested(t) for i in range(t.num_fields)]
+        depth += bool(level)
+        if depth > MAX_DEPTH:
+            return True
+    return False
 
 
 def _sample_block(data: bytes, table: pa.Table | None, guesses: dict[str, _Guess], most: int, twins: set[str]) -> int:
@@ -1167,6 +1314,8 @@ class JSONLReader(ReaderBase):
     def _parsed(self, data: bytes, rounding: str | None) -> pa.Table | None:
         """The block as pyarrow parses it, each column's spellings merged into it; None to read
         it line by line."""
+        if not _for_pyarrow(data):
+            return None
         spellings = self._spellings
         table = _parsed_exactly(data, rounding, spellings.options)
         if table is None:
@@ -1240,9 +1389,14 @@ class JSONLReader(ReaderBase):
         """One line's object, or why it is rejected (and the column to blame)."""
         obj = _row_object(line)
         if isinstance(obj, str):
-            return obj, None
+            return obj, self._blamed(getattr(obj, "key", None))
         keyed = self.columns.keyed(obj)
         return keyed if isinstance(keyed, dict) else self._misplaced(*keyed)
+
+    def _blamed(self, key: str | None) -> str | None:
+        """The column a reason about ``key``'s value names: the key's column, or the key if it is none."""
+        column = self.columns.column(key) if key is not None else None
+        return self._name_of.get(column, key) if column is not None else key
 
     def _misplaced(self, key: str, twin: str | None) -> tuple[str, str]:
         """Why a key is no column (``twin`` None), or why two keys of one column reject their

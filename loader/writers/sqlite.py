@@ -50,6 +50,7 @@ from .sqlite_schema import (
     Rows,
     check_dependents,
     check_kind,
+    check_names,
     check_table,
     check_target,
     declared_types,
@@ -384,6 +385,7 @@ class SQLiteWriter(Refusals, Transactional):
         if self._in_txn and self._prepared is not None and schema.equals(self._prepared):
             return  # the file before had these columns, and the table cannot change in our transaction
         self._prepared = None
+        check_names(schema.names)
         for cols in self.config.indexes:  # an unknown name would index a string constant
             suggest.require_columns("sink.indexes", cols, schema.names, fold_case=True)
         # every file has the key: the encoder would reject each of its rows as a null key

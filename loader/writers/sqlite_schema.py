@@ -556,10 +556,24 @@ def _in_wal_mode(path: str) -> bool:
 
 
 def check_schema(config: SinkConfig, names: list[str]) -> None:
-    """The key and index columns are in the data: said by ``--dry-run`` too."""
+    """The key and index columns are in the data, and every name is one SQLite can hold:
+    said by ``--dry-run`` too."""
+    check_names(names)
     suggest.require_columns("sink.primary_key", config.primary_key, names, fold_case=True)
     for cols in config.indexes:
         suggest.require_columns("sink.indexes", cols, names, fold_case=True)
+
+
+def check_names(names: list[str]) -> None:
+    """Every column name is one SQLite can hold (a ``SchemaMismatchError``: the data must change)."""
+    nul = next((n for n in names if "\x00" in n), None)
+    if nul is not None:  # a JSON key "a\u0000b", a Parquet column: LevelDB's JSON holds it, SQLite no name
+        raise SchemaMismatchError(
+            "its name holds a NUL byte, which no SQLite column name can",
+            column=nul,
+            hint=f'rename it ([[transform]] type = "rename", columns = {{ {json.dumps(nul)} = '
+            f"{json.dumps(nul.replace(chr(0), '_'))} }}), then rerun",
+        )
 
 
 def index_name(table: str, cols: list[str]) -> str:

@@ -647,7 +647,11 @@ def test_a_lone_surrogate_escape_rejects_its_line_and_the_rest_loads(tmp_path: P
     assert (report.rows_read, report.rows_written, report.rows_rejected) == (3, 2, 1)
     assert sqlite_table(db) == [(2, "ok"), (3, "\N{GRINNING FACE}")]  # a whole pair is one character
     [r] = reject_lines(rejects_of(db))
-    assert (r["line"], r["reason"]) == (1, "not valid JSON: a lone surrogate \\ud800 in 'x\\ud800y': not valid Unicode")
+    assert (r["line"], r["column"], r["reason"]) == (
+        1,
+        "s",
+        "a lone surrogate \\ud800 in 'x\\ud800y' at .s: not valid Unicode",
+    )
 
 
 @pytest.mark.parametrize("suffix", [".db", ".ldb"])
@@ -1410,3 +1414,91 @@ def test_a_declared_string_writes_nan_and_the_infinities_in_its_json_text_as_a_m
     _, stored, rejects = load_lines(tmp_path, raw, columns={"p": "string"})
     assert rejects == []
     assert stored == [('{"x":null,"y":["Infinity","-Infinity"]}',), ("NaN",), ("[1.5]",)]
+
+
+def _deep(depth: int) -> str:
+    return f'{{"id":{depth},"d":' + "[" * depth + "]" * depth + "}"
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+@pytest.mark.parametrize("suffix", [".db", ".ldb"])
+@pytest.mark.parametrize("past_sample", [False, True])
+def test_a_value_nested_too_deep_rejects_its_row_and_the_rest_loads(
+    tmp_path: Path, engine: str, suffix: str, past_sample: bool
+) -> None:
+    """Valid JSON nested past ``MAX_DEPTH`` (100) levels would overflow Python's recursion (json,
+    the checks, the encoders), Arrow's IPC, or pyarrow's parser (a segfault at 100,000): the row
+    is rejected, naming the column; 100 levels load."""
+    head = [f'{{"id":{i},"d":[[1]]}}' for i in range(1, 4)]
+    deep = [_deep(101), _deep(600), _deep(100_000), '{"id":7,"d":' + '{"a":' * 150 + "1" + "}" * 150 + "}"]
+    lines = [*head, _deep(100), *deep] if past_sample else [_deep(100), *deep, *head]
+    src = tmp_path / "deep.jsonl"
+    src.write_text("".join(x + "\n" for x in lines))
+    target = tmp_path / f"t{suffix}"
+    sink = ["--table", "t"] if suffix == ".db" else ["--key", "{id}"]
+    p = cli("load", str(src), str(target), *sink, "--engine", engine, "--infer-rows", "4" if past_sample else "1000")
+    assert p.returncode == 0, p.stderr
+    job = "table:t" if suffix == ".db" else "key:id"
+    got = [(r["line"], r["column"], r["reason"]) for r in reject_lines(rejects_of(target, job))]
+    first = 5 if past_sample else 2
+    why = "the value at .d is nested deeper than 100 levels of arrays and objects"
+    assert got == [(line, "d", why) for line in range(first, first + 4)]
+    n = len(leveldb_items(target)[0]) if suffix == ".ldb" else len(sqlite_table(target))
+    assert n == 4  # the three shallow rows and the one 100 levels deep
+
+
+CESU8 = [
+    b'{"id":1,"s":"ok"}',
+    b'{"id":2,"s":"smile \xed\xa0\xbd\xed\xb8\x80"}',  # U+1F600 as CESU-8 (Java's modified UTF-8)
+    b'{"id":3,"s":"x\xed\xa0\x80y"}',  # a lone surrogate as WTF-8
+    b'{"id":4,"x\xed\xa0\x80y":1}',  # in a key
+    b'{"id":5,"s":"Z\xfcrich"}',  # Latin-1
+    b'{"id":6,"s":"fine"}',
+]
+NOT_UTF8 = [
+    "not valid UTF-8: the bytes ed a0 bd ed b8 80 at position 19 are one character written as a surrogate pair, "
+    "as CESU-8 (Java's modified UTF-8, MySQL's 3-byte utf8, Oracle's UTF8) writes it: export the file as UTF-8 "
+    "(utf8mb4, AL32UTF8)",
+    "not valid UTF-8: the bytes ed a0 80 at position 14 encode the surrogate \\ud800, which no Unicode text holds "
+    "(CESU-8, WTF-8)",
+    "not valid UTF-8: the bytes ed a0 80 at position 10 encode the surrogate \\ud800, which no Unicode text holds "
+    "(CESU-8, WTF-8)",
+    "not valid UTF-8: 'utf-8' codec can't decode byte 0xfc in position 14: invalid start byte",
+]
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+@pytest.mark.parametrize("suffix", [".db", ".ldb"])
+@pytest.mark.parametrize("past_sample", [False, True])
+def test_encoded_surrogates_reject_their_row_as_invalid_utf8(
+    tmp_path: Path, engine: str, suffix: str, past_sample: bool
+) -> None:
+    """CESU-8 and WTF-8 bytes (a surrogate encoded as UTF-8) are not UTF-8: json reads bytes with
+    them passed, and the load stopped (exit 1) on the first use of the text; in a key, in the sample too."""
+    src = tmp_path / "c.jsonl"
+    src.write_bytes(b"".join(x + b"\n" for x in CESU8))
+    target = tmp_path / f"t{suffix}"
+    sink = ["--table", "t"] if suffix == ".db" else ["--key", "{id}"]
+    p = cli("load", str(src), str(target), *sink, "--engine", engine, "--infer-rows", "1" if past_sample else "100")
+    assert p.returncode == 0, p.stderr
+    job = "table:t" if suffix == ".db" else "key:id"
+    got = [(r["line"], r.get("column"), r["reason"]) for r in reject_lines(rejects_of(target, job))]
+    assert got == [(line, None, why) for line, why in zip(range(2, 6), NOT_UTF8, strict=True)]
+    n = len(leveldb_items(target)[0]) if suffix == ".ldb" else len(sqlite_table(target))
+    assert n == 2
+
+
+def test_a_lone_surrogate_reject_names_its_key_and_path(tmp_path: Path) -> None:
+    raw = [
+        '{"id":1,"name":"b\\udc00","o":{"k":"v"}}',
+        '{"id":2,"name":"b","o":{"k":["x\\ud800"]}}',
+        '{"id":3,"name":"b","o":{"k\\ud800":"v"}}',
+        '{"id":4,"name":"b","o":{"k":"v"}}',
+    ]
+    _, stored, rejects = load_lines(tmp_path, raw)
+    assert stored == [(4, "b", '{"k":"v"}')]
+    assert rejects == [
+        (1, "name", "a lone surrogate \\udc00 in 'b\\udc00' at .name: not valid Unicode"),
+        (2, "o", "a lone surrogate \\ud800 in 'x\\ud800' at .o.k[0]: not valid Unicode"),
+        (3, "o", "a lone surrogate \\ud800 in the key 'k\\ud800' at .o: not valid Unicode"),
+    ]

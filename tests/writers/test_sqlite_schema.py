@@ -276,3 +276,28 @@ def test_a_default_that_cannot_compile_is_no_error_when_the_input_gives_its_colu
     src = write_csv(tmp_path / "fn.csv", ["id", "c"], [[1, "x"]])
     for args in (["--dry-run"], ["-q"]):
         assert in_process("load", str(src), str(db), "--table", "t", *args).returncode == 0
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_column_name_holding_nul_is_data_to_fix_naming_file_and_rename(
+    tmp_path: Path, engine: str, dry_run: bool
+) -> None:
+    """A JSON key ``"a\\u0000b"``: no SQLite name holds NUL. It stopped the load with exit 1
+    ("rerun and it resumes") naming no file; it is exit 65, and the hint's stage loads it."""
+    src = tmp_path / "n.jsonl"
+    src.write_text('{"id":1,"a\\u0000b":1}\n{"id":2,"a\\u0000b":3}\n')
+    db = tmp_path / "n.db"
+    p = cli("load", str(src), str(db), "--table", "t", "--engine", engine, *(["--dry-run"] if dry_run else []))
+    assert p.returncode == 65
+    assert p.stderr.splitlines()[-2:] == [
+        f"loader: error: {src}, column 'a\\x00b': its name holds a NUL byte, which no SQLite column name can",
+        '  hint: rename it ([[transform]] type = "rename", columns = { "a\\u0000b" = "a_b" }), then rerun',
+    ]
+    job = tmp_path / "job.toml"
+    job.write_text(
+        f'[source]\npath = "{src}"\n[sink]\npath = "{db}"\ntable = "t"\n'
+        '[[transform]]\ntype = "rename"\ncolumns = { "a\\u0000b" = "a_b" }\n'
+    )
+    assert cli("run", str(job), "--engine", engine).returncode == 0
+    assert sqlite3.connect(db).execute("SELECT id, a_b FROM t").fetchall() == [(1, 1), (2, 3)]
