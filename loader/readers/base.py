@@ -11,11 +11,11 @@ import pyarrow as pa
 from .. import kernels, storage
 from ..chunk import Chunk, Reject, row_values, text_or_bytes
 from ..config import SourceConfig
-from ..convert import Converted, ConvertedBatch, chained, convert, convert_columns
+from ..convert import Converted, ConvertedBatch, chained, convert, convert_columns, uuid_text
 from ..errors import ConfigError, SourceError, one_line
 from ..schema import spellings
 from ..suggest import fold
-from ..types import is_list_view, parse_type, plain_type, repeated_field, type_name
+from ..types import is_list_view, is_text, is_uuid, parse_type, plain_type, repeated_field, type_name
 
 if TYPE_CHECKING:
     from .csv.infer import WholeSample
@@ -489,6 +489,8 @@ class TypedFileReader(ReaderBase):
         self.names = spelled(self.header_names(list(file_schema.names)), self.spelling)
         self._refuse_repeated_fields(file_schema)
         self.views = has_views(file_schema)  # batches to put in plain types (Polars writes views)
+        # UUIDs (read as their 16 bytes): into a text column as their text (``uuid_text``)
+        self.uuids = {n for n, f in zip(self.names, file_schema, strict=True) if is_uuid(f.type)}
         self.declared = declared_types(self.config, self.names, self.path)
         self.schema = pa.schema(
             pa.field(n, self.types.get(n, self.declared.get(n, plain_type(f.type))))
@@ -533,6 +535,8 @@ class TypedFileReader(ReaderBase):
             batch = plain_columns(batch)
 
         def one(field: pa.Field, col: pa.Array) -> Converted:
+            if field.name in self.uuids and is_text(field.type):  # never the 16 bytes as UTF-8
+                col = uuid_text(col)
             read = times_of_day(self._read_column(field.name, col))
             col = read.array
             if not col.type.equals(field.type):
