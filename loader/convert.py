@@ -18,6 +18,7 @@ import functools
 import math
 import re
 import sys
+import uuid
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -838,6 +839,13 @@ def _stored_text(arr: pa.Array) -> pa.Array | None:
     if pa.types.is_floating(t):
         return float_text(kernels.cast(arr, pa.float64()))
     return None
+
+
+def uuid_text(arr: pa.Array) -> pa.Array:
+    """16-byte UUIDs as their canonical text, lower-case 8-4-4-4-12 hex, as DuckDB, pandas and
+    Python print them: the text the files that hold a UUID as text have (decoding the bytes as
+    UTF-8 would reject most and garble the rest)."""
+    return pa.array([None if v is None else str(uuid.UUID(bytes=v)) for v in arr.to_pylist()], pa.string())
 
 
 def _emptied(col: _Column) -> Converted:

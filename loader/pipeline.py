@@ -711,7 +711,9 @@ class Pipeline:
                         check_width=self._header_check(),  # a header too wide is not sampled
                         partitions=self.partition_keys,
                     ) as reader:
-                        sample = Sample(reader.schema, reader.guesses, reader.valueless)
+                        sample = Sample(
+                            reader.schema, reader.guesses, reader.valueless, getattr(reader, "file_names", ())
+                        )
                         kept = reader.sample
                         found = getattr(reader, "dialect", None)
                 except LoaderError:
@@ -727,7 +729,9 @@ class Pipeline:
             if small is not None:
                 yield from small.samples()
 
-        types = unify(samples(), fixed, self.read_as_text)
+        apart: dict[str, str] = {}
+        types = unify(samples(), fixed, self.read_as_text, apart)
+        self.naming = replace(self.naming, apart=tuple(apart.items()))  # every reader of the load names them so
         self.empty_columns = small.empty if small is not None else {}
         return types
 

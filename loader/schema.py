@@ -21,7 +21,7 @@ import functools
 import json
 import re
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -48,6 +48,8 @@ class Sample:
     schema: pa.Schema
     guesses: dict[str, TypeGuess | None]
     valueless: frozenset[str] = frozenset()  # columns of a known type without a value in the file
+    # a Parquet or Arrow file's own names, in the schema's order (before ``a,A`` became ``a``, ``A_2``)
+    raw: tuple[str, ...] = ()
 
 
 _UNITS = ("s", "ms", "us", "ns")  # coarse to fine: a coarser value is a finer one exactly
@@ -231,6 +233,18 @@ class _Column:
         elif not self.undecodable:
             self.merged = (self.merged or TypeGuess()).merge(guess)
 
+    def merged_with(self, other: _Column) -> _Column:
+        """What this column and ``other`` say together (one column's parts, in the order met)."""
+        if other.known is not None:
+            self.known = other.known if self.known is None else _unify_two(self.known, other.known)
+        self.types += other.types
+        self.guessed += other.guessed
+        self.dated = self.dated and other.dated
+        self.undecodable = self.undecodable or other.undecodable
+        if other.merged is not None:
+            self.merged = other.merged if self.merged is None else self.merged.merge(other.merged)
+        return self
+
     def result(self, unsure: bool) -> pa.DataType:
         if self.known is None:
             # No file has a value in its head: text holds whatever comes past it; where the
@@ -261,36 +275,120 @@ def bound(types: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
 
 
 def unify(
-    samples: Iterable[Sample], fixed: dict[str, pa.DataType] | None = None, from_text: set[str] | None = None
+    samples: Iterable[Sample],
+    fixed: dict[str, pa.DataType] | None = None,
+    from_text: set[str] | None = None,
+    apart: dict[str, str] | None = None,
 ) -> dict[str, pa.DataType]:
     """Each column's type over every sampled file; a file without values in a column has no say.
     ``fixed`` types (earlier runs') win over the files', but one typed null gives only its
     spelling. Names that differ only in case are one column (``spellings``), under one name:
-    ``fixed``'s spelling, else the first file's. ``from_text`` gets the columns (``fold``ed)
-    that a file reads from text (CSV, JSON Lines), its values or not: their text is the source's."""
+    ``fixed``'s spelling, else the first file's; but spellings a Parquet or Arrow file holds
+    side by side are a column each (``twin_columns``), which ``apart`` gets. ``from_text`` gets
+    the columns (``fold``ed) that a file reads from text (CSV, JSON Lines), its values or not:
+    their text is the source's."""
     fixed = fixed or {}
+    parts = _Parts()
+    for sample in samples:
+        parts.add(sample, from_text)
+    twins = twin_columns(parts.raws, fixed)
+    if apart is not None:
+        apart.update(twins)
     spelled = spellings(fixed)
     columns: dict[str, _Column] = {}
-    unsure: set[str] = set()  # columns without a value in a file's head, which may have some past it
-    for sample in samples:
-        for f in sample.schema:
-            key = fold(f.name)
-            spelled.setdefault(key, f.name)
-            column = columns.setdefault(key, _Column())
+    unsure: set[str] = set()
+    for part, column in parts.columns.items():
+        name = _column_of(part, parts.names[part], twins)
+        if name is None:  # a third spelling beside two columns: its reader refuses the file
+            continue
+        key = fold(name)
+        spelled.setdefault(key, name)
+        columns[key] = columns[key].merged_with(column) if key in columns else column
+        if part in parts.unsure:
+            unsure.add(key)
+    unified = {spelled[key]: column.result(key in unsure) for key, column in columns.items()}
+    return fixed | unified | bound(fixed)
+
+
+@dataclass
+class _Parts:
+    """``unify``'s files, folded in as they come (no file's guesses are kept): by name, and a
+    Parquet or Arrow file's columns by their own spelling too, to be put in their columns once
+    every file's spellings are known (``twin_columns``)."""
+
+    columns: dict[tuple[str, ...], _Column] = field(default_factory=dict)
+    names: dict[tuple[str, ...], str] = field(default_factory=dict)  # each part's name as first met
+    unsure: set[tuple[str, ...]] = field(default_factory=set)  # no value in a file's head, maybe past it
+    raws: list[tuple[str, ...]] = field(default_factory=list)  # each typed file's own names
+
+    def add(self, sample: Sample, from_text: set[str] | None) -> None:
+        self.raws += [sample.raw] if sample.raw else []
+        for f, raw in zip(sample.schema, sample.raw or [None] * len(sample.schema), strict=True):
+            part = (fold(f.name),) if raw is None else (fold(f.name), raw)
+            self.names.setdefault(part, f.name)
+            column = self.columns.setdefault(part, _Column())
             if f.name not in sample.guesses:
                 if f.name not in sample.valueless:  # an empty day's doubles have no say
                     column.add(f.type, None, from_text=False)  # a known type: declared, or Parquet's
                 continue
             guess = sample.guesses[f.name]
             if from_text is not None:
-                from_text.add(key)
+                from_text.add(fold(f.name))
             if guess is not None and not guess.values:
                 if not pa.types.is_null(f.type):
-                    unsure.add(key)
+                    self.unsure.add(part)
                 continue  # all null in this file's head: no say
             column.add(f.type, guess, from_text=True)
-    unified = {spelled[key]: column.result(key in unsure) for key, column in columns.items()}
-    return fixed | unified | bound(fixed)
+
+
+def twin_columns(raws: list[tuple[str, ...]], fixed: Iterable[str] = ()) -> dict[str, str]:
+    """The column of each spelling that a Parquet or Arrow file (of ``raws``: each file's own
+    names) holds beside another spelling of its name (Polars writes ``a`` and ``A``; DuckDB and
+    pandas cannot, and write ``A`` alone), as SQLite can hold them: the spelling itself where no
+    other column of the load takes its name, else with a suffix (``a_2``), as a file's own
+    ``a,A`` gives ``a`` and ``A_2``. Each file's column of such a spelling goes to its column,
+    whichever file came first: ``A`` alone in one file and ``a,A`` in the next give ``A`` and
+    ``a_2``. A spelling ``fixed`` (earlier runs) holds exactly keeps its name. Empty where no
+    file holds two spellings of a name."""
+    paired: dict[str, None] = {}  # the spellings met beside another of their name, in order
+    for raw in raws:
+        groups: dict[str, list[str]] = {}
+        for r in dict.fromkeys(raw):
+            groups.setdefault(fold(r), []).append(r)
+        paired.update(dict.fromkeys(r for group in groups.values() if len(group) > 1 for r in group))
+    if not paired:
+        return {}
+    twins = {fold(r) for r in paired}
+    met = [r for raw in raws for r in raw if r in paired]
+    order = sorted(dict.fromkeys(met), key=lambda r: r not in fixed)  # a recorded spelling first
+    others = {fold(r) for raw in raws for r in raw if fold(r) not in twins}
+    used: set[str] = set()
+    last: dict[str, int] = {}
+    out: dict[str, str] = {}
+    for r in order:
+        name = _suffixed(r, (used, others), last)
+        used.add(fold(name))
+        out[r] = name
+    return out
+
+
+def _suffixed(base: str, taken: tuple[set[str], set[str]], last: dict[str, int]) -> str:
+    """``base``, else ``base_N``: the first whose folded name is in none of ``taken``."""
+    from .readers.base import new_name  # (the readers import this module)
+
+    return new_name(base, taken, last)
+
+
+def _column_of(part: tuple[str, ...], name: str, twins: dict[str, str]) -> str | None:
+    """The column of a part of ``unify``'s (a name folded, and a Parquet or Arrow file's own
+    spelling of it): a spelling ``twins`` holds apart goes to its own; another spelling of such
+    a name (a third) to none; any other to its sampled ``name``."""
+    raw = part[1] if len(part) > 1 else None
+    if raw is None or not twins:
+        return name
+    if raw in twins:
+        return twins[raw]
+    return None if any(fold(raw) == fold(r) for r in twins) else name
 
 
 def declared_pins(

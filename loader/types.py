@@ -177,6 +177,14 @@ def is_zoned(t: pa.DataType) -> bool:
 
 
 BOOL8 = "arrow.bool8"  # a bool stored as int8, zero false
+UUID = "arrow.uuid"  # a UUID stored as its 16 bytes
+
+
+def is_uuid(t: pa.DataType) -> bool:
+    """A column a file marks as a UUID (``arrow.uuid``, which pyarrow reads Parquet's UUID
+    logical type as): 16 bytes whose text is the UUID's 8-4-4-4-12 hex, not UTF-8. Plain
+    ``fixed_size_binary(16)`` without the mark is bytes like any other."""
+    return isinstance(t, pa.BaseExtensionType) and t.extension_name == UUID
 
 
 def is_list_view(t: pa.DataType) -> bool:

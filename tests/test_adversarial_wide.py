@@ -103,7 +103,7 @@ def test_wal_load_does_not_wait_for_a_long_reader(tmp_path: Path) -> None:
 
 
 def test_a_header_of_one_name_repeated_is_named_in_linear_time() -> None:
-    from loader.readers.base import _dedupe, _new_name, dedupe_names
+    from loader.readers.base import _dedupe, dedupe_names, new_name
 
     assert dedupe_names(["a", "A", "a", "a_2", "", "a"]) == ["a", "A_3", "a_4", "a_2", "column_5", "a_5"]
 
@@ -113,7 +113,7 @@ def test_a_header_of_one_name_repeated_is_named_in_linear_time() -> None:
 
         def trace(frame: Any, event: str, arg: Any) -> Any:
             nonlocal count
-            if frame.f_code not in (dedupe_names.__code__, _dedupe.__code__, _new_name.__code__):
+            if frame.f_code not in (dedupe_names.__code__, _dedupe.__code__, new_name.__code__):
                 return None
             count += event == "line"
             return trace

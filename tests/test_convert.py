@@ -1049,3 +1049,13 @@ def test_an_integer_a_timestamp_does_not_read_is_rejected_as_maybe_an_epoch_coun
         f"'1704103200123' is not a valid {name}{EPOCH_HINT}",
         f"'x' is not a valid {name}",
     ]
+
+
+def test_uuid_text_is_the_canonical_lower_case_form() -> None:
+    """As DuckDB, pandas and Python print a UUID: 8-4-4-4-12 lower-case hex; a null stays null."""
+    raw = pa.array([bytes(range(16)), None, b"\xab" * 16], pa.binary(16))
+    assert conv.uuid_text(raw).to_pylist() == [
+        "00010203-0405-0607-0809-0a0b0c0d0e0f",
+        None,
+        "abababab-abab-abab-abab-abababababab",
+    ]

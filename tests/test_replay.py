@@ -1936,6 +1936,32 @@ def test_an_unedited_value_of_each_typed_column_replays_as_the_load_stores_it(
 
 
 @pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
+def test_a_uuid_in_a_text_column_is_rejected_and_replayed_as_its_text(tmp_path: Path, sink: str) -> None:
+    """A UUID loaded into a text column (``--columns u=string``) is its 8-4-4-4-12 text in the
+    reject line too, and replays as that text; its bytes were rejected as invalid UTF-8 again."""
+    import pyarrow as pa
+
+    text = ["00010203-0405-0607-0809-0a0b0c0d0e0f", "10111213-1415-1617-1819-1a1b1c1d1e1f"]
+    src = _typed_file(
+        tmp_path / "in.parquet", {"u": pa.array([bytes(range(16)), bytes(range(16, 32))], pa.uuid())}, [0, None]
+    )
+    target = tmp_path / ("out.db" if sink == "sqlite" else "out.ldb")
+    rejects = tmp_path / "rejects.jsonl"
+    declared = ["--columns", "u=string"]
+    assert cli("load", str(src), *_sink(target), *declared, "--rejects", str(rejects), "-q").returncode == 0
+    [line] = reject_lines(rejects)
+    assert line["values"] == {"rid": 1, "k": None, "u": text[1]}
+    line["values"]["k"] = 1
+    rejects.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    p = cli("replay", str(rejects), str(src), *_sink(target), *declared)
+    assert p.returncode == 0, p.stderr
+    rows = _stored_rows(target)
+    assert rows == (
+        [(0, 0, text[0]), (1, 1, text[1])] if sink == "sqlite" else [{"rid": r, "k": r, "u": text[r]} for r in (0, 1)]
+    )
+
+
+@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
 def test_a_row_whose_key_is_a_categorical_replays(tmp_path: Path, sink: str) -> None:
     """A dictionary column (pandas' and Polars' categoricals) as the key, null in the rejected
     row: the replay knows the column, though the checkpoint records no type for it."""

@@ -31,6 +31,7 @@ from loader.schema import (
     rows_per_file,
     task_types,
     text_form,
+    twin_columns,
     unify,
 )
 from tests.conftest import heads_read, sqlite_rows
@@ -1135,6 +1136,72 @@ def test_names_that_differ_in_a_non_ascii_case_are_two_columns() -> None:
         Sample(pa.schema([("ñandú", pa.string()), ("CODE", pa.int64())]), {}),
     ]
     assert unify(samples, {"code": pa.int64()}) == {"code": pa.int64(), "ÑANDÚ": pa.float64(), "ñandú": pa.string()}
+
+
+def _named(*names: str) -> Sample:
+    """A Parquet file's sample of int64 columns with these names of its own (deduped as its reader does)."""
+    from loader.readers.base import dedupe_names
+
+    return Sample(pa.schema([(n, pa.int64()) for n in dedupe_names(list(names))]), {}, raw=names)
+
+
+def test_spellings_a_file_holds_side_by_side_are_a_column_each_in_every_file() -> None:
+    """Polars writes ``a`` and ``A`` in one file, DuckDB ``A`` alone in another: each spelling has
+    its column whichever file comes first (``A`` alone took ``a``'s column, or ``A_2``'s by order)."""
+    a, both = _named("rid", "A"), _named("rid", "a", "A")
+    assert twin_columns([a.raw, both.raw]) == {"A": "A", "a": "a_2"}
+    assert twin_columns([both.raw, a.raw]) == {"a": "a", "A": "A_2"}
+    assert twin_columns([a.raw, ("rid", "a")]) == {}  # no file holds both: one column, as before
+    assert twin_columns([both.raw], {"rid": pa.int64(), "A": pa.int64()}) == {"A": "A", "a": "a_2"}  # recorded first
+    assert twin_columns([both.raw, ("a_2",)]) == {"a": "a", "A": "A_3"}  # a suffix no file's name takes
+    apart: dict[str, str] = {}
+    assert unify([a, both], None, None, apart) == {"rid": pa.int64(), "A": pa.int64(), "a_2": pa.int64()}
+    assert apart == {"A": "A", "a": "a_2"}
+    # a third spelling beside the two has no say (its reader refuses its file)
+    third = Sample(pa.schema([("rid", pa.int64()), ("Id", pa.string())]), {}, raw=("rid", "Id"))
+    assert unify([third, _named("id", "ID")]) == {"rid": pa.int64(), "id": pa.int64(), "ID_2": pa.int64()}
+
+
+def _case_files(tmp_path: Path, order: str) -> list[str]:
+    """DuckDB's ``A`` alone (rid 0) and Polars' ``a`` and ``A`` (rid 1), in ``order`` by name."""
+    alone, both = ("1.parquet", "2.parquet") if order == "alone first" else ("2.parquet", "1.parquet")
+    pq.write_table(pa.table({"rid": [0], "A": [5]}), tmp_path / alone)
+    pq.write_table(pa.table({"rid": [1], "a": [1], "A": [10]}), tmp_path / both)
+    return [str(tmp_path / "1.parquet"), str(tmp_path / "2.parquet")]
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+@pytest.mark.parametrize("order", ["alone first", "twins first"])
+def test_a_column_spelled_as_one_of_two_case_twins_goes_to_its_own(tmp_path: Path, order: str, engine: str) -> None:
+    """The file's ``A`` went into the column of the other file's ``a`` (or ``a`` into ``A``'s), by
+    file order: each spelling's values now go to one column, in SQLite and LevelDB alike."""
+    files = _case_files(tmp_path, order)
+    a, big = ("a_2", "A") if order == "alone first" else ("a", "A_2")
+    db = tmp_path / "t.db"
+    assert (
+        load(files, str(db), table="t", sink_options={"alter": True}, run_options={"engine": engine}).rows_written == 2
+    )
+    assert sqlite_rows(db, f'SELECT rid, "{big}", "{a}" FROM t ORDER BY rid') == [(0, 5, None), (1, 10, 1)]
+    target = tmp_path / "t.ldb"
+    load(files, str(target), key="{rid}", run_options={"engine": engine})
+    values = [json.loads(v) for _, v in leveldb_items(target)[0]]
+    assert [(v.get(big), v.get(a)) for v in values] == [(5, None), (10, 1)]
+
+
+def test_a_third_spelling_beside_case_twins_is_refused_naming_the_file(tmp_path: Path) -> None:
+    """``Id`` alone beside a file of ``id`` and ``ID`` could be either: exit 65, nothing of it loaded."""
+    pq.write_table(pa.table({"rid": [0], "id": [1], "ID": [2]}), tmp_path / "1.parquet")
+    pq.write_table(pa.table({"rid": [1], "Id": [3]}), tmp_path / "2.parquet")
+    db = tmp_path / "t.db"
+    p = cli("load", str(tmp_path / "*.parquet"), str(db), "--table", "t", "-q")
+    assert (p.returncode, p.stdout) == (65, "")
+    assert p.stderr == (
+        f"loader: error: {tmp_path / '2.parquet'}, column 'Id': could be either of the columns 'id', 'ID_2' "
+        "(another file of the load holds id and ID as two columns: names that differ only in case)\n"
+        "  hint: rename the column in the file to one of id, ID, or load the file in a job of its own, then rerun: "
+        "the files before it stay loaded\n"
+    )
+    assert sqlite_rows(db, "SELECT * FROM t") == [(0, 1, 2)]
 
 
 @pytest.mark.parametrize("made_by", ["loader", "sqlite3"])

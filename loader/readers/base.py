@@ -11,11 +11,11 @@ import pyarrow as pa
 from .. import kernels, storage
 from ..chunk import Chunk, Reject, row_values, text_or_bytes
 from ..config import SourceConfig
-from ..convert import Converted, ConvertedBatch, chained, convert, convert_columns
+from ..convert import Converted, ConvertedBatch, chained, convert, convert_columns, uuid_text
 from ..errors import ConfigError, SourceError, one_line
 from ..schema import spellings
 from ..suggest import fold
-from ..types import is_list_view, parse_type, plain_type, repeated_field, type_name
+from ..types import is_list_view, is_text, is_uuid, parse_type, plain_type, repeated_field, type_name
 
 if TYPE_CHECKING:
     from .csv.infer import WholeSample
@@ -56,6 +56,9 @@ class Naming:
 
     legacy: tuple[str, ...] = ()
     target: tuple[str, ...] = ()
+    # spellings of one name that a Parquet or Arrow file of the load holds side by side, each
+    # with its own column (``schema.twin_columns``), in (spelling, column) pairs
+    apart: tuple[tuple[str, str], ...] = ()
 
 
 def dedupe_names(names: list[str], known: Iterable[str] = (), target: Sequence[str] = ()) -> list[str]:
@@ -113,13 +116,13 @@ def _dedupe(names: list[str]) -> list[str]:
         if name.strip() and key not in seen:  # a name's first spelling keeps it
             candidate = name
         else:
-            candidate = _new_name(name if name.strip() else f"column_{i}", (seen, header), last)
+            candidate = new_name(name if name.strip() else f"column_{i}", (seen, header), last)
         seen.add(fold(candidate))
         out.append(candidate)
     return out
 
 
-def _new_name(base: str, taken: tuple[set[str], set[str]], last: dict[str, int]) -> str:
+def new_name(base: str, taken: tuple[set[str], set[str]], last: dict[str, int]) -> str:
     """``base``, else ``base_N`` from the suffix it last got on: the first in none of the
     ``taken`` sets of folded names (two sets, not their union: no copy per repeat)."""
     key = fold(base)
@@ -157,6 +160,35 @@ def spelled(names: list[str], spelling: Iterable[str]) -> list[str]:
     so every file and run stores one column under one name."""
     known = spellings(spelling)
     return [known.get(fold(n), n) for n in names]
+
+
+def spelled_apart(raw: list[str], names: list[str], apart: dict[str, str], path: str) -> list[str]:
+    """A Parquet or Arrow file's column names (``names``, from its own ``raw`` ones) where the
+    load holds spellings of one name apart (``apart``: Polars' ``a`` and ``A`` in one file):
+    each such spelling goes to its own column, in every file. A file holding another spelling
+    of such a name (``Id`` beside the columns of ``id`` and ``ID``) could mean either: refused,
+    naming them, as JSON Lines rejects such a key."""
+    if not apart:
+        return names
+    out = []
+    for r, name in zip(raw, names, strict=True):
+        if r in apart:
+            out.append(apart[r])
+            continue
+        either = [c for s, c in apart.items() if fold(s) == fold(r)]
+        if either:
+            twins = [s for s, c in apart.items() if c in either]
+            raise SourceError(
+                f"could be either of the columns {', '.join(map(repr, either))} (another file of the load holds "
+                f"{' and '.join(twins)} as two columns: names that differ only in case)",
+                file=path,
+                column=r,
+                hint=f"rename the column in the file to one of {', '.join(twins)}, or load the file in a job of its "
+                "own, then rerun: the files before it stay loaded",
+            )
+        out.append(name)
+    # a spelling the file repeats exactly (``x,X,x``) keeps the file's own naming
+    return out if len({fold(n) for n in out}) == len(out) else names
 
 
 def declared_types(config: SourceConfig, names: list[str], path: str) -> dict[str, pa.DataType]:
@@ -486,9 +518,13 @@ class TypedFileReader(ReaderBase):
     def _settle_schema(self, file_schema: pa.Schema) -> None:
         if not len(file_schema):  # no table can be created, nor a row written, from it
             raise SourceError("has no columns", file=self.path)
-        self.names = spelled(self.header_names(list(file_schema.names)), self.spelling)
+        self.file_names = tuple(file_schema.names)  # for the load's ``schema.twin_columns``
+        own = spelled(self.header_names(list(file_schema.names)), self.spelling)
+        self.names = spelled_apart(list(file_schema.names), own, dict(self.naming.apart), self.path)
         self._refuse_repeated_fields(file_schema)
         self.views = has_views(file_schema)  # batches to put in plain types (Polars writes views)
+        # UUIDs (read as their 16 bytes): into a text column as their text (``uuid_text``)
+        self.uuids = {n for n, f in zip(self.names, file_schema, strict=True) if is_uuid(f.type)}
         self.declared = declared_types(self.config, self.names, self.path)
         self.schema = pa.schema(
             pa.field(n, self.types.get(n, self.declared.get(n, plain_type(f.type))))
@@ -533,6 +569,8 @@ class TypedFileReader(ReaderBase):
             batch = plain_columns(batch)
 
         def one(field: pa.Field, col: pa.Array) -> Converted:
+            if field.name in self.uuids and is_text(field.type):  # never the 16 bytes as UTF-8
+                col = uuid_text(col)
             read = times_of_day(self._read_column(field.name, col))
             col = read.array
             if not col.type.equals(field.type):

@@ -10,7 +10,7 @@ the one that was half loaded.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -55,6 +55,7 @@ class ParquetReader(TypedFileReader):
             pa.schema(f.with_type(INTERVAL) if i in intervals else f for i, f in enumerate(file_schema))
         )
         self.intervals = frozenset(self.names[i] for i in intervals)
+        self.uuids |= {self.names[i] for i in uuid_columns(self.file.metadata, file_schema)}
         self._fit_chunk()
         self._untyped(parquet_pages.valueless(self.file.metadata, self.file.schema_arrow.names, self.names))
 
@@ -115,23 +116,38 @@ class ParquetReader(TypedFileReader):
 
 INTERVAL = pa.month_day_nano_interval()
 _INTERVAL_BYTES = pa.binary(12)
+_UUID_BYTES = pa.binary(16)
 _INT32_MAX = (1 << 31) - 1  # Arrow counts an interval's months and days in signed 32 bits
 
 
 def interval_columns(metadata: Any, schema: pa.Schema) -> frozenset[int]:
     """The top-level columns (by position in ``schema``) of Parquet's INTERVAL type, DuckDB's
-    INTERVAL: pyarrow reads them as their 12 bytes. One nested in a list or struct stays bytes.
-    The footer's schema only where a column is 12 bytes (``parquet_pages.leaf_paths``: a cycle)."""
-    if not any(f.type.equals(_INTERVAL_BYTES) for f in schema):
+    INTERVAL: pyarrow reads them as their 12 bytes. One nested in a list or struct stays bytes."""
+    return _marked_columns(metadata, schema, _INTERVAL_BYTES, _is_interval)
+
+
+def uuid_columns(metadata: Any, schema: pa.Schema) -> frozenset[int]:
+    """The top-level columns (by position in ``schema``) of Parquet's UUID logical type (DuckDB's
+    UUID, pyarrow's without its stored schema), which the loader's reader reads as 16 bytes
+    (``arrow.uuid`` where the stored schema says so: ``types.is_uuid``)."""
+    return _marked_columns(metadata, schema, _UUID_BYTES, lambda c: str(c.logical_type) == "UUID")
+
+
+def _marked_columns(
+    metadata: Any, schema: pa.Schema, stored: pa.DataType, marked: Callable[[Any], bool]
+) -> frozenset[int]:
+    """The top-level columns read as ``stored`` whose footer column is ``marked``. The footer's
+    schema only where a column is of that type (``parquet_pages.leaf_paths``: a cycle)."""
+    if not any(f.type.equals(stored) for f in schema):
         return frozenset()
     leaves = {metadata.schema.column(i).path: metadata.schema.column(i) for i in range(metadata.num_columns)}
     return frozenset(
-        i for i, f in enumerate(schema) if f.type.equals(_INTERVAL_BYTES) and _is_interval(leaves.get(f.name))
+        i for i, f in enumerate(schema) if f.type.equals(stored) and (c := leaves.get(f.name)) is not None and marked(c)
     )
 
 
 def _is_interval(column: Any) -> bool:
-    return column is not None and (column.converted_type == "INTERVAL" or str(column.logical_type) == "Interval")
+    return bool(column.converted_type == "INTERVAL" or str(column.logical_type) == "Interval")
 
 
 def interval_values(arr: pa.Array) -> Converted:

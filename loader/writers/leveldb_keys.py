@@ -38,6 +38,8 @@ _DECIMAL = re.compile(r"^decimal\(\d+, (-?\d+)\)$")
 _ZONED = re.compile(r"^timestamp\[(\w+), .+\]$")
 # Types whose value goes into a key as its bytes (text as UTF-8): ``spelled_types``' names
 _BYTES = re.compile(r"^(string|string_view|binary|large_binary|binary_view|fixed_size_binary\[\d+\])$")
+_TEXT = re.compile(r"^(large_)?string(_view)?$")
+_FIXED = re.compile(r"^fixed_size_binary\[\d+\]$")  # a UUID's 16 bytes, most often
 
 
 def spelled_types(template: KeyTemplate, schema: pa.Schema) -> dict[str, str]:
@@ -127,12 +129,15 @@ def check(config: SinkConfig, template: KeyTemplate, schema: pa.Schema, entry: s
         if name is None or name not in old or name not in new or _alike(old[name], new[name], spec):
             continue
         was, now = old[name], new[name]
+        keep = f"declare the old type (--columns {name}={was}) to keep the store's keys"
+        if _FIXED.match(was):  # no job file names it, nor does any text convert to a UUID's bytes
+            keep = f"load {name} as the job's earlier files hold it ({was}) to keep the store's keys"
         raise _refused(
             config,
             f"sink.key: column {name} is {now} in this run, but this job's keys in {config.path} were written "
             f"with it as {was} ({_words(was, spec)}; {_words(now, spec)}): mode {config.mode} would write "
             "every row again under a second key",
-            f"declare the old type (--columns {name}={was}) to keep the store's keys",
+            keep,
         )
 
 
@@ -145,7 +150,13 @@ def _refused(config: SinkConfig, message: str, keep: str) -> ConfigError:
 
 def _alike(a: str, b: str, spec: str) -> bool:
     """Whether a value keys the same under either type (``spelled_types``' names)."""
-    return a == b or _kind(a, spec) == _kind(b, spec)
+    return a == b or (_kind(a, spec) == _kind(b, spec) and not _fixed_beside_text(a, b))
+
+
+def _fixed_beside_text(a: str, b: str) -> bool:
+    """Fixed-size bytes beside text: a UUID's 16 bytes key as they are, its text (which a file
+    holding it as text has, and which a UUID in a text column is) as its 36 characters."""
+    return any(_FIXED.match(x) is not None and _TEXT.match(y) is not None for x, y in ((a, b), (b, a)))
 
 
 def _kind(name: str, spec: str) -> str:
@@ -154,7 +165,8 @@ def _kind(name: str, spec: str) -> str:
     under a ``strftime`` spec (its directives), a time of any unit likewise; without a spec a
     date of either width alike (ISO), a zoned timestamp by its unit whatever the zone (ISO
     text in UTC, ``Z``: only the unit's fraction digits differ), text and bytes alike (the
-    value's bytes as they are); any other type by its name."""
+    value's bytes as they are; ``_alike`` keeps text apart from fixed-size bytes, a UUID's);
+    any other type by its name."""
     if _INTEGER.match(name):
         return "integer"
     decimal = _DECIMAL.match(name)
@@ -192,5 +204,7 @@ def _words(name: str, spec: str) -> str:
         return f"{name} keys are ISO text{zone} with {digits} fraction digits"
     if name.startswith("date"):
         return f"{name} keys are ISO dates"
+    if _FIXED.match(name):
+        return f"{name} keys are the value's bytes as they are, a UUID's 16 bytes and not its text"
     words = {"string": "the text as read", "float64": "the number's text (3.0)"}
     return f"{name} keys are {words.get(name, f'{name} values as text')}"

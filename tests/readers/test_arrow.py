@@ -278,6 +278,22 @@ def test_extension_types_load_as_their_meaning(tmp_path: Path, kind: str) -> Non
     ]
 
 
+@pytest.mark.parametrize("kind", ["file", "stream"])
+def test_a_uuid_declared_text_is_its_canonical_text(tmp_path: Path, kind: str) -> None:
+    """``--columns u=string`` on an ``arrow.uuid`` column: the UUID's 8-4-4-4-12 text, in a
+    key too; its bytes were decoded as UTF-8 (``\\xff`` rejected)."""
+    raw = [b"\x00" * 15 + b"\x01", b"\xff" * 16, None]
+    u = pa.ExtensionArray.from_storage(pa.uuid(), pa.array(raw, pa.binary(16)))
+    src = write(tmp_path / "x.arrow", kind, pa.table({"id": [1, 2, 3], "u": u}))
+    text = ["00000000-0000-0000-0000-000000000001", "ffffffff-ffff-ffff-ffff-ffffffffffff"]
+    options = {"columns": {"u": "string"}}
+    assert load(str(src), str(tmp_path / "t.db"), table="t", source_options=options).rows_written == 3
+    assert sqlite_table(tmp_path / "t.db") == [(1, text[0]), (2, text[1]), (3, None)]
+    load(str(src), str(tmp_path / "t.ldb"), key="u:{u}", source_options=options)
+    items, _ = leveldb_items(tmp_path / "t.ldb")
+    assert [k for k, _ in items] == [f"u:{t}".encode() for t in text]
+
+
 # A dictionary of each value type other than text, with a null: pandas writes a Categorical
 # of dates or timestamps so.
 DICTIONARY_VALUES = {

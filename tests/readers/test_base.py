@@ -498,3 +498,23 @@ gc.collect()
     )
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout == f"{5 * len(cases)} {dict.fromkeys(cases, 0)}\n"
+
+
+def test_spellings_held_apart_go_to_their_own_column_and_a_third_is_refused() -> None:
+    """``schema.twin_columns``' columns: each spelling to its own, the file's other names as they
+    were; a third spelling of the name could be either column (SourceError, exit 65)."""
+    from loader.errors import SourceError
+    from loader.readers.base import spelled_apart
+
+    apart = {"A": "A", "a": "a_2"}
+    assert spelled_apart(["rid", "a", "A"], ["rid", "a", "A_2"], apart, "f") == ["rid", "a_2", "A"]
+    assert spelled_apart(["rid", "A"], ["rid", "A"], apart, "f") == ["rid", "A"]
+    assert spelled_apart(["x", "X"], ["x", "X_2"], {}, "f") == ["x", "X_2"]  # nothing held apart
+    assert spelled_apart(["a", "A", "a"], ["a", "A_2", "a_2"], apart, "f") == ["a", "A_2", "a_2"]  # a repeat: its own
+    with pytest.raises(SourceError) as refused:
+        spelled_apart(["rid", "Id"], ["rid", "Id"], {"id": "id", "ID": "ID_2"}, "f")
+    assert (refused.value.exit_code, refused.value.file, refused.value.column) == (EXIT_DATAERR, "f", "Id")
+    assert str(refused.value) == (
+        "f, column 'Id': could be either of the columns 'id', 'ID_2' (another file of the load holds id and ID as two columns: "
+        "names that differ only in case)"
+    )

@@ -310,6 +310,83 @@ def test_uuid_files_of_every_writer_load_together(tmp_path: Path) -> None:
             ]
 
 
+# What DuckDB and pandas print for UUIDS: the text a file holding them as text has
+UUID_TEXT = ["00000000-0000-0000-0000-000000000001", "ffffffff-ffff-ffff-ffff-ffffffffffff"]
+
+
+def uuid_and_text(tmp_path: Path, writer: str) -> tuple[str, str]:
+    """A file of ``id`` and ``u``, UUIDS, written as ``write_uuids``' ``writer`` does, and one of
+    ``id`` 3 and the second UUID as text, as pandas writes a UUID."""
+    src, text = tmp_path / "u.parquet", tmp_path / "text.parquet"
+    u = pa.ExtensionArray.from_storage(pa.uuid(), pa.array([x.bytes for x in UUIDS], pa.binary(16)))
+    pq.write_table(pa.table({"id": [1, 2], "u": u}), src, store_schema=writer == "pyarrow")
+    pq.write_table(pa.table({"id": [3], "u": [UUID_TEXT[1]]}), text)
+    return str(src), str(text)
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+@pytest.mark.parametrize("writer", ["pyarrow", "pyarrow-bare"])
+def test_a_uuid_in_a_text_column_is_its_canonical_text(tmp_path: Path, writer: str, engine: str) -> None:
+    """A UUID file beside one holding the UUIDs as text (pandas writes them so), or declared
+    text: the UUID's 8-4-4-4-12 text, in SQLite and in LevelDB's values and keys, so one entity
+    has one key. Its 16 bytes were decoded as UTF-8: most rejected, the rest stored as garbage.
+    ``pyarrow-bare`` marks it by Parquet's UUID logical type alone, as DuckDB does."""
+    src, text = uuid_and_text(tmp_path, writer)
+    run = {"engine": engine}
+    db = tmp_path / "t.db"
+    assert load([src, text], str(db), table="t", run_options=run).rows_written == 3
+    assert sqlite_rows(db, "SELECT id, u, typeof(u) FROM t ORDER BY id") == [
+        (1, UUID_TEXT[0], "text"),
+        (2, UUID_TEXT[1], "text"),
+        (3, UUID_TEXT[1], "text"),
+    ]
+    declared = tmp_path / "d.db"
+    assert (
+        load(src, str(declared), table="t", source_options={"columns": {"u": "string"}}, run_options=run).rows_written
+        == 2
+    )
+    assert sqlite_rows(declared, "SELECT u FROM t ORDER BY id") == [(UUID_TEXT[0],), (UUID_TEXT[1],)]
+    target = tmp_path / "t.ldb"
+    load([src, text], str(target), key="u:{u}", sink_options={"mode": "upsert"}, run_options=run)
+    items, _ = leveldb_items(target)
+    assert [(k, json.loads(v)["u"]) for k, v in items] == [  # one key for the UUID both files hold
+        (f"u:{UUID_TEXT[0]}".encode(), UUID_TEXT[0]),
+        (f"u:{UUID_TEXT[1]}".encode(), UUID_TEXT[1]),
+    ]
+
+
+def test_plain_16_bytes_beside_text_are_bytes_not_a_uuid(tmp_path: Path) -> None:
+    """Only a column the file marks as a UUID is one: 16 bytes without the mark are decoded
+    as UTF-8 where the column is text, as any bytes are (the rest rejected)."""
+    src = tmp_path / "b.parquet"
+    pq.write_table(pa.table({"id": [1, 2], "u": pa.array([b"0123456789abcdef", b"\xff" * 16], pa.binary(16))}), src)
+    text = tmp_path / "text.parquet"
+    pq.write_table(pa.table({"id": [3], "u": ["x"]}), text)
+    db = tmp_path / "t.db"
+    result = load([str(src), str(text)], str(db), table="t")
+    assert (result.rows_written, result.rows_rejected) == (2, 1)
+    assert sqlite_rows(db, "SELECT id, u FROM t ORDER BY id") == [(1, "0123456789abcdef"), (3, "x")]
+
+
+def test_an_upsert_keyed_on_uuid_bytes_refuses_their_text_next_run(tmp_path: Path) -> None:
+    """The job's keys were the UUIDs' 16 bytes; a later file holding them as text would key
+    each entity a second time: refused (exit 78), as for any key column of another spelling."""
+    src, text = uuid_and_text(tmp_path, "pyarrow-bare")
+    target = tmp_path / "t.ldb"
+    assert cli("load", src, str(target), "--key", "u:{u}", "--mode", "upsert").returncode == 0
+    refused = cli("load", text, str(target), "--key", "u:{u}", "--mode", "upsert")
+    assert (refused.returncode, refused.stdout) == (78, "")
+    assert refused.stderr == (
+        f"loader: error: sink.key: column u is string in this run, but this job's keys in {target} were written "
+        "with it as fixed_size_binary[16] (fixed_size_binary[16] keys are the value's bytes as they are, a UUID's "
+        "16 bytes and not its text; string keys are the text as read): mode upsert would write every row again "
+        "under a second key\n"
+        "  hint: load u as the job's earlier files hold it (fixed_size_binary[16]) to keep the store's keys, or "
+        "rerun with --mode replace to write the job's keys anew\n"
+    )
+    assert [k for k, _ in leveldb_items(target)[0]] == [b"u:" + UUIDS[0].bytes, b"u:" + UUIDS[1].bytes]
+
+
 @pytest.mark.parametrize("engine", ["threads", "processes"])
 def test_a_bool8_column_is_a_bool(tmp_path: Path, engine: str) -> None:
     """Arrow's bool8 (an int8 holding a bool) was TEXT '1'/'0' in SQLite."""

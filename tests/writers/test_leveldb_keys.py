@@ -133,6 +133,14 @@ def test_types_whose_keys_are_spelled_alike_pass(was: str, now: pa.DataType, tem
         ("time32[s]", pa.time32("ms"), "{t}", "time32[s] keys are time32[s] values as text"),
         ("string", pa.binary(), "{t:>4}", "string keys are formatted by '>4'; binary keys are formatted by '>4'"),
         ("date", pa.timestamp("s"), "{t}", "date keys are ISO dates; timestamp[s] keys are ISO text with 0 fraction"),
+        (  # a UUID's 16 bytes, then its text: two keys for one value (text beside bytes was let through)
+            "fixed_size_binary[16]",
+            pa.string(),
+            "{t}",
+            "fixed_size_binary[16] keys are the value's bytes as they are, a UUID's 16 bytes and not its text; "
+            "string keys are the text as read",
+        ),
+        ("large_string", pa.binary(16), "x{t}", "large_string keys are large_string values as text; fixed_size_binary"),
     ],
 )
 def test_types_whose_keys_can_be_spelled_otherwise_are_refused(
