@@ -147,7 +147,7 @@ LATER_READ_OPTIONS = frozenset({"thousands_separator"})
 
 # Read options added since checkpoints began to record them, with the value an older loader
 # read every file with: an entry without one was read so (not "with other options").
-ADDED_READ_OPTIONS: dict[str, Any] = {"quoted_nulls": True}
+ADDED_READ_OPTIONS: dict[str, Any] = {"quoted_nulls": True, "escape_mode": "literal"}
 
 
 def read_options(source: SourceConfig) -> dict[str, Any]:

@@ -20,6 +20,9 @@ from loader.errors import LoaderError, SourceChangedError
 from loader.rejects import Committed
 from loader.report import FileReport, RunReport
 from loader.state import (
+    ADDED_READ_OPTIONS,
+    LATER_READ_OPTIONS,
+    READ_OPTIONS,
     FileState,
     JobState,
     Ledger,
@@ -803,19 +806,47 @@ def test_a_file_every_row_of_which_was_rejected_is_read_again_with_other_source_
     assert "read_with" not in json.loads(again.state.to_json())
 
 
-def test_an_entry_recorded_before_quoted_nulls_was_read_with_quoted_nulls_true(tmp_path: Path) -> None:
-    """An older loader's entry lacks ``quoted_nulls`` and read with today's default: the same
-    options, not other ones; a run with ``quoted_nulls = false`` reads the file again."""
+@pytest.mark.parametrize(("option", "other"), [("quoted_nulls", False), ("escape_mode", "c")])
+def test_an_entry_recorded_before_an_option_was_read_with_its_old_default(
+    tmp_path: Path, option: str, other: object
+) -> None:
+    """An older loader's entry lacks ``quoted_nulls`` (``escape_mode``) and read with today's
+    default: the same options, not other ones (an upgrade read a fully rejected file again);
+    a run with ``quoted_nulls = false`` (``escape_mode = "c"``) reads the file again."""
     src = tmp_path / "d.csv"
     src.write_text('id;n\n3;""\n')
     older = read_options(SourceConfig(path=[str(src)]))
-    del older["quoted_nulls"]
+    del older[option]
     counts = {"rows_read": 1, "rows_rejected": 1, "done": True, "position": {"row": 1}, "read_with": older}
     state = JobState(files={file_key(str(src)): FileState(str(src), identity(str(src)), **counts)})
     same = read_options(SourceConfig(path=[str(src)]))
     assert [p.status for p in plan_files([str(src)], state, "error", same)] == ["skipped"]
-    quoted = read_options(SourceConfig(path=[str(src)], quoted_nulls=False))
-    assert [p.status for p in plan_files([str(src)], state, "error", quoted)] == ["loaded"]
+    others = read_options(SourceConfig(path=[str(src)], **{option: other}))
+    assert [p.status for p in plan_files([str(src)], state, "error", others)] == ["loaded"]
+
+
+# the read options the first checkpoints to record them (a15cb2b) wrote
+ORIGINAL_READ_OPTIONS = (
+    "format",
+    "encoding",
+    "delimiter",
+    "quote_char",
+    "escape_char",
+    "header",
+    "column_names",
+    "skip_rows",
+    "null_values",
+    "na_values",
+    "decimal_separator",
+    "max_row_bytes",
+)
+
+
+def test_every_read_option_is_recorded_or_has_its_old_default() -> None:
+    """An option added to ``READ_OPTIONS`` without either made every older entry "read with
+    other options" (hunt25b #4)."""
+    added = set(READ_OPTIONS) - set(ORIGINAL_READ_OPTIONS)
+    assert added == LATER_READ_OPTIONS | set(ADDED_READ_OPTIONS)
 
 
 def test_a_version_a_replay_loaded_rows_of_is_not_read_again_with_other_source_options(tmp_path: Path) -> None:
