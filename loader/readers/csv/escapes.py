@@ -84,18 +84,23 @@ class Escapes:
         """A malformed row's text as parsed (translated) back as written, for its reject (which
         a replay reads through ``translate`` again): the null sentinels as their spellings, the
         escapes ``quote`` mode doubled single again. C escapes stay their characters (read
-        again, they are the same)."""
+        again, they are the same). The doubling is undone first: the spellings restored hold
+        escapes that were never doubled."""
+        if self.mode == "quote" and self.escape in text:
+            text = self._doubled_undone(text)
         for spelling in sorted(self.nulls, key=len, reverse=True):
             text = text.replace(sentinel(len(spelling)), spelling)
-        if self.mode != "quote" or self.escape not in text:
-            return text
+        return text
+
+    def _doubled_undone(self, text: bytes) -> bytes:
+        """``text`` translated by ``_lone_escapes_doubled`` as it was before."""
         octets = np.frombuffer(text, np.uint8)
         found = np.flatnonzero(octets == self.escape)
         runs = np.flatnonzero(np.diff(found, append=-2) != 1)  # each run's last escape
         lone = np.repeat(~self._before_quote(octets, found[runs]), np.diff(runs, prepend=-1))
         keep = np.ones(len(octets), bool)
         keep[found[lone][1::2]] = False  # every lone run is doubled: drop every second escape
-        return octets[keep].tobytes()
+        return octets[keep].tobytes()  # type: ignore[no-any-return]
 
     def _before_quote(self, octets: np.ndarray, at: np.ndarray) -> np.ndarray:
         """Whether the byte after each of ``at`` is a quote."""
