@@ -100,7 +100,7 @@ class Escapes:
         lone = np.repeat(~self._before_quote(octets, found[runs]), np.diff(runs, prepend=-1))
         keep = np.ones(len(octets), bool)
         keep[found[lone][1::2]] = False  # every lone run is doubled: drop every second escape
-        return octets[keep].tobytes()  # type: ignore[no-any-return]
+        return octets[keep].tobytes()
 
     def _before_quote(self, octets: np.ndarray, at: np.ndarray) -> np.ndarray:
         """Whether the byte after each of ``at`` is a quote."""
