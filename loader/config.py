@@ -65,7 +65,7 @@ class SourceConfig:
     quote_char: str | bool | None = None
     """CSV quote character (one ASCII character), or ``false`` for none; detected (``"`` or ``'``) when omitted."""
     escape_char: str | bool = False
-    """CSV escape character (one ASCII character), or ``false`` (quotes are escaped by doubling); not the quote (``"`` when ``quote_char`` is unset). A null spelling holding it (``\\N``) is matched on the field as written, before unescaping: an escaped ``\\\\N`` is the text ``\\N``."""
+    """CSV escape character (one ASCII character), or ``false`` (quotes are escaped by doubling); not the quote (``"`` when ``quote_char`` is unset). A null or na spelling holding it (``\\N``) is matched on the field as written, before unescaping: an escaped ``\\\\N`` is the text ``\\N``."""
     escape_mode: Literal["literal", "c", "quote"] = "literal"
     """What the escape character means (see Escapes): ``literal``, the character after it is itself; ``c``, C escapes as PostgreSQL's text format and MySQL write them (``\\t`` tab, ``\\n`` and ``\\r`` line breaks, ``\\b``, ``\\f``, ``\\v``, ``\\0`` NUL, ``\\Z`` ctrl-Z; any other character itself); ``quote``, it escapes only a quote, or itself before one, as Spark writes CSV (any other is text: ``C:\\temp``). With ``c`` or ``quote``, ``escape_char`` defaults to ``\\``."""
     header: bool | None = None

@@ -727,7 +727,7 @@ def convert(
     _text_first(col, target, encoding, explicit)
     if is_text(col.arr.type):
         if may_hold_nul:
-            col.reject(kernels.match_substring(col.arr, "\x00"), lambda v: "NUL byte in value")
+            col.reject(_nul_held(col.arr, na), lambda v: "NUL byte in value")
         if _nulls_na(na, target, strict, na_text):
             col.arr = _null_where(col.arr, _is_na(col.arr, na))
             na = ()
@@ -745,6 +745,15 @@ def convert(
         if text is not None:
             return col.done(kernels.cast(text, target))
     return _cast(col, target, na, explicit)
+
+
+def _nul_held(arr: pa.Array, na: tuple[str, ...]) -> pa.Array:
+    """Where text holds a NUL byte, but for an na spelling's sentinel (a CSV spelling with
+    the escape, matched as written: ``escapes.na_spellings``), which is no data."""
+    nul = kernels.match_substring(arr, "\x00")
+    if any("\x00" in s for s in na):
+        nul = kernels.and_not(nul, _is_na(arr, na))
+    return nul
 
 
 def _refuse_repeated_map_keys(col: _Column) -> None:

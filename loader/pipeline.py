@@ -1311,8 +1311,13 @@ class Pipeline:
             report.files_changed += 1
             # counted first: the report and the metrics name the file that stopped the run
             self._refuse_changed(plan)
+        elif plan.status == "other-options":
+            report.files.append(FileReport(plan.path, status=plan.status, rows_kept=plan.kept, reason=plan.options))
+            report.files_changed += 1
+            self._refuse_other_options(plan)
         else:
-            report.files.append(FileReport(plan.path, status=plan.status))
+            reason = f"loaded with other source options: {plan.options}" if plan.options else None
+            report.files.append(FileReport(plan.path, status=plan.status, reason=reason))
             report.files_skipped += 1
         self._emit("file", path=plan.path, status=plan.status)
 
@@ -1326,6 +1331,15 @@ class Pipeline:
             raise SourceChangedError(
                 "changed since it was loaded (size or content differ from the checkpoint)", file=plan.path, hint=hint
             )
+
+    def _refuse_other_options(self, plan: FilePlan) -> None:
+        """A file half loaded with other source options (``plan.options``): resumed, its rows
+        would be read two ways in one table, so the run stops at it."""
+        raise SourceChangedError(
+            f"half loaded with other source options ({plan.options}): resumed, its rows would be read two ways",
+            file=plan.path,
+            hint=f"rerun with the options it was started with to finish it, or {self._reload_all()}",
+        )
 
     def _load_listed(
         self,
@@ -1642,8 +1656,11 @@ def _status_words(plan: FilePlan, state: JobState, on_change: str) -> str:
     return {
         "loaded": "new",
         "resumed": "half loaded: resumed",
-        "skipped": "loaded already: skipped",
+        "skipped": f"loaded already with other source options ({plan.options}): skipped"
+        if plan.options
+        else "loaded already: skipped",
         "changed-skipped": "changed since it was loaded: skipped (run.on_change = skip)",
+        "other-options": f"half loaded with other source options ({plan.options}): refused",
         "unreadable": "cannot be read",
     }.get(plan.status, plan.status)
 

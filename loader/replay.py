@@ -347,6 +347,8 @@ class _Split:
             found = sum(len(f) for f in fields) if len(fields) == 1 else f"{len(fields)} rows"
             return f"expected {len(self.names)} fields, found {found}"
         null = self.parser.nulls(fields[0], text) if self.parser is not None else [v in nulls for v in fields[0]]
+        if self.parser is not None:  # a text column's na spelling with the escape, as written
+            fields[0] = [self.parser.na_field_as_written(n, v) for n, v in zip(self.names, fields[0], strict=True)]
         return {n: None if x else _unescaped(v) for n, v, x in zip(self.names, fields[0], null, strict=True)}
 
     def jsonl(self, raw: str | bytes) -> dict[str, Any] | str:

@@ -61,7 +61,8 @@ class FileReport:
     status: str = "loaded"
     """``loaded``, ``resumed`` (an earlier run loaded part of it), ``skipped`` (loaded before),
     ``changed-skipped`` (changed since loaded; ``run.on_change = "skip"``), ``changed`` (the
-    run stopped on it), ``incomplete`` (the run stopped in it, or before its rows were committed: LevelDB's
+    run stopped on it), ``other-options`` (half loaded by an earlier run with other source
+    options than this run's: the run stopped on it, exit 65; ``reason`` names them), ``incomplete`` (the run stopped in it, or before its rows were committed: LevelDB's
     sorted ingest commits rows with the sorted run that holds them), ``unreadable`` (an object
     whose key pyarrow cannot open: the run loads the other files, then stops with exit 66; or
     an input missing, not a file, or that cannot be opened: every input is checked before
@@ -87,9 +88,11 @@ class FileReport:
     """Rows of it skipped by ``mode = "ignore"`` because their key was already there, or
     dropped by the SQLite table itself (``ON CONFLICT IGNORE``, a trigger's ``RAISE(IGNORE)``)."""
     rows_kept: int | None = None
-    """``changed-skipped`` and ``gone``: the rows an earlier run committed from it, left in place."""
+    """``changed-skipped``, ``other-options`` and ``gone``: the rows an earlier run committed from it, left in place."""
     reason: str | None = None
-    """``unreadable``: why it cannot be read (``permission denied``, ``no such file``,
+    """``skipped``: the source options it was loaded with that this run gives otherwise
+    (``loaded with other source options: escape_mode 'literal', now 'c'``), else none;
+    ``other-options``: those options; ``unreadable``: why it cannot be read (``permission denied``, ``no such file``,
     ``is a directory, not a file``); ``too-new``: when it changed (``modified 3s ago, under
     source.min_age = 60s``)."""
 
@@ -333,14 +336,19 @@ class RunReport:
         files = self._files_loaded_text()
         if self.files_skipped:
             files += f", {self.files_skipped} already loaded"
+            other = [f.reason for f in self.files if f.status == "skipped" and f.reason]
+            if other:  # read then with options this run gives otherwise: not read again
+                first = "" if len(set(other)) == 1 else "the first "
+                files += f" ({len(other)} {first}{other[0]})"
         if self.files_too_new:
             files += f", {self.files_too_new} too new to load yet (source.min_age: left for a later run)"
         if self.files_empty:
             files += f", {self.files_empty} empty (0 bytes, no rows)"
         if self.files_changed:
-            kept = sum(f.rows_kept or 0 for f in self.files if f.status in ("changed", "changed-skipped"))
+            changed = ("changed", "changed-skipped", "other-options")
+            kept = sum(f.rows_kept or 0 for f in self.files if f.status in changed)
             # on_change = "error": the changed file stopped the run, nothing after it was read
-            what = "stopped the run" if any(f.status == "changed" for f in self.files) else "skipped"
+            what = "stopped the run" if any(f.status in ("changed", "other-options") for f in self.files) else "skipped"
             files += f", {self.files_changed} changed since loaded and {what} ({kept:,} committed rows kept)"
         return files
 

@@ -87,8 +87,10 @@ class FileState:
     # which load of the file this is: 1, then one more at each load of a new version of it
     # (``run.on_change = "reload"``); its rejects carry it, so a replay tells the versions' rows apart
     version: int = 1
-    # a version of which every row was rejected: the source options it was read with
-    # (``read_options``); a run with other ones reads the file again (``plan_files``)
+    # the source options this version is read with (``read_options``; None: a loader's before
+    # they were recorded, or a replay's): a run with other ones reads a version every row of
+    # which was rejected again, refuses to resume a half-loaded one, and says so of a loaded
+    # one (``plan_files``). Loaders before it recorded them only for a version all rejected.
     read_with: dict[str, Any] | None = None
     # earlier versions every row of which was rejected and that a read with other source
     # options replaced: their rows are this version's, so a replay skips their reject lines
@@ -109,10 +111,8 @@ class FileState:
         return self.rows_read > 0 and self.rows_rejected == self.rows_read
 
     def note_read_with(self, options: dict[str, Any]) -> None:
-        """This version is read whole with source ``options`` (``read_options``): recorded
-        where every row was rejected, so that a run with other ones reads it again."""
-        if self.all_rejected():
-            self.read_with = options
+        """This version is read whole with source ``options`` (``read_options``)."""
+        self.read_with = options
 
 
 def next_version(fs: FileState | None) -> int:
@@ -147,7 +147,11 @@ LATER_READ_OPTIONS = frozenset({"thousands_separator"})
 
 # Read options added since checkpoints began to record them, with the value an older loader
 # read every file with: an entry without one was read so (not "with other options").
-ADDED_READ_OPTIONS: dict[str, Any] = {"quoted_nulls": True}
+ADDED_READ_OPTIONS: dict[str, Any] = {"quoted_nulls": True, "escape_mode": "literal"}
+
+
+# What a half-loaded CSV file's position records (its dialect), which its resume reads it in
+DIALECT_OPTIONS = frozenset({"delimiter", "quote_char", "header"})
 
 
 def read_options(source: SourceConfig) -> dict[str, Any]:
@@ -165,9 +169,19 @@ def read_again(fs: FileState, path: str, ident: dict[str, Any] | None) -> FileSt
 def rejected_with_others(fs: FileState, options: dict[str, Any] | None) -> bool:
     """``fs`` is a file read whole of which every row was rejected, read with other source
     options than ``options`` (None: the caller's run reads none again)."""
-    if options is None or not fs.done or fs.read_with is None:
-        return False
-    return {**ADDED_READ_OPTIONS, **fs.read_with} != options
+    return fs.done and fs.all_rejected() and bool(other_options(fs.read_with, options))
+
+
+def other_options(recorded: dict[str, Any] | None, options: dict[str, Any] | None, kept: Iterable[str] = ()) -> str:
+    """The source options a file was read with (``recorded``) that ``options`` (this run's)
+    give otherwise, each as recorded and as given (``escape_mode 'literal', now 'c'``); none
+    where either is unknown (an older loader's entry, a replay). ``kept``: options a resume
+    reads as recorded whatever the run gives (``DIALECT_OPTIONS``)."""
+    if options is None or recorded is None:
+        return ""
+    recorded = {**ADDED_READ_OPTIONS, **recorded}
+    changed = [k for k in READ_OPTIONS if k not in kept and recorded.get(k) != options.get(k)]
+    return "; ".join(f"{k} {recorded.get(k)!r}, now {options.get(k)!r}" for k in changed)
 
 
 def replayed_version(entry: str) -> tuple[str, int]:
@@ -212,6 +226,9 @@ class PartsKept:
     rows_read: int = 0
     rows_written: int = 0
     real: str | None = None  # the real file its parts read (parts from before they recorded it: None)
+    # the source options the latest version's parts were read with (``FileState.read_with``), and it
+    read_with: dict[str, Any] | None = None
+    read_version: int = 0
     # each version of the file its parts were cut from, as their entries record it (``part_of``):
     # the version (None: from before parts recorded it) and the identity
     cut_from: list[tuple[int | None, dict[str, Any] | None]] = field(default_factory=list)
@@ -276,6 +293,9 @@ class JobState:
         """A part an engine committed (``loader.engines``): its rows, counted to its file."""
         kept = self.parts.setdefault(part_file(part), PartsKept(str(part.get("path", ""))))
         kept.real = kept.real or (part.get("identity") or {}).get("real")
+        version = int(part.get("version") or 1)
+        if part.get("read_with") is not None and version >= kept.read_version:  # the latest version's
+            kept.read_with, kept.read_version = part["read_with"], version
         cut_from = (part.get("version"), part.get("identity"))
         if cut_from not in kept.cut_from:  # a few versions at most: each one's parts record the same
             kept.cut_from.append(cut_from)
@@ -451,10 +471,15 @@ class FilePlan:
 
     path: str
     key: str
-    status: str  # loaded | resumed | skipped | changed-skipped | changed (on_change = "error") | unreadable
+    # loaded | resumed | skipped | changed-skipped | changed (on_change = "error") | unreadable
+    # | other-options (half loaded with other source options: refused)
+    status: str
     state: FileState | None = None  # the checkpoint entry the load counts into
-    kept: int = 0  # changed-skipped: the rows an earlier run committed from it
+    kept: int = 0  # changed-skipped, other-options: the rows an earlier run committed from it
     error: LoaderError | None = None  # unreadable: why, raised once the other files are loaded
+    # skipped, other-options: the source options it was read with that this run gives otherwise,
+    # as ``options_text`` words them
+    options: str = ""
 
     @property
     def reads(self) -> bool:
@@ -516,12 +541,30 @@ def plan_files(
                 continue
             fs = found
         resuming = fs is not None and not fs.done and bool(fs.position)
+        refused = _parts_read_otherwise(path, key, ident, state, read_with)
+        if refused is not None:
+            out.append(refused)
+            continue
         if fs is None or fs.done:
             fs = FileState(path=path, identity=ident, version=next_version(fs))
         elif fs.path != path:  # the entry's key is this file's: read, checked and named as this run spells it
             fs = replace(fs, path=path)  # (its run's spelling may be relative to another directory)
+        if not resuming and read_with is not None:  # read from its start: with this run's options
+            fs = replace(fs, read_with=read_with)
         out.append(FilePlan(path, key, "resumed" if resuming else "loaded", fs))
     return out
+
+
+def _parts_read_otherwise(
+    path: str, key: str, ident: dict[str, Any] | None, state: JobState, read_with: dict[str, Any] | None
+) -> FilePlan | None:
+    """The plan refusing a file half loaded in parts with other source options than
+    ``read_with`` (its parts go on so too: ``_against_entry``'s rule), else None."""
+    kept = state.parts.get(key)
+    if kept is None or not state.half_in_parts(key, ident):
+        return None
+    changed = other_options(kept.read_with, read_with)
+    return FilePlan(path, key, "other-options", kept=kept.rows_written, options=changed) if changed else None
 
 
 def _against_entry(
@@ -538,8 +581,13 @@ def _against_entry(
         return FileState(path=path, identity=ident, version=next_version(fs), superseded=fs.superseded)
     if rejected_with_others(fs, read_with):
         return read_again(fs, path, ident)  # none of it loaded: the fix its error named, another encoding say
+    changed = other_options(fs.read_with, read_with)
     if fs.done:
-        return FilePlan(path, key, "skipped")
+        return FilePlan(path, key, "skipped", options=changed)  # loaded already, said so where read otherwise
+    # resumed, its rows would be read two ways in one table (but in the dialect its position records)
+    changed = other_options(fs.read_with, read_with, DIALECT_OPTIONS if "dialect" in fs.position else ())
+    if changed and fs.position:
+        return FilePlan(path, key, "other-options", fs, kept=fs.rows_written, options=changed)
     return fs
 
 

@@ -20,7 +20,7 @@ from loader.cli import main
 from loader.config import SourceConfig
 from loader.errors import EXIT_NOTHING_LOADED, SourceError
 from loader.readers import open_reader
-from loader.readers.dialect import Dialect, nothing_loaded_cause, sniff
+from loader.readers.dialect import Dialect, nothing_loaded_cause, numeric_commas, sniff
 from tests.conftest import sqlite_rows
 from tests.reliability_util import cli, env, reject_lines, rejects_of
 
@@ -328,6 +328,31 @@ def test_the_declared_decimal_separator_is_never_the_delimiter(tmp_path: Path) -
     p.write_text('id,Betrag\n1,"1,5"\n2,"2,5"\n')  # a comma between letters: a delimiter still
     r, rows, _ = read(p, decimal_separator=",")
     assert (r.dialect.delimiter, rows) == (",", [{"id": 1, "Betrag": 1.5}, {"id": 2, "Betrag": 2.5}])
+
+
+@pytest.mark.parametrize("option", [{"thousands_separator": ","}, {"decimal_separator": ","}])
+def test_a_declared_comma_separator_keeps_the_comma_a_delimiter_where_it_wins_alone(
+    tmp_path: Path, option: dict[str, str]
+) -> None:
+    """A headerless edge list (``1001,2002``) given a comma separator loaded as one text (or
+    REAL) column: the comma was dropped as a candidate wherever every comma sat between digits."""
+    p = tmp_path / "edges.csv"
+    p.write_text("1001,2002\n1002,2050\n1003,2002\n")
+    r, rows, _ = read(p, **option)
+    assert (r.dialect.delimiter, [tuple(row.values()) for row in rows]) == (
+        ",",
+        [(1001, 2002), (1002, 2050), (1003, 2002)],
+    )
+
+
+def test_grouped_thousands_under_a_header_keep_the_comma_out() -> None:
+    """Where the comma's rows disagree on their width (a header without it), it is no delimiter;
+    ``1,234`` is grouped thousands, ``1001,2002`` and ``1,2`` are not."""
+    config = SourceConfig(path=["x.csv"], thousands_separator=",")
+    assert sniff(config, "x.csv", b"amount\n1,234\n12,345,678\n", True).delimiter == ";"
+    assert numeric_commas(config, "amount\n1,234\n12,345,678\n")
+    assert not numeric_commas(config, "1001,2002\n") and not numeric_commas(config, "1,2\n")
+    assert numeric_commas(SourceConfig(path=["x.csv"], decimal_separator=","), "1,2\n")
 
 
 @pytest.mark.parametrize(

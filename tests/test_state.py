@@ -7,6 +7,7 @@ import json
 import os
 import sqlite3
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,9 @@ from loader.errors import LoaderError, SourceChangedError
 from loader.rejects import Committed
 from loader.report import FileReport, RunReport
 from loader.state import (
+    ADDED_READ_OPTIONS,
+    LATER_READ_OPTIONS,
+    READ_OPTIONS,
     FileState,
     JobState,
     Ledger,
@@ -40,7 +44,7 @@ from loader.writers.leveldb import peek as leveldb_peek
 from loader.writers.sqlite import SQLiteWriter
 from loader.writers.sqlite_schema import STATE_TABLE
 from tests.conftest import sqlite_rows
-from tests.reliability_util import write_job
+from tests.reliability_util import cli, write_job
 
 
 def _commit(ledger: Ledger, durable: int) -> dict[str, str]:
@@ -797,25 +801,54 @@ def test_a_file_every_row_of_which_was_rejected_is_read_again_with_other_source_
     assert [p.status for p in plan_files(files, state, "error", utf8)] == ["skipped", "skipped"]
     skipped, again = plan_files(files, state, "error", cp1252)
     assert (skipped.status, again.status) == ("skipped", "loaded")
-    assert again.state == FileState(str(rejected), identity(str(rejected)), version=2, superseded=[1])
-    # its entry as committed: the version it replaced, for a replay to skip its reject lines
+    assert again.state == FileState(str(rejected), identity(str(rejected)), version=2, superseded=[1], read_with=cp1252)
+    # its entry as committed: the version it replaced, for a replay to skip its reject lines,
+    # and the options it is read with
     assert json.loads(again.state.to_json())["superseded"] == [1]
-    assert "read_with" not in json.loads(again.state.to_json())
+    assert json.loads(again.state.to_json())["read_with"] == cp1252
 
 
-def test_an_entry_recorded_before_quoted_nulls_was_read_with_quoted_nulls_true(tmp_path: Path) -> None:
-    """An older loader's entry lacks ``quoted_nulls`` and read with today's default: the same
-    options, not other ones; a run with ``quoted_nulls = false`` reads the file again."""
+@pytest.mark.parametrize(("option", "other"), [("quoted_nulls", False), ("escape_mode", "c")])
+def test_an_entry_recorded_before_an_option_was_read_with_its_old_default(
+    tmp_path: Path, option: str, other: object
+) -> None:
+    """An older loader's entry lacks ``quoted_nulls`` (``escape_mode``) and read with today's
+    default: the same options, not other ones (an upgrade read a fully rejected file again);
+    a run with ``quoted_nulls = false`` (``escape_mode = "c"``) reads the file again."""
     src = tmp_path / "d.csv"
     src.write_text('id;n\n3;""\n')
     older = read_options(SourceConfig(path=[str(src)]))
-    del older["quoted_nulls"]
+    del older[option]
     counts = {"rows_read": 1, "rows_rejected": 1, "done": True, "position": {"row": 1}, "read_with": older}
     state = JobState(files={file_key(str(src)): FileState(str(src), identity(str(src)), **counts)})
     same = read_options(SourceConfig(path=[str(src)]))
     assert [p.status for p in plan_files([str(src)], state, "error", same)] == ["skipped"]
-    quoted = read_options(SourceConfig(path=[str(src)], quoted_nulls=False))
-    assert [p.status for p in plan_files([str(src)], state, "error", quoted)] == ["loaded"]
+    others = read_options(SourceConfig(path=[str(src)], **{option: other}))
+    assert [p.status for p in plan_files([str(src)], state, "error", others)] == ["loaded"]
+
+
+# the read options the first checkpoints to record them (a15cb2b) wrote
+ORIGINAL_READ_OPTIONS = (
+    "format",
+    "encoding",
+    "delimiter",
+    "quote_char",
+    "escape_char",
+    "header",
+    "column_names",
+    "skip_rows",
+    "null_values",
+    "na_values",
+    "decimal_separator",
+    "max_row_bytes",
+)
+
+
+def test_every_read_option_is_recorded_or_has_its_old_default() -> None:
+    """An option added to ``READ_OPTIONS`` without either made every older entry "read with
+    other options" (hunt25b #4)."""
+    added = set(READ_OPTIONS) - set(ORIGINAL_READ_OPTIONS)
+    assert added == LATER_READ_OPTIONS | set(ADDED_READ_OPTIONS)
 
 
 def test_a_version_a_replay_loaded_rows_of_is_not_read_again_with_other_source_options(tmp_path: Path) -> None:
@@ -972,3 +1005,56 @@ def test_a_thousands_separator_left_unset_keeps_an_older_checkpoints_read_option
 
     assert "thousands_separator" not in read_options(SourceConfig(path=["a.csv"]))
     assert read_options(SourceConfig(path=["a.csv"], thousands_separator=","))["thousands_separator"] == ","
+
+
+def test_a_half_loaded_file_is_not_resumed_with_other_source_options(tmp_path: Path) -> None:
+    """A file half loaded with ``--escape-char '\\'`` resumed with ``--escape-mode c`` read its
+    first rows one way and the rest the other, in one table, silently (hunt25b #6). A run
+    with other options refuses to resume it, exit 65; with the same it goes on. Its dialect
+    (delimiter, quote, header) is the recorded one whatever the run gives: no refusal."""
+    src = tmp_path / "h.csv"
+    src.write_text("id,v\n1,a\n2,b\n")
+    literal = read_options(SourceConfig(path=[str(src)], escape_char="\\"))
+    c_mode = read_options(SourceConfig(path=[str(src)], escape_char="\\", escape_mode="c"))
+    position = {"offset": 9, "row": 1, "dialect": {"delimiter": ",", "quote": '"', "header": True}}
+    half = FileState(str(src), identity(str(src)), position=position, rows_read=1, rows_written=1, read_with=literal)
+    state = JobState(files={file_key(str(src)): half})
+    [refused] = plan_files([str(src)], state, "error", c_mode)
+    assert (refused.status, refused.kept, refused.options) == ("other-options", 1, "escape_mode 'literal', now 'c'")
+    assert [p.status for p in plan_files([str(src)], state, "error", literal)] == ["resumed"]
+    semicolon = read_options(SourceConfig(path=[str(src)], escape_char="\\", delimiter=";", header=False))
+    assert [p.status for p in plan_files([str(src)], state, "error", semicolon)] == ["resumed"]
+    older = replace(half, read_with=None)  # an entry of a loader before it recorded them: resumed
+    assert [p.status for p in plan_files([str(src)], JobState(files={file_key(str(src)): older}), "error", c_mode)] == [
+        "resumed"
+    ]
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_rerun_with_other_escape_options_refuses_a_half_loaded_file_and_names_a_loaded_one(
+    tmp_path: Path, engine: str
+) -> None:
+    src, other, db = tmp_path / "h.csv", tmp_path / "done.csv", tmp_path / "o.db"
+    src.write_text("id,v\n" + "".join(f"{'bad' if i == 15000 else i},x\\ty\n" for i in range(20000)))
+    other.write_text("id,v\n1,a\\tb\n")
+    load = ["load", str(other), str(src), str(db), "--table", "t", "--batch-size", "1000", "--engine", engine]
+    load += ["--set", "run.part_size=64KiB", "--columns", "id=int64", "--escape-char", "\\"]
+    assert cli(*load, "--max-rejects", "0", "-q").returncode == 3
+    kept = sqlite_rows(db, "SELECT count(*) FROM t")[0][0] - 1
+    again = cli(*load, "--escape-mode", "c", "--max-rejects", "10")
+    assert (again.returncode, again.stdout) == (65, "")
+    assert again.stderr == (
+        f"loader: error: {src}: half loaded with other source options (escape_mode 'literal', now 'c'): "
+        "resumed, its rows would be read two ways\n"
+        "  hint: rerun with the options it was started with to finish it, or rerun with --restart --mode replace "
+        "(every file of the job loads again)\n"
+    )
+    assert sqlite_rows(db, "SELECT count(*) FROM t")[0][0] == kept + 1  # nothing read
+    assert cli(*load, "--max-rejects", "10", "-q").returncode == 0
+    assert sqlite_rows(db, "SELECT count(*), count(DISTINCT v) FROM t") == [(20000, 2)]  # x\ty, a\tb: literal
+    done = cli(*load, "--escape-mode", "c")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith(
+        "ok: 0 rows written to " + str(db) + " (table t) from 0 files, 2 already loaded "
+        "(2 loaded with other source options: escape_mode 'literal', now 'c') in "
+    ), done.stderr

@@ -456,10 +456,12 @@ def committed_parts(
     return out
 
 
-def _read_again(fs: FileState) -> dict[str, int]:
+def _read_again(fs: FileState) -> dict[str, Any]:
     """What a part's entry records of its file's version: one past the first (a version of an
-    unchanged file read again, ``committed_parts``), else nothing, as before versions."""
-    return {"version": fs.version} if fs.version > 1 else {}
+    unchanged file read again, ``committed_parts``), else nothing, as before versions; and the
+    source options it is read with (a rerun with others refuses to go on in its parts)."""
+    version = {"version": fs.version} if fs.version > 1 else {}
+    return version | ({"read_with": fs.read_with} if fs.read_with is not None else {})
 
 
 def check_committed(
@@ -1099,7 +1101,7 @@ class Coordinator:
         if "rows_written" in counts:
             self._add(f, result, counts["rows_written"], counts["rows_ignored"], counts["rows_rejected"], sign=-1)
             if f.left == 0:
-                f.state.done, f.state.read_with = False, None
+                f.state.done = False
                 self.report.files_loaded -= 1
         f.left += 1
 

@@ -9,9 +9,9 @@ many fields with text after their closing quote (an unquoted export's ``"Deluxe"
 it encloses; between quotes, the one whose rows agree on one field count, then the higher
 score per row (more rows must not win: a quote splitting multi-line values
 makes more). Ties go to the quote that opens and closes more fields, to ``"``, to the
-extension's default (a tab for ``.tsv``, else a comma, or ``;`` where the comma
-is the declared decimal or thousands separator and every unquoted one sits between digits, so
-no candidate), then to the order of
+extension's default (a tab for ``.tsv``, else a comma, or ``;`` where every unquoted comma
+reads as the declared decimal or thousands separator: the comma is then the last candidate, and
+one only where its rows agree on one field count), then to the order of
 ``DELIMITERS``; a delimiter given as ``"`` or ``'`` is never the quote. The
 first row is the header when a column has text over numbers or dates, or a
 number or date over another kind (a pivot table's dates over numbers) and no
@@ -322,6 +322,8 @@ def _sniff(config: SourceConfig, path: str, sample: bytes, complete: bool) -> Di
         candidates = [q for q in quotes if q != delimiter and _may_quote(text, delimiter, q, quote_given, escape)]
         candidates += [] if quote_given else [None]
         scored = [_score(text, delimiter, quote, complete, escape) for quote in candidates]
+        if delimiter == "," and numeric_commas(config, text):  # numbers' commas: one width, or no delimiter
+            scored = [x for x in scored if len({len(r) for r in x[3]}) == 1]
         if not scored:
             continue
         top = _first_best(scored, lambda x: x[:2], text, delimiter)
@@ -348,18 +350,33 @@ def _ordered(first: str) -> list[str]:
 
 
 def _candidates(path: str, config: SourceConfig, text: str) -> list[str]:
-    """The delimiters to try, the extension's default first. With decimal commas or a comma
-    thousands separator, the comma only where one in ``text`` stands outside quotes and not
-    between digits (``1,5`` and ``1,234`` are numbers); a ``.csv`` then ties to ``;``, as Excel
-    writes decimal commas."""
+    """The delimiters to try, the extension's default first. Where every comma outside quotes
+    in ``text`` reads as the declared decimal comma or thousands comma (``numeric_commas``),
+    the comma comes last, so another delimiter that scores as well wins the tie (a ``.csv``
+    ties to ``;``, as Excel writes decimal commas); ``_sniff`` then tries it only where its
+    rows agree on one field count."""
     first = default_delimiter(path)
-    if "," not in (config.decimal_separator, config.thousands_separator) or _BARE_COMMA.search(_QUOTED.sub("", text)):
+    if not numeric_commas(config, text):
         return _ordered(first)
-    return [d for d in _ordered(";" if first == "," else first) if d != ","]
+    return [d for d in _ordered(";" if first == "," else first) if d != ","] + [","]
+
+
+def numeric_commas(config: SourceConfig, text: str) -> bool:
+    """Whether every comma outside quotes in ``text`` reads as part of a number: between
+    digits with a decimal comma (``1,5``); in digit groups of exactly three with a thousands
+    comma (``1,234``, ``12,345,678``; not ``1001,2002``, nor ``1,2``)."""
+    if config.decimal_separator == ",":
+        numbers = _DECIMAL_COMMA
+    elif config.thousands_separator == ",":
+        numbers = _GROUPED
+    else:
+        return False
+    return "," not in numbers.sub("", _QUOTED.sub("", text))
 
 
 _QUOTED = re.compile(r'"[^"]*"')
-_BARE_COMMA = re.compile(r"(?<!\d),|,(?!\d)")
+_DECIMAL_COMMA = re.compile(r"(?<=\d),(?=\d)")
+_GROUPED = re.compile(r"(?<![\d,])\d{1,3}(?:,\d{3})+(?![\d,])")
 
 
 class HeaderRule:

@@ -558,6 +558,22 @@ def test_a_first_row_ending_in_a_carriage_return_alone_without_a_header(tmp_path
     ]
 
 
+@pytest.mark.parametrize("mode", ["c", "literal"])  # (in "quote" mode the escape escapes only a quote)
+@pytest.mark.parametrize("header", [True, False])
+def test_an_escaped_newline_in_the_first_row_is_in_its_value(tmp_path: Path, mode: str, header: bool) -> None:
+    """MySQL's tab export writes a line break in a value as the escape and a line feed: in the
+    first row, its width (no header) or the header's names were cut there, counting quotes
+    only, and every row was rejected for its field count (exit 4)."""
+    p = tmp_path / "my.tsv"
+    head = "id\ttx\\\nt\tn\n" if header else ""
+    p.write_text(head + "1\tline1\\\nline2\t5\n3\tx\t7\n")
+    config = {"delimiter": "\t", "quote_char": False, "escape_mode": mode, "escape_char": "\\"}
+    r, chunks = read_all(p, header=header, **config)
+    names = ["id", "tx\nt", "n"] if header else ["column_1", "column_2", "column_3"]
+    assert r.schema.names == names
+    assert [list(row.values()) for row in rows_of(chunks)] == [[1, "line1\nline2", 5], [3, "x", 7]]
+
+
 def test_a_file_whose_lines_all_end_in_a_carriage_return_alone_is_still_refused(tmp_path: Path) -> None:
     p = tmp_path / "x.csv"
     p.write_bytes(b"id,name\r1,a\r2,b\r")

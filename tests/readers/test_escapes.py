@@ -220,3 +220,43 @@ def test_a_replayed_row_reads_its_escapes_as_the_load_did(tmp_path: Path) -> Non
     path.write_text(json.dumps(entry | {"raw": "2\tx\\tz\t\\N"}) + "\n")
     assert main(["replay", str(path), str(src), str(out), "--table", "t", "-q", *args]) == 0
     assert sqlite_rows(out, "SELECT * FROM t ORDER BY column_1") == [(1, "a\tb", None), (2, "x\tz", None)]
+
+
+def test_a_quote_mode_reject_keeps_every_escaped_null_and_replays_them_as_nulls(tmp_path: Path) -> None:
+    """Spark's ``\\N``s were restored before the doubled backslashes were undone, which
+    then dropped one of them: the raw read ``52,\\N,N`` and its replay stored the text ``N``."""
+    src, out = tmp_path / "rq.csv", tmp_path / "rq.db"
+    src.write_text("id,a,b,c\n1,x,y,z\n52,\\N,\\N\n53,\\N,x,\\N\n")
+    args = ("--escape-mode", "quote", "--null-values", "\\N")
+    assert load(src, out, *args) == 0
+    path = Path(f"{out}.table-t.rejects.jsonl")
+    [entry] = rejects(out)
+    assert (entry["line"], entry["raw"]) == (3, "52,\\N,\\N")
+    path.write_text(json.dumps(entry | {"raw": entry["raw"] + ',"C:\\temp\\\\"'}) + "\n")
+    assert main(["replay", str(path), str(src), str(out), "--table", "t", "-q", *args]) == 0
+    assert sqlite_rows(out, "SELECT * FROM t WHERE id = 52") == [(52, None, None, "C:\\temp\\")]
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_an_na_spelling_holding_the_escape_is_matched_as_written(tmp_path: Path, engine: str) -> None:
+    """``--na-values '\\N'`` never matched (the field was unescaped first): ``\\N`` loaded as
+    the text ``N`` and an integer column turned text. Now NULL in typed columns, ``\\N`` as
+    written in text ones; an escaped ``\\\\N`` is the text ``\\N``, no na spelling."""
+    src, out = tmp_path / "nav.csv", tmp_path / "nav.db"
+    src.write_text("id,n,s,t\n1,\\N,x,\\\\N\n2,5,\\N,y\n")
+    assert load(src, out, "--escape-mode", "c", "--na-values", "\\N", "--engine", engine) == 0
+    assert sqlite_rows(out, "SELECT * FROM t ORDER BY id") == [(1, None, "x", "\\N"), (2, 5, "\\N", "y")]
+    assert sqlite_rows(out, "SELECT typeof(n) FROM t WHERE id = 2") == [("integer",)]
+
+
+def test_a_replayed_row_reads_an_na_spelling_holding_the_escape_as_the_load_did(tmp_path: Path) -> None:
+    src, out = tmp_path / "nav.csv", tmp_path / "nav.db"
+    src.write_text("id,n,s\n1,\\N,x\n2,5,\\N\n3,7\n")
+    args = ("--escape-mode", "c", "--na-values", "\\N")
+    assert load(src, out, *args) == 0
+    path = Path(f"{out}.table-t.rejects.jsonl")
+    [entry] = rejects(out)
+    assert entry["raw"] == "3,7"
+    path.write_text(json.dumps(entry | {"raw": "3,\\N,\\N"}) + "\n")
+    assert main(["replay", str(path), str(src), str(out), "--table", "t", "-q", *args]) == 0
+    assert sqlite_rows(out, "SELECT * FROM t ORDER BY id") == [(1, None, "x"), (2, 5, "\\N"), (3, None, "\\N")]

@@ -333,8 +333,14 @@ def _row_ends(data: bytes | bytearray, real: np.ndarray, start: int, stop: int, 
     return lines[(np.searchsorted(real, lines) + inside) % 2 == 0]  # type: ignore[no-any-return]
 
 
-def first_row_end(buf: bytes, quote: bytes | None, escape: bytes | None) -> int:
-    """Index just past the first complete row of ``buf``, or -1."""
+def first_row_end(buf: bytes, quote: bytes | None, escape: bytes | None, marks: Marks | None = None) -> int:
+    """Index just past the first complete row of ``buf``, or -1. ``marks``: the quotes and
+    escapes read as the parser reads them (``read_piece``), so an escaped newline (MySQL's
+    ``\\`` and a line feed in a value) does not end the row; without, the quotes counted."""
+    if marks is not None:
+        data, at, real = read_piece(buf, marks, 0, len(buf), QuoteState())
+        nl = next_row_end(data, real, at, at + len(buf), False)
+        return nl - at + 1 if nl >= 0 else -1
     start = 0
     inside = 0
     while True:

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import pyarrow as pa
 
+from ... import kernels
 from ...config import SourceConfig
 from ..dialect import Dialect
 from .cut import Marks, QuoteState, escaped_bytes, read_piece
@@ -37,6 +39,7 @@ class Escapes:
     mode: EscapeMode
     marks: Marks  # the file's quote, delimiter and escape, as its escape mode reads them
     nulls: tuple[bytes, ...]  # null spellings holding the escape, as written
+    na: tuple[bytes, ...] = ()  # na spellings holding the escape, as written (``na_sentinel``)
 
     @classmethod
     def of(cls, config: SourceConfig, dialect: Dialect, null_values: bool = True) -> Escapes | None:
@@ -45,13 +48,14 @@ class Escapes:
         if not isinstance(escape, str):
             return None
         nulls = tuple(s.encode() for s in config.null_values if escape in s) if null_values else ()
-        if config.escape_mode == "literal" and not nulls:
+        na = tuple(s.encode() for s in escaped_na(config)) if null_values else ()
+        if config.escape_mode == "literal" and not nulls and not na:
             return None
         quote = dialect.quote.encode() if dialect.quote else None
         marks = Marks.of(quote, escape.encode(), dialect.delimiter.encode(), config.escape_mode == "quote")
         if marks is None or marks.escape is None:  # a multi-byte mark: checked in config, never here
             return None
-        return cls(marks.escape, config.escape_mode, marks, nulls)
+        return cls(marks.escape, config.escape_mode, marks, nulls, na)
 
     def null_values(self, spellings: list[str]) -> list[str]:
         """The spellings the parser matches after unescaping: those without the escape, and
@@ -65,7 +69,7 @@ class Escapes:
         if block.find(self.escape) < 0:
             return block
         buf = bytearray(block)
-        if self.nulls:
+        if self.nulls or self.na:
             self._mark_nulls(buf)
         if self.mode == "c":
             octets = np.frombuffer(buf, np.uint8)
@@ -84,11 +88,32 @@ class Escapes:
         """A malformed row's text as parsed (translated) back as written, for its reject (which
         a replay reads through ``translate`` again): the null sentinels as their spellings, the
         escapes ``quote`` mode doubled single again. C escapes stay their characters (read
-        again, they are the same)."""
+        again, they are the same). The doubling is undone first: the spellings restored hold
+        escapes that were never doubled."""
+        if self.mode == "quote" and self.escape in text:
+            text = self._doubled_undone(text)
         for spelling in sorted(self.nulls, key=len, reverse=True):
             text = text.replace(sentinel(len(spelling)), spelling)
-        if self.mode != "quote" or self.escape not in text:
-            return text
+        for spelling in self.na:
+            text = text.replace(self.na_sentinel(spelling), spelling)
+        return text
+
+    def na_sentinel(self, spelling: bytes) -> bytes:
+        """What an na spelling with the escape becomes for the parser: its escapes NUL. Not
+        nulled by the parser (a text column keeps it, ``na_as_written``), apart from the null
+        sentinels (all NUL: ``escaped_na`` leaves out spellings of escapes only)."""
+        return spelling.replace(bytes((self.escape,)), b"\x00")
+
+    def na_as_written(self, column: pa.Array) -> pa.Array:
+        """A text column's na sentinels as their spellings (which it keeps as text)."""
+        for spelling in self.na:
+            found = kernels.equal(column, pa.scalar(self.na_sentinel(spelling), column.type))
+            if kernels.any(found).as_py():
+                column = kernels.if_else(found, pa.scalar(spelling, column.type), column)
+        return column
+
+    def _doubled_undone(self, text: bytes) -> bytes:
+        """``text`` translated by ``_lone_escapes_doubled`` as it was before."""
         octets = np.frombuffer(text, np.uint8)
         found = np.flatnonzero(octets == self.escape)
         runs = np.flatnonzero(np.diff(found, append=-2) != 1)  # each run's last escape
@@ -112,7 +137,8 @@ class Escapes:
         octets = np.frombuffer(buf, np.uint8)
         read = np.frombuffer(seen, np.uint8, len(buf), start)
         ends = np.array([marks.delimiter, 10, 13], np.uint8)
-        for spelling in self.nulls:
+        marked = [(s, sentinel(len(s))) for s in self.nulls] + [(s, self.na_sentinel(s)) for s in self.na]
+        for spelling, mark in marked:
             k = len(spelling)
             if k > len(buf):
                 continue
@@ -126,7 +152,7 @@ class Escapes:
             ]
             if len(real):  # not inside a quoted value: an even count of real quotes before it
                 at = at[np.searchsorted(real, at) % 2 == 0]
-            octets[(at[:, None] + np.arange(k)).ravel()] = 0
+            octets[(at[:, None] + np.arange(k)).ravel()] = np.tile(np.frombuffer(mark, np.uint8), len(at))
 
     def _lone_escapes_doubled(self, buf: bytearray) -> bytearray:
         """Spark's escapes (univocity's): the escape escapes only a quote, or itself before
@@ -146,6 +172,25 @@ def translated(config: SourceConfig, dialect: Dialect, data: bytes) -> bytes:
     are (``Escapes.translate``), for the csv module to read as the parser reads the rows."""
     escapes = Escapes.of(config, dialect, null_values=False)
     return data if escapes is None else bytes(escapes.translate(bytearray(data)))
+
+
+def escaped_na(config: SourceConfig) -> tuple[str, ...]:
+    """The na spellings matched as written (``Escapes.na``): those holding the escape but
+    no null spelling, nor the escape alone (its sentinel would be a null's)."""
+    escape = config.escape_char
+    if not isinstance(escape, str):
+        return ()
+    nulls = set(config.null_values)
+    return tuple(s for s in config.na_values if escape in s and s not in nulls and s.strip(escape))
+
+
+def na_spellings(config: SourceConfig) -> tuple[str, ...]:
+    """``config.na_values`` as the parsed values spell them: those holding the escape as
+    their sentinel (``Escapes.na_sentinel``), matched in the field as written."""
+    escaped, escape = set(escaped_na(config)), config.escape_char
+    if not escaped or not isinstance(escape, str):
+        return tuple(config.na_values)
+    return tuple(s.replace(escape, "\x00") if s in escaped else s for s in config.na_values)
 
 
 def sentinel(length: int) -> bytes:

@@ -19,7 +19,7 @@ from ...errors import ConfigError, SourceError
 from ..dialect import SNIFF_BYTES, Dialect, csv_rows, sample_rows, sniff
 from ..stream import close_stream, encoding_hint, guess_encoding, lone_cr_fix, not_text, open_stream
 from ..stream import utf16_hint as _utf16_hint
-from .cut import first_row_end
+from .cut import Marks, first_row_end
 from .escapes import translated
 
 BOM = b"\xef\xbb\xbf"
@@ -93,14 +93,15 @@ class _HeadReader:
     def header(self, buf: bytes, pos: int, dialect: Dialect, line: int) -> tuple[bytes, int, list[str]]:
         """The header row at ``buf[pos]``: the bytes read, the position after it, its names."""
         quote, escape = quote_and_escape(dialect, self.config)
-        end = first_row_end(buf[pos:], quote, escape)
+        marks = escape_marks(dialect, self.config)
+        end = first_row_end(buf[pos:], quote, escape, marks)
         while end < 0:
             grown = self.more(buf, pos, "the header")
             if grown is None:
                 end = len(buf) - pos
                 break
             buf = grown
-            end = first_row_end(buf[pos:], quote, escape)
+            end = first_row_end(buf[pos:], quote, escape, marks)
         header = buf[pos : pos + end]
         line += max(0, header.count(b"\n") - 1)
         try:
@@ -137,16 +138,18 @@ class _HeadReader:
         return buf, pos + len(text[: _line_end(text, used)].encode()), names
 
     def first_row_width(self, pending: bytes, dialect: Dialect) -> tuple[bytes, int]:
-        """With no header: the bytes read and the field count of the first row."""
-        while b"\n" not in pending:
-            grown = self.more(pending, 0, "the first row")
+        """With no header: the bytes read and the field count of the first row (its end read
+        as the cutter reads it: an escaped newline is in a value)."""
+        quote, escape = quote_and_escape(dialect, self.config)
+        marks = escape_marks(dialect, self.config)
+        while True:
+            seen = translated(self.config, dialect, pending)  # the rows as the parser reads them
+            first = len(seen) - len(seen.lstrip(b"\r\n"))  # pyarrow skips empty lines
+            end = first_row_end(seen[first:], quote, escape, marks)
+            grown = None if end >= 0 else self.more(pending, 0, "the first row")
             if grown is None:
                 break
             pending = grown
-        quote, escape = quote_and_escape(dialect, self.config)
-        seen = translated(self.config, dialect, pending)  # the rows as the parser reads them
-        first = len(seen) - len(seen.lstrip(b"\r\n"))  # pyarrow skips empty lines
-        end = first_row_end(seen[first:], quote, escape)
         row = seen[first : first + end if end > 0 else len(seen)].decode("utf-8", "replace")
         try:
             return pending, len(first_row(dialect, self.config.escape_char, row)[0])
@@ -212,6 +215,15 @@ def quote_and_escape(dialect: Dialect, config: SourceConfig) -> tuple[bytes | No
     """The quote ``dialect`` reads with and ``source.escape_char``, as bytes (None: none)."""
     quote = dialect.quote.encode() if dialect.quote else None
     return quote, config.escape_char.encode() if isinstance(config.escape_char, str) else None
+
+
+def escape_marks(dialect: Dialect, config: SourceConfig) -> Marks | None:
+    """The marks a row's end is found with where the file has an escape (as the cutter's:
+    ``escape_mode = "quote"`` escapes only a quote), else None (its quotes are counted)."""
+    quote, escape = quote_and_escape(dialect, config)
+    if escape is None:
+        return None
+    return Marks.of(quote, escape, dialect.delimiter.encode(), config.escape_mode == "quote")
 
 
 _EXCEL_SEP = re.compile(rb"sep=([!-~\t])(?:\r?\n|\Z)")  # a tab too: Excel's for tab-separated text

@@ -23,7 +23,7 @@ from ...types import empty_batch
 from .. import decimal_comma
 from ..dialect import Dialect, csv_rows
 from .cut import Marks, byte_count, text_after_quotes
-from .escapes import Escapes
+from .escapes import Escapes, na_spellings
 from .header import quote_and_escape
 from .long_rows import Block, Dropped
 
@@ -104,13 +104,32 @@ class BlockParser:
             try:
                 table, invalid = self._parse(block)
                 table, invalid = self._text_after_quotes(block, table, invalid)
-                return table, self._as_written(invalid)
+                return self._na_as_written(table), self._as_written(invalid)
             except pa.ArrowCancelled:
                 # A SIGINT or SIGTERM that pyarrow caught mid-parse (on the main thread, where
                 # a Python handler is set) and handed on to that handler, which ran before
                 # this: the run stops as it asked (at a batch boundary, or at once). Parsed
                 # again, from the start: each retry took a signal of its own.
                 continue
+
+    def _na_as_written(self, table: pa.Table) -> pa.Table:
+        """Text columns (``keep_na``) keep an na spelling holding the escape as written,
+        not as its sentinel (which the other columns null)."""
+        if self.escapes is None or not self.escapes.na:
+            return table
+        for n in self.keep_na:
+            i = self.names.index(n)
+            table = table.set_column(i, n, self.escapes.na_as_written(array(table.column(i))))
+        return table
+
+    def na_field_as_written(self, name: str, value: str) -> str:
+        """One field of column ``name`` (split by the csv module) as ``_na_as_written`` keeps it."""
+        if self.escapes is None or name not in self.keep_na:
+            return value
+        for spelling in self.escapes.na:
+            if value.encode("utf-8", "surrogateescape") == self.escapes.na_sentinel(spelling):
+                return spelling.decode("utf-8", "surrogateescape")
+        return value
 
     def _as_written(self, invalid: list[Any]) -> list[Any]:
         """Malformed rows with their text as written (``Escapes.as_written``), not as translated."""
@@ -308,13 +327,14 @@ class BlockParser:
 
 
 def na_at_parse(config: SourceConfig) -> tuple[str, ...]:
-    """The na spellings the parser nulls (``BlockParser.na``): with quoted_nulls false, all."""
-    return () if config.quoted_nulls else tuple(config.na_values)
+    """The na spellings the parser nulls (``BlockParser.na``): with quoted_nulls false, all
+    (those holding the escape as their sentinels: ``na_spellings``)."""
+    return () if config.quoted_nulls else na_spellings(config)
 
 
 def na_after_parse(config: SourceConfig) -> tuple[str, ...]:
     """The na spellings conversion and type inference look for: those the parser left."""
-    return () if na_at_parse(config) else tuple(config.na_values)
+    return () if na_at_parse(config) else na_spellings(config)
 
 
 def quoted_fields(raw: str, delimiter: str, quote: str | None, escape_char: Any) -> list[bool]:
