@@ -269,9 +269,10 @@ def _utf8(line: bytes) -> str:
             )
         else:
             why = one_line(exc)
-        raise _BadValue(f"not valid UTF-8: {why}") from None
+        raise _BadValue(f"{_NOT_UTF8}{why}") from None
 
 
+_NOT_UTF8 = "not valid UTF-8: "
 # A UTF-16 surrogate encoded as UTF-8 bytes, and a pair of them (CESU-8's character past U+FFFF)
 _SURROGATE_BYTES = re.compile(rb"\xed[\xa0-\xbf][\x80-\xbf]")
 _CESU8_PAIR = re.compile(rb"\xed[\xa0-\xaf][\x80-\xbf]\xed[\xb0-\xbf][\x80-\xbf]")
@@ -937,6 +938,10 @@ def _sample_lines(data: bytes, guesses: dict[str, _Guess], most: int, twins: set
             continue
         try:
             obj = _loads(line)
+        except _BadValue as exc:
+            if exc.reason.startswith(_NOT_UTF8):  # its row is rejected when read; its keys are columns
+                _keys_of_undecodable(line, guesses)
+            continue
         except (ValueError, RecursionError):
             continue  # a malformed line is rejected when it is read, and says nothing of types
         if not isinstance(obj, dict):
@@ -948,6 +953,28 @@ def _sample_lines(data: bytes, guesses: dict[str, _Guess], most: int, twins: set
                 guess.add(v)
         rows += 1
     return rows
+
+
+def _keys_of_undecodable(line: bytes, guesses: dict[str, _Guess]) -> None:
+    """The keys (those that are text) of a line whose bytes are not all UTF-8: a file in
+    another encoding (Latin-1) then has its columns, and every row is rejected with the
+    reason and the encoding's hint, as a CSV file's are, rather than the file refused whole."""
+    try:
+        obj = json.loads(line.decode("utf-8", "surrogateescape"), object_pairs_hook=_no_duplicates)
+    except (ValueError, RecursionError):
+        return
+    if isinstance(obj, dict):
+        for k in obj:
+            if _encodes(k):
+                guesses.setdefault(k, _Guess())
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _spelling_groups(keys: list[str]) -> list[list[str]]:

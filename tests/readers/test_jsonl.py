@@ -1502,3 +1502,20 @@ def test_a_lone_surrogate_reject_names_its_key_and_path(tmp_path: Path) -> None:
         (2, "o", "a lone surrogate \\ud800 in 'x\\ud800' at .o.k[0]: not valid Unicode"),
         (3, "o", "a lone surrogate \\ud800 in the key 'k\\ud800' at .o: not valid Unicode"),
     ]
+
+
+def test_a_file_in_another_encoding_has_its_columns_and_every_row_rejected_as_csv_rows_are(tmp_path: Path) -> None:
+    """Latin-1 JSON Lines: no line is UTF-8, so the sample found no column and the file was
+    refused whole (exit 65, no reject); its keys are columns, its rows rejected with the reason."""
+    src = tmp_path / "lat.jsonl"
+    src.write_bytes(b'{"id":"x\xe9","n":1}\n{"id":"y\xe9","n":2}\n')
+    p = cli("load", str(src), str(tmp_path / "o.db"), "--table", "t", "-q")
+    assert p.returncode == 4, p.stderr
+    reasons = [r["reason"] for r in reject_lines(rejects_of(tmp_path / "o.db"))]
+    assert (
+        reasons
+        == ["not valid UTF-8: 'utf-8' codec can't decode byte 0xe9 in position 8: invalid continuation byte"] * 2
+    )
+    p = cli("load", str(src), str(tmp_path / "o.db"), "--table", "t", "--encoding", "latin-1", "--restart", "-q")
+    assert p.returncode == 0, p.stderr
+    assert sqlite_table(tmp_path / "o.db", order="rowid") == [("xé", 1), ("yé", 2)]
