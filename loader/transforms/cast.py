@@ -150,7 +150,19 @@ def convert_formats(arr: pa.Array, target: pa.DataType, formats: list[str]) -> C
     """Each value by the first of ``formats`` that reads it (BigQuery writes a timestamp's
     fraction only where it is not zero: two formats); a value none reads is rejected with
     the reason the first gives."""
+    return read_by_formats(arr, target, formats)[0]
+
+
+def reads_instant(fmt: str) -> bool:
+    """Whether ``fmt`` reads an instant (an offset, a count since 1970), not a wall-clock time."""
+    return "%z" in fmt or fmt in EPOCH_UNITS
+
+
+def read_by_formats(arr: pa.Array, target: pa.DataType, formats: list[str]) -> tuple[Converted, pa.Array | None]:
+    """``convert_formats``, and which values a format reading an instant read (None if no format
+    does): a zone applies to the other values only, each value as the format that read it says."""
     conv = _convert_one(arr, target, formats[0])
+    instant = pa.array([reads_instant(formats[0])] * len(arr)) if any(map(reads_instant, formats)) else None
     for fmt in formats[1:]:
         if conv.bad is None:
             break
@@ -164,7 +176,9 @@ def convert_formats(arr: pa.Array, target: pa.DataType, formats: list[str]) -> C
             bad if left else None,
             [first[i] for i in left] if left else None,
         )
-    return conv
+        if instant is not None:
+            instant = kernels.if_else(read, pa.scalar(reads_instant(fmt)), instant)
+    return conv, instant
 
 
 def _convert_one(arr: pa.Array, target: pa.DataType, fmt: str) -> Converted:
@@ -407,8 +421,9 @@ class Cast(StageBase):
         fmt = self._formats.get(col)
         tz = self._zones.get(col)
         target = self._types[col]
-        # an offset, or a count since 1970: instants already
-        counted = any("%z" in f or f in EPOCH_UNITS for f in fmt or [])
+        # every format reads an offset, or a count since 1970: instants already (a list that
+        # mixes them with wall-clock formats localizes the values those read: _convert_local)
+        counted = bool(fmt) and all(map(reads_instant, fmt or []))
         if tz and ((pa.types.is_timestamp(arr.type) and arr.type.tz is not None) or counted):
             # already instants (an offset in the text or the type): nothing to localize, and
             # a target without a zone takes the given one, as for the values localized in it
@@ -432,8 +447,12 @@ class Cast(StageBase):
         """``_convert`` to ``target`` for values that are wall-clock times in ``tz`` (if given)."""
         # With a zone, values are read as naive wall-clock times first.
         step_target = pa.timestamp(target.unit) if tz else target
+        instant = None  # the values a format read as instants (their UTC clock): not localized
         try:
-            conv = convert_formats(arr, step_target, fmt) if fmt else convert(arr, step_target, explicit=True)
+            if fmt:
+                conv, instant = read_by_formats(arr, step_target, fmt)
+            else:
+                conv = convert(arr, step_target, explicit=True)
         except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
             raise self.error(
                 f"columns.{col}: cannot convert {type_name(arr.type)} to {type_name(target)}",
@@ -446,10 +465,13 @@ class Cast(StageBase):
             reasons = conv.reasons or []
             steps.append((conv.bad, reasons if tz or not is_zoned(target) else [_zone_hint(r) for r in reasons]))
         if tz:
-            out, bad, why = _localize(out, tz)
+            zoned = target if target.tz else pa.timestamp(target.unit, tz)
+            out, bad, why = _localize(out if instant is None else kernels.if_else(instant, pa.scalar(None, out.type), out), tz)
             if bad is not None:
                 steps.append((bad, why))
-            out = kernels.cast(out, target if target.tz else pa.timestamp(target.unit, tz))
+            out = kernels.cast(out, zoned)
+            if instant is not None:  # a naive timestamp cast to a zoned one is read as UTC
+                out = kernels.if_else(instant, kernels.cast(conv.array, zoned), out)
         return out, steps
 
     def __call__(self, chunk: Chunk) -> Chunk:

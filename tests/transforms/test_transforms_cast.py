@@ -539,6 +539,39 @@ def test_an_epoch_count_is_an_instant_a_zone_shows_on_its_clock() -> None:
     assert out.batch.column("v").cast(pa.int64()).to_pylist() == [0]
 
 
+_NINE, _TEN = dt.datetime(2024, 1, 1, 9, tzinfo=UTC), dt.datetime(2024, 1, 1, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("values", "formats", "target", "instants"),
+    [
+        (
+            ["2024-01-01T10:00:00+0100", "2024-01-01 10:00:00"],
+            ["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S"],
+            "timestamp[us, UTC]",
+            [_NINE, _NINE],
+        ),
+        (["1704103200000", "2024-01-01 10:00:00"], ["epoch_ms", "%Y-%m-%d %H:%M:%S"], "timestamp[ms]", [_TEN, _NINE]),
+        (["2024-01-01 10:00:00", "1704103200000"], ["%Y-%m-%d %H:%M:%S", "epoch_ms"], "timestamp[ms]", [_NINE, _TEN]),
+    ],
+)
+def test_a_list_of_formats_localizes_only_the_values_a_naive_format_read(
+    values: list[str], formats: list[str], target: str, instants: list[dt.datetime]
+) -> None:
+    """An offset or a count since 1970 is an instant; the list's other formats read wall-clock time."""
+    out = Cast(columns={"t": target}, formats={"t": formats}, timezone="Europe/Oslo")(chunk_of({"t": values}))
+    assert out.rejects == []
+    assert [v.astimezone(UTC) for v in col(out, "t")] == instants
+
+
+def test_a_list_of_formats_reports_a_local_time_the_zone_skips() -> None:
+    c = chunk_of({"t": ["2024-03-31 02:30:00", "0"]})
+    stage = Cast(columns={"t": "timestamp[s]"}, formats={"t": ["%Y-%m-%d %H:%M:%S", "epoch_s"]}, timezone="Europe/Oslo")
+    out = stage(c)
+    assert [(r.row, r.reason) for r in out.rejects] == [(1, "'2024-03-31 02:30:00' does not exist in time zone Europe/Oslo")]
+    assert out.batch.column("t").cast(pa.int64()).to_pylist() == [0]
+
+
 def test_a_list_of_formats_reads_each_value_by_the_first_that_reads_it() -> None:
     """BigQuery's export writes a timestamp's fraction only where it is not zero."""
     c = chunk_of({"ts": ["2020-01-01 12:34:56.789 UTC", "2020-06-01 00:00:00 UTC", "2020-06-01", None]})
