@@ -119,21 +119,30 @@ def convert_epoch(arr: pa.Array, target: pa.DataType, fmt: str) -> Converted:
 
 def _epoch_count(value: Any, shift: int) -> int | str:
     """A count in the target's unit (``shift``: its digits past the source's), or why not:
-    ``"number"`` (no count), ``"digits"`` (a fraction below the target's unit)."""
+    ``"number"`` (no count), ``"digits"`` (a fraction below the target's unit). Exact, in
+    integers: no decimal context rounds a long text or overflows on an exponent (``1e9999999``)."""
     if isinstance(value, int):
         return value * 10**shift if shift >= 0 else ("digits" if value % 10**-shift else value // 10**-shift)
     if isinstance(value, str) and not _COUNT.fullmatch(value):
         return "number"
-    with decimal.localcontext(decimal.Context(prec=2000, Emax=10**6, Emin=-(10**6))):
-        try:
-            count = decimal.Decimal(value).scaleb(shift)
-        except (decimal.InvalidOperation, ValueError, TypeError):
-            return "number"
-        if not count.is_finite():
-            return "number"
-        if abs(count) > 2**64:  # past any range: no need to write it out
-            return 2**64
-        return int(count) if count == count.to_integral_value() else "digits"
+    try:
+        number = decimal.Decimal(value)  # exact, whatever the context
+    except (decimal.InvalidOperation, ValueError, TypeError):
+        return "number"
+    if not number.is_finite():
+        return "number"
+    if number.is_zero():
+        return 0
+    if number.adjusted() + shift > 20:  # past 2**64, so past any range: no need to write it out
+        return 2**64
+    sign, digits, exponent = number.as_tuple()
+    written = "".join(map(str, digits))
+    kept = written.rstrip("0")  # not empty: the number is not zero
+    exponent = int(exponent) + shift + len(written) - len(kept)
+    if exponent < 0:  # its last digit, not zero, is below the target's unit
+        return "digits"
+    count = int(kept) * 10**exponent  # at most 21 digits: the number is below 10**21
+    return -count if sign else count
 
 
 def _epoch_reason(value: Any, why: str, fmt: str, target: pa.DataType) -> str:

@@ -513,6 +513,30 @@ def test_epoch_formats_read_counts_since_1970_exactly_from_numbers_and_text() ->
             "4611686018427387904 is outside the range of timestamp[ns] (years 1677 to 2262)",
         ),
         (
+            pa.array(["1e9999999"]),
+            "epoch_s",
+            "timestamp[s, UTC]",
+            "'1e9999999' is outside the range of timestamp[s, UTC] (years 1 to 9999)",
+        ),
+        (
+            pa.array(["-1E+1000001"]),
+            "epoch_ms",
+            "timestamp[ms]",
+            "'-1E+1000001' is outside the range of timestamp[ms] (years 1 to 9999)",
+        ),
+        (
+            pa.array(["1e-9999999"]),
+            "epoch_s",
+            "timestamp[s]",
+            "'1e-9999999' has digits below a second that timestamp[s] would drop",
+        ),
+        (
+            pa.array(["1704103200." + "0" * 5000 + "1"]),
+            "epoch_s",
+            "timestamp[s]",
+            "'1704103200." + "0" * 45 + "... has digits below a second that timestamp[s] would drop",
+        ),
+        (
             pa.array(["1_000"]),
             "epoch_s",
             "timestamp",
@@ -531,6 +555,13 @@ def test_an_epoch_count_that_does_not_fit_is_rejected_never_rounded(
 ) -> None:
     out = Cast(columns={"v": target}, formats={"v": fmt})(chunk_of({"v": values}))
     assert [r.reason for r in out.rejects] == [reason]
+
+
+def test_an_epoch_count_written_with_an_exponent_or_zeros_is_read_exactly() -> None:
+    values = ["1.704103200123E+12", "0e9999999", "-0", "1704103200123." + "0" * 5000, "17041032001230000e-4"]
+    out = Cast(columns={"v": "timestamp[ms]"}, formats={"v": "epoch_ms"})(chunk_of({"v": values}))
+    assert out.rejects == []
+    assert out.batch.column("v").cast(pa.int64()).to_pylist() == [1704103200123, 0, 0, 1704103200123, 1704103200123]
 
 
 def test_an_epoch_count_is_an_instant_a_zone_shows_on_its_clock() -> None:
