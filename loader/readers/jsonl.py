@@ -793,7 +793,7 @@ class _Block:
 def _refuse_a_json_array(data: bytes, path: str) -> None:
     """A file that is one JSON array of objects (``[{...}, {...}]``) is not JSON Lines: its rows
     would be rejected one by one for the array's brackets and commas."""
-    first = data.lstrip().split(b"\n", 1)[0].strip()
+    first = data.removeprefix(_BOM).lstrip().split(b"\n", 1)[0].strip()  # PowerShell writes a BOM
     if not first.startswith(b"["):
         return
     try:

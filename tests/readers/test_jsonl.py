@@ -681,7 +681,15 @@ def test_objects_keep_the_keys_they_were_written_with(tmp_path: Path, suffix: st
     ]
 
 
-@pytest.mark.parametrize("text", ["iris", '[{"a": 1}, {"a": 2}]\n'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "iris",
+        '[{"a": 1}, {"a": 2}]\n',
+        '\ufeff[\r\n    {\r\n        "a":  1\r\n    }\r\n]\r\n',  # PowerShell 5.1's ConvertTo-Json | Out-File
+        '\ufeff[{"a":1}]',
+    ],
+)
 def test_a_json_array_file_is_refused_as_json_lines_with_what_to_do(tmp_path: Path, text: str) -> None:
     src = tmp_path / "a.json"
     if text == "iris":  # pretty-printed, as the data package ships it
