@@ -269,7 +269,7 @@ def _utf8(line: bytes) -> str:
             )
         else:
             why = one_line(exc)
-        raise _BadValue(f"not valid UTF-8: {why}") from None
+        raise _BadValue(f"not valid UTF-8: {why}", _key_text(_key_at(line, exc.start)) or None) from None
 
 
 # A UTF-16 surrogate encoded as UTF-8 bytes, and a pair of them (CESU-8's character past U+FFFF)
@@ -288,15 +288,28 @@ def _too_deep(line: bytes) -> str | None:
     over = _first_too_deep(line)
     if over is None:
         return None
+    return _key_text(_key_at(line, over))
+
+
+def _key_at(line: bytes, at: int) -> bytes:
+    """The top-level key (its token, quotes and all) whose value holds byte ``at``: ``b""`` for
+    none (a line that is no object, or ``at`` in a key)."""
     depth, key = 0, b""
-    for m in _TOKEN.finditer(line, 0, over + 1):  # the key before the first bracket too deep
+    for m in _TOKEN.finditer(line):
+        if m.start() > at:
+            break
         token = m.group()
         if token[:1] == b'"':
             if depth == 1:
+                if m.end() > at:  # in this string: a key's name holds no value
+                    return b"" if _COLON.match(line, m.end()) else key
                 key = token  # a top-level key, or its string value (the next key replaces it)
         else:
             depth += 1 if token in b"[{" else -1
-    return _key_text(key)
+    return key
+
+
+_COLON = re.compile(rb"[ \t\r\n]*:")
 
 
 # The bytes of a line ``_first_too_deep`` looks at at once: its memory is a few times this,
