@@ -1604,10 +1604,7 @@ def test_a_zero_byte_text_file_among_a_globs_files_is_a_file_of_no_rows(tmp_path
     assert f"empty (1): 0 bytes: no header, no rows, nothing to load\n  {empty}\n" in plan.stdout
     done = cli(*args, "--report", str(report))
     assert done.returncode == 0, done.stderr
-    assert (
-        done.stderr.startswith("ok: 2 rows written to ")
-        and " from 2 files, 1 empty (no rows) in " in done.stderr
-    )
+    assert done.stderr.startswith("ok: 2 rows written to ") and " from 2 files, 1 empty (no rows) in " in done.stderr
     assert sqlite_rows(db, "SELECT id FROM t ORDER BY id") == [(1,), (3,)]
     written = json.loads(report.read_text())
     assert [

@@ -22,7 +22,16 @@ from .. import kernels
 from ..chunk import Chunk, column_values
 from ..convert import NO_ZONE, Converted, convert, mask_of
 from ..types import is_numeric, is_text, is_zoned, type_name
-from ._base import ON_ERROR, PER_RUN, StageBase, first_failure, reject_in_order, replace_columns, value_text
+from ._base import (
+    ON_ERROR,
+    PER_RUN,
+    StageBase,
+    did_you_mean,
+    first_failure,
+    reject_in_order,
+    replace_columns,
+    value_text,
+)
 
 
 def _check_zone(tz: str) -> None:
@@ -52,6 +61,19 @@ def strptime_format(fmt: str) -> str:
             what = f"%{directive} in {fmt!r}" if directive else f"the % that ends {fmt!r}"
             raise ValueError(f"{what} is not a directive strptime reads")
     return "".join(out)
+
+
+def _check_reads_something(fmt: str) -> None:
+    """ValueError for a format of no directive: it reads its own text alone, no date, so every
+    value would be rejected (or nulled) where the format is what is wrong (``epoch_millis``)."""
+    if any(piece.group(1) not in (None, "%") for piece in _PIECE.finditer(fmt)):
+        return
+    if fmt.lower().startswith("epoch"):
+        raise ValueError(
+            f"{fmt!r} is no format: a count since 1970 is epoch_s, epoch_ms, epoch_us or epoch_ns"
+            + did_you_mean(fmt.lower(), EPOCH_UNITS)
+        )
+    raise ValueError(f"{fmt!r} holds no % directive: it reads that very text alone, no date or time")
 
 
 @functools.cache
@@ -141,7 +163,7 @@ def _epoch_count(value: Any, shift: int) -> int | str:
     exponent = int(exponent) + shift + len(written) - len(kept)
     if exponent < 0:  # its last digit, not zero, is below the target's unit
         return "digits"
-    count = int(kept) * 10**exponent  # at most 21 digits: the number is below 10**21
+    count: int = int(kept) * 10**exponent  # at most 21 digits: the number is below 10**21
     return -count if sign else count
 
 
@@ -381,6 +403,7 @@ class Cast(StageBase):
             return
         try:
             strptime_format(fmt)
+            _check_reads_something(fmt)
         except ValueError as exc:
             raise self.error(
                 f"formats.{col}: {exc}",
@@ -475,7 +498,9 @@ class Cast(StageBase):
             steps.append((conv.bad, reasons if tz or not is_zoned(target) else [_zone_hint(r) for r in reasons]))
         if tz:
             zoned = target if target.tz else pa.timestamp(target.unit, tz)
-            out, bad, why = _localize(out if instant is None else kernels.if_else(instant, pa.scalar(None, out.type), out), tz)
+            out, bad, why = _localize(
+                out if instant is None else kernels.if_else(instant, pa.scalar(None, out.type), out), tz
+            )
             if bad is not None:
                 steps.append((bad, why))
             out = kernels.cast(out, zoned)

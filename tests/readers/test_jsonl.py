@@ -1501,7 +1501,9 @@ def test_the_depth_check_of_a_long_line_costs_memory_of_its_window_not_of_the_li
 
     from loader.readers import jsonl
 
-    line = ('{"id":1,"name":"a \\"q\\" \\\\","geom":{"coordinates":[[' + "[1.5,-2.25]," * 800_000 + "[0,0]]]}}").encode()
+    line = (
+        '{"id":1,"name":"a \\"q\\" \\\\","geom":{"coordinates":[[' + "[1.5,-2.25]," * 800_000 + "[0,0]]]}}"
+    ).encode()
     tracemalloc.start()
     try:
         assert jsonl._too_deep(line) is None

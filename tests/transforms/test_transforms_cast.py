@@ -599,7 +599,9 @@ def test_a_list_of_formats_reports_a_local_time_the_zone_skips() -> None:
     c = chunk_of({"t": ["2024-03-31 02:30:00", "0"]})
     stage = Cast(columns={"t": "timestamp[s]"}, formats={"t": ["%Y-%m-%d %H:%M:%S", "epoch_s"]}, timezone="Europe/Oslo")
     out = stage(c)
-    assert [(r.row, r.reason) for r in out.rejects] == [(1, "'2024-03-31 02:30:00' does not exist in time zone Europe/Oslo")]
+    assert [(r.row, r.reason) for r in out.rejects] == [
+        (1, "'2024-03-31 02:30:00' does not exist in time zone Europe/Oslo")
+    ]
     assert out.batch.column("t").cast(pa.int64()).to_pylist() == [0]
 
 
@@ -624,12 +626,25 @@ def test_a_list_of_formats_reads_each_value_by_the_first_that_reads_it() -> None
         ({"d": "epoch_s"}, "formats.d: epoch_s (a count since 1970) applies to timestamp columns"),
         ({"t": []}, "formats.t: expected a format, or a list of them, got []"),
         ({"t": ["%Y", 5]}, "formats.t: expected a format, or a list of them, got ['%Y', 5]"),
+        (
+            {"t": "epoch_millis"},  # Elasticsearch's and Java's name
+            "formats.t: 'epoch_millis' is no format: a count since 1970 is epoch_s, epoch_ms, epoch_us or epoch_ns "
+            "(did you mean 'epoch_ms'?)",
+        ),
+        (
+            {"t": ["%Y-%m-%d", "EPOCH_SEC"]},
+            "formats.t: 'EPOCH_SEC' is no format: a count since 1970 is epoch_s, epoch_ms, epoch_us or epoch_ns "
+            "(did you mean 'epoch_s'?)",
+        ),
+        ({"t": "unix"}, "formats.t: 'unix' holds no % directive: it reads that very text alone, no date or time"),
+        ({"d": "100%% date"}, "formats.d: '100%% date' holds no % directive"),
     ],
 )
 def test_epoch_formats_and_lists_of_formats_are_checked(formats: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError) as info:
         Cast(columns={"d": "date", "t": "timestamp"}, formats=formats)
     assert message in str(info.value)
+    assert info.value.exit_code == 2
 
 
 def test_an_epoch_format_reads_a_number_column_where_a_strptime_format_is_refused() -> None:
