@@ -133,6 +133,7 @@ from .transforms import (
     close_stages,
     code_allowed,
     for_load,
+    hint_sink_column,
     output_schema,
     wait_as_sink,
 )
@@ -437,6 +438,7 @@ class Pipeline:
         try:
             return self._plan_run()
         except LoaderError as exc:  # a load's hint tells of files loaded: the dry run loaded none
+            hint_sink_column(exc, self.stages)
             no_load_hint(exc, ", then check again (the dry run wrote nothing)")
             raise
 
@@ -928,6 +930,7 @@ class Pipeline:
             with storage.remembering():  # each object's size and type asked of the store once
                 self._run(report)
         except BaseException as exc:
+            hint_sink_column(exc, self.stages)
             self._failed(report, exc)
             raise
         finally:

@@ -332,7 +332,7 @@ class RunReport:
         return f": {rows_encoding_fix(self.rows_not_utf8, tuple(self.not_utf8_reads_as))}"
 
     def _files_text(self) -> str:
-        """The summary's files: ``2 files, 1 already loaded, 1 empty (0 bytes, no rows)``."""
+        """The summary's files: ``2 files, 1 already loaded, 1 empty (no rows)``."""
         files = self._files_loaded_text()
         if self.files_skipped:
             files += f", {self.files_skipped} already loaded"
@@ -343,7 +343,7 @@ class RunReport:
         if self.files_too_new:
             files += f", {self.files_too_new} too new to load yet (source.min_age: left for a later run)"
         if self.files_empty:
-            files += f", {self.files_empty} empty (0 bytes, no rows)"
+            files += f", {self.files_empty} empty (no rows)"
         if self.files_changed:
             changed = ("changed", "changed-skipped", "other-options")
             kept = sum(f.rows_kept or 0 for f in self.files if f.status in changed)

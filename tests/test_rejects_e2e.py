@@ -236,6 +236,7 @@ CASES += [
                 "row": 2,
                 "line": 2,
                 "stage": "read",
+                "column": "name",
                 "reason": "not valid UTF-8: 'utf-8' codec can't decode byte 0xff in position 20: invalid start byte",
                 "raw": {"base64": "eyJpZCI6IDIsICJuYW1lIjogImL/IiwgInNjb3JlIjogMjB9"},  # not UTF-8: the line's bytes
             },

@@ -269,7 +269,7 @@ def _utf8(line: bytes) -> str:
             )
         else:
             why = one_line(exc)
-        raise _BadValue(f"{_NOT_UTF8}{why}") from None
+        raise _BadValue(f"{_NOT_UTF8}{why}", _key_text(_key_at(line, exc.start)) or None) from None
 
 
 _NOT_UTF8 = "not valid UTF-8: "
@@ -286,36 +286,78 @@ def _too_deep(line: bytes) -> str | None:
     every step after it recurse once a level at least."""
     if line.count(b"[") + line.count(b"{") <= MAX_DEPTH + 1:
         return None
-    over = np.flatnonzero(_depths(line) > MAX_DEPTH + 1)
-    if not len(over):
+    over = _first_too_deep(line)
+    if over is None:
         return None
+    return _key_text(_key_at(line, over))
+
+
+def _key_at(line: bytes, at: int) -> bytes:
+    """The top-level key (its token, quotes and all) whose value holds byte ``at``: ``b""`` for
+    none (a line that is no object, or ``at`` in a key)."""
     depth, key = 0, b""
-    for m in _TOKEN.finditer(line, 0, int(over[0]) + 1):  # the key before the first bracket too deep
+    for m in _TOKEN.finditer(line):
+        if m.start() > at:
+            break
         token = m.group()
         if token[:1] == b'"':
             if depth == 1:
+                if m.end() > at:  # in this string: a key's name holds no value
+                    return b"" if _COLON.match(line, m.end()) else key
                 key = token  # a top-level key, or its string value (the next key replaces it)
         else:
             depth += 1 if token in b"[{" else -1
-    return _key_text(key)
+    return key
 
 
-def _depths(line: bytes) -> np.ndarray:
-    """How deep in arrays and objects each byte of a line is (strings' brackets not counted),
-    in a few passes of numpy, not a loop: a GeoJSON line holds thousands of brackets."""
+_COLON = re.compile(rb"[ \t\r\n]*:")
+
+
+# The bytes of a line ``_first_too_deep`` looks at at once: its memory is a few times this,
+# however long the line (a GeoJSON line of 30 MB holds millions of brackets)
+_WINDOW = 1 << 16
+
+
+def _first_too_deep(line: bytes) -> int | None:
+    """Where the first bracket nested past ``MAX_DEPTH + 1`` levels is (strings' brackets not
+    counted), or None: numpy passes, not a loop, over windows of the line, each carrying on the
+    depth, the string and the run of backslashes the one before it ended in."""
     a = np.frombuffer(line, np.uint8)
+    depth, inside, odd = 0, False, False
+    for start in range(0, len(a), _WINDOW):
+        step, inside, odd = _steps(a[start : start + _WINDOW], inside, odd)
+        depths = np.cumsum(step, dtype=np.int32)  # within a window: int32 holds it
+        over = np.flatnonzero(depths > MAX_DEPTH + 1 - depth)
+        if len(over):
+            return start + int(over[0])
+        depth += int(depths[-1])
+    return None
+
+
+def _steps(a: np.ndarray, inside: bool, odd: bool) -> tuple[np.ndarray, bool, bool]:
+    """Each byte's change of depth (+1 opening, -1 closing, 0 in a string), whether the bytes end
+    in a string, and whether in an odd run of backslashes: ``inside`` and ``odd`` are the bytes'
+    before these."""
     step = np.zeros(len(a), np.int8)
     step[(a == ord("[")) | (a == ord("{"))] = 1
     step[(a == ord("]")) | (a == ord("}"))] = -1
     quotes = a == ord('"')
-    if quotes.any():
-        backslashes = a == ord("\\")
-        if backslashes.any():  # a quote after an odd run of backslashes is escaped
-            at = np.arange(len(a), dtype=np.int64)
-            run = at - np.maximum.accumulate(np.where(backslashes, -1, at))  # backslashes ending at each byte
-            quotes[1:] &= run[:-1] % 2 == 0
-        step[np.cumsum(quotes, dtype=np.int64) % 2 == 1] = 0  # inside a string
-    return np.cumsum(step, dtype=np.int64)
+    backslashes = a == ord("\\")
+    if backslashes.any():  # a quote after an odd run of backslashes is escaped
+        at = np.arange(len(a), dtype=np.int32)
+        # the backslashes ending at each byte (as many more as ``odd`` says before the first)
+        runs = at - np.maximum.accumulate(np.where(backslashes, np.int32(-1 - odd), at))
+        quotes[1:] &= runs[:-1] % 2 == 0
+        quotes[0] &= not odd
+        odd = bool(runs[-1] % 2)
+    else:
+        quotes[0] &= not odd
+        odd = False
+    if quotes.any() or inside:
+        strings = np.cumsum(quotes, dtype=np.int32) + inside
+        step[strings % 2 == 1] = 0  # inside a string
+        inside = bool(strings[-1] % 2)
+    return step, inside, odd
 
 
 def _key_text(token: bytes) -> str:
@@ -765,7 +807,7 @@ class _Block:
 def _refuse_a_json_array(data: bytes, path: str) -> None:
     """A file that is one JSON array of objects (``[{...}, {...}]``) is not JSON Lines: its rows
     would be rejected one by one for the array's brackets and commas."""
-    first = data.lstrip().split(b"\n", 1)[0].strip()
+    first = data.removeprefix(_BOM).lstrip().split(b"\n", 1)[0].strip()  # PowerShell writes a BOM
     if not first.startswith(b"["):
         return
     try:

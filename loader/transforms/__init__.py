@@ -114,6 +114,7 @@ __all__ = [
     "close_stages",
     "code_allowed",
     "convert_with_format",
+    "hint_sink_column",
     "output_schema",
     "path_keys",
     "wait_as_sink",
@@ -324,10 +325,19 @@ def output_schema(
             continue  # a clash the input had already is not the stage's
         clash = name_clash(chunk.batch.schema.names)
         if clash is not None:
-            raise ConfigError(
-                clash, stage=stage.name, file=path or None, hint="rename one of them, or drop one, in the stage"
-            )
+            # flatten renames and drops nothing: it says what works for it
+            hint = getattr(stage, "clash_hint", "rename one of them, or drop one, in the stage")
+            raise ConfigError(clash, stage=stage.name, file=path or None, hint=hint)
     return chunk.batch.schema
+
+
+def hint_sink_column(exc: BaseException, stages: Sequence[Stage]) -> None:
+    """A column a sink's setting (``sink.key``, ``sink.primary_key``, ``sink.indexes``) names and
+    the stages' output lacks gets the hint a later stage naming it would: a row function that
+    did not declare it, a ``flatten`` that left its struct as it is."""
+    if isinstance(exc, MissingColumnError) and exc.stage is None and exc.message.startswith("sink."):
+        _hint_undeclared(exc, stages)
+        _hint_unflattened(exc, stages)
 
 
 def _hint_undeclared(exc: ConfigError, before: Sequence[Stage]) -> None:

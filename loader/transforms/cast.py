@@ -22,7 +22,16 @@ from .. import kernels
 from ..chunk import Chunk, column_values
 from ..convert import NO_ZONE, Converted, convert, mask_of
 from ..types import is_numeric, is_text, is_zoned, type_name
-from ._base import ON_ERROR, PER_RUN, StageBase, first_failure, reject_in_order, replace_columns, value_text
+from ._base import (
+    ON_ERROR,
+    PER_RUN,
+    StageBase,
+    did_you_mean,
+    first_failure,
+    reject_in_order,
+    replace_columns,
+    value_text,
+)
 
 
 def _check_zone(tz: str) -> None:
@@ -52,6 +61,19 @@ def strptime_format(fmt: str) -> str:
             what = f"%{directive} in {fmt!r}" if directive else f"the % that ends {fmt!r}"
             raise ValueError(f"{what} is not a directive strptime reads")
     return "".join(out)
+
+
+def _check_reads_something(fmt: str) -> None:
+    """ValueError for a format of no directive: it reads its own text alone, no date, so every
+    value would be rejected (or nulled) where the format is what is wrong (``epoch_millis``)."""
+    if any(piece.group(1) not in (None, "%") for piece in _PIECE.finditer(fmt)):
+        return
+    if fmt.lower().startswith("epoch"):
+        raise ValueError(
+            f"{fmt!r} is no format: a count since 1970 is epoch_s, epoch_ms, epoch_us or epoch_ns"
+            + did_you_mean(fmt.lower(), EPOCH_UNITS)
+        )
+    raise ValueError(f"{fmt!r} holds no % directive: it reads that very text alone, no date or time")
 
 
 @functools.cache
@@ -119,21 +141,30 @@ def convert_epoch(arr: pa.Array, target: pa.DataType, fmt: str) -> Converted:
 
 def _epoch_count(value: Any, shift: int) -> int | str:
     """A count in the target's unit (``shift``: its digits past the source's), or why not:
-    ``"number"`` (no count), ``"digits"`` (a fraction below the target's unit)."""
+    ``"number"`` (no count), ``"digits"`` (a fraction below the target's unit). Exact, in
+    integers: no decimal context rounds a long text or overflows on an exponent (``1e9999999``)."""
     if isinstance(value, int):
         return value * 10**shift if shift >= 0 else ("digits" if value % 10**-shift else value // 10**-shift)
     if isinstance(value, str) and not _COUNT.fullmatch(value):
         return "number"
-    with decimal.localcontext(decimal.Context(prec=2000, Emax=10**6, Emin=-(10**6))):
-        try:
-            count = decimal.Decimal(value).scaleb(shift)
-        except (decimal.InvalidOperation, ValueError, TypeError):
-            return "number"
-        if not count.is_finite():
-            return "number"
-        if abs(count) > 2**64:  # past any range: no need to write it out
-            return 2**64
-        return int(count) if count == count.to_integral_value() else "digits"
+    try:
+        number = decimal.Decimal(value)  # exact, whatever the context
+    except (decimal.InvalidOperation, ValueError, TypeError):
+        return "number"
+    if not number.is_finite():
+        return "number"
+    if number.is_zero():
+        return 0
+    if number.adjusted() + shift > 20:  # past 2**64, so past any range: no need to write it out
+        return 2**64
+    sign, digits, exponent = number.as_tuple()
+    written = "".join(map(str, digits))
+    kept = written.rstrip("0")  # not empty: the number is not zero
+    exponent = int(exponent) + shift + len(written) - len(kept)
+    if exponent < 0:  # its last digit, not zero, is below the target's unit
+        return "digits"
+    count: int = int(kept) * 10**exponent  # at most 21 digits: the number is below 10**21
+    return -count if sign else count
 
 
 def _epoch_reason(value: Any, why: str, fmt: str, target: pa.DataType) -> str:
@@ -150,7 +181,19 @@ def convert_formats(arr: pa.Array, target: pa.DataType, formats: list[str]) -> C
     """Each value by the first of ``formats`` that reads it (BigQuery writes a timestamp's
     fraction only where it is not zero: two formats); a value none reads is rejected with
     the reason the first gives."""
+    return read_by_formats(arr, target, formats)[0]
+
+
+def reads_instant(fmt: str) -> bool:
+    """Whether ``fmt`` reads an instant (an offset, a count since 1970), not a wall-clock time."""
+    return "%z" in fmt or fmt in EPOCH_UNITS
+
+
+def read_by_formats(arr: pa.Array, target: pa.DataType, formats: list[str]) -> tuple[Converted, pa.Array | None]:
+    """``convert_formats``, and which values a format reading an instant read (None if no format
+    does): a zone applies to the other values only, each value as the format that read it says."""
     conv = _convert_one(arr, target, formats[0])
+    instant = pa.array([reads_instant(formats[0])] * len(arr)) if any(map(reads_instant, formats)) else None
     for fmt in formats[1:]:
         if conv.bad is None:
             break
@@ -164,7 +207,9 @@ def convert_formats(arr: pa.Array, target: pa.DataType, formats: list[str]) -> C
             bad if left else None,
             [first[i] for i in left] if left else None,
         )
-    return conv
+        if instant is not None:
+            instant = kernels.if_else(read, pa.scalar(reads_instant(fmt)), instant)
+    return conv, instant
 
 
 def _convert_one(arr: pa.Array, target: pa.DataType, fmt: str) -> Converted:
@@ -358,6 +403,7 @@ class Cast(StageBase):
             return
         try:
             strptime_format(fmt)
+            _check_reads_something(fmt)
         except ValueError as exc:
             raise self.error(
                 f"formats.{col}: {exc}",
@@ -407,8 +453,9 @@ class Cast(StageBase):
         fmt = self._formats.get(col)
         tz = self._zones.get(col)
         target = self._types[col]
-        # an offset, or a count since 1970: instants already
-        counted = any("%z" in f or f in EPOCH_UNITS for f in fmt or [])
+        # every format reads an offset, or a count since 1970: instants already (a list that
+        # mixes them with wall-clock formats localizes the values those read: _convert_local)
+        counted = bool(fmt) and all(map(reads_instant, fmt or []))
         if tz and ((pa.types.is_timestamp(arr.type) and arr.type.tz is not None) or counted):
             # already instants (an offset in the text or the type): nothing to localize, and
             # a target without a zone takes the given one, as for the values localized in it
@@ -432,8 +479,12 @@ class Cast(StageBase):
         """``_convert`` to ``target`` for values that are wall-clock times in ``tz`` (if given)."""
         # With a zone, values are read as naive wall-clock times first.
         step_target = pa.timestamp(target.unit) if tz else target
+        instant = None  # the values a format read as instants (their UTC clock): not localized
         try:
-            conv = convert_formats(arr, step_target, fmt) if fmt else convert(arr, step_target, explicit=True)
+            if fmt:
+                conv, instant = read_by_formats(arr, step_target, fmt)
+            else:
+                conv = convert(arr, step_target, explicit=True)
         except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
             raise self.error(
                 f"columns.{col}: cannot convert {type_name(arr.type)} to {type_name(target)}",
@@ -446,10 +497,15 @@ class Cast(StageBase):
             reasons = conv.reasons or []
             steps.append((conv.bad, reasons if tz or not is_zoned(target) else [_zone_hint(r) for r in reasons]))
         if tz:
-            out, bad, why = _localize(out, tz)
+            zoned = target if target.tz else pa.timestamp(target.unit, tz)
+            out, bad, why = _localize(
+                out if instant is None else kernels.if_else(instant, pa.scalar(None, out.type), out), tz
+            )
             if bad is not None:
                 steps.append((bad, why))
-            out = kernels.cast(out, target if target.tz else pa.timestamp(target.unit, tz))
+            out = kernels.cast(out, zoned)
+            if instant is not None:  # a naive timestamp cast to a zoned one is read as UTC
+                out = kernels.if_else(instant, kernels.cast(conv.array, zoned), out)
         return out, steps
 
     def __call__(self, chunk: Chunk) -> Chunk:

@@ -97,6 +97,13 @@ class Flatten(_SchemaCached):
                 hint="rename one of them in a stage before this one, or choose another separator",
             )
 
+    # two of its names that are one column to the target (SQLite's case): fields of one struct,
+    # which no stage before it can rename, or a field and a column of the input
+    clash_hint: ClassVar[str] = (
+        "leave the struct out of the stage's columns (it stays as it is), "
+        "or choose another separator where one of them is a column of the input"
+    )
+
     def unopened(self, message: str) -> str | None:
         """Why a column ``message`` says is missing may be one this stage left as it is: its
         name is a column the stage kept, then the separator (``'payload__action'``)."""

@@ -681,7 +681,15 @@ def test_objects_keep_the_keys_they_were_written_with(tmp_path: Path, suffix: st
     ]
 
 
-@pytest.mark.parametrize("text", ["iris", '[{"a": 1}, {"a": 2}]\n'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "iris",
+        '[{"a": 1}, {"a": 2}]\n',
+        '\ufeff[\r\n    {\r\n        "a":  1\r\n    }\r\n]\r\n',  # PowerShell 5.1's ConvertTo-Json | Out-File
+        '\ufeff[{"a":1}]',
+    ],
+)
 def test_a_json_array_file_is_refused_as_json_lines_with_what_to_do(tmp_path: Path, text: str) -> None:
     src = tmp_path / "a.json"
     if text == "iris":  # pretty-printed, as the data package ships it
@@ -1447,6 +1455,64 @@ def test_a_value_nested_too_deep_rejects_its_row_and_the_rest_loads(
     assert n == 4  # the three shallow rows and the one 100 levels deep
 
 
+def _deepest_at(line: bytes, most: int) -> int | None:
+    """Where a bracket first nests past ``most`` levels, outside strings: a byte at a time."""
+    depth, inside, escaped = 0, False, False
+    for i, byte in enumerate(line):
+        if inside:
+            inside = escaped or byte != ord('"')
+            escaped = not escaped and byte == ord("\\")
+        elif byte == ord('"'):
+            inside = True
+        elif byte in b"[{":
+            depth += 1
+            if depth > most:
+                return i
+        elif byte in b"]}":
+            depth -= 1
+    return None
+
+
+@pytest.mark.parametrize("window", [1, 2, 3, 7, 64])
+def test_the_depth_check_carries_strings_and_backslashes_across_its_windows(
+    monkeypatch: pytest.MonkeyPatch, window: int
+) -> None:
+    from loader.readers import jsonl
+
+    monkeypatch.setattr(jsonl, "_WINDOW", window)
+    nest = "[" * 102 + "]" * 102
+    lines = [
+        '{"a":' + nest + "}",
+        '{"k\\\\":"x\\"' + "[" * 200 + '","b":' + nest + "}",  # an escaped quote, then brackets in a string
+        '{"s":"\\\\\\\\","t":"' + "{" * 150 + '","c":' + "[" * 100 + "]" * 100 + "}",  # 100 levels: fine
+        '{"a":"\\\\\\"' + "[" * 300 + '"}',
+        '{"p":[' + "[1,2]," * 50 + '[1]],"q":{"r":' + nest + "}}",
+    ]
+    for text in lines:
+        line = text.encode()
+        assert json.loads(text)  # each is valid JSON
+        assert jsonl._first_too_deep(line) == _deepest_at(line, jsonl.MAX_DEPTH + 1), text
+    assert [jsonl._too_deep(x.encode()) for x in lines] == ["a", "b", None, None, "q"]
+
+
+def test_the_depth_check_of_a_long_line_costs_memory_of_its_window_not_of_the_line() -> None:
+    """A GeoJSON line of 1.2 million points nests 5 levels: checking it cost ~35 bytes a byte."""
+    import tracemalloc
+
+    from loader.readers import jsonl
+
+    line = (
+        '{"id":1,"name":"a \\"q\\" \\\\","geom":{"coordinates":[[' + "[1.5,-2.25]," * 800_000 + "[0,0]]]}}"
+    ).encode()
+    tracemalloc.start()
+    try:
+        assert jsonl._too_deep(line) is None
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 2**20 < len(line) // 2
+
+
 CESU8 = [
     b'{"id":1,"s":"ok"}',
     b'{"id":2,"s":"smile \xed\xa0\xbd\xed\xb8\x80"}',  # U+1F600 as CESU-8 (Java's modified UTF-8)
@@ -1483,7 +1549,8 @@ def test_encoded_surrogates_reject_their_row_as_invalid_utf8(
     assert p.returncode == 0, p.stderr
     job = "table:t" if suffix == ".db" else "key:id"
     got = [(r["line"], r.get("column"), r["reason"]) for r in reject_lines(rejects_of(target, job))]
-    assert got == [(line, None, why) for line, why in zip(range(2, 6), NOT_UTF8, strict=True)]
+    columns = ["s", "s", None, "s"]  # the value's key; no column for bytes in a key
+    assert got == list(zip(range(2, 6), columns, NOT_UTF8, strict=True))
     n = len(leveldb_items(target)[0]) if suffix == ".ldb" else len(sqlite_table(target))
     assert n == 2
 

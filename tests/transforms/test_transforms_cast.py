@@ -513,6 +513,30 @@ def test_epoch_formats_read_counts_since_1970_exactly_from_numbers_and_text() ->
             "4611686018427387904 is outside the range of timestamp[ns] (years 1677 to 2262)",
         ),
         (
+            pa.array(["1e9999999"]),
+            "epoch_s",
+            "timestamp[s, UTC]",
+            "'1e9999999' is outside the range of timestamp[s, UTC] (years 1 to 9999)",
+        ),
+        (
+            pa.array(["-1E+1000001"]),
+            "epoch_ms",
+            "timestamp[ms]",
+            "'-1E+1000001' is outside the range of timestamp[ms] (years 1 to 9999)",
+        ),
+        (
+            pa.array(["1e-9999999"]),
+            "epoch_s",
+            "timestamp[s]",
+            "'1e-9999999' has digits below a second that timestamp[s] would drop",
+        ),
+        (
+            pa.array(["1704103200." + "0" * 5000 + "1"]),
+            "epoch_s",
+            "timestamp[s]",
+            "'1704103200." + "0" * 45 + "... has digits below a second that timestamp[s] would drop",
+        ),
+        (
             pa.array(["1_000"]),
             "epoch_s",
             "timestamp",
@@ -533,10 +557,52 @@ def test_an_epoch_count_that_does_not_fit_is_rejected_never_rounded(
     assert [r.reason for r in out.rejects] == [reason]
 
 
+def test_an_epoch_count_written_with_an_exponent_or_zeros_is_read_exactly() -> None:
+    values = ["1.704103200123E+12", "0e9999999", "-0", "1704103200123." + "0" * 5000, "17041032001230000e-4"]
+    out = Cast(columns={"v": "timestamp[ms]"}, formats={"v": "epoch_ms"})(chunk_of({"v": values}))
+    assert out.rejects == []
+    assert out.batch.column("v").cast(pa.int64()).to_pylist() == [1704103200123, 0, 0, 1704103200123, 1704103200123]
+
+
 def test_an_epoch_count_is_an_instant_a_zone_shows_on_its_clock() -> None:
     out = Cast(columns={"v": "timestamp[s]"}, formats={"v": "epoch_s"}, timezone="Europe/Oslo")(chunk_of({"v": [0]}))
     assert out.batch.schema.field("v").type == pa.timestamp("s", "Europe/Oslo")
     assert out.batch.column("v").cast(pa.int64()).to_pylist() == [0]
+
+
+_NINE, _TEN = dt.datetime(2024, 1, 1, 9, tzinfo=UTC), dt.datetime(2024, 1, 1, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("values", "formats", "target", "instants"),
+    [
+        (
+            ["2024-01-01T10:00:00+0100", "2024-01-01 10:00:00"],
+            ["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S"],
+            "timestamp[us, UTC]",
+            [_NINE, _NINE],
+        ),
+        (["1704103200000", "2024-01-01 10:00:00"], ["epoch_ms", "%Y-%m-%d %H:%M:%S"], "timestamp[ms]", [_TEN, _NINE]),
+        (["2024-01-01 10:00:00", "1704103200000"], ["%Y-%m-%d %H:%M:%S", "epoch_ms"], "timestamp[ms]", [_NINE, _TEN]),
+    ],
+)
+def test_a_list_of_formats_localizes_only_the_values_a_naive_format_read(
+    values: list[str], formats: list[str], target: str, instants: list[dt.datetime]
+) -> None:
+    """An offset or a count since 1970 is an instant; the list's other formats read wall-clock time."""
+    out = Cast(columns={"t": target}, formats={"t": formats}, timezone="Europe/Oslo")(chunk_of({"t": values}))
+    assert out.rejects == []
+    assert [v.astimezone(UTC) for v in col(out, "t")] == instants
+
+
+def test_a_list_of_formats_reports_a_local_time_the_zone_skips() -> None:
+    c = chunk_of({"t": ["2024-03-31 02:30:00", "0"]})
+    stage = Cast(columns={"t": "timestamp[s]"}, formats={"t": ["%Y-%m-%d %H:%M:%S", "epoch_s"]}, timezone="Europe/Oslo")
+    out = stage(c)
+    assert [(r.row, r.reason) for r in out.rejects] == [
+        (1, "'2024-03-31 02:30:00' does not exist in time zone Europe/Oslo")
+    ]
+    assert out.batch.column("t").cast(pa.int64()).to_pylist() == [0]
 
 
 def test_a_list_of_formats_reads_each_value_by_the_first_that_reads_it() -> None:
@@ -560,12 +626,25 @@ def test_a_list_of_formats_reads_each_value_by_the_first_that_reads_it() -> None
         ({"d": "epoch_s"}, "formats.d: epoch_s (a count since 1970) applies to timestamp columns"),
         ({"t": []}, "formats.t: expected a format, or a list of them, got []"),
         ({"t": ["%Y", 5]}, "formats.t: expected a format, or a list of them, got ['%Y', 5]"),
+        (
+            {"t": "epoch_millis"},  # Elasticsearch's and Java's name
+            "formats.t: 'epoch_millis' is no format: a count since 1970 is epoch_s, epoch_ms, epoch_us or epoch_ns "
+            "(did you mean 'epoch_ms'?)",
+        ),
+        (
+            {"t": ["%Y-%m-%d", "EPOCH_SEC"]},
+            "formats.t: 'EPOCH_SEC' is no format: a count since 1970 is epoch_s, epoch_ms, epoch_us or epoch_ns "
+            "(did you mean 'epoch_s'?)",
+        ),
+        ({"t": "unix"}, "formats.t: 'unix' holds no % directive: it reads that very text alone, no date or time"),
+        ({"d": "100%% date"}, "formats.d: '100%% date' holds no % directive"),
     ],
 )
 def test_epoch_formats_and_lists_of_formats_are_checked(formats: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError) as info:
         Cast(columns={"d": "date", "t": "timestamp"}, formats=formats)
     assert message in str(info.value)
+    assert info.value.exit_code == 2
 
 
 def test_an_epoch_format_reads_a_number_column_where_a_strptime_format_is_refused() -> None:

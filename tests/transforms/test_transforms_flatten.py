@@ -119,8 +119,12 @@ def test_case_twins_are_one_column_to_sqlite_only() -> None:
         lower = [n.lower() for n in names]
         return "one column to SQLite" if len(set(lower)) < len(lower) else None
 
-    with pytest.raises(ConfigError, match="one column to SQLite"):
+    with pytest.raises(ConfigError, match="one column to SQLite") as exc:
         output_schema(stages, twins, name_clash=sqlite)
+    assert exc.value.hint == (  # flatten has no rename or drop, and no stage before it reaches o's fields
+        "leave the struct out of the stage's columns (it stays as it is), "
+        "or choose another separator where one of them is a column of the input"
+    )
 
 
 @pytest.mark.parametrize(
@@ -307,4 +311,30 @@ def test_a_column_flatten_left_as_text_is_named_where_a_later_stage_wants_its_fi
         "  hint: transform[1] (flatten) left 'payload' as it is: it is string, not a struct (JSON Lines objects "
         "are read as JSON text where their keys vary, or are only null in the sample: see flatten in "
         "docs/transforms.md)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("sink", "setting"),
+    [
+        ({"type": "leveldb", "path": "h.ldb", "key": "u:{actor__login}"}, "sink.key"),
+        ({"type": "sqlite", "path": "h.db", "table": "t", "primary_key": ["actor__login"]}, "sink.primary_key"),
+        ({"type": "sqlite", "path": "h.db", "table": "t", "indexes": [["actor__login"]]}, "sink.indexes"),
+    ],
+)
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_sink_setting_naming_a_field_of_a_column_flatten_left_as_text_gets_why(
+    tmp_path: Path, sink: dict[str, Any], setting: str, dry_run: bool
+) -> None:
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "1.jsonl").write_text('{"id":1,"actor":{"login":"a"}}\n')
+    (tmp_path / "m" / "2.jsonl").write_text('{"id":4,"actor":{"login":"d","x":1}}\n')  # keys vary: JSON text
+    job = write_job(tmp_path / "job.toml", source={"path": "m/*.jsonl"}, transform=[{"type": "flatten"}], sink=sink)
+    p = cli("run", str(job), *(["--dry-run"] if dry_run else []), cwd=tmp_path)
+    assert (p.returncode, p.stdout) == (2, "")
+    assert p.stderr == (
+        f"loader: error: {tmp_path / 'm' / '1.jsonl'}: {setting}: no column 'actor__login' in the data\n"
+        "  hint: columns are: id, actor; transform[1] (flatten) left 'actor' as it is: it is string, not a struct "
+        "(JSON Lines objects are read as JSON text where their keys vary, or are only null in the sample: see "
+        "flatten in docs/transforms.md)\n"
     )
