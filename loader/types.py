@@ -250,3 +250,13 @@ def repeated_field(t: pa.DataType) -> tuple[pa.DataType, str] | None:
 def leaf_types(t: pa.DataType) -> Iterator[pa.DataType]:
     """The leaf types of ``t`` (``t`` itself when it does not nest)."""
     return (x for x in inner_types(t) if not (pa.types.is_struct(x) or pa.types.is_map(x) or _nests_list(x)))
+
+
+def is_utf8(text: str) -> bool:
+    """Whether ``text`` is UTF-8 text, not bytes held as surrogates (``os.fsdecode``, a JSON
+    key decoded with ``surrogateescape``)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

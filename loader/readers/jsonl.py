@@ -45,7 +45,7 @@ from ..errors import ConfigError, SourceError, one_line
 from ..nested import JSONNumber as _Number
 from ..prefetch import ordered_map
 from ..suggest import fold
-from ..types import empty_batch, int_range, is_text, leaf_types, map_leaves, type_name
+from ..types import empty_batch, int_range, is_text, is_utf8, leaf_types, map_leaves, type_name
 from .base import Position, ReaderBase, declared_types, row_numbers, spelled, split_chunk
 from .stream import (
     CHECKED_HEAD,
@@ -1007,16 +1007,8 @@ def _keys_of_undecodable(line: bytes, guesses: dict[str, _Guess]) -> None:
         return
     if isinstance(obj, dict):
         for k in obj:
-            if _encodes(k):
+            if is_utf8(k):
                 guesses.setdefault(k, _Guess())
-
-
-def _encodes(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _spelling_groups(keys: list[str]) -> list[list[str]]:

@@ -38,6 +38,7 @@ from ..errors import ConfigError, ConstraintError, LoaderError, SchemaMismatchEr
 from ..sinks.base import Encoded
 from ..state import REPLACING_ENTRY, JobState, rows_committed, table_job
 from ..suggest import fold
+from ..types import is_utf8
 from .base import Refused, Transactional, check_generated, check_required, new_columns
 from .encode import sqlite_type
 from .sqlite_errors import db_error, is_locked, sqlite_message
@@ -61,7 +62,6 @@ from .sqlite_schema import (
     index_name,
     insert_sql,
     is_strict,
-    is_utf8,
     is_virtual,
     job_rows,
     key_error,

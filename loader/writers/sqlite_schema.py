@@ -21,6 +21,7 @@ from ..errors import ConfigError, SchemaMismatchError, SinkError
 from ..sinks.base import Peek
 from ..state import REPLACING_ENTRY, JobState, folded_job, rows_committed
 from ..suggest import fold
+from ..types import is_utf8
 from .sqlite_errors import db_error
 
 # A read-only connection finding a hot journal: reading on would need its rollback.
@@ -293,15 +294,6 @@ def pending_journal(path: str) -> str:
         f"note: {path} holds the journal of a writer that stopped mid-transaction ({os.path.basename(path)}-journal); "
         "the load rolls it back first. The dry run writes nothing, so it read none of the target's checkpoint or tables"
     )
-
-
-def is_utf8(name: str) -> bool:
-    """Whether ``name`` is UTF-8 text, not bytes held as surrogates (``os.fsdecode``)."""
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def file_uri(path: str) -> str:
