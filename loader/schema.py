@@ -323,7 +323,9 @@ class _Parts:
 
     def add(self, sample: Sample, from_text: set[str] | None) -> None:
         self.raws += [sample.raw] if sample.raw else []
-        for f, raw in zip(sample.schema, sample.raw or [None] * len(sample.schema), strict=True):
+        # the file's own columns, then any its folders give (``key=value``: no spelling of the file's)
+        own: list[str | None] = [*sample.raw, *[None] * (len(sample.schema) - len(sample.raw))]
+        for f, raw in zip(sample.schema, own, strict=True):
             part = (fold(f.name),) if raw is None else (fold(f.name), raw)
             self.names.setdefault(part, f.name)
             column = self.columns.setdefault(part, _Column())
