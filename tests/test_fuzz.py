@@ -153,7 +153,7 @@ def crash_after(n: int):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.slow
-@fuzz(100)
+@fuzz(70)
 @given(
     data=malformed_csv(),
     block=st.sampled_from([1024, 1 << 20]),
