@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import os
 import sqlite3
 import sys
 import threading
@@ -19,6 +20,12 @@ from loader.writers.base import Writer
 from tests.s3_server import Bucket, S3Server
 
 DATA = Path(__file__).parent / "data"
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: a worker more than the usable CPUs. Most tests wait on the loads they start
+    (other processes, fsync, a lock): one more worker keeps the CPUs busy meanwhile."""
+    return len(os.sched_getaffinity(0)) + 1
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
