@@ -267,23 +267,32 @@ def guessed_type(values: list[Any]) -> pa.DataType | None:
         return None
     for floats in (True, False):
         try:
-            t = pa.array([_plain(v, floats) for v in parsed]).type
+            t = pa.array([plain(v, floats) for v in parsed]).type
         except (pa.ArrowException, TypeError, ValueError, OverflowError):
             continue
         return t
     return None
 
 
-def _plain(value: Any, floats: bool) -> Any:
+def leaves_mapped(value: Any, leaf: Callable[[Any], Any]) -> Any:
+    """A parsed JSON value with ``leaf`` applied to each value that is no object or array."""
+    if isinstance(value, dict):
+        return {k: leaves_mapped(v, leaf) for k, v in value.items()}
+    if isinstance(value, list):
+        return [leaves_mapped(v, leaf) for v in value]
+    return leaf(value)
+
+
+def plain(value: Any, floats: bool = False) -> Any:
     """A parsed value as Python values for Arrow to type: numbers as numbers, and with
     ``floats``, the reject file's ``"NaN"`` and ``"Infinity"`` as the floats they stand for."""
-    if isinstance(value, JSONNumber):
-        text = str.__str__(value)
-        return int(text) if text.lstrip("-").isdigit() else float(text)
-    if isinstance(value, str) and floats and value in NON_FINITE.values():
-        return float(value.replace("Infinity", "inf"))
-    if isinstance(value, dict):
-        return {k: _plain(v, floats) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v, floats) for v in value]
-    return value
+
+    def one(leaf: Any) -> Any:
+        if isinstance(leaf, JSONNumber):
+            text = str.__str__(leaf)
+            return int(text) if text.lstrip("-").isdigit() else float(text)
+        if isinstance(leaf, str) and floats and leaf in NON_FINITE.values():
+            return float(leaf.replace("Infinity", "inf"))
+        return leaf
+
+    return leaves_mapped(value, one)

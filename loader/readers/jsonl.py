@@ -43,6 +43,7 @@ from ..chunk import Chunk, Reject, text_or_bytes
 from ..convert import BOOL_TEXT, TypeGuess, convert, float_loses
 from ..errors import ConfigError, SourceError, one_line
 from ..nested import JSONNumber as _Number
+from ..nested import leaves_mapped, plain
 from ..prefetch import ordered_map
 from ..suggest import fold
 from ..types import empty_batch, int_range, is_text, is_utf8, leaf_types, map_leaves, type_name
@@ -423,17 +424,6 @@ def _no_surrogate(text: str, what: str, at: str, top: str | None) -> None:
         raise _BadValue(f"a lone surrogate \\u{bad:04x} in {what}{where}: not valid Unicode", top) from None
 
 
-def _plain(value: Any) -> Any:
-    """A parsed value with its numbers as Python numbers (inside objects and arrays)."""
-    if isinstance(value, _Number):
-        return int(value) if re.fullmatch(r"-?[0-9]+", value) else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
 def _what(value: Any) -> str:
     """A JSON value's kind, for a reason: ``an object``, ``an array``, ``a string``..."""
     if isinstance(value, dict):
@@ -593,13 +583,7 @@ _NON_FINITE = {"NaN": None, "Infinity": "Infinity", "-Infinity": "-Infinity"}
 
 def _finite(value: Any) -> Any:
     """``value`` with each NaN and infinity the file wrote as its JSON stand-in (``_NON_FINITE``)."""
-    if isinstance(value, _Number):
-        return _NON_FINITE.get(value, value)
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
+    return leaves_mapped(value, lambda leaf: _NON_FINITE.get(leaf, leaf) if isinstance(leaf, _Number) else leaf)
 
 
 def json_value_text(value: Any) -> str:
@@ -717,7 +701,7 @@ def _typed_exactly(values: list[Any]) -> tuple[pa.DataType, frozenset[_Path]] | 
     """The nested type pyarrow gives objects or arrays, if it holds every number in them
     exactly (with the paths of integers beyond ±2**53), else None: JSON text keeps them."""
     try:
-        array = pa.array([_plain(v) for v in values])
+        array = pa.array([plain(v) for v in values])
     except (pa.ArrowException, OverflowError):
         return None
     t = array.type
