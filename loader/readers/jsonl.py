@@ -594,13 +594,9 @@ def json_value_text(value: Any) -> str:
 
 def _text_column(values: list[Any], t: pa.DataType) -> pa.Array:
     """A text column of a block's values: each value's text (``json_value_text``)."""
-    texts = pa.array([None if v is None else _json_text(v) for v in values], t)
-    # one RE2 scan finds the few texts that may hold NaN or Infinity: only those are made again
-    maybe = kernels.indices_nonzero(kernels.match_substring_regex(texts, "NaN|Infinity")).to_pylist()
-    again = {i: json_value_text(values[i]) for i in maybe if isinstance(values[i], (dict, list))}
-    if not again:
-        return texts
-    return pa.array([again.get(i, text) for i, text in enumerate(texts.to_pylist())], t)
+    return pa.array(
+        [None if v is None else _object_text(v) if isinstance(v, (dict, list)) else _json_text(v) for v in values], t
+    )
 
 
 def _object_text(value: dict[str, Any] | list[Any]) -> str:
