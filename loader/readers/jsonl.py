@@ -1481,8 +1481,11 @@ class JSONLReader(ReaderBase):
             return _text_column(values, t), {}
         if kind == "nested":
             return _nested_column(t, values, self._shape_hint(f.name))
-        if kind == "string":  # declared: an object or array is its JSON text, as in a mixed column
-            values = [_object_text(v) if isinstance(v, (dict, list)) else v for v in values]
+        if kind == "string":  # declared: an object, array or boolean is its JSON text, as in a mixed column
+            values = [
+                _object_text(v) if isinstance(v, (dict, list)) else _json_text(v) if isinstance(v, bool) else v
+                for v in values
+            ]
         if pa.types.is_boolean(t):
             return _bool_column(t, values, declared)
         return _number_column(t, values, declared=declared or kind == "converted")

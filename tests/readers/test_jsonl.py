@@ -1399,6 +1399,12 @@ def test_a_struct_reject_past_the_sample_says_where_its_type_came_from_and_the_w
     ]
 
 
+def test_a_declared_string_keeps_true_and_false_as_their_json_text(tmp_path: Path) -> None:
+    raw = ['{"s":true}', '{"s":"x"}', '{"s":false}', '{"s":1.50}', '{"s":null}']
+    _, stored, rejects = load_lines(tmp_path, raw, columns={"s": "string"})
+    assert stored == [("true",), ("x",), ("false",), ("1.50",), (None,)] and rejects == []
+
+
 def test_a_declared_bool_reads_the_strings_inference_reads_as_a_bool(tmp_path: Path) -> None:
     raw = ['{"b":"true"}', '{"b":"False"}', '{"b":true}', '{"b":"TRUE"}', '{"b":"yes"}', '{"b":1}', '{"b":null}']
     _, stored, rejects = load_lines(tmp_path, raw, columns={"b": "bool"})
