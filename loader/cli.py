@@ -575,6 +575,10 @@ def _show(value: Any) -> str:
         return str(value.isoformat())
     if isinstance(value, Decimal):
         return f"Decimal('{value_str(value)}')"  # the digits the targets store, not 1E-9
+    if isinstance(value, dict):  # a struct's or a map's values read as the column's own would be
+        return "{" + ", ".join(f"{k!r}: {_show(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
     return repr(value)
 
 

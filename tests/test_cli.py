@@ -439,6 +439,21 @@ def test_inspect_shows_nanoseconds_and_far_years_exactly(tmp_path: Path, capsys:
     ]
 
 
+def test_inspect_shows_values_inside_structs_and_lists_as_top_level_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "t.parquet"
+    s = pa.array([{"at": dt.time(12, 30), "day": dt.date(2024, 1, 31)}])
+    pq.write_table(pa.table({"s": s, "l": pa.array([[dt.date(2024, 2, 1), None]])}), path)
+    assert main(["inspect", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "  s={'at': 12:30:00, 'day': 2024-01-31}, l=[2024-02-01, null]"
+
+
 def test_load_and_inspect_write_small_decimals_in_plain_digits(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
