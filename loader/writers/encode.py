@@ -840,6 +840,7 @@ class KeyTemplate:
     def __init__(self, template: str) -> None:
         self.template = template
         self.parts: list[tuple[str, str | None, str]] = []
+        self.unplain: list[str] = []  # fields that are no plain name ({a.b}, {a[0]}, {a!r}), as written
         try:
             parsed = list(string.Formatter().parse(template))
         except ValueError as exc:
@@ -848,11 +849,15 @@ class KeyTemplate:
             if name is None:
                 self.parts.append((literal, None, ""))
                 continue
-            if not name or any(c in name for c in ".[]{}") or conversion:
-                raise ConfigError(
-                    f"sink.key: {{{name}{'!' + conversion if conversion else ''}}} in {template!r} is not a column name",
-                    hint="a key template names columns and format specs only, e.g. user:{id} or {id:08d}",
-                )
+            if not name or any(c in name for c in "{}"):
+                raise self._not_a_name(name + ("!" + conversion if conversion else ""))
+            if any(c in name for c in ".[]") or conversion:
+                # refused once the data's columns are known (``require``), which can then say
+                # whether the text is a column's name (``user.id``): kept whole, as one field
+                text = name + ("!" + conversion if conversion else "") + (":" + spec if spec else "")
+                self.unplain.append(text)
+                self.parts.append((literal, text, ""))
+                continue
             if spec and ("{" in spec or not (_SPEC.match(spec) or _DATE_SPEC.match(spec))):
                 raise ConfigError(f"sink.key: {spec!r} is not a format spec (in {template!r})")
             if spec and max(int(n) for n in [*re.findall(r"\d+", spec), "0"]) > MAX_SPEC_WIDTH:
@@ -876,8 +881,32 @@ class KeyTemplate:
         return "".join(text)
 
     def require(self, names: list[str]) -> None:
-        """Refuse data without a column the template names."""
+        """Refuse data without a column the template names, and a field that is no plain
+        name, told apart from a column whose name holds ``.`` or ``:`` (``{user.id}``)."""
+        for text in self.unplain:
+            raise self._unplain(text, names)
+        for _, name, spec in self.parts:  # {a:b} where the column is named a:b
+            if name is not None and spec and name not in names and f"{name}:{spec}" in names:
+                raise self._unplain(f"{name}:{spec}", names)
         suggest.require_columns("sink.key", self.columns, names)
+
+    def _not_a_name(self, text: str) -> ConfigError:
+        return ConfigError(
+            f"sink.key: {{{text}}} in {self.template!r} is not a column name",
+            hint="a key template names columns and format specs only, e.g. user:{id} or {id:08d}",
+        )
+
+    def _unplain(self, text: str, names: list[str]) -> ConfigError:
+        """The refusal of field ``text``: a column's name a field cannot hold, or no name at all."""
+        if text not in names:
+            return self._not_a_name(text)
+        plain = re.sub(r"\W+", "_", text).strip("_") or "column"
+        return ConfigError(
+            f"sink.key: {{{text}}} in {self.template!r} names column {text!r}, but a key template's "
+            "field cannot hold '.', '[', ']', '!' or ':'",
+            hint=f'a rename stage gives the column a plain name: columns = {{ {json.dumps(text)} = "{plain}" }}, '
+            f"then the key names {{{plain}}}",
+        )
 
     def check_types(self, schema: pa.Schema) -> None:
         """Refuse a format spec the column's type cannot take, before a row is read: the
@@ -893,6 +922,8 @@ class KeyTemplate:
 
     def render(self, batch: pa.RecordBatch) -> pa.Array:
         """The key of every row as text (null where a key column is null)."""
+        if self.unplain:  # never reached: ``require`` refuses it first
+            raise self._not_a_name(self.unplain[0])
         pieces: list[Any] = []
         for literal, name, spec in self.parts:
             arr = _key_plain(batch.column(name)) if name is not None else None
@@ -941,10 +972,32 @@ class KeyTemplate:
         except (ValueError, TypeError, OverflowError) as exc:
             sample = _sample(t)
             if sample is None or _unfit(fmt, _plain(sample)[0]) is not None:
-                shown = column_type or t
-                raise ConfigError(f"sink.key: format spec {spec!r} does not fit column type {shown}: {exc}") from None
+                raise _unfit_type(name, spec, column_type or t, exc) from None
         # the type takes the spec but some values do not (a date past 9999 for %Y): those rows
         raise UnfitKeys.of_spec(name, spec, [_unfit(fmt, v) for v in arr])
+
+
+def _unfit_type(name: str, spec: str, t: pa.DataType, exc: Exception) -> ConfigError:
+    """The refusal of a format spec column ``name``'s type ``t`` cannot take, with the way
+    that fits where there is one: a date's spec on text whose values did not read as dates
+    (``2012/01/01``: a cast stage's formats reads them), any spec on bytes (a key's field of
+    bytes is the bytes themselves)."""
+    if is_text(t) and _DIRECTIVE_OF_VALUE.search(spec.replace("%%", "")):
+        return ConfigError(
+            f"sink.key: format spec {spec!r} of column {name!r} is a date's, but the column is text "
+            "(its values did not read as dates)",
+            hint=f"a cast stage reads them with formats, e.g. formats = {{ {_toml_key(name)} = \"%Y/%m/%d\" }}; "
+            f"ISO dates (2024-01-31) read as dates with --columns {name}=date",
+        )
+    message = f"sink.key: format spec {spec!r} does not fit column type {t}: {exc}"
+    if is_bytes(t):
+        return ConfigError(message, hint=f"a bytes field takes no format spec: {{{name}}} puts its bytes in the key as they are")
+    return ConfigError(message)
+
+
+def _toml_key(name: str) -> str:
+    """``name`` as a key of a TOML table: bare where it can be, else quoted."""
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
 
 
 def _key_plain(arr: pa.Array) -> pa.Array:
@@ -1041,6 +1094,8 @@ def _unfit(fmt: Callable[[Any], str], value: pa.Scalar) -> str | None:
 
 def _sample(t: pa.DataType) -> pa.Array | None:
     """One value of type ``t`` to try a format spec on; None for a type that has none at hand."""
+    if pa.types.is_fixed_size_binary(t):  # b"" is no value of it: bytes of its width are
+        return pa.array([b"\0" * t.byte_width], t)
     values: tuple[Any, ...] = (0, False, "", b"", [], {})
     for value in values:
         try:

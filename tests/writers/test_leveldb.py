@@ -135,8 +135,12 @@ def test_bytes_fields_go_into_keys_as_they_are() -> None:
 
 @pytest.mark.parametrize("template", ["{a.__class__}", "{a[0]}", "{a!r}", "{}", "{a:{b}}", "plain", "{0}x{a"])
 def test_templates_reach_only_column_values(template: str) -> None:
+    """Refused as the template is made, or (a field that may be a column's name, ``{a.b}``)
+    once the data's columns are known, and by ``render`` had they never been checked."""
     with pytest.raises(ConfigError, match=r"^sink\.key"):
-        KeyTemplate(template)
+        KeyTemplate(template).require(["a", "b"])
+    with pytest.raises(ConfigError, match=r"^sink\.key"):
+        KeyTemplate(template).render(pa.record_batch({"a": [1], "b": [2]}))
 
 
 def test_values_round_trip_as_json(tmp_path: Path) -> None:
@@ -1384,3 +1388,82 @@ def test_a_restart_killed_before_its_first_checkpoint_keeps_the_reject_file(tmp_
     assert report.rows_written == (0 if at == 1 else 9)
     assert rejects.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "r.ldb", rejects.name]
+
+
+def _refused_alike(capsys: pytest.CaptureFixture[str], tmp_path: Path, src: Path, key: str) -> list[tuple[int, list[str]]]:
+    """The exit code and stderr of ``loader validate``, ``--dry-run`` and the load of ``src`` with ``key``."""
+    from loader.cli import main
+
+    db = tmp_path / "k.ldb"
+    job = tmp_path / "k.toml"
+    job.write_text(f'[source]\npath = "{src}"\n[sink]\ntype = "leveldb"\npath = "{db}"\nkey = "{key}"\n')
+    ended = []
+    for args in (["validate", str(job)], ["load", str(src), str(db), "--key", key, "--dry-run"]):
+        ended.append((main(args), capsys.readouterr().err.splitlines()))
+    ended.append((main(["load", str(src), str(db), "--key", key, "-q"]), capsys.readouterr().err.splitlines()))
+    return ended
+
+
+@pytest.mark.parametrize("spec", ["x", ">40", "s"])
+def test_a_spec_on_a_uuid_column_is_refused_by_validate_and_the_dry_run_as_by_the_load(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], spec: str
+) -> None:
+    """hunt26c 1: a fixed_size_binary column (a UUID) had no sample value to try the spec on,
+    so validate and --dry-run passed a key the load refused."""
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "u.parquet"
+    pq.write_table(pa.table({"u": pa.array([bytes(range(16))], pa.binary(16))}), src)
+    refused = [
+        f"loader: error: sink.key: format spec {spec!r} does not fit column type fixed_size_binary[16]: "
+        "unsupported format string passed to bytes.__format__",
+        "  hint: a bytes field takes no format spec: {u} puts its bytes in the key as they are",
+    ]
+    assert _refused_alike(capsys, tmp_path, src, f"k:{{u:{spec}}}") == [(2, refused)] * 3
+
+
+def test_a_date_spec_on_dates_read_as_text_names_the_cast_stages_formats(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """hunt26c 2: Python's exception text and "check the flags" for 2012/01/01 read as text."""
+    from tests.conftest import write_csv
+
+    src = write_csv(tmp_path / "w.csv", ["date", "v"], [["2012/01/01", 1], ["2012/01/02", 2]])
+    message = (
+        "loader: error: sink.key: format spec '%Y%m%d' of column 'date' is a date's, but the column is text "
+        "(its values did not read as dates)"
+    )
+    hint = '  hint: a cast stage reads them with formats, e.g. formats = { date = "%Y/%m/%d" }; ISO dates (2024-01-31) read as dates with '
+    assert _refused_alike(capsys, tmp_path, src, "w:{date:%Y%m%d}") == [
+        (2, [message, hint + "--set source.columns.date=date"]),
+        (2, [message, hint + "--columns date=date"]),
+        (2, [message, hint + "--columns date=date"]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("column", "field", "plain"), [("user.id", "user.id", "user_id"), ("items[0]", "items[0]", "items_0"), ("a:b", "a:b", "a_b")]
+)
+def test_a_key_field_naming_a_column_with_a_dot_says_it_is_a_column_and_names_rename(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], column: str, field: str, plain: str
+) -> None:
+    """hunt26c 3: ``{user.id}`` was "not a column name" though the data has the column."""
+    from tests.conftest import write_csv
+
+    src = write_csv(tmp_path / "d.csv", [column, "v"], [[1, "a"]])
+    refused = [
+        f"loader: error: sink.key: {{{field}}} in 'u:{{{field}}}' names column {column!r}, but a key template's "
+        "field cannot hold '.', '[', ']', '!' or ':'",
+        f'  hint: a rename stage gives the column a plain name: columns = {{ "{column}" = "{plain}" }}, '
+        f"then the key names {{{plain}}}",
+    ]
+    assert _refused_alike(capsys, tmp_path, src, f"u:{{{field}}}") == [(2, refused)] * 3
+    assert not (tmp_path / "k.ldb").exists()
+
+
+def test_a_key_field_with_a_dot_naming_no_column_is_no_column_name() -> None:
+    template = KeyTemplate("u:{user.name}")
+    with pytest.raises(ConfigError) as caught:
+        template.require(["user.id", "v"])
+    assert str(caught.value) == "sink.key: {user.name} in 'u:{user.name}' is not a column name"
+    assert caught.value.hint == "a key template names columns and format specs only, e.g. user:{id} or {id:08d}"
