@@ -214,7 +214,8 @@ class SinkConfig:
     key: str | None = None
     """LevelDB key template over columns, e.g. ``user:{id}`` or ``{day}/{id:08d}``."""
     value: str = "json"
-    """LevelDB value: ``json`` (an object of the row's columns) or one column stored raw."""
+    """LevelDB value: ``json`` (an object of the row's columns) or one column stored raw (``column:NAME``
+    always names a column: ``column:json`` is a column named json)."""
     sync: bool = False
     """LevelDB: fsync every WriteBatch."""
     write_buffer_size: int = field(default=8 << 20, metadata=SIZE)

@@ -209,6 +209,7 @@ class Plan:
     target_note: str | None = None  # why the target was not read (``Peek.note``)
     too_new: list[str] = field(default_factory=list)  # files left for a later run (``source.min_age``), each with why
     empty: list[str] = field(default_factory=list)  # CSV and JSON Lines files of 0 bytes: no rows to load
+    warnings: list[str] = field(default_factory=list)  # the sink's for the files' columns (``RunReport.warnings``)
 
     @property
     def stdin(self) -> bool:
@@ -247,6 +248,7 @@ class Plan:
         if self.target_note is not None:
             out.append(self.target_note)
         out.append(self.target_line)
+        out += [f"WARNING {w}" for w in self.warnings]
         return out
 
 
@@ -463,6 +465,7 @@ class Pipeline:
         self._target_note: str | None = None  # why the target was not read (``Peek.note``)
         plans: list[FilePlan] = []
         unwritten: _Unwritten | None = None
+        warnings: list[str] = []
         if files:  # standard input's target too: only its rows are not read
             types = self._plan_types(files, spelled)
             files = recorded_spellings(spelled, self._peeked)  # as the run names them
@@ -496,6 +499,7 @@ class Pipeline:
                     self._check_width(out, path)
                     with naming_file(path):
                         self.sink.check_schema(sink, out, self._target_entries)
+                    warnings += [w for w in self.sink.warnings(sink, out) if w not in warnings]
                     if self._target_note is None:  # else the table was not read
                         self._check_table_columns(out, path)
             if unwritten is not None and unwritten.writes_nothing:
@@ -517,6 +521,7 @@ class Pipeline:
             target_note=self._target_note,
             too_new=[f"{path}: {reason}" for path, reason in self._too_new],
             empty=self._empty,
+            warnings=warnings,
         )
 
     def _unwritten(self, plans: list[FilePlan]) -> _Unwritten | None:
@@ -1407,6 +1412,7 @@ class Pipeline:
             if plan.path == storage.STDIN:
                 self._check_stdin_columns(len(reader.schema))
             prepare_for(writer, schema, fresh=fresh, file=plan.path)
+            loop.report.warn(self.sink.warnings(self.job.sink, schema))
             self._emit("file", path=plan.path, status=plan.status)
             loop.load(reader, plan.key, fs, fr, read_options(self.job.source))
             fr.status = plan.status

@@ -210,6 +210,11 @@ class RunReport:
     """The first event the run could not log (``on_event`` raised: the JSON log's stderr on
     a full disk or a closed pipe, a host's callback), as one line. The load went on: this
     changes neither ``status`` nor ``exit_code``."""
+    warnings: list[str] = field(default_factory=list)
+    """What the settings made of the data that loaded but may not be what was meant, each
+    once: LevelDB key fields that run together (``{a:d}{b:d}``: two rows may spell one key),
+    ``value = "json"`` beside a column named json (docs/leveldb.md). The summary line says
+    each; they change neither ``status`` nor ``exit_code``."""
     _t0: float = field(default=0.0, repr=False)
     _peak_before: float | None = field(default=None, repr=False)  # the peak at the start, where not reset
     _counted: bool = field(default=False, repr=False)  # among ``_Runs.running``
@@ -319,7 +324,12 @@ class RunReport:
             line += f"; WARNING peak memory {_past(peak, self.max_memory_mb)} MB{whose} went past --max-memory {self.max_memory_mb:g} MB"
         if self.log_error:
             line += f"; WARNING the log missed events ({self.log_error})"
+        line += "".join(f"; WARNING {w}" for w in self.warnings)
         return line
+
+    def warn(self, warnings: list[str]) -> None:
+        """Add ``warnings`` (the sink's for a file's columns) that are not in ``warnings`` yet."""
+        self.warnings += [w for w in warnings if w not in self.warnings]
 
     def _not_utf8_text(self) -> str:
         """After the rejected rows' warning, those that are not UTF-8: what their text reads as,

@@ -739,6 +739,7 @@ class Coordinator:
         with naming_file(path):  # a column the key or an index names that this file lacks
             pipe.sink.check_schema(pipe.job.sink, schema)
         prepare_for(self.writer, schema, fresh=fresh, file=path)
+        self.report.warn(pipe.sink.warnings(pipe.job.sink, schema))
         self.prepared.add(self._key(path))
 
     def _turn_of(self, path: str | None) -> None:

@@ -199,6 +199,11 @@ class Sink(Protocol):
         ``entries``, the job's checkpoint entries in the target: as the job's keys there are)."""
         ...
 
+    def warnings(self, sink: SinkConfig, schema: pa.Schema) -> list[str]:
+        """What the settings make of data of ``schema`` that loads but may not be what was
+        meant (LevelDB: key fields that run together): the summary's and the dry run's warnings."""
+        ...
+
     def check_checkpoint(self, sink: SinkConfig, run: RunConfig, entries: dict[str, str]) -> None:
         """Refuse, before a row is read, a load the job's checkpoint ``entries`` cannot go on
         from (LevelDB: the sorted runs it names are gone); the run and the dry run alike."""
@@ -289,6 +294,9 @@ class SinkBase:
 
     def check_schema(self, sink: SinkConfig, schema: pa.Schema, entries: dict[str, str] | None = None) -> None:
         return None
+
+    def warnings(self, sink: SinkConfig, schema: pa.Schema) -> list[str]:
+        return []
 
     def check_checkpoint(self, sink: SinkConfig, run: RunConfig, entries: dict[str, str]) -> None:
         return None

@@ -54,6 +54,17 @@ SORTED_BLOCK_MB_PER_MIB = 16
 PUT_SLICE = 1024
 
 
+# ``sink.value = "column:NAME"``: the column NAME, whatever its name (``column:json``)
+COLUMN_PREFIX = "column:"
+
+
+def value_column(value: str) -> str | None:
+    """The column ``sink.value`` stores raw; None for ``json``, each row's columns as a JSON object."""
+    if value == "json":
+        return None
+    return value.removeprefix(COLUMN_PREFIX)
+
+
 def as_bytes(keys: pa.Array, values: pa.Array) -> Iterator[tuple[list[bytes], list[bytes]]]:
     for start in range(0, len(keys), PUT_SLICE):
         yield keys.slice(start, PUT_SLICE).to_pylist(), values.slice(start, PUT_SLICE).to_pylist()
@@ -93,7 +104,7 @@ class LevelDBEncoder:
         self, template: KeyTemplate, value: str, buffers: Callable[[], Any] | None, check_order: bool = False
     ) -> None:
         self.template = template
-        self.value = value
+        self.column = value_column(value)
         self.buffers = buffers
         self.check_order = check_order
 
@@ -102,7 +113,7 @@ class LevelDBEncoder:
 
         chunk = reject_null_keys(chunk, self.template.columns)
         # the columns the keys and values are made of: a map that repeats a key loses values
-        stored = None if self.value == "json" else [*self.template.columns, self.value]
+        stored = None if self.column is None else [*self.template.columns, self.column]
         chunk = reject_repeated_map_keys(chunk, stored)
         while True:
             if not chunk.batch.num_rows:
@@ -113,7 +124,7 @@ class LevelDBEncoder:
             except UnfitKeys as unfit:  # a key column's value its format spec cannot take
                 chunk = chunk.reject(unfit.bad, unfit.reasons, stage="write", column=unfit.column)
         batch = chunk.batch
-        values = json_objects(batch) if self.value == "json" else raw_values(batch.column(self.value))
+        values = json_objects(batch) if self.column is None else raw_values(batch.column(self.column))
         if not len(keys) == len(values) == batch.num_rows:
             raise ValueError(f"{len(keys)} keys and {len(values)} values for {batch.num_rows} rows")
         ascending = self.check_order and is_sorted(keys)
@@ -207,6 +218,17 @@ class LevelDBSink(SinkBase):
         check_schema(sink, schema, template)
         if entries:  # the dry run: refused as the load's prepare refuses it
             leveldb_keys.check(sink, template, schema, entries.get(leveldb_keys.KEYS_ENTRY))
+
+    def warnings(self, sink: SinkConfig, schema: pa.Schema) -> list[str]:
+        from ..writers.encode import KeyTemplate
+
+        out = KeyTemplate(str(sink.key)).run_together(schema)
+        if sink.value == "json" and "json" in schema.names:  # the whole row wins: say how to name the column
+            out.append(
+                'value "json" stores each row as a JSON object of its columns, not the column named json; '
+                f'"{COLUMN_PREFIX}json" stores that column'
+            )
+        return out
 
     def named_columns(self, entries: dict[str, str], declared: dict[str, str]) -> list[str]:
         """The columns the record of the job's keys holds (``leveldb_keys.columns``): it

@@ -890,6 +890,26 @@ class KeyTemplate:
                 raise self._unplain(f"{name}:{spec}", names)
         suggest.require_columns("sink.key", self.columns, names)
 
+    def run_together(self, schema: pa.Schema) -> list[str]:
+        """A warning for each two fields with no text between them whose first one's text
+        varies in width: rows then may spell one key ({a:d}{b:d}: 1 and 23, 12 and 3)."""
+        out = []
+        before: tuple[str, str] | None = None  # the field just before, if no text came after it
+        for literal, name, spec in self.parts:
+            if literal:
+                before = None
+            if name is None or name in self.unplain or name not in schema.names:
+                continue
+            if before is not None and not _fixed_width(schema.field(before[0]).type, before[1]):
+                first, second = _field_text(*before), _field_text(name, spec)
+                out.append(
+                    f"key fields {first}{second} run together: {first} varies in width, so two rows can "
+                    "spell one key (1 and 23, 12 and 3: 123) and the later overwrites the other; "
+                    f"put text between them, e.g. {first}/{second}"
+                )
+            before = (name, spec)
+        return out
+
     def _not_a_name(self, text: str) -> ConfigError:
         return ConfigError(
             f"sink.key: {{{text}}} in {self.template!r} is not a column name",
@@ -986,13 +1006,35 @@ def _unfit_type(name: str, spec: str, t: pa.DataType, exc: Exception) -> ConfigE
         return ConfigError(
             f"sink.key: format spec {spec!r} of column {name!r} is a date's, but the column is text "
             "(its values did not read as dates)",
-            hint=f"a cast stage reads them with formats, e.g. formats = {{ {_toml_key(name)} = \"%Y/%m/%d\" }}; "
+            hint=f'a cast stage reads them with formats, e.g. formats = {{ {_toml_key(name)} = "%Y/%m/%d" }}; '
             f"ISO dates (2024-01-31) read as dates with --columns {name}=date",
         )
     message = f"sink.key: format spec {spec!r} does not fit column type {t}: {exc}"
     if is_bytes(t):
-        return ConfigError(message, hint=f"a bytes field takes no format spec: {{{name}}} puts its bytes in the key as they are")
+        return ConfigError(
+            message, hint=f"a bytes field takes no format spec: {{{name}}} puts its bytes in the key as they are"
+        )
     return ConfigError(message)
+
+
+def _field_text(name: str, spec: str) -> str:
+    return f"{{{name}:{spec}}}" if spec else f"{{{name}}}"
+
+
+# A spec of one width for every value: zero fill (08d, 0>8, +08.2f)
+_ZERO_WIDTH = re.compile(r"^(?:0[>=]|[+\- ]?z?#?0)\d")
+
+
+def _fixed_width(t: pa.DataType, spec: str) -> bool:
+    """Whether a key field's text has one width in every row: an integer's or a duration's
+    20 digits without a spec, a zero-filled width, a date's, time's or timestamp's ISO text,
+    fixed-size bytes. A field after it cannot run into it."""
+    t = t.value_type if pa.types.is_dictionary(t) else t
+    if spec:
+        return bool(_ZERO_WIDTH.match(spec))
+    plain_width = (pa.types.is_integer, pa.types.is_duration, pa.types.is_fixed_size_binary)
+    iso = (pa.types.is_date, pa.types.is_time, pa.types.is_timestamp)
+    return any(test(t) for test in (*plain_width, *iso))
 
 
 def _toml_key(name: str) -> str:

@@ -31,7 +31,7 @@ from ..config import SinkConfig
 from ..errors import FIX, RESUME_HINT, ConfigError, LoaderError, SinkError, TargetLockedError, exit_class
 from ..prefetch import prefetch
 from ..sinks.base import Encoded
-from ..sinks.leveldb import Puts, as_bytes, stage
+from ..sinks.leveldb import Puts, as_bytes, stage, value_column
 from ..spill import merge_runs, run_bounds
 from ..state import REPLACING_ENTRY
 from . import leveldb_keys, leveldb_own, leveldb_tables, leveldb_wipe
@@ -62,8 +62,9 @@ def check_schema(config: SinkConfig, schema: pa.Schema, template: KeyTemplate | 
     assert config.key is not None
     template = template or KeyTemplate(config.key)
     template.require(schema.names)
-    if config.value != "json":  # a MissingColumnError: found on a later file, it names that file
-        suggest.require_columns("sink.value", [config.value], schema.names)
+    column = value_column(config.value)
+    if column is not None:  # a MissingColumnError: found on a later file, it names that file
+        suggest.require_columns("sink.value", [column], schema.names)
     template.check_types(schema)
 
 

@@ -648,3 +648,41 @@ def test_a_time_spec_refuses_the_end_of_the_day_rather_than_key_it_as_midnight()
     assert caught.value.reasons == [
         "key column 't': format spec '%H%M' cannot spell 24:00:00 (it would be 00:00:00's key)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("template", "warned"),
+    [
+        ("{a:d}{b:d}", ["{a:d}{b:d}"]),
+        ("{s}{b}", ["{s}{b}"]),  # text varies in width
+        ("{a:>5}{b}", ["{a:>5}{b}"]),  # space fill: text past the width runs on
+        ("{a:d}{s}{b:d}", ["{a:d}{s}", "{s}{b:d}"]),
+        ("{a}{b}", []),  # an integer without a spec: 20 digits
+        ("{a:08d}{b:d}", []),
+        ("{a:0>8}{b}", []),
+        ("{day}{a:d}", []),  # ISO text
+        ("{at}{s}", []),
+        ("{u}{s}", []),  # fixed-size bytes
+        ("{a:d}/{b:d}", []),
+        ("{a:d}{{x}}{b:d}", []),  # an escaped brace is text between them
+        ("{nope}{b:d}", []),  # no such column: refused by ``require``
+    ],
+)
+def test_key_fields_that_run_together_are_warned_of(template: str, warned: list[str]) -> None:
+    """hunt26c 5: a=1,b=23 and a=12,b=3 both spelled 123 under {a:d}{b:d}, and one row was lost."""
+    schema = pa.schema(
+        [
+            ("a", pa.int64()),
+            ("b", pa.int64()),
+            ("s", pa.string()),
+            ("day", pa.date32()),
+            ("at", pa.timestamp("us")),
+            ("u", pa.binary(16)),
+        ]
+    )
+    assert KeyTemplate(template).run_together(schema) == [
+        f"key fields {pair} run together: {pair[: pair.index('}') + 1]} varies in width, so two rows can "
+        "spell one key (1 and 23, 12 and 3: 123) and the later overwrites the other; "
+        f"put text between them, e.g. {pair.replace('}{', '}/{')}"
+        for pair in warned
+    ]

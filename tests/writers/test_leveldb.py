@@ -1390,7 +1390,9 @@ def test_a_restart_killed_before_its_first_checkpoint_keeps_the_reject_file(tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "r.ldb", rejects.name]
 
 
-def _refused_alike(capsys: pytest.CaptureFixture[str], tmp_path: Path, src: Path, key: str) -> list[tuple[int, list[str]]]:
+def _refused_alike(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, src: Path, key: str
+) -> list[tuple[int, list[str]]]:
     """The exit code and stderr of ``loader validate``, ``--dry-run`` and the load of ``src`` with ``key``."""
     from loader.cli import main
 
@@ -1442,7 +1444,8 @@ def test_a_date_spec_on_dates_read_as_text_names_the_cast_stages_formats(
 
 
 @pytest.mark.parametrize(
-    ("column", "field", "plain"), [("user.id", "user.id", "user_id"), ("items[0]", "items[0]", "items_0"), ("a:b", "a:b", "a_b")]
+    ("column", "field", "plain"),
+    [("user.id", "user.id", "user_id"), ("items[0]", "items[0]", "items_0"), ("a:b", "a:b", "a_b")],
 )
 def test_a_key_field_naming_a_column_with_a_dot_says_it_is_a_column_and_names_rename(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], column: str, field: str, plain: str
@@ -1467,3 +1470,63 @@ def test_a_key_field_with_a_dot_naming_no_column_is_no_column_name() -> None:
         template.require(["user.id", "v"])
     assert str(caught.value) == "sink.key: {user.name} in 'u:{user.name}' is not a column name"
     assert caught.value.hint == "a key template names columns and format specs only, e.g. user:{id} or {id:08d}"
+
+
+_RUN_TOGETHER = (
+    "key fields {a:d}{b:d} run together: {a:d} varies in width, so two rows can spell one key "
+    "(1 and 23, 12 and 3: 123) and the later overwrites the other; put text between them, e.g. {a:d}/{b:d}"
+)
+_JSON_COLUMN = (
+    'value "json" stores each row as a JSON object of its columns, not the column named json; '
+    '"column:json" stores that column'
+)
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_key_fields_that_run_together_are_warned_of_by_the_dry_run_and_the_load(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], engine: str
+) -> None:
+    """hunt26c 5: 2 rows written, 1 key stored, no word of it."""
+    from loader.cli import main
+    from tests.conftest import write_csv
+
+    src = write_csv(tmp_path / "c.csv", ["a", "b", "v"], [[1, 23, "first"], [12, 3, "second"]])
+    db = tmp_path / "c.ldb"
+    load = ["load", str(src), str(db), "--key", "{a:d}{b:d}", "--value", "v", "--engine", engine]
+    assert main([*load, "--dry-run"]) == 0
+    assert f"WARNING {_RUN_TOGETHER}\nok: configuration" in capsys.readouterr().out
+    assert main([*load, "--no-progress", "--report", str(tmp_path / "r.json")]) == 0
+    assert capsys.readouterr().err.rstrip().endswith(f"; WARNING {_RUN_TOGETHER}")
+    assert json.loads((tmp_path / "r.json").read_text())["warnings"] == [_RUN_TOGETHER]
+
+
+def test_a_column_named_json_is_stored_raw_by_column_json_and_value_json_warns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """hunt26c 4: ``value = "json"`` is the whole row, and a column named json could not be named."""
+    from loader.cli import main
+    from tests.conftest import write_csv
+
+    src = write_csv(tmp_path / "j.csv", ["id", "json"], [[1, '{"a":1}']])
+    for value, stored, warned in [
+        ("json", b'{"id":1,"json":"{\\"a\\":1}"}', f"; WARNING {_JSON_COLUMN}"),
+        ("column:json", b'{"a":1}', ""),
+        ("column:id", b"1", ""),
+    ]:
+        db = tmp_path / f"{value.replace(':', '_')}.ldb"
+        load = ["load", str(src), str(db), "--key", "{id}", "--value", value]
+        assert main([*load, "--dry-run"]) == 0
+        assert (f"WARNING {_JSON_COLUMN}\n" in capsys.readouterr().out) == bool(warned)
+        assert main([*load, "--no-progress"]) == 0
+        summary = capsys.readouterr().err.rstrip()
+        assert summary.endswith(warned) and ("WARNING" in summary) == bool(warned)
+        with plyvel.DB(str(db)) as store:
+            assert list(store) == [(b"00000000000000000001", stored)]
+
+
+def test_value_column_names_a_column_the_data_lacks_as_value_does(tmp_path: Path) -> None:
+    from loader.writers.leveldb import check_schema
+
+    config = SinkConfig(type="leveldb", path=str(tmp_path / "x.ldb"), key="{id}", value="column:json")
+    with pytest.raises(ConfigError, match=r"^sink\.value: no column 'json' in the data$"):
+        check_schema(config, pa.schema([("id", pa.int64())]))
