@@ -389,12 +389,19 @@ def files_mb(files: int, sink: Sink) -> int:
     return math.ceil(max(0, files - 1) * sink.memory.file_kb / 1024)
 
 
-def lowest_ceiling_mb(job: JobConfig, need: ReaderNeed | None = None, files: int = 1) -> int:
+def entries_mb(entries: int, sink: Sink) -> int:
+    """Resident MB the job's checkpoint of ``entries`` entries adds into ``sink``: a run reads
+    and keeps it whole (``MemoryProfile.entry_kb``)."""
+    return math.ceil(entries * sink.memory.entry_kb / 1024)
+
+
+def lowest_ceiling_mb(job: JobConfig, need: ReaderNeed | None = None, files: int = 1, entries: int = 0) -> int:
     """The lowest ``run.max_memory`` this job's reader, sink and engine can keep to (with
-    ``need``: for the input files it names the most demanding of; ``files``: how many)."""
+    ``need``: for the input files it names the most demanding of; ``files``: how many;
+    ``entries``: how many the job's checkpoint holds)."""
     fmt, sink = pair(job)
     floor = sink.floor_mb(job.sink, fmt) + sink.margin_mb(job.sink) + engine_mb(job)
-    return floor + (need.extra_mb if need else 0) + files_mb(files, sink)
+    return floor + (need.extra_mb if need else 0) + files_mb(files, sink) + entries_mb(entries, sink)
 
 
 def current_rss_mb() -> float:
@@ -407,7 +414,7 @@ def current_rss_mb() -> float:
 
 
 def fit_memory(
-    job: JobConfig, need: ReaderNeed | None = None, width: RowWidth | None = None, files: int = 1
+    job: JobConfig, need: ReaderNeed | None = None, width: RowWidth | None = None, files: int = 1, entries: int = 0
 ) -> JobConfig:
     """Shrink the CSV block, chunk, batch and LevelDB sizes to fit ``run.max_memory``, and
     chunks of rows wider than the benchmark's (``width``) to as many bytes, with or without it.
@@ -423,7 +430,8 @@ def fit_memory(
     input's most demanding Parquet file (``reader_need``), once the files are known;
     ``width``: how wide the input's rows are (``input_width``): a row costs that many of
     the benchmark's in flight, so a chunk holds proportionally fewer; ``files``: how many
-    input files the run keeps a record of (``files_mb``).
+    input files the run keeps a record of (``files_mb``); ``entries``: how many its job's
+    checkpoint holds (``entries_mb``), once read.
     """
     limit = job.run.max_memory
     if limit is None:
@@ -432,11 +440,13 @@ def fit_memory(
         )
     fmt, sink = pair(job)
     assert isinstance(limit, int)  # finish() parsed it
-    lowest = lowest_ceiling_mb(job, need, files)
+    lowest = lowest_ceiling_mb(job, need, files, entries)
     if limit < lowest << 20:
         reading = f", and {need.describe()}" if need is not None and need.extra_mb else ""
         if files_mb(files, sink):
             reading += f", and the run's records of its {files:,} input files ({files_mb(files, sink)} MB)"
+        if entries_mb(entries, sink):
+            reading += f", and the job's checkpoint of {entries:,} entries ({entries_mb(entries, sink)} MB)"
         raise ConfigError(
             f"run.max_memory: {limit / (1 << 20):g} MB is below what {fmt} -> {sink.name} needs at its smallest sizes "
             f"({lowest} MB: the runtime and its libraries"

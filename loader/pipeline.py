@@ -637,13 +637,18 @@ class Pipeline:
         loaded = [fs.path for fs in state.files.values()]
         settle(self._source, files, recorded_keys(loaded, decode_types(state.schema)))
 
-    def _fit_files(self, files: list[str]) -> JobConfig:
+    def _fit_files(self, files: list[str], entries: int = 0) -> JobConfig:
         """The job's sizes fitted again once its input files are known: wide rows make
         fewer rows to a chunk, and under ``run.max_memory`` a wide file, or a Parquet
-        file's own pages, may need more than the floors hold."""
+        file's own pages, may need more than the floors hold (``entries``: the job's
+        checkpoint's, once read: it is held whole)."""
         needs = reader_needs(self._resolved, files) if self.job.run.max_memory is not None else None
         self.job = fit_memory(
-            self._resolved, most_needed(needs), input_width(self._resolved, files, needs), files=len(files)
+            self._resolved,
+            most_needed(needs),
+            input_width(self._resolved, files, needs),
+            files=len(files),
+            entries=entries,
         )
         return self.job
 
@@ -1215,6 +1220,11 @@ class Pipeline:
         goes on under the link's name)."""
         self._entries = writer.read_state(self.job_name)  # what the target records, before a restart
         state = JobState.parse(self._entries)
+        if self.job.run.max_memory is not None and self._entries:
+            # the checkpoint is known now, held whole: a ceiling too low for it too is refused
+            # before any row is read, and the rows in flight get the room it leaves (the
+            # writer's own sizes were fitted without it)
+            self._fit_files([names[0] for names in spelled], len(self._entries))
         report.checkpoint_stale = writer.gone(self.job_name, state)
         if report.checkpoint_stale is not None:
             self._entries = {}  # of a target deleted since: they bind nothing

@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
@@ -73,7 +74,7 @@ def same_job(recorded: str, job: str) -> bool:
     return folded_job(job) and recorded.startswith(TABLE_JOB) and table_job(recorded[len(TABLE_JOB) :]) == job
 
 
-@dataclass
+@dataclass(slots=True)  # slots: a job's checkpoint holds one per file it ever loaded
 class FileState:
     path: str
     identity: dict[str, Any] | None = None
@@ -238,6 +239,32 @@ class PartsKept:
         return any(part_of(version, recorded, fs, ident) for version, recorded in self.cut_from)
 
 
+def _file_state(entry: dict[str, Any], shared: dict[Any, Any]) -> FileState:
+    """A file's checkpoint entry, its source options and dialect one object with every other
+    entry's equal ones (``shared``): nearly every file of a job is read with the same, and a
+    job holds an entry per file it ever loaded (docs/schedule.md: a few KB each, unshared)."""
+    entry["read_with"] = _shared(entry.get("read_with"), shared)
+    for name in ("identity", "position"):  # each document's keys are new strings: one of each for all
+        if isinstance(entry.get(name), dict):
+            entry[name] = {sys.intern(k): v for k, v in entry[name].items()}
+    position = entry.get("position")
+    if isinstance(position, dict) and "dialect" in position:
+        position["dialect"] = _shared(position["dialect"], shared)
+    return FileState(**entry)
+
+
+def _shared(value: Any, shared: dict[Any, Any]) -> Any:
+    """``value`` (a dict of scalars and lists of them, never changed in place), or an equal
+    one met before."""
+    if not isinstance(value, dict):
+        return value
+    try:
+        frozen = tuple((k, type(v), tuple(v) if isinstance(v, list) else v) for k, v in value.items())
+        return shared.setdefault(frozen, value)
+    except TypeError:  # a value in it that is no scalar: kept as is
+        return value
+
+
 @dataclass
 class JobState:
     status: str = "new"  # new | running | complete
@@ -265,11 +292,12 @@ class JobState:
         state.schema = entries.get("schema")
         state.fixed = list(job.get("fixed", []))
         state.names = int(job.get("names", 1 if state.schema else NAMES))
+        shared: dict[Any, Any] = {}
         for key, value in entries.items():
             if key.startswith("file:"):
                 name = "file:" + storage.normal(key[5:])  # an S3:// URI's entry from before schemes were lower-cased
                 if name == key or name not in entries:
-                    state.files[name] = FileState(**json.loads(value))
+                    state.files[name] = _file_state(json.loads(value), shared)
             elif key.startswith(PART_KEY):
                 state.add_part(json.loads(value))
             elif key.startswith(REPLAYED):

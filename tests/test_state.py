@@ -1058,3 +1058,39 @@ def test_a_rerun_with_other_escape_options_refuses_a_half_loaded_file_and_names_
         "ok: 0 rows written to " + str(db) + " (table t) from 0 files, 2 already loaded "
         "(2 loaded with other source options: escape_mode 'literal', now 'c') in "
     ), done.stderr
+
+
+def test_a_checkpoint_of_many_files_is_held_small() -> None:
+    """A job's checkpoint holds an entry per file it ever loaded, parsed whole by every run:
+    the source options and dialect nearly every file shares are one object, and each entry
+    costs about 1 KB parsed (4.5 KB before they were shared)."""
+    import tracemalloc
+
+    from loader import sinks
+
+    def entry(i: int) -> str:
+        fs = FileState(
+            path=f"in/f{i:06d}.csv",
+            identity={"mtime_ns": 1796672435498664707 + i, "real": f"/data/in/f{i:06d}.csv", "size": 49 + i % 7},
+            position={"dialect": {"delimiter": ",", "detected": ["delimiter"], "header": True}, "line": 5, "row": 3},
+            rows_read=3,
+            rows_written=3,
+            done=True,
+            read_with={"encoding": "utf-8", "na_values": ["NA", "N/A", "NULL", "null"], "delimiter": None},
+        )
+        fs.identity["sha256_head_tail"] = f"{i:064x}"  # type: ignore[index]
+        return fs.to_json()
+
+    entries = {f"file:/data/in/f{i:06d}.csv": entry(i) for i in range(2000)}
+    tracemalloc.start()
+    try:
+        state = JobState.parse(entries)
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    first, second = state.files["file:/data/in/f000000.csv"], state.files["file:/data/in/f000001.csv"]
+    assert first.read_with is second.read_with and first.position["dialect"] is second.position["dialect"]
+    assert first.identity is not None and first.identity["size"] == 49 and second.position["row"] == 3
+    raw = sum(len(k) + len(v) + 100 for k, v in entries.items())  # the entries as read, held beside
+    # parsed and as read, within what a ceiling counts for each (``MemoryProfile.entry_kb``)
+    assert held / 2000 < 1300 and (held + raw) / 2000 < sinks.get("sqlite").memory.entry_kb * 1024

@@ -133,6 +133,9 @@ class MemoryProfile:
     file_kb: float = 3.0
     """Resident KB a run keeps of each input file until it ends (its plan, checkpoint state and
     report entry, what the sink keeps of its commits), measured on thousands of tiny files."""
+    entry_kb: float = 3.5
+    """Resident KB each entry of the job's checkpoint costs a run (read and parsed whole before
+    any row: an entry per file the job ever loaded, and per part an engine committed)."""
 
 
 class Sink(Protocol):
