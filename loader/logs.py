@@ -42,6 +42,18 @@ def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+# The ``finish`` line lists at most this many files: one line, under the 16 KiB Docker and
+# the CRI runtimes cut lines at, whatever the glob matches (the report lists every file).
+FINISH_FILES = 50
+
+
+def finish_files(files: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """The files the ``finish`` line lists (those not skipped as loaded already, the first
+    ``FINISH_FILES``), and how many of the report's it leaves out."""
+    listed = [f for f in files if f.get("status") != "skipped"][:FINISH_FILES]
+    return listed, len(files) - len(listed)
+
+
 class JsonLog:
     """Writes JSON lines; ``on_event`` is the ``Pipeline(on_event=...)`` callback."""
 
@@ -96,6 +108,7 @@ class JsonLog:
                 rejects_path=report.rejects_path,
             )
         fields = report.to_dict() | {"exit_class": exit_class(report.exit_code)}
+        fields["files"], fields["files_omitted"] = finish_files(fields["files"])
         self.emit("finish", FINISH_LEVEL.get(report.status, "error"), **fields)
 
     def error(self, exc: BaseException, exit_code: int, debug: bool = False) -> None:

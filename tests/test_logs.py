@@ -90,7 +90,29 @@ def test_finish_carries_the_whole_report() -> None:
     (record,) = lines(out)
     assert {k: v for k, v in record.items() if k not in ("ts", "level", "event")} == json.loads(
         json.dumps(report.to_dict())
-    ) | {"exit_class": "ok"}
+    ) | {"exit_class": "ok", "files_omitted": 0}
+
+
+def test_finish_line_stays_bounded_over_a_glob_of_hundreds_of_files(tmp_path: Path) -> None:
+    # 300 files loaded, then 3 new beside them: the rerun's finish line lists the 3, not the
+    # 300 skipped (under Docker's 16 KiB line limit); the report keeps all 303
+    for i in range(300):
+        (tmp_path / f"f{i:03d}.csv").write_text(f"id\n{i}\n")
+    args = ("load", str(tmp_path / "*.csv"), str(tmp_path / "o.db"), "--table", "t", "--log-format", "json", "-q")
+    first = cli(*args)
+    assert first.returncode == 0, first.stderr
+    finish = json.loads(first.stderr.splitlines()[-1])
+    assert (len(finish["files"]), finish["files_omitted"], finish["files_loaded"]) == (50, 250, 300)
+    for i in range(300, 303):
+        (tmp_path / f"f{i:03d}.csv").write_text(f"id\n{i}\n")
+    again = cli(*args, "--report", str(tmp_path / "r.json"))
+    assert again.returncode == 0, again.stderr
+    line = again.stderr.splitlines()[-1]
+    finish = json.loads(line)
+    assert finish["event"] == "finish" and len(line) < 16 << 10
+    assert [f["path"] for f in finish["files"]] == [str(tmp_path / f"f{i}.csv") for i in range(300, 303)]
+    assert (finish["files_omitted"], finish["files_skipped"]) == (300, 300)
+    assert len(json.loads((tmp_path / "r.json").read_text())["files"]) == 303
 
 
 @pytest.mark.parametrize(
