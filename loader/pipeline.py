@@ -386,6 +386,8 @@ class Pipeline:
         self._empty: list[str] = []  # CSV and JSON Lines inputs of 0 bytes: files of 0 rows
         # files the job's checkpoint holds rows of that are none of this run's inputs (``left_out``)
         self._left_out: list[tuple[str, int]] = []
+        # entries of files moved since they were loaded, which an engine's last commit writes (``_record_moved``)
+        self._moved: dict[str, str] = {}
 
     @classmethod
     def from_config(
@@ -843,6 +845,7 @@ class Pipeline:
         that this run's replaces, forgotten (``_forget_superseded_read``)."""
         with _inputs_checked(report, named=self.job.source.path):
             plans = plan_files(files, state, self.job.run.on_change, read_options(self.job.source))
+        self._moved = {}  # this run's (``_skip``)
         if self.job.run.engine == "threads":
             self._refuse_half_loaded_in_parts(state, plans)
         self._report_gone(state, plans, report)
@@ -1335,9 +1338,20 @@ class Pipeline:
             self._refuse_other_options(plan)
         else:
             reason = f"loaded with other source options: {plan.options}" if plan.options else None
+            if plan.moved is not None:
+                reason = "; ".join(filter(None, [f"moved: loaded as {plan.moved[0]}", reason]))
+                self._record_moved(plan.key, plan.moved[1])
             report.files.append(FileReport(plan.path, status=plan.status, reason=reason))
             report.files_skipped += 1
         self._emit("file", path=plan.path, status=plan.status)
+
+    def _record_moved(self, key: str, entry: FileState) -> None:
+        """A file moved since it was loaded, recorded under its new path (``state.moved_plan``):
+        with the next commit of ``threads``' loop, or an engine's last (``_moved``)."""
+        if self._loop is not None:
+            self._loop.ledger.entries[key] = entry
+        else:
+            self._moved[key] = entry.to_json()
 
     def _refuse_changed(self, plan: FilePlan) -> None:
         """A file changed since it was loaded, with ``run.on_change = "error"``: the run stops at
@@ -1675,13 +1689,21 @@ def _status_words(plan: FilePlan, state: JobState, on_change: str) -> str:
     return {
         "loaded": "new",
         "resumed": "half loaded: resumed",
-        "skipped": f"loaded already with other source options ({plan.options}): skipped"
-        if plan.options
-        else "loaded already: skipped",
+        "skipped": _skipped_words(plan),
         "changed-skipped": "changed since it was loaded: skipped (run.on_change = skip)",
         "other-options": f"half loaded with other source options ({plan.options}): refused",
         "unreadable": "cannot be read",
     }.get(plan.status, plan.status)
+
+
+def _skipped_words(plan: FilePlan) -> str:
+    """A file loaded already, for the plan: where it was moved from, and how it was read otherwise."""
+    words = "loaded already"
+    if plan.moved is not None:
+        words += f" as {plan.moved[0]} (moved since)"
+    if plan.options:
+        words += f" with other source options ({plan.options})"
+    return words + ": skipped"
 
 
 @contextlib.contextmanager

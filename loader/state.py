@@ -508,6 +508,9 @@ class FilePlan:
     # skipped, other-options: the source options it was read with that this run gives otherwise,
     # as ``options_text`` words them
     options: str = ""
+    # skipped as a file moved since it was loaded (``LoadedElsewhere.moved``): the path it was
+    # loaded as, and the entry that records it under its new path with the run's last commit
+    moved: tuple[str, FileState] | None = None
 
     @property
     def reads(self) -> bool:
@@ -557,8 +560,8 @@ def plan_files(
         ident = identity(path)
         key = _entry_key(key, ident, state, elsewhere, inputs)
         fs = state.files.get(key)
-        if fs is None and elsewhere.holds(ident):
-            out.append(FilePlan(path, key, "skipped"))
+        if fs is None and (skipped := _loaded_elsewhere(path, key, ident, state, elsewhere, read_with)) is not None:
+            out.append(skipped)
             continue
         if fs is not None and path != "-":
             # a version a replay loaded rows of holds rows in the target: never read again
@@ -581,6 +584,34 @@ def plan_files(
             fs = replace(fs, read_with=read_with)
         out.append(FilePlan(path, key, "resumed" if resuming else "loaded", fs))
     return out
+
+
+def _loaded_elsewhere(
+    path: str,
+    key: str,
+    ident: dict[str, Any] | None,
+    state: JobState,
+    elsewhere: LoadedElsewhere,
+    read_with: dict[str, Any] | None,
+) -> FilePlan | None:
+    """The plan skipping a file with no entry of its own that a done entry under another name
+    is of: reached through a link (``LoadedElsewhere.holds``), or moved since (``moved``)."""
+    if elsewhere.holds(ident):
+        return FilePlan(path, key, "skipped")
+    moved = None if key in state.parts else elsewhere.moved(key, ident, read_with)
+    return None if moved is None else moved_plan(path, key, ident, moved, read_with)
+
+
+def moved_plan(
+    path: str, key: str, ident: dict[str, Any] | None, old: tuple[str, FileState], read_with: dict[str, Any] | None
+) -> FilePlan:
+    """The plan skipping a file moved since it was loaded as ``old`` (its key and entry): loaded
+    already, said so, and recorded under its new path so later runs find it there. The new
+    entry holds no rows: they stay counted in the old one (``rows_committed``)."""
+    old_key, fs = old
+    entry = FileState(path=path, identity=ident, done=True, read_with=fs.read_with)
+    options = other_options(fs.read_with, read_with)
+    return FilePlan(path, key, "skipped", options=options, moved=(old_key[len("file:") :], entry))
 
 
 def _parts_read_otherwise(
@@ -633,27 +664,53 @@ def _entry_key(
 class LoadedElsewhere:
     """The files a checkpoint holds done (by content) or half loaded (by real path): an input
     without an entry of its own may have been loaded under another spelling (a link to it,
-    since gone or pointed elsewhere; a path through a linked folder). Indexed once, when the
-    first such input asks."""
+    since gone or pointed elsewhere; a path through a linked folder), or at another path it
+    was moved from (``moved``). Indexed once, when the first such input asks."""
 
     def __init__(self, state: JobState) -> None:
         self.state = state
         self._by_content: dict[tuple[Any, Any], list[tuple[str, FileState]]] | None = None
         self._half_by_real: dict[str, str] | None = None
         self._parts_by_real: dict[str, list[str]] | None = None
+        self._claimed: set[str] = set()  # done entries a moved input was matched to: one input each
 
     def holds(self, ident: dict[str, Any] | None) -> bool:
         """A done entry of the same content that reached the same real file (``ident`` a local
         file's identity); None or an object's identity: never."""
         if ident is None or "real" not in ident:
             return False
+        entries = self._by_content_of(ident)
+        return any(_real(key, (fs.identity or {}).get("real")) == ident["real"] for key, fs in entries)
+
+    def moved(
+        self, key: str, ident: dict[str, Any] | None, read_with: dict[str, Any] | None
+    ) -> tuple[str, FileState] | None:
+        """The done entry (key and state) of the file an input of key ``key`` is, moved since
+        it was loaded (its folder renamed, moved, or mounted elsewhere: a container's ``/data``):
+        of the same content (``same_content``) and base name, whose path, and the real file it
+        reached, exist no more; one the input would be read again over is none
+        (``rejected_with_others``). Each entry is matched to one input at most (identical files
+        pair one to one), those holding rows first. None for a remote object (never moved so)."""
+        if ident is None or "real" not in ident:
+            return None
+        name = os.path.basename(key)
+        for old, fs in sorted(self._by_content_of(ident), key=lambda entry: entry[1].rows_read == 0):
+            path = old[len("file:") :]
+            if old in self._claimed or os.path.basename(path) != name or rejected_with_others(fs, read_with):
+                continue
+            if not os.path.lexists(path) and not os.path.lexists(_real(old, (fs.identity or {}).get("real"))):
+                self._claimed.add(old)
+                return old, fs
+        return None
+
+    def _by_content_of(self, ident: dict[str, Any]) -> list[tuple[str, FileState]]:
+        """The local done entries of ``ident``'s content, indexed at the first call."""
         if self._by_content is None:
             self._by_content = {}
             for key, fs in self.state.files.items():
                 if fs.done and fs.identity is not None and key.startswith("file:/"):
                     self._by_content.setdefault(_content(fs.identity), []).append((key, fs))
-        entries = self._by_content.get(_content(ident), ())
-        return any(_real(key, (fs.identity or {}).get("real")) == ident["real"] for key, fs in entries)
+        return self._by_content.get(_content(ident), [])
 
     def half_loaded(self, ident: dict[str, Any] | None, inputs: set[str]) -> str | None:
         """The key of an entry half loaded (rows read, not done; or in parts, ``gone``'s

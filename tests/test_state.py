@@ -1094,3 +1094,98 @@ def test_a_checkpoint_of_many_files_is_held_small() -> None:
     raw = sum(len(k) + len(v) + 100 for k, v in entries.items())  # the entries as read, held beside
     # parsed and as read, within what a ceiling counts for each (``MemoryProfile.entry_kb``)
     assert held / 2000 < 1300 and (held + raw) / 2000 < sinks.get("sqlite").memory.entry_kb * 1024
+
+
+def _moved_folder(tmp_path: Path) -> tuple[Path, Path, list[str]]:
+    """``srv/data/day1.csv`` loaded into ``o.db`` by the CLI, the folder then moved to
+    ``mnt/data`` (as a disk migration, or the volume a container mounts at ``/data``) and a new
+    day added; returns the new folder, the database and the load's arguments there."""
+    old, new, db = tmp_path / "srv" / "data", tmp_path / "mnt" / "data", tmp_path / "o.db"
+    old.mkdir(parents=True)
+    (old / "day1.csv").write_text("id,v\n1,a\n2,b\n")
+    assert cli("load", str(old / "*.csv"), str(db), "--table", "t", "-q").returncode == 0
+    new.parent.mkdir()
+    old.rename(new)
+    (new / "day2.csv").write_text("id,v\n3,c\n")
+    return new, db, ["load", str(new / "*.csv"), str(db), "--table", "t"]
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_loaded_folder_moved_elsewhere_loads_only_its_new_files(tmp_path: Path, engine: str) -> None:
+    """Every file of a moved folder had a new path: each one loaded again beside its rows, exit 0."""
+    new, db, load_new = _moved_folder(tmp_path)
+    was = tmp_path / "srv" / "data" / "day1.csv"
+    dry = cli(*load_new, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert f"  {new / 'day1.csv'}: loaded already as {was} (moved since): skipped\n" in dry.stdout
+    assert f"  {new / 'day2.csv'}: new\n" in dry.stdout
+    done = cli(*load_new, "--engine", engine, "--report", str(tmp_path / "r.json"))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith(
+        f"ok: 1 rows written to {db} (table t) from 1 file, 1 already loaded (1 moved: loaded as {was}) in "
+    ), done.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert [(f["path"], f["status"], f.get("reason")) for f in report["files"]] == [
+        (str(new / "day1.csv"), "skipped", f"moved: loaded as {was}"),
+        (str(new / "day2.csv"), "loaded", None),
+    ]
+    assert (report["status"], report["files_loaded"], report["files_skipped"]) == ("ok", 1, 1)
+    assert sqlite_rows(db, "SELECT id, v FROM t ORDER BY id") == [(1, "a"), (2, "b"), (3, "c")]
+    # recorded under its new path: the next run finds it there, and the old folder back (the
+    # host's, after the container's run) has entries of its own
+    again = cli(*load_new, "--engine", engine)
+    assert again.stderr.startswith(f"ok: 0 rows written to {db} (table t) from 0 files, 2 already loaded in ")
+    entries = dict(sqlite_rows(db, f"SELECT key, value FROM {STATE_TABLE}"))
+    assert json.loads(entries[file_key(str(new / "day1.csv"))])["rows_written"] == 0  # its rows: the old entry's
+    new.rename(was.parent)
+    back = cli("load", str(was.parent / "*.csv"), str(db), "--table", "t")
+    assert back.stderr.startswith(f"ok: 0 rows written to {db} (table t) from 0 files, 2 already loaded (1 moved: ")
+    assert sqlite_rows(db, "SELECT count(*), count(DISTINCT id) FROM t") == [(3, 3)]
+
+
+def _done(path: Path, rows: int = 2) -> tuple[str, FileState]:
+    return file_key(str(path)), FileState(str(path), identity(str(path)), rows_read=rows, rows_written=rows, done=True)
+
+
+def test_identical_moved_files_pair_one_to_one_with_the_entries_they_were_loaded_as(tmp_path: Path) -> None:
+    """``a/x.csv`` and ``b/x.csv``, the same bytes, loaded and moved: each new path is one of
+    them; a third copy is no moved file, and neither is a copy whose original is still there."""
+    for folder in ("a", "b", "kept"):
+        (tmp_path / "old" / folder).mkdir(parents=True)
+        (tmp_path / "old" / folder / "x.csv").write_text("id\n1\n")
+    state = JobState(files=dict(_done(tmp_path / "old" / f / "x.csv") for f in ("a", "b", "kept")))
+    (tmp_path / "old").rename(tmp_path / "new")
+    (tmp_path / "old" / "kept").mkdir(parents=True)
+    (tmp_path / "new" / "kept" / "x.csv").rename(tmp_path / "old" / "kept" / "x.csv")  # the original stays
+    for folder in ("c", "copy"):
+        (tmp_path / "new" / folder).mkdir()
+        (tmp_path / "new" / folder / "x.csv").write_text("id\n1\n")
+    (tmp_path / "new" / "y.csv").write_text("id\n1\n")  # the same bytes under another name
+    files = [str(tmp_path / "new" / p) for p in ("a/x.csv", "b/x.csv", "c/x.csv", "copy/x.csv", "y.csv")]
+    plans = plan_files(files, state, "error")
+    assert [(p.status, p.moved and p.moved[0]) for p in plans] == [
+        ("skipped", str(tmp_path / "old" / "a" / "x.csv")),
+        ("skipped", str(tmp_path / "old" / "b" / "x.csv")),
+        ("loaded", None),
+        ("loaded", None),
+        ("loaded", None),
+    ]
+    moved = plans[0].moved
+    assert moved is not None and moved[1].done and (moved[1].path, moved[1].rows_written) == (files[0], 0)
+
+
+def test_a_moved_file_matches_no_half_loaded_entry_nor_one_of_other_content(tmp_path: Path) -> None:
+    """Half loaded entries of a moved file are reported gone, as before; a file of the same name
+    and other bytes is a new one."""
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "half.csv").write_text("id\n1\n2\n")
+    (old / "other.csv").write_text("id\n1\n")
+    half_key, half = _done(old / "half.csv", rows=1)
+    state = JobState(
+        files={half_key: replace(half, done=False, position={"row": 1}), **dict([_done(old / "other.csv")])}
+    )
+    old.rename(tmp_path / "new")
+    (tmp_path / "new" / "other.csv").write_text("id\n9\n")
+    files = [str(tmp_path / "new" / "half.csv"), str(tmp_path / "new" / "other.csv")]
+    assert [(p.status, p.moved) for p in plan_files(files, state, "error")] == [("loaded", None), ("loaded", None)]

@@ -688,7 +688,7 @@ class Coordinator:
         self.report.add_worker_peak(self.writer.worker_peak_rss_mb)
         self.state.status = "complete"
         self.state.set_rejects(self.rejects.sync())  # a restart that read no part drops the old lines here
-        self.writer.commit(pipe.job_name, self._entries())
+        self.writer.commit(pipe.job_name, self._entries(pipe._moved))  # with the entries of files moved since loaded
         self.rejects.settle()
         if own:
             _remove_stale(tasks, directory)
