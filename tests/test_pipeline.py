@@ -1642,7 +1642,9 @@ def test_a_loaded_file_emptied_since_is_a_changed_one_not_an_empty_one(
         "job loads again); set run.on_change to 'skip' to keep only them",
     ]
     written = json.loads(report.read_text())
-    assert [(f["status"], f["rows_kept"]) for f in written["files"] if f["path"] == str(emptied_file)] == [("changed", 2)]
+    assert [(f["status"], f["rows_kept"]) for f in written["files"] if f["path"] == str(emptied_file)] == [
+        ("changed", 2)
+    ]
     skipped = cli(*args, "--set", "run.on_change=skip", "--report", str(report))
     assert skipped.returncode == 0, skipped.stderr
     assert " 1 already loaded, 1 changed since loaded and skipped (2 committed rows kept) in " in skipped.stderr

@@ -6,9 +6,9 @@ files a run loads; ``open_reader`` opens one of them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import os
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import storage
