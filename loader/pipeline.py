@@ -118,6 +118,7 @@ from .state import (
     file_key,
     gone,
     left_out,
+    left_to_plan,
     plan_files,
     read_options,
     recorded_spellings,
@@ -469,7 +470,7 @@ class Pipeline:
         unwritten: _Unwritten | None = None
         warnings: list[str] = []
         if files:  # standard input's target too: only its rows are not read
-            types = self._plan_types(files, spelled)
+            types, spelled = self._plan_types(spelled)
             files = recorded_spellings(spelled, self._peeked)  # as the run names them
             plans = plan_files(files, self._peeked, self.job.run.on_change, read_options(self.job.source))
             self._refuse_half_loaded(self._peeked, plans, self._peeked_entries)
@@ -566,10 +567,11 @@ class Pipeline:
         on_change = str(self.job.run.on_change)
         return {p.path: _status_words(p, state, on_change) for p in plans if p.path != storage.STDIN}
 
-    def _plan_types(self, files: list[str], spelled: list[list[str]]) -> dict[str, pa.DataType]:
-        """The types a run would read ``files`` (``spelled``: every spelling of each) with
+    def _plan_types(self, spelled: list[list[str]]) -> tuple[dict[str, pa.DataType], list[list[str]]]:
+        """The types a run would read the inputs (``spelled``: every spelling of each) with
         (``_load_types``): an existing target's checkpoint and declared columns bind them,
-        read without creating or changing it."""
+        read without creating or changing it; and the inputs but the empty ones, as the run
+        leaves them out against that checkpoint (``_without_empty``)."""
         peeked = self.sink.peek(self.job.sink, self.job.source.path, self.job_name)
         self._target_note = peeked.note
         state = JobState.parse(peeked.entries)
@@ -578,6 +580,8 @@ class Pipeline:
         if starts_over:
             state = JobState()
         self._peeked = state  # what the files are planned against (``_plan_parts``)
+        spelled = self._without_empty(spelled, state)
+        files = [names[0] for names in spelled]
         self._peeked_entries = {} if starts_over else peeked.entries
         self.sink.check_checkpoint(self.job.sink, self.job.run, self._peeked_entries)  # as the run refuses it
         self._target_entries = peeked.entries  # as the target holds them (what --restart keeps binds too)
@@ -593,7 +597,8 @@ class Pipeline:
         def first_values(columns: list[str]) -> dict[str, Any]:
             return self.sink.first_values(self.job.sink, self.job.source.path, columns)
 
-        return self._load_types(files, state, peeked.declared, state.status != "running", first_values, peeked.entries)
+        types = self._load_types(files, state, peeked.declared, state.status != "running", first_values, peeked.entries)
+        return types, spelled
 
     def _plan_remade(self, plans: list[FilePlan]) -> None:
         """For the dry run: a table the load makes anew (``_forget_superseded_read``; the dry
@@ -1186,18 +1191,29 @@ class Pipeline:
     def _inputs(self, report: RunReport | None = None) -> tuple[list[list[str]], list[str]]:
         """Each input file's spellings (``input_spellings``), and the first of each; those
         changed more recently than ``source.min_age`` are left out, kept in ``_too_new``
-        with why (``modified 3s ago``), and so are CSV and JSON Lines files of 0 bytes, kept
-        in ``_empty`` (``empty_text_files``)."""
+        with why (``modified 3s ago``). The empty ones are left out once the checkpoint is
+        read (``_without_empty``)."""
         with _inputs_checked(report):
             spelled = input_spellings(self.job.source)
         spelled, young = too_new(spelled, self.job.source.min_age)
         self._too_new = [(path, _too_new_reason(age, self.job.source.min_age)) for path, age in young]
-        spelled, self._empty = empty_text_files(spelled, self.job.source)
+        self._empty = []
         return spelled, [names[0] for names in spelled]
+
+    def _without_empty(self, spelled: list[list[str]], state: JobState) -> list[list[str]]:
+        """The inputs but the CSV and JSON Lines files of 0 bytes (of no text), kept in
+        ``_empty`` (``empty_text_files``): asked once the checkpoint is read, as a file it
+        holds loaded is the plan's, unread (``left_to_plan``): skipped where unchanged, and
+        changed where emptied since (truncated in place), never a new file of no rows."""
+        on_change = self.job.run.on_change
+        spelled, self._empty = empty_text_files(
+            spelled, self.job.source, lambda names: left_to_plan(names, state, on_change)
+        )
+        return spelled
 
     def _started(self, files: list[str], report: RunReport) -> None:
         """The ``start`` event, then the files left for a later run (``source.min_age``):
-        listed ``too-new``, counted, and logged; and the empty ones, as files of 0 rows (``empty``)."""
+        listed ``too-new``, counted, and logged."""
         self._emit(
             "start",
             job=self.job_name,
@@ -1209,6 +1225,9 @@ class Pipeline:
             report.files.append(FileReport(path, status="too-new", reason=reason))
             report.files_too_new += 1
             self._emit("file", path=path, status="too-new", reason=reason)
+
+    def _report_empty(self, report: RunReport) -> None:
+        """The empty inputs (``_without_empty``), as files of 0 rows: listed ``empty``, counted, logged."""
         for path in self._empty:
             report.files.append(FileReport(path, status="empty", reason=EMPTY_REASON))
             report.files_empty += 1
@@ -1252,6 +1271,8 @@ class Pipeline:
         self._earlier = rows_committed(state) > 0  # rows earlier runs wrote stay in the target
         state.status = "running"
         state.set_rejects(rejects.committed())
+        spelled = self._without_empty(spelled, state)
+        self._report_empty(report)
         return state, fresh, recorded_spellings(spelled, state)
 
     def _starts_over(self, state: JobState) -> bool:

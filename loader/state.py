@@ -541,6 +541,20 @@ def _entry_for(path: str, state: JobState) -> bool:
     return real is None or real == os.path.realpath(path)
 
 
+def left_to_plan(names: list[str], state: JobState, on_change: str) -> bool:
+    """Whether the input ``names`` spell (``readers.spellings``) is the plan's to tell by its
+    checkpoint entry, unread (``readers.empty_text_files``): loaded, it is skipped, or changed
+    (emptied since too: truncated in place). Under run.on_change = reload, one of another size
+    than its entry's is a new version to load, looked in as a new file is (empty: no rows)."""
+    path = _recorded(names, state)
+    if not _entry_for(path, state):
+        return False
+    if on_change != "reload":
+        return True
+    fs = state.files.get(file_key(path))
+    return fs is not None and fs.identity is not None and storage.size(path) == fs.identity.get("size")
+
+
 def plan_files(
     files: list[str], state: JobState, on_change: str, read_with: dict[str, Any] | None = None
 ) -> list[FilePlan]:

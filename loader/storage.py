@@ -16,6 +16,7 @@ is noticed without reading it.
 
 from __future__ import annotations
 
+import calendar
 import functools
 import glob as _glob
 import itertools
@@ -23,6 +24,7 @@ import os
 import re
 import stat
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -633,17 +635,42 @@ def _local_identity(path: str, st: os.stat_result, read_at: Callable[[int], byte
 
 
 def _remote_identity(loc: Remote, uri: str) -> dict[str, Any]:
-    info = _object_info(loc, uri, fresh=True)
+    """One request (a HEAD: pyarrow opens an object by its headers, no data read): size,
+    LastModified, ETag, version id. The listing has no ETag, so it cannot stand for it."""
     try:
-        with interruptible(lambda: loc.fs.open_input_file(loc.path)) as fh:  # the object's headers, no data read
-            meta = fh.metadata()
+        with interruptible(lambda: loc.fs.open_input_file(loc.path)) as fh:
+            size, meta = fh.size(), fh.metadata()
     except (OSError, pa.ArrowException) as exc:
+        _object_info(loc, uri, fresh=True)  # a missing object or a prefix: said so
         # "read", as its info's request says it (``_info``): the identity is taken before each
         # commit too, and a service gone mid-load is a read that failed, whichever request saw it
         raise remote_error(exc, uri, "read") from None
-    found = {"size": info.size, "mtime_ns": info.mtime_ns, "etag": _header(meta, "ETag")}
+    mtime_ns = _modified_ns(meta)
+    if mtime_ns is None:  # a store whose headers pyarrow does not pass on: its info asked (a HEAD more)
+        info = _object_info(loc, uri, fresh=True)
+        size, mtime_ns = info.size, info.mtime_ns
+    else:  # kept, as a fresh info would be: what the run sizes it by after this
+        _keep(uri, _file_info(loc.path, size, mtime_ns))
+    found = {"size": size, "mtime_ns": mtime_ns, "etag": _header(meta, "ETag")}
     version = _header(meta, "VersionId")  # a versioned bucket's: each put has its own
     return found | ({"version_id": version} if version else {})
+
+
+def _modified_ns(meta: Any) -> int | None:
+    """An opened object's Last-Modified (pyarrow gives it as ``2026-12-07T20:15:22Z``, whole
+    seconds, as S3 does) in nanoseconds, as its FileInfo's ``mtime_ns``; None where absent or
+    otherwise written."""
+    text = _header(meta, "Last-Modified")
+    try:
+        return calendar.timegm(time.strptime(text or "", "%Y-%m-%dT%H:%M:%SZ")) * 1_000_000_000
+    except ValueError:
+        return None
+
+
+def _file_info(path: str, size: int, mtime_ns: int) -> Any:
+    import pyarrow.fs as pafs
+
+    return pafs.FileInfo(path, pafs.FileType.File, mtime_ns=mtime_ns, size=size)
 
 
 def _header(meta: Any, name: str) -> str | None:

@@ -23,7 +23,7 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
 
-from loader import storage
+from loader import memory, storage
 from loader.api import load
 from loader.errors import ConfigError, LoaderError, MissingInputError, SourceChangedError, SourceError
 from tests.conftest import sqlite_rows
@@ -870,11 +870,13 @@ def test_partition_folders_in_object_keys_become_columns(tmp_path: Path, s3: Buc
 
 
 class CountingFilesystem:
-    """The store's filesystem, counting the metadata requests a load makes (each a HEAD)."""
+    """The store's filesystem, counting the requests a load makes of it by name: an info
+    (a HEAD, or a listing), and an object opened (a HEAD: pyarrow asks for its headers)."""
 
     def __init__(self, fs: Any) -> None:
         self.fs = fs
         self.infos: list[str] = []
+        self.opened: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.fs, name)
@@ -883,6 +885,18 @@ class CountingFilesystem:
         self.infos.append(what if isinstance(what, str) else f"list {what.base_dir}")
         return self.fs.get_file_info(what)
 
+    def open_input_file(self, path: Any) -> Any:
+        self.opened.append(path)
+        return self.fs.open_input_file(path)
+
+
+def counting_store(monkeypatch: pytest.MonkeyPatch) -> dict[tuple[Any, ...], CountingFilesystem]:
+    """The filesystems the loader makes from here, each a ``CountingFilesystem``."""
+    made = storage._filesystem
+    counting: dict[tuple[Any, ...], CountingFilesystem] = {}
+    monkeypatch.setattr(storage, "_filesystem", lambda *a: counting.setdefault(a, CountingFilesystem(made(*a))))
+    return counting
+
 
 def test_a_load_asks_the_store_of_each_object_only_to_identify_it(
     tmp_path: Path, s3: Bucket, monkeypatch: pytest.MonkeyPatch
@@ -890,13 +904,59 @@ def test_a_load_asks_the_store_of_each_object_only_to_identify_it(
     keys = [f"in/p{i}.csv" for i in range(3)]
     for i, key in enumerate(keys):
         s3.put(key, encode(ROWS[i : i + 1], "csv"))
-    made = storage._filesystem
-    counting: dict[tuple[Any, ...], CountingFilesystem] = {}
-    monkeypatch.setattr(storage, "_filesystem", lambda *a: counting.setdefault(a, CountingFilesystem(made(*a))))
+    counting = counting_store(monkeypatch)
     report = load(s3.uri("in/*.csv"), tmp_path / "t.db", table="t")
     assert report.rows_written == 3
     [fs] = counting.values()
-    # the glob's listing gives each object's size and type; only its identity, taken before
-    # and after it is read (a change is seen by it), asks again (it was 5 more asks an object)
-    assert sorted(fs.infos) == sorted([f"list {s3.name}/in", *(f"{s3.name}/{k}" for k in keys for _ in range(2))])
+    # the glob's listing gives each object's size and type; its identity, taken before and
+    # after it is read (a change is seen by it), is the headers of the object opened (it was
+    # 5 more asks an object, then 2 an identity: an info and an open)
+    assert fs.infos == [f"list {s3.name}/in"]
     assert storage._KNOWN == {}  # forgotten once the run is over
+
+
+@pytest.mark.parametrize(("fmt", "engine"), [("csv", "threads"), ("jsonl", "threads"), ("csv", "processes")])
+def test_a_rerun_with_nothing_new_asks_one_head_an_object_and_reads_none(
+    tmp_path: Path, s3: Bucket, monkeypatch: pytest.MonkeyPatch, fmt: str, engine: str
+) -> None:
+    """A scheduled rerun over a prefix of small objects, all loaded: it opened and read each
+    to see whether it was empty (a HEAD and a GET), then asked its identity twice (two HEADs)."""
+    keys = [f"in/p{i}.{fmt}" for i in range(4)]
+    for i, key in enumerate(keys):
+        s3.put(key, encode(ROWS[i : i + 1], fmt))
+    options = {"table": "t", "run_options": {"engine": engine}}
+    assert load(s3.uri(f"in/*.{fmt}"), tmp_path / "t.db", **options).rows_written == 4
+    monkeypatch.setattr(memory, "WIDTH_SAMPLE", 1)  # the rows' width, sampled from this many heads
+    counting = counting_store(monkeypatch)
+    again = load(s3.uri(f"in/*.{fmt}"), tmp_path / "t.db", **options)
+    assert (again.rows_written, again.files_skipped, again.files_empty) == (0, 4, 0)
+    [fs] = counting.values()
+    assert fs.infos == [f"list {s3.name}/in"]
+    # each object's identity (one HEAD, no data read), and the head the width is sampled from
+    assert sorted(fs.opened) == sorted([*(f"{s3.name}/{k}" for k in keys), f"{s3.name}/{keys[0]}"])
+
+
+def test_an_objects_identity_from_its_headers_is_the_one_its_info_gave(s3: Bucket) -> None:
+    """Checkpoints written when the identity asked the object's info stay valid."""
+    uri = s3.put("k/x.csv", b"id\n1\n")
+    info = s3.server.fs.get_file_info(f"{s3.name}/k/x.csv")
+    ident = storage.identity(uri)
+    assert ident is not None and (ident["size"], ident["mtime_ns"]) == (5, info.mtime_ns)
+
+
+def test_an_object_emptied_since_it_was_loaded_is_a_changed_one(tmp_path: Path, s3: Bucket) -> None:
+    """An export rewritten as 0 bytes was a new empty file, exit 0: the rows loaded from it unsaid."""
+    s3.put("in/a.csv", b"id,v\n1,a\n2,b\n")
+    s3.put("in/b.csv", b"id,v\n5,e\n")
+    db = tmp_path / "t.db"
+    args = ["load", s3.uri("in/*.csv"), str(db), "--table", "t"]
+    assert cli(*args, extra_env=s3.env).returncode == 0
+    s3.put("in/a.csv", b"")
+    done = cli(*args, extra_env=s3.env)
+    assert (done.returncode, done.stderr.splitlines()[0]) == (
+        65,
+        f"loader: error: {s3.uri('in/a.csv')}: changed since it was loaded (size or content differ from the checkpoint)",
+    )
+    skipped = cli(*args, "--set", "run.on_change=skip", extra_env=s3.env)
+    assert skipped.returncode == 0, skipped.stderr
+    assert " 1 already loaded, 1 changed since loaded and skipped (2 committed rows kept) in " in skipped.stderr

@@ -1204,8 +1204,7 @@ def test_the_dry_run_reads_a_half_loaded_csv_in_the_dialect_its_checkpoint_recor
 @pytest.mark.parametrize("changed", ["id,other\n9,z\n", ""])
 def test_the_dry_run_does_not_open_a_changed_file_on_change_skip_skips(tmp_path: Path, changed: str) -> None:
     """The run skips it unread; the dry run opened it and refused its new column, or its
-    emptiness, with exit 65. A file emptied to 0 bytes is listed as empty since empty text
-    files are passed over (its rows stay)."""
+    emptiness, with exit 65. A file emptied to 0 bytes is a changed one too (its rows stay)."""
     a, b, db = tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "o.db"
     a.write_text("id,name\n1,a\n2,b\n")
     b.write_text("id,name\n3,c\n")
@@ -1216,7 +1215,7 @@ def test_the_dry_run_does_not_open_a_changed_file_on_change_skip_skips(tmp_path:
     dry = cli(*skip, "--dry-run")
     assert dry.returncode == 0, dry.stderr
     skipped = "changed since it was loaded: skipped (run.on_change = skip)"
-    assert (skipped if changed else "empty (1): 0 bytes: no header, no rows, nothing to load") in dry.stdout
+    assert f"{b}: {skipped}" in dry.stdout and "empty (" not in dry.stdout
     assert cli(*skip).returncode == 0
     assert sqlite_rows(db, "SELECT id FROM t ORDER BY id") == [(1,), (2,), (3,)]
 
@@ -1611,6 +1610,71 @@ def test_a_zero_byte_text_file_among_a_globs_files_is_a_file_of_no_rows(tmp_path
         (f["path"], f["status"], f["rows_read"], f["reason"]) for f in written["files"] if f["status"] == "empty"
     ] == [(str(empty), "empty", 0, "0 bytes: no header, no rows")]
     assert (written["files_loaded"], written["files_empty"], written["exit_code"]) == (2, 1, 0)
+
+
+@pytest.mark.parametrize(("fmt", "engine"), [("csv", "threads"), ("jsonl", "threads"), ("csv", "processes")])
+@pytest.mark.parametrize("emptied", [b"", b"\n"], ids=["0-bytes", "blank"])
+def test_a_loaded_file_emptied_since_is_a_changed_one_not_an_empty_one(
+    tmp_path: Path, fmt: str, engine: str, emptied: bytes
+) -> None:
+    """logrotate's copytruncate (``: > app.csv``) left a file loaded with rows at 0 bytes: it
+    was a new file of no rows (``empty``, exit 0), the rows loaded from it unsaid."""
+    if fmt == "csv" and emptied:
+        emptied = b"\xef\xbb\xbf"  # a blank line is a header's place in CSV: a byte order mark alone holds no text
+    (tmp_path / "in").mkdir()
+    rows = {"a": [1, 2], "b": [5]}
+    for name, ids in rows.items():
+        text = "".join(f'{{"id": {i}}}\n' for i in ids) if fmt == "jsonl" else "id\n" + "".join(f"{i}\n" for i in ids)
+        (tmp_path / "in" / f"{name}.{fmt}").write_text(text)
+    db, report = tmp_path / "o.db", tmp_path / "r.json"
+    args = ["load", str(tmp_path / "in" / f"*.{fmt}"), str(db), "--table", "t", "--engine", engine]
+    assert cli(*args).returncode == 0
+    emptied_file = tmp_path / "in" / f"a.{fmt}"
+    emptied_file.write_bytes(emptied)
+    plan = cli(*args, "--dry-run")
+    assert plan.returncode == 65 and "empty (" not in plan.stdout
+    done = cli(*args, "--report", str(report))
+    assert done.returncode == 65
+    assert done.stderr.splitlines()[:2] == [
+        f"loader: error: {emptied_file}: changed since it was loaded (size or content differ from the checkpoint)",
+        "  hint: 2 rows of it stay loaded: to load it once, delete them and rerun with --set run.on_change=reload "
+        "(reload alone adds all its rows beside them), or rerun with --restart --mode replace (every file of the "
+        "job loads again); set run.on_change to 'skip' to keep only them",
+    ]
+    written = json.loads(report.read_text())
+    assert [(f["status"], f["rows_kept"]) for f in written["files"] if f["path"] == str(emptied_file)] == [
+        ("changed", 2)
+    ]
+    skipped = cli(*args, "--set", "run.on_change=skip", "--report", str(report))
+    assert skipped.returncode == 0, skipped.stderr
+    assert " 1 already loaded, 1 changed since loaded and skipped (2 committed rows kept) in " in skipped.stderr
+    # reloaded, its new version is a file of no rows as a new one would be: the 2 rows stay
+    reloaded = cli(*args, "--set", "run.on_change=reload")
+    assert reloaded.returncode == 0, reloaded.stderr
+    assert " from 0 files, 1 already loaded, 1 empty (no rows) in " in reloaded.stderr
+    assert sqlite_rows(db, "SELECT id FROM t ORDER BY id") == [(1,), (2,), (5,)]
+
+
+def test_a_loaded_file_unchanged_is_not_opened_to_see_whether_it_is_empty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rerun over a folder of small files, all loaded, read each again to see whether it
+    held any text; the checkpoint tells they are loaded (an object in S3: a GET each)."""
+    from loader.readers import stream
+
+    (tmp_path / "in").mkdir()
+    for i in range(3):
+        (tmp_path / "in" / f"{i}.csv").write_text(f"id\n{i}\n")
+    db = tmp_path / "o.db"
+    assert load(str(tmp_path / "in" / "*.csv"), db, table="t").rows_written == 3
+    (tmp_path / "in" / "new.csv").write_bytes(b"")
+    (tmp_path / "in" / "tiny.csv").write_text("id\n7\n")
+    looked: list[str] = []
+    real = stream.holds_no_text
+    monkeypatch.setattr(stream, "holds_no_text", lambda path, *a, **k: looked.append(path) or real(path, *a, **k))
+    again = load(str(tmp_path / "in" / "*.csv"), db, table="t")
+    assert (again.rows_written, again.files_skipped, again.files_empty) == (1, 3, 1)
+    assert sorted(looked) == [str(tmp_path / "in" / "new.csv"), str(tmp_path / "in" / "tiny.csv")]
 
 
 @pytest.mark.parametrize(

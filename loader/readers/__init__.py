@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import storage
@@ -125,13 +126,17 @@ def too_new(spelled: list[list[str]], min_age: float) -> tuple[list[list[str]], 
 EMPTY_REASON = "0 bytes: no header, no rows"
 
 
-def empty_text_files(spelled: list[list[str]], config: SourceConfig) -> tuple[list[list[str]], list[str]]:
+def empty_text_files(
+    spelled: list[list[str]], config: SourceConfig, planned: Callable[[list[str]], bool] | None = None
+) -> tuple[list[list[str]], list[str]]:
     """The inputs split: those to load, and the CSV and JSON Lines files of no text (the first
     spelling of each): 0 bytes, a compressed file of nothing, a byte order mark alone
     (``holds_no_text``), a JSON Lines file of blank lines alone: files of 0 rows: Spark and Hadoop write one for a task without rows,
     and it stopped the load of every part file after it. Where every input is one, none is
     split off: the load stops on the first (an input that loads nothing is no success). A
-    Parquet or Arrow file of 0 bytes is no such file but a corrupt one, and is read (and refused)."""
+    Parquet or Arrow file of 0 bytes is no such file but a corrupt one, and is read (and refused).
+    ``planned``: the inputs (their spellings) not looked in, left to the plan: those the job's
+    checkpoint has loaded (one truncated since is a changed file, one unchanged is skipped unread)."""
     from .stream import holds_no_text  # pyarrow's import, for a run that reads files anyway
 
     empty = [
@@ -139,6 +144,7 @@ def empty_text_files(spelled: list[list[str]], config: SourceConfig) -> tuple[li
         for names in spelled
         if names[0] != storage.STDIN
         and (kind := file_format(names[0], config)) in ("csv", "jsonl")
+        and not (planned is not None and planned(names))
         and holds_no_text(names[0], config.encoding, blank_lines=kind == "jsonl")
     ]
     if len(empty) == len(spelled):
