@@ -16,6 +16,7 @@ first values gave it: later chunks are held to it, as the target's column is.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 import os
@@ -266,6 +267,20 @@ def _widened_leaf(t: pa.DataType) -> pa.DataType:
     return pa.float64() if pa.types.is_float16(t) or pa.types.is_float32(t) else t
 
 
+# Values a row function may change after returning them (a buffer it clears and refills).
+_MUTABLE = frozenset({list, dict, set, bytearray})
+
+
+def _taken(result: dict[str, Any]) -> dict[str, Any]:
+    """A row function's dict as it is now: the rows are made into columns after the chunk's
+    last call, so a dict (or a list in it) the function reuses for the next row would give
+    every row the last one's values. Containers are copied only where there are some (a row
+    of plain values costs one shallow copy)."""
+    if _MUTABLE.isdisjoint(map(type, result.values())):
+        return dict(result)
+    return {k: copy.deepcopy(v) if type(v) in _MUTABLE else v for k, v in result.items()}
+
+
 @dataclass(kw_only=True)
 class Python(StageBase):
     """Run a user function on each batch (``mode = "batch"``: it returns the same rows in the
@@ -433,7 +448,7 @@ class Python(StageBase):
                     line=chunk.lines[i].as_py() if chunk.lines is not None else None,
                 )
             dropped.append(False)
-            out.append(result)
+            out.append(_taken(result))
         if any(failed):
             chunk = chunk.reject(pa.array(failed, pa.bool_()), reasons, stage=self.name)
         if any(dropped):
