@@ -48,6 +48,7 @@ from .errors import (
 )
 from .logs import JsonLog
 from .pipeline import Pipeline
+from .progress import is_terminal
 from .report import RunReport
 from .suggest import closest, did_you_mean
 
@@ -645,7 +646,7 @@ def _show_progress(args: argparse.Namespace, quiet: bool, log: JsonLog | None) -
     if quiet or log is not None:
         return False
     forced = getattr(args, "progress", None)
-    return bool(forced) if forced is not None else sys.stderr.isatty()
+    return bool(forced) if forced is not None else is_terminal(sys.stderr)
 
 
 def _early_log(args: argparse.Namespace) -> JsonLog | None:

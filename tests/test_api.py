@@ -599,3 +599,21 @@ def test_documented_calls_pass_mypy_strict(tmp_path: Path) -> None:
     finally:
         del os.environ["MYPYPATH"]
     assert (status, err) == (0, ""), out
+
+
+@pytest.mark.parametrize("closed", [False, True], ids=["none", "closed"])
+def test_a_progress_line_with_no_stderr_to_draw_on_leaves_the_load_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, closed: bool
+) -> None:
+    """A host whose ``sys.stderr`` is None or a closed stream: ``progress=True`` raised
+    AttributeError / ValueError mid-load, a failed run to rerun that failed again."""
+    import io
+
+    stream = io.StringIO()
+    stream.close()
+    monkeypatch.setattr("sys.stderr", stream if closed else None)
+    (tmp_path / "in.csv").write_text("id\n1\n2\n", encoding="utf-8")
+    job = JobConfig(source={"path": str(tmp_path / "in.csv")}, sink={"path": str(tmp_path / "t.db"), "table": "t"})
+    report = Pipeline(job, progress=True).run()
+    assert (report.status, report.rows_written) == ("ok", 2)
+    assert sqlite_rows(tmp_path / "t.db", "SELECT id FROM t") == [(1,), (2,)]
