@@ -1319,10 +1319,13 @@ def _refuse_no_file(paths: list[str]) -> None:
             storage.check_file(path)
 
 
+_ALLOW_EMPTY_HINT = "name the input files, or set source.allow_empty = true to load no file and succeed"
+
+
 def resolve_source(src: SourceConfig) -> SourceConfig:
     paths = src.path
-    if not paths:
-        raise ConfigError("source.path: expected at least one path")
+    if not paths and not src.allow_empty:
+        raise ConfigError("source.path: expected at least one path", hint=_ALLOW_EMPTY_HINT)
     if src.delimiter is not None:
         _one_char("source.delimiter", src.delimiter, or_false=False)
     _one_char("source.quote_char", src.quote_char, or_false=True)
@@ -1331,7 +1334,9 @@ def resolve_source(src: SourceConfig) -> SourceConfig:
         src = replace(src, escape_char="\\")  # the escape C escapes and Spark's quote escapes are written with
     _distinct_dialect(src)
     _distinct_separators(src)
-    src = replace(src, path=paths, format=src.format or _source_format(paths), **_sizes(src, "source"))
+    # no path at all (an empty list with allow_empty): a run of no files, whose format is moot
+    found = src.format or (_source_format(paths) if paths else "csv")
+    src = replace(src, path=paths, format=found, **_sizes(src, "source"))
     if src.column_names is not None and src.header is None:
         # names given for the columns: the file has none (as pandas' names=), not a guessed header
         # that would take the first row away; header = true replaces a header's names instead

@@ -275,7 +275,7 @@ WRONG_ARGUMENTS: list[tuple[dict[str, Any], str]] = [
         {"source": "-", "run_options": {"engine": "processes"}},
         "run_options.engine = 'processes': standard input cannot be read in parts",
     ),
-    ({"source": []}, "source: expected at least one path"),
+    ({"source": []}, "source: the iterable of paths given is empty (a Path.glob() that matched no file?)"),
 ]
 
 
@@ -617,3 +617,28 @@ def test_a_progress_line_with_no_stderr_to_draw_on_leaves_the_load_alone(
     report = Pipeline(job, progress=True).run()
     assert (report.status, report.rows_written) == ("ok", 2)
     assert sqlite_rows(tmp_path / "t.db", "SELECT id FROM t") == [(1,), (2,)]
+
+
+def test_an_empty_iterable_of_paths_with_allow_empty_is_a_run_of_no_files(tmp_path: Path) -> None:
+    """``Path.glob`` over an empty inbox gave exit 2 "source: expected at least one path" though
+    ``allow_empty`` was asked for, where the same glob as text loads nothing and succeeds."""
+    (tmp_path / "inbox").mkdir()
+    allow = {"allow_empty": True}
+    for source in [(tmp_path / "inbox").glob("*.csv"), []]:
+        report = load(source, tmp_path / "t.db", table="t", source_options=allow)  # type: ignore[arg-type]
+        assert (report.status, report.files_loaded, report.rows_written) == ("ok", 0, 0)
+        with pytest.raises(ConfigError) as e:
+            load(source, tmp_path / "t.db", table="t")
+        assert (str(e.value), e.value.hint, e.value.exit_code) == (
+            "source: the iterable of paths given is empty (a Path.glob() that matched no file?)",
+            'pass source_options={"allow_empty": True} to load no file and succeed (a scheduled run), '
+            "or the glob as text, whose error names it",
+            2,
+        )
+    with pytest.raises(ConfigError) as e:
+        load([], tmp_path / "t.db", source_options=allow)
+    assert (str(e.value), e.value.hint) == (
+        "table: needed when source names no file",
+        "set table (table=); the table name is taken from the first input file's",
+    )
+    assert load([], tmp_path / "t.ldb", key="{id}", source_options=allow).status == "ok"
