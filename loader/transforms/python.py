@@ -35,7 +35,15 @@ from ..convert import Converted, convert
 from ..errors import ConfigError, LoaderError, TransformError
 from ..readers.base import plain_columns
 from ..types import empty_batch, is_text, map_leaves, type_name, value_type
-from ._base import PER_RUN, StageBase, batch_span, exception_text, reject_in_order, replace_columns, value_text
+from ._base import (
+    PER_RUN,
+    StageBase,
+    batch_failure,
+    exception_text,
+    reject_in_order,
+    replace_columns,
+    value_text,
+)
 
 
 def split_function(path: str, *, stage: str, key: str = "function") -> tuple[str, str]:
@@ -376,17 +384,8 @@ class Python(StageBase):
     def _failure(
         self, message: str, chunk: Chunk, *, hint: str | None = None, first: str = _HANDLE_EMPTY
     ) -> TransformError:
-        """A batch function's failure, naming the batch's first and last line (or row). On a
-        0-row batch, said to be the one ``output_schema`` passes before any row is read (the
-        function may never have seen one), with the hint ``first`` unless ``hint`` fits any batch."""
-        if chunk.num_rows:
-            return TransformError(message, stage=self.name, file=chunk.file, hint=hint, **batch_span(chunk))
-        return TransformError(
-            f"{message}, on the 0-row batch passed first to learn the columns the function returns",
-            stage=self.name,
-            file=chunk.file,
-            hint=hint or first,
-        )
+        """A batch function's failure (``batch_failure``)."""
+        return batch_failure(message, chunk, stage=self.name, what="function", first=first, hint=hint)
 
     def _held(self, chunk: Chunk, out: pa.RecordBatch) -> Chunk:
         """``out`` with each column in the type the function's first batch gave it (the 0-row
