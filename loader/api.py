@@ -49,8 +49,8 @@ class SourceOptions(TypedDict, total=False):
 
     format: Literal["csv", "parquet", "jsonl", "arrow"] | None
     delimiter: str | None
-    quote_char: str | bool | None
-    escape_char: str | bool
+    quote_char: str | Literal[False] | None
+    escape_char: str | Literal[False]
     escape_mode: Literal["literal", "c", "quote"]
     header: bool | None
     column_names: list[str] | None

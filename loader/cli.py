@@ -20,7 +20,7 @@ import traceback
 import typing
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from . import __version__, sinks, stopping
 from .chunk import Reject, reasons_in_order, row_values
@@ -158,7 +158,7 @@ def _max_rejects(text: str) -> int | float:
     return int(value) if value == 0 or 1 <= value < float("inf") else value
 
 
-def _char_or_false(text: str) -> str | bool:
+def _char_or_false(text: str) -> str | Literal[False]:
     return False if text.lower() in ("false", "none") else text
 
 
@@ -171,7 +171,7 @@ def _scalar(hint: Any) -> dict[str, Any]:
         return _scalar(args[0])
     if args and set(args) == {int, float}:
         return {"type": _max_rejects, "metavar": "N"}
-    if bool in args:  # a character, or false for none
+    if typing.Literal[False] in args:  # a character, or false for none
         return {"type": _char_or_false, "metavar": "CHAR|false"}
     if hint is int:
         return {"type": int, "metavar": "N"}

@@ -567,9 +567,14 @@ def test_a_job_key_inside_a_message_or_hint_is_named_as_load_took_it(tmp_path: P
 
 # Calls docs/api.md and README.md document, as a caller's strictly typed code makes them.
 _DOCUMENTED_CALLS = """
+import os
 from pathlib import Path
 
-from loader import JobConfig, RunConfig, SinkConfig, SourceConfig, load
+from loader import JobConfig, Pipeline, RunConfig, SinkConfig, SourceConfig, load
+
+Pipeline.from_config("job.toml", sets=("run.chunk_size=5",), env=os.environ)
+load("a.csv", "q.db", table="t", source_options={"quote_char": False, "escape_char": "\\\\"})
+SourceConfig(path="a.csv", quote_char=None, escape_char=False)
 
 JobConfig(
     source=SourceConfig(path="a.csv"),
@@ -591,14 +596,28 @@ def test_documented_calls_pass_mypy_strict(tmp_path: Path) -> None:
     example = readme.split("<!-- python-example -->\n```python\n", 1)[1].split("```", 1)[0]
     (tmp_path / "calls.py").write_text(_DOCUMENTED_CALLS, encoding="utf-8")
     (tmp_path / "readme_example.py").write_text(example, encoding="utf-8")
+    wrong = 'from loader import SourceConfig, load\nload("a.csv", "q.db", source_options={"quote_char": True})\n'
+    (tmp_path / "wrong.py").write_text(wrong + 'SourceConfig(path="a.csv", escape_char=True)\n', encoding="utf-8")
     os.environ["MYPYPATH"] = str(ROOT)  # this checkout's loader, not an installed one
     try:
         flags = ["--strict", "--ignore-missing-imports", "--follow-imports=silent", "--config-file", ""]
-        files = [str(tmp_path / "calls.py"), str(tmp_path / "readme_example.py")]
+        files = [str(tmp_path / "calls.py"), str(tmp_path / "readme_example.py"), str(tmp_path / "wrong.py")]
         out, err, status = api.run([*flags, "--cache-dir", str(tmp_path / "cache"), *files])
     finally:
         del os.environ["MYPYPATH"]
-    assert (status, err) == (0, ""), out
+    # only false is taken for no quote or escape character: True is refused by the types, as by the run
+    errors = [line.split(": error: ")[1] for line in out.splitlines() if ": error: " in line]
+    assert (status, err, [line.split(":")[0] for line in out.splitlines()[:-1]]) == (
+        1,
+        "",
+        [str(tmp_path / "wrong.py")] * 2,
+    )
+    assert errors == [
+        'Argument "source_options" to "load" has incompatible type "dict[str, bool]"; '
+        'expected "SourceOptions | None"  [arg-type]',
+        'Argument "escape_char" to "SourceConfig" has incompatible type "Literal[True]"; '
+        'expected "str | Literal[False]"  [arg-type]',
+    ], out
 
 
 @pytest.mark.parametrize("closed", [False, True], ids=["none", "closed"])

@@ -118,6 +118,16 @@ def test_dialect_is_left_to_the_reader() -> None:
 
 
 @pytest.mark.parametrize(
+    ("key", "value"), [("quote_char", True), ("escape_char", True), ("quote_char", 0), ("escape_char", 0.0)]
+)
+def test_no_quote_or_escape_character_is_false_alone(key: str, value: object) -> None:
+    """Typed ``str | bool``, True passed the types and 0 would equal false: only false is taken."""
+    with pytest.raises(ConfigError) as raised:
+        job_from_dict({"source": {"path": "a.csv", key: value}, "sink": {"path": "o.db"}}, env={})
+    assert str(raised.value) == f"source.{key}: expected a string or false, got {value!r}"
+
+
+@pytest.mark.parametrize(
     ("source", "message"),
     [
         ({"delimiter": "\n"}, "source.delimiter: expected a character other than a line break, got '\\n'"),
