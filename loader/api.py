@@ -49,8 +49,8 @@ class SourceOptions(TypedDict, total=False):
 
     format: Literal["csv", "parquet", "jsonl", "arrow"] | None
     delimiter: str | None
-    quote_char: str | bool | None
-    escape_char: str | bool
+    quote_char: str | Literal[False] | None
+    escape_char: str | Literal[False]
     escape_mode: Literal["literal", "c", "quote"]
     header: bool | None
     column_names: list[str] | None
@@ -380,6 +380,13 @@ def load(
         sink=_table(SinkConfig, "sink_options", sink_options, {"path": os.fspath(target), "table": table, "key": key}),
         run=_table(RunConfig, "run_options", run_options, {}),
     )
+    if not paths and not job.source.allow_empty:
+        # most often a Path.glob that matched nothing: allow_empty makes that a run of no files
+        raise ConfigError(
+            "source: the iterable of paths given is empty (a Path.glob() that matched no file?)",
+            hint='pass source_options={"allow_empty": True} to load no file and succeed (a scheduled run), '
+            "or the glob as text, whose error names it",
+        )
     try:
         return Pipeline(resolve(job), transforms=transforms).run()
     except LoaderError as exc:

@@ -184,6 +184,10 @@ class Chunk:
 
     def keep(self, mask: pa.Array, *, filtered: bool = True) -> Chunk:
         """Keep the rows where ``mask`` is true; the rest count as filtered out."""
+        if pa.types.is_null(mask.type):  # pa.array() of an empty (or all-None) Python list
+            mask = kernels.cast(mask, pa.bool_())
+        if len(mask) != self.batch.num_rows:  # a mask of other rows would keep the wrong ones
+            raise ValueError(f"a keep mask of {len(mask)} values for {self.batch.num_rows} rows")
         mask = kernels.fill_null(mask, False)
         if mask.true_count == self.batch.num_rows:  # usual for a filter: no copy of the columns
             return self

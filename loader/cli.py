@@ -20,7 +20,7 @@ import traceback
 import typing
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from . import __version__, sinks, stopping
 from .chunk import Reject, reasons_in_order, row_values
@@ -48,6 +48,7 @@ from .errors import (
 )
 from .logs import JsonLog
 from .pipeline import Pipeline
+from .progress import is_terminal
 from .report import RunReport
 from .suggest import closest, did_you_mean
 
@@ -157,7 +158,7 @@ def _max_rejects(text: str) -> int | float:
     return int(value) if value == 0 or 1 <= value < float("inf") else value
 
 
-def _char_or_false(text: str) -> str | bool:
+def _char_or_false(text: str) -> str | Literal[False]:
     return False if text.lower() in ("false", "none") else text
 
 
@@ -170,7 +171,7 @@ def _scalar(hint: Any) -> dict[str, Any]:
         return _scalar(args[0])
     if args and set(args) == {int, float}:
         return {"type": _max_rejects, "metavar": "N"}
-    if bool in args:  # a character, or false for none
+    if typing.Literal[False] in args:  # a character, or false for none
         return {"type": _char_or_false, "metavar": "CHAR|false"}
     if hint is int:
         return {"type": int, "metavar": "N"}
@@ -645,7 +646,7 @@ def _show_progress(args: argparse.Namespace, quiet: bool, log: JsonLog | None) -
     if quiet or log is not None:
         return False
     forced = getattr(args, "progress", None)
-    return bool(forced) if forced is not None else sys.stderr.isatty()
+    return bool(forced) if forced is not None else is_terminal(sys.stderr)
 
 
 def _early_log(args: argparse.Namespace) -> JsonLog | None:

@@ -62,9 +62,9 @@ class SourceConfig:
     """``csv``, ``parquet``, ``jsonl`` (JSON Lines) or ``arrow`` (Arrow IPC / Feather); inferred from the file extension when omitted: ``.csv``, ``.tsv``, ``.txt``; ``.parquet``, ``.pq``; ``.jsonl``, ``.ndjson``, ``.json`` (read as JSON Lines: a file that is one JSON array is refused with a hint); ``.arrow``, ``.arrows`` (the stream format's), ``.feather``, ``.ipc`` (a CSV or JSON Lines file may add ``.gz``, ``.bz2`` or ``.zst``)."""
     delimiter: str | None = None
     """CSV field separator, one ASCII character; detected from the file when omitted (ties go to a tab for ``.tsv``, else a comma). Not a line break, nor the quote or escape character. A tab may be written ``\\t``, the two characters a shell passes for ``'\\t'`` (``--delimiter '\\t'``)."""
-    quote_char: str | bool | None = None
+    quote_char: str | Literal[False] | None = None
     """CSV quote character (one ASCII character), or ``false`` for none; detected (``"`` or ``'``) when omitted."""
-    escape_char: str | bool = False
+    escape_char: str | Literal[False] = False
     """CSV escape character (one ASCII character), or ``false`` (quotes are escaped by doubling); not the quote (``"`` when ``quote_char`` is unset). A null or na spelling holding it (``\\N``) is matched on the field as written, before unescaping: an escaped ``\\\\N`` is the text ``\\N``."""
     escape_mode: Literal["literal", "c", "quote"] = "literal"
     """What the escape character means (see Escapes): ``literal``, the character after it is itself; ``c``, C escapes as PostgreSQL's text format and MySQL write them (``\\t`` tab, ``\\n`` and ``\\r`` line breaks, ``\\b``, ``\\f``, ``\\v``, ``\\0`` NUL, ``\\Z`` ctrl-Z; any other character itself); ``quote``, it escapes only a quote, or itself before one, as Spark writes CSV (any other is text: ``C:\\temp``). With ``c`` or ``quote``, ``escape_char`` defaults to ``\\``."""
@@ -117,7 +117,7 @@ class SourceConfig:
     """Longest CSV row (bytes); a longer row, or a quote not closed within it, is rejected.
     At most 2047MB (pyarrow parses less than 2 GiB at a time)."""
     allow_empty: bool = False
-    """A glob that matches no file is not an error (useful on a schedule)."""
+    """A glob that matches no file, or an empty list of paths, is not an error but a run of no files (useful on a schedule)."""
     min_age: float = 0.0
     """Seconds since a file last changed before it loads (0: off). A file modified more recently
     (still being written into the glob by a copy or an upload) is left for a later run, listed
@@ -139,8 +139,8 @@ class SourceConfig:
             path: PathArg | Sequence[PathArg],
             format: Format | None = ...,
             delimiter: str | None = ...,
-            quote_char: str | bool | None = ...,
-            escape_char: str | bool = ...,
+            quote_char: str | Literal[False] | None = ...,
+            escape_char: str | Literal[False] = ...,
             escape_mode: Literal["literal", "c", "quote"] = ...,
             header: bool | None = ...,
             column_names: list[str] | None = ...,
@@ -472,8 +472,8 @@ def _type_ok(value: Any, hint: Any) -> bool:
         return _SCALARS[hint](value)
     if origin in (Union, types.UnionType):
         return any(_type_ok(value, h) for h in typing.get_args(hint))
-    if origin is Literal:
-        return value in typing.get_args(hint)
+    if origin is Literal:  # of its type too: 0 == False, but 0 is no ``false``
+        return any(value == a and type(value) is type(a) for a in typing.get_args(hint))
     if origin is list:
         (inner,) = typing.get_args(hint)
         return isinstance(value, list) and all(_type_ok(v, inner) for v in value)
@@ -521,7 +521,10 @@ def _describe(hint: Any, plural: bool = False) -> str:
     if origin in (Union, types.UnionType):
         return " or ".join(_describe(h, plural) for h in typing.get_args(hint) if h is not type(None))
     if origin is Literal:
-        return ("any of " if plural else "one of ") + ", ".join(repr(a) for a in typing.get_args(hint))
+        args = typing.get_args(hint)
+        if all(isinstance(a, bool) for a in args):  # Literal[False]: as a job file spells it
+            return " or ".join(str(a).lower() for a in args)
+        return ("any of " if plural else "one of ") + ", ".join(repr(a) for a in args)
     if hint is type(None):
         return "nothing"
     if origin is list:
@@ -1319,10 +1322,13 @@ def _refuse_no_file(paths: list[str]) -> None:
             storage.check_file(path)
 
 
+_ALLOW_EMPTY_HINT = "name the input files, or set source.allow_empty = true to load no file and succeed"
+
+
 def resolve_source(src: SourceConfig) -> SourceConfig:
     paths = src.path
-    if not paths:
-        raise ConfigError("source.path: expected at least one path")
+    if not paths and not src.allow_empty:
+        raise ConfigError("source.path: expected at least one path", hint=_ALLOW_EMPTY_HINT)
     if src.delimiter is not None:
         _one_char("source.delimiter", src.delimiter, or_false=False)
     _one_char("source.quote_char", src.quote_char, or_false=True)
@@ -1331,7 +1337,9 @@ def resolve_source(src: SourceConfig) -> SourceConfig:
         src = replace(src, escape_char="\\")  # the escape C escapes and Spark's quote escapes are written with
     _distinct_dialect(src)
     _distinct_separators(src)
-    src = replace(src, path=paths, format=src.format or _source_format(paths), **_sizes(src, "source"))
+    # no path at all (an empty list with allow_empty): a run of no files, whose format is moot
+    found = src.format or (_source_format(paths) if paths else "csv")
+    src = replace(src, path=paths, format=found, **_sizes(src, "source"))
     if src.column_names is not None and src.header is None:
         # names given for the columns: the file has none (as pandas' names=), not a guessed header
         # that would take the first row away; header = true replaces a header's names instead

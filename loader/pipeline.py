@@ -21,7 +21,7 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -394,8 +394,8 @@ class Pipeline:
     def from_config(
         cls,
         path: str | os.PathLike[str],
-        sets: list[str] | None = None,
-        env: dict[str, str] | None = None,
+        sets: Sequence[str] | None = None,
+        env: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> Pipeline:
         """A pipeline for a job file, as ``loader run`` builds it.

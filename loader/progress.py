@@ -30,6 +30,21 @@ ORDER = ("percent", "rows", "eta", "rss", "mb_s", "rows_s", "bytes")
 DISPLAY = ("percent", "bytes", "rows", "mb_s", "rows_s", "eta", "rss")  # left to right
 
 
+def writable(stream: TextIO | None) -> TextIO | None:
+    """``stream`` if it can be written to: a host may set ``sys.stderr`` to None (a service,
+    ``pythonw``) or close it, and then nothing is drawn rather than the load failing."""
+    return None if stream is None or getattr(stream, "closed", False) else stream
+
+
+def is_terminal(stream: TextIO | None) -> bool:
+    """Whether ``stream`` is an open terminal (None or closed: not one)."""
+    out = writable(stream)
+    try:
+        return out is not None and out.isatty()
+    except (OSError, ValueError, AttributeError):  # closed meanwhile, or no isatty of its own
+        return False
+
+
 def _size(n: float) -> str:
     if n < 1024:
         return f"{n:.0f} B"
@@ -132,12 +147,15 @@ class Progress:
         self.enabled = False
 
     def _write(self, text: str) -> None:
-        """A display that stderr cannot take (a full disk, a closed pipe) stops; the load goes on."""
-        out = self.stream if self.stream is not None else sys.stderr
+        """A display that stderr cannot take (a full disk, a closed pipe, none at all) stops;
+        the load goes on."""
+        out = writable(self.stream if self.stream is not None else sys.stderr)
         try:
+            if out is None:
+                raise OSError("no stream to draw on")
             out.write(text)
             out.flush()
-        except OSError:
+        except (OSError, ValueError):  # ValueError: closed meanwhile
             self.enabled = False
 
     def __enter__(self) -> Progress:

@@ -275,7 +275,7 @@ WRONG_ARGUMENTS: list[tuple[dict[str, Any], str]] = [
         {"source": "-", "run_options": {"engine": "processes"}},
         "run_options.engine = 'processes': standard input cannot be read in parts",
     ),
-    ({"source": []}, "source: expected at least one path"),
+    ({"source": []}, "source: the iterable of paths given is empty (a Path.glob() that matched no file?)"),
 ]
 
 
@@ -567,9 +567,14 @@ def test_a_job_key_inside_a_message_or_hint_is_named_as_load_took_it(tmp_path: P
 
 # Calls docs/api.md and README.md document, as a caller's strictly typed code makes them.
 _DOCUMENTED_CALLS = """
+import os
 from pathlib import Path
 
-from loader import JobConfig, RunConfig, SinkConfig, SourceConfig, load
+from loader import JobConfig, Pipeline, RunConfig, SinkConfig, SourceConfig, load
+
+Pipeline.from_config("job.toml", sets=("run.chunk_size=5",), env=os.environ)
+load("a.csv", "q.db", table="t", source_options={"quote_char": False, "escape_char": "\\\\"})
+SourceConfig(path="a.csv", quote_char=None, escape_char=False)
 
 JobConfig(
     source=SourceConfig(path="a.csv"),
@@ -591,11 +596,68 @@ def test_documented_calls_pass_mypy_strict(tmp_path: Path) -> None:
     example = readme.split("<!-- python-example -->\n```python\n", 1)[1].split("```", 1)[0]
     (tmp_path / "calls.py").write_text(_DOCUMENTED_CALLS, encoding="utf-8")
     (tmp_path / "readme_example.py").write_text(example, encoding="utf-8")
+    wrong = 'from loader import SourceConfig, load\nload("a.csv", "q.db", source_options={"quote_char": True})\n'
+    (tmp_path / "wrong.py").write_text(wrong + 'SourceConfig(path="a.csv", escape_char=True)\n', encoding="utf-8")
     os.environ["MYPYPATH"] = str(ROOT)  # this checkout's loader, not an installed one
     try:
         flags = ["--strict", "--ignore-missing-imports", "--follow-imports=silent", "--config-file", ""]
-        files = [str(tmp_path / "calls.py"), str(tmp_path / "readme_example.py")]
+        files = [str(tmp_path / "calls.py"), str(tmp_path / "readme_example.py"), str(tmp_path / "wrong.py")]
         out, err, status = api.run([*flags, "--cache-dir", str(tmp_path / "cache"), *files])
     finally:
         del os.environ["MYPYPATH"]
-    assert (status, err) == (0, ""), out
+    # only false is taken for no quote or escape character: True is refused by the types, as by the run
+    errors = [line.split(": error: ")[1] for line in out.splitlines() if ": error: " in line]
+    assert (status, err, [line.split(":")[0] for line in out.splitlines()[:-1]]) == (
+        1,
+        "",
+        [str(tmp_path / "wrong.py")] * 2,
+    )
+    assert errors == [
+        'Argument "source_options" to "load" has incompatible type "dict[str, bool]"; '
+        'expected "SourceOptions | None"  [arg-type]',
+        'Argument "escape_char" to "SourceConfig" has incompatible type "Literal[True]"; '
+        'expected "str | Literal[False]"  [arg-type]',
+    ], out
+
+
+@pytest.mark.parametrize("closed", [False, True], ids=["none", "closed"])
+def test_a_progress_line_with_no_stderr_to_draw_on_leaves_the_load_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, closed: bool
+) -> None:
+    """A host whose ``sys.stderr`` is None or a closed stream: ``progress=True`` raised
+    AttributeError / ValueError mid-load, a failed run to rerun that failed again."""
+    import io
+
+    stream = io.StringIO()
+    stream.close()
+    monkeypatch.setattr("sys.stderr", stream if closed else None)
+    (tmp_path / "in.csv").write_text("id\n1\n2\n", encoding="utf-8")
+    job = JobConfig(source={"path": str(tmp_path / "in.csv")}, sink={"path": str(tmp_path / "t.db"), "table": "t"})
+    report = Pipeline(job, progress=True).run()
+    assert (report.status, report.rows_written) == ("ok", 2)
+    assert sqlite_rows(tmp_path / "t.db", "SELECT id FROM t") == [(1,), (2,)]
+
+
+def test_an_empty_iterable_of_paths_with_allow_empty_is_a_run_of_no_files(tmp_path: Path) -> None:
+    """``Path.glob`` over an empty inbox gave exit 2 "source: expected at least one path" though
+    ``allow_empty`` was asked for, where the same glob as text loads nothing and succeeds."""
+    (tmp_path / "inbox").mkdir()
+    allow = {"allow_empty": True}
+    for source in [(tmp_path / "inbox").glob("*.csv"), []]:
+        report = load(source, tmp_path / "t.db", table="t", source_options=allow)  # type: ignore[arg-type]
+        assert (report.status, report.files_loaded, report.rows_written) == ("ok", 0, 0)
+        with pytest.raises(ConfigError) as e:
+            load(source, tmp_path / "t.db", table="t")
+        assert (str(e.value), e.value.hint, e.value.exit_code) == (
+            "source: the iterable of paths given is empty (a Path.glob() that matched no file?)",
+            'pass source_options={"allow_empty": True} to load no file and succeed (a scheduled run), '
+            "or the glob as text, whose error names it",
+            2,
+        )
+    with pytest.raises(ConfigError) as e:
+        load([], tmp_path / "t.db", source_options=allow)
+    assert (str(e.value), e.value.hint) == (
+        "table: needed when source names no file",
+        "set table (table=); the table name is taken from the first input file's",
+    )
+    assert load([], tmp_path / "t.ldb", key="{id}", source_options=allow).status == "ok"

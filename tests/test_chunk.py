@@ -100,6 +100,18 @@ def test_reject_refuses_a_mask_of_another_length() -> None:
     assert chunk.rejects == [] and chunk.num_rows == 2
 
 
+def test_keep_takes_a_null_typed_mask_and_refuses_one_of_another_length() -> None:
+    """``pa.array([])`` (a mask made from a Python list over a 0-row batch) is typed null:
+    keep() raised ArrowInvalid on it; a mask of other rows is named with both lengths."""
+    empty = as_chunk(pa.record_batch({"a": pa.array([], pa.int64())}))
+    assert empty.keep(pa.array([])).num_rows == 0
+    chunk = as_chunk(pa.record_batch({"a": [1, 2]}))
+    dropped = chunk.keep(pa.array([None, None]))  # null entries drop their rows
+    assert (dropped.num_rows, dropped.rows_filtered) == (0, 2)
+    with pytest.raises(ValueError, match=r"^a keep mask of 3 values for 2 rows$"):
+        chunk.keep(pa.array([True, False, True]))
+
+
 def test_a_reject_line_writes_nan_and_infinities_as_text() -> None:
     """JSON has no NaN or Infinity: the reject line holds their text, nested or not."""
     values = {"f": math.nan, "g": [1.5, math.inf, None], "m": [("a", -math.inf)], "d": Decimal("NaN")}

@@ -1401,3 +1401,20 @@ def test_in_process_run_that_changes_the_process_fails(monkeypatch: pytest.Monke
             cli("--version")
     finally:
         os.umask(mask)
+
+
+def test_a_load_with_stderr_closed_runs_without_a_progress_line(tmp_path: Path, data_dir: Path) -> None:
+    """With fd 2 closed (``2>&-``) Python's ``sys.stderr`` is None: the terminal check raised
+    AttributeError, an internal error before anything was loaded."""
+    report = tmp_path / "r.json"
+    args = ["load", str(data_dir / "small.csv"), str(tmp_path / "t.db"), "--table", "t", "--report", str(report)]
+    p = subprocess.run(
+        ["sh", "-c", 'exec "$0" -m loader "$@" 2>&-', sys.executable, *args],
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=120,
+    )
+    assert p.returncode == 0 and "error" not in p.stdout, p.stdout
+    assert json.loads(report.read_text())["status"] == "ok"
+    assert sqlite_rows(tmp_path / "t.db", "SELECT * FROM t") == [(1, "x"), (2, "y")]

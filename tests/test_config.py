@@ -19,6 +19,7 @@ from loader.config import (
     infer_format,
     job_from_dict,
     load_job,
+    resolve,
 )
 from loader.cpus import cgroup_cpu_quota, usable_cpus
 from loader.errors import ConfigError
@@ -114,6 +115,16 @@ def test_dialect_is_left_to_the_reader() -> None:
     # the reader sniffs it, for load and inspect alike (.tsv ties go to a tab: tests/test_dialect.py)
     job = job_from_dict({"source": {"path": "a.tsv"}, "sink": {"path": "o.db"}}, env={})
     assert (job.source.delimiter, job.source.quote_char, job.source.header) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("quote_char", True), ("escape_char", True), ("quote_char", 0), ("escape_char", 0.0)]
+)
+def test_no_quote_or_escape_character_is_false_alone(key: str, value: object) -> None:
+    """Typed ``str | bool``, True passed the types and 0 would equal false: only false is taken."""
+    with pytest.raises(ConfigError) as raised:
+        job_from_dict({"source": {"path": "a.csv", key: value}, "sink": {"path": "o.db"}}, env={})
+    assert str(raised.value) == f"source.{key}: expected a string or false, got {value!r}"
 
 
 @pytest.mark.parametrize(
@@ -859,3 +870,15 @@ def test_an_empty_variable_with_a_default_is_read_from_its_file_as_an_unset_one(
     assert load_job(p, env={"IN": "", "IN_FILE": str(named)}).source.path == ["/mounted/a.csv"]
     named.write_text("\n")
     assert load_job(p, env={"IN_FILE": str(named)}).source.path == ["/data/a.csv"]
+
+
+def test_a_job_with_no_path_is_refused_unless_it_allows_an_empty_run() -> None:
+    empty = {"source": {"path": []}, "sink": {"path": "o.ldb", "key": "{id}"}}
+    with pytest.raises(ConfigError) as e:
+        resolve(job_from_dict(empty, env={}))
+    assert (str(e.value), e.value.hint) == (
+        "source.path: expected at least one path",
+        "name the input files, or set source.allow_empty = true to load no file and succeed",
+    )
+    allowed = resolve(job_from_dict({**empty, "source": {"path": [], "allow_empty": True}}, env={}))
+    assert (allowed.source.path, allowed.source.format) == ([], "csv")

@@ -11,7 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from loader.progress import Progress, fields, layout
+import pytest
+
+from loader.progress import Progress, fields, is_terminal, layout
 
 ROOT = Path(__file__).resolve().parent.parent
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -148,3 +150,17 @@ def test_a_stream_that_fails_ends_the_display_not_the_load() -> None:
     assert not progress.enabled
     progress.update(10, 1)
     progress.close()
+
+
+def test_no_stream_or_a_closed_one_draws_nothing_and_is_no_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host's ``sys.stderr`` may be None (a service, ``pythonw``) or closed: the draw raised
+    AttributeError / ValueError into the load."""
+    closed = io.StringIO()
+    closed.close()
+    for stream in (None, closed):
+        monkeypatch.setattr(sys, "stderr", stream)
+        assert not is_terminal(stream)
+        progress = Progress(100, enabled=True)
+        progress.update(10, 1)
+        assert not progress.enabled
+        progress.close()

@@ -99,6 +99,12 @@ class SQLiteSink(SinkBase):
     def resolve(self, sink: SinkConfig, source: SourceConfig) -> SinkConfig:
         from ..config import is_glob
 
+        if sink.table is None and not source.path:  # no input named (allow_empty): nothing to name it after
+            raise ConfigError(
+                "sink.table: needed when source.path names no file",
+                hint="set sink.table (--table); the table name is taken from the first input file's",
+                names=("source.path",),
+            )
         if sink.table is None and is_glob(source.path[0]):
             raise ConfigError(
                 f"sink.table: needed when source.path is a glob ({source.path[0]!r})",

@@ -26,7 +26,7 @@ from ..chunk import Chunk
 from ..config import shown
 from ..errors import ConfigError, LoaderError, MissingColumnError, TransformError
 from ..types import empty_batch
-from ._base import StageBase, batch_span, did_you_mean, exception_text, job_keys
+from ._base import StageBase, batch_failure, did_you_mean, exception_text, job_keys
 
 if TYPE_CHECKING:
     from .basic import Drop, FillNull, Lower, Rename, Reorder, Replace, Select, Split, Trim, Upper
@@ -403,18 +403,26 @@ def _run_own(stage: Stage, chunk: Chunk) -> Chunk:
     except LoaderError:
         raise
     except Exception as exc:
-        raise TransformError(
-            f"the stage raised {exception_text(exc)}", stage=stage.name, file=chunk.file, **batch_span(chunk)
-        ) from exc
+        raise _own_failure(stage, f"the stage raised {exception_text(exc)}", chunk) from exc
     if not isinstance(out, Chunk):
-        raise TransformError(
+        raise _own_failure(
+            stage,
             f"the stage returned {type(out).__name__}, expected a loader.chunk.Chunk",
-            stage=stage.name,
-            file=chunk.file,
-            **batch_span(chunk),
+            chunk,
             hint="return chunk.with_batch(batch) for a new batch with the same rows, chunk.keep(mask) to drop rows",
         )
     return out
+
+
+# The hint of a stage object's failure on the 0-row batch ``output_schema`` passes first.
+_STAGE_CALLED_FIRST = (
+    "the stage is called first with a chunk of 0 rows (the input's columns), before any row is read, "
+    "to learn the columns it returns: make it handle that chunk too"
+)
+
+
+def _own_failure(stage: Stage, message: str, chunk: Chunk, *, hint: str | None = None) -> TransformError:
+    return batch_failure(message, chunk, stage=stage.name, what="stage", first=_STAGE_CALLED_FIRST, hint=hint)
 
 
 def close_stages(stages: Iterable[Stage]) -> None:

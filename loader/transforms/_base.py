@@ -47,6 +47,22 @@ def batch_span(chunk: Chunk) -> dict[str, Any]:
     }
 
 
+def batch_failure(
+    message: str, chunk: Chunk, *, stage: str, what: str, first: str, hint: str | None = None
+) -> TransformError:
+    """A user's function or stage object (``what``) failing on a batch, naming its first and last
+    line (or row). On a 0-row batch, said to be the one ``output_schema`` passes before any row
+    is read (the code may never have seen one), with the hint ``first`` unless ``hint`` fits any batch."""
+    if chunk.num_rows:
+        return TransformError(message, stage=stage, file=chunk.file, hint=hint, **batch_span(chunk))
+    return TransformError(
+        f"{message}, on the 0-row batch passed first to learn the columns the {what} returns",
+        stage=stage,
+        file=chunk.file,
+        hint=hint or first,
+    )
+
+
 class StageBase:
     """Common behaviour of the stage dataclasses (each defines ``name`` and ``kind``)."""
 

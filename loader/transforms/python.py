@@ -16,6 +16,7 @@ first values gave it: later chunks are held to it, as the target's column is.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 import os
@@ -34,7 +35,15 @@ from ..convert import Converted, convert
 from ..errors import ConfigError, LoaderError, TransformError
 from ..readers.base import plain_columns
 from ..types import empty_batch, is_text, map_leaves, type_name, value_type
-from ._base import PER_RUN, StageBase, batch_span, exception_text, reject_in_order, replace_columns, value_text
+from ._base import (
+    PER_RUN,
+    StageBase,
+    batch_failure,
+    exception_text,
+    reject_in_order,
+    replace_columns,
+    value_text,
+)
 
 
 def split_function(path: str, *, stage: str, key: str = "function") -> tuple[str, str]:
@@ -266,6 +275,20 @@ def _widened_leaf(t: pa.DataType) -> pa.DataType:
     return pa.float64() if pa.types.is_float16(t) or pa.types.is_float32(t) else t
 
 
+# Values a row function may change after returning them (a buffer it clears and refills).
+_MUTABLE = frozenset({list, dict, set, bytearray})
+
+
+def _taken(result: dict[str, Any]) -> dict[str, Any]:
+    """A row function's dict as it is now: the rows are made into columns after the chunk's
+    last call, so a dict (or a list in it) the function reuses for the next row would give
+    every row the last one's values. Containers are copied only where there are some (a row
+    of plain values costs one shallow copy)."""
+    if _MUTABLE.isdisjoint(map(type, result.values())):
+        return dict(result)
+    return {k: copy.deepcopy(v) if type(v) in _MUTABLE else v for k, v in result.items()}
+
+
 @dataclass(kw_only=True)
 class Python(StageBase):
     """Run a user function on each batch (``mode = "batch"``: it returns the same rows in the
@@ -361,17 +384,8 @@ class Python(StageBase):
     def _failure(
         self, message: str, chunk: Chunk, *, hint: str | None = None, first: str = _HANDLE_EMPTY
     ) -> TransformError:
-        """A batch function's failure, naming the batch's first and last line (or row). On a
-        0-row batch, said to be the one ``output_schema`` passes before any row is read (the
-        function may never have seen one), with the hint ``first`` unless ``hint`` fits any batch."""
-        if chunk.num_rows:
-            return TransformError(message, stage=self.name, file=chunk.file, hint=hint, **batch_span(chunk))
-        return TransformError(
-            f"{message}, on the 0-row batch passed first to learn the columns the function returns",
-            stage=self.name,
-            file=chunk.file,
-            hint=hint or first,
-        )
+        """A batch function's failure (``batch_failure``)."""
+        return batch_failure(message, chunk, stage=self.name, what="function", first=first, hint=hint)
 
     def _held(self, chunk: Chunk, out: pa.RecordBatch) -> Chunk:
         """``out`` with each column in the type the function's first batch gave it (the 0-row
@@ -433,7 +447,7 @@ class Python(StageBase):
                     line=chunk.lines[i].as_py() if chunk.lines is not None else None,
                 )
             dropped.append(False)
-            out.append(result)
+            out.append(_taken(result))
         if any(failed):
             chunk = chunk.reject(pa.array(failed, pa.bool_()), reasons, stage=self.name)
         if any(dropped):

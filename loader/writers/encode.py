@@ -25,7 +25,7 @@ import pyarrow as pa
 from .. import kernels, suggest
 from ..convert import decimal_text, float_loses, leading_zero, mask_of, value_bytes
 from ..errors import ConfigError
-from ..types import inner_types, is_bytes, is_text, leaf_types, map_leaves, type_name
+from ..types import inner_types, is_bytes, is_text, leaf_types, map_leaves, type_name, value_type
 
 if TYPE_CHECKING:
     from ..schema import TextForm
@@ -1068,20 +1068,67 @@ def _refuse_day_end(arr: pa.Array, name: str, spec: str) -> None:
 
 
 def _formatter(spec: str, t: pa.DataType, name: str) -> Callable[[Any], str]:
-    """``format`` with ``spec``. Its ``%s`` is written here as the value's seconds since the
-    epoch: strftime's own reads the value as the host's local time, so keys would change with
-    TZ. A zoned timestamp counts in UTC, a naive one and a date as UTC wall time."""
-    if "%s" not in _DIRECTIVE.findall(spec):
-        return ("{:" + spec + "}").format
-    if not (pa.types.is_timestamp(t) or pa.types.is_date(t)):
+    """``format`` with ``spec``, spelled as in the C locale whatever locale the host set, so
+    every process writes the same key for a row: a date's names (``%b %a %p``, and ``%c %x
+    %X %r`` made of them) are written here in English, and a number's ``n`` is ``d`` (an
+    integer) or ``g``, without the locale's digit grouping. Its ``%s`` is written here as the
+    value's seconds since the epoch: strftime's own reads the value as the host's local time,
+    so keys would change with TZ. A zoned timestamp counts in UTC, a naive one and a date as
+    UTC wall time."""
+    directives = _DIRECTIVE.findall(spec)
+    if "%s" in directives and not (pa.types.is_timestamp(t) or pa.types.is_date(t)):
         raise ConfigError(f"sink.key: %s in {{{name}:{spec}}} takes a date or a timestamp, not column type {t}")
+    value = value_type(t)
+    if not (pa.types.is_date(value) or pa.types.is_time(value) or pa.types.is_timestamp(value)):
+        return ("{:" + _c_number_spec(spec, t) + "}").format
+    if not _C_SPELLED.intersection(directives):
+        return ("{:" + spec + "}").format
+    spec = _DIRECTIVE.sub(lambda m: _C_FORMATS.get(m.group(), m.group()), spec)
 
-    def fmt(value: dt.date) -> str:
-        tt = value.utctimetuple() if isinstance(value, dt.datetime) else value.timetuple()
-        secs = str(calendar.timegm(tt))
-        return format(value, _DIRECTIVE.sub(lambda m: secs if m.group() == "%s" else m.group(), spec))
+    def fmt(value: dt.date | dt.time) -> str:
+        return format(value, _DIRECTIVE.sub(lambda m: _c_text(value, m.group()), spec))
 
     return fmt
+
+
+# The C locale's spelling of the directives that follow LC_TIME: the composite ones as the
+# plain directives glibc's C locale makes them of, the others written out by ``_c_text``.
+_C_FORMATS = {"%c": "%a %b %e %H:%M:%S %Y", "%x": "%m/%d/%y", "%X": "%H:%M:%S", "%r": "%I:%M:%S %p"}
+_C_NAMES = frozenset({"%a", "%A", "%b", "%h", "%B", "%p", "%P", "%s"})
+_C_SPELLED = _C_NAMES | _C_FORMATS.keys()
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")  # fmt: skip
+
+
+def _c_text(value: dt.date | dt.time, directive: str) -> str:
+    """One directive of ``_C_NAMES`` for ``value`` as the C locale writes it (a time of day's
+    date is 1900-01-01, a Monday, as its ``strftime`` takes it); any other directive as it is."""
+    if directive not in _C_NAMES:
+        return directive
+    if isinstance(value, dt.time):
+        value = dt.datetime.combine(dt.date(1900, 1, 1), value)
+    if directive == "%s":  # the epoch seconds of a date, or of a timestamp in UTC
+        tt = value.utctimetuple() if isinstance(value, dt.datetime) else value.timetuple()
+        return str(calendar.timegm(tt))
+    if directive in ("%p", "%P"):
+        half = "PM" if isinstance(value, dt.datetime) and value.hour >= 12 else "AM"
+        return half if directive == "%p" else half.lower()
+    day, month = _DAYS[value.weekday()], _MONTHS[value.month - 1]
+    return {"%a": day[:3], "%A": day, "%b": month[:3], "%h": month[:3], "%B": month}[directive]
+
+
+def _c_number_spec(spec: str, t: pa.DataType) -> str:
+    """A number's spec with ``n`` (the locale's) as the C locale writes it: ``d`` for an
+    integer, ``g`` otherwise. With ``,`` or ``_`` it stays, which Python refuses."""
+    value = value_type(t)
+    if not spec.endswith("n") or "," in spec or "_" in spec:
+        return spec
+    if pa.types.is_integer(value):
+        return spec[:-1] + "d"
+    if pa.types.is_floating(value) or pa.types.is_decimal(value):
+        return spec[:-1] + "g"
+    return spec
 
 
 def _plain_field(arr: pa.Array) -> pa.Array:

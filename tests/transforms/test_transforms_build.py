@@ -302,9 +302,30 @@ def test_a_load_with_a_failing_stage_object_stops_with_exit_65(tmp_path) -> None
     src.write_text("a\n1\n")
     with pytest.raises(TransformError) as info:
         load(src, tmp_path / "t.db", table="t", transforms=[_Own(ValueError("bad"))])
-    assert str(info.value) == f"my_stage: {src}: the stage raised ValueError: bad"
+    # the 0-row batch the loader passes first, to learn the stage's columns, says so
+    assert str(info.value) == (
+        f"my_stage: {src}: the stage raised ValueError: bad, on the 0-row batch passed first to learn "
+        "the columns the stage returns"
+    )
+    assert info.value.hint == (
+        "the stage is called first with a chunk of 0 rows (the input's columns), before any row is read, "
+        "to learn the columns it returns: make it handle that chunk too"
+    )
     assert info.value.report is not None
     assert (info.value.report.status, info.value.report.exit_code) == ("failed", 65)
+
+
+def test_a_stage_object_keeping_rows_by_a_mask_from_a_python_list_loads(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The 0-row batch passed first made ``pa.array([])``, typed null, which keep() refused:
+    "the stage raised ArrowInvalid: Invalid null value" on every load."""
+    src = tmp_path / "in.csv"
+    src.write_text("name\nann\nbarbara\ncy\n")
+
+    def short(chunk: Chunk) -> Chunk:
+        return chunk.keep(pa.array([len(n) < 5 for n in chunk.batch.column("name").to_pylist()]))
+
+    report = load(src, tmp_path / "t.db", table="t", transforms=[_Own(short)])
+    assert (report.rows_written, report.rows_filtered) == (2, 1)
 
 
 @pytest.mark.parametrize(

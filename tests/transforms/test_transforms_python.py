@@ -851,3 +851,48 @@ def test_a_key_every_row_of_a_chunk_leaves_out_stays_a_column_for_later_stages(t
     stages = [Python(function=without_island, mode="row"), Drop(columns=["island"])]
     assert load(src, db, table="t", transforms=stages).rows_written == 2
     assert sqlite3.connect(db).execute("SELECT * FROM t ORDER BY id").fetchall() == [(1, "x"), (2, "y")]
+
+
+def test_a_row_function_that_reuses_its_output_dict_gives_each_row_its_own_values() -> None:
+    """A function that clears and refills one dict (or reuses a list inside it) returns each
+    row's values as they are then: the stage takes them at once, not after the chunk's last call."""
+    out: dict[str, object] = {}
+
+    def refill(row: dict[str, object]) -> dict[str, object]:
+        out.clear()
+        out.update(row)
+        return out
+
+    tags: list[object] = []
+    inner: dict[str, object] = {}
+
+    def reused_values(row: dict[str, object]) -> dict[str, object]:
+        tags.clear()
+        tags.append([row["id"]])  # a nested list, reused below it too
+        inner["id"] = row["id"]
+        return {**row, "tags": tags, "inner": inner}
+
+    c = chunk_of({"id": [1, 2, 3], "name": ["a", "b", "c"]})
+    assert Python(function=refill, mode="row")(c).batch.to_pylist() == c.batch.to_pylist()
+    done = Python(function=reused_values, mode="row")(c).batch
+    assert done.column("tags").to_pylist() == [[[1]], [[2]], [[3]]]
+    assert done.column("inner").to_pylist() == [{"id": 1}, {"id": 2}, {"id": 3}]
+
+
+def test_a_row_function_reusing_its_output_dict_loads_every_row_into_leveldb(tmp_path: Path) -> None:
+    src, ldb = tmp_path / "in.csv", tmp_path / "t.ldb"
+    src.write_text("id,name\n" + "".join(f"{i},n{i}\n" for i in range(5)), encoding="utf-8")
+    out: dict[str, object] = {}
+
+    def refill(row: dict[str, object]) -> dict[str, object]:
+        out.clear()
+        out.update(row)
+        return out
+
+    report = load(src, ldb, key="{name}", transforms=[Python(function=refill, mode="row")])
+    assert report.rows_written == 5
+    db = plyvel.DB(str(ldb))
+    try:
+        assert [k for k, _ in db.iterator() if k.startswith(b"n")] == [b"n0", b"n1", b"n2", b"n3", b"n4"]
+    finally:
+        db.close()

@@ -458,6 +458,74 @@ def test_epoch_seconds_in_a_key_do_not_depend_on_the_local_time_zone(local_zone:
     assert template.render(batch).to_pylist() == ["1577934245/-1.500000/2020 %s 1593648000"]
 
 
+@pytest.fixture(scope="module")
+def german_locale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A locale that spells months, days and numbers unlike C: an installed one, else one made
+    with localedef (LOCPATH); the test is skipped where none can be had."""
+    import locale
+    import os
+    import shutil
+    import subprocess
+
+    saved, path = locale.setlocale(locale.LC_ALL), os.environ.get("LOCPATH")
+    made = tmp_path_factory.mktemp("locales")
+    localedef = shutil.which("localedef")
+    if localedef:
+        subprocess.run([localedef, "-i", "de_DE", "-f", "UTF-8", str(made / "de_DE.UTF-8")], capture_output=True)
+    for name, locpath in [("de_DE.UTF-8", path), ("de_DE.utf8", path), ("de_DE.UTF-8", str(made))]:
+        if locpath is None:
+            os.environ.pop("LOCPATH", None)
+        else:
+            os.environ["LOCPATH"] = locpath
+        try:
+            locale.setlocale(locale.LC_ALL, name)
+        except locale.Error:
+            continue
+        locale.setlocale(locale.LC_ALL, saved)
+        try:
+            yield name
+        finally:
+            locale.setlocale(locale.LC_ALL, saved)
+            if path is None:
+                os.environ.pop("LOCPATH", None)
+            else:
+                os.environ["LOCPATH"] = path
+        return
+    pytest.skip("no locale other than C can be set here")
+
+
+def test_key_fields_are_spelled_as_in_the_c_locale_whatever_locale_the_host_set(german_locale: str) -> None:
+    """Names of months and days, AM/PM and ``n`` followed the host's locale: a host that called
+    setlocale wrote ``05-Mär-2024`` where the CLI wrote ``05-Mar-2024``, one row under two keys."""
+    import locale
+
+    batch = pa.record_batch(
+        {
+            "ts": pa.array([dt.datetime(2024, 3, 5, 14, 0), dt.datetime(2024, 12, 24, 9, 30)], pa.timestamp("s")),
+            "day": pa.array([dt.date(2024, 5, 1), None], pa.date32()),
+            "tod": pa.array([dt.time(13, 5), dt.time(0, 1)], pa.time64("us")),
+            "n": pa.array([1234567, 2500000]),
+            "f": pa.array([1234567.5, 0.25]),
+        }
+    )
+    template = KeyTemplate("{ts:%d-%b-%Y %a %A %B %h %p %P|%c|%x|%X|%r|%%b}|{day:%a %b}|{tod:%p %r}|{n:n}|{f:n}")
+    template.check_types(batch.schema)
+    c_keys = template.render(batch).to_pylist()
+    assert c_keys == [
+        "05-Mar-2024 Tue Tuesday March Mar PM pm|Tue Mar  5 14:00:00 2024|03/05/24|14:00:00|02:00:00 PM|%b"
+        "|Wed May|PM 01:05:00 PM|1234567|1.23457e+06",
+        None,
+    ]
+    locale.setlocale(locale.LC_ALL, german_locale)
+    try:
+        assert format(dt.date(2024, 3, 5), "%b") != "Mar"  # the host's locale is not C's
+        assert template.render(batch).to_pylist() == c_keys
+        no_day = KeyTemplate("{ts:%x %X %B}|{tod:%a %p}").render(batch).to_pylist()
+    finally:
+        locale.setlocale(locale.LC_ALL, "C")
+    assert no_day == ["03/05/24 14:00:00 March|Mon PM", "12/24/24 09:30:00 December|Mon AM"]
+
+
 def test_epoch_seconds_of_a_time_of_day_are_refused() -> None:
     schema = pa.schema([("t", pa.time64("us"))])
     with pytest.raises(ConfigError) as e:
