@@ -2197,6 +2197,86 @@ def test_a_load_in_a_spawned_worker_importing_the_script_is_refused(monkeypatch:
         refuse_unguarded("processes", True)
 
 
+@pytest.mark.parametrize(
+    "engine, whose", [("processes", "its worker processes"), ("dask", "its local Dask cluster's worker processes")]
+)
+def test_a_load_in_a_daemonic_process_is_refused_before_a_worker_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str, whose: str
+) -> None:
+    """A multiprocessing.Pool's worker, a Dask worker's task: multiprocessing refuses a
+    daemonic process children (a forked local Dask cluster's workers are loader's own, so
+    ``fork_workers = false`` here)."""
+    import multiprocessing
+
+    import loader
+
+    monkeypatch.setitem(multiprocessing.current_process()._config, "daemon", True)  # type: ignore[attr-defined]
+    (tmp_path / "a.csv").write_text("id,n\n1,2\n", encoding="utf-8")
+    with pytest.raises(EngineError) as caught:
+        loader.load(
+            tmp_path / "a.csv", tmp_path / "t.db", table="t", run_options={"engine": engine, "fork_workers": False}
+        )
+    assert str(caught.value) == (
+        f"run_options.engine = '{engine}' starts {whose}, and this process is a daemonic worker (a "
+        "multiprocessing.Pool's, a Dask worker's), which cannot start worker processes"
+    )
+    assert caught.value.hint == (
+        'use run_options={"engine": "threads"} in this process, or load from a process that is not daemonic '
+        "(docs/engines.md)"
+    )
+    report = caught.value.report
+    assert (caught.value.exit_code, report.exit_code, report.engine) == (2, 2, engine)
+    assert not (tmp_path / "t.db").exists()
+
+
+def test_a_load_in_a_pool_worker_is_refused_with_an_engine_error(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("id,n\n1,2\n", encoding="utf-8")
+    (tmp_path / "job.py").write_text(
+        "import multiprocessing, loader\n"
+        "def job(_):\n"
+        "    try:\n"
+        f"        return {_LOAD}.status\n"
+        "    except loader.LoaderError as error:\n"
+        "        return type(error).__name__, error.exit_code, error.report.engine\n"
+        'if __name__ == "__main__":\n'
+        "    with multiprocessing.get_context('spawn').Pool(1) as pool:\n"
+        "        print(pool.map(job, [0]))\n",
+        encoding="utf-8",
+    )
+    environment = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    p = subprocess.run(
+        [sys.executable, "job.py"], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120
+    )
+    assert (p.returncode, p.stdout, p.stderr) == (0, "[('EngineError', 2, 'processes')]\n", "")
+
+
+@pytest.mark.parametrize(
+    "engine, whose", [("processes", "its workers"), ("dask", "its local Dask cluster's workers")]
+)
+def test_a_script_read_from_standard_input_is_refused_before_spawned_workers_fail_to_import_it(
+    tmp_path: Path, engine: str, whose: str
+) -> None:
+    (tmp_path / "a.csv").write_text("id,n\n1,2\n2,3\n", encoding="utf-8")
+    script = _SCRIPT.format(
+        call='if __name__ == "__main__":\n'
+        "    try:\n"
+        f"        {_LOAD.replace('processes', engine)}\n"
+        "    except loader.errors.EngineError as error:\n"
+        "        print(error.exit_code, error, '|', error.hint)"
+    )
+    environment = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    p = subprocess.run(
+        [sys.executable, "-"], input=script, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120
+    )
+    assert (p.returncode, p.stderr) == (0, "")
+    assert p.stdout == (
+        f"script ran\n2 run_options.engine = '{engine}' spawns {whose} (this process has other threads), and each "
+        "imports the main script, which this process read from standard input: no worker can import it | save the "
+        'script to a file and run that, or use run_options={"engine": "threads"} (docs/engines.md)\n'
+    )
+    assert not (tmp_path / "t.db").exists()
+
+
 def test_a_finished_file_changed_since_reloads_on_processes_and_a_stopped_reload_resumes(tmp_path: Path) -> None:
     """A finished file keeps its parts' entries in the checkpoint: reloaded when it changed
     (run.on_change = "reload"), those were taken for this version's, and the run stopped with

@@ -62,7 +62,7 @@ from ..state import COUNTS, PART_KEY, FilePlan, FileState, JobState, Tally, part
 from ..transforms import output_schema
 from ..writers.base import Refused, naming_file, prepare_for
 from .forked import QUIET_LOGS, WORKER_CONFIG, ForkedWorkers, forked_workers, wait_for
-from .main_guard import refuse_unguarded
+from .main_guard import refuse_daemonic, refuse_unguarded
 from .work import PartResult, PartTask, finished, manifest_path, read_numbers, run_part
 
 if TYPE_CHECKING:
@@ -111,6 +111,7 @@ def open_engine(
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
+        refuse_daemonic(engine)  # forked or spawned, a pool's workers are multiprocessing's
         workers = local_workers or usable_cpus()
         # forked, while this process has no other thread to hold a lock the copy would keep
         # (the workers start with loader imported); spawned otherwise (forked.py)
@@ -141,7 +142,8 @@ def open_engine(
             if local and fork and can_fork():  # before this process has a thread of its own
                 importlib.import_module("dask.distributed")  # imported once, here, for every worker
                 forked = stack.enter_context(forked_workers(count))
-            elif local:
+            elif local:  # a nanny starts each worker (forked ones are loader's own: ``os.fork``)
+                refuse_daemonic(engine)
                 refuse_unguarded(engine, fork)
             held = stack.enter_context(_held_logs())
             # the client (and a LocalCluster) come up on a thread while the types are sampled

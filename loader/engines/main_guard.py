@@ -65,13 +65,43 @@ def _is_guard(node: ast.stmt) -> bool:
     return isinstance(node.test.ops[0], ast.Eq) and names == {"__name__"} and texts == {"__main__"}
 
 
+def refuse_daemonic(engine: str) -> None:
+    """Refuse worker processes ``multiprocessing`` would start from a daemonic process (a
+    ``multiprocessing.Pool``'s worker, a Dask worker's task): it refuses a daemonic process
+    children, raw (``AssertionError``, Dask's "Nanny failed to start"), however often the
+    load is run again."""
+    import multiprocessing
+
+    if not multiprocessing.current_process().daemon:
+        return
+    whose = "its local Dask cluster's" if engine == "dask" else "its"
+    error = EngineError(
+        f"run.engine = {engine!r} starts {whose} worker processes, and this process is a daemonic worker "
+        "(a multiprocessing.Pool's, a Dask worker's), which cannot start worker processes",
+        hint="use run.engine = 'threads' in this process, "
+        "or load from a process that is not daemonic (docs/engines.md)",
+    )
+    error.exit_code = EXIT_USAGE  # a rerun in the same process fails the same way
+    raise error
+
+
 def refuse_unguarded(engine: str, fork: bool) -> None:
     """Refuse spawned workers where they would run the load again: in the script (found
-    before any worker starts), or in a worker importing it (``spawn``'s bootstrap).
+    before any worker starts), or in a worker importing it (``spawn``'s bootstrap); or
+    where they cannot import it at all (``unimportable_main``).
     ``fork``: the job let them be forked (``run.fork_workers``)."""
     if spawn_bootstrapping():
         why = "this process is a spawned worker importing the main script"
         raise unguarded_error(engine, why, spawn_reason(fork))
+    if unimportable_main():
+        whose = "its local Dask cluster's" if engine == "dask" else "its"
+        error = EngineError(
+            f"run.engine = {engine!r} spawns {whose} workers ({spawn_reason(fork)}), and each imports the main "
+            "script, which this process read from standard input: no worker can import it",
+            hint="save the script to a file and run that, or use run.engine = 'threads' (docs/engines.md)",
+        )
+        error.exit_code = EXIT_USAGE  # a rerun fails the same way
+        raise error
     found = unguarded_call()
     if found is not None:
         path, line = found
@@ -82,6 +112,15 @@ def refuse_unguarded(engine: str, fork: bool) -> None:
         path, line = found
         why = f'{path} runs line {line} on its main thread, outside if __name__ == "__main__", while this load runs'
         raise unguarded_error(engine, why, spawn_reason(fork))
+
+
+def unimportable_main() -> bool:
+    """Whether a spawned worker would fail to import the main script: ``multiprocessing``
+    runs the main module's ``__file__`` again (one not run with ``-m``), and a script read
+    from standard input (``python - < job.py``) has ``<stdin>`` there, no file. A main module
+    without ``__file__`` (``python -c``, a console) is not imported at all."""
+    main = sys.modules.get("__main__")
+    return getattr(main, "__spec__", None) is None and getattr(main, "__file__", None) == "<stdin>"
 
 
 def spawn_reason(fork: bool) -> str:
