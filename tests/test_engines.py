@@ -2852,6 +2852,28 @@ def test_a_part_whose_every_dask_worker_died_is_the_engines_error_naming_the_par
     )
 
 
+def _load_on_its_cluster(paths: list[Path], target: Path, scheduler: str) -> tuple[str, int, str]:
+    """A Dask task (an orchestrator's step) that loads on the cluster it runs on."""
+    config = job(paths, target, "dask", scheduler, part_size=4000)
+    report = Pipeline(replace(config, transform=[])).run()
+    return report.status, report.rows_written, report.worker_start
+
+
+def test_a_dask_load_run_by_a_task_of_its_own_cluster_gives_its_parts_the_tasks_thread(tmp_path: Path) -> None:
+    """One worker of one thread, held by the task: the task leaves the worker's pool while the
+    parts run (``distributed.secede``), or they would wait for it for ever."""
+    paths = csv_files(tmp_path, files=1, rows=600)
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, **LOCAL_CLUSTER) as local,
+        distributed.Client(local) as client,
+    ):
+        address = local.scheduler_address
+        future = client.submit(_load_on_its_cluster, paths, tmp_path / "t.db", address, pure=False)
+        assert future.result(timeout=60) == ("ok", 597, "remote")
+        assert client.submit(lambda: 1, pure=False).result(timeout=30) == 1  # the task gave its thread back
+    assert sqlite3.connect(tmp_path / "t.db").execute("SELECT count(*) FROM t").fetchone() == (597,)
+
+
 def test_a_lost_dask_scheduler_is_the_engines_error_a_rerun_resumes_from(tmp_path: Path) -> None:
     """Its futures cancelled (``FutureCancelledError``, a ``CancelledError``): exit 75, the
     parts committed before kept (``Coordinator._result`` commits those with a manifest)."""

@@ -137,6 +137,7 @@ def open_engine(
         _require_distributed()  # a missing extra is said now, not at the first part
         count = local_workers or usable_cpus()
         with contextlib.ExitStack() as stack:
+            stack.enter_context(_seceded())
             forked = None
             local = scheduler in (None, "local")
             if local and fork and can_fork():  # before this process has a thread of its own
@@ -163,6 +164,37 @@ def open_engine(
 
 
 T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def _seceded() -> Iterator[None]:
+    """A load run by a Dask worker's task (an orchestrator's step on a cluster) leaves the
+    worker's thread pool while it runs, and takes a thread again at its end: its parts may
+    need that thread (a cluster whose every thread runs such a task would wait for ever)."""
+    if not _on_a_task_thread():
+        yield
+        return
+    distributed: Any = sys.modules["distributed"]
+    distributed.secede()
+    try:
+        yield
+    finally:
+        distributed.rejoin()
+
+
+def _on_a_task_thread() -> bool:
+    """Whether this thread runs a Dask worker's task, in the worker's thread pool: a thread
+    the task started has no task's state, and a task that seceded already has left it."""
+    worker: Any = sys.modules.get("distributed.worker")  # not imported: not on a worker
+    pool: Any = sys.modules.get("distributed.threadpoolexecutor")
+    if worker is None or pool is None:
+        return False
+    try:
+        worker.get_worker()
+    except ValueError:
+        return False
+    # each module keeps its own per-thread state: the task's key; whether the thread is in the pool
+    return getattr(worker.thread_state, "key", None) is not None and getattr(pool.thread_state, "proceed", False) is True
 
 
 @contextlib.contextmanager
