@@ -2079,12 +2079,16 @@ os.write(1, b"script ran\\n")  # one write: spawned workers run this line too, a
 _LOAD = 'loader.load("a.csv", "t.db", table="t", run_options={"engine": "processes", "workers": 2, "quiet": True})'
 
 
-def _script(tmp_path: Path, call: str, thread: bool = True) -> subprocess.CompletedProcess[str]:
-    """``call`` at line 6 of a script run as the main module; ``thread``: it starts a thread first."""
+def _script(
+    tmp_path: Path, call: str, thread: bool = True, environment: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``call`` at line 6 of a script run as the main module; ``thread``: it starts a thread
+    first; ``environment``: its variables besides this process's (less Dask's own)."""
     (tmp_path / "a.csv").write_text("id,n\n1,2\n2,3\n", encoding="utf-8")
     script = _SCRIPT if thread else re.sub(r"threading\.Thread.*", "pass  # no other thread", _SCRIPT)
     (tmp_path / "job.py").write_text(script.format(call=call), encoding="utf-8")
-    environment = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    environment = {k: v for k, v in os.environ.items() if k not in _DASK_ENVIRONMENT} | (environment or {})
+    environment["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
     return subprocess.run(
         [sys.executable, "job.py"], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120
     )
@@ -2095,7 +2099,7 @@ def test_an_unguarded_script_is_told_to_guard_its_load_before_a_worker_runs_it_a
     assert p.returncode == 1 and p.stdout == "script ran\n"  # once: no worker ran the script again
     assert p.stderr.splitlines()[-1] == (
         "loader.errors.EngineError: run_options.engine = 'processes' spawns its workers (this process has other "
-        "threads), and each runs the main script's top level again: "
+        "threads: Thread-1 (sleep)), and each runs the main script's top level again: "
         f'{tmp_path / "job.py"} calls this load at line 6, outside if __name__ == "__main__"'
     )
     assert not (tmp_path / "t.db").exists()
@@ -2106,7 +2110,7 @@ def test_an_unguarded_script_is_told_to_guard_its_load_before_a_worker_runs_it_a
     [
         ("processes", False, "its workers (fork_workers = false)"),
         ("dask", False, "its local Dask cluster's workers (fork_workers = false)"),
-        ("dask", True, "its local Dask cluster's workers (this process has other threads)"),
+        ("dask", True, "its local Dask cluster's workers (this process has other threads: Thread-1 (sleep))"),
     ],
 )
 def test_the_unguarded_error_says_why_the_workers_are_spawned(
@@ -2250,9 +2254,7 @@ def test_a_load_in_a_pool_worker_is_refused_with_an_engine_error(tmp_path: Path)
     assert (p.returncode, p.stdout, p.stderr) == (0, "[('EngineError', 2, 'processes')]\n", "")
 
 
-@pytest.mark.parametrize(
-    "engine, whose", [("processes", "its workers"), ("dask", "its local Dask cluster's workers")]
-)
+@pytest.mark.parametrize("engine, whose", [("processes", "its workers"), ("dask", "its local Dask cluster's workers")])
 def test_a_script_read_from_standard_input_is_refused_before_spawned_workers_fail_to_import_it(
     tmp_path: Path, engine: str, whose: str
 ) -> None:
@@ -2270,11 +2272,37 @@ def test_a_script_read_from_standard_input_is_refused_before_spawned_workers_fai
     )
     assert (p.returncode, p.stderr) == (0, "")
     assert p.stdout == (
-        f"script ran\n2 run_options.engine = '{engine}' spawns {whose} (this process has other threads), and each "
+        f"script ran\n2 run_options.engine = '{engine}' spawns {whose} (this process has other threads: Thread-1 (sleep)), and each "
         "imports the main script, which this process read from standard input: no worker can import it | save the "
         'script to a file and run that, or use run_options={"engine": "threads"} (docs/engines.md)\n'
     )
     assert not (tmp_path / "t.db").exists()
+
+
+_DASK_ENVIRONMENT = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_")
+
+
+def test_a_spawned_local_cluster_leaves_the_hosts_environment_as_it_was(tmp_path: Path) -> None:
+    """Dask's nannies set their workers' variables in the host's own environment before they
+    spawn them: put back once the workers have them."""
+    load = _LOAD.replace("processes", "dask").replace('"workers": 2', '"workers": 1')
+    names = (*_DASK_ENVIRONMENT, "__DASK_PARENT_PID")
+    call = f'if __name__ == "__main__":\n    print({load}.worker_start, [os.environ.get(k) for k in {names!r}])'
+    p = _script(tmp_path, call, environment={"MKL_NUM_THREADS": "3"})
+    assert (p.returncode, p.stderr) == (0, "")
+    assert p.stdout.splitlines()[-1] == "spawned [None, '3', None, None, None]"
+
+
+def test_an_unguarded_script_refused_after_a_dask_load_is_told_which_threads_dask_left(tmp_path: Path) -> None:
+    """A forked local cluster's load leaves Dask's two idle threads: the next load spawns."""
+    dask = _LOAD.replace("processes", "dask").replace('"t.db"', '"d.db"')
+    p = _script(tmp_path, f"{dask}\n{_LOAD}", thread=False)
+    assert p.returncode == 1 and p.stdout == "script ran\n"
+    assert p.stderr.splitlines()[-1] == (
+        "loader.errors.EngineError: run_options.engine = 'processes' spawns its workers (this process has other "
+        "threads: Dask-Offload_0, Dask-Callback-Thread_0), and each runs the main script's top level again: "
+        f'{tmp_path / "job.py"} calls this load at line 7, outside if __name__ == "__main__"'
+    )
 
 
 def test_a_finished_file_changed_since_reloads_on_processes_and_a_stopped_reload_resumes(tmp_path: Path) -> None:

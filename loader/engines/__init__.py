@@ -194,7 +194,9 @@ def _on_a_task_thread() -> bool:
     except ValueError:
         return False
     # each module keeps its own per-thread state: the task's key; whether the thread is in the pool
-    return getattr(worker.thread_state, "key", None) is not None and getattr(pool.thread_state, "proceed", False) is True
+    return (
+        getattr(worker.thread_state, "key", None) is not None and getattr(pool.thread_state, "proceed", False) is True
+    )
 
 
 @contextlib.contextmanager
@@ -338,11 +340,11 @@ def _dask_client(scheduler: str | None, local_workers: int, forked: ForkedWorker
         return
     if scheduler in (None, "local"):
         dask: Any = importlib.import_module("dask")
-        with dask.config.set(WORKER_CONFIG):  # the nannies hand it to the workers they start
+        with _environment_kept(dask), dask.config.set(WORKER_CONFIG):  # the nannies hand it to their workers
             cluster = distributed.LocalCluster(
                 n_workers=local_workers, threads_per_worker=1, processes=True, **LOCAL_CLUSTER
             )
-        with cluster, distributed.Client(cluster) as client:
+        with _environment_kept(dask), cluster, distributed.Client(cluster) as client:  # a nanny restarting one
             yield client
             with contextlib.suppress(Exception):  # quiet before the cluster ends them (``quiet_at_close``)
                 client.run(logging.disable, logging.CRITICAL)
@@ -358,6 +360,24 @@ def _dask_client(scheduler: str | None, local_workers: int, forked: ForkedWorker
         # traceback; the run's own error says it was lost (``_dask_lost``)
         with _muted(logging.getLogger("distributed.client")):
             client.close()
+
+
+@contextlib.contextmanager
+def _environment_kept(dask: Any) -> Iterator[None]:
+    """The variables a nanny sets in this process's own environment before it spawns a
+    worker (``distributed.nanny.pre-spawn-environ``: ``OMP_NUM_THREADS=1``...; and
+    ``__DASK_PARENT_PID``), put back as they were once the workers have them: the host's
+    later subprocesses and thread pools are not one-threaded for a load it ran."""
+    names = [*dask.config.get("distributed.nanny.pre-spawn-environ", {}), "__DASK_PARENT_PID"]
+    before = {name: os.environ.get(name) for name in names}
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            elif os.environ.get(name) != value:
+                os.environ[name] = value
 
 
 @contextlib.contextmanager

@@ -16,6 +16,8 @@ from types import FrameType
 from ..compat import spawn_bootstrapping
 from ..errors import EXIT_USAGE, EngineError
 
+SHOWN_THREADS = 4  # a refusal names this many threads, then says how many more
+
 
 def unguarded_call() -> tuple[str, int] | None:
     """The main script's path and the line of its top level that is running this load,
@@ -132,7 +134,26 @@ def spawn_reason(fork: bool) -> str:
         return f"workers are forked on Linux only, this is {sys.platform}"
     if threading.current_thread() is not threading.main_thread():
         return "the load runs off the main thread"
-    return "this process has other threads"
+    names = other_threads()
+    if not names:
+        return "this process has other threads"
+    shown = ", ".join(names[:SHOWN_THREADS]) + (
+        f" and {len(names) - SHOWN_THREADS} more" if names[SHOWN_THREADS:] else ""
+    )
+    # named: they may be a library's, left by an earlier load (Dask's, after a ``dask`` one)
+    return f"this process has other threads: {shown}"
+
+
+def other_threads() -> list[str]:
+    """The names of the threads that keep a fork from being safe (``forking.can_fork``):
+    Python's other than this one, else the native ones of libraries not known to survive a fork."""
+    me = threading.current_thread()
+    names = [t.name for t in threading.enumerate() if t is not me]
+    if names:
+        return names
+    from ..forking import foreign_threads
+
+    return [n for n in foreign_threads(python={me.native_id} if me.native_id is not None else set()) if n != "?"]
 
 
 def unguarded_error(engine: str, why: str, because: str) -> EngineError:
