@@ -2279,15 +2279,21 @@ def test_a_script_read_from_standard_input_is_refused_before_spawned_workers_fai
     assert not (tmp_path / "t.db").exists()
 
 
-_DASK_ENVIRONMENT = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_")
+# what a nanny sets in the environment of the process that starts it (this module's ``cluster`` too)
+_DASK_ENVIRONMENT = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MALLOC_TRIM_THRESHOLD_",
+    "__DASK_PARENT_PID",
+)
 
 
 def test_a_spawned_local_cluster_leaves_the_hosts_environment_as_it_was(tmp_path: Path) -> None:
     """Dask's nannies set their workers' variables in the host's own environment before they
     spawn them: put back once the workers have them."""
     load = _LOAD.replace("processes", "dask").replace('"workers": 2', '"workers": 1')
-    names = (*_DASK_ENVIRONMENT, "__DASK_PARENT_PID")
-    call = f'if __name__ == "__main__":\n    print({load}.worker_start, [os.environ.get(k) for k in {names!r}])'
+    call = f'if __name__ == "__main__":\n    print({load}.worker_start, [os.environ.get(k) for k in {_DASK_ENVIRONMENT!r}])'
     p = _script(tmp_path, call, environment={"MKL_NUM_THREADS": "3"})
     assert (p.returncode, p.stderr) == (0, "")
     assert p.stdout.splitlines()[-1] == "spawned [None, '3', None, None, None]"
