@@ -935,6 +935,7 @@ class Pipeline:
             target=self.job.sink.path,
             table=self.table,
             rejects_path=self.rejects_path,
+            engine=str(self.job.run.engine),  # the engine asked for, in a report of a run that stopped early too
         )
         report.start()
         self.log_error = None

@@ -2079,12 +2079,16 @@ os.write(1, b"script ran\\n")  # one write: spawned workers run this line too, a
 _LOAD = 'loader.load("a.csv", "t.db", table="t", run_options={"engine": "processes", "workers": 2, "quiet": True})'
 
 
-def _script(tmp_path: Path, call: str, thread: bool = True) -> subprocess.CompletedProcess[str]:
-    """``call`` at line 6 of a script run as the main module; ``thread``: it starts a thread first."""
+def _script(
+    tmp_path: Path, call: str, thread: bool = True, environment: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``call`` at line 6 of a script run as the main module; ``thread``: it starts a thread
+    first; ``environment``: its variables besides this process's (less Dask's own)."""
     (tmp_path / "a.csv").write_text("id,n\n1,2\n2,3\n", encoding="utf-8")
     script = _SCRIPT if thread else re.sub(r"threading\.Thread.*", "pass  # no other thread", _SCRIPT)
     (tmp_path / "job.py").write_text(script.format(call=call), encoding="utf-8")
-    environment = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    environment = {k: v for k, v in os.environ.items() if k not in _DASK_ENVIRONMENT} | (environment or {})
+    environment["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
     return subprocess.run(
         [sys.executable, "job.py"], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120
     )
@@ -2095,7 +2099,7 @@ def test_an_unguarded_script_is_told_to_guard_its_load_before_a_worker_runs_it_a
     assert p.returncode == 1 and p.stdout == "script ran\n"  # once: no worker ran the script again
     assert p.stderr.splitlines()[-1] == (
         "loader.errors.EngineError: run_options.engine = 'processes' spawns its workers (this process has other "
-        "threads), and each runs the main script's top level again: "
+        "threads: Thread-1 (sleep)), and each runs the main script's top level again: "
         f'{tmp_path / "job.py"} calls this load at line 6, outside if __name__ == "__main__"'
     )
     assert not (tmp_path / "t.db").exists()
@@ -2106,7 +2110,7 @@ def test_an_unguarded_script_is_told_to_guard_its_load_before_a_worker_runs_it_a
     [
         ("processes", False, "its workers (fork_workers = false)"),
         ("dask", False, "its local Dask cluster's workers (fork_workers = false)"),
-        ("dask", True, "its local Dask cluster's workers (this process has other threads)"),
+        ("dask", True, "its local Dask cluster's workers (this process has other threads: Thread-1 (sleep))"),
     ],
 )
 def test_the_unguarded_error_says_why_the_workers_are_spawned(
@@ -2195,6 +2199,116 @@ def test_a_load_in_a_spawned_worker_importing_the_script_is_refused(monkeypatch:
     monkeypatch.setattr(multiprocessing.current_process(), "_inheriting", True, raising=False)
     with pytest.raises(EngineError, match=r"this process is a spawned worker importing the main script$"):
         refuse_unguarded("processes", True)
+
+
+@pytest.mark.parametrize(
+    "engine, whose", [("processes", "its worker processes"), ("dask", "its local Dask cluster's worker processes")]
+)
+def test_a_load_in_a_daemonic_process_is_refused_before_a_worker_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str, whose: str
+) -> None:
+    """A multiprocessing.Pool's worker, a Dask worker's task: multiprocessing refuses a
+    daemonic process children (a forked local Dask cluster's workers are loader's own, so
+    ``fork_workers = false`` here)."""
+    import multiprocessing
+
+    import loader
+
+    monkeypatch.setitem(multiprocessing.current_process()._config, "daemon", True)  # type: ignore[attr-defined]
+    (tmp_path / "a.csv").write_text("id,n\n1,2\n", encoding="utf-8")
+    with pytest.raises(EngineError) as caught:
+        loader.load(
+            tmp_path / "a.csv", tmp_path / "t.db", table="t", run_options={"engine": engine, "fork_workers": False}
+        )
+    assert str(caught.value) == (
+        f"run_options.engine = '{engine}' starts {whose}, and this process is a daemonic worker (a "
+        "multiprocessing.Pool's, a Dask worker's), which cannot start worker processes"
+    )
+    assert caught.value.hint == (
+        'use run_options={"engine": "threads"} in this process, or load from a process that is not daemonic '
+        "(docs/engines.md)"
+    )
+    report = caught.value.report
+    assert (caught.value.exit_code, report.exit_code, report.engine) == (2, 2, engine)
+    assert not (tmp_path / "t.db").exists()
+
+
+def test_a_load_in_a_pool_worker_is_refused_with_an_engine_error(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("id,n\n1,2\n", encoding="utf-8")
+    (tmp_path / "job.py").write_text(
+        "import multiprocessing, loader\n"
+        "def job(_):\n"
+        "    try:\n"
+        f"        return {_LOAD}.status\n"
+        "    except loader.LoaderError as error:\n"
+        "        return type(error).__name__, error.exit_code, error.report.engine\n"
+        'if __name__ == "__main__":\n'
+        "    with multiprocessing.get_context('spawn').Pool(1) as pool:\n"
+        "        print(pool.map(job, [0]))\n",
+        encoding="utf-8",
+    )
+    environment = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    p = subprocess.run(
+        [sys.executable, "job.py"], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120
+    )
+    assert (p.returncode, p.stdout, p.stderr) == (0, "[('EngineError', 2, 'processes')]\n", "")
+
+
+@pytest.mark.parametrize("engine, whose", [("processes", "its workers"), ("dask", "its local Dask cluster's workers")])
+def test_a_script_read_from_standard_input_is_refused_before_spawned_workers_fail_to_import_it(
+    tmp_path: Path, engine: str, whose: str
+) -> None:
+    (tmp_path / "a.csv").write_text("id,n\n1,2\n2,3\n", encoding="utf-8")
+    script = _SCRIPT.format(
+        call='if __name__ == "__main__":\n'
+        "    try:\n"
+        f"        {_LOAD.replace('processes', engine)}\n"
+        "    except loader.errors.EngineError as error:\n"
+        "        print(error.exit_code, error, '|', error.hint)"
+    )
+    environment = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    p = subprocess.run(
+        [sys.executable, "-"], input=script, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120
+    )
+    assert (p.returncode, p.stderr) == (0, "")
+    assert p.stdout == (
+        f"script ran\n2 run_options.engine = '{engine}' spawns {whose} (this process has other threads: Thread-1 (sleep)), and each "
+        "imports the main script, which this process read from standard input: no worker can import it | save the "
+        'script to a file and run that, or use run_options={"engine": "threads"} (docs/engines.md)\n'
+    )
+    assert not (tmp_path / "t.db").exists()
+
+
+# what a nanny sets in the environment of the process that starts it (this module's ``cluster`` too)
+_DASK_ENVIRONMENT = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MALLOC_TRIM_THRESHOLD_",
+    "__DASK_PARENT_PID",
+)
+
+
+def test_a_spawned_local_cluster_leaves_the_hosts_environment_as_it_was(tmp_path: Path) -> None:
+    """Dask's nannies set their workers' variables in the host's own environment before they
+    spawn them: put back once the workers have them."""
+    load = _LOAD.replace("processes", "dask").replace('"workers": 2', '"workers": 1')
+    call = f'if __name__ == "__main__":\n    print({load}.worker_start, [os.environ.get(k) for k in {_DASK_ENVIRONMENT!r}])'
+    p = _script(tmp_path, call, environment={"MKL_NUM_THREADS": "3"})
+    assert (p.returncode, p.stderr) == (0, "")
+    assert p.stdout.splitlines()[-1] == "spawned [None, '3', None, None, None]"
+
+
+def test_an_unguarded_script_refused_after_a_dask_load_is_told_which_threads_dask_left(tmp_path: Path) -> None:
+    """A forked local cluster's load leaves Dask's two idle threads: the next load spawns."""
+    dask = _LOAD.replace("processes", "dask").replace('"t.db"', '"d.db"')
+    p = _script(tmp_path, f"{dask}\n{_LOAD}", thread=False)
+    assert p.returncode == 1 and p.stdout == "script ran\n"
+    assert p.stderr.splitlines()[-1] == (
+        "loader.errors.EngineError: run_options.engine = 'processes' spawns its workers (this process has other "
+        "threads: Dask-Offload_0, Dask-Callback-Thread_0), and each runs the main script's top level again: "
+        f'{tmp_path / "job.py"} calls this load at line 7, outside if __name__ == "__main__"'
+    )
 
 
 def test_a_finished_file_changed_since_reloads_on_processes_and_a_stopped_reload_resumes(tmp_path: Path) -> None:
@@ -2770,6 +2884,28 @@ def test_a_part_whose_every_dask_worker_died_is_the_engines_error_naming_the_par
         "give a part less memory (a smaller run.part_size, --chunk-size or --max-memory) or each worker more "
         "(dask worker --memory-limit), then rerun: committed parts are kept"
     )
+
+
+def _load_on_its_cluster(paths: list[Path], target: Path, scheduler: str) -> tuple[str, int, str]:
+    """A Dask task (an orchestrator's step) that loads on the cluster it runs on."""
+    config = job(paths, target, "dask", scheduler, part_size=4000)
+    report = Pipeline(replace(config, transform=[])).run()
+    return report.status, report.rows_written, report.worker_start
+
+
+def test_a_dask_load_run_by_a_task_of_its_own_cluster_gives_its_parts_the_tasks_thread(tmp_path: Path) -> None:
+    """One worker of one thread, held by the task: the task leaves the worker's pool while the
+    parts run (``distributed.secede``), or they would wait for it for ever."""
+    paths = csv_files(tmp_path, files=1, rows=600)
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, **LOCAL_CLUSTER) as local,
+        distributed.Client(local) as client,
+    ):
+        address = local.scheduler_address
+        future = client.submit(_load_on_its_cluster, paths, tmp_path / "t.db", address, pure=False)
+        assert future.result(timeout=60) == ("ok", 597, "remote")
+        assert client.submit(lambda: 1, pure=False).result(timeout=30) == 1  # the task gave its thread back
+    assert sqlite3.connect(tmp_path / "t.db").execute("SELECT count(*) FROM t").fetchone() == (597,)
 
 
 def test_a_lost_dask_scheduler_is_the_engines_error_a_rerun_resumes_from(tmp_path: Path) -> None:

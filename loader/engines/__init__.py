@@ -62,7 +62,7 @@ from ..state import COUNTS, PART_KEY, FilePlan, FileState, JobState, Tally, part
 from ..transforms import output_schema
 from ..writers.base import Refused, naming_file, prepare_for
 from .forked import QUIET_LOGS, WORKER_CONFIG, ForkedWorkers, forked_workers, wait_for
-from .main_guard import refuse_unguarded
+from .main_guard import refuse_daemonic, refuse_unguarded
 from .work import PartResult, PartTask, finished, manifest_path, read_numbers, run_part
 
 if TYPE_CHECKING:
@@ -111,6 +111,7 @@ def open_engine(
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
+        refuse_daemonic(engine)  # forked or spawned, a pool's workers are multiprocessing's
         workers = local_workers or usable_cpus()
         # forked, while this process has no other thread to hold a lock the copy would keep
         # (the workers start with loader imported); spawned otherwise (forked.py)
@@ -136,12 +137,14 @@ def open_engine(
         _require_distributed()  # a missing extra is said now, not at the first part
         count = local_workers or usable_cpus()
         with contextlib.ExitStack() as stack:
+            stack.enter_context(_seceded())
             forked = None
             local = scheduler in (None, "local")
             if local and fork and can_fork():  # before this process has a thread of its own
                 importlib.import_module("dask.distributed")  # imported once, here, for every worker
                 forked = stack.enter_context(forked_workers(count))
-            elif local:
+            elif local:  # a nanny starts each worker (forked ones are loader's own: ``os.fork``)
+                refuse_daemonic(engine)
                 refuse_unguarded(engine, fork)
             held = stack.enter_context(_held_logs())
             # the client (and a LocalCluster) come up on a thread while the types are sampled
@@ -161,6 +164,39 @@ def open_engine(
 
 
 T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def _seceded() -> Iterator[None]:
+    """A load run by a Dask worker's task (an orchestrator's step on a cluster) leaves the
+    worker's thread pool while it runs, and takes a thread again at its end: its parts may
+    need that thread (a cluster whose every thread runs such a task would wait for ever)."""
+    if not _on_a_task_thread():
+        yield
+        return
+    distributed: Any = sys.modules["distributed"]
+    distributed.secede()
+    try:
+        yield
+    finally:
+        distributed.rejoin()
+
+
+def _on_a_task_thread() -> bool:
+    """Whether this thread runs a Dask worker's task, in the worker's thread pool: a thread
+    the task started has no task's state, and a task that seceded already has left it."""
+    worker: Any = sys.modules.get("distributed.worker")  # not imported: not on a worker
+    pool: Any = sys.modules.get("distributed.threadpoolexecutor")
+    if worker is None or pool is None:
+        return False
+    try:
+        worker.get_worker()
+    except ValueError:
+        return False
+    # each module keeps its own per-thread state: the task's key; whether the thread is in the pool
+    return (
+        getattr(worker.thread_state, "key", None) is not None and getattr(pool.thread_state, "proceed", False) is True
+    )
 
 
 @contextlib.contextmanager
@@ -304,11 +340,11 @@ def _dask_client(scheduler: str | None, local_workers: int, forked: ForkedWorker
         return
     if scheduler in (None, "local"):
         dask: Any = importlib.import_module("dask")
-        with dask.config.set(WORKER_CONFIG):  # the nannies hand it to the workers they start
+        with _environment_kept(dask), dask.config.set(WORKER_CONFIG):  # the nannies hand it to their workers
             cluster = distributed.LocalCluster(
                 n_workers=local_workers, threads_per_worker=1, processes=True, **LOCAL_CLUSTER
             )
-        with cluster, distributed.Client(cluster) as client:
+        with _environment_kept(dask), cluster, distributed.Client(cluster) as client:  # a nanny restarting one
             yield client
             with contextlib.suppress(Exception):  # quiet before the cluster ends them (``quiet_at_close``)
                 client.run(logging.disable, logging.CRITICAL)
@@ -324,6 +360,24 @@ def _dask_client(scheduler: str | None, local_workers: int, forked: ForkedWorker
         # traceback; the run's own error says it was lost (``_dask_lost``)
         with _muted(logging.getLogger("distributed.client")):
             client.close()
+
+
+@contextlib.contextmanager
+def _environment_kept(dask: Any) -> Iterator[None]:
+    """The variables a nanny sets in this process's own environment before it spawns a
+    worker (``distributed.nanny.pre-spawn-environ``: ``OMP_NUM_THREADS=1``...; and
+    ``__DASK_PARENT_PID``), put back as they were once the workers have them: the host's
+    later subprocesses and thread pools are not one-threaded for a load it ran."""
+    names = [*dask.config.get("distributed.nanny.pre-spawn-environ", {}), "__DASK_PARENT_PID"]
+    before = {name: os.environ.get(name) for name in names}
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            elif os.environ.get(name) != value:
+                os.environ[name] = value
 
 
 @contextlib.contextmanager

@@ -16,6 +16,8 @@ from types import FrameType
 from ..compat import spawn_bootstrapping
 from ..errors import EXIT_USAGE, EngineError
 
+SHOWN_THREADS = 4  # a refusal names this many threads, then says how many more
+
 
 def unguarded_call() -> tuple[str, int] | None:
     """The main script's path and the line of its top level that is running this load,
@@ -65,13 +67,43 @@ def _is_guard(node: ast.stmt) -> bool:
     return isinstance(node.test.ops[0], ast.Eq) and names == {"__name__"} and texts == {"__main__"}
 
 
+def refuse_daemonic(engine: str) -> None:
+    """Refuse worker processes ``multiprocessing`` would start from a daemonic process (a
+    ``multiprocessing.Pool``'s worker, a Dask worker's task): it refuses a daemonic process
+    children, raw (``AssertionError``, Dask's "Nanny failed to start"), however often the
+    load is run again."""
+    import multiprocessing
+
+    if not multiprocessing.current_process().daemon:
+        return
+    whose = "its local Dask cluster's" if engine == "dask" else "its"
+    error = EngineError(
+        f"run.engine = {engine!r} starts {whose} worker processes, and this process is a daemonic worker "
+        "(a multiprocessing.Pool's, a Dask worker's), which cannot start worker processes",
+        hint="use run.engine = 'threads' in this process, "
+        "or load from a process that is not daemonic (docs/engines.md)",
+    )
+    error.exit_code = EXIT_USAGE  # a rerun in the same process fails the same way
+    raise error
+
+
 def refuse_unguarded(engine: str, fork: bool) -> None:
     """Refuse spawned workers where they would run the load again: in the script (found
-    before any worker starts), or in a worker importing it (``spawn``'s bootstrap).
+    before any worker starts), or in a worker importing it (``spawn``'s bootstrap); or
+    where they cannot import it at all (``unimportable_main``).
     ``fork``: the job let them be forked (``run.fork_workers``)."""
     if spawn_bootstrapping():
         why = "this process is a spawned worker importing the main script"
         raise unguarded_error(engine, why, spawn_reason(fork))
+    if unimportable_main():
+        whose = "its local Dask cluster's" if engine == "dask" else "its"
+        error = EngineError(
+            f"run.engine = {engine!r} spawns {whose} workers ({spawn_reason(fork)}), and each imports the main "
+            "script, which this process read from standard input: no worker can import it",
+            hint="save the script to a file and run that, or use run.engine = 'threads' (docs/engines.md)",
+        )
+        error.exit_code = EXIT_USAGE  # a rerun fails the same way
+        raise error
     found = unguarded_call()
     if found is not None:
         path, line = found
@@ -84,6 +116,15 @@ def refuse_unguarded(engine: str, fork: bool) -> None:
         raise unguarded_error(engine, why, spawn_reason(fork))
 
 
+def unimportable_main() -> bool:
+    """Whether a spawned worker would fail to import the main script: ``multiprocessing``
+    runs the main module's ``__file__`` again (one not run with ``-m``), and a script read
+    from standard input (``python - < job.py``) has ``<stdin>`` there, no file. A main module
+    without ``__file__`` (``python -c``, a console) is not imported at all."""
+    main = sys.modules.get("__main__")
+    return getattr(main, "__spec__", None) is None and getattr(main, "__file__", None) == "<stdin>"
+
+
 def spawn_reason(fork: bool) -> str:
     """Why the workers are spawned, not forked: the job says so, or a fork is not safe
     here (``forking.can_fork``)."""
@@ -93,7 +134,26 @@ def spawn_reason(fork: bool) -> str:
         return f"workers are forked on Linux only, this is {sys.platform}"
     if threading.current_thread() is not threading.main_thread():
         return "the load runs off the main thread"
-    return "this process has other threads"
+    names = other_threads()
+    if not names:
+        return "this process has other threads"
+    shown = ", ".join(names[:SHOWN_THREADS]) + (
+        f" and {len(names) - SHOWN_THREADS} more" if names[SHOWN_THREADS:] else ""
+    )
+    # named: they may be a library's, left by an earlier load (Dask's, after a ``dask`` one)
+    return f"this process has other threads: {shown}"
+
+
+def other_threads() -> list[str]:
+    """The names of the threads that keep a fork from being safe (``forking.can_fork``):
+    Python's other than this one, else the native ones of libraries not known to survive a fork."""
+    me = threading.current_thread()
+    names = [t.name for t in threading.enumerate() if t is not me]
+    if names:
+        return names
+    from ..forking import foreign_threads
+
+    return [n for n in foreign_threads(python={me.native_id} if me.native_id is not None else set()) if n != "?"]
 
 
 def unguarded_error(engine: str, why: str, because: str) -> EngineError:
