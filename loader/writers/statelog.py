@@ -27,13 +27,20 @@ class StateLogError(ValueError):
 
 def read_state_log(path: str) -> tuple[dict[str, dict[str, str]], bool]:
     """The state the log describes, and whether its last line was torn."""
+    jobs, torn, _ = _read_log(path)
+    return jobs, torn
+
+
+def _read_log(path: str) -> tuple[dict[str, dict[str, str]], bool, int]:
+    """``read_state_log``, and how many whole lines the log holds."""
     jobs: dict[str, dict[str, str]] = {}
     try:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
     except FileNotFoundError:
-        return jobs, False
+        return jobs, False, 0
     lines = text.split("\n")
+    del text  # the lines hold it all again: a large log is not held twice while parsed
     torn = lines.pop() != ""  # text after the last newline: an append that did not finish
     for number, line in enumerate(lines, 1):
         try:
@@ -47,7 +54,7 @@ def read_state_log(path: str) -> tuple[dict[str, dict[str, str]], bool]:
                 jobs.setdefault(job, {}).update(record["set"])
         except (ValueError, KeyError, TypeError) as exc:
             raise StateLogError(f"line {number}: {exc}") from None
-    return jobs, torn
+    return jobs, torn, len(lines)
 
 
 class StateLog:
@@ -56,9 +63,11 @@ class StateLog:
     def __init__(self, path: str, *, durable: bool) -> None:
         self.path = path
         self.durable = durable
-        self.jobs, torn = read_state_log(path)
-        self._compacted = 0
+        self.jobs, torn, lines = _read_log(path)
         self._size = os.path.getsize(path) if os.path.exists(path) else 0
+        # a log of one line per job is as compaction leaves it: not rewritten before it has
+        # doubled (else a run's first commit rewrote a job's whole checkpoint, held twice, every run)
+        self._compacted = self._size if lines <= len(self.jobs) else 0
         self._fh: BinaryIO | None = None  # open while appending: an open() per commit is measurable
         # jobs forgotten in memory whose entries stay on disk until their next write (``clear_later``)
         self._clearing: dict[str, dict[str, str]] = {}

@@ -123,3 +123,26 @@ def test_a_clear_later_flushed_or_cleared_again_is_written_then(tmp_path: Path) 
     log.flush_clear("j")  # once
     assert read_state_log(path)[0] == {}
     assert Path(path).read_text().count('"clear":true') == 2
+
+
+def test_a_compact_log_is_not_rewritten_by_the_next_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A log as compaction leaves it (one line per job) takes a new run's commits as appends
+    until it has doubled: rewriting it at every run's first commit held the job's whole
+    checkpoint twice more, as text, on every no-op run."""
+    monkeypatch.setattr(statelog, "COMPACT_MIN_BYTES", 200)
+    path = tmp_path / "s.jsonl"
+    log = StateLog(str(path), durable=False)
+    log.set("j", {f"file:{i}": "x" * 100 for i in range(20)})
+    log.set("k", {"job": "done"})
+    log.compact()
+    log.close()
+    assert len(path.read_text().splitlines()) == 2
+    reopened = StateLog(str(path), durable=False)
+    reopened.set("j", {"job": "complete"})
+    assert len(path.read_text().splitlines()) == 3  # appended, not compacted
+    assert read_state_log(str(path))[0]["j"]["job"] == "complete"
+    reopened.close()
+    path.write_text(path.read_text() + '{"job":"j","set":{"job":"running"}}\n')  # not compact: one job, two lines
+    again = StateLog(str(path), durable=False)
+    again.set("j", {"job": "complete"})
+    assert len(path.read_text().splitlines()) == 2  # compacted at its first commit, as before
