@@ -140,9 +140,39 @@ def test_a_compact_log_is_not_rewritten_by_the_next_run(tmp_path: Path, monkeypa
     reopened = StateLog(str(path), durable=False)
     reopened.set("j", {"job": "complete"})
     assert len(path.read_text().splitlines()) == 3  # appended, not compacted
-    assert read_state_log(str(path))[0]["j"]["job"] == "complete"
     reopened.close()
-    path.write_text(path.read_text() + '{"job":"j","set":{"job":"running"}}\n')  # not compact: one job, two lines
-    again = StateLog(str(path), durable=False)
+    again = StateLog(str(path), durable=False)  # nor by the run after it
     again.set("j", {"job": "complete"})
-    assert len(path.read_text().splitlines()) == 2  # compacted at its first commit, as before
+    assert len(path.read_text().splitlines()) == 4  # appended, not compacted
+    assert read_state_log(str(path))[0]["j"]["job"] == "complete"
+    again.close()
+    with open(path, "a") as fh:  # grown to twice its compacted size: compacted at the next commit
+        fh.writelines('{"job":"k","set":{"job":"%s"}}\n' % ("x" * 100) for _ in range(25))
+    last = StateLog(str(path), durable=False)
+    last.set("j", {"job": "complete"})
+    assert len(path.read_text().splitlines()) == 2
+    assert read_state_log(str(path))[0] == last.jobs
+
+
+def test_a_compaction_writes_the_log_in_pieces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A compaction writes each job's line as ``json.dumps`` would, without holding it whole:
+    a job's checkpoint holds an entry per file it ever loaded."""
+    import json
+    import tracemalloc
+
+    monkeypatch.setattr(statelog, "COMPACT_PIECE", 100)
+    path = tmp_path / "s.jsonl"
+    log = StateLog(str(path), durable=False)
+    entries = {f"file:/in/f{i:06d}.csv": json.dumps({"done": True, "path": f"in/é{i}" * 20}) for i in range(5000)}
+    log.set("j", entries)
+    log.set("k", {})
+    tracemalloc.start()
+    try:
+        log.compact()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    lines = [json.dumps({"job": job, "set": e}, separators=(",", ":")) + "\n" for job, e in (("j", entries), ("k", {}))]
+    assert path.read_text(encoding="utf-8") == "".join(lines)
+    assert log._compacted == path.stat().st_size
+    assert peak < len(lines[0]) / 4, (peak, len(lines[0]))
