@@ -1241,13 +1241,16 @@ class Pipeline:
         tells of was deleted or dropped since); whether this run is fresh; the input files as
         the checkpoint names them (``recorded_spellings``: a file loaded or begun through a link
         goes on under the link's name)."""
-        self._entries = writer.read_state(self.job_name)  # what the target records, before a restart
-        state = JobState.parse(self._entries)
-        if self.job.run.max_memory is not None and self._entries:
+        # what the target records, before a restart; its file and part entries once parsed are
+        # the state's alone (nothing reads them from here: held once)
+        self._entries = writer.read_state(self.job_name)
+        count = len(self._entries)
+        state = JobState.parse(self._entries, drop_parsed=True)
+        if self.job.run.max_memory is not None and count:
             # the checkpoint is known now, held whole: a ceiling too low for it too is refused
             # before any row is read, and the rows in flight get the room it leaves (the
             # writer's own sizes were fitted without it)
-            self._fit_files([names[0] for names in spelled], len(self._entries))
+            self._fit_files([names[0] for names in spelled], count)
         report.checkpoint_stale = writer.gone(self.job_name, state)
         if report.checkpoint_stale is not None:
             self._entries = {}  # of a target deleted since: they bind nothing

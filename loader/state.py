@@ -244,13 +244,19 @@ def _file_state(entry: dict[str, Any], shared: dict[Any, Any]) -> FileState:
     entry's equal ones (``shared``): nearly every file of a job is read with the same, and a
     job holds an entry per file it ever loaded (docs/schedule.md: a few KB each, unshared)."""
     entry["read_with"] = _shared(entry.get("read_with"), shared)
-    for name in ("identity", "position"):  # each document's keys are new strings: one of each for all
-        if isinstance(entry.get(name), dict):
-            entry[name] = {sys.intern(k): v for k, v in entry[name].items()}
+    _intern_keys(entry, ("identity", "position"))
     position = entry.get("position")
     if isinstance(position, dict) and "dialect" in position:
         position["dialect"] = _shared(position["dialect"], shared)
     return FileState(**entry)
+
+
+def _intern_keys(entry: dict[str, Any], names: tuple[str, ...]) -> None:
+    """``entry``'s documents of ``names`` with keys one string for all entries: each document's
+    keys are new strings as parsed."""
+    for name in names:
+        if isinstance(entry.get(name), dict):
+            entry[name] = {sys.intern(k): v for k, v in entry[name].items()}
 
 
 def _shared(value: Any, shared: dict[Any, Any]) -> Any:
@@ -282,7 +288,10 @@ class JobState:
     replayed: set[tuple[str, int]] = field(default_factory=set)
 
     @classmethod
-    def parse(cls, entries: dict[str, str]) -> JobState:
+    def parse(cls, entries: dict[str, str], *, drop_parsed: bool = False) -> JobState:
+        """The state ``entries`` record; with ``drop_parsed``, the file and part entries are
+        taken out of ``entries`` as they are parsed (a run keeps the rest, which it reads
+        again, and a job's checkpoint, an entry per file it ever loaded, is not held twice)."""
         state = cls()
         job = json.loads(entries.get("job", "{}"))
         state.status = job.get("status", "new")
@@ -293,13 +302,17 @@ class JobState:
         state.fixed = list(job.get("fixed", []))
         state.names = int(job.get("names", 1 if state.schema else NAMES))
         shared: dict[Any, Any] = {}
-        for key, value in entries.items():
+        keys = list(entries)
+        named = set(keys) if drop_parsed else entries  # every key, those taken out too
+        for key in keys:
+            parsed = drop_parsed and key.startswith(("file:", PART_KEY))
+            value = entries.pop(key) if parsed else entries[key]
             if key.startswith("file:"):
                 name = "file:" + storage.normal(key[5:])  # an S3:// URI's entry from before schemes were lower-cased
-                if name == key or name not in entries:
+                if name == key or name not in named:
                     state.files[name] = _file_state(json.loads(value), shared)
             elif key.startswith(PART_KEY):
-                state.add_part(json.loads(value))
+                state.add_part(json.loads(value), shared)
             elif key.startswith(REPLAYED):
                 state.replayed.add(replayed_version(key))
         return state
@@ -317,8 +330,12 @@ class JobState:
         fs = self.files.get(key)
         return kept is not None and (fs is None or (fs.done and kept.of(fs, ident)))
 
-    def add_part(self, part: dict[str, Any]) -> None:
-        """A part an engine committed (``loader.engines``): its rows, counted to its file."""
+    def add_part(self, part: dict[str, Any], shared: dict[Any, Any] | None = None) -> None:
+        """A part an engine committed (``loader.engines``): its rows, counted to its file
+        (``shared``: as in ``_file_state``, the source options one object with equal ones)."""
+        if shared is not None:  # a part per file an engine ever loaded: kept small as the files' entries
+            part["read_with"] = _shared(part.get("read_with"), shared)
+            _intern_keys(part, ("identity",))
         kept = self.parts.setdefault(part_file(part), PartsKept(str(part.get("path", ""))))
         kept.real = kept.real or (part.get("identity") or {}).get("real")
         version = int(part.get("version") or 1)

@@ -1988,3 +1988,21 @@ def test_a_restart_stopped_before_its_first_commit_leaves_the_job_as_it_was(
     # and a restart that commits forgets them: the file holds this run's lines alone
     assert Pipeline(restart).run().rows_written == 45
     assert len(rejects.read_text().splitlines()) == 5
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_rerun_keeps_the_checkpoints_file_entries_parsed_only(tmp_path: Path, engine: str) -> None:
+    """A run parses the job's checkpoint (an entry per file it ever loaded, and per part an
+    engine committed) and holds it so, not also as the text it was read as."""
+    for i in range(3):
+        (tmp_path / f"f{i}.csv").write_text(f"id,v\n{i},a\n")
+    job = JobConfig(
+        source=SourceConfig(path=[str(tmp_path / "*.csv")]),
+        sink=SinkConfig(path=str(tmp_path / "a.ldb"), key="{id}"),
+        run=RunConfig(engine=engine),
+    )
+    assert Pipeline(job).run().files_loaded == 3
+    again = Pipeline(job)
+    report = again.run()
+    assert (report.files_loaded, report.files_skipped) == (0, 3)
+    assert again._entries and not [k for k in again._entries if k.startswith(("file:", "part:"))]

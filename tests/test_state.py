@@ -23,6 +23,7 @@ from loader.report import FileReport, RunReport
 from loader.state import (
     ADDED_READ_OPTIONS,
     LATER_READ_OPTIONS,
+    PART_KEY,
     READ_OPTIONS,
     FileState,
     JobState,
@@ -1189,3 +1190,42 @@ def test_a_moved_file_matches_no_half_loaded_entry_nor_one_of_other_content(tmp_
     (tmp_path / "new" / "other.csv").write_text("id\n9\n")
     files = [str(tmp_path / "new" / "half.csv"), str(tmp_path / "new" / "other.csv")]
     assert [(p.status, p.moved) for p in plan_files(files, state, "error")] == [("loaded", None), ("loaded", None)]
+
+
+def test_an_engines_parts_of_many_files_are_held_small() -> None:
+    """An engine's job holds a part entry per file it ever loaded beside the file's: the
+    parts' source options are one object too, and their identities' keys one string each."""
+    read_with = {"encoding": "utf-8", "na_values": ["NA", "N/A", "NULL", "null"], "delimiter": None}
+
+    def part(i: int) -> str:
+        identity = {"size": 49, "mtime_ns": 1796672435498664707 + i, "real": f"/data/in/f{i:06d}.csv"}
+        entry = {"path": f"in/f{i:06d}.csv", "key": f"file:/data/in/f{i:06d}.csv", "rows_read": 3}
+        return json.dumps(entry | {"rows_written": 3, "identity": identity, "read_with": read_with})
+
+    state = JobState.parse({f"{PART_KEY}{i:016x}": part(i) for i in range(3)})
+    first, second = state.parts["file:/data/in/f000000.csv"], state.parts["file:/data/in/f000001.csv"]
+    assert first.read_with is second.read_with and first.read_with == read_with
+    assert (first.rows_written, first.real, second.cut_from[0][0]) == (3, "/data/in/f000000.csv", None)
+    (_, one), (_, two) = first.cut_from[0], second.cut_from[0]
+    assert one is not None and two is not None
+    assert [id(k) for k in one] == [id(k) for k in two]  # the keys: one string each for all
+
+
+def test_parsing_can_take_the_file_and_part_entries_out() -> None:
+    """``drop_parsed``: a run's entries keep what it reads again (the job's, replays'), the
+    file and part entries only in the state; an old ``S3://`` spelling's entry still yields
+    to the normal one's, wherever the dict has it."""
+    new, old = FileState("s3://b/k.csv", rows_written=2, done=True), FileState("S3://b/k.csv", rows_written=1)
+    part = json.dumps({"path": "in/a.csv", "key": "file:/in/a.csv", "rows_written": 4})
+    entries = {
+        "job": '{"status": "complete"}',
+        "file:S3://b/k.csv": old.to_json(),
+        "file:s3://b/k.csv": new.to_json(),
+        f"{PART_KEY}00ff": part,
+        "replayed:file:/in/b.csv:1": "[1]",
+    }
+    state = JobState.parse(dict(entries))
+    held = dict(entries)
+    assert JobState.parse(held, drop_parsed=True) == state
+    assert held == {"job": '{"status": "complete"}', "replayed:file:/in/b.csv:1": "[1]"}
+    assert (state.files["file:s3://b/k.csv"].rows_written, state.parts["file:/in/a.csv"].rows_written) == (2, 4)

@@ -176,8 +176,8 @@ class LevelDBSink(SinkBase):
         # 1,000 / 4,000 / 10,000 one-row CSV files peaked 4.0 / 4.6 / 6.6 KB a file above one
         file_kb=7.0,
         # a no-op run (processes) over 10,000 loaded files (a file: and a part: entry each, the
-        # checkpoint read by the run and by the engine) peaked 121 MB above an empty one's
-        entry_kb=6.5,
+        # log holding them as text besides) peaked 40 MB above an empty one's: 2.0 KB an entry
+        entry_kb=2.5,
     )
 
     def resolve(self, sink: SinkConfig, source: SourceConfig) -> SinkConfig:

@@ -93,8 +93,9 @@ class SQLiteSink(SinkBase):
     # (two parsing workers by default).
     # file_kb: 1,000 / 4,000 / 10,000 one-row CSV files peaked 5.4 / 3.4 / 2.8 KB a file above
     # one (the first thousand's share of the small files typed together counts most), Parquet 1.0
-    # entry_kb: a no-op run over a 10,000-file checkpoint peaked 34 MB above an empty one's
-    memory = MemoryProfile({"csv": 78, "parquet": 91, "jsonl": 80, "arrow": 78}, row_bytes=250, entry_kb=3.5)
+    # entry_kb: a no-op run over a 10,000-file checkpoint peaked 23.6 MB above an empty one's
+    # (threads and processes alike): 2.4 KB an entry
+    memory = MemoryProfile({"csv": 78, "parquet": 91, "jsonl": 80, "arrow": 78}, row_bytes=250, entry_kb=2.8)
 
     def resolve(self, sink: SinkConfig, source: SourceConfig) -> SinkConfig:
         from ..config import is_glob

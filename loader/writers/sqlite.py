@@ -108,13 +108,17 @@ class _Connection:
             self._sql = sql
         if params:
             self.stmt.bind(pa.record_batch([[p] for p in params], names=[str(i) for i in range(len(params))]))
+        rows: list[tuple[Any, ...]] = []
         try:
             stream, _ = self.stmt.execute_query()
-            result = pa.RecordBatchReader.from_stream(stream).read_all()
+            # batch by batch: a job's checkpoint (an entry per file it ever loaded) is not held
+            # whole in Arrow beside its rows in Python
+            for batch in pa.RecordBatchReader.from_stream(stream):
+                rows.extend(zip(*(column.to_pylist() for column in batch.columns), strict=True))
         except AdbcError:
             self._renew()  # a failed statement keeps its parameters: the next one would find them bound
             raise
-        return list(zip(*(column.to_pylist() for column in result.columns), strict=True))
+        return rows
 
     def _renew(self) -> None:
         self.stmt.close()

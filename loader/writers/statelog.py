@@ -12,13 +12,16 @@ atomically, so reading it stays proportional to the state itself.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+from collections.abc import Iterator
 from typing import BinaryIO
 
 from ..files import replace_file
 
 COMPACT_MIN_BYTES = 1 << 20
+COMPACT_PIECE = 1000  # entries written at a time by a compaction
 
 
 class StateLogError(ValueError):
@@ -27,27 +30,43 @@ class StateLogError(ValueError):
 
 def read_state_log(path: str) -> tuple[dict[str, dict[str, str]], bool]:
     """The state the log describes, and whether its last line was torn."""
+    jobs, torn, _ = _read_log(path)
+    return jobs, torn
+
+
+def _read_log(path: str) -> tuple[dict[str, dict[str, str]], bool, int]:
+    """``read_state_log``, and about how large the log was when last compacted: its first line
+    per job (a compaction writes one a job, commits append after them; about: in characters).
+    Read a line at a time: a job's checkpoint is held once as text, not the whole log twice."""
     jobs: dict[str, dict[str, str]] = {}
+    lengths: list[int] = []
+    torn = False
     try:
         with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+            for number, line in enumerate(fh, 1):
+                if not line.endswith("\n"):  # text after the last newline: an append that did not finish
+                    torn = True
+                    break
+                lengths.append(len(line))
+                _apply(jobs, line, number)
     except FileNotFoundError:
-        return jobs, False
-    lines = text.split("\n")
-    torn = lines.pop() != ""  # text after the last newline: an append that did not finish
-    for number, line in enumerate(lines, 1):
-        try:
-            record = json.loads(line)
-            job = record["job"]
-            if record.get("clear"):
-                jobs.pop(job, None)
-                if "set" in record:  # a clear that keeps some entries (``StateLog.clear``)
-                    jobs[job] = dict(record["set"])
-            else:
-                jobs.setdefault(job, {}).update(record["set"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise StateLogError(f"line {number}: {exc}") from None
-    return jobs, torn
+        return jobs, False, 0
+    return jobs, torn, sum(lengths[: len(jobs)])
+
+
+def _apply(jobs: dict[str, dict[str, str]], line: str, number: int) -> None:
+    """The log's line ``number`` applied to ``jobs``."""
+    try:
+        record = json.loads(line)
+        job = record["job"]
+        if record.get("clear"):
+            jobs.pop(job, None)
+            if "set" in record:  # a clear that keeps some entries (``StateLog.clear``)
+                jobs[job] = dict(record["set"])
+        else:
+            jobs.setdefault(job, {}).update(record["set"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StateLogError(f"line {number}: {exc}") from None
 
 
 class StateLog:
@@ -56,8 +75,9 @@ class StateLog:
     def __init__(self, path: str, *, durable: bool) -> None:
         self.path = path
         self.durable = durable
-        self.jobs, torn = read_state_log(path)
-        self._compacted = 0
+        # not rewritten before it has doubled since its last compaction, as within a run (else
+        # every run's first commit rewrote the whole log, held twice more as text)
+        self.jobs, torn, self._compacted = _read_log(path)
         self._size = os.path.getsize(path) if os.path.exists(path) else 0
         self._fh: BinaryIO | None = None  # open while appending: an open() per commit is measurable
         # jobs forgotten in memory whose entries stay on disk until their next write (``clear_later``)
@@ -121,8 +141,25 @@ class StateLog:
     def compact(self) -> None:
         self.close()  # the file is replaced: appends go to the new one
         on_disk = self.jobs | self._clearing  # a clear not written yet is not compacted in either
-        text = "".join(
-            json.dumps({"job": job, "set": entries}, separators=(",", ":")) + "\n" for job, entries in on_disk.items()
-        )
-        replace_file(self.path, text, durable=self.durable)
-        self._compacted = self._size = len(text.encode("utf-8"))
+        written = [0]
+
+        def pieces() -> Iterator[bytes]:
+            for job, entries in on_disk.items():
+                for piece in _job_line(job, entries):
+                    written[0] += len(piece)
+                    yield piece
+
+        replace_file(self.path, pieces(), durable=self.durable)
+        self._compacted = self._size = written[0]
+
+
+def _job_line(job: str, entries: dict[str, str]) -> Iterator[bytes]:
+    """A job's line as ``json.dumps({"job": job, "set": entries})`` writes it (compact), in
+    pieces of ``COMPACT_PIECE`` entries: a job's checkpoint (an entry per file it ever loaded)
+    is not held again whole as text while it is written."""
+    items = iter(entries.items())
+    head = '{"job":' + json.dumps(job) + ',"set":{'
+    while piece := list(itertools.islice(items, COMPACT_PIECE)):
+        yield (head + ",".join(json.dumps(k) + ":" + json.dumps(v) for k, v in piece)).encode("utf-8")
+        head = ","  # between pieces
+    yield ("" if head == "," else head).encode("utf-8") + b"}}\n"

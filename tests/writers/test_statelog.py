@@ -123,3 +123,56 @@ def test_a_clear_later_flushed_or_cleared_again_is_written_then(tmp_path: Path) 
     log.flush_clear("j")  # once
     assert read_state_log(path)[0] == {}
     assert Path(path).read_text().count('"clear":true') == 2
+
+
+def test_a_compact_log_is_not_rewritten_by_the_next_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A log as compaction leaves it (one line per job) takes a new run's commits as appends
+    until it has doubled: rewriting it at every run's first commit held the job's whole
+    checkpoint twice more, as text, on every no-op run."""
+    monkeypatch.setattr(statelog, "COMPACT_MIN_BYTES", 200)
+    path = tmp_path / "s.jsonl"
+    log = StateLog(str(path), durable=False)
+    log.set("j", {f"file:{i}": "x" * 100 for i in range(20)})
+    log.set("k", {"job": "done"})
+    log.compact()
+    log.close()
+    assert len(path.read_text().splitlines()) == 2
+    reopened = StateLog(str(path), durable=False)
+    reopened.set("j", {"job": "complete"})
+    assert len(path.read_text().splitlines()) == 3  # appended, not compacted
+    reopened.close()
+    again = StateLog(str(path), durable=False)  # nor by the run after it
+    again.set("j", {"job": "complete"})
+    assert len(path.read_text().splitlines()) == 4  # appended, not compacted
+    assert read_state_log(str(path))[0]["j"]["job"] == "complete"
+    again.close()
+    with open(path, "a") as fh:  # grown to twice its compacted size: compacted at the next commit
+        fh.writelines('{"job":"k","set":{"job":"%s"}}\n' % ("x" * 100) for _ in range(25))
+    last = StateLog(str(path), durable=False)
+    last.set("j", {"job": "complete"})
+    assert len(path.read_text().splitlines()) == 2
+    assert read_state_log(str(path))[0] == last.jobs
+
+
+def test_a_compaction_writes_the_log_in_pieces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A compaction writes each job's line as ``json.dumps`` would, without holding it whole:
+    a job's checkpoint holds an entry per file it ever loaded."""
+    import json
+    import tracemalloc
+
+    monkeypatch.setattr(statelog, "COMPACT_PIECE", 100)
+    path = tmp_path / "s.jsonl"
+    log = StateLog(str(path), durable=False)
+    entries = {f"file:/in/f{i:06d}.csv": json.dumps({"done": True, "path": f"in/é{i}" * 20}) for i in range(5000)}
+    log.set("j", entries)
+    log.set("k", {})
+    tracemalloc.start()
+    try:
+        log.compact()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    lines = [json.dumps({"job": job, "set": e}, separators=(",", ":")) + "\n" for job, e in (("j", entries), ("k", {}))]
+    assert path.read_text(encoding="utf-8") == "".join(lines)
+    assert log._compacted == path.stat().st_size
+    assert peak < len(lines[0]) / 4, (peak, len(lines[0]))
