@@ -48,7 +48,7 @@ from .errors import (
 )
 from .logs import JsonLog
 from .pipeline import Pipeline
-from .progress import is_terminal
+from .progress import is_terminal, writable
 from .report import RunReport
 from .suggest import closest, did_you_mean
 
@@ -631,13 +631,21 @@ def _print_error(exc: BaseException, debug: bool) -> None:
     if debug:
         traceback.print_exc()
     if isinstance(exc, LoaderError):
-        print(f"loader: error: {exc}", file=sys.stderr)
+        _to_stderr(f"loader: error: {exc}")
         if exc.hint:
-            print(f"  hint: {exc.hint}", file=sys.stderr)
+            _to_stderr(f"  hint: {exc.hint}")
     else:
-        print(f"loader: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        _to_stderr(f"loader: internal error: {type(exc).__name__}: {exc}")
         if not debug:
-            print("  hint: run again with --debug to see the traceback", file=sys.stderr)
+            _to_stderr("  hint: run again with --debug to see the traceback")
+
+
+def _to_stderr(line: str) -> None:
+    """``line`` on stderr; nothing where there is none (``2>&-``: Python's print would take
+    stdout instead, which may be another program's input)."""
+    out = writable(sys.stderr)
+    if out is not None:
+        print(line, file=out)
 
 
 def _show_progress(args: argparse.Namespace, quiet: bool, log: JsonLog | None) -> bool:
@@ -751,7 +759,7 @@ def _fail(exc: BaseException, code: int, command: _Command) -> None:
 
 def _print_summary(report: RunReport) -> None:
     with _stderr_may_fail():
-        print(report.summary(), file=sys.stderr)
+        _to_stderr(report.summary())
 
 
 @contextlib.contextmanager
