@@ -645,7 +645,9 @@ def moved_plan(
     (``moved_from``: a file moved twice, the one its rows are in), so they are still its own."""
     old_key, fs = old
     old_path = old_key[len("file:") :]
-    entry = FileState(path=path, identity=ident, done=True, read_with=fs.read_with, moved_from=fs.moved_from or old_path)
+    entry = FileState(
+        path=path, identity=ident, done=True, read_with=fs.read_with, moved_from=fs.moved_from or old_path
+    )
     options = other_options(fs.read_with, read_with)
     return FilePlan(path, key, "skipped", options=options, moved=(old_path, entry))
 

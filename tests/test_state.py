@@ -1272,7 +1272,7 @@ def test_a_file_in_a_renamed_partition_folder_is_no_file_moved(tmp_path: Path) -
     ]
 
 
-def _moved_and_appended(tmp_path: Path, moved: bool) -> tuple[Path, list[str]]:
+def _moved_and_appended(tmp_path: Path, moved: bool) -> list[str]:
     """``old/d1.csv`` loaded, its folder renamed ``new`` (or left: ``moved`` False, then loaded
     as ``new/d1.csv`` from the start), a rerun, then a row appended to it."""
     db = tmp_path / "o.db"
@@ -1288,7 +1288,7 @@ def _moved_and_appended(tmp_path: Path, moved: bool) -> tuple[Path, list[str]]:
     assert cli(*load_new, "-q").returncode == 0
     with open(tmp_path / "new" / "d1.csv", "a") as fh:
         fh.write("3,c\n")
-    return db, load_new
+    return load_new
 
 
 def test_a_moved_file_changed_since_says_its_rows_stay_loaded_as_an_unmoved_one_does(tmp_path: Path) -> None:
@@ -1299,7 +1299,7 @@ def test_a_moved_file_changed_since_says_its_rows_stay_loaded_as_an_unmoved_one_
     for moved in (False, True):
         where = tmp_path / str(moved)
         where.mkdir()
-        db, load_new = _moved_and_appended(where, moved)
+        load_new = _moved_and_appended(where, moved)
         changed = cli(*load_new)
         assert changed.returncode == 65, changed.stderr
         said.append(changed.stderr.replace(str(where), "W"))
