@@ -96,13 +96,16 @@ class FileState:
     # earlier versions every row of which was rejected and that a read with other source
     # options replaced: their rows are this version's, so a replay skips their reject lines
     superseded: list[int] = field(default_factory=list)
+    # a file moved since it was loaded (``moved_plan``): the path it was loaded as, whose entry
+    # holds the rows it loaded then; they count as this file's (``rows_held``, ``left_out``)
+    moved_from: str | None = None
 
     def to_json(self) -> str:
         # not asdict(): its deep copies cost time per file at every commit (bench/NOTES.md)
         entry = {f.name: getattr(self, f.name) for f in fields(self)}
         if self.version == 1:
             del entry["version"]  # a file's first load: its entry as loaders before versions wrote it
-        for name in ("read_with", "superseded"):
+        for name in ("read_with", "superseded", "moved_from"):
             if not entry[name]:
                 del entry[name]  # as loaders before them wrote the entry
         return json.dumps(entry, sort_keys=True)
@@ -597,7 +600,7 @@ def plan_files(
         if fs is not None and path != "-":
             # a version a replay loaded rows of holds rows in the target: never read again
             again = None if state.rows_replayed(key, fs) else read_with
-            found = _against_entry(path, key, fs, ident, on_change, again)
+            found = _against_entry(path, key, fs, ident, on_change, again, rows_held(state, fs))
             if isinstance(found, FilePlan):
                 out.append(found)
                 continue
@@ -638,11 +641,15 @@ def moved_plan(
 ) -> FilePlan:
     """The plan skipping a file moved since it was loaded as ``old`` (its key and entry): loaded
     already, said so, and recorded under its new path so later runs find it there. The new
-    entry holds no rows: they stay counted in the old one (``rows_committed``)."""
+    entry holds no rows: they stay counted in the old one (``rows_committed``), which it names
+    (``moved_from``: a file moved twice, the one its rows are in), so they are still its own."""
     old_key, fs = old
-    entry = FileState(path=path, identity=ident, done=True, read_with=fs.read_with)
+    old_path = old_key[len("file:") :]
+    entry = FileState(
+        path=path, identity=ident, done=True, read_with=fs.read_with, moved_from=fs.moved_from or old_path
+    )
     options = other_options(fs.read_with, read_with)
-    return FilePlan(path, key, "skipped", options=options, moved=(old_key[len("file:") :], entry))
+    return FilePlan(path, key, "skipped", options=options, moved=(old_path, entry))
 
 
 def _parts_read_otherwise(
@@ -658,17 +665,27 @@ def _parts_read_otherwise(
 
 
 def _against_entry(
-    path: str, key: str, fs: FileState, ident: dict[str, Any] | None, on_change: str, read_with: dict[str, Any] | None
+    path: str,
+    key: str,
+    fs: FileState,
+    ident: dict[str, Any] | None,
+    on_change: str,
+    read_with: dict[str, Any] | None,
+    held: int,
 ) -> FileState | FilePlan:
-    """A file with a checkpoint entry ``fs``: the plan that leaves it (loaded already, or
-    changed and not reloaded), else the entry its rows count into (``plan_files``)."""
+    """A file with a checkpoint entry ``fs``, which holds ``held`` rows of it in the target
+    (``rows_held``): the plan that leaves it (loaded already, or changed and not reloaded),
+    else the entry its rows count into (``plan_files``)."""
     # a half-loaded file goes on at its byte offset: only from the very same version
     unchanged = same_content if fs.done else storage.same_version
     if not unchanged(fs.identity, ident):
         if on_change != "reload":
             status = "changed" if on_change == "error" else "changed-skipped"
-            return FilePlan(path, key, status, kept=fs.rows_written)
-        return FileState(path=path, identity=ident, version=next_version(fs), superseded=fs.superseded)
+            return FilePlan(path, key, status, kept=held)
+        # a moved file's earlier rows stay in the entry it was loaded as: still its own
+        return FileState(
+            path=path, identity=ident, version=next_version(fs), superseded=fs.superseded, moved_from=fs.moved_from
+        )
     if rejected_with_others(fs, read_with):
         return read_again(fs, path, ident)  # none of it loaded: the fix its error named, another encoding say
     changed = other_options(fs.read_with, read_with)
@@ -677,7 +694,7 @@ def _against_entry(
     # resumed, its rows would be read two ways in one table (but in the dialect its position records)
     changed = other_options(fs.read_with, read_with, DIALECT_OPTIONS if "dialect" in fs.position else ())
     if changed and fs.position:
-        return FilePlan(path, key, "other-options", fs, kept=fs.rows_written, options=changed)
+        return FilePlan(path, key, "other-options", fs, kept=held, options=changed)
     return fs
 
 
@@ -718,16 +735,22 @@ class LoadedElsewhere:
     ) -> tuple[str, FileState] | None:
         """The done entry (key and state) of the file an input of key ``key`` is, moved since
         it was loaded (its folder renamed, moved, or mounted elsewhere: a container's ``/data``):
-        of the same content (``same_content``) and base name, whose path, and the real file it
-        reached, exist no more; one the input would be read again over is none
+        of the same version (``same_version``: size, fingerprint and mtime, which ``mv``, a
+        mount, ``cp -p`` and ``rsync -t`` keep and a new day's export of the same name and size
+        has not), base name and partition values (``same_partitions``), whose path, and the
+        real file it reached, exist no more; one the input would be read again over is none
         (``rejected_with_others``). Each entry is matched to one input at most (identical files
         pair one to one), those holding rows first. None for a remote object (never moved so)."""
         if ident is None or "real" not in ident:
             return None
-        name = os.path.basename(key)
+        new = key[len("file:") :]
         for old, fs in sorted(self._by_content_of(ident), key=lambda entry: entry[1].rows_read == 0):
             path = old[len("file:") :]
-            if old in self._claimed or os.path.basename(path) != name or rejected_with_others(fs, read_with):
+            if old in self._claimed or os.path.basename(path) != os.path.basename(new):
+                continue
+            if not storage.same_version(fs.identity, ident) or not same_partitions(path, new):
+                continue
+            if rejected_with_others(fs, read_with):
                 continue
             if not os.path.lexists(path) and not os.path.lexists(_real(old, (fs.identity or {}).get("real"))):
                 self._claimed.add(old)
@@ -780,6 +803,15 @@ class LoadedElsewhere:
         return next((key for key in keys if self.state.half_in_parts(key, ident)), None)
 
 
+def same_partitions(old: str, new: str) -> bool:
+    """Two paths' ``key=value`` folders (``readers.partitions.path_values``) are the same, in
+    order: a file whose folders give other values holds other rows (a partition column's value
+    is in its folder's name), so a file found at ``new`` is no ``old`` moved."""
+    from .readers.partitions import path_values  # with pyarrow: only once a moved file is looked for
+
+    return list(path_values(old).items()) == list(path_values(new).items())
+
+
 def _content(ident: dict[str, Any]) -> tuple[Any, Any]:
     return ident.get("size"), ident.get("sha256_head_tail")
 
@@ -788,6 +820,14 @@ def _real(key: str, real: str | None) -> str:
     """The file an entry's spelling reached when loaded, as its identity recorded it (``real``;
     an entry from before identities held it: the one it reaches now)."""
     return real or os.path.realpath(key[len("file:") :])
+
+
+def rows_held(state: JobState, fs: FileState) -> int:
+    """The rows of the file ``fs`` is the entry of that the job's checkpoint holds committed:
+    its own, and a file moved since it was loaded those of the entry it was loaded as
+    (``moved_from``), which stay counted there."""
+    old = state.files.get(file_key(fs.moved_from)) if fs.moved_from else None
+    return fs.rows_written + (old.rows_written if old is not None else 0)
 
 
 def rows_committed(state: JobState) -> int:
@@ -801,9 +841,12 @@ def left_out(state: JobState, entries: dict[str, str], inputs: Iterable[str]) ->
     spelling, and those waiting for a later run): each one's path as its run named it and
     those rows, sorted. A replace that starts over drops them and loads only the inputs
     (retention removed a daily export, say). One that reaches an input's real file (loaded
-    through a link since gone) is that input."""
+    through a link since gone), or that an input moved since was loaded as (``moved_from``),
+    is that input."""
     inputs = list(inputs)
     keys = {file_key(path) for path in inputs}
+    # the entries inputs moved since they were loaded were loaded as: those inputs' rows
+    keys |= {file_key(fs.moved_from) for key in list(keys) if (fs := state.files.get(key)) and fs.moved_from}
     rows: collections.Counter[str] = collections.Counter()
     names: dict[str, str] = {}
     for key, fs in state.files.items():

@@ -1229,3 +1229,104 @@ def test_parsing_can_take_the_file_and_part_entries_out() -> None:
     assert JobState.parse(held, drop_parsed=True) == state
     assert held == {"job": '{"status": "complete"}', "replayed:file:/in/b.csv:1": "[1]"}
     assert (state.files["file:s3://b/k.csv"].rows_written, state.parts["file:/in/a.csv"].rows_written) == (2, 4)
+
+
+def _daily_snapshot(path: Path, changed: bool) -> None:
+    """A daily full snapshot of 20,000 accounts; ``changed``: ten rows in its middle (past its
+    first and last 64 KiB) of the same width changed, so size and fingerprint stay."""
+    path.parent.mkdir(parents=True)
+    rows = [f"{i:06d},shut,2000" if changed and 9000 <= i < 9010 else f"{i:06d},open,1000" for i in range(20000)]
+    path.write_text("id,status,balance\n" + "\n".join(rows) + "\n")
+
+
+def test_a_new_days_file_of_the_same_name_size_and_fingerprint_as_a_deleted_one_loads(tmp_path: Path) -> None:
+    """Hunt26e #1: a landing folder cleaned after each load gets the next day's snapshot; the
+    same name, size, first and last 64 KiB, but a new mtime: a new file, not the old one moved."""
+    db, landing = tmp_path / "o.db", tmp_path / "landing"
+    load_args = ["load", str(landing / "*" / "accounts.csv"), str(db), "--table", "acc", "--mode", "upsert"]
+    _daily_snapshot(landing / "2024-01-01" / "accounts.csv", changed=False)
+    assert cli(*load_args, "--primary-key", "id", "-q").returncode == 0
+    (landing / "2024-01-01" / "accounts.csv").unlink()
+    (landing / "2024-01-01").rmdir()
+    _daily_snapshot(landing / "2024-01-02" / "accounts.csv", changed=True)
+    os.utime(landing / "2024-01-02" / "accounts.csv", ns=(time.time_ns(), time.time_ns() + 10**9))
+    done = cli(*load_args, "--primary-key", "id")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith(f"ok: 20,000 rows written to {db} (table acc) from 1 file in "), done.stderr
+    assert sqlite_rows(db, "SELECT status, count(*) FROM acc GROUP BY 1 ORDER BY 1") == [("open", 19990), ("shut", 10)]
+
+
+def test_a_file_in_a_renamed_partition_folder_is_no_file_moved(tmp_path: Path) -> None:
+    """``day=1/x.csv`` renamed to ``day=2/x.csv`` (mtime kept): its rows' ``day`` is the folder's,
+    so it holds other rows; a folder above the partitions renamed is a move."""
+    for folder in ("a/day=1", "b/day=1"):
+        (tmp_path / "old" / folder).mkdir(parents=True)
+        (tmp_path / "old" / folder / "x.csv").write_text("id\n1\n")
+    state = JobState(files=dict(_done(tmp_path / "old" / f / "x.csv") for f in ("a/day=1", "b/day=1")))
+    (tmp_path / "old").rename(tmp_path / "new")
+    (tmp_path / "new" / "a" / "day=1").rename(tmp_path / "new" / "a" / "day=2")
+    files = [str(tmp_path / "new" / p / "x.csv") for p in ("a/day=2", "b/day=1")]
+    assert [(p.status, p.moved and p.moved[0]) for p in plan_files(files, state, "error")] == [
+        ("loaded", None),
+        ("skipped", str(tmp_path / "old" / "b" / "day=1" / "x.csv")),
+    ]
+
+
+def _moved_and_appended(tmp_path: Path, moved: bool) -> list[str]:
+    """``old/d1.csv`` loaded, its folder renamed ``new`` (or left: ``moved`` False, then loaded
+    as ``new/d1.csv`` from the start), a rerun, then a row appended to it."""
+    db = tmp_path / "o.db"
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "d1.csv").write_text("id,v\n1,a\n2,b\n")
+    if not moved:
+        (tmp_path / "old").rename(tmp_path / "new")
+    first = "new" if not moved else "old"
+    assert cli("load", str(tmp_path / first / "*.csv"), str(db), "--table", "t", "-q").returncode == 0
+    if moved:
+        (tmp_path / "old").rename(tmp_path / "new")
+    load_new = ["load", str(tmp_path / "new" / "*.csv"), str(db), "--table", "t"]
+    assert cli(*load_new, "-q").returncode == 0
+    with open(tmp_path / "new" / "d1.csv", "a") as fh:
+        fh.write("3,c\n")
+    return load_new
+
+
+def test_a_moved_file_changed_since_says_its_rows_stay_loaded_as_an_unmoved_one_does(tmp_path: Path) -> None:
+    """Hunt26e #2: the moved file's entry holds none of its rows (they stay under its old
+    path): its "changed" hint and ``rows_kept`` count them still, so following the hint loads
+    it once."""
+    said = []
+    for moved in (False, True):
+        where = tmp_path / str(moved)
+        where.mkdir()
+        load_new = _moved_and_appended(where, moved)
+        changed = cli(*load_new)
+        assert changed.returncode == 65, changed.stderr
+        said.append(changed.stderr.replace(str(where), "W"))
+        kept = cli(*load_new, "--on-change", "skip", "--report", str(where / "r.json"))
+        assert kept.returncode == 0, kept.stderr
+        report = json.loads((where / "r.json").read_text())
+        assert [(f["status"], f["rows_kept"]) for f in report["files"]] == [("changed-skipped", 2)]
+    assert said[1] == said[0]
+    assert "  hint: 2 rows of it stay loaded: to load it once, delete them and rerun with " in said[1], said[1]
+
+
+def test_a_restart_replace_after_a_folder_moved_is_not_refused_and_loads_the_moved_file(tmp_path: Path) -> None:
+    """Hunt26e #3: the moved file's rows are of an input (its entry says which it was loaded as)."""
+    db = tmp_path / "o.db"
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "d1.csv").write_text("id,v\n1,a\n2,b\n")
+    assert cli("load", str(tmp_path / "old" / "*.csv"), str(db), "--table", "t", "-q").returncode == 0
+    (tmp_path / "old").rename(tmp_path / "new")
+    load_new = ["load", str(tmp_path / "new" / "*.csv"), str(db), "--table", "t"]
+    assert cli(*load_new, "-q").returncode == 0
+    assert left_out(*_job_state(db), [str(tmp_path / "new" / "d1.csv")]) == []
+    again = cli(*load_new, "--restart", "--mode", "replace")
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.startswith(f"ok: 2 rows written to {db} (table t) from 1 file in "), again.stderr
+    assert sqlite_rows(db, "SELECT id, v FROM t ORDER BY id") == [(1, "a"), (2, "b")]
+
+
+def _job_state(db: Path) -> tuple[JobState, dict[str, str]]:
+    entries = dict(sqlite_rows(db, f"SELECT key, value FROM {STATE_TABLE}"))
+    return JobState.parse(dict(entries)), entries
