@@ -118,6 +118,7 @@ from .state import (
     file_key,
     gone,
     left_out,
+    emptied_version,
     left_to_plan,
     plan_files,
     read_options,
@@ -385,6 +386,8 @@ class Pipeline:
         self._stored: int | None = None  # after a failure: this run's commits the target holds
         self._too_new: list[tuple[str, str]] = []  # inputs left for a later run (source.min_age), with why
         self._empty: list[str] = []  # CSV and JSON Lines inputs of 0 bytes: files of 0 rows
+        # of them, loaded files emptied since, reloaded: their new versions' entries (``_without_empty``)
+        self._emptied: dict[str, FileState] = {}
         # files the job's checkpoint holds rows of that are none of this run's inputs (``left_out``)
         self._left_out: list[tuple[str, int]] = []
         # entries of files moved since they were loaded, which an engine's last commit writes (``_record_moved``)
@@ -1151,6 +1154,7 @@ class Pipeline:
             if run.engine != "threads":
                 from .engines import load_parts
 
+                self._record_emptied(state)
                 reasons = load_parts(
                     self,
                     writer,
@@ -1169,6 +1173,7 @@ class Pipeline:
                 self._check_loaded(report, reasons)
                 return
             loop = self._new_loop(writer, self._encoder(writer), Ledger(state, report), rejects, signals, progress)
+            self._record_emptied(state)
             prepared = False
             for plan in plans:
                 if not plan.reads:
@@ -1198,7 +1203,7 @@ class Pipeline:
             spelled = input_spellings(self.job.source)
         spelled, young = too_new(spelled, self.job.source.min_age)
         self._too_new = [(path, _too_new_reason(age, self.job.source.min_age)) for path, age in young]
-        self._empty = []
+        self._empty, self._emptied = [], {}
         return spelled, [names[0] for names in spelled]
 
     def _without_empty(self, spelled: list[list[str]], state: JobState) -> list[list[str]]:
@@ -1207,10 +1212,21 @@ class Pipeline:
         holds loaded is the plan's, unread (``left_to_plan``): skipped where unchanged, and
         changed where emptied since (truncated in place), never a new file of no rows."""
         on_change = self.job.run.on_change
-        spelled, self._empty = empty_text_files(
+        kept, self._empty = empty_text_files(
             spelled, self.job.source, lambda names: left_to_plan(names, state, on_change)
         )
-        return spelled
+        empty = set(self._empty)
+        versions = (emptied_version(names, state, on_change) for names in spelled if names[0] in empty)
+        self._emptied = dict(v for v in versions if v is not None)
+        return kept
+
+    def _record_emptied(self, state: JobState) -> None:
+        """The new, empty versions of loaded files emptied since (``_without_empty``: listed
+        ``empty`` under run.on_change = reload) into the checkpoint, with the loop's next
+        commit or an engine's last, as a moved file's entry is (``_record_moved``)."""
+        for key, entry in self._emptied.items():
+            state.files[key] = entry
+            self._record_moved(key, entry)
 
     def _started(self, files: list[str], report: RunReport) -> None:
         """The ``start`` event, then the files left for a later run (``source.min_age``):

@@ -572,6 +572,24 @@ def left_to_plan(names: list[str], state: JobState, on_change: str) -> bool:
     return fs is not None and fs.identity is not None and storage.size(path) == fs.identity.get("size")
 
 
+def emptied_version(names: list[str], state: JobState, on_change: str) -> tuple[str, FileState] | None:
+    """The checkpoint entry (key and state) of the new version of a loaded file emptied since
+    that run.on_change = reload lists empty, unread (``left_to_plan``): the next version of
+    its entry, as the reload of a changed file makes it, done with none of its rows (its
+    earlier version's stay in the target), so the next run skips it rather than finding it
+    changed again. None where the checkpoint holds no entry of it, or holds this version."""
+    path = _recorded(names, state)
+    key = file_key(path)
+    fs = state.files.get(key)
+    if fs is None or not _entry_for(path, state):
+        return None
+    found = _against_entry(path, key, fs, identity(path), on_change, None)
+    if isinstance(found, FilePlan) or found is fs:
+        return None
+    found.done = True
+    return key, found
+
+
 def plan_files(
     files: list[str], state: JobState, on_change: str, read_with: dict[str, Any] | None = None
 ) -> list[FilePlan]:
