@@ -119,6 +119,7 @@ from .state import (
     gone,
     left_out,
     emptied_version,
+    held_entries,
     left_to_plan,
     plan_files,
     read_options,
@@ -577,6 +578,7 @@ class Pipeline:
         leaves them out against that checkpoint (``_without_empty``)."""
         peeked = self.sink.peek(self.job.sink, self.job.source.path, self.job_name)
         self._target_note = peeked.note
+        self._fit_checkpoint(spelled, held_entries(peeked.entries))  # as the run refuses it
         state = JobState.parse(peeked.entries)
         starts_over = self._starts_over(state)
         self._note_left_out(state, peeked.entries, spelled, starts_over=starts_over)  # as the run refuses it
@@ -661,6 +663,13 @@ class Pipeline:
             entries=entries,
         )
         return self.job
+
+    def _fit_checkpoint(self, spelled: list[list[str]], entries: int) -> None:
+        """The job's sizes fitted again once its checkpoint of ``entries`` entries is read (held
+        whole): a ceiling too low for it too is refused before any row is read, by the dry run
+        as by the load, and the rows in flight get the room it leaves."""
+        if self.job.run.max_memory is not None and entries:
+            self._fit_files([names[0] for names in spelled], entries)
 
     @property
     def bench_rows(self) -> int:
@@ -1260,13 +1269,9 @@ class Pipeline:
         # what the target records, before a restart; its file and part entries once parsed are
         # the state's alone (nothing reads them from here: held once)
         self._entries = writer.read_state(self.job_name)
-        count = len(self._entries)
+        count = held_entries(self._entries)
         state = JobState.parse(self._entries, drop_parsed=True)
-        if self.job.run.max_memory is not None and count:
-            # the checkpoint is known now, held whole: a ceiling too low for it too is refused
-            # before any row is read, and the rows in flight get the room it leaves (the
-            # writer's own sizes were fitted without it)
-            self._fit_files([names[0] for names in spelled], count)
+        self._fit_checkpoint(spelled, count)
         report.checkpoint_stale = writer.gone(self.job_name, state)
         if report.checkpoint_stale is not None:
             self._entries = {}  # of a target deleted since: they bind nothing

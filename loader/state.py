@@ -198,6 +198,13 @@ PART_KEY = "part:"  # a part an engine committed (``loader.engines``)
 REPLACING_ENTRY = "replacing"  # a job's checkpoint entry while its replace is under way (every sink)
 
 
+def held_entries(entries: dict[str, str]) -> int:
+    """How many of a job's checkpoint ``entries`` are files' and parts', what a run holds per
+    loaded file (``MemoryProfile.entry_kb``); the job's own few (its schema, status, commit
+    stamp) cost next to nothing."""
+    return sum(key.startswith(("file:", PART_KEY)) for key in entries)
+
+
 def part_file(part: dict[str, Any]) -> str:
     """The key of the file a committed part's entry is of: the one it records (its ``path`` is
     as its run spelled it, maybe relative to where that run started). An entry from before
