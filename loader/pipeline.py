@@ -115,11 +115,11 @@ from .state import (
     JobState,
     Ledger,
     Tally,
+    emptied_version,
     file_key,
     gone,
-    left_out,
-    emptied_version,
     held_entries,
+    left_out,
     left_to_plan,
     plan_files,
     read_options,
@@ -391,7 +391,8 @@ class Pipeline:
         self._emptied: dict[str, FileState] = {}
         # files the job's checkpoint holds rows of that are none of this run's inputs (``left_out``)
         self._left_out: list[tuple[str, int]] = []
-        # entries of files moved since they were loaded, which an engine's last commit writes (``_record_moved``)
+        # entries of files this run reads none of, moved or emptied since they were loaded, which an
+        # engine's last commit writes (``_record_moved``, ``_record_emptied``), or threads' first (``_ledger``)
         self._moved: dict[str, str] = {}
 
     @classmethod
@@ -863,6 +864,7 @@ class Pipeline:
         with _inputs_checked(report, named=self.job.source.path):
             plans = plan_files(files, state, self.job.run.on_change, read_options(self.job.source))
         self._moved = {}  # this run's (``_skip``)
+        self._record_emptied(state)
         if self.job.run.engine == "threads":
             self._refuse_half_loaded_in_parts(state, plans)
         self._report_gone(state, plans, report)
@@ -1163,7 +1165,6 @@ class Pipeline:
             if run.engine != "threads":
                 from .engines import load_parts
 
-                self._record_emptied(state)
                 reasons = load_parts(
                     self,
                     writer,
@@ -1181,8 +1182,9 @@ class Pipeline:
                 _raise_unreadable(plans)
                 self._check_loaded(report, reasons)
                 return
-            loop = self._new_loop(writer, self._encoder(writer), Ledger(state, report), rejects, signals, progress)
-            self._record_emptied(state)
+            loop = self._new_loop(
+                writer, self._encoder(writer), self._ledger(state, report), rejects, signals, progress
+            )
             prepared = False
             for plan in plans:
                 if not plan.reads:
@@ -1231,11 +1233,18 @@ class Pipeline:
 
     def _record_emptied(self, state: JobState) -> None:
         """The new, empty versions of loaded files emptied since (``_without_empty``: listed
-        ``empty`` under run.on_change = reload) into the checkpoint, with the loop's next
-        commit or an engine's last, as a moved file's entry is (``_record_moved``)."""
+        ``empty`` under run.on_change = reload) into the checkpoint: with the loop's first
+        commit (``_ledger``) or an engine's last, as a moved file's entry is (``_record_moved``)."""
         for key, entry in self._emptied.items():
             state.files[key] = entry
-            self._record_moved(key, entry)
+            self._moved[key] = entry.to_json()
+
+    def _ledger(self, state: JobState, report: RunReport) -> Ledger:
+        """The ``threads`` loop's ledger, its first commit to write the entries the plan
+        recorded of files it reads none of (``_record_emptied``)."""
+        ledger = Ledger(state, report)
+        ledger.entries.update(self._moved)
+        return ledger
 
     def _started(self, files: list[str], report: RunReport) -> None:
         """The ``start`` event, then the files left for a later run (``source.min_age``):

@@ -1660,7 +1660,10 @@ def test_a_loaded_file_emptied_since_is_a_changed_one_not_an_empty_one(
     assert " from 0 files, 2 already loaded in " in cli(*args).stderr
     entry = json.loads(sqlite_rows(db, f"SELECT value FROM _loader_state WHERE key = 'file:{emptied_file}'")[0][0])
     assert (entry["version"], entry["done"], entry["rows_written"], entry["identity"]["size"]) == (
-        2, True, 0, len(emptied)
+        2,
+        True,
+        0,
+        len(emptied),
     )
     assert sqlite_rows(db, "SELECT id FROM t ORDER BY id") == [(1,), (2,), (5,)]
 
