@@ -42,16 +42,29 @@ def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-# The ``finish`` line lists at most this many files: one line, under the 16 KiB Docker and
-# the CRI runtimes cut lines at, whatever the glob matches (the report lists every file).
+# The ``finish`` line lists at most this many files, and only while the line stays under
+# FINISH_BYTES: one line, under the 16 KiB Docker and the CRI runtimes cut lines at, whatever
+# the glob matches and however long its paths and reasons (the report lists every file).
 FINISH_FILES = 50
+FINISH_BYTES = 12_000
 
 
-def finish_files(files: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+def finish_files(files: list[dict[str, Any]], room: int = FINISH_BYTES) -> tuple[list[dict[str, Any]], int]:
     """The files the ``finish`` line lists (those not skipped as loaded already, the first
-    ``FINISH_FILES``), and how many of the report's it leaves out."""
-    listed = [f for f in files if f.get("status") != "skipped"][:FINISH_FILES]
+    ``FINISH_FILES`` of them that fit in ``room`` bytes of JSON), and how many of the
+    report's it leaves out."""
+    listed: list[dict[str, Any]] = []
+    for entry in (f for f in files if f.get("status") != "skipped"):
+        room -= len(_json_line(entry).encode()) + 1  # and its comma
+        if len(listed) == FINISH_FILES or room < 0:
+            break
+        listed.append(entry)
     return listed, len(files) - len(listed)
+
+
+def _json_line(record: dict[str, Any]) -> str:
+    """``record`` as one line of the JSON log."""
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 class JsonLog:
@@ -76,7 +89,7 @@ class JsonLog:
         if self.quiet and event in CHATTY:
             return
         record = {"ts": utc_now(), "level": level, "event": event, **fields}
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
+        line = _json_line(record)
         stream = self.stream if self.stream is not None else sys.stderr
         # one write per line, so lines from a dying process are never half-merged
         stream.write(line + "\n")
@@ -108,7 +121,10 @@ class JsonLog:
                 rejects_path=report.rejects_path,
             )
         fields = report.to_dict() | {"exit_class": exit_class(report.exit_code)}
-        fields["files"], fields["files_omitted"] = finish_files(fields["files"])
+        files = fields["files"]
+        # the room left for the files list once every other field is on the line
+        room = FINISH_BYTES - len(_json_line(fields | {"files": [], "files_omitted": len(files)}).encode())
+        fields["files"], fields["files_omitted"] = finish_files(files, room)
         self.emit("finish", FINISH_LEVEL.get(report.status, "error"), **fields)
 
     def error(self, exc: BaseException, exit_code: int, debug: bool = False) -> None:

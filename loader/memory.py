@@ -389,10 +389,13 @@ def files_mb(files: int, sink: Sink) -> int:
     return math.ceil(max(0, files - 1) * sink.memory.file_kb / 1024)
 
 
-def entries_mb(entries: int, sink: Sink) -> int:
-    """Resident MB the job's checkpoint of ``entries`` entries adds into ``sink``: a run reads
-    and keeps it whole (``MemoryProfile.entry_kb``)."""
-    return math.ceil(entries * sink.memory.entry_kb / 1024)
+def entries_mb(entries: int, sink: Sink, files: int = 0) -> int:
+    """Resident MB the job's checkpoint of ``entries`` entries adds into ``sink`` beyond the
+    records of the run's ``files`` input files: a run reads and keeps it whole
+    (``MemoryProfile.entry_kb``), but an input's own entry is the checkpoint state its record
+    counts already (``files_mb``: a rerun of 4,000 loaded files peaked below their load), so
+    only the entries beyond the inputs' count: files no longer among them, an engine's parts."""
+    return math.ceil(max(0, entries - files) * sink.memory.entry_kb / 1024)
 
 
 def lowest_ceiling_mb(job: JobConfig, need: ReaderNeed | None = None, files: int = 1, entries: int = 0) -> int:
@@ -401,7 +404,7 @@ def lowest_ceiling_mb(job: JobConfig, need: ReaderNeed | None = None, files: int
     ``entries``: how many the job's checkpoint holds)."""
     fmt, sink = pair(job)
     floor = sink.floor_mb(job.sink, fmt) + sink.margin_mb(job.sink) + engine_mb(job)
-    return floor + (need.extra_mb if need else 0) + files_mb(files, sink) + entries_mb(entries, sink)
+    return floor + (need.extra_mb if need else 0) + files_mb(files, sink) + entries_mb(entries, sink, files)
 
 
 def current_rss_mb() -> float:
@@ -431,7 +434,7 @@ def fit_memory(
     ``width``: how wide the input's rows are (``input_width``): a row costs that many of
     the benchmark's in flight, so a chunk holds proportionally fewer; ``files``: how many
     input files the run keeps a record of (``files_mb``); ``entries``: how many its job's
-    checkpoint holds (``entries_mb``), once read.
+    checkpoint holds (``entries_mb``: those beyond the inputs' count), once read.
     """
     limit = job.run.max_memory
     if limit is None:
@@ -445,8 +448,11 @@ def fit_memory(
         reading = f", and {need.describe()}" if need is not None and need.extra_mb else ""
         if files_mb(files, sink):
             reading += f", and the run's records of its {files:,} input files ({files_mb(files, sink)} MB)"
-        if entries_mb(entries, sink):
-            reading += f", and the job's checkpoint of {entries:,} entries ({entries_mb(entries, sink)} MB)"
+        if entries_mb(entries, sink, files):
+            reading += (
+                f", and the job's checkpoint of {entries:,} entries, {entries - files:,} of them beyond "
+                f"the input files' ({entries_mb(entries, sink, files)} MB)"
+            )
         raise ConfigError(
             f"run.max_memory: {limit / (1 << 20):g} MB is below what {fmt} -> {sink.name} needs at its smallest sizes "
             f"({lowest} MB: the runtime and its libraries"

@@ -115,8 +115,10 @@ from .state import (
     JobState,
     Ledger,
     Tally,
+    emptied_version,
     file_key,
     gone,
+    held_entries,
     left_out,
     left_to_plan,
     plan_files,
@@ -385,9 +387,12 @@ class Pipeline:
         self._stored: int | None = None  # after a failure: this run's commits the target holds
         self._too_new: list[tuple[str, str]] = []  # inputs left for a later run (source.min_age), with why
         self._empty: list[str] = []  # CSV and JSON Lines inputs of 0 bytes: files of 0 rows
+        # of them, loaded files emptied since, reloaded: their new versions' entries (``_without_empty``)
+        self._emptied: dict[str, FileState] = {}
         # files the job's checkpoint holds rows of that are none of this run's inputs (``left_out``)
         self._left_out: list[tuple[str, int]] = []
-        # entries of files moved since they were loaded, which an engine's last commit writes (``_record_moved``)
+        # entries of files this run reads none of, moved or emptied since they were loaded, which an
+        # engine's last commit writes (``_record_moved``, ``_record_emptied``), or threads' first (``_ledger``)
         self._moved: dict[str, str] = {}
 
     @classmethod
@@ -574,6 +579,7 @@ class Pipeline:
         leaves them out against that checkpoint (``_without_empty``)."""
         peeked = self.sink.peek(self.job.sink, self.job.source.path, self.job_name)
         self._target_note = peeked.note
+        self._fit_checkpoint(spelled, held_entries(peeked.entries))  # as the run refuses it
         state = JobState.parse(peeked.entries)
         starts_over = self._starts_over(state)
         self._note_left_out(state, peeked.entries, spelled, starts_over=starts_over)  # as the run refuses it
@@ -658,6 +664,13 @@ class Pipeline:
             entries=entries,
         )
         return self.job
+
+    def _fit_checkpoint(self, spelled: list[list[str]], entries: int) -> None:
+        """The job's sizes fitted again once its checkpoint of ``entries`` entries is read (held
+        whole): a ceiling too low for it too is refused before any row is read, by the dry run
+        as by the load, and the rows in flight get the room it leaves."""
+        if self.job.run.max_memory is not None and entries:
+            self._fit_files([names[0] for names in spelled], entries)
 
     @property
     def bench_rows(self) -> int:
@@ -851,6 +864,7 @@ class Pipeline:
         with _inputs_checked(report, named=self.job.source.path):
             plans = plan_files(files, state, self.job.run.on_change, read_options(self.job.source))
         self._moved = {}  # this run's (``_skip``)
+        self._record_emptied(state)
         if self.job.run.engine == "threads":
             self._refuse_half_loaded_in_parts(state, plans)
         self._report_gone(state, plans, report)
@@ -1168,7 +1182,9 @@ class Pipeline:
                 _raise_unreadable(plans)
                 self._check_loaded(report, reasons)
                 return
-            loop = self._new_loop(writer, self._encoder(writer), Ledger(state, report), rejects, signals, progress)
+            loop = self._new_loop(
+                writer, self._encoder(writer), self._ledger(state, report), rejects, signals, progress
+            )
             prepared = False
             for plan in plans:
                 if not plan.reads:
@@ -1198,7 +1214,7 @@ class Pipeline:
             spelled = input_spellings(self.job.source)
         spelled, young = too_new(spelled, self.job.source.min_age)
         self._too_new = [(path, _too_new_reason(age, self.job.source.min_age)) for path, age in young]
-        self._empty = []
+        self._empty, self._emptied = [], {}
         return spelled, [names[0] for names in spelled]
 
     def _without_empty(self, spelled: list[list[str]], state: JobState) -> list[list[str]]:
@@ -1207,10 +1223,28 @@ class Pipeline:
         holds loaded is the plan's, unread (``left_to_plan``): skipped where unchanged, and
         changed where emptied since (truncated in place), never a new file of no rows."""
         on_change = self.job.run.on_change
-        spelled, self._empty = empty_text_files(
+        kept, self._empty = empty_text_files(
             spelled, self.job.source, lambda names: left_to_plan(names, state, on_change)
         )
-        return spelled
+        empty = set(self._empty)
+        versions = (emptied_version(names, state, on_change) for names in spelled if names[0] in empty)
+        self._emptied = dict(v for v in versions if v is not None)
+        return kept
+
+    def _record_emptied(self, state: JobState) -> None:
+        """The new, empty versions of loaded files emptied since (``_without_empty``: listed
+        ``empty`` under run.on_change = reload) into the checkpoint: with the loop's first
+        commit (``_ledger``) or an engine's last, as a moved file's entry is (``_record_moved``)."""
+        for key, entry in self._emptied.items():
+            state.files[key] = entry
+            self._moved[key] = entry.to_json()
+
+    def _ledger(self, state: JobState, report: RunReport) -> Ledger:
+        """The ``threads`` loop's ledger, its first commit to write the entries the plan
+        recorded of files it reads none of (``_record_emptied``)."""
+        ledger = Ledger(state, report)
+        ledger.entries.update(self._moved)
+        return ledger
 
     def _started(self, files: list[str], report: RunReport) -> None:
         """The ``start`` event, then the files left for a later run (``source.min_age``):
@@ -1244,13 +1278,9 @@ class Pipeline:
         # what the target records, before a restart; its file and part entries once parsed are
         # the state's alone (nothing reads them from here: held once)
         self._entries = writer.read_state(self.job_name)
-        count = len(self._entries)
+        count = held_entries(self._entries)
         state = JobState.parse(self._entries, drop_parsed=True)
-        if self.job.run.max_memory is not None and count:
-            # the checkpoint is known now, held whole: a ceiling too low for it too is refused
-            # before any row is read, and the rows in flight get the room it leaves (the
-            # writer's own sizes were fitted without it)
-            self._fit_files([names[0] for names in spelled], count)
+        self._fit_checkpoint(spelled, count)
         report.checkpoint_stale = writer.gone(self.job_name, state)
         if report.checkpoint_stale is not None:
             self._entries = {}  # of a target deleted since: they bind nothing

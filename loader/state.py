@@ -201,6 +201,13 @@ PART_KEY = "part:"  # a part an engine committed (``loader.engines``)
 REPLACING_ENTRY = "replacing"  # a job's checkpoint entry while its replace is under way (every sink)
 
 
+def held_entries(entries: dict[str, str]) -> int:
+    """How many of a job's checkpoint ``entries`` are files' and parts', what a run holds per
+    loaded file (``MemoryProfile.entry_kb``); the job's own few (its schema, status, commit
+    stamp) cost next to nothing."""
+    return sum(key.startswith(("file:", PART_KEY)) for key in entries)
+
+
 def part_file(part: dict[str, Any]) -> str:
     """The key of the file a committed part's entry is of: the one it records (its ``path`` is
     as its run spelled it, maybe relative to where that run started). An entry from before
@@ -573,6 +580,24 @@ def left_to_plan(names: list[str], state: JobState, on_change: str) -> bool:
         return True
     fs = state.files.get(file_key(path))
     return fs is not None and fs.identity is not None and storage.size(path) == fs.identity.get("size")
+
+
+def emptied_version(names: list[str], state: JobState, on_change: str) -> tuple[str, FileState] | None:
+    """The checkpoint entry (key and state) of the new version of a loaded file emptied since
+    that run.on_change = reload lists empty, unread (``left_to_plan``): the next version of
+    its entry, as the reload of a changed file makes it, done with none of its rows (its
+    earlier version's stay in the target), so the next run skips it rather than finding it
+    changed again. None where the checkpoint holds no entry of it, or holds this version."""
+    path = _recorded(names, state)
+    key = file_key(path)
+    fs = state.files.get(key)
+    if fs is None or not _entry_for(path, state):
+        return None
+    found = _against_entry(path, key, fs, identity(path), on_change, None)
+    if isinstance(found, FilePlan) or found is fs:
+        return None
+    found.done = True
+    return key, found
 
 
 def plan_files(

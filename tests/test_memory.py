@@ -922,13 +922,42 @@ def test_a_ceiling_counts_what_the_run_keeps_of_each_of_many_files(tmp_path: Pat
     assert not (tmp_path / "t.db").exists()
     report = run_report(folder / "*.csv", tmp_path / "t.db", "--table", "t", "--max-memory", "92MB")
     assert (report["status"], report["rows_written"], report["peak_rss_mb"] <= 92) == ("ok", 2000, True), report
-    # a rerun of one file reads the job's whole checkpoint (2,003 entries): counted once it is read
+    # a rerun of one file reads the job's whole checkpoint (2,000 files' entries): counted once it is read
     one = str(folder / "f0001.csv")
     p = cli("load", one, str(tmp_path / "t.db"), "--table", "t", "--max-memory", "91MB")
     assert p.returncode == 2, p.stderr
-    assert "(92 MB: the runtime and its libraries, and the job's checkpoint of 2,003 entries (6 MB))" in p.stderr
+    assert (
+        "(92 MB: the runtime and its libraries, and the job's checkpoint of 2,000 entries, 1,999 of them beyond "
+        "the input files' (6 MB))"
+    ) in p.stderr
     report = run_report(one, tmp_path / "t.db", "--table", "t", "--max-memory", "92MB")
     assert (report["status"], report["files_skipped"], report["peak_rss_mb"] <= 92) == ("ok", 1, True), report
+
+
+def test_a_rerun_of_the_files_a_ceiling_loaded_is_held_to_that_ceiling(tmp_path: Path) -> None:
+    """hunt26e 6: 4,000 files loaded at 98 MB (peak 95), and every rerun of them was refused
+    (112 MB: the files' records and the checkpoint's entries of those very files, counted
+    twice), though it peaked at 85; the dry run said the ceiling was valid. An input's entry
+    counts once, with the input; only the entries beyond the inputs add, dry run and load alike."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(400):
+        (folder / f"f{i:03d}.csv").write_text(f"id,v\n{i},a\n")
+    glob, db = str(folder / "*.csv"), str(tmp_path / "t.db")
+    low = cli("load", glob, db, "--table", "t", "--max-memory", "50MB", "--dry-run")
+    ceiling = re.findall(r"set --max-memory (\d+)MB or more", low.stderr)[0] + "MB"
+    args = ("load", glob, db, "--table", "t", "--max-memory", ceiling)
+    for run in ("load", "rerun"):
+        assert cli(*args, "--dry-run").returncode == 0, run
+        done = cli(*args)
+        assert done.returncode == 0, (run, done.stderr)
+    assert " from 0 files, 400 already loaded in " in done.stderr
+    # one file of them: the 399 entries beyond it count, and the dry run refuses what the load refuses
+    one = ("load", str(folder / "f000.csv"), db, "--table", "t", "--max-memory", f"{int(ceiling[:-2]) - 1}MB")
+    plan, load = cli(*one, "--dry-run"), cli(*one)
+    assert (plan.returncode, load.returncode) == (2, 2)
+    assert "and the job's checkpoint of 400 entries, 399 of them beyond the input files' (2 MB))" in load.stderr
+    assert plan.stderr.splitlines()[0] == load.stderr.splitlines()[0]
 
 
 def test_small_files_typed_together_hold_the_room_the_blocks_get(

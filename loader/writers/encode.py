@@ -16,6 +16,7 @@ import json
 import math
 import re
 import string
+import sys
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -1021,20 +1022,58 @@ def _field_text(name: str, spec: str) -> str:
     return f"{{{name}:{spec}}}" if spec else f"{{{name}}}"
 
 
-# A spec of one width for every value: zero fill (08d, 0>8, +08.2f)
+# A spec padded to a width with zeros (08d, 0>8, +08.2f): every value at least that wide
 _ZERO_WIDTH = re.compile(r"^(?:0[>=]|[+\- ]?z?#?0)\d")
+# strftime directives of one width for every date of years 1000-9999 (%% is a literal %)
+_FIXED_DIRECTIVES = frozenset({"%Y", "%m", "%d", "%H", "%M", "%S", "%f", "%j", "%y", "%%"})
 
 
 def _fixed_width(t: pa.DataType, spec: str) -> bool:
     """Whether a key field's text has one width in every row: an integer's or a duration's
-    20 digits without a spec, a zero-filled width, a date's, time's or timestamp's ISO text,
+    20 digits without a spec, a zero-filled width no value of the type can pass, a date's,
+    time's or timestamp's ISO text or a strftime spec of fixed-width directives only,
     fixed-size bytes. A field after it cannot run into it."""
-    t = t.value_type if pa.types.is_dictionary(t) else t
+    t = value_type(t)
+    instant = any(test(t) for test in (pa.types.is_date, pa.types.is_time, pa.types.is_timestamp))
+    if spec and instant:
+        return all(d in _FIXED_DIRECTIVES for d in _DIRECTIVE.findall(spec))
     if spec:
-        return bool(_ZERO_WIDTH.match(spec))
+        return bool(_ZERO_WIDTH.match(spec)) and _fits_width(t, spec)
     plain_width = (pa.types.is_integer, pa.types.is_duration, pa.types.is_fixed_size_binary)
-    iso = (pa.types.is_date, pa.types.is_time, pa.types.is_timestamp)
-    return any(test(t) for test in (*plain_width, *iso))
+    return instant or any(test(t) for test in plain_width)
+
+
+def _fits_width(t: pa.DataType, spec: str) -> bool:
+    """Whether zero-filled ``spec`` spells every value of type ``t`` in one width: a width is
+    a minimum, so ``02d`` on an int64 is not fixed (101 is wider) where ``03d`` on a uint8 is.
+    The type's extremes are the widest values; text and bytes have none (any may be longer)."""
+    extremes = _extremes(t)
+    if extremes is None:
+        return False
+    try:
+        fmt = _formatter(spec, t, "")
+        return len({len(fmt(v)) for v in extremes}) == 1
+    except (ValueError, TypeError, OverflowError, ConfigError):
+        return True  # a spec the type cannot take is refused by the load itself, not warned of
+
+
+def _extremes(t: pa.DataType) -> list[Any] | None:
+    """The values of type ``t`` whose text is widest under a numeric spec, with 0; a
+    duration's count is an int64 (``_key_plain``)."""
+    if pa.types.is_duration(t):
+        t = pa.int64()
+    if pa.types.is_integer(t):
+        bits = t.bit_width
+        signed = pa.types.is_signed_integer(t)
+        return [-(1 << (bits - 1)) if signed else 0, (1 << (bits - signed)) - 1, 0]
+    if pa.types.is_floating(t):
+        return [-math.inf, -sys.float_info.max, 0.0, sys.float_info.max, math.inf]
+    if pa.types.is_decimal(t):
+        largest = Decimal(10**t.precision - 1).scaleb(-t.scale)
+        return [-largest, Decimal(0), largest]
+    if pa.types.is_boolean(t):
+        return [False, True]
+    return None
 
 
 def _toml_key(name: str) -> str:

@@ -726,8 +726,25 @@ def test_a_time_spec_refuses_the_end_of_the_day_rather_than_key_it_as_midnight()
         ("{a:>5}{b}", ["{a:>5}{b}"]),  # space fill: text past the width runs on
         ("{a:d}{s}{b:d}", ["{a:d}{s}", "{s}{b:d}"]),
         ("{a}{b}", []),  # an integer without a spec: 20 digits
-        ("{a:08d}{b:d}", []),
-        ("{a:0>8}{b}", []),
+        ("{a:08d}{b:d}", ["{a:08d}{b:d}"]),  # a width is a minimum: an int64 may pass 8 digits
+        ("{a:0>8}{b}", ["{a:0>8}{b}"]),
+        ("{a:020d}{b:d}", []),  # -9223372036854775808 is 20 characters, as 0 padded is
+        ("{a:019d}{b:d}", ["{a:019d}{b:d}"]),
+        ("{a:+020d}{b:d}", []),  # a sign on every value: 20 wide for all of int64
+        ("{small:03d}{b:d}", []),  # a uint8 never passes 3 digits
+        ("{small:02d}{b:d}", ["{small:02d}{b:d}"]),
+        ("{tiny:04d}{b:d}", []),  # int8: -128 is 4 wide
+        ("{tiny:03d}{b:d}", ["{tiny:03d}{b:d}"]),
+        ("{f:08.2f}{b:d}", ["{f:08.2f}{b:d}"]),
+        ("{s:0>8}{b}", ["{s:0>8}{b}"]),  # text longer than 8 runs on
+        ("{day:%Y%m%d}{a:d}", []),  # fixed-width directives only
+        ("{day:%Y-%m-%d}{a:d}", []),
+        ("{day:%d}{a:d}", []),
+        ("{at:%Y%m%dT%H%M%S.%f}{a:d}", []),
+        ("{day:%j%%}{a:d}", []),
+        ("{day:%B}{a:d}", ["{day:%B}{a:d}"]),  # month names vary in width
+        ("{day:%s}{a:d}", ["{day:%s}{a:d}"]),  # epoch seconds vary in width
+        ("{at:%Y%m%d%z}{a:d}", ["{at:%Y%m%d%z}{a:d}"]),  # an offset or none
         ("{day}{a:d}", []),  # ISO text
         ("{at}{s}", []),
         ("{u}{s}", []),  # fixed-size bytes
@@ -737,7 +754,9 @@ def test_a_time_spec_refuses_the_end_of_the_day_rather_than_key_it_as_midnight()
     ],
 )
 def test_key_fields_that_run_together_are_warned_of(template: str, warned: list[str]) -> None:
-    """hunt26c 5: a=1,b=23 and a=12,b=3 both spelled 123 under {a:d}{b:d}, and one row was lost."""
+    """hunt26c 5: a=1,b=23 and a=12,b=3 both spelled 123 under {a:d}{b:d}, and one row was lost.
+    hunt26e 8: {a:02d}{b:02d} was not warned of, though a=10,b=101 and a=101,b=1 both spell
+    10101; {day:%Y%m%d}{id} was, though its date has one width."""
     schema = pa.schema(
         [
             ("a", pa.int64()),
@@ -746,6 +765,9 @@ def test_key_fields_that_run_together_are_warned_of(template: str, warned: list[
             ("day", pa.date32()),
             ("at", pa.timestamp("us")),
             ("u", pa.binary(16)),
+            ("small", pa.uint8()),
+            ("tiny", pa.int8()),
+            ("f", pa.float64()),
         ]
     )
     assert KeyTemplate(template).run_together(schema) == [
