@@ -593,7 +593,7 @@ def emptied_version(names: list[str], state: JobState, on_change: str) -> tuple[
     fs = state.files.get(key)
     if fs is None or not _entry_for(path, state):
         return None
-    found = _against_entry(path, key, fs, identity(path), on_change, None)
+    found = _against_entry(path, key, fs, identity(path), on_change, None, rows_held(state, fs))
     if isinstance(found, FilePlan) or found is fs:
         return None
     found.done = True
