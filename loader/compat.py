@@ -313,6 +313,22 @@ def idle_pool_threads() -> set[int]:
     return {ident for ident, frame in sys._current_frames().items() if frame.f_code is loop}
 
 
+def pool_threads() -> set[int]:
+    """The idents of ``ThreadPoolExecutor`` workers, idle or running a task: the pool's own
+    loop (``concurrent.futures.thread._worker``) is among each one's frames."""
+    from concurrent.futures import thread as pool
+
+    loop = getattr(getattr(pool, "_worker", None), "__code__", None)
+    out = set()
+    for ident, frame in sys._current_frames().items():
+        f: Any = frame
+        while f is not None and f.f_code is not loop:
+            f = f.f_back
+        if f is not None and loop is not None:
+            out.add(ident)
+    return out
+
+
 # ----------------------------------------------------------- spawned workers
 
 

@@ -16,11 +16,12 @@ import select
 import signal
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
-from .compat import idle_pool_threads
+from .compat import idle_pool_threads, pool_threads
 from .errors import RESUME_HINT, SinkError
 
 T = TypeVar("T")
@@ -65,9 +66,27 @@ def can_fork(tasks: str = "/proc/self/task", *, idle_pools: bool = False) -> boo
     me = threading.get_ident()
     others = {t.ident: t for t in threading.enumerate() if t.ident != me}
     idents = set(others) | (set(sys._current_frames()) - {me})  # threads not started by ``threading`` too
-    if idents and not (idle_pools and idents <= idle_pool_threads()):
+    if idents and not (idle_pools and _pools_idle(idents)):
         return False
     return not foreign_threads(tasks, {t.native_id for t in others.values() if t.native_id is not None})
+
+
+# A pool's worker that has just handed back a task's result is still in the future's code a
+# moment after the caller woke (on a busy machine, a while): it is waited for this long.
+IDLE_GRACE_S = 1.0
+
+
+def _pools_idle(idents: set[int | None]) -> bool:
+    """Whether the threads ``idents`` are all pool workers waiting for work, now or, for pool
+    workers still returning from a task, within ``IDLE_GRACE_S``."""
+    deadline = time.monotonic() + IDLE_GRACE_S
+    while True:
+        busy = (idents & set(sys._current_frames())) - idle_pool_threads()  # those that ended are no obstacle
+        if not busy:
+            return True
+        if not busy <= pool_threads() or time.monotonic() >= deadline:
+            return False
+        time.sleep(0.005)
 
 
 def foreign_threads(tasks: str = "/proc/self/task", python: set[int] | frozenset[int] = frozenset()) -> list[str]:

@@ -35,7 +35,7 @@ def test_pyarrow_version_was_checked() -> None:
 
 def test_python_version_was_checked() -> None:
     assert sys.version_info[0] == 3 and sys.version_info[1] in CHECKED_PYTHON, (
-        f"Python {sys.version.split()[0]}: check idle_pool_threads in loader/compat.py again, then widen CHECKED_PYTHON"
+        f"Python {sys.version.split()[0]}: check idle_pool_threads and pool_threads in loader/compat.py again, then widen CHECKED_PYTHON"
     )
 
 
@@ -45,7 +45,7 @@ def test_idle_pool_threads_are_a_pools_workers_waiting_for_work_and_no_others() 
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from loader.compat import idle_pool_threads
+    from loader.compat import idle_pool_threads, pool_threads
 
     go = threading.Event()
     plain = threading.Thread(target=go.wait)
@@ -66,6 +66,9 @@ def test_idle_pool_threads_are_a_pools_workers_waiting_for_work_and_no_others() 
             assert started.wait(10)
             running = {t.ident for t in pool._threads} - idle_pool_threads()
             assert len(running) == 1 and running <= {t.ident for t in pool._threads}
+            # idle or running a task, a pool's worker; the plain thread and this one are none
+            assert pool_threads() >= {t.ident for t in pool._threads}
+            assert not {plain.ident, threading.get_ident()} & pool_threads()
         finally:
             go.set()
             plain.join()

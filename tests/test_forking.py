@@ -166,10 +166,15 @@ def test_a_merges_fork_may_leave_idle_pools_behind_but_no_other_thread() -> None
         "time.sleep(0.1)\n"
         "seen.append(can_fork(idle_pools=True))\n"
         "gone.set()\n"
+        "time.sleep(0.1)\n"
+        "began = threading.Event()\n"
+        "pool.submit(lambda: (began.set(), time.sleep(0.3)))  # ends after the merge asks: waited for\n"
+        "began.wait(10)\n"
+        "seen.append(can_fork(idle_pools=True))\n"
         "print(json.dumps(seen))\n"
     )
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == [True, False, False, True, False]
+    assert json.loads(out.stdout) == [True, False, False, True, False, True]
 
 
 def test_a_fork_waits_for_no_native_thread_but_those_known_to_survive_one(tmp_path: Path) -> None:
