@@ -118,6 +118,7 @@ from .state import (
     emptied_version,
     file_key,
     gone,
+    has_entry,
     held_entries,
     left_out,
     left_to_plan,
@@ -1224,7 +1225,10 @@ class Pipeline:
         changed where emptied since (truncated in place), never a new file of no rows."""
         on_change = self.job.run.on_change
         kept, self._empty = empty_text_files(
-            spelled, self.job.source, lambda names: left_to_plan(names, state, on_change)
+            spelled,
+            self.job.source,
+            lambda names: left_to_plan(names, state, on_change),
+            lambda names: has_entry(names, state),
         )
         empty = set(self._empty)
         versions = (emptied_version(names, state, on_change) for names in spelled if names[0] in empty)

@@ -568,6 +568,11 @@ def _entry_for(path: str, state: JobState) -> bool:
     return real is None or real == os.path.realpath(path)
 
 
+def has_entry(names: list[str], state: JobState) -> bool:
+    """Whether the job's checkpoint has an entry of the input ``names`` spell, made of the file it reaches now."""
+    return _entry_for(_recorded(names, state), state)
+
+
 def left_to_plan(names: list[str], state: JobState, on_change: str) -> bool:
     """Whether the input ``names`` spell (``readers.spellings``) is the plan's to tell by its
     checkpoint entry, unread (``readers.empty_text_files``): loaded, it is skipped, or changed

@@ -1668,6 +1668,27 @@ def test_a_loaded_file_emptied_since_is_a_changed_one_not_an_empty_one(
     assert sqlite_rows(db, "SELECT id FROM t ORDER BY id") == [(1,), (2,), (5,)]
 
 
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_lone_input_emptied_since_and_reloaded_is_recorded_not_refused(tmp_path: Path, engine: str) -> None:
+    """A job of one log file truncated in place: its reload stopped with "file is empty" (the
+    rule for a run whose every input is empty), and every plain run after with 65 "changed"
+    again, though the user did what the hint said. A new empty file alone is still refused."""
+    src, db = tmp_path / "app.csv", tmp_path / "o.db"
+    src.write_text("id\n1\n2\n")
+    args = ["load", str(src), str(db), "--table", "t", "--engine", engine]
+    assert cli(*args).returncode == 0
+    src.write_bytes(b"")
+    assert cli(*args).returncode == 65
+    reloaded = cli(*args, "--set", "run.on_change=reload")
+    assert reloaded.returncode == 0, reloaded.stderr
+    assert " from 0 files, 1 empty (no rows) in " in reloaded.stderr
+    again = cli(*args)
+    assert again.returncode == 0 and " from 0 files, 1 already loaded in " in again.stderr, again.stderr
+    assert sqlite_rows(db, "SELECT id FROM t ORDER BY id") == [(1,), (2,)]
+    (tmp_path / "new.csv").write_bytes(b"")
+    assert cli("load", str(tmp_path / "new.csv"), str(db), "--table", "t").returncode == 65
+
+
 def test_a_loaded_file_unchanged_is_not_opened_to_see_whether_it_is_empty(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -127,7 +127,10 @@ EMPTY_REASON = "0 bytes: no header, no rows"
 
 
 def empty_text_files(
-    spelled: list[list[str]], config: SourceConfig, planned: Callable[[list[str]], bool] | None = None
+    spelled: list[list[str]],
+    config: SourceConfig,
+    planned: Callable[[list[str]], bool] | None = None,
+    loaded: Callable[[list[str]], bool] | None = None,
 ) -> tuple[list[list[str]], list[str]]:
     """The inputs split: those to load, and the CSV and JSON Lines files of no text (the first
     spelling of each): 0 bytes, a compressed file of nothing, a byte order mark alone
@@ -136,7 +139,10 @@ def empty_text_files(
     split off: the load stops on the first (an input that loads nothing is no success). A
     Parquet or Arrow file of 0 bytes is no such file but a corrupt one, and is read (and refused).
     ``planned``: the inputs (their spellings) not looked in, left to the plan: those the job's
-    checkpoint has loaded (one truncated since is a changed file, one unchanged is skipped unread)."""
+    checkpoint has loaded (one truncated since is a changed file, one unchanged is skipped unread).
+    ``loaded``: the inputs the job's checkpoint has an entry of: one emptied since and reloaded
+    (run.on_change = reload) is split off even where every input is empty: the job loaded it,
+    and its new version of no rows is recorded, not refused at every later run."""
     from .stream import holds_no_text  # pyarrow's import, for a run that reads files anyway
 
     empty = [
@@ -147,7 +153,7 @@ def empty_text_files(
         and not (planned is not None and planned(names))
         and holds_no_text(names[0], config.encoding, blank_lines=kind == "jsonl")
     ]
-    if len(empty) == len(spelled):
+    if len(empty) == len(spelled) and not (loaded is not None and any(loaded(names) for names in empty)):
         return spelled, []
     gone = {names[0] for names in empty}
     return [names for names in spelled if names[0] not in gone], [names[0] for names in empty]
