@@ -266,6 +266,12 @@ def _is_date_or_time(t: pa.DataType) -> bool:
     return pa.types.is_temporal(t) and not pa.types.is_duration(t)
 
 
+def _is_instant(t: pa.DataType) -> bool:
+    """A date, time or timestamp type: its key field is ISO text, its spec strftime's (an
+    interval's or a duration's is neither)."""
+    return bool(pa.types.is_date(t) or pa.types.is_time(t) or pa.types.is_timestamp(t))
+
+
 def _microseconds(t: pa.DataType) -> pa.DataType:
     if pa.types.is_timestamp(t) and t.unit == "ns":
         return pa.timestamp("us", t.tz)
@@ -760,9 +766,8 @@ _DIRECTIVE_OF_VALUE = re.compile(r"%[A-Za-z]")  # ``%%`` is a literal percent si
 def _refuse_constant_spec(name: str, spec: str, t: pa.DataType, template: str) -> None:
     """A date's, time's or timestamp's spec is strftime's: without a directive it is literal
     text, the same key for every row (``{day:d}`` made every key ``d``: one row kept)."""
-    value = t.value_type if pa.types.is_dictionary(t) else t  # a pandas Categorical of datetimes
-    temporal = pa.types.is_date(value) or pa.types.is_time(value) or pa.types.is_timestamp(value)
-    if temporal and not _DIRECTIVE_OF_VALUE.search(spec.replace("%%", "")):
+    value = value_type(t)  # a pandas Categorical of datetimes
+    if _is_instant(value) and not _DIRECTIVE_OF_VALUE.search(spec.replace("%%", "")):
         raise ConfigError(
             f"sink.key: format spec {spec!r} of column {name!r} ({type_name(value)}) has no strftime "
             f"directive: the field would be the same text in every row's key (in {template!r})",
@@ -1034,7 +1039,7 @@ def _fixed_width(t: pa.DataType, spec: str) -> bool:
     time's or timestamp's ISO text or a strftime spec of fixed-width directives only,
     fixed-size bytes. A field after it cannot run into it."""
     t = value_type(t)
-    instant = any(test(t) for test in (pa.types.is_date, pa.types.is_time, pa.types.is_timestamp))
+    instant = _is_instant(t)
     if spec and instant:
         return all(d in _FIXED_DIRECTIVES for d in _DIRECTIVE.findall(spec))
     if spec:
@@ -1117,8 +1122,7 @@ def _formatter(spec: str, t: pa.DataType, name: str) -> Callable[[Any], str]:
     directives = _DIRECTIVE.findall(spec)
     if "%s" in directives and not (pa.types.is_timestamp(t) or pa.types.is_date(t)):
         raise ConfigError(f"sink.key: %s in {{{name}:{spec}}} takes a date or a timestamp, not column type {t}")
-    value = value_type(t)
-    if not (pa.types.is_date(value) or pa.types.is_time(value) or pa.types.is_timestamp(value)):
+    if not _is_instant(value_type(t)):
         return ("{:" + _c_number_spec(spec, t) + "}").format
     if not _C_SPELLED.intersection(directives):
         return ("{:" + spec + "}").format
