@@ -76,15 +76,12 @@ def refuse_daemonic(engine: str) -> None:
 
     if not multiprocessing.current_process().daemon:
         return
-    whose = "its local Dask cluster's" if engine == "dask" else "its"
-    error = EngineError(
-        f"run.engine = {engine!r} starts {whose} worker processes, and this process is a daemonic worker "
+    raise _refusal(
+        f"run.engine = {engine!r} starts {_whose(engine)} worker processes, and this process is a daemonic worker "
         "(a multiprocessing.Pool's, a Dask worker's), which cannot start worker processes",
         hint="use run.engine = 'threads' in this process, "
         "or load from a process that is not daemonic (docs/engines.md)",
     )
-    error.exit_code = EXIT_USAGE  # a rerun in the same process fails the same way
-    raise error
 
 
 def refuse_unguarded(engine: str, fork: bool) -> None:
@@ -96,14 +93,11 @@ def refuse_unguarded(engine: str, fork: bool) -> None:
         why = "this process is a spawned worker importing the main script"
         raise unguarded_error(engine, why, spawn_reason(fork))
     if unimportable_main():
-        whose = "its local Dask cluster's" if engine == "dask" else "its"
-        error = EngineError(
-            f"run.engine = {engine!r} spawns {whose} workers ({spawn_reason(fork)}), and each imports the main "
-            "script, which this process read from standard input: no worker can import it",
+        raise _refusal(
+            f"run.engine = {engine!r} spawns {_whose(engine)} workers ({spawn_reason(fork)}), and each imports the "
+            "main script, which this process read from standard input: no worker can import it",
             hint="save the script to a file and run that, or use run.engine = 'threads' (docs/engines.md)",
         )
-        error.exit_code = EXIT_USAGE  # a rerun fails the same way
-        raise error
     found = unguarded_call()
     if found is not None:
         path, line = found
@@ -157,11 +151,21 @@ def other_threads() -> list[str]:
 
 
 def unguarded_error(engine: str, why: str, because: str) -> EngineError:
-    whose = "its local Dask cluster's" if engine == "dask" else "its"
-    error = EngineError(
-        f"run.engine = {engine!r} spawns {whose} workers ({because}), and each runs "
+    return _refusal(
+        f"run.engine = {engine!r} spawns {_whose(engine)} workers ({because}), and each runs "
         f"the main script's top level again: {why}",
         hint='put the script\'s load under if __name__ == "__main__":, then rerun (docs/engines.md)',
     )
-    error.exit_code = EXIT_USAGE  # not the engine's failure: a rerun fails the same way
+
+
+def _whose(engine: str) -> str:
+    """Whose worker processes ``engine`` starts, in a refusal."""
+    return "its local Dask cluster's" if engine == "dask" else "its"
+
+
+def _refusal(message: str, hint: str) -> EngineError:
+    """An engine refused in this process before any worker starts: a usage error (exit 2),
+    not the engine's failure, since a rerun here fails the same way."""
+    error = EngineError(message, hint=hint)
+    error.exit_code = EXIT_USAGE
     return error
