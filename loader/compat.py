@@ -305,20 +305,14 @@ def idle_pool_threads() -> set[int]:
     of each is the pool's own loop (``concurrent.futures.thread._worker``), blocked on its
     queue or between two tasks, so it runs no task and holds no lock of one. A thread
     running a task has the task's frames above that loop, and is not here."""
-    from concurrent.futures import thread as pool
-
-    loop = getattr(getattr(pool, "_worker", None), "__code__", None)
-    if loop is None:
-        return set()
-    return {ident for ident, frame in sys._current_frames().items() if frame.f_code is loop}
+    loop = _pool_loop()
+    return {ident for ident, frame in sys._current_frames().items() if loop is not None and frame.f_code is loop}
 
 
 def pool_threads() -> set[int]:
     """The idents of ``ThreadPoolExecutor`` workers, idle or running a task: the pool's own
-    loop (``concurrent.futures.thread._worker``) is among each one's frames."""
-    from concurrent.futures import thread as pool
-
-    loop = getattr(getattr(pool, "_worker", None), "__code__", None)
+    loop (``_pool_loop``) is among each one's frames."""
+    loop = _pool_loop()
     out = set()
     for ident, frame in sys._current_frames().items():
         f: Any = frame
@@ -327,6 +321,14 @@ def pool_threads() -> set[int]:
         if f is not None and loop is not None:
             out.add(ident)
     return out
+
+
+def _pool_loop() -> Any:
+    """The code of a ``ThreadPoolExecutor`` worker's loop (``concurrent.futures.thread._worker``);
+    None where this Python has none."""
+    from concurrent.futures import thread as pool
+
+    return getattr(getattr(pool, "_worker", None), "__code__", None)
 
 
 # ----------------------------------------------------------- spawned workers
