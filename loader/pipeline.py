@@ -392,8 +392,8 @@ class Pipeline:
         self._emptied: dict[str, FileState] = {}
         # files the job's checkpoint holds rows of that are none of this run's inputs (``left_out``)
         self._left_out: list[tuple[str, int]] = []
-        # entries of files this run reads none of, moved or emptied since they were loaded, which an
-        # engine's last commit writes (``_record_moved``, ``_record_emptied``), or threads' first (``_ledger``)
+        # entries of files this run reads none of, moved or emptied since they were loaded
+        # (``_record_unread``), which an engine's last commit writes, or threads' first (``_ledger``)
         self._moved: dict[str, str] = {}
 
     @classmethod
@@ -1238,10 +1238,10 @@ class Pipeline:
     def _record_emptied(self, state: JobState) -> None:
         """The new, empty versions of loaded files emptied since (``_without_empty``: listed
         ``empty`` under run.on_change = reload) into the checkpoint: with the loop's first
-        commit (``_ledger``) or an engine's last, as a moved file's entry is (``_record_moved``)."""
+        commit (``_ledger``) or an engine's last (``_record_unread``)."""
         for key, entry in self._emptied.items():
             state.files[key] = entry
-            self._moved[key] = entry.to_json()
+            self._record_unread(key, entry)
 
     def _ledger(self, state: JobState, report: RunReport) -> Ledger:
         """The ``threads`` loop's ledger, its first commit to write the entries the plan
@@ -1399,14 +1399,16 @@ class Pipeline:
             reason = f"loaded with other source options: {plan.options}" if plan.options else None
             if plan.moved is not None:
                 reason = "; ".join(filter(None, [f"moved: loaded as {plan.moved[0]}", reason]))
-                self._record_moved(plan.key, plan.moved[1])
+                self._record_unread(plan.key, plan.moved[1])
             report.files.append(FileReport(plan.path, status=plan.status, reason=reason))
             report.files_skipped += 1
         self._emit("file", path=plan.path, status=plan.status)
 
-    def _record_moved(self, key: str, entry: FileState) -> None:
-        """A file moved since it was loaded, recorded under its new path (``state.moved_plan``):
-        with the next commit of ``threads``' loop, or an engine's last (``_moved``)."""
+    def _record_unread(self, key: str, entry: FileState) -> None:
+        """The entry of a file this run reads none of (moved since it was loaded: under its new
+        path, ``state.moved_plan``; emptied since and reloaded: its empty version): with the next
+        commit of ``threads``' loop (its first, where there is none yet: ``_ledger``), or an
+        engine's last (``_moved``)."""
         if self._loop is not None:
             self._loop.ledger.entries[key] = entry
         else:
