@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -222,6 +223,16 @@ def test_a_replayed_row_reads_its_escapes_as_the_load_did(tmp_path: Path) -> Non
     assert sqlite_rows(out, "SELECT * FROM t ORDER BY column_1") == [(1, "a\tb", None), (2, "x\tz", None)]
 
 
+def replay_the_reject_as(src: Path, out: Path, args: tuple[str, ...], edit: Callable[[str], str]) -> dict[str, Any]:
+    """The load's one reject line, replayed with its raw line edited (as a user fixes it);
+    the line as the load wrote it."""
+    path = Path(f"{out}.table-t.rejects.jsonl")
+    [entry] = rejects(out)
+    path.write_text(json.dumps(entry | {"raw": edit(entry["raw"])}) + "\n")
+    assert main(["replay", str(path), str(src), str(out), "--table", "t", "-q", *args]) == 0
+    return entry
+
+
 def test_a_quote_mode_reject_keeps_every_escaped_null_and_replays_them_as_nulls(tmp_path: Path) -> None:
     """Spark's ``\\N``s were restored before the doubled backslashes were undone, which
     then dropped one of them: the raw read ``52,\\N,N`` and its replay stored the text ``N``."""
@@ -229,11 +240,8 @@ def test_a_quote_mode_reject_keeps_every_escaped_null_and_replays_them_as_nulls(
     src.write_text("id,a,b,c\n1,x,y,z\n52,\\N,\\N\n53,\\N,x,\\N\n")
     args = ("--escape-mode", "quote", "--null-values", "\\N")
     assert load(src, out, *args) == 0
-    path = Path(f"{out}.table-t.rejects.jsonl")
-    [entry] = rejects(out)
+    entry = replay_the_reject_as(src, out, args, lambda raw: raw + ',"C:\\temp\\\\"')
     assert (entry["line"], entry["raw"]) == (3, "52,\\N,\\N")
-    path.write_text(json.dumps(entry | {"raw": entry["raw"] + ',"C:\\temp\\\\"'}) + "\n")
-    assert main(["replay", str(path), str(src), str(out), "--table", "t", "-q", *args]) == 0
     assert sqlite_rows(out, "SELECT * FROM t WHERE id = 52") == [(52, None, None, "C:\\temp\\")]
 
 
@@ -254,9 +262,6 @@ def test_a_replayed_row_reads_an_na_spelling_holding_the_escape_as_the_load_did(
     src.write_text("id,n,s\n1,\\N,x\n2,5,\\N\n3,7\n")
     args = ("--escape-mode", "c", "--na-values", "\\N")
     assert load(src, out, *args) == 0
-    path = Path(f"{out}.table-t.rejects.jsonl")
-    [entry] = rejects(out)
+    entry = replay_the_reject_as(src, out, args, lambda raw: "3,\\N,\\N")
     assert entry["raw"] == "3,7"
-    path.write_text(json.dumps(entry | {"raw": "3,\\N,\\N"}) + "\n")
-    assert main(["replay", str(path), str(src), str(out), "--table", "t", "-q", *args]) == 0
     assert sqlite_rows(out, "SELECT * FROM t ORDER BY id") == [(1, None, "x"), (2, 5, "\\N"), (3, None, "\\N")]
