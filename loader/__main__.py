@@ -18,6 +18,9 @@ def main() -> int:
     if sys.platform.startswith("linux"):
         os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
         os.environ.setdefault("JE_ARROW_MALLOC_CONF", JEMALLOC_CONF)  # a user's own wins too
+    # pyarrow imports numpy, whose OpenBLAS starts a spinning thread per core that loader
+    # never uses (no matrix algebra): ~0.1 s of CPU every start, and in every worker.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     # Importing pyarrow makes tens of thousands of objects and no garbage: the
     # collections its allocations trigger cost ~6 ms of a ~105 ms start.
     was = gc.isenabled()

@@ -201,6 +201,29 @@ def test_the_command_asks_for_jemalloc_before_pyarrow_starts(tmp_path: Path) -> 
     assert out.stdout.split()[-2:] == ["system", "narenas:2"]
 
 
+def test_the_command_starts_no_blas_threads_unless_the_user_asks(tmp_path: Path) -> None:
+    """numpy's OpenBLAS (pyarrow imports numpy) starts no thread of its own under the
+    loader command; a user's OPENBLAS_NUM_THREADS wins (one BLAS thread more at 2)."""
+    probe = (
+        "import os, sys, contextlib, loader.__main__ as m\n"
+        "sys.argv = ['loader', 'validate', '--help']\n"
+        "with contextlib.suppress(SystemExit):\n"
+        "    m.main()\n"
+        "import numpy\n"
+        "print(os.environ['OPENBLAS_NUM_THREADS'], len(os.listdir('/proc/self/task')))\n"
+    )
+
+    def threads(**blas: str) -> tuple[str, int]:
+        env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"} | blas
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
+        setting, count = out.stdout.split()[-2:]
+        return setting, int(count)
+
+    ours, theirs = threads(), threads(OPENBLAS_NUM_THREADS="2")
+    assert ours[0] == "1" and theirs[0] == "2"
+    assert theirs[1] == ours[1] + 1
+
+
 def test_the_command_collects_nothing_while_it_imports_and_freezes_the_heap_at_the_end() -> None:
     """No collection runs while the CLI and what it imports (pyarrow) load; the
     collector is on again afterwards, and the heap is frozen when the command ends."""
