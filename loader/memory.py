@@ -389,6 +389,18 @@ def files_mb(files: int, sink: Sink) -> int:
     return math.ceil(max(0, files - 1) * sink.memory.file_kb / 1024)
 
 
+# What an engine's coordinator holds for each part beyond what ``threads`` holds for its
+# file: the part's task, its result and report entry, and its ``part:`` checkpoint entry
+# (measured against threads on one-row files: bench/NOTES.md).
+PART_KB = 6.0
+
+
+def parts_mb(job: JobConfig, files: int) -> int:
+    """Resident MB an engine's parts of ``files`` input files add to its coordinator (none
+    under ``threads``, nor for one file: the floors hold its parts): a part of each file at least."""
+    return 0 if job.run.engine == "threads" else math.ceil(max(0, files - 1) * PART_KB / 1024)
+
+
 def entries_mb(entries: int, sink: Sink, files: int = 0) -> int:
     """Resident MB the job's checkpoint of ``entries`` entries adds into ``sink`` beyond the
     records of the run's ``files`` input files: a run reads and keeps it whole
@@ -404,7 +416,13 @@ def lowest_ceiling_mb(job: JobConfig, need: ReaderNeed | None = None, files: int
     ``entries``: how many the job's checkpoint holds)."""
     fmt, sink = pair(job)
     floor = sink.floor_mb(job.sink, fmt) + sink.margin_mb(job.sink) + engine_mb(job)
-    return floor + (need.extra_mb if need else 0) + files_mb(files, sink) + entries_mb(entries, sink, files)
+    return floor + (need.extra_mb if need else 0) + files_mb(files, sink) + _beyond_files_mb(job, sink, files, entries)
+
+
+def _beyond_files_mb(job: JobConfig, sink: Sink, files: int, entries: int) -> int:
+    """The checkpoint's entries beyond the inputs' or an engine's parts, whichever is more: a
+    rerun's checkpoint holds the parts' entries the first load made."""
+    return max(entries_mb(entries, sink, files), parts_mb(job, files))
 
 
 def current_rss_mb() -> float:
@@ -448,7 +466,9 @@ def fit_memory(
         reading = f", and {need.describe()}" if need is not None and need.extra_mb else ""
         if files_mb(files, sink):
             reading += f", and the run's records of its {files:,} input files ({files_mb(files, sink)} MB)"
-        if entries_mb(entries, sink, files):
+        if parts_mb(job, files) and parts_mb(job, files) >= entries_mb(entries, sink, files):
+            reading += f", and the {job.run.engine} engine's parts of them ({parts_mb(job, files)} MB)"
+        elif entries_mb(entries, sink, files):
             reading += (
                 f", and the job's checkpoint of {entries:,} entries, {entries - files:,} of them beyond "
                 f"the input files' ({entries_mb(entries, sink, files)} MB)"

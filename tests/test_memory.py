@@ -957,6 +957,38 @@ def test_a_ceiling_counts_what_the_run_keeps_of_each_of_many_files(tmp_path: Pat
     assert (report["status"], report["files_skipped"], report["peak_rss_mb"] <= 92) == ("ok", 1, True), report
 
 
+def test_an_engines_ceiling_counts_its_parts_of_many_files(tmp_path: Path) -> None:
+    """The processes coordinator holds each part's task, result, report entry and checkpoint
+    entry: 4,000 one-row files loaded into SQLite at the 98 MB named for threads peaked
+    119 MB. The lowest figure adds the parts (none under threads, nor for one file), and holds."""
+    from loader.config import JobConfig, RunConfig, SinkConfig, SourceConfig
+    from loader.memory import parts_mb
+
+    def job(engine: str) -> JobConfig:
+        return JobConfig(
+            SourceConfig(path=["x.csv"]), SinkConfig(type="sqlite", path="t.db"), run=RunConfig(engine=engine)
+        )
+
+    assert [parts_mb(job("processes"), n) for n in (1, 2, 1000, 4000)] == [0, 1, 6, 24]
+    assert [parts_mb(job("threads"), n) for n in (1, 4000)] == [0, 0]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(300):
+        (folder / f"f{i:03d}.csv").write_text(f"id,v\n{i},a\n")
+    args = ("load", str(folder / "*.csv"), str(tmp_path / "t.db"), "--table", "t", "--engine", "processes")
+    p = cli(*args, "--max-memory", "50MB")
+    assert p.returncode == 2
+    assert p.stderr.startswith(
+        "loader: error: run.max_memory: 50 MB is below what csv -> sqlite needs at its smallest sizes (89 MB: the "
+        "runtime and its libraries, and the run's records of its 300 input files (1 MB), and the processes engine's "
+        "parts of them (2 MB))\n"
+    ), p.stderr
+    report = run_report(
+        folder / "*.csv", tmp_path / "t.db", "--table", "t", "--engine", "processes", "--max-memory", "89MB"
+    )
+    assert (report["status"], report["rows_written"], report["peak_rss_mb"] <= 89) == ("ok", 300, True), report
+
+
 def test_a_rerun_of_the_files_a_ceiling_loaded_is_held_to_that_ceiling(tmp_path: Path) -> None:
     """hunt26e 6: 4,000 files loaded at 98 MB (peak 95), and every rerun of them was refused
     (112 MB: the files' records and the checkpoint's entries of those very files, counted
