@@ -903,7 +903,9 @@ def _env_hint(name: str) -> str:
 
 
 def _key_of(exc: ConfigError) -> str:
-    """The ``section.key`` an error is about, as its message starts."""
+    """The ``section.key`` an error is about: its ``key``, else as its message starts."""
+    if exc.key is not None:
+        return exc.key
     return exc.message.split(":", 1)[0].removeprefix("job.")  # job.sinks: a section named wrong
 
 
@@ -1354,12 +1356,16 @@ def resolve_source(src: SourceConfig) -> SourceConfig:
 def resolve_sink(src: SourceConfig, sink: SinkConfig) -> SinkConfig:
     from . import sinks
 
+    if sink.path == "":  # a Secret made from an empty value: no path, whatever the type
+        raise _path_refused(ConfigError("sink.path is empty"))
     if sink.type is None:
         sink = replace(sink, type=infer_sink_type(sink.path))
         if sink.type is None:
-            raise ConfigError(
-                f"sink.type: cannot tell the database from {sink.path!r}",
-                hint=f"use a path ending in {sinks.suffix_list()}, or set sink.type (--sink)",
+            raise _path_refused(
+                ConfigError(
+                    f"sink.type: cannot tell the database from {sink.path!r}",
+                    hint=f"use a path ending in {sinks.suffix_list()}, or set sink.type (--sink)",
+                )
             )
     sinks.refuse_others_keys(sink)
     sink = sinks.get(str(sink.type)).resolve(sink, src)
@@ -1378,6 +1384,13 @@ def resolve_sink(src: SourceConfig, sink: SinkConfig) -> SinkConfig:
     _ceilings(sink, "sink", _SINK_CEILINGS)
     _seconds("sink.busy_timeout", sink.busy_timeout, MAX_BUSY_TIMEOUT)
     return sink
+
+
+def _path_refused(exc: ConfigError) -> ConfigError:
+    """``exc``, refusing ``sink.path``'s value: the error names where the path came from
+    (``environment LOADER_SINK__PATH_FILE (/run/secrets/...)``, the job file)."""
+    exc.key = "sink.path"
+    return exc
 
 
 def resolve_run(src: SourceConfig, sink: SinkConfig, run: RunConfig) -> RunConfig:

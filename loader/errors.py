@@ -209,6 +209,10 @@ class ConfigError(LoaderError, ValueError):
 
     exit_code = EXIT_USAGE
     default_hint = "check the job file or the keyword options; docs/job-files.md lists every key"
+    key: str | None = None
+    """The key whose value is refused, where the message starts with another one (``sink.type:
+    cannot tell the database from ''`` refuses ``sink.path``'s value): the key whose origin, a
+    variable or the job file, the error names."""
 
     @staticmethod
     def cli_hint(command: str) -> str:

@@ -331,3 +331,33 @@ def test_a_bad_variable_s_hint_names_the_variable_not_the_flags(
     p = cli(*args, extra_env={variable: value})
     assert (p.returncode, p.stderr) == (2, f"loader: error: {message}\n  hint: {hint}\n")
     assert not (tmp_path / "t.db").exists()
+
+
+@pytest.mark.parametrize(("text", "refused"), [("", "sink.path is empty"), ("/out/events.csv\n", None)])
+@pytest.mark.parametrize("variable", ["LOADER_SINK__PATH_FILE", "LOADER_SINK__PATH"])
+def test_a_sink_path_the_type_cannot_be_told_from_names_the_variable(
+    tmp_path: Path, variable: str, text: str, refused: str | None
+) -> None:
+    """A Secret's sink path refused by the later check of the sink type was reported bare
+    (``sink.type: cannot tell the database from ''``), naming neither the variable nor its file."""
+    job = job_file(tmp_path, '[source]\npath = "a.csv"\n[sink]\ntable = "t"\n')
+    secret = tmp_path / "sink-path"
+    secret.write_text(text)
+    value = str(secret) if variable.endswith("_FILE") else text.strip()
+    where = f"{variable} ({secret})" if variable.endswith("_FILE") else variable
+    message = refused or "sink.type: cannot tell the database from '/out/events.csv'"
+    with pytest.raises(ConfigError) as info:
+        load_job(job, env={variable: value})
+    assert str(info.value) == f"environment {where}: {message}"
+    hint = f"fix or unset the environment variable {variable}" if refused else info.value.hint
+    assert info.value.hint == hint and hint.startswith("fix" if refused else "use a path ending in .db")
+
+
+def test_an_empty_sink_path_is_refused_as_empty(tmp_path: Path, data_dir: Path) -> None:
+    """It read "sink.path: the input a.csv belongs to the target " with sink.type set."""
+    job = job_file(tmp_path, '[source]\npath = "a.csv"\n[sink]\npath = "n.db"\ntype = "sqlite"\n')
+    with pytest.raises(ConfigError) as info:
+        load_job(job, sets=["sink.path="], env={})
+    assert str(info.value) == "sink.path is empty"
+    p = cli("load", str(data_dir / "small.csv"), "", "--table", "t")
+    assert (p.returncode, p.stderr) == (2, "loader: error: sink.path is empty\n  hint: check the flags; `loader load --help` lists them\n")
