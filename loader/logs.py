@@ -19,6 +19,7 @@ its class (``fix`` or ``rerun``, see ``errors.exit_class``).
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 import traceback
@@ -42,29 +43,90 @@ def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-# The ``finish`` line lists at most this many files, and only while the line stays under
-# FINISH_BYTES: one line, under the 16 KiB Docker and the CRI runtimes cut lines at, whatever
-# the glob matches and however long its paths and reasons (the report lists every file).
+# The ``finish`` line lists at most this many files and parts, and only while the line stays
+# under FINISH_BYTES: one line, under the 16 KiB Docker and the CRI runtimes cut lines at,
+# whatever the glob matches, however many parts an engine cut the files into and however long
+# their paths and reasons (the report lists every file and part).
 FINISH_FILES = 50
+FINISH_PARTS = 10
 FINISH_BYTES = 12_000
+# Where the line's other fields alone pass FINISH_BYTES (paths of thousands of characters, a long
+# error), each of their texts, and each list of texts (``warnings``), is cut to this many bytes
+# of JSON: 9 fields can be long (job, target, table, rejects_path, checkpoint_stale, error,
+# log_error, warnings, not_utf8_reads_as), so with the short ones they take under 6 KB.
+FINISH_TEXT = 500
+
+# Half a surrogate pair, as ``os.fsdecode`` holds a name's bytes that are not UTF-8
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def finish_files(files: list[dict[str, Any]], room: int = FINISH_BYTES) -> tuple[list[dict[str, Any]], int]:
-    """The files the ``finish`` line lists (those not skipped as loaded already, the first
-    ``FINISH_FILES`` of them that fit in ``room`` bytes of JSON), and how many of the
-    report's it leaves out."""
-    listed: list[dict[str, Any]] = []
-    for entry in (f for f in files if f.get("status") != "skipped"):
-        room -= len(_json_line(entry).encode()) + 1  # and its comma
-        if len(listed) == FINISH_FILES or room < 0:
+def finish_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """The ``finish`` line's fields: the report's ``fields``, with ``files`` (those not skipped
+    as loaded already) and ``parts`` listing the first ``FINISH_FILES`` and ``FINISH_PARTS`` of
+    them that fit under ``FINISH_BYTES``, ``files_omitted`` and ``parts_omitted`` counting the
+    report's others, and the other texts cut where they alone would pass it."""
+    files, parts = fields["files"], fields["parts"]
+    # the counts can only shrink once the lists are chosen: measured at their largest
+    line = fields | {"files": [], "files_omitted": len(files), "parts": [], "parts_omitted": len(parts)}
+    if _size(line) > FINISH_BYTES:
+        line = {key: _cut(value) for key, value in line.items()}
+    line["files"] = _fitting([f for f in files if f.get("status") != "skipped"], FINISH_FILES, line)
+    line["parts"] = _fitting(parts, FINISH_PARTS, line)
+    line["files_omitted"] = len(files) - len(line["files"])
+    line["parts_omitted"] = len(parts) - len(line["parts"])
+    return line
+
+
+def _fitting(entries: list[Any], most: int, line: dict[str, Any]) -> list[Any]:
+    """The first ``most`` of ``entries`` that fit in the room ``line`` leaves under ``FINISH_BYTES``."""
+    room = FINISH_BYTES - _size(line)
+    listed: list[Any] = []
+    for entry in entries:
+        room -= _size(entry) + 1  # and its comma
+        if len(listed) == most or room < 0:
             break
         listed.append(entry)
-    return listed, len(files) - len(listed)
+    return listed
 
 
-def _json_line(record: dict[str, Any]) -> str:
-    """``record`` as one line of the JSON log."""
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
+def _cut(value: Any) -> Any:
+    """``value`` in at most ``FINISH_TEXT`` bytes of JSON: a text cut (``...`` at its end), a
+    list of texts cut each and kept while they fit; other values (numbers, the sizes) as they are."""
+    if isinstance(value, str):
+        return _cut_text(value, FINISH_TEXT)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return value
+    kept: list[str] = []
+    for text in value:  # the first always fits: the brackets are left room for
+        entry = _cut_text(text, FINISH_TEXT - 2)
+        if _size([*kept, entry]) > FINISH_TEXT:
+            break
+        kept.append(entry)
+    return kept
+
+
+def _cut_text(text: str, limit: int) -> str:
+    """``text``, or its longest start that with ``...`` fits in ``limit`` bytes of JSON."""
+    if _size(text) <= limit:
+        return text
+    short, long = 0, len(text)  # a start of ``short`` characters fits, of ``long`` does not
+    while long - short > 1:
+        mid = (short + long) // 2
+        short, long = (mid, long) if _size(text[:mid] + "...") <= limit else (short, mid)
+    return text[:short] + "..."
+
+
+def _size(value: Any) -> int:
+    """Bytes of ``value`` on a JSON line, as the line is written."""
+    return len(_json_line(value).encode())
+
+
+def _json_line(record: Any) -> str:
+    """``record`` as one line of the JSON log. A name's bytes that are not UTF-8 (held as
+    surrogates) are written as JSON's ``\\udce9``: the line is text any stream writes, and
+    ``_size`` measures it as written (it raised, and the ``finish`` line was lost)."""
+    line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
+    return line if line.isascii() else _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
 
 
 class JsonLog:
@@ -120,11 +182,7 @@ class JsonLog:
                 rows_read=report.rows_read,
                 rejects_path=report.rejects_path,
             )
-        fields = report.to_dict() | {"exit_class": exit_class(report.exit_code)}
-        files = fields["files"]
-        # the room left for the files list once every other field is on the line
-        room = FINISH_BYTES - len(_json_line(fields | {"files": [], "files_omitted": len(files)}).encode())
-        fields["files"], fields["files_omitted"] = finish_files(files, room)
+        fields = finish_fields(report.to_dict() | {"exit_class": exit_class(report.exit_code)})
         self.emit("finish", FINISH_LEVEL.get(report.status, "error"), **fields)
 
     def error(self, exc: BaseException, exit_code: int, debug: bool = False) -> None:

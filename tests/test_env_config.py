@@ -360,4 +360,7 @@ def test_an_empty_sink_path_is_refused_as_empty(tmp_path: Path, data_dir: Path) 
         load_job(job, sets=["sink.path="], env={})
     assert str(info.value) == "sink.path is empty"
     p = cli("load", str(data_dir / "small.csv"), "", "--table", "t")
-    assert (p.returncode, p.stderr) == (2, "loader: error: sink.path is empty\n  hint: check the flags; `loader load --help` lists them\n")
+    assert (p.returncode, p.stderr) == (
+        2,
+        "loader: error: sink.path is empty\n  hint: check the flags; `loader load --help` lists them\n",
+    )

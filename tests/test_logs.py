@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from loader.config import job_from_dict
 from loader.errors import RejectLimitError, SourceError
 from loader.logs import JsonLog
 from loader.pipeline import Pipeline
-from loader.report import RunReport
+from loader.report import FileReport, RunReport
 from tests.conftest import sqlite_rows, write_csv
 from tests.reliability_util import cli, env
 
@@ -90,7 +91,7 @@ def test_finish_carries_the_whole_report() -> None:
     (record,) = lines(out)
     assert {k: v for k, v in record.items() if k not in ("ts", "level", "event")} == json.loads(
         json.dumps(report.to_dict())
-    ) | {"exit_class": "ok", "files_omitted": 0}
+    ) | {"exit_class": "ok", "files_omitted": 0, "parts_omitted": 0}
 
 
 def test_finish_line_stays_bounded_over_a_glob_of_hundreds_of_files(tmp_path: Path) -> None:
@@ -122,7 +123,6 @@ def test_finish_line_stays_bounded_over_a_glob_of_hundreds_of_files(tmp_path: Pa
 def test_finish_line_stays_under_16_kib_however_long_the_paths_and_reasons(path_len: int) -> None:
     """hunt26e 4: 50 files with 150-character paths made a finish line of 22 KB, which Docker
     and the CRI runtimes cut in two. Files are listed while the line stays under 12 KB."""
-    from loader.report import FileReport
 
     out = io.StringIO()
     report = RunReport(job="j", sink="sqlite", target="t.db", table="t")
@@ -139,6 +139,114 @@ def test_finish_line_stays_under_16_kib_however_long_the_paths_and_reasons(path_
     # as many as fit: one more would have passed 12 KB
     assert 0 < listed < 60 and len(line.encode()) + len(json.dumps(finish["files"][-1])) > 12_000
     assert [f["path"] for f in finish["files"]] == [f.path for f in report.files[: len(finish["files"])]]
+
+
+def part(i: int, path: str) -> dict[str, Any]:
+    """An engine's part as the report lists it (~320 bytes where ``path`` is short)."""
+    return {
+        "path": path,
+        "range": ["bytes", i * 65_536, (i + 1) * 65_536],
+        "part_size": 65_536,
+        "rows_read": 2463,
+        "rows_rejected": 0,
+        "rows_filtered": 0,
+        "worker": "loader-7c9f6d-x2k4q:4711",
+        "retries": 0,
+        "seconds": 0.746,
+        "worker_peak_rss_mb": 66.1,
+        "rows_written": 2463,
+        "rows_ignored": 0,
+        "id": f"{i:016x}",
+        "commit_seconds": 0.0292,
+    }
+
+
+def test_finish_line_lists_a_few_parts_of_an_engine_run() -> None:
+    """hunt27c 3: one 13 MB file in 203 parts of 64 KB made a finish line of 59,522 bytes (the
+    parts listed whole, the files list emptied to make room for them); the report keeps them all."""
+    out = io.StringIO()
+    report = RunReport(job="j", sink="sqlite", target="t.db", table="t", engine="processes")
+    report.files = [FileReport(path="/data/part0.csv")]
+    report.parts = [part(i, "/data/part0.csv") for i in range(203)]
+    report.finish("ok")
+    JsonLog(out).finish(report)
+    line = out.getvalue().splitlines()[-1]
+    finish = json.loads(line)
+    assert len(line.encode()) < 12_100
+    assert (finish["files"], finish["files_omitted"]) == ([asdict(report.files[0])], 0)
+    assert (finish["parts"], finish["parts_omitted"]) == (report.parts[:10], 193)
+
+
+def test_finish_line_stays_under_the_limit_whatever_the_lists_and_texts() -> None:
+    """Many files and parts of long paths, with long texts besides (a target, an error, warnings of
+    4,000-character paths): the line stays under 12 KB; texts are cut only where they alone pass it."""
+    from loader.logs import FINISH_BYTES
+
+    long = "/mnt/" + "d" * 4000
+    out = io.StringIO()
+    report = RunReport(job="j" * 3000, sink="sqlite", target=f"{long}/t.db", table="t" * 3000, engine="dask")
+    report.files = [FileReport(path=f"{long}/f{i}.csv", status="changed", reason="r" * 900) for i in range(500)]
+    report.parts = [part(i, f"{long}/f{i % 500}.csv") for i in range(5000)]
+    report.rejects_path, report.checkpoint_stale = f"{long}/t.db.rejects.jsonl", "s" * 5000
+    report.error, report.log_error = f"{long}/f1.csv: line 3: " + "e" * 5000, "l" * 5000
+    report.warnings, report.not_utf8_reads_as = [f"{long}/w{i}" for i in range(100)], ["cp1252"] * 1000
+    report.finish("failed")
+    JsonLog(out).finish(report)
+    line = out.getvalue().splitlines()[-1]
+    finish = json.loads(line)
+    assert len(line.encode()) < FINISH_BYTES + 100  # ts, level and event: under 16 KiB
+    assert (len(finish["files"]) + finish["files_omitted"], len(finish["parts"]) + finish["parts_omitted"]) == (
+        500,
+        5000,
+    )
+    assert finish["error"].startswith(f"{long[:300]}") and finish["error"].endswith("...")
+    assert finish["warnings"] and all(w.endswith("...") for w in finish["warnings"])
+    assert finish["rows_read"] == 0 and finish["exit_code"] == report.exit_code
+    # long paths alone, the other texts short: those are whole, and the files then parts fit
+    report.job, report.table, report.error, report.log_error, report.checkpoint_stale = "j", "t", "e", None, None
+    report.warnings, report.not_utf8_reads_as = [], []
+    report.files = [FileReport(path=f"{long}/f{i}.csv") for i in range(3)]
+    report.parts = [part(i, f"/data/{'d' * 200}/f{i % 3}.csv") for i in range(5000)]
+    out = io.StringIO()
+    JsonLog(out).finish(report)
+    line = out.getvalue().splitlines()[-1]
+    finish = json.loads(line)
+    assert len(line.encode()) < FINISH_BYTES + 100
+    assert (finish["target"], finish["rejects_path"]) == (report.target, report.rejects_path)
+    assert (len(finish["files"]), finish["files_omitted"]) == (0, 3)  # each file's path passes what is left
+    report.target, report.rejects_path = "/out/t.db", "/out/t.db.rejects.jsonl"
+    out = io.StringIO()
+    JsonLog(out).finish(report)
+    line = out.getvalue().splitlines()[-1]
+    finish = json.loads(line)
+    assert len(line.encode()) < FINISH_BYTES + 100
+    assert (len(finish["files"]), finish["files_omitted"], len(finish["parts"]) + finish["parts_omitted"]) == (
+        2,
+        1,
+        5000,
+    )
+    # parts while they fit: one more would have passed 12 KB
+    assert 0 < len(finish["parts"]) < 10 and len(line.encode()) + len(json.dumps(finish["parts"][-1])) > 12_000
+
+
+def test_finish_line_of_a_name_that_is_not_utf8_is_written(tmp_path: Path) -> None:
+    """hunt27c 4: measuring the line raised UnicodeEncodeError on ``caf\\udce9.csv`` (a Latin-1
+    name read as UTF-8) and the finish line was not written; the surrogate is JSON's ``\\udce9``."""
+    name = os.path.join(os.fsencode(tmp_path), b"caf\xe9.csv")
+    with open(name, "wb") as fh:
+        fh.write(b"id\n1\n2\n")
+    report = tmp_path / "r.json"
+    args = ("load", str(tmp_path / "*.csv"), str(tmp_path / "o.db"), "--table", "t", "--log-format", "json")
+    p = cli(*args, "--report", str(report))
+    assert p.returncode == 0, p.stderr
+    finish = json.loads(p.stderr.splitlines()[-1])
+    assert finish["event"] == "finish" and finish["status"] == "ok"
+    assert [f["path"] for f in finish["files"]] == [os.fsdecode(name)]
+    assert "\\udce9.csv" in p.stderr.splitlines()[-1] and p.stderr.isascii()
+    assert json.loads(report.read_text())["log_error"] is None
+    out = io.StringIO()
+    JsonLog(out).emit("file", path=os.fsdecode(name))
+    assert out.getvalue().encode("utf-8") and json.loads(out.getvalue())["path"] == os.fsdecode(name)
 
 
 @pytest.mark.parametrize(
