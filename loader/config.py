@@ -117,7 +117,7 @@ class SourceConfig:
     """Longest CSV row (bytes); a longer row, or a quote not closed within it, is rejected.
     At most 2047MB (pyarrow parses less than 2 GiB at a time)."""
     allow_empty: bool = False
-    """A glob that matches no file, or an empty list of paths, is not an error but a run of no files (useful on a schedule)."""
+    """A glob that matches no file, or an empty list of paths, is not an error but a run of no files (useful on a schedule). Only where the glob's directories exist and can be listed: a missing one (the glob's fixed directory) or one the run's user cannot list stops the run with exit 66 naming it."""
     min_age: float = 0.0
     """Seconds since a file last changed before it loads (0: off). A file modified more recently
     (still being written into the glob by a copy or an upload) is left for a later run, listed

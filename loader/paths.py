@@ -39,7 +39,7 @@ def skipped(name: str) -> bool:
     return name.startswith(".") or name in JOB_MARKERS or name.startswith(JOB_MARKER_PREFIXES)
 
 
-def _name_matches(name: str, part: str) -> bool:
+def name_matches(name: str, part: str) -> bool:
     """One path segment against one pattern segment: a ``skipped`` name only by a segment
     that starts with the same character (``.*.csv``, ``_temporary``)."""
     if skipped(name) and not part.startswith(name[0]):
@@ -55,7 +55,7 @@ def _segments_match(pp: list[str], tp: list[str]) -> bool:
     if pp[0] == "**":  # any number of segments, none of them skipped
         spans = itertools.takewhile(lambda i: i == 0 or not skipped(tp[i - 1]), range(len(tp) + 1))
         return any(_segments_match(pp[1:], tp[i:]) for i in spans)
-    return _name_matches(tp[0], pp[0]) and _segments_match(pp[1:], tp[1:])
+    return name_matches(tp[0], pp[0]) and _segments_match(pp[1:], tp[1:])
 
 
 def glob_matches(pattern: str, path: str, sep: str = "/") -> bool:

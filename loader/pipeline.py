@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from . import sinks, stopping, storage
 from .chunk import TypeNote, explain, of_version, reasons_in_order
-from .config import JobConfig, load_job, resolve
+from .config import JobConfig, SourceConfig, load_job, resolve
 from .cpus import usable_cpus
 from .errors import (
     EXIT_CONFIG,
@@ -512,7 +512,7 @@ class Pipeline:
                     if self._target_note is None:  # else the table was not read
                         self._check_table_columns(out, path)
             if unwritten is not None and unwritten.writes_nothing:
-                raise self._nothing_loaded(unwritten.report, unwritten.reasons, check=True, earlier=unwritten.earlier)
+                warnings.append(self._would_write_nothing(unwritten))
         return Plan(
             files=files,
             schema=schema,
@@ -532,6 +532,14 @@ class Pipeline:
             empty=self._empty,
             warnings=warnings,
         )
+
+    def _would_write_nothing(self, unwritten: _Unwritten) -> str:
+        """A dry run's load that writes no row: its "nothing loaded" error (exit 4), or where
+        the transforms filter out every row as the job asks (``_filtered_as_asked``), the
+        warning the load ends with (exit 0)."""
+        if not self._filtered_as_asked(unwritten.report, unwritten.earlier):
+            raise self._nothing_loaded(unwritten.report, unwritten.reasons, check=True, earlier=unwritten.earlier)
+        return _filtered_warning(unwritten.report, self.job.source)
 
     def _unwritten(self, plans: list[FilePlan]) -> _Unwritten | None:
         """For a dry run whose load may end "nothing loaded" (exit 4, ``_check_loaded``) or
@@ -1560,9 +1568,21 @@ class Pipeline:
         report.not_utf8_reads_as = [e for e in guess_encoding(bytes(rows.sample)) if e != "utf-8"]
 
     def _check_loaded(self, report: RunReport, reasons: Counter[str]) -> None:
-        """Rows were read and none written: committed as such, but not a success."""
+        """Rows were read and none written: committed as such, but not a success; unless the
+        transforms filtered out every row of a job that loaded rows before, as it asked."""
         if report.rows_read and not report.rows_written and not report.rows_ignored and not report.resumed:
+            if self._filtered_as_asked(report, self._earlier):
+                report.warn([_filtered_warning(report, self.job.source)])
+                return
             raise self._nothing_loaded(report, reasons)
+
+    def _filtered_as_asked(self, report: RunReport, earlier: bool) -> bool:
+        """Whether a run that wrote no row is the job's filter at work, not a mistake: every row
+        was filtered out (none rejected) and earlier runs loaded rows into the target (a new
+        file of a scheduled glob none of whose rows pass). Exit 0 with a warning: the files
+        are recorded as loaded, and a "fix" exit code would page for what the job asked. Not
+        in mode replace, whose table would hold this run's rows alone: none."""
+        return earlier and report.rows_filtered == report.rows_read and self.job.sink.mode != "replace"
 
     def _check_short_run(self, report: RunReport) -> None:
         """A run of fewer than 1,000 rows that rejected more than its ``run.max_rejects``
@@ -1600,7 +1620,9 @@ class Pipeline:
         folder = folder_rejected(top, first.path, self.job.source) if first and top else None
         # earlier runs wrote rows (from this run's inputs or others): --restart would load them again
         earlier = (self._earlier if earlier is None else earlier) and self.job.sink.mode != "replace"
-        if folder is not None:
+        if report.rows_filtered == report.rows_read and not check:
+            how = _filtered_fix(single, replace=self.job.sink.mode == "replace")
+        elif folder is not None:
             how = _folder_fix(folder, earlier, check=check)
         elif cause.names and not check:  # a file none of whose rows loaded is read again with other options
             how = _READ_AGAIN
@@ -1646,6 +1668,32 @@ class Pipeline:
 
 
 _COLUMNS_IN_A_JOB_FILE = "source.columns in a job file"  # a job file's key, in every front end's advice
+
+
+def _filtered_fix(single: bool, *, replace: bool) -> str:
+    """The hint of a load whose rows the transforms all filtered out, where that is exit 4 (a
+    job's first rows, or mode replace: ``_filtered_as_asked``): its files are recorded as
+    loaded all the same, and a rerun skips them; a replace reads every input again."""
+    if replace:
+        return "if the transforms are wrong, fix them and rerun (mode replace reads every input again)"
+    files, them = ("this file", "it") if single else ("these files", "them")
+    return (
+        f"the job's checkpoint records {files} as loaded, so a rerun skips {them}; if the transforms are wrong, "
+        "fix them and rerun with --restart (the job's files load again)"
+    )
+
+
+def _filtered_warning(report: RunReport, source: SourceConfig) -> str:
+    """The warning of a run whose rows the transforms all filtered out (``_filtered_as_asked``):
+    ``c.csv: nothing new loaded: all 2 rows were filtered out by the transforms``."""
+    from .readers.dialect import nothing_loaded_cause
+
+    read = [f.path for f in report.files if f.rows_read]
+    cause = nothing_loaded_cause(report.rows_read, 0, report.rows_filtered, Counter(), None, source, None)
+    where = read[0] if len(read) == 1 else f"{len(read):,} files"
+    return f"{where}: nothing new loaded: {cause.text}"
+
+
 _SHOWN_LEFT_OUT = 3  # files named of those left out (``_left_out_words``)
 
 

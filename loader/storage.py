@@ -17,6 +17,7 @@ is noticed without reading it.
 from __future__ import annotations
 
 import calendar
+import errno
 import functools
 import glob as _glob
 import itertools
@@ -382,6 +383,92 @@ def exists(path: str) -> bool:
     return os.path.exists(path)
 
 
+# A directory that went away while it was walked, or a symlink loop's end: Python's glob
+# passes over them as well, and neither is an inbox the run's user is kept out of.
+_PASSED_OVER = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG})
+DIRECTORY_HINT = (
+    "check source.path: a relative path in a job file is relative to the job file's directory "
+    "(one given by a flag, --set or the environment, to the current directory)"
+)
+
+
+def _check_listable(pattern: str) -> None:
+    """Refuse a local glob whose fixed directory is missing, or any of whose directories it has
+    to list cannot be listed: Python's glob passes over both without a word, and a run would
+    load the folders it can read (or none, an "ok" run under ``allow_empty``) for ever. The
+    directories are walked as the glob walks them (``paths.skipped`` names are not entered)."""
+    parts = pattern.split(os.sep)
+    fixed = next((i for i, part in enumerate(parts) if _glob.has_magic(part)), None)
+    if fixed is None:  # a file's name: not a glob's to list
+        return
+    head = os.sep.join(parts[:fixed]) or (os.sep if pattern.startswith(os.sep) else os.curdir)
+    try:
+        mode = os.stat(head).st_mode
+    except FileNotFoundError:
+        raise MissingInputError(f"directory {head} does not exist", hint=DIRECTORY_HINT) from None
+    except OSError as exc:
+        raise _unlistable(head, exc) from None
+    if not stat.S_ISDIR(mode):
+        raise MissingInputError(f"{head} is not a directory", hint=DIRECTORY_HINT)
+    rest = [part for part in parts[fixed:] if part]
+    dirs = [head]
+    for n, part in enumerate(rest):
+        last = n == len(rest) - 1
+        dirs = [found for d in dirs for found in _walk_step(d, part, descend=not last or part == "**")]
+
+
+def _walk_step(directory: str, part: str, descend: bool) -> list[str]:
+    """The directories under ``directory`` the glob segment ``part`` leads into (none unless
+    ``descend``: the last segment's directories are only opened), in sorted order: the first
+    that cannot be listed raises ``_unlistable``."""
+    from .paths import name_matches, skipped
+
+    if not _glob.has_magic(part):  # a literal name: glob asks for it, never lists ``directory``
+        path = os.path.join(directory, part)
+        try:
+            return [path] if stat.S_ISDIR(os.stat(path).st_mode) else []
+        except OSError as exc:
+            if exc.errno in _PASSED_OVER:
+                return []
+            raise _unlistable(directory, exc) from None
+    found: list[str] = []
+    pending = [directory]
+    while pending:
+        current = pending.pop()
+        try:
+            with os.scandir(current) as entries:
+                subdirs = sorted(os.path.join(current, e.name) for e in entries if _is_dir(e)) if descend else []
+        except OSError as exc:
+            if exc.errno in _PASSED_OVER:
+                continue
+            raise _unlistable(current, exc) from None
+        if part == "**":  # the directory itself and every folder below it but skipped names
+            found.append(current)
+            pending.extend(p for p in reversed(subdirs) if not skipped(os.path.basename(p)))  # in order
+        else:
+            found.extend(p for p in subdirs if name_matches(os.path.basename(p), part))
+    return found
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """Whether a listed name is a directory, a symlink to one included (as glob follows them)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _unlistable(directory: str, exc: OSError) -> SourceError:
+    """The error of a directory the glob has to list and cannot: exit 66 where the OS refuses
+    the run's user, as for an input file it cannot open."""
+    if isinstance(exc, PermissionError):
+        return MissingInputError(
+            f"cannot list {directory}: permission denied",
+            hint="give the user the loader runs as read and search (x) permission on the directory, then rerun",
+        )
+    return SourceReadError(f"cannot list {directory}: {exc.strerror or exc}")
+
+
 def glob(pattern: str) -> list[str]:
     """The files a glob matches (``**`` recurses), sorted; a remote glob lists its prefix.
     A file or object named exactly ``pattern`` is the one file it matches: as a glob,
@@ -393,6 +480,7 @@ def glob(pattern: str) -> list[str]:
     if loc is None:
         if os.path.isfile(pattern):
             return [pattern]
+        _check_listable(pattern)
         listed = _glob.glob(pattern, recursive=True)  # its own hidden-name rule; ``_`` left to glob_matches
         return sorted(p for p in listed if os.path.isfile(p) and glob_matches(pattern, p, os.sep))
     import pyarrow.fs as pafs

@@ -299,6 +299,53 @@ def test_a_plan_refuses_files_whose_every_row_the_load_rejects(tmp_path: Path) -
     assert Pipeline(j).plan().schema is not None
 
 
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_new_file_the_filter_drops_whole_is_a_warning_once_the_job_loaded_rows(tmp_path: Path, engine: str) -> None:
+    """A scheduled glob with a filter: a new file none of whose rows pass exited 4, "fix the file
+    and rerun with on_change=reload", though the job asked for it and the next run skips the
+    file as loaded (exit 0). Once the job has loaded rows it is exit 0 with a warning, from a
+    dry run too; a job's first rows all filtered out stay exit 4 (a mistaken filter?), its hint
+    saying the file is recorded as loaded and how to load it again; rejects stay exit 4."""
+    (tmp_path / "data").mkdir()
+    job = tmp_path / "job.toml"
+    job.write_text(
+        '[source]\npath = "data/*.csv"\nallow_empty = true\n'
+        '[[transform]]\ntype = "filter"\nwhere = "country = \'NO\'"\n'
+        '[sink]\npath = "t.db"\ntable = "events"\n'
+        f'[run]\njob = "events"\nreport = "r.json"\nengine = "{engine}"\nworkers = 1\n'
+    )
+
+    def run(name: str, text: str, *args: str) -> tuple[int, str, list[str]]:
+        if text:
+            (tmp_path / "data" / name).write_text(f"id,country\n{text}")
+        p = cli("run", str(job), "-q", *args)
+        return p.returncode, p.stderr, json.loads((tmp_path / "r.json").read_text())["warnings"]
+
+    first = f"{tmp_path}/data/a.csv"
+    assert run("a.csv", "1,SE\n2,FI\n") == (
+        4,
+        f"loader: error: {first}: nothing loaded: all 2 rows were filtered out by the transforms\n"
+        "  hint: the job's checkpoint records this file as loaded, so a rerun skips it; if the transforms "
+        "are wrong, fix them and rerun with --restart (the job's files load again)\n",
+        [],
+    )
+    assert run("b.csv", "3,NO\n4,SE\n") == (0, "", [])
+    dropped = f"{tmp_path}/data/c.csv: nothing new loaded: all 2 rows were filtered out by the transforms"
+    (tmp_path / "data" / "c.csv").write_text("id,country\n5,SE\n6,FI\n")
+    planned = cli("run", str(job), "--dry-run")
+    assert (planned.returncode, planned.stdout.splitlines()[-2]) == (0, f"WARNING {dropped}")
+    assert run("c.csv", "") == (0, "", [dropped])
+    assert run("c.csv", "") == (0, "", [])  # skipped as loaded
+    assert sqlite_rows(tmp_path / "t.db", "SELECT id FROM events") == [(3,)]
+    rejected = run("d.csv", "x,NO\n")
+    assert (rejected[0], rejected[1].splitlines()[0], rejected[2]) == (
+        4,
+        f"loader: error: {tmp_path}/data/d.csv: nothing loaded: the one row was rejected "
+        "('x' is not a valid int64; id is int64 since an earlier run of this job)",
+        [],
+    )
+
+
 def planned_and_loaded(j: JobConfig, error: type[LoaderError], **kw: Any) -> tuple[LoaderError, LoaderError]:
     """The error the plan stops with and the one the load stops with, for the same job."""
     with pytest.raises(error) as planned:

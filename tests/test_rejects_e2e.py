@@ -763,20 +763,27 @@ def test_corrupt_parquet_data_mid_file_keeps_committed_rows(tmp_path: Path) -> N
     assert 0 < committed < 100_000 and committed % 10_000 == 0
 
 
+def _unprivileged() -> list[str]:
+    """The command prefix that runs the loader as nobody where the tests run as root, whom
+    chmod does not stop (setpriv); skipped where there is none."""
+    import shutil
+
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: chmod 000 does not deny root reads")
+    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
 def test_unreadable_for_permissions(data_dir: Path) -> None:
     """chmod 000 does not stop root, so as root the loader runs as nobody (setpriv)."""
-    import shutil
     import subprocess
     import sys
     import tempfile
 
     from tests.reliability_util import ROOT, env
 
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        if shutil.which("setpriv") is None:
-            pytest.skip("running as root without setpriv: chmod 000 does not deny root reads")
-        prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    prefix = _unprivileged()
     with tempfile.TemporaryDirectory() as tmp:
         os.chmod(tmp, 0o777)  # the unprivileged loader writes its target here
         src = Path(tmp) / "secret.csv"
@@ -809,6 +816,60 @@ def test_unreadable_for_permissions(data_dir: Path) -> None:
         (str(src), "unreadable", "permission denied")
     ]
     assert data["rows_written"] == 0
+
+
+def test_a_folder_the_glob_cannot_list_stops_the_run_with_allow_empty_too() -> None:
+    """A day folder of mode 0700 owned by another user: ``day*/*.csv`` and ``**/*.csv`` loaded
+    the readable days only, and with ``allow_empty`` an inbox the user cannot list was "ok, 0
+    files", exit 0 every run. Both are exit 66 naming the folder, and so are a dry run and
+    ``validate``; a job file's glob whose directory is missing names it, resolved."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from tests.reliability_util import ROOT, env
+
+    prefix = _unprivileged()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chmod(tmp, 0o777)  # the unprivileged loader writes its target here
+        for day in (1, 2):
+            (Path(tmp) / "data" / f"day{day}").mkdir(parents=True)
+            (Path(tmp) / "data" / f"day{day}" / "a.csv").write_text(f"id\n{day}\n")
+        (Path(tmp) / "data" / "day2").chmod(0o700)  # root's: nobody cannot list it
+        config = Path(tmp) / "config"
+        config.mkdir()
+
+        def run(path: str, *args: str) -> tuple[int, str]:
+            job = f'[source]\npath = "{path}"\nallow_empty = true\n[sink]\npath = "{tmp}/t.db"\ntable = "t"\n'
+            (config / "job.toml").write_text(job)
+            p = subprocess.run(
+                [*prefix, sys.executable, "-m", "loader", *args, str(config / "job.toml")],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                env=env(),
+                timeout=120,
+            )
+            return p.returncode, p.stderr
+
+        denied = (
+            f"loader: error: cannot list {tmp}/data/day2: permission denied\n"
+            "  hint: give the user the loader runs as read and search (x) permission on the directory, then rerun\n"
+        )
+        for pattern in ("../data/day*/*.csv", "../data/**/*.csv"):
+            assert run(pattern, "run") == (66, denied)
+        assert run("../data/*/*.csv", "run", "--dry-run") == (66, denied)
+        assert run("../data/*/*.csv", "validate") == (66, denied)
+        assert run("data/*.csv", "run") == (
+            66,
+            f"loader: error: directory {config}/data does not exist\n"
+            "  hint: check source.path: a relative path in a job file is relative to the job file's directory "
+            "(one given by a flag, --set or the environment, to the current directory)\n",
+        )
+        assert not (Path(tmp) / "t.db").exists()
+        (Path(tmp) / "data" / "day2").chmod(0o755)
+        assert run("../data/**/*.csv", "run")[0] == 0
+        assert sqlite_rows(Path(tmp) / "t.db", "SELECT id FROM t ORDER BY id") == [(1,), (2,)]
 
 
 def _temporal_parquet(path: Path) -> None:

@@ -7,6 +7,7 @@ import functools
 import gzip
 import io
 import json
+import os
 import random
 import signal
 import sqlite3
@@ -630,6 +631,68 @@ def test_expand_paths_sorted_unique(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no file matches"):
         expand_paths(SourceConfig(path=[str(tmp_path / "*.parquet")]))
     assert expand_paths(SourceConfig(path=[str(tmp_path / "*.parquet")], allow_empty=True)) == []
+
+
+def test_a_glob_whose_directory_is_missing_is_an_error_with_allow_empty_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``data/*.csv`` where ``data`` is not there (a typo, an unmounted volume, a job file's
+    relative path) matched nothing, and with ``allow_empty`` every run was "ok, 0 files":
+    it is exit 66 naming the directory; ``allow_empty`` covers a directory with no match."""
+    from loader.errors import MissingInputError
+
+    monkeypatch.chdir(tmp_path)
+    for pattern in ("data/*.csv", "data/day*/*.csv", "data/**/*.csv"):
+        for allow_empty in (False, True):
+            with pytest.raises(MissingInputError) as err:
+                expand_paths(SourceConfig(path=[pattern], allow_empty=allow_empty))
+            assert (str(err.value), err.value.exit_code) == ("directory data does not exist", 66)
+    assert err.value.hint == (
+        "check source.path: a relative path in a job file is relative to the job file's directory "
+        "(one given by a flag, --set or the environment, to the current directory)"
+    )
+    (tmp_path / "data").write_text("")
+    with pytest.raises(MissingInputError, match=r"^data is not a directory$"):
+        expand_paths(SourceConfig(path=["data/*.csv"], allow_empty=True))
+    (tmp_path / "data").unlink()
+    (tmp_path / "data" / "day1").mkdir(parents=True)
+    for pattern in ("data/*.csv", "data/day*/*.csv", "data/**/*.csv", "data/day*/in/*.csv"):
+        assert expand_paths(SourceConfig(path=[pattern], allow_empty=True)) == []
+
+
+def test_a_directory_the_glob_cannot_list_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Python's glob passes over a directory it cannot list: ``**/*.csv`` and ``day*/*.csv``
+    loaded the readable days only, exit 0, every run. A folder the glob has to list and
+    cannot is exit 66 naming it; one it never enters (a hidden or ``_temporary`` folder, a
+    day the pattern does not name) is none of its business."""
+    from loader.errors import MissingInputError
+
+    for name in ["day1/a.csv", "day2/b.csv", "other/c.csv", "_temporary/d.csv", ".git/e.csv"]:
+        (tmp_path / "data" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "data" / name).write_text("id\n1\n")
+    monkeypatch.chdir(tmp_path)
+    real = os.scandir
+    refused = {os.path.join("data", d) for d in ("day2", "other", "_temporary", ".git")}
+
+    def scandir(path: str) -> Any:
+        if path in refused:
+            raise PermissionError(13, "Permission denied", path)
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    for pattern in ("data/**/*.csv", "data/day*/*.csv", "data/*/*.csv", "data/day2/*.csv"):
+        for allow_empty in (False, True):
+            with pytest.raises(MissingInputError) as err:
+                expand_paths(SourceConfig(path=[pattern], allow_empty=allow_empty))
+            assert (str(err.value), err.value.exit_code) == ("cannot list data/day2: permission denied", 66)
+    assert err.value.hint == (
+        "give the user the loader runs as read and search (x) permission on the directory, then rerun"
+    )
+    assert expand_paths(SourceConfig(path=["data/day1/*.csv"])) == ["data/day1/a.csv"]
+    assert expand_paths(SourceConfig(path=["data/d*1/*.csv"])) == ["data/day1/a.csv"]
+    refused.add(os.path.join("data", "day1"))
+    with pytest.raises(MissingInputError, match=r"^cannot list data/day1: permission denied$"):
+        expand_paths(SourceConfig(path=["data/day1/*.csv"]))
 
 
 def test_expand_paths_skips_underscore_and_dot_names_unless_the_pattern_names_them(
