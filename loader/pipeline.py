@@ -88,6 +88,7 @@ from .readers import (
     open_reader,
     too_new,
 )
+from .readers.base import unknown_declared
 from .readers.decimal_comma import PLAIN, NumberStyle, number_style
 from .readers.dialect import HeaderRule
 from .readers.partitions import folder_rejected, load_keys, recorded_keys, settle
@@ -378,6 +379,7 @@ class Pipeline:
         # file -> its columns without a value, where the types' sample saw every row of it
         self.empty_columns: dict[str, dict[str, bool]] = {}
         self.read_as_text: set[str] = set()  # the columns (``fold``ed) a sampled file reads from text
+        self.unsampled: set[str] = set()  # files whose head failed to read: each fails on its turn
         # an existing table's columns (``fold``ed) whose date-time text timestamps are written in
         self.text_forms: dict[str, TextForm] = {}
         # what keeps an earlier version's naming of a header's empty and repeated names: the
@@ -723,6 +725,7 @@ class Pipeline:
         paths = [f for f in files if f != "-"]  # standard input is sampled as it is read
         self.empty_columns = {}  # this run's: a file changed since an earlier run is sampled again
         self.read_as_text = set()
+        self.unsampled = set()
         if not paths:
             return dict(fixed)
         src = replace(self.job.source, infer_rows=rows_per_file(self.job.source.infer_rows, len(paths)))
@@ -758,6 +761,7 @@ class Pipeline:
                         kept = reader.sample
                         found = getattr(reader, "dialect", None)
                 except LoaderError:
+                    self.unsampled.add(path)
                     continue  # the file fails the same way when its turn comes, after the files before it
                 headers.check(path, found)
                 if small is not None and kept is not None and small.add(path, sample.schema, kept):
@@ -905,15 +909,16 @@ class Pipeline:
         """Each ``source.columns`` name is a column of some input whose head this run read
         (``types``), or one the target or the checkpoint knows (``known``): a file may lack a
         column the files before or after it have, but a name none has is a mistake (a typo).
-        Standard input, read unsampled, checks its own header (``declared_types``)."""
-        if not any(f != "-" for f in files):
+        Standard input, read unsampled, checks its own header (``declared_types``). Where no
+        input's head could be read (an empty file alone), the first one's own error tells why
+        when its turn comes: that it lacks the column would hide it."""
+        if all(f == "-" or f in self.unsampled for f in files):
             return
         have = {fold(n) for n in (*types, *known)}
         missing = [n for n in self.job.source.columns if fold(n) not in have]
         if missing:
-            hint = "columns are: " + ", ".join(types)
             where = files[0] if len(files) == 1 else f"any of the {len(files):,} inputs"
-            raise ConfigError(f"source.columns: no column {missing[0]!r} in {where}", hint=hint, verbatim=(hint,))
+            raise unknown_declared(missing[0], where, list(types))
 
     def _check_declared(self, recorded: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
         """A column keeps one type across runs (one JSON type, one key format): a

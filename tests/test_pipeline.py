@@ -1992,6 +1992,31 @@ def test_a_declared_column_may_be_missing_from_some_files_not_from_all(
     assert (code, err[0]) == (2, "loader: error: source.columns: no column 'cdoe' in any of the 3 inputs")
 
 
+@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
+@pytest.mark.parametrize(
+    ("name", "why"), [("e.csv", "file is empty (no header, no rows)"), ("e.jsonl", "file is empty")]
+)
+def test_an_empty_file_alone_with_declared_columns_says_it_is_empty(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], sink: str, name: str, why: str
+) -> None:
+    """hunt27a 2: an empty file loaded alone with ``--columns`` was refused "no column 'id'"
+    (exit 2) with a hint listing no columns; without them it is "file is empty" (exit 65).
+    No input's head could be read: the file's own error, declared columns or not."""
+    src = tmp_path / name
+    src.write_bytes(b"")
+    target = ["--table", "t"] if sink == "sqlite" else ["--key", "{id}"]
+    load = ["load", str(src), str(tmp_path / ("t.db" if sink == "sqlite" else "t.ldb")), *target]
+    expected = (
+        65,
+        [
+            f"loader: error: {src}: {why}",
+            "  hint: fix or replace the file, then rerun: the files before it stay loaded",
+        ],
+    )
+    assert _main(capsys, *load) == expected
+    assert _main(capsys, *load, "--columns", "id=int64,v=string") == expected
+
+
 def _leveldb_daily(capsys: pytest.CaptureFixture[str], tmp_path: Path, key: str) -> tuple[list[str], Path]:
     """A LevelDB job keyed by ``key``: day 1's int64 ids, then day 2's ``A7``, rejected; the
     command, the target."""

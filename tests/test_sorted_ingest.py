@@ -336,6 +336,62 @@ def test_too_little_free_space_for_the_runs_is_one_clear_line(tmp_path: Path) ->
     assert not list(runs.glob("*"))
 
 
+def test_a_small_first_file_does_not_inflate_the_free_space_needed_for_the_runs(tmp_path: Path) -> None:
+    """A 9-byte CSV and then a scrambled one of about 900 KB, with runs of 256 KiB: the
+    first run fills from the big file's first block before its bytes are counted. The
+    free-space check measured those rows over the 9 bytes alone (about 133,000 MB needed);
+    the load fits the disk and finishes, every row there."""
+    small = tmp_path / "a.csv"
+    small.write_text("id,v\n1,0\n", encoding="utf-8")
+    big = scrambled_csv(tmp_path / "b.csv", 20_000, start=1)
+    target = tmp_path / "t.ldb"
+    p = cli(
+        "load", str(small), str(big), str(target), "--key", "{id}", "--value", "v", "--sort-run-size", "256KiB", "-q"
+    )
+    assert (p.returncode, p.stderr) == (0, "")
+    assert len(data(target)) == 20_001
+    assert not runs_dir(target).exists()
+
+
+def _sorter(tmp_path: Path, input_bytes: int) -> leveldb_sort.Sorter:
+    return leveldb_sort.Sorter(str(tmp_path / "runs"), "last", 256 << 10, input_bytes)
+
+
+def test_the_growth_is_measured_over_whole_blocks_once_enough_is_read(tmp_path: Path) -> None:
+    """A reader counts a block's bytes with its last chunk: the chunks before it are not
+    measured over the bytes before them. Under ``GROWTH_SAMPLE_BYTES`` read, the default
+    growth; past it, the growth of the blocks counted."""
+    sorter = _sorter(tmp_path, 48_000_000)
+    sorter.seen(20, 9)  # a 9-byte first file
+    sorter.seen(300_000, 0)  # the next file's first chunks, its block not yet counted
+    assert sorter.needed_bytes() == int(48_000_000 * leveldb_sort.DEFAULT_GROWTH)
+    sorter.seen(100_000, 1 << 20)  # the block's last chunk: its bytes, with all its chunks'
+    assert sorter.needed_bytes() == int(48_000_000 * 400_020 / ((1 << 20) + 9))
+    header_only = _sorter(tmp_path, 48_000_000)
+    header_only.seen(0, 5)  # "id,v\n": nothing encoded over too few bytes to tell
+    assert header_only.needed_bytes() == int(48_000_000 * leveldb_sort.DEFAULT_GROWTH)
+
+
+def test_a_run_directory_too_small_for_the_measured_growth_is_still_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The growth measured after a small first file, the real shortage still refused with
+    its clear line; and a disk with room for the runs passes."""
+    sorter = _sorter(tmp_path, 10_000_000)
+    sorter.seen(20, 9)
+    sorter.seen(2 << 20, 1 << 20)  # 2 encoded bytes per input byte: about 20 MB needed
+    (tmp_path / "runs").mkdir()
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(leveldb_sort.shutil, "disk_usage", lambda _: usage._replace(free=15_000_000))
+    with pytest.raises(SinkError) as caught:
+        sorter._check_space()
+    assert str(caught.value) == (
+        f"{tmp_path / 'runs'}: not enough free space for sorted runs: about 20 MB needed, 15 MB free"
+    )
+    monkeypatch.setattr(leveldb_sort.shutil, "disk_usage", lambda _: usage._replace(free=25_000_000))
+    sorter._check_space()
+
+
 def test_a_full_run_directory_stops_with_one_line_and_keeps_the_complete_runs(tmp_path: Path) -> None:
     """ENOSPC while a run is written (its file is /dev/full, which fails every write with
     ENOSPC): a SinkError (exit 1, a rerun resumes) with one line naming the directory; the

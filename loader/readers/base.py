@@ -201,9 +201,15 @@ def declared_types(config: SourceConfig, names: list[str], path: str) -> dict[st
     declared = {known.get(fold(n), n): parse_type(t, where=f"source.columns.{n}") for n, t in config.columns.items()}
     unknown = sorted(set(declared) - set(names))
     if unknown and path == "-":
-        hint = "columns are: " + ", ".join(names)
-        raise ConfigError(f"source.columns: no column {unknown[0]!r} in {path}", hint=hint, verbatim=(hint,))
+        raise unknown_declared(unknown[0], path, names)
     return {n: t for n, t in declared.items() if n in names}
+
+
+def unknown_declared(name: str, where: str, names: list[str]) -> ConfigError:
+    """A ``source.columns`` name no input has: its hint lists the inputs' columns, if any
+    (a hint listing none would only puzzle)."""
+    hint = "columns are: " + ", ".join(names) if names else None
+    return ConfigError(f"source.columns: no column {name!r} in {where}", hint=hint, verbatim=(hint,) if hint else ())
 
 
 def strict_columns(names: list[str], types: dict[str, pa.DataType], declared: dict[str, pa.DataType]) -> set[str]:

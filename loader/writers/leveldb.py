@@ -696,12 +696,13 @@ class LevelDBWriter(Transactional):
         """A WriteBatch staged by the encoder joins the open batch; or, once keys came
         out of order (``sink.sort``), the keys and values join the sorter's run."""
         puts: Puts | None = encoded.payload
+        sorter = self.sorter
+        if self.sorts != "never":  # a chunk of no puts too: its input bytes count for the growth
+            sorter.seen(0 if puts is None else puts.keys.nbytes + puts.values.nbytes, encoded.chunk.bytes_read)
         if puts is None:
             return 0
         self._unrecorded = self._unrecorded or len(puts.keys) > 0
-        sorter = self.sorter
         if self.sorts != "never":
-            sorter.seen(puts.keys.nbytes + puts.values.nbytes, encoded.chunk.bytes_read)
             if sorter.spilling or not self._ascends(puts):
                 self._end_tables()
                 self._hold(sorter, puts)

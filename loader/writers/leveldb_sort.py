@@ -60,6 +60,9 @@ SPLIT_MERGE_BYTES = 64 << 20
 # Encoded bytes per input byte assumed before any row was seen (JSON values of a
 # CSV row take about twice its bytes; compressed Parquet more).
 DEFAULT_GROWTH = 3.0
+# Input bytes read before the growth measured replaces DEFAULT_GROWTH: a first file of a
+# row or two (or a header alone) tells little of how the rest of the input grows.
+GROWTH_SAMPLE_BYTES = 64 << 10
 
 
 @dataclass
@@ -251,6 +254,7 @@ class Sorter:
         self.prefix = self._legacy = "run-"
         self.encoded_bytes = 0  # encoded bytes and input bytes seen so far: how runs grow with the input
         self.read_bytes = 0
+        self._pending_bytes = 0  # encoded bytes of a block whose input bytes are not yet counted
         # The run being sorted and written by a thread: its future (which gives the future of
         # its fsync), path and checkpoint entries with their mark; then the runs written, being fsynced.
         self._flight: tuple[Future[Future[None]], str, _Entries] | None = None
@@ -312,8 +316,15 @@ class Sorter:
         return list(dict.fromkeys(os.path.dirname(p) for p in paths))
 
     def seen(self, encoded: int, read: int) -> None:
-        self.encoded_bytes += encoded
-        self.read_bytes += read
+        """A chunk's encoded bytes and the input bytes it moved past. A reader counts a
+        block's bytes with its last chunk only: the chunks before it wait for them, so the
+        growth is measured over the same rows on both sides (counted apart, a run filled
+        from a big file's first block over a small file's bytes asked for terabytes)."""
+        self._pending_bytes += encoded
+        if read:
+            self.encoded_bytes += self._pending_bytes
+            self.read_bytes += read
+            self._pending_bytes = 0
 
     def start(self) -> None:
         """Enter the spill phase: rows are held from here on (on disk once a run fills)."""
@@ -373,7 +384,8 @@ class Sorter:
         self.spiller = RunSpiller(self.directory, self.prefix, self.keep, runs=list(self.state.runs))
 
     def needed_bytes(self) -> int:
-        growth = self.encoded_bytes / self.read_bytes if self.read_bytes else DEFAULT_GROWTH
+        measured = self.read_bytes >= GROWTH_SAMPLE_BYTES
+        growth = self.encoded_bytes / self.read_bytes if measured else DEFAULT_GROWTH
         return int(self.input_bytes * growth)
 
     def _check_space(self) -> None:

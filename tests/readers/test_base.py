@@ -21,7 +21,7 @@ from loader.cli import main
 from loader.config import SourceConfig
 from loader.errors import EXIT_DATAERR, ConfigError
 from loader.readers import open_reader
-from loader.readers.base import declared_types, dedupe_names, plain_array, plain_columns, spelled
+from loader.readers.base import declared_types, dedupe_names, plain_array, plain_columns, spelled, unknown_declared
 from loader.types import plain_type
 from tests.reliability_util import cli
 
@@ -385,6 +385,17 @@ def test_a_declared_type_names_its_column_in_another_ascii_case_only() -> None:
         "source.columns: no column 'ñandú' in -",
         "columns are: code, ÑANDÚ",
     )
+
+
+def test_a_declared_column_no_input_has_lists_the_columns_only_where_there_are_some() -> None:
+    """hunt27a 2: no hint that lists nothing ("columns are: ")."""
+    err = unknown_declared("id", "x.jsonl", [])
+    assert (err.message, err.hint, err.verbatim) == (
+        "source.columns: no column 'id' in x.jsonl",
+        ConfigError.default_hint,
+        (),
+    )
+    assert unknown_declared("id", "-", ["a", "b"]).hint == "columns are: a, b"
 
 
 def ree(run_ends: list[int], values: pa.Array) -> pa.Array:
