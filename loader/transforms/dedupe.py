@@ -36,7 +36,7 @@ import pyarrow as pa
 
 from .. import kernels, stopping
 from ..chunk import Chunk, source_path
-from ..config import PATH
+from ..config import PATH, unwritable_dir
 from ..errors import RESUME_HINT, ConfigError, LoaderError, TargetLockedError
 from ..types import type_name
 from ..writers.sqlite_errors import DISK_FULL, is_full
@@ -144,6 +144,13 @@ class KeyStore:
         except sqlite3.Error as exc:
             if self._tmpdir:
                 shutil.rmtree(self._tmpdir, ignore_errors=True)
+            if state_path and unwritable_dir(path):  # a rerun fails alike: the job's to fix (exit 2, or 78)
+                raise ConfigError(
+                    f"state_path: cannot create the key store {path}: its directory is not writable (SQLite: {exc})",
+                    stage=stage,
+                    hint="give state_path a path in a writable directory (next to the target, say)",
+                    verbatim=(path,),
+                ) from None
             raise LoaderError(f"state_path: cannot open key store {path}: {exc}", stage=stage) from None
         except LoaderError:  # locked by another run, or its disk full
             _cleanup(self.conn, self._tmpdir)

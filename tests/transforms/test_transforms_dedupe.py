@@ -19,6 +19,7 @@ from loader.cli import main
 from loader.errors import ConfigError, LoaderError, TargetLockedError
 from loader.transforms import Dedupe
 from loader.writers.sqlite import SQLiteWriter
+from tests.conftest import read_only
 from tests.reliability_util import write_job
 
 
@@ -144,6 +145,21 @@ def test_a_full_disk_at_commit_says_so_naming_the_store_not_cannot_rollback(tmp_
     )
     assert caught.value.hint == f"{where}; committed work is kept; fix this and rerun the same command to resume"
     assert caught.value.exit_code == 1
+    stage.close()
+
+
+def test_a_key_store_in_a_read_only_directory_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    """An absolute state_path in a read-only directory: exit 1 ("rerun", retried forever) before."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    stage = Dedupe(columns=["id"], name="transform[1] (dedupe)", state_path=str(folder / "k.sqlite"))
+    with read_only(folder), pytest.raises(ConfigError) as caught:
+        stage(chunk_of({"id": [1]}))
+    assert str(caught.value) == (
+        f"transform[1] (dedupe): state_path: cannot create the key store {folder / 'k.sqlite'}: its directory is "
+        "not writable (SQLite: unable to open database file)"
+    )
+    assert caught.value.hint == "give state_path a path in a writable directory (next to the target, say)"
     stage.close()
 
 
