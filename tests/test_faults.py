@@ -451,23 +451,30 @@ def test_disk_full_under_the_merges_table_files_keeps_the_write_error_then_rerun
         assert not runs.exists()
 
 
-@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
-def test_a_full_spill_directory_names_it_and_a_rerun_with_room_completes_once(tmp_path: Path, sink: str) -> None:
-    """Part results in Arrow files (LevelDB's runs, SQLite with part_results = "arrow") on a
-    full disk: Arrow's OSError was an internal error naming no path."""
+@pytest.mark.parametrize(("sink", "results"), [("sqlite", "arrow"), ("sqlite", "database"), ("leveldb", "arrow")])
+def test_a_full_spill_directory_names_it_and_a_rerun_with_room_completes_once(
+    tmp_path: Path, sink: str, results: str
+) -> None:
+    """Part results (LevelDB's runs, SQLite's Arrow files or side database) on a full disk:
+    Arrow's OSError was an internal error naming no path, and the failed part's files were left
+    there (``.partial``), holding the space the rerun needed."""
     rows = 60_000
     src = make_input(tmp_path / "in.csv", rows)
     target = tmp_path / ("t.db" if sink == "sqlite" else "t.ldb")
     with small_tmpfs(tmp_path / "small", "512k") as small:
         spill = small / "sp"
         args = ["load", str(src), str(target), *sink_args(target, sink), "--engine", "processes", "--workers", "1"]
-        args += ["--part-size", "4000000", "--spill-dir", str(spill), "--part-results", "arrow"]
+        args += ["--part-size", "4000000", "--spill-dir", str(spill), "--part-results", results]
         p = cli(*args)
         assert p.returncode == 1, p.stderr
         assert p.stderr.splitlines()[-2:] == [
             f"loader: error: {spill}: no space left on the device for the part's results",
-            "  hint: free space or set run.spill_dir to a larger disk; " + RESUME_HINT.removeprefix("  hint: "),
+            f"  hint: free space or set run.spill_dir to a larger disk ({spill} holds the results of the parts "
+            "made and not committed yet, which the rerun commits; a part that failed left none there); "
+            + RESUME_HINT.removeprefix("  hint: "),
         ]
+        # one part, failed: nothing of it holds the disk (its start count is all)
+        assert sorted(f.name for f in spill.iterdir() if f.suffix != ".starts") == [], list(spill.iterdir())
         remount(small, "size=64m")
         p = cli(*args)
         assert p.returncode == 0, p.stderr
