@@ -11,6 +11,12 @@ JEMALLOC_CONF = "narenas:1,dirty_decay_ms:250,muzzy_decay_ms:0"
 
 
 def main() -> int:
+    # The very first thing, before any other import: a signal while the command starts stops
+    # its run with a report. (Before this line, SIGTERM has its default action, which kills the
+    # process unsaid, or, for PID 1 in a container without an init, is dropped by the kernel.)
+    from .stopping import listen_early
+
+    listen_early()
     # Arrow fixes its default memory pool when pyarrow starts, so the choice is
     # made here, before anything imports it: jemalloc returns freed memory to the
     # OS where mimalloc kept it (bench CSV -> SQLite peak RSS 113-116 MB instead
@@ -26,9 +32,6 @@ def main() -> int:
     was = gc.isenabled()
     gc.disable()
     try:
-        from .stopping import listen_early
-
-        listen_early()  # first thing: a signal while the command starts stops its run with a report
         from .compat import spare_pandas_import
 
         spare_pandas_import()  # before the first Arrow conversion, which would import pandas

@@ -949,6 +949,31 @@ def _rebase_stage(table: dict[str, Any], base: str, stage: str) -> None:
             given = table[key]
             table[key] = _rebase(given, base)
             _refuse_store_left_behind(stage, key, given, table[key])
+            _refuse_store_unwritable(stage, key, given, table[key], base)
+
+
+def unwritable_dir(path: str) -> str | None:
+    """The directory of ``path`` if it exists and this process cannot create files in it (a
+    read-only mount, a Kubernetes ConfigMap, another uid's folder): a SQLite store there cannot
+    be made, nor opened in WAL mode (its -wal and -shm files live beside it)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    return parent if os.path.isdir(parent) and not os.access(parent, os.W_OK) else None
+
+
+def _refuse_store_unwritable(stage: str, key: str, given: Any, path: Any, base: str) -> None:
+    """Refused (exit 2, before anything is written): a relative ``state_path`` that the job
+    file's directory, where it resolves, cannot hold. Every run would fail alike."""
+    if not isinstance(given, str) or not isinstance(path, str) or given == path:
+        return
+    if os.path.isabs(os.path.expanduser(given)) or not unwritable_dir(path):  # ~/x: not the job file's
+        return
+    raise ConfigError(
+        f"{key}: cannot create the key store {path}: its directory is not writable (a relative {key} is "
+        f"resolved against the job file's directory, {os.path.abspath(base)})",
+        stage=stage,
+        hint=f"give {key} as an absolute path in a writable directory (next to the target, say)",
+        verbatim=(path,),
+    )
 
 
 def _refuse_store_left_behind(stage: str, key: str, given: Any, path: Any) -> None:
@@ -968,6 +993,10 @@ def _refuse_store_left_behind(stage: str, key: str, given: Any, path: Any) -> No
         hint=f"move {old} to {new} (with its -wal and -shm files, if any) and rerun; if that store is not "
         f"this job's, give {key} as an absolute path",
     )
+    if unwritable_dir(new):  # a read-only job file's directory (a ConfigMap): the store stays where it is
+        error.hint = (
+            f'{os.path.dirname(new)} is not writable: give {key} as an absolute path, {key} = "{old}", and rerun'
+        )
     error.exit_code = EXIT_CONFIG
     raise error
 

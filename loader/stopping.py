@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import signal
 import threading
 import time
@@ -133,10 +134,18 @@ def stop_listening_early() -> None:
     does now what it would have done then."""
     for sig, before in _before.items():
         if signal.getsignal(sig) is _note:
-            signal.signal(sig, before)
+            signal.signal(sig, _as_default if before is signal.SIG_DFL and os.getpid() == 1 else before)
     first = take_early()
     if first is not None:
         signal.raise_signal(first)
+
+
+def _as_default(signum: int, frame: object) -> None:
+    """The default action of SIGTERM (SIGINT), for PID 1 (a container's command without an
+    init): the kernel never delivers a default-action signal to a PID namespace's init, so
+    ``SIG_DFL`` there ignored the signal for the whole command. It ends it as the action
+    would elsewhere: at once, with 128 + N (143, 130)."""
+    os._exit(128 + signum)
 
 
 # Requests a signal stopped the wait for (``interruptible``), which may still be in flight.

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import contextlib
 import csv
 import itertools
 import os
 import sqlite3
+import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -138,6 +140,25 @@ def heads_read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(CSVReader, "_head_blocks", counting)
     return heads
+
+
+@contextlib.contextmanager
+def read_only(folder: Path) -> Iterator[Path]:
+    """``folder`` made read-only for this process (as a ConfigMap mount is): by its mode, or
+    for root, whom modes do not stop, by a read-only bind mount; skips where neither works."""
+    folder.chmod(0o555)
+    mounted = False
+    try:
+        if os.access(folder, os.W_OK):
+            p = subprocess.run(["mount", "--bind", "-o", "ro", str(folder), str(folder)], capture_output=True)
+            if p.returncode != 0 or os.access(folder, os.W_OK):
+                pytest.skip("cannot make a read-only directory here")
+            mounted = True
+        yield folder
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+        folder.chmod(0o755)
 
 
 def sqlite_rows(db: Path | str, sql: str) -> list[tuple[Any, ...]]:

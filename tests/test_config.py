@@ -23,7 +23,7 @@ from loader.config import (
 )
 from loader.cpus import cgroup_cpu_quota, usable_cpus
 from loader.errors import ConfigError
-from tests.conftest import sqlite_rows
+from tests.conftest import read_only, sqlite_rows
 from tests.reliability_util import write_job
 
 
@@ -349,6 +349,57 @@ def test_a_key_store_left_in_the_current_directory_by_an_earlier_version_is_refu
     old.rename(new)
     assert main(["run", "../cfg/job.toml", "-q"]) == 0
     assert sqlite_rows(cfg / "out.db", "SELECT count(*) FROM t") == [(2,)]
+
+
+@pytest.mark.parametrize("command", [["run"], ["validate"]])
+def test_a_relative_key_store_in_a_read_only_job_directory_is_a_config_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    """A ConfigMap job (its directory read-only) with state_path = "keys.sqlite": exit 1,
+    "cannot open key store ...: unable to open database file", retried by a scheduler forever,
+    the target made first."""
+    cfg, out = tmp_path / "cfg", tmp_path / "out"
+    cfg.mkdir()
+    out.mkdir()
+    (out / "a.csv").write_text("id,v\n1,a\n")
+    stage = {"type": "dedupe", "columns": ["id"], "state_path": "keys.sqlite"}
+    write_job(
+        cfg / "job.toml",
+        source={"path": str(out / "a.csv")},
+        transform=[stage],
+        sink={"path": str(out / "t.db"), "table": "t"},
+    )
+    monkeypatch.chdir(out)
+    with read_only(cfg):
+        assert main([*command, str(cfg / "job.toml")]) == 2
+    assert capsys.readouterr().err == (
+        f"loader: error: transform[1] (dedupe): state_path: cannot create the key store {cfg / 'keys.sqlite'}: "
+        f"its directory is not writable (a relative state_path is resolved against the job file's directory, {cfg})\n"
+        "  hint: give state_path as an absolute path in a writable directory (next to the target, say)\n"
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["a.csv"]  # no target made
+
+
+def test_a_key_store_left_behind_with_a_read_only_job_directory_is_kept_by_an_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The 0.1 upgrade refusal in a container: the hint said to move the store into the job
+    file's directory, a read-only ConfigMap; the absolute state_path is the way."""
+    cfg, out = tmp_path / "cfg", tmp_path / "out"
+    cfg.mkdir()
+    out.mkdir()
+    stage = {"type": "dedupe", "columns": ["id"], "state_path": "keys.sqlite"}
+    write_job(cfg / "job.toml", source={"path": "a.csv"}, transform=[stage], sink={"path": "out.db", "table": "t"})
+    (out / "keys.sqlite").write_bytes(b"")  # the store 0.1 kept in the WORKDIR
+    monkeypatch.chdir(out)
+    with read_only(cfg):
+        assert main(["run", str(cfg / "job.toml")]) == 78
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"loader: error: transform[1] (dedupe): state_path: {cfg / 'keys.sqlite'} does not exist")
+    assert err[1:] == [
+        f'  hint: {cfg} is not writable: give state_path as an absolute path, state_path = "{out / "keys.sqlite"}", '
+        "and rerun"
+    ]
 
 
 def test_missing_env_variable(tmp_path: Path) -> None:

@@ -425,6 +425,7 @@ def test_cronjob_forbids_overlap_and_runs_the_image_command(image: dict[str, Any
     assert box.get("args", image["cmd"]) == image["cmd"]
     assert pod["restartPolicy"] in ("Never", "OnFailure") and job["backoffLimit"] >= 1
     assert pod["terminationGracePeriodSeconds"] >= 30
+    assert pod["shareProcessNamespace"] is True  # loader is not PID 1: an early SIGTERM is not dropped
     assert str(pod["securityContext"]["runAsUser"]) == image["user"].split(":")[0]
     assert box["resources"]["requests"]["memory"] == "256Mi" and box["resources"]["limits"]["memory"] == "512Mi"
     fail_fast = [r for r in job["podFailurePolicy"]["rules"] if r["action"] == "FailJob"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import resource
 import signal
 import sqlite3
@@ -31,6 +32,7 @@ from tests.reliability_util import (
     sqlite_state,
     sqlite_table,
     wait_until,
+    write_job,
 )
 
 RESUME_HINT = "  hint: committed work is kept; fix this and rerun the same command to resume"
@@ -346,6 +348,52 @@ def test_disk_full_mid_load_then_rerun_with_space_completes_once(tmp_path: Path,
         assert [r["row"] for r in reject_lines(rejects_of(target, job_of(sink)))] == list(range(500, rows + 1, 500))
 
 
+@pytest.mark.parametrize("store", ["tmp", "state_path"])
+def test_a_full_disk_under_the_dedupe_key_store_names_it_then_rerun_with_space_completes_once(
+    tmp_path: Path, store: str
+) -> None:
+    """A dedupe key store on a 1 MB tmpfs (TMPDIR, or its state_path) fills up: SQLite's
+    failed COMMIT has rolled back already, so the run says the disk is full, naming the store
+    (not "cannot rollback"); with room, the rerun loads every row once."""
+    rows = 100_000
+    src = make_input(tmp_path / "in.csv", rows, bad_every=rows + 1)
+    target = tmp_path / "t.db"
+    with small_tmpfs(tmp_path / "small", "1m") as small:
+        stage = {"type": "dedupe", "columns": ["id"]}
+        stage |= {"state_path": str(small / "keys.sqlite")} if store == "state_path" else {}
+        job = write_job(
+            tmp_path / "job.toml",
+            source={"path": str(src)},
+            transform=[stage],
+            sink={"path": str(target), "table": "t"},
+            run={"job": "j"},
+        )
+        p = cli("run", str(job), extra_env={"TMPDIR": str(small)}, process=True)
+        assert p.returncode == 1, p.stderr
+        error, hint = p.stderr.splitlines()[-2:]
+        # the temporary store (removed as the run ends) is in a directory of its own there
+        keys = (
+            re.escape(f"{small}/") + r"loader-keys-\w+/keys\.sqlite"
+            if store == "tmp"
+            else re.escape(f"{small}/keys.sqlite")
+        )
+        full = re.escape(": no space left on the device (SQLite: database or disk is full)")
+        assert re.fullmatch(re.escape("loader: error: transform[1] (dedupe): key store ") + keys + full, error), error
+        where = (
+            f"without state_path the key store lives in the temporary directory ({small}): set TMPDIR or "
+            "state_path to a larger disk"
+            if store == "tmp"
+            else "free space on its disk, or set state_path to a larger one"
+        )
+        assert hint == f"  hint: {where}; committed work is kept; fix this and rerun the same command to resume"
+        committed = assert_at_checkpoint(target, "sqlite")
+        assert committed < rows  # the state_path store (its WAL) may fill before the first commit
+        remount(small, "size=64m")
+        p = cli("run", str(job), extra_env={"TMPDIR": str(small)}, process=True)
+        assert p.returncode == 0, p.stderr
+        assert target_ids(target, "sqlite") == list(range(1, rows + 1))
+
+
 def test_disk_full_under_table_files_then_rerun_with_space_completes_once(tmp_path: Path) -> None:
     """Keys in order into an empty LevelDB, on a 5 MB tmpfs that fills up with the third
     table file: the rows of the files before are in the store with their checkpoint (it may hold
@@ -403,23 +451,30 @@ def test_disk_full_under_the_merges_table_files_keeps_the_write_error_then_rerun
         assert not runs.exists()
 
 
-@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
-def test_a_full_spill_directory_names_it_and_a_rerun_with_room_completes_once(tmp_path: Path, sink: str) -> None:
-    """Part results in Arrow files (LevelDB's runs, SQLite with part_results = "arrow") on a
-    full disk: Arrow's OSError was an internal error naming no path."""
+@pytest.mark.parametrize(("sink", "results"), [("sqlite", "arrow"), ("sqlite", "database"), ("leveldb", "arrow")])
+def test_a_full_spill_directory_names_it_and_a_rerun_with_room_completes_once(
+    tmp_path: Path, sink: str, results: str
+) -> None:
+    """Part results (LevelDB's runs, SQLite's Arrow files or side database) on a full disk:
+    Arrow's OSError was an internal error naming no path, and the failed part's files were left
+    there (``.partial``), holding the space the rerun needed."""
     rows = 60_000
     src = make_input(tmp_path / "in.csv", rows)
     target = tmp_path / ("t.db" if sink == "sqlite" else "t.ldb")
     with small_tmpfs(tmp_path / "small", "512k") as small:
         spill = small / "sp"
         args = ["load", str(src), str(target), *sink_args(target, sink), "--engine", "processes", "--workers", "1"]
-        args += ["--part-size", "4000000", "--spill-dir", str(spill), "--part-results", "arrow"]
+        args += ["--part-size", "4000000", "--spill-dir", str(spill), "--part-results", results]
         p = cli(*args)
         assert p.returncode == 1, p.stderr
         assert p.stderr.splitlines()[-2:] == [
             f"loader: error: {spill}: no space left on the device for the part's results",
-            "  hint: free space or set run.spill_dir to a larger disk; " + RESUME_HINT.removeprefix("  hint: "),
+            f"  hint: free space or set run.spill_dir to a larger disk ({spill} holds the results of the parts "
+            "made and not committed yet, which the rerun commits; a part that failed left none there); "
+            + RESUME_HINT.removeprefix("  hint: "),
         ]
+        # one part, failed: nothing of it holds the disk (its start count is all)
+        assert sorted(f.name for f in spill.iterdir() if f.suffix != ".starts") == [], list(spill.iterdir())
         remount(small, "size=64m")
         p = cli(*args)
         assert p.returncode == 0, p.stderr

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -19,7 +22,7 @@ from loader.cli import main
 from loader.errors import ConfigError
 from loader.pipeline import _Signals
 from tests.conftest import sqlite_rows
-from tests.reliability_util import wait_until
+from tests.reliability_util import env, wait_until
 
 
 def in_thread(work: object) -> BaseException | None:
@@ -147,6 +150,50 @@ def test_a_command_that_runs_no_load_takes_python_s_handlers_back_and_a_noted_si
         stopping.stop_listening_early()  # inspect, validate: Ctrl-C as usual
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+@pytest.mark.usefixtures("listening_early")
+def test_as_pid_1_a_command_that_runs_no_load_ends_on_sigterm_as_its_default_action_would(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PID 1 (a container without an init): the kernel drops a default-action signal, so
+    SIG_DFL back made inspect and validate ignore SIGTERM for their whole run."""
+    monkeypatch.setattr(stopping.os, "getpid", lambda: 1)
+    stopping.stop_listening_early()
+    assert signal.getsignal(signal.SIGTERM) is stopping._as_default
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Python's own: it acts as PID 1 too
+
+
+@pytest.mark.parametrize("command", [["inspect", "-"], ["run", "JOB", "--dry-run"]])
+def test_as_pid_1_inspect_and_a_dry_run_stop_on_sigterm_with_143(tmp_path: Path, command: list[str]) -> None:
+    """The command as PID 1 of a PID namespace, reading a standard input that stays open: it ran
+    on, SIGTERM after SIGTERM, until SIGKILL."""
+    job = tmp_path / "job.toml"
+    job.write_text(f'[source]\npath = "-"\nformat = "csv"\n[sink]\npath = "{tmp_path / "t.db"}"\ntable = "t"\n')
+    args = [str(job) if a == "JOB" else a for a in command]
+    unshare = ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-m", "loader", *args]
+    proc = subprocess.Popen(
+        unshare, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env()
+    )
+    try:
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+        wait_until(lambda: proc.poll() is not None or bool(children.read_text().strip()), "PID 1 started", timeout=30)
+        if proc.poll() is not None:
+            pytest.skip(f"cannot start a PID namespace here: {proc.stderr.read().strip()}")  # type: ignore[union-attr]
+        pid1 = int(children.read_text().split()[0])
+        deadline = time.monotonic() + 10
+        while proc.poll() is None and time.monotonic() < deadline:  # one lands once the command listens
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid1, signal.SIGTERM)
+            time.sleep(0.3)
+        assert proc.poll() is not None, "still running 10 s after the first SIGTERM"
+        assert proc.returncode == 143
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        proc.stdin.close()  # type: ignore[union-attr]
+        proc.stderr.close()  # type: ignore[union-attr]
 
 
 def test_a_signal_the_parent_ignores_stays_ignored() -> None:

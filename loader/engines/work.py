@@ -21,7 +21,7 @@ import socket
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, astuple, dataclass, field, replace
 from typing import Any
@@ -42,10 +42,11 @@ from ..rejects import RejectFile
 from ..report import peak_rss_mb
 from ..schema import TextForm, decode_types
 from ..sinks.base import Encoded
-from ..spill import ipc_file, make_durable
+from ..spill import ipc_file, make_durable, partial_path
 from ..state import Tally
 from ..transforms import apply, build_stages, close_stages, output_schema, wait_as_sink
 from ..writers.base import naming_file
+from ..writers.sqlite_errors import DISK_FULL
 
 SPILL_BYTES = 8 << 20  # LevelDB keys and values held before a sorted run is written
 REASONS_KEPT = 10  # a part's reject reasons in its manifest, for "nothing loaded" (only the commonest counts)
@@ -166,6 +167,10 @@ def run_part(task: PartTask) -> PartResult:
     try:
         return _run_part(task)
     except LoaderError as exc:
+        if exc.message == DISK_FULL and within_dir(exc.file, task.spill_dir):  # its side database's disk
+            full = _no_space(task)
+            full.worker = worker_label()
+            raise full from None
         exc.worker = exc.worker or worker_label()  # the coordinator tells what this worker lacks
         if exc.file == source_path(task):  # named as the job spells it, as the coordinator does
             exc.file = task.part.path
@@ -187,12 +192,8 @@ def _spill_error(task: PartTask, exc: OSError) -> SinkError | None:
     """``exc`` as the error it is for the part's results: a full disk, or a spill directory
     this worker may not write (Arrow's and the OS's words name neither whose nor which)."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return SinkError(
-            "no space left on the device for the part's results",
-            file=task.spill_dir,
-            hint="free space or set run.spill_dir to a larger disk; " + RESUME_HINT,
-        )
-    within = str(exc.filename or "").startswith(os.path.join(task.spill_dir, ""))
+        return _no_space(task)
+    within = within_dir(exc.filename, task.spill_dir)
     if exc.errno not in _NOT_WRITABLE or not (within or exc.filename == task.spill_dir):
         return None
     error = SinkError(
@@ -202,6 +203,23 @@ def _spill_error(task: PartTask, exc: OSError) -> SinkError | None:
     )
     error.exit_code = EXIT_CONFIG  # a rerun fails the same way until the directory changes
     return error
+
+
+def _no_space(task: PartTask) -> SinkError:
+    """The part's results do not fit: ``run.spill_dir`` named, and what it holds (the part's
+    own files are removed as it fails: ``remove_quietly``)."""
+    return SinkError(
+        "no space left on the device for the part's results",
+        file=task.spill_dir,
+        hint=f"free space or set run.spill_dir to a larger disk ({task.spill_dir} holds the results of the "
+        "parts made and not committed yet, which the rerun commits; a part that failed left none there); "
+        + RESUME_HINT,
+    )
+
+
+def within_dir(path: object, directory: str) -> bool:
+    """Whether ``path`` (an OSError's filename, an error's file) lies inside ``directory``."""
+    return str(path or "").startswith(os.path.join(directory, ""))
 
 
 def source_path(task: PartTask) -> str:
@@ -303,6 +321,9 @@ def _run_part(task: PartTask) -> PartResult:
                 raise
             rejects.sync()
             wrote_rejects = rejects.lines > 0
+    except BaseException:
+        remove_quietly([rejects_tmp])  # the part is not committed: its rejects are read again
+        raise
     finally:
         close_stages(stages)
     if result.halted:
@@ -444,8 +465,20 @@ class RowNumbers:
         return self.path
 
     def abort(self) -> None:
-        if self.file is not None:
-            self.file.__exit__(RuntimeError, RuntimeError("part aborted"), None)  # left unnamed
+        try:
+            if self.file is not None:
+                self.file.__exit__(RuntimeError, RuntimeError("part aborted"), None)  # left unnamed
+        finally:
+            remove_quietly([partial_path(self.path)])
+
+
+def remove_quietly(paths: Iterable[str]) -> None:
+    """The files of a part that will not be committed (no manifest), removed as it fails: on
+    a full disk they held the space its rerun needs until the part was made again. One that
+    cannot be removed is left for that: the part's own error is the one to tell."""
+    for path in paths:
+        with contextlib.suppress(OSError):
+            os.remove(path)
 
 
 def read_numbers(path: str | None, indices: list[int]) -> list[tuple[int | None, int | None]]:
@@ -523,10 +556,13 @@ class SQLiteArrowSide(SideWriter):
         return self.files
 
     def abort(self) -> None:
-        if self.file is not None:
-            self.file.__exit__(RuntimeError, RuntimeError("part aborted"), None)  # left unnamed
-        if self.numbers is not None:
-            self.numbers.abort()
+        try:
+            if self.file is not None:
+                self.file.__exit__(RuntimeError, RuntimeError("part aborted"), None)  # left unnamed
+        finally:
+            remove_quietly([*self.files, partial_path(self._path())])  # whole files too: no manifest names them
+            if self.numbers is not None:
+                self.numbers.abort()
 
 
 class SQLiteDatabaseSide(SideWriter):
@@ -540,7 +576,7 @@ class SQLiteDatabaseSide(SideWriter):
 
         self.path = task.prefix + ".db"
         self.tmp = self.path + ".partial"
-        for stale in (self.tmp, self.tmp + "-journal", self.tmp + "-wal"):
+        for stale in self._partial_files():
             with contextlib.suppress(FileNotFoundError):
                 os.remove(stale)
         assert task.table is not None
@@ -548,12 +584,19 @@ class SQLiteDatabaseSide(SideWriter):
         # the coordinator adds it to the target before the copy
         config = replace(task.job.sink, path=self.tmp, mode="append", primary_key=[], indexes=[])
         self.writer = SQLiteWriter(config, task.table).__enter__()
-        # a side database is whole or thrown away (its temporary name): no journal, no sync
-        # per commit; one fsync before its rename, and the manifest after that
-        assert self.writer.conn is not None
-        self.writer.conn.execute("PRAGMA journal_mode=OFF")
-        self.writer.conn.execute("PRAGMA synchronous=OFF")
-        self.writer.prepare(schema, fresh=True)
+        try:
+            # a side database is whole or thrown away (its temporary name): no journal, no sync
+            # per commit; one fsync before its rename, and the manifest after that
+            assert self.writer.conn is not None
+            self.writer.conn.execute("PRAGMA journal_mode=OFF")
+            self.writer.conn.execute("PRAGMA synchronous=OFF")
+            self.writer.prepare(schema, fresh=True)
+        except BaseException:  # no side writer to abort yet (a full disk as the table is made)
+            try:
+                self.writer.__exit__(RuntimeError, None, None)
+            finally:
+                remove_quietly(self._partial_files())
+            raise
         self.encode = SQLiteEncoder(task.numeric, tuple(task.job.sink.primary_key), task.forms)  # type: ignore[method-assign]
         self.batch = int(task.job.sink.batch_size or 50_000)
         self.pending = 0
@@ -580,11 +623,17 @@ class SQLiteDatabaseSide(SideWriter):
         os.replace(self.tmp, self.path)
         return [self.path]
 
+    def _partial_files(self) -> tuple[str, ...]:
+        return (self.tmp, self.tmp + "-journal", self.tmp + "-wal")
+
     def abort(self) -> None:
-        self.early.__exit__(RuntimeError, None, None)
-        self.writer.__exit__(RuntimeError, None, None)
-        if self.numbers is not None:
-            self.numbers.abort()
+        try:
+            self.early.__exit__(RuntimeError, None, None)
+            self.writer.__exit__(RuntimeError, None, None)
+        finally:
+            remove_quietly(self._partial_files())
+            if self.numbers is not None:
+                self.numbers.abort()
 
 
 class LevelDBSide(SideWriter):
@@ -631,7 +680,10 @@ class LevelDBSide(SideWriter):
         return list(self.spiller.runs)
 
     def abort(self) -> None:
-        self.syncer.shutdown(wait=True, cancel_futures=True)
+        try:
+            self.syncer.shutdown(wait=True, cancel_futures=True)
+        finally:  # the part's sorted runs, and the one being written
+            remove_quietly([*self.spiller.runs, partial_path(self.spiller.next_path())])
 
 
 def _side_kind(task: PartTask, schema: pa.Schema) -> str:

@@ -36,9 +36,10 @@ import pyarrow as pa
 
 from .. import kernels, stopping
 from ..chunk import Chunk, source_path
-from ..config import PATH
-from ..errors import ConfigError, LoaderError, TargetLockedError
+from ..config import PATH, unwritable_dir
+from ..errors import RESUME_HINT, ConfigError, LoaderError, TargetLockedError
 from ..types import type_name
+from ..writers.sqlite_errors import DISK_FULL, is_full
 from ._base import PER_RUN, StageBase
 
 _CACHE_KIB = 16 * 1024
@@ -126,6 +127,7 @@ class KeyStore:
         else:
             self._tmpdir = tempfile.mkdtemp(prefix="loader-keys-")
             path = os.path.join(self._tmpdir, "keys.sqlite")
+        self._db = path
         try:
             self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=_BUSY_SLICE_S)
             if state_path:
@@ -142,9 +144,16 @@ class KeyStore:
         except sqlite3.Error as exc:
             if self._tmpdir:
                 shutil.rmtree(self._tmpdir, ignore_errors=True)
+            if state_path and unwritable_dir(path):  # a rerun fails alike: the job's to fix (exit 2, or 78)
+                raise ConfigError(
+                    f"state_path: cannot create the key store {path}: its directory is not writable (SQLite: {exc})",
+                    stage=stage,
+                    hint="give state_path a path in a writable directory (next to the target, say)",
+                    verbatim=(path,),
+                ) from None
             raise LoaderError(f"state_path: cannot open key store {path}: {exc}", stage=stage) from None
-        except TargetLockedError:
-            self.conn.close()
+        except LoaderError:  # locked by another run, or its disk full
+            _cleanup(self.conn, self._tmpdir)
             raise
         self._finalizer = weakref.finalize(self, _cleanup, self.conn, self._tmpdir)
         self._tables: dict[str, tuple[str, int]] = {}
@@ -163,6 +172,8 @@ class KeyStore:
         try:
             return stopping.wait_while_busy(attempt, _locked, deadline)
         except sqlite3.OperationalError as exc:
+            if is_full(exc):
+                raise self._full() from None
             if not _locked(exc):
                 raise
             raise TargetLockedError(
@@ -246,10 +257,29 @@ class KeyStore:
         try:
             out = work()
             self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
+        except BaseException as exc:
+            # A COMMIT that failed on a full disk has rolled back already: a ROLLBACK then
+            # raises "no transaction is active" in place of the cause
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError) and is_full(exc):
+                raise self._full() from None
             raise
         return out
+
+    def _full(self) -> LoaderError:
+        """The store's disk is full: said as the target's is (``db_error``), naming the store and,
+        without ``state_path``, the temporary directory it lives in (TMPDIR) as the disk to change."""
+        if self._tmpdir:
+            where = (
+                f"without state_path the key store lives in the temporary directory "
+                f"({os.path.dirname(self._tmpdir)}): set TMPDIR or state_path to a larger disk"
+            )
+        else:
+            where = "free space on its disk, or set state_path to a larger one"
+        return LoaderError(
+            f"key store {self._db}: {DISK_FULL}", stage=self.stage, hint=f"{where}; {RESUME_HINT}", verbatim=(self._db,)
+        )
 
     def _file_id(self, file: str) -> int:
         """The store's id for a source file, known by its real path: a run resumed through

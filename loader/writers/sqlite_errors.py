@@ -34,6 +34,15 @@ def sqlite_message(exc: BaseException) -> str:
     return _ADBC_PREFIX.sub("", text, count=1).strip() or type(exc).__name__
 
 
+# SQLite's SQLITE_FULL in the user's words (a target's, a dedupe key store's)
+DISK_FULL = "no space left on the device (SQLite: database or disk is full)"
+
+
+def is_full(exc: BaseException) -> bool:
+    """SQLite's SQLITE_FULL: the disk (or the database's page limit) is full."""
+    return "database or disk is full" in sqlite_message(exc).lower()
+
+
 def is_locked(exc: BaseException) -> bool:
     """SQLite's busy answer: another connection holds the lock the statement needs."""
     return "database is locked" in sqlite_message(exc).lower()
@@ -51,8 +60,8 @@ def db_error(exc: BaseException, path: str, busy_timeout: float, doing: str = ""
             "database a read too); retry when it ends, or raise sink.busy_timeout",
             names=("sink.busy_timeout",),
         )
-    if "database or disk is full" in low:
-        return SinkError("no space left on the device (SQLite: database or disk is full)", file=path, hint=RESUME_HINT)
+    if is_full(exc):
+        return SinkError(DISK_FULL, file=path, hint=RESUME_HINT)
     if "readonly database" in low:
         return SinkError(f"the target is read-only (SQLite: {msg})", file=path, hint=RESUME_HINT)
     if "disk i/o error" in low:

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import sqlite3
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,10 @@ import pytest
 from transforms_testutil import chunk_of, col
 
 from loader.cli import main
-from loader.errors import ConfigError, TargetLockedError
+from loader.errors import ConfigError, LoaderError, TargetLockedError
 from loader.transforms import Dedupe
 from loader.writers.sqlite import SQLiteWriter
+from tests.conftest import read_only
 from tests.reliability_util import write_job
 
 
@@ -101,6 +103,64 @@ def test_empty_batch_opens_nothing() -> None:
     stage = Dedupe(columns=["id"])
     out = stage(chunk_of(pa.record_batch({"id": pa.array([], pa.int64())})))
     assert out.num_rows == 0 and stage._store is None
+
+
+class _CommitFailsFull:
+    """A store's connection whose COMMIT fails as SQLite's on a full disk does: the transaction
+    rolled back, then SQLITE_FULL."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if sql == "COMMIT":
+            self._conn.execute("ROLLBACK")
+            raise sqlite3.OperationalError("database or disk is full")
+        return self._conn.execute(sql, *args)
+
+
+@pytest.mark.parametrize("state", [False, True])
+def test_a_full_disk_at_commit_says_so_naming_the_store_not_cannot_rollback(tmp_path: Path, state: bool) -> None:
+    stage = Dedupe(
+        columns=["id"], name="transform[1] (dedupe)", state_path=str(tmp_path / "k.sqlite") if state else None
+    )
+    stage(chunk_of({"id": [1]}))
+    store = stage._store
+    assert store is not None
+    store.conn = _CommitFailsFull(store.conn)  # type: ignore[assignment]
+    with pytest.raises(LoaderError) as caught:
+        stage(chunk_of({"id": [2]}, first_row=2))
+    path = str(tmp_path / "k.sqlite") if state else os.path.join(str(store._tmpdir), "keys.sqlite")
+    assert str(caught.value) == (
+        f"transform[1] (dedupe): key store {path}: no space left on the device (SQLite: database or disk is full)"
+    )
+    where = (
+        "free space on its disk, or set state_path to a larger one"
+        if state
+        else f"without state_path the key store lives in the temporary directory ({tempfile.gettempdir()}): "
+        "set TMPDIR or state_path to a larger disk"
+    )
+    assert caught.value.hint == f"{where}; committed work is kept; fix this and rerun the same command to resume"
+    assert caught.value.exit_code == 1
+    stage.close()
+
+
+def test_a_key_store_in_a_read_only_directory_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    """An absolute state_path in a read-only directory: exit 1 ("rerun", retried forever) before."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    stage = Dedupe(columns=["id"], name="transform[1] (dedupe)", state_path=str(folder / "k.sqlite"))
+    with read_only(folder), pytest.raises(ConfigError) as caught:
+        stage(chunk_of({"id": [1]}))
+    assert str(caught.value) == (
+        f"transform[1] (dedupe): state_path: cannot create the key store {folder / 'k.sqlite'}: its directory is "
+        "not writable (SQLite: unable to open database file)"
+    )
+    assert caught.value.hint == "give state_path a path in a writable directory (next to the target, say)"
+    stage.close()
 
 
 def test_state_path_remembers_keys_for_a_resumed_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
