@@ -32,6 +32,7 @@ import struct
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any
 
 import numpy as np
@@ -242,12 +243,44 @@ def _loads(line: bytes) -> Any:
     if deep is not None:
         at = f" at .{deep}" if deep else ""
         raise _BadValue(f"the value{at} is nested deeper than {MAX_DEPTH} levels of arrays and objects", deep or None)
-    obj = json.loads(
-        text, parse_int=_Number, parse_float=_Number, parse_constant=_Number, object_pairs_hook=_no_duplicates
-    )
+    obj = _decoded(text)
     if _SURROGATE_ESCAPE.search(line):  # json takes "\ud800" alone; no text can hold it
         _check_text(obj)
     return obj
+
+
+def _decoded(text: str) -> Any:
+    """A JSON text's value, numbers as their text, a key twice in one object refused."""
+    return json.loads(
+        text, parse_int=_Number, parse_float=_Number, parse_constant=_Number, object_pairs_hook=_no_duplicates
+    )
+
+
+# Finds a JSON value's end in a text (building its value, which is dropped)
+_SCAN = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_SPACE = re.compile(r"[ \t\n\r]*")  # JSON's whitespace
+
+
+def _value_texts(line: bytes) -> dict[str, str]:
+    """The text, as written, of each top-level value of a line's object (one ``_loads`` read)."""
+    text = line.decode("utf-8-sig")
+    out: dict[str, str] = {}
+    at = _past_space(text, _past_space(text, 0) + 1)  # past the opening brace
+    while text[at] != "}":
+        key, at = scanstring(text, at + 1)
+        start = _past_space(text, _past_space(text, at) + 1)  # past the colon
+        end = _SCAN(text, start)[1]
+        out[key] = text[start:end]
+        at = _past_space(text, end)
+        at = _past_space(text, at + 1) if text[at] == "," else at
+    return out
+
+
+def _past_space(text: str, at: int) -> int:
+    """Where the whitespace from ``at`` ends."""
+    found = _SPACE.match(text, at)
+    assert found is not None  # it matches nothing at least
+    return found.end()
 
 
 def _utf8(line: bytes) -> str:
@@ -622,7 +655,8 @@ class _Guess:
     numbers: TypeGuess = field(default_factory=TypeGuess)
     texts: list[str] = field(default_factory=list)  # numbers not yet fed to ``numbers``
     floats: bool = False  # pyarrow read floats, none of them one float64 rounds
-    nested: list[Any] = field(default_factory=list)  # objects and arrays not yet typed, numbers as text
+    nested: list[str] = field(default_factory=list)  # the texts of objects and arrays not yet typed
+    held: int = 0  # characters of them
     # the types objects and arrays were read with, each with the paths of its integers beyond ±2**53
     nested_types: list[tuple[pa.DataType, frozenset[_Path]]] = field(default_factory=list)
     settled: pa.DataType | None = None  # the nested type, once worked out
@@ -634,10 +668,21 @@ class _Guess:
             self.texts.append(str.__str__(value))
             if len(self.texts) >= FOLD_VALUES:
                 self.flush()
-        elif kind == "nested":
-            self.nested.append(value)
+
+    @property
+    def typing(self) -> bool:
+        """Whether one nested type may still hold every value: only objects and arrays met, and
+        all of them typed so far. Once not, the column is JSON text, and their texts are not kept."""
+        return self.kinds <= {"nested"}
+
+    def add_nested(self, text: str | None) -> None:
+        """An object or array, with its JSON text as written while the key is ``typing``."""
+        self.kinds.add("nested")
+        if text is not None:
+            self.nested.append(text)
+            self.held += len(text)
             if len(self.nested) >= FOLD_VALUES:
-                self.flush()  # typed a piece at a time: the sample's objects never pile up
+                self.flush()  # typed a piece at a time: the sample's values never pile up
 
     def add_parsed(self, column: pa.ChunkedArray) -> None:
         """A column as pyarrow parsed it (from a block holding no number float64 rounds)."""
@@ -663,12 +708,12 @@ class _Guess:
             self.numbers.add(pa.array(self.texts, pa.string()))
             self.texts = []
         if self.nested:
-            typed = _typed_exactly(self.nested) if self.kinds == {"nested"} else None
+            typed = _typed_texts(self.nested) if self.kinds == {"nested"} else None
             if typed is None:
                 self.kinds.add("mixed")  # objects beside arrays, or values no one type holds exactly
             else:
-                self.nested_types.append(typed)
-            self.nested = []
+                self.nested_types.extend(typed)
+            self.nested, self.held = [], 0
 
     def absorb(self, other: _Guess) -> None:
         """Fold in what the sample showed of another spelling of this key (``Code`` beside ``code``)."""
@@ -691,6 +736,36 @@ class _Guess:
                 self.settled = _unified(self.nested_types)
             return self.settled
         return pa.string()
+
+
+# JSON text of objects and arrays typed at once as Python values (``_typed_exactly``), where
+# pyarrow refuses them: those take tens of bytes per byte of their text
+OBJECT_CHARS = 64 << 10
+
+
+def _typed_texts(texts: list[str]) -> list[tuple[pa.DataType, frozenset[_Path]]] | None:
+    """The nested types of objects or arrays (``texts``, as written) if they hold every number
+    exactly, else None: pyarrow parses and types them as it does a block of rows (without a
+    Python object per value); where it refuses them (mixed values, a number float64 would round,
+    a key an object lacks), their values are typed a piece at a time by ``_typed_exactly``."""
+    data = "".join([f'{{"v":{t}}}\n' for t in texts]).encode()
+    table = _parsed_exactly(data, _rounding(data), None) if _for_pyarrow(data) else None
+    del data
+    if table is not None and table.num_columns == 1 and _kind_of_type(table.schema.types[0]) == "nested":
+        column = table.column(0).combine_chunks()
+        return [(_dates_as_strings(column.type), _big_ints(column))]
+    del table
+    typed = []
+    start = size = 0
+    for i, text in enumerate(texts):
+        size += len(text)
+        if size >= OBJECT_CHARS or i == len(texts) - 1:
+            one = _typed_exactly([_decoded(t) for t in texts[start : i + 1]])
+            if one is None:
+                return None
+            typed.append(one)
+            start, size = i + 1, 0
+    return typed
 
 
 def _typed_exactly(values: list[Any]) -> tuple[pa.DataType, frozenset[_Path]] | None:
@@ -931,28 +1006,33 @@ def _deeper(t: pa.DataType) -> bool:
     return False
 
 
-def _sample_block(data: bytes, table: pa.Table | None, guesses: dict[str, _Guess], most: int, twins: set[str]) -> int:
+def _sample_block(
+    data: bytes, table: pa.Table | None, guesses: dict[str, _Guess], most: int, twins: set[str], held: int
+) -> int:
     """Rows of one block (at most ``most``) folded into ``guesses``; how many. Keys that differ
-    only in case and were met in one object are added to ``twins``."""
+    only in case and were met in one object are added to ``twins``; ``held``: the characters of
+    objects and arrays the guesses may hold untyped."""
     if table is None:
-        return _sample_lines(data, guesses, most, twins)
+        return _sample_lines(data, guesses, most, twins, held)
     sliced = table.slice(0, min(most, table.num_rows))  # a table of no columns takes any length
     if sliced.num_rows < table.num_rows and any(c.null_count == sliced.num_rows for c in sliced.columns):
         # the sample ends in this block: a key only its later rows have is no column, and
         # only the lines tell it from a key the sample holds as null
-        return _sample_lines(data, guesses, most, twins)
+        return _sample_lines(data, guesses, most, twins, held)
     table = sliced
     groups = _spelling_groups(table.column_names)
     if groups and _held_together(table, groups, data) is not False:  # lines tell which keys are twins
-        return _sample_lines(data, guesses, most, twins)
+        return _sample_lines(data, guesses, most, twins, held)
     for name in table.column_names:
         guesses.setdefault(name, _Guess()).add_parsed(table.column(name))
     return int(table.num_rows)
 
 
-def _sample_lines(data: bytes, guesses: dict[str, _Guess], most: int, twins: set[str]) -> int:
-    """Rows of one block (at most ``most``) folded into ``guesses`` line by line; how many."""
+def _sample_lines(data: bytes, guesses: dict[str, _Guess], most: int, twins: set[str], held: int) -> int:
+    """Rows of one block (at most ``most``) folded into ``guesses`` line by line; how many. The
+    objects and arrays are kept as their texts, and typed once they hold ``held`` characters."""
     rows = 0
+    kept = sum(g.held for g in guesses.values())
     for line in data.split(b"\n"):
         if rows >= most:
             break
@@ -969,12 +1049,33 @@ def _sample_lines(data: bytes, guesses: dict[str, _Guess], most: int, twins: set
         if not isinstance(obj, dict):
             continue
         twins.update(_twins(obj))
-        for k, v in obj.items():
-            guess = guesses.setdefault(k, _Guess())
-            if v is not None:
-                guess.add(v)
+        kept += _fold_object(obj, line, guesses)
+        if kept >= held:  # the texts of every key typed: what the sample holds stays bounded
+            for guess in guesses.values():
+                guess.flush()
+            kept = 0
         rows += 1
     return rows
+
+
+def _fold_object(obj: dict[str, Any], line: bytes, guesses: dict[str, _Guess]) -> int:
+    """A line's object folded into ``guesses``; the characters of the texts of objects and
+    arrays they now hold (each read from the line once one is wanted)."""
+    kept = 0
+    texts: dict[str, str] | None = None
+    for k, v in obj.items():
+        guess = guesses.setdefault(k, _Guess())
+        if not isinstance(v, (dict, list)):
+            if v is not None:
+                guess.add(v)
+            continue
+        text = None
+        if guess.typing:
+            texts = _value_texts(line) if texts is None else texts
+            text = texts[k]
+            kept += len(text)
+        guess.add_nested(text)
+    return kept
 
 
 def _keys_of_undecodable(line: bytes, guesses: dict[str, _Guess]) -> None:
@@ -1288,14 +1389,13 @@ class JSONLReader(ReaderBase):
         stream, _ = open_stream(self.path, self.config.encoding)
         blocks = (data for data, _offset, dropped, _span in self._cut(stream) if dropped is None)
         # blocks parse on the workers, and fold into the guesses in order
-        parsed = ordered_map(
-            _parse_sample, _grouped(blocks, max(GROUP_BLOCKS * self.config.block_size, GROUP_BYTES)), self.workers
-        )
+        held = GROUP_BLOCKS * self.config.block_size  # untyped objects and arrays, as texts: follows the ceiling
+        parsed = ordered_map(_parse_sample, _grouped(blocks, max(held, GROUP_BYTES)), self.workers)
         try:
             for data, table in parsed:
                 if not rows and not guesses:
                     _refuse_a_json_array(data, self.path)
-                rows += _sample_block(data, table, guesses, self.config.infer_rows - rows, twins)
+                rows += _sample_block(data, table, guesses, self.config.infer_rows - rows, twins, held)
                 if rows >= self.config.infer_rows:
                     return guesses, False, twins
         finally:
