@@ -1104,7 +1104,7 @@ def _cast(col: _Column, target: pa.DataType, na: tuple[str, ...], explicit: bool
             return cast
     shown = None
     if is_text(col.arr.type) and pa.types.is_integer(target):
-        col.arr, shown = whole_numbers(col.arr, target), col.arr  # a reason shows the text as written
+        col.arr, shown = _whole_numbers(col.arr, target), col.arr  # a reason shows the text as written
     col.reject(cast_failures(col.arr, target, known_to_fail=shown is None), _cast_reason(col.arr.type, target), shown)
     return _unchanged(col, _cast_values(col.arr, target), target, explicit)
 
@@ -1116,7 +1116,7 @@ _POINT_ZEROS = r"^(-?[0-9]+)\.0*$"
 _POINT_OR_EXPONENT = r"^-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][+-]?[0-9]+$|^-?[0-9]*\.[0-9]+$"
 
 
-def whole_numbers(text: pa.Array, target: pa.DataType) -> pa.Array:
+def _whole_numbers(text: pa.Array, target: pa.DataType) -> pa.Array:
     """``text`` with each number whose exact decimal value is a whole number ``target`` holds
     (``2.0``, ``-0.0``, ``1e+16``, ``1.5e3``) as that integer's digits, as a Parquet file's whole
     float casts to it; other text as it is. Decided from the digits, never through a float
