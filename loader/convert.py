@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from . import kernels
 from .chunk import NOT_UTF8, column_values
-from .types import decimal_type, is_bytes, is_numeric, is_text, is_zoned, type_name, value_str
+from .types import decimal_type, int_range, is_bytes, is_numeric, is_text, is_zoned, type_name, value_str
 
 if TYPE_CHECKING:
     from .readers.decimal_comma import NumberStyle
@@ -1102,8 +1102,48 @@ def _cast(col: _Column, target: pa.DataType, na: tuple[str, ...], explicit: bool
         cast = _cast_without_na(col, target, na)
         if cast is not None:
             return cast
-    col.reject(cast_failures(col.arr, target, known_to_fail=True), _cast_reason(col.arr.type, target))
+    shown = None
+    if is_text(col.arr.type) and pa.types.is_integer(target):
+        col.arr, shown = _whole_numbers(col.arr, target), col.arr  # a reason shows the text as written
+    col.reject(cast_failures(col.arr, target, known_to_fail=shown is None), _cast_reason(col.arr.type, target), shown)
     return _unchanged(col, _cast_values(col.arr, target), target, explicit)
+
+
+# A whole number written with a point and zeros only after it (``2.0``, ``-0.00``, ``2.``): its
+# digits before the point, cut in one pass (pandas writes a whole column so where one value is
+# missing). Other spellings of a number with a point or an exponent go through Decimal.
+_POINT_ZEROS = r"^(-?[0-9]+)\.0*$"
+_POINT_OR_EXPONENT = r"^-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][+-]?[0-9]+$|^-?[0-9]*\.[0-9]+$"
+
+
+def _whole_numbers(text: pa.Array, target: pa.DataType) -> pa.Array:
+    """``text`` with each number whose exact decimal value is a whole number ``target`` holds
+    (``2.0``, ``-0.0``, ``1e+16``, ``1.5e3``) as that integer's digits, as a Parquet file's whole
+    float casts to it; other text as it is. Decided from the digits, never through a float
+    (``12345678901234567.0`` is 12345678901234567). Only for text the integer cast refused."""
+    cut = kernels.replace_substring_regex(text, _POINT_ZEROS, r"\1")
+    rest = kernels.fill_null(kernels.match_substring_regex(cut, _POINT_OR_EXPONENT), False)
+    if not kernels.any(rest).as_py():
+        return cut
+    low, high = int_range(target)
+    spelled = kernels.filter(cut, rest).to_pylist()
+    digits = [_whole_digits(s, low, high) or s for s in spelled]
+    return kernels.replace_with_mask(cut, rest, pa.array(digits, cut.type))
+
+
+def _whole_digits(text: str, low: int, high: int) -> str | None:
+    """The digits of the integer ``text`` (a number's text) is exactly, if within
+    ``low``..``high``; else None."""
+    try:
+        number = Decimal(text)  # exact: the constructor never rounds
+    except InvalidOperation:  # an exponent past Decimal's own (1e999999999999999999)
+        return None
+    if number.is_zero():
+        return "0"
+    if not 0 <= number.adjusted() < 20:  # below 1, or past any 64-bit integer: no int() of 1e999999
+        return None
+    whole = int(number)
+    return str(whole) if whole == number and low <= whole <= high else None
 
 
 def _cast_values(arr: pa.Array, target: pa.DataType) -> pa.Array:

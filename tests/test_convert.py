@@ -7,6 +7,7 @@ import json
 import random
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -91,6 +92,58 @@ def test_a_hex_float_is_no_number_not_a_leading_zero() -> None:
     ]
     # an integer's cast would take 0x1f as 31: refused there as before
     assert bad_values(["1", "0x1f"], pa.int64()) == ["0x1f"]
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_text_of_a_whole_number_converts_to_an_integer_type_exactly(strict: bool) -> None:
+    """A number whose exact decimal value is whole (decided from its digits, never through a
+    float) is that integer where the type holds it; any other text is rejected as before."""
+    whole = {
+        "2.0": 2,
+        "2.000": 2,
+        "-0.0": 0,
+        "2.": 2,
+        "1e+16": 10**16,
+        "1.5e3": 1500,
+        "1E2": 100,
+        "100e-2": 1,
+        ".5e1": 5,
+        "0e9": 0,
+        "12345678901234567.0": 12345678901234567,  # float64 would make it ...568
+        "-9223372036854775808.000": -(2**63),
+        "9.223372036854775807e18": 2**63 - 1,
+        "7": 7,
+    }
+    out = convert(pa.array(list(whole)), pa.int64(), strict=strict)
+    assert out.bad is None
+    assert out.array.to_pylist() == list(whole.values())
+    refused = ["2.5", "1e400", "1e-5", "9223372036854775808.0", "1e19", "NaN", "inf", "+2.0", "1e999999999999999999999"]
+    out = convert(pa.array([*refused, "3.0"]), pa.int64(), strict=strict)
+    assert out.array.to_pylist() == [None] * len(refused) + [3]
+    assert out.reasons == [f"'{v}' is not a valid int64" for v in refused]
+    # the range is the type's: 128.0 is no int8, 255.0 is a uint8, -1.0 no unsigned integer
+    assert convert(pa.array(["127.0", "128.0"]), pa.int8(), strict=strict).array.to_pylist() == [127, None]
+    assert convert(pa.array(["255.0", "-1.0"]), pa.uint8(), strict=strict).array.to_pylist() == [255, None]
+
+
+def test_a_whole_number_column_of_floats_converts_without_a_look_at_each_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """pandas writes a whole int64 column as ``2.0`` where one value is missing: converted in
+    a few column-wide passes, no value cast on its own (``cast_failures`` finds nothing to bisect)."""
+    text = pa.array([f"{i}.0" for i in range(100_000)] + [None])
+    casts: list[pa.DataType] = []
+    plain_cast = conv.kernels.cast
+
+    def counted(arr: Any, target_type: pa.DataType, safe: bool = True) -> Any:
+        casts.append(target_type)
+        return plain_cast(arr, target_type, safe)
+
+    monkeypatch.setattr(conv.kernels, "cast", counted)
+    out = convert(text, pa.int64(), na=("",))
+    assert len(casts) < 10
+    assert out.bad is None
+    assert out.array.to_pylist() == [*range(100_000), None]
 
 
 def test_columns_without_any_zero_prefix_pass_untouched() -> None:

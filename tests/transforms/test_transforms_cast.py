@@ -437,6 +437,16 @@ def test_hexadecimal_text_is_no_integer() -> None:
     assert Expression("cast(n, 'int64')").evaluate(batch).to_pylist() == [None, 16]
 
 
+def test_text_of_a_whole_number_cast_to_an_integer_is_that_integer() -> None:
+    """The rule of a fixed integer column: ``2.0`` and ``1e+16`` are the integers their digits
+    say exactly; ``2.5`` and a whole number past the type are rejected."""
+    out = Cast(columns={"n": "int64"})(chunk_of({"n": ["2.0", "1e+16", "12345678901234567.0", "2.5", "1e19"]}))
+    assert col(out, "n") == [2, 10**16, 12345678901234567]
+    assert [r.reason for r in out.rejects] == ["'2.5' is not a valid int64", "'1e19' is not a valid int64"]
+    batch = pa.record_batch({"n": ["-0.0", "1.5e3", "0.5"]})
+    assert Expression("cast(n, 'int64')").evaluate(batch).to_pylist() == [0, 1500, None]
+
+
 @pytest.mark.parametrize(
     ("values", "target", "message"),
     [  # Arrow casts an int32 or int64 as a count since the epoch (20240101 was year 57385)
