@@ -3002,16 +3002,23 @@ def grouped(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def test_many_small_files_share_commits_and_load_as_threads_loads_them(
     tmp_path: Path, sink: str, grouped: list[int]
 ) -> None:
-    paths = _small_files(tmp_path)
+    paths = [*_small_files(tmp_path), *csv_files(tmp_path, files=1, rows=600)]  # the last: several parts
     name = "t.db" if sink == "sqlite" else "t.ldb"
-    report = Pipeline(job(paths, tmp_path / "p" / name, "processes", sink=sink)).run()
-    expected = Pipeline(job(paths, tmp_path / "t" / name, "threads", sink=sink)).run()
-    assert max(grouped) > 1 and sum(grouped) == len(paths) == len(report.parts)
+    events: dict[str, list[tuple[str, str]]] = {"processes": [], "threads": []}
+
+    def on(engine: str) -> Any:
+        return lambda n, d: events[engine].append((n, d["path"])) if n in ("file", "file_done") else None
+
+    config = job(paths, tmp_path / "p" / name, "processes", sink=sink, part_size=8_000)
+    report = Pipeline(config, on_event=on("processes")).run()
+    expected = Pipeline(job(paths, tmp_path / "t" / name, "threads", sink=sink), on_event=on("threads")).run()
+    assert events["processes"] == events["threads"]  # each file's file, then its file_done, once
+    assert max(grouped) > 1 and sum(grouped) == len(report.parts) > len(paths)
     assert contents(tmp_path / "p" / name, sink) == contents(tmp_path / "t" / name, sink)
     counts = ("status", "rows_read", "rows_written", "rows_rejected", "rows_filtered", "files_loaded")
     assert [getattr(report, c) for c in counts] == [getattr(expected, c) for c in counts]
     assert reject_lines(report.rejects_path or "") == reject_lines(expected.rejects_path or "")
-    again = Pipeline(job(paths, tmp_path / "p" / name, "processes", sink=sink)).run()
+    again = Pipeline(config).run()
     assert again.files_skipped == len(paths) and again.rows_read == 0
 
 

@@ -653,6 +653,7 @@ class _Open:
     file: _File
     counts: dict[str, Any]
     entries: Callable[[int, int, list[Refused]], dict[str, str]]
+    last: bool  # its file's last part (a later part of the file may be in its group: ``file.left`` says 0 for both)
 
     @contextlib.contextmanager
     def naming(self) -> Iterator[None]:
@@ -1170,7 +1171,7 @@ class Coordinator:
             return self._entries({PART_KEY + task.part.id: entry}, key if f.left == 0 else None)
 
         self.reasons.update(result.reasons)  # before those of its rows the table refuses (``_refused``)
-        return _Open(task, result, f, counts, entries)
+        return _Open(task, result, f, counts, entries, last=f.left == 0)
 
     def _close_part(self, part: _Open, seconds: float) -> None:
         """A committed part's bookkeeping: counted, reported, its events sent, its results removed."""
@@ -1186,7 +1187,7 @@ class Coordinator:
         if f.report.dialect is None:
             f.report.dialect = result.dialect
         pipe._emit("progress", path=task.part.path, rows_read=f.report.rows_read, run_rows_read=self.report.rows_read)
-        if f.left == 0:  # its last part committed: the file is done, as ``threads`` logs it
+        if part.last:  # its last part committed: the file is done, as ``threads`` logs it
             pipe._emit(
                 "file_done",
                 path=task.part.path,
