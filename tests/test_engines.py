@@ -1502,8 +1502,8 @@ def test_a_side_database_is_copied_in_attached_read_only(tmp_path: Path) -> None
 
     def entries(written: int, ignored: int, left_out: list[Any]) -> dict[str, str]:
         assert writer.conn is not None
-        try:  # inside the copy's transaction, before its commit
-            writer.conn.execute("INSERT INTO part.t VALUES (3)")
+        try:  # inside the copy's transaction, before its commit (attached as part0: ``_attach``)
+            writer.conn.execute("INSERT INTO part0.t VALUES (3)")
         except Exception as exc:  # ADBC's error for SQLite's
             refused.append(str(exc))
         return {"done": f"{written},{ignored}"}

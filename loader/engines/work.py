@@ -547,12 +547,10 @@ class SQLiteDatabaseSide(SideWriter):
         # ``alter`` as the job says: a row function's new column goes into the side table, and
         # the coordinator adds it to the target before the copy
         config = replace(task.job.sink, path=self.tmp, mode="append", primary_key=[], indexes=[])
-        self.writer = SQLiteWriter(config, task.table).__enter__()
         # a side database is whole or thrown away (its temporary name): no journal, no sync
-        # per commit; one fsync before its rename, and the manifest after that
-        assert self.writer.conn is not None
-        self.writer.conn.execute("PRAGMA journal_mode=OFF")
-        self.writer.conn.execute("PRAGMA synchronous=OFF")
+        # per commit, from its first (the checkpoint table's); one fsync before its rename,
+        # and the manifest after that
+        self.writer = SQLiteWriter(config, task.table, scratch=True).__enter__()
         self.writer.prepare(schema, fresh=True)
         self.encode = SQLiteEncoder(task.numeric, tuple(task.job.sink.primary_key), task.forms)  # type: ignore[method-assign]
         self.batch = int(task.job.sink.batch_size or 50_000)

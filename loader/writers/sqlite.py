@@ -168,8 +168,11 @@ class SQLiteWriter(Refusals, Transactional):
     # and SQLite attaches at most 10 (SQLITE_MAX_ATTACHED's default)
     parts_per_commit = 10
 
-    def __init__(self, config: SinkConfig, table: str) -> None:
+    def __init__(self, config: SinkConfig, table: str, *, scratch: bool = False) -> None:
         check_table(table)  # before the database is opened: also what --dry-run says
+        # a database that is whole or thrown away (an engine's side database, under its temporary
+        # name): no journal and no sync from its first statement, the caller fsyncs it once
+        self._scratch = scratch
         self.config = config
         self.target = config.path
         self.table = table
@@ -215,10 +218,12 @@ class SQLiteWriter(Refusals, Transactional):
             # database already in WAL mode stays so: its owner chose readers that never
             # block the writer. Either way a commit survives a killed process, and the
             # table and its checkpoint always agree, which is what resume needs.
-            if self._execute("PRAGMA journal_mode")[0][0].lower() != "wal":
+            if self._scratch:
+                self._execute("PRAGMA journal_mode=OFF")
+            elif self._execute("PRAGMA journal_mode")[0][0].lower() != "wal":
                 self._execute("PRAGMA journal_mode=TRUNCATE")
                 self._truncating = True
-            self._execute("PRAGMA synchronous=NORMAL")
+            self._execute("PRAGMA synchronous=OFF" if self._scratch else "PRAGMA synchronous=NORMAL")
             # in KiB (a negative cache_size), at least the one page SQLite needs
             self._execute(f"PRAGMA cache_size=-{max(1, int(self.config.cache_size) >> 10)}")
             # In WAL mode: checkpoint every ~40 MB of WAL instead of 4 MB, fewer and
