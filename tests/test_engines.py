@@ -3073,3 +3073,35 @@ def test_a_part_that_fails_inside_a_group_stops_the_run_with_its_error_and_undoe
     expected = Pipeline(job(paths, tmp_path / "clean.db", "threads")).run()
     assert report.status == "ok" and contents(target, "sqlite") == contents(tmp_path / "clean.db", "sqlite")
     assert report.rows_written == expected.rows_written
+
+
+def test_small_files_killed_in_grouped_commits_then_rerun_load_each_row_once(tmp_path: Path) -> None:
+    """The coordinator and its pool SIGKILLed twice while small files' parts commit in groups
+    (one transaction a group): the rerun ends with what threads loads, each row and reject once."""
+    paths = _small_files(tmp_path, files=150)
+    target = tmp_path / "t.db"
+    job_file = tmp_path / "job.toml"
+    job_file.write_text(
+        f'[source]\npath = {json.dumps([str(p) for p in paths])}\ncolumns = {{ n = "int64" }}\n'
+        f'[sink]\npath = "{target}"\ntable = "t"\n'
+        '[[transform]]\ntype = "filter"\nwhere = "id % 13 != 0"\n'
+        '[run]\nengine = "processes"\npart_size = 16000\n'
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    for kill in range(2):
+        before = _parts_committed(target)
+        proc = subprocess.Popen([sys.executable, "-m", "loader", "run", str(job_file)], env=env, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while _parts_committed(target) < before + 10 + kill * 7 and time.monotonic() < deadline:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, f"the run ended before kill {kill}"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    report = Pipeline(job(paths, target, "processes")).run()
+    assert report.status == "ok" and report.resumed
+    expected = Pipeline(job(paths, tmp_path / "clean.db", "threads")).run()
+    assert contents(target, "sqlite") == contents(tmp_path / "clean.db", "sqlite")
+    assert len(contents(target, "sqlite")) == expected.rows_written
+    assert reject_lines(report.rejects_path or "") == reject_lines(expected.rejects_path or "")
