@@ -30,13 +30,18 @@ HINT = "write it outside the target and the inputs; nothing was written"
 # folders and markers Spark, Hadoop and Delta write beside a job's output (its ``_temporary/``
 # attempt folders, whose files move into place when it commits), which are not, or not yet, the
 # data. Other names that start with ``_`` (a user's ``_2024/``, ``_b.csv``) are matched as ever.
+# And a volume's own folders (``VOLUME_FOLDERS``).
 JOB_MARKERS = frozenset({"_temporary", "_SUCCESS", "_delta_log", "_spark_metadata", "_metadata", "_common_metadata"})
 JOB_MARKER_PREFIXES = ("_committed_", "_started_")
+# Folders a file system keeps at a volume's root, never inputs, and often closed to the run's
+# user: ext4's ``lost+found`` (root's, 0700) at the root of every Kubernetes volume, and those
+# Windows writes on an SMB share.
+VOLUME_FOLDERS = frozenset({"lost+found", "System Volume Information", "$RECYCLE.BIN"})
 
 
 def skipped(name: str) -> bool:
     """Whether a glob matches ``name`` only by a pattern segment that starts as it does."""
-    return name.startswith(".") or name in JOB_MARKERS or name.startswith(JOB_MARKER_PREFIXES)
+    return name.startswith(".") or name in JOB_MARKERS or name.startswith(JOB_MARKER_PREFIXES) or name in VOLUME_FOLDERS
 
 
 def name_matches(name: str, part: str) -> bool:

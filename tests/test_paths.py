@@ -75,6 +75,16 @@ def test_names_that_start_with_an_underscore_match_only_a_segment_that_starts_wi
     assert glob_could_match("/out/a_b/*.csv", "/out/a_b/c_d.csv")  # an underscore inside a name is no matter
 
 
+def test_a_volumes_own_folders_match_only_when_named() -> None:
+    """``lost+found`` and an SMB share's ``System Volume Information`` never hold inputs:
+    ``*`` and ``**`` pass over them (a glob over a volume's root need not list them)."""
+    assert not glob_could_match("/data/*/*.csv", "/data/lost+found/x.csv")
+    assert not glob_could_match("/data/**/*.csv", "/data/System Volume Information/x.csv")
+    assert not glob_could_match("/data/**/*.csv", "/data/$RECYCLE.BIN/a/x.csv")
+    assert glob_could_match("/data/lost+found/*.csv", "/data/lost+found/x.csv")
+    assert glob_could_match("/data/**/*.csv", "/data/lost+and+found/x.csv")
+
+
 def test_an_object_keys_dot_segments_are_matched_as_spelled_never_normalized_away() -> None:
     """``in/./y.csv`` and ``in/sub/../x.csv`` are keys of their own in S3: ``*`` and ``**``
     skip their ``.`` and ``..`` segments as any hidden name, where normalizing the key

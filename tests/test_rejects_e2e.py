@@ -8,6 +8,7 @@ import gzip
 import json
 import os
 import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -816,6 +817,38 @@ def test_unreadable_for_permissions(data_dir: Path) -> None:
         (str(src), "unreadable", "permission denied")
     ]
     assert data["rows_written"] == 0
+
+
+def test_a_volumes_lost_and_found_is_not_entered_by_a_glob() -> None:
+    """``lost+found`` (root's, 0700) sits at the root of every ext4 volume a pod mounts: a
+    ``*/*.csv`` or ``**/*.csv`` glob over the volume loads its folders, as it did before globs'
+    folders the user cannot list stopped the run, instead of stopping at it (exit 66)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from tests.reliability_util import ROOT, env
+
+    prefix = _unprivileged()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chmod(tmp, 0o777)
+        (Path(tmp) / "data" / "day1").mkdir(parents=True)
+        (Path(tmp) / "data" / "day1" / "a.csv").write_text("id\n1\n")
+        for name in ("lost+found", "System Volume Information"):
+            (Path(tmp) / "data" / name).mkdir()
+            (Path(tmp) / "data" / name / "x.csv").write_text("id\n9\n")
+            (Path(tmp) / "data" / name).chmod(0o700)
+        for n, pattern in enumerate(("data/*/*.csv", "data/**/*.csv")):
+            p = subprocess.run(
+                [*prefix, sys.executable, "-m", "loader", "load", f"{tmp}/{pattern}", f"{tmp}/t{n}.db", "--table", "t"],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                env=env(),
+                timeout=120,
+            )
+            assert p.returncode == 0, p.stderr
+            assert sqlite3.connect(f"{tmp}/t{n}.db").execute("SELECT id FROM t").fetchall() == [(1,)]
 
 
 def test_a_folder_the_glob_cannot_list_stops_the_run_with_allow_empty_too() -> None:
