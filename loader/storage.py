@@ -438,6 +438,8 @@ def _walk_step(directory: str, part: str, descend: bool) -> list[str]:
         try:
             with os.scandir(current) as entries:
                 subdirs = sorted(os.path.join(current, e.name) for e in entries if _is_dir(e)) if descend else []
+            if not os.access(current, os.X_OK):  # listed, but no name in it can be opened (r--)
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), current)
         except OSError as exc:
             if exc.errno in _PASSED_OVER:
                 continue

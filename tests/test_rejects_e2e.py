@@ -900,6 +900,9 @@ def test_a_folder_the_glob_cannot_list_stops_the_run_with_allow_empty_too() -> N
             "(one given by a flag, --set or the environment, to the current directory)\n",
         )
         assert not (Path(tmp) / "t.db").exists()
+        (Path(tmp) / "data" / "day2").chmod(0o744)  # listed, not searchable: its files cannot be opened
+        assert run("../data/day2/*.csv", "run") == (66, denied)
+        assert run("../data/*/*.csv", "run") == (66, denied)
         (Path(tmp) / "data" / "day2").chmod(0o755)
         assert run("../data/**/*.csv", "run")[0] == 0
         assert sqlite_rows(Path(tmp) / "t.db", "SELECT id FROM t ORDER BY id") == [(1,), (2,)]
