@@ -116,6 +116,18 @@ def job(
     )
 
 
+def processes_job_file(directory: Path, paths: list[Path], target: Path, part_size: int = 16_000) -> Path:
+    """``job(paths, target, "processes", part_size=...)`` as a job file, for ``loader run``."""
+    job_file = directory / "job.toml"
+    job_file.write_text(
+        f'[source]\npath = {json.dumps([str(p) for p in paths])}\ncolumns = {{ n = "int64" }}\n'
+        f'[sink]\npath = "{target}"\ntable = "t"\n'
+        '[[transform]]\ntype = "filter"\nwhere = "id % 13 != 0"\n'
+        f'[run]\nengine = "processes"\npart_size = {part_size}\n'
+    )
+    return job_file
+
+
 def contents(target: Path, sink: str) -> list[Any]:
     if sink == "sqlite":
         conn = sqlite3.connect(target)
@@ -398,13 +410,7 @@ def test_a_rerun_skips_committed_parts_and_loads_nothing_twice(tmp_path: Path) -
 def test_killing_the_coordinator_between_part_commits_then_rerunning_loads_each_row_once(tmp_path: Path) -> None:
     paths = csv_files(tmp_path, files=2, rows=20_000)
     target = tmp_path / "t.db"
-    job_file = tmp_path / "job.toml"
-    job_file.write_text(
-        f'[source]\npath = {json.dumps([str(p) for p in paths])}\ncolumns = {{ n = "int64" }}\n'
-        f'[sink]\npath = "{target}"\ntable = "t"\n'
-        '[[transform]]\ntype = "filter"\nwhere = "id % 13 != 0"\n'
-        '[run]\nengine = "processes"\npart_size = 40000\n'
-    )
+    job_file = processes_job_file(tmp_path, paths, target, part_size=40_000)
     cmd = [sys.executable, "-m", "loader", "run", str(job_file)]
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stderr=subprocess.PIPE)
@@ -3080,13 +3086,7 @@ def test_small_files_killed_in_grouped_commits_then_rerun_load_each_row_once(tmp
     (one transaction a group): the rerun ends with what threads loads, each row and reject once."""
     paths = _small_files(tmp_path, files=150)
     target = tmp_path / "t.db"
-    job_file = tmp_path / "job.toml"
-    job_file.write_text(
-        f'[source]\npath = {json.dumps([str(p) for p in paths])}\ncolumns = {{ n = "int64" }}\n'
-        f'[sink]\npath = "{target}"\ntable = "t"\n'
-        '[[transform]]\ntype = "filter"\nwhere = "id % 13 != 0"\n'
-        '[run]\nengine = "processes"\npart_size = 16000\n'
-    )
+    job_file = processes_job_file(tmp_path, paths, target)
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     for kill in range(2):
         before = _parts_committed(target)
