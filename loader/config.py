@@ -922,9 +922,9 @@ def _rebase(value: Any, base: str) -> Any:
 
 
 def rebase_paths(data: dict[str, Any], base: str) -> dict[str, Any]:
-    """A job file's relative paths, made relative to the directory ``base`` it was read from."""
-    if not base:
-        return data
+    """A job file's relative paths, made relative to the directory ``base`` it was read from,
+    and ``~`` expanded: ``''`` (``job.toml`` named without a directory) is the current one, as
+    ``.`` is, so that ``loader run job.toml`` and ``loader run ./job.toml`` load one target."""
     for section, cls in SECTIONS.items():
         table = data.get(section)
         if not isinstance(table, dict):

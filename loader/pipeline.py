@@ -1213,7 +1213,7 @@ class Pipeline:
             loop.settle()  # the last files' rows: the files loaded stay so whatever follows
             _raise_unreadable(plans)
             self._check_short_run(report)
-            writer.finish()
+            self._finish(writer, report)
             report.add_worker_peak(writer.worker_peak_rss_mb)
             state.status = "complete"
             loop.commit()
@@ -1575,11 +1575,23 @@ class Pipeline:
     def _check_loaded(self, report: RunReport, reasons: Counter[str]) -> None:
         """Rows were read and none written: committed as such, but not a success; unless the
         transforms filtered out every row of a job that loaded rows before, as it asked."""
-        if report.rows_read and not report.rows_written and not report.rows_ignored and not report.resumed:
+        if _wrote_none(report):
             if self._filtered_as_asked(report, self._earlier):
                 report.warn([_filtered_warning(report, self.job.source)])
                 return
             raise self._nothing_loaded(report, reasons)
+
+    def _finish(self, writer: Writer, report: RunReport) -> None:
+        """The writer's work left once the input is done (``finish``: a replace's table swapped
+        in). Not for a replace that wrote no row, which stops "nothing loaded" (exit 4,
+        ``_check_loaded``) after its final commit: as a stop at ``run.max_rejects``, it leaves
+        the table as it was, and its stage table goes (``keep_table``) with that commit, whose
+        checkpoint is complete: the next run starts the replace over."""
+        keep = getattr(writer, "keep_table", None)
+        if keep is not None and self.job.sink.mode == "replace" and _wrote_none(report):
+            keep()
+            return
+        writer.finish()
 
     def _filtered_as_asked(self, report: RunReport, earlier: bool) -> bool:
         """Whether a run that wrote no row is the job's filter at work, not a mistake: every row
@@ -1673,6 +1685,12 @@ class Pipeline:
 
 
 _COLUMNS_IN_A_JOB_FILE = "source.columns in a job file"  # a job file's key, in every front end's advice
+
+
+def _wrote_none(report: RunReport) -> bool:
+    """Rows were read and none written (nor ignored as there already) by a run that started
+    afresh: a resumed one's rows are the tail of the job's."""
+    return bool(report.rows_read) and not report.rows_written and not report.rows_ignored and not report.resumed
 
 
 def _filtered_fix(single: bool, *, replace: bool) -> str:

@@ -287,6 +287,30 @@ def test_a_stages_state_path_is_relative_to_the_job_file_like_its_other_paths(tm
     ]
 
 
+def test_home_is_expanded_in_a_job_file_named_without_a_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """hunt27e 0: ``loader run job.toml`` left ``~`` as it was (its directory is ''), so the
+    target went to ``./~/x/out.db``; ``loader run ./job.toml`` expanded it: one job, two targets."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "job.toml").write_text(
+        '[source]\npath = "~/in/*.csv"\n[sink]\npath = "~/x/out.db"\ntable = "t"\n'
+        '[[transform]]\ntype = "dedupe"\ncolumns = ["a"]\nstate_path = "~/x/keys.sqlite"\n'
+    )
+    jobs = [load_job(name, env={}) for name in ("job.toml", "./job.toml")]
+    for job in jobs:
+        assert (job.source.path, job.sink.path) == ([f"{home}/in/*.csv"], f"{home}/x/out.db")
+        assert job.transform[0]["state_path"] == f"{home}/x/keys.sqlite"
+    (home / "in").mkdir(parents=True)
+    (home / "x").mkdir()
+    (home / "in" / "a.csv").write_text("a\n1\n")
+    assert main(["run", "job.toml", "-q"]) == 0
+    assert sqlite_rows(home / "x" / "out.db", "SELECT a FROM t") == [(1,)]
+    assert not (tmp_path / "~").exists()
+
+
 @pytest.mark.parametrize(
     ("stage", "filtered", "rejected"),
     [

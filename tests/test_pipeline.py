@@ -346,6 +346,34 @@ def test_a_new_file_the_filter_drops_whole_is_a_warning_once_the_job_loaded_rows
     )
 
 
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_replace_that_writes_no_row_keeps_the_old_table(tmp_path: Path, engine: str) -> None:
+    """hunt27e 0b: a replace whose rows were all rejected, or all filtered out, swapped an empty
+    table in at its last commit, then exited 4: yesterday's table was gone. It exits 4 with the
+    old table whole, as a stop at max_rejects does, and the next run starts the replace over."""
+    (tmp_path / "in").mkdir()
+    job = tmp_path / "job.toml"
+    job.write_text(
+        '[source]\npath = "in/*.csv"\n[source.columns]\namount = "int64"\n'
+        '[[transform]]\ntype = "filter"\nwhere = "amount > 0"\n'
+        '[sink]\npath = "out.db"\ntable = "t"\nmode = "replace"\n'
+        f'[run]\nengine = "{engine}"\nworkers = 1\n'
+    )
+
+    def run(rows: str) -> tuple[int, list[tuple[Any, ...]]]:
+        (tmp_path / "in" / "a.csv").write_text(f"id,amount\n{rows}")
+        code = cli("run", str(job), "-q").returncode
+        return code, sqlite_rows(tmp_path / "out.db", "SELECT id, amount FROM t ORDER BY id")
+
+    assert run("1,5\n2,6\n") == (0, [(1, 5), (2, 6)])
+    assert run("1,x\n2,y\n") == (4, [(1, 5), (2, 6)])  # every row rejected
+    assert run("1,-5\n2,-6\n") == (4, [(1, 5), (2, 6)])  # every row filtered out
+    assert run("1,x\n2,y\n") == (4, [(1, 5), (2, 6)])  # not skipped as loaded: the replace starts over
+    assert run("3,7\n") == (0, [(3, 7)])
+    tables = sqlite_rows(tmp_path / "out.db", "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+    assert tables == [("_loader_state",), ("t",)]  # no stage table left
+
+
 def planned_and_loaded(j: JobConfig, error: type[LoaderError], **kw: Any) -> tuple[LoaderError, LoaderError]:
     """The error the plan stops with and the one the load stops with, for the same job."""
     with pytest.raises(error) as planned:

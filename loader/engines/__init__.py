@@ -757,7 +757,7 @@ class Coordinator:
         if self.unprepared is not None:  # no part of the first file was committed (none to load)
             self._prepare(*self.unprepared)
         pipe._check_short_run(self.report)
-        self.writer.finish()
+        pipe._finish(self.writer, self.report)
         self.report.add_worker_peak(self.writer.worker_peak_rss_mb)
         self.state.status = "complete"
         self.state.set_rejects(self.rejects.sync())  # a restart that read no part drops the old lines here

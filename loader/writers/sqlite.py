@@ -179,7 +179,8 @@ class SQLiteWriter(Refusals, Transactional):
         # where rows go: ``table``, or while a replace is under way its stage table (``replace_stage``)
         self.into = table
         self._clearing: set[str] = set()  # jobs whose checkpoint the next commit deletes (``clear_state``)
-        self._swapped = False  # the open transaction put the stage table in the table's place (``_swap``)
+        # the open transaction put the stage table in the table's place (``_swap``), or dropped it (``keep_table``)
+        self._swapped = False
         self._unswapped = table  # the stage table ``_swap`` renamed: where the rows are if its transaction is undone
         self._job = table_job(table)  # the job whose state was read last: a fresh replace's stage is named after it
         self.conn: _Connection | None = None
@@ -849,6 +850,18 @@ class SQLiteWriter(Refusals, Transactional):
             self._execute(f"ALTER TABLE {quote(self.into)} RENAME TO {quote(self.table)}")
         finally:
             self._execute("PRAGMA legacy_alter_table=OFF")
+        self._unswapped, self.into, self._swapped = self.into, self.table, True
+
+    def keep_table(self) -> None:
+        """Instead of ``finish``, for a replace that wrote no row (every row rejected or filtered
+        out: exit 4): its stage table dropped in the open transaction, which the final
+        checkpoint commits (``_swapped`` tells ``commit`` to drop the replace's entry), so the
+        table keeps its old rows, whole, and the next run starts the replace over."""
+        if self.into == self.table:
+            return
+        if not self._in_txn:
+            self._begin()
+        self._execute(f"DROP TABLE IF EXISTS {quote(self.into)}")
         self._unswapped, self.into, self._swapped = self.into, self.table, True
 
     def _index(self, cols: list[str]) -> None:
