@@ -811,7 +811,9 @@ def _env_settings(env: Mapping[str, str]) -> list[tuple[str, Any, str]]:
         if dotted.endswith("_file") and "." in dotted and not _is_key(dotted):
             dotted = dotted[: -len("_file")]
             try:
-                raw = _read_line(env[name])
+                # a setting's file ends as an editor or `echo "x "` leaves it: its trailing blanks
+                # are not part of the value (`sp.db ` would be a second database beside sp.db)
+                raw = _read_line(env[name]).rstrip()
             except OSError as exc:
                 raise ConfigError(
                     f"{name}: cannot read {env[name]}: {exc.strerror}",
@@ -1385,7 +1387,7 @@ def resolve_source(src: SourceConfig) -> SourceConfig:
 def resolve_sink(src: SourceConfig, sink: SinkConfig) -> SinkConfig:
     from . import sinks
 
-    if sink.path == "":  # a Secret made from an empty value: no path, whatever the type
+    if not sink.path.strip():  # a Secret made from an empty or blank value: no path, whatever the type
         raise _path_refused(ConfigError("sink.path is empty"))
     if sink.type is None:
         sink = replace(sink, type=infer_sink_type(sink.path))
