@@ -969,12 +969,13 @@ def _refuse_store_unwritable(stage: str, key: str, given: Any, path: Any, base: 
         return
     if os.path.isabs(os.path.expanduser(given)) or not unwritable_dir(path):  # ~/x: not the job file's
         return
+    store = os.path.abspath(path)  # beside "resolved against": read as relative to the job file, it misleads
     raise ConfigError(
-        f"{key}: cannot create the key store {path}: its directory is not writable (a relative {key} is "
+        f"{key}: cannot create the key store {store}: its directory is not writable (a relative {key} is "
         f"resolved against the job file's directory, {os.path.abspath(base)})",
         stage=stage,
         hint=f"give {key} as an absolute path in a writable directory (next to the target, say)",
-        verbatim=(path,),
+        verbatim=(store,),
     )
 
 
