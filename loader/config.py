@@ -811,7 +811,9 @@ def _env_settings(env: Mapping[str, str]) -> list[tuple[str, Any, str]]:
         if dotted.endswith("_file") and "." in dotted and not _is_key(dotted):
             dotted = dotted[: -len("_file")]
             try:
-                raw = _read_line(env[name])
+                # a setting's file ends as an editor or `echo "x "` leaves it: its trailing blanks
+                # are not part of the value (`sp.db ` would be a second database beside sp.db)
+                raw = _read_line(env[name]).rstrip()
             except OSError as exc:
                 raise ConfigError(
                     f"{name}: cannot read {env[name]}: {exc.strerror}",
@@ -967,12 +969,13 @@ def _refuse_store_unwritable(stage: str, key: str, given: Any, path: Any, base: 
         return
     if os.path.isabs(os.path.expanduser(given)) or not unwritable_dir(path):  # ~/x: not the job file's
         return
+    store = os.path.abspath(path)  # beside "resolved against": read as relative to the job file, it misleads
     raise ConfigError(
-        f"{key}: cannot create the key store {path}: its directory is not writable (a relative {key} is "
+        f"{key}: cannot create the key store {store}: its directory is not writable (a relative {key} is "
         f"resolved against the job file's directory, {os.path.abspath(base)})",
         stage=stage,
         hint=f"give {key} as an absolute path in a writable directory (next to the target, say)",
-        verbatim=(path,),
+        verbatim=(store,),
     )
 
 
@@ -1385,7 +1388,7 @@ def resolve_source(src: SourceConfig) -> SourceConfig:
 def resolve_sink(src: SourceConfig, sink: SinkConfig) -> SinkConfig:
     from . import sinks
 
-    if sink.path == "":  # a Secret made from an empty value: no path, whatever the type
+    if not sink.path.strip():  # a Secret made from an empty or blank value: no path, whatever the type
         raise _path_refused(ConfigError("sink.path is empty"))
     if sink.type is None:
         sink = replace(sink, type=infer_sink_type(sink.path))

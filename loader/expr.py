@@ -568,7 +568,9 @@ class _Compiler:
         if node.name not in self.names:
             hint = _did_you_mean(node.name, self.names)
             raise self.src.error(
-                f"unknown column {node.name!r}", node.pos, f"{hint}; available: {', '.join(self.names) or '(none)'}"
+                f"unknown column {node.name!r}",
+                node.pos,
+                f"{hint}; available: {suggest.name_list(self.names) or '(none)'}",
             )
         if self.names.count(node.name) > 1:
             raise self.src.error(f"column {node.name!r} appears more than once in the input", node.pos)

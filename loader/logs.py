@@ -55,6 +55,10 @@ FINISH_BYTES = 12_000
 # of JSON: 9 fields can be long (job, target, table, rejects_path, checkpoint_stale, error,
 # log_error, warnings, not_utf8_reads_as), so with the short ones they take under 6 KB.
 FINISH_TEXT = 500
+# Where the ``error`` line would pass FINISH_BYTES (a hint listing thousands of names, a path of
+# thousands of characters), each of its texts but a --debug traceback is cut to this many bytes
+# of JSON: its 6 texts (error, message, hint, stage, file, column) then take under 12 KB.
+ERROR_TEXT = 1_900
 
 # Half a surrogate pair, as ``os.fsdecode`` holds a name's bytes that are not UTF-8
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -204,6 +208,8 @@ class JsonLog:
         else:
             fields["message"] = f"internal error: {type(exc).__name__}: {exc}"
             fields["hint"] = None if debug else "run again with --debug to see the traceback"
+        if _size(fields) > FINISH_BYTES:  # one line a container runtime does not cut apart
+            fields = {k: _cut_text(v, ERROR_TEXT) if isinstance(v, str) else v for k, v in fields.items()}
         if debug:
             fields["traceback"] = "".join(traceback.format_exception(exc))
         # a refused overlap (75) or a stop by signal (130/143) is resumed by the next run, not a failure

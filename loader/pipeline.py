@@ -949,6 +949,12 @@ class Pipeline:
         check_paths(self.job.sink.path, str(self.job.sink.type), files, self.job.source.path, outputs)
         check_directory("run.temp_dir", run.temp_dir)
         check_directory("run.spill_dir", run.spill_dir)
+        for stage in self.stages:  # a key store the run could not open: the dry run refuses it too
+            state_path = getattr(stage, "state_path", None)
+            if isinstance(state_path, str) and state_path:
+                from .transforms.dedupe import check_store_directory  # the key store's module, loaded lazily
+
+                check_store_directory(state_path, stage.name)
 
     # --------------------------------------------------------------- run
 

@@ -33,6 +33,26 @@ def normal_twin(name: str, known: Iterable[str], *, fold_case: bool = True) -> s
     return next((k for k in known if same(k) != same(name) and forms(k) & own), None)
 
 
+# A hint lists at most this many names, in about this many characters, then counts them all:
+# a file of 2,000 columns made a hint of 52 KB, unreadable, and cut apart by container runtimes
+NAMES_LISTED = 20
+NAMES_TEXT = 1_000
+
+
+def name_list(names: Sequence[str]) -> str:
+    """``names`` joined by commas for a hint; of a long list the first few and ``... (2,000 columns)``."""
+    shown: list[str] = []
+    size = 0
+    for name in names[:NAMES_LISTED]:
+        size += len(name) + 2
+        if shown and size > NAMES_TEXT:
+            break
+        shown.append(name)
+    if len(shown) == len(names):
+        return ", ".join(names)
+    return ", ".join(shown) + f", ... ({len(names):,} columns)"
+
+
 def spelled_out(name: str) -> str:
     """``name`` quoted with its code points past ASCII escaped (``'caf\\xe9'``, ``'cafe\\u0301'``):
     two names that differ only in Unicode normalization, shown apart."""
@@ -73,6 +93,6 @@ def require_columns(
                     stage=stage,
                     hint=f"write the name as the data spells it: {json.dumps(twin)} (a TOML string)",
                 )
-            hint = did_you_mean(c, names) or f"columns are: {', '.join(names) or '(none)'}"
+            hint = did_you_mean(c, names) or f"columns are: {name_list(names) or '(none)'}"
             # the data's names, no advice: a column named ``source.path`` stays as it is
             raise MissingColumnError(f"{key}: no column {c!r} in the data", stage=stage, hint=hint, verbatim=(hint,))

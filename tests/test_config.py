@@ -404,6 +404,26 @@ def test_a_relative_key_store_in_a_read_only_job_directory_is_a_config_error_nam
     assert sorted(p.name for p in out.iterdir()) == ["a.csv"]  # no target made
 
 
+def test_a_relative_key_store_refused_is_named_by_its_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run as ``loader run rw/job.toml``, ``../ro/keys.sqlite`` was named ``ro/keys.sqlite``
+    (relative to the current directory) beside "resolved against the job file's directory"."""
+    rw, ro = tmp_path / "rw", tmp_path / "ro"
+    rw.mkdir()
+    ro.mkdir()
+    (rw / "a.csv").write_text("id\n1\n")
+    stage = {"type": "dedupe", "columns": ["id"], "state_path": "../ro/keys.sqlite"}
+    write_job(rw / "job.toml", source={"path": "a.csv"}, transform=[stage], sink={"path": "t.db", "table": "t"})
+    monkeypatch.chdir(tmp_path)
+    with read_only(ro):
+        assert main(["run", "rw/job.toml"]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"loader: error: transform[1] (dedupe): state_path: cannot create the key store {ro / 'keys.sqlite'}: "
+        f"its directory is not writable (a relative state_path is resolved against the job file's directory, {rw})"
+    )
+
+
 def test_a_key_store_left_behind_with_a_read_only_job_directory_is_kept_by_an_absolute_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -364,3 +364,25 @@ def test_an_empty_sink_path_is_refused_as_empty(tmp_path: Path, data_dir: Path) 
         2,
         "loader: error: sink.path is empty\n  hint: check the flags; `loader load --help` lists them\n",
     )
+
+
+@pytest.mark.parametrize("text", [" \n", "\t\r\n", "  "])
+@pytest.mark.parametrize("variable", ["LOADER_SINK__PATH_FILE", "LOADER_SINK__PATH"])
+def test_a_blank_sink_path_is_refused_as_empty_with_the_type_set(tmp_path: Path, variable: str, text: str) -> None:
+    """A Secret holding " \\n" loaded into a database file named " " in the working directory."""
+    job = job_file(tmp_path, '[source]\npath = "a.csv"\n[sink]\ntable = "t"\ntype = "sqlite"\n')
+    secret = tmp_path / "sink-path"
+    secret.write_text(text)
+    value = str(secret) if variable.endswith("_FILE") else text
+    where = f"{variable} ({secret})" if variable.endswith("_FILE") else variable
+    with pytest.raises(ConfigError) as info:
+        load_job(job, env={variable: value})
+    assert str(info.value) == f"environment {where}: sink.path is empty"
+
+
+def test_a_value_file_s_trailing_whitespace_is_not_part_of_the_value(tmp_path: Path) -> None:
+    """``sp.db \\n`` from a Secret was kept as ``sp.db ``: a second database beside ``sp.db``."""
+    job = job_file(tmp_path, '[source]\npath = "a.csv"\n[sink]\ntable = "t"\n')
+    secret = tmp_path / "sink-path"
+    secret.write_text("sp.db \t\n")
+    assert load_job(job, env={"LOADER_SINK__PATH_FILE": str(secret)}).sink.path == "sp.db"

@@ -419,3 +419,31 @@ def test_a_broken_stderr_stops_no_load_and_loses_no_report(tmp_path: Path, fmt: 
     assert written["log_error"] == (f"start event: {error}" if fmt == "json" else None)
     if fails:
         assert written["error"] == f"{tmp_path / 'in' / 'b.csv'}, line 1: header row is empty"
+
+
+def test_error_line_stays_under_16_kib_however_long_its_message_and_hint() -> None:
+    """A hint listing 2,000 column names made a 52 KB ``error`` line, which Docker and the CRI
+    runtimes cut into fragments that are not JSON: the alert lost the run's error."""
+    out = io.StringIO()
+    exc = SourceError("x" * 30_000, hint="columns are: " + ", ".join(f"c{i:05d}" for i in range(8_000)))
+    JsonLog(out).error(exc, exc.exit_code)
+    line = out.getvalue()
+    assert len(line.encode()) < 12_500 and line.count("\n") == 1
+    (record,) = lines(out)
+    assert record["message"].startswith("x" * 1_000) and record["message"].endswith("x...")
+    assert record["hint"].startswith("columns are: c00000, c00001") and record["hint"].endswith("...")
+    assert record["error"] == "SourceError"
+
+
+def test_error_line_of_a_wide_file_s_declared_column_typo_is_bounded(tmp_path: Path) -> None:
+    names = [f"column_name_number_{i:05d}" for i in range(2_000)]
+    write_csv(tmp_path / "w.csv", names, [["1"] * len(names)])
+    args = ["load", str(tmp_path / "w.csv"), str(tmp_path / "o.db"), "--table", "t", "--columns", "typo=int64"]
+    p = cli(*args, "--log-format", "json")
+    assert p.returncode == 2
+    assert all(len(line.encode()) < 16_384 for line in p.stderr.splitlines())
+    error = json.loads(p.stderr.splitlines()[-1])
+    hint = "columns are: " + ", ".join(names[:20]) + ", ... (2,000 columns)"
+    assert (error["event"], error["hint"]) == ("error", hint)
+    p = cli(*args)
+    assert (p.returncode, p.stderr.splitlines()[1:]) == (2, [f"  hint: {hint}"])

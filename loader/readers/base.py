@@ -14,7 +14,7 @@ from ..config import SourceConfig
 from ..convert import Converted, ConvertedBatch, chained, convert, convert_columns, uuid_text
 from ..errors import ConfigError, SourceError, one_line
 from ..schema import spellings
-from ..suggest import fold
+from ..suggest import fold, name_list
 from ..types import is_list_view, is_text, is_uuid, parse_type, plain_type, repeated_field, type_name
 
 if TYPE_CHECKING:
@@ -208,7 +208,7 @@ def declared_types(config: SourceConfig, names: list[str], path: str) -> dict[st
 def unknown_declared(name: str, where: str, names: list[str]) -> ConfigError:
     """A ``source.columns`` name no input has: its hint lists the inputs' columns, if any
     (a hint listing none would only puzzle)."""
-    hint = "columns are: " + ", ".join(names) if names else None
+    hint = "columns are: " + name_list(names) if names else None
     return ConfigError(f"source.columns: no column {name!r} in {where}", hint=hint, verbatim=(hint,) if hint else ())
 
 

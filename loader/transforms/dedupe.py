@@ -112,6 +112,26 @@ def _filler(t: pa.DataType) -> pa.Scalar:
     return pa.scalar("", t)
 
 
+_UNWRITABLE_HINT = "give state_path a path in a writable directory (next to the target, say)"
+
+
+def check_store_directory(state_path: str, stage: str) -> None:
+    """Refused (exit 2): a key store whose directory does not exist, or that this process cannot
+    create files in (the store's -wal and -shm files live beside it). Checked by the dry run as
+    by the run, before anything is written: every run would fail alike."""
+    parent = os.path.dirname(os.path.abspath(state_path))
+    if not os.path.isdir(parent):
+        raise ConfigError(f"state_path: directory {parent} does not exist", stage=stage)
+    if unwritable_dir(state_path):
+        path = os.path.abspath(state_path)
+        raise ConfigError(
+            f"state_path: cannot create the key store {path}: its directory is not writable",
+            stage=stage,
+            hint=_UNWRITABLE_HINT,
+            verbatim=(path,),
+        )
+
+
 class KeyStore:
     """Keys seen so far in a run, in SQLite, one table per key spec."""
 
@@ -121,9 +141,7 @@ class KeyStore:
         self._tmpdir: str | None = None
         if state_path:
             path = state_path
-            parent = os.path.dirname(os.path.abspath(path))
-            if not os.path.isdir(parent):
-                raise ConfigError(f"state_path: directory {parent} does not exist", stage=stage)
+            check_store_directory(path, stage)
         else:
             self._tmpdir = tempfile.mkdtemp(prefix="loader-keys-")
             path = os.path.join(self._tmpdir, "keys.sqlite")
@@ -148,7 +166,7 @@ class KeyStore:
                 raise ConfigError(
                     f"state_path: cannot create the key store {path}: its directory is not writable (SQLite: {exc})",
                     stage=stage,
-                    hint="give state_path a path in a writable directory (next to the target, say)",
+                    hint=_UNWRITABLE_HINT,
                     verbatim=(path,),
                 ) from None
             raise LoaderError(f"state_path: cannot open key store {path}: {exc}", stage=stage) from None

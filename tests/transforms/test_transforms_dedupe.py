@@ -157,7 +157,7 @@ def test_a_key_store_in_a_read_only_directory_is_a_config_error_naming_it(tmp_pa
         stage(chunk_of({"id": [1]}))
     assert str(caught.value) == (
         f"transform[1] (dedupe): state_path: cannot create the key store {folder / 'k.sqlite'}: its directory is "
-        "not writable (SQLite: unable to open database file)"
+        "not writable"
     )
     assert caught.value.hint == "give state_path a path in a writable directory (next to the target, say)"
     stage.close()
@@ -539,3 +539,41 @@ def test_a_reload_or_standard_input_stopped_and_resumed_loads_each_row_once(
         found = conn.execute("SELECT count(*), count(DISTINCT id), sum(val = 'first') FROM t").fetchall()
     conn.close()
     assert found == [(20_000, 20_000, 2)]
+
+
+def _store_job(tmp_path: Path, state_path: str) -> Path:
+    (tmp_path / "a.csv").write_text("id\n1\n")
+    stage = {"type": "dedupe", "columns": ["id"], "state_path": state_path}
+    sink = {"path": str(tmp_path / "t.db"), "table": "t"}
+    return write_job(tmp_path / "job.toml", source={"path": str(tmp_path / "a.csv")}, transform=[stage], sink=sink)
+
+
+@pytest.mark.parametrize("command", [["run"], ["run", "--dry-run"], ["validate"]])
+def test_an_absolute_key_store_in_a_read_only_directory_is_refused_by_the_dry_run_as_by_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    """``validate`` and ``--dry-run`` said ok of a store the run refused with exit 2."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    job = _store_job(tmp_path, str(folder / "k.sqlite"))
+    with read_only(folder):
+        assert main([*command, str(job)]) == 2
+    assert capsys.readouterr().err == (
+        f"loader: error: transform[1] (dedupe): state_path: cannot create the key store {folder / 'k.sqlite'}: "
+        "its directory is not writable\n"
+        "  hint: give state_path a path in a writable directory (next to the target, say)\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "job.toml", "ro"]  # no target made
+
+
+@pytest.mark.parametrize("command", [["run"], ["run", "--dry-run"], ["validate"]])
+def test_a_key_store_in_a_missing_directory_is_refused_by_the_dry_run_as_by_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    job = _store_job(tmp_path, "state/keys.sqlite")
+    assert main([*command, str(job)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"loader: error: transform[1] (dedupe): state_path: directory {tmp_path / 'state'} does not exist\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "job.toml"]
