@@ -11,27 +11,27 @@ JEMALLOC_CONF = "narenas:1,dirty_decay_ms:250,muzzy_decay_ms:0"
 
 
 def main() -> int:
-    # The very first thing, before any other import: a signal while the command starts stops
-    # its run with a report. (Before this line, SIGTERM has its default action, which kills the
-    # process unsaid, or, for PID 1 in a container without an init, is dropped by the kernel.)
-    from .stopping import listen_early
-
-    listen_early()
-    # Arrow fixes its default memory pool when pyarrow starts, so the choice is
-    # made here, before anything imports it: jemalloc returns freed memory to the
-    # OS where mimalloc kept it (bench CSV -> SQLite peak RSS 113-116 MB instead
-    # of 126 MB when the pool was switched later). A user's own choice wins.
-    if sys.platform.startswith("linux"):
-        os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
-        os.environ.setdefault("JE_ARROW_MALLOC_CONF", JEMALLOC_CONF)  # a user's own wins too
-    # pyarrow imports numpy, whose OpenBLAS starts a spinning thread per core that loader
-    # never uses (no matrix algebra): ~0.1 s of CPU every start, and in every worker.
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    # Importing pyarrow makes tens of thousands of objects and no garbage: the
-    # collections its allocations trigger cost ~6 ms of a ~105 ms start.
+    # Importing loader's modules and pyarrow makes tens of thousands of objects and no
+    # garbage: the collections their allocations trigger cost ~6 ms of a ~105 ms start.
     was = gc.isenabled()
     gc.disable()
     try:
+        # The first thing imported: a signal while the command starts stops its run with a
+        # report. (Before this, SIGTERM has its default action, which kills the process
+        # unsaid, or, for PID 1 in a container without an init, is dropped by the kernel.)
+        from .stopping import listen_early
+
+        listen_early()
+        # Arrow fixes its default memory pool when pyarrow starts, so the choice is
+        # made here, before anything imports it: jemalloc returns freed memory to the
+        # OS where mimalloc kept it (bench CSV -> SQLite peak RSS 113-116 MB instead
+        # of 126 MB when the pool was switched later). A user's own choice wins.
+        if sys.platform.startswith("linux"):
+            os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
+            os.environ.setdefault("JE_ARROW_MALLOC_CONF", JEMALLOC_CONF)  # a user's own wins too
+        # pyarrow imports numpy, whose OpenBLAS starts a spinning thread per core that loader
+        # never uses (no matrix algebra): ~0.1 s of CPU every start, and in every worker.
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         from .compat import spare_pandas_import
 
         spare_pandas_import()  # before the first Arrow conversion, which would import pandas

@@ -281,7 +281,7 @@ def test_target_rejects_go_straight_to_the_target(tmp_path: Path) -> None:
 
 def test_killed_replay_rerun_adds_each_row_once(tmp_path: Path) -> None:
     src = tmp_path / "in.csv"
-    n = 400
+    n = 2000  # 1,000 commits of a row: seconds, so the kill lands mid-replay on a busy machine too
     src.write_text(
         "id,amount\n" + "".join(f"{i},{i * 10 if i % 2 else f'x{i}'}\n" for i in range(1, n + 1)), encoding="utf-8"
     )

@@ -166,10 +166,15 @@ def test_as_pid_1_a_command_that_runs_no_load_ends_on_sigterm_as_its_default_act
 
 @pytest.mark.parametrize("command", [["inspect", "-"], ["run", "JOB", "--dry-run"]])
 def test_as_pid_1_inspect_and_a_dry_run_stop_on_sigterm_with_143(tmp_path: Path, command: list[str]) -> None:
-    """The command as PID 1 of a PID namespace, reading a standard input that stays open: it ran
-    on, SIGTERM after SIGTERM, until SIGKILL."""
+    """The command as PID 1 of a PID namespace, reading a standard input that stays open (the
+    dry run: 3,000 files to look at, seconds of work, which a dry run of standard input does
+    not read): it ran on, SIGTERM after SIGTERM, until SIGKILL."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(3000):
+        (folder / f"f{i}.csv").write_text(f"id,v\n{i},a\n")
     job = tmp_path / "job.toml"
-    job.write_text(f'[source]\npath = "-"\nformat = "csv"\n[sink]\npath = "{tmp_path / "t.db"}"\ntable = "t"\n')
+    job.write_text(f'[source]\npath = "{folder}/*.csv"\n[sink]\npath = "{tmp_path / "t.db"}"\ntable = "t"\n')
     args = [str(job) if a == "JOB" else a for a in command]
     unshare = ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-m", "loader", *args]
     proc = subprocess.Popen(
