@@ -376,11 +376,14 @@ def pair(job: JobConfig) -> tuple[str, Sink]:
 # imports Dask's client (30 MB resident), and local workers are forked from it. Peaks of
 # CSV -> LevelDB under the same ceiling, dask against threads: +25 to +31 MB (bench/NOTES.md).
 DASK_MB = 32
+# What ``processes`` adds to its coordinator: the pool's pipes, queues and threads, and its
+# parts' bookkeeping (measured on one file in 6 and in 703 parts: bench/NOTES.md).
+PROCESSES_MB = 5
 
 
 def engine_mb(job: JobConfig) -> int:
     """Resident MB the job's engine adds to the floor of each of its processes."""
-    return DASK_MB if job.run.engine == "dask" else 0
+    return {"dask": DASK_MB, "processes": PROCESSES_MB}.get(str(job.run.engine), 0)
 
 
 def files_mb(files: int, sink: Sink) -> int:
@@ -423,6 +426,15 @@ def _beyond_files_mb(job: JobConfig, sink: Sink, files: int, entries: int) -> in
     """The checkpoint's entries beyond the inputs' or an engine's parts, whichever is more: a
     rerun's checkpoint holds the parts' entries the first load made."""
     return max(entries_mb(entries, sink, files), parts_mb(job, files))
+
+
+def _engine_words(job: JobConfig) -> str:
+    """What the job's engine adds to the lowest figure, in a refusal's words."""
+    if job.run.engine == "dask":
+        return f", Dask's client in every process ({DASK_MB} MB)"
+    if job.run.engine == "processes":
+        return f", the process pool ({PROCESSES_MB} MB)"
+    return ""
 
 
 def current_rss_mb() -> float:
@@ -477,7 +489,7 @@ def fit_memory(
             f"run.max_memory: {limit / (1 << 20):g} MB is below what {fmt} -> {sink.name} needs at its smallest sizes "
             f"({lowest} MB: the runtime and its libraries"
             + (f", {sink.memory.holds}" if sink.memory.holds else "")
-            + (f", Dask's client in every process ({DASK_MB} MB)" if engine_mb(job) else "")
+            + _engine_words(job)
             + reading
             + ")",
             hint=f"set --max-memory {lowest}MB or more",
