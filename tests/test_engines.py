@@ -42,7 +42,6 @@ from loader.errors import (
     NothingLoadedError,
     RejectLimitError,
     SchemaMismatchError,
-    SinkError,
     SourceChangedError,
     TransformError,
 )
@@ -1508,8 +1507,8 @@ def test_a_side_database_is_copied_in_attached_read_only(tmp_path: Path) -> None
 
     def entries(written: int, ignored: int, left_out: list[Any]) -> dict[str, str]:
         assert writer.conn is not None
-        try:  # inside the copy's transaction, before its commit (attached as part0: ``_attach``)
-            writer.conn.execute("INSERT INTO part0.t VALUES (3)")
+        try:  # inside the copy's transaction, before its commit
+            writer.conn.execute("INSERT INTO part.t VALUES (3)")
         except Exception as exc:  # ADBC's error for SQLite's
             refused.append(str(exc))
         return {"done": f"{written},{ignored}"}
@@ -2979,111 +2978,9 @@ def _small_files(directory: Path, files: int = 24) -> list[Path]:
     return paths
 
 
-@pytest.fixture
-def grouped(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Every running part finished before the coordinator commits the first of them, so
-    consecutive parts are there to share a commit; the sizes of the groups committed."""
-    from loader.engines import Coordinator
-
-    wait, commit_group = Coordinator._await, Coordinator._commit_group
-    sizes: list[int] = []
-
-    def await_all(self: Any, head: Any, running: Any, *args: Any) -> None:
-        wait(self, head, running, *args)
-        for _, future in running:
-            if future is not None:
-                with contextlib.suppress(Exception):
-                    future.result()
-
-    def counted(self: Any, group: Any) -> None:
-        sizes.append(len(group))
-        commit_group(self, group)
-
-    monkeypatch.setattr(Coordinator, "_await", await_all)
-    monkeypatch.setattr(Coordinator, "_commit_group", counted)
-    return sizes
-
-
-@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
-def test_many_small_files_share_commits_and_load_as_threads_loads_them(
-    tmp_path: Path, sink: str, grouped: list[int]
-) -> None:
-    paths = [*_small_files(tmp_path), *csv_files(tmp_path, files=1, rows=600)]  # the last: several parts
-    name = "t.db" if sink == "sqlite" else "t.ldb"
-    events: dict[str, list[tuple[str, str]]] = {"processes": [], "threads": []}
-
-    def on(engine: str) -> Any:
-        return lambda n, d: events[engine].append((n, d["path"])) if n in ("file", "file_done") else None
-
-    config = job(paths, tmp_path / "p" / name, "processes", sink=sink, part_size=8_000)
-    report = Pipeline(config, on_event=on("processes")).run()
-    expected = Pipeline(job(paths, tmp_path / "t" / name, "threads", sink=sink), on_event=on("threads")).run()
-    assert events["processes"] == events["threads"]  # each file's file, then its file_done, once
-    assert max(grouped) > 1 and sum(grouped) == len(report.parts) > len(paths)
-    assert contents(tmp_path / "p" / name, sink) == contents(tmp_path / "t" / name, sink)
-    counts = ("status", "rows_read", "rows_written", "rows_rejected", "rows_filtered", "files_loaded")
-    assert [getattr(report, c) for c in counts] == [getattr(expected, c) for c in counts]
-    assert reject_lines(report.rejects_path or "") == reject_lines(expected.rejects_path or "")
-    again = Pipeline(config).run()
-    assert again.files_skipped == len(paths) and again.rows_read == 0
-
-
-@pytest.mark.parametrize("sink", ["sqlite", "leveldb"])
-def test_a_grouped_commit_that_fails_commits_no_part_of_it_and_the_rerun_loads_each_once(
-    tmp_path: Path, sink: str, grouped: list[int], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from loader.writers.leveldb import LevelDBWriter
-    from loader.writers.sqlite import SQLiteWriter
-
-    writer: Any = SQLiteWriter if sink == "sqlite" else LevelDBWriter
-    real, calls = writer.commit_held, [0]
-
-    def fails_at_the_second(self: Any, job_name: str, entries: dict[str, str]) -> None:
-        calls[0] += 1
-        if calls[0] == 2:
-            raise SinkError("disk gone", file=str(self.config.path))
-        real(self, job_name, entries)
-
-    monkeypatch.setattr(writer, "commit_held", fails_at_the_second)
-    paths = _small_files(tmp_path)
-    name = "t.db" if sink == "sqlite" else "t.ldb"
-    target = tmp_path / "p" / name
-    with pytest.raises(SinkError, match="disk gone"):
-        Pipeline(job(paths, target, "processes", sink=sink)).run()
-    first = grouped[0] if grouped[0] > 1 else 0  # a group of one commits as a part alone
-    if sink == "sqlite":
-        assert _parts_committed(target) == first  # the first group's parts; none of the second's
-    monkeypatch.setattr(writer, "commit_held", real)
-    report = Pipeline(job(paths, target, "processes", sink=sink)).run()
-    expected = Pipeline(job(paths, tmp_path / "t" / name, "threads", sink=sink)).run()
-    assert report.status == "ok" and report.resumed
-    assert contents(target, sink) == contents(tmp_path / "t" / name, sink)
-    assert report.rows_read + 2 * first == expected.rows_read
-    with open(report.rejects_path or "", encoding="utf-8") as fh:
-        assert sum(1 for _ in fh) == expected.rows_rejected  # each reject once too
-
-
-def test_a_part_that_fails_inside_a_group_stops_the_run_with_its_error_and_undoes_the_group(
-    tmp_path: Path, grouped: list[int]
-) -> None:
-    paths = _small_files(tmp_path, files=8)
-    paths[2].write_text("id,note,n,extra\n4,a,2,x\n5,b,2,y\n", encoding="utf-8")  # a column the table lacks
-    target = tmp_path / "t.db"
-    with pytest.raises(SchemaMismatchError) as caught:
-        Pipeline(job(paths, target, "processes")).run()
-    assert caught.value.file == str(paths[2])
-    assert grouped[0] > 2 and _parts_committed(target) == 0  # the parts before it in its group: undone
-    assert not target.exists() or len(contents(target, "sqlite")) == 0
-    paths[2].write_text("id,note,n\n4,a,2\n5,b,2\n", encoding="utf-8")
-    report = Pipeline(job(paths, target, "processes")).run()
-    expected = Pipeline(job(paths, tmp_path / "clean.db", "threads")).run()
-    assert report.status == "ok" and contents(target, "sqlite") == contents(tmp_path / "clean.db", "sqlite")
-    assert report.rows_written == expected.rows_written
-
-
-def test_small_files_killed_in_grouped_commits_then_rerun_load_each_row_once(tmp_path: Path) -> None:
-    """The coordinator and its pool SIGKILLed twice while small files' parts commit in groups
-    (one transaction a group): the rerun ends with what threads loads, each row and reject once."""
+def test_small_files_killed_as_their_parts_commit_then_rerun_load_each_row_once(tmp_path: Path) -> None:
+    """The coordinator and its pool SIGKILLed twice while many small files' parts commit: the
+    rerun ends with what threads loads, each row and reject once."""
     paths = _small_files(tmp_path, files=150)
     target = tmp_path / "t.db"
     job_file = processes_job_file(tmp_path, paths, target)

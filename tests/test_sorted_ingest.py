@@ -1276,7 +1276,6 @@ def test_a_rerun_under_sort_never_on_processes_merges_the_parts_a_stopped_coordi
         real(self, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(LevelDBWriter, "merge_part", stopped_at_the_fourth)
-    monkeypatch.setattr(LevelDBWriter, "parts_per_commit", 1)  # every part through merge_part: none grouped
     job = JobConfig(
         source=SourceConfig(path=[str(src)]),
         sink=SinkConfig(path=str(target), type="leveldb", key="{id}"),

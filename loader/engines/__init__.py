@@ -645,25 +645,6 @@ class _File:
 
 
 @dataclass
-class _Open:
-    """A part on its way into the target (``Coordinator._open_part``)."""
-
-    task: PartTask
-    result: PartResult
-    file: _File
-    counts: dict[str, Any]
-    entries: Callable[[int, int, list[Refused]], dict[str, str]]
-    last: bool  # its file's last part (a later part of the file may be in its group: ``file.left`` says 0 for both)
-
-    @contextlib.contextmanager
-    def naming(self) -> Iterator[None]:
-        """What names the part's file in the errors of its merge: a column the part holds that
-        the table lacks, or the file changed meanwhile (``_changed_first``)."""
-        with _changed_first(self.task.part.path, self.file.state.identity), naming_file(self.task.part.path):
-            yield
-
-
-@dataclass
 class Coordinator:
     """Runs the parts on an engine and commits them into the target, in plan order."""
 
@@ -924,35 +905,12 @@ class Coordinator:
             if future is not None:
                 self._await(future, [(task, future), *running], wake, engine.check)
             result = self._result(task, future)
-            self._finished(task, result)
-            group = self._group(task, result, running)
             top_up()
-            self._commit_group(group)
+            self._finished(task, result)
+            self._commit(task, result)
             if self.signals.signum is not None:
                 raise InterruptedLoad(self.signals.signum)
-            self._check_rejects(group[-1][0])
-
-    def _group(
-        self, head: PartTask, result: PartResult, running: deque[tuple[PartTask, Result | None]]
-    ) -> list[tuple[PartTask, PartResult]]:
-        """``head`` and the parts after it, in plan order, that are finished already, while
-        their rows read stay under ``sink.batch_size`` and the writer's ``parts_per_commit``:
-        small parts share a commit (an fsync or two each otherwise), as ``threads``' small
-        files do. A part that failed or halted is left for its own turn, as is every later one."""
-        group = [(head, result)]
-        limit = int(getattr(self.writer, "parts_per_commit", 1))
-        batch = int(self.pipeline.job.sink.batch_size or 1)  # resolved: always set
-        rows = result.rows_read
-        while running and len(group) < limit and rows < batch:
-            task, future = running[0]
-            done = finished(task) if future is None or future.done() else None
-            if done is None or rows + done.rows_read > batch:
-                break
-            running.popleft()
-            self._finished(task, done)
-            group.append((task, done))
-            rows += done.rows_read
-        return group
+            self._check_rejects(task)
 
     def _await(
         self,
@@ -1080,62 +1038,11 @@ class Coordinator:
 
     def _commit(self, task: PartTask, result: PartResult) -> None:
         """One part's rows and its checkpoint entry, in one atomic unit."""
-        part = self._open_part(task, result)
-        t0 = time.monotonic()
-        try:
-            with part.naming():
-                self._merge(result.files, result.rows_written, self.pipeline.job_name, part.entries)
-        except BaseException:
-            self._undo(part.file, result, part.counts)
-            raise
-        self.rejects.settle()  # a restart's first part: its reject file, without the old lines, in place
-        self._close_part(part, time.monotonic() - t0)
-
-    def _commit_group(self, group: list[tuple[PartTask, PartResult]]) -> None:
-        """Consecutive finished parts (``_group``) in one transaction, as ``threads`` commits
-        many small files in one: each part's rows and checkpoint entries held by the writer
-        (``hold_part``), their rejects synced once, then one commit; each part's bookkeeping
-        after it, as ``_commit``'s. A failure undoes the whole group: no part of it counts as
-        committed, and the rerun loads each once (their results wait in the spill directory)."""
-        if len(group) == 1:
-            self._commit(*group[0])
-            return
-        job = self.pipeline.job_name
-        writer: Any = self.writer  # a writer with ``parts_per_commit`` above one holds parts (``_group``)
-        parts: list[_Open] = []
-        entries: dict[str, str] = {}
-        t0 = time.monotonic()
-        try:
-            for task, result in group:
-                part = self._open_part(task, result, grouped=True)
-                parts.append(part)
-                with part.naming():
-                    entries |= writer.hold_part(result.files, result.rows_written, job, part.entries)
-            self.state.set_rejects(self.rejects.sync())  # the parts' rejects durable before their commit
-            entries["job"] = self.state.job_entry()  # the last part's, with the rejects now synced
-            writer.commit_held(job, entries)
-        except BaseException:
-            writer.rollback()
-            for part in reversed(parts):
-                self._undo(part.file, part.result, part.counts)
-            raise
-        self.rejects.settle()
-        seconds = (time.monotonic() - t0) / len(parts)  # the commit's time, shared
-        for part in parts:
-            self._close_part(part, seconds)
-
-    def _open_part(self, task: PartTask, result: PartResult, *, grouped: bool = False) -> _Open:
-        """A part about to be committed: its file prepared for and checked, its rejects
-        appended (and synced, unless its group syncs them once), its counts and the function
-        that makes its checkpoint entries once the writer says what it wrote (``PartEntries``).
-        A group's part announces its file after the commit (``_close_part``): each file's
-        ``file`` event comes after the ``file_done`` of the one before, as ``threads`` sends them."""
         pipe = self.pipeline
         key = task.part.key
         if key not in self.prepared:
             self._prepare(task.part.path)
-        if not grouped:
-            self._announce(task.part.path)
+        self._announce(task.part.path)
         f = self.files[key]
         if f.left == 1:  # its last part: every part of it is read
             storage.check_unchanged(task.part.path, f.state.identity)
@@ -1144,8 +1051,8 @@ class Coordinator:
         offset = f.state.rows_read if task.part.unit == "bytes" else 0
         if result.rejects:
             self.rejects.append_from(result.rejects, row_offset=offset, version=f.state.version)
-        if not grouped:
-            self.state.set_rejects(self.rejects.sync())
+        committed = self.rejects.sync()
+        self.state.set_rejects(committed)
         f.left -= 1
         counts = {
             "path": task.part.path,
@@ -1171,15 +1078,20 @@ class Coordinator:
             return self._entries({PART_KEY + task.part.id: entry}, key if f.left == 0 else None)
 
         self.reasons.update(result.reasons)  # before those of its rows the table refuses (``_refused``)
-        return _Open(task, result, f, counts, entries, last=f.left == 0)
-
-    def _close_part(self, part: _Open, seconds: float) -> None:
-        """A committed part's bookkeeping: counted, reported, its events sent, its results removed."""
-        pipe, task, result, f = self.pipeline, part.task, part.result, part.file
-        self._announce(task.part.path)  # a group's part: now (``_open_part``)
+        t0 = time.monotonic()
+        try:
+            with (
+                _changed_first(task.part.path, f.state.identity),
+                naming_file(task.part.path),  # a column the part holds that the table lacks
+            ):
+                self._merge(result.files, result.rows_written, pipe.job_name, entries)
+        except BaseException:
+            self._undo(f, result, counts)
+            raise
+        self.rejects.settle()  # a restart's first part: its reject file, without the old lines, in place
         f.committed += 1
         # the single writer's share: the ceiling however many workers read (docs/engines.md)
-        self.report.parts.append(dict(part.counts, id=task.part.id, commit_seconds=round(seconds, 4)))
+        self.report.parts.append(dict(counts, id=task.part.id, commit_seconds=round(time.monotonic() - t0, 4)))
         if self.report.worker_start != "remote":
             self.report.add_worker_peak(result.peak_rss_mb)
         else:  # a cluster's own worker: its peak spans its life, other jobs too, and no ceiling binds it
@@ -1187,7 +1099,7 @@ class Coordinator:
         if f.report.dialect is None:
             f.report.dialect = result.dialect
         pipe._emit("progress", path=task.part.path, rows_read=f.report.rows_read, run_rows_read=self.report.rows_read)
-        if part.last:  # its last part committed: the file is done, as ``threads`` logs it
+        if f.left == 0:  # its last part committed: the file is done, as ``threads`` logs it
             pipe._emit(
                 "file_done",
                 path=task.part.path,

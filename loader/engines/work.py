@@ -583,11 +583,13 @@ class SQLiteDatabaseSide(SideWriter):
         # ``alter`` as the job says: a row function's new column goes into the side table, and
         # the coordinator adds it to the target before the copy
         config = replace(task.job.sink, path=self.tmp, mode="append", primary_key=[], indexes=[])
-        # a side database is whole or thrown away (its temporary name): no journal, no sync
-        # per commit, from its first (the checkpoint table's); one fsync before its rename,
-        # and the manifest after that
-        self.writer = SQLiteWriter(config, task.table, scratch=True).__enter__()
+        self.writer = SQLiteWriter(config, task.table).__enter__()
         try:
+            # a side database is whole or thrown away (its temporary name): no journal, no sync
+            # per commit; one fsync before its rename, and the manifest after that
+            assert self.writer.conn is not None
+            self.writer.conn.execute("PRAGMA journal_mode=OFF")
+            self.writer.conn.execute("PRAGMA synchronous=OFF")
             self.writer.prepare(schema, fresh=True)
         except BaseException:  # no side writer to abort yet (a full disk as the table is made)
             try:

@@ -54,7 +54,6 @@ INGEST_ROWS, INGEST_BYTES = 4_096, 1 << 20
 # their count, and rows of hundreds of columns (a 5 KB JSON value each) by their bytes.
 BATCH_ROW_BYTES = 512
 WIPE_BATCH = 100_000  # keys a replace deletes per WriteBatch
-PARTS_PER_COMMIT = 1000  # an engine's parts adopted with one checkpoint line (``hold_part``): rows bound it first
 
 
 def check_schema(config: SinkConfig, schema: pa.Schema, template: KeyTemplate | None = None) -> None:
@@ -247,7 +246,6 @@ class LevelDBWriter(Transactional):
         self._job = ""
         self._last_key: bytes | None = None  # the last key written directly (``sort = auto``)
         self._pending: dict[str, str] = {}  # checkpoint entries waiting for the next run to be complete
-        self._held_runs: list[str] = []  # the runs of parts ``hold_part`` took, until ``commit_held``
         self._handed = 0  # calls to commit; of them, ``durable_commits`` are durable
         # Keys in order into an empty store go straight into table files (``_arm_tables``):
         # the store's version while armed, the files being written once rows come.
@@ -309,7 +307,6 @@ class LevelDBWriter(Transactional):
                 raise _unusable_error(path, unusable(path) or f"LevelDB: {_text(exc)}") from None
 
     def rollback(self) -> None:
-        self._held_runs = []  # ``hold_part``'s, not adopted: left where the parts wrote them
         for wb in self.staged:
             wb.clear()  # staged puts are dropped, never written
         self.staged.clear()
@@ -853,32 +850,6 @@ class LevelDBWriter(Transactional):
         except plyvel.Error as exc:
             raise SinkError(f"LevelDB write failed: {_text(exc)}", file=self.config.path, hint=RESUME_HINT) from None
         self.commit(job, entries(rows, 0, []))
-
-    @property
-    def parts_per_commit(self) -> int:
-        """Parts one commit takes (``hold_part``): those the sorted ingest adopts as runs; one
-        where they are merged into the store at once (``sort = never``, ``ignore``)."""
-        return PARTS_PER_COMMIT if self.sorts != "never" else 1
-
-    def hold_part(
-        self, files: list[str], rows: int, job: str, entries: Callable[[int, int, list[Any]], dict[str, str]]
-    ) -> dict[str, str]:
-        """``merge_part`` without its checkpoint: the part's runs held until ``commit_held``
-        adopts them with every held part's ``entries`` (returned here), or ``rollback`` drops
-        them (untouched in the spill directory, for the rerun)."""
-        assert self.parts_per_commit > 1
-        self._unrecorded = self._unrecorded or rows > 0
-        self._held_runs.extend(files)
-        return entries(rows, 0, [])
-
-    def commit_held(self, job: str, entries: dict[str, str]) -> None:
-        """The parts ``hold_part`` took, as ``merge_part`` commits one: their runs adopted, in
-        input order, then one checkpoint line for them all."""
-        files, self._held_runs = self._held_runs, []
-        self._record_spelling(job)
-        sorter = self.sorter
-        sorter.adopt(files)
-        self._write_state(lambda log: log.set(job, entries | sorter.state.entry()))
 
     def _merge_part_ignoring(
         self, files: list[str], rows: int, job: str, entries: Callable[[int, int, list[Any]], dict[str, str]]

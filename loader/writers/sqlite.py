@@ -164,15 +164,8 @@ BUSY_SLICE_S = 0.2
 class SQLiteWriter(Refusals, Transactional):
     """Loads batches into one SQLite table. Use as a context manager."""
 
-    # parts one commit takes (``hold_part``): a side database stays attached until the commit,
-    # and SQLite attaches at most 10 (SQLITE_MAX_ATTACHED's default)
-    parts_per_commit = 10
-
-    def __init__(self, config: SinkConfig, table: str, *, scratch: bool = False) -> None:
+    def __init__(self, config: SinkConfig, table: str) -> None:
         check_table(table)  # before the database is opened: also what --dry-run says
-        # a database that is whole or thrown away (an engine's side database, under its temporary
-        # name): no journal and no sync from its first statement, the caller fsyncs it once
-        self._scratch = scratch
         self.config = config
         self.target = config.path
         self.table = table
@@ -196,7 +189,6 @@ class SQLiteWriter(Refusals, Transactional):
         self._checked: tuple[str, ...] = ()  # the columns ``_check_columns`` last found the table has
         self._added: dict[str, str] = {}  # fold(name) -> declared type of each column this writer added
         self._prepared: pa.Schema | None = None  # the schema ``prepare`` last checked the table for
-        self._held: list[str] = []  # side databases attached by ``hold_part`` until their commit
 
     # ----------------------------------------------------------- lifecycle
 
@@ -219,12 +211,10 @@ class SQLiteWriter(Refusals, Transactional):
             # database already in WAL mode stays so: its owner chose readers that never
             # block the writer. Either way a commit survives a killed process, and the
             # table and its checkpoint always agree, which is what resume needs.
-            if self._scratch:
-                self._execute("PRAGMA journal_mode=OFF")
-            elif self._execute("PRAGMA journal_mode")[0][0].lower() != "wal":
+            if self._execute("PRAGMA journal_mode")[0][0].lower() != "wal":
                 self._execute("PRAGMA journal_mode=TRUNCATE")
                 self._truncating = True
-            self._execute("PRAGMA synchronous=OFF" if self._scratch else "PRAGMA synchronous=NORMAL")
+            self._execute("PRAGMA synchronous=NORMAL")
             # in KiB (a negative cache_size), at least the one page SQLite needs
             self._execute(f"PRAGMA cache_size=-{max(1, int(self.config.cache_size) >> 10)}")
             # In WAL mode: checkpoint every ~40 MB of WAL instead of 4 MB, fewer and
@@ -298,8 +288,6 @@ class SQLiteWriter(Refusals, Transactional):
         self._in_txn = False
         if self._swapped:  # undone with the transaction: the rows are in the stage table still
             self.into, self._swapped = self._unswapped, False
-        if self._held:
-            self._detach_held()
 
     def _execute(self, sql: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
         """Run one statement; its rows, if any."""
@@ -712,53 +700,6 @@ class SQLiteWriter(Refusals, Transactional):
             self.rollback()
             raise
 
-    def hold_part(self, files: list[str], rows: int, job: str, entries: PartEntries) -> dict[str, str]:
-        """``merge_part`` without its commit: the part's rows into the open transaction (begun
-        here if needed), which ``commit_held`` commits with the entries of every part held in
-        it (returned here), or ``rollback`` undoes whole. Arrow files go batch by batch (a
-        refused row is taken out under a savepoint, never by rolling back the earlier parts);
-        a side database stays attached until the commit, under a name of its own (SQLite
-        keeps an attached database read until its transaction ends: ``parts_per_commit``)."""
-        if len(files) == 1 and files[0].endswith(".db"):
-            source, names = self._attach(files[0])
-            if not self._in_txn:
-                self._begin()
-            written, refused = self._copy_rows(names, source)
-        else:
-            written, refused = self._merge_files(files, stream=False)
-        return entries(written, rows - written - len(refused), refused)
-
-    def commit_held(self, job: str, entries: dict[str, str]) -> None:
-        """The parts ``hold_part`` took, committed with ``entries`` (theirs): one transaction."""
-        try:
-            self.commit(job, entries)
-        except BaseException:
-            self.rollback()
-            raise
-        self._detach_held()
-
-    def _attach(self, path: str) -> tuple[Rows, tuple[str, ...]]:
-        """A side database attached under the next free name, its table checked for the target's
-        columns: one a stage made as the rows went by (a row function's), which the worker's side
-        table took on, is added here too (``sink.alter``), as ``threads`` adds it. Read-only: BEGIN
-        IMMEDIATE would hold a write transaction on a writable attached database too, and a commit
-        over two such databases makes a super-journal (target-mjNNNN), which a kill in the commit
-        leaves behind for ever."""
-        alias = f"part{len(self._held)}"
-        self._execute(f"ATTACH DATABASE ? AS {alias}", (file_uri(path) + "?mode=ro",))
-        self._held.append(alias)
-        side = list(self._execute(f"PRAGMA {alias}.table_info({quote(self.table)})"))
-        names = tuple(r[1] for r in side)
-        self._check_columns(pa.schema([(r[1], _DECLARED.get(str(r[2]).upper(), pa.null())) for r in side]))
-        return Rows(f"{alias}.{quote(self.table)}", _side_seq(path, names)), names
-
-    def _detach_held(self) -> None:
-        """The side databases ``hold_part`` attached, once their transaction has ended."""
-        held, self._held = self._held, []
-        for alias in held:
-            with contextlib.suppress(LoaderError):
-                self._execute(f"DETACH DATABASE {alias}")
-
     def _merge_files(self, files: list[str], *, stream: bool) -> tuple[int, list[Refused]]:
         """The part's Arrow files into the open transaction: in ``append`` and ``replace``
         with ``stream``, each one stream bound in C; else batch by batch (a staged merge
@@ -792,8 +733,17 @@ class SQLiteWriter(Refusals, Transactional):
 
     def _copy_part(self, path: str, rows: int, job: str, entries: PartEntries) -> None:
         """A side database's table copied in by SQLite, in the transaction of the checkpoint."""
+        # read-only: BEGIN IMMEDIATE would hold a write transaction on a writable attached
+        # database too, and a commit over two such databases makes a super-journal
+        # (target-mjNNNN), which a kill in the commit leaves behind for ever
+        self._execute("ATTACH DATABASE ? AS part", (file_uri(path) + "?mode=ro",))
         try:
-            source, names = self._attach(path)
+            side = list(self._execute(f"PRAGMA part.table_info({quote(self.table)})"))
+            names = tuple(r[1] for r in side)
+            # a column a stage made as the rows went by (a row function's), which the worker's
+            # side table took on: added here too (``sink.alter``), as ``threads`` adds it
+            self._check_columns(pa.schema([(r[1], _DECLARED.get(str(r[2]).upper(), pa.null())) for r in side]))
+            source = Rows(f"part.{quote(self.table)}", _side_seq(path, names))
             self._begin()
             written, refused = self._copy_rows(names, source)
             self.commit(job, entries(written, rows - written - len(refused), refused))
@@ -801,7 +751,7 @@ class SQLiteWriter(Refusals, Transactional):
             self.rollback()
             raise
         finally:
-            self._detach_held()
+            self._execute("DETACH DATABASE part")
 
     def _copy_rows(self, names: tuple[str, ...], source: Rows) -> tuple[int, list[Refused]]:
         """The side table's rows (rowids 1 to n, in the part's order) into the table."""
