@@ -109,6 +109,14 @@ def temporaries(path: str) -> list[str]:
     return glob.glob(os.path.join(glob.escape(parent), f".{glob.escape(name)}.*.tmp"))
 
 
+def remove_quietly(paths: Iterable[str]) -> None:
+    """Files removed where they can be: one that cannot (gone already, not ours) is left, as
+    the error being handled, or the work that follows, is the one to tell."""
+    for path in paths:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+
+
 def remove_target(path: str, side_files: tuple[str, ...] = ()) -> None:
     """A target file or directory and the files its database wrote beside it, gone."""
     import shutil

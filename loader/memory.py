@@ -381,9 +381,16 @@ DASK_MB = 32
 PROCESSES_MB = 5
 
 
+# By engine: what it adds to the floor of each of its processes, and a refusal's words for it
+ENGINE_COSTS = {
+    "dask": (DASK_MB, "Dask's client in every process"),
+    "processes": (PROCESSES_MB, "the process pool"),
+}
+
+
 def engine_mb(job: JobConfig) -> int:
     """Resident MB the job's engine adds to the floor of each of its processes."""
-    return {"dask": DASK_MB, "processes": PROCESSES_MB}.get(str(job.run.engine), 0)
+    return ENGINE_COSTS.get(str(job.run.engine), (0, ""))[0]
 
 
 def files_mb(files: int, sink: Sink) -> int:
@@ -430,11 +437,8 @@ def _beyond_files_mb(job: JobConfig, sink: Sink, files: int, entries: int) -> in
 
 def _engine_words(job: JobConfig) -> str:
     """What the job's engine adds to the lowest figure, in a refusal's words."""
-    if job.run.engine == "dask":
-        return f", Dask's client in every process ({DASK_MB} MB)"
-    if job.run.engine == "processes":
-        return f", the process pool ({PROCESSES_MB} MB)"
-    return ""
+    mb, what = ENGINE_COSTS.get(str(job.run.engine), (0, ""))
+    return f", {what} ({mb} MB)" if mb else ""
 
 
 def current_rss_mb() -> float:

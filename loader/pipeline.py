@@ -1515,8 +1515,7 @@ class Pipeline:
             self._check_width(schema, plan.path)
             if plan.path == storage.STDIN:
                 self._check_stdin_columns(len(reader.schema))
-            prepare_for(writer, schema, fresh=fresh, file=plan.path)
-            loop.report.warn(self.sink.warnings(self.job.sink, schema))
+            self._prepare_writer(writer, schema, fresh=fresh, file=plan.path, report=loop.report)
             self._emit("file", path=plan.path, status=plan.status)
             loop.load(reader, plan.key, fs, fr, read_options(self.job.source))
             fr.status = plan.status
@@ -1577,6 +1576,12 @@ class Pipeline:
 
         report.rows_not_utf8 = rows.rows
         report.not_utf8_reads_as = [e for e in guess_encoding(bytes(rows.sample)) if e != "utf-8"]
+
+    def _prepare_writer(self, writer: Writer, schema: pa.Schema, *, fresh: bool, file: str, report: RunReport) -> None:
+        """The writer made ready for one input file's rows of ``schema`` (``prepare_for``), and
+        what the sink warns of such data (``Sink.warnings``) in the report: every engine alike."""
+        prepare_for(writer, schema, fresh=fresh, file=file)
+        report.warn(self.sink.warnings(self.job.sink, schema))
 
     def _check_loaded(self, report: RunReport, reasons: Counter[str]) -> None:
         """Rows were read and none written: committed as such, but not a success; unless the

@@ -49,7 +49,7 @@ from ..errors import (
     SourceReadError,
     gone_at_turn,
 )
-from ..files import temporaries
+from ..files import remove_quietly, temporaries
 from ..forking import can_fork, quiet_fork
 from ..memory import report_sizes
 from ..parts import FilePlan as Cut
@@ -60,7 +60,7 @@ from ..report import FileReport, RunReport
 from ..schema import encode_types, numeric_text, task_types
 from ..state import COUNTS, PART_KEY, FilePlan, FileState, JobState, Tally, part_file, part_of, read_options
 from ..transforms import output_schema
-from ..writers.base import Refused, naming_file, prepare_for
+from ..writers.base import Refused, naming_file
 from .forked import QUIET_LOGS, WORKER_CONFIG, ForkedWorkers, forked_workers, wait_for
 from .main_guard import refuse_daemonic, refuse_unguarded
 from .work import PartResult, PartTask, finished, manifest_path, read_numbers, run_part
@@ -448,7 +448,7 @@ def started(pipeline: Pipeline, writer: Writer, plans: list[FilePlan]) -> Iterat
         yield None
         return
     halt_file = halt_path(pipeline)
-    _remove(halt_file)  # an earlier run's, left for a cluster's workers (below)
+    remove_quietly([halt_file])  # an earlier run's, left for a cluster's workers (below)
     with contextlib.ExitStack() as stack:
         how: list[str] = []
 
@@ -456,7 +456,7 @@ def started(pipeline: Pipeline, writer: Writer, plans: list[FilePlan]) -> Iterat
             # once a local pool or cluster is gone; a cluster's own workers may still be
             # reading parts when the client leaves: theirs stays until this job's next run
             if how != ["remote"]:
-                _remove(halt_file)
+                remove_quietly([halt_file])
 
         stack.callback(remove_halt)
         submit, workers, check, start = stack.enter_context(
@@ -792,8 +792,7 @@ class Coordinator:
             schema = output_schema(pipe.stages, reader.schema, path, name_clash=pipe.sink.name_clash)
         with naming_file(path):  # a column the key or an index names that this file lacks
             pipe.sink.check_schema(pipe.job.sink, schema)
-        prepare_for(self.writer, schema, fresh=fresh, file=path)
-        self.report.warn(pipe.sink.warnings(pipe.job.sink, schema))
+        pipe._prepare_writer(self.writer, schema, fresh=fresh, file=path, report=self.report)
         self.prepared.add(self._key(path))
 
     def _turn_of(self, path: str | None) -> None:
@@ -1272,11 +1271,6 @@ def _cut_otherwise(path: str) -> ConfigError:
     )
 
 
-def _remove(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.remove(path)
-
-
 def _code(transforms: list[dict[str, Any]]) -> str:
     """What the job's python stages' code is (``code_identity``); none without stages."""
     if not transforms:
@@ -1288,11 +1282,8 @@ def _code(transforms: list[dict[str, Any]]) -> str:
 
 def _remove_results(prefix: str) -> None:
     """A part's result files, and the temporary manifest of a worker killed as it wrote it."""
-    for path in glob.glob(glob.escape(prefix) + ".*") + temporaries(manifest_path(prefix)):
-        with contextlib.suppress(OSError):
-            os.remove(path)
-    with contextlib.suppress(OSError):
-        os.remove(manifest_path(prefix))
+    remove_quietly(glob.glob(glob.escape(prefix) + ".*") + temporaries(manifest_path(prefix)))
+    remove_quietly([manifest_path(prefix)])
 
 
 def _remove_stale(tasks: list[PartTask], directory: str) -> None:
@@ -1300,9 +1291,8 @@ def _remove_stale(tasks: list[PartTask], directory: str) -> None:
     name than this run's (a failed run's, made with other types or a stage's earlier code):
     never reused, once the parts are committed."""
     for task in tasks:
-        for path in glob.glob(os.path.join(glob.escape(directory), f"{task.part.id}-*")):
-            if not path.startswith(task.prefix + "."):
-                _remove(path)
+        listed = glob.glob(os.path.join(glob.escape(directory), f"{task.part.id}-*"))
+        remove_quietly(p for p in listed if not p.startswith(task.prefix + "."))
 
 
 def _respelled(committed: dict[str, dict[str, Any]]) -> dict[str, set[str]]:
@@ -1335,8 +1325,7 @@ def _recognise_old_ids(tasks: list[PartTask], committed: dict[str, dict[str, Any
     unfinished in ``directory`` are of ids no run plans again: removed."""
     for old in _rename_old_ids([t.part for t in tasks], committed):
         for pattern in (f"{old}-*", f".{old}-*.tmp"):  # its results, a killed worker's temporary manifest
-            for path in glob.glob(os.path.join(glob.escape(directory), pattern)):
-                _remove(path)
+            remove_quietly(glob.glob(os.path.join(glob.escape(directory), pattern)))
 
 
 def load_parts(

@@ -21,7 +21,7 @@ import socket
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, astuple, dataclass, field, replace
 from typing import Any
@@ -34,7 +34,7 @@ from ..chunk import source_path as chunk_source_path
 from ..compat import sha256
 from ..config import JobConfig
 from ..errors import EXIT_CONFIG, RESUME_HINT, ConfigError, LoaderError, SinkError
-from ..files import EarlyFsync, fsync_path, replace_file
+from ..files import EarlyFsync, fsync_path, remove_quietly, replace_file
 from ..parts import Part
 from ..readers import Naming, open_reader
 from ..readers.decimal_comma import PLAIN, NumberStyle, number_style
@@ -470,15 +470,6 @@ class RowNumbers:
                 self.file.__exit__(RuntimeError, RuntimeError("part aborted"), None)  # left unnamed
         finally:
             remove_quietly([partial_path(self.path)])
-
-
-def remove_quietly(paths: Iterable[str]) -> None:
-    """The files of a part that will not be committed (no manifest), removed as it fails: on
-    a full disk they held the space its rerun needs until the part was made again. One that
-    cannot be removed is left for that: the part's own error is the one to tell."""
-    for path in paths:
-        with contextlib.suppress(OSError):
-            os.remove(path)
 
 
 def read_numbers(path: str | None, indices: list[int]) -> list[tuple[int | None, int | None]]:

@@ -112,9 +112,6 @@ def _filler(t: pa.DataType) -> pa.Scalar:
     return pa.scalar("", t)
 
 
-_UNWRITABLE_HINT = "give state_path a path in a writable directory (next to the target, say)"
-
-
 def check_store_directory(state_path: str, stage: str) -> None:
     """Refused (exit 2): a key store whose directory does not exist, or that this process cannot
     create files in (the store's -wal and -shm files live beside it). Checked by the dry run as
@@ -127,7 +124,7 @@ def check_store_directory(state_path: str, stage: str) -> None:
         raise ConfigError(
             f"state_path: cannot create the key store {path}: its directory is not writable",
             stage=stage,
-            hint=_UNWRITABLE_HINT,
+            hint="give state_path a path in a writable directory (next to the target, say)",
             verbatim=(path,),
         )
 
@@ -162,13 +159,6 @@ class KeyStore:
         except sqlite3.Error as exc:
             if self._tmpdir:
                 shutil.rmtree(self._tmpdir, ignore_errors=True)
-            if state_path and unwritable_dir(path):  # a rerun fails alike: the job's to fix (exit 2, or 78)
-                raise ConfigError(
-                    f"state_path: cannot create the key store {path}: its directory is not writable (SQLite: {exc})",
-                    stage=stage,
-                    hint=_UNWRITABLE_HINT,
-                    verbatim=(path,),
-                ) from None
             raise LoaderError(f"state_path: cannot open key store {path}: {exc}", stage=stage) from None
         except LoaderError:  # locked by another run, or its disk full
             _cleanup(self.conn, self._tmpdir)
