@@ -17,6 +17,7 @@ import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Literal
 
 from . import storage
@@ -59,7 +60,7 @@ class Part:
         if not self.key:
             object.__setattr__(self, "key", storage.key(self.path))
 
-    @property
+    @cached_property  # asked for many times per part (checkpoint, results' names, events)
     def id(self) -> str:
         return self._id(self.key)
 

@@ -63,7 +63,7 @@ from ..transforms import output_schema
 from ..writers.base import Refused, naming_file
 from .forked import QUIET_LOGS, WORKER_CONFIG, ForkedWorkers, forked_workers, wait_for
 from .main_guard import refuse_daemonic, refuse_unguarded
-from .work import PartResult, PartTask, finished, manifest_path, read_numbers, run_part
+from .work import PartResult, PartTask, decode_schema, files_here, finished, manifest_path, read_numbers, run_part
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -766,17 +766,34 @@ class Coordinator:
             self.unprepared = (path, fresh)
         return numeric
 
-    def _prepare(self, path: str, fresh: bool = False) -> None:
+    def _prepare(self, path: str, fresh: bool = False, read: PartResult | None = None) -> None:
         """The target's table or keys made ready for a file's schema after the stages, as
         ``threads`` does before it reads the file: a column the table lacks is added
-        (``sink.alter``) or refused before its rows are copied in."""
-        from ..readers import open_reader
-
+        (``sink.alter``) or refused before its rows are copied in. The file's schema is the
+        one its part's reader found (``read``), else this process reads it."""
         pipe = self.pipeline
         if self.unprepared is not None and self.unprepared[0] == path:
             fresh, self.unprepared = self.unprepared[1], None  # the first file, checked before the parts ran
         self._turn_of(path)
         f = self._file(path)
+        if read is not None and read.schema is not None:
+            found, old_names, source = read.dialect, read.old_names, decode_schema(read.schema)
+        else:
+            found, old_names, source = self._read_schema(path)
+        f.report.dialect = found
+        if old_names:  # kept as the target holds them: later runs keep them too
+            self.state.names = 1
+        schema = output_schema(pipe.stages, source, path, name_clash=pipe.sink.name_clash)
+        with naming_file(path):  # a column the key or an index names that this file lacks
+            pipe.sink.check_schema(pipe.job.sink, schema)
+        pipe._prepare_writer(self.writer, schema, fresh=fresh, file=path, report=self.report)
+        self.prepared.add(self._key(path))
+
+    def _read_schema(self, path: str) -> tuple[dict[str, Any] | None, bool, pa.Schema]:
+        """The file's CSV dialect, whether its reader kept a target's old names, and its schema."""
+        from ..readers import open_reader
+
+        pipe = self.pipeline
         with open_reader(
             path,
             pipe.job.source,
@@ -786,14 +803,11 @@ class Coordinator:
             partitions=pipe.partition_keys,
         ) as reader:
             found = getattr(reader, "dialect", None)
-            f.report.dialect = found.to_json() if found is not None else None
-            if getattr(reader, "old_names", False):  # kept as the target holds them: later runs keep them too
-                self.state.names = 1
-            schema = output_schema(pipe.stages, reader.schema, path, name_clash=pipe.sink.name_clash)
-        with naming_file(path):  # a column the key or an index names that this file lacks
-            pipe.sink.check_schema(pipe.job.sink, schema)
-        pipe._prepare_writer(self.writer, schema, fresh=fresh, file=path, report=self.report)
-        self.prepared.add(self._key(path))
+            return (
+                found.to_json() if found is not None else None,
+                bool(getattr(reader, "old_names", False)),
+                reader.schema,
+            )
 
     def _turn_of(self, path: str | None) -> None:
         """The files up to ``path`` (None: every one) listed in the report in input order,
@@ -925,7 +939,7 @@ class Coordinator:
             wake.clear()
             for task, future in running:
                 if future is not None and task.part.id not in self.counted and future.done():
-                    done = finished(task)  # a failed part has none, and raises when its turn comes
+                    done = _finished_now(task, future)  # a failed part has none, and raises when its turn comes
                     if done is not None:
                         self._finished(task, done)
             if head.done():
@@ -957,7 +971,8 @@ class Coordinator:
                 if gone is not None:
                     raise gone from None
                 raise
-        if not result.halted and finished(task) is None:  # made where this process does not look
+        # made where this process does not look (a light part has no manifest: its files tell)
+        if not result.halted and not (files_here(result) if task.light else finished(task) is not None):
             raise _results_unseen(task, result)
         return result
 
@@ -1040,7 +1055,7 @@ class Coordinator:
         pipe = self.pipeline
         key = task.part.key
         if key not in self.prepared:
-            self._prepare(task.part.path)
+            self._prepare(task.part.path, read=result)
         self._announce(task.part.path)
         f = self.files[key]
         if f.left == 1:  # its last part: every part of it is read
@@ -1106,7 +1121,7 @@ class Coordinator:
                 rows_written=f.report.rows_written,
                 rows_rejected=f.report.rows_rejected,
             )
-        _remove_results(task.prefix)
+        _remove_results(task.prefix, result)
 
     def _announce(self, path: str) -> None:
         """The ``file`` event of a file read, once, when its first part is committed (or stops
@@ -1175,6 +1190,17 @@ class Coordinator:
         limit = self.pipeline.job.run.max_rejects
         if over_max_rejects(limit, self.report.rows_read, self.report.rows_rejected):
             raise rejects_exceeded(self.report.rows_rejected, self.report.rows_read, limit, task.part.path)
+
+
+def _finished_now(task: PartTask, future: Result) -> PartResult | None:
+    """A done part's result, if it succeeded: its manifest's, or a light part's (which has
+    none) its future's."""
+    if not task.light:
+        return finished(task)
+    try:
+        return future.result()
+    except Exception:  # raised again when its turn comes (``_result``)
+        return None
 
 
 def _own(task: PartTask, result: PartResult) -> PartResult:
@@ -1280,9 +1306,15 @@ def _code(transforms: list[dict[str, Any]]) -> str:
     return code_identity(transforms)
 
 
-def _remove_results(prefix: str) -> None:
-    """A part's result files, and the temporary manifest of a worker killed as it wrote it."""
-    remove_quietly(glob.glob(glob.escape(prefix) + ".*") + temporaries(manifest_path(prefix)))
+def _remove_results(prefix: str, result: PartResult | None = None) -> None:
+    """A part's result files, and the temporary manifest of a worker killed as it wrote it.
+    Given the ``result`` of a part started once, the files it names: listing the spill
+    directory for each part would take time growing with the parts."""
+    if result is not None and not result.retries:
+        made = [*result.files, *(f for f in (result.rejects, result.numbers) if f)]
+        remove_quietly([*made, prefix + ".starts"])
+    else:
+        remove_quietly(glob.glob(glob.escape(prefix) + ".*") + temporaries(manifest_path(prefix)))
     remove_quietly([manifest_path(prefix)])
 
 

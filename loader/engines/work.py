@@ -12,6 +12,7 @@ manifest is finished, whichever worker did it and however often it was retried.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import errno
 import gc
@@ -24,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, astuple, dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import pyarrow as pa
@@ -49,6 +51,7 @@ from ..writers.base import naming_file
 from ..writers.sqlite_errors import DISK_FULL
 
 SPILL_BYTES = 8 << 20  # LevelDB keys and values held before a sorted run is written
+LIGHT_SHARE = 32  # a part of at most run.part_size / LIGHT_SHARE is light (``PartTask.light``)
 REASONS_KEPT = 10  # a part's reject reasons in its manifest, for "nothing loaded" (only the commonest counts)
 
 
@@ -81,7 +84,7 @@ class PartTask:
     # cluster's worker's, started elsewhere (``source_path``)
     cwd: str = ""
 
-    @property
+    @cached_property  # a hash of the job's settings, asked for many times per part
     def prefix(self) -> str:
         """The part's result files' common name: its id and what decides its contents
         (the file's version, how the source is read, types, stages and their code, sink), so
@@ -104,6 +107,15 @@ class PartTask:
             default=str,
         )
         return os.path.join(self.spill_dir, f"{self.part.id}-{sha256(what.encode()).hexdigest()[:8]}")
+
+    @property
+    def light(self) -> bool:
+        """A part of at most ``run.part_size / LIGHT_SHARE`` of input (1 MiB by default: a
+        small file's): its results are neither fsynced nor named by a manifest, so only this
+        run commits them and a rerun reads the part again, which costs less than their fsyncs;
+        its SQLite rows come as Arrow files (no side database to make). The target's commit is
+        what makes them durable."""
+        return self.part.size <= self.job.run.part_size // LIGHT_SHARE
 
     @property
     def key(self) -> str:
@@ -137,6 +149,10 @@ class PartResult:
     peak_rss_mb: float = 0.0  # the worker process's peak so far
     retries: int = 0  # starts before the one that finished it (a worker died, Dask ran it again; a halted run)
     dialect: dict[str, Any] | None = None  # the CSV dialect the part was read with
+    # the reader's schema (Arrow IPC, base64) and whether it kept a target's old names: the
+    # coordinator prepares the target for the file by them, without reading it again
+    schema: str | None = None
+    old_names: bool = False
     reasons: dict[str, int] = field(default_factory=dict)  # the commonest reject reasons, while it wrote nothing
     halted: bool = False  # ended unfinished: the run stopped (no manifest; never committed)
     prefix: str = ""  # the task's (``PartTask.prefix``): the coordinator commits only its own parts' results
@@ -145,6 +161,14 @@ class PartResult:
     def load(cls, path: str) -> PartResult:
         with open(path, encoding="utf-8") as fh:
             return cls(**json.load(fh))
+
+
+def encode_schema(schema: pa.Schema) -> str:
+    return base64.b64encode(schema.serialize().to_pybytes()).decode("ascii")
+
+
+def decode_schema(text: str) -> pa.Schema:
+    return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(text)))
 
 
 def manifest_path(prefix: str) -> str:
@@ -158,8 +182,13 @@ def finished(task: PartTask) -> PartResult | None:
         result = PartResult.load(path)
     except (OSError, ValueError, TypeError):
         return None
+    return result if files_here(result) else None
+
+
+def files_here(result: PartResult) -> bool:
+    """Whether every file ``result`` names is where this process looks."""
     needed = [*result.files, *(f for f in (result.rejects, result.numbers) if f)]
-    return result if all(os.path.exists(f) for f in needed) else None
+    return all(os.path.exists(f) for f in needed)
 
 
 def run_part(task: PartTask) -> PartResult:
@@ -181,7 +210,7 @@ def run_part(task: PartTask) -> PartResult:
             raise
         raise error from None
     finally:
-        collect_garbage()
+        collect_garbage(_after_part(task))
 
 
 # What keeps a worker from writing run.spill_dir that the rerun does not change by itself
@@ -248,6 +277,21 @@ def _spelled(task: PartTask) -> Callable[[list[Reject]], None] | None:
     return name
 
 
+LIGHT_COLLECT_EVERY = 32  # light parts between two walks of every generation in a worker
+_light_parts = 0
+
+
+def _after_part(task: PartTask) -> int:
+    """The generations to collect after ``task``: every one after a part that is not light
+    and after every ``LIGHT_COLLECT_EVERY``-th light one (a walk of them all takes about as
+    long as a small file's part), else the young one."""
+    global _light_parts
+    if not task.light:
+        return 2
+    _light_parts += 1
+    return 2 if _light_parts % LIGHT_COLLECT_EVERY == 0 else 0
+
+
 def collect_garbage(generation: int = 2) -> None:
     """Free the reference cycles work left, where the collector is paused: a worker forked
     from the coordinator inherits its pause (``memory.gc_paused``), and nothing else would
@@ -263,7 +307,7 @@ def collect_garbage(generation: int = 2) -> None:
 
 
 def _run_part(task: PartTask) -> PartResult:
-    done = finished(task)
+    done = None if task.light else finished(task)
     if done is not None:
         return done
     os.makedirs(task.spill_dir, exist_ok=True)
@@ -292,8 +336,7 @@ def _run_part(task: PartTask) -> PartResult:
             ) as reader,
             RejectFile(rejects_tmp, task.job_name, target=task.target) as rejects,
         ):
-            found = getattr(reader, "dialect", None)
-            result.dialect = found.to_json() if found is not None else None
+            _note_reader(result, reader)
             out = side_writer(task, output_schema(stages, reader.schema, task.part.path))
             try:
                 with naming_file(task.part.path):  # a column the table lacks that a stage made
@@ -336,8 +379,17 @@ def _run_part(task: PartTask) -> PartResult:
     result.bytes_read = task.part.size
     result.seconds = round(time.monotonic() - t0, 3)
     result.peak_rss_mb = peak_rss_mb()
-    _write_manifest(manifest_path(task.prefix), result)
+    if not task.light:
+        _write_manifest(manifest_path(task.prefix), result)
     return result
+
+
+def _note_reader(result: PartResult, reader: Any) -> None:
+    """What the part's reader found that the coordinator prepares the target by."""
+    found = getattr(reader, "dialect", None)
+    result.dialect = found.to_json() if found is not None else None
+    result.schema = encode_schema(reader.schema)
+    result.old_names = bool(getattr(reader, "old_names", False))
 
 
 def _stages(task: PartTask) -> list[Any]:
@@ -445,15 +497,16 @@ class RowNumbers:
 
     SCHEMA = pa.schema([("row", pa.int64()), ("line", pa.int64())])
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, durable: bool = True) -> None:
         self.path = prefix + ".numbers.arrow"
+        self.durable = durable
         self.file: contextlib.ExitStack | None = None
         self.out: pa.ipc.RecordBatchFileWriter | None = None
 
     def add(self, chunk: Chunk) -> None:
         if self.out is None:
             self.file = contextlib.ExitStack()
-            self.out = self.file.enter_context(ipc_file(self.path, self.SCHEMA))
+            self.out = self.file.enter_context(ipc_file(self.path, self.SCHEMA, durable=self.durable))
         lines = chunk.lines if chunk.lines is not None else pa.nulls(chunk.num_rows, pa.int64())
         self.out.write_batch(pa.record_batch([chunk.rows.cast(pa.int64()), lines.cast(pa.int64())], schema=self.SCHEMA))
 
@@ -509,12 +562,13 @@ class SQLiteArrowSide(SideWriter):
         from ..sinks.sqlite import SQLiteEncoder
 
         self.prefix = task.prefix
+        self.durable = not task.light
         self.encode = SQLiteEncoder(task.numeric, tuple(task.job.sink.primary_key), task.forms)  # type: ignore[method-assign]
         self.files: list[str] = []
         self.file: contextlib.ExitStack | None = None  # the file being written, until whole
         self.out: pa.ipc.RecordBatchFileWriter | None = None
         self.schema: pa.Schema | None = None
-        self.numbers = RowNumbers(task.prefix)
+        self.numbers = RowNumbers(task.prefix, durable=not task.light)
 
     def write(self, encoded: Encoded) -> int:
         rows = encoded.payload
@@ -526,7 +580,7 @@ class SQLiteArrowSide(SideWriter):
             self._end_file()
         if self.file is None:
             self.file = contextlib.ExitStack()
-            self.out = self.file.enter_context(ipc_file(self._path(), rows.schema))
+            self.out = self.file.enter_context(ipc_file(self._path(), rows.schema, durable=self.durable))
             self.schema = rows.schema
         assert self.out is not None
         self.out.write_batch(rows)
@@ -592,7 +646,7 @@ class SQLiteDatabaseSide(SideWriter):
         self.batch = int(task.job.sink.batch_size or 50_000)
         self.pending = 0
         self.early = EarlyFsync(self.tmp)  # what is committed goes to the disk as the part goes on
-        self.numbers = RowNumbers(task.prefix)
+        self.numbers = RowNumbers(task.prefix, durable=not task.light)
 
     def write(self, encoded: Encoded) -> int:
         n = self.writer.write(encoded)
@@ -644,7 +698,7 @@ class LevelDBSide(SideWriter):
         # ``ignore`` keeps a key's first row, as the writer does; the others its last
         keep: Any = "first" if sink.mode == "ignore" else "last"
         self.spiller = RunSpiller(task.spill_dir, os.path.basename(task.prefix) + ".run", keep=keep)
-        self.syncer = ThreadPoolExecutor(1, thread_name_prefix="loader-part-sync")
+        self.syncer = None if task.light else ThreadPoolExecutor(1, thread_name_prefix="loader-part-sync")
         self.syncing: list[Future[None]] = []
 
     def write(self, encoded: Encoded) -> int:
@@ -658,7 +712,7 @@ class LevelDBSide(SideWriter):
 
     def _spill(self) -> None:
         path = self.spiller.spill(durable=False)
-        if path is not None:
+        if path is not None and self.syncer is not None:
             self.syncing.append(self.syncer.submit(make_durable, path))
 
     def close(self) -> list[str]:
@@ -667,22 +721,25 @@ class LevelDBSide(SideWriter):
             for synced in self.syncing:
                 synced.result()  # an fsync's error, raised here: the part has no manifest
         finally:
-            self.syncer.shutdown(wait=True)
+            if self.syncer is not None:
+                self.syncer.shutdown(wait=True)
         return list(self.spiller.runs)
 
     def abort(self) -> None:
         try:
-            self.syncer.shutdown(wait=True, cancel_futures=True)
+            if self.syncer is not None:
+                self.syncer.shutdown(wait=True, cancel_futures=True)
         finally:  # the part's sorted runs, and the one being written
             remove_quietly([*self.spiller.runs, partial_path(self.spiller.next_path())])
 
 
 def _side_kind(task: PartTask, schema: pa.Schema) -> str:
     """``task.side``, but Arrow files for a SQLite part whose columns take all of SQLite's names
-    for a rowid: a side table's rowid is what keeps its rows in the part's order."""
+    for a rowid (a side table's rowid is what keeps its rows in the part's order), and for a
+    light one (binding its few rows costs the single writer less than making a database)."""
     from ..writers.sqlite_schema import rowid_name
 
-    if task.side == "database" and task.job.sink.type == "sqlite" and rowid_name(schema.names) is None:
+    if task.side == "database" and task.job.sink.type == "sqlite" and (task.light or rowid_name(schema.names) is None):
         return "arrow"
     return task.side
 
