@@ -645,6 +645,49 @@ class _File:
 
 
 @dataclass
+class _Open:
+    """A part on its way into the target (``Coordinator._open_part``)."""
+
+    task: PartTask
+    result: PartResult
+    file: _File
+    counts: dict[str, Any]
+    entries: Callable[[int, int, list[Refused]], dict[str, str]]
+    last: bool  # its file's last part (a later part of the file may be in its group: ``file.left`` says 0 for both)
+
+    @contextlib.contextmanager
+    def naming(self) -> Iterator[None]:
+        """What names the part's file in the errors of its merge: a column the part holds that
+        the table lacks, or the file changed meanwhile (``_changed_first``)."""
+        with _changed_first(self.task.part.path, self.file.state.identity), naming_file(self.task.part.path):
+            yield
+
+
+class _Ungrouped(Exception):
+    """A part of a group that must go in alone (``Coordinator._commit_group``)."""
+
+
+GROUP_PARTS = 1000  # light parts one commit takes at most (``Coordinator._group``); rows bound it first
+
+
+LIGHT_WINDOW = 64  # light parts running or waiting for their turn at once (``_window``)
+
+
+def _window(running: deque[tuple[PartTask, Result | None]], task: PartTask, window: int) -> int:
+    """How many parts run or wait for their turn at once: ``window``, and for light parts
+    (small results) ``LIGHT_WINDOW``, so that a commit finds a group of them finished."""
+    if task.light and all(t.light for t, _ in running):
+        return max(window, LIGHT_WINDOW)
+    return window
+
+
+def _groupable(task: PartTask, result: PartResult) -> bool:
+    """A part that may share a commit: a light one (rows bound into the target here), finished,
+    without rejects (lines in the reject file are not undone with a transaction)."""
+    return task.light and not result.halted and not result.rejects and not result.rows_rejected
+
+
+@dataclass
 class Coordinator:
     """Runs the parts on an engine and commits them into the target, in plan order."""
 
@@ -712,6 +755,7 @@ class Coordinator:
                 self._identity(p.key),
                 pipe.text_forms,
                 cwd=os.getcwd(),
+                empty=pipe.empty_columns.get(p.path),
             )
             for p in parts
         ]
@@ -897,17 +941,15 @@ class Coordinator:
                 f.report.status = "incomplete"  # the rows its committed parts hold stay
 
     def _run_parts(self, todo: list[PartTask], engine: Engine, window: int) -> None:
-        queue = iter(todo)
+        queue = deque(todo)
         running: deque[tuple[PartTask, Result | None]] = deque()
         wake = threading.Event()  # set by a worker's part finishing
 
         def top_up() -> None:
-            while len(running) < window:
-                task = next(queue, None)
-                if task is None:
-                    return
+            while queue and len(running) < _window(running, queue[0], window):
+                task = queue.popleft()
                 with self._lost_workers(task):
-                    future = None if finished(task) else engine.submit(task)
+                    future = None if not task.light and finished(task) else engine.submit(task)
                 if future is not None:
                     future.add_done_callback(lambda _: wake.set())
                 running.append((task, future))
@@ -918,12 +960,13 @@ class Coordinator:
             if future is not None:
                 self._await(future, [(task, future), *running], wake, engine.check)
             result = self._result(task, future)
-            top_up()
             self._finished(task, result)
-            self._commit(task, result)
+            group = self._group(task, result, running)
+            top_up()
+            self._commit_group(group)
             if self.signals.signum is not None:
                 raise InterruptedLoad(self.signals.signum)
-            self._check_rejects(task)
+            self._check_rejects(group[-1][0])
 
     def _await(
         self,
@@ -1052,11 +1095,99 @@ class Coordinator:
 
     def _commit(self, task: PartTask, result: PartResult) -> None:
         """One part's rows and its checkpoint entry, in one atomic unit."""
+        part = self._open_part(task, result)
+        t0 = time.monotonic()
+        try:
+            with part.naming():
+                self._merge(result.files, result.rows_written, self.pipeline.job_name, part.entries)
+        except BaseException:
+            self._undo(part.file, result, part.counts)
+            raise
+        self.rejects.settle()  # a restart's first part: its reject file, without the old lines, in place
+        self._close_part(part, time.monotonic() - t0)
+
+    def _group(
+        self, head: PartTask, result: PartResult, running: deque[tuple[PartTask, Result | None]]
+    ) -> list[tuple[PartTask, PartResult]]:
+        """``head`` and the light parts after it, in plan order, that are finished already,
+        while their rows stay under ``sink.batch_size``: small files' parts share a commit (its
+        fsyncs), as ``threads`` commits many small files in one. Only parts without rejects,
+        into a writer that stages parts (``stage_part``)."""
+        group = [(head, result)]
+        if not (hasattr(self.writer, "stage_part") and _groupable(head, result)):
+            return group
+        batch = int(self.pipeline.job.sink.batch_size or 1)  # resolved: always set
+        rows = result.rows_read
+        while running and len(group) < GROUP_PARTS and rows < batch:
+            task, future = running[0]
+            if future is None or not future.done():
+                break
+            done = _finished_now(task, future)
+            if done is None or not _groupable(task, done) or rows + done.rows_read > batch:
+                break
+            if done.prefix not in ("", task.prefix) or not files_here(done):
+                break  # its turn says what is wrong (``_result``)
+            running.popleft()
+            self._finished(task, done)
+            group.append((task, done))
+            rows += done.rows_read
+        return group
+
+    def _commit_group(self, group: list[tuple[PartTask, PartResult]]) -> None:
+        """The parts of ``group`` in one transaction with all their checkpoint entries. Any
+        failure (a part's file changed, a row the table refuses, a full disk) undoes the whole
+        transaction and what this process counted of it; then each part goes in alone, in
+        order (``_commit``), as parts not grouped do: the parts before the one that fails
+        are committed, and it fails as it would alone."""
+        if len(group) > 1:
+            try:
+                self._commit_all(group)
+            except Exception:  # each part again, alone: the one that fails says why
+                pass
+            else:
+                return
+        for task, result in group:
+            self._commit(task, result)
+
+    def _commit_all(self, group: list[tuple[PartTask, PartResult]]) -> None:
+        writer: Any = self.writer  # one that stages parts (``_group``)
+        kept = (set(self.prepared), self.schema_entry, Counter(self.reasons), self.state.names, self.unprepared)
+        parts: list[_Open] = []
+        entries: dict[str, str] = {}
+        t0 = time.monotonic()
+        try:
+            with writer.staging():
+                for task, result in group:
+                    part = self._open_part(task, result, grouped=True)
+                    parts.append(part)
+                    with part.naming():
+                        written, refused = writer.stage_part(result.files)
+                    if refused:  # their reject lines would outlive an undone group: the part goes alone
+                        raise _Ungrouped
+                    entries |= part.entries(written, result.rows_written - written, [])
+                writer.commit(self.pipeline.job_name, entries)
+        except BaseException:
+            for part in reversed(parts):
+                self._undo(part.file, part.result, part.counts)
+            self.prepared, self.schema_entry, self.reasons, self.state.names, self.unprepared = kept
+            raise
+        self.rejects.settle()
+        seconds = (time.monotonic() - t0) / len(parts)  # the commit's time, shared
+        for part in parts:
+            self._close_part(part, seconds)
+
+    def _open_part(self, task: PartTask, result: PartResult, *, grouped: bool = False) -> _Open:
+        """A part about to be committed: its file prepared for and checked, its rejects
+        appended and synced, its counts and the function that makes its checkpoint entries
+        once the writer says what it wrote (``PartEntries``). A group's part (which has no
+        rejects) announces its file after the commit (``_close_part``): each file's ``file``
+        event comes after the ``file_done`` of the one before, as ``threads`` sends them."""
         pipe = self.pipeline
         key = task.part.key
         if key not in self.prepared:
             self._prepare(task.part.path, read=result)
-        self._announce(task.part.path)
+        if not grouped:
+            self._announce(task.part.path)
         f = self.files[key]
         if f.left == 1:  # its last part: every part of it is read
             storage.check_unchanged(task.part.path, f.state.identity)
@@ -1065,8 +1196,8 @@ class Coordinator:
         offset = f.state.rows_read if task.part.unit == "bytes" else 0
         if result.rejects:
             self.rejects.append_from(result.rejects, row_offset=offset, version=f.state.version)
-        committed = self.rejects.sync()
-        self.state.set_rejects(committed)
+        if not grouped:
+            self.state.set_rejects(self.rejects.sync())
         f.left -= 1
         counts = {
             "path": task.part.path,
@@ -1092,20 +1223,15 @@ class Coordinator:
             return self._entries({PART_KEY + task.part.id: entry}, key if f.left == 0 else None)
 
         self.reasons.update(result.reasons)  # before those of its rows the table refuses (``_refused``)
-        t0 = time.monotonic()
-        try:
-            with (
-                _changed_first(task.part.path, f.state.identity),
-                naming_file(task.part.path),  # a column the part holds that the table lacks
-            ):
-                self._merge(result.files, result.rows_written, pipe.job_name, entries)
-        except BaseException:
-            self._undo(f, result, counts)
-            raise
-        self.rejects.settle()  # a restart's first part: its reject file, without the old lines, in place
+        return _Open(task, result, f, counts, entries, last=f.left == 0)
+
+    def _close_part(self, part: _Open, seconds: float) -> None:
+        """A committed part's bookkeeping: counted, reported, its events sent, its results removed."""
+        pipe, task, result, f = self.pipeline, part.task, part.result, part.file
+        self._announce(task.part.path)  # a group's part: now (``_open_part``)
         f.committed += 1
         # the single writer's share: the ceiling however many workers read (docs/engines.md)
-        self.report.parts.append(dict(counts, id=task.part.id, commit_seconds=round(time.monotonic() - t0, 4)))
+        self.report.parts.append(dict(part.counts, id=task.part.id, commit_seconds=round(seconds, 4)))
         if self.report.worker_start != "remote":
             self.report.add_worker_peak(result.peak_rss_mb)
         else:  # a cluster's own worker: its peak spans its life, other jobs too, and no ceiling binds it
@@ -1113,7 +1239,7 @@ class Coordinator:
         if f.report.dialect is None:
             f.report.dialect = result.dialect
         pipe._emit("progress", path=task.part.path, rows_read=f.report.rows_read, run_rows_read=self.report.rows_read)
-        if f.left == 0:  # its last part committed: the file is done, as ``threads`` logs it
+        if part.last:  # its last part committed: the file is done, as ``threads`` logs it
             pipe._emit(
                 "file_done",
                 path=task.part.path,

@@ -83,6 +83,9 @@ class PartTask:
     # the coordinator's working directory: a relative path of the job's is its, not a
     # cluster's worker's, started elsewhere (``source_path``)
     cwd: str = ""
+    # a small file's columns with no value, as the run's sampling of the whole file found them
+    # (``Pipeline.empty_columns``): its reader need not sample it again, as with ``threads``
+    empty: dict[str, bool] | None = None
 
     @cached_property  # a hash of the job's settings, asked for many times per part
     def prefix(self) -> str:
@@ -333,6 +336,7 @@ def _run_part(task: PartTask) -> PartResult:
                 part=part,
                 naming=task.naming,
                 partitions=task.partitions,
+                empty_columns=task.empty if task.part.unit == "file" else None,
             ) as reader,
             RejectFile(rejects_tmp, task.job_name, target=task.target) as rejects,
         ):

@@ -438,6 +438,33 @@ class SQLiteWriter(Refusals, Transactional):
             raise error from None
 
     @contextlib.contextmanager
+    def staging(self) -> Iterator[None]:
+        """A transaction (begun here) for several parts (``stage_part``), committed inside;
+        an exception rolls it back, and what it made of the table (``prepare``: the table
+        made, a column added) is forgotten, as ``undone`` forgets it."""
+        kept = self._kept()
+        self._begin()
+        try:
+            yield
+        except BaseException:
+            self.rollback()
+            self._restore(kept)
+            raise
+
+    def stage_part(self, files: list[str]) -> tuple[int, list[Refused]]:
+        """A part's Arrow files into the open transaction (``staging``), as ``merge_part``
+        writes them; a stream the table refuses a row of raises (the transaction is the
+        caller's: its other parts are in it)."""
+        return self._merge_files(files, stream=True)
+
+    def _kept(self) -> tuple[Any, ...]:
+        return (self.into, self._remake, dict(self._added), list(self.columns))
+
+    def _restore(self, kept: tuple[Any, ...]) -> None:
+        self.into, self._remake, self._added, self.columns = kept
+        self._prepared = None
+
+    @contextlib.contextmanager
     def undone(self) -> Iterator[None]:
         """What runs inside (``prepare``: the table made, a column added) checked, then rolled
         back: an engine's coordinator prepares for its first file up front (the job refused
@@ -445,14 +472,13 @@ class SQLiteWriter(Refusals, Transactional):
         commit, so a run that fails before committing a part leaves the target as it was. A
         table left empty by such a run would bind its rerun to it (its dates and timestamps
         stored as the source's text, ``declared_pins``), unlike a clean run."""
-        kept = (self.into, self._remake, dict(self._added), list(self.columns))
+        kept = self._kept()
         self._begin()
         try:
             yield
         finally:
             self.rollback()
-            self.into, self._remake, self._added, self.columns = kept
-            self._prepared = None
+            self._restore(kept)
 
     def _stage_replace(self) -> None:
         """A fresh ``replace`` loads into a stage table of its own, made anew (one left by a run
