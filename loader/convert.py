@@ -1356,9 +1356,10 @@ def _finer(unit: str, than: str) -> bool:
 
 def _unchanged(col: _Column, out: pa.Array, target: pa.DataType, explicit: bool = False) -> Converted:
     """``out``, the cast of ``col``, with the values the cast changed rejected. Text becomes a
-    float as declared (rounded, a type read) unless the cast is ``explicit``, which never rounds."""
+    float as declared (rounded, a type read) unless the cast is ``explicit``, which never rounds;
+    a number past the float's range is rejected either way (``_text_float_beyond``)."""
     if is_text(col.arr.type):
-        changed = _text_float_changed(col.arr, out) if explicit else None
+        changed = _text_float_changed(col.arr, out) if explicit else _text_float_beyond(col.arr, out)
         reason = _text_float_reason(target)
     else:
         changed, reason = _changed_by_cast(col.arr, out), _change_reason(col.arr.type, target)
@@ -1381,6 +1382,24 @@ def _text_float_changed(text: pa.Array, out: pa.Array) -> pa.Array | None:
         narrowed = _changed_by_cast(wide, out)
         changed = changed if narrowed is None else kernels.or_(changed, kernels.fill_null(narrowed, False))
     return changed
+
+
+# Text of the number zero, as the float cast reads it (``0``, ``-0.00``, ``0e5``, ``.0``).
+_ZERO_TEXT = r"^[+-]?[0.]*([eE][+-]?[0-9]+)?$"
+
+
+def _text_float_beyond(text: pa.Array, out: pa.Array) -> pa.Array | None:
+    """Where a declared float ``out`` is no rounding of its ``text`` but a number past the
+    float's range: an infinity from digits (``1e400``; a spelled ``inf`` has none) or zero
+    from a number that is not (``1e-400``). None where ``out`` is no float."""
+    if not pa.types.is_floating(out.type):
+        return None
+    suspect = kernels.fill_null(kernels.or_(kernels.is_inf(out), kernels.equal(out, 0)), False)
+    if not kernels.any(suspect).as_py():
+        return None  # no infinity nor zero: most columns are ruled out by this alone
+    infinite = kernels.and_(kernels.is_inf(out), kernels.match_substring_regex(text, "[0-9]"))
+    zeroed = kernels.and_(kernels.equal(out, 0), kernels.invert(kernels.match_substring_regex(text, _ZERO_TEXT)))
+    return kernels.fill_null(kernels.or_(infinite, zeroed), False)
 
 
 def _text_float_reason(target: pa.DataType) -> ReasonOf:

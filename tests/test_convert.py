@@ -534,6 +534,31 @@ def test_a_declared_float_takes_every_spelling_of_infinity_and_nan() -> None:
     assert got[:3] == [float("inf"), float("-inf"), float("inf")] and all(v != v for v in got[3:5]) and got[5] == 1.5
 
 
+@pytest.mark.parametrize(
+    ("target", "values", "bad"),
+    [
+        (pa.float64(), ["1e400", "-1E+400", "1e-400", "-0.1e-330"], ["inf", "-inf", "0.0", "-0.0"]),
+        (pa.float32(), ["1e39", "-3.5e38", "1e-50"], ["inf", "-inf", "0.0"]),
+    ],
+)
+def test_a_declared_float_rejects_a_number_past_its_range_rounding_the_rest(
+    target: pa.DataType, values: list[str], bad: list[str]
+) -> None:
+    """Rounding is declared (``0.10000000000000000001`` is 0.1); a finite number made an
+    infinity, or a number not zero made 0, is no rounding. Spelled infinities, NaN, zero
+    and a subnormal (``1e-310``) are kept."""
+    kept = ["inf", "-Infinity", "NaN", "0e5", "-0.000", "1e-310" if target == pa.float64() else "1e-40", "1.5"]
+    kept += ["0.10000000000000000001"]
+    out = convert(pa.array(kept + values + [None]), target)
+    assert out.bad is not None and out.bad.to_pylist() == [False] * len(kept) + [True] * len(values) + [False]
+    assert out.reasons == [
+        f"'{v}' would be stored as {b} by {type_name(target)}" for v, b in zip(values, bad, strict=True)
+    ]
+    got = out.array.to_pylist()
+    assert got[:2] == [float("inf"), float("-inf")] and got[2] != got[2] and got[3:5] == [0.0, 0.0]
+    assert 0 < got[5] < 1e-39 and got[7] == pytest.approx(0.1) and got[len(kept) :] == [None] * (len(values) + 1)
+
+
 def test_columns_of_a_short_block_converted_together_give_what_each_alone_gives() -> None:
     """A wide file's block: 40 columns of 300 rows, bad values here and there; converted
     in groups of one type and rule (one call each) or one by one, the same batch, the
@@ -666,6 +691,26 @@ def test_a_declared_date_of_a_zoned_parquet_timestamp_rejects_a_row_not_the_file
     assert sqlite_rows(db, "SELECT ts, v FROM t") == [("2024-03-30", 2)]
     rejected = json.loads(Path(f"{db}.table-t.rejects.jsonl").read_text())
     assert rejected["reason"] == "'2024-03-31 12:00:00+03:00' has a time of day that date would drop"
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("ovf.csv", "id,a\n1,1.5\n2,1e400\n3,inf\n4,1e-400\n"),
+        ("ovf.jsonl", '{"id":1,"a":1.5}\n{"id":2,"a":1e400}\n{"id":3,"a":"inf"}\n{"id":4,"a":"1e-400"}\n'),
+    ],
+)
+def test_a_declared_float64_rejects_1e400_rather_than_store_an_infinity(tmp_path: Path, name: str, text: str) -> None:
+    src, db = tmp_path / name, tmp_path / "t.db"
+    src.write_text(text)
+    report = load(str(src), str(db), table="t", source_options={"columns": {"a": "float64"}})
+    assert (report.rows_written, report.rows_rejected) == (2, 2)
+    assert sqlite_rows(db, "SELECT id, a FROM t ORDER BY id") == [(1, 1.5), (3, float("inf"))]
+    rejected = [json.loads(line) for line in Path(f"{db}.table-t.rejects.jsonl").read_text().splitlines()]
+    assert [(r["line"], r["column"], r["reason"]) for r in rejected] == [
+        (3 if name.endswith(".csv") else 2, "a", "'1e400' would be stored as inf by float64"),
+        (5 if name.endswith(".csv") else 4, "a", "'1e-400' would be stored as 0.0 by float64"),
+    ]
 
 
 def test_a_column_settled_as_empty_rejects_a_value_instead_of_dropping_it() -> None:

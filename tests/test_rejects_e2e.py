@@ -197,7 +197,7 @@ CASES += [
                 "row": 2,
                 "line": 2,
                 "stage": "read",
-                "reason": "not valid JSON: Expecting ',' delimiter: line 1 column 35 (char 34)",
+                "reason": "not valid JSON: expecting ',' delimiter at character 35 of the line",
                 "raw": '{"id": 2, "name": "b", "score": 20',
             },
         ],

@@ -410,13 +410,22 @@ def _row_object(line: bytes) -> dict[str, Any] | str:
         why.key = exc.key
         return why
     except json.JSONDecodeError as exc:
-        return _two_values(exc) or f"not valid JSON: {one_line(exc)}"
+        return _two_values(exc) or f"not valid JSON: {_within_the_line(exc)}"
     except (ValueError, RecursionError) as exc:
         return f"not valid JSON: {one_line(exc)}"
     if isinstance(obj, dict):
         return obj
     what = _what(obj) if obj is None or isinstance(obj, list) else f"{_what(obj)}, {_json_text(obj)[:40]!r}"
     return f"a JSON Lines row is an object, not {what}"
+
+
+def _within_the_line(exc: json.JSONDecodeError) -> str:
+    """Python's reason placed in the line: its own ``line 1 column 7 (char 6)`` counts in the
+    one line it was given, which the reader took for the file's line 1, and says column
+    beside the reject's column."""
+    msg = exc.msg[:1].lower() + exc.msg[1:]
+    place = f"character {exc.pos + 1} of the line"
+    return f"{msg} {place}" if msg.endswith(" at") else f"{msg} at {place}"
 
 
 def _two_values(exc: json.JSONDecodeError) -> str | None:

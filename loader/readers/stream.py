@@ -16,6 +16,7 @@ import re
 import shlex
 import sys
 import unicodedata
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
@@ -579,6 +580,9 @@ class Decompressing:
         self.compression = compression
         self.file = storage.open_arrow(path)
         self.opened = storage.opened_identity(path, self.file)
+        self.delivered = 0  # decompressed bytes given so far
+        self.rest: _GzipRest | None = None  # reads on where Arrow failed at the end of gzip data
+        self.failure: OSError | None = None  # Arrow's error, where ``rest`` reads on
         try:
             self.raw = pa.CompressedInputStream(storage.sequential(path, self.file), compression)
         except (pa.ArrowException, OSError) as exc:
@@ -586,19 +590,56 @@ class Decompressing:
             raise self._error(exc) from None
 
     def read(self, n: int) -> bytes:
+        if self.rest is not None:
+            return self._read_rest(n)
         try:
-            return bytes(self.raw.read(n))
+            data = bytes(self.raw.read(n))
         except OSError as exc:
-            raise self._error(exc) from None
+            self._resume(exc)
+            return self._read_rest(n)
+        self.delivered += len(data)
+        return data
 
     def readinto(self, view: memoryview) -> int:
+        if self.rest is None:
+            try:
+                got = int(self.raw.readinto(view))
+                self.delivered += got
+                return got
+            except OSError as exc:
+                self._resume(exc)
+        data = self._read_rest(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def _resume(self, exc: OSError) -> None:
+        """Arrow's gzip reads any bytes after a member as the next member's header, and fails
+        on the zero padding gzip(1) reads as the end: the file is read on from what was given
+        by ``_GzipRest``, which fails where Arrow's failure was real (``exc`` is its error)."""
+        if self.compression != "gzip":
+            raise self._error(exc) from None
+        self.failure = exc
+        self.rest = _GzipRest(self.path)
+        skip = self.delivered  # what Arrow gave already, decompressed again and dropped
+        while skip:
+            got = len(self._read_rest(min(skip, 1 << 20)))
+            if not got:
+                raise self._error(exc) from None
+            skip -= got
+
+    def _read_rest(self, n: int) -> bytes:
+        assert self.rest is not None and self.failure is not None
         try:
-            return int(self.raw.readinto(view))
+            return self.rest.read(n)
+        except (zlib.error, _Truncated):  # damaged after all: Arrow's error stands
+            raise self._error(self.failure) from None
+        except SourceError:  # bytes after the gzip data, named
+            raise
         except OSError as exc:
             raise self._error(exc) from None
 
     def disk_position(self) -> int:
-        return int(self.file.tell())
+        return int(self.file.tell()) if self.rest is None else self.rest.position()
 
     def _error(self, exc: Exception) -> SourceError:
         head = file_head(self.path)
@@ -620,6 +661,75 @@ class Decompressing:
 
     def close(self) -> None:
         self.raw.close()
+        self.file.close()
+        if self.rest is not None:
+            self.rest.close()
+
+
+class _Truncated(Exception):
+    """The gzip data ends inside a member."""
+
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class _GzipRest:
+    """A gzip file's decompressed bytes, read as gzip(1) reads them: members one after
+    another, then zero bytes as the end (padding to a block). Any other bytes after the last
+    member stop the read, naming how many; a member that does not decompress raises
+    ``zlib.error``, or ``_Truncated`` where the file ends inside it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.file = storage.sequential(path, storage.open_arrow(path))
+        self.inflate = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        self.pending = b""  # compressed bytes read and not yet given to ``inflate``
+        self.ended = False
+
+    def read(self, n: int) -> bytes:
+        while not self.ended:
+            if self.inflate.eof:
+                self._next_member()
+                continue
+            data = self.pending or self.inflate.unconsumed_tail or self.file.read(1 << 16)
+            self.pending = b""
+            out = self.inflate.decompress(data, n)  # at the file's end, what zlib still holds
+            if out:
+                return out
+            if not data and not self.inflate.eof:
+                raise _Truncated()
+        return b""
+
+    def _next_member(self) -> None:
+        """After a member: the next one, or the end (nothing, or zero bytes only)."""
+        rest = self.inflate.unused_data
+        while len(rest) < len(_GZIP_MAGIC):
+            more = self.file.read(1 << 16)
+            if not more:
+                break
+            rest += more
+        if rest.startswith(_GZIP_MAGIC):
+            self.inflate, self.pending = zlib.decompressobj(zlib.MAX_WBITS | 16), rest
+            return
+        after = len(rest)
+        zeros = not rest.strip(b"\x00")
+        while more := self.file.read(1 << 20):
+            after += len(more)
+            zeros = zeros and not more.strip(b"\x00")
+        if not zeros:
+            name = os.path.basename(self.path)
+            fix = f"gzip -dc {shlex.quote(name)} > {shlex.quote(os.path.splitext(name)[0])}"
+            raise SourceError(
+                f"{after} bytes after the end of the gzip data",
+                file=self.path,
+                hint=f"{fix} reads the data before them (it says 'trailing garbage ignored'): load that if the data is whole",
+            )
+        self.ended = True
+
+    def position(self) -> int:
+        return int(self.file.tell())
+
+    def close(self) -> None:
         self.file.close()
 
 

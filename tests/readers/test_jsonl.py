@@ -115,7 +115,7 @@ def test_bad_lines_are_rejected_with_line_numbers_and_the_rest_loads(tmp_path: P
     assert sqlite_table(db) == [(1, "n1", 10), (2, "n2", 20), (3, "n3", 30), (10, "k", 100)]
     got = [(r["row"], r["line"], r.get("column"), r["reason"]) for r in reject_lines(rejects_of(db))]
     assert got == [
-        (4, 4, None, "not valid JSON: Expecting ',' delimiter: line 1 column 35 (char 34)"),
+        (4, 4, None, "not valid JSON: expecting ',' delimiter at character 35 of the line"),
         (5, 6, "score", "'x' is a string, not a number"),
         (6, 7, "score", "'1.5' is not a valid int64"),
         (7, 8, "score", "'99999999999999999999' is not a valid int64"),
@@ -130,6 +130,21 @@ def test_bad_lines_are_rejected_with_line_numbers_and_the_rest_loads(tmp_path: P
     ]
     assert reject_lines(rejects_of(db))[0]["raw"] == raw[0]
     assert (report.rows_read, report.rows_written, report.rows_rejected) == (11, 4, 7)
+
+
+def test_a_malformed_line_is_placed_within_its_line_not_at_line_1(tmp_path: Path) -> None:
+    """Python's reason said 'line 1 column 7 (char 6)' of the one line it was given, whatever
+    the file's line (5 here), and 'column' beside the reject's own column."""
+    src, db = tmp_path / "jl.jsonl", tmp_path / "t.db"
+    src.write_text('\n\n{"a":1}\n\n{"a":2\n{"a":"b\n{"a":tru}\n{"a" 1}\n{"a":3}\n')
+    load(str(src), str(db), table="t", source_options={"columns": {"a": "int64"}})
+    assert [(r["row"], r["line"], r["reason"]) for r in reject_lines(rejects_of(db))] == [
+        (2, 5, "not valid JSON: expecting ',' delimiter at character 7 of the line"),
+        (3, 6, "not valid JSON: unterminated string starting at character 6 of the line"),
+        (4, 7, "not valid JSON: expecting value at character 6 of the line"),
+        (5, 8, "not valid JSON: expecting ':' delimiter at character 6 of the line"),
+    ]
+    assert sqlite_rows(db, "SELECT a FROM t") == [(1,), (3,)]
 
 
 def test_a_key_first_met_past_the_sample_in_its_last_block_is_no_column(tmp_path: Path) -> None:
@@ -1100,7 +1115,7 @@ NOT_ONE_OBJECT = {
         [(1, "a"), (2, "b")],
         [
             (2, 2, "a JSON Lines row is an object, not null"),
-            (4, 4, "not valid JSON: Expecting ',' delimiter: line 1 column 16 (char 15)"),
+            (4, 4, "not valid JSON: expecting ',' delimiter at character 16 of the line"),
         ],
     ),
     "null beside an array line": (

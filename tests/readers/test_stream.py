@@ -292,6 +292,67 @@ def test_truncated_gzip_is_still_truncated(tmp_path: Path) -> None:
     assert str(error).startswith(f"{src}: compressed data is truncated or corrupt")
 
 
+_PADDED_ROWS = 100_000
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_gzip_padded_with_zero_bytes_loads_every_row(tmp_path: Path, engine: str) -> None:
+    """Zero bytes after the last member (tape and block writers, some uploaders leave them):
+    gzip(1) reads them as the end; it was 'truncated or corrupt ... download it again' after
+    committing part of the file."""
+    src, db = tmp_path / "pad.csv.gz", tmp_path / "o.db"
+    data = b"id,name\n" + b"".join(b"%d,name%d\n" % (i, i) for i in range(_PADDED_ROWS))
+    src.write_bytes(gzip.compress(data[:300_000]) + gzip.compress(data[300_000:]) + b"\x00" * 512)
+    assert main(["load", str(src), str(db), "--table", "t", "--engine", engine, "-q"]) == 0
+    assert sqlite_rows(db, "SELECT count(*), sum(id), max(name) FROM t") == [
+        (_PADDED_ROWS, sum(range(_PADDED_ROWS)), "name99999")
+    ]
+
+
+@pytest.mark.parametrize("size", [1000, 65536, 1 << 20])
+@pytest.mark.parametrize("into", [False, True])
+def test_a_zero_padded_gzip_decompresses_whole_in_reads_of_any_size(tmp_path: Path, size: int, into: bool) -> None:
+    from loader.readers.stream import Decompressing
+
+    src = tmp_path / "pad.csv.gz"
+    data = b"".join(b"%d,name%d\n" % (i, i) for i in range(_PADDED_ROWS))
+    src.write_bytes(gzip.compress(data) + gzip.compress(b"") + b"\x00" * 3)  # an empty member ends in 8 zeros
+    stream, got = Decompressing(str(src), "gzip"), bytearray()
+    try:
+        while True:
+            if into:
+                view = memoryview(bytearray(size))
+                chunk = bytes(view[: stream.readinto(view)])
+            else:
+                chunk = stream.read(size)
+            if not chunk:
+                break
+            got += chunk
+    finally:
+        stream.close()
+    assert bytes(got) == data
+
+
+def test_bytes_after_the_gzip_data_are_named_not_called_truncated(tmp_path: Path) -> None:
+    src = tmp_path / "trail.csv.gz"
+    data = b"id,name\n" + b"".join(b"%d,name%d\n" % (i, i) for i in range(_PADDED_ROWS))
+    src.write_bytes(gzip.compress(data) + b"\x00\x00garbage\n")
+    error = _load_error(src, tmp_path)
+    assert (str(error), error.hint) == (
+        f"{src}: 10 bytes after the end of the gzip data",
+        "gzip -dc trail.csv.gz > trail.csv reads the data before them (it says 'trailing garbage ignored'): "
+        "load that if the data is whole",
+    )
+
+
+def test_a_gzip_member_cut_after_zero_padding_is_still_truncated(tmp_path: Path) -> None:
+    src = tmp_path / "t.csv.gz"
+    data = b"id,name\n" + b"".join(b"%d,name%d\n" % (i, i) for i in range(_PADDED_ROWS))
+    src.write_bytes(gzip.compress(data)[:-20_000] + b"\x00" * 64)
+    error = _load_error(src, tmp_path)
+    assert str(error).startswith(f"{src}: compressed data is truncated or corrupt")
+
+
 # ------------------------------------------------------ UTF-16 cut at an odd byte
 
 
