@@ -1042,11 +1042,14 @@ def job_from_dict(data: Mapping[str, Any], env: Mapping[str, str] | None = None)
 
 
 def read_job_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A job file's tables, read past a UTF-8 byte order mark (Windows editors and PowerShell's
+    ``Out-File -Encoding utf8`` write one; TOML has no room for it, and it is invisible)."""
+    import codecs
     import tomllib
 
     try:
         with open(path, "rb") as fh:
-            return tomllib.load(fh)
+            return tomllib.loads(fh.read().removeprefix(codecs.BOM_UTF8).decode())
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such job file") from None
     except IsADirectoryError:

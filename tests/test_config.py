@@ -244,6 +244,14 @@ def test_invalid_toml(tmp_path: Path) -> None:
         load_job(write(tmp_path, "[source\n"), env={})
 
 
+def test_a_job_file_with_a_byte_order_mark_reads(tmp_path: Path) -> None:
+    """Notepad's and PowerShell's UTF-8 starts with one: it was "not valid TOML: Invalid statement
+    (at line 1, column 1)", in a file that looks right in any editor."""
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + BASIC.replace("\n", "\r\n").encode())
+    assert load_job(path, env={}) == load_job(write(tmp_path, BASIC), env={})
+
+
 def test_missing_job_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such job file"):
         load_job(tmp_path / "nope.toml", env={})
