@@ -604,6 +604,29 @@ def test_unknown_format() -> None:
         job_from_dict({"source": {"path": "a.xml"}, "sink": {"path": "x.db"}}, env={})
 
 
+def test_a_globs_format_comes_from_the_files_it_matches_where_its_text_tells_none(tmp_path: Path) -> None:
+    """``inbox/*`` and ``*.csv*`` over CSV files were "cannot tell the format": the docs say
+    the format comes from the file extension, and every matched file has one."""
+    import gzip
+
+    (tmp_path / "a.csv").write_text("a\n1\n")
+    (tmp_path / "b.csv.gz").write_bytes(gzip.compress(b"a\n2\n"))
+
+    def source(path: str) -> Any:
+        return job_from_dict({"source": {"path": path}, "sink": {"path": "x.db", "table": "t"}}, env={}).source
+
+    assert source(str(tmp_path / "*")).format == "csv"
+    assert source(str(tmp_path / "*.csv*")).format == "csv"
+    (tmp_path / "c.parquet").write_bytes(b"")
+    with pytest.raises(ConfigError) as info:
+        source(str(tmp_path / "*"))
+    assert str(info.value) == "source.path: the inputs mix formats (csv, parquet); one load reads one format"
+    (tmp_path / "c.parquet").unlink()
+    (tmp_path / "notes").write_text("x")  # a file whose name tells no format
+    with pytest.raises(ConfigError, match=r"source\.format: cannot tell the format of "):
+        source(str(tmp_path / "*"))
+
+
 @pytest.mark.parametrize("name", ["a.json", "part-00000-x.json.gz", "A.JSON"])
 def test_json_suffixes_are_json_lines_as_bigquery_mongoexport_and_spark_write_them(name: str) -> None:
     assert infer_format(name) == "jsonl"
