@@ -574,8 +574,11 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def _as_path(value: Any) -> Any:
-    """Text where Python callers may pass an ``os.PathLike`` (as ``open()`` takes either)."""
-    return os.fspath(value) if isinstance(value, os.PathLike) else value
+    """Text where Python callers may pass an ``os.PathLike`` (as ``open()`` takes either), ``~``
+    expanded as in a job file (``rebase_paths``): a path given by ``--set``, the environment or
+    a quoted flag (``'~/data/*.csv'``) names what the job file's would."""
+    value = os.fspath(value) if isinstance(value, os.PathLike) else value
+    return os.path.expanduser(value) if isinstance(value, str) and value.startswith("~") else value
 
 
 def check_values(cls: type, values: Mapping[str, Any], where: str) -> dict[str, Any]:

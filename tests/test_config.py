@@ -18,6 +18,7 @@ from loader.config import (
     apply_overrides,
     infer_format,
     job_from_dict,
+    job_from_overrides,
     load_job,
     resolve,
 )
@@ -250,6 +251,29 @@ def test_a_job_file_with_a_byte_order_mark_reads(tmp_path: Path) -> None:
     path = tmp_path / "bom.toml"
     path.write_bytes(b"\xef\xbb\xbf" + BASIC.replace("\n", "\r\n").encode())
     assert load_job(path, env={}) == load_job(write(tmp_path, BASIC), env={})
+
+
+def test_home_is_expanded_in_paths_given_by_set_the_environment_flags_and_python(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job file's ``~/x.csv`` is the home directory's; the same key by --set, LOADER_* or a
+    quoted flag (``'~/data/*.csv'``: a glob is quoted) stayed a literal ``~``: exit 66."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "ev.csv").write_text("a\n1\n")
+    job = job_from_overrides(
+        {},
+        ["sink.path=~/out/h.db", "run.report=~/r.json"],
+        {"LOADER_RUN__METRICS_FILE": "~/m.prom"},
+        [("source.path", ["~/ev*.csv"]), ("sink.table", "t")],
+    )
+    assert job.source.path == [str(tmp_path / "ev*.csv")]
+    assert (job.sink.path, job.run.report, job.run.metrics_file) == tuple(
+        str(tmp_path / n) for n in ("out/h.db", "r.json", "m.prom")
+    )
+    assert job_from_overrides({}, [], {}, [("source.path", ["-"]), ("sink.path", "~x.db")]).sink.path == "~x.db"
+    assert load_job(write(tmp_path, '[source]\npath = "~/ev.csv"\n[sink]\npath = "~/o.db"\n'), env={}) == job_from_dict(
+        {"source": {"path": "~/ev.csv"}, "sink": {"path": "~/o.db"}}, env={}
+    )
 
 
 def test_missing_job_file(tmp_path: Path) -> None:
