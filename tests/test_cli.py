@@ -286,7 +286,9 @@ def test_validate_and_dry_run(tmp_path: Path) -> None:
     assert p.returncode == 0 and not (tmp_path / "v.db").exists()
 
 
-def test_validate_checks_the_stages_against_a_loaded_inputs_head(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_checks_the_stages_against_a_loaded_inputs_head(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """With every input loaded already it read none: a stage naming no column of the data
     passed (exit 0), and the next run with a new file stopped with exit 78."""
     (tmp_path / "tr.csv").write_text("id,name\n1,Ann\n")
