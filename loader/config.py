@@ -59,7 +59,7 @@ class SourceConfig:
     path: list[str] = field(metadata=PATH)
     """A path, a glob, or a list of them; ``-`` is standard input (CSV). ``s3://``, ``gs://`` and ``hdfs://`` URIs read from object storage (see Object storage). Files load in sorted order. ``*`` and ``**`` skip hidden names and the markers Spark and Hadoop write beside an output (``_temporary/``, ``_SUCCESS``); a file named exactly as the path is that file, ``[`` and all (see Globs)."""
     format: Format | None = None
-    """``csv``, ``parquet``, ``jsonl`` (JSON Lines) or ``arrow`` (Arrow IPC / Feather); inferred from the file extension when omitted: ``.csv``, ``.tsv``, ``.txt``; ``.parquet``, ``.pq``; ``.jsonl``, ``.ndjson``, ``.json`` (read as JSON Lines: a file that is one JSON array is refused with a hint); ``.arrow``, ``.arrows`` (the stream format's), ``.feather``, ``.ipc`` (a CSV or JSON Lines file may add ``.gz``, ``.bz2`` or ``.zst``)."""
+    """``csv``, ``parquet``, ``jsonl`` (JSON Lines) or ``arrow`` (Arrow IPC / Feather); inferred from the file extension when omitted: ``.csv``, ``.tsv``, ``.txt``; ``.parquet``, ``.pq``; ``.jsonl``, ``.ndjson``, ``.json`` (read as JSON Lines: a file that is one JSON array is refused with a hint); ``.arrow``, ``.arrows`` (the stream format's), ``.feather``, ``.ipc`` (a CSV or JSON Lines file may add ``.gz``, ``.bz2`` or ``.zst``). A glob whose text has no extension (``inbox/*``, ``*.csv*``) takes the format of the files it matches, which must all have one and the same."""
     delimiter: str | None = None
     """CSV field separator, one ASCII character; detected from the file when omitted (ties go to a tab for ``.tsv``, else a comma). Not a line break, nor the quote or escape character. A tab may be written ``\\t``, the two characters a shell passes for ``'\\t'`` (``--delimiter '\\t'``)."""
     quote_char: str | Literal[False] | None = None
@@ -574,8 +574,11 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def _as_path(value: Any) -> Any:
-    """Text where Python callers may pass an ``os.PathLike`` (as ``open()`` takes either)."""
-    return os.fspath(value) if isinstance(value, os.PathLike) else value
+    """Text where Python callers may pass an ``os.PathLike`` (as ``open()`` takes either), ``~``
+    expanded as in a job file (``rebase_paths``): a path given by ``--set``, the environment or
+    a quoted flag (``'~/data/*.csv'``) names what the job file's would."""
+    value = os.fspath(value) if isinstance(value, os.PathLike) else value
+    return os.path.expanduser(value) if isinstance(value, str) and value.startswith("~") else value
 
 
 def check_values(cls: type, values: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -1042,11 +1045,14 @@ def job_from_dict(data: Mapping[str, Any], env: Mapping[str, str] | None = None)
 
 
 def read_job_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A job file's tables, read past a UTF-8 byte order mark (Windows editors and PowerShell's
+    ``Out-File -Encoding utf8`` write one; TOML has no room for it, and it is invisible)."""
+    import codecs
     import tomllib
 
     try:
         with open(path, "rb") as fh:
-            return tomllib.load(fh)
+            return tomllib.loads(fh.read().removeprefix(codecs.BOM_UTF8).decode())
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such job file") from None
     except IsADirectoryError:
@@ -1328,7 +1334,7 @@ def _sizes(section: Any, where: str) -> dict[str, Any]:
 
 
 def _source_format(paths: list[str]) -> Format:
-    formats = {infer_format(p) for p in paths}
+    formats = set().union(*map(_named_formats, paths))
     known = sorted(f for f in formats if f is not None)
     if len(known) > 1:
         raise ConfigError(
@@ -1343,6 +1349,17 @@ def _source_format(paths: list[str]) -> Format:
             hint='set source.format = "csv", "parquet", "jsonl" or "arrow" (or --format)',
         )
     return found
+
+
+def _named_formats(path: str) -> set[Format | None]:
+    """The format a path's name tells; for a glob whose text tells none (``inbox/*``,
+    ``*.csv*``), the formats of the files it matches, by their extensions (None: one tells none)."""
+    found = infer_format(path)
+    if found is not None or not is_glob(path):
+        return {found}
+    from . import storage
+
+    return {infer_format(name) for name in storage.glob(path)} or {None}
 
 
 def _refuse_no_file(paths: list[str]) -> None:

@@ -954,7 +954,7 @@ def _in_utc(text: str) -> str:
 _TIME_TEXT = r"^\d\d:\d\d(:\d\d(\.\d+)?)?$"  # hh:mm[:ss[.fraction]], as the targets store a time
 
 
-_FRACTION_DIGITS = {"s": 0, "ms": 3, "us": 6, "ns": 9}
+FRACTION_DIGITS = {"s": 0, "ms": 3, "us": 6, "ns": 9}
 
 
 def _text_fraction(col: _Column, target: pa.DataType) -> None:
@@ -964,7 +964,7 @@ def _text_fraction(col: _Column, target: pa.DataType) -> None:
     rejected as one the unit would change."""
     if not (is_text(col.arr.type) and (pa.types.is_time(target) or pa.types.is_timestamp(target))):
         return
-    digits = _FRACTION_DIGITS[target.unit]
+    digits = FRACTION_DIGITS[target.unit]
     # the shortest text with a digit past the unit: hh:mm:ss. or yyyy-mm-ddThh:mm:ss., the unit's
     # digits and one more; a column of shorter text (as most are) is spared the regex's pass
     shortest = (9 if pa.types.is_time(target) else 20) + digits + 1

@@ -488,31 +488,13 @@ class Pipeline:
                 self._refuse_changed(plan)  # at its turn, as the run refuses it
                 if not plan.reads:  # skipped (loaded already, or changed and on_change = skip): not opened
                     continue
-                path = plan.path
-                with open_reader(
-                    path,
-                    src,
-                    chunk_size=self.job.run.chunk_size,
-                    resume=_resume_at(plan),  # a half-loaded file keeps its recorded dialect
-                    check_width=self._header_check(),
-                    types=types,
-                    naming=self.naming,
-                    partitions=self.partition_keys,
-                ) as reader:
-                    out = self._output_schema(reader.schema, path)
-                    schema = out if schema is None else schema
-                    found = getattr(reader, "dialect", None)
-                    if found is not None:  # files may differ: each dialect is shown with its files
-                        dialects.setdefault(found.describe(), []).append(path)
-                    if unwritten is not None and not unwritten.writes:
-                        unwritten.read(reader, self.job.run.max_rejects)
-                if self._deferred() is None:
-                    self._check_width(out, path)
-                    with naming_file(path):
-                        self.sink.check_schema(sink, out, self._target_entries)
-                    warnings += [w for w in self.sink.warnings(sink, out) if w not in warnings]
-                    if self._target_note is None:  # else the table was not read
-                        self._check_table_columns(out, path)
+                out = self._plan_read(plan, types, dialects, warnings, unwritten)
+                schema = out if schema is None else schema
+            loaded = next((p for p in plans if self._read_before(p)), None)
+            if schema is None and loaded is not None:
+                # every input is loaded already: the stages and the target are checked against one's
+                # head all the same, as the next run's new file of its columns will be
+                schema = self._plan_read(loaded, types, dialects, warnings, None)
             if unwritten is not None and unwritten.writes_nothing:
                 warnings.append(self._would_write_nothing(unwritten))
         return Plan(
@@ -534,6 +516,48 @@ class Pipeline:
             empty=self._empty,
             warnings=warnings,
         )
+
+    def _read_before(self, plan: FilePlan) -> bool:
+        """A file loaded already, unchanged since, that gave rows: its head reads as it did."""
+        fs = self._peeked.files.get(plan.key)
+        return plan.status == "skipped" and fs is not None and fs.rows_read > 0
+
+    def _plan_read(
+        self,
+        plan: FilePlan,
+        types: dict[str, pa.DataType],
+        dialects: dict[str, list[str]],
+        warnings: list[str],
+        unwritten: _Unwritten | None,
+    ) -> pa.Schema:
+        """For the dry run: one file's head read as the run reads it, its dialect noted, the
+        stages and the target checked against it, as the load checks them; its rows typed
+        (``unwritten``) where the load may write none. The schema after the stages."""
+        path, src, sink = plan.path, self.job.source, self.job.sink
+        with open_reader(
+            path,
+            src,
+            chunk_size=self.job.run.chunk_size,
+            resume=_resume_at(plan),  # a half-loaded file keeps its recorded dialect
+            check_width=self._header_check(),
+            types=types,
+            naming=self.naming,
+            partitions=self.partition_keys,
+        ) as reader:
+            out = self._output_schema(reader.schema, path)
+            found = getattr(reader, "dialect", None)
+            if found is not None:  # files may differ: each dialect is shown with its files
+                dialects.setdefault(found.describe(), []).append(path)
+            if unwritten is not None and not unwritten.writes:
+                unwritten.read(reader, self.job.run.max_rejects)
+        if self._deferred() is None:
+            self._check_width(out, path)
+            with naming_file(path):
+                self.sink.check_schema(sink, out, self._target_entries)
+            warnings += [w for w in self.sink.warnings(sink, out) if w not in warnings]
+            if self._target_note is None:  # else the table was not read
+                self._check_table_columns(out, path)
+        return out
 
     def _would_write_nothing(self, unwritten: _Unwritten) -> str:
         """A dry run's load that writes no row: its "nothing loaded" error (exit 4), or where

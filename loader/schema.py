@@ -26,7 +26,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from .convert import TypeGuess
+from .convert import FRACTION_DIGITS, TypeGuess
 from .errors import ConfigError
 from .suggest import fold
 from .types import decimal_type, int_range, is_bytes, is_text, parse_type, type_name, value_type
@@ -481,8 +481,9 @@ def text_forms(
 ) -> dict[str, TextForm]:
     """The existing table's columns (``fold``ed) that the load gives timestamps (``types``:
     those the encoder gets) and whose first value is date-time text of a form other than the
-    loader's own (``text_form``, ``iso_text``): their form, which the encoder writes them in
-    (``encode.form_text``). Not an INTEGER or REAL column: its values are numbers."""
+    one the loader writes for their type (``text_form``, ``_own_form``): their form, which the
+    encoder writes them in (``encode.form_text``). Not an INTEGER or REAL column: its values
+    are numbers."""
     spelled = {fold(n): n for n in declared}
     asked = {
         spelled[fold(n)]: t
@@ -492,8 +493,16 @@ def text_forms(
         and _affinity(declared[spelled[fold(n)]].upper()) not in ("INTEGER", "REAL")
     }
     held = first_values(list(asked)) if asked else {}
-    forms = {fold(n): text_form(v) for n, v in held.items() if not iso_text(v, asked[n])}
-    return {n: form for n, form in forms.items() if form is not None}
+    forms = {fold(n): (text_form(v), _own_form(asked[n])) for n, v in held.items()}
+    # a T form with another unit's fraction (``.000Z`` for microseconds) is the column's too: the
+    # loader's own digits would sort apart from its rows as text ('.000000Z' < '.000Z')
+    return {n: form for n, (form, own) in forms.items() if form is not None and form != own}
+
+
+def _own_form(t: pa.DataType) -> TextForm:
+    """The form the loader writes a timestamp type's values in (``encode.iso_text``)."""
+    assert isinstance(t, pa.TimestampType)
+    return TextForm("T", FRACTION_DIGITS[t.unit], "Z" if t.tz else "")
 
 
 def _kind(declared: str) -> tuple[str, bool]:

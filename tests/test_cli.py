@@ -286,6 +286,36 @@ def test_validate_and_dry_run(tmp_path: Path) -> None:
     assert p.returncode == 0 and not (tmp_path / "v.db").exists()
 
 
+def test_validate_checks_the_stages_against_a_loaded_inputs_head(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With every input loaded already it read none: a stage naming no column of the data
+    passed (exit 0), and the next run with a new file stopped with exit 78."""
+    (tmp_path / "tr.csv").write_text("id,name\n1,Ann\n")
+    job = tmp_path / "tr.toml"
+    text = '[source]\npath = "tr*.csv"\n[[transform]]\ntype = "select"\ncolumns = ["id", "name"]\n'
+    job.write_text(text + '[sink]\npath = "tr.db"\ntable = "t"\n')
+    assert main(["run", str(job), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["validate", str(job)]) == 0
+    assert capsys.readouterr().out.splitlines()[:8] == [
+        "files (1):",
+        f"  {tmp_path / 'tr.csv'}: loaded already: skipped",
+        f"dialect ({tmp_path / 'tr.csv'}): delimiter ',' (detected), quote '\"' (detected), header (detected)",
+        "transforms: transform[1] (select)",
+        "schema (after transforms):",
+        "  id: int64",
+        "  name: string",
+        "engine: threads",
+    ]
+    job.write_text(job.read_text().replace('"name"]', '"nme"]'))
+    assert main(["validate", str(job)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"loader: error: transform[1] (select): {tmp_path / 'tr.csv'}: columns: no column 'nme' in the data",
+        "  hint: did you mean 'name'?",
+    ]
+
+
 def test_inspect(data_dir: Path) -> None:
     p = cli("inspect", str(data_dir / "small.csv"), "--rows", "1")
     assert p.returncode == 0

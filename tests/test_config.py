@@ -18,6 +18,7 @@ from loader.config import (
     apply_overrides,
     infer_format,
     job_from_dict,
+    job_from_overrides,
     load_job,
     resolve,
 )
@@ -242,6 +243,37 @@ def test_bad_literal_value(tmp_path: Path) -> None:
 def test_invalid_toml(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_job(write(tmp_path, "[source\n"), env={})
+
+
+def test_a_job_file_with_a_byte_order_mark_reads(tmp_path: Path) -> None:
+    """Notepad's and PowerShell's UTF-8 starts with one: it was "not valid TOML: Invalid statement
+    (at line 1, column 1)", in a file that looks right in any editor."""
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + BASIC.replace("\n", "\r\n").encode())
+    assert load_job(path, env={}) == load_job(write(tmp_path, BASIC), env={})
+
+
+def test_home_is_expanded_in_paths_given_by_set_the_environment_flags_and_python(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job file's ``~/x.csv`` is the home directory's; the same key by --set, LOADER_* or a
+    quoted flag (``'~/data/*.csv'``: a glob is quoted) stayed a literal ``~``: exit 66."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "ev.csv").write_text("a\n1\n")
+    job = job_from_overrides(
+        {},
+        ["sink.path=~/out/h.db", "run.report=~/r.json"],
+        {"LOADER_RUN__METRICS_FILE": "~/m.prom"},
+        [("source.path", ["~/ev*.csv"]), ("sink.table", "t")],
+    )
+    assert job.source.path == [str(tmp_path / "ev*.csv")]
+    assert (job.sink.path, job.run.report, job.run.metrics_file) == tuple(
+        str(tmp_path / n) for n in ("out/h.db", "r.json", "m.prom")
+    )
+    assert job_from_overrides({}, [], {}, [("source.path", ["-"]), ("sink.path", "~x.db")]).sink.path == "~x.db"
+    assert load_job(write(tmp_path, '[source]\npath = "~/ev.csv"\n[sink]\npath = "~/o.db"\n'), env={}) == job_from_dict(
+        {"source": {"path": "~/ev.csv"}, "sink": {"path": "~/o.db"}}, env={}
+    )
 
 
 def test_missing_job_file(tmp_path: Path) -> None:
@@ -594,6 +626,29 @@ def test_glob_source_needs_a_table_name() -> None:
 def test_unknown_format() -> None:
     with pytest.raises(ConfigError, match=r"source\.format: cannot tell the format of a\.xml"):
         job_from_dict({"source": {"path": "a.xml"}, "sink": {"path": "x.db"}}, env={})
+
+
+def test_a_globs_format_comes_from_the_files_it_matches_where_its_text_tells_none(tmp_path: Path) -> None:
+    """``inbox/*`` and ``*.csv*`` over CSV files were "cannot tell the format": the docs say
+    the format comes from the file extension, and every matched file has one."""
+    import gzip
+
+    (tmp_path / "a.csv").write_text("a\n1\n")
+    (tmp_path / "b.csv.gz").write_bytes(gzip.compress(b"a\n2\n"))
+
+    def source(path: str) -> Any:
+        return job_from_dict({"source": {"path": path}, "sink": {"path": "x.db", "table": "t"}}, env={}).source
+
+    assert source(str(tmp_path / "*")).format == "csv"
+    assert source(str(tmp_path / "*.csv*")).format == "csv"
+    (tmp_path / "c.parquet").write_bytes(b"")
+    with pytest.raises(ConfigError) as info:
+        source(str(tmp_path / "*"))
+    assert str(info.value) == "source.path: the inputs mix formats (csv, parquet); one load reads one format"
+    (tmp_path / "c.parquet").unlink()
+    (tmp_path / "notes").write_text("x")  # a file whose name tells no format
+    with pytest.raises(ConfigError, match=r"source\.format: cannot tell the format of "):
+        source(str(tmp_path / "*"))
 
 
 @pytest.mark.parametrize("name", ["a.json", "part-00000-x.json.gz", "A.JSON"])

@@ -794,6 +794,36 @@ def test_typed_timestamps_go_into_a_sqlalchemy_made_table_in_its_text_form(tmp_p
 
 
 @pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_typed_timestamps_take_a_t_form_columns_fraction_digits(tmp_path: Path, engine: str) -> None:
+    """A ``T`` form with a fraction (JavaScript's ``toISOString()``: ``.000Z``) was taken for the
+    loader's own: microseconds went in as ``.000000Z``, which sorts before ``.000Z`` as text, so
+    ``at >= '2024-06-01T09:00:00.000Z'`` missed the 09:00 row. A fraction the form has no room
+    for keeps its digits."""
+    from loader.cli import main
+
+    db = tmp_path / "js.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER, z TIMESTAMP, nine TIMESTAMP, naive TIMESTAMP)")
+        row = (0, "2024-01-01T10:00:00.000Z", "2024-01-01T10:00:00.000000000Z", "2024-01-01T10:00:00.000")
+        conn.execute("INSERT INTO t VALUES (?, ?, ?, ?)", row)
+    utc = [dt.datetime(2024, 6, 1, 9, tzinfo=dt.UTC), dt.datetime(2024, 6, 1, 9, 0, 0, 250_001, tzinfo=dt.UTC)]
+    naive = [v.replace(tzinfo=None) for v in utc]
+    src = _parquet(
+        tmp_path / "t.parquet",
+        id=pa.array([1, 2]),
+        z=pa.array(utc, pa.timestamp("us", "UTC")),
+        nine=pa.array(utc, pa.timestamp("us", "UTC")),
+        naive=pa.array(naive, pa.timestamp("us")),
+    )
+    assert main(["load", src, str(db), "--table", "t", "--engine", engine, "-q"]) == 0
+    assert sqlite_rows(db, "SELECT id, z, nine, naive FROM t WHERE id > 0 ORDER BY id") == [
+        (1, "2024-06-01T09:00:00.000Z", "2024-06-01T09:00:00.000000000Z", "2024-06-01T09:00:00.000"),
+        (2, "2024-06-01T09:00:00.250001Z", "2024-06-01T09:00:00.250001000Z", "2024-06-01T09:00:00.250001"),
+    ]
+    assert sqlite_rows(db, "SELECT id FROM t WHERE z >= '2024-06-01T09:00:00.000Z' ORDER BY id") == [(1,), (2,)]
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
 def test_a_text_column_of_isoformat_text_keeps_a_csvs_own_text(tmp_path: Path, engine: str) -> None:
     """A first value ``2024-01-01T10:00:00`` (Python's isoformat(), sqlite-utils') was taken for
     the loader's own text: every CSV value was rewritten as ``...T09:00:00.000000``, and the
