@@ -588,6 +588,52 @@ def test_a_file_whose_lines_all_end_in_a_carriage_return_alone_is_still_refused(
     assert (r.schema.names, chunks) == (["id", "name"], [])
 
 
+@pytest.mark.parametrize(
+    ("head", "where"),
+    [
+        ('id,"name\n', "line 1: unterminated quoted field in the header: the quote that opens its field 2"),
+        ('id;"name\n', "line 1: unterminated quoted field in the header: the quote that opens its field 2"),
+        ('"first\nname",id,"x\n', "line 2: unterminated quoted field in the header: the quote that opens its field 3"),
+    ],
+    ids=["comma", "semicolon", "second-line"],
+)
+@pytest.mark.parametrize("rows", [3, 20_000], ids=["short", "past-csv-field-limit"])
+def test_a_quote_the_header_never_closes_stops_the_file(tmp_path: Path, head: str, where: str, rows: int) -> None:
+    """The header ran to the end of the file: every row became one column's name, and the
+    file loaded as 0 rows, "ok"; past 128 KiB, Python's csv "field larger than field limit
+    (131072)" was named at the file's last line."""
+    p = tmp_path / "hq.csv"
+    delimiter = ";" if ";" in head else ","
+    p.write_text(head + "".join(f"{i}{delimiter}n{i}{delimiter}{i}\n" for i in range(rows)))
+    with pytest.raises(SourceError) as info:
+        read_all(p)
+    assert str(info.value) == f"{p}, {where} is never closed"
+
+
+@pytest.mark.parametrize("data", [b'id,na"me\n1,a\n', b'"first\nname",id\n1,a\n'], ids=["text-quote", "two-lines"])
+def test_a_quote_that_is_text_or_closes_in_the_header_is_no_unterminated_field(tmp_path: Path, data: bytes) -> None:
+    p = tmp_path / "x.csv"
+    p.write_bytes(data)
+    r, chunks = read_all(p)
+    assert len(r.schema.names) == 2 and len(rows_of(chunks)) == 1
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_header_quote_never_closed_exits_65_and_makes_no_table(tmp_path: Path, engine: str) -> None:
+    p = tmp_path / "hq.csv"
+    p.write_text('id,"name\n' + "".join(f"{i},n{i}\n" for i in range(2000)))
+    db = tmp_path / "o.db"
+    got = cli("load", str(p), str(db), "--table", "t", "--engine", engine, "--no-progress")
+    assert (got.returncode, got.stdout, got.stderr) == (
+        65,
+        "",
+        f"loader: error: {p}, line 1: unterminated quoted field in the header: the quote that opens its field 2"
+        " is never closed\n  hint: close or remove the quote in the header (or read quotes as text:"
+        " --quote-char false), then rerun\n",
+    )
+    assert not db.exists() or sqlite_rows(db, "SELECT name FROM sqlite_master WHERE name = 't'") == []
+
+
 def test_header_only_has_schema_and_no_rows(data_dir: Path) -> None:
     r, chunks = read_all(data_dir / "header_only.csv")
     assert r.schema.names == ["a", "b"] and chunks == []

@@ -14,12 +14,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+
 from ...config import SourceConfig
 from ...errors import ConfigError, SourceError
 from ..dialect import SNIFF_BYTES, Dialect, csv_rows, sample_rows, sniff
 from ..stream import close_stream, encoding_hint, guess_encoding, lone_cr_fix, not_text, open_stream
 from ..stream import utf16_hint as _utf16_hint
-from .cut import Marks, first_row_end
+from .cut import Marks, QuoteState, first_row_end, read_piece
 from .escapes import translated
 
 BOM = b"\xef\xbb\xbf"
@@ -98,6 +100,7 @@ class _HeadReader:
         while end < 0:
             grown = self.more(buf, pos, "the header")
             if grown is None:
+                _check_quotes_close(buf[pos:], dialect, self.config, self.path, line)
                 end = len(buf) - pos
                 break
             buf = grown
@@ -201,6 +204,32 @@ def _check_nul(names: list[str], header: bytes, path: str, line: int) -> None:
         raise not_text(path, "CSV") or SourceError(
             "the header's column name holds a NUL byte", file=path, line=line, column=bad, hint=_utf16_hint(header)
         )
+
+
+def _check_quotes_close(header: bytes, dialect: Dialect, config: SourceConfig, path: str, line: int) -> None:
+    """A header that runs to the end of the file: refused where a quote in it opens a value
+    and never closes (``id,"name``), else every row after it would be read as one column's
+    name and the file would load as none. A quote that is text (``id,na"me``) is read as such."""
+    quote, escape = quote_and_escape(dialect, config)
+    marks = Marks.of(quote, escape, dialect.delimiter.encode(), config.escape_mode == "quote")
+    if marks is None:  # marks of more than one byte: only the line is known
+        what = "a quote opened in it"
+    else:
+        state = QuoteState()
+        data, at, real = read_piece(header, marks, 0, len(header), state)
+        if not state.inside:
+            return
+        opened = int(real[-1])
+        line += data.count(b"\n", at, opened)
+        delimiters = np.flatnonzero(np.frombuffer(data, np.uint8, opened - at, at) == marks.delimiter) + at
+        field = int(np.count_nonzero(np.searchsorted(real, delimiters) % 2 == 0)) + 1  # outside values
+        what = f"the quote that opens its field {field}"
+    raise SourceError(
+        f"unterminated quoted field in the header: {what} is never closed",
+        file=path,
+        line=line,
+        hint="close or remove the quote in the header (or read quotes as text: --quote-char false), then rerun",
+    )
 
 
 def _eight_bit_hint(header: bytes, encoding: str) -> str | None:
