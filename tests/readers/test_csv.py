@@ -24,6 +24,7 @@ from loader.config import SourceConfig
 from loader.errors import ConfigError, SourceError
 from loader.readers import CSVReader, expand_paths, input_spellings, open_reader
 from loader.readers.csv import _fill, row_numbers
+from loader.readers.csv.header import preamble_rows
 from tests.conftest import ESCAPED_FIELDS, escaped_rows, escaped_text, pyarrow_rows, sqlite_rows, write_csv
 from tests.reliability_util import cli, leveldb_items
 
@@ -632,6 +633,59 @@ def test_a_header_quote_never_closed_exits_65_and_makes_no_table(tmp_path: Path,
         " --quote-char false), then rerun\n",
     )
     assert not db.exists() or sqlite_rows(db, "SELECT name FROM sqlite_master WHERE name = 't'") == []
+
+
+SALARIES_COMMENTS = "#one:line one\n#two:line 2\n#three:Hello World!\nS,X,E,M\n" + "".join(
+    f"{10000 + i},{i % 20},{i % 3 + 1},{i % 2}\n" for i in range(46)
+)  # pandas' tests/io/parser/data/salaries_comments.csv, its shape
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_lines_before_the_header_stop_the_file_naming_skip_rows(tmp_path: Path, engine: str) -> None:
+    """Its comment lines loaded as rows under the first one as header, every real row was
+    rejected (`expected 1 fields, found 4`) and the run said ok, exit 0."""
+    p = tmp_path / "salaries_comments.csv"
+    p.write_text(SALARIES_COMMENTS)
+    db = tmp_path / "o.db"
+    got = cli("load", str(p), str(db), "--table", "t", "--engine", engine, "--no-progress")
+    assert (got.returncode, got.stderr) == (
+        65,
+        f"loader: error: {p}: the first 3 lines have 1 field and the 47 rows after them have 4: lines before"
+        " the header? try --skip-rows 3\n  hint: skip them with --skip-rows 3 (or remove them from the file),"
+        " then rerun: the files before it stay loaded\n",
+    )
+    assert sqlite_rows(db, "SELECT name FROM sqlite_master WHERE name = 't'") == []
+    got = cli("load", str(p), str(db), "--table", "t", "--engine", engine, "--no-progress", "--skip-rows", "3")
+    assert got.returncode == 0 and sqlite_rows(db, "SELECT count(*), min(S) FROM t") == [(46, 10000)]
+
+
+def test_lines_before_the_header_are_counted_from_the_skipped_ones(tmp_path: Path) -> None:
+    p = tmp_path / "s.csv"
+    p.write_text(SALARIES_COMMENTS.replace("#two:line 2\n", "#two:line 2\n\n#2b, with a comma\n"))
+    with pytest.raises(SourceError) as info:
+        read_all(p, skip_rows=1)
+    assert str(info.value) == (
+        f"{p}: lines 2-5 have 2 fields or fewer and the 47 rows after them have 4: lines before the header?"
+        " try --skip-rows 5"
+    )
+    assert len(rows_of(read_all(p, skip_rows=5)[1])) == 46
+
+
+@pytest.mark.parametrize(
+    ("widths", "header", "rows"),
+    [
+        ([1, 1, 4, 4, 4, 4], 1, 2),
+        ([1, 4, 4, 4, 4, 4, 4, 4, 4, 4, 3], 1, 1),  # one short row of ten after: nearly every
+        ([4, 4, 4, 4], 1, 0),  # the header alone: a name missing, or a title; "nothing loaded" says which widths
+        ([1, 4, 4], 1, 0),  # too few rows to tell
+        ([1, 4, 4, 3, 3], 1, 0),  # not nearly every row
+        ([5, 4, 4, 4, 4], 1, 0),  # a line before wider than the rows after
+        ([1, 4, 4, 4, 4], 4, 0),  # the header's width: a short first row
+        ([], 1, 0),
+    ],
+)
+def test_preamble_rows(widths: list[int], header: int, rows: int) -> None:
+    assert preamble_rows(widths, header) == rows
 
 
 def test_header_only_has_schema_and_no_rows(data_dir: Path) -> None:
