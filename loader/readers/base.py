@@ -191,18 +191,42 @@ def spelled_apart(raw: list[str], names: list[str], apart: dict[str, str], path:
     return out if len({fold(n) for n in out}) == len(out) else names
 
 
-def declared_types(config: SourceConfig, names: list[str], path: str) -> dict[str, pa.DataType]:
+def declared_types(
+    config: SourceConfig, names: list[str], path: str, raw: Sequence[str] = ()
+) -> dict[str, pa.DataType]:
     """The ``[source] columns`` overrides of the file's columns as Arrow types, in any ASCII
     case (each takes the file's spelling). A declared column the file lacks is left out: of
     files that change over time, one may have it and the next not (the load checks that some
     input, the table or the checkpoint has it: ``Pipeline._check_declared_names``); standard
-    input, which no load samples before, must have it."""
+    input, which no load samples before, must have it. ``raw``: the file's own names, before
+    ``a,A`` became ``a``, ``A_2`` (``check_case_twins``)."""
     known = spellings(names)
+    for name in config.columns:
+        check_case_twins(name, raw, names, known, path)
     declared = {known.get(fold(n), n): parse_type(t, where=f"source.columns.{n}") for n, t in config.columns.items()}
     unknown = sorted(set(declared) - set(names))
     if unknown and path == "-":
         raise unknown_declared(unknown[0], path, names)
     return {n: t for n, t in declared.items() if n in names}
+
+
+def check_case_twins(declared: str, raw: Sequence[str], names: list[str], known: dict[str, str], path: str) -> None:
+    """A declared name matching, in ASCII case, two spellings of one file's header (``code,CODE``,
+    loaded as ``code`` and ``CODE_2``) goes to the column that keeps the name (``known``: by
+    folded name): refused unless spelled as that column is in the file, before anything loads
+    (``CODE`` typed ``code``, and every row was rejected for a value of a column not declared)."""
+    twins = [i for i, r in enumerate(raw) if fold(r) == fold(declared)]
+    if len({raw[i] for i in twins}) < 2:
+        return
+    target = known.get(fold(declared))
+    if target in names and raw[names.index(target)] == declared:
+        return
+    found = [repr(raw[i]) + ("" if raw[i] == names[i] else f" (loaded as {names[i]!r})") for i in twins]
+    use = ", ".join(names[i] for i in twins)
+    raise ConfigError(
+        f"source.columns: {declared!r} matches the columns {', '.join(found[:-1])} and {found[-1]} of {path}"
+        f" (names that differ only in case): declare one of {use}"
+    )
 
 
 def unknown_declared(name: str, where: str, names: list[str]) -> ConfigError:
@@ -531,7 +555,7 @@ class TypedFileReader(ReaderBase):
         self.views = has_views(file_schema)  # batches to put in plain types (Polars writes views)
         # UUIDs (read as their 16 bytes): into a text column as their text (``uuid_text``)
         self.uuids = {n for n, f in zip(self.names, file_schema, strict=True) if is_uuid(f.type)}
-        self.declared = declared_types(self.config, self.names, self.path)
+        self.declared = declared_types(self.config, self.names, self.path, file_schema.names)
         self.schema = pa.schema(
             pa.field(n, self.types.get(n, self.declared.get(n, plain_type(f.type))))
             for n, f in zip(self.names, file_schema, strict=True)

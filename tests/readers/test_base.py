@@ -387,6 +387,45 @@ def test_a_declared_type_names_its_column_in_another_ascii_case_only() -> None:
     )
 
 
+def test_a_declared_name_of_two_case_spellings_of_one_header_goes_only_where_spelled_as_the_first() -> None:
+    """hunt28d 6: `CODE` on `code,CODE` typed `code`; every row was rejected for a value there."""
+    raw, names = ["code", "CODE", "n"], ["code", "CODE_2", "n"]
+    config = SourceConfig(path=["a.csv"], columns={"code": "string", "CODE_2": "float64", "N": "int64"})
+    assert declared_types(config, names, "a.csv", raw) == {"code": pa.string(), "CODE_2": pa.float64(), "n": pa.int64()}
+    for declared in ("CODE", "Code"):
+        with pytest.raises(ConfigError) as info:
+            declared_types(SourceConfig(path=["a.csv"], columns={declared: "float64"}), names, "a.csv", raw)
+        assert info.value.message == (
+            f"source.columns: {declared!r} matches the columns 'code' and 'CODE' (loaded as 'CODE_2') of a.csv"
+            " (names that differ only in case): declare one of code, CODE_2"
+        )
+    # a file after one of `CODE` alone: `CODE` keeps its name, and a declaration spelled so goes there
+    upper = SourceConfig(path=["b.parquet"], columns={"CODE": "float64"})
+    assert declared_types(upper, ["code_2", "CODE"], "b.parquet", ["code", "CODE"]) == {"CODE": pa.float64()}
+    same = SourceConfig(path=["a.csv"], columns={"id": "string"})  # one spelling repeated: the first, as before
+    assert declared_types(same, ["id", "id_2"], "a.csv", ["id", "id"]) == {"id": pa.string()}
+
+
+@pytest.mark.parametrize("name", ["dupc.csv", "dupc.parquet"])
+def test_a_declared_name_of_two_case_spellings_is_refused_before_loading(tmp_path: Path, name: str) -> None:
+    src, db = tmp_path / name, tmp_path / "t.db"
+    if name.endswith(".csv"):
+        src.write_text("code,CODE\nabc,1.5\ndef,2.5\n")
+    else:
+        pq.write_table(pa.table({"code": ["abc", "def"], "CODE": [1.5, 2.5]}), src)
+    p = cli("load", str(src), str(db), "--table", "t", "--columns", "CODE=float64", "--no-progress")
+    assert (p.returncode, p.stderr.splitlines()[0]) == (
+        2,
+        f"loader: error: source.columns: 'CODE' matches the columns 'code' and 'CODE' (loaded as 'CODE_2') of {src}"
+        " (names that differ only in case): declare one of code, CODE_2",
+    )
+    assert not db.exists()
+    p = cli("load", str(src), str(db), "--table", "t", "--columns", "CODE_2=float64", "--no-progress")
+    assert p.returncode == 0, p.stderr
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT code, CODE_2 FROM t").fetchall() == [("abc", 1.5), ("def", 2.5)]
+
+
 def test_a_declared_column_no_input_has_lists_the_columns_only_where_there_are_some() -> None:
     """hunt27a 2: no hint that lists nothing ("columns are: ")."""
     err = unknown_declared("id", "x.jsonl", [])

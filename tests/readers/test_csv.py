@@ -24,6 +24,7 @@ from loader.config import SourceConfig
 from loader.errors import ConfigError, SourceError
 from loader.readers import CSVReader, expand_paths, input_spellings, open_reader
 from loader.readers.csv import _fill, row_numbers
+from loader.readers.csv.header import preamble_rows
 from tests.conftest import ESCAPED_FIELDS, escaped_rows, escaped_text, pyarrow_rows, sqlite_rows, write_csv
 from tests.reliability_util import cli, leveldb_items
 
@@ -586,6 +587,105 @@ def test_a_file_whose_lines_all_end_in_a_carriage_return_alone_is_still_refused(
     p.write_bytes(b"id,name\r")  # a header alone: its line end is no matter
     r, chunks = read_all(p)
     assert (r.schema.names, chunks) == (["id", "name"], [])
+
+
+@pytest.mark.parametrize(
+    ("head", "where"),
+    [
+        ('id,"name\n', "line 1: unterminated quoted field in the header: the quote that opens its field 2"),
+        ('id;"name\n', "line 1: unterminated quoted field in the header: the quote that opens its field 2"),
+        ('"first\nname",id,"x\n', "line 2: unterminated quoted field in the header: the quote that opens its field 3"),
+    ],
+    ids=["comma", "semicolon", "second-line"],
+)
+@pytest.mark.parametrize("rows", [3, 20_000], ids=["short", "past-csv-field-limit"])
+def test_a_quote_the_header_never_closes_stops_the_file(tmp_path: Path, head: str, where: str, rows: int) -> None:
+    """The header ran to the end of the file: every row became one column's name, and the
+    file loaded as 0 rows, "ok"; past 128 KiB, Python's csv "field larger than field limit
+    (131072)" was named at the file's last line."""
+    p = tmp_path / "hq.csv"
+    delimiter = ";" if ";" in head else ","
+    p.write_text(head + "".join(f"{i}{delimiter}n{i}{delimiter}{i}\n" for i in range(rows)))
+    with pytest.raises(SourceError) as info:
+        read_all(p)
+    assert str(info.value) == f"{p}, {where} is never closed"
+
+
+@pytest.mark.parametrize("data", [b'id,na"me\n1,a\n', b'"first\nname",id\n1,a\n'], ids=["text-quote", "two-lines"])
+def test_a_quote_that_is_text_or_closes_in_the_header_is_no_unterminated_field(tmp_path: Path, data: bytes) -> None:
+    p = tmp_path / "x.csv"
+    p.write_bytes(data)
+    r, chunks = read_all(p)
+    assert len(r.schema.names) == 2 and len(rows_of(chunks)) == 1
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_a_header_quote_never_closed_exits_65_and_makes_no_table(tmp_path: Path, engine: str) -> None:
+    p = tmp_path / "hq.csv"
+    p.write_text('id,"name\n' + "".join(f"{i},n{i}\n" for i in range(2000)))
+    db = tmp_path / "o.db"
+    got = cli("load", str(p), str(db), "--table", "t", "--engine", engine, "--no-progress")
+    assert (got.returncode, got.stdout, got.stderr) == (
+        65,
+        "",
+        f"loader: error: {p}, line 1: unterminated quoted field in the header: the quote that opens its field 2"
+        " is never closed\n  hint: close or remove the quote in the header (or read quotes as text:"
+        " --quote-char false), then rerun\n",
+    )
+    assert not db.exists() or sqlite_rows(db, "SELECT name FROM sqlite_master WHERE name = 't'") == []
+
+
+SALARIES_COMMENTS = "#one:line one\n#two:line 2\n#three:Hello World!\nS,X,E,M\n" + "".join(
+    f"{10000 + i},{i % 20},{i % 3 + 1},{i % 2}\n" for i in range(46)
+)  # pandas' tests/io/parser/data/salaries_comments.csv, its shape
+
+
+@pytest.mark.parametrize("engine", ["threads", "processes"])
+def test_lines_before_the_header_stop_the_file_naming_skip_rows(tmp_path: Path, engine: str) -> None:
+    """Its comment lines loaded as rows under the first one as header, every real row was
+    rejected (`expected 1 fields, found 4`) and the run said ok, exit 0."""
+    p = tmp_path / "salaries_comments.csv"
+    p.write_text(SALARIES_COMMENTS)
+    db = tmp_path / "o.db"
+    got = cli("load", str(p), str(db), "--table", "t", "--engine", engine, "--no-progress")
+    assert (got.returncode, got.stderr) == (
+        65,
+        f"loader: error: {p}: the first 3 lines have 1 field and the 47 rows after them have 4: lines before"
+        " the header? try --skip-rows 3\n  hint: skip them with --skip-rows 3 (or remove them from the file),"
+        " then rerun: the files before it stay loaded\n",
+    )
+    assert sqlite_rows(db, "SELECT name FROM sqlite_master WHERE name = 't'") == []
+    got = cli("load", str(p), str(db), "--table", "t", "--engine", engine, "--no-progress", "--skip-rows", "3")
+    assert got.returncode == 0 and sqlite_rows(db, "SELECT count(*), min(S) FROM t") == [(46, 10000)]
+
+
+def test_lines_before_the_header_are_counted_from_the_skipped_ones(tmp_path: Path) -> None:
+    p = tmp_path / "s.csv"
+    p.write_text(SALARIES_COMMENTS.replace("#two:line 2\n", "#two:line 2\n\n#2b, with a comma\n"))
+    with pytest.raises(SourceError) as info:
+        read_all(p, skip_rows=1)
+    assert str(info.value) == (
+        f"{p}: lines 2-5 have 2 fields or fewer and the 47 rows after them have 4: lines before the header?"
+        " try --skip-rows 5"
+    )
+    assert len(rows_of(read_all(p, skip_rows=5)[1])) == 46
+
+
+@pytest.mark.parametrize(
+    ("widths", "header", "rows"),
+    [
+        ([1, 1, 4, 4, 4, 4], 1, 2),
+        ([1, 4, 4, 4, 4, 4, 4, 4, 4, 4, 3], 1, 1),  # one short row of ten after: nearly every
+        ([4, 4, 4, 4], 1, 0),  # the header alone: a name missing, or a title; "nothing loaded" says which widths
+        ([1, 4, 4], 1, 0),  # too few rows to tell
+        ([1, 4, 4, 3, 3], 1, 0),  # not nearly every row
+        ([5, 4, 4, 4, 4], 1, 0),  # a line before wider than the rows after
+        ([1, 4, 4, 4, 4], 4, 0),  # the header's width: a short first row
+        ([], 1, 0),
+    ],
+)
+def test_preamble_rows(widths: list[int], header: int, rows: int) -> None:
+    assert preamble_rows(widths, header) == rows
 
 
 def test_header_only_has_schema_and_no_rows(data_dir: Path) -> None:

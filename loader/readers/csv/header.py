@@ -14,12 +14,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+
 from ...config import SourceConfig
 from ...errors import ConfigError, SourceError
 from ..dialect import SNIFF_BYTES, Dialect, csv_rows, sample_rows, sniff
 from ..stream import close_stream, encoding_hint, guess_encoding, lone_cr_fix, not_text, open_stream
 from ..stream import utf16_hint as _utf16_hint
-from .cut import Marks, first_row_end
+from .cut import Marks, QuoteState, first_row_end, read_piece
 from .escapes import translated
 
 BOM = b"\xef\xbb\xbf"
@@ -98,6 +100,7 @@ class _HeadReader:
         while end < 0:
             grown = self.more(buf, pos, "the header")
             if grown is None:
+                _check_quotes_close(buf[pos:], dialect, self.config, self.path, line)
                 end = len(buf) - pos
                 break
             buf = grown
@@ -156,12 +159,48 @@ class _HeadReader:
         except csv.Error as exc:
             raise SourceError(f"first row is not valid CSV: {exc}", file=self.path) from None
 
-    def sample_widths(self, pending: bytes, dialect: Dialect) -> Counter[int]:
-        """With no header: how many of the rows read so far (the sniffed sample) have each
-        field count; the last row counts only if the file ends with it."""
+    def sample_widths(self, pending: bytes, dialect: Dialect) -> list[int]:
+        """The field counts of the rows read so far (the sniffed sample), in order; the last
+        row counts only if the file ends with it."""
         escape = self.config.escape_char if isinstance(self.config.escape_char, str) else None
         text = translated(self.config, dialect, pending).decode("utf-8", "replace")
-        return Counter(len(row) for row in sample_rows(text, dialect.delimiter, dialect.quote, self.ended, escape))
+        return [len(row) for row in sample_rows(text, dialect.delimiter, dialect.quote, self.ended, escape)]
+
+    def check_preamble(
+        self, pending: bytes, dialect: Dialect, names: list[str], first_line: int, data_line: int
+    ) -> None:
+        """Stop a file whose header is the first of a few lines of fewer fields than nearly every
+        sampled row after them (comment lines before the real header, pandas' ``salaries_comments.csv``):
+        those lines would load as rows and every real row be rejected, the run "ok". Where the
+        header alone is short, every row is rejected and the load's "nothing loaded" names the
+        widths (``nothing_loaded_cause``); a preamble row loading hid that."""
+        widths = self.sample_widths(pending, dialect)
+        rows = preamble_rows(widths, len(names))
+        if not rows:
+            return
+        common = widths[rows]
+        text = translated(self.config, dialect, pending).decode("utf-8", "replace")
+        last = data_line - 1 + _lines_of_rows(text, dialect, self.config.escape_char, rows)  # before the real header
+        lines = f"the first {last} lines" if first_line == 1 else f"lines {first_line}-{last}"
+        short = [len(names), *widths[:rows]]
+        fields = (
+            f"{short[0]} field{'s' if short[0] != 1 else ''}"
+            if len(set(short)) == 1
+            else f"{max(short)} fields or fewer"
+        )
+        rest = widths[rows:]
+        after = (
+            f"the {len(rest):,} rows after them"
+            if rest.count(common) == len(rest)
+            else f"{rest.count(common):,} of the {len(rest):,} rows after them"
+        )
+        flag = f"--skip-rows {last}"
+        raise SourceError(
+            f"{lines} have {fields} and {after} have {common}: lines before the header? try {flag}",
+            file=self.path,
+            hint=f"skip them with {flag} (or remove them from the file), then rerun: the files before it stay loaded",
+            names=(flag,),
+        )
 
 
 def first_row(dialect: Dialect, escape_char: Any, text: str) -> tuple[list[str], int]:
@@ -201,6 +240,32 @@ def _check_nul(names: list[str], header: bytes, path: str, line: int) -> None:
         raise not_text(path, "CSV") or SourceError(
             "the header's column name holds a NUL byte", file=path, line=line, column=bad, hint=_utf16_hint(header)
         )
+
+
+def _check_quotes_close(header: bytes, dialect: Dialect, config: SourceConfig, path: str, line: int) -> None:
+    """A header that runs to the end of the file: refused where a quote in it opens a value
+    and never closes (``id,"name``), else every row after it would be read as one column's
+    name and the file would load as none. A quote that is text (``id,na"me``) is read as such."""
+    quote, escape = quote_and_escape(dialect, config)
+    marks = Marks.of(quote, escape, dialect.delimiter.encode(), config.escape_mode == "quote")
+    if marks is None:  # marks of more than one byte: only the line is known
+        what = "a quote opened in it"
+    else:
+        state = QuoteState()
+        data, at, real = read_piece(header, marks, 0, len(header), state)
+        if not state.inside:
+            return
+        opened = int(real[-1])
+        line += data.count(b"\n", at, opened)
+        delimiters = np.flatnonzero(np.frombuffer(data, np.uint8, opened - at, at) == marks.delimiter) + at
+        field = int(np.count_nonzero(np.searchsorted(real, delimiters) % 2 == 0)) + 1  # outside values
+        what = f"the quote that opens its field {field}"
+    raise SourceError(
+        f"unterminated quoted field in the header: {what} is never closed",
+        file=path,
+        line=line,
+        hint="close or remove the quote in the header (or read quotes as text: --quote-char false), then rerun",
+    )
 
 
 def _eight_bit_hint(header: bytes, encoding: str) -> str | None:
@@ -273,11 +338,46 @@ def _read_head(reader: _HeadReader, path: str, config: SourceConfig, recorded: d
     if not dialect.header:
         pending, width = reader.first_row_width(pending, dialect)
         names = [f"column_{i}" for i in range(1, width + 1)]
+    if dialect.header and config.column_names is None and recorded is None:  # a resumed file was checked
+        reader.check_preamble(pending, dialect, names, config.skip_rows + 1, line)
     if config.column_names is not None:
-        widths = Counter({len(names): 1}) if dialect.header else reader.sample_widths(pending, dialect)
+        widths = Counter({len(names): 1}) if dialect.header else Counter(reader.sample_widths(pending, dialect))
         _check_column_names(config.column_names, widths, path)
         names = list(config.column_names)
     return Head(reader.stream, reader.seekable, dialect, offset + pos, line, names, pending)
+
+
+# Rows after a preamble, at the least, that tell its lines from a header of too few names
+PREAMBLE_EVIDENCE = 3
+PREAMBLE_SHARE = 0.9  # of the rows after it with their common field count: "nearly every"
+
+
+def preamble_rows(widths: list[int], header: int) -> int:
+    """How many of the sampled rows after a header of ``header`` fields (``widths``: their
+    field counts, in order) are, with it, lines before the real header (0: none is): at
+    least one, each of fewer fields than the row after them, whose count nearly every row
+    from it on has, and the header's count too."""
+    if not widths:
+        return 0
+    common = Counter(widths).most_common(1)[0][0]
+    first = widths.index(common)
+    rest = widths[first:]
+    if first == 0 or common <= header or len(rest) < PREAMBLE_EVIDENCE:
+        return 0
+    if any(w >= common for w in widths[:first]) or rest.count(common) < PREAMBLE_SHARE * len(rest):
+        return 0
+    return first
+
+
+def _lines_of_rows(text: str, dialect: Dialect, escape_char: Any, rows: int) -> int:
+    """The lines the first ``rows`` rows of ``text`` span, empty lines among them too."""
+    reader = csv_rows(dialect, escape_char, io.StringIO(text, newline=""))
+    seen = 0
+    for row in reader:
+        seen += bool(row)  # as ``sample_rows`` counts them: an empty line is no row
+        if seen == rows:
+            break
+    return int(reader.line_num)  # type: ignore[attr-defined]
 
 
 def _check_column_names(given: list[str], widths: Counter[int], path: str) -> None:

@@ -71,7 +71,7 @@ class CSVReader(ReaderBase):
         self.block_bytes = block_bytes(config.block_size, len(self.names))
         if self.check_width is not None:
             self.check_width(len(self.names), path)
-        self.declared = declared_types(config, self.names, path)
+        self.declared = declared_types(config, self.names, path, self.raw_names)
         self.numbers = decimal_comma.number_style(config)
         if self.part is not None:
             parts.check(self)
