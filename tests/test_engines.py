@@ -1274,6 +1274,100 @@ def test_a_part_finished_before_the_run_is_reused_not_read_again(tmp_path: Path)
     assert contents(target, "sqlite") == contents(tmp_path / "clean.db", "sqlite")
 
 
+@pytest.mark.parametrize("first_done", ["first started", "last started"])
+def test_two_executions_of_a_part_at_once_keep_their_files_apart_and_the_rows_load_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first_done: str
+) -> None:
+    """A killed run's worker that lives on (a forked Dask worker) and the rerun's run one part
+    at once: each writes its own files (``attempt_base``), so whichever manifest the run
+    finds names whole files, and the part's rows load once; the other execution's files go
+    at the end of the run. Under shared names the first to finish renamed the other's
+    half-written side database into place, and the run booked the missing rows as ignored."""
+    import threading
+
+    from loader.engines import work
+
+    config, target, (pipe, types), parts = planned(tmp_path)
+    task = as_the_run_makes_it(pipe, parts[1], types, str(target) + ".parts")
+    both_writing = threading.Barrier(2, timeout=60)
+    first_gone = threading.Event()
+    real = work._write_chunks
+
+    def write_chunks(out: Any, *args: Any, **kwargs: Any) -> None:
+        who = threading.current_thread().name
+        both_writing.wait()  # both side writers made, under their names
+        if who != first_done:
+            assert first_gone.wait(60)
+        real(out, *args, **kwargs)
+
+    monkeypatch.setattr(work, "_write_chunks", write_chunks)
+    results: dict[str, Any] = {}
+
+    def execute(name: str) -> None:
+        try:
+            results[name] = run_part(task)
+        except Exception as exc:  # the assertion below names it
+            results[name] = exc
+        finally:
+            if name == first_done:  # the manifest there now names whole files, the other still writing
+                found = work.finished(task)
+                assert found is not None
+                (side,) = found.files
+                with contextlib.closing(sqlite3.connect(side)) as conn:
+                    results["held then"] = (conn.execute("SELECT count(*) FROM t").fetchone()[0], found.rows_written)
+                first_gone.set()
+
+    threads = []
+    for name in ("first started", "last started"):
+        threads.append(threading.Thread(target=execute, args=(name,), name=name))
+        threads[-1].start()
+        wait_until(lambda: started(task) == len(threads), f"execution {len(threads)} started")
+    for thread in threads:
+        thread.join(60)
+    held, counted = results.pop("held then")
+    assert held == counted
+    assert all(isinstance(r, work.PartResult) for r in results.values()), results
+    a, b = results.values()
+    assert a.files != b.files and a.rows_written == b.rows_written > 0
+    monkeypatch.setattr(work, "_write_chunks", real)
+    report = Pipeline(config).run()
+    assert report.rows_ignored == 0 and report.parts[1]["worker"] == a.worker  # reused: this process made it
+    Pipeline(job([Path(p) for p in config.source.path], tmp_path / "clean.db", "threads")).run()
+    assert contents(target, "sqlite") == contents(tmp_path / "clean.db", "sqlite")
+    assert not os.path.exists(task.spill_dir)  # the other execution's files too
+
+
+def started(task: PartTask) -> int:
+    """The executions of ``task`` started (``note_start``'s lines)."""
+    try:
+        with open(task.prefix + ".starts", encoding="utf-8") as fh:
+            return sum(1 for _ in fh)
+    except FileNotFoundError:
+        return 0
+
+
+def test_a_side_database_short_of_its_manifests_rows_is_refused_and_the_rerun_reads_the_part_again(
+    tmp_path: Path,
+) -> None:
+    """Defense in depth: the rows a side database lacks are never booked as ignored."""
+    config, target, (pipe, types), parts = planned(tmp_path)
+    result = run_part(as_the_run_makes_it(pipe, parts[1], types, str(target) + ".parts"))  # as a worker would
+    (side,) = result.files
+    with contextlib.closing(sqlite3.connect(side)) as conn, conn:
+        conn.execute("DELETE FROM t WHERE rowid > 10")
+    with pytest.raises(EngineError) as caught:
+        Pipeline(config).run()
+    assert caught.value.message == (
+        f"{side}: the part's results hold 10 rows where its worker counted {result.rows_written:,}; "
+        "nothing of the part was committed, and its results are removed"
+    )
+    assert not os.path.exists(side)
+    report = Pipeline(config).run()
+    assert report.rows_ignored == 0
+    Pipeline(job([Path(p) for p in config.source.path], tmp_path / "clean.db", "threads")).run()
+    assert contents(target, "sqlite") == contents(tmp_path / "clean.db", "sqlite")
+
+
 def test_a_part_whose_batches_change_schema_goes_to_a_file_per_schema_and_loads_whole(tmp_path: Path) -> None:
     from loader.engines.work import SQLiteArrowSide
     from loader.writers.sqlite import SQLiteWriter
@@ -1283,7 +1377,7 @@ def test_a_part_whose_batches_change_schema_goes_to_a_file_per_schema_and_loads_
     task = PartTask(pipe.job, pipe.job_name, pipe.table, parts[0], types, str(target) + ".parts")
     os.makedirs(task.spill_dir)
     schema = pa.schema({"id": pa.int64(), "note": pa.string()})
-    side = SQLiteArrowSide(task, schema)
+    side = SQLiteArrowSide(task, schema, task.prefix + ".a")
     batches = [
         pa.record_batch({"id": [1, 2], "note": ["a", "b"]}),
         pa.record_batch({"id": [3], "note": [7]}),  # a stage's output typed by its values

@@ -1100,8 +1100,10 @@ class Coordinator:
         try:
             with part.naming():
                 self._merge(result.files, result.rows_written, self.pipeline.job_name, part.entries)
-        except BaseException:
+        except BaseException as exc:
             self._undo(part.file, result, part.counts)
+            if isinstance(exc, EngineError):  # results short of its rows (``_check_part_rows``): read again
+                _remove_results(task.prefix)
             raise
         self.rejects.settle()  # a restart's first part: its reject file, without the old lines, in place
         self._close_part(part, time.monotonic() - t0)
@@ -1445,12 +1447,13 @@ def _remove_results(prefix: str, result: PartResult | None = None) -> None:
 
 
 def _remove_stale(tasks: list[PartTask], directory: str) -> None:
-    """Results of this run's parts left in the target's own spill directory under another
-    name than this run's (a failed run's, made with other types or a stage's earlier code):
-    never reused, once the parts are committed."""
+    """Results of this run's parts, all committed, left in the target's own spill directory:
+    under another name than this run's (a failed run's, made with other types or a stage's
+    earlier code), never reused; under this run's, another execution's of a committed part
+    (a killed run's worker that finished it after, or while, this run's did), never committed."""
     for task in tasks:
-        listed = glob.glob(os.path.join(glob.escape(directory), f"{task.part.id}-*"))
-        remove_quietly(p for p in listed if not p.startswith(task.prefix + "."))
+        for pattern in (f"{task.part.id}-*", f".{task.part.id}-*.tmp"):  # a temporary manifest too
+            remove_quietly(glob.glob(os.path.join(glob.escape(directory), pattern)))
 
 
 def _respelled(committed: dict[str, dict[str, Any]]) -> dict[str, set[str]]:

@@ -7,7 +7,10 @@ files, not through the scheduler: the part's rows as SQLite stores them (Arrow I
 or a side database), or sorted runs of LevelDB keys and values, the
 part's rejects, and last a manifest with the counts. Every file is written under a
 temporary name and renamed when whole, and the manifest comes last, so a part with a
-manifest is finished, whichever worker did it and however often it was retried.
+manifest is finished, whichever worker did it and however often it was retried. Each
+execution of a part names its files apart (``attempt_base``): two at once (a killed run's
+worker that lives on, and the rerun's) never write, rename or remove each other's, and the
+manifest names one execution's files, all whole.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import errno
 import gc
 import json
 import os
+import secrets
 import socket
 import sys
 import time
@@ -188,6 +192,14 @@ def finished(task: PartTask) -> PartResult | None:
     return result if files_here(result) else None
 
 
+def attempt_base(task: PartTask) -> str:
+    """The name one execution of the part gives its files: the part's prefix and a token of
+    its own (the process and a random one). A worker whose coordinator was killed may finish
+    the part while the rerun's worker runs it too: under shared names one would rename the
+    other's half-written files into place under a manifest counting the whole part."""
+    return f"{task.prefix}.{os.getpid()}-{secrets.token_hex(4)}"
+
+
 def files_here(result: PartResult) -> bool:
     """Whether every file ``result`` names is where this process looks."""
     needed = [*result.files, *(f for f in (result.rejects, result.numbers) if f)]
@@ -319,9 +331,8 @@ def _run_part(task: PartTask) -> PartResult:
     stages = _stages(task)
     result = PartResult(id=task.part.id, worker=worker_name(), retries=starts - 1, prefix=task.prefix)
     part = _reader_part(task.part)
-    rejects_tmp = task.prefix + ".rejects.jsonl.partial"
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(rejects_tmp)
+    base = attempt_base(task)  # a killed execution's files are the coordinator's to remove (``_remove_results``)
+    rejects_tmp = base + ".rejects.jsonl.partial"
     run = task.job.run
     chunk_rows = min(run.chunk_size, int(task.job.sink.batch_size or run.chunk_size))
     try:
@@ -341,7 +352,7 @@ def _run_part(task: PartTask) -> PartResult:
             RejectFile(rejects_tmp, task.job_name, target=task.target) as rejects,
         ):
             _note_reader(result, reader)
-            out = side_writer(task, output_schema(stages, reader.schema, task.part.path))
+            out = side_writer(task, output_schema(stages, reader.schema, task.part.path), base)
             try:
                 with naming_file(task.part.path):  # a column the table lacks that a stage made
                     _write_chunks(
@@ -378,7 +389,7 @@ def _run_part(task: PartTask) -> PartResult:
             os.remove(rejects_tmp)
         return result  # no manifest: the part is read again by the next run
     if wrote_rejects:
-        result.rejects = task.prefix + ".rejects.jsonl"
+        result.rejects = base + ".rejects.jsonl"
         os.replace(rejects_tmp, result.rejects)
     result.bytes_read = task.part.size
     result.seconds = round(time.monotonic() - t0, 3)
@@ -562,17 +573,17 @@ class SQLiteArrowSide(SideWriter):
     which the coordinator binds into the target in C: the part is written to SQLite
     once, by the single writer. A new file starts where a stage changes the batches' schema."""
 
-    def __init__(self, task: PartTask, schema: pa.Schema) -> None:
+    def __init__(self, task: PartTask, schema: pa.Schema, base: str) -> None:
         from ..sinks.sqlite import SQLiteEncoder
 
-        self.prefix = task.prefix
+        self.prefix = base
         self.durable = not task.light
         self.encode = SQLiteEncoder(task.numeric, tuple(task.job.sink.primary_key), task.forms)  # type: ignore[method-assign]
         self.files: list[str] = []
         self.file: contextlib.ExitStack | None = None  # the file being written, until whole
         self.out: pa.ipc.RecordBatchFileWriter | None = None
         self.schema: pa.Schema | None = None
-        self.numbers = RowNumbers(task.prefix, durable=not task.light)
+        self.numbers = RowNumbers(base, durable=not task.light)
 
     def write(self, encoded: Encoded) -> int:
         rows = encoded.payload
@@ -619,15 +630,12 @@ class SQLiteDatabaseSide(SideWriter):
     (the target's own constraints apply when the coordinator copies them in). The least
     work for the single writer: SQLite copies the records as they are."""
 
-    def __init__(self, task: PartTask, schema: pa.Schema) -> None:
+    def __init__(self, task: PartTask, schema: pa.Schema, base: str) -> None:
         from ..sinks.sqlite import SQLiteEncoder
         from ..writers.sqlite import SQLiteWriter
 
-        self.path = task.prefix + ".db"
+        self.path = base + ".db"
         self.tmp = self.path + ".partial"
-        for stale in self._partial_files():
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(stale)
         assert task.table is not None
         # ``alter`` as the job says: a row function's new column goes into the side table, and
         # the coordinator adds it to the target before the copy
@@ -650,7 +658,7 @@ class SQLiteDatabaseSide(SideWriter):
         self.batch = int(task.job.sink.batch_size or 50_000)
         self.pending = 0
         self.early = EarlyFsync(self.tmp)  # what is committed goes to the disk as the part goes on
-        self.numbers = RowNumbers(task.prefix, durable=not task.light)
+        self.numbers = RowNumbers(base, durable=not task.light)
 
     def write(self, encoded: Encoded) -> int:
         n = self.writer.write(encoded)
@@ -689,7 +697,7 @@ class LevelDBSide(SideWriter):
     """The part's keys and values in sorted runs (``loader.spill``), each key once per run.
     A thread fsyncs each run while the next is encoded; the part ends once all are durable."""
 
-    def __init__(self, task: PartTask, schema: pa.Schema) -> None:
+    def __init__(self, task: PartTask, schema: pa.Schema, base: str) -> None:
         from ..sinks.leveldb import LevelDBEncoder
         from ..spill import RunSpiller
         from ..writers.encode import KeyTemplate
@@ -701,7 +709,7 @@ class LevelDBSide(SideWriter):
         self.encode = LevelDBEncoder(template, sink.value, None)  # type: ignore[method-assign]
         # ``ignore`` keeps a key's first row, as the writer does; the others its last
         keep: Any = "first" if sink.mode == "ignore" else "last"
-        self.spiller = RunSpiller(task.spill_dir, os.path.basename(task.prefix) + ".run", keep=keep)
+        self.spiller = RunSpiller(task.spill_dir, os.path.basename(base) + ".run", keep=keep)
         self.syncer = None if task.light else ThreadPoolExecutor(1, thread_name_prefix="loader-part-sync")
         self.syncing: list[Future[None]] = []
 
@@ -756,7 +764,8 @@ SIDES: dict[tuple[str, str], type[SideWriter]] = {
 }
 
 
-def side_writer(task: PartTask, schema: pa.Schema) -> SideWriter:
+def side_writer(task: PartTask, schema: pa.Schema, base: str) -> SideWriter:
+    """The part's side writer, its files named ``base`` (``attempt_base``)."""
     side = SIDES.get((str(task.job.sink.type), _side_kind(task, schema)))
     if side is None:
         raise ConfigError(
@@ -764,4 +773,4 @@ def side_writer(task: PartTask, schema: pa.Schema) -> SideWriter:
             hint="use --engine threads",
         )
     with naming_file(task.part.path):  # a column the key names that this file lacks
-        return side(task, schema)  # type: ignore[call-arg]
+        return side(task, schema, base)  # type: ignore[call-arg]

@@ -34,7 +34,15 @@ from adbc_driver_manager import Error as AdbcError
 
 from .. import stopping, suggest
 from ..config import SinkConfig
-from ..errors import ConfigError, ConstraintError, LoaderError, SchemaMismatchError, SinkError
+from ..errors import (
+    PARTS_KEPT_HINT,
+    ConfigError,
+    ConstraintError,
+    EngineError,
+    LoaderError,
+    SchemaMismatchError,
+    SinkError,
+)
 from ..sinks.base import Encoded
 from ..state import REPLACING_ENTRY, JobState, rows_committed, table_job
 from ..suggest import fold
@@ -721,6 +729,8 @@ class SQLiteWriter(Refusals, Transactional):
                     raise
                 self.rollback()  # the stream stopped at a refused row: the part again, batch by batch
                 written, refused = self._merge_files(files, stream=False)
+            if rows - written - len(refused):
+                _check_part_rows(files, sum(_arrow_rows(f) for f in files), rows)
             self.commit(job, entries(written, rows - written - len(refused), refused))
         except BaseException:
             self.rollback()
@@ -772,6 +782,8 @@ class SQLiteWriter(Refusals, Transactional):
             source = Rows(f"part.{quote(self.table)}", _side_seq(path, names))
             self._begin()
             written, refused = self._copy_rows(names, source)
+            if rows - written - len(refused):
+                _check_part_rows([path], int(self._execute(f"SELECT count(*) FROM {source.table}")[0][0]), rows)
             self.commit(job, entries(written, rows - written - len(refused), refused))
         except BaseException:
             self.rollback()
@@ -896,6 +908,24 @@ def _valued(rows: pa.RecordBatch | pa.RecordBatchReader) -> pa.Schema:
 
 def _batches(part: pa.ipc.RecordBatchFileReader) -> Iterator[pa.RecordBatch]:
     return (part.get_batch(i) for i in range(part.num_record_batches))
+
+
+def _arrow_rows(path: str) -> int:
+    """The rows of an Arrow IPC part file (its batches' lengths, from their metadata)."""
+    with pa.OSFile(os.fsencode(path)) as source:
+        return int(pa.ipc.open_file(source).count_rows())
+
+
+def _check_part_rows(files: list[str], held: int, rows: int) -> None:
+    """A part's results must hold the rows its manifest counts: a row the table did not take
+    is then one it ignored (a key already there, a conflict clause). Results that hold fewer
+    (another execution's files, half written) are refused, not booked as ignored."""
+    if held != rows:
+        raise EngineError(
+            f"{files[0]}: the part's results hold {held:,} rows where its worker counted {rows:,}; "
+            "nothing of the part was committed, and its results are removed",
+            hint="the part is read again by the rerun; " + PARTS_KEPT_HINT,
+        )
 
 
 def _side_seq(path: str, names: tuple[str, ...]) -> str:
