@@ -649,6 +649,26 @@ def test_a_local_clusters_workers_are_forked_from_the_coordinator_and_end_with_t
     assert not any(_running(pid) for pid in pids)  # waited for by the engine's end
 
 
+def test_a_local_clusters_scheduler_and_forked_workers_listen_on_127_0_0_1_only() -> None:
+    """A local load needs no network: Dask's worker protocol is unauthenticated (its ``run``
+    takes pickled functions), and a forked worker once listened on every interface."""
+    script = (
+        "import json, psutil\n"
+        "from loader.engines import _dask_client\n"
+        "from loader.engines.forked import forked_workers\n"
+        "with forked_workers(2) as forked, _dask_client('local', 2, forked) as client:\n"
+        "    listening = {pid: sorted({c.laddr.ip for c in psutil.Process(pid).net_connections('inet')\n"
+        "                             if c.status == 'LISTEN'}) for pid in [psutil.Process().pid, *forked.pids]}\n"
+        "    print(json.dumps([list(client.scheduler_info()['workers']), list(listening.values())]))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    addresses, listening = json.loads(out.stdout)
+    assert len(addresses) == 2 and all(a.startswith("tcp://127.0.0.1:") for a in addresses)
+    assert listening == [["127.0.0.1"]] * 3  # the coordinator (scheduler), then each worker
+
+
 @pytest.mark.parametrize("engine", ["processes", "dask"])
 def test_local_workers_are_forked_unless_told_not_to_and_load_the_same_rows(tmp_path: Path, engine: str) -> None:
     paths = csv_files(tmp_path, files=1)

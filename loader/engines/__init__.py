@@ -61,7 +61,7 @@ from ..schema import encode_types, numeric_text, task_types
 from ..state import COUNTS, PART_KEY, FilePlan, FileState, JobState, Tally, part_file, part_of, read_options
 from ..transforms import output_schema
 from ..writers.base import Refused, naming_file
-from .forked import QUIET_LOGS, WORKER_CONFIG, ForkedWorkers, forked_workers, wait_for
+from .forked import LOCAL_HOST, QUIET_LOGS, WORKER_CONFIG, ForkedWorkers, forked_workers, wait_for
 from .main_guard import refuse_daemonic, refuse_unguarded
 from .work import PartResult, PartTask, decode_schema, files_here, finished, manifest_path, read_numbers, run_part
 
@@ -72,11 +72,13 @@ if TYPE_CHECKING:
     from ..rejects import RejectFile
     from ..writers.base import Writer
 
-# Every local cluster: no dashboard; the scheduler's HTTP routes (health, metrics) on a
-# free port, not Dask's 8787 (two loads at once would warn that it is taken); errors only
+# Every local cluster: its scheduler and workers on 127.0.0.1 only; no dashboard; the
+# scheduler's HTTP routes (health, metrics) on a free port, not Dask's 8787 (two loads at
+# once would warn that it is taken); errors only
 LOCAL_CLUSTER: dict[str, Any] = {
+    "host": LOCAL_HOST,
     "dashboard_address": None,
-    "scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"},
+    "scheduler_kwargs": {"dashboard_address": f"{LOCAL_HOST}:0"},
     "silence_logs": QUIET_LOGS,
 }
 

@@ -31,6 +31,7 @@ from ..forking import fork
 from ..pool_worker import leave_signals
 
 START_TIMEOUT = 60.0  # seconds for the workers to reach the scheduler
+LOCAL_HOST = "127.0.0.1"  # where a local cluster's scheduler and workers listen: nothing reaches them from outside
 # Dask's own warnings of a local cluster are not the user's business: a part's results
 # are on disk, so "lost computed tasks" when a worker dies loses nothing, and a worker
 # left when its coordinator was killed has nobody to tell
@@ -168,7 +169,9 @@ async def _serve(address: str, read: int, index: int) -> None:
     logging.getLogger("distributed").setLevel(QUIET_LOGS)
     logging.getLogger("distributed.worker").addFilter(_not_a_failed_part)
     dask.config.set(WORKER_CONFIG)
-    worker: Any = await Worker(address, nthreads=1, name=f"loader-{index}")
+    # on the loopback interface only, as the scheduler (``LOCAL_CLUSTER``): Dask's worker protocol
+    # is unauthenticated, and without a host a worker listens on every interface
+    worker: Any = await Worker(address, host=LOCAL_HOST, nthreads=1, name=f"loader-{index}")
     loop = asyncio.get_running_loop()
     gone = asyncio.Event()
     loop.add_reader(read, gone.set)  # readable at EOF only: nothing more is written
