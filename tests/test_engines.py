@@ -703,6 +703,45 @@ def test_local_workers_end_when_their_coordinator_is_killed(tmp_path: Path, engi
     assert contents(target, "sqlite") == _threads_load(tmp_path, target, args)
 
 
+def test_forked_workers_end_when_their_coordinator_is_killed_while_they_connect() -> None:
+    """Killed (SIGKILL, the OOM killer) while its workers reach the scheduler, before they
+    watch the pipe: they retried a dead scheduler for ever, holding the target open."""
+    script = (
+        "import socket, sys, time\n"
+        "from loader.engines.forked import ForkedWorkers\n"
+        "with socket.socket() as s:  # a port nothing listens on: the workers go on connecting\n"
+        "    s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]\n"
+        "workers = ForkedWorkers(2)\n"
+        "workers.start(f'tcp://127.0.0.1:{port}')\n"
+        "print(*workers.pids, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    pids = [int(pid) for pid in proc.stdout.readline().split()]
+    assert len(pids) == 2
+    time.sleep(1.0)  # they are in Worker(...) now, connecting
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [pid for pid in pids if _alive(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert left == []
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid``, not this process's child, runs (a zombie ended)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def _one_part_in(target: Path, args: list[str]) -> subprocess.Popen[str]:
     """The load of ``args`` started, once it has committed a part and is still running."""
     proc = popen(*args)

@@ -11,8 +11,9 @@ the cluster starts as Dask's own does. The native threads that may exist by then
 handlers.
 
 Each child waits on a pipe for the scheduler's address, runs one single-threaded Dask
-worker, and ends when the pipe closes: when the coordinator ends the engine, or dies,
-so no worker outlives it.
+worker, and ends when the pipe closes: when the coordinator ends the engine, or dies.
+The kernel kills it too when the coordinator dies (``die_with``), so no worker outlives
+it, even one still connecting to the scheduler or running a part.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 
 from ..errors import PARTS_KEPT_HINT, EngineError
 from ..forking import fork
-from ..pool_worker import leave_signals
+from ..pool_worker import die_with, leave_signals
 
 START_TIMEOUT = 60.0  # seconds for the workers to reach the scheduler
 LOCAL_HOST = "127.0.0.1"  # where a local cluster's scheduler and workers listen: nothing reaches them from outside
@@ -63,12 +64,13 @@ class ForkedWorkers:
 
     def _fork(self, index: int) -> None:
         read, write = os.pipe()
+        parent = os.getpid()
         pid = fork()
         if pid == 0:  # the child never returns from here
             os.close(write)
             for fd in self._pipes:  # its siblings' pipes, which would keep them open
                 os.close(fd)
-            _child(read, index)
+            _child(read, index, parent)
         os.close(read)
         self.pids.append(pid)
         self._pipes.append(write)
@@ -138,10 +140,13 @@ def _running(pid: int) -> bool:
         return False
 
 
-def _child(read: int, index: int) -> None:
+def _child(read: int, index: int, parent: int) -> None:
     code = 1
     try:
         leave_signals()
+        # the pipe is watched only once the worker has reached the scheduler: the kernel ends
+        # a worker whose coordinator dies before (connecting to it for ever), or mid-part
+        die_with(parent)
         # A Dask worker collects as Dask's own do: the coordinator's pause is not for its
         # event loop, whose garbage it would keep. What it copied is frozen, never walked.
         gc.freeze()
