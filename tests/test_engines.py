@@ -542,6 +542,49 @@ def test_sigterm_to_the_process_group_while_the_local_cluster_starts_stops_with_
     assert (written["status"], written["exit_code"], written["rows_written"]) == ("interrupted", 143, 0)
 
 
+# ``python -m loader`` whose forked worker ``loader-1`` kills itself (the OOM killer, say) as
+# the client sets the workers up: as it runs the setup callback, or ``warm`` (argv[1])
+WORKER_KILLED_AT = """
+import os, signal, sys
+from loader import engines, pool_worker
+import loader.__main__ as entry
+
+def killed_if_second(then):
+    def run(dask_worker):  # Dask hands the worker to a callback that takes it
+        if dask_worker.name == "loader-1":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return then()
+    return run
+
+if sys.argv.pop(1) == "setup":
+    engines.spare_pandas_import = killed_if_second(engines.spare_pandas_import)
+else:
+    pool_worker.warm = killed_if_second(pool_worker.warm)
+sys.exit(entry.main())
+"""
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "setup",  # was: internal error, CommClosedError (register_worker_plugin), or KeyError
+        "warm",  # was: internal error, CommClosedError (Scheduler Broadcast)
+    ],
+)
+def test_a_forked_worker_killed_as_the_client_sets_it_up_is_the_engines_error(tmp_path: Path, moment: str) -> None:
+    paths = csv_files(tmp_path, files=1)
+    target = tmp_path / "t.db"
+    args = ["load", str(paths[0]), str(target), "--table", "t", "--engine", "dask", "--workers", "2", "-q"]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    cmd = [sys.executable, "-c", WORKER_KILLED_AT, moment, *args]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert [re.sub(r"\d+", "N", line) for line in proc.stderr.splitlines()] == [  # nothing of Dask's own
+        "loader: error: local Dask worker N ended as it started (killed by SIGKILL)",
+        "  hint: committed parts are kept: run the same command again to load the rest",
+    ]
+
+
 @pytest.mark.parametrize("signum, shown", [(None, ["broadcast failed"]), (signal.SIGTERM, [])])
 def test_dasks_logs_while_the_engine_starts_are_shown_once_it_is_up_unless_a_signal_stopped_the_run(
     signum: int | None, shown: list[str]

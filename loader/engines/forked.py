@@ -32,6 +32,7 @@ from ..forking import fork
 from ..pool_worker import die_with, leave_signals
 
 START_TIMEOUT = 60.0  # seconds for the workers to reach the scheduler
+ENDED_WAIT = 2.0  # seconds from a worker's comms breaking until the worker is seen ended
 LOCAL_HOST = "127.0.0.1"  # where a local cluster's scheduler and workers listen: nothing reaches them from outside
 # Dask's own warnings of a local cluster are not the user's business: a part's results
 # are on disk, so "lost computed tasks" when a worker dies loses nothing, and a worker
@@ -82,6 +83,30 @@ class ForkedWorkers:
             except BrokenPipeError:  # it ended before it was given the address
                 raise _ended_as_it_started(pid, _how_it_ended(pid, block=True) or "") from None
 
+    def ended(self) -> EndedAsItStarted | None:
+        """The error naming the first worker that has ended (reaping it), if one has."""
+        for pid in self.pids:
+            how = _how_it_ended(pid)
+            if how is not None:
+                return _ended_as_it_started(pid, how)
+        return None
+
+    @contextlib.contextmanager
+    def setting_up(self) -> Iterator[None]:
+        """The client's calls to every worker (its setup callback, ``warm``) raise Dask's
+        error when one dies (the OOM killer) meanwhile: ``CommClosedError``, or a
+        ``KeyError`` of its address. Raised as the engine's error naming the worker once it
+        has ended (a moment after its sockets closed); as Dask's, if none has."""
+        try:
+            yield
+        except Exception:
+            deadline = time.monotonic() + ENDED_WAIT
+            while (ended := self.ended()) is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if ended is None:
+                raise
+            raise ended from None
+
     def check(self) -> None:
         """Raise ``EngineError`` once every worker has ended (nothing forks new ones)."""
         if self.pids and not any(_running(pid) for pid in self.pids):
@@ -127,8 +152,13 @@ def _how_it_ended(pid: int, block: bool = False) -> str | None:
         return f"killed by signal {-code}"
 
 
-def _ended_as_it_started(pid: int, how: str) -> EngineError:
-    return EngineError(
+class EndedAsItStarted(EngineError):
+    """A forked worker ended before the engine was up: the comms its end broke are what
+    Dask logged meanwhile ("broadcast ... failed"), which this error says in one line."""
+
+
+def _ended_as_it_started(pid: int, how: str) -> EndedAsItStarted:
+    return EndedAsItStarted(
         f"local Dask worker {pid} ended as it started" + (f" ({how})" if how else ""), hint=PARTS_KEPT_HINT
     )
 
@@ -212,9 +242,8 @@ def wait_for(client: Any, workers: ForkedWorkers, count: int) -> None:
         with contextlib.suppress(TimeoutError):
             client.wait_for_workers(count, timeout=0.5)
             return
-        for pid in workers.pids:
-            how = _how_it_ended(pid)
-            if how is not None:
-                raise _ended_as_it_started(pid, how)
+        ended = workers.ended()
+        if ended is not None:
+            raise ended
         if time.monotonic() > deadline:
             raise EngineError(f"the local Dask workers did not reach the scheduler in {START_TIMEOUT:.0f} s")
